@@ -1,0 +1,39 @@
+# One test command for the whole appliance: `make test`.
+# It installs what the tests need (Debian packages when running as root, a local virtualenv
+# for Python) and runs every suite that exists.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+APT_PACKAGES := tshark cmake gcc make libcmocka-dev
+
+.PHONY: test bench deps venv test-pfcpd lint-pfcpd
+
+test: deps venv lint-pfcpd test-pfcpd
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "not root: cannot install Debian packages:$$missing (tests that need them skip)"; fi; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pfcpd/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e 'pfcpd[test]'
+	touch $@
+
+lint-pfcpd: venv
+	$(VENV)/bin/ruff check pfcpd bench
+	$(VENV)/bin/ruff format --check pfcpd bench
+
+test-pfcpd: venv
+	$(VPY) -m pytest -q pfcpd/tests
+
+bench: deps venv
+	$(VPY) bench/pfcp_codec.py
