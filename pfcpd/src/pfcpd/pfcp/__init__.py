@@ -1,0 +1,39 @@
+"""PFCP (3GPP TS 29.244 Rel-17) codec: sans-IO, bytes in, typed messages out, and back.
+
+Import IE classes from their modules (``ies_scalar``, ``ies_flags``, ``ies_address``,
+``ies_text``, ``ies_traffic``); importing this package registers them all.
+"""
+
+from . import ies_address, ies_flags, ies_scalar, ies_text, ies_traffic  # noqa: F401  (register)
+from .cause import Cause
+from .codec import decode, decode_datagram, decode_ies, encode, encode_datagram, encode_ies
+from .errors import CodecError
+from .header import Header, decode_header
+from .ie import IE, Grouped, RawIE, VendorIE
+from .ie_types import IEType, ie_type_name
+from .message_types import MessageType, is_request, is_session_message, message_type_name
+from .messages import Message
+
+__all__ = [
+    "IE",
+    "Cause",
+    "CodecError",
+    "Grouped",
+    "Header",
+    "IEType",
+    "Message",
+    "MessageType",
+    "RawIE",
+    "VendorIE",
+    "decode",
+    "decode_datagram",
+    "decode_header",
+    "decode_ies",
+    "encode",
+    "encode_datagram",
+    "encode_ies",
+    "ie_type_name",
+    "is_request",
+    "is_session_message",
+    "message_type_name",
+]

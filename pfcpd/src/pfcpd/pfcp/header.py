@@ -1,0 +1,103 @@
+"""PFCP message header (TS 29.244 clause 7.2.2)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .cause import Cause
+from .errors import CodecError
+from .message_types import KNOWN_MESSAGE_TYPES, SESSION_MESSAGE_TYPES
+
+PFCP_VERSION = 1
+NODE_HEADER_LEN = 8  # 4 mandatory octets + sequence number (3) + spare (1)
+SESSION_HEADER_LEN = 16  # ... + SEID (8)
+MAX_SEQ = 0xFFFFFF
+
+_FIRST4 = struct.Struct("!BBH")
+_SEID_SEQ = struct.Struct("!QI")
+_SEQ = struct.Struct("!I")
+
+
+@dataclass(slots=True)
+class Header:
+    msg_type: int
+    seq: int
+    seid: int | None = None  # present (S=1) exactly for session messages
+    priority: int | None = None  # message priority when MP=1
+    follow_on: bool = False  # FO: another message follows in the same datagram
+    version: int = PFCP_VERSION
+    length: int = 0  # octets after the first four, as on the wire
+
+    @property
+    def header_len(self) -> int:
+        return SESSION_HEADER_LEN if self.seid is not None else NODE_HEADER_LEN
+
+
+def decode_header(data: bytes, offset: int = 0) -> Header:
+    """Decode the header at ``offset``; checks lengths, version and the S flag."""
+    if len(data) - offset < 4:
+        raise CodecError("datagram too short for a PFCP header", cause=None)
+    flags, msg_type, length = _FIRST4.unpack_from(data, offset)
+    version = flags >> 5
+    has_seid = bool(flags & 0x01)
+    header = Header(
+        msg_type=msg_type,
+        seq=0,
+        version=version,
+        follow_on=bool(flags & 0x04),
+        length=length,
+    )
+    total = length + 4
+    needed = SESSION_HEADER_LEN if has_seid else NODE_HEADER_LEN
+    if total < needed or len(data) - offset < needed:
+        if version != PFCP_VERSION:
+            # Still answerable with Version Not Supported (sequence number unknown: 0).
+            raise CodecError(f"PFCP version {version} not supported", cause=None, header=header)
+        raise CodecError(f"message length {length} too short for its header", cause=None)
+    if has_seid:
+        seid, seq_word = _SEID_SEQ.unpack_from(data, offset + 4)
+        header.seid = seid
+    else:
+        (seq_word,) = _SEQ.unpack_from(data, offset + 4)
+    header.seq = seq_word >> 8
+    if flags & 0x02:
+        header.priority = (seq_word & 0xFF) >> 4
+    if version != PFCP_VERSION:
+        raise CodecError(f"PFCP version {version} not supported", cause=None, header=header)
+    if msg_type not in KNOWN_MESSAGE_TYPES:
+        raise CodecError(f"unknown message type {msg_type}", cause=None, header=header)
+    if has_seid != (msg_type in SESSION_MESSAGE_TYPES):
+        # The header is usable enough to answer a request with the right sequence number.
+        raise CodecError(
+            "S flag does not match the message type", cause=Cause.REQUEST_REJECTED, header=header
+        )
+    if len(data) - offset < total:
+        raise CodecError(
+            f"message length {length} exceeds the datagram ({len(data) - offset} octets)",
+            cause=Cause.INVALID_LENGTH,
+            header=header,
+        )
+    return header
+
+
+def encode_header(header: Header, body_len: int) -> bytes:
+    """Encode ``header`` for a body of ``body_len`` octets (the IEs)."""
+    if not 0 <= header.seq <= MAX_SEQ:
+        raise CodecError(f"sequence number {header.seq} out of range", cause=None)
+    flags = PFCP_VERSION << 5
+    if header.follow_on:
+        flags |= 0x04
+    last = 0
+    if header.priority is not None:
+        if not 0 <= header.priority <= 15:
+            raise CodecError(f"message priority {header.priority} out of range", cause=None)
+        flags |= 0x02
+        last = header.priority << 4
+    seq_word = (header.seq << 8) | last
+    if header.seid is not None:
+        flags |= 0x01
+        return _FIRST4.pack(flags, header.msg_type, 12 + body_len) + _SEID_SEQ.pack(
+            header.seid, seq_word
+        )
+    return _FIRST4.pack(flags, header.msg_type, 4 + body_len) + _SEQ.pack(seq_word)

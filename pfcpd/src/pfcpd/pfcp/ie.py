@@ -1,0 +1,106 @@
+"""The IE model: the base class of typed IEs, opaque and vendor IEs, grouped IEs, the registry.
+
+A typed IE class decodes its value octets (TLV header already stripped) with ``decode`` and
+encodes them back with ``encode``. Classes register with :func:`register`; IE types without a
+class decode to :class:`RawIE`, which re-encodes byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Self, TypeVar
+
+from .ie_types import ie_type_name
+
+
+class IE:
+    """Base of every IE: ``type`` is the IE type number."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int] = 0
+
+    @property
+    def type(self) -> int:
+        return self.TYPE
+
+    @property
+    def name(self) -> str:
+        return ie_type_name(self.type)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Decode the value octets; raise ValueError (bad content) or struct.error/IndexError
+        (too short). The codec turns those into a CodecError with the right cause."""
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class RawIE(IE):
+    """An IE the codec does not interpret; kept and re-encoded byte for byte."""
+
+    ie_type: int
+    data: bytes
+
+    @property
+    def type(self) -> int:
+        return self.ie_type
+
+    def encode(self) -> bytes:
+        return self.data
+
+
+@dataclass(slots=True)
+class VendorIE(IE):
+    """A vendor-specific IE (type >= 32768): enterprise ID and opaque value."""
+
+    ie_type: int
+    enterprise_id: int
+    data: bytes
+
+    @property
+    def type(self) -> int:
+        return self.ie_type
+
+    def encode(self) -> bytes:
+        return self.enterprise_id.to_bytes(2, "big") + self.data
+
+
+@dataclass(slots=True)
+class Grouped(IE):
+    """A grouped IE: an ordered list of child IEs."""
+
+    ie_type: int
+    ies: list[IE]
+
+    @property
+    def type(self) -> int:
+        return self.ie_type
+
+    def get(self, ie_type: int) -> IE | None:
+        for ie in self.ies:
+            if ie.type == ie_type:
+                return ie
+        return None
+
+    def get_all(self, ie_type: int) -> list[IE]:
+        return [ie for ie in self.ies if ie.type == ie_type]
+
+    def __iter__(self) -> Iterator[IE]:
+        return iter(self.ies)
+
+
+DECODERS: dict[int, Callable[[bytes], IE]] = {}
+
+_IEClass = TypeVar("_IEClass", bound=type[IE])
+
+
+def register(cls: _IEClass) -> _IEClass:
+    """Class decorator: make ``cls`` the decoder of IE type ``cls.TYPE``."""
+    if cls.TYPE in DECODERS:
+        raise RuntimeError(f"IE type {cls.TYPE} registered twice")
+    DECODERS[cls.TYPE] = cls.decode
+    return cls
