@@ -23,7 +23,9 @@ _SEQ = struct.Struct("!I")
 class Header:
     msg_type: int
     seq: int
-    seid: int | None = None  # present (S=1) exactly for session messages
+    # S=1: the SEID. Session messages must carry one; the decoder still accepts a node message
+    # with S=1 (some tools send it) and a session message without (the receiver rejects it).
+    seid: int | None = None
     priority: int | None = None  # message priority when MP=1
     follow_on: bool = False  # FO: another message follows in the same datagram
     version: int = PFCP_VERSION
@@ -67,11 +69,6 @@ def decode_header(data: bytes, offset: int = 0) -> Header:
         raise CodecError(f"PFCP version {version} not supported", cause=None, header=header)
     if msg_type not in KNOWN_MESSAGE_TYPES:
         raise CodecError(f"unknown message type {msg_type}", cause=None, header=header)
-    if has_seid != (msg_type in SESSION_MESSAGE_TYPES):
-        # The header is usable enough to answer a request with the right sequence number.
-        raise CodecError(
-            "S flag does not match the message type", cause=Cause.REQUEST_REJECTED, header=header
-        )
     if len(data) - offset < total:
         raise CodecError(
             f"message length {length} exceeds the datagram ({len(data) - offset} octets)",
@@ -95,6 +92,8 @@ def encode_header(header: Header, body_len: int) -> bytes:
         flags |= 0x02
         last = header.priority << 4
     seq_word = (header.seq << 8) | last
+    if header.seid is None and header.msg_type in SESSION_MESSAGE_TYPES:
+        raise CodecError(f"session message type {header.msg_type} needs a SEID", cause=None)
     if header.seid is not None:
         flags |= 0x01
         return _FIRST4.pack(flags, header.msg_type, 12 + body_len) + _SEID_SEQ.pack(
