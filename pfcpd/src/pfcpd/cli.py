@@ -18,13 +18,76 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("file", help="pcap, pcapng (UDP port 8805) or text file of hex lines")
     decode.add_argument("--port", type=int, default=8805, help="UDP port of PFCP (default 8805)")
     decode.set_defaults(func=_cmd_decode)
+
+    run = sub.add_parser("run", help="run the PFCP daemon in the foreground (systemd Type=notify)")
+    run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration file")
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a configuration file; exit 0 or 1")
+    check.add_argument("file", help="YAML configuration file")
+    check.set_defaults(func=_cmd_check_config)
+
+    show = sub.add_parser("show", help="show the running daemon's state (admin socket)")
+    show.add_argument("what", choices=["associations"])
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _admin_socket_args(show)
+    show.set_defaults(func=_cmd_show)
+
+    release = sub.add_parser(
+        "release", help="ask a CP to release its association (UP-initiated release)"
+    )
+    release.add_argument("what", choices=["association"])
+    release.add_argument("node_id", help="the CP's Node ID, as `pfcpd show associations` lists it")
+    _admin_socket_args(release)
+    release.set_defaults(func=_cmd_release)
     return parser
+
+
+def _admin_socket_args(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--config", metavar="FILE", help="read admin.socket from this config")
+    where.add_argument(
+        "--socket", metavar="PATH", help="admin socket (default /run/pfcpd/admin.sock)"
+    )
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .decode_command import run_decode
 
     return run_decode(args.file, port=args.port, out=sys.stdout, err=sys.stderr)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .daemon.run import run
+
+    return run(args.config)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from .check_config_command import run_check_config
+
+    return run_check_config(args.file, out=sys.stdout, err=sys.stderr)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .show_command import run_show
+
+    return run_show(
+        args.what,
+        config=args.config,
+        socket_path=args.socket,
+        as_json=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .show_command import run_release
+
+    return run_release(
+        args.node_id, config=args.config, socket_path=args.socket, out=sys.stdout, err=sys.stderr
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

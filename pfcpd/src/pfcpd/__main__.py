@@ -1,0 +1,7 @@
+"""``python -m pfcpd``: the same as the ``pfcpd`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

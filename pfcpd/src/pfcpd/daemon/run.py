@@ -1,0 +1,148 @@
+"""``pfcpd run --config FILE``: the daemon's life cycle.
+
+Start-up: validate the config, restore or create the state in ``state_dir``, open the PFCP,
+admin and metrics endpoints, then tell systemd READY=1. SIGHUP reloads the allow-list, rate
+limit and log level (nothing else changes without a restart; a bad file keeps the old
+settings). SIGTERM/SIGINT: originate no new requests, let in-flight transactions finish
+within ``pfcp.drain_timeout``, save the state, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, ConfigError, load_config
+from ..node.node_metrics import NodeMetrics
+from .admin import start_admin_server
+from .logs import set_level, setup_logging
+from .metrics_http import start_metrics_server
+from .sd_notify import notify
+from .server import PfcpServer
+from .state_store import load_state, save_state
+
+log = logging.getLogger("pfcpd")
+
+
+class Daemon:
+    def __init__(self, config_path: Path, config: Config) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.stopping = asyncio.Event()
+        self.server: PfcpServer | None = None
+
+    async def run(self) -> int:
+        cfg = self.config
+        state, why = load_state(cfg.state_dir, cfg.node_id)
+        log.info("%s; recovery time stamp %d", why, state.recovery_time_stamp)
+        if not state.restored:
+            save_state(cfg.state_dir, state)
+        metrics = NodeMetrics()
+        self.server = server = PfcpServer(cfg, state, metrics)
+        await server.start()
+        admin = await start_admin_server(cfg.admin_socket, self.admin_command)
+        log.info("admin socket %s", cfg.admin_socket)
+        metrics_server = None
+        if cfg.metrics_listen is not None:
+            metrics_server = await start_metrics_server(cfg.metrics_listen, metrics.registry.render)
+            log.info("metrics on http://%s/metrics", cfg.metrics_listen)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        notify("READY=1")
+        log.info("pfcpd ready, node id %s", cfg.node_id)
+        await self.stopping.wait()
+
+        notify("STOPPING=1")
+        log.info("stopping: finishing %d transaction(s) in flight", server.node.in_flight)
+        server.node.stop()
+        server._service()
+        deadline = loop.time() + cfg.pfcp.drain_timeout
+        while server.node.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if server.node.in_flight:
+            log.warning("%d transaction(s) unfinished at shutdown", server.node.in_flight)
+        admin.close()
+        if metrics_server is not None:
+            metrics_server.close()
+        server.close()  # saves the state
+        with contextlib.suppress(OSError):
+            cfg.admin_socket.unlink()
+        log.info("stopped; state saved in %s", cfg.state_dir)
+        return 0
+
+    def reload(self) -> None:
+        notify("RELOADING=1")
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            for line in exc.errors:
+                log.error("reload refused, keeping the running settings: %s", line)
+            notify("READY=1")
+            return
+        set_level(new.logging.level)
+        if self.server is not None:
+            self.server.node.reconfigure(new.pfcp.allowed_peers, new.pfcp.rate_limit)
+        old = self.config
+        ignored = [
+            key
+            for key, changed in (
+                ("node_id", new.node_id != old.node_id),
+                ("pfcp.listen", new.pfcp.listen != old.pfcp.listen),
+                ("state_dir", new.state_dir != old.state_dir),
+                ("metrics.listen", new.metrics_listen != old.metrics_listen),
+                ("admin.socket", new.admin_socket != old.admin_socket),
+                ("logging.format", new.logging.format != old.logging.format),
+            )
+            if changed
+        ]
+        for key in ignored:
+            log.warning("reload: %s changed; it takes effect at the next restart", key)
+        log.info(
+            "reloaded: log level %s, allowed peers %s",
+            new.logging.level,
+            self.server.node.allow_list.describe() if self.server else "?",
+        )
+        notify("READY=1")
+
+    def admin_command(self, request: dict[str, Any]) -> dict[str, Any]:
+        server = self.server
+        if server is None:
+            return {"error": "starting"}
+        command = request.get("command")
+        if command == "show associations":
+            offset = server.unix_offset()
+            return {
+                "node_id": self.config.node_id,
+                "recovery_time_stamp": server.state.recovery_time_stamp,
+                "associations": [a.to_record(offset) for a in server.node.associations()],
+            }
+        if command == "release association":
+            node_id = request.get("node_id")
+            if not isinstance(node_id, str):
+                return {"error": "node_id missing"}
+            if not server.release(node_id):
+                return {"error": f"no association with {node_id}"}
+            return {"ok": True}
+        return {"error": f"unknown command {command!r}"}
+
+
+def run(config_path: str) -> int:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"pfcpd: {line}", file=sys.stderr)
+        return 1
+    setup_logging(config.logging.format, config.logging.level)
+    try:
+        return asyncio.run(Daemon(Path(config_path), config).run())
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1

@@ -1,0 +1,237 @@
+"""Drives the sans-IO :class:`PfcpNode` with asyncio: UDP endpoints, one timer, the state file.
+
+After every input (datagram, timer) the server runs :meth:`PfcpServer._service`: it writes the
+state file when associations changed (before any response leaves), sends the node's datagrams,
+logs its events and re-arms the timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from typing import Any
+
+from ..config import Config, Endpoint
+from ..node import Association, PfcpNode
+from ..node import events as ev
+from ..node.node_metrics import NodeMetrics
+from .logs import RateLimitedLog
+from .state_store import NodeState, save_state
+
+log = logging.getLogger("pfcpd.node")
+
+Address = tuple[str, int]
+
+
+def _normalize(addr: tuple[Any, ...]) -> Address:
+    """(host, port[, flow, scope]) -> (host, port); IPv4-mapped IPv6 becomes IPv4."""
+    host = addr[0]
+    if ":" in host:
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
+        host = str(ip.ipv4_mapped) if ip.ipv4_mapped else ip.compressed
+    return host, int(addr[1])
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, server: PfcpServer, key: str) -> None:
+        self.server = server
+        self.key = key
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.server.datagram_received(data, _normalize(addr), self.key)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("socket error on %s: %s", self.key, exc)
+
+
+class PfcpServer:
+    def __init__(self, config: Config, state: NodeState, metrics: NodeMetrics) -> None:
+        self.config = config
+        self.state = state
+        self.loop = asyncio.get_running_loop()
+        now = self.loop.time()
+        offset = self.unix_offset()
+        restored = []
+        for record in state.associations:
+            try:
+                restored.append(Association.from_record(record, offset, now))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("saved association %r ignored: %s", record, exc)
+        self.node = PfcpNode(
+            node_id=config.node_id,
+            config=config.pfcp,
+            recovery_time_stamp=state.recovery_time_stamp,
+            metrics=metrics,
+            associations=restored,
+        )
+        self.endpoints: dict[str, _Endpoint] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._ratelimited_log = RateLimitedLog(log)
+
+    def unix_offset(self) -> float:
+        return time.time() - self.loop.time()
+
+    async def start(self) -> None:
+        for ep in self.config.pfcp.listen:
+            await self._listen(ep)
+        self.node.start(self.loop.time())
+        self._service()
+
+    async def _listen(self, ep: Endpoint) -> None:
+        family = socket.AF_INET6 if ep.family == 6 else socket.AF_INET
+        key = str(ep)
+        _, protocol = await self.loop.create_datagram_endpoint(
+            lambda: _Endpoint(self, key), local_addr=(ep.host, ep.port), family=family
+        )
+        self.endpoints[key] = protocol
+        log.info("PFCP listening on %s", key)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for endpoint in self.endpoints.values():
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        self.save()
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: Address, local: str) -> None:
+        self.node.datagram_received(data, addr, self.loop.time(), local)
+        self._service()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        when = self._timer_at or 0.0
+        self._timer_at = None
+        self.node.handle_timer(max(self.loop.time(), when))
+        self._service()
+
+    def release(self, node_id: str) -> bool:
+        ok = self.node.request_release(node_id, self.loop.time())
+        self._service()
+        return ok
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        offset = self.unix_offset()
+        self.state.associations = [a.to_record(offset) for a in self.node.associations()]
+        try:
+            save_state(self.config.state_dir, self.state)
+        except OSError as exc:
+            log.error("cannot write state to %s: %s", self.config.state_dir, exc)
+
+    def _service(self) -> None:
+        node = self.node
+        if node.state_dirty:
+            node.state_dirty = False
+            self.save()
+        for tx in node.datagrams_to_send():
+            self._send(tx)
+        while (event := node.next_event()) is not None:
+            self._log_event(event)
+        when = node.get_timer()
+        if when != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = when
+            if when is not None:
+                self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _send(self, tx: ev.Transmit) -> None:
+        endpoint = self.endpoints.get(tx.local) if tx.local is not None else None
+        host = tx.addr[0]
+        family = 6 if ":" in host else 4
+        if endpoint is None:
+            for key, candidate in self.endpoints.items():
+                if (6 if key.startswith("[") else 4) == family:
+                    endpoint = candidate
+                    break
+        if endpoint is None:  # e.g. an IPv4 peer and only a dual-stack [::] listener
+            endpoint = next(iter(self.endpoints.values()), None)
+        if endpoint is None or endpoint.transport is None:
+            log.warning("no PFCP endpoint to send to %s", host)
+            return
+        if family == 4 and endpoint.key.startswith("["):
+            host = f"::ffff:{host}"
+        endpoint.transport.sendto(tx.data, (host, tx.addr[1]))
+
+    def _log_event(self, event: ev.Event) -> None:
+        name = type(event).__name__
+        fields: dict[str, object] = {"event": name}
+        if isinstance(event, ev.DatagramDropped):
+            level = (
+                logging.WARNING if event.reason in ("not_allowed", "rate_limited") else logging.INFO
+            )
+            self._ratelimited_log.log(
+                (event.reason, event.addr[0]),
+                level,
+                f"dropped datagram from {event.addr[0]}:{event.addr[1]} ({event.reason}): "
+                f"{event.detail}",
+                self.loop.time(),
+                event=name,
+                peer=event.addr[0],
+                reason=event.reason,
+            )
+            return
+        if isinstance(event, ev.RequestRejected):
+            self._ratelimited_log.log(
+                ("rejected", event.addr[0]),
+                logging.INFO,
+                f"request type {event.msg_type} from {event.addr[0]} rejected with cause "
+                f"{event.cause}: {event.detail}",
+                self.loop.time(),
+                event=name,
+                peer=event.addr[0],
+                cause=event.cause,
+            )
+            return
+        level = logging.INFO
+        if isinstance(event, ev.AssociationEstablished):
+            msg = (
+                f"association with {event.node_id} at {event.addr[0]}:{event.addr[1]} "
+                f"established (initiated by {event.initiator}"
+                + (", replacing the previous one)" if event.replaced else ")")
+            )
+        elif isinstance(event, ev.AssociationReleased):
+            msg = f"association with {event.node_id} released ({event.reason})"
+        elif isinstance(event, ev.AssociationSetupFailed):
+            level = logging.WARNING
+            msg = f"association setup to {event.addr[0]}:{event.addr[1]} failed: {event.reason}"
+        elif isinstance(event, ev.PeerLost):
+            level = logging.WARNING
+            msg = (
+                f"peer {event.node_id} at {event.addr[0]} lost (heartbeats unanswered); "
+                f"sessions released in {event.release_in:g} s unless it comes back"
+            )
+        elif isinstance(event, ev.PeerRecovered):
+            msg = f"peer {event.node_id} at {event.addr[0]} answers heartbeats again"
+        elif isinstance(event, ev.PeerRestarted):
+            level = logging.WARNING
+            msg = (
+                f"peer {event.node_id} restarted (recovery time stamp {event.old_time_stamp} -> "
+                f"{event.new_time_stamp}); sessions {'kept' if event.sessions_kept else 'purged'}"
+            )
+        elif isinstance(event, ev.ReleaseRequested):
+            msg = (
+                f"release of the association with {event.node_id} requested: "
+                + {
+                    True: "accepted",
+                    False: "refused",
+                    None: "no answer",
+                }[event.accepted]
+            )
+        else:
+            msg = repr(event)
+        fields.update({k: getattr(event, k) for k in getattr(event, "__slots__", ())})
+        log.log(level, msg, extra={"fields": fields})

@@ -1,0 +1,91 @@
+"""What the node reports to its driver besides datagrams: things to log and to persist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """A datagram to send to ``addr`` from the listen endpoint ``local`` (None: any)."""
+
+    data: bytes
+    addr: Address
+    local: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationEstablished(Event):
+    node_id: str
+    addr: Address
+    initiator: str
+    replaced: bool  # an association with that Node ID existed and was overwritten
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationReleased(Event):
+    node_id: str
+    addr: Address
+    reason: str  # "cp_release", "lost", "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationSetupFailed(Event):
+    addr: Address
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRequested(Event):
+    """This node asked the CP to release the association (Association Update with SARR)."""
+
+    node_id: str
+    accepted: bool | None  # the CP's answer; None: no answer after N1 retransmissions
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLost(Event):
+    node_id: str
+    addr: Address
+    release_in: float  # seconds until its sessions are released (graceful release period)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRecovered(Event):
+    node_id: str
+    addr: Address
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRestarted(Event):
+    node_id: str
+    addr: Address
+    old_time_stamp: int
+    new_time_stamp: int
+    sessions_kept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramDropped(Event):
+    """Dropped without an answer; ``reason`` is the metrics label."""
+
+    addr: Address
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected(Event):
+    """A request answered with an error cause because it failed to decode."""
+
+    addr: Address
+    msg_type: int
+    cause: int
+    detail: str

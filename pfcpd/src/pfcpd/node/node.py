@@ -1,0 +1,669 @@
+"""The UPF-side PFCP node (TS 29.244 clause 6): associations, heartbeats, transactions.
+
+Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagrams with
+:meth:`PfcpNode.datagram_received` and timer expiries with :meth:`PfcpNode.handle_timer`
+(``now`` is a monotonic clock in seconds), then collects :meth:`datagrams_to_send`,
+:meth:`next_event` and :meth:`get_timer`. Nothing here touches a socket, a file or a clock
+(except ``perf_counter`` for the handling-time histogram).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..config import PfcpConfig, RateLimitConfig
+from ..pfcp import (
+    Cause,
+    CodecError,
+    IEType,
+    Message,
+    MessageType,
+    decode_datagram,
+    decode_header,
+    encode,
+    is_request,
+    is_session_message,
+)
+from ..pfcp.ies_address import NodeID
+from ..pfcp.ies_flags import (
+    CPFunctionFeatures,
+    PFCPAssociationReleaseRequestFlags,
+    UPFunctionFeatures,
+)
+from ..pfcp.ies_scalar import Cause as CauseIE
+from ..pfcp.ies_scalar import GracefulReleasePeriod, OffendingIE, RecoveryTimeStamp
+from ..pfcp.message_types import RESPONSE_TO, message_type_name
+from ..pfcp.messages import MANDATORY_IES
+from .allow_list import AllowList
+from .association import Association, AssociationState
+from .events import (
+    AssociationEstablished,
+    AssociationReleased,
+    AssociationSetupFailed,
+    DatagramDropped,
+    Event,
+    PeerLost,
+    PeerRecovered,
+    PeerRestarted,
+    ReleaseRequested,
+    RequestRejected,
+    Transmit,
+)
+from .features import NODE_UP_FEATURES, up_function_features_ie
+from .node_metrics import NodeMetrics
+from .rate_limit import RateLimiter
+from .session_handler import (
+    NoSessionEngine,
+    Peer,
+    PeerGone,
+    SessionHandler,
+    cause_response,
+    establishment_peer_seid,
+)
+from .transactions import Outgoing, ResponseCache, SequenceNumbers
+
+Address = tuple[str, int]
+M = MessageType
+
+SESSION_REQUESTS = frozenset(
+    {
+        M.SESSION_ESTABLISHMENT_REQUEST,
+        M.SESSION_MODIFICATION_REQUEST,
+        M.SESSION_DELETION_REQUEST,
+        M.SESSION_SET_DELETION_REQUEST,
+        M.SESSION_SET_MODIFICATION_REQUEST,
+    }
+)
+# Requests only a UP function sends: a CP sending them gets "request rejected".
+UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
+
+
+def cause_label(msg: Message) -> str:
+    ie = msg.get(IEType.CAUSE)
+    if ie is None:
+        return "none"
+    value = ie.value  # type: ignore[attr-defined]
+    try:
+        return Cause(value).name.lower()
+    except ValueError:
+        return str(value)
+
+
+@dataclass(slots=True)
+class SetupTarget:
+    """An SMF this node associates to at start-up (``pfcp.associate_to``)."""
+
+    addr: Address
+    next_attempt_at: float
+    in_flight: bool = False
+    attempts: int = 0
+
+
+class PfcpNode:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        config: PfcpConfig,
+        recovery_time_stamp: int,
+        session_handler: SessionHandler | None = None,
+        metrics: NodeMetrics | None = None,
+        associations: Iterable[Association] = (),
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.node_id = NodeID.from_text(node_id)
+        self.recovery_time_stamp = recovery_time_stamp
+        self.config = config
+        self.handler: SessionHandler = session_handler or NoSessionEngine()
+        self.metrics = metrics or NodeMetrics()
+        self.allow_list = AllowList(config.allowed_peers)
+        self.rate_limiter = RateLimiter(
+            config.rate_limit.requests_per_second, config.rate_limit.burst
+        )
+        self._clock = clock
+        self._associations: dict[str, Association] = {a.node_id: a for a in associations}
+        self._targets: list[SetupTarget] = []
+        self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
+        self._seq = SequenceNumbers()
+        self._cache = ResponseCache(config.response_cache_time)
+        self._transmits: list[Transmit] = []
+        self._events: deque[Event] = deque()
+        self._stopping = False
+        self.state_dirty = False  # associations changed: the driver persists them
+        self.metrics.gauge(
+            "pfcpd_associations",
+            "Associations up (established or releasing; lost ones not counted)",
+            lambda: sum(a.state is not AssociationState.LOST for a in self._associations.values()),
+        )
+        self.metrics.gauge(
+            "pfcpd_transactions_in_flight",
+            "Requests of this node awaiting a response",
+            lambda: len(self._outgoing),
+        )
+        self.metrics.gauge(
+            "pfcpd_response_cache_entries",
+            "Responses kept to answer retransmitted requests",
+            lambda: len(self._cache),
+        )
+
+    # -- driver interface ----------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Begin associating to ``pfcp.associate_to``; probe restored associations."""
+        self._targets = [SetupTarget((ep.host, ep.port), now) for ep in self.config.associate_to]
+        for assoc in self._associations.values():
+            assoc.next_heartbeat_at = now
+
+    def stop(self) -> None:
+        """Originate no new requests; in-flight ones still complete or time out."""
+        self._stopping = True
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._outgoing)
+
+    def reconfigure(self, allowed_peers: object, rate_limit: RateLimitConfig) -> None:
+        """Apply a reloaded allow-list and rate limit; associations are untouched."""
+        self.allow_list = AllowList(allowed_peers)  # type: ignore[arg-type]
+        self.rate_limiter = RateLimiter(rate_limit.requests_per_second, rate_limit.burst)
+
+    def datagrams_to_send(self) -> list[Transmit]:
+        out, self._transmits = self._transmits, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def associations(self) -> list[Association]:
+        return list(self._associations.values())
+
+    def get_timer(self) -> float | None:
+        times: list[float] = []
+        if self._outgoing:
+            times.append(next(iter(self._outgoing.values())).deadline)
+        expiry = self._cache.next_expiry()
+        if expiry is not None:
+            times.append(expiry)
+        for assoc in self._associations.values():
+            if assoc.release_at is not None:
+                times.append(assoc.release_at)
+            if not self._stopping and not assoc.heartbeat_in_flight:
+                times.append(assoc.next_heartbeat_at)
+        if not self._stopping:
+            times.extend(
+                t.next_attempt_at
+                for t in self._targets
+                if not t.in_flight and not self._associated(t.addr)
+            )
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self._cache.expire(now)
+        self._retransmit_due(now)
+        for assoc in list(self._associations.values()):
+            if assoc.release_at is not None and assoc.release_at <= now:
+                self._end_association(assoc, "lost", PeerGone.LOST, now)
+                continue
+            if (
+                not self._stopping
+                and not assoc.heartbeat_in_flight
+                and assoc.next_heartbeat_at <= now
+            ):
+                self._send_heartbeat(assoc, now)
+        if not self._stopping:
+            for target in self._targets:
+                if (
+                    not target.in_flight
+                    and target.next_attempt_at <= now
+                    and not self._associated(target.addr)
+                ):
+                    self._send_setup(target, now)
+
+    def datagram_received(
+        self, data: bytes, addr: Address, now: float, local: str | None = None
+    ) -> None:
+        if not self.allow_list.allows(addr[0]):
+            self._drop(addr, "not_allowed", f"{addr[0]} is not in pfcp.allowed_peers")
+            return
+        try:
+            header = decode_header(data)
+        except CodecError as err:
+            self._undecodable(err, addr, local, now)
+            return
+        if is_request(header.msg_type):
+            if not self.rate_limiter.admit(addr[0], now):
+                self.metrics.rate_limited.inc()
+                self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
+                return
+            cached = self._cache.get(addr, header.seq, header.msg_type, now)
+            if cached is not None:
+                self.metrics.duplicates.inc(message_type_name(header.msg_type))
+                self.metrics.sent.inc(*cached.labels)
+                self._transmits.append(Transmit(cached.data, addr, local))
+                return
+        try:
+            messages = decode_datagram(data)
+        except CodecError as err:
+            self._undecodable(err, addr, local, now)
+            return
+        for msg in messages:
+            self.metrics.received.inc(msg.name, cause_label(msg))
+            try:
+                if is_request(msg.msg_type):
+                    self._request(msg, addr, local, now)
+                else:
+                    self._response(msg, addr, now)
+            except Exception as exc:  # a bug must cost one message, not the daemon
+                self._drop(addr, "internal_error", f"{msg.name} seq {msg.seq}: {exc!r}")
+
+    # -- requests this node originates ------------------------------------------------------------
+
+    def send_request(self, node_id: str, request: Message, now: float) -> int | None:
+        """Send a request (Session Report, Node Report) to the associated peer ``node_id`` on
+        behalf of the session handler; its outcome goes to ``handler.response_received``.
+        Returns the sequence number used, or None when there is no such association."""
+        assoc = self._associations.get(node_id)
+        if assoc is None:
+            return None
+
+        def done(response: Message | None, when: float) -> None:
+            self.handler.response_received(request, response, when)
+
+        return self._send(request, assoc.addr, assoc.local, now, done)
+
+    def request_release(self, node_id: str, now: float) -> bool:
+        """Ask the CP to release the association (Association Update Request with SARR and the
+        graceful release period); the CP then sends Association Release Request."""
+        assoc = self._associations.get(node_id)
+        if assoc is None:
+            return False
+        ies: list = [self.node_id, PFCPAssociationReleaseRequestFlags.of("SARR")]
+        grace = round(self.config.graceful_release_period)
+        if grace > 0:
+            try:
+                ies.append(GracefulReleasePeriod.from_seconds(grace))
+            except ValueError:
+                ies.append(GracefulReleasePeriod(1, min(31, max(1, grace // 60))))
+        assoc.state = AssociationState.RELEASING
+        self.state_dirty = True
+
+        def done(response: Message | None, when: float) -> None:
+            accepted = None
+            if response is not None:
+                accepted = cause_label(response) == "request_accepted"
+            if not accepted and self._associations.get(node_id) is assoc:
+                assoc.state = AssociationState.ESTABLISHED
+                self.state_dirty = True
+            self._events.append(ReleaseRequested(node_id, accepted))
+
+        msg = Message(M.ASSOCIATION_UPDATE_REQUEST, 0, ies)
+        self._send(msg, assoc.addr, assoc.local, now, done)
+        return True
+
+    def _send(
+        self,
+        request: Message,
+        addr: Address,
+        local: str | None,
+        now: float,
+        on_done: Callable[[Message | None, float], None],
+    ) -> int:
+        request.seq = self._seq.next(addr)
+        while (addr, request.seq) in self._outgoing:  # 2**24 requests in flight: not in practice
+            request.seq = self._seq.next(addr)
+        data = encode(request)
+        tx = Outgoing(request, data, addr, local, now, now + self.config.t1, 0, on_done)
+        self._outgoing[(addr, request.seq)] = tx
+        self._transmit(data, addr, local, request)
+        return request.seq
+
+    def _retransmit_due(self, now: float) -> None:
+        # Deadlines are non-decreasing in insertion order (all are "last send + t1"), and a
+        # retransmitted request moves to the end: the first entry is always the earliest.
+        while self._outgoing:
+            key, tx = next(iter(self._outgoing.items()))
+            if tx.deadline > now:
+                return
+            name = tx.request.name
+            if tx.retransmissions < self.config.n1:
+                tx.retransmissions += 1
+                tx.deadline = now + self.config.t1
+                self._outgoing.move_to_end(key)
+                self.metrics.retransmissions.inc(name)
+                self._transmit(tx.data, tx.addr, tx.local, tx.request)
+            else:
+                del self._outgoing[key]
+                self.metrics.timeouts.inc(name)
+                if tx.on_done is not None:
+                    tx.on_done(None, now)
+
+    def _response(self, msg: Message, addr: Address, now: float) -> None:
+        key = (addr, msg.seq)
+        tx = self._outgoing.get(key)
+        expected = (
+            RESPONSE_TO.get(tx.request.msg_type) if tx is not None else None,
+            M.VERSION_NOT_SUPPORTED_RESPONSE,
+        )
+        if tx is None or msg.msg_type not in expected:
+            self._drop(addr, "unmatched_response", f"{msg.name} seq {msg.seq}")
+            return
+        del self._outgoing[key]
+        self.metrics.transactions_completed.inc(tx.request.name)
+        self.metrics.request_latency.observe(now - tx.first_sent_at, tx.request.name)
+        if tx.on_done is not None:
+            tx.on_done(msg, now)
+
+    def _send_heartbeat(self, assoc: Association, now: float) -> None:
+        assoc.heartbeat_in_flight = True
+
+        def done(response: Message | None, when: float) -> None:
+            self._heartbeat_done(assoc, response, when)
+
+        msg = Message(M.HEARTBEAT_REQUEST, 0, [RecoveryTimeStamp(self.recovery_time_stamp)])
+        self._send(msg, assoc.addr, assoc.local, now, done)
+
+    def _heartbeat_done(self, assoc: Association, response: Message | None, now: float) -> None:
+        assoc.heartbeat_in_flight = False
+        if self._associations.get(assoc.node_id) is not assoc:
+            return  # released or replaced meanwhile
+        assoc.next_heartbeat_at = now + self.config.heartbeat_interval
+        if response is None or response.msg_type != M.HEARTBEAT_RESPONSE:
+            if assoc.state is not AssociationState.LOST:
+                self._peer_lost(assoc, now)
+            return
+        assoc.last_heartbeat_ok_at = now
+        self._check_recovery(assoc, response, now)
+        if assoc.state is AssociationState.LOST:
+            assoc.state = AssociationState.ESTABLISHED
+            assoc.lost_at = assoc.release_at = None
+            self.state_dirty = True
+            self._events.append(PeerRecovered(assoc.node_id, assoc.addr))
+
+    def _peer_lost(self, assoc: Association, now: float) -> None:
+        grace = self.config.graceful_release_period
+        assoc.state = AssociationState.LOST
+        assoc.lost_at = now
+        assoc.release_at = now + grace
+        self.state_dirty = True
+        self.metrics.peers_lost.inc()
+        self._events.append(PeerLost(assoc.node_id, assoc.addr, grace))
+        if grace <= 0:
+            self._end_association(assoc, "lost", PeerGone.LOST, now)
+
+    def _send_setup(self, target: SetupTarget, now: float) -> None:
+        target.in_flight = True
+        target.attempts += 1
+
+        def done(response: Message | None, when: float) -> None:
+            self._setup_done(target, response, when)
+
+        ies: list = [self.node_id, RecoveryTimeStamp(self.recovery_time_stamp)]
+        features = self._features_ie()
+        if features is not None:
+            ies.append(features)
+        self._send(Message(M.ASSOCIATION_SETUP_REQUEST, 0, ies), target.addr, None, now, done)
+
+    def _setup_done(self, target: SetupTarget, response: Message | None, now: float) -> None:
+        target.in_flight = False
+        target.next_attempt_at = now + self.config.associate_retry_interval
+        if response is None:
+            self._events.append(AssociationSetupFailed(target.addr, "no response"))
+            return
+        if response.msg_type != M.ASSOCIATION_SETUP_RESPONSE:
+            self._events.append(AssociationSetupFailed(target.addr, response.name))
+            return
+        cause = cause_label(response)
+        if cause != "request_accepted":
+            self._events.append(AssociationSetupFailed(target.addr, f"cause {cause}"))
+            return
+        node_id: NodeID = response.get(IEType.NODE_ID)  # type: ignore[assignment]
+        ts: RecoveryTimeStamp = response.get(IEType.RECOVERY_TIME_STAMP)  # type: ignore[assignment]
+        features = response.get(IEType.CP_FUNCTION_FEATURES)
+        self._establish(
+            node_id.value,
+            target.addr,
+            None,
+            ts.value,
+            "up",
+            features.flags if isinstance(features, CPFunctionFeatures) else 0,
+            now,
+        )
+
+    # -- requests this node answers ---------------------------------------------------------------
+
+    def _request(self, msg: Message, addr: Address, local: str | None, now: float) -> None:
+        started = self._clock()
+        t = msg.msg_type
+        if t == M.HEARTBEAT_REQUEST:
+            response = self._heartbeat_request(msg, addr, now)
+        elif t == M.ASSOCIATION_SETUP_REQUEST:
+            response = self._association_setup_request(msg, addr, local, now)
+        elif t == M.ASSOCIATION_UPDATE_REQUEST:
+            response = self._association_update_request(msg, now)
+        elif t == M.ASSOCIATION_RELEASE_REQUEST:
+            response = self._association_release_request(msg, now)
+        elif t in SESSION_REQUESTS:
+            response = self._session_request(msg, addr, now)
+        elif t == M.PFD_MANAGEMENT_REQUEST:
+            # PFDM is not advertised: no PFD management without the session engine.
+            response = cause_response(msg, Cause.SERVICE_NOT_SUPPORTED, 0, None)
+        else:  # UP_ONLY_REQUESTS
+            seid = 0 if is_session_message(t) else None
+            node_id = self.node_id if IEType.NODE_ID in MANDATORY_IES[RESPONSE_TO[t]] else None
+            response = cause_response(msg, Cause.REQUEST_REJECTED, seid or 0, node_id)
+        response.seq = msg.seq
+        self.metrics.requests_handled.inc(msg.name)
+        self._answer(response, msg.msg_type, addr, local, now)
+        self.metrics.handling_time.observe(self._clock() - started, msg.name)
+
+    def _answer(
+        self, response: Message, request_type: int, addr: Address, local: str | None, now: float
+    ) -> None:
+        data = encode(response)
+        labels = (response.name, cause_label(response))
+        self._cache.put(addr, response.seq, request_type, data, labels, now)
+        self._transmit(data, addr, local, response)
+
+    def _heartbeat_request(self, msg: Message, addr: Address, now: float) -> Message:
+        assoc = self._association_at(addr)
+        if assoc is not None:
+            self._check_recovery(assoc, msg, now)
+        return Message(M.HEARTBEAT_RESPONSE, msg.seq, [RecoveryTimeStamp(self.recovery_time_stamp)])
+
+    def _association_setup_request(
+        self, msg: Message, addr: Address, local: str | None, now: float
+    ) -> Message:
+        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
+        ts: RecoveryTimeStamp = msg.get(IEType.RECOVERY_TIME_STAMP)  # type: ignore[assignment]
+        features = msg.get(IEType.CP_FUNCTION_FEATURES)
+        self._establish(
+            node_id.value,
+            addr,
+            local,
+            ts.value,
+            "cp",
+            features.flags if isinstance(features, CPFunctionFeatures) else 0,
+            now,
+        )
+        ies: list = [self.node_id, CauseIE(Cause.REQUEST_ACCEPTED)]
+        ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
+        up_features = self._features_ie()
+        if up_features is not None:
+            ies.append(up_features)
+        return Message(M.ASSOCIATION_SETUP_RESPONSE, msg.seq, ies)
+
+    def _establish(
+        self,
+        node_id: str,
+        addr: Address,
+        local: str | None,
+        cp_ts: int,
+        initiator: str,
+        cp_features: int,
+        now: float,
+    ) -> None:
+        existing = self._associations.get(node_id)
+        if existing is not None and existing.cp_recovery_time_stamp != cp_ts:
+            self._peer_restarted(existing, cp_ts, now)
+        assoc = Association(
+            node_id=node_id,
+            addr=addr,
+            local=local,
+            cp_recovery_time_stamp=cp_ts,
+            initiator=initiator,
+            established_at=now,
+            cp_features=cp_features,
+            next_heartbeat_at=now + self.config.heartbeat_interval,
+        )
+        self._associations[node_id] = assoc
+        self.state_dirty = True
+        self.metrics.associations_established.inc(initiator)
+        self._events.append(AssociationEstablished(node_id, addr, initiator, existing is not None))
+
+    def _association_update_request(self, msg: Message, now: float) -> Message:
+        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
+        assoc = self._associations.get(node_id.value)
+        if assoc is None:
+            return cause_response(msg, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0, self.node_id)
+        features = msg.get(IEType.CP_FUNCTION_FEATURES)
+        if isinstance(features, CPFunctionFeatures):
+            assoc.cp_features = features.flags
+            self.state_dirty = True
+        return cause_response(msg, Cause.REQUEST_ACCEPTED, 0, self.node_id)
+
+    def _association_release_request(self, msg: Message, now: float) -> Message:
+        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
+        assoc = self._associations.get(node_id.value)
+        if assoc is None:
+            return cause_response(msg, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0, self.node_id)
+        self._end_association(assoc, "cp_release", PeerGone.RELEASED, now)
+        return cause_response(msg, Cause.REQUEST_ACCEPTED, 0, self.node_id)
+
+    def _session_request(self, msg: Message, addr: Address, now: float) -> Message:
+        assoc = self._association_at(addr)
+        if assoc is None:
+            seid = (
+                establishment_peer_seid(msg)
+                if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST
+                else 0
+            )
+            needs_node_id = IEType.NODE_ID in MANDATORY_IES[RESPONSE_TO[msg.msg_type]]
+            return cause_response(
+                msg,
+                Cause.NO_ESTABLISHED_PFCP_ASSOCIATION,
+                seid,
+                self.node_id if needs_node_id else None,
+            )
+        try:
+            return self.handler.handle_request(
+                msg, Peer(assoc.node_id, assoc.addr), self.node_id, now
+            )
+        except Exception as exc:
+            self._events.append(
+                RequestRejected(addr, msg.msg_type, Cause.SYSTEM_FAILURE, f"handler: {exc!r}")
+            )
+            needs_node_id = IEType.NODE_ID in MANDATORY_IES[RESPONSE_TO[msg.msg_type]]
+            return cause_response(
+                msg, Cause.SYSTEM_FAILURE, 0, self.node_id if needs_node_id else None
+            )
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _undecodable(self, err: CodecError, addr: Address, local: str | None, now: float) -> None:
+        header = err.header
+        if header is None:
+            self._drop(addr, "too_short" if "short" in err.reason else "malformed", str(err))
+            return
+        if err.version_not_supported:
+            if not self.rate_limiter.admit(addr[0], now):
+                self.metrics.rate_limited.inc()
+                self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
+                return
+            self._drop_count_only("version_not_supported")
+            response = Message(M.VERSION_NOT_SUPPORTED_RESPONSE, header.seq)
+            self._transmit(encode(response), addr, local, response)
+            return
+        if err.cause is None:
+            self._drop(addr, "unknown_type", str(err))
+            return
+        if not is_request(header.msg_type):
+            self._drop(addr, "malformed_response", str(err))
+            return
+        if header.msg_type == M.HEARTBEAT_REQUEST:
+            # A Heartbeat Response has no Cause IE to say what was wrong: drop and count.
+            self._drop(addr, "malformed_heartbeat", str(err))
+            return
+        response_type = RESPONSE_TO[header.msg_type]
+        ies: list = []
+        if IEType.NODE_ID in MANDATORY_IES[response_type]:
+            ies.append(self.node_id)
+        ies.append(CauseIE(err.cause))
+        if err.offending_ie is not None:
+            ies.append(OffendingIE(err.offending_ie))
+        seid = None
+        if is_session_message(response_type):
+            seid = 0
+            if header.seid:
+                seid = self.handler.peer_seid(header.seid) or 0
+        response = Message(response_type, header.seq, ies, seid)
+        self.metrics.requests_handled.inc(message_type_name(header.msg_type))
+        self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
+        self._answer(response, header.msg_type, addr, local, now)
+
+    def _drop(self, addr: Address, reason: str, detail: str) -> None:
+        self._drop_count_only(reason)
+        self._events.append(DatagramDropped(addr, reason, detail))
+
+    def _drop_count_only(self, reason: str) -> None:
+        self.metrics.dropped.inc(reason)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> None:
+        self.metrics.sent.inc(msg.name, cause_label(msg))
+        self._transmits.append(Transmit(data, addr, local))
+
+    def _features_ie(self) -> UPFunctionFeatures | None:
+        return up_function_features_ie(NODE_UP_FEATURES | self.handler.up_features())
+
+    def _associated(self, addr: Address) -> bool:
+        return any(a.addr == addr for a in self._associations.values())
+
+    def _association_at(self, addr: Address) -> Association | None:
+        """The association of the peer at ``addr`` (same address and port, else same IP)."""
+        by_ip = None
+        for assoc in self._associations.values():
+            if assoc.addr == addr:
+                return assoc
+            if assoc.addr[0] == addr[0] and by_ip is None:
+                by_ip = assoc
+        return by_ip
+
+    def _check_recovery(self, assoc: Association, msg: Message, now: float) -> None:
+        ts = msg.get(IEType.RECOVERY_TIME_STAMP)
+        if isinstance(ts, RecoveryTimeStamp) and ts.value != assoc.cp_recovery_time_stamp:
+            self._peer_restarted(assoc, ts.value, now)
+
+    def _peer_restarted(self, assoc: Association, new_ts: int, now: float) -> None:
+        keep = self.config.on_peer_restart == "keep"
+        old = assoc.cp_recovery_time_stamp
+        assoc.cp_recovery_time_stamp = new_ts
+        self.state_dirty = True
+        self.metrics.peer_restarts.inc()
+        self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, keep))
+        self.handler.peer_gone(Peer(assoc.node_id, assoc.addr), PeerGone.RESTARTED, keep, now)
+
+    def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
+        if self._associations.get(assoc.node_id) is assoc:
+            del self._associations[assoc.node_id]
+        self.state_dirty = True
+        self.metrics.associations_released.inc(reason)
+        self._events.append(AssociationReleased(assoc.node_id, assoc.addr, reason))
+        keep = gone is PeerGone.LOST and self.config.on_peer_lost == "keep"
+        self.handler.peer_gone(Peer(assoc.node_id, assoc.addr), gone, keep, now)
+        for target in self._targets:
+            if target.addr == assoc.addr:
+                target.next_attempt_at = now + self.config.associate_retry_interval

@@ -1,0 +1,119 @@
+"""The node's Prometheus metrics (names are part of the operator interface: see docs/pfcpd.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..metrics import Counter, Gauge, Histogram, Registry
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class NodeMetrics:
+    def __init__(self) -> None:
+        self.registry = Registry()
+        add = self.registry.add
+        self.received = add(
+            Counter(
+                "pfcpd_messages_received_total",
+                "PFCP messages received and decoded, by message type and cause (none: no Cause IE)",
+                ("type", "cause"),
+            )
+        )
+        self.sent = add(
+            Counter(
+                "pfcpd_messages_sent_total",
+                "PFCP messages sent (first transmissions and cached answers), by type and cause",
+                ("type", "cause"),
+            )
+        )
+        self.requests_handled = add(
+            Counter(
+                "pfcpd_requests_handled_total",
+                "Requests processed (each takes effect once; duplicates are not counted here)",
+                ("type",),
+            )
+        )
+        self.duplicates = add(
+            Counter(
+                "pfcpd_duplicate_requests_total",
+                "Retransmitted requests answered again from the response cache",
+                ("type",),
+            )
+        )
+        self.retransmissions = add(
+            Counter(
+                "pfcpd_retransmissions_total",
+                "Requests of this node sent again after T1 without a response",
+                ("type",),
+            )
+        )
+        self.timeouts = add(
+            Counter(
+                "pfcpd_timeouts_total",
+                "Requests of this node that got no response after N1 retransmissions",
+                ("type",),
+            )
+        )
+        self.transactions_completed = add(
+            Counter(
+                "pfcpd_transactions_completed_total",
+                "Requests of this node that got their response",
+                ("type",),
+            )
+        )
+        self.dropped = add(
+            Counter(
+                "pfcpd_datagrams_dropped_total",
+                "Datagrams dropped without an answer, by reason",
+                ("reason",),
+            )
+        )
+        self.rate_limited = add(
+            Counter(
+                "pfcpd_rate_limited_total",
+                "Requests dropped because their peer exceeded pfcp.rate_limit",
+            )
+        )
+        self.peers_lost = add(
+            Counter("pfcpd_peers_lost_total", "Peers declared lost after N1 missed heartbeats")
+        )
+        self.peer_restarts = add(
+            Counter(
+                "pfcpd_peer_restarts_total",
+                "Peers seen with a new Recovery Time Stamp (they restarted)",
+            )
+        )
+        self.associations_established = add(
+            Counter(
+                "pfcpd_associations_established_total",
+                "Associations set up, by who initiated them",
+                ("initiator",),
+            )
+        )
+        self.associations_released = add(
+            Counter(
+                "pfcpd_associations_released_total",
+                "Associations ended, by reason",
+                ("reason",),
+            )
+        )
+        self.request_latency = add(
+            Histogram(
+                "pfcpd_request_latency_seconds",
+                "Time from first sending a request of this node to receiving its response",
+                LATENCY_BUCKETS,
+                ("type",),
+            )
+        )
+        self.handling_time = add(
+            Histogram(
+                "pfcpd_request_handling_seconds",
+                "Time to process a received request and produce its response",
+                LATENCY_BUCKETS,
+                ("type",),
+            )
+        )
+
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        self.registry.add(Gauge(name, help_text, read))

@@ -1,0 +1,122 @@
+"""The hook through which the session engine plugs into the node.
+
+The node owns transport concerns (peers, associations, sequence numbers, retransmission,
+duplicate detection, the association check that yields cause 72). Everything about PFCP
+sessions goes through a :class:`SessionHandler`: the node hands it each session-related
+request from an associated peer and sends back the response it returns; it tells it when a
+peer's sessions must go; it routes the responses to requests the handler asked the node to
+send (Session Report, Node Report). Like the node, a handler does no I/O: it is called with
+``now`` and returns messages.
+
+Until the session engine exists, :class:`NoSessionEngine` answers honestly: it holds no
+session, so a modification or deletion names an unknown SEID (cause 65, SEID 0), and an
+establishment or a session set request is refused with cause 76 "Service not supported".
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..pfcp import Cause, IEType, Message, MessageType
+from ..pfcp.ies_address import FSEID, NodeID
+from ..pfcp.ies_scalar import Cause as CauseIE
+
+Address = tuple[str, int]
+
+
+class PeerGone(enum.Enum):
+    """Why a CP peer's sessions are in question."""
+
+    RELEASED = "released"  # the CP released the association (sessions are deleted)
+    LOST = "lost"  # heartbeats unanswered N1 times, graceful release period over
+    RESTARTED = "restarted"  # the CP's Recovery Time Stamp changed
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """The associated CP a session request came from."""
+
+    node_id: str  # the CP's Node ID as text
+    addr: Address  # where its requests come from and our requests go
+
+
+class SessionHandler(Protocol):
+    """What the node needs from a session engine. All calls are synchronous and do no I/O."""
+
+    def up_features(self) -> frozenset[str]:
+        """UP Function Features flag names the engine implements (``"FTUP"``, ...); the node
+        advertises their union with its own in Association Setup messages."""
+        ...
+
+    def handle_request(
+        self, request: Message, peer: Peer, local_node_id: NodeID, now: float
+    ) -> Message:
+        """Answer a session-related request from an associated peer: types 50, 52, 54 (session
+        establishment/modification/deletion) and 14, 16 (session set deletion/modification).
+        Return the complete response; the node sets its sequence number, caches it for
+        duplicates and sends it. Unknown SEID: cause 65 with SEID 0 in the header. The node
+        has already answered duplicates from its cache and peers without association (72)."""
+        ...
+
+    def peer_seid(self, up_seid: int) -> int | None:
+        """The CP's SEID of the session whose UP SEID is ``up_seid`` (for the header of an
+        error response to a request that failed to decode), or None when unknown."""
+        ...
+
+    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+        """The peer's sessions are to be deleted, or kept for restoration when
+        ``keep_sessions`` (per ``pfcp.on_peer_lost`` / ``pfcp.on_peer_restart``)."""
+        ...
+
+    def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        """The outcome of a request sent with ``PfcpNode.send_request`` (Session Report,
+        Node Report): the peer's response, or None when N1 retransmissions went unanswered."""
+        ...
+
+
+def cause_response(request: Message, cause: int, seid: int, node_id: NodeID | None) -> Message:
+    """The response to ``request`` carrying only ``cause`` (and Node ID when given)."""
+    from ..pfcp.message_types import RESPONSE_TO
+
+    ies: list = []
+    if node_id is not None:
+        ies.append(node_id)
+    ies.append(CauseIE(cause))
+    seid_field = seid if request.msg_type >= MessageType.SESSION_ESTABLISHMENT_REQUEST else None
+    return Message(RESPONSE_TO[request.msg_type], request.seq, ies, seid_field)
+
+
+def establishment_peer_seid(request: Message) -> int:
+    """The CP's SEID of a Session Establishment Request (0 when it has no F-SEID)."""
+    fseid = request.get(IEType.F_SEID)
+    return fseid.seid if isinstance(fseid, FSEID) else 0
+
+
+class NoSessionEngine:
+    """The handler used until the session engine exists: it holds no sessions."""
+
+    def up_features(self) -> frozenset[str]:
+        return frozenset()
+
+    def handle_request(
+        self, request: Message, peer: Peer, local_node_id: NodeID, now: float
+    ) -> Message:
+        t = request.msg_type
+        if t == MessageType.SESSION_ESTABLISHMENT_REQUEST:
+            seid = establishment_peer_seid(request)
+            return cause_response(request, Cause.SERVICE_NOT_SUPPORTED, seid, local_node_id)
+        if t in (MessageType.SESSION_MODIFICATION_REQUEST, MessageType.SESSION_DELETION_REQUEST):
+            return cause_response(request, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        # Session set deletion / modification: not available without a session engine.
+        return cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
+
+    def peer_seid(self, up_seid: int) -> int | None:
+        return None
+
+    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+        return None
+
+    def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        return None

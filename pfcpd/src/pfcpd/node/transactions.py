@@ -1,0 +1,94 @@
+"""Transactions: requests this node sent (T1/N1 retransmission) and the response cache for
+requests it answered (duplicates get the same octets again, and no second effect)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..pfcp import Message
+
+Address = tuple[str, int]
+MAX_SEQ = 0xFFFFFF
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A request in flight, retransmitted every ``t1`` seconds up to ``n1`` times."""
+
+    request: Message
+    data: bytes
+    addr: Address
+    local: str | None
+    first_sent_at: float
+    deadline: float
+    retransmissions: int = 0
+    on_done: Callable[[Message | None, float], None] | None = None  # response or None (timeout)
+
+
+class SequenceNumbers:
+    """Per-peer 24-bit sequence numbers for the requests this node originates."""
+
+    def __init__(self) -> None:
+        self._next: dict[Address, int] = {}
+
+    def next(self, addr: Address) -> int:
+        seq = self._next.get(addr, 1)
+        self._next[addr] = seq % MAX_SEQ + 1  # 1..0xFFFFFF, wrapping
+        return seq
+
+
+@dataclass(slots=True)
+class CachedResponse:
+    request_type: int
+    data: bytes
+    expires_at: float
+    labels: tuple[str, str]  # (message type, cause) of the response, for metrics
+
+
+class ResponseCache:
+    """Response octets per (peer, sequence number), kept ``ttl`` seconds, at most ``limit``."""
+
+    def __init__(self, ttl: float, limit: int = 100_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._entries: OrderedDict[tuple[Address, int], CachedResponse] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, addr: Address, seq: int, request_type: int, now: float) -> CachedResponse | None:
+        entry = self._entries.get((addr, seq))
+        if entry is None or entry.expires_at <= now or entry.request_type != request_type:
+            return None
+        return entry
+
+    def put(
+        self,
+        addr: Address,
+        seq: int,
+        request_type: int,
+        data: bytes,
+        labels: tuple[str, str],
+        now: float,
+    ) -> None:
+        key = (addr, seq)
+        self._entries.pop(key, None)
+        self._entries[key] = CachedResponse(request_type, data, now + self.ttl, labels)
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+
+    def expire(self, now: float) -> None:
+        """Forget expired entries (they are in insertion order, all with the same ttl)."""
+        entries = self._entries
+        while entries:
+            key, entry = next(iter(entries.items()))
+            if entry.expires_at > now:
+                return
+            del entries[key]
+
+    def next_expiry(self) -> float | None:
+        if not self._entries:
+            return None
+        return next(iter(self._entries.values())).expires_at

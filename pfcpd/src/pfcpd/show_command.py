@@ -1,0 +1,101 @@
+"""``pfcpd show associations``: ask the running daemon over its admin socket."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import DEFAULT_ADMIN_SOCKET, ConfigError, load_config
+from .daemon.admin import admin_request
+from .daemon.state_store import NTP_UNIX_OFFSET
+
+COLUMNS = ("NODE ID", "ADDRESS", "STATE", "INITIATOR", "SINCE", "LAST HEARTBEAT", "CP RECOVERY")
+
+
+def admin_socket_path(config: str | None, socket_path: str | None) -> Path:
+    if socket_path:
+        return Path(socket_path)
+    if config:
+        return load_config(config).admin_socket
+    return Path(DEFAULT_ADMIN_SOCKET)
+
+
+def _when(unix: object) -> str:
+    if not isinstance(unix, int | float):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix)) + "Z"
+
+
+def format_table(reply: dict[str, Any]) -> str:
+    rows = [COLUMNS]
+    for a in reply.get("associations", []):
+        host = str(a["address"])
+        addr = f"[{host}]:{a['port']}" if ":" in host else f"{host}:{a['port']}"
+        cp_ts = a.get("cp_recovery_time_stamp")
+        rows.append(
+            (
+                str(a["node_id"]),
+                addr,
+                str(a["state"]),
+                str(a["initiator"]),
+                _when(a.get("established_at")),
+                _when(a.get("last_heartbeat_ok_at")),
+                _when(cp_ts - NTP_UNIX_OFFSET) if isinstance(cp_ts, int) else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def run_show(
+    what: str,
+    *,
+    config: str | None,
+    socket_path: str | None,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    try:
+        path = admin_socket_path(config, socket_path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"pfcpd: {line}", file=err)
+        return 1
+    try:
+        reply = admin_request(path, {"command": f"show {what}"})
+    except (OSError, ValueError) as exc:
+        print(f"pfcpd: cannot reach the daemon at {path}: {exc}", file=err)
+        return 1
+    if "error" in reply:
+        print(f"pfcpd: {reply['error']}", file=err)
+        return 1
+    if as_json:
+        json.dump(reply, out, indent=1)
+        out.write("\n")
+    else:
+        out.write(format_table(reply))
+    return 0
+
+
+def run_release(
+    node_id: str, *, config: str | None, socket_path: str | None, out: TextIO, err: TextIO
+) -> int:
+    try:
+        path = admin_socket_path(config, socket_path)
+        reply = admin_request(path, {"command": "release association", "node_id": node_id})
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"pfcpd: {line}", file=err)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"pfcpd: cannot reach the daemon: {exc}", file=err)
+        return 1
+    if "error" in reply:
+        print(f"pfcpd: {reply['error']}", file=err)
+        return 1
+    print(f"release of the association with {node_id} requested", file=out)
+    return 0
