@@ -5,11 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := tshark cmake gcc make libcmocka-dev
+APT_PACKAGES := tshark cmake gcc make libcmocka-dev pkg-config iproute2
 
-.PHONY: test bench deps venv test-pfcpd lint-pfcpd
+.PHONY: test bench deps venv test-pfcpd lint-pfcpd test-core bench-core
 
-test: deps venv lint-pfcpd test-pfcpd
+test: deps venv lint-pfcpd test-core test-pfcpd
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,5 +35,20 @@ lint-pfcpd: venv
 test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
 
-bench: deps venv
+bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
+
+# upf_plugin/core: C rule engine. build/core = normal build (libupfcore.so for pfcpd's local
+# datapath tests, core_bench); build/core-asan = the C tests under ASan+UBSan.
+test-core: deps
+	cmake -S upf_plugin -B build/core -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPF_BUILD_BENCH=ON
+	cmake --build build/core -j2
+	cd build/core && ctest --output-on-failure
+	cmake -S upf_plugin -B build/core-asan -DCMAKE_BUILD_TYPE=Debug -DUPF_SANITIZE=ON -DUPF_BUILD_BENCH=OFF
+	cmake --build build/core-asan -j2
+	cd build/core-asan && ctest --output-on-failure
+
+bench-core: deps
+	cmake -S upf_plugin -B build/core -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPF_BUILD_BENCH=ON
+	cmake --build build/core -j2 --target core_bench
+	build/core/core_bench

@@ -1,0 +1,607 @@
+/* Classification, QER, URR, BAR and table behaviour through the UL/DL entry points. */
+#include "test_util.h"
+
+#define N3_UPF IP4 (10, 200, 0, 2)
+#define N3_GNB IP4 (10, 200, 0, 1)
+#define UE IP4 (10, 45, 0, 7)
+#define DN IP4 (10, 201, 0, 9)
+
+typedef struct
+{
+  upf_pdr_t pdr[8];
+  upf_far_t far[4];
+  upf_qer_t qer[2];
+  upf_urr_t urr[2];
+  upf_sdf_t sdf[8];
+  upf_bar_t bar;
+  upf_program_desc_t d;
+} prog_t;
+
+/* UL PDR 1 (F-TEID 0x100, outer header removal) -> FAR 1 forward to CORE;
+ * DL PDR 2 (UE IP) -> FAR 2 forward to ACCESS with GTP-U (TEID 0x200, PSC); QER 1 QFI 9;
+ * URR 1 on both. */
+static void
+std_prog (prog_t *p, uint32_t teid, uint32_t ue)
+{
+  memset (p, 0, sizeof (*p));
+  p->pdr[0] = (upf_pdr_t){ .pdr_id = 1,
+                           .precedence = 100,
+                           .source_interface = UPF_IF_ACCESS,
+                           .pdi_flags = UPF_PDI_FTEID | UPF_PDI_UE_IP,
+                           .teid = teid,
+                           .fteid_addr = upf_ip4 (N3_UPF),
+                           .ue_ip = upf_ip4 (ue),
+                           .ue_ip_plen = 128,
+                           .outer_header_removal = UPF_OHR_GTPU_UDP_IPV4,
+                           .far_id = 1,
+                           .qer_id = { 1 },
+                           .urr_id = { 1 } };
+  p->pdr[1] = (upf_pdr_t){ .pdr_id = 2,
+                           .precedence = 100,
+                           .source_interface = UPF_IF_CORE,
+                           .pdi_flags = UPF_PDI_UE_IP,
+                           .ue_ip = upf_ip4 (ue),
+                           .ue_ip_plen = 128,
+                           .outer_header_removal = UPF_OHR_NONE,
+                           .far_id = 2,
+                           .qer_id = { 1 },
+                           .urr_id = { 1 } };
+  p->far[0] = (upf_far_t){
+    .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE, .dscp = UPF_DSCP_NONE
+  };
+  p->far[1] = (upf_far_t){ .far_id = 2,
+                           .apply_action = UPF_AA_FORW,
+                           .dest_interface = UPF_IF_ACCESS,
+                           .ohc = UPF_OHC_GTPU,
+                           .ohc_flags = UPF_OHC_F_PSC,
+                           .ohc_teid = 0x200,
+                           .ohc_peer = upf_ip4 (N3_GNB),
+                           .ohc_src = upf_ip4 (N3_UPF),
+                           .dscp = 10 };
+  p->qer[0] = (upf_qer_t){ .qer_id = 1, .qfi = 9 };
+  p->urr[0] = (upf_urr_t){ .urr_id = 1 };
+  p->d = (upf_program_desc_t){ .pdr = p->pdr,
+                               .far = p->far,
+                               .qer = p->qer,
+                               .urr = p->urr,
+                               .sdf = p->sdf,
+                               .n_pdr = 2,
+                               .n_far = 2,
+                               .n_qer = 1,
+                               .n_urr = 1 };
+}
+
+static upf_ctx_t *
+ctx_new (void)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  assert_non_null (c);
+  return c;
+}
+
+static upf_session_t *
+install (upf_ctx_t *c, uint64_t seid, prog_t *p)
+{
+  char err[128];
+  upf_session_t *s = upfcore_session_create (c, seid);
+  assert_non_null (s);
+  int rv = upfcore_session_install (c, s, &p->d, err, sizeof (err));
+  if (rv)
+    fail_msg ("install: %s", err);
+  return s;
+}
+
+static uint32_t
+ul_pkt (uint8_t *pkt, uint32_t teid, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sp,
+        uint16_t dp, uint32_t payload)
+{
+  uint8_t in[1600];
+  uint32_t il = mk_inner4 (in, src, dst, proto, sp, dp, payload);
+  return mk_gtpu4 (pkt, N3_GNB, N3_UPF, teid, 9, in, il);
+}
+
+static void
+test_ul_dl_forward_and_count (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], in[256], out[2048];
+  upf_usage_t u;
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  upf_session_t *s = install (c, 0x42, &p);
+
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1000, 2000, 100);
+  uint32_t o = upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.pdr_id, 1);
+  assert_int_equal (v.far_id, 1);
+  assert_int_equal (v.seid, 0x42);
+  assert_int_equal (v.dest_interface, UPF_IF_CORE);
+  assert_null (v.encap);
+  assert_int_equal (o, 20 + 8 + 100);
+  assert_memory_equal (out, pkt + 28 + 16, o); /* decapsulated inner packet */
+
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_TCP, 443, 50000, 60);
+  o = upfcore_dl_packet (c, 0, in, il, 2000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.pdr_id, 2);
+  assert_int_equal (v.qfi, 9);
+  assert_int_equal (o, 44 + il);
+  upf_outer_t ou;
+  upf_gtpu_t g;
+  assert_int_equal (upf_parse_outer (out, o, &ou), 0);
+  assert_int_equal (upf_parse_gtpu (out + ou.payload_offset, ou.payload_len, &g), 0);
+  assert_int_equal (g.teid, 0x200);
+  assert_int_equal (g.qfi, 9);
+  assert_int_equal (ou.tos, 10 << 2);
+  assert_memory_equal (ou.dst.b + 12, "\x0a\xc8\x00\x01", 4);
+
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_TOTAL], 2);
+  assert_int_equal (u.bytes[UPF_VOL_UL], 128);
+  assert_int_equal (u.bytes[UPF_VOL_DL], il);
+  assert_int_equal (u.first_ns, 1000);
+  assert_int_equal (u.last_ns, 2000);
+  /* reset starts a new period */
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 3000), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_TOTAL], 0);
+  assert_int_equal (u.start_ns, 3000);
+
+  /* unknown TEID: dropped, error indication built towards the sender */
+  n = ul_pkt (pkt, 0x999, UE, DN, UPF_PROTO_UDP, 1, 2, 0);
+  o = upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  assert_int_equal (o, 28 + 24);
+  assert_int_equal (upf_parse_outer (out, o, &ou), 0);
+  assert_memory_equal (ou.dst.b + 12, "\x0a\xc8\x00\x01", 4);
+  assert_int_equal (upf_parse_gtpu (out + 28, o - 28, &g), 0);
+  assert_int_equal (g.type, UPF_GTPU_ERROR_INDICATION);
+  assert_int_equal (upf_rd32 (out + 28 + 13), 0x999);
+  /* unknown UE address */
+  il = mk_inner4 (in, DN, UE + 1, UPF_PROTO_TCP, 443, 50000, 0);
+  upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  /* wrong network instance */
+  il = mk_inner4 (in, DN, UE, UPF_PROTO_TCP, 443, 50000, 0);
+  upfcore_dl_packet (c, 3, in, il, 1, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  /* UE address spoofed in UL: PDI UE IP does not match */
+  n = ul_pkt (pkt, 0x100, UE + 1, DN, UPF_PROTO_UDP, 1, 2, 0);
+  upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_PDR);
+  assert_int_equal (upfcore_stats (c)->drops[UPF_DROP_NO_PDR], 1);
+
+  upfcore_session_delete (c, s);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_echo_request (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  upf_verdict_t v;
+  uint8_t pkt[64] = { 0 }, out[128];
+  upf_outer_t o;
+  upf_gtpu_t g;
+  (void)st;
+  pkt[0] = 0x45, upf_wr16 (pkt + 2, 40), pkt[8] = 64, pkt[9] = 17;
+  upf_wr32 (pkt + 12, N3_GNB), upf_wr32 (pkt + 16, N3_UPF);
+  upf_wr16 (pkt + 20, 33333), upf_wr16 (pkt + 22, 2152), upf_wr16 (pkt + 24, 20);
+  uint8_t echo[12] = { 0x32, 1, 0, 4, 0, 0, 0, 0, 0x00, 0x07, 0, 0 };
+  memcpy (pkt + 28, echo, 12);
+  uint32_t n = upfcore_ul_packet (c, pkt, 40, 0, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_ECHO_REQUEST);
+  assert_int_equal (upf_parse_outer (out, n, &o), 0);
+  assert_int_equal (o.dport, 33333);
+  assert_int_equal (o.sport, 2152);
+  assert_int_equal (upf_parse_gtpu (out + 28, n - 28, &g), 0);
+  assert_int_equal (g.type, UPF_GTPU_ECHO_RESPONSE);
+  assert_int_equal (g.seq, 7);
+  upfcore_ctx_delete (c);
+}
+
+/* SDF filters: precedence, protocol, ports in both directions, prefixes, ToS, SPI,
+ * non-first fragments. */
+static void
+test_sdf_classification (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], in[256], out[2048];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[2] = (upf_far_t){ .far_id = 3, .apply_action = UPF_AA_DROP };
+  /* DL PDR 10 (prec 10): TCP from 10.201.0.0/16 port 443 -> FAR 2 with QER 2 (QFI 5) */
+  p.sdf[0] = (upf_sdf_t){ .remote = upf_ip4 (IP4 (10, 201, 0, 0)),
+                          .remote_plen = 96 + 16,
+                          .proto = UPF_PROTO_TCP,
+                          .flags = UPF_SDF_PROTO | UPF_SDF_REMOTE_PORT,
+                          .remote_port_lo = 443,
+                          .remote_port_hi = 443 };
+  /* DL PDR 11 (prec 5): UDP to UE ports 5000-5999, ToS 0xb8/0xfc -> drop FAR 3 */
+  p.sdf[1] = (upf_sdf_t){ .proto = UPF_PROTO_UDP,
+                          .flags = UPF_SDF_PROTO | UPF_SDF_UE_PORT | UPF_SDF_TOS,
+                          .ue_port_lo = 5000,
+                          .ue_port_hi = 5999,
+                          .tos = 0xb8,
+                          .tos_mask = 0xfc };
+  /* DL PDR 12 (prec 7): ESP SPI 0x1234 -> drop */
+  p.sdf[2]
+    = (upf_sdf_t){ .proto = UPF_PROTO_ESP, .flags = UPF_SDF_PROTO | UPF_SDF_SPI, .spi = 0x1234 };
+  p.pdr[2] = p.pdr[1];
+  p.pdr[2].pdr_id = 10, p.pdr[2].precedence = 10, p.pdr[2].sdf_first = 0;
+  p.pdr[2].sdf_count = 1, p.pdr[2].qer_id[0] = 2;
+  p.pdr[3] = p.pdr[1];
+  p.pdr[3].pdr_id = 11, p.pdr[3].precedence = 5, p.pdr[3].sdf_first = 1;
+  p.pdr[3].sdf_count = 1, p.pdr[3].far_id = 3;
+  p.pdr[4] = p.pdr[1];
+  p.pdr[4].pdr_id = 12, p.pdr[4].precedence = 7, p.pdr[4].sdf_first = 2;
+  p.pdr[4].sdf_count = 1, p.pdr[4].far_id = 3;
+  /* UL PDR 13 (prec 10): the same filter 0 swapped: TCP to 10.201/16 port 443 */
+  p.pdr[5] = p.pdr[0];
+  p.pdr[5].pdr_id = 13, p.pdr[5].precedence = 10, p.pdr[5].sdf_first = 0;
+  p.pdr[5].sdf_count = 1, p.pdr[5].far_id = 3;
+  p.qer[1] = (upf_qer_t){ .qer_id = 2, .qfi = 5 };
+  p.d.n_pdr = 6, p.d.n_far = 3, p.d.n_qer = 2, p.d.n_sdf = 3;
+  upf_session_t *s = install (c, 1, &p);
+  (void)s;
+
+#define DL(src, proto, sp, dp, tos)                                                                \
+  do                                                                                               \
+    {                                                                                              \
+      uint32_t il = mk_inner4 (in, src, UE, proto, sp, dp, 0);                                     \
+      in[1] = tos;                                                                                 \
+      upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));                                  \
+    }                                                                                              \
+  while (0)
+  DL (DN, UPF_PROTO_TCP, 443, 40000, 0);
+  assert_int_equal (v.pdr_id, 10);
+  assert_int_equal (v.qfi, 5);
+  DL (DN, UPF_PROTO_TCP, 444, 40000, 0); /* port outside */
+  assert_int_equal (v.pdr_id, 2);
+  DL (IP4 (10, 202, 0, 1), UPF_PROTO_TCP, 443, 40000, 0); /* prefix outside */
+  assert_int_equal (v.pdr_id, 2);
+  DL (DN, UPF_PROTO_UDP, 443, 40000, 0); /* protocol outside */
+  assert_int_equal (v.pdr_id, 2);
+  DL (DN, UPF_PROTO_UDP, 1, 5500, 0xb9); /* ToS matches under the mask */
+  assert_int_equal (v.pdr_id, 11);
+  assert_int_equal (v.drop_reason, UPF_DROP_FAR_DROP);
+  DL (DN, UPF_PROTO_UDP, 1, 5500, 0x00);
+  assert_int_equal (v.pdr_id, 2);
+  DL (DN, UPF_PROTO_UDP, 1, 6000, 0xb8);
+  assert_int_equal (v.pdr_id, 2);
+  DL (DN, UPF_PROTO_ESP, 0, 0x1234, 0);
+  assert_int_equal (v.pdr_id, 12);
+  DL (DN, UPF_PROTO_ESP, 0, 0x1235, 0);
+  assert_int_equal (v.pdr_id, 2);
+  /* non-first fragment of a port-443 flow: no ports, so only the port-less PDR matches */
+  {
+    uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_TCP, 443, 40000, 0);
+    upf_wr16 (in + 6, 0x0100);
+    upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));
+    assert_int_equal (v.pdr_id, 2);
+  }
+  /* UL: swapped direction */
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_TCP, 40000, 443, 0);
+  upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.pdr_id, 13);
+  n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_TCP, 443, 40000, 0);
+  upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.pdr_id, 1);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_build_errors (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  char err[128];
+  upf_sdf_t many[70];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.pdr[1].far_id = 9;
+  upf_session_t *s = upfcore_session_create (c, 1);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_string_equal (err, "PDR 2: FAR 9 not defined");
+  std_prog (&p, 0x100, UE);
+  p.pdr[0].urr_id[1] = 5;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_string_equal (err, "PDR 1: URR 5 not defined");
+  std_prog (&p, 0x100, UE);
+  memset (many, 0, sizeof (many));
+  p.d.sdf = many, p.d.n_sdf = 70, p.pdr[1].sdf_count = 70;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_non_null (strstr (err, "more than 64"));
+  /* a second session cannot take an F-TEID / UE IP already in use */
+  std_prog (&p, 0x100, UE);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upf_session_t *s2 = upfcore_session_create (c, 2);
+  std_prog (&p, 0x100, UE + 1);
+  assert_int_equal (upfcore_session_install (c, s2, &p.d, err, sizeof (err)), -EEXIST);
+  std_prog (&p, 0x101, UE);
+  assert_int_equal (upfcore_session_install (c, s2, &p.d, err, sizeof (err)), -EEXIST);
+  assert_non_null (strstr (err, "UE IP"));
+  std_prog (&p, 0x101, UE + 1);
+  assert_int_equal (upfcore_session_install (c, s2, &p.d, err, sizeof (err)), 0);
+  upfcore_session_delete (c, s2);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_qer_gate_and_mbr (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t in[2048], out[2048];
+  upf_usage_t u;
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  /* 8 Mbit/s = 1,000,000 B/s, 10,000 byte bucket */
+  p.qer[0].mbr_dl_bps = 8000000, p.qer[0].burst_bytes = 10000;
+  upf_session_t *s = install (c, 1, &p);
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 1000 - 28);
+  assert_int_equal (il, 1000);
+  uint64_t t = 1000000000ULL;
+  int passed = 0;
+  for (int i = 0; i < 20; i++)
+    {
+      upfcore_dl_packet (c, 0, in, il, t, &v, out, sizeof (out));
+      passed += v.verdict == UPF_VERDICT_FORWARD;
+    }
+  assert_int_equal (passed, 10); /* the bucket holds 10 packets */
+  assert_int_equal (v.drop_reason, UPF_DROP_MBR);
+  t += 3000000; /* 3 ms = 3000 bytes of tokens */
+  passed = 0;
+  for (int i = 0; i < 5; i++)
+    {
+      upfcore_dl_packet (c, 0, in, il, t, &v, out, sizeof (out));
+      passed += v.verdict == UPF_VERDICT_FORWARD;
+    }
+  assert_int_equal (passed, 3);
+  t += 60ULL * 1000000000ULL; /* a long pause refills to the depth only */
+  passed = 0;
+  for (int i = 0; i < 20; i++)
+    {
+      upfcore_dl_packet (c, 0, in, il, t, &v, out, sizeof (out));
+      passed += v.verdict == UPF_VERDICT_FORWARD;
+    }
+  assert_int_equal (passed, 10);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_DL], 23);
+  assert_int_equal (u.dropped_dl_pkts, 22);
+  assert_int_equal (u.dropped_dl_bytes, 22000);
+
+  /* close the DL gate: dropped and counted; the URR keeps its counts across the swap */
+  char err[128];
+  p.qer[0].gate_dl = UPF_GATE_CLOSED;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upfcore_dl_packet (c, 0, in, il, t, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_GATE_CLOSED);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_DL], 23);
+  assert_int_equal (u.dropped_dl_pkts, 23);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_urr_threshold_quota (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], out[2048];
+  char err[128];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.urr[0].triggers = UPF_URR_T_VOLTH | UPF_URR_T_VOLQU;
+  p.urr[0].flags = UPF_URR_F_DROP_ON_QUOTA;
+  p.urr[0].vol_threshold[UPF_VOL_UL] = 250;
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 500;
+  upf_session_t *s = install (c, 7, &p);
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1, 2, 72); /* inner 100 bytes */
+  int events[8] = { 0 };
+  for (int i = 0; i < 7; i++)
+    {
+      upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+      if (i < 5)
+        assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      else
+        assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+      for (int e = 0; e < v.n_events; e++)
+        {
+          events[i] = (int)v.events[e].type;
+          assert_int_equal (v.events[e].id, 1);
+          assert_int_equal (v.events[e].seid, 7);
+        }
+    }
+  assert_int_equal (events[2], UPF_EV_USAGE_THRESHOLD); /* 300 >= 250 */
+  assert_int_equal (events[4], UPF_EV_USAGE_QUOTA);     /* 500 >= 500 */
+  assert_int_equal (events[0] + events[1] + events[3] + events[5] + events[6], 0);
+  /* a new quota re-enables forwarding */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 10000;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_time_threshold (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], out[2048];
+  upf_event_t ev[4];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.urr[0].triggers = UPF_URR_T_TIMTH;
+  p.urr[0].time_threshold_ns = 5000;
+  upf_session_t *s = install (c, 7, &p);
+  assert_int_equal (upfcore_tick (c, s, 100000, ev, 4), 0); /* no traffic yet */
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1, 2, 0);
+  upfcore_ul_packet (c, pkt, n, 10000, &v, out, sizeof (out));
+  assert_int_equal (upfcore_tick (c, s, 14999, ev, 4), 0);
+  assert_int_equal (upfcore_tick (c, s, 15000, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_TIME_THRESHOLD);
+  assert_int_equal (upfcore_tick (c, s, 16000, ev, 4), 0);
+  upfcore_ctx_delete (c);
+}
+
+static unsigned flushed;
+static upf_ctx_t *flush_ctx;
+static void
+flush_cb (void *arg, const uint8_t *pkt, uint32_t len)
+{
+  upf_verdict_t v;
+  uint8_t out[2048];
+  (void)arg;
+  upfcore_dl_packet (flush_ctx, 0, pkt, len, 5, &v, out, sizeof (out));
+  if (v.verdict == UPF_VERDICT_FORWARD)
+    flushed++;
+}
+
+static void
+test_bar_buffering (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t in[2048], out[2048];
+  char err[128];
+  upf_event_t ev[4];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  p.bar = (upf_bar_t){ .bar_id = 1, .max_pkts = 3, .duration_ns = 1000000 };
+  p.d.bar = &p.bar;
+  upf_session_t *s = install (c, 9, &p);
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
+  int reports = 0;
+  for (int i = 0; i < 5; i++)
+    {
+      upfcore_dl_packet (c, 0, in, il, 100, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, i < 3 ? UPF_VERDICT_BUFFER : UPF_VERDICT_DROP);
+      for (int e = 0; e < v.n_events; e++)
+        if (v.events[e].type == UPF_EV_DL_DATA_REPORT)
+          {
+            reports++;
+            assert_int_equal (v.events[e].id, 2);
+            assert_int_equal (v.events[e].value, 9);
+            assert_int_equal (i, 0);
+          }
+    }
+  assert_int_equal (reports, 1);
+  assert_int_equal (upfcore_buffer_count (s), 3);
+  /* FAR changes to FORW: flush re-runs the buffered packets through the new FAR */
+  p.far[1].apply_action = UPF_AA_FORW;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  flush_ctx = c;
+  flushed = 0;
+  assert_int_equal (upfcore_buffer_flush (s, flush_cb, 0), 3);
+  assert_int_equal (flushed, 3);
+  assert_int_equal (upfcore_buffer_count (s), 0);
+  /* back to buffering: the report is armed again; buffering duration expiry drops */
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upfcore_dl_packet (c, 0, in, il, 2000, &v, out, sizeof (out));
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (upfcore_tick (c, s, 2000 + 999999, ev, 4), 0);
+  assert_int_equal (upfcore_tick (c, s, 2000 + 1000000, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_BUFFER_EXPIRED);
+  assert_int_equal (ev[0].value, 1);
+  assert_int_equal (upfcore_buffer_count (s), 0);
+  upfcore_ctx_delete (c);
+}
+
+/* Readers inside an epoch keep retired programs alive; leaving releases them. */
+static void
+test_epoch_reclaim (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  char err[128];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  upf_session_t *s = install (c, 1, &p);
+  upf_reader_enter (&c->epoch, 3);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (upfcore_reclaim (c), 0);
+  upf_reader_exit (&c->epoch, 3);
+  assert_int_equal (upfcore_reclaim (c), 1);
+  upf_reader_enter (&c->epoch, 3);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upf_reader_exit (&c->epoch, 3);
+  upf_reader_enter (&c->epoch, 3); /* entered after the retire: does not hold it */
+  assert_int_equal (upfcore_reclaim (c), 1);
+  upf_reader_exit (&c->epoch, 3);
+  upfcore_ctx_delete (c);
+}
+
+/* Many sessions: the tables grow and lookups keep working; IPv6 /64 prefixes in DL. */
+static void
+test_tables_many (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (4);
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[256], in[128], out[256];
+  upf_session_t *ss[3000];
+  (void)st;
+  for (unsigned i = 0; i < 3000; i++)
+    {
+      std_prog (&p, 0x1000 + i, IP4 (10, 46, i >> 8, i & 0xff));
+      ss[i] = install (c, i, &p);
+    }
+  for (unsigned i = 0; i < 3000; i += 7)
+    {
+      uint32_t n = ul_pkt (pkt, 0x1000 + i, IP4 (10, 46, i >> 8, i & 0xff), DN, 17, 1, 2, 0);
+      upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.seid, i);
+    }
+  for (unsigned i = 0; i < 3000; i += 2)
+    upfcore_session_delete (c, ss[i]);
+  for (unsigned i = 0; i < 3000; i += 5)
+    {
+      uint32_t il = mk_inner4 (in, DN, IP4 (10, 46, i >> 8, i & 0xff), 17, 1, 2, 0);
+      upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, i % 2 ? UPF_VERDICT_FORWARD : UPF_VERDICT_DROP);
+    }
+  /* IPv6 /64 UE prefix */
+  std_prog (&p, 0x9999, 0);
+  upf_ip_t pfx = { { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0x42 } };
+  p.pdr[1].ue_ip = pfx, p.pdr[1].ue_ip_plen = 64;
+  p.pdr[0].pdi_flags = UPF_PDI_FTEID;
+  install (c, 99999, &p);
+  memset (in, 0, 48);
+  in[0] = 0x60, in[6] = 17, in[7] = 64;
+  upf_wr16 (in + 4, 8);
+  in[8] = 0x20, in[23] = 9;
+  memcpy (in + 24, pfx.b, 8);
+  in[39] = 0x77;
+  upfcore_dl_packet (c, 0, in, 48, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.seid, 99999);
+  upfcore_ctx_delete (c);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_ul_dl_forward_and_count), cmocka_unit_test (test_echo_request),
+    cmocka_unit_test (test_sdf_classification),      cmocka_unit_test (test_build_errors),
+    cmocka_unit_test (test_qer_gate_and_mbr),        cmocka_unit_test (test_urr_threshold_quota),
+    cmocka_unit_test (test_time_threshold),          cmocka_unit_test (test_bar_buffering),
+    cmocka_unit_test (test_epoch_reclaim),           cmocka_unit_test (test_tables_many),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

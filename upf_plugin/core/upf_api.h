@@ -1,0 +1,49 @@
+/*
+ * upf_api.h: exported entry points of libupfcore.so (names prefixed upfcore_). VPP nodes use
+ * the static inline functions of upf_core.h instead.
+ */
+#ifndef included_upf_api_h
+#define included_upf_api_h
+
+#include "upf_core.h"
+
+#define UPF_API_VISIBLE __attribute__ ((visibility ("default")))
+
+UPF_API_VISIBLE upf_ctx_t *upfcore_ctx_new (uint32_t expected_sessions);
+UPF_API_VISIBLE void upfcore_ctx_delete (upf_ctx_t *ctx);
+UPF_API_VISIBLE const upf_stats_t *upfcore_stats (const upf_ctx_t *ctx);
+UPF_API_VISIBLE unsigned upfcore_reclaim (upf_ctx_t *ctx);
+UPF_API_VISIBLE upf_session_t *upfcore_session_create (upf_ctx_t *ctx, uint64_t seid);
+/* Build a program from d and install it (replacing the current one). 0 or -errno + err. */
+UPF_API_VISIBLE int upfcore_session_install (upf_ctx_t *ctx, upf_session_t *s,
+                                             const upf_program_desc_t *d, char *err, size_t errlen);
+UPF_API_VISIBLE void upfcore_session_delete (upf_ctx_t *ctx, upf_session_t *s);
+UPF_API_VISIBLE int upfcore_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out,
+                                      int reset, uint64_t now_ns);
+UPF_API_VISIBLE unsigned upfcore_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns,
+                                       upf_event_t *ev, unsigned max);
+UPF_API_VISIBLE unsigned upfcore_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
+UPF_API_VISIBLE unsigned upfcore_buffer_drop (upf_session_t *s);
+UPF_API_VISIBLE unsigned upfcore_buffer_count (const upf_session_t *s);
+UPF_API_VISIBLE int upfcore_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len,
+                                        uint64_t now_ns, upf_verdict_t *v);
+UPF_API_VISIBLE int upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt,
+                                        uint32_t len, uint64_t now_ns, upf_verdict_t *v);
+/* Whole-packet helpers: process and write the packet to transmit into out; return its length
+ * (0 = nothing to send). UL: FORWARD -> inner packet (or re-encapsulated for N9);
+ * ECHO_REQUEST -> echo response to the sender; DROP/NO_SESSION of a G-PDU -> error indication
+ * to the sender. DL: FORWARD -> encapsulated packet; BUFFER -> stored in the session. */
+UPF_API_VISIBLE uint32_t upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len,
+                                            uint64_t now_ns, upf_verdict_t *v, uint8_t *out,
+                                            uint32_t cap);
+UPF_API_VISIBLE uint32_t upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt,
+                                            uint32_t len, uint64_t now_ns, upf_verdict_t *v,
+                                            uint8_t *out, uint32_t cap);
+UPF_API_VISIBLE uint32_t upfcore_build_end_marker (const upf_ip_t *src, const upf_ip_t *dst,
+                                                   uint32_t teid, int with_psc, uint8_t qfi,
+                                                   uint8_t *out, uint32_t cap);
+UPF_API_VISIBLE const char *upfcore_malformed_str (unsigned r);
+UPF_API_VISIBLE const char *upfcore_drop_reason_str (unsigned r);
+UPF_API_VISIBLE size_t upfcore_sizeof (const char *name);
+
+#endif /* included_upf_api_h */

@@ -1,0 +1,248 @@
+/*
+ * upf_build.h: GTP-U encapsulation (outer header creation) and GTP-U signalling messages
+ * built by the user plane: echo response, error indication, end marker (TS 29.281).
+ *
+ * Encapsulation uses a template (upf_encap_t) precomputed once when a FAR is compiled; the
+ * per-packet work is a copy plus length/QFI/checksum fix-ups (upf_encap_write).
+ */
+#ifndef included_upf_build_h
+#define included_upf_build_h
+
+#include "upf_parse.h"
+
+#define UPF_ENCAP_MAX_LEN 72 /* IPv6 40 + UDP 8 + GTP-U 12 + PDU session container 4 (+pad) */
+
+/* Outer header creation template. */
+typedef struct
+{
+  uint8_t hdr[UPF_ENCAP_MAX_LEN];
+  uint8_t len;         /* bytes written in front of the inner packet */
+  uint8_t is_ip6;      /* outer IPv6 */
+  uint8_t has_psc;     /* a PDU Session Container is added */
+  uint8_t qfi_offset;  /* offset of the QFI octet when has_psc */
+  uint8_t udp_offset;  /* UDP header offset */
+  uint8_t gtpu_offset; /* GTP-U header offset */
+} upf_encap_t;
+
+static inline uint32_t
+upf_csum_add (uint32_t sum, const uint8_t *p, uint32_t len)
+{
+  uint32_t i;
+  for (i = 0; i + 1 < len; i += 2)
+    sum += (uint32_t)((p[i] << 8) | p[i + 1]);
+  if (len & 1)
+    sum += (uint32_t)(p[len - 1] << 8);
+  return sum;
+}
+
+static inline uint16_t
+upf_csum_fold (uint32_t sum)
+{
+  while (sum >> 16)
+    sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/*
+ * Prepare a template: outer IPv4 (both addresses IPv4-mapped) or IPv6, UDP 2152 -> 2152,
+ * GTP-U G-PDU with the peer's TEID; with_psc adds a DL PDU Session Container (TS 38.415)
+ * whose QFI is set per packet. dscp < 64 sets the outer DSCP (transport level marking).
+ * Returns 0, or -1 when the addresses are of different families.
+ */
+static inline int
+upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32_t teid,
+                int with_psc, uint8_t dscp)
+{
+  uint8_t *h = t->hdr, *u, *g;
+  uint8_t tos = dscp < 64 ? (uint8_t)(dscp << 2) : 0;
+  memset (t, 0, sizeof (*t));
+  if (upf_ip_is4 (src) != upf_ip_is4 (dst))
+    return -1;
+  t->is_ip6 = !upf_ip_is4 (dst);
+  if (!t->is_ip6)
+    {
+      h[0] = 0x45;
+      h[1] = tos;
+      h[6] = 0x40; /* DF */
+      h[8] = 64;
+      h[9] = UPF_PROTO_UDP;
+      memcpy (h + 12, src->b + 12, 4);
+      memcpy (h + 16, dst->b + 12, 4);
+      t->udp_offset = 20;
+    }
+  else
+    {
+      h[0] = (uint8_t)(0x60 | (tos >> 4));
+      h[1] = (uint8_t)(tos << 4);
+      h[6] = UPF_PROTO_UDP;
+      h[7] = 64;
+      memcpy (h + 8, src->b, 16);
+      memcpy (h + 24, dst->b, 16);
+      t->udp_offset = 40;
+    }
+  u = h + t->udp_offset;
+  upf_wr16 (u, UPF_GTPU_PORT);
+  upf_wr16 (u + 2, UPF_GTPU_PORT);
+  t->gtpu_offset = t->udp_offset + 8;
+  g = h + t->gtpu_offset;
+  g[0] = UPF_GTPU_VER1 | UPF_GTPU_PT;
+  g[1] = UPF_GTPU_G_PDU;
+  upf_wr32 (g + 4, teid);
+  t->len = t->gtpu_offset + 8;
+  if (with_psc)
+    {
+      g[0] |= UPF_GTPU_E;
+      g[11] = UPF_GTPU_EXT_PDU_SESSION_CONTAINER;
+      g[12] = 1;                    /* length: 4 octets */
+      g[13] = UPF_PDU_TYPE_DL << 4; /* DL PDU SESSION INFORMATION */
+      g[14] = 0;                    /* PPP | RQI | QFI */
+      g[15] = UPF_GTPU_EXT_NONE;
+      t->has_psc = 1;
+      t->qfi_offset = t->gtpu_offset + 14;
+      t->len = t->gtpu_offset + 16;
+    }
+  return 0;
+}
+
+/*
+ * Write the outer headers for an inner packet of inner_len bytes into dst (t->len bytes;
+ * typically dst = inner - t->len in the buffer's headroom). qfi/rqi go into the PDU Session
+ * Container when the template has one. inner is read only for the IPv6 UDP checksum.
+ * Returns the number of bytes written.
+ */
+static inline uint32_t
+upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint32_t inner_len,
+                 uint8_t qfi, uint8_t rqi)
+{
+  uint32_t gtp_payload = t->len - t->gtpu_offset - 8u + inner_len;
+  uint32_t udp_len = t->len - t->udp_offset + inner_len;
+  uint8_t *u = dst + t->udp_offset;
+  memcpy (dst, t->hdr, t->len);
+  upf_wr16 (dst + t->gtpu_offset + 2, (uint16_t)gtp_payload);
+  upf_wr16 (u + 4, (uint16_t)udp_len);
+  if (t->has_psc)
+    dst[t->qfi_offset] = (uint8_t)((qfi & 0x3f) | (rqi ? 0x40 : 0));
+  if (!t->is_ip6)
+    {
+      upf_wr16 (dst + 2, (uint16_t)(t->len + inner_len));
+      upf_wr16 (dst + 10, upf_csum_fold (upf_csum_add (0, dst, 20)));
+    }
+  else
+    {
+      uint32_t sum;
+      uint16_t c;
+      upf_wr16 (dst + 4, (uint16_t)udp_len);
+      sum = upf_csum_add (0, dst + 8, 32); /* pseudo header: addresses */
+      sum += udp_len + UPF_PROTO_UDP;
+      sum = upf_csum_add (sum, u, t->len - t->udp_offset);
+      if ((t->len - t->udp_offset) & 1)
+        return 0; /* cannot happen: headers are even-sized */
+      sum = upf_csum_add (sum, inner, inner_len);
+      c = upf_csum_fold (sum);
+      upf_wr16 (u + 6, c ? c : 0xffff);
+    }
+  return t->len;
+}
+
+/*
+ * Write an outer IPv4/IPv6 + UDP header in front of a payload of payload_len bytes
+ * (for echo responses and error indications). Returns header length (28 or 48) or 0 if the
+ * address families differ.
+ */
+static inline uint32_t
+upf_build_ip_udp (uint8_t *dst, const upf_ip_t *src_ip, const upf_ip_t *dst_ip, uint16_t sport,
+                  uint16_t dport, const uint8_t *payload, uint32_t payload_len)
+{
+  upf_encap_t t;
+  uint32_t hl;
+  if (upf_encap_init (&t, src_ip, dst_ip, 0, 0, 0xff) < 0)
+    return 0;
+  hl = t.udp_offset + 8u;
+  memcpy (dst, t.hdr, hl);
+  upf_wr16 (dst + t.udp_offset, sport);
+  upf_wr16 (dst + t.udp_offset + 2, dport);
+  upf_wr16 (dst + t.udp_offset + 4, (uint16_t)(8 + payload_len));
+  if (!t.is_ip6)
+    {
+      upf_wr16 (dst + 2, (uint16_t)(hl + payload_len));
+      upf_wr16 (dst + 10, upf_csum_fold (upf_csum_add (0, dst, 20)));
+    }
+  else
+    {
+      uint32_t sum;
+      uint16_t c;
+      upf_wr16 (dst + 4, (uint16_t)(8 + payload_len));
+      sum = upf_csum_add (0, dst + 8, 32) + 8 + payload_len + UPF_PROTO_UDP;
+      sum = upf_csum_add (sum, dst + 40, 8);
+      sum = upf_csum_add (sum, payload, payload_len);
+      c = upf_csum_fold (sum);
+      upf_wr16 (dst + 46, c ? c : 0xffff);
+    }
+  return hl;
+}
+
+/* GTP-U Echo Response to a parsed Echo Request: same sequence number, Recovery IE (value 0,
+ * TS 29.281 8.2). Writes the GTP-U message into out (>= 14 bytes); returns its length. */
+static inline uint32_t
+upf_build_echo_response (const upf_gtpu_t *req, uint8_t *out)
+{
+  out[0] = UPF_GTPU_VER1 | UPF_GTPU_PT | UPF_GTPU_S;
+  out[1] = UPF_GTPU_ECHO_RESPONSE;
+  upf_wr16 (out + 2, 6);
+  upf_wr32 (out + 4, 0);
+  upf_wr16 (out + 8, req->seq);
+  out[10] = 0;
+  out[11] = 0;
+  out[12] = 14; /* Recovery */
+  out[13] = 0;
+  return 14;
+}
+
+/* GTP-U Error Indication (TS 29.281 7.3.1) for a G-PDU received with an unknown TEID:
+ * TEID Data I (IE 16) = that TEID, GTP-U Peer Address (IE 133) = our address the G-PDU was
+ * sent to. Writes into out (>= 32 bytes); returns its length. */
+static inline uint32_t
+upf_build_error_indication (uint32_t teid, const upf_ip_t *local_addr, uint8_t *out)
+{
+  uint32_t alen = upf_ip_is4 (local_addr) ? 4 : 16, n;
+  out[0] = UPF_GTPU_VER1 | UPF_GTPU_PT | UPF_GTPU_S;
+  out[1] = UPF_GTPU_ERROR_INDICATION;
+  upf_wr32 (out + 4, 0);
+  upf_wr16 (out + 8, 0);
+  out[10] = 0;
+  out[11] = 0;
+  out[12] = 16; /* TEID Data I */
+  upf_wr32 (out + 13, teid);
+  out[17] = 133; /* GTP-U Peer Address */
+  upf_wr16 (out + 18, (uint16_t)alen);
+  memcpy (out + 20, alen == 4 ? local_addr->b + 12 : local_addr->b, alen);
+  n = 20 + alen;
+  upf_wr16 (out + 2, (uint16_t)(n - 8));
+  return n;
+}
+
+/* GTP-U End Marker (TS 29.281 7.3.2) towards a peer TEID; with_psc adds a DL PDU Session
+ * Container carrying qfi. Writes into out (>= 16 bytes); returns its length. */
+static inline uint32_t
+upf_build_end_marker (uint32_t teid, int with_psc, uint8_t qfi, uint8_t *out)
+{
+  out[0] = UPF_GTPU_VER1 | UPF_GTPU_PT;
+  out[1] = UPF_GTPU_END_MARKER;
+  upf_wr32 (out + 4, teid);
+  if (!with_psc)
+    {
+      upf_wr16 (out + 2, 0);
+      return 8;
+    }
+  out[0] |= UPF_GTPU_E;
+  upf_wr16 (out + 2, 8);
+  out[8] = out[9] = out[10] = 0;
+  out[11] = UPF_GTPU_EXT_PDU_SESSION_CONTAINER;
+  out[12] = 1;
+  out[13] = UPF_PDU_TYPE_DL << 4;
+  out[14] = qfi & 0x3f;
+  out[15] = 0;
+  return 16;
+}
+
+#endif /* included_upf_build_h */

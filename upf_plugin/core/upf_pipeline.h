@@ -1,0 +1,540 @@
+/*
+ * upf_pipeline.h: per-packet entry points and their verdict + events API.
+ *
+ *   upf_ul_process (): outer IP/UDP/GTP-U in (N3/N9) -> (local addr, TEID) lookup ->
+ *                      classify -> QER gate/MBR -> URR count -> FAR: decap and forward,
+ *                      drop, buffer or notify; echo requests and error indications reported.
+ *   upf_dl_process (): inner IP in (N6) -> (network instance, UE IP) lookup -> classify ->
+ *                      QER -> URR -> FAR: encap rewrite (template), buffer (BAR), drop.
+ *
+ * Nothing here allocates, locks or does I/O. Counters are updated in place; events (usage
+ * threshold/quota, DL data report, error indication) come back in the verdict for the
+ * caller to forward to the control plane.
+ */
+#ifndef included_upf_pipeline_h
+#define included_upf_pipeline_h
+
+#include "upf_table.h"
+
+#define UPF_MAX_EVENTS 4
+#define UPF_BUFFER_MAX_PKTS 256
+
+typedef enum
+{
+  UPF_VERDICT_DROP = 0,
+  UPF_VERDICT_FORWARD = 1,      /* send inner (UL decap) or encap (DL / N9) to dest_interface */
+  UPF_VERDICT_BUFFER = 2,       /* stored in the session's DL buffer (copy made by the caller) */
+  UPF_VERDICT_ECHO_REQUEST = 3, /* answer with upf_build_echo_response () */
+} upf_verdict_kind_t;
+
+#define foreach_upf_drop_reason                                                                    \
+  _ (NONE, "none")                                                                                 \
+  _ (MALFORMED, "malformed packet")                                                                \
+  _ (NO_SESSION, "no session for TEID / UE address")                                               \
+  _ (NO_PDR, "no matching PDR")                                                                    \
+  _ (GATE_CLOSED, "QER gate closed")                                                               \
+  _ (MBR, "MBR exceeded")                                                                          \
+  _ (FAR_DROP, "FAR apply action DROP")                                                            \
+  _ (QUOTA, "usage quota exhausted")                                                               \
+  _ (BUFFER_FULL, "DL buffer full")                                                                \
+  _ (NO_BUFFER, "FAR says buffer but session has no buffer")                                       \
+  _ (GTPU_SIGNALLING, "GTP-U signalling message consumed")                                         \
+  _ (NO_ACTION, "FAR has no forwarding action")
+
+typedef enum
+{
+#define _(n, s) UPF_DROP_##n,
+  foreach_upf_drop_reason
+#undef _
+    UPF_DROP_N_REASONS,
+} upf_drop_reason_t;
+
+typedef enum
+{
+  UPF_EV_NONE = 0,
+  UPF_EV_USAGE_THRESHOLD = 1,  /* id = urr_id, value = volume counter index that crossed */
+  UPF_EV_USAGE_QUOTA = 2,      /* id = urr_id */
+  UPF_EV_TIME_THRESHOLD = 3,   /* id = urr_id */
+  UPF_EV_TIME_QUOTA = 4,       /* id = urr_id */
+  UPF_EV_DL_DATA_REPORT = 5,   /* id = pdr_id, value = QFI */
+  UPF_EV_BUFFER_EXPIRED = 6,   /* value = packets dropped */
+  UPF_EV_ERROR_INDICATION = 7, /* value = TEID Data I of a received error indication */
+} upf_event_type_t;
+
+typedef struct
+{
+  uint32_t type;
+  uint32_t id;
+  uint64_t seid;
+  uint64_t value;
+} upf_event_t;
+
+typedef struct
+{
+  uint8_t verdict;        /* upf_verdict_kind_t */
+  uint8_t drop_reason;    /* upf_drop_reason_t */
+  uint8_t malformed;      /* upf_malformed_t when drop_reason = MALFORMED */
+  uint8_t dest_interface; /* FAR destination interface */
+  uint8_t qfi;            /* QFI to put in the PDU Session Container */
+  uint8_t rqi;
+  uint8_t dupl; /* FAR DUPL bit set */
+  uint8_t n_events;
+  uint16_t inner_offset; /* UL: offset of the T-PDU in the packet */
+  uint16_t inner_len;    /* length of the inner IP packet */
+  uint16_t network_instance;
+  uint8_t gtpu_type;
+  uint8_t _pad;
+  uint32_t pdr_id, far_id;
+  uint32_t teid; /* UL: received TEID */
+  uint64_t seid;
+  const upf_encap_t *encap; /* outer header creation template, NULL = none (decap only) */
+  upf_session_t *session;
+  upf_event_t events[UPF_MAX_EVENTS];
+} upf_verdict_t;
+
+struct upf_urr_state
+{
+  struct upf_urr_state *next; /* session's list (writer) */
+  uint32_t urr_id;
+  uint32_t flags; /* UPF_URRS_* */
+  uint64_t bytes[3], pkts[3];
+  uint64_t dropped_dl_pkts, dropped_dl_bytes;
+  uint64_t first_ns, last_ns; /* first / last packet time, 0 = none yet */
+  uint64_t start_ns;          /* start of the measurement period */
+};
+#define UPF_URRS_THRESHOLD_REPORTED 0x01
+#define UPF_URRS_QUOTA_EXHAUSTED 0x02
+#define UPF_URRS_TIME_THRESHOLD_REPORTED 0x04
+#define UPF_URRS_TIME_QUOTA_EXHAUSTED 0x08
+
+struct upf_qer_state
+{
+  struct upf_qer_state *next;
+  uint32_t qer_id;
+  uint32_t _pad;
+  uint64_t tokens_nb[2]; /* [UL, DL] tokens in nano-bytes (bytes x 1e9) */
+  uint64_t last_ns[2];
+  uint64_t policed_pkts[2], gated_pkts[2];
+};
+
+typedef struct
+{
+  uint32_t offset, len;
+  uint8_t pdr_index;
+} upf_buffered_t;
+
+struct upf_buffer
+{
+  uint8_t *data;
+  uint32_t cap_bytes;
+  uint32_t used_bytes;
+  uint16_t n_pkts;
+  uint8_t report_sent; /* DL data report already sent for the current FAR */
+  uint8_t _pad;
+  uint64_t first_ns; /* time of the first buffered packet */
+  uint64_t dropped_pkts;
+  upf_buffered_t pkts[UPF_BUFFER_MAX_PKTS];
+};
+
+struct upf_session
+{
+  uint64_t seid;
+  _Atomic (upf_program_t *) prog;
+  /* writer-owned */
+  upf_urr_state_t *urr_states;
+  upf_qer_state_t *qer_states;
+  upf_buffer_t *buffer;
+  struct upf_session *prev, *next; /* ctx's session list (writer) */
+};
+
+/* Datapath-wide counters (one reader thread each in VPP: per worker). */
+typedef struct
+{
+  uint64_t rx_pkts[2];
+  uint64_t malformed[UPF_MALFORMED_N_REASONS];
+  uint64_t drops[UPF_DROP_N_REASONS];
+  uint64_t events_lost;
+} upf_stats_t;
+
+typedef struct
+{
+  upf_table_t ul, dl;
+  upf_epoch_t epoch;
+  upf_stats_t stats;
+  upf_session_t *sessions; /* writer: all sessions, freed with the context */
+} upf_ctx_t;
+
+static inline void
+upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, uint64_t value)
+{
+  if (v->n_events >= UPF_MAX_EVENTS)
+    {
+      st->events_lost++;
+      return;
+    }
+  v->events[v->n_events].type = type;
+  v->events[v->n_events].id = id;
+  v->events[v->n_events].seid = v->seid;
+  v->events[v->n_events].value = value;
+  v->n_events++;
+}
+
+static inline void
+upf_verdict_init (upf_verdict_t *v)
+{
+  memset (v, 0, offsetof (upf_verdict_t, events));
+}
+
+static inline int
+upf_drop (upf_ctx_t *ctx, upf_verdict_t *v, upf_drop_reason_t r)
+{
+  v->verdict = UPF_VERDICT_DROP;
+  v->drop_reason = (uint8_t)r;
+  ctx->stats.drops[r]++;
+  return 0;
+}
+
+/* Token bucket policer (caller's ns clock); returns 1 if the packet conforms. */
+static inline int
+upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t len, uint64_t now_ns)
+{
+  uint64_t need = (uint64_t)len * 1000000000ULL;
+  if (!rt->Bps[dir])
+    return 1;
+  if (s->last_ns[dir] == 0)
+    s->tokens_nb[dir] = rt->depth_nb[dir];
+  else if (now_ns > s->last_ns[dir])
+    {
+      uint64_t dt = now_ns - s->last_ns[dir];
+      if (dt > rt->max_dt[dir])
+        dt = rt->max_dt[dir];
+      s->tokens_nb[dir] += dt * rt->Bps[dir];
+      if (s->tokens_nb[dir] > rt->depth_nb[dir])
+        s->tokens_nb[dir] = rt->depth_nb[dir];
+    }
+  if (now_ns > s->last_ns[dir])
+    s->last_ns[dir] = now_ns;
+  if (s->tokens_nb[dir] < need)
+    return 0;
+  s->tokens_nb[dir] -= need;
+  return 1;
+}
+
+static inline void
+upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_t len)
+{
+  unsigned i;
+  if (dir != UPF_DIR_DL)
+    return;
+  for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
+    {
+      uint8_t u = prog->pdr_urr[pdr][i];
+      if (u == UPF_NONE8)
+        break;
+      prog->urr_state[u]->dropped_dl_pkts++;
+      prog->urr_state[u]->dropped_dl_bytes += len;
+    }
+}
+
+/* URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop. */
+static inline int
+upf_urr_account (upf_ctx_t *ctx, const upf_program_t *prog, int pdr, unsigned dir, uint32_t len,
+                 uint64_t now_ns, upf_verdict_t *v)
+{
+  unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
+  for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
+    {
+      uint8_t u = prog->pdr_urr[pdr][i];
+      const upf_urr_t *r;
+      upf_urr_state_t *s;
+      if (u == UPF_NONE8)
+        break;
+      r = &prog->urr[u];
+      s = prog->urr_state[u];
+      if (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED)
+          && (r->flags & UPF_URR_F_DROP_ON_QUOTA))
+        return 0;
+      s->bytes[UPF_VOL_TOTAL] += len;
+      s->bytes[vd] += len;
+      s->pkts[UPF_VOL_TOTAL]++;
+      s->pkts[vd]++;
+      if (!s->first_ns)
+        s->first_ns = now_ns;
+      s->last_ns = now_ns;
+      if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED))
+        for (k = 0; k < 3; k++)
+          if (r->vol_threshold[k] && s->bytes[k] >= r->vol_threshold[k])
+            {
+              s->flags |= UPF_URRS_THRESHOLD_REPORTED;
+              upf_add_event (v, &ctx->stats, UPF_EV_USAGE_THRESHOLD, r->urr_id, k);
+              break;
+            }
+      if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
+        for (k = 0; k < 3; k++)
+          if (r->vol_quota[k] && s->bytes[k] >= r->vol_quota[k])
+            {
+              s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
+              upf_add_event (v, &ctx->stats, UPF_EV_USAGE_QUOTA, r->urr_id, k);
+              break;
+            }
+    }
+  return 1;
+}
+
+/*
+ * Rule pipeline for one classified packet of a session. len = inner packet length (what
+ * URRs count and MBRs police). Fills the verdict; returns 1 when the packet is to be sent.
+ */
+static inline int
+upf_session_apply (upf_ctx_t *ctx, upf_session_t *sess, unsigned dir, const upf_match_t *m,
+                   uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  const upf_program_t *prog = atomic_load_explicit (&sess->prog, memory_order_acquire);
+  const upf_far_t *far;
+  int pdr;
+  unsigned i;
+
+  v->seid = sess->seid;
+  v->session = sess;
+  if (!prog)
+    return upf_drop (ctx, v, UPF_DROP_NO_PDR);
+  pdr = upf_classify (prog, dir, m);
+  if (pdr < 0)
+    return upf_drop (ctx, v, UPF_DROP_NO_PDR);
+  v->pdr_id = prog->pdr[pdr].pdr_id;
+  far = &prog->far[prog->pdr_far[pdr]];
+  v->far_id = far->far_id;
+  v->qfi = m->has_qfi ? m->qfi : 0;
+
+  /* QER: gates, then MBR policers. */
+  for (i = 0; i < UPF_MAX_QER_PER_PDR; i++)
+    {
+      uint8_t q = prog->pdr_qer[pdr][i];
+      const upf_qer_t *qer;
+      upf_qer_state_t *qs;
+      if (q == UPF_NONE8)
+        break;
+      qer = &prog->qer[q];
+      qs = prog->qer_state[q];
+      if ((dir == UPF_DIR_UL ? qer->gate_ul : qer->gate_dl) == UPF_GATE_CLOSED)
+        {
+          qs->gated_pkts[dir]++;
+          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          return upf_drop (ctx, v, UPF_DROP_GATE_CLOSED);
+        }
+      if (!upf_police (qs, &prog->qer_rt[q], dir, len, now_ns))
+        {
+          qs->policed_pkts[dir]++;
+          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          return upf_drop (ctx, v, UPF_DROP_MBR);
+        }
+      if (qer->qfi)
+        v->qfi = qer->qfi;
+      if (qer->rqi)
+        v->rqi = 1;
+    }
+
+  /* FAR apply action. */
+  if (far->apply_action & UPF_AA_DROP)
+    {
+      upf_urr_count_drop_dl (prog, pdr, dir, len);
+      return upf_drop (ctx, v, UPF_DROP_FAR_DROP);
+    }
+  if (far->apply_action & UPF_AA_BUFF)
+    {
+      upf_buffer_t *b = prog->buffer;
+      uint32_t cap_pkts, cap_bytes;
+      if (!b)
+        return upf_drop (ctx, v, UPF_DROP_NO_BUFFER);
+      cap_pkts = prog->has_bar && prog->bar.max_pkts ? prog->bar.max_pkts : 32;
+      if (cap_pkts > UPF_BUFFER_MAX_PKTS)
+        cap_pkts = UPF_BUFFER_MAX_PKTS;
+      cap_bytes = b->cap_bytes;
+      if (prog->has_bar && prog->bar.max_bytes && prog->bar.max_bytes < cap_bytes)
+        cap_bytes = prog->bar.max_bytes;
+      if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
+        {
+          b->report_sent = 1;
+          upf_add_event (v, &ctx->stats, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+        }
+      if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
+        {
+          b->dropped_pkts++;
+          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          return upf_drop (ctx, v, UPF_DROP_BUFFER_FULL);
+        }
+      v->verdict = UPF_VERDICT_BUFFER;
+      return 0;
+    }
+  if (far->apply_action & UPF_AA_NOCP)
+    {
+      upf_buffer_t *b = prog->buffer;
+      if (b && !b->report_sent)
+        {
+          b->report_sent = 1;
+          upf_add_event (v, &ctx->stats, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+        }
+    }
+  if (!(far->apply_action & UPF_AA_FORW))
+    return upf_drop (ctx, v, UPF_DROP_NO_ACTION);
+  if (!upf_urr_account (ctx, prog, pdr, dir, len, now_ns, v))
+    {
+      upf_urr_count_drop_dl (prog, pdr, dir, len);
+      return upf_drop (ctx, v, UPF_DROP_QUOTA);
+    }
+  v->verdict = UPF_VERDICT_FORWARD;
+  v->dest_interface = far->dest_interface;
+  v->network_instance = far->network_instance;
+  v->dupl = !!(far->apply_action & UPF_AA_DUPL);
+  v->encap = far->ohc ? &prog->encap[prog->pdr_far[pdr]] : 0;
+  return 1;
+}
+
+/*
+ * Uplink: pkt = outer IP packet received on N3/N9, len = its length.
+ * FORWARD: the inner packet is pkt[inner_offset .. + inner_len]; when v->encap is set (N9
+ * forwarding) the caller writes the new outer header in front of it with upf_encap_write ().
+ * Unknown TEID: DROP/NO_SESSION with v->teid set (the caller may send an Error Indication).
+ */
+static inline int
+upf_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_outer_t o;
+  upf_gtpu_t g;
+  upf_inner_t in;
+  upf_match_t m;
+  upf_session_t *s;
+  upf_malformed_t r;
+  const uint8_t *gp;
+
+  upf_verdict_init (v);
+  ctx->stats.rx_pkts[UPF_DIR_UL]++;
+  r = upf_parse_outer (pkt, len, &o);
+  if (r == UPF_MALFORMED_NONE && o.dport != UPF_GTPU_PORT)
+    r = UPF_MALFORMED_NOT_GTPU_PORT;
+  gp = pkt + o.payload_offset;
+  if (r == UPF_MALFORMED_NONE)
+    r = upf_parse_gtpu (gp, o.payload_len, &g);
+  if (r != UPF_MALFORMED_NONE)
+    goto malformed;
+  v->gtpu_type = g.type;
+  v->teid = g.teid;
+  if (g.type != UPF_GTPU_G_PDU)
+    {
+      if (g.type == UPF_GTPU_ECHO_REQUEST)
+        {
+          v->verdict = UPF_VERDICT_ECHO_REQUEST;
+          return 0;
+        }
+      if (g.type == UPF_GTPU_ERROR_INDICATION)
+        {
+          /* TEID Data I (IE 16, fixed 4 octets) must come first. */
+          const uint8_t *ie = gp + g.header_len;
+          if (g.payload_len < 5 || ie[0] != 16)
+            {
+              r = UPF_MALFORMED_GTPU_LENGTH;
+              goto malformed;
+            }
+          upf_add_event (v, &ctx->stats, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
+        }
+      else if (g.type != UPF_GTPU_END_MARKER && g.type != UPF_GTPU_ECHO_RESPONSE
+               && g.type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
+        {
+          r = UPF_MALFORMED_GTPU_UNEXPECTED_TYPE;
+          goto malformed;
+        }
+      return upf_drop (ctx, v, UPF_DROP_GTPU_SIGNALLING);
+    }
+  s = upf_ul_lookup (&ctx->ul, &o.dst, g.teid);
+  if (!s)
+    return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
+  r = upf_parse_inner (gp + g.header_len, g.payload_len, &in);
+  if (r != UPF_MALFORMED_NONE)
+    goto malformed;
+  v->inner_offset = (uint16_t)(o.payload_offset + g.header_len);
+  v->inner_len = in.total_len;
+  m.in = &in;
+  m.teid = g.teid;
+  m.has_teid = 1;
+  m.qfi = g.qfi;
+  m.has_qfi = g.has_pdu_session_container;
+  return upf_session_apply (ctx, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
+
+malformed:
+  v->malformed = (uint8_t)r;
+  ctx->stats.malformed[r]++;
+  return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+}
+
+/*
+ * Downlink: pkt = inner IP packet received on N6 in network_instance.
+ * FORWARD with v->encap: the caller writes upf_encap_write (v->encap, pkt - v->encap->len,
+ * pkt, v->inner_len, v->qfi, v->rqi) into its headroom.
+ */
+static inline int
+upf_dl_process (upf_ctx_t *ctx, uint16_t network_instance, const uint8_t *pkt, uint32_t len,
+                uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_inner_t in;
+  upf_match_t m;
+  upf_session_t *s;
+  upf_malformed_t r;
+
+  upf_verdict_init (v);
+  ctx->stats.rx_pkts[UPF_DIR_DL]++;
+  r = upf_parse_inner (pkt, len, &in);
+  if (r != UPF_MALFORMED_NONE)
+    {
+      v->malformed = (uint8_t)r;
+      ctx->stats.malformed[r]++;
+      return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+    }
+  v->inner_len = in.total_len;
+  s = upf_dl_lookup (&ctx->dl, network_instance, &in.dst);
+  if (!s)
+    return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
+  m.in = &in;
+  m.teid = 0;
+  m.has_teid = 0;
+  m.qfi = 0;
+  m.has_qfi = 0;
+  return upf_session_apply (ctx, s, UPF_DIR_DL, &m, in.total_len, now_ns, v);
+}
+
+/* Writer side (upf_session.c). */
+int upf_ctx_init (upf_ctx_t *ctx, uint32_t expected_sessions);
+void upf_ctx_free (upf_ctx_t *ctx);
+upf_session_t *upf_session_create (upf_ctx_t *ctx, uint64_t seid);
+/* Link the program's state, update the UL/DL tables, publish. On error nothing changes and
+ * the program is still the caller's. On success the session owns it. */
+int upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char *err,
+                         size_t errlen);
+void upf_session_delete (upf_ctx_t *ctx, upf_session_t *s);
+
+/* Datapath-thread side: DL buffer management. */
+/* Copy a packet that got UPF_VERDICT_BUFFER into the session's buffer; -ENOSPC when full. */
+int upf_buffer_store (upf_session_t *s, const uint8_t *pkt, uint32_t len, uint64_t now_ns);
+typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len);
+/* Hands every buffered packet to cb in arrival order (the caller re-runs upf_dl_process on
+ * them: the FAR now in force decides), then empties the buffer. Returns the packet count. */
+unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
+unsigned upf_buffer_drop (upf_session_t *s);
+/* Time-driven work: buffering duration expiry, time thresholds/quotas. */
+unsigned upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t *ev,
+                           unsigned max_ev);
+
+/* Counter read-out (summable snapshot). reset starts a new measurement period. */
+typedef struct
+{
+  uint32_t urr_id;
+  uint32_t flags;
+  uint64_t bytes[3], pkts[3];
+  uint64_t dropped_dl_pkts, dropped_dl_bytes;
+  uint64_t first_ns, last_ns, start_ns;
+} upf_usage_t;
+int upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset,
+                          uint64_t now_ns);
+
+const char *upf_drop_reason_str (unsigned reason);
+
+#endif /* included_upf_pipeline_h */

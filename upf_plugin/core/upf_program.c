@@ -1,0 +1,331 @@
+/*
+ * upf_program.c: compile a session's rules (upf_program_desc_t) into an immutable program.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include "upf_core.h"
+
+static int
+fail (char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+  if (err && errlen)
+    {
+      va_start (ap, fmt);
+      vsnprintf (err, errlen, fmt, ap);
+      va_end (ap);
+    }
+  return -1;
+}
+
+static size_t
+align8 (size_t n)
+{
+  return (n + 7) & ~(size_t)7;
+}
+
+static const upf_pdr_t *sort_base;
+
+static int
+pdr_order (const void *a, const void *b)
+{
+  const upf_pdr_t *x = &sort_base[*(const uint16_t *)a], *y = &sort_base[*(const uint16_t *)b];
+  if (x->precedence != y->precedence)
+    return x->precedence < y->precedence ? -1 : 1;
+  if (x->pdr_id != y->pdr_id)
+    return x->pdr_id < y->pdr_id ? -1 : 1;
+  return 0;
+}
+
+/* Set the bucket bits of a port condition into bm[16]. */
+static void
+port_buckets (uint64_t *bm, uint64_t *none_bm, int has, uint16_t lo, uint16_t hi, uint64_t bit)
+{
+  unsigned i;
+  if (!has)
+    {
+      for (i = 0; i < 16; i++)
+        bm[i] |= bit;
+      *none_bm |= bit;
+      return;
+    }
+  if ((uint32_t)hi - lo >= 15)
+    {
+      for (i = 0; i < 16; i++)
+        bm[i] |= bit;
+      return;
+    }
+  for (uint32_t p = lo; p <= hi; p++)
+    bm[p & 15] |= bit;
+}
+
+static void
+add_rule (upf_classifier_t *c, uint8_t pdr_index, uint8_t sdf_index, const upf_sdf_t *f)
+{
+  uint64_t bit = 1ULL << c->n_rules;
+  unsigned i;
+  c->rule_pdr[c->n_rules] = pdr_index;
+  c->rule_sdf[c->n_rules] = sdf_index;
+  c->n_rules++;
+  if (f && (f->flags & UPF_SDF_PROTO))
+    c->proto_bm[upf_proto_class (f->proto)] |= bit;
+  else
+    for (i = 0; i < UPF_PC_N; i++)
+      c->proto_bm[i] |= bit;
+  /* family: a filter with an IPv4 (or IPv6) prefix on either side only matches that family */
+  {
+    int v4 = 1, v6 = 1;
+    if (f && f->remote_plen)
+      {
+        if (upf_ip_is4 (&f->remote) && f->remote_plen >= 96)
+          v6 = 0;
+        else
+          v4 = 0;
+      }
+    if (f && f->ue_plen)
+      {
+        if (upf_ip_is4 (&f->ue) && f->ue_plen >= 96)
+          v6 = 0;
+        else
+          v4 = 0;
+      }
+    if (v4)
+      c->fam_bm[0] |= bit;
+    if (v6)
+      c->fam_bm[1] |= bit;
+  }
+  port_buckets (c->rport_bm, &c->rport_none_bm, f && (f->flags & UPF_SDF_REMOTE_PORT),
+                f ? f->remote_port_lo : 0, f ? f->remote_port_hi : 0, bit);
+  port_buckets (c->uport_bm, &c->uport_none_bm, f && (f->flags & UPF_SDF_UE_PORT),
+                f ? f->ue_port_lo : 0, f ? f->ue_port_hi : 0, bit);
+}
+
+int
+upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
+{
+  size_t sz, o_pdr, o_far, o_encap, o_qer, o_qrt, o_urr, o_sdf, o_pfar, o_pqer, o_purr, o_qs, o_us;
+  uint16_t order[UPF_MAX_PDR];
+  upf_program_t *p;
+  uint8_t *base;
+  uint32_t i, j, k;
+
+  *out = 0;
+  if (d->n_pdr > UPF_MAX_PDR || d->n_far > 255 || d->n_qer > 255 || d->n_urr > 255
+      || d->n_sdf > UPF_MAX_SDF)
+    return fail (err, errlen, "too many rules (max %u PDRs, 255 FARs/QERs/URRs/SDF filters)",
+                 UPF_MAX_PDR);
+  for (i = 0; i < d->n_pdr; i++)
+    {
+      const upf_pdr_t *r = &d->pdr[i];
+      if ((uint32_t)r->sdf_first + r->sdf_count > d->n_sdf)
+        return fail (err, errlen, "PDR %u: SDF filter range outside the filter list", r->pdr_id);
+      if ((r->pdi_flags & UPF_PDI_UE_IP) && r->ue_ip_plen > 128)
+        return fail (err, errlen, "PDR %u: UE IP prefix length > 128", r->pdr_id);
+      for (j = 0; j < i; j++)
+        if (d->pdr[j].pdr_id == r->pdr_id)
+          return fail (err, errlen, "PDR %u defined twice", r->pdr_id);
+    }
+  for (i = 0; i < d->n_sdf; i++)
+    if (d->sdf[i].remote_plen > 128 || d->sdf[i].ue_plen > 128)
+      return fail (err, errlen, "SDF filter %u: prefix length > 128", i);
+  for (i = 0; i < d->n_far; i++)
+    {
+      const upf_far_t *f = &d->far[i];
+      if (f->ohc == UPF_OHC_GTPU && upf_ip_is4 (&f->ohc_peer) != upf_ip_is4 (&f->ohc_src))
+        return fail (err, errlen, "FAR %u: outer header creation source and peer families differ",
+                     f->far_id);
+      if (f->ohc > UPF_OHC_GTPU)
+        return fail (err, errlen, "FAR %u: unsupported outer header creation", f->far_id);
+    }
+
+  sz = align8 (sizeof (upf_program_t));
+  o_pdr = sz, sz += align8 (d->n_pdr * sizeof (upf_pdr_t));
+  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_t));
+  o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
+  o_qer = sz, sz += align8 (d->n_qer * sizeof (upf_qer_t));
+  o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
+  o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
+  o_sdf = sz, sz += align8 (d->n_sdf * sizeof (upf_sdf_t));
+  o_pfar = sz, sz += align8 (d->n_pdr);
+  o_pqer = sz, sz += align8 (d->n_pdr * UPF_MAX_QER_PER_PDR);
+  o_purr = sz, sz += align8 (d->n_pdr * UPF_MAX_URR_PER_PDR);
+  o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
+  o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
+  base = calloc (1, sz);
+  if (!base)
+    return fail (err, errlen, "out of memory");
+  p = (upf_program_t *)base;
+  p->n_pdr = d->n_pdr;
+  p->n_far = d->n_far;
+  p->n_qer = d->n_qer;
+  p->n_urr = d->n_urr;
+  p->n_sdf = d->n_sdf;
+  p->pdr = (upf_pdr_t *)(base + o_pdr);
+  p->far = (upf_far_t *)(base + o_far);
+  p->encap = (upf_encap_t *)(base + o_encap);
+  p->qer = (upf_qer_t *)(base + o_qer);
+  p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
+  p->urr = (upf_urr_t *)(base + o_urr);
+  p->sdf = (upf_sdf_t *)(base + o_sdf);
+  p->pdr_far = base + o_pfar;
+  p->pdr_qer = (uint8_t (*)[UPF_MAX_QER_PER_PDR]) (base + o_pqer);
+  p->pdr_urr = (uint8_t (*)[UPF_MAX_URR_PER_PDR]) (base + o_purr);
+  p->qer_state = (upf_qer_state_t **)(base + o_qs);
+  p->urr_state = (upf_urr_state_t **)(base + o_us);
+  if (d->n_far)
+    memcpy (p->far, d->far, d->n_far * sizeof (upf_far_t));
+  if (d->n_qer)
+    memcpy (p->qer, d->qer, d->n_qer * sizeof (upf_qer_t));
+  for (i = 0; i < d->n_qer; i++)
+    for (j = 0; j < 2; j++)
+      {
+        uint64_t bps = j == UPF_DIR_UL ? d->qer[i].mbr_ul_bps : d->qer[i].mbr_dl_bps;
+        uint64_t Bps = bps / 8, burst = d->qer[i].burst_bytes;
+        upf_qer_rt_t *rt = &p->qer_rt[i];
+        if (!burst)
+          burst = Bps / 10 > 16384 ? Bps / 10 : 16384;
+        if (burst > 0xffffffffULL)
+          burst = 0xffffffffULL;
+        rt->Bps[j] = bps ? (Bps ? Bps : 1) : 0;
+        rt->depth_nb[j] = burst * 1000000000ULL;
+        rt->max_dt[j] = rt->Bps[j] ? rt->depth_nb[j] / rt->Bps[j] + 1 : 0;
+      }
+  if (d->n_urr)
+    memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
+  if (d->n_sdf)
+    memcpy (p->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
+  if (d->bar)
+    {
+      p->bar = *d->bar;
+      p->has_bar = 1;
+    }
+
+  /* PDRs sorted by precedence. */
+  for (i = 0; i < d->n_pdr; i++)
+    order[i] = (uint16_t)i;
+  sort_base = d->pdr;
+  qsort (order, d->n_pdr, sizeof (order[0]), pdr_order);
+  for (i = 0; i < d->n_pdr; i++)
+    p->pdr[i] = d->pdr[order[i]];
+
+  for (i = 0; i < d->n_far; i++)
+    {
+      const upf_far_t *f = &p->far[i];
+      for (j = 0; j < i; j++)
+        if (p->far[j].far_id == f->far_id)
+          goto dup_far;
+      if (f->ohc == UPF_OHC_GTPU)
+        upf_encap_init (&p->encap[i], &f->ohc_src, &f->ohc_peer, f->ohc_teid,
+                        !!(f->ohc_flags & UPF_OHC_F_PSC), f->dscp);
+      continue;
+    dup_far:
+      fail (err, errlen, "FAR %u defined twice", f->far_id);
+      upf_program_free (p);
+      return -1;
+    }
+
+  for (i = 0; i < p->n_pdr; i++)
+    {
+      const upf_pdr_t *r = &p->pdr[i];
+      p->pdr_far[i] = UPF_NONE8;
+      for (j = 0; j < p->n_far; j++)
+        if (p->far[j].far_id == r->far_id)
+          p->pdr_far[i] = (uint8_t)j;
+      if (p->pdr_far[i] == UPF_NONE8)
+        {
+          fail (err, errlen, "PDR %u: FAR %u not defined", r->pdr_id, r->far_id);
+          upf_program_free (p);
+          return -1;
+        }
+      for (k = 0; k < UPF_MAX_QER_PER_PDR; k++)
+        {
+          p->pdr_qer[i][k] = UPF_NONE8;
+          if (!r->qer_id[k])
+            continue;
+          for (j = 0; j < p->n_qer; j++)
+            if (p->qer[j].qer_id == r->qer_id[k])
+              p->pdr_qer[i][k] = (uint8_t)j;
+          if (p->pdr_qer[i][k] == UPF_NONE8)
+            {
+              fail (err, errlen, "PDR %u: QER %u not defined", r->pdr_id, r->qer_id[k]);
+              upf_program_free (p);
+              return -1;
+            }
+        }
+      for (k = 0; k < UPF_MAX_URR_PER_PDR; k++)
+        {
+          p->pdr_urr[i][k] = UPF_NONE8;
+          if (!r->urr_id[k])
+            continue;
+          for (j = 0; j < p->n_urr; j++)
+            if (p->urr[j].urr_id == r->urr_id[k])
+              p->pdr_urr[i][k] = (uint8_t)j;
+          if (p->pdr_urr[i][k] == UPF_NONE8)
+            {
+              fail (err, errlen, "PDR %u: URR %u not defined", r->pdr_id, r->urr_id[k]);
+              upf_program_free (p);
+              return -1;
+            }
+        }
+      /* compact the lists so the per-packet loops stop at the first UPF_NONE8 */
+      for (j = k = 0; k < UPF_MAX_QER_PER_PDR; k++)
+        if (p->pdr_qer[i][k] != UPF_NONE8)
+          p->pdr_qer[i][j++] = p->pdr_qer[i][k];
+      for (; j < UPF_MAX_QER_PER_PDR; j++)
+        p->pdr_qer[i][j] = UPF_NONE8;
+      for (j = k = 0; k < UPF_MAX_URR_PER_PDR; k++)
+        if (p->pdr_urr[i][k] != UPF_NONE8)
+          p->pdr_urr[i][j++] = p->pdr_urr[i][k];
+      for (; j < UPF_MAX_URR_PER_PDR; j++)
+        p->pdr_urr[i][j] = UPF_NONE8;
+    }
+
+  /* Classifiers. */
+  for (i = 0; i < p->n_pdr; i++)
+    {
+      const upf_pdr_t *r = &p->pdr[i];
+      upf_classifier_t *c = &p->cls[r->source_interface == UPF_IF_ACCESS ? UPF_DIR_UL : UPF_DIR_DL];
+      uint32_t n = r->sdf_count ? r->sdf_count : 1;
+      if (c->n_rules + n > UPF_MAX_RULES)
+        {
+          fail (err, errlen, "more than %u PDR x SDF filter rules in one direction", UPF_MAX_RULES);
+          upf_program_free (p);
+          return -1;
+        }
+      if (!r->sdf_count)
+        add_rule (c, (uint8_t)i, UPF_NONE8, 0);
+      for (k = 0; k < r->sdf_count; k++)
+        add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &p->sdf[r->sdf_first + k]);
+    }
+  *out = p;
+  return 0;
+}
+
+void
+upf_program_free (upf_program_t *p)
+{
+  free (p);
+}
+
+const char *
+upf_malformed_str (unsigned reason)
+{
+  static const char *s[] = {
+#define _(n, str) str,
+    foreach_upf_malformed
+#undef _
+  };
+  return reason < UPF_MALFORMED_N_REASONS ? s[reason] : "unknown";
+}
+
+const char *
+upf_drop_reason_str (unsigned reason)
+{
+  static const char *s[] = {
+#define _(n, str) str,
+    foreach_upf_drop_reason
+#undef _
+  };
+  return reason < UPF_DROP_N_REASONS ? s[reason] : "unknown";
+}

@@ -1,0 +1,378 @@
+/*
+ * upf_rules.h: session rules (TS 29.244 semantics) and the compiled session program.
+ *
+ * pfcpd's compiler turns PFCP IEs into the plain structures below (upf_pdr_t, upf_far_t,
+ * upf_qer_t, upf_urr_t, upf_sdf_t, upf_bar_t) and calls upf_program_build (), which copies
+ * them into one immutable block (upf_program_t) and compiles the classifier. A program is
+ * never modified once published: a session modification builds a new program and swaps it in
+ * whole (see upf_table.h for the publish / reclaim scheme). Mutable per-session state (URR
+ * counters, QER token buckets, the DL buffer) lives outside the program, in objects owned by
+ * the session and keyed by URR/QER id, so swapping a program never loses counts.
+ *
+ * Classification cost (upf_classify):
+ *   The PDRs of each direction (UL: source interface ACCESS; DL: everything else) are
+ *   expanded into at most UPF_MAX_RULES rules (one per SDF filter, or one match-all rule for a
+ *   PDR without filters), sorted by precedence (lower value first, then PDR id). Each rule is
+ *   a bit in 64-bit masks indexed by
+ *     - protocol class (TCP, UDP, ICMP, ICMPv6, ESP, other): a rule with a protocol is in
+ *       one class, "ip" (any) in all;
+ *     - IP family (v4/v6);
+ *     - remote port bucket (port & 15) and UE port bucket: a rule with a port range narrower
+ *       than 16 sets the buckets its ports fall into, wider or absent sets all; packets
+ *       without ports (ICMP, ESP, non-first fragments) use a "no port" mask holding only the
+ *       rules without port conditions.
+ *   A lookup is 4 table reads and ANDs (O(1)), then candidates are verified in precedence
+ *   order (count-trailing-zeros) against the full PDI + SDF filter (prefixes, exact port
+ *   ranges, ToS mask, SPI, flow label, TEID, QFI, UE IP); the first that passes wins.
+ *   Common case: 1 verification. Worst case: every rule of the direction is a candidate and
+ *   only the last passes, i.e. UPF_MAX_RULES (64) verifications of ~20 compares each.
+ *   bench/core_bench measures the common and worst case.
+ */
+#ifndef included_upf_rules_h
+#define included_upf_rules_h
+
+#include "upf_build.h"
+
+#define UPF_MAX_RULES 64 /* rules (PDR x SDF filter) per direction per session */
+#define UPF_MAX_PDR 255
+#define UPF_MAX_SDF 255
+#define UPF_MAX_QER_PER_PDR 2
+#define UPF_MAX_URR_PER_PDR 4
+#define UPF_NONE8 0xff
+#define UPF_NONE16 0xffff
+
+/* PDI flags: which optional PDI members are set. */
+#define UPF_PDI_FTEID 0x01 /* local F-TEID (teid, fteid_addr) */
+#define UPF_PDI_UE_IP 0x02 /* UE IP address / prefix: source in UL, destination in DL */
+#define UPF_PDI_QFI 0x04   /* QFI (UL: the PDU Session Container's QFI must match) */
+
+/* Outer Header Removal description (TS 29.244 8.2.64). */
+#define UPF_OHR_NONE 0xff
+#define UPF_OHR_GTPU_UDP_IPV4 0
+#define UPF_OHR_GTPU_UDP_IPV6 1
+#define UPF_OHR_GTPU_UDP_IP 6
+
+/* Apply Action (TS 29.244 8.2.26, octet 5). */
+#define UPF_AA_DROP 0x01
+#define UPF_AA_FORW 0x02
+#define UPF_AA_BUFF 0x04
+#define UPF_AA_NOCP 0x08
+#define UPF_AA_DUPL 0x10
+
+/* Outer header creation. */
+#define UPF_OHC_NONE 0
+#define UPF_OHC_GTPU 1     /* GTP-U/UDP/IPv4 or IPv6, family of ohc_peer */
+#define UPF_OHC_F_PSC 0x01 /* add a PDU Session Container (N3/N9) with the QFI */
+
+#define UPF_DSCP_NONE 0xff
+
+/* Gate status (TS 29.244 8.2.7). */
+#define UPF_GATE_OPEN 0
+#define UPF_GATE_CLOSED 1
+
+/* URR reporting triggers handled by the core. */
+#define UPF_URR_T_VOLTH 0x01         /* volume threshold */
+#define UPF_URR_T_VOLQU 0x02         /* volume quota */
+#define UPF_URR_T_TIMTH 0x04         /* time threshold */
+#define UPF_URR_T_TIMQU 0x08         /* time quota */
+#define UPF_URR_F_DROP_ON_QUOTA 0x01 /* drop once a quota is exhausted */
+
+/* SDF filter flags. */
+#define UPF_SDF_PROTO 0x01
+#define UPF_SDF_REMOTE_PORT 0x02
+#define UPF_SDF_UE_PORT 0x04
+#define UPF_SDF_TOS 0x08
+#define UPF_SDF_SPI 0x10
+#define UPF_SDF_FLOW_LABEL 0x20
+
+/*
+ * SDF filter (TS 29.244 8.2.5), in the orientation of the flow description: an IPFilterRule
+ * "permit out <proto> from <remote> <ports> to <ue> <ports>" describes DL packets; the same
+ * filter matches UL packets with source and destination swapped (TS 29.244 5.2.1A.2A).
+ * So fields are named remote/ue, not src/dst. "assigned" as the UE side = ue_plen 0 (the PDI's
+ * UE IP address already constrains it). Prefix lengths are in the 128-bit space (IPv4 /24 =
+ * 120); plen 0 = any. Port ranges are inclusive.
+ */
+typedef struct
+{
+  upf_ip_t remote;
+  upf_ip_t ue;
+  uint8_t remote_plen;
+  uint8_t ue_plen;
+  uint8_t proto;
+  uint8_t flags; /* UPF_SDF_* */
+  uint8_t tos;
+  uint8_t tos_mask;
+  uint16_t remote_port_lo, remote_port_hi;
+  uint16_t ue_port_lo, ue_port_hi;
+  uint16_t _pad;
+  uint32_t spi;
+  uint32_t flow_label;
+} upf_sdf_t;
+
+typedef struct
+{
+  uint32_t pdr_id;
+  uint32_t precedence; /* lower value = higher precedence */
+  uint8_t source_interface;
+  uint8_t pdi_flags; /* UPF_PDI_* */
+  uint8_t qfi;
+  uint8_t ue_ip_plen; /* 128-bit space; IPv4 /32 = 128 */
+  uint8_t outer_header_removal;
+  uint8_t _pad;
+  uint16_t network_instance; /* index assigned by pfcpd; part of the DL table key */
+  uint32_t teid;
+  upf_ip_t fteid_addr;
+  upf_ip_t ue_ip;
+  uint32_t far_id;
+  uint32_t qer_id[UPF_MAX_QER_PER_PDR]; /* 0 = none */
+  uint32_t urr_id[UPF_MAX_URR_PER_PDR]; /* 0 = none */
+  uint16_t sdf_first, sdf_count;        /* range in the descriptor's sdf array */
+} upf_pdr_t;
+
+typedef struct
+{
+  uint32_t far_id;
+  uint8_t apply_action; /* UPF_AA_* */
+  uint8_t dest_interface;
+  uint8_t ohc;       /* UPF_OHC_* */
+  uint8_t ohc_flags; /* UPF_OHC_F_* */
+  uint8_t dscp;      /* transport level marking, UPF_DSCP_NONE if absent */
+  uint8_t redirect_type;
+  uint16_t network_instance;
+  uint32_t ohc_teid;
+  upf_ip_t ohc_peer; /* remote GTP-U endpoint */
+  upf_ip_t ohc_src;  /* our GTP-U address used as outer source */
+  upf_ip_t redirect_addr;
+} upf_far_t;
+
+typedef struct
+{
+  uint32_t qer_id;
+  uint8_t gate_ul, gate_dl; /* UPF_GATE_* */
+  uint8_t qfi;              /* QFI to set on encapsulation, 0 = keep */
+  uint8_t rqi;
+  uint32_t burst_bytes; /* token bucket depth; 0 = max(MBR x 100 ms, 16 KiB) */
+  uint32_t _pad;
+  uint64_t mbr_ul_bps, mbr_dl_bps; /* 0 = no policing */
+  uint64_t gbr_ul_bps, gbr_dl_bps; /* recorded for marking/reporting */
+} upf_qer_t;
+
+enum
+{
+  UPF_VOL_TOTAL = 0,
+  UPF_VOL_UL = 1,
+  UPF_VOL_DL = 2,
+};
+
+typedef struct
+{
+  uint32_t urr_id;
+  uint16_t triggers; /* UPF_URR_T_* */
+  uint8_t flags;     /* UPF_URR_F_* */
+  uint8_t measurement_method;
+  uint64_t vol_threshold[3]; /* bytes, [total, ul, dl], 0 = unset */
+  uint64_t vol_quota[3];
+  uint64_t time_threshold_ns, time_quota_ns;
+} upf_urr_t;
+
+typedef struct
+{
+  uint32_t bar_id;
+  uint16_t max_pkts; /* suggested buffering packets count; 0 = default 32 */
+  uint16_t _pad;
+  uint32_t max_bytes; /* 0 = default 64 KiB */
+  uint32_t _pad2;
+  uint64_t duration_ns; /* DL buffering duration; 0 = until the FAR changes */
+} upf_bar_t;
+
+/* Everything pfcpd hands over for one session program. */
+typedef struct
+{
+  const upf_pdr_t *pdr;
+  const upf_far_t *far;
+  const upf_qer_t *qer;
+  const upf_urr_t *urr;
+  const upf_sdf_t *sdf;
+  const upf_bar_t *bar; /* NULL = none */
+  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
+} upf_program_desc_t;
+
+typedef struct upf_urr_state upf_urr_state_t;
+typedef struct upf_qer_state upf_qer_state_t;
+typedef struct upf_buffer upf_buffer_t;
+
+enum
+{
+  UPF_PC_OTHER,
+  UPF_PC_TCP,
+  UPF_PC_UDP,
+  UPF_PC_ICMP,
+  UPF_PC_ICMP6,
+  UPF_PC_ESP,
+  UPF_PC_N,
+};
+
+/* Per-direction classifier (see the cost comment above). */
+typedef struct
+{
+  uint64_t proto_bm[UPF_PC_N];
+  uint64_t fam_bm[2];
+  uint64_t rport_bm[16];
+  uint64_t uport_bm[16];
+  uint64_t rport_none_bm, uport_none_bm;
+  uint16_t n_rules;
+  uint8_t rule_pdr[UPF_MAX_RULES]; /* index into program pdr[] */
+  uint8_t rule_sdf[UPF_MAX_RULES]; /* index into program sdf[], UPF_NONE8 = match all */
+} upf_classifier_t;
+
+enum
+{
+  UPF_DIR_UL = 0,
+  UPF_DIR_DL = 1,
+};
+
+/* Policer constants derived from a QER at build time (no divisions per packet). */
+typedef struct
+{
+  uint64_t Bps[2];      /* MBR [UL, DL] in bytes/s, 0 = no policing */
+  uint64_t depth_nb[2]; /* bucket depth in nano-bytes */
+  uint64_t max_dt[2];   /* refill interval after which the bucket is full (ns) */
+} upf_qer_rt_t;
+
+/* Compiled, immutable session program (one allocation). */
+typedef struct
+{
+  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
+  uint32_t installed; /* set by the writer before publication */
+  upf_pdr_t *pdr;     /* sorted by precedence */
+  upf_far_t *far;
+  upf_encap_t *encap; /* per FAR, valid when far[i].ohc */
+  upf_qer_t *qer;
+  upf_qer_rt_t *qer_rt;
+  upf_urr_t *urr;
+  upf_sdf_t *sdf;
+  uint8_t *pdr_far;                        /* far index per pdr */
+  uint8_t (*pdr_qer)[UPF_MAX_QER_PER_PDR]; /* qer indexes, UPF_NONE8 = none */
+  uint8_t (*pdr_urr)[UPF_MAX_URR_PER_PDR];
+  upf_qer_state_t **qer_state; /* per qer, linked at install */
+  upf_urr_state_t **urr_state; /* per urr, linked at install */
+  upf_buffer_t *buffer;        /* linked at install when the session may buffer */
+  upf_bar_t bar;
+  uint8_t has_bar;
+  upf_classifier_t cls[2];
+} upf_program_t;
+
+static inline unsigned
+upf_proto_class (uint8_t proto)
+{
+  switch (proto)
+    {
+    case UPF_PROTO_TCP:
+      return UPF_PC_TCP;
+    case UPF_PROTO_UDP:
+      return UPF_PC_UDP;
+    case UPF_PROTO_ICMP:
+      return UPF_PC_ICMP;
+    case UPF_PROTO_ICMP6:
+      return UPF_PC_ICMP6;
+    case UPF_PROTO_ESP:
+      return UPF_PC_ESP;
+    default:
+      return UPF_PC_OTHER;
+    }
+}
+
+/* Match context: the fields of a packet that PDRs look at. */
+typedef struct
+{
+  const upf_inner_t *in;
+  uint32_t teid;
+  uint8_t qfi;
+  uint8_t has_teid;
+  uint8_t has_qfi;
+} upf_match_t;
+
+static inline int
+upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
+{
+  const upf_ip_t *remote = dir == UPF_DIR_UL ? &in->dst : &in->src;
+  const upf_ip_t *ue = dir == UPF_DIR_UL ? &in->src : &in->dst;
+  uint16_t rport = dir == UPF_DIR_UL ? in->dport : in->sport;
+  uint16_t uport = dir == UPF_DIR_UL ? in->sport : in->dport;
+  if ((f->flags & UPF_SDF_PROTO) && f->proto != in->proto)
+    return 0;
+  if (f->remote_plen && !upf_ip_prefix_match (remote, &f->remote, f->remote_plen))
+    return 0;
+  if (f->ue_plen && !upf_ip_prefix_match (ue, &f->ue, f->ue_plen))
+    return 0;
+  if (f->flags & UPF_SDF_REMOTE_PORT)
+    {
+      if (!in->has_ports || rport < f->remote_port_lo || rport > f->remote_port_hi)
+        return 0;
+    }
+  if (f->flags & UPF_SDF_UE_PORT)
+    {
+      if (!in->has_ports || uport < f->ue_port_lo || uport > f->ue_port_hi)
+        return 0;
+    }
+  if ((f->flags & UPF_SDF_TOS) && ((in->tos ^ f->tos) & f->tos_mask))
+    return 0;
+  if ((f->flags & UPF_SDF_SPI) && (!in->has_spi || in->spi != f->spi))
+    return 0;
+  if ((f->flags & UPF_SDF_FLOW_LABEL) && (in->ip_version != 6 || in->flow_label != f->flow_label))
+    return 0;
+  return 1;
+}
+
+static inline int
+upf_pdi_match (const upf_pdr_t *p, const upf_match_t *m, unsigned dir)
+{
+  if ((p->pdi_flags & UPF_PDI_FTEID) && (!m->has_teid || m->teid != p->teid))
+    return 0;
+  if ((p->pdi_flags & UPF_PDI_QFI) && (!m->has_qfi || m->qfi != p->qfi))
+    return 0;
+  if (p->pdi_flags & UPF_PDI_UE_IP)
+    {
+      const upf_ip_t *ue = dir == UPF_DIR_UL ? &m->in->src : &m->in->dst;
+      if (!upf_ip_prefix_match (ue, &p->ue_ip, p->ue_ip_plen))
+        return 0;
+    }
+  return 1;
+}
+
+/* Highest-precedence matching PDR index of the direction, or -1. */
+static inline int
+upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+{
+  const upf_classifier_t *c = &prog->cls[dir];
+  const upf_inner_t *in = m->in;
+  uint64_t cand;
+  cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
+  if (in->has_ports)
+    {
+      uint16_t rport = dir == UPF_DIR_UL ? in->dport : in->sport;
+      uint16_t uport = dir == UPF_DIR_UL ? in->sport : in->dport;
+      cand &= c->rport_bm[rport & 15] & c->uport_bm[uport & 15];
+    }
+  else
+    cand &= c->rport_none_bm & c->uport_none_bm;
+  while (cand)
+    {
+      unsigned r = (unsigned)__builtin_ctzll (cand);
+      const upf_pdr_t *p = &prog->pdr[c->rule_pdr[r]];
+      cand &= cand - 1;
+      if (!upf_pdi_match (p, m, dir))
+        continue;
+      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&prog->sdf[c->rule_sdf[r]], in, dir))
+        continue;
+      return c->rule_pdr[r];
+    }
+  return -1;
+}
+
+/* Build a program from a descriptor. Returns 0, or -1 with a message in err. */
+int upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen);
+void upf_program_free (upf_program_t *p);
+
+#endif /* included_upf_rules_h */

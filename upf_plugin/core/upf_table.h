@@ -1,0 +1,181 @@
+/*
+ * upf_table.h: session lookup tables and the single-writer / many-reader publish scheme.
+ *
+ * Tables
+ *   UL: (local F-TEID address, TEID) -> session.
+ *   DL: (network instance, UE IP address / prefix) -> session, longest prefix first.
+ *   Both are open-addressing hash tables (linear probing, power-of-two size, load <= 1/2)
+ *   whose slots hold pointers to immutable entries. Lookup: 1 hash + expected ~1.5 probes.
+ *   DL longest-prefix match probes once per prefix length present in the table (a 129-bit
+ *   set kept by the writer), longest first: in practice {/32} or {/32, /64, /128} -> 1 to 3
+ *   probes; worst case 33 (IPv4) or 129 (IPv6) probes.
+ *
+ * Concurrency: one writer (pfcpd / the VPP main thread), any number of reader threads.
+ *   - Readers never lock and never write shared structures other than their own counters.
+ *   - Everything a reader can reach is immutable once published: table entries, slot arrays,
+ *     session programs. The writer changes things by building a new object and publishing
+ *     its pointer with a release store (slot, table slot array, session->prog); readers load
+ *     with acquire, so they see either the old or the new object, complete.
+ *   - Old objects are retired, not freed: upf_epoch_retire () tags them with the global
+ *     epoch; each reader announces upf_reader_enter () / upf_reader_exit () around a batch
+ *     of packets. upf_epoch_reclaim () frees objects retired before the oldest epoch a reader
+ *     is still inside. A reader that is outside (between batches) holds nothing.
+ *   - Mutable per-packet state (URR counters, token buckets, DL buffer) is kept out of the
+ *     program; each such object is updated by one datapath thread only (the local datapath
+ *     has one thread; the VPP plugin keeps one replica per worker and sums them when read).
+ */
+#ifndef included_upf_table_h
+#define included_upf_table_h
+
+#include <stdatomic.h>
+#include "upf_rules.h"
+
+#define UPF_MAX_READERS 64
+
+typedef struct upf_session upf_session_t;
+
+typedef struct
+{
+  upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
+  uint32_t id;   /* UL: TEID; DL: network instance */
+  uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
+  uint8_t _pad[3];
+} upf_key_t;
+
+typedef struct
+{
+  upf_key_t key;
+  upf_session_t *session;
+} upf_entry_t;
+
+typedef struct
+{
+  uint32_t mask; /* n_slots - 1 */
+  uint32_t n_used, n_tomb;
+  _Atomic (upf_entry_t *) slots[];
+} upf_slots_t;
+
+typedef struct
+{
+  _Atomic (upf_slots_t *) cur;
+  _Atomic uint64_t plen_set[3]; /* DL: prefix lengths present (bit plen) */
+  uint32_t plen_count[129];     /* writer only */
+} upf_table_t;
+
+typedef struct upf_retired
+{
+  struct upf_retired *next;
+  uint64_t epoch;
+  void (*fn) (void *);
+  void *ptr;
+} upf_retired_t;
+
+typedef struct
+{
+  _Atomic uint64_t epoch;
+  _Atomic uint64_t reader[UPF_MAX_READERS]; /* 0 = outside, else epoch at enter */
+  upf_retired_t *retired;                   /* writer only */
+  uint64_t n_retired;
+} upf_epoch_t;
+
+/* Marker for a deleted slot. */
+#define UPF_TOMBSTONE ((upf_entry_t *)(uintptr_t)1)
+
+static inline uint64_t
+upf_key_hash (const upf_key_t *k)
+{
+  uint64_t a, b, c;
+  memcpy (&a, k->addr.b, 8);
+  memcpy (&b, k->addr.b + 8, 8);
+  c = ((uint64_t)k->id << 8) | k->plen;
+  a ^= b * 0x9e3779b97f4a7c15ULL;
+  a ^= c * 0xc2b2ae3d27d4eb4fULL;
+  a ^= a >> 29;
+  a *= 0xbf58476d1ce4e5b9ULL;
+  a ^= a >> 32;
+  return a;
+}
+
+static inline int
+upf_key_eq (const upf_key_t *a, const upf_key_t *b)
+{
+  return a->id == b->id && a->plen == b->plen && memcmp (a->addr.b, b->addr.b, 16) == 0;
+}
+
+static inline upf_session_t *
+upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
+{
+  upf_slots_t *s = atomic_load_explicit (&t->cur, memory_order_acquire);
+  uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
+  for (;;)
+    {
+      upf_entry_t *e = atomic_load_explicit (&s->slots[i], memory_order_acquire);
+      if (!e)
+        return 0;
+      if (e != UPF_TOMBSTONE && upf_key_eq (&e->key, k))
+        return e->session;
+      i = (i + 1) & s->mask;
+    }
+}
+
+static inline upf_session_t *
+upf_ul_lookup (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
+{
+  upf_key_t k;
+  memcpy (&k.addr, local_addr, sizeof (k.addr));
+  k.id = teid;
+  k.plen = 128;
+  k._pad[0] = k._pad[1] = k._pad[2] = 0;
+  return upf_table_lookup_exact (t, &k);
+}
+
+static inline upf_session_t *
+upf_dl_lookup (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
+{
+  upf_key_t k;
+  int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
+  k.id = network_instance;
+  k._pad[0] = k._pad[1] = k._pad[2] = 0;
+  for (w = 2; w >= 0; w--)
+    {
+      uint64_t bits = atomic_load_explicit (&t->plen_set[w], memory_order_acquire);
+      while (bits)
+        {
+          int plen = w * 64 + 63 - __builtin_clzll (bits);
+          upf_session_t *s;
+          bits &= ~(1ULL << (plen - w * 64));
+          if (plen < lowest)
+            return 0;
+          k.addr = *ue_addr;
+          upf_ip_mask (&k.addr, (unsigned)plen);
+          k.plen = (uint8_t)plen;
+          if ((s = upf_table_lookup_exact (t, &k)))
+            return s;
+        }
+    }
+  return 0;
+}
+
+static inline void
+upf_reader_enter (upf_epoch_t *ep, unsigned reader)
+{
+  atomic_store (&ep->reader[reader], atomic_load (&ep->epoch));
+}
+
+static inline void
+upf_reader_exit (upf_epoch_t *ep, unsigned reader)
+{
+  atomic_store_explicit (&ep->reader[reader], 0, memory_order_release);
+}
+
+/* Writer side (upf_table.c). */
+int upf_table_init (upf_table_t *t, uint32_t expected_entries);
+void upf_table_free (upf_table_t *t);
+/* Returns 0, -EEXIST if the key is present, -ENOMEM. May grow (retiring the old slots). */
+int upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *s);
+int upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k);
+void upf_epoch_retire (upf_epoch_t *ep, void (*fn) (void *), void *ptr);
+/* Frees what no reader can still see; returns the number of objects freed. */
+unsigned upf_epoch_reclaim (upf_epoch_t *ep);
+
+#endif /* included_upf_table_h */

@@ -1,0 +1,142 @@
+/*
+ * upf_types.h: basic types, constants and error reasons of the portable UPF core.
+ *
+ * Conventions:
+ *  - Addresses are 16 bytes (upf_ip_t). IPv4 addresses are stored IPv4-mapped
+ *    (::ffff:a.b.c.d), so one prefix length space (0..128) serves both families:
+ *    an IPv4 /24 is a /120 here. upf_ip4 () builds one.
+ *  - Times are caller-provided nanoseconds (any monotonic clock); the core never reads a clock.
+ *  - No allocation, locking or I/O happens in the per-packet functions.
+ */
+#ifndef included_upf_types_h
+#define included_upf_types_h
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+#define UPF_GTPU_PORT 2152
+
+typedef struct
+{
+  uint8_t b[16];
+} upf_ip_t;
+
+static inline upf_ip_t
+upf_ip4 (uint32_t host_order_addr)
+{
+  upf_ip_t a;
+  memset (a.b, 0, 10);
+  a.b[10] = a.b[11] = 0xff;
+  a.b[12] = host_order_addr >> 24;
+  a.b[13] = host_order_addr >> 16;
+  a.b[14] = host_order_addr >> 8;
+  a.b[15] = host_order_addr;
+  return a;
+}
+
+static inline upf_ip_t
+upf_ip4_from_bytes (const uint8_t *p)
+{
+  upf_ip_t a;
+  memset (a.b, 0, 10);
+  a.b[10] = a.b[11] = 0xff;
+  memcpy (a.b + 12, p, 4);
+  return a;
+}
+
+static inline int
+upf_ip_is4 (const upf_ip_t *a)
+{
+  static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+  return memcmp (a->b, pfx, 12) == 0;
+}
+
+static inline uint64_t
+upf_ip_word (const upf_ip_t *a, unsigned w)
+{
+  uint64_t x;
+  memcpy (&x, a->b + 8 * w, 8);
+  return __builtin_bswap64 (x); /* network order -> comparable integer */
+}
+
+static inline uint64_t
+upf_plen_mask64 (unsigned plen, unsigned w)
+{
+  unsigned bits = plen > 64 * w ? plen - 64 * w : 0;
+  if (bits >= 64)
+    return ~0ULL;
+  return bits ? ~0ULL << (64 - bits) : 0;
+}
+
+/* 1 if a and b agree on the first plen bits (plen in 0..128). Branch-light: two masked
+ * 64-bit compares. */
+static inline int
+upf_ip_prefix_match (const upf_ip_t *a, const upf_ip_t *b, unsigned plen)
+{
+  uint64_t d0 = (upf_ip_word (a, 0) ^ upf_ip_word (b, 0)) & upf_plen_mask64 (plen, 0);
+  uint64_t d1 = (upf_ip_word (a, 1) ^ upf_ip_word (b, 1)) & upf_plen_mask64 (plen, 1);
+  return (d0 | d1) == 0;
+}
+
+static inline void
+upf_ip_mask (upf_ip_t *a, unsigned plen)
+{
+  for (unsigned i = 0; i < 16; i++)
+    {
+      unsigned bits = plen > i * 8 ? plen - i * 8 : 0;
+      if (bits >= 8)
+        continue;
+      a->b[i] &= (uint8_t)(0xff00 >> bits);
+    }
+}
+
+/* TS 29.244 8.2.2 Source Interface / 8.2.24 Destination Interface values. */
+enum
+{
+  UPF_IF_ACCESS = 0,
+  UPF_IF_CORE = 1,
+  UPF_IF_SGI_LAN = 2,
+  UPF_IF_CP_FUNCTION = 3,
+  UPF_IF_5G_VN_INTERNAL = 4,
+};
+
+/* Why a packet was classified as malformed. Never read past the end of a buffer. */
+#define foreach_upf_malformed                                                                      \
+  _ (NONE, "ok")                                                                                   \
+  _ (IP_TRUNCATED, "outer IP header truncated")                                                    \
+  _ (IP_VERSION, "outer IP version not 4 or 6")                                                    \
+  _ (IP_HEADER_LENGTH, "outer IPv4 header length invalid")                                         \
+  _ (IP_TOTAL_LENGTH, "outer IP length exceeds packet or header")                                  \
+  _ (IP_FRAGMENT, "outer IP fragment")                                                             \
+  _ (NOT_UDP, "outer IP payload not UDP")                                                          \
+  _ (UDP_TRUNCATED, "UDP header truncated")                                                        \
+  _ (UDP_LENGTH, "UDP length invalid")                                                             \
+  _ (NOT_GTPU_PORT, "UDP destination port not 2152")                                               \
+  _ (GTPU_TRUNCATED, "GTP-U header truncated")                                                     \
+  _ (GTPU_VERSION, "GTP version not 1")                                                            \
+  _ (GTPU_PT, "GTP protocol type not GTP")                                                         \
+  _ (GTPU_LENGTH, "GTP-U length exceeds packet or optional fields")                                \
+  _ (EXT_LENGTH, "GTP-U extension header length zero or past the end")                             \
+  _ (EXT_UNKNOWN_REQUIRED, "unknown comprehension-required extension header")                      \
+  _ (EXT_CHAIN_TOO_LONG, "GTP-U extension header chain too long")                                  \
+  _ (PDU_SESSION_CONTAINER, "PDU session container invalid")                                       \
+  _ (GTPU_UNEXPECTED_TYPE, "GTP-U message type not expected here")                                 \
+  _ (INNER_TRUNCATED, "inner IP header truncated")                                                 \
+  _ (INNER_VERSION, "inner IP version not 4 or 6")                                                 \
+  _ (INNER_HEADER_LENGTH, "inner IP header length invalid")                                        \
+  _ (INNER_TOTAL_LENGTH, "inner IP length exceeds packet or header")                               \
+  _ (INNER_EXT_HEADERS, "inner IPv6 extension headers invalid")                                    \
+  _ (INNER_L4_TRUNCATED, "inner TCP/UDP/ICMP/ESP header truncated")
+
+typedef enum
+{
+#define _(n, s) UPF_MALFORMED_##n,
+  foreach_upf_malformed
+#undef _
+    UPF_MALFORMED_N_REASONS,
+} upf_malformed_t;
+
+const char *upf_malformed_str (unsigned reason);
+
+#endif /* included_upf_types_h */
