@@ -22,7 +22,9 @@ TSHARK_CLEAN_FILTER = (
 def require_tshark() -> None:
     for tool in ("tshark", "text2pcap"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed (Debian package tshark; make test installs it as root)")
+            pytest.skip(
+                f"{tool} not installed (Debian package tshark; make test installs it as root)"
+            )
 
 
 def _pcap_of(datagrams: list[bytes], directory: str) -> str:
@@ -50,7 +52,15 @@ def tshark_problems(datagrams: list[bytes]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         pcap = _pcap_of(datagrams, tmp)
         out = _tshark(
-            pcap, "-Y", TSHARK_CLEAN_FILTER, "-T", "fields", "-e", "frame.number", "-e", "_ws.expert"
+            pcap,
+            "-Y",
+            TSHARK_CLEAN_FILTER,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "_ws.expert",
         )
     return [line for line in out.splitlines() if line.strip()]
 
@@ -67,7 +77,9 @@ def tshark_fields(datagrams: list[bytes], fields: list[str]) -> list[dict[str, l
     rows = []
     for line in out.splitlines():
         cols = line.split("\t")
-        rows.append({name: (col.split("|") if col else []) for name, col in zip(fields, cols)})
+        rows.append(
+            {name: (col.split("|") if col else []) for name, col in zip(fields, cols, strict=False)}
+        )
     return rows
 
 

@@ -79,7 +79,35 @@ def create_far(far_id: int, uplink: bool) -> Grouped:
 
 
 def session_establishment_request(seq: int = 1) -> Message:
-    """2 PDRs, 2 FARs, 1 QER, 1 URR, UE IP, CH F-TEID: the bench's message."""
+    """What an SMF sends for a plain IPv4 PDU session: 2 PDRs, 2 FARs, 1 QER, 1 URR, UE IP,
+    CH F-TEID. The bench's message."""
+    return Message(
+        M.SESSION_ESTABLISHMENT_REQUEST,
+        seq,
+        [
+            CP_NODE,
+            A.FSEID(0x1122334455667788, ipv4="127.0.0.2"),
+            create_pdr(1, uplink=True),
+            create_pdr(2, uplink=False),
+            create_far(1, uplink=True),
+            create_far(2, uplink=False),
+            g(T.CREATE_QER, S.QERID(1), TR.GateStatus(0, 0), TR.MBR(100_000, 200_000), S.QFI(9)),
+            g(
+                T.CREATE_URR,
+                S.URRID(1),
+                F.MeasurementMethod.of("VOLUM", "DURAT"),
+                F.ReportingTriggers.of("VOLTH", "VOLQU"),
+                TR.VolumeThreshold(total=10_000_000),
+                TR.VolumeQuota(total=100_000_000),
+            ),
+            S.PDNType(1),
+        ],
+        seid=0,
+    )
+
+
+def session_establishment_request_full(seq: int = 1) -> Message:
+    """The realistic request plus every optional IE a UPF may see in one."""
     return Message(
         M.SESSION_ESTABLISHMENT_REQUEST,
         seq,
@@ -128,7 +156,9 @@ def session_establishment_request(seq: int = 1) -> Message:
                 g(
                     T.AGGREGATED_URRS,
                     S.AggregatedURRID(9),
-                    RawIE(T.MULTIPLIER, (15).to_bytes(8, "big") + (-1 & 0xFFFFFFFF).to_bytes(4, "big")),
+                    RawIE(
+                        T.MULTIPLIER, (15).to_bytes(8, "big") + (-1 & 0xFFFFFFFF).to_bytes(4, "big")
+                    ),
                 ),
             ),
             g(
@@ -185,9 +215,7 @@ def session_modification_request(seq: int = 2) -> Message:
                 g(
                     T.UPDATE_FORWARDING_PARAMETERS,
                     S.DestinationInterface(0),
-                    A.OuterHeaderCreation(
-                        A.OHC_GTPU_UDP_IPV6, teid=0x0A0B0C0D, ipv6="2001:db8::3"
-                    ),
+                    A.OuterHeaderCreation(A.OHC_GTPU_UDP_IPV6, teid=0x0A0B0C0D, ipv6="2001:db8::3"),
                     TR.RedirectInformation(2, "http://portal.example/"),
                 ),
                 S.BARID(1),
@@ -277,9 +305,12 @@ def all_samples() -> list[Message]:
                 RECOVERY,
                 F.UPFunctionFeatures.of("BUCP", "DDND", "DLBD", "FTUP", "EMPU", size=2),
                 A.UserPlaneIPResourceInformation(
-                    ipv4="127.0.0.1", teid_range_bits=2, teid_range=1,
-                    network_instance=b"\x08internet", source_interface=0,
-                ),  # fmt: skip
+                    ipv4="127.0.0.1",
+                    teid_range_bits=2,
+                    teid_range=1,
+                    network_instance=b"\x08internet",
+                    source_interface=0,
+                ),
                 F.PFCPASRspFlags.of("PSREI"),
             ],
         ),
@@ -310,7 +341,9 @@ def all_samples() -> list[Message]:
                 g(T.USER_PLANE_PATH_FAILURE_REPORT, A.RemoteGTPUPeer(ipv4="127.0.0.3")),
                 g(
                     T.GTP_U_PATH_QOS_REPORT,
-                    A.RemoteGTPUPeer(ipv6="::3", destination_interface=0, network_instance=b"\x03ran"),
+                    A.RemoteGTPUPeer(
+                        ipv6="::3", destination_interface=0, network_instance=b"\x03ran"
+                    ),
                     RawIE(T.QOS_REPORT_TRIGGER, b"\x01"),
                     S.TimeStamp(3_927_000_000),
                     g(
@@ -329,7 +362,8 @@ def all_samples() -> list[Message]:
             [A.AlternativeSMFIPAddress(ipv4="127.0.0.6", ipv6="::6", preferred=True)],
         ),
         Message(M.SESSION_SET_MODIFICATION_RESPONSE, 16, [UP_NODE, S.Cause(1)]),
-        session_establishment_request(9),
+        session_establishment_request_full(9),
+        session_establishment_request(19),
         Message(
             M.SESSION_ESTABLISHMENT_RESPONSE,
             9,
@@ -355,7 +389,11 @@ def all_samples() -> list[Message]:
                     S.Timer.from_seconds(600),
                     F.OCIFlags.of("AOCI"),
                 ),
-                g(T.CREATED_TRAFFIC_ENDPOINT, S.TrafficEndpointID(1), A.FTEID(teid=7, ipv4="127.0.0.1")),
+                g(
+                    T.CREATED_TRAFFIC_ENDPOINT,
+                    S.TrafficEndpointID(1),
+                    A.FTEID(teid=7, ipv4="127.0.0.1"),
+                ),
             ],
             seid=0x1122334455667788,
         ),
@@ -450,7 +488,12 @@ def all_samples() -> list[Message]:
                     g(T.DUPLICATING_PARAMETERS, S.DestinationInterface(4)),
                 ),
                 g(T.CREATE_QER, S.QERID(5), TR.GateStatus(1, 0)),
-                g(T.CREATE_URR, S.URRID(5), F.MeasurementMethod.of("EVENT"), F.ReportingTriggers.of("START", size=3)),
+                g(
+                    T.CREATE_URR,
+                    S.URRID(5),
+                    F.MeasurementMethod.of("EVENT"),
+                    F.ReportingTriggers.of("START", size=3),
+                ),
             ],
             seid=sid,
         ),

@@ -155,7 +155,10 @@ def _udp_from_ip(ip: bytes, number: int) -> Datagram | None:
         frag = struct.unpack_from("!H", ip, 6)[0]
         if ip[9] != 17 or frag & 0x3FFF:  # not UDP, or a fragment
             return None
-        src, dst = socket.inet_ntop(socket.AF_INET, ip[12:16]), socket.inet_ntop(socket.AF_INET, ip[16:20])
+        src, dst = (
+            socket.inet_ntop(socket.AF_INET, ip[12:16]),
+            socket.inet_ntop(socket.AF_INET, ip[16:20]),
+        )
         udp = ip[ihl : max(total, ihl)]
     elif version == 6 and len(ip) >= 40:
         nxt, off = ip[6], 40
@@ -163,7 +166,10 @@ def _udp_from_ip(ip: bytes, number: int) -> Datagram | None:
             nxt, off = ip[off], off + (ip[off + 1] + 1) * 8
         if nxt != 17:
             return None
-        src, dst = socket.inet_ntop(socket.AF_INET6, ip[8:24]), socket.inet_ntop(socket.AF_INET6, ip[24:40])
+        src, dst = (
+            socket.inet_ntop(socket.AF_INET6, ip[8:24]),
+            socket.inet_ntop(socket.AF_INET6, ip[24:40]),
+        )
         udp = ip[off:]
     else:
         return None

@@ -21,7 +21,12 @@ def run_decode(path: str, *, port: int, out: TextIO, err: TextIO) -> int:
                 messages = decode_datagram(dgram.payload)
             except CodecError as exc:
                 failed += 1
-                line = {**where, "error": str(exc), "cause": exc.cause, "offending_ie": exc.offending_ie}
+                line = {
+                    **where,
+                    "error": str(exc),
+                    "cause": exc.cause,
+                    "offending_ie": exc.offending_ie,
+                }
                 out.write(json.dumps(line) + "\n")
                 continue
             for msg in messages:

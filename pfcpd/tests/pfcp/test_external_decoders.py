@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from oracles import pycrate_error, tshark_fields, tshark_problems
-from sample_messages import all_samples, session_establishment_request, typed_ie_classes_in
+from sample_messages import all_samples, session_establishment_request_full, typed_ie_classes_in
 
 from pfcpd.pfcp import decode, encode
 from pfcpd.pfcp.ie import DECODERS
@@ -44,7 +44,7 @@ def nums(values: list[str]) -> list[int]:
 
 
 def test_tshark_field_values_of_session_establishment() -> None:
-    data = encode(session_establishment_request(seq=0x123456))
+    data = encode(session_establishment_request_full(seq=0x123456))
     (row,) = tshark_fields(
         [data],
         [

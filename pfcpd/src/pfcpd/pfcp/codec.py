@@ -12,7 +12,7 @@ from .cause import Cause
 from .errors import CodecError
 from .grouped import MANDATORY_CHILDREN
 from .header import Header, decode_header, encode_header
-from .ie import DECODERS, IE, Grouped, RawIE, VendorIE
+from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
 from .ie_types import ie_type_name
 from .messages import MANDATORY_IES, Message
 
@@ -31,7 +31,27 @@ def _value_error(exc: Exception, ie_type: int, mandatory: frozenset[int]) -> Cod
             offending_ie=ie_type,
         )
     cause = Cause.MANDATORY_IE_INCORRECT if ie_type in mandatory else Cause.REQUEST_REJECTED
-    return CodecError(f"IE {ie_type_name(ie_type)} incorrect: {exc}", cause=cause, offending_ie=ie_type)
+    return CodecError(
+        f"IE {ie_type_name(ie_type)} incorrect: {exc}", cause=cause, offending_ie=ie_type
+    )
+
+
+# Decoding cache keyed by whole TLV octets, because an SMF sends the same IEs and rule groups
+# (IDs, flags, filters, whole Create FAR/QER/URR groups) in session after session:
+# - leaf IEs of cacheable types: leaf IEs are immutable, so equal octets share one instance;
+# - grouped IEs up to GROUP_CACHE_MAX_LEN octets: a template whose fresh copy (new Grouped
+#   objects, shared immutable leaves) is returned, so callers may still change their groups.
+# Only successful decodes are cached; the cache is cleared when it reaches its bound.
+_CACHE: dict[bytes, IE] = {}
+CACHE_MAX_ENTRIES = 16384
+GROUP_CACHE_MAX_LEN = 512
+
+
+def _clone(group: Grouped) -> Grouped:
+    return Grouped(
+        group.type,
+        [_clone(c) if c.__class__ is Grouped else c for c in group.ies],  # type: ignore[arg-type]
+    )
 
 
 def decode_ies(
@@ -43,12 +63,15 @@ def decode_ies(
     append = ies.append
     decoders = DECODERS
     groups = MANDATORY_CHILDREN
+    cache = _CACHE
+    cacheable = CACHEABLE_TYPES
     off = start
     while off < end:
         if off + 4 > end:
             raise CodecError(
                 f"{end - off} trailing octets are not an IE", cause=Cause.INVALID_LENGTH
             )
+        ie_start = off
         ie_type, length = _unpack_tl(data, off)
         vstart = off + 4
         off = vstart + length
@@ -58,20 +81,46 @@ def decode_ies(
                 cause=Cause.INVALID_LENGTH,
                 offending_ie=ie_type,
             )
-        if ie_type in groups:
+        required = groups.get(ie_type)
+        if required is not None:
+            if length <= GROUP_CACHE_MAX_LEN:
+                tlv = data[ie_start:off]
+                template = cache.get(tlv)
+                if template is not None:
+                    append(_clone(template))  # type: ignore[arg-type]
+                    continue
             if depth >= MAX_GROUP_DEPTH:
                 raise CodecError(
-                    "grouped IEs nested too deep", cause=Cause.REQUEST_REJECTED, offending_ie=ie_type
+                    "grouped IEs nested too deep",
+                    cause=Cause.REQUEST_REJECTED,
+                    offending_ie=ie_type,
                 )
-            required = groups[ie_type]
             try:
                 children = decode_ies(data, vstart, off, required, depth + 1)
+                if required and not required.issubset([ie.type for ie in children]):
+                    _raise_missing(children, required)
             except CodecError as exc:
                 exc.path = (ie_type_name(ie_type), *exc.path)
                 raise
-            if required:
-                _check_mandatory(children, required, ie_type_name(ie_type))
-            append(Grouped(ie_type, children))
+            group = Grouped(ie_type, children)
+            if length <= GROUP_CACHE_MAX_LEN:
+                if len(cache) >= CACHE_MAX_ENTRIES:
+                    cache.clear()
+                cache[tlv] = _clone(group)  # a private copy: callers may change theirs
+            append(group)
+            continue
+        if ie_type in cacheable:
+            tlv = data[ie_start:off]
+            ie = cache.get(tlv)
+            if ie is None:
+                try:
+                    ie = decoders[ie_type](tlv[4:])
+                except (ValueError, IndexError, struct.error) as exc:
+                    raise _value_error(exc, ie_type, mandatory) from None
+                if len(cache) >= CACHE_MAX_ENTRIES:
+                    cache.clear()
+                cache[tlv] = ie
+            append(ie)
             continue
         decoder = decoders.get(ie_type)
         if decoder is not None:
@@ -92,7 +141,7 @@ def decode_ies(
     return ies
 
 
-def _check_mandatory(ies: list[IE], required: frozenset[int], where: str) -> None:
+def _raise_missing(ies: list[IE], required: frozenset[int]) -> None:
     missing = required.difference([ie.type for ie in ies])
     if missing:
         first = min(missing)
@@ -100,7 +149,6 @@ def _check_mandatory(ies: list[IE], required: frozenset[int], where: str) -> Non
             f"mandatory IE {ie_type_name(first)} missing",
             cause=Cause.MANDATORY_IE_MISSING,
             offending_ie=first,
-            path=(where,) if where else (),
         )
 
 
@@ -110,7 +158,8 @@ def _decode_at(data: bytes, offset: int) -> tuple[Message, Header]:
     required = MANDATORY_IES[header.msg_type]
     try:
         ies = decode_ies(data, offset + header.header_len, end, required)
-        _check_mandatory(ies, required, "")
+        if required and not required.issubset([ie.type for ie in ies]):
+            _raise_missing(ies, required)
     except CodecError as exc:
         exc.header = header
         raise
@@ -139,7 +188,9 @@ def decode_datagram(data: bytes) -> list[Message]:
         except CodecError:
             raise
         except Exception as exc:
-            raise CodecError(f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED) from exc
+            raise CodecError(
+                f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED
+            ) from exc
         out.append(msg)
         offset += 4 + header.length
         if not header.follow_on or offset >= len(data):
@@ -149,10 +200,7 @@ def decode_datagram(data: bytes) -> list[Message]:
 def encode_ies(ies: list[IE]) -> bytes:
     parts = []
     for ie in ies:
-        if type(ie) is Grouped:
-            value = encode_ies(ie.ies)
-        else:
-            value = ie.encode()
+        value = encode_ies(ie.ies) if type(ie) is Grouped else ie.encode()  # type: ignore[attr-defined]
         ie_type = ie.type
         if type(ie) is VendorIE and not ie_type & 0x8000:
             raise CodecError(f"vendor IE type {ie_type} lacks the enterprise bit", cause=None)

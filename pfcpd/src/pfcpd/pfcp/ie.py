@@ -3,6 +3,10 @@
 A typed IE class decodes its value octets (TLV header already stripped) with ``decode`` and
 encodes them back with ``encode``. Classes register with :func:`register`; IE types without a
 class decode to :class:`RawIE`, which re-encodes byte for byte.
+
+Leaf IEs are immutable values (frozen dataclasses): the decoder may hand out one shared
+instance for equal octets (see ``CACHEABLE``), so an IE is never changed in place; build a
+new one instead (``dataclasses.replace``). Grouped IEs are mutable lists of children.
 """
 
 from __future__ import annotations
@@ -15,14 +19,20 @@ from .ie_types import ie_type_name
 
 
 class IE:
-    """Base of every IE: ``type`` is the IE type number."""
+    """Base of every IE. ``type`` is the IE type number: a class attribute for typed IEs
+    (from ``TYPE``), an instance field for raw, vendor and grouped IEs."""
 
     __slots__ = ()
     TYPE: ClassVar[int] = 0
+    # Values of this IE type repeat across messages (IDs, flags, interfaces, filters): the
+    # decoder keeps a bounded cache of decoded instances keyed by their octets.
+    CACHEABLE: ClassVar[bool] = True
+    type: int
 
-    @property
-    def type(self) -> int:
-        return self.TYPE
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "TYPE" in cls.__dict__:
+            cls.type = cls.TYPE  # type: ignore[misc]
 
     @property
     def name(self) -> str:
@@ -38,32 +48,24 @@ class IE:
         raise NotImplementedError
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class RawIE(IE):
     """An IE the codec does not interpret; kept and re-encoded byte for byte."""
 
-    ie_type: int
+    type: int  # type: ignore[misc]
     data: bytes
-
-    @property
-    def type(self) -> int:
-        return self.ie_type
 
     def encode(self) -> bytes:
         return self.data
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class VendorIE(IE):
     """A vendor-specific IE (type >= 32768): enterprise ID and opaque value."""
 
-    ie_type: int
+    type: int  # type: ignore[misc]
     enterprise_id: int
     data: bytes
-
-    @property
-    def type(self) -> int:
-        return self.ie_type
 
     def encode(self) -> bytes:
         return self.enterprise_id.to_bytes(2, "big") + self.data
@@ -73,12 +75,8 @@ class VendorIE(IE):
 class Grouped(IE):
     """A grouped IE: an ordered list of child IEs."""
 
-    ie_type: int
+    type: int  # type: ignore[misc]
     ies: list[IE]
-
-    @property
-    def type(self) -> int:
-        return self.ie_type
 
     def get(self, ie_type: int) -> IE | None:
         for ie in self.ies:
@@ -94,6 +92,7 @@ class Grouped(IE):
 
 
 DECODERS: dict[int, Callable[[bytes], IE]] = {}
+CACHEABLE_TYPES: set[int] = set()
 
 _IEClass = TypeVar("_IEClass", bound=type[IE])
 
@@ -103,4 +102,6 @@ def register(cls: _IEClass) -> _IEClass:
     if cls.TYPE in DECODERS:
         raise RuntimeError(f"IE type {cls.TYPE} registered twice")
     DECODERS[cls.TYPE] = cls.decode
+    if cls.CACHEABLE:
+        CACHEABLE_TYPES.add(cls.TYPE)
     return cls

@@ -329,6 +329,7 @@ class IEType(IntEnum):
     QER_INDICATIONS = 319
     VENDOR_SPECIFIC_NODE_REPORT_TYPE = 320
 
+
 def ie_type_name(ie_type: int) -> str:
     """Lower-case name of an IE type for logs and JSON; unknown types get a numeric name."""
     try:

@@ -55,7 +55,7 @@ NODE_ID_FQDN = 2
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class NodeID(IE):
     """Node ID (clause 8.2.38): ``kind`` is 0 IPv4, 1 IPv6, 2 FQDN."""
 
@@ -100,11 +100,12 @@ class NodeID(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class FSEID(IE):
     """F-SEID (clause 8.2.37): SEID plus the IPv4 and/or IPv6 address of the CP/UP function."""
 
     TYPE = IEType.F_SEID
+    CACHEABLE = False
     seid: int
     ipv4: str | None = None
     ipv6: str | None = None
@@ -135,13 +136,14 @@ class FSEID(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class FTEID(IE):
     """F-TEID (clause 8.2.3). With ``choose`` (CH) the UP function allocates TEID and address:
     ``v4``/``v6`` then say which families to allocate, and ``choose_id`` (CHID) groups PDRs
     that share one allocation."""
 
     TYPE = IEType.F_TEID
+    CACHEABLE = False
     teid: int | None = None
     ipv4: str | None = None
     ipv6: str | None = None
@@ -195,13 +197,14 @@ class FTEID(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UEIPAddress(IE):
     """UE IP Address (clause 8.2.62). ``source`` is the S/D flag: the address is the source
     address of packets (UL) when True, the destination (DL) when False. ``choose_v4`` /
     ``choose_v6`` ask the UP function to allocate (CHV4/CHV6)."""
 
     TYPE = IEType.UE_IP_ADDRESS
+    CACHEABLE = False
     ipv4: str | None = None
     ipv6: str | None = None
     source: bool = False
@@ -274,9 +277,10 @@ OHC_N6 = 0x0002
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class OuterHeaderCreation(IE):
     TYPE = IEType.OUTER_HEADER_CREATION
+    CACHEABLE = False
     description: int
     teid: int | None = None
     ipv4: str | None = None
@@ -354,7 +358,7 @@ def _encode_v4v6(ipv4: str | None, ipv6: str | None) -> bytes:
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class RemoteGTPUPeer(IE):
     """Remote GTP-U Peer (clause 8.2.70), with optional destination interface and network
     instance (DI/NI)."""
@@ -397,7 +401,7 @@ class RemoteGTPUPeer(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UserPlaneIPResourceInformation(IE):
     """User Plane IP Resource Information (clause 8.2.82, removed in Rel-16.3 but still sent
     by older peers)."""
@@ -450,7 +454,7 @@ class UserPlaneIPResourceInformation(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class AlternativeSMFIPAddress(IE):
     TYPE = IEType.ALTERNATIVE_SMF_IP_ADDRESS
     ipv4: str | None = None
@@ -473,7 +477,7 @@ class AlternativeSMFIPAddress(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class CPPFCPEntityIPAddress(IE):
     TYPE = IEType.CP_PFCP_ENTITY_IP_ADDRESS
     ipv4: str | None = None

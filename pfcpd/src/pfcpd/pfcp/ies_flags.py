@@ -15,7 +15,7 @@ from .ie import IE, register
 from .ie_types import IEType
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class FlagsIE(IE):
     flags: int = 0
     # Octets on the wire (0: the fewest that hold the flags). Not part of equality.
@@ -50,7 +50,9 @@ class FlagsIE(IE):
         flags, bit = self.flags, 0
         while flags:
             if flags & 1:
-                out.append(self.NAMES[bit] if bit < len(self.NAMES) and self.NAMES[bit] else f"bit{bit}")
+                out.append(
+                    self.NAMES[bit] if bit < len(self.NAMES) and self.NAMES[bit] else f"bit{bit}"
+                )
             flags >>= 1
             bit += 1
         return out

@@ -14,7 +14,7 @@ _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UInt8IE(IE):
     value: int
 
@@ -26,7 +26,7 @@ class UInt8IE(IE):
         return _U8.pack(self.value)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UInt16IE(IE):
     value: int
 
@@ -38,7 +38,7 @@ class UInt16IE(IE):
         return _U16.pack(self.value)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UInt32IE(IE):
     value: int
 
@@ -50,7 +50,7 @@ class UInt32IE(IE):
         return _U32.pack(self.value)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class MaskedUInt8IE(IE):
     """One octet of which only the low ``BITS`` bits are the value; the rest is spare."""
 
@@ -74,7 +74,7 @@ _TIMER_UNIT_SECONDS = {0: 2, 1: 60, 2: 600, 3: 3600, 4: 36000}
 TIMER_INFINITE_UNIT = 7
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class TimerIE(IE):
     unit: int
     value: int
@@ -187,7 +187,7 @@ class DLBufferingDuration(TimerIE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class DLBufferingSuggestedPacketCount(IE):
     """One or two octets (clause 8.2.30); the wire width is kept."""
 
@@ -233,16 +233,19 @@ class MeasurementPeriod(UInt32IE):
 @register
 class DurationMeasurement(UInt32IE):
     TYPE = IEType.DURATION_MEASUREMENT
+    CACHEABLE = False
 
 
 @register
 class TimeOfFirstPacket(UInt32IE):
     TYPE = IEType.TIME_OF_FIRST_PACKET
+    CACHEABLE = False
 
 
 @register
 class TimeOfLastPacket(UInt32IE):
     TYPE = IEType.TIME_OF_LAST_PACKET
+    CACHEABLE = False
 
 
 @register
@@ -258,11 +261,13 @@ class TimeQuota(UInt32IE):
 @register
 class StartTime(UInt32IE):
     TYPE = IEType.START_TIME
+    CACHEABLE = False
 
 
 @register
 class EndTime(UInt32IE):
     TYPE = IEType.END_TIME
+    CACHEABLE = False
 
 
 @register
@@ -290,6 +295,7 @@ class RecoveryTimeStamp(UInt32IE):
 @register
 class URSEQN(UInt32IE):
     TYPE = IEType.UR_SEQN
+    CACHEABLE = False
 
 
 @register
@@ -355,6 +361,7 @@ class FramedRouting(UInt32IE):
 @register
 class TimeStamp(UInt32IE):
     TYPE = IEType.TIME_STAMP
+    CACHEABLE = False
 
 
 @register

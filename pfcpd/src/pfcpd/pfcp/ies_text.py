@@ -55,7 +55,7 @@ def encode_dns_name(name: str, dns_labels: bool) -> bytes:
     return bytes(out)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class DnsNameIE(IE):
     name: str
     dns_labels: bool = True
@@ -80,7 +80,7 @@ class APNDNN(DnsNameIE):
     TYPE = IEType.APN_DNN
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class TextIE(IE):
     """An octet string that is text (kept losslessly through surrogate escapes)."""
 
@@ -120,7 +120,7 @@ class FramedIPv6Route(TextIE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UEIPAddressPoolIdentity(IE):
     """Clause 8.2.128: a two-octet length, then the identity."""
 

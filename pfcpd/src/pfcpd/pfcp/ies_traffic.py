@@ -16,7 +16,7 @@ _U64 = struct.Struct("!Q")
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class SDFFilter(IE):
     """SDF Filter (clause 8.2.5): flow description (IPFilterRule text), ToS/traffic class
     with mask, IPsec SPI, IPv6 flow label, SDF filter id (FD/TTC/SPI/FL/BID)."""
@@ -85,7 +85,7 @@ GATE_CLOSED = 1
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class GateStatus(IE):
     TYPE = IEType.GATE_STATUS
     ul: int = GATE_OPEN
@@ -102,7 +102,7 @@ class GateStatus(IE):
         return bytes((self.ul << 2 | self.dl,))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class BitRateIE(IE):
     """UL and DL bit rates in kbit/s, five octets each (MBR clause 8.2.8, GBR 8.2.9)."""
 
@@ -130,7 +130,7 @@ class GBR(BitRateIE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class TransportLevelMarking(IE):
     """ToS/Traffic Class (high octet) and its mask (low octet), clause 8.2.12."""
 
@@ -145,7 +145,7 @@ class TransportLevelMarking(IE):
         return _U16.pack(self.tos_traffic_class)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class VolumeIE(IE):
     """Total/UL/DL volumes in octets (TOVOL/ULVOL/DLVOL), clause 8.2.13 and kin."""
 
@@ -195,11 +195,12 @@ class SubsequentVolumeQuota(VolumeIE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class VolumeMeasurement(IE):
     """Volumes (octets) and packet counts, total/UL/DL, clause 8.2.44."""
 
     TYPE = IEType.VOLUME_MEASUREMENT
+    CACHEABLE = False
     total: int | None = None
     ul: int | None = None
     dl: int | None = None
@@ -239,7 +240,7 @@ class VolumeMeasurement(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class DroppedDLTrafficThreshold(IE):
     """Clause 8.2.49: DL packets (DLPA) and/or DL octets (DLBY)."""
 
@@ -270,7 +271,7 @@ class DroppedDLTrafficThreshold(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class OuterHeaderRemoval(IE):
     """Clause 8.2.64: description (0 = GTP-U/UDP/IPv4, 1 = .../IPv6, 6 = GTP-U/UDP/IP, ...)
     and, optionally, GTP-U extension header deletion flags (bit 1: PDU session container)."""
@@ -290,7 +291,7 @@ class OuterHeaderRemoval(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class DownlinkDataServiceInformation(IE):
     """Clause 8.2.27: optional Paging Policy Indication value and QFI (PPI/QFII)."""
 
@@ -331,7 +332,7 @@ _RULE_ID_SIZE = {0: 2, 1: 4, 2: 4, 3: 4, 4: 1, 5: 2, 6: 1}
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class FailedRuleID(IE):
     """Clause 8.2.80: the type of rule (PDR/FAR/QER/URR/BAR/MAR/SRR) and its ID."""
 
@@ -356,7 +357,7 @@ class FailedRuleID(IE):
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class AdditionalUsageReportsInformation(IE):
     """Clause 8.2.91: AURI flag, or the number of additional usage reports (15 bits)."""
 
@@ -381,7 +382,7 @@ REDIRECT_IPV4_AND_IPV6 = 4
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class RedirectInformation(IE):
     """Clause 8.2.20: address type, server address, and (type 4) the other address."""
 
@@ -421,7 +422,7 @@ _PFD_FIELDS = ("fd", "url", "dn", "cp", "dnp", "afd", "aurl", "adnp")
 
 
 @register
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class PFDContents(IE):
     """Clause 8.2.39: each present field is a two-octet length and its octets, in the order
     FD, URL, DN, CP, DNP, AFD, AURL, ADNP."""

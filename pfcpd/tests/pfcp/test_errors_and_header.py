@@ -1,0 +1,210 @@
+"""Header fields, and the cause + offending IE the codec reports for bad input."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from sample_messages import all_samples, session_establishment_request
+
+from pfcpd.pfcp import (
+    Cause,
+    CodecError,
+    Grouped,
+    IEType,
+    Message,
+    MessageType,
+    RawIE,
+    decode,
+    decode_datagram,
+    encode,
+    encode_datagram,
+)
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_text as X
+
+HB = Message(MessageType.HEARTBEAT_REQUEST, 0x010203, [S.RecoveryTimeStamp(5)])
+
+
+def tlv(ie_type: int, value: bytes) -> bytes:
+    return struct.pack("!HH", ie_type, len(value)) + value
+
+
+def node_msg(msg_type: int, body: bytes, seq: int = 7, version: int = 1) -> bytes:
+    return (
+        struct.pack("!BBH", version << 5, msg_type, 4 + len(body))
+        + (seq << 8).to_bytes(4, "big")
+        + body
+    )
+
+
+def session_msg(msg_type: int, body: bytes, seid: int = 9, seq: int = 7) -> bytes:
+    return (
+        struct.pack("!BBH", 0x21, msg_type, 12 + len(body))
+        + seid.to_bytes(8, "big")
+        + (seq << 8).to_bytes(4, "big")
+        + body
+    )
+
+
+def test_header_fields_on_the_wire() -> None:
+    data = encode(HB)
+    assert data[:8] == bytes([0x20, 1, 0, 12, 1, 2, 3, 0])
+    prio = encode(Message(MessageType.SESSION_DELETION_REQUEST, 5, [], seid=0xAB, priority=9))
+    assert prio[0] == 0x23  # version 1, MP, S
+    assert prio[4:12] == (0xAB).to_bytes(8, "big")
+    assert prio[12:16] == bytes([0, 0, 5, 0x90])
+    assert decode(prio).priority == 9
+
+
+def test_follow_on_piggybacked_messages() -> None:
+    report = Message(
+        MessageType.SESSION_REPORT_REQUEST,
+        3,
+        [RawIE(IEType.REPORT_TYPE, b"\x01"), Grouped(IEType.DOWNLINK_DATA_REPORT, [S.PDRID(1)])],
+        seid=1,
+    )
+    resp = Message(MessageType.SESSION_MODIFICATION_RESPONSE, 4, [S.Cause(1)], seid=1)
+    data = encode_datagram([resp, report])
+    assert data[0] & 0x04 and not data[len(encode(resp))] & 0x04
+    decoded = decode_datagram(data)
+    assert [m.msg_type for m in decoded] == [53, 56]
+    assert decode(data).msg_type == 53
+
+
+def test_session_message_needs_seid_to_encode() -> None:
+    with pytest.raises(CodecError):
+        encode(Message(MessageType.SESSION_DELETION_REQUEST, 1, []))
+
+
+@pytest.mark.parametrize("data", [b"", b"\x20", b"\x20\x01\x00"])
+def test_too_short_for_a_header_is_dropped(data: bytes) -> None:
+    with pytest.raises(CodecError) as err:
+        decode(data)
+    assert err.value.cause is None and err.value.header is None
+
+
+def test_version_2_is_flagged_for_version_not_supported() -> None:
+    data = node_msg(1, tlv(96, b"\0\0\0\1"), seq=55, version=2)
+    with pytest.raises(CodecError) as err:
+        decode(data)
+    assert err.value.version_not_supported
+    assert err.value.header is not None and err.value.header.seq == 55
+    assert err.value.cause is None
+
+
+def test_unknown_message_type_is_dropped_with_its_header() -> None:
+    with pytest.raises(CodecError) as err:
+        decode(node_msg(99, b""))
+    assert err.value.cause is None
+    assert err.value.header is not None and err.value.header.msg_type == 99
+
+
+def test_length_beyond_datagram_is_invalid_length() -> None:
+    data = encode(HB)[:-2]
+    with pytest.raises(CodecError) as err:
+        decode(data)
+    assert err.value.cause == Cause.INVALID_LENGTH
+
+
+def test_missing_mandatory_ie_of_message() -> None:
+    data = node_msg(5, tlv(60, b"\x00\x7f\x00\x00\x02"))  # association setup without recovery ts
+    with pytest.raises(CodecError) as err:
+        decode(data)
+    exc = err.value
+    assert exc.cause == Cause.MANDATORY_IE_MISSING
+    assert exc.offending_ie == IEType.RECOVERY_TIME_STAMP
+    assert exc.header is not None and (exc.header.msg_type, exc.header.seq) == (5, 7)
+
+
+def test_missing_mandatory_ie_inside_grouped_ie() -> None:
+    msg = session_establishment_request()
+    pdr = msg.get(IEType.CREATE_PDR)
+    assert isinstance(pdr, Grouped)
+    pdr.ies = [ie for ie in pdr.ies if ie.type != IEType.PDI]
+    with pytest.raises(CodecError) as err:
+        decode(encode(msg))
+    assert err.value.cause == Cause.MANDATORY_IE_MISSING
+    assert err.value.offending_ie == IEType.PDI
+    assert err.value.path == ("create_pdr",)
+
+
+def test_ie_overrunning_its_group_is_invalid_length() -> None:
+    inner = tlv(56, b"\x00\x01")[:-1]  # PDR ID claims 2 octets, the group holds 1
+    body = tlv(60, b"\x00\x7f\x00\x00\x02") + tlv(15, inner)
+    with pytest.raises(CodecError) as err:
+        decode(session_msg(52, body))
+    assert err.value.cause == Cause.INVALID_LENGTH
+    assert err.value.offending_ie == IEType.PDR_ID
+    assert err.value.path == ("remove_pdr",)
+
+
+def test_short_mandatory_ie_value_is_invalid_length() -> None:
+    with pytest.raises(CodecError) as err:
+        decode(node_msg(1, tlv(96, b"\x00\x01")))
+    assert (err.value.cause, err.value.offending_ie) == (Cause.INVALID_LENGTH, 96)
+
+
+def test_incorrect_mandatory_ie_is_69_and_optional_is_64() -> None:
+    bad_node_id = tlv(60, b"\x07abc")  # Node ID type 7 does not exist
+    ts = tlv(96, b"\0\0\0\1")
+    with pytest.raises(CodecError) as err:
+        decode(node_msg(5, bad_node_id + ts))
+    assert (err.value.cause, err.value.offending_ie) == (Cause.MANDATORY_IE_INCORRECT, 60)
+    bad_fteid = tlv(21, b"\x08\x00\x00\x00\x01")  # CHID without CH
+    with pytest.raises(CodecError) as err:
+        decode(session_msg(52, tlv(127, tlv(131, b"\x01") + bad_fteid)))
+    assert (err.value.cause, err.value.offending_ie) == (Cause.REQUEST_REJECTED, 21)
+
+
+def test_nesting_depth_is_bounded() -> None:
+    value = tlv(56, b"\x00\x01")
+    for _ in range(40):
+        value = tlv(11, value)  # Update Forwarding Parameters inside itself
+    with pytest.raises(CodecError) as err:
+        decode(session_msg(52, value))
+    assert err.value.cause == Cause.REQUEST_REJECTED
+
+
+def test_unknown_and_vendor_ies_reencode_byte_for_byte() -> None:
+    body = tlv(96, b"\0\0\0\1") + tlv(999, b"\x01\x02") + tlv(0x8123, b"\x48\xf9payload")
+    data = node_msg(1, body)
+    msg = decode(data)
+    assert encode(msg) == data
+    assert msg.ies[1] == RawIE(999, b"\x01\x02")
+    vendor = msg.ies[2]
+    assert (vendor.type, vendor.enterprise_id, vendor.data) == (0x8123, 0x48F9, b"payload")
+
+
+@pytest.mark.parametrize(
+    ("wire", "name", "labels"),
+    [(b"\x08internet", "internet", True), (b"internet", "internet", False),
+     (b"\x03ims\x03mnc\x03org", "ims.mnc.org", True), (b"ims.mnc.org", "ims.mnc.org", False)],
+)  # fmt: skip
+def test_network_instance_keeps_the_form_it_arrived_in(
+    wire: bytes, name: str, labels: bool
+) -> None:
+    data = session_msg(52, tlv(22, wire))
+    msg = decode(data)
+    assert msg.ies[0] == X.NetworkInstance(name, labels)
+    assert encode(msg) == data
+
+
+def test_fqdn_node_id_text_form_kept() -> None:
+    data = node_msg(1, tlv(96, b"\0\0\0\1") + tlv(60, b"\x02smf.example"))
+    msg = decode(data)
+    assert msg.ies[1] == A.NodeID(2, "smf.example", dns_labels=False)
+    assert encode(msg) == data
+
+
+def test_timer_coding() -> None:
+    assert S.Timer.from_seconds(20).encode() == bytes([0 << 5 | 10])
+    assert S.Timer.from_seconds(600).seconds == 600
+    assert S.Timer(7, 0).seconds is None
+    assert S.Timer(6, 3).seconds == 180  # unknown units count in minutes
+
+
+def test_every_sample_roundtrips() -> None:
+    for msg in all_samples():
+        assert decode(encode(msg)) == msg
