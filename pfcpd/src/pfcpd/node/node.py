@@ -27,6 +27,7 @@ from ..pfcp import (
     is_request,
     is_session_message,
 )
+from ..pfcp.header import NODE_HEADER_LEN
 from ..pfcp.ies_address import NodeID
 from ..pfcp.ies_flags import (
     CPFunctionFeatures,
@@ -60,7 +61,6 @@ from .session_handler import (
     Peer,
     PeerGone,
     SessionHandler,
-    cause_response,
     establishment_peer_seid,
 )
 from .transactions import Outgoing, ResponseCache, SequenceNumbers
@@ -231,7 +231,7 @@ class PfcpNode:
         try:
             header = decode_header(data)
         except CodecError as err:
-            self._undecodable(err, addr, local, now)
+            self._undecodable(err, data, addr, local, now)
             return
         if is_request(header.msg_type):
             if not self.rate_limiter.admit(addr[0], now):
@@ -247,7 +247,7 @@ class PfcpNode:
         try:
             messages = decode_datagram(data)
         except CodecError as err:
-            self._undecodable(err, addr, local, now)
+            self._undecodable(err, data, addr, local, now)
             return
         for msg in messages:
             self.metrics.received.inc(msg.name, cause_label(msg))
@@ -449,11 +449,9 @@ class PfcpNode:
             response = self._session_request(msg, addr, now)
         elif t == M.PFD_MANAGEMENT_REQUEST:
             # PFDM is not advertised: no PFD management without the session engine.
-            response = cause_response(msg, Cause.SERVICE_NOT_SUPPORTED, 0, None)
-        else:  # UP_ONLY_REQUESTS
-            seid = 0 if is_session_message(t) else None
-            node_id = self.node_id if IEType.NODE_ID in MANDATORY_IES[RESPONSE_TO[t]] else None
-            response = cause_response(msg, Cause.REQUEST_REJECTED, seid or 0, node_id)
+            response = self._cause_response(t, msg.seq, Cause.SERVICE_NOT_SUPPORTED, 0)
+        else:  # UP_ONLY_REQUESTS: a CP has no business sending these
+            response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
         self.metrics.requests_handled.inc(msg.name)
         self._answer(response, msg.msg_type, addr, local, now)
@@ -527,20 +525,24 @@ class PfcpNode:
         node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
         assoc = self._associations.get(node_id.value)
         if assoc is None:
-            return cause_response(msg, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0, self.node_id)
+            return self._cause_response(
+                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0
+            )
         features = msg.get(IEType.CP_FUNCTION_FEATURES)
         if isinstance(features, CPFunctionFeatures):
             assoc.cp_features = features.flags
             self.state_dirty = True
-        return cause_response(msg, Cause.REQUEST_ACCEPTED, 0, self.node_id)
+        return self._cause_response(msg.msg_type, msg.seq, Cause.REQUEST_ACCEPTED, 0)
 
     def _association_release_request(self, msg: Message, now: float) -> Message:
         node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
         assoc = self._associations.get(node_id.value)
         if assoc is None:
-            return cause_response(msg, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0, self.node_id)
+            return self._cause_response(
+                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0
+            )
         self._end_association(assoc, "cp_release", PeerGone.RELEASED, now)
-        return cause_response(msg, Cause.REQUEST_ACCEPTED, 0, self.node_id)
+        return self._cause_response(msg.msg_type, msg.seq, Cause.REQUEST_ACCEPTED, 0)
 
     def _session_request(self, msg: Message, addr: Address, now: float) -> Message:
         assoc = self._association_at(addr)
@@ -550,12 +552,8 @@ class PfcpNode:
                 if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST
                 else 0
             )
-            needs_node_id = IEType.NODE_ID in MANDATORY_IES[RESPONSE_TO[msg.msg_type]]
-            return cause_response(
-                msg,
-                Cause.NO_ESTABLISHED_PFCP_ASSOCIATION,
-                seid,
-                self.node_id if needs_node_id else None,
+            return self._cause_response(
+                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, seid
             )
         try:
             return self.handler.handle_request(
@@ -565,17 +563,18 @@ class PfcpNode:
             self._events.append(
                 RequestRejected(addr, msg.msg_type, Cause.SYSTEM_FAILURE, f"handler: {exc!r}")
             )
-            needs_node_id = IEType.NODE_ID in MANDATORY_IES[RESPONSE_TO[msg.msg_type]]
-            return cause_response(
-                msg, Cause.SYSTEM_FAILURE, 0, self.node_id if needs_node_id else None
-            )
+            return self._cause_response(msg.msg_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
 
     # -- errors --------------------------------------------------------------------------------
 
-    def _undecodable(self, err: CodecError, addr: Address, local: str | None, now: float) -> None:
+    def _undecodable(
+        self, err: CodecError, data: bytes, addr: Address, local: str | None, now: float
+    ) -> None:
         header = err.header
-        if header is None:
-            self._drop(addr, "too_short" if "short" in err.reason else "malformed", str(err))
+        if header is None or (err.version_not_supported and len(data) < NODE_HEADER_LEN):
+            # No header, or another version's too short to hold even a PFCP v1 node header.
+            reason = "too_short" if header is not None or "short" in err.reason else "malformed"
+            self._drop(addr, reason, str(err))
             return
         if err.version_not_supported:
             if not self.rate_limiter.admit(addr[0], now):
@@ -596,22 +595,28 @@ class PfcpNode:
             # A Heartbeat Response has no Cause IE to say what was wrong: drop and count.
             self._drop(addr, "malformed_heartbeat", str(err))
             return
-        response_type = RESPONSE_TO[header.msg_type]
-        ies: list = []
-        if IEType.NODE_ID in MANDATORY_IES[response_type]:
-            ies.append(self.node_id)
-        ies.append(CauseIE(err.cause))
+        seid = 0
+        if is_session_message(header.msg_type) and header.seid:
+            seid = self.handler.peer_seid(header.seid) or 0
+        response = self._cause_response(header.msg_type, header.seq, err.cause, seid)
         if err.offending_ie is not None:
-            ies.append(OffendingIE(err.offending_ie))
-        seid = None
-        if is_session_message(response_type):
-            seid = 0
-            if header.seid:
-                seid = self.handler.peer_seid(header.seid) or 0
-        response = Message(response_type, header.seq, ies, seid)
+            response.ies.append(OffendingIE(err.offending_ie))
         self.metrics.requests_handled.inc(message_type_name(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
         self._answer(response, header.msg_type, addr, local, now)
+
+    def _cause_response(self, request_type: int, seq: int, cause: int, seid: int) -> Message:
+        """A response carrying ``cause`` and the mandatory IEs this node can always supply
+        (Node ID, Recovery Time Stamp); ``seid`` goes in the header of session responses."""
+        response_type = RESPONSE_TO[request_type]
+        mandatory = MANDATORY_IES[response_type]
+        ies: list = []
+        if IEType.NODE_ID in mandatory:
+            ies.append(self.node_id)
+        ies.append(CauseIE(cause))
+        if IEType.RECOVERY_TIME_STAMP in mandatory:
+            ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
+        return Message(response_type, seq, ies, seid if is_session_message(response_type) else None)
 
     def _drop(self, addr: Address, reason: str, detail: str) -> None:
         self._drop_count_only(reason)
