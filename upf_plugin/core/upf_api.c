@@ -164,6 +164,27 @@ upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t no
 }
 
 uint32_t
+upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *gp, uint32_t len,
+                        uint64_t now_ns, upf_verdict_t *v, uint8_t *out, uint32_t cap)
+{
+  upf_verdict_init (v);
+  ctx->stats.rx_pkts[UPF_DIR_UL]++;
+  upf_ul_process_gtpu (ctx, local_addr, gp, len, now_ns, v);
+  if (v->verdict == UPF_VERDICT_FORWARD)
+    return emit_forward (v, gp + v->inner_offset, out, cap);
+  if (v->verdict == UPF_VERDICT_ECHO_REQUEST && cap >= 16)
+    {
+      upf_gtpu_t g;
+      upf_parse_gtpu (gp, len, &g);
+      return upf_build_echo_response (&g, out);
+    }
+  if (v->verdict == UPF_VERDICT_DROP && v->drop_reason == UPF_DROP_NO_SESSION
+      && v->gtpu_type == UPF_GTPU_G_PDU && cap >= 40)
+    return upf_build_error_indication (v->teid, local_addr, out);
+  return 0;
+}
+
+uint32_t
 upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
                    upf_verdict_t *v, uint8_t *out, uint32_t cap)
 {
@@ -225,5 +246,11 @@ upfcore_sizeof (const char *name)
   S (upf_usage_t)
   S (upf_stats_t)
 #undef S
+  if (!strcmp (name, "UPF_MALFORMED_N_REASONS"))
+    return UPF_MALFORMED_N_REASONS;
+  if (!strcmp (name, "UPF_DROP_N_REASONS"))
+    return UPF_DROP_N_REASONS;
+  if (!strcmp (name, "UPF_MAX_EVENTS"))
+    return UPF_MAX_EVENTS;
   return 0;
 }

@@ -36,6 +36,12 @@ UPF_API_VISIBLE int upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8
 UPF_API_VISIBLE uint32_t upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len,
                                             uint64_t now_ns, upf_verdict_t *v, uint8_t *out,
                                             uint32_t cap);
+/* UL at the GTP-U layer (kernel UDP socket on local_addr:2152): FORWARD -> inner packet (or
+ * full outer packet for N9); ECHO_REQUEST -> the GTP-U echo response message; NO_SESSION of a
+ * G-PDU -> the GTP-U error indication message (send both back to the sender's address). */
+UPF_API_VISIBLE uint32_t upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr,
+                                                 const uint8_t *gp, uint32_t len, uint64_t now_ns,
+                                                 upf_verdict_t *v, uint8_t *out, uint32_t cap);
 UPF_API_VISIBLE uint32_t upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt,
                                             uint32_t len, uint64_t now_ns, upf_verdict_t *v,
                                             uint8_t *out, uint32_t cap);
@@ -44,6 +50,7 @@ UPF_API_VISIBLE uint32_t upfcore_build_end_marker (const upf_ip_t *src, const up
                                                    uint8_t *out, uint32_t cap);
 UPF_API_VISIBLE const char *upfcore_malformed_str (unsigned r);
 UPF_API_VISIBLE const char *upfcore_drop_reason_str (unsigned r);
+/* sizeof a public struct by name (binding layout checks), or a count constant by name. */
 UPF_API_VISIBLE size_t upfcore_sizeof (const char *name);
 
 #endif /* included_upf_api_h */

@@ -391,30 +391,23 @@ upf_session_apply (upf_ctx_t *ctx, upf_session_t *sess, unsigned dir, const upf_
 }
 
 /*
- * Uplink: pkt = outer IP packet received on N3/N9, len = its length.
- * FORWARD: the inner packet is pkt[inner_offset .. + inner_len]; when v->encap is set (N9
+ * Uplink at the GTP-U layer: gp = UDP payload (GTP-U message) received on our N3/N9 address
+ * local_addr (what a VPP node after ip4-udp-lookup, or a kernel UDP socket, sees).
+ * FORWARD: the inner packet is gp[inner_offset .. + inner_len]; when v->encap is set (N9
  * forwarding) the caller writes the new outer header in front of it with upf_encap_write ().
  * Unknown TEID: DROP/NO_SESSION with v->teid set (the caller may send an Error Indication).
  */
 static inline int
-upf_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *gp, uint32_t len,
+                     uint64_t now_ns, upf_verdict_t *v)
 {
-  upf_outer_t o;
   upf_gtpu_t g;
   upf_inner_t in;
   upf_match_t m;
   upf_session_t *s;
   upf_malformed_t r;
-  const uint8_t *gp;
 
-  upf_verdict_init (v);
-  ctx->stats.rx_pkts[UPF_DIR_UL]++;
-  r = upf_parse_outer (pkt, len, &o);
-  if (r == UPF_MALFORMED_NONE && o.dport != UPF_GTPU_PORT)
-    r = UPF_MALFORMED_NOT_GTPU_PORT;
-  gp = pkt + o.payload_offset;
-  if (r == UPF_MALFORMED_NONE)
-    r = upf_parse_gtpu (gp, o.payload_len, &g);
+  r = upf_parse_gtpu (gp, len, &g);
   if (r != UPF_MALFORMED_NONE)
     goto malformed;
   v->gtpu_type = g.type;
@@ -445,13 +438,13 @@ upf_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_n
         }
       return upf_drop (ctx, v, UPF_DROP_GTPU_SIGNALLING);
     }
-  s = upf_ul_lookup (&ctx->ul, &o.dst, g.teid);
+  s = upf_ul_lookup (&ctx->ul, local_addr, g.teid);
   if (!s)
     return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
   r = upf_parse_inner (gp + g.header_len, g.payload_len, &in);
   if (r != UPF_MALFORMED_NONE)
     goto malformed;
-  v->inner_offset = (uint16_t)(o.payload_offset + g.header_len);
+  v->inner_offset = g.header_len;
   v->inner_len = in.total_len;
   m.in = &in;
   m.teid = g.teid;
@@ -464,6 +457,33 @@ malformed:
   v->malformed = (uint8_t)r;
   ctx->stats.malformed[r]++;
   return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+}
+
+/*
+ * Uplink: pkt = outer IP packet received on N3/N9, len = its length. As
+ * upf_ul_process_gtpu (), with v->inner_offset relative to pkt.
+ */
+static inline int
+upf_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_outer_t o;
+  upf_malformed_t r;
+  int rv;
+
+  upf_verdict_init (v);
+  ctx->stats.rx_pkts[UPF_DIR_UL]++;
+  r = upf_parse_outer (pkt, len, &o);
+  if (r == UPF_MALFORMED_NONE && o.dport != UPF_GTPU_PORT)
+    r = UPF_MALFORMED_NOT_GTPU_PORT;
+  if (r != UPF_MALFORMED_NONE)
+    {
+      v->malformed = (uint8_t)r;
+      ctx->stats.malformed[r]++;
+      return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+    }
+  rv = upf_ul_process_gtpu (ctx, &o.dst, pkt + o.payload_offset, o.payload_len, now_ns, v);
+  v->inner_offset = (uint16_t)(v->inner_offset + o.payload_offset);
+  return rv;
 }
 
 /*

@@ -1,0 +1,203 @@
+"""The datapath interface: what the session engine hands a datapath and gets back.
+
+The session engine compiles PFCP IEs into one `SessionProgram` per session (rules with the
+3GPP names of TS 29.244, already resolved to plain values) and calls `Datapath.install`,
+which builds the whole program and swaps it in atomically (create or replace). Counters are
+read with `read_usage`; events (usage threshold/quota, DL data report, buffer expiry, GTP-U
+error indication) are drained with `poll_events`.
+
+Conventions shared with the C core (``upf_plugin/core/upf_rules.h``):
+- IP addresses are `ipaddress` objects; prefixes are `ipaddress` networks.
+- SDF filters are in flow-description orientation ("permit out ... from <remote> to <ue>"):
+  `remote` is the far end, `ue` the UE side; uplink packets match them swapped.
+- `precedence`: lower value wins. Volumes are bytes, rates bit/s, times nanoseconds.
+- Interfaces use TS 29.244 values: ACCESS=0, CORE=1, SGI_LAN=2, CP_FUNCTION=3.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DatapathError(Exception):
+    """A program the datapath cannot accept (unknown reference, conflict, limits)."""
+
+
+class Interface(enum.IntEnum):
+    ACCESS = 0
+    CORE = 1
+    SGI_LAN = 2
+    CP_FUNCTION = 3
+    VN_INTERNAL = 4
+
+
+class ApplyAction(enum.IntFlag):
+    """TS 29.244 8.2.26, octet 5."""
+
+    DROP = 0x01
+    FORW = 0x02
+    BUFF = 0x04
+    NOCP = 0x08
+    DUPL = 0x10
+
+
+class EventType(enum.IntEnum):
+    USAGE_THRESHOLD = 1
+    USAGE_QUOTA = 2
+    TIME_THRESHOLD = 3
+    TIME_QUOTA = 4
+    DL_DATA_REPORT = 5
+    BUFFER_EXPIRED = 6
+    ERROR_INDICATION = 7
+
+
+@dataclass(frozen=True)
+class SdfFilter:
+    """One SDF filter. None = any. Port ranges are inclusive (lo, hi)."""
+
+    protocol: int | None = None
+    remote: IPNetwork | None = None
+    ue: IPNetwork | None = None
+    remote_ports: tuple[int, int] | None = None
+    ue_ports: tuple[int, int] | None = None
+    tos: tuple[int, int] | None = None  # (value, mask)
+    spi: int | None = None
+    flow_label: int | None = None
+
+
+@dataclass(frozen=True)
+class Pdr:
+    pdr_id: int
+    precedence: int
+    source_interface: Interface
+    far_id: int
+    local_fteid: tuple[IPAddress, int] | None = None  # (address, TEID)
+    ue_ip: IPNetwork | None = None  # source in UL, destination in DL
+    network_instance: int = 0  # index of the network instance name, chosen by pfcpd
+    qfi: int | None = None
+    sdf_filters: tuple[SdfFilter, ...] = ()
+    outer_header_removal: int | None = None  # TS 29.244 8.2.64 value, None = keep
+    qer_ids: tuple[int, ...] = ()  # at most 2
+    urr_ids: tuple[int, ...] = ()  # at most 4
+
+
+@dataclass(frozen=True)
+class Far:
+    far_id: int
+    apply_action: ApplyAction
+    destination_interface: Interface = Interface.CORE
+    network_instance: int = 0
+    # Outer header creation: GTP-U towards (peer address, TEID), from our local address.
+    outer_header_creation: tuple[IPAddress, int] | None = None
+    ohc_source: IPAddress | None = None
+    pdu_session_container: bool = True  # add the PDU Session Container with the QFI (N3/N9)
+    dscp: int | None = None  # transport level marking
+
+
+@dataclass(frozen=True)
+class Qer:
+    qer_id: int
+    gate_ul_open: bool = True
+    gate_dl_open: bool = True
+    qfi: int | None = None
+    rqi: bool = False
+    mbr_ul: int = 0  # bit/s, 0 = not policed
+    mbr_dl: int = 0
+    gbr_ul: int = 0
+    gbr_dl: int = 0
+    burst_bytes: int = 0  # 0 = max(MBR x 100 ms, 16 KiB)
+
+
+@dataclass(frozen=True)
+class Urr:
+    urr_id: int
+    volume_threshold: tuple[int, int, int] | None = None  # (total, ul, dl) bytes, 0 = unset
+    volume_quota: tuple[int, int, int] | None = None
+    time_threshold_ns: int = 0
+    time_quota_ns: int = 0
+    drop_on_quota: bool = True
+
+
+@dataclass(frozen=True)
+class Bar:
+    bar_id: int
+    max_packets: int = 0  # suggested buffering packets count, 0 = 32
+    max_bytes: int = 0  # 0 = 64 KiB
+    duration_ns: int = 0  # DL buffering duration, 0 = until the FAR changes
+
+
+@dataclass(frozen=True)
+class SessionProgram:
+    pdrs: tuple[Pdr, ...]
+    fars: tuple[Far, ...]
+    qers: tuple[Qer, ...] = ()
+    urrs: tuple[Urr, ...] = ()
+    bar: Bar | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    urr_id: int
+    bytes_total: int
+    bytes_ul: int
+    bytes_dl: int
+    packets_total: int
+    packets_ul: int
+    packets_dl: int
+    dropped_dl_packets: int
+    dropped_dl_bytes: int
+    first_packet_ns: int
+    last_packet_ns: int
+
+
+@dataclass(frozen=True)
+class DatapathEvent:
+    type: EventType
+    seid: int
+    id: int  # URR id (usage events), PDR id (DL data report), 0 otherwise
+    value: int  # event specific (see upf_pipeline.h)
+
+
+class Datapath(abc.ABC):
+    """What the session engine needs from a datapath. Calls come from one thread (the
+    writer); implementations own their packet threads."""
+
+    @abc.abstractmethod
+    def install(self, seid: int, program: SessionProgram) -> None:
+        """Create or replace the session's program, atomically. Counters of URRs whose id
+        stays are kept. Raises DatapathError (and changes nothing) when refused."""
+
+    @abc.abstractmethod
+    def remove(self, seid: int) -> dict[int, Usage]:
+        """Delete the session; returns its final usage per URR id."""
+
+    @abc.abstractmethod
+    def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
+        """Counters of one URR; reset starts a new measurement period (after a report)."""
+
+    @abc.abstractmethod
+    def poll_events(self) -> list[DatapathEvent]:
+        """Events since the last call (datapath-originated and time-driven)."""
+
+    @abc.abstractmethod
+    def drop_buffered(self, seid: int) -> int:
+        """Discard the session's buffered DL packets (PFCPSMReq-Flags DROBU)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop packet I/O and free resources."""
+
+
+@dataclass
+class SessionCounters:
+    """Datapath-wide drop/malformed counters by reason name."""
+
+    rx_ul: int = 0
+    rx_dl: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)

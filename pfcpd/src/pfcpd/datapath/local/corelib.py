@@ -1,0 +1,322 @@
+"""ctypes binding of libupfcore.so (upf_plugin/core/upf_api.h)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ipaddress
+import os
+from pathlib import Path
+
+from pfcpd.datapath.interface import IPAddress
+
+c_u8, c_u16, c_u32, c_u64 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64
+
+ENV_VAR = "UPF_CORE_LIB"
+LIB_NAME = "libupfcore.so"
+
+
+class CoreLibNotFound(RuntimeError):
+    pass
+
+
+def repo_build_path() -> Path:
+    """<repo>/build/core/libupfcore.so, for a source checkout (pfcpd/src/pfcpd/datapath/local)."""
+    return Path(__file__).resolve().parents[5] / "build" / "core" / LIB_NAME
+
+
+def find_library(configured: str | None = None) -> Path:
+    """The library path: $UPF_CORE_LIB, the configured path, the repo build, the system."""
+    for candidate in (os.environ.get(ENV_VAR), configured):
+        if candidate:
+            path = Path(candidate)
+            if not path.is_file():
+                raise CoreLibNotFound(
+                    f"{path} does not exist (from ${ENV_VAR} or datapath.core_lib)"
+                )
+            return path
+    built = repo_build_path()
+    if built.is_file():
+        return built
+    system = ctypes.util.find_library("upfcore")
+    if system:
+        return Path(system)
+    raise CoreLibNotFound(
+        f"{LIB_NAME} not found: set ${ENV_VAR}, or build it with `make test-core` ({built})"
+    )
+
+
+class IpT(ctypes.Structure):
+    _fields_ = [("b", c_u8 * 16)]
+
+
+def ip_t(addr: IPAddress | None) -> IpT:
+    """IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d), as in the C core."""
+    out = IpT()
+    if addr is None:
+        return out
+    raw = bytes(10) + b"\xff\xff" + addr.packed if addr.version == 4 else addr.packed
+    ctypes.memmove(out.b, raw, 16)
+    return out
+
+
+def ip_from_t(value: IpT) -> IPAddress:
+    raw = bytes(value.b)
+    if raw[:12] == bytes(10) + b"\xff\xff":
+        return ipaddress.IPv4Address(raw[12:])
+    return ipaddress.IPv6Address(raw)
+
+
+class SdfT(ctypes.Structure):
+    _fields_ = [
+        ("remote", IpT),
+        ("ue", IpT),
+        ("remote_plen", c_u8),
+        ("ue_plen", c_u8),
+        ("proto", c_u8),
+        ("flags", c_u8),
+        ("tos", c_u8),
+        ("tos_mask", c_u8),
+        ("remote_port_lo", c_u16),
+        ("remote_port_hi", c_u16),
+        ("ue_port_lo", c_u16),
+        ("ue_port_hi", c_u16),
+        ("_pad", c_u16),
+        ("spi", c_u32),
+        ("flow_label", c_u32),
+    ]
+
+
+class PdrT(ctypes.Structure):
+    _fields_ = [
+        ("pdr_id", c_u32),
+        ("precedence", c_u32),
+        ("source_interface", c_u8),
+        ("pdi_flags", c_u8),
+        ("qfi", c_u8),
+        ("ue_ip_plen", c_u8),
+        ("outer_header_removal", c_u8),
+        ("_pad", c_u8),
+        ("network_instance", c_u16),
+        ("teid", c_u32),
+        ("fteid_addr", IpT),
+        ("ue_ip", IpT),
+        ("far_id", c_u32),
+        ("qer_id", c_u32 * 2),
+        ("urr_id", c_u32 * 4),
+        ("sdf_first", c_u16),
+        ("sdf_count", c_u16),
+    ]
+
+
+class FarT(ctypes.Structure):
+    _fields_ = [
+        ("far_id", c_u32),
+        ("apply_action", c_u8),
+        ("dest_interface", c_u8),
+        ("ohc", c_u8),
+        ("ohc_flags", c_u8),
+        ("dscp", c_u8),
+        ("redirect_type", c_u8),
+        ("network_instance", c_u16),
+        ("ohc_teid", c_u32),
+        ("ohc_peer", IpT),
+        ("ohc_src", IpT),
+        ("redirect_addr", IpT),
+    ]
+
+
+class QerT(ctypes.Structure):
+    _fields_ = [
+        ("qer_id", c_u32),
+        ("gate_ul", c_u8),
+        ("gate_dl", c_u8),
+        ("qfi", c_u8),
+        ("rqi", c_u8),
+        ("burst_bytes", c_u32),
+        ("_pad", c_u32),
+        ("mbr_ul_bps", c_u64),
+        ("mbr_dl_bps", c_u64),
+        ("gbr_ul_bps", c_u64),
+        ("gbr_dl_bps", c_u64),
+    ]
+
+
+class UrrT(ctypes.Structure):
+    _fields_ = [
+        ("urr_id", c_u32),
+        ("triggers", c_u16),
+        ("flags", c_u8),
+        ("measurement_method", c_u8),
+        ("vol_threshold", c_u64 * 3),
+        ("vol_quota", c_u64 * 3),
+        ("time_threshold_ns", c_u64),
+        ("time_quota_ns", c_u64),
+    ]
+
+
+class BarT(ctypes.Structure):
+    _fields_ = [
+        ("bar_id", c_u32),
+        ("max_pkts", c_u16),
+        ("_pad", c_u16),
+        ("max_bytes", c_u32),
+        ("_pad2", c_u32),
+        ("duration_ns", c_u64),
+    ]
+
+
+class ProgramDescT(ctypes.Structure):
+    _fields_ = [
+        ("pdr", ctypes.POINTER(PdrT)),
+        ("far", ctypes.POINTER(FarT)),
+        ("qer", ctypes.POINTER(QerT)),
+        ("urr", ctypes.POINTER(UrrT)),
+        ("sdf", ctypes.POINTER(SdfT)),
+        ("bar", ctypes.POINTER(BarT)),
+        ("n_pdr", c_u32),
+        ("n_far", c_u32),
+        ("n_qer", c_u32),
+        ("n_urr", c_u32),
+        ("n_sdf", c_u32),
+    ]
+
+
+class EventT(ctypes.Structure):
+    _fields_ = [("type", c_u32), ("id", c_u32), ("seid", c_u64), ("value", c_u64)]
+
+
+MAX_EVENTS = 4
+
+
+class VerdictT(ctypes.Structure):
+    _fields_ = [
+        ("verdict", c_u8),
+        ("drop_reason", c_u8),
+        ("malformed", c_u8),
+        ("dest_interface", c_u8),
+        ("qfi", c_u8),
+        ("rqi", c_u8),
+        ("dupl", c_u8),
+        ("n_events", c_u8),
+        ("inner_offset", c_u16),
+        ("inner_len", c_u16),
+        ("network_instance", c_u16),
+        ("gtpu_type", c_u8),
+        ("_pad", c_u8),
+        ("pdr_id", c_u32),
+        ("far_id", c_u32),
+        ("teid", c_u32),
+        ("seid", c_u64),
+        ("encap", ctypes.c_void_p),
+        ("session", ctypes.c_void_p),
+        ("events", EventT * MAX_EVENTS),
+    ]
+
+
+class UsageT(ctypes.Structure):
+    _fields_ = [
+        ("urr_id", c_u32),
+        ("flags", c_u32),
+        ("bytes", c_u64 * 3),
+        ("pkts", c_u64 * 3),
+        ("dropped_dl_pkts", c_u64),
+        ("dropped_dl_bytes", c_u64),
+        ("first_ns", c_u64),
+        ("last_ns", c_u64),
+        ("start_ns", c_u64),
+    ]
+
+
+BUFFER_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(c_u8), c_u32)
+
+_STRUCTS: dict[str, type[ctypes.Structure]] = {
+    "upf_ip_t": IpT,
+    "upf_sdf_t": SdfT,
+    "upf_pdr_t": PdrT,
+    "upf_far_t": FarT,
+    "upf_qer_t": QerT,
+    "upf_urr_t": UrrT,
+    "upf_bar_t": BarT,
+    "upf_program_desc_t": ProgramDescT,
+    "upf_event_t": EventT,
+    "upf_verdict_t": VerdictT,
+    "upf_usage_t": UsageT,
+}
+
+
+class CoreLib:
+    """The loaded library with typed function signatures."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        lib = ctypes.CDLL(str(path))
+        self.lib = lib
+        vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+        u8p = ctypes.POINTER(c_u8)
+        sigs: dict[str, tuple[object, list[object]]] = {
+            "upfcore_sizeof": (sz, [cp]),
+            "upfcore_ctx_new": (vp, [c_u32]),
+            "upfcore_ctx_delete": (None, [vp]),
+            "upfcore_stats": (ctypes.POINTER(c_u64), [vp]),
+            "upfcore_reclaim": (ctypes.c_uint, [vp]),
+            "upfcore_session_create": (vp, [vp, c_u64]),
+            "upfcore_session_install": (
+                ctypes.c_int,
+                [vp, vp, ctypes.POINTER(ProgramDescT), cp, sz],
+            ),
+            "upfcore_session_delete": (None, [vp, vp]),
+            "upfcore_read_urr": (
+                ctypes.c_int,
+                [vp, c_u32, ctypes.POINTER(UsageT), ctypes.c_int, c_u64],
+            ),
+            "upfcore_tick": (ctypes.c_uint, [vp, vp, c_u64, ctypes.POINTER(EventT), ctypes.c_uint]),
+            "upfcore_buffer_flush": (ctypes.c_uint, [vp, BUFFER_CB, vp]),
+            "upfcore_buffer_drop": (ctypes.c_uint, [vp]),
+            "upfcore_buffer_count": (ctypes.c_uint, [vp]),
+            "upfcore_ul_packet": (
+                c_u32,
+                [vp, u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
+            ),
+            "upfcore_ul_gtpu_packet": (
+                c_u32,
+                [vp, ctypes.POINTER(IpT), u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
+            ),
+            "upfcore_dl_packet": (
+                c_u32,
+                [vp, c_u16, u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
+            ),
+            "upfcore_build_end_marker": (
+                c_u32,
+                [ctypes.POINTER(IpT), ctypes.POINTER(IpT), c_u32, ctypes.c_int, c_u8, u8p, c_u32],
+            ),
+            "upfcore_malformed_str": (cp, [ctypes.c_uint]),
+            "upfcore_drop_reason_str": (cp, [ctypes.c_uint]),
+        }
+        for name, (restype, argtypes) in sigs.items():
+            fn = getattr(lib, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+        for cname, struct in _STRUCTS.items():
+            csize = lib.upfcore_sizeof(cname.encode())
+            if csize != ctypes.sizeof(struct):
+                raise CoreLibNotFound(
+                    f"{path}: {cname} is {csize} bytes in C, {ctypes.sizeof(struct)} in the "
+                    "binding (library and pfcpd out of sync)"
+                )
+        self.n_malformed = int(lib.upfcore_sizeof(b"UPF_MALFORMED_N_REASONS"))
+        self.n_drop = int(lib.upfcore_sizeof(b"UPF_DROP_N_REASONS"))
+        self.malformed_names = [
+            lib.upfcore_malformed_str(i).decode() for i in range(self.n_malformed)
+        ]
+        self.drop_names = [lib.upfcore_drop_reason_str(i).decode() for i in range(self.n_drop)]
+
+
+_loaded: dict[Path, CoreLib] = {}
+
+
+def load(configured: str | None = None) -> CoreLib:
+    path = find_library(configured)
+    if path not in _loaded:
+        _loaded[path] = CoreLib(path)
+    return _loaded[path]

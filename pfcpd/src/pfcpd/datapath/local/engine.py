@@ -1,0 +1,415 @@
+"""`LocalDatapath`: the Datapath interface on libupfcore.so, plus per-packet calls.
+
+Packet I/O is not done here (see `io.py`): `process_ul`/`process_dl` take bytes and return
+a `PacketResult` with the bytes to transmit. One lock serialises every call into the library,
+so control calls (install/remove/read) and the packet thread never overlap; old programs are
+reclaimed right after each install (no packet can be in flight under the lock).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import ipaddress
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pfcpd.datapath.interface import (
+    ApplyAction,
+    Datapath,
+    DatapathError,
+    DatapathEvent,
+    EventType,
+    Interface,
+    IPAddress,
+    SdfFilter,
+    SessionCounters,
+    SessionProgram,
+    Usage,
+)
+from pfcpd.datapath.local import corelib
+
+MAX_PACKET = 65535 + 128
+OHR_NONE = 0xFF
+DSCP_NONE = 0xFF
+
+# flags mirrored from upf_rules.h
+PDI_FTEID, PDI_UE_IP, PDI_QFI = 0x01, 0x02, 0x04
+SDF_PROTO, SDF_REMOTE_PORT, SDF_UE_PORT, SDF_TOS, SDF_SPI, SDF_FLOW_LABEL = (
+    0x01,
+    0x02,
+    0x04,
+    0x08,
+    0x10,
+    0x20,
+)
+OHC_GTPU, OHC_F_PSC = 1, 0x01
+URR_T_VOLTH, URR_T_VOLQU, URR_T_TIMTH, URR_T_TIMQU = 0x01, 0x02, 0x04, 0x08
+URR_F_DROP_ON_QUOTA = 0x01
+
+
+class Verdict(enum.IntEnum):
+    DROP = 0
+    FORWARD = 1
+    BUFFER = 2
+    ECHO_REQUEST = 3
+
+
+@dataclass(frozen=True)
+class PacketResult:
+    verdict: Verdict
+    drop_reason: str
+    malformed: str | None
+    seid: int
+    pdr_id: int
+    far_id: int
+    qfi: int
+    teid: int
+    destination_interface: int
+    output: bytes  # what to transmit: inner (UL), encapsulated (DL/N9) or a GTP-U reply
+    events: tuple[DatapathEvent, ...] = field(default=())
+
+
+def _plen(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
+    return net.prefixlen + (96 if net.version == 4 else 0)
+
+
+def _sdf_t(f: SdfFilter) -> corelib.SdfT:
+    s = corelib.SdfT()
+    flags = 0
+    if f.protocol is not None:
+        s.proto, flags = f.protocol, flags | SDF_PROTO
+    if f.remote is not None:
+        s.remote, s.remote_plen = corelib.ip_t(f.remote.network_address), _plen(f.remote)
+    if f.ue is not None:
+        s.ue, s.ue_plen = corelib.ip_t(f.ue.network_address), _plen(f.ue)
+    if f.remote_ports is not None:
+        (s.remote_port_lo, s.remote_port_hi), flags = f.remote_ports, flags | SDF_REMOTE_PORT
+    if f.ue_ports is not None:
+        (s.ue_port_lo, s.ue_port_hi), flags = f.ue_ports, flags | SDF_UE_PORT
+    if f.tos is not None:
+        (s.tos, s.tos_mask), flags = f.tos, flags | SDF_TOS
+    if f.spi is not None:
+        s.spi, flags = f.spi, flags | SDF_SPI
+    if f.flow_label is not None:
+        s.flow_label, flags = f.flow_label, flags | SDF_FLOW_LABEL
+    s.flags = flags
+    return s
+
+
+class _Desc:
+    """C arrays for one program (kept alive while the library reads them)."""
+
+    def __init__(self, program: SessionProgram) -> None:
+        sdfs: list[corelib.SdfT] = []
+        pdrs = (corelib.PdrT * max(1, len(program.pdrs)))()
+        for i, p in enumerate(program.pdrs):
+            c = pdrs[i]
+            c.pdr_id, c.precedence, c.source_interface = p.pdr_id, p.precedence, p.source_interface
+            c.far_id, c.network_instance = p.far_id, p.network_instance
+            c.outer_header_removal = (
+                OHR_NONE if p.outer_header_removal is None else p.outer_header_removal
+            )
+            flags = 0
+            if p.local_fteid is not None:
+                c.fteid_addr, c.teid = corelib.ip_t(p.local_fteid[0]), p.local_fteid[1]
+                flags |= PDI_FTEID
+            if p.ue_ip is not None:
+                c.ue_ip, c.ue_ip_plen = corelib.ip_t(p.ue_ip.network_address), _plen(p.ue_ip)
+                flags |= PDI_UE_IP
+            if p.qfi is not None:
+                c.qfi, flags = p.qfi, flags | PDI_QFI
+            c.pdi_flags = flags
+            if len(p.qer_ids) > 2 or len(p.urr_ids) > 4:
+                raise DatapathError(f"PDR {p.pdr_id}: at most 2 QERs and 4 URRs")
+            for k, q in enumerate(p.qer_ids):
+                c.qer_id[k] = q
+            for k, u in enumerate(p.urr_ids):
+                c.urr_id[k] = u
+            c.sdf_first, c.sdf_count = len(sdfs), len(p.sdf_filters)
+            sdfs.extend(_sdf_t(f) for f in p.sdf_filters)
+        fars = (corelib.FarT * max(1, len(program.fars)))()
+        for i, f in enumerate(program.fars):
+            c = fars[i]
+            c.far_id, c.apply_action = f.far_id, int(f.apply_action)
+            c.dest_interface, c.network_instance = f.destination_interface, f.network_instance
+            c.dscp = DSCP_NONE if f.dscp is None else f.dscp
+            if f.outer_header_creation is not None:
+                peer, teid = f.outer_header_creation
+                if f.ohc_source is None:
+                    raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
+                c.ohc, c.ohc_teid = OHC_GTPU, teid
+                c.ohc_peer, c.ohc_src = corelib.ip_t(peer), corelib.ip_t(f.ohc_source)
+                c.ohc_flags = OHC_F_PSC if f.pdu_session_container else 0
+        qers = (corelib.QerT * max(1, len(program.qers)))()
+        for i, q in enumerate(program.qers):
+            c = qers[i]
+            c.qer_id, c.qfi, c.rqi = q.qer_id, q.qfi or 0, int(q.rqi)
+            c.gate_ul, c.gate_dl = int(not q.gate_ul_open), int(not q.gate_dl_open)
+            c.mbr_ul_bps, c.mbr_dl_bps = q.mbr_ul, q.mbr_dl
+            c.gbr_ul_bps, c.gbr_dl_bps, c.burst_bytes = q.gbr_ul, q.gbr_dl, q.burst_bytes
+        urrs = (corelib.UrrT * max(1, len(program.urrs)))()
+        for i, u in enumerate(program.urrs):
+            c = urrs[i]
+            c.urr_id, trig = u.urr_id, 0
+            if u.volume_threshold:
+                trig |= URR_T_VOLTH
+                for k in range(3):
+                    c.vol_threshold[k] = u.volume_threshold[k]
+            if u.volume_quota:
+                trig |= URR_T_VOLQU
+                for k in range(3):
+                    c.vol_quota[k] = u.volume_quota[k]
+            if u.time_threshold_ns:
+                trig, c.time_threshold_ns = trig | URR_T_TIMTH, u.time_threshold_ns
+            if u.time_quota_ns:
+                trig, c.time_quota_ns = trig | URR_T_TIMQU, u.time_quota_ns
+            c.triggers, c.flags = trig, URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
+        sdf_arr = (corelib.SdfT * max(1, len(sdfs)))(*sdfs)
+        self.keep: list[object] = [pdrs, fars, qers, urrs, sdf_arr]
+        d = corelib.ProgramDescT()
+        d.pdr, d.far, d.qer, d.urr = pdrs, fars, qers, urrs
+        d.sdf = sdf_arr
+        d.n_pdr, d.n_far, d.n_qer = len(program.pdrs), len(program.fars), len(program.qers)
+        d.n_urr, d.n_sdf = len(program.urrs), len(sdfs)
+        if program.bar is not None:
+            b = corelib.BarT()
+            b.bar_id, b.max_pkts, b.max_bytes = (
+                program.bar.bar_id,
+                program.bar.max_packets,
+                program.bar.max_bytes,
+            )
+            b.duration_ns = program.bar.duration_ns
+            self.keep.append(b)
+            d.bar = ctypes.pointer(b)
+        self.desc = d
+
+
+def _usage(u: corelib.UsageT) -> Usage:
+    return Usage(
+        urr_id=u.urr_id,
+        bytes_total=u.bytes[0],
+        bytes_ul=u.bytes[1],
+        bytes_dl=u.bytes[2],
+        packets_total=u.pkts[0],
+        packets_ul=u.pkts[1],
+        packets_dl=u.pkts[2],
+        dropped_dl_packets=u.dropped_dl_pkts,
+        dropped_dl_bytes=u.dropped_dl_bytes,
+        first_packet_ns=u.first_ns,
+        last_packet_ns=u.last_ns,
+    )
+
+
+def _event(e: corelib.EventT) -> DatapathEvent:
+    return DatapathEvent(type=EventType(e.type), seid=e.seid, id=e.id, value=e.value)
+
+
+def _buffering(program: SessionProgram) -> bool:
+    return any(f.apply_action & ApplyAction.BUFF for f in program.fars)
+
+
+class LocalDatapath(Datapath):
+    """The embedded datapath engine (no I/O). `clock` returns nanoseconds."""
+
+    def __init__(
+        self,
+        core_lib: str | None = None,
+        expected_sessions: int = 1024,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.core = corelib.load(core_lib)
+        self._lib = self.core.lib
+        self._ctx = self._lib.upfcore_ctx_new(expected_sessions)
+        if not self._ctx:
+            raise MemoryError("upfcore_ctx_new failed")
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._sessions: dict[int, int] = {}
+        self._programs: dict[int, SessionProgram] = {}
+        self._events: list[DatapathEvent] = []
+        self._pending_tx: list[PacketResult] = []
+        self._out = (ctypes.c_uint8 * MAX_PACKET)()
+        self._verdict = corelib.VerdictT()
+
+    # -- Datapath interface -------------------------------------------------------------
+    def install(self, seid: int, program: SessionProgram) -> None:
+        desc = _Desc(program)
+        err = ctypes.create_string_buffer(256)
+        with self._lock:
+            created = seid not in self._sessions
+            sess = self._sessions.get(seid) or self._lib.upfcore_session_create(self._ctx, seid)
+            rv = self._lib.upfcore_session_install(
+                self._ctx, sess, ctypes.byref(desc.desc), err, len(err)
+            )
+            if rv < 0:
+                if created:
+                    self._lib.upfcore_session_delete(self._ctx, sess)
+                    self._lib.upfcore_reclaim(self._ctx)
+                raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
+            self._sessions[seid] = sess
+            self._programs[seid] = program
+            self._lib.upfcore_reclaim(self._ctx)
+            if not _buffering(program) and self._lib.upfcore_buffer_count(sess):
+                ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
+                self._flush(sess, ni)
+
+    def remove(self, seid: int) -> dict[int, Usage]:
+        with self._lock:
+            sess = self._sessions.pop(seid, None)
+            if sess is None:
+                raise DatapathError(f"session 0x{seid:x} not installed")
+            program = self._programs.pop(seid)
+            final = {u.urr_id: self._read(sess, u.urr_id, False) for u in program.urrs}
+            self._lib.upfcore_session_delete(self._ctx, sess)
+            self._lib.upfcore_reclaim(self._ctx)
+            return final
+
+    def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
+        with self._lock:
+            sess = self._sessions.get(seid)
+            if sess is None:
+                raise DatapathError(f"session 0x{seid:x} not installed")
+            return self._read(sess, urr_id, reset)
+
+    def poll_events(self) -> list[DatapathEvent]:
+        evs = (corelib.EventT * 16)()
+        with self._lock:
+            now = self._clock()
+            for sess in self._sessions.values():
+                n = self._lib.upfcore_tick(self._ctx, sess, now, evs, 16)
+                self._events.extend(_event(evs[i]) for i in range(n))
+            out, self._events = self._events, []
+            return out
+
+    def drop_buffered(self, seid: int) -> int:
+        with self._lock:
+            sess = self._sessions.get(seid)
+            return int(self._lib.upfcore_buffer_drop(sess)) if sess else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ctx:
+                self._lib.upfcore_ctx_delete(self._ctx)
+                self._ctx = None
+                self._sessions.clear()
+
+    # -- packets -------------------------------------------------------------------------
+    def process_ul(self, packet: bytes, now_ns: int | None = None) -> PacketResult:
+        """An outer IP packet received on N3/N9."""
+        buf = (ctypes.c_uint8 * len(packet)).from_buffer_copy(packet)
+        with self._lock:
+            n = self._lib.upfcore_ul_packet(
+                self._ctx, buf, len(packet), self._now(now_ns), self._verdict, self._out, MAX_PACKET
+            )
+            return self._result(n)
+
+    def process_ul_gtpu(
+        self, local_addr: IPAddress, message: bytes, now_ns: int | None = None
+    ) -> PacketResult:
+        """A GTP-U message (UDP payload) received on our address local_addr."""
+        buf = (ctypes.c_uint8 * max(1, len(message))).from_buffer_copy(message or b"\0")
+        local = corelib.ip_t(local_addr)
+        with self._lock:
+            n = self._lib.upfcore_ul_gtpu_packet(
+                self._ctx,
+                ctypes.byref(local),
+                buf,
+                len(message),
+                self._now(now_ns),
+                self._verdict,
+                self._out,
+                MAX_PACKET,
+            )
+            return self._result(n)
+
+    def process_dl(
+        self, packet: bytes, network_instance: int = 0, now_ns: int | None = None
+    ) -> PacketResult:
+        """An inner (UE) IP packet received on N6 in network_instance."""
+        buf = (ctypes.c_uint8 * max(1, len(packet))).from_buffer_copy(packet or b"\0")
+        with self._lock:
+            n = self._lib.upfcore_dl_packet(
+                self._ctx,
+                network_instance,
+                buf,
+                len(packet),
+                self._now(now_ns),
+                self._verdict,
+                self._out,
+                MAX_PACKET,
+            )
+            return self._result(n)
+
+    def take_pending(self) -> list[PacketResult]:
+        """Packets released from DL buffers (flushed after a FAR change), to transmit."""
+        with self._lock:
+            out, self._pending_tx = self._pending_tx, []
+            return out
+
+    def counters(self) -> SessionCounters:
+        with self._lock:
+            raw = self._lib.upfcore_stats(self._ctx)
+            nm, nd = self.core.n_malformed, self.core.n_drop
+            return SessionCounters(
+                rx_ul=raw[0],
+                rx_dl=raw[1],
+                malformed={
+                    self.core.malformed_names[i]: raw[2 + i] for i in range(1, nm) if raw[2 + i]
+                },
+                drops={
+                    self.core.drop_names[i]: raw[2 + nm + i]
+                    for i in range(1, nd)
+                    if raw[2 + nm + i]
+                },
+            )
+
+    def buffered(self, seid: int) -> int:
+        with self._lock:
+            sess = self._sessions.get(seid)
+            return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
+
+    # -- internals -----------------------------------------------------------------------
+    def _now(self, now_ns: int | None) -> int:
+        return self._clock() if now_ns is None else now_ns
+
+    def _read(self, sess: int, urr_id: int, reset: bool) -> Usage:
+        u = corelib.UsageT()
+        if self._lib.upfcore_read_urr(sess, urr_id, ctypes.byref(u), int(reset), self._clock()):
+            raise DatapathError(f"URR {urr_id} unknown")
+        return _usage(u)
+
+    def _result(self, n: int) -> PacketResult:
+        v = self._verdict
+        events = tuple(_event(v.events[i]) for i in range(v.n_events))
+        self._events.extend(events)
+        return PacketResult(
+            verdict=Verdict(v.verdict),
+            drop_reason=self.core.drop_names[v.drop_reason],
+            malformed=self.core.malformed_names[v.malformed] if v.malformed else None,
+            seid=v.seid,
+            pdr_id=v.pdr_id,
+            far_id=v.far_id,
+            qfi=v.qfi,
+            teid=v.teid,
+            destination_interface=v.dest_interface,
+            output=bytes(self._out[:n]) if n else b"",
+            events=events,
+        )
+
+    def _flush(self, sess: int, network_instance: int) -> None:
+        packets: list[bytes] = []
+
+        def collect(_arg: int | None, data: ctypes._Pointer[ctypes.c_uint8], length: int) -> None:
+            packets.append(ctypes.string_at(data, length))
+
+        self._lib.upfcore_buffer_flush(sess, corelib.BUFFER_CB(collect), None)
+        for p in packets:
+            res = self.process_dl(p, network_instance)
+            if res.verdict == Verdict.FORWARD:
+                self._pending_tx.append(res)
+
+
+__all__ = ["Interface", "LocalDatapath", "PacketResult", "Verdict"]

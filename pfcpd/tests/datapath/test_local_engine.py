@@ -1,0 +1,280 @@
+"""The local datapath engine: packets built by scapy go through libupfcore.so; verdicts,
+rewritten bytes (decoded by scapy) and counters are checked."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+import pytest
+from dp_programs import DL_TEID, DN, N3_GNB, N3_UPF, QFI, UE, UL_TEID, basic_program
+from scapy.contrib.gtp import (
+    GTP_U_Header,
+    GTPEchoRequest,
+    GTPEchoResponse,
+    GTPPDUSessionContainer,
+)
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Raw, raw
+
+from pfcpd.datapath.interface import (
+    ApplyAction,
+    Bar,
+    DatapathError,
+    EventType,
+    Far,
+    Interface,
+    Pdr,
+    Qer,
+    SdfFilter,
+    SessionProgram,
+    Urr,
+)
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
+
+
+def gtpu_ul(inner: IP, teid: int = UL_TEID, qfi: int | None = QFI) -> bytes:
+    gtp = GTP_U_Header(teid=teid, gtp_type=255)
+    if qfi is not None:
+        gtp = gtp / GTPPDUSessionContainer(type=1, QFI=qfi)
+    return raw(IP(src=str(N3_GNB), dst=str(N3_UPF)) / UDP(sport=2152, dport=2152) / gtp / inner)
+
+
+def test_uplink_decapsulates_and_counts(datapath: LocalDatapath) -> None:
+    datapath.install(0x42, basic_program())
+    inner = IP(src=str(UE), dst=str(DN)) / ICMP(id=7, seq=1) / Raw(b"x" * 56)
+    res = datapath.process_ul(gtpu_ul(inner), now_ns=1_000)
+    assert res.verdict == Verdict.FORWARD
+    assert (res.seid, res.pdr_id, res.far_id) == (0x42, 1, 1)
+    assert res.destination_interface == Interface.CORE
+    out = IP(res.output)
+    assert out.src == str(UE) and out.dst == str(DN)
+    assert out[ICMP].id == 7 and bytes(out[Raw].load) == b"x" * 56
+    assert res.output == raw(inner)
+    usage = datapath.read_usage(0x42, 1)
+    assert usage.packets_ul == 1 and usage.bytes_ul == len(raw(inner))
+    assert usage.first_packet_ns == 1_000
+
+
+def test_downlink_encapsulates_with_teid_qfi_dscp(datapath: LocalDatapath) -> None:
+    datapath.install(0x42, basic_program())
+    inner = IP(src=str(DN), dst=str(UE)) / TCP(sport=443, dport=50000) / Raw(b"hello")
+    res = datapath.process_dl(raw(inner), now_ns=5)
+    assert res.verdict == Verdict.FORWARD and res.pdr_id == 2 and res.qfi == QFI
+    outer = IP(res.output)
+    assert outer.src == str(N3_UPF) and outer.dst == str(N3_GNB)
+    assert outer.tos == 46 << 2
+    assert outer[UDP].dport == 2152
+    gtp = outer[GTP_U_Header]
+    assert gtp.teid == DL_TEID and gtp.gtp_type == 255 and gtp.E == 1
+    psc = outer[GTPPDUSessionContainer]
+    assert psc.type == 0 and psc.QFI == QFI
+    assert raw(psc.payload) == raw(inner)
+    # scapy recomputes the IPv4 header checksum: ours must agree
+    check = IP(res.output)
+    del check.chksum
+    assert IP(raw(check)).chksum == outer.chksum
+    assert datapath.read_usage(0x42, 1).bytes_dl == len(raw(inner))
+
+
+def test_ipv6_transport_udp_checksum(datapath: LocalDatapath) -> None:
+    n3_upf6 = ipaddress.IPv6Address("fd00:200::2")
+    gnb6 = ipaddress.IPv6Address("fd00:200::1")
+    prog = basic_program()
+    prog = SessionProgram(
+        pdrs=prog.pdrs,
+        fars=(
+            prog.fars[0],
+            Far(
+                far_id=2,
+                apply_action=ApplyAction.FORW,
+                destination_interface=Interface.ACCESS,
+                outer_header_creation=(gnb6, 0xABC),
+                ohc_source=n3_upf6,
+                pdu_session_container=False,
+            ),
+        ),
+        qers=prog.qers,
+        urrs=prog.urrs,
+    )
+    datapath.install(7, prog)
+    inner = IP(src=str(DN), dst=str(UE)) / UDP(sport=53, dport=1234) / Raw(b"abc")
+    res = datapath.process_dl(raw(inner))
+    outer = IPv6(res.output)
+    assert outer.dst == str(gnb6) and outer[GTP_U_Header].teid == 0xABC
+    assert outer[GTP_U_Header].E == 0
+    sent = outer[UDP].chksum
+    check = IPv6(res.output)
+    del check[UDP].chksum
+    assert IPv6(raw(check))[UDP].chksum == sent
+
+
+def test_echo_request_and_error_indication(datapath: LocalDatapath) -> None:
+    echo = raw(
+        IP(src=str(N3_GNB), dst=str(N3_UPF))
+        / UDP(sport=40000, dport=2152)
+        / GTP_U_Header(gtp_type=1, S=1, seq=77)
+        / GTPEchoRequest()
+    )
+    res = datapath.process_ul(echo)
+    assert res.verdict == Verdict.ECHO_REQUEST
+    reply = IP(res.output)
+    assert reply.dst == str(N3_GNB) and reply[UDP].dport == 40000
+    assert reply[GTP_U_Header].gtp_type == 2 and reply[GTP_U_Header].seq == 77
+    assert reply.haslayer(GTPEchoResponse)
+    # G-PDU for an unknown TEID: error indication with TEID Data I + peer address
+    res = datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / ICMP(), teid=0xDEAD))
+    assert res.verdict == Verdict.DROP and res.drop_reason == "no session for TEID / UE address"
+    err = IP(res.output)
+    gtp = err[GTP_U_Header]
+    assert gtp.gtp_type == 26
+    ies = raw(gtp.payload)
+    assert ies[0] == 16 and int.from_bytes(ies[1:5], "big") == 0xDEAD
+    assert ies[5] == 133 and ies[8:12] == N3_UPF.packed
+    # the same over the GTP-U-layer entry point (kernel UDP socket)
+    res = datapath.process_ul_gtpu(N3_UPF, raw(GTP_U_Header(gtp_type=1, S=1, seq=5)))
+    assert GTP_U_Header(res.output).seq == 5
+
+
+def test_sdf_filters_pick_the_pdr(datapath: LocalDatapath) -> None:
+    web = SdfFilter(
+        protocol=6, remote=ipaddress.ip_network("10.201.0.0/16"), remote_ports=(443, 443)
+    )
+    voice = SdfFilter(protocol=17, ue_ports=(5000, 5999), tos=(0xB8, 0xFC))
+    prog = basic_program(
+        extra_pdrs=(
+            Pdr(
+                pdr_id=10,
+                precedence=10,
+                source_interface=Interface.CORE,
+                far_id=3,
+                ue_ip=ipaddress.ip_network(f"{UE}/32"),
+                sdf_filters=(web,),
+                qer_ids=(2,),
+            ),
+            Pdr(
+                pdr_id=11,
+                precedence=5,
+                source_interface=Interface.CORE,
+                far_id=4,
+                ue_ip=ipaddress.ip_network(f"{UE}/32"),
+                sdf_filters=(voice,),
+            ),
+            Pdr(
+                pdr_id=12,
+                precedence=10,
+                source_interface=Interface.ACCESS,
+                far_id=4,
+                local_fteid=(N3_UPF, UL_TEID),
+                sdf_filters=(web,),
+            ),
+        ),
+        extra_fars=(
+            Far(
+                far_id=3,
+                apply_action=ApplyAction.FORW,
+                destination_interface=Interface.ACCESS,
+                outer_header_creation=(N3_GNB, 0x300),
+                ohc_source=N3_UPF,
+            ),
+            Far(far_id=4, apply_action=ApplyAction.DROP),
+        ),
+    )
+    prog = SessionProgram(
+        pdrs=prog.pdrs, fars=prog.fars, qers=(*prog.qers, Qer(qer_id=2, qfi=5)), urrs=prog.urrs
+    )
+    datapath.install(1, prog)
+
+    def dl(pkt: IP) -> tuple[int, int]:
+        res = datapath.process_dl(raw(pkt))
+        return res.pdr_id, res.qfi
+
+    assert dl(IP(src=str(DN), dst=str(UE)) / TCP(sport=443, dport=40000)) == (10, 5)
+    out = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / TCP(sport=443)))
+    assert IP(out.output)[GTP_U_Header].teid == 0x300
+    assert dl(IP(src=str(DN), dst=str(UE)) / TCP(sport=444)) == (2, QFI)
+    assert dl(IP(src="10.202.0.1", dst=str(UE)) / TCP(sport=443)) == (2, QFI)
+    assert dl(IP(src=str(DN), dst=str(UE), tos=0xB9) / UDP(dport=5500)) == (11, 0)
+    assert dl(IP(src=str(DN), dst=str(UE), tos=0) / UDP(dport=5500)) == (2, QFI)
+    # a non-first fragment has no ports: the port filter cannot match it
+    frag = IP(src=str(DN), dst=str(UE), frag=100, proto=6) / Raw(b"\0" * 16)
+    assert dl(frag) == (2, QFI)
+    # uplink: the same filter applies swapped
+    res = datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / TCP(dport=443)))
+    assert res.pdr_id == 12 and res.verdict == Verdict.DROP
+    res = datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / TCP(sport=443)))
+    assert res.pdr_id == 1 and res.verdict == Verdict.FORWARD
+
+
+def test_gate_quota_and_events(datapath: LocalDatapath) -> None:
+    urr = Urr(urr_id=1, volume_threshold=(0, 200, 0), volume_quota=(400, 0, 0))
+    datapath.install(9, basic_program(urr=urr, qer=Qer(qer_id=1, qfi=QFI, gate_dl_open=False)))
+    inner = IP(src=str(UE), dst=str(DN)) / UDP() / Raw(b"\0" * 72)  # 100 bytes
+    verdicts = [datapath.process_ul(gtpu_ul(inner)).verdict for _ in range(6)]
+    assert verdicts == [Verdict.FORWARD] * 4 + [Verdict.DROP] * 2
+    events = datapath.poll_events()
+    assert [(e.type, e.id, e.seid) for e in events] == [
+        (EventType.USAGE_THRESHOLD, 1, 9),
+        (EventType.USAGE_QUOTA, 1, 9),
+    ]
+    res = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / UDP()))
+    assert res.drop_reason == "QER gate closed"
+    final = datapath.remove(9)
+    assert final[1].packets_ul == 4 and final[1].dropped_dl_packets == 1
+    assert datapath.counters().drops["usage quota exhausted"] == 2
+    with pytest.raises(DatapathError):
+        datapath.read_usage(9, 1)
+
+
+def test_buffering_and_flush_on_far_change(datapath: LocalDatapath) -> None:
+    buffering = basic_program(dl_action=ApplyAction.BUFF | ApplyAction.NOCP)
+    buffering = SessionProgram(
+        pdrs=buffering.pdrs,
+        fars=buffering.fars,
+        qers=buffering.qers,
+        urrs=buffering.urrs,
+        bar=Bar(bar_id=1, max_packets=2),
+    )
+    datapath.install(3, buffering)
+    pkts = [raw(IP(src=str(DN), dst=str(UE), id=i) / UDP()) for i in range(3)]
+    results = [datapath.process_dl(p) for p in pkts]
+    assert [r.verdict for r in results] == [Verdict.BUFFER, Verdict.BUFFER, Verdict.DROP]
+    reports = [e for e in datapath.poll_events() if e.type == EventType.DL_DATA_REPORT]
+    assert [(e.seid, e.id, e.value) for e in reports] == [(3, 2, QFI)]
+    assert datapath.buffered(3) == 2
+    datapath.install(3, basic_program())  # FAR 2 now forwards: the buffer is flushed
+    sent = datapath.take_pending()
+    assert [IP(r.output)[GTPPDUSessionContainer].payload.id for r in sent] == [0, 1]
+    assert datapath.buffered(3) == 0
+
+
+def test_install_errors_change_nothing(datapath: LocalDatapath) -> None:
+    datapath.install(1, basic_program())
+    with pytest.raises(DatapathError, match="F-TEID"):
+        datapath.install(2, basic_program(ue=ipaddress.IPv4Address("10.45.0.8")))
+    bad = basic_program()
+    bad = SessionProgram(pdrs=bad.pdrs, fars=bad.fars[:1], qers=bad.qers, urrs=bad.urrs)
+    with pytest.raises(DatapathError, match="FAR 2 not defined"):
+        datapath.install(1, bad)
+    # session 1 still works with its old program
+    res = datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / ICMP()))
+    assert res.verdict == Verdict.FORWARD and res.seid == 1
+
+
+def test_garbage_never_crashes(datapath: LocalDatapath) -> None:
+    datapath.install(1, basic_program())
+    rng = random.Random(4)
+    valid = gtpu_ul(IP(src=str(UE), dst=str(DN)) / ICMP())
+    for _ in range(3000):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        data = data[: rng.randrange(len(data) + 1)]
+        datapath.process_ul(bytes(data))
+        datapath.process_dl(bytes(data))
+        datapath.process_ul_gtpu(N3_UPF, bytes(data[28:]))
+    counters = datapath.counters()
+    assert counters.rx_ul == 6000
+    assert sum(counters.malformed.values()) > 1000
+    assert datapath.process_ul(valid).verdict == Verdict.FORWARD
