@@ -1,0 +1,286 @@
+"""The sans-IO node alone: datagrams and clock values in, datagrams and events out."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from pfcpd.config import Endpoint, PfcpConfig, RateLimitConfig
+from pfcpd.node import Association, PfcpNode
+from pfcpd.node import events as ev
+from pfcpd.node.session_handler import NoSessionEngine, Peer, PeerGone
+from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
+from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_scalar import Cause as CauseIE
+from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+
+M = MessageType
+CP = ("127.0.0.2", 8805)
+UP_TS = 3_950_000_000
+CP_TS = 3_900_000_000
+
+
+class RecordingHandler(NoSessionEngine):
+    def __init__(self) -> None:
+        self.gone: list[tuple[str, PeerGone, bool]] = []
+        self.responses: list[tuple[int, Message | None]] = []
+        self.requests: list[int] = []
+
+    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+        self.gone.append((peer.node_id, reason, keep_sessions))
+
+    def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        self.responses.append((request.msg_type, response))
+
+    def handle_request(self, request, peer, local_node_id, now):
+        self.requests.append(request.msg_type)
+        return super().handle_request(request, peer, local_node_id, now)
+
+
+def config(**over: object) -> PfcpConfig:
+    base: dict[str, object] = {
+        "listen": (),
+        "allowed_peers": (ipaddress.ip_network("127.0.0.0/8"),),
+        "heartbeat_interval": 5.0,
+        "t1": 1.0,
+        "n1": 2,
+        "response_cache_time": 20.0,
+    }
+    base.update(over)
+    return PfcpConfig(**base)  # type: ignore[arg-type]
+
+
+def make_node(handler: RecordingHandler | None = None, **over: object) -> PfcpNode:
+    node = PfcpNode(
+        node_id="10.0.0.1",
+        config=config(**over),
+        recovery_time_stamp=UP_TS,
+        session_handler=handler,
+    )
+    node.start(0.0)
+    return node
+
+
+def exchange(node: PfcpNode, msg: Message, now: float, addr=CP) -> list[Message]:
+    node.datagram_received(encode(msg), addr, now)
+    return [decode(t.data) for t in node.datagrams_to_send()]
+
+
+def events(node: PfcpNode) -> list[ev.Event]:
+    out = []
+    while (e := node.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def setup(seq: int = 1, ts: int = CP_TS, node_id: str = "smf") -> Message:
+    return Message(
+        M.ASSOCIATION_SETUP_REQUEST, seq, [NodeID.from_text(node_id), RecoveryTimeStamp(ts)]
+    )
+
+
+def run_timers(node: PfcpNode, until: float) -> list[Message]:
+    sent = []
+    while (t := node.get_timer()) is not None and t <= until:
+        node.handle_timer(t)
+        sent += [decode(x.data) for x in node.datagrams_to_send()]
+    return sent
+
+
+def test_association_setup_answer_and_state():
+    node = make_node()
+    [answer] = exchange(node, setup(), 0.0)
+    assert answer.msg_type == M.ASSOCIATION_SETUP_RESPONSE and answer.seq == 1
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    assert answer.get(IEType.RECOVERY_TIME_STAMP) == RecoveryTimeStamp(UP_TS)
+    assert answer.get(IEType.NODE_ID) == NodeID.from_text("10.0.0.1")
+    assert node.state_dirty
+    [assoc] = node.associations()
+    assert (assoc.node_id, assoc.addr, assoc.initiator) == ("smf", CP, "cp")
+    assert isinstance(events(node)[0], ev.AssociationEstablished)
+
+
+def test_duplicate_is_answered_from_cache_until_it_expires():
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    deletion = Message(M.SESSION_DELETION_REQUEST, 9, [], seid=7)
+    first = encode(deletion)
+    node.datagram_received(first, CP, 1.0)
+    [a] = node.datagrams_to_send()
+    node.datagram_received(first, CP, 2.0)
+    [b] = node.datagrams_to_send()
+    assert a.data == b.data and handler.requests == [M.SESSION_DELETION_REQUEST]
+    # Same sequence number from another peer port: another transaction.
+    node.datagram_received(first, (CP[0], 9999), 2.0)
+    assert len(node.datagrams_to_send()) == 1 and len(handler.requests) == 2
+    # After response_cache_time the same sequence number is a new request.
+    node.handle_timer(30.0)
+    node.datagram_received(first, CP, 30.0)
+    node.datagrams_to_send()
+    assert len(handler.requests) == 3
+
+
+def test_heartbeat_retransmission_then_peer_lost_with_graceful_release():
+    handler = RecordingHandler()
+    node = make_node(handler, graceful_release_period=10.0, on_peer_lost="keep")
+    exchange(node, setup(), 0.0)
+    events(node)
+    assert node.get_timer() == 5.0
+    sent = run_timers(node, 7.0)  # heartbeat at 5, retransmissions at 6 and 7 (t1=1, n1=2)
+    assert [(m.msg_type, m.seq) for m in sent] == [(M.HEARTBEAT_REQUEST, 1)] * 3
+    run_timers(node, 8.0)  # no answer by 8: lost, kept for 10 s
+    assert [type(e) for e in events(node)] == [ev.PeerLost]
+    assert node.associations()[0].state.value == "lost"
+    # Still probed; an answer brings it back before the release.
+    sent = run_timers(node, 13.0)
+    assert sent and sent[0].msg_type == M.HEARTBEAT_REQUEST
+    exchange(node, Message(M.HEARTBEAT_RESPONSE, sent[0].seq, [RecoveryTimeStamp(CP_TS)]), 13.0)
+    assert [type(e) for e in events(node)] == [ev.PeerRecovered]
+    # Lost again, and this time the graceful release period runs out.
+    run_timers(node, 60.0)
+    kinds = [type(e) for e in events(node)]
+    assert kinds == [ev.PeerLost, ev.AssociationReleased]
+    assert node.associations() == []
+    assert handler.gone == [("smf", PeerGone.LOST, True)]
+    assert node.metrics.peers_lost.get() == 2
+
+
+def test_peer_restart_purges_per_config():
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    exchange(node, Message(M.HEARTBEAT_REQUEST, 5, [RecoveryTimeStamp(CP_TS + 1)]), 1.0)
+    restarted = [e for e in events(node) if isinstance(e, ev.PeerRestarted)]
+    assert restarted and not restarted[0].sessions_kept
+    assert handler.gone == [("smf", PeerGone.RESTARTED, False)]
+    # A new setup with the same Node ID and time stamp only replaces the association.
+    exchange(node, setup(seq=6, ts=CP_TS + 1), 2.0)
+    assert handler.gone == [("smf", PeerGone.RESTARTED, False)]
+    assert events(node)[0] == ev.AssociationEstablished("smf", CP, "cp", True)
+
+
+def test_up_initiated_setup_retries_until_it_succeeds():
+    node = PfcpNode(
+        node_id="10.0.0.1",
+        config=config(associate_retry_interval=3.0, associate_to=(Endpoint("127.0.0.9", 8805),)),
+        recovery_time_stamp=UP_TS,
+    )
+    node.start(0.0)
+    smf = ("127.0.0.9", 8805)
+    sent = run_timers(node, 2.0)
+    assert [m.seq for m in sent] == [1, 1, 1]  # first try and N1=2 retransmissions
+    sent = run_timers(node, 6.0)  # timed out at 3, retried at 6
+    assert [m.seq for m in sent] == [2]
+    assert [type(e) for e in events(node)] == [ev.AssociationSetupFailed]
+    response = Message(
+        M.ASSOCIATION_SETUP_RESPONSE,
+        2,
+        [NodeID.from_text("smf9"), CauseIE(1), RecoveryTimeStamp(CP_TS)],
+    )
+    assert exchange(node, response, 6.5, smf) == []
+    assert node.associations()[0].initiator == "up"
+    assert [m.msg_type for m in run_timers(node, 12.0)] == [M.HEARTBEAT_REQUEST]  # no setup
+
+
+def test_session_requests_without_association_unknown_seid_and_establishment():
+    node = make_node()
+    deletion = Message(M.SESSION_DELETION_REQUEST, 3, [], seid=77)
+    [answer] = exchange(node, deletion, 0.0)
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+    exchange(node, setup(), 0.0)
+    [answer] = exchange(node, Message(M.SESSION_DELETION_REQUEST, 4, [], seid=77), 0.0)
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.SESSION_CONTEXT_NOT_FOUND)
+    assert answer.seid == 0
+    [answer] = exchange(
+        node, Message(M.SESSION_SET_DELETION_REQUEST, 5, [NodeID.from_text("smf")]), 0
+    )
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.SERVICE_NOT_SUPPORTED)
+
+
+def test_handler_errors_become_system_failure_not_a_crash():
+    class Broken(NoSessionEngine):
+        def handle_request(self, request, peer, local_node_id, now):
+            raise RuntimeError("boom")
+
+    node = PfcpNode(
+        node_id="10.0.0.1", config=config(), recovery_time_stamp=UP_TS, session_handler=Broken()
+    )
+    exchange(node, setup(), 0.0)
+    [answer] = exchange(node, Message(M.SESSION_MODIFICATION_REQUEST, 2, [], seid=1), 0.0)
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.SYSTEM_FAILURE)
+
+
+def test_send_request_for_the_session_engine_reports_outcome():
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    report = Message(M.SESSION_REPORT_REQUEST, 0, [], seid=0x55)
+    from pfcpd.pfcp.ies_flags import ReportType
+
+    report.ies.append(ReportType.of("USAR"))
+    seq = node.send_request("smf", report, 1.0)
+    [tx] = node.datagrams_to_send()
+    assert decode(tx.data).seq == seq and tx.addr == CP
+    exchange(node, Message(M.SESSION_REPORT_RESPONSE, seq, [CauseIE(1)], seid=0x66), 1.5)
+    assert handler.responses[0][0] == M.SESSION_REPORT_REQUEST
+    assert handler.responses[0][1] is not None
+    assert node.send_request("nobody", report, 2.0) is None
+
+
+def test_allow_list_and_rate_limit_drop_and_count():
+    node = make_node(rate_limit=RateLimitConfig(requests_per_second=1.0, burst=2))
+    hb = Message(M.HEARTBEAT_REQUEST, 1, [RecoveryTimeStamp(CP_TS)])
+    assert exchange(node, hb, 0.0, ("192.0.2.1", 8805)) == []
+    assert node.metrics.dropped.get("not_allowed") == 1
+    answered = []
+    for seq in range(1, 6):
+        hb.seq = seq
+        answered += exchange(node, hb, 0.0)
+    assert [m.seq for m in answered] == [1, 2]
+    assert node.metrics.rate_limited.get() == 3
+    hb.seq = 9
+    assert len(exchange(node, hb, 1.0)) == 1  # one token back after a second
+    node.reconfigure(None, RateLimitConfig(1.0, 2))  # SIGHUP: `any`
+    hb.seq = 10
+    assert len(exchange(node, hb, 5.0, ("192.0.2.1", 8805))) == 1
+
+
+def test_undecodable_datagrams():
+    node = make_node()
+    for data in (b"", b"\x20", b"\x20\x01\x00\x04\x00\x00"):
+        node.datagram_received(data, CP, 0.0)
+    unknown = bytearray(encode(Message(M.HEARTBEAT_REQUEST, 1, [RecoveryTimeStamp(1)])))
+    unknown[1] = 200
+    node.datagram_received(bytes(unknown), CP, 0.0)
+    assert node.datagrams_to_send() == []
+    assert node.metrics.dropped.get("too_short") == 3
+    assert node.metrics.dropped.get("unknown_type") == 1
+    # A response nobody asked for.
+    exchange(node, Message(M.HEARTBEAT_RESPONSE, 12345, [RecoveryTimeStamp(1)]), 0.0)
+    assert node.metrics.dropped.get("unmatched_response") == 1
+
+
+def test_restored_associations_are_probed_at_start():
+    assoc = Association("smf", CP, None, CP_TS, "cp", established_at=0.0)
+    record = assoc.to_record(unix_offset=1000.0)
+    back = Association.from_record(record, unix_offset=2000.0, now=50.0)
+    assert back.established_at == -1000.0 and back.node_id == "smf"
+    node = PfcpNode(
+        node_id="10.0.0.1", config=config(), recovery_time_stamp=UP_TS, associations=[back]
+    )
+    node.start(50.0)
+    assert node.get_timer() == 50.0
+    node.handle_timer(50.0)
+    assert decode(node.datagrams_to_send()[0].data).msg_type == M.HEARTBEAT_REQUEST
+
+
+@pytest.mark.parametrize("seq", [0xFFFFFF])
+def test_sequence_numbers_wrap_per_peer(seq):
+    from pfcpd.node.transactions import SequenceNumbers
+
+    numbers = SequenceNumbers()
+    numbers._next[CP] = seq
+    assert [numbers.next(CP), numbers.next(CP)] == [0xFFFFFF, 1]
+    assert numbers.next(("127.0.0.3", 8805)) == 1
