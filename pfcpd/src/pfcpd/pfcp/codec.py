@@ -39,12 +39,12 @@ def _value_error(exc: Exception, ie_type: int, mandatory: frozenset[int]) -> Cod
 # Decoding cache keyed by whole TLV octets, because an SMF sends the same IEs and rule groups
 # (IDs, flags, filters, whole Create FAR/QER/URR groups) in session after session:
 # - leaf IEs of cacheable types: leaf IEs are immutable, so equal octets share one instance;
-# - grouped IEs up to GROUP_CACHE_MAX_LEN octets: a template whose fresh copy (new Grouped
-#   objects, shared immutable leaves) is returned, so callers may still change their groups.
+# - grouped IEs made only of cacheable IEs (no per-session value such as a UE address or a
+#   TEID): a template whose fresh copy (new Grouped objects, shared immutable leaves) is
+#   returned, so callers may still change their groups.
 # Only successful decodes are cached; the cache is cleared when it reaches its bound.
 _CACHE: dict[bytes, IE] = {}
 CACHE_MAX_ENTRIES = 16384
-GROUP_CACHE_MAX_LEN = 512
 
 
 def _clone(group: Grouped) -> Grouped:
@@ -60,11 +60,21 @@ def decode_ies(
     """Decode the IEs in ``data[start:end]``; ``mandatory`` only chooses the cause of an
     incorrect value (69 for a mandatory IE, 64 otherwise)."""
     ies: list[IE] = []
+    _walk(data, start, end, mandatory, depth, ies)
+    return ies
+
+
+def _walk(
+    data: bytes, start: int, end: int, mandatory: frozenset[int], depth: int, ies: list[IE]
+) -> bool:
+    """Append the IEs of ``data[start:end]`` to ``ies``; True when all of them (recursively)
+    are of cacheable types, so that a group made of them may be cached."""
     append = ies.append
     decoders = DECODERS
     groups = MANDATORY_CHILDREN
     cache = _CACHE
     cacheable = CACHEABLE_TYPES
+    all_cacheable = True
     off = start
     while off < end:
         if off + 4 > end:
@@ -81,34 +91,6 @@ def decode_ies(
                 cause=Cause.INVALID_LENGTH,
                 offending_ie=ie_type,
             )
-        required = groups.get(ie_type)
-        if required is not None:
-            if length <= GROUP_CACHE_MAX_LEN:
-                tlv = data[ie_start:off]
-                template = cache.get(tlv)
-                if template is not None:
-                    append(_clone(template))  # type: ignore[arg-type]
-                    continue
-            if depth >= MAX_GROUP_DEPTH:
-                raise CodecError(
-                    "grouped IEs nested too deep",
-                    cause=Cause.REQUEST_REJECTED,
-                    offending_ie=ie_type,
-                )
-            try:
-                children = decode_ies(data, vstart, off, required, depth + 1)
-                if required and not required.issubset([ie.type for ie in children]):
-                    _raise_missing(children, required)
-            except CodecError as exc:
-                exc.path = (ie_type_name(ie_type), *exc.path)
-                raise
-            group = Grouped(ie_type, children)
-            if length <= GROUP_CACHE_MAX_LEN:
-                if len(cache) >= CACHE_MAX_ENTRIES:
-                    cache.clear()
-                cache[tlv] = _clone(group)  # a private copy: callers may change theirs
-            append(group)
-            continue
         if ie_type in cacheable:
             tlv = data[ie_start:off]
             ie = cache.get(tlv)
@@ -122,6 +104,37 @@ def decode_ies(
                 cache[tlv] = ie
             append(ie)
             continue
+        required = groups.get(ie_type)
+        if required is not None:
+            tlv = data[ie_start:off]
+            template = cache.get(tlv)
+            if template is not None:
+                append(_clone(template))  # type: ignore[arg-type]
+                continue
+            if depth >= MAX_GROUP_DEPTH:
+                raise CodecError(
+                    "grouped IEs nested too deep",
+                    cause=Cause.REQUEST_REJECTED,
+                    offending_ie=ie_type,
+                )
+            children: list[IE] = []
+            try:
+                same_every_time = _walk(data, vstart, off, required, depth + 1, children)
+                if required and not required.issubset([ie.type for ie in children]):
+                    _raise_missing(children, required)
+            except CodecError as exc:
+                exc.path = (ie_type_name(ie_type), *exc.path)
+                raise
+            group = Grouped(ie_type, children)
+            if same_every_time:
+                if len(cache) >= CACHE_MAX_ENTRIES:
+                    cache.clear()
+                cache[tlv] = _clone(group)  # a private copy: callers may change theirs
+            else:
+                all_cacheable = False
+            append(group)
+            continue
+        all_cacheable = False
         decoder = decoders.get(ie_type)
         if decoder is not None:
             try:
@@ -138,7 +151,7 @@ def decode_ies(
             append(VendorIE(ie_type, data[vstart] << 8 | data[vstart + 1], data[vstart + 2 : off]))
         else:
             append(RawIE(ie_type, data[vstart:off]))
-    return ies
+    return all_cacheable
 
 
 def _raise_missing(ies: list[IE], required: frozenset[int]) -> None:
