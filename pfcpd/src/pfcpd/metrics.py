@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -117,11 +118,14 @@ class Histogram(_Metric):
         return out
 
 
+_M = TypeVar("_M", bound=_Metric)
+
+
 class Registry:
     def __init__(self) -> None:
         self.metrics: list[_Metric] = []
 
-    def add(self, metric: _Metric) -> _Metric:
+    def add(self, metric: _M) -> _M:
         self.metrics.append(metric)
         return metric
 

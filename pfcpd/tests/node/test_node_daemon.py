@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import stat
 import time
 
 import pytest
@@ -367,3 +369,27 @@ def test_peer_restart_detected(start_pfcpd, make_peer):
     event = daemon.wait_log(lambda e: e.get("event") == "PeerRestarted")
     assert event["new_time_stamp"] == CP_RECOVERY + 100 and event["sessions_kept"] is False
     assert daemon.associations()[0]["cp_recovery_time_stamp"] == CP_RECOVERY + 100
+
+
+def test_sigterm_finishes_in_flight_transactions_and_saves_state(start_pfcpd, make_peer):
+    daemon = start_pfcpd({"pfcp": {"heartbeat_interval": 0.3, "t1": 0.3, "n1": 3}})
+    peer = make_peer(daemon.addr)
+    peer.associate()
+    admin = daemon.tmp / "admin.sock"
+    assert stat.S_IMODE(os.stat(admin).st_mode) == 0o600  # root-only admin endpoint
+    peer.answer_heartbeats = False
+    beat = peer.expect(M.HEARTBEAT_REQUEST, timeout=2)
+    daemon.signal(signal.SIGTERM)
+    time.sleep(0.4)  # pfcpd is draining: it retransmits its heartbeat, sends no new request
+    retransmitted = peer.expect(M.HEARTBEAT_REQUEST, timeout=2)
+    assert retransmitted.seq == beat.seq
+    peer.answer_heartbeat(beat)
+    assert daemon.proc is not None
+    assert daemon.proc.wait(3) == 0  # well before drain_timeout + N1 * T1
+    daemon.proc = None
+    logged = daemon.log()
+    assert "stopping: finishing 1 transaction(s) in flight" in logged
+    assert "unfinished at shutdown" not in logged
+    saved = daemon.state_file()["associations"]
+    assert [a["node_id"] for a in saved] == ["smf.test"] and saved[0]["last_heartbeat_ok_at"]
+    assert not admin.exists()
