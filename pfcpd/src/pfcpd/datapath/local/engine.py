@@ -69,6 +69,7 @@ class PacketResult:
     teid: int
     destination_interface: int
     output: bytes  # what to transmit: inner (UL), encapsulated (DL/N9) or a GTP-U reply
+    encapsulated: bool = False  # output starts with an outer IP/UDP/GTP-U header we built
     events: tuple[DatapathEvent, ...] = field(default=())
 
 
@@ -396,6 +397,7 @@ class LocalDatapath(Datapath):
             teid=v.teid,
             destination_interface=v.dest_interface,
             output=bytes(self._out[:n]) if n else b"",
+            encapsulated=bool(v.encap) and v.verdict == Verdict.FORWARD,
             events=events,
         )
 

@@ -1,0 +1,144 @@
+"""Packet I/O of the local datapath: N3 on a kernel UDP socket, N6 on a TUN device.
+
+- N3/N9: a UDP socket bound to the configured N3 address, port 2152. The kernel does ARP,
+  routing and reassembly of outer fragments; the engine sees GTP-U messages
+  (`LocalDatapath.process_ul_gtpu`). Echo responses and error indications go back to the
+  sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS).
+- N6: a TUN device (no packet information header). Decapsulated uplink packets are written
+  to it, the kernel routes them to the data network; packets the kernel routes to the UE
+  pool through the TUN are read as downlink.
+One thread runs `PacketLoop.run`; `stop()` ends it. Events stay queued in the engine for
+`LocalDatapath.poll_events`. For labs, CI and SMF integration work,
+not line rate.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import selectors
+import socket
+import struct
+import threading
+
+from pfcpd.datapath.interface import IPAddress
+from pfcpd.datapath.local.engine import LocalDatapath, PacketResult, Verdict
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+GTPU_PORT = 2152
+
+
+def open_tun(name: str) -> int:
+    """Create (or attach to) TUN device `name`; returns its file descriptor. Needs
+    CAP_NET_ADMIN; the caller brings it up and routes the UE pool to it."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _outer_split(packet: bytes) -> tuple[str, int, int, bytes]:
+    """(destination, family, tos, UDP payload) of an IPv4/IPv6 + UDP packet we built."""
+    if packet[0] >> 4 == 4:
+        ihl = (packet[0] & 0xF) * 4
+        dst = str(ipaddress.IPv4Address(packet[16:20]))
+        return dst, socket.AF_INET, packet[1], packet[ihl + 8 :]
+    tos = ((packet[0] & 0xF) << 4) | (packet[1] >> 4)
+    return str(ipaddress.IPv6Address(packet[24:40])), socket.AF_INET6, tos, packet[48:]
+
+
+class PacketLoop:
+    def __init__(
+        self,
+        datapath: LocalDatapath,
+        n3_address: IPAddress,
+        n6_tun: str,
+        network_instance: int = 0,
+    ) -> None:
+        self.datapath = datapath
+        self.n3_address = n3_address
+        self.network_instance = network_instance
+        family = socket.AF_INET if n3_address.version == 4 else socket.AF_INET6
+        self.n3 = socket.socket(family, socket.SOCK_DGRAM)
+        self.n3.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.n3.bind((str(n3_address), GTPU_PORT))
+        self.n3.setblocking(False)
+        self.tun = open_tun(n6_tun)
+        self._tos = 0
+        self._stop = threading.Event()
+        self.errors = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self.n3.close()
+        os.close(self.tun)
+
+    def run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.n3, selectors.EVENT_READ, "n3")
+        sel.register(self.tun, selectors.EVENT_READ, "n6")
+        try:
+            while not self._stop.is_set():
+                for key, _ in sel.select(timeout=0.1):
+                    if key.data == "n3":
+                        self._drain_n3()
+                    else:
+                        self._drain_n6()
+                for res in self.datapath.take_pending():
+                    self._send(res)
+        finally:
+            sel.close()
+
+    def _drain_n3(self) -> None:
+        for _ in range(64):
+            try:
+                data, peer = self.n3.recvfrom(65535)
+            except BlockingIOError:
+                return
+            res = self.datapath.process_ul_gtpu(self.n3_address, data)
+            if res.verdict == Verdict.FORWARD:
+                self._send(res)
+            elif res.output:  # echo response / error indication to the sender
+                self._sendto_n3(res.output, peer[0], peer[1], 0)
+
+    def _drain_n6(self) -> None:
+        for _ in range(64):
+            try:
+                packet = os.read(self.tun, 65535)
+            except BlockingIOError:
+                return
+            res = self.datapath.process_dl(packet, self.network_instance)
+            if res.verdict == Verdict.FORWARD:
+                self._send(res)
+
+    def _send(self, res: PacketResult) -> None:
+        if not res.output:
+            return
+        if not res.encapsulated:
+            self._write_tun(res.output)  # decapsulated: to the data network
+            return
+        dst, _family, tos, payload = _outer_split(res.output)
+        self._sendto_n3(payload, dst, GTPU_PORT, tos)
+
+    def _write_tun(self, packet: bytes) -> None:
+        try:
+            os.write(self.tun, packet)
+        except OSError:
+            self.errors += 1
+
+    def _sendto_n3(self, payload: bytes, dst: str, port: int, tos: int) -> None:
+        if tos != self._tos and self.n3_address.version == 4:
+            self.n3.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+            self._tos = tos
+        try:
+            self.n3.sendto(payload, (dst, port))
+        except OSError:
+            self.errors += 1
