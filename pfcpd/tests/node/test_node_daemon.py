@@ -237,6 +237,10 @@ def test_version_2_unknown_type_truncated(start_pfcpd, make_peer):
     vns = P.PFCP(peer.expect_raw(77))
     assert vns.version == 1 and vns.message_type == M.VERSION_NOT_SUPPORTED_RESPONSE
     assert decode(bytes(vns)).ies == []
+    sent = daemon.metric(
+        "pfcpd_messages_sent_total", type="version_not_supported_response", cause="none"
+    )
+    assert sent == 1
 
     unknown = bytearray(encode(Message(M.HEARTBEAT_REQUEST, 78, [RecoveryTimeStamp(1)])))
     unknown[1] = 99

@@ -581,7 +581,6 @@ class PfcpNode:
                 self.metrics.rate_limited.inc()
                 self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
                 return
-            self._drop_count_only("version_not_supported")
             response = Message(M.VERSION_NOT_SUPPORTED_RESPONSE, header.seq)
             self._transmit(encode(response), addr, local, response)
             return
@@ -619,11 +618,8 @@ class PfcpNode:
         return Message(response_type, seq, ies, seid if is_session_message(response_type) else None)
 
     def _drop(self, addr: Address, reason: str, detail: str) -> None:
-        self._drop_count_only(reason)
-        self._events.append(DatagramDropped(addr, reason, detail))
-
-    def _drop_count_only(self, reason: str) -> None:
         self.metrics.dropped.inc(reason)
+        self._events.append(DatagramDropped(addr, reason, detail))
 
     # -- helpers -------------------------------------------------------------------------------
 
