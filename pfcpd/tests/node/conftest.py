@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Peer, Pfcpd
+from node_harness import Peer, Pfcpd
 from oracles import tshark_problems
 
 

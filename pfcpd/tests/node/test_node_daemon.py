@@ -9,7 +9,7 @@ import stat
 import time
 
 import pytest
-from harness import CP_RECOVERY, cause_of
+from node_harness import CP_RECOVERY, cause_of
 
 from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import FSEID, NodeID
@@ -328,7 +328,7 @@ def test_ipv6_endpoint(start_pfcpd, make_peer):
         socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))
     except OSError:
         pytest.skip("no IPv6 loopback (::1) on this machine")
-    from harness import free_port
+    from node_harness import free_port
 
     port6 = free_port(host="::1")
     daemon = start_pfcpd({"pfcp": {"listen": [f"[::1]:{port6}"]}, "node_id": "::1"})

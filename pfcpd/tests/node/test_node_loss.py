@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from harness import CP_RECOVERY, cause_of
+from node_harness import CP_RECOVERY, cause_of
 
 from pfcpd.pfcp import Cause, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
