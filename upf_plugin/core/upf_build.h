@@ -245,4 +245,26 @@ upf_build_end_marker (uint32_t teid, int with_psc, uint8_t qfi, uint8_t *out)
   return 16;
 }
 
+/* Supported Extension Headers Notification (TS 29.281 7.2.2), the answer to a message carrying
+ * an unknown comprehension-required extension header: Extension Header Type List (IE 141)
+ * with the types this parser understands. Writes into out (>= 20 bytes); returns its length. */
+static inline uint32_t
+upf_build_supported_ext_hdr_notification (uint16_t seq, uint8_t *out)
+{
+  static const uint8_t types[]
+    = { UPF_GTPU_EXT_UDP_PORT, UPF_GTPU_EXT_LONG_PDCP_PDU_NUMBER,
+        UPF_GTPU_EXT_PDU_SESSION_CONTAINER, UPF_GTPU_EXT_PDCP_PDU_NUMBER };
+  out[0] = UPF_GTPU_VER1 | UPF_GTPU_PT | UPF_GTPU_S;
+  out[1] = UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION;
+  upf_wr32 (out + 4, 0);
+  upf_wr16 (out + 8, seq);
+  out[10] = 0;
+  out[11] = 0;
+  out[12] = 141;
+  out[13] = sizeof (types);
+  memcpy (out + 14, types, sizeof (types));
+  upf_wr16 (out + 2, (uint16_t)(14 + sizeof (types) - 8));
+  return 14 + sizeof (types);
+}
+
 #endif /* included_upf_build_h */

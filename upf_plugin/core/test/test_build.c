@@ -112,6 +112,57 @@ test_ip_udp_wrapper (void **st)
   assert_int_equal (o.payload_len, 16);
 }
 
+static void
+test_supported_ext_hdr_notification (void **st)
+{
+  uint8_t out[32];
+  upf_gtpu_t g;
+  (void)st;
+  uint32_t n = upf_build_supported_ext_hdr_notification (0x1234, out);
+  assert_int_equal (n, 18);
+  assert_int_equal (upf_parse_gtpu (out, n, &g), 0);
+  assert_int_equal (g.type, UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION);
+  assert_int_equal (g.seq, 0x1234);
+  assert_int_equal (out[12], 141);
+  assert_int_equal (out[13], 4);
+  assert_non_null (memchr (out + 14, 0x85, 4));
+}
+
+/* Outer IPv6 transport: a GTP-U G-PDU over IPv6 goes through upf_ul_process. */
+static void
+test_outer_ipv6_gpdu (void **st)
+{
+  uint8_t pkt[256], in[64];
+  upf_outer_t o;
+  (void)st;
+  uint32_t il = mk_inner4 (in, IP4 (10, 45, 0, 7), IP4 (1, 1, 1, 1), UPF_PROTO_UDP, 1, 2, 0);
+  memset (pkt, 0, 48 + 8);
+  pkt[0] = 0x60;
+  upf_wr16 (pkt + 4, (uint16_t)(8 + 8 + il));
+  pkt[6] = 17;
+  pkt[7] = 64;
+  pkt[8] = 0xfd, pkt[23] = 1;
+  pkt[24] = 0xfd, pkt[39] = 2;
+  upf_wr16 (pkt + 40, 2152);
+  upf_wr16 (pkt + 42, 2152);
+  upf_wr16 (pkt + 44, (uint16_t)(8 + 8 + il));
+  pkt[48] = 0x30, pkt[49] = 255;
+  upf_wr16 (pkt + 50, (uint16_t)il);
+  upf_wr32 (pkt + 52, 0x77);
+  memcpy (pkt + 56, in, il);
+  assert_int_equal (upf_parse_outer (pkt, 56 + il, &o), 0);
+  assert_int_equal (o.ip_version, 6);
+  assert_int_equal (o.payload_offset, 48);
+  assert_int_equal (o.dst.b[15], 2);
+  /* an IPv6 extension header before UDP is not accepted on the transport */
+  pkt[6] = 0;
+  assert_int_equal (upf_parse_outer (pkt, 56 + il, &o), UPF_MALFORMED_NOT_UDP);
+  /* a lying payload length */
+  pkt[6] = 17;
+  upf_wr16 (pkt + 4, 500);
+  assert_int_equal (upf_parse_outer (pkt, 56 + il, &o), UPF_MALFORMED_IP_TOTAL_LENGTH);
+}
+
 int
 main (void)
 {
@@ -120,6 +171,8 @@ main (void)
     cmocka_unit_test (test_encap_ipv6_checksum),
     cmocka_unit_test (test_echo_error_end_marker),
     cmocka_unit_test (test_ip_udp_wrapper),
+    cmocka_unit_test (test_supported_ext_hdr_notification),
+    cmocka_unit_test (test_outer_ipv6_gpdu),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

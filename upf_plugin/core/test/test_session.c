@@ -179,6 +179,49 @@ test_ul_dl_forward_and_count (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* The GTP-U-layer entry point (kernel UDP socket / VPP after ip4-udp-lookup). */
+static void
+test_ul_gtpu_entry (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], out[2048];
+  upf_ip_t local = upf_ip4 (N3_UPF), other = upf_ip4 (N3_UPF + 1);
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  install (c, 5, &p);
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1, 2, 10);
+  uint32_t o = upfcore_ul_gtpu_packet (c, &local, pkt + 28, n - 28, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.inner_offset, 16);
+  assert_int_equal (o, n - 44);
+  assert_memory_equal (out, pkt + 44, o);
+  /* the F-TEID is (address, TEID): the same TEID on another local address is unknown */
+  o = upfcore_ul_gtpu_packet (c, &other, pkt + 28, n - 28, 1, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  upf_gtpu_t g;
+  assert_int_equal (upf_parse_gtpu (out, o, &g), 0);
+  assert_int_equal (g.type, UPF_GTPU_ERROR_INDICATION);
+  /* received error indication -> event with its TEID Data I */
+  uint8_t ei[40];
+  uint32_t eil = upf_build_error_indication (0x200, &local, ei);
+  upfcore_ul_gtpu_packet (c, &local, ei, eil, 1, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_GTPU_SIGNALLING);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_ERROR_INDICATION);
+  assert_int_equal (v.events[0].value, 0x200);
+  /* end marker: consumed */
+  uint32_t eml = upf_build_end_marker (0x100, 0, 0, ei);
+  upfcore_ul_gtpu_packet (c, &local, ei, eml, 1, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_GTPU_SIGNALLING);
+  /* an unknown message type is malformed */
+  ei[1] = 77;
+  upfcore_ul_gtpu_packet (c, &local, ei, eml, 1, &v, out, sizeof (out));
+  assert_int_equal (v.malformed, UPF_MALFORMED_GTPU_UNEXPECTED_TYPE);
+  upfcore_ctx_delete (c);
+}
+
 static void
 test_echo_request (void **st)
 {
@@ -597,11 +640,17 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_ul_dl_forward_and_count), cmocka_unit_test (test_echo_request),
-    cmocka_unit_test (test_sdf_classification),      cmocka_unit_test (test_build_errors),
-    cmocka_unit_test (test_qer_gate_and_mbr),        cmocka_unit_test (test_urr_threshold_quota),
-    cmocka_unit_test (test_time_threshold),          cmocka_unit_test (test_bar_buffering),
-    cmocka_unit_test (test_epoch_reclaim),           cmocka_unit_test (test_tables_many),
+    cmocka_unit_test (test_ul_dl_forward_and_count),
+    cmocka_unit_test (test_ul_gtpu_entry),
+    cmocka_unit_test (test_echo_request),
+    cmocka_unit_test (test_sdf_classification),
+    cmocka_unit_test (test_build_errors),
+    cmocka_unit_test (test_qer_gate_and_mbr),
+    cmocka_unit_test (test_urr_threshold_quota),
+    cmocka_unit_test (test_time_threshold),
+    cmocka_unit_test (test_bar_buffering),
+    cmocka_unit_test (test_epoch_reclaim),
+    cmocka_unit_test (test_tables_many),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,0 +1,50 @@
+"""Flow descriptions (IPFilterRule) to SDF filters."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from pfcpd.datapath.flow_description import FlowDescriptionError, parse_flow_description
+from pfcpd.datapath.interface import SdfFilter
+
+
+def test_typical_rules() -> None:
+    assert parse_flow_description("permit out ip from any to assigned") == (SdfFilter(),)
+    (f,) = parse_flow_description("permit out 17 from 198.51.100.0/24 5000-5010 to assigned")
+    assert f.protocol == 17
+    assert f.remote == ipaddress.ip_network("198.51.100.0/24")
+    assert f.remote_ports == (5000, 5010) and f.ue_ports is None and f.ue is None
+    (g,) = parse_flow_description("permit out 6 from 2001:db8::1 443 to 2001:db8:1::/64 1024-65535")
+    assert g.remote == ipaddress.ip_network("2001:db8::1/128")
+    assert g.ue == ipaddress.ip_network("2001:db8:1::/64") and g.ue_ports == (1024, 65535)
+
+
+def test_port_lists_expand() -> None:
+    filters = parse_flow_description("permit out 6 from any 80,443 to assigned 1000,2000-2001")
+    assert [(f.remote_ports, f.ue_ports) for f in filters] == [
+        ((80, 80), (1000, 1000)),
+        ((80, 80), (2000, 2001)),
+        ((443, 443), (1000, 1000)),
+        ((443, 443), (2000, 2001)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deny out ip from any to any",
+        "permit in ip from any to any",
+        "permit out tcp from any to any",
+        "permit out 6 from any 70000 to any",
+        "permit out 6 from any 90-80 to any",
+        "permit out 6 from 10.0.0.300 to any",
+        "permit out 6 from any",
+        "permit out 6 from any to any frag",
+        "permit out",
+    ],
+)
+def test_bad_rules_are_refused(text: str) -> None:
+    with pytest.raises(FlowDescriptionError):
+        parse_flow_description(text)
