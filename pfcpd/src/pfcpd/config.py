@@ -421,7 +421,7 @@ class _Validator:
             m = self.mapping(item, path, ("address",))
             address = m.get("address")
             try:
-                out[str(name)] = InterfaceConfig(ipaddress.ip_address(address).compressed)
+                out[str(name)] = InterfaceConfig(ipaddress.ip_address(str(address)).compressed)
             except ValueError:
                 self.error(f"{path}.address", f"must be an IPv4 or IPv6 address, got {address!r}")
         if isinstance(value, dict) and "n3" not in value:

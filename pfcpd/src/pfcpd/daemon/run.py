@@ -61,8 +61,7 @@ class Daemon:
 
         notify("STOPPING=1")
         log.info("stopping: finishing %d transaction(s) in flight", server.node.in_flight)
-        server.node.stop()
-        server._service()
+        server.stop_originating()
         deadline = loop.time() + cfg.pfcp.drain_timeout
         while server.node.in_flight and loop.time() < deadline:
             await asyncio.sleep(0.05)

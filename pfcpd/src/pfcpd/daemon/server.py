@@ -18,6 +18,7 @@ from ..config import Config, Endpoint
 from ..node import Association, PfcpNode
 from ..node import events as ev
 from ..node.node_metrics import NodeMetrics
+from ..pfcp import Message
 from .logs import RateLimitedLog
 from .state_store import NodeState, save_state
 
@@ -116,9 +117,22 @@ class PfcpServer:
         self._service()
 
     def release(self, node_id: str) -> bool:
+        """UP-initiated release of the association with ``node_id`` (admin command)."""
         ok = self.node.request_release(node_id, self.loop.time())
         self._service()
         return ok
+
+    def send_request(self, node_id: str, request: Message) -> int | None:
+        """Send a request of the session engine (Session/Node Report) to an associated CP;
+        the outcome reaches ``SessionHandler.response_received``."""
+        seq = self.node.send_request(node_id, request, self.loop.time())
+        self._service()
+        return seq
+
+    def stop_originating(self) -> None:
+        """Shutdown: no new requests; those in flight go on until answered or timed out."""
+        self.node.stop()
+        self._service()
 
     # -- outputs -------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from ..pfcp.ies_scalar import Cause as CauseIE
 from ..pfcp.ies_scalar import GracefulReleasePeriod, OffendingIE, RecoveryTimeStamp
 from ..pfcp.message_types import RESPONSE_TO, message_type_name
 from ..pfcp.messages import MANDATORY_IES
-from .allow_list import AllowList
+from .allow_list import AllowList, IPNetwork
 from .association import Association, AssociationState
 from .events import (
     AssociationEstablished,
@@ -165,9 +165,11 @@ class PfcpNode:
     def in_flight(self) -> int:
         return len(self._outgoing)
 
-    def reconfigure(self, allowed_peers: object, rate_limit: RateLimitConfig) -> None:
+    def reconfigure(
+        self, allowed_peers: Iterable[IPNetwork] | None, rate_limit: RateLimitConfig
+    ) -> None:
         """Apply a reloaded allow-list and rate limit; associations are untouched."""
-        self.allow_list = AllowList(allowed_peers)  # type: ignore[arg-type]
+        self.allow_list = AllowList(allowed_peers)
         self.rate_limiter = RateLimiter(rate_limit.requests_per_second, rate_limit.burst)
 
     def datagrams_to_send(self) -> list[Transmit]:
