@@ -43,7 +43,7 @@ def base_config(tmp: Path, port: int, metrics_port: int) -> dict[str, Any]:
             "allowed_peers": ["127.0.0.0/8", "::1/128"],
             "associate_to": [],
             "heartbeat_interval": 60,
-            "t1": 0.2,
+            "t1": 0.5,  # tests that need short timers set their own
             "n1": 2,
             "associate_retry_interval": 0.5,
             "response_cache_time": 10,

@@ -112,7 +112,7 @@ class RetransmittingPeer:
 
 def test_every_transaction_completes_once_with_20_percent_loss(start_pfcpd, make_peer):
     daemon = start_pfcpd(
-        {"pfcp": {"t1": 0.1, "n1": 12, "heartbeat_interval": 0.25, "response_cache_time": 30}}
+        {"pfcp": {"t1": 0.1, "n1": 20, "heartbeat_interval": 0.25, "response_cache_time": 30}}
     )
     proxy = LossyProxy(daemon.addr, LOSS, seed=29244)
     proxy.start()
