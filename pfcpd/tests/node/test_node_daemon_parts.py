@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +80,13 @@ def test_state_file_round_trip_and_loss(tmp_path: Path):
     broken, why = load_state(tmp_path, "upf1")
     assert not broken.restored and "unreadable" in why
     assert isinstance(broken, NodeState)
+
+
+def test_show_without_a_daemon_fails_clearly(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pfcpd", "show", "associations", "--socket", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1 and "cannot reach the daemon" in proc.stderr

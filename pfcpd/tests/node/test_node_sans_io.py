@@ -284,3 +284,11 @@ def test_sequence_numbers_wrap_per_peer(seq):
     numbers._next[CP] = seq
     assert [numbers.next(CP), numbers.next(CP)] == [0xFFFFFF, 1]
     assert numbers.next(("127.0.0.3", 8805)) == 1
+
+
+def test_fqdn_node_id_is_sent_as_dns_labels():
+    node = PfcpNode(node_id="upf.example.net", config=config(), recovery_time_stamp=UP_TS)
+    [answer] = exchange(node, setup(), 0.0)
+    node_id = answer.get(IEType.NODE_ID)
+    assert isinstance(node_id, NodeID) and (node_id.kind, node_id.value) == (2, "upf.example.net")
+    assert encode(answer).find(b"\x03upf\x07example\x03net") > 0
