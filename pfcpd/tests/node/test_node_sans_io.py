@@ -292,3 +292,15 @@ def test_fqdn_node_id_is_sent_as_dns_labels():
     node_id = answer.get(IEType.NODE_ID)
     assert isinstance(node_id, NodeID) and (node_id.kind, node_id.value) == (2, "upf.example.net")
     assert encode(answer).find(b"\x03upf\x07example\x03net") > 0
+
+
+def test_release_cancels_the_heartbeat_in_flight():
+    node = make_node()
+    exchange(node, setup(), 0.0)
+    assert [m.msg_type for m in run_timers(node, 5.0)] == [M.HEARTBEAT_REQUEST]
+    assert node.in_flight == 1
+    release = Message(M.ASSOCIATION_RELEASE_REQUEST, 2, [NodeID.from_text("smf")])
+    [answer] = exchange(node, release, 5.5)
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    assert node.in_flight == 0 and run_timers(node, 60.0) == []
+    assert node.metrics.timeouts.get("heartbeat_request") == 0

@@ -662,6 +662,11 @@ class PfcpNode:
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:
             del self._associations[assoc.node_id]
+        # Its heartbeat in flight, if any, has nobody left to concern.
+        for key, tx in list(self._outgoing.items()):
+            if tx.addr == assoc.addr and tx.request.msg_type == M.HEARTBEAT_REQUEST:
+                del self._outgoing[key]
+        assoc.heartbeat_in_flight = False
         self.state_dirty = True
         self.metrics.associations_released.inc(reason)
         self._events.append(AssociationReleased(assoc.node_id, assoc.addr, reason))
