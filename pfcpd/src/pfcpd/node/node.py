@@ -9,6 +9,7 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -187,8 +188,8 @@ class PfcpNode:
         if self._outgoing:
             times.append(next(iter(self._outgoing.values())).deadline)
         expiry = self._cache.next_expiry()
-        if expiry is not None:
-            times.append(expiry)
+        if expiry is not None:  # rounded up: at most one wake-up a second for the cache
+            times.append(float(math.ceil(expiry)))
         for assoc in self._associations.values():
             if assoc.release_at is not None:
                 times.append(assoc.release_at)
@@ -230,6 +231,7 @@ class PfcpNode:
         if not self.allow_list.allows(addr[0]):
             self._drop(addr, "not_allowed", f"{addr[0]} is not in pfcp.allowed_peers")
             return
+        self._cache.expire(now)
         try:
             header = decode_header(data)
         except CodecError as err:
