@@ -12,6 +12,7 @@ from pfcpd.node import events as ev
 from pfcpd.node.session_handler import NoSessionEngine, Peer, PeerGone
 from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_flags import ReportType
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
@@ -216,10 +217,7 @@ def test_send_request_for_the_session_engine_reports_outcome():
     handler = RecordingHandler()
     node = make_node(handler)
     exchange(node, setup(), 0.0)
-    report = Message(M.SESSION_REPORT_REQUEST, 0, [], seid=0x55)
-    from pfcpd.pfcp.ies_flags import ReportType
-
-    report.ies.append(ReportType.of("USAR"))
+    report = Message(M.SESSION_REPORT_REQUEST, 0, [ReportType.of("USAR")], seid=0x55)
     seq = node.send_request("smf", report, 1.0)
     [tx] = node.datagrams_to_send()
     assert decode(tx.data).seq == seq and tx.addr == CP
@@ -304,3 +302,30 @@ def test_release_cancels_the_heartbeat_in_flight():
     assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
     assert node.in_flight == 0 and run_timers(node, 60.0) == []
     assert node.metrics.timeouts.get("heartbeat_request") == 0
+
+
+def test_handler_timer_and_requests_through_the_node():
+    class Reporter(RecordingHandler):
+        """Sends a Session Report at t=3 through the node it is attached to."""
+
+        due: float | None = 3.0
+
+        def attach(self, sender) -> None:
+            self.sender = sender
+
+        def get_timer(self) -> float | None:
+            return self.due
+
+        def handle_timer(self, now: float) -> None:
+            self.due = None
+            report = Message(M.SESSION_REPORT_REQUEST, 0, [ReportType.of("USAR")], seid=9)
+            self.sender.send_request("smf", report, now)
+
+    handler = Reporter()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    assert node.get_timer() == 3.0
+    sent = run_timers(node, 3.0)
+    assert [(m.msg_type, m.seid) for m in sent] == [(M.SESSION_REPORT_REQUEST, 9)]
+    run_timers(node, 6.0)  # unanswered: retransmitted N1 times, then the handler hears of it
+    assert handler.responses == [(M.SESSION_REPORT_REQUEST, None)]

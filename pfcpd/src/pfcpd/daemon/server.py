@@ -129,6 +129,11 @@ class PfcpServer:
         self._service()
         return seq
 
+    def flush(self) -> None:
+        """Send what the node queued and re-arm its timer; for callers outside the node's own
+        inputs (the session engine acting on a datapath event)."""
+        self._service()
+
     def stop_originating(self) -> None:
         """Shutdown: no new requests; those in flight go on until answered or timed out."""
         self.node.stop()

@@ -134,6 +134,7 @@ class PfcpNode:
         self._events: deque[Event] = deque()
         self._stopping = False
         self.state_dirty = False  # associations changed: the driver persists them
+        self.handler.attach(self)
         self.metrics.gauge(
             "pfcpd_associations",
             "Associations up (established or releasing; lost ones not counted)",
@@ -195,6 +196,9 @@ class PfcpNode:
                 times.append(assoc.release_at)
             if not self._stopping and not assoc.heartbeat_in_flight:
                 times.append(assoc.next_heartbeat_at)
+        handler_at = self.handler.get_timer()
+        if handler_at is not None:
+            times.append(handler_at)
         if not self._stopping:
             times.extend(
                 t.next_attempt_at
@@ -206,6 +210,9 @@ class PfcpNode:
     def handle_timer(self, now: float) -> None:
         self._cache.expire(now)
         self._retransmit_due(now)
+        handler_at = self.handler.get_timer()
+        if handler_at is not None and handler_at <= now:
+            self.handler.handle_timer(now)
         for assoc in list(self._associations.values()):
             if assoc.release_at is not None and assoc.release_at <= now:
                 self._end_association(assoc, "lost", PeerGone.LOST, now)

@@ -5,8 +5,9 @@ duplicate detection, the association check that yields cause 72). Everything abo
 sessions goes through a :class:`SessionHandler`: the node hands it each session-related
 request from an associated peer and sends back the response it returns; it tells it when a
 peer's sessions must go; it routes the responses to requests the handler asked the node to
-send (Session Report, Node Report). Like the node, a handler does no I/O: it is called with
-``now`` and returns messages.
+send (Session Report, Node Report); it folds the handler's timer into its own. Like the node,
+a handler does no I/O: it is called with ``now`` and returns messages. To originate a request
+it uses the :class:`RequestSender` (the node) handed to :meth:`SessionHandler.attach`.
 
 Until the session engine exists, :class:`NoSessionEngine` answers honestly: it holds no
 session, so a modification or deletion names an unknown SEID (cause 65, SEID 0), and an
@@ -42,8 +43,19 @@ class Peer:
     addr: Address  # where its requests come from and our requests go
 
 
+class RequestSender(Protocol):
+    """What a handler may call back: send a request to an associated CP (the node does the
+    sequence number, T1/N1 retransmission and response matching)."""
+
+    def send_request(self, node_id: str, request: Message, now: float) -> int | None: ...
+
+
 class SessionHandler(Protocol):
     """What the node needs from a session engine. All calls are synchronous and do no I/O."""
+
+    def attach(self, sender: RequestSender) -> None:
+        """Called once by the node it is plugged into."""
+        ...
 
     def up_features(self) -> frozenset[str]:
         """UP Function Features flag names the engine implements (``"FTUP"``, ...); the node
@@ -75,6 +87,14 @@ class SessionHandler(Protocol):
         Node Report): the peer's response, or None when N1 retransmissions went unanswered."""
         ...
 
+    def get_timer(self) -> float | None:
+        """When the handler next needs :meth:`handle_timer` (node clock), or None."""
+        ...
+
+    def handle_timer(self, now: float) -> None:
+        """Time-driven work (time thresholds, inactivity, buffering), run by the node's timer."""
+        ...
+
 
 def cause_response(request: Message, cause: int, seid: int, node_id: NodeID | None) -> Message:
     """The response to ``request`` carrying only ``cause`` (and Node ID when given)."""
@@ -96,6 +116,9 @@ def establishment_peer_seid(request: Message) -> int:
 
 class NoSessionEngine:
     """The handler used until the session engine exists: it holds no sessions."""
+
+    def attach(self, sender: RequestSender) -> None:
+        return None
 
     def up_features(self) -> frozenset[str]:
         return frozenset()
@@ -119,4 +142,10 @@ class NoSessionEngine:
         return None
 
     def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        return None
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
         return None
