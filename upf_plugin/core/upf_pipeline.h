@@ -286,18 +286,33 @@ upf_urr_account (upf_ctx_t *ctx, const upf_program_t *prog, int pdr, unsigned di
  * URRs count and MBRs police). Fills the verdict; returns 1 when the packet is to be sent.
  */
 static inline int
-upf_session_apply (upf_ctx_t *ctx, upf_session_t *sess, unsigned dir, const upf_match_t *m,
+upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
                    uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
-  const upf_program_t *prog = atomic_load_explicit (&sess->prog, memory_order_acquire);
+  const upf_program_t *prog = e->prog;
   const upf_far_t *far;
   int pdr;
   unsigned i;
 
-  v->seid = sess->seid;
-  v->session = sess;
+  v->session = e->session;
   if (!prog)
     return upf_drop (ctx, v, UPF_DROP_NO_PDR);
+  v->seid = prog->seid;
+  /* Start the independent loads of the program now rather than one after the other as the
+   * pipeline reaches them (the session's rules and state are cold at 1M sessions). */
+  __builtin_prefetch (prog->pdr);
+  __builtin_prefetch (prog->far);
+  __builtin_prefetch (prog->pdr_far);
+  if (prog->n_qer)
+    {
+      __builtin_prefetch (prog->qer);
+      __builtin_prefetch (prog->qer_state[0], 1);
+    }
+  if (prog->n_urr)
+    {
+      __builtin_prefetch (prog->urr);
+      __builtin_prefetch (prog->urr_state[0], 1);
+    }
   pdr = upf_classify (prog, dir, m);
   if (pdr < 0)
     return upf_drop (ctx, v, UPF_DROP_NO_PDR);
@@ -404,7 +419,7 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *
   upf_gtpu_t g;
   upf_inner_t in;
   upf_match_t m;
-  upf_session_t *s;
+  const upf_entry_t *s;
   upf_malformed_t r;
 
   r = upf_parse_gtpu (gp, len, &g);
@@ -438,7 +453,7 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *
         }
       return upf_drop (ctx, v, UPF_DROP_GTPU_SIGNALLING);
     }
-  s = upf_ul_lookup (&ctx->ul, local_addr, g.teid);
+  s = upf_ul_find (&ctx->ul, local_addr, g.teid);
   if (!s)
     return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
   r = upf_parse_inner (gp + g.header_len, g.payload_len, &in);
@@ -497,7 +512,7 @@ upf_dl_process (upf_ctx_t *ctx, uint16_t network_instance, const uint8_t *pkt, u
 {
   upf_inner_t in;
   upf_match_t m;
-  upf_session_t *s;
+  const upf_entry_t *s;
   upf_malformed_t r;
 
   upf_verdict_init (v);
@@ -510,7 +525,7 @@ upf_dl_process (upf_ctx_t *ctx, uint16_t network_instance, const uint8_t *pkt, u
       return upf_drop (ctx, v, UPF_DROP_MALFORMED);
     }
   v->inner_len = in.total_len;
-  s = upf_dl_lookup (&ctx->dl, network_instance, &in.dst);
+  s = upf_dl_find (&ctx->dl, network_instance, &in.dst);
   if (!s)
     return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
   m.in = &in;

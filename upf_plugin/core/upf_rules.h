@@ -243,6 +243,7 @@ typedef struct
 /* Compiled, immutable session program (one allocation). */
 typedef struct
 {
+  uint64_t seid;
   uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
   uint32_t installed; /* set by the writer before publication */
   upf_pdr_t *pdr;     /* sorted by precedence */

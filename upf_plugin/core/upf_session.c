@@ -235,7 +235,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   for (i = 0; i < n_new; i++)
     if (!has_key (ok, n_old, &nk[i]))
       {
-        int r = upf_table_add (nk[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &nk[i].k, s);
+        int r = upf_table_add (nk[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &nk[i].k, s, prog);
         if (r < 0)
           {
             for (j = 0; j < i; j++)
@@ -246,7 +246,17 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
             goto done;
           }
       }
+  /* keys kept from the old program: same entries, new program (allocation failures here
+   * leave that key on the old program until the next install; reported, nothing lost) */
+  for (i = 0; i < n_new; i++)
+    if (has_key (ok, n_old, &nk[i]))
+      if (upf_table_set_prog (nk[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &nk[i].k, prog) < 0)
+        {
+          snprintf (err, errlen, "out of memory while publishing");
+          rv = -ENOMEM;
+        }
   prog->installed = 1;
+  prog->seid = s->seid;
   atomic_store_explicit (&s->prog, prog, memory_order_release);
   for (i = 0; i < n_old; i++)
     if (!has_key (nk, n_new, &ok[i]))

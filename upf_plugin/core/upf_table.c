@@ -101,7 +101,8 @@ plen_ref (upf_table_t *t, uint8_t plen, int d)
 }
 
 int
-upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *sess)
+upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *sess,
+               const upf_program_t *prog)
 {
   upf_slots_t *s = atomic_load (&t->cur);
   upf_entry_t *e;
@@ -121,9 +122,35 @@ upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_
     return -ENOMEM;
   e->key = *k;
   e->session = sess;
+  e->prog = prog;
   slots_insert (s, e);
   plen_ref (t, k->plen, +1);
   return 0;
+}
+
+int
+upf_table_set_prog (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, const upf_program_t *prog)
+{
+  upf_slots_t *s = atomic_load (&t->cur);
+  uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
+  for (;;)
+    {
+      upf_entry_t *e = atomic_load (&s->slots[i]), *n;
+      if (!e)
+        return -ENOENT;
+      if (e != UPF_TOMBSTONE && upf_key_eq (&e->key, k))
+        {
+          n = malloc (sizeof (*n));
+          if (!n)
+            return -ENOMEM;
+          *n = *e;
+          n->prog = prog;
+          atomic_store_explicit (&s->slots[i], n, memory_order_release);
+          upf_epoch_retire (ep, free, e);
+          return 0;
+        }
+      i = (i + 1) & s->mask;
+    }
 }
 
 int

@@ -13,9 +13,12 @@
  * Concurrency: one writer (pfcpd / the VPP main thread), any number of reader threads.
  *   - Readers never lock and never write shared structures other than their own counters.
  *   - Everything a reader can reach is immutable once published: table entries, slot arrays,
- *     session programs. The writer changes things by building a new object and publishing
- *     its pointer with a release store (slot, table slot array, session->prog); readers load
- *     with acquire, so they see either the old or the new object, complete.
+ *     session programs. An entry carries the session's current program, so a packet needs
+ *     no load from the session object; installing a program publishes new entries for the
+ *     session's keys (same key, new program) and retires the old ones. The writer changes things by
+ * building a new object and publishing its pointer with a release store (slot, table slot array,
+ * session->prog); readers load with acquire, so they see either the old or the new object,
+ * complete.
  *   - Old objects are retired, not freed: upf_epoch_retire () tags them with the global
  *     epoch; each reader announces upf_reader_enter () / upf_reader_exit () around a batch
  *     of packets. upf_epoch_reclaim () frees objects retired before the oldest epoch a reader
@@ -42,10 +45,13 @@ typedef struct
   uint8_t _pad[3];
 } upf_key_t;
 
+/* Immutable: the writer replaces a whole entry (same key, new program) on each install, so
+ * the per-packet path goes slot -> entry -> program without touching the session. */
 typedef struct
 {
   upf_key_t key;
   upf_session_t *session;
+  const upf_program_t *prog;
 } upf_entry_t;
 
 typedef struct
@@ -102,8 +108,8 @@ upf_key_eq (const upf_key_t *a, const upf_key_t *b)
   return a->id == b->id && a->plen == b->plen && memcmp (a->addr.b, b->addr.b, 16) == 0;
 }
 
-static inline upf_session_t *
-upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
+static inline const upf_entry_t *
+upf_table_find (upf_table_t *t, const upf_key_t *k)
 {
   upf_slots_t *s = atomic_load_explicit (&t->cur, memory_order_acquire);
   uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
@@ -113,24 +119,38 @@ upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
       if (!e)
         return 0;
       if (e != UPF_TOMBSTONE && upf_key_eq (&e->key, k))
-        return e->session;
+        return e;
       i = (i + 1) & s->mask;
     }
 }
 
 static inline upf_session_t *
-upf_ul_lookup (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
+upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
+{
+  const upf_entry_t *e = upf_table_find (t, k);
+  return e ? e->session : 0;
+}
+
+static inline const upf_entry_t *
+upf_ul_find (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
 {
   upf_key_t k;
   memcpy (&k.addr, local_addr, sizeof (k.addr));
   k.id = teid;
   k.plen = 128;
   k._pad[0] = k._pad[1] = k._pad[2] = 0;
-  return upf_table_lookup_exact (t, &k);
+  return upf_table_find (t, &k);
 }
 
 static inline upf_session_t *
-upf_dl_lookup (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
+upf_ul_lookup (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
+{
+  const upf_entry_t *e = upf_ul_find (t, local_addr, teid);
+  return e ? e->session : 0;
+}
+
+static inline const upf_entry_t *
+upf_dl_find (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
 {
   upf_key_t k;
   int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
@@ -142,18 +162,25 @@ upf_dl_lookup (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_add
       while (bits)
         {
           int plen = w * 64 + 63 - __builtin_clzll (bits);
-          upf_session_t *s;
+          const upf_entry_t *s;
           bits &= ~(1ULL << (plen - w * 64));
           if (plen < lowest)
             return 0;
           k.addr = *ue_addr;
           upf_ip_mask (&k.addr, (unsigned)plen);
           k.plen = (uint8_t)plen;
-          if ((s = upf_table_lookup_exact (t, &k)))
+          if ((s = upf_table_find (t, &k)))
             return s;
         }
     }
   return 0;
+}
+
+static inline upf_session_t *
+upf_dl_lookup (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
+{
+  const upf_entry_t *e = upf_dl_find (t, network_instance, ue_addr);
+  return e ? e->session : 0;
 }
 
 static inline void
@@ -172,7 +199,11 @@ upf_reader_exit (upf_epoch_t *ep, unsigned reader)
 int upf_table_init (upf_table_t *t, uint32_t expected_entries);
 void upf_table_free (upf_table_t *t);
 /* Returns 0, -EEXIST if the key is present, -ENOMEM. May grow (retiring the old slots). */
-int upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *s);
+int upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *s,
+                   const upf_program_t *prog);
+/* Replace the entry of k by one pointing at prog (the old entry is retired). */
+int upf_table_set_prog (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k,
+                        const upf_program_t *prog);
 int upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k);
 void upf_epoch_retire (upf_epoch_t *ep, void (*fn) (void *), void *ptr);
 /* Frees what no reader can still see; returns the number of objects freed. */

@@ -578,12 +578,12 @@ test_epoch_reclaim (void **st)
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
   assert_int_equal (upfcore_reclaim (c), 0);
   upf_reader_exit (&c->epoch, 3);
-  assert_int_equal (upfcore_reclaim (c), 1);
+  assert_int_equal (upfcore_reclaim (c), 3); /* program + its UL and DL entries */
   upf_reader_enter (&c->epoch, 3);
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
   upf_reader_exit (&c->epoch, 3);
-  upf_reader_enter (&c->epoch, 3); /* entered after the retire: does not hold it */
-  assert_int_equal (upfcore_reclaim (c), 1);
+  upf_reader_enter (&c->epoch, 3);           /* entered after the retire: does not hold it */
+  assert_int_equal (upfcore_reclaim (c), 3); /* program + its UL and DL entries */
   upf_reader_exit (&c->epoch, 3);
   upfcore_ctx_delete (c);
 }
