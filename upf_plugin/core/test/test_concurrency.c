@@ -1,0 +1,134 @@
+/*
+ * Single writer, many readers: reader threads push packets through the UL/DL entry points,
+ * entering and leaving epochs around batches, while the writer keeps replacing programs,
+ * adding and deleting sessions and reclaiming. Under the ASan build a reader touching a freed
+ * program, entry or slot array aborts the test; every packet of the stable session must be
+ * forwarded by one of the programs the writer published, never half of one.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include "test_util.h"
+
+#define N3_UPF IP4 (10, 200, 0, 2)
+#define UE IP4 (10, 45, 0, 7)
+
+static upf_ctx_t *ctx;
+static atomic_int stop;
+static atomic_ulong forwarded, bad;
+
+static void
+make_prog (upf_pdr_t *pdr, upf_far_t *far, upf_urr_t *urr, upf_program_desc_t *d, uint32_t teid,
+           uint32_t ue, uint32_t gen)
+{
+  memset (pdr, 0, 2 * sizeof (*pdr));
+  memset (far, 0, 2 * sizeof (*far));
+  memset (urr, 0, sizeof (*urr));
+  pdr[0] = (upf_pdr_t){ .pdr_id = 1,
+                        .precedence = 1,
+                        .source_interface = UPF_IF_ACCESS,
+                        .pdi_flags = UPF_PDI_FTEID,
+                        .teid = teid,
+                        .fteid_addr = upf_ip4 (N3_UPF),
+                        .far_id = 1,
+                        .urr_id = { 1 } };
+  pdr[1] = (upf_pdr_t){ .pdr_id = 2,
+                        .precedence = 1,
+                        .source_interface = UPF_IF_CORE,
+                        .pdi_flags = UPF_PDI_UE_IP,
+                        .ue_ip = upf_ip4 (ue),
+                        .ue_ip_plen = 128,
+                        .far_id = 2,
+                        .urr_id = { 1 } };
+  /* the FAR id encodes the generation: readers check they saw a coherent program */
+  far[0] = (upf_far_t){ .far_id = 1000 + gen, .apply_action = UPF_AA_FORW };
+  far[1] = (upf_far_t){ .far_id = 2,
+                        .apply_action = UPF_AA_FORW,
+                        .ohc = UPF_OHC_GTPU,
+                        .ohc_teid = gen,
+                        .ohc_peer = upf_ip4 (1),
+                        .ohc_src = upf_ip4 (2),
+                        .dscp = UPF_DSCP_NONE };
+  pdr[0].far_id = far[0].far_id;
+  urr->urr_id = 1;
+  *d = (upf_program_desc_t){
+    .pdr = pdr, .far = far, .urr = urr, .n_pdr = 2, .n_far = 2, .n_urr = 1
+  };
+}
+
+static void *
+reader (void *arg)
+{
+  unsigned id = (unsigned)(uintptr_t)arg;
+  uint8_t in[128], pkt[256], out[512];
+  upf_verdict_t v;
+  uint32_t il = mk_inner4 (in, UE, IP4 (8, 8, 8, 8), UPF_PROTO_UDP, 1, 2, 8);
+  uint32_t n = mk_gtpu4 (pkt, 1, N3_UPF, 0x100, -1, in, il);
+  uint32_t dl = mk_inner4 (in, IP4 (8, 8, 8, 8), UE, UPF_PROTO_UDP, 2, 1, 8);
+  while (!atomic_load (&stop))
+    {
+      upf_reader_enter (&ctx->epoch, id);
+      for (int i = 0; i < 64; i++)
+        {
+          upf_ul_process (ctx, pkt, n, 1, &v);
+          if (v.verdict == UPF_VERDICT_FORWARD && v.far_id >= 1000)
+            atomic_fetch_add (&forwarded, 1);
+          else
+            atomic_fetch_add (&bad, 1);
+          upf_dl_process (ctx, 0, in, dl, 1, &v);
+          if (v.verdict != UPF_VERDICT_FORWARD || !v.encap)
+            atomic_fetch_add (&bad, 1);
+          else
+            upf_encap_write (v.encap, out, in, v.inner_len, 0, 0);
+          /* churned sessions: any verdict, but no crash */
+          upf_ul_process (ctx, pkt, n, 1, &v);
+        }
+      upf_reader_exit (&ctx->epoch, id);
+    }
+  return 0;
+}
+
+static void
+test_readers_during_updates (void **st)
+{
+  upf_pdr_t pdr[2];
+  upf_far_t far[2];
+  upf_urr_t urr;
+  upf_program_desc_t d;
+  char err[128];
+  pthread_t th[2];
+  (void)st;
+  ctx = upfcore_ctx_new (4); /* small: forces table growth (slot array swaps) */
+  upf_session_t *s = upfcore_session_create (ctx, 1);
+  make_prog (pdr, far, &urr, &d, 0x100, UE, 0);
+  assert_int_equal (upfcore_session_install (ctx, s, &d, err, sizeof (err)), 0);
+  for (uintptr_t i = 0; i < 2; i++)
+    assert_int_equal (pthread_create (&th[i], 0, reader, (void *)(i + 1)), 0);
+  upf_session_t *churn[64] = { 0 };
+  for (uint32_t gen = 1; gen <= 3000; gen++)
+    {
+      make_prog (pdr, far, &urr, &d, 0x100, UE, gen);
+      assert_int_equal (upfcore_session_install (ctx, s, &d, err, sizeof (err)), 0);
+      unsigned k = gen % 64;
+      if (churn[k])
+        upfcore_session_delete (ctx, churn[k]);
+      churn[k] = upfcore_session_create (ctx, 100 + gen);
+      make_prog (pdr, far, &urr, &d, 0x1000 + gen, IP4 (10, 46, gen >> 8, gen & 0xff), gen);
+      assert_int_equal (upfcore_session_install (ctx, churn[k], &d, err, sizeof (err)), 0);
+      upfcore_reclaim (ctx);
+    }
+  atomic_store (&stop, 1);
+  for (int i = 0; i < 2; i++)
+    pthread_join (th[i], 0);
+  printf ("# %lu UL packets forwarded by readers during 3000 program swaps\n",
+          (unsigned long)atomic_load (&forwarded));
+  assert_int_equal (atomic_load (&bad), 0);
+  assert_true (atomic_load (&forwarded) > 0);
+  upfcore_ctx_delete (ctx);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = { cmocka_unit_test (test_readers_during_updates) };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
