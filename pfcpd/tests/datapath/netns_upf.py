@@ -9,27 +9,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 
 from dp_programs import N3_UPF, basic_program
 
-from pfcpd.datapath.local.engine import LocalDatapath
-from pfcpd.datapath.local.io import PacketLoop
+from pfcpd.datapath.local.settings import LocalDatapathSettings, LocalUpf
 
 
 def main() -> None:
     tun = sys.argv[1]
-    dp = LocalDatapath()
+    upf = LocalUpf(LocalDatapathSettings.from_mapping({"n3_address": str(N3_UPF), "n6_tun": tun}))
+    dp = upf.datapath
     dp.install(0x42, basic_program())
-    loop = PacketLoop(dp, N3_UPF, tun)
+    upf.start()
     subprocess.run(["ip", "link", "set", "dev", tun, "up"], check=True)
     subprocess.run(["ip", "route", "add", "10.45.0.0/16", "dev", tun], check=True)
-    thread = threading.Thread(target=loop.run)
-    thread.start()
     print("READY", flush=True)
     sys.stdin.readline()
-    loop.stop()
-    thread.join()
+    assert upf.loop is not None
+    errors = upf.loop.errors
     usage = dp.read_usage(0x42, 1)
     counters = dp.counters()
     print(
@@ -41,13 +38,12 @@ def main() -> None:
                 "bytes_dl": usage.bytes_dl,
                 "drops": counters.drops,
                 "malformed": counters.malformed,
-                "io_errors": loop.errors,
+                "io_errors": errors,
             }
         ),
         flush=True,
     )
-    loop.close()
-    dp.close()
+    upf.stop()
 
 
 if __name__ == "__main__":
