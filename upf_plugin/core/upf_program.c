@@ -25,17 +25,13 @@ align8 (size_t n)
   return (n + 7) & ~(size_t)7;
 }
 
-static const upf_pdr_t *sort_base;
-
+/* PDR order: precedence, then PDR id (lower first). */
 static int
-pdr_order (const void *a, const void *b)
+pdr_before (const upf_pdr_t *x, const upf_pdr_t *y)
 {
-  const upf_pdr_t *x = &sort_base[*(const uint16_t *)a], *y = &sort_base[*(const uint16_t *)b];
   if (x->precedence != y->precedence)
-    return x->precedence < y->precedence ? -1 : 1;
-  if (x->pdr_id != y->pdr_id)
-    return x->pdr_id < y->pdr_id ? -1 : 1;
-  return 0;
+    return x->precedence < y->precedence;
+  return x->pdr_id < y->pdr_id;
 }
 
 /* Set the bucket bits of a port condition into bm[16]. */
@@ -202,10 +198,13 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     }
 
   /* PDRs sorted by precedence. */
+  /* insertion sort: at most 255 PDRs, and no global state (qsort has no context) */
   for (i = 0; i < d->n_pdr; i++)
-    order[i] = (uint16_t)i;
-  sort_base = d->pdr;
-  qsort (order, d->n_pdr, sizeof (order[0]), pdr_order);
+    {
+      for (j = i; j > 0 && pdr_before (&d->pdr[i], &d->pdr[order[j - 1]]); j--)
+        order[j] = order[j - 1];
+      order[j] = (uint16_t)i;
+    }
   for (i = 0; i < d->n_pdr; i++)
     p->pdr[i] = d->pdr[order[i]];
 

@@ -278,3 +278,30 @@ def test_garbage_never_crashes(datapath: LocalDatapath) -> None:
     assert counters.rx_ul == 6000
     assert sum(counters.malformed.values()) > 1000
     assert datapath.process_ul(valid).verdict == Verdict.FORWARD
+
+
+def test_end_marker_to_the_old_tunnel(datapath: LocalDatapath) -> None:
+    datapath.install(5, basic_program())
+    moved = basic_program()
+    new_far = Far(
+        far_id=2,
+        apply_action=ApplyAction.FORW,
+        destination_interface=Interface.ACCESS,
+        outer_header_creation=(ipaddress.IPv4Address("10.200.0.9"), 0x999),
+        ohc_source=N3_UPF,
+    )
+    moved = SessionProgram(
+        pdrs=moved.pdrs, fars=(moved.fars[0], new_far), qers=moved.qers, urrs=moved.urrs
+    )
+    datapath.install(5, moved)  # without SNDEM: nothing sent
+    assert datapath.take_pending() == []
+    datapath.install(5, basic_program(), send_end_marker=True)
+    (marker,) = datapath.take_pending()
+    outer = IP(marker.output)
+    assert outer.src == str(N3_UPF) and outer.dst == "10.200.0.9"
+    gtp = outer[GTP_U_Header]
+    assert gtp.gtp_type == 254 and gtp.teid == 0x999
+    assert outer[GTPPDUSessionContainer].QFI == QFI
+    # downlink now goes to the new tunnel
+    res = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / UDP()))
+    assert IP(res.output)[GTP_U_Header].teid == DL_TEID

@@ -339,6 +339,30 @@ test_sdf_classification (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Equal precedence: the lower PDR id wins, whatever the order PDRs were given in. */
+static void
+test_precedence_ties (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t in[256], out[512];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.pdr[2] = p.pdr[1];
+  p.pdr[2].pdr_id = 9, p.pdr[2].precedence = 50;
+  p.pdr[3] = p.pdr[1];
+  p.pdr[3].pdr_id = 7, p.pdr[3].precedence = 50;
+  p.pdr[4] = p.pdr[1];
+  p.pdr[4].pdr_id = 3, p.pdr[4].precedence = 60;
+  p.d.n_pdr = 5;
+  install (c, 1, &p);
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 0);
+  upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));
+  assert_int_equal (v.pdr_id, 7);
+  upfcore_ctx_delete (c);
+}
+
 static void
 test_build_errors (void **st)
 {
@@ -645,6 +669,7 @@ main (void)
     cmocka_unit_test (test_echo_request),
     cmocka_unit_test (test_sdf_classification),
     cmocka_unit_test (test_build_errors),
+    cmocka_unit_test (test_precedence_ties),
     cmocka_unit_test (test_qer_gate_and_mbr),
     cmocka_unit_test (test_urr_threshold_quota),
     cmocka_unit_test (test_time_threshold),

@@ -169,9 +169,11 @@ class Datapath(abc.ABC):
     writer); implementations own their packet threads."""
 
     @abc.abstractmethod
-    def install(self, seid: int, program: SessionProgram) -> None:
+    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
         """Create or replace the session's program, atomically. Counters of URRs whose id
-        stays are kept. Raises DatapathError (and changes nothing) when refused."""
+        stays are kept. send_end_marker (Update Forwarding Parameters SNDEM): for each FAR
+        whose outer header creation changes, send a GTP-U End Marker to the old peer and TEID.
+        Raises DatapathError (and changes nothing) when refused."""
 
     @abc.abstractmethod
     def remove(self, seid: int) -> dict[int, Usage]:

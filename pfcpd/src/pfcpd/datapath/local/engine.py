@@ -236,10 +236,11 @@ class LocalDatapath(Datapath):
         self._verdict = corelib.VerdictT()
 
     # -- Datapath interface -------------------------------------------------------------
-    def install(self, seid: int, program: SessionProgram) -> None:
+    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
         desc = _Desc(program)
         err = ctypes.create_string_buffer(256)
         with self._lock:
+            old_program = self._programs.get(seid)
             created = seid not in self._sessions
             sess = self._sessions.get(seid) or self._lib.upfcore_session_create(self._ctx, seid)
             rv = self._lib.upfcore_session_install(
@@ -253,6 +254,8 @@ class LocalDatapath(Datapath):
             self._sessions[seid] = sess
             self._programs[seid] = program
             self._lib.upfcore_reclaim(self._ctx)
+            if send_end_marker and old_program is not None:
+                self._end_markers(seid, old_program, program)
             if not _buffering(program) and self._lib.upfcore_buffer_count(sess):
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
@@ -345,7 +348,8 @@ class LocalDatapath(Datapath):
             return self._result(n)
 
     def take_pending(self) -> list[PacketResult]:
-        """Packets released from DL buffers (flushed after a FAR change), to transmit."""
+        """Packets to transmit that no received packet caused: DL buffers flushed after a
+        FAR change (before) and End Markers (after)."""
         with self._lock:
             out, self._pending_tx = self._pending_tx, []
             return out
@@ -400,6 +404,49 @@ class LocalDatapath(Datapath):
             encapsulated=bool(v.encap) and v.verdict == Verdict.FORWARD,
             events=events,
         )
+
+    def _end_markers(self, seid: int, old: SessionProgram, new: SessionProgram) -> None:
+        """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed."""
+        new_ohc = {f.far_id: f.outer_header_creation for f in new.fars}
+        qfi_of_far: dict[int, int] = {}
+        qers = {q.qer_id: q for q in old.qers}
+        for p in old.pdrs:
+            for qid in p.qer_ids:
+                q = qers.get(qid)
+                if q is not None and q.qfi:
+                    qfi_of_far.setdefault(p.far_id, q.qfi)
+        for f in old.fars:
+            if f.outer_header_creation is None or f.ohc_source is None:
+                continue
+            if new_ohc.get(f.far_id) == f.outer_header_creation:
+                continue
+            peer, teid = f.outer_header_creation
+            src, dst = corelib.ip_t(f.ohc_source), corelib.ip_t(peer)
+            n = self._lib.upfcore_build_end_marker(
+                ctypes.byref(src),
+                ctypes.byref(dst),
+                teid,
+                int(f.pdu_session_container),
+                qfi_of_far.get(f.far_id, 0),
+                self._out,
+                MAX_PACKET,
+            )
+            if n:
+                self._pending_tx.append(
+                    PacketResult(
+                        verdict=Verdict.FORWARD,
+                        drop_reason="none",
+                        malformed=None,
+                        seid=seid,
+                        pdr_id=0,
+                        far_id=f.far_id,
+                        qfi=qfi_of_far.get(f.far_id, 0),
+                        teid=teid,
+                        destination_interface=f.destination_interface,
+                        output=bytes(self._out[:n]),
+                        encapsulated=True,
+                    )
+                )
 
     def _flush(self, sess: int, network_instance: int) -> None:
         packets: list[bytes] = []
