@@ -39,7 +39,12 @@ def datagrams(draw: st.DrawFn) -> bytes:
     return bytes(data[: draw(st.integers(0, len(data)))])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,  # the same examples on every run
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(datagrams(), min_size=1, max_size=8))
 def test_arbitrary_datagrams_never_raise(batch):
     cfg = PfcpConfig(listen=(), allowed_peers=(ipaddress.ip_network("127.0.0.0/8"),))
@@ -50,6 +55,7 @@ def test_arbitrary_datagrams_never_raise(batch):
     for tx in node.datagrams_to_send():
         decode(tx.data)  # everything the node sends decodes
     node.handle_timer(100.0)
+    node.datagrams_to_send()  # e.g. heartbeats to an association the batch set up
     assert node.metrics.dropped.get("internal_error") == 0
     # Still answering.
     node.datagram_received(SEEDS[0][:4] + b"\xff\xff\xf0\x00" + SEEDS[0][8:], CP, 101.0)
