@@ -305,3 +305,39 @@ def test_end_marker_to_the_old_tunnel(datapath: LocalDatapath) -> None:
     # downlink now goes to the new tunnel
     res = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / UDP()))
     assert IP(res.output)[GTP_U_Header].teid == DL_TEID
+
+
+def test_time_driven_events_use_the_clock(datapath: LocalDatapath) -> None:
+    now = [1_000_000]
+    dp = LocalDatapath(clock=lambda: now[0])
+    try:
+        prog = basic_program(
+            dl_action=ApplyAction.BUFF,
+            urr=Urr(urr_id=1, time_threshold_ns=5_000_000),
+        )
+        prog = SessionProgram(
+            pdrs=prog.pdrs,
+            fars=prog.fars,
+            qers=prog.qers,
+            urrs=prog.urrs,
+            bar=Bar(bar_id=4, duration_ns=2_000_000),
+        )
+        dp.install(8, prog)
+        dp.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / ICMP()))  # starts the URR clock
+        assert dp.process_dl(raw(IP(src=str(DN), dst=str(UE)) / UDP())).verdict == Verdict.BUFFER
+        assert dp.poll_events() == []
+        now[0] += 2_000_000
+        (expired,) = dp.poll_events()
+        assert (expired.type, expired.seid, expired.id, expired.value) == (
+            EventType.BUFFER_EXPIRED,
+            8,
+            4,
+            1,
+        )
+        assert dp.buffered(8) == 0
+        now[0] += 3_000_000
+        (threshold,) = dp.poll_events()
+        assert (threshold.type, threshold.id) == (EventType.TIME_THRESHOLD, 1)
+        assert dp.drop_buffered(8) == 0
+    finally:
+        dp.close()

@@ -4,6 +4,8 @@
  * adding and deleting sessions and reclaiming. Under the ASan build a reader touching a freed
  * program, entry or slot array aborts the test; every packet of the stable session must be
  * forwarded by one of the programs the writer published, never half of one.
+ * (Both readers count into the same URR here, which the design leaves to one thread per
+ * session's state: counts may be lost, which this test does not look at.)
  */
 #include <pthread.h>
 #include <stdatomic.h>

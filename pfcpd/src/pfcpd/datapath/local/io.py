@@ -135,8 +135,11 @@ class PacketLoop:
             self.errors += 1
 
     def _sendto_n3(self, payload: bytes, dst: str, port: int, tos: int) -> None:
-        if tos != self._tos and self.n3_address.version == 4:
-            self.n3.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+        if tos != self._tos:
+            if self.n3_address.version == 4:
+                self.n3.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+            else:
+                self.n3.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
             self._tos = tos
         try:
             self.n3.sendto(payload, (dst, port))
