@@ -83,7 +83,7 @@ typedef struct
   uint16_t inner_len;    /* length of the inner IP packet */
   uint16_t network_instance;
   uint8_t gtpu_type;
-  uint8_t _pad;
+  uint8_t redirect_type; /* FAR redirect information present (type), 0 = none */
   uint32_t pdr_id, far_id;
   uint32_t teid; /* UL: received TEID */
   uint64_t seid;
@@ -401,6 +401,7 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
   v->dupl = !!(far->apply_action & UPF_AA_DUPL);
+  v->redirect_type = far->redirect_type;
   v->encap = far->ohc ? &prog->encap[prog->pdr_far[pdr]] : 0;
   return 1;
 }

@@ -341,3 +341,21 @@ def test_time_driven_events_use_the_clock(datapath: LocalDatapath) -> None:
         assert dp.drop_buffered(8) == 0
     finally:
         dp.close()
+
+
+def test_redirect_is_reported(datapath: LocalDatapath) -> None:
+    prog = basic_program()
+    ul_far = Far(
+        far_id=1,
+        apply_action=ApplyAction.FORW,
+        destination_interface=Interface.CORE,
+        redirect=(0, ipaddress.IPv4Address("192.0.2.80")),
+    )
+    prog = SessionProgram(
+        pdrs=prog.pdrs, fars=(ul_far, prog.fars[1]), qers=prog.qers, urrs=prog.urrs
+    )
+    datapath.install(6, prog)
+    res = datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / TCP(dport=80)))
+    assert res.verdict == Verdict.FORWARD and res.redirect_type == 0
+    res = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / TCP(sport=80)))
+    assert res.redirect_type is None

@@ -98,6 +98,9 @@ class Far:
     ohc_source: IPAddress | None = None
     pdu_session_container: bool = True  # add the PDU Session Container with the QFI (N3/N9)
     dscp: int | None = None  # transport level marking
+    # Redirect Information (TS 29.244 8.2.87): (address type, IPv4/IPv6 server address);
+    # the datapath reports it in the verdict, the caller performs the redirect.
+    redirect: tuple[int, IPAddress] | None = None
 
 
 @dataclass(frozen=True)

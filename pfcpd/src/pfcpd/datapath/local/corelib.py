@@ -203,7 +203,7 @@ class VerdictT(ctypes.Structure):
         ("inner_len", c_u16),
         ("network_instance", c_u16),
         ("gtpu_type", c_u8),
-        ("_pad", c_u8),
+        ("redirect_type", c_u8),
         ("pdr_id", c_u32),
         ("far_id", c_u32),
         ("teid", c_u32),

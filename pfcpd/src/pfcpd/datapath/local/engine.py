@@ -70,6 +70,8 @@ class PacketResult:
     destination_interface: int
     output: bytes  # what to transmit: inner (UL), encapsulated (DL/N9) or a GTP-U reply
     encapsulated: bool = False  # output starts with an outer IP/UDP/GTP-U header we built
+    redirect_type: int | None = None  # the FAR's redirect address type when it has one
+    duplicate: bool = False  # FAR apply action DUPL (duplicating parameters: not yet applied)
     events: tuple[DatapathEvent, ...] = field(default=())
 
 
@@ -137,6 +139,9 @@ class _Desc:
             c.far_id, c.apply_action = f.far_id, int(f.apply_action)
             c.dest_interface, c.network_instance = f.destination_interface, f.network_instance
             c.dscp = DSCP_NONE if f.dscp is None else f.dscp
+            if f.redirect is not None:
+                c.redirect_type = f.redirect[0] + 1
+                c.redirect_addr = corelib.ip_t(f.redirect[1])
             if f.outer_header_creation is not None:
                 peer, teid = f.outer_header_creation
                 if f.ohc_source is None:
@@ -402,6 +407,8 @@ class LocalDatapath(Datapath):
             destination_interface=v.dest_interface,
             output=bytes(self._out[:n]) if n else b"",
             encapsulated=bool(v.encap) and v.verdict == Verdict.FORWARD,
+            redirect_type=v.redirect_type - 1 if v.redirect_type else None,
+            duplicate=bool(v.dupl),
             events=events,
         )
 
