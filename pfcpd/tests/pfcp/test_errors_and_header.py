@@ -85,6 +85,21 @@ def test_too_short_for_a_header_is_dropped(data: bytes) -> None:
     assert err.value.cause is None and err.value.header is None
 
 
+def test_short_datagram_of_another_version_is_dropped() -> None:
+    with pytest.raises(CodecError) as err:
+        decode(bytes([0x40, 1, 0, 2, 0, 0]))
+    assert err.value.header is None and err.value.cause is None
+
+
+def test_piggybacked_messages_before_a_bad_one_are_kept() -> None:
+    resp = Message(MessageType.SESSION_MODIFICATION_RESPONSE, 4, [S.Cause(1)], seid=1)
+    data = encode(resp, follow_on=True) + session_msg(56, b"")  # report request lacks Report Type
+    with pytest.raises(CodecError) as err:
+        decode_datagram(data)
+    assert err.value.decoded_before == [resp]
+    assert err.value.offending_ie == IEType.REPORT_TYPE
+
+
 def test_version_2_is_flagged_for_version_not_supported() -> None:
     data = node_msg(1, tlv(96, b"\0\0\0\1"), seq=55, version=2)
     with pytest.raises(CodecError) as err:

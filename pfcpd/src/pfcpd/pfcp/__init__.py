@@ -8,14 +8,17 @@ from . import ies_address, ies_flags, ies_scalar, ies_text, ies_traffic  # noqa:
 from .cause import Cause
 from .codec import decode, decode_datagram, decode_ies, encode, encode_datagram, encode_ies
 from .errors import CodecError
-from .header import Header, decode_header
+from .header import NODE_HEADER_LEN, SESSION_HEADER_LEN, Header, decode_header
 from .ie import IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
 from .message_types import MessageType, is_request, is_session_message, message_type_name
-from .messages import Message
+from .messages import MANDATORY_IES, Message
 
 __all__ = [
     "IE",
+    "MANDATORY_IES",
+    "NODE_HEADER_LEN",
+    "SESSION_HEADER_LEN",
     "Cause",
     "CodecError",
     "Grouped",

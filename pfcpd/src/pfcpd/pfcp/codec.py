@@ -192,18 +192,20 @@ def decode(data: bytes) -> Message:
 
 
 def decode_datagram(data: bytes) -> list[Message]:
-    """Decode every message of a datagram, following FO (piggybacked messages)."""
+    """Decode every message of a datagram, following FO (piggybacked messages). When one
+    fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it."""
     out = []
     offset = 0
     while True:
         try:
             msg, header = _decode_at(data, offset)
-        except CodecError:
+        except CodecError as exc:
+            exc.decoded_before = out
             raise
         except Exception as exc:
-            raise CodecError(
-                f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED
-            ) from exc
+            error = CodecError(f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED)
+            error.decoded_before = out
+            raise error from exc
         out.append(msg)
         offset += 4 + header.length
         if not header.follow_on or offset >= len(data):

@@ -8,6 +8,7 @@ from .cause import Cause
 
 if TYPE_CHECKING:
     from .header import Header
+    from .messages import Message
 
 
 class CodecError(Exception):
@@ -19,6 +20,8 @@ class CodecError(Exception):
     ``header`` is the decoded header when decoding got that far: it lets the receiver answer
     with the right sequence number, message type and SEID.
     ``path`` names where the error is, outermost first (e.g. ``create_pdr/pdi/f_teid``).
+    ``decoded_before`` (from ``decode_datagram``) holds the messages of the datagram that
+    decoded before the one that failed.
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class CodecError(Exception):
         self.offending_ie = offending_ie
         self.header = header
         self.path = path
+        self.decoded_before: list[Message] = []
         super().__init__(reason)
 
     def __str__(self) -> str:

@@ -53,9 +53,7 @@ def decode_header(data: bytes, offset: int = 0) -> Header:
     total = length + 4
     needed = SESSION_HEADER_LEN if has_seid else NODE_HEADER_LEN
     if total < needed or len(data) - offset < needed:
-        if version != PFCP_VERSION:
-            # Still answerable with Version Not Supported (sequence number unknown: 0).
-            raise CodecError(f"PFCP version {version} not supported", cause=None, header=header)
+        # Not a whole header, whatever its version: nothing to answer (drop and count).
         raise CodecError(f"message length {length} too short for its header", cause=None)
     if has_seid:
         seid, seq_word = _SEID_SEQ.unpack_from(data, offset + 4)

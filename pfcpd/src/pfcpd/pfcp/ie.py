@@ -71,11 +71,10 @@ class VendorIE(IE):
         return self.enterprise_id.to_bytes(2, "big") + self.data
 
 
-@dataclass(slots=True)
-class Grouped(IE):
-    """A grouped IE: an ordered list of child IEs."""
+class IEList:
+    """Lookups over ``self.ies``, shared by messages and grouped IEs."""
 
-    type: int  # type: ignore[misc]
+    __slots__ = ()
     ies: list[IE]
 
     def get(self, ie_type: int) -> IE | None:
@@ -89,6 +88,14 @@ class Grouped(IE):
 
     def __iter__(self) -> Iterator[IE]:
         return iter(self.ies)
+
+
+@dataclass(slots=True)
+class Grouped(IE, IEList):
+    """A grouped IE: an ordered list of child IEs."""
+
+    type: int  # type: ignore[misc]
+    ies: list[IE]
 
 
 DECODERS: dict[int, Callable[[bytes], IE]] = {}

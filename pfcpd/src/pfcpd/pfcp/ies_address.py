@@ -49,6 +49,29 @@ def pack_v6(addr: str) -> bytes:
         raise ValueError(f"not an IPv6 address: {addr!r}") from exc
 
 
+def _decode_v4v6_flags(
+    data: bytes, off: int, flags: int, v4bit: int, v6bit: int
+) -> tuple[str | None, str | None, int]:
+    """The IPv4 then IPv6 address present per ``flags``; returns them and the next offset."""
+    ipv4 = ipv6 = None
+    if flags & v4bit:
+        ipv4 = _v4(data, off)
+        off += 4
+    if flags & v6bit:
+        ipv6 = _v6(data, off)
+        off += 16
+    return ipv4, ipv6, off
+
+
+def _encode_v4v6(ipv4: str | None, ipv6: str | None) -> bytes:
+    out = b""
+    if ipv4 is not None:
+        out += pack_v4(ipv4)
+    if ipv6 is not None:
+        out += pack_v6(ipv6)
+    return out
+
+
 NODE_ID_IPV4 = 0
 NODE_ID_IPV6 = 1
 NODE_ID_FQDN = 2
@@ -114,25 +137,14 @@ class FSEID(IE):
     def decode(cls, data: bytes) -> Self:
         flags = data[0]
         (seid,) = _U64.unpack_from(data, 1)
-        off = 9
-        ipv4 = ipv6 = None
-        if flags & 0x02:
-            ipv4 = _v4(data, off)
-            off += 4
-        if flags & 0x01:
-            ipv6 = _v6(data, off)
+        ipv4, ipv6, _ = _decode_v4v6_flags(data, 9, flags, 0x02, 0x01)
         if ipv4 is None and ipv6 is None:
             raise ValueError("F-SEID without an address")
         return cls(seid, ipv4, ipv6)
 
     def encode(self) -> bytes:
         flags = (0x02 if self.ipv4 is not None else 0) | (0x01 if self.ipv6 is not None else 0)
-        out = bytes((flags,)) + _U64.pack(self.seid)
-        if self.ipv4 is not None:
-            out += pack_v4(self.ipv4)
-        if self.ipv6 is not None:
-            out += pack_v6(self.ipv6)
-        return out
+        return bytes((flags,)) + _U64.pack(self.seid) + _encode_v4v6(self.ipv4, self.ipv6)
 
 
 @register
@@ -168,13 +180,7 @@ class FTEID(IE):
         if flags & 0x08:
             raise ValueError("CHID set without CH")
         (teid,) = _U32.unpack_from(data, 1)
-        off = 5
-        ipv4 = ipv6 = None
-        if flags & 0x01:
-            ipv4 = _v4(data, off)
-            off += 4
-        if flags & 0x02:
-            ipv6 = _v6(data, off)
+        ipv4, ipv6, _ = _decode_v4v6_flags(data, 5, flags, 0x01, 0x02)
         if ipv4 is None and ipv6 is None:
             raise ValueError("F-TEID without an address")
         return cls(teid, ipv4, ipv6)
@@ -188,12 +194,7 @@ class FTEID(IE):
         if self.teid is None:
             raise ValueError("F-TEID without TEID and without CH")
         flags = (0x01 if self.ipv4 is not None else 0) | (0x02 if self.ipv6 is not None else 0)
-        out = bytes((flags,)) + _U32.pack(self.teid)
-        if self.ipv4 is not None:
-            out += pack_v4(self.ipv4)
-        if self.ipv6 is not None:
-            out += pack_v6(self.ipv6)
-        return out
+        return bytes((flags,)) + _U32.pack(self.teid) + _encode_v4v6(self.ipv4, self.ipv6)
 
 
 @register
@@ -216,15 +217,8 @@ class UEIPAddress(IE):
     @classmethod
     def decode(cls, data: bytes) -> Self:
         flags = data[0]
-        off = 1
-        ipv4 = ipv6 = None
+        ipv4, ipv6, off = _decode_v4v6_flags(data, 1, flags, 0x02, 0x01)
         pd_bits = prefix_len = None
-        if flags & 0x02:
-            ipv4 = _v4(data, off)
-            off += 4
-        if flags & 0x01:
-            ipv6 = _v6(data, off)
-            off += 16
         if flags & 0x08:
             pd_bits = data[off]
             off += 1
@@ -250,11 +244,7 @@ class UEIPAddress(IE):
             | (0x20 if self.choose_v6 else 0)
             | (0x40 if self.ipv6_prefix_length is not None else 0)
         )
-        out = bytes((flags,))
-        if self.ipv4 is not None:
-            out += pack_v4(self.ipv4)
-        if self.ipv6 is not None:
-            out += pack_v6(self.ipv6)
+        out = bytes((flags,)) + _encode_v4v6(self.ipv4, self.ipv6)
         if self.ipv6_prefix_delegation_bits is not None:
             out += bytes((self.ipv6_prefix_delegation_bits,))
         if self.ipv6_prefix_length is not None:
@@ -335,26 +325,6 @@ class OuterHeaderCreation(IE):
         if desc & OHC_S_TAG:
             out += self.s_tag or b"\x00\x00\x00"
         return out
-
-
-def _decode_v4v6_flags(data: bytes, off: int, flags: int, v4bit: int, v6bit: int):
-    ipv4 = ipv6 = None
-    if flags & v4bit:
-        ipv4 = _v4(data, off)
-        off += 4
-    if flags & v6bit:
-        ipv6 = _v6(data, off)
-        off += 16
-    return ipv4, ipv6, off
-
-
-def _encode_v4v6(ipv4: str | None, ipv6: str | None) -> bytes:
-    out = b""
-    if ipv4 is not None:
-        out += pack_v4(ipv4)
-    if ipv6 is not None:
-        out += pack_v6(ipv6)
-    return out
 
 
 @register

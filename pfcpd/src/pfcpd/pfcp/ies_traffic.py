@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import Self
 
 from .ie import IE, register
 from .ie_types import IEType
@@ -145,6 +145,28 @@ class TransportLevelMarking(IE):
         return _U16.pack(self.tos_traffic_class)
 
 
+def _decode_u64s(data: bytes, count: int) -> list[int | None]:
+    """Octet 5 flags which of ``count`` 8-octet values follow, in flag order."""
+    flags = data[0]
+    off = 1
+    vals: list[int | None] = [None] * count
+    for i in range(count):
+        if flags >> i & 1:
+            (vals[i],) = _U64.unpack_from(data, off)
+            off += 8
+    return vals
+
+
+def _encode_u64s(values: tuple[int | None, ...]) -> bytes:
+    flags = 0
+    out = b""
+    for i, v in enumerate(values):
+        if v is not None:
+            flags |= 1 << i
+            out += _U64.pack(v)
+    return bytes((flags,)) + out
+
+
 @dataclass(slots=True, frozen=True)
 class VolumeIE(IE):
     """Total/UL/DL volumes in octets (TOVOL/ULVOL/DLVOL), clause 8.2.13 and kin."""
@@ -155,23 +177,10 @@ class VolumeIE(IE):
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
-        flags = data[0]
-        off = 1
-        vals: list[int | None] = [None, None, None]
-        for i in range(3):
-            if flags >> i & 1:
-                (vals[i],) = _U64.unpack_from(data, off)
-                off += 8
-        return cls(*vals)
+        return cls(*_decode_u64s(data, 3))
 
     def encode(self) -> bytes:
-        flags = 0
-        out = b""
-        for i, v in enumerate((self.total, self.ul, self.dl)):
-            if v is not None:
-                flags |= 1 << i
-                out += _U64.pack(v)
-        return bytes((flags,)) + out
+        return _encode_u64s((self.total, self.ul, self.dl))
 
 
 @register
@@ -208,35 +217,14 @@ class VolumeMeasurement(IE):
     ul_packets: int | None = None
     dl_packets: int | None = None
 
-    _ORDER: ClassVar[tuple[str, ...]] = (
-        "total",
-        "ul",
-        "dl",
-        "total_packets",
-        "ul_packets",
-        "dl_packets",
-    )
-
     @classmethod
     def decode(cls, data: bytes) -> Self:
-        flags = data[0]
-        off = 1
-        vals: list[int | None] = [None] * 6
-        for i in range(6):
-            if flags >> i & 1:
-                (vals[i],) = _U64.unpack_from(data, off)
-                off += 8
-        return cls(*vals)
+        return cls(*_decode_u64s(data, 6))
 
     def encode(self) -> bytes:
-        flags = 0
-        out = b""
-        for i, name in enumerate(self._ORDER):
-            v = getattr(self, name)
-            if v is not None:
-                flags |= 1 << i
-                out += _U64.pack(v)
-        return bytes((flags,)) + out
+        return _encode_u64s(
+            (self.total, self.ul, self.dl, self.total_packets, self.ul_packets, self.dl_packets)
+        )
 
 
 @register

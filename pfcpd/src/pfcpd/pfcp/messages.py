@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .ie import IE
+from .ie import IE, IEList
 from .ie_types import IEType as T
 from .message_types import MessageType as M
 from .message_types import message_type_name
 
 
 @dataclass(slots=True)
-class Message:
+class Message(IEList):
     """One PFCP message. ``seid`` is set exactly for session messages (50-57)."""
 
     msg_type: int
@@ -24,18 +23,6 @@ class Message:
     @property
     def name(self) -> str:
         return message_type_name(self.msg_type)
-
-    def get(self, ie_type: int) -> IE | None:
-        for ie in self.ies:
-            if ie.type == ie_type:
-                return ie
-        return None
-
-    def get_all(self, ie_type: int) -> list[IE]:
-        return [ie for ie in self.ies if ie.type == ie_type]
-
-    def __iter__(self) -> Iterator[IE]:
-        return iter(self.ies)
 
 
 def _m(*types: int) -> frozenset[int]:
