@@ -160,6 +160,16 @@ upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t no
       return emit_reply (pkt, len, msg, upf_build_error_indication (v->teid, &o.dst, msg), out,
                          cap);
     }
+  if (v->malformed == UPF_MALFORMED_EXT_UNKNOWN_REQUIRED)
+    {
+      upf_outer_t o;
+      uint8_t msg[32];
+      upf_parse_outer (pkt, len, &o);
+      return emit_reply (pkt, len, msg,
+                         upf_build_supported_ext_hdr_notification (
+                           o.payload_len >= 10 ? upf_rd16 (pkt + o.payload_offset + 8) : 0, msg),
+                         out, cap);
+    }
   return 0;
 }
 
@@ -181,6 +191,8 @@ upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_
   if (v->verdict == UPF_VERDICT_DROP && v->drop_reason == UPF_DROP_NO_SESSION
       && v->gtpu_type == UPF_GTPU_G_PDU && cap >= 40)
     return upf_build_error_indication (v->teid, local_addr, out);
+  if (v->malformed == UPF_MALFORMED_EXT_UNKNOWN_REQUIRED && cap >= 32)
+    return upf_build_supported_ext_hdr_notification (len >= 10 ? upf_rd16 (gp + 8) : 0, out);
   return 0;
 }
 

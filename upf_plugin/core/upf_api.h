@@ -32,13 +32,16 @@ UPF_API_VISIBLE int upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8
 /* Whole-packet helpers: process and write the packet to transmit into out; return its length
  * (0 = nothing to send). UL: FORWARD -> inner packet (or re-encapsulated for N9);
  * ECHO_REQUEST -> echo response to the sender; DROP/NO_SESSION of a G-PDU -> error indication
- * to the sender. DL: FORWARD -> encapsulated packet; BUFFER -> stored in the session. */
+ * to the sender; an unknown comprehension-required extension header -> Supported Extension
+ * Headers Notification to the sender. DL: FORWARD -> encapsulated packet; BUFFER -> stored in
+ * the session. */
 UPF_API_VISIBLE uint32_t upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len,
                                             uint64_t now_ns, upf_verdict_t *v, uint8_t *out,
                                             uint32_t cap);
 /* UL at the GTP-U layer (kernel UDP socket on local_addr:2152): FORWARD -> inner packet (or
  * full outer packet for N9); ECHO_REQUEST -> the GTP-U echo response message; NO_SESSION of a
- * G-PDU -> the GTP-U error indication message (send both back to the sender's address). */
+ * G-PDU -> the GTP-U error indication message; an unknown comprehension-required extension
+ * header -> a Supported Extension Headers Notification (send these back to the sender). */
 UPF_API_VISIBLE uint32_t upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr,
                                                  const uint8_t *gp, uint32_t len, uint64_t now_ns,
                                                  upf_verdict_t *v, uint8_t *out, uint32_t cap);

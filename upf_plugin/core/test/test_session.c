@@ -215,6 +215,24 @@ test_ul_gtpu_entry (void **st)
   uint32_t eml = upf_build_end_marker (0x100, 0, 0, ei);
   upfcore_ul_gtpu_packet (c, &local, ei, eml, 1, &v, out, sizeof (out));
   assert_int_equal (v.drop_reason, UPF_DROP_GTPU_SIGNALLING);
+  /* an unknown comprehension-required extension header: notification back */
+  uint8_t unk[24] = { 0x36, 255, 0, 16, 0, 0, 1, 0, 0x00, 0x2a, 0, 0xc7, 1, 0, 0, 0 };
+  o = upfcore_ul_gtpu_packet (c, &local, unk, 24, 1, &v, out, sizeof (out));
+  assert_int_equal (v.malformed, UPF_MALFORMED_EXT_UNKNOWN_REQUIRED);
+  assert_int_equal (upf_parse_gtpu (out, o, &g), 0);
+  assert_int_equal (g.type, UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION);
+  assert_int_equal (g.seq, 0x2a);
+  o = upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  memcpy (pkt + 28, unk, 24);
+  upf_wr16 (pkt + 2, 28 + 24);
+  upf_wr16 (pkt + 24, 8 + 24);
+  upf_wr16 (pkt + 10, 0);
+  o = upfcore_ul_packet (c, pkt, 52, 1, &v, out, sizeof (out));
+  assert_int_equal (v.malformed, UPF_MALFORMED_EXT_UNKNOWN_REQUIRED);
+  assert_int_equal (o, 28 + 18);
+  assert_int_equal (upf_parse_gtpu (out + 28, o - 28, &g), 0);
+  assert_int_equal (g.type, UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION);
   /* an unknown message type is malformed */
   ei[1] = 77;
   upfcore_ul_gtpu_packet (c, &local, ei, eml, 1, &v, out, sizeof (out));
