@@ -103,6 +103,9 @@ class PacketLoop:
                 data, peer = self.n3.recvfrom(65535)
             except BlockingIOError:
                 return
+            except OSError:  # e.g. a queued ICMP error: count it, keep serving
+                self.errors += 1
+                return
             res = self.datapath.process_ul_gtpu(self.n3_address, data)
             if res.verdict == Verdict.FORWARD:
                 self._send(res)
@@ -114,6 +117,9 @@ class PacketLoop:
             try:
                 packet = os.read(self.tun, 65535)
             except BlockingIOError:
+                return
+            except OSError:
+                self.errors += 1
                 return
             res = self.datapath.process_dl(packet, self.network_instance)
             if res.verdict == Verdict.FORWARD:
