@@ -296,7 +296,7 @@ run_ul_full (upf_ctx_t *c, ring_t *r, uint64_t n, uint64_t *fwd)
       const uint8_t *p = r->data + (k & (RING - 1)) * SLOT;
       if ((k & 255) == 0)
         upf_reader_enter (&c->epoch, 0);
-      upf_ul_process (c, p, r->len[k & (RING - 1)], k, &v);
+      upf_ul_process (c, &c->stats, p, r->len[k & (RING - 1)], k, &v);
       if (v.verdict == UPF_VERDICT_FORWARD)
         {
           f++;
@@ -345,7 +345,7 @@ run_dl_full (upf_ctx_t *c, ring_t *r, uint64_t n, uint64_t *fwd)
       const uint8_t *p = r->data + (k & (RING - 1)) * SLOT;
       if ((k & 255) == 0)
         upf_reader_enter (&c->epoch, 0);
-      upf_dl_process (c, 0, p, r->len[k & (RING - 1)], k, &v);
+      upf_dl_process (c, &c->stats, 0, p, r->len[k & (RING - 1)], k, &v);
       if (v.verdict == UPF_VERDICT_FORWARD && v.encap)
         {
           f++;

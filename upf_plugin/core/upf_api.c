@@ -99,14 +99,14 @@ int
 upfcore_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
                     upf_verdict_t *v)
 {
-  return upf_ul_process (ctx, pkt, len, now_ns, v);
+  return upf_ul_process (ctx, &ctx->stats, pkt, len, now_ns, v);
 }
 
 int
 upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
                     upf_verdict_t *v)
 {
-  return upf_dl_process (ctx, ni, pkt, len, now_ns, v);
+  return upf_dl_process (ctx, &ctx->stats, ni, pkt, len, now_ns, v);
 }
 
 static uint32_t
@@ -139,7 +139,7 @@ uint32_t
 upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
                    upf_verdict_t *v, uint8_t *out, uint32_t cap)
 {
-  upf_ul_process (ctx, pkt, len, now_ns, v);
+  upf_ul_process (ctx, &ctx->stats, pkt, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt + v->inner_offset, out, cap);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST)
@@ -179,7 +179,7 @@ upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_
 {
   upf_verdict_init (v);
   ctx->stats.rx_pkts[UPF_DIR_UL]++;
-  upf_ul_process_gtpu (ctx, local_addr, gp, len, now_ns, v);
+  upf_ul_process_gtpu (ctx, &ctx->stats, local_addr, gp, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, gp + v->inner_offset, out, cap);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST && cap >= 16)
@@ -200,7 +200,7 @@ uint32_t
 upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
                    upf_verdict_t *v, uint8_t *out, uint32_t cap)
 {
-  upf_dl_process (ctx, ni, pkt, len, now_ns, v);
+  upf_dl_process (ctx, &ctx->stats, ni, pkt, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt, out, cap);
   if (v->verdict == UPF_VERDICT_BUFFER

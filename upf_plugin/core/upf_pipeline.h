@@ -147,7 +147,9 @@ struct upf_session
   struct upf_session *prev, *next; /* ctx's session list (writer) */
 };
 
-/* Datapath-wide counters (one reader thread each in VPP: per worker). */
+/* Datapath counters by reason. The entry points take the block to count into: one per
+ * reader thread (VPP: per worker, summed when read); upf_ctx_t holds one for single-threaded
+ * users such as libupfcore.so. */
 typedef struct
 {
   uint64_t rx_pkts[2];
@@ -186,11 +188,11 @@ upf_verdict_init (upf_verdict_t *v)
 }
 
 static inline int
-upf_drop (upf_ctx_t *ctx, upf_verdict_t *v, upf_drop_reason_t r)
+upf_drop (upf_stats_t *st, upf_verdict_t *v, upf_drop_reason_t r)
 {
   v->verdict = UPF_VERDICT_DROP;
   v->drop_reason = (uint8_t)r;
-  ctx->stats.drops[r]++;
+  st->drops[r]++;
   return 0;
 }
 
@@ -238,7 +240,7 @@ upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_
 
 /* URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop. */
 static inline int
-upf_urr_account (upf_ctx_t *ctx, const upf_program_t *prog, int pdr, unsigned dir, uint32_t len,
+upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned dir, uint32_t len,
                  uint64_t now_ns, upf_verdict_t *v)
 {
   unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
@@ -266,7 +268,7 @@ upf_urr_account (upf_ctx_t *ctx, const upf_program_t *prog, int pdr, unsigned di
           if (r->vol_threshold[k] && s->bytes[k] >= r->vol_threshold[k])
             {
               s->flags |= UPF_URRS_THRESHOLD_REPORTED;
-              upf_add_event (v, &ctx->stats, UPF_EV_USAGE_THRESHOLD, r->urr_id, k);
+              upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k);
               break;
             }
       if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
@@ -274,7 +276,7 @@ upf_urr_account (upf_ctx_t *ctx, const upf_program_t *prog, int pdr, unsigned di
           if (r->vol_quota[k] && s->bytes[k] >= r->vol_quota[k])
             {
               s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
-              upf_add_event (v, &ctx->stats, UPF_EV_USAGE_QUOTA, r->urr_id, k);
+              upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k);
               break;
             }
     }
@@ -286,7 +288,7 @@ upf_urr_account (upf_ctx_t *ctx, const upf_program_t *prog, int pdr, unsigned di
  * URRs count and MBRs police). Fills the verdict; returns 1 when the packet is to be sent.
  */
 static inline int
-upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
+upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
                    uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   const upf_program_t *prog = e->prog;
@@ -296,7 +298,7 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
 
   v->session = e->session;
   if (!prog)
-    return upf_drop (ctx, v, UPF_DROP_NO_PDR);
+    return upf_drop (st, v, UPF_DROP_NO_PDR);
   v->seid = prog->seid;
   /* Start the independent loads of the program now rather than one after the other as the
    * pipeline reaches them (the session's rules and state are cold at 1M sessions). */
@@ -315,7 +317,7 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
     }
   pdr = upf_classify (prog, dir, m);
   if (pdr < 0)
-    return upf_drop (ctx, v, UPF_DROP_NO_PDR);
+    return upf_drop (st, v, UPF_DROP_NO_PDR);
   v->pdr_id = prog->pdr[pdr].pdr_id;
   far = &prog->far[prog->pdr_far[pdr]];
   v->far_id = far->far_id;
@@ -335,13 +337,13 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
         {
           qs->gated_pkts[dir]++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);
-          return upf_drop (ctx, v, UPF_DROP_GATE_CLOSED);
+          return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
         }
       if (!upf_police (qs, &prog->qer_rt[q], dir, len, now_ns))
         {
           qs->policed_pkts[dir]++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);
-          return upf_drop (ctx, v, UPF_DROP_MBR);
+          return upf_drop (st, v, UPF_DROP_MBR);
         }
       if (qer->qfi)
         v->qfi = qer->qfi;
@@ -353,14 +355,14 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
   if (far->apply_action & UPF_AA_DROP)
     {
       upf_urr_count_drop_dl (prog, pdr, dir, len);
-      return upf_drop (ctx, v, UPF_DROP_FAR_DROP);
+      return upf_drop (st, v, UPF_DROP_FAR_DROP);
     }
   if (far->apply_action & UPF_AA_BUFF)
     {
       upf_buffer_t *b = prog->buffer;
       uint32_t cap_pkts, cap_bytes;
       if (!b)
-        return upf_drop (ctx, v, UPF_DROP_NO_BUFFER);
+        return upf_drop (st, v, UPF_DROP_NO_BUFFER);
       cap_pkts = prog->has_bar && prog->bar.max_pkts ? prog->bar.max_pkts : 32;
       if (cap_pkts > UPF_BUFFER_MAX_PKTS)
         cap_pkts = UPF_BUFFER_MAX_PKTS;
@@ -370,13 +372,13 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
       if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
         {
           b->report_sent = 1;
-          upf_add_event (v, &ctx->stats, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
         }
       if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
         {
           b->dropped_pkts++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);
-          return upf_drop (ctx, v, UPF_DROP_BUFFER_FULL);
+          return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
         }
       v->verdict = UPF_VERDICT_BUFFER;
       return 0;
@@ -387,15 +389,15 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
       if (b && !b->report_sent)
         {
           b->report_sent = 1;
-          upf_add_event (v, &ctx->stats, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
         }
     }
   if (!(far->apply_action & UPF_AA_FORW))
-    return upf_drop (ctx, v, UPF_DROP_NO_ACTION);
-  if (!upf_urr_account (ctx, prog, pdr, dir, len, now_ns, v))
+    return upf_drop (st, v, UPF_DROP_NO_ACTION);
+  if (!upf_urr_account (st, prog, pdr, dir, len, now_ns, v))
     {
       upf_urr_count_drop_dl (prog, pdr, dir, len);
-      return upf_drop (ctx, v, UPF_DROP_QUOTA);
+      return upf_drop (st, v, UPF_DROP_QUOTA);
     }
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
@@ -414,8 +416,8 @@ upf_session_apply (upf_ctx_t *ctx, const upf_entry_t *e, unsigned dir, const upf
  * Unknown TEID: DROP/NO_SESSION with v->teid set (the caller may send an Error Indication).
  */
 static inline int
-upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *gp, uint32_t len,
-                     uint64_t now_ns, upf_verdict_t *v)
+upf_ul_process_gtpu (upf_ctx_t *ctx, upf_stats_t *st, const upf_ip_t *local_addr, const uint8_t *gp,
+                     uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_gtpu_t g;
   upf_inner_t in;
@@ -444,7 +446,7 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *
               r = UPF_MALFORMED_GTPU_LENGTH;
               goto malformed;
             }
-          upf_add_event (v, &ctx->stats, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
+          upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
         }
       else if (g.type != UPF_GTPU_END_MARKER && g.type != UPF_GTPU_ECHO_RESPONSE
                && g.type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
@@ -452,11 +454,11 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *
           r = UPF_MALFORMED_GTPU_UNEXPECTED_TYPE;
           goto malformed;
         }
-      return upf_drop (ctx, v, UPF_DROP_GTPU_SIGNALLING);
+      return upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
     }
   s = upf_ul_find (&ctx->ul, local_addr, g.teid);
   if (!s)
-    return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
   r = upf_parse_inner (gp + g.header_len, g.payload_len, &in);
   if (r != UPF_MALFORMED_NONE)
     goto malformed;
@@ -467,12 +469,12 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_t *
   m.has_teid = 1;
   m.qfi = g.qfi;
   m.has_qfi = g.has_pdu_session_container;
-  return upf_session_apply (ctx, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
+  return upf_session_apply (st, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
 
 malformed:
   v->malformed = (uint8_t)r;
-  ctx->stats.malformed[r]++;
-  return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+  st->malformed[r]++;
+  return upf_drop (st, v, UPF_DROP_MALFORMED);
 }
 
 /*
@@ -480,24 +482,25 @@ malformed:
  * upf_ul_process_gtpu (), with v->inner_offset relative to pkt.
  */
 static inline int
-upf_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+upf_ul_process (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
+                upf_verdict_t *v)
 {
   upf_outer_t o;
   upf_malformed_t r;
   int rv;
 
   upf_verdict_init (v);
-  ctx->stats.rx_pkts[UPF_DIR_UL]++;
+  st->rx_pkts[UPF_DIR_UL]++;
   r = upf_parse_outer (pkt, len, &o);
   if (r == UPF_MALFORMED_NONE && o.dport != UPF_GTPU_PORT)
     r = UPF_MALFORMED_NOT_GTPU_PORT;
   if (r != UPF_MALFORMED_NONE)
     {
       v->malformed = (uint8_t)r;
-      ctx->stats.malformed[r]++;
-      return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+      st->malformed[r]++;
+      return upf_drop (st, v, UPF_DROP_MALFORMED);
     }
-  rv = upf_ul_process_gtpu (ctx, &o.dst, pkt + o.payload_offset, o.payload_len, now_ns, v);
+  rv = upf_ul_process_gtpu (ctx, st, &o.dst, pkt + o.payload_offset, o.payload_len, now_ns, v);
   v->inner_offset = (uint16_t)(v->inner_offset + o.payload_offset);
   return rv;
 }
@@ -508,8 +511,8 @@ upf_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_n
  * pkt, v->inner_len, v->qfi, v->rqi) into its headroom.
  */
 static inline int
-upf_dl_process (upf_ctx_t *ctx, uint16_t network_instance, const uint8_t *pkt, uint32_t len,
-                uint64_t now_ns, upf_verdict_t *v)
+upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, const uint8_t *pkt,
+                uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_inner_t in;
   upf_match_t m;
@@ -517,24 +520,24 @@ upf_dl_process (upf_ctx_t *ctx, uint16_t network_instance, const uint8_t *pkt, u
   upf_malformed_t r;
 
   upf_verdict_init (v);
-  ctx->stats.rx_pkts[UPF_DIR_DL]++;
+  st->rx_pkts[UPF_DIR_DL]++;
   r = upf_parse_inner (pkt, len, &in);
   if (r != UPF_MALFORMED_NONE)
     {
       v->malformed = (uint8_t)r;
-      ctx->stats.malformed[r]++;
-      return upf_drop (ctx, v, UPF_DROP_MALFORMED);
+      st->malformed[r]++;
+      return upf_drop (st, v, UPF_DROP_MALFORMED);
     }
   v->inner_len = in.total_len;
   s = upf_dl_find (&ctx->dl, network_instance, &in.dst);
   if (!s)
-    return upf_drop (ctx, v, UPF_DROP_NO_SESSION);
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
   m.in = &in;
   m.teid = 0;
   m.has_teid = 0;
   m.qfi = 0;
   m.has_qfi = 0;
-  return upf_session_apply (ctx, s, UPF_DIR_DL, &m, in.total_len, now_ns, v);
+  return upf_session_apply (st, s, UPF_DIR_DL, &m, in.total_len, now_ns, v);
 }
 
 /* Writer side (upf_session.c). */

@@ -135,9 +135,9 @@ typedef struct
   uint32_t far_id;
   uint8_t apply_action; /* UPF_AA_* */
   uint8_t dest_interface;
-  uint8_t ohc;       /* UPF_OHC_* */
-  uint8_t ohc_flags; /* UPF_OHC_F_* */
-  uint8_t dscp;      /* transport level marking, UPF_DSCP_NONE if absent */
+  uint8_t ohc;           /* UPF_OHC_* */
+  uint8_t ohc_flags;     /* UPF_OHC_F_* */
+  uint8_t dscp;          /* transport level marking, UPF_DSCP_NONE if absent */
   uint8_t redirect_type; /* TS 29.244 8.2.87 type + 1, 0 = none; the caller redirects */
   uint16_t network_instance;
   uint32_t ohc_teid;

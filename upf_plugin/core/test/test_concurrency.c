@@ -63,6 +63,8 @@ reader (void *arg)
   unsigned id = (unsigned)(uintptr_t)arg;
   uint8_t in[128], pkt[256], out[512];
   upf_verdict_t v;
+  upf_stats_t st; /* each reader thread counts into its own block */
+  memset (&st, 0, sizeof (st));
   uint32_t il = mk_inner4 (in, UE, IP4 (8, 8, 8, 8), UPF_PROTO_UDP, 1, 2, 8);
   uint32_t n = mk_gtpu4 (pkt, 1, N3_UPF, 0x100, -1, in, il);
   uint32_t dl = mk_inner4 (in, IP4 (8, 8, 8, 8), UE, UPF_PROTO_UDP, 2, 1, 8);
@@ -71,18 +73,18 @@ reader (void *arg)
       upf_reader_enter (&ctx->epoch, id);
       for (int i = 0; i < 64; i++)
         {
-          upf_ul_process (ctx, pkt, n, 1, &v);
+          upf_ul_process (ctx, &st, pkt, n, 1, &v);
           if (v.verdict == UPF_VERDICT_FORWARD && v.far_id >= 1000)
             atomic_fetch_add (&forwarded, 1);
           else
             atomic_fetch_add (&bad, 1);
-          upf_dl_process (ctx, 0, in, dl, 1, &v);
+          upf_dl_process (ctx, &st, 0, in, dl, 1, &v);
           if (v.verdict != UPF_VERDICT_FORWARD || !v.encap)
             atomic_fetch_add (&bad, 1);
           else
             upf_encap_write (v.encap, out, in, v.inner_len, 0, 0);
           /* churned sessions: any verdict, but no crash */
-          upf_ul_process (ctx, pkt, n, 1, &v);
+          upf_ul_process (ctx, &st, pkt, n, 1, &v);
         }
       upf_reader_exit (&ctx->epoch, id);
     }
