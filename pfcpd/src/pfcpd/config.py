@@ -34,7 +34,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A UDP/TCP endpoint: an IP literal (no brackets) and a port."""
+    """A UDP/TCP endpoint: an IP literal (no brackets) and a port; for ``pfcp.associate_to``
+    the host may also be a DNS name, resolved when pfcpd runs."""
 
     host: str
     port: int
@@ -42,6 +43,14 @@ class Endpoint:
     @property
     def family(self) -> int:
         return ipaddress.ip_address(self.host).version
+
+    @property
+    def is_name(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return True
+        return False
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -127,8 +136,24 @@ def parse_config(data: object) -> Config:
     return config
 
 
-def parse_endpoint(text: str, default_port: int | None = PFCP_PORT) -> Endpoint:
-    """``host:port``, ``[v6]:port``, or a bare address when ``default_port`` is set."""
+def is_fqdn(text: str) -> bool:
+    """A syntactically valid DNS name (letters, digits, hyphens; labels of 1-63)."""
+    labels = text.rstrip(".").split(".")
+    return 0 < len(text) <= 253 and all(
+        0 < len(label) <= 63
+        and label.replace("-", "").isalnum()
+        and label.isascii()
+        and not label.startswith("-")
+        and not label.endswith("-")
+        for label in labels
+    )
+
+
+def parse_endpoint(
+    text: str, default_port: int | None = PFCP_PORT, allow_name: bool = False
+) -> Endpoint:
+    """``host:port``, ``[v6]:port``, or a bare address when ``default_port`` is set; with
+    ``allow_name`` the host may be a DNS name (``smf.example.net:8805``)."""
     text = text.strip()
     host, port_text = text, None
     if text.startswith("["):
@@ -143,9 +168,15 @@ def parse_endpoint(text: str, default_port: int | None = PFCP_PORT) -> Endpoint:
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     try:
-        addr = ipaddress.ip_address(host)
+        host = ipaddress.ip_address(host).compressed
     except ValueError:
-        raise ValueError(f"{text!r}: {host!r} is not an IPv4 or IPv6 address") from None
+        if not allow_name:
+            raise ValueError(f"{text!r}: {host!r} is not an IPv4 or IPv6 address") from None
+        if text.startswith("[") or not is_fqdn(host) or host.replace(".", "").isdigit():
+            raise ValueError(
+                f"{text!r}: {host!r} is neither an IPv4/IPv6 address nor a DNS name"
+            ) from None
+        host = host.rstrip(".").lower()
     if port_text is None:
         if default_port is None:
             raise ValueError(f"{text!r}: a port is required (host:port or [v6]:port)")
@@ -154,7 +185,7 @@ def parse_endpoint(text: str, default_port: int | None = PFCP_PORT) -> Endpoint:
         if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
             raise ValueError(f"{text!r}: port {port_text!r} is not a number in 0-65535")
         port = int(port_text)
-    return Endpoint(addr.compressed, port)
+    return Endpoint(host, port)
 
 
 def _type_name(value: object) -> str:
@@ -230,11 +261,13 @@ class _Validator:
                 out.append(item)
         return out
 
-    def endpoints(self, value: object, path: str, default_port: int | None) -> list[Endpoint]:
+    def endpoints(
+        self, value: object, path: str, default_port: int | None, allow_name: bool = False
+    ) -> list[Endpoint]:
         out = []
         for i, text in enumerate(self.string_list(value, path)):
             try:
-                out.append(parse_endpoint(text, default_port))
+                out.append(parse_endpoint(text, default_port, allow_name))
             except ValueError as exc:
                 self.error(f"{path}[{i}]", str(exc))
         return out
@@ -311,15 +344,7 @@ class _Validator:
             return ipaddress.ip_address(value).compressed
         except ValueError:
             pass
-        labels = value.rstrip(".").split(".")
-        if len(value) > 253 or not all(
-            0 < len(label) <= 63
-            and label.replace("-", "").isalnum()
-            and label.isascii()
-            and not label.startswith("-")
-            and not label.endswith("-")
-            for label in labels
-        ):
+        if not is_fqdn(value):
             self.error("node_id", f"must be an IPv4/IPv6 address or an FQDN, got {value!r}")
         return value
 
@@ -347,9 +372,13 @@ class _Validator:
         if "listen" in m and not listen and isinstance(m["listen"], list) and not m["listen"]:
             self.error("pfcp.listen", "must name at least one address")
         allowed = self.allowed_peers(m)
-        associate_to = self.endpoints(m.get("associate_to", []), "pfcp.associate_to", PFCP_PORT)
+        associate_to = self.endpoints(
+            m.get("associate_to", []), "pfcp.associate_to", PFCP_PORT, allow_name=True
+        )
         if allowed is not None:
             for i, ep in enumerate(associate_to):
+                if ep.is_name:
+                    continue  # checked when resolved: addresses outside allowed_peers are skipped
                 if not any(ipaddress.ip_address(ep.host) in net for net in allowed):
                     self.error(
                         f"pfcp.associate_to[{i}]",

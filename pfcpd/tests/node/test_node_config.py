@@ -73,6 +73,9 @@ def test_the_issue_schema_is_valid():
         ({"pfcp__allowed_peers": KeyError}, "pfcp.allowed_peers: is required"),
         ({"pfcp__allowed_peers": ["10.0.0.1/8"]}, "pfcp.allowed_peers[0]: not a CIDR"),
         ({"pfcp__associate_to": ["192.0.2.1"]}, "pfcp.associate_to[0]: 192.0.2.1 is not in"),
+        ({"pfcp__associate_to": ["smf_1.example:8805"]}, "pfcp.associate_to[0]: 'smf_1."),
+        ({"pfcp__associate_to": ["[smf.example]:8805"]}, "pfcp.associate_to[0]:"),
+        ({"pfcp__associate_to": ["smf.example:x"]}, "pfcp.associate_to[0]: 'smf.example:x'"),
         ({"pfcp__tl": 3}, "pfcp.tl: unknown key"),
         ({"pfcp__on_peer_lost": "drop"}, "pfcp.on_peer_lost: must be one of release, keep"),
         ({"node_id": "bad host!"}, "node_id: must be an IPv4/IPv6 address or an FQDN"),
@@ -126,3 +129,22 @@ def test_check_config_command(tmp_path: Path):
     assert syntax.returncode == 1 and "YAML syntax error at line" in syntax.stderr
     missing = subprocess.run([*run, str(tmp_path / "nope.yaml")], capture_output=True, text=True)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_associate_to_accepts_dns_names():
+    cfg = parse_config(
+        doc(
+            pfcp__allowed_peers="any",
+            pfcp__associate_to=["SMF.example.net", "localhost:9999", "127.0.0.1", "[::1]:1"],
+        )
+    )
+    got = [(e.host, e.port, e.is_name) for e in cfg.pfcp.associate_to]
+    assert got == [
+        ("smf.example.net", 8805, True),
+        ("localhost", 9999, True),
+        ("127.0.0.1", 8805, False),
+        ("::1", 1, False),
+    ]
+    # Names only where a resolver is meant to run: listen addresses stay literals.
+    with pytest.raises(ValueError, match="not an IPv4 or IPv6 address"):
+        parse_endpoint("localhost:8805")

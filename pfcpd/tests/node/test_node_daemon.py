@@ -163,6 +163,29 @@ def test_up_initiated_setup_retried_and_release(start_pfcpd, make_peer):
     assert daemon.associations() == []
 
 
+def test_up_initiated_setup_to_a_dns_name(start_pfcpd, make_peer):
+    """``associate_to`` may name the SMF; the name is resolved at run time (``localhost``:
+    /etc/hosts, loopback only) and the setup goes to what it resolves to."""
+    peer = make_peer(("127.0.0.1", 0))
+    daemon = start_pfcpd({"pfcp": {"associate_to": [f"localhost:{peer.addr[1]}"]}})
+    peer.target = daemon.addr
+    request = peer.expect(M.ASSOCIATION_SETUP_REQUEST)
+    peer.send(
+        Message(
+            M.ASSOCIATION_SETUP_RESPONSE,
+            request.seq,
+            [NodeID.from_text("smf.test"), CauseIE(1), RecoveryTimeStamp(CP_RECOVERY)],
+        )
+    )
+    daemon.wait_metric("pfcpd_associations_established_total", 1, initiator="up")
+    [assoc] = daemon.associations()
+    assert (assoc["node_id"], assoc["address"], assoc["port"]) == (
+        "smf.test",
+        "127.0.0.1",
+        peer.addr[1],
+    )
+
+
 def test_heartbeat_both_ways(start_pfcpd, make_peer):
     daemon = start_pfcpd({"pfcp": {"heartbeat_interval": 0.3}})
     peer = make_peer(daemon.addr)

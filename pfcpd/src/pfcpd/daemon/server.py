@@ -73,6 +73,7 @@ class PfcpServer:
             associations=restored,
         )
         self.endpoints: dict[str, _Endpoint] = {}
+        self._resolving: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._ratelimited_log = RateLimitedLog(log)
@@ -98,6 +99,8 @@ class PfcpServer:
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        for task in self._resolving:
+            task.cancel()
         for endpoint in self.endpoints.values():
             if endpoint.transport is not None:
                 endpoint.transport.close()
@@ -114,6 +117,28 @@ class PfcpServer:
         when = self._timer_at or 0.0
         self._timer_at = None
         self.node.handle_timer(max(self.loop.time(), when))
+        self._service()
+
+    async def _resolve(self, host: str, port: int) -> None:
+        """Resolve an ``associate_to`` name in the loop's resolver thread (never blocking the
+        loop); keep the addresses a listen endpoint can reach, in the resolver's order."""
+        has_v6 = any(ep.family == 6 for ep in self.config.pfcp.listen)
+        error = None
+        addresses: list[str] = []
+        try:
+            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError) as exc:
+            error = f"cannot resolve {host}: {exc}"
+        else:
+            for family, *_, sockaddr in infos:
+                if family == socket.AF_INET6 and not has_v6:
+                    continue
+                ip = _normalize(sockaddr)[0]
+                if ip not in addresses:
+                    addresses.append(ip)
+            if not addresses:
+                error = f"{host} has no address pfcpd's PFCP endpoints can reach"
+        self.node.resolved(host, port, addresses, self.loop.time(), error)
         self._service()
 
     def release(self, node_id: str) -> bool:
@@ -156,6 +181,10 @@ class PfcpServer:
             self.save()
         for tx in node.datagrams_to_send():
             self._send(tx)
+        for host, port in node.resolutions_wanted():
+            task = self.loop.create_task(self._resolve(host, port))
+            self._resolving.add(task)
+            task.add_done_callback(self._resolving.discard)
         while (event := node.next_event()) is not None:
             self._log_event(event)
         when = node.get_timer()

@@ -9,6 +9,7 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -95,12 +96,27 @@ def cause_label(msg: Message) -> str:
 
 @dataclass(slots=True)
 class SetupTarget:
-    """An SMF this node associates to at start-up (``pfcp.associate_to``)."""
+    """An SMF this node associates to at start-up (``pfcp.associate_to``).
 
-    addr: Address
+    ``host`` is an IP literal or a DNS name; a name is resolved (by the driver, see
+    :meth:`PfcpNode.resolutions_wanted`) before every attempt, so ``addr`` follows DNS.
+    """
+
+    host: str
+    port: int
     next_attempt_at: float
-    in_flight: bool = False
+    addr: Address | None = None  # where the last attempt went (None: name not resolved yet)
+    node_id: str | None = None  # the SMF's Node ID once an attempt succeeded
+    in_flight: bool = False  # a setup request or a name resolution is under way
     attempts: int = 0
+
+    @property
+    def is_name(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return True
+        return False
 
 
 class PfcpNode:
@@ -127,6 +143,7 @@ class PfcpNode:
         self._clock = clock
         self._associations: dict[str, Association] = {a.node_id: a for a in associations}
         self._targets: list[SetupTarget] = []
+        self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
         self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
         self._seq = SequenceNumbers()
         self._cache = ResponseCache(config.response_cache_time)
@@ -155,7 +172,12 @@ class PfcpNode:
 
     def start(self, now: float) -> None:
         """Begin associating to ``pfcp.associate_to``; probe restored associations."""
-        self._targets = [SetupTarget((ep.host, ep.port), now) for ep in self.config.associate_to]
+        self._targets = []
+        for ep in self.config.associate_to:
+            target = SetupTarget(ep.host, ep.port, now)
+            if not target.is_name:
+                target.addr = (ep.host, ep.port)
+            self._targets.append(target)
         for assoc in self._associations.values():
             assoc.next_heartbeat_at = now
 
@@ -177,6 +199,34 @@ class PfcpNode:
     def datagrams_to_send(self) -> list[Transmit]:
         out, self._transmits = self._transmits, []
         return out
+
+    def resolutions_wanted(self) -> list[tuple[str, int]]:
+        """``(name, port)`` of ``pfcp.associate_to`` entries to resolve now; the driver
+        answers each with :meth:`resolved` (it must not block: a resolver runs elsewhere)."""
+        out, self._resolutions = self._resolutions, []
+        return out
+
+    def resolved(
+        self, host: str, port: int, addresses: list[str], now: float, error: str | None = None
+    ) -> None:
+        """The outcome of resolving ``host``: its addresses in preference order (empty with
+        ``error`` when the resolver failed). The first one the allow-list admits is used."""
+        for target in self._targets:
+            if (target.host, target.port) != (host, port) or not target.in_flight:
+                continue
+            allowed = [a for a in addresses if self.allow_list.allows(a)]
+            if not allowed:
+                target.in_flight = False
+                target.next_attempt_at = now + self.config.associate_retry_interval
+                if error is None:
+                    listed = ", ".join(addresses) or "no address"
+                    error = f"{host} resolves to {listed}, none in pfcp.allowed_peers"
+                self._events.append(AssociationSetupFailed((host, port), error))
+                continue
+            target.addr = (allowed[0], port)
+            target.in_flight = False
+            if not self._stopping and not self._target_associated(target):
+                self._send_setup(target, now)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -203,7 +253,7 @@ class PfcpNode:
             times.extend(
                 t.next_attempt_at
                 for t in self._targets
-                if not t.in_flight and not self._associated(t.addr)
+                if not t.in_flight and not self._target_associated(t)
             )
         return min(times) if times else None
 
@@ -228,9 +278,13 @@ class PfcpNode:
                 if (
                     not target.in_flight
                     and target.next_attempt_at <= now
-                    and not self._associated(target.addr)
+                    and not self._target_associated(target)
                 ):
-                    self._send_setup(target, now)
+                    if target.is_name:
+                        target.in_flight = True  # resolving; ``resolved`` sends the request
+                        self._resolutions.append((target.host, target.port))
+                    else:
+                        self._send_setup(target, now)
 
     def datagram_received(
         self, data: bytes, addr: Address, now: float, local: str | None = None
@@ -369,6 +423,11 @@ class PfcpNode:
 
     def _send_heartbeat(self, assoc: Association, now: float) -> None:
         assoc.heartbeat_in_flight = True
+        # The next one is due an interval after this one was due, not after its answer came:
+        # round trips and retransmissions do not stretch the period. A node far behind its
+        # schedule (restored state, a stalled loop) starts a fresh one.
+        due = assoc.next_heartbeat_at + self.config.heartbeat_interval
+        assoc.next_heartbeat_at = due if due > now else now + self.config.heartbeat_interval
 
         def done(response: Message | None, when: float) -> None:
             self._heartbeat_done(assoc, response, when)
@@ -380,7 +439,6 @@ class PfcpNode:
         assoc.heartbeat_in_flight = False
         if self._associations.get(assoc.node_id) is not assoc:
             return  # released or replaced meanwhile
-        assoc.next_heartbeat_at = now + self.config.heartbeat_interval
         if response is None or response.msg_type != M.HEARTBEAT_RESPONSE:
             if assoc.state is not AssociationState.LOST:
                 self._peer_lost(assoc, now)
@@ -415,27 +473,30 @@ class PfcpNode:
         features = self._features_ie()
         if features is not None:
             ies.append(features)
+        assert target.addr is not None
         self._send(Message(M.ASSOCIATION_SETUP_REQUEST, 0, ies), target.addr, None, now, done)
 
     def _setup_done(self, target: SetupTarget, response: Message | None, now: float) -> None:
         target.in_flight = False
         target.next_attempt_at = now + self.config.associate_retry_interval
+        where = target.addr or (target.host, target.port)
         if response is None:
-            self._events.append(AssociationSetupFailed(target.addr, "no response"))
+            self._events.append(AssociationSetupFailed(where, "no response"))
             return
         if response.msg_type != M.ASSOCIATION_SETUP_RESPONSE:
-            self._events.append(AssociationSetupFailed(target.addr, response.name))
+            self._events.append(AssociationSetupFailed(where, response.name))
             return
         cause = cause_label(response)
         if cause != "request_accepted":
-            self._events.append(AssociationSetupFailed(target.addr, f"cause {cause}"))
+            self._events.append(AssociationSetupFailed(where, f"cause {cause}"))
             return
         node_id: NodeID = response.get(IEType.NODE_ID)  # type: ignore[assignment]
         ts: RecoveryTimeStamp = response.get(IEType.RECOVERY_TIME_STAMP)  # type: ignore[assignment]
         features = response.get(IEType.CP_FUNCTION_FEATURES)
+        target.node_id = node_id.value
         self._establish(
             node_id.value,
-            target.addr,
+            where,
             None,
             ts.value,
             "up",
@@ -448,6 +509,11 @@ class PfcpNode:
     def _request(self, msg: Message, addr: Address, local: str | None, now: float) -> None:
         started = self._clock()
         t = msg.msg_type
+        # Only answers that may follow an effect are cached: those to associated peers and to
+        # association setups. Anything else is answered the same way again when retransmitted,
+        # so never-associated (perhaps spoofed) sources cannot fill the cache and push out
+        # the entries that guard real transactions.
+        cache = t == M.ASSOCIATION_SETUP_REQUEST or self._association_at(addr) is not None
         if t == M.HEARTBEAT_REQUEST:
             response = self._heartbeat_request(msg, addr, now)
         elif t == M.ASSOCIATION_SETUP_REQUEST:
@@ -465,15 +531,22 @@ class PfcpNode:
             response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
         self.metrics.requests_handled.inc(msg.name)
-        self._answer(response, msg.msg_type, addr, local, now)
+        self._answer(response, msg.msg_type, addr, local, now, cache)
         self.metrics.handling_time.observe(self._clock() - started, msg.name)
 
     def _answer(
-        self, response: Message, request_type: int, addr: Address, local: str | None, now: float
+        self,
+        response: Message,
+        request_type: int,
+        addr: Address,
+        local: str | None,
+        now: float,
+        cache: bool,
     ) -> None:
         data = encode(response)
         labels = (response.name, cause_label(response))
-        self._cache.put(addr, response.seq, request_type, data, labels, now)
+        if cache:
+            self._cache.put(addr, response.seq, request_type, data, labels, now)
         self._transmit(data, addr, local, response)
 
     def _heartbeat_request(self, msg: Message, addr: Address, now: float) -> Message:
@@ -514,6 +587,12 @@ class PfcpNode:
         cp_features: int,
         now: float,
     ) -> None:
+        # One association per CP (TS 29.244 5.8.1): a setup from the address of an association
+        # with another Node ID means that CP now calls itself otherwise; the old association
+        # and its sessions go.
+        for other in list(self._associations.values()):
+            if other.addr == addr and other.node_id != node_id:
+                self._end_association(other, "replaced", PeerGone.RELEASED, now)
         existing = self._associations.get(node_id)
         if existing is not None and existing.cp_recovery_time_stamp != cp_ts:
             self._peer_restarted(existing, cp_ts, now)
@@ -613,7 +692,9 @@ class PfcpNode:
             response.ies.append(OffendingIE(err.offending_ie))
         self.metrics.requests_handled.inc(message_type_name(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
-        self._answer(response, header.msg_type, addr, local, now)
+        self._answer(
+            response, header.msg_type, addr, local, now, self._association_at(addr) is not None
+        )
 
     def _cause_response(self, request_type: int, seq: int, cause: int, seid: int) -> Message:
         """A response carrying ``cause`` and the mandatory IEs this node can always supply
@@ -641,8 +722,14 @@ class PfcpNode:
     def _features_ie(self) -> UPFunctionFeatures | None:
         return up_function_features_ie(NODE_UP_FEATURES | self.handler.up_features())
 
-    def _associated(self, addr: Address) -> bool:
-        return any(a.addr == addr for a in self._associations.values())
+    def _target_associated(self, target: SetupTarget) -> bool:
+        """An association with this SMF exists: at its address, or under the Node ID it gave
+        (it may have set one up itself, from another port)."""
+        if target.node_id is not None and target.node_id in self._associations:
+            return True
+        return target.addr is not None and any(
+            a.addr == target.addr for a in self._associations.values()
+        )
 
     def _association_at(self, addr: Address) -> Association | None:
         """The association of the peer at ``addr`` (same address and port, else same IP)."""
@@ -682,5 +769,5 @@ class PfcpNode:
         keep = gone is PeerGone.LOST and self.config.on_peer_lost == "keep"
         self.handler.peer_gone(Peer(assoc.node_id, assoc.addr), gone, keep, now)
         for target in self._targets:
-            if target.addr == assoc.addr:
+            if target.addr == assoc.addr or target.node_id == assoc.node_id:
                 target.next_attempt_at = now + self.config.associate_retry_interval

@@ -1,0 +1,190 @@
+"""Association life cycle details of the sans-IO node (TS 29.244 5.8, 6.2.2, 6.2.6):
+replacement of an association, UP-initiated setup to names, heartbeat period, response cache
+scope, and the mandatory IEs of every answer the node gives."""
+
+from __future__ import annotations
+
+import pytest
+from sample_messages import all_samples
+from test_node_sans_io import CP, CP_TS, M, RecordingHandler, config, events, exchange, setup
+
+from pfcpd.config import Endpoint
+from pfcpd.node import PfcpNode
+from pfcpd.node import events as ev
+from pfcpd.node.session_handler import PeerGone
+from pfcpd.pfcp import MANDATORY_IES, Cause, IEType, Message, decode, encode
+from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_scalar import Cause as CauseIE
+from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+from pfcpd.pfcp.message_types import REQUEST_TYPES, RESPONSE_TO
+
+UP_TS = 3_950_000_000
+
+
+def node_with(handler: RecordingHandler | None = None, **over: object) -> PfcpNode:
+    node = PfcpNode(
+        node_id="10.0.0.1",
+        config=config(**over),
+        recovery_time_stamp=UP_TS,
+        session_handler=handler,
+    )
+    node.start(0.0)
+    return node
+
+
+def drive(node: PfcpNode, until: float) -> list[tuple[Message, tuple[str, int]]]:
+    """Run the node's timers up to ``until``; what it sent, with the destination."""
+    sent = []
+    while (t := node.get_timer()) is not None and t <= until:
+        node.handle_timer(t)
+        sent += [(decode(x.data), x.addr) for x in node.datagrams_to_send()]
+    return sent
+
+
+def accept(seq: int, node_id: str = "smf9") -> Message:
+    return Message(
+        M.ASSOCIATION_SETUP_RESPONSE,
+        seq,
+        [NodeID.from_text(node_id), CauseIE(Cause.REQUEST_ACCEPTED), RecoveryTimeStamp(CP_TS)],
+    )
+
+
+# -- one association per CP -------------------------------------------------------------------
+
+
+def test_setup_with_another_node_id_from_the_same_address_retires_the_old_association():
+    handler = RecordingHandler()
+    node = node_with(handler)
+    exchange(node, setup(seq=1, node_id="smf-old"), 0.0)
+    events(node)
+    [answer] = exchange(node, setup(seq=2, node_id="smf-new"), 1.0)
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    assert [a.node_id for a in node.associations()] == ["smf-new"]
+    assert handler.gone == [("smf-old", PeerGone.RELEASED, False)]
+    released = [e for e in events(node) if isinstance(e, ev.AssociationReleased)]
+    assert released == [ev.AssociationReleased("smf-old", CP, "replaced")]
+    assert node.metrics.associations_released.get("replaced") == 1
+    # Another CP on the same host (another port) is another association: left alone.
+    exchange(node, setup(seq=3, node_id="smf-other"), 2.0, (CP[0], 9999))
+    assert sorted(a.node_id for a in node.associations()) == ["smf-new", "smf-other"]
+    assert len(handler.gone) == 1
+
+
+def test_up_initiated_target_is_not_set_up_again_when_the_smf_set_one_up_itself():
+    smf = ("127.0.0.9", 8805)
+    node = node_with(associate_retry_interval=3.0, associate_to=(Endpoint(*smf),))
+    [(request, to)] = drive(node, 0.0)
+    assert request.msg_type == M.ASSOCIATION_SETUP_REQUEST and to == smf
+    exchange(node, accept(request.seq), 0.1, smf)
+    # The SMF then sets the association up from its own (ephemeral) port, same Node ID.
+    exchange(node, setup(seq=50, node_id="smf9"), 1.0, ("127.0.0.9", 40000))
+    assert [a.addr for a in node.associations()] == [("127.0.0.9", 40000)]
+    sent = drive(node, 8.0)  # retries are due every 3 s; the association lives until 9
+    assert M.ASSOCIATION_SETUP_REQUEST not in [m.msg_type for m, _ in sent]
+
+
+def test_associate_to_a_name_is_resolved_before_each_attempt():
+    node = node_with(
+        associate_retry_interval=3.0,
+        associate_to=(Endpoint("smf.localhost", 8805),),
+    )
+    assert drive(node, 0.0) == []
+    assert node.resolutions_wanted() == [("smf.localhost", 8805)]
+    assert node.get_timer() is None  # waiting for the resolver, nothing else to do
+    node.resolved("smf.localhost", 8805, [], 0.2, "Name or service not known")
+    [failed] = events(node)
+    assert isinstance(failed, ev.AssociationSetupFailed) and "not known" in failed.reason
+    assert node.get_timer() == pytest.approx(3.2)
+    drive(node, 3.2)
+    assert node.resolutions_wanted() == [("smf.localhost", 8805)]
+    # Addresses outside the allow-list are skipped; the first admitted one is used.
+    node.resolved("smf.localhost", 8805, ["192.0.2.7", "127.0.0.9"], 3.3)
+    [tx] = node.datagrams_to_send()
+    request = decode(tx.data)
+    assert request.msg_type == M.ASSOCIATION_SETUP_REQUEST and tx.addr == ("127.0.0.9", 8805)
+    exchange(node, accept(request.seq), 3.4, ("127.0.0.9", 8805))
+    [assoc] = node.associations()
+    assert (assoc.node_id, assoc.addr, assoc.initiator) == ("smf9", ("127.0.0.9", 8805), "up")
+    drive(node, 11.0)  # (unanswered heartbeats would end it at 11.4)
+    assert node.resolutions_wanted() == []  # associated: no more attempts
+
+
+def test_associate_to_a_name_outside_the_allow_list_fails_clearly():
+    node = node_with(associate_to=(Endpoint("smf.localhost", 8805),))
+    drive(node, 0.0)
+    assert node.resolutions_wanted() == [("smf.localhost", 8805)]
+    node.resolved("smf.localhost", 8805, ["192.0.2.7"], 0.1)
+    assert node.datagrams_to_send() == []
+    [failed] = events(node)
+    assert isinstance(failed, ev.AssociationSetupFailed)
+    assert "192.0.2.7" in failed.reason and "allowed_peers" in failed.reason
+
+
+# -- heartbeats --------------------------------------------------------------------------------
+
+
+def test_heartbeats_keep_their_period_whatever_the_round_trip():
+    node = node_with(heartbeat_interval=5.0)
+    exchange(node, setup(), 0.0)
+    due = []
+    for _ in range(4):
+        at = node.get_timer()
+        assert at is not None
+        [(hb, _)] = drive(node, at)
+        due.append(at)
+        # The CP answers 0.4 s later each time.
+        exchange(node, Message(M.HEARTBEAT_RESPONSE, hb.seq, [RecoveryTimeStamp(CP_TS)]), at + 0.4)
+    assert due == [5.0, 10.0, 15.0, 20.0]
+
+
+# -- response cache ----------------------------------------------------------------------------
+
+
+def test_answers_to_never_associated_peers_are_not_cached():
+    node = node_with()
+    for i in range(200):
+        peer = (f"127.1.{i // 250}.{i % 250 + 1}", 8805)
+        heartbeat = Message(M.HEARTBEAT_REQUEST, i + 1, [RecoveryTimeStamp(CP_TS)])
+        assert len(exchange(node, heartbeat, 0.0, peer)) == 1
+        deletion = Message(M.SESSION_DELETION_REQUEST, i + 1000, [], seid=5)
+        [answer] = exchange(node, deletion, 0.0, peer)
+        assert answer.get(IEType.CAUSE) == CauseIE(Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+    assert len(node._cache) == 0
+    # A retransmitted heartbeat still gets the same octets (nothing in it varies).
+    hb = encode(Message(M.HEARTBEAT_REQUEST, 7, [RecoveryTimeStamp(CP_TS)]))
+    node.datagram_received(hb, ("127.3.0.1", 8805), 1.0)
+    node.datagram_received(hb, ("127.3.0.1", 8805), 1.1)
+    first, second = node.datagrams_to_send()
+    assert first.data == second.data
+    # An association setup, and what an associated peer asks, are cached.
+    exchange(node, setup(seq=1), 2.0)
+    exchange(node, Message(M.HEARTBEAT_REQUEST, 2, [RecoveryTimeStamp(CP_TS)]), 2.0)
+    assert len(node._cache) == 2
+
+
+# -- mandatory IEs of every answer ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("associated", [False, True])
+@pytest.mark.parametrize("request_type", sorted(REQUEST_TYPES))
+def test_every_answer_carries_the_mandatory_ies_of_its_type(request_type, associated):
+    """Whatever the node answers (accepted, refused, no association, unknown SEID, not
+    supported), the answer holds every IE its type marks mandatory (MANDATORY_IES)."""
+    [request] = [m for m in all_samples() if m.msg_type == request_type][:1]
+    node = node_with()
+    if associated and request_type != M.ASSOCIATION_SETUP_REQUEST:
+        exchange(node, setup(seq=1, node_id="127.0.0.2"), 0.0)
+    for broken in (False, True):
+        msg = Message(request.msg_type, 40 + broken, list(request.ies), request.seid)
+        if broken:  # a mandatory IE missing: the codec's cause, from the error path
+            if not MANDATORY_IES[request_type] or request_type == M.HEARTBEAT_REQUEST:
+                continue
+            gone = min(MANDATORY_IES[request_type])
+            msg.ies = [ie for ie in msg.ies if ie.type != gone]
+        answers = exchange(node, msg, 1.0)
+        assert len(answers) == 1, f"{msg.name} (broken={broken}) got {answers}"
+        answer = answers[0]
+        assert answer.msg_type == RESPONSE_TO[request_type] and answer.seq == msg.seq
+        missing = MANDATORY_IES[answer.msg_type] - {ie.type for ie in answer.ies}
+        assert not missing, f"{answer.name} lacks mandatory IE(s) {sorted(missing)}"
+        assert (answer.seid is not None) == (answer.msg_type >= 50)
