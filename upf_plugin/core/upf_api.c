@@ -109,13 +109,17 @@ upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t le
   return upf_dl_process (ctx, &ctx->stats, ni, pkt, len, now_ns, v);
 }
 
+/* The forwarded packet into out; ul: apply an IPv4/IPv6 redirect to the inner packet. */
 static uint32_t
-emit_forward (const upf_verdict_t *v, const uint8_t *inner, uint8_t *out, uint32_t cap)
+emit_forward (upf_verdict_t *v, const uint8_t *inner, uint8_t *out, uint32_t cap, int ul)
 {
   uint32_t hl = v->encap ? v->encap->len : 0;
   if (hl + v->inner_len > cap || hl + v->inner_len > 65535)
     return 0;
   memcpy (out + hl, inner, v->inner_len);
+  if (ul && v->redirect_addr
+      && (v->redirect_type == UPF_REDIRECT_IPV4 + 1 || v->redirect_type == UPF_REDIRECT_IPV6 + 1))
+    v->redirected = (uint8_t)upf_rewrite_dst (out + hl, v->inner_len, v->redirect_addr);
   if (v->encap)
     upf_encap_write (v->encap, out, out + hl, v->inner_len, v->qfi, v->rqi);
   return hl + v->inner_len;
@@ -141,7 +145,7 @@ upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t no
 {
   upf_ul_process (ctx, &ctx->stats, pkt, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
-    return emit_forward (v, pkt + v->inner_offset, out, cap);
+    return emit_forward (v, pkt + v->inner_offset, out, cap, 1);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST)
     {
       upf_outer_t o;
@@ -181,7 +185,7 @@ upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_
   ctx->stats.rx_pkts[UPF_DIR_UL]++;
   upf_ul_process_gtpu (ctx, &ctx->stats, local_addr, gp, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
-    return emit_forward (v, gp + v->inner_offset, out, cap);
+    return emit_forward (v, gp + v->inner_offset, out, cap, 1);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST && cap >= 16)
     {
       upf_gtpu_t g;
@@ -202,7 +206,7 @@ upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len
 {
   upf_dl_process (ctx, &ctx->stats, ni, pkt, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
-    return emit_forward (v, pkt, out, cap);
+    return emit_forward (v, pkt, out, cap, 0);
   if (v->verdict == UPF_VERDICT_BUFFER
       && upf_buffer_store (v->session, pkt, v->inner_len, now_ns) < 0)
     {
@@ -211,6 +215,22 @@ upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len
       ctx->stats.drops[UPF_DROP_BUFFER_FULL]++;
     }
   return 0;
+}
+
+uint32_t
+upfcore_dupl_packet (const upf_verdict_t *v, unsigned i, const uint8_t *inner, uint8_t *out,
+                     uint32_t cap)
+{
+  const upf_encap_t *t;
+  if (v->verdict != UPF_VERDICT_FORWARD || i >= v->n_dupl)
+    return 0;
+  t = &v->dupl_encap[i];
+  if (t->len + v->inner_len > cap || t->len + v->inner_len > 65535)
+    return 0;
+  memcpy (out + t->len, inner, v->inner_len);
+  if (t->len)
+    upf_encap_write (t, out, out + t->len, v->inner_len, v->qfi, v->rqi);
+  return t->len + v->inner_len;
 }
 
 uint32_t
@@ -249,6 +269,7 @@ upfcore_sizeof (const char *name)
   S (upf_sdf_t)
   S (upf_pdr_t)
   S (upf_far_t)
+  S (upf_dupl_t)
   S (upf_qer_t)
   S (upf_urr_t)
   S (upf_bar_t)
@@ -264,5 +285,7 @@ upfcore_sizeof (const char *name)
     return UPF_DROP_N_REASONS;
   if (!strcmp (name, "UPF_MAX_EVENTS"))
     return UPF_MAX_EVENTS;
+  if (!strcmp (name, "UPF_MAX_DUPL_PER_FAR"))
+    return UPF_MAX_DUPL_PER_FAR;
   return 0;
 }

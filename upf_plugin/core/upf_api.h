@@ -30,7 +30,9 @@ UPF_API_VISIBLE int upfcore_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint
 UPF_API_VISIBLE int upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt,
                                         uint32_t len, uint64_t now_ns, upf_verdict_t *v);
 /* Whole-packet helpers: process and write the packet to transmit into out; return its length
- * (0 = nothing to send). UL: FORWARD -> inner packet (or re-encapsulated for N9);
+ * (0 = nothing to send). UL: FORWARD -> inner packet (or re-encapsulated for N9), its
+ * destination rewritten when the FAR redirects to an IPv4/IPv6 address of the packet's family
+ * (v->redirected = 1; URL/SIP URI redirects are only reported in v->redirect_type);
  * ECHO_REQUEST -> echo response to the sender; DROP/NO_SESSION of a G-PDU -> error indication
  * to the sender; an unknown comprehension-required extension header -> Supported Extension
  * Headers Notification to the sender. DL: FORWARD -> encapsulated packet; BUFFER -> stored in
@@ -48,6 +50,12 @@ UPF_API_VISIBLE uint32_t upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t 
 UPF_API_VISIBLE uint32_t upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt,
                                             uint32_t len, uint64_t now_ns, upf_verdict_t *v,
                                             uint8_t *out, uint32_t cap);
+/* Copy i of a FORWARD verdict with n_dupl > 0 (FAR DUPL): the duplicating parameter's outer
+ * header (if any) + the user packet inner (v->inner_len bytes: UL pkt + v->inner_offset as
+ * received, DL the N6 packet) into out; returns its length, 0 = nothing (i out of range, no
+ * room). Send it towards v->dupl[i].dest_interface. */
+UPF_API_VISIBLE uint32_t upfcore_dupl_packet (const upf_verdict_t *v, unsigned i,
+                                              const uint8_t *inner, uint8_t *out, uint32_t cap);
 UPF_API_VISIBLE uint32_t upfcore_build_end_marker (const upf_ip_t *src, const upf_ip_t *dst,
                                                    uint32_t teid, int with_psc, uint8_t qfi,
                                                    uint8_t *out, uint32_t cap);

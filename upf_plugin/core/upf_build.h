@@ -12,6 +12,14 @@
 
 #define UPF_ENCAP_MAX_LEN 72 /* IPv6 40 + UDP 8 + GTP-U 12 + PDU session container 4 (+pad) */
 
+/* What an encapsulation template writes in front of the packet. */
+enum
+{
+  UPF_ENCAP_GTPU = 0, /* IP + UDP 2152 + GTP-U (+ PDU Session Container) */
+  UPF_ENCAP_UDP = 1,  /* IP + UDP to a port, the packet as UDP payload */
+  UPF_ENCAP_IP = 2,   /* IP only (IP-in-IP: protocol 4 or 41 from the inner version) */
+};
+
 /* Outer header creation template. */
 typedef struct
 {
@@ -20,8 +28,9 @@ typedef struct
   uint8_t is_ip6;      /* outer IPv6 */
   uint8_t has_psc;     /* a PDU Session Container is added */
   uint8_t qfi_offset;  /* offset of the QFI octet when has_psc */
-  uint8_t udp_offset;  /* UDP header offset */
+  uint8_t udp_offset;  /* UDP header offset (IP header length) */
   uint8_t gtpu_offset; /* GTP-U header offset */
+  uint8_t kind;        /* UPF_ENCAP_* */
 } upf_encap_t;
 
 static inline uint32_t
@@ -44,20 +53,22 @@ upf_csum_fold (uint32_t sum)
 }
 
 /*
- * Prepare a template: outer IPv4 (both addresses IPv4-mapped) or IPv6, UDP 2152 -> 2152,
- * GTP-U G-PDU with the peer's TEID; with_psc adds a DL PDU Session Container (TS 38.415)
- * whose QFI is set per packet. dscp < 64 sets the outer DSCP (transport level marking).
+ * Prepare a template of the given kind: outer IPv4 (both addresses IPv4-mapped) or IPv6,
+ * then for GTPU: UDP 2152 -> 2152, GTP-U G-PDU with the peer's TEID; with_psc adds a DL PDU
+ * Session Container (TS 38.415) whose QFI is set per packet. For UDP: UDP 2152 -> port.
+ * For IP: nothing more. dscp < 64 sets the outer DSCP (transport level marking).
  * Returns 0, or -1 when the addresses are of different families.
  */
 static inline int
-upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32_t teid,
-                int with_psc, uint8_t dscp)
+upf_encap_init_kind (upf_encap_t *t, unsigned kind, const upf_ip_t *src, const upf_ip_t *dst,
+                     uint32_t teid, uint16_t port, int with_psc, uint8_t dscp)
 {
   uint8_t *h = t->hdr, *u, *g;
   uint8_t tos = dscp < 64 ? (uint8_t)(dscp << 2) : 0;
   memset (t, 0, sizeof (*t));
   if (upf_ip_is4 (src) != upf_ip_is4 (dst))
     return -1;
+  t->kind = (uint8_t)kind;
   t->is_ip6 = !upf_ip_is4 (dst);
   if (!t->is_ip6)
     {
@@ -80,10 +91,18 @@ upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32
       memcpy (h + 24, dst->b, 16);
       t->udp_offset = 40;
     }
+  if (kind == UPF_ENCAP_IP)
+    {
+      t->len = t->gtpu_offset = t->udp_offset;
+      return 0;
+    }
   u = h + t->udp_offset;
   upf_wr16 (u, UPF_GTPU_PORT);
-  upf_wr16 (u + 2, UPF_GTPU_PORT);
+  upf_wr16 (u + 2, kind == UPF_ENCAP_UDP ? port : UPF_GTPU_PORT);
   t->gtpu_offset = t->udp_offset + 8;
+  t->len = t->gtpu_offset;
+  if (kind == UPF_ENCAP_UDP)
+    return 0;
   g = h + t->gtpu_offset;
   g[0] = UPF_GTPU_VER1 | UPF_GTPU_PT;
   g[1] = UPF_GTPU_G_PDU;
@@ -104,11 +123,19 @@ upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32
   return 0;
 }
 
+/* GTP-U template (the FAR's outer header creation). */
+static inline int
+upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32_t teid,
+                int with_psc, uint8_t dscp)
+{
+  return upf_encap_init_kind (t, UPF_ENCAP_GTPU, src, dst, teid, 0, with_psc, dscp);
+}
+
 /*
  * Write the outer headers for an inner packet of inner_len bytes into dst (t->len bytes;
  * typically dst = inner - t->len in the buffer's headroom). qfi/rqi go into the PDU Session
- * Container when the template has one. inner is read only for the IPv6 UDP checksum.
- * Returns the number of bytes written.
+ * Container when the template has one. inner is read for the IPv6 UDP checksum and, with
+ * UPF_ENCAP_IP, for its version. Returns the number of bytes written.
  */
 static inline uint32_t
 upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint32_t inner_len,
@@ -118,7 +145,27 @@ upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint3
   uint32_t udp_len = t->len - t->udp_offset + inner_len;
   uint8_t *u = dst + t->udp_offset;
   memcpy (dst, t->hdr, t->len);
-  upf_wr16 (dst + t->gtpu_offset + 2, (uint16_t)gtp_payload);
+  if (__builtin_expect (t->kind != UPF_ENCAP_GTPU, 0))
+    {
+      if (t->kind == UPF_ENCAP_IP)
+        {
+          uint8_t proto = inner_len && (inner[0] >> 4) == 6 ? 41 : 4;
+          if (!t->is_ip6)
+            {
+              dst[9] = proto;
+              upf_wr16 (dst + 2, (uint16_t)(t->len + inner_len));
+              upf_wr16 (dst + 10, upf_csum_fold (upf_csum_add (0, dst, 20)));
+            }
+          else
+            {
+              dst[6] = proto;
+              upf_wr16 (dst + 4, (uint16_t)inner_len);
+            }
+          return t->len;
+        }
+    }
+  else
+    upf_wr16 (dst + t->gtpu_offset + 2, (uint16_t)gtp_payload);
   upf_wr16 (u + 4, (uint16_t)udp_len);
   if (t->has_psc)
     dst[t->qfi_offset] = (uint8_t)((qfi & 0x3f) | (rqi ? 0x40 : 0));
@@ -142,6 +189,64 @@ upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint3
       upf_wr16 (u + 6, c ? c : 0xffff);
     }
   return t->len;
+}
+
+/*
+ * Checksum field at csum after the 2n bytes at old were replaced by those at new (RFC 1624
+ * incremental update, eq. 3). Call with old still holding the previous value.
+ */
+static inline uint16_t
+upf_csum_update (uint16_t csum, const uint8_t *old, const uint8_t *new, uint32_t len)
+{
+  uint32_t sum = (uint16_t)~csum, i;
+  for (i = 0; i + 1 < len; i += 2)
+    sum += (uint16_t)~upf_rd16 (old + i) + (uint32_t)upf_rd16 (new + i);
+  return upf_csum_fold (sum);
+}
+
+/*
+ * Redirect (TS 29.244 5.4.7, Redirect Information with an IPv4/IPv6 server address): rewrite
+ * the destination address of the IP packet pkt (len bytes) to `to` and fix the checksums the
+ * address is part of: IPv4 header, TCP and UDP (pseudo header; an IPv4 UDP checksum of 0 stays
+ * 0), ICMPv6 (pseudo header). A non-first fragment only gets its IP header fixed (its L4
+ * checksum is in the first fragment, which gets the same rewrite). Returns 1 when rewritten,
+ * 0 when the packet does not parse or its family differs from the address's.
+ */
+static inline int
+upf_rewrite_dst (uint8_t *pkt, uint32_t len, const upf_ip_t *to)
+{
+  upf_inner_t in;
+  uint8_t old[16];
+  uint8_t *a, *c = 0;
+  uint32_t alen, l4;
+  if (upf_parse_inner (pkt, len, &in) != UPF_MALFORMED_NONE)
+    return 0;
+  if ((in.ip_version == 4) != upf_ip_is4 (to))
+    return 0;
+  alen = in.ip_version == 4 ? 4 : 16;
+  a = pkt + (in.ip_version == 4 ? 16 : 24);
+  l4 = in.l4_offset;
+  memcpy (old, a, alen);
+  memcpy (a, alen == 4 ? to->b + 12 : to->b, alen);
+  if (alen == 4)
+    upf_wr16 (pkt + 10, upf_csum_update (upf_rd16 (pkt + 10), old, a, 4));
+  if (in.is_fragment && !in.is_first_fragment)
+    return 1;
+  if (in.proto == UPF_PROTO_TCP && l4 + 18 <= in.total_len)
+    c = pkt + l4 + 16;
+  else if (in.proto == UPF_PROTO_UDP && l4 + 8 <= in.total_len)
+    c = pkt + l4 + 6;
+  else if (in.proto == UPF_PROTO_ICMP6 && l4 + 4 <= in.total_len)
+    c = pkt + l4 + 2;
+  if (!c || (in.proto == UPF_PROTO_UDP && alen == 4 && upf_rd16 (c) == 0))
+    return 1;
+  {
+    uint16_t n = upf_csum_update (upf_rd16 (c), old, a, alen);
+    if (in.proto == UPF_PROTO_UDP && n == 0)
+      n = 0xffff;
+    upf_wr16 (c, n);
+  }
+  return 1;
 }
 
 /*

@@ -10,6 +10,16 @@
  * Nothing here allocates, locks or does I/O. Counters are updated in place; events (usage
  * threshold/quota, DL data report, error indication) come back in the verdict for the
  * caller to forward to the control plane.
+ *
+ * What a FORWARD verdict asks of the caller besides sending the packet:
+ *  - DUPL (n_dupl > 0): send a copy of the user packet (UL: the T-PDU as received; DL: the
+ *    N6 packet) per duplicating parameter i, with dupl_encap[i] written in front of it
+ *    (upf_encap_write; len 0 = the copy as is) towards dupl[i].dest_interface. At most
+ *    UPF_MAX_DUPL_PER_FAR copies; the templates live in the program, like encap.
+ *  - Redirect (redirect_type): IPv4/IPv6 server address in redirect_addr; the caller rewrites
+ *    the destination (upf_rewrite_dst, done by upfcore_ul_*packet for UL). URL and SIP URI
+ *    redirection needs an HTTP/SIP proxy in the path: reported only.
+ * The pointers point into the session's program: valid while the reader holds it (upf_table.h).
  */
 #ifndef included_upf_pipeline_h
 #define included_upf_pipeline_h
@@ -77,17 +87,22 @@ typedef struct
   uint8_t dest_interface; /* FAR destination interface */
   uint8_t qfi;            /* QFI to put in the PDU Session Container */
   uint8_t rqi;
-  uint8_t dupl; /* FAR DUPL bit set */
+  uint8_t n_dupl; /* FAR DUPL: copies to send, dupl[0 .. n_dupl - 1] */
   uint8_t n_events;
   uint16_t inner_offset; /* UL: offset of the T-PDU in the packet */
   uint16_t inner_len;    /* length of the inner IP packet */
   uint16_t network_instance;
   uint8_t gtpu_type;
-  uint8_t redirect_type; /* FAR redirect information present (type), 0 = none */
+  uint8_t redirect_type; /* FAR redirect information: UPF_REDIRECT_* + 1, 0 = none */
   uint32_t pdr_id, far_id;
-  uint32_t teid; /* UL: received TEID */
+  uint32_t teid;      /* UL: received TEID */
+  uint8_t redirected; /* set by the caller that rewrote the destination (upfcore_ul_*packet) */
+  uint8_t _pad[3];
   uint64_t seid;
-  const upf_encap_t *encap; /* outer header creation template, NULL = none (decap only) */
+  const upf_encap_t *encap;      /* outer header creation template, NULL = none (decap only) */
+  const upf_dupl_t *dupl;        /* FAR DUPL: the duplicating parameters (destination, policy) */
+  const upf_encap_t *dupl_encap; /* and their templates (len 0 = the packet as is) */
+  const upf_ip_t *redirect_addr; /* redirect server address (UPF_REDIRECT_IPV4/IPV6) */
   upf_session_t *session;
   upf_event_t events[UPF_MAX_EVENTS];
 } upf_verdict_t;
@@ -402,9 +417,18 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
-  v->dupl = !!(far->apply_action & UPF_AA_DUPL);
-  v->redirect_type = far->redirect_type;
   v->encap = far->ohc ? &prog->encap[prog->pdr_far[pdr]] : 0;
+  if (__builtin_expect ((far->apply_action & UPF_AA_DUPL) && far->dupl_count, 0))
+    {
+      v->n_dupl = far->dupl_count;
+      v->dupl = &prog->dupl[far->dupl_first];
+      v->dupl_encap = &prog->dupl_encap[far->dupl_first];
+    }
+  if (__builtin_expect (far->redirect_type != 0, 0))
+    {
+      v->redirect_type = far->redirect_type;
+      v->redirect_addr = &far->redirect_addr;
+    }
   return 1;
 }
 

@@ -100,7 +100,8 @@ add_rule (upf_classifier_t *c, uint8_t pdr_index, uint8_t sdf_index, const upf_s
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdr, o_far, o_encap, o_qer, o_qrt, o_urr, o_sdf, o_pfar, o_pqer, o_purr, o_qs, o_us;
+  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qer, o_qrt, o_urr, o_sdf, o_pfar, o_pqer,
+    o_purr, o_qs, o_us;
   uint16_t order[UPF_MAX_PDR];
   upf_program_t *p;
   uint8_t *base;
@@ -108,8 +109,10 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 
   *out = 0;
   if (d->n_pdr > UPF_MAX_PDR || d->n_far > 255 || d->n_qer > 255 || d->n_urr > 255
-      || d->n_sdf > UPF_MAX_SDF)
-    return fail (err, errlen, "too many rules (max %u PDRs, 255 FARs/QERs/URRs/SDF filters)",
+      || d->n_sdf > UPF_MAX_SDF || d->n_dupl > UPF_MAX_DUPL)
+    return fail (err, errlen,
+                 "too many rules (max %u PDRs, 255 FARs/QERs/URRs/SDF filters/duplicating "
+                 "parameters)",
                  UPF_MAX_PDR);
   for (i = 0; i < d->n_pdr; i++)
     {
@@ -133,12 +136,32 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
                      f->far_id);
       if (f->ohc > UPF_OHC_GTPU)
         return fail (err, errlen, "FAR %u: unsupported outer header creation", f->far_id);
+      if (f->dupl_count > UPF_MAX_DUPL_PER_FAR)
+        return fail (err, errlen, "FAR %u: more than %u duplicating parameters", f->far_id,
+                     UPF_MAX_DUPL_PER_FAR);
+      if ((uint32_t)f->dupl_first + f->dupl_count > d->n_dupl)
+        return fail (err, errlen, "FAR %u: duplicating parameters outside the list", f->far_id);
+      for (j = 0; j < f->dupl_count; j++)
+        {
+          const upf_dupl_t *u = &d->dupl[f->dupl_first + j];
+          if (u->ohc > UPF_OHC_IP)
+            return fail (err, errlen,
+                         "FAR %u: duplicating parameter %u: unsupported outer header creation",
+                         f->far_id, j);
+          if (u->ohc != UPF_OHC_NONE && upf_ip_is4 (&u->ohc_peer) != upf_ip_is4 (&u->ohc_src))
+            return fail (err, errlen,
+                         "FAR %u: duplicating parameter %u: outer header creation source and "
+                         "peer families differ",
+                         f->far_id, j);
+        }
     }
 
   sz = align8 (sizeof (upf_program_t));
   o_pdr = sz, sz += align8 (d->n_pdr * sizeof (upf_pdr_t));
   o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_t));
   o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
+  o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
+  o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
   o_qer = sz, sz += align8 (d->n_qer * sizeof (upf_qer_t));
   o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
@@ -157,9 +180,12 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->n_qer = d->n_qer;
   p->n_urr = d->n_urr;
   p->n_sdf = d->n_sdf;
+  p->n_dupl = d->n_dupl;
   p->pdr = (upf_pdr_t *)(base + o_pdr);
   p->far = (upf_far_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
+  p->dupl = (upf_dupl_t *)(base + o_dupl);
+  p->dupl_encap = (upf_encap_t *)(base + o_dencap);
   p->qer = (upf_qer_t *)(base + o_qer);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
   p->urr = (upf_urr_t *)(base + o_urr);
@@ -171,6 +197,16 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->urr_state = (upf_urr_state_t **)(base + o_us);
   if (d->n_far)
     memcpy (p->far, d->far, d->n_far * sizeof (upf_far_t));
+  if (d->n_dupl)
+    memcpy (p->dupl, d->dupl, d->n_dupl * sizeof (upf_dupl_t));
+  for (i = 0; i < d->n_dupl; i++)
+    {
+      static const uint8_t kind[] = { 0, UPF_ENCAP_GTPU, UPF_ENCAP_UDP, UPF_ENCAP_IP };
+      const upf_dupl_t *u = &p->dupl[i];
+      if (u->ohc != UPF_OHC_NONE)
+        upf_encap_init_kind (&p->dupl_encap[i], kind[u->ohc], &u->ohc_src, &u->ohc_peer,
+                             u->ohc_teid, u->ohc_port, !!(u->ohc_flags & UPF_OHC_F_PSC), u->dscp);
+    }
   if (d->n_qer)
     memcpy (p->qer, d->qer, d->n_qer * sizeof (upf_qer_t));
   for (i = 0; i < d->n_qer; i++)

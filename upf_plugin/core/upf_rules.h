@@ -38,6 +38,8 @@
 #define UPF_MAX_SDF 255
 #define UPF_MAX_QER_PER_PDR 2
 #define UPF_MAX_URR_PER_PDR 4
+#define UPF_MAX_DUPL_PER_FAR 2 /* duplicating parameters per FAR (DUPL) */
+#define UPF_MAX_DUPL 255       /* duplicating parameters per session */
 #define UPF_NONE8 0xff
 #define UPF_NONE16 0xffff
 
@@ -59,9 +61,12 @@
 #define UPF_AA_NOCP 0x08
 #define UPF_AA_DUPL 0x10
 
-/* Outer header creation. */
-#define UPF_OHC_NONE 0
+/* Outer header creation (TS 29.244 8.2.56). A FAR's own forwarding uses NONE or GTPU; its
+ * duplicating parameters may use any of them. */
+#define UPF_OHC_NONE 0     /* no outer header: the packet as is (plain IP) */
 #define UPF_OHC_GTPU 1     /* GTP-U/UDP/IPv4 or IPv6, family of ohc_peer */
+#define UPF_OHC_UDP 2      /* UDP/IPv4 or IPv6 to ohc_peer:ohc_port, the packet as payload */
+#define UPF_OHC_IP 3       /* IPv4 or IPv6 header to ohc_peer (IP-in-IP, protocol 4 or 41) */
 #define UPF_OHC_F_PSC 0x01 /* add a PDU Session Container (N3/N9) with the QFI */
 
 #define UPF_DSCP_NONE 0xff
@@ -130,20 +135,56 @@ typedef struct
   uint16_t sdf_first, sdf_count;        /* range in the descriptor's sdf array */
 } upf_pdr_t;
 
+/*
+ * Duplicating Parameters (TS 29.244 7.5.2.3-3, grouped IE: destination interface, outer
+ * header creation, transport level marking, forwarding policy) of a FAR whose apply action
+ * has DUPL (with FORW: only forwarded packets are copied). The copy is of the user packet as
+ * received (UL: the decapsulated T-PDU, before a redirect rewrite; DL: the N6 packet), with
+ * this outer header in front of it (none = the packet as is). At most UPF_MAX_DUPL_PER_FAR
+ * per FAR (a small fixed bound, so nothing per packet allocates; more are refused). The compiler
+ * turns each into an encapsulation template; the verdict of a forwarded packet points at the
+ * FAR's parameters and templates (upf_verdict_t.dupl, .dupl_encap, .n_dupl), the caller sends
+ * the copies. The forwarding policy is reported, not applied (an index chosen by pfcpd, as
+ * network_instance; 0 = none).
+ */
+typedef struct
+{
+  uint8_t dest_interface;
+  uint8_t ohc;                /* UPF_OHC_* */
+  uint8_t ohc_flags;          /* UPF_OHC_F_PSC with UPF_OHC_GTPU */
+  uint8_t dscp;               /* transport level marking, UPF_DSCP_NONE if absent */
+  uint16_t ohc_port;          /* UDP destination port with UPF_OHC_UDP */
+  uint16_t forwarding_policy; /* index of the Forwarding Policy identifier, 0 = none */
+  uint32_t ohc_teid;
+  upf_ip_t ohc_peer;
+  upf_ip_t ohc_src; /* our address used as outer source (same family as ohc_peer) */
+} upf_dupl_t;
+
+/* TS 29.244 8.2.87 Redirect Address Type; upf_far_t.redirect_type holds it + 1. IPv4/IPv6:
+ * redirect_addr, applied to UL by upf_rewrite_dst (upf_build.h). URL, SIP URI and type 4
+ * ("IPv4 and IPv6 addresses") are reported in the verdict only. */
+#define UPF_REDIRECT_IPV4 0
+#define UPF_REDIRECT_IPV6 1
+#define UPF_REDIRECT_URL 2
+#define UPF_REDIRECT_SIP_URI 3
+
 typedef struct
 {
   uint32_t far_id;
   uint8_t apply_action; /* UPF_AA_* */
   uint8_t dest_interface;
-  uint8_t ohc;           /* UPF_OHC_* */
+  uint8_t ohc;           /* UPF_OHC_NONE or UPF_OHC_GTPU */
   uint8_t ohc_flags;     /* UPF_OHC_F_* */
   uint8_t dscp;          /* transport level marking, UPF_DSCP_NONE if absent */
-  uint8_t redirect_type; /* TS 29.244 8.2.87 type + 1, 0 = none; the caller redirects */
+  uint8_t redirect_type; /* UPF_REDIRECT_* + 1, 0 = none; reported in the verdict */
   uint16_t network_instance;
   uint32_t ohc_teid;
-  upf_ip_t ohc_peer; /* remote GTP-U endpoint */
-  upf_ip_t ohc_src;  /* our GTP-U address used as outer source */
-  upf_ip_t redirect_addr;
+  uint16_t dupl_first; /* range in the descriptor's dupl array (used with UPF_AA_DUPL) */
+  uint8_t dupl_count;  /* at most UPF_MAX_DUPL_PER_FAR */
+  uint8_t _pad;
+  upf_ip_t ohc_peer;      /* remote GTP-U endpoint */
+  upf_ip_t ohc_src;       /* our GTP-U address used as outer source */
+  upf_ip_t redirect_addr; /* server address for UPF_REDIRECT_IPV4/IPV6 (URL, SIP: unset) */
 } upf_far_t;
 
 typedef struct
@@ -194,8 +235,9 @@ typedef struct
   const upf_qer_t *qer;
   const upf_urr_t *urr;
   const upf_sdf_t *sdf;
-  const upf_bar_t *bar; /* NULL = none */
-  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
+  const upf_bar_t *bar;   /* NULL = none */
+  const upf_dupl_t *dupl; /* duplicating parameters, referenced by FAR dupl_first/count */
+  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf, n_dupl;
 } upf_program_desc_t;
 
 typedef struct upf_urr_state upf_urr_state_t;
@@ -248,7 +290,10 @@ typedef struct
   uint32_t installed; /* set by the writer before publication */
   upf_pdr_t *pdr;     /* sorted by precedence */
   upf_far_t *far;
-  upf_encap_t *encap; /* per FAR, valid when far[i].ohc */
+  upf_encap_t *encap;      /* per FAR, valid when far[i].ohc */
+  upf_dupl_t *dupl;        /* duplicating parameters (n_dupl), FARs point into it */
+  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
+  uint32_t n_dupl;
   upf_qer_t *qer;
   upf_qer_rt_t *qer_rt;
   upf_urr_t *urr;

@@ -3,6 +3,7 @@ rewritten bytes (decoded by scapy) and counters are checked."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 
@@ -15,13 +16,15 @@ from scapy.contrib.gtp import (
     GTPPDUSessionContainer,
 )
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.packet import Raw, raw
 
 from pfcpd.datapath.interface import (
     ApplyAction,
     Bar,
     DatapathError,
+    DuplicateEncap,
+    DuplicatingParameters,
     EventType,
     Far,
     Interface,
@@ -34,7 +37,7 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 
 
-def gtpu_ul(inner: IP, teid: int = UL_TEID, qfi: int | None = QFI) -> bytes:
+def gtpu_ul(inner: IP | IPv6, teid: int = UL_TEID, qfi: int | None = QFI) -> bytes:
     gtp = GTP_U_Header(teid=teid, gtp_type=255)
     if qfi is not None:
         gtp = gtp / GTPPDUSessionContainer(type=1, QFI=qfi)
@@ -343,19 +346,175 @@ def test_time_driven_events_use_the_clock(datapath: LocalDatapath) -> None:
         dp.close()
 
 
-def test_redirect_is_reported(datapath: LocalDatapath) -> None:
+def _checksums_valid(pkt: IP | IPv6) -> bool:
+    """The IP header checksum (IPv4) and the checksum of the layer right after the IP header
+    (TCP, UDP, ICMPv6; an IPv4 UDP checksum of 0 means none) as scapy computes them."""
+    fresh = pkt.__class__(raw(pkt))
+    l4 = fresh.payload
+    if isinstance(fresh, IP):
+        del fresh.chksum
+    if isinstance(l4, UDP) and isinstance(fresh, IP) and l4.chksum == 0:
+        pass
+    elif isinstance(l4, TCP | UDP):
+        del l4.chksum
+    elif isinstance(l4, ICMPv6EchoRequest):
+        del l4.cksum
+    return raw(fresh) == raw(pkt)
+
+
+def _with_fars(*fars: Far, ue6: bool = False) -> SessionProgram:
     prog = basic_program()
+    pdrs = prog.pdrs
+    if ue6:
+        ue = ipaddress.ip_network(f"{UE6}/128")
+        pdrs = tuple(dataclasses.replace(p, ue_ip=ue) for p in pdrs)
+    by_id = {f.far_id: f for f in (*prog.fars, *fars)}
+    return SessionProgram(pdrs=pdrs, fars=tuple(by_id.values()), qers=prog.qers, urrs=prog.urrs)
+
+
+LI_GTPU = ipaddress.IPv4Address("10.200.9.1")
+LI_UDP = ipaddress.IPv4Address("10.200.9.2")
+LI6, N3_UPF6 = ipaddress.IPv6Address("fd00:209::1"), ipaddress.IPv6Address("fd00:209::2")
+UE6 = ipaddress.IPv6Address("fd00:45::7")
+
+
+def test_duplicating_parameters_send_copies(datapath: LocalDatapath) -> None:
     ul_far = Far(
         far_id=1,
-        apply_action=ApplyAction.FORW,
+        apply_action=ApplyAction.FORW | ApplyAction.DUPL,
         destination_interface=Interface.CORE,
-        redirect=(0, ipaddress.IPv4Address("192.0.2.80")),
+        duplicating=(
+            DuplicatingParameters(
+                destination_interface=Interface.ACCESS,
+                encap=DuplicateEncap.GTPU,
+                peer=LI_GTPU,
+                source=N3_UPF,
+                teid=0x777,
+                pdu_session_container=True,
+                dscp=34,
+            ),
+            DuplicatingParameters(
+                destination_interface=Interface.CP_FUNCTION,
+                encap=DuplicateEncap.UDP,
+                peer=LI_UDP,
+                source=N3_UPF,
+                port=9999,
+                forwarding_policy=2,
+            ),
+        ),
     )
-    prog = SessionProgram(
-        pdrs=prog.pdrs, fars=(ul_far, prog.fars[1]), qers=prog.qers, urrs=prog.urrs
+    dl_far = Far(
+        far_id=2,
+        apply_action=ApplyAction.FORW | ApplyAction.DUPL,
+        destination_interface=Interface.ACCESS,
+        outer_header_creation=(N3_GNB, DL_TEID),
+        ohc_source=N3_UPF,
+        duplicating=(
+            DuplicatingParameters(
+                destination_interface=Interface.CORE,
+                encap=DuplicateEncap.IP,
+                peer=LI6,
+                source=N3_UPF6,
+            ),
+            DuplicatingParameters(destination_interface=Interface.CORE),
+        ),
     )
-    datapath.install(6, prog)
-    res = datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / TCP(dport=80)))
-    assert res.verdict == Verdict.FORWARD and res.redirect_type == 0
+    datapath.install(0x42, _with_fars(ul_far, dl_far))
+    inner = IP(src=str(UE), dst=str(DN)) / UDP(sport=4000, dport=53) / Raw(b"dupl" * 10)
+    res = datapath.process_ul(gtpu_ul(inner))
+    assert res.verdict == Verdict.FORWARD and res.output == raw(inner)
+    gtpu_copy, udp_copy = res.duplicates
+    assert gtpu_copy.destination_interface == Interface.ACCESS
+    assert gtpu_copy.encap == DuplicateEncap.GTPU
+    outer = IP(gtpu_copy.output)
+    assert outer.dst == str(LI_GTPU) and outer.src == str(N3_UPF) and outer.tos == 34 << 2
+    assert outer[UDP].dport == 2152 and outer[GTP_U_Header].teid == 0x777
+    assert outer[GTPPDUSessionContainer].QFI == QFI
+    assert raw(outer[GTPPDUSessionContainer].payload) == raw(inner)
+    assert _checksums_valid(outer)
+    assert udp_copy.destination_interface == Interface.CP_FUNCTION
+    assert udp_copy.forwarding_policy == 2
+    outer = IP(udp_copy.output)
+    assert outer.dst == str(LI_UDP) and outer[UDP].dport == 9999
+    assert raw(outer[UDP].payload) == raw(inner)
+    assert _checksums_valid(outer)
+    # DL: encapsulated to the gNB, plus IP-in-IPv6 and a plain copy
+    dl = IP(src=str(DN), dst=str(UE)) / TCP(sport=443, dport=40000) / Raw(b"down")
+    res = datapath.process_dl(raw(dl))
+    assert res.encapsulated and IP(res.output)[GTP_U_Header].teid == DL_TEID
+    tunnel, plain = res.duplicates
+    outer6 = IPv6(tunnel.output)
+    assert outer6.nh == 4 and outer6.dst == str(LI6) and outer6.plen == len(raw(dl))
+    assert raw(outer6.payload) == raw(dl)
+    assert plain.encap == DuplicateEncap.NONE and plain.output == raw(dl)
+    # dropped packets are not copied
+    gated = Qer(qer_id=1, qfi=QFI, gate_ul_open=False)
+    datapath.install(0x42, dataclasses.replace(_with_fars(ul_far, dl_far), qers=(gated,)))
+    res = datapath.process_ul(gtpu_ul(inner))
+    assert res.verdict == Verdict.DROP and res.duplicates == ()
+
+
+def test_duplicating_parameters_refused(datapath: LocalDatapath) -> None:
+    plain = DuplicatingParameters(destination_interface=Interface.CORE)
+    three = Far(
+        far_id=1,
+        apply_action=ApplyAction.FORW | ApplyAction.DUPL,
+        duplicating=(plain, plain, plain),
+    )
+    with pytest.raises(DatapathError, match="more than 2 duplicating parameters"):
+        datapath.install(1, _with_fars(three))
+    no_peer = Far(
+        far_id=1,
+        apply_action=ApplyAction.FORW | ApplyAction.DUPL,
+        duplicating=(DuplicatingParameters(Interface.ACCESS, DuplicateEncap.GTPU),),
+    )
+    with pytest.raises(DatapathError, match="need peer and source"):
+        datapath.install(1, _with_fars(no_peer))
+    mixed = Far(
+        far_id=1,
+        apply_action=ApplyAction.FORW | ApplyAction.DUPL,
+        duplicating=(
+            DuplicatingParameters(Interface.ACCESS, DuplicateEncap.UDP, peer=LI6, source=N3_UPF),
+        ),
+    )
+    with pytest.raises(DatapathError, match="families differ"):
+        datapath.install(1, _with_fars(mixed))
+
+
+def test_redirect_rewrites_uplink_destination(datapath: LocalDatapath) -> None:
+    portal = ipaddress.IPv4Address("10.201.0.80")
+    ul_far = Far(far_id=1, apply_action=ApplyAction.FORW, redirect=(0, portal))
+    datapath.install(6, _with_fars(ul_far))
+    for l4 in (TCP(sport=40000, dport=80) / Raw(b"GET / HTTP/1.1\r\n"), UDP(dport=53) / Raw(b"q")):
+        sent = IP(src=str(UE), dst=str(DN)) / l4
+        res = datapath.process_ul(gtpu_ul(sent))
+        assert res.verdict == Verdict.FORWARD and res.redirect_type == 0 and res.redirected
+        out = IP(res.output)
+        assert out.dst == str(portal) and out.src == str(UE)
+        assert raw(out.payload.payload) == raw(sent.payload.payload)
+        assert _checksums_valid(out)
+    # DL is not rewritten, only reported
     res = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / TCP(sport=80)))
-    assert res.redirect_type is None
+    assert res.redirect_type is None and not res.redirected
+
+
+def test_redirect_ipv6_and_url(datapath: LocalDatapath) -> None:
+    portal6 = ipaddress.IPv6Address("fd00:201::80")
+    ul_far = Far(far_id=1, apply_action=ApplyAction.FORW, redirect=(1, portal6))
+    datapath.install(6, _with_fars(ul_far, ue6=True))
+    for l4 in (
+        ICMPv6EchoRequest(id=5, seq=1, data=b"ping"),
+        TCP(sport=40000, dport=443),
+        UDP(dport=53) / Raw(b"q"),
+    ):
+        sent = IPv6(src=str(UE6), dst="fd00:201::9") / l4
+        res = datapath.process_ul(gtpu_ul(sent))
+        assert res.redirected and res.redirect_type == 1
+        out = IPv6(res.output)
+        assert out.dst == str(portal6) and _checksums_valid(out)
+    # URL redirect (needs an HTTP proxy): reported, the packet is forwarded unchanged
+    url_far = Far(far_id=1, apply_action=ApplyAction.FORW, redirect=(2, "http://portal.test/"))
+    datapath.install(6, _with_fars(url_far, ue6=True))
+    sent = IPv6(src=str(UE6), dst="fd00:201::9") / TCP(dport=80)
+    res = datapath.process_ul(gtpu_ul(sent))
+    assert res.redirect_type == 2 and not res.redirected and res.output == raw(sent)

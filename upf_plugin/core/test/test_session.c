@@ -13,6 +13,7 @@ typedef struct
   upf_qer_t qer[2];
   upf_urr_t urr[2];
   upf_sdf_t sdf[8];
+  upf_dupl_t dupl[4];
   upf_bar_t bar;
   upf_program_desc_t d;
 } prog_t;
@@ -65,6 +66,7 @@ std_prog (prog_t *p, uint32_t teid, uint32_t ue)
                                .qer = p->qer,
                                .urr = p->urr,
                                .sdf = p->sdf,
+                               .dupl = p->dupl,
                                .n_pdr = 2,
                                .n_far = 2,
                                .n_qer = 1,
@@ -678,6 +680,252 @@ test_tables_many (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* IPv4 header checksum and TCP/UDP checksum (pseudo header) of an IPv4 packet, 0 = valid. */
+static uint16_t
+ip4_hdr_csum (const uint8_t *p)
+{
+  return upf_csum_fold (upf_csum_add (0, p, (p[0] & 0xf) * 4u));
+}
+
+static uint16_t
+l4_csum4 (const uint8_t *p)
+{
+  uint32_t ihl = (p[0] & 0xf) * 4u, l4len = upf_rd16 (p + 2) - ihl;
+  uint32_t sum = upf_csum_add (0, p + 12, 8) + p[9] + l4len;
+  return upf_csum_fold (upf_csum_add (sum, p + ihl, l4len));
+}
+
+/* Give an inner IPv4 TCP/UDP packet a valid L4 checksum. */
+static void
+set_l4_csum4 (uint8_t *p)
+{
+  uint32_t off = 20 + (p[9] == UPF_PROTO_TCP ? 16 : 6);
+  upf_wr16 (p + off, 0);
+  upf_wr16 (p + off, l4_csum4 (p));
+}
+
+/* FAR DUPL: each duplicating parameter gets its own rewrite, built from the verdict's
+ * templates: GTP-U (TEID, QFI, DSCP), UDP to a port, IP-in-IP, and the packet as is. */
+static void
+test_dupl_copies (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], in[256], out[2048], dup[2048];
+  upf_outer_t ou;
+  upf_gtpu_t g;
+  upf_ip_t li6 = { { 0xfd, 0, 0, 0x99, [15] = 1 } }, me6 = { { 0xfd, 0, 0, 0x99, [15] = 2 } };
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[0].apply_action = UPF_AA_FORW | UPF_AA_DUPL;
+  p.far[0].dupl_first = 0, p.far[0].dupl_count = 2;
+  p.dupl[0] = (upf_dupl_t){ .dest_interface = UPF_IF_ACCESS,
+                            .ohc = UPF_OHC_GTPU,
+                            .ohc_flags = UPF_OHC_F_PSC,
+                            .dscp = 34,
+                            .ohc_teid = 0x777,
+                            .ohc_peer = upf_ip4 (IP4 (10, 200, 9, 1)),
+                            .ohc_src = upf_ip4 (N3_UPF) };
+  p.dupl[1] = (upf_dupl_t){ .dest_interface = UPF_IF_CP_FUNCTION,
+                            .ohc = UPF_OHC_UDP,
+                            .dscp = UPF_DSCP_NONE,
+                            .ohc_port = 9999,
+                            .forwarding_policy = 3,
+                            .ohc_peer = upf_ip4 (IP4 (10, 200, 9, 2)),
+                            .ohc_src = upf_ip4 (N3_UPF) };
+  p.far[1].apply_action = UPF_AA_FORW | UPF_AA_DUPL;
+  p.far[1].dupl_first = 2, p.far[1].dupl_count = 2;
+  p.dupl[2] = (upf_dupl_t){ .dest_interface = UPF_IF_CORE, .ohc = UPF_OHC_NONE };
+  p.dupl[3] = (upf_dupl_t){
+    .dest_interface = UPF_IF_CORE, .ohc = UPF_OHC_IP, .ohc_peer = li6, .ohc_src = me6
+  };
+  p.d.n_dupl = 4;
+  install (c, 0x42, &p);
+
+  /* UL: forwarded (decapsulated) and two copies */
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1000, 2000, 100);
+  uint32_t o = upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (o, 128);
+  assert_int_equal (v.n_dupl, 2);
+  assert_int_equal (v.dupl[0].dest_interface, UPF_IF_ACCESS);
+  assert_int_equal (v.dupl[1].dest_interface, UPF_IF_CP_FUNCTION);
+  assert_int_equal (v.dupl[1].forwarding_policy, 3);
+  uint32_t d = upfcore_dupl_packet (&v, 0, pkt + v.inner_offset, dup, sizeof (dup));
+  assert_int_equal (d, 44 + 128);
+  assert_int_equal (upf_parse_outer (dup, d, &ou), 0);
+  assert_int_equal (ip4_hdr_csum (dup), 0);
+  assert_int_equal (ou.tos, 34 << 2);
+  assert_memory_equal (ou.dst.b + 12, "\x0a\xc8\x09\x01", 4);
+  assert_int_equal (upf_parse_gtpu (dup + ou.payload_offset, ou.payload_len, &g), 0);
+  assert_int_equal (g.teid, 0x777);
+  assert_int_equal (g.qfi, 9);
+  assert_memory_equal (dup + 44, out, 128);
+  d = upfcore_dupl_packet (&v, 1, pkt + v.inner_offset, dup, sizeof (dup));
+  assert_int_equal (d, 28 + 128);
+  assert_int_equal (upf_parse_outer (dup, d, &ou), 0);
+  assert_int_equal (ip4_hdr_csum (dup), 0);
+  assert_int_equal (ou.dport, 9999);
+  assert_int_equal (ou.payload_len, 128);
+  assert_memory_equal (ou.dst.b + 12, "\x0a\xc8\x09\x02", 4);
+  assert_memory_equal (dup + 28, out, 128);
+  /* out of range, or no room: nothing */
+  assert_int_equal (upfcore_dupl_packet (&v, 2, pkt + v.inner_offset, dup, sizeof (dup)), 0);
+  assert_int_equal (upfcore_dupl_packet (&v, 0, pkt + v.inner_offset, dup, 100), 0);
+
+  /* DL: encapsulated to the gNB, a plain copy and an IP-in-IP (IPv6) copy */
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_TCP, 443, 50000, 60);
+  o = upfcore_dl_packet (c, 0, in, il, 2, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (o, 44 + il);
+  assert_int_equal (v.n_dupl, 2);
+  d = upfcore_dupl_packet (&v, 0, in, dup, sizeof (dup));
+  assert_int_equal (d, il);
+  assert_memory_equal (dup, in, il);
+  d = upfcore_dupl_packet (&v, 1, in, dup, sizeof (dup));
+  assert_int_equal (d, 40 + il);
+  assert_int_equal (dup[0] >> 4, 6);
+  assert_int_equal (dup[6], 4); /* next header: IPv4 */
+  assert_int_equal (upf_rd16 (dup + 4), il);
+  assert_memory_equal (dup + 24, li6.b, 16);
+  assert_memory_equal (dup + 40, in, il);
+
+  /* without DUPL in the apply action the parameters are not used */
+  upf_session_t *s = upfcore_session_create (c, 0x43);
+  char err[160];
+  std_prog (&p, 0x101, UE + 1);
+  p.far[1].dupl_count = 1;
+  p.d.n_dupl = 1;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  il = mk_inner4 (in, DN, UE + 1, UPF_PROTO_TCP, 443, 50000, 0);
+  upfcore_dl_packet (c, 0, in, il, 3, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_dupl, 0);
+  assert_int_equal (upfcore_dupl_packet (&v, 0, in, dup, sizeof (dup)), 0);
+
+  /* refused: too many per FAR, outside the list, mixed families, unknown kind */
+  p.far[1].dupl_count = UPF_MAX_DUPL_PER_FAR + 1;
+  p.d.n_dupl = 4;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_string_equal (err, "FAR 2: more than 2 duplicating parameters");
+  p.far[1].dupl_first = 3, p.far[1].dupl_count = 2;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_string_equal (err, "FAR 2: duplicating parameters outside the list");
+  p.far[1].dupl_first = 0, p.far[1].dupl_count = 1;
+  p.dupl[0] = (upf_dupl_t){ .ohc = UPF_OHC_GTPU, .ohc_peer = li6, .ohc_src = upf_ip4 (N3_UPF) };
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_non_null (strstr (err, "families differ"));
+  p.dupl[0].ohc = UPF_OHC_IP + 1;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_non_null (strstr (err, "unsupported outer header creation"));
+  upfcore_ctx_delete (c);
+}
+
+/* FAR redirect to an IPv4 address: the UL packet leaves with the new destination and valid
+ * IPv4, UDP and TCP checksums; URL redirects and a family mismatch are only reported. */
+static void
+test_redirect_rewrite (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t pkt[2048], in[256], out[2048];
+  const uint32_t portal = IP4 (10, 201, 0, 80);
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[0].redirect_type = UPF_REDIRECT_IPV4 + 1;
+  p.far[0].redirect_addr = upf_ip4 (portal);
+  upf_session_t *s = install (c, 0x42, &p);
+
+  for (unsigned proto = 0; proto < 2; proto++)
+    {
+      uint8_t pr = proto ? UPF_PROTO_TCP : UPF_PROTO_UDP;
+      uint32_t il = mk_inner4 (in, UE, DN, pr, 40000, 80, 33);
+      set_l4_csum4 (in);
+      assert_int_equal (l4_csum4 (in), 0);
+      uint32_t n = mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, 9, in, il);
+      uint32_t o = upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.redirect_type, UPF_REDIRECT_IPV4 + 1);
+      assert_int_equal (v.redirected, 1);
+      assert_int_equal (o, il);
+      assert_int_equal (upf_rd32 (out + 16), portal);
+      assert_int_equal (upf_rd32 (out + 12), UE);
+      assert_int_equal (ip4_hdr_csum (out), 0);
+      assert_int_equal (l4_csum4 (out), 0);
+      /* the GTP-U-layer entry point does the same */
+      upf_ip_t local = upf_ip4 (N3_UPF);
+      o = upfcore_ul_gtpu_packet (c, &local, pkt + 28, n - 28, 1, &v, out, sizeof (out));
+      assert_int_equal (v.redirected, 1);
+      assert_int_equal (upf_rd32 (out + 16), portal);
+      assert_int_equal (l4_csum4 (out), 0);
+    }
+  /* an IPv4 UDP checksum of 0 (none) stays 0 */
+  uint32_t il = mk_inner4 (in, UE, DN, UPF_PROTO_UDP, 40000, 53, 4);
+  uint32_t n = mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, 9, in, il);
+  upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+  assert_int_equal (v.redirected, 1);
+  assert_int_equal (upf_rd16 (out + 26), 0);
+  assert_int_equal (ip4_hdr_csum (out), 0);
+  /* DL is not redirected (reported only) */
+  il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 80, 40000, 4);
+  std_prog (&p, 0x100, UE);
+  p.far[1].redirect_type = UPF_REDIRECT_IPV4 + 1;
+  p.far[1].redirect_addr = upf_ip4 (portal);
+  char err[128];
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));
+  assert_int_equal (v.redirect_type, UPF_REDIRECT_IPV4 + 1);
+  assert_int_equal (v.redirected, 0);
+  assert_memory_equal (out + 44, in, il);
+  /* URL: reported, not rewritten; an IPv6 address for an IPv4 packet: not rewritten */
+  for (unsigned k = 0; k < 2; k++)
+    {
+      std_prog (&p, 0x100, UE);
+      p.far[0].redirect_type = k ? UPF_REDIRECT_IPV6 + 1 : UPF_REDIRECT_URL + 1;
+      p.far[0].redirect_addr.b[0] = k ? 0xfd : 0;
+      assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+      il = mk_inner4 (in, UE, DN, UPF_PROTO_UDP, 40000, 80, 4);
+      n = mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, 9, in, il);
+      upfcore_ul_packet (c, pkt, n, 1, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.redirect_type, p.far[0].redirect_type);
+      assert_int_equal (v.redirected, 0);
+      assert_memory_equal (out, in, il);
+    }
+  upfcore_ctx_delete (c);
+}
+
+/* upf_rewrite_dst on truncated and fragmented packets: never past the end, fragments keep a
+ * valid IPv4 header. */
+static void
+test_rewrite_dst_edges (void **st)
+{
+  uint8_t in[256];
+  upf_ip_t to = upf_ip4 (IP4 (192, 0, 2, 1));
+  (void)st;
+  uint32_t il = mk_inner4 (in, UE, DN, UPF_PROTO_TCP, 1, 2, 0);
+  for (uint32_t l = 0; l < il; l++)
+    {
+      uint8_t *copy = malloc (l ? l : 1); /* exact size so ASan sees any overread */
+      memcpy (copy, in, l);
+      if (l >= 4)
+        upf_wr16 (copy + 2, (uint16_t)l); /* a consistent but truncated packet */
+      upf_rewrite_dst (copy, l, &to);
+      free (copy);
+    }
+  il = mk_inner4 (in, UE, DN, UPF_PROTO_UDP, 1, 2, 16);
+  upf_wr16 (in + 6, 0x0010); /* non-first fragment: offset 128 bytes */
+  upf_wr16 (in + 10, 0);
+  upf_wr16 (in + 10, ip4_hdr_csum (in));
+  uint8_t l4[16];
+  memcpy (l4, in + 20, 16);
+  assert_int_equal (upf_rewrite_dst (in, il, &to), 1);
+  assert_int_equal (ip4_hdr_csum (in), 0);
+  assert_memory_equal (in + 20, l4, 16); /* no L4 header there: untouched */
+}
+
 int
 main (void)
 {
@@ -694,6 +942,9 @@ main (void)
     cmocka_unit_test (test_bar_buffering),
     cmocka_unit_test (test_epoch_reclaim),
     cmocka_unit_test (test_tables_many),
+    cmocka_unit_test (test_dupl_copies),
+    cmocka_unit_test (test_redirect_rewrite),
+    cmocka_unit_test (test_rewrite_dst_edges),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -87,6 +87,35 @@ class Pdr:
     urr_ids: tuple[int, ...] = ()  # at most 4
 
 
+class DuplicateEncap(enum.IntEnum):
+    """Outer header creation of a duplicating parameter (TS 29.244 8.2.56, simplified)."""
+
+    NONE = 0  # the copy as is (plain IP)
+    GTPU = 1  # GTP-U/UDP/IPv4|IPv6 to (peer, 2152) with teid
+    UDP = 2  # UDP/IPv4|IPv6 to (peer, port), the copy as payload
+    IP = 3  # IPv4|IPv6 header to peer (IP-in-IP)
+
+
+@dataclass(frozen=True)
+class DuplicatingParameters:
+    """One Duplicating Parameters IE of a FAR with apply action DUPL (TS 29.244 7.5.2.3-3).
+
+    Forwarded packets of the FAR are copied (the user packet as received: UL the T-PDU, DL
+    the N6 packet) and each copy is sent to `destination_interface` with `encap` in front.
+    At most 2 per FAR (`upf_rules.h` UPF_MAX_DUPL_PER_FAR). `forwarding_policy` is an index
+    chosen by pfcpd (as network_instance; 0 = none), reported, not applied."""
+
+    destination_interface: Interface
+    encap: DuplicateEncap = DuplicateEncap.NONE
+    peer: IPAddress | None = None  # required unless encap is NONE
+    source: IPAddress | None = None  # our address, outer source (peer's family)
+    teid: int = 0  # GTPU
+    port: int = 0  # UDP destination port
+    pdu_session_container: bool = False  # GTPU: add a PDU Session Container with the QFI
+    dscp: int | None = None  # transport level marking of the copy
+    forwarding_policy: int = 0
+
+
 @dataclass(frozen=True)
 class Far:
     far_id: int
@@ -98,9 +127,11 @@ class Far:
     ohc_source: IPAddress | None = None
     pdu_session_container: bool = True  # add the PDU Session Container with the QFI (N3/N9)
     dscp: int | None = None  # transport level marking
-    # Redirect Information (TS 29.244 8.2.87): (address type, IPv4/IPv6 server address);
-    # the datapath reports it in the verdict, the caller performs the redirect.
-    redirect: tuple[int, IPAddress] | None = None
+    # Redirect Information (TS 29.244 8.2.87): (address type, server address). Types 0/1
+    # (IPv4/IPv6, an IPAddress): UL packets get their destination rewritten to it (local
+    # datapath). Types 2/3 (URL/SIP URI, a str) need an HTTP/SIP proxy: reported only.
+    redirect: tuple[int, IPAddress | str] | None = None
+    duplicating: tuple[DuplicatingParameters, ...] = ()  # used with ApplyAction.DUPL
 
 
 @dataclass(frozen=True)

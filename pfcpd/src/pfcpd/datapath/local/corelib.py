@@ -109,6 +109,20 @@ class PdrT(ctypes.Structure):
     ]
 
 
+class DuplT(ctypes.Structure):
+    _fields_ = [
+        ("dest_interface", c_u8),
+        ("ohc", c_u8),
+        ("ohc_flags", c_u8),
+        ("dscp", c_u8),
+        ("ohc_port", c_u16),
+        ("forwarding_policy", c_u16),
+        ("ohc_teid", c_u32),
+        ("ohc_peer", IpT),
+        ("ohc_src", IpT),
+    ]
+
+
 class FarT(ctypes.Structure):
     _fields_ = [
         ("far_id", c_u32),
@@ -120,6 +134,9 @@ class FarT(ctypes.Structure):
         ("redirect_type", c_u8),
         ("network_instance", c_u16),
         ("ohc_teid", c_u32),
+        ("dupl_first", c_u16),
+        ("dupl_count", c_u8),
+        ("_pad", c_u8),
         ("ohc_peer", IpT),
         ("ohc_src", IpT),
         ("redirect_addr", IpT),
@@ -174,11 +191,13 @@ class ProgramDescT(ctypes.Structure):
         ("urr", ctypes.POINTER(UrrT)),
         ("sdf", ctypes.POINTER(SdfT)),
         ("bar", ctypes.POINTER(BarT)),
+        ("dupl", ctypes.POINTER(DuplT)),
         ("n_pdr", c_u32),
         ("n_far", c_u32),
         ("n_qer", c_u32),
         ("n_urr", c_u32),
         ("n_sdf", c_u32),
+        ("n_dupl", c_u32),
     ]
 
 
@@ -197,7 +216,7 @@ class VerdictT(ctypes.Structure):
         ("dest_interface", c_u8),
         ("qfi", c_u8),
         ("rqi", c_u8),
-        ("dupl", c_u8),
+        ("n_dupl", c_u8),
         ("n_events", c_u8),
         ("inner_offset", c_u16),
         ("inner_len", c_u16),
@@ -207,8 +226,13 @@ class VerdictT(ctypes.Structure):
         ("pdr_id", c_u32),
         ("far_id", c_u32),
         ("teid", c_u32),
+        ("redirected", c_u8),
+        ("_pad", c_u8 * 3),
         ("seid", c_u64),
         ("encap", ctypes.c_void_p),
+        ("dupl", ctypes.POINTER(DuplT)),
+        ("dupl_encap", ctypes.c_void_p),
+        ("redirect_addr", ctypes.POINTER(IpT)),
         ("session", ctypes.c_void_p),
         ("events", EventT * MAX_EVENTS),
     ]
@@ -235,6 +259,7 @@ _STRUCTS: dict[str, type[ctypes.Structure]] = {
     "upf_sdf_t": SdfT,
     "upf_pdr_t": PdrT,
     "upf_far_t": FarT,
+    "upf_dupl_t": DuplT,
     "upf_qer_t": QerT,
     "upf_urr_t": UrrT,
     "upf_bar_t": BarT,
@@ -286,6 +311,10 @@ class CoreLib:
                 c_u32,
                 [vp, c_u16, u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
             ),
+            "upfcore_dupl_packet": (
+                c_u32,
+                [ctypes.POINTER(VerdictT), ctypes.c_uint, u8p, u8p, c_u32],
+            ),
             "upfcore_build_end_marker": (
                 c_u32,
                 [ctypes.POINTER(IpT), ctypes.POINTER(IpT), c_u32, ctypes.c_int, c_u8, u8p, c_u32],
@@ -310,6 +339,7 @@ class CoreLib:
             lib.upfcore_malformed_str(i).decode() for i in range(self.n_malformed)
         ]
         self.drop_names = [lib.upfcore_drop_reason_str(i).decode() for i in range(self.n_drop)]
+        self.max_dupl_per_far = int(lib.upfcore_sizeof(b"UPF_MAX_DUPL_PER_FAR"))
 
 
 _loaded: dict[Path, CoreLib] = {}

@@ -21,6 +21,8 @@ from pfcpd.datapath.interface import (
     Datapath,
     DatapathError,
     DatapathEvent,
+    DuplicateEncap,
+    DuplicatingParameters,
     EventType,
     Interface,
     IPAddress,
@@ -71,8 +73,19 @@ class PacketResult:
     output: bytes  # what to transmit: inner (UL), encapsulated (DL/N9) or a GTP-U reply
     encapsulated: bool = False  # output starts with an outer IP/UDP/GTP-U header we built
     redirect_type: int | None = None  # the FAR's redirect address type when it has one
-    duplicate: bool = False  # FAR apply action DUPL (duplicating parameters: not yet applied)
+    redirected: bool = False  # UL output's destination rewritten to the redirect address
+    duplicates: tuple[Duplicate, ...] = ()  # FAR DUPL: copies to send besides output
     events: tuple[DatapathEvent, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """One copy of a forwarded packet (FAR DUPL), per duplicating parameter."""
+
+    destination_interface: int
+    encap: DuplicateEncap  # what `output` starts with
+    forwarding_policy: int
+    output: bytes
 
 
 def _plen(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
@@ -100,6 +113,20 @@ def _sdf_t(f: SdfFilter) -> corelib.SdfT:
         s.flow_label, flags = f.flow_label, flags | SDF_FLOW_LABEL
     s.flags = flags
     return s
+
+
+def _dupl_t(far_id: int, d: DuplicatingParameters) -> corelib.DuplT:
+    c = corelib.DuplT()
+    c.dest_interface, c.ohc = d.destination_interface, int(d.encap)
+    c.dscp = DSCP_NONE if d.dscp is None else d.dscp
+    c.forwarding_policy = d.forwarding_policy
+    if d.encap != DuplicateEncap.NONE:
+        if d.peer is None or d.source is None:
+            raise DatapathError(f"FAR {far_id}: duplicating parameters need peer and source")
+        c.ohc_peer, c.ohc_src = corelib.ip_t(d.peer), corelib.ip_t(d.source)
+        c.ohc_teid, c.ohc_port = d.teid, d.port
+        c.ohc_flags = OHC_F_PSC if d.pdu_session_container else 0
+    return c
 
 
 class _Desc:
@@ -134,14 +161,18 @@ class _Desc:
             c.sdf_first, c.sdf_count = len(sdfs), len(p.sdf_filters)
             sdfs.extend(_sdf_t(f) for f in p.sdf_filters)
         fars = (corelib.FarT * max(1, len(program.fars)))()
+        dupls: list[corelib.DuplT] = []
         for i, f in enumerate(program.fars):
             c = fars[i]
             c.far_id, c.apply_action = f.far_id, int(f.apply_action)
             c.dest_interface, c.network_instance = f.destination_interface, f.network_instance
             c.dscp = DSCP_NONE if f.dscp is None else f.dscp
+            c.dupl_first, c.dupl_count = len(dupls), len(f.duplicating)
+            dupls.extend(_dupl_t(f.far_id, d) for d in f.duplicating)
             if f.redirect is not None:
                 c.redirect_type = f.redirect[0] + 1
-                c.redirect_addr = corelib.ip_t(f.redirect[1])
+                if not isinstance(f.redirect[1], str):
+                    c.redirect_addr = corelib.ip_t(f.redirect[1])
             if f.outer_header_creation is not None:
                 peer, teid = f.outer_header_creation
                 if f.ohc_source is None:
@@ -174,10 +205,11 @@ class _Desc:
                 trig, c.time_quota_ns = trig | URR_T_TIMQU, u.time_quota_ns
             c.triggers, c.flags = trig, URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
         sdf_arr = (corelib.SdfT * max(1, len(sdfs)))(*sdfs)
-        self.keep: list[object] = [pdrs, fars, qers, urrs, sdf_arr]
+        dupl_arr = (corelib.DuplT * max(1, len(dupls)))(*dupls)
+        self.keep: list[object] = [pdrs, fars, qers, urrs, sdf_arr, dupl_arr]
         d = corelib.ProgramDescT()
         d.pdr, d.far, d.qer, d.urr = pdrs, fars, qers, urrs
-        d.sdf = sdf_arr
+        d.sdf, d.dupl, d.n_dupl = sdf_arr, dupl_arr, len(dupls)
         d.n_pdr, d.n_far, d.n_qer = len(program.pdrs), len(program.fars), len(program.qers)
         d.n_urr, d.n_sdf = len(program.urrs), len(sdfs)
         if program.bar is not None:
@@ -313,7 +345,7 @@ class LocalDatapath(Datapath):
             n = self._lib.upfcore_ul_packet(
                 self._ctx, buf, len(packet), self._now(now_ns), self._verdict, self._out, MAX_PACKET
             )
-            return self._result(n)
+            return self._result(n, buf)
 
     def process_ul_gtpu(
         self, local_addr: IPAddress, message: bytes, now_ns: int | None = None
@@ -332,7 +364,7 @@ class LocalDatapath(Datapath):
                 self._out,
                 MAX_PACKET,
             )
-            return self._result(n)
+            return self._result(n, buf)
 
     def process_dl(
         self, packet: bytes, network_instance: int = 0, now_ns: int | None = None
@@ -350,7 +382,7 @@ class LocalDatapath(Datapath):
                 self._out,
                 MAX_PACKET,
             )
-            return self._result(n)
+            return self._result(n, buf)
 
     def take_pending(self) -> list[PacketResult]:
         """Packets to transmit that no received packet caused: DL buffers flushed after a
@@ -391,10 +423,14 @@ class LocalDatapath(Datapath):
             raise DatapathError(f"URR {urr_id} unknown")
         return _usage(u)
 
-    def _result(self, n: int) -> PacketResult:
+    def _result(self, n: int, received: ctypes.Array[ctypes.c_uint8]) -> PacketResult:
         v = self._verdict
         events = tuple(_event(v.events[i]) for i in range(v.n_events))
         self._events.extend(events)
+        output = bytes(self._out[:n]) if n else b""
+        duplicates: tuple[Duplicate, ...] = ()
+        if v.verdict == Verdict.FORWARD and v.n_dupl:
+            duplicates = tuple(self._duplicate(v, i, received) for i in range(v.n_dupl))
         return PacketResult(
             verdict=Verdict(v.verdict),
             drop_reason=self.core.drop_names[v.drop_reason],
@@ -405,11 +441,25 @@ class LocalDatapath(Datapath):
             qfi=v.qfi,
             teid=v.teid,
             destination_interface=v.dest_interface,
-            output=bytes(self._out[:n]) if n else b"",
+            output=output,
             encapsulated=bool(v.encap) and v.verdict == Verdict.FORWARD,
             redirect_type=v.redirect_type - 1 if v.redirect_type else None,
-            duplicate=bool(v.dupl),
+            redirected=bool(v.redirected),
+            duplicates=duplicates,
             events=events,
+        )
+
+    def _duplicate(
+        self, v: corelib.VerdictT, i: int, received: ctypes.Array[ctypes.c_uint8]
+    ) -> Duplicate:
+        inner = ctypes.cast(ctypes.byref(received, v.inner_offset), ctypes.POINTER(ctypes.c_uint8))
+        n = self._lib.upfcore_dupl_packet(ctypes.byref(v), i, inner, self._out, MAX_PACKET)
+        d = v.dupl[i]
+        return Duplicate(
+            destination_interface=d.dest_interface,
+            encap=DuplicateEncap(d.ohc),
+            forwarding_policy=d.forwarding_policy,
+            output=bytes(self._out[:n]),
         )
 
     def _end_markers(self, seid: int, old: SessionProgram, new: SessionProgram) -> None:
@@ -468,4 +518,4 @@ class LocalDatapath(Datapath):
                 self._pending_tx.append(res)
 
 
-__all__ = ["Interface", "LocalDatapath", "PacketResult", "Verdict"]
+__all__ = ["Duplicate", "Interface", "LocalDatapath", "PacketResult", "Verdict"]
