@@ -14,7 +14,14 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value: backslash, newline and double quote escaped."""
+    return _escape_help(value).replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    """HELP text: only backslash and newline are escaped (a parser rejects any other escape,
+    so a quote escaped here would make the whole exposition unreadable)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _labels(names: Sequence[str], values: Sequence[str]) -> str:
@@ -41,7 +48,7 @@ class _Metric:
         self.labelnames = tuple(labelnames)
 
     def header(self) -> list[str]:
-        return [f"# HELP {self.name} {_escape(self.help)}", f"# TYPE {self.name} {self.kind}"]
+        return [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
 
     def samples(self) -> list[str]:
         raise NotImplementedError

@@ -66,6 +66,19 @@ def test_rate_limited_log_counts_what_it_suppressed(caplog):
     ]
 
 
+def test_rate_limited_log_is_bounded_across_many_peers(caplog):
+    """A flood from many distinct (spoofed) sources: one key each, yet a bounded number of
+    lines per interval, and the next line tells how many were left out."""
+    logger = logging.getLogger("test.ratelimited.flood")
+    limited = RateLimitedLog(logger, interval=10.0, max_lines=20)
+    with caplog.at_level(logging.INFO, logger="test.ratelimited.flood"):
+        for i in range(5000):
+            limited.log(("not_allowed", f"10.{i // 250}.{i % 250}.1"), logging.WARNING, "x", 1.0)
+        assert len(caplog.records) == 20
+        limited.log(("not_allowed", "192.0.2.1"), logging.WARNING, "later", 11.0)
+    assert caplog.records[-1].getMessage() == "later (4980 other lines suppressed: too many peers)"
+
+
 def test_state_file_round_trip_and_loss(tmp_path: Path):
     state, why = load_state(tmp_path, "upf1")
     assert not state.restored and "new state" in why
@@ -90,3 +103,61 @@ def test_show_without_a_daemon_fails_clearly(tmp_path: Path):
         timeout=30,
     )
     assert proc.returncode == 1 and "cannot reach the daemon" in proc.stderr
+
+
+def test_reload_applies_the_allow_list_and_names_every_key_that_needs_a_restart(
+    tmp_path: Path, caplog, monkeypatch, restore_pfcpd_logger
+):
+    import yaml
+
+    from pfcpd.config import load_config
+    from pfcpd.daemon.run import Daemon
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    path = tmp_path / "pfcpd.yaml"
+    doc = {
+        "node_id": "127.0.0.1",
+        "pfcp": {"listen": ["127.0.0.1:8805"], "allowed_peers": ["127.0.0.0/8"], "t1": 3},
+        "datapath": {"kind": "local"},
+        "interfaces": {"n3": {"address": "127.0.0.1"}},
+        "state_dir": str(tmp_path / "state"),
+    }
+    path.write_text(yaml.safe_dump(doc))
+    daemon = Daemon(path, load_config(path))
+    doc["pfcp"].update(allowed_peers="any", t1=1, associate_to=["localhost"], heartbeat_interval=2)
+    doc["datapath"]["kind"] = "vpp"
+    path.write_text(yaml.safe_dump(doc))
+    with caplog.at_level(logging.INFO, logger="pfcpd"):
+        daemon.reload()
+    warned = sorted(
+        r.getMessage().split()[1] for r in caplog.records if "restart" in r.getMessage()
+    )
+    assert warned == ["datapath", "pfcp.associate_to", "pfcp.heartbeat_interval", "pfcp.t1"]
+    assert daemon.config.pfcp.allowed_peers is None  # applied
+    assert daemon.config.pfcp.t1 == 3  # still the running value
+
+
+def test_admin_socket_mode_and_oversized_requests(tmp_path: Path):
+    import asyncio
+    import stat
+
+    from pfcpd.daemon.admin import MAX_REQUEST, admin_request, start_admin_server
+
+    path = tmp_path / "run" / "admin.sock"
+
+    async def main() -> list[dict]:
+        server = await start_admin_server(path, lambda request: {"echo": request["command"]})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        loop = asyncio.get_running_loop()
+        replies = []
+        for command in ("x" * (MAX_REQUEST + 10), "show associations"):
+            replies.append(
+                await loop.run_in_executor(None, admin_request, path, {"command": command})
+            )
+        server.close()
+        await server.wait_closed()
+        return replies
+
+    too_long, ok = asyncio.run(main())
+    assert "longer than" in too_long["error"]
+    assert ok == {"echo": "show associations"}

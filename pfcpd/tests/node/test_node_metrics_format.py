@@ -27,3 +27,10 @@ def test_counters_gauges_histograms_render_in_exposition_format():
     assert 'lat_seconds_bucket{type="hb",le="+Inf"} 3' in lines
     assert 'lat_seconds_count{type="hb"} 3' in lines
     assert 'lat_seconds_sum{type="hb"} 7.6' in lines
+
+
+def test_help_text_escapes_only_backslash_and_newline():
+    reg = Registry()
+    reg.add(Counter("q_total", 'requests over "rate_limit"\\per peer\nsecond line'))
+    [help_line] = [line for line in reg.render().splitlines() if line.startswith("# HELP")]
+    assert help_line == '# HELP q_total requests over "rate_limit"\\\\per peer\\nsecond line'

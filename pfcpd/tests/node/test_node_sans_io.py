@@ -330,3 +330,14 @@ def test_handler_timer_and_requests_through_the_node():
     assert [(m.msg_type, m.seid) for m in sent] == [(M.SESSION_REPORT_REQUEST, 9)]
     run_timers(node, 6.0)  # unanswered: retransmitted N1 times, then the handler hears of it
     assert handler.responses == [(M.SESSION_REPORT_REQUEST, None)]
+
+
+def test_rate_limiter_memory_is_bounded_under_a_many_source_flood():
+    from pfcpd.node.rate_limit import RateLimiter
+
+    limiter = RateLimiter(rate=1.0, burst=5, max_peers=100)
+    for i in range(20_000):  # all at the same instant: no bucket has refilled
+        assert limiter.admit(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 0.0)
+        assert len(limiter) <= 100
+    # A peer that keeps asking still runs out of tokens.
+    assert [limiter.admit("127.0.0.2", 0.0) for _ in range(7)] == [True] * 5 + [False] * 2

@@ -45,14 +45,18 @@ async def start_admin_server(path: Path, handle: Handler) -> asyncio.AbstractSer
             if uid not in (0, os.geteuid()):
                 log.warning("admin connection from uid %s refused", uid)
                 return
-            line = await asyncio.wait_for(reader.readline(), timeout=5)
             try:
-                request = json.loads(line[:MAX_REQUEST])
-                if not isinstance(request, dict):
-                    raise ValueError("not a JSON object")
-                reply = handle(request)
-            except ValueError as exc:
-                reply = {"error": f"bad request: {exc}"}
+                line = await asyncio.wait_for(reader.readline(), timeout=5)
+            except ValueError:  # no newline within MAX_REQUEST octets
+                reply: dict[str, Any] = {"error": f"bad request: longer than {MAX_REQUEST} octets"}
+            else:
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict):
+                        raise ValueError("not a JSON object")
+                    reply = handle(request)
+                except ValueError as exc:
+                    reply = {"error": f"bad request: {exc}"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, OSError, asyncio.IncompleteReadError):

@@ -47,21 +47,43 @@ def set_level(level: str) -> None:
 
 
 class RateLimitedLog:
-    """At most one line per key every ``interval`` seconds; says how many were suppressed."""
+    """At most one line per key every ``interval`` seconds, and at most ``max_lines`` lines
+    per ``interval`` in all: keys are per peer, and a flood from many (spoofed) sources must
+    not become a flood of log lines. A line says how many were suppressed before it."""
 
-    def __init__(self, logger: logging.Logger, interval: float = 10.0, max_keys: int = 1024):
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 10.0,
+        max_keys: int = 1024,
+        max_lines: int = 50,
+    ):
         self.logger = logger
         self.interval = interval
         self.max_keys = max_keys
+        self.max_lines = max_lines
         self._last: dict[object, tuple[float, int]] = {}
+        self._window_start = float("-inf")
+        self._window_lines = 0
+        self._over_budget = 0  # lines suppressed by max_lines since the last line logged
 
     def log(self, key: object, level: int, message: str, now: float, **fields: object) -> None:
         last, suppressed = self._last.get(key, (None, 0))
         if last is not None and now - last < self.interval:
             self._last[key] = (last, suppressed + 1)
             return
+        if now - self._window_start >= self.interval:
+            self._window_start, self._window_lines = now, 0
+        if self._window_lines >= self.max_lines:
+            self._over_budget += 1
+            return
+        self._window_lines += 1
         if suppressed:
             message += f" ({suppressed} similar suppressed)"
+        if self._over_budget:
+            message += f" ({self._over_budget} other lines suppressed: too many peers)"
+            fields["suppressed_lines"] = self._over_budget
+            self._over_budget = 0
         if key not in self._last and len(self._last) >= self.max_keys:
             self._last.clear()
         self._last[key] = (now, 0)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, PfcpConfig, load_config
 from ..node.node_metrics import NodeMetrics
 from .admin import start_admin_server
 from .logs import set_level, setup_logging
@@ -27,6 +28,32 @@ from .server import PfcpServer
 from .state_store import load_state, save_state
 
 log = logging.getLogger("pfcpd")
+
+# What SIGHUP applies; a change anywhere else waits for a restart (and is logged as such).
+RELOADABLE_PFCP_KEYS = frozenset({"allowed_peers", "rate_limit"})
+_TOP_KEYS = (
+    ("node_id", "node_id"),
+    ("datapath", "datapath"),
+    ("interfaces", "interfaces"),
+    ("network_instances", "network_instances"),
+    ("state_dir", "state_dir"),
+    ("metrics.listen", "metrics_listen"),
+    ("admin.socket", "admin_socket"),
+)
+
+
+def restart_needed(old: Config, new: Config) -> list[str]:
+    """The keys whose change a reload cannot apply (the running value stays)."""
+    keys = [
+        f"pfcp.{f.name}"
+        for f in dataclasses.fields(PfcpConfig)
+        if f.name not in RELOADABLE_PFCP_KEYS
+        and getattr(old.pfcp, f.name) != getattr(new.pfcp, f.name)
+    ]
+    keys += [key for key, attr in _TOP_KEYS if getattr(old, attr) != getattr(new, attr)]
+    if old.logging.format != new.logging.format:
+        keys.append("logging.format")
+    return keys
 
 
 class Daemon:
@@ -89,20 +116,16 @@ class Daemon:
         if self.server is not None:
             self.server.node.reconfigure(new.pfcp.allowed_peers, new.pfcp.rate_limit)
         old = self.config
-        ignored = [
-            key
-            for key, changed in (
-                ("node_id", new.node_id != old.node_id),
-                ("pfcp.listen", new.pfcp.listen != old.pfcp.listen),
-                ("state_dir", new.state_dir != old.state_dir),
-                ("metrics.listen", new.metrics_listen != old.metrics_listen),
-                ("admin.socket", new.admin_socket != old.admin_socket),
-                ("logging.format", new.logging.format != old.logging.format),
-            )
-            if changed
-        ]
-        for key in ignored:
+        for key in restart_needed(old, new):
             log.warning("reload: %s changed; it takes effect at the next restart", key)
+        # What runs now: the old settings with the reloaded ones applied.
+        self.config = dataclasses.replace(
+            old,
+            pfcp=dataclasses.replace(
+                old.pfcp, allowed_peers=new.pfcp.allowed_peers, rate_limit=new.pfcp.rate_limit
+            ),
+            logging=dataclasses.replace(old.logging, level=new.logging.level),
+        )
         log.info(
             "reloaded: log level %s, allowed peers %s",
             new.logging.level,

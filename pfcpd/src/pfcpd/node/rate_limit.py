@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 _MAX_PEERS = 10_000
 
 
 class RateLimiter:
-    """Admit at most ``rate`` requests per second per peer, with bursts up to ``burst``."""
+    """Admit at most ``rate`` requests per second per peer, with bursts up to ``burst``.
 
-    def __init__(self, rate: float, burst: int) -> None:
+    At most ``max_peers`` buckets are kept: when full, buckets that have refilled (they hold
+    no information) go first, then the least recently created half. A flood from many
+    sources thus costs bounded memory and an amortized constant time per request; a peer
+    whose bucket is forgotten starts again with a full burst.
+    """
+
+    def __init__(self, rate: float, burst: int, max_peers: int = _MAX_PEERS) -> None:
         self.rate = rate
         self.burst = float(burst)
+        self.max_peers = max_peers
         self._buckets: dict[str, tuple[float, float]] = {}  # ip -> (tokens, updated at)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def admit(self, ip: str, now: float) -> bool:
         tokens, updated = self._buckets.get(ip, (self.burst, now))
@@ -19,13 +31,16 @@ class RateLimiter:
         admitted = tokens >= 1.0
         if admitted:
             tokens -= 1.0
-        if ip not in self._buckets and len(self._buckets) >= _MAX_PEERS:
-            self._forget_full(now)
+        if ip not in self._buckets and len(self._buckets) >= self.max_peers:
+            self._make_room(now)
         self._buckets[ip] = (tokens, now)
         return admitted
 
-    def _forget_full(self, now: float) -> None:
-        """Drop buckets that have refilled completely: they hold no information."""
+    def _make_room(self, now: float) -> None:
         for ip, (tokens, updated) in list(self._buckets.items()):
             if tokens + (now - updated) * self.rate >= self.burst:
+                del self._buckets[ip]
+        if len(self._buckets) > self.max_peers // 2:
+            excess = len(self._buckets) - self.max_peers // 2
+            for ip in list(islice(self._buckets, excess)):
                 del self._buckets[ip]
