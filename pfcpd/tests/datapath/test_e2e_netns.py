@@ -1,11 +1,14 @@
 """End to end through two network namespaces and the local datapath.
 
-    gNB ns [10.200.0.1] --veth-- [10.200.0.2 N3] UPF ns [TUN, 10.200.2.1] --veth-- [.2.2] DN ns
+    gNB ns [10.200.0.1, fd00:200::1] --veth-- [10.200.0.2, fd00:200::2 N3] UPF ns
+    UPF ns [TUN; 10.200.2.1, fd00:202::1] --veth-- [10.200.2.2, fd00:202::2] DN ns
 
 A GTP-U encapsulated ICMP echo from the gNB side reaches the DN decapsulated (the DN kernel
 answers it), the reply comes back GTP-U encapsulated with the DL TEID and QFI, and the URR
-counters match. Needs root (namespaces, veth, TUN): skips otherwise. Only addresses inside the
-namespaces created here are used; they are deleted whatever happens.
+counters match: IPv4 over IPv4, IPv6 (ICMPv6) over IPv6 and IPv6 over IPv4 N3. With FAR DUPL
+the copies reach an LI collector address on the gNB side. Needs root (namespaces, veth,
+TUN): skips otherwise. Only addresses inside the namespaces created here are used; they are
+deleted whatever happens.
 """
 
 from __future__ import annotations
@@ -17,17 +20,22 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from dp_programs import DL_TEID, QFI, UE
+from dp_programs import DL_TEID, LI_TEID, QFI, UE, UE6
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoResponse, GTPPDUSessionContainer
 from scapy.layers.inet import ICMP, IP
+from scapy.layers.inet6 import ICMPv6EchoReply, IPv6
 
 from pfcpd.datapath.local import corelib
 
 HERE = Path(__file__).resolve().parent
 DN = "10.200.2.2"
+DN6 = "fd00:202::2"
 PINGS = 3
+Replies = dict[str, list[str]]  # netns_gnb.py output: hex GTP-U messages by kind
+Stats = dict[str, Any]  # netns_upf.py output
 
 
 def _missing() -> str | None:
@@ -80,44 +88,47 @@ def topology() -> Iterator[dict[str, str]]:
                 "netns",
                 names[b_ns],
             )
-        for ns, dev, addr in (
-            ("gnb", f"g{tag}", "10.200.0.1/24"),
-            ("upf", f"n3{tag}", "10.200.0.2/24"),
-            ("upf", f"n6{tag}", "10.200.2.1/24"),
-            ("dn", f"d{tag}", f"{DN}/24"),
+        for ns, dev, addrs in (
+            ("gnb", f"g{tag}", ("10.200.0.1/24", "10.200.0.3/24", "fd00:200::1/64")),
+            ("upf", f"n3{tag}", ("10.200.0.2/24", "fd00:200::2/64")),
+            ("upf", f"n6{tag}", ("10.200.2.1/24", "fd00:202::1/64")),
+            ("dn", f"d{tag}", (f"{DN}/24", f"{DN6}/64")),
         ):
-            ip("ip", "addr", "add", addr, "dev", dev, ns=names[ns])
+            for addr in addrs:
+                extra = ("nodad",) if ":" in addr else ()  # usable at once, not tentative
+                ip("ip", "addr", "add", addr, "dev", dev, *extra, ns=names[ns])
             ip("ip", "link", "set", dev, "up", ns=names[ns])
         ip("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=names["upf"])
+        ip("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=names["upf"])
         ip("ip", "route", "add", "10.45.0.0/16", "via", "10.200.2.1", ns=names["dn"])
+        ip("ip", "-6", "route", "add", "fd00:45::/64", "via", "fd00:202::1", ns=names["dn"])
         yield names
     finally:
         for ns in ("gnb", "upf", "dn"):
             subprocess.run(["ip", "netns", "del", names[ns]], capture_output=True)
 
 
-def _icmp_in_echos(ns: str) -> int:
+def _in_echos(ns: str, v6: bool = False) -> int:
+    """ICMP (or ICMPv6) echo requests the namespace's kernel received."""
+    path, key = ("/proc/net/snmp6", "Icmp6InEchos") if v6 else ("/proc/net/snmp", "InEchos")
     out = subprocess.run(
-        ["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"],
-        check=True,
-        capture_output=True,
-        text=True,
+        ["ip", "netns", "exec", ns, "cat", path], check=True, capture_output=True, text=True
     ).stdout
+    if v6:
+        return int(dict(line.split() for line in out.splitlines() if line.strip())[key])
     head, values = (line.split()[1:] for line in out.splitlines() if line.startswith("Icmp:"))
-    return int(dict(zip(head, values, strict=True))["InEchos"])
+    return int(dict(zip(head, values, strict=True))[key])
 
 
-def test_ping_through_the_local_datapath(topology: dict[str, str]) -> None:
+def _run(topology: dict[str, str], variant: str, dn: str) -> tuple[Replies, Stats, int]:
+    """Start the UPF (netns_upf.py <variant>), run the gNB (netns_gnb.py), stop the UPF.
+    Returns (gNB replies, UPF stats, echo requests the DN received)."""
     env = dict(os.environ, PYTHONPATH=str(HERE))
+    v6 = ":" in dn
     upf = subprocess.Popen(
         [
-            "ip",
-            "netns",
-            "exec",
-            topology["upf"],
-            sys.executable,
-            str(HERE / "netns_upf.py"),
-            topology["tun"],
+            *("ip", "netns", "exec", topology["upf"], sys.executable),
+            *(str(HERE / "netns_upf.py"), topology["tun"], variant),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -129,17 +140,11 @@ def test_ping_through_the_local_datapath(topology: dict[str, str]) -> None:
         assert upf.stdout is not None and upf.stdin is not None
         ready = upf.stdout.readline().strip()
         assert ready == "READY", upf.stderr.read() if upf.stderr else ready
-        echos_before = _icmp_in_echos(topology["dn"])
+        echos_before = _in_echos(topology["dn"], v6)
         gnb = subprocess.run(
             [
-                "ip",
-                "netns",
-                "exec",
-                topology["gnb"],
-                sys.executable,
-                str(HERE / "netns_gnb.py"),
-                DN,
-                str(PINGS),
+                *("ip", "netns", "exec", topology["gnb"], sys.executable),
+                *(str(HERE / "netns_gnb.py"), dn, str(PINGS), variant),
             ],
             capture_output=True,
             text=True,
@@ -157,14 +162,31 @@ def test_ping_through_the_local_datapath(topology: dict[str, str]) -> None:
         if upf.poll() is None:
             upf.kill()
             upf.wait()
+    return replies, stats, _in_echos(topology["dn"], v6) - echos_before
 
+
+def _check_common(replies: Replies, stats: Stats, echos: int, inner_len: int) -> None:
     # echo request -> echo response
     assert len(replies["echo"]) == 1
     echo = GTP_U_Header(bytes.fromhex(replies["echo"][0]))
     assert echo.gtp_type == 2 and echo.seq == 9 and echo.haslayer(GTPEchoResponse)
     # every echo reached the DN decapsulated and its reply came back encapsulated
-    assert _icmp_in_echos(topology["dn"]) - echos_before == PINGS
+    assert echos == PINGS
     assert len(replies["ping"]) == PINGS
+    # unknown TEID -> error indication
+    err_ind = GTP_U_Header(bytes.fromhex(replies["error"][0]))
+    assert err_ind.gtp_type == 26
+    # counters: PINGS UL and DL packets of inner_len bytes
+    assert stats["packets_ul"] == PINGS and stats["packets_dl"] == PINGS
+    assert stats["bytes_ul"] == PINGS * inner_len and stats["bytes_dl"] == PINGS * inner_len
+    assert stats["io_errors"] == 0
+    # the unknown TEID (plus whatever the kernel itself sends into the TUN, e.g. IPv6 RS)
+    assert stats["drops"].get("no session for TEID / UE address", 0) >= 1
+
+
+def test_ping_through_the_local_datapath(topology: dict[str, str]) -> None:
+    replies, stats, echos = _run(topology, "v4", DN)
+    _check_common(replies, stats, echos, 84)  # 20 IP + 8 ICMP + 56 payload
     for seq, hexdata in enumerate(replies["ping"], start=1):
         gtp = GTP_U_Header(bytes.fromhex(hexdata))
         assert gtp.teid == DL_TEID and gtp.gtp_type == 255
@@ -173,12 +195,34 @@ def test_ping_through_the_local_datapath(topology: dict[str, str]) -> None:
         inner = IP(bytes(psc.payload))
         assert inner.src == DN and inner.dst == str(UE)
         assert inner[ICMP].type == 0 and inner[ICMP].id == 0x77 and inner[ICMP].seq == seq
-    # unknown TEID -> error indication
-    err_ind = GTP_U_Header(bytes.fromhex(replies["error"][0]))
-    assert err_ind.gtp_type == 26
-    # counters: 3 UL and 3 DL packets of 84 bytes (20 IP + 8 ICMP + 56 payload)
-    assert stats["packets_ul"] == PINGS and stats["packets_dl"] == PINGS
-    assert stats["bytes_ul"] == PINGS * 84 and stats["bytes_dl"] == PINGS * 84
-    assert stats["io_errors"] == 0
-    # the unknown TEID (plus whatever the kernel itself sends into the TUN, e.g. IPv6 RS)
-    assert stats["drops"].get("no session for TEID / UE address", 0) >= 1
+
+
+@pytest.mark.parametrize("variant", ["v6", "v4-ue6"], ids=["ipv6-over-ipv6", "ipv6-over-ipv4"])
+def test_ipv6_ping_through_the_local_datapath(topology: dict[str, str], variant: str) -> None:
+    replies, stats, echos = _run(topology, variant, DN6)
+    _check_common(replies, stats, echos, 104)  # 40 IPv6 + 8 ICMPv6 + 56 payload
+    for seq, hexdata in enumerate(replies["ping"], start=1):
+        gtp = GTP_U_Header(bytes.fromhex(hexdata))
+        assert gtp.teid == DL_TEID and gtp.gtp_type == 255
+        psc = gtp[GTPPDUSessionContainer]
+        assert psc.type == 0 and psc.QFI == QFI
+        inner = IPv6(bytes(psc.payload))
+        assert inner.src == DN6 and inner.dst == str(UE6)
+        reply = inner[ICMPv6EchoReply]
+        assert reply.id == 0x77 and reply.seq == seq
+
+
+def test_duplicates_reach_the_li_collector(topology: dict[str, str]) -> None:
+    replies, stats, echos = _run(topology, "v4-dupl", DN)
+    _check_common(replies, stats, echos, 84)
+    # UL copies: the decapsulated echo requests as UDP payload to LI:LI_PORT
+    assert [IP(bytes.fromhex(h))[ICMP].seq for h in replies["li_udp"]] == [1, 2, 3]
+    assert all(IP(bytes.fromhex(h))[ICMP].type == 8 for h in replies["li_udp"])
+    # DL copies: the echo replies GTP-U encapsulated with the LI TEID and the QFI
+    assert len(replies["li_gtpu"]) == PINGS
+    for seq, hexdata in enumerate(replies["li_gtpu"], start=1):
+        gtp = GTP_U_Header(bytes.fromhex(hexdata))
+        assert gtp.teid == LI_TEID and gtp[GTPPDUSessionContainer].QFI == QFI
+        inner = IP(bytes(gtp[GTPPDUSessionContainer].payload))
+        assert inner[ICMP].type == 0 and inner[ICMP].seq == seq
+    assert stats["duplicates_sent"] == 2 * PINGS

@@ -4,6 +4,8 @@
   routing and reassembly of outer fragments; the engine sees GTP-U messages
   (`LocalDatapath.process_ul_gtpu`). Echo responses and error indications go back to the
   sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS).
+- FAR DUPL copies: GTP-U and UDP ones through the N3 socket to their peer and port; IP-in-IP
+  and plain ones written to the TUN, for the kernel to route.
 - N6: a TUN device (no packet information header). Decapsulated uplink packets are written
   to it, the kernel routes them to the data network; packets the kernel routes to the UE
   pool through the TUN are read as downlink.
@@ -22,8 +24,8 @@ import socket
 import struct
 import threading
 
-from pfcpd.datapath.interface import IPAddress
-from pfcpd.datapath.local.engine import LocalDatapath, PacketResult, Verdict
+from pfcpd.datapath.interface import DuplicateEncap, IPAddress
+from pfcpd.datapath.local.engine import Duplicate, LocalDatapath, PacketResult, Verdict
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -43,14 +45,17 @@ def open_tun(name: str) -> int:
     return fd
 
 
-def _outer_split(packet: bytes) -> tuple[str, int, int, bytes]:
-    """(destination, family, tos, UDP payload) of an IPv4/IPv6 + UDP packet we built."""
+def _outer_split(packet: bytes) -> tuple[str, int, int, int, bytes]:
+    """(destination, family, tos, UDP destination port, UDP payload) of an IPv4/IPv6 + UDP
+    packet we built."""
     if packet[0] >> 4 == 4:
         ihl = (packet[0] & 0xF) * 4
         dst = str(ipaddress.IPv4Address(packet[16:20]))
-        return dst, socket.AF_INET, packet[1], packet[ihl + 8 :]
+        port = int.from_bytes(packet[ihl + 2 : ihl + 4], "big")
+        return dst, socket.AF_INET, packet[1], port, packet[ihl + 8 :]
     tos = ((packet[0] & 0xF) << 4) | (packet[1] >> 4)
-    return str(ipaddress.IPv6Address(packet[24:40])), socket.AF_INET6, tos, packet[48:]
+    port = int.from_bytes(packet[42:44], "big")
+    return str(ipaddress.IPv6Address(packet[24:40])), socket.AF_INET6, tos, port, packet[48:]
 
 
 class PacketLoop:
@@ -73,6 +78,7 @@ class PacketLoop:
         self._tos = 0
         self._stop = threading.Event()
         self.errors = 0
+        self.duplicates_sent = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,21 +132,38 @@ class PacketLoop:
                 self._send(res)
 
     def _send(self, res: PacketResult) -> None:
-        if not res.output:
-            return
-        if not res.encapsulated:
-            self._write_tun(res.output)  # decapsulated: to the data network
-            return
-        dst, _family, tos, payload = _outer_split(res.output)
-        self._sendto_n3(payload, dst, GTPU_PORT, tos)
+        if res.output:
+            if not res.encapsulated:
+                self._write_tun(res.output)  # decapsulated: to the data network
+            else:
+                dst, _family, tos, _port, payload = _outer_split(res.output)
+                self._sendto_n3(payload, dst, GTPU_PORT, tos)
+        for dup in res.duplicates:
+            self._send_duplicate(dup)
 
-    def _write_tun(self, packet: bytes) -> None:
+    def _send_duplicate(self, dup: Duplicate) -> None:
+        """GTP-U and UDP copies leave through the N3 socket (source port 2152, our N3
+        address); IP-in-IP and plain copies are handed to the kernel through the TUN, which
+        routes them by their (outer) destination."""
+        if dup.encap in (DuplicateEncap.GTPU, DuplicateEncap.UDP):
+            dst, family, tos, port, payload = _outer_split(dup.output)
+            if family != self.n3.family:
+                self.errors += 1  # the N3 socket is of the other family
+                return
+            sent = self._sendto_n3(payload, dst, port, tos)
+        else:
+            sent = self._write_tun(dup.output)
+        self.duplicates_sent += sent
+
+    def _write_tun(self, packet: bytes) -> bool:
         try:
             os.write(self.tun, packet)
         except OSError:
             self.errors += 1
+            return False
+        return True
 
-    def _sendto_n3(self, payload: bytes, dst: str, port: int, tos: int) -> None:
+    def _sendto_n3(self, payload: bytes, dst: str, port: int, tos: int) -> bool:
         if tos != self._tos:
             if self.n3_address.version == 4:
                 self.n3.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
@@ -151,3 +174,5 @@ class PacketLoop:
             self.n3.sendto(payload, (dst, port))
         except OSError:
             self.errors += 1
+            return False
+        return True
