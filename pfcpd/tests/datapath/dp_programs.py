@@ -33,6 +33,10 @@ UE6 = ipaddress.IPv6Address("fd00:45::7")
 LI = ipaddress.IPv4Address("10.200.0.3")
 LI_PORT = 9999
 LI_TEID = 0x777
+# a second UE in a second N6 network instance (index 1, its own TUN)
+UE_IMS = ipaddress.IPv4Address("10.46.0.7")
+IMS_UL_TEID = 0x101
+IMS_DL_TEID = 0x201
 
 
 def basic_program(
@@ -126,3 +130,19 @@ def duplicating_program() -> SessionProgram:
         ),
     )
     return dataclasses.replace(prog, fars=(ul, dl))
+
+
+def ims_program() -> SessionProgram:
+    """basic_program for UE_IMS with its PDRs and FARs in network instance 1."""
+    prog = basic_program(ul_teid=IMS_UL_TEID, ue=UE_IMS)
+    ul, dl = prog.fars
+    return dataclasses.replace(
+        prog,
+        pdrs=tuple(dataclasses.replace(p, network_instance=1) for p in prog.pdrs),
+        fars=(
+            dataclasses.replace(ul, network_instance=1),
+            dataclasses.replace(
+                dl, network_instance=1, outer_header_creation=(N3_GNB, IMS_DL_TEID)
+            ),
+        ),
+    )

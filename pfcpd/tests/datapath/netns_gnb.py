@@ -3,7 +3,8 @@ to the UPF's N3 address and prints the replies (hex) as JSON.
 
 argv: <DN address> <count> <variant> (see netns_upf.py). The UE address family follows the
 DN's; v6 uses IPv6 on N3. With v4-dupl it also collects the FAR DUPL copies sent to the LI
-collector address (UDP to LI:LI_PORT, GTP-U to LI:2152)."""
+collector address (UDP to LI:LI_PORT, GTP-U to LI:2152). With multi-n6 it also pings from
+UE_IMS over its own TEID (replies under "ping_ims")."""
 
 from __future__ import annotations
 
@@ -12,7 +13,20 @@ import json
 import socket
 import sys
 
-from dp_programs import LI, LI_PORT, N3_GNB, N3_GNB6, N3_UPF, N3_UPF6, QFI, UE, UE6, UL_TEID
+from dp_programs import (
+    IMS_UL_TEID,
+    LI,
+    LI_PORT,
+    N3_GNB,
+    N3_GNB6,
+    N3_UPF,
+    N3_UPF6,
+    QFI,
+    UE,
+    UE6,
+    UE_IMS,
+    UL_TEID,
+)
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPPDUSessionContainer
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
@@ -42,7 +56,7 @@ def main() -> None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind((str(LI), port))
             li.append(sock)
-    replies: dict[str, list[str]] = {"echo": [], "ping": [], "error": []}
+    replies: dict[str, list[str]] = {"echo": [], "ping": [], "error": [], "ping_ims": []}
 
     def exchange(msg: bytes, key: str) -> None:
         s.sendto(msg, (str(upf), 2152))
@@ -52,16 +66,22 @@ def main() -> None:
         except TimeoutError:
             pass
 
-    def echo(seq: int) -> Packet:
+    def echo(seq: int, ue: str = str(UE)) -> Packet:
         payload = Raw(b"upf-e2e" * 8)
         if ipaddress.ip_address(dn).version == 6:
             return IPv6(src=str(UE6), dst=dn) / ICMPv6EchoRequest(id=0x77, seq=seq) / payload
-        return IP(src=str(UE), dst=dn) / ICMP(id=0x77, seq=seq) / payload
+        return IP(src=ue, dst=dn) / ICMP(id=0x77, seq=seq) / payload
 
     exchange(raw(GTP_U_Header(gtp_type=1, S=1, seq=9) / GTPEchoRequest()), "echo")
     for seq in range(1, count + 1):
         gpdu = GTP_U_Header(teid=UL_TEID, gtp_type=255) / GTPPDUSessionContainer(type=1, QFI=QFI)
         exchange(raw(gpdu / echo(seq)), "ping")
+    if variant == "multi-n6":
+        for seq in range(1, count + 1):
+            gpdu = GTP_U_Header(teid=IMS_UL_TEID, gtp_type=255) / GTPPDUSessionContainer(
+                type=1, QFI=QFI
+            )
+            exchange(raw(gpdu / echo(seq, str(UE_IMS))), "ping_ims")
     exchange(raw(GTP_U_Header(teid=0xBAD, gtp_type=255) / echo(99)), "error")
     if li:
         replies["li_udp"], replies["li_gtpu"] = _drain(li[0]), _drain(li[1])

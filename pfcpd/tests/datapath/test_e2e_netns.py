@@ -6,7 +6,8 @@
 A GTP-U encapsulated ICMP echo from the gNB side reaches the DN decapsulated (the DN kernel
 answers it), the reply comes back GTP-U encapsulated with the DL TEID and QFI, and the URR
 counters match: IPv4 over IPv4, IPv6 (ICMPv6) over IPv6 and IPv6 over IPv4 N3. With FAR DUPL
-the copies reach an LI collector address on the gNB side. Needs root (namespaces, veth,
+the copies reach an LI collector address on the gNB side; with two N6 network instances each
+session's traffic uses its own TUN. Needs root (namespaces, veth,
 TUN): skips otherwise. Only addresses inside the namespaces created here are used; they are
 deleted whatever happens.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dp_programs import DL_TEID, LI_TEID, QFI, UE, UE6
+from dp_programs import DL_TEID, IMS_DL_TEID, LI_TEID, QFI, UE, UE6, UE_IMS
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoResponse, GTPPDUSessionContainer
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.inet6 import ICMPv6EchoReply, IPv6
@@ -100,7 +101,8 @@ def topology() -> Iterator[dict[str, str]]:
             ip("ip", "link", "set", dev, "up", ns=names[ns])
         ip("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=names["upf"])
         ip("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=names["upf"])
-        ip("ip", "route", "add", "10.45.0.0/16", "via", "10.200.2.1", ns=names["dn"])
+        for pool in ("10.45.0.0/16", "10.46.0.0/16"):  # UE pools: "internet", "ims"
+            ip("ip", "route", "add", pool, "via", "10.200.2.1", ns=names["dn"])
         ip("ip", "-6", "route", "add", "fd00:45::/64", "via", "fd00:202::1", ns=names["dn"])
         yield names
     finally:
@@ -226,3 +228,25 @@ def test_duplicates_reach_the_li_collector(topology: dict[str, str]) -> None:
         inner = IP(bytes(gtp[GTPPDUSessionContainer].payload))
         assert inner[ICMP].type == 0 and inner[ICMP].seq == seq
     assert stats["duplicates_sent"] == 2 * PINGS
+
+
+def test_two_n6_network_instances(topology: dict[str, str]) -> None:
+    """datapath.n6_tun as a mapping: one TUN per network instance. UL of each session leaves
+    through its FAR's network instance TUN; DL read from a TUN is looked up in that network
+    instance (the IMS session exists only in "ims", so a wrong index would drop it)."""
+    replies, stats, echos = _run(topology, "multi-n6", DN)
+    assert echos == 2 * PINGS
+    assert len(replies["ping"]) == PINGS and len(replies["ping_ims"]) == PINGS
+    for key, ue, teid in (("ping", UE, DL_TEID), ("ping_ims", UE_IMS, IMS_DL_TEID)):
+        for seq, hexdata in enumerate(replies[key], start=1):
+            gtp = GTP_U_Header(bytes.fromhex(hexdata))
+            assert gtp.teid == teid
+            inner = IP(bytes(gtp[GTPPDUSessionContainer].payload))
+            assert inner.dst == str(ue) and inner[ICMP].type == 0 and inner[ICMP].seq == seq
+    assert stats["packets_ul"] == PINGS and stats["packets_dl"] == PINGS
+    assert stats["ims_packets"] == [PINGS, PINGS]
+    internet, ims = topology["tun"], f"{topology['tun']}b"
+    # rx: what the datapath wrote (UL), tx: what it read (DL, plus the kernel's own chatter)
+    assert stats["tuns"][internet]["rx"] == PINGS and stats["tuns"][ims]["rx"] == PINGS
+    assert stats["tuns"][internet]["tx"] >= PINGS and stats["tuns"][ims]["tx"] >= PINGS
+    assert stats["io_errors"] == 0

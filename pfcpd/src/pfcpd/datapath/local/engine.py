@@ -74,6 +74,7 @@ class PacketResult:
     encapsulated: bool = False  # output starts with an outer IP/UDP/GTP-U header we built
     redirect_type: int | None = None  # the FAR's redirect address type when it has one
     redirected: bool = False  # UL output's destination rewritten to the redirect address
+    network_instance: int = 0  # FAR's network instance (FORWARD)
     duplicates: tuple[Duplicate, ...] = ()  # FAR DUPL: copies to send besides output
     events: tuple[DatapathEvent, ...] = field(default=())
 
@@ -445,6 +446,7 @@ class LocalDatapath(Datapath):
             encapsulated=bool(v.encap) and v.verdict == Verdict.FORWARD,
             redirect_type=v.redirect_type - 1 if v.redirect_type else None,
             redirected=bool(v.redirected),
+            network_instance=v.network_instance,
             duplicates=duplicates,
             events=events,
         )

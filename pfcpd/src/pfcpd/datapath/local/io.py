@@ -5,10 +5,11 @@
   (`LocalDatapath.process_ul_gtpu`). Echo responses and error indications go back to the
   sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS).
 - FAR DUPL copies: GTP-U and UDP ones through the N3 socket to their peer and port; IP-in-IP
-  and plain ones written to the TUN, for the kernel to route.
-- N6: a TUN device (no packet information header). Decapsulated uplink packets are written
-  to it, the kernel routes them to the data network; packets the kernel routes to the UE
-  pool through the TUN are read as downlink.
+  and plain ones written to the first TUN, for the kernel to route.
+- N6: one TUN device (no packet information header) per network instance; TUN i serves
+  network instance index i. Decapsulated uplink packets are written to the TUN of their
+  FAR's network instance, the kernel routes them to the data network; packets the kernel
+  routes to a UE pool through a TUN are read as downlink of that network instance.
 One thread runs `PacketLoop.run`; `stop()` ends it. Events stay queued in the engine for
 `LocalDatapath.poll_events`. For labs, CI and SMF integration work,
 not line rate.
@@ -23,6 +24,7 @@ import selectors
 import socket
 import struct
 import threading
+from collections.abc import Sequence
 
 from pfcpd.datapath.interface import DuplicateEncap, IPAddress
 from pfcpd.datapath.local.engine import Duplicate, LocalDatapath, PacketResult, Verdict
@@ -63,18 +65,25 @@ class PacketLoop:
         self,
         datapath: LocalDatapath,
         n3_address: IPAddress,
-        n6_tun: str,
-        network_instance: int = 0,
+        n6_tuns: Sequence[str],
     ) -> None:
+        """n6_tuns[i]: the TUN device of network instance index i (at least one)."""
+        if not n6_tuns:
+            raise ValueError("at least one N6 TUN device")
         self.datapath = datapath
         self.n3_address = n3_address
-        self.network_instance = network_instance
         family = socket.AF_INET if n3_address.version == 4 else socket.AF_INET6
         self.n3 = socket.socket(family, socket.SOCK_DGRAM)
         self.n3.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.n3.bind((str(n3_address), GTPU_PORT))
         self.n3.setblocking(False)
-        self.tun = open_tun(n6_tun)
+        self.tuns: list[int] = []
+        try:
+            for name in n6_tuns:
+                self.tuns.append(open_tun(name))
+        except OSError:
+            self.close()
+            raise
         self._tos = 0
         self._stop = threading.Event()
         self.errors = 0
@@ -85,19 +94,22 @@ class PacketLoop:
 
     def close(self) -> None:
         self.n3.close()
-        os.close(self.tun)
+        for fd in self.tuns:
+            os.close(fd)
+        self.tuns = []
 
     def run(self) -> None:
         sel = selectors.DefaultSelector()
-        sel.register(self.n3, selectors.EVENT_READ, "n3")
-        sel.register(self.tun, selectors.EVENT_READ, "n6")
+        sel.register(self.n3, selectors.EVENT_READ, -1)
+        for ni, fd in enumerate(self.tuns):
+            sel.register(fd, selectors.EVENT_READ, ni)
         try:
             while not self._stop.is_set():
                 for key, _ in sel.select(timeout=0.1):
-                    if key.data == "n3":
+                    if key.data < 0:
                         self._drain_n3()
                     else:
-                        self._drain_n6()
+                        self._drain_n6(key.data)
                 for res in self.datapath.take_pending():
                     self._send(res)
         finally:
@@ -118,23 +130,23 @@ class PacketLoop:
             elif res.output:  # echo response / error indication to the sender
                 self._sendto_n3(res.output, peer[0], peer[1], 0)
 
-    def _drain_n6(self) -> None:
+    def _drain_n6(self, network_instance: int) -> None:
         for _ in range(64):
             try:
-                packet = os.read(self.tun, 65535)
+                packet = os.read(self.tuns[network_instance], 65535)
             except BlockingIOError:
                 return
             except OSError:
                 self.errors += 1
                 return
-            res = self.datapath.process_dl(packet, self.network_instance)
+            res = self.datapath.process_dl(packet, network_instance)
             if res.verdict == Verdict.FORWARD:
                 self._send(res)
 
     def _send(self, res: PacketResult) -> None:
         if res.output:
-            if not res.encapsulated:
-                self._write_tun(res.output)  # decapsulated: to the data network
+            if not res.encapsulated:  # decapsulated: to the data network
+                self._write_tun(res.output, res.network_instance)
             else:
                 dst, _family, tos, _port, payload = _outer_split(res.output)
                 self._sendto_n3(payload, dst, GTPU_PORT, tos)
@@ -152,12 +164,15 @@ class PacketLoop:
                 return
             sent = self._sendto_n3(payload, dst, port, tos)
         else:
-            sent = self._write_tun(dup.output)
+            sent = self._write_tun(dup.output, 0)
         self.duplicates_sent += sent
 
-    def _write_tun(self, packet: bytes) -> bool:
+    def _write_tun(self, packet: bytes, network_instance: int) -> bool:
+        if network_instance >= len(self.tuns):
+            self.errors += 1  # a FAR's network instance without a TUN here
+            return False
         try:
-            os.write(self.tun, packet)
+            os.write(self.tuns[network_instance], packet)
         except OSError:
             self.errors += 1
             return False

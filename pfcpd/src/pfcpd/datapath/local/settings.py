@@ -9,6 +9,15 @@
       core_lib: /usr/lib/upf/libupfcore.so   # optional; $UPF_CORE_LIB wins
       expected_sessions: 1024     # optional; sizes the lookup tables (they grow anyway)
 
+Several N6 network instances: `n6_tun` is then a mapping of network instance name to TUN
+device (one TUN each; indexes 0, 1, ... in the mapping's order), without
+`n6_network_instance`:
+
+      n6_tun:
+        internet: upf-n6          # UE pool routed here: DL lookups in "internet"
+        ims: upf-ims              # and here in "ims"; UL to a FAR's network instance
+                                  # leaves through its TUN
+
 Problems are reported as ``datapath.<key>: <problem>`` lines, all at once
 (`pfcpd.config.ConfigError`).
 """
@@ -36,18 +45,29 @@ KNOWN_KEYS = (
 IFNAMSIZ = 16
 
 
+def _is_ifname(name: object) -> bool:
+    return (
+        isinstance(name, str) and 0 < len(name) < IFNAMSIZ and "/" not in name and " " not in name
+    )
+
+
 @dataclass(frozen=True)
 class LocalDatapathSettings:
     n3_address: IPAddress
-    n6_tun: str = "upf-n6"
-    n6_network_instance: str = "internet"
+    # (network instance name, TUN device) per N6 network instance, index = position
+    n6: tuple[tuple[str, str], ...] = (("internet", "upf-n6"),)
     core_lib: str | None = None
     expected_sessions: int = 1024
 
     @property
     def network_instances(self) -> dict[str, int]:
         """Network instance name -> index the session compiler puts in PDRs and FARs."""
-        return {self.n6_network_instance: 0}
+        return {name: i for i, (name, _tun) in enumerate(self.n6)}
+
+    @property
+    def n6_tuns(self) -> tuple[str, ...]:
+        """TUN device per network instance index."""
+        return tuple(tun for _name, tun in self.n6)
 
     @classmethod
     def from_mapping(cls, m: dict[str, Any]) -> LocalDatapathSettings:
@@ -64,12 +84,35 @@ class LocalDatapathSettings:
                 n3 = ipaddress.ip_address(str(raw))
             except ValueError:
                 errors.append(f"datapath.n3_address: not an IP address: {raw!r}")
+        n6: list[tuple[str, str]] = []
         tun = m.get("n6_tun", "upf-n6")
-        if not isinstance(tun, str) or not 0 < len(tun) < IFNAMSIZ or "/" in tun or " " in tun:
-            errors.append(f"datapath.n6_tun: not an interface name (1-15 chars): {tun!r}")
         ni = m.get("n6_network_instance", "internet")
-        if not isinstance(ni, str) or not ni:
-            errors.append(f"datapath.n6_network_instance: must be a non-empty string: {ni!r}")
+        if isinstance(tun, dict):
+            if "n6_network_instance" in m:
+                errors.append(
+                    "datapath.n6_network_instance: not with an n6_tun mapping (its keys are "
+                    "the network instances)"
+                )
+            if not tun:
+                errors.append("datapath.n6_tun: the mapping is empty")
+            for name, dev in tun.items():
+                if not isinstance(name, str) or not name:
+                    errors.append(f"datapath.n6_tun: network instance must be a name: {name!r}")
+                elif not _is_ifname(dev):
+                    errors.append(
+                        f"datapath.n6_tun.{name}: not an interface name (1-15 chars): {dev!r}"
+                    )
+                else:
+                    n6.append((name, dev))
+            devs = [dev for _name, dev in n6]
+            for dev in sorted({d for d in devs if devs.count(d) > 1}):
+                errors.append(f"datapath.n6_tun: TUN {dev!r} used by several network instances")
+        else:
+            if not _is_ifname(tun):
+                errors.append(f"datapath.n6_tun: not an interface name (1-15 chars): {tun!r}")
+            if not isinstance(ni, str) or not ni:
+                errors.append(f"datapath.n6_network_instance: must be a non-empty string: {ni!r}")
+            n6.append((str(ni), str(tun)))
         lib = m.get("core_lib")
         if lib is not None and not isinstance(lib, str):
             errors.append(f"datapath.core_lib: must be a path string: {lib!r}")
@@ -80,8 +123,7 @@ class LocalDatapathSettings:
             raise ConfigError(errors)
         return cls(
             n3_address=n3,
-            n6_tun=str(tun),
-            n6_network_instance=str(ni),
+            n6=tuple(n6),
             core_lib=lib,
             expected_sessions=int(expected),
         )
@@ -98,7 +140,7 @@ class LocalUpf:
 
     def start(self) -> None:
         """Open N3 and the TUN (needs CAP_NET_ADMIN) and start forwarding."""
-        self.loop = PacketLoop(self.datapath, self.settings.n3_address, self.settings.n6_tun)
+        self.loop = PacketLoop(self.datapath, self.settings.n3_address, self.settings.n6_tuns)
         self._thread = threading.Thread(target=self.loop.run, name="upf-local", daemon=True)
         self._thread.start()
 
