@@ -100,10 +100,27 @@ setup_session (void)
       .far_id = 2,
       .urr_id = { 1 } },
   };
+  /* UL: redirect (the rewrite runs on every forwarded packet) and two copies; DL: one */
+  upf_dupl_t dupl[3] = {
+    { .ohc = UPF_OHC_UDP, .ohc_port = 9, .ohc_peer = upf_ip4 (3), .ohc_src = upf_ip4 (2) },
+    { .ohc = UPF_OHC_IP, .ohc_peer = { { 0xfd, [15] = 1 } }, .ohc_src = { { 0xfd, [15] = 2 } } },
+    { .ohc = UPF_OHC_GTPU,
+      .ohc_flags = UPF_OHC_F_PSC,
+      .ohc_peer = upf_ip4 (3),
+      .ohc_src = upf_ip4 (2) },
+  };
   upf_far_t far[2] = {
-    { .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE },
+    { .far_id = 1,
+      .apply_action = UPF_AA_FORW | UPF_AA_DUPL,
+      .dest_interface = UPF_IF_CORE,
+      .redirect_type = UPF_REDIRECT_IPV4 + 1,
+      .redirect_addr = upf_ip4 (IP4 (192, 0, 2, 1)),
+      .dupl_first = 0,
+      .dupl_count = 2 },
     { .far_id = 2,
-      .apply_action = UPF_AA_FORW,
+      .apply_action = UPF_AA_FORW | UPF_AA_DUPL,
+      .dupl_first = 2,
+      .dupl_count = 1,
       .ohc = UPF_OHC_GTPU,
       .ohc_flags = UPF_OHC_F_PSC,
       .ohc_teid = 5,
@@ -112,8 +129,14 @@ setup_session (void)
       .dscp = UPF_DSCP_NONE },
   };
   upf_urr_t urr = { .urr_id = 1 };
-  upf_program_desc_t d
-    = { .pdr = pdr, .far = far, .urr = &urr, .n_pdr = 2, .n_far = 2, .n_urr = 1 };
+  upf_program_desc_t d = { .pdr = pdr,
+                           .far = far,
+                           .urr = &urr,
+                           .dupl = dupl,
+                           .n_pdr = 2,
+                           .n_far = 2,
+                           .n_urr = 1,
+                           .n_dupl = 3 };
   char err[128];
   ctx = upfcore_ctx_new (16);
   sess = upfcore_session_create (ctx, 1);
@@ -131,10 +154,25 @@ run_one (const uint8_t *src, uint32_t n)
   uint32_t o = upfcore_ul_packet (ctx, b, n, 1, &v, out, sizeof (out));
   assert_true (o <= sizeof (out));
   if (v.verdict == UPF_VERDICT_FORWARD)
-    assert_true ((uint32_t)v.inner_offset + v.inner_len <= n);
+    {
+      assert_true ((uint32_t)v.inner_offset + v.inner_len <= n);
+      assert_int_equal (v.n_dupl, 2);
+      for (unsigned i = 0; i < v.n_dupl; i++)
+        assert_true (upfcore_dupl_packet (&v, i, b + v.inner_offset, out, sizeof (out))
+                     == v.dupl_encap[i].len + v.inner_len);
+    }
   o = upfcore_dl_packet (ctx, 0, b, n, 1, &v, out, sizeof (out));
   if (v.verdict == UPF_VERDICT_FORWARD)
-    assert_true (v.inner_len <= n);
+    {
+      assert_true (v.inner_len <= n);
+      assert_true (upfcore_dupl_packet (&v, 0, b, out, sizeof (out)) == 44u + v.inner_len);
+    }
+  {
+    /* the redirect rewrite on its own, both families, on the raw (mutated) bytes */
+    upf_ip_t to6 = { { 0xfd, [15] = 9 } }, to4 = upf_ip4 (IP4 (192, 0, 2, 1));
+    upf_rewrite_dst (b, n, &to4);
+    upf_rewrite_dst (b, n, &to6);
+  }
   if (upf_parse_gtpu (b, n, &g) == 0)
     assert_true ((uint32_t)g.header_len + g.payload_len <= n);
   if (upf_parse_inner (b, n, &in) == 0)
