@@ -9,6 +9,7 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import time
@@ -83,15 +84,25 @@ SESSION_REQUESTS = frozenset(
 UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
 
 
-def cause_label(msg: Message) -> str:
-    ie = msg.get(IEType.CAUSE)
-    if ie is None:
-        return "none"
-    value = ie.value  # type: ignore[attr-defined]
+@functools.cache
+def type_label(msg_type: int) -> str:
+    """The metrics label of a message type (the codec's name, computed once per type)."""
+    return message_type_name(msg_type)
+
+
+@functools.cache
+def _cause_name(value: int) -> str:
     try:
         return Cause(value).name.lower()
     except ValueError:
         return str(value)
+
+
+def cause_label(msg: Message) -> str:
+    ie = msg.get(IEType.CAUSE)
+    if ie is None:
+        return "none"
+    return _cause_name(ie.value)  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -305,7 +316,7 @@ class PfcpNode:
                 return
             cached = self._cache.get(addr, header.seq, header.msg_type, now)
             if cached is not None:
-                self.metrics.duplicates.inc(message_type_name(header.msg_type))
+                self.metrics.duplicates.inc(type_label(header.msg_type))
                 self.metrics.sent.inc(*cached.labels)
                 self._transmits.append(Transmit(cached.data, addr, local))
                 return
@@ -315,7 +326,7 @@ class PfcpNode:
             self._undecodable(err, data, addr, local, now)
             return
         for msg in messages:
-            self.metrics.received.inc(msg.name, cause_label(msg))
+            self.metrics.received.inc(type_label(msg.msg_type), cause_label(msg))
             try:
                 if is_request(msg.msg_type):
                     self._request(msg, addr, local, now)
@@ -392,7 +403,7 @@ class PfcpNode:
             key, tx = next(iter(self._outgoing.items()))
             if tx.deadline > now:
                 return
-            name = tx.request.name
+            name = type_label(tx.request.msg_type)
             if tx.retransmissions < self.config.n1:
                 tx.retransmissions += 1
                 tx.deadline = now + self.config.t1
@@ -416,8 +427,9 @@ class PfcpNode:
             self._drop(addr, "unmatched_response", f"{msg.name} seq {msg.seq}")
             return
         del self._outgoing[key]
-        self.metrics.transactions_completed.inc(tx.request.name)
-        self.metrics.request_latency.observe(now - tx.first_sent_at, tx.request.name)
+        name = type_label(tx.request.msg_type)
+        self.metrics.transactions_completed.inc(name)
+        self.metrics.request_latency.observe(now - tx.first_sent_at, name)
         if tx.on_done is not None:
             tx.on_done(msg, now)
 
@@ -530,9 +542,10 @@ class PfcpNode:
         else:  # UP_ONLY_REQUESTS: a CP has no business sending these
             response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
-        self.metrics.requests_handled.inc(msg.name)
-        self._answer(response, msg.msg_type, addr, local, now, cache)
-        self.metrics.handling_time.observe(self._clock() - started, msg.name)
+        name = type_label(t)
+        self.metrics.requests_handled.inc(name)
+        self._answer(response, t, addr, local, now, cache)
+        self.metrics.handling_time.observe(self._clock() - started, name)
 
     def _answer(
         self,
@@ -544,7 +557,7 @@ class PfcpNode:
         cache: bool,
     ) -> None:
         data = encode(response)
-        labels = (response.name, cause_label(response))
+        labels = (type_label(response.msg_type), cause_label(response))
         if cache:
             self._cache.put(addr, response.seq, request_type, data, labels, now)
         self._transmit(data, addr, local, response)
@@ -690,7 +703,7 @@ class PfcpNode:
         response = self._cause_response(header.msg_type, header.seq, err.cause, seid)
         if err.offending_ie is not None:
             response.ies.append(OffendingIE(err.offending_ie))
-        self.metrics.requests_handled.inc(message_type_name(header.msg_type))
+        self.metrics.requests_handled.inc(type_label(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
         self._answer(
             response, header.msg_type, addr, local, now, self._association_at(addr) is not None
@@ -716,7 +729,7 @@ class PfcpNode:
     # -- helpers -------------------------------------------------------------------------------
 
     def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> None:
-        self.metrics.sent.inc(msg.name, cause_label(msg))
+        self.metrics.sent.inc(type_label(msg.msg_type), cause_label(msg))
         self._transmits.append(Transmit(data, addr, local))
 
     def _features_ie(self) -> UPFunctionFeatures | None:
