@@ -512,6 +512,10 @@ def test_redirect_ipv6_and_url(datapath: LocalDatapath) -> None:
         assert res.redirected and res.redirect_type == 1
         out = IPv6(res.output)
         assert out.dst == str(portal6) and _checksums_valid(out)
+    # an address type without an address of that family is refused
+    bad = Far(far_id=1, apply_action=ApplyAction.FORW, redirect=(1, "portal.test"))
+    with pytest.raises(DatapathError, match="redirect type 1 needs an IPv6 address"):
+        datapath.install(6, _with_fars(bad, ue6=True))
     # URL redirect (needs an HTTP proxy): reported, the packet is forwarded unchanged
     url_far = Far(far_id=1, apply_action=ApplyAction.FORW, redirect=(2, "http://portal.test/"))
     datapath.install(6, _with_fars(url_far, ue6=True))

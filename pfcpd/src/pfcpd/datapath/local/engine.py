@@ -48,6 +48,7 @@ SDF_PROTO, SDF_REMOTE_PORT, SDF_UE_PORT, SDF_TOS, SDF_SPI, SDF_FLOW_LABEL = (
     0x20,
 )
 OHC_GTPU, OHC_F_PSC = 1, 0x01
+REDIRECT_IPV4, REDIRECT_IPV6 = 0, 1  # TS 29.244 8.2.87 redirect address types
 URR_T_VOLTH, URR_T_VOLQU, URR_T_TIMTH, URR_T_TIMQU = 0x01, 0x02, 0x04, 0x08
 URR_F_DROP_ON_QUOTA = 0x01
 
@@ -171,9 +172,15 @@ class _Desc:
             c.dupl_first, c.dupl_count = len(dupls), len(f.duplicating)
             dupls.extend(_dupl_t(f.far_id, d) for d in f.duplicating)
             if f.redirect is not None:
-                c.redirect_type = f.redirect[0] + 1
-                if not isinstance(f.redirect[1], str):
-                    c.redirect_addr = corelib.ip_t(f.redirect[1])
+                kind, server = f.redirect
+                c.redirect_type = kind + 1
+                if kind in (REDIRECT_IPV4, REDIRECT_IPV6):
+                    want = 4 if kind == REDIRECT_IPV4 else 6
+                    if isinstance(server, str) or server.version != want:
+                        raise DatapathError(
+                            f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
+                        )
+                    c.redirect_addr = corelib.ip_t(server)
             if f.outer_header_creation is not None:
                 peer, teid = f.outer_header_creation
                 if f.ohc_source is None:
