@@ -136,6 +136,10 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
                      f->far_id);
       if (f->ohc > UPF_OHC_GTPU)
         return fail (err, errlen, "FAR %u: unsupported outer header creation", f->far_id);
+      if ((f->redirect_type == UPF_REDIRECT_IPV4 + 1 && !upf_ip_is4 (&f->redirect_addr))
+          || (f->redirect_type == UPF_REDIRECT_IPV6 + 1 && upf_ip_is4 (&f->redirect_addr)))
+        return fail (err, errlen, "FAR %u: redirect address not of the redirect type's family",
+                     f->far_id);
       if (f->dupl_count > UPF_MAX_DUPL_PER_FAR)
         return fail (err, errlen, "FAR %u: more than %u duplicating parameters", f->far_id,
                      UPF_MAX_DUPL_PER_FAR);

@@ -879,6 +879,15 @@ test_redirect_rewrite (void **st)
   assert_int_equal (v.redirect_type, UPF_REDIRECT_IPV4 + 1);
   assert_int_equal (v.redirected, 0);
   assert_memory_equal (out + 44, in, il);
+  /* an IPv4 redirect type with an IPv6 address (or the reverse) is refused */
+  std_prog (&p, 0x100, UE);
+  p.far[0].redirect_type = UPF_REDIRECT_IPV4 + 1;
+  p.far[0].redirect_addr.b[0] = 0xfd;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
+  assert_string_equal (err, "FAR 1: redirect address not of the redirect type's family");
+  p.far[0].redirect_type = UPF_REDIRECT_IPV6 + 1;
+  p.far[0].redirect_addr = upf_ip4 (portal);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), -EINVAL);
   /* URL: reported, not rewritten; an IPv6 address for an IPv4 packet: not rewritten */
   for (unsigned k = 0; k < 2; k++)
     {
