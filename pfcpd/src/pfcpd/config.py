@@ -216,10 +216,10 @@ class _Validator:
     def number(
         self, m: dict[str, Any], key: str, path: str, default: float | None, minimum: float = 0
     ) -> float:
-        value = m.get(key, default)
-        if value is None:
+        if key not in m and default is None:
             self.error(path, "is required")
             return 0.0
+        value = m.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
             self.error(path, f"must be a number greater than {minimum:g}, got {value!r}")
             return 0.0
@@ -233,10 +233,10 @@ class _Validator:
         return float(value)
 
     def integer(self, m: dict[str, Any], key: str, path: str, default: int | None) -> int:
-        value = m.get(key, default)
-        if value is None:
+        if key not in m and default is None:
             self.error(path, "is required")
             return 0
+        value = m.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.error(path, f"must be an integer >= 1, got {value!r}")
             return 0
@@ -304,13 +304,21 @@ class _Validator:
         )
         if not top:
             return None
-        node_id = self.node_id(top.get("node_id"))
+        for key in ("node_id", "datapath", "state_dir"):
+            if key not in top:
+                self.error(key, "is required")
+        node_id = self.node_id(top["node_id"]) if "node_id" in top else ""
         pfcp = self.pfcp(top.get("pfcp"))
-        datapath = self.mapping(top.get("datapath"), "datapath", None)
-        kind = self.choice(datapath, "kind", "datapath.kind", "", DATAPATH_KINDS)
+        datapath = self.mapping(top["datapath"], "datapath", None) if "datapath" in top else {}
+        kind = ""
+        if "datapath" in top and isinstance(top["datapath"], dict):
+            if "kind" not in datapath:
+                self.error("datapath.kind", f"is required: one of {', '.join(DATAPATH_KINDS)}")
+            else:
+                kind = self.choice(datapath, "kind", "datapath.kind", "", DATAPATH_KINDS)
         interfaces = self.interfaces(top.get("interfaces"))
         instances = self.network_instances(top.get("network_instances"))
-        state_dir = top.get("state_dir")
+        state_dir = top.get("state_dir", "/")
         if not isinstance(state_dir, str) or not state_dir.startswith("/"):
             self.error("state_dir", f"must be an absolute path, got {state_dir!r}")
             state_dir = "/"

@@ -188,3 +188,24 @@ def test_every_answer_carries_the_mandatory_ies_of_its_type(request_type, associ
         missing = MANDATORY_IES[answer.msg_type] - {ie.type for ie in answer.ies}
         assert not missing, f"{answer.name} lacks mandatory IE(s) {sorted(missing)}"
         assert (answer.seid is not None) == (answer.msg_type >= 50)
+
+
+def test_a_heartbeat_from_an_unknown_port_of_a_shared_host_restarts_no_association():
+    """Two CPs on one host: a heartbeat with a new Recovery Time Stamp from a third port
+    cannot be pinned on either, so neither one's sessions are purged; from a CP's own port it
+    is its restart."""
+    handler = RecordingHandler()
+    node = node_with(handler)
+    exchange(node, setup(seq=1, node_id="smf-a"), 0.0, (CP[0], 1001))
+    exchange(node, setup(seq=1, node_id="smf-b"), 0.0, (CP[0], 1002))
+    heartbeat = Message(M.HEARTBEAT_REQUEST, 5, [RecoveryTimeStamp(CP_TS + 99)])
+    assert len(exchange(node, heartbeat, 1.0, (CP[0], 1003))) == 1
+    assert handler.gone == []
+    exchange(node, heartbeat, 1.0, (CP[0], 1002))
+    assert handler.gone == [("smf-b", PeerGone.RESTARTED, False)]
+    # With one association on the host, another port of it is that CP.
+    lone = RecordingHandler()
+    node = node_with(lone)
+    exchange(node, setup(seq=1, node_id="smf-a"), 0.0, (CP[0], 1001))
+    exchange(node, heartbeat, 1.0, (CP[0], 8805))
+    assert lone.gone == [("smf-a", PeerGone.RESTARTED, False)]

@@ -148,3 +148,17 @@ def test_associate_to_accepts_dns_names():
     # Names only where a resolver is meant to run: listen addresses stay literals.
     with pytest.raises(ValueError, match="not an IPv4 or IPv6 address"):
         parse_endpoint("localhost:8805")
+
+
+def test_missing_keys_are_named_as_required_and_nothing_else_is_said_of_them():
+    errors = errors_of({"pfcp": {"allowed_peers": "any", "heartbeat_interval": None}})
+    assert errors == [
+        "node_id: is required",
+        "datapath: is required",
+        "state_dir: is required",
+        "pfcp.heartbeat_interval: must be a number greater than 0, got None",
+        "interfaces: is required (at least interfaces.n3.address)",
+    ]
+    assert errors_of(doc(datapath={"api_socket": "/x"})) == [
+        "datapath.kind: is required: one of local, vpp"
+    ]

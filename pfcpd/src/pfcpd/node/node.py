@@ -745,14 +745,20 @@ class PfcpNode:
         )
 
     def _association_at(self, addr: Address) -> Association | None:
-        """The association of the peer at ``addr`` (same address and port, else same IP)."""
+        """The association of the peer at ``addr``: same address and port, else the only
+        association at that IP address (a CP may send from another port than it set the
+        association up from). With several at that IP the port decides, or there is none:
+        a guess could take another CP's heartbeat for a restart and purge the wrong sessions.
+        """
         by_ip = None
+        several = False
         for assoc in self._associations.values():
             if assoc.addr == addr:
                 return assoc
-            if assoc.addr[0] == addr[0] and by_ip is None:
-                by_ip = assoc
-        return by_ip
+            if assoc.addr[0] == addr[0]:
+                several = by_ip is not None
+                by_ip = by_ip or assoc
+        return None if several else by_ip
 
     def _check_recovery(self, assoc: Association, msg: Message, now: float) -> None:
         ts = msg.get(IEType.RECOVERY_TIME_STAMP)
