@@ -264,12 +264,17 @@ class _Validator:
     def endpoints(
         self, value: object, path: str, default_port: int | None, allow_name: bool = False
     ) -> list[Endpoint]:
-        out = []
+        out: list[Endpoint] = []
         for i, text in enumerate(self.string_list(value, path)):
             try:
-                out.append(parse_endpoint(text, default_port, allow_name))
+                ep = parse_endpoint(text, default_port, allow_name)
             except ValueError as exc:
                 self.error(f"{path}[{i}]", str(exc))
+                continue
+            if ep in out:
+                self.error(f"{path}[{i}]", f"{ep} is listed twice")
+                continue
+            out.append(ep)
         return out
 
     def networks(self, value: object, path: str) -> list[IPNetwork]:

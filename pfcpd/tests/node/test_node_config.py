@@ -76,6 +76,8 @@ def test_the_issue_schema_is_valid():
         ({"pfcp__associate_to": ["smf_1.example:8805"]}, "pfcp.associate_to[0]: 'smf_1."),
         ({"pfcp__associate_to": ["[smf.example]:8805"]}, "pfcp.associate_to[0]:"),
         ({"pfcp__associate_to": ["smf.example:x"]}, "pfcp.associate_to[0]: 'smf.example:x'"),
+        ({"pfcp__listen": ["127.0.0.1", "127.0.0.1:8805"]}, "pfcp.listen[1]: 127.0.0.1:8805 is"),
+        ({"pfcp__associate_to": ["127.0.0.2", "127.0.0.2"]}, "pfcp.associate_to[1]: 127.0.0.2:"),
         ({"pfcp__tl": 3}, "pfcp.tl: unknown key"),
         ({"pfcp__on_peer_lost": "drop"}, "pfcp.on_peer_lost: must be one of release, keep"),
         ({"node_id": "bad host!"}, "node_id: must be an IPv4/IPv6 address or an FQDN"),

@@ -387,6 +387,23 @@ def test_recovery_time_stamp_survives_restart_with_state(start_pfcpd, make_peer,
     assert daemon.associations() == []
 
 
+def test_a_restarted_pfcpd_does_not_reuse_its_sequence_numbers(start_pfcpd, make_peer):
+    """After a restart that keeps the associations, pfcpd's requests must not reuse the
+    sequence numbers of the last run: the CP may still hold its answers to those for
+    retransmissions, and would answer a new request with an old answer."""
+    daemon = start_pfcpd({"pfcp": {"heartbeat_interval": 0.3}})
+    peer = make_peer(daemon.addr)
+    peer.answer_heartbeats = False
+    peer.associate()
+    before = peer.expect(M.HEARTBEAT_REQUEST)
+    peer.answer_heartbeat(before)
+    assert daemon.stop() == 0
+    daemon.start()  # the association is restored and probed at once
+    after = peer.expect(M.HEARTBEAT_REQUEST)
+    peer.answer_heartbeat(after)
+    assert after.seq != before.seq  # (random start: equal once in 2**24 runs)
+
+
 def test_peer_restart_detected(start_pfcpd, make_peer):
     daemon = start_pfcpd()
     peer = make_peer(daemon.addr)

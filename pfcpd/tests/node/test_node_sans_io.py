@@ -283,6 +283,15 @@ def test_sequence_numbers_wrap_per_peer(seq):
     numbers._next[CP] = seq
     assert [numbers.next(CP), numbers.next(CP)] == [0xFFFFFF, 1]
     assert numbers.next(("127.0.0.3", 8805)) == 1
+    assert SequenceNumbers(first=1000).next(CP) == 1000
+    with pytest.raises(ValueError):
+        SequenceNumbers(first=0)
+    node = PfcpNode(
+        node_id="10.0.0.1", config=config(), recovery_time_stamp=UP_TS, first_seq=0xABCDE
+    )
+    exchange(node, setup(), 0.0)
+    node.handle_timer(5.0)
+    assert decode(node.datagrams_to_send()[0].data).seq == 0xABCDE
 
 
 def test_fqdn_node_id_is_sent_as_dns_labels():

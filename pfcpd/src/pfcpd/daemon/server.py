@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 import socket
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from ..config import Config, Endpoint
 from ..node import Association, PfcpNode
 from ..node import events as ev
 from ..node.node_metrics import NodeMetrics
+from ..node.transactions import MAX_SEQ
 from ..pfcp import Message
 from .logs import RateLimitedLog
 from .state_store import NodeState, save_state
@@ -71,6 +73,8 @@ class PfcpServer:
             recovery_time_stamp=state.recovery_time_stamp,
             metrics=metrics,
             associations=restored,
+            # A fresh start each run: CPs may still cache answers to the last run's requests.
+            first_seq=random.randint(1, MAX_SEQ),
         )
         self.endpoints: dict[str, _Endpoint] = {}
         self._resolving: set[asyncio.Task[None]] = set()

@@ -141,6 +141,7 @@ class PfcpNode:
         metrics: NodeMetrics | None = None,
         associations: Iterable[Association] = (),
         clock: Callable[[], float] = time.perf_counter,
+        first_seq: int = 1,
     ) -> None:
         self.node_id = NodeID.from_text(node_id)
         self.recovery_time_stamp = recovery_time_stamp
@@ -156,7 +157,7 @@ class PfcpNode:
         self._targets: list[SetupTarget] = []
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
         self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
-        self._seq = SequenceNumbers()
+        self._seq = SequenceNumbers(first_seq)
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
         self._events: deque[Event] = deque()

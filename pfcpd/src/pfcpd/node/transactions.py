@@ -28,13 +28,18 @@ class Outgoing:
 
 
 class SequenceNumbers:
-    """Per-peer 24-bit sequence numbers for the requests this node originates."""
+    """Per-peer 24-bit sequence numbers for the requests this node originates, from ``first``
+    on (the daemon picks it at random at each start: a peer still caching answers to the
+    previous run's requests must not take new ones for retransmissions of those)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 1) -> None:
+        if not 1 <= first <= MAX_SEQ:
+            raise ValueError(f"first sequence number {first} not in 1..{MAX_SEQ}")
+        self.first = first
         self._next: dict[Address, int] = {}
 
     def next(self, addr: Address) -> int:
-        seq = self._next.get(addr, 1)
+        seq = self._next.get(addr, self.first)
         self._next[addr] = seq % MAX_SEQ + 1  # 1..0xFFFFFF, wrapping
         return seq
 
