@@ -5,11 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := tshark cmake gcc make libcmocka-dev pkg-config iproute2
+APT_PACKAGES := tshark cmake gcc make libcmocka-dev pkg-config iproute2 debootstrap systemd-container
 
-.PHONY: test bench deps venv test-pfcpd lint-pfcpd test-core bench-core
+.PHONY: test bench deps venv test-pfcpd lint-pfcpd test-core bench-core test-ansible
 
-test: deps venv lint-pfcpd test-core test-pfcpd
+test: deps venv lint-pfcpd test-core test-pfcpd test-ansible
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -53,3 +53,16 @@ bench-core: deps
 	cmake -S upf_plugin -B build/core -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPF_BUILD_BENCH=ON
 	cmake --build build/core -j2 --target core_bench
 	build/core/core_bench
+
+# The installer (roles/, playbooks/, site.yml): ansible-lint (production profile), syntax checks
+# with both inventories, and every molecule scenario (systemd-nspawn containers; docs/installer.md).
+$(VENV)/.installed-ansible: molecule/requirements.txt | venv
+	$(VPY) -m pip install -q -r molecule/requirements.txt
+	touch $@
+
+test-ansible: deps venv $(VENV)/.installed-ansible
+	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; \
+	ansible-lint && \
+	ansible-playbook --syntax-check -i inventory/example-edge site.yml && \
+	ansible-playbook --syntax-check -i inventory/lab site.yml && \
+	molecule/run.sh

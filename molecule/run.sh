@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the installer's molecule scenarios (make test-ansible). Each boots a fresh copy of one
+# cached Debian 12 rootfs with systemd-nspawn; see molecule/shared/.
+# Usage: molecule/run.sh [SCENARIO...]   (default: all, in the order below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(hugepages cpu_isolation dpdk_nic vpp_build vpp upf_plugin pfcpd site)
+
+missing=""
+[ "$(id -u)" = 0 ] || missing="$missing root"
+for tool in systemd-nspawn debootstrap nsenter; do
+  command -v "$tool" >/dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+  echo "SKIPPED molecule scenarios (${scenarios[*]}): they need$missing" >&2
+  exit 0
+fi
+
+failed=()
+for s in "${scenarios[@]}"; do
+  start=$(date +%s)
+  if molecule test -s "$s" >"/tmp/molecule-$s.log" 2>&1; then
+    echo "molecule $s: passed in $(($(date +%s) - start)) s"
+  else
+    echo "molecule $s: FAILED in $(($(date +%s) - start)) s; last lines of /tmp/molecule-$s.log:"
+    tail -n 40 "/tmp/molecule-$s.log"
+    failed+=("$s")
+  fi
+done
+[ ${#failed[@]} -eq 0 ] || { echo "failed scenarios: ${failed[*]}"; exit 1; }
