@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,7 +114,10 @@ def test_reload_applies_the_allow_list_and_names_every_key_that_needs_a_restart(
     from pfcpd.config import load_config
     from pfcpd.daemon.run import Daemon
 
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    notify_path = tmp_path / "notify"
+    notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify_sock.bind(str(notify_path))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify_path))
     path = tmp_path / "pfcpd.yaml"
     doc = {
         "node_id": "127.0.0.1",
@@ -135,6 +139,13 @@ def test_reload_applies_the_allow_list_and_names_every_key_that_needs_a_restart(
     assert warned == ["datapath", "pfcp.associate_to", "pfcp.heartbeat_interval", "pfcp.t1"]
     assert daemon.config.pfcp.allowed_peers is None  # applied
     assert daemon.config.pfcp.t1 == 3  # still the running value
+    # systemd heard of it: RELOADING=1 with the monotonic time it began, then READY=1.
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    notify_sock.settimeout(1)
+    first = dict(line.split("=", 1) for line in notify_sock.recv(200).decode().split("\n"))
+    assert first["RELOADING"] == "1" and 0 < int(first["MONOTONIC_USEC"]) <= before
+    assert notify_sock.recv(200) == b"READY=1"
+    notify_sock.close()
 
 
 def test_admin_socket_mode_and_oversized_requests(tmp_path: Path):
@@ -161,3 +172,47 @@ def test_admin_socket_mode_and_oversized_requests(tmp_path: Path):
     too_long, ok = asyncio.run(main())
     assert "longer than" in too_long["error"]
     assert ok == {"echo": "show associations"}
+
+
+def test_sigterm_during_start_up_is_a_graceful_stop(tmp_path: Path):
+    """systemd may stop a unit while it starts: the SIGTERM is held until start-up is done,
+    then the daemon stops in order (state saved, exit 0) instead of dying of the signal."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tmp_path / "pfcpd.yaml"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "node_id": "127.0.0.1",
+                "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": ["127.0.0.0/8"]},
+                "datapath": {"kind": "local"},
+                "interfaces": {"n3": {"address": "127.0.0.1"}},
+                "state_dir": str(tmp_path / "state"),
+                "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
+                "admin": {"socket": str(tmp_path / "admin.sock")},
+            }
+        )
+    )
+    script = f"""
+import asyncio, os, signal, sys
+from pfcpd.daemon import run
+original = run.PfcpServer.start
+async def start(self):
+    os.kill(os.getpid(), signal.SIGTERM)  # arrives while pfcpd is still starting
+    await asyncio.sleep(0.2)
+    await original(self)
+run.PfcpServer.start = start
+sys.exit(run.run({str(config)!r}))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped; state saved" in proc.stderr
+    assert (tmp_path / "state" / "node_state.json").exists()

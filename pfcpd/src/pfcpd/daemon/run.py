@@ -23,7 +23,7 @@ from ..node.node_metrics import NodeMetrics
 from .admin import start_admin_server
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
-from .sd_notify import notify
+from .sd_notify import notify, reloading
 from .server import PfcpServer
 from .state_store import load_state, save_state
 
@@ -65,6 +65,12 @@ class Daemon:
 
     async def run(self) -> int:
         cfg = self.config
+        # Signals first: a SIGTERM (or SIGHUP) during start-up must not kill the process with
+        # the default action; the stop waits until everything is up, then runs in order.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         state, why = load_state(cfg.state_dir, cfg.node_id)
         log.info("%s; recovery time stamp %d", why, state.recovery_time_stamp)
         if not state.restored:
@@ -78,10 +84,6 @@ class Daemon:
         if cfg.metrics_listen is not None:
             metrics_server = await start_metrics_server(cfg.metrics_listen, metrics.registry.render)
             log.info("metrics on http://%s/metrics", cfg.metrics_listen)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
         notify("READY=1")
         log.info("pfcpd ready, node id %s", cfg.node_id)
         await self.stopping.wait()
@@ -104,7 +106,7 @@ class Daemon:
         return 0
 
     def reload(self) -> None:
-        notify("RELOADING=1")
+        notify(reloading())
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:

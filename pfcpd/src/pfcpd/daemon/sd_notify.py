@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 
 def notify(state: str, environ: dict[str, str] | None = None) -> bool:
@@ -20,3 +21,9 @@ def notify(state: str, environ: dict[str, str] | None = None) -> bool:
     except OSError:
         return False
     return True
+
+
+def reloading() -> str:
+    """The reload notice: RELOADING=1 with the CLOCK_MONOTONIC time it began, which systemd
+    needs to tell this reload's READY=1 from an earlier one (and requires for notify-reload)."""
+    return f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}"
