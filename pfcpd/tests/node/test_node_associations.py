@@ -162,6 +162,23 @@ def test_answers_to_never_associated_peers_are_not_cached():
     assert len(node._cache) == 2
 
 
+def test_a_release_from_another_address_of_the_cp_is_answered_once():
+    """An FQDN-identified CP may release from another address than it set up from: the
+    release names the association by Node ID, and its retransmission gets the same
+    'accepted' again, not a second processing that would say 72."""
+    handler = RecordingHandler()
+    node = node_with(handler)
+    exchange(node, setup(seq=1, node_id="smf.example"), 0.0)
+    release = Message(M.ASSOCIATION_RELEASE_REQUEST, 9, [NodeID.from_text("smf.example")])
+    other = ("127.0.0.3", 8805)
+    [first] = exchange(node, release, 1.0, other)
+    [again] = exchange(node, release, 1.5, other)
+    assert first.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    assert encode(again) == encode(first)
+    assert node.metrics.requests_handled.get("association_release_request") == 1
+    assert handler.gone == [("smf.example", PeerGone.RELEASED, False)]
+
+
 # -- mandatory IEs of every answer ---------------------------------------------------------------
 
 

@@ -80,6 +80,9 @@ SESSION_REQUESTS = frozenset(
         M.SESSION_SET_MODIFICATION_REQUEST,
     }
 )
+ASSOCIATION_REQUESTS = frozenset(
+    {M.ASSOCIATION_SETUP_REQUEST, M.ASSOCIATION_UPDATE_REQUEST, M.ASSOCIATION_RELEASE_REQUEST}
+)
 # Requests only a UP function sends: a CP sending them gets "request rejected".
 UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
 
@@ -523,10 +526,11 @@ class PfcpNode:
         started = self._clock()
         t = msg.msg_type
         # Only answers that may follow an effect are cached: those to associated peers and to
-        # association setups. Anything else is answered the same way again when retransmitted,
-        # so never-associated (perhaps spoofed) sources cannot fill the cache and push out
-        # the entries that guard real transactions.
-        cache = t == M.ASSOCIATION_SETUP_REQUEST or self._association_at(addr) is not None
+        # association requests (an update or release names its association by Node ID and
+        # may come from another address of the CP). Anything else is answered the same way
+        # again when retransmitted, so never-associated (perhaps spoofed) sources cannot fill
+        # the cache and push out the entries that guard real transactions.
+        cache = t in ASSOCIATION_REQUESTS or self._association_at(addr) is not None
         if t == M.HEARTBEAT_REQUEST:
             response = self._heartbeat_request(msg, addr, now)
         elif t == M.ASSOCIATION_SETUP_REQUEST:

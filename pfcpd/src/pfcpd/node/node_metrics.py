@@ -23,7 +23,7 @@ class NodeMetrics:
         self.sent = add(
             Counter(
                 "pfcpd_messages_sent_total",
-                "PFCP messages sent (first transmissions and cached answers), by type and cause",
+                "PFCP messages sent, by type and cause (retransmissions and cached answers too)",
                 ("type", "cause"),
             )
         )
