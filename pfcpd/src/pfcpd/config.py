@@ -77,6 +77,7 @@ class PfcpConfig:
     on_peer_restart: str = "purge"
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     drain_timeout: float = 5.0
+    max_associations: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +377,7 @@ class _Validator:
             "on_peer_restart",
             "rate_limit",
             "drain_timeout",
+            "max_associations",
         )
         if value is None:
             self.error("pfcp", "is required")
@@ -400,6 +402,12 @@ class _Validator:
         t1 = self.number(m, "t1", "pfcp.t1", 3.0)
         heartbeat = self.number(m, "heartbeat_interval", "pfcp.heartbeat_interval", 10.0)
         n1 = self.integer(m, "n1", "pfcp.n1", 3)
+        max_associations = self.integer(m, "max_associations", "pfcp.max_associations", 64)
+        if max_associations and len(associate_to) > max_associations:
+            self.error(
+                "pfcp.max_associations",
+                f"is {max_associations}, fewer than the {len(associate_to)} associate_to entries",
+            )
         rate = self.mapping(
             m.get("rate_limit", {}), "pfcp.rate_limit", ("requests_per_second", "burst")
         )
@@ -433,6 +441,7 @@ class _Validator:
             ),
             rate_limit=rate_limit,
             drain_timeout=self.non_negative(m, "drain_timeout", "pfcp.drain_timeout", 5.0),
+            max_associations=max_associations,
         )
 
     def allowed_peers(self, m: dict[str, Any]) -> tuple[IPNetwork, ...] | None:

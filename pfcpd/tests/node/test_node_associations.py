@@ -179,6 +179,25 @@ def test_a_release_from_another_address_of_the_cp_is_answered_once():
     assert handler.gone == [("smf.example", PeerGone.RELEASED, False)]
 
 
+def test_setups_beyond_max_associations_get_no_resources_available():
+    node = node_with(max_associations=2)
+    for i, name in enumerate(("smf-a", "smf-b")):
+        [ok] = exchange(node, setup(seq=1, node_id=name), 0.0, (CP[0], 1000 + i))
+        assert ok.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    [refused] = exchange(node, setup(seq=1, node_id="smf-c"), 0.0, (CP[0], 1002))
+    assert refused.get(IEType.CAUSE) == CauseIE(Cause.NO_RESOURCES_AVAILABLE)
+    assert MANDATORY_IES[refused.msg_type] <= {ie.type for ie in refused.ies}
+    assert sorted(a.node_id for a in node.associations()) == ["smf-a", "smf-b"]
+    # A known CP setting its association up again, or a new Node ID from a known address
+    # (replacing that association), still gets in.
+    [again] = exchange(node, setup(seq=2, node_id="smf-a"), 1.0, (CP[0], 1000))
+    [renamed] = exchange(node, setup(seq=2, node_id="smf-b2"), 1.0, (CP[0], 1001))
+    assert {cause for cause in (again.get(IEType.CAUSE), renamed.get(IEType.CAUSE))} == {
+        CauseIE(Cause.REQUEST_ACCEPTED)
+    }
+    assert sorted(a.node_id for a in node.associations()) == ["smf-a", "smf-b2"]
+
+
 # -- mandatory IEs of every answer ---------------------------------------------------------------
 
 

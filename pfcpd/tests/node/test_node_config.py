@@ -78,6 +78,11 @@ def test_the_issue_schema_is_valid():
         ({"pfcp__associate_to": ["smf.example:x"]}, "pfcp.associate_to[0]: 'smf.example:x'"),
         ({"pfcp__listen": ["127.0.0.1", "127.0.0.1:8805"]}, "pfcp.listen[1]: 127.0.0.1:8805 is"),
         ({"pfcp__associate_to": ["127.0.0.2", "127.0.0.2"]}, "pfcp.associate_to[1]: 127.0.0.2:"),
+        ({"pfcp__max_associations": 0}, "pfcp.max_associations: must be an integer >= 1"),
+        (
+            {"pfcp__max_associations": 1, "pfcp__associate_to": ["127.0.0.2", "127.0.0.3"]},
+            "pfcp.max_associations: is 1, fewer than the 2 associate_to entries",
+        ),
         ({"pfcp__tl": 3}, "pfcp.tl: unknown key"),
         ({"pfcp__on_peer_lost": "drop"}, "pfcp.on_peer_lost: must be one of release, keep"),
         ({"node_id": "bad host!"}, "node_id: must be an IPv4/IPv6 address or an FQDN"),

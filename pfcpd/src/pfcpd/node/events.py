@@ -83,7 +83,7 @@ class DatagramDropped(Event):
 
 @dataclass(frozen=True, slots=True)
 class RequestRejected(Event):
-    """A request answered with an error cause because it failed to decode."""
+    """A request answered with an error cause (it failed to decode, or it was refused)."""
 
     addr: Address
     msg_type: int

@@ -579,6 +579,21 @@ class PfcpNode:
         node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
         ts: RecoveryTimeStamp = msg.get(IEType.RECOVERY_TIME_STAMP)  # type: ignore[assignment]
         features = msg.get(IEType.CP_FUNCTION_FEATURES)
+        new_peer = node_id.value not in self._associations and not any(
+            a.addr == addr for a in self._associations.values()
+        )
+        if new_peer and len(self._associations) >= self.config.max_associations:
+            # Each association costs heartbeats and state-file writes: a bounded number, so
+            # a stream of setups from many (spoofed) allowed addresses cannot exhaust pfcpd.
+            self._events.append(
+                RequestRejected(
+                    addr,
+                    msg.msg_type,
+                    Cause.NO_RESOURCES_AVAILABLE,
+                    f"pfcp.max_associations ({self.config.max_associations}) reached",
+                )
+            )
+            return self._cause_response(msg.msg_type, msg.seq, Cause.NO_RESOURCES_AVAILABLE, 0)
         self._establish(
             node_id.value,
             addr,
