@@ -216,3 +216,52 @@ sys.exit(run.run({str(config)!r}))
     assert proc.returncode == 0, proc.stderr
     assert "stopped; state saved" in proc.stderr
     assert (tmp_path / "state" / "node_state.json").exists()
+
+
+def test_associate_to_names_resolve_off_the_loop_with_a_bound(tmp_path: Path, monkeypatch):
+    """The resolver runs off the event loop; a resolver that never answers, or answers only
+    with addresses no PFCP endpoint can reach, is an attempt that failed, not a hang."""
+    import asyncio
+    import socket as sk
+
+    from pfcpd.config import parse_config
+    from pfcpd.daemon import server as server_module
+    from pfcpd.daemon.server import PfcpServer
+    from pfcpd.daemon.state_store import NodeState
+    from pfcpd.node.node_metrics import NodeMetrics
+
+    monkeypatch.setattr(server_module, "RESOLVE_TIMEOUT", 0.2)
+    config = parse_config(
+        {
+            "node_id": "127.0.0.1",
+            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any"},
+            "datapath": {"kind": "local"},
+            "interfaces": {"n3": {"address": "127.0.0.1"}},
+            "state_dir": str(tmp_path / "state"),
+        }
+    )
+
+    async def main() -> list[tuple[str, list[str], str | None]]:
+        server = PfcpServer(config, NodeState("127.0.0.1", 3_900_000_000), NodeMetrics())
+        seen: list[tuple[str, list[str], str | None]] = []
+        server.node.resolved = (  # type: ignore[method-assign]
+            lambda host, port, addresses, now, error=None: seen.append((host, addresses, error))
+        )
+
+        async def fake_getaddrinfo(host, port, **kwargs):
+            if host == "hangs.test":
+                await asyncio.sleep(60)
+            v6 = (sk.AF_INET6, sk.SOCK_DGRAM, 17, "", ("::1", port, 0, 0))
+            v4 = (sk.AF_INET, sk.SOCK_DGRAM, 17, "", ("127.0.0.5", port))
+            return [v6] if host == "v6only.test" else [v6, v4, v4]
+
+        server.loop.getaddrinfo = fake_getaddrinfo  # type: ignore[method-assign]
+        for host in ("hangs.test", "v6only.test", "both.test"):
+            await asyncio.wait_for(server._resolve(host, 8805), 5)
+        server.close()
+        return seen
+
+    hangs, v6only, both = asyncio.run(main())
+    assert hangs[1] == [] and "no answer within 0.2 s" in str(hangs[2])
+    assert v6only[1] == [] and "no address" in str(v6only[2])
+    assert both[1:] == (["127.0.0.5"], None)  # no IPv6 listener: the IPv4 one, once

@@ -27,6 +27,7 @@ from .state_store import NodeState, save_state
 log = logging.getLogger("pfcpd.node")
 
 Address = tuple[str, int]
+RESOLVE_TIMEOUT = 10.0  # seconds an associate_to name may take to resolve
 
 
 def _normalize(addr: tuple[Any, ...]) -> Address:
@@ -130,18 +131,21 @@ class PfcpServer:
         error = None
         addresses: list[str] = []
         try:
-            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            infos = await asyncio.wait_for(
+                self.loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM), RESOLVE_TIMEOUT
+            )
+        except TimeoutError:
+            infos, error = [], f"cannot resolve {host}: no answer within {RESOLVE_TIMEOUT:g} s"
         except (OSError, UnicodeError) as exc:
-            error = f"cannot resolve {host}: {exc}"
-        else:
-            for family, *_, sockaddr in infos:
-                if family == socket.AF_INET6 and not has_v6:
-                    continue
-                ip = _normalize(sockaddr)[0]
-                if ip not in addresses:
-                    addresses.append(ip)
-            if not addresses:
-                error = f"{host} has no address pfcpd's PFCP endpoints can reach"
+            infos, error = [], f"cannot resolve {host}: {exc}"
+        for family, *_, sockaddr in infos:
+            if family == socket.AF_INET6 and not has_v6:
+                continue
+            ip = _normalize(sockaddr)[0]
+            if ip not in addresses:
+                addresses.append(ip)
+        if not addresses and error is None:
+            error = f"{host} has no address pfcpd's PFCP endpoints can reach"
         self.node.resolved(host, port, addresses, self.loop.time(), error)
         self._service()
 
