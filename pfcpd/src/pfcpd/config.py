@@ -390,6 +390,13 @@ class _Validator:
         associate_to = self.endpoints(
             m.get("associate_to", []), "pfcp.associate_to", PFCP_PORT, allow_name=True
         )
+        has_v6 = any(ep.family == 6 for ep in listen)
+        for i, ep in enumerate(associate_to):
+            if listen and not ep.is_name and ep.family == 6 and not has_v6:
+                self.error(
+                    f"pfcp.associate_to[{i}]",
+                    f"{ep.host} is IPv6 but pfcp.listen has no IPv6 address to send from",
+                )
         if allowed is not None:
             for i, ep in enumerate(associate_to):
                 if ep.is_name:

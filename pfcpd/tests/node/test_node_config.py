@@ -83,6 +83,10 @@ def test_the_issue_schema_is_valid():
             {"pfcp__max_associations": 1, "pfcp__associate_to": ["127.0.0.2", "127.0.0.3"]},
             "pfcp.max_associations: is 1, fewer than the 2 associate_to entries",
         ),
+        (
+            {"pfcp__allowed_peers": "any", "pfcp__associate_to": ["[::1]:8805"]},
+            "pfcp.associate_to[0]: ::1 is IPv6 but pfcp.listen has no IPv6 address",
+        ),
         ({"pfcp__tl": 3}, "pfcp.tl: unknown key"),
         ({"pfcp__on_peer_lost": "drop"}, "pfcp.on_peer_lost: must be one of release, keep"),
         ({"node_id": "bad host!"}, "node_id: must be an IPv4/IPv6 address or an FQDN"),
@@ -142,6 +146,7 @@ def test_associate_to_accepts_dns_names():
     cfg = parse_config(
         doc(
             pfcp__allowed_peers="any",
+            pfcp__listen=["127.0.0.1", "[::1]"],
             pfcp__associate_to=["SMF.example.net", "localhost:9999", "127.0.0.1", "[::1]:1"],
         )
     )
