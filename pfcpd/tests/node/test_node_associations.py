@@ -198,6 +198,23 @@ def test_setups_beyond_max_associations_get_no_resources_available():
     assert sorted(a.node_id for a in node.associations()) == ["smf-a", "smf-b2"]
 
 
+@pytest.mark.parametrize(
+    ("configured", "coded"),
+    [(0, None), (0.4, 2), (60, 60), (61, 62), (90, 120), (5000, 5400), (7200, 7200), (10**7, None)],
+)
+def test_graceful_release_period_is_coded_to_at_least_the_configured_time(configured, coded):
+    node = node_with(graceful_release_period=float(configured))
+    exchange(node, setup(), 0.0)
+    assert node.request_release("smf", 1.0)
+    [tx] = node.datagrams_to_send()
+    update = decode(tx.data)
+    grace = update.get(IEType.GRACEFUL_RELEASE_PERIOD)
+    if configured == 0:
+        assert grace is None
+    else:
+        assert grace is not None and grace.seconds == coded  # type: ignore[attr-defined]
+
+
 # -- mandatory IEs of every answer ---------------------------------------------------------------
 
 

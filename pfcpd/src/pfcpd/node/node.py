@@ -108,6 +108,24 @@ def cause_label(msg: Message) -> str:
     return _cause_name(ie.value)  # type: ignore[attr-defined]
 
 
+# Units of the PFCP timer coding (as in the Graceful Release Period IE): unit -> seconds.
+_TIMER_UNITS = ((0, 2), (1, 60), (2, 600), (3, 3600), (4, 36000))
+_TIMER_INFINITE = 7
+
+
+def graceful_release_period_ie(seconds: float) -> GracefulReleasePeriod | None:
+    """The Graceful Release Period IE for ``seconds`` (None for 0): the finest unit that can
+    hold it, rounded up, so the CP waits at least the configured period; beyond the largest
+    codable value (31 x 10 h), infinite."""
+    if seconds <= 0:
+        return None
+    for unit, scale in _TIMER_UNITS:
+        value = math.ceil(seconds / scale)
+        if value <= 31:
+            return GracefulReleasePeriod(unit, value)
+    return GracefulReleasePeriod(_TIMER_INFINITE, 0)
+
+
 @dataclass(slots=True)
 class SetupTarget:
     """An SMF this node associates to at start-up (``pfcp.associate_to``).
@@ -361,12 +379,9 @@ class PfcpNode:
         if assoc is None:
             return False
         ies: list = [self.node_id, PFCPAssociationReleaseRequestFlags.of("SARR")]
-        grace = round(self.config.graceful_release_period)
-        if grace > 0:
-            try:
-                ies.append(GracefulReleasePeriod.from_seconds(grace))
-            except ValueError:
-                ies.append(GracefulReleasePeriod(1, min(31, max(1, grace // 60))))
+        grace = graceful_release_period_ie(self.config.graceful_release_period)
+        if grace is not None:
+            ies.append(grace)
         assoc.state = AssociationState.RELEASING
         self.state_dirty = True
 
