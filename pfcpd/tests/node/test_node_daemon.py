@@ -163,6 +163,22 @@ def test_up_initiated_setup_retried_and_release(start_pfcpd, make_peer):
     assert daemon.associations() == []
 
 
+def test_setup_with_a_new_node_id_from_the_same_address_replaces_the_association(
+    start_pfcpd, make_peer
+):
+    daemon = start_pfcpd()
+    peer = make_peer(daemon.addr)
+    assert cause_of(peer.associate()) == Cause.REQUEST_ACCEPTED
+    peer.node_id = "smf-renamed.test"
+    assert cause_of(peer.associate()) == Cause.REQUEST_ACCEPTED
+    assert [a["node_id"] for a in daemon.associations()] == ["smf-renamed.test"]
+    assert daemon.metric("pfcpd_associations_released_total", reason="replaced") == 1
+    assert daemon.metric("pfcpd_associations") == 1
+    daemon.wait_log(
+        lambda e: e.get("event") == "AssociationReleased" and e.get("reason") == "replaced"
+    )
+
+
 def test_up_initiated_setup_to_a_dns_name(start_pfcpd, make_peer):
     """``associate_to`` may name the SMF; the name is resolved at run time (``localhost``:
     /etc/hosts, loopback only) and the setup goes to what it resolves to."""
