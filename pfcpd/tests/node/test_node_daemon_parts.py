@@ -265,3 +265,99 @@ def test_associate_to_names_resolve_off_the_loop_with_a_bound(tmp_path: Path, mo
     assert hangs[1] == [] and "no answer within 0.2 s" in str(hangs[2])
     assert v6only[1] == [] and "no address" in str(v6only[2])
     assert both[1:] == (["127.0.0.5"], None)  # no IPv6 listener: the IPv4 one, once
+
+
+def test_state_writes_leave_the_loop_free_answers_wait_for_them_and_group(
+    tmp_path: Path, monkeypatch
+):
+    """The state file's write (fsync) runs off the event loop: the loop keeps running while
+    it lasts; the answers that follow from a change leave only once it is on disk, in order;
+    changes made meanwhile are written together by one next write."""
+    import asyncio
+    import threading
+
+    from pfcpd.config import parse_config
+    from pfcpd.daemon import server as server_module
+    from pfcpd.daemon.server import PfcpServer
+    from pfcpd.daemon.state_store import NodeState
+    from pfcpd.node.node_metrics import NodeMetrics
+    from pfcpd.pfcp import Message, MessageType, decode, encode
+    from pfcpd.pfcp.ies_address import NodeID
+    from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+
+    gate = threading.Event()
+    writes: list[list[str]] = []
+    real_save = server_module.save_state
+
+    def slow_save(state_dir: Path, state: NodeState) -> None:
+        gate.wait(2)  # a slow disk, until the test lets it go
+        writes.append([str(a["node_id"]) for a in state.associations])
+        real_save(state_dir, state)
+
+    monkeypatch.setattr(server_module, "save_state", slow_save)
+    config = parse_config(
+        {
+            "node_id": "127.0.0.1",
+            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any", "heartbeat_interval": 60},
+            "datapath": {"kind": "local"},
+            "interfaces": {"n3": {"address": "127.0.0.1"}},
+            "state_dir": str(tmp_path / "state"),
+        }
+    )
+
+    class PeerProtocol(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.received: list[int] = []
+
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            self.received.append(decode(data).seq)
+
+    def setup(seq: int, name: str) -> bytes:
+        ies = [NodeID.from_text(name), RecoveryTimeStamp(3_900_000_000)]
+        return encode(Message(MessageType.ASSOCIATION_SETUP_REQUEST, seq, ies))
+
+    async def main() -> tuple[list[int], list[int], int]:
+        loop = asyncio.get_running_loop()
+        server = PfcpServer(config, NodeState("127.0.0.1", 3_950_000_000), NodeMetrics())
+        await server.start()
+        [endpoint] = server.endpoints.values()
+        assert endpoint.transport is not None
+        target = endpoint.transport.get_extra_info("sockname")[:2]
+        transport, peer = await loop.create_datagram_endpoint(
+            PeerProtocol, local_addr=("127.0.0.1", 0)
+        )
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        ticker = loop.create_task(tick())
+        transport.sendto(setup(1, "smf-a"), target)
+        await asyncio.sleep(0.2)
+        transport.sendto(setup(2, "smf-b"), target)  # (each replaces the one before)
+        transport.sendto(setup(3, "smf-c"), target)
+        heartbeat = Message(MessageType.HEARTBEAT_REQUEST, 4, [RecoveryTimeStamp(3_900_000_000)])
+        transport.sendto(encode(heartbeat), target)
+        await asyncio.sleep(0.2)
+        held = list(peer.received)
+        ticks_while_writing = ticks
+        gate.set()
+        for _ in range(250):
+            if len(peer.received) == 4:
+                break
+            await asyncio.sleep(0.02)
+        ticker.cancel()
+        transport.close()
+        server.close()
+        return held, peer.received, ticks_while_writing
+
+    held, received, ticks = asyncio.run(main())
+    assert held == []  # nothing left before the first write was on disk
+    assert ticks >= 5  # ... and the loop kept running (0.4 s at 20 ms a tick: ~20)
+    assert received == [1, 2, 3, 4]
+    # The two changes made during the first write went to disk in one write; then the final
+    # write of close().
+    assert writes == [["smf-a"], ["smf-c"], ["smf-c"]]

@@ -1,13 +1,17 @@
 """Drives the sans-IO :class:`PfcpNode` with asyncio: UDP endpoints, one timer, the state file.
 
-After every input (datagram, timer) the server runs :meth:`PfcpServer._service`: it writes the
-state file when associations changed (before any response leaves), sends the node's datagrams,
-logs its events and re-arms the timer.
+After every input (datagram, timer) the server runs :meth:`PfcpServer._service`: it sends the
+node's datagrams, logs its events and re-arms the timer. When associations changed, the state
+file is written first, in a thread (the write ends with an fsync, which must not stall the
+event loop): the datagrams wait until the state they follow from is on disk, and changes made
+while a write is under way are written together by the next one (group commit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import ipaddress
 import logging
 import random
@@ -82,6 +86,13 @@ class PfcpServer:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._ratelimited_log = RateLimitedLog(log)
+        # State writes: one thread, one write at a time; datagrams held until the write
+        # they depend on is done (see _service).
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, "pfcpd-state")
+        self._writing: concurrent.futures.Future[None] | None = None
+        self._write_wanted = False  # state changed since the write under way began
+        self._held: list[ev.Transmit] = []  # waiting for the write under way
+        self._held_next: list[ev.Transmit] = []  # waiting for the write after it
 
     def unix_offset(self) -> float:
         return time.time() - self.loop.time()
@@ -102,14 +113,24 @@ class PfcpServer:
         log.info("PFCP listening on %s", key)
 
     def close(self) -> None:
+        """Stop: the state is written (after any write under way), the datagrams held for
+        it are sent, then the endpoints close."""
         if self._timer is not None:
             self._timer.cancel()
         for task in self._resolving:
             task.cancel()
+        writing, self._writing, self._write_wanted = self._writing, None, False
+        if writing is not None:
+            with contextlib.suppress(Exception):  # (it logs its own errors)
+                writing.result(timeout=10)
+        self.save()
+        for tx in self._held + self._held_next:
+            self._send(tx)
+        self._held, self._held_next = [], []
+        self._writer.shutdown(wait=True)
         for endpoint in self.endpoints.values():
             if endpoint.transport is not None:
                 endpoint.transport.close()
-        self.save()
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -174,21 +195,60 @@ class PfcpServer:
 
     # -- outputs -------------------------------------------------------------------------------
 
-    def save(self) -> None:
+    def _snapshot(self) -> NodeState:
+        """The state to write now (a copy: the write runs in another thread)."""
         offset = self.unix_offset()
         self.state.associations = [a.to_record(offset) for a in self.node.associations()]
+        return NodeState(
+            self.state.node_id, self.state.recovery_time_stamp, list(self.state.associations)
+        )
+
+    def _write(self, state: NodeState) -> None:
         try:
-            save_state(self.config.state_dir, self.state)
+            save_state(self.config.state_dir, state)
         except OSError as exc:
             log.error("cannot write state to %s: %s", self.config.state_dir, exc)
+
+    def save(self) -> None:
+        """Write the state now, in the caller's thread (start-up and shutdown)."""
+        self.node.state_dirty = False
+        self._write(self._snapshot())
+
+    def _start_write(self) -> None:
+        self._write_wanted = False
+        self._writing = future = self._writer.submit(self._write, self._snapshot())
+        future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(self._write_done, future))
+
+    def _write_done(self, future: concurrent.futures.Future[None]) -> None:
+        if future is not self._writing:
+            return  # close() took over
+        self._writing = None
+        for tx in self._held:
+            self._send(tx)
+        self._held, self._held_next = self._held_next, []
+        if self._write_wanted:
+            self._start_write()
+        else:
+            for tx in self._held:
+                self._send(tx)
+            self._held = []
 
     def _service(self) -> None:
         node = self.node
         if node.state_dirty:
             node.state_dirty = False
-            self.save()
+            if self._writing is None:
+                self._held.extend(node.datagrams_to_send())
+                self._start_write()
+            else:  # the write under way began before this change: the next one takes it
+                self._write_wanted = True
         for tx in node.datagrams_to_send():
-            self._send(tx)
+            if self._write_wanted:
+                self._held_next.append(tx)
+            elif self._writing is not None:
+                self._held.append(tx)
+            else:
+                self._send(tx)
         for host, port in node.resolutions_wanted():
             task = self.loop.create_task(self._resolve(host, port))
             self._resolving.add(task)
