@@ -349,6 +349,13 @@ def test_allow_list_drop_and_reload(start_pfcpd, make_peer):
     assert outside.request(Message(M.HEARTBEAT_REQUEST, 0, [RecoveryTimeStamp(1)]))
     assert [a["node_id"] for a in daemon.associations()] == ["smf.test"]  # kept
 
+    # A reload that leaves an associated CP outside the list says so.
+    daemon.config["pfcp"]["allowed_peers"] = ["127.0.0.2/32"]
+    daemon.write_config()
+    daemon.signal(signal.SIGHUP)
+    warning = daemon.wait_log(lambda e: "outside pfcp.allowed_peers" in e.get("message", ""))
+    assert "smf.test" in warning["message"] and warning["level"] == "warning"
+
 
 def test_rate_limit(start_pfcpd, make_peer):
     daemon = start_pfcpd({"pfcp": {"rate_limit": {"requests_per_second": 0.01, "burst": 3}}})

@@ -116,7 +116,16 @@ class Daemon:
             return
         set_level(new.logging.level)
         if self.server is not None:
-            self.server.node.reconfigure(new.pfcp.allowed_peers, new.pfcp.rate_limit)
+            node = self.server.node
+            node.reconfigure(new.pfcp.allowed_peers, new.pfcp.rate_limit)
+            for assoc in node.associations():
+                if not node.allow_list.allows(assoc.addr[0]):
+                    log.warning(
+                        "reload: the association with %s at %s is outside pfcp.allowed_peers "
+                        "now: its datagrams are dropped, and it will be lost",
+                        assoc.node_id,
+                        assoc.addr[0],
+                    )
         old = self.config
         for key in restart_needed(old, new):
             log.warning("reload: %s changed; it takes effect at the next restart", key)
