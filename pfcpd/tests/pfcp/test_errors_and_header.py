@@ -213,6 +213,21 @@ def test_fqdn_node_id_text_form_kept() -> None:
     assert encode(msg) == data
 
 
+def test_timer_rounds_up_when_asked() -> None:
+    with pytest.raises(ValueError):
+        S.Timer.from_seconds(61)
+    assert S.Timer.from_seconds(61, round_up=True) == S.Timer(0, 31)  # 62 s
+    assert S.Timer.from_seconds(5000, round_up=True).seconds == 5400  # 9 x 10 min
+    assert S.Timer.from_seconds(10**7, round_up=True).seconds is None  # beyond 310 hours
+
+
+def test_decode_datagram_with_a_header_already_decoded() -> None:
+    from pfcpd.pfcp import decode_header
+
+    data = encode(HB)
+    assert decode_datagram(data, decode_header(data)) == [HB]
+
+
 def test_timer_coding() -> None:
     assert S.Timer.from_seconds(20).encode() == bytes([0 << 5 | 10])
     assert S.Timer.from_seconds(600).seconds == 600

@@ -165,8 +165,9 @@ def _raise_missing(ies: list[IE], required: frozenset[int]) -> None:
         )
 
 
-def _decode_at(data: bytes, offset: int) -> tuple[Message, Header]:
-    header = decode_header(data, offset)
+def _decode_at(data: bytes, offset: int, header: Header | None = None) -> tuple[Message, Header]:
+    if header is None:
+        header = decode_header(data, offset)
     end = offset + 4 + header.length
     required = MANDATORY_IES[header.msg_type]
     try:
@@ -191,14 +192,15 @@ def decode(data: bytes) -> Message:
         raise CodecError(f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED) from exc
 
 
-def decode_datagram(data: bytes) -> list[Message]:
+def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
     """Decode every message of a datagram, following FO (piggybacked messages). When one
-    fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it."""
+    fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it.
+    ``header``: the first message's header when the caller already decoded it."""
     out = []
     offset = 0
     while True:
         try:
-            msg, header = _decode_at(data, offset)
+            msg, header = _decode_at(data, offset, header if offset == 0 else None)
         except CodecError as exc:
             exc.decoded_before = out
             raise

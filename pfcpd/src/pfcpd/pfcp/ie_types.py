@@ -330,9 +330,10 @@ class IEType(IntEnum):
     VENDOR_SPECIFIC_NODE_REPORT_TYPE = 320
 
 
+_NAMES = {int(t): t.name.lower() for t in IEType}
+
+
 def ie_type_name(ie_type: int) -> str:
     """Lower-case name of an IE type for logs and JSON; unknown types get a numeric name."""
-    try:
-        return IEType(ie_type).name.lower()
-    except ValueError:
-        return f"ie_{ie_type}"
+    name = _NAMES.get(ie_type)
+    return name if name is not None else f"ie_{ie_type}"

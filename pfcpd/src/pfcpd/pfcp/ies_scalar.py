@@ -97,10 +97,18 @@ class TimerIE(IE):
         return self.value * _TIMER_UNIT_SECONDS.get(self.unit, 60)
 
     @classmethod
-    def from_seconds(cls, seconds: int) -> Self:
+    def from_seconds(cls, seconds: int, round_up: bool = False) -> Self:
+        """The timer for ``seconds``: exactly, or with ``round_up`` the shortest coding that
+        lasts at least that long (up to 31 x 10 hours; longer is infinite)."""
         for unit, scale in ((0, 2), (1, 60), (2, 600), (3, 3600), (4, 36000)):
             if seconds % scale == 0 and seconds // scale <= 31:
                 return cls(unit, seconds // scale)
+        if round_up:
+            for unit, scale in ((0, 2), (1, 60), (2, 600), (3, 3600), (4, 36000)):
+                value = -(-seconds // scale)
+                if value <= 31:
+                    return cls(unit, value)
+            return cls(TIMER_INFINITE_UNIT, 0)
         raise ValueError(f"{seconds} s cannot be coded as a PFCP timer")
 
 

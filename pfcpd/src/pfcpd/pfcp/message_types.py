@@ -65,8 +65,9 @@ def is_request(msg_type: int) -> bool:
     return msg_type in REQUEST_TYPES
 
 
+_NAMES = {int(t): t.name.lower() for t in MessageType}
+
+
 def message_type_name(msg_type: int) -> str:
-    try:
-        return MessageType(msg_type).name.lower()
-    except ValueError:
-        return f"message_{msg_type}"
+    name = _NAMES.get(msg_type)
+    return name if name is not None else f"message_{msg_type}"
