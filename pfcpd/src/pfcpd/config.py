@@ -46,14 +46,19 @@ class Endpoint:
 
     @property
     def is_name(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return True
-        return False
+        return is_dns_name(self.host)
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def is_dns_name(host: str) -> bool:
+    """True for a DNS name, False for an IPv4/IPv6 literal."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

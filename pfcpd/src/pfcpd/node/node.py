@@ -10,14 +10,13 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 from __future__ import annotations
 
 import functools
-import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..config import PfcpConfig, RateLimitConfig
+from ..config import PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
     Cause,
     CodecError,
@@ -144,11 +143,7 @@ class SetupTarget:
 
     @property
     def is_name(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return True
-        return False
+        return is_dns_name(self.host)
 
 
 class PfcpNode:
