@@ -238,3 +238,17 @@ def test_timer_coding() -> None:
 def test_every_sample_roundtrips() -> None:
     for msg in all_samples():
         assert decode(encode(msg)) == msg
+
+
+def test_cacheable_ie_classes_are_immutable() -> None:
+    """The decoder shares one instance of a cacheable IE between messages: it must be frozen."""
+    import dataclasses
+
+    from pfcpd.pfcp.ie import DECODERS
+
+    for decoder in DECODERS.values():
+        cls = decoder.__self__  # type: ignore[attr-defined]
+        if cls.CACHEABLE:
+            assert cls.__dataclass_params__.frozen, cls.__name__
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        S.PDRID(1).value = 2  # type: ignore[misc]

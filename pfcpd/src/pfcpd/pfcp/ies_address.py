@@ -123,7 +123,7 @@ class NodeID(IE):
 
 
 @register
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # per-session, never cached: mutable, built faster
 class FSEID(IE):
     """F-SEID (clause 8.2.37): SEID plus the IPv4 and/or IPv6 address of the CP/UP function."""
 
@@ -148,7 +148,7 @@ class FSEID(IE):
 
 
 @register
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # per-session, never cached: mutable, built faster
 class FTEID(IE):
     """F-TEID (clause 8.2.3). With ``choose`` (CH) the UP function allocates TEID and address:
     ``v4``/``v6`` then say which families to allocate, and ``choose_id`` (CHID) groups PDRs
@@ -198,7 +198,7 @@ class FTEID(IE):
 
 
 @register
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # per-session, never cached: mutable, built faster
 class UEIPAddress(IE):
     """UE IP Address (clause 8.2.62). ``source`` is the S/D flag: the address is the source
     address of packets (UL) when True, the destination (DL) when False. ``choose_v4`` /
@@ -267,7 +267,7 @@ OHC_N6 = 0x0002
 
 
 @register
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # per-session, never cached: mutable, built faster
 class OuterHeaderCreation(IE):
     TYPE = IEType.OUTER_HEADER_CREATION
     CACHEABLE = False

@@ -204,7 +204,7 @@ class SubsequentVolumeQuota(VolumeIE):
 
 
 @register
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # per-session, never cached: mutable, built faster
 class VolumeMeasurement(IE):
     """Volumes (octets) and packet counts, total/UL/DL, clause 8.2.44."""
 
