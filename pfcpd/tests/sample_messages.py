@@ -167,7 +167,11 @@ def session_establishment_request_full(seq: int = 1) -> Message:
                 S.DownlinkDataNotificationDelay(2),
                 S.SuggestedBufferingPacketsCount(16),
             ),
-            A.UEIPAddress(ipv4="10.45.0.7", ipv6="2001:db8:45::", ipv6_prefix_length=64),
+            g(
+                T.CREATE_TRAFFIC_ENDPOINT,
+                S.TrafficEndpointID(1),
+                A.UEIPAddress(ipv4="10.45.0.7", ipv6="2001:db8:45::", ipv6_prefix_length=64),
+            ),
             S.PDNType(1),
             S.UserPlaneInactivityTimer(300),
             X.APNDNN("internet"),
@@ -255,7 +259,7 @@ def _usage_report(ie_type: int) -> Grouped:
         S.DurationMeasurement(60),
         S.TimeOfFirstPacket(3_927_000_001),
         S.TimeOfLastPacket(3_927_000_059),
-        S.QueryURRReference(99),
+        *([] if ie_type == T.USAGE_REPORT_DELETION_RESPONSE else [S.QueryURRReference(99)]),
     )
 
 
@@ -320,16 +324,13 @@ def all_samples() -> list[Message]:
             [
                 A.NodeID.from_text("smf.example.org"),
                 F.PFCPAUReqFlags.of("PARPS"),
+                F.PFCPAssociationReleaseRequestFlags.of("SARR"),
                 S.GracefulReleasePeriod.from_seconds(60),
                 A.AlternativeSMFIPAddress(ipv4="127.0.0.5"),
             ],
         ),
         Message(M.ASSOCIATION_UPDATE_RESPONSE, 4, [UP_NODE, S.Cause(1)]),
-        Message(
-            M.ASSOCIATION_RELEASE_REQUEST,
-            5,
-            [CP_NODE, F.PFCPAssociationReleaseRequestFlags.of("SARR")],
-        ),
+        Message(M.ASSOCIATION_RELEASE_REQUEST, 5, [CP_NODE]),
         Message(M.ASSOCIATION_RELEASE_RESPONSE, 5, [UP_NODE, S.Cause(1)]),
         Message(M.VERSION_NOT_SUPPORTED_RESPONSE, 6, []),
         Message(
@@ -477,9 +478,9 @@ def all_samples() -> list[Message]:
                         S.SourceInterface(2),
                         X.ApplicationID("video"),
                         X.NetworkInstance("ims"),
-                        X.UEIPAddressPoolIdentity("pool-a"),
                     ),
                     S.FARID(5),
+                    X.UEIPAddressPoolIdentity("pool-a"),
                 ),
                 g(
                     T.CREATE_FAR,
