@@ -5,11 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := tshark cmake gcc make libcmocka-dev pkg-config iproute2 debootstrap systemd-container
+APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container
 
-.PHONY: test bench deps venv test-pfcpd lint-pfcpd test-core bench-core test-ansible
+.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd test-core bench-core test-ansible
 
-test: deps venv lint-pfcpd test-core test-pfcpd test-ansible
+test: deps venv lint-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -22,7 +22,8 @@ deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pfcpd/pyproject.toml
+# pfcpd's C extension (the codec's IE walk) is rebuilt when its source changes.
+$(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e 'pfcpd[test]'
@@ -34,6 +35,24 @@ lint-pfcpd: venv
 
 test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
+
+# pfcpd's C extension (the codec's IE walk) under ASan+UBSan: a copy of the package whose
+# _walk is a sanitized build, and the codec tests (captures, random corpus, mutations,
+# hypothesis) run against it.
+PFCPD_ASAN := build/pfcpd-asan
+PY_INCLUDE = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+PY_EXT_SUFFIX = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+ASAN_RUN = PYTHONPATH=$(PFCPD_ASAN) ASAN_OPTIONS=detect_leaks=0 PYTHONMALLOC=malloc \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)"
+
+test-pfcpd-asan: venv
+	rm -rf $(PFCPD_ASAN) && mkdir -p $(PFCPD_ASAN)
+	cp -r pfcpd/src/pfcpd $(PFCPD_ASAN)/ && rm -f $(PFCPD_ASAN)/pfcpd/pfcp/*.so
+	gcc -shared -fPIC -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
+	  pfcpd/src/pfcpd/pfcp/_walk.c -o $(PFCPD_ASAN)/pfcpd/pfcp/_walk$(PY_EXT_SUFFIX)
+	$(ASAN_RUN) $(VPY) -c 'import pfcpd.pfcp._walk as w; assert "pfcpd-asan" in w.__file__, w.__file__'
+	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp
 
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py

@@ -15,14 +15,17 @@ from pfcpd.pfcp import (
     Message,
     MessageType,
     RawIE,
+    codec,
     decode,
     decode_datagram,
+    decode_ies,
     encode,
     encode_datagram,
 )
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
+from pfcpd.pfcp.grouped import ALLOWED_CHILDREN
 
 HB = Message(MessageType.HEARTBEAT_REQUEST, 0x010203, [S.RecoveryTimeStamp(5)])
 
@@ -161,25 +164,39 @@ def test_short_mandatory_ie_value_is_invalid_length() -> None:
     assert (err.value.cause, err.value.offending_ie) == (Cause.INVALID_LENGTH, 96)
 
 
-def test_incorrect_mandatory_ie_is_69_and_optional_is_64() -> None:
+def test_incorrect_mandatory_ie_is_69_and_optional_is_treated_as_absent() -> None:
+    """TS 29.244 clause 7.6.8: an incorrect mandatory IE fails the request (69); an incorrect
+    optional one is discarded, the rest of the message processed, and the IE reported."""
     bad_node_id = tlv(60, b"\x07abc")  # Node ID type 7 does not exist
     ts = tlv(96, b"\0\0\0\1")
     with pytest.raises(CodecError) as err:
         decode(node_msg(5, bad_node_id + ts))
     assert (err.value.cause, err.value.offending_ie) == (Cause.MANDATORY_IE_INCORRECT, 60)
     bad_fteid = tlv(21, b"\x08\x00\x00\x00\x01")  # CHID without CH
-    with pytest.raises(CodecError) as err:
-        decode(session_msg(52, tlv(127, tlv(131, b"\x01") + bad_fteid)))
-    assert (err.value.cause, err.value.offending_ie) == (Cause.REQUEST_REJECTED, 21)
+    msg = decode(session_msg(52, tlv(127, tlv(131, b"\x01") + bad_fteid)))
+    endpoint = msg.get(IEType.CREATE_TRAFFIC_ENDPOINT)
+    assert isinstance(endpoint, Grouped)
+    assert [ie.type for ie in endpoint.ies] == [IEType.TRAFFIC_ENDPOINT_ID]
+    (ignored,) = msg.ignored
+    assert ignored.path == ("create_traffic_endpoint",)
+    assert ignored.ie == RawIE(IEType.F_TEID, b"\x08\x00\x00\x00\x01")
+    assert "CHID" in ignored.reason
 
 
-def test_nesting_depth_is_bounded() -> None:
+def test_nesting_depth_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec's tables allow no deep nesting; the bound protects groups without a table."""
+    monkeypatch.delitem(ALLOWED_CHILDREN, IEType.UPDATE_FORWARDING_PARAMETERS)
+    codec.reload_tables()
     value = tlv(56, b"\x00\x01")
     for _ in range(40):
         value = tlv(11, value)  # Update Forwarding Parameters inside itself
-    with pytest.raises(CodecError) as err:
-        decode(session_msg(52, value))
-    assert err.value.cause == Cause.REQUEST_REJECTED
+    try:
+        with pytest.raises(CodecError) as err:
+            decode_ies(value, 0, len(value))
+        assert err.value.cause == Cause.REQUEST_REJECTED
+    finally:
+        monkeypatch.undo()
+        codec.reload_tables()
 
 
 def test_unknown_and_vendor_ies_reencode_byte_for_byte() -> None:
@@ -200,14 +217,14 @@ def test_unknown_and_vendor_ies_reencode_byte_for_byte() -> None:
 def test_network_instance_keeps_the_form_it_arrived_in(
     wire: bytes, name: str, labels: bool
 ) -> None:
-    data = session_msg(52, tlv(22, wire))
+    data = session_msg(52, tlv(127, tlv(131, b"\x01") + tlv(22, wire)))  # Create Traffic Endpoint
     msg = decode(data)
-    assert msg.ies[0] == X.NetworkInstance(name, labels)
+    assert msg.ies[0].ies[1] == X.NetworkInstance(name, labels)  # type: ignore[attr-defined]
     assert encode(msg) == data
 
 
 def test_fqdn_node_id_text_form_kept() -> None:
-    data = node_msg(1, tlv(96, b"\0\0\0\1") + tlv(60, b"\x02smf.example"))
+    data = node_msg(5, tlv(96, b"\0\0\0\1") + tlv(60, b"\x02smf.example"))
     msg = decode(data)
     assert msg.ies[1] == A.NodeID(2, "smf.example", dns_labels=False)
     assert encode(msg) == data

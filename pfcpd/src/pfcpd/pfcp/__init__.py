@@ -12,7 +12,7 @@ from .header import NODE_HEADER_LEN, SESSION_HEADER_LEN, Header, decode_header
 from .ie import IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
 from .message_types import MessageType, is_request, is_session_message, message_type_name
-from .messages import MANDATORY_IES, Message
+from .messages import MANDATORY_IES, IgnoredIE, Message
 
 __all__ = [
     "IE",
@@ -24,6 +24,7 @@ __all__ = [
     "Grouped",
     "Header",
     "IEType",
+    "IgnoredIE",
     "Message",
     "MessageType",
     "RawIE",

@@ -1,39 +1,73 @@
-"""Bytes to messages and back: the IE walk, grouped IEs, mandatory-IE checks.
+"""Bytes to messages and back: the IE walk, grouped IEs, mandatory and unexpected IEs.
 
-Cost: one pass over the octets; per IE one ``struct`` unpack of its TLV header, one dict
-lookup for its decoder and the decoder itself. Grouped IEs recurse (depth bounded).
+The walk over the TLVs is the C extension ``_walk`` (``_walk.c``): per IE it reads the TLV
+header, checks bounds, looks up the decode cache and the tables below and calls the IE
+class's decoder; grouped IEs recurse (depth bounded). The tables, the cache and every error
+message live here; ``_walk.setup`` hands them over once.
 """
 
 from __future__ import annotations
 
 import struct
 
+from . import _walk
 from .cause import Cause
 from .errors import CodecError
-from .grouped import MANDATORY_CHILDREN
+from .grouped import ALLOWED_CHILDREN, MANDATORY_CHILDREN
 from .header import Header, decode_header, encode_header
 from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
-from .ie_types import ie_type_name
-from .messages import MANDATORY_IES, Message
+from .ie_types import IEType, ie_type_name
+from .messages import ALLOWED_IES, MANDATORY_IES, IgnoredIE, Message
 
 _TL = struct.Struct("!HH")
 _pack_tl = _TL.pack
 _unpack_tl = _TL.unpack_from
-MAX_GROUP_DEPTH = 8
-_EMPTY: frozenset[int] = frozenset()
 
 
-def _value_error(exc: Exception, ie_type: int, mandatory: frozenset[int]) -> CodecError:
-    if isinstance(exc, (IndexError, struct.error)):
-        return CodecError(
-            f"IE {ie_type_name(ie_type)} too short: {exc}",
-            cause=Cause.INVALID_LENGTH,
-            offending_ie=ie_type,
-        )
-    cause = Cause.MANDATORY_IE_INCORRECT if ie_type in mandatory else Cause.REQUEST_REJECTED
-    return CodecError(
-        f"IE {ie_type_name(ie_type)} incorrect: {exc}", cause=cause, offending_ie=ie_type
-    )
+# What _walk.c reports, by kind (its ERR_* values).
+_TRAILING, _OVERFLOW, _VENDOR_SHORT, _TOO_DEEP, _MISSING, _VALUE, _SHORT = range(1, 8)
+
+
+def _error(
+    kind: int, ie_type: int, detail: int, exc: Exception | None, mandatory: bool
+) -> CodecError:
+    """The CodecError for a failure the walk found."""
+    name = ie_type_name(ie_type)
+    if kind == _TRAILING:
+        return CodecError(f"{detail} trailing octets are not an IE", cause=Cause.INVALID_LENGTH)
+    if kind == _OVERFLOW:
+        reason = f"IE {name} length {detail} exceeds its container"
+        return CodecError(reason, cause=Cause.INVALID_LENGTH, offending_ie=ie_type)
+    if kind == _VENDOR_SHORT:
+        reason = f"vendor IE {ie_type} without enterprise ID"
+        return CodecError(reason, cause=Cause.INVALID_LENGTH, offending_ie=ie_type)
+    if kind == _TOO_DEEP:
+        reason = "grouped IEs nested too deep"
+        return CodecError(reason, cause=Cause.REQUEST_REJECTED, offending_ie=ie_type)
+    if kind == _MISSING:
+        reason = f"mandatory IE {name} missing"
+        return CodecError(reason, cause=Cause.MANDATORY_IE_MISSING, offending_ie=ie_type)
+    if kind == _SHORT:
+        reason = f"IE {name} too short: {exc}"
+        return CodecError(reason, cause=Cause.INVALID_LENGTH, offending_ie=ie_type)
+    reason = f"IE {name} incorrect: {exc}"
+    return CodecError(reason, cause=Cause.MANDATORY_IE_INCORRECT, offending_ie=ie_type)
+
+
+def _in_group(error: CodecError, ie_type: int) -> None:
+    error.path = (ie_type_name(ie_type), *error.path)
+
+
+def _ignore(
+    ignored: list[IgnoredIE],
+    path: tuple[int, ...],
+    ie_type: int,
+    data: bytes,
+    exc: Exception | None,
+) -> None:
+    reason = "not expected here" if exc is None else f"incorrect, treated as absent: {exc!r}"
+    where = tuple(map(ie_type_name, path))
+    ignored.append(IgnoredIE(where, RawIE(ie_type, data), exc is None, reason))
 
 
 # Decoding cache keyed by whole TLV octets, because an SMF sends the same IEs and rule groups
@@ -47,137 +81,57 @@ _CACHE: dict[bytes, IE] = {}
 CACHE_MAX_ENTRIES = 16384
 
 
-def _clone(group: Grouped) -> Grouped:
-    return Grouped(
-        group.type,
-        [_clone(c) if c.__class__ is Grouped else c for c in group.ies],  # type: ignore[arg-type]
+def reload_tables() -> None:
+    """Hand the tables (decoders, cacheable types, grouped IEs and messages with their
+    mandatory and expected IEs) to the walk, which compiles them; call it again after
+    changing one (tests do). Empties the decode cache: it holds IEs decoded under the old."""
+    _CACHE.clear()
+    _walk.setup(
+        DECODERS,
+        [t for t in IEType if t < 0x8000],
+        CACHEABLE_TYPES,
+        MANDATORY_CHILDREN,
+        ALLOWED_CHILDREN,
+        MANDATORY_IES,
+        ALLOWED_IES,
+        _CACHE,
+        CACHE_MAX_ENTRIES,
+        Grouped,
+        RawIE,
+        VendorIE,
+        (IndexError, struct.error),
+        (ValueError,),
+        CodecError,
+        _error,
+        _in_group,
+        _ignore,
     )
 
 
+reload_tables()
+
+
 def decode_ies(
-    data: bytes, start: int, end: int, mandatory: frozenset[int] = _EMPTY, depth: int = 0
+    data: bytes, start: int, end: int, ignored: list[IgnoredIE] | None = None
 ) -> list[IE]:
-    """Decode the IEs in ``data[start:end]``; ``mandatory`` only chooses the cause of an
-    incorrect value (69 for a mandatory IE, 64 otherwise)."""
-    ies: list[IE] = []
-    _walk(data, start, end, mandatory, depth, ies)
-    return ies
-
-
-def _walk(
-    data: bytes, start: int, end: int, mandatory: frozenset[int], depth: int, ies: list[IE]
-) -> bool:
-    """Append the IEs of ``data[start:end]`` to ``ies``; True when all of them (recursively)
-    are of cacheable types, so that a group made of them may be cached."""
-    append = ies.append
-    decoders = DECODERS
-    groups = MANDATORY_CHILDREN
-    cache = _CACHE
-    cacheable = CACHEABLE_TYPES
-    all_cacheable = True
-    off = start
-    while off < end:
-        if off + 4 > end:
-            raise CodecError(
-                f"{end - off} trailing octets are not an IE", cause=Cause.INVALID_LENGTH
-            )
-        ie_start = off
-        ie_type, length = _unpack_tl(data, off)
-        vstart = off + 4
-        off = vstart + length
-        if off > end:
-            raise CodecError(
-                f"IE {ie_type_name(ie_type)} length {length} exceeds its container",
-                cause=Cause.INVALID_LENGTH,
-                offending_ie=ie_type,
-            )
-        if ie_type in cacheable:
-            tlv = data[ie_start:off]
-            ie = cache.get(tlv)
-            if ie is None:
-                try:
-                    ie = decoders[ie_type](tlv[4:])
-                except (ValueError, IndexError, struct.error) as exc:
-                    raise _value_error(exc, ie_type, mandatory) from None
-                if len(cache) >= CACHE_MAX_ENTRIES:
-                    cache.clear()
-                cache[tlv] = ie
-            append(ie)
-            continue
-        required = groups.get(ie_type)
-        if required is not None:
-            tlv = data[ie_start:off]
-            template = cache.get(tlv)
-            if template is not None:
-                append(_clone(template))  # type: ignore[arg-type]
-                continue
-            if depth >= MAX_GROUP_DEPTH:
-                raise CodecError(
-                    "grouped IEs nested too deep",
-                    cause=Cause.REQUEST_REJECTED,
-                    offending_ie=ie_type,
-                )
-            children: list[IE] = []
-            try:
-                same_every_time = _walk(data, vstart, off, required, depth + 1, children)
-                if required and not required.issubset([ie.type for ie in children]):
-                    _raise_missing(children, required)
-            except CodecError as exc:
-                exc.path = (ie_type_name(ie_type), *exc.path)
-                raise
-            group = Grouped(ie_type, children)
-            if same_every_time:
-                if len(cache) >= CACHE_MAX_ENTRIES:
-                    cache.clear()
-                cache[tlv] = _clone(group)  # a private copy: callers may change theirs
-            else:
-                all_cacheable = False
-            append(group)
-            continue
-        all_cacheable = False
-        decoder = decoders.get(ie_type)
-        if decoder is not None:
-            try:
-                append(decoder(data[vstart:off]))
-            except (ValueError, IndexError, struct.error) as exc:
-                raise _value_error(exc, ie_type, mandatory) from None
-        elif ie_type & 0x8000:
-            if length < 2:
-                raise CodecError(
-                    f"vendor IE {ie_type} without enterprise ID",
-                    cause=Cause.INVALID_LENGTH,
-                    offending_ie=ie_type,
-                )
-            append(VendorIE(ie_type, data[vstart] << 8 | data[vstart + 1], data[vstart + 2 : off]))
-        else:
-            append(RawIE(ie_type, data[vstart:off]))
-    return all_cacheable
-
-
-def _raise_missing(ies: list[IE], required: frozenset[int]) -> None:
-    missing = required.difference([ie.type for ie in ies])
-    if missing:
-        first = min(missing)
-        raise CodecError(
-            f"mandatory IE {ie_type_name(first)} missing",
-            cause=Cause.MANDATORY_IE_MISSING,
-            offending_ie=first,
-        )
+    """Decode the IEs in ``data[start:end]``, any IE expected at this level (grouped IEs
+    inside are checked against their tables). IEs set aside are appended to ``ignored``
+    (see :class:`IgnoredIE`)."""
+    return _walk.walk(data, start, end, -1, [] if ignored is None else ignored)
 
 
 def _decode_at(data: bytes, offset: int, header: Header | None = None) -> tuple[Message, Header]:
     if header is None:
         header = decode_header(data, offset)
     end = offset + 4 + header.length
-    required = MANDATORY_IES[header.msg_type]
+    msg_type = header.msg_type
+    ignored: list[IgnoredIE] = []
     try:
-        ies = decode_ies(data, offset + header.header_len, end, required)
-        if required and not required.issubset([ie.type for ie in ies]):
-            _raise_missing(ies, required)
+        ies = _walk.walk(data, offset + header.header_len, end, msg_type, ignored)
     except CodecError as exc:
         exc.header = header
         raise
-    msg = Message(header.msg_type, header.seq, ies, header.seid, header.priority)
+    msg = Message(msg_type, header.seq, ies, header.seid, header.priority, ignored)
     return msg, header
 
 

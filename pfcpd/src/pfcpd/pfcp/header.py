@@ -41,33 +41,31 @@ def decode_header(data: bytes, offset: int = 0) -> Header:
     if len(data) - offset < 4:
         raise CodecError("datagram too short for a PFCP header", cause=None)
     flags, msg_type, length = _FIRST4.unpack_from(data, offset)
-    version = flags >> 5
-    has_seid = bool(flags & 0x01)
-    header = Header(
-        msg_type=msg_type,
-        seq=0,
-        version=version,
-        follow_on=bool(flags & 0x04),
-        length=length,
-    )
-    total = length + 4
+    has_seid = flags & 0x01
     needed = SESSION_HEADER_LEN if has_seid else NODE_HEADER_LEN
-    if total < needed or len(data) - offset < needed:
+    if length + 4 < needed or len(data) - offset < needed:
         # Not a whole header, whatever its version: nothing to answer (drop and count).
         raise CodecError(f"message length {length} too short for its header", cause=None)
     if has_seid:
         seid, seq_word = _SEID_SEQ.unpack_from(data, offset + 4)
-        header.seid = seid
     else:
+        seid = None
         (seq_word,) = _SEQ.unpack_from(data, offset + 4)
-    header.seq = seq_word >> 8
-    if flags & 0x02:
-        header.priority = (seq_word & 0xFF) >> 4
+    version = flags >> 5
+    header = Header(
+        msg_type,
+        seq_word >> 8,
+        seid,
+        (seq_word & 0xFF) >> 4 if flags & 0x02 else None,
+        bool(flags & 0x04),
+        version,
+        length,
+    )
     if version != PFCP_VERSION:
         raise CodecError(f"PFCP version {version} not supported", cause=None, header=header)
     if msg_type not in KNOWN_MESSAGE_TYPES:
         raise CodecError(f"unknown message type {msg_type}", cause=None, header=header)
-    if len(data) - offset < total:
+    if len(data) - offset < length + 4:
         raise CodecError(
             f"message length {length} exceeds the datagram ({len(data) - offset} octets)",
             cause=Cause.INVALID_LENGTH,

@@ -11,15 +11,32 @@ from .message_types import MessageType as M
 from .message_types import message_type_name
 
 
+@dataclass(frozen=True, slots=True)
+class IgnoredIE:
+    """An IE the decoder set aside, not part of the message's IEs (TS 29.244 clause 7.6): one
+    of a known type that is not expected where it was (7.6.9), or an optional IE with an
+    incorrect value (7.6.8: treated as not present). The receiver logs it."""
+
+    path: tuple[str, ...]  # the enclosing grouped IEs, outermost first
+    ie: IE  # the IE as it arrived (a RawIE)
+    unexpected: bool  # False: an optional IE with an incorrect value
+    reason: str
+
+    def __str__(self) -> str:
+        return "/".join((*self.path, self.ie.name)) + f": {self.reason}"
+
+
 @dataclass(slots=True)
 class Message(IEList):
-    """One PFCP message. ``seid`` is set exactly for session messages (50-57)."""
+    """One PFCP message. ``seid`` is set exactly for session messages (50-57). ``ignored``:
+    the IEs the decoder set aside (not in ``ies``; not part of equality or encoding)."""
 
     msg_type: int
     seq: int
     ies: list[IE] = field(default_factory=list)
     seid: int | None = None
     priority: int | None = None
+    ignored: list[IgnoredIE] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def name(self) -> str:

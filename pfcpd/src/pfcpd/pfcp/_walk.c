@@ -1,0 +1,637 @@
+/*
+ * _walk.c: the IE walk of pfcpd's PFCP codec (pfcpd/pfcp/codec.py), in C.
+ *
+ * Decoding a Session Establishment Request visits ~50 IEs; in Python the loop around them
+ * (TLV header, bounds, table lookups, cache lookups) cost more than the IE decoders
+ * themselves. This module does that loop and nothing else: every value is still decoded by
+ * the IE classes' own Python decoders, and every table (decoders, grouped IEs and their
+ * mandatory and allowed children, the decode cache), every error message and every record of
+ * an ignored IE is made in Python, handed over by codec.py through setup(), which compiles
+ * the tables into bitmaps (codec.reload_tables() calls it again after a table changed).
+ *
+ * walk(data, start, end, msg_type, ignored) -> list of the IEs of data[start:end]
+ *   msg_type: the message whose tables of mandatory and expected IEs apply (-1: none);
+ *   ignored:  list to which the IEs set aside are reported (see codec.py).
+ * TS 29.244 clause 7.6 as applied here:
+ *   7.6.9  an IE of a known type that is not expected where it is (not in the message's or
+ *          group's table) is discarded without being interpreted (no value decoding, no
+ *          mandatory children) and reported; an IE of a type this release does not know is
+ *          kept as it arrived (RawIE: preserved, re-encoded byte for byte, never acted on);
+ *   7.6.8  a mandatory IE with an incorrect value fails the message (cause 69, or 68 when
+ *          the value is too short for its IE type); an optional one (incorrect or too short)
+ *          is left out of the decoded IEs (treated as not present) and reported;
+ *   7.6.7  an IE overrunning its container fails the message (68);
+ *   7.6.6  a missing mandatory IE fails it (66).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_GROUP_DEPTH 8
+#define TABLE_TYPES 1024 /* every IE type in the tables is below this */
+#define MESSAGE_TYPES 256
+
+/* kinds of error(); codec.py turns them into CodecError with the right cause */
+enum
+{
+  ERR_TRAILING = 1,
+  ERR_OVERFLOW = 2,
+  ERR_VENDOR_SHORT = 3,
+  ERR_TOO_DEEP = 4,
+  ERR_MISSING = 5,
+  ERR_VALUE = 6,
+  ERR_SHORT = 7,
+};
+
+typedef struct
+{
+  uint8_t bits[TABLE_TYPES / 8];
+} typeset_t;
+
+static int
+typeset_has (const typeset_t *set, unsigned ie_type)
+{
+  return ie_type < TABLE_TYPES && (set->bits[ie_type >> 3] >> (ie_type & 7) & 1);
+}
+
+static void
+typeset_add (typeset_t *set, unsigned ie_type)
+{
+  set->bits[ie_type >> 3] |= (uint8_t)(1u << (ie_type & 7));
+}
+
+/* The lowest type in a and not in b, or -1. */
+static long
+typeset_first_missing (const typeset_t *a, const typeset_t *b)
+{
+  for (unsigned i = 0; i < sizeof (a->bits); i++)
+    {
+      unsigned missing = a->bits[i] & ~b->bits[i] & 0xff;
+      if (missing)
+        return (long)(i * 8 + (unsigned)__builtin_ctz (missing));
+    }
+  return -1;
+}
+
+/* What a message or a grouped IE must and may carry. */
+typedef struct
+{
+  typeset_t mandatory;
+  typeset_t allowed;
+  int any; /* no table of expected IEs: any IE is expected */
+} spec_t;
+
+typedef struct
+{
+  PyObject *decoders; /* dict: IE type -> decode(value octets) */
+  PyObject *cache;    /* dict: TLV octets -> shared leaf IE or template group */
+  Py_ssize_t cache_max;
+  PyObject *grouped;           /* Grouped(type, ies) */
+  PyObject *raw;               /* RawIE(type, data) */
+  PyObject *vendor;            /* VendorIE(type, enterprise_id, data) */
+  PyObject *short_errors;      /* exception types of a decoder meaning "value too short" */
+  PyObject *value_errors;      /* ... meaning "incorrect value" */
+  PyObject *codec_error;       /* CodecError */
+  PyObject *error;             /* error(kind, ie_type, detail, exc, mandatory) -> CodecError */
+  PyObject *in_group;          /* in_group(codec_error, ie_type): prepend the group to its path */
+  PyObject *ignore;            /* ignore(ignored, path, ie_type, octets, exc_or_None) */
+  typeset_t known;             /* IE types of this release (others are kept raw anywhere) */
+  typeset_t cacheable;         /* leaf IE types whose decoded values may be shared */
+  spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
+  spec_t *messages[MESSAGE_TYPES]; /* NULL: no tables for that message type */
+  PyObject *str_type, *str_ies;
+  /* the type numbers as objects: the same object every time also makes the dict lookups
+   * by type compare by identity */
+  PyObject *type_objs[TABLE_TYPES];
+} walk_config_t;
+
+static walk_config_t cfg;
+
+/* One walk() call: the message octets, where the IEs set aside go, the enclosing groups. */
+typedef struct
+{
+  const uint8_t *data;
+  PyObject *ignored;
+  int depth;
+  PyObject *path[MAX_GROUP_DEPTH]; /* borrowed type numbers of the enclosing groups */
+} walk_t;
+
+/* The IE being decoded: its TLV is data[start:end], its value data[start + 4:end]. */
+typedef struct
+{
+  Py_ssize_t start, end;
+  unsigned type;
+  PyObject *type_obj;
+} tlv_t;
+
+static const char *
+value_of (const walk_t *w, const tlv_t *ie)
+{
+  return (const char *)w->data + ie->start + 4;
+}
+
+static Py_ssize_t
+value_len (const tlv_t *ie)
+{
+  return ie->end - ie->start - 4;
+}
+
+static int
+is_mandatory (const spec_t *spec, unsigned ie_type)
+{
+  return spec && typeset_has (&spec->mandatory, ie_type);
+}
+
+/* Raise the CodecError that codec.py's error() builds; always returns -1. */
+static int
+raise_error (int kind, unsigned ie_type, Py_ssize_t detail, PyObject *exc, int mandatory)
+{
+  PyObject *err = PyObject_CallFunction (cfg.error, "iInOi", kind, ie_type, detail,
+                                         exc ? exc : Py_None, mandatory);
+  if (err)
+    {
+      PyErr_SetObject ((PyObject *)Py_TYPE (err), err);
+      Py_DECREF (err);
+    }
+  return -1;
+}
+
+static PyObject *
+fetch_exception (void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+  return PyErr_GetRaisedException ();
+#else
+  PyObject *type, *value, *tb;
+  PyErr_Fetch (&type, &value, &tb);
+  PyErr_NormalizeException (&type, &value, &tb);
+  if (tb)
+    PyException_SetTraceback (value, tb);
+  Py_XDECREF (type);
+  Py_XDECREF (tb);
+  return value;
+#endif
+}
+
+static void
+restore_exception (PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException (exc);
+#else
+  PyErr_Restore (Py_NewRef ((PyObject *)Py_TYPE (exc)), exc, PyException_GetTraceback (exc));
+#endif
+}
+
+/* Report an IE set aside: exc is the decoder's exception, NULL for an unexpected IE. */
+static int
+report_ignored (const walk_t *w, const tlv_t *ie, PyObject *exc)
+{
+  PyObject *path = PyTuple_New (w->depth), *r;
+  if (!path)
+    return -1;
+  for (int i = 0; i < w->depth; i++)
+    PyTuple_SET_ITEM (path, i, Py_NewRef (w->path[i]));
+  r = PyObject_CallFunction (cfg.ignore, "OOOy#O", w->ignored, path, ie->type_obj, value_of (w, ie),
+                             value_len (ie), exc ? exc : Py_None);
+  Py_DECREF (path);
+  Py_XDECREF (r);
+  return r ? 0 : -1;
+}
+
+/* A decoder failed. Returns -1 with the CodecError (or, for a decoder bug, its own exception:
+ * decode() reports it as an internal error) set, or 0 when an incorrect optional IE was
+ * reported as ignored. */
+static int
+decoder_failed (const walk_t *w, const tlv_t *ie, const spec_t *spec)
+{
+  int is_short = PyErr_ExceptionMatches (cfg.short_errors);
+  if (!is_short && !PyErr_ExceptionMatches (cfg.value_errors))
+    return -1;
+  PyObject *exc = fetch_exception ();
+  int rc;
+  if (is_mandatory (spec, ie->type))
+    rc = raise_error (is_short ? ERR_SHORT : ERR_VALUE, ie->type, 0, exc, 1);
+  else
+    rc = report_ignored (w, ie, exc);
+  Py_DECREF (exc);
+  return rc;
+}
+
+static int
+cache_put (PyObject *tlv, PyObject *ie)
+{
+  if (PyDict_GET_SIZE (cfg.cache) >= cfg.cache_max)
+    PyDict_Clear (cfg.cache);
+  return PyDict_SetItem (cfg.cache, tlv, ie);
+}
+
+/* Grouped(type_obj, children), without the call through the dataclass __init__ (which cost
+ * more than the rest of a group's decoding): Grouped is a slots class whose __init__ only
+ * stores these two fields. */
+static PyObject *
+new_group (PyObject *type_obj, PyObject *children)
+{
+  PyTypeObject *tp = (PyTypeObject *)cfg.grouped;
+  PyObject *group = tp->tp_alloc (tp, 0);
+  if (group
+      && (PyObject_SetAttr (group, cfg.str_type, type_obj) < 0
+          || PyObject_SetAttr (group, cfg.str_ies, children) < 0))
+    Py_CLEAR (group);
+  return group;
+}
+
+/* A fresh copy of a (template) group: new Grouped objects, shared immutable leaves. */
+static PyObject *
+clone_group (PyObject *group)
+{
+  PyObject *type = NULL, *ies = NULL, *copy = NULL, *result = NULL;
+  if (!(type = PyObject_GetAttr (group, cfg.str_type))
+      || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies))
+    goto done;
+  Py_ssize_t n = PyList_GET_SIZE (ies);
+  if (!(copy = PyList_New (n)))
+    goto done;
+  for (Py_ssize_t i = 0; i < n; i++)
+    {
+      PyObject *child = PyList_GET_ITEM (ies, i);
+      PyObject *item
+        = Py_TYPE (child) == (PyTypeObject *)cfg.grouped ? clone_group (child) : Py_NewRef (child);
+      if (!item)
+        goto done;
+      PyList_SET_ITEM (copy, i, item);
+    }
+  result = new_group (type, copy);
+done:
+  Py_XDECREF (type);
+  Py_XDECREF (ies);
+  Py_XDECREF (copy);
+  return result;
+}
+
+static int walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies);
+
+static PyObject *
+decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_every_time)
+{
+  PyObject *tlv, *children = NULL, *group = NULL, *template;
+  Py_ssize_t ignored_before = PyList_GET_SIZE (w->ignored);
+
+  if (!(tlv = PyBytes_FromStringAndSize ((const char *)w->data + ie->start, ie->end - ie->start)))
+    return NULL;
+  if ((template = PyDict_GetItemWithError (cfg.cache, tlv)))
+    {
+      group = clone_group (template);
+      goto done;
+    }
+  if (PyErr_Occurred ())
+    goto done;
+  if (w->depth >= MAX_GROUP_DEPTH)
+    {
+      raise_error (ERR_TOO_DEEP, ie->type, 0, NULL, 0);
+      goto done;
+    }
+  if (!(children = PyList_New (0)))
+    goto done;
+  w->path[w->depth++] = ie->type_obj;
+  int same = walk (w, ie->start + 4, ie->end, group_spec, children);
+  w->depth--;
+  if (same < 0)
+    {
+      if (PyErr_ExceptionMatches (cfg.codec_error))
+        {
+          PyObject *exc = fetch_exception ();
+          PyObject *r = PyObject_CallFunctionObjArgs (cfg.in_group, exc, ie->type_obj, NULL);
+          if (r)
+            {
+              Py_DECREF (r);
+              restore_exception (exc);
+            }
+          else
+            Py_DECREF (exc);
+        }
+      goto done;
+    }
+  if (!(group = new_group (ie->type_obj, children)))
+    goto done;
+  /* a group that set IEs aside is decoded each time, so that each message reports them */
+  if (same && PyList_GET_SIZE (w->ignored) == ignored_before)
+    {
+      PyObject *copy = clone_group (group); /* a private template: callers may change theirs */
+      if (!copy || cache_put (tlv, copy) < 0)
+        Py_CLEAR (group);
+      Py_XDECREF (copy);
+    }
+  else
+    *same_every_time = 0;
+done:
+  Py_DECREF (tlv);
+  Py_XDECREF (children);
+  return group;
+}
+
+/* Call the IE type's decoder on its value. NULL: an exception is set, or (none set) the IE
+ * was incorrect, optional and reported as ignored. */
+static PyObject *
+decode_value (const walk_t *w, const tlv_t *ie, PyObject *decoder, const spec_t *spec)
+{
+  PyObject *octets = PyBytes_FromStringAndSize (value_of (w, ie), value_len (ie));
+  PyObject *value = octets ? PyObject_CallOneArg (decoder, octets) : NULL;
+  Py_XDECREF (octets);
+  if (!value && octets)
+    decoder_failed (w, ie, spec);
+  return value;
+}
+
+static PyObject *
+decode_cacheable (const walk_t *w, const tlv_t *ie, const spec_t *spec)
+{
+  PyObject *tlv, *value, *decoder;
+
+  if (!(tlv = PyBytes_FromStringAndSize ((const char *)w->data + ie->start, ie->end - ie->start)))
+    return NULL;
+  if ((value = PyDict_GetItemWithError (cfg.cache, tlv)) || PyErr_Occurred ())
+    {
+      Py_XINCREF (value);
+      Py_DECREF (tlv);
+      return value;
+    }
+  if (!(decoder = PyDict_GetItemWithError (cfg.decoders, ie->type_obj)))
+    {
+      if (!PyErr_Occurred ())
+        PyErr_Format (PyExc_LookupError, "no decoder for cacheable IE type %u", ie->type);
+    }
+  else if ((value = decode_value (w, ie, decoder, spec)) && cache_put (tlv, value) < 0)
+    Py_CLEAR (value);
+  Py_DECREF (tlv);
+  return value;
+}
+
+static PyObject *
+keep_raw (const walk_t *w, const tlv_t *ie)
+{
+  return PyObject_CallFunction (cfg.raw, "Oy#", ie->type_obj, value_of (w, ie), value_len (ie));
+}
+
+/* One IE, new reference, or NULL (see decode_value). spec: the container's (NULL: none).
+ * Clears *same_every_time unless the IE is the same in every session. */
+static PyObject *
+decode_ie (walk_t *w, const tlv_t *ie, const spec_t *spec, int *same_every_time)
+{
+  PyObject *decoder;
+  const spec_t *group_spec;
+
+  if (spec && !spec->any && typeset_has (&cfg.known, ie->type)
+      && !typeset_has (&spec->allowed, ie->type))
+    {
+      report_ignored (w, ie, NULL); /* NULL, and no exception: discarded */
+      return NULL;
+    }
+  if (typeset_has (&cfg.cacheable, ie->type))
+    return decode_cacheable (w, ie, spec);
+  if (ie->type < TABLE_TYPES && (group_spec = cfg.groups[ie->type]))
+    return decode_group (w, ie, group_spec, same_every_time);
+  *same_every_time = 0;
+  if ((decoder = PyDict_GetItemWithError (cfg.decoders, ie->type_obj)))
+    return decode_value (w, ie, decoder, spec);
+  if (PyErr_Occurred ())
+    return NULL;
+  if (!(ie->type & 0x8000))
+    return keep_raw (w, ie);
+  if (value_len (ie) < 2)
+    {
+      raise_error (ERR_VENDOR_SHORT, ie->type, 0, NULL, 0);
+      return NULL;
+    }
+  const uint8_t *v = (const uint8_t *)value_of (w, ie);
+  return PyObject_CallFunction (cfg.vendor, "Oiy#", ie->type_obj, v[0] << 8 | v[1], v + 2,
+                                value_len (ie) - 2);
+}
+
+/* Append the IEs of data[start:end] to ies and check the mandatory ones. Returns 1 when all
+ * of them (recursively) are the same in every session, so that their group may be cached,
+ * 0 when not, -1 with an exception set. */
+static int
+walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies)
+{
+  int same_every_time = 1;
+  Py_ssize_t off = start;
+  typeset_t seen;
+
+  memset (&seen, 0, sizeof (seen));
+  while (off < end)
+    {
+      if (off + 4 > end)
+        return raise_error (ERR_TRAILING, 0, end - off, NULL, 0);
+      tlv_t ie = { .start = off };
+      ie.type = (unsigned)w->data[off] << 8 | w->data[off + 1];
+      unsigned length = (unsigned)w->data[off + 2] << 8 | w->data[off + 3];
+      ie.end = off = off + 4 + (Py_ssize_t)length;
+      if (off > end)
+        return raise_error (ERR_OVERFLOW, ie.type, length, NULL, 0);
+      if (ie.type < TABLE_TYPES)
+        ie.type_obj = Py_NewRef (cfg.type_objs[ie.type]);
+      else if (!(ie.type_obj = PyLong_FromUnsignedLong (ie.type)))
+        return -1;
+      PyObject *decoded = decode_ie (w, &ie, spec, &same_every_time);
+      Py_DECREF (ie.type_obj);
+      if (!decoded)
+        {
+          if (PyErr_Occurred ())
+            return -1;
+          same_every_time = 0; /* set aside: treated as not present */
+          continue;
+        }
+      int rc = PyList_Append (ies, decoded);
+      Py_DECREF (decoded);
+      if (rc < 0)
+        return -1;
+      if (ie.type < TABLE_TYPES)
+        typeset_add (&seen, ie.type);
+    }
+  long missing = spec ? typeset_first_missing (&spec->mandatory, &seen) : -1;
+  if (missing >= 0)
+    return raise_error (ERR_MISSING, (unsigned)missing, 0, NULL, 1);
+  return same_every_time;
+}
+
+static PyObject *
+py_walk (PyObject *Py_UNUSED (module), PyObject *args)
+{
+  Py_buffer buf;
+  Py_ssize_t start, end;
+  int msg_type;
+  PyObject *ies;
+  walk_t w = { 0 };
+
+  if (!cfg.error)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup() was not called");
+      return NULL;
+    }
+  if (!PyArg_ParseTuple (args, "y*nniO!:walk", &buf, &start, &end, &msg_type, &PyList_Type,
+                         &w.ignored))
+    return NULL;
+  if (start < 0 || end > buf.len || start > end)
+    {
+      PyBuffer_Release (&buf);
+      PyErr_SetString (PyExc_ValueError, "walk: start/end outside the data");
+      return NULL;
+    }
+  w.data = (const uint8_t *)buf.buf;
+  const spec_t *spec = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
+  ies = PyList_New (0);
+  if (ies && walk (&w, start, end, spec, ies) < 0)
+    Py_CLEAR (ies);
+  PyBuffer_Release (&buf);
+  return ies;
+}
+
+/* The IE types of an iterable of ints into a typeset. */
+static int
+fill_typeset (typeset_t *set, PyObject *types)
+{
+  PyObject *it = PyObject_GetIter (types), *item;
+  if (!it)
+    return -1;
+  while ((item = PyIter_Next (it)))
+    {
+      long t = PyLong_AsLong (item);
+      Py_DECREF (item);
+      if (t < 0 || t >= TABLE_TYPES)
+        {
+          if (!PyErr_Occurred ())
+            PyErr_Format (PyExc_ValueError, "IE type %ld outside the tables (0-%d)", t,
+                          TABLE_TYPES - 1);
+          break;
+        }
+      typeset_add (set, (unsigned)t);
+    }
+  Py_DECREF (it);
+  return PyErr_Occurred () ? -1 : 0;
+}
+
+/* specs[key] for every key of mandatory (dict: key -> IE types), with allowed (dict: key ->
+ * IE types; absent: any). */
+static int
+compile_specs (spec_t **specs, long n_specs, PyObject *mandatory, PyObject *allowed)
+{
+  PyObject *key, *types;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next (mandatory, &pos, &key, &types))
+    {
+      long k = PyLong_AsLong (key);
+      if (k < 0 || k >= n_specs)
+        {
+          if (!PyErr_Occurred ())
+            PyErr_Format (PyExc_ValueError, "table key %ld out of range", k);
+          return -1;
+        }
+      spec_t *spec = PyMem_Calloc (1, sizeof (spec_t));
+      if (!spec)
+        {
+          PyErr_NoMemory ();
+          return -1;
+        }
+      specs[k] = spec;
+      PyObject *may = PyDict_GetItemWithError (allowed, key);
+      if (!may && PyErr_Occurred ())
+        return -1;
+      spec->any = !may;
+      if (fill_typeset (&spec->mandatory, types) < 0
+          || (may && fill_typeset (&spec->allowed, may) < 0))
+        return -1;
+    }
+  return 0;
+}
+
+static void
+free_specs (spec_t **specs, long n_specs)
+{
+  for (long i = 0; i < n_specs; i++)
+    {
+      PyMem_Free (specs[i]);
+      specs[i] = NULL;
+    }
+}
+
+static PyObject *
+py_setup (PyObject *Py_UNUSED (module), PyObject *args)
+{
+  walk_config_t c = { 0 };
+  PyObject *known, *cacheable, *groups, *allowed_children, *messages, *allowed_ies;
+  if (!PyArg_ParseTuple (args, "O!OOO!O!O!O!O!nOOOO!O!OOOO:setup", &PyDict_Type, &c.decoders,
+                         &known, &cacheable, &PyDict_Type, &groups, &PyDict_Type, &allowed_children,
+                         &PyDict_Type, &messages, &PyDict_Type, &allowed_ies, &PyDict_Type,
+                         &c.cache, &c.cache_max, &c.grouped, &c.raw, &c.vendor, &PyTuple_Type,
+                         &c.short_errors, &PyTuple_Type, &c.value_errors, &c.codec_error, &c.error,
+                         &c.in_group, &c.ignore))
+    return NULL;
+  if (!PyType_Check (c.grouped) || c.cache_max < 1)
+    {
+      PyErr_SetString (PyExc_TypeError, "setup: grouped must be a type, cache_max >= 1");
+      return NULL;
+    }
+  if (!cfg.str_type)
+    {
+      cfg.str_type = PyUnicode_InternFromString ("type");
+      cfg.str_ies = PyUnicode_InternFromString ("ies");
+      if (!cfg.str_type || !cfg.str_ies)
+        return NULL;
+      for (unsigned t = 0; t < TABLE_TYPES; t++)
+        if (!(cfg.type_objs[t] = PyLong_FromUnsignedLong (t)))
+          return NULL;
+    }
+  free_specs (cfg.groups, TABLE_TYPES);
+  free_specs (cfg.messages, MESSAGE_TYPES);
+  memset (&cfg.known, 0, sizeof (cfg.known));
+  memset (&cfg.cacheable, 0, sizeof (cfg.cacheable));
+  if (fill_typeset (&cfg.known, known) < 0 || fill_typeset (&cfg.cacheable, cacheable) < 0
+      || compile_specs (cfg.groups, TABLE_TYPES, groups, allowed_children) < 0
+      || compile_specs (cfg.messages, MESSAGE_TYPES, messages, allowed_ies) < 0)
+    {
+      free_specs (cfg.groups, TABLE_TYPES);
+      free_specs (cfg.messages, MESSAGE_TYPES);
+      Py_CLEAR (cfg.error); /* walk() refuses to run on half-built tables */
+      return NULL;
+    }
+  PyObject **fields[]
+    = { &c.decoders,     &c.cache,       &c.grouped, &c.raw,      &c.vendor, &c.short_errors,
+        &c.value_errors, &c.codec_error, &c.error,   &c.in_group, &c.ignore };
+  PyObject **old[] = { &cfg.decoders, &cfg.cache,        &cfg.grouped,      &cfg.raw,
+                       &cfg.vendor,   &cfg.short_errors, &cfg.value_errors, &cfg.codec_error,
+                       &cfg.error,    &cfg.in_group,     &cfg.ignore };
+  for (size_t i = 0; i < sizeof (fields) / sizeof (fields[0]); i++)
+    {
+      Py_INCREF (*fields[i]);
+      Py_XSETREF (*old[i], *fields[i]);
+    }
+  cfg.cache_max = c.cache_max;
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef walk_methods[] = {
+  { "walk", py_walk, METH_VARARGS,
+    "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
+  { "setup", py_setup, METH_VARARGS,
+    "setup(decoders, known, cacheable, groups, allowed_children, messages, allowed_ies, cache, "
+    "cache_max, Grouped, RawIE, VendorIE, short_errors, value_errors, CodecError, error, "
+    "in_group, ignore)" },
+  { NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef walk_module = {
+  PyModuleDef_HEAD_INIT,
+  .m_name = "_walk",
+  .m_doc = "The IE walk of pfcpd's PFCP codec (see codec.py).",
+  .m_size = -1,
+  .m_methods = walk_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__walk (void)
+{
+  return PyModule_Create (&walk_module);
+}

@@ -1,0 +1,31 @@
+"""Types of the C extension ``_walk`` (``_walk.c``): the codec's IE walk."""
+
+from collections.abc import Callable, Iterable
+
+from .errors import CodecError
+from .ie import IE
+from .messages import IgnoredIE
+
+def walk(
+    data: bytes, start: int, end: int, msg_type: int, ignored: list[IgnoredIE]
+) -> list[IE]: ...
+def setup(
+    decoders: dict[int, Callable[[bytes], IE]],
+    known: Iterable[int],
+    cacheable: Iterable[int],
+    groups: dict[int, frozenset[int]],
+    allowed_children: dict[int, frozenset[int]],
+    messages: dict[int, frozenset[int]],
+    allowed_ies: dict[int, frozenset[int]],
+    cache: dict[bytes, IE],
+    cache_max: int,
+    grouped: type,
+    raw: type,
+    vendor: type,
+    short_errors: tuple[type[BaseException], ...],
+    value_errors: tuple[type[BaseException], ...],
+    codec_error: type[CodecError],
+    error: Callable[[int, int, int, Exception | None, bool], CodecError],
+    in_group: Callable[[CodecError, int], None],
+    ignore: Callable[[list[IgnoredIE], tuple[int, ...], int, bytes, Exception | None], None],
+) -> None: ...

@@ -1,0 +1,124 @@
+"""The IE walk (the C extension ``pfcpd.pfcp._walk``): its decode cache, its error paths and
+its memory (no reference leaks on success or failure)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import random
+import struct
+import tracemalloc
+
+import pytest
+from sample_messages import all_samples, session_establishment_request
+
+from pfcpd.pfcp import Cause, CodecError, Grouped, IEType, codec, decode, encode
+from pfcpd.pfcp import ies_scalar as S
+
+
+def tlv(ie_type: int, value: bytes) -> bytes:
+    return struct.pack("!HH", ie_type, len(value)) + value
+
+
+def heartbeat(body: bytes) -> bytes:
+    return struct.pack("!BBH", 0x20, 1, 4 + len(body)) + (7 << 8).to_bytes(4, "big") + body
+
+
+TS = tlv(IEType.RECOVERY_TIME_STAMP, b"\0\0\0\1")
+
+
+def test_cached_group_comes_out_as_a_fresh_copy() -> None:
+    data = encode(session_establishment_request())
+    first = decode(data)
+    qer = first.get(IEType.CREATE_QER)
+    assert isinstance(qer, Grouped)
+    qer.ies.append(S.QERID(99))  # a caller changing its message ...
+    qer.ies[0] = S.QERID(42)
+    again = decode(data)  # ... does not change the next decode of the same octets
+    assert again == session_establishment_request()
+    assert again.get(IEType.CREATE_QER) is not qer
+
+
+def test_equal_leaf_octets_share_one_decoded_ie() -> None:
+    data = encode(session_establishment_request())
+    a, b = decode(data), decode(data)
+    assert a.get(IEType.NODE_ID) is b.get(IEType.NODE_ID)
+    assert a.get(IEType.F_SEID) is not b.get(IEType.F_SEID)  # per session: never shared
+
+
+def test_cache_stays_within_its_bound() -> None:
+    for n in range(codec.CACHE_MAX_ENTRIES + 100):
+        decode(heartbeat(tlv(IEType.RECOVERY_TIME_STAMP, n.to_bytes(4, "big"))))
+        assert len(codec._CACHE) <= codec.CACHE_MAX_ENTRIES
+
+
+@pytest.mark.parametrize(
+    ("body", "cause", "offending"),
+    [
+        (TS + b"\x00\x60\x00", Cause.INVALID_LENGTH, None),  # 3 trailing octets
+        (TS + tlv(0x8001, b"\x01"), Cause.INVALID_LENGTH, 0x8001),  # no enterprise ID
+    ],
+)
+def test_walk_errors(body: bytes, cause: int, offending: int | None) -> None:
+    with pytest.raises(CodecError) as err:
+        decode(heartbeat(body))
+    assert (err.value.cause, err.value.offending_ie) == (cause, offending)
+    assert err.value.header is not None and err.value.header.seq == 7
+
+
+def test_decoder_bug_surfaces_as_internal_codec_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder raising something other than bad-content errors is a bug: decode() reports
+    it as a CodecError (request rejected) instead of letting it escape."""
+
+    def broken(data: bytes) -> S.PDRID:
+        raise KeyError("bug")
+
+    monkeypatch.setitem(codec.DECODERS, IEType.RECOVERY_TIME_STAMP, broken)
+    codec._CACHE.clear()
+    with pytest.raises(CodecError) as err:
+        decode(heartbeat(tlv(IEType.RECOVERY_TIME_STAMP, b"\xfe\xed\xfa\xce")))
+    assert err.value.cause == Cause.REQUEST_REJECTED
+    assert "internal decoder error" in err.value.reason
+
+
+def test_walk_refuses_bounds_outside_the_data() -> None:
+    with pytest.raises(ValueError):
+        codec.decode_ies(b"\x00\x38\x00\x02\x00\x01", 0, 7)
+
+
+def _decode_all(datas: list[bytes]) -> None:
+    for data in datas:
+        with contextlib.suppress(CodecError):
+            decode(data)
+
+
+def test_no_memory_growth_over_good_and_bad_messages() -> None:
+    """Reference leaks in the walk (a TLV key, a type number, an exception) would grow the
+    traced memory with every message; decoding the same valid and broken messages again
+    and again must not."""
+    rng = random.Random(7)
+    good = [encode(m) for m in all_samples()]
+    bad = []
+    for data in good:
+        for _ in range(20):
+            broken = bytearray(data)
+            for _ in range(3):
+                broken[rng.randrange(len(broken))] = rng.randrange(256)
+            bad.append(bytes(broken))
+    datas = good + bad
+    for _ in range(3):  # fill the decode cache and the interpreter's free lists
+        _decode_all(datas)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        _decode_all(datas)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(10):
+            _decode_all(datas)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 10 rounds of len(datas) messages; one leaked object per message would be >= 300 kB
+    assert grown < 32 * 1024, f"{grown} octets more after 10 rounds of {len(datas)} messages"
