@@ -300,9 +300,15 @@ def test_decoding_error_gets_cause_and_offending_ie(start_pfcpd, make_peer):
     answer = peer.request(Message(M.ASSOCIATION_SETUP_REQUEST, 0, [NodeID.from_text("smf.x")]))
     assert answer.msg_type == M.ASSOCIATION_SETUP_RESPONSE
     assert cause_of(answer) == Cause.MANDATORY_IE_MISSING
-    assert answer.get(IEType.OFFENDING_IE) == OffendingIE(IEType.RECOVERY_TIME_STAMP)
     assert answer.get(IEType.NODE_ID) == NodeID.from_text("127.0.0.1")
+    # TS 29.244 clause 7.2.3.2: Offending IE only where the response has one, which the
+    # Association Setup Response does not (a Session Set Deletion Response does).
+    assert answer.get(IEType.OFFENDING_IE) is None
     assert daemon.associations() == []
+    answer = peer.request(Message(M.SESSION_SET_DELETION_REQUEST, 0, []))
+    assert answer.msg_type == M.SESSION_SET_DELETION_RESPONSE
+    assert cause_of(answer) == Cause.MANDATORY_IE_MISSING
+    assert answer.get(IEType.OFFENDING_IE) == OffendingIE(IEType.NODE_ID)
 
 
 def test_session_messages_without_association_and_unknown_seid(start_pfcpd, make_peer):

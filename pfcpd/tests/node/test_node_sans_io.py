@@ -261,6 +261,26 @@ def test_undecodable_datagrams():
     assert node.metrics.dropped.get("unmatched_response") == 1
 
 
+def test_ies_set_aside_are_answered_around_counted_and_reported():
+    """TS 29.244 clause 7.6.8/7.6.9: the request is processed without an IE it should not
+    carry there, and without an optional IE whose value is incorrect; both are reported."""
+    node = make_node()
+    request = setup()
+    request.ies.append(CauseIE(Cause.REQUEST_ACCEPTED))  # no Cause in a setup request
+    data = bytearray(encode(request))
+    data += b"\x00\x59\x00\x00"  # CP Function Features (optional) without its octet
+    data[2:4] = (len(data) - 4).to_bytes(2, "big")
+    node.datagram_received(bytes(data), CP, 0.0)
+    [answer] = [decode(t.data) for t in node.datagrams_to_send()]
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    [report] = [e for e in events(node) if isinstance(e, ev.IEsIgnored)]
+    assert (report.addr, report.msg_type, report.seq) == (CP, M.ASSOCIATION_SETUP_REQUEST, 1)
+    assert report.ignored[0] == "cause: not expected here"
+    assert report.ignored[1].startswith("cp_function_features: incorrect, treated as absent")
+    assert node.metrics.ies_ignored.get("unexpected") == 1
+    assert node.metrics.ies_ignored.get("incorrect") == 1
+
+
 def test_restored_associations_are_probed_at_start():
     assoc = Association("smf", CP, None, CP_TS, "cp", established_at=0.0)
     record = assoc.to_record(unix_offset=1000.0)

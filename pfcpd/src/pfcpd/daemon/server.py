@@ -24,7 +24,7 @@ from ..node import Association, PfcpNode
 from ..node import events as ev
 from ..node.node_metrics import NodeMetrics
 from ..node.transactions import MAX_SEQ
-from ..pfcp import Message
+from ..pfcp import Message, message_type_name
 from .logs import RateLimitedLog
 from .state_store import NodeState, save_state
 
@@ -310,6 +310,17 @@ class PfcpServer:
                 event=name,
                 peer=event.addr[0],
                 cause=event.cause,
+            )
+            return
+        if isinstance(event, ev.IEsIgnored):
+            self._ratelimited_log.log(
+                ("ies_ignored", event.addr[0]),
+                logging.WARNING,
+                f"{message_type_name(event.msg_type)} seq {event.seq} from {event.addr[0]}: "
+                f"IEs ignored: {'; '.join(event.ignored)}",
+                self.loop.time(),
+                event=name,
+                peer=event.addr[0],
             )
             return
         level = logging.INFO

@@ -89,3 +89,15 @@ class RequestRejected(Event):
     msg_type: int
     cause: int
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class IEsIgnored(Event):
+    """A message was processed without some of its IEs (TS 29.244 clause 7.6.8/7.6.9: not
+    expected where they were, or optional with an incorrect value); ``ignored`` describes
+    each one."""
+
+    addr: Address
+    msg_type: int
+    seq: int
+    ignored: tuple[str, ...]

@@ -39,7 +39,7 @@ from ..pfcp.ies_flags import (
 from ..pfcp.ies_scalar import Cause as CauseIE
 from ..pfcp.ies_scalar import GracefulReleasePeriod, OffendingIE, RecoveryTimeStamp
 from ..pfcp.message_types import RESPONSE_TO, message_type_name
-from ..pfcp.messages import MANDATORY_IES
+from ..pfcp.messages import ALLOWED_IES, MANDATORY_IES
 from .allow_list import AllowList, IPNetwork
 from .association import Association, AssociationState
 from .events import (
@@ -48,6 +48,7 @@ from .events import (
     AssociationSetupFailed,
     DatagramDropped,
     Event,
+    IEsIgnored,
     PeerLost,
     PeerRecovered,
     PeerRestarted,
@@ -344,6 +345,8 @@ class PfcpNode:
             return
         for msg in messages:
             self.metrics.received.inc(type_label(msg.msg_type), cause_label(msg))
+            if msg.ignored:
+                self._ignored_ies(msg, addr)
             try:
                 if is_request(msg.msg_type):
                     self._request(msg, addr, local, now)
@@ -731,7 +734,9 @@ class PfcpNode:
         if is_session_message(header.msg_type) and header.seid:
             seid = self.handler.peer_seid(header.seid) or 0
         response = self._cause_response(header.msg_type, header.seq, err.cause, seid)
-        if err.offending_ie is not None:
+        # Only where the response may carry one (TS 29.244 clause 7.2.3.2): the association
+        # responses, for one, have no Offending IE.
+        if err.offending_ie is not None and IEType.OFFENDING_IE in ALLOWED_IES[response.msg_type]:
             response.ies.append(OffendingIE(err.offending_ie))
         self.metrics.requests_handled.inc(type_label(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
@@ -751,6 +756,12 @@ class PfcpNode:
         if IEType.RECOVERY_TIME_STAMP in mandatory:
             ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
         return Message(response_type, seq, ies, seid if is_session_message(response_type) else None)
+
+    def _ignored_ies(self, msg: Message, addr: Address) -> None:
+        for ignored in msg.ignored:
+            self.metrics.ies_ignored.inc("unexpected" if ignored.unexpected else "incorrect")
+        described = tuple(str(ignored) for ignored in msg.ignored)
+        self._events.append(IEsIgnored(addr, msg.msg_type, msg.seq, described))
 
     def _drop(self, addr: Address, reason: str, detail: str) -> None:
         self.metrics.dropped.inc(reason)

@@ -69,6 +69,14 @@ class NodeMetrics:
                 ("reason",),
             )
         )
+        self.ies_ignored = add(
+            Counter(
+                "pfcpd_ies_ignored_total",
+                "IEs set aside while decoding: not expected where they were (unexpected) or "
+                "optional with an incorrect value (incorrect)",
+                ("kind",),
+            )
+        )
         self.rate_limited = add(
             Counter(
                 "pfcpd_rate_limited_total",
