@@ -11,6 +11,7 @@ from oracles import require_pcaps
 from sample_messages import session_establishment_request
 
 from pfcpd.pfcp import encode
+from pfcpd.pfcp.ies_scalar import Cause
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,3 +60,24 @@ def test_not_a_capture(tmp_path: Path) -> None:
     proc = run(str(f))
     assert proc.returncode == 2
     assert "neither pcap" in proc.stderr
+
+
+def test_ignored_ies_are_shown(tmp_path: Path) -> None:
+    """IEs the decoder set aside (TS 29.244 clause 7.6.9) are printed apart, with why."""
+    msg = session_establishment_request(seq=5)
+    msg.ies.append(Cause(1))  # Request accepted: no Cause in a request
+    f = tmp_path / "msgs.hex"
+    f.write_text(encode(msg).hex() + "\n")
+    proc = run(str(f))
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [json.loads(out) for out in proc.stdout.splitlines()]
+    assert all(ie["ie"] != "cause" for ie in line["ies"])
+    assert line["ignored"] == [
+        {
+            "path": "",
+            "ie": "cause",
+            "type": 19,
+            "value": {"hex": "01"},
+            "reason": "not expected here",
+        }
+    ]

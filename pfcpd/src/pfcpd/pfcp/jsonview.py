@@ -45,4 +45,8 @@ def message_to_json(msg: Message) -> dict[str, Any]:
     if msg.priority is not None:
         out["priority"] = msg.priority
     out["ies"] = [ie_to_json(ie) for ie in msg.ies]
+    if msg.ignored:
+        out["ignored"] = [
+            {"path": "/".join(i.path), **ie_to_json(i.ie), "reason": i.reason} for i in msg.ignored
+        ]
     return out
