@@ -360,7 +360,13 @@ def all_samples() -> list[Message]:
         Message(
             M.SESSION_SET_MODIFICATION_REQUEST,
             16,
-            [A.AlternativeSMFIPAddress(ipv4="127.0.0.6", ipv6="::6", preferred=True)],
+            [
+                CP_NODE,
+                Grouped(
+                    T.PFCP_SESSION_CHANGE_INFO,
+                    [A.AlternativeSMFIPAddress(ipv4="127.0.0.6", ipv6="::6", preferred=True)],
+                ),
+            ],
         ),
         Message(M.SESSION_SET_MODIFICATION_RESPONSE, 16, [UP_NODE, S.Cause(1)]),
         session_establishment_request_full(9),

@@ -66,7 +66,10 @@ MANDATORY_IES: dict[int, frozenset[int]] = {
     M.NODE_REPORT_RESPONSE: _NODE_CAUSE,
     M.SESSION_SET_DELETION_REQUEST: _m(T.NODE_ID),
     M.SESSION_SET_DELETION_RESPONSE: _NODE_CAUSE,
-    M.SESSION_SET_MODIFICATION_REQUEST: _m(T.ALTERNATIVE_SMF_IP_ADDRESS),
+    # V17.7.1 also makes PFCP Session Change Info mandatory; earlier Rel-17 versions carried
+    # its IEs (Alternative SMF IP Address, ...) in the message itself. Only what both forms
+    # have is checked here; the session engine checks the form it receives.
+    M.SESSION_SET_MODIFICATION_REQUEST: _m(T.NODE_ID),
     M.SESSION_SET_MODIFICATION_RESPONSE: _NODE_CAUSE,
     M.SESSION_ESTABLISHMENT_REQUEST: _m(T.NODE_ID, T.F_SEID, T.CREATE_PDR, T.CREATE_FAR),
     M.SESSION_ESTABLISHMENT_RESPONSE: _NODE_CAUSE,
