@@ -14,6 +14,7 @@ from pfcpd.node import events as ev
 from pfcpd.node.session_handler import PeerGone
 from pfcpd.pfcp import MANDATORY_IES, Cause, IEType, Message, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_flags import CPFunctionFeatures
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 from pfcpd.pfcp.message_types import REQUEST_TYPES, RESPONSE_TO
@@ -162,21 +163,48 @@ def test_answers_to_never_associated_peers_are_not_cached():
     assert len(node._cache) == 2
 
 
-def test_a_release_from_another_address_of_the_cp_is_answered_once():
-    """An FQDN-identified CP may release from another address than it set up from: the
-    release names the association by Node ID, and its retransmission gets the same
-    'accepted' again, not a second processing that would say 72."""
+def test_a_release_from_another_port_of_the_cp_is_answered_once():
+    """A CP may release from another port than it set up from: its retransmission gets the
+    same 'accepted' again, not a second processing that would say 72."""
     handler = RecordingHandler()
     node = node_with(handler)
     exchange(node, setup(seq=1, node_id="smf.example"), 0.0)
     release = Message(M.ASSOCIATION_RELEASE_REQUEST, 9, [NodeID.from_text("smf.example")])
-    other = ("127.0.0.3", 8805)
-    [first] = exchange(node, release, 1.0, other)
-    [again] = exchange(node, release, 1.5, other)
+    other_port = (CP[0], 9999)
+    [first] = exchange(node, release, 1.0, other_port)
+    [again] = exchange(node, release, 1.5, other_port)
     assert first.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
     assert encode(again) == encode(first)
     assert node.metrics.requests_handled.get("association_release_request") == 1
     assert handler.gone == [("smf.example", PeerGone.RELEASED, False)]
+
+
+@pytest.mark.parametrize(
+    "request_type", [M.ASSOCIATION_UPDATE_REQUEST, M.ASSOCIATION_RELEASE_REQUEST]
+)
+def test_another_host_cannot_update_or_release_an_association_by_naming_its_node_id(
+    request_type,
+):
+    """An allowed host that names another CP's Node ID gets 72 (no association of its own)
+    and changes nothing: neither the association nor its sessions."""
+    handler = RecordingHandler()
+    node = node_with(handler)
+    exchange(node, setup(seq=1, node_id="smf.example"), 0.0)
+    events(node)
+    node.state_dirty = False  # (the driver wrote the setup)
+    ies: list = [NodeID.from_text("smf.example")]
+    if request_type == M.ASSOCIATION_UPDATE_REQUEST:
+        ies.append(CPFunctionFeatures.of("LOAD"))
+    [answer] = exchange(node, Message(request_type, 9, ies), 1.0, ("127.0.0.3", CP[1]))
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+    [assoc] = node.associations()
+    assert (assoc.node_id, assoc.addr, assoc.cp_features) == ("smf.example", CP, 0)
+    assert handler.gone == [] and not node.state_dirty
+    [rejected] = [e for e in events(node) if isinstance(e, ev.RequestRejected)]
+    assert rejected.addr[0] == "127.0.0.3" and "smf.example" in rejected.detail
+    # The association's own peer still can.
+    [answer] = exchange(node, Message(request_type, 10, ies), 2.0)
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
 
 
 def test_setups_beyond_max_associations_get_no_resources_available():

@@ -10,9 +10,21 @@ import struct
 import tracemalloc
 
 import pytest
-from sample_messages import all_samples, session_establishment_request
+import test_properties
+from planted_bug import PlantedBug, plant_bug
+from sample_messages import CP_NODE, all_samples, session_establishment_request
 
-from pfcpd.pfcp import Cause, CodecError, Grouped, IEType, codec, decode, encode
+from pfcpd.pfcp import (
+    Cause,
+    CodecError,
+    Grouped,
+    IEType,
+    Message,
+    MessageType,
+    codec,
+    decode,
+    encode,
+)
 from pfcpd.pfcp import ies_scalar as S
 
 
@@ -66,19 +78,23 @@ def test_walk_errors(body: bytes, cause: int, offending: int | None) -> None:
     assert err.value.header is not None and err.value.header.seq == 7
 
 
-def test_decoder_bug_surfaces_as_internal_codec_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A decoder raising something other than bad-content errors is a bug: decode() reports
-    it as a CodecError (request rejected) instead of letting it escape."""
-
-    def broken(data: bytes) -> S.PDRID:
-        raise KeyError("bug")
-
-    monkeypatch.setitem(codec.DECODERS, IEType.RECOVERY_TIME_STAMP, broken)
-    codec._CACHE.clear()
-    with pytest.raises(CodecError) as err:
-        decode(heartbeat(tlv(IEType.RECOVERY_TIME_STAMP, b"\xfe\xed\xfa\xce")))
-    assert err.value.cause == Cause.REQUEST_REJECTED
-    assert "internal decoder error" in err.value.reason
+def test_a_decoder_bug_escapes_the_codec_and_fails_the_property_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only bad input becomes a CodecError: a decoder raising anything else is a bug that
+    escapes decode(), and the property test over mutated samples fails on it."""
+    plant_bug(monkeypatch, IEType.NODE_ID, CP_NODE.encode())
+    sample = encode(
+        Message(MessageType.ASSOCIATION_SETUP_REQUEST, 1, [CP_NODE, S.RecoveryTimeStamp(1)])
+    )
+    try:
+        with pytest.raises(PlantedBug):
+            decode(sample)
+        with pytest.raises(PlantedBug):
+            test_properties.test_mutated_samples_only_codec_error()
+    finally:
+        monkeypatch.undo()
+        codec.reload_tables()
 
 
 def test_walk_refuses_bounds_outside_the_data() -> None:

@@ -67,7 +67,15 @@ class RateLimitedLog:
         self._window_lines = 0
         self._over_budget = 0  # lines suppressed by max_lines since the last line logged
 
-    def log(self, key: object, level: int, message: str, now: float, **fields: object) -> None:
+    def log(
+        self,
+        key: object,
+        level: int,
+        message: str,
+        now: float,
+        exc_info: BaseException | None = None,
+        **fields: object,
+    ) -> None:
         last, suppressed = self._last.get(key, (None, 0))
         if last is not None and now - last < self.interval:
             self._last[key] = (last, suppressed + 1)
@@ -87,4 +95,4 @@ class RateLimitedLog:
         if key not in self._last and len(self._last) >= self.max_keys:
             self._last.clear()
         self._last[key] = (now, 0)
-        self.logger.log(level, message, extra={"fields": fields})
+        self.logger.log(level, message, extra={"fields": fields}, exc_info=exc_info)

@@ -283,82 +283,101 @@ class PfcpServer:
         endpoint.transport.sendto(tx.data, (host, tx.addr[1]))
 
     def _log_event(self, event: ev.Event) -> None:
-        name = type(event).__name__
-        fields: dict[str, object] = {"event": name}
-        if isinstance(event, ev.DatagramDropped):
-            level = (
-                logging.WARNING if event.reason in ("not_allowed", "rate_limited") else logging.INFO
-            )
-            self._ratelimited_log.log(
-                (event.reason, event.addr[0]),
-                level,
-                f"dropped datagram from {event.addr[0]}:{event.addr[1]} ({event.reason}): "
-                f"{event.detail}",
-                self.loop.time(),
-                event=name,
-                peer=event.addr[0],
-                reason=event.reason,
-            )
-            return
-        if isinstance(event, ev.RequestRejected):
-            self._ratelimited_log.log(
-                ("rejected", event.addr[0]),
-                logging.INFO,
-                f"request type {event.msg_type} from {event.addr[0]} rejected with cause "
-                f"{event.cause}: {event.detail}",
-                self.loop.time(),
-                event=name,
-                peer=event.addr[0],
-                cause=event.cause,
-            )
-            return
-        if isinstance(event, ev.IEsIgnored):
-            self._ratelimited_log.log(
-                ("ies_ignored", event.addr[0]),
-                logging.WARNING,
-                f"{message_type_name(event.msg_type)} seq {event.seq} from {event.addr[0]}: "
-                f"IEs ignored: {'; '.join(event.ignored)}",
-                self.loop.time(),
-                event=name,
-                peer=event.addr[0],
-            )
-            return
-        level = logging.INFO
-        if isinstance(event, ev.AssociationEstablished):
-            msg = (
-                f"association with {event.node_id} at {event.addr[0]}:{event.addr[1]} "
-                f"established (initiated by {event.initiator}"
-                + (", replacing the previous one)" if event.replaced else ")")
-            )
-        elif isinstance(event, ev.AssociationReleased):
-            msg = f"association with {event.node_id} released ({event.reason})"
-        elif isinstance(event, ev.AssociationSetupFailed):
-            level = logging.WARNING
-            msg = f"association setup to {event.addr[0]}:{event.addr[1]} failed: {event.reason}"
-        elif isinstance(event, ev.PeerLost):
-            level = logging.WARNING
-            msg = (
-                f"peer {event.node_id} at {event.addr[0]} lost (heartbeats unanswered); "
-                f"sessions released in {event.release_in:g} s unless it comes back"
-            )
-        elif isinstance(event, ev.PeerRecovered):
-            msg = f"peer {event.node_id} at {event.addr[0]} answers heartbeats again"
-        elif isinstance(event, ev.PeerRestarted):
-            level = logging.WARNING
-            msg = (
-                f"peer {event.node_id} restarted (recovery time stamp {event.old_time_stamp} -> "
-                f"{event.new_time_stamp}); sessions {'kept' if event.sessions_kept else 'purged'}"
-            )
-        elif isinstance(event, ev.ReleaseRequested):
-            msg = (
-                f"release of the association with {event.node_id} requested: "
-                + {
-                    True: "accepted",
-                    False: "refused",
-                    None: "no answer",
-                }[event.accepted]
-            )
+        level, msg, limit_key = describe_event(event)
+        fields: dict[str, object] = {"event": type(event).__name__}
+        for key in getattr(event, "__slots__", ()):
+            value = getattr(event, key)
+            if key == "addr":
+                fields["peer"] = value[0]
+            elif not isinstance(value, BaseException):
+                fields[key] = value
+        error = event.error if isinstance(event, ev.InternalError) else None
+        if limit_key is None:
+            log.log(level, msg, extra={"fields": fields}, exc_info=error)
         else:
-            msg = repr(event)
-        fields.update({k: getattr(event, k) for k in getattr(event, "__slots__", ())})
-        log.log(level, msg, extra={"fields": fields})
+            self._ratelimited_log.log(
+                limit_key, level, msg, self.loop.time(), exc_info=error, **fields
+            )
+
+
+def describe_event(event: ev.Event) -> tuple[int, str, tuple[str, str] | None]:
+    """How an event of the node is logged: level, message, and the key its lines are
+    rate-limited by (None: every one is logged). Events a peer can cause at will are
+    rate-limited per peer and kind, so a flood cannot become a flood of log lines."""
+    if isinstance(event, ev.DatagramDropped):
+        loud = event.reason in ("not_allowed", "rate_limited", "internal_error")
+        return (
+            logging.WARNING if loud else logging.INFO,
+            f"dropped datagram from {_where(event.addr)} ({event.reason}): {event.detail}",
+            (event.reason, event.addr[0]),
+        )
+    if isinstance(event, ev.RequestRejected):
+        return (
+            logging.INFO,
+            f"{message_type_name(event.msg_type)} from {event.addr[0]} rejected with cause "
+            f"{event.cause}: {event.detail}",
+            ("rejected", event.addr[0]),
+        )
+    if isinstance(event, ev.IEsIgnored):
+        return (
+            logging.WARNING,
+            f"{message_type_name(event.msg_type)} seq {event.seq} from {event.addr[0]}: "
+            f"IEs ignored: {'; '.join(event.ignored)}",
+            ("ies_ignored", event.addr[0]),
+        )
+    if isinstance(event, ev.InternalError):
+        return (
+            logging.ERROR,
+            f"internal error ({event.stage}) on a datagram from {_where(event.addr)}: "
+            f"{event.detail}",
+            ("internal_error", event.addr[0]),
+        )
+    if isinstance(event, ev.AssociationEstablished):
+        replaced = ", replacing the previous one" if event.replaced else ""
+        return (
+            logging.INFO,
+            f"association with {event.node_id} at {_where(event.addr)} established "
+            f"(initiated by {event.initiator}{replaced})",
+            None,
+        )
+    if isinstance(event, ev.AssociationReleased):
+        return logging.INFO, f"association with {event.node_id} released ({event.reason})", None
+    if isinstance(event, ev.AssociationSetupFailed):
+        return (
+            logging.WARNING,
+            f"association setup to {_where(event.addr)} failed: {event.reason}",
+            None,
+        )
+    if isinstance(event, ev.PeerLost):
+        return (
+            logging.WARNING,
+            f"peer {event.node_id} at {event.addr[0]} lost (heartbeats unanswered); "
+            f"sessions released in {event.release_in:g} s unless it comes back",
+            None,
+        )
+    if isinstance(event, ev.PeerRecovered):
+        return (
+            logging.INFO,
+            f"peer {event.node_id} at {event.addr[0]} answers heartbeats again",
+            None,
+        )
+    if isinstance(event, ev.PeerRestarted):
+        kept = "kept" if event.sessions_kept else "purged"
+        return (
+            logging.WARNING,
+            f"peer {event.node_id} restarted (recovery time stamp {event.old_time_stamp} -> "
+            f"{event.new_time_stamp}); sessions {kept}",
+            None,
+        )
+    if isinstance(event, ev.ReleaseRequested):
+        answer = {True: "accepted", False: "refused", None: "no answer"}[event.accepted]
+        return (
+            logging.INFO,
+            f"release of the association with {event.node_id} requested: {answer}",
+            None,
+        )
+    return logging.INFO, repr(event), None
+
+
+def _where(addr: Address) -> str:
+    return f"{addr[0]}:{addr[1]}"

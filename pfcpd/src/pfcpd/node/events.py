@@ -92,6 +92,19 @@ class RequestRejected(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class InternalError(Event):
+    """A bug: an unexpected exception while handling a datagram from ``addr`` (``stage``:
+    decode, request, response, session_handler). The request, if it was one, was answered
+    with cause 77 System failure (a heartbeat, which has no Cause, was dropped); the driver
+    logs ``error`` with its traceback."""
+
+    addr: Address
+    stage: str
+    detail: str
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
 class IEsIgnored(Event):
     """A message was processed without some of its IEs (TS 29.244 clause 7.6.8/7.6.9: not
     expected where they were, or optional with an incorrect value); ``ignored`` describes

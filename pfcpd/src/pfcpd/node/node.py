@@ -29,7 +29,7 @@ from ..pfcp import (
     is_request,
     is_session_message,
 )
-from ..pfcp.header import NODE_HEADER_LEN
+from ..pfcp.header import NODE_HEADER_LEN, Header
 from ..pfcp.ies_address import NodeID
 from ..pfcp.ies_flags import (
     CPFunctionFeatures,
@@ -49,6 +49,7 @@ from .events import (
     DatagramDropped,
     Event,
     IEsIgnored,
+    InternalError,
     PeerLost,
     PeerRecovered,
     PeerRestarted,
@@ -339,21 +340,30 @@ class PfcpNode:
                 self._transmits.append(Transmit(cached.data, addr, local))
                 return
         try:
-            messages = decode_datagram(data)
+            messages = decode_datagram(data, header)
         except CodecError as err:
             self._undecodable(err, data, addr, local, now)
+            return
+        except Exception as exc:  # a codec bug: logged, counted, answered with cause 77
+            what = f"{message_type_name(header.msg_type)} seq {header.seq}"
+            self._internal_error(exc, "decode", addr, what)
+            self._system_failure(header, addr, local, now)
             return
         for msg in messages:
             self.metrics.received.inc(type_label(msg.msg_type), cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
+            request = is_request(msg.msg_type)
             try:
-                if is_request(msg.msg_type):
+                if request:
                     self._request(msg, addr, local, now)
                 else:
                     self._response(msg, addr, now)
             except Exception as exc:  # a bug must cost one message, not the daemon
-                self._drop(addr, "internal_error", f"{msg.name} seq {msg.seq}: {exc!r}")
+                stage = "request" if request else "response"
+                self._internal_error(exc, stage, addr, f"{msg.name} seq {msg.seq}")
+                if request:
+                    self._system_failure(msg, addr, local, now)
 
     # -- requests this node originates ------------------------------------------------------------
 
@@ -539,19 +549,19 @@ class PfcpNode:
         started = self._clock()
         t = msg.msg_type
         # Only answers that may follow an effect are cached: those to associated peers and to
-        # association requests (an update or release names its association by Node ID and
-        # may come from another address of the CP). Anything else is answered the same way
-        # again when retransmitted, so never-associated (perhaps spoofed) sources cannot fill
-        # the cache and push out the entries that guard real transactions.
+        # association requests (a setup comes before its association exists). Anything else
+        # is answered the same way again when retransmitted, so never-associated (perhaps
+        # spoofed) sources cannot fill the cache and push out the entries that guard real
+        # transactions.
         cache = t in ASSOCIATION_REQUESTS or self._association_at(addr) is not None
         if t == M.HEARTBEAT_REQUEST:
             response = self._heartbeat_request(msg, addr, now)
         elif t == M.ASSOCIATION_SETUP_REQUEST:
             response = self._association_setup_request(msg, addr, local, now)
         elif t == M.ASSOCIATION_UPDATE_REQUEST:
-            response = self._association_update_request(msg, now)
+            response = self._association_update_request(msg, addr, now)
         elif t == M.ASSOCIATION_RELEASE_REQUEST:
-            response = self._association_release_request(msg, now)
+            response = self._association_release_request(msg, addr, now)
         elif t in SESSION_REQUESTS:
             response = self._session_request(msg, addr, now)
         elif t == M.PFD_MANAGEMENT_REQUEST:
@@ -657,28 +667,40 @@ class PfcpNode:
         self.metrics.associations_established.inc(initiator)
         self._events.append(AssociationEstablished(node_id, addr, initiator, existing is not None))
 
-    def _association_update_request(self, msg: Message, now: float) -> Message:
-        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
-        assoc = self._associations.get(node_id.value)
+    def _association_update_request(self, msg: Message, addr: Address, now: float) -> Message:
+        assoc = self._named_association(msg, addr)
         if assoc is None:
-            return self._cause_response(
-                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0
-            )
+            return self._no_association(msg, addr)
         features = msg.get(IEType.CP_FUNCTION_FEATURES)
         if isinstance(features, CPFunctionFeatures):
             assoc.cp_features = features.flags
             self.state_dirty = True
         return self._cause_response(msg.msg_type, msg.seq, Cause.REQUEST_ACCEPTED, 0)
 
-    def _association_release_request(self, msg: Message, now: float) -> Message:
-        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
-        assoc = self._associations.get(node_id.value)
+    def _association_release_request(self, msg: Message, addr: Address, now: float) -> Message:
+        assoc = self._named_association(msg, addr)
         if assoc is None:
-            return self._cause_response(
-                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0
-            )
+            return self._no_association(msg, addr)
         self._end_association(assoc, "cp_release", PeerGone.RELEASED, now)
         return self._cause_response(msg.msg_type, msg.seq, Cause.REQUEST_ACCEPTED, 0)
+
+    def _named_association(self, msg: Message, addr: Address) -> Association | None:
+        """The association an Association Update or Release Request names by its Node ID,
+        when the request comes from that association's peer (its IP address; the port may
+        differ, as for any request of a CP). Another host naming it gets nothing: else any
+        allowed host could change or release another CP's association and its sessions."""
+        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
+        assoc = self._associations.get(node_id.value)
+        if assoc is None or assoc.addr[0] != addr[0]:
+            return None
+        return assoc
+
+    def _no_association(self, msg: Message, addr: Address) -> Message:
+        cause = Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+        node_id: NodeID = msg.get(IEType.NODE_ID)  # type: ignore[assignment]
+        detail = f"no association with Node ID {node_id.value} at {addr[0]}"
+        self._events.append(RequestRejected(addr, msg.msg_type, cause, detail))
+        return self._cause_response(msg.msg_type, msg.seq, cause, 0)
 
     def _session_request(self, msg: Message, addr: Address, now: float) -> Message:
         assoc = self._association_at(addr)
@@ -696,9 +718,7 @@ class PfcpNode:
                 msg, Peer(assoc.node_id, assoc.addr), self.node_id, now
             )
         except Exception as exc:
-            self._events.append(
-                RequestRejected(addr, msg.msg_type, Cause.SYSTEM_FAILURE, f"handler: {exc!r}")
-            )
+            self._internal_error(exc, "session_handler", addr, f"{msg.name} seq {msg.seq}")
             return self._cause_response(msg.msg_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
 
     # -- errors --------------------------------------------------------------------------------
@@ -743,6 +763,28 @@ class PfcpNode:
         self._answer(
             response, header.msg_type, addr, local, now, self._association_at(addr) is not None
         )
+
+    def _internal_error(self, exc: Exception, stage: str, addr: Address, what: str) -> None:
+        """A bug met while handling a datagram: counted, and reported with the exception
+        (the driver logs its traceback)."""
+        self.metrics.internal_errors.inc(stage)
+        self._events.append(InternalError(addr, stage, f"{what}: {exc!r}", exc))
+
+    def _system_failure(
+        self, request: Header | Message, addr: Address, local: str | None, now: float
+    ) -> None:
+        """Answer a request this node failed on (a bug) with cause 77 System failure; a
+        response or a heartbeat (whose response has no Cause) is dropped instead. Not cached:
+        a retransmission is handled afresh."""
+        t = request.msg_type
+        if not is_request(t) or t == M.HEARTBEAT_REQUEST:
+            self._drop(addr, "internal_error", f"{message_type_name(t)} seq {request.seq}")
+            return
+        seid = 0
+        if is_session_message(t) and request.seid:
+            seid = self.handler.peer_seid(request.seid) or 0
+        response = self._cause_response(t, request.seq, Cause.SYSTEM_FAILURE, seid)
+        self._answer(response, t, addr, local, now, False)
 
     def _cause_response(self, request_type: int, seq: int, cause: int, seid: int) -> Message:
         """A response carrying ``cause`` and the mandatory IEs this node can always supply

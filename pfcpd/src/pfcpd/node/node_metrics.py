@@ -69,6 +69,14 @@ class NodeMetrics:
                 ("reason",),
             )
         )
+        self.internal_errors = add(
+            Counter(
+                "pfcpd_internal_errors_total",
+                "Bugs: unexpected exceptions while handling a datagram, by stage (decode, "
+                "request, response, session_handler); each is logged with its traceback",
+                ("stage",),
+            )
+        )
         self.ies_ignored = add(
             Counter(
                 "pfcpd_ies_ignored_total",

@@ -137,18 +137,15 @@ def _decode_at(data: bytes, offset: int, header: Header | None = None) -> tuple[
 
 def decode(data: bytes) -> Message:
     """Decode the first PFCP message of a datagram (see :func:`decode_datagram` for the
-    piggybacked ones). Raises only :class:`CodecError`."""
-    try:
-        return _decode_at(data, 0)[0]
-    except CodecError:
-        raise
-    except Exception as exc:  # a decoder bug must not escape as anything but CodecError
-        raise CodecError(f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED) from exc
+    piggybacked ones). Bad input raises :class:`CodecError`; any other exception is a bug
+    in the codec and escapes as it is (the node logs it with its traceback and counts it)."""
+    return _decode_at(data, 0)[0]
 
 
 def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
     """Decode every message of a datagram, following FO (piggybacked messages). When one
-    fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it.
+    fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it. As
+    :func:`decode`, only bad input raises CodecError.
     ``header``: the first message's header when the caller already decoded it."""
     out = []
     offset = 0
@@ -158,10 +155,6 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
         except CodecError as exc:
             exc.decoded_before = out
             raise
-        except Exception as exc:
-            error = CodecError(f"internal decoder error: {exc!r}", cause=Cause.REQUEST_REJECTED)
-            error.decoded_before = out
-            raise error from exc
         out.append(msg)
         offset += 4 + header.length
         if not header.follow_on or offset >= len(data):

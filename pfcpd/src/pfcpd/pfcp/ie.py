@@ -44,7 +44,8 @@ class IE:
     @classmethod
     def decode(cls, data: bytes) -> Self:
         """Decode the value octets; raise ValueError (bad content) or struct.error/IndexError
-        (too short). The codec turns those into a CodecError with the right cause."""
+        (too short). The codec turns those into a CodecError with the right cause; any other
+        exception is a bug and escapes the codec as it is."""
         raise NotImplementedError
 
     def encode(self) -> bytes:
