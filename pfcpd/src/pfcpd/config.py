@@ -8,9 +8,10 @@ operator has to fix in one run.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 PFCP_PORT = 8805
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9805"
@@ -198,6 +199,12 @@ def _type_name(value: object) -> str:
     return type(value).__name__ if value is not None else "null"
 
 
+def _finite(value: object) -> TypeGuard[int | float]:
+    """A YAML number that is one: not a bool, not .nan, not .inf (a timer of .nan or .inf
+    would compare false everywhere and never fire, or fire at once)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class _Validator:
     """Walks the document, collecting ``key: problem`` errors."""
 
@@ -226,15 +233,15 @@ class _Validator:
             self.error(path, "is required")
             return 0.0
         value = m.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
-            self.error(path, f"must be a number greater than {minimum:g}, got {value!r}")
+        if not _finite(value) or value <= minimum:
+            self.error(path, f"must be a finite number greater than {minimum:g}, got {value!r}")
             return 0.0
         return float(value)
 
     def non_negative(self, m: dict[str, Any], key: str, path: str, default: float) -> float:
         value = m.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            self.error(path, f"must be a number >= 0, got {value!r}")
+        if not _finite(value) or value < 0:
+            self.error(path, f"must be a finite number >= 0, got {value!r}")
             return 0.0
         return float(value)
 

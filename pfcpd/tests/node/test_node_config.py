@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,11 @@ def test_the_issue_schema_is_valid():
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"pfcp__t1": "abc"}, "pfcp.t1: must be a number greater than 0"),
+        ({"pfcp__t1": "abc"}, "pfcp.t1: must be a finite number greater than 0"),
+        ({"pfcp__t1": math.nan}, "pfcp.t1: must be a finite number greater than 0, got nan"),
+        ({"pfcp__heartbeat_interval": math.inf}, "pfcp.heartbeat_interval: must be a finite"),
+        ({"pfcp__drain_timeout": math.nan}, "pfcp.drain_timeout: must be a finite number >= 0"),
+        ({"pfcp__graceful_release_period": math.inf}, "pfcp.graceful_release_period: must be"),
         ({"pfcp__n1": 0}, "pfcp.n1: must be an integer >= 1"),
         ({"pfcp__listen": ["127.0.0.1:99999"]}, "pfcp.listen[0]:"),
         ({"pfcp__listen": ["somehost:8805"]}, "pfcp.listen[0]:"),
@@ -106,6 +111,16 @@ def test_errors_name_the_key(changes, expected):
     assert any(e.startswith(expected) for e in errors), errors
 
 
+@pytest.mark.parametrize("text", [".nan", ".NaN", ".inf", "-.inf"])
+def test_yaml_nan_and_infinity_timers_are_refused_with_their_key(text):
+    """YAML spells them .nan and .inf: a timer of either compares false everywhere (or fires
+    at once), so each timer key refuses them by name."""
+    data = yaml.safe_load(f"t1: {text}\nresponse_cache_time: {text}")
+    errors = errors_of(doc(pfcp__t1=data["t1"], pfcp__response_cache_time=data["t1"]))
+    assert any(e.startswith("pfcp.t1: must be a finite number") for e in errors), errors
+    assert any(e.startswith("pfcp.response_cache_time: must be a finite") for e in errors)
+
+
 def test_all_errors_reported_at_once():
     errors = errors_of(doc(pfcp__t1=-1, pfcp__n1="x", state_dir=3))
     assert {e.split(":")[0] for e in errors} == {"pfcp.t1", "pfcp.n1", "state_dir"}
@@ -135,7 +150,7 @@ def test_check_config_command(tmp_path: Path):
     assert ok.returncode == 0 and "OK" in ok.stdout
     fail = subprocess.run([*run, str(bad)], capture_output=True, text=True, timeout=30)
     assert fail.returncode == 1
-    assert "pfcp.t1: must be a number" in fail.stderr and "pfcp.n1:" in fail.stderr
+    assert "pfcp.t1: must be a finite number" in fail.stderr and "pfcp.n1:" in fail.stderr
     syntax = subprocess.run([*run, str(broken)], capture_output=True, text=True, timeout=30)
     assert syntax.returncode == 1 and "YAML syntax error at line" in syntax.stderr
     missing = subprocess.run([*run, str(tmp_path / "nope.yaml")], capture_output=True, text=True)
@@ -168,7 +183,7 @@ def test_missing_keys_are_named_as_required_and_nothing_else_is_said_of_them():
         "node_id: is required",
         "datapath: is required",
         "state_dir: is required",
-        "pfcp.heartbeat_interval: must be a number greater than 0, got None",
+        "pfcp.heartbeat_interval: must be a finite number greater than 0, got None",
         "interfaces: is required (at least interfaces.n3.address)",
     ]
     assert errors_of(doc(datapath={"api_socket": "/x"})) == [

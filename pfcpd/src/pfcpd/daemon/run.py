@@ -99,9 +99,12 @@ class Daemon:
         admin.close()
         if metrics_server is not None:
             metrics_server.close()
-        server.close()  # saves the state
+        saved = server.close()  # writes the state
         with contextlib.suppress(OSError):
             cfg.admin_socket.unlink()
+        if not saved:
+            log.error("stopped; the state in %s is NOT saved (see above)", cfg.state_dir)
+            return 1
         log.info("stopped; state saved in %s", cfg.state_dir)
         return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import dataclasses
 import ipaddress
 import logging
 import random
@@ -26,12 +26,14 @@ from ..node.node_metrics import NodeMetrics
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
 from .logs import RateLimitedLog
-from .state_store import NodeState, save_state
+from .state_store import STATE_FILE, NodeState, save_state
 
 log = logging.getLogger("pfcpd.node")
 
 Address = tuple[str, int]
 RESOLVE_TIMEOUT = 10.0  # seconds an associate_to name may take to resolve
+CLOSE_TIMEOUT = 10.0  # seconds the last state write may take at shutdown
+STATE_RETRY_INTERVAL = 1.0  # seconds between a failed state write and the next attempt
 
 
 def _normalize(addr: tuple[Any, ...]) -> Address:
@@ -88,7 +90,10 @@ class PfcpServer:
         self._ratelimited_log = RateLimitedLog(log)
         # State writes: one thread, one write at a time; datagrams held until the write
         # they depend on is done (see _service).
+        self.metrics = metrics
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "pfcpd-state")
+        self._durable = [dataclasses.replace(a) for a in restored]  # as in the state file
+        self._retry_at = 0.0  # after a failed write, the next one waits until then
         self._writing: concurrent.futures.Future[None] | None = None
         self._write_wanted = False  # state changed since the write under way began
         self._held: list[ev.Transmit] = []  # waiting for the write under way
@@ -112,25 +117,45 @@ class PfcpServer:
         self.endpoints[key] = protocol
         log.info("PFCP listening on %s", key)
 
-    def close(self) -> None:
-        """Stop: the state is written (after any write under way), the datagrams held for
-        it are sent, then the endpoints close."""
+    def close(self) -> bool:
+        """Stop: the state is written (by the writer thread, after any write under way:
+        never two writers at once), the datagrams held for it are sent, then the endpoints
+        close. False (logged as an error) when the state could not be written within
+        CLOSE_TIMEOUT: the answers held for it then say System failure, or are not sent."""
         if self._timer is not None:
             self._timer.cancel()
         for task in self._resolving:
             task.cancel()
-        writing, self._writing, self._write_wanted = self._writing, None, False
-        if writing is not None:
-            with contextlib.suppress(Exception):  # (it logs its own errors)
-                writing.result(timeout=10)
-        self.save()
-        for tx in self._held + self._held_next:
+        self._writing, self._write_wanted = None, False  # (a write under way ends unheeded)
+        held, self._held, self._held_next = self._held + self._held_next, [], []
+        durable = self._durable
+        final, copies = self._submit_write(0.0)
+        durable_now = False
+        try:
+            final.result(timeout=CLOSE_TIMEOUT)
+            durable_now = True
+        except concurrent.futures.TimeoutError:
+            log.error(
+                "STATE NOT SAVED: writing %s took more than %g s at shutdown; the file may "
+                "be stale and %d answer(s) waiting for it are not sent",
+                self.config.state_dir / STATE_FILE,
+                CLOSE_TIMEOUT,
+                len(held),
+            )
+            held = []
+        except OSError as exc:
+            self._write_failed(exc)
+            held = self.node.roll_back(durable, held)
+        else:
+            self._durable = copies
+        for tx in held:
             self._send(tx)
-        self._held, self._held_next = [], []
-        self._writer.shutdown(wait=True)
+        self._drain_events()
+        self._writer.shutdown(wait=durable_now, cancel_futures=True)
         for endpoint in self.endpoints.values():
             if endpoint.transport is not None:
                 endpoint.transport.close()
+        return durable_now
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -203,26 +228,50 @@ class PfcpServer:
             self.state.node_id, self.state.recovery_time_stamp, list(self.state.associations)
         )
 
-    def _write(self, state: NodeState) -> None:
-        try:
-            save_state(self.config.state_dir, state)
-        except OSError as exc:
-            log.error("cannot write state to %s: %s", self.config.state_dir, exc)
-
-    def save(self) -> None:
-        """Write the state now, in the caller's thread (start-up and shutdown)."""
+    def _submit_write(
+        self, delay: float
+    ) -> tuple[concurrent.futures.Future[None], list[Association]]:
+        """Have the writer thread write the state as it is now, after ``delay`` seconds;
+        with the associations that will be durable once it succeeds."""
+        copies = [dataclasses.replace(a) for a in self.node.associations()]
         self.node.state_dirty = False
-        self._write(self._snapshot())
+        state = self._snapshot()
+        return self._writer.submit(self._write, state, delay), copies
+
+    def _write(self, state: NodeState, delay: float) -> None:
+        if delay > 0:
+            time.sleep(delay)  # (the writer thread: a retry after a failed write)
+        save_state(self.config.state_dir, state)
 
     def _start_write(self) -> None:
         self._write_wanted = False
-        self._writing = future = self._writer.submit(self._write, self._snapshot())
-        future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(self._write_done, future))
+        delay = max(0.0, self._retry_at - self.loop.time())
+        future, copies = self._submit_write(delay)
+        self._writing = future
+        future.add_done_callback(
+            lambda _: self.loop.call_soon_threadsafe(self._write_done, future, copies)
+        )
 
-    def _write_done(self, future: concurrent.futures.Future[None]) -> None:
+    def _write_done(
+        self, future: concurrent.futures.Future[None], copies: list[Association]
+    ) -> None:
         if future is not self._writing:
             return  # close() took over
         self._writing = None
+        error = future.exception()
+        if error is not None:
+            # Not durable: nothing it confirms is confirmed. The associations go back to the
+            # last state written, and every answer waiting (for this write or the next one)
+            # that confirmed a change says System failure instead.
+            self._write_failed(error)
+            held, self._held, self._held_next = self._held + self._held_next, [], []
+            self._write_wanted = False
+            for tx in self.node.roll_back(self._durable, held):
+                self._send(tx)
+            self._service()
+            return
+        self._durable = copies
+        self._retry_at = 0.0
         for tx in self._held:
             self._send(tx)
         self._held, self._held_next = self._held_next, []
@@ -232,6 +281,17 @@ class PfcpServer:
             for tx in self._held:
                 self._send(tx)
             self._held = []
+
+    def _write_failed(self, error: BaseException) -> None:
+        self.metrics.state_write_failures.inc()
+        self._retry_at = self.loop.time() + STATE_RETRY_INTERVAL
+        log.error(
+            "STATE NOT SAVED: cannot write %s (%s); association changes since the last "
+            "write are rolled back and answered with cause 77 System failure",
+            self.config.state_dir / STATE_FILE,
+            error,
+            extra={"fields": {"event": "StateWriteFailed", "error": str(error)}},
+        )
 
     def _service(self) -> None:
         node = self.node
@@ -253,8 +313,7 @@ class PfcpServer:
             task = self.loop.create_task(self._resolve(host, port))
             self._resolving.add(task)
             task.add_done_callback(self._resolving.discard)
-        while (event := node.next_event()) is not None:
-            self._log_event(event)
+        self._drain_events()
         when = node.get_timer()
         if when != self._timer_at:
             if self._timer is not None:
@@ -263,6 +322,10 @@ class PfcpServer:
             self._timer_at = when
             if when is not None:
                 self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _drain_events(self) -> None:
+        while (event := self.node.next_event()) is not None:
+            self._log_event(event)
 
     def _send(self, tx: ev.Transmit) -> None:
         endpoint = self.endpoints.get(tx.local) if tx.local is not None else None

@@ -23,6 +23,7 @@ from ..pfcp import (
     IEType,
     Message,
     MessageType,
+    decode,
     decode_datagram,
     decode_header,
     encode,
@@ -84,6 +85,8 @@ SESSION_REQUESTS = frozenset(
 ASSOCIATION_REQUESTS = frozenset(
     {M.ASSOCIATION_SETUP_REQUEST, M.ASSOCIATION_UPDATE_REQUEST, M.ASSOCIATION_RELEASE_REQUEST}
 )
+# The responses that confirm an association change, with their request type.
+ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in ASSOCIATION_REQUESTS}
 # Requests only a UP function sends: a CP sending them gets "request rejected".
 UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
 
@@ -364,6 +367,33 @@ class PfcpNode:
                 self._internal_error(exc, stage, addr, f"{msg.name} seq {msg.seq}")
                 if request:
                     self._system_failure(msg, addr, local, now)
+
+    def roll_back(
+        self, durable: Iterable[Association], unconfirmed: list[Transmit]
+    ) -> list[Transmit]:
+        """The driver could not make the associations durable: they go back to ``durable``
+        (the last state written), and the answers in ``unconfirmed`` that confirmed an
+        association change since (Association Setup/Update/Release Responses) become cause
+        77 System failure, forgotten by the response cache so that a retransmission is
+        handled afresh. Returns what to send instead of ``unconfirmed``."""
+        self._associations = {a.node_id: a for a in durable}
+        self.state_dirty = False
+        out = []
+        for tx in unconfirmed:
+            msg = decode(tx.data)  # (this node's own encoding)
+            request_type = ASSOCIATION_ANSWERED.get(msg.msg_type)
+            if request_type is None or cause_label(msg) != "request_accepted":
+                out.append(tx)
+                continue
+            self._cache.discard(tx.addr, msg.seq)
+            refused = self._cause_response(request_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
+            detail = "the node state file cannot be written: change rolled back"
+            self._events.append(
+                RequestRejected(tx.addr, request_type, Cause.SYSTEM_FAILURE, detail)
+            )
+            self.metrics.sent.inc(type_label(refused.msg_type), cause_label(refused))
+            out.append(Transmit(encode(refused), tx.addr, tx.local))
+        return out
 
     # -- requests this node originates ------------------------------------------------------------
 

@@ -77,6 +77,13 @@ class NodeMetrics:
                 ("stage",),
             )
         )
+        self.state_write_failures = add(
+            Counter(
+                "pfcpd_state_write_failures_total",
+                "Writes of the node state file that failed (the changes they carried were "
+                "rolled back and answered with cause 77 System failure)",
+            )
+        )
         self.ies_ignored = add(
             Counter(
                 "pfcpd_ies_ignored_total",

@@ -84,6 +84,10 @@ class ResponseCache:
         while len(self._entries) > self.limit:
             self._entries.popitem(last=False)
 
+    def discard(self, addr: Address, seq: int) -> None:
+        """Forget the response to ``(addr, seq)``: its retransmission is handled afresh."""
+        self._entries.pop((addr, seq), None)
+
     def expire(self, now: float) -> None:
         """Forget expired entries (they are in insertion order, all with the same ttl)."""
         entries = self._entries

@@ -1,0 +1,158 @@
+"""Nothing about an association is confirmed to a CP before it is in the node state file:
+a write that fails turns the answers waiting for it into cause 77 System failure and rolls
+the associations back; shutdown has one writer and says when the state is not saved."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pfcpd.config import parse_config
+from pfcpd.daemon import server as server_module
+from pfcpd.daemon.server import PfcpServer
+from pfcpd.daemon.state_store import NodeState, load_state
+from pfcpd.node.node_metrics import NodeMetrics
+from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
+from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_scalar import Cause as CauseIE
+from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+
+M = MessageType
+
+
+def server_config(tmp_path: Path) -> Any:
+    return parse_config(
+        {
+            "node_id": "127.0.0.1",
+            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any", "heartbeat_interval": 60},
+            "datapath": {"kind": "local"},
+            "interfaces": {"n3": {"address": "127.0.0.1"}},
+            "state_dir": str(tmp_path / "state"),
+        }
+    )
+
+
+class CP(asyncio.DatagramProtocol):
+    """A CP on loopback: sends requests to the server, keeps what comes back."""
+
+    def __init__(self) -> None:
+        self.received: list[Message] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.received.append(decode(data))
+
+    async def ask(self, target: Any, request: Message, timeout: float = 5.0) -> Message:
+        assert self.transport is not None
+        before = len(self.received)
+        self.transport.sendto(encode(request), target)
+        for _ in range(int(timeout / 0.01)):
+            if len(self.received) > before:
+                return self.received[-1]
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no answer to {request.name} within {timeout} s")
+
+
+async def start(tmp_path: Path) -> tuple[PfcpServer, CP, Any]:
+    loop = asyncio.get_running_loop()
+    server = PfcpServer(
+        server_config(tmp_path), NodeState("127.0.0.1", 3_950_000_000), NodeMetrics()
+    )
+    await server.start()
+    [endpoint] = server.endpoints.values()
+    assert endpoint.transport is not None
+    target = endpoint.transport.get_extra_info("sockname")[:2]
+    transport, cp = await loop.create_datagram_endpoint(CP, local_addr=("127.0.0.1", 0))
+    cp.transport = transport
+    return server, cp, target
+
+
+def setup_request(seq: int, name: str = "smf") -> Message:
+    ies = [NodeID.from_text(name), RecoveryTimeStamp(3_900_000_000)]
+    return Message(M.ASSOCIATION_SETUP_REQUEST, seq, ies)
+
+
+def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_save = server_module.save_state
+    disk_full = threading.Event()
+    disk_full.set()
+
+    def save(state_dir: Path, state: NodeState) -> None:
+        if disk_full.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(state_dir, state)
+
+    monkeypatch.setattr(server_module, "save_state", save)
+    monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.05)
+
+    async def main() -> None:
+        server, cp, target = await start(tmp_path)
+        answer = await cp.ask(target, setup_request(1))
+        assert answer.get(IEType.CAUSE) == CauseIE(Cause.SYSTEM_FAILURE)
+        assert server.node.associations() == []  # rolled back
+        assert server.metrics.state_write_failures.get() == 1
+        # The same request again (a retransmission) is handled afresh, not answered from
+        # the response cache; with the disk back it is accepted, once written.
+        disk_full.clear()
+        answer = await cp.ask(target, setup_request(1))
+        assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+        assert [a.node_id for a in server.node.associations()] == ["smf"]
+        assert server.close()
+        assert cp.transport is not None
+        cp.transport.close()
+
+    with caplog.at_level(logging.ERROR, logger="pfcpd"):
+        asyncio.run(main())
+    assert any("STATE NOT SAVED" in r.getMessage() for r in caplog.records)
+    state, _ = load_state(tmp_path / "state", "127.0.0.1")
+    assert [a["node_id"] for a in state.associations] == ["smf"]
+
+
+def test_shutdown_has_one_writer_and_says_when_the_state_is_not_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write that hangs at shutdown: the final write waits behind it (never two writers),
+    close() gives up after CLOSE_TIMEOUT, says so, and sends no answer that waited for it."""
+    real_save = server_module.save_state
+    gate = threading.Event()
+    lock = threading.Lock()
+    writers = [0, 0]  # now, most at once
+
+    def slow_save(state_dir: Path, state: NodeState) -> None:
+        with lock:
+            writers[0] += 1
+            writers[1] = max(writers)
+        try:
+            gate.wait(5)
+            real_save(state_dir, state)
+        finally:
+            with lock:
+                writers[0] -= 1
+
+    monkeypatch.setattr(server_module, "save_state", slow_save)
+    monkeypatch.setattr(server_module, "CLOSE_TIMEOUT", 0.3)
+
+    async def main() -> tuple[bool, int]:
+        server, cp, target = await start(tmp_path)
+        assert cp.transport is not None
+        cp.transport.sendto(encode(setup_request(1)), target)
+        await asyncio.sleep(0.2)  # the write is under way (and hangs)
+        saved = server.close()
+        answers = len(cp.received)
+        cp.transport.close()
+        return saved, answers
+
+    with caplog.at_level(logging.ERROR, logger="pfcpd"):
+        saved, answers = asyncio.run(main())
+    gate.set()
+    assert not saved and answers == 0
+    assert writers[1] == 1
+    assert any("took more than 0.3 s" in r.getMessage() for r in caplog.records)
