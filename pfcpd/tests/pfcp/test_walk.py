@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import random
 import struct
 import tracemalloc
@@ -26,6 +27,7 @@ from pfcpd.pfcp import (
     encode,
 )
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp.ies_address import NodeID
 
 
 def tlv(ie_type: int, value: bytes) -> bytes:
@@ -58,10 +60,42 @@ def test_equal_leaf_octets_share_one_decoded_ie() -> None:
     assert a.get(IEType.F_SEID) is not b.get(IEType.F_SEID)  # per session: never shared
 
 
-def test_cache_stays_within_its_bound() -> None:
-    for n in range(codec.CACHE_MAX_ENTRIES + 100):
-        decode(heartbeat(tlv(IEType.RECOVERY_TIME_STAMP, n.to_bytes(4, "big"))))
-        assert len(codec._CACHE) <= codec.CACHE_MAX_ENTRIES
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_cache_is_bounded_by_bytes_under_a_worst_case_flood() -> None:
+    """Worst case for the decode cache: every datagram an Association Setup Request (decoded
+    for any allowed source) with a distinct Node ID of ~60 KB, the largest a datagram holds.
+    The cache's byte account stays within CACHE_MAX_BYTES and the process's RSS grows by no
+    more than that bound and some slack (bounded by entries, 2,000 of them pinned ~240 MB)."""
+    codec.reload_tables()
+    label = "a" * 63
+    rss_before = _rss_bytes()
+    peak = 0
+    for n in range(2000):
+        name = ".".join([f"{n:063d}"] + [label] * 930)  # ~59.5 KB, distinct per datagram
+        msg = Message(
+            MessageType.ASSOCIATION_SETUP_REQUEST, 1, [NodeID(2, name), S.RecoveryTimeStamp(1)]
+        )
+        decode(encode(msg))
+        assert codec.cache_bytes() <= codec.CACHE_MAX_BYTES
+        if n % 100 == 0:
+            peak = max(peak, _rss_bytes() - rss_before)
+    peak = max(peak, _rss_bytes() - rss_before)
+    print(f"decode cache: {codec.cache_bytes()} bytes counted, RSS grew {peak / 2**20:.1f} MiB")
+    assert peak <= codec.CACHE_MAX_BYTES + 48 * 2**20
+    codec.reload_tables()
+
+
+def test_cache_account_follows_its_entries() -> None:
+    codec.reload_tables()
+    assert codec.cache_bytes() == 0
+    decode(heartbeat(TS))
+    assert codec.cache_bytes() == 3 * len(TS) + 256  # one leaf: 3 x its TLV + the overhead
+    codec._CACHE.clear()  # (tests empty it directly)
+    assert codec.cache_bytes() == 0
 
 
 @pytest.mark.parametrize(

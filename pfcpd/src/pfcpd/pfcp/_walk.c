@@ -87,7 +87,8 @@ typedef struct
 {
   PyObject *decoders; /* dict: IE type -> decode(value octets) */
   PyObject *cache;    /* dict: TLV octets -> shared leaf IE or template group */
-  Py_ssize_t cache_max;
+  Py_ssize_t cache_max_bytes; /* bound of cache_bytes: the cache is emptied beyond it */
+  Py_ssize_t cache_bytes;     /* what the entries cost, as cache_cost() counts it */
   PyObject *grouped;           /* Grouped(type, ies) */
   PyObject *raw;               /* RawIE(type, data) */
   PyObject *vendor;            /* VendorIE(type, enterprise_id, data) */
@@ -220,12 +221,35 @@ decoder_failed (const walk_t *w, const tlv_t *ie, const spec_t *spec)
   return rc;
 }
 
+/* What an entry costs, in bytes: the key's octets, a decoded value that may hold as much
+ * again (a text IE) or a template group's objects (a list slot per child TLV of 4 octets or
+ * more: at most twice the octets), and the fixed cost of the key object, the value's
+ * object and the dict slot. An upper estimate: the byte bound then bounds memory. */
+#define CACHE_ENTRY_OVERHEAD 256
+
+static Py_ssize_t
+cache_cost (PyObject *tlv)
+{
+  return 3 * PyBytes_GET_SIZE (tlv) + CACHE_ENTRY_OVERHEAD;
+}
+
 static int
 cache_put (PyObject *tlv, PyObject *ie)
 {
-  if (PyDict_GET_SIZE (cfg.cache) >= cfg.cache_max)
-    PyDict_Clear (cfg.cache);
-  return PyDict_SetItem (cfg.cache, tlv, ie);
+  Py_ssize_t cost = cache_cost (tlv);
+  if (PyDict_GET_SIZE (cfg.cache) == 0) /* (emptied by codec.py meanwhile) */
+    cfg.cache_bytes = 0;
+  if (cost > cfg.cache_max_bytes)
+    return 0; /* never cached: it alone exceeds the bound */
+  if (cfg.cache_bytes + cost > cfg.cache_max_bytes)
+    {
+      PyDict_Clear (cfg.cache);
+      cfg.cache_bytes = 0;
+    }
+  if (PyDict_SetItem (cfg.cache, tlv, ie) < 0)
+    return -1;
+  cfg.cache_bytes += cost;
+  return 0;
 }
 
 /* Grouped(type_obj, children), without the call through the dataclass __init__ (which cost
@@ -565,13 +589,13 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
   if (!PyArg_ParseTuple (args, "O!OOO!O!O!O!O!nOOOO!O!OOOO:setup", &PyDict_Type, &c.decoders,
                          &known, &cacheable, &PyDict_Type, &groups, &PyDict_Type, &allowed_children,
                          &PyDict_Type, &messages, &PyDict_Type, &allowed_ies, &PyDict_Type,
-                         &c.cache, &c.cache_max, &c.grouped, &c.raw, &c.vendor, &PyTuple_Type,
+                         &c.cache, &c.cache_max_bytes, &c.grouped, &c.raw, &c.vendor, &PyTuple_Type,
                          &c.short_errors, &PyTuple_Type, &c.value_errors, &c.codec_error, &c.error,
                          &c.in_group, &c.ignore))
     return NULL;
-  if (!PyType_Check (c.grouped) || c.cache_max < 1)
+  if (!PyType_Check (c.grouped) || c.cache_max_bytes < 1)
     {
-      PyErr_SetString (PyExc_TypeError, "setup: grouped must be a type, cache_max >= 1");
+      PyErr_SetString (PyExc_TypeError, "setup: grouped must be a type, cache_max_bytes >= 1");
       return NULL;
     }
   if (!cfg.str_type)
@@ -608,16 +632,28 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       Py_INCREF (*fields[i]);
       Py_XSETREF (*old[i], *fields[i]);
     }
-  cfg.cache_max = c.cache_max;
+  cfg.cache_max_bytes = c.cache_max_bytes;
+  cfg.cache_bytes = 0; /* codec.py hands over an empty cache */
+  PyDict_Clear (cfg.cache);
   Py_RETURN_NONE;
+}
+
+static PyObject *
+py_cache_bytes (PyObject *Py_UNUSED (module), PyObject *Py_UNUSED (args))
+{
+  if (cfg.cache && PyDict_GET_SIZE (cfg.cache) == 0)
+    cfg.cache_bytes = 0;
+  return PyLong_FromSsize_t (cfg.cache_bytes);
 }
 
 static PyMethodDef walk_methods[] = {
   { "walk", py_walk, METH_VARARGS,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
+  { "cache_bytes", py_cache_bytes, METH_NOARGS,
+    "cache_bytes() -> what the decode cache's entries cost now, in bytes (its account)" },
   { "setup", py_setup, METH_VARARGS,
     "setup(decoders, known, cacheable, groups, allowed_children, messages, allowed_ies, cache, "
-    "cache_max, Grouped, RawIE, VendorIE, short_errors, value_errors, CodecError, error, "
+    "cache_max_bytes, Grouped, RawIE, VendorIE, short_errors, value_errors, CodecError, error, "
     "in_group, ignore)" },
   { NULL, NULL, 0, NULL },
 };

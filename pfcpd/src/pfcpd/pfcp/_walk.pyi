@@ -9,6 +9,7 @@ from .messages import IgnoredIE
 def walk(
     data: bytes, start: int, end: int, msg_type: int, ignored: list[IgnoredIE]
 ) -> list[IE]: ...
+def cache_bytes() -> int: ...
 def setup(
     decoders: dict[int, Callable[[bytes], IE]],
     known: Iterable[int],
@@ -18,7 +19,7 @@ def setup(
     messages: dict[int, frozenset[int]],
     allowed_ies: dict[int, frozenset[int]],
     cache: dict[bytes, IE],
-    cache_max: int,
+    cache_max_bytes: int,
     grouped: type,
     raw: type,
     vendor: type,

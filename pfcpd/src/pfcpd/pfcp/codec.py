@@ -76,9 +76,17 @@ def _ignore(
 # - grouped IEs made only of cacheable IEs (no per-session value such as a UE address or a
 #   TEID): a template whose fresh copy (new Grouped objects, shared immutable leaves) is
 #   returned, so callers may still change their groups.
-# Only successful decodes are cached; the cache is cleared when it reaches its bound.
+# Only successful decodes are cached. The cache is bounded by bytes, not entries (an entry
+# may be a 64 KB IE): _walk.c charges each entry three times its TLV octets plus a fixed
+# overhead (see cache_cost there), and empties the cache when the next entry would pass
+# CACHE_MAX_BYTES. Any peer that gets its datagrams decoded can fill it, but never beyond.
 _CACHE: dict[bytes, IE] = {}
-CACHE_MAX_ENTRIES = 16384
+CACHE_MAX_BYTES = 16 * 1024 * 1024
+
+
+def cache_bytes() -> int:
+    """What the decode cache's entries cost now, in bytes, as counted against its bound."""
+    return _walk.cache_bytes()
 
 
 def reload_tables() -> None:
@@ -95,7 +103,7 @@ def reload_tables() -> None:
         MANDATORY_IES,
         ALLOWED_IES,
         _CACHE,
-        CACHE_MAX_ENTRIES,
+        CACHE_MAX_BYTES,
         Grouped,
         RawIE,
         VendorIE,
