@@ -321,8 +321,7 @@ def test_state_writes_leave_the_loop_free_answers_wait_for_them_and_group(
         server = PfcpServer(config, NodeState("127.0.0.1", 3_950_000_000), NodeMetrics())
         await server.start()
         [endpoint] = server.endpoints.values()
-        assert endpoint.transport is not None
-        target = endpoint.transport.get_extra_info("sockname")[:2]
+        target = endpoint.sockname[:2]
         transport, peer = await loop.create_datagram_endpoint(
             PeerProtocol, local_addr=("127.0.0.1", 0)
         )

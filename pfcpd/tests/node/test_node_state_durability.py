@@ -66,8 +66,7 @@ async def start(tmp_path: Path) -> tuple[PfcpServer, CP, Any]:
     )
     await server.start()
     [endpoint] = server.endpoints.values()
-    assert endpoint.transport is not None
-    target = endpoint.transport.get_extra_info("sockname")[:2]
+    target = endpoint.sockname[:2]
     transport, cp = await loop.create_datagram_endpoint(CP, local_addr=("127.0.0.1", 0))
     cp.transport = transport
     return server, cp, target

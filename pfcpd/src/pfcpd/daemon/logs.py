@@ -62,10 +62,19 @@ class RateLimitedLog:
         self.interval = interval
         self.max_keys = max_keys
         self.max_lines = max_lines
-        self._last: dict[object, tuple[float, int]] = {}
+        self._last: dict[object, tuple[float, int]] = {}  # key -> (last line at, suppressed)
         self._window_start = float("-inf")
         self._window_lines = 0
         self._over_budget = 0  # lines suppressed by max_lines since the last line logged
+
+    def suppressed(self, key: object, now: float) -> bool:
+        """True (and counted) when a line for ``key`` now would be suppressed: callers check
+        this before they format a line, so suppressed lines cost next to nothing."""
+        entry = self._last.get(key)
+        if entry is not None and now - entry[0] < self.interval:
+            self._last[key] = (entry[0], entry[1] + 1)
+            return True
+        return False
 
     def log(
         self,
@@ -76,10 +85,9 @@ class RateLimitedLog:
         exc_info: BaseException | None = None,
         **fields: object,
     ) -> None:
-        last, suppressed = self._last.get(key, (None, 0))
-        if last is not None and now - last < self.interval:
-            self._last[key] = (last, suppressed + 1)
+        if self.suppressed(key, now):
             return
+        suppressed = self._last.get(key, (None, 0))[1]
         if now - self._window_start >= self.interval:
             self._window_start, self._window_lines = now, 0
         if self._window_lines >= self.max_lines:

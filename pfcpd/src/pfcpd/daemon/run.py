@@ -82,7 +82,12 @@ class Daemon:
         log.info("admin socket %s", cfg.admin_socket)
         metrics_server = None
         if cfg.metrics_listen is not None:
-            metrics_server = await start_metrics_server(cfg.metrics_listen, metrics.registry.render)
+
+            def render() -> str:
+                server.count_kernel_drops()
+                return metrics.registry.render()
+
+            metrics_server = await start_metrics_server(cfg.metrics_listen, render)
             log.info("metrics on http://%s/metrics", cfg.metrics_listen)
         notify("READY=1")
         log.info("pfcpd ready, node id %s", cfg.node_id)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import ipaddress
 import logging
 import random
 import socket
 import time
-from typing import Any
 
 from ..config import Config, Endpoint
 from ..node import Association, PfcpNode
@@ -26,6 +24,7 @@ from ..node.node_metrics import NodeMetrics
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
 from .logs import RateLimitedLog
+from .pfcp_socket import PfcpSocket, normalize, open_sockets
 from .state_store import STATE_FILE, NodeState, save_state
 
 log = logging.getLogger("pfcpd.node")
@@ -34,31 +33,6 @@ Address = tuple[str, int]
 RESOLVE_TIMEOUT = 10.0  # seconds an associate_to name may take to resolve
 CLOSE_TIMEOUT = 10.0  # seconds the last state write may take at shutdown
 STATE_RETRY_INTERVAL = 1.0  # seconds between a failed state write and the next attempt
-
-
-def _normalize(addr: tuple[Any, ...]) -> Address:
-    """(host, port[, flow, scope]) -> (host, port); IPv4-mapped IPv6 becomes IPv4."""
-    host = addr[0]
-    if ":" in host:
-        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
-        host = str(ip.ipv4_mapped) if ip.ipv4_mapped else ip.compressed
-    return host, int(addr[1])
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, server: PfcpServer, key: str) -> None:
-        self.server = server
-        self.key = key
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.server.datagram_received(data, _normalize(addr), self.key)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("socket error on %s: %s", self.key, exc)
 
 
 class PfcpServer:
@@ -83,7 +57,8 @@ class PfcpServer:
             # A fresh start each run: CPs may still cache answers to the last run's requests.
             first_seq=random.randint(1, MAX_SEQ),
         )
-        self.endpoints: dict[str, _Endpoint] = {}
+        self.endpoints: dict[str, PfcpSocket] = {}  # listen address -> the socket answering
+        self._sockets: list[PfcpSocket] = []  # every socket of every listen address
         self._resolving: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -111,11 +86,35 @@ class PfcpServer:
     async def _listen(self, ep: Endpoint) -> None:
         family = socket.AF_INET6 if ep.family == 6 else socket.AF_INET
         key = str(ep)
-        _, protocol = await self.loop.create_datagram_endpoint(
-            lambda: _Endpoint(self, key), local_addr=(ep.host, ep.port), family=family
+
+        def on_datagram(data: bytes, addr: Address) -> None:
+            self.node.datagram_received(data, addr, self.loop.time(), key)
+
+        sockets = [
+            PfcpSocket(self.loop, sock, on_datagram, self._batch_done)
+            for sock in open_sockets(ep.host, ep.port, family)
+        ]
+        self.endpoints[key] = sockets[0]  # (answers leave from the first)
+        self._sockets += sockets
+        log.info(
+            "PFCP listening on %s (%d sockets, receive buffer %d bytes each)",
+            key,
+            len(sockets),
+            sockets[0].receive_buffer,
         )
-        self.endpoints[key] = protocol
-        log.info("PFCP listening on %s", key)
+
+    def _batch_done(self, read: int) -> None:
+        self.node.metrics.datagrams_read.inc(amount=read)
+        self.count_kernel_drops()
+        self._service()
+
+    def count_kernel_drops(self) -> None:
+        """Count what the kernel dropped for want of receive buffer, on every socket: after
+        each batch read, and before the metrics are rendered (a flooded socket may get
+        nothing more to read)."""
+        drops = sum(sock.new_kernel_drops() for sock in self._sockets)
+        if drops:
+            self.node.metrics.dropped.inc("socket_buffer", amount=drops)
 
     def close(self) -> bool:
         """Stop: the state is written (by the writer thread, after any write under way:
@@ -152,16 +151,11 @@ class PfcpServer:
             self._send(tx)
         self._drain_events()
         self._writer.shutdown(wait=durable_now, cancel_futures=True)
-        for endpoint in self.endpoints.values():
-            if endpoint.transport is not None:
-                endpoint.transport.close()
+        for sock in self._sockets:
+            sock.close()
         return durable_now
 
     # -- inputs --------------------------------------------------------------------------------
-
-    def datagram_received(self, data: bytes, addr: Address, local: str) -> None:
-        self.node.datagram_received(data, addr, self.loop.time(), local)
-        self._service()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -187,7 +181,7 @@ class PfcpServer:
         for family, *_, sockaddr in infos:
             if family == socket.AF_INET6 and not has_v6:
                 continue
-            ip = _normalize(sockaddr)[0]
+            ip = normalize(sockaddr)[0]
             if ip not in addresses:
                 addresses.append(ip)
         if not addresses and error is None:
@@ -338,15 +332,20 @@ class PfcpServer:
                     break
         if endpoint is None:  # e.g. an IPv4 peer and only a dual-stack [::] listener
             endpoint = next(iter(self.endpoints.values()), None)
-        if endpoint is None or endpoint.transport is None:
+        if endpoint is None:
             log.warning("no PFCP endpoint to send to %s", host)
             return
-        if family == 4 and endpoint.key.startswith("["):
+        if family == 4 and endpoint.sock.family == socket.AF_INET6:
             host = f"::ffff:{host}"
-        endpoint.transport.sendto(tx.data, (host, tx.addr[1]))
+        if not endpoint.sendto(tx.data, (host, tx.addr[1])):
+            self.node.metrics.dropped.inc("send_failed")
 
     def _log_event(self, event: ev.Event) -> None:
-        level, msg, limit_key = describe_event(event)
+        limit_key = rate_limit_key(event)
+        now = self.loop.time()
+        if limit_key is not None and self._ratelimited_log.suppressed(limit_key, now):
+            return
+        level, msg = describe_event(event)
         fields: dict[str, object] = {"event": type(event).__name__}
         for key in getattr(event, "__slots__", ()):
             value = getattr(event, key)
@@ -358,42 +357,49 @@ class PfcpServer:
         if limit_key is None:
             log.log(level, msg, extra={"fields": fields}, exc_info=error)
         else:
-            self._ratelimited_log.log(
-                limit_key, level, msg, self.loop.time(), exc_info=error, **fields
-            )
+            self._ratelimited_log.log(limit_key, level, msg, now, exc_info=error, **fields)
 
 
-def describe_event(event: ev.Event) -> tuple[int, str, tuple[str, str] | None]:
-    """How an event of the node is logged: level, message, and the key its lines are
-    rate-limited by (None: every one is logged). Events a peer can cause at will are
-    rate-limited per peer and kind, so a flood cannot become a flood of log lines."""
+def rate_limit_key(event: ev.Event) -> tuple[str, str] | None:
+    """The key by which the log lines of an event are rate-limited, None for events logged
+    every time. Events a peer can cause at will are limited per peer and kind, so that a
+    flood cannot become a flood of log lines."""
+    if isinstance(event, ev.DatagramDropped):
+        return event.reason, event.addr[0]
+    if isinstance(event, ev.RequestRejected):
+        return "rejected", event.addr[0]
+    if isinstance(event, ev.IEsIgnored):
+        return "ies_ignored", event.addr[0]
+    if isinstance(event, ev.InternalError):
+        return "internal_error", event.addr[0]
+    return None
+
+
+def describe_event(event: ev.Event) -> tuple[int, str]:
+    """How an event of the node is logged: level and message."""
     if isinstance(event, ev.DatagramDropped):
         loud = event.reason in ("not_allowed", "rate_limited", "internal_error")
         return (
             logging.WARNING if loud else logging.INFO,
             f"dropped datagram from {_where(event.addr)} ({event.reason}): {event.detail}",
-            (event.reason, event.addr[0]),
         )
     if isinstance(event, ev.RequestRejected):
         return (
             logging.INFO,
             f"{message_type_name(event.msg_type)} from {event.addr[0]} rejected with cause "
             f"{event.cause}: {event.detail}",
-            ("rejected", event.addr[0]),
         )
     if isinstance(event, ev.IEsIgnored):
         return (
             logging.WARNING,
             f"{message_type_name(event.msg_type)} seq {event.seq} from {event.addr[0]}: "
             f"IEs ignored: {'; '.join(event.ignored)}",
-            ("ies_ignored", event.addr[0]),
         )
     if isinstance(event, ev.InternalError):
         return (
             logging.ERROR,
             f"internal error ({event.stage}) on a datagram from {_where(event.addr)}: "
             f"{event.detail}",
-            ("internal_error", event.addr[0]),
         )
     if isinstance(event, ev.AssociationEstablished):
         replaced = ", replacing the previous one" if event.replaced else ""
@@ -401,45 +407,36 @@ def describe_event(event: ev.Event) -> tuple[int, str, tuple[str, str] | None]:
             logging.INFO,
             f"association with {event.node_id} at {_where(event.addr)} established "
             f"(initiated by {event.initiator}{replaced})",
-            None,
         )
     if isinstance(event, ev.AssociationReleased):
-        return logging.INFO, f"association with {event.node_id} released ({event.reason})", None
+        return logging.INFO, f"association with {event.node_id} released ({event.reason})"
     if isinstance(event, ev.AssociationSetupFailed):
         return (
             logging.WARNING,
             f"association setup to {_where(event.addr)} failed: {event.reason}",
-            None,
         )
     if isinstance(event, ev.PeerLost):
         return (
             logging.WARNING,
             f"peer {event.node_id} at {event.addr[0]} lost (heartbeats unanswered); "
             f"sessions released in {event.release_in:g} s unless it comes back",
-            None,
         )
     if isinstance(event, ev.PeerRecovered):
-        return (
-            logging.INFO,
-            f"peer {event.node_id} at {event.addr[0]} answers heartbeats again",
-            None,
-        )
+        return (logging.INFO, f"peer {event.node_id} at {event.addr[0]} answers heartbeats again")
     if isinstance(event, ev.PeerRestarted):
         kept = "kept" if event.sessions_kept else "purged"
         return (
             logging.WARNING,
             f"peer {event.node_id} restarted (recovery time stamp {event.old_time_stamp} -> "
             f"{event.new_time_stamp}); sessions {kept}",
-            None,
         )
     if isinstance(event, ev.ReleaseRequested):
         answer = {True: "accepted", False: "refused", None: "no answer"}[event.accepted]
         return (
             logging.INFO,
             f"release of the association with {event.node_id} requested: {answer}",
-            None,
         )
-    return logging.INFO, repr(event), None
+    return logging.INFO, repr(event)
 
 
 def _where(addr: Address) -> str:

@@ -82,6 +82,9 @@ SESSION_REQUESTS = frozenset(
         M.SESSION_SET_MODIFICATION_REQUEST,
     }
 )
+# Session requests that name their session by the SEID in the header: without an association
+# their answer (72) needs nothing from the body.
+SESSION_REQUESTS_BY_SEID = frozenset({M.SESSION_MODIFICATION_REQUEST, M.SESSION_DELETION_REQUEST})
 ASSOCIATION_REQUESTS = frozenset(
     {M.ASSOCIATION_SETUP_REQUEST, M.ASSOCIATION_UPDATE_REQUEST, M.ASSOCIATION_RELEASE_REQUEST}
 )
@@ -322,8 +325,13 @@ class PfcpNode:
     def datagram_received(
         self, data: bytes, addr: Address, now: float, local: str | None = None
     ) -> None:
+        # The source is judged before anything is decoded: allow-list, then its rate.
         if not self.allow_list.allows(addr[0]):
             self._drop(addr, "not_allowed", f"{addr[0]} is not in pfcp.allowed_peers")
+            return
+        if not self.rate_limiter.admit(addr[0], now):
+            self.metrics.rate_limited.inc()
+            self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
             return
         self._cache.expire(now)
         try:
@@ -332,15 +340,19 @@ class PfcpNode:
             self._undecodable(err, data, addr, local, now)
             return
         if is_request(header.msg_type):
-            if not self.rate_limiter.admit(addr[0], now):
-                self.metrics.rate_limited.inc()
-                self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
-                return
             cached = self._cache.get(addr, header.seq, header.msg_type, now)
             if cached is not None:
                 self.metrics.duplicates.inc(type_label(header.msg_type))
                 self.metrics.sent.inc(*cached.labels)
                 self._transmits.append(Transmit(cached.data, addr, local))
+                return
+            if header.msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
+                # No association: the answer (72) needs nothing from the body; not decoded.
+                name = type_label(header.msg_type)
+                self.metrics.requests_handled.inc(name)
+                cause = Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+                response = self._cause_response(header.msg_type, header.seq, cause, 0)
+                self._answer(response, header.msg_type, addr, local, now, False)
                 return
         try:
             messages = decode_datagram(data, header)
@@ -763,10 +775,6 @@ class PfcpNode:
             self._drop(addr, reason, str(err))
             return
         if err.version_not_supported:
-            if not self.rate_limiter.admit(addr[0], now):
-                self.metrics.rate_limited.inc()
-                self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
-                return
             response = Message(M.VERSION_NOT_SUPPORTED_RESPONSE, header.seq)
             self._transmit(encode(response), addr, local, response)
             return

@@ -62,6 +62,14 @@ class NodeMetrics:
                 ("type",),
             )
         )
+        self.datagrams_read = add(
+            Counter(
+                "pfcpd_datagrams_read_total",
+                "Datagrams read from the PFCP sockets (each one is answered, handled, or "
+                "counted in pfcpd_datagrams_dropped_total; those the kernel dropped for a full "
+                "receive buffer are counted there as socket_buffer)",
+            )
+        )
         self.dropped = add(
             Counter(
                 "pfcpd_datagrams_dropped_total",
@@ -95,7 +103,7 @@ class NodeMetrics:
         self.rate_limited = add(
             Counter(
                 "pfcpd_rate_limited_total",
-                "Requests dropped because their peer exceeded pfcp.rate_limit",
+                "Datagrams dropped because their peer exceeded pfcp.rate_limit",
             )
         )
         self.peers_lost = add(

@@ -1,0 +1,170 @@
+"""PFCP listen sockets on the event loop: several per address, peers spread over them by
+source address, each read in batches, with a sized receive buffer and the kernel's count of
+the datagrams it dropped because that buffer was full.
+
+With one socket read by asyncio (one datagram per loop iteration, the node serviced after
+each), a flood from one peer filled the socket buffer and the datagrams of every other peer
+died there unseen. Here a listen address has SOCKETS sockets in one SO_REUSEPORT group, the
+kernel steering each datagram by its source address: a flooding peer fills its own socket's
+buffer, and the loop reads every ready socket in turn, up to RECV_BATCH datagrams each
+before the node is serviced. SO_MEMINFO reports what the kernel dropped; the caller counts
+it (reason ``socket_buffer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("pfcpd.node")
+
+Address = tuple[str, int]
+RECV_BATCH = 256  # datagrams read per wake-up before the node is serviced
+SOCKETS = 4  # sockets per listen address (one SO_REUSEPORT group), peers spread over them
+RECEIVE_BUFFER = 2 * 1024 * 1024  # bytes asked of the kernel per socket
+MAX_DATAGRAM = 65535
+# Python's socket module does not name these on every build: their Linux values. SO_MEMINFO
+# (Linux 4.12) reads a socket's counters, SK_MEMINFO_DROPS (index 8) the datagrams the kernel
+# dropped for it (a full receive buffer, in practice).
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)
+_SK_MEMINFO_DROPS = 8
+
+
+def normalize(addr: tuple[Any, ...]) -> Address:
+    """(host, port[, flow, scope]) -> (host, port); IPv4-mapped IPv6 becomes IPv4."""
+    host = addr[0]
+    if ":" in host:
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
+        host = str(ip.ipv4_mapped) if ip.ipv4_mapped else ip.compressed
+    return host, int(addr[1])
+
+
+def open_sockets(host: str, port: int, family: int, count: int = SOCKETS) -> list[socket.socket]:
+    """``count`` non-blocking UDP sockets bound to (host, port) in one SO_REUSEPORT group
+    (with port 0, the port the first one got), the kernel steering each datagram by its
+    source address (see steer_by_source); each with its receive buffer enlarged and its
+    kernel drops reported. An IPv6 wildcard also takes IPv4, as asyncio's socket did."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            socks.append(sock)
+            sock.setblocking(False)
+            try:  # (needs CAP_NET_ADMIN; capped by net.core.rmem_max otherwise)
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+        steer_by_source(socks[0], count)
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+# Classic BPF, as SO_ATTACH_REUSEPORT_CBPF runs it: the socket of the group that gets a
+# datagram is the low 32 bits of its source address modulo the group's size.
+_BPF_LD_B_ABS, _BPF_LD_W_ABS = 0x30, 0x20
+_BPF_RSH_K, _BPF_MOD_K, _BPF_JEQ_K, _BPF_JA, _BPF_RET_A = 0x74, 0x94, 0x15, 0x05, 0x16
+_SKF_NET_OFF = -0x100000 & 0xFFFFFFFF  # offsets from the network header
+SO_ATTACH_REUSEPORT_CBPF = getattr(socket, "SO_ATTACH_REUSEPORT_CBPF", 51)
+
+
+def steer_by_source(sock: socket.socket, count: int) -> None:
+    """Make the kernel pick the group's socket by source address: a flood from one peer then
+    fills one socket's buffer, and peers whose address differs modulo ``count`` keep theirs
+    (the loop reads every ready socket in turn). Without it (attach refused) the kernel's
+    hash of the source address and port decides: the same for one peer's flood, by chance
+    for the others."""
+    program = [
+        (_BPF_LD_B_ABS, 0, 0, _SKF_NET_OFF),  # A = first octet of the IP header
+        (_BPF_RSH_K, 0, 0, 4),  # A = IP version
+        (_BPF_JEQ_K, 2, 0, 6),  # IPv6: to the IPv6 source
+        (_BPF_LD_W_ABS, 0, 0, _SKF_NET_OFF + 12),  # A = IPv4 source address
+        (_BPF_JA, 0, 0, 1),
+        (_BPF_LD_W_ABS, 0, 0, _SKF_NET_OFF + 20),  # A = last 32 bits of the IPv6 source
+        (_BPF_MOD_K, 0, 0, count),
+        (_BPF_RET_A, 0, 0, 0),
+    ]
+    code = b"".join(struct.pack("=HBBI", *insn) for insn in program)
+    buf = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("@HP", len(program), ctypes.addressof(buf))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
+    except OSError as exc:
+        log.warning("PFCP sockets steered by the kernel's hash, not by source: %s", exc)
+
+
+class PfcpSocket:
+    """One listen socket. ``on_datagram(data, addr)`` is called for each datagram read,
+    ``on_batch(read)`` once after each batch with how many were read."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        on_datagram: Callable[[bytes, Address], None],
+        on_batch: Callable[[int], None],
+    ) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.sockname: tuple[Any, ...] = sock.getsockname()
+        self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self._on_datagram = on_datagram
+        self._on_batch = on_batch
+        self._drops_seen = 0  # the kernel's count of drops, as last read
+        self._closed = False
+        loop.add_reader(sock.fileno(), self._read)
+
+    def sendto(self, data: bytes, addr: tuple[Any, ...]) -> bool:
+        """Send without blocking; False when the datagram could not be sent (logged)."""
+        if self._closed:
+            return False
+        try:
+            self.sock.sendto(data, addr)
+        except OSError as exc:  # a full send buffer (EAGAIN) included: UDP may lose it
+            log.debug("cannot send to %s: %s", addr[0], exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+    def new_kernel_drops(self) -> int:
+        """Datagrams the kernel dropped for this socket since the last call."""
+        if self._closed:
+            return 0
+        info = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * (_SK_MEMINFO_DROPS + 1))
+        drops = int.from_bytes(info[4 * _SK_MEMINFO_DROPS : 4 * _SK_MEMINFO_DROPS + 4], "little")
+        new = (drops - self._drops_seen) & 0xFFFFFFFF
+        self._drops_seen = drops
+        return new
+
+    def _read(self) -> None:
+        recvfrom = self.sock.recvfrom
+        on_datagram = self._on_datagram
+        read = 0
+        for _ in range(RECV_BATCH):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.debug("socket error on %s: %s", self.sockname, exc)
+                break
+            read += 1
+            on_datagram(data, normalize(addr))
+        self._on_batch(read)
