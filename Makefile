@@ -7,9 +7,10 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container
 
-.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd test-core bench-core test-ansible
+.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core \
+	bench-core test-ansible
 
-test: deps venv lint-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible
+test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,6 +33,10 @@ $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_wa
 lint-pfcpd: venv
 	$(VENV)/bin/ruff check pfcpd bench
 	$(VENV)/bin/ruff format --check pfcpd bench
+
+# mypy, strict, on pfcpd's sources (settings in pfcpd/pyproject.toml).
+typecheck-pfcpd: venv
+	cd pfcpd && ../$(VENV)/bin/mypy
 
 test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests

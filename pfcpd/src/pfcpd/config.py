@@ -255,7 +255,9 @@ class _Validator:
             return 0
         return value
 
-    def choice(self, m: dict[str, Any], key: str, path: str, default: str, allowed: tuple) -> str:
+    def choice(
+        self, m: dict[str, Any], key: str, path: str, default: str, allowed: tuple[str, ...]
+    ) -> str:
         value = m.get(key, default)
         if value not in allowed:
             self.error(path, f"must be one of {', '.join(allowed)}, got {value!r}")

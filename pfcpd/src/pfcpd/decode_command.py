@@ -14,7 +14,7 @@ def run_decode(path: str, *, port: int, out: TextIO, err: TextIO) -> int:
     failed = 0
     try:
         for dgram in read_datagrams(path, port):
-            where = {"frame": dgram.frame}
+            where: dict[str, object] = {"frame": dgram.frame}
             if dgram.src:
                 where.update(src=f"{dgram.src}:{dgram.sport}", dst=f"{dgram.dst}:{dgram.dport}")
             try:

@@ -31,7 +31,8 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None
-    return struct.unpack("3i", creds)[1]
+    uid: int = struct.unpack("3i", creds)[1]
+    return uid
 
 
 async def start_admin_server(path: Path, handle: Handler) -> asyncio.AbstractServer:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..config import PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
+    IE,
     Cause,
     CodecError,
     IEType,
@@ -428,7 +429,7 @@ class PfcpNode:
         assoc = self._associations.get(node_id)
         if assoc is None:
             return False
-        ies: list = [self.node_id, PFCPAssociationReleaseRequestFlags.of("SARR")]
+        ies: list[IE] = [self.node_id, PFCPAssociationReleaseRequestFlags.of("SARR")]
         grace = graceful_release_period_ie(self.config.graceful_release_period)
         if grace is not None:
             ies.append(grace)
@@ -550,7 +551,7 @@ class PfcpNode:
         def done(response: Message | None, when: float) -> None:
             self._setup_done(target, response, when)
 
-        ies: list = [self.node_id, RecoveryTimeStamp(self.recovery_time_stamp)]
+        ies: list[IE] = [self.node_id, RecoveryTimeStamp(self.recovery_time_stamp)]
         features = self._features_ie()
         if features is not None:
             ies.append(features)
@@ -668,7 +669,7 @@ class PfcpNode:
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
             now,
         )
-        ies: list = [self.node_id, CauseIE(Cause.REQUEST_ACCEPTED)]
+        ies: list[IE] = [self.node_id, CauseIE(Cause.REQUEST_ACCEPTED)]
         ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
         up_features = self._features_ie()
         if up_features is not None:
@@ -829,7 +830,7 @@ class PfcpNode:
         (Node ID, Recovery Time Stamp); ``seid`` goes in the header of session responses."""
         response_type = RESPONSE_TO[request_type]
         mandatory = MANDATORY_IES[response_type]
-        ies: list = []
+        ies: list[IE] = []
         if IEType.NODE_ID in mandatory:
             ies.append(self.node_id)
         ies.append(CauseIE(cause))

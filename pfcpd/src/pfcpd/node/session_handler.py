@@ -20,7 +20,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..pfcp import Cause, IEType, Message, MessageType
+from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_scalar import Cause as CauseIE
 
@@ -100,7 +100,7 @@ def cause_response(request: Message, cause: int, seid: int, node_id: NodeID | No
     """The response to ``request`` carrying only ``cause`` (and Node ID when given)."""
     from ..pfcp.message_types import RESPONSE_TO
 
-    ies: list = []
+    ies: list[IE] = []
     if node_id is not None:
         ies.append(node_id)
     ies.append(CauseIE(cause))

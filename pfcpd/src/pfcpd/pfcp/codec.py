@@ -155,7 +155,7 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
     fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it. As
     :func:`decode`, only bad input raises CodecError.
     ``header``: the first message's header when the caller already decoded it."""
-    out = []
+    out: list[Message] = []
     offset = 0
     while True:
         try:
@@ -172,7 +172,7 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
 def encode_ies(ies: list[IE]) -> bytes:
     parts = []
     for ie in ies:
-        value = encode_ies(ie.ies) if type(ie) is Grouped else ie.encode()  # type: ignore[attr-defined]
+        value = encode_ies(ie.ies) if type(ie) is Grouped else ie.encode()
         ie_type = ie.type
         if type(ie) is VendorIE and not ie_type & 0x8000:
             raise CodecError(f"vendor IE type {ie_type} lacks the enterprise bit", cause=None)

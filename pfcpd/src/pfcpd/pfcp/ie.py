@@ -35,7 +35,7 @@ class IE:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "TYPE" in cls.__dict__:
-            cls.type = cls.TYPE  # type: ignore[misc]
+            cls.type = cls.TYPE
 
     @property
     def name(self) -> str:
@@ -56,7 +56,7 @@ class IE:
 class RawIE(IE):
     """An IE the codec does not interpret; kept and re-encoded byte for byte."""
 
-    type: int  # type: ignore[misc]
+    type: int
     data: bytes
 
     def encode(self) -> bytes:
@@ -67,7 +67,7 @@ class RawIE(IE):
 class VendorIE(IE):
     """A vendor-specific IE (type >= 32768): enterprise ID and opaque value."""
 
-    type: int  # type: ignore[misc]
+    type: int
     enterprise_id: int
     data: bytes
 
@@ -98,7 +98,7 @@ class IEList:
 class Grouped(IE, IEList):
     """A grouped IE: an ordered list of child IEs."""
 
-    type: int  # type: ignore[misc]
+    type: int
     ies: list[IE]
 
 
