@@ -89,6 +89,13 @@ class Gauge(_Metric):
         return [f"{self.name} {_number(self.read())}"]
 
 
+class ReadCounter(Gauge):
+    """A counter kept elsewhere (e.g. by another thread), whose value is read from ``read``
+    when rendered."""
+
+    kind = "counter"
+
+
 class Histogram(_Metric):
     kind = "histogram"
 

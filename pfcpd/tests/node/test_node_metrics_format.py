@@ -34,3 +34,27 @@ def test_help_text_escapes_only_backslash_and_newline():
     reg.add(Counter("q_total", 'requests over "rate_limit"\\per peer\nsecond line'))
     [help_line] = [line for line in reg.render().splitlines() if line.startswith("# HELP")]
     assert help_line == '# HELP q_total requests over "rate_limit"\\\\per peer\\nsecond line'
+
+
+def test_packet_loop_counts_are_exported_as_counters():
+    """The local datapath's packet loop keeps its counts in its thread; the metrics read them
+    at each render (no copy that could go stale)."""
+    from pfcpd.daemon.packet_loop_metrics import register_packet_loop
+    from pfcpd.datapath.local.io import PacketLoop
+    from pfcpd.metrics import Registry
+
+    class Loop:  # the counting part of a PacketLoop, without its sockets and TUN devices
+        errors = 0
+        duplicates_sent = 0
+        counters = PacketLoop.counters
+
+    loop = Loop()
+    registry = Registry()
+    register_packet_loop(registry, loop.counters)
+    loop.errors, loop.duplicates_sent = 3, 5
+    text = registry.render()
+    assert "# TYPE pfcpd_packet_loop_errors_total counter" in text
+    assert "\npfcpd_packet_loop_errors_total 3\n" in text
+    assert "\npfcpd_packet_loop_duplicates_sent_total 5\n" in text
+    loop.errors += 1
+    assert "\npfcpd_packet_loop_errors_total 4\n" in registry.render()

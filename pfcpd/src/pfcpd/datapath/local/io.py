@@ -92,6 +92,10 @@ class PacketLoop:
     def stop(self) -> None:
         self._stop.set()
 
+    def counters(self) -> dict[str, int]:
+        """The loop's counts, read-only (``pfcpd.daemon.packet_loop_metrics`` exports them)."""
+        return {"errors": self.errors, "duplicates_sent": self.duplicates_sent}
+
     def close(self) -> None:
         self.n3.close()
         for fd in self.tuns:
