@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from pfcpd.config import Config, parse_config
 from pfcpd.pfcp import CodecError, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
@@ -57,6 +58,20 @@ def base_config(tmp: Path, port: int, metrics_port: int) -> dict[str, Any]:
         "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
         "admin": {"socket": str(tmp / "admin.sock")},
     }
+
+
+def server_config(state_dir: Path, **pfcp: Any) -> Config:
+    """The config of an in-process PfcpServer: one loopback listener on a free port, every
+    peer allowed, state in ``state_dir``; ``pfcp`` overrides keys of the pfcp section."""
+    return parse_config(
+        {
+            "node_id": "127.0.0.1",
+            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any", **pfcp},
+            "datapath": {"kind": "local"},
+            "interfaces": {"n3": {"address": "127.0.0.1"}},
+            "state_dir": str(state_dir),
+        }
+    )
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

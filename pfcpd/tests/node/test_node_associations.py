@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 from sample_messages import all_samples
-from test_node_sans_io import CP, CP_TS, M, RecordingHandler, config, events, exchange, setup
+from test_node_sans_io import (
+    CP,
+    CP_TS,
+    M,
+    RecordingHandler,
+    events,
+    exchange,
+    make_node,
+    setup,
+)
 
 from pfcpd.config import Endpoint
 from pfcpd.node import PfcpNode
@@ -20,17 +29,6 @@ from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 from pfcpd.pfcp.message_types import REQUEST_TYPES, RESPONSE_TO
 
 UP_TS = 3_950_000_000
-
-
-def node_with(handler: RecordingHandler | None = None, **over: object) -> PfcpNode:
-    node = PfcpNode(
-        node_id="10.0.0.1",
-        config=config(**over),
-        recovery_time_stamp=UP_TS,
-        session_handler=handler,
-    )
-    node.start(0.0)
-    return node
 
 
 def drive(node: PfcpNode, until: float) -> list[tuple[Message, tuple[str, int]]]:
@@ -55,7 +53,7 @@ def accept(seq: int, node_id: str = "smf9") -> Message:
 
 def test_setup_with_another_node_id_from_the_same_address_retires_the_old_association():
     handler = RecordingHandler()
-    node = node_with(handler)
+    node = make_node(handler)
     exchange(node, setup(seq=1, node_id="smf-old"), 0.0)
     events(node)
     [answer] = exchange(node, setup(seq=2, node_id="smf-new"), 1.0)
@@ -73,7 +71,7 @@ def test_setup_with_another_node_id_from_the_same_address_retires_the_old_associ
 
 def test_up_initiated_target_is_not_set_up_again_when_the_smf_set_one_up_itself():
     smf = ("127.0.0.9", 8805)
-    node = node_with(associate_retry_interval=3.0, associate_to=(Endpoint(*smf),))
+    node = make_node(associate_retry_interval=3.0, associate_to=(Endpoint(*smf),))
     [(request, to)] = drive(node, 0.0)
     assert request.msg_type == M.ASSOCIATION_SETUP_REQUEST and to == smf
     exchange(node, accept(request.seq), 0.1, smf)
@@ -85,7 +83,7 @@ def test_up_initiated_target_is_not_set_up_again_when_the_smf_set_one_up_itself(
 
 
 def test_associate_to_a_name_is_resolved_before_each_attempt():
-    node = node_with(
+    node = make_node(
         associate_retry_interval=3.0,
         associate_to=(Endpoint("smf.localhost", 8805),),
     )
@@ -111,7 +109,7 @@ def test_associate_to_a_name_is_resolved_before_each_attempt():
 
 
 def test_associate_to_a_name_outside_the_allow_list_fails_clearly():
-    node = node_with(associate_to=(Endpoint("smf.localhost", 8805),))
+    node = make_node(associate_to=(Endpoint("smf.localhost", 8805),))
     drive(node, 0.0)
     assert node.resolutions_wanted() == [("smf.localhost", 8805)]
     node.resolved("smf.localhost", 8805, ["192.0.2.7"], 0.1)
@@ -125,7 +123,7 @@ def test_associate_to_a_name_outside_the_allow_list_fails_clearly():
 
 
 def test_heartbeats_keep_their_period_whatever_the_round_trip():
-    node = node_with(heartbeat_interval=5.0)
+    node = make_node(heartbeat_interval=5.0)
     exchange(node, setup(), 0.0)
     due = []
     for _ in range(4):
@@ -142,7 +140,7 @@ def test_heartbeats_keep_their_period_whatever_the_round_trip():
 
 
 def test_answers_to_never_associated_peers_are_not_cached():
-    node = node_with()
+    node = make_node()
     for i in range(200):
         peer = (f"127.1.{i // 250}.{i % 250 + 1}", 8805)
         heartbeat = Message(M.HEARTBEAT_REQUEST, i + 1, [RecoveryTimeStamp(CP_TS)])
@@ -167,7 +165,7 @@ def test_a_release_from_another_port_of_the_cp_is_answered_once():
     """A CP may release from another port than it set up from: its retransmission gets the
     same 'accepted' again, not a second processing that would say 72."""
     handler = RecordingHandler()
-    node = node_with(handler)
+    node = make_node(handler)
     exchange(node, setup(seq=1, node_id="smf.example"), 0.0)
     release = Message(M.ASSOCIATION_RELEASE_REQUEST, 9, [NodeID.from_text("smf.example")])
     other_port = (CP[0], 9999)
@@ -188,7 +186,7 @@ def test_another_host_cannot_update_or_release_an_association_by_naming_its_node
     """An allowed host that names another CP's Node ID gets 72 (no association of its own)
     and changes nothing: neither the association nor its sessions."""
     handler = RecordingHandler()
-    node = node_with(handler)
+    node = make_node(handler)
     exchange(node, setup(seq=1, node_id="smf.example"), 0.0)
     events(node)
     node.state_dirty = False  # (the driver wrote the setup)
@@ -208,7 +206,7 @@ def test_another_host_cannot_update_or_release_an_association_by_naming_its_node
 
 
 def test_setups_beyond_max_associations_get_no_resources_available():
-    node = node_with(max_associations=2)
+    node = make_node(max_associations=2)
     for i, name in enumerate(("smf-a", "smf-b")):
         [ok] = exchange(node, setup(seq=1, node_id=name), 0.0, (CP[0], 1000 + i))
         assert ok.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
@@ -231,7 +229,7 @@ def test_setups_beyond_max_associations_get_no_resources_available():
     [(0, None), (0.4, 2), (60, 60), (61, 62), (90, 120), (5000, 5400), (7200, 7200), (10**7, None)],
 )
 def test_graceful_release_period_is_coded_to_at_least_the_configured_time(configured, coded):
-    node = node_with(graceful_release_period=float(configured))
+    node = make_node(graceful_release_period=float(configured))
     exchange(node, setup(), 0.0)
     assert node.request_release("smf", 1.0)
     [tx] = node.datagrams_to_send()
@@ -252,7 +250,7 @@ def test_every_answer_carries_the_mandatory_ies_of_its_type(request_type, associ
     """Whatever the node answers (accepted, refused, no association, unknown SEID, not
     supported), the answer holds every IE its type marks mandatory (MANDATORY_IES)."""
     [request] = [m for m in all_samples() if m.msg_type == request_type][:1]
-    node = node_with()
+    node = make_node()
     if associated and request_type != M.ASSOCIATION_SETUP_REQUEST:
         exchange(node, setup(seq=1, node_id="127.0.0.2"), 0.0)
     for broken in (False, True):
@@ -276,7 +274,7 @@ def test_a_heartbeat_from_an_unknown_port_of_a_shared_host_restarts_no_associati
     cannot be pinned on either, so neither one's sessions are purged; from a CP's own port it
     is its restart."""
     handler = RecordingHandler()
-    node = node_with(handler)
+    node = make_node(handler)
     exchange(node, setup(seq=1, node_id="smf-a"), 0.0, (CP[0], 1001))
     exchange(node, setup(seq=1, node_id="smf-b"), 0.0, (CP[0], 1002))
     heartbeat = Message(M.HEARTBEAT_REQUEST, 5, [RecoveryTimeStamp(CP_TS + 99)])
@@ -286,7 +284,7 @@ def test_a_heartbeat_from_an_unknown_port_of_a_shared_host_restarts_no_associati
     assert handler.gone == [("smf-b", PeerGone.RESTARTED, False)]
     # With one association on the host, another port of it is that CP.
     lone = RecordingHandler()
-    node = node_with(lone)
+    node = make_node(lone)
     exchange(node, setup(seq=1, node_id="smf-a"), 0.0, (CP[0], 1001))
     exchange(node, heartbeat, 1.0, (CP[0], 8805))
     assert lone.gone == [("smf-a", PeerGone.RESTARTED, False)]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from node_harness import server_config
 
 from pfcpd.daemon.logs import RateLimitedLog, setup_logging
 from pfcpd.daemon.sd_notify import notify
@@ -224,22 +225,13 @@ def test_associate_to_names_resolve_off_the_loop_with_a_bound(tmp_path: Path, mo
     import asyncio
     import socket as sk
 
-    from pfcpd.config import parse_config
     from pfcpd.daemon import server as server_module
     from pfcpd.daemon.server import PfcpServer
     from pfcpd.daemon.state_store import NodeState
     from pfcpd.node.node_metrics import NodeMetrics
 
     monkeypatch.setattr(server_module, "RESOLVE_TIMEOUT", 0.2)
-    config = parse_config(
-        {
-            "node_id": "127.0.0.1",
-            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any"},
-            "datapath": {"kind": "local"},
-            "interfaces": {"n3": {"address": "127.0.0.1"}},
-            "state_dir": str(tmp_path / "state"),
-        }
-    )
+    config = server_config(tmp_path / "state")
 
     async def main() -> list[tuple[str, list[str], str | None]]:
         server = PfcpServer(config, NodeState("127.0.0.1", 3_900_000_000), NodeMetrics())
@@ -276,7 +268,6 @@ def test_state_writes_leave_the_loop_free_answers_wait_for_them_and_group(
     import asyncio
     import threading
 
-    from pfcpd.config import parse_config
     from pfcpd.daemon import server as server_module
     from pfcpd.daemon.server import PfcpServer
     from pfcpd.daemon.state_store import NodeState
@@ -295,15 +286,7 @@ def test_state_writes_leave_the_loop_free_answers_wait_for_them_and_group(
         real_save(state_dir, state)
 
     monkeypatch.setattr(server_module, "save_state", slow_save)
-    config = parse_config(
-        {
-            "node_id": "127.0.0.1",
-            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any", "heartbeat_interval": 60},
-            "datapath": {"kind": "local"},
-            "interfaces": {"n3": {"address": "127.0.0.1"}},
-            "state_dir": str(tmp_path / "state"),
-        }
-    )
+    config = server_config(tmp_path / "state", heartbeat_interval=60)
 
     class PeerProtocol(asyncio.DatagramProtocol):
         def __init__(self) -> None:

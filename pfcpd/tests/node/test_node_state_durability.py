@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from node_harness import server_config
 
-from pfcpd.config import parse_config
 from pfcpd.daemon import server as server_module
 from pfcpd.daemon.server import PfcpServer
 from pfcpd.daemon.state_store import NodeState, load_state
@@ -24,18 +24,6 @@ from pfcpd.pfcp.ies_scalar import Cause as CauseIE
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
 M = MessageType
-
-
-def server_config(tmp_path: Path) -> Any:
-    return parse_config(
-        {
-            "node_id": "127.0.0.1",
-            "pfcp": {"listen": ["127.0.0.1:0"], "allowed_peers": "any", "heartbeat_interval": 60},
-            "datapath": {"kind": "local"},
-            "interfaces": {"n3": {"address": "127.0.0.1"}},
-            "state_dir": str(tmp_path / "state"),
-        }
-    )
 
 
 class CP(asyncio.DatagramProtocol):
@@ -62,7 +50,9 @@ class CP(asyncio.DatagramProtocol):
 async def start(tmp_path: Path) -> tuple[PfcpServer, CP, Any]:
     loop = asyncio.get_running_loop()
     server = PfcpServer(
-        server_config(tmp_path), NodeState("127.0.0.1", 3_950_000_000), NodeMetrics()
+        server_config(tmp_path / "state", heartbeat_interval=60),
+        NodeState("127.0.0.1", 3_950_000_000),
+        NodeMetrics(),
     )
     await server.start()
     [endpoint] = server.endpoints.values()

@@ -22,9 +22,10 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from ..address import Address
+
 log = logging.getLogger("pfcpd.node")
 
-Address = tuple[str, int]
 RECV_BATCH = 256  # datagrams read per wake-up before the node is serviced
 SOCKETS = 4  # sockets per listen address (one SO_REUSEPORT group), peers spread over them
 RECEIVE_BUFFER = 2 * 1024 * 1024  # bytes asked of the kernel per socket

@@ -17,6 +17,7 @@ import random
 import socket
 import time
 
+from ..address import Address
 from ..config import Config, Endpoint
 from ..node import Association, PfcpNode
 from ..node import events as ev
@@ -29,7 +30,6 @@ from .state_store import STATE_FILE, NodeState, save_state
 
 log = logging.getLogger("pfcpd.node")
 
-Address = tuple[str, int]
 RESOLVE_TIMEOUT = 10.0  # seconds an associate_to name may take to resolve
 CLOSE_TIMEOUT = 10.0  # seconds the last state write may take at shutdown
 STATE_RETRY_INTERVAL = 1.0  # seconds between a failed state write and the next attempt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-Address = tuple[str, int]
+from ..address import Address
 
 
 class AssociationState(enum.Enum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Address = tuple[str, int]
+from ..address import Address
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..address import Address
 from ..config import PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
     IE,
@@ -71,7 +72,6 @@ from .session_handler import (
 )
 from .transactions import Outgoing, ResponseCache, SequenceNumbers
 
-Address = tuple[str, int]
 M = MessageType
 
 SESSION_REQUESTS = frozenset(

@@ -20,11 +20,10 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..address import Address
 from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_scalar import Cause as CauseIE
-
-Address = tuple[str, int]
 
 
 class PeerGone(enum.Enum):

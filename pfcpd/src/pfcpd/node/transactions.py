@@ -7,9 +7,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..address import Address
 from ..pfcp import Message
 
-Address = tuple[str, int]
 MAX_SEQ = 0xFFFFFF
 
 
