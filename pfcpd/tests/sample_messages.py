@@ -6,6 +6,8 @@ so checking all samples against tshark and pycrate checks every typed IE encoder
 
 from __future__ import annotations
 
+import struct
+
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType, RawIE, VendorIE
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
@@ -16,6 +18,12 @@ from pfcpd.pfcp.ie import IE
 
 T = IEType
 M = MessageType
+
+
+def tlv(ie_type: int, value: bytes) -> bytes:
+    """One IE as octets, built by hand (for values the typed IEs would refuse to encode)."""
+    return struct.pack("!HH", ie_type, len(value)) + value
+
 
 CP_NODE = A.NodeID.from_text("127.0.0.2")
 UP_NODE = A.NodeID.from_text("127.0.0.1")

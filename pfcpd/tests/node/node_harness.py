@@ -23,6 +23,7 @@ import yaml
 from pfcpd.config import Config, parse_config
 from pfcpd.pfcp import CodecError, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_scalar import Cause as CauseIE
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
 START_TIMEOUT = 15.0
@@ -293,6 +294,11 @@ class Peer:
             msg.seq = self.next_seq()
         self.send(msg)
         return self.expect(RESPONSE_TO[msg.msg_type], msg.seq, timeout)
+
+    def accept_setup(self, request: Message) -> None:
+        """Accept pfcpd's Association Setup Request, as this peer's Node ID."""
+        ies = [NodeID.from_text(self.node_id), CauseIE(1), RecoveryTimeStamp(self.recovery)]
+        self.send(Message(MessageType.ASSOCIATION_SETUP_RESPONSE, request.seq, ies))
 
     def answer_heartbeat(self, msg: Message) -> None:
         self.send(

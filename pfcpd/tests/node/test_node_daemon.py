@@ -130,13 +130,7 @@ def test_up_initiated_setup_retried_and_release(start_pfcpd, make_peer):
     while (msg := peer.expect(M.ASSOCIATION_SETUP_REQUEST, timeout=5)).seq == first.seq:
         pass
     assert daemon.metric("pfcpd_timeouts_total", type="association_setup_request") >= 1
-    peer.send(
-        Message(
-            M.ASSOCIATION_SETUP_RESPONSE,
-            msg.seq,
-            [NodeID.from_text("smf.test"), CauseIE(1), RecoveryTimeStamp(CP_RECOVERY)],
-        )
-    )
+    peer.accept_setup(msg)
     daemon.wait_metric("pfcpd_associations_established_total", 1, initiator="up")
     [assoc] = daemon.associations()
     assert (assoc["node_id"], assoc["initiator"], assoc["port"]) == ("smf.test", "up", cp_port)
@@ -186,13 +180,7 @@ def test_up_initiated_setup_to_a_dns_name(start_pfcpd, make_peer):
     daemon = start_pfcpd({"pfcp": {"associate_to": [f"localhost:{peer.addr[1]}"]}})
     peer.target = daemon.addr
     request = peer.expect(M.ASSOCIATION_SETUP_REQUEST)
-    peer.send(
-        Message(
-            M.ASSOCIATION_SETUP_RESPONSE,
-            request.seq,
-            [NodeID.from_text("smf.test"), CauseIE(1), RecoveryTimeStamp(CP_RECOVERY)],
-        )
-    )
+    peer.accept_setup(request)
     daemon.wait_metric("pfcpd_associations_established_total", 1, initiator="up")
     [assoc] = daemon.associations()
     assert (assoc["node_id"], assoc["address"], assoc["port"]) == (

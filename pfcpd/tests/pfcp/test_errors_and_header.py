@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from sample_messages import all_samples, session_establishment_request
+from sample_messages import all_samples, session_establishment_request, tlv
 
 from pfcpd.pfcp import (
     Cause,
@@ -28,10 +28,6 @@ from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp.grouped import ALLOWED_CHILDREN
 
 HB = Message(MessageType.HEARTBEAT_REQUEST, 0x010203, [S.RecoveryTimeStamp(5)])
-
-
-def tlv(ie_type: int, value: bytes) -> bytes:
-    return struct.pack("!HH", ie_type, len(value)) + value
 
 
 def node_msg(msg_type: int, body: bytes, seq: int = 7, version: int = 1) -> bytes:
