@@ -6,6 +6,7 @@ is recorded so the test's teardown can have tshark check it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,6 +22,9 @@ from typing import Any
 import yaml
 
 from pfcpd.config import Config, parse_config
+from pfcpd.daemon.server import PfcpServer
+from pfcpd.daemon.state_store import NodeState
+from pfcpd.node.node_metrics import NodeMetrics
 from pfcpd.pfcp import CodecError, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
@@ -73,6 +77,41 @@ def server_config(state_dir: Path, **pfcp: Any) -> Config:
             "state_dir": str(state_dir),
         }
     )
+
+
+class LoopbackCP(asyncio.DatagramProtocol):
+    """A CP on loopback: sends requests to the server, keeps what comes back."""
+
+    def __init__(self) -> None:
+        self.received: list[Message] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.received.append(decode(data))
+
+    async def ask(self, target: Any, request: Message, timeout: float = 5.0) -> Message:
+        assert self.transport is not None
+        before = len(self.received)
+        self.transport.sendto(encode(request), target)
+        for _ in range(int(timeout / 0.01)):
+            if len(self.received) > before:
+                return self.received[-1]
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no answer to {request.name} within {timeout} s")
+
+
+async def start_server(state_dir: Path) -> tuple[PfcpServer, LoopbackCP, Any]:
+    """An in-process PfcpServer (server_config, heartbeats every 60 s) started on the running
+    loop, a LoopbackCP for it, and the server's address."""
+    loop = asyncio.get_running_loop()
+    config = server_config(state_dir, heartbeat_interval=60)
+    server = PfcpServer(config, NodeState("127.0.0.1", 3_950_000_000), NodeMetrics())
+    await server.start()
+    [endpoint] = server.endpoints.values()
+    target = endpoint.sockname[:2]
+    transport, cp = await loop.create_datagram_endpoint(LoopbackCP, local_addr=("127.0.0.1", 0))
+    cp.transport = transport
+    return server, cp, target
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

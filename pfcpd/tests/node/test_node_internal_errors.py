@@ -4,8 +4,12 @@ fails the robustness tests: it is never a quiet "request rejected"."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
 import test_node_fuzz
+from node_harness import start_server
 from planted_bug import PlantedBug, plant_bug
 from test_node_sans_io import CP, CP_TS, M, events, exchange, make_node, setup
 
@@ -69,3 +73,23 @@ def test_the_node_fuzz_test_fails_on_a_planted_decoder_bug(monkeypatch):
         test_node_fuzz.test_arbitrary_datagrams_never_raise()
     errors = failed.value.exceptions if isinstance(failed.value, ExceptionGroup) else [failed.value]
     assert any("a bug was met" in str(e) for e in errors)
+
+
+def test_the_daemon_logs_a_bug_at_error_with_its_traceback(monkeypatch, tmp_path, caplog):
+    plant_bug(monkeypatch, IEType.RECOVERY_TIME_STAMP, CP_TS.to_bytes(4, "big"))
+
+    async def main() -> Message:
+        server, cp, target = await start_server(tmp_path / "state")
+        answer = await cp.ask(target, setup())
+        server.close()
+        assert cp.transport is not None
+        cp.transport.close()
+        return answer
+
+    with caplog.at_level(logging.ERROR, logger="pfcpd"):
+        answer = asyncio.run(main())
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.SYSTEM_FAILURE)
+    [record] = [r for r in caplog.records if "internal error (decode)" in r.getMessage()]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.exc_info[0] is PlantedBug
+    assert "buggy" in logging.Formatter().formatException(record.exc_info)  # the traceback

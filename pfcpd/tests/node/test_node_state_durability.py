@@ -9,57 +9,18 @@ import errno
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from node_harness import server_config
+from node_harness import start_server
 
 from pfcpd.daemon import server as server_module
-from pfcpd.daemon.server import PfcpServer
 from pfcpd.daemon.state_store import NodeState, load_state
-from pfcpd.node.node_metrics import NodeMetrics
-from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
+from pfcpd.pfcp import Cause, IEType, Message, MessageType, encode
 from pfcpd.pfcp.ies_address import NodeID
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
 M = MessageType
-
-
-class CP(asyncio.DatagramProtocol):
-    """A CP on loopback: sends requests to the server, keeps what comes back."""
-
-    def __init__(self) -> None:
-        self.received: list[Message] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.received.append(decode(data))
-
-    async def ask(self, target: Any, request: Message, timeout: float = 5.0) -> Message:
-        assert self.transport is not None
-        before = len(self.received)
-        self.transport.sendto(encode(request), target)
-        for _ in range(int(timeout / 0.01)):
-            if len(self.received) > before:
-                return self.received[-1]
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"no answer to {request.name} within {timeout} s")
-
-
-async def start(tmp_path: Path) -> tuple[PfcpServer, CP, Any]:
-    loop = asyncio.get_running_loop()
-    server = PfcpServer(
-        server_config(tmp_path / "state", heartbeat_interval=60),
-        NodeState("127.0.0.1", 3_950_000_000),
-        NodeMetrics(),
-    )
-    await server.start()
-    [endpoint] = server.endpoints.values()
-    target = endpoint.sockname[:2]
-    transport, cp = await loop.create_datagram_endpoint(CP, local_addr=("127.0.0.1", 0))
-    cp.transport = transport
-    return server, cp, target
 
 
 def setup_request(seq: int, name: str = "smf") -> Message:
@@ -83,7 +44,7 @@ def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
     monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.05)
 
     async def main() -> None:
-        server, cp, target = await start(tmp_path)
+        server, cp, target = await start_server(tmp_path / "state")
         answer = await cp.ask(target, setup_request(1))
         assert answer.get(IEType.CAUSE) == CauseIE(Cause.SYSTEM_FAILURE)
         assert server.node.associations() == []  # rolled back
@@ -130,7 +91,7 @@ def test_shutdown_has_one_writer_and_says_when_the_state_is_not_saved(
     monkeypatch.setattr(server_module, "CLOSE_TIMEOUT", 0.3)
 
     async def main() -> tuple[bool, int]:
-        server, cp, target = await start(tmp_path)
+        server, cp, target = await start_server(tmp_path / "state")
         assert cp.transport is not None
         cp.transport.sendto(encode(setup_request(1)), target)
         await asyncio.sleep(0.2)  # the write is under way (and hangs)
