@@ -14,7 +14,7 @@ import sys
 import time
 
 from node_harness import Peer
-from test_node_sans_io import CP, make_node
+from test_node_sans_io import CP, exchange, make_node, setup
 
 from pfcpd.config import RateLimitConfig
 from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
@@ -138,3 +138,21 @@ def test_the_source_is_judged_before_anything_is_decoded():
     [answer] = [decode(t.data) for t in node.datagrams_to_send()]
     assert (answer.msg_type, answer.seq) == (MessageType.SESSION_MODIFICATION_RESPONSE, 7)
     assert answer.get(IEType.CAUSE) == CauseIE(Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+
+
+def test_answers_to_this_nodes_requests_pass_the_rate_limit_and_others_are_not_decoded():
+    """A peer's responses to this node's own requests are not held to its rate limit (a busy
+    CP answering Session Reports must not make pfcpd retransmit); a response nobody asked
+    for is dropped on its header."""
+    node = make_node(rate_limit=RateLimitConfig(requests_per_second=1.0, burst=1))
+    exchange(node, setup(), 0.0)  # the peer's one token
+    node.handle_timer(5.0)  # a heartbeat to the CP
+    [hb] = [decode(t.data) for t in node.datagrams_to_send()]
+    response = Message(MessageType.HEARTBEAT_RESPONSE, hb.seq, [RecoveryTimeStamp(1)])
+    exchange(node, response, 5.0)
+    assert node.metrics.transactions_completed.get("heartbeat_request") == 1
+    assert node.metrics.rate_limited.get() == 0
+    broken = bytearray(encode(Message(MessageType.HEARTBEAT_RESPONSE, 999, [])))
+    broken += b"\x00\x60\x00\x09"  # overruns the message (were it decoded)
+    node.datagram_received(bytes(broken), CP, 5.0)
+    assert node.metrics.dropped.get("unmatched_response") == 1

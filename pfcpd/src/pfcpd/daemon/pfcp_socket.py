@@ -8,7 +8,8 @@ died there unseen. Here a listen address has SOCKETS sockets in one SO_REUSEPORT
 kernel steering each datagram by its source address: a flooding peer fills its own socket's
 buffer, and the loop reads every ready socket in turn, up to RECV_BATCH datagrams each
 before the node is serviced. SO_MEMINFO reports what the kernel dropped; the caller counts
-it (reason ``socket_buffer``).
+it (reason ``socket_buffer``). (A SO_REUSEPORT group admits only sockets of the same user:
+another process of pfcpd's user could join it; no other can.)
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import random
@@ -242,9 +243,13 @@ class PfcpServer:
         delay = max(0.0, self._retry_at - self.loop.time())
         future, copies = self._submit_write(delay)
         self._writing = future
-        future.add_done_callback(
-            lambda _: self.loop.call_soon_threadsafe(self._write_done, future, copies)
-        )
+
+        def done(_: object) -> None:  # (in the writer thread)
+            # A loop already closed: close() took over (and logged what it found).
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._write_done, future, copies)
+
+        future.add_done_callback(done)
 
     def _write_done(
         self, future: concurrent.futures.Future[None], copies: list[Association]

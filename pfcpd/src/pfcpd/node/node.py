@@ -326,21 +326,28 @@ class PfcpNode:
     def datagram_received(
         self, data: bytes, addr: Address, now: float, local: str | None = None
     ) -> None:
-        # The source is judged before anything is decoded: allow-list, then its rate.
+        # The source is judged before the body is decoded: the allow-list; then the header
+        # (16 octets at most) says whether the datagram answers a request of this node
+        # (kept: that is this node's own traffic) or is anything else, held to the peer's
+        # rate limit.
         if not self.allow_list.allows(addr[0]):
             self._drop(addr, "not_allowed", f"{addr[0]} is not in pfcp.allowed_peers")
-            return
-        if not self.rate_limiter.admit(addr[0], now):
-            self.metrics.rate_limited.inc()
-            self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
             return
         self._cache.expire(now)
         try:
             header = decode_header(data)
         except CodecError as err:
-            self._undecodable(err, data, addr, local, now)
+            if self._admit(addr, now):
+                self._undecodable(err, data, addr, local, now)
             return
-        if is_request(header.msg_type):
+        if not is_request(header.msg_type):
+            if (addr, header.seq) not in self._outgoing:
+                what = f"{message_type_name(header.msg_type)} seq {header.seq}"
+                self._drop(addr, "unmatched_response", what)
+                return
+        else:
+            if not self._admit(addr, now):
+                return
             cached = self._cache.get(addr, header.seq, header.msg_type, now)
             if cached is not None:
                 self.metrics.duplicates.inc(type_label(header.msg_type))
@@ -802,6 +809,14 @@ class PfcpNode:
         self._answer(
             response, header.msg_type, addr, local, now, self._association_at(addr) is not None
         )
+
+    def _admit(self, addr: Address, now: float) -> bool:
+        """The peer's rate limit admits one more datagram; else it is dropped and counted."""
+        if self.rate_limiter.admit(addr[0], now):
+            return True
+        self.metrics.rate_limited.inc()
+        self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
+        return False
 
     def _internal_error(self, exc: Exception, stage: str, addr: Address, what: str) -> None:
         """A bug met while handling a datagram: counted, and reported with the exception

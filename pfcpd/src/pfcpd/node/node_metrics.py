@@ -103,7 +103,7 @@ class NodeMetrics:
         self.rate_limited = add(
             Counter(
                 "pfcpd_rate_limited_total",
-                "Datagrams dropped because their peer exceeded pfcp.rate_limit",
+                "Requests and undecodable datagrams dropped: their peer exceeded pfcp.rate_limit",
             )
         )
         self.peers_lost = add(
