@@ -326,19 +326,21 @@ class PfcpNode:
     def datagram_received(
         self, data: bytes, addr: Address, now: float, local: str | None = None
     ) -> None:
-        # The source is judged before the body is decoded: the allow-list; then the header
-        # (16 octets at most) says whether the datagram answers a request of this node
-        # (kept: that is this node's own traffic) or is anything else, held to the peer's
-        # rate limit.
+        # The source is judged before anything is decoded: the allow-list, then the peer's
+        # rate limit, which a response to a request of this node passes (that is this node's
+        # own traffic: a CP answering many Session Reports must not make it retransmit).
         if not self.allow_list.allows(addr[0]):
             self._drop(addr, "not_allowed", f"{addr[0]} is not in pfcp.allowed_peers")
+            return
+        if not self._answers_outgoing(data, addr) and not self.rate_limiter.admit(addr[0], now):
+            self.metrics.rate_limited.inc()
+            self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
             return
         self._cache.expire(now)
         try:
             header = decode_header(data)
         except CodecError as err:
-            if self._admit(addr, now):
-                self._undecodable(err, data, addr, local, now)
+            self._undecodable(err, data, addr, local, now)
             return
         if not is_request(header.msg_type):
             if (addr, header.seq) not in self._outgoing:
@@ -346,8 +348,6 @@ class PfcpNode:
                 self._drop(addr, "unmatched_response", what)
                 return
         else:
-            if not self._admit(addr, now):
-                return
             cached = self._cache.get(addr, header.seq, header.msg_type, now)
             if cached is not None:
                 self.metrics.duplicates.inc(type_label(header.msg_type))
@@ -810,13 +810,14 @@ class PfcpNode:
             response, header.msg_type, addr, local, now, self._association_at(addr) is not None
         )
 
-    def _admit(self, addr: Address, now: float) -> bool:
-        """The peer's rate limit admits one more datagram; else it is dropped and counted."""
-        if self.rate_limiter.admit(addr[0], now):
-            return True
-        self.metrics.rate_limited.inc()
-        self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
-        return False
+    def _answers_outgoing(self, data: bytes, addr: Address) -> bool:
+        """The datagram's first octets (message type, and the sequence number after the SEID
+        when S=1) name a response to a request this node has in flight to ``addr``; read
+        without decoding the header, before the rate limit."""
+        if not self._outgoing or len(data) < 8 or is_request(data[1]):
+            return False
+        at = 12 if data[0] & 1 else 4
+        return (addr, int.from_bytes(data[at : at + 3], "big")) in self._outgoing
 
     def _internal_error(self, exc: Exception, stage: str, addr: Address, what: str) -> None:
         """A bug met while handling a datagram: counted, and reported with the exception
