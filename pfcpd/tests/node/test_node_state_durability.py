@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
 
     monkeypatch.setattr(server_module, "save_state", save)
     monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.05)
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.settimeout(5)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
 
     async def main() -> None:
         server, cp, target = await start_server(tmp_path / "state")
@@ -59,9 +64,14 @@ def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
         assert cp.transport is not None
         cp.transport.close()
 
-    with caplog.at_level(logging.ERROR, logger="pfcpd"):
+    with caplog.at_level(logging.WARNING, logger="pfcpd"):
         asyncio.run(main())
     assert any("STATE NOT SAVED" in r.getMessage() for r in caplog.records)
+    assert any("state saved again" in r.getMessage() for r in caplog.records)
+    # systemd hears it too (systemctl status shows the last STATUS=).
+    assert systemd.recv(1000).startswith(b"STATUS=STATE NOT SAVED: [Errno 28]")
+    assert systemd.recv(1000) == b"STATUS=state saved"
+    systemd.close()
     state, _ = load_state(tmp_path / "state", "127.0.0.1")
     assert [a["node_id"] for a in state.associations] == ["smf"]
 

@@ -27,6 +27,7 @@ from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
 from .logs import RateLimitedLog
 from .pfcp_socket import PfcpSocket, normalize, open_sockets
+from .sd_notify import notify
 from .state_store import STATE_FILE, NodeState, save_state
 
 log = logging.getLogger("pfcpd.node")
@@ -270,7 +271,10 @@ class PfcpServer:
             self._service()
             return
         self._durable = copies
-        self._retry_at = 0.0
+        if self._retry_at:
+            self._retry_at = 0.0
+            log.warning("state saved again in %s", self.config.state_dir / STATE_FILE)
+            notify("STATUS=state saved")
         for tx in self._held:
             self._send(tx)
         self._held, self._held_next = self._held_next, []
@@ -291,6 +295,7 @@ class PfcpServer:
             error,
             extra={"fields": {"event": "StateWriteFailed", "error": str(error)}},
         )
+        notify(f"STATUS=STATE NOT SAVED: {error}")  # (systemctl status shows it)
 
     def _service(self) -> None:
         node = self.node
