@@ -222,21 +222,47 @@ decoder_failed (const walk_t *w, const tlv_t *ie, const spec_t *spec)
 }
 
 /* What an entry costs, in bytes: the key's octets, a decoded value that may hold as much
- * again (a text IE) or a template group's objects (a list slot per child TLV of 4 octets or
- * more: at most twice the octets), and the fixed cost of the key object, the value's
- * object and the dict slot. An upper estimate: the byte bound then bounds memory. */
+ * again (a text IE) or a template group's list slots (8 bytes per child TLV of 4 octets or
+ * more: at most twice the octets), the fixed cost of the key object, the value's object and
+ * the dict slot, and for a template, each of its Grouped objects with its list (an empty
+ * nested group is 4 octets on the wire). An upper estimate: the byte bound then bounds
+ * memory. */
 #define CACHE_ENTRY_OVERHEAD 256
+#define CACHE_GROUP_COST 128
 
 static Py_ssize_t
-cache_cost (PyObject *tlv)
+cache_cost (PyObject *tlv, Py_ssize_t groups)
 {
-  return 3 * PyBytes_GET_SIZE (tlv) + CACHE_ENTRY_OVERHEAD;
+  return 3 * PyBytes_GET_SIZE (tlv) + CACHE_ENTRY_OVERHEAD + CACHE_GROUP_COST * groups;
 }
 
-static int
-cache_put (PyObject *tlv, PyObject *ie)
+/* The Grouped objects of a group, itself included (depth bounded by MAX_GROUP_DEPTH). */
+static Py_ssize_t
+count_groups (PyObject *group)
 {
-  Py_ssize_t cost = cache_cost (tlv);
+  Py_ssize_t n = 1;
+  PyObject *ies = PyObject_GetAttr (group, cfg.str_ies);
+  if (!ies)
+    {
+      PyErr_Clear ();
+      return n;
+    }
+  if (PyList_Check (ies))
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE (ies); i++)
+      {
+        PyObject *child = PyList_GET_ITEM (ies, i);
+        if (Py_TYPE (child) == (PyTypeObject *)cfg.grouped)
+          n += count_groups (child);
+      }
+  Py_DECREF (ies);
+  return n;
+}
+
+/* Cache ie under tlv; groups: the Grouped objects ie holds (0 for a leaf). */
+static int
+cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t groups)
+{
+  Py_ssize_t cost = cache_cost (tlv, groups);
   if (PyDict_GET_SIZE (cfg.cache) == 0) /* (emptied by codec.py meanwhile) */
     cfg.cache_bytes = 0;
   if (cost > cfg.cache_max_bytes)
@@ -344,7 +370,7 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
   if (same && PyList_GET_SIZE (w->ignored) == ignored_before)
     {
       PyObject *copy = clone_group (group); /* a private template: callers may change theirs */
-      if (!copy || cache_put (tlv, copy) < 0)
+      if (!copy || cache_put (tlv, copy, count_groups (copy)) < 0)
         Py_CLEAR (group);
       Py_XDECREF (copy);
     }
@@ -387,7 +413,7 @@ decode_cacheable (const walk_t *w, const tlv_t *ie, const spec_t *spec)
       if (!PyErr_Occurred ())
         PyErr_Format (PyExc_LookupError, "no decoder for cacheable IE type %u", ie->type);
     }
-  else if ((value = decode_value (w, ie, decoder, spec)) && cache_put (tlv, value) < 0)
+  else if ((value = decode_value (w, ie, decoder, spec)) && cache_put (tlv, value, 0) < 0)
     Py_CLEAR (value);
   Py_DECREF (tlv);
   return value;

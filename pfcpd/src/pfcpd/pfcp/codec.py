@@ -78,7 +78,8 @@ def _ignore(
 #   returned, so callers may still change their groups.
 # Only successful decodes are cached. The cache is bounded by bytes, not entries (an entry
 # may be a 64 KB IE): _walk.c charges each entry three times its TLV octets plus a fixed
-# overhead (see cache_cost there), and empties the cache when the next entry would pass
+# overhead, and a template group 128 more per Grouped object it holds (see cache_cost
+# there), and empties the cache when the next entry would pass
 # CACHE_MAX_BYTES. Any peer that gets its datagrams decoded can fill it, but never beyond.
 _CACHE: dict[bytes, IE] = {}
 CACHE_MAX_BYTES = 16 * 1024 * 1024
