@@ -27,7 +27,7 @@ from ..address import Address
 
 log = logging.getLogger("pfcpd.node")
 
-RECV_BATCH = 256  # datagrams read per wake-up before the node is serviced
+RECV_BATCH = 64  # datagrams read per wake-up before the node is serviced
 SOCKETS = 4  # sockets per listen address (one SO_REUSEPORT group), peers spread over them
 RECEIVE_BUFFER = 2 * 1024 * 1024  # bytes asked of the kernel per socket
 MAX_DATAGRAM = 65535
@@ -109,14 +109,15 @@ def steer_by_source(sock: socket.socket, count: int) -> None:
 
 class PfcpSocket:
     """One listen socket. ``on_datagram(data, addr)`` is called for each datagram read,
-    ``on_batch(read)`` once after each batch with how many were read."""
+    ``on_batch(read, kernel_drops)`` once after each batch: how many were read, and how many
+    the kernel dropped for this socket since it was last asked (new_kernel_drops)."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         on_datagram: Callable[[bytes, Address], None],
-        on_batch: Callable[[int], None],
+        on_batch: Callable[[int, int], None],
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -169,4 +170,4 @@ class PfcpSocket:
                 break
             read += 1
             on_datagram(data, normalize(addr))
-        self._on_batch(read)
+        self._on_batch(read, self.new_kernel_drops())

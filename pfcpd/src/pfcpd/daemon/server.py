@@ -105,15 +105,16 @@ class PfcpServer:
             sockets[0].receive_buffer,
         )
 
-    def _batch_done(self, read: int) -> None:
+    def _batch_done(self, read: int, kernel_drops: int) -> None:
         self.node.metrics.datagrams_read.inc(amount=read)
-        self.count_kernel_drops()
+        if kernel_drops:
+            self.node.metrics.dropped.inc("socket_buffer", amount=kernel_drops)
         self._service()
 
     def count_kernel_drops(self) -> None:
-        """Count what the kernel dropped for want of receive buffer, on every socket: after
-        each batch read, and before the metrics are rendered (a flooded socket may get
-        nothing more to read)."""
+        """Count what the kernel dropped for want of receive buffer on every socket (each
+        batch read counts its own socket's): before the metrics are rendered, a flooded
+        socket may have got nothing more to read."""
         drops = sum(sock.new_kernel_drops() for sock in self._sockets)
         if drops:
             self.node.metrics.dropped.inc("socket_buffer", amount=drops)
