@@ -343,3 +343,52 @@ def test_state_writes_leave_the_loop_free_answers_wait_for_them_and_group(
     # The two changes made during the first write went to disk in one write; then the final
     # write of close().
     assert writes == [["smf-a"], ["smf-c"], ["smf-c"]]
+
+
+def test_a_pfcp_port_in_use_is_refused_even_by_a_socket_group():
+    """The listen sockets share their port among themselves (SO_REUSEPORT), never with
+    another process: a port already bound, by anyone, is refused."""
+    from pfcpd.daemon.pfcp_socket import open_sockets
+
+    group = open_sockets("127.0.0.1", 0, socket.AF_INET)
+    port = group[0].getsockname()[1]
+    try:
+        assert {s.getsockname() for s in group} == {("127.0.0.1", port)}
+        with pytest.raises(OSError):
+            open_sockets("127.0.0.1", port, socket.AF_INET)  # a second pfcpd
+    finally:
+        for s in group:
+            s.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", 0))
+        with pytest.raises(OSError):
+            open_sockets("127.0.0.1", other.getsockname()[1], socket.AF_INET)
+
+
+def test_the_socket_group_steers_by_source_address():
+    """Datagrams from one source address, whatever its port, reach one socket of the group;
+    sources that differ modulo the group's size reach different ones."""
+    from pfcpd.daemon.pfcp_socket import SOCKETS, open_sockets
+
+    group = open_sockets("127.0.0.1", 0, socket.AF_INET)
+    port = group[0].getsockname()[1]
+    try:
+        for last in range(2, 2 + SOCKETS):
+            for _ in range(3):  # three source ports
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+                    peer.bind((f"127.0.0.{last}", 0))
+                    peer.sendto(b"x", ("127.0.0.1", port))
+        time.sleep(0.2)
+        seen = []
+        for sock in group:
+            sources = set()
+            while True:
+                try:
+                    sources.add(sock.recvfrom(16)[1][0])
+                except BlockingIOError:
+                    break
+            seen.append(sources)
+        assert sorted(len(s) for s in seen) == [1] * SOCKETS, seen
+    finally:
+        for s in group:
+            s.close()

@@ -53,6 +53,11 @@ def open_sockets(host: str, port: int, family: int, count: int = SOCKETS) -> lis
     (with port 0, the port the first one got), the kernel steering each datagram by its
     source address (see steer_by_source); each with its receive buffer enlarged and its
     kernel drops reported. An IPv6 wildcard also takes IPv4, as asyncio's socket did."""
+    if port:
+        # SO_REUSEPORT would let this group share the port with another process of the same
+        # user (a second pfcpd, splitting the peers between them): the port must be free.
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, port))
     socks: list[socket.socket] = []
     try:
         for _ in range(count):
