@@ -12,12 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from node_harness import start_server
+from node_harness import cause_of, start_server
 
 from pfcpd.daemon import server as server_module
 from pfcpd.daemon.state_store import NodeState, load_state
 from pfcpd.pfcp import Cause, IEType, Message, MessageType, encode
 from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_flags import CPFunctionFeatures
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
@@ -116,3 +117,38 @@ def test_shutdown_has_one_writer_and_says_when_the_state_is_not_saved(
     assert not saved and answers == 0
     assert writers[1] == 1
     assert any("took more than 0.3 s" in r.getMessage() for r in caplog.records)
+
+
+def test_a_change_refused_twice_stays_rolled_back(tmp_path: Path, monkeypatch) -> None:
+    """Each failed write rolls back to the state as written, not to objects the node has
+    changed since the last roll-back."""
+    real_save = server_module.save_state
+    disk_full = threading.Event()
+
+    def save(state_dir: Path, state: NodeState) -> None:
+        if disk_full.is_set():
+            raise OSError(errno.EIO, "Input/output error")
+        real_save(state_dir, state)
+
+    monkeypatch.setattr(server_module, "save_state", save)
+    monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.01)
+    update = Message(M.ASSOCIATION_UPDATE_REQUEST, 0, [NodeID.from_text("smf")])
+    update.ies.append(CPFunctionFeatures.of("LOAD"))
+
+    async def main() -> list[int]:
+        server, cp, target = await start_server(tmp_path / "state")
+        causes = [cause_of(await cp.ask(target, setup_request(1)))]
+        disk_full.set()
+        for seq in (2, 3):
+            update.seq = seq
+            causes.append(cause_of(await cp.ask(target, update)))
+            [assoc] = server.node.associations()
+            assert assoc.cp_features == 0  # as written
+        disk_full.clear()
+        server.close()
+        assert cp.transport is not None
+        cp.transport.close()
+        return causes
+
+    accepted, failed = Cause.REQUEST_ACCEPTED, Cause.SYSTEM_FAILURE
+    assert asyncio.run(main()) == [accepted, failed, failed]

@@ -130,7 +130,7 @@ class PfcpServer:
             task.cancel()
         self._writing, self._write_wanted = None, False  # (a write under way ends unheeded)
         held, self._held, self._held_next = self._held + self._held_next, [], []
-        durable = self._durable
+        durable = self._durable_copies()
         final, copies = self._submit_write(0.0)
         durable_now = False
         try:
@@ -145,7 +145,7 @@ class PfcpServer:
                 len(held),
             )
             held = []
-        except OSError as exc:
+        except Exception as exc:  # (an OSError; anything else is a bug, logged as one)
             self._write_failed(exc)
             held = self.node.roll_back(durable, held)
         else:
@@ -267,7 +267,7 @@ class PfcpServer:
             self._write_failed(error)
             held, self._held, self._held_next = self._held + self._held_next, [], []
             self._write_wanted = False
-            for tx in self.node.roll_back(self._durable, held):
+            for tx in self.node.roll_back(self._durable_copies(), held):
                 self._send(tx)
             self._service()
             return
@@ -286,6 +286,11 @@ class PfcpServer:
                 self._send(tx)
             self._held = []
 
+    def _durable_copies(self) -> list[Association]:
+        """Fresh copies of the associations as last written (the node may change what it
+        is given: the next roll-back must still find them as written)."""
+        return [dataclasses.replace(a) for a in self._durable]
+
     def _write_failed(self, error: BaseException) -> None:
         self.metrics.state_write_failures.inc()
         self._retry_at = self.loop.time() + STATE_RETRY_INTERVAL
@@ -295,6 +300,7 @@ class PfcpServer:
             self.config.state_dir / STATE_FILE,
             error,
             extra={"fields": {"event": "StateWriteFailed", "error": str(error)}},
+            exc_info=None if isinstance(error, OSError) else error,  # a bug: its traceback
         )
         notify(f"STATUS=STATE NOT SAVED: {error}")  # (systemctl status shows it)
 
