@@ -30,12 +30,11 @@ def setup_request(seq: int, name: str = "smf") -> Message:
     return Message(M.ASSOCIATION_SETUP_REQUEST, seq, ies)
 
 
-def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def failing_disk(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """State writes fail with ENOSPC while the returned event is set; a failed write is
+    retried after 0.05 s."""
     real_save = server_module.save_state
     disk_full = threading.Event()
-    disk_full.set()
 
     def save(state_dir: Path, state: NodeState) -> None:
         if disk_full.is_set():
@@ -44,6 +43,14 @@ def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
 
     monkeypatch.setattr(server_module, "save_state", save)
     monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.05)
+    return disk_full
+
+
+def test_a_change_that_cannot_be_written_is_answered_77_and_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    disk_full = failing_disk(monkeypatch)
+    disk_full.set()
     systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     systemd.bind(str(tmp_path / "notify"))
     systemd.settimeout(5)
@@ -122,16 +129,7 @@ def test_shutdown_has_one_writer_and_says_when_the_state_is_not_saved(
 def test_a_change_refused_twice_stays_rolled_back(tmp_path: Path, monkeypatch) -> None:
     """Each failed write rolls back to the state as written, not to objects the node has
     changed since the last roll-back."""
-    real_save = server_module.save_state
-    disk_full = threading.Event()
-
-    def save(state_dir: Path, state: NodeState) -> None:
-        if disk_full.is_set():
-            raise OSError(errno.EIO, "Input/output error")
-        real_save(state_dir, state)
-
-    monkeypatch.setattr(server_module, "save_state", save)
-    monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.01)
+    disk_full = failing_disk(monkeypatch)
     update = Message(M.ASSOCIATION_UPDATE_REQUEST, 0, [NodeID.from_text("smf")])
     update.ies.append(CPFunctionFeatures.of("LOAD"))
 
