@@ -18,7 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "upf_api.h"
+#include "upf_corelib.h"
+#include "upf_testpkt.h"
 
 #define RING 65536
 #define N_FILTERS 16
@@ -192,43 +193,13 @@ install_session (upf_ctx_t *c, uint32_t i, int worst)
 static uint32_t
 mk_inner (uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sp, uint16_t dp)
 {
-  uint32_t n = 100;
-  memset (p, 0, n);
-  p[0] = 0x45;
-  upf_wr16 (p + 2, (uint16_t)n);
-  p[8] = 64;
-  p[9] = proto;
-  upf_wr32 (p + 12, src);
-  upf_wr32 (p + 16, dst);
-  upf_wr16 (p + 20, sp);
-  upf_wr16 (p + 22, dp);
-  return n;
+  return mk_inner4 (p, src, dst, proto, sp, dp, proto == UPF_PROTO_TCP ? 60 : 72);
 }
 
 static uint32_t
 mk_ul (uint8_t *p, uint32_t teid, const uint8_t *in, uint32_t il)
 {
-  uint32_t n = 28 + 16 + il;
-  memset (p, 0, 44);
-  p[0] = 0x45;
-  upf_wr16 (p + 2, (uint16_t)n);
-  p[8] = 64;
-  p[9] = 17;
-  upf_wr32 (p + 12, N3_GNB);
-  upf_wr32 (p + 16, N3_UPF);
-  upf_wr16 (p + 20, 2152);
-  upf_wr16 (p + 22, 2152);
-  upf_wr16 (p + 24, (uint16_t)(n - 20));
-  p[28] = 0x34;
-  p[29] = 255;
-  upf_wr16 (p + 30, (uint16_t)(8 + il));
-  upf_wr32 (p + 32, teid);
-  p[39] = 0x85;
-  p[40] = 1;
-  p[41] = 0x10;
-  p[42] = 9;
-  memcpy (p + 44, in, il);
-  return n;
+  return mk_gtpu4 (p, N3_GNB, N3_UPF, teid, 9, in, il);
 }
 
 /* a flow of session i: mostly one of its filters (both directions), some

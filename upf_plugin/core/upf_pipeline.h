@@ -107,10 +107,16 @@ typedef struct
   upf_event_t events[UPF_MAX_EVENTS];
 } upf_verdict_t;
 
+/* Mutable per-session state kept across programs by id (URR, QER): the session's list. */
+typedef struct upf_state_link
+{
+  struct upf_state_link *next; /* writer */
+  uint32_t id;                 /* URR / QER id */
+} upf_state_link_t;
+
 struct upf_urr_state
 {
-  struct upf_urr_state *next; /* session's list (writer) */
-  uint32_t urr_id;
+  upf_state_link_t link;
   uint32_t flags; /* UPF_URRS_* */
   uint64_t bytes[3], pkts[3];
   uint64_t dropped_dl_pkts, dropped_dl_bytes;
@@ -124,9 +130,7 @@ struct upf_urr_state
 
 struct upf_qer_state
 {
-  struct upf_qer_state *next;
-  uint32_t qer_id;
-  uint32_t _pad;
+  upf_state_link_t link;
   uint64_t tokens_nb[2]; /* [UL, DL] tokens in nano-bytes (bytes x 1e9) */
   uint64_t last_ns[2];
   uint64_t policed_pkts[2], gated_pkts[2];
@@ -156,21 +160,22 @@ struct upf_session
   uint64_t seid;
   _Atomic (upf_program_t *) prog;
   /* writer-owned */
-  upf_urr_state_t *urr_states;
-  upf_qer_state_t *qer_states;
+  upf_state_link_t *urr_states; /* upf_urr_state_t */
+  upf_state_link_t *qer_states; /* upf_qer_state_t */
   upf_buffer_t *buffer;
   struct upf_session *prev, *next; /* ctx's session list (writer) */
+  upf_retired_t retire;
 };
 
 /* Datapath counters by reason. The entry points take the block to count into: one per
- * reader thread (VPP: per worker, summed when read); upf_ctx_t holds one for single-threaded
- * users such as libupfcore.so. */
+ * reader thread (the planned VPP plugin: one per worker, summed when read); upf_ctx_t holds one for
+ * single-threaded users such as libupfcore.so. */
 typedef struct
 {
   uint64_t rx_pkts[2];
   uint64_t malformed[UPF_MALFORMED_N_REASONS];
   uint64_t drops[UPF_DROP_N_REASONS];
-  uint64_t events_lost;
+  uint64_t events_deferred; /* events that did not fit a verdict: raised again by a later packet */
 } upf_stats_t;
 
 typedef struct
@@ -181,19 +186,22 @@ typedef struct
   upf_session_t *sessions; /* writer: all sessions, freed with the context */
 } upf_ctx_t;
 
-static inline void
+/* 1 if the event was added; 0 if the verdict is full (the caller leaves the condition
+ * unmarked, so a later packet raises it again: no event is lost). */
+static inline int
 upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, uint64_t value)
 {
   if (v->n_events >= UPF_MAX_EVENTS)
     {
-      st->events_lost++;
-      return;
+      st->events_deferred++;
+      return 0;
     }
   v->events[v->n_events].type = type;
   v->events[v->n_events].id = id;
   v->events[v->n_events].seid = v->seid;
   v->events[v->n_events].value = value;
   v->n_events++;
+  return 1;
 }
 
 static inline void
@@ -282,16 +290,16 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
         for (k = 0; k < 3; k++)
           if (r->vol_threshold[k] && s->bytes[k] >= r->vol_threshold[k])
             {
-              s->flags |= UPF_URRS_THRESHOLD_REPORTED;
-              upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k);
+              if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
+                s->flags |= UPF_URRS_THRESHOLD_REPORTED;
               break;
             }
       if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
         for (k = 0; k < 3; k++)
           if (r->vol_quota[k] && s->bytes[k] >= r->vol_quota[k])
             {
-              s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
-              upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k);
+              if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
+                s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
               break;
             }
     }
@@ -386,8 +394,7 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
         cap_bytes = prog->bar.max_bytes;
       if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
         {
-          b->report_sent = 1;
-          upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
         }
       if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
         {
@@ -403,8 +410,7 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
       upf_buffer_t *b = prog->buffer;
       if (b && !b->report_sent)
         {
-          b->report_sent = 1;
-          upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
         }
     }
   if (!(far->apply_action & UPF_AA_FORW))

@@ -1,10 +1,12 @@
 /*
  * upf_program.c: compile a session's rules (upf_program_desc_t) into an immutable program.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include "upf_core.h"
+#include "upf_mem.h"
 
 static int
 fail (char *err, size_t errlen, const char *fmt, ...)
@@ -175,9 +177,12 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   o_purr = sz, sz += align8 (d->n_pdr * UPF_MAX_URR_PER_PDR);
   o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
   o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
-  base = calloc (1, sz);
+  base = upf_calloc (1, sz);
   if (!base)
-    return fail (err, errlen, "out of memory");
+    {
+      fail (err, errlen, "out of memory");
+      return -ENOMEM;
+    }
   p = (upf_program_t *)base;
   p->n_pdr = d->n_pdr;
   p->n_far = d->n_far;
@@ -344,7 +349,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 void
 upf_program_free (upf_program_t *p)
 {
-  free (p);
+  upf_free (p);
 }
 
 const char *

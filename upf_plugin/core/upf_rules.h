@@ -307,6 +307,7 @@ typedef struct
   upf_bar_t bar;
   uint8_t has_bar;
   upf_classifier_t cls[2];
+  upf_retired_t retire; /* writer only */
 } upf_program_t;
 
 static inline unsigned
@@ -417,7 +418,8 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   return -1;
 }
 
-/* Build a program from a descriptor. Returns 0, or -1 with a message in err. */
+/* Build a program from a descriptor. Returns 0, or -1 (invalid rules) or -ENOMEM with a
+ * message in err. */
 int upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen);
 void upf_program_free (upf_program_t *p);
 

@@ -10,22 +10,26 @@
  *   set kept by the writer), longest first: in practice {/32} or {/32, /64, /128} -> 1 to 3
  *   probes; worst case 33 (IPv4) or 129 (IPv6) probes.
  *
- * Concurrency: one writer (pfcpd / the VPP main thread), any number of reader threads.
+ * Concurrency: one writer thread (today pfcpd's local datapath, under its lock; the planned
+ * VPP plugin's main thread), any number of reader threads.
  *   - Readers never lock and never write shared structures other than their own counters.
  *   - Everything a reader can reach is immutable once published: table entries, slot arrays,
  *     session programs. An entry carries the session's current program, so a packet needs
  *     no load from the session object; installing a program publishes new entries for the
- *     session's keys (same key, new program) and retires the old ones. The writer changes things by
- * building a new object and publishing its pointer with a release store (slot, table slot array,
- * session->prog); readers load with acquire, so they see either the old or the new object,
- * complete.
+ *     session's keys (same key, new program) and retires the old ones. The writer changes
+ *     things by building a new object and publishing its pointer with a release store (slot,
+ *     table slot array, session->prog); readers load with acquire, so they see either the old
+ *     or the new object, complete.
  *   - Old objects are retired, not freed: upf_epoch_retire () tags them with the global
  *     epoch; each reader announces upf_reader_enter () / upf_reader_exit () around a batch
  *     of packets. upf_epoch_reclaim () frees objects retired before the oldest epoch a reader
- *     is still inside. A reader that is outside (between batches) holds nothing.
+ *     is still inside. A reader that is outside (between batches) holds nothing. Retiring
+ *     never allocates (the node is inside the retired object), so the writer's commit step
+ *     cannot fail half-way.
  *   - Mutable per-packet state (URR counters, token buckets, DL buffer) is kept out of the
- *     program; each such object is updated by one datapath thread only (the local datapath
- *     has one thread; the VPP plugin keeps one replica per worker and sums them when read).
+ *     program. Each such object must be updated by one datapath thread only: the local
+ *     datapath has one thread; a multi-worker datapath (the planned VPP plugin) needs one
+ *     replica per worker, summed when read, which does not exist yet.
  */
 #ifndef included_upf_table_h
 #define included_upf_table_h
@@ -52,12 +56,14 @@ typedef struct
   upf_key_t key;
   upf_session_t *session;
   const upf_program_t *prog;
+  upf_retired_t retire; /* writer only */
 } upf_entry_t;
 
 typedef struct
 {
   uint32_t mask; /* n_slots - 1 */
   uint32_t n_used, n_tomb;
+  upf_retired_t retire; /* writer only */
   _Atomic (upf_entry_t *) slots[];
 } upf_slots_t;
 
@@ -67,14 +73,6 @@ typedef struct
   _Atomic uint64_t plen_set[3]; /* DL: prefix lengths present (bit plen) */
   uint32_t plen_count[129];     /* writer only */
 } upf_table_t;
-
-typedef struct upf_retired
-{
-  struct upf_retired *next;
-  uint64_t epoch;
-  void (*fn) (void *);
-  void *ptr;
-} upf_retired_t;
 
 typedef struct
 {
@@ -195,17 +193,24 @@ upf_reader_exit (upf_epoch_t *ep, unsigned reader)
   atomic_store_explicit (&ep->reader[reader], 0, memory_order_release);
 }
 
-/* Writer side (upf_table.c). */
+/* Writer side (upf_table.c). Only upf_table_init and upf_table_reserve allocate; the other
+ * functions cannot fail once the caller has checked what they require. */
 int upf_table_init (upf_table_t *t, uint32_t expected_entries);
 void upf_table_free (upf_table_t *t);
-/* Returns 0, -EEXIST if the key is present, -ENOMEM. May grow (retiring the old slots). */
-int upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *s,
-                   const upf_program_t *prog);
-/* Replace the entry of k by one pointing at prog (the old entry is retired). */
-int upf_table_set_prog (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k,
-                        const upf_program_t *prog);
+/* Make room for n more entries (may move to a bigger slot array, retiring the old one).
+ * 0 or -ENOMEM (nothing changed). */
+int upf_table_reserve (upf_table_t *t, upf_epoch_t *ep, uint32_t n);
+/* A new entry for key k: the caller's allocation, filled; NULL on allocation failure. */
+upf_entry_t *upf_entry_new (const upf_key_t *k, upf_session_t *s, const upf_program_t *prog);
+void upf_entry_free (upf_entry_t *e);
+/* Insert e (its key absent from t, room reserved with upf_table_reserve). */
+void upf_table_insert (upf_table_t *t, upf_entry_t *e);
+/* Replace the entry with e's key by e (the old entry is retired). -ENOENT if absent. */
+int upf_table_replace (upf_table_t *t, upf_epoch_t *ep, upf_entry_t *e);
+/* Remove the entry of k (retired). -ENOENT if absent. */
 int upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k);
-void upf_epoch_retire (upf_epoch_t *ep, void (*fn) (void *), void *ptr);
+/* Hand r to fn once no reader can still see the object holding it. */
+void upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, void (*fn) (upf_retired_t *));
 /* Frees what no reader can still see; returns the number of objects freed. */
 unsigned upf_epoch_reclaim (upf_epoch_t *ep);
 
