@@ -438,6 +438,68 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
   return 1;
 }
 
+static inline int
+upf_drop_malformed (upf_stats_t *st, upf_verdict_t *v, upf_malformed_t r)
+{
+  v->malformed = (uint8_t)r;
+  st->malformed[r]++;
+  return upf_drop (st, v, UPF_DROP_MALFORMED);
+}
+
+/* UL, GTP-U header stage: 1 = a G-PDU to look up (g filled), 0 = done (verdict set). */
+static inline int
+upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *g, upf_verdict_t *v)
+{
+  upf_malformed_t r = upf_parse_gtpu (gp, len, g);
+  if (r != UPF_MALFORMED_NONE)
+    return upf_drop_malformed (st, v, r);
+  v->gtpu_type = g->type;
+  v->teid = g->teid;
+  if (g->type == UPF_GTPU_G_PDU)
+    return 1;
+  if (g->type == UPF_GTPU_ECHO_REQUEST)
+    {
+      v->verdict = UPF_VERDICT_ECHO_REQUEST;
+      return 0;
+    }
+  if (g->type == UPF_GTPU_ERROR_INDICATION)
+    {
+      /* TEID Data I (IE 16, fixed 4 octets) must come first. */
+      const uint8_t *ie = gp + g->header_len;
+      if (g->payload_len < 5 || ie[0] != 16)
+        return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_LENGTH);
+      upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
+    }
+  else if (g->type != UPF_GTPU_END_MARKER && g->type != UPF_GTPU_ECHO_RESPONSE
+           && g->type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
+    return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_UNEXPECTED_TYPE);
+  upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
+  return 0;
+}
+
+/* UL, after the lookup (s = the F-TEID's entry or NULL): inner packet, rules. */
+static inline int
+upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, const upf_gtpu_t *g,
+                    uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_inner_t in;
+  upf_match_t m;
+  upf_malformed_t r;
+  if (!s)
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
+  r = upf_parse_inner (gp + g->header_len, g->payload_len, &in);
+  if (r != UPF_MALFORMED_NONE)
+    return upf_drop_malformed (st, v, r);
+  v->inner_offset = g->header_len;
+  v->inner_len = in.total_len;
+  m.in = &in;
+  m.teid = g->teid;
+  m.has_teid = 1;
+  m.qfi = g->qfi;
+  m.has_qfi = g->has_pdu_session_container;
+  return upf_session_apply (st, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
+}
+
 /*
  * Uplink at the GTP-U layer: gp = UDP payload (GTP-U message) received on our N3/N9 address
  * local_addr (what a VPP node after ip4-udp-lookup, or a kernel UDP socket, sees).
@@ -450,61 +512,27 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, upf_stats_t *st, const upf_ip_t *local_addr
                      uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_gtpu_t g;
-  upf_inner_t in;
-  upf_match_t m;
-  const upf_entry_t *s;
+  if (!upf_ul_gtpu_head (st, gp, len, &g, v))
+    return 0;
+  return upf_ul_gtpu_finish (st, upf_ul_find (&ctx->ul, local_addr, g.teid), gp, &g, now_ns, v);
+}
+
+/* UL, outer IP/UDP stage: 0 = done (malformed: verdict set), else the outer header parsed. */
+static inline int
+upf_ul_outer (upf_stats_t *st, const uint8_t *pkt, uint32_t len, upf_outer_t *o, upf_verdict_t *v)
+{
   upf_malformed_t r;
-
-  r = upf_parse_gtpu (gp, len, &g);
+  upf_verdict_init (v);
+  st->rx_pkts[UPF_DIR_UL]++;
+  r = upf_parse_outer (pkt, len, o);
+  if (r == UPF_MALFORMED_NONE && o->dport != UPF_GTPU_PORT)
+    r = UPF_MALFORMED_NOT_GTPU_PORT;
   if (r != UPF_MALFORMED_NONE)
-    goto malformed;
-  v->gtpu_type = g.type;
-  v->teid = g.teid;
-  if (g.type != UPF_GTPU_G_PDU)
     {
-      if (g.type == UPF_GTPU_ECHO_REQUEST)
-        {
-          v->verdict = UPF_VERDICT_ECHO_REQUEST;
-          return 0;
-        }
-      if (g.type == UPF_GTPU_ERROR_INDICATION)
-        {
-          /* TEID Data I (IE 16, fixed 4 octets) must come first. */
-          const uint8_t *ie = gp + g.header_len;
-          if (g.payload_len < 5 || ie[0] != 16)
-            {
-              r = UPF_MALFORMED_GTPU_LENGTH;
-              goto malformed;
-            }
-          upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
-        }
-      else if (g.type != UPF_GTPU_END_MARKER && g.type != UPF_GTPU_ECHO_RESPONSE
-               && g.type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
-        {
-          r = UPF_MALFORMED_GTPU_UNEXPECTED_TYPE;
-          goto malformed;
-        }
-      return upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
+      upf_drop_malformed (st, v, r);
+      return 0;
     }
-  s = upf_ul_find (&ctx->ul, local_addr, g.teid);
-  if (!s)
-    return upf_drop (st, v, UPF_DROP_NO_SESSION);
-  r = upf_parse_inner (gp + g.header_len, g.payload_len, &in);
-  if (r != UPF_MALFORMED_NONE)
-    goto malformed;
-  v->inner_offset = g.header_len;
-  v->inner_len = in.total_len;
-  m.in = &in;
-  m.teid = g.teid;
-  m.has_teid = 1;
-  m.qfi = g.qfi;
-  m.has_qfi = g.has_pdu_session_container;
-  return upf_session_apply (st, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
-
-malformed:
-  v->malformed = (uint8_t)r;
-  st->malformed[r]++;
-  return upf_drop (st, v, UPF_DROP_MALFORMED);
+  return 1;
 }
 
 /*
@@ -516,23 +544,45 @@ upf_ul_process (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *pkt, uint32_t le
                 upf_verdict_t *v)
 {
   upf_outer_t o;
-  upf_malformed_t r;
   int rv;
-
-  upf_verdict_init (v);
-  st->rx_pkts[UPF_DIR_UL]++;
-  r = upf_parse_outer (pkt, len, &o);
-  if (r == UPF_MALFORMED_NONE && o.dport != UPF_GTPU_PORT)
-    r = UPF_MALFORMED_NOT_GTPU_PORT;
-  if (r != UPF_MALFORMED_NONE)
-    {
-      v->malformed = (uint8_t)r;
-      st->malformed[r]++;
-      return upf_drop (st, v, UPF_DROP_MALFORMED);
-    }
+  if (!upf_ul_outer (st, pkt, len, &o, v))
+    return 0;
   rv = upf_ul_process_gtpu (ctx, st, &o.dst, pkt + o.payload_offset, o.payload_len, now_ns, v);
   v->inner_offset = (uint16_t)(v->inner_offset + o.payload_offset);
   return rv;
+}
+
+/* DL, after the lookup: rules. */
+static inline int
+upf_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_inner_t *in, uint64_t now_ns,
+               upf_verdict_t *v)
+{
+  upf_match_t m;
+  if (!s)
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
+  m.in = in;
+  m.teid = 0;
+  m.has_teid = 0;
+  m.qfi = 0;
+  m.has_qfi = 0;
+  return upf_session_apply (st, s, UPF_DIR_DL, &m, in->total_len, now_ns, v);
+}
+
+/* DL, parse stage: 0 = done (malformed: verdict set), else in parsed. */
+static inline int
+upf_dl_head (upf_stats_t *st, const uint8_t *pkt, uint32_t len, upf_inner_t *in, upf_verdict_t *v)
+{
+  upf_malformed_t r;
+  upf_verdict_init (v);
+  st->rx_pkts[UPF_DIR_DL]++;
+  r = upf_parse_inner (pkt, len, in);
+  if (r != UPF_MALFORMED_NONE)
+    {
+      upf_drop_malformed (st, v, r);
+      return 0;
+    }
+  v->inner_len = in->total_len;
+  return 1;
 }
 
 /*
@@ -545,29 +595,145 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
                 uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_inner_t in;
-  upf_match_t m;
-  const upf_entry_t *s;
-  upf_malformed_t r;
+  if (!upf_dl_head (st, pkt, len, &in, v))
+    return 0;
+  return upf_dl_finish (st, upf_dl_find (&ctx->dl, network_instance, &in.dst), &in, now_ns, v);
+}
 
-  upf_verdict_init (v);
-  st->rx_pkts[UPF_DIR_DL]++;
-  r = upf_parse_inner (pkt, len, &in);
-  if (r != UPF_MALFORMED_NONE)
+/*
+ * Vector entry points: n packets per call, same verdicts and state changes as calling the
+ * scalar entry point on each packet in order. They work in groups of UPF_VEC_GROUP packets,
+ * stage by stage (parse all and prefetch their table buckets, prefetch the entries, look up
+ * and prefetch the programs, prefetch the rules, then classify / police / count / forward),
+ * so the loads of one packet overlap the work on the others, as VPP's quad loops do.
+ */
+#define UPF_VEC_GROUP 16
+
+/* Program lines the rules of a direction start with, prefetched a stage before the apply. */
+static inline void
+upf_prog_prefetch (const upf_program_t *p, unsigned dir)
+{
+  const upf_classifier_t *c = &p->cls[dir];
+  __builtin_prefetch (p);
+  __builtin_prefetch ((const uint8_t *)c);
+  __builtin_prefetch ((const uint8_t *)c + 64);
+  __builtin_prefetch ((const uint8_t *)c + 128);
+  __builtin_prefetch ((const uint8_t *)c + 192);
+  __builtin_prefetch ((const uint8_t *)c + 256);
+  __builtin_prefetch (c->rule_pdr);
+}
+
+static inline void
+upf_prog_prefetch_rules (const upf_program_t *p)
+{
+  __builtin_prefetch (p->pdr);
+  __builtin_prefetch (p->far);
+  __builtin_prefetch (p->pdr_far);
+  __builtin_prefetch (p->sdf);
+  if (p->n_qer)
+    __builtin_prefetch (p->qer_state[0], 1);
+  if (p->n_urr)
+    __builtin_prefetch (p->urr_state[0], 1);
+}
+
+/* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
+static inline void
+upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
+                    const uint32_t *lens, uint32_t n, uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_slots_t *slots = upf_table_slots (&ctx->ul);
+  for (uint32_t base = 0; base < n; base += UPF_VEC_GROUP)
     {
-      v->malformed = (uint8_t)r;
-      st->malformed[r]++;
-      return upf_drop (st, v, UPF_DROP_MALFORMED);
+      uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
+      upf_gtpu_t g[UPF_VEC_GROUP];
+      upf_key_t k[UPF_VEC_GROUP];
+      uint64_t h[UPF_VEC_GROUP];
+      uint16_t off[UPF_VEC_GROUP];
+      uint8_t look[UPF_VEC_GROUP];
+      const upf_entry_t *e[UPF_VEC_GROUP];
+      for (j = 0; j < m; j++)
+        {
+          upf_outer_t o;
+          upf_verdict_t *vj = &v[base + j];
+          look[j] = 0;
+          if (!upf_ul_outer (st, pkts[base + j], lens[base + j], &o, vj))
+            continue;
+          look[j] = (uint8_t)upf_ul_gtpu_head (st, pkts[base + j] + o.payload_offset, o.payload_len,
+                                               &g[j], vj);
+          if (!look[j])
+            {
+              vj->inner_offset = o.payload_offset; /* as upf_ul_process */
+              continue;
+            }
+          off[j] = o.payload_offset;
+          upf_ul_key (&k[j], &o.dst, g[j].teid);
+          h[j] = upf_key_hash (&k[j]);
+          upf_slots_prefetch (slots, h[j]);
+        }
+      for (j = 0; j < m; j++)
+        if (look[j])
+          upf_slots_prefetch_entry (slots, h[j]);
+      for (j = 0; j < m; j++)
+        if (look[j] && (e[j] = upf_slots_find (slots, &k[j], h[j])) && e[j]->prog)
+          upf_prog_prefetch (e[j]->prog, UPF_DIR_UL);
+      for (j = 0; j < m; j++)
+        if (look[j] && e[j] && e[j]->prog)
+          upf_prog_prefetch_rules (e[j]->prog);
+      for (j = 0; j < m; j++)
+        if (look[j])
+          {
+            upf_verdict_t *vj = &v[base + j];
+            upf_ul_gtpu_finish (st, e[j], pkts[base + j] + off[j], &g[j], now_ns, vj);
+            vj->inner_offset = (uint16_t)(vj->inner_offset + off[j]);
+          }
     }
-  v->inner_len = in.total_len;
-  s = upf_dl_find (&ctx->dl, network_instance, &in.dst);
-  if (!s)
-    return upf_drop (st, v, UPF_DROP_NO_SESSION);
-  m.in = &in;
-  m.teid = 0;
-  m.has_teid = 0;
-  m.qfi = 0;
-  m.has_qfi = 0;
-  return upf_session_apply (st, s, UPF_DIR_DL, &m, in.total_len, now_ns, v);
+}
+
+/* pkts[i] (lens[i] bytes): inner IP packets received on N6 in network_instance. */
+static inline void
+upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
+                    const uint8_t *const *pkts, const uint32_t *lens, uint32_t n, uint64_t now_ns,
+                    upf_verdict_t *v)
+{
+  upf_slots_t *slots = upf_table_slots (&ctx->dl);
+  for (uint32_t base = 0; base < n; base += UPF_VEC_GROUP)
+    {
+      uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
+      upf_inner_t in[UPF_VEC_GROUP];
+      upf_key_t k[UPF_VEC_GROUP];
+      uint64_t h[UPF_VEC_GROUP];
+      uint8_t look[UPF_VEC_GROUP], first[UPF_VEC_GROUP];
+      const upf_entry_t *e[UPF_VEC_GROUP];
+      for (j = 0; j < m; j++)
+        {
+          look[j] = upf_dl_head (st, pkts[base + j], lens[base + j], &in[j], &v[base + j]);
+          first[j] = look[j] && upf_dl_first_key (&ctx->dl, network_instance, &in[j].dst, &k[j]);
+          if (!first[j])
+            continue;
+          h[j] = upf_key_hash (&k[j]);
+          upf_slots_prefetch (slots, h[j]);
+        }
+      for (j = 0; j < m; j++)
+        if (first[j])
+          upf_slots_prefetch_entry (slots, h[j]);
+      for (j = 0; j < m; j++)
+        {
+          if (!look[j])
+            continue;
+          /* the longest prefix hits in the common case (one prefix length per family) */
+          e[j] = first[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
+          if (!e[j])
+            e[j] = upf_dl_find (&ctx->dl, network_instance, &in[j].dst);
+          if (e[j] && e[j]->prog)
+            upf_prog_prefetch (e[j]->prog, UPF_DIR_DL);
+        }
+      for (j = 0; j < m; j++)
+        if (look[j] && e[j] && e[j]->prog)
+          upf_prog_prefetch_rules (e[j]->prog);
+      for (j = 0; j < m; j++)
+        if (look[j])
+          upf_dl_finish (st, e[j], &in[j], now_ns, &v[base + j]);
+    }
 }
 
 /* Writer side (upf_session.c). */

@@ -106,11 +106,36 @@ upf_key_eq (const upf_key_t *a, const upf_key_t *b)
   return a->id == b->id && a->plen == b->plen && memcmp (a->addr.b, b->addr.b, 16) == 0;
 }
 
-static inline const upf_entry_t *
-upf_table_find (upf_table_t *t, const upf_key_t *k)
+/*
+ * Lookup in stages, so a vector of packets can hide the memory latency (VPP bihash shape):
+ * hash the key, prefetch its bucket (upf_slots_prefetch), prefetch the entry the bucket
+ * points to (upf_slots_prefetch_entry), then compare (upf_slots_find). One slot array is used
+ * for all stages (upf_table_slots): a writer's rehash retires, never frees, the old one.
+ */
+static inline upf_slots_t *
+upf_table_slots (upf_table_t *t)
 {
-  upf_slots_t *s = atomic_load_explicit (&t->cur, memory_order_acquire);
-  uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
+  return atomic_load_explicit (&t->cur, memory_order_acquire);
+}
+
+static inline void
+upf_slots_prefetch (upf_slots_t *s, uint64_t h)
+{
+  __builtin_prefetch (&s->slots[(uint32_t)h & s->mask]);
+}
+
+static inline void
+upf_slots_prefetch_entry (upf_slots_t *s, uint64_t h)
+{
+  upf_entry_t *e = atomic_load_explicit (&s->slots[(uint32_t)h & s->mask], memory_order_acquire);
+  if (e && e != UPF_TOMBSTONE)
+    __builtin_prefetch (e);
+}
+
+static inline const upf_entry_t *
+upf_slots_find (upf_slots_t *s, const upf_key_t *k, uint64_t h)
+{
+  uint32_t i = (uint32_t)h & s->mask;
   for (;;)
     {
       upf_entry_t *e = atomic_load_explicit (&s->slots[i], memory_order_acquire);
@@ -122,6 +147,12 @@ upf_table_find (upf_table_t *t, const upf_key_t *k)
     }
 }
 
+static inline const upf_entry_t *
+upf_table_find (upf_table_t *t, const upf_key_t *k)
+{
+  return upf_slots_find (upf_table_slots (t), k, upf_key_hash (k));
+}
+
 static inline upf_session_t *
 upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
 {
@@ -129,14 +160,20 @@ upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
   return e ? e->session : 0;
 }
 
+static inline void
+upf_ul_key (upf_key_t *k, const upf_ip_t *local_addr, uint32_t teid)
+{
+  memcpy (&k->addr, local_addr, sizeof (k->addr));
+  k->id = teid;
+  k->plen = 128;
+  k->_pad[0] = k->_pad[1] = k->_pad[2] = 0;
+}
+
 static inline const upf_entry_t *
 upf_ul_find (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
 {
   upf_key_t k;
-  memcpy (&k.addr, local_addr, sizeof (k.addr));
-  k.id = teid;
-  k.plen = 128;
-  k._pad[0] = k._pad[1] = k._pad[2] = 0;
+  upf_ul_key (&k, local_addr, teid);
   return upf_table_find (t, &k);
 }
 
@@ -145,6 +182,31 @@ upf_ul_lookup (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
 {
   const upf_entry_t *e = upf_ul_find (t, local_addr, teid);
   return e ? e->session : 0;
+}
+
+/* DL key of the longest prefix length present (the first probe of upf_dl_find); 0 if the
+ * table holds no prefix of the address's family. */
+static inline int
+upf_dl_first_key (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr, upf_key_t *k)
+{
+  int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
+  for (w = 2; w >= 0; w--)
+    {
+      uint64_t bits = atomic_load_explicit (&t->plen_set[w], memory_order_acquire);
+      if (bits)
+        {
+          int plen = w * 64 + 63 - __builtin_clzll (bits);
+          if (plen < lowest)
+            return 0;
+          k->id = network_instance;
+          k->_pad[0] = k->_pad[1] = k->_pad[2] = 0;
+          k->addr = *ue_addr;
+          upf_ip_mask (&k->addr, (unsigned)plen);
+          k->plen = (uint8_t)plen;
+          return 1;
+        }
+    }
+  return 0;
 }
 
 static inline const upf_entry_t *

@@ -9,6 +9,16 @@
 
 #define IP4(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
 
+/* xorshift64: reproducible pseudo-random numbers for tests and the benchmark. */
+static inline uint32_t
+upf_test_rand (uint64_t *state)
+{
+  *state ^= *state << 13;
+  *state ^= *state >> 7;
+  *state ^= *state << 17;
+  return (uint32_t)*state;
+}
+
 /* Inner IPv4 packet with L4 header (TCP/UDP 20/8 bytes, ICMP 8, ESP 8) + payload zeros. */
 static inline uint32_t
 mk_inner4 (uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport, uint16_t dport,
