@@ -491,7 +491,7 @@ class LocalDatapath(Datapath):
                 self._pending_tx.append(
                     PacketResult(
                         verdict=Verdict.FORWARD,
-                        drop_reason="none",
+                        drop_reason=self.core.drop_names[0],
                         malformed=None,
                         seid=seid,
                         pdr_id=0,
