@@ -306,39 +306,91 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
   return 1;
 }
 
+/* The program's rule index arrays and state pointers (read by the rules of any PDR). */
+static inline void
+upf_prog_prefetch_rules (const upf_program_t *p)
+{
+  __builtin_prefetch (p->pdr_far);
+  __builtin_prefetch (p->pdr_qer);
+  __builtin_prefetch (p->pdr_urr);
+  if (p->n_qer)
+    __builtin_prefetch (p->qer_state);
+  if (p->n_urr)
+    __builtin_prefetch (p->urr_state);
+}
+
+/* What classification will read: the PDR and SDF filter of every candidate rule (the
+ * bitmaps leave a few; at most 8 are prefetched). */
+static inline void
+upf_classify_prefetch (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+{
+  const upf_classifier_t *c = &prog->cls[dir];
+  const upf_inner_t *in = m->in;
+  uint64_t cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
+  if (in->has_ports)
+    cand &= c->rport_bm[(dir == UPF_DIR_UL ? in->dport : in->sport) & 15]
+            & c->uport_bm[(dir == UPF_DIR_UL ? in->sport : in->dport) & 15];
+  for (unsigned k = 0; cand && k < 8; k++, cand &= cand - 1)
+    {
+      unsigned r = (unsigned)__builtin_ctzll (cand);
+      __builtin_prefetch (&prog->pdr[c->rule_pdr[r]]);
+      if (c->rule_sdf[r] != UPF_NONE8)
+        __builtin_prefetch (&prog->sdf[c->rule_sdf[r]]);
+    }
+}
+
+/* What the rules of PDR pdr will read: its FAR (and template), first QER and URR, states. */
+static inline void
+upf_pdr_prefetch (const upf_program_t *p, int pdr)
+{
+  uint8_t f, q, u;
+  if (pdr < 0)
+    return;
+  f = p->pdr_far[pdr];
+  q = p->pdr_qer[pdr][0];
+  u = p->pdr_urr[pdr][0];
+  __builtin_prefetch (&p->far[f]);
+  __builtin_prefetch (&p->encap[f]);
+  if (q != UPF_NONE8)
+    {
+      __builtin_prefetch (&p->qer[q]);
+      __builtin_prefetch (&p->qer_rt[q]);
+      __builtin_prefetch (p->qer_state[q], 1);
+    }
+  if (u != UPF_NONE8)
+    {
+      __builtin_prefetch (&p->urr[u]);
+      __builtin_prefetch (p->urr_state[u], 1);
+    }
+}
+
+/* Classify with the program's independent loads started first (scalar path). */
+static inline int
+upf_session_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+{
+  __builtin_prefetch (prog->pdr);
+  __builtin_prefetch (prog->far);
+  upf_prog_prefetch_rules (prog);
+  return upf_classify (prog, dir, m);
+}
+
 /*
- * Rule pipeline for one classified packet of a session. len = inner packet length (what
- * URRs count and MBRs police). Fills the verdict; returns 1 when the packet is to be sent.
+ * Rule pipeline for one classified packet of a session: pdr = upf_classify's result (-1 =
+ * none). len = inner packet length (what URRs count and MBRs police). Fills the verdict;
+ * returns 1 when the packet is to be sent.
  */
 static inline int
-upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
-                   uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
+                       uint32_t len, uint64_t now_ns, int pdr, upf_verdict_t *v)
 {
   const upf_program_t *prog = e->prog;
   const upf_far_t *far;
-  int pdr;
   unsigned i;
 
   v->session = e->session;
   if (!prog)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
   v->seid = prog->seid;
-  /* Start the independent loads of the program now rather than one after the other as the
-   * pipeline reaches them (the session's rules and state are cold at 1M sessions). */
-  __builtin_prefetch (prog->pdr);
-  __builtin_prefetch (prog->far);
-  __builtin_prefetch (prog->pdr_far);
-  if (prog->n_qer)
-    {
-      __builtin_prefetch (prog->qer);
-      __builtin_prefetch (prog->qer_state[0], 1);
-    }
-  if (prog->n_urr)
-    {
-      __builtin_prefetch (prog->urr);
-      __builtin_prefetch (prog->urr_state[0], 1);
-    }
-  pdr = upf_classify (prog, dir, m);
   if (pdr < 0)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
   v->pdr_id = prog->pdr[pdr].pdr_id;
@@ -438,6 +490,15 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
   return 1;
 }
 
+/* Classify, then the rules (scalar path). */
+static inline int
+upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
+                   uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  int pdr = e->prog ? upf_session_classify (e->prog, dir, m) : -1;
+  return upf_session_apply_pdr (st, e, dir, m, len, now_ns, pdr, v);
+}
+
 static inline int
 upf_drop_malformed (upf_stats_t *st, upf_verdict_t *v, upf_malformed_t r)
 {
@@ -477,6 +538,33 @@ upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *
   return 0;
 }
 
+/* UL: the inner packet of a G-PDU into in and the match context m. */
+static inline upf_malformed_t
+upf_ul_match (const uint8_t *gp, const upf_gtpu_t *g, upf_inner_t *in, upf_match_t *m)
+{
+  m->in = in;
+  m->teid = g->teid;
+  m->has_teid = 1;
+  m->qfi = g->qfi;
+  m->has_qfi = g->has_pdu_session_container;
+  return upf_parse_inner (gp + g->header_len, g->payload_len, in);
+}
+
+/* UL, after the lookup (s = the F-TEID's entry or NULL), the inner parse (r) and the
+ * classification (pdr): the rules. */
+static inline int
+upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_malformed_t r,
+                   const upf_match_t *m, int pdr, uint64_t now_ns, upf_verdict_t *v)
+{
+  if (!s)
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
+  if (r != UPF_MALFORMED_NONE)
+    return upf_drop_malformed (st, v, r);
+  v->inner_offset = g->header_len;
+  v->inner_len = m->in->total_len;
+  return upf_session_apply_pdr (st, s, UPF_DIR_UL, m, m->in->total_len, now_ns, pdr, v);
+}
+
 /* UL, after the lookup (s = the F-TEID's entry or NULL): inner packet, rules. */
 static inline int
 upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, const upf_gtpu_t *g,
@@ -484,20 +572,10 @@ upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, co
 {
   upf_inner_t in;
   upf_match_t m;
-  upf_malformed_t r;
-  if (!s)
-    return upf_drop (st, v, UPF_DROP_NO_SESSION);
-  r = upf_parse_inner (gp + g->header_len, g->payload_len, &in);
-  if (r != UPF_MALFORMED_NONE)
-    return upf_drop_malformed (st, v, r);
-  v->inner_offset = g->header_len;
-  v->inner_len = in.total_len;
-  m.in = &in;
-  m.teid = g->teid;
-  m.has_teid = 1;
-  m.qfi = g->qfi;
-  m.has_qfi = g->has_pdu_session_container;
-  return upf_session_apply (st, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
+  upf_malformed_t r = upf_ul_match (gp, g, &in, &m);
+  int pdr
+    = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s->prog, UPF_DIR_UL, &m) : -1;
+  return upf_ul_finish_pdr (st, s, g, r, &m, pdr, now_ns, v);
 }
 
 /*
@@ -552,6 +630,16 @@ upf_ul_process (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *pkt, uint32_t le
   return rv;
 }
 
+static inline void
+upf_dl_match (const upf_inner_t *in, upf_match_t *m)
+{
+  m->in = in;
+  m->teid = 0;
+  m->has_teid = 0;
+  m->qfi = 0;
+  m->has_qfi = 0;
+}
+
 /* DL, after the lookup: rules. */
 static inline int
 upf_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_inner_t *in, uint64_t now_ns,
@@ -560,11 +648,7 @@ upf_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_inner_t *in, uin
   upf_match_t m;
   if (!s)
     return upf_drop (st, v, UPF_DROP_NO_SESSION);
-  m.in = in;
-  m.teid = 0;
-  m.has_teid = 0;
-  m.qfi = 0;
-  m.has_qfi = 0;
+  upf_dl_match (in, &m);
   return upf_session_apply (st, s, UPF_DIR_DL, &m, in->total_len, now_ns, v);
 }
 
@@ -607,7 +691,7 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
  * and prefetch the programs, prefetch the rules, then classify / police / count / forward),
  * so the loads of one packet overlap the work on the others, as VPP's quad loops do.
  */
-#define UPF_VEC_GROUP 16
+#define UPF_VEC_GROUP 32
 
 /* Program lines the rules of a direction start with, prefetched a stage before the apply. */
 static inline void
@@ -615,25 +699,9 @@ upf_prog_prefetch (const upf_program_t *p, unsigned dir)
 {
   const upf_classifier_t *c = &p->cls[dir];
   __builtin_prefetch (p);
-  __builtin_prefetch ((const uint8_t *)c);
-  __builtin_prefetch ((const uint8_t *)c + 64);
-  __builtin_prefetch ((const uint8_t *)c + 128);
-  __builtin_prefetch ((const uint8_t *)c + 192);
-  __builtin_prefetch ((const uint8_t *)c + 256);
-  __builtin_prefetch (c->rule_pdr);
-}
-
-static inline void
-upf_prog_prefetch_rules (const upf_program_t *p)
-{
-  __builtin_prefetch (p->pdr);
-  __builtin_prefetch (p->far);
-  __builtin_prefetch (p->pdr_far);
-  __builtin_prefetch (p->sdf);
-  if (p->n_qer)
-    __builtin_prefetch (p->qer_state[0], 1);
-  if (p->n_urr)
-    __builtin_prefetch (p->urr_state[0], 1);
+  __builtin_prefetch ((const uint8_t *)p + 64);
+  for (unsigned o = 0; o < sizeof (*c) + 63; o += 64)
+    __builtin_prefetch ((const uint8_t *)c + o);
 }
 
 /* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
@@ -646,44 +714,70 @@ upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
     {
       uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
       upf_gtpu_t g[UPF_VEC_GROUP];
+      upf_inner_t in[UPF_VEC_GROUP];
+      upf_match_t mt[UPF_VEC_GROUP];
       upf_key_t k[UPF_VEC_GROUP];
       uint64_t h[UPF_VEC_GROUP];
       uint16_t off[UPF_VEC_GROUP];
-      uint8_t look[UPF_VEC_GROUP];
+      uint8_t look[UPF_VEC_GROUP], r[UPF_VEC_GROUP];
+      int pdr[UPF_VEC_GROUP];
       const upf_entry_t *e[UPF_VEC_GROUP];
+      const upf_program_t *p[UPF_VEC_GROUP];
+      /* 1: parse, hash, prefetch the bucket */
       for (j = 0; j < m; j++)
         {
           upf_outer_t o;
           upf_verdict_t *vj = &v[base + j];
+          const uint8_t *gp;
           look[j] = 0;
           if (!upf_ul_outer (st, pkts[base + j], lens[base + j], &o, vj))
             continue;
-          look[j] = (uint8_t)upf_ul_gtpu_head (st, pkts[base + j] + o.payload_offset, o.payload_len,
-                                               &g[j], vj);
+          gp = pkts[base + j] + o.payload_offset;
+          look[j] = (uint8_t)upf_ul_gtpu_head (st, gp, o.payload_len, &g[j], vj);
           if (!look[j])
             {
               vj->inner_offset = o.payload_offset; /* as upf_ul_process */
               continue;
             }
           off[j] = o.payload_offset;
+          r[j] = (uint8_t)upf_ul_match (gp, &g[j], &in[j], &mt[j]);
           upf_ul_key (&k[j], &o.dst, g[j].teid);
           h[j] = upf_key_hash (&k[j]);
           upf_slots_prefetch (slots, h[j]);
         }
+      /* 2: prefetch the entries */
       for (j = 0; j < m; j++)
         if (look[j])
           upf_slots_prefetch_entry (slots, h[j]);
+      /* 3: look up, prefetch the program and its classifier */
       for (j = 0; j < m; j++)
-        if (look[j] && (e[j] = upf_slots_find (slots, &k[j], h[j])) && e[j]->prog)
-          upf_prog_prefetch (e[j]->prog, UPF_DIR_UL);
+        {
+          p[j] = 0;
+          if (!look[j] || !(e[j] = upf_slots_find (slots, &k[j], h[j])))
+            continue;
+          if (r[j] == UPF_MALFORMED_NONE && (p[j] = e[j]->prog))
+            upf_prog_prefetch (p[j], UPF_DIR_UL);
+        }
+      /* 4: prefetch the first candidate rule and the rule index arrays */
       for (j = 0; j < m; j++)
-        if (look[j] && e[j] && e[j]->prog)
-          upf_prog_prefetch_rules (e[j]->prog);
+        if (p[j])
+          {
+            upf_prog_prefetch_rules (p[j]);
+            upf_classify_prefetch (p[j], UPF_DIR_UL, &mt[j]);
+          }
+      /* 5: classify, prefetch what the matched rules read */
+      for (j = 0; j < m; j++)
+        {
+          pdr[j] = p[j] ? upf_classify (p[j], UPF_DIR_UL, &mt[j]) : -1;
+          if (pdr[j] >= 0)
+            upf_pdr_prefetch (p[j], pdr[j]);
+        }
+      /* 6: QER, URR, FAR */
       for (j = 0; j < m; j++)
         if (look[j])
           {
             upf_verdict_t *vj = &v[base + j];
-            upf_ul_gtpu_finish (st, e[j], pkts[base + j] + off[j], &g[j], now_ns, vj);
+            upf_ul_finish_pdr (st, e[j], &g[j], (upf_malformed_t)r[j], &mt[j], pdr[j], now_ns, vj);
             vj->inner_offset = (uint16_t)(vj->inner_offset + off[j]);
           }
     }
@@ -700,16 +794,20 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
     {
       uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
       upf_inner_t in[UPF_VEC_GROUP];
+      upf_match_t mt[UPF_VEC_GROUP];
       upf_key_t k[UPF_VEC_GROUP];
       uint64_t h[UPF_VEC_GROUP];
       uint8_t look[UPF_VEC_GROUP], first[UPF_VEC_GROUP];
+      int pdr[UPF_VEC_GROUP];
       const upf_entry_t *e[UPF_VEC_GROUP];
+      const upf_program_t *p[UPF_VEC_GROUP];
       for (j = 0; j < m; j++)
         {
-          look[j] = upf_dl_head (st, pkts[base + j], lens[base + j], &in[j], &v[base + j]);
+          look[j] = (uint8_t)upf_dl_head (st, pkts[base + j], lens[base + j], &in[j], &v[base + j]);
           first[j] = look[j] && upf_dl_first_key (&ctx->dl, network_instance, &in[j].dst, &k[j]);
           if (!first[j])
             continue;
+          upf_dl_match (&in[j], &mt[j]);
           h[j] = upf_key_hash (&k[j]);
           upf_slots_prefetch (slots, h[j]);
         }
@@ -718,21 +816,38 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
           upf_slots_prefetch_entry (slots, h[j]);
       for (j = 0; j < m; j++)
         {
+          p[j] = 0;
           if (!look[j])
             continue;
           /* the longest prefix hits in the common case (one prefix length per family) */
           e[j] = first[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
           if (!e[j])
             e[j] = upf_dl_find (&ctx->dl, network_instance, &in[j].dst);
-          if (e[j] && e[j]->prog)
-            upf_prog_prefetch (e[j]->prog, UPF_DIR_DL);
+          upf_dl_match (&in[j], &mt[j]);
+          if (e[j] && (p[j] = e[j]->prog))
+            upf_prog_prefetch (p[j], UPF_DIR_DL);
         }
       for (j = 0; j < m; j++)
-        if (look[j] && e[j] && e[j]->prog)
-          upf_prog_prefetch_rules (e[j]->prog);
+        if (p[j])
+          {
+            upf_prog_prefetch_rules (p[j]);
+            upf_classify_prefetch (p[j], UPF_DIR_DL, &mt[j]);
+          }
+      for (j = 0; j < m; j++)
+        {
+          pdr[j] = p[j] ? upf_classify (p[j], UPF_DIR_DL, &mt[j]) : -1;
+          if (pdr[j] >= 0)
+            upf_pdr_prefetch (p[j], pdr[j]);
+        }
       for (j = 0; j < m; j++)
         if (look[j])
-          upf_dl_finish (st, e[j], &in[j], now_ns, &v[base + j]);
+          {
+            if (!e[j])
+              upf_drop (st, &v[base + j], UPF_DROP_NO_SESSION);
+            else
+              upf_session_apply_pdr (st, e[j], UPF_DIR_DL, &mt[j], in[j].total_len, now_ns, pdr[j],
+                                     &v[base + j]);
+          }
     }
 }
 
