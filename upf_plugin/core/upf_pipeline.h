@@ -183,7 +183,8 @@ typedef struct
   upf_table_t ul, dl;
   upf_epoch_t epoch;
   upf_stats_t stats;
-  upf_session_t *sessions; /* writer: all sessions, freed with the context */
+  upf_session_t *sessions;                      /* writer: all sessions, freed with the context */
+  upf_ruleset_t *rulesets[UPF_RULESET_BUCKETS]; /* writer: shared rule sets (upf_rules.h) */
 } upf_ctx_t;
 
 /* 1 if the event was added; 0 if the verdict is full (the caller leaves the condition

@@ -99,11 +99,38 @@ add_rule (upf_classifier_t *c, uint8_t pdr_index, uint8_t sdf_index, const upf_s
                 f ? f->ue_port_lo : 0, f ? f->ue_port_hi : 0, bit);
 }
 
+static uint64_t
+hash_bytes (uint64_t h, const void *data, size_t n)
+{
+  const uint8_t *p = data;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    {
+      uint64_t w;
+      memcpy (&w, p + i, 8);
+      h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+      h ^= h >> 29;
+    }
+  for (; i < n; i++)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static uint64_t
+ruleset_hash (const upf_ruleset_t *rs)
+{
+  uint64_t h = hash_bytes (0xcbf29ce484222325ULL, rs->cls, sizeof (rs->cls));
+  h = hash_bytes (h, &rs->n_sdf, sizeof (rs->n_sdf));
+  return hash_bytes (h, rs->sdf, rs->n_sdf * sizeof (upf_sdf_t));
+}
+
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qer, o_qrt, o_urr, o_sdf, o_pfar, o_pqer,
-    o_purr, o_qs, o_us;
+  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qer, o_qrt, o_urr, o_pfar, o_pqer, o_purr,
+    o_qs, o_us;
+  upf_ruleset_t *rs;
+  upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
   upf_program_t *p;
   uint8_t *base;
@@ -171,15 +198,17 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   o_qer = sz, sz += align8 (d->n_qer * sizeof (upf_qer_t));
   o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
-  o_sdf = sz, sz += align8 (d->n_sdf * sizeof (upf_sdf_t));
   o_pfar = sz, sz += align8 (d->n_pdr);
   o_pqer = sz, sz += align8 (d->n_pdr * UPF_MAX_QER_PER_PDR);
   o_purr = sz, sz += align8 (d->n_pdr * UPF_MAX_URR_PER_PDR);
   o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
   o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
   base = upf_calloc (1, sz);
-  if (!base)
+  rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t));
+  if (!base || !rs)
     {
+      upf_free (base);
+      upf_free (rs);
       fail (err, errlen, "out of memory");
       return -ENOMEM;
     }
@@ -198,7 +227,11 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->qer = (upf_qer_t *)(base + o_qer);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
   p->urr = (upf_urr_t *)(base + o_urr);
-  p->sdf = (upf_sdf_t *)(base + o_sdf);
+  rs->refs = 1;
+  rs->n_sdf = d->n_sdf;
+  p->rs = rs;
+  p->sdf = rs->sdf;
+  p->cls = cls = rs->cls;
   p->pdr_far = base + o_pfar;
   p->pdr_qer = (uint8_t (*)[UPF_MAX_QER_PER_PDR]) (base + o_pqer);
   p->pdr_urr = (uint8_t (*)[UPF_MAX_URR_PER_PDR]) (base + o_purr);
@@ -329,7 +362,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   for (i = 0; i < p->n_pdr; i++)
     {
       const upf_pdr_t *r = &p->pdr[i];
-      upf_classifier_t *c = &p->cls[r->source_interface == UPF_IF_ACCESS ? UPF_DIR_UL : UPF_DIR_DL];
+      upf_classifier_t *c = &cls[r->source_interface == UPF_IF_ACCESS ? UPF_DIR_UL : UPF_DIR_DL];
       uint32_t n = r->sdf_count ? r->sdf_count : 1;
       if (c->n_rules + n > UPF_MAX_RULES)
         {
@@ -342,14 +375,62 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       for (k = 0; k < r->sdf_count; k++)
         add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &p->sdf[r->sdf_first + k]);
     }
+  rs->hash = ruleset_hash (rs);
   *out = p;
   return 0;
+}
+
+static void
+ruleset_release (upf_ruleset_t *rs)
+{
+  if (!rs || --rs->refs)
+    return;
+  if (rs->pprev)
+    {
+      *rs->pprev = rs->next;
+      if (rs->next)
+        rs->next->pprev = rs->pprev;
+    }
+  upf_free (rs);
 }
 
 void
 upf_program_free (upf_program_t *p)
 {
+  if (p)
+    ruleset_release (p->rs);
   upf_free (p);
+}
+
+static int
+ruleset_eq (const upf_ruleset_t *a, const upf_ruleset_t *b)
+{
+  return a->hash == b->hash && a->n_sdf == b->n_sdf && !memcmp (a->cls, b->cls, sizeof (a->cls))
+         && !memcmp (a->sdf, b->sdf, a->n_sdf * sizeof (upf_sdf_t));
+}
+
+void
+upf_ruleset_intern (upf_ruleset_t **table, upf_program_t *p)
+{
+  upf_ruleset_t *rs = p->rs, **b, *x;
+  if (rs->pprev)
+    return;
+  b = &table[rs->hash & (UPF_RULESET_BUCKETS - 1)];
+  for (x = *b; x; x = x->next)
+    if (ruleset_eq (x, rs))
+      {
+        x->refs++;
+        ruleset_release (rs);
+        p->rs = x;
+        p->sdf = x->sdf;
+        p->cls = x->cls;
+        return;
+      }
+  rs->next = *b;
+  if (rs->next)
+    rs->next->pprev = &rs->next;
+  rs->pprev = b;
+  *b = rs;
 }
 
 const char *

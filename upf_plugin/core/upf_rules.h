@@ -282,7 +282,23 @@ typedef struct
   uint64_t max_dt[2];   /* refill interval after which the bucket is full (ns) */
 } upf_qer_rt_t;
 
-/* Compiled, immutable session program (one allocation). */
+/*
+ * A program's classifiers and SDF filters: immutable, and shared by every program of the
+ * context with the same ones (upf_session_install interns it), so 1M sessions of one PCC
+ * rule set hold one copy, which stays in cache. The PDRs' own PDI (F-TEID, UE address, QFI)
+ * stay in each program.
+ */
+typedef struct upf_ruleset
+{
+  upf_classifier_t cls[2];
+  uint32_t n_sdf;
+  uint32_t refs;                     /* writer: programs holding it */
+  uint64_t hash;                     /* writer: of cls, n_sdf and sdf */
+  struct upf_ruleset *next, **pprev; /* writer: intern chain; pprev NULL = not interned */
+  upf_sdf_t sdf[];
+} upf_ruleset_t;
+
+/* Compiled, immutable session program (one allocation, plus its rule set). */
 typedef struct
 {
   uint64_t seid;
@@ -306,7 +322,8 @@ typedef struct
   upf_buffer_t *buffer;        /* linked at install when the session may buffer */
   upf_bar_t bar;
   uint8_t has_bar;
-  upf_classifier_t cls[2];
+  const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
+  upf_ruleset_t *rs;
   upf_retired_t retire; /* writer only */
 } upf_program_t;
 
@@ -421,6 +438,12 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
 /* Build a program from a descriptor. Returns 0, or -1 (invalid rules) or -ENOMEM with a
  * message in err. */
 int upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen);
+/* Frees p and drops its reference to its rule set (freed with the last one). */
 void upf_program_free (upf_program_t *p);
+/* Rule sets interned per context: bucket count of the context's table. */
+#define UPF_RULESET_BUCKETS 4096
+/* Make p use the equal rule set of the table if there is one (freeing its own), else put
+ * its own in the table. Writer side, before p is published; never allocates. */
+void upf_ruleset_intern (upf_ruleset_t **table, upf_program_t *p);
 
 #endif /* included_upf_rules_h */

@@ -274,6 +274,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
           s->buffer->report_sent = 0;
   prog->installed = 1;
   prog->seid = s->seid;
+  upf_ruleset_intern (ctx->rulesets, prog);
   /* new keys, then keys kept from the old program (same key, entry carrying the new
    * program), publish, then remove the keys the new program no longer has */
   for (i = 0; i < n_new; i++)

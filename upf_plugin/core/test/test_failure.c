@@ -279,6 +279,43 @@ test_packet_events_not_lost (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Sessions with the same classifiers and filters share one rule set; the last one frees it. */
+static void
+test_rulesets_shared (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t a;
+  upf_session_t *s[4];
+  upf_sdf_t f = { .proto = UPF_PROTO_TCP, .flags = UPF_SDF_PROTO };
+  (void)st;
+  for (uint32_t i = 0; i < 4; i++)
+    {
+      mk_prog (&a, 0x100 + i, UE + i, 1, 1, 0, 0);
+      if (i == 3)
+        {
+          a.d.sdf = &f;
+          a.d.n_sdf = 1;
+          a.pdr[0].sdf_count = 1;
+        }
+      s[i] = install_ok (c, 7 + i, &a);
+    }
+  const upf_program_t *p0 = s[0]->prog, *p1 = s[1]->prog, *p3 = s[3]->prog;
+  assert_ptr_equal (p0->rs, p1->rs);
+  assert_ptr_equal (p0->rs, s[2]->prog->rs);
+  assert_int_equal (p0->rs->refs, 3);
+  assert_ptr_not_equal (p3->rs, p0->rs);
+  assert_ptr_equal (p0->cls, p0->rs->cls);
+  /* still classifies per session (the PDI stays in each program) */
+  assert_int_equal (ul_from (c, 0x101, UE + 1).verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (ul_from (c, 0x101, UE).drop_reason, UPF_DROP_NO_PDR);
+  for (uint32_t i = 0; i < 4; i++)
+    upfcore_session_delete (c, s[i]);
+  upfcore_reclaim (c);
+  for (unsigned b = 0; b < UPF_RULESET_BUCKETS; b++)
+    assert_null (c->rulesets[b]);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -290,6 +327,7 @@ main (void)
     cmocka_unit_test (test_null_session),
     cmocka_unit_test (test_tick_events_not_lost),
     cmocka_unit_test (test_packet_events_not_lost),
+    cmocka_unit_test (test_rulesets_shared),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }
