@@ -190,7 +190,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     }
 
   sz = align8 (sizeof (upf_program_t));
-  o_pdr = sz, sz += align8 (d->n_pdr * sizeof (upf_pdr_t));
+  o_pdr = sz, sz += align8 (d->n_pdr * sizeof (upf_pdr_rt_t));
   o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_t));
   o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
@@ -219,7 +219,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->n_urr = d->n_urr;
   p->n_sdf = d->n_sdf;
   p->n_dupl = d->n_dupl;
-  p->pdr = (upf_pdr_t *)(base + o_pdr);
+  p->pdr = (upf_pdr_rt_t *)(base + o_pdr);
   p->far = (upf_far_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
   p->dupl = (upf_dupl_t *)(base + o_dupl);
@@ -284,7 +284,19 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       order[j] = (uint16_t)i;
     }
   for (i = 0; i < d->n_pdr; i++)
-    p->pdr[i] = d->pdr[order[i]];
+    {
+      const upf_pdr_t *r = &d->pdr[order[i]];
+      upf_pdr_rt_t *c = &p->pdr[i];
+      c->ue_ip = r->ue_ip;
+      c->pdr_id = r->pdr_id;
+      c->teid = r->teid;
+      c->pdi_flags = r->pdi_flags;
+      c->qfi = r->qfi;
+      c->ue_ip_plen = r->ue_ip_plen;
+      c->source_interface = r->source_interface;
+      c->network_instance = r->network_instance;
+      c->fteid_addr = r->fteid_addr;
+    }
 
   for (i = 0; i < d->n_far; i++)
     {
@@ -304,7 +316,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 
   for (i = 0; i < p->n_pdr; i++)
     {
-      const upf_pdr_t *r = &p->pdr[i];
+      const upf_pdr_t *r = &d->pdr[order[i]];
       p->pdr_far[i] = UPF_NONE8;
       for (j = 0; j < p->n_far; j++)
         if (p->far[j].far_id == r->far_id)
@@ -361,7 +373,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   /* Classifiers. */
   for (i = 0; i < p->n_pdr; i++)
     {
-      const upf_pdr_t *r = &p->pdr[i];
+      const upf_pdr_t *r = &d->pdr[order[i]];
       upf_classifier_t *c = &cls[r->source_interface == UPF_IF_ACCESS ? UPF_DIR_UL : UPF_DIR_DL];
       uint32_t n = r->sdf_count ? r->sdf_count : 1;
       if (c->n_rules + n > UPF_MAX_RULES)

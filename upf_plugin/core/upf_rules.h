@@ -136,6 +136,27 @@ typedef struct
 } upf_pdr_t;
 
 /*
+ * A PDR as a compiled program keeps it: what classification (first 32 bytes) and the
+ * writer's table keys read. The descriptor's precedence, FAR/QER/URR ids and filter range are
+ * compiled into the PDR order, index arrays and the classifier.
+ */
+typedef struct
+{
+  upf_ip_t ue_ip;
+  uint32_t pdr_id;
+  uint32_t teid;
+  uint8_t pdi_flags; /* UPF_PDI_* */
+  uint8_t qfi;
+  uint8_t ue_ip_plen;
+  uint8_t source_interface;
+  uint16_t network_instance;
+  uint8_t _pad[2];
+  upf_ip_t fteid_addr; /* writer: UL table key */
+} upf_pdr_rt_t;
+_Static_assert(sizeof (upf_pdr_rt_t) == 48, "a compiled PDR is 48 bytes");
+_Static_assert(offsetof (upf_pdr_rt_t, fteid_addr) == 32, "match fields in the first 32 bytes");
+
+/*
  * Duplicating Parameters (TS 29.244 7.5.2.3-3, grouped IE: destination interface, outer
  * header creation, transport level marking, forwarding policy) of a FAR whose apply action
  * has DUPL (with FORW: only forwarded packets are copied). The copy is of the user packet as
@@ -304,7 +325,7 @@ typedef struct
   uint64_t seid;
   uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
   uint32_t installed; /* set by the writer before publication */
-  upf_pdr_t *pdr;     /* sorted by precedence */
+  upf_pdr_rt_t *pdr;  /* sorted by precedence */
   upf_far_t *far;
   upf_encap_t *encap;      /* per FAR, valid when far[i].ohc */
   upf_dupl_t *dupl;        /* duplicating parameters (n_dupl), FARs point into it */
@@ -390,7 +411,7 @@ upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
 }
 
 static inline int
-upf_pdi_match (const upf_pdr_t *p, const upf_match_t *m, unsigned dir)
+upf_pdi_match (const upf_pdr_rt_t *p, const upf_match_t *m, unsigned dir)
 {
   if ((p->pdi_flags & UPF_PDI_FTEID) && (!m->has_teid || m->teid != p->teid))
     return 0;
@@ -424,7 +445,7 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      const upf_pdr_t *p = &prog->pdr[c->rule_pdr[r]];
+      const upf_pdr_rt_t *p = &prog->pdr[c->rule_pdr[r]];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;

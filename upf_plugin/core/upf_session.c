@@ -68,7 +68,7 @@ program_keys (const upf_program_t *p, key_ref_t *out)
     return 0;
   for (i = 0; i < p->n_pdr; i++)
     {
-      const upf_pdr_t *r = &p->pdr[i];
+      const upf_pdr_rt_t *r = &p->pdr[i];
       key_ref_t kr;
       memset (&kr, 0, sizeof (kr));
       if (r->pdi_flags & UPF_PDI_FTEID)
