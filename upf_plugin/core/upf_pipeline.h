@@ -688,21 +688,20 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
 /*
  * Vector entry points: n packets per call, same verdicts and state changes as calling the
  * scalar entry point on each packet in order. They work in groups of UPF_VEC_GROUP packets,
- * stage by stage (parse all and prefetch their table buckets, prefetch the entries, look up
- * and prefetch the programs, prefetch the rules, then classify / police / count / forward),
- * so the loads of one packet overlap the work on the others, as VPP's quad loops do.
+ * stage by stage: parse all and prefetch their table buckets; prefetch the entries; look up
+ * and prefetch the programs' headers; prefetch the candidate rules and index arrays;
+ * classify and prefetch what the matched rules read; police / count / forward. The loads of
+ * one packet overlap the work on the others, as VPP's quad loops do.
  */
 #define UPF_VEC_GROUP 32
 
-/* Program lines the rules of a direction start with, prefetched a stage before the apply. */
+/* The program's packet-path header (two lines). Its classifiers are in the rule set that
+ * the sessions of one PCC rule set share, usually cached; classification reads them next. */
 static inline void
-upf_prog_prefetch (const upf_program_t *p, unsigned dir)
+upf_prog_prefetch (const upf_program_t *p)
 {
-  const upf_classifier_t *c = &p->cls[dir];
   __builtin_prefetch (p);
   __builtin_prefetch ((const uint8_t *)p + 64);
-  for (unsigned o = 0; o < sizeof (*c) + 63; o += 64)
-    __builtin_prefetch ((const uint8_t *)c + o);
 }
 
 /* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
@@ -750,14 +749,14 @@ upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
       for (j = 0; j < m; j++)
         if (look[j])
           upf_slots_prefetch_entry (slots, h[j]);
-      /* 3: look up, prefetch the program and its classifier */
+      /* 3: look up, prefetch the program header */
       for (j = 0; j < m; j++)
         {
           p[j] = 0;
           if (!look[j] || !(e[j] = upf_slots_find (slots, &k[j], h[j])))
             continue;
           if (r[j] == UPF_MALFORMED_NONE && (p[j] = e[j]->prog))
-            upf_prog_prefetch (p[j], UPF_DIR_UL);
+            upf_prog_prefetch (p[j]);
         }
       /* 4: prefetch the first candidate rule and the rule index arrays */
       for (j = 0; j < m; j++)
@@ -826,7 +825,7 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
             e[j] = upf_dl_find (&ctx->dl, network_instance, &in[j].dst);
           upf_dl_match (&in[j], &mt[j]);
           if (e[j] && (p[j] = e[j]->prog))
-            upf_prog_prefetch (p[j], UPF_DIR_DL);
+            upf_prog_prefetch (p[j]);
         }
       for (j = 0; j < m; j++)
         if (p[j])

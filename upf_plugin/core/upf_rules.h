@@ -319,34 +319,38 @@ typedef struct upf_ruleset
   upf_sdf_t sdf[];
 } upf_ruleset_t;
 
-/* Compiled, immutable session program (one allocation, plus its rule set). */
+/* Compiled, immutable session program (one allocation, plus its rule set). The packet
+ * path reads the first two cache lines (asserted below), the rest is the writer's. */
 typedef struct
 {
+  /* packet path */
   uint64_t seid;
-  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
-  uint32_t installed; /* set by the writer before publication */
-  upf_pdr_rt_t *pdr;  /* sorted by precedence */
-  upf_far_t *far;
-  upf_encap_t *encap;      /* per FAR, valid when far[i].ohc */
-  upf_dupl_t *dupl;        /* duplicating parameters (n_dupl), FARs point into it */
-  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
-  uint32_t n_dupl;
-  upf_qer_t *qer;
-  upf_qer_rt_t *qer_rt;
-  upf_urr_t *urr;
-  upf_sdf_t *sdf;
+  const upf_classifier_t *cls;             /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
+  upf_pdr_rt_t *pdr;                       /* sorted by precedence */
+  upf_sdf_t *sdf;                          /* in rs */
   uint8_t *pdr_far;                        /* far index per pdr */
   uint8_t (*pdr_qer)[UPF_MAX_QER_PER_PDR]; /* qer indexes, UPF_NONE8 = none */
   uint8_t (*pdr_urr)[UPF_MAX_URR_PER_PDR];
+  upf_far_t *far;
+  upf_encap_t *encap; /* per FAR, valid when far[i].ohc */
+  upf_qer_t *qer;
+  upf_qer_rt_t *qer_rt;
   upf_qer_state_t **qer_state; /* per qer, linked at install */
+  upf_urr_t *urr;
   upf_urr_state_t **urr_state; /* per urr, linked at install */
   upf_buffer_t *buffer;        /* linked at install when the session may buffer */
-  upf_bar_t bar;
+  upf_dupl_t *dupl;            /* duplicating parameters (n_dupl), FARs point into it */
+  /* second line onwards: rarely on the packet path, and the writer's */
+  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
+  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf, n_dupl;
+  uint32_t installed; /* set by the writer before publication */
   uint8_t has_bar;
-  const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
+  upf_bar_t bar;
   upf_ruleset_t *rs;
   upf_retired_t retire; /* writer only */
 } upf_program_t;
+_Static_assert(offsetof (upf_program_t, dupl) + sizeof (void *) <= 128,
+               "the packet path's program fields fit two cache lines");
 
 static inline unsigned
 upf_proto_class (uint8_t proto)
