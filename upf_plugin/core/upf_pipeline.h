@@ -693,7 +693,7 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
  * classify and prefetch what the matched rules read; police / count / forward. The loads of
  * one packet overlap the work on the others, as VPP's quad loops do.
  */
-#define UPF_VEC_GROUP 32
+#define UPF_VEC_GROUP 16
 
 /* The program's packet-path header (two lines). Its classifiers are in the rule set that
  * the sessions of one PCC rule set share, usually cached; classification reads them next. */
