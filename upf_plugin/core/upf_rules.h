@@ -1,9 +1,11 @@
 /*
  * upf_rules.h: session rules (TS 29.244 semantics) and the compiled session program.
  *
- * pfcpd's compiler turns PFCP IEs into the plain structures below (upf_pdr_t, upf_far_t,
- * upf_qer_t, upf_urr_t, upf_sdf_t, upf_bar_t) and calls upf_program_build (), which copies
- * them into one immutable block (upf_program_t) and compiles the classifier. A program is
+ * pfcpd's local datapath (pfcpd.datapath.local.engine) fills the plain structures below
+ * (upf_pdr_t, upf_far_t, upf_qer_t, upf_urr_t, upf_sdf_t, upf_bar_t) from a session's rules and
+ * calls upf_program_build () (through upfcore_session_install), which copies
+ * them into one immutable block (upf_program_t) and compiles the classifier into a rule set
+ * (upf_ruleset_t: classifiers + SDF filters) that sessions with equal ones share. A program is
  * never modified once published: a session modification builds a new program and swaps it in
  * whole (see upf_table.h for the publish / reclaim scheme). Mutable per-session state (URR
  * counters, QER token buckets, the DL buffer) lives outside the program, in objects owned by
