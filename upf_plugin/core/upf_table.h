@@ -58,7 +58,7 @@ typedef struct
   const upf_program_t *prog;
   upf_retired_t retire; /* writer only */
 } upf_entry_t;
-_Static_assert (sizeof (upf_entry_t) == 64, "a table entry is one cache line");
+_Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
 
 typedef struct
 {
