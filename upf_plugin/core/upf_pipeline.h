@@ -354,7 +354,6 @@ upf_pdr_prefetch (const upf_program_t *p, int pdr)
   __builtin_prefetch (&p->encap[f]);
   if (q != UPF_NONE8)
     {
-      __builtin_prefetch (&p->qer[q]);
       __builtin_prefetch (&p->qer_rt[q]);
       __builtin_prefetch (p->qer_state[q], 1);
     }
@@ -403,19 +402,19 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   for (i = 0; i < UPF_MAX_QER_PER_PDR; i++)
     {
       uint8_t q = prog->pdr_qer[pdr][i];
-      const upf_qer_t *qer;
+      const upf_qer_rt_t *qer;
       upf_qer_state_t *qs;
       if (q == UPF_NONE8)
         break;
-      qer = &prog->qer[q];
+      qer = &prog->qer_rt[q];
       qs = prog->qer_state[q];
-      if ((dir == UPF_DIR_UL ? qer->gate_ul : qer->gate_dl) == UPF_GATE_CLOSED)
+      if (qer->gate[dir] == UPF_GATE_CLOSED)
         {
           qs->gated_pkts[dir]++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
         }
-      if (!upf_police (qs, &prog->qer_rt[q], dir, len, now_ns))
+      if (!upf_police (qs, qer, dir, len, now_ns))
         {
           qs->policed_pkts[dir]++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);

@@ -127,8 +127,8 @@ ruleset_hash (const upf_ruleset_t *rs)
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qer, o_qrt, o_urr, o_pfar, o_pqer, o_purr,
-    o_qs, o_us;
+  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qrt, o_urr, o_pfar, o_pqer, o_purr, o_qs,
+    o_us;
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
@@ -195,7 +195,6 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
-  o_qer = sz, sz += align8 (d->n_qer * sizeof (upf_qer_t));
   o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
   o_pfar = sz, sz += align8 (d->n_pdr);
@@ -224,7 +223,6 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->encap = (upf_encap_t *)(base + o_encap);
   p->dupl = (upf_dupl_t *)(base + o_dupl);
   p->dupl_encap = (upf_encap_t *)(base + o_dencap);
-  p->qer = (upf_qer_t *)(base + o_qer);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
   p->urr = (upf_urr_t *)(base + o_urr);
   rs->refs = 1;
@@ -249,14 +247,17 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         upf_encap_init_kind (&p->dupl_encap[i], kind[u->ohc], &u->ohc_src, &u->ohc_peer,
                              u->ohc_teid, u->ohc_port, !!(u->ohc_flags & UPF_OHC_F_PSC), u->dscp);
     }
-  if (d->n_qer)
-    memcpy (p->qer, d->qer, d->n_qer * sizeof (upf_qer_t));
   for (i = 0; i < d->n_qer; i++)
     for (j = 0; j < 2; j++)
       {
         uint64_t bps = j == UPF_DIR_UL ? d->qer[i].mbr_ul_bps : d->qer[i].mbr_dl_bps;
         uint64_t Bps = bps / 8, burst = d->qer[i].burst_bytes;
         upf_qer_rt_t *rt = &p->qer_rt[i];
+        rt->qer_id = d->qer[i].qer_id;
+        rt->gate[UPF_DIR_UL] = d->qer[i].gate_ul;
+        rt->gate[UPF_DIR_DL] = d->qer[i].gate_dl;
+        rt->qfi = d->qer[i].qfi;
+        rt->rqi = d->qer[i].rqi;
         if (!burst)
           burst = Bps / 10 > 16384 ? Bps / 10 : 16384;
         if (burst > 0xffffffffULL)
@@ -333,7 +334,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
           if (!r->qer_id[k])
             continue;
           for (j = 0; j < p->n_qer; j++)
-            if (p->qer[j].qer_id == r->qer_id[k])
+            if (p->qer_rt[j].qer_id == r->qer_id[k])
               p->pdr_qer[i][k] = (uint8_t)j;
           if (p->pdr_qer[i][k] == UPF_NONE8)
             {

@@ -297,13 +297,19 @@ enum
   UPF_DIR_DL = 1,
 };
 
-/* Policer constants derived from a QER at build time (no divisions per packet). */
+/* A QER as a compiled program keeps it: gates, marking and the policer constants derived at
+ * build time (no divisions per packet), in one cache line. */
 typedef struct
 {
   uint64_t Bps[2];      /* MBR [UL, DL] in bytes/s, 0 = no policing */
   uint64_t depth_nb[2]; /* bucket depth in nano-bytes */
   uint64_t max_dt[2];   /* refill interval after which the bucket is full (ns) */
+  uint32_t qer_id;
+  uint8_t gate[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]: UPF_GATE_* */
+  uint8_t qfi;     /* QFI to set on encapsulation, 0 = keep */
+  uint8_t rqi;
 } upf_qer_rt_t;
+_Static_assert(sizeof (upf_qer_rt_t) <= 64, "a compiled QER is one cache line");
 
 /*
  * A program's classifiers and SDF filters: immutable, and shared by every program of the
@@ -335,7 +341,6 @@ typedef struct
   uint8_t (*pdr_urr)[UPF_MAX_URR_PER_PDR];
   upf_far_t *far;
   upf_encap_t *encap; /* per FAR, valid when far[i].ohc */
-  upf_qer_t *qer;
   upf_qer_rt_t *qer_rt;
   upf_qer_state_t **qer_state; /* per qer, linked at install */
   upf_urr_t *urr;

@@ -232,7 +232,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
       goto nomem;
   for (i = 0; i < prog->n_qer; i++)
     if (!(prog->qer_state[i] = (upf_qer_state_t *)state_find_or_new (
-            s->qer_states, &fresh_qer, prog->qer[i].qer_id, sizeof (upf_qer_state_t))))
+            s->qer_states, &fresh_qer, prog->qer_rt[i].qer_id, sizeof (upf_qer_state_t))))
       goto nomem;
   for (i = 0; i < prog->n_far; i++)
     if (prog->far[i].apply_action & (UPF_AA_BUFF | UPF_AA_NOCP))
