@@ -254,7 +254,7 @@ upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_
     return;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
-      uint8_t u = prog->pdr_urr[pdr][i];
+      uint8_t u = prog->rule[pdr].urr[i];
       if (u == UPF_NONE8)
         break;
       prog->urr_state[u]->dropped_dl_pkts++;
@@ -270,7 +270,7 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
   unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
-      uint8_t u = prog->pdr_urr[pdr][i];
+      uint8_t u = prog->rule[pdr].urr[i];
       const upf_urr_t *r;
       upf_urr_state_t *s;
       if (u == UPF_NONE8)
@@ -307,13 +307,11 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
   return 1;
 }
 
-/* The program's rule index arrays and state pointers (read by the rules of any PDR). */
+/* The program's PDIs and state pointers (read by the rules of any PDR). */
 static inline void
 upf_prog_prefetch_rules (const upf_program_t *p)
 {
-  __builtin_prefetch (p->pdr_far);
-  __builtin_prefetch (p->pdr_qer);
-  __builtin_prefetch (p->pdr_urr);
+  __builtin_prefetch (p->pdi);
   if (p->n_qer)
     __builtin_prefetch (p->qer_state);
   if (p->n_urr)
@@ -334,7 +332,7 @@ upf_classify_prefetch (const upf_program_t *prog, unsigned dir, const upf_match_
   for (unsigned k = 0; cand && k < 8; k++, cand &= cand - 1)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      __builtin_prefetch (&prog->pdr[c->rule_pdr[r]]);
+      __builtin_prefetch (&prog->pdi[prog->rule[c->rule_pdr[r]].pdi]);
       if (c->rule_sdf[r] != UPF_NONE8)
         __builtin_prefetch (&prog->sdf[c->rule_sdf[r]]);
     }
@@ -347,9 +345,9 @@ upf_pdr_prefetch (const upf_program_t *p, int pdr)
   uint8_t f, q, u;
   if (pdr < 0)
     return;
-  f = p->pdr_far[pdr];
-  q = p->pdr_qer[pdr][0];
-  u = p->pdr_urr[pdr][0];
+  f = p->rule[pdr].far;
+  q = p->rule[pdr].qer[0];
+  u = p->rule[pdr].urr[0];
   __builtin_prefetch (&p->far[f]);
   __builtin_prefetch (&p->encap[f]);
   if (q != UPF_NONE8)
@@ -368,7 +366,7 @@ upf_pdr_prefetch (const upf_program_t *p, int pdr)
 static inline int
 upf_session_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
 {
-  __builtin_prefetch (prog->pdr);
+  __builtin_prefetch (prog->pdi);
   __builtin_prefetch (prog->far);
   upf_prog_prefetch_rules (prog);
   return upf_classify (prog, dir, m);
@@ -393,15 +391,15 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   v->seid = prog->seid;
   if (pdr < 0)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
-  v->pdr_id = prog->pdr[pdr].pdr_id;
-  far = &prog->far[prog->pdr_far[pdr]];
+  v->pdr_id = prog->rule[pdr].pdr_id;
+  far = &prog->far[prog->rule[pdr].far];
   v->far_id = far->far_id;
   v->qfi = m->has_qfi ? m->qfi : 0;
 
   /* QER: gates, then MBR policers. */
   for (i = 0; i < UPF_MAX_QER_PER_PDR; i++)
     {
-      uint8_t q = prog->pdr_qer[pdr][i];
+      uint8_t q = prog->rule[pdr].qer[i];
       const upf_qer_rt_t *qer;
       upf_qer_state_t *qs;
       if (q == UPF_NONE8)
@@ -475,7 +473,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
-  v->encap = far->ohc ? &prog->encap[prog->pdr_far[pdr]] : 0;
+  v->encap = far->ohc ? &prog->encap[prog->rule[pdr].far] : 0;
   if (__builtin_expect ((far->apply_action & UPF_AA_DUPL) && far->dupl_count, 0))
     {
       v->n_dupl = far->dupl_count;

@@ -121,17 +121,21 @@ ruleset_hash (const upf_ruleset_t *rs)
 {
   uint64_t h = hash_bytes (0xcbf29ce484222325ULL, rs->cls, sizeof (rs->cls));
   h = hash_bytes (h, &rs->n_sdf, sizeof (rs->n_sdf));
-  return hash_bytes (h, rs->sdf, rs->n_sdf * sizeof (upf_sdf_t));
+  h = hash_bytes (h, &rs->n_pdr, sizeof (rs->n_pdr));
+  h = hash_bytes (h, rs->sdf, rs->n_sdf * sizeof (upf_sdf_t));
+  return hash_bytes (h, rs->rule, rs->n_pdr * sizeof (upf_pdr_rule_t));
 }
 
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qrt, o_urr, o_pfar, o_pqer, o_purr, o_qs,
-    o_us;
+  size_t sz, o_pdi, o_far, o_encap, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
+  uint8_t pdr_pdi[UPF_MAX_PDR];
+  upf_pdi_rt_t pdi[UPF_MAX_PDR];
+  uint32_t n_pdi = 0;
   upf_program_t *p;
   uint8_t *base;
   uint32_t i, j, k;
@@ -189,21 +193,55 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
     }
 
+  /* PDRs sorted by precedence. */
+  /* insertion sort: at most 255 PDRs, and no global state (qsort has no context) */
+  for (i = 0; i < d->n_pdr; i++)
+    {
+      for (j = i; j > 0 && pdr_before (&d->pdr[i], &d->pdr[order[j - 1]]); j--)
+        order[j] = order[j - 1];
+      order[j] = (uint16_t)i;
+    }
+  /* Their distinct PDIs, unset fields zeroed. */
+  for (i = 0; i < d->n_pdr; i++)
+    {
+      const upf_pdr_t *r = &d->pdr[order[i]];
+      upf_pdi_rt_t c;
+      memset (&c, 0, sizeof (c));
+      c.pdi_flags = r->pdi_flags;
+      c.source_interface = r->source_interface;
+      c.network_instance = r->network_instance;
+      if (r->pdi_flags & UPF_PDI_UE_IP)
+        {
+          c.ue_ip = r->ue_ip;
+          c.ue_ip_plen = r->ue_ip_plen;
+        }
+      if (r->pdi_flags & UPF_PDI_FTEID)
+        {
+          c.teid = r->teid;
+          c.fteid_addr = r->fteid_addr;
+        }
+      if (r->pdi_flags & UPF_PDI_QFI)
+        c.qfi = r->qfi;
+      for (j = 0; j < n_pdi && memcmp (&pdi[j], &c, sizeof (c)); j++)
+        ;
+      if (j == n_pdi)
+        pdi[n_pdi++] = c;
+      pdr_pdi[i] = (uint8_t)j;
+    }
+
   sz = align8 (sizeof (upf_program_t));
-  o_pdr = sz, sz += align8 (d->n_pdr * sizeof (upf_pdr_rt_t));
+  o_pdi = sz, sz += align8 (n_pdi * sizeof (upf_pdi_rt_t));
   o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_t));
   o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
   o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
-  o_pfar = sz, sz += align8 (d->n_pdr);
-  o_pqer = sz, sz += align8 (d->n_pdr * UPF_MAX_QER_PER_PDR);
-  o_purr = sz, sz += align8 (d->n_pdr * UPF_MAX_URR_PER_PDR);
   o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
   o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
   base = upf_calloc (1, sz);
-  rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t));
+  rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
+                        + d->n_pdr * sizeof (upf_pdr_rule_t));
   if (!base || !rs)
     {
       upf_free (base);
@@ -213,12 +251,13 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     }
   p = (upf_program_t *)base;
   p->n_pdr = d->n_pdr;
+  p->n_pdi = n_pdi;
   p->n_far = d->n_far;
   p->n_qer = d->n_qer;
   p->n_urr = d->n_urr;
   p->n_sdf = d->n_sdf;
   p->n_dupl = d->n_dupl;
-  p->pdr = (upf_pdr_rt_t *)(base + o_pdr);
+  p->pdi = (upf_pdi_rt_t *)(base + o_pdi);
   p->far = (upf_far_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
   p->dupl = (upf_dupl_t *)(base + o_dupl);
@@ -227,12 +266,12 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->urr = (upf_urr_t *)(base + o_urr);
   rs->refs = 1;
   rs->n_sdf = d->n_sdf;
+  rs->n_pdr = d->n_pdr;
+  rs->rule = (upf_pdr_rule_t *)(rs->sdf + d->n_sdf);
   p->rs = rs;
   p->sdf = rs->sdf;
+  p->rule = rs->rule;
   p->cls = cls = rs->cls;
-  p->pdr_far = base + o_pfar;
-  p->pdr_qer = (uint8_t (*)[UPF_MAX_QER_PER_PDR]) (base + o_pqer);
-  p->pdr_urr = (uint8_t (*)[UPF_MAX_URR_PER_PDR]) (base + o_purr);
   p->qer_state = (upf_qer_state_t **)(base + o_qs);
   p->urr_state = (upf_urr_state_t **)(base + o_us);
   if (d->n_far)
@@ -269,35 +308,15 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   if (d->n_urr)
     memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
   if (d->n_sdf)
-    memcpy (p->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
+    memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
   if (d->bar)
     {
       p->bar = *d->bar;
       p->has_bar = 1;
     }
 
-  /* PDRs sorted by precedence. */
-  /* insertion sort: at most 255 PDRs, and no global state (qsort has no context) */
-  for (i = 0; i < d->n_pdr; i++)
-    {
-      for (j = i; j > 0 && pdr_before (&d->pdr[i], &d->pdr[order[j - 1]]); j--)
-        order[j] = order[j - 1];
-      order[j] = (uint16_t)i;
-    }
-  for (i = 0; i < d->n_pdr; i++)
-    {
-      const upf_pdr_t *r = &d->pdr[order[i]];
-      upf_pdr_rt_t *c = &p->pdr[i];
-      c->ue_ip = r->ue_ip;
-      c->pdr_id = r->pdr_id;
-      c->teid = r->teid;
-      c->pdi_flags = r->pdi_flags;
-      c->qfi = r->qfi;
-      c->ue_ip_plen = r->ue_ip_plen;
-      c->source_interface = r->source_interface;
-      c->network_instance = r->network_instance;
-      c->fteid_addr = r->fteid_addr;
-    }
+  if (n_pdi)
+    memcpy (p->pdi, pdi, n_pdi * sizeof (upf_pdi_rt_t));
 
   for (i = 0; i < d->n_far; i++)
     {
@@ -318,11 +337,14 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   for (i = 0; i < p->n_pdr; i++)
     {
       const upf_pdr_t *r = &d->pdr[order[i]];
-      p->pdr_far[i] = UPF_NONE8;
+      upf_pdr_rule_t *x = &rs->rule[i];
+      x->pdr_id = r->pdr_id;
+      x->pdi = pdr_pdi[i];
+      x->far = UPF_NONE8;
       for (j = 0; j < p->n_far; j++)
         if (p->far[j].far_id == r->far_id)
-          p->pdr_far[i] = (uint8_t)j;
-      if (p->pdr_far[i] == UPF_NONE8)
+          x->far = (uint8_t)j;
+      if (x->far == UPF_NONE8)
         {
           fail (err, errlen, "PDR %u: FAR %u not defined", r->pdr_id, r->far_id);
           upf_program_free (p);
@@ -330,13 +352,13 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
       for (k = 0; k < UPF_MAX_QER_PER_PDR; k++)
         {
-          p->pdr_qer[i][k] = UPF_NONE8;
+          x->qer[k] = UPF_NONE8;
           if (!r->qer_id[k])
             continue;
           for (j = 0; j < p->n_qer; j++)
             if (p->qer_rt[j].qer_id == r->qer_id[k])
-              p->pdr_qer[i][k] = (uint8_t)j;
-          if (p->pdr_qer[i][k] == UPF_NONE8)
+              x->qer[k] = (uint8_t)j;
+          if (x->qer[k] == UPF_NONE8)
             {
               fail (err, errlen, "PDR %u: QER %u not defined", r->pdr_id, r->qer_id[k]);
               upf_program_free (p);
@@ -345,13 +367,13 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
       for (k = 0; k < UPF_MAX_URR_PER_PDR; k++)
         {
-          p->pdr_urr[i][k] = UPF_NONE8;
+          x->urr[k] = UPF_NONE8;
           if (!r->urr_id[k])
             continue;
           for (j = 0; j < p->n_urr; j++)
             if (p->urr[j].urr_id == r->urr_id[k])
-              p->pdr_urr[i][k] = (uint8_t)j;
-          if (p->pdr_urr[i][k] == UPF_NONE8)
+              x->urr[k] = (uint8_t)j;
+          if (x->urr[k] == UPF_NONE8)
             {
               fail (err, errlen, "PDR %u: URR %u not defined", r->pdr_id, r->urr_id[k]);
               upf_program_free (p);
@@ -360,15 +382,15 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
       /* compact the lists so the per-packet loops stop at the first UPF_NONE8 */
       for (j = k = 0; k < UPF_MAX_QER_PER_PDR; k++)
-        if (p->pdr_qer[i][k] != UPF_NONE8)
-          p->pdr_qer[i][j++] = p->pdr_qer[i][k];
+        if (x->qer[k] != UPF_NONE8)
+          x->qer[j++] = x->qer[k];
       for (; j < UPF_MAX_QER_PER_PDR; j++)
-        p->pdr_qer[i][j] = UPF_NONE8;
+        x->qer[j] = UPF_NONE8;
       for (j = k = 0; k < UPF_MAX_URR_PER_PDR; k++)
-        if (p->pdr_urr[i][k] != UPF_NONE8)
-          p->pdr_urr[i][j++] = p->pdr_urr[i][k];
+        if (x->urr[k] != UPF_NONE8)
+          x->urr[j++] = x->urr[k];
       for (; j < UPF_MAX_URR_PER_PDR; j++)
-        p->pdr_urr[i][j] = UPF_NONE8;
+        x->urr[j] = UPF_NONE8;
     }
 
   /* Classifiers. */
@@ -386,7 +408,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       if (!r->sdf_count)
         add_rule (c, (uint8_t)i, UPF_NONE8, 0);
       for (k = 0; k < r->sdf_count; k++)
-        add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &p->sdf[r->sdf_first + k]);
+        add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &rs->sdf[r->sdf_first + k]);
     }
   rs->hash = ruleset_hash (rs);
   *out = p;
@@ -418,8 +440,10 @@ upf_program_free (upf_program_t *p)
 static int
 ruleset_eq (const upf_ruleset_t *a, const upf_ruleset_t *b)
 {
-  return a->hash == b->hash && a->n_sdf == b->n_sdf && !memcmp (a->cls, b->cls, sizeof (a->cls))
-         && !memcmp (a->sdf, b->sdf, a->n_sdf * sizeof (upf_sdf_t));
+  return a->hash == b->hash && a->n_sdf == b->n_sdf && a->n_pdr == b->n_pdr
+         && !memcmp (a->cls, b->cls, sizeof (a->cls))
+         && !memcmp (a->sdf, b->sdf, a->n_sdf * sizeof (upf_sdf_t))
+         && !memcmp (a->rule, b->rule, a->n_pdr * sizeof (upf_pdr_rule_t));
 }
 
 void
@@ -436,6 +460,7 @@ upf_ruleset_intern (upf_ruleset_t **table, upf_program_t *p)
         ruleset_release (rs);
         p->rs = x;
         p->sdf = x->sdf;
+        p->rule = x->rule;
         p->cls = x->cls;
         return;
       }

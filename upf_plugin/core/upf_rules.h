@@ -138,25 +138,37 @@ typedef struct
 } upf_pdr_t;
 
 /*
- * A PDR as a compiled program keeps it: what classification (first 32 bytes) and the
- * writer's table keys read. The descriptor's precedence, FAR/QER/URR ids and filter range are
- * compiled into the PDR order, index arrays and the classifier.
+ * The PDI of a compiled PDR, the part that is the session's own: what classification (first
+ * 32 bytes) and the writer's table keys read. A program keeps each distinct PDI once (the
+ * PDRs of a direction usually share theirs: same F-TEID, same UE address), with the fields
+ * its flags leave unset zeroed so equal PDIs compare equal. The rest of a PDR (id, order,
+ * FAR/QER/URR indexes, filters) is in the shared rule set (upf_pdr_rule_t).
  */
 typedef struct
 {
   upf_ip_t ue_ip;
-  uint32_t pdr_id;
   uint32_t teid;
   uint8_t pdi_flags; /* UPF_PDI_* */
   uint8_t qfi;
   uint8_t ue_ip_plen;
   uint8_t source_interface;
   uint16_t network_instance;
-  uint8_t _pad[2];
+  uint8_t _pad[6];
   upf_ip_t fteid_addr; /* writer: UL table key */
-} upf_pdr_rt_t;
-_Static_assert(sizeof (upf_pdr_rt_t) == 48, "a compiled PDR is 48 bytes");
-_Static_assert(offsetof (upf_pdr_rt_t, fteid_addr) == 32, "match fields in the first 32 bytes");
+} upf_pdi_rt_t;
+_Static_assert(sizeof (upf_pdi_rt_t) == 48, "a compiled PDI is 48 bytes");
+_Static_assert(offsetof (upf_pdi_rt_t, fteid_addr) == 32, "match fields in the first 32 bytes");
+
+/* A compiled PDR's session-independent part, in precedence order in the rule set. */
+typedef struct
+{
+  uint32_t pdr_id;
+  uint8_t pdi;                      /* index into the program's pdi[] */
+  uint8_t far;                      /* index into the program's far[] */
+  uint8_t qer[UPF_MAX_QER_PER_PDR]; /* indexes into qer_rt[], UPF_NONE8 = none (first) */
+  uint8_t urr[UPF_MAX_URR_PER_PDR]; /* indexes into urr[], UPF_NONE8 = none (first) */
+} upf_pdr_rule_t;
+_Static_assert(sizeof (upf_pdr_rule_t) == 12, "a compiled PDR rule is 12 bytes");
 
 /*
  * Duplicating Parameters (TS 29.244 7.5.2.3-3, grouped IE: destination interface, outer
@@ -312,18 +324,20 @@ typedef struct
 _Static_assert(sizeof (upf_qer_rt_t) <= 64, "a compiled QER is one cache line");
 
 /*
- * A program's classifiers and SDF filters: immutable, and shared by every program of the
- * context with the same ones (upf_session_install interns it), so 1M sessions of one PCC
- * rule set hold one copy, which stays in cache. The PDRs' own PDI (F-TEID, UE address, QFI)
- * stay in each program.
+ * What a program holds that does not depend on the session's addresses and TEIDs: the
+ * classifiers, the SDF filters and the PDRs' rules (id, PDI / FAR / QER / URR indexes).
+ * Immutable, and shared by every program of the context with the same ones
+ * (upf_session_install interns it), so 1M sessions of one PCC rule set hold one copy, which
+ * stays in cache. The PDRs' own PDI values (F-TEID, UE address, QFI) stay in each program.
  */
 typedef struct upf_ruleset
 {
   upf_classifier_t cls[2];
-  uint32_t n_sdf;
+  uint32_t n_sdf, n_pdr;
   uint32_t refs;                     /* writer: programs holding it */
-  uint64_t hash;                     /* writer: of cls, n_sdf and sdf */
+  uint64_t hash;                     /* writer: of cls, counts, sdf and rule */
   struct upf_ruleset *next, **pprev; /* writer: intern chain; pprev NULL = not interned */
+  upf_pdr_rule_t *rule;              /* n_pdr, after sdf[] in the same block */
   upf_sdf_t sdf[];
 } upf_ruleset_t;
 
@@ -333,12 +347,10 @@ typedef struct
 {
   /* packet path */
   uint64_t seid;
-  const upf_classifier_t *cls;             /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
-  upf_pdr_rt_t *pdr;                       /* sorted by precedence */
-  upf_sdf_t *sdf;                          /* in rs */
-  uint8_t *pdr_far;                        /* far index per pdr */
-  uint8_t (*pdr_qer)[UPF_MAX_QER_PER_PDR]; /* qer indexes, UPF_NONE8 = none */
-  uint8_t (*pdr_urr)[UPF_MAX_URR_PER_PDR];
+  const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
+  const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
+  const upf_sdf_t *sdf;        /* in rs */
+  upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
   upf_far_t *far;
   upf_encap_t *encap; /* per FAR, valid when far[i].ohc */
   upf_qer_rt_t *qer_rt;
@@ -349,7 +361,7 @@ typedef struct
   upf_dupl_t *dupl;            /* duplicating parameters (n_dupl), FARs point into it */
   /* second line onwards: rarely on the packet path, and the writer's */
   upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
-  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf, n_dupl;
+  uint32_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl;
   uint32_t installed; /* set by the writer before publication */
   uint8_t has_bar;
   upf_bar_t bar;
@@ -422,7 +434,7 @@ upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
 }
 
 static inline int
-upf_pdi_match (const upf_pdr_rt_t *p, const upf_match_t *m, unsigned dir)
+upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
 {
   if ((p->pdi_flags & UPF_PDI_FTEID) && (!m->has_teid || m->teid != p->teid))
     return 0;
@@ -456,7 +468,7 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      const upf_pdr_rt_t *p = &prog->pdr[c->rule_pdr[r]];
+      const upf_pdi_rt_t *p = &prog->pdi[prog->rule[c->rule_pdr[r]].pdi];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;

@@ -52,8 +52,8 @@ upf_session_create (upf_ctx_t *ctx, uint64_t seid)
   return s;
 }
 
-/* Table keys a program needs: UL (F-TEID) for every PDR with a local F-TEID, DL (network
- * instance, UE IP prefix) for every non-access PDR with a UE IP address. */
+/* Table keys a program needs: UL (F-TEID) for every PDI with a local F-TEID, DL (network
+ * instance, UE IP prefix) for every non-access PDI with a UE IP address. */
 typedef struct
 {
   upf_key_t k;
@@ -66,9 +66,9 @@ program_keys (const upf_program_t *p, key_ref_t *out)
   unsigned n = 0, i, j;
   if (!p)
     return 0;
-  for (i = 0; i < p->n_pdr; i++)
+  for (i = 0; i < p->n_pdi; i++)
     {
-      const upf_pdr_rt_t *r = &p->pdr[i];
+      const upf_pdi_rt_t *r = &p->pdi[i];
       key_ref_t kr;
       memset (&kr, 0, sizeof (kr));
       if (r->pdi_flags & UPF_PDI_FTEID)
