@@ -342,14 +342,16 @@ upf_classify_prefetch (const upf_program_t *prog, unsigned dir, const upf_match_
 static inline void
 upf_pdr_prefetch (const upf_program_t *p, int pdr)
 {
-  uint8_t f, q, u;
+  uint8_t f, q, u, t;
   if (pdr < 0)
     return;
   f = p->rule[pdr].far;
   q = p->rule[pdr].qer[0];
   u = p->rule[pdr].urr[0];
+  t = p->rule[pdr].encap;
   __builtin_prefetch (&p->far[f]);
-  __builtin_prefetch (&p->encap[f]);
+  if (t != UPF_NONE8)
+    __builtin_prefetch (&p->encap[t]);
   if (q != UPF_NONE8)
     {
       __builtin_prefetch (&p->qer_rt[q]);
@@ -382,7 +384,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
                        uint32_t len, uint64_t now_ns, int pdr, upf_verdict_t *v)
 {
   const upf_program_t *prog = e->prog;
-  const upf_far_t *far;
+  const upf_far_rt_t *far;
   unsigned i;
 
   v->session = e->session;
@@ -473,7 +475,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
-  v->encap = far->ohc ? &prog->encap[prog->rule[pdr].far] : 0;
+  v->encap = far->encap != UPF_NONE8 ? &prog->encap[far->encap] : 0;
   if (__builtin_expect ((far->apply_action & UPF_AA_DUPL) && far->dupl_count, 0))
     {
       v->n_dupl = far->dupl_count;
@@ -483,7 +485,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   if (__builtin_expect (far->redirect_type != 0, 0))
     {
       v->redirect_type = far->redirect_type;
-      v->redirect_addr = &far->redirect_addr;
+      v->redirect_addr = &prog->redirect[far->redirect];
     }
   return 1;
 }

@@ -129,13 +129,13 @@ ruleset_hash (const upf_ruleset_t *rs)
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdi, o_far, o_encap, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
+  size_t sz, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
   uint8_t pdr_pdi[UPF_MAX_PDR];
   upf_pdi_rt_t pdi[UPF_MAX_PDR];
-  uint32_t n_pdi = 0;
+  uint32_t n_pdi = 0, n_encap = 0, n_redirect = 0;
   upf_program_t *p;
   uint8_t *base;
   uint32_t i, j, k;
@@ -229,10 +229,17 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       pdr_pdi[i] = (uint8_t)j;
     }
 
+  for (i = 0; i < d->n_far; i++)
+    {
+      n_encap += d->far[i].ohc == UPF_OHC_GTPU;
+      n_redirect += d->far[i].redirect_type != 0;
+    }
+
   sz = align8 (sizeof (upf_program_t));
   o_pdi = sz, sz += align8 (n_pdi * sizeof (upf_pdi_rt_t));
-  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_t));
-  o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
+  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_rt_t));
+  o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
+  o_redir = sz, sz += align8 (n_redirect * sizeof (upf_ip_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
   o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
@@ -258,8 +265,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->n_sdf = d->n_sdf;
   p->n_dupl = d->n_dupl;
   p->pdi = (upf_pdi_rt_t *)(base + o_pdi);
-  p->far = (upf_far_t *)(base + o_far);
+  p->far = (upf_far_rt_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
+  p->redirect = (upf_ip_t *)(base + o_redir);
   p->dupl = (upf_dupl_t *)(base + o_dupl);
   p->dupl_encap = (upf_encap_t *)(base + o_dencap);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
@@ -274,8 +282,6 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->cls = cls = rs->cls;
   p->qer_state = (upf_qer_state_t **)(base + o_qs);
   p->urr_state = (upf_urr_state_t **)(base + o_us);
-  if (d->n_far)
-    memcpy (p->far, d->far, d->n_far * sizeof (upf_far_t));
   if (d->n_dupl)
     memcpy (p->dupl, d->dupl, d->n_dupl * sizeof (upf_dupl_t));
   for (i = 0; i < d->n_dupl; i++)
@@ -320,13 +326,30 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 
   for (i = 0; i < d->n_far; i++)
     {
-      const upf_far_t *f = &p->far[i];
+      const upf_far_t *f = &d->far[i];
+      upf_far_rt_t *c = &p->far[i];
       for (j = 0; j < i; j++)
         if (p->far[j].far_id == f->far_id)
           goto dup_far;
+      c->far_id = f->far_id;
+      c->apply_action = f->apply_action;
+      c->dest_interface = f->dest_interface;
+      c->redirect_type = f->redirect_type;
+      c->network_instance = f->network_instance;
+      c->dupl_first = f->dupl_first;
+      c->dupl_count = f->dupl_count;
+      c->encap = UPF_NONE8;
       if (f->ohc == UPF_OHC_GTPU)
-        upf_encap_init (&p->encap[i], &f->ohc_src, &f->ohc_peer, f->ohc_teid,
-                        !!(f->ohc_flags & UPF_OHC_F_PSC), f->dscp);
+        {
+          c->encap = (uint8_t)p->n_encap++;
+          upf_encap_init (&p->encap[c->encap], &f->ohc_src, &f->ohc_peer, f->ohc_teid,
+                          !!(f->ohc_flags & UPF_OHC_F_PSC), f->dscp);
+        }
+      if (f->redirect_type)
+        {
+          c->redirect = (uint8_t)p->n_redirect++;
+          p->redirect[c->redirect] = f->redirect_addr;
+        }
       continue;
     dup_far:
       fail (err, errlen, "FAR %u defined twice", f->far_id);
@@ -340,7 +363,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       upf_pdr_rule_t *x = &rs->rule[i];
       x->pdr_id = r->pdr_id;
       x->pdi = pdr_pdi[i];
-      x->far = UPF_NONE8;
+      x->far = x->encap = UPF_NONE8;
       for (j = 0; j < p->n_far; j++)
         if (p->far[j].far_id == r->far_id)
           x->far = (uint8_t)j;
@@ -350,6 +373,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
           upf_program_free (p);
           return -1;
         }
+      x->encap = p->far[x->far].encap;
       for (k = 0; k < UPF_MAX_QER_PER_PDR; k++)
         {
           x->qer[k] = UPF_NONE8;

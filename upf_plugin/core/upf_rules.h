@@ -163,12 +163,14 @@ _Static_assert(offsetof (upf_pdi_rt_t, fteid_addr) == 32, "match fields in the f
 typedef struct
 {
   uint32_t pdr_id;
-  uint8_t pdi;                      /* index into the program's pdi[] */
-  uint8_t far;                      /* index into the program's far[] */
+  uint8_t pdi;   /* index into the program's pdi[] */
+  uint8_t far;   /* index into the program's far[] */
+  uint8_t encap; /* the FAR's template in encap[], UPF_NONE8 = none */
+  uint8_t _pad;
   uint8_t qer[UPF_MAX_QER_PER_PDR]; /* indexes into qer_rt[], UPF_NONE8 = none (first) */
   uint8_t urr[UPF_MAX_URR_PER_PDR]; /* indexes into urr[], UPF_NONE8 = none (first) */
 } upf_pdr_rule_t;
-_Static_assert(sizeof (upf_pdr_rule_t) == 12, "a compiled PDR rule is 12 bytes");
+_Static_assert(sizeof (upf_pdr_rule_t) == 16, "a compiled PDR rule is 16 bytes");
 
 /*
  * Duplicating Parameters (TS 29.244 7.5.2.3-3, grouped IE: destination interface, outer
@@ -221,6 +223,24 @@ typedef struct
   upf_ip_t ohc_src;       /* our GTP-U address used as outer source */
   upf_ip_t redirect_addr; /* server address for UPF_REDIRECT_IPV4/IPV6 (URL, SIP: unset) */
 } upf_far_t;
+
+/* A FAR as a compiled program keeps it: its outer header creation is a template in the
+ * program's encap[] (only FARs that encapsulate have one), its redirect address an entry of
+ * redirect[] (only FARs with redirect information have one). */
+typedef struct
+{
+  uint32_t far_id;
+  uint8_t apply_action; /* UPF_AA_* */
+  uint8_t dest_interface;
+  uint8_t redirect_type; /* UPF_REDIRECT_* + 1, 0 = none */
+  uint8_t redirect;      /* index into the program's redirect[] when redirect_type */
+  uint16_t network_instance;
+  uint16_t dupl_first; /* range in the program's dupl[] (used with UPF_AA_DUPL) */
+  uint8_t dupl_count;
+  uint8_t encap; /* index into the program's encap[], UPF_NONE8 = none */
+  uint8_t _pad[2];
+} upf_far_rt_t;
+_Static_assert(sizeof (upf_far_rt_t) == 16, "a compiled FAR is 16 bytes");
 
 typedef struct
 {
@@ -351,8 +371,8 @@ typedef struct
   const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
   const upf_sdf_t *sdf;        /* in rs */
   upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
-  upf_far_t *far;
-  upf_encap_t *encap; /* per FAR, valid when far[i].ohc */
+  upf_far_rt_t *far;
+  upf_encap_t *encap; /* n_encap: the templates of the FARs that encapsulate */
   upf_qer_rt_t *qer_rt;
   upf_qer_state_t **qer_state; /* per qer, linked at install */
   upf_urr_t *urr;
@@ -361,7 +381,8 @@ typedef struct
   upf_dupl_t *dupl;            /* duplicating parameters (n_dupl), FARs point into it */
   /* second line onwards: rarely on the packet path, and the writer's */
   upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
-  uint32_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl;
+  upf_ip_t *redirect;      /* n_redirect: redirect addresses (URL, SIP: unset) */
+  uint32_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect;
   uint32_t installed; /* set by the writer before publication */
   uint8_t has_bar;
   upf_bar_t bar;
