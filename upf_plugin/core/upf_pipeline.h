@@ -387,9 +387,9 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   const upf_far_rt_t *far;
   unsigned i;
 
-  v->session = e->session;
   if (!prog)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
+  v->session = prog->session;
   v->seid = prog->seid;
   if (pdr < 0)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
@@ -438,12 +438,12 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
       uint32_t cap_pkts, cap_bytes;
       if (!b)
         return upf_drop (st, v, UPF_DROP_NO_BUFFER);
-      cap_pkts = prog->has_bar && prog->bar.max_pkts ? prog->bar.max_pkts : 32;
+      cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
       if (cap_pkts > UPF_BUFFER_MAX_PKTS)
         cap_pkts = UPF_BUFFER_MAX_PKTS;
       cap_bytes = b->cap_bytes;
-      if (prog->has_bar && prog->bar.max_bytes && prog->bar.max_bytes < cap_bytes)
-        cap_bytes = prog->bar.max_bytes;
+      if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
+        cap_bytes = prog->bar->max_bytes;
       if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
         {
           b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);

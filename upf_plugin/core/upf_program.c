@@ -129,7 +129,7 @@ ruleset_hash (const upf_ruleset_t *rs)
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
+  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
@@ -236,6 +236,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     }
 
   sz = align8 (sizeof (upf_program_t));
+  o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
   o_pdi = sz, sz += align8 (n_pdi * sizeof (upf_pdi_rt_t));
   o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_rt_t));
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
@@ -317,8 +318,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
   if (d->bar)
     {
-      p->bar = *d->bar;
-      p->has_bar = 1;
+      upf_bar_t *bar = (upf_bar_t *)(base + o_bar);
+      *bar = *d->bar;
+      p->bar = bar;
     }
 
   if (n_pdi)

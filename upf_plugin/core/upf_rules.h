@@ -367,6 +367,7 @@ typedef struct
 {
   /* packet path */
   uint64_t seid;
+  struct upf_session *session; /* set at install */
   const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
   const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
   const upf_sdf_t *sdf;        /* in rs */
@@ -382,10 +383,9 @@ typedef struct
   /* second line onwards: rarely on the packet path, and the writer's */
   upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
   upf_ip_t *redirect;      /* n_redirect: redirect addresses (URL, SIP: unset) */
-  uint32_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect;
-  uint32_t installed; /* set by the writer before publication */
-  uint8_t has_bar;
-  upf_bar_t bar;
+  uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect;
+  uint8_t installed;    /* set by the writer before publication */
+  const upf_bar_t *bar; /* NULL = none */
   upf_ruleset_t *rs;
   upf_retired_t retire; /* writer only */
 } upf_program_t;

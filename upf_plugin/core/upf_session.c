@@ -237,10 +237,10 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   for (i = 0; i < prog->n_far; i++)
     if (prog->far[i].apply_action & (UPF_AA_BUFF | UPF_AA_NOCP))
       needs_buffer = 1;
-  if ((needs_buffer || prog->has_bar) && !s->buffer)
+  if ((needs_buffer || prog->bar) && !s->buffer)
     {
       uint32_t cap
-        = prog->has_bar && prog->bar.max_bytes ? prog->bar.max_bytes : UPF_DEFAULT_BUFFER_BYTES;
+        = prog->bar && prog->bar->max_bytes ? prog->bar->max_bytes : UPF_DEFAULT_BUFFER_BYTES;
       if (!(fresh_buffer = upf_calloc (1, sizeof (*fresh_buffer)))
           || !(fresh_buffer->data = upf_malloc (cap)))
         goto nomem;
@@ -248,7 +248,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
     }
   prog->buffer = s->buffer ? s->buffer : fresh_buffer;
   for (i = 0; i < n_new; i++)
-    if (!(ent[i] = upf_entry_new (&nk[i].k, s, prog)))
+    if (!(ent[i] = upf_entry_new (&nk[i].k, prog)))
       goto nomem;
   /* may move a table to a bigger slot array: same content, invisible to readers */
   if (upf_table_reserve (&ctx->ul, &ctx->epoch, n_add[0]) < 0
@@ -274,6 +274,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
           s->buffer->report_sent = 0;
   prog->installed = 1;
   prog->seid = s->seid;
+  prog->session = s;
   upf_ruleset_intern (ctx->rulesets, prog);
   /* new keys, then keys kept from the old program (same key, entry carrying the new
    * program), publish, then remove the keys the new program no longer has */
@@ -443,11 +444,11 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
           EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - start);
         }
     }
-  if (p->buffer && p->buffer->n_pkts && p->has_bar && p->bar.duration_ns && p->buffer->first_ns
-      && now_ns - p->buffer->first_ns >= p->bar.duration_ns && n < max_ev)
+  if (p->buffer && p->buffer->n_pkts && p->bar && p->bar->duration_ns && p->buffer->first_ns
+      && now_ns - p->buffer->first_ns >= p->bar->duration_ns && n < max_ev)
     {
       unsigned d = upf_buffer_drop (s);
-      EMIT (UPF_EV_BUFFER_EXPIRED, p->bar.bar_id, d);
+      EMIT (UPF_EV_BUFFER_EXPIRED, p->bar->bar_id, d);
     }
 #undef EMIT
   return n;

@@ -35,13 +35,12 @@ upf_table_init (upf_table_t *t, uint32_t expected)
 }
 
 upf_entry_t *
-upf_entry_new (const upf_key_t *k, upf_session_t *sess, const upf_program_t *prog)
+upf_entry_new (const upf_key_t *k, const upf_program_t *prog)
 {
   upf_entry_t *e = upf_calloc (1, sizeof (*e));
   if (e)
     {
       e->key = *k;
-      e->session = sess;
       e->prog = prog;
     }
   return e;

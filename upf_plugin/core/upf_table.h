@@ -54,11 +54,10 @@ typedef struct
 typedef struct
 {
   upf_key_t key;
-  upf_session_t *session;
-  const upf_program_t *prog;
-  upf_retired_t retire; /* writer only */
+  const upf_program_t *prog; /* never NULL; its session is prog->session */
+  upf_retired_t retire;      /* writer only */
 } upf_entry_t;
-_Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
+_Static_assert(sizeof (upf_entry_t) <= 64, "a table entry fits one cache line");
 
 typedef struct
 {
@@ -166,7 +165,7 @@ static inline upf_session_t *
 upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
 {
   const upf_entry_t *e = upf_table_find (t, k);
-  return e ? e->session : 0;
+  return e ? e->prog->session : 0;
 }
 
 static inline void
@@ -190,7 +189,7 @@ static inline upf_session_t *
 upf_ul_lookup (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
 {
   const upf_entry_t *e = upf_ul_find (t, local_addr, teid);
-  return e ? e->session : 0;
+  return e ? e->prog->session : 0;
 }
 
 /* DL key of the longest prefix length present (the first probe of upf_dl_find); 0 if the
@@ -249,7 +248,7 @@ static inline upf_session_t *
 upf_dl_lookup (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
 {
   const upf_entry_t *e = upf_dl_find (t, network_instance, ue_addr);
-  return e ? e->session : 0;
+  return e ? e->prog->session : 0;
 }
 
 static inline void
@@ -272,7 +271,7 @@ void upf_table_free (upf_table_t *t);
  * 0 or -ENOMEM (nothing changed). */
 int upf_table_reserve (upf_table_t *t, upf_epoch_t *ep, uint32_t n);
 /* A new entry for key k: the caller's allocation, filled; NULL on allocation failure. */
-upf_entry_t *upf_entry_new (const upf_key_t *k, upf_session_t *s, const upf_program_t *prog);
+upf_entry_t *upf_entry_new (const upf_key_t *k, const upf_program_t *prog);
 void upf_entry_free (upf_entry_t *e);
 /* Insert e (its key absent from t, room reserved with upf_table_reserve). */
 void upf_table_insert (upf_table_t *t, upf_entry_t *e);
