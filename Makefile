@@ -64,11 +64,15 @@ bench: deps venv bench-core
 	$(VPY) bench/pfcp_node.py
 
 # upf_plugin/core: C rule engine. build/core = normal build (libupfcore.so for pfcpd's local
-# datapath tests, core_bench); build/core-asan = the C tests under ASan+UBSan.
+# datapath tests, core_bench); build/core-release = Release (-O3, -Werror: what the optimizer
+# warns about) with its tests; build/core-asan = the C tests under ASan+UBSan.
 test-core: deps
 	cmake -S upf_plugin -B build/core -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPF_BUILD_BENCH=ON
 	cmake --build build/core -j2
 	cd build/core && ctest --output-on-failure
+	cmake -S upf_plugin -B build/core-release -DCMAKE_BUILD_TYPE=Release -DUPF_BUILD_BENCH=ON
+	cmake --build build/core-release -j2
+	cd build/core-release && ctest --output-on-failure
 	cmake -S upf_plugin -B build/core-asan -DCMAKE_BUILD_TYPE=Debug -DUPF_SANITIZE=ON -DUPF_BUILD_BENCH=OFF
 	cmake --build build/core-asan -j2
 	cd build/core-asan && ctest --output-on-failure

@@ -1,39 +1,48 @@
 /*
  * core_bench: per-packet cost of the portable UPF core (upf_plugin/core), one core.
  *
- * 1,000,000 sessions, each with 16 SDF filters (4 PCC rules x 4 filters, each rule an UL and
- * a DL PDR sharing the filters, plus a match-all UL and DL PDR), a QER (QFI + MBR) and a URR.
- * Packets come from pre-built rings (random sessions, random flows). Cases:
- *   baseline UL : parse outer IP/UDP/GTP-U + (local addr, TEID) lookup + decap
- *   full UL     : upf_ul_process (lookup, classify, QER, URR, FAR) + decap
- *   baseline DL : parse inner IP + (NI, UE IP) lookup + encap rewrite
- *   full DL     : upf_dl_process (lookup, classify, QER, URR, FAR) + encap rewrite
- *   worst UL    : full UL on sessions whose 64 rules are all candidates, the last matches
- * Prints ns/packet, Mpps and the ratio to the UL baseline measured in the same run (cases
- * interleaved in 12 rounds of short chunks, the fastest chunk kept per case, which filters out
- * other tenants of a shared machine).
- * Usage: core_bench [n_sessions] (default 1000000); env UPF_BENCH_PKTS = packets per case over
- * all rounds (default 2400000).
+ * For each size (default 10,000, 100,000 and 1,000,000 sessions), sessions with 16 SDF
+ * filters each (4 PCC rules x 4 filters, each rule an UL and a DL PDR sharing the filters,
+ * plus a match-all UL and DL PDR), a QER (QFI + MBR) and a URR, plus 10,000 worst-case
+ * sessions (63 filters that are all candidates, the match-all PDR last). Cases:
+ *   UL baseline : parse outer IP/UDP/GTP-U + (local addr, TEID) lookup + decap
+ *   UL full     : upf_ul_process_vec (lookup, classify, QER, URR, FAR) + decap
+ *   UL scalar   : the same through upf_ul_process, one packet per call
+ *   DL baseline : parse inner IP + (NI, UE IP) lookup + encap rewrite
+ *   DL full     : upf_dl_process_vec (lookup, classify, QER, URR, FAR) + encap rewrite
+ *   DL scalar   : the same through upf_dl_process
+ *   UL worst    : UL full on the worst-case sessions
+ * Every packet goes to a session drawn at random from all of them (a pool of 4096 packet
+ * buffers with random flows gets each vector's session fields written before the vector is
+ * timed); the baselines look up the same sessions in the same order, in vectors of 256 with
+ * the same staged prefetching. Each vector is timed with the TSC; a round's figure is its
+ * median vector (a vector the scheduler interrupted, on a shared machine, does not count).
+ * Each case runs ROUNDS interleaved rounds; the median over rounds is reported with the spread
+ * (min..max), in ns and TSC clocks per packet (TSC frequency measured against
+ * CLOCK_MONOTONIC), and the writer-side bytes per session (malloc in use).
+ * Usage: core_bench [n_sessions ...]; env UPF_BENCH_ROUNDS (default 9), UPF_BENCH_PKTS =
+ * packets per case per round (default 131072).
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "upf_api.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+#include "upf_corelib.h"
+#include "upf_testpkt.h"
 
-#define RING 65536
 #define N_FILTERS 16
 #define N_RULES 4
 #define FILT_PER_R (N_FILTERS / N_RULES)
+#define N_WORST 10000
+#define VEC 256
+#define POOL 4096
+#define SLOT 192
 
 static uint64_t rng = 88172645463325252ULL;
-static uint32_t
-rnd (void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)rng;
-}
+#define rnd() upf_test_rand (&rng)
 
 static double
 now_s (void)
@@ -192,43 +201,13 @@ install_session (upf_ctx_t *c, uint32_t i, int worst)
 static uint32_t
 mk_inner (uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sp, uint16_t dp)
 {
-  uint32_t n = 100;
-  memset (p, 0, n);
-  p[0] = 0x45;
-  upf_wr16 (p + 2, (uint16_t)n);
-  p[8] = 64;
-  p[9] = proto;
-  upf_wr32 (p + 12, src);
-  upf_wr32 (p + 16, dst);
-  upf_wr16 (p + 20, sp);
-  upf_wr16 (p + 22, dp);
-  return n;
+  return mk_inner4 (p, src, dst, proto, sp, dp, proto == UPF_PROTO_TCP ? 60 : 72);
 }
 
 static uint32_t
 mk_ul (uint8_t *p, uint32_t teid, const uint8_t *in, uint32_t il)
 {
-  uint32_t n = 28 + 16 + il;
-  memset (p, 0, 44);
-  p[0] = 0x45;
-  upf_wr16 (p + 2, (uint16_t)n);
-  p[8] = 64;
-  p[9] = 17;
-  upf_wr32 (p + 12, N3_GNB);
-  upf_wr32 (p + 16, N3_UPF);
-  upf_wr16 (p + 20, 2152);
-  upf_wr16 (p + 22, 2152);
-  upf_wr16 (p + 24, (uint16_t)(n - 20));
-  p[28] = 0x34;
-  p[29] = 255;
-  upf_wr16 (p + 30, (uint16_t)(8 + il));
-  upf_wr32 (p + 32, teid);
-  p[39] = 0x85;
-  p[40] = 1;
-  p[41] = 0x10;
-  p[42] = 9;
-  memcpy (p + 44, in, il);
-  return n;
+  return mk_gtpu4 (p, N3_GNB, N3_UPF, teid, 9, in, il);
 }
 
 /* a flow of session i: mostly one of its filters (both directions), some
@@ -252,113 +231,30 @@ pick_flow (uint32_t *rem, uint8_t *proto, uint16_t *rport, uint16_t *uport)
   *uport = (uint16_t)(1024 + rnd () % 60000);
 }
 
-typedef struct
-{
-  uint8_t *data; /* RING x 160 bytes */
-  uint32_t len[RING];
-} ring_t;
-
-#define SLOT 160
-#define ROUNDS 12
-
-static volatile uint64_t sink;
-
 static double
-run_ul_baseline (upf_ctx_t *c, ring_t *r, uint64_t n)
+tsc_ghz (void)
 {
-  uint64_t acc = 0;
+#if defined(__x86_64__) || defined(__i386__)
   double t0 = now_s ();
-  for (uint64_t k = 0; k < n; k++)
-    {
-      const uint8_t *p = r->data + (k & (RING - 1)) * SLOT;
-      uint32_t len = r->len[k & (RING - 1)];
-      upf_outer_t o;
-      upf_gtpu_t g;
-      if (upf_parse_outer (p, len, &o) || upf_parse_gtpu (p + o.payload_offset, o.payload_len, &g))
-        continue;
-      upf_session_t *s = upf_ul_lookup (&c->ul, &o.dst, g.teid);
-      if (s)
-        acc += (uintptr_t)(p + o.payload_offset + g.header_len) + g.payload_len + s->seid;
-    }
-  double t = now_s () - t0;
-  sink += acc;
-  return t;
+  uint64_t c0 = __rdtsc ();
+  while (now_s () - t0 < 0.2)
+    ;
+  return (double)(__rdtsc () - c0) / ((now_s () - t0) * 1e9);
+#else
+  return 1.0; /* clocks = ns where no TSC is read */
+#endif
 }
 
-static double
-run_ul_full (upf_ctx_t *c, ring_t *r, uint64_t n, uint64_t *fwd)
+static inline uint64_t
+clocks (void)
 {
-  uint64_t acc = 0, f = 0;
-  upf_verdict_t v;
-  double t0 = now_s ();
-  for (uint64_t k = 0; k < n; k++)
-    {
-      const uint8_t *p = r->data + (k & (RING - 1)) * SLOT;
-      if ((k & 255) == 0)
-        upf_reader_enter (&c->epoch, 0);
-      upf_ul_process (c, &c->stats, p, r->len[k & (RING - 1)], k, &v);
-      if (v.verdict == UPF_VERDICT_FORWARD)
-        {
-          f++;
-          acc += (uintptr_t)(p + v.inner_offset) + v.inner_len + v.pdr_id;
-        }
-      if ((k & 255) == 255)
-        upf_reader_exit (&c->epoch, 0);
-    }
-  upf_reader_exit (&c->epoch, 0);
-  double t = now_s () - t0;
-  sink += acc;
-  *fwd = f;
-  return t;
-}
-
-static double
-run_dl_baseline (upf_ctx_t *c, ring_t *r, uint64_t n, const upf_encap_t *t)
-{
-  uint64_t acc = 0;
-  uint8_t out[256];
-  double t0 = now_s ();
-  for (uint64_t k = 0; k < n; k++)
-    {
-      const uint8_t *p = r->data + (k & (RING - 1)) * SLOT;
-      upf_inner_t in;
-      if (upf_parse_inner (p, r->len[k & (RING - 1)], &in))
-        continue;
-      upf_session_t *s = upf_dl_lookup (&c->dl, 0, &in.dst);
-      if (s)
-        acc += upf_encap_write (t, out, p, in.total_len, 9, 0) + out[11] + s->seid;
-    }
-  double tt = now_s () - t0;
-  sink += acc;
-  return tt;
-}
-
-static double
-run_dl_full (upf_ctx_t *c, ring_t *r, uint64_t n, uint64_t *fwd)
-{
-  uint64_t acc = 0, f = 0;
-  upf_verdict_t v;
-  uint8_t out[256];
-  double t0 = now_s ();
-  for (uint64_t k = 0; k < n; k++)
-    {
-      const uint8_t *p = r->data + (k & (RING - 1)) * SLOT;
-      if ((k & 255) == 0)
-        upf_reader_enter (&c->epoch, 0);
-      upf_dl_process (c, &c->stats, 0, p, r->len[k & (RING - 1)], k, &v);
-      if (v.verdict == UPF_VERDICT_FORWARD && v.encap)
-        {
-          f++;
-          acc += upf_encap_write (v.encap, out, p, v.inner_len, v.qfi, v.rqi) + out[11];
-        }
-      if ((k & 255) == 255)
-        upf_reader_exit (&c->epoch, 0);
-    }
-  upf_reader_exit (&c->epoch, 0);
-  double t = now_s () - t0;
-  sink += acc;
-  *fwd = f;
-  return t;
+#if defined(__x86_64__) || defined(__i386__)
+  return __rdtsc ();
+#else
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+#endif
 }
 
 static long
@@ -375,97 +271,323 @@ rss_mib (void)
   return rss * 4096 / (1024 * 1024);
 }
 
-static void
-line (const char *name, double t, uint64_t n, double base_ns, const char *extra)
+static size_t
+heap_in_use (void)
 {
-  double ns = t * 1e9 / (double)n;
-  printf ("%-34s %8.1f ns/pkt %8.2f Mpps  x%.2f of UL baseline%s\n", name, ns, n / t / 1e6,
-          ns / base_ns, extra);
+  struct mallinfo2 m = mallinfo2 ();
+  return m.uordblks + m.hblkhd;
+}
+
+static volatile uint64_t sink;
+
+/* A pool of packet buffers with random flows; fill () writes the session fields of a vector. */
+typedef struct
+{
+  uint8_t *data; /* POOL x SLOT */
+  uint32_t len[POOL];
+  const uint8_t *pkt[VEC];
+  uint32_t plen[VEC];
+  int ul;
+} pool_t;
+
+static pool_t pools[3]; /* UL, DL, UL to the worst-case sessions */
+
+static void
+pool_init (pool_t *p, int ul, int worst)
+{
+  uint8_t in[256];
+  p->data = malloc ((size_t)POOL * SLOT);
+  p->ul = ul;
+  for (uint32_t k = 0; k < POOL; k++)
+    {
+      uint32_t rem, il;
+      uint8_t proto;
+      uint16_t rp, up;
+      uint8_t *d = p->data + (size_t)k * SLOT;
+      pick_flow (&rem, &proto, &rp, &up);
+      if (worst)
+        rem = 0x08080808u, proto = UPF_PROTO_TCP, up = 1234, rp = 8000;
+      if (ul)
+        {
+          il = mk_inner (in, ue_addr (0), rem, proto, up, rp);
+          p->len[k] = mk_ul (d, 0, in, il);
+        }
+      else
+        p->len[k] = mk_inner (d, rem, ue_addr (0), proto, rp, up);
+    }
+}
+
+/* Vector number vi: packets for sessions first + rnd () % n (the caller seeds rng). */
+static void
+pool_fill (pool_t *p, uint32_t vi, uint32_t first, uint32_t n)
+{
+  for (uint32_t j = 0; j < VEC; j++)
+    {
+      uint32_t k = (vi * VEC + j) % POOL, i = first + rnd () % n;
+      uint8_t *d = p->data + (size_t)k * SLOT;
+      if (p->ul)
+        {
+          upf_wr32 (d + 32, i);                /* TEID */
+          upf_wr32 (d + 44 + 12, ue_addr (i)); /* inner source */
+        }
+      else
+        upf_wr32 (d + 16, ue_addr (i)); /* destination */
+      p->pkt[j] = d;
+      p->plen[j] = p->len[k];
+    }
+}
+
+enum
+{
+  C_UL_BASE,
+  C_UL_FULL,
+  C_UL_SCALAR,
+  C_DL_BASE,
+  C_DL_FULL,
+  C_DL_SCALAR,
+  C_UL_WORST,
+  C_N,
+};
+
+static const char *case_name[C_N] = {
+  "UL baseline (parse+TEID+decap)",     "UL full pipeline", "UL full, scalar entry point",
+  "DL baseline (parse+UE IP+encap)",    "DL full pipeline", "DL full, scalar entry point",
+  "UL worst case (64 candidate rules)",
+};
+
+/* Baseline UL: parse, TEID lookup in the same stages as upf_ul_process_vec, decap. */
+static void
+ul_baseline_vec (upf_ctx_t *c, pool_t *p, uint64_t *acc)
+{
+  upf_slots_t *slots = upf_table_slots (&c->ul);
+  for (uint32_t base = 0; base < VEC; base += UPF_VEC_GROUP)
+    {
+      upf_outer_t o[UPF_VEC_GROUP];
+      upf_gtpu_t g[UPF_VEC_GROUP];
+      upf_key_t k[UPF_VEC_GROUP];
+      uint64_t h[UPF_VEC_GROUP];
+      uint8_t ok[UPF_VEC_GROUP];
+      uint32_t j;
+      for (j = 0; j < UPF_VEC_GROUP; j++)
+        {
+          const uint8_t *d = p->pkt[base + j];
+          ok[j] = !upf_parse_outer (d, p->plen[base + j], &o[j])
+                  && !upf_parse_gtpu (d + o[j].payload_offset, o[j].payload_len, &g[j]);
+          if (!ok[j])
+            continue;
+          upf_ul_key (&k[j], &o[j].dst, g[j].teid);
+          h[j] = upf_key_hash (&k[j]);
+          upf_slots_prefetch (slots, h[j]);
+        }
+      for (j = 0; j < UPF_VEC_GROUP; j++)
+        if (ok[j])
+          upf_slots_prefetch_entry (slots, h[j]);
+      for (j = 0; j < UPF_VEC_GROUP; j++)
+        {
+          const upf_entry_t *e = ok[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
+          if (e)
+            *acc += (uintptr_t)(p->pkt[base + j] + o[j].payload_offset + g[j].header_len)
+                    + g[j].payload_len + (uintptr_t)e->prog;
+        }
+    }
+}
+
+static void
+dl_baseline_vec (upf_ctx_t *c, pool_t *p, const upf_encap_t *t, uint64_t *acc)
+{
+  upf_slots_t *slots = upf_table_slots (&c->dl);
+  uint8_t out[256];
+  for (uint32_t base = 0; base < VEC; base += UPF_VEC_GROUP)
+    {
+      upf_inner_t in[UPF_VEC_GROUP];
+      upf_key_t k[UPF_VEC_GROUP];
+      uint64_t h[UPF_VEC_GROUP];
+      uint8_t ok[UPF_VEC_GROUP];
+      uint32_t j;
+      for (j = 0; j < UPF_VEC_GROUP; j++)
+        {
+          ok[j] = !upf_parse_inner (p->pkt[base + j], p->plen[base + j], &in[j])
+                  && upf_dl_first_key (&c->dl, 0, &in[j].dst, &k[j]);
+          if (!ok[j])
+            continue;
+          h[j] = upf_key_hash (&k[j]);
+          upf_slots_prefetch (slots, h[j]);
+        }
+      for (j = 0; j < UPF_VEC_GROUP; j++)
+        if (ok[j])
+          upf_slots_prefetch_entry (slots, h[j]);
+      for (j = 0; j < UPF_VEC_GROUP; j++)
+        {
+          const upf_entry_t *e = ok[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
+          if (e)
+            *acc += upf_encap_write (t, out, p->pkt[base + j], in[j].total_len, 9, 0) + out[11]
+                    + (uintptr_t)e->prog;
+        }
+    }
+}
+
+/* One vector of case cs; returns the clocks it took and counts forwarded packets. */
+static uint64_t
+run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, uint64_t *fwd)
+{
+  static upf_verdict_t v[VEC];
+  uint64_t acc = 0, t0, t1, f = 0;
+  uint8_t out[256];
+  t0 = clocks ();
+  switch (cs)
+    {
+    case C_UL_BASE:
+      ul_baseline_vec (c, p, &acc);
+      break;
+    case C_DL_BASE:
+      dl_baseline_vec (c, p, t, &acc);
+      break;
+    case C_UL_FULL:
+    case C_UL_WORST:
+    case C_UL_SCALAR:
+      upf_reader_enter (&c->epoch, 0);
+      if (cs == C_UL_SCALAR)
+        for (uint32_t j = 0; j < VEC; j++)
+          upf_ul_process (c, &c->stats, p->pkt[j], p->plen[j], now, &v[j]);
+      else
+        upf_ul_process_vec (c, &c->stats, p->pkt, p->plen, VEC, now, v);
+      for (uint32_t j = 0; j < VEC; j++)
+        if (v[j].verdict == UPF_VERDICT_FORWARD)
+          {
+            f++;
+            acc += (uintptr_t)(p->pkt[j] + v[j].inner_offset) + v[j].inner_len + v[j].pdr_id;
+          }
+      upf_reader_exit (&c->epoch, 0);
+      break;
+    default:
+      upf_reader_enter (&c->epoch, 0);
+      if (cs == C_DL_SCALAR)
+        for (uint32_t j = 0; j < VEC; j++)
+          upf_dl_process (c, &c->stats, 0, p->pkt[j], p->plen[j], now, &v[j]);
+      else
+        upf_dl_process_vec (c, &c->stats, 0, p->pkt, p->plen, VEC, now, v);
+      for (uint32_t j = 0; j < VEC; j++)
+        if (v[j].verdict == UPF_VERDICT_FORWARD && v[j].encap)
+          {
+            f++;
+            acc += upf_encap_write (v[j].encap, out, p->pkt[j], v[j].inner_len, v[j].qfi, v[j].rqi)
+                   + out[11];
+          }
+      upf_reader_exit (&c->epoch, 0);
+      break;
+    }
+  t1 = clocks ();
+  sink += acc;
+  *fwd += f;
+  return t1 - t0;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Median of x[0..n-1] (reorders x). */
+static double
+median (double *x, uint64_t n)
+{
+  qsort (x, n, sizeof (double), cmp_double);
+  return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
+static int
+bench_size (uint32_t n_sess, unsigned rounds, uint64_t pkts_per_round, double ghz)
+{
+  size_t heap0 = heap_in_use (), heap1;
+  upf_ctx_t *c = upfcore_ctx_new (n_sess + N_WORST);
+  double t0 = now_s (), med[C_N], ns[C_N][64];
+  uint64_t fwd[C_N], n_vec = pkts_per_round / VEC, now = 1;
+  double *vclk = malloc (n_vec * sizeof (double));
+  upf_encap_t tmpl;
+  upf_ip_t a = upf_ip4 (N3_UPF), b = upf_ip4 (N3_GNB);
+
+  if (!c || !vclk)
+    return -1;
+  for (uint32_t i = 0; i < n_sess; i++)
+    if (install_session (c, i, 0) < 0)
+      return -1;
+  heap1 = heap_in_use ();
+  for (uint32_t i = 0; i < N_WORST; i++)
+    if (install_session (c, n_sess + i, 1) < 0)
+      return -1;
+  printf ("core_bench: %u sessions x %u SDF filters (+%u worst-case sessions x 63), setup %.1f s, "
+          "RSS %ld MiB\n",
+          n_sess, N_FILTERS, N_WORST, now_s () - t0, rss_mib ());
+  printf ("  %.0f bytes per session (heap in use / sessions, tables included); TSC %.2f GHz; "
+          "%u rounds x %lu packets per case, vectors of %u\n",
+          (double)(heap1 - heap0) / n_sess, ghz, rounds, (unsigned long)(n_vec * VEC), VEC);
+  upf_encap_init (&tmpl, &a, &b, 1, 1, 46);
+  memset (fwd, 0, sizeof (fwd));
+  for (unsigned r = 0; r < rounds; r++)
+    {
+      uint64_t seed = 0x5eed0000ULL + r;
+      for (int cs = 0; cs < C_N; cs++)
+        {
+          pool_t *p = cs == C_UL_WORST ? &pools[2] : cs >= C_DL_BASE ? &pools[1] : &pools[0];
+          uint32_t first = cs == C_UL_WORST ? n_sess : 0, n = cs == C_UL_WORST ? N_WORST : n_sess;
+          rng = seed; /* every case of a round sees the same sessions in the same order */
+          for (uint64_t vi = 0; vi < n_vec; vi++)
+            {
+              pool_fill (p, (uint32_t)vi, first, n);
+              vclk[vi] = (double)run_vec (c, cs, p, &tmpl, now += 1000, &fwd[cs]);
+            }
+          ns[cs][r] = median (vclk, n_vec) / ghz / VEC;
+        }
+    }
+  printf ("  %-36s %9s %9s %19s %8s\n", "case (median over rounds)", "ns/pkt", "clk/pkt",
+          "spread min..max ns", "x base");
+  for (int cs = 0; cs < C_N; cs++)
+    {
+      double sorted[64];
+      memcpy (sorted, ns[cs], rounds * sizeof (double));
+      med[cs] = median (sorted, rounds);
+      char extra[48] = "";
+      if (cs != C_UL_BASE && cs != C_DL_BASE)
+        snprintf (extra, sizeof (extra), "  (%.0f%% forwarded)",
+                  100.0 * (double)fwd[cs] / (double)(rounds * n_vec * VEC));
+      printf ("  %-36s %9.1f %9.0f %8.1f..%-8.1f %8.2f%s\n", case_name[cs], med[cs], med[cs] * ghz,
+              sorted[0], sorted[rounds - 1],
+              med[cs] / med[cs >= C_DL_BASE && cs != C_UL_WORST ? C_DL_BASE : C_UL_BASE], extra);
+    }
+  printf ("UL full / UL baseline = %.2f (target < 2.0); DL full / DL baseline = %.2f\n",
+          med[C_UL_FULL] / med[C_UL_BASE], med[C_DL_FULL] / med[C_DL_BASE]);
+  upfcore_ctx_delete (c);
+  free (vclk);
+  malloc_trim (0);
+  return 0;
 }
 
 int
 main (int argc, char **argv)
 {
-  uint32_t n_sess = argc > 1 ? (uint32_t)strtoul (argv[1], 0, 0) : 1000000;
-  uint64_t n_pkts
-    = getenv ("UPF_BENCH_PKTS") ? strtoull (getenv ("UPF_BENCH_PKTS"), 0, 0) : 2400000;
-  uint32_t n_worst = 10000;
-  upf_ctx_t *c = upfcore_ctx_new (n_sess + n_worst);
-  ring_t *ul = calloc (1, sizeof (*ul)), *dl = calloc (1, sizeof (*dl)),
-         *wu = calloc (1, sizeof (*wu));
-  uint8_t in[256];
-  uint64_t fwd;
-  double t0 = now_s ();
-
-  if (!c || !ul || !dl || !wu)
-    return 1;
-  ul->data = malloc ((size_t)RING * SLOT);
-  dl->data = malloc ((size_t)RING * SLOT);
-  wu->data = malloc ((size_t)RING * SLOT);
-  for (uint32_t i = 0; i < n_sess; i++)
-    if (install_session (c, i, 0) < 0)
+  uint32_t sizes[16] = { 10000, 100000, 1000000 };
+  unsigned n_sizes = 3, rounds;
+  uint64_t pkts;
+  double t0 = now_s (), ghz;
+  if (argc > 1)
+    for (n_sizes = 0; n_sizes < 16 && (int)n_sizes + 1 < argc; n_sizes++)
+      sizes[n_sizes] = (uint32_t)strtoul (argv[n_sizes + 1], 0, 0);
+  rounds = getenv ("UPF_BENCH_ROUNDS") ? (unsigned)atoi (getenv ("UPF_BENCH_ROUNDS")) : 9;
+  if (rounds < 1 || rounds > 64)
+    rounds = 9;
+  pkts = getenv ("UPF_BENCH_PKTS") ? strtoull (getenv ("UPF_BENCH_PKTS"), 0, 0) : 131072;
+  if (pkts < VEC)
+    pkts = VEC;
+  ghz = tsc_ghz ();
+  rng = 1;
+  pool_init (&pools[0], 1, 0);
+  pool_init (&pools[1], 0, 0);
+  pool_init (&pools[2], 1, 1);
+  for (unsigned i = 0; i < n_sizes; i++)
+    if (bench_size (sizes[i], rounds, pkts, ghz) < 0)
       return 1;
-  for (uint32_t i = 0; i < n_worst; i++)
-    if (install_session (c, n_sess + i, 1) < 0)
-      return 1;
-  printf ("core_bench: %u sessions x %u SDF filters (+%u worst-case sessions x "
-          "63), "
-          "setup %.1f s, RSS %ld MiB\n",
-          n_sess, N_FILTERS, n_worst, now_s () - t0, rss_mib ());
-
-  for (uint32_t k = 0; k < RING; k++)
-    {
-      uint32_t i = rnd () % n_sess, rem, il;
-      uint8_t proto;
-      uint16_t rp, up;
-      pick_flow (&rem, &proto, &rp, &up);
-      il = mk_inner (in, ue_addr (i), rem, proto, up, rp);
-      ul->len[k] = mk_ul (ul->data + (size_t)k * SLOT, i, in, il);
-      pick_flow (&rem, &proto, &rp, &up);
-      dl->len[k] = mk_inner (dl->data + (size_t)k * SLOT, rem, ue_addr (i), proto, rp, up);
-      i = n_sess + rnd () % n_worst;
-      il = mk_inner (in, ue_addr (i), 0x08080808u, UPF_PROTO_TCP, 1234, 8000);
-      wu->len[k] = mk_ul (wu->data + (size_t)k * SLOT, i, in, il);
-    }
-
-  upf_encap_t tmpl;
-  upf_ip_t a = upf_ip4 (N3_UPF), b = upf_ip4 (N3_GNB);
-  upf_encap_init (&tmpl, &a, &b, 1, 1, 46);
-
-  /* warm-up, then ROUNDS rounds of short interleaved chunks: each case keeps its fastest
-   * chunk, which filters out the other tenants of a shared machine better than one long run */
-  run_ul_baseline (c, ul, n_pkts / 4);
-  double best[5] = { 1e9, 1e9, 1e9, 1e9, 1e9 };
-  uint64_t f_ul = 0, f_dl = 0, f_w = 0, chunk = n_pkts / ROUNDS;
-  for (int rep = 0; rep < ROUNDS; rep++)
-    {
-      double t;
-      if ((t = run_ul_baseline (c, ul, chunk)) < best[0])
-        best[0] = t;
-      if ((t = run_ul_full (c, ul, chunk, &fwd)) < best[1])
-        best[1] = t, f_ul = fwd;
-      if ((t = run_dl_baseline (c, dl, chunk, &tmpl)) < best[2])
-        best[2] = t;
-      if ((t = run_dl_full (c, dl, chunk, &fwd)) < best[3])
-        best[3] = t, f_dl = fwd;
-      if ((t = run_ul_full (c, wu, chunk / 4, &fwd)) < best[4])
-        best[4] = t, f_w = fwd;
-    }
-  n_pkts = chunk;
-  double base = best[0] * 1e9 / (double)n_pkts;
-  char x[96];
-  line ("UL baseline (parse+TEID+decap)", best[0], n_pkts, base, "");
-  snprintf (x, sizeof (x), "  (%.0f%% forwarded)", 100.0 * f_ul / n_pkts);
-  line ("UL full pipeline", best[1], n_pkts, base, x);
-  line ("DL baseline (parse+UE IP+encap)", best[2], n_pkts, base, "");
-  snprintf (x, sizeof (x), "  (%.0f%% forwarded)", 100.0 * f_dl / n_pkts);
-  line ("DL full pipeline", best[3], n_pkts, base, x);
-  snprintf (x, sizeof (x), "  (%.0f%% forwarded)", 100.0 * f_w / (n_pkts / 4));
-  line ("UL worst case (64 candidate rules)", best[4], n_pkts / 4, base, x);
-  printf ("UL full / UL baseline = %.2f (target < 2.0); DL full / DL baseline = "
-          "%.2f\n",
-          best[1] / best[0], best[3] / best[2]);
   printf ("total %.1f s, RSS %ld MiB\n", now_s () - t0, rss_mib ());
-  upfcore_ctx_delete (c);
   return 0;
 }

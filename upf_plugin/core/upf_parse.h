@@ -152,6 +152,9 @@ static inline upf_malformed_t
 upf_parse_outer (const uint8_t *p, uint32_t len, upf_outer_t *o)
 {
   uint32_t l4, ip_end;
+  /* defined even when malformed (callers may read them after a failed parse) */
+  o->payload_offset = 0;
+  o->payload_len = 0;
   if (len < 1)
     return UPF_MALFORMED_IP_TRUNCATED;
   o->ip_version = p[0] >> 4;

@@ -107,10 +107,16 @@ typedef struct
   upf_event_t events[UPF_MAX_EVENTS];
 } upf_verdict_t;
 
+/* Mutable per-session state kept across programs by id (URR, QER): the session's list. */
+typedef struct upf_state_link
+{
+  struct upf_state_link *next; /* writer */
+  uint32_t id;                 /* URR / QER id */
+} upf_state_link_t;
+
 struct upf_urr_state
 {
-  struct upf_urr_state *next; /* session's list (writer) */
-  uint32_t urr_id;
+  upf_state_link_t link;
   uint32_t flags; /* UPF_URRS_* */
   uint64_t bytes[3], pkts[3];
   uint64_t dropped_dl_pkts, dropped_dl_bytes;
@@ -124,9 +130,7 @@ struct upf_urr_state
 
 struct upf_qer_state
 {
-  struct upf_qer_state *next;
-  uint32_t qer_id;
-  uint32_t _pad;
+  upf_state_link_t link;
   uint64_t tokens_nb[2]; /* [UL, DL] tokens in nano-bytes (bytes x 1e9) */
   uint64_t last_ns[2];
   uint64_t policed_pkts[2], gated_pkts[2];
@@ -156,21 +160,22 @@ struct upf_session
   uint64_t seid;
   _Atomic (upf_program_t *) prog;
   /* writer-owned */
-  upf_urr_state_t *urr_states;
-  upf_qer_state_t *qer_states;
+  upf_state_link_t *urr_states; /* upf_urr_state_t */
+  upf_state_link_t *qer_states; /* upf_qer_state_t */
   upf_buffer_t *buffer;
   struct upf_session *prev, *next; /* ctx's session list (writer) */
+  upf_retired_t retire;
 };
 
 /* Datapath counters by reason. The entry points take the block to count into: one per
- * reader thread (VPP: per worker, summed when read); upf_ctx_t holds one for single-threaded
- * users such as libupfcore.so. */
+ * reader thread (the planned VPP plugin: one per worker, summed when read); upf_ctx_t holds one for
+ * single-threaded users such as libupfcore.so. */
 typedef struct
 {
   uint64_t rx_pkts[2];
   uint64_t malformed[UPF_MALFORMED_N_REASONS];
   uint64_t drops[UPF_DROP_N_REASONS];
-  uint64_t events_lost;
+  uint64_t events_deferred; /* events that did not fit a verdict: raised again by a later packet */
 } upf_stats_t;
 
 typedef struct
@@ -178,22 +183,26 @@ typedef struct
   upf_table_t ul, dl;
   upf_epoch_t epoch;
   upf_stats_t stats;
-  upf_session_t *sessions; /* writer: all sessions, freed with the context */
+  upf_session_t *sessions;                      /* writer: all sessions, freed with the context */
+  upf_ruleset_t *rulesets[UPF_RULESET_BUCKETS]; /* writer: shared rule sets (upf_rules.h) */
 } upf_ctx_t;
 
-static inline void
+/* 1 if the event was added; 0 if the verdict is full (the caller leaves the condition
+ * unmarked, so a later packet raises it again: no event is lost). */
+static inline int
 upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, uint64_t value)
 {
   if (v->n_events >= UPF_MAX_EVENTS)
     {
-      st->events_lost++;
-      return;
+      st->events_deferred++;
+      return 0;
     }
   v->events[v->n_events].type = type;
   v->events[v->n_events].id = id;
   v->events[v->n_events].seid = v->seid;
   v->events[v->n_events].value = value;
   v->n_events++;
+  return 1;
 }
 
 static inline void
@@ -245,7 +254,7 @@ upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_
     return;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
-      uint8_t u = prog->pdr_urr[pdr][i];
+      uint8_t u = prog->rule[pdr].urr[i];
       if (u == UPF_NONE8)
         break;
       prog->urr_state[u]->dropped_dl_pkts++;
@@ -261,7 +270,7 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
   unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
-      uint8_t u = prog->pdr_urr[pdr][i];
+      uint8_t u = prog->rule[pdr].urr[i];
       const upf_urr_t *r;
       upf_urr_state_t *s;
       if (u == UPF_NONE8)
@@ -282,79 +291,130 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
         for (k = 0; k < 3; k++)
           if (r->vol_threshold[k] && s->bytes[k] >= r->vol_threshold[k])
             {
-              s->flags |= UPF_URRS_THRESHOLD_REPORTED;
-              upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k);
+              if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
+                s->flags |= UPF_URRS_THRESHOLD_REPORTED;
               break;
             }
       if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
         for (k = 0; k < 3; k++)
           if (r->vol_quota[k] && s->bytes[k] >= r->vol_quota[k])
             {
-              s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
-              upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k);
+              if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
+                s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
               break;
             }
     }
   return 1;
 }
 
+/* The program's PDIs and state pointers (read by the rules of any PDR). */
+static inline void
+upf_prog_prefetch_rules (const upf_program_t *p)
+{
+  __builtin_prefetch (p->pdi);
+  if (p->n_qer)
+    __builtin_prefetch (p->qer_state);
+  if (p->n_urr)
+    __builtin_prefetch (p->urr_state);
+}
+
+/* What classification will read: the PDR and SDF filter of every candidate rule (the
+ * bitmaps leave a few; at most 8 are prefetched). */
+static inline void
+upf_classify_prefetch (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+{
+  const upf_classifier_t *c = &prog->cls[dir];
+  const upf_inner_t *in = m->in;
+  uint64_t cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
+  if (in->has_ports)
+    cand &= c->rport_bm[(dir == UPF_DIR_UL ? in->dport : in->sport) & 15]
+            & c->uport_bm[(dir == UPF_DIR_UL ? in->sport : in->dport) & 15];
+  for (unsigned k = 0; cand && k < 8; k++, cand &= cand - 1)
+    {
+      unsigned r = (unsigned)__builtin_ctzll (cand);
+      __builtin_prefetch (&prog->pdi[prog->rule[c->rule_pdr[r]].pdi]);
+      if (c->rule_sdf[r] != UPF_NONE8)
+        __builtin_prefetch (&prog->sdf[c->rule_sdf[r]]);
+    }
+}
+
+/* What the rules of PDR pdr will read: its FAR (and template), first QER and URR, states. */
+static inline void
+upf_pdr_prefetch (const upf_program_t *p, int pdr)
+{
+  uint8_t f, q, u, t;
+  if (pdr < 0)
+    return;
+  f = p->rule[pdr].far;
+  q = p->rule[pdr].qer[0];
+  u = p->rule[pdr].urr[0];
+  t = p->rule[pdr].encap;
+  __builtin_prefetch (&p->far[f]);
+  if (t != UPF_NONE8)
+    __builtin_prefetch (&p->encap[t]);
+  if (q != UPF_NONE8)
+    {
+      __builtin_prefetch (&p->qer_rt[q]);
+      __builtin_prefetch (p->qer_state[q], 1);
+    }
+  if (u != UPF_NONE8)
+    {
+      __builtin_prefetch (&p->urr[u]);
+      __builtin_prefetch (p->urr_state[u], 1);
+    }
+}
+
+/* Classify with the program's independent loads started first (scalar path). */
+static inline int
+upf_session_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+{
+  __builtin_prefetch (prog->pdi);
+  __builtin_prefetch (prog->far);
+  upf_prog_prefetch_rules (prog);
+  return upf_classify (prog, dir, m);
+}
+
 /*
- * Rule pipeline for one classified packet of a session. len = inner packet length (what
- * URRs count and MBRs police). Fills the verdict; returns 1 when the packet is to be sent.
+ * Rule pipeline for one classified packet of a session: pdr = upf_classify's result (-1 =
+ * none). len = inner packet length (what URRs count and MBRs police). Fills the verdict;
+ * returns 1 when the packet is to be sent.
  */
 static inline int
-upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
-                   uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
+                       uint32_t len, uint64_t now_ns, int pdr, upf_verdict_t *v)
 {
   const upf_program_t *prog = e->prog;
-  const upf_far_t *far;
-  int pdr;
+  const upf_far_rt_t *far;
   unsigned i;
 
-  v->session = e->session;
   if (!prog)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
+  v->session = prog->session;
   v->seid = prog->seid;
-  /* Start the independent loads of the program now rather than one after the other as the
-   * pipeline reaches them (the session's rules and state are cold at 1M sessions). */
-  __builtin_prefetch (prog->pdr);
-  __builtin_prefetch (prog->far);
-  __builtin_prefetch (prog->pdr_far);
-  if (prog->n_qer)
-    {
-      __builtin_prefetch (prog->qer);
-      __builtin_prefetch (prog->qer_state[0], 1);
-    }
-  if (prog->n_urr)
-    {
-      __builtin_prefetch (prog->urr);
-      __builtin_prefetch (prog->urr_state[0], 1);
-    }
-  pdr = upf_classify (prog, dir, m);
   if (pdr < 0)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
-  v->pdr_id = prog->pdr[pdr].pdr_id;
-  far = &prog->far[prog->pdr_far[pdr]];
+  v->pdr_id = prog->rule[pdr].pdr_id;
+  far = &prog->far[prog->rule[pdr].far];
   v->far_id = far->far_id;
   v->qfi = m->has_qfi ? m->qfi : 0;
 
   /* QER: gates, then MBR policers. */
   for (i = 0; i < UPF_MAX_QER_PER_PDR; i++)
     {
-      uint8_t q = prog->pdr_qer[pdr][i];
-      const upf_qer_t *qer;
+      uint8_t q = prog->rule[pdr].qer[i];
+      const upf_qer_rt_t *qer;
       upf_qer_state_t *qs;
       if (q == UPF_NONE8)
         break;
-      qer = &prog->qer[q];
+      qer = &prog->qer_rt[q];
       qs = prog->qer_state[q];
-      if ((dir == UPF_DIR_UL ? qer->gate_ul : qer->gate_dl) == UPF_GATE_CLOSED)
+      if (qer->gate[dir] == UPF_GATE_CLOSED)
         {
           qs->gated_pkts[dir]++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
         }
-      if (!upf_police (qs, &prog->qer_rt[q], dir, len, now_ns))
+      if (!upf_police (qs, qer, dir, len, now_ns))
         {
           qs->policed_pkts[dir]++;
           upf_urr_count_drop_dl (prog, pdr, dir, len);
@@ -378,16 +438,15 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
       uint32_t cap_pkts, cap_bytes;
       if (!b)
         return upf_drop (st, v, UPF_DROP_NO_BUFFER);
-      cap_pkts = prog->has_bar && prog->bar.max_pkts ? prog->bar.max_pkts : 32;
+      cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
       if (cap_pkts > UPF_BUFFER_MAX_PKTS)
         cap_pkts = UPF_BUFFER_MAX_PKTS;
       cap_bytes = b->cap_bytes;
-      if (prog->has_bar && prog->bar.max_bytes && prog->bar.max_bytes < cap_bytes)
-        cap_bytes = prog->bar.max_bytes;
+      if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
+        cap_bytes = prog->bar->max_bytes;
       if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
         {
-          b->report_sent = 1;
-          upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
         }
       if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
         {
@@ -403,8 +462,7 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
       upf_buffer_t *b = prog->buffer;
       if (b && !b->report_sent)
         {
-          b->report_sent = 1;
-          upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
         }
     }
   if (!(far->apply_action & UPF_AA_FORW))
@@ -417,7 +475,7 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
-  v->encap = far->ohc ? &prog->encap[prog->pdr_far[pdr]] : 0;
+  v->encap = far->encap != UPF_NONE8 ? &prog->encap[far->encap] : 0;
   if (__builtin_expect ((far->apply_action & UPF_AA_DUPL) && far->dupl_count, 0))
     {
       v->n_dupl = far->dupl_count;
@@ -427,9 +485,97 @@ upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const up
   if (__builtin_expect (far->redirect_type != 0, 0))
     {
       v->redirect_type = far->redirect_type;
-      v->redirect_addr = &far->redirect_addr;
+      v->redirect_addr = &prog->redirect[far->redirect];
     }
   return 1;
+}
+
+/* Classify, then the rules (scalar path). */
+static inline int
+upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
+                   uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  int pdr = e->prog ? upf_session_classify (e->prog, dir, m) : -1;
+  return upf_session_apply_pdr (st, e, dir, m, len, now_ns, pdr, v);
+}
+
+static inline int
+upf_drop_malformed (upf_stats_t *st, upf_verdict_t *v, upf_malformed_t r)
+{
+  v->malformed = (uint8_t)r;
+  st->malformed[r]++;
+  return upf_drop (st, v, UPF_DROP_MALFORMED);
+}
+
+/* UL, GTP-U header stage: 1 = a G-PDU to look up (g filled), 0 = done (verdict set). */
+static inline int
+upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *g, upf_verdict_t *v)
+{
+  upf_malformed_t r = upf_parse_gtpu (gp, len, g);
+  if (r != UPF_MALFORMED_NONE)
+    return upf_drop_malformed (st, v, r);
+  v->gtpu_type = g->type;
+  v->teid = g->teid;
+  if (g->type == UPF_GTPU_G_PDU)
+    return 1;
+  if (g->type == UPF_GTPU_ECHO_REQUEST)
+    {
+      v->verdict = UPF_VERDICT_ECHO_REQUEST;
+      return 0;
+    }
+  if (g->type == UPF_GTPU_ERROR_INDICATION)
+    {
+      /* TEID Data I (IE 16, fixed 4 octets) must come first. */
+      const uint8_t *ie = gp + g->header_len;
+      if (g->payload_len < 5 || ie[0] != 16)
+        return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_LENGTH);
+      upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
+    }
+  else if (g->type != UPF_GTPU_END_MARKER && g->type != UPF_GTPU_ECHO_RESPONSE
+           && g->type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
+    return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_UNEXPECTED_TYPE);
+  upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
+  return 0;
+}
+
+/* UL: the inner packet of a G-PDU into in and the match context m. */
+static inline upf_malformed_t
+upf_ul_match (const uint8_t *gp, const upf_gtpu_t *g, upf_inner_t *in, upf_match_t *m)
+{
+  m->in = in;
+  m->teid = g->teid;
+  m->has_teid = 1;
+  m->qfi = g->qfi;
+  m->has_qfi = g->has_pdu_session_container;
+  return upf_parse_inner (gp + g->header_len, g->payload_len, in);
+}
+
+/* UL, after the lookup (s = the F-TEID's entry or NULL), the inner parse (r) and the
+ * classification (pdr): the rules. */
+static inline int
+upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_malformed_t r,
+                   const upf_match_t *m, int pdr, uint64_t now_ns, upf_verdict_t *v)
+{
+  if (!s)
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
+  if (r != UPF_MALFORMED_NONE)
+    return upf_drop_malformed (st, v, r);
+  v->inner_offset = g->header_len;
+  v->inner_len = m->in->total_len;
+  return upf_session_apply_pdr (st, s, UPF_DIR_UL, m, m->in->total_len, now_ns, pdr, v);
+}
+
+/* UL, after the lookup (s = the F-TEID's entry or NULL): inner packet, rules. */
+static inline int
+upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, const upf_gtpu_t *g,
+                    uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_inner_t in;
+  upf_match_t m;
+  upf_malformed_t r = upf_ul_match (gp, g, &in, &m);
+  int pdr
+    = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s->prog, UPF_DIR_UL, &m) : -1;
+  return upf_ul_finish_pdr (st, s, g, r, &m, pdr, now_ns, v);
 }
 
 /*
@@ -444,61 +590,27 @@ upf_ul_process_gtpu (upf_ctx_t *ctx, upf_stats_t *st, const upf_ip_t *local_addr
                      uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_gtpu_t g;
-  upf_inner_t in;
-  upf_match_t m;
-  const upf_entry_t *s;
+  if (!upf_ul_gtpu_head (st, gp, len, &g, v))
+    return 0;
+  return upf_ul_gtpu_finish (st, upf_ul_find (&ctx->ul, local_addr, g.teid), gp, &g, now_ns, v);
+}
+
+/* UL, outer IP/UDP stage: 0 = done (malformed: verdict set), else the outer header parsed. */
+static inline int
+upf_ul_outer (upf_stats_t *st, const uint8_t *pkt, uint32_t len, upf_outer_t *o, upf_verdict_t *v)
+{
   upf_malformed_t r;
-
-  r = upf_parse_gtpu (gp, len, &g);
+  upf_verdict_init (v);
+  st->rx_pkts[UPF_DIR_UL]++;
+  r = upf_parse_outer (pkt, len, o);
+  if (r == UPF_MALFORMED_NONE && o->dport != UPF_GTPU_PORT)
+    r = UPF_MALFORMED_NOT_GTPU_PORT;
   if (r != UPF_MALFORMED_NONE)
-    goto malformed;
-  v->gtpu_type = g.type;
-  v->teid = g.teid;
-  if (g.type != UPF_GTPU_G_PDU)
     {
-      if (g.type == UPF_GTPU_ECHO_REQUEST)
-        {
-          v->verdict = UPF_VERDICT_ECHO_REQUEST;
-          return 0;
-        }
-      if (g.type == UPF_GTPU_ERROR_INDICATION)
-        {
-          /* TEID Data I (IE 16, fixed 4 octets) must come first. */
-          const uint8_t *ie = gp + g.header_len;
-          if (g.payload_len < 5 || ie[0] != 16)
-            {
-              r = UPF_MALFORMED_GTPU_LENGTH;
-              goto malformed;
-            }
-          upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
-        }
-      else if (g.type != UPF_GTPU_END_MARKER && g.type != UPF_GTPU_ECHO_RESPONSE
-               && g.type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
-        {
-          r = UPF_MALFORMED_GTPU_UNEXPECTED_TYPE;
-          goto malformed;
-        }
-      return upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
+      upf_drop_malformed (st, v, r);
+      return 0;
     }
-  s = upf_ul_find (&ctx->ul, local_addr, g.teid);
-  if (!s)
-    return upf_drop (st, v, UPF_DROP_NO_SESSION);
-  r = upf_parse_inner (gp + g.header_len, g.payload_len, &in);
-  if (r != UPF_MALFORMED_NONE)
-    goto malformed;
-  v->inner_offset = g.header_len;
-  v->inner_len = in.total_len;
-  m.in = &in;
-  m.teid = g.teid;
-  m.has_teid = 1;
-  m.qfi = g.qfi;
-  m.has_qfi = g.has_pdu_session_container;
-  return upf_session_apply (st, s, UPF_DIR_UL, &m, in.total_len, now_ns, v);
-
-malformed:
-  v->malformed = (uint8_t)r;
-  st->malformed[r]++;
-  return upf_drop (st, v, UPF_DROP_MALFORMED);
+  return 1;
 }
 
 /*
@@ -510,23 +622,51 @@ upf_ul_process (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *pkt, uint32_t le
                 upf_verdict_t *v)
 {
   upf_outer_t o;
-  upf_malformed_t r;
   int rv;
-
-  upf_verdict_init (v);
-  st->rx_pkts[UPF_DIR_UL]++;
-  r = upf_parse_outer (pkt, len, &o);
-  if (r == UPF_MALFORMED_NONE && o.dport != UPF_GTPU_PORT)
-    r = UPF_MALFORMED_NOT_GTPU_PORT;
-  if (r != UPF_MALFORMED_NONE)
-    {
-      v->malformed = (uint8_t)r;
-      st->malformed[r]++;
-      return upf_drop (st, v, UPF_DROP_MALFORMED);
-    }
+  if (!upf_ul_outer (st, pkt, len, &o, v))
+    return 0;
   rv = upf_ul_process_gtpu (ctx, st, &o.dst, pkt + o.payload_offset, o.payload_len, now_ns, v);
   v->inner_offset = (uint16_t)(v->inner_offset + o.payload_offset);
   return rv;
+}
+
+static inline void
+upf_dl_match (const upf_inner_t *in, upf_match_t *m)
+{
+  m->in = in;
+  m->teid = 0;
+  m->has_teid = 0;
+  m->qfi = 0;
+  m->has_qfi = 0;
+}
+
+/* DL, after the lookup: rules. */
+static inline int
+upf_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_inner_t *in, uint64_t now_ns,
+               upf_verdict_t *v)
+{
+  upf_match_t m;
+  if (!s)
+    return upf_drop (st, v, UPF_DROP_NO_SESSION);
+  upf_dl_match (in, &m);
+  return upf_session_apply (st, s, UPF_DIR_DL, &m, in->total_len, now_ns, v);
+}
+
+/* DL, parse stage: 0 = done (malformed: verdict set), else in parsed. */
+static inline int
+upf_dl_head (upf_stats_t *st, const uint8_t *pkt, uint32_t len, upf_inner_t *in, upf_verdict_t *v)
+{
+  upf_malformed_t r;
+  upf_verdict_init (v);
+  st->rx_pkts[UPF_DIR_DL]++;
+  r = upf_parse_inner (pkt, len, in);
+  if (r != UPF_MALFORMED_NONE)
+    {
+      upf_drop_malformed (st, v, r);
+      return 0;
+    }
+  v->inner_len = in->total_len;
+  return 1;
 }
 
 /*
@@ -539,29 +679,175 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
                 uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_inner_t in;
-  upf_match_t m;
-  const upf_entry_t *s;
-  upf_malformed_t r;
+  if (!upf_dl_head (st, pkt, len, &in, v))
+    return 0;
+  return upf_dl_finish (st, upf_dl_find (&ctx->dl, network_instance, &in.dst), &in, now_ns, v);
+}
 
-  upf_verdict_init (v);
-  st->rx_pkts[UPF_DIR_DL]++;
-  r = upf_parse_inner (pkt, len, &in);
-  if (r != UPF_MALFORMED_NONE)
+/*
+ * Vector entry points: n packets per call, same verdicts and state changes as calling the
+ * scalar entry point on each packet in order. They work in groups of UPF_VEC_GROUP packets,
+ * stage by stage: parse all and prefetch their table buckets; prefetch the entries; look up
+ * and prefetch the programs' headers; prefetch the candidate rules and index arrays;
+ * classify and prefetch what the matched rules read; police / count / forward. The loads of
+ * one packet overlap the work on the others, as VPP's quad loops do.
+ */
+#define UPF_VEC_GROUP 16
+
+/* The program's packet-path header (two lines). Its classifiers are in the rule set that
+ * the sessions of one PCC rule set share, usually cached; classification reads them next. */
+static inline void
+upf_prog_prefetch (const upf_program_t *p)
+{
+  __builtin_prefetch (p);
+  __builtin_prefetch ((const uint8_t *)p + 64);
+}
+
+/* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
+static inline void
+upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
+                    const uint32_t *lens, uint32_t n, uint64_t now_ns, upf_verdict_t *v)
+{
+  upf_slots_t *slots = upf_table_slots (&ctx->ul);
+  for (uint32_t base = 0; base < n; base += UPF_VEC_GROUP)
     {
-      v->malformed = (uint8_t)r;
-      st->malformed[r]++;
-      return upf_drop (st, v, UPF_DROP_MALFORMED);
+      uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
+      upf_gtpu_t g[UPF_VEC_GROUP];
+      upf_inner_t in[UPF_VEC_GROUP];
+      upf_match_t mt[UPF_VEC_GROUP];
+      upf_key_t k[UPF_VEC_GROUP];
+      uint64_t h[UPF_VEC_GROUP];
+      uint16_t off[UPF_VEC_GROUP];
+      uint8_t look[UPF_VEC_GROUP], r[UPF_VEC_GROUP];
+      int pdr[UPF_VEC_GROUP];
+      const upf_entry_t *e[UPF_VEC_GROUP];
+      const upf_program_t *p[UPF_VEC_GROUP];
+      /* 1: parse, hash, prefetch the bucket */
+      for (j = 0; j < m; j++)
+        {
+          upf_outer_t o;
+          upf_verdict_t *vj = &v[base + j];
+          const uint8_t *gp;
+          look[j] = 0;
+          if (!upf_ul_outer (st, pkts[base + j], lens[base + j], &o, vj))
+            continue;
+          gp = pkts[base + j] + o.payload_offset;
+          look[j] = (uint8_t)upf_ul_gtpu_head (st, gp, o.payload_len, &g[j], vj);
+          if (!look[j])
+            {
+              vj->inner_offset = o.payload_offset; /* as upf_ul_process */
+              continue;
+            }
+          off[j] = o.payload_offset;
+          r[j] = (uint8_t)upf_ul_match (gp, &g[j], &in[j], &mt[j]);
+          upf_ul_key (&k[j], &o.dst, g[j].teid);
+          h[j] = upf_key_hash (&k[j]);
+          upf_slots_prefetch (slots, h[j]);
+        }
+      /* 2: prefetch the entries */
+      for (j = 0; j < m; j++)
+        if (look[j])
+          upf_slots_prefetch_entry (slots, h[j]);
+      /* 3: look up, prefetch the program header */
+      for (j = 0; j < m; j++)
+        {
+          p[j] = 0;
+          if (!look[j] || !(e[j] = upf_slots_find (slots, &k[j], h[j])))
+            continue;
+          if (r[j] == UPF_MALFORMED_NONE && (p[j] = e[j]->prog))
+            upf_prog_prefetch (p[j]);
+        }
+      /* 4: prefetch the first candidate rule and the rule index arrays */
+      for (j = 0; j < m; j++)
+        if (p[j])
+          {
+            upf_prog_prefetch_rules (p[j]);
+            upf_classify_prefetch (p[j], UPF_DIR_UL, &mt[j]);
+          }
+      /* 5: classify, prefetch what the matched rules read */
+      for (j = 0; j < m; j++)
+        {
+          pdr[j] = p[j] ? upf_classify (p[j], UPF_DIR_UL, &mt[j]) : -1;
+          if (pdr[j] >= 0)
+            upf_pdr_prefetch (p[j], pdr[j]);
+        }
+      /* 6: QER, URR, FAR */
+      for (j = 0; j < m; j++)
+        if (look[j])
+          {
+            upf_verdict_t *vj = &v[base + j];
+            upf_ul_finish_pdr (st, e[j], &g[j], (upf_malformed_t)r[j], &mt[j], pdr[j], now_ns, vj);
+            vj->inner_offset = (uint16_t)(vj->inner_offset + off[j]);
+          }
     }
-  v->inner_len = in.total_len;
-  s = upf_dl_find (&ctx->dl, network_instance, &in.dst);
-  if (!s)
-    return upf_drop (st, v, UPF_DROP_NO_SESSION);
-  m.in = &in;
-  m.teid = 0;
-  m.has_teid = 0;
-  m.qfi = 0;
-  m.has_qfi = 0;
-  return upf_session_apply (st, s, UPF_DIR_DL, &m, in.total_len, now_ns, v);
+}
+
+/* pkts[i] (lens[i] bytes): inner IP packets received on N6 in network_instance. */
+static inline void
+upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
+                    const uint8_t *const *pkts, const uint32_t *lens, uint32_t n, uint64_t now_ns,
+                    upf_verdict_t *v)
+{
+  upf_slots_t *slots = upf_table_slots (&ctx->dl);
+  for (uint32_t base = 0; base < n; base += UPF_VEC_GROUP)
+    {
+      uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
+      upf_inner_t in[UPF_VEC_GROUP];
+      upf_match_t mt[UPF_VEC_GROUP];
+      upf_key_t k[UPF_VEC_GROUP];
+      uint64_t h[UPF_VEC_GROUP];
+      uint8_t look[UPF_VEC_GROUP], first[UPF_VEC_GROUP];
+      int pdr[UPF_VEC_GROUP];
+      const upf_entry_t *e[UPF_VEC_GROUP];
+      const upf_program_t *p[UPF_VEC_GROUP];
+      for (j = 0; j < m; j++)
+        {
+          look[j] = (uint8_t)upf_dl_head (st, pkts[base + j], lens[base + j], &in[j], &v[base + j]);
+          first[j] = look[j] && upf_dl_first_key (&ctx->dl, network_instance, &in[j].dst, &k[j]);
+          if (!first[j])
+            continue;
+          upf_dl_match (&in[j], &mt[j]);
+          h[j] = upf_key_hash (&k[j]);
+          upf_slots_prefetch (slots, h[j]);
+        }
+      for (j = 0; j < m; j++)
+        if (first[j])
+          upf_slots_prefetch_entry (slots, h[j]);
+      for (j = 0; j < m; j++)
+        {
+          p[j] = 0;
+          if (!look[j])
+            continue;
+          /* the longest prefix hits in the common case (one prefix length per family) */
+          e[j] = first[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
+          if (!e[j])
+            e[j] = upf_dl_find (&ctx->dl, network_instance, &in[j].dst);
+          upf_dl_match (&in[j], &mt[j]);
+          if (e[j] && (p[j] = e[j]->prog))
+            upf_prog_prefetch (p[j]);
+        }
+      for (j = 0; j < m; j++)
+        if (p[j])
+          {
+            upf_prog_prefetch_rules (p[j]);
+            upf_classify_prefetch (p[j], UPF_DIR_DL, &mt[j]);
+          }
+      for (j = 0; j < m; j++)
+        {
+          pdr[j] = p[j] ? upf_classify (p[j], UPF_DIR_DL, &mt[j]) : -1;
+          if (pdr[j] >= 0)
+            upf_pdr_prefetch (p[j], pdr[j]);
+        }
+      for (j = 0; j < m; j++)
+        if (look[j])
+          {
+            if (!e[j])
+              upf_drop (st, &v[base + j], UPF_DROP_NO_SESSION);
+            else
+              upf_session_apply_pdr (st, e[j], UPF_DIR_DL, &mt[j], in[j].total_len, now_ns, pdr[j],
+                                     &v[base + j]);
+          }
+    }
 }
 
 /* Writer side (upf_session.c). */

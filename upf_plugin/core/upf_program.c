@@ -1,10 +1,12 @@
 /*
  * upf_program.c: compile a session's rules (upf_program_desc_t) into an immutable program.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include "upf_core.h"
+#include "upf_mem.h"
 
 static int
 fail (char *err, size_t errlen, const char *fmt, ...)
@@ -97,12 +99,43 @@ add_rule (upf_classifier_t *c, uint8_t pdr_index, uint8_t sdf_index, const upf_s
                 f ? f->ue_port_lo : 0, f ? f->ue_port_hi : 0, bit);
 }
 
+static uint64_t
+hash_bytes (uint64_t h, const void *data, size_t n)
+{
+  const uint8_t *p = data;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    {
+      uint64_t w;
+      memcpy (&w, p + i, 8);
+      h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+      h ^= h >> 29;
+    }
+  for (; i < n; i++)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static uint64_t
+ruleset_hash (const upf_ruleset_t *rs)
+{
+  uint64_t h = hash_bytes (0xcbf29ce484222325ULL, rs->cls, sizeof (rs->cls));
+  h = hash_bytes (h, &rs->n_sdf, sizeof (rs->n_sdf));
+  h = hash_bytes (h, &rs->n_pdr, sizeof (rs->n_pdr));
+  h = hash_bytes (h, rs->sdf, rs->n_sdf * sizeof (upf_sdf_t));
+  return hash_bytes (h, rs->rule, rs->n_pdr * sizeof (upf_pdr_rule_t));
+}
+
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_pdr, o_far, o_encap, o_dupl, o_dencap, o_qer, o_qrt, o_urr, o_sdf, o_pfar, o_pqer,
-    o_purr, o_qs, o_us;
+  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
+  upf_ruleset_t *rs;
+  upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
+  uint8_t pdr_pdi[UPF_MAX_PDR];
+  upf_pdi_rt_t pdi[UPF_MAX_PDR];
+  uint32_t n_pdi = 0, n_encap = 0, n_redirect = 0;
   upf_program_t *p;
   uint8_t *base;
   uint32_t i, j, k;
@@ -160,47 +193,96 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
     }
 
+  /* PDRs sorted by precedence. */
+  /* insertion sort: at most 255 PDRs, and no global state (qsort has no context) */
+  for (i = 0; i < d->n_pdr; i++)
+    {
+      for (j = i; j > 0 && pdr_before (&d->pdr[i], &d->pdr[order[j - 1]]); j--)
+        order[j] = order[j - 1];
+      order[j] = (uint16_t)i;
+    }
+  /* Their distinct PDIs, unset fields zeroed. */
+  for (i = 0; i < d->n_pdr; i++)
+    {
+      const upf_pdr_t *r = &d->pdr[order[i]];
+      upf_pdi_rt_t c;
+      memset (&c, 0, sizeof (c));
+      c.pdi_flags = r->pdi_flags;
+      c.source_interface = r->source_interface;
+      c.network_instance = r->network_instance;
+      if (r->pdi_flags & UPF_PDI_UE_IP)
+        {
+          c.ue_ip = r->ue_ip;
+          c.ue_ip_plen = r->ue_ip_plen;
+        }
+      if (r->pdi_flags & UPF_PDI_FTEID)
+        {
+          c.teid = r->teid;
+          c.fteid_addr = r->fteid_addr;
+        }
+      if (r->pdi_flags & UPF_PDI_QFI)
+        c.qfi = r->qfi;
+      for (j = 0; j < n_pdi && memcmp (&pdi[j], &c, sizeof (c)); j++)
+        ;
+      if (j == n_pdi)
+        pdi[n_pdi++] = c;
+      pdr_pdi[i] = (uint8_t)j;
+    }
+
+  for (i = 0; i < d->n_far; i++)
+    {
+      n_encap += d->far[i].ohc == UPF_OHC_GTPU;
+      n_redirect += d->far[i].redirect_type != 0;
+    }
+
   sz = align8 (sizeof (upf_program_t));
-  o_pdr = sz, sz += align8 (d->n_pdr * sizeof (upf_pdr_t));
-  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_t));
-  o_encap = sz, sz += align8 (d->n_far * sizeof (upf_encap_t));
+  o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
+  o_pdi = sz, sz += align8 (n_pdi * sizeof (upf_pdi_rt_t));
+  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_rt_t));
+  o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
+  o_redir = sz, sz += align8 (n_redirect * sizeof (upf_ip_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
-  o_qer = sz, sz += align8 (d->n_qer * sizeof (upf_qer_t));
   o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
-  o_sdf = sz, sz += align8 (d->n_sdf * sizeof (upf_sdf_t));
-  o_pfar = sz, sz += align8 (d->n_pdr);
-  o_pqer = sz, sz += align8 (d->n_pdr * UPF_MAX_QER_PER_PDR);
-  o_purr = sz, sz += align8 (d->n_pdr * UPF_MAX_URR_PER_PDR);
   o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
   o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
-  base = calloc (1, sz);
-  if (!base)
-    return fail (err, errlen, "out of memory");
+  base = upf_calloc (1, sz);
+  rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
+                        + d->n_pdr * sizeof (upf_pdr_rule_t));
+  if (!base || !rs)
+    {
+      upf_free (base);
+      upf_free (rs);
+      fail (err, errlen, "out of memory");
+      return -ENOMEM;
+    }
   p = (upf_program_t *)base;
   p->n_pdr = d->n_pdr;
+  p->n_pdi = n_pdi;
   p->n_far = d->n_far;
   p->n_qer = d->n_qer;
   p->n_urr = d->n_urr;
   p->n_sdf = d->n_sdf;
   p->n_dupl = d->n_dupl;
-  p->pdr = (upf_pdr_t *)(base + o_pdr);
-  p->far = (upf_far_t *)(base + o_far);
+  p->pdi = (upf_pdi_rt_t *)(base + o_pdi);
+  p->far = (upf_far_rt_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
+  p->redirect = (upf_ip_t *)(base + o_redir);
   p->dupl = (upf_dupl_t *)(base + o_dupl);
   p->dupl_encap = (upf_encap_t *)(base + o_dencap);
-  p->qer = (upf_qer_t *)(base + o_qer);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
   p->urr = (upf_urr_t *)(base + o_urr);
-  p->sdf = (upf_sdf_t *)(base + o_sdf);
-  p->pdr_far = base + o_pfar;
-  p->pdr_qer = (uint8_t (*)[UPF_MAX_QER_PER_PDR]) (base + o_pqer);
-  p->pdr_urr = (uint8_t (*)[UPF_MAX_URR_PER_PDR]) (base + o_purr);
+  rs->refs = 1;
+  rs->n_sdf = d->n_sdf;
+  rs->n_pdr = d->n_pdr;
+  rs->rule = (upf_pdr_rule_t *)(rs->sdf + d->n_sdf);
+  p->rs = rs;
+  p->sdf = rs->sdf;
+  p->rule = rs->rule;
+  p->cls = cls = rs->cls;
   p->qer_state = (upf_qer_state_t **)(base + o_qs);
   p->urr_state = (upf_urr_state_t **)(base + o_us);
-  if (d->n_far)
-    memcpy (p->far, d->far, d->n_far * sizeof (upf_far_t));
   if (d->n_dupl)
     memcpy (p->dupl, d->dupl, d->n_dupl * sizeof (upf_dupl_t));
   for (i = 0; i < d->n_dupl; i++)
@@ -211,14 +293,17 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         upf_encap_init_kind (&p->dupl_encap[i], kind[u->ohc], &u->ohc_src, &u->ohc_peer,
                              u->ohc_teid, u->ohc_port, !!(u->ohc_flags & UPF_OHC_F_PSC), u->dscp);
     }
-  if (d->n_qer)
-    memcpy (p->qer, d->qer, d->n_qer * sizeof (upf_qer_t));
   for (i = 0; i < d->n_qer; i++)
     for (j = 0; j < 2; j++)
       {
         uint64_t bps = j == UPF_DIR_UL ? d->qer[i].mbr_ul_bps : d->qer[i].mbr_dl_bps;
         uint64_t Bps = bps / 8, burst = d->qer[i].burst_bytes;
         upf_qer_rt_t *rt = &p->qer_rt[i];
+        rt->qer_id = d->qer[i].qer_id;
+        rt->gate[UPF_DIR_UL] = d->qer[i].gate_ul;
+        rt->gate[UPF_DIR_DL] = d->qer[i].gate_dl;
+        rt->qfi = d->qer[i].qfi;
+        rt->rqi = d->qer[i].rqi;
         if (!burst)
           burst = Bps / 10 > 16384 ? Bps / 10 : 16384;
         if (burst > 0xffffffffULL)
@@ -230,33 +315,43 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   if (d->n_urr)
     memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
   if (d->n_sdf)
-    memcpy (p->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
+    memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
   if (d->bar)
     {
-      p->bar = *d->bar;
-      p->has_bar = 1;
+      upf_bar_t *bar = (upf_bar_t *)(base + o_bar);
+      *bar = *d->bar;
+      p->bar = bar;
     }
 
-  /* PDRs sorted by precedence. */
-  /* insertion sort: at most 255 PDRs, and no global state (qsort has no context) */
-  for (i = 0; i < d->n_pdr; i++)
-    {
-      for (j = i; j > 0 && pdr_before (&d->pdr[i], &d->pdr[order[j - 1]]); j--)
-        order[j] = order[j - 1];
-      order[j] = (uint16_t)i;
-    }
-  for (i = 0; i < d->n_pdr; i++)
-    p->pdr[i] = d->pdr[order[i]];
+  if (n_pdi)
+    memcpy (p->pdi, pdi, n_pdi * sizeof (upf_pdi_rt_t));
 
   for (i = 0; i < d->n_far; i++)
     {
-      const upf_far_t *f = &p->far[i];
+      const upf_far_t *f = &d->far[i];
+      upf_far_rt_t *c = &p->far[i];
       for (j = 0; j < i; j++)
         if (p->far[j].far_id == f->far_id)
           goto dup_far;
+      c->far_id = f->far_id;
+      c->apply_action = f->apply_action;
+      c->dest_interface = f->dest_interface;
+      c->redirect_type = f->redirect_type;
+      c->network_instance = f->network_instance;
+      c->dupl_first = f->dupl_first;
+      c->dupl_count = f->dupl_count;
+      c->encap = UPF_NONE8;
       if (f->ohc == UPF_OHC_GTPU)
-        upf_encap_init (&p->encap[i], &f->ohc_src, &f->ohc_peer, f->ohc_teid,
-                        !!(f->ohc_flags & UPF_OHC_F_PSC), f->dscp);
+        {
+          c->encap = (uint8_t)p->n_encap++;
+          upf_encap_init (&p->encap[c->encap], &f->ohc_src, &f->ohc_peer, f->ohc_teid,
+                          !!(f->ohc_flags & UPF_OHC_F_PSC), f->dscp);
+        }
+      if (f->redirect_type)
+        {
+          c->redirect = (uint8_t)p->n_redirect++;
+          p->redirect[c->redirect] = f->redirect_addr;
+        }
       continue;
     dup_far:
       fail (err, errlen, "FAR %u defined twice", f->far_id);
@@ -266,26 +361,30 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 
   for (i = 0; i < p->n_pdr; i++)
     {
-      const upf_pdr_t *r = &p->pdr[i];
-      p->pdr_far[i] = UPF_NONE8;
+      const upf_pdr_t *r = &d->pdr[order[i]];
+      upf_pdr_rule_t *x = &rs->rule[i];
+      x->pdr_id = r->pdr_id;
+      x->pdi = pdr_pdi[i];
+      x->far = x->encap = UPF_NONE8;
       for (j = 0; j < p->n_far; j++)
         if (p->far[j].far_id == r->far_id)
-          p->pdr_far[i] = (uint8_t)j;
-      if (p->pdr_far[i] == UPF_NONE8)
+          x->far = (uint8_t)j;
+      if (x->far == UPF_NONE8)
         {
           fail (err, errlen, "PDR %u: FAR %u not defined", r->pdr_id, r->far_id);
           upf_program_free (p);
           return -1;
         }
+      x->encap = p->far[x->far].encap;
       for (k = 0; k < UPF_MAX_QER_PER_PDR; k++)
         {
-          p->pdr_qer[i][k] = UPF_NONE8;
+          x->qer[k] = UPF_NONE8;
           if (!r->qer_id[k])
             continue;
           for (j = 0; j < p->n_qer; j++)
-            if (p->qer[j].qer_id == r->qer_id[k])
-              p->pdr_qer[i][k] = (uint8_t)j;
-          if (p->pdr_qer[i][k] == UPF_NONE8)
+            if (p->qer_rt[j].qer_id == r->qer_id[k])
+              x->qer[k] = (uint8_t)j;
+          if (x->qer[k] == UPF_NONE8)
             {
               fail (err, errlen, "PDR %u: QER %u not defined", r->pdr_id, r->qer_id[k]);
               upf_program_free (p);
@@ -294,13 +393,13 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
       for (k = 0; k < UPF_MAX_URR_PER_PDR; k++)
         {
-          p->pdr_urr[i][k] = UPF_NONE8;
+          x->urr[k] = UPF_NONE8;
           if (!r->urr_id[k])
             continue;
           for (j = 0; j < p->n_urr; j++)
             if (p->urr[j].urr_id == r->urr_id[k])
-              p->pdr_urr[i][k] = (uint8_t)j;
-          if (p->pdr_urr[i][k] == UPF_NONE8)
+              x->urr[k] = (uint8_t)j;
+          if (x->urr[k] == UPF_NONE8)
             {
               fail (err, errlen, "PDR %u: URR %u not defined", r->pdr_id, r->urr_id[k]);
               upf_program_free (p);
@@ -309,22 +408,22 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         }
       /* compact the lists so the per-packet loops stop at the first UPF_NONE8 */
       for (j = k = 0; k < UPF_MAX_QER_PER_PDR; k++)
-        if (p->pdr_qer[i][k] != UPF_NONE8)
-          p->pdr_qer[i][j++] = p->pdr_qer[i][k];
+        if (x->qer[k] != UPF_NONE8)
+          x->qer[j++] = x->qer[k];
       for (; j < UPF_MAX_QER_PER_PDR; j++)
-        p->pdr_qer[i][j] = UPF_NONE8;
+        x->qer[j] = UPF_NONE8;
       for (j = k = 0; k < UPF_MAX_URR_PER_PDR; k++)
-        if (p->pdr_urr[i][k] != UPF_NONE8)
-          p->pdr_urr[i][j++] = p->pdr_urr[i][k];
+        if (x->urr[k] != UPF_NONE8)
+          x->urr[j++] = x->urr[k];
       for (; j < UPF_MAX_URR_PER_PDR; j++)
-        p->pdr_urr[i][j] = UPF_NONE8;
+        x->urr[j] = UPF_NONE8;
     }
 
   /* Classifiers. */
   for (i = 0; i < p->n_pdr; i++)
     {
-      const upf_pdr_t *r = &p->pdr[i];
-      upf_classifier_t *c = &p->cls[r->source_interface == UPF_IF_ACCESS ? UPF_DIR_UL : UPF_DIR_DL];
+      const upf_pdr_t *r = &d->pdr[order[i]];
+      upf_classifier_t *c = &cls[r->source_interface == UPF_IF_ACCESS ? UPF_DIR_UL : UPF_DIR_DL];
       uint32_t n = r->sdf_count ? r->sdf_count : 1;
       if (c->n_rules + n > UPF_MAX_RULES)
         {
@@ -335,16 +434,67 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       if (!r->sdf_count)
         add_rule (c, (uint8_t)i, UPF_NONE8, 0);
       for (k = 0; k < r->sdf_count; k++)
-        add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &p->sdf[r->sdf_first + k]);
+        add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &rs->sdf[r->sdf_first + k]);
     }
+  rs->hash = ruleset_hash (rs);
   *out = p;
   return 0;
+}
+
+static void
+ruleset_release (upf_ruleset_t *rs)
+{
+  if (!rs || --rs->refs)
+    return;
+  if (rs->pprev)
+    {
+      *rs->pprev = rs->next;
+      if (rs->next)
+        rs->next->pprev = rs->pprev;
+    }
+  upf_free (rs);
 }
 
 void
 upf_program_free (upf_program_t *p)
 {
-  free (p);
+  if (p)
+    ruleset_release (p->rs);
+  upf_free (p);
+}
+
+static int
+ruleset_eq (const upf_ruleset_t *a, const upf_ruleset_t *b)
+{
+  return a->hash == b->hash && a->n_sdf == b->n_sdf && a->n_pdr == b->n_pdr
+         && !memcmp (a->cls, b->cls, sizeof (a->cls))
+         && !memcmp (a->sdf, b->sdf, a->n_sdf * sizeof (upf_sdf_t))
+         && !memcmp (a->rule, b->rule, a->n_pdr * sizeof (upf_pdr_rule_t));
+}
+
+void
+upf_ruleset_intern (upf_ruleset_t **table, upf_program_t *p)
+{
+  upf_ruleset_t *rs = p->rs, **b, *x;
+  if (rs->pprev)
+    return;
+  b = &table[rs->hash & (UPF_RULESET_BUCKETS - 1)];
+  for (x = *b; x; x = x->next)
+    if (ruleset_eq (x, rs))
+      {
+        x->refs++;
+        ruleset_release (rs);
+        p->rs = x;
+        p->sdf = x->sdf;
+        p->rule = x->rule;
+        p->cls = x->cls;
+        return;
+      }
+  rs->next = *b;
+  if (rs->next)
+    rs->next->pprev = &rs->next;
+  rs->pprev = b;
+  *b = rs;
 }
 
 const char *

@@ -1,9 +1,11 @@
 /*
  * upf_rules.h: session rules (TS 29.244 semantics) and the compiled session program.
  *
- * pfcpd's compiler turns PFCP IEs into the plain structures below (upf_pdr_t, upf_far_t,
- * upf_qer_t, upf_urr_t, upf_sdf_t, upf_bar_t) and calls upf_program_build (), which copies
- * them into one immutable block (upf_program_t) and compiles the classifier. A program is
+ * pfcpd's local datapath (pfcpd.datapath.local.engine) fills the plain structures below
+ * (upf_pdr_t, upf_far_t, upf_qer_t, upf_urr_t, upf_sdf_t, upf_bar_t) from a session's rules and
+ * calls upf_program_build () (through upfcore_session_install), which copies
+ * them into one immutable block (upf_program_t) and compiles the classifier into a rule set
+ * (upf_ruleset_t: classifiers + SDF filters) that sessions with equal ones share. A program is
  * never modified once published: a session modification builds a new program and swaps it in
  * whole (see upf_table.h for the publish / reclaim scheme). Mutable per-session state (URR
  * counters, QER token buckets, the DL buffer) lives outside the program, in objects owned by
@@ -136,6 +138,41 @@ typedef struct
 } upf_pdr_t;
 
 /*
+ * The PDI of a compiled PDR, the part that is the session's own: what classification (first
+ * 32 bytes) and the writer's table keys read. A program keeps each distinct PDI once (the
+ * PDRs of a direction usually share theirs: same F-TEID, same UE address), with the fields
+ * its flags leave unset zeroed so equal PDIs compare equal. The rest of a PDR (id, order,
+ * FAR/QER/URR indexes, filters) is in the shared rule set (upf_pdr_rule_t).
+ */
+typedef struct
+{
+  upf_ip_t ue_ip;
+  uint32_t teid;
+  uint8_t pdi_flags; /* UPF_PDI_* */
+  uint8_t qfi;
+  uint8_t ue_ip_plen;
+  uint8_t source_interface;
+  uint16_t network_instance;
+  uint8_t _pad[6];
+  upf_ip_t fteid_addr; /* writer: UL table key */
+} upf_pdi_rt_t;
+_Static_assert(sizeof (upf_pdi_rt_t) == 48, "a compiled PDI is 48 bytes");
+_Static_assert(offsetof (upf_pdi_rt_t, fteid_addr) == 32, "match fields in the first 32 bytes");
+
+/* A compiled PDR's session-independent part, in precedence order in the rule set. */
+typedef struct
+{
+  uint32_t pdr_id;
+  uint8_t pdi;   /* index into the program's pdi[] */
+  uint8_t far;   /* index into the program's far[] */
+  uint8_t encap; /* the FAR's template in encap[], UPF_NONE8 = none */
+  uint8_t _pad;
+  uint8_t qer[UPF_MAX_QER_PER_PDR]; /* indexes into qer_rt[], UPF_NONE8 = none (first) */
+  uint8_t urr[UPF_MAX_URR_PER_PDR]; /* indexes into urr[], UPF_NONE8 = none (first) */
+} upf_pdr_rule_t;
+_Static_assert(sizeof (upf_pdr_rule_t) == 16, "a compiled PDR rule is 16 bytes");
+
+/*
  * Duplicating Parameters (TS 29.244 7.5.2.3-3, grouped IE: destination interface, outer
  * header creation, transport level marking, forwarding policy) of a FAR whose apply action
  * has DUPL (with FORW: only forwarded packets are copied). The copy is of the user packet as
@@ -186,6 +223,24 @@ typedef struct
   upf_ip_t ohc_src;       /* our GTP-U address used as outer source */
   upf_ip_t redirect_addr; /* server address for UPF_REDIRECT_IPV4/IPV6 (URL, SIP: unset) */
 } upf_far_t;
+
+/* A FAR as a compiled program keeps it: its outer header creation is a template in the
+ * program's encap[] (only FARs that encapsulate have one), its redirect address an entry of
+ * redirect[] (only FARs with redirect information have one). */
+typedef struct
+{
+  uint32_t far_id;
+  uint8_t apply_action; /* UPF_AA_* */
+  uint8_t dest_interface;
+  uint8_t redirect_type; /* UPF_REDIRECT_* + 1, 0 = none */
+  uint8_t redirect;      /* index into the program's redirect[] when redirect_type */
+  uint16_t network_instance;
+  uint16_t dupl_first; /* range in the program's dupl[] (used with UPF_AA_DUPL) */
+  uint8_t dupl_count;
+  uint8_t encap; /* index into the program's encap[], UPF_NONE8 = none */
+  uint8_t _pad[2];
+} upf_far_rt_t;
+_Static_assert(sizeof (upf_far_rt_t) == 16, "a compiled FAR is 16 bytes");
 
 typedef struct
 {
@@ -274,40 +329,68 @@ enum
   UPF_DIR_DL = 1,
 };
 
-/* Policer constants derived from a QER at build time (no divisions per packet). */
+/* A QER as a compiled program keeps it: gates, marking and the policer constants derived at
+ * build time (no divisions per packet), in one cache line. */
 typedef struct
 {
   uint64_t Bps[2];      /* MBR [UL, DL] in bytes/s, 0 = no policing */
   uint64_t depth_nb[2]; /* bucket depth in nano-bytes */
   uint64_t max_dt[2];   /* refill interval after which the bucket is full (ns) */
+  uint32_t qer_id;
+  uint8_t gate[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]: UPF_GATE_* */
+  uint8_t qfi;     /* QFI to set on encapsulation, 0 = keep */
+  uint8_t rqi;
 } upf_qer_rt_t;
+_Static_assert(sizeof (upf_qer_rt_t) <= 64, "a compiled QER is one cache line");
 
-/* Compiled, immutable session program (one allocation). */
+/*
+ * What a program holds that does not depend on the session's addresses and TEIDs: the
+ * classifiers, the SDF filters and the PDRs' rules (id, PDI / FAR / QER / URR indexes).
+ * Immutable, and shared by every program of the context with the same ones
+ * (upf_session_install interns it), so 1M sessions of one PCC rule set hold one copy, which
+ * stays in cache. The PDRs' own PDI values (F-TEID, UE address, QFI) stay in each program.
+ */
+typedef struct upf_ruleset
+{
+  upf_classifier_t cls[2];
+  uint32_t n_sdf, n_pdr;
+  uint32_t refs;                     /* writer: programs holding it */
+  uint64_t hash;                     /* writer: of cls, counts, sdf and rule */
+  struct upf_ruleset *next, **pprev; /* writer: intern chain; pprev NULL = not interned */
+  upf_pdr_rule_t *rule;              /* n_pdr, after sdf[] in the same block */
+  upf_sdf_t sdf[];
+} upf_ruleset_t;
+
+/* Compiled, immutable session program (one allocation, plus its rule set). The packet
+ * path reads the first two cache lines (asserted below), the rest is the writer's. */
 typedef struct
 {
+  /* packet path */
   uint64_t seid;
-  uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf;
-  uint32_t installed; /* set by the writer before publication */
-  upf_pdr_t *pdr;     /* sorted by precedence */
-  upf_far_t *far;
-  upf_encap_t *encap;      /* per FAR, valid when far[i].ohc */
-  upf_dupl_t *dupl;        /* duplicating parameters (n_dupl), FARs point into it */
-  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
-  uint32_t n_dupl;
-  upf_qer_t *qer;
+  struct upf_session *session; /* set at install */
+  const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
+  const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
+  const upf_sdf_t *sdf;        /* in rs */
+  upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
+  upf_far_rt_t *far;
+  upf_encap_t *encap; /* n_encap: the templates of the FARs that encapsulate */
   upf_qer_rt_t *qer_rt;
-  upf_urr_t *urr;
-  upf_sdf_t *sdf;
-  uint8_t *pdr_far;                        /* far index per pdr */
-  uint8_t (*pdr_qer)[UPF_MAX_QER_PER_PDR]; /* qer indexes, UPF_NONE8 = none */
-  uint8_t (*pdr_urr)[UPF_MAX_URR_PER_PDR];
   upf_qer_state_t **qer_state; /* per qer, linked at install */
+  upf_urr_t *urr;
   upf_urr_state_t **urr_state; /* per urr, linked at install */
   upf_buffer_t *buffer;        /* linked at install when the session may buffer */
-  upf_bar_t bar;
-  uint8_t has_bar;
-  upf_classifier_t cls[2];
+  upf_dupl_t *dupl;            /* duplicating parameters (n_dupl), FARs point into it */
+  /* second line onwards: rarely on the packet path, and the writer's */
+  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
+  upf_ip_t *redirect;      /* n_redirect: redirect addresses (URL, SIP: unset) */
+  uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect;
+  uint8_t installed;    /* set by the writer before publication */
+  const upf_bar_t *bar; /* NULL = none */
+  upf_ruleset_t *rs;
+  upf_retired_t retire; /* writer only */
 } upf_program_t;
+_Static_assert(offsetof (upf_program_t, dupl) + sizeof (void *) <= 128,
+               "the packet path's program fields fit two cache lines");
 
 static inline unsigned
 upf_proto_class (uint8_t proto)
@@ -372,7 +455,7 @@ upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
 }
 
 static inline int
-upf_pdi_match (const upf_pdr_t *p, const upf_match_t *m, unsigned dir)
+upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
 {
   if ((p->pdi_flags & UPF_PDI_FTEID) && (!m->has_teid || m->teid != p->teid))
     return 0;
@@ -406,7 +489,7 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      const upf_pdr_t *p = &prog->pdr[c->rule_pdr[r]];
+      const upf_pdi_rt_t *p = &prog->pdi[prog->rule[c->rule_pdr[r]].pdi];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;
@@ -417,8 +500,15 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   return -1;
 }
 
-/* Build a program from a descriptor. Returns 0, or -1 with a message in err. */
+/* Build a program from a descriptor. Returns 0, or -1 (invalid rules) or -ENOMEM with a
+ * message in err. */
 int upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen);
+/* Frees p and drops its reference to its rule set (freed with the last one). */
 void upf_program_free (upf_program_t *p);
+/* Rule sets interned per context: bucket count of the context's table. */
+#define UPF_RULESET_BUCKETS 4096
+/* Make p use the equal rule set of the table if there is one (freeing its own), else put
+ * its own in the table. Writer side, before p is published; never allocates. */
+void upf_ruleset_intern (upf_ruleset_t **table, upf_program_t *p);
 
 #endif /* included_upf_rules_h */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "upf_core.h"
+#include "upf_mem.h"
 
 #define UPF_DEFAULT_BUFFER_BYTES (64 * 1024)
 
@@ -29,6 +30,7 @@ upf_ctx_free (upf_ctx_t *ctx)
 {
   while (ctx->sessions)
     upf_session_delete (ctx, ctx->sessions);
+  /* no reader is left: everything retired can go */
   for (unsigned i = 0; i < UPF_MAX_READERS; i++)
     atomic_store (&ctx->epoch.reader[i], 0);
   upf_epoch_reclaim (&ctx->epoch);
@@ -39,7 +41,7 @@ upf_ctx_free (upf_ctx_t *ctx)
 upf_session_t *
 upf_session_create (upf_ctx_t *ctx, uint64_t seid)
 {
-  upf_session_t *s = calloc (1, sizeof (*s));
+  upf_session_t *s = upf_calloc (1, sizeof (*s));
   if (!s)
     return 0;
   s->seid = seid;
@@ -50,8 +52,8 @@ upf_session_create (upf_ctx_t *ctx, uint64_t seid)
   return s;
 }
 
-/* Table keys a program needs: UL (F-TEID) for every PDR with a local F-TEID, DL (network
- * instance, UE IP prefix) for every non-access PDR with a UE IP address. */
+/* Table keys a program needs: UL (F-TEID) for every PDI with a local F-TEID, DL (network
+ * instance, UE IP prefix) for every non-access PDI with a UE IP address. */
 typedef struct
 {
   upf_key_t k;
@@ -64,9 +66,9 @@ program_keys (const upf_program_t *p, key_ref_t *out)
   unsigned n = 0, i, j;
   if (!p)
     return 0;
-  for (i = 0; i < p->n_pdr; i++)
+  for (i = 0; i < p->n_pdi; i++)
     {
-      const upf_pdr_t *r = &p->pdr[i];
+      const upf_pdi_rt_t *r = &p->pdi[i];
       key_ref_t kr;
       memset (&kr, 0, sizeof (kr));
       if (r->pdi_flags & UPF_PDI_FTEID)
@@ -104,43 +106,111 @@ has_key (const key_ref_t *ks, unsigned n, const key_ref_t *k)
   return 0;
 }
 
-static void
-retire_program (void *p)
+static upf_table_t *
+key_table (upf_ctx_t *ctx, const key_ref_t *k)
 {
-  upf_program_free (p);
+  return k->dl ? &ctx->dl : &ctx->ul;
 }
 
+static void
+program_retired (upf_retired_t *r)
+{
+  upf_program_free (upf_container_of (r, upf_program_t, retire));
+}
+
+static upf_state_link_t *
+state_find (upf_state_link_t *l, uint32_t id)
+{
+  for (; l; l = l->next)
+    if (l->id == id)
+      return l;
+  return 0;
+}
+
+/* The state object with this id: the session's (kept across programs), one already made for
+ * this install, or a new one of size bytes put on *fresh. NULL = out of memory. */
+static upf_state_link_t *
+state_find_or_new (upf_state_link_t *kept, upf_state_link_t **fresh, uint32_t id, size_t size)
+{
+  upf_state_link_t *l = state_find (kept, id);
+  if (!l && !(l = state_find (*fresh, id)))
+    {
+      if (!(l = upf_calloc (1, size)))
+        return 0;
+      l->id = id;
+      l->next = *fresh;
+      *fresh = l;
+    }
+  return l;
+}
+
+static void
+state_list_free (upf_state_link_t *l)
+{
+  while (l)
+    {
+      upf_state_link_t *n = l->next;
+      upf_free (l);
+      l = n;
+    }
+}
+
+/* Put the list fresh in front of *list. */
+static void
+state_list_join (upf_state_link_t **list, upf_state_link_t *fresh)
+{
+  upf_state_link_t *l = fresh;
+  if (!l)
+    return;
+  while (l->next)
+    l = l->next;
+  l->next = *list;
+  *list = fresh;
+}
+
+/* New threshold / quota values re-arm their one-shot events. */
+static void
+urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
+{
+  if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
+      || a->time_threshold_ns != b->time_threshold_ns)
+    u->flags &= ~(uint32_t)(UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
+  if (memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota))
+      || a->time_quota_ns != b->time_quota_ns)
+    u->flags &= ~(uint32_t)(UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED);
+}
+
+/*
+ * Two phases. Prepare: check, then allocate everything the new program needs (state objects,
+ * buffer, one table entry per key, table room) without changing what readers or the session
+ * state see; any failure frees what was allocated and returns with nothing changed. Commit:
+ * publish; nothing in it allocates, so it cannot fail half-way.
+ */
 int
 upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char *err,
                      size_t errlen)
 {
   upf_program_t *old = atomic_load (&s->prog);
-  key_ref_t *nk, *ok;
-  unsigned n_new, n_old, i, j;
-  int rv = 0, needs_buffer = 0;
+  key_ref_t nk[UPF_MAX_PDR], ok[UPF_MAX_PDR];
+  upf_entry_t *ent[UPF_MAX_PDR];
+  upf_state_link_t *fresh_urr = 0, *fresh_qer = 0;
+  upf_buffer_t *fresh_buffer = 0;
+  unsigned n_new, n_old, i, j, n_add[2] = { 0, 0 };
+  int needs_buffer = 0;
 
   if (prog->installed)
     {
       snprintf (err, errlen, "program already installed");
       return -EINVAL;
     }
-  nk = calloc (UPF_MAX_PDR, sizeof (*nk));
-  ok = calloc (UPF_MAX_PDR, sizeof (*ok));
-  if (!nk || !ok)
-    {
-      free (nk);
-      free (ok);
-      snprintf (err, errlen, "out of memory");
-      return -ENOMEM;
-    }
   n_new = program_keys (prog, nk);
   n_old = program_keys (old, ok);
+  memset (ent, 0, sizeof (ent));
 
-  /* 1. keys owned by another session: refuse before changing anything */
+  /* keys owned by another session: refuse before changing anything */
   for (i = 0; i < n_new; i++)
     {
-      upf_session_t *o = nk[i].dl ? upf_table_lookup_exact (&ctx->dl, &nk[i].k)
-                                  : upf_table_lookup_exact (&ctx->ul, &nk[i].k);
+      upf_session_t *o = upf_table_lookup_exact (key_table (ctx, &nk[i]), &nk[i].k);
       if (o && o != s)
         {
           if (nk[i].dl)
@@ -149,80 +219,52 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
           else
             snprintf (err, errlen, "F-TEID 0x%x already used by session 0x%llx", nk[i].k.id,
                       (unsigned long long)o->seid);
-          rv = -EEXIST;
-          goto done;
+          return -EEXIST;
         }
+      if (!has_key (ok, n_old, &nk[i]))
+        n_add[nk[i].dl]++;
     }
 
-  /* 2. link mutable state objects by id (kept across programs), allocating new ones */
+  /* prepare: state objects by id (kept across programs), the DL buffer, entries, room */
   for (i = 0; i < prog->n_urr; i++)
-    {
-      upf_urr_state_t *u;
-      for (u = s->urr_states; u; u = u->next)
-        if (u->urr_id == prog->urr[i].urr_id)
-          break;
-      if (!u)
-        {
-          u = calloc (1, sizeof (*u));
-          if (!u)
-            goto nomem;
-          u->urr_id = prog->urr[i].urr_id;
-          u->next = s->urr_states;
-          s->urr_states = u;
-        }
-      else if (old)
-        /* new threshold / quota values re-arm their one-shot events */
-        for (j = 0; j < old->n_urr; j++)
-          if (old->urr[j].urr_id == u->urr_id)
-            {
-              const upf_urr_t *a = &old->urr[j], *b = &prog->urr[i];
-              if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
-                  || a->time_threshold_ns != b->time_threshold_ns)
-                u->flags
-                  &= ~(uint32_t)(UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
-              if (memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota))
-                  || a->time_quota_ns != b->time_quota_ns)
-                u->flags &= ~(uint32_t)(UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED);
-            }
-      prog->urr_state[i] = u;
-    }
+    if (!(prog->urr_state[i] = (upf_urr_state_t *)state_find_or_new (
+            s->urr_states, &fresh_urr, prog->urr[i].urr_id, sizeof (upf_urr_state_t))))
+      goto nomem;
   for (i = 0; i < prog->n_qer; i++)
-    {
-      upf_qer_state_t *q;
-      for (q = s->qer_states; q; q = q->next)
-        if (q->qer_id == prog->qer[i].qer_id)
-          break;
-      if (!q)
-        {
-          q = calloc (1, sizeof (*q));
-          if (!q)
-            goto nomem;
-          q->qer_id = prog->qer[i].qer_id;
-          q->next = s->qer_states;
-          s->qer_states = q;
-        }
-      prog->qer_state[i] = q;
-    }
+    if (!(prog->qer_state[i] = (upf_qer_state_t *)state_find_or_new (
+            s->qer_states, &fresh_qer, prog->qer_rt[i].qer_id, sizeof (upf_qer_state_t))))
+      goto nomem;
   for (i = 0; i < prog->n_far; i++)
     if (prog->far[i].apply_action & (UPF_AA_BUFF | UPF_AA_NOCP))
       needs_buffer = 1;
-  if (needs_buffer || prog->has_bar || s->buffer)
+  if ((needs_buffer || prog->bar) && !s->buffer)
     {
-      if (!s->buffer)
-        {
-          uint32_t cap
-            = prog->has_bar && prog->bar.max_bytes ? prog->bar.max_bytes : UPF_DEFAULT_BUFFER_BYTES;
-          upf_buffer_t *b = calloc (1, sizeof (*b));
-          if (!b || !(b->data = malloc (cap)))
-            {
-              free (b);
-              goto nomem;
-            }
-          b->cap_bytes = cap;
-          s->buffer = b;
-        }
-      prog->buffer = s->buffer;
+      uint32_t cap
+        = prog->bar && prog->bar->max_bytes ? prog->bar->max_bytes : UPF_DEFAULT_BUFFER_BYTES;
+      if (!(fresh_buffer = upf_calloc (1, sizeof (*fresh_buffer)))
+          || !(fresh_buffer->data = upf_malloc (cap)))
+        goto nomem;
+      fresh_buffer->cap_bytes = cap;
     }
+  prog->buffer = s->buffer ? s->buffer : fresh_buffer;
+  for (i = 0; i < n_new; i++)
+    if (!(ent[i] = upf_entry_new (&nk[i].k, prog)))
+      goto nomem;
+  /* may move a table to a bigger slot array: same content, invisible to readers */
+  if (upf_table_reserve (&ctx->ul, &ctx->epoch, n_add[0]) < 0
+      || upf_table_reserve (&ctx->dl, &ctx->epoch, n_add[1]) < 0)
+    goto nomem;
+
+  /* commit */
+  if (old)
+    for (i = 0; i < prog->n_urr; i++)
+      for (j = 0; j < old->n_urr; j++)
+        if (old->urr[j].urr_id == prog->urr[i].urr_id)
+          urr_rearm (prog->urr_state[i], &old->urr[j], &prog->urr[i]);
+  state_list_join (&s->urr_states, fresh_urr);
+  state_list_join (&s->qer_states, fresh_qer);
+  if (fresh_buffer)
+    s->buffer = fresh_buffer;
   /* A changed buffering FAR re-arms the one-shot DL data report. */
   if (s->buffer && old)
     for (i = 0; i < prog->n_far; i++)
@@ -230,113 +272,70 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
         if (old->far[j].far_id == prog->far[i].far_id
             && old->far[j].apply_action != prog->far[i].apply_action)
           s->buffer->report_sent = 0;
-
-  /* 3. add new keys, publish, remove obsolete keys */
-  for (i = 0; i < n_new; i++)
-    if (!has_key (ok, n_old, &nk[i]))
-      {
-        int r = upf_table_add (nk[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &nk[i].k, s, prog);
-        if (r < 0)
-          {
-            for (j = 0; j < i; j++)
-              if (!has_key (ok, n_old, &nk[j]))
-                upf_table_del (nk[j].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &nk[j].k);
-            snprintf (err, errlen, "table insert failed (%d)", r);
-            rv = r;
-            goto done;
-          }
-      }
-  /* keys kept from the old program: same entries, new program (allocation failures here
-   * leave that key on the old program until the next install; reported, nothing lost) */
-  for (i = 0; i < n_new; i++)
-    if (has_key (ok, n_old, &nk[i]))
-      if (upf_table_set_prog (nk[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &nk[i].k, prog) < 0)
-        {
-          snprintf (err, errlen, "out of memory while publishing");
-          rv = -ENOMEM;
-        }
   prog->installed = 1;
   prog->seid = s->seid;
+  prog->session = s;
+  upf_ruleset_intern (ctx->rulesets, prog);
+  /* new keys, then keys kept from the old program (same key, entry carrying the new
+   * program), publish, then remove the keys the new program no longer has */
+  for (i = 0; i < n_new; i++)
+    if (!has_key (ok, n_old, &nk[i]))
+      upf_table_insert (key_table (ctx, &nk[i]), ent[i]);
+    else
+      upf_table_replace (key_table (ctx, &nk[i]), &ctx->epoch, ent[i]);
   atomic_store_explicit (&s->prog, prog, memory_order_release);
   for (i = 0; i < n_old; i++)
     if (!has_key (nk, n_new, &ok[i]))
-      upf_table_del (ok[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &ok[i].k);
+      upf_table_del (key_table (ctx, &ok[i]), &ctx->epoch, &ok[i].k);
   if (old)
-    upf_epoch_retire (&ctx->epoch, retire_program, old);
+    upf_epoch_retire (&ctx->epoch, &old->retire, program_retired);
   /* URR / QER state objects no longer referenced stay until the session is deleted, so a
    * later program reusing the id continues its counts and no reader can see them freed. */
-done:
-  free (nk);
-  free (ok);
-  return rv;
+  return 0;
+
 nomem:
+  for (i = 0; i < n_new; i++)
+    upf_entry_free (ent[i]);
+  state_list_free (fresh_urr);
+  state_list_free (fresh_qer);
+  if (fresh_buffer)
+    upf_free (fresh_buffer->data);
+  upf_free (fresh_buffer);
+  prog->buffer = 0;
   snprintf (err, errlen, "out of memory");
-  rv = -ENOMEM;
-  goto done;
+  return -ENOMEM;
 }
 
-typedef struct
-{
-  upf_urr_state_t *urr;
-  upf_qer_state_t *qer;
-  upf_buffer_t *buffer;
-  upf_session_t *s;
-} session_garbage_t;
-
 static void
-free_session_garbage (void *arg)
+session_retired (upf_retired_t *r)
 {
-  session_garbage_t *g = arg;
-  while (g->urr)
-    {
-      upf_urr_state_t *n = g->urr->next;
-      free (g->urr);
-      g->urr = n;
-    }
-  while (g->qer)
-    {
-      upf_qer_state_t *n = g->qer->next;
-      free (g->qer);
-      g->qer = n;
-    }
-  if (g->buffer)
-    free (g->buffer->data);
-  free (g->buffer);
-  free (g->s);
-  free (g);
+  upf_session_t *s = upf_container_of (r, upf_session_t, retire);
+  state_list_free (s->urr_states);
+  state_list_free (s->qer_states);
+  if (s->buffer)
+    upf_free (s->buffer->data);
+  upf_free (s->buffer);
+  upf_free (s);
 }
 
 void
 upf_session_delete (upf_ctx_t *ctx, upf_session_t *s)
 {
   upf_program_t *old = atomic_load (&s->prog);
-  key_ref_t *ok = calloc (UPF_MAX_PDR, sizeof (*ok));
-  session_garbage_t *g = calloc (1, sizeof (*g));
-  unsigned n_old, i;
+  key_ref_t ok[UPF_MAX_PDR];
+  unsigned n_old = program_keys (old, ok), i;
   if (s->prev)
     s->prev->next = s->next;
   else
     ctx->sessions = s->next;
   if (s->next)
     s->next->prev = s->prev;
-  if (ok)
-    {
-      n_old = program_keys (old, ok);
-      for (i = 0; i < n_old; i++)
-        upf_table_del (ok[i].dl ? &ctx->dl : &ctx->ul, &ctx->epoch, &ok[i].k);
-      free (ok);
-    }
+  for (i = 0; i < n_old; i++)
+    upf_table_del (key_table (ctx, &ok[i]), &ctx->epoch, &ok[i].k);
   atomic_store (&s->prog, 0);
   if (old)
-    upf_epoch_retire (&ctx->epoch, retire_program, old);
-  if (g)
-    {
-      g->urr = s->urr_states;
-      g->qer = s->qer_states;
-      g->buffer = s->buffer;
-      g->s = s;
-      upf_epoch_retire (&ctx->epoch, free_session_garbage, g);
-    }
+    upf_epoch_retire (&ctx->epoch, &old->retire, program_retired);
+  upf_epoch_retire (&ctx->epoch, &s->retire, session_retired);
 }
 
 int
@@ -371,7 +370,7 @@ upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
    * a scratch area so re-buffering cannot overwrite what is still being flushed. */
   if (n)
     {
-      uint8_t *tmp = malloc (b->used_bytes ? b->used_bytes : 1);
+      uint8_t *tmp = upf_malloc (b->used_bytes ? b->used_bytes : 1);
       upf_buffered_t idx[UPF_BUFFER_MAX_PKTS];
       if (!tmp)
         return 0;
@@ -382,7 +381,7 @@ upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
       b->first_ns = 0;
       for (i = 0; i < n; i++)
         cb (arg, tmp + idx[i].offset, idx[i].len);
-      free (tmp);
+      upf_free (tmp);
     }
   return n;
 }
@@ -411,20 +410,19 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
   (void)ctx;
   if (!p)
     return 0;
+/* An event goes out only when it fits in ev; a condition that does not fit stays unmarked
+ * and is reported by the next call: no event is lost. */
 #define EMIT(t, i_, v_)                                                                            \
   do                                                                                               \
     {                                                                                              \
-      if (n < max_ev)                                                                              \
-        {                                                                                          \
-          ev[n].type = (t);                                                                        \
-          ev[n].id = (i_);                                                                         \
-          ev[n].seid = s->seid;                                                                    \
-          ev[n].value = (v_);                                                                      \
-          n++;                                                                                     \
-        }                                                                                          \
+      ev[n].type = (t);                                                                            \
+      ev[n].id = (i_);                                                                             \
+      ev[n].seid = s->seid;                                                                        \
+      ev[n].value = (v_);                                                                          \
+      n++;                                                                                         \
     }                                                                                              \
   while (0)
-  for (i = 0; i < p->n_urr; i++)
+  for (i = 0; i < p->n_urr && n < max_ev; i++)
     {
       const upf_urr_t *r = &p->urr[i];
       upf_urr_state_t *u = p->urr_state[i];
@@ -439,17 +437,18 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
           EMIT (UPF_EV_TIME_THRESHOLD, r->urr_id, now_ns - start);
         }
       if ((r->triggers & UPF_URR_T_TIMQU) && r->time_quota_ns
-          && !(u->flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && now_ns - start >= r->time_quota_ns)
+          && !(u->flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && now_ns - start >= r->time_quota_ns
+          && n < max_ev)
         {
           u->flags |= UPF_URRS_TIME_QUOTA_EXHAUSTED;
           EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - start);
         }
     }
-  if (p->buffer && p->buffer->n_pkts && p->has_bar && p->bar.duration_ns && p->buffer->first_ns
-      && now_ns - p->buffer->first_ns >= p->bar.duration_ns)
+  if (p->buffer && p->buffer->n_pkts && p->bar && p->bar->duration_ns && p->buffer->first_ns
+      && now_ns - p->buffer->first_ns >= p->bar->duration_ns && n < max_ev)
     {
       unsigned d = upf_buffer_drop (s);
-      EMIT (UPF_EV_BUFFER_EXPIRED, p->bar.bar_id, d);
+      EMIT (UPF_EV_BUFFER_EXPIRED, p->bar->bar_id, d);
     }
 #undef EMIT
   return n;
@@ -459,13 +458,10 @@ int
 upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset,
                       uint64_t now_ns)
 {
-  upf_urr_state_t *u;
-  for (u = s->urr_states; u; u = u->next)
-    if (u->urr_id == urr_id)
-      break;
+  upf_urr_state_t *u = (upf_urr_state_t *)state_find (s->urr_states, urr_id);
   if (!u)
     return -ENOENT;
-  out->urr_id = u->urr_id;
+  out->urr_id = urr_id;
   out->flags = u->flags;
   memcpy (out->bytes, u->bytes, sizeof (out->bytes));
   memcpy (out->pkts, u->pkts, sizeof (out->pkts));

@@ -2,16 +2,22 @@
  * upf_table.c: writer side of the lookup tables and epoch-based reclamation (see upf_table.h).
  */
 #include <errno.h>
-#include <stdlib.h>
 #include "upf_core.h"
+#include "upf_mem.h"
 
 static upf_slots_t *
 slots_new (uint32_t n)
 {
-  upf_slots_t *s = calloc (1, sizeof (*s) + (size_t)n * sizeof (s->slots[0]));
+  upf_slots_t *s = upf_calloc (1, sizeof (*s) + (size_t)n * sizeof (s->slots[0]));
   if (s)
     s->mask = n - 1;
   return s;
+}
+
+static void
+slots_free (upf_retired_t *r)
+{
+  upf_free (upf_container_of (r, upf_slots_t, retire));
 }
 
 int
@@ -28,16 +34,28 @@ upf_table_init (upf_table_t *t, uint32_t expected)
   return 0;
 }
 
-static void
-free_entries_and_slots (upf_slots_t *s)
+upf_entry_t *
+upf_entry_new (const upf_key_t *k, const upf_program_t *prog)
 {
-  for (uint32_t i = 0; i <= s->mask; i++)
+  upf_entry_t *e = upf_calloc (1, sizeof (*e));
+  if (e)
     {
-      upf_entry_t *e = atomic_load (&s->slots[i]);
-      if (e && e != UPF_TOMBSTONE)
-        free (e);
+      e->key = *k;
+      e->prog = prog;
     }
-  free (s);
+  return e;
+}
+
+void
+upf_entry_free (upf_entry_t *e)
+{
+  upf_free (e);
+}
+
+static void
+entry_free (upf_retired_t *r)
+{
+  upf_free (upf_container_of (r, upf_entry_t, retire));
 }
 
 void
@@ -45,7 +63,15 @@ upf_table_free (upf_table_t *t)
 {
   upf_slots_t *s = atomic_load (&t->cur);
   if (s)
-    free_entries_and_slots (s);
+    {
+      for (uint32_t i = 0; i <= s->mask; i++)
+        {
+          upf_entry_t *e = atomic_load (&s->slots[i]);
+          if (e && e != UPF_TOMBSTONE)
+            upf_free (e);
+        }
+      upf_free (s);
+    }
   atomic_store (&t->cur, 0);
 }
 
@@ -82,8 +108,24 @@ rehash (upf_table_t *t, upf_epoch_t *ep, uint32_t n)
         slots_insert (s, e);
     }
   atomic_store_explicit (&t->cur, s, memory_order_release);
-  upf_epoch_retire (ep, free, old);
+  upf_epoch_retire (ep, &old->retire, slots_free);
   return 0;
+}
+
+/* Load (used + tombstones) stays <= 1/2 after n more inserts. */
+int
+upf_table_reserve (upf_table_t *t, upf_epoch_t *ep, uint32_t n)
+{
+  upf_slots_t *s = atomic_load (&t->cur);
+  uint64_t size = (uint64_t)s->mask + 1;
+  if (((uint64_t)s->n_used + s->n_tomb + n) * 2 <= size)
+    return 0;
+  /* purge tombstones into the same size if live entries leave room, else grow */
+  while (((uint64_t)s->n_used + n) * 4 > size && size < (1ULL << 31))
+    size *= 2;
+  if (((uint64_t)s->n_used + n) * 2 > size)
+    return -ENOMEM;
+  return rehash (t, ep, (uint32_t)size);
 }
 
 static void
@@ -100,94 +142,65 @@ plen_ref (upf_table_t *t, uint8_t plen, int d)
     }
 }
 
-int
-upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *sess,
-               const upf_program_t *prog)
+void
+upf_table_insert (upf_table_t *t, upf_entry_t *e)
 {
-  upf_slots_t *s = atomic_load (&t->cur);
-  upf_entry_t *e;
-  if (upf_table_lookup_exact (t, k))
-    return -EEXIST;
-  if ((s->n_used + s->n_tomb + 1) * 2 > s->mask + 1)
-    {
-      uint32_t n = s->mask + 1;
-      if ((s->n_used + 1) * 4 > n)
-        n *= 2;
-      if (rehash (t, ep, n) < 0)
-        return -ENOMEM;
-      s = atomic_load (&t->cur);
-    }
-  e = malloc (sizeof (*e));
-  if (!e)
-    return -ENOMEM;
-  e->key = *k;
-  e->session = sess;
-  e->prog = prog;
-  slots_insert (s, e);
-  plen_ref (t, k->plen, +1);
-  return 0;
+  slots_insert (atomic_load (&t->cur), e);
+  plen_ref (t, e->key.plen, +1);
 }
 
-int
-upf_table_set_prog (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, const upf_program_t *prog)
+/* Slot index holding key k, or -1. */
+static int64_t
+slot_of (upf_slots_t *s, const upf_key_t *k)
 {
-  upf_slots_t *s = atomic_load (&t->cur);
   uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
   for (;;)
     {
-      upf_entry_t *e = atomic_load (&s->slots[i]), *n;
+      upf_entry_t *e = atomic_load (&s->slots[i]);
       if (!e)
-        return -ENOENT;
+        return -1;
       if (e != UPF_TOMBSTONE && upf_key_eq (&e->key, k))
-        {
-          n = malloc (sizeof (*n));
-          if (!n)
-            return -ENOMEM;
-          *n = *e;
-          n->prog = prog;
-          atomic_store_explicit (&s->slots[i], n, memory_order_release);
-          upf_epoch_retire (ep, free, e);
-          return 0;
-        }
+        return i;
       i = (i + 1) & s->mask;
     }
+}
+
+int
+upf_table_replace (upf_table_t *t, upf_epoch_t *ep, upf_entry_t *n)
+{
+  upf_slots_t *s = atomic_load (&t->cur);
+  int64_t i = slot_of (s, &n->key);
+  upf_entry_t *e;
+  if (i < 0)
+    return -ENOENT;
+  e = atomic_load (&s->slots[i]);
+  atomic_store_explicit (&s->slots[i], n, memory_order_release);
+  upf_epoch_retire (ep, &e->retire, entry_free);
+  return 0;
 }
 
 int
 upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k)
 {
   upf_slots_t *s = atomic_load (&t->cur);
-  uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
-  for (;;)
-    {
-      upf_entry_t *e = atomic_load (&s->slots[i]);
-      if (!e)
-        return -ENOENT;
-      if (e != UPF_TOMBSTONE && upf_key_eq (&e->key, k))
-        {
-          atomic_store_explicit (&s->slots[i], UPF_TOMBSTONE, memory_order_release);
-          s->n_used--;
-          s->n_tomb++;
-          plen_ref (t, k->plen, -1);
-          upf_epoch_retire (ep, free, e);
-          return 0;
-        }
-      i = (i + 1) & s->mask;
-    }
+  int64_t i = slot_of (s, k);
+  upf_entry_t *e;
+  if (i < 0)
+    return -ENOENT;
+  e = atomic_load (&s->slots[i]);
+  atomic_store_explicit (&s->slots[i], UPF_TOMBSTONE, memory_order_release);
+  s->n_used--;
+  s->n_tomb++;
+  plen_ref (t, k->plen, -1);
+  upf_epoch_retire (ep, &e->retire, entry_free);
+  return 0;
 }
 
 void
-upf_epoch_retire (upf_epoch_t *ep, void (*fn) (void *), void *ptr)
+upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, void (*fn) (upf_retired_t *))
 {
-  upf_retired_t *r = malloc (sizeof (*r));
-  if (!r)
-    {
-      /* Cannot defer: wait is not possible here, leak rather than risk a use-after-free. */
-      return;
-    }
   r->epoch = atomic_fetch_add (&ep->epoch, 1);
   r->fn = fn;
-  r->ptr = ptr;
   r->next = ep->retired;
   ep->retired = r;
   ep->n_retired++;
@@ -212,10 +225,9 @@ upf_epoch_reclaim (upf_epoch_t *ep)
       if (r->epoch < min)
         {
           *pp = r->next;
-          r->fn (r->ptr);
-          free (r);
           ep->n_retired--;
           n++;
+          r->fn (r);
         }
       else
         pp = &r->next;

@@ -10,22 +10,26 @@
  *   set kept by the writer), longest first: in practice {/32} or {/32, /64, /128} -> 1 to 3
  *   probes; worst case 33 (IPv4) or 129 (IPv6) probes.
  *
- * Concurrency: one writer (pfcpd / the VPP main thread), any number of reader threads.
+ * Concurrency: one writer thread (today pfcpd's local datapath, under its lock; the planned
+ * VPP plugin's main thread), any number of reader threads.
  *   - Readers never lock and never write shared structures other than their own counters.
  *   - Everything a reader can reach is immutable once published: table entries, slot arrays,
  *     session programs. An entry carries the session's current program, so a packet needs
  *     no load from the session object; installing a program publishes new entries for the
- *     session's keys (same key, new program) and retires the old ones. The writer changes things by
- * building a new object and publishing its pointer with a release store (slot, table slot array,
- * session->prog); readers load with acquire, so they see either the old or the new object,
- * complete.
+ *     session's keys (same key, new program) and retires the old ones. The writer changes
+ *     things by building a new object and publishing its pointer with a release store (slot,
+ *     table slot array, session->prog); readers load with acquire, so they see either the old
+ *     or the new object, complete.
  *   - Old objects are retired, not freed: upf_epoch_retire () tags them with the global
  *     epoch; each reader announces upf_reader_enter () / upf_reader_exit () around a batch
  *     of packets. upf_epoch_reclaim () frees objects retired before the oldest epoch a reader
- *     is still inside. A reader that is outside (between batches) holds nothing.
+ *     is still inside. A reader that is outside (between batches) holds nothing. Retiring
+ *     never allocates (the node is inside the retired object), so the writer's commit step
+ *     cannot fail half-way.
  *   - Mutable per-packet state (URR counters, token buckets, DL buffer) is kept out of the
- *     program; each such object is updated by one datapath thread only (the local datapath
- *     has one thread; the VPP plugin keeps one replica per worker and sums them when read).
+ *     program. Each such object must be updated by one datapath thread only: the local
+ *     datapath has one thread; a multi-worker datapath (the planned VPP plugin) needs one
+ *     replica per worker, summed when read, which does not exist yet.
  */
 #ifndef included_upf_table_h
 #define included_upf_table_h
@@ -50,14 +54,16 @@ typedef struct
 typedef struct
 {
   upf_key_t key;
-  upf_session_t *session;
-  const upf_program_t *prog;
+  const upf_program_t *prog; /* never NULL; its session is prog->session */
+  upf_retired_t retire;      /* writer only */
 } upf_entry_t;
+_Static_assert(sizeof (upf_entry_t) <= 64, "a table entry fits one cache line");
 
 typedef struct
 {
   uint32_t mask; /* n_slots - 1 */
   uint32_t n_used, n_tomb;
+  upf_retired_t retire; /* writer only */
   _Atomic (upf_entry_t *) slots[];
 } upf_slots_t;
 
@@ -67,14 +73,6 @@ typedef struct
   _Atomic uint64_t plen_set[3]; /* DL: prefix lengths present (bit plen) */
   uint32_t plen_count[129];     /* writer only */
 } upf_table_t;
-
-typedef struct upf_retired
-{
-  struct upf_retired *next;
-  uint64_t epoch;
-  void (*fn) (void *);
-  void *ptr;
-} upf_retired_t;
 
 typedef struct
 {
@@ -108,11 +106,44 @@ upf_key_eq (const upf_key_t *a, const upf_key_t *b)
   return a->id == b->id && a->plen == b->plen && memcmp (a->addr.b, b->addr.b, 16) == 0;
 }
 
-static inline const upf_entry_t *
-upf_table_find (upf_table_t *t, const upf_key_t *k)
+/*
+ * Lookup in stages, so a vector of packets can hide the memory latency (VPP bihash shape):
+ * hash the key, prefetch its bucket (upf_slots_prefetch), prefetch the entry the bucket
+ * points to (upf_slots_prefetch_entry), then compare (upf_slots_find). One slot array is used
+ * for all stages (upf_table_slots): a writer's rehash retires, never frees, the old one.
+ */
+static inline upf_slots_t *
+upf_table_slots (upf_table_t *t)
 {
-  upf_slots_t *s = atomic_load_explicit (&t->cur, memory_order_acquire);
-  uint32_t i = (uint32_t)upf_key_hash (k) & s->mask;
+  return atomic_load_explicit (&t->cur, memory_order_acquire);
+}
+
+static inline void
+upf_slots_prefetch (upf_slots_t *s, uint64_t h)
+{
+  __builtin_prefetch (&s->slots[(uint32_t)h & s->mask]);
+}
+
+/* Prefetch the entries of the key's probe sequence up to the first empty slot (at most 4:
+ * at load <= 1/2 the sequence is short), so a collision does not cost a miss per probe. */
+static inline void
+upf_slots_prefetch_entry (upf_slots_t *s, uint64_t h)
+{
+  uint32_t i = (uint32_t)h & s->mask;
+  for (unsigned k = 0; k < 4; k++, i = (i + 1) & s->mask)
+    {
+      upf_entry_t *e = atomic_load_explicit (&s->slots[i], memory_order_acquire);
+      if (!e)
+        return;
+      if (e != UPF_TOMBSTONE)
+        __builtin_prefetch (e);
+    }
+}
+
+static inline const upf_entry_t *
+upf_slots_find (upf_slots_t *s, const upf_key_t *k, uint64_t h)
+{
+  uint32_t i = (uint32_t)h & s->mask;
   for (;;)
     {
       upf_entry_t *e = atomic_load_explicit (&s->slots[i], memory_order_acquire);
@@ -124,21 +155,33 @@ upf_table_find (upf_table_t *t, const upf_key_t *k)
     }
 }
 
+static inline const upf_entry_t *
+upf_table_find (upf_table_t *t, const upf_key_t *k)
+{
+  return upf_slots_find (upf_table_slots (t), k, upf_key_hash (k));
+}
+
 static inline upf_session_t *
 upf_table_lookup_exact (upf_table_t *t, const upf_key_t *k)
 {
   const upf_entry_t *e = upf_table_find (t, k);
-  return e ? e->session : 0;
+  return e ? e->prog->session : 0;
+}
+
+static inline void
+upf_ul_key (upf_key_t *k, const upf_ip_t *local_addr, uint32_t teid)
+{
+  memcpy (&k->addr, local_addr, sizeof (k->addr));
+  k->id = teid;
+  k->plen = 128;
+  k->_pad[0] = k->_pad[1] = k->_pad[2] = 0;
 }
 
 static inline const upf_entry_t *
 upf_ul_find (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
 {
   upf_key_t k;
-  memcpy (&k.addr, local_addr, sizeof (k.addr));
-  k.id = teid;
-  k.plen = 128;
-  k._pad[0] = k._pad[1] = k._pad[2] = 0;
+  upf_ul_key (&k, local_addr, teid);
   return upf_table_find (t, &k);
 }
 
@@ -146,7 +189,32 @@ static inline upf_session_t *
 upf_ul_lookup (upf_table_t *t, const upf_ip_t *local_addr, uint32_t teid)
 {
   const upf_entry_t *e = upf_ul_find (t, local_addr, teid);
-  return e ? e->session : 0;
+  return e ? e->prog->session : 0;
+}
+
+/* DL key of the longest prefix length present (the first probe of upf_dl_find); 0 if the
+ * table holds no prefix of the address's family. */
+static inline int
+upf_dl_first_key (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr, upf_key_t *k)
+{
+  int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
+  for (w = 2; w >= 0; w--)
+    {
+      uint64_t bits = atomic_load_explicit (&t->plen_set[w], memory_order_acquire);
+      if (bits)
+        {
+          int plen = w * 64 + 63 - __builtin_clzll (bits);
+          if (plen < lowest)
+            return 0;
+          k->id = network_instance;
+          k->_pad[0] = k->_pad[1] = k->_pad[2] = 0;
+          k->addr = *ue_addr;
+          upf_ip_mask (&k->addr, (unsigned)plen);
+          k->plen = (uint8_t)plen;
+          return 1;
+        }
+    }
+  return 0;
 }
 
 static inline const upf_entry_t *
@@ -180,7 +248,7 @@ static inline upf_session_t *
 upf_dl_lookup (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
 {
   const upf_entry_t *e = upf_dl_find (t, network_instance, ue_addr);
-  return e ? e->session : 0;
+  return e ? e->prog->session : 0;
 }
 
 static inline void
@@ -195,17 +263,24 @@ upf_reader_exit (upf_epoch_t *ep, unsigned reader)
   atomic_store_explicit (&ep->reader[reader], 0, memory_order_release);
 }
 
-/* Writer side (upf_table.c). */
+/* Writer side (upf_table.c). Only upf_table_init and upf_table_reserve allocate; the other
+ * functions cannot fail once the caller has checked what they require. */
 int upf_table_init (upf_table_t *t, uint32_t expected_entries);
 void upf_table_free (upf_table_t *t);
-/* Returns 0, -EEXIST if the key is present, -ENOMEM. May grow (retiring the old slots). */
-int upf_table_add (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k, upf_session_t *s,
-                   const upf_program_t *prog);
-/* Replace the entry of k by one pointing at prog (the old entry is retired). */
-int upf_table_set_prog (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k,
-                        const upf_program_t *prog);
+/* Make room for n more entries (may move to a bigger slot array, retiring the old one).
+ * 0 or -ENOMEM (nothing changed). */
+int upf_table_reserve (upf_table_t *t, upf_epoch_t *ep, uint32_t n);
+/* A new entry for key k: the caller's allocation, filled; NULL on allocation failure. */
+upf_entry_t *upf_entry_new (const upf_key_t *k, const upf_program_t *prog);
+void upf_entry_free (upf_entry_t *e);
+/* Insert e (its key absent from t, room reserved with upf_table_reserve). */
+void upf_table_insert (upf_table_t *t, upf_entry_t *e);
+/* Replace the entry with e's key by e (the old entry is retired). -ENOENT if absent. */
+int upf_table_replace (upf_table_t *t, upf_epoch_t *ep, upf_entry_t *e);
+/* Remove the entry of k (retired). -ENOENT if absent. */
 int upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k);
-void upf_epoch_retire (upf_epoch_t *ep, void (*fn) (void *), void *ptr);
+/* Hand r to fn once no reader can still see the object holding it. */
+void upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, void (*fn) (upf_retired_t *));
 /* Frees what no reader can still see; returns the number of objects freed. */
 unsigned upf_epoch_reclaim (upf_epoch_t *ep);
 

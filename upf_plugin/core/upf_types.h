@@ -91,6 +91,17 @@ upf_ip_mask (upf_ip_t *a, unsigned plen)
     }
 }
 
+/* Retirement node (upf_table.h), embedded in every object the writer retires (table entries,
+ * slot arrays, programs, sessions), so retiring never allocates and cannot fail. */
+typedef struct upf_retired
+{
+  struct upf_retired *next;
+  uint64_t epoch;
+  void (*fn) (struct upf_retired *);
+} upf_retired_t;
+
+#define upf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof (type, member)))
+
 /* TS 29.244 8.2.2 Source Interface / 8.2.24 Destination Interface values. */
 enum
 {

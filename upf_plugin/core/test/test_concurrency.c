@@ -8,6 +8,7 @@
  * session's state: counts may be lost, which this test does not look at.)
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include "test_util.h"
 
@@ -15,7 +16,7 @@
 #define UE IP4 (10, 45, 0, 7)
 
 static upf_ctx_t *ctx;
-static atomic_int stop;
+static atomic_int stop, started;
 static atomic_ulong forwarded, bad;
 
 static void
@@ -68,6 +69,7 @@ reader (void *arg)
   uint32_t il = mk_inner4 (in, UE, IP4 (8, 8, 8, 8), UPF_PROTO_UDP, 1, 2, 8);
   uint32_t n = mk_gtpu4 (pkt, 1, N3_UPF, 0x100, -1, in, il);
   uint32_t dl = mk_inner4 (in, IP4 (8, 8, 8, 8), UE, UPF_PROTO_UDP, 2, 1, 8);
+  atomic_fetch_add (&started, 1);
   while (!atomic_load (&stop))
     {
       upf_reader_enter (&ctx->epoch, id);
@@ -107,6 +109,9 @@ test_readers_during_updates (void **st)
   assert_int_equal (upfcore_session_install (ctx, s, &d, err, sizeof (err)), 0);
   for (uintptr_t i = 0; i < 2; i++)
     assert_int_equal (pthread_create (&th[i], 0, reader, (void *)(i + 1)), 0);
+  /* on a loaded machine the readers may not run at once: swap only once they do */
+  while (atomic_load (&started) < 2)
+    sched_yield ();
   upf_session_t *churn[64] = { 0 };
   for (uint32_t gen = 1; gen <= 3000; gen++)
     {

@@ -1,14 +1,23 @@
-"""ctypes binding of libupfcore.so (upf_plugin/core/upf_api.h)."""
+"""ctypes binding of libupfcore.so (upf_plugin/core/upf_corelib.h)."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
+import enum
 import ipaddress
 import os
 from pathlib import Path
 
-from pfcpd.datapath.interface import IPAddress
+from pfcpd.datapath.interface import (
+    ApplyAction,
+    DatapathError,
+    DuplicateEncap,
+    EventType,
+    Interface,
+    IPAddress,
+)
 
 c_u8, c_u16, c_u32, c_u64 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64
 
@@ -18,6 +27,54 @@ LIB_NAME = "libupfcore.so"
 
 class CoreLibNotFound(RuntimeError):
     pass
+
+
+class CoreLibMismatch(RuntimeError):
+    """The library and this binding disagree on a layout or a constant (built apart)."""
+
+
+class OutOfRange(DatapathError):
+    """A value that the C field or argument cannot hold (ctypes would silently truncate it)."""
+
+
+_UNSIGNED = {ctypes.c_uint8: 8, ctypes.c_uint16: 16, ctypes.c_uint32: 32, ctypes.c_uint64: 64}
+
+
+def check_range(what: str, value: int, bits: int) -> int:
+    """value if it fits in an unsigned C integer of bits bits, else OutOfRange."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
+        raise OutOfRange(f"{what} = {value!r} does not fit in an unsigned {bits}-bit field")
+    return value
+
+
+_FIELD_BITS: dict[type, dict[str, int]] = {}
+
+
+class _Checked(ctypes.Structure):
+    """A ctypes structure whose unsigned integer fields refuse values that do not fit."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        cls = type(self)
+        widths = _FIELD_BITS.get(cls)
+        if widths is None:
+            widths = {f: _UNSIGNED[t] for f, t, *_ in cls._fields_ if t in _UNSIGNED}
+            _FIELD_BITS[cls] = widths
+        bits = widths.get(name)
+        if bits is not None:
+            check_range(f"{type(self).__name__}.{name}", value, bits)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
+
+
+def set_array(struct: ctypes.Structure, name: str, values: list[int] | tuple[int, ...]) -> None:
+    """Fill the unsigned array field name from values, refusing too many or too large ones."""
+    arr = getattr(struct, name)
+    bits = _UNSIGNED[arr._type_]
+    if len(values) > len(arr):
+        raise OutOfRange(
+            f"{type(struct).__name__}.{name}: {len(values)} values, room for {len(arr)}"
+        )
+    for i, v in enumerate(values):
+        arr[i] = check_range(f"{type(struct).__name__}.{name}[{i}]", v, bits)
 
 
 def repo_build_path() -> Path:
@@ -46,7 +103,7 @@ def find_library(configured: str | None = None) -> Path:
     )
 
 
-class IpT(ctypes.Structure):
+class IpT(_Checked):
     _fields_ = [("b", c_u8 * 16)]
 
 
@@ -67,7 +124,7 @@ def ip_from_t(value: IpT) -> IPAddress:
     return ipaddress.IPv6Address(raw)
 
 
-class SdfT(ctypes.Structure):
+class SdfT(_Checked):
     _fields_ = [
         ("remote", IpT),
         ("ue", IpT),
@@ -87,7 +144,7 @@ class SdfT(ctypes.Structure):
     ]
 
 
-class PdrT(ctypes.Structure):
+class PdrT(_Checked):
     _fields_ = [
         ("pdr_id", c_u32),
         ("precedence", c_u32),
@@ -109,7 +166,7 @@ class PdrT(ctypes.Structure):
     ]
 
 
-class DuplT(ctypes.Structure):
+class DuplT(_Checked):
     _fields_ = [
         ("dest_interface", c_u8),
         ("ohc", c_u8),
@@ -123,7 +180,7 @@ class DuplT(ctypes.Structure):
     ]
 
 
-class FarT(ctypes.Structure):
+class FarT(_Checked):
     _fields_ = [
         ("far_id", c_u32),
         ("apply_action", c_u8),
@@ -143,7 +200,7 @@ class FarT(ctypes.Structure):
     ]
 
 
-class QerT(ctypes.Structure):
+class QerT(_Checked):
     _fields_ = [
         ("qer_id", c_u32),
         ("gate_ul", c_u8),
@@ -159,7 +216,7 @@ class QerT(ctypes.Structure):
     ]
 
 
-class UrrT(ctypes.Structure):
+class UrrT(_Checked):
     _fields_ = [
         ("urr_id", c_u32),
         ("triggers", c_u16),
@@ -172,7 +229,7 @@ class UrrT(ctypes.Structure):
     ]
 
 
-class BarT(ctypes.Structure):
+class BarT(_Checked):
     _fields_ = [
         ("bar_id", c_u32),
         ("max_pkts", c_u16),
@@ -183,7 +240,7 @@ class BarT(ctypes.Structure):
     ]
 
 
-class ProgramDescT(ctypes.Structure):
+class ProgramDescT(_Checked):
     _fields_ = [
         ("pdr", ctypes.POINTER(PdrT)),
         ("far", ctypes.POINTER(FarT)),
@@ -201,14 +258,14 @@ class ProgramDescT(ctypes.Structure):
     ]
 
 
-class EventT(ctypes.Structure):
+class EventT(_Checked):
     _fields_ = [("type", c_u32), ("id", c_u32), ("seid", c_u64), ("value", c_u64)]
 
 
 MAX_EVENTS = 4
 
 
-class VerdictT(ctypes.Structure):
+class VerdictT(_Checked):
     _fields_ = [
         ("verdict", c_u8),
         ("drop_reason", c_u8),
@@ -238,7 +295,7 @@ class VerdictT(ctypes.Structure):
     ]
 
 
-class UsageT(ctypes.Structure):
+class UsageT(_Checked):
     _fields_ = [
         ("urr_id", c_u32),
         ("flags", c_u32),
@@ -251,6 +308,49 @@ class UsageT(ctypes.Structure):
         ("start_ns", c_u64),
     ]
 
+
+@dataclasses.dataclass(frozen=True)
+class Constants:
+    """Values the binding needs, read from the library at load (the C headers are the one
+    source); each field is the C constant UPF_<name>."""
+
+    MAX_EVENTS: int
+    MAX_DUPL_PER_FAR: int
+    MAX_QER_PER_PDR: int
+    MAX_URR_PER_PDR: int
+    MALFORMED_N_REASONS: int
+    DROP_N_REASONS: int
+    OHR_NONE: int
+    DSCP_NONE: int
+    PDI_FTEID: int
+    PDI_UE_IP: int
+    PDI_QFI: int
+    SDF_PROTO: int
+    SDF_REMOTE_PORT: int
+    SDF_UE_PORT: int
+    SDF_TOS: int
+    SDF_SPI: int
+    SDF_FLOW_LABEL: int
+    OHC_GTPU: int
+    OHC_F_PSC: int
+    REDIRECT_IPV4: int
+    REDIRECT_IPV6: int
+    URR_T_VOLTH: int
+    URR_T_VOLQU: int
+    URR_T_TIMTH: int
+    URR_T_TIMQU: int
+    URR_F_DROP_ON_QUOTA: int
+    GATE_OPEN: int
+    GATE_CLOSED: int
+
+
+# Python enums whose values the C core defines: (enum, C prefix, C names that differ).
+_ENUMS: list[tuple[type[enum.Enum], str, dict[str, str]]] = [
+    (Interface, "UPF_IF_", {"VN_INTERNAL": "5G_VN_INTERNAL"}),
+    (ApplyAction, "UPF_AA_", {}),
+    (EventType, "UPF_EV_", {}),
+    (DuplicateEncap, "UPF_OHC_", {}),
+]
 
 BUFFER_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(c_u8), c_u32)
 
@@ -281,6 +381,8 @@ class CoreLib:
         u8p = ctypes.POINTER(c_u8)
         sigs: dict[str, tuple[object, list[object]]] = {
             "upfcore_sizeof": (sz, [cp]),
+            "upfcore_offsetof": (ctypes.c_long, [cp, cp]),
+            "upfcore_constant": (ctypes.c_int, [cp, ctypes.POINTER(c_u64)]),
             "upfcore_ctx_new": (vp, [c_u32]),
             "upfcore_ctx_delete": (None, [vp]),
             "upfcore_stats": (ctypes.POINTER(c_u64), [vp]),
@@ -326,20 +428,58 @@ class CoreLib:
             fn = getattr(lib, name)
             fn.restype = restype
             fn.argtypes = argtypes
-        for cname, struct in _STRUCTS.items():
-            csize = lib.upfcore_sizeof(cname.encode())
-            if csize != ctypes.sizeof(struct):
-                raise CoreLibNotFound(
-                    f"{path}: {cname} is {csize} bytes in C, {ctypes.sizeof(struct)} in the "
-                    "binding (library and pfcpd out of sync)"
-                )
-        self.n_malformed = int(lib.upfcore_sizeof(b"UPF_MALFORMED_N_REASONS"))
-        self.n_drop = int(lib.upfcore_sizeof(b"UPF_DROP_N_REASONS"))
+        self._check_layout()
+        self.k = Constants(
+            **{f.name: self.constant("UPF_" + f.name) for f in dataclasses.fields(Constants)}
+        )
+        for enum_cls, prefix, renames in _ENUMS:
+            self.check_enum(enum_cls, prefix, renames)
+        if self.k.MAX_EVENTS != MAX_EVENTS:
+            raise CoreLibMismatch(
+                f"{path}: UPF_MAX_EVENTS is {self.k.MAX_EVENTS} in C, {MAX_EVENTS} in the binding"
+            )
+        self.n_malformed = self.k.MALFORMED_N_REASONS
+        self.n_drop = self.k.DROP_N_REASONS
         self.malformed_names = [
             lib.upfcore_malformed_str(i).decode() for i in range(self.n_malformed)
         ]
         self.drop_names = [lib.upfcore_drop_reason_str(i).decode() for i in range(self.n_drop)]
-        self.max_dupl_per_far = int(lib.upfcore_sizeof(b"UPF_MAX_DUPL_PER_FAR"))
+        self.max_dupl_per_far = self.k.MAX_DUPL_PER_FAR
+
+    def constant(self, name: str) -> int:
+        """The value of the C constant name; CoreLibMismatch if the library has none."""
+        value = c_u64()
+        if self.lib.upfcore_constant(name.encode(), ctypes.byref(value)) != 0:
+            raise CoreLibMismatch(f"{self.path}: no constant {name} in the library")
+        return int(value.value)
+
+    def check_enum(self, enum_cls: type[enum.Enum], prefix: str, renames: dict[str, str]) -> None:
+        """Every member of enum_cls has the value of the C constant prefix + its name."""
+        for member in enum_cls:
+            cname = prefix + renames.get(member.name, member.name)
+            if self.constant(cname) != member.value:
+                raise CoreLibMismatch(
+                    f"{self.path}: {enum_cls.__name__}.{member.name} is {member.value}, "
+                    f"{cname} is {self.constant(cname)} in the library"
+                )
+
+    def _check_layout(self) -> None:
+        """Size and every field offset of each mirrored struct, as the library has them."""
+        for cname, struct in _STRUCTS.items():
+            csize = self.lib.upfcore_sizeof(cname.encode())
+            if csize != ctypes.sizeof(struct):
+                raise CoreLibMismatch(
+                    f"{self.path}: {cname} is {csize} bytes in C, {ctypes.sizeof(struct)} in the "
+                    "binding (library and pfcpd out of sync)"
+                )
+            for fname, *_ in struct._fields_:
+                off = self.lib.upfcore_offsetof(cname.encode(), fname.encode())
+                mine = getattr(struct, fname).offset
+                if off != mine:
+                    raise CoreLibMismatch(
+                        f"{self.path}: {cname}.{fname} is at offset {off} in C, {mine} in the "
+                        "binding (library and pfcpd out of sync)"
+                    )
 
 
 _loaded: dict[Path, CoreLib] = {}

@@ -34,23 +34,7 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.local import corelib
 
 MAX_PACKET = 65535 + 128
-OHR_NONE = 0xFF
-DSCP_NONE = 0xFF
-
-# flags mirrored from upf_rules.h
-PDI_FTEID, PDI_UE_IP, PDI_QFI = 0x01, 0x02, 0x04
-SDF_PROTO, SDF_REMOTE_PORT, SDF_UE_PORT, SDF_TOS, SDF_SPI, SDF_FLOW_LABEL = (
-    0x01,
-    0x02,
-    0x04,
-    0x08,
-    0x10,
-    0x20,
-)
-OHC_GTPU, OHC_F_PSC = 1, 0x01
-REDIRECT_IPV4, REDIRECT_IPV6 = 0, 1  # TS 29.244 8.2.87 redirect address types
-URR_T_VOLTH, URR_T_VOLQU, URR_T_TIMTH, URR_T_TIMQU = 0x01, 0x02, 0x04, 0x08
-URR_F_DROP_ON_QUOTA = 0x01
+# The C core's constants (flags, limits, sentinels) come from the library: self.core.k.
 
 
 class Verdict(enum.IntEnum):
@@ -94,47 +78,47 @@ def _plen(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
     return net.prefixlen + (96 if net.version == 4 else 0)
 
 
-def _sdf_t(f: SdfFilter) -> corelib.SdfT:
+def _sdf_t(k: corelib.Constants, f: SdfFilter) -> corelib.SdfT:
     s = corelib.SdfT()
     flags = 0
     if f.protocol is not None:
-        s.proto, flags = f.protocol, flags | SDF_PROTO
+        s.proto, flags = f.protocol, flags | k.SDF_PROTO
     if f.remote is not None:
         s.remote, s.remote_plen = corelib.ip_t(f.remote.network_address), _plen(f.remote)
     if f.ue is not None:
         s.ue, s.ue_plen = corelib.ip_t(f.ue.network_address), _plen(f.ue)
     if f.remote_ports is not None:
-        (s.remote_port_lo, s.remote_port_hi), flags = f.remote_ports, flags | SDF_REMOTE_PORT
+        (s.remote_port_lo, s.remote_port_hi), flags = f.remote_ports, flags | k.SDF_REMOTE_PORT
     if f.ue_ports is not None:
-        (s.ue_port_lo, s.ue_port_hi), flags = f.ue_ports, flags | SDF_UE_PORT
+        (s.ue_port_lo, s.ue_port_hi), flags = f.ue_ports, flags | k.SDF_UE_PORT
     if f.tos is not None:
-        (s.tos, s.tos_mask), flags = f.tos, flags | SDF_TOS
+        (s.tos, s.tos_mask), flags = f.tos, flags | k.SDF_TOS
     if f.spi is not None:
-        s.spi, flags = f.spi, flags | SDF_SPI
+        s.spi, flags = f.spi, flags | k.SDF_SPI
     if f.flow_label is not None:
-        s.flow_label, flags = f.flow_label, flags | SDF_FLOW_LABEL
+        s.flow_label, flags = f.flow_label, flags | k.SDF_FLOW_LABEL
     s.flags = flags
     return s
 
 
-def _dupl_t(far_id: int, d: DuplicatingParameters) -> corelib.DuplT:
+def _dupl_t(k: corelib.Constants, far_id: int, d: DuplicatingParameters) -> corelib.DuplT:
     c = corelib.DuplT()
     c.dest_interface, c.ohc = d.destination_interface, int(d.encap)
-    c.dscp = DSCP_NONE if d.dscp is None else d.dscp
+    c.dscp = k.DSCP_NONE if d.dscp is None else d.dscp
     c.forwarding_policy = d.forwarding_policy
     if d.encap != DuplicateEncap.NONE:
         if d.peer is None or d.source is None:
             raise DatapathError(f"FAR {far_id}: duplicating parameters need peer and source")
         c.ohc_peer, c.ohc_src = corelib.ip_t(d.peer), corelib.ip_t(d.source)
         c.ohc_teid, c.ohc_port = d.teid, d.port
-        c.ohc_flags = OHC_F_PSC if d.pdu_session_container else 0
+        c.ohc_flags = k.OHC_F_PSC if d.pdu_session_container else 0
     return c
 
 
 class _Desc:
     """C arrays for one program (kept alive while the library reads them)."""
 
-    def __init__(self, program: SessionProgram) -> None:
+    def __init__(self, k: corelib.Constants, program: SessionProgram) -> None:
         sdfs: list[corelib.SdfT] = []
         pdrs = (corelib.PdrT * max(1, len(program.pdrs)))()
         for i, p in enumerate(program.pdrs):
@@ -142,76 +126,75 @@ class _Desc:
             c.pdr_id, c.precedence, c.source_interface = p.pdr_id, p.precedence, p.source_interface
             c.far_id, c.network_instance = p.far_id, p.network_instance
             c.outer_header_removal = (
-                OHR_NONE if p.outer_header_removal is None else p.outer_header_removal
+                k.OHR_NONE if p.outer_header_removal is None else p.outer_header_removal
             )
             flags = 0
             if p.local_fteid is not None:
                 c.fteid_addr, c.teid = corelib.ip_t(p.local_fteid[0]), p.local_fteid[1]
-                flags |= PDI_FTEID
+                flags |= k.PDI_FTEID
             if p.ue_ip is not None:
                 c.ue_ip, c.ue_ip_plen = corelib.ip_t(p.ue_ip.network_address), _plen(p.ue_ip)
-                flags |= PDI_UE_IP
+                flags |= k.PDI_UE_IP
             if p.qfi is not None:
-                c.qfi, flags = p.qfi, flags | PDI_QFI
+                c.qfi, flags = p.qfi, flags | k.PDI_QFI
             c.pdi_flags = flags
-            if len(p.qer_ids) > 2 or len(p.urr_ids) > 4:
-                raise DatapathError(f"PDR {p.pdr_id}: at most 2 QERs and 4 URRs")
-            for k, q in enumerate(p.qer_ids):
-                c.qer_id[k] = q
-            for k, u in enumerate(p.urr_ids):
-                c.urr_id[k] = u
+            if len(p.qer_ids) > k.MAX_QER_PER_PDR or len(p.urr_ids) > k.MAX_URR_PER_PDR:
+                raise DatapathError(
+                    f"PDR {p.pdr_id}: at most {k.MAX_QER_PER_PDR} QERs and {k.MAX_URR_PER_PDR} URRs"
+                )
+            corelib.set_array(c, "qer_id", p.qer_ids)
+            corelib.set_array(c, "urr_id", p.urr_ids)
             c.sdf_first, c.sdf_count = len(sdfs), len(p.sdf_filters)
-            sdfs.extend(_sdf_t(f) for f in p.sdf_filters)
+            sdfs.extend(_sdf_t(k, f) for f in p.sdf_filters)
         fars = (corelib.FarT * max(1, len(program.fars)))()
         dupls: list[corelib.DuplT] = []
         for i, f in enumerate(program.fars):
-            c = fars[i]
-            c.far_id, c.apply_action = f.far_id, int(f.apply_action)
-            c.dest_interface, c.network_instance = f.destination_interface, f.network_instance
-            c.dscp = DSCP_NONE if f.dscp is None else f.dscp
-            c.dupl_first, c.dupl_count = len(dupls), len(f.duplicating)
-            dupls.extend(_dupl_t(f.far_id, d) for d in f.duplicating)
+            cf = fars[i]
+            cf.far_id, cf.apply_action = f.far_id, int(f.apply_action)
+            cf.dest_interface, cf.network_instance = f.destination_interface, f.network_instance
+            cf.dscp = k.DSCP_NONE if f.dscp is None else f.dscp
+            cf.dupl_first, cf.dupl_count = len(dupls), len(f.duplicating)
+            dupls.extend(_dupl_t(k, f.far_id, d) for d in f.duplicating)
             if f.redirect is not None:
                 kind, server = f.redirect
-                c.redirect_type = kind + 1
-                if kind in (REDIRECT_IPV4, REDIRECT_IPV6):
-                    want = 4 if kind == REDIRECT_IPV4 else 6
+                cf.redirect_type = kind + 1
+                if kind in (k.REDIRECT_IPV4, k.REDIRECT_IPV6):
+                    want = 4 if kind == k.REDIRECT_IPV4 else 6
                     if isinstance(server, str) or server.version != want:
                         raise DatapathError(
                             f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
                         )
-                    c.redirect_addr = corelib.ip_t(server)
+                    cf.redirect_addr = corelib.ip_t(server)
             if f.outer_header_creation is not None:
                 peer, teid = f.outer_header_creation
                 if f.ohc_source is None:
                     raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
-                c.ohc, c.ohc_teid = OHC_GTPU, teid
-                c.ohc_peer, c.ohc_src = corelib.ip_t(peer), corelib.ip_t(f.ohc_source)
-                c.ohc_flags = OHC_F_PSC if f.pdu_session_container else 0
+                cf.ohc, cf.ohc_teid = k.OHC_GTPU, teid
+                cf.ohc_peer, cf.ohc_src = corelib.ip_t(peer), corelib.ip_t(f.ohc_source)
+                cf.ohc_flags = k.OHC_F_PSC if f.pdu_session_container else 0
         qers = (corelib.QerT * max(1, len(program.qers)))()
         for i, q in enumerate(program.qers):
-            c = qers[i]
-            c.qer_id, c.qfi, c.rqi = q.qer_id, q.qfi or 0, int(q.rqi)
-            c.gate_ul, c.gate_dl = int(not q.gate_ul_open), int(not q.gate_dl_open)
-            c.mbr_ul_bps, c.mbr_dl_bps = q.mbr_ul, q.mbr_dl
-            c.gbr_ul_bps, c.gbr_dl_bps, c.burst_bytes = q.gbr_ul, q.gbr_dl, q.burst_bytes
+            cq = qers[i]
+            cq.qer_id, cq.qfi, cq.rqi = q.qer_id, q.qfi or 0, int(q.rqi)
+            cq.gate_ul = k.GATE_OPEN if q.gate_ul_open else k.GATE_CLOSED
+            cq.gate_dl = k.GATE_OPEN if q.gate_dl_open else k.GATE_CLOSED
+            cq.mbr_ul_bps, cq.mbr_dl_bps = q.mbr_ul, q.mbr_dl
+            cq.gbr_ul_bps, cq.gbr_dl_bps, cq.burst_bytes = q.gbr_ul, q.gbr_dl, q.burst_bytes
         urrs = (corelib.UrrT * max(1, len(program.urrs)))()
         for i, u in enumerate(program.urrs):
-            c = urrs[i]
-            c.urr_id, trig = u.urr_id, 0
+            cu = urrs[i]
+            cu.urr_id, trig = u.urr_id, 0
             if u.volume_threshold:
-                trig |= URR_T_VOLTH
-                for k in range(3):
-                    c.vol_threshold[k] = u.volume_threshold[k]
+                trig |= k.URR_T_VOLTH
+                corelib.set_array(cu, "vol_threshold", u.volume_threshold)
             if u.volume_quota:
-                trig |= URR_T_VOLQU
-                for k in range(3):
-                    c.vol_quota[k] = u.volume_quota[k]
+                trig |= k.URR_T_VOLQU
+                corelib.set_array(cu, "vol_quota", u.volume_quota)
             if u.time_threshold_ns:
-                trig, c.time_threshold_ns = trig | URR_T_TIMTH, u.time_threshold_ns
+                trig, cu.time_threshold_ns = trig | k.URR_T_TIMTH, u.time_threshold_ns
             if u.time_quota_ns:
-                trig, c.time_quota_ns = trig | URR_T_TIMQU, u.time_quota_ns
-            c.triggers, c.flags = trig, URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
+                trig, cu.time_quota_ns = trig | k.URR_T_TIMQU, u.time_quota_ns
+            cu.triggers, cu.flags = trig, k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
         sdf_arr = (corelib.SdfT * max(1, len(sdfs)))(*sdfs)
         dupl_arr = (corelib.DuplT * max(1, len(dupls)))(*dupls)
         self.keep: list[object] = [pdrs, fars, qers, urrs, sdf_arr, dupl_arr]
@@ -267,8 +250,11 @@ class LocalDatapath(Datapath):
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.core = corelib.load(core_lib)
+        self.core.check_enum(Verdict, "UPF_VERDICT_", {})
         self._lib = self.core.lib
-        self._ctx = self._lib.upfcore_ctx_new(expected_sessions)
+        self._ctx = self._lib.upfcore_ctx_new(
+            corelib.check_range("expected_sessions", expected_sessions, 32)
+        )
         if not self._ctx:
             raise MemoryError("upfcore_ctx_new failed")
         self._clock = clock
@@ -282,12 +268,15 @@ class LocalDatapath(Datapath):
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
-        desc = _Desc(program)
+        corelib.check_range("SEID", seid, 64)
+        desc = _Desc(self.core.k, program)
         err = ctypes.create_string_buffer(256)
         with self._lock:
             old_program = self._programs.get(seid)
             created = seid not in self._sessions
             sess = self._sessions.get(seid) or self._lib.upfcore_session_create(self._ctx, seid)
+            if not sess:
+                raise DatapathError(f"session 0x{seid:x}: out of memory creating the session")
             rv = self._lib.upfcore_session_install(
                 self._ctx, sess, ctypes.byref(desc.desc), err, len(err)
             )
@@ -321,7 +310,7 @@ class LocalDatapath(Datapath):
             sess = self._sessions.get(seid)
             if sess is None:
                 raise DatapathError(f"session 0x{seid:x} not installed")
-            return self._read(sess, urr_id, reset)
+            return self._read(sess, corelib.check_range("URR ID", urr_id, 32), reset)
 
     def poll_events(self) -> list[DatapathEvent]:
         evs = (corelib.EventT * 16)()
@@ -378,6 +367,7 @@ class LocalDatapath(Datapath):
         self, packet: bytes, network_instance: int = 0, now_ns: int | None = None
     ) -> PacketResult:
         """An inner (UE) IP packet received on N6 in network_instance."""
+        corelib.check_range("network instance", network_instance, 16)
         buf = (ctypes.c_uint8 * max(1, len(packet))).from_buffer_copy(packet or b"\0")
         with self._lock:
             n = self._lib.upfcore_dl_packet(
@@ -423,7 +413,7 @@ class LocalDatapath(Datapath):
 
     # -- internals -----------------------------------------------------------------------
     def _now(self, now_ns: int | None) -> int:
-        return self._clock() if now_ns is None else now_ns
+        return corelib.check_range("time (ns)", self._clock() if now_ns is None else now_ns, 64)
 
     def _read(self, sess: int, urr_id: int, reset: bool) -> Usage:
         u = corelib.UsageT()
@@ -501,7 +491,7 @@ class LocalDatapath(Datapath):
                 self._pending_tx.append(
                     PacketResult(
                         verdict=Verdict.FORWARD,
-                        drop_reason="none",
+                        drop_reason=self.core.drop_names[0],
                         malformed=None,
                         seid=seid,
                         pdr_id=0,

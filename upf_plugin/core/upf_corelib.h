@@ -1,9 +1,9 @@
 /*
- * upf_api.h: exported entry points of libupfcore.so (names prefixed upfcore_). VPP nodes use
+ * upf_corelib.h: exported entry points of libupfcore.so (names prefixed upfcore_). VPP nodes use
  * the static inline functions of upf_core.h instead.
  */
-#ifndef included_upf_api_h
-#define included_upf_api_h
+#ifndef included_upf_corelib_h
+#define included_upf_corelib_h
 
 #include "upf_core.h"
 
@@ -61,7 +61,11 @@ UPF_API_VISIBLE uint32_t upfcore_build_end_marker (const upf_ip_t *src, const up
                                                    uint8_t *out, uint32_t cap);
 UPF_API_VISIBLE const char *upfcore_malformed_str (unsigned r);
 UPF_API_VISIBLE const char *upfcore_drop_reason_str (unsigned r);
-/* sizeof a public struct by name (binding layout checks), or a count constant by name. */
+/* Layout and constants for the binding to check at load (one source: these headers).
+ * sizeof a mirrored struct by name (0 = unknown); offsetof one of its fields (-1 = unknown);
+ * the value of a constant by its C name (0, or -ENOENT). */
 UPF_API_VISIBLE size_t upfcore_sizeof (const char *name);
+UPF_API_VISIBLE long upfcore_offsetof (const char *type, const char *field);
+UPF_API_VISIBLE int upfcore_constant (const char *name, uint64_t *value);
 
-#endif /* included_upf_api_h */
+#endif /* included_upf_corelib_h */

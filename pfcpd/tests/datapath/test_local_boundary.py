@@ -1,0 +1,106 @@
+"""The Python <-> C boundary of the local datapath: layouts and constants checked against the
+library at load, values ctypes would truncate refused, no NULL session handed to C."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import enum
+from pathlib import Path
+
+import pytest
+from dp_programs import basic_program
+
+from pfcpd.datapath.interface import DatapathError, Interface, Pdr
+from pfcpd.datapath.local import corelib
+from pfcpd.datapath.local.engine import LocalDatapath
+
+
+def test_constants_come_from_the_library(datapath: LocalDatapath) -> None:
+    k = datapath.core.k
+    # spot values from upf_rules.h / upf_pipeline.h, read through upfcore_constant
+    assert (k.PDI_FTEID, k.PDI_UE_IP, k.PDI_QFI) == (1, 2, 4)
+    assert k.MAX_EVENTS == corelib.MAX_EVENTS
+    assert len(datapath.core.drop_names) == k.DROP_N_REASONS
+    with pytest.raises(corelib.CoreLibMismatch, match="UPF_NO_SUCH"):
+        datapath.core.constant("UPF_NO_SUCH")
+
+
+def test_enum_that_disagrees_with_c_is_refused(datapath: LocalDatapath) -> None:
+    class Wrong(enum.IntEnum):
+        ACCESS = 0
+        CORE = 2  # C: UPF_IF_CORE = 1
+
+    datapath.core.check_enum(Interface, "UPF_IF_", {"VN_INTERNAL": "5G_VN_INTERNAL"})
+    with pytest.raises(corelib.CoreLibMismatch, match=r"Wrong\.CORE"):
+        datapath.core.check_enum(Wrong, "UPF_IF_", {})
+
+
+def test_field_order_that_disagrees_with_c_is_refused(
+    datapath: LocalDatapath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same size, two fields swapped: the size check alone would pass."""
+    fields = list(corelib.EventT._fields_)
+    fields[0], fields[1] = fields[1], fields[0]
+    swapped = type("EventT", (corelib._Checked,), {"_fields_": fields})
+    assert ctypes.sizeof(swapped) == ctypes.sizeof(corelib.EventT)
+    monkeypatch.setitem(corelib._STRUCTS, "upf_event_t", swapped)
+    with pytest.raises(corelib.CoreLibMismatch, match=r"upf_event_t\.(type|id) is at offset"):
+        corelib.CoreLib(Path(datapath.core.path))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("teid", 1 << 32), ("network_instance", 1 << 16), ("network_instance", -1)],
+)
+def test_values_ctypes_would_truncate_are_refused(
+    datapath: LocalDatapath, field: str, value: int
+) -> None:
+    program = basic_program()
+    pdr = program.pdrs[0]
+    if field == "teid":
+        assert pdr.local_fteid is not None
+        changed: Pdr = dataclasses.replace(pdr, local_fteid=(pdr.local_fteid[0], value))
+    else:
+        changed = dataclasses.replace(pdr, network_instance=value)
+    program = dataclasses.replace(program, pdrs=(changed, *program.pdrs[1:]))
+    with pytest.raises(corelib.OutOfRange, match="does not fit"):
+        datapath.install(0x42, program)
+    # nothing was installed
+    with pytest.raises(DatapathError, match="not installed"):
+        datapath.read_usage(0x42, 1)
+
+
+def test_out_of_range_arguments_are_refused(datapath: LocalDatapath) -> None:
+    datapath.install(0x42, basic_program())
+    with pytest.raises(corelib.OutOfRange, match="network instance"):
+        datapath.process_dl(b"\x45" + bytes(19), network_instance=70000)
+    with pytest.raises(corelib.OutOfRange, match="URR ID"):
+        datapath.read_usage(0x42, 1 << 32)
+    with pytest.raises(corelib.OutOfRange, match="SEID"):
+        datapath.install(1 << 64, basic_program())
+    arr = corelib.PdrT()
+    with pytest.raises(corelib.OutOfRange, match=r"urr_id: 5 values"):
+        corelib.set_array(arr, "urr_id", [1, 2, 3, 4, 5])
+
+
+def test_no_null_session_reaches_c(
+    datapath: LocalDatapath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the library cannot allocate a session the install fails cleanly."""
+
+    class NoMemory:
+        def __init__(self, lib: ctypes.CDLL) -> None:
+            self._lib = lib
+
+        def __getattr__(self, name: str) -> object:
+            if name == "upfcore_session_create":
+                return lambda ctx, seid: None
+            return getattr(self._lib, name)
+
+    monkeypatch.setattr(datapath, "_lib", NoMemory(datapath._lib))
+    with pytest.raises(DatapathError, match="out of memory creating the session"):
+        datapath.install(0x42, basic_program())
+    monkeypatch.undo()
+    datapath.install(0x42, basic_program())  # the datapath is still usable
+    assert datapath.read_usage(0x42, 1).packets_total == 0
