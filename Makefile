@@ -22,8 +22,10 @@ deps:
 
 venv: $(VENV)/.installed
 
-# pfcpd's C extension (the codec's IE walk) is rebuilt when its source changes.
-$(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c
+# pfcpd's compiled parts (the codec's IE walk, libupfcore.so of the local datapath) are rebuilt
+# when their sources change.
+$(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c \
+  $(wildcard upf_plugin/core/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e 'pfcpd[test]'
