@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -35,6 +36,19 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_n3_address() -> str:
+    """A 127.x.y.z address whose GTP-U port 2152 is free (pfcpd binds it for N3)."""
+    for _ in range(100):
+        host = "127." + ".".join(str(random.randint(1, 254)) for _ in range(3))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((host, 2152))
+            except OSError:
+                continue
+            return host
+    raise AssertionError("no free 127.x.y.z:2152")
+
+
 def base_config(tmp: Path, port: int, metrics_port: int) -> dict[str, Any]:
     return {
         "node_id": "127.0.0.1",
@@ -49,9 +63,10 @@ def base_config(tmp: Path, port: int, metrics_port: int) -> dict[str, Any]:
             "response_cache_time": 10,
             "drain_timeout": 2,
         },
+        # The local datapath's GTP-U socket on a loopback address of its own (port 2152 is
+        # fixed); no network instance, so no TUN device: these tests need no root.
         "datapath": {"kind": "local"},
-        "interfaces": {"n3": {"address": "127.0.0.1"}},
-        "network_instances": {"internet": {"ue_pools": ["10.45.0.0/16"]}},
+        "interfaces": {"n3": {"address": free_n3_address()}},
         "state_dir": str(tmp / "state"),
         "logging": {"format": "json", "level": "debug"},
         "metrics": {"listen": f"127.0.0.1:{metrics_port}"},

@@ -1,10 +1,11 @@
 """``pfcpd run --config FILE``: the daemon's life cycle.
 
-Start-up: validate the config, restore or create the state in ``state_dir``, open the PFCP,
-admin and metrics endpoints, then tell systemd READY=1. SIGHUP reloads the allow-list, rate
-limit and log level (nothing else changes without a restart; a bad file keeps the old
-settings). SIGTERM/SIGINT: originate no new requests, let in-flight transactions finish
-within ``pfcp.drain_timeout``, save the state, exit 0.
+Start-up: validate the config, restore or create the state in ``state_dir``, start the
+datapath (`datapath_service`), open the PFCP, admin and metrics endpoints, then tell systemd
+READY=1. SIGHUP reloads the allow-list, rate limit and log level (nothing else changes
+without a restart; a bad file keeps the old settings). SIGTERM/SIGINT: originate no new
+requests, let in-flight transactions finish within ``pfcp.drain_timeout``, save the state,
+stop the datapath, exit 0.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from ..config import Config, ConfigError, PfcpConfig, load_config
 from ..node.node_metrics import NodeMetrics
 from .admin import start_admin_server
+from .datapath_service import DatapathStartError, start_datapath
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
 from .sd_notify import notify, reloading
@@ -75,6 +77,11 @@ class Daemon:
         log.info("%s; recovery time stamp %d", why, state.recovery_time_stamp)
         if not state.restored:
             save_state(cfg.state_dir, state)
+        try:
+            datapath = start_datapath(cfg)
+        except DatapathStartError as exc:
+            log.error("cannot start: %s", exc)
+            return 1
         metrics = NodeMetrics()
         self.server = server = PfcpServer(cfg, state, metrics)
         await server.start()
@@ -100,6 +107,7 @@ class Daemon:
         if metrics_server is not None:
             metrics_server.close()
         server.close()  # saves the state
+        datapath.stop()
         with contextlib.suppress(OSError):
             cfg.admin_socket.unlink()
         log.info("stopped; state saved in %s", cfg.state_dir)

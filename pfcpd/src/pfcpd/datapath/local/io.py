@@ -67,9 +67,7 @@ class PacketLoop:
         n3_address: IPAddress,
         n6_tuns: Sequence[str],
     ) -> None:
-        """n6_tuns[i]: the TUN device of network instance index i (at least one)."""
-        if not n6_tuns:
-            raise ValueError("at least one N6 TUN device")
+        """n6_tuns[i]: the TUN device of network instance index i (none: N3 only)."""
         self.datapath = datapath
         self.n3_address = n3_address
         family = socket.AF_INET if n3_address.version == 4 else socket.AF_INET6
