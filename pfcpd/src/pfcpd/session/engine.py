@@ -1,0 +1,1060 @@
+"""The session engine: the node's :class:`SessionHandler` (TS 29.244 clauses 5 and 7.5).
+
+Sans-IO like the node: it is called with ``now`` (node clock, seconds) and returns messages;
+its two effects, the datapath and the journal, are objects handed to it. Every request is
+all or nothing: rules are checked and compiled on a copy, allocations are taken, the
+datapath installs the new program atomically, the journal makes the change durable, and
+only then does the answer confirm it; a failure at any step undoes the earlier ones.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..datapath.interface import (
+    Datapath,
+    DatapathError,
+    DatapathEvent,
+    EventType,
+    IPNetwork,
+    SessionProgram,
+)
+from ..metrics import Gauge, Registry
+from ..node.session_handler import Peer, PeerGone, RequestSender, establishment_peer_seid
+from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
+from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
+from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
+from ..pfcp.ies_scalar import PDRID, OffendingIE
+from ..pfcp.ies_scalar import Cause as CauseIE
+from ..pfcp.ies_traffic import DownlinkDataServiceInformation, FailedRuleID
+from ..pfcp.messages import ALLOWED_IES
+from .allocation import Exhausted, TeidAllocator, UeAddressPools
+from .compile import (
+    CompileContext,
+    compile_program,
+    network_instance_name,
+    pfcp_pdr_id,
+    ue_networks,
+)
+from .errors import RuleError
+from .journal import Journal, JournalError
+from .metrics import SessionMetrics
+from .pfd import PfdStore
+from .rules import KINDS, RuleSet, check_references, ie_value
+from .settings import EngineSettings
+from .usage import Counts, UrrBook, report_counts, usage_report
+
+log = logging.getLogger("pfcpd.session")
+M = MessageType
+T = IEType
+NTP_UNIX_OFFSET = 2208988800
+RECORD_VERSION = 1
+# IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
+# group makes the request fail with 69 rather than install a rule that means something else.
+RULE_GROUPS = frozenset(
+    ie_type
+    for kind in KINDS.values()
+    for ie_type in kind[:3]
+    if ie_type not in (T.REMOVE_PDR, T.REMOVE_FAR, T.REMOVE_QER, T.REMOVE_URR, T.REMOVE_BAR)
+) | {T.PDI, T.FORWARDING_PARAMETERS, T.UPDATE_FORWARDING_PARAMETERS}
+# Usage report triggers by datapath event.
+_EVENT_TRIGGER = {
+    EventType.USAGE_THRESHOLD: "VOLTH",
+    EventType.USAGE_QUOTA: "VOLQU",
+    EventType.TIME_THRESHOLD: "TIMTH",
+    EventType.TIME_QUOTA: "TIMQU",
+}
+UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DLBD", "EMPU"})
+
+
+def _names(ie_type: int) -> str:
+    from ..pfcp import ie_type_name
+
+    return ie_type_name(ie_type)
+
+
+@dataclass
+class Session:
+    up_seid: int
+    cp_seid: int
+    cp_node_id: str
+    cp_fseid: FSEID
+    rules: RuleSet
+    program: SessionProgram
+    teids: list[int] = field(default_factory=list)
+    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
+    urrs: dict[int, UrrBook] = field(default_factory=dict)
+    bar_duration_s: int | None = None
+    established_ntp: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"s:{self.up_seid:x}"
+
+    def record(self) -> bytes:
+        return json.dumps(
+            {
+                "v": RECORD_VERSION,
+                "up_seid": self.up_seid,
+                "cp_seid": self.cp_seid,
+                "cp_node_id": self.cp_node_id,
+                "cp_fseid": encode_ies([self.cp_fseid]).hex(),
+                "rules": encode_ies(list(self.rules.groups())).hex(),
+                "teids": self.teids,
+                "ue": [[name, str(net)] for name, net in self.ue],
+                "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
+                "bar_duration": self.bar_duration_s,
+                "established": self.established_ntp,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+@dataclass
+class _Allocations:
+    """What one request took (given back if the request fails)."""
+
+    teids: list[int] = field(default_factory=list)
+    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
+    created: dict[int, list[IE]] = field(default_factory=dict)  # PDR ID -> Created PDR IEs
+
+
+@dataclass
+class _PendingReport:
+    up_seid: int
+    reports: list[Grouped]
+
+
+class SessionEngine:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        datapath: Datapath,
+        journal: Journal,
+        registry: Registry | None = None,
+        ntp_clock: Callable[[], float] = lambda: time.time() + NTP_UNIX_OFFSET,
+    ) -> None:
+        self.settings = settings
+        self.datapath = datapath
+        self.journal = journal
+        self._ntp = ntp_clock
+        self.sessions: dict[int, Session] = {}
+        self._by_cp: dict[tuple[str, int], int] = {}  # (CP node id, CP SEID) -> UP SEID
+        self._next_seid = 1
+        self.teids = TeidAllocator()
+        self.ue_pools = UeAddressPools(settings.ue_pools)
+        self.pfds = PfdStore()
+        self._sender: RequestSender | None = None
+        self._pending: dict[int, _PendingReport] = {}  # id(request) -> what it reported
+        self._next_poll: float | None = None
+        self._next_checkpoint: float | None = None
+        registry = registry or Registry()
+        self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
+        registry.add(
+            Gauge("pfcpd_teids_in_use", "Local TEIDs allocated", lambda: self.teids.in_use)
+        )
+        registry.add(
+            Gauge(
+                "pfcpd_ue_addresses_in_use",
+                "UE addresses (IPv4) and prefixes (IPv6) allocated from the pools",
+                lambda: sum(self.ue_pools.usage().values()),
+            )
+        )
+        self._ctx = CompileContext(
+            settings.n3_address, settings.network_instance_index, self.pfds.flows
+        )
+
+    # -- SessionHandler --------------------------------------------------------------------
+
+    def attach(self, sender: RequestSender) -> None:
+        self._sender = sender
+
+    def up_features(self) -> frozenset[str]:
+        return UP_FEATURES
+
+    def handle_request(
+        self, request: Message, peer: Peer, local_node_id: NodeID, now: float
+    ) -> Message:
+        t = request.msg_type
+        try:
+            if t == M.SESSION_ESTABLISHMENT_REQUEST:
+                response = self._establish(request, peer, local_node_id, now)
+            elif t == M.SESSION_MODIFICATION_REQUEST:
+                response = self._modify(request, now)
+            elif t == M.SESSION_DELETION_REQUEST:
+                response = self._delete(request, now)
+            elif t == M.SESSION_SET_DELETION_REQUEST:
+                response = self._set_delete(request, peer, local_node_id, now)
+            else:
+                response = _response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
+        except Exception:
+            log.exception("session engine: %s seq %d", request.name, request.seq)
+            self.metrics.errors.inc("request")
+            raise
+        self.metrics.requests.inc(response.name, _cause_label(response))
+        return response
+
+    def peer_seid(self, up_seid: int) -> int | None:
+        s = self.sessions.get(up_seid)
+        return None if s is None else s.cp_seid
+
+    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+        if keep_sessions:
+            log.info("CP %s %s: its sessions are kept", peer.node_id, reason.value)
+            return
+        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        label = f"peer_{reason.value}"
+        for seid in seids:
+            self._remove_local(seid, label)
+        if seids:
+            log.info("CP %s %s: %d sessions deleted", peer.node_id, reason.value, len(seids))
+
+    def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        pending = self._pending.pop(id(request), None)
+        if pending is None:
+            return
+        session = self.sessions.get(pending.up_seid)
+        if response is None:
+            # Never answered: the counts it carried go into the next report.
+            if session is not None:
+                for group in pending.reports:
+                    urr_id = ie_value(group, T.URR_ID)
+                    book = session.urrs.get(urr_id or 0)
+                    if book is not None:
+                        book.baseline.add(report_counts(group))
+                self._commit_quietly(session)
+            return
+        cause = ie_value(response, T.CAUSE)
+        if cause == Cause.SESSION_CONTEXT_NOT_FOUND and session is not None:
+            log.info("CP has no session 0x%x (report answered 65): removed", session.up_seid)
+            self._remove_local(session.up_seid, "report_response_65")
+            return
+        if session is None:
+            return
+        flags = response.get(T.PFCPSRRSP_FLAGS)
+        if isinstance(flags, PFCPSRRspFlags) and flags.has("DROBU"):
+            self.datapath.drop_buffered(session.up_seid)
+        update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
+        if isinstance(update_bar, Grouped):
+            self._update_bar_from_report(session, update_bar)
+
+    def get_timer(self) -> float | None:
+        if not self.sessions:
+            return None
+        times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
+        return min(times) if times else 0.0
+
+    def handle_timer(self, now: float) -> None:
+        try:
+            if self._next_poll is None or self._next_poll <= now:
+                self._next_poll = now + self.settings.poll_interval
+                self.poll_datapath(now)
+                self._time_triggers(now)
+            if self._next_checkpoint is None:
+                self._next_checkpoint = now + self.settings.checkpoint_interval
+            elif self._next_checkpoint <= now:
+                self._next_checkpoint = now + self.settings.checkpoint_interval
+                self.checkpoint(now)
+        except Exception:
+            log.exception("session engine timer")
+            self.metrics.errors.inc("timer")
+            raise
+
+    # -- establishment ---------------------------------------------------------------------
+
+    def _establish(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
+        cp_seid = establishment_peer_seid(req)
+        fseid = req.get(T.F_SEID)
+        assert isinstance(fseid, FSEID)
+        existing = self._by_cp.get((peer.node_id, cp_seid))
+        if existing is not None:
+            # The CP reuses a SEID of a session it still has here (TS 29.244 5.22.x:
+            # a CP restoring sessions): refuse, naming the conflict.
+            return _response(
+                req,
+                Cause.PFCP_SESSION_RESTORATION_FAILURE_DUE_TO_REQUESTED_SEID_ALREADY_IN_USE,
+                cp_seid,
+                node_id,
+            )
+        if len(self.sessions) >= self.settings.max_sessions:
+            return _response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
+        alloc = _Allocations()
+        try:
+            _check_ignored(req)
+            rules = RuleSet()
+            rules.create(req)
+            check_references(rules)
+            self._allocate(rules, alloc)
+            program = compile_program(self._ctx, rules)
+        except RuleError as err:
+            self._free(alloc)
+            return self._refuse(req, err, cp_seid, node_id)
+        seid = self._new_seid()
+        session = Session(
+            up_seid=seid,
+            cp_seid=cp_seid,
+            cp_node_id=peer.node_id,
+            cp_fseid=fseid,
+            rules=rules,
+            program=program,
+            teids=list(alloc.teids),
+            ue=list(alloc.ue),
+            established_ntp=self._ntp(),
+        )
+        start = self._ntp()
+        for urr_id, g in rules.urr.items():
+            session.urrs[urr_id] = self._new_book(g, start, now)
+        try:
+            self.datapath.install(seid, program)
+        except DatapathError as err:
+            self._free(alloc)
+            log.warning("establishment refused by the datapath: %s", err)
+            return _response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
+        try:
+            self.journal.commit({session.key: session.record()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+            self.datapath.remove(seid)
+            self._free(alloc)
+            return _response(req, Cause.SYSTEM_FAILURE, cp_seid, node_id)
+        self._add(session)
+        self.metrics.established.inc()
+        ies: list[IE] = [node_id, CauseIE(Cause.REQUEST_ACCEPTED), self._up_fseid(seid)]
+        ies += _created_pdrs(alloc)
+        return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
+
+    def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
+        book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
+        period = ie_value(urr, T.MEASUREMENT_PERIOD)
+        trig = urr.get(T.REPORTING_TRIGGERS)
+        if period and isinstance(trig, ReportingTriggers) and trig.has("PERIO"):
+            book.next_periodic = now + period
+        return book
+
+    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> None:
+        """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
+        (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
+        network instance and family)."""
+        by_choose_id: dict[int, FTEID] = {}
+        ue_by_family: dict[tuple[str, int], IPNetwork] = {}
+        for pdr_id, pdr in rules.pdr.items():
+            pdi = pdr.get(T.PDI)
+            assert isinstance(pdi, Grouped)
+            new_children: list[IE] = []
+            changed = False
+            for child in pdi.ies:
+                if isinstance(child, FTEID) and child.choose:
+                    child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    changed = True
+                elif isinstance(child, UEIPAddress) and (child.choose_v4 or child.choose_v6):
+                    name = network_instance_name(pdi) or self._default_instance()
+                    child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
+                    changed = True
+                new_children.append(child)
+            if changed:
+                pdi.ies = new_children
+
+    def _choose_fteid(
+        self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
+    ) -> FTEID:
+        if want.choose_id is not None and want.choose_id in by_choose_id:
+            got = by_choose_id[want.choose_id]
+        else:
+            n3 = self.settings.n3_address
+            if (n3.version == 4 and not want.choose_v4) or (n3.version == 6 and not want.choose_v6):
+                raise RuleError(
+                    Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                    f"PDR {pdr_id}: F-TEID CH asks for no IPv{n3.version} address (our N3)",
+                    offending_ie=T.F_TEID,
+                )
+            try:
+                teid = self.teids.take()
+            except Exhausted:
+                self.metrics.allocations.inc("teid")
+                raise RuleError(
+                    Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
+                ) from None
+            alloc.teids.append(teid)
+            got = FTEID(
+                teid, str(n3) if n3.version == 4 else None, str(n3) if n3.version == 6 else None
+            )
+            if want.choose_id is not None:
+                by_choose_id[want.choose_id] = got
+        alloc.created.setdefault(pdr_id, []).append(got)
+        return FTEID(got.teid, got.ipv4, got.ipv6)
+
+    def _choose_ue(
+        self,
+        pdr_id: int,
+        want: UEIPAddress,
+        instance: str,
+        taken: dict[tuple[str, int], IPNetwork],
+        alloc: _Allocations,
+    ) -> UEIPAddress:
+        nets: dict[int, IPNetwork] = {}
+        for version, asked, given in (
+            (4, want.choose_v4, want.ipv4),
+            (6, want.choose_v6, want.ipv6),
+        ):
+            if not asked:
+                if given is not None:
+                    nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
+                continue
+            if (instance, version) in taken:
+                nets[version] = taken[(instance, version)]
+                continue
+            if not self.ue_pools.has(instance, version):
+                raise RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+                    failed_rule=(0, pdr_id),
+                )
+            try:
+                net = self.ue_pools.take(instance, version)
+            except Exhausted:
+                self.metrics.allocations.inc(f"ue_ipv{version}")
+                raise RuleError(
+                    Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+                    f"network instance {instance!r}: IPv{version} UE pool exhausted",
+                ) from None
+            alloc.ue.append((instance, net))
+            taken[(instance, version)] = net
+            nets[version] = net
+        v4, v6 = nets.get(4), nets.get(6)
+        got = UEIPAddress(
+            ipv4=str(v4.network_address) if v4 is not None else None,
+            ipv6=str(v6.network_address) if v6 is not None else None,
+            source=want.source,
+            ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
+        )
+        alloc.created.setdefault(pdr_id, []).append(got)
+        return got
+
+    def _default_instance(self) -> str:
+        return next(iter(self.settings.ue_pools), "")
+
+    def _free(self, alloc: _Allocations) -> None:
+        for teid in alloc.teids:
+            self.teids.free(teid)
+        for name, net in alloc.ue:
+            self.ue_pools.free(name, net)
+
+    # -- modification ----------------------------------------------------------------------
+
+    def _modify(self, req: Message, now: float) -> Message:
+        session = self.sessions.get(req.seid or 0)
+        if session is None:
+            return _response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        cp_seid = session.cp_seid
+        alloc = _Allocations()
+        try:
+            _check_ignored(req)
+            rules = session.rules.copy()
+            rules.remove(req)
+            rules.update(req)
+            rules.create(req)
+            check_references(rules)
+            self._allocate(rules, alloc)
+            program = compile_program(self._ctx, rules, session.bar_duration_s)
+        except RuleError as err:
+            self._free(alloc)
+            return self._refuse(req, err, cp_seid, None)
+        flags = req.get(T.PFCPSMREQ_FLAGS)
+        sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
+        sndem = any(
+            isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
+            for g in req.get_all(T.UPDATE_FAR)
+            if isinstance(g, Grouped)
+            for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
+            if isinstance(ufp, Grouped)
+            for f in ufp.ies
+        )
+        now_ntp = self._ntp()
+        # Usage reports: of removed URRs (their counters go with them), of URRs named in
+        # Query URR, and of every URR with QAURR; read before the new program replaces them.
+        wanted: dict[int, str] = {}
+        for urr_id in session.urrs:
+            if urr_id not in rules.urr:
+                wanted[urr_id] = "TERMR"
+        for q in req.get_all(T.QUERY_URR):
+            if isinstance(q, Grouped):
+                qid = ie_value(q, T.URR_ID)
+                if qid is not None and qid in session.urrs and qid not in wanted:
+                    wanted[qid] = "IMMER"
+        if sm_flags.has("QAURR"):
+            for urr_id in session.urrs:
+                wanted.setdefault(urr_id, "IMMER")
+        unknown_query = [
+            ie_value(q, T.URR_ID)
+            for q in req.get_all(T.QUERY_URR)
+            if isinstance(q, Grouped) and ie_value(q, T.URR_ID) not in session.urrs
+        ]
+        if unknown_query:
+            self._free(alloc)
+            rid = unknown_query[0] or 0
+            return self._refuse(
+                req,
+                RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"Query URR {rid}: no such URR",
+                    failed_rule=(3, rid),
+                ),
+                cp_seid,
+                None,
+            )
+        old_books = {
+            k: UrrBook(b.seqn, Counts(list(b.baseline.values)), b.period_start_ntp)
+            for k, b in session.urrs.items()
+        }
+        reports = [
+            self._report(session, urr_id, (trigger,), now_ntp, T.USAGE_REPORT_MODIFICATION_RESPONSE)
+            for urr_id, trigger in wanted.items()
+        ]
+        old = (
+            session.rules,
+            session.program,
+            list(session.teids),
+            list(session.ue),
+            dict(session.urrs),
+        )
+        try:
+            self.datapath.install(session.up_seid, program, send_end_marker=sndem)
+        except DatapathError as err:
+            self._undo_reports(session, reports, old_books)
+            self._free(alloc)
+            log.warning("modification refused by the datapath: %s", err)
+            return _response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+        freed_teids, freed_ue = self._released(session, rules, alloc)
+        session.rules, session.program = rules, program
+        session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
+        session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
+        for urr_id in list(session.urrs):
+            if urr_id not in rules.urr:
+                del session.urrs[urr_id]
+        for urr_id, g in rules.urr.items():
+            if urr_id not in session.urrs:
+                session.urrs[urr_id] = self._new_book(g, now_ntp, now)
+            elif any(
+                isinstance(u, Grouped) and ie_value(u, T.URR_ID) == urr_id
+                for u in req.get_all(T.UPDATE_URR)
+            ):
+                book = session.urrs[urr_id]
+                fresh = self._new_book(g, book.period_start_ntp, now)
+                book.next_periodic = fresh.next_periodic
+        try:
+            self.journal.commit({session.key: session.record()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+            session.rules, session.program, session.teids, session.ue, session.urrs = old
+            self.datapath.install(session.up_seid, session.program)
+            self._undo_reports(session, reports, old_books)
+            self._free(alloc)
+            return _response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
+        for teid in freed_teids:
+            self.teids.free(teid)
+        for name, net in freed_ue:
+            self.ue_pools.free(name, net)
+        if sm_flags.has("DROBU"):
+            self.datapath.drop_buffered(session.up_seid)
+        ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
+        ies += _created_pdrs(alloc)
+        ies += reports
+        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _released(
+        self, session: Session, rules: RuleSet, alloc: _Allocations
+    ) -> tuple[set[int], list[tuple[str, IPNetwork]]]:
+        """Allocations of ``session`` that ``rules`` no longer use."""
+        used_teids: set[int] = set()
+        used_ue: set[str] = set()
+        for pdr in rules.pdr.values():
+            pdi = pdr.get(T.PDI)
+            assert isinstance(pdi, Grouped)
+            fteid = pdi.get(T.F_TEID)
+            if isinstance(fteid, FTEID) and fteid.teid is not None:
+                used_teids.add(fteid.teid)
+            ue_ie = pdi.get(T.UE_IP_ADDRESS)
+            if isinstance(ue_ie, UEIPAddress):
+                used_ue.update(str(n) for n in ue_networks(ue_ie))
+                used_ue.update(str(n.network_address) for n in ue_networks(ue_ie))
+        teids = {t for t in session.teids if t not in used_teids}
+        ue = [
+            (name, net)
+            for name, net in session.ue
+            if str(net) not in used_ue and str(net.network_address) not in used_ue
+        ]
+        return teids, ue
+
+    def _undo_reports(
+        self, session: Session, reports: list[Grouped], books: dict[int, UrrBook]
+    ) -> None:
+        """Reports read but not sent: their counts back into the baselines, UR-SEQNs back."""
+        for group in reports:
+            urr_id = ie_value(group, T.URR_ID) or 0
+            book = session.urrs.get(urr_id)
+            if book is None:
+                continue
+            before = books.get(urr_id)
+            book.baseline.add(report_counts(group))
+            if before is not None:
+                book.seqn, book.period_start_ntp = before.seqn, before.period_start_ntp
+
+    # -- deletion --------------------------------------------------------------------------
+
+    def _delete(self, req: Message, now: float) -> Message:
+        session = self.sessions.get(req.seid or 0)
+        if session is None:
+            return _response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        try:
+            self.journal.commit({}, (session.key,))
+        except JournalError as err:
+            self._journal_failed(err)
+            return _response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
+        final = self._remove(session, "cp")
+        now_ntp = self._ntp()
+        ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
+        for urr_id, counts in final.items():
+            book = session.urrs[urr_id]
+            ies.append(
+                usage_report(
+                    T.USAGE_REPORT_DELETION_RESPONSE, urr_id, book, counts, ("TERMR",), now_ntp
+                )
+            )
+        return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
+
+    def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
+        """Session Set Deletion: this engine keeps no FQ-CSIDs, so the sets it can name are
+        all the sessions of the requesting CP (TS 29.244 5.22: a CP asks for its own)."""
+        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        try:
+            self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
+        except JournalError as err:
+            self._journal_failed(err)
+            return _response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        for seid in seids:
+            self._remove(self.sessions[seid], "session_set")
+        return _response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _remove(self, session: Session, reason: str) -> dict[int, Counts]:
+        """Take ``session`` out of the datapath and the engine; its final counts per URR
+        (baselines included)."""
+        try:
+            usage = self.datapath.remove(session.up_seid)
+        except DatapathError as err:
+            log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
+            usage = {}
+        final: dict[int, Counts] = {}
+        for urr_id, book in session.urrs.items():
+            counts = Counts(list(book.baseline.values))
+            if urr_id in usage:
+                counts.add(Counts.of(usage[urr_id]))
+            final[urr_id] = counts
+        self.sessions.pop(session.up_seid, None)
+        self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
+        for teid in session.teids:
+            self.teids.free(teid)
+        for name, net in session.ue:
+            self.ue_pools.free(name, net)
+        for key, pending in list(self._pending.items()):
+            if pending.up_seid == session.up_seid:
+                del self._pending[key]
+        self.metrics.deleted.inc(reason)
+        return final
+
+    def _remove_local(self, seid: int, reason: str) -> None:
+        session = self.sessions.get(seid)
+        if session is None:
+            return
+        try:
+            self.journal.commit({}, (session.key,))
+        except JournalError as err:
+            # Removed anyway (the peer no longer has it); a restart would bring it back
+            # and the next report about it would be answered 65 again.
+            self._journal_failed(err)
+        self._remove(session, reason)
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def _report(
+        self,
+        session: Session,
+        urr_id: int,
+        triggers: tuple[str, ...],
+        now_ntp: float,
+        container: int,
+    ) -> Grouped:
+        book = session.urrs[urr_id]
+        counts = Counts(list(book.baseline.values))
+        try:
+            counts.add(Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True)))
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+        book.baseline = Counts()
+        book.last_packets = 0
+        return usage_report(container, urr_id, book, counts, triggers, now_ntp)
+
+    def _send_report(
+        self,
+        session: Session,
+        report_type: str,
+        ies: list[IE],
+        now: float,
+        reports: list[Grouped] | None = None,
+        label: str | None = None,
+    ) -> None:
+        request = Message(
+            M.SESSION_REPORT_REQUEST, 0, [ReportType.of(report_type), *ies], session.cp_seid
+        )
+        if self._sender is None:
+            log.error("session engine not attached: report dropped")
+            return
+        seq = self._sender.send_request(session.cp_node_id, request, now)
+        if seq is None:
+            # No association (lost, kept sessions): the usage goes back for later.
+            for group in reports or []:
+                book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
+                if book is not None:
+                    book.baseline.add(report_counts(group))
+            return
+        self.metrics.reports.inc(label or report_type)
+        self._pending[id(request)] = _PendingReport(session.up_seid, list(reports or []))
+
+    def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
+        now_ntp = self._ntp()
+        groups = [
+            self._report(
+                session, urr_id, tuple(sorted(trig)), now_ntp, T.USAGE_REPORT_REPORT_REQUEST
+            )
+            for urr_id, trig in due.items()
+            if urr_id in session.urrs
+        ]
+        if not groups:
+            return
+        label = ",".join(sorted({t for trig in due.values() for t in trig}))
+        self._send_report(session, "USAR", list(groups), now, groups, label)
+        self._commit_quietly(session)
+
+    def poll_datapath(self, now: float) -> None:
+        """Handle the datapath's events (reports they trigger are sent now)."""
+        events = self.datapath.poll_events()
+        due: dict[int, dict[int, set[str]]] = {}
+        for ev in events:
+            trigger = _EVENT_TRIGGER.get(ev.type)
+            if trigger is not None:
+                session = self.sessions.get(ev.seid)
+                if session is not None and self._urr_reports(session, ev.id, trigger):
+                    due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
+            elif ev.type == EventType.DL_DATA_REPORT:
+                self._dl_data_report(ev, now)
+            elif ev.type == EventType.ERROR_INDICATION:
+                self._error_indication(ev, now)
+        for seid, urrs in due.items():
+            session = self.sessions.get(seid)
+            if session is not None:
+                self._usage_reports(session, urrs, now)
+
+    def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
+        g = session.rules.urr.get(urr_id)
+        trig = g.get(T.REPORTING_TRIGGERS) if g is not None else None
+        return isinstance(trig, ReportingTriggers) and trig.has(trigger)
+
+    def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
+        session = self.sessions.get(ev.seid)
+        if session is None:
+            return
+        pdr_id = pfcp_pdr_id(ev.id)
+        children: list[IE] = [PDRID(pdr_id)]
+        if ev.value:
+            children.append(DownlinkDataServiceInformation(qfi=ev.value))
+        self._send_report(
+            session, "DLDR", [Grouped(T.DOWNLINK_DATA_REPORT, children)], now, label="DLDR"
+        )
+
+    def _error_indication(self, ev: DatapathEvent, now: float) -> None:
+        """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it."""
+        teid = ev.value
+        for session in list(self.sessions.values()):
+            for far in session.program.fars:
+                if far.outer_header_creation is None or far.outer_header_creation[1] != teid:
+                    continue
+                peer = far.outer_header_creation[0]
+                fteid = FTEID(
+                    teid,
+                    str(peer) if peer.version == 4 else None,
+                    str(peer) if peer.version == 6 else None,
+                )
+                report = Grouped(T.ERROR_INDICATION_REPORT, [fteid])
+                self._send_report(session, "ERIR", [report], now, label="ERIR")
+                break
+
+    def _time_triggers(self, now: float) -> None:
+        """Periodic reports, start/stop of traffic and quota holding time."""
+        for session in list(self.sessions.values()):
+            due: dict[int, set[str]] = {}
+            for urr_id, book in session.urrs.items():
+                g = session.rules.urr.get(urr_id)
+                if g is None:
+                    continue
+                trig = g.get(T.REPORTING_TRIGGERS)
+                if not isinstance(trig, ReportingTriggers):
+                    continue
+                if book.next_periodic is not None and book.next_periodic <= now:
+                    period = ie_value(g, T.MEASUREMENT_PERIOD) or 1
+                    while book.next_periodic <= now:
+                        book.next_periodic += period
+                    due.setdefault(urr_id, set()).add("PERIO")
+                qht = ie_value(g, T.QUOTA_HOLDING_TIME)
+                idt = ie_value(g, T.INACTIVITY_DETECTION_TIME)
+                watch_start, watch_stop = trig.has("START"), trig.has("STOPT")
+                if not (watch_start or watch_stop or (qht and trig.has("QUHTI"))):
+                    continue
+                try:
+                    usage = self.datapath.read_usage(session.up_seid, urr_id)
+                except DatapathError:
+                    continue
+                if usage.packets_total != book.last_packets:
+                    book.last_packets = usage.packets_total
+                    book.idle_since = now
+                    if not book.active:
+                        book.active = True
+                        if watch_start:
+                            due.setdefault(urr_id, set()).add("START")
+                    continue
+                idle = now - book.idle_since
+                if book.active and watch_stop and idle >= (idt or 1):
+                    book.active = False
+                    due.setdefault(urr_id, set()).add("STOPT")
+                if qht and trig.has("QUHTI") and idle >= qht and book.last_packets >= 0:
+                    book.idle_since = now  # once per holding time without traffic
+                    due.setdefault(urr_id, set()).add("QUHTI")
+            if due:
+                self._usage_reports(session, due, now)
+
+    def _update_bar_from_report(self, session: Session, update: Grouped) -> None:
+        """Update BAR of a Session Report Response: DL buffering duration and suggested
+        packet count."""
+        bar_id = ie_value(update, T.BAR_ID)
+        if bar_id is None or bar_id not in session.rules.bar:
+            return
+        duration = update.get(T.DL_BUFFERING_DURATION)
+        if duration is not None:
+            session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
+        count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
+        bar = session.rules.bar[bar_id]
+        if count is not None:
+            from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
+
+            value = min(255, int(count.value))  # type: ignore[attr-defined]
+            bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
+            bar.ies.append(SuggestedBufferingPacketsCount(value))
+        try:
+            program = compile_program(self._ctx, session.rules, session.bar_duration_s)
+            self.datapath.install(session.up_seid, program)
+            session.program = program
+        except (RuleError, DatapathError) as err:
+            log.warning("session 0x%x: Update BAR not applied: %s", session.up_seid, err)
+        self._commit_quietly(session)
+
+    # -- durability ------------------------------------------------------------------------
+
+    def checkpoint(self, now: float) -> None:
+        """Save every URR's unreported counts as its baseline (so a restart of a datapath
+        that loses its counters loses at most one checkpoint interval)."""
+        puts: dict[str, bytes] = {}
+        for session in self.sessions.values():
+            moved = False
+            for urr_id, book in session.urrs.items():
+                try:
+                    usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+                except DatapathError:
+                    continue
+                counts = Counts.of(usage)
+                if counts:
+                    book.baseline.add(counts)
+                    book.last_packets = -1  # the activity watch restarts from zero
+                    moved = True
+            if moved:
+                puts[session.key] = session.record()
+        if puts:
+            try:
+                self.journal.commit(puts, ())
+            except JournalError as err:
+                self._journal_failed(err)
+
+    def _commit_quietly(self, session: Session) -> None:
+        try:
+            self.journal.commit({session.key: session.record()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+
+    def _journal_failed(self, err: JournalError) -> None:
+        log.error("session change not durable: %s", err)
+        self.metrics.journal_failures.inc()
+
+    def restore(self, records: Iterable[tuple[str, bytes]], now: float) -> int:
+        """Bring back journaled sessions (and PFDs): allocations reserved, programs
+        reinstalled. Returns the number of sessions restored."""
+        restored = 0
+        for key, value in records:
+            try:
+                if key == "pfd":
+                    self.pfds.restore(value)
+                elif key.startswith("s:"):
+                    self._restore_session(value, now)
+                    restored += 1
+            except Exception as err:  # a bad record costs that record, logged
+                log.error("journal record %s not restored: %r", key, err)
+                self.metrics.restore_failures.inc()
+        return restored
+
+    def _restore_session(self, value: bytes, now: float) -> None:
+        d = json.loads(value)
+        if d.get("v") != RECORD_VERSION:
+            raise ValueError(f"record version {d.get('v')}")
+        raw_rules = bytes.fromhex(d["rules"])
+        rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
+        raw_fseid = bytes.fromhex(d["cp_fseid"])
+        (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
+        assert isinstance(fseid, FSEID)
+        session = Session(
+            up_seid=int(d["up_seid"]),
+            cp_seid=int(d["cp_seid"]),
+            cp_node_id=str(d["cp_node_id"]),
+            cp_fseid=fseid,
+            rules=rules,
+            program=compile_program(self._ctx, rules, d.get("bar_duration")),
+            teids=[int(t) for t in d["teids"]],
+            ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
+            urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
+            bar_duration_s=d.get("bar_duration"),
+            established_ntp=float(d.get("established", 0.0)),
+        )
+        for urr_id, g in rules.urr.items():
+            fresh = self._new_book(g, 0.0, now)
+            book = session.urrs.setdefault(urr_id, fresh)
+            book.next_periodic, book.idle_since = fresh.next_periodic, now
+        for teid in session.teids:
+            self.teids.reserve(teid)
+        for name, net in session.ue:
+            self.ue_pools.reserve(name, net)
+        self.datapath.install(session.up_seid, session.program)
+        self._add(session)
+        self._next_seid = max(self._next_seid, session.up_seid + 1)
+
+    # -- operators -------------------------------------------------------------------------
+
+    def sessions_view(self, seid: int | None = None) -> list[dict[str, object]]:
+        """What ``pfcpd show sessions`` shows: JSON-ready dicts, one per session."""
+        chosen = (
+            ([self.sessions[seid]] if seid is not None and seid in self.sessions else [])
+            if seid is not None
+            else list(self.sessions.values())
+        )
+        out: list[dict[str, object]] = []
+        for s in chosen:
+            urrs: dict[str, object] = {}
+            for urr_id, book in s.urrs.items():
+                entry: dict[str, object] = {"ur_seqn": book.seqn, "baseline": book.baseline.values}
+                try:
+                    u = self.datapath.read_usage(s.up_seid, urr_id)
+                    entry["bytes"] = [u.bytes_total, u.bytes_ul, u.bytes_dl]
+                    entry["packets"] = [u.packets_total, u.packets_ul, u.packets_dl]
+                except DatapathError:
+                    pass
+                urrs[str(urr_id)] = entry
+            out.append(
+                {
+                    "up_seid": s.up_seid,
+                    "cp_seid": s.cp_seid,
+                    "cp_node_id": s.cp_node_id,
+                    "established_ntp": int(s.established_ntp),
+                    "pdrs": sorted(s.rules.pdr),
+                    "fars": {
+                        str(f.far_id): {
+                            "apply_action": int(f.apply_action),
+                            "outer_header_creation": None
+                            if f.outer_header_creation is None
+                            else [str(f.outer_header_creation[0]), f.outer_header_creation[1]],
+                        }
+                        for f in s.program.fars
+                    },
+                    "qers": sorted(s.rules.qer),
+                    "urrs": urrs,
+                    "teids": s.teids,
+                    "ue_addresses": [str(n) for _, n in s.ue],
+                }
+            )
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _add(self, session: Session) -> None:
+        self.sessions[session.up_seid] = session
+        self._by_cp[(session.cp_node_id, session.cp_seid)] = session.up_seid
+
+    def _new_seid(self) -> int:
+        while self._next_seid in self.sessions or self._next_seid == 0:
+            self._next_seid = (self._next_seid + 1) & 0xFFFFFFFFFFFFFFFF
+        seid = self._next_seid
+        self._next_seid = (seid + 1) & 0xFFFFFFFFFFFFFFFF
+        return seid
+
+    def _up_fseid(self, seid: int) -> FSEID:
+        a = self.settings.pfcp_address
+        return FSEID(seid, str(a) if a.version == 4 else None, str(a) if a.version == 6 else None)
+
+    def _refuse(self, req: Message, err: RuleError, seid: int, node_id: NodeID | None) -> Message:
+        log.info("%s seq %d refused: %s (cause %d)", req.name, req.seq, err.detail, err.cause)
+        response = _response(req, err.cause, seid, node_id)
+        allowed = ALLOWED_IES[response.msg_type]
+        if err.offending_ie is not None and T.OFFENDING_IE in allowed:
+            response.ies.append(OffendingIE(err.offending_ie))
+        if err.failed_rule is not None and T.FAILED_RULE_ID in allowed:
+            response.ies.append(FailedRuleID(*err.failed_rule))
+        return response
+
+
+def _response(req: Message, cause: int, seid: int, node_id: NodeID | None) -> Message:
+    from ..pfcp.message_types import RESPONSE_TO
+
+    ies: list[IE] = []
+    if node_id is not None:
+        ies.append(node_id)
+    ies.append(CauseIE(cause))
+    return Message(RESPONSE_TO[req.msg_type], req.seq, ies, seid)
+
+
+def _created_pdrs(alloc: _Allocations) -> list[IE]:
+    return [Grouped(T.CREATED_PDR, [PDRID(pdr_id), *ies]) for pdr_id, ies in alloc.created.items()]
+
+
+def _cause_label(msg: Message) -> str:
+    value = ie_value(msg, T.CAUSE)
+    try:
+        return Cause(value or 0).name.lower()
+    except ValueError:
+        return str(value)
+
+
+def _check_ignored(req: Message) -> None:
+    """An IE inside a rule group that the codec set aside as incorrect: the rule would mean
+    something else without it, so the request fails (69, naming it)."""
+    for ignored in req.ignored:
+        if ignored.unexpected or not ignored.path:
+            continue
+        if any(name in _RULE_GROUP_NAMES for name in ignored.path):
+            raise RuleError(
+                Cause.MANDATORY_IE_INCORRECT,
+                f"{ignored}: a rule needs it",
+                offending_ie=ignored.ie.type,
+            )
+
+
+_RULE_GROUP_NAMES = frozenset(_names(t) for t in RULE_GROUPS)
+
+__all__ = ["Session", "SessionEngine"]

@@ -1,0 +1,105 @@
+"""URR bookkeeping and Usage Report IEs (TS 29.244 5.2.2, 7.5.8.3).
+
+Counters live in the datapath; a report reads them with reset, so each count goes into
+exactly one report. What was read but not delivered (a Session Report Request left
+unanswered, a rolled-back change) and what a checkpoint saved before a restart is kept as
+the URR's ``baseline`` and added to its next report. UR-SEQN counts the URR's reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..datapath.interface import Usage
+from ..pfcp import Grouped, IEType
+from ..pfcp.ies_flags import UsageReportTrigger
+from ..pfcp.ies_scalar import URRID, URSEQN, DurationMeasurement, EndTime, StartTime
+from ..pfcp.ies_traffic import VolumeMeasurement
+
+T = IEType
+
+
+@dataclass(slots=True)
+class Counts:
+    """Bytes and packets, total/UL/DL."""
+
+    values: list[int] = field(default_factory=lambda: [0] * 6)
+
+    @classmethod
+    def of(cls, u: Usage) -> Counts:
+        return cls(
+            [u.bytes_total, u.bytes_ul, u.bytes_dl, u.packets_total, u.packets_ul, u.packets_dl]
+        )
+
+    def add(self, other: Counts) -> None:
+        self.values = [a + b for a, b in zip(self.values, other.values, strict=True)]
+
+    def __bool__(self) -> bool:
+        return any(self.values)
+
+
+@dataclass(slots=True)
+class UrrBook:
+    """What the engine keeps per URR besides the datapath's counters."""
+
+    seqn: int = 0  # UR-SEQN of the next report
+    baseline: Counts = field(default_factory=Counts)
+    period_start_ntp: float = 0.0  # start of the current measurement period
+    next_periodic: float | None = None  # node clock
+    active: bool = False  # traffic seen since the last activity check (START/STOPT/QUHTI)
+    last_packets: int = 0  # packets counted at the last activity check
+    idle_since: float = 0.0  # node clock of the last activity seen
+
+    def to_json(self) -> dict[str, object]:
+        return {"seqn": self.seqn, "baseline": self.baseline.values, "start": self.period_start_ntp}
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> UrrBook:
+        base = d.get("baseline", [0] * 6)
+        assert isinstance(base, list) and len(base) == 6
+        seqn, start = d.get("seqn", 0), d.get("start", 0.0)
+        assert isinstance(seqn, int) and isinstance(start, int | float)
+        return cls(seqn=seqn, baseline=Counts([int(v) for v in base]), period_start_ntp=start)
+
+
+def usage_report(
+    container: int,
+    urr_id: int,
+    book: UrrBook,
+    counts: Counts,
+    triggers: tuple[str, ...],
+    now_ntp: float,
+) -> Grouped:
+    """A Usage Report group (``container``: the Modification/Deletion Response or Report
+    Request variant) for ``counts``; takes the URR's UR-SEQN and starts a new period."""
+    v = counts.values
+    start = book.period_start_ntp or now_ntp
+    ies = [
+        URRID(urr_id),
+        URSEQN(book.seqn),
+        UsageReportTrigger.of(*triggers),
+        StartTime(int(start)),
+        EndTime(int(now_ntp)),
+        VolumeMeasurement(v[0], v[1], v[2], v[3], v[4], v[5]),
+        DurationMeasurement(max(0, int(now_ntp - start))),
+    ]
+    book.seqn = (book.seqn + 1) & 0xFFFFFFFF
+    book.period_start_ntp = now_ntp
+    return Grouped(container, list(ies))
+
+
+def report_counts(group: Grouped) -> Counts:
+    """The counts a Usage Report group carries (to put back when it was not delivered)."""
+    vm = group.get(T.VOLUME_MEASUREMENT)
+    if not isinstance(vm, VolumeMeasurement):
+        return Counts()
+    return Counts(
+        [
+            vm.total or 0,
+            vm.ul or 0,
+            vm.dl or 0,
+            vm.total_packets or 0,
+            vm.ul_packets or 0,
+            vm.dl_packets or 0,
+        ]
+    )

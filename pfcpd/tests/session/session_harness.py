@@ -1,0 +1,247 @@
+"""A sans-IO node with the session engine on a real LocalDatapath, an associated CP, and
+builders for the session requests the tests send. Every datagram the node sends is kept so
+the test's teardown has tshark check it."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+from scapy.layers.inet import IP, UDP
+from scapy.packet import Raw, raw
+
+from pfcpd.config import PfcpConfig
+from pfcpd.datapath.local.engine import LocalDatapath
+from pfcpd.node import PfcpNode
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_text as X
+from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.pfcp.ie import IE
+from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+
+T = IEType
+M = MessageType
+CP = ("127.0.0.2", 8805)
+N3 = ipaddress.ip_address("192.0.2.1")
+GNB = "192.0.2.9"
+DN = "198.51.100.1"
+POOL = "10.45.0.0/29"  # 6 host addresses
+NTP_NOW = 3_950_000_000.0
+
+
+def g(ie_type: int, *ies: IE) -> Grouped:
+    return Grouped(ie_type, list(ies))
+
+
+def ul_pdr(
+    pdr_id: int = 1,
+    far_id: int = 1,
+    urr: int | None = 1,
+    qer: int | None = 1,
+    fteid: IE | None = None,
+    ue: IE | None = None,
+    sdf: str | None = None,
+) -> Grouped:
+    pdi: list[IE] = [
+        S.SourceInterface(0),
+        fteid or A.FTEID(choose=True, choose_v4=True, choose_id=1),
+        X.NetworkInstance("internet"),
+        ue or A.UEIPAddress(source=True, choose_v4=True),
+    ]
+    if sdf is not None:
+        pdi.append(TR.SDFFilter(flow_description=sdf))
+    ies: list[IE] = [
+        S.PDRID(pdr_id),
+        S.Precedence(100),
+        g(T.PDI, *pdi),
+        TR.OuterHeaderRemoval(0),
+        S.FARID(far_id),
+    ]
+    if qer is not None:
+        ies.append(S.QERID(qer))
+    if urr is not None:
+        ies.append(S.URRID(urr))
+    return g(T.CREATE_PDR, *ies)
+
+
+def dl_pdr(pdr_id: int = 2, far_id: int = 2, urr: int | None = 1, qer: int | None = 1) -> Grouped:
+    pdi = g(
+        T.PDI, S.SourceInterface(1), X.NetworkInstance("internet"), A.UEIPAddress(choose_v4=True)
+    )
+    ies: list[IE] = [S.PDRID(pdr_id), S.Precedence(100), pdi, S.FARID(far_id)]
+    if qer is not None:
+        ies.append(S.QERID(qer))
+    if urr is not None:
+        ies.append(S.URRID(urr))
+    return g(T.CREATE_PDR, *ies)
+
+
+def ul_far(far_id: int = 1) -> Grouped:
+    fp = g(T.FORWARDING_PARAMETERS, S.DestinationInterface(1), X.NetworkInstance("internet"))
+    return g(T.CREATE_FAR, S.FARID(far_id), F.ApplyAction.of("FORW"), fp)
+
+
+def ohc(teid: int, peer: str = GNB) -> A.OuterHeaderCreation:
+    return A.OuterHeaderCreation(A.OHC_GTPU_UDP_IPV4, teid=teid, ipv4=peer)
+
+
+def dl_far(
+    far_id: int = 2, teid: int = 0x100, action: str = "FORW", bar: int | None = None
+) -> Grouped:
+    ies: list[IE] = [S.FARID(far_id), F.ApplyAction.of(*action.split("+"))]
+    if "FORW" in action:
+        ies.append(g(T.FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(teid)))
+    if bar is not None:
+        ies.append(S.BARID(bar))
+    return g(T.CREATE_FAR, *ies)
+
+
+def qer(qer_id: int = 1) -> Grouped:
+    return g(T.CREATE_QER, S.QERID(qer_id), TR.GateStatus(0, 0), S.QFI(9))
+
+
+def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
+    return g(
+        T.CREATE_URR,
+        S.URRID(urr_id),
+        F.MeasurementMethod.of("VOLUM", "DURAT"),
+        F.ReportingTriggers.of(*triggers),
+        *values.values(),
+    )
+
+
+def establishment(*rules: IE, seq: int = 1, cp_seid: int = 0xC0FFEE) -> Message:
+    return Message(
+        M.SESSION_ESTABLISHMENT_REQUEST,
+        seq,
+        [A.NodeID.from_text("smf"), A.FSEID(cp_seid, ipv4=CP[0]), *rules],
+        seid=0,
+    )
+
+
+def standard_rules() -> list[IE]:
+    return [ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "VOLTH")]
+
+
+class Harness:
+    def __init__(
+        self,
+        datapath: LocalDatapath,
+        journal: MemoryJournal | None = None,
+        pools: dict[str, Any] | None = None,
+    ) -> None:
+        self.dp = datapath
+        self.journal = journal or MemoryJournal()
+        self.settings = EngineSettings(
+            n3_address=N3,
+            pfcp_address=ipaddress.ip_address("127.0.0.1"),
+            ue_pools=pools or {"internet": (ipaddress.ip_network(POOL),)},
+        )
+        self.ntp = NTP_NOW
+        self.engine = SessionEngine(
+            self.settings, datapath, self.journal, ntp_clock=lambda: self.ntp
+        )
+        self.node = PfcpNode(
+            node_id="127.0.0.1",
+            config=PfcpConfig(
+                listen=(), allowed_peers=None, heartbeat_interval=1000.0, t1=1.0, n1=2
+            ),
+            recovery_time_stamp=3_950_000_000,
+            session_handler=self.engine,
+        )
+        self.node.start(0.0)
+        self.sent: list[bytes] = []
+        self.seq = 100
+        self.now = 0.0
+        setup = Message(
+            M.ASSOCIATION_SETUP_REQUEST,
+            1,
+            [A.NodeID.from_text("smf"), S.RecoveryTimeStamp(3_900_000_000)],
+        )
+        (resp,) = self.exchange(setup)
+        assert resp.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+
+    def exchange(self, msg: Message) -> list[Message]:
+        self.node.datagram_received(encode(msg), CP, self.now)
+        return self._collect()
+
+    def request(self, msg: Message) -> Message:
+        self.seq += 1
+        msg.seq = self.seq
+        out = self.exchange(msg)
+        assert len(out) == 1, out
+        return out[0]
+
+    def _collect(self) -> list[Message]:
+        out = []
+        for t in self.node.datagrams_to_send():
+            self.sent.append(t.data)
+            out.append(decode(t.data))
+        return out
+
+    def advance(self, seconds: float) -> list[Message]:
+        """Run the node's timers up to now + seconds; what it sent meanwhile."""
+        until = self.now + seconds
+        out: list[Message] = []
+        while (t := self.node.get_timer()) is not None and t <= until:
+            self.now = max(self.now, t)
+            self.node.handle_timer(self.now)
+            out += self._collect()
+        self.now = until
+        return out
+
+    def establish(self, *rules: IE, cp_seid: int = 0xC0FFEE) -> Message:
+        return self.request(establishment(*(rules or standard_rules()), cp_seid=cp_seid))
+
+    def modify(self, up_seid: int, *ies: IE) -> Message:
+        return self.request(Message(M.SESSION_MODIFICATION_REQUEST, 0, list(ies), up_seid))
+
+    def delete(self, up_seid: int) -> Message:
+        return self.request(Message(M.SESSION_DELETION_REQUEST, 0, [], up_seid))
+
+    def answer(self, report: Message, cause: int = 1, *ies: IE) -> None:
+        resp = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(cause), *ies], 0xC0FFEE)
+        self.node.datagram_received(encode(resp), CP, self.now)
+        self._collect()
+
+    def check_sent_with_tshark(self) -> None:
+        from oracles import tshark_problems
+
+        if self.sent:
+            assert tshark_problems(self.sent) == []
+
+
+def up_seid(resp: Message) -> int:
+    fseid = resp.get(T.F_SEID)
+    assert isinstance(fseid, A.FSEID)
+    return fseid.seid
+
+
+def created(resp: Message) -> dict[int, dict[int, IE]]:
+    """Created PDR IEs: PDR ID -> {IE type: IE}."""
+    out: dict[int, dict[int, IE]] = {}
+    for c in resp.get_all(T.CREATED_PDR):
+        assert isinstance(c, Grouped)
+        out[c.get(T.PDR_ID).value] = {ie.type: ie for ie in c.ies}  # type: ignore[union-attr]
+    return out
+
+
+def cause(msg: Message) -> int:
+    return msg.get(T.CAUSE).value  # type: ignore[union-attr]
+
+
+def gtpu(inner: bytes, teid: int, src: str = GNB) -> bytes:
+    gtp = GTP_U_Header(teid=teid, gtp_type=255) / GTPPDUSessionContainer(type=1, QFI=9)
+    return raw(IP(src=src, dst=str(N3)) / UDP(sport=2152, dport=2152) / gtp / Raw(inner))
+
+
+def ul_packet(ue: str, size: int = 100) -> bytes:
+    return raw(IP(src=ue, dst=DN) / UDP(sport=1000, dport=2000) / Raw(b"u" * size))
+
+
+def dl_packet(ue: str, size: int = 100, ident: int = 0) -> bytes:
+    return raw(IP(src=DN, dst=ue, id=ident) / UDP(sport=2000, dport=1000) / Raw(b"d" * size))
