@@ -25,7 +25,13 @@ from ..datapath.interface import (
     SessionProgram,
 )
 from ..metrics import Gauge, Registry
-from ..node.session_handler import Peer, PeerGone, RequestSender, establishment_peer_seid
+from ..node.session_handler import (
+    Peer,
+    PeerGone,
+    RequestSender,
+    cause_response,
+    establishment_peer_seid,
+)
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
 from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
@@ -69,7 +75,7 @@ _EVENT_TRIGGER = {
     EventType.TIME_THRESHOLD: "TIMTH",
     EventType.TIME_QUOTA: "TIMQU",
 }
-UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DLBD", "EMPU"})
+UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DLBD", "EMPU", "PFDM"})
 
 
 def _names(ie_type: int) -> str:
@@ -191,13 +197,38 @@ class SessionEngine:
             elif t == M.SESSION_SET_DELETION_REQUEST:
                 response = self._set_delete(request, peer, local_node_id, now)
             else:
-                response = _response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
+                response = cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
         except Exception:
             log.exception("session engine: %s seq %d", request.name, request.seq)
             self.metrics.errors.inc("request")
             raise
         self.metrics.requests.inc(response.name, _cause_label(response))
         return response
+
+    def handle_pfd_management(self, request: Message, now: float) -> Message:
+        """Replace the PFDs of the Application IDs named; sessions whose PDRs match one of
+        them are recompiled and reinstalled."""
+        try:
+            changes = self.pfds.parse(request)
+        except RuleError as err:
+            return self._refuse(request, err, 0, None)
+        before = self.pfds.apply(changes)
+        try:
+            self.journal.commit({"pfd": self.pfds.record()}, ())
+        except JournalError as err:
+            self.pfds.undo(before)
+            self._journal_failed(err)
+            return cause_response(request, Cause.SYSTEM_FAILURE, 0, None)
+        for session in self.sessions.values():
+            if not _uses_applications(session.rules, changes):
+                continue
+            try:
+                program = compile_program(self._ctx, session.rules, session.bar_duration_s)
+                self.datapath.install(session.up_seid, program)
+                session.program = program
+            except (RuleError, DatapathError) as err:
+                log.warning("session 0x%x keeps its rules: new PFDs: %s", session.up_seid, err)
+        return cause_response(request, Cause.REQUEST_ACCEPTED, 0, None)
 
     def peer_seid(self, up_seid: int) -> int | None:
         s = self.sessions.get(up_seid)
@@ -275,14 +306,14 @@ class SessionEngine:
         if existing is not None:
             # The CP reuses a SEID of a session it still has here (TS 29.244 5.22.x:
             # a CP restoring sessions): refuse, naming the conflict.
-            return _response(
+            return cause_response(
                 req,
                 Cause.PFCP_SESSION_RESTORATION_FAILURE_DUE_TO_REQUESTED_SEID_ALREADY_IN_USE,
                 cp_seid,
                 node_id,
             )
         if len(self.sessions) >= self.settings.max_sessions:
-            return _response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
+            return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
         alloc = _Allocations()
         try:
             _check_ignored(req)
@@ -314,14 +345,14 @@ class SessionEngine:
         except DatapathError as err:
             self._free(alloc)
             log.warning("establishment refused by the datapath: %s", err)
-            return _response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
             self.datapath.remove(seid)
             self._free(alloc)
-            return _response(req, Cause.SYSTEM_FAILURE, cp_seid, node_id)
+            return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, node_id)
         self._add(session)
         self.metrics.established.inc()
         ies: list[IE] = [node_id, CauseIE(Cause.REQUEST_ACCEPTED), self._up_fseid(seid)]
@@ -449,7 +480,7 @@ class SessionEngine:
     def _modify(self, req: Message, now: float) -> Message:
         session = self.sessions.get(req.seid or 0)
         if session is None:
-            return _response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
         cp_seid = session.cp_seid
         alloc = _Allocations()
         try:
@@ -528,7 +559,7 @@ class SessionEngine:
             self._undo_reports(session, reports, old_books)
             self._free(alloc)
             log.warning("modification refused by the datapath: %s", err)
-            return _response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
         freed_teids, freed_ue = self._released(session, rules, alloc)
         session.rules, session.program = rules, program
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
@@ -554,7 +585,7 @@ class SessionEngine:
             self.datapath.install(session.up_seid, session.program)
             self._undo_reports(session, reports, old_books)
             self._free(alloc)
-            return _response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
+            return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
         for teid in freed_teids:
             self.teids.free(teid)
         for name, net in freed_ue:
@@ -609,12 +640,12 @@ class SessionEngine:
     def _delete(self, req: Message, now: float) -> Message:
         session = self.sessions.get(req.seid or 0)
         if session is None:
-            return _response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
         try:
             self.journal.commit({}, (session.key,))
         except JournalError as err:
             self._journal_failed(err)
-            return _response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
+            return cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
         final = self._remove(session, "cp")
         now_ntp = self._ntp()
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
@@ -635,10 +666,10 @@ class SessionEngine:
             self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
         except JournalError as err:
             self._journal_failed(err)
-            return _response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+            return cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
         for seid in seids:
             self._remove(self.sessions[seid], "session_set")
-        return _response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+        return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
 
     def _remove(self, session: Session, reason: str) -> dict[int, Counts]:
         """Take ``session`` out of the datapath and the engine; its final counts per URR
@@ -1010,7 +1041,7 @@ class SessionEngine:
 
     def _refuse(self, req: Message, err: RuleError, seid: int, node_id: NodeID | None) -> Message:
         log.info("%s seq %d refused: %s (cause %d)", req.name, req.seq, err.detail, err.cause)
-        response = _response(req, err.cause, seid, node_id)
+        response = cause_response(req, err.cause, seid, node_id)
         allowed = ALLOWED_IES[response.msg_type]
         if err.offending_ie is not None and T.OFFENDING_IE in allowed:
             response.ies.append(OffendingIE(err.offending_ie))
@@ -1019,14 +1050,13 @@ class SessionEngine:
         return response
 
 
-def _response(req: Message, cause: int, seid: int, node_id: NodeID | None) -> Message:
-    from ..pfcp.message_types import RESPONSE_TO
-
-    ies: list[IE] = []
-    if node_id is not None:
-        ies.append(node_id)
-    ies.append(CauseIE(cause))
-    return Message(RESPONSE_TO[req.msg_type], req.seq, ies, seid)
+def _uses_applications(rules: RuleSet, apps: dict[str, tuple[str, ...]]) -> bool:
+    for pdr in rules.pdr.values():
+        pdi = pdr.get(T.PDI)
+        app = pdi.get(T.APPLICATION_ID) if isinstance(pdi, Grouped) else None
+        if app is not None and getattr(app, "text", None) in apps:
+            return True
+    return False
 
 
 def _created_pdrs(alloc: _Allocations) -> list[IE]:
