@@ -28,8 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check_config)
 
     show = sub.add_parser("show", help="show the running daemon's state (admin socket)")
-    show.add_argument("what", choices=["associations"])
+    show.add_argument("what", choices=["associations", "sessions"])
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show.add_argument(
+        "--seid",
+        type=lambda text: int(text, 0),
+        metavar="N",
+        help="sessions: only the one with this UP SEID (decimal or 0x hex)",
+    )
     _admin_socket_args(show)
     show.set_defaults(func=_cmd_show)
 
@@ -74,6 +80,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     return run_show(
         args.what,
+        seid=args.seid,
         config=args.config,
         socket_path=args.socket,
         as_json=args.json,

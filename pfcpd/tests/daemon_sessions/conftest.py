@@ -24,3 +24,7 @@ def _node_conftest() -> object:
 _node = _node_conftest()
 start_pfcpd = _node.start_pfcpd  # type: ignore[attr-defined]
 make_peer = _node.make_peer  # type: ignore[attr-defined]
+
+from sessions_harness import smf  # noqa: E402  (after the path set-up above)
+
+__all__ = ["make_peer", "smf", "start_pfcpd"]

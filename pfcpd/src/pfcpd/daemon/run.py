@@ -1,11 +1,12 @@
 """``pfcpd run --config FILE``: the daemon's life cycle.
 
 Start-up: validate the config, restore or create the state in ``state_dir``, start the
-datapath (`datapath_service`), open the PFCP, admin and metrics endpoints, then tell systemd
-READY=1. SIGHUP reloads the allow-list, rate limit and log level (nothing else changes
-without a restart; a bad file keeps the old settings). SIGTERM/SIGINT: originate no new
-requests, let in-flight transactions finish within ``pfcp.drain_timeout``, save the state,
-stop the datapath, exit 0.
+datapath (`datapath_service`), restore the sessions from the journal in ``state_dir``
+(`session_journal`) into the session engine and so into the datapath, open the PFCP, admin
+and metrics endpoints, then tell systemd READY=1. SIGHUP reloads the allow-list, rate limit
+and log level (nothing else changes without a restart; a bad file keeps the old settings).
+SIGTERM/SIGINT: originate no new requests, let in-flight transactions finish within
+``pfcp.drain_timeout``, save the state, stop the datapath, exit 0.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any
 
 from ..config import Config, ConfigError, PfcpConfig, load_config
 from ..node.node_metrics import NodeMetrics
+from ..session import EngineSettings, JournalError, SessionEngine
 from .admin import start_admin_server
 from .datapath_service import DatapathStartError, start_datapath
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
 from .sd_notify import notify, reloading
 from .server import PfcpServer
+from .session_journal import SessionJournal
 from .state_store import load_state, save_state
 
 log = logging.getLogger("pfcpd")
@@ -64,6 +67,7 @@ class Daemon:
         self.config = config
         self.stopping = asyncio.Event()
         self.server: PfcpServer | None = None
+        self.engine: SessionEngine | None = None
 
     async def run(self) -> int:
         cfg = self.config
@@ -83,7 +87,26 @@ class Daemon:
             log.error("cannot start: %s", exc)
             return 1
         metrics = NodeMetrics()
-        self.server = server = PfcpServer(cfg, state, metrics)
+        try:
+            journal = SessionJournal(cfg.state_dir)
+            records = list(journal.records())
+            if records and not state.restored:
+                # A new Recovery Time Stamp tells the CPs this UPF's state is gone: so it is.
+                log.warning("node state new: %d journal record(s) discarded", len(records))
+                journal.commit({}, [key for key, _ in records])
+                records = []
+        except JournalError as exc:
+            datapath.stop()
+            log.error("cannot start: session journal: %s", exc)
+            return 1
+        settings = EngineSettings.from_config(cfg)
+        assert settings.network_instance_index == datapath.network_instances
+        self.engine = engine = SessionEngine(
+            settings, datapath.datapath, journal, registry=metrics.registry
+        )
+        restored = engine.restore(records, loop.time())
+        log.info("%d session(s) restored from %s", restored, journal.path)
+        self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)
         log.info("admin socket %s", cfg.admin_socket)
@@ -107,6 +130,7 @@ class Daemon:
         if metrics_server is not None:
             metrics_server.close()
         server.close()  # saves the state
+        journal.close()
         datapath.stop()
         with contextlib.suppress(OSError):
             cfg.admin_socket.unlink()
@@ -164,6 +188,12 @@ class Daemon:
                 "recovery_time_stamp": server.state.recovery_time_stamp,
                 "associations": [a.to_record(offset) for a in server.node.associations()],
             }
+        if command == "show sessions":
+            seid = request.get("seid")
+            if seid is not None and (not isinstance(seid, int) or isinstance(seid, bool)):
+                return {"error": "seid must be an integer"}
+            assert self.engine is not None
+            return {"sessions": self.engine.sessions_view(seid)}
         if command == "release association":
             node_id = request.get("node_id")
             if not isinstance(node_id, str):

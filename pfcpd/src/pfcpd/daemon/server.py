@@ -4,7 +4,9 @@ After every input (datagram, timer) the server runs :meth:`PfcpServer._service`:
 node's datagrams, logs its events and re-arms the timer. When associations changed, the state
 file is written first, in a thread (the write ends with an fsync, which must not stall the
 event loop): the datagrams wait until the state they follow from is on disk, and changes made
-while a write is under way are written together by the next one (group commit).
+while a write is under way are written together by the next one (group commit). The session
+journal (`session_journal`) rides along: after a session change its WAL is fsynced by the same
+write, so answers about sessions also leave only once the change is on disk.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import logging
+import os
 import random
 import socket
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import Config, Endpoint
 from ..node import Association, PfcpNode
 from ..node import events as ev
 from ..node.node_metrics import NodeMetrics
+from ..node.session_handler import SessionHandler
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
 from .logs import RateLimitedLog
@@ -43,6 +47,15 @@ def _normalize(addr: tuple[Any, ...]) -> Address:
     return host, int(addr[1])
 
 
+class SyncedJournal(Protocol):
+    """What the server needs of the session journal: whether commits await an fsync, and
+    the fsync (run in the writing thread)."""
+
+    unsynced: bool
+
+    def sync(self) -> None: ...
+
+
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, server: PfcpServer, key: str) -> None:
         self.server = server
@@ -60,8 +73,16 @@ class _Endpoint(asyncio.DatagramProtocol):
 
 
 class PfcpServer:
-    def __init__(self, config: Config, state: NodeState, metrics: NodeMetrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        state: NodeState,
+        metrics: NodeMetrics,
+        session_handler: SessionHandler | None = None,
+        journal: SyncedJournal | None = None,
+    ) -> None:
         self.config = config
+        self.journal = journal
         self.state = state
         self.loop = asyncio.get_running_loop()
         now = self.loop.time()
@@ -80,6 +101,7 @@ class PfcpServer:
             associations=restored,
             # A fresh start each run: CPs may still cache answers to the last run's requests.
             first_seq=random.randint(1, MAX_SEQ),
+            session_handler=session_handler,
         )
         self.endpoints: dict[str, _Endpoint] = {}
         self._resolving: set[asyncio.Task[None]] = set()
@@ -91,6 +113,7 @@ class PfcpServer:
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "pfcpd-state")
         self._writing: concurrent.futures.Future[None] | None = None
         self._write_wanted = False  # state changed since the write under way began
+        self._state_wanted = False  # ... and that change includes the node's state file
         self._held: list[ev.Transmit] = []  # waiting for the write under way
         self._held_next: list[ev.Transmit] = []  # waiting for the write after it
 
@@ -124,6 +147,8 @@ class PfcpServer:
             with contextlib.suppress(Exception):  # (it logs its own errors)
                 writing.result(timeout=10)
         self.save()
+        if self.journal is not None and self.journal.unsynced:
+            self._write(None)
         for tx in self._held + self._held_next:
             self._send(tx)
         self._held, self._held_next = [], []
@@ -203,20 +228,33 @@ class PfcpServer:
             self.state.node_id, self.state.recovery_time_stamp, list(self.state.associations)
         )
 
-    def _write(self, state: NodeState) -> None:
-        try:
-            save_state(self.config.state_dir, state)
-        except OSError as exc:
-            log.error("cannot write state to %s: %s", self.config.state_dir, exc)
+    def _write(self, state: NodeState | None) -> None:
+        if state is not None:
+            try:
+                save_state(self.config.state_dir, state)
+            except OSError as exc:
+                log.error("cannot write state to %s: %s", self.config.state_dir, exc)
+        if self.journal is not None:
+            try:
+                self.journal.sync()
+            except OSError as exc:
+                # The journal's durability is unknown: nothing waiting for it may be
+                # confirmed. Stop now; the restart reads back what is on disk.
+                log.critical("cannot fsync the session journal: %s; pfcpd stops", exc)
+                logging.shutdown()
+                os._exit(1)
 
     def save(self) -> None:
         """Write the state now, in the caller's thread (start-up and shutdown)."""
         self.node.state_dirty = False
         self._write(self._snapshot())
 
-    def _start_write(self) -> None:
-        self._write_wanted = False
-        self._writing = future = self._writer.submit(self._write, self._snapshot())
+    def _start_write(self, state: bool = True) -> None:
+        self._write_wanted = self._state_wanted = False
+        if self.journal is not None:
+            self.journal.unsynced = False  # commits from now on wait for the next write
+        snapshot = self._snapshot() if state else None
+        self._writing = future = self._writer.submit(self._write, snapshot)
         future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(self._write_done, future))
 
     def _write_done(self, future: concurrent.futures.Future[None]) -> None:
@@ -227,7 +265,7 @@ class PfcpServer:
             self._send(tx)
         self._held, self._held_next = self._held_next, []
         if self._write_wanted:
-            self._start_write()
+            self._start_write(self._state_wanted)
         else:
             for tx in self._held:
                 self._send(tx)
@@ -235,13 +273,15 @@ class PfcpServer:
 
     def _service(self) -> None:
         node = self.node
-        if node.state_dirty:
+        state_dirty = node.state_dirty
+        if state_dirty or (self.journal is not None and self.journal.unsynced):
             node.state_dirty = False
             if self._writing is None:
                 self._held.extend(node.datagrams_to_send())
-                self._start_write()
+                self._start_write(state_dirty)
             else:  # the write under way began before this change: the next one takes it
                 self._write_wanted = True
+                self._state_wanted |= state_dirty
         for tx in node.datagrams_to_send():
             if self._write_wanted:
                 self._held_next.append(tx)
