@@ -179,7 +179,9 @@ class SmfClient:
                 out.teids[pdr.value] = (str(fteid.ipv4 or fteid.ipv6), fteid.teid)
             for ue in created.get_all(T.UE_IP_ADDRESS):
                 assert isinstance(ue, A.UEIPAddress)
-                out.ue_addresses += [a for a in (ue.ipv4, ue.ipv6) if a]
+                out.ue_addresses += [
+                    a for a in (ue.ipv4, ue.ipv6) if a and a not in out.ue_addresses
+                ]
         return out
 
     def establish_raw(self, rules: Sequence[IE], cp_seid: int | None = None) -> Message:
