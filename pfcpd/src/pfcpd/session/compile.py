@@ -278,26 +278,33 @@ def compile_qer(qer_id: int, g: Grouped) -> Qer:
     return Qer(qer_id=qer_id, qfi=ie_value(g, T.QFI), **kwargs)  # type: ignore[arg-type]
 
 
-def _volume(ie: object) -> tuple[int, int, int] | None:
+Volumes = tuple[int, int, int]  # bytes total, UL, DL
+NO_OFFSET: tuple[Volumes, Volumes] = ((0, 0, 0), (0, 0, 0))
+
+
+def _volume(ie: object, offset: Volumes = (0, 0, 0)) -> Volumes | None:
+    """A threshold or quota IE as the datapath's (total, UL, DL), less what was already
+    counted elsewhere (``offset``): a set value stays set (at least 1)."""
     if not isinstance(ie, VolumeIE):
         return None
-    return (ie.total or 0, ie.ul or 0, ie.dl or 0)
+    values = (ie.total or 0, ie.ul or 0, ie.dl or 0)
+    return tuple(max(1, v - o) if v else 0 for v, o in zip(values, offset, strict=True))  # type: ignore[return-value]
 
 
-def compile_urr(urr_id: int, g: Grouped) -> Urr:
+def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_OFFSET) -> Urr:
+    """``offsets``: bytes already counted towards the volume threshold (read from the
+    datapath, not reported yet) and towards the volume quota (read since it was set)."""
     trig = g.get(T.REPORTING_TRIGGERS)
     assert isinstance(trig, ReportingTriggers)
     kwargs: dict[str, object] = {}
     if trig.has("VOLTH"):
-        kwargs["volume_threshold"] = _volume(g.get(T.VOLUME_THRESHOLD))
-    if trig.has("VOLQU"):
-        kwargs["volume_quota"] = _volume(g.get(T.VOLUME_QUOTA))
+        kwargs["volume_threshold"] = _volume(g.get(T.VOLUME_THRESHOLD), offsets[0])
+    if trig.has("VOLQU") or g.get(T.VOLUME_QUOTA) is not None:
+        kwargs["volume_quota"] = _volume(g.get(T.VOLUME_QUOTA), offsets[1])
     if trig.has("TIMTH"):
         kwargs["time_threshold_ns"] = (ie_value(g, T.TIME_THRESHOLD) or 0) * NS
     if trig.has("TIMQU") or g.get(T.TIME_QUOTA) is not None:
         kwargs["time_quota_ns"] = (ie_value(g, T.TIME_QUOTA) or 0) * NS
-    if not trig.has("VOLQU") and g.get(T.VOLUME_QUOTA) is not None:
-        kwargs["volume_quota"] = _volume(g.get(T.VOLUME_QUOTA))
     return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
 
 
@@ -311,12 +318,16 @@ def dl_buffering_duration(timer: object) -> int | None:
 
 
 def compile_program(
-    ctx: CompileContext, rules: RuleSet, bar_duration_s: int | None = None
+    ctx: CompileContext,
+    rules: RuleSet,
+    bar_duration_s: int | None = None,
+    urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
 ) -> SessionProgram:
+    offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules)
     fars = [compile_far(ctx, fid, g) for fid, g in rules.far.items()]
     qers = [compile_qer(qid, g) for qid, g in rules.qer.items()]
-    urrs = [compile_urr(uid, g) for uid, g in rules.urr.items()]
+    urrs = [compile_urr(uid, g, offsets.get(uid, NO_OFFSET)) for uid, g in rules.urr.items()]
     bar = None
     if rules.bar:
         bar_id, g = next(iter(rules.bar.items()))

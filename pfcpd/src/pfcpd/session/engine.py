@@ -9,6 +9,7 @@ only then does the answer confirm it; a failure at any step undoes the earlier o
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import logging
@@ -37,11 +38,12 @@ from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
-from ..pfcp.ies_traffic import DownlinkDataServiceInformation, FailedRuleID
+from ..pfcp.ies_traffic import RULE_ID_URR, DownlinkDataServiceInformation, FailedRuleID
 from ..pfcp.messages import ALLOWED_IES
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
 from .compile import (
     CompileContext,
+    Volumes,
     compile_program,
     network_instance_name,
     pfcp_pdr_id,
@@ -159,6 +161,8 @@ class SessionEngine:
         self._pending: dict[int, _PendingReport] = {}  # id(request) -> what it reported
         self._next_poll: float | None = None
         self._next_checkpoint: float | None = None
+        self._checkpoint_queue: list[int] = []
+        self._timed_seids: set[int] = set()  # sessions with URRs watched over time
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         registry.add(
@@ -222,12 +226,7 @@ class SessionEngine:
         for session in self.sessions.values():
             if not _uses_applications(session.rules, changes):
                 continue
-            try:
-                program = compile_program(self._ctx, session.rules, session.bar_duration_s)
-                self.datapath.install(session.up_seid, program)
-                session.program = program
-            except (RuleError, DatapathError) as err:
-                log.warning("session 0x%x keeps its rules: new PFDs: %s", session.up_seid, err)
+            self._reinstall(session)
         return cause_response(request, Cause.REQUEST_ACCEPTED, 0, None)
 
     def peer_seid(self, up_seid: int) -> int | None:
@@ -289,8 +288,15 @@ class SessionEngine:
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
             elif self._next_checkpoint <= now:
-                self._next_checkpoint = now + self.settings.checkpoint_interval
-                self.checkpoint(now)
+                # A slice of the sessions per timer run (round robin), so a checkpoint
+                # never stalls the node for long; all of them within about the interval.
+                if not self._checkpoint_queue:
+                    self._checkpoint_queue = list(self.sessions)
+                batch = self._checkpoint_queue[-self.settings.checkpoint_batch :]
+                del self._checkpoint_queue[-self.settings.checkpoint_batch :]
+                self.checkpoint(now, batch)
+                if not self._checkpoint_queue:
+                    self._next_checkpoint = now + self.settings.checkpoint_interval
         except Exception:
             log.exception("session engine timer")
             self.metrics.errors.inc("timer")
@@ -490,8 +496,8 @@ class SessionEngine:
             rules.update(req)
             rules.create(req)
             check_references(rules)
+            _check_queries(req, session)
             self._allocate(rules, alloc)
-            program = compile_program(self._ctx, rules, session.bar_duration_s)
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, None)
@@ -508,94 +514,78 @@ class SessionEngine:
         now_ntp = self._ntp()
         # Usage reports: of removed URRs (their counters go with them), of URRs named in
         # Query URR, and of every URR with QAURR; read before the new program replaces them.
-        wanted: dict[int, str] = {}
-        for urr_id in session.urrs:
-            if urr_id not in rules.urr:
-                wanted[urr_id] = "TERMR"
+        wanted: dict[int, str] = {u: "TERMR" for u in session.urrs if u not in rules.urr}
         for q in req.get_all(T.QUERY_URR):
-            if isinstance(q, Grouped):
-                qid = ie_value(q, T.URR_ID)
-                if qid is not None and qid in session.urrs and qid not in wanted:
-                    wanted[qid] = "IMMER"
+            qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
+            if qid is not None:
+                wanted.setdefault(qid, "IMMER")
         if sm_flags.has("QAURR"):
             for urr_id in session.urrs:
                 wanted.setdefault(urr_id, "IMMER")
-        unknown_query = [
-            ie_value(q, T.URR_ID)
-            for q in req.get_all(T.QUERY_URR)
-            if isinstance(q, Grouped) and ie_value(q, T.URR_ID) not in session.urrs
-        ]
-        if unknown_query:
-            self._free(alloc)
-            rid = unknown_query[0] or 0
-            return self._refuse(
-                req,
-                RuleError(
-                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                    f"Query URR {rid}: no such URR",
-                    failed_rule=(3, rid),
-                ),
-                cp_seid,
-                None,
-            )
-        old_books = {
-            k: UrrBook(b.seqn, Counts(list(b.baseline.values)), b.period_start_ntp)
-            for k, b in session.urrs.items()
-        }
+        snapshot = copy.deepcopy(session.urrs)
+        container = T.USAGE_REPORT_MODIFICATION_RESPONSE
         reports = [
-            self._report(session, urr_id, (trigger,), now_ntp, T.USAGE_REPORT_MODIFICATION_RESPONSE)
+            self._report(session, urr_id, (trigger,), now_ntp, container)
             for urr_id, trigger in wanted.items()
         ]
-        old = (
-            session.rules,
-            session.program,
-            list(session.teids),
-            list(session.ue),
-            dict(session.urrs),
-        )
+        books = {u: b for u, b in session.urrs.items() if u in rules.urr}
+        updated = {
+            ie_value(u, T.URR_ID): u for u in req.get_all(T.UPDATE_URR) if isinstance(u, Grouped)
+        }
+        for urr_id, g in rules.urr.items():
+            if urr_id not in books:
+                books[urr_id] = self._new_book(g, now_ntp, now)
+            elif urr_id in updated:
+                fresh = self._new_book(g, books[urr_id].period_start_ntp, now)
+                books[urr_id].next_periodic = fresh.next_periodic
+                if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
+                    books[urr_id].consumed = Counts()  # a new quota counts from now
+        old = (session.rules, session.program, list(session.teids), list(session.ue))
         try:
+            program = compile_program(self._ctx, rules, session.bar_duration_s, urr_offsets(books))
             self.datapath.install(session.up_seid, program, send_end_marker=sndem)
-        except DatapathError as err:
-            self._undo_reports(session, reports, old_books)
+        except (RuleError, DatapathError) as err:
+            self._undo_reports(session, reports, snapshot)
             self._free(alloc)
+            if isinstance(err, RuleError):
+                return self._refuse(req, err, cp_seid, None)
             log.warning("modification refused by the datapath: %s", err)
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
         freed_teids, freed_ue = self._released(session, rules, alloc)
-        session.rules, session.program = rules, program
+        session.rules, session.program, session.urrs = rules, program, books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
         session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
-        for urr_id in list(session.urrs):
-            if urr_id not in rules.urr:
-                del session.urrs[urr_id]
-        for urr_id, g in rules.urr.items():
-            if urr_id not in session.urrs:
-                session.urrs[urr_id] = self._new_book(g, now_ntp, now)
-            elif any(
-                isinstance(u, Grouped) and ie_value(u, T.URR_ID) == urr_id
-                for u in req.get_all(T.UPDATE_URR)
-            ):
-                book = session.urrs[urr_id]
-                fresh = self._new_book(g, book.period_start_ntp, now)
-                book.next_periodic = fresh.next_periodic
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
-            session.rules, session.program, session.teids, session.ue, session.urrs = old
-            self.datapath.install(session.up_seid, session.program)
-            self._undo_reports(session, reports, old_books)
+            session.rules, session.program, session.teids, session.ue = old
+            self._undo_reports(session, reports, snapshot)
+            self._reinstall(session)
             self._free(alloc)
             return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
         for teid in freed_teids:
             self.teids.free(teid)
         for name, net in freed_ue:
             self.ue_pools.free(name, net)
+        self._refresh_timed(session)
         if sm_flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
         ies += _created_pdrs(alloc)
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _reinstall(self, session: Session) -> None:
+        """Install the session's program again, recompiled with its current URR offsets."""
+        try:
+            program = compile_program(
+                self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
+            )
+            self.datapath.install(session.up_seid, program)
+            session.program = program
+        except (RuleError, DatapathError) as err:
+            log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
 
     def _released(
         self, session: Session, rules: RuleSet, alloc: _Allocations
@@ -622,18 +612,19 @@ class SessionEngine:
         return teids, ue
 
     def _undo_reports(
-        self, session: Session, reports: list[Grouped], books: dict[int, UrrBook]
+        self, session: Session, reports: list[Grouped], snapshot: dict[int, UrrBook]
     ) -> None:
-        """Reports read but not sent: their counts back into the baselines, UR-SEQNs back."""
+        """Reports read but not sent: the URRs' books as before, with the counts the reads
+        took from the datapath kept as baseline (and as consumed)."""
+        session.urrs = snapshot
         for group in reports:
-            urr_id = ie_value(group, T.URR_ID) or 0
-            book = session.urrs.get(urr_id)
+            book = snapshot.get(ie_value(group, T.URR_ID) or 0)
             if book is None:
                 continue
-            before = books.get(urr_id)
-            book.baseline.add(report_counts(group))
-            if before is not None:
-                book.seqn, book.period_start_ntp = before.seqn, before.period_start_ntp
+            counts = report_counts(group)
+            taken = counts.minus(book.baseline)
+            book.baseline = counts
+            book.consumed.add(taken)
 
     # -- deletion --------------------------------------------------------------------------
 
@@ -686,6 +677,7 @@ class SessionEngine:
                 counts.add(Counts.of(usage[urr_id]))
             final[urr_id] = counts
         self.sessions.pop(session.up_seid, None)
+        self._timed_seids.discard(session.up_seid)
         self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
         for teid in session.teids:
             self.teids.free(teid)
@@ -722,7 +714,9 @@ class SessionEngine:
         book = session.urrs[urr_id]
         counts = Counts(list(book.baseline.values))
         try:
-            counts.add(Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True)))
+            taken = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
+            counts.add(taken)
+            book.taken(taken)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
         book.baseline = Counts()
@@ -768,6 +762,14 @@ class SessionEngine:
             return
         label = ",".join(sorted({t for trig in due.values() for t in trig}))
         self._send_report(session, "USAR", list(groups), now, groups, label)
+        # The datapath counts a quota from its last reset: give it what is left, unless
+        # the quota is used up (the datapath then keeps dropping until the CP sets one).
+        if any(
+            session.rules.urr[u].get(T.VOLUME_QUOTA) is not None and "VOLQU" not in trig
+            for u, trig in due.items()
+            if u in session.rules.urr
+        ):
+            self._reinstall(session)
         self._commit_quietly(session)
 
     def poll_datapath(self, now: float) -> None:
@@ -825,7 +827,8 @@ class SessionEngine:
 
     def _time_triggers(self, now: float) -> None:
         """Periodic reports, start/stop of traffic and quota holding time."""
-        for session in list(self.sessions.values()):
+        for seid in list(self._timed_seids):
+            session = self.sessions[seid]
             due: dict[int, set[str]] = {}
             for urr_id, book in session.urrs.items():
                 g = session.rules.urr.get(urr_id)
@@ -883,31 +886,28 @@ class SessionEngine:
             value = min(255, int(count.value))  # type: ignore[attr-defined]
             bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
             bar.ies.append(SuggestedBufferingPacketsCount(value))
-        try:
-            program = compile_program(self._ctx, session.rules, session.bar_duration_s)
-            self.datapath.install(session.up_seid, program)
-            session.program = program
-        except (RuleError, DatapathError) as err:
-            log.warning("session 0x%x: Update BAR not applied: %s", session.up_seid, err)
+        self._reinstall(session)
         self._commit_quietly(session)
 
     # -- durability ------------------------------------------------------------------------
 
-    def checkpoint(self, now: float) -> None:
-        """Save every URR's unreported counts as its baseline (so a restart of a datapath
-        that loses its counters loses at most one checkpoint interval)."""
+    def checkpoint(self, now: float, seids: Iterable[int] | None = None) -> None:
+        """Journal the datapath's counters (not reset) of the sessions ``seids`` (all by
+        default) as part of their unreported usage, so a restart with a datapath that loses
+        its counters loses at most the traffic since the checkpoint."""
         puts: dict[str, bytes] = {}
-        for session in self.sessions.values():
+        for seid in self.sessions if seids is None else seids:
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
             moved = False
             for urr_id, book in session.urrs.items():
                 try:
-                    usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+                    counts = Counts.of(self.datapath.read_usage(seid, urr_id))
                 except DatapathError:
                     continue
-                counts = Counts.of(usage)
-                if counts:
-                    book.baseline.add(counts)
-                    book.last_packets = -1  # the activity watch restarts from zero
+                if counts.values != book.dp_seen.values:
+                    book.dp_seen = counts
                     moved = True
             if moved:
                 puts[session.key] = session.record()
@@ -958,7 +958,7 @@ class SessionEngine:
             cp_node_id=str(d["cp_node_id"]),
             cp_fseid=fseid,
             rules=rules,
-            program=compile_program(self._ctx, rules, d.get("bar_duration")),
+            program=SessionProgram((), ()),
             teids=[int(t) for t in d["teids"]],
             ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
@@ -969,6 +969,9 @@ class SessionEngine:
             fresh = self._new_book(g, 0.0, now)
             book = session.urrs.setdefault(urr_id, fresh)
             book.next_periodic, book.idle_since = fresh.next_periodic, now
+        session.program = compile_program(
+            self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
+        )
         for teid in session.teids:
             self.teids.reserve(teid)
         for name, net in session.ue:
@@ -1027,6 +1030,13 @@ class SessionEngine:
     def _add(self, session: Session) -> None:
         self.sessions[session.up_seid] = session
         self._by_cp[(session.cp_node_id, session.cp_seid)] = session.up_seid
+        self._refresh_timed(session)
+
+    def _refresh_timed(self, session: Session) -> None:
+        if _timed(session):
+            self._timed_seids.add(session.up_seid)
+        else:
+            self._timed_seids.discard(session.up_seid)
 
     def _new_seid(self) -> int:
         while self._next_seid in self.sessions or self._next_seid == 0:
@@ -1048,6 +1058,41 @@ class SessionEngine:
         if err.failed_rule is not None and T.FAILED_RULE_ID in allowed:
             response.ies.append(FailedRuleID(*err.failed_rule))
         return response
+
+
+def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]:
+    """Per URR: bytes counted towards its threshold outside the datapath (the baseline)
+    and towards its quota (consumed), for :func:`compile_program`."""
+    out: dict[int, tuple[Volumes, Volumes]] = {}
+    for urr_id, b in books.items():
+        if b.baseline or b.consumed:
+            base, used = b.baseline.values, b.consumed.values
+            out[urr_id] = ((base[0], base[1], base[2]), (used[0], used[1], used[2]))
+    return out
+
+
+def _check_queries(req: Message, session: Session) -> None:
+    for q in req.get_all(T.QUERY_URR):
+        qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
+        if qid is not None and qid not in session.urrs:
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"Query URR {qid}: no such URR",
+                failed_rule=(RULE_ID_URR, qid),
+            )
+
+
+def _timed(session: Session) -> bool:
+    """The session has URRs the engine watches over time (periodic, start/stop of
+    traffic, quota holding time)."""
+    for g in session.rules.urr.values():
+        trig = g.get(T.REPORTING_TRIGGERS)
+        if isinstance(trig, ReportingTriggers) and trig.flags & _TIMED_TRIGGERS:
+            return True
+    return False
+
+
+_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI").flags
 
 
 def _uses_applications(rules: RuleSet, apps: dict[str, tuple[str, ...]]) -> bool:

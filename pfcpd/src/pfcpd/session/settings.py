@@ -17,7 +17,8 @@ class EngineSettings:
     # order is the datapath's network instance number (TUN i of the local datapath).
     ue_pools: dict[str, tuple[IPNetwork, ...]] = field(default_factory=dict)
     poll_interval: float = 0.05  # seconds between datapath event polls while sessions exist
-    checkpoint_interval: float = 1.0  # seconds between URR baseline checkpoints
+    checkpoint_interval: float = 1.0  # seconds between URR counter checkpoints
+    checkpoint_batch: int = 2000  # sessions checkpointed per timer run
     max_sessions: int = 1_000_000
 
     @property

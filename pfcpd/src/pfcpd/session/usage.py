@@ -34,32 +34,65 @@ class Counts:
     def add(self, other: Counts) -> None:
         self.values = [a + b for a, b in zip(self.values, other.values, strict=True)]
 
+    def minus(self, other: Counts) -> Counts:
+        return Counts([a - b for a, b in zip(self.values, other.values, strict=True)])
+
     def __bool__(self) -> bool:
         return any(self.values)
 
 
 @dataclass(slots=True)
 class UrrBook:
-    """What the engine keeps per URR besides the datapath's counters."""
+    """What the engine keeps per URR besides the datapath's counters.
+
+    ``baseline``: counts read from the datapath (with reset) and not yet delivered in a
+    report. ``consumed``: counts read from the datapath since the URR's volume quota was
+    set (the datapath compares its quota with its own counts only, so it is given the
+    quota minus this). ``dp_seen``: the datapath's counts at the last checkpoint, not yet
+    read with reset (journaled as if they were baseline: the local datapath loses them
+    on a restart)."""
 
     seqn: int = 0  # UR-SEQN of the next report
     baseline: Counts = field(default_factory=Counts)
+    consumed: Counts = field(default_factory=Counts)
+    dp_seen: Counts = field(default_factory=Counts)
     period_start_ntp: float = 0.0  # start of the current measurement period
     next_periodic: float | None = None  # node clock
     active: bool = False  # traffic seen since the last activity check (START/STOPT/QUHTI)
     last_packets: int = 0  # packets counted at the last activity check
     idle_since: float = 0.0  # node clock of the last activity seen
 
+    def taken(self, counts: Counts) -> None:
+        """``counts`` were read from the datapath with reset."""
+        self.consumed.add(counts)
+        self.dp_seen = Counts()
+
     def to_json(self) -> dict[str, object]:
-        return {"seqn": self.seqn, "baseline": self.baseline.values, "start": self.period_start_ntp}
+        baseline, consumed = Counts(list(self.baseline.values)), Counts(list(self.consumed.values))
+        baseline.add(self.dp_seen)
+        consumed.add(self.dp_seen)
+        return {
+            "seqn": self.seqn,
+            "baseline": baseline.values,
+            "consumed": consumed.values,
+            "start": self.period_start_ntp,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, object]) -> UrrBook:
-        base = d.get("baseline", [0] * 6)
-        assert isinstance(base, list) and len(base) == 6
+        def counts(name: str) -> Counts:
+            values = d.get(name, [0] * 6)
+            assert isinstance(values, list) and len(values) == 6
+            return Counts([int(v) for v in values])
+
         seqn, start = d.get("seqn", 0), d.get("start", 0.0)
         assert isinstance(seqn, int) and isinstance(start, int | float)
-        return cls(seqn=seqn, baseline=Counts([int(v) for v in base]), period_start_ntp=start)
+        return cls(
+            seqn=seqn,
+            baseline=counts("baseline"),
+            consumed=counts("consumed"),
+            period_start_ntp=start,
+        )
 
 
 def usage_report(

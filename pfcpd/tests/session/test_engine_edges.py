@@ -1,0 +1,143 @@
+"""Quotas across reports, checkpoints, rollback of a modification, retransmissions, IEs the
+codec set aside, dual stack: the sans-IO node with the engine on the real local datapath."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from scapy.layers.inet import UDP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Raw, raw
+from session_harness import (
+    DN,
+    Harness,
+    cause,
+    created,
+    dl_far,
+    dl_packet,
+    dl_pdr,
+    establishment,
+    g,
+    gtpu,
+    qer,
+    ul_far,
+    ul_packet,
+    ul_pdr,
+    up_seid,
+    urr,
+)
+
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
+from pfcpd.pfcp import Grouped, IEType, MessageType, RawIE
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
+
+T = IEType
+M = MessageType
+UE = "10.45.0.1"
+
+
+def _reports(sent: list) -> list[Grouped]:  # type: ignore[type-arg]
+    out = []
+    for m in sent:
+        if m.msg_type == M.SESSION_REPORT_REQUEST:
+            out += m.get_all(T.USAGE_REPORT_REPORT_REQUEST)
+    return out
+
+
+def test_quota_counts_across_reports_and_checkpoints(h: Harness) -> None:
+    u = urr(1, "VOLTH", "VOLQU", vt=TR.VolumeThreshold(total=1000), vq=TR.VolumeQuota(total=2500))
+    resp = h.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), u)
+    teid = created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    sent = []
+    for _ in range(8):  # 1024 bytes, with checkpoints in between: the threshold still holds
+        assert h.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict == Verdict.FORWARD
+        sent += h.advance(0.6)
+    (first,) = _reports(sent)
+    assert first.get(T.USAGE_REPORT_TRIGGER).has("VOLTH")  # type: ignore[union-attr]
+    assert first.get(T.VOLUME_MEASUREMENT).ul == 1024  # type: ignore[union-attr]
+    for m in sent:
+        if m.msg_type == M.SESSION_REPORT_REQUEST:
+            h.answer(m)
+    # 2500 - 1024 = 1476 bytes of quota are left: the 12th packet of 128 crosses it.
+    verdicts = [h.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict for _ in range(14)]
+    assert verdicts == [Verdict.FORWARD] * 12 + [Verdict.DROP] * 2
+    triggers = [r.get(T.USAGE_REPORT_TRIGGER) for r in _reports(h.advance(0.2))]
+    assert any(t.has("VOLQU") for t in triggers)  # type: ignore[union-attr]
+
+
+def test_failed_modification_keeps_old_rules_and_the_usage(h: Harness) -> None:
+    resp = h.establish()
+    seid = up_seid(resp)
+    teid = created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    h.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    h.journal.fail_next = 1
+    gate = g(T.UPDATE_QER, S.QERID(1), TR.GateStatus(1, 1))
+    resp = h.modify(seid, gate, g(T.QUERY_URR, S.URRID(1)))
+    assert cause(resp) == 77 and not resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert h.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict == Verdict.FORWARD
+    resp = h.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    (rep,) = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert rep.get(T.VOLUME_MEASUREMENT).ul == 256  # type: ignore[union-attr]
+    assert rep.get(T.UR_SEQN).value == 0  # type: ignore[union-attr]
+
+
+def test_retransmitted_establishment_creates_one_session(h: Harness) -> None:
+    req = establishment(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1), seq=7)
+    (a,) = h.exchange(req)
+    (b,) = h.exchange(req)
+    assert cause(a) == 1 and a == b and len(h.engine.sessions) == 1
+
+
+def test_an_incorrect_ie_a_rule_needs_fails_with_69(h: Harness) -> None:
+    bad_fteid = RawIE(T.F_TEID, b"\x08\x01")  # CHID without CH: set aside by the codec
+    resp = h.request(establishment(ul_pdr(fteid=bad_fteid), dl_pdr(), ul_far(), dl_far(), qer()))
+    assert cause(resp) == 69 and resp.get(T.OFFENDING_IE).value == T.F_TEID  # type: ignore[union-attr]
+    assert h.engine.sessions == {}
+
+
+def test_pdr_without_far_id_is_67(h: Harness) -> None:
+    pdr = ul_pdr()
+    pdr.ies = [ie for ie in pdr.ies if ie.type != T.FAR_ID]
+    resp = h.request(establishment(pdr, dl_pdr(), ul_far(), dl_far(), qer(), urr(1)))
+    assert cause(resp) == 67 and resp.get(T.OFFENDING_IE).value == T.FAR_ID  # type: ignore[union-attr]
+
+
+def test_dual_stack_ue_from_both_pools(datapath: LocalDatapath) -> None:
+    pools = {
+        "internet": (ipaddress.ip_network("10.45.0.0/29"), ipaddress.ip_network("2001:db8:45::/48"))
+    }
+    h = Harness(datapath, pools=pools)
+    both = A.UEIPAddress(source=True, choose_v4=True, choose_v6=True)
+    dl = dl_pdr()
+    pdi = dl.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS]
+    pdi.ies.append(A.UEIPAddress(choose_v4=True, choose_v6=True))
+    resp = h.establish(ul_pdr(ue=both), dl, ul_far(), dl_far(), qer(), urr(1))
+    assert cause(resp) == 1
+    ue = created(resp)[2][T.UE_IP_ADDRESS]
+    assert isinstance(ue, A.UEIPAddress)
+    assert ue.ipv4 == UE and ue.ipv6 == "2001:db8:45::"
+    v6 = raw(IPv6(src="2001:db8::1", dst="2001:db8:45::5") / UDP() / Raw(b"x"))
+    res = h.dp.process_dl(v6)
+    assert res.verdict == Verdict.FORWARD and res.pdr_id & 0xFFFF == 2
+    assert h.dp.process_dl(dl_packet(UE)).verdict == Verdict.FORWARD
+    _ = DN
+    h.check_sent_with_tshark()
+
+
+def test_up_features_advertised(h: Harness) -> None:
+    from pfcpd.pfcp import Message
+
+    setup = Message(
+        M.ASSOCIATION_SETUP_REQUEST,
+        9,
+        [A.NodeID.from_text("smf"), S.RecoveryTimeStamp(3_900_000_000)],
+    )
+    (resp,) = h.exchange(setup)
+    feats = resp.get(T.UP_FUNCTION_FEATURES)
+    assert isinstance(feats, F.UPFunctionFeatures)
+    assert set(feats.names()) == {"BUCP", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM"}
