@@ -87,8 +87,15 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 class Pfcpd:
     """One ``python -m pfcpd run`` process; started when READY=1 arrives on NOTIFY_SOCKET."""
 
-    def __init__(self, tmp: Path, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        overrides: dict[str, Any] | None = None,
+        command_prefix: tuple[str, ...] = (),
+    ) -> None:
+        """``command_prefix``: run pfcpd under it (e.g. ``ip netns exec NS``)."""
         self.tmp = tmp
+        self.command_prefix = command_prefix
         self.port = free_port()
         self.metrics_port = free_port(socket.SOCK_STREAM)
         self.config = merge(base_config(tmp, self.port, self.metrics_port), overrides or {})
@@ -110,7 +117,10 @@ class Pfcpd:
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pfcpd", "run", "--config", str(self.config_path)],
+                [
+                    *self.command_prefix,
+                    *(sys.executable, "-m", "pfcpd", "run", "--config", str(self.config_path)),
+                ],
                 stdout=log,
                 stderr=log,
                 env=env,

@@ -181,3 +181,21 @@ def modification_request(up_seid: int, ies: Sequence[IE], seq: int = 0) -> Messa
 
 def deletion_request(up_seid: int, seq: int = 0) -> Message:
     return Message(M.SESSION_DELETION_REQUEST, seq, [], seid=up_seid)
+
+
+def update_qer_gates(qer_id: int, open_: bool) -> Grouped:
+    """Open (or close) both gates of a QER."""
+    gate = GATE_OPEN if open_ else GATE_CLOSED
+    return group(T.UPDATE_QER, S.QERID(qer_id), TR.GateStatus(gate, gate))
+
+
+def usage_volumes(msg: Message, report_type: int) -> list[TR.VolumeMeasurement]:
+    """The Volume Measurements of the Usage Reports of type ``report_type`` in ``msg``
+    (IEType.USAGE_REPORT_DELETION_RESPONSE, ..._REPORT_REQUEST, ..._MODIFICATION_RESPONSE)."""
+    out = []
+    for report in msg.get_all(report_type):
+        assert isinstance(report, Grouped)
+        volume = report.get(T.VOLUME_MEASUREMENT)
+        if isinstance(volume, TR.VolumeMeasurement):
+            out.append(volume)
+    return out

@@ -1,0 +1,266 @@
+"""Packets through a real `pfcpd run` (local datapath), sessions set up over PFCP only by the
+SMF simulator: GTP-U <-> IP both ways for IPv4 and IPv6 UEs with the final usage report
+matching the bytes sent, MBR policing, a closed gate, a volume threshold report, and kill -9
+under load. Topology: netns_topology.py. Needs root; skips otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from netns_topology import DN, DN6, GNB, N3, UE_POOL, UE_POOL6, Topology, in_netns, missing
+from node_harness import Pfcpd
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Raw, raw
+
+from pfcpd.pfcp import Cause, IEType
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp.ie import Grouped
+from pfcpd.smfsim import rules
+from pfcpd.smfsim.client import Established, SmfClient, cause_of
+
+T = IEType
+DN_PORT = 9000
+UE_PORT = 7000
+
+
+@pytest.fixture
+def topology() -> Iterator[Topology]:
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    topo = Topology.create(f"{os.getpid() % 10000}")
+    try:
+        yield topo
+    finally:
+        topo.delete()
+
+
+class Lab:
+    """pfcpd in the UPF namespace, an SMF client next to it, a gNB and a DN socket."""
+
+    def __init__(self, topo: Topology, start: Callable[..., Pfcpd], extra: dict[str, Any]):
+        self.topo = topo
+        over = {
+            "interfaces": {"n3": {"address": N3}},
+            "datapath": {"kind": "local", "n6_tun": {"internet": topo.tun}},
+            "network_instances": {"internet": {"ue_pools": [UE_POOL, UE_POOL6]}},
+            **extra,
+        }
+        self.daemon = start(over, command_prefix=("ip", "netns", "exec", topo.upf))
+        self.smf: SmfClient = in_netns(topo.upf, SmfClient, self.daemon.addr)
+        self.smf.associate()
+        self.gnb = in_netns(topo.gnb, self._udp, socket.AF_INET, (GNB, 2152))
+        self.dn4 = in_netns(topo.dn, self._udp, socket.AF_INET, (DN, DN_PORT))
+        self.dn6 = in_netns(topo.dn, self._udp, socket.AF_INET6, (DN6, DN_PORT))
+
+    @staticmethod
+    def _udp(family: int, addr: tuple[str, int]) -> socket.socket:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind(addr)
+        return s
+
+    def close(self) -> None:
+        for s in (self.gnb, self.dn4, self.dn6):
+            s.close()
+        self.smf.close()
+
+    def metric(self, name: str, **labels: str) -> float:
+        return in_netns(self.topo.upf, self.daemon.metric, name, *(), **labels)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def lab(topology: Topology, tmp_path: Any) -> Iterator[Callable[..., Lab]]:
+    labs: list[Lab] = []
+
+    def make(**extra: Any) -> Lab:
+        directory = tmp_path / f"pfcpd{len(labs)}"
+        directory.mkdir()
+        daemon_start = _starter(directory)
+        made = Lab(topology, daemon_start, extra)
+        labs.append(made)
+        return made
+
+    yield make
+    for made in labs:
+        made.close()
+        assert made.daemon.stop() in (0, -signal.SIGKILL), made.daemon.log()
+
+
+def _starter(directory: Any) -> Callable[..., Pfcpd]:
+    def start(over: dict[str, Any], command_prefix: tuple[str, ...]) -> Pfcpd:
+        return Pfcpd(directory, over, command_prefix=command_prefix).start()
+
+    return start
+
+
+def ue_address(est: Established) -> str:
+    """The UE's own address: the allocated IPv4 address, or ::1 in the allocated prefix."""
+    addr = ipaddress.ip_address(est.ue_addresses[0])
+    return str(addr) if addr.version == 4 else str(addr + 1)
+
+
+def inner_ul(ue: str, size: int) -> bytes:
+    """An uplink IP/UDP packet of ``size`` octets from the UE to the DN."""
+    v6 = ":" in ue
+    header = 48 if v6 else 28
+    payload = Raw(b"u" * (size - header))
+    if v6:
+        return raw(IPv6(src=ue, dst=DN6) / UDP(sport=UE_PORT, dport=DN_PORT) / payload)
+    return raw(IP(src=ue, dst=DN) / UDP(sport=UE_PORT, dport=DN_PORT) / payload)
+
+
+def gtpu(teid: int, inner: bytes) -> bytes:
+    return struct.pack("!BBHI", 0x30, 0xFF, len(inner), teid) + inner
+
+
+def send_ul(lab: Lab, est: Established, count: int, size: int) -> None:
+    _addr, teid = est.teids[1]
+    packet = gtpu(teid, inner_ul(ue_address(est), size))
+    for _ in range(count):
+        lab.gnb.sendto(packet, (N3, 2152))
+
+
+def receive_all(sock: socket.socket, first: float = 3.0, quiet: float = 0.5) -> list[bytes]:
+    """Everything arriving on ``sock``: the first datagram within ``first`` s (neighbour
+    discovery on fresh links may take a retransmission), then until quiet for ``quiet`` s."""
+    out = []
+    sock.settimeout(first)
+    try:
+        while True:
+            out.append(sock.recv(65535))
+            sock.settimeout(quiet)
+    except TimeoutError:
+        return out
+
+
+def dn_socket(lab: Lab, ue: str) -> socket.socket:
+    return lab.dn6 if ":" in ue else lab.dn4
+
+
+def usage_of(msg: Any, report_type: int) -> tuple[int, int, int, int, int]:
+    (volume,) = rules.usage_volumes(msg, report_type)
+    return (volume.total, volume.ul, volume.dl, volume.ul_packets, volume.dl_packets)
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_gtpu_ip_both_ways_and_the_final_usage_report(lab: Callable[..., Lab], family: str):
+    lab_ = lab()
+    v6 = family == "ipv6"
+    est = lab_.smf.establish(rules.session_rules(v6=v6, gnb=GNB, gnb_teid=0x4711))
+    ue = ue_address(est)
+    assert ipaddress.ip_address(ue) in ipaddress.ip_network(UE_POOL6 if v6 else UE_POOL)
+    # Uplink: GTP-U from the gNB reaches the DN as plain IP.
+    send_ul(lab_, est, 5, 300)
+    dn = dn_socket(lab_, ue)
+    got = receive_all(dn)
+    assert [len(p) for p in got] == [300 - (48 if v6 else 28)] * 5
+    # Downlink: the DN's packets to the UE reach the gNB in GTP-U with its TEID.
+    dn.sendto(b"d" * 200, (ue, UE_PORT))
+    dn.sendto(b"d" * 200, (ue, UE_PORT))
+    down = receive_all(lab_.gnb)
+    assert len(down) == 2
+    for message in down:
+        flags, msg_type, _length, teid = struct.unpack("!BBHI", message[:8])
+        assert msg_type == 0xFF and teid == 0x4711
+        inner = message[8:]
+        if flags & 0x07:  # sequence number / extension headers present
+            inner = _skip_extensions(message)
+        packet = IPv6(inner) if v6 else IP(inner)
+        assert packet.dst == ue and bytes(packet[UDP].payload) == b"d" * 200
+    dl_size = 200 + (48 if v6 else 28)
+    answer = lab_.smf.delete(est.up_seid)
+    assert cause_of(answer) == Cause.REQUEST_ACCEPTED
+    total, ul, dl, ul_packets, dl_packets = usage_of(answer, T.USAGE_REPORT_DELETION_RESPONSE)
+    assert (ul, dl, ul_packets, dl_packets) == (5 * 300, 2 * dl_size, 5, 2)
+    assert total == ul + dl
+
+
+def _skip_extensions(message: bytes) -> bytes:
+    """The T-PDU of a GTP-U message with the optional fields and extension headers."""
+    offset = 12
+    next_type = message[11]
+    while next_type:
+        length = message[offset] * 4
+        next_type = message[offset + length - 1]
+        offset += length
+    return message[offset:]
+
+
+def test_mbr_policing_within_ten_percent(lab: Callable[..., Lab]) -> None:
+    lab_ = lab()
+    mbr_bps = 2_000_000
+    est = lab_.smf.establish(
+        rules.session_rules(gnb=GNB, mbr_kbps=(mbr_bps // 1000, mbr_bps // 1000))
+    )
+    size, seconds = 1000, 3.0
+    received: list[int] = []
+    dn = lab_.dn4
+    dn.settimeout(0.5)
+
+    def count() -> None:
+        try:
+            while True:
+                received.append(len(dn.recv(65535)) + 28)
+        except TimeoutError:
+            pass
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    # Offer twice the MBR, paced in 10 ms slots.
+    per_slot = max(1, round(2 * mbr_bps / 8 / size / 100))
+    _addr, teid = est.teids[1]
+    packet = gtpu(teid, inner_ul(ue_address(est), size))
+    start = time.monotonic()
+    slot = 0
+    while time.monotonic() - start < seconds:
+        for _ in range(per_slot):
+            lab_.gnb.sendto(packet, (N3, 2152))
+        slot += 1
+        time.sleep(max(0.0, start + slot * 0.01 - time.monotonic()))
+    counter.join()
+    rate = sum(received) * 8 / seconds
+    offered = slot * per_slot * size * 8 / seconds
+    assert offered > 1.5 * mbr_bps, f"the test offered only {offered:.0f} bit/s"
+    assert abs(rate - mbr_bps) <= 0.1 * mbr_bps, f"{rate:.0f} bit/s passed, MBR {mbr_bps}"
+
+
+def test_a_closed_gate_drops_until_it_opens(lab: Callable[..., Lab]) -> None:
+    lab_ = lab()
+    est = lab_.smf.establish(rules.session_rules(gnb=GNB, gate_open=False))
+    send_ul(lab_, est, 5, 200)
+    assert receive_all(lab_.dn4) == []
+    lab_.dn4.sendto(b"x" * 100, (ue_address(est), UE_PORT))
+    assert receive_all(lab_.gnb) == []
+    answer = lab_.smf.modify(est.up_seid, [rules.update_qer_gates(1, True)])
+    assert cause_of(answer) == Cause.REQUEST_ACCEPTED
+    send_ul(lab_, est, 5, 200)
+    assert len(receive_all(lab_.dn4)) == 5
+
+
+def test_volume_threshold_report_after_the_right_byte_count(lab: Callable[..., Lab]) -> None:
+    lab_ = lab()
+    est = lab_.smf.establish(rules.session_rules(gnb=GNB, volume_threshold=5000))
+    send_ul(lab_, est, 4, 1000)  # 4000 octets: below the threshold
+    assert len(receive_all(lab_.dn4)) == 4
+    lab_.smf.poll(1.0)
+    assert lab_.smf.reports == []
+    send_ul(lab_, est, 2, 1000)  # 6000: crossed
+    (report,) = lab_.smf.wait_report(timeout=5.0)
+    report_type = report.get(T.REPORT_TYPE)
+    assert isinstance(report_type, F.ReportType) and report_type.has("USAR")
+    (usage,) = report.get_all(T.USAGE_REPORT_REPORT_REQUEST)
+    assert isinstance(usage, Grouped)
+    trigger = usage.get(T.USAGE_REPORT_TRIGGER)
+    assert isinstance(trigger, F.UsageReportTrigger) and trigger.has("VOLTH")
+    total, ul, _dl, _ulp, _dlp = usage_of(report, T.USAGE_REPORT_REPORT_REQUEST)
+    assert 5000 <= total <= 6000 and ul == total
