@@ -9,6 +9,7 @@ only then does the answer confirm it; a failure at any step undoes the earlier o
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import json
@@ -38,6 +39,7 @@ from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
+from ..pfcp.ies_text import ApplicationID
 from ..pfcp.ies_traffic import RULE_ID_URR, DownlinkDataServiceInformation, FailedRuleID
 from ..pfcp.messages import ALLOWED_IES
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
@@ -86,13 +88,13 @@ def _names(ie_type: int) -> str:
     return ie_type_name(ie_type)
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     up_seid: int
     cp_seid: int
     cp_node_id: str
     cp_fseid: FSEID
-    rules: RuleSet
+    rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
     program: SessionProgram
     teids: list[int] = field(default_factory=list)
     ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
@@ -100,9 +102,20 @@ class Session:
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
 
+    apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
+
     @property
     def key(self) -> str:
         return f"s:{self.up_seid:x}"
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rules, decoded afresh (the caller may change them)."""
+        return RuleSet.from_groups(decode_ies(self.rules_blob, 0, len(self.rules_blob)))
+
+    def set_rules(self, rules: RuleSet) -> None:
+        self.rules_blob = encode_ies(list[IE](rules.groups()))
+        self.apps = _applications(rules)
 
     def record(self) -> bytes:
         return json.dumps(
@@ -112,7 +125,7 @@ class Session:
                 "cp_seid": self.cp_seid,
                 "cp_node_id": self.cp_node_id,
                 "cp_fseid": encode_ies([self.cp_fseid]).hex(),
-                "rules": encode_ies(list(self.rules.groups())).hex(),
+                "rules": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
                 "ue": [[name, str(net)] for name, net in self.ue],
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
@@ -224,7 +237,7 @@ class SessionEngine:
             self._journal_failed(err)
             return cause_response(request, Cause.SYSTEM_FAILURE, 0, None)
         for session in self.sessions.values():
-            if not _uses_applications(session.rules, changes):
+            if not session.apps & changes.keys():
                 continue
             self._reinstall(session)
         return cause_response(request, Cause.REQUEST_ACCEPTED, 0, None)
@@ -337,12 +350,13 @@ class SessionEngine:
             cp_seid=cp_seid,
             cp_node_id=peer.node_id,
             cp_fseid=fseid,
-            rules=rules,
+            rules_blob=b"",
             program=program,
             teids=list(alloc.teids),
             ue=list(alloc.ue),
             established_ntp=self._ntp(),
         )
+        session.set_rules(rules)
         start = self._ntp()
         for urr_id, g in rules.urr.items():
             session.urrs[urr_id] = self._new_book(g, start, now)
@@ -367,9 +381,9 @@ class SessionEngine:
 
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
-        period = ie_value(urr, T.MEASUREMENT_PERIOD)
-        trig = urr.get(T.REPORTING_TRIGGERS)
-        if period and isinstance(trig, ReportingTriggers) and trig.has("PERIO"):
+        book.configure(urr)
+        period = book.period
+        if period and book.reports("PERIO"):
             book.next_periodic = now + period
         return book
 
@@ -491,7 +505,7 @@ class SessionEngine:
         alloc = _Allocations()
         try:
             _check_ignored(req)
-            rules = session.rules.copy()
+            rules = session.rules
             rules.remove(req)
             rules.update(req)
             rules.create(req)
@@ -538,9 +552,16 @@ class SessionEngine:
             elif urr_id in updated:
                 fresh = self._new_book(g, books[urr_id].period_start_ntp, now)
                 books[urr_id].next_periodic = fresh.next_periodic
+                books[urr_id].configure(g)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                     books[urr_id].consumed = Counts()  # a new quota counts from now
-        old = (session.rules, session.program, list(session.teids), list(session.ue))
+        old = (
+            session.rules_blob,
+            session.apps,
+            session.program,
+            list(session.teids),
+            list(session.ue),
+        )
         try:
             program = compile_program(self._ctx, rules, session.bar_duration_s, urr_offsets(books))
             self.datapath.install(session.up_seid, program, send_end_marker=sndem)
@@ -552,14 +573,15 @@ class SessionEngine:
             log.warning("modification refused by the datapath: %s", err)
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
         freed_teids, freed_ue = self._released(session, rules, alloc)
-        session.rules, session.program, session.urrs = rules, program, books
+        session.set_rules(rules)
+        session.program, session.urrs = program, books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
         session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
-            session.rules, session.program, session.teids, session.ue = old
+            session.rules_blob, session.apps, session.program, session.teids, session.ue = old
             self._undo_reports(session, reports, snapshot)
             self._reinstall(session)
             self._free(alloc)
@@ -765,9 +787,9 @@ class SessionEngine:
         # The datapath counts a quota from its last reset: give it what is left, unless
         # the quota is used up (the datapath then keeps dropping until the CP sets one).
         if any(
-            session.rules.urr[u].get(T.VOLUME_QUOTA) is not None and "VOLQU" not in trig
+            session.urrs[u].quota and "VOLQU" not in trig
             for u, trig in due.items()
-            if u in session.rules.urr
+            if u in session.urrs
         ):
             self._reinstall(session)
         self._commit_quietly(session)
@@ -792,9 +814,8 @@ class SessionEngine:
                 self._usage_reports(session, urrs, now)
 
     def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
-        g = session.rules.urr.get(urr_id)
-        trig = g.get(T.REPORTING_TRIGGERS) if g is not None else None
-        return isinstance(trig, ReportingTriggers) and trig.has(trigger)
+        book = session.urrs.get(urr_id)
+        return book is not None and book.reports(trigger)
 
     def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
         session = self.sessions.get(ev.seid)
@@ -831,21 +852,14 @@ class SessionEngine:
             session = self.sessions[seid]
             due: dict[int, set[str]] = {}
             for urr_id, book in session.urrs.items():
-                g = session.rules.urr.get(urr_id)
-                if g is None:
-                    continue
-                trig = g.get(T.REPORTING_TRIGGERS)
-                if not isinstance(trig, ReportingTriggers):
-                    continue
                 if book.next_periodic is not None and book.next_periodic <= now:
-                    period = ie_value(g, T.MEASUREMENT_PERIOD) or 1
                     while book.next_periodic <= now:
-                        book.next_periodic += period
+                        book.next_periodic += book.period or 1
                     due.setdefault(urr_id, set()).add("PERIO")
-                qht = ie_value(g, T.QUOTA_HOLDING_TIME)
-                idt = ie_value(g, T.INACTIVITY_DETECTION_TIME)
-                watch_start, watch_stop = trig.has("START"), trig.has("STOPT")
-                if not (watch_start or watch_stop or (qht and trig.has("QUHTI"))):
+                qht = book.holding_time if book.reports("QUHTI") else 0
+                idt = book.inactivity
+                watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
+                if not (watch_start or watch_stop or qht):
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
@@ -863,7 +877,7 @@ class SessionEngine:
                 if book.active and watch_stop and idle >= (idt or 1):
                     book.active = False
                     due.setdefault(urr_id, set()).add("STOPT")
-                if qht and trig.has("QUHTI") and idle >= qht and book.last_packets >= 0:
+                if qht and idle >= qht:
                     book.idle_since = now  # once per holding time without traffic
                     due.setdefault(urr_id, set()).add("QUHTI")
             if due:
@@ -873,19 +887,21 @@ class SessionEngine:
         """Update BAR of a Session Report Response: DL buffering duration and suggested
         packet count."""
         bar_id = ie_value(update, T.BAR_ID)
-        if bar_id is None or bar_id not in session.rules.bar:
+        rules = session.rules
+        if bar_id is None or bar_id not in rules.bar:
             return
         duration = update.get(T.DL_BUFFERING_DURATION)
         if duration is not None:
             session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
         count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
-        bar = session.rules.bar[bar_id]
+        bar = rules.bar[bar_id]
         if count is not None:
             from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
 
             value = min(255, int(count.value))  # type: ignore[attr-defined]
             bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
             bar.ies.append(SuggestedBufferingPacketsCount(value))
+            session.set_rules(rules)
         self._reinstall(session)
         self._commit_quietly(session)
 
@@ -947,7 +963,7 @@ class SessionEngine:
         d = json.loads(value)
         if d.get("v") != RECORD_VERSION:
             raise ValueError(f"record version {d.get('v')}")
-        raw_rules = bytes.fromhex(d["rules"])
+        raw_rules = base64.b64decode(d["rules"])
         rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
         raw_fseid = bytes.fromhex(d["cp_fseid"])
         (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
@@ -957,7 +973,7 @@ class SessionEngine:
             cp_seid=int(d["cp_seid"]),
             cp_node_id=str(d["cp_node_id"]),
             cp_fseid=fseid,
-            rules=rules,
+            rules_blob=raw_rules,
             program=SessionProgram((), ()),
             teids=[int(t) for t in d["teids"]],
             ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
@@ -969,6 +985,8 @@ class SessionEngine:
             fresh = self._new_book(g, 0.0, now)
             book = session.urrs.setdefault(urr_id, fresh)
             book.next_periodic, book.idle_since = fresh.next_periodic, now
+            book.configure(g)
+        session.apps = _applications(rules)
         session.program = compile_program(
             self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
         )
@@ -991,6 +1009,7 @@ class SessionEngine:
         )
         out: list[dict[str, object]] = []
         for s in chosen:
+            rules = s.rules
             urrs: dict[str, object] = {}
             for urr_id, book in s.urrs.items():
                 entry: dict[str, object] = {"ur_seqn": book.seqn, "baseline": book.baseline.values}
@@ -1007,7 +1026,7 @@ class SessionEngine:
                     "cp_seid": s.cp_seid,
                     "cp_node_id": s.cp_node_id,
                     "established_ntp": int(s.established_ntp),
-                    "pdrs": sorted(s.rules.pdr),
+                    "pdrs": sorted(rules.pdr),
                     "fars": {
                         str(f.far_id): {
                             "apply_action": int(f.apply_action),
@@ -1017,7 +1036,7 @@ class SessionEngine:
                         }
                         for f in s.program.fars
                     },
-                    "qers": sorted(s.rules.qer),
+                    "qers": sorted(rules.qer),
                     "urrs": urrs,
                     "teids": s.teids,
                     "ue_addresses": [str(n) for _, n in s.ue],
@@ -1085,23 +1104,20 @@ def _check_queries(req: Message, session: Session) -> None:
 def _timed(session: Session) -> bool:
     """The session has URRs the engine watches over time (periodic, start/stop of
     traffic, quota holding time)."""
-    for g in session.rules.urr.values():
-        trig = g.get(T.REPORTING_TRIGGERS)
-        if isinstance(trig, ReportingTriggers) and trig.flags & _TIMED_TRIGGERS:
-            return True
-    return False
+    return any(b.triggers & _TIMED_TRIGGERS for b in session.urrs.values())
 
 
 _TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI").flags
 
 
-def _uses_applications(rules: RuleSet, apps: dict[str, tuple[str, ...]]) -> bool:
+def _applications(rules: RuleSet) -> frozenset[str]:
+    apps = set()
     for pdr in rules.pdr.values():
         pdi = pdr.get(T.PDI)
         app = pdi.get(T.APPLICATION_ID) if isinstance(pdi, Grouped) else None
-        if app is not None and getattr(app, "text", None) in apps:
-            return True
-    return False
+        if isinstance(app, ApplicationID):
+            apps.add(app.text)
+    return frozenset(apps)
 
 
 def _created_pdrs(alloc: _Allocations) -> list[IE]:

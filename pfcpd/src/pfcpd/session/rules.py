@@ -66,10 +66,6 @@ class RuleSet:
         rules: dict[int, Grouped] = getattr(self, kind)
         return rules
 
-    def copy(self) -> RuleSet:
-        """A copy whose groups may be changed without touching this set's."""
-        return RuleSet(**{kind: {k: _copy(g) for k, g in self.of(kind).items()} for kind in KINDS})
-
     def groups(self) -> list[Grouped]:
         return [g for kind in KINDS for g in self.of(kind).values()]
 

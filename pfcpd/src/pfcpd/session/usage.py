@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..datapath.interface import Usage
 from ..pfcp import Grouped, IEType
-from ..pfcp.ies_flags import UsageReportTrigger
+from ..pfcp.ies_flags import ReportingTriggers, UsageReportTrigger
 from ..pfcp.ies_scalar import URRID, URSEQN, DurationMeasurement, EndTime, StartTime
 from ..pfcp.ies_traffic import VolumeMeasurement
 
@@ -61,6 +61,24 @@ class UrrBook:
     active: bool = False  # traffic seen since the last activity check (START/STOPT/QUHTI)
     last_packets: int = 0  # packets counted at the last activity check
     idle_since: float = 0.0  # node clock of the last activity seen
+    # From the URR's rule (not journaled: derived again on restore).
+    triggers: int = 0  # Reporting Triggers flags
+    period: int = 0  # Measurement Period, seconds
+    holding_time: int = 0  # Quota Holding Time, seconds
+    inactivity: int = 0  # Inactivity Detection Time, seconds
+    quota: bool = False  # a Volume Quota is set
+
+    def configure(self, urr: Grouped) -> None:
+        """Take the reporting parameters of the URR's rule (a Create URR group)."""
+        trig = urr.get(T.REPORTING_TRIGGERS)
+        self.triggers = trig.flags if isinstance(trig, ReportingTriggers) else 0
+        self.period = _value(urr, T.MEASUREMENT_PERIOD)
+        self.holding_time = _value(urr, T.QUOTA_HOLDING_TIME)
+        self.inactivity = _value(urr, T.INACTIVITY_DETECTION_TIME)
+        self.quota = urr.get(T.VOLUME_QUOTA) is not None
+
+    def reports(self, trigger: str) -> bool:
+        return bool(self.triggers & ReportingTriggers.of(trigger).flags)
 
     def taken(self, counts: Counts) -> None:
         """``counts`` were read from the datapath with reset."""
@@ -93,6 +111,11 @@ class UrrBook:
             consumed=counts("consumed"),
             period_start_ntp=start,
         )
+
+
+def _value(group: Grouped, ie_type: int) -> int:
+    ie = group.get(ie_type)
+    return int(ie.value) if ie is not None else 0  # type: ignore[attr-defined]
 
 
 def usage_report(
