@@ -32,6 +32,9 @@ def session_overrides(
     pools = [pool or f"198.18.{random.randint(0, 255)}.0/24"]
     pools.append(pool6 or f"fd00:c2:{random.randint(0, 0xFFFF):x}::/64")
     over: dict[str, Any] = {
+        # The SMF simulator answers pfcpd's heartbeats only while it waits for an answer:
+        # room for a test's pauses before pfcpd declares it lost (8 s).
+        "pfcp": {"t1": 2, "n1": 3},
         "datapath": {"kind": "local", "n6_tun": {"internet": unique_tun()}},
         "network_instances": {"internet": {"ue_pools": pools}},
     }

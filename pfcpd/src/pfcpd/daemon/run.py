@@ -24,7 +24,7 @@ from ..config import Config, ConfigError, PfcpConfig, load_config
 from ..node.node_metrics import NodeMetrics
 from ..session import EngineSettings, JournalError, SessionEngine
 from .admin import start_admin_server
-from .datapath_service import DatapathStartError, start_datapath
+from .datapath_service import DatapathStartError, open_datapath
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
 from .sd_notify import notify, reloading
@@ -82,7 +82,7 @@ class Daemon:
         if not state.restored:
             save_state(cfg.state_dir, state)
         try:
-            datapath = start_datapath(cfg)
+            datapath = open_datapath(cfg)
         except DatapathStartError as exc:
             log.error("cannot start: %s", exc)
             return 1
@@ -106,6 +106,13 @@ class Daemon:
         )
         restored = engine.restore(records, loop.time())
         log.info("%d session(s) restored from %s", restored, journal.path)
+        try:
+            datapath.start()
+        except DatapathStartError as exc:
+            journal.close()
+            datapath.stop()
+            log.error("cannot start: %s", exc)
+            return 1
         self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)
