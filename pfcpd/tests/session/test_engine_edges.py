@@ -141,3 +141,36 @@ def test_up_features_advertised(h: Harness) -> None:
     feats = resp.get(T.UP_FUNCTION_FEATURES)
     assert isinstance(feats, F.UPFunctionFeatures)
     assert set(feats.names()) == {"BUCP", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM"}
+
+
+def test_an_f_seid_in_use_is_refused(h: Harness) -> None:
+    assert cause(h.establish(cp_seid=5)) == 1
+    teids = h.engine.teids.in_use
+    assert cause(h.establish(cp_seid=5)) == 64
+    assert len(h.engine.sessions) == 1 and h.engine.teids.in_use == teids
+
+
+def test_linked_usage_reporting(h: Harness) -> None:
+    from pfcpd.pfcp import ies_scalar as S2
+
+    linked = urr(2, "LIUSA", link=S2.LinkedURRID(1))
+    threshold = urr(1, "VOLTH", vt=TR.VolumeThreshold(total=500))
+    pdr = ul_pdr()
+    pdr.ies.append(S.URRID(2))
+    resp = h.establish(pdr, dl_pdr(), ul_far(), dl_far(), qer(), threshold, linked)
+    teid = created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    for _ in range(4):
+        h.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    reports = _reports(h.advance(0.2))
+    triggers = {r.get(T.URR_ID).value: r.get(T.USAGE_REPORT_TRIGGER) for r in reports}  # type: ignore[union-attr]
+    assert triggers[1].has("VOLTH") and triggers[2].has("LIUSA")  # type: ignore[union-attr]
+
+
+def test_error_indications_for_unknown_teids_send_nothing(h: Harness) -> None:
+    from scapy.contrib.gtp import IE_TEIDI, GTP_U_Header, GTPErrorIndication
+
+    h.establish()
+    for teid in range(0x1000, 0x1010):
+        ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(IE_list=[IE_TEIDI(TEIDI=teid)])
+        h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    assert [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST] == []

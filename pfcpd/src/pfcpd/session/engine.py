@@ -176,6 +176,7 @@ class SessionEngine:
         self._next_checkpoint: float | None = None
         self._checkpoint_queue: list[int] = []
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
+        self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         registry.add(
@@ -323,14 +324,9 @@ class SessionEngine:
         assert isinstance(fseid, FSEID)
         existing = self._by_cp.get((peer.node_id, cp_seid))
         if existing is not None:
-            # The CP reuses a SEID of a session it still has here (TS 29.244 5.22.x:
-            # a CP restoring sessions): refuse, naming the conflict.
-            return cause_response(
-                req,
-                Cause.PFCP_SESSION_RESTORATION_FAILURE_DUE_TO_REQUESTED_SEID_ALREADY_IN_USE,
-                cp_seid,
-                node_id,
-            )
+            # The CP's F-SEID names a session it already has here: refused, as upg-vpp
+            # does ("Duplicate F-SEID"); the CP deletes it first or uses another SEID.
+            return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
         alloc = _Allocations()
@@ -574,14 +570,16 @@ class SessionEngine:
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
         freed_teids, freed_ue = self._released(session, rules, alloc)
         session.set_rules(rules)
-        session.program, session.urrs = program, books
+        self._set_program(session, program)
+        session.urrs = books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
         session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
-            session.rules_blob, session.apps, session.program, session.teids, session.ue = old
+            session.rules_blob, session.apps, old_program, session.teids, session.ue = old
+            self._set_program(session, old_program)
             self._undo_reports(session, reports, snapshot)
             self._reinstall(session)
             self._free(alloc)
@@ -605,7 +603,7 @@ class SessionEngine:
                 self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
             )
             self.datapath.install(session.up_seid, program)
-            session.program = program
+            self._set_program(session, program)
         except (RuleError, DatapathError) as err:
             log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
 
@@ -700,6 +698,7 @@ class SessionEngine:
             final[urr_id] = counts
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
+        self._index(session, False)
         self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
         for teid in session.teids:
             self.teids.free(teid)
@@ -772,6 +771,11 @@ class SessionEngine:
         self._pending[id(request)] = _PendingReport(session.up_seid, list(reports or []))
 
     def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
+        # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
+        # URR it links reports.
+        for urr_id, book in session.urrs.items():
+            if book.linked and book.reports("LIUSA") and any(u in due for u in book.linked):
+                due.setdefault(urr_id, set()).add("LIUSA")
         now_ntp = self._ntp()
         groups = [
             self._report(
@@ -830,9 +834,11 @@ class SessionEngine:
         )
 
     def _error_indication(self, ev: DatapathEvent, now: float) -> None:
-        """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it."""
+        """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
+        (found through an index by TEID: a flood of indications costs no scan)."""
         teid = ev.value
-        for session in list(self.sessions.values()):
+        for seid in sorted(self._by_peer_teid.get(teid, ())):
+            session = self.sessions[seid]
             for far in session.program.fars:
                 if far.outer_header_creation is None or far.outer_header_creation[1] != teid:
                     continue
@@ -1050,6 +1056,29 @@ class SessionEngine:
         self.sessions[session.up_seid] = session
         self._by_cp[(session.cp_node_id, session.cp_seid)] = session.up_seid
         self._refresh_timed(session)
+        self._index(session, True)
+
+    def _index(self, session: Session, add: bool) -> None:
+        """The remote TEIDs the session's FARs send to (for Error Indications)."""
+        for far in session.program.fars:
+            if far.outer_header_creation is None:
+                continue
+            teid = far.outer_header_creation[1]
+            seids = self._by_peer_teid.setdefault(teid, set())
+            if add:
+                seids.add(session.up_seid)
+            else:
+                seids.discard(session.up_seid)
+                if not seids:
+                    del self._by_peer_teid[teid]
+
+    def _set_program(self, session: Session, program: SessionProgram) -> None:
+        known = session.up_seid in self.sessions
+        if known:
+            self._index(session, False)
+        session.program = program
+        if known:
+            self._index(session, True)
 
     def _refresh_timed(self, session: Session) -> None:
         if _timed(session):

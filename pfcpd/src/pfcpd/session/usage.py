@@ -67,6 +67,7 @@ class UrrBook:
     holding_time: int = 0  # Quota Holding Time, seconds
     inactivity: int = 0  # Inactivity Detection Time, seconds
     quota: bool = False  # a Volume Quota is set
+    linked: tuple[int, ...] = ()  # Linked URR IDs (LIUSA: report when one of them does)
 
     def configure(self, urr: Grouped) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group)."""
@@ -76,6 +77,7 @@ class UrrBook:
         self.holding_time = _value(urr, T.QUOTA_HOLDING_TIME)
         self.inactivity = _value(urr, T.INACTIVITY_DETECTION_TIME)
         self.quota = urr.get(T.VOLUME_QUOTA) is not None
+        self.linked = tuple(int(ie.value) for ie in urr.get_all(T.LINKED_URR_ID))  # type: ignore[attr-defined]
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
