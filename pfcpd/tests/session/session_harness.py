@@ -14,6 +14,7 @@ from scapy.packet import Raw, raw
 from pfcpd.config import PfcpConfig
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.node import PfcpNode
+from pfcpd.node.node_metrics import NodeMetrics
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
@@ -142,8 +143,13 @@ class Harness:
             ue_pools=pools or {"internet": (ipaddress.ip_network(POOL),)},
         )
         self.ntp = NTP_NOW
+        metrics = NodeMetrics()
         self.engine = SessionEngine(
-            self.settings, datapath, self.journal, ntp_clock=lambda: self.ntp
+            self.settings,
+            datapath,
+            self.journal,
+            registry=metrics.registry,
+            ntp_clock=lambda: self.ntp,
         )
         self.node = PfcpNode(
             node_id="127.0.0.1",
@@ -152,6 +158,7 @@ class Harness:
             ),
             recovery_time_stamp=3_950_000_000,
             session_handler=self.engine,
+            metrics=metrics,
         )
         self.node.start(0.0)
         self.sent: list[bytes] = []

@@ -200,3 +200,37 @@ def test_peer_lost_policies(h: Harness) -> None:
     h.engine.peer_gone(Peer("smf", ("127.0.0.2", 8805)), PeerGone.RESTARTED, False, h.now)
     assert h.engine.sessions == {} and h.journal.records == {}
     _ = Message
+
+
+def test_report_response_update_bar_and_drobu(h: Harness) -> None:
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    seid, _ = _session(h, *rules)
+    h.dp.process_dl(dl_packet(UE, 10))
+    (report,) = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    update = g(
+        T.UPDATE_BAR_SESSION_REPORT_RESPONSE,
+        S.BARID(1),
+        S.DLBufferingDuration(0, 2),  # 4 s
+        S.DLBufferingSuggestedPacketCount(2),
+    )
+    h.answer(report, 1, update, F.PFCPSRRspFlags.of("DROBU"))
+    assert h.dp.buffered(seid) == 0  # DROBU
+    bar_now = h.engine.sessions[seid].program.bar
+    assert bar_now is not None and (bar_now.max_packets, bar_now.duration_ns) == (2, 4 * 10**9)
+    verdicts = [h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict for i in range(3)]
+    assert verdicts == [Verdict.BUFFER, Verdict.BUFFER, Verdict.DROP]
+
+
+def test_sessions_view_and_metrics(h: Harness) -> None:
+    seid, teid = _session(h)
+    h.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    (view,) = h.engine.sessions_view(seid)
+    assert view["cp_seid"] == 0xC0FFEE and view["ue_addresses"] == ["10.45.0.1/32"]
+    assert view["urrs"]["1"]["bytes"] == [128, 128, 0]  # type: ignore[index]
+    assert h.engine.sessions_view(seid + 1) == [] and len(h.engine.sessions_view()) == 1
+    text = h.node.metrics.registry.render()
+    assert "pfcpd_sessions_active 1" in text
+    accepted = 'type="session_establishment_response",cause="request_accepted"'
+    assert f"pfcpd_session_requests_total{{{accepted}}} 1" in text
+    assert "pfcpd_teids_in_use 1" in text
