@@ -59,6 +59,7 @@ test-pfcpd-asan: venv
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
 	$(VPY) bench/pfcp_node.py
+	$(VPY) bench/session_rate.py
 
 # upf_plugin/core: C rule engine. build/core = normal build (libupfcore.so for pfcpd's local
 # datapath tests, core_bench); build/core-asan = the C tests under ASan+UBSan.

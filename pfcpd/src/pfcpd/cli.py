@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     _admin_socket_args(show)
     show.set_defaults(func=_cmd_show)
 
+    from .smfsim.loadgen import build_parser as loadgen_parser
+
+    loadgen = loadgen_parser(
+        sub.add_parser("loadgen", help="SMF load generator: sessions/s and latency against a UPF")
+    )
+    loadgen.set_defaults(func=_cmd_loadgen)
+
     release = sub.add_parser(
         "release", help="ask a CP to release its association (UP-initiated release)"
     )
@@ -87,6 +94,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
         out=sys.stdout,
         err=sys.stderr,
     )
+
+
+def _cmd_loadgen(args: argparse.Namespace) -> int:
+    from .smfsim.loadgen import run_loadgen
+
+    return run_loadgen(args)
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
