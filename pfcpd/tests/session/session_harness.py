@@ -216,10 +216,12 @@ class Harness:
         self._collect()
 
     def check_sent_with_tshark(self) -> None:
-        from oracles import tshark_problems
+        """tshark's PFCP dissector and pycrate both read every message sent cleanly."""
+        from oracles import pycrate_error, tshark_problems
 
         if self.sent:
             assert tshark_problems(self.sent) == []
+            assert [e for e in map(pycrate_error, self.sent) if e is not None] == []
 
 
 def up_seid(resp: Message) -> int:

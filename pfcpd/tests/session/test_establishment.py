@@ -167,3 +167,27 @@ def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: obje
         assert final[1].values[1] == 128 + 78  # UL bytes before and after the restart
     finally:
         dp2.close()
+
+
+def test_tshark_reads_allocations_and_final_usage(h: Harness) -> None:
+    from oracles import tshark_fields
+
+    from pfcpd.pfcp import encode
+
+    resp = h.establish()
+    teid = created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), teid))
+    final = h.delete(up_seid(resp))
+    fields = [
+        "pfcp.f_teid.teid",
+        "pfcp.ue_ip_addr_ipv4",
+        "pfcp.volume_measurement.ulvol",
+        "pfcp.usage_report_trigger.term",
+        "pfcp.cause",
+    ]
+    est, dele = tshark_fields([encode(resp), encode(final)], fields)
+    assert est["pfcp.f_teid.teid"] == [f"0x{teid:08x}"]
+    assert est["pfcp.ue_ip_addr_ipv4"] == ["10.45.0.1", "10.45.0.1"]
+    assert dele["pfcp.volume_measurement.ulvol"] == ["128"]
+    assert dele["pfcp.usage_report_trigger.term"] in (["1"], ["True"])
+    assert dele["pfcp.cause"] == ["1"]
