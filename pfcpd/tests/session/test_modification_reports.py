@@ -233,4 +233,5 @@ def test_sessions_view_and_metrics(h: Harness) -> None:
     assert "pfcpd_sessions_active 1" in text
     accepted = 'type="session_establishment_response",cause="request_accepted"'
     assert f"pfcpd_session_requests_total{{{accepted}}} 1" in text
-    assert "pfcpd_teids_in_use 1" in text
+    assert 'pfcpd_allocations_in_use{pool="teid"} 1' in text
+    assert 'pfcpd_allocations_in_use{pool="internet:10.45.0.0/29"} 1' in text

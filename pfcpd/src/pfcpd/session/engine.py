@@ -10,7 +10,6 @@ only then does the answer confirm it; a failure at any step undoes the earlier o
 from __future__ import annotations
 
 import base64
-import copy
 import ipaddress
 import json
 import logging
@@ -26,7 +25,7 @@ from ..datapath.interface import (
     IPNetwork,
     SessionProgram,
 )
-from ..metrics import Gauge, Registry
+from ..metrics import LabelledGauge, Registry
 from ..node.session_handler import (
     Peer,
     PeerGone,
@@ -180,18 +179,22 @@ class SessionEngine:
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         registry.add(
-            Gauge("pfcpd_teids_in_use", "Local TEIDs allocated", lambda: self.teids.in_use)
-        )
-        registry.add(
-            Gauge(
-                "pfcpd_ue_addresses_in_use",
-                "UE addresses (IPv4) and prefixes (IPv6) allocated from the pools",
-                lambda: sum(self.ue_pools.usage().values()),
+            LabelledGauge(
+                "pfcpd_allocations_in_use",
+                "Allocations held, by pool: teid (local TEIDs), <network instance>:<UE prefix>"
+                " (UE addresses, IPv6 /64 prefixes)",
+                "pool",
+                self._allocations_in_use,
             )
         )
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
+
+    def _allocations_in_use(self) -> dict[str, float]:
+        usage: dict[str, float] = {"teid": self.teids.in_use}
+        usage.update(self.ue_pools.usage())
+        return usage
 
     # -- SessionHandler --------------------------------------------------------------------
 
@@ -532,7 +535,7 @@ class SessionEngine:
         if sm_flags.has("QAURR"):
             for urr_id in session.urrs:
                 wanted.setdefault(urr_id, "IMMER")
-        snapshot = copy.deepcopy(session.urrs)
+        snapshot = {urr_id: book.copy() for urr_id, book in session.urrs.items()}
         container = T.USAGE_REPORT_MODIFICATION_RESPONSE
         reports = [
             self._report(session, urr_id, (trigger,), now_ntp, container)
@@ -612,7 +615,7 @@ class SessionEngine:
     ) -> tuple[set[int], list[tuple[str, IPNetwork]]]:
         """Allocations of ``session`` that ``rules`` no longer use."""
         used_teids: set[int] = set()
-        used_ue: set[str] = set()
+        used_ue: set[str] = set()  # UE addresses (prefixes: their first address) as text
         for pdr in rules.pdr.values():
             pdi = pdr.get(T.PDI)
             assert isinstance(pdi, Grouped)
@@ -621,14 +624,9 @@ class SessionEngine:
                 used_teids.add(fteid.teid)
             ue_ie = pdi.get(T.UE_IP_ADDRESS)
             if isinstance(ue_ie, UEIPAddress):
-                used_ue.update(str(n) for n in ue_networks(ue_ie))
-                used_ue.update(str(n.network_address) for n in ue_networks(ue_ie))
+                used_ue.update(a for a in (ue_ie.ipv4, ue_ie.ipv6) if a is not None)
         teids = {t for t in session.teids if t not in used_teids}
-        ue = [
-            (name, net)
-            for name, net in session.ue
-            if str(net) not in used_ue and str(net.network_address) not in used_ue
-        ]
+        ue = [(name, net) for name, net in session.ue if str(net.network_address) not in used_ue]
         return teids, ue
 
     def _undo_reports(

@@ -8,6 +8,7 @@ the URR's ``baseline`` and added to its next report. UR-SEQN counts the URR's re
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ..datapath.interface import Usage
@@ -81,6 +82,15 @@ class UrrBook:
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
+
+    def copy(self) -> UrrBook:
+        """An independent copy (its counts are copied too)."""
+        return dataclasses.replace(
+            self,
+            baseline=Counts(list(self.baseline.values)),
+            consumed=Counts(list(self.consumed.values)),
+            dp_seen=Counts(list(self.dp_seen.values)),
+        )
 
     def taken(self, counts: Counts) -> None:
         """``counts`` were read from the datapath with reset."""
