@@ -212,9 +212,9 @@ class SessionEngine:
             if t == M.SESSION_ESTABLISHMENT_REQUEST:
                 response = self._establish(request, peer, local_node_id, now)
             elif t == M.SESSION_MODIFICATION_REQUEST:
-                response = self._modify(request, now)
+                response = self._modify(request, peer, now)
             elif t == M.SESSION_DELETION_REQUEST:
-                response = self._delete(request, now)
+                response = self._delete(request, peer, now)
             elif t == M.SESSION_SET_DELETION_REQUEST:
                 response = self._set_delete(request, peer, local_node_id, now)
             else:
@@ -496,8 +496,8 @@ class SessionEngine:
 
     # -- modification ----------------------------------------------------------------------
 
-    def _modify(self, req: Message, now: float) -> Message:
-        session = self.sessions.get(req.seid or 0)
+    def _modify(self, req: Message, peer: Peer, now: float) -> Message:
+        session = self._session_of(req, peer)
         if session is None:
             return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
         cp_seid = session.cp_seid
@@ -599,6 +599,14 @@ class SessionEngine:
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
 
+    def _session_of(self, req: Message, peer: Peer) -> Session | None:
+        """The session the request's SEID names, if the requesting CP owns it: another CP's
+        session is as unknown to it as a missing one (65)."""
+        session = self.sessions.get(req.seid or 0)
+        if session is None or session.cp_node_id != peer.node_id:
+            return None
+        return session
+
     def _reinstall(self, session: Session) -> None:
         """Install the session's program again, recompiled with its current URR offsets."""
         try:
@@ -646,8 +654,8 @@ class SessionEngine:
 
     # -- deletion --------------------------------------------------------------------------
 
-    def _delete(self, req: Message, now: float) -> Message:
-        session = self.sessions.get(req.seid or 0)
+    def _delete(self, req: Message, peer: Peer, now: float) -> Message:
+        session = self._session_of(req, peer)
         if session is None:
             return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
         try:
