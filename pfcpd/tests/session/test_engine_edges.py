@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw, raw
@@ -174,3 +175,21 @@ def test_error_indications_for_unknown_teids_send_nothing(h: Harness) -> None:
         ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(IE_list=[IE_TEIDI(TEIDI=teid)])
         h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
     assert [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+
+
+def test_a_bug_is_logged_counted_and_answered_77(
+    datapath: LocalDatapath, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(datapath)
+    assert cause(h.establish(cp_seid=1)) == 1
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("planted bug")
+
+    h.engine._allocate = broken  # type: ignore[method-assign]
+    assert cause(h.establish(cp_seid=2)) == 77
+    assert h.engine.metrics.errors.get("request") == 1
+    assert "planted bug" in caplog.text
+    h.engine.datapath.poll_events = broken  # type: ignore[method-assign]
+    h.advance(0.2)  # the timer's bug stays in the engine: logged, counted
+    assert h.engine.metrics.errors.get("timer") >= 1

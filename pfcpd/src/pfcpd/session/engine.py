@@ -251,6 +251,13 @@ class SessionEngine:
         return None if s is None else s.cp_seid
 
     def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+        try:
+            self._peer_gone(peer, reason, keep_sessions)
+        except Exception:  # a bug: logged and counted, the node's association work goes on
+            log.exception("session engine: peer %s %s", peer.node_id, reason.value)
+            self.metrics.errors.inc("peer_gone")
+
+    def _peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool) -> None:
         if keep_sessions:
             log.info("CP %s %s: its sessions are kept", peer.node_id, reason.value)
             return
@@ -262,6 +269,13 @@ class SessionEngine:
             log.info("CP %s %s: %d sessions deleted", peer.node_id, reason.value, len(seids))
 
     def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        try:
+            self._response_received(request, response, now)
+        except Exception:  # a bug: logged and counted
+            log.exception("session engine: response to %s", request.name)
+            self.metrics.errors.inc("response")
+
+    def _response_received(self, request: Message, response: Message | None, now: float) -> None:
         pending = self._pending.pop(id(request), None)
         if pending is None:
             return
@@ -314,10 +328,9 @@ class SessionEngine:
                 self.checkpoint(now, batch)
                 if not self._checkpoint_queue:
                     self._next_checkpoint = now + self.settings.checkpoint_interval
-        except Exception:
+        except Exception:  # a bug: logged and counted; the node's timer goes on
             log.exception("session engine timer")
             self.metrics.errors.inc("timer")
-            raise
 
     # -- establishment ---------------------------------------------------------------------
 
