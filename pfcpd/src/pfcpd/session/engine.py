@@ -10,7 +10,9 @@ only then does the answer confirm it; a failure at any step undoes the earlier o
 from __future__ import annotations
 
 import base64
+import heapq
 import ipaddress
+import itertools
 import json
 import logging
 import time
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..datapath.interface import (
+    ApplyAction,
     Datapath,
     DatapathError,
     DatapathEvent,
@@ -78,7 +81,7 @@ _EVENT_TRIGGER = {
     EventType.TIME_THRESHOLD: "TIMTH",
     EventType.TIME_QUOTA: "TIMQU",
 }
-UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DLBD", "EMPU", "PFDM"})
+UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM"})
 
 
 def _names(ie_type: int) -> str:
@@ -102,6 +105,7 @@ class Session:
     established_ntp: float = 0.0
 
     apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
+    ddn_delay: float = 0.0  # seconds: its BAR's Downlink Data Notification Delay
 
     @property
     def key(self) -> str:
@@ -114,7 +118,15 @@ class Session:
 
     def set_rules(self, rules: RuleSet) -> None:
         self.rules_blob = encode_ies(list[IE](rules.groups()))
+        self.derive(rules)
+
+    def derive(self, rules: RuleSet) -> None:
+        """What the engine looks up often, taken from the rules once."""
         self.apps = _applications(rules)
+        delay = next(
+            (ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in rules.bar.values()), 0
+        )
+        self.ddn_delay = (delay or 0) * 0.05  # TS 29.244 8.2.28: multiples of 50 ms
 
     def record(self) -> bytes:
         return json.dumps(
@@ -176,6 +188,9 @@ class SessionEngine:
         self._checkpoint_queue: list[int] = []
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
         self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
+        # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
+        self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
+        self._dldr_seq = itertools.count()
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         registry.add(
@@ -308,10 +323,15 @@ class SessionEngine:
         if not self.sessions:
             return None
         times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
+        if self._delayed_dldr:
+            times.append(self._delayed_dldr[0][0])
         return min(times) if times else 0.0
 
     def handle_timer(self, now: float) -> None:
         try:
+            while self._delayed_dldr and self._delayed_dldr[0][0] <= now:
+                _, _, seid, ev = heapq.heappop(self._delayed_dldr)
+                self._send_dldr(seid, ev, now)
             if self._next_poll is None or self._next_poll <= now:
                 self._next_poll = now + self.settings.poll_interval
                 self.poll_datapath(now)
@@ -841,8 +861,26 @@ class SessionEngine:
         return book is not None and book.reports(trigger)
 
     def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
+        """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND)."""
         session = self.sessions.get(ev.seid)
         if session is None:
+            return
+        if session.ddn_delay > 0:
+            due = now + session.ddn_delay
+            heapq.heappush(self._delayed_dldr, (due, next(self._dldr_seq), ev.seid, ev))
+            return
+        self._send_dldr(ev.seid, ev, now)
+
+    def _send_dldr(self, seid: int, ev: DatapathEvent, now: float) -> None:
+        """The DLDR of ``ev``, unless the PDR's FAR no longer buffers with NOCP (the
+        session changed during the notification delay)."""
+        session = self.sessions.get(seid)
+        if session is None:
+            return
+        fars = {f.far_id: f for f in session.program.fars}
+        pdr = next((p for p in session.program.pdrs if p.pdr_id == ev.id), None)
+        far = fars.get(pdr.far_id) if pdr is not None else None
+        if far is None or not far.apply_action & ApplyAction.NOCP:
             return
         pdr_id = pfcp_pdr_id(ev.id)
         children: list[IE] = [PDRID(pdr_id)]
@@ -920,6 +958,11 @@ class SessionEngine:
             session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
         count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
         bar = rules.bar[bar_id]
+        delay = update.get(T.DOWNLINK_DATA_NOTIFICATION_DELAY)
+        if delay is not None:
+            bar.ies = [c for c in bar.ies if c.type != T.DOWNLINK_DATA_NOTIFICATION_DELAY]
+            bar.ies.append(delay)
+            session.set_rules(rules)
         if count is not None:
             from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
 
@@ -1011,7 +1054,7 @@ class SessionEngine:
             book = session.urrs.setdefault(urr_id, fresh)
             book.next_periodic, book.idle_since = fresh.next_periodic, now
             book.configure(g)
-        session.apps = _applications(rules)
+        session.derive(rules)
         session.program = compile_program(
             self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
         )
