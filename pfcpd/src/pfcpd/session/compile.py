@@ -51,6 +51,7 @@ from ..pfcp.ies_traffic import (
     TransportLevelMarking,
     VolumeIE,
 )
+from .addresses import shared_address, shared_network
 from .errors import RuleError
 from .flow_description import FlowDescriptionError, FlowDescriptionTooCostly, parse_flow_description
 from .rules import RuleSet, ie_value
@@ -147,10 +148,10 @@ def _replace(f: SdfFilter, extra: dict[str, object]) -> SdfFilter:
 def ue_networks(ue: UEIPAddress) -> list[IPNetwork]:
     nets: list[IPNetwork] = []
     if ue.ipv4 is not None:
-        nets.append(ipaddress.ip_network(ue.ipv4))
+        nets.append(shared_network(ue.ipv4, 32))
     if ue.ipv6 is not None:
         plen = ue.ipv6_prefix_length if ue.ipv6_prefix_length is not None else 64
-        nets.append(ipaddress.ip_network((ue.ipv6, plen), strict=False))
+        nets.append(shared_network(ue.ipv6, plen))
     return nets
 
 
@@ -160,7 +161,7 @@ def _local_fteid(ctx: CompileContext, fteid: FTEID) -> tuple[IPAddress, int] | N
     addr = fteid.ipv4 if ctx.n3_address.version == 4 else fteid.ipv6
     addr = addr or fteid.ipv4 or fteid.ipv6
     assert addr is not None
-    return (ipaddress.ip_address(addr), fteid.teid)
+    return (shared_address(addr), fteid.teid)
 
 
 def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
@@ -257,7 +258,7 @@ def _ohc(ctx: CompileContext, far_id: int, ohc: OuterHeaderCreation) -> tuple[IP
             f"FAR {far_id}: outer header creation has no IPv{4 if want_v4 else 6} peer"
             " (the N3 address's family)",
         )
-    return (ipaddress.ip_address(addr), ohc.teid)
+    return (shared_address(addr), ohc.teid)
 
 
 def compile_qer(qer_id: int, g: Grouped) -> Qer:
