@@ -59,7 +59,7 @@ from .metrics import SessionMetrics
 from .pfd import PfdStore
 from .rules import KINDS, RuleSet, check_references, ie_value
 from .settings import EngineSettings
-from .usage import Counts, UrrBook, report_counts, usage_report
+from .usage import ZERO, Counts, UrrBook, report_counts, usage_report
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -302,7 +302,7 @@ class SessionEngine:
                     urr_id = ie_value(group, T.URR_ID)
                     book = session.urrs.get(urr_id or 0)
                     if book is not None:
-                        book.baseline.add(report_counts(group))
+                        book.baseline = book.baseline + report_counts(group)
                 self._commit_quietly(session)
             return
         cause = ie_value(response, T.CAUSE)
@@ -586,7 +586,7 @@ class SessionEngine:
                 books[urr_id].next_periodic = fresh.next_periodic
                 books[urr_id].configure(g)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
-                    books[urr_id].consumed = Counts()  # a new quota counts from now
+                    books[urr_id].consumed = ZERO  # a new quota counts from now
         old = (
             session.rules_blob,
             session.apps,
@@ -683,7 +683,7 @@ class SessionEngine:
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
-            book.consumed.add(taken)
+            book.consumed = book.consumed + taken
 
     # -- deletion --------------------------------------------------------------------------
 
@@ -731,9 +731,9 @@ class SessionEngine:
             usage = {}
         final: dict[int, Counts] = {}
         for urr_id, book in session.urrs.items():
-            counts = Counts(list(book.baseline.values))
+            counts = book.baseline
             if urr_id in usage:
-                counts.add(Counts.of(usage[urr_id]))
+                counts = counts + Counts.of(usage[urr_id])
             final[urr_id] = counts
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
@@ -772,14 +772,14 @@ class SessionEngine:
         container: int,
     ) -> Grouped:
         book = session.urrs[urr_id]
-        counts = Counts(list(book.baseline.values))
+        counts = book.baseline
         try:
             taken = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
-            counts.add(taken)
+            counts = counts + taken
             book.taken(taken)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-        book.baseline = Counts()
+        book.baseline = ZERO
         book.last_packets = 0
         return usage_report(container, urr_id, book, counts, triggers, now_ntp)
 
@@ -804,7 +804,7 @@ class SessionEngine:
             for group in reports or []:
                 book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
                 if book is not None:
-                    book.baseline.add(report_counts(group))
+                    book.baseline = book.baseline + report_counts(group)
             return
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = _PendingReport(session.up_seid, list(reports or []))
@@ -1080,7 +1080,10 @@ class SessionEngine:
             rules = s.rules
             urrs: dict[str, object] = {}
             for urr_id, book in s.urrs.items():
-                entry: dict[str, object] = {"ur_seqn": book.seqn, "baseline": book.baseline.values}
+                entry: dict[str, object] = {
+                    "ur_seqn": book.seqn,
+                    "baseline": list(book.baseline.values),
+                }
                 try:
                     u = self.datapath.read_usage(s.up_seid, urr_id)
                     entry["bytes"] = [u.bytes_total, u.bytes_ul, u.bytes_dl]
@@ -1208,7 +1211,10 @@ def _applications(rules: RuleSet) -> frozenset[str]:
         app = pdi.get(T.APPLICATION_ID) if isinstance(pdi, Grouped) else None
         if isinstance(app, ApplicationID):
             apps.add(app.text)
-    return frozenset(apps)
+    return frozenset(apps) if apps else _NO_APPS
+
+
+_NO_APPS: frozenset[str] = frozenset()
 
 
 def _created_pdrs(alloc: _Allocations) -> list[IE]:
