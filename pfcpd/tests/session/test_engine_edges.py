@@ -21,6 +21,7 @@ from session_harness import (
     g,
     gtpu,
     qer,
+    standard_rules,
     ul_far,
     ul_packet,
     ul_pdr,
@@ -193,3 +194,16 @@ def test_a_bug_is_logged_counted_and_answered_77(
     h.engine.datapath.poll_events = broken  # type: ignore[method-assign]
     h.advance(0.2)  # the timer's bug stays in the engine: logged, counted
     assert h.engine.metrics.errors.get("timer") >= 1
+
+
+def test_unsupported_rules_are_refused_not_half_applied(h: Harness) -> None:
+    te = g(T.CREATE_TRAFFIC_ENDPOINT, S.TrafficEndpointID(1))
+    resp = h.request(establishment(*standard_rules(), te))
+    assert cause(resp) == 76 and resp.get(T.OFFENDING_IE).value == T.CREATE_TRAFFIC_ENDPOINT  # type: ignore[union-attr]
+    pdr = ul_pdr()
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(S.TrafficEndpointID(1))
+    resp = h.request(establishment(pdr, dl_pdr(), ul_far(), dl_far(), qer(), urr(1)))
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 1)
+    assert h.engine.sessions == {} and h.engine.teids.in_use == 0

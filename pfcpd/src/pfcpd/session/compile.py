@@ -26,7 +26,7 @@ from ..datapath.interface import (
     SessionProgram,
     Urr,
 )
-from ..pfcp import Cause, Grouped, IEType
+from ..pfcp import Cause, Grouped, IEType, ie_type_name
 from ..pfcp.ies_address import (
     FTEID,
     OHC_GTPU_UDP_IPV4,
@@ -164,11 +164,34 @@ def _local_fteid(ctx: CompileContext, fteid: FTEID) -> tuple[IPAddress, int] | N
     return (shared_address(addr), fteid.teid)
 
 
+# PDI conditions the datapath cannot match: a PDR with one is refused, not installed with
+# a broader match than the CP asked for.
+UNSUPPORTED_PDI = frozenset(
+    {
+        T.TRAFFIC_ENDPOINT_ID,
+        T.ETHERNET_PACKET_FILTER,
+        T.ETHERNET_PDU_SESSION_INFORMATION,
+        T.FRAMED_ROUTE,
+        T.FRAMED_ROUTING,
+        T.FRAMED_IPV6_ROUTE,
+        T.IP_MULTICAST_ADDRESSING_INFO,
+        T.DNS_QUERY_FILTER,
+        T.MBS_SESSION_IDENTIFIER,
+        T.REDUNDANT_TRANSMISSION_DETECTION_PARAMETERS,
+    }
+)
+
+
 def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
     out: list[Pdr] = []
     for pdr_id, g in rules.pdr.items():
         pdi = g.get(T.PDI)
         assert isinstance(pdi, Grouped)
+        unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
+        if unsupported:
+            raise _fail(
+                RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
+            )
         far_id = ie_value(g, T.FAR_ID)
         if far_id is None:
             raise RuleError(

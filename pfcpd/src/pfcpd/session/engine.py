@@ -368,6 +368,7 @@ class SessionEngine:
         alloc = _Allocations()
         try:
             _check_ignored(req)
+            _check_supported(req)
             rules = RuleSet()
             rules.create(req)
             check_references(rules)
@@ -537,6 +538,7 @@ class SessionEngine:
         alloc = _Allocations()
         try:
             _check_ignored(req)
+            _check_supported(req)
             rules = session.rules
             rules.remove(req)
             rules.update(req)
@@ -1227,6 +1229,32 @@ def _cause_label(msg: Message) -> str:
         return Cause(value or 0).name.lower()
     except ValueError:
         return str(value)
+
+
+# Session rules this engine does not implement (their features are not advertised): a
+# request carrying one is refused (76) rather than half applied.
+UNSUPPORTED_RULES = frozenset(
+    {
+        T.CREATE_TRAFFIC_ENDPOINT,
+        T.UPDATE_TRAFFIC_ENDPOINT,
+        T.CREATE_MAR,
+        T.UPDATE_MAR,
+        T.CREATE_SRR,
+        T.UPDATE_SRR,
+        T.PROVIDE_ATSSS_CONTROL_INFORMATION,
+        T.CREATE_BRIDGE_INFO_FOR_TSC,
+    }
+)
+
+
+def _check_supported(req: Message) -> None:
+    for ie in req.ies:
+        if ie.type in UNSUPPORTED_RULES:
+            raise RuleError(
+                Cause.SERVICE_NOT_SUPPORTED,
+                f"{ie.name} is not supported",
+                offending_ie=ie.type,
+            )
 
 
 def _check_ignored(req: Message) -> None:
