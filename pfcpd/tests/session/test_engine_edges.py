@@ -207,3 +207,15 @@ def test_unsupported_rules_are_refused_not_half_applied(h: Harness) -> None:
     resp = h.request(establishment(pdr, dl_pdr(), ul_far(), dl_far(), qer(), urr(1)))
     assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 1)
     assert h.engine.sessions == {} and h.engine.teids.in_use == 0
+
+
+def test_forwarding_policy_and_header_enrichment(h: Harness) -> None:
+    from pfcpd.pfcp import RawIE as Raw
+
+    far = ul_far()
+    fp = far.get(T.FORWARDING_PARAMETERS)
+    assert isinstance(fp, Grouped)
+    fp.ies.append(Raw(T.FORWARDING_POLICY, b"\x03pol"))
+    resp = h.request(establishment(ul_pdr(), dl_pdr(), far, dl_far(), qer(), urr(1)))
+    assert cause(resp) == 70 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(1, 1)
+    assert h.engine.sessions == {}

@@ -239,6 +239,16 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
     fp = g.get(T.FORWARDING_PARAMETERS)
     kwargs: dict[str, object] = {}
     if isinstance(fp, Grouped):
+        if fp.get(T.FORWARDING_POLICY) is not None:  # none is configured here
+            raise RuleError(
+                Cause.INVALID_FORWARDING_POLICY,
+                f"FAR {far_id}: forwarding policies are not configured",
+                failed_rule=(RULE_ID_FAR, far_id),
+            )
+        for unsupported in (T.HEADER_ENRICHMENT, T.PROXYING):
+            if fp.get(unsupported) is not None:
+                name = ie_type_name(unsupported)
+                raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: {name} unsupported")
         dest = ie_value(fp, T.DESTINATION_INTERFACE)
         if dest is None or dest > Interface.VN_INTERNAL:
             raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: destination interface {dest}")
