@@ -219,3 +219,28 @@ def test_forwarding_policy_and_header_enrichment(h: Harness) -> None:
     resp = h.request(establishment(ul_pdr(), dl_pdr(), far, dl_far(), qer(), urr(1)))
     assert cause(resp) == 70 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(1, 1)
     assert h.engine.sessions == {}
+
+
+def test_ue_pool_identity_and_predefined_rules(datapath: LocalDatapath) -> None:
+    from pfcpd.pfcp import ies_text as X
+
+    pools = {
+        "internet": (ipaddress.ip_network("10.45.0.0/29"),),
+        "ims": (ipaddress.ip_network("10.46.0.0/29"),),
+    }
+    h = Harness(datapath, pools=pools)
+    ul, dl = ul_pdr(), dl_pdr()
+    for pdr in (ul, dl):
+        pdr.ies.append(X.UEIPAddressPoolIdentity("ims"))
+    resp = h.establish(ul, dl, ul_far(), dl_far(), qer(), urr(1))
+    assert created(resp)[1][T.UE_IP_ADDRESS].ipv4 == "10.46.0.1"  # type: ignore[attr-defined]
+    bad = ul_pdr()
+    bad.ies.append(X.UEIPAddressPoolIdentity("nowhere"))
+    resp = h.request(establishment(bad, dl_pdr(), ul_far(), dl_far(), qer(), urr(1), cp_seid=2))
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 1)
+    pre = ul_pdr()
+    pre.ies.append(X.ActivatePredefinedRules("rule-a"))
+    resp = h.request(establishment(pre, dl_pdr(), ul_far(), dl_far(), qer(), urr(1), cp_seid=3))
+    assert cause(resp) == 80
+    assert len(h.engine.sessions) == 1
+    h.check_sent_with_tshark()

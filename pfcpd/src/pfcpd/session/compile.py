@@ -187,6 +187,15 @@ def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
     for pdr_id, g in rules.pdr.items():
         pdi = g.get(T.PDI)
         assert isinstance(pdi, Grouped)
+        if g.get(T.ACTIVATE_PREDEFINED_RULES) is not None:  # none is configured here
+            raise RuleError(
+                Cause.UNKNOWN_PRE_DEFINED_RULE,
+                f"PDR {pdr_id}: pre-defined rules are not configured",
+                offending_ie=T.ACTIVATE_PREDEFINED_RULES,
+            )
+        for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
+            if g.get(timed) is not None:
+                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
         unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
         if unsupported:
             raise _fail(

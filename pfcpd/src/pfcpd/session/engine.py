@@ -41,7 +41,7 @@ from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
-from ..pfcp.ies_text import ApplicationID
+from ..pfcp.ies_text import ApplicationID, UEIPAddressPoolIdentity
 from ..pfcp.ies_traffic import RULE_ID_URR, DownlinkDataServiceInformation, FailedRuleID
 from ..pfcp.messages import ALLOWED_IES
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
@@ -436,7 +436,7 @@ class SessionEngine:
                     child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
                     changed = True
                 elif isinstance(child, UEIPAddress) and (child.choose_v4 or child.choose_v6):
-                    name = network_instance_name(pdi) or self._default_instance()
+                    name = self._ue_pool_instance(pdr_id, pdr, pdi)
                     child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
                     changed = True
                 new_children.append(child)
@@ -518,6 +518,22 @@ class SessionEngine:
         )
         alloc.created.setdefault(pdr_id, []).append(got)
         return got
+
+    def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
+        """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
+        Pool Identity names (pool identities are network instance names here), else the
+        PDI's network instance, else the first configured."""
+        pool = pdr.get(T.UE_IP_ADDRESS_POOL_IDENTITY)
+        if isinstance(pool, UEIPAddressPoolIdentity):
+            if pool.identity not in self.settings.ue_pools:
+                raise RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"PDR {pdr_id}: no UE pool identity {pool.identity!r}"
+                    " (identities are network instance names)",
+                    failed_rule=(0, pdr_id),
+                )
+            return pool.identity
+        return network_instance_name(pdi) or self._default_instance()
 
     def _default_instance(self) -> str:
         return next(iter(self.settings.ue_pools), "")
