@@ -1033,7 +1033,8 @@ class SessionEngine:
         """Bring back journaled sessions (and PFDs): allocations reserved, programs
         reinstalled. Returns the number of sessions restored."""
         restored = 0
-        for key, value in records:
+        # PFDs first: sessions with application PDRs compile against them.
+        for key, value in sorted(records, key=lambda kv: kv[0] != "pfd"):
             try:
                 if key == "pfd":
                     self.pfds.restore(value)
@@ -1076,11 +1077,30 @@ class SessionEngine:
         session.program = compile_program(
             self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
         )
-        for teid in session.teids:
-            self.teids.reserve(teid)
-        for name, net in session.ue:
-            self.ue_pools.reserve(name, net)
-        self.datapath.install(session.up_seid, session.program)
+        if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
+            raise ValueError(f"session 0x{session.up_seid:x} restored twice")
+        alloc = _Allocations()
+        try:
+            for teid in session.teids:
+                if not self.teids.reserve(teid):
+                    raise ValueError(f"TEID {teid} already taken")
+                alloc.teids.append(teid)
+            for name, net in session.ue:
+                if self.ue_pools.reserve(name, net):
+                    alloc.ue.append((name, net))
+                elif self.ue_pools.owned(name, net):
+                    raise ValueError(f"UE address {net} ({name}) taken twice")
+                else:  # the pool left the configuration: the session keeps its address
+                    log.warning(
+                        "session 0x%x: UE address %s is in no pool of %s now",
+                        session.up_seid,
+                        net,
+                        name,
+                    )
+            self.datapath.install(session.up_seid, session.program)
+        except (ValueError, DatapathError):
+            self._free(alloc)
+            raise
         self._add(session)
         self._next_seid = max(self._next_seid, session.up_seid + 1)
 
