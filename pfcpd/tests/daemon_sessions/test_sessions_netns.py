@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from netns_topology import DN, DN6, GNB, N3, UE_POOL, UE_POOL6, Topology, in_netns, missing
 from node_harness import Pfcpd
+from oracles import tshark_problems
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw, raw
@@ -92,9 +94,13 @@ def lab(topology: Topology, tmp_path: Any) -> Iterator[Callable[..., Lab]]:
         return made
 
     yield make
+    received = [d for made in labs for d in made.smf.received]
     for made in labs:
         made.close()
         assert made.daemon.stop() in (0, -signal.SIGKILL), made.daemon.log()
+    if received and shutil.which("tshark") and shutil.which("text2pcap"):
+        problems = tshark_problems(received)
+        assert not problems, f"tshark flags datagrams pfcpd sent: {problems}"
 
 
 def _starter(directory: Any) -> Callable[..., Pfcpd]:
