@@ -5,11 +5,13 @@ journal in state_dir, metrics. Every datagram pfcpd sends is checked by tshark."
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sessions_harness import needs_root, session_overrides
 
-from pfcpd.pfcp import Cause, IEType, decode, encode
+from pfcpd.pfcp import Cause, Grouped, IEType, decode, encode
+from pfcpd.pfcp import ies_flags as F
 from pfcpd.smfsim import rules
 from pfcpd.smfsim.client import cause_of
 
@@ -83,3 +85,28 @@ def test_refusals_carry_their_cause_and_rule(start_pfcpd, smf) -> None:
     answer = cp.establish_raw(rules.session_rules())
     assert cause_of(answer) == Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED
     assert len(show_sessions(daemon)) == 2
+
+
+def test_periodic_usage_reports_count_up(start_pfcpd, smf) -> None:
+    """A URR with a 1 s measurement period: a PERIO report about every second, UR-SEQN
+    counting up, the trigger counted in the metrics."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.13.0/30"))
+    cp = smf(daemon)
+    cp.associate()
+    session = rules.session_rules()
+    session[5] = rules.urr(period=1)
+    cp.establish(session)
+    started = time.monotonic()
+    reports = cp.wait_report(timeout=6.0, count=3)
+    assert 1.5 <= time.monotonic() - started <= 5.0
+    seqns = []
+    for report in reports:
+        (usage,) = report.get_all(IEType.USAGE_REPORT_REPORT_REQUEST)
+        assert isinstance(usage, Grouped)
+        trigger = usage.get(IEType.USAGE_REPORT_TRIGGER)
+        assert isinstance(trigger, F.UsageReportTrigger) and trigger.has("PERIO")
+        seqn = usage.get(IEType.UR_SEQN)
+        assert seqn is not None
+        seqns.append(seqn.value)  # type: ignore[attr-defined]
+    assert seqns == sorted(seqns) and len(set(seqns)) == 3
+    assert daemon.metric("pfcpd_session_reports_sent_total", trigger="PERIO") >= 3

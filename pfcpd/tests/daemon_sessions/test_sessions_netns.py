@@ -5,6 +5,7 @@ under load. Topology: netns_topology.py. Needs root; skips otherwise."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import shutil
@@ -78,7 +79,7 @@ class Lab:
         self.smf.close()
 
     def metric(self, name: str, **labels: str) -> float:
-        return in_netns(self.topo.upf, self.daemon.metric, name, *(), **labels)  # type: ignore[arg-type]
+        return in_netns(self.topo.upf, functools.partial(self.daemon.metric, name, **labels))
 
 
 @pytest.fixture
@@ -271,6 +272,7 @@ def test_volume_threshold_report_after_the_right_byte_count(lab: Callable[..., L
     assert isinstance(trigger, F.UsageReportTrigger) and trigger.has("VOLTH")
     total, ul, _dl, _ulp, _dlp = usage_of(report, T.USAGE_REPORT_REPORT_REQUEST)
     assert 5000 <= total <= 6000 and ul == total
+    assert lab_.metric("pfcpd_session_reports_sent_total", trigger="VOLTH") == 1
 
 
 def test_kill_9_under_load_and_restart(lab: Callable[..., Lab]) -> None:

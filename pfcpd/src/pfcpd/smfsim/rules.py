@@ -118,9 +118,12 @@ def qer(qer_id: int = 1, mbr_kbps: tuple[int, int] | None = None, open_: bool = 
     return group(T.CREATE_QER, *ies)
 
 
-def urr(urr_id: int = 1, volume_threshold: int | None = None) -> Grouped:
-    """Volume and duration measured; a volume threshold (total bytes) when given."""
+def urr(urr_id: int = 1, volume_threshold: int | None = None, period: int | None = None) -> Grouped:
+    """Volume and duration measured; a volume threshold (total bytes) and a measurement
+    period (seconds, periodic reports) when given."""
     triggers = ["VOLTH"] if volume_threshold is not None else []
+    if period is not None:
+        triggers.append("PERIO")
     ies: list[IE] = [
         S.URRID(urr_id),
         F.MeasurementMethod.of("VOLUM", "DURAT"),
@@ -128,6 +131,8 @@ def urr(urr_id: int = 1, volume_threshold: int | None = None) -> Grouped:
     ]
     if volume_threshold is not None:
         ies.append(TR.VolumeThreshold(total=volume_threshold))
+    if period is not None:
+        ies.append(S.MeasurementPeriod(period))
     return group(T.CREATE_URR, *ies)
 
 
