@@ -88,3 +88,31 @@ def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
         assert daemon.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def test_sessions_of_a_released_or_restarted_cp_go_for_good(start_pfcpd, smf) -> None:
+    """Association Release deletes the CP's sessions, a CP restart (new Recovery Time
+    Stamp) purges them (on_peer_restart: purge): from the datapath and from the journal, so
+    a restart of pfcpd brings none back."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.14.0/28"))
+    released = smf(daemon, node_id="smf.one")
+    released.associate()
+    for _ in range(2):
+        released.establish(rules.session_rules())
+    restarting = smf(daemon, node_id="smf.two")
+    restarting.associate()
+    restarting.establish(rules.session_rules())
+    kept = smf(daemon, node_id="smf.three")
+    kept.associate()
+    survivor = kept.establish(rules.session_rules())
+    assert len(show(daemon, "sessions")["sessions"]) == 4
+    assert cause_of(released.release()) == Cause.REQUEST_ACCEPTED
+    restarting.recovery_time_stamp += 10
+    restarting.associate()
+    views = show(daemon, "sessions")["sessions"]
+    assert [s["up_seid"] for s in views] == [survivor.up_seid]
+    daemon.signal(signal.SIGKILL)
+    assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
+    daemon.proc = None
+    daemon.start()
+    assert [s["up_seid"] for s in show(daemon, "sessions")["sessions"]] == [survivor.up_seid]
