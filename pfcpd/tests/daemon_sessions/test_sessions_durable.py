@@ -116,3 +116,21 @@ def test_sessions_of_a_released_or_restarted_cp_go_for_good(start_pfcpd, smf) ->
     daemon.proc = None
     daemon.start()
     assert [s["up_seid"] for s in show(daemon, "sessions")["sessions"]] == [survivor.up_seid]
+
+
+def test_pfds_are_journaled_and_restored(start_pfcpd, smf) -> None:
+    """A PDR naming an application needs its PFDs (81 without); the PFDs survive kill -9."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.15.0/28"))
+    cp = smf(daemon)
+    cp.associate()
+    with_app = [*rules.session_rules(), rules.application_dl_pdr(3, 2, "web")]
+    assert cause_of(cp.establish_raw(with_app)) == Cause.UNKNOWN_APPLICATION_ID
+    request = rules.pfd_management_request("web", ["permit out 17 from any 443 to assigned"])
+    assert cause_of(cp.request(request)) == Cause.REQUEST_ACCEPTED
+    cp.establish(with_app)
+    daemon.signal(signal.SIGKILL)
+    assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
+    daemon.proc = None
+    daemon.start()
+    cp.establish(with_app)  # the PFDs came back with the sessions
+    assert len(show(daemon, "sessions")["sessions"]) == 2

@@ -204,3 +204,25 @@ def usage_volumes(msg: Message, report_type: int) -> list[TR.VolumeMeasurement]:
         if isinstance(volume, TR.VolumeMeasurement):
             out.append(volume)
     return out
+
+
+def pfd_management_request(app_id: str, flow_descriptions: Sequence[str], seq: int = 0) -> Message:
+    """Replace the PFDs of ``app_id`` with one PFD context per flow description."""
+    contexts = [group(T.PFD_CONTEXT, TR.PFDContents(fd=fd.encode())) for fd in flow_descriptions]
+    return Message(
+        M.PFD_MANAGEMENT_REQUEST,
+        seq,
+        [group(T.APPLICATION_IDS_PFDS, X.ApplicationID(app_id), *contexts)],
+    )
+
+
+def application_dl_pdr(pdr_id: int, far_id: int, app_id: str, precedence: int = 10) -> Grouped:
+    """A downlink PDR matching the flows of an application's PFDs."""
+    pdi = group(
+        T.PDI,
+        S.SourceInterface(CORE),
+        X.NetworkInstance("internet"),
+        A.UEIPAddress(choose_v4=True),
+        X.ApplicationID(app_id),
+    )
+    return group(T.CREATE_PDR, S.PDRID(pdr_id), S.Precedence(precedence), pdi, S.FARID(far_id))
