@@ -134,3 +134,19 @@ def test_pfds_are_journaled_and_restored(start_pfcpd, smf) -> None:
     daemon.start()
     cp.establish(with_app)  # the PFDs came back with the sessions
     assert len(show(daemon, "sessions")["sessions"]) == 2
+
+
+def test_a_lost_node_state_discards_the_journal(start_pfcpd, smf) -> None:
+    """Without node_state.json pfcpd takes a new Recovery Time Stamp, which tells the SMFs
+    its sessions are gone: so the journal's sessions are not brought back either."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.16.0/28"))
+    cp = smf(daemon)
+    cp.associate()
+    cp.establish(rules.session_rules())
+    recovery = daemon.state_file()["recovery_time_stamp"]
+    assert daemon.stop() == 0
+    (daemon.tmp / "state" / "node_state.json").unlink()
+    daemon.start()
+    assert daemon.state_file()["recovery_time_stamp"] != recovery
+    assert show(daemon, "sessions")["sessions"] == []
+    assert show(daemon, "associations")["associations"] == []

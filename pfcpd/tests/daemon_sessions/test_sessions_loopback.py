@@ -37,6 +37,9 @@ def test_establish_modify_delete(start_pfcpd, smf) -> None:
         f"{est.ue_addresses[0]}/32"
     ]
     assert daemon.metric("pfcpd_sessions_active") == 1
+    table = daemon.cli("show", "sessions", "--config", str(daemon.config_path)).stdout.split("\n")
+    assert table[0].split()[:2] == ["UP", "SEID"] and f"0x{est.up_seid:x}" in table[1]
+    assert est.ue_addresses[0] in table[1] and "smf.test" in table[1]
     answer = cp.modify(est.up_seid, [rules.update_dl_far(2, 0x200, "192.0.2.10")])
     assert cause_of(answer) == Cause.REQUEST_ACCEPTED
     (view,) = show_sessions(daemon)
