@@ -186,6 +186,7 @@ class SessionEngine:
         self._next_poll: float | None = None
         self._next_checkpoint: float | None = None
         self._checkpoint_queue: list[int] = []
+        self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
         self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
@@ -335,7 +336,12 @@ class SessionEngine:
             if self._next_poll is None or self._next_poll <= now:
                 self._next_poll = now + self.settings.poll_interval
                 self.poll_datapath(now)
-                self._time_triggers(now)
+                # Traffic activity (START, STOPT, QUHTI: times in seconds) is read from the
+                # datapath once per activity_interval, not on every poll.
+                activity = now >= self._next_activity
+                if activity:
+                    self._next_activity = now + self.settings.activity_interval
+                self._time_triggers(now, activity)
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
             elif self._next_checkpoint <= now:
@@ -927,7 +933,7 @@ class SessionEngine:
                 self._send_report(session, "ERIR", [report], now, label="ERIR")
                 break
 
-    def _time_triggers(self, now: float) -> None:
+    def _time_triggers(self, now: float, activity: bool = True) -> None:
         """Periodic reports, start/stop of traffic and quota holding time."""
         for seid in list(self._timed_seids):
             session = self.sessions[seid]
@@ -940,7 +946,7 @@ class SessionEngine:
                 qht = book.holding_time if book.reports("QUHTI") else 0
                 idt = book.inactivity
                 watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
-                if not (watch_start or watch_stop or qht):
+                if not activity or not (watch_start or watch_stop or qht):
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
