@@ -24,7 +24,7 @@ def show(daemon: Any, what: str) -> Any:
     return json.loads(proc.stdout)
 
 
-def test_kill_9_and_restart_brings_every_session_back(start_pfcpd, smf) -> None:
+def test_kill_9_and_restart_brings_every_session_back(start_pfcpd: Any, smf: Any) -> None:
     daemon = start_pfcpd(session_overrides(pool="198.18.9.0/27"))
     cp = smf(daemon)
     cp.associate()
@@ -60,7 +60,7 @@ def test_kill_9_and_restart_brings_every_session_back(start_pfcpd, smf) -> None:
 
 
 def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
-    start_pfcpd, smf, tmp_path: Path
+    start_pfcpd: Any, smf: Any, tmp_path: Path
 ) -> None:
     """state_dir on a 1 MiB tmpfs: filled up, the journal's write fails; the establishment
     gets 77 and leaves nothing behind (no session, its UE address free again)."""
@@ -90,7 +90,7 @@ def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
         subprocess.run(["umount", "-l", str(state)], check=False)
 
 
-def test_sessions_of_a_released_or_restarted_cp_go_for_good(start_pfcpd, smf) -> None:
+def test_sessions_of_a_released_or_restarted_cp_go_for_good(start_pfcpd: Any, smf: Any) -> None:
     """Association Release deletes the CP's sessions, a CP restart (new Recovery Time
     Stamp) purges them (on_peer_restart: purge): from the datapath and from the journal, so
     a restart of pfcpd brings none back."""
@@ -118,7 +118,7 @@ def test_sessions_of_a_released_or_restarted_cp_go_for_good(start_pfcpd, smf) ->
     assert [s["up_seid"] for s in show(daemon, "sessions")["sessions"]] == [survivor.up_seid]
 
 
-def test_pfds_are_journaled_and_restored(start_pfcpd, smf) -> None:
+def test_pfds_are_journaled_and_restored(start_pfcpd: Any, smf: Any) -> None:
     """A PDR naming an application needs its PFDs (81 without); the PFDs survive kill -9."""
     daemon = start_pfcpd(session_overrides(pool="198.18.15.0/28"))
     cp = smf(daemon)
@@ -136,7 +136,7 @@ def test_pfds_are_journaled_and_restored(start_pfcpd, smf) -> None:
     assert len(show(daemon, "sessions")["sessions"]) == 2
 
 
-def test_a_lost_node_state_discards_the_journal(start_pfcpd, smf) -> None:
+def test_a_lost_node_state_discards_the_journal(start_pfcpd: Any, smf: Any) -> None:
     """Without node_state.json pfcpd takes a new Recovery Time Stamp, which tells the SMFs
     its sessions are gone: so the journal's sessions are not brought back either."""
     daemon = start_pfcpd(session_overrides(pool="198.18.16.0/28"))

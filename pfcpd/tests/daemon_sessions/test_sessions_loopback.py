@@ -24,7 +24,7 @@ def show_sessions(daemon: Any, *args: str) -> list[dict[str, Any]]:
     return json.loads(proc.stdout)["sessions"]
 
 
-def test_establish_modify_delete(start_pfcpd, smf) -> None:
+def test_establish_modify_delete(start_pfcpd: Any, smf: Any) -> None:
     daemon = start_pfcpd(session_overrides(pool="198.18.7.0/30"))
     cp = smf(daemon)
     cp.associate()
@@ -51,7 +51,7 @@ def test_establish_modify_delete(start_pfcpd, smf) -> None:
     assert daemon.metric("pfcpd_sessions_active") == 0
 
 
-def test_a_retransmitted_establishment_creates_one_session(start_pfcpd, smf) -> None:
+def test_a_retransmitted_establishment_creates_one_session(start_pfcpd: Any, smf: Any) -> None:
     """The same request twice (same sequence number): the same answer, one session."""
     daemon = start_pfcpd(session_overrides(pool="198.18.11.0/30"))
     cp = smf(daemon)
@@ -71,7 +71,7 @@ def test_a_retransmitted_establishment_creates_one_session(start_pfcpd, smf) -> 
     assert daemon.metric("pfcpd_sessions_established_total") == 1
 
 
-def test_refusals_carry_their_cause_and_rule(start_pfcpd, smf) -> None:
+def test_refusals_carry_their_cause_and_rule(start_pfcpd: Any, smf: Any) -> None:
     """Through the real daemon: a FAR reference that does not exist (73 with the Failed
     Rule ID) and an exhausted UE pool (79) leave no session behind."""
     daemon = start_pfcpd(session_overrides(pool="198.18.12.0/30"))  # 2 UE addresses
@@ -90,7 +90,7 @@ def test_refusals_carry_their_cause_and_rule(start_pfcpd, smf) -> None:
     assert len(show_sessions(daemon)) == 2
 
 
-def test_periodic_usage_reports_count_up(start_pfcpd, smf) -> None:
+def test_periodic_usage_reports_count_up(start_pfcpd: Any, smf: Any) -> None:
     """A URR with a 1 s measurement period: a PERIO report about every second, UR-SEQN
     counting up, the trigger counted in the metrics."""
     daemon = start_pfcpd(session_overrides(pool="198.18.13.0/30"))

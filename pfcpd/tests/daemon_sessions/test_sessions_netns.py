@@ -161,7 +161,7 @@ def usage_of(msg: Any, report_type: int) -> tuple[int, int, int, int, int]:
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_gtpu_ip_both_ways_and_the_final_usage_report(lab: Callable[..., Lab], family: str):
+def test_gtpu_ip_both_ways_and_the_final_usage_report(lab: Callable[..., Lab], family: str) -> None:
     lab_ = lab()
     v6 = family == "ipv6"
     est = lab_.smf.establish(rules.session_rules(v6=v6, gnb=GNB, gnb_teid=0x4711))
