@@ -74,7 +74,7 @@ def start_pfcpd(
     """``pfcpd run`` on loopback; ``overrides``: top-level keys replaced, and ``pfcp``
     keys merged into the PFCP section (bench/session_rate.py adds a datapath)."""
     port = free_port()
-    config = {
+    config: dict[str, Any] = {
         "node_id": "127.0.0.1",
         "pfcp": {
             "listen": [f"127.0.0.1:{port}"],
