@@ -281,3 +281,26 @@ def test_ipv6_n3(datapath: LocalDatapath) -> None:
     assert out.verdict == Verdict.FORWARD and IPv6(out.output).dst == gnb6
     assert IPv6(out.output)[GTP_U_Header].teid == 0x600
     h.check_sent_with_tshark()
+
+
+def test_checkpoint_slices_are_spread_over_polls(h: Harness) -> None:
+    import dataclasses
+
+    h.engine.settings = dataclasses.replace(h.engine.settings, checkpoint_batch=1)
+    teids = []
+    for i in range(3):
+        resp = h.establish(cp_seid=10 + i)
+        teids.append(created(resp)[1][T.F_TEID].teid)  # type: ignore[attr-defined]
+    for i, teid in enumerate(teids):
+        h.dp.process_ul(gtpu(ul_packet(f"10.45.0.{i + 1}", 100), teid))
+    commits = h.journal.commits
+    now = 0.0
+    for _ in range(60):  # 3 s of timer runs: never one due at once again (no busy loop)
+        t = h.node.get_timer()
+        assert t is not None
+        now = max(now, t)
+        h.node.handle_timer(now)
+        h.node.datagrams_to_send()
+        assert h.engine.get_timer() > now  # type: ignore[operator]
+    assert h.journal.commits - commits == 3  # each session's counters journaled once
+    assert all(b'"baseline":[128,' in r for r in h.journal.records.values())

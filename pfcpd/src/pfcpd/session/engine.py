@@ -345,14 +345,17 @@ class SessionEngine:
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
             elif self._next_checkpoint <= now:
-                # A slice of the sessions per timer run (round robin), so a checkpoint
-                # never stalls the node for long; all of them within about the interval.
+                # checkpoint_batch sessions per poll (round robin), so a checkpoint never
+                # stalls the node: a pass over all of them takes sessions / batch polls,
+                # and the next pass starts checkpoint_interval after one ends.
                 if not self._checkpoint_queue:
                     self._checkpoint_queue = list(self.sessions)
                 batch = self._checkpoint_queue[-self.settings.checkpoint_batch :]
                 del self._checkpoint_queue[-self.settings.checkpoint_batch :]
                 self.checkpoint(now, batch)
-                if not self._checkpoint_queue:
+                if self._checkpoint_queue:  # the next slice at the next poll, not at once
+                    self._next_checkpoint = now + self.settings.poll_interval
+                else:
                     self._next_checkpoint = now + self.settings.checkpoint_interval
         except Exception:  # a bug: logged and counted; the node's timer goes on
             log.exception("session engine timer")
