@@ -736,8 +736,12 @@ class SessionEngine:
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
-        """Session Set Deletion: this engine keeps no FQ-CSIDs, so the sets it can name are
-        all the sessions of the requesting CP (TS 29.244 5.22: a CP asks for its own)."""
+        """Session Set Deletion. This engine keeps no FQ-CSIDs: a request naming sets by
+        FQ-CSID (the sessions of a failed node, TS 29.244 5.22) cannot be told apart from
+        others and is refused (76) rather than deleting more than asked; with the Node ID
+        alone, every session of the requesting CP is deleted."""
+        if req.get(T.FQ_CSID) is not None:
+            return cause_response(req, Cause.SERVICE_NOT_SUPPORTED, 0, node_id)
         seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
         try:
             self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
