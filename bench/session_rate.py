@@ -150,7 +150,7 @@ def main() -> int:
     print(
         f"  pfcpd RSS growth per 100k sessions: {per_100k / 2**20:.0f} MiB (whole process)"
     )
-    engine_bytes = engine_state_per_100k(min(args.sessions, 20000))
+    engine_bytes = engine_state_per_100k(min(args.sessions, 5000))
     print(
         f"  session engine's Python state per 100k sessions: {engine_bytes / 2**20:.0f} MiB "
         "(tracemalloc; without the datapath's C tables)"
