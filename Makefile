@@ -23,8 +23,10 @@ deps:
 
 venv: $(VENV)/.installed
 
-# pfcpd's C extension (the codec's IE walk) is rebuilt when its source changes.
-$(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c
+# pfcpd's compiled parts (the codec's IE walk, libupfcore.so of the local datapath) are rebuilt
+# when their sources change.
+$(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c \
+  $(wildcard upf_plugin/core/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e 'pfcpd[test]'
@@ -62,6 +64,7 @@ test-pfcpd-asan: venv
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
 	$(VPY) bench/pfcp_node.py
+	$(VPY) bench/session_rate.py
 
 # upf_plugin/core: C rule engine. build/core = normal build (libupfcore.so for pfcpd's local
 # datapath tests, core_bench); build/core-release = Release (-O3, -Werror: what the optimizer

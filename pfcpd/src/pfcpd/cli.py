@@ -28,10 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check_config)
 
     show = sub.add_parser("show", help="show the running daemon's state (admin socket)")
-    show.add_argument("what", choices=["associations"])
+    show.add_argument("what", choices=["associations", "sessions"])
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show.add_argument(
+        "--seid",
+        type=lambda text: int(text, 0),
+        metavar="N",
+        help="sessions: only the one with this UP SEID (decimal or 0x hex)",
+    )
     _admin_socket_args(show)
     show.set_defaults(func=_cmd_show)
+
+    from .smfsim.loadgen import build_parser as loadgen_parser
+
+    loadgen = loadgen_parser(
+        sub.add_parser("loadgen", help="SMF load generator: sessions/s and latency against a UPF")
+    )
+    loadgen.set_defaults(func=_cmd_loadgen)
 
     release = sub.add_parser(
         "release", help="ask a CP to release its association (UP-initiated release)"
@@ -74,12 +87,19 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     return run_show(
         args.what,
+        seid=args.seid,
         config=args.config,
         socket_path=args.socket,
         as_json=args.json,
         out=sys.stdout,
         err=sys.stderr,
     )
+
+
+def _cmd_loadgen(args: argparse.Namespace) -> int:
+    from .smfsim.loadgen import run_loadgen
+
+    return run_loadgen(args)
 
 
 def _cmd_release(args: argparse.Namespace) -> int:

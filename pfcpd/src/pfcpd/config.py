@@ -107,7 +107,7 @@ class Config:
     node_id: str
     pfcp: PfcpConfig
     datapath_kind: str
-    datapath: dict[str, Any]  # the whole `datapath` mapping; its issue owns the other keys
+    datapath: dict[str, Any]  # the whole `datapath` mapping (its other keys: the datapath's)
     interfaces: dict[str, InterfaceConfig]
     network_instances: dict[str, NetworkInstanceConfig]
     state_dir: Path
@@ -342,6 +342,8 @@ class _Validator:
         if not isinstance(state_dir, str) or not state_dir.startswith("/"):
             self.error("state_dir", f"must be an absolute path, got {state_dir!r}")
             state_dir = "/"
+        if kind == "local" and "n3" in interfaces:
+            self.local_datapath(datapath, interfaces["n3"].address, instances)
         logging = self.logging(top.get("logging", {}))
         metrics = self.metrics(top.get("metrics", {}))
         admin = self.mapping(top.get("admin", {}), "admin", ("socket",))
@@ -363,6 +365,22 @@ class _Validator:
             metrics_listen=metrics,
             admin_socket=Path(socket_path),
         )
+
+    def local_datapath(
+        self,
+        datapath: dict[str, Any],
+        n3_address: str,
+        instances: dict[str, NetworkInstanceConfig],
+    ) -> None:
+        """The local datapath's own keys (its module is their home)."""
+        from .datapath.local.settings import LocalDatapathSettings
+
+        try:
+            LocalDatapathSettings.from_config(
+                datapath, n3_address, {k: v.ue_pools for k, v in instances.items()}
+            )
+        except ConfigError as exc:
+            self.errors.extend(exc.errors)
 
     def node_id(self, value: object) -> str:
         if not isinstance(value, str) or not value:

@@ -96,6 +96,24 @@ class ReadCounter(Gauge):
     kind = "counter"
 
 
+class LabelledGauge(_Metric):
+    """Gauges read together when rendered: ``read`` returns label value -> value."""
+
+    kind = "gauge"
+
+    def __init__(
+        self, name: str, help_text: str, labelname: str, read: Callable[[], dict[str, float]]
+    ) -> None:
+        super().__init__(name, help_text, (labelname,))
+        self.read = read
+
+    def samples(self) -> list[str]:
+        return [
+            f"{self.name}{_labels(self.labelnames, (label,))} {_number(value)}"
+            for label, value in sorted(self.read().items())
+        ]
+
+
 class Histogram(_Metric):
     kind = "histogram"
 

@@ -1,9 +1,10 @@
-"""``pfcpd show associations``: ask the running daemon over its admin socket."""
+"""``pfcpd show associations|sessions``: ask the running daemon over its admin socket."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -12,6 +13,19 @@ from .daemon.admin import admin_request
 from .daemon.state_store import NTP_UNIX_OFFSET
 
 COLUMNS = ("NODE ID", "ADDRESS", "STATE", "INITIATOR", "SINCE", "LAST HEARTBEAT", "CP RECOVERY")
+SESSION_COLUMNS = (
+    "UP SEID",
+    "CP SEID",
+    "CP NODE ID",
+    "SINCE",
+    "UE",
+    "F-TEIDS",
+    "PDRS",
+    "FARS",
+    "QERS",
+    "URRS",
+    "BYTES UL/DL",
+)
 
 
 def admin_socket_path(config: str | None, socket_path: str | None) -> Path:
@@ -26,6 +40,42 @@ def _when(unix: object) -> str:
     if not isinstance(unix, int | float):
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix)) + "Z"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _ids(values: object) -> str:
+    return ",".join(str(v) for v in values) if isinstance(values, list | dict) and values else "-"
+
+
+def format_sessions(reply: dict[str, Any]) -> str:
+    rows = [SESSION_COLUMNS]
+    for s in reply.get("sessions", []):
+        ul = dl = 0
+        for urr in s.get("urrs", {}).values():
+            counted = urr.get("bytes") or [0, 0, 0]
+            ul, dl = max(ul, counted[1]), max(dl, counted[2])
+        established = s.get("established_ntp")
+        rows.append(
+            (
+                f"0x{s['up_seid']:x}",
+                f"0x{s['cp_seid']:x}",
+                str(s["cp_node_id"]),
+                _when(established - NTP_UNIX_OFFSET) if isinstance(established, int) else "-",
+                _ids(s.get("ue_addresses")),
+                _ids([f"0x{t:x}" for t in s.get("teids", [])]),
+                _ids(s.get("pdrs")),
+                _ids(s.get("fars")),
+                _ids(s.get("qers")),
+                _ids(s.get("urrs")),
+                f"{ul}/{dl}",
+            )
+        )
+    return _table(rows)
 
 
 def format_table(reply: dict[str, Any]) -> str:
@@ -45,14 +95,13 @@ def format_table(reply: dict[str, Any]) -> str:
                 _when(cp_ts - NTP_UNIX_OFFSET) if isinstance(cp_ts, int) else "-",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines) + "\n"
+    return _table(rows)
 
 
 def run_show(
     what: str,
     *,
+    seid: int | None = None,
     config: str | None,
     socket_path: str | None,
     as_json: bool,
@@ -66,7 +115,10 @@ def run_show(
             print(f"pfcpd: {line}", file=err)
         return 1
     try:
-        reply = admin_request(path, {"command": f"show {what}"})
+        request: dict[str, Any] = {"command": f"show {what}"}
+        if seid is not None:
+            request["seid"] = seid
+        reply = admin_request(path, request)
     except (OSError, ValueError) as exc:
         print(f"pfcpd: cannot reach the daemon at {path}: {exc}", file=err)
         return 1
@@ -76,6 +128,8 @@ def run_show(
     if as_json:
         json.dump(reply, out, indent=1)
         out.write("\n")
+    elif what == "sessions":
+        out.write(format_sessions(reply))
     else:
         out.write(format_table(reply))
     return 0

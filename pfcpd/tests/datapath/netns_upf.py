@@ -9,8 +9,8 @@ the datapath counters and the TUNs' packet counters as JSON.
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,22 +45,20 @@ def _tun_counters(tun: str) -> dict[str, int]:
 def main() -> None:
     tun, variant = sys.argv[1], sys.argv[2]
     n3, program = VARIANTS[variant]
-    n6: str | dict[str, str] = tun
+    pools = [ipaddress.ip_network("10.45.0.0/16"), ipaddress.ip_network("fd00:45::/64")]
+    instances = {"internet": pools}
+    tuns = {"internet": tun}
     if variant == "multi-n6":
-        n6 = {"internet": tun, "ims": f"{tun}b"}
-    upf = LocalUpf(LocalDatapathSettings.from_mapping({"n3_address": n3, "n6_tun": n6}))
+        instances["ims"] = [ipaddress.ip_network("10.46.0.0/16")]
+        tuns["ims"] = f"{tun}b"
+    settings = LocalDatapathSettings.from_config({"n6_tun": tuns}, n3, instances)
+    upf = LocalUpf(settings)
     dp = upf.datapath
     dp.install(0x42, program)
     if variant == "multi-n6":
         assert upf.settings.network_instances["ims"] == 1
         dp.install(0x43, ims_program())
-    upf.start()
-    for dev in upf.settings.n6_tuns:
-        subprocess.run(["ip", "link", "set", "dev", dev, "up"], check=True)
-    subprocess.run(["ip", "route", "add", "10.45.0.0/16", "dev", tun], check=True)
-    subprocess.run(["ip", "-6", "route", "add", "fd00:45::/64", "dev", tun], check=True)
-    if variant == "multi-n6":
-        subprocess.run(["ip", "route", "add", "10.46.0.0/16", "dev", f"{tun}b"], check=True)
+    upf.start()  # brings the TUNs up and routes the UE pools to them
     print("READY", flush=True)
     sys.stdin.readline()
     assert upf.loop is not None

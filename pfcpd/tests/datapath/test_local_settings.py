@@ -1,4 +1,4 @@
-"""datapath.* keys of the local datapath."""
+"""datapath.* keys of the local datapath, with interfaces.n3 and network_instances."""
 
 from __future__ import annotations
 
@@ -6,63 +6,80 @@ import ipaddress
 
 import pytest
 
-from pfcpd.config import ConfigError
-from pfcpd.datapath.local.settings import LocalDatapathSettings
+from pfcpd.config import ConfigError, parse_config
+from pfcpd.datapath.local.settings import LocalDatapathSettings, N6Instance
+
+POOL = ipaddress.ip_network("10.45.0.0/16")
+POOL6 = ipaddress.ip_network("fd00:45::/64")
 
 
-def test_defaults_and_values() -> None:
-    s = LocalDatapathSettings.from_mapping({"kind": "local", "n3_address": "10.200.0.2"})
+def test_defaults_from_the_network_instances() -> None:
+    s = LocalDatapathSettings.from_config({"kind": "local"}, "10.200.0.2", {"internet": [POOL]})
     assert s.n3_address == ipaddress.IPv4Address("10.200.0.2")
-    assert (s.n6, s.core_lib) == ((("internet", "upf-n6"),), None)
-    assert s.network_instances == {"internet": 0} and s.n6_tuns == ("upf-n6",)
-    s = LocalDatapathSettings.from_mapping(
-        {"n3_address": "fd00::2", "n6_tun": "n6", "expected_sessions": 10, "core_lib": "/x.so"}
+    assert s.n6 == (N6Instance("internet", "upf-internet", (POOL,)),)
+    assert s.network_instances == {"internet": 0} and s.n6_tuns == ("upf-internet",)
+    assert (s.core_lib, s.expected_sessions) == (None, 1024)
+    s = LocalDatapathSettings.from_config(
+        {"kind": "local", "expected_sessions": 10, "core_lib": "/x.so"}, "fd00::2", {}
     )
-    assert s.n3_address.version == 6 and s.expected_sessions == 10 and s.core_lib == "/x.so"
+    assert s.n3_address.version == 6 and s.n6 == () and s.expected_sessions == 10
+    assert s.core_lib == "/x.so"
+
+
+def test_several_network_instances_in_config_order() -> None:
+    s = LocalDatapathSettings.from_config(
+        {"n6_tun": {"ims": "n6-ims"}}, "10.200.0.2", {"internet": [POOL], "ims": [POOL6]}
+    )
+    assert s.network_instances == {"internet": 0, "ims": 1}
+    assert s.n6_tuns == ("upf-internet", "n6-ims") and s.n6[1].ue_pools == (POOL6,)
 
 
 def test_every_problem_is_named() -> None:
     with pytest.raises(ConfigError) as e:
-        LocalDatapathSettings.from_mapping(
+        LocalDatapathSettings.from_config(
             {
-                "n3_address": "10.200.0.300",
-                "n6_tun": "a-very-long-interface-name",
+                "n6_tun": {"internet": "a-very-long-interface-name", "iot": "t0"},
                 "expected_sessions": 0,
-                "n6_network_instance": "",
+                "n3_address": "10.0.0.1",
                 "color": "blue",
-            }
-        )
-    keys = sorted(line.split(":")[0] for line in e.value.errors)
-    assert keys == [
-        "datapath.color",
-        "datapath.expected_sessions",
-        "datapath.n3_address",
-        "datapath.n6_network_instance",
-        "datapath.n6_tun",
-    ]
-    with pytest.raises(ConfigError, match=r"datapath.n3_address: required"):
-        LocalDatapathSettings.from_mapping({"kind": "local"})
-
-
-def test_several_n6_network_instances() -> None:
-    s = LocalDatapathSettings.from_mapping(
-        {"n3_address": "10.200.0.2", "n6_tun": {"internet": "upf-n6", "ims": "upf-ims"}}
-    )
-    assert s.network_instances == {"internet": 0, "ims": 1}
-    assert s.n6_tuns == ("upf-n6", "upf-ims")
-    with pytest.raises(ConfigError) as e:
-        LocalDatapathSettings.from_mapping(
-            {
-                "n3_address": "10.200.0.2",
-                "n6_tun": {"internet": "upf-n6", "ims": "upf-n6", "iot": "no/slash"},
-                "n6_network_instance": "internet",
-            }
+            },
+            "10.200.0.2",
+            {"internet": [], "a-long-network-instance-name": []},
         )
     assert sorted(e.value.errors) == [
-        "datapath.n6_network_instance: not with an n6_tun mapping (its keys are the network "
-        "instances)",
-        "datapath.n6_tun.iot: not an interface name (1-15 chars): 'no/slash'",
-        "datapath.n6_tun: TUN 'upf-n6' used by several network instances",
+        "datapath.color: unknown key (known: kind, n6_tun, core_lib, expected_sessions)",
+        "datapath.expected_sessions: must be a positive integer: 0",
+        "datapath.n3_address: unknown key (known: kind, n6_tun, core_lib, expected_sessions)",
+        "datapath.n6_tun.a-long-network-instance-name: is required: the default "
+        "'upf-a-long-network-instance-name' is no interface name",
+        "datapath.n6_tun.internet: not an interface name (1-15 chars): "
+        "'a-very-long-interface-name'",
+        "datapath.n6_tun.iot: no such network instance in network_instances",
     ]
-    with pytest.raises(ConfigError, match=r"datapath\.n6_tun: the mapping is empty"):
-        LocalDatapathSettings.from_mapping({"n3_address": "10.200.0.2", "n6_tun": {}})
+    with pytest.raises(ConfigError) as e:
+        LocalDatapathSettings.from_config(
+            {"n6_tun": {"a": "t0", "b": "t0"}}, "10.0.0.1", {"a": [], "b": []}
+        )
+    assert e.value.errors == ["datapath.n6_tun: TUN 't0' used by several network instances"]
+    with pytest.raises(ConfigError, match=r"datapath\.n6_tun: must be a mapping"):
+        LocalDatapathSettings.from_config({"n6_tun": "upf-n6"}, "10.0.0.1", {})
+
+
+def test_check_config_validates_the_local_datapath_keys() -> None:
+    """pfcpd.config (check-config, run) reports datapath.* problems with the others."""
+    doc = {
+        "node_id": "upf.example.net",
+        "pfcp": {"listen": ["127.0.0.1"], "allowed_peers": ["127.0.0.0/8"]},
+        "interfaces": {"n3": {"address": "10.0.0.1"}},
+        "network_instances": {"internet": {"ue_pools": ["10.45.0.0/16"]}},
+        "state_dir": "/var/lib/pfcpd",
+        "datapath": {"kind": "local", "n6_tun": {"ims": "x"}, "n3_address": "10.0.0.1"},
+    }
+    with pytest.raises(ConfigError) as e:
+        parse_config(doc)
+    assert sorted(e.value.errors) == [
+        "datapath.n3_address: unknown key (known: kind, n6_tun, core_lib, expected_sessions)",
+        "datapath.n6_tun.ims: no such network instance in network_instances",
+    ]
+    doc["datapath"] = {"kind": "local"}  # the minimal configuration is complete
+    assert parse_config(doc).datapath == {"kind": "local"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -41,6 +42,19 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_n3_address() -> str:
+    """A 127.x.y.z address whose GTP-U port 2152 is free (pfcpd binds it for N3)."""
+    for _ in range(100):
+        host = "127." + ".".join(str(random.randint(1, 254)) for _ in range(3))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((host, 2152))
+            except OSError:
+                continue
+            return host
+    raise AssertionError("no free 127.x.y.z:2152")
+
+
 def base_config(tmp: Path, port: int, metrics_port: int) -> dict[str, Any]:
     return {
         "node_id": "127.0.0.1",
@@ -55,9 +69,10 @@ def base_config(tmp: Path, port: int, metrics_port: int) -> dict[str, Any]:
             "response_cache_time": 10,
             "drain_timeout": 2,
         },
+        # The local datapath's GTP-U socket on a loopback address of its own (port 2152 is
+        # fixed); no network instance, so no TUN device: these tests need no root.
         "datapath": {"kind": "local"},
-        "interfaces": {"n3": {"address": "127.0.0.1"}},
-        "network_instances": {"internet": {"ue_pools": ["10.45.0.0/16"]}},
+        "interfaces": {"n3": {"address": free_n3_address()}},
         "state_dir": str(tmp / "state"),
         "logging": {"format": "json", "level": "debug"},
         "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
@@ -127,8 +142,15 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 class Pfcpd:
     """One ``python -m pfcpd run`` process; started when READY=1 arrives on NOTIFY_SOCKET."""
 
-    def __init__(self, tmp: Path, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        overrides: dict[str, Any] | None = None,
+        command_prefix: tuple[str, ...] = (),
+    ) -> None:
+        """``command_prefix``: run pfcpd under it (e.g. ``ip netns exec NS``)."""
         self.tmp = tmp
+        self.command_prefix = command_prefix
         self.port = free_port()
         self.metrics_port = free_port(socket.SOCK_STREAM)
         self.config = merge(base_config(tmp, self.port, self.metrics_port), overrides or {})
@@ -150,7 +172,10 @@ class Pfcpd:
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pfcpd", "run", "--config", str(self.config_path)],
+                [
+                    *self.command_prefix,
+                    *(sys.executable, "-m", "pfcpd", "run", "--config", str(self.config_path)),
+                ],
                 stdout=log,
                 stderr=log,
                 env=env,

@@ -72,7 +72,8 @@ def test_cp_initiated_setup_update_release(start_pfcpd, make_peer):
     assert ies["IE_Cause"].cause == Cause.REQUEST_ACCEPTED
     assert ies["IE_NodeId"].ipv4 == "127.0.0.1"
     assert ies["IE_RecoveryTimeStamp"].timestamp == daemon.state_file()["recovery_time_stamp"]
-    assert "IE_UPFunctionFeatures" not in ies  # nothing optional implemented yet
+    # The session engine's features (pfcpd.session): F-TEID allocation at least.
+    assert ies["IE_UPFunctionFeatures"].FTUP == 1
 
     [assoc] = daemon.associations()
     assert (assoc["node_id"], assoc["state"], assoc["initiator"]) == (
@@ -122,7 +123,7 @@ def test_up_initiated_setup_retried_and_release(start_pfcpd, make_peer):
     assert first.get(IEType.NODE_ID) == NodeID.from_text("127.0.0.1")
     recovery = first.get(IEType.RECOVERY_TIME_STAMP)
     assert recovery == RecoveryTimeStamp(daemon.state_file()["recovery_time_stamp"])
-    assert first.get(IEType.UP_FUNCTION_FEATURES) is None
+    assert first.get(IEType.UP_FUNCTION_FEATURES) is not None  # the session engine's
     # Unanswered: retransmitted after T1 with the same sequence number ...
     again = peer.expect(M.ASSOCIATION_SETUP_REQUEST)
     assert again.seq == first.seq
@@ -315,10 +316,12 @@ def test_session_messages_without_association_and_unknown_seid(start_pfcpd, make
         answer = peer.request(Message(msg_type, 0, [], seid=0x1234))
         assert cause_of(answer) == Cause.SESSION_CONTEXT_NOT_FOUND
         assert answer.seid == 0
-    # No session engine yet: establishment is refused, never faked.
+    # The session engine has it: a FAR that forwards without Forwarding Parameters is
+    # refused (conditional IE missing, TS 29.244 7.5.2.3), and no session is made.
     peer.send(scapy_establishment(12, cp_seid=0x77))
     answer = decode(peer.expect_raw(12))
-    assert cause_of(answer) == Cause.SERVICE_NOT_SUPPORTED
+    assert cause_of(answer) == Cause.CONDITIONAL_IE_MISSING
+    assert answer.get(IEType.OFFENDING_IE) == OffendingIE(IEType.FORWARDING_PARAMETERS)
     assert answer.get(IEType.F_SEID) is None and answer.seid == 0x77
     assert not isinstance(answer.get(IEType.F_SEID), FSEID)
 

@@ -1,10 +1,12 @@
 """``pfcpd run --config FILE``: the daemon's life cycle.
 
-Start-up: validate the config, restore or create the state in ``state_dir``, open the PFCP,
-admin and metrics endpoints, then tell systemd READY=1. SIGHUP reloads the allow-list, rate
-limit and log level (nothing else changes without a restart; a bad file keeps the old
-settings). SIGTERM/SIGINT: originate no new requests, let in-flight transactions finish
-within ``pfcp.drain_timeout``, save the state, exit 0.
+Start-up: validate the config, restore or create the state in ``state_dir``, start the
+datapath (`datapath_service`), restore the sessions from the journal in ``state_dir``
+(`session_journal`) into the session engine and so into the datapath, open the PFCP, admin
+and metrics endpoints, then tell systemd READY=1. SIGHUP reloads the allow-list, rate limit
+and log level (nothing else changes without a restart; a bad file keeps the old settings).
+SIGTERM/SIGINT: originate no new requests, let in-flight transactions finish within
+``pfcp.drain_timeout``, save the state, stop the datapath, exit 0.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ from typing import Any
 
 from ..config import Config, ConfigError, PfcpConfig, load_config
 from ..node.node_metrics import NodeMetrics
+from ..session import EngineSettings, JournalError, SessionEngine
 from .admin import start_admin_server
+from .datapath_service import DatapathStartError, open_datapath
+from .packet_loop_metrics import register_packet_loop
+from .gc_tuning import PeriodicFreeze
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
 from .sd_notify import notify, reloading
 from .server import PfcpServer
+from .session_journal import SessionJournal
 from .state_store import load_state, save_state
 
 log = logging.getLogger("pfcpd")
@@ -62,6 +69,7 @@ class Daemon:
         self.config = config
         self.stopping = asyncio.Event()
         self.server: PfcpServer | None = None
+        self.engine: SessionEngine | None = None
 
     async def run(self) -> int:
         cfg = self.config
@@ -75,8 +83,40 @@ class Daemon:
         log.info("%s; recovery time stamp %d", why, state.recovery_time_stamp)
         if not state.restored:
             save_state(cfg.state_dir, state)
+        try:
+            datapath = open_datapath(cfg)
+        except DatapathStartError as exc:
+            log.error("cannot start: %s", exc)
+            return 1
         metrics = NodeMetrics()
-        self.server = server = PfcpServer(cfg, state, metrics)
+        try:
+            journal = SessionJournal(cfg.state_dir)
+            records = list(journal.records())
+            if records and not state.restored:
+                # A new Recovery Time Stamp tells the CPs this UPF's state is gone: so it is.
+                log.warning("node state new: %d journal record(s) discarded", len(records))
+                journal.commit({}, [key for key, _ in records])
+                records = []
+        except JournalError as exc:
+            datapath.stop()
+            log.error("cannot start: session journal: %s", exc)
+            return 1
+        settings = EngineSettings.from_config(cfg)
+        assert settings.network_instance_index == datapath.network_instances
+        self.engine = engine = SessionEngine(
+            settings, datapath.datapath, journal, registry=metrics.registry
+        )
+        restored = engine.restore(records, loop.time())
+        log.info("%d session(s) restored from %s", restored, journal.path)
+        try:
+            datapath.start()
+        except DatapathStartError as exc:
+            journal.close()
+            datapath.stop()
+            log.error("cannot start: %s", exc)
+            return 1
+        register_packet_loop(metrics.registry, datapath.packet_counters)
+        self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)
         log.info("admin socket %s", cfg.admin_socket)
@@ -89,9 +129,12 @@ class Daemon:
 
             metrics_server = await start_metrics_server(cfg.metrics_listen, render)
             log.info("metrics on http://%s/metrics", cfg.metrics_listen)
+        freezer = PeriodicFreeze(loop)
+        freezer.start()
         notify("READY=1")
         log.info("pfcpd ready, node id %s", cfg.node_id)
         await self.stopping.wait()
+        freezer.stop()
 
         notify("STOPPING=1")
         log.info("stopping: finishing %d transaction(s) in flight", server.node.in_flight)
@@ -104,7 +147,9 @@ class Daemon:
         admin.close()
         if metrics_server is not None:
             metrics_server.close()
-        saved = server.close()  # writes the state
+        saved = server.close()  # writes the state (and fsyncs the session journal)
+        journal.close()
+        datapath.stop()
         with contextlib.suppress(OSError):
             cfg.admin_socket.unlink()
         if not saved:
@@ -164,6 +209,12 @@ class Daemon:
                 "recovery_time_stamp": server.state.recovery_time_stamp,
                 "associations": [a.to_record(offset) for a in server.node.associations()],
             }
+        if command == "show sessions":
+            seid = request.get("seid")
+            if seid is not None and (not isinstance(seid, int) or isinstance(seid, bool)):
+                return {"error": "seid must be an integer"}
+            assert self.engine is not None
+            return {"sessions": self.engine.sessions_view(seid)}
         if command == "release association":
             node_id = request.get("node_id")
             if not isinstance(node_id, str):

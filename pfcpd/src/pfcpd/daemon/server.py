@@ -4,7 +4,9 @@ After every input (datagram, timer) the server runs :meth:`PfcpServer._service`:
 node's datagrams, logs its events and re-arms the timer. When associations changed, the state
 file is written first, in a thread (the write ends with an fsync, which must not stall the
 event loop): the datagrams wait until the state they follow from is on disk, and changes made
-while a write is under way are written together by the next one (group commit).
+while a write is under way are written together by the next one (group commit). The session
+journal (`session_journal`) rides along: after a session change its WAL is fsynced by the same
+write, so answers about sessions also leave only once the change is on disk.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import socket
 import time
+from typing import Protocol
 
 from ..address import Address
 from ..config import Config, Endpoint
 from ..node import Association, PfcpNode
 from ..node import events as ev
 from ..node.node_metrics import NodeMetrics
+from ..node.session_handler import SessionHandler
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
 from .logs import RateLimitedLog
@@ -37,9 +42,26 @@ CLOSE_TIMEOUT = 10.0  # seconds the last state write may take at shutdown
 STATE_RETRY_INTERVAL = 1.0  # seconds between a failed state write and the next attempt
 
 
+class SyncedJournal(Protocol):
+    """What the server needs of the session journal: whether commits await an fsync, and
+    the fsync (run in the writing thread)."""
+
+    unsynced: bool
+
+    def sync(self) -> None: ...
+
+
 class PfcpServer:
-    def __init__(self, config: Config, state: NodeState, metrics: NodeMetrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        state: NodeState,
+        metrics: NodeMetrics,
+        session_handler: SessionHandler | None = None,
+        journal: SyncedJournal | None = None,
+    ) -> None:
         self.config = config
+        self.journal = journal
         self.state = state
         self.loop = asyncio.get_running_loop()
         now = self.loop.time()
@@ -58,6 +80,7 @@ class PfcpServer:
             associations=restored,
             # A fresh start each run: CPs may still cache answers to the last run's requests.
             first_seq=random.randint(1, MAX_SEQ),
+            session_handler=session_handler,
         )
         self.endpoints: dict[str, PfcpSocket] = {}  # listen address -> the socket answering
         self._sockets: list[PfcpSocket] = []  # every socket of every listen address
@@ -73,6 +96,7 @@ class PfcpServer:
         self._retry_at = 0.0  # after a failed write, the next one waits until then
         self._writing: concurrent.futures.Future[None] | None = None
         self._write_wanted = False  # state changed since the write under way began
+        self._state_wanted = False  # ... and that change includes the node's state file
         self._held: list[ev.Transmit] = []  # waiting for the write under way
         self._held_next: list[ev.Transmit] = []  # waiting for the write after it
 
@@ -226,24 +250,41 @@ class PfcpServer:
         )
 
     def _submit_write(
-        self, delay: float
+        self, delay: float, state: bool = True
     ) -> tuple[concurrent.futures.Future[None], list[Association]]:
-        """Have the writer thread write the state as it is now, after ``delay`` seconds;
-        with the associations that will be durable once it succeeds."""
+        """Have the writer thread fsync the session journal and write the state as it is now
+        (when ``state``), after ``delay`` seconds; with the associations that will be
+        durable once it succeeds."""
+        if not state:
+            return self._writer.submit(self._write, None, delay), self._durable_copies()
         copies = [dataclasses.replace(a) for a in self.node.associations()]
         self.node.state_dirty = False
         state = self._snapshot()
         return self._writer.submit(self._write, state, delay), copies
 
-    def _write(self, state: NodeState, delay: float) -> None:
+    def _write(self, state: NodeState | None, delay: float) -> None:
         if delay > 0:
             time.sleep(delay)  # (the writer thread: a retry after a failed write)
-        save_state(self.config.state_dir, state)
+        if self.journal is not None:
+            # The session journal first: session answers held for this write may leave even
+            # when the state file below fails (only association changes roll back then).
+            try:
+                self.journal.sync()
+            except OSError as exc:
+                # The journal's durability is unknown: nothing waiting for it may be
+                # confirmed. Stop now; the restart reads back what is on disk.
+                log.critical("cannot fsync the session journal: %s; pfcpd stops", exc)
+                logging.shutdown()
+                os._exit(1)
+        if state is not None:
+            save_state(self.config.state_dir, state)
 
-    def _start_write(self) -> None:
-        self._write_wanted = False
+    def _start_write(self, state: bool = True) -> None:
+        self._write_wanted = self._state_wanted = False
+        if self.journal is not None:
+            self.journal.unsynced = False  # commits from now on wait for the next write
         delay = max(0.0, self._retry_at - self.loop.time())
-        future, copies = self._submit_write(delay)
+        future, copies = self._submit_write(delay, state)
         self._writing = future
 
         def done(_: object) -> None:  # (in the writer thread)
@@ -280,7 +321,7 @@ class PfcpServer:
             self._send(tx)
         self._held, self._held_next = self._held_next, []
         if self._write_wanted:
-            self._start_write()
+            self._start_write(self._state_wanted)
         else:
             for tx in self._held:
                 self._send(tx)
@@ -306,13 +347,15 @@ class PfcpServer:
 
     def _service(self) -> None:
         node = self.node
-        if node.state_dirty:
+        state_dirty = node.state_dirty
+        if state_dirty or (self.journal is not None and self.journal.unsynced):
             node.state_dirty = False
             if self._writing is None:
                 self._held.extend(node.datagrams_to_send())
-                self._start_write()
+                self._start_write(state_dirty)
             else:  # the write under way began before this change: the next one takes it
                 self._write_wanted = True
+                self._state_wanted |= state_dirty
         for tx in node.datagrams_to_send():
             if self._write_wanted:
                 self._held_next.append(tx)

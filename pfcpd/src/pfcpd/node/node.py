@@ -615,8 +615,7 @@ class PfcpNode:
         elif t in SESSION_REQUESTS:
             response = self._session_request(msg, addr, now)
         elif t == M.PFD_MANAGEMENT_REQUEST:
-            # PFDM is not advertised: no PFD management without the session engine.
-            response = self._cause_response(t, msg.seq, Cause.SERVICE_NOT_SUPPORTED, 0)
+            response = self._pfd_management_request(msg, addr, now)
         else:  # UP_ONLY_REQUESTS: a CP has no business sending these
             response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
@@ -769,6 +768,21 @@ class PfcpNode:
             )
         except Exception as exc:
             self._internal_error(exc, "session_handler", addr, f"{msg.name} seq {msg.seq}")
+            return self._cause_response(msg.msg_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
+
+    def _pfd_management_request(self, msg: Message, addr: Address, now: float) -> Message:
+        """PFD Management comes from an associated CP (TS 29.244 6.2.5); the session
+        handler owns the PFDs."""
+        if self._association_at(addr) is None:
+            return self._cause_response(
+                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0
+            )
+        try:
+            return self.handler.handle_pfd_management(msg, now)
+        except Exception as exc:
+            self._events.append(
+                RequestRejected(addr, msg.msg_type, Cause.SYSTEM_FAILURE, f"handler: {exc!r}")
+            )
             return self._cause_response(msg.msg_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
 
     # -- errors --------------------------------------------------------------------------------

@@ -71,6 +71,10 @@ class SessionHandler(Protocol):
         has already answered duplicates from its cache and peers without association (72)."""
         ...
 
+    def handle_pfd_management(self, request: Message, now: float) -> Message:
+        """Answer a PFD Management Request (type 3) from an associated peer."""
+        ...
+
     def peer_seid(self, up_seid: int) -> int | None:
         """The CP's SEID of the session whose UP SEID is ``up_seid`` (for the header of an
         error response to a request that failed to decode), or None when unknown."""
@@ -133,6 +137,10 @@ class NoSessionEngine:
             return cause_response(request, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
         # Session set deletion / modification: not available without a session engine.
         return cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
+
+    def handle_pfd_management(self, request: Message, now: float) -> Message:
+        # PFDM is not advertised: no PFD management without the session engine.
+        return cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, None)
 
     def peer_seid(self, up_seid: int) -> int | None:
         return None

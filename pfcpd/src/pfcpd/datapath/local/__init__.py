@@ -7,6 +7,7 @@
   TUN device; one thread moves packets through the engine.
 
 Finding the library: env ``UPF_CORE_LIB`` (a path to libupfcore.so), else the
-``datapath.core_lib`` config key, else ``<repo>/build/core/libupfcore.so`` (what
-``make test-core`` builds), else the system library path (``libupfcore.so``).
+``datapath.core_lib`` config key, else the one pfcpd's build installs beside `corelib`
+(setup.py), else ``<repo>/build/core/libupfcore.so`` (what ``make test-core`` builds), else
+the system library path (``libupfcore.so``).
 """

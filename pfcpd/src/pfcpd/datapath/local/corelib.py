@@ -29,6 +29,11 @@ class CoreLibNotFound(RuntimeError):
     pass
 
 
+def packaged_path() -> Path:
+    """The library pfcpd's build (setup.py) puts beside this module."""
+    return Path(__file__).resolve().parent / LIB_NAME
+
+
 class CoreLibMismatch(RuntimeError):
     """The library and this binding disagree on a layout or a constant (built apart)."""
 
@@ -83,7 +88,8 @@ def repo_build_path() -> Path:
 
 
 def find_library(configured: str | None = None) -> Path:
-    """The library path: $UPF_CORE_LIB, the configured path, the repo build, the system."""
+    """The library path: $UPF_CORE_LIB, the configured path, the one installed with pfcpd,
+    the repo build, the system."""
     for candidate in (os.environ.get(ENV_VAR), configured):
         if candidate:
             path = Path(candidate)
@@ -92,14 +98,15 @@ def find_library(configured: str | None = None) -> Path:
                     f"{path} does not exist (from ${ENV_VAR} or datapath.core_lib)"
                 )
             return path
-    built = repo_build_path()
-    if built.is_file():
-        return built
+    for built in (packaged_path(), repo_build_path()):
+        if built.is_file():
+            return built
     system = ctypes.util.find_library("upfcore")
     if system:
         return Path(system)
     raise CoreLibNotFound(
-        f"{LIB_NAME} not found: set ${ENV_VAR}, or build it with `make test-core` ({built})"
+        f"{LIB_NAME} not found: reinstall pfcpd (its build makes {packaged_path()}), or set "
+        f"${ENV_VAR}"
     )
 
 

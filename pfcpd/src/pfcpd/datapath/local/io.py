@@ -67,9 +67,7 @@ class PacketLoop:
         n3_address: IPAddress,
         n6_tuns: Sequence[str],
     ) -> None:
-        """n6_tuns[i]: the TUN device of network instance index i (at least one)."""
-        if not n6_tuns:
-            raise ValueError("at least one N6 TUN device")
+        """n6_tuns[i]: the TUN device of network instance index i (none: N3 only)."""
         self.datapath = datapath
         self.n3_address = n3_address
         family = socket.AF_INET if n3_address.version == 4 else socket.AF_INET6
@@ -114,10 +112,15 @@ class PacketLoop:
                         self._drain_n3()
                     else:
                         self._drain_n6(key.data)
-                for res in self.datapath.take_pending():
-                    self._send(res)
+                self._send_pending()
         finally:
             sel.close()
+
+    def _send_pending(self) -> None:
+        """What a rule change queued (End Markers, flushed buffers): sent before any packet
+        processed after that change, so an End Marker precedes the new path's traffic."""
+        for res in self.datapath.take_pending():
+            self._send(res)
 
     def _drain_n3(self) -> None:
         for _ in range(64):
@@ -129,6 +132,7 @@ class PacketLoop:
                 self.errors += 1
                 return
             res = self.datapath.process_ul_gtpu(self.n3_address, data)
+            self._send_pending()
             if res.verdict == Verdict.FORWARD:
                 self._send(res)
             elif res.output:  # echo response / error indication to the sender
@@ -144,6 +148,7 @@ class PacketLoop:
                 self.errors += 1
                 return
             res = self.datapath.process_dl(packet, network_instance)
+            self._send_pending()
             if res.verdict == Verdict.FORWARD:
                 self._send(res)
 

@@ -1,22 +1,21 @@
-"""The ``datapath`` configuration keys of the local datapath and the service that runs it.
+"""The ``datapath`` keys of the local datapath and the service that runs it.
+
+The local datapath takes its N3 address from ``interfaces.n3.address`` and serves each
+network instance of ``network_instances`` through a TUN device (index 0, 1, ... in the
+order the instances are written); its own keys are few:
 
     datapath:
       kind: local                 # checked by pfcpd.config
-      n3_address: 10.200.0.2      # our GTP-U (N3/N9) address; UDP port 2152
-      n6_tun: upf-n6              # TUN device for N6 (created; routes to the UE pool are the
-                                  # operator's, e.g. `ip route add 10.45.0.0/16 dev upf-n6`)
-      n6_network_instance: internet   # the network instance name N6 belongs to (index 0)
-      core_lib: /usr/lib/upf/libupfcore.so   # optional; $UPF_CORE_LIB wins
+      n6_tun:                     # optional: TUN device per network instance; the default
+        internet: upf-internet    # is upf-<name> (names longer than 11 characters need one)
+      core_lib: /usr/lib/upf/libupfcore.so   # optional; $UPF_CORE_LIB wins, and pfcpd
+                                  # carries its own (see corelib.find_library)
       expected_sessions: 1024     # optional; sizes the lookup tables (they grow anyway)
 
-Several N6 network instances: `n6_tun` is then a mapping of network instance name to TUN
-device (one TUN each; indexes 0, 1, ... in the mapping's order), without
-`n6_network_instance`:
-
-      n6_tun:
-        internet: upf-n6          # UE pool routed here: DL lookups in "internet"
-        ims: upf-ims              # and here in "ims"; UL to a FAR's network instance
-                                  # leaves through its TUN
+Starting the datapath creates each TUN, brings it up and routes the instance's UE pools to
+it (``ip route replace``), so packets the kernel routes to a UE come to pfcpd as downlink;
+uplink packets leave through the TUN of their FAR's network instance for the kernel to route
+(IP forwarding and the routes towards the data network are the host's).
 
 Problems are reported as ``datapath.<key>: <problem>`` lines, all at once
 (`pfcpd.config.ConfigError`).
@@ -25,24 +24,23 @@ Problems are reported as ``datapath.<key>: <problem>`` lines, all at once
 from __future__ import annotations
 
 import ipaddress
+import logging
+import subprocess
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pfcpd.config import ConfigError
-from pfcpd.datapath.interface import IPAddress
+from pfcpd.datapath.interface import IPAddress, IPNetwork
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.datapath.local.io import PacketLoop
 
-KNOWN_KEYS = (
-    "kind",
-    "n3_address",
-    "n6_tun",
-    "n6_network_instance",
-    "core_lib",
-    "expected_sessions",
-)
+log = logging.getLogger("pfcpd.datapath")
+
+KNOWN_KEYS = ("kind", "n6_tun", "core_lib", "expected_sessions")
 IFNAMSIZ = 16
+TUN_PREFIX = "upf-"
 
 
 def _is_ifname(name: object) -> bool:
@@ -52,81 +50,80 @@ def _is_ifname(name: object) -> bool:
 
 
 @dataclass(frozen=True)
+class N6Instance:
+    """A network instance as the local datapath serves it."""
+
+    name: str
+    tun: str
+    ue_pools: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True)
 class LocalDatapathSettings:
     n3_address: IPAddress
-    # (network instance name, TUN device) per N6 network instance, index = position
-    n6: tuple[tuple[str, str], ...] = (("internet", "upf-n6"),)
+    n6: tuple[N6Instance, ...] = ()  # index = position
     core_lib: str | None = None
     expected_sessions: int = 1024
 
     @property
     def network_instances(self) -> dict[str, int]:
         """Network instance name -> index the session compiler puts in PDRs and FARs."""
-        return {name: i for i, (name, _tun) in enumerate(self.n6)}
+        return {ni.name: i for i, ni in enumerate(self.n6)}
 
     @property
     def n6_tuns(self) -> tuple[str, ...]:
         """TUN device per network instance index."""
-        return tuple(tun for _name, tun in self.n6)
+        return tuple(ni.tun for ni in self.n6)
 
     @classmethod
-    def from_mapping(cls, m: dict[str, Any]) -> LocalDatapathSettings:
+    def from_config(
+        cls,
+        datapath: Mapping[str, Any],
+        n3_address: str | IPAddress,
+        network_instances: Mapping[str, Sequence[IPNetwork]],
+    ) -> LocalDatapathSettings:
+        """``datapath``: the ``datapath`` mapping; ``n3_address``: ``interfaces.n3.address``;
+        ``network_instances``: name -> UE pools, in the configuration's order."""
         errors: list[str] = []
-        for key in m:
+        for key in datapath:
             if key not in KNOWN_KEYS:
                 errors.append(f"datapath.{key}: unknown key (known: {', '.join(KNOWN_KEYS)})")
-        n3: IPAddress | None = None
-        raw = m.get("n3_address")
-        if raw is None:
-            errors.append("datapath.n3_address: required for the local datapath")
-        else:
-            try:
-                n3 = ipaddress.ip_address(str(raw))
-            except ValueError:
-                errors.append(f"datapath.n3_address: not an IP address: {raw!r}")
-        n6: list[tuple[str, str]] = []
-        tun = m.get("n6_tun", "upf-n6")
-        ni = m.get("n6_network_instance", "internet")
-        if isinstance(tun, dict):
-            if "n6_network_instance" in m:
+        n3 = ipaddress.ip_address(str(n3_address))
+        tuns = datapath.get("n6_tun", {})
+        if not isinstance(tuns, dict):
+            errors.append(
+                f"datapath.n6_tun: must be a mapping of network instance to TUN device, "
+                f"got {tuns!r}"
+            )
+            tuns = {}
+        for name in tuns:
+            if name not in network_instances:
                 errors.append(
-                    "datapath.n6_network_instance: not with an n6_tun mapping (its keys are "
-                    "the network instances)"
+                    f"datapath.n6_tun.{name}: no such network instance in network_instances"
                 )
-            if not tun:
-                errors.append("datapath.n6_tun: the mapping is empty")
-            for name, dev in tun.items():
-                if not isinstance(name, str) or not name:
-                    errors.append(f"datapath.n6_tun: network instance must be a name: {name!r}")
-                elif not _is_ifname(dev):
-                    errors.append(
-                        f"datapath.n6_tun.{name}: not an interface name (1-15 chars): {dev!r}"
-                    )
+        n6: list[N6Instance] = []
+        for name, pools in network_instances.items():
+            dev = tuns.get(name, f"{TUN_PREFIX}{name}")
+            if not _is_ifname(dev):
+                where = f"datapath.n6_tun.{name}"
+                if name in tuns:
+                    errors.append(f"{where}: not an interface name (1-15 chars): {dev!r}")
                 else:
-                    n6.append((name, dev))
-            devs = [dev for _name, dev in n6]
-            for dev in sorted({d for d in devs if devs.count(d) > 1}):
-                errors.append(f"datapath.n6_tun: TUN {dev!r} used by several network instances")
-        else:
-            if not _is_ifname(tun):
-                errors.append(f"datapath.n6_tun: not an interface name (1-15 chars): {tun!r}")
-            if not isinstance(ni, str) or not ni:
-                errors.append(f"datapath.n6_network_instance: must be a non-empty string: {ni!r}")
-            n6.append((str(ni), str(tun)))
-        lib = m.get("core_lib")
+                    errors.append(f"{where}: is required: the default {dev!r} is no interface name")
+                continue
+            n6.append(N6Instance(name, dev, tuple(pools)))
+        devs = [ni.tun for ni in n6]
+        for dev in sorted({d for d in devs if devs.count(d) > 1}):
+            errors.append(f"datapath.n6_tun: TUN {dev!r} used by several network instances")
+        lib = datapath.get("core_lib")
         if lib is not None and not isinstance(lib, str):
             errors.append(f"datapath.core_lib: must be a path string: {lib!r}")
-        expected = m.get("expected_sessions", 1024)
+        expected = datapath.get("expected_sessions", 1024)
         if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
             errors.append(f"datapath.expected_sessions: must be a positive integer: {expected!r}")
-        if errors or n3 is None:
+        if errors:
             raise ConfigError(errors)
-        return cls(
-            n3_address=n3,
-            n6=tuple(n6),
-            core_lib=lib,
-            expected_sessions=int(expected),
-        )
+        return cls(n3_address=n3, n6=tuple(n6), core_lib=lib, expected_sessions=int(expected))
 
 
 class LocalUpf:
@@ -139,8 +136,18 @@ class LocalUpf:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Open N3 and the TUN (needs CAP_NET_ADMIN) and start forwarding."""
+        """Open N3 and the TUNs (needs CAP_NET_ADMIN), bring the TUNs up with routes to their
+        UE pools, and start forwarding."""
         self.loop = PacketLoop(self.datapath, self.settings.n3_address, self.settings.n6_tuns)
+        try:
+            for ni in self.settings.n6:
+                _ip("link", "set", "dev", ni.tun, "up")
+                for pool in ni.ue_pools:
+                    _ip(f"-{pool.version}", "route", "replace", str(pool), "dev", ni.tun)
+        except OSError:
+            self.loop.close()
+            self.loop = None
+            raise
         self._thread = threading.Thread(target=self.loop.run, name="upf-local", daemon=True)
         self._thread.start()
 
@@ -151,3 +158,14 @@ class LocalUpf:
             self.loop.close()
         self.loop = self._thread = None
         self.datapath.close()
+
+
+def _ip(*args: str) -> None:
+    """Run ``ip ARGS``; OSError with ip's message when it fails."""
+    try:
+        done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OSError(f"ip {' '.join(args)}: {exc}") from None
+    if done.returncode != 0:
+        raise OSError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    log.debug("ip %s", " ".join(args))

@@ -6,8 +6,12 @@ import ipaddress
 
 import pytest
 
-from pfcpd.datapath.flow_description import FlowDescriptionError, parse_flow_description
 from pfcpd.datapath.interface import SdfFilter
+from pfcpd.session.flow_description import (
+    FlowDescriptionError,
+    FlowDescriptionTooCostly,
+    parse_flow_description,
+)
 
 
 def test_typical_rules() -> None:
@@ -48,3 +52,19 @@ def test_port_lists_expand() -> None:
 def test_bad_rules_are_refused(text: str) -> None:
     with pytest.raises(FlowDescriptionError):
         parse_flow_description(text)
+
+
+def test_port_lists_stay_ranges_merged() -> None:
+    (f,) = parse_flow_description("permit out 6 from any 80,81,82-90,85 to assigned")
+    assert f.remote_ports == (80, 90)
+
+
+def test_a_costly_rule_is_refused_before_it_is_built() -> None:
+    # Lists on both sides multiply: refused on the count alone, before any filter exists.
+    ports = ",".join(str(p) for p in range(1, 200, 2))  # 100 ranges that do not merge
+    with pytest.raises(FlowDescriptionTooCostly, match="500 filters"):
+        parse_flow_description(f"permit out 6 from any {ports} to assigned 1,3,5,7,9")
+    with pytest.raises(FlowDescriptionTooCostly):
+        parse_flow_description("permit out 6 from any " + "1," * 3000 + "2 to any")
+    filters = parse_flow_description("permit out 6 from any 1,3,5,7 to assigned 2,4,6,8")
+    assert len(filters) == 16

@@ -1,0 +1,384 @@
+"""A session's rules (PFCP groups) compiled into the datapath's :class:`SessionProgram`.
+
+Everything a datapath cannot do is refused here with cause 73 and the Failed Rule ID, so a
+program that compiles is one the datapath is asked to install. A PDR whose UE IP Address
+carries both an IPv4 and an IPv6 address (dual stack) becomes two datapath PDRs: the IPv6
+one has ID ``pdr_id | DUAL_STACK_BIT`` (PFCP PDR IDs are 16 bits; :func:`pfcp_pdr_id` maps
+back).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..datapath.interface import (
+    ApplyAction,
+    Bar,
+    Far,
+    Interface,
+    IPAddress,
+    IPNetwork,
+    Pdr,
+    Qer,
+    SdfFilter,
+    SessionProgram,
+    Urr,
+)
+from ..pfcp import Cause, Grouped, IEType, ie_type_name
+from ..pfcp.ies_address import (
+    FTEID,
+    OHC_GTPU_UDP_IPV4,
+    OHC_GTPU_UDP_IPV6,
+    OuterHeaderCreation,
+    UEIPAddress,
+)
+from ..pfcp.ies_flags import ApplyAction as ApplyActionIE
+from ..pfcp.ies_flags import ReportingTriggers
+from ..pfcp.ies_scalar import TimerIE
+from ..pfcp.ies_text import ApplicationID, NetworkInstance
+from ..pfcp.ies_traffic import (
+    GATE_OPEN,
+    RULE_ID_FAR,
+    RULE_ID_PDR,
+    RULE_ID_QER,
+    RULE_ID_URR,
+    BitRateIE,
+    GateStatus,
+    RedirectInformation,
+    SDFFilter,
+    TransportLevelMarking,
+    VolumeIE,
+)
+from .addresses import shared_address, shared_network
+from .errors import RuleError
+from .flow_description import FlowDescriptionError, FlowDescriptionTooCostly, parse_flow_description
+from .rules import RuleSet, ie_value
+
+T = IEType
+DUAL_STACK_BIT = 0x10000
+NS = 1_000_000_000
+_APPLY_ACTION_MASK = 0x1F  # DROP FORW BUFF NOCP DUPL: what the datapath implements
+
+
+def pfcp_pdr_id(datapath_pdr_id: int) -> int:
+    return datapath_pdr_id & 0xFFFF
+
+
+@dataclass(frozen=True)
+class CompileContext:
+    n3_address: IPAddress
+    network_instance_index: dict[str, int]
+    # Application ID -> flow descriptions of its PFDs (None: no PFD known for it)
+    application_flows: Callable[[str], tuple[str, ...] | None]
+
+
+def network_instance_name(group: Grouped) -> str | None:
+    ni = group.get(T.NETWORK_INSTANCE)
+    return ni.name if isinstance(ni, NetworkInstance) else None
+
+
+def _fail(rule_type: int, rid: int, detail: str) -> RuleError:
+    return RuleError(Cause.RULE_CREATION_MODIFICATION_FAILURE, detail, failed_rule=(rule_type, rid))
+
+
+def _instance(ctx: CompileContext, group: Grouped, rule_type: int, rid: int) -> int:
+    name = network_instance_name(group)
+    if name is None:
+        return 0
+    index = ctx.network_instance_index.get(name)
+    if index is None:
+        raise _fail(rule_type, rid, f"network instance {name!r} is not configured")
+    return index
+
+
+def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFilter, ...]:
+    out: list[SdfFilter] = []
+    for ie in pdi.get_all(T.SDF_FILTER):
+        assert isinstance(ie, SDFFilter)
+        base = SdfFilter()
+        if ie.flow_description is not None:
+            try:
+                parsed = parse_flow_description(ie.flow_description)
+            except FlowDescriptionTooCostly as e:
+                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: SDF filter {e}") from e
+            except FlowDescriptionError as e:
+                raise RuleError(
+                    Cause.MANDATORY_IE_INCORRECT,
+                    f"PDR {pdr_id}: flow description {ie.flow_description!r}: {e}",
+                    offending_ie=T.SDF_FILTER,
+                ) from e
+        else:
+            parsed = (base,)
+        extra: dict[str, object] = {}
+        if ie.tos_traffic_class is not None:
+            extra["tos"] = (ie.tos_traffic_class >> 8, ie.tos_traffic_class & 0xFF)
+        if ie.spi is not None:
+            extra["spi"] = ie.spi
+        if ie.flow_label is not None:
+            extra["flow_label"] = ie.flow_label
+        for f in parsed:
+            out.append(_replace(f, extra) if extra else f)
+    app = pdi.get(T.APPLICATION_ID)
+    if isinstance(app, ApplicationID):
+        flows = ctx.application_flows(app.text)
+        if not flows:
+            raise RuleError(
+                Cause.UNKNOWN_APPLICATION_ID,
+                f"PDR {pdr_id}: no PFD for application {app.text!r}",
+                offending_ie=T.APPLICATION_ID,
+            )
+        for text in flows:
+            try:
+                out.extend(parse_flow_description(text))
+            except FlowDescriptionError as e:
+                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: application flow: {e}") from e
+    if len(out) > 64:
+        raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {len(out)} SDF filters, at most 64")
+    return tuple(out)
+
+
+def _replace(f: SdfFilter, extra: dict[str, object]) -> SdfFilter:
+    import dataclasses
+
+    return dataclasses.replace(f, **extra)  # type: ignore[arg-type]
+
+
+def ue_networks(ue: UEIPAddress) -> list[IPNetwork]:
+    nets: list[IPNetwork] = []
+    if ue.ipv4 is not None:
+        nets.append(shared_network(ue.ipv4, 32))
+    if ue.ipv6 is not None:
+        plen = ue.ipv6_prefix_length if ue.ipv6_prefix_length is not None else 64
+        nets.append(shared_network(ue.ipv6, plen))
+    return nets
+
+
+def _local_fteid(ctx: CompileContext, fteid: FTEID) -> tuple[IPAddress, int] | None:
+    if fteid.teid is None:
+        return None
+    addr = fteid.ipv4 if ctx.n3_address.version == 4 else fteid.ipv6
+    addr = addr or fteid.ipv4 or fteid.ipv6
+    assert addr is not None
+    return (shared_address(addr), fteid.teid)
+
+
+# PDI conditions the datapath cannot match: a PDR with one is refused, not installed with
+# a broader match than the CP asked for.
+UNSUPPORTED_PDI = frozenset(
+    {
+        T.TRAFFIC_ENDPOINT_ID,
+        T.ETHERNET_PACKET_FILTER,
+        T.ETHERNET_PDU_SESSION_INFORMATION,
+        T.FRAMED_ROUTE,
+        T.FRAMED_ROUTING,
+        T.FRAMED_IPV6_ROUTE,
+        T.IP_MULTICAST_ADDRESSING_INFO,
+        T.DNS_QUERY_FILTER,
+        T.MBS_SESSION_IDENTIFIER,
+        T.REDUNDANT_TRANSMISSION_DETECTION_PARAMETERS,
+    }
+)
+
+
+def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
+    out: list[Pdr] = []
+    for pdr_id, g in rules.pdr.items():
+        pdi = g.get(T.PDI)
+        assert isinstance(pdi, Grouped)
+        if g.get(T.ACTIVATE_PREDEFINED_RULES) is not None:  # none is configured here
+            raise RuleError(
+                Cause.UNKNOWN_PRE_DEFINED_RULE,
+                f"PDR {pdr_id}: pre-defined rules are not configured",
+                offending_ie=T.ACTIVATE_PREDEFINED_RULES,
+            )
+        for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
+            if g.get(timed) is not None:
+                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
+        unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
+        if unsupported:
+            raise _fail(
+                RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
+            )
+        far_id = ie_value(g, T.FAR_ID)
+        if far_id is None:
+            raise RuleError(
+                Cause.CONDITIONAL_IE_MISSING, f"PDR {pdr_id} without FAR ID", offending_ie=T.FAR_ID
+            )
+        fteid = pdi.get(T.F_TEID)
+        ue = pdi.get(T.UE_IP_ADDRESS)
+        ohr = g.get(T.OUTER_HEADER_REMOVAL)
+        qers = tuple(int(q.value) for q in g.get_all(T.QER_ID))  # type: ignore[attr-defined]
+        urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
+        if len(qers) > 2 or len(urrs) > 4:
+            raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
+        common = dict(
+            precedence=ie_value(g, T.PRECEDENCE) or 0,
+            source_interface=Interface(_interface(ie_value(pdi, T.SOURCE_INTERFACE), pdr_id)),
+            far_id=far_id,
+            local_fteid=_local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None,
+            network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
+            qfi=ie_value(pdi, T.QFI),
+            sdf_filters=_sdf_filters(ctx, pdi, pdr_id),
+            outer_header_removal=ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
+            qer_ids=qers,
+            urr_ids=urrs,
+        )
+        nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
+        if not nets:
+            out.append(Pdr(pdr_id=pdr_id, **common))  # type: ignore[arg-type]
+        for i, net in enumerate(nets):
+            pid = pdr_id | (DUAL_STACK_BIT if i else 0)
+            out.append(Pdr(pdr_id=pid, ue_ip=net, **common))  # type: ignore[arg-type]
+    return out
+
+
+def _interface(value: int | None, pdr_id: int) -> int:
+    if value is None or value > Interface.VN_INTERNAL:
+        raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: source interface {value} unsupported")
+    return value
+
+
+def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
+    action = g.get(T.APPLY_ACTION)
+    flags = action.flags & _APPLY_ACTION_MASK if isinstance(action, ApplyActionIE) else 0
+    if flags & ApplyAction.DUPL:
+        raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: duplicating is not supported")
+    fp = g.get(T.FORWARDING_PARAMETERS)
+    kwargs: dict[str, object] = {}
+    if isinstance(fp, Grouped):
+        if fp.get(T.FORWARDING_POLICY) is not None:  # none is configured here
+            raise RuleError(
+                Cause.INVALID_FORWARDING_POLICY,
+                f"FAR {far_id}: forwarding policies are not configured",
+                failed_rule=(RULE_ID_FAR, far_id),
+            )
+        for unsupported in (T.HEADER_ENRICHMENT, T.PROXYING):
+            if fp.get(unsupported) is not None:
+                name = ie_type_name(unsupported)
+                raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: {name} unsupported")
+        dest = ie_value(fp, T.DESTINATION_INTERFACE)
+        if dest is None or dest > Interface.VN_INTERNAL:
+            raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: destination interface {dest}")
+        kwargs["destination_interface"] = Interface(dest)
+        kwargs["network_instance"] = _instance(ctx, fp, RULE_ID_FAR, far_id)
+        ohc = fp.get(T.OUTER_HEADER_CREATION)
+        if isinstance(ohc, OuterHeaderCreation):
+            kwargs["outer_header_creation"] = _ohc(ctx, far_id, ohc)
+            kwargs["ohc_source"] = ctx.n3_address
+        tlm = fp.get(T.TRANSPORT_LEVEL_MARKING)
+        if isinstance(tlm, TransportLevelMarking):
+            kwargs["dscp"] = (tlm.tos_traffic_class >> 8) >> 2
+        redirect = fp.get(T.REDIRECT_INFORMATION)
+        if isinstance(redirect, RedirectInformation):
+            server: IPAddress | str = redirect.server_address
+            if redirect.address_type in (0, 1):
+                try:
+                    server = ipaddress.ip_address(redirect.server_address)
+                except ValueError as e:
+                    raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: redirect {e}") from e
+            kwargs["redirect"] = (redirect.address_type, server)
+    elif flags & ApplyAction.FORW:
+        raise RuleError(
+            Cause.CONDITIONAL_IE_MISSING,
+            f"FAR {far_id} forwards without Forwarding Parameters",
+            offending_ie=T.FORWARDING_PARAMETERS,
+        )
+    return Far(far_id=far_id, apply_action=ApplyAction(flags), **kwargs)  # type: ignore[arg-type]
+
+
+def _ohc(ctx: CompileContext, far_id: int, ohc: OuterHeaderCreation) -> tuple[IPAddress, int]:
+    want_v4 = ctx.n3_address.version == 4
+    if ohc.teid is None or not ohc.description & (OHC_GTPU_UDP_IPV4 | OHC_GTPU_UDP_IPV6):
+        raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: only GTP-U outer header creation")
+    addr = ohc.ipv4 if want_v4 else ohc.ipv6
+    if addr is None:
+        raise _fail(
+            RULE_ID_FAR,
+            far_id,
+            f"FAR {far_id}: outer header creation has no IPv{4 if want_v4 else 6} peer"
+            " (the N3 address's family)",
+        )
+    return (shared_address(addr), ohc.teid)
+
+
+def compile_qer(qer_id: int, g: Grouped) -> Qer:
+    gate = g.get(T.GATE_STATUS)
+    mbr = g.get(T.MBR)
+    gbr = g.get(T.GBR)
+    rqi = g.get(T.RQI)
+    kwargs: dict[str, object] = {}
+    if isinstance(gate, GateStatus):
+        kwargs["gate_ul_open"] = gate.ul == GATE_OPEN
+        kwargs["gate_dl_open"] = gate.dl == GATE_OPEN
+    if isinstance(mbr, BitRateIE):
+        kwargs["mbr_ul"], kwargs["mbr_dl"] = mbr.ul * 1000, mbr.dl * 1000
+    if isinstance(gbr, BitRateIE):
+        kwargs["gbr_ul"], kwargs["gbr_dl"] = gbr.ul * 1000, gbr.dl * 1000
+    if rqi is not None:
+        kwargs["rqi"] = bool(rqi.flags & 1)  # type: ignore[attr-defined]
+    return Qer(qer_id=qer_id, qfi=ie_value(g, T.QFI), **kwargs)  # type: ignore[arg-type]
+
+
+Volumes = tuple[int, int, int]  # bytes total, UL, DL
+NO_OFFSET: tuple[Volumes, Volumes] = ((0, 0, 0), (0, 0, 0))
+
+
+def _volume(ie: object, offset: Volumes = (0, 0, 0)) -> Volumes | None:
+    """A threshold or quota IE as the datapath's (total, UL, DL), less what was already
+    counted elsewhere (``offset``): a set value stays set (at least 1)."""
+    if not isinstance(ie, VolumeIE):
+        return None
+    values = (ie.total or 0, ie.ul or 0, ie.dl or 0)
+    return tuple(max(1, v - o) if v else 0 for v, o in zip(values, offset, strict=True))  # type: ignore[return-value]
+
+
+def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_OFFSET) -> Urr:
+    """``offsets``: bytes already counted towards the volume threshold (read from the
+    datapath, not reported yet) and towards the volume quota (read since it was set)."""
+    trig = g.get(T.REPORTING_TRIGGERS)
+    assert isinstance(trig, ReportingTriggers)
+    kwargs: dict[str, object] = {}
+    if trig.has("VOLTH"):
+        kwargs["volume_threshold"] = _volume(g.get(T.VOLUME_THRESHOLD), offsets[0])
+    if trig.has("VOLQU") or g.get(T.VOLUME_QUOTA) is not None:
+        kwargs["volume_quota"] = _volume(g.get(T.VOLUME_QUOTA), offsets[1])
+    if trig.has("TIMTH"):
+        kwargs["time_threshold_ns"] = (ie_value(g, T.TIME_THRESHOLD) or 0) * NS
+    if trig.has("TIMQU") or g.get(T.TIME_QUOTA) is not None:
+        kwargs["time_quota_ns"] = (ie_value(g, T.TIME_QUOTA) or 0) * NS
+    return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
+
+
+def compile_bar(bar_id: int, g: Grouped, duration_s: int | None) -> Bar:
+    count = ie_value(g, T.SUGGESTED_BUFFERING_PACKETS_COUNT) or 0
+    return Bar(bar_id=bar_id, max_packets=count, duration_ns=(duration_s or 0) * NS)
+
+
+def dl_buffering_duration(timer: object) -> int | None:
+    return timer.seconds if isinstance(timer, TimerIE) else None
+
+
+def compile_program(
+    ctx: CompileContext,
+    rules: RuleSet,
+    bar_duration_s: int | None = None,
+    urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
+) -> SessionProgram:
+    offsets = urr_offsets or {}
+    pdrs = compile_pdrs(ctx, rules)
+    fars = [compile_far(ctx, fid, g) for fid, g in rules.far.items()]
+    qers = [compile_qer(qid, g) for qid, g in rules.qer.items()]
+    urrs = [compile_urr(uid, g, offsets.get(uid, NO_OFFSET)) for uid, g in rules.urr.items()]
+    bar = None
+    if rules.bar:
+        bar_id, g = next(iter(rules.bar.items()))
+        bar = compile_bar(bar_id, g, bar_duration_s)
+    for q in qers:
+        if q.qfi is not None and not 0 <= q.qfi < 64:
+            raise _fail(RULE_ID_QER, q.qer_id, f"QER {q.qer_id}: QFI {q.qfi}")
+    for u in urrs:
+        if u.volume_threshold == (0, 0, 0):
+            raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
+    return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)

@@ -1,0 +1,1325 @@
+"""The session engine: the node's :class:`SessionHandler` (TS 29.244 clauses 5 and 7.5).
+
+Sans-IO like the node: it is called with ``now`` (node clock, seconds) and returns messages;
+its two effects, the datapath and the journal, are objects handed to it. Every request is
+all or nothing: rules are checked and compiled on a copy, allocations are taken, the
+datapath installs the new program atomically, the journal makes the change durable, and
+only then does the answer confirm it; a failure at any step undoes the earlier ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import ipaddress
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..datapath.interface import (
+    ApplyAction,
+    Datapath,
+    DatapathError,
+    DatapathEvent,
+    EventType,
+    IPNetwork,
+    SessionProgram,
+)
+from ..metrics import LabelledGauge, Registry
+from ..node.session_handler import (
+    Peer,
+    PeerGone,
+    RequestSender,
+    cause_response,
+    establishment_peer_seid,
+)
+from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
+from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
+from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
+from ..pfcp.ies_scalar import PDRID, OffendingIE
+from ..pfcp.ies_scalar import Cause as CauseIE
+from ..pfcp.ies_text import ApplicationID, UEIPAddressPoolIdentity
+from ..pfcp.ies_traffic import RULE_ID_URR, DownlinkDataServiceInformation, FailedRuleID
+from ..pfcp.messages import ALLOWED_IES
+from .allocation import Exhausted, TeidAllocator, UeAddressPools
+from .compile import (
+    CompileContext,
+    Volumes,
+    compile_program,
+    network_instance_name,
+    pfcp_pdr_id,
+    ue_networks,
+)
+from .errors import RuleError
+from .journal import Journal, JournalError
+from .metrics import SessionMetrics
+from .pfd import PfdStore
+from .rules import KINDS, RuleSet, check_references, ie_value
+from .settings import EngineSettings
+from .usage import ZERO, Counts, UrrBook, report_counts, usage_report
+
+log = logging.getLogger("pfcpd.session")
+M = MessageType
+T = IEType
+NTP_UNIX_OFFSET = 2208988800
+RECORD_VERSION = 1
+# IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
+# group makes the request fail with 69 rather than install a rule that means something else.
+RULE_GROUPS = frozenset(
+    ie_type
+    for kind in KINDS.values()
+    for ie_type in kind[:3]
+    if ie_type not in (T.REMOVE_PDR, T.REMOVE_FAR, T.REMOVE_QER, T.REMOVE_URR, T.REMOVE_BAR)
+) | {T.PDI, T.FORWARDING_PARAMETERS, T.UPDATE_FORWARDING_PARAMETERS}
+# Usage report triggers by datapath event.
+_EVENT_TRIGGER = {
+    EventType.USAGE_THRESHOLD: "VOLTH",
+    EventType.USAGE_QUOTA: "VOLQU",
+    EventType.TIME_THRESHOLD: "TIMTH",
+    EventType.TIME_QUOTA: "TIMQU",
+}
+UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM"})
+
+
+def _names(ie_type: int) -> str:
+    from ..pfcp import ie_type_name
+
+    return ie_type_name(ie_type)
+
+
+@dataclass(slots=True)
+class Session:
+    up_seid: int
+    cp_seid: int
+    cp_node_id: str
+    cp_fseid: FSEID
+    rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
+    program: SessionProgram
+    teids: list[int] = field(default_factory=list)
+    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
+    urrs: dict[int, UrrBook] = field(default_factory=dict)
+    bar_duration_s: int | None = None
+    established_ntp: float = 0.0
+
+    apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
+    ddn_delay: float = 0.0  # seconds: its BAR's Downlink Data Notification Delay
+
+    @property
+    def key(self) -> str:
+        return f"s:{self.up_seid:x}"
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rules, decoded afresh (the caller may change them)."""
+        return RuleSet.from_groups(decode_ies(self.rules_blob, 0, len(self.rules_blob)))
+
+    def set_rules(self, rules: RuleSet) -> None:
+        self.rules_blob = encode_ies(list[IE](rules.groups()))
+        self.derive(rules)
+
+    def derive(self, rules: RuleSet) -> None:
+        """What the engine looks up often, taken from the rules once."""
+        self.apps = _applications(rules)
+        delay = next(
+            (ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in rules.bar.values()), 0
+        )
+        self.ddn_delay = (delay or 0) * 0.05  # TS 29.244 8.2.28: multiples of 50 ms
+
+    def record(self) -> bytes:
+        return json.dumps(
+            {
+                "v": RECORD_VERSION,
+                "up_seid": self.up_seid,
+                "cp_seid": self.cp_seid,
+                "cp_node_id": self.cp_node_id,
+                "cp_fseid": encode_ies([self.cp_fseid]).hex(),
+                "rules": base64.b64encode(self.rules_blob).decode(),
+                "teids": self.teids,
+                "ue": [[name, str(net)] for name, net in self.ue],
+                "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
+                "bar_duration": self.bar_duration_s,
+                "established": self.established_ntp,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+@dataclass
+class _Allocations:
+    """What one request took (given back if the request fails)."""
+
+    teids: list[int] = field(default_factory=list)
+    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
+    created: dict[int, list[IE]] = field(default_factory=dict)  # PDR ID -> Created PDR IEs
+
+
+@dataclass
+class _PendingReport:
+    up_seid: int
+    reports: list[Grouped]
+
+
+class SessionEngine:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        datapath: Datapath,
+        journal: Journal,
+        registry: Registry | None = None,
+        ntp_clock: Callable[[], float] = lambda: time.time() + NTP_UNIX_OFFSET,
+    ) -> None:
+        self.settings = settings
+        self.datapath = datapath
+        self.journal = journal
+        self._ntp = ntp_clock
+        self.sessions: dict[int, Session] = {}
+        self._by_cp: dict[tuple[str, int], int] = {}  # (CP node id, CP SEID) -> UP SEID
+        self._next_seid = 1
+        self.teids = TeidAllocator()
+        self.ue_pools = UeAddressPools(settings.ue_pools)
+        self.pfds = PfdStore()
+        self._sender: RequestSender | None = None
+        self._pending: dict[int, _PendingReport] = {}  # id(request) -> what it reported
+        self._next_poll: float | None = None
+        self._next_checkpoint: float | None = None
+        self._checkpoint_queue: list[int] = []
+        self._next_activity = 0.0
+        self._timed_seids: set[int] = set()  # sessions with URRs watched over time
+        self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
+        # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
+        self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
+        self._dldr_seq = itertools.count()
+        registry = registry or Registry()
+        self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
+        registry.add(
+            LabelledGauge(
+                "pfcpd_allocations_in_use",
+                "Allocations held, by pool: teid (local TEIDs), <network instance>:<UE prefix>"
+                " (UE addresses, IPv6 /64 prefixes)",
+                "pool",
+                self._allocations_in_use,
+            )
+        )
+        self._ctx = CompileContext(
+            settings.n3_address, settings.network_instance_index, self.pfds.flows
+        )
+
+    def _allocations_in_use(self) -> dict[str, float]:
+        usage: dict[str, float] = {"teid": self.teids.in_use}
+        usage.update(self.ue_pools.usage())
+        return usage
+
+    # -- SessionHandler --------------------------------------------------------------------
+
+    def attach(self, sender: RequestSender) -> None:
+        self._sender = sender
+
+    def up_features(self) -> frozenset[str]:
+        return UP_FEATURES
+
+    def handle_request(
+        self, request: Message, peer: Peer, local_node_id: NodeID, now: float
+    ) -> Message:
+        t = request.msg_type
+        try:
+            if t == M.SESSION_ESTABLISHMENT_REQUEST:
+                response = self._establish(request, peer, local_node_id, now)
+            elif t == M.SESSION_MODIFICATION_REQUEST:
+                response = self._modify(request, peer, now)
+            elif t == M.SESSION_DELETION_REQUEST:
+                response = self._delete(request, peer, now)
+            elif t == M.SESSION_SET_DELETION_REQUEST:
+                response = self._set_delete(request, peer, local_node_id, now)
+            else:
+                response = cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
+        except Exception:
+            log.exception("session engine: %s seq %d", request.name, request.seq)
+            self.metrics.errors.inc("request")
+            raise
+        self.metrics.requests.inc(response.name, _cause_label(response))
+        return response
+
+    def handle_pfd_management(self, request: Message, now: float) -> Message:
+        """Replace the PFDs of the Application IDs named; sessions whose PDRs match one of
+        them are recompiled and reinstalled."""
+        try:
+            changes = self.pfds.parse(request)
+        except RuleError as err:
+            return self._refuse(request, err, 0, None)
+        before = self.pfds.apply(changes)
+        try:
+            self.journal.commit({"pfd": self.pfds.record()}, ())
+        except JournalError as err:
+            self.pfds.undo(before)
+            self._journal_failed(err)
+            return cause_response(request, Cause.SYSTEM_FAILURE, 0, None)
+        for session in self.sessions.values():
+            if not session.apps & changes.keys():
+                continue
+            self._reinstall(session)
+        return cause_response(request, Cause.REQUEST_ACCEPTED, 0, None)
+
+    def peer_seid(self, up_seid: int) -> int | None:
+        s = self.sessions.get(up_seid)
+        return None if s is None else s.cp_seid
+
+    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+        try:
+            self._peer_gone(peer, reason, keep_sessions)
+        except Exception:  # a bug: logged and counted, the node's association work goes on
+            log.exception("session engine: peer %s %s", peer.node_id, reason.value)
+            self.metrics.errors.inc("peer_gone")
+
+    def _peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool) -> None:
+        if keep_sessions:
+            log.info("CP %s %s: its sessions are kept", peer.node_id, reason.value)
+            return
+        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        label = f"peer_{reason.value}"
+        for seid in seids:
+            self._remove_local(seid, label)
+        if seids:
+            log.info("CP %s %s: %d sessions deleted", peer.node_id, reason.value, len(seids))
+
+    def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        try:
+            self._response_received(request, response, now)
+        except Exception:  # a bug: logged and counted
+            log.exception("session engine: response to %s", request.name)
+            self.metrics.errors.inc("response")
+
+    def _response_received(self, request: Message, response: Message | None, now: float) -> None:
+        pending = self._pending.pop(id(request), None)
+        if pending is None:
+            return
+        session = self.sessions.get(pending.up_seid)
+        if response is None:
+            # Never answered: the counts it carried go into the next report.
+            if session is not None:
+                for group in pending.reports:
+                    urr_id = ie_value(group, T.URR_ID)
+                    book = session.urrs.get(urr_id or 0)
+                    if book is not None:
+                        book.baseline = book.baseline + report_counts(group)
+                self._commit_quietly(session)
+            return
+        cause = ie_value(response, T.CAUSE)
+        if cause == Cause.SESSION_CONTEXT_NOT_FOUND and session is not None:
+            log.info("CP has no session 0x%x (report answered 65): removed", session.up_seid)
+            self._remove_local(session.up_seid, "report_response_65")
+            return
+        if session is None:
+            return
+        flags = response.get(T.PFCPSRRSP_FLAGS)
+        if isinstance(flags, PFCPSRRspFlags) and flags.has("DROBU"):
+            self.datapath.drop_buffered(session.up_seid)
+        update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
+        if isinstance(update_bar, Grouped):
+            self._update_bar_from_report(session, update_bar)
+
+    def get_timer(self) -> float | None:
+        if not self.sessions:
+            return None
+        times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
+        if self._delayed_dldr:
+            times.append(self._delayed_dldr[0][0])
+        return min(times) if times else 0.0
+
+    def handle_timer(self, now: float) -> None:
+        try:
+            while self._delayed_dldr and self._delayed_dldr[0][0] <= now:
+                _, _, seid, ev = heapq.heappop(self._delayed_dldr)
+                self._send_dldr(seid, ev, now)
+            if self._next_poll is None or self._next_poll <= now:
+                self._next_poll = now + self.settings.poll_interval
+                self.poll_datapath(now)
+                # Traffic activity (START, STOPT, QUHTI: times in seconds) is read from the
+                # datapath once per activity_interval, not on every poll.
+                activity = now >= self._next_activity
+                if activity:
+                    self._next_activity = now + self.settings.activity_interval
+                self._time_triggers(now, activity)
+            if self._next_checkpoint is None:
+                self._next_checkpoint = now + self.settings.checkpoint_interval
+            elif self._next_checkpoint <= now:
+                # checkpoint_batch sessions per poll (round robin), so a checkpoint never
+                # stalls the node: a pass over all of them takes sessions / batch polls,
+                # and the next pass starts checkpoint_interval after one ends.
+                if not self._checkpoint_queue:
+                    self._checkpoint_queue = list(self.sessions)
+                batch = self._checkpoint_queue[-self.settings.checkpoint_batch :]
+                del self._checkpoint_queue[-self.settings.checkpoint_batch :]
+                self.checkpoint(now, batch)
+                if self._checkpoint_queue:  # the next slice at the next poll, not at once
+                    self._next_checkpoint = now + self.settings.poll_interval
+                else:
+                    self._next_checkpoint = now + self.settings.checkpoint_interval
+        except Exception:  # a bug: logged and counted; the node's timer goes on
+            log.exception("session engine timer")
+            self.metrics.errors.inc("timer")
+
+    # -- establishment ---------------------------------------------------------------------
+
+    def _establish(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
+        cp_seid = establishment_peer_seid(req)
+        fseid = req.get(T.F_SEID)
+        assert isinstance(fseid, FSEID)
+        existing = self._by_cp.get((peer.node_id, cp_seid))
+        if existing is not None:
+            # The CP's F-SEID names a session it already has here: refused, as upg-vpp
+            # does ("Duplicate F-SEID"); the CP deletes it first or uses another SEID.
+            return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
+        if len(self.sessions) >= self.settings.max_sessions:
+            return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
+        alloc = _Allocations()
+        try:
+            _check_ignored(req)
+            _check_supported(req)
+            rules = RuleSet()
+            rules.create(req)
+            check_references(rules)
+            self._allocate(rules, alloc)
+            program = compile_program(self._ctx, rules)
+        except RuleError as err:
+            self._free(alloc)
+            return self._refuse(req, err, cp_seid, node_id)
+        seid = self._new_seid()
+        session = Session(
+            up_seid=seid,
+            cp_seid=cp_seid,
+            cp_node_id=peer.node_id,
+            cp_fseid=fseid,
+            rules_blob=b"",
+            program=program,
+            teids=list(alloc.teids),
+            ue=list(alloc.ue),
+            established_ntp=self._ntp(),
+        )
+        session.set_rules(rules)
+        start = self._ntp()
+        for urr_id, g in rules.urr.items():
+            session.urrs[urr_id] = self._new_book(g, start, now)
+        try:
+            self.datapath.install(seid, program)
+        except DatapathError as err:
+            self._free(alloc)
+            log.warning("establishment refused by the datapath: %s", err)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
+        try:
+            self.journal.commit({session.key: session.record()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+            self.datapath.remove(seid)
+            self._free(alloc)
+            return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, node_id)
+        self._add(session)
+        self.metrics.established.inc()
+        ies: list[IE] = [node_id, CauseIE(Cause.REQUEST_ACCEPTED), self._up_fseid(seid)]
+        ies += _created_pdrs(alloc)
+        return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
+
+    def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
+        book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
+        book.configure(urr)
+        period = book.period
+        if period and book.reports("PERIO"):
+            book.next_periodic = now + period
+        return book
+
+    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> None:
+        """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
+        (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
+        network instance and family)."""
+        by_choose_id: dict[int, FTEID] = {}
+        ue_by_family: dict[tuple[str, int], IPNetwork] = {}
+        for pdr_id, pdr in rules.pdr.items():
+            pdi = pdr.get(T.PDI)
+            assert isinstance(pdi, Grouped)
+            new_children: list[IE] = []
+            changed = False
+            for child in pdi.ies:
+                if isinstance(child, FTEID) and child.choose:
+                    child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    changed = True
+                elif isinstance(child, UEIPAddress) and (child.choose_v4 or child.choose_v6):
+                    name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                    child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
+                    changed = True
+                new_children.append(child)
+            if changed:
+                pdi.ies = new_children
+
+    def _choose_fteid(
+        self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
+    ) -> FTEID:
+        if want.choose_id is not None and want.choose_id in by_choose_id:
+            got = by_choose_id[want.choose_id]
+        else:
+            n3 = self.settings.n3_address
+            if (n3.version == 4 and not want.choose_v4) or (n3.version == 6 and not want.choose_v6):
+                raise RuleError(
+                    Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                    f"PDR {pdr_id}: F-TEID CH asks for no IPv{n3.version} address (our N3)",
+                    offending_ie=T.F_TEID,
+                )
+            try:
+                teid = self.teids.take()
+            except Exhausted:
+                self.metrics.allocations.inc("teid")
+                raise RuleError(
+                    Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
+                ) from None
+            alloc.teids.append(teid)
+            got = FTEID(
+                teid, str(n3) if n3.version == 4 else None, str(n3) if n3.version == 6 else None
+            )
+            if want.choose_id is not None:
+                by_choose_id[want.choose_id] = got
+        alloc.created.setdefault(pdr_id, []).append(got)
+        return FTEID(got.teid, got.ipv4, got.ipv6)
+
+    def _choose_ue(
+        self,
+        pdr_id: int,
+        want: UEIPAddress,
+        instance: str,
+        taken: dict[tuple[str, int], IPNetwork],
+        alloc: _Allocations,
+    ) -> UEIPAddress:
+        nets: dict[int, IPNetwork] = {}
+        for version, asked, given in (
+            (4, want.choose_v4, want.ipv4),
+            (6, want.choose_v6, want.ipv6),
+        ):
+            if not asked:
+                if given is not None:
+                    nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
+                continue
+            if (instance, version) in taken:
+                nets[version] = taken[(instance, version)]
+                continue
+            if not self.ue_pools.has(instance, version):
+                raise RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+                    failed_rule=(0, pdr_id),
+                )
+            try:
+                net = self.ue_pools.take(instance, version)
+            except Exhausted:
+                self.metrics.allocations.inc(f"ue_ipv{version}")
+                raise RuleError(
+                    Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+                    f"network instance {instance!r}: IPv{version} UE pool exhausted",
+                ) from None
+            alloc.ue.append((instance, net))
+            taken[(instance, version)] = net
+            nets[version] = net
+        v4, v6 = nets.get(4), nets.get(6)
+        got = UEIPAddress(
+            ipv4=str(v4.network_address) if v4 is not None else None,
+            ipv6=str(v6.network_address) if v6 is not None else None,
+            source=want.source,
+            ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
+        )
+        alloc.created.setdefault(pdr_id, []).append(got)
+        return got
+
+    def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
+        """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
+        Pool Identity names (pool identities are network instance names here), else the
+        PDI's network instance, else the first configured."""
+        pool = pdr.get(T.UE_IP_ADDRESS_POOL_IDENTITY)
+        if isinstance(pool, UEIPAddressPoolIdentity):
+            if pool.identity not in self.settings.ue_pools:
+                raise RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"PDR {pdr_id}: no UE pool identity {pool.identity!r}"
+                    " (identities are network instance names)",
+                    failed_rule=(0, pdr_id),
+                )
+            return pool.identity
+        return network_instance_name(pdi) or self._default_instance()
+
+    def _default_instance(self) -> str:
+        return next(iter(self.settings.ue_pools), "")
+
+    def _free(self, alloc: _Allocations) -> None:
+        for teid in alloc.teids:
+            self.teids.free(teid)
+        for name, net in alloc.ue:
+            self.ue_pools.free(name, net)
+
+    # -- modification ----------------------------------------------------------------------
+
+    def _modify(self, req: Message, peer: Peer, now: float) -> Message:
+        session = self._session_of(req, peer)
+        if session is None:
+            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        cp_seid = session.cp_seid
+        alloc = _Allocations()
+        try:
+            _check_ignored(req)
+            _check_supported(req)
+            rules = session.rules
+            rules.remove(req)
+            rules.update(req)
+            rules.create(req)
+            check_references(rules)
+            _check_queries(req, session)
+            self._allocate(rules, alloc)
+        except RuleError as err:
+            self._free(alloc)
+            return self._refuse(req, err, cp_seid, None)
+        flags = req.get(T.PFCPSMREQ_FLAGS)
+        sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
+        sndem = any(
+            isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
+            for g in req.get_all(T.UPDATE_FAR)
+            if isinstance(g, Grouped)
+            for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
+            if isinstance(ufp, Grouped)
+            for f in ufp.ies
+        )
+        now_ntp = self._ntp()
+        # Usage reports: of removed URRs (their counters go with them), of URRs named in
+        # Query URR, and of every URR with QAURR; read before the new program replaces them.
+        wanted: dict[int, str] = {u: "TERMR" for u in session.urrs if u not in rules.urr}
+        for q in req.get_all(T.QUERY_URR):
+            qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
+            if qid is not None:
+                wanted.setdefault(qid, "IMMER")
+        if sm_flags.has("QAURR"):
+            for urr_id in session.urrs:
+                wanted.setdefault(urr_id, "IMMER")
+        snapshot = {urr_id: book.copy() for urr_id, book in session.urrs.items()}
+        container = T.USAGE_REPORT_MODIFICATION_RESPONSE
+        reports = [
+            self._report(session, urr_id, (trigger,), now_ntp, container)
+            for urr_id, trigger in wanted.items()
+        ]
+        books = {u: b for u, b in session.urrs.items() if u in rules.urr}
+        updated = {
+            ie_value(u, T.URR_ID): u for u in req.get_all(T.UPDATE_URR) if isinstance(u, Grouped)
+        }
+        for urr_id, g in rules.urr.items():
+            if urr_id not in books:
+                books[urr_id] = self._new_book(g, now_ntp, now)
+            elif urr_id in updated:
+                fresh = self._new_book(g, books[urr_id].period_start_ntp, now)
+                books[urr_id].next_periodic = fresh.next_periodic
+                books[urr_id].configure(g)
+                if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
+                    books[urr_id].consumed = ZERO  # a new quota counts from now
+        old = (
+            session.rules_blob,
+            session.apps,
+            session.program,
+            list(session.teids),
+            list(session.ue),
+        )
+        try:
+            program = compile_program(self._ctx, rules, session.bar_duration_s, urr_offsets(books))
+            self.datapath.install(session.up_seid, program, send_end_marker=sndem)
+        except (RuleError, DatapathError) as err:
+            self._undo_reports(session, reports, snapshot)
+            self._free(alloc)
+            if isinstance(err, RuleError):
+                return self._refuse(req, err, cp_seid, None)
+            log.warning("modification refused by the datapath: %s", err)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+        freed_teids, freed_ue = self._released(session, rules, alloc)
+        session.set_rules(rules)
+        self._set_program(session, program)
+        session.urrs = books
+        session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
+        session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
+        try:
+            self.journal.commit({session.key: session.record()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+            session.rules_blob, session.apps, old_program, session.teids, session.ue = old
+            self._set_program(session, old_program)
+            self._undo_reports(session, reports, snapshot)
+            self._reinstall(session)
+            self._free(alloc)
+            return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
+        for teid in freed_teids:
+            self.teids.free(teid)
+        for name, net in freed_ue:
+            self.ue_pools.free(name, net)
+        self._refresh_timed(session)
+        if sm_flags.has("DROBU"):
+            self.datapath.drop_buffered(session.up_seid)
+        ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
+        ies += _created_pdrs(alloc)
+        ies += reports
+        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _session_of(self, req: Message, peer: Peer) -> Session | None:
+        """The session the request's SEID names, if the requesting CP owns it: another CP's
+        session is as unknown to it as a missing one (65)."""
+        session = self.sessions.get(req.seid or 0)
+        if session is None or session.cp_node_id != peer.node_id:
+            return None
+        return session
+
+    def _reinstall(self, session: Session) -> None:
+        """Install the session's program again, recompiled with its current URR offsets."""
+        try:
+            program = compile_program(
+                self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
+            )
+            self.datapath.install(session.up_seid, program)
+            self._set_program(session, program)
+        except (RuleError, DatapathError) as err:
+            log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
+
+    def _released(
+        self, session: Session, rules: RuleSet, alloc: _Allocations
+    ) -> tuple[set[int], list[tuple[str, IPNetwork]]]:
+        """Allocations of ``session`` that ``rules`` no longer use."""
+        used_teids: set[int] = set()
+        used_ue: set[str] = set()  # UE addresses (prefixes: their first address) as text
+        for pdr in rules.pdr.values():
+            pdi = pdr.get(T.PDI)
+            assert isinstance(pdi, Grouped)
+            fteid = pdi.get(T.F_TEID)
+            if isinstance(fteid, FTEID) and fteid.teid is not None:
+                used_teids.add(fteid.teid)
+            ue_ie = pdi.get(T.UE_IP_ADDRESS)
+            if isinstance(ue_ie, UEIPAddress):
+                used_ue.update(a for a in (ue_ie.ipv4, ue_ie.ipv6) if a is not None)
+        teids = {t for t in session.teids if t not in used_teids}
+        ue = [(name, net) for name, net in session.ue if str(net.network_address) not in used_ue]
+        return teids, ue
+
+    def _undo_reports(
+        self, session: Session, reports: list[Grouped], snapshot: dict[int, UrrBook]
+    ) -> None:
+        """Reports read but not sent: the URRs' books as before, with the counts the reads
+        took from the datapath kept as baseline (and as consumed)."""
+        session.urrs = snapshot
+        for group in reports:
+            book = snapshot.get(ie_value(group, T.URR_ID) or 0)
+            if book is None:
+                continue
+            counts = report_counts(group)
+            taken = counts.minus(book.baseline)
+            book.baseline = counts
+            book.consumed = book.consumed + taken
+
+    # -- deletion --------------------------------------------------------------------------
+
+    def _delete(self, req: Message, peer: Peer, now: float) -> Message:
+        session = self._session_of(req, peer)
+        if session is None:
+            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        try:
+            self.journal.commit({}, (session.key,))
+        except JournalError as err:
+            self._journal_failed(err)
+            return cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
+        final = self._remove(session, "cp")
+        now_ntp = self._ntp()
+        ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
+        for urr_id, counts in final.items():
+            book = session.urrs[urr_id]
+            ies.append(
+                usage_report(
+                    T.USAGE_REPORT_DELETION_RESPONSE, urr_id, book, counts, ("TERMR",), now_ntp
+                )
+            )
+        return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
+
+    def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
+        """Session Set Deletion. This engine keeps no FQ-CSIDs: a request naming sets by
+        FQ-CSID (the sessions of a failed node, TS 29.244 5.22) cannot be told apart from
+        others and is refused (76) rather than deleting more than asked; with the Node ID
+        alone, every session of the requesting CP is deleted."""
+        if req.get(T.FQ_CSID) is not None:
+            return cause_response(req, Cause.SERVICE_NOT_SUPPORTED, 0, node_id)
+        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        try:
+            self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
+        except JournalError as err:
+            self._journal_failed(err)
+            return cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        for seid in seids:
+            self._remove(self.sessions[seid], "session_set")
+        return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _remove(self, session: Session, reason: str) -> dict[int, Counts]:
+        """Take ``session`` out of the datapath and the engine; its final counts per URR
+        (baselines included)."""
+        try:
+            usage = self.datapath.remove(session.up_seid)
+        except DatapathError as err:
+            log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
+            usage = {}
+        final: dict[int, Counts] = {}
+        for urr_id, book in session.urrs.items():
+            counts = book.baseline
+            if urr_id in usage:
+                counts = counts + Counts.of(usage[urr_id])
+            final[urr_id] = counts
+        self.sessions.pop(session.up_seid, None)
+        self._timed_seids.discard(session.up_seid)
+        self._index(session, False)
+        self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
+        for teid in session.teids:
+            self.teids.free(teid)
+        for name, net in session.ue:
+            self.ue_pools.free(name, net)
+        for key, pending in list(self._pending.items()):
+            if pending.up_seid == session.up_seid:
+                del self._pending[key]
+        self.metrics.deleted.inc(reason)
+        return final
+
+    def _remove_local(self, seid: int, reason: str) -> None:
+        session = self.sessions.get(seid)
+        if session is None:
+            return
+        try:
+            self.journal.commit({}, (session.key,))
+        except JournalError as err:
+            # Removed anyway (the peer no longer has it); a restart would bring it back
+            # and the next report about it would be answered 65 again.
+            self._journal_failed(err)
+        self._remove(session, reason)
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def _report(
+        self,
+        session: Session,
+        urr_id: int,
+        triggers: tuple[str, ...],
+        now_ntp: float,
+        container: int,
+    ) -> Grouped:
+        book = session.urrs[urr_id]
+        counts = book.baseline
+        try:
+            taken = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
+            counts = counts + taken
+            book.taken(taken)
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+        book.baseline = ZERO
+        book.last_packets = 0
+        return usage_report(container, urr_id, book, counts, triggers, now_ntp)
+
+    def _send_report(
+        self,
+        session: Session,
+        report_type: str,
+        ies: list[IE],
+        now: float,
+        reports: list[Grouped] | None = None,
+        label: str | None = None,
+    ) -> None:
+        request = Message(
+            M.SESSION_REPORT_REQUEST, 0, [ReportType.of(report_type), *ies], session.cp_seid
+        )
+        if self._sender is None:
+            log.error("session engine not attached: report dropped")
+            return
+        seq = self._sender.send_request(session.cp_node_id, request, now)
+        if seq is None:
+            # No association (lost, kept sessions): the usage goes back for later.
+            for group in reports or []:
+                book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
+                if book is not None:
+                    book.baseline = book.baseline + report_counts(group)
+            return
+        self.metrics.reports.inc(label or report_type)
+        self._pending[id(request)] = _PendingReport(session.up_seid, list(reports or []))
+
+    def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
+        # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
+        # URR it links reports.
+        for urr_id, book in session.urrs.items():
+            if book.linked and book.reports("LIUSA") and any(u in due for u in book.linked):
+                due.setdefault(urr_id, set()).add("LIUSA")
+        now_ntp = self._ntp()
+        groups = [
+            self._report(
+                session, urr_id, tuple(sorted(trig)), now_ntp, T.USAGE_REPORT_REPORT_REQUEST
+            )
+            for urr_id, trig in due.items()
+            if urr_id in session.urrs
+        ]
+        if not groups:
+            return
+        label = ",".join(sorted({t for trig in due.values() for t in trig}))
+        self._send_report(session, "USAR", list(groups), now, groups, label)
+        # The datapath counts a quota from its last reset: give it what is left, unless
+        # the quota is used up (the datapath then keeps dropping until the CP sets one).
+        if any(
+            session.urrs[u].quota and "VOLQU" not in trig
+            for u, trig in due.items()
+            if u in session.urrs
+        ):
+            self._reinstall(session)
+        self._commit_quietly(session)
+
+    def poll_datapath(self, now: float) -> None:
+        """Handle the datapath's events (reports they trigger are sent now)."""
+        events = self.datapath.poll_events()
+        due: dict[int, dict[int, set[str]]] = {}
+        for ev in events:
+            trigger = _EVENT_TRIGGER.get(ev.type)
+            if trigger is not None:
+                session = self.sessions.get(ev.seid)
+                if session is not None and self._urr_reports(session, ev.id, trigger):
+                    due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
+            elif ev.type == EventType.DL_DATA_REPORT:
+                self._dl_data_report(ev, now)
+            elif ev.type == EventType.ERROR_INDICATION:
+                self._error_indication(ev, now)
+        for seid, urrs in due.items():
+            session = self.sessions.get(seid)
+            if session is not None:
+                self._usage_reports(session, urrs, now)
+
+    def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
+        book = session.urrs.get(urr_id)
+        return book is not None and book.reports(trigger)
+
+    def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
+        """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND)."""
+        session = self.sessions.get(ev.seid)
+        if session is None:
+            return
+        if session.ddn_delay > 0:
+            due = now + session.ddn_delay
+            heapq.heappush(self._delayed_dldr, (due, next(self._dldr_seq), ev.seid, ev))
+            return
+        self._send_dldr(ev.seid, ev, now)
+
+    def _send_dldr(self, seid: int, ev: DatapathEvent, now: float) -> None:
+        """The DLDR of ``ev``, unless the PDR's FAR no longer buffers with NOCP (the
+        session changed during the notification delay)."""
+        session = self.sessions.get(seid)
+        if session is None:
+            return
+        fars = {f.far_id: f for f in session.program.fars}
+        pdr = next((p for p in session.program.pdrs if p.pdr_id == ev.id), None)
+        far = fars.get(pdr.far_id) if pdr is not None else None
+        if far is None or not far.apply_action & ApplyAction.NOCP:
+            return
+        pdr_id = pfcp_pdr_id(ev.id)
+        children: list[IE] = [PDRID(pdr_id)]
+        if ev.value:
+            children.append(DownlinkDataServiceInformation(qfi=ev.value))
+        self._send_report(
+            session, "DLDR", [Grouped(T.DOWNLINK_DATA_REPORT, children)], now, label="DLDR"
+        )
+
+    def _error_indication(self, ev: DatapathEvent, now: float) -> None:
+        """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
+        (found through an index by TEID: a flood of indications costs no scan)."""
+        teid = ev.value
+        for seid in sorted(self._by_peer_teid.get(teid, ())):
+            session = self.sessions[seid]
+            for far in session.program.fars:
+                if far.outer_header_creation is None or far.outer_header_creation[1] != teid:
+                    continue
+                peer = far.outer_header_creation[0]
+                fteid = FTEID(
+                    teid,
+                    str(peer) if peer.version == 4 else None,
+                    str(peer) if peer.version == 6 else None,
+                )
+                report = Grouped(T.ERROR_INDICATION_REPORT, [fteid])
+                self._send_report(session, "ERIR", [report], now, label="ERIR")
+                break
+
+    def _time_triggers(self, now: float, activity: bool = True) -> None:
+        """Periodic reports, start/stop of traffic and quota holding time."""
+        for seid in list(self._timed_seids):
+            session = self.sessions[seid]
+            due: dict[int, set[str]] = {}
+            for urr_id, book in session.urrs.items():
+                if book.next_periodic is not None and book.next_periodic <= now:
+                    while book.next_periodic <= now:
+                        book.next_periodic += book.period or 1
+                    due.setdefault(urr_id, set()).add("PERIO")
+                qht = book.holding_time if book.reports("QUHTI") else 0
+                idt = book.inactivity
+                watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
+                if not activity or not (watch_start or watch_stop or qht):
+                    continue
+                try:
+                    usage = self.datapath.read_usage(session.up_seid, urr_id)
+                except DatapathError:
+                    continue
+                if usage.packets_total != book.last_packets:
+                    book.last_packets = usage.packets_total
+                    book.idle_since = now
+                    if not book.active:
+                        book.active = True
+                        if watch_start:
+                            due.setdefault(urr_id, set()).add("START")
+                    continue
+                idle = now - book.idle_since
+                if book.active and watch_stop and idle >= (idt or 1):
+                    book.active = False
+                    due.setdefault(urr_id, set()).add("STOPT")
+                if qht and idle >= qht:
+                    book.idle_since = now  # once per holding time without traffic
+                    due.setdefault(urr_id, set()).add("QUHTI")
+            if due:
+                self._usage_reports(session, due, now)
+
+    def _update_bar_from_report(self, session: Session, update: Grouped) -> None:
+        """Update BAR of a Session Report Response: DL buffering duration and suggested
+        packet count."""
+        bar_id = ie_value(update, T.BAR_ID)
+        rules = session.rules
+        if bar_id is None or bar_id not in rules.bar:
+            return
+        duration = update.get(T.DL_BUFFERING_DURATION)
+        if duration is not None:
+            session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
+        count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
+        bar = rules.bar[bar_id]
+        delay = update.get(T.DOWNLINK_DATA_NOTIFICATION_DELAY)
+        if delay is not None:
+            bar.ies = [c for c in bar.ies if c.type != T.DOWNLINK_DATA_NOTIFICATION_DELAY]
+            bar.ies.append(delay)
+            session.set_rules(rules)
+        if count is not None:
+            from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
+
+            value = min(255, int(count.value))  # type: ignore[attr-defined]
+            bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
+            bar.ies.append(SuggestedBufferingPacketsCount(value))
+            session.set_rules(rules)
+        self._reinstall(session)
+        self._commit_quietly(session)
+
+    # -- durability ------------------------------------------------------------------------
+
+    def checkpoint(self, now: float, seids: Iterable[int] | None = None) -> None:
+        """Journal the datapath's counters (not reset) of the sessions ``seids`` (all by
+        default) as part of their unreported usage, so a restart with a datapath that loses
+        its counters loses at most the traffic since the checkpoint."""
+        puts: dict[str, bytes] = {}
+        for seid in self.sessions if seids is None else seids:
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
+            moved = False
+            for urr_id, book in session.urrs.items():
+                try:
+                    counts = Counts.of(self.datapath.read_usage(seid, urr_id))
+                except DatapathError:
+                    continue
+                if counts.values != book.dp_seen.values:
+                    book.dp_seen = counts
+                    moved = True
+            if moved:
+                puts[session.key] = session.record()
+        if puts:
+            try:
+                self.journal.commit(puts, ())
+            except JournalError as err:
+                self._journal_failed(err)
+
+    def _commit_quietly(self, session: Session) -> None:
+        try:
+            self.journal.commit({session.key: session.record()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+
+    def _journal_failed(self, err: JournalError) -> None:
+        log.error("session change not durable: %s", err)
+        self.metrics.journal_failures.inc()
+
+    def restore(self, records: Iterable[tuple[str, bytes]], now: float) -> int:
+        """Bring back journaled sessions (and PFDs): allocations reserved, programs
+        reinstalled. Returns the number of sessions restored."""
+        restored = 0
+        # PFDs first: sessions with application PDRs compile against them.
+        for key, value in sorted(records, key=lambda kv: kv[0] != "pfd"):
+            try:
+                if key == "pfd":
+                    self.pfds.restore(value)
+                elif key.startswith("s:"):
+                    self._restore_session(value, now)
+                    restored += 1
+            except Exception as err:  # a bad record costs that record, logged
+                log.error("journal record %s not restored: %r", key, err)
+                self.metrics.restore_failures.inc()
+        return restored
+
+    def _restore_session(self, value: bytes, now: float) -> None:
+        d = json.loads(value)
+        if d.get("v") != RECORD_VERSION:
+            raise ValueError(f"record version {d.get('v')}")
+        raw_rules = base64.b64decode(d["rules"])
+        rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
+        raw_fseid = bytes.fromhex(d["cp_fseid"])
+        (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
+        assert isinstance(fseid, FSEID)
+        session = Session(
+            up_seid=int(d["up_seid"]),
+            cp_seid=int(d["cp_seid"]),
+            cp_node_id=str(d["cp_node_id"]),
+            cp_fseid=fseid,
+            rules_blob=raw_rules,
+            program=SessionProgram((), ()),
+            teids=[int(t) for t in d["teids"]],
+            ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
+            urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
+            bar_duration_s=d.get("bar_duration"),
+            established_ntp=float(d.get("established", 0.0)),
+        )
+        for urr_id, g in rules.urr.items():
+            fresh = self._new_book(g, 0.0, now)
+            book = session.urrs.setdefault(urr_id, fresh)
+            book.next_periodic, book.idle_since = fresh.next_periodic, now
+            book.configure(g)
+        session.derive(rules)
+        session.program = compile_program(
+            self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
+        )
+        if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
+            raise ValueError(f"session 0x{session.up_seid:x} restored twice")
+        alloc = _Allocations()
+        try:
+            for teid in session.teids:
+                if not self.teids.reserve(teid):
+                    raise ValueError(f"TEID {teid} already taken")
+                alloc.teids.append(teid)
+            for name, net in session.ue:
+                if self.ue_pools.reserve(name, net):
+                    alloc.ue.append((name, net))
+                elif self.ue_pools.owned(name, net):
+                    raise ValueError(f"UE address {net} ({name}) taken twice")
+                else:  # the pool left the configuration: the session keeps its address
+                    log.warning(
+                        "session 0x%x: UE address %s is in no pool of %s now",
+                        session.up_seid,
+                        net,
+                        name,
+                    )
+            self.datapath.install(session.up_seid, session.program)
+        except (ValueError, DatapathError):
+            self._free(alloc)
+            raise
+        self._add(session)
+        self._next_seid = max(self._next_seid, session.up_seid + 1)
+
+    # -- operators -------------------------------------------------------------------------
+
+    def sessions_view(self, seid: int | None = None) -> list[dict[str, object]]:
+        """What ``pfcpd show sessions`` shows: JSON-ready dicts, one per session."""
+        chosen = (
+            ([self.sessions[seid]] if seid is not None and seid in self.sessions else [])
+            if seid is not None
+            else list(self.sessions.values())
+        )
+        out: list[dict[str, object]] = []
+        for s in chosen:
+            rules = s.rules
+            urrs: dict[str, object] = {}
+            for urr_id, book in s.urrs.items():
+                entry: dict[str, object] = {
+                    "ur_seqn": book.seqn,
+                    "baseline": list(book.baseline.values),
+                }
+                try:
+                    u = self.datapath.read_usage(s.up_seid, urr_id)
+                    entry["bytes"] = [u.bytes_total, u.bytes_ul, u.bytes_dl]
+                    entry["packets"] = [u.packets_total, u.packets_ul, u.packets_dl]
+                except DatapathError:
+                    pass
+                urrs[str(urr_id)] = entry
+            out.append(
+                {
+                    "up_seid": s.up_seid,
+                    "cp_seid": s.cp_seid,
+                    "cp_node_id": s.cp_node_id,
+                    "established_ntp": int(s.established_ntp),
+                    "pdrs": sorted(rules.pdr),
+                    "fars": {
+                        str(f.far_id): {
+                            "apply_action": int(f.apply_action),
+                            "outer_header_creation": None
+                            if f.outer_header_creation is None
+                            else [str(f.outer_header_creation[0]), f.outer_header_creation[1]],
+                        }
+                        for f in s.program.fars
+                    },
+                    "qers": sorted(rules.qer),
+                    "urrs": urrs,
+                    "teids": s.teids,
+                    "ue_addresses": [str(n) for _, n in s.ue],
+                }
+            )
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _add(self, session: Session) -> None:
+        self.sessions[session.up_seid] = session
+        self._by_cp[(session.cp_node_id, session.cp_seid)] = session.up_seid
+        self._refresh_timed(session)
+        self._index(session, True)
+
+    def _index(self, session: Session, add: bool) -> None:
+        """The remote TEIDs the session's FARs send to (for Error Indications)."""
+        for far in session.program.fars:
+            if far.outer_header_creation is None:
+                continue
+            teid = far.outer_header_creation[1]
+            seids = self._by_peer_teid.setdefault(teid, set())
+            if add:
+                seids.add(session.up_seid)
+            else:
+                seids.discard(session.up_seid)
+                if not seids:
+                    del self._by_peer_teid[teid]
+
+    def _set_program(self, session: Session, program: SessionProgram) -> None:
+        known = session.up_seid in self.sessions
+        if known:
+            self._index(session, False)
+        session.program = program
+        if known:
+            self._index(session, True)
+
+    def _refresh_timed(self, session: Session) -> None:
+        if _timed(session):
+            self._timed_seids.add(session.up_seid)
+        else:
+            self._timed_seids.discard(session.up_seid)
+
+    def _new_seid(self) -> int:
+        while self._next_seid in self.sessions or self._next_seid == 0:
+            self._next_seid = (self._next_seid + 1) & 0xFFFFFFFFFFFFFFFF
+        seid = self._next_seid
+        self._next_seid = (seid + 1) & 0xFFFFFFFFFFFFFFFF
+        return seid
+
+    def _up_fseid(self, seid: int) -> FSEID:
+        a = self.settings.pfcp_address
+        return FSEID(seid, str(a) if a.version == 4 else None, str(a) if a.version == 6 else None)
+
+    def _refuse(self, req: Message, err: RuleError, seid: int, node_id: NodeID | None) -> Message:
+        log.info("%s seq %d refused: %s (cause %d)", req.name, req.seq, err.detail, err.cause)
+        response = cause_response(req, err.cause, seid, node_id)
+        allowed = ALLOWED_IES[response.msg_type]
+        if err.offending_ie is not None and T.OFFENDING_IE in allowed:
+            response.ies.append(OffendingIE(err.offending_ie))
+        if err.failed_rule is not None and T.FAILED_RULE_ID in allowed:
+            response.ies.append(FailedRuleID(*err.failed_rule))
+        return response
+
+
+def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]:
+    """Per URR: bytes counted towards its threshold outside the datapath (the baseline)
+    and towards its quota (consumed), for :func:`compile_program`."""
+    out: dict[int, tuple[Volumes, Volumes]] = {}
+    for urr_id, b in books.items():
+        if b.baseline or b.consumed:
+            base, used = b.baseline.values, b.consumed.values
+            out[urr_id] = ((base[0], base[1], base[2]), (used[0], used[1], used[2]))
+    return out
+
+
+def _check_queries(req: Message, session: Session) -> None:
+    for q in req.get_all(T.QUERY_URR):
+        qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
+        if qid is not None and qid not in session.urrs:
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"Query URR {qid}: no such URR",
+                failed_rule=(RULE_ID_URR, qid),
+            )
+
+
+def _timed(session: Session) -> bool:
+    """The session has URRs the engine watches over time (periodic, start/stop of
+    traffic, quota holding time)."""
+    return any(b.triggers & _TIMED_TRIGGERS for b in session.urrs.values())
+
+
+_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI").flags
+
+
+def _applications(rules: RuleSet) -> frozenset[str]:
+    apps = set()
+    for pdr in rules.pdr.values():
+        pdi = pdr.get(T.PDI)
+        app = pdi.get(T.APPLICATION_ID) if isinstance(pdi, Grouped) else None
+        if isinstance(app, ApplicationID):
+            apps.add(app.text)
+    return frozenset(apps) if apps else _NO_APPS
+
+
+_NO_APPS: frozenset[str] = frozenset()
+
+
+def _created_pdrs(alloc: _Allocations) -> list[IE]:
+    return [Grouped(T.CREATED_PDR, [PDRID(pdr_id), *ies]) for pdr_id, ies in alloc.created.items()]
+
+
+def _cause_label(msg: Message) -> str:
+    value = ie_value(msg, T.CAUSE)
+    try:
+        return Cause(value or 0).name.lower()
+    except ValueError:
+        return str(value)
+
+
+# Session rules this engine does not implement (their features are not advertised): a
+# request carrying one is refused (76) rather than half applied.
+UNSUPPORTED_RULES = frozenset(
+    {
+        T.CREATE_TRAFFIC_ENDPOINT,
+        T.UPDATE_TRAFFIC_ENDPOINT,
+        T.CREATE_MAR,
+        T.UPDATE_MAR,
+        T.CREATE_SRR,
+        T.UPDATE_SRR,
+        T.PROVIDE_ATSSS_CONTROL_INFORMATION,
+        T.CREATE_BRIDGE_INFO_FOR_TSC,
+    }
+)
+
+
+def _check_supported(req: Message) -> None:
+    for ie in req.ies:
+        if ie.type in UNSUPPORTED_RULES:
+            raise RuleError(
+                Cause.SERVICE_NOT_SUPPORTED,
+                f"{ie.name} is not supported",
+                offending_ie=ie.type,
+            )
+
+
+def _check_ignored(req: Message) -> None:
+    """An IE inside a rule group that the codec set aside as incorrect: the rule would mean
+    something else without it, so the request fails (69, naming it)."""
+    for ignored in req.ignored:
+        if ignored.unexpected or not ignored.path:
+            continue
+        if any(name in _RULE_GROUP_NAMES for name in ignored.path):
+            raise RuleError(
+                Cause.MANDATORY_IE_INCORRECT,
+                f"{ignored}: a rule needs it",
+                offending_ie=ignored.ie.type,
+            )
+
+
+_RULE_GROUP_NAMES = frozenset(_names(t) for t in RULE_GROUPS)
+
+__all__ = ["Session", "SessionEngine"]

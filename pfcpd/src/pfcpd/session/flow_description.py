@@ -1,0 +1,117 @@
+"""Flow Description (TS 29.244 8.2.5 / TS 29.212 5.4.2, IPFilterRule of RFC 6733) to SDF
+filters: ``permit out <proto> from <remote> [ports] to <ue> [ports]``.
+
+The rule describes downlink packets (from the remote end to the UE); the datapath applies
+it swapped to uplink packets. ``assigned`` (the UE's own address) and ``any`` become
+"no address condition".
+
+Port lists: each side's comma list is kept as ranges, sorted, with overlapping and adjacent
+entries merged (``80,81,82-90`` is the one range 80-90). A datapath SDF filter holds one
+range per side, so a rule with lists on both sides needs one filter per pair of ranges; that
+count is computed before anything is built and bounded by ``max_filters`` (the datapath's
+rules per direction and session, ``UPF_MAX_RULES`` in upf_rules.h): a rule beyond it is
+refused with :class:`FlowDescriptionTooCostly`, whatever the size of the lists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pfcpd.datapath.interface import IPNetwork, SdfFilter
+
+MAX_FILTERS = 64  # upf_rules.h UPF_MAX_RULES: rules (PDR x SDF filter) per direction
+MAX_TEXT = 4096  # longer flow descriptions are refused before they are tokenised
+
+
+class FlowDescriptionError(ValueError):
+    """A flow description that is not valid IPFilterRule text (or not the subset TS 29.244
+    allows)."""
+
+
+class FlowDescriptionTooCostly(FlowDescriptionError):
+    """A valid flow description that needs more datapath filters than one rule may use."""
+
+
+def _address(token: str) -> IPNetwork | None:
+    if token in ("any", "assigned"):
+        return None
+    try:
+        return ipaddress.ip_network(token, strict=False)
+    except ValueError as e:
+        raise FlowDescriptionError(f"bad address {token!r}") from e
+
+
+def port_ranges(token: str) -> tuple[tuple[int, int], ...]:
+    """The ranges of a port list, sorted, overlapping and adjacent ones merged."""
+    ranges = []
+    for part in token.split(","):
+        lo_s, _, hi_s = part.partition("-")
+        if not lo_s.isdigit() or not (hi_s or lo_s).isdigit() or len(lo_s) > 5 or len(hi_s) > 5:
+            raise FlowDescriptionError(f"bad port {part!r}")
+        lo, hi = int(lo_s), int(hi_s or lo_s)
+        if not lo <= hi <= 65535:
+            raise FlowDescriptionError(f"bad port range {part!r}")
+        ranges.append((lo, hi))
+    ranges.sort()
+    merged = [ranges[0]]
+    for lo, hi in ranges[1:]:
+        last_lo, last_hi = merged[-1]
+        if lo <= last_hi + 1:
+            merged[-1] = (last_lo, max(last_hi, hi))
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
+
+
+def _is_ports(token: str) -> bool:
+    return bool(token) and token[0].isdigit() and all(c.isdigit() or c in ",-" for c in token)
+
+
+def parse_flow_description(text: str, max_filters: int = MAX_FILTERS) -> tuple[SdfFilter, ...]:
+    """The SDF filters of ``text``: one per pair of port ranges (one when neither side has a
+    list). Raises FlowDescriptionError, or FlowDescriptionTooCostly beyond ``max_filters``."""
+    if len(text) > MAX_TEXT:
+        raise FlowDescriptionTooCostly(f"flow description longer than {MAX_TEXT} characters")
+    tokens = text.split()
+    if tokens[:2] != ["permit", "out"]:
+        raise FlowDescriptionError("a flow description starts with 'permit out'")
+    try:
+        proto_tok, from_tok = tokens[2], tokens[3]
+    except IndexError as e:
+        raise FlowDescriptionError("truncated flow description") from e
+    if from_tok != "from":
+        raise FlowDescriptionError("expected 'from'")
+    if proto_tok == "ip":
+        protocol = None
+    elif proto_tok.isdigit() and int(proto_tok) < 256:
+        protocol = int(proto_tok)
+    else:
+        raise FlowDescriptionError(f"bad protocol {proto_tok!r}")
+    rest = tokens[4:]
+    if not rest:
+        raise FlowDescriptionError("missing source address")
+    remote = _address(rest.pop(0))
+    remote_ports: tuple[tuple[int, int] | None, ...] = (None,)
+    if rest and _is_ports(rest[0]):
+        remote_ports = port_ranges(rest.pop(0))
+    if not rest or rest.pop(0) != "to":
+        raise FlowDescriptionError("expected 'to'")
+    if not rest:
+        raise FlowDescriptionError("missing destination address")
+    ue = _address(rest.pop(0))
+    ue_ports: tuple[tuple[int, int] | None, ...] = (None,)
+    if rest and _is_ports(rest[0]):
+        ue_ports = port_ranges(rest.pop(0))
+    if rest:
+        raise FlowDescriptionError(f"unsupported options {' '.join(rest)!r}")
+    cost = len(remote_ports) * len(ue_ports)
+    if cost > max_filters:
+        raise FlowDescriptionTooCostly(
+            f"needs {cost} filters ({len(remote_ports)} x {len(ue_ports)} port ranges),"
+            f" at most {max_filters}"
+        )
+    return tuple(
+        SdfFilter(protocol=protocol, remote=remote, ue=ue, remote_ports=rp, ue_ports=up)
+        for rp in remote_ports
+        for up in ue_ports
+    )

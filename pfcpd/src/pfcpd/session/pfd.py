@@ -1,0 +1,102 @@
+"""PFDs per Application ID (PFD Management, TS 29.244 5.11 and 7.4.3).
+
+A PFD Management Request carries, per Application ID, the complete set of its PFDs: they
+replace what was known for it; an Application ID with no PFD Context removes its PFDs.
+Only flow-description PFDs (FD, and the additional flow descriptions AFD) can be matched
+without packet inspection beyond the 5-tuple; a request with URL or domain name PFDs is
+refused as a whole (cause 76, Offending IE PFD Contents).
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..pfcp import Cause, Grouped, IEType, Message
+from ..pfcp.ies_text import ApplicationID
+from ..pfcp.ies_traffic import PFDContents
+from .errors import RuleError
+from .flow_description import FlowDescriptionError, parse_flow_description
+
+T = IEType
+
+
+def _afd(raw: bytes) -> list[str]:
+    """Additional Flow Descriptions: two-octet length-prefixed entries."""
+    out, off = [], 0
+    while off + 2 <= len(raw):
+        n = int.from_bytes(raw[off : off + 2], "big")
+        out.append(raw[off + 2 : off + 2 + n].decode("utf-8", "surrogateescape"))
+        off += 2 + n
+    return out
+
+
+class PfdStore:
+    def __init__(self) -> None:
+        self.apps: dict[str, tuple[str, ...]] = {}
+
+    def flows(self, application_id: str) -> tuple[str, ...] | None:
+        return self.apps.get(application_id)
+
+    def parse(self, request: Message) -> dict[str, tuple[str, ...]]:
+        """The Application IDs a request names and their new flow descriptions (empty:
+        removed). Raises RuleError when it carries what this UP function cannot match."""
+        out: dict[str, tuple[str, ...]] = {}
+        for group in request.get_all(T.APPLICATION_IDS_PFDS):
+            assert isinstance(group, Grouped)
+            app = group.get(T.APPLICATION_ID)
+            assert isinstance(app, ApplicationID)
+            flows: list[str] = []
+            for ctx in group.get_all(T.PFD_CONTEXT):
+                assert isinstance(ctx, Grouped)
+                for contents in ctx.get_all(T.PFD_CONTENTS):
+                    assert isinstance(contents, PFDContents)
+                    if any(
+                        v is not None
+                        for v in (contents.url, contents.dn, contents.cp, contents.dnp)
+                    ) or any(v is not None for v in (contents.aurl, contents.adnp)):
+                        raise RuleError(
+                            Cause.SERVICE_NOT_SUPPORTED,
+                            f"application {app.text!r}: only flow description PFDs are"
+                            " supported (no URL, domain name or custom PFDs)",
+                            offending_ie=T.PFD_CONTENTS,
+                        )
+                    texts = []
+                    if contents.fd is not None:
+                        texts.append(contents.fd.decode("utf-8", "surrogateescape"))
+                    if contents.afd is not None:
+                        texts.extend(_afd(contents.afd))
+                    for text in texts:
+                        try:
+                            parse_flow_description(text)
+                        except FlowDescriptionError as e:
+                            raise RuleError(
+                                Cause.MANDATORY_IE_INCORRECT,
+                                f"application {app.text!r}: flow description {text!r}: {e}",
+                                offending_ie=T.PFD_CONTENTS,
+                            ) from e
+                    flows.extend(texts)
+            out[app.text] = tuple(flows)
+        return out
+
+    def apply(self, changes: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...] | None]:
+        """Apply ``changes``; returns what was there before (to undo)."""
+        before = {app: self.apps.get(app) for app in changes}
+        for app, flows in changes.items():
+            if flows:
+                self.apps[app] = flows
+            else:
+                self.apps.pop(app, None)
+        return before
+
+    def undo(self, before: dict[str, tuple[str, ...] | None]) -> None:
+        for app, flows in before.items():
+            if flows is None:
+                self.apps.pop(app, None)
+            else:
+                self.apps[app] = flows
+
+    def record(self) -> bytes:
+        return json.dumps({k: list(v) for k, v in self.apps.items()}).encode()
+
+    def restore(self, value: bytes) -> None:
+        self.apps = {str(k): tuple(str(x) for x in v) for k, v in json.loads(value).items()}

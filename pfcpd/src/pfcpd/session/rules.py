@@ -1,0 +1,189 @@
+"""A session's rules as PFCP IEs: the Create PDR/FAR/QER/URR/BAR groups by rule ID.
+
+The engine keeps each rule as the grouped IE that would create it now: an establishment's
+groups as they came (with the UP function's allocations filled in), changed in place by a
+modification's Update groups (each child type present in the update replaces that type's
+children) and dropped by its Remove groups. :func:`check_references` checks that every rule
+a PDR or FAR names exists (cause 73 with the Failed Rule ID).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..pfcp import IE, Cause, Grouped, IEType, Message
+from ..pfcp.ies_traffic import (
+    RULE_ID_BAR,
+    RULE_ID_FAR,
+    RULE_ID_PDR,
+    RULE_ID_QER,
+    RULE_ID_URR,
+)
+from .errors import RuleError
+
+T = IEType
+
+# rule kind -> (create type, update type, remove type, ID IE type, Failed Rule ID type)
+KINDS: dict[str, tuple[int, int, int, int, int]] = {
+    "pdr": (T.CREATE_PDR, T.UPDATE_PDR, T.REMOVE_PDR, T.PDR_ID, RULE_ID_PDR),
+    "far": (T.CREATE_FAR, T.UPDATE_FAR, T.REMOVE_FAR, T.FAR_ID, RULE_ID_FAR),
+    "qer": (T.CREATE_QER, T.UPDATE_QER, T.REMOVE_QER, T.QER_ID, RULE_ID_QER),
+    "urr": (T.CREATE_URR, T.UPDATE_URR, T.REMOVE_URR, T.URR_ID, RULE_ID_URR),
+    "bar": (T.CREATE_BAR, T.UPDATE_BAR, T.REMOVE_BAR, T.BAR_ID, RULE_ID_BAR),
+}
+# Update groups whose children merge into a child group of the rule (Update FAR's Update
+# Forwarding Parameters into its Forwarding Parameters).
+NESTED_UPDATES: dict[int, int] = {T.UPDATE_FORWARDING_PARAMETERS: T.FORWARDING_PARAMETERS}
+# Children of an update that steer the change and are not part of the rule.
+NOT_STORED = frozenset({T.PFCPSMREQ_FLAGS})
+
+
+def ie_value(group: Grouped | Message, ie_type: int) -> int | None:
+    """The ``value`` of the first ``ie_type`` child (an integer IE), or None."""
+    ie = group.get(ie_type)
+    return None if ie is None else int(ie.value)  # type: ignore[attr-defined]
+
+
+def rule_id(group: Grouped, kind: str) -> int:
+    value = ie_value(group, KINDS[kind][3])
+    if value is None:  # the codec checks mandatory children: not reached for decoded IEs
+        raise RuleError(
+            Cause.MANDATORY_IE_MISSING, f"{kind} without ID", offending_ie=KINDS[kind][3]
+        )
+    return value
+
+
+@dataclass
+class RuleSet:
+    pdr: dict[int, Grouped] = field(default_factory=dict)
+    far: dict[int, Grouped] = field(default_factory=dict)
+    qer: dict[int, Grouped] = field(default_factory=dict)
+    urr: dict[int, Grouped] = field(default_factory=dict)
+    bar: dict[int, Grouped] = field(default_factory=dict)
+
+    def of(self, kind: str) -> dict[int, Grouped]:
+        rules: dict[int, Grouped] = getattr(self, kind)
+        return rules
+
+    def groups(self) -> list[Grouped]:
+        return [g for kind in KINDS for g in self.of(kind).values()]
+
+    @classmethod
+    def from_groups(cls, groups: Iterable[IE]) -> RuleSet:
+        rules = cls()
+        for g in groups:
+            for kind, (create, *_rest) in KINDS.items():
+                if g.type == create and isinstance(g, Grouped):
+                    rules.of(kind)[rule_id(g, kind)] = g
+        return rules
+
+    def create(self, request: Message) -> None:
+        """Add the request's Create groups; a rule ID already used is refused (73)."""
+        for kind, (create, _u, _r, _id, rule_type) in KINDS.items():
+            rules = self.of(kind)
+            for g in request.get_all(create):
+                assert isinstance(g, Grouped)
+                rid = rule_id(g, kind)
+                if rid in rules:
+                    raise RuleError(
+                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                        f"{kind.upper()} {rid} already exists",
+                        failed_rule=(rule_type, rid),
+                    )
+                rules[rid] = _copy(g)
+
+    def remove(self, request: Message) -> None:
+        for kind, (_c, _u, remove, _id, rule_type) in KINDS.items():
+            rules = self.of(kind)
+            for g in request.get_all(remove):
+                assert isinstance(g, Grouped)
+                rid = rule_id(g, kind)
+                if rules.pop(rid, None) is None:
+                    raise RuleError(
+                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                        f"Remove {kind.upper()} {rid}: no such rule",
+                        failed_rule=(rule_type, rid),
+                    )
+
+    def update(self, request: Message) -> None:
+        for kind, (_c, update, _r, _id, rule_type) in KINDS.items():
+            rules = self.of(kind)
+            for g in request.get_all(update):
+                assert isinstance(g, Grouped)
+                rid = rule_id(g, kind)
+                old = rules.get(rid)
+                if old is None:
+                    raise RuleError(
+                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                        f"Update {kind.upper()} {rid}: no such rule",
+                        failed_rule=(rule_type, rid),
+                    )
+                merge_update(old, g)
+
+
+def _copy(g: Grouped) -> Grouped:
+    return Grouped(g.type, [_copy(c) if isinstance(c, Grouped) else c for c in g.ies])
+
+
+def merge_update(rule: Grouped, update: Grouped) -> None:
+    """Apply an Update group to a rule's Create group in place."""
+    replaced: set[int] = set()
+    new: list[IE] = []
+    for child in update.ies:
+        if child.type in NOT_STORED:
+            continue
+        nested = NESTED_UPDATES.get(child.type)
+        if nested is not None and isinstance(child, Grouped):
+            target = rule.get(nested)
+            if isinstance(target, Grouped):
+                merge_update(target, child)
+            else:
+                new.append(Grouped(nested, list(child.ies)))
+                replaced.add(nested)
+            continue
+        replaced.add(child.type)
+        new.append(_copy(child) if isinstance(child, Grouped) else child)
+    rule.ies = [c for c in rule.ies if c.type not in replaced] + new
+
+
+def check_references(rules: RuleSet) -> None:
+    """Every FAR, QER, URR and BAR a rule names exists (else 73 with the Failed Rule ID of
+    the missing rule)."""
+    for pdr_id, pdr in rules.pdr.items():
+        far_id = ie_value(pdr, T.FAR_ID)
+        if far_id is not None and far_id not in rules.far:
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"PDR {pdr_id} names FAR {far_id}, which does not exist",
+                failed_rule=(RULE_ID_FAR, far_id),
+            )
+        for ie_type, kind, rule_type in (
+            (T.QER_ID, "qer", RULE_ID_QER),
+            (T.URR_ID, "urr", RULE_ID_URR),
+        ):
+            for ie in pdr.get_all(ie_type):
+                rid = int(ie.value)  # type: ignore[attr-defined]
+                if rid not in rules.of(kind):
+                    raise RuleError(
+                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                        f"PDR {pdr_id} names {kind.upper()} {rid}, which does not exist",
+                        failed_rule=(rule_type, rid),
+                    )
+    for far_id, far in rules.far.items():
+        bar_id = ie_value(far, T.BAR_ID)
+        if bar_id is not None and bar_id not in rules.bar:
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"FAR {far_id} names BAR {bar_id}, which does not exist",
+                failed_rule=(RULE_ID_BAR, bar_id),
+            )
+    for urr_id, urr in rules.urr.items():
+        for ie in urr.get_all(T.LINKED_URR_ID):
+            linked = int(ie.value)  # type: ignore[attr-defined]
+            if linked not in rules.urr:
+                raise RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"URR {urr_id} links URR {linked}, which does not exist",
+                    failed_rule=(RULE_ID_URR, linked),
+                )

@@ -1,0 +1,50 @@
+"""What the session engine takes from the configuration (one home: the keys are read here)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from ..config import Config
+from ..datapath.interface import IPAddress, IPNetwork
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    n3_address: IPAddress  # interfaces.n3.address: local F-TEIDs, outer header sources
+    pfcp_address: IPAddress  # the address in our UP F-SEID
+    # network_instances: name -> UE pools, in configuration order; a name's index in this
+    # order is the datapath's network instance number (TUN i of the local datapath).
+    ue_pools: dict[str, tuple[IPNetwork, ...]] = field(default_factory=dict)
+    poll_interval: float = 0.05  # seconds between datapath event polls while sessions exist
+    checkpoint_interval: float = 1.0  # seconds between URR counter checkpoints
+    checkpoint_batch: int = 2000  # sessions checkpointed per timer run
+    activity_interval: float = 0.5  # seconds between traffic activity checks (START/STOPT)
+    max_sessions: int = 1_000_000
+
+    @property
+    def network_instance_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.ue_pools)}
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EngineSettings:
+        n3 = ipaddress.ip_address(cfg.interfaces["n3"].address)
+        pfcp = _pfcp_address(cfg, n3)
+        pools = {name: ni.ue_pools for name, ni in cfg.network_instances.items()}
+        return cls(n3_address=n3, pfcp_address=pfcp, ue_pools=pools)
+
+
+def _pfcp_address(cfg: Config, fallback: IPAddress) -> IPAddress:
+    """The first specific PFCP listen address; else the Node ID when it is an address; else
+    the N3 address."""
+    for ep in cfg.pfcp.listen:
+        try:
+            addr = ipaddress.ip_address(ep.host)
+        except ValueError:
+            continue
+        if not addr.is_unspecified:
+            return addr
+    try:
+        return ipaddress.ip_address(cfg.node_id)
+    except ValueError:
+        return fallback

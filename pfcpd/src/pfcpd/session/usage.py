@@ -1,0 +1,173 @@
+"""URR bookkeeping and Usage Report IEs (TS 29.244 5.2.2, 7.5.8.3).
+
+Counters live in the datapath; a report reads them with reset, so each count goes into
+exactly one report. What was read but not delivered (a Session Report Request left
+unanswered, a rolled-back change) and what a checkpoint saved before a restart is kept as
+the URR's ``baseline`` and added to its next report. UR-SEQN counts the URR's reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..datapath.interface import Usage
+from ..pfcp import Grouped, IEType
+from ..pfcp.ies_flags import ReportingTriggers, UsageReportTrigger
+from ..pfcp.ies_scalar import URRID, URSEQN, DurationMeasurement, EndTime, StartTime
+from ..pfcp.ies_traffic import VolumeMeasurement
+
+T = IEType
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Bytes and packets, total/UL/DL. Immutable: most are zero and share ``ZERO``."""
+
+    values: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+
+    @classmethod
+    def of(cls, u: Usage) -> Counts:
+        return cls(
+            (u.bytes_total, u.bytes_ul, u.bytes_dl, u.packets_total, u.packets_ul, u.packets_dl)
+        )
+
+    def __add__(self, other: Counts) -> Counts:
+        if not other:
+            return self
+        if not self:
+            return other
+        return Counts(tuple(a + b for a, b in zip(self.values, other.values, strict=True)))
+
+    def minus(self, other: Counts) -> Counts:
+        return Counts(tuple(a - b for a, b in zip(self.values, other.values, strict=True)))
+
+    def __bool__(self) -> bool:
+        return any(self.values)
+
+
+ZERO = Counts()
+
+
+@dataclass(slots=True)
+class UrrBook:
+    """What the engine keeps per URR besides the datapath's counters.
+
+    ``baseline``: counts read from the datapath (with reset) and not yet delivered in a
+    report. ``consumed``: counts read from the datapath since the URR's volume quota was
+    set (the datapath compares its quota with its own counts only, so it is given the
+    quota minus this). ``dp_seen``: the datapath's counts at the last checkpoint, not yet
+    read with reset (journaled as if they were baseline: the local datapath loses them
+    on a restart)."""
+
+    seqn: int = 0  # UR-SEQN of the next report
+    baseline: Counts = ZERO
+    consumed: Counts = ZERO
+    dp_seen: Counts = ZERO
+    period_start_ntp: float = 0.0  # start of the current measurement period
+    next_periodic: float | None = None  # node clock
+    active: bool = False  # traffic seen since the last activity check (START/STOPT/QUHTI)
+    last_packets: int = 0  # packets counted at the last activity check
+    idle_since: float = 0.0  # node clock of the last activity seen
+    # From the URR's rule (not journaled: derived again on restore).
+    triggers: int = 0  # Reporting Triggers flags
+    period: int = 0  # Measurement Period, seconds
+    holding_time: int = 0  # Quota Holding Time, seconds
+    inactivity: int = 0  # Inactivity Detection Time, seconds
+    quota: bool = False  # a Volume Quota is set
+    linked: tuple[int, ...] = ()  # Linked URR IDs (LIUSA: report when one of them does)
+
+    def configure(self, urr: Grouped) -> None:
+        """Take the reporting parameters of the URR's rule (a Create URR group)."""
+        trig = urr.get(T.REPORTING_TRIGGERS)
+        self.triggers = trig.flags if isinstance(trig, ReportingTriggers) else 0
+        self.period = _value(urr, T.MEASUREMENT_PERIOD)
+        self.holding_time = _value(urr, T.QUOTA_HOLDING_TIME)
+        self.inactivity = _value(urr, T.INACTIVITY_DETECTION_TIME)
+        self.quota = urr.get(T.VOLUME_QUOTA) is not None
+        self.linked = tuple(int(ie.value) for ie in urr.get_all(T.LINKED_URR_ID))  # type: ignore[attr-defined]
+
+    def reports(self, trigger: str) -> bool:
+        return bool(self.triggers & ReportingTriggers.of(trigger).flags)
+
+    def copy(self) -> UrrBook:
+        """An independent copy (its counts are copied too)."""
+        return dataclasses.replace(self)
+
+    def taken(self, counts: Counts) -> None:
+        """``counts`` were read from the datapath with reset."""
+        self.consumed = self.consumed + counts
+        self.dp_seen = ZERO
+
+    def to_json(self) -> dict[str, object]:
+        baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
+        return {
+            "seqn": self.seqn,
+            "baseline": list(baseline.values),
+            "consumed": list(consumed.values),
+            "start": self.period_start_ntp,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> UrrBook:
+        def counts(name: str) -> Counts:
+            values = d.get(name, [0] * 6)
+            assert isinstance(values, list) and len(values) == 6
+            return Counts(tuple(int(v) for v in values))
+
+        seqn, start = d.get("seqn", 0), d.get("start", 0.0)
+        assert isinstance(seqn, int) and isinstance(start, int | float)
+        return cls(
+            seqn=seqn,
+            baseline=counts("baseline"),
+            consumed=counts("consumed"),
+            period_start_ntp=start,
+        )
+
+
+def _value(group: Grouped, ie_type: int) -> int:
+    ie = group.get(ie_type)
+    return int(ie.value) if ie is not None else 0  # type: ignore[attr-defined]
+
+
+def usage_report(
+    container: int,
+    urr_id: int,
+    book: UrrBook,
+    counts: Counts,
+    triggers: tuple[str, ...],
+    now_ntp: float,
+) -> Grouped:
+    """A Usage Report group (``container``: the Modification/Deletion Response or Report
+    Request variant) for ``counts``; takes the URR's UR-SEQN and starts a new period."""
+    v = counts.values
+    start = book.period_start_ntp or now_ntp
+    ies = [
+        URRID(urr_id),
+        URSEQN(book.seqn),
+        UsageReportTrigger.of(*triggers),
+        StartTime(int(start)),
+        EndTime(int(now_ntp)),
+        VolumeMeasurement(v[0], v[1], v[2], v[3], v[4], v[5]),
+        DurationMeasurement(max(0, int(now_ntp - start))),
+    ]
+    book.seqn = (book.seqn + 1) & 0xFFFFFFFF
+    book.period_start_ntp = now_ntp
+    return Grouped(container, list(ies))
+
+
+def report_counts(group: Grouped) -> Counts:
+    """The counts a Usage Report group carries (to put back when it was not delivered)."""
+    vm = group.get(T.VOLUME_MEASUREMENT)
+    if not isinstance(vm, VolumeMeasurement):
+        return ZERO
+    return Counts(
+        (
+            vm.total or 0,
+            vm.ul or 0,
+            vm.dl or 0,
+            vm.total_packets or 0,
+            vm.ul_packets or 0,
+            vm.dl_packets or 0,
+        )
+    )

@@ -1,0 +1,291 @@
+"""``pfcpd loadgen``: an SMF load generator against a UPF (pfcpd or any other).
+
+One association, then N sessions (2 PDRs, 2 FARs, 1 QER, 1 URR, CH F-TEID, CHV4: the usual
+PDU session of `rules.session_rules`) established, then each modified (Update FAR: a new gNB
+tunnel), then each deleted, with up to ``window`` requests in flight. The requests of a
+phase are encoded before its clock starts. For each phase: requests per second, latency
+percentiles (send to answer, milliseconds) and the answers that were not "Request accepted".
+A request unanswered for ``t1`` seconds is sent again (counted); the UPF's heartbeats are
+answered throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import selectors
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from ..config import parse_endpoint
+from ..pfcp import Cause, IEType, Message, MessageType, decode, encode
+from ..pfcp import ies_address as A
+from ..pfcp import ies_scalar as S
+from ..pfcp.message_types import RESPONSE_TO
+from . import rules
+from .client import SmfClient, SmfError, cause_of
+
+T = IEType
+M = MessageType
+
+
+@dataclass
+class PhaseResult:
+    phase: str
+    requests: int
+    seconds: float
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    rejected: dict[str, int] = field(default_factory=dict)  # cause -> count
+    retransmissions: int = 0
+
+    def line(self) -> str:
+        bad = sum(self.rejected.values())
+        return (
+            f"{self.phase:<10} {self.requests:>8} in {self.seconds:7.2f} s: "
+            f"{self.per_second:9.0f}/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
+            f"max {self.max_ms:7.2f} ms  rejected {bad}  retransmitted {self.retransmissions}"
+        )
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+class LoadGenerator:
+    def __init__(
+        self,
+        upf: tuple[str, int],
+        local: tuple[str, int] = ("127.0.0.1", 0),
+        node_id: str = "loadgen.smf",
+        window: int = 64,
+        t1: float = 3.0,
+        gnb: str = "192.0.2.9",
+    ) -> None:
+        self.client = SmfClient(upf, local, node_id=node_id, t1=t1)
+        self.window = window
+        self.t1 = t1
+        self.gnb = gnb
+        self.up_seids: dict[int, int] = {}  # CP SEID -> UP SEID
+        self.answers: dict[int, Message] = {}  # sequence number -> answer (current phase)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def associate(self) -> None:
+        self.client.associate()
+
+    def run_phase(
+        self,
+        phase: str,
+        requests: Sequence[Message],
+        on_answer: Callable[[Message, Message], None] | None = None,
+        rate: float | None = None,
+    ) -> PhaseResult:
+        """Send ``requests`` with up to ``window`` in flight, and at most ``rate`` per second
+        when given (paced); ``on_answer(request, answer)`` for each answer."""
+        sock = self.client.sock
+        start_seq = self.client.seq
+        datagrams: list[bytes] = []
+        for i, msg in enumerate(requests):
+            msg.seq = (start_seq + i) % 0xFFFFFF + 1
+            datagrams.append(encode(msg))
+        self.client.seq = (start_seq + len(requests)) % 0xFFFFFF
+        by_seq = {msg.seq: i for i, msg in enumerate(requests)}
+        sent_at = [0.0] * len(requests)
+        latencies: list[float] = []
+        rejected: dict[str, int] = {}
+        retransmissions = 0
+        in_flight: dict[int, float] = {}  # index -> last send time
+        next_index = 0
+        done = 0
+        sel = selectors.DefaultSelector()
+        sel.register(sock, selectors.EVENT_READ)
+        sock.setblocking(False)
+        upf = self.client.upf
+        begin = time.perf_counter()
+        try:
+            while done < len(requests):
+                while next_index < len(requests) and len(in_flight) < self.window:
+                    now = time.perf_counter()
+                    if rate is not None and now < begin + next_index / rate:
+                        break
+                    sock.sendto(datagrams[next_index], upf)
+                    sent_at[next_index] = in_flight[next_index] = now
+                    next_index += 1
+                wait = 0.05
+                if rate is not None and next_index < len(requests):
+                    wait = max(0.0, min(wait, begin + next_index / rate - time.perf_counter()))
+                sel.select(timeout=wait)
+                while True:
+                    try:
+                        data = sock.recv(65535)
+                    except BlockingIOError:
+                        break
+                    now = time.perf_counter()
+                    msg = decode(data)
+                    if msg.msg_type in (M.HEARTBEAT_REQUEST, M.SESSION_REPORT_REQUEST):
+                        self._serve(msg)
+                        continue
+                    index = by_seq.get(msg.seq)
+                    if index is None or index not in in_flight:
+                        continue  # late answer to a retransmission, or not ours
+                    if msg.msg_type != RESPONSE_TO[requests[index].msg_type]:
+                        continue
+                    del in_flight[index]
+                    done += 1
+                    latencies.append(now - sent_at[index])
+                    cause = cause_of(msg)  # -1: no Cause IE (Heartbeat Response)
+                    if cause not in (Cause.REQUEST_ACCEPTED, -1):
+                        rejected[str(cause)] = rejected.get(str(cause), 0) + 1
+                    if on_answer is not None:
+                        on_answer(requests[index], msg)
+                now = time.perf_counter()
+                for index, when in list(in_flight.items()):
+                    if now - when > self.t1:
+                        sock.sendto(datagrams[index], upf)
+                        in_flight[index] = now
+                        retransmissions += 1
+        finally:
+            sel.close()
+            sock.setblocking(True)
+        seconds = time.perf_counter() - begin
+        latencies.sort()
+        return PhaseResult(
+            phase=phase,
+            requests=len(requests),
+            seconds=seconds,
+            per_second=len(requests) / seconds if seconds else 0.0,
+            p50_ms=percentile(latencies, 0.50) * 1000,
+            p99_ms=percentile(latencies, 0.99) * 1000,
+            max_ms=(latencies[-1] if latencies else 0.0) * 1000,
+            rejected=rejected,
+            retransmissions=retransmissions,
+        )
+
+    def _serve(self, msg: Message) -> None:
+        """Heartbeats and Session Reports, answered as `SmfClient` does."""
+        self.client.sock.setblocking(True)
+        try:
+            self.client._serve(msg)
+        finally:
+            self.client.sock.setblocking(False)
+
+    def heartbeats(self, count: int) -> PhaseResult:
+        """The baseline: ``count`` Heartbeat Requests with the same window."""
+        stamp = S.RecoveryTimeStamp(self.client.recovery_time_stamp)
+        requests = [Message(M.HEARTBEAT_REQUEST, 0, [stamp]) for _ in range(count)]
+        return self.run_phase("heartbeat", requests)
+
+    def establish(
+        self, count: int, first_cp_seid: int = 1, rate: float | None = None
+    ) -> PhaseResult:
+        requests = [
+            rules.establishment_request(
+                self.client.node_id,
+                self.client.address[0],
+                first_cp_seid + i,
+                rules.session_rules(gnb=self.gnb, gnb_teid=first_cp_seid + i),
+            )
+            for i in range(count)
+        ]
+
+        def note(request: Message, answer: Message) -> None:
+            fseid = answer.get(T.F_SEID)
+            cp = request.get(T.F_SEID)
+            if isinstance(fseid, A.FSEID) and isinstance(cp, A.FSEID):
+                self.up_seids[cp.seid] = fseid.seid
+
+        return self.run_phase("establish", requests, note, rate)
+
+    def modify(self) -> PhaseResult:
+        requests = [
+            rules.modification_request(up, [rules.update_dl_far(2, cp + 0x1000000, self.gnb)])
+            for cp, up in self.up_seids.items()
+        ]
+        return self.run_phase("modify", requests)
+
+    def delete(self) -> PhaseResult:
+        requests = [rules.deletion_request(up) for up in self.up_seids.values()]
+        result = self.run_phase("delete", requests)
+        self.up_seids.clear()
+        return result
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="pfcpd loadgen")
+    parser.description = (
+        "SMF load generator: associate with a UPF, then establish, modify and delete N "
+        "sessions (2 PDRs, 2 FARs, 1 QER, 1 URR, CH F-TEID, CHV4) with up to WINDOW requests "
+        "in flight; prints requests/s and latency percentiles per phase."
+    )
+    parser.add_argument("upf", help="the UPF's PFCP endpoint, host[:port] (port 8805)")
+    parser.add_argument("-n", "--sessions", type=int, default=1000, help="sessions (1000)")
+    parser.add_argument(
+        "-w", "--window", type=int, default=64, help="requests in flight at most (64)"
+    )
+    parser.add_argument(
+        "--local", default="127.0.0.1:0", help="our PFCP address[:port] (127.0.0.1:0)"
+    )
+    parser.add_argument("--node-id", default="loadgen.smf", help="our Node ID (loadgen.smf)")
+    parser.add_argument(
+        "--gnb", default="192.0.2.9", help="gNB address in the downlink FARs (192.0.2.9)"
+    )
+    parser.add_argument(
+        "--phases",
+        default="establish,modify,delete",
+        help="comma-separated, in order: heartbeat, establish, modify, delete",
+    )
+    parser.add_argument(
+        "--rate", type=float, help="establishments per second at most (default: no limit)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def run_loadgen(args: argparse.Namespace) -> int:
+    try:
+        upf = parse_endpoint(args.upf)
+        local = parse_endpoint(args.local, default_port=0)
+    except ValueError as exc:
+        print(f"pfcpd loadgen: {exc}", file=sys.stderr)
+        return 2
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = [p for p in phases if p not in ("heartbeat", "establish", "modify", "delete")]
+    if unknown or args.sessions < 1 or args.window < 1:
+        print(f"pfcpd loadgen: bad --phases, --sessions or --window: {unknown}", file=sys.stderr)
+        return 2
+    gen = LoadGenerator(
+        (upf.host, upf.port), (local.host, local.port), args.node_id, args.window, gnb=args.gnb
+    )
+    results: list[PhaseResult] = []
+    try:
+        gen.associate()
+        for phase in phases:
+            if phase == "heartbeat":
+                result = gen.heartbeats(args.sessions)
+            elif phase == "establish":
+                result = gen.establish(args.sessions, rate=args.rate)
+            elif phase == "modify":
+                result = gen.modify()
+            else:
+                result = gen.delete()
+            results.append(result)
+            if not args.json:
+                print(result.line(), flush=True)
+    except (OSError, SmfError) as exc:
+        print(f"pfcpd loadgen: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        gen.close()
+    if args.json:
+        json.dump([asdict(r) for r in results], sys.stdout, indent=1)
+        print()
+    return 0 if all(not r.rejected for r in results) else 1

@@ -1,0 +1,132 @@
+"""Three network namespaces around a real `pfcpd run` (local datapath) in the middle one:
+
+    gNB ns [10.210.0.1, fd00:210::1] --veth-- [10.210.0.2, fd00:210::2 = N3] UPF ns
+    UPF ns [pfcpd's TUN; 10.210.2.1, fd00:212::1] --veth-- [10.210.2.2, fd00:212::2] DN ns
+
+pfcpd listens for PFCP on 127.0.0.1 inside the UPF namespace and routes the UE pools to its
+TUN itself; the DN routes them back to the UPF namespace. The test process opens sockets
+inside a namespace from a short-lived thread that joins it (setns acts on one thread), so
+the SMF simulator, the gNB and the DN all run in the test process. Only addresses inside the
+namespaces made here are used; they are deleted whatever happens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+R = TypeVar("R")
+CLONE_NEWNET = 0x40000000
+GNB, GNB6 = "10.210.0.1", "fd00:210::1"
+N3, N3_6 = "10.210.0.2", "fd00:210::2"
+DN, DN6 = "10.210.2.2", "fd00:212::2"
+UE_POOL, UE_POOL6 = "10.47.0.0/16", "fd00:47::/56"
+
+
+def missing() -> str | None:
+    if os.geteuid() != 0:
+        return "not root: network namespaces, veth and TUN need root"
+    if not shutil.which("ip"):
+        return "iproute2 `ip` command not found"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun not available"
+    return None
+
+
+def in_netns(ns: str, fn: Callable[..., R], *args: object) -> R:
+    """``fn(*args)`` in a thread that joined network namespace ``ns``; sockets it creates
+    stay in that namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    result: list[R] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns {ns}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            result.append(fn(*args))
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def sh(*args: str, ns: str | None = None) -> None:
+    cmd = ["ip", "netns", "exec", ns, *args] if ns else list(args)
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+@dataclass
+class Topology:
+    gnb: str
+    upf: str
+    dn: str
+    tun: str
+
+    @classmethod
+    def create(cls, tag: str) -> Topology:
+        t = cls(f"c2-gnb-{tag}", f"c2-upf-{tag}", f"c2-dn-{tag}", f"c2n6{tag}")
+        try:
+            t._build(tag)
+        except BaseException:
+            t.delete()
+            raise
+        return t
+
+    def _build(self, tag: str) -> None:
+        for ns in (self.gnb, self.upf, self.dn):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+        for a, a_ns, b, b_ns in (
+            (f"g{tag}", self.gnb, f"n3{tag}", self.upf),
+            (f"n6{tag}", self.upf, f"d{tag}", self.dn),
+        ):
+            sh(
+                "ip",
+                "link",
+                "add",
+                a,
+                "netns",
+                a_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                b,
+                "netns",
+                b_ns,
+            )
+        for ns, dev, addrs in (
+            (self.gnb, f"g{tag}", (f"{GNB}/24", f"{GNB6}/64")),
+            (self.upf, f"n3{tag}", (f"{N3}/24", f"{N3_6}/64")),
+            (self.upf, f"n6{tag}", ("10.210.2.1/24", "fd00:212::1/64")),
+            (self.dn, f"d{tag}", (f"{DN}/24", f"{DN6}/64")),
+        ):
+            for addr in addrs:
+                extra = ("nodad",) if ":" in addr else ()
+                sh("ip", "addr", "add", addr, "dev", dev, *extra, ns=ns)
+            sh("ip", "link", "set", dev, "up", ns=ns)
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=self.upf)
+        sh("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=self.upf)
+        sh("ip", "route", "add", UE_POOL, "via", "10.210.2.1", ns=self.dn)
+        sh("ip", "-6", "route", "add", UE_POOL6, "via", "fd00:212::1", ns=self.dn)
+
+    def delete(self) -> None:
+        for ns in (self.gnb, self.upf, self.dn):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)

@@ -1,0 +1,236 @@
+"""A sans-IO node with the session engine on a real LocalDatapath, an associated CP, and
+builders for the session requests the tests send. Every datagram the node sends is kept so
+the test's teardown has tshark check it."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+from scapy.layers.inet import IP, UDP
+from scapy.packet import Raw, raw
+
+from pfcpd.config import PfcpConfig
+from pfcpd.datapath.local.engine import LocalDatapath
+from pfcpd.node import PfcpNode
+from pfcpd.node.node_metrics import NodeMetrics
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.pfcp.ie import IE
+from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.smfsim import rules
+
+T = IEType
+M = MessageType
+CP = ("127.0.0.2", 8805)
+N3 = ipaddress.ip_address("192.0.2.1")
+GNB = "192.0.2.9"
+DN = "198.51.100.1"
+POOL = "10.45.0.0/29"  # 6 host addresses
+NTP_NOW = 3_950_000_000.0
+
+
+g = rules.group
+
+
+def ohc(teid: int, peer: str = GNB) -> A.OuterHeaderCreation:
+    return rules.gnb_tunnel(teid, peer)
+
+
+qer = rules.qer
+ul_far = rules.ul_far
+
+
+def _with_pdi(pdr: Grouped, *replace: IE) -> Grouped:
+    """``pdr`` with PDI children of the types in ``replace`` replaced (appended if absent)."""
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    types = {ie.type for ie in replace}
+    pdi.ies = [ie for ie in pdi.ies if ie.type not in types] + list(replace)
+    return pdr
+
+
+def ul_pdr(
+    pdr_id: int = 1,
+    far_id: int = 1,
+    urr: int | None = 1,
+    qer: int | None = 1,
+    fteid: IE | None = None,
+    ue: IE | None = None,
+    sdf: str | None = None,
+) -> Grouped:
+    """The simulator's uplink PDR, with the F-TEID, UE IP Address or an SDF filter given."""
+    pdr = rules.ul_pdr(pdr_id, far_id, qer_id=qer, urr_id=urr)
+    extra = [ie for ie in (fteid, ue) if ie is not None]
+    if sdf is not None:
+        extra.append(TR.SDFFilter(flow_description=sdf))
+    return _with_pdi(pdr, *extra)
+
+
+def dl_pdr(pdr_id: int = 2, far_id: int = 2, urr: int | None = 1, qer: int | None = 1) -> Grouped:
+    return rules.dl_pdr(pdr_id, far_id, qer_id=qer, urr_id=urr)
+
+
+def dl_far(
+    far_id: int = 2, teid: int = 0x100, action: str = "FORW", bar: int | None = None
+) -> Grouped:
+    """To the gNB (FORW), or another apply action (``"BUFF+NOCP"``), naming ``bar``."""
+    if action == "FORW":
+        far = rules.dl_far(far_id, teid, GNB)
+    else:
+        far = g(T.CREATE_FAR, S.FARID(far_id), F.ApplyAction.of(*action.split("+")))
+    if bar is not None:
+        far.ies.append(S.BARID(bar))
+    return far
+
+
+def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
+    """Volume and duration measured, the reporting ``triggers`` and IEs ``values``."""
+    return g(
+        T.CREATE_URR,
+        S.URRID(urr_id),
+        F.MeasurementMethod.of("VOLUM", "DURAT"),
+        F.ReportingTriggers.of(*triggers),
+        *values.values(),
+    )
+
+
+def establishment(*rules_: IE, seq: int = 1, cp_seid: int = 0xC0FFEE) -> Message:
+    return rules.establishment_request("smf", CP[0], cp_seid, rules_, seq)
+
+
+def standard_rules() -> list[IE]:
+    return [ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "VOLTH")]
+
+
+class Harness:
+    def __init__(
+        self,
+        datapath: LocalDatapath,
+        journal: MemoryJournal | None = None,
+        pools: dict[str, Any] | None = None,
+        n3: str | None = None,
+    ) -> None:
+        self.dp = datapath
+        self.journal = journal or MemoryJournal()
+        self.settings = EngineSettings(
+            n3_address=ipaddress.ip_address(n3) if n3 else N3,
+            pfcp_address=ipaddress.ip_address("127.0.0.1"),
+            ue_pools=pools or {"internet": (ipaddress.ip_network(POOL),)},
+        )
+        self.ntp = NTP_NOW
+        metrics = NodeMetrics()
+        self.engine = SessionEngine(
+            self.settings,
+            datapath,
+            self.journal,
+            registry=metrics.registry,
+            ntp_clock=lambda: self.ntp,
+        )
+        self.node = PfcpNode(
+            node_id="127.0.0.1",
+            config=PfcpConfig(
+                listen=(), allowed_peers=None, heartbeat_interval=1000.0, t1=1.0, n1=2
+            ),
+            recovery_time_stamp=3_950_000_000,
+            session_handler=self.engine,
+            metrics=metrics,
+        )
+        self.node.start(0.0)
+        self.sent: list[bytes] = []
+        self.seq = 100
+        self.now = 0.0
+        setup = Message(
+            M.ASSOCIATION_SETUP_REQUEST,
+            1,
+            [A.NodeID.from_text("smf"), S.RecoveryTimeStamp(3_900_000_000)],
+        )
+        (resp,) = self.exchange(setup)
+        assert resp.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+
+    def exchange(self, msg: Message) -> list[Message]:
+        self.node.datagram_received(encode(msg), CP, self.now)
+        return self._collect()
+
+    def request(self, msg: Message) -> Message:
+        self.seq += 1
+        msg.seq = self.seq
+        out = self.exchange(msg)
+        assert len(out) == 1, out
+        return out[0]
+
+    def _collect(self) -> list[Message]:
+        out = []
+        for t in self.node.datagrams_to_send():
+            self.sent.append(t.data)
+            out.append(decode(t.data))
+        return out
+
+    def advance(self, seconds: float) -> list[Message]:
+        """Run the node's timers up to now + seconds; what it sent meanwhile."""
+        until = self.now + seconds
+        out: list[Message] = []
+        while (t := self.node.get_timer()) is not None and t <= until:
+            self.now = max(self.now, t)
+            self.node.handle_timer(self.now)
+            out += self._collect()
+        self.now = until
+        return out
+
+    def establish(self, *rules: IE, cp_seid: int = 0xC0FFEE) -> Message:
+        return self.request(establishment(*(rules or standard_rules()), cp_seid=cp_seid))
+
+    def modify(self, up_seid: int, *ies: IE) -> Message:
+        return self.request(Message(M.SESSION_MODIFICATION_REQUEST, 0, list(ies), up_seid))
+
+    def delete(self, up_seid: int) -> Message:
+        return self.request(Message(M.SESSION_DELETION_REQUEST, 0, [], up_seid))
+
+    def answer(self, report: Message, cause: int = 1, *ies: IE) -> None:
+        resp = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(cause), *ies], 0xC0FFEE)
+        self.node.datagram_received(encode(resp), CP, self.now)
+        self._collect()
+
+    def check_sent_with_tshark(self) -> None:
+        """tshark's PFCP dissector and pycrate both read every message sent cleanly."""
+        from oracles import pycrate_error, tshark_problems
+
+        if self.sent:
+            assert tshark_problems(self.sent) == []
+            assert [e for e in map(pycrate_error, self.sent) if e is not None] == []
+
+
+def up_seid(resp: Message) -> int:
+    fseid = resp.get(T.F_SEID)
+    assert isinstance(fseid, A.FSEID)
+    return fseid.seid
+
+
+def created(resp: Message) -> dict[int, dict[int, IE]]:
+    """Created PDR IEs: PDR ID -> {IE type: IE}."""
+    out: dict[int, dict[int, IE]] = {}
+    for c in resp.get_all(T.CREATED_PDR):
+        assert isinstance(c, Grouped)
+        out[c.get(T.PDR_ID).value] = {ie.type: ie for ie in c.ies}  # type: ignore[union-attr]
+    return out
+
+
+def cause(msg: Message) -> int:
+    return msg.get(T.CAUSE).value  # type: ignore[union-attr]
+
+
+def gtpu(inner: bytes, teid: int, src: str = GNB) -> bytes:
+    gtp = GTP_U_Header(teid=teid, gtp_type=255) / GTPPDUSessionContainer(type=1, QFI=9)
+    return raw(IP(src=src, dst=str(N3)) / UDP(sport=2152, dport=2152) / gtp / Raw(inner))
+
+
+def ul_packet(ue: str, size: int = 100) -> bytes:
+    return raw(IP(src=ue, dst=DN) / UDP(sport=1000, dport=2000) / Raw(b"u" * size))
+
+
+def dl_packet(ue: str, size: int = 100, ident: int = 0) -> bytes:
+    return raw(IP(src=DN, dst=ue, id=ident) / UDP(sport=2000, dport=1000) / Raw(b"d" * size))

@@ -1,0 +1,219 @@
+"""Session establishment and deletion through the node, on the real local datapath."""
+
+from __future__ import annotations
+
+from scapy.contrib.gtp import GTP_U_Header
+from scapy.layers.inet import IP
+from session_harness import (
+    Harness,
+    cause,
+    created,
+    dl_far,
+    dl_packet,
+    dl_pdr,
+    establishment,
+    gtpu,
+    qer,
+    ul_far,
+    ul_packet,
+    ul_pdr,
+    up_seid,
+    urr,
+)
+
+from pfcpd.datapath.local.engine import Verdict
+from pfcpd.pfcp import Grouped, IEType
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp.ies_traffic import FailedRuleID
+from pfcpd.session import MemoryJournal, SessionEngine
+
+T = IEType
+
+
+def test_establish_allocates_and_forwards_then_delete_reports_usage(h: Harness) -> None:
+    resp = h.establish()
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    c = created(resp)
+    fteid1 = c[1][T.F_TEID]
+    ue1, ue2 = c[1][T.UE_IP_ADDRESS], c[2][T.UE_IP_ADDRESS]
+    assert isinstance(fteid1, A.FTEID) and fteid1.ipv4 == "192.0.2.1" and fteid1.teid
+    assert isinstance(ue1, A.UEIPAddress) and isinstance(ue2, A.UEIPAddress)
+    assert ue1.ipv4 == ue2.ipv4 == "10.45.0.1" and ue1.source and not ue2.source
+    ue = ue1.ipv4
+    assert fteid1.teid is not None
+    # Uplink: GTP-U on the allocated F-TEID, from the allocated UE address.
+    res = h.dp.process_ul(gtpu(ul_packet(ue, 100), fteid1.teid))
+    assert res.verdict == Verdict.FORWARD and IP(res.output).src == ue
+    # Downlink: encapsulated towards the gNB's F-TEID of FAR 2.
+    res = h.dp.process_dl(dl_packet(ue, 200))
+    assert res.verdict == Verdict.FORWARD
+    assert IP(res.output)[GTP_U_Header].teid == 0x100
+    resp = h.delete(seid)
+    assert cause(resp) == 1 and resp.seid == 0xC0FFEE
+    (report,) = resp.get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(report, Grouped)
+    vm = report.get(T.VOLUME_MEASUREMENT)
+    assert (vm.ul, vm.dl, vm.total_packets) == (128, 228, 2)  # type: ignore[union-attr]
+    assert report.get(T.USAGE_REPORT_TRIGGER).has("TERMR")  # type: ignore[union-attr]
+    assert h.engine.teids.in_use == 0 and sum(h.engine.ue_pools.usage().values()) == 0
+    assert h.dp.process_dl(dl_packet(ue)).verdict == Verdict.DROP
+    assert h.journal.records == {}
+    assert cause(h.delete(seid)) == 65
+
+
+def test_choose_id_shares_one_fteid_and_sessions_get_distinct_ones(h: Harness) -> None:
+    rules = [
+        ul_pdr(1),
+        ul_pdr(3, sdf="permit out 17 from any to assigned"),
+        dl_pdr(),
+        ul_far(),
+        dl_far(),
+        qer(),
+        urr(1, "VOLTH"),
+    ]
+    c = created(h.establish(*rules))
+    assert c[1][T.F_TEID] == c[3][T.F_TEID]
+    c2 = created(h.establish(cp_seid=2))
+    assert c2[1][T.F_TEID] != c[1][T.F_TEID]
+    assert c2[1][T.UE_IP_ADDRESS] != c[1][T.UE_IP_ADDRESS]
+
+
+def _refused(h: Harness, *rules: object) -> tuple[int, list[object]]:
+    resp = h.request(establishment(*rules))  # type: ignore[arg-type]
+    assert h.engine.sessions == {} and h.engine.teids.in_use == 0
+    assert sum(h.engine.ue_pools.usage().values()) == 0 and h.journal.records == {}
+    return cause(resp), [ie for ie in resp.ies if ie.type in (T.OFFENDING_IE, T.FAILED_RULE_ID)]
+
+
+def test_missing_rule_references_are_73_with_the_failed_rule(h: Harness) -> None:
+    c, extra = _refused(h, ul_pdr(far_id=9), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 73 and extra == [FailedRuleID(1, 9)]
+    c, extra = _refused(h, ul_pdr(qer=5), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 73 and extra == [FailedRuleID(2, 5)]
+    c, extra = _refused(h, ul_pdr(urr=7), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 73 and extra == [FailedRuleID(3, 7)]
+    c, extra = _refused(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(bar=3), qer(), urr(1))
+    assert c == 73 and extra == [FailedRuleID(4, 3)]
+
+
+def test_duplicate_rule_ids_are_refused(h: Harness) -> None:
+    c, extra = _refused(h, ul_pdr(1), dl_pdr(1), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 73 and extra == [FailedRuleID(0, 1)]
+    c, extra = _refused(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1), urr(1))
+    assert c == 73 and extra == [FailedRuleID(3, 1)]
+
+
+def test_costly_and_bad_flow_descriptions(h: Harness) -> None:
+    ports = ",".join(str(p) for p in range(1, 40, 2))
+    costly = f"permit out 6 from any {ports} to assigned {ports}"
+    c, extra = _refused(h, ul_pdr(sdf=costly), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 73 and extra == [FailedRuleID(0, 1)]
+    bad = "permit out 6 from nowhere to assigned"
+    c, extra = _refused(h, ul_pdr(sdf=bad), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 69 and [e.value for e in extra] == [T.SDF_FILTER]  # type: ignore[attr-defined]
+
+
+def test_fteid_option_and_exhaustion(h: Harness) -> None:
+    v6_only = A.FTEID(choose=True, choose_v6=True)
+    c, extra = _refused(h, ul_pdr(fteid=v6_only), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert c == 71 and [e.value for e in extra] == [T.F_TEID]  # type: ignore[attr-defined]
+    for i in range(6):  # the /29 pool holds 6 UE addresses
+        assert cause(h.establish(cp_seid=100 + i)) == 1
+    teids = h.engine.teids.in_use
+    resp = h.establish(cp_seid=200)
+    assert cause(resp) == 79
+    assert h.engine.teids.in_use == teids and len(h.engine.sessions) == 6
+
+
+def test_journal_failure_is_77_and_leaves_nothing(h: Harness) -> None:
+    h.journal.fail_next = 1
+    resp = h.establish()
+    assert cause(resp) == 77
+    assert h.engine.sessions == {} and h.engine.teids.in_use == 0
+    assert h.dp.process_dl(dl_packet("10.45.0.1")).verdict == Verdict.DROP
+    assert cause(h.establish()) == 1  # and the same request works once the journal does
+
+
+def test_unknown_network_instance_and_forw_without_parameters(h: Harness) -> None:
+    from pfcpd.pfcp import ies_scalar as S
+
+    far = Grouped(T.CREATE_FAR, [S.FARID(1), F.ApplyAction.of("FORW")])
+    c, extra = _refused(h, ul_pdr(), dl_pdr(), far, dl_far(), qer(), urr(1))
+    assert c == 67 and [e.value for e in extra] == [T.FORWARDING_PARAMETERS]  # type: ignore[attr-defined]
+
+
+def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: object) -> None:
+    resp = h.establish()
+    seid = up_seid(resp)
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.teid is not None
+    h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), fteid.teid))
+    h.engine.checkpoint(h.now)  # the unreported bytes become the journaled baseline
+    from pfcpd.datapath.local.engine import LocalDatapath
+
+    dp2 = LocalDatapath(expected_sessions=16)
+    try:
+        journal = MemoryJournal()
+        journal.records = dict(h.journal.records)
+        engine2 = SessionEngine(h.settings, dp2, journal)
+        assert engine2.restore(journal.items(), 0.0) == 1
+        assert engine2.teids.in_use == 1 and engine2.ue_pools.usage()["internet:10.45.0.0/29"] == 1
+        assert (
+            dp2.process_ul(gtpu(ul_packet("10.45.0.1", 50), fteid.teid)).verdict == Verdict.FORWARD
+        )
+        final = engine2._remove(engine2.sessions[seid], "cp")
+        assert final[1].values[1] == 128 + 78  # UL bytes before and after the restart
+    finally:
+        dp2.close()
+
+
+def test_tshark_reads_allocations_and_final_usage(h: Harness) -> None:
+    from oracles import tshark_fields
+
+    from pfcpd.pfcp import encode
+
+    resp = h.establish()
+    teid = created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), teid))
+    final = h.delete(up_seid(resp))
+    fields = [
+        "pfcp.f_teid.teid",
+        "pfcp.ue_ip_addr_ipv4",
+        "pfcp.volume_measurement.ulvol",
+        "pfcp.usage_report_trigger.term",
+        "pfcp.cause",
+    ]
+    est, dele = tshark_fields([encode(resp), encode(final)], fields)
+    assert est["pfcp.f_teid.teid"] == [f"0x{teid:08x}"]
+    assert est["pfcp.ue_ip_addr_ipv4"] == ["10.45.0.1", "10.45.0.1"]
+    assert dele["pfcp.volume_measurement.ulvol"] == ["128"]
+    assert dele["pfcp.usage_report_trigger.term"] in (["1"], ["True"])
+    assert dele["pfcp.cause"] == ["1"]
+
+
+def test_restore_refuses_conflicting_records_and_restores_pfds_first(h: Harness) -> None:
+    from pfcpd.datapath.local.engine import LocalDatapath
+
+    resp = h.establish()
+    assert cause(resp) == 1
+    (key, record) = next(iter(h.journal.records.items()))
+    twin = record.replace(b'"cp_seid":12648430', b'"cp_seid":7').replace(
+        b'"up_seid":1,', b'"up_seid":2,'
+    )
+    assert twin != record
+    dp2 = LocalDatapath(expected_sessions=16)
+    try:
+        engine2 = SessionEngine(h.settings, dp2, MemoryJournal())
+        records = [
+            (key, record),
+            ("s:2", twin),
+            ("pfd", b'{"web": ["permit out ip from any to assigned"]}'),
+        ]
+        assert engine2.restore(records, 0.0) == 1  # the twin claims the same TEID and UE address
+        assert engine2.metrics.restore_failures.get() == 1
+        assert engine2.pfds.flows("web") == ("permit out ip from any to assigned",)
+        assert engine2.teids.in_use == 1 and 2 not in engine2.sessions
+    finally:
+        dp2.close()
