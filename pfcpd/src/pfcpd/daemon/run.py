@@ -25,10 +25,10 @@ from ..node.node_metrics import NodeMetrics
 from ..session import EngineSettings, JournalError, SessionEngine
 from .admin import start_admin_server
 from .datapath_service import DatapathStartError, open_datapath
-from .packet_loop_metrics import register_packet_loop
 from .gc_tuning import PeriodicFreeze
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
+from .packet_loop_metrics import register_packet_loop
 from .sd_notify import notify, reloading
 from .server import PfcpServer
 from .session_journal import SessionJournal

@@ -259,8 +259,7 @@ class PfcpServer:
             return self._writer.submit(self._write, None, delay), self._durable_copies()
         copies = [dataclasses.replace(a) for a in self.node.associations()]
         self.node.state_dirty = False
-        state = self._snapshot()
-        return self._writer.submit(self._write, state, delay), copies
+        return self._writer.submit(self._write, self._snapshot(), delay), copies
 
     def _write(self, state: NodeState | None, delay: float) -> None:
         if delay > 0:
