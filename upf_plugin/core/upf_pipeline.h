@@ -108,10 +108,16 @@ typedef struct
 } upf_verdict_t;
 
 /* Mutable per-session state kept across programs by id (URR, QER): the session's list. */
+enum
+{
+  UPF_STATE_URR = 0,
+  UPF_STATE_QER = 1,
+};
 typedef struct upf_state_link
 {
   struct upf_state_link *next; /* writer */
   uint32_t id;                 /* URR / QER id */
+  uint32_t kind;               /* UPF_STATE_* */
 } upf_state_link_t;
 
 struct upf_urr_state
@@ -160,8 +166,7 @@ struct upf_session
   uint64_t seid;
   _Atomic (upf_program_t *) prog;
   /* writer-owned */
-  upf_state_link_t *urr_states; /* upf_urr_state_t */
-  upf_state_link_t *qer_states; /* upf_qer_state_t */
+  upf_state_link_t *states; /* upf_urr_state_t, upf_qer_state_t */
   upf_buffer_t *buffer;
   struct upf_session *prev, *next; /* ctx's session list (writer) */
   upf_retired_t retire;

@@ -119,10 +119,10 @@ program_retired (upf_retired_t *r)
 }
 
 static upf_state_link_t *
-state_find (upf_state_link_t *l, uint32_t id)
+state_find (upf_state_link_t *l, uint32_t kind, uint32_t id)
 {
   for (; l; l = l->next)
-    if (l->id == id)
+    if (l->id == id && l->kind == kind)
       return l;
   return 0;
 }
@@ -130,14 +130,16 @@ state_find (upf_state_link_t *l, uint32_t id)
 /* The state object with this id: the session's (kept across programs), one already made for
  * this install, or a new one of size bytes put on *fresh. NULL = out of memory. */
 static upf_state_link_t *
-state_find_or_new (upf_state_link_t *kept, upf_state_link_t **fresh, uint32_t id, size_t size)
+state_find_or_new (upf_state_link_t *kept, upf_state_link_t **fresh, uint32_t kind, uint32_t id,
+                   size_t size)
 {
-  upf_state_link_t *l = state_find (kept, id);
-  if (!l && !(l = state_find (*fresh, id)))
+  upf_state_link_t *l = state_find (kept, kind, id);
+  if (!l && !(l = state_find (*fresh, kind, id)))
     {
       if (!(l = upf_calloc (1, size)))
         return 0;
       l->id = id;
+      l->kind = kind;
       l->next = *fresh;
       *fresh = l;
     }
@@ -228,11 +230,12 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   /* prepare: state objects by id (kept across programs), the DL buffer, entries, room */
   for (i = 0; i < prog->n_urr; i++)
     if (!(prog->urr_state[i] = (upf_urr_state_t *)state_find_or_new (
-            s->urr_states, &fresh_urr, prog->urr[i].urr_id, sizeof (upf_urr_state_t))))
+            s->states, &fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id, sizeof (upf_urr_state_t))))
       goto nomem;
   for (i = 0; i < prog->n_qer; i++)
     if (!(prog->qer_state[i] = (upf_qer_state_t *)state_find_or_new (
-            s->qer_states, &fresh_qer, prog->qer_rt[i].qer_id, sizeof (upf_qer_state_t))))
+            s->states, &fresh_qer, UPF_STATE_QER, prog->qer_rt[i].qer_id,
+            sizeof (upf_qer_state_t))))
       goto nomem;
   for (i = 0; i < prog->n_far; i++)
     if (prog->far[i].apply_action & (UPF_AA_BUFF | UPF_AA_NOCP))
@@ -261,8 +264,8 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
       for (j = 0; j < old->n_urr; j++)
         if (old->urr[j].urr_id == prog->urr[i].urr_id)
           urr_rearm (prog->urr_state[i], &old->urr[j], &prog->urr[i]);
-  state_list_join (&s->urr_states, fresh_urr);
-  state_list_join (&s->qer_states, fresh_qer);
+  state_list_join (&s->states, fresh_urr);
+  state_list_join (&s->states, fresh_qer);
   if (fresh_buffer)
     s->buffer = fresh_buffer;
   /* A changed buffering FAR re-arms the one-shot DL data report. */
@@ -310,8 +313,7 @@ static void
 session_retired (upf_retired_t *r)
 {
   upf_session_t *s = upf_container_of (r, upf_session_t, retire);
-  state_list_free (s->urr_states);
-  state_list_free (s->qer_states);
+  state_list_free (s->states);
   if (s->buffer)
     upf_free (s->buffer->data);
   upf_free (s->buffer);
@@ -458,7 +460,7 @@ int
 upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset,
                       uint64_t now_ns)
 {
-  upf_urr_state_t *u = (upf_urr_state_t *)state_find (s->urr_states, urr_id);
+  upf_urr_state_t *u = (upf_urr_state_t *)state_find (s->states, UPF_STATE_URR, urr_id);
   if (!u)
     return -ENOENT;
   out->urr_id = urr_id;
