@@ -1,0 +1,275 @@
+"""The lab's smoke test (`make lab`, after the converge; docs/lab.md).
+
+One process keeps sockets in three namespaces (pfcpd.gnbsim.netns): the SMF simulator in
+upflab-smf talks PFCP to pfcpd on the lab host's N4 address; the gNB simulator in upflab-gnb
+sends GTP-U to the allocated F-TEID; a UDP echo responder in upflab-dn answers the UE's UDP
+stream (the DN namespace's kernel answers the pings). Steps, each timed:
+
+associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume threshold), ping
+(ICMP echo both ways), udp (a stream under the MBR, echoed), threshold report (USAR/VOLTH
+after the threshold), mbr (twice the MBR offered: what passes is the MBR within 10%),
+delete (the final usage report: uplink octets = what the DN received, downlink octets = what
+the gNB received, summed over every report), release.
+
+Prints a summary; exits non-zero naming the failing step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from pfcpd.gnbsim.netns import in_netns
+from pfcpd.gnbsim.responder import UdpEchoResponder
+from pfcpd.gnbsim.sim import PING_OCTETS, GnbSimulator, Session
+from pfcpd.pfcp import Cause, IEType
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp.ie import Grouped
+from pfcpd.smfsim import rules
+from pfcpd.smfsim.client import SmfClient, cause_of
+
+if TYPE_CHECKING:
+    from lab import Plan
+
+T = IEType
+DN_PORT = 9000
+GNB_TEID = 0x1001
+MBR_KBPS = 2000
+THRESHOLD = 150_000  # octets, uplink + downlink: crossed by the ping and UDP steps
+PINGS = 5
+UDP_PACKETS, UDP_SIZE = 200, 500
+MBR_SIZE, MBR_SECONDS = 1000, 2.0
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, why: str) -> None:
+        super().__init__(f"{step}: {why}")
+        self.step = step
+
+
+def check(ok: bool, step: str, why: str) -> None:
+    if not ok:
+        raise StepFailed(step, why)
+
+
+class Smoke:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.times: list[tuple[str, float]] = []
+        self.lines: list[str] = []
+        self.current = "setup"
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.current = name
+        start = time.monotonic()
+        yield
+        self.times.append((name, time.monotonic() - start))
+
+    def run(self) -> None:
+        from lab import DN, GNB, SMF
+
+        plan = self.plan
+        upf = (plan.n4.edge_addr, 8805)
+        smf: SmfClient = in_netns(
+            SMF, SmfClient, upf, (plan.n4.peer_addr, 8805), "smf.lab"
+        )
+        gnb: GnbSimulator | None = None
+        dn: UdpEchoResponder | None = None
+        try:
+            with self.step("associate"):
+                smf.associate()
+            with self.step("establish"):
+                est = smf.establish(
+                    rules.session_rules(
+                        gnb=plan.n3.peer_addr,
+                        gnb_teid=GNB_TEID,
+                        mbr_kbps=(MBR_KBPS, MBR_KBPS),
+                        volume_threshold=THRESHOLD,
+                    )
+                )
+                check(
+                    bool(est.ue_addresses), "establish", "no UE address in Created PDR"
+                )
+                check(1 in est.teids, "establish", "no F-TEID for the uplink PDR")
+                ue = est.ue_addresses[0]
+                n3, teid = est.teids[1]
+                pool = ipaddress.ip_network(plan.ue_pool)
+                check(
+                    ipaddress.ip_address(ue) in pool,
+                    "establish",
+                    f"UE {ue} not in {pool}",
+                )
+                check(n3 == plan.n3.edge_addr, "establish", f"F-TEID address {n3}")
+            self.lines.append(
+                f"session   UP SEID {est.up_seid:#x}: UE {ue} (CHV4), uplink F-TEID {n3} "
+                f"TEID {teid:#x} (CH), downlink to gNB {plan.n3.peer_addr} TEID {GNB_TEID:#x}, "
+                f"QER MBR {MBR_KBPS} kbit/s each way, URR volume threshold {THRESHOLD} octets"
+            )
+            session = Session("lab-1", ue, n3, teid, GNB_TEID, qfi=9)
+            gnb = in_netns(GNB, GnbSimulator, plan.n3.peer_addr, [session])
+            dn = in_netns(DN, UdpEchoResponder, plan.n6.peer_addr, DN_PORT)
+            stats = gnb.stats[session.name]
+            with self.step("ping"):
+                gnb.ping(session, plan.n6.peer_addr, PINGS)
+                gnb.wait_quiet()
+                check(
+                    stats.pings_answered == PINGS,
+                    "ping",
+                    f"{stats.pings_answered} of {PINGS} echo replies came back over GTP-U",
+                )
+            with self.step("udp"):
+                gnb.udp_stream(
+                    session,
+                    (plan.n6.peer_addr, DN_PORT),
+                    UDP_SIZE,
+                    MBR_KBPS * 1000 / 4,
+                    count=UDP_PACKETS,
+                )
+                gnb.wait_quiet()
+                check(
+                    dn.packets == UDP_PACKETS and stats.udp_echoed == UDP_PACKETS,
+                    "udp",
+                    f"DN received {dn.packets}, gNB got {stats.udp_echoed} echoed of "
+                    f"{UDP_PACKETS} (under the MBR nothing may be lost)",
+                )
+            self.lines.append(
+                f"traffic   ping {stats.pings_answered}/{PINGS}; UDP {UDP_PACKETS} x "
+                f"{UDP_SIZE} octets, DN received {dn.packets}, echoed back {stats.udp_echoed}; "
+                f"RTT p50 {stats.rtt_ms(0.5):.2f} ms p99 {stats.rtt_ms(0.99):.2f} ms"
+            )
+            with self.step("threshold report"):
+                self.threshold_report(smf)
+            dn_before = dn.octets
+            with self.step("mbr"):
+                dn.first = 0.0
+                dn_packets_before = dn.packets
+                sent = gnb.udp_stream(
+                    session,
+                    (plan.n6.peer_addr, DN_PORT),
+                    MBR_SIZE,
+                    2 * MBR_KBPS * 1000,
+                    duration=MBR_SECONDS,
+                )
+                gnb.wait_quiet()
+                passed = (dn.octets - dn_before) * 8 / MBR_SECONDS
+                offered = sent * MBR_SIZE * 8 / MBR_SECONDS
+                mbr = MBR_KBPS * 1000
+                self.lines.append(
+                    f"mbr       offered {offered / 1e6:.2f} Mbit/s uplink, passed "
+                    f"{passed / 1e6:.2f} Mbit/s ({dn.packets - dn_packets_before} of {sent} "
+                    f"packets), MBR {mbr / 1e6:.2f} Mbit/s"
+                )
+                check(offered > 1.5 * mbr, "mbr", f"only {offered:.0f} bit/s offered")
+                check(
+                    abs(passed - mbr) <= 0.1 * mbr, "mbr", f"{passed:.0f} bit/s passed"
+                )
+            with self.step("delete"):
+                answer = smf.delete(est.up_seid)
+                check(cause_of(answer) == Cause.REQUEST_ACCEPTED, "delete", f"{answer}")
+                # Every Session Report Request (the threshold re-arms after each report, so
+                # the MBR step crosses it again), once each (a retransmission repeats a
+                # sequence number), and the deletion's final report.
+                reports = {msg.seq: msg for msg in smf.reports}
+                ul = dl = 0
+                for msg in [*reports.values(), answer]:
+                    for kind in (
+                        T.USAGE_REPORT_REPORT_REQUEST,
+                        T.USAGE_REPORT_DELETION_RESPONSE,
+                    ):
+                        for volume in rules.usage_volumes(msg, kind):
+                            ul += volume.ul or 0
+                            dl += volume.dl or 0
+                gnb.wait_quiet(quiet=0.2)
+                self.lines.append(
+                    f"packets   uplink: gNB sent {stats.ul.packets} ({stats.ul.octets} octets), "
+                    f"DN received {dn.packets} UDP ({dn.octets} octets) and "
+                    f"{stats.pings_answered} pings; "
+                    f"downlink: gNB received {stats.dl.packets} ({stats.dl.octets} octets), "
+                    f"QFI in its PDU Session Containers {sorted(stats.dl_qfis) or 'none'}; "
+                    f"GTP-U echo requests answered {gnb.echo_requests_answered}"
+                )
+                ul_delivered = dn.octets + stats.pings_answered * PING_OCTETS
+                self.lines.append(
+                    f"usage     reported uplink {ul} octets, downlink {dl} octets "
+                    f"in {len(reports)} Session Report(s) and the deletion's final report; "
+                    f"delivered uplink {ul_delivered}, "
+                    f"downlink {stats.dl.octets}"
+                )
+                check(
+                    ul == ul_delivered,
+                    "delete",
+                    f"uplink usage {ul} octets, the DN received {ul_delivered}",
+                )
+                check(
+                    dl == stats.dl.octets,
+                    "delete",
+                    f"downlink usage {dl} octets, the gNB received {stats.dl.octets}",
+                )
+            with self.step("release"):
+                smf.release()
+        finally:
+            for closable in (gnb, dn, smf):
+                if closable is not None:
+                    closable.close()
+
+    def threshold_report(self, smf: SmfClient) -> None:
+        step = "threshold report"
+        (report,) = smf.wait_report(timeout=5.0)
+        report_type = report.get(T.REPORT_TYPE)
+        check(
+            isinstance(report_type, F.ReportType) and report_type.has("USAR"),
+            step,
+            f"not a usage report: {report}",
+        )
+        (usage,) = report.get_all(T.USAGE_REPORT_REPORT_REQUEST)
+        assert isinstance(usage, Grouped)
+        trigger = usage.get(T.USAGE_REPORT_TRIGGER)
+        check(
+            isinstance(trigger, F.UsageReportTrigger) and trigger.has("VOLTH"),
+            step,
+            f"trigger {trigger}",
+        )
+        (volume,) = rules.usage_volumes(report, T.USAGE_REPORT_REPORT_REQUEST)
+        check(
+            (volume.total or 0) >= THRESHOLD,
+            step,
+            f"total {volume.total} < {THRESHOLD}",
+        )
+        self.lines.append(
+            f"report    Session Report Request USAR/VOLTH at {volume.total} octets "
+            f"(threshold {THRESHOLD})"
+        )
+
+
+def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) -> int:
+    run = Smoke(plan)
+    failed: StepFailed | None = None
+    try:
+        run.run()
+    except StepFailed as exc:
+        failed = exc
+    except Exception as exc:  # noqa: BLE001 - a bug: shown with its traceback, step named
+        traceback.print_exc()
+        failed = StepFailed(run.current, f"{type(exc).__name__}: {exc}")
+    print()
+    print("UPF lab " + ("FAILED" if failed else "OK: every smoke check passed"))
+    print(
+        f"deployed  pfcpd (local datapath) on upf-lab-edge, a systemd-nspawn Debian 12 host, "
+        f"with ansible-playbook -i inventory/lab site.yml (changed={converge_changed})"
+    )
+    for line in run.lines:
+        print(line)
+    timing = ", ".join(
+        f"{name} {seconds:.1f} s" for name, seconds in deployed + run.times
+    )
+    print(f"time      {timing}")
+    if failed:
+        print(f"FAILED step {failed.step}: {failed}", file=sys.stderr)
+        return 1
+    return 0
