@@ -272,6 +272,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         output = playbook(ROOT / "site.yml", "converge", inventory="inventory/lab")
         changed = recap_changed(output)
         timings.append((f"converge (changed={changed})", time.monotonic() - t))
+        if args.expect_unchanged and changed:
+            raise LabError(
+                f"converge: changed={changed} where a second run must change nothing"
+            )
     except LabError as exc:
         print(f"make lab: FAILED: {exc}", file=sys.stderr)
         return 1
@@ -318,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="boot, wire, converge, smoke (make lab)")
     up.add_argument("--no-smoke", action="store_true", help="stop after the converge")
+    up.add_argument(
+        "--expect-unchanged",
+        action="store_true",
+        help="fail unless the converge changes nothing (a lab that is up already)",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="remove the lab (make lab-down)").set_defaults(
         func=cmd_down
