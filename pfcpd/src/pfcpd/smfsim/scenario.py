@@ -96,8 +96,10 @@ class Scenario:
                 problems.append(f"step {number}: unknown step {kind!r} ({', '.join(STEP_KEYS)})")
                 continue
             if kind == "sleep":
-                args = {"seconds": args} if isinstance(args, int | float) else args
-                if not isinstance(args.get("seconds"), int | float):
+                args = {"seconds": args}
+                if isinstance(args["seconds"], bool) or not isinstance(
+                    args["seconds"], int | float
+                ):
                     problems.append(f"step {number}: sleep takes a number of seconds")
                     continue
             elif not isinstance(args, dict):
