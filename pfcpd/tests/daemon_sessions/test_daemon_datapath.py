@@ -81,3 +81,15 @@ def test_minimal_configuration_runs_the_local_datapath(start_pfcpd, tmp_path: Pa
     assert f"dev {tun}" in routes
     assert daemon.stop() == 0
     assert _link(tun) == ""  # the TUN went with the process
+
+
+def test_the_installed_pfcpd_carries_its_core_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pfcpd's build puts libupfcore.so in the package; without UPF_CORE_LIB it is the one
+    the local datapath loads (the repo's build/core is not needed)."""
+    from pfcpd.datapath.local import corelib
+
+    monkeypatch.delenv(corelib.ENV_VAR, raising=False)
+    assert corelib.packaged_path().is_file(), "reinstall pfcpd (make venv): no packaged library"
+    assert corelib.find_library() == corelib.packaged_path()
+    lib = corelib.load()
+    assert lib.lib.upfcore_ctx_new is not None

@@ -9,7 +9,7 @@ from typing import Any
 
 from sessions_harness import needs_root, session_overrides
 
-from pfcpd.pfcp import Cause, IEType
+from pfcpd.pfcp import Cause, IEType, decode, encode
 from pfcpd.smfsim import rules
 from pfcpd.smfsim.client import cause_of
 
@@ -44,3 +44,42 @@ def test_establish_modify_delete(start_pfcpd, smf) -> None:
     assert answer.get(IEType.USAGE_REPORT_DELETION_RESPONSE) is not None
     assert show_sessions(daemon) == []
     assert daemon.metric("pfcpd_sessions_active") == 0
+
+
+def test_a_retransmitted_establishment_creates_one_session(start_pfcpd, smf) -> None:
+    """The same request twice (same sequence number): the same answer, one session."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.11.0/30"))
+    cp = smf(daemon)
+    cp.associate()
+    request = rules.establishment_request("smf.test", cp.address[0], 77, rules.session_rules())
+    request.seq = 4242
+    data = encode(request)
+    answers = []
+    for _ in range(2):
+        cp.sock.sendto(data, daemon.addr)
+        answer = cp.receive(3.0)
+        assert answer is not None
+        answers.append(cp.received[-1])
+    assert answers[0] == answers[1]
+    assert cause_of(decode(answers[0])) == Cause.REQUEST_ACCEPTED
+    assert len(show_sessions(daemon)) == 1
+    assert daemon.metric("pfcpd_sessions_established_total") == 1
+
+
+def test_refusals_carry_their_cause_and_rule(start_pfcpd, smf) -> None:
+    """Through the real daemon: a FAR reference that does not exist (73 with the Failed
+    Rule ID) and an exhausted UE pool (79) leave no session behind."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.12.0/30"))  # 2 UE addresses
+    cp = smf(daemon)
+    cp.associate()
+    bad = rules.session_rules()
+    bad[0] = rules.ul_pdr(far_id=9)
+    answer = cp.establish_raw(bad)
+    assert cause_of(answer) == Cause.RULE_CREATION_MODIFICATION_FAILURE
+    failed = answer.get(IEType.FAILED_RULE_ID)
+    assert failed is not None and failed.rule_id == 9  # type: ignore[attr-defined]
+    for _ in range(2):
+        cp.establish(rules.session_rules())
+    answer = cp.establish_raw(rules.session_rules())
+    assert cause_of(answer) == Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED
+    assert len(show_sessions(daemon)) == 2

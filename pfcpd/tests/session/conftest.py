@@ -17,3 +17,5 @@ def h(datapath: LocalDatapath) -> Iterator[Harness]:  # noqa: F811
     harness = Harness(datapath)
     yield harness
     harness.check_sent_with_tshark()
+    errors = harness.engine.metrics.errors
+    assert [errors.get(w) for w in ("request", "timer", "peer_gone", "response")] == [0] * 4

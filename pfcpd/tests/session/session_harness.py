@@ -19,10 +19,10 @@ from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
-from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ie import IE
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.smfsim import rules
 
 T = IEType
 M = MessageType
@@ -34,8 +34,24 @@ POOL = "10.45.0.0/29"  # 6 host addresses
 NTP_NOW = 3_950_000_000.0
 
 
-def g(ie_type: int, *ies: IE) -> Grouped:
-    return Grouped(ie_type, list(ies))
+g = rules.group
+
+
+def ohc(teid: int, peer: str = GNB) -> A.OuterHeaderCreation:
+    return rules.gnb_tunnel(teid, peer)
+
+
+qer = rules.qer
+ul_far = rules.ul_far
+
+
+def _with_pdi(pdr: Grouped, *replace: IE) -> Grouped:
+    """``pdr`` with PDI children of the types in ``replace`` replaced (appended if absent)."""
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    types = {ie.type for ie in replace}
+    pdi.ies = [ie for ie in pdi.ies if ie.type not in types] + list(replace)
+    return pdr
 
 
 def ul_pdr(
@@ -47,65 +63,33 @@ def ul_pdr(
     ue: IE | None = None,
     sdf: str | None = None,
 ) -> Grouped:
-    pdi: list[IE] = [
-        S.SourceInterface(0),
-        fteid or A.FTEID(choose=True, choose_v4=True, choose_id=1),
-        X.NetworkInstance("internet"),
-        ue or A.UEIPAddress(source=True, choose_v4=True),
-    ]
+    """The simulator's uplink PDR, with the F-TEID, UE IP Address or an SDF filter given."""
+    pdr = rules.ul_pdr(pdr_id, far_id, qer_id=qer, urr_id=urr)
+    extra = [ie for ie in (fteid, ue) if ie is not None]
     if sdf is not None:
-        pdi.append(TR.SDFFilter(flow_description=sdf))
-    ies: list[IE] = [
-        S.PDRID(pdr_id),
-        S.Precedence(100),
-        g(T.PDI, *pdi),
-        TR.OuterHeaderRemoval(0),
-        S.FARID(far_id),
-    ]
-    if qer is not None:
-        ies.append(S.QERID(qer))
-    if urr is not None:
-        ies.append(S.URRID(urr))
-    return g(T.CREATE_PDR, *ies)
+        extra.append(TR.SDFFilter(flow_description=sdf))
+    return _with_pdi(pdr, *extra)
 
 
 def dl_pdr(pdr_id: int = 2, far_id: int = 2, urr: int | None = 1, qer: int | None = 1) -> Grouped:
-    pdi = g(
-        T.PDI, S.SourceInterface(1), X.NetworkInstance("internet"), A.UEIPAddress(choose_v4=True)
-    )
-    ies: list[IE] = [S.PDRID(pdr_id), S.Precedence(100), pdi, S.FARID(far_id)]
-    if qer is not None:
-        ies.append(S.QERID(qer))
-    if urr is not None:
-        ies.append(S.URRID(urr))
-    return g(T.CREATE_PDR, *ies)
-
-
-def ul_far(far_id: int = 1) -> Grouped:
-    fp = g(T.FORWARDING_PARAMETERS, S.DestinationInterface(1), X.NetworkInstance("internet"))
-    return g(T.CREATE_FAR, S.FARID(far_id), F.ApplyAction.of("FORW"), fp)
-
-
-def ohc(teid: int, peer: str = GNB) -> A.OuterHeaderCreation:
-    return A.OuterHeaderCreation(A.OHC_GTPU_UDP_IPV4, teid=teid, ipv4=peer)
+    return rules.dl_pdr(pdr_id, far_id, qer_id=qer, urr_id=urr)
 
 
 def dl_far(
     far_id: int = 2, teid: int = 0x100, action: str = "FORW", bar: int | None = None
 ) -> Grouped:
-    ies: list[IE] = [S.FARID(far_id), F.ApplyAction.of(*action.split("+"))]
-    if "FORW" in action:
-        ies.append(g(T.FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(teid)))
+    """To the gNB (FORW), or another apply action (``"BUFF+NOCP"``), naming ``bar``."""
+    if action == "FORW":
+        far = rules.dl_far(far_id, teid, GNB)
+    else:
+        far = g(T.CREATE_FAR, S.FARID(far_id), F.ApplyAction.of(*action.split("+")))
     if bar is not None:
-        ies.append(S.BARID(bar))
-    return g(T.CREATE_FAR, *ies)
-
-
-def qer(qer_id: int = 1) -> Grouped:
-    return g(T.CREATE_QER, S.QERID(qer_id), TR.GateStatus(0, 0), S.QFI(9))
+        far.ies.append(S.BARID(bar))
+    return far
 
 
 def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
+    """Volume and duration measured, the reporting ``triggers`` and IEs ``values``."""
     return g(
         T.CREATE_URR,
         S.URRID(urr_id),
@@ -115,13 +99,8 @@ def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
     )
 
 
-def establishment(*rules: IE, seq: int = 1, cp_seid: int = 0xC0FFEE) -> Message:
-    return Message(
-        M.SESSION_ESTABLISHMENT_REQUEST,
-        seq,
-        [A.NodeID.from_text("smf"), A.FSEID(cp_seid, ipv4=CP[0]), *rules],
-        seid=0,
-    )
+def establishment(*rules_: IE, seq: int = 1, cp_seid: int = 0xC0FFEE) -> Message:
+    return rules.establishment_request("smf", CP[0], cp_seid, rules_, seq)
 
 
 def standard_rules() -> list[IE]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw, raw
@@ -20,6 +21,7 @@ from session_harness import (
     g,
     gtpu,
     qer,
+    standard_rules,
     ul_far,
     ul_packet,
     ul_pdr,
@@ -140,7 +142,7 @@ def test_up_features_advertised(h: Harness) -> None:
     (resp,) = h.exchange(setup)
     feats = resp.get(T.UP_FUNCTION_FEATURES)
     assert isinstance(feats, F.UPFunctionFeatures)
-    assert set(feats.names()) == {"BUCP", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM"}
+    assert set(feats.names()) == {"BUCP", "DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM"}
 
 
 def test_an_f_seid_in_use_is_refused(h: Harness) -> None:
@@ -174,3 +176,71 @@ def test_error_indications_for_unknown_teids_send_nothing(h: Harness) -> None:
         ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(IE_list=[IE_TEIDI(TEIDI=teid)])
         h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
     assert [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+
+
+def test_a_bug_is_logged_counted_and_answered_77(
+    datapath: LocalDatapath, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(datapath)
+    assert cause(h.establish(cp_seid=1)) == 1
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("planted bug")
+
+    h.engine._allocate = broken  # type: ignore[method-assign]
+    assert cause(h.establish(cp_seid=2)) == 77
+    assert h.engine.metrics.errors.get("request") == 1
+    assert "planted bug" in caplog.text
+    h.engine.datapath.poll_events = broken  # type: ignore[method-assign]
+    h.advance(0.2)  # the timer's bug stays in the engine: logged, counted
+    assert h.engine.metrics.errors.get("timer") >= 1
+
+
+def test_unsupported_rules_are_refused_not_half_applied(h: Harness) -> None:
+    te = g(T.CREATE_TRAFFIC_ENDPOINT, S.TrafficEndpointID(1))
+    resp = h.request(establishment(*standard_rules(), te))
+    assert cause(resp) == 76 and resp.get(T.OFFENDING_IE).value == T.CREATE_TRAFFIC_ENDPOINT  # type: ignore[union-attr]
+    pdr = ul_pdr()
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(S.TrafficEndpointID(1))
+    resp = h.request(establishment(pdr, dl_pdr(), ul_far(), dl_far(), qer(), urr(1)))
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 1)
+    assert h.engine.sessions == {} and h.engine.teids.in_use == 0
+
+
+def test_forwarding_policy_and_header_enrichment(h: Harness) -> None:
+    from pfcpd.pfcp import RawIE as Raw
+
+    far = ul_far()
+    fp = far.get(T.FORWARDING_PARAMETERS)
+    assert isinstance(fp, Grouped)
+    fp.ies.append(Raw(T.FORWARDING_POLICY, b"\x03pol"))
+    resp = h.request(establishment(ul_pdr(), dl_pdr(), far, dl_far(), qer(), urr(1)))
+    assert cause(resp) == 70 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(1, 1)
+    assert h.engine.sessions == {}
+
+
+def test_ue_pool_identity_and_predefined_rules(datapath: LocalDatapath) -> None:
+    from pfcpd.pfcp import ies_text as X
+
+    pools = {
+        "internet": (ipaddress.ip_network("10.45.0.0/29"),),
+        "ims": (ipaddress.ip_network("10.46.0.0/29"),),
+    }
+    h = Harness(datapath, pools=pools)
+    ul, dl = ul_pdr(), dl_pdr()
+    for pdr in (ul, dl):
+        pdr.ies.append(X.UEIPAddressPoolIdentity("ims"))
+    resp = h.establish(ul, dl, ul_far(), dl_far(), qer(), urr(1))
+    assert created(resp)[1][T.UE_IP_ADDRESS].ipv4 == "10.46.0.1"  # type: ignore[attr-defined]
+    bad = ul_pdr()
+    bad.ies.append(X.UEIPAddressPoolIdentity("nowhere"))
+    resp = h.request(establishment(bad, dl_pdr(), ul_far(), dl_far(), qer(), urr(1), cp_seid=2))
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 1)
+    pre = ul_pdr()
+    pre.ies.append(X.ActivatePredefinedRules("rule-a"))
+    resp = h.request(establishment(pre, dl_pdr(), ul_far(), dl_far(), qer(), urr(1), cp_seid=3))
+    assert cause(resp) == 80
+    assert len(h.engine.sessions) == 1
+    h.check_sent_with_tshark()

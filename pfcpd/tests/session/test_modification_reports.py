@@ -235,3 +235,24 @@ def test_sessions_view_and_metrics(h: Harness) -> None:
     assert f"pfcpd_session_requests_total{{{accepted}}} 1" in text
     assert 'pfcpd_allocations_in_use{pool="teid"} 1' in text
     assert 'pfcpd_allocations_in_use{pool="internet:10.45.0.0/29"} 1' in text
+
+
+def test_dl_data_notification_delay(h: Harness) -> None:
+    bar = g(T.CREATE_BAR, S.BARID(1), S.DownlinkDataNotificationDelay(10))  # 500 ms
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    seid, _ = _session(h, *rules)
+    h.dp.process_dl(dl_packet(UE, 10))
+    assert [m for m in h.advance(0.3) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+    (report,) = [m for m in h.advance(0.3) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert report.get(T.REPORT_TYPE).has("DLDR")  # type: ignore[union-attr]
+    h.answer(report)
+    # The FAR forwards before the delay is over: no report is due any more.
+    fp = g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100))
+    forward = g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("FORW"), fp)
+    assert cause(h.modify(seid, forward)) == 1
+    assert cause(h.modify(seid, g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("BUFF", "NOCP")))) == 1
+    h.dp.process_dl(dl_packet(UE, 10))
+    h.advance(0.1)
+    assert len(h.engine._delayed_dldr) == 1  # the report waits for its delay
+    assert cause(h.modify(seid, forward)) == 1
+    assert [m for m in h.advance(1.0) if m.msg_type == M.SESSION_REPORT_REQUEST] == []

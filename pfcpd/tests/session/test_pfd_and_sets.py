@@ -20,7 +20,7 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import Verdict
-from pfcpd.pfcp import IEType, Message, MessageType
+from pfcpd.pfcp import IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
@@ -85,3 +85,21 @@ def test_session_set_deletion_removes_the_cps_sessions(h: Harness) -> None:
     assert cause(resp) == 1 and resp.seid is None
     assert all(s not in h.engine.sessions for s in seids) and h.journal.records == {}
     assert h.dp.process_dl(dl(80)).verdict == Verdict.DROP
+
+
+def test_another_cp_cannot_touch_a_session(h: Harness) -> None:
+    seid = up_seid(h.establish())
+    other = ("127.0.0.3", 8805)
+    setup = Message(
+        M.ASSOCIATION_SETUP_REQUEST, 1, [A.NodeID.from_text("smf2"), S.RecoveryTimeStamp(1)]
+    )
+    h.node.datagram_received(encode(setup), other, h.now)
+    h.node.datagrams_to_send()
+    for req in (
+        Message(M.SESSION_DELETION_REQUEST, 2, [], seid),
+        Message(M.SESSION_MODIFICATION_REQUEST, 3, [g(T.QUERY_URR, S.URRID(1))], seid),
+    ):
+        h.node.datagram_received(encode(req), other, h.now)
+        (resp,) = [decode(t.data) for t in h.node.datagrams_to_send()]
+        assert cause(resp) == 65 and resp.seid == 0
+    assert seid in h.engine.sessions

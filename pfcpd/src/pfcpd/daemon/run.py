@@ -25,6 +25,7 @@ from ..node.node_metrics import NodeMetrics
 from ..session import EngineSettings, JournalError, SessionEngine
 from .admin import start_admin_server
 from .datapath_service import DatapathStartError, open_datapath
+from .gc_tuning import PeriodicFreeze
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
 from .sd_notify import notify, reloading
@@ -121,9 +122,12 @@ class Daemon:
         if cfg.metrics_listen is not None:
             metrics_server = await start_metrics_server(cfg.metrics_listen, metrics.registry.render)
             log.info("metrics on http://%s/metrics", cfg.metrics_listen)
+        freezer = PeriodicFreeze(loop)
+        freezer.start()
         notify("READY=1")
         log.info("pfcpd ready, node id %s", cfg.node_id)
         await self.stopping.wait()
+        freezer.stop()
 
         notify("STOPPING=1")
         log.info("stopping: finishing %d transaction(s) in flight", server.node.in_flight)

@@ -57,7 +57,7 @@ class EventType(enum.IntEnum):
     ERROR_INDICATION = 7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SdfFilter:
     """One SDF filter. None = any. Port ranges are inclusive (lo, hi)."""
 
@@ -71,7 +71,7 @@ class SdfFilter:
     flow_label: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pdr:
     pdr_id: int
     precedence: int
@@ -96,7 +96,7 @@ class DuplicateEncap(enum.IntEnum):
     IP = 3  # IPv4|IPv6 header to peer (IP-in-IP)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DuplicatingParameters:
     """One Duplicating Parameters IE of a FAR with apply action DUPL (TS 29.244 7.5.2.3-3).
 
@@ -116,7 +116,7 @@ class DuplicatingParameters:
     forwarding_policy: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Far:
     far_id: int
     apply_action: ApplyAction
@@ -134,7 +134,7 @@ class Far:
     duplicating: tuple[DuplicatingParameters, ...] = ()  # used with ApplyAction.DUPL
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Qer:
     qer_id: int
     gate_ul_open: bool = True
@@ -148,7 +148,7 @@ class Qer:
     burst_bytes: int = 0  # 0 = max(MBR x 100 ms, 16 KiB)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Urr:
     urr_id: int
     volume_threshold: tuple[int, int, int] | None = None  # (total, ul, dl) bytes, 0 = unset
@@ -158,7 +158,7 @@ class Urr:
     drop_on_quota: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bar:
     bar_id: int
     max_packets: int = 0  # suggested buffering packets count, 0 = 32
@@ -166,7 +166,7 @@ class Bar:
     duration_ns: int = 0  # DL buffering duration, 0 = until the FAR changes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionProgram:
     pdrs: tuple[Pdr, ...]
     fars: tuple[Far, ...]
@@ -175,7 +175,7 @@ class SessionProgram:
     bar: Bar | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     urr_id: int
     bytes_total: int
@@ -190,7 +190,7 @@ class Usage:
     last_packet_ns: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DatapathEvent:
     type: EventType
     seid: int

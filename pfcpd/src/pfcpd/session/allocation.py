@@ -11,6 +11,7 @@ import ipaddress
 from collections import deque
 
 from ..datapath.interface import IPAddress, IPNetwork
+from .addresses import shared_network
 
 
 class Exhausted(Exception):
@@ -115,8 +116,7 @@ class UePool:
         return self._space.in_use
 
     def _net(self, value: int) -> IPNetwork:
-        addr = ipaddress.ip_address(value << self._shift)
-        return ipaddress.ip_network((addr, self.prefixlen))
+        return shared_network(str(ipaddress.ip_address(value << self._shift)), self.prefixlen)
 
     def take(self) -> IPNetwork:
         return self._net(self._space.take())

@@ -26,7 +26,7 @@ from ..datapath.interface import (
     SessionProgram,
     Urr,
 )
-from ..pfcp import Cause, Grouped, IEType
+from ..pfcp import Cause, Grouped, IEType, ie_type_name
 from ..pfcp.ies_address import (
     FTEID,
     OHC_GTPU_UDP_IPV4,
@@ -51,6 +51,7 @@ from ..pfcp.ies_traffic import (
     TransportLevelMarking,
     VolumeIE,
 )
+from .addresses import shared_address, shared_network
 from .errors import RuleError
 from .flow_description import FlowDescriptionError, FlowDescriptionTooCostly, parse_flow_description
 from .rules import RuleSet, ie_value
@@ -147,10 +148,10 @@ def _replace(f: SdfFilter, extra: dict[str, object]) -> SdfFilter:
 def ue_networks(ue: UEIPAddress) -> list[IPNetwork]:
     nets: list[IPNetwork] = []
     if ue.ipv4 is not None:
-        nets.append(ipaddress.ip_network(ue.ipv4))
+        nets.append(shared_network(ue.ipv4, 32))
     if ue.ipv6 is not None:
         plen = ue.ipv6_prefix_length if ue.ipv6_prefix_length is not None else 64
-        nets.append(ipaddress.ip_network((ue.ipv6, plen), strict=False))
+        nets.append(shared_network(ue.ipv6, plen))
     return nets
 
 
@@ -160,7 +161,25 @@ def _local_fteid(ctx: CompileContext, fteid: FTEID) -> tuple[IPAddress, int] | N
     addr = fteid.ipv4 if ctx.n3_address.version == 4 else fteid.ipv6
     addr = addr or fteid.ipv4 or fteid.ipv6
     assert addr is not None
-    return (ipaddress.ip_address(addr), fteid.teid)
+    return (shared_address(addr), fteid.teid)
+
+
+# PDI conditions the datapath cannot match: a PDR with one is refused, not installed with
+# a broader match than the CP asked for.
+UNSUPPORTED_PDI = frozenset(
+    {
+        T.TRAFFIC_ENDPOINT_ID,
+        T.ETHERNET_PACKET_FILTER,
+        T.ETHERNET_PDU_SESSION_INFORMATION,
+        T.FRAMED_ROUTE,
+        T.FRAMED_ROUTING,
+        T.FRAMED_IPV6_ROUTE,
+        T.IP_MULTICAST_ADDRESSING_INFO,
+        T.DNS_QUERY_FILTER,
+        T.MBS_SESSION_IDENTIFIER,
+        T.REDUNDANT_TRANSMISSION_DETECTION_PARAMETERS,
+    }
+)
 
 
 def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
@@ -168,6 +187,20 @@ def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
     for pdr_id, g in rules.pdr.items():
         pdi = g.get(T.PDI)
         assert isinstance(pdi, Grouped)
+        if g.get(T.ACTIVATE_PREDEFINED_RULES) is not None:  # none is configured here
+            raise RuleError(
+                Cause.UNKNOWN_PRE_DEFINED_RULE,
+                f"PDR {pdr_id}: pre-defined rules are not configured",
+                offending_ie=T.ACTIVATE_PREDEFINED_RULES,
+            )
+        for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
+            if g.get(timed) is not None:
+                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
+        unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
+        if unsupported:
+            raise _fail(
+                RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
+            )
         far_id = ie_value(g, T.FAR_ID)
         if far_id is None:
             raise RuleError(
@@ -215,6 +248,16 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
     fp = g.get(T.FORWARDING_PARAMETERS)
     kwargs: dict[str, object] = {}
     if isinstance(fp, Grouped):
+        if fp.get(T.FORWARDING_POLICY) is not None:  # none is configured here
+            raise RuleError(
+                Cause.INVALID_FORWARDING_POLICY,
+                f"FAR {far_id}: forwarding policies are not configured",
+                failed_rule=(RULE_ID_FAR, far_id),
+            )
+        for unsupported in (T.HEADER_ENRICHMENT, T.PROXYING):
+            if fp.get(unsupported) is not None:
+                name = ie_type_name(unsupported)
+                raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: {name} unsupported")
         dest = ie_value(fp, T.DESTINATION_INTERFACE)
         if dest is None or dest > Interface.VN_INTERNAL:
             raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: destination interface {dest}")
@@ -257,7 +300,7 @@ def _ohc(ctx: CompileContext, far_id: int, ohc: OuterHeaderCreation) -> tuple[IP
             f"FAR {far_id}: outer header creation has no IPv{4 if want_v4 else 6} peer"
             " (the N3 address's family)",
         )
-    return (ipaddress.ip_address(addr), ohc.teid)
+    return (shared_address(addr), ohc.teid)
 
 
 def compile_qer(qer_id: int, g: Grouped) -> Qer:

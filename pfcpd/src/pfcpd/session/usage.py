@@ -9,7 +9,7 @@ the URR's ``baseline`` and added to its next report. UR-SEQN counts the URR's re
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..datapath.interface import Usage
 from ..pfcp import Grouped, IEType
@@ -20,26 +20,33 @@ from ..pfcp.ies_traffic import VolumeMeasurement
 T = IEType
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
-    """Bytes and packets, total/UL/DL."""
+    """Bytes and packets, total/UL/DL. Immutable: most are zero and share ``ZERO``."""
 
-    values: list[int] = field(default_factory=lambda: [0] * 6)
+    values: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
 
     @classmethod
     def of(cls, u: Usage) -> Counts:
         return cls(
-            [u.bytes_total, u.bytes_ul, u.bytes_dl, u.packets_total, u.packets_ul, u.packets_dl]
+            (u.bytes_total, u.bytes_ul, u.bytes_dl, u.packets_total, u.packets_ul, u.packets_dl)
         )
 
-    def add(self, other: Counts) -> None:
-        self.values = [a + b for a, b in zip(self.values, other.values, strict=True)]
+    def __add__(self, other: Counts) -> Counts:
+        if not other:
+            return self
+        if not self:
+            return other
+        return Counts(tuple(a + b for a, b in zip(self.values, other.values, strict=True)))
 
     def minus(self, other: Counts) -> Counts:
-        return Counts([a - b for a, b in zip(self.values, other.values, strict=True)])
+        return Counts(tuple(a - b for a, b in zip(self.values, other.values, strict=True)))
 
     def __bool__(self) -> bool:
         return any(self.values)
+
+
+ZERO = Counts()
 
 
 @dataclass(slots=True)
@@ -54,9 +61,9 @@ class UrrBook:
     on a restart)."""
 
     seqn: int = 0  # UR-SEQN of the next report
-    baseline: Counts = field(default_factory=Counts)
-    consumed: Counts = field(default_factory=Counts)
-    dp_seen: Counts = field(default_factory=Counts)
+    baseline: Counts = ZERO
+    consumed: Counts = ZERO
+    dp_seen: Counts = ZERO
     period_start_ntp: float = 0.0  # start of the current measurement period
     next_periodic: float | None = None  # node clock
     active: bool = False  # traffic seen since the last activity check (START/STOPT/QUHTI)
@@ -85,26 +92,19 @@ class UrrBook:
 
     def copy(self) -> UrrBook:
         """An independent copy (its counts are copied too)."""
-        return dataclasses.replace(
-            self,
-            baseline=Counts(list(self.baseline.values)),
-            consumed=Counts(list(self.consumed.values)),
-            dp_seen=Counts(list(self.dp_seen.values)),
-        )
+        return dataclasses.replace(self)
 
     def taken(self, counts: Counts) -> None:
         """``counts`` were read from the datapath with reset."""
-        self.consumed.add(counts)
-        self.dp_seen = Counts()
+        self.consumed = self.consumed + counts
+        self.dp_seen = ZERO
 
     def to_json(self) -> dict[str, object]:
-        baseline, consumed = Counts(list(self.baseline.values)), Counts(list(self.consumed.values))
-        baseline.add(self.dp_seen)
-        consumed.add(self.dp_seen)
+        baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
         return {
             "seqn": self.seqn,
-            "baseline": baseline.values,
-            "consumed": consumed.values,
+            "baseline": list(baseline.values),
+            "consumed": list(consumed.values),
             "start": self.period_start_ntp,
         }
 
@@ -113,7 +113,7 @@ class UrrBook:
         def counts(name: str) -> Counts:
             values = d.get(name, [0] * 6)
             assert isinstance(values, list) and len(values) == 6
-            return Counts([int(v) for v in values])
+            return Counts(tuple(int(v) for v in values))
 
         seqn, start = d.get("seqn", 0), d.get("start", 0.0)
         assert isinstance(seqn, int) and isinstance(start, int | float)
@@ -160,14 +160,14 @@ def report_counts(group: Grouped) -> Counts:
     """The counts a Usage Report group carries (to put back when it was not delivered)."""
     vm = group.get(T.VOLUME_MEASUREMENT)
     if not isinstance(vm, VolumeMeasurement):
-        return Counts()
+        return ZERO
     return Counts(
-        [
+        (
             vm.total or 0,
             vm.ul or 0,
             vm.dl or 0,
             vm.total_packets or 0,
             vm.ul_packets or 0,
             vm.dl_packets or 0,
-        ]
+        )
     )

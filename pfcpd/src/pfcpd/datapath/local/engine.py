@@ -257,6 +257,14 @@ def _buffering(program: SessionProgram) -> bool:
     return any(f.apply_action & ApplyAction.BUFF for f in program.fars)
 
 
+def _ticking(program: SessionProgram) -> bool:
+    """The program has time-driven work for upfcore_tick: time thresholds or quotas, or a
+    DL buffering duration."""
+    return any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs) or bool(
+        program.bar is not None and program.bar.duration_ns
+    )
+
+
 class LocalDatapath(Datapath):
     """The embedded datapath engine (no I/O). `clock` returns nanoseconds."""
 
@@ -275,6 +283,7 @@ class LocalDatapath(Datapath):
         self._lock = threading.RLock()
         self._sessions: dict[int, int] = {}
         self._programs: dict[int, SessionProgram] = {}
+        self._ticking: set[int] = set()  # sessions poll_events ticks (see _ticking)
         self._events: list[DatapathEvent] = []
         self._pending_tx: list[PacketResult] = []
         self._out = (ctypes.c_uint8 * MAX_PACKET)()
@@ -298,6 +307,10 @@ class LocalDatapath(Datapath):
                 raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
             self._sessions[seid] = sess
             self._programs[seid] = program
+            if _ticking(program):
+                self._ticking.add(seid)
+            else:
+                self._ticking.discard(seid)
             self._lib.upfcore_reclaim(self._ctx)
             if send_end_marker and old_program is not None:
                 self._end_markers(seid, old_program, program)
@@ -311,6 +324,7 @@ class LocalDatapath(Datapath):
             if sess is None:
                 raise DatapathError(f"session 0x{seid:x} not installed")
             program = self._programs.pop(seid)
+            self._ticking.discard(seid)
             final = {u.urr_id: self._read(sess, u.urr_id, False) for u in program.urrs}
             self._lib.upfcore_session_delete(self._ctx, sess)
             self._lib.upfcore_reclaim(self._ctx)
@@ -327,8 +341,9 @@ class LocalDatapath(Datapath):
         evs = (corelib.EventT * 16)()
         with self._lock:
             now = self._clock()
-            for sess in self._sessions.values():
-                n = self._lib.upfcore_tick(self._ctx, sess, now, evs, 16)
+            # Only sessions with time-driven work: a poll costs nothing per idle session.
+            for seid in self._ticking:
+                n = self._lib.upfcore_tick(self._ctx, self._sessions[seid], now, evs, 16)
                 self._events.extend(_event(evs[i]) for i in range(n))
             out, self._events = self._events, []
             return out
@@ -344,6 +359,7 @@ class LocalDatapath(Datapath):
                 self._lib.upfcore_ctx_delete(self._ctx)
                 self._ctx = None
                 self._sessions.clear()
+                self._ticking.clear()
 
     # -- packets -------------------------------------------------------------------------
     def process_ul(self, packet: bytes, now_ns: int | None = None) -> PacketResult:
