@@ -7,4 +7,5 @@ session loss, latency and throughput (``pfcpd gnbsim``, docs/gnbsim.md).
 - `sim.GnbSimulator`: the sessions, one N3 socket, the traffic and the measurements.
 - `responder.UdpEchoResponder`: the data network's side, echoing UDP back to the UEs.
 - `netns`: running a simulator, or one thread of it, inside a network namespace.
+- `receiver.Receiver`: the thread handing each received datagram to its handler.
 """

@@ -6,44 +6,34 @@ sent back to where it came from: the downlink half of the gNB simulator's measur
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections import Counter
 
 from .packets import IPV4_HEADER, UDP_HEADER
+from .receiver import Receiver
 
 
 class UdpEchoResponder:
     def __init__(self, address: str, port: int, echo: bool = True) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
-        self.sock.settimeout(0.1)
         self.echo = echo
         self.packets = 0
         self.octets = 0
         self.by_source: Counter[str] = Counter()
         self.first = self.last = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="dn-echo", daemon=True)
-        self._thread.start()
+        self._receiver = Receiver(self.sock, self._datagram, "dn-echo")
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            now = time.monotonic()
-            if not self.packets:
-                self.first = now
-            self.packets += 1
-            self.octets += len(data) + IPV4_HEADER + UDP_HEADER
-            self.by_source[peer[0]] += 1
-            self.last = now
-            if self.echo:
-                self.sock.sendto(data, peer)
+    def _datagram(self, data: bytes, peer: tuple[str, int]) -> None:
+        now = time.monotonic()
+        if not self.packets:
+            self.first = now
+        self.packets += 1
+        self.octets += len(data) + IPV4_HEADER + UDP_HEADER
+        self.by_source[peer[0]] += 1
+        self.last = now
+        if self.echo:
+            self.sock.sendto(data, peer)
 
     def reset(self) -> None:
         self.packets = self.octets = 0
@@ -54,6 +44,5 @@ class UdpEchoResponder:
         return self.octets * 8 / span if span > 0 else 0.0
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._receiver.stop()
         self.sock.close()

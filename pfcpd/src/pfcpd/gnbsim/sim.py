@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import gtpu, packets
+from .receiver import Receiver
 
 MAGIC = b"GNBS"
 STAMP = struct.Struct("!4sIQ")  # magic, sequence number, send time (ns, monotonic)
@@ -108,15 +108,11 @@ class GnbSimulator:
         self.unmatched = 0  # G-PDUs for no session's TEID, messages we do not read
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
-        self.sock.settimeout(0.1)
-        self._stop = threading.Event()
         self._seq = 0
-        self._receiver = threading.Thread(target=self._receive, name="gnbsim-rx", daemon=True)
-        self._receiver.start()
+        self._receiver = Receiver(self.sock, self.handle, "gnbsim-rx")
 
     def close(self) -> None:
-        self._stop.set()
-        self._receiver.join()
+        self._receiver.stop()
         self.sock.close()
 
     def __enter__(self) -> GnbSimulator:
@@ -182,16 +178,6 @@ class GnbSimulator:
             time.sleep(0.05)
 
     # -- downlink --------------------------------------------------------------------------
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.handle(data, peer)
 
     def handle(self, data: bytes, peer: tuple[str, int]) -> None:
         msg = gtpu.parse(data)

@@ -275,6 +275,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "sleep, delete, release) against a UPF; one line per step; exit 1 naming the first "
         "step that failed. Format: docs/smfsim.md."
     )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    doc = __doc__ or ""
+    steps = doc[doc.index("\n\n    associate") : doc.index("Every step")]
+    parser.epilog = f"scenario steps (docs/smfsim.md):{steps}"
     parser.add_argument("scenario", help="scenario file (YAML)")
     parser.add_argument("--upf", help="the UPF's PFCP endpoint host[:port] (else the file's)")
     parser.add_argument(
