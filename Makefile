@@ -33,8 +33,8 @@ $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_wa
 	touch $@
 
 lint-pfcpd: venv
-	$(VENV)/bin/ruff check pfcpd bench
-	$(VENV)/bin/ruff format --check pfcpd bench
+	$(VENV)/bin/ruff check pfcpd bench lab
+	$(VENV)/bin/ruff format --check pfcpd bench lab
 
 test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
