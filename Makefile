@@ -95,7 +95,7 @@ test-ansible: deps venv $(VENV)/.installed-ansible
 # then smoke-tested with the SMF and gNB simulators. Needs root. `make lab` again keeps the
 # host, converges again and smoke-tests again; `make lab-down` removes everything it made.
 lab: deps venv $(VENV)/.installed-ansible
-	$(VPY) lab/lab.py up
+	$(VPY) lab/lab.py up --datapath $(or $(UPF_DATAPATH),local)
 
 lab-down: venv
 	$(VPY) lab/lab.py down

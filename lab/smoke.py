@@ -6,7 +6,7 @@ sends GTP-U to the allocated F-TEID; a UDP echo responder in upflab-dn answers t
 stream (the DN namespace's kernel answers the pings). Steps, each timed:
 
 associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume threshold), ping
-(ICMP echo both ways), udp (a stream under the MBR, echoed), threshold report (USAR/VOLTH
+(a GTP-U Echo Request answered by the UPF; ICMP echo both ways), udp (a stream under the MBR, echoed), threshold report (USAR/VOLTH
 after the threshold), mbr (twice the MBR offered: what passes is the MBR within 10%),
 delete (the final usage report: uplink octets = what the DN received, downlink octets = what
 the gNB received, summed over every report), release.
@@ -116,8 +116,14 @@ class Smoke:
             dn = in_netns(DN, UdpEchoResponder, plan.n6.peer_addr, DN_PORT)
             stats = gnb.stats[session.name]
             with self.step("ping"):
+                echo_seq = gnb.echo(n3)
                 gnb.ping(session, plan.n6.peer_addr, PINGS)
                 gnb.wait_quiet()
+                check(
+                    echo_seq in gnb.echo_responses,
+                    "ping",
+                    f"no GTP-U Echo Response from the UPF at {n3}",
+                )
                 check(
                     stats.pings_answered == PINGS,
                     "ping",
@@ -139,7 +145,8 @@ class Smoke:
                     f"{UDP_PACKETS} (under the MBR nothing may be lost)",
                 )
             self.lines.append(
-                f"traffic   ping {stats.pings_answered}/{PINGS}; UDP {UDP_PACKETS} x "
+                f"traffic   GTP-U echo answered in {gnb.echo_responses[echo_seq]:.2f} ms; "
+                f"ping {stats.pings_answered}/{PINGS}; UDP {UDP_PACKETS} x "
                 f"{UDP_SIZE} octets, DN received {dn.packets}, echoed back {stats.udp_echoed}; "
                 f"RTT p50 {stats.rtt_ms(0.5):.2f} ms p99 {stats.rtt_ms(0.99):.2f} ms"
             )

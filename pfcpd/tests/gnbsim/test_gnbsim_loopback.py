@@ -1,7 +1,8 @@
 """The gNB simulator against a stand-in UPF on loopback (no root): the stand-in decapsulates
 each uplink G-PDU, answers it as a DN would (ICMP echo reply, UDP echoed), sends the answer
-back in a G-PDU to the gNB's TEID with a DL PDU Session Container, and sends one GTP-U Echo
-Request. The simulator's counts, loss and QFIs, and its Echo Response as scapy reads it."""
+back in a G-PDU to the gNB's TEID with a DL PDU Session Container, answers the simulator's
+GTP-U Echo Request and sends one of its own. The simulator's counts, loss and QFIs, and its
+Echo Response as scapy reads it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class StandInUpf:
         assert msg is not None
         if msg.msg_type == gtpu.ECHO_RESPONSE:
             self.echo_responses.append(data)
+            return
+        if msg.msg_type == gtpu.ECHO_REQUEST:
+            self.sock.sendto(gtpu.echo_response(msg.seq or 0), peer)
             return
         self.uplink.append(msg)
         inner = packets.parse(msg.payload)
@@ -68,6 +72,7 @@ def test_traffic_measured_per_session_and_echo_answered(addresses: tuple[str, st
             gnb.ping(session, "10.231.6.2", 3, interval=0.01)
             gnb.udp_stream(session, ("10.231.6.2", 9000), 200, 1e6, count=20)
             upf.sock.sendto(gtpu.echo_request(0x55), (gnb_addr, gtpu.PORT))
+            seq = gnb.echo(upf_addr)
             gnb.wait_quiet(quiet=0.3)
             stats = gnb.stats["s1"]
             assert (stats.pings_sent, stats.pings_answered) == (3, 3)
@@ -77,6 +82,7 @@ def test_traffic_measured_per_session_and_echo_answered(addresses: tuple[str, st
             assert stats.ul.octets == stats.dl.octets == 3 * PING_OCTETS + 20 * 200
             assert stats.dl_qfis == {9}
             assert gnb.echo_requests_answered == 1 and gnb.unmatched == 0
+            assert list(gnb.echo_responses) == [seq]
     finally:
         upf.close()
     assert {m.teid for m in upf.uplink} == {UPF_TEID} and {m.qfi for m in upf.uplink} == {5}

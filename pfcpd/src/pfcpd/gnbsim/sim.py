@@ -2,7 +2,8 @@
 
 Each session is a UE address, the UPF's F-TEID (address, TEID) for uplink and the gNB's TEID
 the SMF gave the UPF for downlink. Uplink packets go out as G-PDUs with a PDU Session
-Container carrying the session's QFI. A receiving thread answers the UPF's Echo Requests,
+Container carrying the session's QFI; `echo` asks a UPF for a GTP-U Echo Response. A
+receiving thread answers the UPF's Echo Requests,
 sorts downlink G-PDUs to their session by TEID and measures:
 
 - every downlink packet and its octets (the inner IP packet's length, as a UPF's usage
@@ -105,6 +106,8 @@ class GnbSimulator:
         self.by_teid = {s.gnb_teid: s for s in self.sessions}
         self.stats = {s.name: SessionStats() for s in self.sessions}
         self.echo_requests_answered = 0
+        self.echo_responses: dict[int, float] = {}  # sequence number -> round trip (ms)
+        self._echo_sent: dict[int, int] = {}  # sequence number -> send time (ns)
         self.unmatched = 0  # G-PDUs for no session's TEID, messages we do not read
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
@@ -127,6 +130,15 @@ class GnbSimulator:
         """One uplink IP packet of ``session`` in a G-PDU to the UPF."""
         self.sock.sendto(gtpu.g_pdu(session.upf_teid, inner, session.qfi), (session.upf, gtpu.PORT))
         self.stats[session.name].ul.add(len(inner), time.monotonic())
+
+    def echo(self, peer: str) -> int:
+        """Send a GTP-U Echo Request to ``peer`` (a UPF's N3 address); its sequence number.
+        The answer's round trip lands in ``echo_responses``."""
+        self._seq += 1
+        seq = self._seq & 0xFFFF
+        self._echo_sent[seq] = time.monotonic_ns()
+        self.sock.sendto(gtpu.echo_request(seq), (peer, gtpu.PORT))
+        return seq
 
     def ping(self, session: Session, dst: str, count: int, interval: float = 0.05) -> None:
         """``count`` ICMP echo requests from the UE to ``dst`` (PING_DATA octets of data)."""
@@ -187,6 +199,10 @@ class GnbSimulator:
         if msg.msg_type == gtpu.ECHO_REQUEST:
             self.sock.sendto(gtpu.echo_response(msg.seq or 0), peer)
             self.echo_requests_answered += 1
+            return
+        if msg.msg_type == gtpu.ECHO_RESPONSE and msg.seq in self._echo_sent:
+            sent = self._echo_sent.pop(msg.seq)
+            self.echo_responses[msg.seq] = (time.monotonic_ns() - sent) / 1e6
             return
         session = self.by_teid.get(msg.teid) if msg.msg_type == gtpu.G_PDU else None
         if session is None:
