@@ -294,6 +294,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     return smoke(plan, deployed=timings, converge_changed=changed)
 
 
+def cmd_smoke(_args: argparse.Namespace) -> int:
+    """The smoke alone, against the lab that is up."""
+    reason = missing()
+    if reason or running_init() is None:
+        print(f"lab smoke: {reason or 'the lab is not up (make lab)'}", file=sys.stderr)
+        return 1
+    from smoke import smoke
+
+    return smoke(Plan.load(), deployed=[], converge_changed=-1)
+
+
 def cmd_down(_args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("make lab-down: not root", file=sys.stderr)
@@ -344,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="remove the lab (make lab-down)").set_defaults(
         func=cmd_down
     )
+    sub.add_parser(
+        "smoke", help="run the smoke again on the lab that is up"
+    ).set_defaults(func=cmd_smoke)
     sub.add_parser(
         "check", help="exit 1 saying why the lab cannot run here"
     ).set_defaults(func=cmd_check)

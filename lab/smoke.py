@@ -9,7 +9,8 @@ associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume thresh
 (a GTP-U Echo Request answered by the UPF; ICMP echo both ways), udp (a stream under the MBR, echoed), threshold report (USAR/VOLTH
 after the threshold), mbr (twice the MBR offered: what passes is the MBR within 10%),
 delete (the final usage report: uplink octets = what the DN received, downlink octets = what
-the gNB received, summed over every report), release.
+the gNB received, summed over every report), release, tools (the command-line simulators:
+`pfcpd smfsim run lab/scenarios/smoke-tools.yaml` and `pfcpd gnbsim run` on two sessions).
 
 Prints a summary; exits non-zero naming the failing step.
 """
@@ -17,12 +18,15 @@ Prints a summary; exits non-zero naming the failing step.
 from __future__ import annotations
 
 import ipaddress
+import json
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pfcpd.gnbsim.netns import in_netns
 from pfcpd.gnbsim.responder import UdpEchoResponder
@@ -220,10 +224,78 @@ class Smoke:
                 )
             with self.step("release"):
                 smf.release()
+            # The command-line simulators use the same addresses.
+            gnb.close()
+            gnb = None
+            smf.close()
+            with self.step("tools"):
+                self.tools()
         finally:
             for closable in (gnb, dn, smf):
                 if closable is not None:
                     closable.close()
+
+    def tools(self) -> None:
+        """`pfcpd smfsim run` sets two sessions up from a scenario; `pfcpd gnbsim run` sends
+        their traffic (to this smoke's DN responder); no loss, and ue1's queried usage is
+        what the gNB simulator sent. The smoke's own DN responder answers their UDP."""
+        from lab import GNB, LOG_DIR, ROOT, SMF
+
+        step, plan = "tools", self.plan
+        sessions = LOG_DIR / "tools-sessions.json"
+        sessions.unlink(missing_ok=True)
+        pfcpd = str(Path(sys.executable).parent / "pfcpd")
+        scenario = ROOT / "lab/scenarios/smoke-tools.yaml"
+        smf = subprocess.Popen(
+            [pfcpd, "smfsim", "run", str(scenario), "--netns", SMF, "--json",
+             "--sessions-out", str(sessions)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while len(_read_json(sessions) or []) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if len(_read_json(sessions) or []) < 2:
+                smf.kill()
+                _out, err = smf.communicate()
+                raise StepFailed(
+                    step, f"pfcpd smfsim run set up no 2 sessions: {err.strip()}"
+                )
+            gnb = subprocess.run(
+                [pfcpd, "gnbsim", "run", "--gnb", plan.n3.peer_addr, "--sessions",
+                 str(sessions), "--dn", f"{plan.n6.peer_addr}:{DN_PORT}", "--netns", GNB,
+                 "--duration", "1", "--udp-rate", "1e6", "--json"],
+                check=False, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            check(gnb.returncode == 0, step, f"pfcpd gnbsim run: {gnb.stderr.strip()}")
+            smf_out, smf_err = smf.communicate(timeout=30)
+        finally:
+            if smf.poll() is None:
+                smf.kill()
+                smf.wait()
+        check(smf.returncode == 0, step, f"pfcpd smfsim run: {smf_err.strip()}")
+        results = json.loads(gnb.stdout)["sessions"]
+        steps = {
+            (s["kind"], s.get("session")): s
+            for s in map(json.loads, smf_out.splitlines())
+        }
+        lost = {name: r["loss"] for name, r in results.items() if r["loss"]}
+        check(not lost, step, f"loss {lost}")
+        queried, sent = steps[("query", "ue1")]["ul"], results["ue1"]["ul_octets"]
+        check(
+            queried == sent,
+            step,
+            f"ue1: Query URR says {queried} octets, gNB sent {sent}",
+        )
+        self.lines.append(
+            "tools     pfcpd smfsim run (2 sessions) + pfcpd gnbsim run: "
+            + "; ".join(
+                f"{name} {r['ul_packets']}/{r['dl_packets']} packets up/down, loss {r['loss']}, "
+                f"RTT p50 {r['rtt_p50_ms']} ms"
+                for name, r in results.items()
+            )
+            + f"; ue1's Query URR {queried} octets up = sent"
+        )
 
     def threshold_report(self, smf: SmfClient) -> None:
         step = "threshold report"
@@ -266,10 +338,11 @@ def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) 
         failed = StepFailed(run.current, f"{type(exc).__name__}: {exc}")
     print()
     print("UPF lab " + ("FAILED" if failed else "OK: every smoke check passed"))
-    print(
-        f"deployed  pfcpd (local datapath) on upf-lab-edge, a systemd-nspawn Debian 12 host, "
-        f"with ansible-playbook -i inventory/lab site.yml (changed={converge_changed})"
-    )
+    if deployed:
+        print(
+            f"deployed  pfcpd (local datapath) on upf-lab-edge, a systemd-nspawn Debian 12 "
+            f"host, with ansible-playbook -i inventory/lab site.yml (changed={converge_changed})"
+        )
     for line in run.lines:
         print(line)
     timing = ", ".join(
@@ -280,3 +353,10 @@ def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) 
         print(f"FAILED step {failed.step}: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
