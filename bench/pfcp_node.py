@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pfcpd.pfcp import Message, MessageType, decode, encode
@@ -67,9 +68,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
+def start_pfcpd(
+    tmp: Path, overrides: dict[str, Any] | None = None
+) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
+    """``pfcpd run`` on loopback; ``overrides``: top-level keys replaced, and ``pfcp``
+    keys merged into the PFCP section (bench/session_rate.py adds a datapath)."""
     port = free_port()
-    config = {
+    config: dict[str, Any] = {
         "node_id": "127.0.0.1",
         "pfcp": {
             "listen": [f"127.0.0.1:{port}"],
@@ -84,6 +89,8 @@ def start_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
         "metrics": {"listen": None},
         "admin": {"socket": str(tmp / "admin.sock")},
     }
+    for key, value in (overrides or {}).items():
+        config[key] = {**config[key], **value} if key == "pfcp" else value
     (tmp / "pfcpd.yaml").write_text(yaml.safe_dump(config))
     notify_path = tmp / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:

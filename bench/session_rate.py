@@ -20,63 +20,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
+from pfcp_node import start_pfcpd
 from pfcpd.smfsim.loadgen import LoadGenerator, PhaseResult
 
-START_TIMEOUT = 30.0
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
-    port = free_port()
-    config = {
-        "node_id": "127.0.0.1",
-        "pfcp": {
-            "listen": [f"127.0.0.1:{port}"],
-            "allowed_peers": ["127.0.0.0/8"],
-            "heartbeat_interval": 3600,
-            "t1": 10,
-            "rate_limit": {"requests_per_second": 1e9, "burst": 1_000_000_000},
+def start_session_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
+    """pfcp_node.py's pfcpd plus the local datapath's network instance (a TUN) and a UE
+    pool large enough for every session."""
+    return start_pfcpd(
+        tmp,
+        {
+            "pfcp": {"t1": 10},
+            "datapath": {
+                "kind": "local",
+                "n6_tun": {"internet": f"bench{os.getpid() % 100000}"},
+                "expected_sessions": 262144,
+            },
+            "network_instances": {"internet": {"ue_pools": ["100.64.0.0/10"]}},
         },
-        "datapath": {
-            "kind": "local",
-            "n6_tun": {"internet": f"bench{os.getpid() % 100000}"},
-            "expected_sessions": 262144,
-        },
-        "interfaces": {"n3": {"address": "127.0.0.1"}},
-        "network_instances": {"internet": {"ue_pools": ["100.64.0.0/10"]}},
-        "state_dir": str(tmp / "state"),
-        "logging": {"format": "human", "level": "warning"},
-        "metrics": {"listen": None},
-        "admin": {"socket": str(tmp / "admin.sock")},
-    }
-    (tmp / "pfcpd.yaml").write_text(yaml.safe_dump(config))
-    notify_path = tmp / "notify.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.bind(str(notify_path))
-        notify.settimeout(START_TIMEOUT)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pfcpd", "run", "--config", str(tmp / "pfcpd.yaml")],
-            env=dict(os.environ, NOTIFY_SOCKET=str(notify_path)),
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if "READY=1" in notify.recv(4096).decode().split("\n"):
-                return proc, ("127.0.0.1", port)
-    proc.kill()
-    raise SystemExit("pfcpd did not become ready")
+    )
 
 
 def rss_bytes(pid: int) -> int:
@@ -148,7 +115,7 @@ def main() -> int:
         print("session_rate: skipped: needs root for the local datapath's TUN device")
         return 0
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="pfcpd-bench-") as tmp:
-        proc, addr = start_pfcpd(Path(tmp))
+        proc, addr = start_session_pfcpd(Path(tmp))
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
         try:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -55,7 +56,7 @@ def _link(dev: str) -> str:
 
 
 @needs_root
-def test_minimal_configuration_runs_the_local_datapath(start_pfcpd, tmp_path: Path) -> None:
+def test_minimal_configuration_runs_the_local_datapath(start_pfcpd: Any, tmp_path: Path) -> None:
     """The minimal configuration plus `datapath: {kind: local}`: GTP-U answers on
     interfaces.n3.address:2152, the network instance's TUN is up with its UE pool routed to
     it, and a stop removes them."""

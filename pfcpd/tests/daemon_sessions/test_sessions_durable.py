@@ -24,7 +24,7 @@ def show(daemon: Any, what: str) -> Any:
     return json.loads(proc.stdout)
 
 
-def test_kill_9_and_restart_brings_every_session_back(start_pfcpd, smf) -> None:
+def test_kill_9_and_restart_brings_every_session_back(start_pfcpd: Any, smf: Any) -> None:
     daemon = start_pfcpd(session_overrides(pool="198.18.9.0/27"))
     cp = smf(daemon)
     cp.associate()
@@ -60,7 +60,7 @@ def test_kill_9_and_restart_brings_every_session_back(start_pfcpd, smf) -> None:
 
 
 def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
-    start_pfcpd, smf, tmp_path: Path
+    start_pfcpd: Any, smf: Any, tmp_path: Path
 ) -> None:
     """state_dir on a 1 MiB tmpfs: filled up, the journal's write fails; the establishment
     gets 77 and leaves nothing behind (no session, its UE address free again)."""
@@ -88,3 +88,65 @@ def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
         assert daemon.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def test_sessions_of_a_released_or_restarted_cp_go_for_good(start_pfcpd: Any, smf: Any) -> None:
+    """Association Release deletes the CP's sessions, a CP restart (new Recovery Time
+    Stamp) purges them (on_peer_restart: purge): from the datapath and from the journal, so
+    a restart of pfcpd brings none back."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.14.0/28"))
+    released = smf(daemon, node_id="smf.one")
+    released.associate()
+    for _ in range(2):
+        released.establish(rules.session_rules())
+    restarting = smf(daemon, node_id="smf.two")
+    restarting.associate()
+    restarting.establish(rules.session_rules())
+    kept = smf(daemon, node_id="smf.three")
+    kept.associate()
+    survivor = kept.establish(rules.session_rules())
+    assert len(show(daemon, "sessions")["sessions"]) == 4
+    assert cause_of(released.release()) == Cause.REQUEST_ACCEPTED
+    restarting.recovery_time_stamp += 10
+    restarting.associate()
+    views = show(daemon, "sessions")["sessions"]
+    assert [s["up_seid"] for s in views] == [survivor.up_seid]
+    daemon.signal(signal.SIGKILL)
+    assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
+    daemon.proc = None
+    daemon.start()
+    assert [s["up_seid"] for s in show(daemon, "sessions")["sessions"]] == [survivor.up_seid]
+
+
+def test_pfds_are_journaled_and_restored(start_pfcpd: Any, smf: Any) -> None:
+    """A PDR naming an application needs its PFDs (81 without); the PFDs survive kill -9."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.15.0/28"))
+    cp = smf(daemon)
+    cp.associate()
+    with_app = [*rules.session_rules(), rules.application_dl_pdr(3, 2, "web")]
+    assert cause_of(cp.establish_raw(with_app)) == Cause.UNKNOWN_APPLICATION_ID
+    request = rules.pfd_management_request("web", ["permit out 17 from any 443 to assigned"])
+    assert cause_of(cp.request(request)) == Cause.REQUEST_ACCEPTED
+    cp.establish(with_app)
+    daemon.signal(signal.SIGKILL)
+    assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
+    daemon.proc = None
+    daemon.start()
+    cp.establish(with_app)  # the PFDs came back with the sessions
+    assert len(show(daemon, "sessions")["sessions"]) == 2
+
+
+def test_a_lost_node_state_discards_the_journal(start_pfcpd: Any, smf: Any) -> None:
+    """Without node_state.json pfcpd takes a new Recovery Time Stamp, which tells the SMFs
+    its sessions are gone: so the journal's sessions are not brought back either."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.16.0/28"))
+    cp = smf(daemon)
+    cp.associate()
+    cp.establish(rules.session_rules())
+    recovery = daemon.state_file()["recovery_time_stamp"]
+    assert daemon.stop() == 0
+    (daemon.tmp / "state" / "node_state.json").unlink()
+    daemon.start()
+    assert daemon.state_file()["recovery_time_stamp"] != recovery
+    assert show(daemon, "sessions")["sessions"] == []
+    assert show(daemon, "associations")["associations"] == []

@@ -5,8 +5,10 @@ under load. Topology: netns_topology.py. Needs root; skips otherwise."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from netns_topology import DN, DN6, GNB, N3, UE_POOL, UE_POOL6, Topology, in_netns, missing
 from node_harness import Pfcpd
+from oracles import tshark_problems
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw, raw
@@ -76,7 +79,7 @@ class Lab:
         self.smf.close()
 
     def metric(self, name: str, **labels: str) -> float:
-        return in_netns(self.topo.upf, self.daemon.metric, name, *(), **labels)  # type: ignore[arg-type]
+        return in_netns(self.topo.upf, functools.partial(self.daemon.metric, name, **labels))
 
 
 @pytest.fixture
@@ -92,9 +95,13 @@ def lab(topology: Topology, tmp_path: Any) -> Iterator[Callable[..., Lab]]:
         return made
 
     yield make
+    received = [d for made in labs for d in made.smf.received]
     for made in labs:
         made.close()
         assert made.daemon.stop() in (0, -signal.SIGKILL), made.daemon.log()
+    if received and shutil.which("tshark") and shutil.which("text2pcap"):
+        problems = tshark_problems(received)
+        assert not problems, f"tshark flags datagrams pfcpd sent: {problems}"
 
 
 def _starter(directory: Any) -> Callable[..., Pfcpd]:
@@ -154,7 +161,7 @@ def usage_of(msg: Any, report_type: int) -> tuple[int, int, int, int, int]:
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_gtpu_ip_both_ways_and_the_final_usage_report(lab: Callable[..., Lab], family: str):
+def test_gtpu_ip_both_ways_and_the_final_usage_report(lab: Callable[..., Lab], family: str) -> None:
     lab_ = lab()
     v6 = family == "ipv6"
     est = lab_.smf.establish(rules.session_rules(v6=v6, gnb=GNB, gnb_teid=0x4711))
@@ -265,6 +272,7 @@ def test_volume_threshold_report_after_the_right_byte_count(lab: Callable[..., L
     assert isinstance(trigger, F.UsageReportTrigger) and trigger.has("VOLTH")
     total, ul, _dl, _ulp, _dlp = usage_of(report, T.USAGE_REPORT_REPORT_REQUEST)
     assert 5000 <= total <= 6000 and ul == total
+    assert lab_.metric("pfcpd_session_reports_sent_total", trigger="VOLTH") == 1
 
 
 def test_kill_9_under_load_and_restart(lab: Callable[..., Lab]) -> None:
@@ -338,3 +346,66 @@ def test_kill_9_under_load_and_restart(lab: Callable[..., Lab]) -> None:
         received = sum(n for _t, u, n in arrivals if u == ue)
         last_second = sum(n for t, u, n in arrivals if u == ue and killed_at - 1.2 < t < killed_at)
         assert received - last_second <= ul <= received, (ue, ul, received, last_second)
+
+
+def _gtpu_messages(sock: socket.socket) -> list[tuple[int, int, bytes]]:
+    """(message type, TEID, T-PDU) of each GTP-U message arriving on ``sock``."""
+    out = []
+    for message in receive_all(sock):
+        flags, msg_type, _length, teid = struct.unpack("!BBHI", message[:8])
+        out.append((msg_type, teid, _skip_extensions(message) if flags & 0x07 else message[8:]))
+    return out
+
+
+def test_downlink_buffered_reported_then_flushed_in_order(lab: Callable[..., Lab]) -> None:
+    """A BUFF+NOCP downlink FAR (before the gNB tunnel is known): the first packet makes a
+    DLDR report with the PDR ID; Update FAR to FORW delivers the buffered packets in order."""
+    lab_ = lab()
+    est = lab_.smf.establish(rules.session_rules(gnb=None))
+    ue = ue_address(est)
+    for i in range(3):
+        lab_.dn4.sendto(f"buffered {i}".encode(), (ue, UE_PORT))
+    (report,) = lab_.smf.wait_report(timeout=5.0)
+    report_type = report.get(T.REPORT_TYPE)
+    assert isinstance(report_type, F.ReportType) and report_type.has("DLDR")
+    dldr = report.get(T.DOWNLINK_DATA_REPORT)
+    assert isinstance(dldr, Grouped)
+    pdr = dldr.get(T.PDR_ID)
+    assert pdr is not None and pdr.value == 2  # type: ignore[attr-defined]
+    assert receive_all(lab_.gnb, first=0.5) == []
+    answer = lab_.smf.modify(est.up_seid, [rules.update_dl_far(2, 0x777, GNB)])
+    assert cause_of(answer) == Cause.REQUEST_ACCEPTED
+    delivered = _gtpu_messages(lab_.gnb)
+    assert [(t, teid) for t, teid, _ in delivered] == [(0xFF, 0x777)] * 3
+    payloads = [bytes(IP(tpdu)[UDP].payload) for _t, _teid, tpdu in delivered]
+    assert payloads == [f"buffered {i}".encode() for i in range(3)]
+
+
+def test_path_switch_sends_the_end_marker_on_the_old_tunnel(lab: Callable[..., Lab]) -> None:
+    lab_ = lab()
+    est = lab_.smf.establish(rules.session_rules(gnb=GNB, gnb_teid=0x100))
+    ue = ue_address(est)
+    answer = lab_.smf.modify(est.up_seid, [rules.update_dl_far(2, 0x200, GNB, end_marker=True)])
+    assert cause_of(answer) == Cause.REQUEST_ACCEPTED
+    lab_.dn4.sendto(b"after the switch", (ue, UE_PORT))
+    messages = _gtpu_messages(lab_.gnb)
+    assert [(t, teid) for t, teid, _ in messages] == [(254, 0x100), (0xFF, 0x200)]
+
+
+def test_error_indication_from_the_gnb_is_reported(lab: Callable[..., Lab]) -> None:
+    """A GTP-U Error Indication naming the session's gNB TEID: an ERIR report with the
+    remote F-TEID."""
+    lab_ = lab()
+    est = lab_.smf.establish(rules.session_rules(gnb=GNB, gnb_teid=0x4242))
+    # TS 29.281 7.3.1: TEID Data I (16) and GTP-U Peer Address (133), sequence number set.
+    ies = struct.pack("!BI", 16, 0x4242) + struct.pack("!BH", 133, 4) + socket.inet_aton(GNB)
+    body = struct.pack("!HBB", 0, 0, 0) + ies
+    lab_.gnb.sendto(struct.pack("!BBHI", 0x32, 26, len(body), 0) + body, (N3, 2152))
+    (report,) = lab_.smf.wait_report(timeout=5.0)
+    report_type = report.get(T.REPORT_TYPE)
+    assert isinstance(report_type, F.ReportType) and report_type.has("ERIR")
+    erir = report.get(T.ERROR_INDICATION_REPORT)
+    assert isinstance(erir, Grouped)
+    fteid = erir.get(T.F_TEID)
+    assert fteid is not None and (fteid.teid, fteid.ipv4) == (0x4242, GNB)  # type: ignore[attr-defined]
+    assert cause_of(lab_.smf.delete(est.up_seid)) == Cause.REQUEST_ACCEPTED

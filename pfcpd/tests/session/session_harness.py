@@ -113,11 +113,12 @@ class Harness:
         datapath: LocalDatapath,
         journal: MemoryJournal | None = None,
         pools: dict[str, Any] | None = None,
+        n3: str | None = None,
     ) -> None:
         self.dp = datapath
         self.journal = journal or MemoryJournal()
         self.settings = EngineSettings(
-            n3_address=N3,
+            n3_address=ipaddress.ip_address(n3) if n3 else N3,
             pfcp_address=ipaddress.ip_address("127.0.0.1"),
             ue_pools=pools or {"internet": (ipaddress.ip_network(POOL),)},
         )

@@ -244,3 +244,63 @@ def test_ue_pool_identity_and_predefined_rules(datapath: LocalDatapath) -> None:
     assert cause(resp) == 80
     assert len(h.engine.sessions) == 1
     h.check_sent_with_tshark()
+
+
+def test_ipv6_n3(datapath: LocalDatapath) -> None:
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+
+    h = Harness(datapath, n3="2001:db8:3::1")
+    gnb6 = "2001:db8:9::9"
+    v4_only = A.FTEID(choose=True, choose_v4=True)
+    resp = h.request(
+        establishment(ul_pdr(fteid=v4_only), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    )
+    assert cause(resp) == 71  # the N3 address is IPv6
+    far = dl_far()
+    fp = far.get(T.FORWARDING_PARAMETERS)
+    assert isinstance(fp, Grouped)
+    fp.ies = [ie for ie in fp.ies if ie.type != T.OUTER_HEADER_CREATION] + [
+        A.OuterHeaderCreation(A.OHC_GTPU_UDP_IPV6, teid=0x600, ipv6=gnb6)
+    ]
+    v6 = A.FTEID(choose=True, choose_v6=True)
+    ul = ul_pdr(fteid=v6)
+    ul.ies = [
+        TR.OuterHeaderRemoval(1) if ie.type == T.OUTER_HEADER_REMOVAL else ie for ie in ul.ies
+    ]
+    resp = h.request(establishment(ul, dl_pdr(), ul_far(), far, qer(), urr(1), cp_seid=2))
+    assert cause(resp) == 1
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.ipv6 == "2001:db8:3::1" and fteid.ipv4 is None
+    assert fteid.teid is not None
+    gtp = GTP_U_Header(teid=fteid.teid, gtp_type=255) / GTPPDUSessionContainer(type=1, QFI=9)
+    ue = created(resp)[1][T.UE_IP_ADDRESS].ipv4  # type: ignore[attr-defined]
+    assert ue == "10.45.0.2"  # .1 was taken and given back by the refused request
+    outer = IPv6(src=gnb6, dst="2001:db8:3::1") / UDP(sport=2152, dport=2152) / gtp
+    assert h.dp.process_ul(raw(outer / Raw(ul_packet(ue)))).verdict == Verdict.FORWARD
+    out = h.dp.process_dl(dl_packet(ue))
+    assert out.verdict == Verdict.FORWARD and IPv6(out.output).dst == gnb6
+    assert IPv6(out.output)[GTP_U_Header].teid == 0x600
+    h.check_sent_with_tshark()
+
+
+def test_checkpoint_slices_are_spread_over_polls(h: Harness) -> None:
+    import dataclasses
+
+    h.engine.settings = dataclasses.replace(h.engine.settings, checkpoint_batch=1)
+    teids = []
+    for i in range(3):
+        resp = h.establish(cp_seid=10 + i)
+        teids.append(created(resp)[1][T.F_TEID].teid)  # type: ignore[attr-defined]
+    for i, teid in enumerate(teids):
+        h.dp.process_ul(gtpu(ul_packet(f"10.45.0.{i + 1}", 100), teid))
+    commits = h.journal.commits
+    now = 0.0
+    for _ in range(60):  # 3 s of timer runs: never one due at once again (no busy loop)
+        t = h.node.get_timer()
+        assert t is not None
+        now = max(now, t)
+        h.node.handle_timer(now)
+        h.node.datagrams_to_send()
+        assert h.engine.get_timer() > now  # type: ignore[operator]
+    assert h.journal.commits - commits == 3  # each session's counters journaled once
+    assert all(b'"baseline":[128,' in r for r in h.journal.records.values())

@@ -191,3 +191,29 @@ def test_tshark_reads_allocations_and_final_usage(h: Harness) -> None:
     assert dele["pfcp.volume_measurement.ulvol"] == ["128"]
     assert dele["pfcp.usage_report_trigger.term"] in (["1"], ["True"])
     assert dele["pfcp.cause"] == ["1"]
+
+
+def test_restore_refuses_conflicting_records_and_restores_pfds_first(h: Harness) -> None:
+    from pfcpd.datapath.local.engine import LocalDatapath
+
+    resp = h.establish()
+    assert cause(resp) == 1
+    (key, record) = next(iter(h.journal.records.items()))
+    twin = record.replace(b'"cp_seid":12648430', b'"cp_seid":7').replace(
+        b'"up_seid":1,', b'"up_seid":2,'
+    )
+    assert twin != record
+    dp2 = LocalDatapath(expected_sessions=16)
+    try:
+        engine2 = SessionEngine(h.settings, dp2, MemoryJournal())
+        records = [
+            (key, record),
+            ("s:2", twin),
+            ("pfd", b'{"web": ["permit out ip from any to assigned"]}'),
+        ]
+        assert engine2.restore(records, 0.0) == 1  # the twin claims the same TEID and UE address
+        assert engine2.metrics.restore_failures.get() == 1
+        assert engine2.pfds.flows("web") == ("permit out ip from any to assigned",)
+        assert engine2.teids.in_use == 1 and 2 not in engine2.sessions
+    finally:
+        dp2.close()

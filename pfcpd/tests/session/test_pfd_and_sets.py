@@ -103,3 +103,13 @@ def test_another_cp_cannot_touch_a_session(h: Harness) -> None:
         (resp,) = [decode(t.data) for t in h.node.datagrams_to_send()]
         assert cause(resp) == 65 and resp.seid == 0
     assert seid in h.engine.sessions
+
+
+def test_session_set_deletion_by_fq_csid_is_refused(h: Harness) -> None:
+    from pfcpd.pfcp import RawIE
+
+    seid = up_seid(h.establish())
+    fq_csid = RawIE(T.FQ_CSID, bytes([0x01, 192, 0, 2, 77, 0, 1]))  # IPv4 node, 1 CSID
+    req = Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf"), fq_csid])
+    assert cause(h.request(req)) == 76
+    assert seid in h.engine.sessions

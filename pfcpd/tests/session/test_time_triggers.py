@@ -118,3 +118,15 @@ def test_periodic_reports_every_period(ht: Harness) -> None:
     }
     assert sorted(seqns.values()) == [0, 1]
     _answer_all(ht, sent)
+
+
+def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
+    from pfcpd.datapath.local.engine import Verdict
+
+    rule = urr(1, "TIMQU", tq=S.TimeQuota(2))
+    teid = _teid(ht, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
+    assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.FORWARD
+    sent = ht.advance(2.5)
+    assert _triggers(sent) == [(1, ["TIMQU"])]
+    _answer_all(ht, sent)
+    assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.DROP

@@ -14,6 +14,10 @@ At start-up :meth:`records` gives the engine everything back (`SessionEngine.res
 Measured on the development VM (ext4 on virtio): a commit of one 600-byte record takes
 about 150 us with ``synchronous=NORMAL`` and about 1 ms with ``synchronous=FULL`` (an fsync
 each, so at most ~1,000 confirmed changes per second); an fsync of the WAL takes 1-3 ms.
+SQLite's automatic checkpoints ran inside commits, on the event loop: 20,000 commits of
+1,500 bytes had p99 8.2 ms and max 72 ms; with the checkpoints moved to sync() (the writer
+thread, once the WAL holds 4 MiB) p99 2.7 ms and max 26 ms (the rest: writes waiting for
+the file's fsync).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from ..session.journal import JournalError
 
 JOURNAL_FILE = "sessions.sqlite"
 SCHEMA_VERSION = 1
+CHECKPOINT_BYTES = 4 << 20  # sync() checkpoints once the WAL is this large
+BUSY_TIMEOUT_MS = 5000  # a commit waits this long for a checkpoint holding a lock
 
 
 class SessionJournal:
@@ -38,6 +44,9 @@ class SessionJournal:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints (WAL -> database, with fsyncs) run in sync(), off the event loop.
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise JournalError(f"{self.path}: unknown schema version {version}")
@@ -51,6 +60,7 @@ class SessionJournal:
         self.commits = 0
         self.unsynced = False  # commits since the last sync() began
         self._wal_fd: int | None = None
+        self._checkpointer: sqlite3.Connection | None = None  # used by sync()'s thread only
 
     def commit(self, puts: Mapping[str, bytes], deletes: Collection[str]) -> None:
         """Store ``puts`` and remove ``deletes`` in one durable transaction."""
@@ -87,6 +97,21 @@ class SessionJournal:
             finally:
                 os.close(directory)
         os.fsync(self._wal_fd)
+        if os.fstat(self._wal_fd).st_size >= CHECKPOINT_BYTES:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database (PASSIVE: commits go on meanwhile); the next
+        commit then starts the WAL from its beginning again."""
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+                self._checkpointer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise OSError(f"{self.path}: checkpoint: {exc}") from None
 
     def records(self) -> Iterator[tuple[str, bytes]]:
         """Every record, for the engine's restore at start-up."""
@@ -98,6 +123,8 @@ class SessionJournal:
 
     def close(self) -> None:
         """Checkpoint the WAL into the database and close it."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with contextlib.suppress(sqlite3.Error):  # else the WAL stays; the next open replays it
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()

@@ -1,6 +1,16 @@
 """The PFCP session engine (sans-IO): the node's SessionHandler, compiling PFCP rules into
-the datapath's SessionProgram. See ``engine.py``; the daemon's side is described in
-``notes`` of the project (journal, restore, timers)."""
+the datapath's SessionProgram.
+
+- ``engine.py``: :class:`SessionEngine` (requests, reports, timers, restore, operator view);
+- ``rules.py``: a session's rules as PFCP groups, Create/Update/Remove, references;
+- ``compile.py``: rules to the datapath's program; ``flow_description.py``: SDF filters;
+- ``allocation.py``: TEIDs and UE addresses; ``addresses.py``: shared address objects;
+- ``usage.py``: URR bookkeeping and Usage Reports; ``pfd.py``: PFDs per Application ID;
+- ``journal.py``: what the daemon provides to make changes durable; ``settings.py``: the
+  configuration keys the engine reads; ``metrics.py``; ``errors.py``.
+
+docs/pfcpd.md ("Sessions") says what the engine implements and refuses.
+"""
 
 from .engine import Session, SessionEngine
 from .journal import Journal, JournalError, MemoryJournal

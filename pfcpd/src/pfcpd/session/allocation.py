@@ -159,6 +159,10 @@ class UeAddressPools:
     def reserve(self, instance: str, net: IPNetwork) -> bool:
         return any(p.reserve(net) for p in self.pools.get((instance, net.version), []))
 
+    def owned(self, instance: str, net: IPNetwork) -> bool:
+        """``net`` belongs to one of the instance's pools (taken or not)."""
+        return any(p.owns(net) for p in self.pools.get((instance, net.version), []))
+
     def free(self, instance: str, net: IPNetwork) -> None:
         for pool in self.pools.get((instance, net.version), []):
             pool.free(net)

@@ -186,6 +186,7 @@ class SessionEngine:
         self._next_poll: float | None = None
         self._next_checkpoint: float | None = None
         self._checkpoint_queue: list[int] = []
+        self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
         self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
@@ -335,18 +336,26 @@ class SessionEngine:
             if self._next_poll is None or self._next_poll <= now:
                 self._next_poll = now + self.settings.poll_interval
                 self.poll_datapath(now)
-                self._time_triggers(now)
+                # Traffic activity (START, STOPT, QUHTI: times in seconds) is read from the
+                # datapath once per activity_interval, not on every poll.
+                activity = now >= self._next_activity
+                if activity:
+                    self._next_activity = now + self.settings.activity_interval
+                self._time_triggers(now, activity)
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
             elif self._next_checkpoint <= now:
-                # A slice of the sessions per timer run (round robin), so a checkpoint
-                # never stalls the node for long; all of them within about the interval.
+                # checkpoint_batch sessions per poll (round robin), so a checkpoint never
+                # stalls the node: a pass over all of them takes sessions / batch polls,
+                # and the next pass starts checkpoint_interval after one ends.
                 if not self._checkpoint_queue:
                     self._checkpoint_queue = list(self.sessions)
                 batch = self._checkpoint_queue[-self.settings.checkpoint_batch :]
                 del self._checkpoint_queue[-self.settings.checkpoint_batch :]
                 self.checkpoint(now, batch)
-                if not self._checkpoint_queue:
+                if self._checkpoint_queue:  # the next slice at the next poll, not at once
+                    self._next_checkpoint = now + self.settings.poll_interval
+                else:
                     self._next_checkpoint = now + self.settings.checkpoint_interval
         except Exception:  # a bug: logged and counted; the node's timer goes on
             log.exception("session engine timer")
@@ -727,8 +736,12 @@ class SessionEngine:
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
-        """Session Set Deletion: this engine keeps no FQ-CSIDs, so the sets it can name are
-        all the sessions of the requesting CP (TS 29.244 5.22: a CP asks for its own)."""
+        """Session Set Deletion. This engine keeps no FQ-CSIDs: a request naming sets by
+        FQ-CSID (the sessions of a failed node, TS 29.244 5.22) cannot be told apart from
+        others and is refused (76) rather than deleting more than asked; with the Node ID
+        alone, every session of the requesting CP is deleted."""
+        if req.get(T.FQ_CSID) is not None:
+            return cause_response(req, Cause.SERVICE_NOT_SUPPORTED, 0, node_id)
         seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
         try:
             self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
@@ -927,7 +940,7 @@ class SessionEngine:
                 self._send_report(session, "ERIR", [report], now, label="ERIR")
                 break
 
-    def _time_triggers(self, now: float) -> None:
+    def _time_triggers(self, now: float, activity: bool = True) -> None:
         """Periodic reports, start/stop of traffic and quota holding time."""
         for seid in list(self._timed_seids):
             session = self.sessions[seid]
@@ -940,7 +953,7 @@ class SessionEngine:
                 qht = book.holding_time if book.reports("QUHTI") else 0
                 idt = book.inactivity
                 watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
-                if not (watch_start or watch_stop or qht):
+                if not activity or not (watch_start or watch_stop or qht):
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
@@ -1033,7 +1046,8 @@ class SessionEngine:
         """Bring back journaled sessions (and PFDs): allocations reserved, programs
         reinstalled. Returns the number of sessions restored."""
         restored = 0
-        for key, value in records:
+        # PFDs first: sessions with application PDRs compile against them.
+        for key, value in sorted(records, key=lambda kv: kv[0] != "pfd"):
             try:
                 if key == "pfd":
                     self.pfds.restore(value)
@@ -1076,11 +1090,30 @@ class SessionEngine:
         session.program = compile_program(
             self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
         )
-        for teid in session.teids:
-            self.teids.reserve(teid)
-        for name, net in session.ue:
-            self.ue_pools.reserve(name, net)
-        self.datapath.install(session.up_seid, session.program)
+        if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
+            raise ValueError(f"session 0x{session.up_seid:x} restored twice")
+        alloc = _Allocations()
+        try:
+            for teid in session.teids:
+                if not self.teids.reserve(teid):
+                    raise ValueError(f"TEID {teid} already taken")
+                alloc.teids.append(teid)
+            for name, net in session.ue:
+                if self.ue_pools.reserve(name, net):
+                    alloc.ue.append((name, net))
+                elif self.ue_pools.owned(name, net):
+                    raise ValueError(f"UE address {net} ({name}) taken twice")
+                else:  # the pool left the configuration: the session keeps its address
+                    log.warning(
+                        "session 0x%x: UE address %s is in no pool of %s now",
+                        session.up_seid,
+                        net,
+                        name,
+                    )
+            self.datapath.install(session.up_seid, session.program)
+        except (ValueError, DatapathError):
+            self._free(alloc)
+            raise
         self._add(session)
         self._next_seid = max(self._next_seid, session.up_seid + 1)
 

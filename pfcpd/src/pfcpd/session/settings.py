@@ -19,6 +19,7 @@ class EngineSettings:
     poll_interval: float = 0.05  # seconds between datapath event polls while sessions exist
     checkpoint_interval: float = 1.0  # seconds between URR counter checkpoints
     checkpoint_batch: int = 2000  # sessions checkpointed per timer run
+    activity_interval: float = 0.5  # seconds between traffic activity checks (START/STOPT)
     max_sessions: int = 1_000_000
 
     @property

@@ -118,9 +118,12 @@ def qer(qer_id: int = 1, mbr_kbps: tuple[int, int] | None = None, open_: bool = 
     return group(T.CREATE_QER, *ies)
 
 
-def urr(urr_id: int = 1, volume_threshold: int | None = None) -> Grouped:
-    """Volume and duration measured; a volume threshold (total bytes) when given."""
+def urr(urr_id: int = 1, volume_threshold: int | None = None, period: int | None = None) -> Grouped:
+    """Volume and duration measured; a volume threshold (total bytes) and a measurement
+    period (seconds, periodic reports) when given."""
     triggers = ["VOLTH"] if volume_threshold is not None else []
+    if period is not None:
+        triggers.append("PERIO")
     ies: list[IE] = [
         S.URRID(urr_id),
         F.MeasurementMethod.of("VOLUM", "DURAT"),
@@ -128,6 +131,8 @@ def urr(urr_id: int = 1, volume_threshold: int | None = None) -> Grouped:
     ]
     if volume_threshold is not None:
         ies.append(TR.VolumeThreshold(total=volume_threshold))
+    if period is not None:
+        ies.append(S.MeasurementPeriod(period))
     return group(T.CREATE_URR, *ies)
 
 
@@ -199,3 +204,25 @@ def usage_volumes(msg: Message, report_type: int) -> list[TR.VolumeMeasurement]:
         if isinstance(volume, TR.VolumeMeasurement):
             out.append(volume)
     return out
+
+
+def pfd_management_request(app_id: str, flow_descriptions: Sequence[str], seq: int = 0) -> Message:
+    """Replace the PFDs of ``app_id`` with one PFD context per flow description."""
+    contexts = [group(T.PFD_CONTEXT, TR.PFDContents(fd=fd.encode())) for fd in flow_descriptions]
+    return Message(
+        M.PFD_MANAGEMENT_REQUEST,
+        seq,
+        [group(T.APPLICATION_IDS_PFDS, X.ApplicationID(app_id), *contexts)],
+    )
+
+
+def application_dl_pdr(pdr_id: int, far_id: int, app_id: str, precedence: int = 10) -> Grouped:
+    """A downlink PDR matching the flows of an application's PFDs."""
+    pdi = group(
+        T.PDI,
+        S.SourceInterface(CORE),
+        X.NetworkInstance("internet"),
+        A.UEIPAddress(choose_v4=True),
+        X.ApplicationID(app_id),
+    )
+    return group(T.CREATE_PDR, S.PDRID(pdr_id), S.Precedence(precedence), pdi, S.FARID(far_id))

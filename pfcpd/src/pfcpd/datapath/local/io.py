@@ -108,10 +108,15 @@ class PacketLoop:
                         self._drain_n3()
                     else:
                         self._drain_n6(key.data)
-                for res in self.datapath.take_pending():
-                    self._send(res)
+                self._send_pending()
         finally:
             sel.close()
+
+    def _send_pending(self) -> None:
+        """What a rule change queued (End Markers, flushed buffers): sent before any packet
+        processed after that change, so an End Marker precedes the new path's traffic."""
+        for res in self.datapath.take_pending():
+            self._send(res)
 
     def _drain_n3(self) -> None:
         for _ in range(64):
@@ -123,6 +128,7 @@ class PacketLoop:
                 self.errors += 1
                 return
             res = self.datapath.process_ul_gtpu(self.n3_address, data)
+            self._send_pending()
             if res.verdict == Verdict.FORWARD:
                 self._send(res)
             elif res.output:  # echo response / error indication to the sender
@@ -138,6 +144,7 @@ class PacketLoop:
                 self.errors += 1
                 return
             res = self.datapath.process_dl(packet, network_instance)
+            self._send_pending()
             if res.verdict == Verdict.FORWARD:
                 self._send(res)
 

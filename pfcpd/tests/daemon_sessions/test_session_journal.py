@@ -1,0 +1,51 @@
+"""The daemon's session journal (SQLite WAL in state_dir), on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pfcpd.daemon import session_journal
+from pfcpd.daemon.session_journal import SessionJournal
+from pfcpd.session import JournalError
+
+
+def test_commits_are_atomic_and_read_back_after_reopening(tmp_path: Path) -> None:
+    journal = SessionJournal(tmp_path)
+    journal.commit({"s:1": b"one", "s:2": b"two", "pfd": b"p"}, ())
+    journal.commit({"s:3": b"three", "s:1": b"ONE"}, ["s:2"])
+    assert journal.unsynced
+    journal.sync()
+    assert list(journal.records()) == [("pfd", b"p"), ("s:1", b"ONE"), ("s:3", b"three")]
+    journal.close()
+    again = SessionJournal(tmp_path)
+    assert dict(again.records()) == {"pfd": b"p", "s:1": b"ONE", "s:3": b"three"}
+    again.close()
+
+
+def test_a_failed_commit_raises_journal_error_and_changes_nothing(tmp_path: Path) -> None:
+    journal = SessionJournal(tmp_path)
+    journal.commit({"s:1": b"one"}, ())
+    with pytest.raises(JournalError):
+        journal.commit({"s:2": b"two", "s:3": None}, ())  # type: ignore[dict-item]
+    assert dict(journal.records()) == {"s:1": b"one"}  # s:2 rolled back with s:3
+    journal.close()
+    with pytest.raises(JournalError):
+        journal.commit({"s:4": b"four"}, ())  # closed database
+
+
+def test_sync_checkpoints_a_large_wal_into_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_journal, "CHECKPOINT_BYTES", 1)
+    journal = SessionJournal(tmp_path)
+    database = tmp_path / session_journal.JOURNAL_FILE
+    before = database.stat().st_size
+    journal.commit({f"s:{i}": bytes(1000) for i in range(50)}, ())
+    assert database.stat().st_size == before  # only in the WAL so far
+    journal.sync()
+    assert database.stat().st_size > before + 50 * 1000  # copied into the database
+    journal.commit({"s:x": b"after"}, ())
+    assert len(dict(journal.records())) == 51
+    journal.close()
