@@ -192,8 +192,7 @@ def _same_netns(name: str, pid: int) -> bool:
 def wire(plan: Plan, init: int) -> list[str]:
     """Name the container's network namespace upflab-edge, create the peer namespaces and
     the veth pairs, address them, turn on forwarding in the lab host (the local datapath
-    hands uplink packets to its kernel), make its /dev/net/tun usable as on a Debian host and
-    route the UE pool back to it from the DN. Existing pieces are kept; returns what was made."""
+    hands uplink packets to its kernel) and route the UE pool back to it from the DN. Existing pieces are kept; returns what was made."""
     made: list[str] = []
     if not _same_netns(EDGE, init):
         run("ip", "netns", "del", EDGE, check=False)
@@ -224,9 +223,6 @@ def wire(plan: Plan, init: int) -> list[str]:
             run("ip", "-n", ns, "addr", "replace", f"{addr}/{link.prefix}", "dev", dev)
             run("ip", "-n", ns, "link", "set", dev, "up")
     run("ip", "netns", "exec", EDGE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-    # systemd-nspawn copies /dev/net/tun with this machine's mode; a Debian host's udev makes
-    # it 0666 (50-udev-default.rules), and pfcpd opens it as its own user.
-    run("nsenter", "-t", str(init), "-m", "chmod", "0666", "/dev/net/tun")
     run("ip", "-n", DN, "route", "replace", plan.ue_pool, "via", plan.n6.edge_addr)
     return made
 
