@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import random
 import subprocess
 import sys
 import time
@@ -83,6 +84,7 @@ class Smoke:
         smf: SmfClient = in_netns(
             SMF, SmfClient, upf, (plan.n4.peer_addr, 8805), "smf.lab"
         )
+        smf.seq = random.randrange(0xFFFFFF)  # as pfcpd smfsim run does (scenario.py)
         gnb: GnbSimulator | None = None
         dn: UdpEchoResponder | None = None
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -328,6 +329,10 @@ def run_scenario(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except OSError as exc:
         print(f"pfcpd smfsim: cannot use {local.host}:{local.port}: {exc}", file=sys.stderr)
         return 2
+    # A random first sequence number, as a restarted SMF may have: a run at the address and
+    # port of the previous one is then not taken for its retransmissions by a UPF's
+    # duplicate-request cache.
+    client.seq = random.randrange(0xFFFFFF)
     runner = Runner(client, emit, Path(args.sessions_out) if args.sessions_out else None)
     try:
         runner.run(scenario)
