@@ -8,9 +8,9 @@ VPY := $(VENV)/bin/python
 APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container
 
 .PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core \
-	bench-core test-ansible
+	bench-core test-ansible lab lab-down test-lab
 
-test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible
+test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible test-lab
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,8 +33,8 @@ $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_wa
 	touch $@
 
 lint-pfcpd: venv
-	$(VENV)/bin/ruff check pfcpd bench
-	$(VENV)/bin/ruff format --check pfcpd bench
+	$(VENV)/bin/ruff check pfcpd bench lab
+	$(VENV)/bin/ruff format --check pfcpd bench lab
 
 # mypy, strict, on pfcpd's sources (settings in pfcpd/pyproject.toml).
 typecheck-pfcpd: venv
@@ -97,3 +97,23 @@ test-ansible: deps venv $(VENV)/.installed-ansible
 	ansible-playbook --syntax-check -i inventory/example-edge site.yml && \
 	ansible-playbook --syntax-check -i inventory/lab site.yml && \
 	molecule/run.sh
+
+# The lab (docs/lab.md): a lab edge host (systemd-nspawn, the molecule scenarios' cached rootfs)
+# with gNB, DN and SMF namespaces, converged with `ansible-playbook -i inventory/lab site.yml`,
+# then smoke-tested with the SMF and gNB simulators. Needs root. `make lab` again keeps the
+# host, converges again and smoke-tests again; `make lab-down` removes everything it made.
+lab: deps venv $(VENV)/.installed-ansible
+	$(VPY) lab/lab.py up --datapath $(or $(UPF_DATAPATH),local)
+
+lab-down: venv
+	$(VPY) lab/lab.py down
+
+# make test: a fresh lab, the smoke, a second converge that must change nothing and its smoke,
+# then the lab removed. Skipped (with the reason) without root, systemd-nspawn or TUN.
+test-lab: deps venv $(VENV)/.installed-ansible
+	@if ! reason=$$($(VPY) lab/lab.py check); then echo "SKIPPED test-lab: $$reason"; exit 0; fi; \
+	start=$$(date +%s); \
+	$(VPY) lab/lab.py down >/dev/null && $(VPY) lab/lab.py up && \
+	$(VPY) lab/lab.py up --expect-unchanged; rc=$$?; \
+	$(VPY) lab/lab.py down; echo "test-lab: $$( [ $$rc = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
+	exit $$rc

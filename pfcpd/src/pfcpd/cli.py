@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loadgen.set_defaults(func=_cmd_loadgen)
 
+    _simulator_parsers(sub)
+
     release = sub.add_parser(
         "release", help="ask a CP to release its association (UP-initiated release)"
     )
@@ -54,6 +56,34 @@ def build_parser() -> argparse.ArgumentParser:
     _admin_socket_args(release)
     release.set_defaults(func=_cmd_release)
     return parser
+
+
+def _simulator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``pfcpd smfsim`` (scenarios, load) and ``pfcpd gnbsim`` (docs/smfsim.md, gnbsim.md)."""
+    from .gnbsim.cli import build_parser as gnbsim_parser
+    from .smfsim.loadgen import build_parser as loadgen_parser
+    from .smfsim.scenario import build_parser as scenario_parser
+
+    smfsim = sub.add_parser("smfsim", help="SMF simulator: YAML scenarios, or load (loadgen)")
+    modes = smfsim.add_subparsers(dest="smfsim_command", required=True)
+    scenario_parser(modes.add_parser("run", help="run a YAML scenario against a UPF"))
+    modes.choices["run"].set_defaults(func=_cmd_smfsim_run)
+    loadgen_parser(modes.add_parser("load", help="the load generator (as pfcpd loadgen)"))
+    modes.choices["load"].set_defaults(func=_cmd_loadgen)
+    gnbsim = gnbsim_parser(sub.add_parser("gnbsim", help="gNB simulator: GTP-U traffic, measured"))
+    gnbsim.set_defaults(func=_cmd_gnbsim)
+
+
+def _cmd_smfsim_run(args: argparse.Namespace) -> int:
+    from .smfsim.scenario import run_scenario
+
+    return run_scenario(args)
+
+
+def _cmd_gnbsim(args: argparse.Namespace) -> int:
+    from .gnbsim.cli import run_gnbsim
+
+    return run_gnbsim(args)
 
 
 def _admin_socket_args(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,365 @@
+"""`make lab`, `make lab-down`, `make test-lab` (docs/lab.md).
+
+up:    boot the lab edge host (a Debian 12 systemd-nspawn container from the rootfs the
+       molecule scenarios share, molecule/shared/create.yml), wire the upflab-smf, upflab-gnb
+       and upflab-dn namespaces to its N4, N3 and N6 sides (the address plan is `lab_plan` in
+       inventory/lab/group_vars/all.yml), converge `ansible-playbook -i inventory/lab site.yml`
+       against it, then run the smoke (lab/smoke.py). Everything already there is kept, so a
+       second run converges again (changed=0) and smoke-tests again.
+down:  stop the container, delete the namespaces and the container's copy of the rootfs.
+check: print why the lab cannot run here (not root, a tool missing) and exit 1, else exit 0.
+
+Run as root from the repository's virtualenv (the Makefile does): python lab/lab.py up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = "upf-lab-edge"
+RUN_DIR = Path("/var/tmp/upf-test") / INSTANCE
+INSTANCE_CONFIG = Path("/var/tmp/upf-test") / f"{INSTANCE}.instance.yml"
+LOG_DIR = ROOT / "build" / "lab"
+EDGE, SMF, GNB, DN = "upflab-edge", "upflab-smf", "upflab-gnb", "upflab-dn"
+TOOLS = ("systemd-nspawn", "debootstrap", "nsenter", "ip", "tar")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A veth pair: ``edge_dev`` in the lab host, ``peer_dev`` in namespace ``peer_ns``."""
+
+    peer_ns: str
+    peer_dev: str
+    peer_addr: str
+    edge_dev: str
+    edge_addr: str
+    prefix: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    n4: Link
+    n3: Link
+    n6: Link
+    ue_pool: str
+
+    @classmethod
+    def load(cls) -> Plan:
+        """The `lab_plan` of inventory/lab (one home for the lab's addresses)."""
+        data = yaml.safe_load((ROOT / "inventory/lab/group_vars/all.yml").read_text())
+        p = data["lab_plan"]
+        return cls(
+            n4=Link(
+                SMF, "smf0", p["n4"]["smf"], "n4", p["n4"]["upf"], p["n4"]["prefix"]
+            ),
+            n3=Link(
+                GNB, "gnb0", p["n3"]["gnb"], "n3", p["n3"]["upf"], p["n3"]["prefix"]
+            ),
+            n6=Link(DN, "dn0", p["n6"]["dn"], "n6", p["n6"]["upf"], p["n6"]["prefix"]),
+            ue_pool=p["ue_pool"],
+        )
+
+
+def missing() -> str | None:
+    """Why the lab cannot run on this machine, or None."""
+    if os.geteuid() != 0:
+        return "not root (the lab boots a container and creates network namespaces)"
+    absent = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if absent:
+        return f"missing {', '.join(absent)} (Debian: systemd-container debootstrap iproute2)"
+    if not Path("/dev/net/tun").exists():
+        return "/dev/net/tun is absent (the local datapath's N6 is a TUN device)"
+    return None
+
+
+def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise LabError(f"{' '.join(cmd)}: {(done.stderr or done.stdout).strip()}")
+    return done
+
+
+class LabError(Exception):
+    pass
+
+
+# -- the container -------------------------------------------------------------------------
+
+
+def _pid(name: str) -> int | None:
+    try:
+        return int((RUN_DIR / f"{name}.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def running_init() -> int | None:
+    """The init process of the running lab container, None when it is not up."""
+    nspawn, init = _pid("nspawn"), _pid("init")
+    if nspawn is None or init is None:
+        return None
+    try:
+        if b"systemd-nspawn" not in Path(f"/proc/{nspawn}/cmdline").read_bytes():
+            return None
+        Path(f"/proc/{init}/ns/net").stat()
+    except OSError:
+        return None
+    return init
+
+
+def _molecule_vars() -> str:
+    # molecule/shared/create.yml and destroy.yml, driven as molecule drives them.
+    return json.dumps(
+        {
+            "molecule_yml": {"platforms": [{"name": INSTANCE}]},
+            "molecule_instance_config": str(INSTANCE_CONFIG),
+        }
+    )
+
+
+def boot() -> tuple[int, bool]:
+    """(init pid, booted now): the running container, or a freshly booted one."""
+    init = running_init()
+    if init is not None:
+        return init, False
+    playbook(ROOT / "molecule/shared/create.yml", "boot", "-e", _molecule_vars())
+    init = running_init()
+    if init is None:
+        raise LabError(f"the container did not come up; see {RUN_DIR}/console.log")
+    return init, True
+
+
+def playbook(path: Path, tag: str, *args: str, inventory: str | None = None) -> str:
+    """Run ansible-playbook, its output shown and kept in build/lab/<tag>.log; the output."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(path), *args]
+    if inventory:
+        cmd[1:1] = ["-i", inventory]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
+    env.setdefault("ANSIBLE_INVENTORY_UNPARSED_WARNING", "False")
+    log_path = LOG_DIR / f"{tag}.log"
+    lines: list[str] = []
+    with (
+        subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as proc,
+        log_path.open("w") as log,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            lines.append(line)
+            if os.environ.get("LAB_VERBOSE") or line.startswith(
+                ("TASK", "PLAY", "fatal", "fail")
+            ):
+                print(f"  {line.rstrip()}", flush=True)
+    if proc.returncode != 0:
+        tail = "".join(lines[-30:])
+        raise LabError(f"ansible-playbook {path.name} failed (log {log_path}):\n{tail}")
+    return "".join(lines)
+
+
+# -- the network ---------------------------------------------------------------------------
+
+
+def _same_netns(name: str, pid: int) -> bool:
+    try:
+        a, b = os.stat(f"/run/netns/{name}"), os.stat(f"/proc/{pid}/ns/net")
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def wire(plan: Plan, init: int) -> list[str]:
+    """Name the container's network namespace upflab-edge, create the peer namespaces and
+    the veth pairs, address them, turn on forwarding in the lab host (the local datapath
+    hands uplink packets to its kernel) and route the UE pool back to it from the DN. Existing pieces are kept; returns what was made."""
+    made: list[str] = []
+    if not _same_netns(EDGE, init):
+        run("ip", "netns", "del", EDGE, check=False)
+        run("ip", "netns", "attach", EDGE, str(init))
+        made.append(f"netns {EDGE} (the lab host's)")
+    existing = set(run("ip", "netns", "list").stdout.split())
+    for link in (plan.n4, plan.n3, plan.n6):
+        if link.peer_ns not in existing:
+            run("ip", "netns", "add", link.peer_ns)
+            run("ip", "-n", link.peer_ns, "link", "set", "lo", "up")
+            made.append(f"netns {link.peer_ns}")
+        if (
+            run("ip", "-n", EDGE, "link", "show", link.edge_dev, check=False).returncode
+            != 0
+        ):
+            run("ip", "-n", link.peer_ns, "link", "del", link.peer_dev, check=False)
+            run(
+                "ip", "link", "add", link.edge_dev, "netns", EDGE, "type", "veth",
+                "peer", "name", link.peer_dev, "netns", link.peer_ns,
+            )  # fmt: skip
+            made.append(
+                f"veth {EDGE}:{link.edge_dev} <-> {link.peer_ns}:{link.peer_dev}"
+            )
+        for ns, dev, addr in (
+            (EDGE, link.edge_dev, link.edge_addr),
+            (link.peer_ns, link.peer_dev, link.peer_addr),
+        ):
+            run("ip", "-n", ns, "addr", "replace", f"{addr}/{link.prefix}", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+    run("ip", "netns", "exec", EDGE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    run("ip", "-n", DN, "route", "replace", plan.ue_pool, "via", plan.n6.edge_addr)
+    return made
+
+
+def unwire() -> None:
+    for ns in (SMF, GNB, DN, EDGE):
+        run("ip", "netns", "del", ns, check=False)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def recap_changed(output: str) -> int:
+    found = re.findall(r"^upf-lab\s*:.*?changed=(\d+)", output, re.MULTILINE)
+    if not found:
+        raise LabError("no PLAY RECAP line for upf-lab in ansible-playbook's output")
+    return int(found[-1])
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if args.datapath != "local":
+        print(
+            "make lab: UPF_DATAPATH=vpp is not implemented yet; the lab runs the local "
+            "datapath (docs/lab.md)",
+            file=sys.stderr,
+        )
+        return 2
+    reason = missing()
+    if reason:
+        print(f"make lab: cannot run here: {reason}", file=sys.stderr)
+        return 1
+    plan = Plan.load()
+    timings: list[tuple[str, float]] = []
+
+    def step(name: str) -> float:
+        print(f"==> {name}", flush=True)
+        return time.monotonic()
+
+    try:
+        t = step("boot the lab edge host (systemd-nspawn, Debian 12)")
+        init, booted = boot()
+        timings.append(
+            ("boot" if booted else "boot (already up)", time.monotonic() - t)
+        )
+        t = step("wire the SMF, gNB and DN namespaces")
+        for what in wire(plan, init):
+            print(f"  made {what}")
+        timings.append(("wire", time.monotonic() - t))
+        t = step("ansible-playbook -i inventory/lab site.yml")
+        output = playbook(ROOT / "site.yml", "converge", inventory="inventory/lab")
+        changed = recap_changed(output)
+        timings.append((f"converge (changed={changed})", time.monotonic() - t))
+        if args.expect_unchanged and changed:
+            raise LabError(
+                f"converge: changed={changed} where a second run must change nothing"
+            )
+    except LabError as exc:
+        print(f"make lab: FAILED: {exc}", file=sys.stderr)
+        return 1
+    if args.no_smoke:
+        return 0
+    from smoke import smoke  # lab/smoke.py beside this file
+
+    t = step("smoke: SMF simulator, gNB simulator, DN responder")
+    return smoke(plan, deployed=timings, converge_changed=changed)
+
+
+def cmd_smoke(_args: argparse.Namespace) -> int:
+    """The smoke alone, against the lab that is up."""
+    reason = missing()
+    if reason or running_init() is None:
+        print(f"lab smoke: {reason or 'the lab is not up (make lab)'}", file=sys.stderr)
+        return 1
+    from smoke import smoke
+
+    return smoke(Plan.load(), deployed=[], converge_changed=-1)
+
+
+def cmd_down(_args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("make lab-down: not root", file=sys.stderr)
+        return 1
+    unwire()
+    if RUN_DIR.exists() or INSTANCE_CONFIG.exists():
+        try:
+            playbook(
+                ROOT / "molecule/shared/destroy.yml", "down", "-e", _molecule_vars()
+            )
+        except LabError as exc:
+            print(f"make lab-down: FAILED: {exc}", file=sys.stderr)
+            return 1
+    INSTANCE_CONFIG.unlink(missing_ok=True)
+    print(
+        "lab removed (container, its rootfs copy, namespaces); the rootfs cache stays"
+    )
+    return 0
+
+
+def cmd_check(_args: argparse.Namespace) -> int:
+    reason = missing()
+    if reason:
+        print(reason)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lab/lab.py", description=__doc__.split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="boot, wire, converge, smoke (make lab)")
+    up.add_argument("--no-smoke", action="store_true", help="stop after the converge")
+    up.add_argument(
+        "--datapath",
+        choices=["local", "vpp"],
+        default="local",
+        help="the UPF's datapath (make lab UPF_DATAPATH=...); only local is implemented",
+    )
+    up.add_argument(
+        "--expect-unchanged",
+        action="store_true",
+        help="fail unless the converge changes nothing (a lab that is up already)",
+    )
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="remove the lab (make lab-down)").set_defaults(
+        func=cmd_down
+    )
+    sub.add_parser(
+        "smoke", help="run the smoke again on the lab that is up"
+    ).set_defaults(func=cmd_smoke)
+    sub.add_parser(
+        "check", help="exit 1 saying why the lab cannot run here"
+    ).set_defaults(func=cmd_check)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
