@@ -11,6 +11,7 @@ label matchers, strings, ranges and Grafana variables are set aside, and histogr
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "node"))
 
 from node_harness import Pfcpd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "daemon_sessions"))
+
+from sessions_harness import session_overrides
+
+from pfcpd.smfsim import rules
 from pfcpd.smfsim.client import SmfClient
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "upf-site.json"
@@ -147,6 +153,34 @@ def metric_names(expr: str) -> set[str]:
     return {name for name, _ in metric_selectors(expr)}
 
 
+def grouping_labels(expr: str) -> set[str]:
+    """Labels named in by/without/on/ignoring/group_left/group_right lists."""
+    toks = tokens(expr)
+    out: set[str] = set()
+    for i, (kind, text) in enumerate(toks):
+        if kind == "ident" and text in LABEL_LIST_KEYWORDS:
+            j = i + 2
+            while toks[j][1] != ")":
+                if toks[j][0] == "ident":
+                    out.add(toks[j][1])
+                j += 1
+    return out
+
+
+def aggregates(expr: str) -> bool:
+    toks = tokens(expr)
+    return any(
+        kind == "ident" and text in AGGREGATIONS and toks[i + 1][1] in ("(", "by", "without")
+        for i, (kind, text) in enumerate(toks[:-1])
+    )
+
+
+LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? \S+$")
+SAMPLE_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"')
+TARGET_LABELS = {"job", "instance"}  # added by Prometheus to every scraped series
+
+
 # -- the dashboard ---------------------------------------------------------------------------
 
 
@@ -195,6 +229,58 @@ def family_of(name: str, families: dict[str, str]) -> str | None:
         if base != name and families.get(base) in kinds:
             return base
     return None
+
+
+def sample_labels(text: str, families: dict[str, str]) -> dict[str, set[str]]:
+    """family -> label names on its samples (only the families that have samples)."""
+    out: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match is None:
+            continue
+        family = family_of(match.group(1), families)
+        if family is not None:
+            out.setdefault(family, set()).update(SAMPLE_LABEL.findall(match.group(2) or ""))
+    return out
+
+
+def check_labels(
+    dashboard: dict[str, Any], families: dict[str, str], labels: dict[str, set[str]]
+) -> tuple[list[str], int]:
+    """Problems with the labels pfcpd's panels use (matchers, by/on lists, legends), judged
+    on the families that have samples; and how many uses could be judged."""
+    problems: list[str] = []
+    judged = 0
+    for panel in query_panels(dashboard):
+        if is_vpp_only(panel):
+            continue
+        for target in panel["targets"]:
+            expr, where = target["expr"], f"{panel['title']!r} {target['refId']}"
+            selectors = [(family_of(n, families), m) for n, m in metric_selectors(expr)]
+            known: set[str] = set(TARGET_LABELS)
+            all_sampled = True
+            for family, matchers in selectors:
+                if family not in labels:
+                    all_sampled = False
+                    continue
+                known |= labels[family]
+                judged += 1
+                for label in sorted(matchers.keys() - labels[family] - TARGET_LABELS):
+                    problems.append(f"{where}: {family} has no label {label}")
+            grouping = grouping_labels(expr)
+            if all_sampled:
+                judged += 1
+                for label in sorted(grouping - known):
+                    problems.append(f"{where}: no series in it has label {label}")
+            legend = set(LEGEND_LABEL.findall(target.get("legendFormat", "")))
+            if aggregates(expr):
+                judged += 1
+                for label in sorted(legend - grouping - TARGET_LABELS):
+                    problems.append(f"{where}: legend {{{{{label}}}}} is aggregated away")
+            elif all_sampled:
+                for label in sorted(legend - known):
+                    problems.append(f"{where}: legend {{{{{label}}}}} names no label")
+    return problems, judged
 
 
 def check_dashboard(dashboard: dict[str, Any], families: dict[str, str]) -> list[str]:
@@ -327,10 +413,17 @@ def test_the_dashboard_is_well_formed() -> None:
 
 
 def test_every_metric_the_dashboard_queries_is_exported_by_pfcpd(tmp_path: Path) -> None:
-    daemon = Pfcpd(tmp_path).start()
+    # As root, a network instance on a TUN device of its own and one session, so the session
+    # families have samples too; otherwise an association only (the TYPE lines list every
+    # family either way, samples or not).
+    as_root = os.geteuid() == 0
+    daemon = Pfcpd(tmp_path, session_overrides(pool="198.18.250.0/30") if as_root else None)
+    daemon.start()
     try:
-        with SmfClient(daemon.addr) as cp:  # an association: N4 message families get samples
+        with SmfClient(daemon.addr) as cp:  # N4 message families get samples
             cp.associate()
+            if as_root:
+                cp.establish(rules.session_rules())
             text = daemon.metrics_text()
     finally:
         rc = daemon.stop()
@@ -340,6 +433,11 @@ def test_every_metric_the_dashboard_queries_is_exported_by_pfcpd(tmp_path: Path)
     assert re.search(r"^pfcpd_associations 1$", text, re.MULTILINE), text
     dashboard = load_dashboard()
     assert check_dashboard(dashboard, families) == []
+    labels = sample_labels(text, families)
+    assert labels["pfcpd_messages_received_total"] == {"type", "cause"}
+    problems, judged = check_labels(dashboard, families, labels)
+    assert problems == []
+    assert judged >= 60, judged  # not vacuous: most uses have samples to judge them by
 
     # What the dashboard relies on in pfcpd, as a floor: the brief's panels are all there.
     pfcpd_names = {
@@ -371,6 +469,15 @@ def test_every_metric_the_dashboard_queries_is_exported_by_pfcpd(tmp_path: Path)
     panel["targets"][0]["expr"] = 'sum(pfcpd_no_such_metric{job=~"$job",instance=~"$instance"})'
     assert check_dashboard(broken, families) == [
         f"{panel['title']!r}: pfcpd exports no pfcpd_no_such_metric"
+    ]
+    # ... and a label pfcpd's series do not have, or a legend label aggregated away.
+    broken = json.loads(json.dumps(dashboard))
+    panel = next(p for p in query_panels(broken) if p["title"] == "Messages received by type")
+    target = panel["targets"][0]
+    target["expr"] = target["expr"].replace("(instance, type)", "(instance, peer)")
+    assert check_labels(broken, families, labels)[0] == [
+        f"{panel['title']!r} A: no series in it has label peer",
+        f"{panel['title']!r} A: legend {{{{type}}}} is aggregated away",
     ]
     broken = json.loads(json.dumps(dashboard))
     panel = next(p for p in query_panels(broken) if is_vpp_only(p))
