@@ -30,7 +30,6 @@ $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_wa
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e 'pfcpd[test]'
-	$(VPY) -m pip install -q promql-parser  # PromQL oracle of pfcpd/tests/test_dashboard.py
 	touch $@
 
 lint-pfcpd: venv
