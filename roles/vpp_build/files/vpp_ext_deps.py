@@ -9,6 +9,7 @@ vpp_papi install with pip in the wheel directory. Prints one JSON object on stdo
   packages  name -> {version, tarball, pinned (VPP's sha256), sha256 (what make will
             accept), present, found (its sha256)}
   versions  name -> version; dpdk_version, meson_version
+  plugins   the plugin names VPP's src/plugins/*/CMakeLists.txt declare (add_vpp_plugin)
   problems  one sentence per missing or mismatching file; empty when the build can run
             offline
 
@@ -27,6 +28,7 @@ import sys
 ASSIGN = re.compile(r"^([A-Za-z0-9_.-]+)\s*(\?=|::=|:=|=)\s*(.*?)\s*$")
 REF = re.compile(r"\$[({]([A-Za-z0-9_.-]+)[)}]")
 MESON_PIN = re.compile(r"\bmeson==([0-9][0-9.]*)")
+PLUGIN = re.compile(r"\badd_vpp_plugin\s*\(\s*([A-Za-z0-9_-]+)")
 # The Python packages VPP v26.06's build installs with pip: DPDK's meson venv (meson from
 # source needs setuptools and wheel to build) and vpp_papi (setuptools build backend).
 WHEELS = ("pyelftools", "setuptools", "wheel")
@@ -151,6 +153,16 @@ def check(args: argparse.Namespace) -> dict:
                     if not wheel_present(wheels, project, version):
                         spec = f"{project}=={version}" if version else project
                         problems.append(f"the wheel directory {wheels} lacks {spec}")
+    if args.excluded_plugin:
+        plugins = sorted(
+            {m for f in (pathlib.Path(args.vpp_dir) / "src" / "plugins").rglob("CMakeLists.txt")
+             for m in PLUGIN.findall(f.read_text())})
+        result["plugins"] = plugins
+        unknown = [p for p in args.excluded_plugin if p not in plugins]
+        if unknown:
+            problems.append(
+                f"VPP declares no plugin named {', '.join(unknown)} (vpp_build_excluded_plugins;"
+                " names as in add_vpp_plugin() under src/plugins)")
     return result
 
 
@@ -162,6 +174,7 @@ def main() -> int:
     p.add_argument("--package", action="append", default=[], help="external package name")
     p.add_argument("--sha256", action="append", default=[], help="NAME=SHA256 accepted instead")
     p.add_argument("--offline", action="store_true", help="every file must be present")
+    p.add_argument("--excluded-plugin", action="append", default=[], help="a plugin VPP must declare")
     result = check(p.parse_args())
     json.dump(result, sys.stdout, indent=1, sort_keys=True)
     print()
