@@ -7,22 +7,19 @@ pfcpd listens for PFCP on 127.0.0.1 inside the UPF namespace and routes the UE p
 TUN itself; the DN routes them back to the UPF namespace. The test process opens sockets
 inside a namespace from a short-lived thread that joins it (setns acts on one thread), so
 the SMF simulator, the gNB and the DN all run in the test process. Only addresses inside the
-namespaces made here are used; they are deleted whatever happens.
+namespaces made here are used; they are deleted whatever happens. ``in_netns`` is the gNB
+simulator's (re-exported here for the tests).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import subprocess
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
-R = TypeVar("R")
-CLONE_NEWNET = 0x40000000
+from pfcpd.gnbsim.netns import in_netns as in_netns
+
 GNB, GNB6 = "10.210.0.1", "fd00:210::1"
 N3, N3_6 = "10.210.0.2", "fd00:210::2"
 DN, DN6 = "10.210.2.2", "fd00:212::2"
@@ -37,34 +34,6 @@ def missing() -> str | None:
     if not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun not available"
     return None
-
-
-def in_netns(ns: str, fn: Callable[..., R], *args: object) -> R:
-    """``fn(*args)`` in a thread that joined network namespace ``ns``; sockets it creates
-    stay in that namespace."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    result: list[R] = []
-    error: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns {ns}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result.append(fn(*args))
-        except BaseException as exc:
-            error.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
 
 
 def sh(*args: str, ns: str | None = None) -> None:
