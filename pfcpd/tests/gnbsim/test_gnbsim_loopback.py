@@ -141,7 +141,10 @@ def test_a_dual_stack_session_over_ipv4_and_ipv6(addresses: tuple[str, str]) -> 
     # Not compressed as written: the session keeps the form the parser reads back.
     session = Session("d", "10.231.128.9", upf_addr, UPF_TEID, GNB_TEID, ue6="fd00:231:0:8000:0::1")
     try:
-        with GnbSimulator(gnb_addr, [session]) as gnb:
+        with GnbSimulator(gnb_addr, []) as gnb:
+            gnb.add(session)  # a session set up while the simulator runs
+            with pytest.raises(ValueError, match="taken"):
+                gnb.add(session)
             gnb.ping(session, dn6, 3, interval=0.01)
             gnb.udp_stream(session, (dn6, 9000), 200, 1e6, count=10)
             gnb.ping(session, "10.231.6.2", 2, interval=0.01)

@@ -144,6 +144,14 @@ class GnbSimulator:
         self._seq = 0
         self._receiver = Receiver(self.sock, self.handle, "gnbsim-rx")
 
+    def add(self, session: Session) -> None:
+        """One more session (a PDU session set up while the simulator runs)."""
+        if session.gnb_teid in self.by_teid or session.name in self.stats:
+            raise ValueError(f"session {session.name}: its name or downlink TEID is taken")
+        self.stats[session.name] = SessionStats()
+        self.sessions.append(session)
+        self.by_teid[session.gnb_teid] = session
+
     def close(self) -> None:
         self._receiver.stop()
         self.sock.close()
