@@ -47,7 +47,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="DN address the UEs talk to, port 9000 unless given ([v6]:port); repeat it "
         "for one IPv4 and one IPv6 DN: each UE address talks to the DN of its IP version",
     )
-    run.add_argument("--ping", type=int, default=5, help="ICMP echo requests per session (5)")
+    run.add_argument(
+        "--ping", type=int, default=5, help="ICMP (ICMPv6) echo requests per UE address (5)"
+    )
     run.add_argument("--udp-rate", type=float, default=1e6, help="UDP bit/s per session (1e6)")
     run.add_argument("--udp-size", type=int, default=500, help="UDP packets' IP octets (500)")
     run.add_argument(
