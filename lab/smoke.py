@@ -7,12 +7,13 @@ IPv6 address) answer the UEs' UDP streams (the DN namespace's kernel answers the
 Steps, each timed:
 
 associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume threshold), ping
-(a GTP-U Echo Request answered by the UPF; ICMP echo both ways), udp (a stream under the
+(a GTP-U Echo Request answered by the UPF; ICMP echo from the UE to the DN and from the DN
+to the UE, answered by the gNB simulator's UE), udp (a stream under the
 MBR, echoed), threshold report (USAR/VOLTH after the threshold), mbr (twice the MBR offered:
 what passes is 80% to 110% of the MBR), delete (the final usage report: uplink octets = what
 the DN received, downlink octets = what the gNB received, summed over every report); then a
 second session with an IPv6 UE (CHV6): ipv6 establish (a /64 of the IPv6 pool), ipv6 ping
-(ICMPv6 echo both ways through GTP-U), ipv6 udp (UDP over IPv6, echoed), ipv6 delete (its
+(ICMPv6 echo through GTP-U from the UE to the DN and from the DN to the UE), ipv6 udp (UDP over IPv6, echoed), ipv6 delete (its
 final usage report = the octets delivered each way); release, tools (the command-line
 simulators: `pfcpd smfsim run lab/scenarios/smoke-tools.yaml` and `pfcpd gnbsim run` on two
 sessions).
@@ -34,9 +35,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pfcpd.gnbsim import dnping
 from pfcpd.gnbsim.netns import in_netns
 from pfcpd.gnbsim.responder import UdpEchoResponder
-from pfcpd.gnbsim.sim import PING_OCTETS, GnbSimulator, Session, ping_octets
+from pfcpd.gnbsim.sim import (
+    PING_OCTETS,
+    GnbSimulator,
+    Session,
+    SessionStats,
+    ping_octets,
+)
 from pfcpd.pfcp import Cause, IEType
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp.ie import Grouped
@@ -52,6 +60,7 @@ GNB_TEID, GNB_TEID6 = 0x1001, 0x1006
 MBR_KBPS = 2000
 THRESHOLD = 150_000  # octets, uplink + downlink: crossed by the ping and UDP steps
 PINGS = 5
+DN_PINGS = 3  # the other way: from the DN to the UE
 UDP_PACKETS, UDP_SIZE = 200, 500
 MBR_SIZE, MBR_SECONDS = 1000, 2.0
 UDP6_PACKETS = (
@@ -144,6 +153,7 @@ class Smoke:
                     "ping",
                     f"{stats.pings_answered} of {PINGS} echo replies came back over GTP-U",
                 )
+                dn_pings = self.ping_ue("ping", ue, stats)
             with self.step("udp"):
                 gnb.udp_stream(
                     session,
@@ -161,7 +171,8 @@ class Smoke:
                 )
             self.lines.append(
                 f"traffic   GTP-U echo answered in {gnb.echo_responses[echo_seq]:.2f} ms; "
-                f"ping {stats.pings_answered}/{PINGS}; UDP {UDP_PACKETS} x "
+                f"ping {stats.pings_answered}/{PINGS} UE to DN, {dn_pings}/{DN_PINGS} DN to UE; "
+                f"UDP {UDP_PACKETS} x "
                 f"{UDP_SIZE} octets, DN received {dn.packets}, echoed back {stats.udp_echoed}; "
                 f"RTT p50 {stats.rtt_ms(0.5):.2f} ms p99 {stats.rtt_ms(0.99):.2f} ms"
             )
@@ -215,12 +226,14 @@ class Smoke:
                 self.lines.append(
                     f"packets   uplink: gNB sent {stats.ul.packets} ({stats.ul.octets} octets), "
                     f"DN received {dn.packets} UDP ({dn.octets} octets) and "
-                    f"{stats.pings_answered} pings; "
+                    f"{stats.pings_answered} pings and {dn_pings} echo replies; "
                     f"downlink: gNB received {stats.dl.packets} ({stats.dl.octets} octets), "
                     f"QFI in its PDU Session Containers {sorted(stats.dl_qfis) or 'none'}; "
                     f"GTP-U echo requests answered {gnb.echo_requests_answered}"
                 )
-                ul_delivered = dn.octets + stats.pings_answered * PING_OCTETS
+                ul_delivered = (
+                    dn.octets + (stats.pings_answered + dn_pings) * PING_OCTETS
+                )
                 self.lines.append(
                     f"usage     reported uplink {ul} octets, downlink {dl} octets "
                     f"in {len(reports)} Session Report(s) and the deletion's final report; "
@@ -293,6 +306,7 @@ class Smoke:
                 "ipv6 ping",
                 f"{stats.pings_answered} of {PINGS} ICMPv6 echo replies came back over GTP-U",
             )
+            dn_pings = self.ping_ue("ipv6 ping", ue, stats)
         with self.step("ipv6 udp"):
             gnb.udp_stream(
                 session,
@@ -324,11 +338,14 @@ class Smoke:
                     for volume in rules.usage_volumes(msg, kind):
                         ul += volume.ul or 0
                         dl += volume.dl or 0
-            ul_delivered = dn.octets + stats.pings_answered * ping_octets(dn6)
+            ul_delivered = dn.octets + (stats.pings_answered + dn_pings) * ping_octets(
+                dn6
+            )
             self.lines.append(
                 f"ipv6      UP SEID {est.up_seid:#x}: UE {ue} (CHV6, prefix {prefixes[0]}), "
                 f"uplink F-TEID {n3} TEID {teid:#x}, downlink TEID {GNB_TEID6:#x}; "
-                f"ping6 {stats.pings_answered}/{PINGS}; UDP {UDP6_PACKETS} x {UDP_SIZE} octets, "
+                f"ping6 {stats.pings_answered}/{PINGS} UE to DN, {dn_pings}/{DN_PINGS} DN to UE; "
+                f"UDP {UDP6_PACKETS} x {UDP_SIZE} octets, "
                 f"DN [{dn6}]:{DN_PORT} received {dn.packets}, echoed back {stats.udp_echoed}; "
                 f"RTT p50 {stats.rtt_ms(0.5):.2f} ms; usage reported uplink {ul}, downlink {dl} "
                 f"octets, delivered uplink {ul_delivered}, downlink {stats.dl.octets}"
@@ -343,6 +360,22 @@ class Smoke:
                 "ipv6 delete",
                 f"downlink usage {dl} octets, the gNB received {stats.dl.octets}",
             )
+
+    def ping_ue(self, step: str, ue: str, stats: SessionStats) -> int:
+        """The DN pings the UE (ICMP, or ICMPv6 to an IPv6 UE): down through GTP-U to the
+        gNB simulator, whose UE answers, and back up; every request answered. Returns the
+        replies the DN received."""
+        from lab import DN
+
+        before = stats.pings_from_dn
+        result = in_netns(DN, dnping.ping, ue, DN_PINGS)
+        check(
+            result.received == DN_PINGS and stats.pings_from_dn - before == DN_PINGS,
+            step,
+            f"the DN pinged the UE {ue} {DN_PINGS} times: the UE answered "
+            f"{stats.pings_from_dn - before}, the DN got {result.received} replies",
+        )
+        return result.received
 
     def tools(self) -> None:
         """`pfcpd smfsim run` sets two sessions up from a scenario (ue2 dual stack);

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoResponse
-from scapy.layers.inet import UDP
+from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.packet import raw
 
@@ -45,6 +45,9 @@ class StandInUpf:
             self.sock.sendto(gtpu.echo_response(msg.seq or 0), peer)
             return
         self.uplink.append(msg)
+        pkt = IPv6(msg.payload) if msg.payload[0] >> 4 == 6 else IP(msg.payload)
+        if ICMPv6EchoReply in pkt or (ICMP in pkt and pkt[ICMP].type == 0):
+            return  # a UE's answer to an echo request (test_the_ue_answers_pings...)
         if msg.payload[0] >> 4 == 6:
             answer = self.answer_v6(msg.payload)
         else:
@@ -169,3 +172,43 @@ def test_a_session_without_an_address_of_the_destinations_version() -> None:
         session.source_for("fd00::1")
     with pytest.raises(ValueError, match="ue6 is the IPv6 address"):
         Session("bad", "fd00::1", "127.0.0.1", 1, 2, ue6="fd00::2")
+
+
+def test_the_ue_answers_pings_from_the_network(addresses: tuple[str, str]) -> None:
+    # Echo requests built by scapy reach the UE in G-PDUs; its replies go uplink, as scapy
+    # reads them (checksums recomputed by scapy).
+    upf_addr, gnb_addr = addresses
+    upf = StandInUpf(upf_addr, gnb_addr)
+    ue6, dn6 = "fd00:231:0:8000::1", "fd00:231:0:6::2"
+    session = Session("d", "10.231.128.9", upf_addr, UPF_TEID, GNB_TEID, ue6=ue6)
+    requests = [
+        raw(IPv6(src=dn6, dst=ue6) / ICMPv6EchoRequest(id=0x77, seq=1, data=b"z" * 56)),
+        raw(IP(src="10.231.6.2", dst="10.231.128.9") / ICMP(type=8, id=0x78, seq=2) / b"y"),
+    ]
+    try:
+        with GnbSimulator(gnb_addr, [session]) as gnb:
+            for request in requests:
+                upf.sock.sendto(gtpu.g_pdu(GNB_TEID, request), (gnb_addr, gtpu.PORT))
+            gnb.wait_quiet(quiet=0.3)
+            stats = gnb.stats["d"]
+            assert stats.pings_from_dn == 2 and stats.dl.packets == 2
+            assert stats.ul.octets == sum(len(r) for r in requests)
+    finally:
+        upf.close()
+    v6_reply, v4_reply = (m.payload for m in upf.uplink)
+    pkt6 = IPv6(v6_reply)
+    echo6 = pkt6[ICMPv6EchoReply]
+    assert (pkt6.src, pkt6.dst, echo6.id, echo6.seq, echo6.data) == (ue6, dn6, 0x77, 1, b"z" * 56)
+    sent6 = echo6.cksum
+    del echo6.cksum
+    assert IPv6(raw(pkt6))[ICMPv6EchoReply].cksum == sent6
+    pkt4 = IP(v4_reply)
+    assert (pkt4.src, pkt4[ICMP].type, pkt4[ICMP].id, pkt4[ICMP].seq) == (
+        "10.231.128.9",
+        0,
+        0x78,
+        2,
+    )
+    sent4 = pkt4[ICMP].chksum
+    del pkt4[ICMP].chksum
+    assert IP(raw(pkt4))[ICMP].chksum == sent4

@@ -178,3 +178,16 @@ def test_ipv4_echo_reply_flag() -> None:
     request = packets.parse(raw(IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=8, id=1, seq=1)))
     assert reply is not None and reply.echo_reply
     assert request is not None and not request.echo_reply
+
+
+def test_echo_replies_as_scapy_builds_them() -> None:
+    data = packets.icmp_echo(UE6, DN6, ident=3, seq=4, payload=b"q" * 56, reply=True)
+    assert data == raw(IPv6(src=UE6, dst=DN6) / ICMPv6EchoReply(id=3, seq=4, data=b"q" * 56))
+    v4 = packets.icmp_echo("10.231.128.1", "10.231.6.2", ident=3, seq=4, payload=b"q", reply=True)
+    pkt = IP(v4)
+    assert (pkt[ICMP].type, pkt[ICMP].id, pkt[ICMP].seq) == (0, 3, 4)
+    icmp_sum = pkt[ICMP].chksum
+    del pkt[ICMP].chksum
+    assert IP(raw(pkt))[ICMP].chksum == icmp_sum
+    request = packets.parse(packets.icmp_echo(DN6, UE6, 1, 2, b"r"))
+    assert request is not None and request.echo_request and not request.echo_reply

@@ -115,14 +115,19 @@ def udp(src: str, sport: int, dst: str, dport: int, payload: bytes, ident: int =
     return _ip(src, dst, PROTO_UDP, header[:6] + struct.pack("!H", csum) + payload, ident)
 
 
-def icmp_echo(src: str, dst: str, ident: int, seq: int, payload: bytes) -> bytes:
+def icmp_echo(
+    src: str, dst: str, ident: int, seq: int, payload: bytes, reply: bool = False
+) -> bytes:
     """An ICMP echo request (IPv4, identification = ``seq``) or an ICMPv6 echo request
-    (RFC 4443 4.1; its checksum covers the IPv6 pseudo header)."""
+    (RFC 4443 4.1; its checksum covers the IPv6 pseudo header); with ``reply`` the echo
+    reply."""
     if version_of(src, dst) == 6:
-        body = struct.pack("!BBHHH", ICMPV6_ECHO_REQUEST, 0, 0, ident, seq) + payload
+        kind = ICMPV6_ECHO_REPLY if reply else ICMPV6_ECHO_REQUEST
+        body = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + payload
         csum = checksum(pseudo_header(src, dst, PROTO_ICMPV6, len(body)) + body)
         return ipv6(src, dst, PROTO_ICMPV6, body[:2] + struct.pack("!H", csum) + body[4:])
-    body = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq) + payload
+    kind = ICMP_ECHO_REPLY if reply else ICMP_ECHO_REQUEST
+    body = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + payload
     body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
     return ipv4(src, dst, PROTO_ICMP, body, ident=seq)
 
@@ -141,6 +146,14 @@ class Parsed:
     icmp_id: int = 0
     icmp_seq: int = 0
     payload: bytes = b""  # UDP payload, or the ICMP echo's data
+
+    @property
+    def echo_request(self) -> bool:
+        """An ICMP echo request (IPv4) or an ICMPv6 echo request."""
+        return (self.proto, self.icmp_type) in (
+            (PROTO_ICMP, ICMP_ECHO_REQUEST),
+            (PROTO_ICMPV6, ICMPV6_ECHO_REQUEST),
+        )
 
     @property
     def echo_reply(self) -> bool:

@@ -11,6 +11,8 @@ downlink G-PDUs to their session by TEID and measures:
   report counts them), the QFIs seen in the downlink PDU Session Containers;
 - ICMP (ICMPv6) echo replies to the session's pings and UDP datagrams echoed back to the UE
   (the payload carries the sequence number and the send time): round-trip times, loss;
+- echo requests to a UE from the network, answered by the UE (an echo reply sent uplink, as
+  a UE's IP stack does): counted in ``pings_from_dn``;
 - throughput: octets over the time between the first and the last packet each way.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,6 +102,7 @@ class SessionStats:
     pings_answered: int = 0
     udp_sent: int = 0
     udp_echoed: int = 0
+    pings_from_dn: int = 0  # echo requests to the UE, answered
     rtts_ms: list[float] = field(default_factory=list)
     dl_qfis: set[int] = field(default_factory=set)
 
@@ -121,6 +125,7 @@ class SessionStats:
             "dl_octets": self.dl.octets,
             "pings": f"{self.pings_answered}/{self.pings_sent}",
             "udp_echoed": f"{self.udp_echoed}/{self.udp_sent}",
+            "pings_from_dn": self.pings_from_dn,
             "loss": round(self.loss(), 4),
             "rtt_p50_ms": round(self.rtt_ms(0.5), 3),
             "rtt_p99_ms": round(self.rtt_ms(0.99), 3),
@@ -142,6 +147,7 @@ class GnbSimulator:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
         self._seq = 0
+        self._ul_lock = threading.Lock()
         self._receiver = Receiver(self.sock, self.handle, "gnbsim-rx")
 
     def add(self, session: Session) -> None:
@@ -167,7 +173,8 @@ class GnbSimulator:
     def send(self, session: Session, inner: bytes) -> None:
         """One uplink IP packet of ``session`` in a G-PDU to the UPF."""
         self.sock.sendto(gtpu.g_pdu(session.upf_teid, inner, session.qfi), (session.upf, gtpu.PORT))
-        self.stats[session.name].ul.add(len(inner), time.monotonic())
+        with self._ul_lock:  # the receiving thread sends too (echo replies of the UEs)
+            self.stats[session.name].ul.add(len(inner), time.monotonic())
 
     def echo(self, peer: str) -> int:
         """Send a GTP-U Echo Request to ``peer`` (a UPF's N3 address); its sequence number.
@@ -256,7 +263,16 @@ class GnbSimulator:
         if msg.qfi is not None:
             stats.dl_qfis.add(msg.qfi)
         inner = packets.parse(msg.payload)
-        if inner is None or inner.dst not in session.addresses or len(inner.payload) < STAMP.size:
+        if inner is None or inner.dst not in session.addresses:
+            return
+        if inner.echo_request:
+            reply = packets.icmp_echo(
+                inner.dst, inner.src, inner.icmp_id, inner.icmp_seq, inner.payload, reply=True
+            )
+            self.send(session, reply)
+            stats.pings_from_dn += 1
+            return
+        if len(inner.payload) < STAMP.size:
             return
         magic, _seq, sent_ns = STAMP.unpack_from(inner.payload)
         if magic != MAGIC:
