@@ -109,6 +109,8 @@ def missing() -> str | None:
         return f"missing {', '.join(absent)} (Debian: systemd-container debootstrap iproute2)"
     if not Path("/dev/net/tun").exists():
         return "/dev/net/tun is absent (the local datapath's N6 is a TUN device)"
+    if not Path("/proc/sys/net/ipv6").exists():
+        return "the kernel runs without IPv6 (ipv6.disable=1); the smoke has IPv6 UEs"
     return None
 
 

@@ -45,7 +45,7 @@ from pfcpd.gnbsim.sim import (
     SessionStats,
     ping_octets,
 )
-from pfcpd.pfcp import Cause, IEType
+from pfcpd.pfcp import Cause, IEType, Message
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp.ie import Grouped
 from pfcpd.smfsim import rules
@@ -213,15 +213,7 @@ class Smoke:
                 # the MBR step crosses it again), once each (a retransmission repeats a
                 # sequence number), and the deletion's final report.
                 reports = {msg.seq: msg for msg in smf.reports}
-                ul = dl = 0
-                for msg in [*reports.values(), answer]:
-                    for kind in (
-                        T.USAGE_REPORT_REPORT_REQUEST,
-                        T.USAGE_REPORT_DELETION_RESPONSE,
-                    ):
-                        for volume in rules.usage_volumes(msg, kind):
-                            ul += volume.ul or 0
-                            dl += volume.dl or 0
+                ul, dl = reported_usage([*reports.values(), answer])
                 gnb.wait_quiet(quiet=0.2)
                 self.lines.append(
                     f"packets   uplink: gNB sent {stats.ul.packets} ({stats.ul.octets} octets), "
@@ -329,15 +321,7 @@ class Smoke:
                 cause_of(answer) == Cause.REQUEST_ACCEPTED, "ipv6 delete", f"{answer}"
             )
             reports = {m.seq: m for m in smf.reports if m.seid in cp_seids}
-            ul = dl = 0
-            for msg in [*reports.values(), answer]:
-                for kind in (
-                    T.USAGE_REPORT_REPORT_REQUEST,
-                    T.USAGE_REPORT_DELETION_RESPONSE,
-                ):
-                    for volume in rules.usage_volumes(msg, kind):
-                        ul += volume.ul or 0
-                        dl += volume.dl or 0
+            ul, dl = reported_usage([*reports.values(), answer])
             ul_delivered = dn.octets + (stats.pings_answered + dn_pings) * ping_octets(
                 dn6
             )
@@ -497,6 +481,18 @@ def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) 
         print(f"FAILED step {failed.step}: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def reported_usage(messages: list[Message]) -> tuple[int, int]:
+    """Uplink and downlink octets of the Usage Reports in Session Report Requests and
+    Session Deletion Responses, summed."""
+    ul = dl = 0
+    for msg in messages:
+        for kind in (T.USAGE_REPORT_REPORT_REQUEST, T.USAGE_REPORT_DELETION_RESPONSE):
+            for volume in rules.usage_volumes(msg, kind):
+                ul += volume.ul or 0
+                dl += volume.dl or 0
+    return ul, dl
 
 
 def _read_json(path: Path) -> Any:
