@@ -84,3 +84,15 @@ def test_a_session_without_a_dn_of_its_version_is_refused() -> None:
                  "--session", "fd00::9,127.0.0.1,1,2")  # fmt: skip
     assert done.returncode == 2 and "needs an IPv6 --dn" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("gnb", "message"),
+    [("fd00::1", "GTP-U runs over IPv4"), ("192.0.2.77", "cannot bind 192.0.2.77:2152")],
+)
+def test_a_gnb_address_we_cannot_use_is_refused(gnb: str, message: str) -> None:
+    # 192.0.2.77 (documentation range) is no address of this machine: nothing is sent.
+    done = pfcpd("gnbsim", "run", "--gnb", gnb, "--dn", "127.0.0.1", "--session",
+                 "10.0.0.1,127.0.0.1,1,2")  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr
+    assert "Traceback" not in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="gnbsim_command", required=True)
     run = sub.add_parser("run", help="send each session's traffic and measure it")
-    run.add_argument("--gnb", required=True, help="our N3 address (GTP-U port 2152 is bound)")
+    run.add_argument("--gnb", required=True, help="our N3 address, IPv4 (GTP-U port 2152 is bound)")
     run.add_argument(
         "--sessions",
         metavar="FILE",
@@ -139,6 +140,8 @@ def traffic_plan(
 
 def run_gnb(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
+        if ipaddress.ip_address(args.gnb).version != 4:
+            raise ValueError(f"--gnb {args.gnb}: GTP-U runs over IPv4 here; an IPv4 address")
         sessions = parse_sessions(args)
         plan = traffic_plan(sessions, dn_by_version(args.dn))
     except (OSError, ValueError, KeyError) as exc:
@@ -146,7 +149,12 @@ def run_gnb(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 2
     if args.netns:
         enter(args.netns)
-    with GnbSimulator(args.gnb, sessions) as gnb:
+    try:
+        gnb = GnbSimulator(args.gnb, sessions)
+    except OSError as exc:
+        print(f"pfcpd gnbsim: cannot bind {args.gnb}:2152: {exc}", file=sys.stderr)
+        return 2
+    with gnb:
         for session, dn in plan:
             if args.ping:
                 gnb.ping(session, dn.host, args.ping)
