@@ -70,7 +70,7 @@ from .session_handler import (
     SessionHandler,
     establishment_peer_seid,
 )
-from .transactions import Outgoing, ResponseCache, SequenceNumbers
+from .transactions import Outgoing, ResponseCache, SequenceNumbers, request_digest
 
 M = MessageType
 
@@ -342,13 +342,15 @@ class PfcpNode:
         except CodecError as err:
             self._undecodable(err, data, addr, local, now)
             return
+        digest: bytes | None = None  # of the datagram, when it carries a request
         if not is_request(header.msg_type):
             if (addr, header.seq) not in self._outgoing:
                 what = f"{message_type_name(header.msg_type)} seq {header.seq}"
                 self._drop(addr, "unmatched_response", what)
                 return
         else:
-            cached = self._cache.get(addr, header.seq, header.msg_type, now)
+            digest = request_digest(data)
+            cached = self._cache.get(addr, header.seq, header.msg_type, digest, now)
             if cached is not None:
                 self.metrics.duplicates.inc(type_label(header.msg_type))
                 self.metrics.sent.inc(*cached.labels)
@@ -360,7 +362,7 @@ class PfcpNode:
                 self.metrics.requests_handled.inc(name)
                 cause = Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
                 response = self._cause_response(header.msg_type, header.seq, cause, 0)
-                self._answer(response, header.msg_type, addr, local, now, False)
+                self._answer(response, header.msg_type, addr, local, now, None)
                 return
         try:
             messages = decode_datagram(data, header)
@@ -379,7 +381,9 @@ class PfcpNode:
             request = is_request(msg.msg_type)
             try:
                 if request:
-                    self._request(msg, addr, local, now)
+                    if digest is None:  # a request following a response in the datagram
+                        digest = request_digest(data)
+                    self._request(msg, addr, local, now, digest)
                 else:
                     self._response(msg, addr, now)
             except Exception as exc:  # a bug must cost one message, not the daemon
@@ -595,7 +599,10 @@ class PfcpNode:
 
     # -- requests this node answers ---------------------------------------------------------------
 
-    def _request(self, msg: Message, addr: Address, local: str | None, now: float) -> None:
+    def _request(
+        self, msg: Message, addr: Address, local: str | None, now: float, digest: bytes
+    ) -> None:
+        """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
         started = self._clock()
         t = msg.msg_type
         # Only answers that may follow an effect are cached: those to associated peers and to
@@ -621,7 +628,7 @@ class PfcpNode:
         response.seq = msg.seq
         name = type_label(t)
         self.metrics.requests_handled.inc(name)
-        self._answer(response, t, addr, local, now, cache)
+        self._answer(response, t, addr, local, now, digest if cache else None)
         self.metrics.handling_time.observe(self._clock() - started, name)
 
     def _answer(
@@ -631,12 +638,14 @@ class PfcpNode:
         addr: Address,
         local: str | None,
         now: float,
-        cache: bool,
+        cache_for: bytes | None,
     ) -> None:
+        """Send ``response``; cached for retransmissions of the request whose digest is
+        ``cache_for`` (None: not cached)."""
         data = encode(response)
         labels = (type_label(response.msg_type), cause_label(response))
-        if cache:
-            self._cache.put(addr, response.seq, request_type, data, labels, now)
+        if cache_for is not None:
+            self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self._transmit(data, addr, local, response)
 
     def _heartbeat_request(self, msg: Message, addr: Address, now: float) -> Message:
@@ -853,7 +862,7 @@ class PfcpNode:
         if is_session_message(t) and request.seid:
             seid = self.handler.peer_seid(request.seid) or 0
         response = self._cause_response(t, request.seq, Cause.SYSTEM_FAILURE, seid)
-        self._answer(response, t, addr, local, now, False)
+        self._answer(response, t, addr, local, now, None)
 
     def _cause_response(self, request_type: int, seq: int, cause: int, seid: int) -> Message:
         """A response carrying ``cause`` and the mandatory IEs this node can always supply
