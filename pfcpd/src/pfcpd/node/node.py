@@ -829,9 +829,8 @@ class PfcpNode:
             response.ies.append(OffendingIE(err.offending_ie))
         self.metrics.requests_handled.inc(type_label(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
-        self._answer(
-            response, header.msg_type, addr, local, now, self._association_at(addr) is not None
-        )
+        cache_for = request_digest(data) if self._association_at(addr) is not None else None
+        self._answer(response, header.msg_type, addr, local, now, cache_for)
 
     def _answers_outgoing(self, data: bytes, addr: Address) -> bool:
         """The datagram's first octets (message type, and the sequence number after the SEID
