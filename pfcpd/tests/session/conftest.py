@@ -1,5 +1,6 @@
 """Fixtures of the session engine tests: the engine on the real local datapath (skipped,
-naming the library, when libupfcore.so is absent), inside a sans-IO node."""
+naming the library, when libupfcore.so is absent), inside a sans-IO node. ``ht``: the same
+with the datapath's clock following the harness's node clock (time-driven reports)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from datapath.conftest import datapath  # noqa: F401  (the LocalDatapath fixture)
 from session_harness import Harness
 
+from pfcpd.datapath.local import corelib
 from pfcpd.datapath.local.engine import LocalDatapath
 
 
@@ -19,3 +21,21 @@ def h(datapath: LocalDatapath) -> Iterator[Harness]:  # noqa: F811
     harness.check_sent_with_tshark()
     errors = harness.engine.metrics.errors
     assert [errors.get(w) for w in ("request", "timer", "peer_gone", "response")] == [0] * 4
+
+
+@pytest.fixture
+def ht() -> Iterator[Harness]:
+    try:
+        corelib.load()
+    except corelib.CoreLibNotFound as e:
+        pytest.skip(f"libupfcore.so missing: {e}")
+    clock: dict[str, Harness | None] = {"h": None}
+    dp = LocalDatapath(
+        expected_sessions=16,
+        clock=lambda: int(h.now * 1e9) + 1 if (h := clock["h"]) else 1,
+    )
+    harness = Harness(dp)
+    clock["h"] = harness
+    yield harness
+    harness.check_sent_with_tshark()
+    dp.close()

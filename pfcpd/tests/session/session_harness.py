@@ -89,12 +89,19 @@ def dl_far(
 
 
 def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
-    """Volume and duration measured, the reporting ``triggers`` and IEs ``values``."""
+    """Volume (octets and packets: MNOP) and duration measured, the reporting ``triggers``
+    and IEs ``values`` (a Measurement Information among them replaces the default one)."""
+    info = (
+        []
+        if any(v.type == T.MEASUREMENT_INFORMATION for v in values.values())
+        else [F.MeasurementInformation.of("MNOP")]
+    )
     return g(
         T.CREATE_URR,
         S.URRID(urr_id),
         F.MeasurementMethod.of("VOLUM", "DURAT"),
         F.ReportingTriggers.of(*triggers),
+        *info,
         *values.values(),
     )
 

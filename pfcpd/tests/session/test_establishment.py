@@ -164,7 +164,7 @@ def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: obje
             dp2.process_ul(gtpu(ul_packet("10.45.0.1", 50), fteid.teid)).verdict == Verdict.FORWARD
         )
         final = engine2._remove(engine2.sessions[seid], "cp")
-        assert final[1].values[1] == 128 + 78  # UL bytes before and after the restart
+        assert final[1][0].values[1] == 128 + 78  # UL bytes before and after the restart
     finally:
         dp2.close()
 

@@ -3,9 +3,6 @@ of traffic, quota holding time. The datapath's clock follows the harness's node 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from session_harness import (
     Harness,
     created,
@@ -19,33 +16,12 @@ from session_harness import (
     urr,
 )
 
-from pfcpd.datapath.local import corelib
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_scalar as S
 
 T = IEType
 M = MessageType
 UE = "10.45.0.1"
-
-
-@pytest.fixture
-def ht() -> Iterator[Harness]:
-    try:
-        corelib.load()
-    except corelib.CoreLibNotFound as e:
-        pytest.skip(f"libupfcore.so missing: {e}")
-    from pfcpd.datapath.local.engine import LocalDatapath
-
-    clock = {"h": None}
-    dp = LocalDatapath(
-        expected_sessions=16,
-        clock=lambda: int(clock["h"].now * 1e9) + 1 if clock["h"] else 1,  # type: ignore[attr-defined]
-    )
-    h = Harness(dp)
-    clock["h"] = h  # type: ignore[assignment]
-    yield h
-    h.check_sent_with_tshark()
-    dp.close()
 
 
 def _triggers(sent: list[Message]) -> list[tuple[int, list[str]]]:

@@ -59,7 +59,16 @@ from .metrics import SessionMetrics
 from .pfd import PfdStore
 from .rules import KINDS, RuleSet, check_references, ie_value
 from .settings import EngineSettings
-from .usage import ZERO, Counts, UrrBook, report_counts, usage_report
+from .usage import (
+    ZERO,
+    Counts,
+    PacketTimes,
+    UrrBook,
+    measures,
+    packet_times,
+    report_counts,
+    usage_report,
+)
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -423,7 +432,7 @@ class SessionEngine:
 
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
-        book.configure(urr)
+        book.configure(urr, start_ntp)
         period = book.period
         if period and book.reports("PERIO"):
             book.next_periodic = now + period
@@ -611,7 +620,7 @@ class SessionEngine:
             elif urr_id in updated:
                 fresh = self._new_book(g, books[urr_id].period_start_ntp, now)
                 books[urr_id].next_periodic = fresh.next_periodic
-                books[urr_id].configure(g)
+                books[urr_id].configure(g, now_ntp)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
         old = (
@@ -705,8 +714,8 @@ class SessionEngine:
         session.urrs = snapshot
         for group in reports:
             book = snapshot.get(ie_value(group, T.URR_ID) or 0)
-            if book is None:
-                continue
+            if book is None or group.get(T.VOLUME_MEASUREMENT) is None:
+                continue  # (a report without measurement read nothing with reset)
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
@@ -723,16 +732,13 @@ class SessionEngine:
         except JournalError as err:
             self._journal_failed(err)
             return cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
-        final = self._remove(session, "cp")
         now_ntp = self._ntp()
+        final = self._remove(session, "cp", now_ntp)
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
-        for urr_id, counts in final.items():
+        for urr_id, (counts, times) in final.items():
             book = session.urrs[urr_id]
-            ies.append(
-                usage_report(
-                    T.USAGE_REPORT_DELETION_RESPONSE, urr_id, book, counts, ("TERMR",), now_ntp
-                )
-            )
+            container = T.USAGE_REPORT_DELETION_RESPONSE
+            ies.append(usage_report(container, urr_id, book, counts, ("TERMR",), now_ntp, times))
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
@@ -752,20 +758,24 @@ class SessionEngine:
             self._remove(self.sessions[seid], "session_set")
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
 
-    def _remove(self, session: Session, reason: str) -> dict[int, Counts]:
+    def _remove(
+        self, session: Session, reason: str, now_ntp: float = 0.0
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
         """Take ``session`` out of the datapath and the engine; its final counts per URR
-        (baselines included)."""
+        (baselines included) and the times of their first and last packets."""
+        dp_now = self.datapath.now_ns()
         try:
             usage = self.datapath.remove(session.up_seid)
         except DatapathError as err:
             log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
             usage = {}
-        final: dict[int, Counts] = {}
+        final: dict[int, tuple[Counts, PacketTimes | None]] = {}
         for urr_id, book in session.urrs.items():
-            counts = book.baseline
+            counts, times = book.baseline, None
             if urr_id in usage:
                 counts = counts + Counts.of(usage[urr_id])
-            final[urr_id] = counts
+                times = packet_times(usage[urr_id], dp_now, now_ntp)
+            final[urr_id] = counts, times
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
         self._index(session, False)
@@ -803,16 +813,21 @@ class SessionEngine:
         container: int,
     ) -> Grouped:
         book = session.urrs[urr_id]
-        counts = book.baseline
+        counts, times = book.baseline, None
+        measured = measures(triggers)  # else the counts go on into the next report
         try:
-            taken = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
-            counts = counts + taken
-            book.taken(taken)
+            usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
+            times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+            if measured:
+                taken = Counts.of(usage)
+                counts = counts + taken
+                book.taken(taken)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-        book.baseline = ZERO
-        book.last_packets = 0
-        return usage_report(container, urr_id, book, counts, triggers, now_ntp)
+        if measured:
+            book.baseline = ZERO
+            book.last_packets = 0
+        return usage_report(container, urr_id, book, counts, triggers, now_ntp, times)
 
     def _send_report(
         self,
