@@ -83,6 +83,10 @@ def tshark_fields(datagrams: list[bytes], fields: list[str]) -> list[dict[str, l
     return rows
 
 
+# Message types pycrate 0.8 does not implement (session set modification).
+PYCRATE_UNKNOWN_TYPES = frozenset({16, 17})
+
+
 def pycrate_error(data: bytes) -> str | None:
     """pycrate's verdict on one PFCP message: None when it parses with no error."""
     from pycrate_mobile.TS29244_PFCP import parse_PFCP

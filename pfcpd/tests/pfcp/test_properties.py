@@ -105,7 +105,20 @@ leaf_ies = st.one_of(
     st.builds(F.ApplyAction, u16, st.sampled_from([2])),
     st.builds(F.ReportingTriggers, st.integers(0, 0xFFFFFF), st.just(3)),
     st.builds(F.UPFunctionFeatures, st.integers(0, 2**48 - 1), st.just(6)),
-    st.builds(RawIE, st.sampled_from([65, 152, 141]), st.binary(max_size=20)),
+    st.builds(
+        A.FQCSID,
+        st.just(A.FQ_CSID_IPV4),
+        v4,
+        st.lists(u16, max_size=15).map(tuple),
+        st.one_of(st.none(), st.integers(0, 15)),
+    ),
+    st.builds(
+        A.FQCSID, st.just(A.FQ_CSID_IPV6), v6, st.lists(u16, min_size=1, max_size=3).map(tuple)
+    ),
+    st.builds(A.CPIPAddress, st.one_of(st.none(), v4), st.one_of(st.none(), v6)),
+    st.builds(X.GroupID, text),
+    st.builds(F.MeasurementInformation, u8),
+    st.builds(RawIE, st.sampled_from([150, 152, 141]), st.binary(max_size=20)),
     st.builds(VendorIE, st.integers(0x8000, 0xFFFF), u16, st.binary(max_size=20)),
 )
 

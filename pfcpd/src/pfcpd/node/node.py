@@ -434,6 +434,17 @@ class PfcpNode:
 
         return self._send(request, assoc.addr, assoc.local, now, done)
 
+    def peer_at(self, address: str) -> str | None:
+        """The Node ID of the established association whose CP is at ``address`` (its
+        address, or its Node ID when that is an address), or None."""
+        for assoc in self._associations.values():
+            if assoc.state == AssociationState.ESTABLISHED and address in (
+                assoc.addr[0],
+                assoc.node_id,
+            ):
+                return assoc.node_id
+        return None
+
     def request_release(self, node_id: str, now: float) -> bool:
         """Ask the CP to release the association (Association Update Request with SARR and the
         graceful release period); the CP then sends Association Release Request."""

@@ -48,6 +48,11 @@ class RequestSender(Protocol):
 
     def send_request(self, node_id: str, request: Message, now: float) -> int | None: ...
 
+    def peer_at(self, address: str) -> str | None:
+        """The Node ID of the established association whose CP is at ``address`` (its
+        address, or its Node ID when that is an address), or None."""
+        ...
+
 
 class SessionHandler(Protocol):
     """What the node needs from a session engine. All calls are synchronous and do no I/O."""

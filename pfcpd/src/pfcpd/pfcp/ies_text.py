@@ -137,3 +137,10 @@ class UEIPAddressPoolIdentity(IE):
     def encode(self) -> bytes:
         raw = self.identity.encode("utf-8", "surrogateescape")
         return _U16.pack(len(raw)) + raw
+
+
+@register
+class GroupID(TextIE):
+    """Clause 8.2.198: a globally unique group identifier (an octet string)."""
+
+    TYPE = IEType.GROUP_ID

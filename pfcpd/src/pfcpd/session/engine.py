@@ -10,6 +10,7 @@ only then does the answer confirm it; a failure at any step undoes the earlier o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import heapq
 import ipaddress
 import itertools
@@ -37,7 +38,7 @@ from ..node.session_handler import (
     establishment_peer_seid,
 )
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
-from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
+from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
@@ -58,6 +59,7 @@ from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .pfd import PfdStore
 from .rules import KINDS, RuleSet, check_references, ie_value
+from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
 from .settings import EngineSettings
 from .usage import (
     ZERO,
@@ -90,7 +92,7 @@ _EVENT_TRIGGER = {
     EventType.TIME_THRESHOLD: "TIMTH",
     EventType.TIME_QUOTA: "TIMQU",
 }
-UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM"})
+UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS"})
 
 
 def _names(ie_type: int) -> str:
@@ -112,6 +114,8 @@ class Session:
     urrs: dict[int, UrrBook] = field(default_factory=dict)
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
+    fq_csids: FqCsids = ()  # the FQ-CSIDs the CP gave it, one per node type
+    group_id: str | None = None  # the Group Id the CP gave it
 
     apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
     ddn_delay: float = 0.0  # seconds: its BAR's Downlink Data Notification Delay
@@ -151,6 +155,8 @@ class Session:
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
                 "bar_duration": self.bar_duration_s,
                 "established": self.established_ntp,
+                "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
+                "group_id": self.group_id,
             },
             separators=(",", ":"),
         ).encode()
@@ -242,6 +248,8 @@ class SessionEngine:
                 response = self._delete(request, peer, now)
             elif t == M.SESSION_SET_DELETION_REQUEST:
                 response = self._set_delete(request, peer, local_node_id, now)
+            elif t == M.SESSION_SET_MODIFICATION_REQUEST:
+                response = self._set_modify(request, peer, local_node_id)
             else:
                 response = cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
         except Exception:
@@ -406,6 +414,8 @@ class SessionEngine:
             teids=list(alloc.teids),
             ue=list(alloc.ue),
             established_ntp=self._ntp(),
+            fq_csids=fq_csids(req),
+            group_id=group_id(req),
         )
         session.set_rules(rules)
         start = self._ntp()
@@ -630,6 +640,7 @@ class SessionEngine:
             list(session.teids),
             list(session.ue),
         )
+        old_sets = session.fq_csids, session.group_id
         try:
             program = compile_program(self._ctx, rules, session.bar_duration_s, urr_offsets(books))
             self.datapath.install(session.up_seid, program, send_end_marker=sndem)
@@ -646,11 +657,14 @@ class SessionEngine:
         session.urrs = books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
         session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
+        session.fq_csids = fq_csids(req, session.fq_csids)
+        session.group_id = group_id(req, session.group_id)
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
             session.rules_blob, session.apps, old_program, session.teids, session.ue = old
+            session.fq_csids, session.group_id = old_sets
             self._set_program(session, old_program)
             self._undo_reports(session, reports, snapshot)
             self._reinstall(session)
@@ -742,13 +756,14 @@ class SessionEngine:
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
-        """Session Set Deletion. This engine keeps no FQ-CSIDs: a request naming sets by
-        FQ-CSID (the sessions of a failed node, TS 29.244 5.22) cannot be told apart from
-        others and is refused (76) rather than deleting more than asked; with the Node ID
-        alone, every session of the requesting CP is deleted."""
-        if req.get(T.FQ_CSID) is not None:
-            return cause_response(req, Cause.SERVICE_NOT_SUPPORTED, 0, node_id)
-        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        """Session Set Deletion (TS 29.244 7.4.6): the requesting CP's sessions of the
+        FQ-CSIDs named (a partial failure), or all of them when it names none."""
+        named = csid_keys(c for c in req.get_all(T.FQ_CSID) if isinstance(c, FQCSID))
+        seids = [
+            s.up_seid
+            for s in self.sessions.values()
+            if s.cp_node_id == peer.node_id and (not named or named & csid_keys(s.fq_csids))
+        ]
         try:
             self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
         except JournalError as err:
@@ -757,6 +772,70 @@ class SessionEngine:
         for seid in seids:
             self._remove(self.sessions[seid], "session_set")
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _set_modify(self, req: Message, peer: Peer, node_id: NodeID) -> Message:
+        """Session Set Modification (TS 29.244 7.4.7, see session_set): the requesting CP's
+        sessions named by each PFCP Session Change Info go to the associated CP at its
+        Alternative SMF IP Address, all of them or none (journaled before the answer)."""
+        moves: dict[int, tuple[str, FSEID]] = {}
+        try:
+            for selector in selectors(req):
+                target = self._peer_at(selector.alternative.ipv4, selector.alternative.ipv6)
+                for s in self.sessions.values():
+                    if s.cp_node_id != peer.node_id or s.up_seid in moves:
+                        continue
+                    if not selector.matches(s.fq_csids, s.group_id, s.cp_fseid):
+                        continue
+                    if target is None:
+                        raise RuleError(
+                            Cause.REQUEST_REJECTED,
+                            f"no CP associated at {selector.alternative}",
+                            offending_ie=T.ALTERNATIVE_SMF_IP_ADDRESS,
+                        )
+                    moves[s.up_seid] = (target, moved_fseid(s.cp_fseid, selector.alternative))
+            taken: set[tuple[str, int]] = set()
+            for seid, (target, _) in moves.items():
+                key = (target, self.sessions[seid].cp_seid)
+                other = self._by_cp.get(key)
+                if key in taken or (other is not None and other not in moves):
+                    raise RuleError(
+                        Cause.REQUEST_REJECTED,
+                        f"CP {target} already has a session with CP SEID 0x{key[1]:x}",
+                        offending_ie=T.PFCP_SESSION_CHANGE_INFO,
+                    )
+                taken.add(key)
+        except RuleError as err:
+            return self._refuse(req, err, 0, node_id)
+        moved = {
+            seid: dataclasses.replace(self.sessions[seid], cp_node_id=target, cp_fseid=fseid)
+            for seid, (target, fseid) in moves.items()
+        }
+        try:
+            self.journal.commit({s.key: s.record() for s in moved.values()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+            return cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        for seid in moved:
+            old = self.sessions[seid]
+            self._by_cp.pop((old.cp_node_id, old.cp_seid), None)
+        for seid, new in moved.items():
+            old = self.sessions[seid]
+            old.cp_node_id, old.cp_fseid = new.cp_node_id, new.cp_fseid
+            self._by_cp[(old.cp_node_id, old.cp_seid)] = seid
+        if moved:
+            log.info(
+                "CP %s: %d sessions moved (session set modification)", peer.node_id, len(moved)
+            )
+        return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _peer_at(self, *addresses: str | None) -> str | None:
+        """The Node ID of the associated CP at one of ``addresses``."""
+        if self._sender is None:
+            return None
+        for address in addresses:
+            if address is not None and (node := self._sender.peer_at(address)) is not None:
+                return node
+        return None
 
     def _remove(
         self, session: Session, reason: str, now_ntp: float = 0.0
@@ -1095,6 +1174,11 @@ class SessionEngine:
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
+            group_id=d.get("group_id"),
+        )
+        raw_csids = bytes.fromhex(d.get("fq_csids", ""))
+        session.fq_csids = tuple(
+            c for c in decode_ies(raw_csids, 0, len(raw_csids)) if isinstance(c, FQCSID)
         )
         for urr_id, g in rules.urr.items():
             fresh = self._new_book(g, 0.0, now)
