@@ -1,6 +1,7 @@
 """Fixtures of the session engine tests: the engine on the real local datapath (skipped,
 naming the library, when libupfcore.so is absent), inside a sans-IO node. ``ht``: the same
-with the datapath's clock following the harness's node clock (time-driven reports)."""
+with the datapath's clock and the engine's NTP clock following the harness's node clock
+(time-driven reports)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from datapath.conftest import datapath  # noqa: F401  (the LocalDatapath fixture)
-from session_harness import Harness
+from session_harness import NTP_NOW, Harness
 
 from pfcpd.datapath.local import corelib
 from pfcpd.datapath.local.engine import LocalDatapath
@@ -36,6 +37,7 @@ def ht() -> Iterator[Harness]:
     )
     harness = Harness(dp)
     clock["h"] = harness
+    harness.engine._ntp = lambda: NTP_NOW + harness.now  # type: ignore[method-assign]
     yield harness
     harness.check_sent_with_tshark()
     dp.close()

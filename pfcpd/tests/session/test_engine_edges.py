@@ -143,7 +143,7 @@ def test_up_features_advertised(h: Harness) -> None:
     feats = resp.get(T.UP_FUNCTION_FEATURES)
     assert isinstance(feats, F.UPFunctionFeatures)
     assert set(feats.names()) == {
-        *("BUCP", "DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM", "MNOP", "RESPS")
+        *("BUCP", "DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM", "MNOP", "RESPS", "VTIME")
     }
 
 

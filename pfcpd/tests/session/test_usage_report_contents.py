@@ -32,7 +32,6 @@ UE = "10.45.0.1"
 
 
 def _start(ht: Harness, rule: Grouped) -> tuple[int, int]:
-    ht.engine._ntp = lambda: NTP_NOW + ht.now  # type: ignore[method-assign]
     resp = ht.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
     return up_seid(resp), created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
 

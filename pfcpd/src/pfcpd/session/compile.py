@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..datapath.interface import (
     ApplyAction,
@@ -351,6 +351,19 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
     return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
 
 
+def _blocked(pdrs: list[Pdr], fars: list[Far], urrs: frozenset[int]) -> tuple[list[Pdr], list[Far]]:
+    """The PDRs measured by one of ``urrs`` point at a FAR of their own that drops (a FAR
+    ID the rules do not use), so they stop forwarding (TS 29.244 5.2.2.2.1, VTIME)."""
+    if not any(urrs.intersection(p.urr_ids) for p in pdrs):
+        return pdrs, fars
+    used = {f.far_id for f in fars}
+    drop_id = max(used, default=0) + 1
+    if drop_id > 0xFFFFFFFF:
+        drop_id = next(i for i in range(1, 0xFFFFFFFF) if i not in used)
+    pdrs = [replace(p, far_id=drop_id) if urrs.intersection(p.urr_ids) else p for p in pdrs]
+    return pdrs, [*fars, Far(far_id=drop_id, apply_action=ApplyAction.DROP)]
+
+
 def compile_bar(bar_id: int, g: Grouped, duration_s: int | None) -> Bar:
     count = ie_value(g, T.SUGGESTED_BUFFERING_PACKETS_COUNT) or 0
     return Bar(bar_id=bar_id, max_packets=count, duration_ns=(duration_s or 0) * NS)
@@ -365,10 +378,15 @@ def compile_program(
     rules: RuleSet,
     bar_duration_s: int | None = None,
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
+    blocked_urrs: frozenset[int] = frozenset(),
 ) -> SessionProgram:
+    """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
+    the traffic of their PDRs is dropped."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules)
     fars = [compile_far(ctx, fid, g) for fid, g in rules.far.items()]
+    if blocked_urrs:
+        pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
     qers = [compile_qer(qid, g) for qid, g in rules.qer.items()]
     urrs = [compile_urr(uid, g, offsets.get(uid, NO_OFFSET)) for uid, g in rules.urr.items()]
     bar = None

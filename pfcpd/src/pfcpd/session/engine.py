@@ -92,7 +92,10 @@ _EVENT_TRIGGER = {
     EventType.TIME_THRESHOLD: "TIMTH",
     EventType.TIME_QUOTA: "TIMQU",
 }
-UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS"})
+# UP Function Features (TS 29.244 8.2.25) the engine implements, each with its tests.
+UP_FEATURES = frozenset(
+    {"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS", "VTIME"}
+)
 
 
 def _names(ie_type: int) -> str:
@@ -443,6 +446,8 @@ class SessionEngine:
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
         book.configure(urr, start_ntp)
+        if start_ntp:
+            book.grant(start_ntp)
         period = book.period
         if period and book.reports("PERIO"):
             book.next_periodic = now + period
@@ -633,6 +638,8 @@ class SessionEngine:
                 books[urr_id].configure(g, now_ntp)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
+                if any(updated[urr_id].get(t) is not None for t in _GRANTS):
+                    books[urr_id].grant(now_ntp)
         old = (
             session.rules_blob,
             session.apps,
@@ -642,7 +649,13 @@ class SessionEngine:
         )
         old_sets = session.fq_csids, session.group_id
         try:
-            program = compile_program(self._ctx, rules, session.bar_duration_s, urr_offsets(books))
+            program = compile_program(
+                self._ctx,
+                rules,
+                session.bar_duration_s,
+                urr_offsets(books),
+                blocked_urrs(books),
+            )
             self.datapath.install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             self._undo_reports(session, reports, snapshot)
@@ -694,7 +707,11 @@ class SessionEngine:
         """Install the session's program again, recompiled with its current URR offsets."""
         try:
             program = compile_program(
-                self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
+                self._ctx,
+                session.rules,
+                session.bar_duration_s,
+                urr_offsets(session.urrs),
+                blocked_urrs(session.urrs),
             )
             self.datapath.install(session.up_seid, program)
             self._set_program(session, program)
@@ -1035,24 +1052,34 @@ class SessionEngine:
                 break
 
     def _time_triggers(self, now: float, activity: bool = True) -> None:
-        """Periodic reports, start/stop of traffic and quota holding time."""
+        """Periodic reports, start/stop of traffic, quota holding time, quota validity
+        time and dropped DL traffic threshold."""
+        now_ntp = self._ntp()
         for seid in list(self._timed_seids):
             session = self.sessions[seid]
             due: dict[int, set[str]] = {}
+            expired = False
             for urr_id, book in session.urrs.items():
                 if book.next_periodic is not None and book.next_periodic <= now:
                     while book.next_periodic <= now:
                         book.next_periodic += book.period or 1
                     due.setdefault(urr_id, set()).add("PERIO")
+                if book.validity_over(now_ntp):
+                    expired = True
+                    if book.reports("QUVTI"):
+                        due.setdefault(urr_id, set()).add("QUVTI")
                 qht = book.holding_time if book.reports("QUHTI") else 0
                 idt = book.inactivity
                 watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
-                if not activity or not (watch_start or watch_stop or qht):
+                watch_dropped = book.reports("DROTH") and any(book.dropped_threshold)
+                if not activity or not (watch_start or watch_stop or qht or watch_dropped):
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
                 except DatapathError:
                     continue
+                if watch_dropped and book.dropped_threshold_reached(usage):
+                    due.setdefault(urr_id, set()).add("DROTH")
                 if usage.packets_total != book.last_packets:
                     book.last_packets = usage.packets_total
                     book.idle_since = now
@@ -1070,6 +1097,9 @@ class SessionEngine:
                     due.setdefault(urr_id, set()).add("QUHTI")
             if due:
                 self._usage_reports(session, due, now)
+            if expired:  # the quota's traffic stops (after the report read its counts)
+                self._reinstall(session)
+                self._commit_quietly(session)
 
     def _update_bar_from_report(self, session: Session, update: Grouped) -> None:
         """Update BAR of a Session Report Response: DL buffering duration and suggested
@@ -1187,7 +1217,11 @@ class SessionEngine:
             book.configure(g)
         session.derive(rules)
         session.program = compile_program(
-            self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
+            self._ctx,
+            rules,
+            session.bar_duration_s,
+            urr_offsets(session.urrs),
+            blocked_urrs(session.urrs),
         )
         if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
             raise ValueError(f"session 0x{session.up_seid:x} restored twice")
@@ -1334,6 +1368,15 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
     return out
 
 
+def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
+    """URRs whose granted quota is no longer valid (their traffic is dropped)."""
+    return frozenset(u for u, b in books.items() if b.quota_expired)
+
+
+# What grants a URR a new quota (its Quota Validity Time counts again).
+_GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
 def _check_queries(req: Message, session: Session) -> None:
     for q in req.get_all(T.QUERY_URR):
         qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
@@ -1347,11 +1390,11 @@ def _check_queries(req: Message, session: Session) -> None:
 
 def _timed(session: Session) -> bool:
     """The session has URRs the engine watches over time (periodic, start/stop of
-    traffic, quota holding time)."""
-    return any(b.triggers & _TIMED_TRIGGERS for b in session.urrs.values())
+    traffic, quota holding time, dropped DL traffic, quota validity)."""
+    return any(b.triggers & _TIMED_TRIGGERS or b.validity_ntp for b in session.urrs.values())
 
 
-_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI").flags
+_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROTH").flags
 
 
 def _applications(rules: RuleSet) -> frozenset[str]:

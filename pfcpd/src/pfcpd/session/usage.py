@@ -28,7 +28,7 @@ from ..pfcp.ies_scalar import (
     TimeOfFirstPacket,
     TimeOfLastPacket,
 )
-from ..pfcp.ies_traffic import VolumeMeasurement
+from ..pfcp.ies_traffic import DroppedDLTrafficThreshold, VolumeMeasurement
 
 T = IEType
 # TS 29.244 5.2.2.3.1: a report triggered only by these carries no measurement (and the
@@ -117,6 +117,16 @@ class UrrBook:
     # Time metering (DURAT) starts at the first packet, or at once with Measurement
     # Information ISTM (TS 29.244 5.2.2.2.1): NTP time it started, 0 = not yet (journaled).
     metering_ntp: float = 0.0
+    # Dropped DL Traffic Threshold (DROTH): (packets, octets), None = not set; and the
+    # datapath's dropped DL counts when it was last reached (they reset with the counts).
+    dropped_threshold: tuple[int | None, int | None] = (None, None)
+    dropped_base: tuple[int, int] = (0, 0)
+    # Quota Validity Time (VTIME, 5.2.2.2.1): seconds, from the rule; when the granted quota
+    # stops being valid (NTP, 0 = never) and whether it did (then the URR's traffic is
+    # dropped until the CP grants a new quota). Both journaled.
+    validity: int = 0
+    validity_ntp: float = 0.0
+    quota_expired: bool = False
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -136,9 +146,44 @@ class UrrBook:
         self.inactivity = _value(urr, T.INACTIVITY_DETECTION_TIME)
         self.quota = urr.get(T.VOLUME_QUOTA) is not None
         self.linked = tuple(int(ie.value) for ie in urr.get_all(T.LINKED_URR_ID))  # type: ignore[attr-defined]
+        dropped = urr.get(T.DROPPED_DL_TRAFFIC_THRESHOLD)
+        self.dropped_threshold = (
+            (dropped.packets, dropped.octets)
+            if isinstance(dropped, DroppedDLTrafficThreshold)
+            else (None, None)
+        )
+        self.validity = _value(urr, T.QUOTA_VALIDITY_TIME)
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
+
+    def grant(self, now_ntp: float) -> None:
+        """A quota was granted (the URR created, or updated with a quota or a validity
+        time): its Quota Validity Time, if any, counts from now."""
+        self.quota_expired = False
+        self.validity_ntp = now_ntp + self.validity if self.validity else 0.0
+
+    def validity_over(self, now_ntp: float) -> bool:
+        """The granted quota's validity time just ended (once per grant)."""
+        if self.quota_expired or not self.validity_ntp or now_ntp < self.validity_ntp:
+            return False
+        self.quota_expired = True
+        return True
+
+    def dropped_threshold_reached(self, usage: Usage) -> bool:
+        """The DL traffic dropped since the threshold was last reached (or the counts were
+        last reset) reaches the Dropped DL Traffic Threshold; re-armed when it does."""
+        packets, octets = self.dropped_threshold
+        dropped = (usage.dropped_dl_packets, usage.dropped_dl_bytes)
+        if dropped < self.dropped_base:  # the datapath's counts were reset meanwhile
+            self.dropped_base = (0, 0)
+        base_packets, base_octets = self.dropped_base
+        if (packets and dropped[0] - base_packets >= packets) or (
+            octets and dropped[1] - base_octets >= octets
+        ):
+            self.dropped_base = dropped
+            return True
+        return False
 
     def copy(self) -> UrrBook:
         """An independent copy (its counts are copied too)."""
@@ -148,6 +193,7 @@ class UrrBook:
         """``counts`` were read from the datapath with reset."""
         self.consumed = self.consumed + counts
         self.dp_seen = ZERO
+        self.dropped_base = (0, 0)  # the datapath's dropped counts were reset too
 
     def to_json(self) -> dict[str, object]:
         baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
@@ -157,6 +203,8 @@ class UrrBook:
             "consumed": list(consumed.values),
             "start": self.period_start_ntp,
             "metering": self.metering_ntp,
+            "validity": self.validity_ntp,
+            "expired": self.quota_expired,
         }
 
     @classmethod
@@ -167,15 +215,17 @@ class UrrBook:
             return Counts(tuple(int(v) for v in values))
 
         seqn, start = d.get("seqn", 0), d.get("start", 0.0)
-        metering = d.get("metering", 0.0)
+        metering, validity = d.get("metering", 0.0), d.get("validity", 0.0)
         assert isinstance(seqn, int) and isinstance(start, int | float)
-        assert isinstance(metering, int | float)
+        assert isinstance(metering, int | float) and isinstance(validity, int | float)
         return cls(
             seqn=seqn,
             baseline=counts("baseline"),
             consumed=counts("consumed"),
             period_start_ntp=start,
             metering_ntp=metering,
+            validity_ntp=validity,
+            quota_expired=bool(d.get("expired", False)),
         )
 
 
