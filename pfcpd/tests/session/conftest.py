@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from datapath.conftest import datapath  # noqa: F401  (the LocalDatapath fixture)
+from datapath.conftest import (
+    datapath,  # noqa: F401  (the LocalDatapath fixture)
+    require_core,
+)
 from session_harness import NTP_NOW, Harness
 
-from pfcpd.datapath.local import corelib
 from pfcpd.datapath.local.engine import LocalDatapath
 
 
@@ -26,10 +28,7 @@ def h(datapath: LocalDatapath) -> Iterator[Harness]:  # noqa: F811
 
 @pytest.fixture
 def ht() -> Iterator[Harness]:
-    try:
-        corelib.load()
-    except corelib.CoreLibNotFound as e:
-        pytest.skip(f"libupfcore.so missing: {e}")
+    require_core()
     clock: dict[str, Harness | None] = {"h": None}
     dp = LocalDatapath(
         expected_sessions=16,

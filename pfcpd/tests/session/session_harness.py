@@ -202,6 +202,12 @@ class Harness:
         self.node.datagram_received(encode(resp), CP, self.now)
         self._collect()
 
+    def answer_all(self, sent: list[Message]) -> None:
+        """Accept every Session Report Request of ``sent``."""
+        for m in sent:
+            if m.msg_type == M.SESSION_REPORT_REQUEST:
+                self.answer(m)
+
     def check_sent_with_tshark(self) -> None:
         """tshark's PFCP dissector and pycrate both read every message sent cleanly (pycrate
         those of the types it implements)."""
@@ -211,6 +217,18 @@ class Harness:
             assert tshark_problems(self.sent) == []
             known = [d for d in self.sent if d[1] not in PYCRATE_UNKNOWN_TYPES]
             assert [e for e in map(pycrate_error, known) if e is not None] == []
+
+
+def usage_reports(sent: list[Message]) -> list[Grouped]:
+    """The Usage Reports of the Session Report Requests in ``sent`` (retransmissions left
+    out)."""
+    out: list[Grouped] = []
+    seen: set[int] = set()
+    for m in sent:
+        if m.msg_type == M.SESSION_REPORT_REQUEST and m.seq not in seen:
+            seen.add(m.seq)
+            out += [r for r in m.get_all(T.USAGE_REPORT_REPORT_REQUEST) if isinstance(r, Grouped)]
+    return out
 
 
 def up_seid(resp: Message) -> int:

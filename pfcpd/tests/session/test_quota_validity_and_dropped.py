@@ -19,32 +19,17 @@ from session_harness import (
     ul_pdr,
     up_seid,
     urr,
+    usage_reports,
 )
 
 from pfcpd.datapath.local.engine import Verdict
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import Grouped, IEType, MessageType
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 
 T = IEType
 M = MessageType
 UE = "10.45.0.1"  # the first address of the pool
-
-
-def _reports(sent: list[Message]) -> list[Grouped]:
-    out: list[Grouped] = []
-    seen: set[int] = set()
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST and m.seq not in seen:
-            seen.add(m.seq)
-            out += [r for r in m.get_all(T.USAGE_REPORT_REPORT_REQUEST) if isinstance(r, Grouped)]
-    return out
-
-
-def _answer_all(ht: Harness, sent: list[Message]) -> None:
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST:
-            ht.answer(m)
 
 
 def _trigger(report: Grouped) -> list[str]:
@@ -62,13 +47,13 @@ def test_quota_validity_time_reports_then_drops_until_a_new_quota(ht: Harness) -
     resp = ht.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
     seid, teid = up_seid(resp), created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
     assert ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict == Verdict.FORWARD
-    assert _reports(ht.advance(2.5)) == []
+    assert usage_reports(ht.advance(2.5)) == []
     sent = ht.advance(1.0)
-    [report] = _reports(sent)
+    [report] = usage_reports(sent)
     assert _trigger(report) == ["QUVTI"]
     vm = report.get(T.VOLUME_MEASUREMENT)
     assert vm is not None and vm.ul == 128  # type: ignore[attr-defined]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     # The quota is no longer valid: the URR's traffic is dropped (both ways) ...
     assert ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict == Verdict.DROP
     assert ht.dp.process_dl(dl_packet(UE)).verdict == Verdict.DROP
@@ -78,8 +63,8 @@ def test_quota_validity_time_reports_then_drops_until_a_new_quota(ht: Harness) -
     assert ht.modify(seid, update).get(T.CAUSE).value == 1  # type: ignore[union-attr]
     assert ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict == Verdict.FORWARD
     sent = ht.advance(3.5)
-    assert [_trigger(r) for r in _reports(sent)] == [["QUVTI"]]
-    _answer_all(ht, sent)
+    assert [_trigger(r) for r in usage_reports(sent)] == [["QUVTI"]]
+    ht.answer_all(sent)
 
 
 def test_dropped_dl_traffic_threshold_reports_without_measurement(ht: Harness) -> None:
@@ -89,23 +74,23 @@ def test_dropped_dl_traffic_threshold_reports_without_measurement(ht: Harness) -
     ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))  # forwarded: counted
     for _ in range(2):
         assert ht.dp.process_dl(dl_packet(UE)).verdict == Verdict.DROP
-    assert _reports(ht.advance(1.0)) == []
+    assert usage_reports(ht.advance(1.0)) == []
     ht.dp.process_dl(dl_packet(UE))
     sent = ht.advance(1.0)
-    [report] = _reports(sent)
+    [report] = usage_reports(sent)
     assert _trigger(report) == ["DROTH"]
     assert report.get(T.VOLUME_MEASUREMENT) is None
     assert report.get(T.DURATION_MEASUREMENT) is None
     assert report.get(T.START_TIME) is not None and report.get(T.END_TIME) is not None
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     # Re-armed: three more dropped packets, another report; fewer, none.
     for _ in range(2):
         ht.dp.process_dl(dl_packet(UE))
-    assert _reports(ht.advance(1.0)) == []
+    assert usage_reports(ht.advance(1.0)) == []
     ht.dp.process_dl(dl_packet(UE))
     sent = ht.advance(1.0)
-    assert [_trigger(r) for r in _reports(sent)] == [["DROTH"]]
-    _answer_all(ht, sent)
+    assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+    ht.answer_all(sent)
     # The forwarded uplink packet was not reset by the DROTH reports.
     [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
     assert final.get(T.VOLUME_MEASUREMENT).ul == 128  # type: ignore[union-attr]

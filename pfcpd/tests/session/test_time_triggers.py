@@ -14,6 +14,7 @@ from session_harness import (
     ul_packet,
     ul_pdr,
     urr,
+    usage_reports,
 )
 
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
@@ -25,20 +26,10 @@ UE = "10.45.0.1"
 
 
 def _triggers(sent: list[Message]) -> list[tuple[int, list[str]]]:
-    out, seen = [], set()
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST and m.seq not in seen:
-            seen.add(m.seq)
-            for r in m.get_all(T.USAGE_REPORT_REPORT_REQUEST):
-                assert isinstance(r, Grouped)
-                out.append((r.get(T.URR_ID).value, r.get(T.USAGE_REPORT_TRIGGER).names()))  # type: ignore[union-attr]
-    return out
-
-
-def _answer_all(h: Harness, sent: list[Message]) -> None:
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST:
-            h.answer(m)
+    return [
+        (r.get(T.URR_ID).value, r.get(T.USAGE_REPORT_TRIGGER).names())  # type: ignore[union-attr]
+        for r in usage_reports(sent)
+    ]
 
 
 def _teid(h: Harness, *rules: Grouped) -> int:
@@ -54,7 +45,7 @@ def test_time_threshold(ht: Harness) -> None:
     assert _triggers(ht.advance(1.5)) == []
     sent = ht.advance(1.0)
     assert _triggers(sent) == [(1, ["TIMTH"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_start_stop_and_holding_time(ht: Harness) -> None:
@@ -65,13 +56,13 @@ def test_start_stop_and_holding_time(ht: Harness) -> None:
     ht.dp.process_ul(gtpu(ul_packet(UE), teid))
     sent = ht.advance(0.2)
     assert _triggers(sent) == [(1, ["START"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     sent = ht.advance(2.5)
     assert _triggers(sent) == [(1, ["STOPT"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     sent = ht.advance(3.0)
     assert _triggers(sent) == [(1, ["QUHTI"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_periodic_reports_every_period(ht: Harness) -> None:
@@ -93,7 +84,7 @@ def test_periodic_reports_every_period(ht: Harness) -> None:
         if m.msg_type == M.SESSION_REPORT_REQUEST
     }
     assert sorted(seqns.values()) == [0, 1]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
@@ -104,5 +95,5 @@ def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
     assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.FORWARD
     sent = ht.advance(2.5)
     assert _triggers(sent) == [(1, ["TIMQU"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.DROP

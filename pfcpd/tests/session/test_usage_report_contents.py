@@ -19,9 +19,10 @@ from session_harness import (
     ul_pdr,
     up_seid,
     urr,
+    usage_reports,
 )
 
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import Grouped, IEType, MessageType
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp.ies_traffic import VolumeMeasurement
@@ -36,26 +37,9 @@ def _start(ht: Harness, rule: Grouped) -> tuple[int, int]:
     return up_seid(resp), created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
 
 
-def _reports(sent: list[Message]) -> list[Grouped]:
-    """The usage reports of ``sent`` (retransmissions left out)."""
-    out: list[Grouped] = []
-    seen: set[int] = set()
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST and m.seq not in seen:
-            seen.add(m.seq)
-            out += [r for r in m.get_all(T.USAGE_REPORT_REPORT_REQUEST) if isinstance(r, Grouped)]
-    return out
-
-
 def _value(report: Grouped, ie_type: int) -> int | None:
     ie = report.get(ie_type)
     return None if ie is None else ie.value  # type: ignore[attr-defined]
-
-
-def _answer_all(ht: Harness, sent: list[Message]) -> None:
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST:
-            ht.answer(m)
 
 
 def test_periodic_reports_carry_packet_times_and_metered_duration(ht: Harness) -> None:
@@ -65,7 +49,7 @@ def test_periodic_reports_carry_packet_times_and_metered_duration(ht: Harness) -
     ht.advance(2.0)
     ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
     sent = ht.advance(5.5)
-    [first] = _reports(sent)
+    [first] = usage_reports(sent)
     assert _value(first, T.START_TIME) == NTP_NOW
     assert _value(first, T.END_TIME) == NTP_NOW + 10
     assert _value(first, T.TIME_OF_FIRST_PACKET) == NTP_NOW + 3
@@ -77,10 +61,10 @@ def test_periodic_reports_carry_packet_times_and_metered_duration(ht: Harness) -
         2 * 128,
         2,
     )  # IP packets of 128 octets
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     # A period without packets: no packet times, and metering goes on for the whole period.
     sent = ht.advance(10.0)
-    [second] = _reports(sent)
+    [second] = usage_reports(sent)
     assert (_value(second, T.START_TIME), _value(second, T.END_TIME)) == (
         NTP_NOW + 10,
         NTP_NOW + 20,
@@ -88,7 +72,7 @@ def test_periodic_reports_carry_packet_times_and_metered_duration(ht: Harness) -
     assert second.get(T.TIME_OF_FIRST_PACKET) is None
     assert second.get(T.TIME_OF_LAST_PACKET) is None
     assert _value(second, T.DURATION_MEASUREMENT) == 10
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_a_start_of_traffic_report_carries_no_measurement_and_resets_nothing(
@@ -98,20 +82,20 @@ def test_a_start_of_traffic_report_carries_no_measurement_and_resets_nothing(
     ht.advance(1.0)
     ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
     sent = ht.advance(0.5)
-    [start] = _reports(sent)
+    [start] = usage_reports(sent)
     assert start.get(T.USAGE_REPORT_TRIGGER).names() == ["START"]  # type: ignore[union-attr]
     for absent in (T.START_TIME, T.END_TIME, T.VOLUME_MEASUREMENT, T.DURATION_MEASUREMENT):
         assert start.get(absent) is None, absent
     assert _value(start, T.TIME_OF_FIRST_PACKET) == NTP_NOW + 1
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
     sent = ht.advance(3.5)  # idle: stop of traffic, with the measurement since the start
-    [stop] = _reports(sent)
+    [stop] = usage_reports(sent)
     assert stop.get(T.USAGE_REPORT_TRIGGER).names() == ["STOPT"]  # type: ignore[union-attr]
     assert stop.get(T.START_TIME) is None and stop.get(T.END_TIME) is None
     vm = stop.get(T.VOLUME_MEASUREMENT)
     assert isinstance(vm, VolumeMeasurement) and vm.ul == 2 * 128  # not reset by START
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
     assert isinstance(final, Grouped)
     assert final.get(T.START_TIME) is not None and final.get(T.TIME_OF_FIRST_PACKET) is None

@@ -446,10 +446,10 @@ class AlternativeSMFIPAddress(IE):
         return bytes((flags,)) + _encode_v4v6(self.ipv4, self.ipv6)
 
 
-@register
 @dataclass(slots=True, frozen=True)
-class CPPFCPEntityIPAddress(IE):
-    TYPE = IEType.CP_PFCP_ENTITY_IP_ADDRESS
+class _AddressPair(IE):
+    """An IPv4 and/or IPv6 address after a flags octet (bit 1 V6, bit 2 V4)."""
+
     ipv4: str | None = None
     ipv6: str | None = None
 
@@ -465,22 +465,17 @@ class CPPFCPEntityIPAddress(IE):
 
 @register
 @dataclass(slots=True, frozen=True)
-class CPIPAddress(IE):
+class CPPFCPEntityIPAddress(_AddressPair):
+    TYPE = IEType.CP_PFCP_ENTITY_IP_ADDRESS
+
+
+@register
+@dataclass(slots=True, frozen=True)
+class CPIPAddress(_AddressPair):
     """Clause 8.2.199: the IP address in the CP F-SEID of the sessions a Session Set
     Modification moves."""
 
     TYPE = IEType.CP_IP_ADDRESS
-    ipv4: str | None = None
-    ipv6: str | None = None
-
-    @classmethod
-    def decode(cls, data: bytes) -> Self:
-        ipv4, ipv6, _ = _decode_v4v6_flags(data, 1, data[0], 0x02, 0x01)
-        return cls(ipv4, ipv6)
-
-    def encode(self) -> bytes:
-        flags = (0x01 if self.ipv6 is not None else 0) | (0x02 if self.ipv4 is not None else 0)
-        return bytes((flags,)) + _encode_v4v6(self.ipv4, self.ipv6)
 
 
 FQ_CSID_IPV4, FQ_CSID_IPV6, FQ_CSID_MCC_MNC = 0, 1, 2

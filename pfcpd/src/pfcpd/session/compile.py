@@ -53,7 +53,7 @@ from ..pfcp.ies_traffic import (
 )
 from .addresses import shared_address, shared_network
 from .errors import RuleError
-from .flow_description import FlowDescriptionError, FlowDescriptionTooCostly, parse_flow_description
+from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
 from .rules import RuleSet, ie_value
 
 T = IEType
@@ -99,16 +99,12 @@ def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFil
         assert isinstance(ie, SDFFilter)
         base = SdfFilter()
         if ie.flow_description is not None:
-            try:
-                parsed = parse_flow_description(ie.flow_description)
-            except FlowDescriptionTooCostly as e:
-                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: SDF filter {e}") from e
-            except FlowDescriptionError as e:
-                raise RuleError(
-                    Cause.MANDATORY_IE_INCORRECT,
-                    f"PDR {pdr_id}: flow description {ie.flow_description!r}: {e}",
-                    offending_ie=T.SDF_FILTER,
-                ) from e
+            parsed = filters_or_refusal(
+                ie.flow_description,
+                f"PDR {pdr_id}",
+                T.SDF_FILTER,
+                lambda e: _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: SDF filter {e}"),
+            )
         else:
             parsed = (base,)
         extra: dict[str, object] = {}
