@@ -185,11 +185,16 @@ def test_session_set_modification_moves_the_named_sessions(h: Harness) -> None:
     h.node.datagram_received(encode(Message(query.msg_type, 77, query.ies, by_csid)), SMF2, h.now)
     [answer] = [decode(t.data) for t in h.node.datagrams_to_send()]
     assert cause(answer) == 1 and answer.seid == 1
-    # Its Session Report Requests go to the new CP.
+    # Its Session Report Requests go to the new CP, whose answer may give it a new Group Id.
     h.engine._send_report(h.engine.sessions[by_group], "USAR", [], h.now)
     [report] = h.node.datagrams_to_send()
     h.sent.append(report.data)
     assert report.addr == SMF2 and decode(report.data).seid == 2
+    answer_ies = [S.Cause(1), X.GroupID("group-c")]
+    report_resp = Message(M.SESSION_REPORT_RESPONSE, decode(report.data).seq, answer_ies, 2)
+    h.node.datagram_received(encode(report_resp), SMF2, h.now)
+    assert h.engine.sessions[by_group].group_id == "group-c"
+    assert json.loads(h.journal.records[h.engine.sessions[by_group].key])["group_id"] == "group-c"
 
 
 def test_session_set_modification_by_cp_ip_address_and_its_refusals(h: Harness) -> None:

@@ -339,6 +339,13 @@ class SessionEngine:
         update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
         if isinstance(update_bar, Grouped):
             self._update_bar_from_report(session, update_bar)
+        if cause == Cause.REQUEST_ACCEPTED and (
+            response.get(T.FQ_CSID) is not None or response.get(T.GROUP_ID) is not None
+        ):
+            # The CP that took the session over gives it a new FQ-CSID or Group Id (5.22.4).
+            session.fq_csids = fq_csids(response, session.fq_csids)
+            session.group_id = group_id(response, session.group_id)
+            self._commit_quietly(session)
 
     def get_timer(self) -> float | None:
         if not self.sessions:
