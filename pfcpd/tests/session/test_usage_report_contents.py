@@ -2,7 +2,8 @@
 Start/End Time except for start/stop of traffic, Time of First/Last Packet when packets were
 counted, no measurement in a report triggered by START alone (the counts go on), packet
 counts only with Measurement Information MNOP, time metering from the first packet unless
-ISTM. The node clock, the datapath clock and the NTP clock move together here."""
+ISTM, measurement paused by INAM. The node clock, the datapath clock and the NTP clock move
+together here."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from session_harness import (
     created,
     dl_far,
     dl_pdr,
+    g,
     gtpu,
     qer,
     ul_far,
@@ -25,6 +27,7 @@ from session_harness import (
 from pfcpd.pfcp import Grouped, IEType, MessageType
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ies_traffic import VolumeMeasurement
 
 T = IEType
@@ -114,3 +117,31 @@ def test_packets_only_with_mnop_and_metering_at_once_with_istm(ht: Harness) -> N
     assert (vm.total_packets, vm.ul_packets, vm.dl_packets) == (None, None, None)
     assert _value(final, T.DURATION_MEASUREMENT) == 6  # from the establishment (ISTM)
     assert _value(final, T.TIME_OF_FIRST_PACKET) == NTP_NOW + 4
+
+
+def test_inactive_measurement_pauses_and_resumes(ht: Harness) -> None:
+    """INAM (TS 29.244 5.2.2.3.1): pausing keeps the counts so far, traffic while paused is
+    not measured (nor held against the threshold), resuming measures again."""
+    seid, teid = _start(ht, urr(1, "VOLTH", vt=TR.VolumeThreshold(total=300)))
+
+    def send(n: int) -> None:
+        for _ in range(n):
+            ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+
+    def update(*flags: str) -> None:
+        info = F.MeasurementInformation.of(*flags)
+        resp = ht.modify(seid, g(T.UPDATE_URR, S.URRID(1), info))
+        assert resp.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+
+    send(1)
+    update("INAM", "MNOP")
+    send(5)  # 640 octets, beyond the threshold: not measured, no report
+    assert usage_reports(ht.advance(1.0)) == []
+    query = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    [paused] = query.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert paused.get(T.VOLUME_MEASUREMENT).ul == 128  # type: ignore[union-attr]
+    update("MNOP")  # resumed
+    send(1)
+    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    vm = final.get(T.VOLUME_MEASUREMENT)  # type: ignore[union-attr]
+    assert (vm.ul, vm.ul_packets) == (128, 1)  # type: ignore[union-attr]

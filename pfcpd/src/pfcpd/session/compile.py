@@ -35,7 +35,7 @@ from ..pfcp.ies_address import (
     UEIPAddress,
 )
 from ..pfcp.ies_flags import ApplyAction as ApplyActionIE
-from ..pfcp.ies_flags import ReportingTriggers
+from ..pfcp.ies_flags import MeasurementInformation, ReportingTriggers
 from ..pfcp.ies_scalar import TimerIE
 from ..pfcp.ies_text import ApplicationID, NetworkInstance
 from ..pfcp.ies_traffic import (
@@ -333,6 +333,9 @@ def _volume(ie: object, offset: Volumes = (0, 0, 0)) -> Volumes | None:
 def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_OFFSET) -> Urr:
     """``offsets``: bytes already counted towards the volume threshold (read from the
     datapath, not reported yet) and towards the volume quota (read since it was set)."""
+    info = g.get(T.MEASUREMENT_INFORMATION)
+    if isinstance(info, MeasurementInformation) and info.has("INAM"):
+        return Urr(urr_id=urr_id)  # measurement paused: no threshold or quota applies
     trig = g.get(T.REPORTING_TRIGGERS)
     assert isinstance(trig, ReportingTriggers)
     kwargs: dict[str, object] = {}

@@ -453,6 +453,7 @@ class SessionEngine:
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
         book.configure(urr, start_ntp)
+        book.inactive = book.inam  # created paused: nothing was counted yet
         if start_ntp:
             book.grant(start_ntp)
         period = book.period
@@ -694,6 +695,8 @@ class SessionEngine:
             self.teids.free(teid)
         for name, net in freed_ue:
             self.ue_pools.free(name, net)
+        if self._pause_or_resume(session):
+            self._commit_quietly(session)
         self._refresh_timed(session)
         if sm_flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
@@ -701,6 +704,27 @@ class SessionEngine:
         ies += _created_pdrs(alloc)
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _pause_or_resume(self, session: Session) -> bool:
+        """URRs whose rule now pauses (INAM) or resumes their measurement: pausing keeps
+        the counts so far for later; resuming discards what the datapath counted meanwhile
+        (TS 29.244 5.2.2.3.1). True when one did."""
+        changed = False
+        for urr_id, book in session.urrs.items():
+            if book.inam == book.inactive:
+                continue
+            try:
+                counts = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
+            except DatapathError as err:
+                log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+                continue
+            if book.inam:
+                book.baseline = book.baseline + counts
+                book.taken(counts)
+            else:
+                book.taken(ZERO)
+            book.inactive, changed = book.inam, True
+        return changed
 
     def _session_of(self, req: Message, peer: Peer) -> Session | None:
         """The session the request's SEID names, if the requesting CP owns it: another CP's
@@ -875,7 +899,7 @@ class SessionEngine:
         final: dict[int, tuple[Counts, PacketTimes | None]] = {}
         for urr_id, book in session.urrs.items():
             counts, times = book.baseline, None
-            if urr_id in usage:
+            if urr_id in usage and not book.inactive:  # (paused: its counts are not usage)
                 counts = counts + Counts.of(usage[urr_id])
                 times = packet_times(usage[urr_id], dp_now, now_ntp)
             final[urr_id] = counts, times
@@ -920,11 +944,15 @@ class SessionEngine:
         measured = measures(triggers)  # else the counts go on into the next report
         try:
             usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
-            times = packet_times(usage, self.datapath.now_ns(), now_ntp)
-            if measured:
-                taken = Counts.of(usage)
-                counts = counts + taken
-                book.taken(taken)
+            if book.inactive:  # paused: the datapath's counts are not usage
+                if measured:
+                    book.taken(ZERO)
+            else:
+                times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+                if measured:
+                    taken = Counts.of(usage)
+                    counts = counts + taken
+                    book.taken(taken)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
         if measured:
@@ -1148,6 +1176,8 @@ class SessionEngine:
                 continue
             moved = False
             for urr_id, book in session.urrs.items():
+                if book.inactive:  # paused: its datapath counts are not usage
+                    continue
                 try:
                     counts = Counts.of(self.datapath.read_usage(seid, urr_id))
                 except DatapathError:

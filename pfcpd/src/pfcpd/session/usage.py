@@ -127,6 +127,11 @@ class UrrBook:
     validity: int = 0
     validity_ntp: float = 0.0
     quota_expired: bool = False
+    # Measurement Information INAM (5.2.2.3.1): the rule asks for the measurement to pause;
+    # ``inactive``: it is paused (the counts until then are kept in ``baseline``; what the
+    # datapath counts meanwhile is discarded). ``inactive`` is journaled.
+    inam: bool = False
+    inactive: bool = False
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -139,6 +144,7 @@ class UrrBook:
         info = urr.get(T.MEASUREMENT_INFORMATION)
         flags = info if isinstance(info, MeasurementInformation) else MeasurementInformation()
         self.packets = flags.has("MNOP")
+        self.inam = flags.has("INAM")
         if flags.has("ISTM") and not self.metering_ntp and now_ntp:
             self.metering_ntp = now_ntp
         self.period = _value(urr, T.MEASUREMENT_PERIOD)
@@ -205,6 +211,7 @@ class UrrBook:
             "metering": self.metering_ntp,
             "validity": self.validity_ntp,
             "expired": self.quota_expired,
+            "inactive": self.inactive,
         }
 
     @classmethod
@@ -226,6 +233,7 @@ class UrrBook:
             metering_ntp=metering,
             validity_ntp=validity,
             quota_expired=bool(d.get("expired", False)),
+            inactive=bool(d.get("inactive", False)),
         )
 
 
