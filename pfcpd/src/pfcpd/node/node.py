@@ -342,7 +342,7 @@ class PfcpNode:
         except CodecError as err:
             self._undecodable(err, data, addr, local, now)
             return
-        digest: bytes | None = None  # of the datagram, when it carries a request
+        digest: int | None = None  # of the datagram, when it carries a request
         if not is_request(header.msg_type):
             if (addr, header.seq) not in self._outgoing:
                 what = f"{message_type_name(header.msg_type)} seq {header.seq}"
@@ -611,7 +611,7 @@ class PfcpNode:
     # -- requests this node answers ---------------------------------------------------------------
 
     def _request(
-        self, msg: Message, addr: Address, local: str | None, now: float, digest: bytes
+        self, msg: Message, addr: Address, local: str | None, now: float, digest: int
     ) -> None:
         """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
         started = self._clock()
@@ -649,7 +649,7 @@ class PfcpNode:
         addr: Address,
         local: str | None,
         now: float,
-        cache_for: bytes | None,
+        cache_for: int | None,
     ) -> None:
         """Send ``response``; cached for retransmissions of the request whose digest is
         ``cache_for`` (None: not cached)."""
