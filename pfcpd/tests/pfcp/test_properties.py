@@ -159,7 +159,7 @@ def any_ie_anywhere() -> Iterator[None]:
         codec.reload_tables()
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages())
 def test_roundtrip(msg: Message) -> None:
     data = encode(msg)
@@ -170,7 +170,7 @@ def test_roundtrip(msg: Message) -> None:
         assert decode(data) == msg
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_only_codec_error(data: bytes) -> None:
     with contextlib.suppress(CodecError):
@@ -180,7 +180,7 @@ def test_arbitrary_bytes_only_codec_error(data: bytes) -> None:
 SAMPLE_BYTES = [encode(m) for m in all_samples()]
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(
     st.sampled_from(SAMPLE_BYTES),
     st.lists(st.tuples(st.integers(0, 10_000), u8), min_size=1, max_size=6),
