@@ -302,6 +302,8 @@ def all_samples() -> list[Message]:
                 CP_NODE,
                 RECOVERY,
                 F.CPFunctionFeatures.of("LOAD", "OVRL"),
+                A.AlternativeSMFIPAddress(ipv4="127.0.0.7", preferred=True),
+                X.SMFSetID("set1.smfset.5gc.mnc001.mcc001.3gppnetwork.org"),
                 g(
                     T.PFCP_SESSION_RETENTION_INFORMATION,
                     A.CPPFCPEntityIPAddress(ipv4="127.0.0.2"),

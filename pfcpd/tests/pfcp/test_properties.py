@@ -117,6 +117,7 @@ leaf_ies = st.one_of(
     ),
     st.builds(A.CPIPAddress, st.one_of(st.none(), v4), st.one_of(st.none(), v6)),
     st.builds(X.GroupID, text),
+    st.builds(X.SMFSetID, dns_name, st.booleans()),
     st.builds(F.MeasurementInformation, u8),
     st.builds(RawIE, st.sampled_from([150, 152, 141]), st.binary(max_size=20)),
     st.builds(VendorIE, st.integers(0x8000, 0xFFFF), u16, st.binary(max_size=20)),

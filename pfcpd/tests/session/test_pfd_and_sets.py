@@ -127,9 +127,11 @@ def _establish_with(h: Harness, cp_seid: int, *ies: IE) -> int:
     return up_seid(h.request(req))
 
 
-def _associate(h: Harness, addr: tuple[str, int], node_id: str) -> None:
+def _associate(h: Harness, addr: tuple[str, int], node_id: str, *ies: IE) -> None:
     setup = Message(
-        M.ASSOCIATION_SETUP_REQUEST, 1, [A.NodeID.from_text(node_id), S.RecoveryTimeStamp(1)]
+        M.ASSOCIATION_SETUP_REQUEST,
+        1,
+        [A.NodeID.from_text(node_id), S.RecoveryTimeStamp(1), *ies],
     )
     h.node.datagram_received(encode(setup), addr, h.now)
     h.node.datagrams_to_send()
@@ -246,3 +248,41 @@ def test_session_sets_and_a_moved_session_come_back_after_a_restart(h: Harness) 
         assert back.fq_csids == (fq_csid(7),)
     finally:
         dp2.close()
+
+
+def test_another_smf_of_the_set_takes_sessions_over(h: Harness) -> None:
+    """MPAS (5.22.3/5.22.4): an SMF of the same SMF set moves the sessions to itself, at one
+    of its Alternative SMF IP Addresses; an SMF of no set cannot touch them."""
+    seid = _establish_with(h, 1, X.GroupID("group-a"))
+    update = Message(
+        M.ASSOCIATION_UPDATE_REQUEST, 0, [A.NodeID.from_text("smf"), X.SMFSetID("set1.example")]
+    )
+    assert cause(h.request(update)) == 1
+    _associate(
+        h,
+        SMF2,
+        "smf2",
+        A.AlternativeSMFIPAddress(ipv4="127.0.0.4"),
+        X.SMFSetID("set1.example"),
+    )
+    outsider = ("127.0.0.5", 8805)
+    _associate(h, outsider, "smf3")
+    info = _change_info(outsider[0], X.GroupID("group-a"))
+    req = Message(M.SESSION_SET_MODIFICATION_REQUEST, 9, [A.NodeID.from_text("smf3"), info])
+    h.node.datagram_received(encode(req), outsider, h.now)
+    [answer] = [decode(t.data) for t in h.node.datagrams_to_send()]
+    assert cause(answer) == 1 and h.engine.sessions[seid].cp_node_id == "smf"
+    info = _change_info("127.0.0.4", X.GroupID("group-a"))
+    req = Message(M.SESSION_SET_MODIFICATION_REQUEST, 10, [A.NodeID.from_text("smf2"), info])
+    assert tshark_problems([encode(req)]) == []
+    h.node.datagram_received(encode(req), SMF2, h.now)
+    [answer] = [decode(t.data) for t in h.node.datagrams_to_send()]
+    h.sent.append(encode(answer))
+    session = h.engine.sessions[seid]
+    assert cause(answer) == 1
+    assert (session.cp_node_id, session.cp_fseid.ipv4) == ("smf2", "127.0.0.4")
+    record = next(a.to_record(0.0) for a in h.node.associations() if a.node_id == "smf2")
+    assert (record["smf_set_id"], record["alternative_addresses"]) == (
+        "set1.example",
+        ["127.0.0.4"],
+    )

@@ -436,14 +436,21 @@ class PfcpNode:
 
     def peer_at(self, address: str) -> str | None:
         """The Node ID of the established association whose CP is at ``address`` (its
-        address, or its Node ID when that is an address), or None."""
+        address, its Node ID, or one of its Alternative SMF IP Addresses), or None."""
         for assoc in self._associations.values():
-            if assoc.state == AssociationState.ESTABLISHED and address in (
-                assoc.addr[0],
-                assoc.node_id,
-            ):
+            if assoc.state == AssociationState.ESTABLISHED and assoc.reached_at(address):
                 return assoc.node_id
         return None
+
+    def same_smf_set(self, node_id: str, other: str) -> bool:
+        """The CPs ``node_id`` and ``other`` are associated with the same SMF Set ID."""
+        a, b = self._associations.get(node_id), self._associations.get(other)
+        return (
+            a is not None
+            and b is not None
+            and a.smf_set_id is not None
+            and (a.smf_set_id == b.smf_set_id)
+        )
 
     def request_release(self, node_id: str, now: float) -> bool:
         """Ask the CP to release the association (Association Update Request with SARR and the
@@ -606,7 +613,7 @@ class PfcpNode:
             "up",
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
             now,
-        )
+        ).set_smf_set(response)
 
     # -- requests this node answers ---------------------------------------------------------------
 
@@ -694,7 +701,7 @@ class PfcpNode:
             "cp",
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
             now,
-        )
+        ).set_smf_set(msg)
         ies: list[IE] = [self.node_id, CauseIE(Cause.REQUEST_ACCEPTED)]
         ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
         up_features = self._features_ie()
@@ -711,7 +718,7 @@ class PfcpNode:
         initiator: str,
         cp_features: int,
         now: float,
-    ) -> None:
+    ) -> Association:
         # One association per CP (TS 29.244 5.8.1): a setup from the address of an association
         # with another Node ID means that CP now calls itself otherwise; the old association
         # and its sessions go.
@@ -735,6 +742,7 @@ class PfcpNode:
         self.state_dirty = True
         self.metrics.associations_established.inc(initiator)
         self._events.append(AssociationEstablished(node_id, addr, initiator, existing is not None))
+        return assoc
 
     def _association_update_request(self, msg: Message, addr: Address, now: float) -> Message:
         assoc = self._named_association(msg, addr)
@@ -743,6 +751,10 @@ class PfcpNode:
         features = msg.get(IEType.CP_FUNCTION_FEATURES)
         if isinstance(features, CPFunctionFeatures):
             assoc.cp_features = features.flags
+            self.state_dirty = True
+        before = assoc.smf_set_id, assoc.alternative_addresses
+        assoc.set_smf_set(msg)
+        if (assoc.smf_set_id, assoc.alternative_addresses) != before:
             self.state_dirty = True
         return self._cause_response(msg.msg_type, msg.seq, Cause.REQUEST_ACCEPTED, 0)
 

@@ -50,7 +50,11 @@ class RequestSender(Protocol):
 
     def peer_at(self, address: str) -> str | None:
         """The Node ID of the established association whose CP is at ``address`` (its
-        address, or its Node ID when that is an address), or None."""
+        address, its Node ID, or one of its Alternative SMF IP Addresses), or None."""
+        ...
+
+    def same_smf_set(self, node_id: str, other: str) -> bool:
+        """The two CPs are associated with the same SMF Set ID."""
         ...
 
 

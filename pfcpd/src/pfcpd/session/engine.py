@@ -822,15 +822,16 @@ class SessionEngine:
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
 
     def _set_modify(self, req: Message, peer: Peer, node_id: NodeID) -> Message:
-        """Session Set Modification (TS 29.244 7.4.7, see session_set): the requesting CP's
-        sessions named by each PFCP Session Change Info go to the associated CP at its
-        Alternative SMF IP Address, all of them or none (journaled before the answer)."""
+        """Session Set Modification (TS 29.244 7.4.7, see session_set): the sessions of the
+        requesting CP and of its SMF set named by each PFCP Session Change Info go to the
+        associated CP at its Alternative SMF IP Address, all of them or none (journaled
+        before the answer)."""
         moves: dict[int, tuple[str, FSEID]] = {}
         try:
             for selector in selectors(req):
                 target = self._peer_at(selector.alternative.ipv4, selector.alternative.ipv6)
                 for s in self.sessions.values():
-                    if s.cp_node_id != peer.node_id or s.up_seid in moves:
+                    if s.up_seid in moves or not self._may_move(peer.node_id, s.cp_node_id):
                         continue
                     if not selector.matches(s.fq_csids, s.group_id, s.cp_fseid):
                         continue
@@ -875,6 +876,12 @@ class SessionEngine:
                 "CP %s: %d sessions moved (session set modification)", peer.node_id, len(moved)
             )
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _may_move(self, requester: str, owner: str) -> bool:
+        """A CP moves its own sessions and those of CPs of its SMF set (5.22.4)."""
+        if requester == owner:
+            return True
+        return self._sender is not None and self._sender.same_smf_set(requester, owner)
 
     def _peer_at(self, *addresses: str | None) -> str | None:
         """The Node ID of the associated CP at one of ``addresses``."""

@@ -8,9 +8,11 @@ no CSID removes that node type's; a null-length one removes them all), and at mo
 PFCP Session Set Modification (RESPS, 7.4.7): every PFCP Session Change Info names sessions by
 PGW-C/SMF FQ-CSID, Group Id or the CP IP Address of their CP F-SEID, and the Alternative SMF IP
 Address to send their subsequent Session Report Requests to. pfcpd sends requests to a CP
-through its association: the alternative address must be the address (or Node ID) of an
-associated CP, which then owns the sessions (their CP F-SEID takes the alternative address,
-the SEID stays). pfcpd keeps no SMF Set IDs, so a CP moves its own sessions only.
+through its association: the alternative address must be the address, Node ID or one of the
+Alternative SMF IP Addresses of an associated CP, which then owns the sessions (their CP
+F-SEID takes the alternative address, the SEID stays). A CP moves its own sessions and those
+of the CPs associated with the same SMF Set ID (the SMF serving them or another SMF of the
+set taking them over, 5.22.4).
 """
 
 from __future__ import annotations
