@@ -228,6 +228,10 @@ def test_fq_csids_and_group_id_follow_modifications_and_restarts(h: Harness) -> 
     h.modify(seid, fq_csid(5))
     record = json.loads(h.journal.records[session.key])
     assert (record["group_id"], record["fq_csids"]) == ("group-b", encode_ies([fq_csid(5)]).hex())
+    # FQ-CSIDs without the Node Type octet (before Rel-16): one per node.
+    sgw, smf = A.FQCSID(0, "192.0.2.1", (1,)), A.FQCSID(0, "192.0.2.2", (2,))
+    other = h.engine.sessions[_establish_with(h, 2, sgw, smf)]
+    assert set(other.fq_csids) == {sgw, smf}
 
 
 def test_session_sets_and_a_moved_session_come_back_after_a_restart(h: Harness) -> None:

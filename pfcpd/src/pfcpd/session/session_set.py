@@ -30,18 +30,23 @@ FqCsids = tuple[FQCSID, ...]
 
 
 def fq_csids(request: Message, current: FqCsids = ()) -> FqCsids:
-    """The session's FQ-CSIDs after ``request`` (an Establishment or Modification Request)."""
-    by_type = {c.node_type: c for c in current}
+    """The session's FQ-CSIDs after ``request`` (an Establishment or Modification Request).
+    One per node type; FQ-CSIDs without the Node Type octet (before Rel-16) one per node."""
+    by_type = {_slot(c): c for c in current}
     for ie in request.get_all(T.FQ_CSID):
         if not isinstance(ie, FQCSID):
             continue
         if ie.node_address is None:  # null length: all removed
             by_type.clear()
         elif not ie.csids:  # no CSID: that node type's removed
-            by_type.pop(ie.node_type, None)
+            by_type.pop(_slot(ie), None)
         else:
-            by_type[ie.node_type] = ie
+            by_type[_slot(ie)] = ie
     return tuple(by_type.values())
+
+
+def _slot(c: FQCSID) -> int | str | None:
+    return c.node_type if c.node_type is not None else c.node_address
 
 
 def group_id(request: Message, current: str | None = None) -> str | None:
