@@ -5,6 +5,8 @@ the test's teardown has tshark check it."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
@@ -217,6 +219,21 @@ class Harness:
             assert tshark_problems(self.sent) == []
             known = [d for d in self.sent if d[1] not in PYCRATE_UNKNOWN_TYPES]
             assert [e for e in map(pycrate_error, known) if e is not None] == []
+
+
+@contextmanager
+def restarted(h: Harness, sessions: int) -> Iterator[SessionEngine]:
+    """pfcpd after a restart: a new engine on a new datapath, with ``h``'s journal restored
+    (``sessions`` sessions come back)."""
+    dp = LocalDatapath(expected_sessions=16)
+    try:
+        journal = MemoryJournal()
+        journal.records = dict(h.journal.records)
+        engine = SessionEngine(h.settings, dp, journal)
+        assert engine.restore(journal.items(), 0.0) == sessions
+        yield engine
+    finally:
+        dp.close()
 
 
 def usage_reports(sent: list[Message]) -> list[Grouped]:

@@ -18,6 +18,7 @@ from session_harness import (
     establishment,
     g,
     qer,
+    restarted,
     standard_rules,
     ul_far,
     ul_pdr,
@@ -235,23 +236,13 @@ def test_fq_csids_and_group_id_follow_modifications_and_restarts(h: Harness) -> 
 
 
 def test_session_sets_and_a_moved_session_come_back_after_a_restart(h: Harness) -> None:
-    from pfcpd.datapath.local.engine import LocalDatapath
-    from pfcpd.session import MemoryJournal, SessionEngine
-
     seid = _establish_with(h, 1, fq_csid(7), X.GroupID("group-a"))
     _associate(h, SMF2, "smf2")
     assert cause(h.request(_set_modification(_change_info(SMF2[0], fq_csid(7))))) == 1
-    dp2 = LocalDatapath(expected_sessions=16)
-    try:
-        journal = MemoryJournal()
-        journal.records = dict(h.journal.records)
-        engine2 = SessionEngine(h.settings, dp2, journal)
-        assert engine2.restore(journal.items(), 0.0) == 1
+    with restarted(h, 1) as engine2:
         back = engine2.sessions[seid]
         assert (back.cp_node_id, back.cp_fseid.ipv4, back.group_id) == ("smf2", SMF2[0], "group-a")
         assert back.fq_csids == (fq_csid(7),)
-    finally:
-        dp2.close()
 
 
 def test_another_smf_of_the_set_takes_sessions_over(h: Harness) -> None:
