@@ -123,6 +123,34 @@ def test_duplicate_is_answered_from_cache_until_it_expires():
     assert len(handler.requests) == 3
 
 
+def test_a_new_request_reusing_a_sequence_number_is_not_answered_from_the_cache():
+    """A restarted SMF numbers from 1 again: a different request with a cached sequence
+    number is a new transaction (handled afresh), while the old request's retransmission
+    still gets the cached octets."""
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    old = encode(Message(M.SESSION_DELETION_REQUEST, 9, [], seid=7))
+    new = encode(Message(M.SESSION_MODIFICATION_REQUEST, 9, [], seid=7))
+    other_seid = encode(Message(M.SESSION_DELETION_REQUEST, 9, [], seid=8))
+    node.datagram_received(old, CP, 1.0)
+    assert len(node.datagrams_to_send()) == 1
+    node.datagram_received(new, CP, 1.5)
+    [b] = node.datagrams_to_send()
+    assert decode(b.data).msg_type == M.SESSION_MODIFICATION_RESPONSE
+    node.datagram_received(other_seid, CP, 2.0)
+    node.datagrams_to_send()
+    assert handler.requests == [
+        M.SESSION_DELETION_REQUEST,
+        M.SESSION_MODIFICATION_REQUEST,
+        M.SESSION_DELETION_REQUEST,
+    ]
+    # The last request's retransmission is answered from the cache, without an effect.
+    node.datagram_received(other_seid, CP, 2.5)
+    [c] = node.datagrams_to_send()
+    assert len(handler.requests) == 3 and decode(c.data).seq == 9
+
+
 def test_heartbeat_retransmission_then_peer_lost_with_graceful_release():
     handler = RecordingHandler()
     node = make_node(handler, graceful_release_period=10.0, on_peer_lost="keep")

@@ -124,8 +124,9 @@ def qer(qer_id: int = 1, mbr_kbps: tuple[int, int] | None = None, open_: bool = 
 
 
 def urr(urr_id: int = 1, volume_threshold: int | None = None, period: int | None = None) -> Grouped:
-    """Volume and duration measured; a volume threshold (total bytes) and a measurement
-    period (seconds, periodic reports) when given."""
+    """Volume (octets and packets: Measurement Information MNOP) and duration measured; a
+    volume threshold (total bytes) and a measurement period (seconds, periodic reports) when
+    given."""
     triggers = ["VOLTH"] if volume_threshold is not None else []
     if period is not None:
         triggers.append("PERIO")
@@ -133,6 +134,7 @@ def urr(urr_id: int = 1, volume_threshold: int | None = None, period: int | None
         S.URRID(urr_id),
         F.MeasurementMethod.of("VOLUM", "DURAT"),
         F.ReportingTriggers.of(*triggers),
+        F.MeasurementInformation.of("MNOP"),
     ]
     if volume_threshold is not None:
         ies.append(TR.VolumeThreshold(total=volume_threshold))
