@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic.json_schema import GenerateJsonSchema
 
+from .endpoint import Endpoint
 from .errors import ConfigError, config_errors, type_name
 from .models import Config
 from .types import DOCUMENT
@@ -45,7 +49,22 @@ def parse_config(data: object) -> Config:
 
 def config_schema() -> dict[str, object]:
     """The JSON Schema of the document (what `pfcpd check-config --schema` prints)."""
-    schema = _ADAPTER.json_schema()
+    schema = _ADAPTER.json_schema(schema_generator=_SchemaWithYamlDefaults)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "pfcpd configuration"
     return schema
+
+
+class _SchemaWithYamlDefaults(GenerateJsonSchema):
+    """Defaults written as in the YAML (``"0.0.0.0:8805"``), not as the objects they are."""
+
+    def encode_default(self, dft: Any) -> Any:
+        return super().encode_default(_as_written(dft))
+
+
+def _as_written(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_as_written(v) for v in value]
+    if isinstance(value, Endpoint | Path | ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return str(value)
+    return value

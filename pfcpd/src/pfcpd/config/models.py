@@ -101,6 +101,8 @@ class RateLimitConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=SECTION)
 class PfcpConfig:
+    """N4: where pfcpd listens, who may talk to it, its timers and limits."""
+
     listen: Annotated[
         tuple[ListenEndpoint, ...], Field(description="where pfcpd receives PFCP")
     ] = (Endpoint("0.0.0.0", PFCP_PORT),)
@@ -192,11 +194,15 @@ class PfcpConfig:
 
 @dataclass(frozen=True, slots=True, config=SECTION)
 class InterfaceConfig:
+    """An interface of the UPF (n3: GTP-U, the datapath's N3/N9 address)."""
+
     address: Annotated[IPAddressText, Field(description="the interface's IP address")]
 
 
 @dataclass(frozen=True, slots=True, config=SECTION)
 class NetworkInstanceConfig:
+    """An N6 network (data network) the UPF serves."""
+
     ue_pools: Annotated[
         tuple[Network, ...], Field(description="UE addresses handed out (CHV4/CHV6)")
     ] = ()
@@ -204,6 +210,8 @@ class NetworkInstanceConfig:
 
 @dataclass(frozen=True, slots=True, config=SECTION)
 class LoggingConfig:
+    """pfcpd's log (stderr, the journal under systemd)."""
+
     format: Annotated[
         LogFormat, one_of(LogFormat), Field(description="log lines for people or as JSON")
     ] = "human"
@@ -214,6 +222,8 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True, config=SECTION)
 class MetricsConfig:
+    """The Prometheus metrics endpoint (HTTP, /metrics)."""
+
     listen: Annotated[
         HostPort | None,
         Field(description="the Prometheus endpoint, loopback only; null turns metrics off"),
@@ -229,6 +239,8 @@ class MetricsConfig:
 
 @dataclass(frozen=True, slots=True, config=SECTION)
 class AdminConfig:
+    """The admin socket `pfcpd show` and `pfcpd release` talk to."""
+
     socket: Annotated[AbsolutePath, Field(description="root-only Unix socket of `pfcpd show`")] = (
         Path(DEFAULT_ADMIN_SOCKET)
     )
@@ -240,8 +252,10 @@ def _empty_is_none(value: object) -> object:
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=SECTION)
 class Config:
-    """The whole document. Field order is the order problems are reported in (and what the
-    cross-section checks see: a key's check sees the valid keys before it)."""
+    """pfcpd's configuration file (YAML)."""
+
+    # Field order is the order problems are reported in, and what the checks between
+    # sections see: a key's check sees the valid keys before it (datapath: network_instances).
 
     node_id: Annotated[NodeId, Field(description="the UPF's PFCP Node ID")]
     network_instances: Annotated[
