@@ -96,6 +96,7 @@ def test_the_issue_schema_is_valid():
         ({"pfcp__on_peer_lost": "drop"}, "pfcp.on_peer_lost: must be one of release, keep"),
         ({"node_id": "bad host!"}, "node_id: must be an IPv4/IPv6 address or an FQDN"),
         ({"datapath__kind": "dpdk"}, "datapath.kind: must be one of local, vpp"),
+        ({"datapath__kind": ["local"]}, "datapath.kind: must be one of local, vpp, got ['local']"),
         ({"interfaces__n3": {"address": "x"}}, "interfaces.n3.address: must be an IPv4 or IPv6"),
         (
             {"network_instances__internet": {"ue_pools": ["10.45.0.0/33"]}},

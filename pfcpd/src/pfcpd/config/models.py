@@ -299,7 +299,7 @@ class Config:
         kind = value.get("kind")
         if "kind" not in value:
             raise _at(("kind",), f"is required: one of {', '.join(KINDS)}", value)
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise _at(("kind",), f"must be one of {', '.join(KINDS)}, got {kind!r}", value)
         model = KINDS[kind]
         errors: list[InitErrorDetails] = []
