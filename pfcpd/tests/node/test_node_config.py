@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import math
 import subprocess
 import sys
@@ -191,3 +193,15 @@ def test_missing_keys_are_named_as_required_and_nothing_else_is_said_of_them():
     assert errors_of(doc(datapath={"api_socket": "/x"})) == [
         "datapath.kind: is required: one of local, vpp"
     ]
+
+
+def test_the_reloads_running_copy_is_not_held_to_the_documents_cross_key_checks():
+    """SIGHUP applies the new allowed_peers to the running settings, whose associate_to stays
+    until a restart: the copy must not fail (the daemon logs the mismatch instead); each
+    key's own check still holds."""
+    cfg = parse_config(doc(pfcp__associate_to=["127.0.0.2"]))
+    elsewhere = (ipaddress.ip_network("192.0.2.0/24"),)
+    running = dataclasses.replace(cfg.pfcp, allowed_peers=elsewhere)
+    assert running.allowed_peers == elsewhere and running.associate_to == cfg.pfcp.associate_to
+    with pytest.raises(ValueError, match="must be a finite number greater than 0"):
+        dataclasses.replace(cfg.pfcp, t1=math.nan)

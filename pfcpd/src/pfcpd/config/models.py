@@ -103,6 +103,10 @@ class RateLimitConfig:
 class PfcpConfig:
     """N4: where pfcpd listens, who may talk to it, its timers and limits."""
 
+    # The checks between keys are the document's (`DOCUMENT`): settings built in Python,
+    # such as the reload's running copy (old associate_to, new allowed_peers), are taken as
+    # they are; each key's own check still applies.
+
     listen: Annotated[
         tuple[ListenEndpoint, ...], Field(description="where pfcpd receives PFCP")
     ] = (Endpoint("0.0.0.0", PFCP_PORT),)
@@ -165,6 +169,8 @@ class PfcpConfig:
         cls, value: tuple[Endpoint, ...], info: ValidationInfo
     ) -> tuple[Endpoint, ...]:
         value = _no_duplicates(value)
+        if info.context != DOCUMENT:
+            return value  # e.g. the reload's merge of running and reloaded settings
         listen: tuple[Endpoint, ...] = info.data.get("listen", ())
         has_v6 = any(ep.family == 6 for ep in listen)
         allowed: tuple[IPNetwork, ...] | None = info.data.get("allowed_peers")
@@ -187,7 +193,7 @@ class PfcpConfig:
     @classmethod
     def _max_associations(cls, value: int, info: ValidationInfo) -> int:
         entries = len(info.data.get("associate_to", ()))
-        if entries > value:
+        if entries > value and info.context == DOCUMENT:
             raise problem(f"is {value}, fewer than the {entries} associate_to entries")
         return value
 
