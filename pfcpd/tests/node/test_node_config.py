@@ -137,9 +137,11 @@ def test_allowed_peers_any_and_ipv6_endpoints():
 
 
 def test_datapath_section_keeps_other_keys():
-    cfg = parse_config(doc(datapath={"kind": "vpp", "api_socket": "/run/vpp/api.sock"}))
-    assert cfg.datapath.kind == "vpp"
-    assert cfg.datapath.api_socket == "/run/vpp/api.sock"  # type: ignore[union-attr]
+    cfg = parse_config(doc(datapath={"kind": "vpp", "vpp": {"api_socket": "/run/vpp/api.sock"}}))
+    assert cfg.datapath_kind == "vpp"
+    assert str(cfg.datapath.vpp.api_socket) == "/run/vpp/api.sock"  # type: ignore[union-attr]
+    errors = errors_of(doc(datapath={"kind": "vpp", "api_socket": "/run/vpp/api.sock"}))
+    assert errors == ["datapath.api_socket: unknown key (known: kind, vpp)"]
 
 
 def test_check_config_command(tmp_path: Path):

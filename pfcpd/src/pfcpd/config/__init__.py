@@ -9,7 +9,12 @@ operator has to fix in one run. `config_schema` is the document's JSON Schema.
 - `errors`: `ConfigError` and the wording of problems; `loading`: YAML in, `Config` out.
 """
 
-from .datapath import LocalDatapathConfig, VppDatapathConfig
+from .datapath import (
+    LocalDatapathConfig,
+    VppConfig,
+    VppDatapathConfig,
+    VppNetworkInstanceConfig,
+)
 from .endpoint import PFCP_PORT, Endpoint, is_dns_name, is_fqdn, parse_endpoint
 from .errors import ConfigError
 from .loading import config_schema, load_config, parse_config
@@ -41,7 +46,9 @@ __all__ = [
     "NetworkInstanceConfig",
     "PfcpConfig",
     "RateLimitConfig",
+    "VppConfig",
     "VppDatapathConfig",
+    "VppNetworkInstanceConfig",
     "config_schema",
     "is_dns_name",
     "is_fqdn",

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.dataclasses import dataclass
+from pydantic_core import InitErrorDetails
 
-from .errors import problem
-from .types import PositiveInt
+from .errors import problem, raise_collected, type_name
+from .types import AbsolutePath, PositiveInt, PositiveSeconds, also_null, null_is_empty
 
 SECTION = ConfigDict(extra="forbid")
 IFNAMSIZ = 16
@@ -89,18 +91,142 @@ class LocalDatapathConfig:
             yield ("n6_tun",), f"TUN {dev!r} used by several network instances"
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="allow"))
+MAX_VPP_IFNAME = 63
+MAX_TABLE_ID = 0xFFFFFFFE  # ~0 is VPP's "no table"
+DEFAULT_VPP_API_SOCKET = "/run/vpp/api.sock"
+
+
+def _vpp_ifnames(value: object) -> tuple[str, ...]:
+    """A list of VPP interface names (``show interface``), each once."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, list):
+        raise problem(f"must be a list of VPP interface names, got {type_name(value)}")
+    errors: list[InitErrorDetails] = []
+    out: list[str] = []
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_VPP_IFNAME or " " in name:
+            text = f"not a VPP interface name: {name!r}"
+        elif name in out:
+            text = f"{name!r} is listed twice"
+        else:
+            out.append(name)
+            continue
+        errors.append({"type": problem(text), "loc": (i,), "input": name})
+    raise_collected(errors)
+    return tuple(out)
+
+
+VppInterfaces = Annotated[
+    tuple[str, ...],
+    PlainValidator(_vpp_ifnames),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_VPP_IFNAME},
+            "uniqueItems": True,
+        }
+    ),
+]
+
+
+def _table_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TABLE_ID:
+        raise problem(f"must be a FIB table id (0-{MAX_TABLE_ID}), got {value!r}")
+    return value
+
+
+TableId = Annotated[
+    int,
+    PlainValidator(_table_id),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_TABLE_ID}),
+]
+
+
+@dataclass(frozen=True, slots=True, config=SECTION)
+class VppNetworkInstanceConfig:
+    """A network instance as VPP serves it (without an entry: tables 0, no N6 interface)."""
+
+    n6_interfaces: Annotated[
+        VppInterfaces, Field(description="role N6 interfaces: downlink enters here")
+    ] = ()
+    ip4_table_id: Annotated[TableId, Field(description="IPv4 FIB table of the instance")] = 0
+    ip6_table_id: Annotated[TableId, Field(description="IPv6 FIB table of the instance")] = 0
+
+
+@dataclass(frozen=True, slots=True, config=SECTION)
+class VppConfig:
+    """What pfcpd needs to know of VPP: its API socket and which interfaces play which role."""
+
+    api_socket: Annotated[
+        AbsolutePath, Field(description="VPP's binary API socket (startup.conf socksvr)")
+    ] = Path(DEFAULT_VPP_API_SOCKET)
+    connect_timeout: Annotated[
+        PositiveSeconds, Field(description="seconds `pfcpd run` waits at start for VPP")
+    ] = 60.0
+    call_timeout: Annotated[
+        PositiveSeconds, Field(description="seconds one API call may take before it fails")
+    ] = 2.0
+    usage_refresh: Annotated[
+        PositiveSeconds, Field(description="seconds between background reads of URR counters")
+    ] = 1.0
+    n3_interfaces: Annotated[VppInterfaces, Field(description="role N3: GTP-U from the RAN")] = ()
+    n9_interfaces: Annotated[
+        VppInterfaces, Field(description="role N9: GTP-U from/to other UPFs")
+    ] = ()
+    network_instances: Annotated[
+        dict[str, Annotated[VppNetworkInstanceConfig, BeforeValidator(null_is_empty)]],
+        BeforeValidator(null_is_empty),
+        Field(
+            description="per name of network_instances: its VPP interfaces and tables",
+            json_schema_extra=also_null,
+        ),
+    ] = field(default_factory=dict)
+
+    def instance(self, name: str) -> VppNetworkInstanceConfig:
+        """The VPP settings of network instance ``name`` (the defaults without an entry)."""
+        return self.network_instances.get(name) or VppNetworkInstanceConfig()
+
+
+@dataclass(frozen=True, slots=True, config=SECTION)
 class VppDatapathConfig:
-    """``kind: vpp``: the VPP plugin through its binary API. Its keys are not checked yet
-    (``pfcpd run`` refuses this kind); they are kept as attributes."""
+    """``kind: vpp``: the VPP plugin, programmed through VPP's binary API."""
 
     kind: Annotated[Literal["vpp"], Field(description="the datapath pfcpd programs")]
+    vpp: Annotated[
+        VppConfig,
+        BeforeValidator(null_is_empty),
+        Field(description="the vpp datapath's settings", json_schema_extra=also_null),
+    ] = field(default_factory=VppConfig)
 
     @staticmethod
     def checks_with(
         value: Mapping[str, Any], network_instances: Collection[str]
     ) -> Iterator[tuple[tuple[str, ...], str]]:
-        return iter(())
+        """Entries for network instances that exist; one role per VPP interface."""
+        vpp = value.get("vpp") or {}
+        if not isinstance(vpp, dict):
+            return
+        entries = vpp.get("network_instances") or {}
+        if not isinstance(entries, dict):
+            entries = {}
+        for name in entries:
+            if name not in network_instances:
+                where = ("vpp", "network_instances", name)
+                yield where, "no such network instance in network_instances"
+        roles = [("N3", vpp.get("n3_interfaces")), ("N9", vpp.get("n9_interfaces"))]
+        for name in network_instances:
+            entry = entries.get(name)
+            if isinstance(entry, dict):
+                roles.append((f"N6 of {name}", entry.get("n6_interfaces")))
+        role_of: dict[str, str] = {}
+        for role, names in roles:
+            if not isinstance(names, list):
+                continue
+            for ifname in dict.fromkeys(n for n in names if isinstance(n, str)):
+                if ifname in role_of:
+                    yield ("vpp",), f"interface {ifname!r} is both {role_of[ifname]} and {role}"
+                role_of.setdefault(ifname, role)
 
 
 DatapathConfig = Annotated[LocalDatapathConfig | VppDatapathConfig, Field(discriminator="kind")]

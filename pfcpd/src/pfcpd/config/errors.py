@@ -64,8 +64,7 @@ def _wording(error: ErrorDetails, root: type[Any]) -> str:
     if kind == "missing" or kind == "missing_keyword_argument":
         return "is required" + REQUIRED_HINTS.get(dotted(error["loc"]), "")
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
-        known = _known_keys(root, error["loc"][:-1])
-        return f"unknown key (known: {', '.join(known)})" if known else "unknown key"
+        return unknown_key(root, error["loc"][:-1])
     if kind in ("dataclass_type", "dataclass_args_type", "dict_type", "model_type"):
         return f"must be a mapping, got {type_name(value)}"
     if kind in ("list_type", "tuple_type"):
@@ -75,8 +74,10 @@ def _wording(error: ErrorDetails, root: type[Any]) -> str:
     return f"{error['msg']}, got {value!r}"
 
 
-def known_keys(section: type[Any]) -> str:
-    return f"unknown key (known: {', '.join(f.name for f in dataclasses.fields(section))})"
+def unknown_key(root: type[Any], section_loc: tuple[int | str, ...]) -> str:
+    """The problem of an unknown key in the section at ``section_loc`` under ``root``."""
+    known = _known_keys(root, section_loc)
+    return f"unknown key (known: {', '.join(known)})" if known else "unknown key"
 
 
 def _known_keys(root: type[Any], loc: tuple[int | str, ...]) -> list[str]:
@@ -84,6 +85,8 @@ def _known_keys(root: type[Any], loc: tuple[int | str, ...]) -> list[str]:
     section: Any = root
     for part in loc:
         section = _step(section, part)
+    while typing.get_origin(section) is typing.Annotated:
+        section = typing.get_args(section)[0]
     if not (isinstance(section, type) and dataclasses.is_dataclass(section)):
         return []
     return [f.name for f in dataclasses.fields(section)]

@@ -28,7 +28,7 @@ from pydantic_core import InitErrorDetails
 from ..datapath.interface import IPNetwork
 from .datapath import KINDS, DatapathConfig
 from .endpoint import PFCP_PORT, Endpoint
-from .errors import known_keys, passed_on, problem, raise_collected, type_name
+from .errors import passed_on, problem, raise_collected, type_name, unknown_key
 from .types import (
     DOCUMENT,
     AbsolutePath,
@@ -42,6 +42,8 @@ from .types import (
     PositiveInt,
     PositiveNumber,
     PositiveSeconds,
+    also_null,
+    null_is_empty,
     one_of,
 )
 
@@ -252,10 +254,6 @@ class AdminConfig:
     )
 
 
-def _empty_is_none(value: object) -> object:
-    return {} if value is None else value
-
-
 @dataclass(frozen=True, slots=True, kw_only=True, config=SECTION)
 class Config:
     """pfcpd's configuration file (YAML)."""
@@ -266,8 +264,8 @@ class Config:
     node_id: Annotated[NodeId, Field(description="the UPF's PFCP Node ID")]
     network_instances: Annotated[
         dict[str, NetworkInstanceConfig],
-        BeforeValidator(_empty_is_none),
-        Field(description="N6 networks, the first is the default"),
+        BeforeValidator(null_is_empty),
+        Field(description="N6 networks, the first is the default", json_schema_extra=also_null),
     ] = field(default_factory=dict)
     datapath: DatapathConfig
     state_dir: Annotated[
@@ -316,7 +314,7 @@ class Config:
             for e in exc.errors():
                 loc = e["loc"][1:]  # without the kind pydantic puts first
                 if e["type"] == "unexpected_keyword_argument":
-                    _collect(errors, loc, known_keys(model), e["input"])
+                    _collect(errors, loc, unknown_key(model, loc[:-1]), e["input"])
                 else:
                     errors.append(passed_on(e, loc))
         if "network_instances" in info.data:

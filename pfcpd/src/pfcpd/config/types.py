@@ -170,3 +170,15 @@ AbsolutePath = Annotated[
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "pattern": "^/"}),
 ]
+
+
+def null_is_empty(value: object) -> object:
+    """A section or mapping written as null (``vpp:`` with nothing after it) is empty."""
+    return {} if value is None else value
+
+
+def also_null(schema: dict[str, Any]) -> None:
+    """JSON Schema of a key `null_is_empty` applies to: its schema, or null."""
+    kept = ("title", "description", "default")
+    body = {k: schema.pop(k) for k in list(schema) if k not in kept}
+    schema["anyOf"] = [body, {"type": "null"}]
