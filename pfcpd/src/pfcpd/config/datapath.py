@@ -16,14 +16,13 @@ from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic.dataclasses import dataclass
 from pydantic_core import InitErrorDetails
 
 from .errors import problem, raise_collected, type_name
-from .types import AbsolutePath, PositiveInt, PositiveSeconds, also_null, null_is_empty
+from .types import SECTION, AbsolutePath, PositiveInt, PositiveSeconds, also_null, null_is_empty
 
-SECTION = ConfigDict(extra="forbid")
 IFNAMSIZ = 16
 TUN_PREFIX = "upf-"
 

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -31,6 +30,7 @@ from .endpoint import PFCP_PORT, Endpoint
 from .errors import passed_on, problem, raise_collected, type_name, unknown_key
 from .types import (
     DOCUMENT,
+    SECTION,
     AbsolutePath,
     HostPort,
     IPAddressText,
@@ -47,7 +47,6 @@ from .types import (
     one_of,
 )
 
-SECTION = ConfigDict(extra="forbid")
 DEFAULT_METRICS_LISTEN = Endpoint("127.0.0.1", 9805)
 DEFAULT_ADMIN_SOCKET = "/run/pfcpd/admin.sock"
 

@@ -16,7 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from ..datapath.interface import IPNetwork
 from .endpoint import PFCP_PORT, Endpoint, is_fqdn, parse_endpoint
@@ -24,6 +31,11 @@ from .errors import problem, type_name
 
 # Parsing a document (not settings built in Python): its null is never a default.
 DOCUMENT = "document"
+# Every section: unknown keys are errors. Its keys are declared as
+# ``name: Annotated[T, Field(description=...)] = default``, not ``= Field(default=...)``:
+# in a kw_only section pydantic validates Field()-assigned keys first, and the checks
+# between keys rely on declaration order (`ValidationInfo.data`).
+SECTION = ConfigDict(extra="forbid")
 
 
 def finite(value: object) -> typing.TypeGuard[int | float]:
