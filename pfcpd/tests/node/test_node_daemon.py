@@ -114,8 +114,16 @@ def test_cp_initiated_setup_update_release(start_pfcpd, make_peer):
 def test_up_initiated_setup_retried_and_release(start_pfcpd, make_peer):
     peer = make_peer(("127.0.0.1", 0))  # the SMF; bound before pfcpd starts sending to it
     cp_port = peer.addr[1]
+    # n1: the Association Update stays unanswered (state "releasing") for T1 * (N1 + 1) =
+    # 3.5 s, long enough for a `pfcpd show` process to read the state on a loaded machine.
     daemon = start_pfcpd(
-        {"pfcp": {"associate_to": [f"127.0.0.1:{cp_port}"], "graceful_release_period": 60}}
+        {
+            "pfcp": {
+                "associate_to": [f"127.0.0.1:{cp_port}"],
+                "graceful_release_period": 60,
+                "n1": 6,
+            }
+        }
     )
     peer.target = daemon.addr
 
