@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic.dataclasses import dataclass
@@ -27,7 +27,7 @@ IFNAMSIZ = 16
 TUN_PREFIX = "upf-"
 
 
-def is_ifname(name: object) -> bool:
+def is_ifname(name: object) -> TypeGuard[str]:
     return (
         isinstance(name, str) and 0 < len(name) < IFNAMSIZ and "/" not in name and " " not in name
     )
@@ -36,7 +36,6 @@ def is_ifname(name: object) -> bool:
 def _ifname(value: object) -> str:
     if not is_ifname(value):
         raise problem(f"not an interface name (1-15 chars): {value!r}")
-    assert isinstance(value, str)
     return value
 
 
