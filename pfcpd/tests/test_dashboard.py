@@ -430,7 +430,7 @@ def test_every_metric_the_dashboard_queries_is_exported_by_pfcpd(tmp_path: Path)
     assert rc == 0, daemon.log()
     families = exported_families(text)
     assert "pfcpd_associations" in families
-    assert re.search(r"^pfcpd_associations 1$", text, re.MULTILINE), text
+    assert re.search(r"^pfcpd_associations 1\.0$", text, re.MULTILINE), text
     dashboard = load_dashboard()
     assert check_dashboard(dashboard, families) == []
     labels = sample_labels(text, families)
