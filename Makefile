@@ -101,7 +101,11 @@ test-ansible: deps venv $(VENV)/.installed-ansible test-collection
 # The installer as the collection upf.appliance (galaxy.yml): built, installed into an empty
 # collections path outside this tree, and its site playbook checked by its collection name
 # against the example inventory (syntax, then the task list: the roles come from the
-# installed collection, as upf.appliance.<role>).
+# installed collection, as upf.appliance.<role>); then ansible-test sanity on the installed
+# collection (ignores: tests/sanity/). The sanity tests that run in a venv of their own are
+# left out: ansible-test bootstraps pip into it with a script it downloads from Ansible's CI
+# file server, which an offline machine cannot reach.
+SANITY_NEEDS_VENV := pep8 pylint validate-modules yamllint runtime-metadata
 test-collection: venv $(VENV)/.installed-ansible
 	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; set -euo pipefail; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
@@ -117,7 +121,10 @@ test-collection: venv $(VENV)/.installed-ansible
 	ansible-playbook upf.appliance.site -i "$(CURDIR)/inventory/example-edge" --list-tasks > "$$tmp/tasks"; \
 	grep -q 'upf.appliance.vpp_build : Build VPP' "$$tmp/tasks" || \
 	  { cat "$$tmp/tasks"; echo "the collection's vpp_build role is not in the task list"; exit 1; }; \
-	echo "test-collection: upf.appliance built, installed, its site playbook checked"
+	cd "$$tmp/collections/ansible_collections/upf/appliance"; \
+	ansible-test sanity --python "$$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+	  $(addprefix --skip-test ,$(SANITY_NEEDS_VENV)); \
+	echo "test-collection: upf.appliance built, installed, its site playbook checked, ansible-test sanity passed"
 
 # The lab (docs/lab.md): a lab edge host (systemd-nspawn, the molecule scenarios' cached rootfs)
 # with gNB, DN and SMF namespaces, converged with `ansible-playbook -i inventory/lab site.yml`,
