@@ -12,6 +12,7 @@ start time is ``process_start_time_seconds``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
@@ -207,6 +208,19 @@ class LabelledGauge:
         return [self._collector]
 
 
+class _ProcessCollector(ProcessCollector):
+    """The library's process collector (process_*), which needs the boot time for
+    process_start_time_seconds and exports nothing without it: when /proc/stat is hidden
+    (systemd's ProcSubset=pid, as pfcpd's unit runs), the boot time is read from
+    CLOCK_BOOTTIME instead."""
+
+    def _boot_time(self) -> float:
+        try:
+            return float(super()._boot_time())  # type: ignore[no-untyped-call]
+        except OSError:
+            return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 class _Registered(Protocol):
     def collectors(self) -> list[_Collector]: ...
 
@@ -228,7 +242,7 @@ class Registry:
     def add_process_metrics(self) -> None:
         """The library's process_* (CPU, memory, open files, start time), python_gc_* and
         python_info families."""
-        ProcessCollector(registry=self.collector_registry)
+        _ProcessCollector(registry=self.collector_registry)
         GCCollector(registry=self.collector_registry)
         PlatformCollector(registry=self.collector_registry)
 

@@ -129,6 +129,27 @@ def test_process_metrics_come_from_the_library():
     assert got[("process_resident_memory_bytes", ())] > 1_000_000
 
 
+def test_process_metrics_without_proc_stat(tmp_path):
+    """Under systemd's ProcSubset=pid (pfcpd's unit) /proc/stat is hidden, /proc/self is not:
+    the process metrics are still there, the start time from the boot clock."""
+    import os
+    import time
+
+    from pfcpd.metrics import _ProcessCollector
+
+    (tmp_path / "self").symlink_to("/proc/self")
+    assert not (tmp_path / "stat").exists()
+    collector = _ProcessCollector(proc=str(tmp_path), registry=None)
+    got = {family.name: family.samples[0].value for family in collector.collect()}
+    assert got["process_resident_memory_bytes"] > 1_000_000
+    assert got["process_open_fds"] == len(os.listdir("/proc/self/fd"))
+    # the start time as the library gives it with /proc/stat, within the clocks' rounding
+    reference = _ProcessCollector(registry=None)
+    real = {family.name: family.samples[0].value for family in reference.collect()}
+    assert abs(got["process_start_time_seconds"] - real["process_start_time_seconds"]) < 2
+    assert got["process_start_time_seconds"] <= time.time()
+
+
 def test_packet_loop_counts_are_exported_as_counters():
     """The local datapath's packet loop keeps its counts in its thread; the metrics read them
     at each render (no copy that could go stale)."""
