@@ -62,14 +62,16 @@ def test_counters_gauges_histograms_render_in_exposition_format():
     assert h.count("hb") == 3 and h.count("other") == 0
 
 
-def test_a_bound_child_counts_into_its_series():
+def test_a_histogram_buckets_a_value_on_its_bound_and_below():
     reg = Registry()
-    c = reg.add(Counter("y_total", "things", ("type",)))
-    child = c.child("hb")
-    assert c.child("hb") is child  # bound once
-    child.inc()
-    c.inc("hb")
-    assert c.get("hb") == 2
+    h = reg.add(Histogram("b_seconds", "latency", (0.001, 0.01)))
+    for value in (0.0005, 0.001, 0.002, 0.5):
+        h.observe(value)
+    got = samples(reg.render())
+    assert got[("b_seconds_bucket", (("le", "0.001"),))] == 2
+    assert got[("b_seconds_bucket", (("le", "0.01"),))] == 3
+    assert got[("b_seconds_bucket", (("le", "+Inf"),))] == 4
+    assert got[("b_seconds_count", ())] == 4 and h.count() == 4
 
 
 def test_help_text_escapes_only_backslash_and_newline():
