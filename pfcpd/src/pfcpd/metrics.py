@@ -162,8 +162,8 @@ class ReadCounter:
 
 
 class LabelledCounters:
-    """Counters kept elsewhere, read together when collected: ``read`` returns label values ->
-    count (one label value, or a tuple for several labels)."""
+    """Counters kept elsewhere, read together when collected: ``read`` returns label values
+    (a tuple, in ``labelnames``' order) -> count."""
 
     def __init__(
         self,
