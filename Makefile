@@ -99,7 +99,8 @@ test-ansible: deps venv $(VENV)/.installed-ansible test-collection
 	molecule/run.sh
 
 # The installer as the collection upf.appliance (galaxy.yml): built, installed into an empty
-# collections path outside this tree, and its site playbook checked by its collection name
+# collections path outside this tree (the only one searched: a copy installed elsewhere, e.g.
+# in ~/.ansible/collections, plays no part), and its site playbook checked by its collection name
 # against the example inventory (syntax, then the task list: the roles come from the
 # installed collection, as upf.appliance.<role>); then ansible-test sanity on the installed
 # collection (ignores: tests/sanity/). The sanity tests that run in a venv of their own are
@@ -115,8 +116,9 @@ test-collection: venv $(VENV)/.installed-ansible
 	  pfcpd/pyproject.toml pfcpd/src/pfcpd/metrics.py upf_plugin/core/upf_pipeline.h; do \
 	  grep -qx "$$f" "$$tmp/files" || [ "$$f" = galaxy.yml ] || { echo "collection lacks $$f"; exit 1; }; done; \
 	if grep -E '^(\.venv|build|molecule|pfcpd/tests)/' "$$tmp/files"; then echo "collection carries the above"; exit 1; fi; \
-	ansible-galaxy collection install --no-deps -p "$$tmp/collections" "$$tmp"/dist/upf-appliance-*.tar.gz; \
-	cd "$$tmp"; export ANSIBLE_COLLECTIONS_PATH="$$tmp/collections"; \
+	export ANSIBLE_COLLECTIONS_PATH="$$tmp/collections"; \
+	ansible-galaxy collection install --force --no-deps -p "$$tmp/collections" "$$tmp"/dist/upf-appliance-*.tar.gz; \
+	cd "$$tmp"; \
 	ansible-playbook upf.appliance.site -i "$(CURDIR)/inventory/example-edge" --syntax-check; \
 	ansible-playbook upf.appliance.site -i "$(CURDIR)/inventory/example-edge" --list-tasks > "$$tmp/tasks"; \
 	grep -q 'upf.appliance.vpp_build : Build VPP' "$$tmp/tasks" || \
