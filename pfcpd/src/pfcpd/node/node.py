@@ -353,7 +353,7 @@ class PfcpNode:
             cached = self._cache.get(addr, header.seq, header.msg_type, digest, now)
             if cached is not None:
                 self.metrics.duplicates.inc(type_label(header.msg_type))
-                self.metrics.sent.inc(*cached.labels)
+                self.metrics.count_sent(addr[0], *cached.labels)
                 self._transmits.append(Transmit(cached.data, addr, local))
                 return
             if header.msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
@@ -375,7 +375,7 @@ class PfcpNode:
             self._system_failure(header, addr, local, now)
             return
         for msg in messages:
-            self.metrics.received.inc(type_label(msg.msg_type), cause_label(msg))
+            self.metrics.count_received(addr[0], type_label(msg.msg_type), cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = is_request(msg.msg_type)
@@ -415,7 +415,7 @@ class PfcpNode:
             self._events.append(
                 RequestRejected(tx.addr, request_type, Cause.SYSTEM_FAILURE, detail)
             )
-            self.metrics.sent.inc(type_label(refused.msg_type), cause_label(refused))
+            self.metrics.count_sent(tx.addr[0], type_label(refused.msg_type), cause_label(refused))
             out.append(Transmit(encode(refused), tx.addr, tx.local))
         return out
 
@@ -912,7 +912,7 @@ class PfcpNode:
     # -- helpers -------------------------------------------------------------------------------
 
     def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> None:
-        self.metrics.sent.inc(type_label(msg.msg_type), cause_label(msg))
+        self.metrics.count_sent(addr[0], type_label(msg.msg_type), cause_label(msg))
         self._transmits.append(Transmit(data, addr, local))
 
     def _features_ie(self) -> UPFunctionFeatures | None:
