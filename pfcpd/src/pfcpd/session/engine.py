@@ -25,6 +25,8 @@ from ..datapath.interface import (
     DatapathError,
     DatapathEvent,
     EventType,
+    Far,
+    IPAddress,
     IPNetwork,
     SessionProgram,
 )
@@ -97,7 +99,10 @@ class Session:
     cp_node_id: str
     cp_fseid: FSEID
     rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
-    program: SessionProgram
+    # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
+    # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
+    # it again from the rules when it is needed (reports, operators).
+    peers: tuple[tuple[IPAddress, int], ...]
     teids: list[int] = field(default_factory=list)
     ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
     urrs: dict[int, UrrBook] = field(default_factory=dict)
@@ -188,7 +193,7 @@ class SessionEngine:
         self._checkpoint_queue: list[int] = []
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
-        self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
+        self._by_peer_teid: dict[int, tuple[int, ...]] = {}  # remote TEID -> UP SEIDs
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
@@ -393,7 +398,7 @@ class SessionEngine:
             cp_node_id=peer.node_id,
             cp_fseid=fseid,
             rules_blob=b"",
-            program=program,
+            peers=_peers(program),
             teids=list(alloc.teids),
             ue=list(alloc.ue),
             established_ntp=self._ntp(),
@@ -617,7 +622,7 @@ class SessionEngine:
         old = (
             session.rules_blob,
             session.apps,
-            session.program,
+            session.peers,
             list(session.teids),
             list(session.ue),
         )
@@ -641,8 +646,8 @@ class SessionEngine:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
-            session.rules_blob, session.apps, old_program, session.teids, session.ue = old
-            self._set_program(session, old_program)
+            session.rules_blob, session.apps, old_peers, session.teids, session.ue = old
+            self._set_peers(session, old_peers)
             self._undo_reports(session, reports, snapshot)
             self._reinstall(session)
             self._free(alloc)
@@ -908,8 +913,12 @@ class SessionEngine:
         session = self.sessions.get(seid)
         if session is None:
             return
-        fars = {f.far_id: f for f in session.program.fars}
-        pdr = next((p for p in session.program.pdrs if p.pdr_id == ev.id), None)
+        try:
+            program = self._program(session)
+        except RuleError:
+            return
+        fars = {f.far_id: f for f in program.fars}
+        pdr = next((p for p in program.pdrs if p.pdr_id == ev.id), None)
         far = fars.get(pdr.far_id) if pdr is not None else None
         if far is None or not far.apply_action & ApplyAction.NOCP:
             return
@@ -927,10 +936,9 @@ class SessionEngine:
         teid = ev.value
         for seid in sorted(self._by_peer_teid.get(teid, ())):
             session = self.sessions[seid]
-            for far in session.program.fars:
-                if far.outer_header_creation is None or far.outer_header_creation[1] != teid:
+            for peer, far_teid in session.peers:
+                if far_teid != teid:
                     continue
-                peer = far.outer_header_creation[0]
                 fteid = FTEID(
                     teid,
                     str(peer) if peer.version == 4 else None,
@@ -1074,7 +1082,7 @@ class SessionEngine:
             cp_node_id=str(d["cp_node_id"]),
             cp_fseid=fseid,
             rules_blob=raw_rules,
-            program=SessionProgram((), ()),
+            peers=(),
             teids=[int(t) for t in d["teids"]],
             ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
@@ -1087,9 +1095,10 @@ class SessionEngine:
             book.next_periodic, book.idle_since = fresh.next_periodic, now
             book.configure(g)
         session.derive(rules)
-        session.program = compile_program(
+        program = compile_program(
             self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
         )
+        session.peers = _peers(program)
         if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
             raise ValueError(f"session 0x{session.up_seid:x} restored twice")
         alloc = _Allocations()
@@ -1110,7 +1119,7 @@ class SessionEngine:
                         net,
                         name,
                     )
-            self.datapath.install(session.up_seid, session.program)
+            self.datapath.install(session.up_seid, program)
         except (ValueError, DatapathError):
             self._free(alloc)
             raise
@@ -1156,7 +1165,7 @@ class SessionEngine:
                             if f.outer_header_creation is None
                             else [str(f.outer_header_creation[0]), f.outer_header_creation[1]],
                         }
-                        for f in s.program.fars
+                        for f in self._fars(s)
                     },
                     "qers": sorted(rules.qer),
                     "urrs": urrs,
@@ -1175,26 +1184,44 @@ class SessionEngine:
         self._index(session, True)
 
     def _index(self, session: Session, add: bool) -> None:
-        """The remote TEIDs the session's FARs send to (for Error Indications)."""
-        for far in session.program.fars:
-            if far.outer_header_creation is None:
-                continue
-            teid = far.outer_header_creation[1]
-            seids = self._by_peer_teid.setdefault(teid, set())
+        """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
+        sessions are a tuple (usually one: a set would cost 200 bytes per session)."""
+        seid = session.up_seid
+        for _, teid in session.peers:
+            seids = self._by_peer_teid.get(teid, ())
             if add:
-                seids.add(session.up_seid)
-            else:
-                seids.discard(session.up_seid)
-                if not seids:
+                if seid not in seids:
+                    self._by_peer_teid[teid] = (*seids, seid)
+            elif seid in seids:
+                rest = tuple(s for s in seids if s != seid)
+                if rest:
+                    self._by_peer_teid[teid] = rest
+                else:
                     del self._by_peer_teid[teid]
 
     def _set_program(self, session: Session, program: SessionProgram) -> None:
+        self._set_peers(session, _peers(program))
+
+    def _set_peers(self, session: Session, peers: tuple[tuple[IPAddress, int], ...]) -> None:
         known = session.up_seid in self.sessions
         if known:
             self._index(session, False)
-        session.program = program
+        session.peers = peers
         if known:
             self._index(session, True)
+
+    def _program(self, session: Session) -> SessionProgram:
+        """The session's program as installed, compiled again from its rules (RuleError
+        when they no longer compile, e.g. its PFDs were removed since)."""
+        return compile_program(
+            self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
+        )
+
+    def _fars(self, session: Session) -> tuple[Far, ...]:
+        try:
+            return self._program(session).fars
+        except RuleError:
+            return ()
 
     def _refresh_timed(self, session: Session) -> None:
         if _timed(session):
@@ -1233,6 +1260,12 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
             base, used = b.baseline.values, b.consumed.values
             out[urr_id] = ((base[0], base[1], base[2]), (used[0], used[1], used[2]))
     return out
+
+
+def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
+    return tuple(
+        f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
+    )
 
 
 def _check_queries(req: Message, session: Session) -> None:
