@@ -104,7 +104,9 @@ class Session:
     # it again from the rules when it is needed (reports, operators).
     peers: tuple[tuple[IPAddress, int], ...]
     teids: list[int] = field(default_factory=list)
-    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
+    # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
+    # bytes, its text ~60; `_network` makes the object when an allocation is given back.
+    ue: list[tuple[str, str]] = field(default_factory=list)
     urrs: dict[int, UrrBook] = field(default_factory=dict)
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
@@ -143,7 +145,7 @@ class Session:
                 "cp_fseid": encode_ies([self.cp_fseid]).hex(),
                 "rules": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
-                "ue": [[name, str(net)] for name, net in self.ue],
+                "ue": [[name, net] for name, net in self.ue],
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
                 "bar_duration": self.bar_duration_s,
                 "established": self.established_ntp,
@@ -400,7 +402,7 @@ class SessionEngine:
             rules_blob=b"",
             peers=_peers(program),
             teids=list(alloc.teids),
-            ue=list(alloc.ue),
+            ue=_texts(alloc.ue),
             established_ntp=self._ntp(),
         )
         session.set_rules(rules)
@@ -641,7 +643,7 @@ class SessionEngine:
         self._set_program(session, program)
         session.urrs = books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
-        session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
+        session.ue = [u for u in session.ue if u not in freed_ue] + _texts(alloc.ue)
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
@@ -655,7 +657,7 @@ class SessionEngine:
         for teid in freed_teids:
             self.teids.free(teid)
         for name, net in freed_ue:
-            self.ue_pools.free(name, net)
+            self.ue_pools.free(name, _network(net))
         self._refresh_timed(session)
         if sm_flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
@@ -685,7 +687,7 @@ class SessionEngine:
 
     def _released(
         self, session: Session, rules: RuleSet, alloc: _Allocations
-    ) -> tuple[set[int], list[tuple[str, IPNetwork]]]:
+    ) -> tuple[set[int], list[tuple[str, str]]]:
         """Allocations of ``session`` that ``rules`` no longer use."""
         used_teids: set[int] = set()
         used_ue: set[str] = set()  # UE addresses (prefixes: their first address) as text
@@ -699,7 +701,7 @@ class SessionEngine:
             if isinstance(ue_ie, UEIPAddress):
                 used_ue.update(a for a in (ue_ie.ipv4, ue_ie.ipv6) if a is not None)
         teids = {t for t in session.teids if t not in used_teids}
-        ue = [(name, net) for name, net in session.ue if str(net.network_address) not in used_ue]
+        ue = [(name, net) for name, net in session.ue if net.partition("/")[0] not in used_ue]
         return teids, ue
 
     def _undo_reports(
@@ -778,7 +780,7 @@ class SessionEngine:
         for teid in session.teids:
             self.teids.free(teid)
         for name, net in session.ue:
-            self.ue_pools.free(name, net)
+            self.ue_pools.free(name, _network(net))
         for key, pending in list(self._pending.items()):
             if pending.up_seid == session.up_seid:
                 del self._pending[key]
@@ -1084,7 +1086,7 @@ class SessionEngine:
             rules_blob=raw_rules,
             peers=(),
             teids=[int(t) for t in d["teids"]],
-            ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
+            ue=[(str(n), str(_network(a))) for n, a in d["ue"]],
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
@@ -1107,7 +1109,8 @@ class SessionEngine:
                 if not self.teids.reserve(teid):
                     raise ValueError(f"TEID {teid} already taken")
                 alloc.teids.append(teid)
-            for name, net in session.ue:
+            for name, text in session.ue:
+                net = _network(text)
                 if self.ue_pools.reserve(name, net):
                     alloc.ue.append((name, net))
                 elif self.ue_pools.owned(name, net):
@@ -1170,7 +1173,7 @@ class SessionEngine:
                     "qers": sorted(rules.qer),
                     "urrs": urrs,
                     "teids": s.teids,
-                    "ue_addresses": [str(n) for _, n in s.ue],
+                    "ue_addresses": [n for _, n in s.ue],
                 }
             )
         return out
@@ -1260,6 +1263,14 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
             base, used = b.baseline.values, b.consumed.values
             out[urr_id] = ((base[0], base[1], base[2]), (used[0], used[1], used[2]))
     return out
+
+
+def _texts(ue: list[tuple[str, IPNetwork]]) -> list[tuple[str, str]]:
+    return [(name, str(net)) for name, net in ue]
+
+
+def _network(text: str) -> IPNetwork:
+    return ipaddress.ip_network(text)
 
 
 def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
