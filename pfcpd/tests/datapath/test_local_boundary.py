@@ -149,3 +149,21 @@ def test_a_packed_record_has_the_bytes_ctypes_gives_it(cls: type[ctypes.Structur
     name, kind, bits, _ = next(p for p in layout.plan if p[1] == 0)
     with pytest.raises(corelib.OutOfRange, match=f"{cls.__name__}.{name} = .* does not fit"):
         layout.pack_into(packed, 0, {**fields, name: 1 << bits})
+
+
+def test_a_usage_record_is_read_field_by_field_right() -> None:
+    """The counters are unpacked from the C record in one call: each Usage field comes
+    from its own C field."""
+    from pfcpd.datapath.local.engine import _usage
+
+    u = corelib.UsageT()
+    u.urr_id, u.flags = 7, 0xFFFF
+    corelib.set_array(u, "bytes", [101, 102, 103])
+    corelib.set_array(u, "pkts", [201, 202, 203])
+    u.dropped_dl_pkts, u.dropped_dl_bytes = 301, 302
+    u.first_ns, u.last_ns, u.start_ns = 401, 402, 403
+    got = _usage(u)
+    assert (got.urr_id, got.bytes_total, got.bytes_ul, got.bytes_dl) == (7, 101, 102, 103)
+    assert (got.packets_total, got.packets_ul, got.packets_dl) == (201, 202, 203)
+    assert (got.dropped_dl_packets, got.dropped_dl_bytes) == (301, 302)
+    assert (got.first_packet_ns, got.last_packet_ns) == (401, 402)

@@ -282,20 +282,14 @@ class _Desc:
         _PROGRAM.pack_into(self.desc, 0, d)  # type: ignore[arg-type]
 
 
+_USAGE = corelib.Layout(corelib.UsageT)
+
+
 def _usage(u: corelib.UsageT) -> Usage:
-    return Usage(
-        urr_id=u.urr_id,
-        bytes_total=u.bytes[0],
-        bytes_ul=u.bytes[1],
-        bytes_dl=u.bytes[2],
-        packets_total=u.pkts[0],
-        packets_ul=u.pkts[1],
-        packets_dl=u.pkts[2],
-        dropped_dl_packets=u.dropped_dl_pkts,
-        dropped_dl_bytes=u.dropped_dl_bytes,
-        first_packet_ns=u.first_ns,
-        last_packet_ns=u.last_ns,
-    )
+    """The record as a Usage, read with one struct call (a ctypes field read each cost
+    ~1 us; the URR counters of every session are read at each checkpoint)."""
+    uid, _, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last, _ = _USAGE.struct.unpack_from(u)
+    return Usage(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
 
 
 def _event(e: corelib.EventT) -> DatapathEvent:
@@ -340,6 +334,8 @@ class LocalDatapath(Datapath):
         self._pending_tx: list[PacketResult] = []
         self._out = (ctypes.c_uint8 * MAX_PACKET)()
         self._verdict = corelib.VerdictT()
+        self._usage_buf = corelib.UsageT()
+        self._usage_ref = ctypes.byref(self._usage_buf)
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
@@ -498,8 +494,8 @@ class LocalDatapath(Datapath):
         return corelib.check_range("time (ns)", self._clock() if now_ns is None else now_ns, 64)
 
     def _read(self, sess: int, urr_id: int, reset: bool) -> Usage:
-        u = corelib.UsageT()
-        if self._lib.upfcore_read_urr(sess, urr_id, ctypes.byref(u), int(reset), self._clock()):
+        u = self._usage_buf  # (under the lock)
+        if self._lib.upfcore_read_urr(sess, urr_id, self._usage_ref, int(reset), self._clock()):
             raise DatapathError(f"URR {urr_id} unknown")
         return _usage(u)
 
