@@ -225,6 +225,12 @@ class Datapath(abc.ABC):
     def drop_buffered(self, seid: int) -> int:
         """Discard the session's buffered DL packets (PFCPSMReq-Flags DROBU)."""
 
+    def sessions_with_traffic(self) -> set[int] | None:
+        """The SEIDs whose counters may have changed since the last call (packets counted
+        for them), and start collecting anew; None when the datapath cannot tell (the
+        engine then reads every session's counters at its checkpoints)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop packet I/O and free resources."""
 

@@ -335,6 +335,7 @@ class LocalDatapath(Datapath):
         self._out = (ctypes.c_uint8 * MAX_PACKET)()
         self._verdict = corelib.VerdictT()
         self._usage_buf = corelib.UsageT()
+        self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
 
     # -- Datapath interface -------------------------------------------------------------
@@ -397,6 +398,11 @@ class LocalDatapath(Datapath):
                 n = self._lib.upfcore_tick(self._ctx, self._sessions[seid], now, evs, 16)
                 self._events.extend(_event(evs[i]) for i in range(n))
             out, self._events = self._events, []
+            return out
+
+    def sessions_with_traffic(self) -> set[int]:
+        with self._lock:
+            out, self._traffic = self._traffic, set()
             return out
 
     def drop_buffered(self, seid: int) -> int:
@@ -501,6 +507,8 @@ class LocalDatapath(Datapath):
 
     def _result(self, n: int, received: ctypes.Array[ctypes.c_uint8]) -> PacketResult:
         v = self._verdict
+        if v.seid:
+            self._traffic.add(v.seid)
         events = tuple(_event(v.events[i]) for i in range(v.n_events))
         self._events.extend(events)
         output = bytes(self._out[:n]) if n else b""
