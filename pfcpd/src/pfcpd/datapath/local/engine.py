@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from pfcpd.datapath.interface import (
     ApplyAction,
+    Bar,
     Datapath,
     DatapathError,
     DatapathEvent,
@@ -296,6 +297,54 @@ def _event(e: corelib.EventT) -> DatapathEvent:
     return DatapathEvent(type=EventType(e.type), seid=e.seid, id=e.id, value=e.value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Tunnel:
+    """A FAR's GTP-U tunnel, with what its End Marker needs."""
+
+    far_id: int
+    peer: IPAddress
+    teid: int
+    source: IPAddress
+    pdu_session_container: bool
+    qfi: int  # of the first QER with a QFI on a PDR using the FAR, 0 if none
+    destination_interface: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """What the datapath keeps in Python of an installed program (its C tables hold the
+    rest; the whole program cost ~1.5 KB a session): the FARs' tunnels (End Markers when
+    one changes), the URR IDs (final usage at removal) and the BAR."""
+
+    tunnels: tuple[_Tunnel, ...]
+    urr_ids: tuple[int, ...]
+    bar: Bar | None
+
+
+def _kept(program: SessionProgram) -> _Kept:
+    qfi_of_far: dict[int, int] = {}
+    qers = {q.qer_id: q for q in program.qers}
+    for p in program.pdrs:
+        for qid in p.qer_ids:
+            q = qers.get(qid)
+            if q is not None and q.qfi:
+                qfi_of_far.setdefault(p.far_id, q.qfi)
+    tunnels = tuple(
+        _Tunnel(
+            f.far_id,
+            f.outer_header_creation[0],
+            f.outer_header_creation[1],
+            f.ohc_source,
+            f.pdu_session_container,
+            qfi_of_far.get(f.far_id, 0),
+            f.destination_interface,
+        )
+        for f in program.fars
+        if f.outer_header_creation is not None and f.ohc_source is not None
+    )
+    return _Kept(tunnels, tuple(u.urr_id for u in program.urrs), program.bar)
+
+
 def _buffering(program: SessionProgram) -> bool:
     return any(f.apply_action & ApplyAction.BUFF for f in program.fars)
 
@@ -328,7 +377,7 @@ class LocalDatapath(Datapath):
         self._clock = clock
         self._lock = threading.RLock()
         self._sessions: dict[int, int] = {}
-        self._programs: dict[int, SessionProgram] = {}
+        self._programs: dict[int, _Kept] = {}
         self._ticking: set[int] = set()  # sessions poll_events ticks (see _ticking)
         self._events: list[DatapathEvent] = []
         self._pending_tx: list[PacketResult] = []
@@ -358,7 +407,7 @@ class LocalDatapath(Datapath):
                     self._lib.upfcore_reclaim(self._ctx)
                 raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
             self._sessions[seid] = sess
-            self._programs[seid] = program
+            self._programs[seid] = _kept(program)
             if _ticking(program):
                 self._ticking.add(seid)
             else:
@@ -375,9 +424,9 @@ class LocalDatapath(Datapath):
             sess = self._sessions.pop(seid, None)
             if sess is None:
                 raise DatapathError(f"session 0x{seid:x} not installed")
-            program = self._programs.pop(seid)
+            kept = self._programs.pop(seid)
             self._ticking.discard(seid)
-            final = {u.urr_id: self._read(sess, u.urr_id, False) for u in program.urrs}
+            final = {urr_id: self._read(sess, urr_id, False) for urr_id in kept.urr_ids}
             self._lib.upfcore_session_delete(self._ctx, sess)
             self._lib.upfcore_reclaim(self._ctx)
             return final
@@ -547,29 +596,19 @@ class LocalDatapath(Datapath):
             output=bytes(self._out[:n]),
         )
 
-    def _end_markers(self, seid: int, old: SessionProgram, new: SessionProgram) -> None:
+    def _end_markers(self, seid: int, old: _Kept, new: SessionProgram) -> None:
         """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed."""
         new_ohc = {f.far_id: f.outer_header_creation for f in new.fars}
-        qfi_of_far: dict[int, int] = {}
-        qers = {q.qer_id: q for q in old.qers}
-        for p in old.pdrs:
-            for qid in p.qer_ids:
-                q = qers.get(qid)
-                if q is not None and q.qfi:
-                    qfi_of_far.setdefault(p.far_id, q.qfi)
-        for f in old.fars:
-            if f.outer_header_creation is None or f.ohc_source is None:
+        for t in old.tunnels:
+            if new_ohc.get(t.far_id) == (t.peer, t.teid):
                 continue
-            if new_ohc.get(f.far_id) == f.outer_header_creation:
-                continue
-            peer, teid = f.outer_header_creation
-            src, dst = corelib.ip_t(f.ohc_source), corelib.ip_t(peer)
+            src, dst = corelib.ip_t(t.source), corelib.ip_t(t.peer)
             n = self._lib.upfcore_build_end_marker(
                 ctypes.byref(src),
                 ctypes.byref(dst),
-                teid,
-                int(f.pdu_session_container),
-                qfi_of_far.get(f.far_id, 0),
+                t.teid,
+                int(t.pdu_session_container),
+                t.qfi,
                 self._out,
                 MAX_PACKET,
             )
@@ -581,10 +620,10 @@ class LocalDatapath(Datapath):
                         malformed=None,
                         seid=seid,
                         pdr_id=0,
-                        far_id=f.far_id,
-                        qfi=qfi_of_far.get(f.far_id, 0),
-                        teid=teid,
-                        destination_interface=f.destination_interface,
+                        far_id=t.far_id,
+                        qfi=t.qfi,
+                        teid=t.teid,
+                        destination_interface=t.destination_interface,
                         output=bytes(self._out[:n]),
                         encapsulated=True,
                     )
