@@ -97,7 +97,7 @@ class Session:
     up_seid: int
     cp_seid: int
     cp_node_id: str
-    cp_fseid: FSEID
+    cp_fseid: bytes  # the CP's F-SEID IE as received, encoded (for the journal record)
     rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
     # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
     # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
@@ -142,7 +142,7 @@ class Session:
                 "up_seid": self.up_seid,
                 "cp_seid": self.cp_seid,
                 "cp_node_id": self.cp_node_id,
-                "cp_fseid": encode_ies([self.cp_fseid]).hex(),
+                "cp_fseid": self.cp_fseid.hex(),
                 "rules": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
                 "ue": [[name, net] for name, net in self.ue],
@@ -407,7 +407,7 @@ class SessionEngine:
             up_seid=seid,
             cp_seid=cp_seid,
             cp_node_id=peer.node_id,
-            cp_fseid=fseid,
+            cp_fseid=encode_ies([fseid]),
             rules_blob=b"",
             peers=_peers(program),
             teids=list(alloc.teids),
@@ -1091,7 +1091,7 @@ class SessionEngine:
             up_seid=int(d["up_seid"]),
             cp_seid=int(d["cp_seid"]),
             cp_node_id=str(d["cp_node_id"]),
-            cp_fseid=fseid,
+            cp_fseid=raw_fseid,
             rules_blob=raw_rules,
             peers=(),
             teids=[int(t) for t in d["teids"]],
