@@ -7,8 +7,8 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container
 
-.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core \
-	bench-core test-ansible lab lab-down test-lab
+.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core config-schema \
+	bench-core test-ansible test-collection lab lab-down test-lab
 
 test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible test-lab
 
@@ -39,6 +39,11 @@ lint-pfcpd: venv
 # mypy, strict, on pfcpd's sources (settings in pfcpd/pyproject.toml).
 typecheck-pfcpd: venv
 	cd pfcpd && ../$(VENV)/bin/mypy
+
+# docs/pfcpd-config.schema.json: the configuration's JSON Schema, generated from pfcpd's models
+# (pfcpd/tests/test_config_schema.py fails while the committed file is not what this writes).
+config-schema: venv
+	$(VENV)/bin/pfcpd check-config --schema > docs/pfcpd-config.schema.json
 
 test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
@@ -91,12 +96,42 @@ $(VENV)/.installed-ansible: molecule/requirements.txt | venv
 	$(VPY) -m pip install -q -r molecule/requirements.txt
 	touch $@
 
-test-ansible: deps venv $(VENV)/.installed-ansible
+test-ansible: deps venv $(VENV)/.installed-ansible test-collection
 	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; \
 	ansible-lint && \
 	ansible-playbook --syntax-check -i inventory/example-edge site.yml && \
 	ansible-playbook --syntax-check -i inventory/lab site.yml && \
 	molecule/run.sh
+
+# The installer as the collection upf.appliance (galaxy.yml): built, installed into an empty
+# collections path outside this tree (the only one searched: a copy installed elsewhere, e.g.
+# in ~/.ansible/collections, plays no part), and its site playbook checked by its collection name
+# against the example inventory (syntax, then the task list: the roles come from the
+# installed collection, as upf.appliance.<role>); then ansible-test sanity on the installed
+# collection (ignores: tests/sanity/). The sanity tests that run in a venv of their own are
+# left out: ansible-test bootstraps pip into it with a script it downloads from Ansible's CI
+# file server, which an offline machine cannot reach.
+SANITY_NEEDS_VENV := pep8 pylint validate-modules yamllint runtime-metadata
+test-collection: venv $(VENV)/.installed-ansible
+	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; set -euo pipefail; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	ansible-galaxy collection build --output-path "$$tmp/dist" . ; \
+	tar -tzf "$$tmp"/dist/upf-appliance-*.tar.gz > "$$tmp/files"; \
+	for f in galaxy.yml meta/runtime.yml playbooks/site.yml roles/pfcpd/tasks/main.yml \
+	  pfcpd/pyproject.toml pfcpd/src/pfcpd/metrics.py upf_plugin/core/upf_pipeline.h; do \
+	  grep -qx "$$f" "$$tmp/files" || [ "$$f" = galaxy.yml ] || { echo "collection lacks $$f"; exit 1; }; done; \
+	if grep -E '^(\.venv|build|molecule|pfcpd/tests)/' "$$tmp/files"; then echo "collection carries the above"; exit 1; fi; \
+	export ANSIBLE_COLLECTIONS_PATH="$$tmp/collections"; \
+	ansible-galaxy collection install --force --no-deps -p "$$tmp/collections" "$$tmp"/dist/upf-appliance-*.tar.gz; \
+	cd "$$tmp"; \
+	ansible-playbook upf.appliance.site -i "$(CURDIR)/inventory/example-edge" --syntax-check; \
+	ansible-playbook upf.appliance.site -i "$(CURDIR)/inventory/example-edge" --list-tasks > "$$tmp/tasks"; \
+	grep -q 'upf.appliance.vpp_build : Build VPP' "$$tmp/tasks" || \
+	  { cat "$$tmp/tasks"; echo "the collection's vpp_build role is not in the task list"; exit 1; }; \
+	cd "$$tmp/collections/ansible_collections/upf/appliance"; \
+	ansible-test sanity --python "$$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+	  $(addprefix --skip-test ,$(SANITY_NEEDS_VENV)); \
+	echo "test-collection: upf.appliance built, installed, its site playbook checked, ansible-test sanity passed"
 
 # The lab (docs/lab.md): a lab edge host (systemd-nspawn, the molecule scenarios' cached rootfs)
 # with gNB, DN and SMF namespaces, converged with `ansible-playbook -i inventory/lab site.yml`,

@@ -98,6 +98,9 @@ class _NoDatapath(Datapath):
     def drop_buffered(self, seid: int) -> int:
         return 0
 
+    def now_ns(self) -> int:
+        return 0
+
 
 def engine_state_per_100k(count: int, local: bool) -> float:
     """Python memory (tracemalloc) held per 100k sessions once ``count`` establishments

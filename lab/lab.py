@@ -46,6 +46,22 @@ class Link:
     edge_dev: str
     edge_addr: str
     prefix: int
+    peer_addr6: str | None = None  # IPv6 addresses of the link, when it has them
+    edge_addr6: str | None = None
+    prefix6: int = 64
+
+    def addresses(self) -> list[tuple[str, str, str]]:
+        """(namespace, device, address/prefix) of both ends, IPv4 then IPv6."""
+        out = [
+            (EDGE, self.edge_dev, f"{self.edge_addr}/{self.prefix}"),
+            (self.peer_ns, self.peer_dev, f"{self.peer_addr}/{self.prefix}"),
+        ]
+        if self.edge_addr6 and self.peer_addr6:
+            out += [
+                (EDGE, self.edge_dev, f"{self.edge_addr6}/{self.prefix6}"),
+                (self.peer_ns, self.peer_dev, f"{self.peer_addr6}/{self.prefix6}"),
+            ]
+        return out
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class Plan:
     n3: Link
     n6: Link
     ue_pool: str
+    ue_pool6: str
 
     @classmethod
     def load(cls) -> Plan:
@@ -67,8 +84,19 @@ class Plan:
             n3=Link(
                 GNB, "gnb0", p["n3"]["gnb"], "n3", p["n3"]["upf"], p["n3"]["prefix"]
             ),
-            n6=Link(DN, "dn0", p["n6"]["dn"], "n6", p["n6"]["upf"], p["n6"]["prefix"]),
+            n6=Link(
+                DN,
+                "dn0",
+                p["n6"]["dn"],
+                "n6",
+                p["n6"]["upf"],
+                p["n6"]["prefix"],
+                p["n6"]["dn6"],
+                p["n6"]["upf6"],
+                p["n6"]["prefix6"],
+            ),
             ue_pool=p["ue_pool"],
+            ue_pool6=p["ue_pool6"],
         )
 
 
@@ -81,6 +109,8 @@ def missing() -> str | None:
         return f"missing {', '.join(absent)} (Debian: systemd-container debootstrap iproute2)"
     if not Path("/dev/net/tun").exists():
         return "/dev/net/tun is absent (the local datapath's N6 is a TUN device)"
+    if not Path("/proc/sys/net/ipv6").exists():
+        return "the kernel runs without IPv6 (ipv6.disable=1); the smoke has IPv6 UEs"
     return None
 
 
@@ -191,8 +221,9 @@ def _same_netns(name: str, pid: int) -> bool:
 
 def wire(plan: Plan, init: int) -> list[str]:
     """Name the container's network namespace upflab-edge, create the peer namespaces and
-    the veth pairs, address them, turn on forwarding in the lab host (the local datapath
-    hands uplink packets to its kernel) and route the UE pool back to it from the DN. Existing pieces are kept; returns what was made."""
+    the veth pairs, address them (IPv4; IPv6 on N6), turn on IPv4 and IPv6 forwarding in the
+    lab host (the local datapath hands uplink packets to its kernel) and route the UE pools
+    back to it from the DN. Existing pieces are kept; returns what was made."""
     made: list[str] = []
     if not _same_netns(EDGE, init):
         run("ip", "netns", "del", EDGE, check=False)
@@ -216,14 +247,29 @@ def wire(plan: Plan, init: int) -> list[str]:
             made.append(
                 f"veth {EDGE}:{link.edge_dev} <-> {link.peer_ns}:{link.peer_dev}"
             )
-        for ns, dev, addr in (
-            (EDGE, link.edge_dev, link.edge_addr),
-            (link.peer_ns, link.peer_dev, link.peer_addr),
-        ):
-            run("ip", "-n", ns, "addr", "replace", f"{addr}/{link.prefix}", "dev", dev)
+        for ns, dev, addr in link.addresses():
+            # IPv6 without duplicate address detection: usable at once, and these links
+            # have no other node that could hold the address.
+            nodad = ("nodad",) if ":" in addr else ()
+            run("ip", "-n", ns, "addr", "replace", addr, "dev", dev, *nodad)
             run("ip", "-n", ns, "link", "set", dev, "up")
-    run("ip", "netns", "exec", EDGE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    run(
+        "ip", "netns", "exec", EDGE, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+        "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1",
+    )  # fmt: skip
     run("ip", "-n", DN, "route", "replace", plan.ue_pool, "via", plan.n6.edge_addr)
+    assert plan.n6.edge_addr6 is not None
+    run(
+        "ip",
+        "-n",
+        DN,
+        "-6",
+        "route",
+        "replace",
+        plan.ue_pool6,
+        "via",
+        plan.n6.edge_addr6,
+    )
     return made
 
 

@@ -2,15 +2,21 @@
 
 One process keeps sockets in three namespaces (pfcpd.gnbsim.netns): the SMF simulator in
 upflab-smf talks PFCP to pfcpd on the lab host's N4 address; the gNB simulator in upflab-gnb
-sends GTP-U to the allocated F-TEID; a UDP echo responder in upflab-dn answers the UE's UDP
-stream (the DN namespace's kernel answers the pings). Steps, each timed:
+sends GTP-U to the allocated F-TEID; UDP echo responders in upflab-dn (on its IPv4 and its
+IPv6 address) answer the UEs' UDP streams (the DN namespace's kernel answers the pings).
+Steps, each timed:
 
 associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume threshold), ping
-(a GTP-U Echo Request answered by the UPF; ICMP echo both ways), udp (a stream under the MBR, echoed), threshold report (USAR/VOLTH
-after the threshold), mbr (twice the MBR offered: what passes is 80% to 110% of the MBR),
-delete (the final usage report: uplink octets = what the DN received, downlink octets = what
-the gNB received, summed over every report), release, tools (the command-line simulators:
-`pfcpd smfsim run lab/scenarios/smoke-tools.yaml` and `pfcpd gnbsim run` on two sessions).
+(a GTP-U Echo Request answered by the UPF; ICMP echo from the UE to the DN and from the DN
+to the UE, answered by the gNB simulator's UE), udp (a stream under the
+MBR, echoed), threshold report (USAR/VOLTH after the threshold), mbr (twice the MBR offered:
+what passes is 80% to 110% of the MBR), delete (the final usage report: uplink octets = what
+the DN received, downlink octets = what the gNB received, summed over every report); then a
+second session with an IPv6 UE (CHV6): ipv6 establish (a /64 of the IPv6 pool), ipv6 ping
+(ICMPv6 echo through GTP-U from the UE to the DN and from the DN to the UE), ipv6 udp (UDP over IPv6, echoed), ipv6 delete (its
+final usage report = the octets delivered each way); release, tools (the command-line
+simulators: `pfcpd smfsim run lab/scenarios/smoke-tools.yaml` and `pfcpd gnbsim run` on two
+sessions).
 
 Prints a summary; exits non-zero naming the failing step.
 """
@@ -29,10 +35,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pfcpd.gnbsim import dnping
 from pfcpd.gnbsim.netns import in_netns
 from pfcpd.gnbsim.responder import UdpEchoResponder
-from pfcpd.gnbsim.sim import PING_OCTETS, GnbSimulator, Session
-from pfcpd.pfcp import Cause, IEType
+from pfcpd.gnbsim.sim import (
+    PING_OCTETS,
+    GnbSimulator,
+    Session,
+    SessionStats,
+    ping_octets,
+)
+from pfcpd.pfcp import Cause, IEType, Message
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp.ie import Grouped
 from pfcpd.smfsim import rules
@@ -43,12 +56,16 @@ if TYPE_CHECKING:
 
 T = IEType
 DN_PORT = 9000
-GNB_TEID = 0x1001
+GNB_TEID, GNB_TEID6 = 0x1001, 0x1006
 MBR_KBPS = 2000
 THRESHOLD = 150_000  # octets, uplink + downlink: crossed by the ping and UDP steps
 PINGS = 5
+DN_PINGS = 3  # the other way: from the DN to the UE
 UDP_PACKETS, UDP_SIZE = 200, 500
 MBR_SIZE, MBR_SECONDS = 1000, 2.0
+UDP6_PACKETS = (
+    100  # 500 octets each, at a quarter of the first session's MBR (no QER here)
+)
 
 
 class StepFailed(Exception):
@@ -87,6 +104,7 @@ class Smoke:
         smf.seq = random.randrange(0xFFFFFF)  # as pfcpd smfsim run does (scenario.py)
         gnb: GnbSimulator | None = None
         dn: UdpEchoResponder | None = None
+        dn6: UdpEchoResponder | None = None
         try:
             with self.step("associate"):
                 smf.associate()
@@ -135,6 +153,7 @@ class Smoke:
                     "ping",
                     f"{stats.pings_answered} of {PINGS} echo replies came back over GTP-U",
                 )
+                dn_pings = self.ping_ue("ping", ue, stats)
             with self.step("udp"):
                 gnb.udp_stream(
                     session,
@@ -152,7 +171,8 @@ class Smoke:
                 )
             self.lines.append(
                 f"traffic   GTP-U echo answered in {gnb.echo_responses[echo_seq]:.2f} ms; "
-                f"ping {stats.pings_answered}/{PINGS}; UDP {UDP_PACKETS} x "
+                f"ping {stats.pings_answered}/{PINGS} UE to DN, {dn_pings}/{DN_PINGS} DN to UE; "
+                f"UDP {UDP_PACKETS} x "
                 f"{UDP_SIZE} octets, DN received {dn.packets}, echoed back {stats.udp_echoed}; "
                 f"RTT p50 {stats.rtt_ms(0.5):.2f} ms p99 {stats.rtt_ms(0.99):.2f} ms"
             )
@@ -193,25 +213,19 @@ class Smoke:
                 # the MBR step crosses it again), once each (a retransmission repeats a
                 # sequence number), and the deletion's final report.
                 reports = {msg.seq: msg for msg in smf.reports}
-                ul = dl = 0
-                for msg in [*reports.values(), answer]:
-                    for kind in (
-                        T.USAGE_REPORT_REPORT_REQUEST,
-                        T.USAGE_REPORT_DELETION_RESPONSE,
-                    ):
-                        for volume in rules.usage_volumes(msg, kind):
-                            ul += volume.ul or 0
-                            dl += volume.dl or 0
+                ul, dl = reported_usage([*reports.values(), answer])
                 gnb.wait_quiet(quiet=0.2)
                 self.lines.append(
                     f"packets   uplink: gNB sent {stats.ul.packets} ({stats.ul.octets} octets), "
                     f"DN received {dn.packets} UDP ({dn.octets} octets) and "
-                    f"{stats.pings_answered} pings; "
+                    f"{stats.pings_answered} pings and {dn_pings} echo replies; "
                     f"downlink: gNB received {stats.dl.packets} ({stats.dl.octets} octets), "
                     f"QFI in its PDU Session Containers {sorted(stats.dl_qfis) or 'none'}; "
                     f"GTP-U echo requests answered {gnb.echo_requests_answered}"
                 )
-                ul_delivered = dn.octets + stats.pings_answered * PING_OCTETS
+                ul_delivered = (
+                    dn.octets + (stats.pings_answered + dn_pings) * PING_OCTETS
+                )
                 self.lines.append(
                     f"usage     reported uplink {ul} octets, downlink {dl} octets "
                     f"in {len(reports)} Session Report(s) and the deletion's final report; "
@@ -228,6 +242,8 @@ class Smoke:
                     "delete",
                     f"downlink usage {dl} octets, the gNB received {stats.dl.octets}",
                 )
+            dn6 = in_netns(DN, UdpEchoResponder, plan.n6.peer_addr6, DN_PORT)
+            self.ipv6(smf, gnb, dn6)
             with self.step("release"):
                 smf.release()
             # The command-line simulators use the same addresses.
@@ -237,14 +253,119 @@ class Smoke:
             with self.step("tools"):
                 self.tools()
         finally:
-            for closable in (gnb, dn, smf):
+            for closable in (gnb, dn, dn6, smf):
                 if closable is not None:
                     closable.close()
 
+    def ipv6(self, smf: SmfClient, gnb: GnbSimulator, dn: UdpEchoResponder) -> None:
+        """A session with an IPv6 UE (CHV6, a /64 prefix from the pool; the UE's address is
+        interface identifier 1 in it): ICMPv6 echo to the DN and back, UDP over IPv6 echoed
+        by the DN's IPv6 responder, all through GTP-U; the deletion's usage report counts
+        the octets delivered each way."""
+        plan = self.plan
+        dn6 = plan.n6.peer_addr6
+        assert dn6 is not None
+        with self.step("ipv6 establish"):
+            est = smf.establish(
+                rules.session_rules(v6=True, gnb=plan.n3.peer_addr, gnb_teid=GNB_TEID6)
+            )
+            ue, prefixes = (
+                est.ue_address(6),
+                [n for n in est.ue_networks if n.version == 6],
+            )
+            check(
+                ue is not None and len(prefixes) == 1,
+                "ipv6 establish",
+                f"no IPv6 UE address in Created PDR: {est.ue_addresses}",
+            )
+            assert ue is not None
+            pool = ipaddress.ip_network(plan.ue_pool6)
+            check(
+                prefixes[0].subnet_of(pool),  # type: ignore[arg-type]
+                "ipv6 establish",
+                f"UE prefix {prefixes[0]} not in {pool}",
+            )
+            check(1 in est.teids, "ipv6 establish", "no F-TEID for the uplink PDR")
+            n3, teid = est.teids[1]
+        session = Session("lab-6", ue, n3, teid, GNB_TEID6, qfi=9)
+        gnb.add(session)
+        stats = gnb.stats[session.name]
+        with self.step("ipv6 ping"):
+            gnb.ping(session, dn6, PINGS)
+            gnb.wait_quiet()
+            check(
+                stats.pings_answered == PINGS,
+                "ipv6 ping",
+                f"{stats.pings_answered} of {PINGS} ICMPv6 echo replies came back over GTP-U",
+            )
+            dn_pings = self.ping_ue("ipv6 ping", ue, stats)
+        with self.step("ipv6 udp"):
+            gnb.udp_stream(
+                session,
+                (dn6, DN_PORT),
+                UDP_SIZE,
+                MBR_KBPS * 1000 / 4,
+                count=UDP6_PACKETS,
+            )
+            gnb.wait_quiet()
+            check(
+                dn.packets == UDP6_PACKETS and stats.udp_echoed == UDP6_PACKETS,
+                "ipv6 udp",
+                f"DN received {dn.packets}, gNB got {stats.udp_echoed} echoed of "
+                f"{UDP6_PACKETS} over IPv6",
+            )
+        with self.step("ipv6 delete"):
+            cp_seids = [cp for cp, up in smf.sessions.items() if up == est.up_seid]
+            answer = smf.delete(est.up_seid)
+            check(
+                cause_of(answer) == Cause.REQUEST_ACCEPTED, "ipv6 delete", f"{answer}"
+            )
+            reports = {m.seq: m for m in smf.reports if m.seid in cp_seids}
+            ul, dl = reported_usage([*reports.values(), answer])
+            ul_delivered = dn.octets + (stats.pings_answered + dn_pings) * ping_octets(
+                dn6
+            )
+            self.lines.append(
+                f"ipv6      UP SEID {est.up_seid:#x}: UE {ue} (CHV6, prefix {prefixes[0]}), "
+                f"uplink F-TEID {n3} TEID {teid:#x}, downlink TEID {GNB_TEID6:#x}; "
+                f"ping6 {stats.pings_answered}/{PINGS} UE to DN, {dn_pings}/{DN_PINGS} DN to UE; "
+                f"UDP {UDP6_PACKETS} x {UDP_SIZE} octets, "
+                f"DN [{dn6}]:{DN_PORT} received {dn.packets}, echoed back {stats.udp_echoed}; "
+                f"RTT p50 {stats.rtt_ms(0.5):.2f} ms; usage reported uplink {ul}, downlink {dl} "
+                f"octets, delivered uplink {ul_delivered}, downlink {stats.dl.octets}"
+            )
+            check(
+                ul == ul_delivered,
+                "ipv6 delete",
+                f"uplink usage {ul} octets, the DN received {ul_delivered}",
+            )
+            check(
+                dl == stats.dl.octets,
+                "ipv6 delete",
+                f"downlink usage {dl} octets, the gNB received {stats.dl.octets}",
+            )
+
+    def ping_ue(self, step: str, ue: str, stats: SessionStats) -> int:
+        """The DN pings the UE (ICMP, or ICMPv6 to an IPv6 UE): down through GTP-U to the
+        gNB simulator, whose UE answers, and back up; every request answered. Returns the
+        replies the DN received."""
+        from lab import DN
+
+        before = stats.pings_from_dn
+        result = in_netns(DN, dnping.ping, ue, DN_PINGS)
+        check(
+            result.received == DN_PINGS and stats.pings_from_dn - before == DN_PINGS,
+            step,
+            f"the DN pinged the UE {ue} {DN_PINGS} times: the UE answered "
+            f"{stats.pings_from_dn - before}, the DN got {result.received} replies",
+        )
+        return result.received
+
     def tools(self) -> None:
-        """`pfcpd smfsim run` sets two sessions up from a scenario; `pfcpd gnbsim run` sends
-        their traffic (to this smoke's DN responder); no loss, and ue1's queried usage is
-        what the gNB simulator sent. The smoke's own DN responder answers their UDP."""
+        """`pfcpd smfsim run` sets two sessions up from a scenario (ue2 dual stack);
+        `pfcpd gnbsim run` sends their traffic, IPv4 and IPv6; no loss, and ue1's queried
+        usage is what the gNB simulator sent. The smoke's own DN responders answer their
+        UDP."""
         from lab import GNB, LOG_DIR, ROOT, SMF
 
         step, plan = "tools", self.plan
@@ -269,7 +390,8 @@ class Smoke:
                 )
             gnb = subprocess.run(
                 [pfcpd, "gnbsim", "run", "--gnb", plan.n3.peer_addr, "--sessions",
-                 str(sessions), "--dn", f"{plan.n6.peer_addr}:{DN_PORT}", "--netns", GNB,
+                 str(sessions), "--dn", f"{plan.n6.peer_addr}:{DN_PORT}",
+                 "--dn", f"[{plan.n6.peer_addr6}]:{DN_PORT}", "--netns", GNB,
                  "--duration", "1", "--udp-rate", "1e6", "--json"],
                 check=False, capture_output=True, text=True, timeout=30,
             )  # fmt: skip
@@ -294,7 +416,7 @@ class Smoke:
             f"ue1: Query URR says {queried} octets, gNB sent {sent}",
         )
         self.lines.append(
-            "tools     pfcpd smfsim run (2 sessions) + pfcpd gnbsim run: "
+            "tools     pfcpd smfsim run (2 sessions, ue2 dual stack) + pfcpd gnbsim run: "
             + "; ".join(
                 f"{name} {r['ul_packets']}/{r['dl_packets']} packets up/down, loss {r['loss']}, "
                 f"RTT p50 {r['rtt_p50_ms']} ms"
@@ -359,6 +481,18 @@ def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) 
         print(f"FAILED step {failed.step}: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def reported_usage(messages: list[Message]) -> tuple[int, int]:
+    """Uplink and downlink octets of the Usage Reports in Session Report Requests and
+    Session Deletion Responses, summed."""
+    ul = dl = 0
+    for msg in messages:
+        for kind in (T.USAGE_REPORT_REPORT_REQUEST, T.USAGE_REPORT_DELETION_RESPONSE):
+            for volume in rules.usage_volumes(msg, kind):
+                ul += volume.ul or 0
+                dl += volume.dl or 0
+    return ul, dl
 
 
 def _read_json(path: Path) -> Any:

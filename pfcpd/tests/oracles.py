@@ -9,7 +9,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
@@ -65,6 +68,35 @@ def tshark_problems(datagrams: list[bytes]) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
+class Receiver(Protocol):
+    """A test's peer of pfcpd: what pfcpd sent it, and close()."""
+
+    received: list[bytes]
+
+    def close(self) -> None: ...
+
+
+@contextmanager
+def tshark_checked(factory: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """For a fixture: yields a maker of peers (``factory``'s results, each a
+    :class:`Receiver`); at the end closes them, and every datagram pfcpd sent them must pass
+    tshark's checks (when tshark is installed: the tests that rely on it skip without it)."""
+    peers: list[Receiver] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        peer = factory(*args, **kwargs)
+        peers.append(peer)
+        return peer
+
+    yield make
+    received = [d for p in peers for d in p.received]
+    for p in peers:
+        p.close()
+    if received and shutil.which("tshark") and shutil.which("text2pcap"):
+        problems = tshark_problems(received)
+        assert not problems, f"tshark flags datagrams pfcpd sent: {problems}"
+
+
 def tshark_fields(datagrams: list[bytes], fields: list[str]) -> list[dict[str, list[str]]]:
     """One dict per datagram: field name -> every value tshark shows for it, in order."""
     require_tshark()
@@ -81,6 +113,10 @@ def tshark_fields(datagrams: list[bytes], fields: list[str]) -> list[dict[str, l
             {name: (col.split("|") if col else []) for name, col in zip(fields, cols, strict=False)}
         )
     return rows
+
+
+# Message types pycrate 0.8 does not implement (session set modification).
+PYCRATE_UNKNOWN_TYPES = frozenset({16, 17})
 
 
 def pycrate_error(data: bytes) -> str | None:

@@ -107,6 +107,7 @@ def session_establishment_request(seq: int = 1) -> Message:
                 F.ReportingTriggers.of("VOLTH", "VOLQU"),
                 TR.VolumeThreshold(total=10_000_000),
                 TR.VolumeQuota(total=100_000_000),
+                F.MeasurementInformation.of("ISTM", "MNOP"),
             ),
             S.PDNType(1),
         ],
@@ -301,6 +302,8 @@ def all_samples() -> list[Message]:
                 CP_NODE,
                 RECOVERY,
                 F.CPFunctionFeatures.of("LOAD", "OVRL"),
+                A.AlternativeSMFIPAddress(ipv4="127.0.0.7", preferred=True),
+                X.SMFSetID("set1.smfset.5gc.mnc001.mcc001.3gppnetwork.org"),
                 g(
                     T.PFCP_SESSION_RETENTION_INFORMATION,
                     A.CPPFCPEntityIPAddress(ipv4="127.0.0.2"),
@@ -363,7 +366,11 @@ def all_samples() -> list[Message]:
             ],
         ),
         Message(M.NODE_REPORT_RESPONSE, 7, [CP_NODE, S.Cause(1)]),
-        Message(M.SESSION_SET_DELETION_REQUEST, 8, [CP_NODE]),
+        Message(
+            M.SESSION_SET_DELETION_REQUEST,
+            8,
+            [CP_NODE, A.FQCSID(A.FQ_CSID_IPV6, "2001:db8::7", (1, 2), 2)],
+        ),
         Message(M.SESSION_SET_DELETION_RESPONSE, 8, [UP_NODE, S.Cause(1)]),
         Message(
             M.SESSION_SET_MODIFICATION_REQUEST,
@@ -372,7 +379,12 @@ def all_samples() -> list[Message]:
                 CP_NODE,
                 Grouped(
                     T.PFCP_SESSION_CHANGE_INFO,
-                    [A.AlternativeSMFIPAddress(ipv4="127.0.0.6", ipv6="::6", preferred=True)],
+                    [
+                        A.FQCSID(A.FQ_CSID_IPV4, "127.0.0.5", (7,), 2),
+                        X.GroupID("0f5f3c6e-5b1e-4bd4-9f0a-2a1d3c4b5a69"),
+                        A.CPIPAddress(ipv4="127.0.0.5", ipv6="::5"),
+                        A.AlternativeSMFIPAddress(ipv4="127.0.0.6", ipv6="::6", preferred=True),
+                    ],
                 ),
             ],
         ),

@@ -430,11 +430,13 @@ def test_every_metric_the_dashboard_queries_is_exported_by_pfcpd(tmp_path: Path)
     assert rc == 0, daemon.log()
     families = exported_families(text)
     assert "pfcpd_associations" in families
-    assert re.search(r"^pfcpd_associations 1$", text, re.MULTILINE), text
+    assert re.search(r"^pfcpd_associations 1\.0$", text, re.MULTILINE), text
     dashboard = load_dashboard()
     assert check_dashboard(dashboard, families) == []
     labels = sample_labels(text, families)
     assert labels["pfcpd_messages_received_total"] == {"type", "cause"}
+    assert labels["pfcpd_peer_messages_received_total"] == {"peer", "type", "cause"}
+    assert labels["pfcpd_datapath_packets_dropped_total"] == {"reason"}
     problems, judged = check_labels(dashboard, families, labels)
     assert problems == []
     assert judged >= 60, judged  # not vacuous: most uses have samples to judge them by
@@ -459,6 +461,13 @@ def test_every_metric_the_dashboard_queries_is_exported_by_pfcpd(tmp_path: Path)
         "pfcpd_allocations_in_use",
         "pfcpd_session_journal_failures_total",
         "pfcpd_session_engine_errors_total",
+        "pfcpd_peer_messages_received_total",
+        "pfcpd_peer_messages_sent_total",
+        "pfcpd_datapath_packets_received_total",
+        "pfcpd_datapath_packets_dropped_total",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "python_gc_collections_total",
     ):
         assert family in pfcpd_names, family
 

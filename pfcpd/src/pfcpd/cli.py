@@ -24,8 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="validate a configuration file; exit 0 or 1")
-    check.add_argument("file", help="YAML configuration file")
-    check.set_defaults(func=_cmd_check_config)
+    check.add_argument("file", nargs="?", help="YAML configuration file")
+    check.add_argument(
+        "--schema", action="store_true", help="print the configuration's JSON Schema instead"
+    )
+    check.set_defaults(func=_cmd_check_config, parser=check)
 
     show = sub.add_parser("show", help="show the running daemon's state (admin socket)")
     show.add_argument("what", choices=["associations", "sessions"])
@@ -107,8 +110,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    from .check_config_command import run_check_config
+    from .check_config_command import run_check_config, schema_text
 
+    if args.schema:
+        sys.stdout.write(schema_text())
+        return 0
+    if args.file is None:
+        args.parser.error("a configuration FILE (or --schema) is required")
     return run_check_config(args.file, out=sys.stdout, err=sys.stderr)
 
 

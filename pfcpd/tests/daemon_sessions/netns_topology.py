@@ -13,10 +13,10 @@ simulator's (re-exported here for the tests).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
+
+from netns_tools import run as sh
 
 from pfcpd.gnbsim.netns import in_netns as in_netns
 
@@ -24,21 +24,6 @@ GNB, GNB6 = "10.210.0.1", "fd00:210::1"
 N3, N3_6 = "10.210.0.2", "fd00:210::2"
 DN, DN6 = "10.210.2.2", "fd00:212::2"
 UE_POOL, UE_POOL6 = "10.47.0.0/16", "fd00:47::/56"
-
-
-def missing() -> str | None:
-    if os.geteuid() != 0:
-        return "not root: network namespaces, veth and TUN need root"
-    if not shutil.which("ip"):
-        return "iproute2 `ip` command not found"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun not available"
-    return None
-
-
-def sh(*args: str, ns: str | None = None) -> None:
-    cmd = ["ip", "netns", "exec", ns, *args] if ns else list(args)
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
 @dataclass

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from node_harness import Pfcpd
-from oracles import tshark_problems
+from oracles import tshark_checked
 
 from pfcpd.smfsim.client import SmfClient
 
@@ -46,20 +45,8 @@ def session_overrides(
 @pytest.fixture
 def smf() -> Iterator[Callable[..., SmfClient]]:
     """SMF simulators; at teardown every datagram pfcpd sent them must pass tshark."""
-    clients: list[SmfClient] = []
-
-    def make(daemon: Pfcpd, **kwargs: Any) -> SmfClient:
-        client = SmfClient(daemon.addr, **kwargs)
-        clients.append(client)
-        return client
-
-    yield make
-    received = [d for c in clients for d in c.received]
-    for c in clients:
-        c.close()
-    if received and shutil.which("tshark") and shutil.which("text2pcap"):
-        problems = tshark_problems(received)
-        assert not problems, f"tshark flags datagrams pfcpd sent: {problems}"
+    with tshark_checked(lambda daemon, **kwargs: SmfClient(daemon.addr, **kwargs)) as make:
+        yield make
 
 
 def state_path(daemon: Pfcpd) -> Path:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from netns_topology import DN, DN6, GNB, N3, UE_POOL, UE_POOL6, Topology, in_netns, missing
+from netns_tools import netns_missing as missing
+from netns_topology import DN, DN6, GNB, N3, UE_POOL, UE_POOL6, Topology, in_netns
 from node_harness import Pfcpd
 from oracles import tshark_problems
 from scapy.layers.inet import IP, UDP

@@ -70,3 +70,36 @@ def test_a_refused_step_is_named(start_pfcpd, tmp_path: Path) -> None:
     done = run_scenario(daemon, scenario)
     assert done.returncode == 1
     assert "FAILED step 1 (establish a)" in done.stderr and "cause 72" in done.stderr
+
+
+def test_ipv6_and_dual_stack_sessions(start_pfcpd, tmp_path: Path) -> None:
+    daemon = start_pfcpd(session_overrides(pool="198.18.11.0/30", pool6="fd00:c2:11::/63"))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        """
+steps:
+  - associate
+  - establish: {session: six, v6: true}
+  - establish: {session: dual, dual_stack: true}
+  - delete: {session: six}
+  - delete: {session: dual}
+  - release
+"""
+    )
+    sessions = tmp_path / "sessions.json"
+    done = run_scenario(daemon, scenario, "--sessions-out", str(sessions))
+    assert done.returncode == 0, done.stderr
+    steps = {
+        s["session"]: s
+        for s in map(json.loads, done.stdout.splitlines())
+        if s["kind"] == "establish"
+    }
+    # The pool's two /64 prefixes; the UE's address is interface identifier 1 in its prefix.
+    assert steps["six"]["ue6_prefix"] == "fd00:c2:11::/64" and steps["six"]["ue"] == "fd00:c2:11::1"
+    assert "ue6" not in steps["six"]
+    dual = steps["dual"]
+    assert dual["ue"] in ("198.18.11.1", "198.18.11.2")
+    assert (dual["ue6"], dual["ue6_prefix"]) == ("fd00:c2:11:1::1", "fd00:c2:11:1::/64")
+    written = {s["name"]: s for s in json.loads(sessions.read_text())}
+    assert written["six"]["ue"] == "fd00:c2:11::1" and "ue6" not in written["six"]
+    assert (written["dual"]["ue"], written["dual"]["ue6"]) == (dual["ue"], "fd00:c2:11:1::1")

@@ -13,12 +13,17 @@ import pytest
 from pfcpd.datapath.local import corelib
 
 
-@pytest.fixture
-def datapath() -> Iterator[object]:
+def require_core() -> None:
+    """Skip the test, naming the library, when libupfcore.so cannot be loaded."""
     try:
         corelib.load()
     except corelib.CoreLibNotFound as e:
         pytest.skip(f"libupfcore.so missing: {e}")
+
+
+@pytest.fixture
+def datapath() -> Iterator[object]:
+    require_core()
     from pfcpd.datapath.local.engine import LocalDatapath
 
     dp = LocalDatapath(expected_sessions=64)

@@ -24,6 +24,7 @@ from dp_programs import (
     ims_program,
 )
 
+from pfcpd.config import LocalDatapathConfig
 from pfcpd.datapath.interface import SessionProgram
 from pfcpd.datapath.local.settings import LocalDatapathSettings, LocalUpf
 
@@ -51,7 +52,9 @@ def main() -> None:
     if variant == "multi-n6":
         instances["ims"] = [ipaddress.ip_network("10.46.0.0/16")]
         tuns["ims"] = f"{tun}b"
-    settings = LocalDatapathSettings.from_config({"n6_tun": tuns}, n3, instances)
+    settings = LocalDatapathSettings.from_config(
+        LocalDatapathConfig(kind="local", n6_tun=tuns), n3, instances
+    )
     upf = LocalUpf(settings)
     dp = upf.datapath
     dp.install(0x42, program)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ from typing import Any
 
 import pytest
 from dp_programs import DL_TEID, IMS_DL_TEID, LI_TEID, QFI, UE, UE6, UE_IMS
+from netns_tools import netns_missing
+from netns_tools import run as ip
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoResponse, GTPPDUSessionContainer
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.inet6 import ICMPv6EchoReply, IPv6
@@ -40,22 +41,13 @@ Stats = dict[str, Any]  # netns_upf.py output
 
 
 def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "not root: network namespaces, veth and TUN need root"
-    if not shutil.which("ip"):
-        return "iproute2 `ip` command not found"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun not available"
-    try:
-        corelib.load()
-    except corelib.CoreLibNotFound as e:
-        return f"libupfcore.so missing: {e}"
-    return None
-
-
-def ip(*args: str, ns: str | None = None) -> None:
-    cmd = ["ip", "netns", "exec", ns, *args] if ns else list(args)
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    reason = netns_missing()
+    if reason is None:
+        try:
+            corelib.load()
+        except corelib.CoreLibNotFound as e:
+            reason = f"libupfcore.so missing: {e}"
+    return reason
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pfcpd.gnbsim.cli import parse_sessions
+from pfcpd.gnbsim.cli import dn_by_version, parse_sessions, traffic_plan
 
 
 def pfcpd(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +53,46 @@ def test_help_names_every_option() -> None:
     for option in ("--upf", "--local", "--netns", "--json", "--sessions-out"):
         assert option in smf
     assert "--window" in pfcpd("smfsim", "load", "--help").stdout
+
+
+def test_a_dual_stack_session_talks_to_the_dn_of_each_ip_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(
+        json.dumps(
+            [{"name": "d", "ue": "10.0.0.1", "ue6": "fd00::8000:0:0:0:1", "upf": "10.0.1.1",
+              "upf_teid": 7, "gnb_teid": 8}]
+        )
+    )  # fmt: skip
+    args = argparse.Namespace(sessions=str(path), session=["fd00::9,10.0.1.1,0x10,0x20"])
+    dual, v6 = parse_sessions(args)
+    assert dual.addresses == ("10.0.0.1", "fd00:0:0:8000::1") and v6.addresses == ("fd00::9",)
+    dns = dn_by_version(["10.0.6.2", "[fd00::6:2]:9100"])
+    plan = [(s.name, (dn.host, dn.port)) for s, dn in traffic_plan([dual, v6], dns)]
+    assert plan == [
+        ("d", ("10.0.6.2", 9000)),
+        ("d", ("fd00::6:2", 9100)),
+        ("s2", ("fd00::6:2", 9100)),
+    ]
+    with pytest.raises(ValueError, match="session s2: UE fd00::9 needs an IPv6 --dn"):
+        traffic_plan([v6], dn_by_version(["10.0.6.2"]))
+    with pytest.raises(ValueError, match="a second IPv4 DN"):
+        dn_by_version(["10.0.6.2", "10.0.6.3"])
+
+
+def test_a_session_without_a_dn_of_its_version_is_refused() -> None:
+    done = pfcpd("gnbsim", "run", "--gnb", "127.0.0.1", "--dn", "127.0.0.1",
+                 "--session", "fd00::9,127.0.0.1,1,2")  # fmt: skip
+    assert done.returncode == 2 and "needs an IPv6 --dn" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("gnb", "message"),
+    [("fd00::1", "GTP-U runs over IPv4"), ("192.0.2.77", "cannot bind 192.0.2.77:2152")],
+)
+def test_a_gnb_address_we_cannot_use_is_refused(gnb: str, message: str) -> None:
+    # 192.0.2.77 (documentation range) is no address of this machine: nothing is sent.
+    done = pfcpd("gnbsim", "run", "--gnb", gnb, "--dn", "127.0.0.1", "--session",
+                 "10.0.0.1,127.0.0.1,1,2")  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr
+    assert "Traceback" not in done.stderr

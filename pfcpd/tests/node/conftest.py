@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from node_harness import Peer, Pfcpd
-from oracles import tshark_problems
+from oracles import tshark_checked
 
 
 @pytest.fixture
@@ -32,17 +31,5 @@ def start_pfcpd(tmp_path: Path) -> Iterator[Callable[..., Pfcpd]]:
 @pytest.fixture
 def make_peer() -> Iterator[Callable[..., Peer]]:
     """CP peers; at teardown every datagram pfcpd sent them must pass tshark's checks."""
-    peers: list[Peer] = []
-
-    def make(target: tuple[str, int], **kwargs: Any) -> Peer:
-        peer = Peer(target, **kwargs)
-        peers.append(peer)
-        return peer
-
-    yield make
-    received = [d for p in peers for d in p.received]
-    for p in peers:
-        p.close()
-    if received and shutil.which("tshark") and shutil.which("text2pcap"):
-        problems = tshark_problems(received)
-        assert not problems, f"tshark flags datagrams pfcpd sent: {problems}"
+    with tshark_checked(Peer) as make:
+        yield make

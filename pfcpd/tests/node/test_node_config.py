@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import math
 import subprocess
 import sys
@@ -96,6 +98,7 @@ def test_the_issue_schema_is_valid():
         ({"pfcp__on_peer_lost": "drop"}, "pfcp.on_peer_lost: must be one of release, keep"),
         ({"node_id": "bad host!"}, "node_id: must be an IPv4/IPv6 address or an FQDN"),
         ({"datapath__kind": "dpdk"}, "datapath.kind: must be one of local, vpp"),
+        ({"datapath__kind": ["local"]}, "datapath.kind: must be one of local, vpp, got ['local']"),
         ({"interfaces__n3": {"address": "x"}}, "interfaces.n3.address: must be an IPv4 or IPv6"),
         (
             {"network_instances__internet": {"ue_pools": ["10.45.0.0/33"]}},
@@ -134,8 +137,11 @@ def test_allowed_peers_any_and_ipv6_endpoints():
 
 
 def test_datapath_section_keeps_other_keys():
-    cfg = parse_config(doc(datapath={"kind": "vpp", "api_socket": "/run/vpp/api.sock"}))
-    assert cfg.datapath["api_socket"] == "/run/vpp/api.sock"
+    cfg = parse_config(doc(datapath={"kind": "vpp", "vpp": {"api_socket": "/run/vpp/api.sock"}}))
+    assert cfg.datapath_kind == "vpp"
+    assert str(cfg.datapath.vpp.api_socket) == "/run/vpp/api.sock"  # type: ignore[union-attr]
+    errors = errors_of(doc(datapath={"kind": "vpp", "api_socket": "/run/vpp/api.sock"}))
+    assert errors == ["datapath.api_socket: unknown key (known: kind, vpp)"]
 
 
 def test_check_config_command(tmp_path: Path):
@@ -189,3 +195,15 @@ def test_missing_keys_are_named_as_required_and_nothing_else_is_said_of_them():
     assert errors_of(doc(datapath={"api_socket": "/x"})) == [
         "datapath.kind: is required: one of local, vpp"
     ]
+
+
+def test_the_reloads_running_copy_is_not_held_to_the_documents_cross_key_checks():
+    """SIGHUP applies the new allowed_peers to the running settings, whose associate_to stays
+    until a restart: the copy must not fail (the daemon logs the mismatch instead); each
+    key's own check still holds."""
+    cfg = parse_config(doc(pfcp__associate_to=["127.0.0.2"]))
+    elsewhere = (ipaddress.ip_network("192.0.2.0/24"),)
+    running = dataclasses.replace(cfg.pfcp, allowed_peers=elsewhere)
+    assert running.allowed_peers == elsewhere and running.associate_to == cfg.pfcp.associate_to
+    with pytest.raises(ValueError, match="must be a finite number greater than 0"):
+        dataclasses.replace(cfg.pfcp, t1=math.nan)

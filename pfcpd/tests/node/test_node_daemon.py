@@ -114,9 +114,11 @@ def test_cp_initiated_setup_update_release(start_pfcpd, make_peer):
 def test_up_initiated_setup_retried_and_release(start_pfcpd, make_peer):
     peer = make_peer(("127.0.0.1", 0))  # the SMF; bound before pfcpd starts sending to it
     cp_port = peer.addr[1]
-    daemon = start_pfcpd(
-        {"pfcp": {"associate_to": [f"127.0.0.1:{cp_port}"], "graceful_release_period": 60}}
-    )
+    # T1 2 s: the release's Association Update Request stays unanswered while `pfcpd show`
+    # (a new Python process: seconds on a loaded box) reads the state "releasing"; with the
+    # default 0.5 s it timed out first (1.5 s with N1 2) and the state was back.
+    pfcp = {"associate_to": [f"127.0.0.1:{cp_port}"], "graceful_release_period": 60, "t1": 2.0}
+    daemon = start_pfcpd({"pfcp": pfcp})
     peer.target = daemon.addr
 
     first = peer.expect(M.ASSOCIATION_SETUP_REQUEST)

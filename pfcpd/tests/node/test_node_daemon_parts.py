@@ -97,6 +97,39 @@ def test_state_file_round_trip_and_loss(tmp_path: Path):
     assert isinstance(broken, NodeState)
 
 
+def test_a_lost_state_takes_a_recovery_time_stamp_never_issued_before(tmp_path: Path):
+    """node_state.json lost and pfcpd restarted within the same second: the new Recovery
+    Time Stamp still differs (the start waits for the next second), and a clock gone back
+    gives the last stamp plus one, so an SMF always sees the restart."""
+    from pfcpd.daemon.state_store import NTP_UNIX_OFFSET, fresh_recovery_time_stamp
+
+    now = [1_800_000_000.25]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    def stamp(state_dir: Path, previous: int) -> int:
+        return fresh_recovery_time_stamp(state_dir, previous, lambda: now[0], sleep)
+
+    first, _ = load_state(tmp_path, "upf1", stamp)
+    assert first.recovery_time_stamp == 1_800_000_000 + NTP_UNIX_OFFSET and slept == []
+    save_state(tmp_path, first)
+    (tmp_path / "node_state.json").unlink()
+    now[0] += 0.5  # the same second
+    second, _ = load_state(tmp_path, "upf1", stamp)
+    assert second.recovery_time_stamp == first.recovery_time_stamp + 1
+    assert slept == [pytest.approx(0.25)]  # waited for the next second, no longer
+    now[0] -= 3600  # the clock went back an hour
+    (tmp_path / "node_state.json").unlink(missing_ok=True)
+    third, _ = load_state(tmp_path, "upf1", stamp)
+    assert third.recovery_time_stamp == second.recovery_time_stamp + 1 and len(slept) == 1
+    # A state that is kept keeps its stamp, whatever the clock says.
+    save_state(tmp_path, third)
+    assert load_state(tmp_path, "upf1", stamp)[0].recovery_time_stamp == third.recovery_time_stamp
+
+
 def test_show_without_a_daemon_fails_clearly(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "pfcpd", "show", "associations", "--socket", str(tmp_path / "x")],

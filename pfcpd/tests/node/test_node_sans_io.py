@@ -123,6 +123,34 @@ def test_duplicate_is_answered_from_cache_until_it_expires():
     assert len(handler.requests) == 3
 
 
+def test_a_new_request_reusing_a_sequence_number_is_not_answered_from_the_cache():
+    """A restarted SMF numbers from 1 again: a different request with a cached sequence
+    number is a new transaction (handled afresh), while the old request's retransmission
+    still gets the cached octets."""
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    old = encode(Message(M.SESSION_DELETION_REQUEST, 9, [], seid=7))
+    new = encode(Message(M.SESSION_MODIFICATION_REQUEST, 9, [], seid=7))
+    other_seid = encode(Message(M.SESSION_DELETION_REQUEST, 9, [], seid=8))
+    node.datagram_received(old, CP, 1.0)
+    assert len(node.datagrams_to_send()) == 1
+    node.datagram_received(new, CP, 1.5)
+    [b] = node.datagrams_to_send()
+    assert decode(b.data).msg_type == M.SESSION_MODIFICATION_RESPONSE
+    node.datagram_received(other_seid, CP, 2.0)
+    node.datagrams_to_send()
+    assert handler.requests == [
+        M.SESSION_DELETION_REQUEST,
+        M.SESSION_MODIFICATION_REQUEST,
+        M.SESSION_DELETION_REQUEST,
+    ]
+    # The last request's retransmission is answered from the cache, without an effect.
+    node.datagram_received(other_seid, CP, 2.5)
+    [c] = node.datagrams_to_send()
+    assert len(handler.requests) == 3 and decode(c.data).seq == 9
+
+
 def test_heartbeat_retransmission_then_peer_lost_with_graceful_release():
     handler = RecordingHandler()
     node = make_node(handler, graceful_release_period=10.0, on_peer_lost="keep")
@@ -370,3 +398,34 @@ def test_rate_limiter_memory_is_bounded_under_a_many_source_flood():
         assert len(limiter) <= 100
     # A peer that keeps asking still runs out of tokens.
     assert [limiter.admit("127.0.0.2", 0.0) for _ in range(7)] == [True] * 5 + [False] * 2
+
+
+def test_messages_are_counted_per_peer_up_to_a_bound():
+    """Each peer (source address) has its own series; the totals per type and cause are their
+    sums; past PEER_LABELS peers, further ones share peer="other" (bounded series)."""
+    from pfcpd.node.node_metrics import OTHER_PEER, PEER_LABELS
+
+    node = make_node()
+    hb = Message(M.HEARTBEAT_REQUEST, 1, [RecoveryTimeStamp(CP_TS)])
+    peers = [(f"127.0.1.{i}", 8805) for i in range(PEER_LABELS + 3)]
+    for peer in peers:
+        assert len(exchange(node, hb, 0.0, peer)) == 1
+    exchange(node, Message(M.HEARTBEAT_REQUEST, 2, [RecoveryTimeStamp(CP_TS)]), 0.0, peers[0])
+    received = node.metrics.peer_received
+    sent = node.metrics.peer_sent
+    assert received.get(peers[0][0], "heartbeat_request", "none") == 2
+    assert received.get(peers[PEER_LABELS - 1][0], "heartbeat_request", "none") == 1
+    assert received.get(peers[PEER_LABELS][0], "heartbeat_request", "none") == 0
+    assert received.get(OTHER_PEER, "heartbeat_request", "none") == 3
+    assert sent.get(OTHER_PEER, "heartbeat_response", "none") == 3
+    assert sent.get(peers[0][0], "heartbeat_response", "none") == 2
+    assert len({labels[0] for labels in received.values}) == PEER_LABELS + 1
+    text = node.metrics.registry.render()
+    total = len(peers) + 1
+    assert (
+        f'\npfcpd_messages_received_total{{cause="none",type="heartbeat_request"}} {total}.0\n'
+        in text
+    )
+    assert (
+        f'\npfcpd_messages_sent_total{{cause="none",type="heartbeat_response"}} {total}.0\n' in text
+    )

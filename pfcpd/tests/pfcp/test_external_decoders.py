@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from oracles import pycrate_error, tshark_fields, tshark_problems
+from oracles import PYCRATE_UNKNOWN_TYPES, pycrate_error, tshark_fields, tshark_problems
 from sample_messages import all_samples, session_establishment_request_full, typed_ie_classes_in
 
 from pfcpd.pfcp import decode, encode
 from pfcpd.pfcp.ie import DECODERS
 
 SAMPLES = all_samples()
-PYCRATE_UNKNOWN_TYPES = {16, 17}
 
 
 def test_samples_use_every_typed_ie_class() -> None:

@@ -105,7 +105,21 @@ leaf_ies = st.one_of(
     st.builds(F.ApplyAction, u16, st.sampled_from([2])),
     st.builds(F.ReportingTriggers, st.integers(0, 0xFFFFFF), st.just(3)),
     st.builds(F.UPFunctionFeatures, st.integers(0, 2**48 - 1), st.just(6)),
-    st.builds(RawIE, st.sampled_from([65, 152, 141]), st.binary(max_size=20)),
+    st.builds(
+        A.FQCSID,
+        st.just(A.FQ_CSID_IPV4),
+        v4,
+        st.lists(u16, max_size=15).map(tuple),
+        st.one_of(st.none(), st.integers(0, 15)),
+    ),
+    st.builds(
+        A.FQCSID, st.just(A.FQ_CSID_IPV6), v6, st.lists(u16, min_size=1, max_size=3).map(tuple)
+    ),
+    st.builds(A.CPIPAddress, st.one_of(st.none(), v4), st.one_of(st.none(), v6)),
+    st.builds(X.GroupID, text),
+    st.builds(X.SMFSetID, dns_name, st.booleans()),
+    st.builds(F.MeasurementInformation, u8),
+    st.builds(RawIE, st.sampled_from([150, 152, 141]), st.binary(max_size=20)),
     st.builds(VendorIE, st.integers(0x8000, 0xFFFF), u16, st.binary(max_size=20)),
 )
 
@@ -146,7 +160,7 @@ def any_ie_anywhere() -> Iterator[None]:
         codec.reload_tables()
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages())
 def test_roundtrip(msg: Message) -> None:
     data = encode(msg)
@@ -157,7 +171,7 @@ def test_roundtrip(msg: Message) -> None:
         assert decode(data) == msg
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_only_codec_error(data: bytes) -> None:
     with contextlib.suppress(CodecError):
@@ -167,7 +181,7 @@ def test_arbitrary_bytes_only_codec_error(data: bytes) -> None:
 SAMPLE_BYTES = [encode(m) for m in all_samples()]
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(
     st.sampled_from(SAMPLE_BYTES),
     st.lists(st.tuples(st.integers(0, 10_000), u8), min_size=1, max_size=6),

@@ -1,13 +1,18 @@
 """Fixtures of the session engine tests: the engine on the real local datapath (skipped,
-naming the library, when libupfcore.so is absent), inside a sans-IO node."""
+naming the library, when libupfcore.so is absent), inside a sans-IO node. ``ht``: the same
+with the datapath's clock and the engine's NTP clock following the harness's node clock
+(time-driven reports)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from datapath.conftest import datapath  # noqa: F401  (the LocalDatapath fixture)
-from session_harness import Harness
+from datapath.conftest import (
+    datapath,  # noqa: F401  (the LocalDatapath fixture)
+    require_core,
+)
+from session_harness import NTP_NOW, Harness
 
 from pfcpd.datapath.local.engine import LocalDatapath
 
@@ -19,3 +24,19 @@ def h(datapath: LocalDatapath) -> Iterator[Harness]:  # noqa: F811
     harness.check_sent_with_tshark()
     errors = harness.engine.metrics.errors
     assert [errors.get(w) for w in ("request", "timer", "peer_gone", "response")] == [0] * 4
+
+
+@pytest.fixture
+def ht() -> Iterator[Harness]:
+    require_core()
+    clock: dict[str, Harness | None] = {"h": None}
+    dp = LocalDatapath(
+        expected_sessions=16,
+        clock=lambda: int(h.now * 1e9) + 1 if (h := clock["h"]) else 1,
+    )
+    harness = Harness(dp)
+    clock["h"] = harness
+    harness.engine._ntp = lambda: NTP_NOW + harness.now  # type: ignore[method-assign]
+    yield harness
+    harness.check_sent_with_tshark()
+    dp.close()

@@ -143,7 +143,9 @@ def test_up_features_advertised(h: Harness) -> None:
     (resp,) = h.exchange(setup)
     feats = resp.get(T.UP_FUNCTION_FEATURES)
     assert isinstance(feats, F.UPFunctionFeatures)
-    assert set(feats.names()) == {"BUCP", "DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM"}
+    assert set(feats.names()) == {
+        *("BUCP", "DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM", "MNOP", "RESPS", "VTIME")
+    }
 
 
 def test_an_f_seid_in_use_is_refused(h: Harness) -> None:

@@ -14,6 +14,7 @@ from session_harness import (
     establishment,
     gtpu,
     qer,
+    restarted,
     ul_far,
     ul_packet,
     ul_pdr,
@@ -21,7 +22,7 @@ from session_harness import (
     urr,
 )
 
-from pfcpd.datapath.local.engine import Verdict
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
@@ -151,22 +152,15 @@ def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: obje
     assert isinstance(fteid, A.FTEID) and fteid.teid is not None
     h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), fteid.teid))
     h.engine.checkpoint(h.now)  # the unreported bytes become the journaled baseline
-    from pfcpd.datapath.local.engine import LocalDatapath
-
-    dp2 = LocalDatapath(expected_sessions=16)
-    try:
-        journal = MemoryJournal()
-        journal.records = dict(h.journal.records)
-        engine2 = SessionEngine(h.settings, dp2, journal)
-        assert engine2.restore(journal.items(), 0.0) == 1
+    with restarted(h, 1) as engine2:
         assert engine2.teids.in_use == 1 and engine2.ue_pools.usage()["internet:10.45.0.0/29"] == 1
+        dp2 = engine2.datapath
+        assert isinstance(dp2, LocalDatapath)
         assert (
             dp2.process_ul(gtpu(ul_packet("10.45.0.1", 50), fteid.teid)).verdict == Verdict.FORWARD
         )
         final = engine2._remove(engine2.sessions[seid], "cp")
-        assert final[1].values[1] == 128 + 78  # UL bytes before and after the restart
-    finally:
-        dp2.close()
+        assert final[1][0].values[1] == 128 + 78  # UL bytes before and after the restart
 
 
 def test_tshark_reads_allocations_and_final_usage(h: Harness) -> None:
@@ -194,8 +188,6 @@ def test_tshark_reads_allocations_and_final_usage(h: Harness) -> None:
 
 
 def test_restore_refuses_conflicting_records_and_restores_pfds_first(h: Harness) -> None:
-    from pfcpd.datapath.local.engine import LocalDatapath
-
     resp = h.establish()
     assert cause(resp) == 1
     (key, record) = next(iter(h.journal.records.items()))

@@ -230,11 +230,11 @@ def test_sessions_view_and_metrics(h: Harness) -> None:
     assert view["urrs"]["1"]["bytes"] == [128, 128, 0]  # type: ignore[index]
     assert h.engine.sessions_view(seid + 1) == [] and len(h.engine.sessions_view()) == 1
     text = h.node.metrics.registry.render()
-    assert "pfcpd_sessions_active 1" in text
-    accepted = 'type="session_establishment_response",cause="request_accepted"'
-    assert f"pfcpd_session_requests_total{{{accepted}}} 1" in text
-    assert 'pfcpd_allocations_in_use{pool="teid"} 1' in text
-    assert 'pfcpd_allocations_in_use{pool="internet:10.45.0.0/29"} 1' in text
+    assert "\npfcpd_sessions_active 1.0\n" in text
+    accepted = 'cause="request_accepted",type="session_establishment_response"'
+    assert f"\npfcpd_session_requests_total{{{accepted}}} 1.0\n" in text
+    assert '\npfcpd_allocations_in_use{pool="teid"} 1.0\n' in text
+    assert '\npfcpd_allocations_in_use{pool="internet:10.45.0.0/29"} 1.0\n' in text
 
 
 def test_dl_data_notification_delay(h: Harness) -> None:

@@ -1,8 +1,12 @@
-"""PFD Management (Application ID PDRs match their PFDs' flow descriptions) and Session Set
-Deletion, through the sans-IO node with the engine on the real local datapath."""
+"""PFD Management (Application ID PDRs match their PFDs' flow descriptions), Session Set
+Deletion and Session Set Modification, through the sans-IO node with the engine on the real
+local datapath."""
 
 from __future__ import annotations
 
+import json
+
+from oracles import tshark_fields, tshark_problems
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Raw, raw
 from session_harness import (
@@ -11,8 +15,11 @@ from session_harness import (
     cause,
     dl_far,
     dl_pdr,
+    establishment,
     g,
     qer,
+    restarted,
+    standard_rules,
     ul_far,
     ul_pdr,
     up_seid,
@@ -20,11 +27,13 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import Verdict
-from pfcpd.pfcp import IEType, Message, MessageType, decode, encode
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.pfcp.codec import encode_ies
+from pfcpd.pfcp.ie import IE
 
 T = IEType
 M = MessageType
@@ -105,11 +114,170 @@ def test_another_cp_cannot_touch_a_session(h: Harness) -> None:
     assert seid in h.engine.sessions
 
 
-def test_session_set_deletion_by_fq_csid_is_refused(h: Harness) -> None:
-    from pfcpd.pfcp import RawIE
+SMF_NODE = "192.0.2.77"  # the address in the SMF's FQ-CSIDs
+SMF2 = ("127.0.0.3", 8805)
 
-    seid = up_seid(h.establish())
-    fq_csid = RawIE(T.FQ_CSID, bytes([0x01, 192, 0, 2, 77, 0, 1]))  # IPv4 node, 1 CSID
-    req = Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf"), fq_csid])
-    assert cause(h.request(req)) == 76
-    assert seid in h.engine.sessions
+
+def fq_csid(*csids: int, node: str = SMF_NODE) -> A.FQCSID:
+    return A.FQCSID(A.FQ_CSID_IPV4, node, csids, 2)  # node type PGW-C/SMF
+
+
+def _establish_with(h: Harness, cp_seid: int, *ies: IE) -> int:
+    req = establishment(*standard_rules(), cp_seid=cp_seid)
+    req.ies += list(ies)
+    return up_seid(h.request(req))
+
+
+def _associate(h: Harness, addr: tuple[str, int], node_id: str, *ies: IE) -> None:
+    setup = Message(
+        M.ASSOCIATION_SETUP_REQUEST,
+        1,
+        [A.NodeID.from_text(node_id), S.RecoveryTimeStamp(1), *ies],
+    )
+    h.node.datagram_received(encode(setup), addr, h.now)
+    h.node.datagrams_to_send()
+
+
+def _change_info(alternative: str, *selectors: IE) -> Grouped:
+    return g(T.PFCP_SESSION_CHANGE_INFO, *selectors, A.AlternativeSMFIPAddress(ipv4=alternative))
+
+
+def _set_modification(*infos: Grouped) -> Message:
+    return Message(M.SESSION_SET_MODIFICATION_REQUEST, 0, [A.NodeID.from_text("smf"), *infos])
+
+
+def test_session_set_deletion_by_fq_csid_deletes_those_sessions(h: Harness) -> None:
+    one = _establish_with(h, 1, fq_csid(7))
+    two = _establish_with(h, 2, fq_csid(8))
+    req = Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf"), fq_csid(7, 9)])
+    assert tshark_problems([encode(req)]) == []
+    assert cause(h.request(req)) == 1
+    assert one not in h.engine.sessions and two in h.engine.sessions
+
+
+def test_session_set_modification_moves_the_named_sessions(h: Harness) -> None:
+    """RESPS (TS 29.244 5.22.4, 7.4.7): sessions named by PGW-C/SMF FQ-CSID, Group Id or CP
+    IP Address now report to the CP at the Alternative SMF IP Address, which owns them."""
+    by_csid = _establish_with(h, 1, fq_csid(7))
+    by_group = _establish_with(h, 2, X.GroupID("group-a"))
+    kept = _establish_with(h, 3, fq_csid(8), X.GroupID("group-b"))
+    _associate(h, SMF2, "smf2")
+    req = _set_modification(
+        _change_info(SMF2[0], fq_csid(7)), _change_info(SMF2[0], X.GroupID("group-a"))
+    )
+    names = ["pfcp.csid", "pfcp.group_id", "pfcp.alternative_smf_ip_address.ipv4"]
+    assert tshark_fields([encode(req)], names) == [
+        {
+            "pfcp.csid": ["7"],
+            "pfcp.group_id": ["group-a"],
+            "pfcp.alternative_smf_ip_address.ipv4": [SMF2[0], SMF2[0]],
+        }
+    ]
+    assert tshark_problems([encode(req)]) == []
+    resp = h.request(req)
+    assert cause(resp) == 1 and resp.get(T.NODE_ID) is not None and resp.seid is None
+    for seid in (by_csid, by_group):
+        session = h.engine.sessions[seid]
+        assert (session.cp_node_id, session.cp_fseid.ipv4) == ("smf2", SMF2[0])
+        record = json.loads(h.journal.records[session.key])
+        assert record["cp_node_id"] == "smf2"
+    assert h.engine.sessions[kept].cp_node_id == "smf"
+    # The old CP no longer owns a moved session; the new one does.
+    query = Message(M.SESSION_MODIFICATION_REQUEST, 0, [g(T.QUERY_URR, S.URRID(1))], by_csid)
+    assert cause(h.request(query)) == 65
+    h.node.datagram_received(encode(Message(query.msg_type, 77, query.ies, by_csid)), SMF2, h.now)
+    [answer] = [decode(t.data) for t in h.node.datagrams_to_send()]
+    assert cause(answer) == 1 and answer.seid == 1
+    # Its Session Report Requests go to the new CP, whose answer may give it a new Group Id.
+    h.engine._send_report(h.engine.sessions[by_group], "USAR", [], h.now)
+    [report] = h.node.datagrams_to_send()
+    h.sent.append(report.data)
+    assert report.addr == SMF2 and decode(report.data).seid == 2
+    answer_ies = [S.Cause(1), X.GroupID("group-c")]
+    report_resp = Message(M.SESSION_REPORT_RESPONSE, decode(report.data).seq, answer_ies, 2)
+    h.node.datagram_received(encode(report_resp), SMF2, h.now)
+    assert h.engine.sessions[by_group].group_id == "group-c"
+    assert json.loads(h.journal.records[h.engine.sessions[by_group].key])["group_id"] == "group-c"
+
+
+def test_session_set_modification_by_cp_ip_address_and_its_refusals(h: Harness) -> None:
+    seid = _establish_with(h, 1)
+    cp_address = h.engine.sessions[seid].cp_fseid.ipv4
+    assert cp_address is not None
+    # No CP is associated at the alternative address: refused, nothing moves.
+    resp = h.request(_set_modification(_change_info("127.0.0.9", A.CPIPAddress(ipv4=cp_address))))
+    assert cause(resp) == 64 and resp.get(T.OFFENDING_IE).value == T.ALTERNATIVE_SMF_IP_ADDRESS  # type: ignore[union-attr]
+    assert h.engine.sessions[seid].cp_node_id == "smf"
+    # A change info naming no session set: 67 (conditional IE missing).
+    resp = h.request(_set_modification(_change_info(SMF2[0])))
+    assert cause(resp) == 67
+    _associate(h, SMF2, "smf2")
+    req = _set_modification(_change_info(SMF2[0], A.CPIPAddress(ipv4=cp_address)))
+    assert tshark_problems([encode(req)]) == []
+    assert cause(h.request(req)) == 1
+    assert h.engine.sessions[seid].cp_node_id == "smf2"
+
+
+def test_fq_csids_and_group_id_follow_modifications_and_restarts(h: Harness) -> None:
+    seid = _establish_with(h, 1, fq_csid(7), X.GroupID("group-a"))
+    session = h.engine.sessions[seid]
+    assert [c.csids for c in session.fq_csids] == [(7,)] and session.group_id == "group-a"
+    h.modify(seid, fq_csid(9), X.GroupID("group-b"))  # same node type: replaced
+    assert [c.csids for c in session.fq_csids] == [(9,)] and session.group_id == "group-b"
+    h.modify(seid, A.FQCSID())  # null length: every FQ-CSID removed
+    assert session.fq_csids == ()
+    h.modify(seid, fq_csid(5))
+    record = json.loads(h.journal.records[session.key])
+    assert (record["group_id"], record["fq_csids"]) == ("group-b", encode_ies([fq_csid(5)]).hex())
+    # FQ-CSIDs without the Node Type octet (before Rel-16): one per node.
+    sgw, smf = A.FQCSID(0, "192.0.2.1", (1,)), A.FQCSID(0, "192.0.2.2", (2,))
+    other = h.engine.sessions[_establish_with(h, 2, sgw, smf)]
+    assert set(other.fq_csids) == {sgw, smf}
+
+
+def test_session_sets_and_a_moved_session_come_back_after_a_restart(h: Harness) -> None:
+    seid = _establish_with(h, 1, fq_csid(7), X.GroupID("group-a"))
+    _associate(h, SMF2, "smf2")
+    assert cause(h.request(_set_modification(_change_info(SMF2[0], fq_csid(7))))) == 1
+    with restarted(h, 1) as engine2:
+        back = engine2.sessions[seid]
+        assert (back.cp_node_id, back.cp_fseid.ipv4, back.group_id) == ("smf2", SMF2[0], "group-a")
+        assert back.fq_csids == (fq_csid(7),)
+
+
+def test_another_smf_of_the_set_takes_sessions_over(h: Harness) -> None:
+    """MPAS (5.22.3/5.22.4): an SMF of the same SMF set moves the sessions to itself, at one
+    of its Alternative SMF IP Addresses; an SMF of no set cannot touch them."""
+    seid = _establish_with(h, 1, X.GroupID("group-a"))
+    update = Message(
+        M.ASSOCIATION_UPDATE_REQUEST, 0, [A.NodeID.from_text("smf"), X.SMFSetID("set1.example")]
+    )
+    assert cause(h.request(update)) == 1
+    _associate(
+        h,
+        SMF2,
+        "smf2",
+        A.AlternativeSMFIPAddress(ipv4="127.0.0.4"),
+        X.SMFSetID("set1.example"),
+    )
+    outsider = ("127.0.0.5", 8805)
+    _associate(h, outsider, "smf3")
+    info = _change_info(outsider[0], X.GroupID("group-a"))
+    req = Message(M.SESSION_SET_MODIFICATION_REQUEST, 9, [A.NodeID.from_text("smf3"), info])
+    h.node.datagram_received(encode(req), outsider, h.now)
+    [answer] = [decode(t.data) for t in h.node.datagrams_to_send()]
+    assert cause(answer) == 1 and h.engine.sessions[seid].cp_node_id == "smf"
+    info = _change_info("127.0.0.4", X.GroupID("group-a"))
+    req = Message(M.SESSION_SET_MODIFICATION_REQUEST, 10, [A.NodeID.from_text("smf2"), info])
+    assert tshark_problems([encode(req)]) == []
+    h.node.datagram_received(encode(req), SMF2, h.now)
+    [answer] = [decode(t.data) for t in h.node.datagrams_to_send()]
+    h.sent.append(encode(answer))
+    session = h.engine.sessions[seid]
+    assert cause(answer) == 1
+    assert (session.cp_node_id, session.cp_fseid.ipv4) == ("smf2", "127.0.0.4")
+    record = next(a.to_record(0.0) for a in h.node.associations() if a.node_id == "smf2")
+    assert (record["smf_set_id"], record["alternative_addresses"]) == (
+        "set1.example",
+        ["127.0.0.4"],
+    )

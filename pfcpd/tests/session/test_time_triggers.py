@@ -3,9 +3,6 @@ of traffic, quota holding time. The datapath's clock follows the harness's node 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from session_harness import (
     Harness,
     created,
@@ -17,9 +14,9 @@ from session_harness import (
     ul_packet,
     ul_pdr,
     urr,
+    usage_reports,
 )
 
-from pfcpd.datapath.local import corelib
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_scalar as S
 
@@ -28,41 +25,11 @@ M = MessageType
 UE = "10.45.0.1"
 
 
-@pytest.fixture
-def ht() -> Iterator[Harness]:
-    try:
-        corelib.load()
-    except corelib.CoreLibNotFound as e:
-        pytest.skip(f"libupfcore.so missing: {e}")
-    from pfcpd.datapath.local.engine import LocalDatapath
-
-    clock = {"h": None}
-    dp = LocalDatapath(
-        expected_sessions=16,
-        clock=lambda: int(clock["h"].now * 1e9) + 1 if clock["h"] else 1,  # type: ignore[attr-defined]
-    )
-    h = Harness(dp)
-    clock["h"] = h  # type: ignore[assignment]
-    yield h
-    h.check_sent_with_tshark()
-    dp.close()
-
-
 def _triggers(sent: list[Message]) -> list[tuple[int, list[str]]]:
-    out, seen = [], set()
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST and m.seq not in seen:
-            seen.add(m.seq)
-            for r in m.get_all(T.USAGE_REPORT_REPORT_REQUEST):
-                assert isinstance(r, Grouped)
-                out.append((r.get(T.URR_ID).value, r.get(T.USAGE_REPORT_TRIGGER).names()))  # type: ignore[union-attr]
-    return out
-
-
-def _answer_all(h: Harness, sent: list[Message]) -> None:
-    for m in sent:
-        if m.msg_type == M.SESSION_REPORT_REQUEST:
-            h.answer(m)
+    return [
+        (r.get(T.URR_ID).value, r.get(T.USAGE_REPORT_TRIGGER).names())  # type: ignore[union-attr]
+        for r in usage_reports(sent)
+    ]
 
 
 def _teid(h: Harness, *rules: Grouped) -> int:
@@ -78,7 +45,7 @@ def test_time_threshold(ht: Harness) -> None:
     assert _triggers(ht.advance(1.5)) == []
     sent = ht.advance(1.0)
     assert _triggers(sent) == [(1, ["TIMTH"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_start_stop_and_holding_time(ht: Harness) -> None:
@@ -89,13 +56,13 @@ def test_start_stop_and_holding_time(ht: Harness) -> None:
     ht.dp.process_ul(gtpu(ul_packet(UE), teid))
     sent = ht.advance(0.2)
     assert _triggers(sent) == [(1, ["START"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     sent = ht.advance(2.5)
     assert _triggers(sent) == [(1, ["STOPT"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     sent = ht.advance(3.0)
     assert _triggers(sent) == [(1, ["QUHTI"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_periodic_reports_every_period(ht: Harness) -> None:
@@ -117,7 +84,7 @@ def test_periodic_reports_every_period(ht: Harness) -> None:
         if m.msg_type == M.SESSION_REPORT_REQUEST
     }
     assert sorted(seqns.values()) == [0, 1]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
 
 
 def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
@@ -128,5 +95,5 @@ def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
     assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.FORWARD
     sent = ht.advance(2.5)
     assert _triggers(sent) == [(1, ["TIMQU"])]
-    _answer_all(ht, sent)
+    ht.answer_all(sent)
     assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.DROP

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ..config import Config
+from ..config import Config, LocalDatapathConfig
 from ..datapath.interface import Datapath
 from ..datapath.local.corelib import CoreLibNotFound
 from ..datapath.local.settings import LocalDatapathSettings, LocalUpf
@@ -67,10 +67,10 @@ class DatapathService:
         log.info("datapath stopped")
 
 
-def local_settings(config: Config) -> LocalDatapathSettings:
+def local_settings(config: Config, datapath: LocalDatapathConfig) -> LocalDatapathSettings:
     """The local datapath's settings (already validated with the rest of the file)."""
     return LocalDatapathSettings.from_config(
-        config.datapath,
+        datapath,
         config.interfaces["n3"].address,
         {name: ni.ue_pools for name, ni in config.network_instances.items()},
     )
@@ -79,12 +79,12 @@ def local_settings(config: Config) -> LocalDatapathSettings:
 def open_datapath(config: Config) -> DatapathService:
     """Build the datapath ``config`` names, without packet I/O yet (`DatapathService.start`);
     DatapathStartError when it cannot."""
-    if config.datapath_kind != "local":
+    if not isinstance(config.datapath, LocalDatapathConfig):
         raise DatapathStartError(
-            f"datapath.kind {config.datapath_kind}: this pfcpd has no such datapath yet "
+            f"datapath.kind {config.datapath.kind}: this pfcpd has no such datapath yet "
             "(only local)"
         )
     try:
-        return DatapathService(LocalUpf(local_settings(config)))
+        return DatapathService(LocalUpf(local_settings(config, config.datapath)))
     except CoreLibNotFound as exc:
         raise DatapathStartError(f"local datapath: {exc}") from None

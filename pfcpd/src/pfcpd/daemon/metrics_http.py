@@ -1,4 +1,10 @@
-"""Serves the Prometheus text exposition on ``GET /metrics`` (plain HTTP/1.0, loopback only)."""
+"""Serves the metrics on ``GET /metrics`` (loopback only), on the daemon's event loop.
+
+prometheus_client writes the exposition (text format 0.0.4, or OpenMetrics when the scrape's
+Accept header asks for it). The server is this small asyncio one rather than the library's
+threaded one so that the metrics are collected on the event loop's thread: the gauges read the
+node's and the session engine's state, which only that thread changes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import asyncio
 from collections.abc import Callable
 
 from ..config import Endpoint
-from ..metrics import CONTENT_TYPE
+
+HEADER_LIMIT = 100  # header lines read before a request is given up
 
 
 def _response(status: str, content_type: str, body: bytes) -> bytes:
@@ -18,19 +25,26 @@ def _response(status: str, content_type: str, body: bytes) -> bytes:
 
 
 async def start_metrics_server(
-    endpoint: Endpoint, render: Callable[[], str]
+    endpoint: Endpoint, exposition: Callable[[str], tuple[bytes, str]]
 ) -> asyncio.AbstractServer:
+    """``exposition(accept)`` gives (body, content type) for a request's Accept header
+    (:meth:`pfcpd.metrics.Registry.exposition`)."""
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request_line = await asyncio.wait_for(reader.readline(), timeout=5)
-            while True:  # skip the headers
+            accept = ""
+            for _ in range(HEADER_LIMIT):
                 line = await asyncio.wait_for(reader.readline(), timeout=5)
                 if line in (b"\r\n", b"\n", b""):
                     break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "accept":
+                    accept = value.strip()
             parts = request_line.decode("latin-1").split()
             if len(parts) >= 2 and parts[0] in ("GET", "HEAD") and parts[1] in ("/metrics", "/"):
-                body = render().encode()
-                out = _response("200 OK", CONTENT_TYPE, body)
+                body, content_type = exposition(accept)
+                out = _response("200 OK", content_type, body)
                 if parts[0] == "HEAD":
                     out = out[: len(out) - len(body)]
             else:

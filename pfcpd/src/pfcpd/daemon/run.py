@@ -28,7 +28,7 @@ from .datapath_service import DatapathStartError, open_datapath
 from .gc_tuning import PeriodicFreeze
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
-from .packet_loop_metrics import register_packet_loop
+from .packet_loop_metrics import register_core_counters, register_packet_loop
 from .sd_notify import notify, reloading
 from .server import PfcpServer
 from .session_journal import SessionJournal
@@ -116,6 +116,11 @@ class Daemon:
             log.error("cannot start: %s", exc)
             return 1
         register_packet_loop(metrics.registry, datapath.packet_counters)
+        core = datapath.upf.datapath
+        register_core_counters(
+            metrics.registry, core.counters, core.core.drop_names, core.core.malformed_names
+        )
+        metrics.registry.add_process_metrics()
         self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)
@@ -123,11 +128,11 @@ class Daemon:
         metrics_server = None
         if cfg.metrics_listen is not None:
 
-            def render() -> str:
+            def exposition(accept: str) -> tuple[bytes, str]:
                 server.count_kernel_drops()
-                return metrics.registry.render()
+                return metrics.registry.exposition(accept)
 
-            metrics_server = await start_metrics_server(cfg.metrics_listen, render)
+            metrics_server = await start_metrics_server(cfg.metrics_listen, exposition)
             log.info("metrics on http://%s/metrics", cfg.metrics_listen)
         freezer = PeriodicFreeze(loop)
         freezer.start()

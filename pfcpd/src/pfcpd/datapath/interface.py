@@ -225,6 +225,11 @@ class Datapath(abc.ABC):
     def drop_buffered(self, seid: int) -> int:
         """Discard the session's buffered DL packets (PFCPSMReq-Flags DROBU)."""
 
+    @abc.abstractmethod
+    def now_ns(self) -> int:
+        """The datapath's clock (nanoseconds), the one of ``Usage.first_packet_ns`` and
+        ``Usage.last_packet_ns``: the engine turns those into wall-clock times with it."""
+
     def sessions_with_traffic(self) -> set[int] | None:
         """The SEIDs whose counters may have changed since the last call (packets counted
         for them), and start collecting anew; None when the datapath cannot tell (the

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..config import parse_endpoint
+from ..config import Endpoint, parse_endpoint
 from .netns import enter
 from .sim import GnbSimulator, Session
 
@@ -24,23 +25,32 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="gnbsim_command", required=True)
     run = sub.add_parser("run", help="send each session's traffic and measure it")
-    run.add_argument("--gnb", required=True, help="our N3 address (GTP-U port 2152 is bound)")
+    run.add_argument("--gnb", required=True, help="our N3 address, IPv4 (GTP-U port 2152 is bound)")
     run.add_argument(
         "--sessions",
         metavar="FILE",
         help="sessions as JSON (pfcpd smfsim run --sessions-out): name, ue, upf, upf_teid, "
-        "gnb_teid, qfi",
+        "gnb_teid, qfi, and ue6 (the IPv6 address of a dual-stack session)",
     )
     run.add_argument(
         "--session",
         action="append",
         default=[],
         metavar="UE,UPF,UPF_TEID,GNB_TEID[,QFI]",
-        help="one session (repeatable): UE address, the UPF's N3 address and TEID (its "
-        "F-TEID), our downlink TEID, the QFI (9; 0 sends no PDU Session Container)",
+        help="one session (repeatable): UE address (IPv4 or IPv6), the UPF's N3 address and "
+        "TEID (its F-TEID), our downlink TEID, the QFI (9; 0 sends no PDU Session Container)",
     )
-    run.add_argument("--dn", required=True, help="DN address[:port] the UEs talk to (port 9000)")
-    run.add_argument("--ping", type=int, default=5, help="ICMP echo requests per session (5)")
+    run.add_argument(
+        "--dn",
+        required=True,
+        action="append",
+        metavar="ADDR[:PORT]",
+        help="DN address the UEs talk to, port 9000 unless given ([v6]:port); repeat it "
+        "for one IPv4 and one IPv6 DN: each UE address talks to the DN of its IP version",
+    )
+    run.add_argument(
+        "--ping", type=int, default=5, help="ICMP (ICMPv6) echo requests per UE address (5)"
+    )
     run.add_argument("--udp-rate", type=float, default=1e6, help="UDP bit/s per session (1e6)")
     run.add_argument("--udp-size", type=int, default=500, help="UDP packets' IP octets (500)")
     run.add_argument(
@@ -52,7 +62,13 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run.set_defaults(gnbsim_func=run_gnb)
 
     respond = sub.add_parser("respond", help="the DN side: echo the UEs' UDP back")
-    respond.add_argument("--listen", required=True, help="address[:port] (port 9000)")
+    respond.add_argument(
+        "--listen",
+        required=True,
+        action="append",
+        metavar="ADDR[:PORT]",
+        help="address[:port] ([v6]:port; port 9000) to answer on; repeatable (IPv4 and IPv6)",
+    )
     respond.add_argument("--no-echo", action="store_true", help="count only, send nothing back")
     respond.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
     respond.add_argument("--netns", metavar="NAME", help="run inside network namespace NAME")
@@ -77,6 +93,7 @@ def parse_sessions(args: argparse.Namespace) -> list[Session]:
                     int(item["upf_teid"]),
                     int(item["gnb_teid"]),
                     qfi or None,
+                    str(item["ue6"]) if item.get("ue6") else None,
                 )
             )
     for number, text in enumerate(args.session, len(sessions) + 1):
@@ -94,17 +111,51 @@ def parse_sessions(args: argparse.Namespace) -> list[Session]:
     return sessions
 
 
+def dn_by_version(texts: list[str]) -> dict[int, Endpoint]:
+    """The ``--dn`` endpoints by IP version (ValueError for two of one version)."""
+    out: dict[int, Endpoint] = {}
+    for text in texts:
+        dn = parse_endpoint(text, default_port=DN_PORT)
+        version = 6 if ":" in dn.host else 4
+        if version in out:
+            raise ValueError(f"--dn {text}: a second IPv{version} DN (one per IP version)")
+        out[version] = dn
+    return out
+
+
+def traffic_plan(
+    sessions: list[Session], dns: dict[int, Endpoint]
+) -> list[tuple[Session, Endpoint]]:
+    """(session, DN) for each address of each session: the DN of the address's IP version
+    (ValueError naming the session when there is none)."""
+    plan = []
+    for session in sessions:
+        for address in session.addresses:
+            version = 6 if ":" in address else 4
+            if version not in dns:
+                raise ValueError(f"session {session.name}: UE {address} needs an IPv{version} --dn")
+            plan.append((session, dns[version]))
+    return plan
+
+
 def run_gnb(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
+        if ipaddress.ip_address(args.gnb).version != 4:
+            raise ValueError(f"--gnb {args.gnb}: GTP-U runs over IPv4 here; an IPv4 address")
         sessions = parse_sessions(args)
-        dn = parse_endpoint(args.dn, default_port=DN_PORT)
+        plan = traffic_plan(sessions, dn_by_version(args.dn))
     except (OSError, ValueError, KeyError) as exc:
         print(f"pfcpd gnbsim: {exc}", file=sys.stderr)
         return 2
     if args.netns:
         enter(args.netns)
-    with GnbSimulator(args.gnb, sessions) as gnb:
-        for session in sessions:
+    try:
+        gnb = GnbSimulator(args.gnb, sessions)
+    except OSError as exc:
+        print(f"pfcpd gnbsim: cannot bind {args.gnb}:2152: {exc}", file=sys.stderr)
+        return 2
+    with gnb:
+        for session, dn in plan:
             if args.ping:
                 gnb.ping(session, dn.host, args.ping)
             if args.duration > 0:
@@ -144,25 +195,29 @@ def run_respond(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from .responder import UdpEchoResponder
 
     try:
-        listen = parse_endpoint(args.listen, default_port=DN_PORT)
+        listens = [parse_endpoint(text, default_port=DN_PORT) for text in args.listen]
     except ValueError as exc:
         print(f"pfcpd gnbsim: {exc}", file=sys.stderr)
         return 2
     if args.netns:
         enter(args.netns)
-    responder = UdpEchoResponder(listen.host, listen.port, echo=not args.no_echo)
-    print(f"responding on {listen.host}:{listen.port}", file=out, flush=True)
+    responders: list[UdpEchoResponder] = []
     try:
+        for listen in listens:
+            responders.append(UdpEchoResponder(listen.host, listen.port, echo=not args.no_echo))
+            print(f"responding on {listen}", file=out, flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
-        responder.close()
-    print(
-        f"received {responder.packets} datagrams ({responder.octets} IP octets) from "
-        f"{len(responder.by_source)} address(es)",
-        file=out,
-    )
+        for responder in responders:
+            responder.close()
+    for listen, responder in zip(listens, responders, strict=False):
+        print(
+            f"{listen}: received {responder.packets} datagrams ({responder.octets} IP octets) "
+            f"from {len(responder.by_source)} address(es)",
+            file=out,
+        )
     return 0

@@ -1,6 +1,7 @@
-"""`UdpEchoResponder`: the data network's end of the UE's UDP streams. Every datagram is
-counted (octets as the IP packet's length, per source address) and, unless told not to,
-sent back to where it came from: the downlink half of the gNB simulator's measurement.
+"""`UdpEchoResponder`: the data network's end of the UE's UDP streams, on an IPv4 or IPv6
+address. Every datagram is counted (octets as the IP packet's length, per source address)
+and, unless told not to, sent back to where it came from: the downlink half of the gNB
+simulator's measurement.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ import socket
 import time
 from collections import Counter
 
-from .packets import IPV4_HEADER, UDP_HEADER
+from .packets import UDP_HEADER, header_octets
 from .receiver import Receiver
 
 
 class UdpEchoResponder:
     def __init__(self, address: str, port: int, echo: bool = True) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
+        self.headers = header_octets(address) + UDP_HEADER  # IP and UDP headers of a datagram
         self.echo = echo
         self.packets = 0
         self.octets = 0
@@ -29,7 +32,7 @@ class UdpEchoResponder:
         if not self.packets:
             self.first = now
         self.packets += 1
-        self.octets += len(data) + IPV4_HEADER + UDP_HEADER
+        self.octets += len(data) + self.headers
         self.by_source[peer[0]] += 1
         self.last = now
         if self.echo:

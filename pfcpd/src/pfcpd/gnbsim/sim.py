@@ -1,22 +1,27 @@
 """`GnbSimulator`: the N3 side of N sessions on one GTP-U socket.
 
-Each session is a UE address, the UPF's F-TEID (address, TEID) for uplink and the gNB's TEID
-the SMF gave the UPF for downlink. Uplink packets go out as G-PDUs with a PDU Session
-Container carrying the session's QFI; `echo` asks a UPF for a GTP-U Echo Response. A
-receiving thread answers the UPF's Echo Requests,
-sorts downlink G-PDUs to their session by TEID and measures:
+Each session is a UE address (IPv4 or IPv6; a dual-stack session has one of each), the UPF's
+F-TEID (address, TEID) for uplink and the gNB's TEID the SMF gave the UPF for downlink. A
+packet goes out from the session's address of the destination's IP version. Uplink packets
+go out as G-PDUs with a PDU Session Container carrying the session's QFI; `echo` asks a UPF
+for a GTP-U Echo Response. A receiving thread answers the UPF's Echo Requests, sorts
+downlink G-PDUs to their session by TEID and measures:
 
 - every downlink packet and its octets (the inner IP packet's length, as a UPF's usage
   report counts them), the QFIs seen in the downlink PDU Session Containers;
-- ICMP echo replies to the session's pings and UDP datagrams echoed back to the UE
+- ICMP (ICMPv6) echo replies to the session's pings and UDP datagrams echoed back to the UE
   (the payload carries the sequence number and the send time): round-trip times, loss;
+- echo requests to a UE from the network, answered by the UE (an echo reply sent uplink, as
+  a UE's IP stack does): counted in ``pings_from_dn``;
 - throughput: octets over the time between the first and the last packet each way.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,17 +34,45 @@ MAGIC = b"GNBS"
 STAMP = struct.Struct("!4sIQ")  # magic, sequence number, send time (ns, monotonic)
 UE_PORT = 7000
 PING_DATA = 56  # octets of ICMP echo data, as ping(8) sends
-PING_OCTETS = packets.IPV4_HEADER + packets.ICMP_HEADER + PING_DATA
+
+
+def ping_octets(dst: str) -> int:
+    """The IP length of one of our pings to ``dst`` (IPv4 84 octets, IPv6 104)."""
+    return packets.header_octets(dst) + packets.ICMP_HEADER + PING_DATA
+
+
+PING_OCTETS = ping_octets("0.0.0.0")  # an IPv4 ping
 
 
 @dataclass(frozen=True)
 class Session:
     name: str
-    ue: str  # the UE's IPv4 address
+    ue: str  # the UE's address (IPv4, or IPv6)
     upf: str  # the UPF's N3 address (of its F-TEID)
     upf_teid: int
     gnb_teid: int  # downlink TEID (the SMF's Outer Header Creation towards this gNB)
     qfi: int | None = 9  # None: G-PDUs without a PDU Session Container
+    ue6: str | None = None  # a dual-stack session's IPv6 address (``ue`` is then IPv4)
+
+    def __post_init__(self) -> None:
+        # Addresses as the parser writes them (compressed), so downlink packets match.
+        for name in ("ue", "ue6"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, ipaddress.ip_address(value).compressed)
+        if self.ue6 is not None and (":" in self.ue or ":" not in self.ue6):
+            raise ValueError(f"session {self.name}: ue6 is the IPv6 address beside an IPv4 ue")
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.ue,) if self.ue6 is None else (self.ue, self.ue6)
+
+    def source_for(self, dst: str) -> str:
+        """The session's address of ``dst``'s IP version (ValueError when it has none)."""
+        for address in self.addresses:
+            if (":" in address) == (":" in dst):
+                return address
+        raise ValueError(f"session {self.name} has no address of {dst}'s IP version")
 
 
 @dataclass
@@ -69,6 +102,7 @@ class SessionStats:
     pings_answered: int = 0
     udp_sent: int = 0
     udp_echoed: int = 0
+    pings_from_dn: int = 0  # echo requests to the UE, answered
     rtts_ms: list[float] = field(default_factory=list)
     dl_qfis: set[int] = field(default_factory=set)
 
@@ -91,6 +125,7 @@ class SessionStats:
             "dl_octets": self.dl.octets,
             "pings": f"{self.pings_answered}/{self.pings_sent}",
             "udp_echoed": f"{self.udp_echoed}/{self.udp_sent}",
+            "pings_from_dn": self.pings_from_dn,
             "loss": round(self.loss(), 4),
             "rtt_p50_ms": round(self.rtt_ms(0.5), 3),
             "rtt_p99_ms": round(self.rtt_ms(0.99), 3),
@@ -112,7 +147,16 @@ class GnbSimulator:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
         self._seq = 0
+        self._ul_lock = threading.Lock()
         self._receiver = Receiver(self.sock, self.handle, "gnbsim-rx")
+
+    def add(self, session: Session) -> None:
+        """One more session (a PDU session set up while the simulator runs)."""
+        if session.gnb_teid in self.by_teid or session.name in self.stats:
+            raise ValueError(f"session {session.name}: its name or downlink TEID is taken")
+        self.stats[session.name] = SessionStats()
+        self.sessions.append(session)
+        self.by_teid[session.gnb_teid] = session
 
     def close(self) -> None:
         self._receiver.stop()
@@ -129,7 +173,8 @@ class GnbSimulator:
     def send(self, session: Session, inner: bytes) -> None:
         """One uplink IP packet of ``session`` in a G-PDU to the UPF."""
         self.sock.sendto(gtpu.g_pdu(session.upf_teid, inner, session.qfi), (session.upf, gtpu.PORT))
-        self.stats[session.name].ul.add(len(inner), time.monotonic())
+        with self._ul_lock:  # the receiving thread sends too (echo replies of the UEs)
+            self.stats[session.name].ul.add(len(inner), time.monotonic())
 
     def echo(self, peer: str) -> int:
         """Send a GTP-U Echo Request to ``peer`` (a UPF's N3 address); its sequence number.
@@ -141,11 +186,13 @@ class GnbSimulator:
         return seq
 
     def ping(self, session: Session, dst: str, count: int, interval: float = 0.05) -> None:
-        """``count`` ICMP echo requests from the UE to ``dst`` (PING_DATA octets of data)."""
+        """``count`` ICMP (to an IPv6 ``dst``: ICMPv6) echo requests from the UE to ``dst``
+        (PING_DATA octets of data)."""
         ident = (session.gnb_teid ^ (session.gnb_teid >> 16)) & 0xFFFF
+        src = session.source_for(dst)
         for seq in range(count):
             stamp = STAMP.pack(MAGIC, seq, time.monotonic_ns()) + bytes(PING_DATA - STAMP.size)
-            self.send(session, packets.icmp_echo(session.ue, dst, ident, seq, stamp))
+            self.send(session, packets.icmp_echo(src, dst, ident, seq, stamp))
             self.stats[session.name].pings_sent += 1
             time.sleep(interval)
 
@@ -160,9 +207,11 @@ class GnbSimulator:
     ) -> int:
         """UDP datagrams of ``size`` IP octets from the UE to ``dst`` at ``rate_bps``, for
         ``count`` packets or ``duration`` seconds; returns how many were sent."""
-        if size < packets.IPV4_HEADER + packets.UDP_HEADER + STAMP.size:
-            raise ValueError(f"size {size} is below {28 + STAMP.size} octets")
-        padding = bytes(size - 28 - STAMP.size)
+        src = session.source_for(dst[0])
+        headers = packets.header_octets(dst[0]) + packets.UDP_HEADER
+        if size < headers + STAMP.size:
+            raise ValueError(f"size {size} is below {headers + STAMP.size} octets")
+        padding = bytes(size - headers - STAMP.size)
         interval = size * 8 / rate_bps
         start = time.monotonic()
         sent = 0
@@ -172,7 +221,7 @@ class GnbSimulator:
         ):
             self._seq += 1
             payload = STAMP.pack(MAGIC, self._seq, time.monotonic_ns()) + padding
-            self.send(session, packets.udp(session.ue, UE_PORT, dst[0], dst[1], payload, sent))
+            self.send(session, packets.udp(src, UE_PORT, dst[0], dst[1], payload, sent))
             stats.udp_sent += 1
             sent += 1
             ahead = start + sent * interval - time.monotonic()
@@ -214,12 +263,21 @@ class GnbSimulator:
         if msg.qfi is not None:
             stats.dl_qfis.add(msg.qfi)
         inner = packets.parse(msg.payload)
-        if inner is None or inner.dst != session.ue or len(inner.payload) < STAMP.size:
+        if inner is None or inner.dst not in session.addresses:
+            return
+        if inner.echo_request:
+            reply = packets.icmp_echo(
+                inner.dst, inner.src, inner.icmp_id, inner.icmp_seq, inner.payload, reply=True
+            )
+            self.send(session, reply)
+            stats.pings_from_dn += 1
+            return
+        if len(inner.payload) < STAMP.size:
             return
         magic, _seq, sent_ns = STAMP.unpack_from(inner.payload)
         if magic != MAGIC:
             return
-        if inner.proto == packets.PROTO_ICMP and inner.icmp_type == packets.ICMP_ECHO_REPLY:
+        if inner.echo_reply:
             stats.pings_answered += 1
         elif inner.proto == packets.PROTO_UDP and inner.dport == UE_PORT:
             stats.udp_echoed += 1

@@ -70,7 +70,7 @@ from .session_handler import (
     SessionHandler,
     establishment_peer_seid,
 )
-from .transactions import Outgoing, ResponseCache, SequenceNumbers
+from .transactions import Outgoing, ResponseCache, SequenceNumbers, request_digest
 
 M = MessageType
 
@@ -342,16 +342,18 @@ class PfcpNode:
         except CodecError as err:
             self._undecodable(err, data, addr, local, now)
             return
+        digest: int | None = None  # of the datagram, when it carries a request
         if not is_request(header.msg_type):
             if (addr, header.seq) not in self._outgoing:
                 what = f"{message_type_name(header.msg_type)} seq {header.seq}"
                 self._drop(addr, "unmatched_response", what)
                 return
         else:
-            cached = self._cache.get(addr, header.seq, header.msg_type, now)
+            digest = request_digest(data)
+            cached = self._cache.get(addr, header.seq, header.msg_type, digest, now)
             if cached is not None:
                 self.metrics.duplicates.inc(type_label(header.msg_type))
-                self.metrics.sent.inc(*cached.labels)
+                self.metrics.count_sent(addr[0], *cached.labels)
                 self._transmits.append(Transmit(cached.data, addr, local))
                 return
             if header.msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
@@ -360,7 +362,7 @@ class PfcpNode:
                 self.metrics.requests_handled.inc(name)
                 cause = Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
                 response = self._cause_response(header.msg_type, header.seq, cause, 0)
-                self._answer(response, header.msg_type, addr, local, now, False)
+                self._answer(response, header.msg_type, addr, local, now, None)
                 return
         try:
             messages = decode_datagram(data, header)
@@ -373,13 +375,15 @@ class PfcpNode:
             self._system_failure(header, addr, local, now)
             return
         for msg in messages:
-            self.metrics.received.inc(type_label(msg.msg_type), cause_label(msg))
+            self.metrics.count_received(addr[0], type_label(msg.msg_type), cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = is_request(msg.msg_type)
             try:
                 if request:
-                    self._request(msg, addr, local, now)
+                    if digest is None:  # a request following a response in the datagram
+                        digest = request_digest(data)
+                    self._request(msg, addr, local, now, digest)
                 else:
                     self._response(msg, addr, now)
             except Exception as exc:  # a bug must cost one message, not the daemon
@@ -411,7 +415,7 @@ class PfcpNode:
             self._events.append(
                 RequestRejected(tx.addr, request_type, Cause.SYSTEM_FAILURE, detail)
             )
-            self.metrics.sent.inc(type_label(refused.msg_type), cause_label(refused))
+            self.metrics.count_sent(tx.addr[0], type_label(refused.msg_type), cause_label(refused))
             out.append(Transmit(encode(refused), tx.addr, tx.local))
         return out
 
@@ -429,6 +433,24 @@ class PfcpNode:
             self.handler.response_received(request, response, when)
 
         return self._send(request, assoc.addr, assoc.local, now, done)
+
+    def peer_at(self, address: str) -> str | None:
+        """The Node ID of the established association whose CP is at ``address`` (its
+        address, its Node ID, or one of its Alternative SMF IP Addresses), or None."""
+        for assoc in self._associations.values():
+            if assoc.state == AssociationState.ESTABLISHED and assoc.reached_at(address):
+                return assoc.node_id
+        return None
+
+    def same_smf_set(self, node_id: str, other: str) -> bool:
+        """The CPs ``node_id`` and ``other`` are associated with the same SMF Set ID."""
+        a, b = self._associations.get(node_id), self._associations.get(other)
+        return (
+            a is not None
+            and b is not None
+            and a.smf_set_id is not None
+            and (a.smf_set_id == b.smf_set_id)
+        )
 
     def request_release(self, node_id: str, now: float) -> bool:
         """Ask the CP to release the association (Association Update Request with SARR and the
@@ -591,11 +613,14 @@ class PfcpNode:
             "up",
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
             now,
-        )
+        ).set_smf_set(response)
 
     # -- requests this node answers ---------------------------------------------------------------
 
-    def _request(self, msg: Message, addr: Address, local: str | None, now: float) -> None:
+    def _request(
+        self, msg: Message, addr: Address, local: str | None, now: float, digest: int
+    ) -> None:
+        """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
         started = self._clock()
         t = msg.msg_type
         # Only answers that may follow an effect are cached: those to associated peers and to
@@ -621,7 +646,7 @@ class PfcpNode:
         response.seq = msg.seq
         name = type_label(t)
         self.metrics.requests_handled.inc(name)
-        self._answer(response, t, addr, local, now, cache)
+        self._answer(response, t, addr, local, now, digest if cache else None)
         self.metrics.handling_time.observe(self._clock() - started, name)
 
     def _answer(
@@ -631,12 +656,14 @@ class PfcpNode:
         addr: Address,
         local: str | None,
         now: float,
-        cache: bool,
+        cache_for: int | None,
     ) -> None:
+        """Send ``response``; cached for retransmissions of the request whose digest is
+        ``cache_for`` (None: not cached)."""
         data = encode(response)
         labels = (type_label(response.msg_type), cause_label(response))
-        if cache:
-            self._cache.put(addr, response.seq, request_type, data, labels, now)
+        if cache_for is not None:
+            self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self._transmit(data, addr, local, response)
 
     def _heartbeat_request(self, msg: Message, addr: Address, now: float) -> Message:
@@ -674,7 +701,7 @@ class PfcpNode:
             "cp",
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
             now,
-        )
+        ).set_smf_set(msg)
         ies: list[IE] = [self.node_id, CauseIE(Cause.REQUEST_ACCEPTED)]
         ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
         up_features = self._features_ie()
@@ -691,7 +718,7 @@ class PfcpNode:
         initiator: str,
         cp_features: int,
         now: float,
-    ) -> None:
+    ) -> Association:
         # One association per CP (TS 29.244 5.8.1): a setup from the address of an association
         # with another Node ID means that CP now calls itself otherwise; the old association
         # and its sessions go.
@@ -715,6 +742,7 @@ class PfcpNode:
         self.state_dirty = True
         self.metrics.associations_established.inc(initiator)
         self._events.append(AssociationEstablished(node_id, addr, initiator, existing is not None))
+        return assoc
 
     def _association_update_request(self, msg: Message, addr: Address, now: float) -> Message:
         assoc = self._named_association(msg, addr)
@@ -723,6 +751,10 @@ class PfcpNode:
         features = msg.get(IEType.CP_FUNCTION_FEATURES)
         if isinstance(features, CPFunctionFeatures):
             assoc.cp_features = features.flags
+            self.state_dirty = True
+        before = assoc.smf_set_id, assoc.alternative_addresses
+        assoc.set_smf_set(msg)
+        if (assoc.smf_set_id, assoc.alternative_addresses) != before:
             self.state_dirty = True
         return self._cause_response(msg.msg_type, msg.seq, Cause.REQUEST_ACCEPTED, 0)
 
@@ -820,9 +852,8 @@ class PfcpNode:
             response.ies.append(OffendingIE(err.offending_ie))
         self.metrics.requests_handled.inc(type_label(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
-        self._answer(
-            response, header.msg_type, addr, local, now, self._association_at(addr) is not None
-        )
+        cache_for = request_digest(data) if self._association_at(addr) is not None else None
+        self._answer(response, header.msg_type, addr, local, now, cache_for)
 
     def _answers_outgoing(self, data: bytes, addr: Address) -> bool:
         """The datagram's first octets (message type, and the sequence number after the SEID
@@ -853,7 +884,7 @@ class PfcpNode:
         if is_session_message(t) and request.seid:
             seid = self.handler.peer_seid(request.seid) or 0
         response = self._cause_response(t, request.seq, Cause.SYSTEM_FAILURE, seid)
-        self._answer(response, t, addr, local, now, False)
+        self._answer(response, t, addr, local, now, None)
 
     def _cause_response(self, request_type: int, seq: int, cause: int, seid: int) -> Message:
         """A response carrying ``cause`` and the mandatory IEs this node can always supply
@@ -881,7 +912,7 @@ class PfcpNode:
     # -- helpers -------------------------------------------------------------------------------
 
     def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> None:
-        self.metrics.sent.inc(type_label(msg.msg_type), cause_label(msg))
+        self.metrics.count_sent(addr[0], type_label(msg.msg_type), cause_label(msg))
         self._transmits.append(Transmit(data, addr, local))
 
     def _features_ie(self) -> UPFunctionFeatures | None:

@@ -4,29 +4,67 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..metrics import Counter, Gauge, Histogram, Registry
+from ..metrics import Counter, Gauge, Histogram, LabelledCounters, Registry
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Peers (source addresses) that get a ``peer`` label of their own; messages of any further
+# peer are counted under peer="other". Allowed peers are few (pfcp.allowed_peers); this bounds
+# the series when the allow-list is a wide prefix or ``any``.
+PEER_LABELS = 64
+OTHER_PEER = "other"
+
+
+def _totals(per_peer: Counter) -> Callable[[], dict[tuple[str, ...], float]]:
+    """(type, cause) -> count summed over the peers of a (peer, type, cause) counter."""
+
+    def read() -> dict[tuple[str, ...], float]:
+        totals: dict[tuple[str, ...], float] = {}
+        for (_, *key), count in per_peer.values.items():
+            totals[tuple(key)] = totals.get(tuple(key), 0.0) + count
+        return totals
+
+    return read
 
 
 class NodeMetrics:
     def __init__(self) -> None:
         self.registry = Registry()
         add = self.registry.add
-        self.received = add(
+        # Counted per peer; the totals are their sums, made when the metrics are collected
+        # (one increment per message).
+        self.peer_received = add(
             Counter(
+                "pfcpd_peer_messages_received_total",
+                "PFCP messages received and decoded, by peer (source address; 'other' past "
+                f"the first {PEER_LABELS}), message type and cause (none: no Cause IE)",
+                ("peer", "type", "cause"),
+            )
+        )
+        self.peer_sent = add(
+            Counter(
+                "pfcpd_peer_messages_sent_total",
+                "PFCP messages sent, by peer (destination address; 'other' past the first "
+                f"{PEER_LABELS}), type and cause (retransmissions and cached answers too)",
+                ("peer", "type", "cause"),
+            )
+        )
+        self.received = add(
+            LabelledCounters(
                 "pfcpd_messages_received_total",
                 "PFCP messages received and decoded, by message type and cause (none: no Cause IE)",
                 ("type", "cause"),
+                _totals(self.peer_received),
             )
         )
         self.sent = add(
-            Counter(
+            LabelledCounters(
                 "pfcpd_messages_sent_total",
                 "PFCP messages sent, by type and cause (retransmissions and cached answers too)",
                 ("type", "cause"),
+                _totals(self.peer_sent),
             )
         )
+        self._peers: dict[str, str] = {}  # address -> its peer label
         self.requests_handled = add(
             Counter(
                 "pfcpd_requests_handled_total",
@@ -145,6 +183,24 @@ class NodeMetrics:
                 ("type",),
             )
         )
+
+    def _peer(self, address: str) -> str:
+        """A new peer's label: its address while there are labels left, else "other" (not
+        remembered: the addresses past the limit take no memory)."""
+        if len(self._peers) >= PEER_LABELS:
+            return OTHER_PEER
+        self._peers[address] = address
+        return address
+
+    def count_received(self, address: str, msg_type: str, cause: str) -> None:
+        """A message received from ``address`` (its type and cause labels)."""
+        label = self._peers.get(address) or self._peer(address)
+        self.peer_received.inc(label, msg_type, cause)
+
+    def count_sent(self, address: str, msg_type: str, cause: str) -> None:
+        """A message sent to ``address`` (its type and cause labels)."""
+        label = self._peers.get(address) or self._peer(address)
+        self.peer_sent.inc(label, msg_type, cause)
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.registry.add(Gauge(name, help_text, read))

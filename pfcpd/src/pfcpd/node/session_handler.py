@@ -48,6 +48,15 @@ class RequestSender(Protocol):
 
     def send_request(self, node_id: str, request: Message, now: float) -> int | None: ...
 
+    def peer_at(self, address: str) -> str | None:
+        """The Node ID of the established association whose CP is at ``address`` (its
+        address, its Node ID, or one of its Alternative SMF IP Addresses), or None."""
+        ...
+
+    def same_smf_set(self, node_id: str, other: str) -> bool:
+        """The two CPs are associated with the same SMF Set ID."""
+        ...
+
 
 class SessionHandler(Protocol):
     """What the node needs from a session engine. All calls are synchronous and do no I/O."""

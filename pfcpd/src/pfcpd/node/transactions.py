@@ -44,16 +44,29 @@ class SequenceNumbers:
         return seq
 
 
+def request_digest(data: bytes) -> int:
+    """What tells a retransmission (the same octets again) from a new request that reuses
+    the sequence number (a restarted peer numbering from 1 again): a digest of the request's
+    datagram. Python's hash of bytes: SipHash with a key drawn at each start (unless
+    PYTHONHASHSEED fixes it), so a peer cannot choose octets that collide; measured on a
+    518-octet establishment (loaded 2-core box): 1.1 us, BLAKE2b 4.6 us."""
+    return hash(data)
+
+
 @dataclass(slots=True)
 class CachedResponse:
     request_type: int
+    request_digest: int  # request_digest() of the request it answers
     data: bytes
     expires_at: float
     labels: tuple[str, str]  # (message type, cause) of the response, for metrics
 
 
 class ResponseCache:
-    """Response octets per (peer, sequence number), kept ``ttl`` seconds, at most ``limit``."""
+    """Response octets per (peer, sequence number), kept ``ttl`` seconds, at most ``limit``.
+    An entry answers only the request it was made for: the same type and the same octets
+    (TS 29.244 6.4: a retransmitted request is identical; another request with the same
+    sequence number is a new transaction)."""
 
     def __init__(self, ttl: float, limit: int = 100_000) -> None:
         self.ttl = ttl
@@ -63,9 +76,16 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, addr: Address, seq: int, request_type: int, now: float) -> CachedResponse | None:
+    def get(
+        self, addr: Address, seq: int, request_type: int, digest: int, now: float
+    ) -> CachedResponse | None:
         entry = self._entries.get((addr, seq))
-        if entry is None or entry.expires_at <= now or entry.request_type != request_type:
+        if (
+            entry is None
+            or entry.expires_at <= now
+            or entry.request_type != request_type
+            or entry.request_digest != digest
+        ):
             return None
         return entry
 
@@ -74,13 +94,14 @@ class ResponseCache:
         addr: Address,
         seq: int,
         request_type: int,
+        digest: int,
         data: bytes,
         labels: tuple[str, str],
         now: float,
     ) -> None:
         key = (addr, seq)
         self._entries.pop(key, None)
-        self._entries[key] = CachedResponse(request_type, data, now + self.ttl, labels)
+        self._entries[key] = CachedResponse(request_type, digest, data, now + self.ttl, labels)
         while len(self._entries) > self.limit:
             self._entries.popitem(last=False)
 

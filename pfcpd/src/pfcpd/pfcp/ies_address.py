@@ -446,10 +446,10 @@ class AlternativeSMFIPAddress(IE):
         return bytes((flags,)) + _encode_v4v6(self.ipv4, self.ipv6)
 
 
-@register
 @dataclass(slots=True, frozen=True)
-class CPPFCPEntityIPAddress(IE):
-    TYPE = IEType.CP_PFCP_ENTITY_IP_ADDRESS
+class _AddressPair(IE):
+    """An IPv4 and/or IPv6 address after a flags octet (bit 1 V6, bit 2 V4)."""
+
     ipv4: str | None = None
     ipv6: str | None = None
 
@@ -461,3 +461,74 @@ class CPPFCPEntityIPAddress(IE):
     def encode(self) -> bytes:
         flags = (0x01 if self.ipv6 is not None else 0) | (0x02 if self.ipv4 is not None else 0)
         return bytes((flags,)) + _encode_v4v6(self.ipv4, self.ipv6)
+
+
+@register
+@dataclass(slots=True, frozen=True)
+class CPPFCPEntityIPAddress(_AddressPair):
+    TYPE = IEType.CP_PFCP_ENTITY_IP_ADDRESS
+
+
+@register
+@dataclass(slots=True, frozen=True)
+class CPIPAddress(_AddressPair):
+    """Clause 8.2.199: the IP address in the CP F-SEID of the sessions a Session Set
+    Modification moves."""
+
+    TYPE = IEType.CP_IP_ADDRESS
+
+
+FQ_CSID_IPV4, FQ_CSID_IPV6, FQ_CSID_MCC_MNC = 0, 1, 2
+# Table 8.2.43-2
+FQ_CSID_NODE_TYPES = ("MME", "SGW-C", "PGW-C/SMF", "ePDG", "TWAN", "PGW-U/SGW-U/UPF")
+
+
+@register
+@dataclass(slots=True, frozen=True)
+class FQCSID(IE):
+    """Clause 8.2.43. ``node_address``: IPv4/IPv6 text (Node-ID types 0, 1) or the 32-bit
+    value as decimal text (type 2); None for the null-length IE (remove every FQ-CSID).
+    ``node_type``: the Node Type octet (Rel-16 on), None when absent."""
+
+    TYPE = IEType.FQ_CSID
+    node_id_type: int = FQ_CSID_IPV4
+    node_address: str | None = None
+    csids: tuple[int, ...] = ()
+    node_type: int | None = None
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        if not data:
+            return cls()
+        kind, count = data[0] >> 4, data[0] & 0x0F
+        if kind == FQ_CSID_IPV4:
+            address, off = _v4(data, 1), 5
+        elif kind == FQ_CSID_IPV6:
+            address, off = _v6(data, 1), 17
+        elif kind == FQ_CSID_MCC_MNC:
+            address, off = str(_U32.unpack_from(data, 1)[0]), 5
+        else:
+            raise ValueError(f"FQ-CSID Node-ID type {kind} is reserved")
+        if len(data) < off + 2 * count:
+            raise IndexError("CSIDs truncated")
+        csids = struct.unpack_from(f"!{count}H", data, off)
+        off += 2 * count
+        node_type = data[off] & 0x0F if len(data) > off else None
+        return cls(kind, address, csids, node_type)
+
+    def encode(self) -> bytes:
+        if self.node_address is None:
+            return b""
+        if self.node_id_type == FQ_CSID_IPV4:
+            address = pack_v4(self.node_address)
+        elif self.node_id_type == FQ_CSID_IPV6:
+            address = pack_v6(self.node_address)
+        else:
+            address = _U32.pack(int(self.node_address))
+        if len(self.csids) > 15:
+            raise ValueError("an FQ-CSID holds at most 15 CSIDs")
+        out = bytes(((self.node_id_type << 4) | len(self.csids),)) + address
+        out += struct.pack(f"!{len(self.csids)}H", *self.csids)
+        if self.node_type is not None:
+            out += bytes((self.node_type & 0x0F,))
+        return out

@@ -118,6 +118,14 @@ class MeasurementMethod(FlagsIE):
 
 
 @register
+class MeasurementInformation(FlagsIE):
+    """Clause 8.2.68."""
+
+    TYPE = IEType.MEASUREMENT_INFORMATION
+    NAMES = ("MBQE", "INAM", "RADI", "ISTM", "MNOP", "SSPOC", "ASPOC", "CIAM")
+
+
+@register
 class UsageReportTrigger(FlagsIE):
     TYPE = IEType.USAGE_REPORT_TRIGGER
     MIN_SIZE = 2

@@ -137,3 +137,29 @@ class UEIPAddressPoolIdentity(IE):
     def encode(self) -> bytes:
         raw = self.identity.encode("utf-8", "surrogateescape")
         return _U16.pack(len(raw)) + raw
+
+
+@register
+class GroupID(TextIE):
+    """Clause 8.2.198: a globally unique group identifier (an octet string)."""
+
+    TYPE = IEType.GROUP_ID
+
+
+@register
+@dataclass(slots=True, frozen=True)
+class SMFSetID(IE):
+    """Clause 8.2.131: a spare octet, then the FQDN of the SMF set."""
+
+    TYPE = IEType.SMF_SET_ID
+    name: str
+    dns_labels: bool = True
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        if len(data) < 2:
+            raise ValueError("empty SMF set FQDN")
+        return cls(*decode_dns_name(data[1:]))
+
+    def encode(self) -> bytes:
+        return b"\x00" + encode_dns_name(self.name, self.dns_labels)

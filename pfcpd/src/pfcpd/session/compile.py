@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..datapath.interface import (
     ApplyAction,
@@ -35,7 +35,7 @@ from ..pfcp.ies_address import (
     UEIPAddress,
 )
 from ..pfcp.ies_flags import ApplyAction as ApplyActionIE
-from ..pfcp.ies_flags import ReportingTriggers
+from ..pfcp.ies_flags import MeasurementInformation, ReportingTriggers
 from ..pfcp.ies_scalar import TimerIE
 from ..pfcp.ies_text import ApplicationID, NetworkInstance
 from ..pfcp.ies_traffic import (
@@ -53,7 +53,7 @@ from ..pfcp.ies_traffic import (
 )
 from .addresses import shared_address, shared_network
 from .errors import RuleError
-from .flow_description import FlowDescriptionError, FlowDescriptionTooCostly, parse_flow_description
+from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
 from .rules import RuleSet, ie_value
 
 T = IEType
@@ -99,16 +99,12 @@ def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFil
         assert isinstance(ie, SDFFilter)
         base = SdfFilter()
         if ie.flow_description is not None:
-            try:
-                parsed = parse_flow_description(ie.flow_description)
-            except FlowDescriptionTooCostly as e:
-                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: SDF filter {e}") from e
-            except FlowDescriptionError as e:
-                raise RuleError(
-                    Cause.MANDATORY_IE_INCORRECT,
-                    f"PDR {pdr_id}: flow description {ie.flow_description!r}: {e}",
-                    offending_ie=T.SDF_FILTER,
-                ) from e
+            parsed = filters_or_refusal(
+                ie.flow_description,
+                f"PDR {pdr_id}",
+                T.SDF_FILTER,
+                lambda e: _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: SDF filter {e}"),
+            )
         else:
             parsed = (base,)
         extra: dict[str, object] = {}
@@ -337,6 +333,9 @@ def _volume(ie: object, offset: Volumes = (0, 0, 0)) -> Volumes | None:
 def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_OFFSET) -> Urr:
     """``offsets``: bytes already counted towards the volume threshold (read from the
     datapath, not reported yet) and towards the volume quota (read since it was set)."""
+    info = g.get(T.MEASUREMENT_INFORMATION)
+    if isinstance(info, MeasurementInformation) and info.has("INAM"):
+        return Urr(urr_id=urr_id)  # measurement paused: no threshold or quota applies
     trig = g.get(T.REPORTING_TRIGGERS)
     assert isinstance(trig, ReportingTriggers)
     kwargs: dict[str, object] = {}
@@ -349,6 +348,19 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
     if trig.has("TIMQU") or g.get(T.TIME_QUOTA) is not None:
         kwargs["time_quota_ns"] = (ie_value(g, T.TIME_QUOTA) or 0) * NS
     return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
+
+
+def _blocked(pdrs: list[Pdr], fars: list[Far], urrs: frozenset[int]) -> tuple[list[Pdr], list[Far]]:
+    """The PDRs measured by one of ``urrs`` point at a FAR of their own that drops (a FAR
+    ID the rules do not use), so they stop forwarding (TS 29.244 5.2.2.2.1, VTIME)."""
+    if not any(urrs.intersection(p.urr_ids) for p in pdrs):
+        return pdrs, fars
+    used = {f.far_id for f in fars}
+    drop_id = max(used, default=0) + 1
+    if drop_id > 0xFFFFFFFF:
+        drop_id = next(i for i in range(1, 0xFFFFFFFF) if i not in used)
+    pdrs = [replace(p, far_id=drop_id) if urrs.intersection(p.urr_ids) else p for p in pdrs]
+    return pdrs, [*fars, Far(far_id=drop_id, apply_action=ApplyAction.DROP)]
 
 
 def compile_bar(bar_id: int, g: Grouped, duration_s: int | None) -> Bar:
@@ -365,10 +377,15 @@ def compile_program(
     rules: RuleSet,
     bar_duration_s: int | None = None,
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
+    blocked_urrs: frozenset[int] = frozenset(),
 ) -> SessionProgram:
+    """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
+    the traffic of their PDRs is dropped."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules)
     fars = [compile_far(ctx, fid, g) for fid, g in rules.far.items()]
+    if blocked_urrs:
+        pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
     qers = [compile_qer(qid, g) for qid, g in rules.qer.items()]
     urrs = [compile_urr(uid, g, offsets.get(uid, NO_OFFSET)) for uid, g in rules.urr.items()]
     bar = None

@@ -10,6 +10,7 @@ only then does the answer confirm it; a failure at any step undoes the earlier o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import heapq
 import ipaddress
 import itertools
@@ -39,7 +40,7 @@ from ..node.session_handler import (
     establishment_peer_seid,
 )
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
-from ..pfcp.ies_address import FSEID, FTEID, NodeID, UEIPAddress
+from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
@@ -60,8 +61,18 @@ from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .pfd import PfdStore
 from .rules import KINDS, RuleSet, check_references, ie_value
+from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
 from .settings import EngineSettings
-from .usage import ZERO, Counts, UrrBook, report_counts, usage_report
+from .usage import (
+    ZERO,
+    Counts,
+    PacketTimes,
+    UrrBook,
+    measures,
+    packet_times,
+    report_counts,
+    usage_report,
+)
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -83,7 +94,10 @@ _EVENT_TRIGGER = {
     EventType.TIME_THRESHOLD: "TIMTH",
     EventType.TIME_QUOTA: "TIMQU",
 }
-UP_FEATURES = frozenset({"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM"})
+# UP Function Features (TS 29.244 8.2.25) the engine implements, each with its tests.
+UP_FEATURES = frozenset(
+    {"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS", "VTIME"}
+)
 
 
 def _names(ie_type: int) -> str:
@@ -97,7 +111,7 @@ class Session:
     up_seid: int
     cp_seid: int
     cp_node_id: str
-    cp_fseid: bytes  # the CP's F-SEID IE as received, encoded (for the journal record)
+    cp_fseid: FSEID
     rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
     # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
     # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
@@ -110,6 +124,8 @@ class Session:
     urrs: dict[int, UrrBook] = field(default_factory=dict)
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
+    fq_csids: FqCsids = ()  # the FQ-CSIDs the CP gave it, one per node type
+    group_id: str | None = None  # the Group Id the CP gave it
 
     apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
     ddn_delay: float = 0.0  # seconds: its BAR's Downlink Data Notification Delay
@@ -142,13 +158,15 @@ class Session:
                 "up_seid": self.up_seid,
                 "cp_seid": self.cp_seid,
                 "cp_node_id": self.cp_node_id,
-                "cp_fseid": self.cp_fseid.hex(),
+                "cp_fseid": encode_ies([self.cp_fseid]).hex(),
                 "rules": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
                 "ue": [[name, net] for name, net in self.ue],
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
                 "bar_duration": self.bar_duration_s,
                 "established": self.established_ntp,
+                "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
+                "group_id": self.group_id,
             },
             separators=(",", ":"),
         ).encode()
@@ -240,6 +258,8 @@ class SessionEngine:
                 response = self._delete(request, peer, now)
             elif t == M.SESSION_SET_DELETION_REQUEST:
                 response = self._set_delete(request, peer, local_node_id, now)
+            elif t == M.SESSION_SET_MODIFICATION_REQUEST:
+                response = self._set_modify(request, peer, local_node_id)
             else:
                 response = cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, local_node_id)
         except Exception:
@@ -326,6 +346,13 @@ class SessionEngine:
         update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
         if isinstance(update_bar, Grouped):
             self._update_bar_from_report(session, update_bar)
+        if cause == Cause.REQUEST_ACCEPTED and (
+            response.get(T.FQ_CSID) is not None or response.get(T.GROUP_ID) is not None
+        ):
+            # The CP that took the session over gives it a new FQ-CSID or Group Id (5.22.4).
+            session.fq_csids = fq_csids(response, session.fq_csids)
+            session.group_id = group_id(response, session.group_id)
+            self._commit_quietly(session)
 
     def get_timer(self) -> float | None:
         if not self.sessions:
@@ -407,12 +434,14 @@ class SessionEngine:
             up_seid=seid,
             cp_seid=cp_seid,
             cp_node_id=peer.node_id,
-            cp_fseid=encode_ies([fseid]),
+            cp_fseid=fseid,
             rules_blob=b"",
             peers=_peers(program),
             teids=list(alloc.teids),
             ue=_texts(alloc.ue),
             established_ntp=self._ntp(),
+            fq_csids=fq_csids(req),
+            group_id=group_id(req),
         )
         session.set_rules(rules)
         start = self._ntp()
@@ -439,7 +468,10 @@ class SessionEngine:
 
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
-        book.configure(urr)
+        book.configure(urr, start_ntp)
+        book.inactive = book.inam  # created paused: nothing was counted yet
+        if start_ntp:
+            book.grant(start_ntp)
         period = book.period
         if period and book.reports("PERIO"):
             book.next_periodic = now + period
@@ -627,9 +659,11 @@ class SessionEngine:
             elif urr_id in updated:
                 fresh = self._new_book(g, books[urr_id].period_start_ntp, now)
                 books[urr_id].next_periodic = fresh.next_periodic
-                books[urr_id].configure(g)
+                books[urr_id].configure(g, now_ntp)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
+                if any(updated[urr_id].get(t) is not None for t in _GRANTS):
+                    books[urr_id].grant(now_ntp)
         old = (
             session.rules_blob,
             session.apps,
@@ -637,8 +671,15 @@ class SessionEngine:
             list(session.teids),
             list(session.ue),
         )
+        old_sets = session.fq_csids, session.group_id
         try:
-            program = compile_program(self._ctx, rules, session.bar_duration_s, urr_offsets(books))
+            program = compile_program(
+                self._ctx,
+                rules,
+                session.bar_duration_s,
+                urr_offsets(books),
+                blocked_urrs(books),
+            )
             self.datapath.install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             self._undo_reports(session, reports, snapshot)
@@ -653,11 +694,14 @@ class SessionEngine:
         session.urrs = books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
         session.ue = [u for u in session.ue if u not in freed_ue] + _texts(alloc.ue)
+        session.fq_csids = fq_csids(req, session.fq_csids)
+        session.group_id = group_id(req, session.group_id)
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
             session.rules_blob, session.apps, old_peers, session.teids, session.ue = old
+            session.fq_csids, session.group_id = old_sets
             self._set_peers(session, old_peers)
             self._undo_reports(session, reports, snapshot)
             self._reinstall(session)
@@ -667,6 +711,8 @@ class SessionEngine:
             self.teids.free(teid)
         for name, net in freed_ue:
             self.ue_pools.free(name, _network(net))
+        if self._pause_or_resume(session):
+            self._commit_quietly(session)
         self._refresh_timed(session)
         if sm_flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
@@ -674,6 +720,27 @@ class SessionEngine:
         ies += _created_pdrs(alloc)
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _pause_or_resume(self, session: Session) -> bool:
+        """URRs whose rule now pauses (INAM) or resumes their measurement: pausing keeps
+        the counts so far for later; resuming discards what the datapath counted meanwhile
+        (TS 29.244 5.2.2.3.1). True when one did."""
+        changed = False
+        for urr_id, book in session.urrs.items():
+            if book.inam == book.inactive:
+                continue
+            try:
+                counts = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
+            except DatapathError as err:
+                log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+                continue
+            if book.inam:
+                book.baseline = book.baseline + counts
+                book.taken(counts)
+            else:
+                book.taken(ZERO)
+            book.inactive, changed = book.inam, True
+        return changed
 
     def _session_of(self, req: Message, peer: Peer) -> Session | None:
         """The session the request's SEID names, if the requesting CP owns it: another CP's
@@ -687,7 +754,11 @@ class SessionEngine:
         """Install the session's program again, recompiled with its current URR offsets."""
         try:
             program = compile_program(
-                self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
+                self._ctx,
+                session.rules,
+                session.bar_duration_s,
+                urr_offsets(session.urrs),
+                blocked_urrs(session.urrs),
             )
             self.datapath.install(session.up_seid, program)
             self._set_program(session, program)
@@ -721,8 +792,8 @@ class SessionEngine:
         session.urrs = snapshot
         for group in reports:
             book = snapshot.get(ie_value(group, T.URR_ID) or 0)
-            if book is None:
-                continue
+            if book is None or group.get(T.VOLUME_MEASUREMENT) is None:
+                continue  # (a report without measurement read nothing with reset)
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
@@ -739,26 +810,24 @@ class SessionEngine:
         except JournalError as err:
             self._journal_failed(err)
             return cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
-        final = self._remove(session, "cp")
         now_ntp = self._ntp()
+        final = self._remove(session, "cp", now_ntp)
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
-        for urr_id, counts in final.items():
+        for urr_id, (counts, times) in final.items():
             book = session.urrs[urr_id]
-            ies.append(
-                usage_report(
-                    T.USAGE_REPORT_DELETION_RESPONSE, urr_id, book, counts, ("TERMR",), now_ntp
-                )
-            )
+            container = T.USAGE_REPORT_DELETION_RESPONSE
+            ies.append(usage_report(container, urr_id, book, counts, ("TERMR",), now_ntp, times))
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
-        """Session Set Deletion. This engine keeps no FQ-CSIDs: a request naming sets by
-        FQ-CSID (the sessions of a failed node, TS 29.244 5.22) cannot be told apart from
-        others and is refused (76) rather than deleting more than asked; with the Node ID
-        alone, every session of the requesting CP is deleted."""
-        if req.get(T.FQ_CSID) is not None:
-            return cause_response(req, Cause.SERVICE_NOT_SUPPORTED, 0, node_id)
-        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        """Session Set Deletion (TS 29.244 7.4.6): the requesting CP's sessions of the
+        FQ-CSIDs named (a partial failure), or all of them when it names none."""
+        named = csid_keys(c for c in req.get_all(T.FQ_CSID) if isinstance(c, FQCSID))
+        seids = [
+            s.up_seid
+            for s in self.sessions.values()
+            if s.cp_node_id == peer.node_id and (not named or named & csid_keys(s.fq_csids))
+        ]
         try:
             self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
         except JournalError as err:
@@ -768,20 +837,95 @@ class SessionEngine:
             self._remove(self.sessions[seid], "session_set")
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
 
-    def _remove(self, session: Session, reason: str) -> dict[int, Counts]:
+    def _set_modify(self, req: Message, peer: Peer, node_id: NodeID) -> Message:
+        """Session Set Modification (TS 29.244 7.4.7, see session_set): the sessions of the
+        requesting CP and of its SMF set named by each PFCP Session Change Info go to the
+        associated CP at its Alternative SMF IP Address, all of them or none (journaled
+        before the answer)."""
+        moves: dict[int, tuple[str, FSEID]] = {}
+        try:
+            for selector in selectors(req):
+                target = self._peer_at(selector.alternative.ipv4, selector.alternative.ipv6)
+                for s in self.sessions.values():
+                    if s.up_seid in moves or not self._may_move(peer.node_id, s.cp_node_id):
+                        continue
+                    if not selector.matches(s.fq_csids, s.group_id, s.cp_fseid):
+                        continue
+                    if target is None:
+                        raise RuleError(
+                            Cause.REQUEST_REJECTED,
+                            f"no CP associated at {selector.alternative}",
+                            offending_ie=T.ALTERNATIVE_SMF_IP_ADDRESS,
+                        )
+                    moves[s.up_seid] = (target, moved_fseid(s.cp_fseid, selector.alternative))
+            taken: set[tuple[str, int]] = set()
+            for seid, (target, _) in moves.items():
+                key = (target, self.sessions[seid].cp_seid)
+                other = self._by_cp.get(key)
+                if key in taken or (other is not None and other not in moves):
+                    raise RuleError(
+                        Cause.REQUEST_REJECTED,
+                        f"CP {target} already has a session with CP SEID 0x{key[1]:x}",
+                        offending_ie=T.PFCP_SESSION_CHANGE_INFO,
+                    )
+                taken.add(key)
+        except RuleError as err:
+            return self._refuse(req, err, 0, node_id)
+        moved = {
+            seid: dataclasses.replace(self.sessions[seid], cp_node_id=target, cp_fseid=fseid)
+            for seid, (target, fseid) in moves.items()
+        }
+        try:
+            self.journal.commit({s.key: s.record() for s in moved.values()}, ())
+        except JournalError as err:
+            self._journal_failed(err)
+            return cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        for seid in moved:
+            old = self.sessions[seid]
+            self._by_cp.pop((old.cp_node_id, old.cp_seid), None)
+        for seid, new in moved.items():
+            old = self.sessions[seid]
+            old.cp_node_id, old.cp_fseid = new.cp_node_id, new.cp_fseid
+            self._by_cp[(old.cp_node_id, old.cp_seid)] = seid
+        if moved:
+            log.info(
+                "CP %s: %d sessions moved (session set modification)", peer.node_id, len(moved)
+            )
+        return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _may_move(self, requester: str, owner: str) -> bool:
+        """A CP moves its own sessions and those of CPs of its SMF set (5.22.4)."""
+        if requester == owner:
+            return True
+        return self._sender is not None and self._sender.same_smf_set(requester, owner)
+
+    def _peer_at(self, *addresses: str | None) -> str | None:
+        """The Node ID of the associated CP at one of ``addresses``."""
+        if self._sender is None:
+            return None
+        for address in addresses:
+            if address is not None and (node := self._sender.peer_at(address)) is not None:
+                return node
+        return None
+
+    def _remove(
+        self, session: Session, reason: str, now_ntp: float = 0.0
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
         """Take ``session`` out of the datapath and the engine; its final counts per URR
-        (baselines included)."""
+        (baselines included) and the times of their first and last packets."""
+        dp_now = self.datapath.now_ns()
         try:
             usage = self.datapath.remove(session.up_seid)
         except DatapathError as err:
             log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
             usage = {}
-        final: dict[int, Counts] = {}
+        final: dict[int, tuple[Counts, PacketTimes | None]] = {}
         for urr_id, book in session.urrs.items():
-            counts = book.baseline
-            if urr_id in usage:
+            counts, times = book.baseline, None
+            if urr_id in usage and not book.inactive:  # (paused: its counts are not usage)
                 counts = counts + Counts.of(usage[urr_id])
-            final[urr_id] = counts
+                times = packet_times(usage[urr_id], dp_now, now_ntp)
+            final[urr_id] = counts, times
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
         self._index(session, False)
@@ -819,16 +963,25 @@ class SessionEngine:
         container: int,
     ) -> Grouped:
         book = session.urrs[urr_id]
-        counts = book.baseline
+        counts, times = book.baseline, None
+        measured = measures(triggers)  # else the counts go on into the next report
         try:
-            taken = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
-            counts = counts + taken
-            book.taken(taken)
+            usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
+            if book.inactive:  # paused: the datapath's counts are not usage
+                if measured:
+                    book.taken(ZERO)
+            else:
+                times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+                if measured:
+                    taken = Counts.of(usage)
+                    counts = counts + taken
+                    book.taken(taken)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-        book.baseline = ZERO
-        book.last_packets = 0
-        return usage_report(container, urr_id, book, counts, triggers, now_ntp)
+        if measured:
+            book.baseline = ZERO
+            book.last_packets = 0
+        return usage_report(container, urr_id, book, counts, triggers, now_ntp, times)
 
     def _send_report(
         self,
@@ -960,24 +1113,34 @@ class SessionEngine:
                 break
 
     def _time_triggers(self, now: float, activity: bool = True) -> None:
-        """Periodic reports, start/stop of traffic and quota holding time."""
+        """Periodic reports, start/stop of traffic, quota holding time, quota validity
+        time and dropped DL traffic threshold."""
+        now_ntp = self._ntp()
         for seid in list(self._timed_seids):
             session = self.sessions[seid]
             due: dict[int, set[str]] = {}
+            expired = False
             for urr_id, book in session.urrs.items():
                 if book.next_periodic is not None and book.next_periodic <= now:
                     while book.next_periodic <= now:
                         book.next_periodic += book.period or 1
                     due.setdefault(urr_id, set()).add("PERIO")
+                if book.validity_over(now_ntp):
+                    expired = True
+                    if book.reports("QUVTI"):
+                        due.setdefault(urr_id, set()).add("QUVTI")
                 qht = book.holding_time if book.reports("QUHTI") else 0
                 idt = book.inactivity
                 watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
-                if not activity or not (watch_start or watch_stop or qht):
+                watch_dropped = book.reports("DROTH") and any(book.dropped_threshold)
+                if not activity or not (watch_start or watch_stop or qht or watch_dropped):
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
                 except DatapathError:
                     continue
+                if watch_dropped and book.dropped_threshold_reached(usage):
+                    due.setdefault(urr_id, set()).add("DROTH")
                 if usage.packets_total != book.last_packets:
                     book.last_packets = usage.packets_total
                     book.idle_since = now
@@ -995,6 +1158,9 @@ class SessionEngine:
                     due.setdefault(urr_id, set()).add("QUHTI")
             if due:
                 self._usage_reports(session, due, now)
+            if expired:  # the quota's traffic stops (after the report read its counts)
+                self._reinstall(session)
+                self._commit_quietly(session)
 
     def _update_bar_from_report(self, session: Session, update: Grouped) -> None:
         """Update BAR of a Session Report Response: DL buffering duration and suggested
@@ -1036,6 +1202,8 @@ class SessionEngine:
                 continue
             moved = False
             for urr_id, book in session.urrs.items():
+                if book.inactive:  # paused: its datapath counts are not usage
+                    continue
                 try:
                     counts = Counts.of(self.datapath.read_usage(seid, urr_id))
                 except DatapathError:
@@ -1091,7 +1259,7 @@ class SessionEngine:
             up_seid=int(d["up_seid"]),
             cp_seid=int(d["cp_seid"]),
             cp_node_id=str(d["cp_node_id"]),
-            cp_fseid=raw_fseid,
+            cp_fseid=fseid,
             rules_blob=raw_rules,
             peers=(),
             teids=[int(t) for t in d["teids"]],
@@ -1099,6 +1267,11 @@ class SessionEngine:
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
+            group_id=d.get("group_id"),
+        )
+        raw_csids = bytes.fromhex(d.get("fq_csids", ""))
+        session.fq_csids = tuple(
+            c for c in decode_ies(raw_csids, 0, len(raw_csids)) if isinstance(c, FQCSID)
         )
         for urr_id, g in rules.urr.items():
             fresh = self._new_book(g, 0.0, now)
@@ -1107,7 +1280,11 @@ class SessionEngine:
             book.configure(g)
         session.derive(rules)
         program = compile_program(
-            self._ctx, rules, session.bar_duration_s, urr_offsets(session.urrs)
+            self._ctx,
+            rules,
+            session.bar_duration_s,
+            urr_offsets(session.urrs),
+            blocked_urrs(session.urrs),
         )
         session.peers = _peers(program)
         if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
@@ -1226,7 +1403,11 @@ class SessionEngine:
         """The session's program as installed, compiled again from its rules (RuleError
         when they no longer compile, e.g. its PFDs were removed since)."""
         return compile_program(
-            self._ctx, session.rules, session.bar_duration_s, urr_offsets(session.urrs)
+            self._ctx,
+            session.rules,
+            session.bar_duration_s,
+            urr_offsets(session.urrs),
+            blocked_urrs(session.urrs),
         )
 
     def _fars(self, session: Session) -> tuple[Far, ...]:
@@ -1274,6 +1455,15 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
     return out
 
 
+def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
+    """URRs whose granted quota is no longer valid (their traffic is dropped)."""
+    return frozenset(u for u, b in books.items() if b.quota_expired)
+
+
+# What grants a URR a new quota (its Quota Validity Time counts again).
+_GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
 def _texts(ue: list[tuple[str, IPNetwork]]) -> list[tuple[str, str]]:
     return [(name, str(net)) for name, net in ue]
 
@@ -1301,11 +1491,11 @@ def _check_queries(req: Message, session: Session) -> None:
 
 def _timed(session: Session) -> bool:
     """The session has URRs the engine watches over time (periodic, start/stop of
-    traffic, quota holding time)."""
-    return any(b.triggers & _TIMED_TRIGGERS for b in session.urrs.values())
+    traffic, quota holding time, dropped DL traffic, quota validity)."""
+    return any(b.triggers & _TIMED_TRIGGERS or b.validity_ntp for b in session.urrs.values())
 
 
-_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI").flags
+_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROTH").flags
 
 
 def _applications(rules: RuleSet) -> frozenset[str]:

@@ -16,8 +16,12 @@ refused with :class:`FlowDescriptionTooCostly`, whatever the size of the lists.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from pfcpd.datapath.interface import IPNetwork, SdfFilter
+
+from ..pfcp import Cause
+from .errors import RuleError
 
 MAX_FILTERS = 64  # upf_rules.h UPF_MAX_RULES: rules (PDR x SDF filter) per direction
 MAX_TEXT = 4096  # longer flow descriptions are refused before they are tokenised
@@ -114,4 +118,31 @@ def parse_flow_description(text: str, max_filters: int = MAX_FILTERS) -> tuple[S
         SdfFilter(protocol=protocol, remote=remote, ue=ue, remote_ports=rp, ue_ports=up)
         for rp in remote_ports
         for up in ue_ports
+    )
+
+
+def filters_or_refusal(
+    text: str,
+    what: str,
+    offending_ie: int,
+    too_costly: Callable[[FlowDescriptionTooCostly], RuleError] | None = None,
+) -> tuple[SdfFilter, ...]:
+    """:func:`parse_flow_description` for a request: invalid text fails the request with
+    cause 69 naming ``offending_ie`` (``what`` says whose flow description it is); a rule
+    beyond the filter bound fails with ``too_costly``'s error when given (else as invalid)."""
+    try:
+        return parse_flow_description(text)
+    except FlowDescriptionTooCostly as e:
+        if too_costly is None:
+            raise _incorrect(text, what, offending_ie, e) from e
+        raise too_costly(e) from e
+    except FlowDescriptionError as e:
+        raise _incorrect(text, what, offending_ie, e) from e
+
+
+def _incorrect(text: str, what: str, offending_ie: int, e: Exception) -> RuleError:
+    return RuleError(
+        Cause.MANDATORY_IE_INCORRECT,
+        f"{what}: flow description {text!r}: {e}",
+        offending_ie=offending_ie,
     )

@@ -15,7 +15,7 @@ from ..pfcp import Cause, Grouped, IEType, Message
 from ..pfcp.ies_text import ApplicationID
 from ..pfcp.ies_traffic import PFDContents
 from .errors import RuleError
-from .flow_description import FlowDescriptionError, parse_flow_description
+from .flow_description import filters_or_refusal
 
 T = IEType
 
@@ -66,14 +66,7 @@ class PfdStore:
                     if contents.afd is not None:
                         texts.extend(_afd(contents.afd))
                     for text in texts:
-                        try:
-                            parse_flow_description(text)
-                        except FlowDescriptionError as e:
-                            raise RuleError(
-                                Cause.MANDATORY_IE_INCORRECT,
-                                f"application {app.text!r}: flow description {text!r}: {e}",
-                                offending_ie=T.PFD_CONTENTS,
-                            ) from e
+                        filters_or_refusal(text, f"application {app.text!r}", T.PFD_CONTENTS)
                     flows.extend(texts)
             out[app.text] = tuple(flows)
         return out

@@ -12,12 +12,47 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..datapath.interface import Usage
-from ..pfcp import Grouped, IEType
-from ..pfcp.ies_flags import ReportingTriggers, UsageReportTrigger
-from ..pfcp.ies_scalar import URRID, URSEQN, DurationMeasurement, EndTime, StartTime
-from ..pfcp.ies_traffic import VolumeMeasurement
+from ..pfcp import IE, Grouped, IEType
+from ..pfcp.ies_flags import (
+    MeasurementInformation,
+    MeasurementMethod,
+    ReportingTriggers,
+    UsageReportTrigger,
+)
+from ..pfcp.ies_scalar import (
+    URRID,
+    URSEQN,
+    DurationMeasurement,
+    EndTime,
+    StartTime,
+    TimeOfFirstPacket,
+    TimeOfLastPacket,
+)
+from ..pfcp.ies_traffic import DroppedDLTrafficThreshold, VolumeMeasurement
 
 T = IEType
+# TS 29.244 5.2.2.3.1: a report triggered only by these carries no measurement (and the
+# counts go on into the next report).
+UNMEASURED_TRIGGERS = frozenset({"START", "DROTH"})
+# Tables 7.5.5.2-1, 7.5.7.2-1, 7.5.8.3-1: Start Time and End Time are present except when
+# the trigger is Start of Traffic or Stop of Traffic.
+UNTIMED_TRIGGERS = frozenset({"START", "STOPT"})
+PacketTimes = tuple[float, float]  # (first, last) packet, NTP seconds
+
+
+def measures(triggers: tuple[str, ...]) -> bool:
+    """A report for ``triggers`` carries (and resets) the URR's measurement."""
+    return not set(triggers) <= UNMEASURED_TRIGGERS
+
+
+def packet_times(usage: Usage, dp_now_ns: int, now_ntp: float) -> PacketTimes | None:
+    """The wall-clock (NTP) times of the first and last packet ``usage`` counted, from the
+    datapath's clock reading ``dp_now_ns`` taken at ``now_ntp``; None when it counted none."""
+    if not usage.first_packet_ns or not usage.last_packet_ns:
+        return None
+    first = now_ntp - max(0, dp_now_ns - usage.first_packet_ns) / 1e9
+    last = now_ntp - max(0, dp_now_ns - usage.last_packet_ns) / 1e9
+    return first, last
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +111,85 @@ class UrrBook:
     inactivity: int = 0  # Inactivity Detection Time, seconds
     quota: bool = False  # a Volume Quota is set
     linked: tuple[int, ...] = ()  # Linked URR IDs (LIUSA: report when one of them does)
+    volume: bool = True  # Measurement Method VOLUM: reports carry a Volume Measurement
+    duration: bool = True  # Measurement Method DURAT: reports carry a Duration Measurement
+    packets: bool = False  # Measurement Information MNOP: packets counted in the Volume one
+    # Time metering (DURAT) starts at the first packet, or at once with Measurement
+    # Information ISTM (TS 29.244 5.2.2.2.1): NTP time it started, 0 = not yet (journaled).
+    metering_ntp: float = 0.0
+    # Dropped DL Traffic Threshold (DROTH): (packets, octets), None = not set; and the
+    # datapath's dropped DL counts when it was last reached (they reset with the counts).
+    dropped_threshold: tuple[int | None, int | None] = (None, None)
+    dropped_base: tuple[int, int] = (0, 0)
+    # Quota Validity Time (VTIME, 5.2.2.2.1): seconds, from the rule; when the granted quota
+    # stops being valid (NTP, 0 = never) and whether it did (then the URR's traffic is
+    # dropped until the CP grants a new quota). Both journaled.
+    validity: int = 0
+    validity_ntp: float = 0.0
+    quota_expired: bool = False
+    # Measurement Information INAM (5.2.2.3.1): the rule asks for the measurement to pause;
+    # ``inactive``: it is paused (the counts until then are kept in ``baseline``; what the
+    # datapath counts meanwhile is discarded). ``inactive`` is journaled.
+    inam: bool = False
+    inactive: bool = False
 
-    def configure(self, urr: Grouped) -> None:
-        """Take the reporting parameters of the URR's rule (a Create URR group)."""
+    def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
+        """Take the reporting parameters of the URR's rule (a Create URR group) received at
+        ``now_ntp`` (0: restored, not received)."""
         trig = urr.get(T.REPORTING_TRIGGERS)
         self.triggers = trig.flags if isinstance(trig, ReportingTriggers) else 0
+        method = urr.get(T.MEASUREMENT_METHOD)
+        if isinstance(method, MeasurementMethod):
+            self.volume, self.duration = method.has("VOLUM"), method.has("DURAT")
+        info = urr.get(T.MEASUREMENT_INFORMATION)
+        flags = info if isinstance(info, MeasurementInformation) else MeasurementInformation()
+        self.packets = flags.has("MNOP")
+        self.inam = flags.has("INAM")
+        if flags.has("ISTM") and not self.metering_ntp and now_ntp:
+            self.metering_ntp = now_ntp
         self.period = _value(urr, T.MEASUREMENT_PERIOD)
         self.holding_time = _value(urr, T.QUOTA_HOLDING_TIME)
         self.inactivity = _value(urr, T.INACTIVITY_DETECTION_TIME)
         self.quota = urr.get(T.VOLUME_QUOTA) is not None
         self.linked = tuple(int(ie.value) for ie in urr.get_all(T.LINKED_URR_ID))  # type: ignore[attr-defined]
+        dropped = urr.get(T.DROPPED_DL_TRAFFIC_THRESHOLD)
+        self.dropped_threshold = (
+            (dropped.packets, dropped.octets)
+            if isinstance(dropped, DroppedDLTrafficThreshold)
+            else (None, None)
+        )
+        self.validity = _value(urr, T.QUOTA_VALIDITY_TIME)
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
+
+    def grant(self, now_ntp: float) -> None:
+        """A quota was granted (the URR created, or updated with a quota or a validity
+        time): its Quota Validity Time, if any, counts from now."""
+        self.quota_expired = False
+        self.validity_ntp = now_ntp + self.validity if self.validity else 0.0
+
+    def validity_over(self, now_ntp: float) -> bool:
+        """The granted quota's validity time just ended (once per grant)."""
+        if self.quota_expired or not self.validity_ntp or now_ntp < self.validity_ntp:
+            return False
+        self.quota_expired = True
+        return True
+
+    def dropped_threshold_reached(self, usage: Usage) -> bool:
+        """The DL traffic dropped since the threshold was last reached (or the counts were
+        last reset) reaches the Dropped DL Traffic Threshold; re-armed when it does."""
+        packets, octets = self.dropped_threshold
+        dropped = (usage.dropped_dl_packets, usage.dropped_dl_bytes)
+        if dropped < self.dropped_base:  # the datapath's counts were reset meanwhile
+            self.dropped_base = (0, 0)
+        base_packets, base_octets = self.dropped_base
+        if (packets and dropped[0] - base_packets >= packets) or (
+            octets and dropped[1] - base_octets >= octets
+        ):
+            self.dropped_base = dropped
+            return True
+        return False
 
     def copy(self) -> UrrBook:
         """An independent copy (its counts are copied too)."""
@@ -98,6 +199,7 @@ class UrrBook:
         """``counts`` were read from the datapath with reset."""
         self.consumed = self.consumed + counts
         self.dp_seen = ZERO
+        self.dropped_base = (0, 0)  # the datapath's dropped counts were reset too
 
     def to_json(self) -> dict[str, object]:
         baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
@@ -106,6 +208,10 @@ class UrrBook:
             "baseline": list(baseline.values),
             "consumed": list(consumed.values),
             "start": self.period_start_ntp,
+            "metering": self.metering_ntp,
+            "validity": self.validity_ntp,
+            "expired": self.quota_expired,
+            "inactive": self.inactive,
         }
 
     @classmethod
@@ -116,12 +222,18 @@ class UrrBook:
             return Counts(tuple(int(v) for v in values))
 
         seqn, start = d.get("seqn", 0), d.get("start", 0.0)
+        metering, validity = d.get("metering", 0.0), d.get("validity", 0.0)
         assert isinstance(seqn, int) and isinstance(start, int | float)
+        assert isinstance(metering, int | float) and isinstance(validity, int | float)
         return cls(
             seqn=seqn,
             baseline=counts("baseline"),
             consumed=counts("consumed"),
             period_start_ntp=start,
+            metering_ntp=metering,
+            validity_ntp=validity,
+            quota_expired=bool(d.get("expired", False)),
+            inactive=bool(d.get("inactive", False)),
         )
 
 
@@ -137,23 +249,31 @@ def usage_report(
     counts: Counts,
     triggers: tuple[str, ...],
     now_ntp: float,
+    times: PacketTimes | None = None,
 ) -> Grouped:
     """A Usage Report group (``container``: the Modification/Deletion Response or Report
-    Request variant) for ``counts``; takes the URR's UR-SEQN and starts a new period."""
-    v = counts.values
+    Request variant) for ``counts`` and the first/last packet ``times`` of the period; takes
+    the URR's UR-SEQN, and starts a new period unless the report carries no measurement
+    (TS 29.244 5.2.2.3.1, Table 7.5.8.3-1)."""
     start = book.period_start_ntp or now_ntp
-    ies = [
-        URRID(urr_id),
-        URSEQN(book.seqn),
-        UsageReportTrigger.of(*triggers),
-        StartTime(int(start)),
-        EndTime(int(now_ntp)),
-        VolumeMeasurement(v[0], v[1], v[2], v[3], v[4], v[5]),
-        DurationMeasurement(max(0, int(now_ntp - start))),
-    ]
+    ies: list[IE] = [URRID(urr_id), URSEQN(book.seqn), UsageReportTrigger.of(*triggers)]
+    if not set(triggers) <= UNTIMED_TRIGGERS:
+        ies += [StartTime(int(start)), EndTime(int(now_ntp))]
+    if times is not None and not book.metering_ntp:
+        book.metering_ntp = times[0]  # time metering starts with the first packet
+    if measures(triggers):
+        v = counts.values
+        if book.volume:
+            packets = (v[3], v[4], v[5]) if book.packets else (None, None, None)
+            ies.append(VolumeMeasurement(v[0], v[1], v[2], *packets))
+        if book.duration:
+            metered_from = max(start, book.metering_ntp) if book.metering_ntp else now_ntp
+            ies.append(DurationMeasurement(max(0, int(now_ntp - metered_from))))
+        book.period_start_ntp = now_ntp
+    if times is not None:
+        ies += [TimeOfFirstPacket(int(times[0])), TimeOfLastPacket(int(times[1]))]
     book.seqn = (book.seqn + 1) & 0xFFFFFFFF
-    book.period_start_ntp = now_ntp
-    return Grouped(container, list(ies))
+    return Grouped(container, ies)
 
 
 def report_counts(group: Grouped) -> Counts:

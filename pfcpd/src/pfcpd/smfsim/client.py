@@ -8,6 +8,7 @@ Session Report (cause 1 "Request accepted", or ``report_cause``); the reports ar
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from .rules import deletion_request, establishment_request, modification_request
 
 T = IEType
 M = MessageType
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 NTP_UNIX_OFFSET = 2208988800
 
 
@@ -36,7 +38,30 @@ class Established:
     up_seid: int
     response: Message
     teids: dict[int, tuple[str, int]] = field(default_factory=dict)  # PDR ID -> (addr, TEID)
-    ue_addresses: list[str] = field(default_factory=list)
+    ue_addresses: list[str] = field(default_factory=list)  # as the Created PDRs carry them
+    ue_networks: list[IPNetwork] = field(default_factory=list)  # IPv4 /32, IPv6 prefix
+
+    def ue_address(self, version: int) -> str | None:
+        """The UE's own address of IP ``version``: the allocated IPv4 address; in an
+        allocated IPv6 prefix (a /64 unless the UE IP Address says otherwise) the address
+        of interface identifier 1, the one an SMF would give the UE (TS 23.501 5.8.2.2:
+        the UE builds its address from the prefix and that identifier); a /128 itself."""
+        for net in self.ue_networks:
+            if net.version == version:
+                return str(net.network_address + (1 if net.num_addresses > 1 else 0))
+        return None
+
+
+def ue_networks_of(ue: A.UEIPAddress) -> list[IPNetwork]:
+    """The IPv4 address (/32) and the IPv6 prefix (IPv6 Prefix Length, else /64) of a UE IP
+    Address IE (TS 29.244 8.2.62)."""
+    nets: list[IPNetwork] = []
+    if ue.ipv4:
+        nets.append(ipaddress.ip_network(ue.ipv4))
+    if ue.ipv6:
+        plen = ue.ipv6_prefix_length if ue.ipv6_prefix_length is not None else 64
+        nets.append(ipaddress.ip_network((ue.ipv6, plen), strict=False))
+    return nets
 
 
 def cause_of(msg: Message) -> int:
@@ -182,6 +207,9 @@ class SmfClient:
                 out.ue_addresses += [
                     a for a in (ue.ipv4, ue.ipv6) if a and a not in out.ue_addresses
                 ]
+                for net in ue_networks_of(ue):
+                    if net not in out.ue_networks:
+                        out.ue_networks.append(net)
         return out
 
     def establish_raw(self, rules: Sequence[IE], cp_seid: int | None = None) -> Message:

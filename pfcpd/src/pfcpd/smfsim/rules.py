@@ -1,7 +1,9 @@
 """Builders of what an SMF sends: session rules (TS 29.244 clause 7.5.2) and requests.
 
 The defaults make the usual PDU session: an uplink PDR (CH F-TEID, CHV4 UE address), a
-downlink PDR, their FARs, one QER and one URR shared by both PDRs.
+downlink PDR, their FARs, one QER and one URR shared by both PDRs. ``v6`` asks for an IPv6
+UE address instead (CHV6), ``dual_stack`` for both (CHV4 and CHV6 in one UE IP Address,
+TS 29.244 8.2.62).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ def group(ie_type: int, *ies: IE) -> Grouped:
     return Grouped(ie_type, list(ies))
 
 
-def ue_ip(v6: bool = False, address: str | None = None) -> A.UEIPAddress:
-    """A UE IP Address to allocate (CHV4/CHV6), or a given one."""
+def ue_ip(v6: bool = False, address: str | None = None, dual_stack: bool = False) -> A.UEIPAddress:
+    """A UE IP Address to allocate (CHV4, CHV6 with ``v6``, both with ``dual_stack``), or a
+    given one."""
     if address is not None:
         return A.UEIPAddress(ipv6=address) if ":" in address else A.UEIPAddress(ipv4=address)
-    return A.UEIPAddress(choose_v6=True) if v6 else A.UEIPAddress(choose_v4=True)
+    return A.UEIPAddress(choose_v4=dual_stack or not v6, choose_v6=dual_stack or v6)
 
 
 def ul_pdr(
@@ -40,10 +43,11 @@ def ul_pdr(
     urr_id: int | None = 1,
     v6: bool = False,
     network_instance: str | None = "internet",
+    dual_stack: bool = False,
 ) -> Grouped:
     """Uplink: from the access side, F-TEID chosen by the UPF (CHOOSE ID 1), the UE address
     chosen by the UPF (source), GTP-U removed."""
-    ue = ue_ip(v6)
+    ue = ue_ip(v6, dual_stack=dual_stack)
     ue_src = A.UEIPAddress(source=True, choose_v4=ue.choose_v4, choose_v6=ue.choose_v6)
     pdi: list[IE] = [S.SourceInterface(ACCESS), A.FTEID(choose=True, choose_v4=True, choose_id=1)]
     if network_instance is not None:
@@ -70,12 +74,13 @@ def dl_pdr(
     urr_id: int | None = 1,
     v6: bool = False,
     network_instance: str | None = "internet",
+    dual_stack: bool = False,
 ) -> Grouped:
     """Downlink: from the core side to the UE address the uplink PDR allocated."""
     pdi: list[IE] = [S.SourceInterface(CORE)]
     if network_instance is not None:
         pdi.append(X.NetworkInstance(network_instance))
-    pdi.append(ue_ip(v6))
+    pdi.append(ue_ip(v6, dual_stack=dual_stack))
     ies: list[IE] = [S.PDRID(pdr_id), S.Precedence(200), group(T.PDI, *pdi), S.FARID(far_id)]
     if qer_id is not None:
         ies.append(S.QERID(qer_id))
@@ -119,8 +124,9 @@ def qer(qer_id: int = 1, mbr_kbps: tuple[int, int] | None = None, open_: bool = 
 
 
 def urr(urr_id: int = 1, volume_threshold: int | None = None, period: int | None = None) -> Grouped:
-    """Volume and duration measured; a volume threshold (total bytes) and a measurement
-    period (seconds, periodic reports) when given."""
+    """Volume (octets and packets: Measurement Information MNOP) and duration measured; a
+    volume threshold (total bytes) and a measurement period (seconds, periodic reports) when
+    given."""
     triggers = ["VOLTH"] if volume_threshold is not None else []
     if period is not None:
         triggers.append("PERIO")
@@ -128,6 +134,7 @@ def urr(urr_id: int = 1, volume_threshold: int | None = None, period: int | None
         S.URRID(urr_id),
         F.MeasurementMethod.of("VOLUM", "DURAT"),
         F.ReportingTriggers.of(*triggers),
+        F.MeasurementInformation.of("MNOP"),
     ]
     if volume_threshold is not None:
         ies.append(TR.VolumeThreshold(total=volume_threshold))
@@ -143,11 +150,13 @@ def session_rules(
     mbr_kbps: tuple[int, int] | None = None,
     gate_open: bool = True,
     volume_threshold: int | None = None,
+    dual_stack: bool = False,
 ) -> list[IE]:
-    """The usual PDU session: 2 PDRs, 2 FARs, 1 QER, 1 URR, CH F-TEID, CHV4 (or CHV6)."""
+    """The usual PDU session: 2 PDRs, 2 FARs, 1 QER, 1 URR, CH F-TEID, CHV4 (or CHV6, or
+    both with ``dual_stack``)."""
     return [
-        ul_pdr(v6=v6),
-        dl_pdr(v6=v6),
+        ul_pdr(v6=v6, dual_stack=dual_stack),
+        dl_pdr(v6=v6, dual_stack=dual_stack),
         ul_far(),
         dl_far(teid=gnb_teid, gnb=gnb),
         qer(mbr_kbps=mbr_kbps, open_=gate_open),

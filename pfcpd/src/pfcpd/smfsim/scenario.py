@@ -5,8 +5,10 @@ stops the run (exit status 1, the step named). Steps:
 
     associate                         Association Setup
     establish: {session: NAME, gnb: ADDR, gnb_teid: N, mbr_kbps: [UL, DL],
-                volume_threshold: OCTETS, gate_open: true, v6: false}
-                                      the usual PDU session of `rules.session_rules`
+                volume_threshold: OCTETS, gate_open: true, v6: false,
+                dual_stack: false, qfi: 9}
+                                      the usual PDU session of `rules.session_rules`:
+                                      CHV4, CHV6 with v6, both with dual_stack
     modify:    {session: NAME, gnb: ADDR, gnb_teid: N, end_marker: false}   new gNB tunnel
     modify:    {session: NAME, gates: open|closed}                          Update QER
     query:     {session: NAME}        Query URR 1: the usage in the response
@@ -46,7 +48,17 @@ STEP_KEYS: dict[str, frozenset[str]] = {
     "associate": frozenset(),
     "release": frozenset(),
     "establish": frozenset(
-        {"session", "gnb", "gnb_teid", "mbr_kbps", "volume_threshold", "gate_open", "v6", "qfi"}
+        {
+            "session",
+            "gnb",
+            "gnb_teid",
+            "mbr_kbps",
+            "volume_threshold",
+            "gate_open",
+            "v6",
+            "dual_stack",
+            "qfi",
+        }
     ),
     "modify": frozenset({"session", "gnb", "gnb_teid", "end_marker", "gates"}),
     "query": frozenset({"session"}),
@@ -188,23 +200,29 @@ class Runner:
                 mbr_kbps=(int(mbr[0]), int(mbr[1])) if mbr else None,
                 gate_open=bool(args.get("gate_open", True)),
                 volume_threshold=args.get("volume_threshold"),
+                dual_stack=bool(args.get("dual_stack", False)),
             )
         )
         self.sessions[args["session"]] = est
         addr, teid = est.teids.get(1, ("", 0))
-        ue = est.ue_addresses[0] if est.ue_addresses else None
+        # The UE's own addresses (in an IPv6 prefix: interface identifier 1); a dual-stack
+        # session's IPv6 address is `ue6` beside the IPv4 `ue`.
+        ue4, ue6 = est.ue_address(4), est.ue_address(6)
+        ues = {"ue": ue4 or ue6, **({"ue6": ue6} if ue4 and ue6 else {})}
         self.info[args["session"]] = {
             "name": args["session"],
-            "ue": ue,
+            **ues,
             "upf": addr,
             "upf_teid": teid,
             "gnb_teid": gnb_teid,
             "qfi": int(args.get("qfi", 9)),
         }
+        prefixes = [str(net) for net in est.ue_networks if net.version == 6]
         return {
             "session": args["session"],
             "up_seid": est.up_seid,
-            "ue": ue,
+            **ues,
+            **({"ue6_prefix": prefixes[0]} if prefixes else {}),
             "f_teid": f"{addr}/{teid:#x}",
         }
 

@@ -459,6 +459,9 @@ class LocalDatapath(Datapath):
             sess = self._sessions.get(seid)
             return int(self._lib.upfcore_buffer_drop(sess)) if sess else 0
 
+    def now_ns(self) -> int:
+        return self._clock()
+
     def close(self) -> None:
         with self._lock:
             if self._ctx:

@@ -1,24 +1,14 @@
-"""The ``datapath`` keys of the local datapath and the service that runs it.
+"""The local datapath's settings and the service that runs it.
 
 The local datapath takes its N3 address from ``interfaces.n3.address`` and serves each
 network instance of ``network_instances`` through a TUN device (index 0, 1, ... in the
-order the instances are written); its own keys are few:
-
-    datapath:
-      kind: local                 # checked by pfcpd.config
-      n6_tun:                     # optional: TUN device per network instance; the default
-        internet: upf-internet    # is upf-<name> (names longer than 11 characters need one)
-      core_lib: /usr/lib/upf/libupfcore.so   # optional; $UPF_CORE_LIB wins, and pfcpd
-                                  # carries its own (see corelib.find_library)
-      expected_sessions: 1024     # optional; sizes the lookup tables (they grow anyway)
+order the instances are written); its own keys (``datapath.n6_tun``, ``core_lib``,
+``expected_sessions``) and their checks are `pfcpd.config.LocalDatapathConfig`'s.
 
 Starting the datapath creates each TUN, brings it up and routes the instance's UE pools to
 it (``ip route replace``), so packets the kernel routes to a UE come to pfcpd as downlink;
 uplink packets leave through the TUN of their FAR's network instance for the kernel to route
 (IP forwarding and the routes towards the data network are the host's).
-
-Problems are reported as ``datapath.<key>: <problem>`` lines, all at once
-(`pfcpd.config.ConfigError`).
 """
 
 from __future__ import annotations
@@ -29,24 +19,13 @@ import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pfcpd.config import ConfigError
+from pfcpd.config import LocalDatapathConfig
 from pfcpd.datapath.interface import IPAddress, IPNetwork
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.datapath.local.io import PacketLoop
 
 log = logging.getLogger("pfcpd.datapath")
-
-KNOWN_KEYS = ("kind", "n6_tun", "core_lib", "expected_sessions")
-IFNAMSIZ = 16
-TUN_PREFIX = "upf-"
-
-
-def _is_ifname(name: object) -> bool:
-    return (
-        isinstance(name, str) and 0 < len(name) < IFNAMSIZ and "/" not in name and " " not in name
-    )
 
 
 @dataclass(frozen=True)
@@ -78,52 +57,23 @@ class LocalDatapathSettings:
     @classmethod
     def from_config(
         cls,
-        datapath: Mapping[str, Any],
+        datapath: LocalDatapathConfig,
         n3_address: str | IPAddress,
         network_instances: Mapping[str, Sequence[IPNetwork]],
     ) -> LocalDatapathSettings:
-        """``datapath``: the ``datapath`` mapping; ``n3_address``: ``interfaces.n3.address``;
-        ``network_instances``: name -> UE pools, in the configuration's order."""
-        errors: list[str] = []
-        for key in datapath:
-            if key not in KNOWN_KEYS:
-                errors.append(f"datapath.{key}: unknown key (known: {', '.join(KNOWN_KEYS)})")
-        n3 = ipaddress.ip_address(str(n3_address))
-        tuns = datapath.get("n6_tun", {})
-        if not isinstance(tuns, dict):
-            errors.append(
-                f"datapath.n6_tun: must be a mapping of network instance to TUN device, "
-                f"got {tuns!r}"
-            )
-            tuns = {}
-        for name in tuns:
-            if name not in network_instances:
-                errors.append(
-                    f"datapath.n6_tun.{name}: no such network instance in network_instances"
-                )
-        n6: list[N6Instance] = []
-        for name, pools in network_instances.items():
-            dev = tuns.get(name, f"{TUN_PREFIX}{name}")
-            if not _is_ifname(dev):
-                where = f"datapath.n6_tun.{name}"
-                if name in tuns:
-                    errors.append(f"{where}: not an interface name (1-15 chars): {dev!r}")
-                else:
-                    errors.append(f"{where}: is required: the default {dev!r} is no interface name")
-                continue
-            n6.append(N6Instance(name, dev, tuple(pools)))
-        devs = [ni.tun for ni in n6]
-        for dev in sorted({d for d in devs if devs.count(d) > 1}):
-            errors.append(f"datapath.n6_tun: TUN {dev!r} used by several network instances")
-        lib = datapath.get("core_lib")
-        if lib is not None and not isinstance(lib, str):
-            errors.append(f"datapath.core_lib: must be a path string: {lib!r}")
-        expected = datapath.get("expected_sessions", 1024)
-        if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
-            errors.append(f"datapath.expected_sessions: must be a positive integer: {expected!r}")
-        if errors:
-            raise ConfigError(errors)
-        return cls(n3_address=n3, n6=tuple(n6), core_lib=lib, expected_sessions=int(expected))
+        """``datapath``: the validated ``datapath`` section; ``n3_address``:
+        ``interfaces.n3.address``; ``network_instances``: name -> UE pools, in the
+        configuration's order."""
+        n6 = tuple(
+            N6Instance(name, datapath.tun(name), tuple(pools))
+            for name, pools in network_instances.items()
+        )
+        return cls(
+            n3_address=ipaddress.ip_address(str(n3_address)),
+            n6=n6,
+            core_lib=datapath.core_lib,
+            expected_sessions=datapath.expected_sessions,
+        )
 
 
 class LocalUpf:
