@@ -6,11 +6,20 @@ deleted with WINDOW requests in flight; then established again at half the measu
 establishment rate, paced, for the latency at that load. Printed per phase: requests/s,
 p50/p99/max latency. The baseline, measured in the same run through the same pfcpd and
 client: Heartbeat round trips with the same window (the node's path without a session), so
-the establishment rate is also printed as a ratio to it. Memory: pfcpd's resident set growth
-per 100k established sessions (the whole process: its Python state, the journal's SQLite
-cache and the local datapath's C tables).
+the establishment rate is also printed as a ratio to it. Memory per 100k sessions, three
+figures: pfcpd's resident set growth while the sessions were established (the whole process:
+its Python state, the journal's SQLite cache, the local datapath's C tables and its Python
+copy of each program); the session engine's own state (tracemalloc, the engine in this
+process fed the same establishments through a datapath that keeps nothing: the figure the
+1,000,000-session budget is about); and what the local datapath adds in Python on top
+(the same run through a LocalDatapath, minus the engine's own; its C tables, malloc'ed,
+are core_bench's business).
 
 The journal (state_dir) is on the disk of this machine (/var/tmp), as in production.
+Each phase also prints the CPU time pfcpd used per request (all its threads, from
+/proc): 1 / that is what one core can carry, a figure that does not depend on what else
+the machine runs meanwhile (the rates do).
+
 Needs root (the datapath's TUN device); prints why and exits 0 otherwise.
 
 Run: make bench   (or .venv/bin/python bench/session_rate.py [--sessions N])
@@ -23,9 +32,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pfcp_node import start_pfcpd
+from pfcpd.datapath.interface import Datapath, DatapathEvent, SessionProgram, Usage
 from pfcpd.smfsim.loadgen import LoadGenerator, PhaseResult
 
 
@@ -46,6 +57,13 @@ def start_session_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, 
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time pfcpd used so far (all its threads, user + system): per request, what one
+    core can carry, whatever else the machine runs meanwhile."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -60,10 +78,37 @@ class _NoJournal:
         return None
 
 
-def engine_state_per_100k(count: int) -> float:
-    """Python memory (tracemalloc) of the session engine's state per 100k sessions: the
-    engine in this process on a LocalDatapath, whose C tables (malloc) tracemalloc does not
-    see, fed the same establishments."""
+class _NoDatapath(Datapath):
+    """Accepts every program and keeps nothing: what remains is the engine's own state."""
+
+    def install(
+        self, seid: int, program: SessionProgram, send_end_marker: bool = False
+    ) -> None:
+        return None
+
+    def remove(self, seid: int) -> dict[int, Usage]:
+        return {}
+
+    def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
+        return Usage(urr_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def poll_events(self) -> list[DatapathEvent]:
+        return []
+
+    def drop_buffered(self, seid: int) -> int:
+        return 0
+
+    def now_ns(self) -> int:
+        return 0
+
+
+def engine_state_per_100k(count: int, local: bool) -> float:
+    """Python memory (tracemalloc) held per 100k sessions once ``count`` establishments
+    went through the session engine in this process: with a datapath that keeps nothing
+    (``local`` False: the engine's own state), or with a LocalDatapath (its Python state
+    too; its C tables are malloc'ed, which tracemalloc does not see). The shared address
+    caches (bounded, the same at any session count) are emptied before measuring."""
+    import gc
     import ipaddress
     import tracemalloc
 
@@ -71,15 +116,16 @@ def engine_state_per_100k(count: int) -> float:
     from pfcpd.node.session_handler import Peer
     from pfcpd.pfcp.ies_address import NodeID
     from pfcpd.session import EngineSettings, SessionEngine
+    from pfcpd.session.addresses import shared_address, shared_network
     from pfcpd.smfsim import rules
 
-    local = ipaddress.ip_address("127.0.0.1")
+    loopback = ipaddress.ip_address("127.0.0.1")
     settings = EngineSettings(
-        n3_address=local,
-        pfcp_address=local,
+        n3_address=loopback,
+        pfcp_address=loopback,
         ue_pools={"internet": (ipaddress.ip_network("100.64.0.0/10"),)},
     )
-    datapath = LocalDatapath(expected_sessions=count)
+    datapath = LocalDatapath(expected_sessions=count) if local else _NoDatapath()
     engine = SessionEngine(settings, datapath, _NoJournal())
     peer, node_id = (
         Peer("smf.bench", ("127.0.0.1", 8805)),
@@ -99,6 +145,9 @@ def engine_state_per_100k(count: int) -> float:
     before = tracemalloc.get_traced_memory()[0]
     for request in requests:
         engine.handle_request(request, peer, node_id, 0.0)
+    shared_address.cache_clear()
+    shared_network.cache_clear()
+    gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert len(engine.sessions) == count
@@ -118,21 +167,31 @@ def main() -> int:
         proc, addr = start_session_pfcpd(Path(tmp))
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
+        cpu: list[float] = []  # pfcpd's CPU seconds per phase
+
+        def phase(run: Callable[[], PhaseResult]) -> PhaseResult:
+            before = cpu_seconds(proc.pid)
+            result = run()
+            cpu.append(cpu_seconds(proc.pid) - before)
+            results.append(result)
+            return result
+
         try:
             gen.associate()
-            results.append(gen.heartbeats(args.sessions))
+            phase(lambda: gen.heartbeats(args.sessions))
             rss_before = rss_bytes(proc.pid)
-            results.append(gen.establish(args.sessions))
+            phase(lambda: gen.establish(args.sessions))
             rss_after = rss_bytes(proc.pid)
-            results.append(gen.modify())
-            results.append(gen.delete())
+            phase(gen.modify)
+            phase(gen.delete)
             half = results[1].per_second / 2
-            paced = gen.establish(
-                args.sessions, first_cp_seid=args.sessions + 1, rate=half
+            paced = phase(
+                lambda: gen.establish(
+                    args.sessions, first_cp_seid=args.sessions + 1, rate=half
+                )
             )
             paced.phase = "est@half"
-            results.append(paced)
-            results.append(gen.delete())
+            phase(gen.delete)
         finally:
             gen.close()
             proc.terminate()
@@ -140,8 +199,13 @@ def main() -> int:
     print(
         f"session_rate: {args.sessions} sessions, window {args.window}, pfcpd pid {proc.pid}"
     )
-    for result in results:
+    for result, seconds in zip(results, cpu, strict=True):
         print("  " + result.line())
+        per = seconds / result.requests
+        print(
+            f"    pfcpd CPU {per * 1e6:.0f} us per request "
+            f"(one core at that cost: {1 / per if per else 0:.0f}/s)"
+        )
         if result.rejected:
             print(f"    rejected by cause: {result.rejected}")
     base, est = results[0], results[1]
@@ -150,10 +214,17 @@ def main() -> int:
     print(
         f"  pfcpd RSS growth per 100k sessions: {per_100k / 2**20:.0f} MiB (whole process)"
     )
-    engine_bytes = engine_state_per_100k(min(args.sessions, 5000))
+    count = min(args.sessions, 10000)
+    engine_bytes = engine_state_per_100k(count, local=False)
+    local_bytes = engine_state_per_100k(count, local=True)
     print(
-        f"  session engine's Python state per 100k sessions: {engine_bytes / 2**20:.0f} MiB "
-        "(tracemalloc; without the datapath's C tables)"
+        f"  session engine's own state per 100k sessions: {engine_bytes / 2**20:.0f} MiB "
+        f"(tracemalloc, {count} sessions, a datapath keeping nothing; "
+        f"x10 = {engine_bytes * 10 / 1e9:.2f} GB per 1M, budget 1.5 GB)"
+    )
+    print(
+        "  the local datapath's Python state on top, per 100k sessions: "
+        f"{(local_bytes - engine_bytes) / 2**20:.0f} MiB (its C tables not included)"
     )
     return 0 if all(not r.rejected for r in results) else 1
 

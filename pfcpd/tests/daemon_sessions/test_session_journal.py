@@ -30,6 +30,9 @@ def test_a_failed_commit_raises_journal_error_and_changes_nothing(tmp_path: Path
     with pytest.raises(JournalError):
         journal.commit({"s:2": b"two", "s:3": None}, ())  # type: ignore[dict-item]
     assert dict(journal.records()) == {"s:1": b"one"}  # s:2 rolled back with s:3
+    with pytest.raises(JournalError):  # one record: a single statement, as atomic
+        journal.commit({"s:5": None}, ())  # type: ignore[dict-item]
+    assert dict(journal.records()) == {"s:1": b"one"}
     journal.close()
     with pytest.raises(JournalError):
         journal.commit({"s:4": b"four"}, ())  # closed database

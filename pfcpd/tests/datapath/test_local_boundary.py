@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import enum
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,65 @@ def test_no_null_session_reaches_c(
     monkeypatch.undo()
     datapath.install(0x42, basic_program())  # the datapath is still usable
     assert datapath.read_usage(0x42, 1).packets_total == 0
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        corelib.SdfT,
+        corelib.PdrT,
+        corelib.DuplT,
+        corelib.FarT,
+        corelib.QerT,
+        corelib.UrrT,
+        corelib.BarT,
+        corelib.ProgramDescT,
+    ],
+)
+def test_a_packed_record_has_the_bytes_ctypes_gives_it(cls: type[ctypes.Structure]) -> None:
+    """The install path packs records with corelib.Layout: every field, set to a distinct
+    value, lands where setting it through ctypes puts it; a value too large is refused
+    with the field's name."""
+    layout = corelib.Layout(cls)
+    fields: dict[str, object] = {}
+    expected = cls()
+    for n, (name, kind, bits, length) in enumerate(layout.plan, start=1):
+        value: object
+        if kind == 1:
+            value = tuple(n * 10 + i for i in range(length))
+            corelib.set_array(expected, name, value)  # type: ignore[arg-type]
+        elif kind == 2:
+            address = ipaddress.ip_address(f"192.0.2.{n}" if n % 2 else f"2001:db8::{n}")
+            value = corelib.ip16(address)
+            setattr(expected, name, corelib.ip_t(address))
+        elif kind == 3:  # a pointer: an address
+            value = 0x7F00_0000_0000 + n * 64
+            setattr(expected, name, ctypes.cast(value, dict(cls._fields_)[name]))  # type: ignore[attr-defined]
+        else:
+            value = (1 << (bits - 1)) + n  # the top bit set: the whole width is used
+            setattr(expected, name, value)
+        fields[name] = value
+    packed = (cls * 1)()
+    layout.pack_into(packed, 0, fields)
+    assert bytes(packed) == bytes(expected)
+    name, kind, bits, _ = next(p for p in layout.plan if p[1] == 0)
+    with pytest.raises(corelib.OutOfRange, match=f"{cls.__name__}.{name} = .* does not fit"):
+        layout.pack_into(packed, 0, {**fields, name: 1 << bits})
+
+
+def test_a_usage_record_is_read_field_by_field_right() -> None:
+    """The counters are unpacked from the C record in one call: each Usage field comes
+    from its own C field."""
+    from pfcpd.datapath.local.engine import _usage
+
+    u = corelib.UsageT()
+    u.urr_id, u.flags = 7, 0xFFFF
+    corelib.set_array(u, "bytes", [101, 102, 103])
+    corelib.set_array(u, "pkts", [201, 202, 203])
+    u.dropped_dl_pkts, u.dropped_dl_bytes = 301, 302
+    u.first_ns, u.last_ns, u.start_ns = 401, 402, 403
+    got = _usage(u)
+    assert (got.urr_id, got.bytes_total, got.bytes_ul, got.bytes_dl) == (7, 101, 102, 103)
+    assert (got.packets_total, got.packets_ul, got.packets_dl) == (201, 202, 203)
+    assert (got.dropped_dl_packets, got.dropped_dl_bytes) == (301, 302)
+    assert (got.first_packet_ns, got.last_packet_ns) == (401, 402)

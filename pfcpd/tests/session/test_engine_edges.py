@@ -4,6 +4,7 @@ codec set aside, dual stack: the sans-IO node with the engine on the real local 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from scapy.layers.inet import UDP
@@ -306,3 +307,34 @@ def test_checkpoint_slices_are_spread_over_polls(h: Harness) -> None:
         assert h.engine.get_timer() > now  # type: ignore[operator]
     assert h.journal.commits - commits == 3  # each session's counters journaled once
     assert all(b'"baseline":[128,' in r for r in h.journal.records.values())
+
+
+def test_a_checkpoint_reads_only_sessions_with_packets(h: Harness) -> None:
+    """The datapath names the sessions it counted packets for: a checkpoint pass reads
+    those only (a read costs ~30 us), and journals each changed one once."""
+    teids = []
+    for i in range(3):
+        resp = h.establish(cp_seid=20 + i)
+        teids.append(created(resp)[1][T.F_TEID].teid)  # type: ignore[attr-defined]
+    h.dp.sessions_with_traffic()  # (nothing counted yet)
+    reads: list[int] = []
+    real_read = h.dp.read_usage
+
+    def counting_read(seid: int, urr_id: int, reset: bool = False) -> Any:
+        reads.append(seid)
+        return real_read(seid, urr_id, reset)
+
+    h.dp.read_usage = counting_read  # type: ignore[method-assign]
+    h.dp.process_ul(gtpu(ul_packet("10.45.0.2", 100), teids[1]))
+    commits = h.journal.commits
+    now = 0.0
+    for _ in range(60):  # 3 s of timer runs: at least two checkpoint passes
+        t = h.node.get_timer()
+        assert t is not None
+        now = max(now, t)
+        h.node.handle_timer(now)
+        h.node.datagrams_to_send()
+    second = next(seid for seid, s in h.engine.sessions.items() if s.cp_seid == 21)
+    assert set(reads) == {second}  # the idle sessions were never read
+    assert h.journal.commits - commits == 1
+    assert b'"baseline":[128,' in h.journal.records[f"s:{second:x}"]

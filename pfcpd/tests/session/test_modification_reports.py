@@ -216,7 +216,7 @@ def test_report_response_update_bar_and_drobu(h: Harness) -> None:
     )
     h.answer(report, 1, update, F.PFCPSRRspFlags.of("DROBU"))
     assert h.dp.buffered(seid) == 0  # DROBU
-    bar_now = h.engine.sessions[seid].program.bar
+    bar_now = h.dp._programs[seid].bar  # the program installed
     assert bar_now is not None and (bar_now.max_packets, bar_now.duration_ns) == (2, 4 * 10**9)
     verdicts = [h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict for i in range(3)]
     assert verdicts == [Verdict.BUFFER, Verdict.BUFFER, Verdict.DROP]

@@ -230,6 +230,12 @@ class Datapath(abc.ABC):
         """The datapath's clock (nanoseconds), the one of ``Usage.first_packet_ns`` and
         ``Usage.last_packet_ns``: the engine turns those into wall-clock times with it."""
 
+    def sessions_with_traffic(self) -> set[int] | None:
+        """The SEIDs whose counters may have changed since the last call (packets counted
+        for them), and start collecting anew; None when the datapath cannot tell (the
+        engine then reads every session's counters at its checkpoints)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop packet I/O and free resources."""
 

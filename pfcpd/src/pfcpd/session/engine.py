@@ -26,6 +26,8 @@ from ..datapath.interface import (
     DatapathError,
     DatapathEvent,
     EventType,
+    Far,
+    IPAddress,
     IPNetwork,
     SessionProgram,
 )
@@ -111,9 +113,14 @@ class Session:
     cp_node_id: str
     cp_fseid: FSEID
     rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
-    program: SessionProgram
+    # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
+    # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
+    # it again from the rules when it is needed (reports, operators).
+    peers: tuple[tuple[IPAddress, int], ...]
     teids: list[int] = field(default_factory=list)
-    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
+    # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
+    # bytes, its text ~60; `_network` makes the object when an allocation is given back.
+    ue: list[tuple[str, str]] = field(default_factory=list)
     urrs: dict[int, UrrBook] = field(default_factory=dict)
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
@@ -154,7 +161,7 @@ class Session:
                 "cp_fseid": encode_ies([self.cp_fseid]).hex(),
                 "rules": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
-                "ue": [[name, str(net)] for name, net in self.ue],
+                "ue": [[name, net] for name, net in self.ue],
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
                 "bar_duration": self.bar_duration_s,
                 "established": self.established_ntp,
@@ -206,7 +213,7 @@ class SessionEngine:
         self._checkpoint_queue: list[int] = []
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
-        self._by_peer_teid: dict[int, set[int]] = {}  # remote TEID -> UP SEIDs
+        self._by_peer_teid: dict[int, tuple[int, ...]] = {}  # remote TEID -> UP SEIDs
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
@@ -376,7 +383,16 @@ class SessionEngine:
                 # stalls the node: a pass over all of them takes sessions / batch polls,
                 # and the next pass starts checkpoint_interval after one ends.
                 if not self._checkpoint_queue:
-                    self._checkpoint_queue = list(self.sessions)
+                    # Only sessions with packets since the last pass can have new counts
+                    # (reads with reset keep dp_seen in step); all when the datapath
+                    # cannot tell. (A read costs ~30 us: every session at every pass is
+                    # more than a core from ~50k sessions on.)
+                    moved = self.datapath.sessions_with_traffic()
+                    self._checkpoint_queue = (
+                        list(self.sessions)
+                        if moved is None
+                        else [seid for seid in moved if seid in self.sessions]
+                    )
                 batch = self._checkpoint_queue[-self.settings.checkpoint_batch :]
                 del self._checkpoint_queue[-self.settings.checkpoint_batch :]
                 self.checkpoint(now, batch)
@@ -420,9 +436,9 @@ class SessionEngine:
             cp_node_id=peer.node_id,
             cp_fseid=fseid,
             rules_blob=b"",
-            program=program,
+            peers=_peers(program),
             teids=list(alloc.teids),
-            ue=list(alloc.ue),
+            ue=_texts(alloc.ue),
             established_ntp=self._ntp(),
             fq_csids=fq_csids(req),
             group_id=group_id(req),
@@ -651,7 +667,7 @@ class SessionEngine:
         old = (
             session.rules_blob,
             session.apps,
-            session.program,
+            session.peers,
             list(session.teids),
             list(session.ue),
         )
@@ -677,16 +693,16 @@ class SessionEngine:
         self._set_program(session, program)
         session.urrs = books
         session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
-        session.ue = [u for u in session.ue if u not in freed_ue] + alloc.ue
+        session.ue = [u for u in session.ue if u not in freed_ue] + _texts(alloc.ue)
         session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)
         try:
             self.journal.commit({session.key: session.record()}, ())
         except JournalError as err:
             self._journal_failed(err)
-            session.rules_blob, session.apps, old_program, session.teids, session.ue = old
+            session.rules_blob, session.apps, old_peers, session.teids, session.ue = old
             session.fq_csids, session.group_id = old_sets
-            self._set_program(session, old_program)
+            self._set_peers(session, old_peers)
             self._undo_reports(session, reports, snapshot)
             self._reinstall(session)
             self._free(alloc)
@@ -694,7 +710,7 @@ class SessionEngine:
         for teid in freed_teids:
             self.teids.free(teid)
         for name, net in freed_ue:
-            self.ue_pools.free(name, net)
+            self.ue_pools.free(name, _network(net))
         if self._pause_or_resume(session):
             self._commit_quietly(session)
         self._refresh_timed(session)
@@ -751,7 +767,7 @@ class SessionEngine:
 
     def _released(
         self, session: Session, rules: RuleSet, alloc: _Allocations
-    ) -> tuple[set[int], list[tuple[str, IPNetwork]]]:
+    ) -> tuple[set[int], list[tuple[str, str]]]:
         """Allocations of ``session`` that ``rules`` no longer use."""
         used_teids: set[int] = set()
         used_ue: set[str] = set()  # UE addresses (prefixes: their first address) as text
@@ -765,7 +781,7 @@ class SessionEngine:
             if isinstance(ue_ie, UEIPAddress):
                 used_ue.update(a for a in (ue_ie.ipv4, ue_ie.ipv6) if a is not None)
         teids = {t for t in session.teids if t not in used_teids}
-        ue = [(name, net) for name, net in session.ue if str(net.network_address) not in used_ue]
+        ue = [(name, net) for name, net in session.ue if net.partition("/")[0] not in used_ue]
         return teids, ue
 
     def _undo_reports(
@@ -917,7 +933,7 @@ class SessionEngine:
         for teid in session.teids:
             self.teids.free(teid)
         for name, net in session.ue:
-            self.ue_pools.free(name, net)
+            self.ue_pools.free(name, _network(net))
         for key, pending in list(self._pending.items()):
             if pending.up_seid == session.up_seid:
                 del self._pending[key]
@@ -1061,8 +1077,12 @@ class SessionEngine:
         session = self.sessions.get(seid)
         if session is None:
             return
-        fars = {f.far_id: f for f in session.program.fars}
-        pdr = next((p for p in session.program.pdrs if p.pdr_id == ev.id), None)
+        try:
+            program = self._program(session)
+        except RuleError:
+            return
+        fars = {f.far_id: f for f in program.fars}
+        pdr = next((p for p in program.pdrs if p.pdr_id == ev.id), None)
         far = fars.get(pdr.far_id) if pdr is not None else None
         if far is None or not far.apply_action & ApplyAction.NOCP:
             return
@@ -1080,10 +1100,9 @@ class SessionEngine:
         teid = ev.value
         for seid in sorted(self._by_peer_teid.get(teid, ())):
             session = self.sessions[seid]
-            for far in session.program.fars:
-                if far.outer_header_creation is None or far.outer_header_creation[1] != teid:
+            for peer, far_teid in session.peers:
+                if far_teid != teid:
                     continue
-                peer = far.outer_header_creation[0]
                 fteid = FTEID(
                     teid,
                     str(peer) if peer.version == 4 else None,
@@ -1242,9 +1261,9 @@ class SessionEngine:
             cp_node_id=str(d["cp_node_id"]),
             cp_fseid=fseid,
             rules_blob=raw_rules,
-            program=SessionProgram((), ()),
+            peers=(),
             teids=[int(t) for t in d["teids"]],
-            ue=[(str(n), ipaddress.ip_network(a)) for n, a in d["ue"]],
+            ue=[(str(n), str(_network(a))) for n, a in d["ue"]],
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
@@ -1260,13 +1279,14 @@ class SessionEngine:
             book.next_periodic, book.idle_since = fresh.next_periodic, now
             book.configure(g)
         session.derive(rules)
-        session.program = compile_program(
+        program = compile_program(
             self._ctx,
             rules,
             session.bar_duration_s,
             urr_offsets(session.urrs),
             blocked_urrs(session.urrs),
         )
+        session.peers = _peers(program)
         if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
             raise ValueError(f"session 0x{session.up_seid:x} restored twice")
         alloc = _Allocations()
@@ -1275,7 +1295,8 @@ class SessionEngine:
                 if not self.teids.reserve(teid):
                     raise ValueError(f"TEID {teid} already taken")
                 alloc.teids.append(teid)
-            for name, net in session.ue:
+            for name, text in session.ue:
+                net = _network(text)
                 if self.ue_pools.reserve(name, net):
                     alloc.ue.append((name, net))
                 elif self.ue_pools.owned(name, net):
@@ -1287,7 +1308,7 @@ class SessionEngine:
                         net,
                         name,
                     )
-            self.datapath.install(session.up_seid, session.program)
+            self.datapath.install(session.up_seid, program)
         except (ValueError, DatapathError):
             self._free(alloc)
             raise
@@ -1333,12 +1354,12 @@ class SessionEngine:
                             if f.outer_header_creation is None
                             else [str(f.outer_header_creation[0]), f.outer_header_creation[1]],
                         }
-                        for f in s.program.fars
+                        for f in self._fars(s)
                     },
                     "qers": sorted(rules.qer),
                     "urrs": urrs,
                     "teids": s.teids,
-                    "ue_addresses": [str(n) for _, n in s.ue],
+                    "ue_addresses": [n for _, n in s.ue],
                 }
             )
         return out
@@ -1352,26 +1373,48 @@ class SessionEngine:
         self._index(session, True)
 
     def _index(self, session: Session, add: bool) -> None:
-        """The remote TEIDs the session's FARs send to (for Error Indications)."""
-        for far in session.program.fars:
-            if far.outer_header_creation is None:
-                continue
-            teid = far.outer_header_creation[1]
-            seids = self._by_peer_teid.setdefault(teid, set())
+        """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
+        sessions are a tuple (usually one: a set would cost 200 bytes per session)."""
+        seid = session.up_seid
+        for _, teid in session.peers:
+            seids = self._by_peer_teid.get(teid, ())
             if add:
-                seids.add(session.up_seid)
-            else:
-                seids.discard(session.up_seid)
-                if not seids:
+                if seid not in seids:
+                    self._by_peer_teid[teid] = (*seids, seid)
+            elif seid in seids:
+                rest = tuple(s for s in seids if s != seid)
+                if rest:
+                    self._by_peer_teid[teid] = rest
+                else:
                     del self._by_peer_teid[teid]
 
     def _set_program(self, session: Session, program: SessionProgram) -> None:
+        self._set_peers(session, _peers(program))
+
+    def _set_peers(self, session: Session, peers: tuple[tuple[IPAddress, int], ...]) -> None:
         known = session.up_seid in self.sessions
         if known:
             self._index(session, False)
-        session.program = program
+        session.peers = peers
         if known:
             self._index(session, True)
+
+    def _program(self, session: Session) -> SessionProgram:
+        """The session's program as installed, compiled again from its rules (RuleError
+        when they no longer compile, e.g. its PFDs were removed since)."""
+        return compile_program(
+            self._ctx,
+            session.rules,
+            session.bar_duration_s,
+            urr_offsets(session.urrs),
+            blocked_urrs(session.urrs),
+        )
+
+    def _fars(self, session: Session) -> tuple[Far, ...]:
+        try:
+            return self._program(session).fars
+        except RuleError:
+            return ()
 
     def _refresh_timed(self, session: Session) -> None:
         if _timed(session):
@@ -1419,6 +1462,20 @@ def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _texts(ue: list[tuple[str, IPNetwork]]) -> list[tuple[str, str]]:
+    return [(name, str(net)) for name, net in ue]
+
+
+def _network(text: str) -> IPNetwork:
+    return ipaddress.ip_network(text)
+
+
+def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
+    return tuple(
+        f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
+    )
 
 
 def _check_queries(req: Message, session: Session) -> None:
