@@ -398,7 +398,8 @@ upf_counters_sum (upf_stats_t *out, u64 *events_lost)
   upf_main_t *um = &upf_main;
   upf_per_thread_t *ptd;
   u32 i;
-  clib_memset (out, 0, sizeof (*out));
+  /* the main thread's buffer flushes count into the context's own block */
+  *out = um->ctx.stats;
   *events_lost = 0;
   vec_foreach (ptd, um->per_thread)
     {
@@ -485,6 +486,7 @@ upf_start (vlib_main_t *vm)
   upf_main_t *um = &upf_main;
   um->n_workers = vlib_num_workers ();
   um->first_worker = 1;
+  vlib_worker_thread_barrier_sync (vm);
   if (um->n_workers)
     {
       um->fq_gtpu4 = vlib_frame_queue_main_init (upf_gtpu4_input_node.index, 0);
@@ -503,6 +505,7 @@ upf_start (vlib_main_t *vm)
                                          upf_gtpu6_input_node.index,
                          0);
   um->udp_ports_registered = 1;
+  vlib_worker_thread_barrier_release (vm);
 }
 
 static uword
