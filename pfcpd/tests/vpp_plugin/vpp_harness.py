@@ -87,13 +87,13 @@ unix {{
 api-segment {{ prefix {prefix} }}
 socksvr {{ socket-name {tmp}/api.sock }}
 statseg {{ socket-name {tmp}/stats.sock size 32m page-size 4k }}
-memory {{ main-heap-size 512M main-heap-page-size 4k }}
+memory {{ main-heap-size {heap} main-heap-page-size 4k }}
 buffers {{ buffers-per-numa 16384 page-size 4k }}
 cpu {{ {cpu} }}
 plugins {{
   path {plugin_path}
   plugin default {{ disable }}
-  plugin upf_plugin.so {{ enable }}
+  plugin upf_plugin.so {{ enable }}{extra_plugins}
 }}
 """
 
@@ -101,7 +101,9 @@ plugins {{
 class Vpp:
     """One VPP process and an API client connected to it."""
 
-    def __init__(self, tmp: Path, workers: int = 0) -> None:
+    def __init__(
+        self, tmp: Path, workers: int = 0, extra_plugins: tuple[str, ...] = (), heap: str = "512M"
+    ) -> None:
         self.tmp = tmp
         plugin_dir = find_plugin()
         assert plugin_dir is not None
@@ -113,6 +115,8 @@ class Vpp:
             tmp=tmp,
             prefix=self.prefix,
             cpu=cpu,
+            heap=heap,
+            extra_plugins="".join(f"\n  plugin {p} {{ enable }}" for p in extra_plugins),
             plugin_path=":".join([str(plugin_dir), *SYSTEM_PLUGIN_DIRS]),
         )
         (tmp / "startup.conf").write_text(conf)
