@@ -348,7 +348,8 @@ vl_api_upf_session_add_del_t_handler (vl_api_upf_session_add_del_t *mp)
 
   n = vec_len (usage);
   REPLY_MACRO3_ZERO_END (VL_API_UPF_SESSION_ADD_DEL_REPLY, n * sizeof (vl_api_upf_usage_t), ({
-                           strncpy ((char *) rmp->error, err, sizeof (rmp->error) - 1);
+                           memcpy (rmp->error, err,
+                                        strnlen (err, sizeof (rmp->error) - 1));
                            rmp->now_ns = upf_now_ns (vlib_get_main ());
                            rmp->n_usage = n;
                            for (i = 0; i < n; i++)
@@ -465,7 +466,7 @@ upf_api_counter (vl_api_upf_counter_t *c, u8 kind, u8 index, const char *name, u
 {
   c->kind = kind;
   c->index = index;
-  strncpy ((char *) c->name, name, sizeof (c->name) - 1);
+  memcpy (c->name, name, strnlen (name, sizeof (c->name) - 1));
   c->value = value;
 }
 
