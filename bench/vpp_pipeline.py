@@ -135,7 +135,12 @@ def session_rules(i: int) -> list[dict[str, Any]]:
             },
         },
         {"kind": 2, "r": {"qer": {"qer_id": 1}}},
-        {"kind": 3, "r": {"urr": {"urr_id": 1}}},
+        {
+            "kind": 3,
+            "r": {
+                "urr": {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0]}
+            },
+        },
         *sdfs,
     ]
 

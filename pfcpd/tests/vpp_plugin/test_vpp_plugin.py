@@ -25,7 +25,14 @@ CREATE, MODIFY, DELETE = 0, 1, 2
 
 
 def pdr(pdr_id: int, **kw: Any) -> dict[str, Any]:
-    body = {"pdr_id": pdr_id, "precedence": 100, "outer_header_removal": 255, "far_id": pdr_id}
+    body = {
+        "pdr_id": pdr_id,
+        "precedence": 100,
+        "outer_header_removal": 255,
+        "far_id": pdr_id,
+        "qer_ids": [0, 0],
+        "urr_ids": [0, 0, 0, 0],
+    }
     body.update(kw)
     return {"kind": PDR, "r": {"pdr": body}}
 
@@ -84,7 +91,8 @@ def session_rules(
     if qer:
         rules.append({"kind": QER, "r": {"qer": {"qer_id": 1, **qer}}})
     if urr:
-        rules.append({"kind": URR, "r": {"urr": {"urr_id": 1, **urr}}})
+        body = {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0], **urr}
+        rules.append({"kind": URR, "r": {"urr": body}})
     return rules + (extra or [])
 
 
