@@ -27,15 +27,16 @@ upf_api_addr (const vl_api_address_t *a, upf_ip_t *out)
     *out = upf_ip4_from_bytes (a->un.ip4);
 }
 
-/* An API prefix as the core has it: 128-bit space (IPv4 /24 = 120); length 0 = any. */
+/* An API prefix as the core has it: 128-bit space (IPv4 /24 = 120, IPv4 /0 = 96: any IPv4
+ * address). Length 0 is "any address of any family" (core plen 0) unless explicit. */
 static int
-upf_api_prefix (const vl_api_prefix_t *p, upf_ip_t *addr, u8 *plen)
+upf_api_prefix (const vl_api_prefix_t *p, int explicit, upf_ip_t *addr, u8 *plen)
 {
   int v6 = p->address.af == ADDRESS_IP6;
   if (p->len > (v6 ? 128 : 32))
     return -1;
   upf_api_addr (&p->address, addr);
-  *plen = p->len == 0 ? 0 : (u8) (v6 ? p->len : p->len + 96);
+  *plen = p->len == 0 && !explicit ? 0 : (u8) (v6 ? p->len : p->len + 96);
   return 0;
 }
 
@@ -131,7 +132,7 @@ static int
 upf_api_sdf (const vl_api_upf_sdf_t *a, upf_sdf_t *r)
 {
   clib_memset (r, 0, sizeof (*r));
-  r->flags = a->flags;
+  r->flags = a->flags & ~(UPF_API_SDF_REMOTE_ADDR | UPF_API_SDF_UE_ADDR);
   r->proto = a->proto;
   r->tos = a->tos;
   r->tos_mask = a->tos_mask;
@@ -141,8 +142,9 @@ upf_api_sdf (const vl_api_upf_sdf_t *a, upf_sdf_t *r)
   r->ue_port_hi = a->ue_port_hi;
   r->spi = a->spi;
   r->flow_label = a->flow_label;
-  if (upf_api_prefix (&a->remote, &r->remote, &r->remote_plen) < 0
-      || upf_api_prefix (&a->ue, &r->ue, &r->ue_plen) < 0)
+  if (upf_api_prefix (&a->remote, (a->flags & UPF_API_SDF_REMOTE_ADDR) != 0, &r->remote,
+                      &r->remote_plen) < 0
+      || upf_api_prefix (&a->ue, (a->flags & UPF_API_SDF_UE_ADDR) != 0, &r->ue, &r->ue_plen) < 0)
     return -1;
   return 0;
 }
@@ -207,10 +209,8 @@ upf_api_decode (const vl_api_upf_session_add_del_t *mp, upf_api_program_t *p,
             if (r->r.pdr.has_ue_ip)
               {
                 d->pdi_flags |= UPF_PDI_UE_IP;
-                if (upf_api_prefix (&r->r.pdr.ue_ip, &d->ue_ip, &d->ue_ip_plen) < 0)
+                if (upf_api_prefix (&r->r.pdr.ue_ip, 1, &d->ue_ip, &d->ue_ip_plen) < 0)
                   goto bad_prefix;
-                if (d->ue_ip_plen == 0)
-                  d->ue_ip_plen = r->r.pdr.ue_ip.address.af == ADDRESS_IP6 ? 0 : 96;
               }
             break;
           }
