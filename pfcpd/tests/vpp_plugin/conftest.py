@@ -53,13 +53,23 @@ class Lab:
             self.events.append(msg)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def _lab(tmp_path_factory: pytest.TempPathFactory, workers: int) -> Iterator[Lab]:
     why = missing()
     if why:
         pytest.skip(why)
-    vpp = Vpp(tmp_path_factory.mktemp("vpp"))
+    vpp = Vpp(tmp_path_factory.mktemp("vpp"), workers=workers)
     try:
         yield Lab(vpp)
     finally:
         vpp.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from _lab(tmp_path_factory, 0)
+
+
+@pytest.fixture(scope="module")
+def lab2w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The same lab in a VPP with 2 worker threads."""
+    yield from _lab(tmp_path_factory, 2)

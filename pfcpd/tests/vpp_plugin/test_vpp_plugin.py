@@ -345,3 +345,133 @@ def test_refused_program_changes_nothing(lab: Lab) -> None:
 def test_unknown_seid_refused(lab: Lab, op: int) -> None:
     r = lab.api.upf_session_add_del(seid=0x999, op=op, cookie=0, n_rules=0, rules=[])
     assert r.retval == -6  # VNET_API_ERROR_NO_SUCH_ENTRY
+
+
+def dl_frames(lab: Lab, ue: str, n: int, size: int = 20) -> list[Any]:
+    return [
+        Ether(src=ROUTER_MAC, dst=lab.n6_mac)
+        / IP(src=SERVER, dst=ue)
+        / UDP(sport=5000, dport=40000)
+        / Raw(bytes([i]) * size)
+        for i in range(n)
+    ]
+
+
+def wait_events(lab: Lab, pred: Any, timeout: float = 3.0) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lab.api.control_ping()  # reading replies also reads the queued events
+        recs = [rec for e in lab.events for rec in e.records]
+        if any(pred(r) for r in recs):
+            return recs
+        time.sleep(0.05)
+    return [rec for e in lab.events for rec in e.records]
+
+
+def test_end_marker_on_path_switch(lab: Lab) -> None:
+    program(lab, 0x17, CREATE, session_rules(0x170, "10.45.0.8", 0x270))
+    cap = lab.vpp.capture(0, "em", 1)
+    r = lab.api.upf_session_add_del(
+        seid=0x17,
+        op=MODIFY,
+        send_end_marker=True,
+        cookie=0,
+        n_rules=4,
+        rules=session_rules(0x170, "10.45.0.8", 0x271),
+    )
+    assert r.retval == 0, r.error
+    got = lab.vpp.captured(0, cap, 1)
+    assert len(got) == 1
+    assert got[0][GTP_U_Header].gtp_type == 254 and got[0][GTP_U_Header].teid == 0x270
+    assert got[0][IP].dst == N3_GNB
+    program(lab, 0x17, DELETE, [])
+
+
+def test_dl_buffering_report_and_ordered_flush(lab: Lab) -> None:
+    r = lab.api.want_upf_events(enable=True, pid=2)
+    assert r.retval == 0
+    lab.events.clear()
+    ue = "10.45.0.9"
+    bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}
+    rules = session_rules(0x180, ue, 0x280, extra=[bar])
+    rules[3]["r"]["far"]["apply_action"] = 0x04 | 0x08  # BUFF | NOCP
+    program(lab, 0x18, CREATE, rules)
+    lab.vpp.send(1, dl_frames(lab, ue, 5), "buf")
+    recs = wait_events(lab, lambda r: r.type == 5 and r.seid == 0x18)
+    assert any(r.type == 5 and r.seid == 0x18 and r.id == 2 for r in recs), recs
+    (d,) = list(lab.api.upf_session_dump(seid=0x18))
+    assert d.buffered_pkts == 5
+    cap = lab.vpp.capture(0, "flush", 5)
+    program(lab, 0x18, MODIFY, session_rules(0x180, ue, 0x280, extra=[bar]))
+    got = lab.vpp.captured(0, cap, 5)
+    inner = [IP(bytes(g[GTPPDUSessionContainer].payload)) for g in got]
+    assert [bytes(i[UDP].payload)[0] for i in inner] == [0, 1, 2, 3, 4]
+    assert all(g[GTP_U_Header].teid == 0x280 for g in got)
+    program(lab, 0x18, DELETE, [])
+    lab.api.want_upf_events(enable=False, pid=2)
+
+
+def test_drop_buffered(lab: Lab) -> None:
+    ue = "10.45.0.10"
+    bar = {"kind": 6, "r": {"bar": {"bar_id": 1}}}
+    rules = session_rules(0x190, ue, 0x290, extra=[bar])
+    rules[3]["r"]["far"]["apply_action"] = 0x04
+    program(lab, 0x19, CREATE, rules)
+    lab.vpp.send(1, dl_frames(lab, ue, 3), "drobu")
+    r = lab.api.upf_session_drop_buffered(seid=0x19)
+    assert r.retval == 0 and r.n_dropped == 3
+    (d,) = list(lab.api.upf_session_dump(seid=0x19))
+    assert d.buffered_pkts == 0
+    program(lab, 0x19, DELETE, [])
+
+
+def test_ipv6_outer_and_ipv6_ue(lab: Lab) -> None:
+    from scapy.layers.inet6 import IPv6
+
+    upf6, gnb6, ue6, server6 = "2001:db8:3::1", "2001:db8:3::2", "2001:db8:45::2", "2001:db8:99::1"
+    rules = [
+        pdr(
+            1,
+            source_interface=ACCESS,
+            has_fteid=True,
+            fteid_addr=upf6,
+            teid=0x1A0,
+            outer_header_removal=1,
+            network_instance=1,
+        ),
+        pdr(2, source_interface=CORE, has_ue_ip=True, ue_ip=f"{ue6}/128", network_instance=2),
+        far(1, destination_interface=CORE, network_instance=2),
+        far(
+            2,
+            destination_interface=ACCESS,
+            network_instance=1,
+            ohc=1,
+            ohc_peer=gnb6,
+            ohc_teid=0x2A0,
+            ohc_src=upf6,
+            pdu_session_container=True,
+        ),
+    ]
+    program(lab, 0x1A, CREATE, rules)
+    inner = IPv6(src=ue6, dst=server6, hlim=64) / UDP(sport=1, dport=2) / Raw(b"six")
+    ul = (
+        Ether(src=GNB_MAC, dst=lab.n3_mac)
+        / IPv6(src=gnb6, dst=upf6)
+        / UDP(sport=2152, dport=2152)
+        / GTP_U_Header(teid=0x1A0, gtp_type=255)
+        / GTPPDUSessionContainer(type=1, QFI=1)
+        / inner
+    )
+    cap = lab.vpp.capture(1, "ul6", 1)
+    lab.vpp.send(0, [ul], "ul6")
+    got = lab.vpp.captured(1, cap, 1)
+    assert len(got) == 1 and got[0][IPv6].src == ue6 and got[0][IPv6].hlim == 63
+    dl = Ether(src=ROUTER_MAC, dst=lab.n6_mac) / IPv6(src=server6, dst=ue6) / UDP() / Raw(b"dl6")
+    cap = lab.vpp.capture(0, "dl6", 1)
+    lab.vpp.send(1, [dl], "dl6")
+    got = lab.vpp.captured(0, cap, 1)
+    assert len(got) == 1
+    g = got[0]
+    assert g[IPv6].src == upf6 and g[IPv6].dst == gnb6 and g[GTP_U_Header].teid == 0x2A0
+    assert bytes(g[GTPPDUSessionContainer].payload)[-3:] == b"dl6"
+    program(lab, 0x1A, DELETE, [])
