@@ -98,23 +98,21 @@ upf_send_end_markers (vlib_main_t *vm, upf_far_path_t *old, upf_far_path_t *new)
   upf_far_path_t *o, *n;
   u8 pkt[128];
   vec_foreach (o, old)
+  {
+    int changed = 1;
+    u32 len, fib;
+    vec_foreach (n, new) if (n->far_id == o->far_id)
     {
-      int changed = 1;
-      u32 len, fib;
-      vec_foreach (n, new)
-        if (n->far_id == o->far_id)
-          {
-            changed = n->teid != o->teid || memcmp (&n->peer, &o->peer, sizeof (o->peer));
-            break;
-          }
-      if (!changed)
-        continue;
-      len = upfcore_build_end_marker (&o->src, &o->peer, o->teid, o->with_psc, 0, pkt,
-                                      sizeof (pkt));
-      fib = upf_nwi_fib_index (o->network_instance, !upf_ip_is4 (&o->peer));
-      if (len && fib != ~0)
-        upf_send_ip (vm, pkt, len, fib);
+      changed = n->teid != o->teid || memcmp (&n->peer, &o->peer, sizeof (o->peer));
+      break;
     }
+    if (!changed)
+      continue;
+    len = upfcore_build_end_marker (&o->src, &o->peer, o->teid, o->with_psc, 0, pkt, sizeof (pkt));
+    fib = upf_nwi_fib_index (o->network_instance, !upf_ip_is4 (&o->peer));
+    if (len && fib != ~0)
+      upf_send_ip (vm, pkt, len, fib);
+  }
 }
 
 typedef struct
@@ -133,8 +131,8 @@ upf_flush_one (void *arg, const uint8_t *pkt, uint32_t len)
   upf_main_t *um = &upf_main;
   upf_verdict_t v;
   u8 out[2048];
-  u32 n = upfcore_dl_packet (&um->ctx, fc->nwi, pkt, len, upf_now_ns (fc->vm), &v, out,
-                             sizeof (out));
+  u32 n
+    = upfcore_dl_packet (&um->ctx, fc->nwi, pkt, len, upf_now_ns (fc->vm), &v, out, sizeof (out));
   u32 k;
   for (k = 0; k < v.n_events; k++)
     upf_event_post (&um->per_thread[0], &v.events[k], upf_now_ns (fc->vm));
@@ -173,7 +171,7 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
     {
       if (!vs)
         {
-          snprintf (err, errlen, "no session with SEID 0x%llx", (unsigned long long) req->seid);
+          snprintf (err, errlen, "no session with SEID 0x%llx", (unsigned long long)req->seid);
           return VNET_API_ERROR_NO_SUCH_ENTRY;
         }
       /* the final counts: no packet thread may count in between */
@@ -192,12 +190,12 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
 
   if (req->op == 0 && vs)
     {
-      snprintf (err, errlen, "SEID 0x%llx exists", (unsigned long long) req->seid);
+      snprintf (err, errlen, "SEID 0x%llx exists", (unsigned long long)req->seid);
       return VNET_API_ERROR_ENTRY_ALREADY_EXISTS;
     }
   if (req->op == 1 && !vs)
     {
-      snprintf (err, errlen, "no session with SEID 0x%llx", (unsigned long long) req->seid);
+      snprintf (err, errlen, "no session with SEID 0x%llx", (unsigned long long)req->seid);
       return VNET_API_ERROR_NO_SUCH_ENTRY;
     }
 
@@ -237,15 +235,14 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
           }
       /* A modification that ends URRs (their final counts) or flushes the DL buffer
        * holds the workers; every other one is published without stopping them. */
-      sync = drops_urr || (vs->core->buffer && vs->core->buffer->n_pkts
-                           && !upf_desc_buffers (&req->desc));
+      sync = drops_urr
+             || (vs->core->buffer && vs->core->buffer->n_pkts && !upf_desc_buffers (&req->desc));
       if (sync)
         vlib_worker_thread_barrier_sync (vm);
       if (drops_urr)
         upf_usage_all (vs, keep, n_keep, 0, now, usage);
       rv = upfcore_session_install (&um->ctx, vs->core, &req->desc, err, errlen);
-      if (rv == 0 && vs->core->buffer && vs->core->buffer->n_pkts
-          && !upf_desc_buffers (&req->desc))
+      if (rv == 0 && vs->core->buffer && vs->core->buffer->n_pkts && !upf_desc_buffers (&req->desc))
         {
           upf_flush_ctx_t fc = { .vm = vm, .nwi = upf_desc_dl_nwi (&req->desc) };
           upf_buffer_flush (vs->core, upf_flush_one, &fc);
@@ -402,16 +399,16 @@ upf_counters_sum (upf_stats_t *out, u64 *events_lost)
   *out = um->ctx.stats;
   *events_lost = 0;
   vec_foreach (ptd, um->per_thread)
-    {
-      out->rx_pkts[0] += ptd->stats.rx_pkts[0];
-      out->rx_pkts[1] += ptd->stats.rx_pkts[1];
-      for (i = 0; i < UPF_MALFORMED_N_REASONS; i++)
-        out->malformed[i] += ptd->stats.malformed[i];
-      for (i = 0; i < UPF_DROP_N_REASONS; i++)
-        out->drops[i] += ptd->stats.drops[i];
-      out->events_deferred += ptd->stats.events_deferred;
-      *events_lost += ptd->events_lost;
-    }
+  {
+    out->rx_pkts[0] += ptd->stats.rx_pkts[0];
+    out->rx_pkts[1] += ptd->stats.rx_pkts[1];
+    for (i = 0; i < UPF_MALFORMED_N_REASONS; i++)
+      out->malformed[i] += ptd->stats.malformed[i];
+    for (i = 0; i < UPF_DROP_N_REASONS; i++)
+      out->drops[i] += ptd->stats.drops[i];
+    out->events_deferred += ptd->stats.events_deferred;
+    *events_lost += ptd->events_lost;
+  }
 }
 
 /* Packet threads queue events; the process node hands them to the API clients. */
@@ -441,16 +438,16 @@ upf_events_deliver (vlib_main_t *vm)
   upf_per_thread_t *ptd;
   upf_event_rec_t *all = 0, *mine;
   vec_foreach (ptd, um->per_thread)
-    {
-      if (!vec_len (ptd->events))
-        continue;
-      clib_spinlock_lock (&ptd->lock);
-      mine = ptd->events;
-      ptd->events = 0;
-      clib_spinlock_unlock (&ptd->lock);
-      vec_append (all, mine);
-      vec_free (mine);
-    }
+  {
+    if (!vec_len (ptd->events))
+      continue;
+    clib_spinlock_lock (&ptd->lock);
+    mine = ptd->events;
+    ptd->events = 0;
+    clib_spinlock_unlock (&ptd->lock);
+    vec_append (all, mine);
+    vec_free (mine);
+  }
   if (vec_len (all))
     {
       um->events_sent += vec_len (all);
@@ -470,13 +467,13 @@ upf_tick (vlib_main_t *vm)
   u32 n, k;
   vlib_worker_thread_barrier_sync (vm);
   pool_foreach (vs, um->sessions)
-    {
-      if (!vs->may_tick && !(vs->core->buffer && vs->core->buffer->n_pkts))
-        continue;
-      n = upf_session_tick (&um->ctx, vs->core, now, ev, ARRAY_LEN (ev));
-      for (k = 0; k < n; k++)
-        upf_event_post (&um->per_thread[0], &ev[k], now);
-    }
+  {
+    if (!vs->may_tick && !(vs->core->buffer && vs->core->buffer->n_pkts))
+      continue;
+    n = upf_session_tick (&um->ctx, vs->core, now, ev, ARRAY_LEN (ev));
+    for (k = 0; k < n; k++)
+      upf_event_post (&um->per_thread[0], &ev[k], now);
+  }
   vlib_worker_thread_barrier_release (vm);
 }
 
@@ -497,12 +494,10 @@ upf_start (vlib_main_t *vm)
   /* GTP-U on UDP 2152 of every local address: straight to the input node with one
    * thread, through the handoff node to the session's owner with workers. */
   udp_register_dst_port (vm, UDP_DST_PORT_GTPU,
-                         um->n_workers ? upf_gtpu4_handoff_node.index :
-                                         upf_gtpu4_input_node.index,
+                         um->n_workers ? upf_gtpu4_handoff_node.index : upf_gtpu4_input_node.index,
                          1);
   udp_register_dst_port (vm, UDP_DST_PORT_GTPU6,
-                         um->n_workers ? upf_gtpu6_handoff_node.index :
-                                         upf_gtpu6_input_node.index,
+                         um->n_workers ? upf_gtpu6_handoff_node.index : upf_gtpu6_input_node.index,
                          0);
   um->udp_ports_registered = 1;
   vlib_worker_thread_barrier_release (vm);
@@ -551,10 +546,10 @@ upf_init (vlib_main_t *vm)
   if (vlib_get_n_threads () > UPF_MAX_READERS)
     return clib_error_return (0, "upf: at most %u threads", UPF_MAX_READERS);
   vec_foreach (ptd, um->per_thread)
-    {
-      clib_spinlock_init (&ptd->lock);
-      vec_validate (ptd->verdicts, VLIB_FRAME_SIZE - 1);
-    }
+  {
+    clib_spinlock_init (&ptd->lock);
+    vec_validate (ptd->verdicts, VLIB_FRAME_SIZE - 1);
+  }
   um->fib_src = fib_source_allocate ("upf", FIB_SOURCE_PRIORITY_HI, FIB_SOURCE_BH_SIMPLE);
   return 0;
 }

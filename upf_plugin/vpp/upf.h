@@ -80,8 +80,8 @@ typedef struct
 typedef struct
 {
   CLIB_CACHE_LINE_ALIGN_MARK (cacheline0);
-  upf_stats_t stats;     /* core counters of this thread */
-  clib_spinlock_t lock;  /* events: this thread appends, the main thread takes */
+  upf_stats_t stats;       /* core counters of this thread */
+  clib_spinlock_t lock;    /* events: this thread appends, the main thread takes */
   upf_event_rec_t *events; /* vec */
   u64 events_lost;
   upf_verdict_t *verdicts; /* vec, VLIB_FRAME_SIZE */
@@ -95,14 +95,14 @@ typedef struct
 
 typedef struct
 {
-  upf_ctx_t ctx;                /* core: tables, epochs (main thread writes) */
-  upf_vpp_session_t *sessions;  /* pool */
-  uword *session_by_seid;       /* hash: seid -> pool index */
-  upf_nwi_t *nwis;              /* vec by network instance index */
-  upf_interface_t *interfaces;  /* pool */
+  upf_ctx_t ctx;                             /* core: tables, epochs (main thread writes) */
+  upf_vpp_session_t *sessions;               /* pool */
+  uword *session_by_seid;                    /* hash: seid -> pool index */
+  upf_nwi_t *nwis;                           /* vec by network instance index */
+  upf_interface_t *interfaces;               /* pool */
   u32 *interface_by_sw_if_index[UPF_ROLE_N]; /* vec: sw_if_index -> pool index + 1 */
-  upf_per_thread_t *per_thread; /* vec by thread index */
-  upf_event_client_t *event_clients; /* vec */
+  upf_per_thread_t *per_thread;              /* vec by thread index */
+  upf_event_client_t *event_clients;         /* vec */
   u64 events_sent;
   u32 n_tick_sessions;
 
@@ -135,7 +135,7 @@ extern vlib_node_registration_t upf_process_node;
 static_always_inline u64
 upf_now_ns (vlib_main_t *vm)
 {
-  return (u64) (vlib_time_now (vm) * 1e9);
+  return (u64)(vlib_time_now (vm) * 1e9);
 }
 
 /* The thread whose packet path owns a session's mutable state. */
@@ -145,7 +145,7 @@ upf_session_owner (u64 seid)
   upf_main_t *um = &upf_main;
   if (um->n_workers == 0)
     return 0;
-  return um->first_worker + (u32) (seid % um->n_workers);
+  return um->first_worker + (u32)(seid % um->n_workers);
 }
 
 static_always_inline upf_vpp_session_t *
@@ -166,14 +166,14 @@ upf_nwi_fib_index (u16 nwi, int is_ip6)
   return um->nwis[nwi].fib_index[is_ip6 != 0];
 }
 
-/* Address conversion between VPP and the core (IPv4-mapped IPv6). */
-static_always_inline void
-upf_ip_from_ip46 (upf_ip_t *out, const ip46_address_t *a, int is_ip6)
+/* The network instance of an N6 interface (0 if it has no N6 role). */
+static_always_inline u16
+upf_n6_nwi (upf_main_t *um, u32 sw_if_index)
 {
-  if (is_ip6)
-    clib_memcpy (out->b, a->ip6.as_u8, 16);
-  else
-    *out = upf_ip4_from_bytes (a->ip4.as_u8);
+  u32 *by = um->interface_by_sw_if_index[UPF_ROLE_N6];
+  if (sw_if_index >= vec_len (by) || !by[sw_if_index])
+    return 0;
+  return pool_elt_at_index (um->interfaces, by[sw_if_index] - 1)->network_instance;
 }
 
 /* upf.c: writer side (main thread). */

@@ -36,7 +36,7 @@ upf_api_prefix (const vl_api_prefix_t *p, int explicit, upf_ip_t *addr, u8 *plen
   if (p->len > (v6 ? 128 : 32))
     return -1;
   upf_api_addr (&p->address, addr);
-  *plen = p->len == 0 && !explicit ? 0 : (u8) (v6 ? p->len : p->len + 96);
+  *plen = p->len == 0 && !explicit ? 0 : (u8)(v6 ? p->len : p->len + 96);
   return 0;
 }
 
@@ -143,7 +143,8 @@ upf_api_sdf (const vl_api_upf_sdf_t *a, upf_sdf_t *r)
   r->spi = a->spi;
   r->flow_label = a->flow_label;
   if (upf_api_prefix (&a->remote, (a->flags & UPF_API_SDF_REMOTE_ADDR) != 0, &r->remote,
-                      &r->remote_plen) < 0
+                      &r->remote_plen)
+        < 0
       || upf_api_prefix (&a->ue, (a->flags & UPF_API_SDF_UE_ADDR) != 0, &r->ue, &r->ue_plen) < 0)
     return -1;
   return 0;
@@ -348,8 +349,7 @@ vl_api_upf_session_add_del_t_handler (vl_api_upf_session_add_del_t *mp)
 
   n = vec_len (usage);
   REPLY_MACRO3_ZERO_END (VL_API_UPF_SESSION_ADD_DEL_REPLY, n * sizeof (vl_api_upf_usage_t), ({
-                           memcpy (rmp->error, err,
-                                        strnlen (err, sizeof (rmp->error) - 1));
+                           memcpy (rmp->error, err, strnlen (err, sizeof (rmp->error) - 1));
                            rmp->now_ns = upf_now_ns (vlib_get_main ());
                            rmp->n_usage = n;
                            for (i = 0; i < n; i++)
@@ -372,8 +372,7 @@ upf_api_send_session (upf_vpp_session_t *vs, vl_api_registration_t *rp, u32 cont
                               rmp->n_sdf = vs->n_sdf;
                               rmp->n_dupl = vs->n_dupl;
                               rmp->has_bar = vs->has_bar;
-                              rmp->buffered_pkts =
-                                vs->core->buffer ? vs->core->buffer->n_pkts : 0;
+                              rmp->buffered_pkts = vs->core->buffer ? vs->core->buffer->n_pkts : 0;
                               rmp->owner_thread = upf_session_owner (vs->seid);
                             }));
 }
@@ -392,8 +391,7 @@ vl_api_upf_session_dump_t_handler (vl_api_upf_session_dump_t *mp)
         upf_api_send_session (vs, rp, mp->context);
       return;
     }
-  pool_foreach (vs, um->sessions)
-    upf_api_send_session (vs, rp, mp->context);
+  pool_foreach (vs, um->sessions) upf_api_send_session (vs, rp, mp->context);
 }
 
 static void
@@ -448,17 +446,17 @@ vl_api_upf_interface_dump_t_handler (vl_api_upf_interface_dump_t *mp)
   if (!rp)
     return;
   pool_foreach (it, um->interfaces)
-    {
-      u16 nwi = it->network_instance;
-      int bound = nwi < vec_len (um->nwis) && um->nwis[nwi].in_use;
-      REPLY_MACRO_DETAILS4_END (VL_API_UPF_INTERFACE_DETAILS, rp, context, ({
-                                  rmp->sw_if_index = it->sw_if_index;
-                                  rmp->role = it->role;
-                                  rmp->network_instance = nwi;
-                                  rmp->ip4_table_id = bound ? um->nwis[nwi].ip4_table_id : ~0;
-                                  rmp->ip6_table_id = bound ? um->nwis[nwi].ip6_table_id : ~0;
-                                }));
-    }
+  {
+    u16 nwi = it->network_instance;
+    int bound = nwi < vec_len (um->nwis) && um->nwis[nwi].in_use;
+    REPLY_MACRO_DETAILS4_END (VL_API_UPF_INTERFACE_DETAILS, rp, context, ({
+                                rmp->sw_if_index = it->sw_if_index;
+                                rmp->role = it->role;
+                                rmp->network_instance = nwi;
+                                rmp->ip4_table_id = bound ? um->nwis[nwi].ip4_table_id : ~0;
+                                rmp->ip6_table_id = bound ? um->nwis[nwi].ip6_table_id : ~0;
+                              }));
+  }
 }
 
 static void
@@ -502,9 +500,7 @@ vl_api_want_upf_events_t_handler (vl_api_want_upf_events_t *mp)
   vl_api_want_upf_events_reply_t *rmp;
   upf_event_client_t *c;
   int rv = 0;
-  vec_foreach (c, um->event_clients)
-    if (c->client_index == mp->client_index)
-      break;
+  vec_foreach (c, um->event_clients) if (c->client_index == mp->client_index) break;
   if (mp->enable)
     {
       if (c == vec_end (um->event_clients))
@@ -560,7 +556,7 @@ upf_api_send_events (upf_event_rec_t *recs)
               r->time_ns = recs[k + j].time_ns;
             }
           endian (mp, 1 /* to network */);
-          vl_api_send_msg (rp, (u8 *) mp);
+          vl_api_send_msg (rp, (u8 *)mp);
         }
       i++;
     }

@@ -78,8 +78,8 @@ format_upf_session (u8 *s, va_list *args)
   s = format (s, "session seid 0x%llx owner-thread %u cookie 0x%llx", vs->seid,
               upf_session_owner (vs->seid), vs->cookie);
   s = format (s, "\n%Updr %u far %u qer %u urr %u sdf %u dupl %u bar %s buffered %u",
-              format_white_space, indent + 2, vs->n_pdr, vs->n_far, vs->n_qer, vs->n_urr,
-              vs->n_sdf, vs->n_dupl, vs->has_bar ? "yes" : "no",
+              format_white_space, indent + 2, vs->n_pdr, vs->n_far, vs->n_qer, vs->n_urr, vs->n_sdf,
+              vs->n_dupl, vs->has_bar ? "yes" : "no",
               vs->core->buffer ? vs->core->buffer->n_pkts : 0);
   if (!detail || !p)
     return s;
@@ -93,11 +93,11 @@ format_upf_session (u8 *s, va_list *args)
       if (d->pdi_flags & UPF_PDI_FTEID)
         s = format (s, " f-teid %U/0x%08x", format_upf_ip, &d->fteid_addr, d->teid);
       if (d->pdi_flags & UPF_PDI_UE_IP)
-        s = format (s, " ue %U", format_upf_prefix, &d->ue_ip, (u32) d->ue_ip_plen);
+        s = format (s, " ue %U", format_upf_prefix, &d->ue_ip, (u32)d->ue_ip_plen);
       if (d->pdi_flags & UPF_PDI_QFI)
         s = format (s, " qfi %u", d->qfi);
       s = format (s, " -> far %u %U dst-if %u nwi %u%s", f->far_id, format_upf_apply_action,
-                  (u32) f->apply_action, f->dest_interface, f->network_instance,
+                  (u32)f->apply_action, f->dest_interface, f->network_instance,
                   f->encap != UPF_NONE8 ? " gtpu-encap" : "");
     }
   for (i = 0; i < p->n_urr; i++)
@@ -143,8 +143,7 @@ upf_show_session_fn (vlib_main_t *vm, unformat_input_t *input, vlib_cli_command_
       return 0;
     }
   vlib_cli_output (vm, "%u sessions", pool_elts (um->sessions));
-  pool_foreach (vs, um->sessions)
-    vlib_cli_output (vm, "%U", format_upf_session, vs, detail);
+  pool_foreach (vs, um->sessions) vlib_cli_output (vm, "%U", format_upf_session, vs, detail);
   return 0;
 }
 
@@ -194,11 +193,9 @@ upf_show_interfaces_fn (vlib_main_t *vm, unformat_input_t *input, vlib_cli_comma
   upf_nwi_t *n;
   pool_foreach (it, um->interfaces)
     vlib_cli_output (vm, "%U role %U nwi %u", format_vnet_sw_if_index_name, vnm, it->sw_if_index,
-                     format_upf_role, (u32) it->role, it->network_instance);
-  vec_foreach (n, um->nwis)
-    if (n->in_use)
-      vlib_cli_output (vm, "nwi %u ip4-table %u ip6-table %u", n - um->nwis, n->ip4_table_id,
-                       n->ip6_table_id);
+                     format_upf_role, (u32)it->role, it->network_instance);
+  vec_foreach (n, um->nwis) if (n->in_use) vlib_cli_output (
+    vm, "nwi %u ip4-table %u ip6-table %u", n - um->nwis, n->ip4_table_id, n->ip6_table_id);
   return 0;
 }
 
@@ -229,7 +226,7 @@ upf_interface_fn (vlib_main_t *vm, unformat_input_t *input, vlib_cli_command_t *
     }
   if (sw_if_index == ~0 || role == ~0 || nwi > 0xffff)
     return clib_error_return (0, "usage: %s", cmd->short_help);
-  rv = upf_interface_add_del (sw_if_index, role, (u16) nwi, is_add);
+  rv = upf_interface_add_del (sw_if_index, role, (u16)nwi, is_add);
   if (rv)
     return clib_error_return (0, "upf interface: %U", format_vnet_api_errno, rv);
   return 0;
@@ -261,7 +258,7 @@ upf_nwi_fn (vlib_main_t *vm, unformat_input_t *input, vlib_cli_command_t *cmd)
     }
   if (nwi > 0xffff)
     return clib_error_return (0, "usage: %s", cmd->short_help);
-  rv = upf_nwi_add_del ((u16) nwi, t4, t6 == ~0 ? t4 : t6, is_add);
+  rv = upf_nwi_add_del ((u16)nwi, t4, t6 == ~0 ? t4 : t6, is_add);
   if (rv)
     return clib_error_return (0, "upf nwi: %U", format_vnet_api_errno, rv);
   return 0;

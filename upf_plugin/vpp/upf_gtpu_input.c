@@ -77,8 +77,7 @@ upf_ul_other (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *
 }
 
 static_always_inline uword
-upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *frame,
-                       int is_ip6)
+upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *frame, int is_ip6)
 {
   upf_main_t *um = &upf_main;
   clib_thread_index_t ti = vm->thread_index;
@@ -110,7 +109,7 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
   for (i = 0; i < n; i++)
     {
       vlib_buffer_t *b = bufs[i];
-      u8 *outer = (u8 *) pkts[i];
+      u8 *outer = (u8 *)pkts[i];
       if (PREDICT_TRUE (v[i].verdict == UPF_VERDICT_FORWARD))
         {
           u8 *inner = outer + v[i].inner_offset;

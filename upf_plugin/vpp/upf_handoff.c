@@ -38,11 +38,7 @@ upf_handoff_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *fr
       if (is_dl)
         {
           upf_inner_t in;
-          u32 *by = um->interface_by_sw_if_index[UPF_ROLE_N6];
-          u32 rx = vnet_buffer (b)->sw_if_index[VLIB_RX];
-          u16 nwi = rx < vec_len (by) && by[rx] ?
-                      pool_elt_at_index (um->interfaces, by[rx] - 1)->network_instance :
-                      0;
+          u16 nwi = upf_n6_nwi (um, vnet_buffer (b)->sw_if_index[VLIB_RX]);
           if (upf_parse_inner (vlib_buffer_get_current (b), b->current_length, &in)
               == UPF_MALFORMED_NONE)
             e = upf_dl_find (&um->ctx.dl, nwi, &in.dst);
@@ -55,8 +51,7 @@ upf_handoff_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *fr
           upf_gtpu_t g;
           if (upf_parse_outer (outer, b->current_data + b->current_length - l3, &o)
                 == UPF_MALFORMED_NONE
-              && upf_parse_gtpu (outer + o.payload_offset, o.payload_len, &g)
-                   == UPF_MALFORMED_NONE
+              && upf_parse_gtpu (outer + o.payload_offset, o.payload_len, &g) == UPF_MALFORMED_NONE
               && g.type == UPF_GTPU_G_PDU)
             e = upf_ul_find (&um->ctx.ul, &o.dst, g.teid);
         }

@@ -11,13 +11,20 @@
 #include <vnet/feature/feature.h>
 #include "upf_node.h"
 
-static_always_inline u16
-upf_n6_nwi (upf_main_t *um, u32 sw_if_index)
+/* A packet the core found malformed is dropped only when it is for a UE of the network
+ * instance (the destination address read from the IP header as is); anything else is not
+ * the UPF's to judge and continues on the arc. */
+static never_inline int
+upf_n6_malformed_is_ours (upf_main_t *um, u16 nwi, const u8 *pkt, u32 len)
 {
-  u32 *by = um->interface_by_sw_if_index[UPF_ROLE_N6];
-  if (sw_if_index >= vec_len (by) || !by[sw_if_index])
+  upf_ip_t dst;
+  if (len >= 20 && (pkt[0] >> 4) == 4)
+    dst = upf_ip4_from_bytes (pkt + 16);
+  else if (len >= 40 && (pkt[0] >> 4) == 6)
+    clib_memcpy_fast (dst.b, pkt + 24, 16);
+  else
     return 0;
-  return pool_elt_at_index (um->interfaces, by[sw_if_index] - 1)->network_instance;
+  return upf_dl_find (&um->ctx.dl, nwi, &dst) != 0;
 }
 
 static_always_inline uword
@@ -27,6 +34,7 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
   clib_thread_index_t ti = vm->thread_index;
   upf_per_thread_t *ptd = vec_elt_at_index (um->per_thread, ti);
   u32 *from = vlib_frame_vector_args (frame), n = frame->n_vectors, i, run, n_fwd = 0;
+  u32 n_not_ours = 0;
   vlib_buffer_t *bufs[VLIB_FRAME_SIZE];
   const u8 *pkts[VLIB_FRAME_SIZE];
   u32 lens[VLIB_FRAME_SIZE];
@@ -55,7 +63,7 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
   for (i = 0; i < n; i++)
     {
       vlib_buffer_t *b = bufs[i];
-      u8 *pkt = (u8 *) pkts[i];
+      u8 *pkt = (u8 *)pkts[i];
       if (PREDICT_TRUE (v[i].verdict == UPF_VERDICT_FORWARD))
         {
           if (PREDICT_FALSE (v[i].n_dupl))
@@ -65,11 +73,13 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
         }
       else if (v[i].verdict == UPF_VERDICT_BUFFER)
         nexts[i] = upf_buffer_next (node, b, &v[i], pkt, &ptd->stats, now);
-      else if (v[i].drop_reason == UPF_DROP_NO_SESSION)
+      else if (v[i].drop_reason == UPF_DROP_NO_SESSION
+               || (v[i].drop_reason == UPF_DROP_MALFORMED
+                   && !upf_n6_malformed_is_ours (um, nwi[i], pkt, b->current_length)))
         {
           /* not for a UE: the rest of the arc (ip4/ip6-lookup) */
           vnet_feature_next_u16 (&nexts[i], b);
-          b->error = node->errors[UPF_ERROR_NOT_OURS];
+          n_not_ours++;
         }
       else if (PREDICT_FALSE (b->flags & VLIB_BUFFER_NEXT_PRESENT))
         {
@@ -87,6 +97,7 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
 
   vlib_buffer_enqueue_to_next (vm, node, from, nexts, n);
   vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_FORWARDED, n_fwd);
+  vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_NOT_OURS, n_not_ours);
   return n;
 }
 

@@ -28,9 +28,8 @@ format_upf_trace (u8 *s, va_list *args)
   upf_trace_t *t = va_arg (*args, upf_trace_t *);
   u32 indent = format_get_indent (s);
 
-  s = format (s, "upf: %s", t->verdict < ARRAY_LEN (upf_verdict_str) ?
-                             upf_verdict_str[t->verdict] :
-                             "?");
+  s = format (s, "upf: %s",
+              t->verdict < ARRAY_LEN (upf_verdict_str) ? upf_verdict_str[t->verdict] : "?");
   if (t->verdict == UPF_VERDICT_DROP)
     {
       s = format (s, " (%s", upf_drop_reason_str (t->drop_reason));
@@ -53,8 +52,7 @@ format_upf_trace (u8 *s, va_list *args)
 }
 
 void
-upf_send_dupl (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *v,
-               const u8 *inner)
+upf_send_dupl (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *v, const u8 *inner)
 {
   u8 out[2048];
   u32 i, n, fib;

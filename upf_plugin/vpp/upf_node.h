@@ -48,7 +48,7 @@ typedef enum
 #define _(n, s) UPF_ERROR_DROP_##n,
     foreach_upf_drop_reason
 #undef _
-    UPF_N_ERROR,
+      UPF_N_ERROR,
 } upf_error_t;
 
 extern char *upf_error_strings[];
@@ -139,8 +139,8 @@ upf_drop_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t 
 
 /* Store a BUFFER verdict's packet in the session's DL buffer (the vlib buffer is freed). */
 static_always_inline u16
-upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v,
-                 const u8 *pkt, upf_stats_t *st, u64 now)
+upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, const u8 *pkt,
+                 upf_stats_t *st, u64 now)
 {
   if (upf_buffer_store (v->session, pkt, v->inner_len, now) < 0)
     {
