@@ -125,6 +125,10 @@ upf_forward (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v
     }
   b->current_data = start - b->data;
   b->current_length = (inner - start) + v->inner_len;
+  /* the header offsets of the received packet no longer describe this one */
+  b->flags &= ~(VNET_BUFFER_F_L3_HDR_OFFSET_VALID | VNET_BUFFER_F_L4_HDR_OFFSET_VALID
+                | VNET_BUFFER_F_IS_IP4 | VNET_BUFFER_F_IS_IP6);
+  b->flags |= is_ip6 ? VNET_BUFFER_F_IS_IP6 : VNET_BUFFER_F_IS_IP4;
   vnet_buffer (b)->sw_if_index[VLIB_TX] = fib;
   next = is_ip6 ? UPF_NEXT_IP6_LOOKUP : UPF_NEXT_IP4_LOOKUP;
   return next;
