@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 import pytest
-from conftest import GNB_MAC, ROUTER_MAC, Lab
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
+from vpp_lab import GNB_MAC, ROUTER_MAC, Lab
 
 UE = "10.45.0.2"
 SERVER = "192.0.2.10"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import random
 
-from conftest import Lab
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Raw
 from test_vpp_plugin import CREATE, DELETE, MODIFY, SERVER, gtpu, program, session_rules
+from vpp_lab import Lab
 
 SEIDS = [0x40, 0x41, 0x42, 0x43]  # owners: worker threads 1 and 2 (seid % 2)
 
