@@ -276,6 +276,13 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
   return 0;
 }
 
+/* Every URR of a session as it stands, without holding the workers (upf_session_usage_dump). */
+void
+upf_session_peek_usage (upf_vpp_session_t *vs, upf_usage_t **usage)
+{
+  upf_usage_all (vs, 0, 0, 0, 0, usage);
+}
+
 /* Counter reads and resets hold the workers: the session's owner writes the counters. */
 int
 upf_session_read_usage (u64 seid, u32 urr_id, int reset, upf_usage_t **usage)

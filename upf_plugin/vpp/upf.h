@@ -189,6 +189,7 @@ typedef struct
 
 int upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, size_t errlen);
 int upf_session_read_usage (u64 seid, u32 urr_id, int reset, upf_usage_t **usage);
+void upf_session_peek_usage (upf_vpp_session_t *vs, upf_usage_t **usage);
 int upf_session_drop_buffered (u64 seid, u32 *n_dropped);
 int upf_nwi_add_del (u16 nwi, u32 ip4_table_id, u32 ip6_table_id, int is_add);
 int upf_interface_add_del (u32 sw_if_index, upf_role_t role, u16 nwi, int is_add);

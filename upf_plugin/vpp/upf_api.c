@@ -411,6 +411,42 @@ vl_api_upf_usage_get_t_handler (vl_api_upf_usage_get_t *mp)
 }
 
 static void
+upf_api_send_usage (upf_vpp_session_t *vs, vl_api_registration_t *rp, u32 context)
+{
+  vl_api_upf_session_usage_details_t *rmp;
+  upf_usage_t *usage = 0;
+  u32 i, n;
+  upf_session_peek_usage (vs, &usage);
+  n = vec_len (usage);
+  REPLY_MACRO_DETAILS5_END (VL_API_UPF_SESSION_USAGE_DETAILS, n * sizeof (vl_api_upf_usage_t), rp,
+                            context, ({
+                              rmp->seid = vs->seid;
+                              rmp->now_ns = upf_now_ns (vlib_get_main ());
+                              rmp->n_usage = n;
+                              for (i = 0; i < n; i++)
+                                upf_api_usage (&rmp->usage[i], &usage[i]);
+                            }));
+  vec_free (usage);
+}
+
+static void
+vl_api_upf_session_usage_dump_t_handler (vl_api_upf_session_usage_dump_t *mp)
+{
+  upf_main_t *um = &upf_main;
+  vl_api_registration_t *rp = vl_api_client_index_to_registration (mp->client_index);
+  upf_vpp_session_t *vs;
+  if (!rp)
+    return;
+  if (mp->seid != ~0ULL)
+    {
+      if ((vs = upf_session_get (mp->seid)))
+        upf_api_send_usage (vs, rp, mp->context);
+      return;
+    }
+  pool_foreach (vs, um->sessions) upf_api_send_usage (vs, rp, mp->context);
+}
+
+static void
 vl_api_upf_session_drop_buffered_t_handler (vl_api_upf_session_drop_buffered_t *mp)
 {
   vl_api_upf_session_drop_buffered_reply_t *rmp;
@@ -573,6 +609,8 @@ upf_api_init (vlib_main_t *vm)
   /* A session program is published without stopping the workers (upf.c says which
    * modifications hold them); reads and resets of counters take the barrier. */
   vl_api_set_msg_thread_safe (am, um->msg_id_base + VL_API_UPF_SESSION_ADD_DEL, 1);
+  /* the usage cache refresh reads without stopping the workers */
+  vl_api_set_msg_thread_safe (am, um->msg_id_base + VL_API_UPF_SESSION_USAGE_DUMP, 1);
   return 0;
 }
 

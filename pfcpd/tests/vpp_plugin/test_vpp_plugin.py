@@ -177,6 +177,8 @@ def test_usage_counted_and_reported_at_delete(lab: Lab) -> None:
     u = r.usage[0]
     assert u.pkts_ul == 4 and u.bytes_ul == 4 * len(sent[0]) and u.pkts_dl == 0
     assert u.bytes_total == u.bytes_ul and u.first_ns <= u.last_ns <= r.now_ns
+    (snap,) = list(lab.api.upf_session_usage_dump(seid=0x11))
+    assert snap.seid == 0x11 and snap.n_usage == 1 and snap.usage[0].pkts_ul == 4
     d = program(lab, 0x11, DELETE, [])
     assert d.n_usage == 1 and d.usage[0].pkts_ul == 4
 
