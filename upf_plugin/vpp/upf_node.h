@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * upf_node.h: what the UPF graph nodes share: next nodes, error counters, the trace record
+ * and the verdict actions (decapsulate, encapsulate with the FAR's template, GTP-U replies).
+ */
+#ifndef included_upf_node_h
+#define included_upf_node_h
+
+#include <vlib/vlib.h>
+#include <vnet/ip/ip4.h>
+#include <vnet/ip/ip6.h>
+#include "upf.h"
+
+#define foreach_upf_next                                                                           \
+  _ (DROP, "error-drop")                                                                           \
+  _ (IP4_LOOKUP, "ip4-lookup")                                                                     \
+  _ (IP6_LOOKUP, "ip6-lookup")
+
+typedef enum
+{
+#define _(n, s) UPF_NEXT_##n,
+  foreach_upf_next
+#undef _
+    UPF_N_NEXT,
+} upf_next_t;
+
+/* Node counters: the outcome of each packet. Drops by the core's reason follow. */
+#define foreach_upf_error                                                                          \
+  _ (FORWARDED, "packets forwarded")                                                               \
+  _ (ECHO_RESPONSE, "GTP-U echo responses sent")                                                   \
+  _ (ERROR_INDICATION_SENT, "GTP-U error indications sent (unknown TEID)")                         \
+  _ (EXT_HDR_NOTIFICATION_SENT, "GTP-U supported extension headers notifications sent")            \
+  _ (BUFFERED, "packets buffered (FAR BUFF)")                                                      \
+  _ (NOT_OURS, "N6 packets for no session, passed on")                                             \
+  _ (NO_FIB, "network instance without FIB table")                                                 \
+  _ (CHAINED, "chained buffers (not supported)")                                                   \
+  _ (DUPL_SENT, "duplicated copies sent (FAR DUPL)")                                               \
+  _ (DUPL_FAILED, "duplicated copies not sent (no buffer)")                                        \
+  _ (HANDOFF, "packets handed to the session's owner thread")                                      \
+  _ (CONGESTION, "handoff queue full, dropped")
+
+typedef enum
+{
+#define _(n, s) UPF_ERROR_##n,
+  foreach_upf_error
+#undef _
+#define _(n, s) UPF_ERROR_DROP_##n,
+    foreach_upf_drop_reason
+#undef _
+      UPF_N_ERROR,
+} upf_error_t;
+
+extern char *upf_error_strings[];
+
+typedef struct
+{
+  u64 seid;
+  u32 pdr_id, far_id;
+  u32 teid;
+  u32 next;
+  u16 inner_len;
+  u16 network_instance;
+  u8 verdict, drop_reason, malformed, gtpu_type;
+  u8 encap; /* 1 = an outer header was written */
+  u8 dest_interface;
+  u8 qfi;
+  u8 n_events;
+} upf_trace_t;
+
+format_function_t format_upf_trace;
+
+static_always_inline void
+upf_trace (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v,
+           u32 next)
+{
+  upf_trace_t *t;
+  if (!(b->flags & VLIB_BUFFER_IS_TRACED))
+    return;
+  t = vlib_add_trace (vm, node, b, sizeof (*t));
+  t->seid = v->seid;
+  t->pdr_id = v->pdr_id;
+  t->far_id = v->far_id;
+  t->teid = v->teid;
+  t->next = next;
+  t->inner_len = v->inner_len;
+  t->network_instance = v->network_instance;
+  t->verdict = v->verdict;
+  t->drop_reason = v->drop_reason;
+  t->malformed = v->malformed;
+  t->gtpu_type = v->gtpu_type;
+  t->encap = v->verdict == UPF_VERDICT_FORWARD && v->encap;
+  t->dest_interface = v->dest_interface;
+  t->qfi = v->qfi;
+  t->n_events = v->n_events;
+}
+
+/* Send the FAR DUPL copies of a forwarded packet (inner = the user packet as received). */
+void upf_send_dupl (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *v,
+                    const u8 *inner);
+
+/* A forwarded packet: inner is the user packet inside b's data; writes the outer header
+ * (FAR outer header creation) in front of it and picks the lookup node and FIB. Returns
+ * the next index, or UPF_NEXT_DROP with b->error set. */
+static_always_inline u16
+upf_forward (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, u8 *inner)
+{
+  u16 next;
+  u32 fib;
+  int is_ip6;
+  u8 *start = inner;
+  if (v->encap)
+    {
+      start = inner - v->encap->len;
+      upf_encap_write (v->encap, start, inner, v->inner_len, v->qfi, v->rqi);
+      is_ip6 = v->encap->is_ip6;
+    }
+  else
+    is_ip6 = (inner[0] >> 4) == 6;
+  fib = upf_nwi_fib_index (v->network_instance, is_ip6);
+  if (PREDICT_FALSE (fib == ~0))
+    {
+      b->error = node->errors[UPF_ERROR_NO_FIB];
+      return UPF_NEXT_DROP;
+    }
+  b->current_data = start - b->data;
+  b->current_length = (inner - start) + v->inner_len;
+  /* the header offsets of the received packet no longer describe this one */
+  b->flags &= ~(VNET_BUFFER_F_L3_HDR_OFFSET_VALID | VNET_BUFFER_F_L4_HDR_OFFSET_VALID
+                | VNET_BUFFER_F_IS_IP4 | VNET_BUFFER_F_IS_IP6);
+  b->flags |= is_ip6 ? VNET_BUFFER_F_IS_IP6 : VNET_BUFFER_F_IS_IP4;
+  vnet_buffer (b)->sw_if_index[VLIB_TX] = fib;
+  next = is_ip6 ? UPF_NEXT_IP6_LOOKUP : UPF_NEXT_IP4_LOOKUP;
+  return next;
+}
+
+static_always_inline u16
+upf_drop_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v)
+{
+  b->error = node->errors[UPF_ERROR_DROP_NONE + v->drop_reason];
+  return UPF_NEXT_DROP;
+}
+
+/* Store a BUFFER verdict's packet in the session's DL buffer (the vlib buffer is freed). */
+static_always_inline u16
+upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, const u8 *pkt,
+                 upf_stats_t *st, u64 now)
+{
+  if (upf_buffer_store (v->session, pkt, v->inner_len, now) < 0)
+    {
+      st->drops[UPF_DROP_BUFFER_FULL]++;
+      b->error = node->errors[UPF_ERROR_DROP_BUFFER_FULL];
+    }
+  else
+    b->error = node->errors[UPF_ERROR_BUFFERED];
+  return UPF_NEXT_DROP;
+}
+
+static_always_inline void
+upf_post_events (upf_per_thread_t *ptd, const upf_verdict_t *v, u64 now)
+{
+  u32 k;
+  for (k = 0; k < v->n_events; k++)
+    upf_event_post (ptd, &v->events[k], now);
+}
+
+#endif /* included_upf_node_h */
