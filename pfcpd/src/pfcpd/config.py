@@ -344,6 +344,8 @@ class _Validator:
             state_dir = "/"
         if kind == "local" and "n3" in interfaces:
             self.local_datapath(datapath, interfaces["n3"].address, instances)
+        if kind == "vpp":
+            self.vpp_datapath(datapath, instances)
         logging = self.logging(top.get("logging", {}))
         metrics = self.metrics(top.get("metrics", {}))
         admin = self.mapping(top.get("admin", {}), "admin", ("socket",))
@@ -379,6 +381,17 @@ class _Validator:
             LocalDatapathSettings.from_config(
                 datapath, n3_address, {k: v.ue_pools for k, v in instances.items()}
             )
+        except ConfigError as exc:
+            self.errors.extend(exc.errors)
+
+    def vpp_datapath(
+        self, datapath: dict[str, Any], instances: dict[str, NetworkInstanceConfig]
+    ) -> None:
+        """The vpp datapath's own keys (its module is their home)."""
+        from .datapath.vpp.settings import VppDatapathSettings
+
+        try:
+            VppDatapathSettings.from_config(datapath, list(instances))
         except ConfigError as exc:
             self.errors.extend(exc.errors)
 

@@ -134,8 +134,8 @@ def test_allowed_peers_any_and_ipv6_endpoints():
 
 
 def test_datapath_section_keeps_other_keys():
-    cfg = parse_config(doc(datapath={"kind": "vpp", "api_socket": "/run/vpp/api.sock"}))
-    assert cfg.datapath["api_socket"] == "/run/vpp/api.sock"
+    cfg = parse_config(doc(datapath={"kind": "vpp", "vpp": {"api_socket": "/run/vpp/api.sock"}}))
+    assert cfg.datapath["vpp"]["api_socket"] == "/run/vpp/api.sock"
 
 
 def test_check_config_command(tmp_path: Path):

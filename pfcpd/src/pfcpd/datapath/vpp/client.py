@@ -1,0 +1,252 @@
+"""`ApiClient`: vpp_papi's asyncio client (`vpp_papi.vpp_papi_async`) in a thread of its own.
+
+The session engine calls the datapath synchronously from pfcpd's event loop, so a call
+cannot await there; the client runs its own event loop in the ``vpp-api`` thread and the
+datapath waits for the reply of each call (`call`), or sends many calls at once and waits
+for all the replies (`call_many`: pipelined, one socket write each, replies matched by
+context). Messages that answer no request (``upf_event``) go to ``on_message`` in that
+thread. When VPP closes the socket (VPP stopped or crashed) every call waiting fails with
+`VppUnavailable` and ``on_lost`` runs in that thread.
+
+The API definitions, VPP's and the plugin's, come from VPP itself (``get_api_json`` at
+connect): pfcpd needs no .api.json files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from pfcpd.datapath.interface import DatapathError
+
+log = logging.getLogger("pfcpd.datapath.vpp")
+
+CLIENT_NAME = "pfcpd"
+
+
+class VppUnavailable(DatapathError):
+    """VPP is not connected (not started yet, stopped, or restarting)."""
+
+
+class VppCallError(DatapathError):
+    """VPP answered a call with a non-zero retval."""
+
+    def __init__(self, message: str, retval: int) -> None:
+        super().__init__(message)
+        self.retval = retval
+
+
+def import_papi() -> Any:
+    """vpp_papi's asyncio client module; VppUnavailable naming the package when absent."""
+    try:
+        from vpp_papi import vpp_papi_async  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise VppUnavailable(
+            f"the vpp datapath needs vpp_papi with vpp_papi_async (pip install 'pfcpd[vpp]', "
+            f"or VPP's python3-vpp-api package): {exc}"
+        ) from None
+    return vpp_papi_async
+
+
+def check_reply(name: str, reply: Any) -> Any:
+    """The reply, or VppCallError when its retval says the call failed."""
+    retval = getattr(reply, "retval", 0)
+    if retval != 0:
+        why = getattr(reply, "error", "") or f"retval {retval}"
+        raise VppCallError(f"{name}: {why}", int(retval))
+    return reply
+
+
+class ApiClient:
+    """One connection to VPP's API socket, driven by its own thread and event loop."""
+
+    def __init__(
+        self,
+        socket_path: str,
+        call_timeout: float,
+        on_message: Callable[[Any], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self.socket_path = socket_path
+        self.call_timeout = call_timeout
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self._papi = import_papi()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="vpp-api", daemon=True)
+        self._thread.start()
+        self._client: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self.connected = False
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    # -- from any other thread ----------------------------------------------------------
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
+        """Run ``coro`` in the client's loop and wait for its result."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise VppUnavailable(f"VPP did not answer within {timeout:g} s") from None
+
+    def connect(self) -> None:
+        """Connect (VppUnavailable when VPP's socket does not answer)."""
+        self.run(self._connect(), self.call_timeout * 5)
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        """One API call; its reply (VppCallError on a failing retval). Dump calls return
+        (reply, [details])."""
+        return self.run(self._call(name, kwargs), self.call_timeout)
+
+    def call_many(
+        self, calls: Sequence[tuple[str, dict[str, Any]]], timeout: float | None = None
+    ) -> list[Any]:
+        """Send every call at once, then collect the replies (pipelined); per call its
+        reply or the DatapathError it failed with."""
+        if not calls:
+            return []
+        budget = timeout if timeout is not None else self.call_timeout + len(calls) * 0.001
+        result: list[Any] = self.run(self._call_many(calls), budget)
+        return result
+
+    def close(self) -> None:
+        """Disconnect and stop the thread."""
+        if self._thread.is_alive():
+            with contextlib.suppress(DatapathError, concurrent.futures.CancelledError):
+                self.run(self._disconnect(), self.call_timeout)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the client's thread."""
+        self._loop.call_soon_threadsafe(fn)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task of the client's loop (from the client's thread)."""
+        self._spawn(coro)
+
+    async def acall(self, name: str, **kwargs: Any) -> Any:
+        """`call` for coroutines running in the client's loop."""
+        return await asyncio.wait_for(self._call(name, kwargs), self.call_timeout)
+
+    async def acall_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """`call_many` for coroutines running in the client's loop."""
+        return await self._call_many(calls)
+
+    async def aconnect(self) -> None:
+        """`connect` for coroutines running in the client's loop."""
+        await asyncio.wait_for(self._connect(), self.call_timeout * 5)
+
+    # -- in the client's loop ------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        if self.connected:
+            return
+        client = self._papi.VPPApiClient(
+            server_address=self.socket_path, read_timeout=self.call_timeout
+        )
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        try:
+            rv = await client.connect(CLIENT_NAME, events)
+        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+            raise VppUnavailable(f"cannot connect to VPP at {self.socket_path}: {exc}") from None
+        if rv != 0:
+            raise VppUnavailable(f"cannot connect to VPP at {self.socket_path} (no socket)")
+        self._client = client
+        self.connected = True
+        self._spawn(self._consume(events))
+        self._spawn(self._watch(client))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _consume(self, events: asyncio.Queue[Any]) -> None:
+        while True:
+            message = await events.get()
+            try:
+                self._on_message(message)
+            except Exception:  # a bug: logged with its traceback, the next event goes on
+                log.exception("VPP event %s not handled", type(message).__name__)
+
+    async def _watch(self, client: Any) -> None:
+        """Wait for the socket reader to end: VPP closed the connection."""
+        with contextlib.suppress(Exception):
+            await client.socket_task
+        if self._client is not client:
+            return  # our own disconnect
+        self._lost()
+
+    def _lost(self) -> None:
+        self.connected = False
+        self._client = None
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(VppUnavailable("VPP closed the API connection"))
+        self._pending.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self._on_lost()
+
+    def _send(self, name: str, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        client = self._client
+        if client is None:
+            raise VppUnavailable("VPP is not connected")
+        try:
+            fn = getattr(client.api, name)
+        except AttributeError:
+            raise DatapathError(
+                f"VPP has no API message {name} (is the upf plugin loaded?)"
+            ) from None
+        try:
+            future: asyncio.Future[Any] = fn(**kwargs)
+        except (ValueError, TypeError, KeyError) as exc:  # vpp_papi's argument/pack errors
+            raise DatapathError(f"{name}: VPP cannot take these arguments: {exc}") from None
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
+
+    async def _call(self, name: str, kwargs: dict[str, Any]) -> Any:
+        reply = await self._send(name, kwargs)
+        if isinstance(reply, tuple):  # a dump: (control_ping_reply, details)
+            return reply
+        return check_reply(name, reply)
+
+    async def _call_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+        futures: list[asyncio.Future[Any] | DatapathError] = []
+        for name, kwargs in calls:
+            try:
+                futures.append(self._send(name, kwargs))
+            except DatapathError as exc:
+                futures.append(exc)
+        out: list[Any] = []
+        for (name, _), f in zip(calls, futures, strict=True):
+            if isinstance(f, DatapathError):
+                out.append(f)
+                continue
+            try:
+                out.append(check_reply(name, await f))
+            except DatapathError as exc:
+                out.append(exc)
+        return out
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        self.connected = False
+        for task in list(self._tasks):
+            task.cancel()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), self.call_timeout)

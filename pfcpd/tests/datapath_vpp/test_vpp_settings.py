@@ -1,0 +1,103 @@
+"""The datapath.vpp keys: defaults, a full configuration, and every problem reported with
+its key, all at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from pfcpd.config import ConfigError, parse_config
+from pfcpd.datapath.vpp.settings import VppDatapathSettings, VppNetworkInstance
+
+NIS = ("internet", "ims")
+
+
+def test_defaults() -> None:
+    s = VppDatapathSettings.from_config({"kind": "vpp"}, NIS)
+    assert s.api_socket == "/run/vpp/api.sock"
+    assert (s.connect_timeout, s.call_timeout, s.usage_refresh) == (60.0, 2.0, 1.0)
+    assert s.instances == (VppNetworkInstance("internet"), VppNetworkInstance("ims"))
+    assert s.network_instances == {"internet": 0, "ims": 1}
+
+
+def test_full() -> None:
+    s = VppDatapathSettings.from_config(
+        {
+            "kind": "vpp",
+            "vpp": {
+                "api_socket": "/tmp/vpp/api.sock",
+                "connect_timeout": 5,
+                "call_timeout": 0.5,
+                "usage_refresh": 2,
+                "n3_interfaces": ["host-n3"],
+                "n9_interfaces": ["host-n9"],
+                "network_instances": {
+                    "ims": {"n6_interfaces": ["host-ims"], "ip4_table_id": 20, "ip6_table_id": 21}
+                },
+            },
+        },
+        NIS,
+    )
+    assert s.api_socket == "/tmp/vpp/api.sock" and s.call_timeout == 0.5
+    assert s.n3_interfaces == ("host-n3",) and s.n9_interfaces == ("host-n9",)
+    assert s.instances[1] == VppNetworkInstance("ims", ("host-ims",), 20, 21)
+    assert s.instances[0] == VppNetworkInstance("internet")
+
+
+def test_every_problem_with_its_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        VppDatapathSettings.from_config(
+            {
+                "kind": "vpp",
+                "n6_tun": {},
+                "vpp": {
+                    "api_socket": "run/vpp.sock",
+                    "call_timeout": 0,
+                    "connect_timeout": float("nan"),
+                    "usage_refresh": True,
+                    "n3_interfaces": ["eth0", "eth0", 5],
+                    "network_instances": {
+                        "nowhere": {},
+                        "internet": {"n6_interfaces": ["eth0"], "ip4_table_id": -1, "x": 1},
+                    },
+                    "bogus": 1,
+                },
+            },
+            NIS,
+        )
+    errors = "\n".join(info.value.errors)
+    for expected in (
+        "datapath.n6_tun: unknown key",
+        "datapath.vpp.bogus: unknown key",
+        "datapath.vpp.api_socket: must be an absolute path",
+        "datapath.vpp.call_timeout: must be a number of seconds > 0",
+        "datapath.vpp.connect_timeout: must be a number of seconds > 0",
+        "datapath.vpp.usage_refresh: must be a number of seconds > 0",
+        "datapath.vpp.n3_interfaces[1]: 'eth0' is listed twice",
+        "datapath.vpp.n3_interfaces[2]: not a VPP interface name",
+        "datapath.vpp.network_instances.nowhere: no such network instance",
+        "datapath.vpp.network_instances.internet.ip4_table_id: must be a FIB table id",
+        "datapath.vpp.network_instances.internet.x: unknown key",
+        "datapath.vpp: interface 'eth0' is both N3 and N6 of internet",
+    ):
+        assert expected in errors, f"{expected!r} not in:\n{errors}"
+
+
+BASE = {
+    "node_id": "upf.example.net",
+    "pfcp": {"listen": ["127.0.0.1:8805"], "allowed_peers": "any"},
+    "interfaces": {"n3": {"address": "10.0.0.1"}},
+    "network_instances": {"internet": {"ue_pools": ["10.45.0.0/16"]}},
+    "state_dir": "/var/lib/pfcpd",
+}
+
+
+def test_check_config_validates_the_vpp_keys() -> None:
+    """pfcpd check-config (parse_config) reports datapath.vpp problems; a good section
+    passes."""
+    good = parse_config(
+        {**BASE, "datapath": {"kind": "vpp", "vpp": {"network_instances": {"internet": {}}}}}
+    )
+    assert good.datapath_kind == "vpp"
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, "datapath": {"kind": "vpp", "vpp": {"call_timeout": "fast"}}})
+    assert any(e.startswith("datapath.vpp.call_timeout:") for e in info.value.errors)
