@@ -3,17 +3,26 @@ the sessions are restored into it and before PFCP opens, stopped after PFCP clos
 
 ``local``: libupfcore.so inside pfcpd (`pfcpd.datapath.local`): GTP-U on
 ``interfaces.n3.address`` port 2152, one TUN device per network instance, a packet thread.
-``vpp``: the VPP plugin's datapath, not available yet: ``pfcpd run`` refuses to start.
+``vpp``: the UPF plugin inside VPP (`pfcpd.datapath.vpp`): built = connected to VPP's API
+socket (waiting up to ``datapath.vpp.connect_timeout``), interfaces bound, VPP's sessions
+dumped; started = the restored sessions reconciled with VPP's. VPP does the packet I/O:
+stopping pfcpd leaves VPP forwarding.
 """
 
 from __future__ import annotations
 
+import abc
 import logging
+from typing import TYPE_CHECKING
 
 from ..config import Config
-from ..datapath.interface import Datapath
+from ..datapath.interface import Datapath, DatapathError
 from ..datapath.local.corelib import CoreLibNotFound
 from ..datapath.local.settings import LocalDatapathSettings, LocalUpf
+from ..datapath.vpp.settings import VppDatapathSettings
+
+if TYPE_CHECKING:
+    from ..datapath.vpp.datapath import VppDatapath
 
 log = logging.getLogger("pfcpd.datapath")
 
@@ -22,11 +31,35 @@ class DatapathStartError(Exception):
     """The datapath cannot start; the message says why (for the log, then exit 1)."""
 
 
-class DatapathService:
+class DatapathService(abc.ABC):
     """One datapath and its packet I/O: built first (the session engine restores the
     journaled sessions into it), then started (packets flow only once every restored session
     is installed: no Error Indication for a TEID that is about to come back)."""
 
+    @property
+    @abc.abstractmethod
+    def datapath(self) -> Datapath:
+        """The Datapath the session engine programs."""
+
+    @property
+    @abc.abstractmethod
+    def network_instances(self) -> dict[str, int]:
+        """Network instance name -> index (the datapath's number for it)."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start the packet I/O."""
+
+    def packet_counters(self) -> dict[str, int]:
+        """The packet loop's counts (none when pfcpd runs no packet loop)."""
+        return {}
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the packet I/O (if started) and free the datapath."""
+
+
+class LocalDatapathService(DatapathService):
     def __init__(self, upf: LocalUpf) -> None:
         self.upf = upf
 
@@ -67,6 +100,31 @@ class DatapathService:
         log.info("datapath stopped")
 
 
+class VppDatapathService(DatapathService):
+    def __init__(self, vpp: VppDatapath) -> None:
+        self.vpp = vpp
+
+    @property
+    def datapath(self) -> Datapath:
+        return self.vpp
+
+    @property
+    def network_instances(self) -> dict[str, int]:
+        return self.vpp.settings.network_instances
+
+    def start(self) -> None:
+        """Reconcile VPP's sessions with the restored ones."""
+        try:
+            self.vpp.start()
+        except DatapathError as exc:
+            raise DatapathStartError(f"vpp datapath: {exc}") from None
+
+    def stop(self) -> None:
+        """Disconnect from VPP; it keeps forwarding every session."""
+        self.vpp.close()
+        log.info("disconnected from VPP (its sessions stay)")
+
+
 def local_settings(config: Config) -> LocalDatapathSettings:
     """The local datapath's settings (already validated with the rest of the file)."""
     return LocalDatapathSettings.from_config(
@@ -79,12 +137,22 @@ def local_settings(config: Config) -> LocalDatapathSettings:
 def open_datapath(config: Config) -> DatapathService:
     """Build the datapath ``config`` names, without packet I/O yet (`DatapathService.start`);
     DatapathStartError when it cannot."""
+    if config.datapath_kind == "vpp":
+        return open_vpp(config)
     if config.datapath_kind != "local":
-        raise DatapathStartError(
-            f"datapath.kind {config.datapath_kind}: this pfcpd has no such datapath yet "
-            "(only local)"
-        )
+        raise DatapathStartError(f"datapath.kind {config.datapath_kind}: no such datapath")
     try:
-        return DatapathService(LocalUpf(local_settings(config)))
+        return LocalDatapathService(LocalUpf(local_settings(config)))
     except CoreLibNotFound as exc:
         raise DatapathStartError(f"local datapath: {exc}") from None
+
+
+def open_vpp(config: Config) -> DatapathService:
+    """Connect to VPP as ``datapath.vpp`` says (already validated with the whole file)."""
+    from ..datapath.vpp.datapath import VppDatapath, VppStartError
+
+    settings = VppDatapathSettings.from_config(config.datapath, list(config.network_instances))
+    try:
+        return VppDatapathService(VppDatapath(settings))
+    except (DatapathError, VppStartError) as exc:
+        raise DatapathStartError(f"vpp datapath: {exc}") from None
