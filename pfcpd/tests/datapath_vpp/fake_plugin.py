@@ -205,6 +205,12 @@ class FakeClient:
     async def acall_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         return self.call_many(calls)
 
+    def call_packed(self, name: str, build: Any) -> Any:
+        raise AssertionError("the stand-in serves no upf.api JSON: nothing is packed")
+
+    def message_definitions(self, module: str) -> None:
+        return None  # (so the datapath uses vpp_papi's argument dicts, which it reads)
+
     def call_soon(self, fn: Callable[[], None]) -> None:
         fn()
 

@@ -452,3 +452,34 @@ def test_cookie_follows_the_rules() -> None:
         pdrs=changed.pdrs, fars=changed.fars, qers=changed.qers[:1], urrs=changed.urrs
     )
     assert tr.session_message(1, tr.OP_CREATE, changed)["cookie"] != a["cookie"]
+
+
+def test_precompiled_packer_writes_vpp_papis_bytes(
+    upf_api: dict[str, Any], papi_messages: dict[str, Any]
+) -> None:
+    """wire.SessionPacker (structs compiled from upf.api's JSON) against vpp_papi's
+    generic serializer: the same bytes for every rule kind and field."""
+    from pfcpd.datapath.vpp.wire import SessionPacker
+
+    packer = SessionPacker(upf_api)
+    for op, program, sndem in (
+        (tr.OP_CREATE, full_program(), False),
+        (tr.OP_MODIFY, full_program(), True),
+        (tr.OP_DELETE, None, False),
+    ):
+        msg = tr.session_message(0xFEDCBA9876543210, op, program, sndem)
+        papi = papi_messages["upf_session_add_del"].pack(
+            {"_vl_msg_id": 1234, "client_index": 77, "context": 99, **msg}
+        )
+        ours = packer.message(
+            1234,
+            77,
+            99,
+            msg["seid"],
+            msg["op"],
+            msg["send_end_marker"],
+            msg["cookie"],
+            msg["n_rules"],
+            packer.rules(msg["rules"]),
+        )
+        assert ours == papi

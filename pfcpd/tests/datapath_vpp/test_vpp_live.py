@@ -117,7 +117,8 @@ def test_session_life_in_vpp(vpp: VppInstance) -> None:
         ]
         assert "loop2" in vpp.cli("show upf interfaces")
         dp.install(0x101, program(0x101))
-        cookie = tr.session_message(0x101, tr.OP_CREATE, program(0x101))["cookie"]
+        assert dp._packer is not None  # upf.api compiled from the JSON VPP serves
+        cookie = dp._session_call(0x101, tr.OP_CREATE, program(0x101))[1]
         assert held(dp) == {0x101: cookie}
         assert "101" in vpp.cli("show upf session").lower()
         usage = dp.read_usage(0x101, 1)
@@ -164,7 +165,7 @@ def test_pfcpd_restart_reconciles(vpp: VppInstance, caplog: Any) -> None:
         now = held(second)
         assert set(now) == {0xA, 0xB, 0xD}  # 0xC (not journaled) deleted
         for seid, teid in ((0xA, None), (0xB, 0x777), (0xD, None)):
-            assert now[seid] == tr.session_message(seid, 0, program(seid, teid))["cookie"]
+            assert now[seid] == second._session_call(seid, 0, program(seid, teid))[1]
         assert any("VPP reconciled" in r.getMessage() for r in caplog.records)
     finally:
         second.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -27,6 +28,12 @@ from pfcpd.datapath.interface import DatapathError
 log = logging.getLogger("pfcpd.datapath.vpp")
 
 CLIENT_NAME = "pfcpd"
+
+
+# A request packed by the caller: build(msg_id, client_index, context) -> the message bytes.
+Packed = Callable[[int, int, int], bytes]
+# One call of call_many: (message name, its arguments, or a Packed request).
+Call = tuple[str, dict[str, Any] | Packed]
 
 
 class VppUnavailable(DatapathError):
@@ -83,6 +90,8 @@ class ApiClient:
         self._client: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: set[asyncio.Future[Any]] = set()
+        self._msg_ids: dict[str, int] = {}
+        self._modules: dict[str, dict[str, Any]] = {}
         self.connected = False
 
     def _run(self) -> None:
@@ -109,9 +118,11 @@ class ApiClient:
         (reply, [details])."""
         return self.run(self._call(name, kwargs), self.call_timeout)
 
-    def call_many(
-        self, calls: Sequence[tuple[str, dict[str, Any]]], timeout: float | None = None
-    ) -> list[Any]:
+    def call_packed(self, name: str, build: Packed) -> Any:
+        """`call` with the request packed by ``build`` (see `_send_packed`)."""
+        return self.run(self._call(name, build), self.call_timeout)
+
+    def call_many(self, calls: Sequence[Call], timeout: float | None = None) -> list[Any]:
         """Send every call at once, then collect the replies (pipelined); per call its
         reply or the DatapathError it failed with."""
         if not calls:
@@ -140,7 +151,7 @@ class ApiClient:
         """`call` for coroutines running in the client's loop."""
         return await asyncio.wait_for(self._call(name, kwargs), self.call_timeout)
 
-    async def acall_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+    async def acall_many(self, calls: Sequence[Call]) -> list[Any]:
         """`call_many` for coroutines running in the client's loop."""
         return await self._call_many(calls)
 
@@ -164,9 +175,15 @@ class ApiClient:
         if rv != 0:
             raise VppUnavailable(f"cannot connect to VPP at {self.socket_path} (no socket)")
         self._client = client
+        self._msg_ids = {}
         self.connected = True
         self._spawn(self._consume(events))
         self._spawn(self._watch(client))
+        reply = await self._call("get_api_json", {})
+        self._modules = {}
+        for module in json.loads(reply.json):
+            if isinstance(module, dict) and isinstance(module.get("module"), str):
+                self._modules[module["module"]] = module
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(coro)
@@ -200,10 +217,12 @@ class ApiClient:
             task.cancel()
         self._on_lost()
 
-    def _send(self, name: str, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    def _send(self, name: str, kwargs: dict[str, Any] | Packed) -> asyncio.Future[Any]:
         client = self._client
         if client is None:
             raise VppUnavailable("VPP is not connected")
+        if callable(kwargs):
+            return self._send_packed(client, name, kwargs)
         try:
             fn = getattr(client.api, name)
         except AttributeError:
@@ -218,13 +237,36 @@ class ApiClient:
         future.add_done_callback(self._pending.discard)
         return future
 
-    async def _call(self, name: str, kwargs: dict[str, Any]) -> Any:
+    def _send_packed(self, client: Any, name: str, build: Packed) -> asyncio.Future[Any]:
+        """Send bytes packed by ``build(msg_id, client_index, context)``; the reply is
+        matched and decoded by vpp_papi as for any call."""
+        msg_id = self._msg_ids.get(name)
+        if msg_id is None:
+            msgdef = client.messages.get(name)
+            msg_id = client.get_msg_index(f"{name}_{msgdef.crc[2:]}") if msgdef else 0
+            if not msg_id:
+                raise DatapathError(f"VPP has no API message {name} (is the upf plugin loaded?)")
+            self._msg_ids[name] = msg_id
+        context = client.get_context()
+        data = build(msg_id, client.socket_index, context)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        client.message_queue.put_nowait(self._papi.QueueObject(data, context, future))
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
+
+    def message_definitions(self, module: str) -> dict[str, Any] | None:
+        """The JSON definitions of an API module as VPP served them at connect (None when
+        VPP has no such module)."""
+        return self._modules.get(module)
+
+    async def _call(self, name: str, kwargs: dict[str, Any] | Packed) -> Any:
         reply = await self._send(name, kwargs)
         if isinstance(reply, tuple):  # a dump: (control_ping_reply, details)
             return reply
         return check_reply(name, reply)
 
-    async def _call_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+    async def _call_many(self, calls: Sequence[Call]) -> list[Any]:
         futures: list[asyncio.Future[Any] | DatapathError] = []
         for name, kwargs in calls:
             try:

@@ -38,6 +38,7 @@ import asyncio
 import collections
 import logging
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -52,8 +53,9 @@ from pfcpd.datapath.interface import (
     Usage,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import ApiClient, VppUnavailable
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
+from pfcpd.datapath.vpp.wire import SessionPacker, Unsupported
 
 log = logging.getLogger("pfcpd.datapath.vpp")
 
@@ -84,7 +86,8 @@ class VppDatapath(Datapath):
         self._events: collections.deque[DatapathEvent] = collections.deque()
         self._restoring = True
         self._held: dict[int, int] = {}  # SEID -> cookie VPP held at connect
-        self._deferred: list[tuple[str, dict[str, Any]]] = []
+        self._deferred: list[tuple[int, Call]] = []  # (SEID, call)
+        self._packer: SessionPacker | None = None
         self._ready = False
         self._closing = False
         self.unknown_events = 0
@@ -108,18 +111,15 @@ class VppDatapath(Datapath):
         with self._lock:
             known = seid in self._programs
         if self._restoring:
-            msg = tr.session_message(seid, tr.OP_CREATE, program)
-            self._defer(seid, msg)
-            with self._lock:
-                self._programs[seid] = (program, msg["cookie"])
+            self._defer(seid, program)
             return
         self._check_ready()
         op = tr.OP_MODIFY if known else tr.OP_CREATE
-        msg = tr.session_message(seid, op, program, send_end_marker)
-        self.client.call("upf_session_add_del", **msg)
+        call, cookie = self._session_call(seid, op, program, send_end_marker)
+        self._do(call)
         kept = {u.urr_id for u in program.urrs}
         with self._lock:
-            self._programs[seid] = (program, msg["cookie"])
+            self._programs[seid] = (program, cookie)
         cache = self._usage.get(seid)
         if cache is not None:
             for urr_id in [u for u in cache if u not in kept]:
@@ -132,9 +132,7 @@ class VppDatapath(Datapath):
         if entry is None:
             raise DatapathError(f"session 0x{seid:x} not installed")
         self._check_ready()
-        reply = self.client.call(
-            "upf_session_add_del", **tr.session_message(seid, tr.OP_DELETE, None)
-        )
+        reply = self._do(self._session_call(seid, tr.OP_DELETE, None)[0])
         return tr.usages_of(reply)
 
     def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
@@ -180,11 +178,8 @@ class VppDatapath(Datapath):
             self._restoring = False
             calls, self._deferred = self._deferred, []
             orphans = [seid for seid in self._held if seid not in self._programs]
-        calls += [
-            ("upf_session_add_del", tr.session_message(seid, tr.OP_DELETE, None))
-            for seid in orphans
-        ]
-        results = self.client.call_many(calls, self._bulk_timeout(len(calls)))
+        calls += [(seid, self._session_call(seid, tr.OP_DELETE, None)[0]) for seid in orphans]
+        results = self.client.call_many([c for _, c in calls], self._bulk_timeout(len(calls)))
         failed = self._log_failures(calls, results, "reconcile")
         kept = sum(1 for seid in self._programs if seid in self._held)
         log.info(
@@ -204,14 +199,49 @@ class VppDatapath(Datapath):
         if not self._ready:
             raise VppUnavailable("VPP is not connected (restarting?)")
 
-    def _defer(self, seid: int, msg: dict[str, Any]) -> None:
+    def _defer(self, seid: int, program: SessionProgram) -> None:
+        """A restore install: sent by `start` (only what VPP does not hold already)."""
         held = self._held.get(seid)
-        if held is not None and held != msg["cookie"]:
-            msg = dict(msg, op=tr.OP_MODIFY)
-        if held != msg["cookie"]:
-            self._deferred.append(("upf_session_add_del", msg))
+        op = tr.OP_CREATE if held is None else tr.OP_MODIFY
+        call, cookie = self._session_call(seid, op, program)
+        with self._lock:
+            self._programs[seid] = (program, cookie)
+        if held != cookie:
+            self._deferred.append((seid, call))
         if held is not None:  # the journal's baseline holds what VPP counted so far
-            self._deferred.append(("upf_usage_get", {"seid": seid, "urr_id": 0, "reset": True}))
+            reset = {"seid": seid, "urr_id": 0, "reset": True}
+            self._deferred.append((seid, ("upf_usage_get", reset)))
+
+    def _session_call(
+        self, seid: int, op: int, program: SessionProgram | None, send_end_marker: bool = False
+    ) -> tuple[Call, int]:
+        """upf_session_add_del for ``program`` and its cookie; packed with the precompiled
+        structs when they compiled, else as arguments for vpp_papi's serializer."""
+        packer = self._packer
+        if packer is None:
+            msg = tr.session_message(seid, op, program, send_end_marker)
+            return ("upf_session_add_del", msg), int(msg["cookie"])
+        rules = tr.program_rules(program) if program is not None and op != tr.OP_DELETE else []
+        try:
+            packed = packer.rules(rules)
+        except struct.error as exc:
+            raise DatapathError(
+                f"session 0x{seid:x}: a value does not fit upf.api: {exc}"
+            ) from None
+        cookie = tr.bytes_cookie(packed) if rules else 0
+        sndem = send_end_marker and op == tr.OP_MODIFY
+        n = len(rules)
+
+        def build(msg_id: int, client_index: int, context: int) -> bytes:
+            return packer.message(msg_id, client_index, context, seid, op, sndem, cookie, n, packed)
+
+        return ("upf_session_add_del", build), cookie
+
+    def _do(self, call: Call) -> Any:
+        name, args = call
+        if callable(args):
+            return self.client.call_packed(name, args)
+        return self.client.call(name, **args)
 
     def _connect_at_start(self) -> None:
         deadline = time.monotonic() + self.settings.connect_timeout
@@ -235,14 +265,12 @@ class VppDatapath(Datapath):
         return self.settings.call_timeout + n * 0.001
 
     @staticmethod
-    def _log_failures(
-        calls: list[tuple[str, dict[str, Any]]], results: list[Any], what: str
-    ) -> int:
+    def _log_failures(calls: list[tuple[int, Call]], results: list[Any], what: str) -> int:
         failed = 0
-        for (name, args), result in zip(calls, results, strict=True):
+        for (seid, (name, _)), result in zip(calls, results, strict=True):
             if isinstance(result, Exception):
                 failed += 1
-                log.error("%s: %s of session 0x%x failed: %s", what, name, args["seid"], result)
+                log.error("%s: %s of session 0x%x failed: %s", what, name, seid, result)
         return failed
 
     # -- in the client's thread ------------------------------------------------------------
@@ -250,6 +278,7 @@ class VppDatapath(Datapath):
         """Bind network instances and interfaces, subscribe to events; VPP's sessions."""
         await self._bind()
         await self.client.acall("want_upf_events", enable=True, pid=os.getpid())
+        self._packer = self._compile_packer()
         _, details = await self.client.acall("upf_session_dump", seid=tr.ALL_SESSIONS)
         return {int(d.seid): int(d.cookie) for d in details}
 
@@ -359,8 +388,8 @@ class VppDatapath(Datapath):
         with self._lock:
             programs = dict(self._programs)
         self._usage.clear()
-        calls: list[tuple[str, dict[str, Any]]] = [
-            ("upf_session_add_del", tr.session_message(seid, tr.OP_DELETE, None))
+        calls = [
+            (seid, self._session_call(seid, tr.OP_DELETE, None)[0])
             for seid in held
             if seid not in programs
         ]
@@ -368,8 +397,11 @@ class VppDatapath(Datapath):
             if held.get(seid) == cookie:
                 continue
             op = tr.OP_MODIFY if seid in held else tr.OP_CREATE
-            calls.append(("upf_session_add_del", tr.session_message(seid, op, program)))
-        results = await self.client.acall_many(calls)
+            try:
+                calls.append((seid, self._session_call(seid, op, program)[0]))
+            except DatapathError as exc:
+                log.error("re-program: session 0x%x: %s", seid, exc)
+        results = await self.client.acall_many([c for _, c in calls])
         return len(calls), self._log_failures(calls, results, "re-program")
 
     async def _read(self, seid: int, urr_id: int, reset: bool) -> Usage:
@@ -400,6 +432,16 @@ class VppDatapath(Datapath):
                     if seid in self._programs:
                         self._usage[seid] = tr.usages_of(result)
             await asyncio.sleep(self.settings.usage_refresh)
+
+    def _compile_packer(self) -> SessionPacker | None:
+        api = self.client.message_definitions("upf")
+        if api is None:
+            return None
+        try:
+            return SessionPacker(api)
+        except Unsupported as exc:
+            log.warning("upf.api not compiled (%s): vpp_papi's serializer packs sessions", exc)
+            return None
 
     # -- operators -------------------------------------------------------------------------
     def counters(self) -> SessionCounters:

@@ -260,10 +260,15 @@ def program_rules(program: SessionProgram) -> list[dict[str, Any]]:
 
 
 def program_cookie(rules: list[dict[str, Any]]) -> int:
-    """A 64-bit digest of the rules as sent: the session's cookie in VPP. After a pfcpd
-    restart a session whose cookie matches the journaled program needs no reprogramming."""
-    digest = hashlib.blake2b(repr(rules).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    """A 64-bit digest of the rules: the session's cookie in VPP. After a pfcpd restart a
+    session whose cookie matches the journaled program needs no reprogramming. (With the
+    precompiled packer the digest is of the packed rules: `bytes_cookie`.)"""
+    return bytes_cookie(repr(rules).encode())
+
+
+def bytes_cookie(packed_rules: bytes) -> int:
+    """The cookie of rules packed as sent (`wire.SessionPacker.rules`)."""
+    return int.from_bytes(hashlib.blake2b(packed_rules, digest_size=8).digest(), "big")
 
 
 def session_message(
