@@ -2,7 +2,9 @@
 plugin (pfcpd/tests/datapath_vpp/vpp_instance.py starts it).
 
 N typical sessions (2 PDRs, 2 FARs, 1 QER, 1 URR: the session_rate.py shape) are:
-- encoded only: translation to upf_session_add_del + vpp_papi's pack (no I/O);
+- encoded only (no VPP needed, only upf.api's JSON: tests/datapath_vpp/upf_api_json.py):
+  translated to rules, then packed by vpp_papi's generic serializer (the baseline) and by
+  the datapath's precompiled structs (wire.SessionPacker); printed with their ratio;
 - installed one by one with VppDatapath.install (what the engine does per PFCP request:
   one blocking round trip each, from the caller's thread through the client's loop);
 - installed pipelined: every CREATE sent at once through ApiClient.call_many, then every
@@ -12,7 +14,7 @@ The baseline, in the same run and through the same client: control_ping round tr
 by one and pipelined (the API's floor: the same path with an empty message). Printed: us per
 session or call, and each as a ratio to its baseline.
 
-Needs root, VPP and the upf plugin; prints why and exits 0 otherwise.
+The VPP part needs root, VPP and the upf plugin; prints why and exits 0 otherwise.
 Run: .venv/bin/python bench/vpp_datapath.py [--sessions N]
 """
 
@@ -32,6 +34,8 @@ sys.path.insert(
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath
 from test_vpp_live import program, settings
+from upf_api_json import Missing as NoApiJson
+from upf_api_json import find_upf_api_json, load
 from vpp_instance import Missing, VppInstance
 
 
@@ -44,6 +48,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=5000)
     args = parser.parse_args()
     n = args.sessions
+    encode(n)
     if os.geteuid() != 0:
         print("vpp_datapath: needs root (VPP); skipped")
         return 0
@@ -60,12 +65,49 @@ def main() -> int:
             vpp.stop()
 
 
+def encode(n: int) -> None:
+    try:
+        api = load(find_upf_api_json())
+    except NoApiJson as exc:
+        print(f"vpp_datapath encode: {exc}; skipped")
+        return
+    import json
+
+    from pfcpd.datapath.vpp.wire import SessionPacker
+    from vpp_papi.vpp_papi_async import VPPApiJSONFiles
+
+    papi = VPPApiJSONFiles.process_json_str(json.dumps(api))[0]["upf_session_add_del"]
+    packer = SessionPacker(api)
+    programs = [program(seid) for seid in range(1, n + 1)]
+    t = time.perf_counter()
+    rules = [tr.program_rules(p) for p in programs]
+    translate = per(n, time.perf_counter() - t)
+    t = time.perf_counter()
+    for seid, r in enumerate(rules, 1):
+        papi.pack(
+            {"_vl_msg_id": 1, "client_index": 0, "context": 1, "seid": seid, "op": 0}
+            | {"cookie": 1, "n_rules": len(r), "rules": r}
+        )
+    generic = per(n, time.perf_counter() - t)
+    t = time.perf_counter()
+    for seid, r in enumerate(rules, 1):
+        b = packer.rules(r)
+        packer.message(1, 0, 1, seid, 0, False, tr.bytes_cookie(b), len(r), b)
+    compiled = per(n, time.perf_counter() - t)
+    print(f"vpp datapath encode, {n} sessions (2 PDR, 2 FAR, 1 QER, 1 URR)")
+    print(f"  translate to rules          {translate:8.1f} us/session")
+    print(f"  pack, vpp_papi (baseline)   {generic:8.1f} us/session")
+    print(
+        f"  pack, precompiled + cookie  {compiled:8.1f} us/session "
+        f"({compiled / generic:.2f} x baseline)"
+    )
+
+
 def run(vpp: VppInstance, n: int) -> int:
     dp = VppDatapath(settings(vpp))
     dp.start()
     client = dp.client
     programs = [program(seid) for seid in range(1, n + 1)]
-    add_del = client._client.messages["upf_session_add_del"]  # vpp_papi's serializer
 
     t = time.perf_counter()
     for _ in range(n):
@@ -77,12 +119,6 @@ def run(vpp: VppInstance, n: int) -> int:
 
     t = time.perf_counter()
     for seid, p in enumerate(programs, 1):
-        msg = tr.session_message(seid, tr.OP_CREATE, p)
-        add_del.pack({"_vl_msg_id": 1, "client_index": 0, "context": 1, **msg})
-    encode = per(n, time.perf_counter() - t)
-
-    t = time.perf_counter()
-    for seid, p in enumerate(programs, 1):
         dp.install(seid, p)
     install_seq = per(n, time.perf_counter() - t)
     t = time.perf_counter()
@@ -90,11 +126,10 @@ def run(vpp: VppInstance, n: int) -> int:
         dp.remove(seid)
     remove_seq = per(n, time.perf_counter() - t)
 
-    calls = [
-        ("upf_session_add_del", tr.session_message(seid, tr.OP_CREATE, p))
-        for seid, p in enumerate(programs, 1)
-    ]
     t = time.perf_counter()
+    calls = [
+        dp._session_call(seid, tr.OP_CREATE, p)[0] for seid, p in enumerate(programs, 1)
+    ]
     results = client.call_many(calls, timeout=120)
     install_pipe = per(n, time.perf_counter() - t)
     failed = sum(isinstance(r, Exception) for r in results)
@@ -104,7 +139,9 @@ def run(vpp: VppInstance, n: int) -> int:
     print(
         f"  baseline control_ping      one by one {ping_seq:8.1f} us   pipelined {ping_pipe:8.1f} us"
     )
-    print(f"  encode (translate + pack)  {encode:8.1f} us/session")
+    print(
+        f"  packer: {'precompiled structs' if dp._packer else 'vpp_papi (not compiled)'}"
+    )
     print(
         f"  install one by one         {install_seq:8.1f} us/session "
         f"({install_seq / ping_seq:.2f} x ping)"
