@@ -1,9 +1,57 @@
+"""Fixtures of the vpp datapath's tests: upf.api's JSON, vpp_papi's serializers of it, a
+private VPP with the upf plugin; and (for the PFCP tests) the daemon tests' real pfcpd and
+SMF simulator fixtures, re-exported from tests/daemon_sessions/conftest.py."""
+
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from upf_api_json import Missing, find_upf_api_json, load
+from vpp_instance import Missing as VppMissing
+from vpp_instance import VppInstance
+
+DAEMON_TESTS = Path(__file__).resolve().parents[1] / "daemon_sessions"
+
+
+def _daemon_conftest() -> Any:
+    if str(DAEMON_TESTS) not in sys.path:
+        sys.path.insert(0, str(DAEMON_TESTS))
+    spec = importlib.util.spec_from_file_location(
+        "daemon_sessions_conftest", DAEMON_TESTS / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_daemon = _daemon_conftest()
+start_pfcpd = _daemon.start_pfcpd
+smf = _daemon.smf
+
+
+@pytest.fixture
+def vpp(tmp_path: Path) -> Iterator[VppInstance]:
+    """A private VPP with the upf plugin (skips naming what is missing)."""
+    if os.geteuid() != 0:
+        pytest.skip("VPP needs root")
+    try:
+        # (a short path: the API socket's name must fit sun_path)
+        instance = VppInstance(Path(f"/tmp/pfcpd-vpp-{os.getpid()}-{id(tmp_path) & 0xFFFF}"))
+    except VppMissing as exc:
+        pytest.skip(str(exc))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        print(instance.tail())
 
 
 @pytest.fixture(scope="session")

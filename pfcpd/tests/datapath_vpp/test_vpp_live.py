@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from vpp_instance import Missing, VppInstance
+from vpp_instance import VppInstance
 
 from pfcpd.datapath.interface import (
     ApplyAction,
@@ -62,22 +59,6 @@ def program(seid: int, teid: int | None = None) -> SessionProgram:
         qers=(Qer(1, mbr_ul=100_000_000, mbr_dl=100_000_000),),
         urrs=(Urr(1, volume_threshold=(10_000_000, 0, 0)),),
     )
-
-
-@pytest.fixture
-def vpp(tmp_path: Path) -> Iterator[VppInstance]:
-    if os.geteuid() != 0:
-        pytest.skip("VPP needs root")
-    try:
-        instance = VppInstance(Path(f"/tmp/pfcpd-vpp-{os.getpid()}-{id(tmp_path) & 0xFFFF}"))
-    except Missing as exc:
-        pytest.skip(str(exc))
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        print(instance.tail())
 
 
 def settings(vpp: VppInstance) -> VppDatapathSettings:
