@@ -266,3 +266,32 @@ def test_vpp_restart_reprograms_every_session() -> None:
     dp.install(9, program(0x109))  # accepted again
     assert 9 in vpp.sessions
     dp.close()
+
+
+def test_metrics_follow_the_connection() -> None:
+    from pfcpd.daemon.datapath_service import VppDatapathService
+    from pfcpd.metrics import Registry
+
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    registry = Registry()
+    VppDatapathService(dp).register_metrics(registry)
+
+    def value(name: str) -> str:
+        (line,) = [x for x in registry.render().splitlines() if x.startswith(name + " ")]
+        return line.split()[1]
+
+    assert value("pfcpd_vpp_connected") == "1"
+    client(dp).spawned.pop().close()
+    vpp.restart()
+    vpp.up = False
+    client(dp).lose()
+    assert value("pfcpd_vpp_connected") == "0"
+    vpp.up = True
+    asyncio.run(client(dp).spawned.pop())
+    assert (value("pfcpd_vpp_connected"), value("pfcpd_vpp_reconnects_total")) == ("1", "1")
+    assert value("pfcpd_vpp_program_failures_total") == "0"
+    assert value("pfcpd_vpp_unknown_events_total") == "0"
+    dp.close()

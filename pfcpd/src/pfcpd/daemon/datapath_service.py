@@ -20,6 +20,8 @@ from ..datapath.interface import Datapath, DatapathError
 from ..datapath.local.corelib import CoreLibNotFound
 from ..datapath.local.settings import LocalDatapathSettings, LocalUpf
 from ..datapath.vpp.settings import VppDatapathSettings
+from ..metrics import Gauge, ReadCounter, Registry
+from .packet_loop_metrics import register_packet_loop
 
 if TYPE_CHECKING:
     from ..datapath.vpp.datapath import VppDatapath
@@ -50,9 +52,9 @@ class DatapathService(abc.ABC):
     def start(self) -> None:
         """Start the packet I/O."""
 
-    def packet_counters(self) -> dict[str, int]:
-        """The packet loop's counts (none when pfcpd runs no packet loop)."""
-        return {}
+    @abc.abstractmethod
+    def register_metrics(self, registry: Registry) -> None:
+        """Export the datapath's own metrics."""
 
     @abc.abstractmethod
     def stop(self) -> None:
@@ -94,6 +96,9 @@ class LocalDatapathService(DatapathService):
         loop = self.upf.loop
         return loop.counters() if loop is not None else {}
 
+    def register_metrics(self, registry: Registry) -> None:
+        register_packet_loop(registry, self.packet_counters)
+
     def stop(self) -> None:
         """Stop the packet I/O (if started) and free the datapath."""
         self.upf.stop()
@@ -118,6 +123,33 @@ class VppDatapathService(DatapathService):
             self.vpp.start()
         except DatapathError as exc:
             raise DatapathStartError(f"vpp datapath: {exc}") from None
+
+    def register_metrics(self, registry: Registry) -> None:
+        vpp = self.vpp
+        for metric in (
+            Gauge(
+                "pfcpd_vpp_connected",
+                "1 while VPP's API answers and every session is programmed, 0 otherwise",
+                lambda: float(vpp.ready),
+            ),
+            ReadCounter(
+                "pfcpd_vpp_reconnects_total",
+                "VPP restarts after which every session was re-programmed",
+                lambda: float(vpp.reconnects),
+            ),
+            ReadCounter(
+                "pfcpd_vpp_program_failures_total",
+                "Sessions VPP refused while reconciling after a pfcpd restart or "
+                "re-programming after a VPP restart (each logged)",
+                lambda: float(vpp.program_failures),
+            ),
+            ReadCounter(
+                "pfcpd_vpp_unknown_events_total",
+                "Event records of the upf plugin of a type this pfcpd does not know (skipped)",
+                lambda: float(vpp.unknown_events),
+            ),
+        ):
+            registry.add(metric)
 
     def stop(self) -> None:
         """Disconnect from VPP; it keeps forwarding every session."""

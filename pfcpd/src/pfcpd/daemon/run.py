@@ -28,7 +28,6 @@ from .datapath_service import DatapathStartError, open_datapath
 from .gc_tuning import PeriodicFreeze
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
-from .packet_loop_metrics import register_packet_loop
 from .sd_notify import notify, reloading
 from .server import PfcpServer
 from .session_journal import SessionJournal
@@ -115,7 +114,7 @@ class Daemon:
             datapath.stop()
             log.error("cannot start: %s", exc)
             return 1
-        register_packet_loop(metrics.registry, datapath.packet_counters)
+        datapath.register_metrics(metrics.registry)
         self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)

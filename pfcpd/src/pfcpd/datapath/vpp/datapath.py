@@ -92,6 +92,7 @@ class VppDatapath(Datapath):
         self._closing = False
         self.unknown_events = 0
         self.reconnects = 0
+        self.program_failures = 0
         self.client = client_factory(
             settings.api_socket, settings.call_timeout, self._on_message, self._on_lost
         )
@@ -181,6 +182,7 @@ class VppDatapath(Datapath):
         calls += [(seid, self._session_call(seid, tr.OP_DELETE, None)[0]) for seid in orphans]
         results = self.client.call_many([c for _, c in calls], self._bulk_timeout(len(calls)))
         failed = self._log_failures(calls, results, "reconcile")
+        self.program_failures += failed
         kept = sum(1 for seid in self._programs if seid in self._held)
         log.info(
             "VPP reconciled in %.3f s: %d session(s) restored (%d VPP kept), %d deleted "
@@ -193,6 +195,11 @@ class VppDatapath(Datapath):
         )
         self._held = {}
         self.client.call_soon(lambda: self.client.spawn(self._refresh_usage()))
+
+    @property
+    def ready(self) -> bool:
+        """Connected, and every session programmed (false while VPP is away)."""
+        return self._ready
 
     # -- in the calling thread -------------------------------------------------------------
     def _check_ready(self) -> None:
@@ -402,7 +409,9 @@ class VppDatapath(Datapath):
             except DatapathError as exc:
                 log.error("re-program: session 0x%x: %s", seid, exc)
         results = await self.client.acall_many([c for _, c in calls])
-        return len(calls), self._log_failures(calls, results, "re-program")
+        failed = self._log_failures(calls, results, "re-program")
+        self.program_failures += failed
+        return len(calls), failed
 
     async def _read(self, seid: int, urr_id: int, reset: bool) -> Usage:
         if reset:
