@@ -220,6 +220,8 @@ def test_enums_match_the_interface(upf_api: dict[str, Any]) -> None:
         "UPF_API_SDF_TOS": tr.SDF_TOS,
         "UPF_API_SDF_SPI": tr.SDF_SPI,
         "UPF_API_SDF_FLOW_LABEL": tr.SDF_FLOW_LABEL,
+        "UPF_API_SDF_REMOTE_ADDR": tr.SDF_REMOTE_ADDR,
+        "UPF_API_SDF_UE_ADDR": tr.SDF_UE_ADDR,
     }
     assert _enum(upf_api, "upf_urr_triggers") == {
         "UPF_API_URR_VOLTH": tr.URR_VOLTH,
@@ -281,7 +283,14 @@ def test_the_serializer_carries_the_program(papi_messages: dict[str, Any]) -> No
     assert p2.network_instance == 1 and list(p2.urr_ids) == [1, 2, 3, 4]
     assert _net(p3.ue_ip) == UE6 and p3.sdf_count == 0
     s1, s2, s3 = sdfs
-    assert int(s1.flags) == tr.SDF_PROTO | tr.SDF_REMOTE_PORT | tr.SDF_UE_PORT | tr.SDF_TOS
+    assert int(s1.flags) == (
+        tr.SDF_PROTO
+        | tr.SDF_REMOTE_PORT
+        | tr.SDF_UE_PORT
+        | tr.SDF_TOS
+        | tr.SDF_REMOTE_ADDR
+        | tr.SDF_UE_ADDR
+    )
     assert s1.proto == 17 and _net(s1.remote) == ipaddress.ip_network("198.51.100.0/24")
     assert _net(s1.ue) == UE and (s1.remote_port_lo, s1.remote_port_hi) == (53, 53)
     assert (s1.ue_port_lo, s1.ue_port_hi, s1.tos, s1.tos_mask) == (1024, 65535, 0x20, 0xFC)
@@ -368,7 +377,9 @@ def test_events_of_an_upf_event(papi_messages: dict[str, Any]) -> None:
     )
     decoded, _ = msg.unpack(data, ntc=True)
     assert type(decoded).__name__ == "upf_event"  # what the datapath dispatches on
-    assert not hasattr(decoded, "context")  # (vpp_papi_async routes events by context)
+    # vpp_papi_async reads every message's context (an event's is 0: no request's) and its
+    # reader dies on a message without one.
+    assert decoded.context == 0
     events, unknown = tr.events_of(decoded)
     assert unknown == 0
     assert [(e.type, e.seid, e.id, e.value) for e in events] == [

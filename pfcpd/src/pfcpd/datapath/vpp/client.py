@@ -132,12 +132,14 @@ class ApiClient:
         return result
 
     def close(self) -> None:
-        """Disconnect and stop the thread."""
+        """Disconnect, end every task of the client's loop, stop its thread."""
         if self._thread.is_alive():
             with contextlib.suppress(DatapathError, concurrent.futures.CancelledError):
-                self.run(self._disconnect(), self.call_timeout)
+                self.run(self._shutdown(), self.call_timeout * 2)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the client's thread."""
@@ -199,9 +201,14 @@ class ApiClient:
                 log.exception("VPP event %s not handled", type(message).__name__)
 
     async def _watch(self, client: Any) -> None:
-        """Wait for the socket reader to end: VPP closed the connection."""
-        with contextlib.suppress(Exception):
+        """Wait for the socket reader to end: VPP closed the connection (or the reader
+        failed on a message: logged with its traceback, and handled as a lost connection)."""
+        try:
             await client.socket_task
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("vpp_papi's socket reader failed; reconnecting")
         if self._client is not client:
             return  # our own disconnect
         self._lost()
@@ -262,8 +269,8 @@ class ApiClient:
 
     async def _call(self, name: str, kwargs: dict[str, Any] | Packed) -> Any:
         reply = await self._send(name, kwargs)
-        if isinstance(reply, tuple):  # a dump: (control_ping_reply, details)
-            return reply
+        if type(reply) is tuple:  # a dump: (control_ping_reply, details); (replies are
+            return reply  # namedtuples: tuples too, but not of this exact type)
         return check_reply(name, reply)
 
     async def _call_many(self, calls: Sequence[Call]) -> list[Any]:
@@ -283,6 +290,13 @@ class ApiClient:
             except DatapathError as exc:
                 out.append(exc)
         return out
+
+    async def _shutdown(self) -> None:
+        await self._disconnect()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None

@@ -45,6 +45,8 @@ SDF_PROTO, SDF_REMOTE_PORT, SDF_UE_PORT, SDF_TOS, SDF_SPI, SDF_FLOW_LABEL = (
     0x10,
     0x20,
 )
+# remote / ue is a condition (an explicit 0.0.0.0/0 matches IPv4 only, as in the local core)
+SDF_REMOTE_ADDR, SDF_UE_ADDR = 0x40, 0x80
 # upf.api enumflag upf_urr_triggers
 URR_VOLTH, URR_VOLQU, URR_TIMTH, URR_TIMQU = 0x01, 0x02, 0x04, 0x08
 OHC_NONE, OHC_GTPU = 0, 1
@@ -88,6 +90,10 @@ def sdf_rule(f: SdfFilter, version: int) -> dict[str, Any]:
     fam = (f.remote or f.ue).version if (f.remote or f.ue) is not None else version  # type: ignore[union-attr]
     body["remote"] = f.remote if f.remote is not None else _any(fam)
     body["ue"] = f.ue if f.ue is not None else _any(fam)
+    if f.remote is not None:
+        flags |= SDF_REMOTE_ADDR
+    if f.ue is not None:
+        flags |= SDF_UE_ADDR
     if f.remote_ports is not None:
         flags |= SDF_REMOTE_PORT
         body["remote_port_lo"], body["remote_port_hi"] = f.remote_ports

@@ -1,0 +1,127 @@
+"""A stand-in for VPP's API socket server (socksvr), for testing `ApiClient` with the real
+vpp_papi_async client: VPP's framing (16-byte header, then the message), the connect
+handshake (sockclnt_create -> message table, get_api_json -> the API definitions), replies
+matched by context, dumps ended by the control_ping the client sends after them, events
+pushed unasked, and the socket closed under the client (a VPP crash). Messages are packed
+and unpacked with vpp_papi's serializer from the bundled memclnt.api.json and upf.api's
+JSON. What it answers to upf messages is recorded, not interpreted (fake_plugin models the
+plugin's behaviour).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+import json
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vpp_papi.vpp_papi_async import VPPApiJSONFiles
+
+FRAME = struct.Struct(">QII")
+CLIENT_CREATE_ID, CLIENT_CREATE_REPLY_ID = 15, 16  # fixed by vpp_papi's connect
+
+
+class FakeApiServer:
+    def __init__(self, path: Path, upf_api: dict[str, Any]) -> None:
+        memclnt = json.loads(
+            importlib.resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
+        )
+        self.modules = [memclnt, upf_api]
+        self.messages: dict[str, Any] = {}
+        for module in self.modules:
+            msgs, _ = VPPApiJSONFiles.process_json_str(json.dumps(copy.deepcopy(module)))
+            self.messages.update(msgs)
+        self.ids: dict[str, int] = {"sockclnt_create": CLIENT_CREATE_ID}
+        self.ids["sockclnt_create_reply"] = CLIENT_CREATE_REPLY_ID
+        for name in sorted(self.messages):
+            self.ids.setdefault(name, 100 + len(self.ids))
+        self.names = {i: n for n, i in self.ids.items()}
+        self.received: list[tuple[str, Any]] = []
+        self.handlers: dict[str, Callable[[Any], list[tuple[str, dict[str, Any]]]]] = {}
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(4)
+        self.conn: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    # -- test controls -------------------------------------------------------------------
+    def push(self, name: str, **fields: Any) -> None:
+        """Send a message nobody asked for (an event)."""
+        self._send(name, fields)
+
+    def drop(self) -> None:
+        """Close the client's connection: what a VPP crash looks like to it."""
+        with self._lock:
+            if self.conn is not None:
+                self.conn.shutdown(socket.SHUT_RDWR)
+                self.conn.close()
+                self.conn = None
+
+    def close(self) -> None:
+        self.drop()
+        self.listener.close()
+
+    # -- serving -------------------------------------------------------------------------
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.conn = conn
+            try:
+                while True:
+                    header = self._read(conn, FRAME.size)
+                    _, length, _ = FRAME.unpack(header)
+                    self._handle(self._read(conn, length))
+            except (OSError, EOFError):
+                pass
+
+    @staticmethod
+    def _read(conn: socket.socket, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def _send(self, name: str, fields: dict[str, Any]) -> None:
+        data = self.messages[name].pack({"_vl_msg_id": self.ids[name], **fields})
+        with self._lock:
+            if self.conn is not None:
+                self.conn.sendall(FRAME.pack(0, len(data), 0) + data)
+
+    def _handle(self, data: bytes) -> None:
+        (msg_id,) = struct.unpack_from(">H", data)
+        name = self.names[msg_id]
+        msg, _ = self.messages[name].unpack(data, ntc=True)
+        self.received.append((name, msg))
+        ctx = {"context": getattr(msg, "context", 0)}
+        if name == "sockclnt_create":
+            table = [
+                {"index": i, "name": f"{n}_{self.messages[n].crc[2:]}"} for n, i in self.ids.items()
+            ]
+            self._send(
+                "sockclnt_create_reply",
+                {**ctx, "response": 0, "index": 7, "count": len(table), "message_table": table},
+            )
+        elif name == "get_api_json":
+            self._send("get_api_json_reply", {**ctx, "retval": 0, "json": json.dumps(self.modules)})
+        elif name == "control_ping":
+            self._send("control_ping_reply", {**ctx, "retval": 0, "vpe_pid": 1})
+        elif name == "sockclnt_delete":
+            self._send("sockclnt_delete_reply", {**ctx, "response": 0})
+        elif name in self.handlers:
+            for reply, fields in self.handlers[name](msg):
+                self._send(reply, {**ctx, **fields})
