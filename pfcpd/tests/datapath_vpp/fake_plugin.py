@@ -1,5 +1,6 @@
 """A stand-in for VPP + the upf plugin behind `ApiClient`, behaving as upf.api documents
-(notes/upf-api.md): CREATE of an existing SEID fails with -81, MODIFY/DELETE/usage of a
+(notes/upf-api.md): CREATE of an existing SEID fails with -116 (VPP's
+ENTRY_ALREADY_EXISTS), MODIFY/DELETE/usage of a
 missing one with -6, DELETE returns the final usage of every URR, MODIFY keeps the counters
 of URRs that stay, ``upf_usage_get`` with reset zeroes them after reading.
 
@@ -19,7 +20,7 @@ from pfcpd.datapath.interface import DatapathError
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable, check_reply
 
-EEXIST, ENOENT = -81, -6
+EEXIST, ENOENT = tr.ENTRY_ALREADY_EXISTS, tr.NO_SUCH_ENTRY
 COUNTER_FIELDS = (
     "bytes_total",
     "bytes_ul",

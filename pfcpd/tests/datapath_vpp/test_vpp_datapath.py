@@ -175,14 +175,26 @@ def test_calls_after_start() -> None:
     dp.close()
 
 
-def test_refused_install_changes_nothing() -> None:
+def test_sessions_vpp_lost_or_kept_behind_pfcpds_back_are_made_right(caplog: Any) -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)
     dp.start()
     dp.install(0x30, program(0x100))
-    del vpp.sessions[0x30]  # VPP lost it behind pfcpd's back: MODIFY answers -6
+    del vpp.sessions[0x30]  # deleted in VPP's CLI: MODIFY answers -6, CREATE follows
+    dp.install(0x30, program(0x101))
+    assert vpp.sessions[0x30].cookie == dp._programs[0x30][1]
+    vpp.sessions[0x31] = type(vpp.sessions[0x30])(cookie=1)  # an orphan: CREATE answers -116
+    dp.install(0x31, program(0x102))
+    assert vpp.sessions[0x31].cookie == dp._programs[0x31][1]
+    assert [op for op in ops(vpp)[-4:]] == [
+        ("upf_session_add_del", 0x30, tr.OP_MODIFY),
+        ("upf_session_add_del", 0x30, tr.OP_CREATE),
+        ("upf_session_add_del", 0x31, tr.OP_CREATE),
+        ("upf_session_add_del", 0x31, tr.OP_MODIFY),
+    ]
+    vpp.sessions.clear()
     with pytest.raises(DatapathError, match="no such session"):
-        dp.install(0x30, program(0x101))
+        dp.remove(0x30)  # nothing to take back: the engine logs it
     dp.close()
 
 

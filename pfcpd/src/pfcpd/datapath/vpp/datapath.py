@@ -53,7 +53,7 @@ from pfcpd.datapath.interface import (
     Usage,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import ApiClient, Call, VppUnavailable
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 from pfcpd.datapath.vpp.wire import SessionPacker, Unsupported
 
@@ -62,6 +62,7 @@ log = logging.getLogger("pfcpd.datapath.vpp")
 RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
 REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
 ZERO_USAGE = Usage(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+_OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
 
 ClientFactory = Callable[..., ApiClient]
 
@@ -117,7 +118,20 @@ class VppDatapath(Datapath):
         self._check_ready()
         op = tr.OP_MODIFY if known else tr.OP_CREATE
         call, cookie = self._session_call(seid, op, program, send_end_marker)
-        self._do(call)
+        try:
+            self._do(call)
+        except VppCallError as exc:
+            # VPP's sessions differ from pfcpd's (an orphan left by a failed reconcile, a
+            # session deleted in VPP's CLI): make VPP's what pfcpd confirmed.
+            retry = {
+                (tr.OP_CREATE, tr.ENTRY_ALREADY_EXISTS): tr.OP_MODIFY,
+                (tr.OP_MODIFY, tr.NO_SUCH_ENTRY): tr.OP_CREATE,
+            }.get((op, exc.retval))
+            if retry is None:
+                raise
+            log.warning("session 0x%x: %s; sent again as %s", seid, exc, _OP_NAMES[retry])
+            call, cookie = self._session_call(seid, retry, program)
+            self._do(call)
         kept = {u.urr_id for u in program.urrs}
         with self._lock:
             self._programs[seid] = (program, cookie)

@@ -31,6 +31,8 @@ from pfcpd.datapath.interface import (
 
 # upf.api enum upf_session_op
 OP_CREATE, OP_MODIFY, OP_DELETE = 0, 1, 2
+# VPP's retvals (src/vnet/error.h) for a session that exists / does not
+ENTRY_ALREADY_EXISTS, NO_SUCH_ENTRY = -116, -6
 # upf.api enum upf_rule_kind: (kind value, union arm name)
 RULE_PDR, RULE_FAR, RULE_QER, RULE_URR, RULE_SDF, RULE_DUPL, RULE_BAR = range(7)
 RULE_ARMS = ("pdr", "far", "qer", "urr", "sdf", "dupl", "bar")
