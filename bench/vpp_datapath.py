@@ -9,7 +9,8 @@ N typical sessions (2 PDRs, 2 FARs, 1 QER, 1 URR: the session_rate.py shape) are
   one blocking round trip each, from the caller's thread through the client's loop);
 - installed pipelined: every CREATE sent at once through ApiClient.call_many, then every
   reply awaited (what the restore after a restart does);
-- removed one by one.
+- removed one by one;
+- their usage read once, pipelined (what one refresh of the usage cache costs).
 The baseline, in the same run and through the same client: control_ping round trips, one
 by one and pipelined (the API's floor: the same path with an empty message). Printed: us per
 session or call, and each as a ratio to its baseline.
@@ -133,6 +134,14 @@ def run(vpp: VppInstance, n: int) -> int:
     results = client.call_many(calls, timeout=120)
     install_pipe = per(n, time.perf_counter() - t)
     failed = sum(isinstance(r, Exception) for r in results)
+    usage_calls = [
+        ("upf_usage_get", {"seid": seid, "urr_id": 0, "reset": False})
+        for seid in range(1, n + 1)
+    ]
+    t = time.perf_counter()
+    usage = client.call_many(usage_calls, timeout=120)  # what one cache refresh costs
+    refresh = per(n, time.perf_counter() - t)
+    failed += sum(isinstance(r, Exception) for r in usage)
     dp.close()
 
     print(f"vpp datapath, {n} sessions (2 PDR, 2 FAR, 1 QER, 1 URR), private VPP")
@@ -151,6 +160,10 @@ def run(vpp: VppInstance, n: int) -> int:
         f"({install_pipe / ping_pipe:.2f} x pipelined ping){f', {failed} FAILED' if failed else ''}"
     )
     print(f"  remove one by one          {remove_seq:8.1f} us/session")
+    print(
+        f"  usage refresh (pipelined)  {refresh:8.1f} us/session "
+        f"({refresh / ping_pipe:.2f} x pipelined ping; the cache's cost per usage_refresh)"
+    )
     return 1 if failed else 0
 
 
