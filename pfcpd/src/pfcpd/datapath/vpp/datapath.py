@@ -229,7 +229,7 @@ class VppDatapath(Datapath):
             self._programs[seid] = (program, cookie)
         if held != cookie:
             self._deferred.append((seid, call))
-        if held is not None:  # the journal's baseline holds what VPP counted so far
+        if held is not None and program.urrs:  # the journal's baseline holds VPP's counts
             reset = {"seid": seid, "urr_id": 0, "reset": True}
             self._deferred.append((seid, ("upf_usage_get", reset)))
 
