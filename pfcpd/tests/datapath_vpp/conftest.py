@@ -72,3 +72,16 @@ def papi_messages(upf_api: dict[str, Any]) -> dict[str, Any]:
 
     messages, _ = VPPApiJSONFiles.process_json_str(json.dumps(upf_api))
     return messages
+
+
+@pytest.fixture(scope="session")
+def interface_api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """VPP's interface.api as JSON (skips naming what is missing)."""
+    from upf_api_json import vpp_api_json
+
+    try:
+        return load(
+            vpp_api_json("interface", "src/vnet/interface.api", tmp_path_factory.mktemp("api"))
+        )
+    except Missing as exc:
+        pytest.skip(str(exc))

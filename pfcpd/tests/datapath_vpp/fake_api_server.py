@@ -10,6 +10,7 @@ plugin's behaviour).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.resources
 import json
@@ -21,17 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from vpp_papi.vpp_papi_async import VPPApiJSONFiles
+from vpp_papi.vpp_serializer import FixedList
 
 FRAME = struct.Struct(">QII")
 CLIENT_CREATE_ID, CLIENT_CREATE_REPLY_ID = 15, 16  # fixed by vpp_papi's connect
 
 
 class FakeApiServer:
-    def __init__(self, path: Path, upf_api: dict[str, Any]) -> None:
+    def __init__(self, path: Path, modules: list[dict[str, Any]]) -> None:
+        """``modules``: the API modules served besides memclnt (upf, interface, ...)."""
         memclnt = json.loads(
             importlib.resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
         )
-        self.modules = [memclnt, upf_api]
+        self.modules = [memclnt, *modules]
         self.messages: dict[str, Any] = {}
         for module in self.modules:
             msgs, _ = VPPApiJSONFiles.process_json_str(json.dumps(copy.deepcopy(module)))
@@ -42,6 +45,8 @@ class FakeApiServer:
             self.ids.setdefault(name, 100 + len(self.ids))
         self.names = {i: n for n, i in self.ids.items()}
         self.received: list[tuple[str, Any]] = []
+        self.errors: list[Exception] = []  # what the stand-in failed on (tests assert none)
+        self.closed = 0  # connections ended
         self.handlers: dict[str, Callable[[Any], list[tuple[str, dict[str, Any]]]]] = {}
         self.path = path
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -54,8 +59,8 @@ class FakeApiServer:
 
     # -- test controls -------------------------------------------------------------------
     def push(self, name: str, **fields: Any) -> None:
-        """Send a message nobody asked for (an event)."""
-        self._send(name, fields)
+        """Send a message nobody asked for (an event) to the latest client."""
+        self._send(self.conn, name, fields)
 
     def drop(self) -> None:
         """Close the client's connection: what a VPP crash looks like to it."""
@@ -67,10 +72,15 @@ class FakeApiServer:
 
     def close(self) -> None:
         self.drop()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # (wakes the accepting thread)
         self.listener.close()
+        self._thread.join(5)
 
     # -- serving -------------------------------------------------------------------------
     def _serve(self) -> None:
+        """Accept clients; each is served by a thread of its own (pushes and drops go to the
+        latest)."""
         while True:
             try:
                 conn, _ = self.listener.accept()
@@ -78,13 +88,20 @@ class FakeApiServer:
                 return
             with self._lock:
                 self.conn = conn
-            try:
-                while True:
-                    header = self._read(conn, FRAME.size)
-                    _, length, _ = FRAME.unpack(header)
-                    self._handle(self._read(conn, length))
-            except (OSError, EOFError):
-                pass
+            threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        try:
+            while True:
+                header = self._read(conn, FRAME.size)
+                _, length, _ = FRAME.unpack(header)
+                self._handle(conn, self._read(conn, length))
+        except (OSError, EOFError):
+            pass
+        except Exception as exc:  # a bug of the stand-in or the test: the test sees it
+            self.errors.append(exc)
+        conn.close()
+        self.closed += 1
 
     @staticmethod
     def _read(conn: socket.socket, n: int) -> bytes:
@@ -96,13 +113,18 @@ class FakeApiServer:
             data += chunk
         return data
 
-    def _send(self, name: str, fields: dict[str, Any]) -> None:
-        data = self.messages[name].pack({"_vl_msg_id": self.ids[name], **fields})
+    def _send(self, conn: socket.socket | None, name: str, fields: dict[str, Any]) -> None:
+        msg = self.messages[name]
+        full = {"_vl_msg_id": self.ids[name], **fields}
+        for field, packer in zip(msg.fields, msg.packers, strict=True):
+            if field not in full and isinstance(packer, FixedList):
+                full[field] = [0] * packer.num  # (vpp_papi packs no default for these)
+        data = msg.pack(full)
         with self._lock:
-            if self.conn is not None:
-                self.conn.sendall(FRAME.pack(0, len(data), 0) + data)
+            if conn is not None:
+                conn.sendall(FRAME.pack(0, len(data), 0) + data)
 
-    def _handle(self, data: bytes) -> None:
+    def _handle(self, conn: socket.socket, data: bytes) -> None:
         (msg_id,) = struct.unpack_from(">H", data)
         name = self.names[msg_id]
         msg, _ = self.messages[name].unpack(data, ntc=True)
@@ -113,15 +135,18 @@ class FakeApiServer:
                 {"index": i, "name": f"{n}_{self.messages[n].crc[2:]}"} for n, i in self.ids.items()
             ]
             self._send(
+                conn,
                 "sockclnt_create_reply",
                 {**ctx, "response": 0, "index": 7, "count": len(table), "message_table": table},
             )
         elif name == "get_api_json":
-            self._send("get_api_json_reply", {**ctx, "retval": 0, "json": json.dumps(self.modules)})
+            self._send(
+                conn, "get_api_json_reply", {**ctx, "retval": 0, "json": json.dumps(self.modules)}
+            )
         elif name == "control_ping":
-            self._send("control_ping_reply", {**ctx, "retval": 0, "vpe_pid": 1})
+            self._send(conn, "control_ping_reply", {**ctx, "retval": 0, "vpe_pid": 1})
         elif name == "sockclnt_delete":
-            self._send("sockclnt_delete_reply", {**ctx, "response": 0})
+            self._send(conn, "sockclnt_delete_reply", {**ctx, "response": 0})
         elif name in self.handlers:
             for reply, fields in self.handlers[name](msg):
-                self._send(reply, {**ctx, **fields})
+                self._send(conn, reply, {**ctx, **fields})

@@ -21,7 +21,7 @@ from pfcpd.datapath.vpp.wire import SessionPacker
 
 @pytest.fixture
 def server(tmp_path: Path, upf_api: dict[str, Any]) -> Iterator[FakeApiServer]:
-    s = FakeApiServer(tmp_path / "api.sock", upf_api)
+    s = FakeApiServer(tmp_path / "api.sock", [upf_api])
     yield s
     s.close()
 

@@ -24,7 +24,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[3]
 INSTALLED = Path("/usr/share/vpp/api/plugins/upf.api.json")
 VPP_TAG = "v26.06"
-INCLUDES = ("src/vnet/interface_types.api", "src/vnet/ip/ip_types.api")
+INCLUDES = (
+    "src/vnet/interface_types.api",
+    "src/vnet/ip/ip_types.api",
+    "src/vnet/ethernet/ethernet_types.api",
+)
 GENERATOR = ("vppapigen.py", "vppapigen_json.py", "vppapigen_crc.py")
 
 
@@ -40,7 +44,7 @@ def upf_api_source() -> Path:
 
 
 def _generate(cmd: list[str], includedir: Path, source: Path, out: Path) -> Path:
-    target = out / "upf.api.json"
+    target = out / f"{source.stem}.api.json"
     done = subprocess.run(
         [
             *cmd,
@@ -95,6 +99,28 @@ def _from_vpp_source(repo: str, source: Path, out: Path) -> Path:
 
     cmd[0] = sys.executable
     return _generate(cmd, inc, source, out)
+
+
+def vpp_api_json(module: str, source_path: str, out: Path) -> Path:
+    """The JSON of one of VPP's own .api files (``module``, e.g. ``interface``; its path in
+    VPP's source, e.g. ``src/vnet/interface.api``): VPP's installed one, else generated from
+    the VPP source checkout ($VPP_SRC) like upf.api's."""
+    installed = Path(f"/usr/share/vpp/api/core/{module}.api.json")
+    if installed.is_file():
+        return installed
+    vpp_src = os.environ.get("VPP_SRC", "/work/.mirror/FDio+vpp/repo")
+    if not Path(vpp_src).exists():
+        raise Missing(f"VPP's {module}.api.json not installed and no VPP source (set VPP_SRC)")
+    done = subprocess.run(
+        ["git", "-C", vpp_src, "show", f"{VPP_TAG}:{source_path}"], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise Missing(f"VPP source {vpp_src}: no {VPP_TAG}:{source_path}")
+    work = out / module
+    work.mkdir(parents=True)
+    source = work / f"{module}.api"
+    source.write_text(done.stdout)
+    return _from_vpp_source(vpp_src, source, work)
 
 
 def find_upf_api_json() -> Path:
