@@ -186,3 +186,47 @@ def test_vpp_restart_reprograms_every_session(vpp: VppInstance, caplog: Any) -> 
         assert 99 in held(dp)
     finally:
         dp.close()
+
+
+def test_dl_data_report_event_from_vpp(vpp: VppInstance) -> None:
+    """A downlink packet for a session whose FAR buffers (BUFF|NOCP) makes the plugin report
+    it; the event arrives through want_upf_events as a DL_DATA_REPORT for the PDR."""
+    from pfcpd.datapath.interface import Bar, EventType
+
+    base = settings(vpp)
+    pg_settings = VppDatapathSettings.from_config(
+        {
+            "kind": "vpp",
+            "vpp": {
+                "api_socket": str(vpp.api_socket),
+                "connect_timeout": 10,
+                "call_timeout": 5,
+                "network_instances": {"internet": {"n6_interfaces": ["pg0"]}},
+            },
+        },
+        ["internet"],
+    )
+    assert base.api_socket == pg_settings.api_socket
+    ue = ipaddress.ip_network("10.45.0.7/32")
+    buffering = SessionProgram(
+        pdrs=(Pdr(2, 100, Interface.CORE, 2, ue_ip=ue),),
+        fars=(Far(2, ApplyAction.BUFF | ApplyAction.NOCP, Interface.ACCESS),),
+        bar=Bar(1),
+    )
+    dp = VppDatapath(pg_settings)
+    try:
+        dp.start()
+        dp.install(0x42, buffering)
+        vpp.cli(
+            "packet-generator new { name dl limit 1 size 64-64 interface pg0 node ip4-input "
+            "data { UDP: 198.51.100.1 -> 10.45.0.7 UDP: 1234 -> 5678 incrementing 8 } }"
+        )
+        vpp.cli("packet-generator enable-stream dl")
+        events: list[Any] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not events:
+            events += [e for e in dp.poll_events() if e.type == EventType.DL_DATA_REPORT]
+            time.sleep(0.05)
+        assert [(e.seid, e.id) for e in events] == [(0x42, 2)], vpp.cli("show errors")
+    finally:
+        dp.close()

@@ -1,6 +1,7 @@
 """A private VPP for the tests: its own startup.conf in a temporary directory (API socket,
 CLI socket, stats socket, shared memory prefix all its own; no DPDK, 4 KiB pages), the
-upf plugin loaded, loopback interfaces to bind. Started and stopped (or killed and started
+upf plugin loaded, loopback interfaces to bind, a packet-generator interface (pg0, up,
+198.51.100.254/24) to inject packets with. Started and stopped (or killed and started
 again, for the restart tests) by the test.
 
 What it needs, found as follows (a test skips naming what is missing):
@@ -70,7 +71,12 @@ class VppInstance:
 
     def startup_conf(self) -> str:
         setup = self.dir / "setup.cli"
-        setup.write_text("".join("create loopback interface\n" for _ in range(LOOPBACKS)))
+        setup.write_text(
+            "".join("create loopback interface\n" for _ in range(LOOPBACKS))
+            + "create packet-generator interface pg0\n"
+            + "set interface state pg0 up\n"
+            + "set interface ip address pg0 198.51.100.254/24\n"
+        )
         cpu = f"cpu {{ main-core 0 workers {self.workers} }}" if self.workers else ""
         return f"""
 unix {{ nodaemon cli-listen {self.cli_socket} log {self.log} startup-config {setup} }}
