@@ -64,6 +64,8 @@ def _rule(kind: int, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(what: str, value: int, limit: int) -> int:
+    """For u8/u16 fields, whose overflow a PFCP value can cause (u32/u64 ones are as wide as
+    their IEs: the serializer's struct refuses the impossible rest)."""
     if not 0 <= value <= limit:
         raise DatapathError(f"{what} {value} out of range (0-{limit})")
     return value
@@ -107,18 +109,18 @@ def sdf_rule(f: SdfFilter, version: int) -> dict[str, Any]:
         body["tos"], body["tos_mask"] = f.tos
     if f.spi is not None:
         flags |= SDF_SPI
-        body["spi"] = _check("SDF SPI", f.spi, MAX_U32)
+        body["spi"] = f.spi
     if f.flow_label is not None:
         flags |= SDF_FLOW_LABEL
-        body["flow_label"] = _check("SDF flow label", f.flow_label, MAX_U32)
+        body["flow_label"] = f.flow_label
     body["flags"] = flags
     return _rule(RULE_SDF, body)
 
 
 def pdr_rule(p: Pdr, sdf_first: int) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "pdr_id": _check("PDR ID", p.pdr_id, MAX_U32),
-        "precedence": _check("precedence", p.precedence, MAX_U32),
+        "pdr_id": p.pdr_id,
+        "precedence": p.precedence,
         "source_interface": int(p.source_interface),
         "has_fteid": p.local_fteid is not None,
         "has_ue_ip": p.ue_ip is not None,
@@ -128,7 +130,7 @@ def pdr_rule(p: Pdr, sdf_first: int) -> dict[str, Any]:
         if p.outer_header_removal is None
         else _check("outer header removal", p.outer_header_removal, NONE_U8 - 1),
         "network_instance": _check("network instance", p.network_instance, MAX_U16),
-        "far_id": _check("FAR ID", p.far_id, MAX_U32),
+        "far_id": p.far_id,
         "qer_ids": _padded(p.qer_ids, MAX_QER_PER_PDR, f"PDR {p.pdr_id} QERs"),
         "urr_ids": _padded(p.urr_ids, MAX_URR_PER_PDR, f"PDR {p.pdr_id} URRs"),
         "sdf_first": _check("SDF filters", sdf_first, MAX_U16),
@@ -136,7 +138,6 @@ def pdr_rule(p: Pdr, sdf_first: int) -> dict[str, Any]:
     }
     if p.local_fteid is not None:
         body["fteid_addr"], body["teid"] = p.local_fteid
-        _check("TEID", p.local_fteid[1], MAX_U32)
     if p.ue_ip is not None:
         body["ue_ip"] = p.ue_ip
     return _rule(RULE_PDR, body)
@@ -150,7 +151,7 @@ def dupl_rule(far_id: int, d: DuplicatingParameters) -> dict[str, Any]:
         "dscp": NONE_U8 if d.dscp is None else _check("DSCP", d.dscp, 63),
         "port": _check("duplication port", d.port, MAX_U16),
         "forwarding_policy": _check("forwarding policy", d.forwarding_policy, MAX_U16),
-        "teid": _check("TEID", d.teid, MAX_U32),
+        "teid": d.teid,
     }
     if d.encap != DuplicateEncap.NONE:
         if d.peer is None or d.source is None:
@@ -161,7 +162,7 @@ def dupl_rule(far_id: int, d: DuplicatingParameters) -> dict[str, Any]:
 
 def far_rule(f: Far, dupl_first: int) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "far_id": _check("FAR ID", f.far_id, MAX_U32),
+        "far_id": f.far_id,
         "apply_action": int(f.apply_action),
         "destination_interface": int(f.destination_interface),
         "network_instance": _check("network instance", f.network_instance, MAX_U16),
@@ -176,7 +177,7 @@ def far_rule(f: Far, dupl_first: int) -> dict[str, Any]:
         if f.ohc_source is None:
             raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
         peer, teid = f.outer_header_creation
-        body["ohc"], body["ohc_teid"] = OHC_GTPU, _check("TEID", teid, MAX_U32)
+        body["ohc"], body["ohc_teid"] = OHC_GTPU, teid
         body["ohc_peer"], body["ohc_src"] = peer, f.ohc_source
     if f.redirect is not None:
         kind, server = f.redirect
@@ -195,16 +196,16 @@ def qer_rule(q: Qer) -> dict[str, Any]:
     return _rule(
         RULE_QER,
         {
-            "qer_id": _check("QER ID", q.qer_id, MAX_U32),
+            "qer_id": q.qer_id,
             "gate_ul_closed": not q.gate_ul_open,
             "gate_dl_closed": not q.gate_dl_open,
             "qfi": _check("QFI", q.qfi or 0, 63),
             "rqi": q.rqi,
-            "burst_bytes": _check("burst", q.burst_bytes, MAX_U32),
-            "mbr_ul": _check("MBR", q.mbr_ul, MAX_U64),
-            "mbr_dl": _check("MBR", q.mbr_dl, MAX_U64),
-            "gbr_ul": _check("GBR", q.gbr_ul, MAX_U64),
-            "gbr_dl": _check("GBR", q.gbr_dl, MAX_U64),
+            "burst_bytes": q.burst_bytes,
+            "mbr_ul": q.mbr_ul,
+            "mbr_dl": q.mbr_dl,
+            "gbr_ul": q.gbr_ul,
+            "gbr_dl": q.gbr_dl,
         },
     )
 
@@ -222,7 +223,7 @@ def urr_rule(u: Urr) -> dict[str, Any]:
     return _rule(
         RULE_URR,
         {
-            "urr_id": _check("URR ID", u.urr_id, MAX_U32),
+            "urr_id": u.urr_id,
             "triggers": triggers,
             "drop_on_quota": u.drop_on_quota,
             "measurement_method": 0,
@@ -257,9 +258,9 @@ def program_rules(program: SessionProgram) -> list[dict[str, Any]]:
             _rule(
                 RULE_BAR,
                 {
-                    "bar_id": _check("BAR ID", b.bar_id, MAX_U32),
+                    "bar_id": b.bar_id,
                     "max_pkts": _check("BAR packets", b.max_packets, MAX_U16),
-                    "max_bytes": _check("BAR bytes", b.max_bytes, MAX_U32),
+                    "max_bytes": b.max_bytes,
                     "duration_ns": b.duration_ns,
                 },
             )
