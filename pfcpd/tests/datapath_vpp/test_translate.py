@@ -494,3 +494,16 @@ def test_precompiled_packer_writes_vpp_papis_bytes(
             packer.rules(msg["rules"]),
         )
         assert ours == papi
+
+
+def test_values_too_wide_for_upf_api_are_refused(upf_api: dict[str, Any]) -> None:
+    """u32 fields are not range-checked by the translation: the packer's structs refuse a
+    value that does not fit (the datapath turns it into a DatapathError)."""
+    import struct
+
+    from pfcpd.datapath.vpp.wire import SessionPacker
+
+    packer = SessionPacker(upf_api)
+    wide = SessionProgram(pdrs=(Pdr(2**32, 1, Interface.ACCESS, 1),), fars=())
+    with pytest.raises(struct.error):
+        packer.rules(tr.program_rules(wide))
