@@ -7,6 +7,7 @@ precompiled packer; usage, events, a pfcpd restart and a VPP crash run as in pro
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from fake_api_server import FakeApiServer
 from fake_plugin import FakeVpp
 from test_vpp_datapath import program
 
-from pfcpd.datapath.interface import EventType
+from pfcpd.datapath.interface import DatapathError, EventType, Urr
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
@@ -130,6 +131,9 @@ def test_a_session_through_the_stack(stack: tuple[FakeApiServer, FakeVpp]) -> No
         assert wait(lambda: bool(events.extend(dp.poll_events()) or events))
         assert [(e.type, e.seid, e.id) for e in events] == [(EventType.USAGE_QUOTA, 0x10, 2)]
         assert dp.ready  # (an event without a context field would have ended the reader)
+        wide = dataclasses.replace(program(0x100), urrs=(Urr(2**32),))
+        with pytest.raises(DatapathError, match="too large for upf.api"):
+            dp.install(0x10, wide)  # refused before anything is sent: nothing changes
         vpp.count(0x10, 2, 5)
         assert dp.remove(0x10)[2].bytes_total == 5
         assert vpp.sessions == {}
