@@ -66,7 +66,8 @@ class FakeApiServer:
         """Close the client's connection: what a VPP crash looks like to it."""
         with self._lock:
             if self.conn is not None:
-                self.conn.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):  # (the client may have closed it)
+                    self.conn.shutdown(socket.SHUT_RDWR)
                 self.conn.close()
                 self.conn = None
 
