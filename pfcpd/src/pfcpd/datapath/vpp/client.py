@@ -172,7 +172,8 @@ class ApiClient:
         events: asyncio.Queue[Any] = asyncio.Queue()
         try:
             rv = await client.connect(CLIENT_NAME, events)
-        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+        except Exception as exc:  # (socket errors, or VPP gone in the middle of the handshake)
+            _abandon(client)
             raise VppUnavailable(f"cannot connect to VPP at {self.socket_path}: {exc}") from None
         if rv != 0:
             raise VppUnavailable(f"cannot connect to VPP at {self.socket_path} (no socket)")
@@ -181,9 +182,17 @@ class ApiClient:
         self.connected = True
         self._spawn(self._consume(events))
         self._spawn(self._watch(client))
-        reply = await self._call("get_api_json", {})
+        try:
+            reply = await self._call("get_api_json", {})
+            modules = json.loads(reply.json)
+        except Exception as exc:
+            self._client, self.connected = None, False
+            for task in list(self._tasks):
+                task.cancel()
+            _abandon(client)
+            raise VppUnavailable(f"VPP at {self.socket_path}: no API definitions: {exc}") from None
         self._modules = {}
-        for module in json.loads(reply.json):
+        for module in modules:
             if isinstance(module, dict) and isinstance(module.get("module"), str):
                 self._modules[module["module"]] = module
 
@@ -306,3 +315,14 @@ class ApiClient:
         if client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), self.call_timeout)
+
+
+def _abandon(client: Any) -> None:
+    """Stop what a vpp_papi_async client started (its tasks, its socket)."""
+    for name in ("socket_task", "queue_task"):
+        task = getattr(client, name, None)
+        if task is not None:
+            task.cancel()
+    writer = getattr(client, "writer", None)
+    if writer is not None:
+        writer.close()
