@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_api_server import FakeApiServer, serve_plugin
+from fake_plugin import FakeVpp
 from upf_api_json import Missing, find_upf_api_json, load
 from vpp_instance import Missing as VppMissing
 from vpp_instance import VppInstance
@@ -85,3 +87,15 @@ def interface_api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         )
     except Missing as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, upf_api: dict[str, Any], interface_api: dict[str, Any]
+) -> Iterator[tuple[FakeApiServer, FakeVpp]]:
+    server = FakeApiServer(tmp_path / "api.sock", [interface_api, upf_api])
+    vpp = FakeVpp()
+    serve_plugin(server, vpp)
+    yield server, vpp
+    server.close()
+    assert not server.errors, server.errors

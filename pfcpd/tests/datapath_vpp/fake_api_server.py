@@ -19,8 +19,10 @@ import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from fake_plugin import FakeVpp
 from vpp_papi.vpp_papi_async import VPPApiJSONFiles
 from vpp_papi.vpp_serializer import FixedList
 
@@ -151,3 +153,53 @@ class FakeApiServer:
         elif name in self.handlers:
             for reply, fields in self.handlers[name](msg):
                 self._send(conn, reply, {**ctx, **fields})
+
+
+HANDLED = (
+    "sw_interface_dump",
+    "upf_nwi_add_del",
+    "upf_interface_dump",
+    "upf_interface_add_del",
+    "want_upf_events",
+    "upf_session_dump",
+    "upf_session_add_del",
+    "upf_usage_get",
+    "upf_session_drop_buffered",
+)
+
+
+def plain(value: Any) -> Any:
+    """A decoded message as dicts and lists (what FakeVpp reads)."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def fields(obj: Any) -> dict[str, Any]:
+    """A FakeVpp answer as message fields, array lengths added."""
+    out = {}
+    for key, value in vars(obj).items():
+        if isinstance(value, list):
+            out[f"n_{key}"] = len(value)
+            value = [fields(v) if isinstance(v, SimpleNamespace) else v for v in value]
+        out[key] = value
+    return out
+
+
+def serve_plugin(server: FakeApiServer, vpp: FakeVpp) -> None:
+    """Answer the upf and interface requests ``server`` receives as ``vpp`` says."""
+
+    def handler(name: str) -> Callable[[Any], list[tuple[str, dict[str, Any]]]]:
+        def handle(msg: Any) -> list[tuple[str, dict[str, Any]]]:
+            answer = vpp.handle(name, plain(msg))
+            if isinstance(answer, tuple):  # a dump: the details (the client's ping ends it)
+                details = name.replace("_dump", "_details")
+                return [(details, fields(d)) for d in answer[1]]
+            return [(f"{name}_reply", fields(answer))]
+
+        return handle
+
+    for name in HANDLED:
+        server.handlers[name] = handler(name)

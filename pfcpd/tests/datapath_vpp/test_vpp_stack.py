@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,65 +21,6 @@ from pfcpd.datapath.interface import DatapathError, EventType, Urr
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
-
-HANDLED = (
-    "sw_interface_dump",
-    "upf_nwi_add_del",
-    "upf_interface_dump",
-    "upf_interface_add_del",
-    "want_upf_events",
-    "upf_session_dump",
-    "upf_session_add_del",
-    "upf_usage_get",
-    "upf_session_drop_buffered",
-)
-
-
-def plain(value: Any) -> Any:
-    """A decoded message as dicts and lists (what FakeVpp reads)."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def fields(obj: Any) -> dict[str, Any]:
-    """A FakeVpp answer as message fields, array lengths added."""
-    out = {}
-    for key, value in vars(obj).items():
-        if isinstance(value, list):
-            out[f"n_{key}"] = len(value)
-            value = [fields(v) if isinstance(v, SimpleNamespace) else v for v in value]
-        out[key] = value
-    return out
-
-
-def bridge(server: FakeApiServer, vpp: FakeVpp) -> None:
-    def handler(name: str) -> Callable[[Any], list[tuple[str, dict[str, Any]]]]:
-        def handle(msg: Any) -> list[tuple[str, dict[str, Any]]]:
-            answer = vpp.handle(name, plain(msg))
-            if isinstance(answer, tuple):  # a dump: the details (the client's ping ends it)
-                details = name.replace("_dump", "_details")
-                return [(details, fields(d)) for d in answer[1]]
-            return [(f"{name}_reply", fields(answer))]
-
-        return handle
-
-    for name in HANDLED:
-        server.handlers[name] = handler(name)
-
-
-@pytest.fixture
-def stack(
-    tmp_path: Path, upf_api: dict[str, Any], interface_api: dict[str, Any]
-) -> Iterator[tuple[FakeApiServer, FakeVpp]]:
-    server = FakeApiServer(tmp_path / "api.sock", [interface_api, upf_api])
-    vpp = FakeVpp()
-    bridge(server, vpp)
-    yield server, vpp
-    server.close()
-    assert not server.errors, server.errors
 
 
 def settings(server: FakeApiServer) -> VppDatapathSettings:

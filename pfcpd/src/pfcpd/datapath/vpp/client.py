@@ -223,6 +223,8 @@ class ApiClient:
         self._lost()
 
     def _lost(self) -> None:
+        if self._client is not None:
+            _abandon(self._client)
         self.connected = False
         self._client = None
         for future in list(self._pending):
@@ -315,6 +317,7 @@ class ApiClient:
         if client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), self.call_timeout)
+            _abandon(client)
 
 
 def _abandon(client: Any) -> None:
