@@ -69,7 +69,7 @@ def test_a_session_through_the_stack(stack: tuple[FakeApiServer, FakeVpp]) -> No
         events: list[Any] = []
         assert wait(lambda: bool(events.extend(dp.poll_events()) or events))
         assert [(e.type, e.seid, e.id) for e in events] == [(EventType.USAGE_QUOTA, 0x10, 2)]
-        assert dp.ready  # (an event without a context field would have ended the reader)
+        assert dp.ready  # (the event did not end vpp_papi_async's reader)
         wide = dataclasses.replace(program(0x100), urrs=(Urr(2**32),))
         with pytest.raises(DatapathError, match=r"does not fit upf\.api"):
             dp.install(0x10, wide)  # refused before anything is sent: nothing changes

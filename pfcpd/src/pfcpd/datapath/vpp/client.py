@@ -166,7 +166,7 @@ class ApiClient:
     async def _connect(self) -> None:
         if self.connected:
             return
-        client = self._papi.VPPApiClient(
+        client = _client_class(self._papi)(
             server_address=self.socket_path, read_timeout=self.call_timeout
         )
         events: asyncio.Queue[Any] = asyncio.Queue()
@@ -329,3 +329,39 @@ def _abandon(client: Any) -> None:
     writer = getattr(client, "writer", None)
     if writer is not None:
         writer.close()
+
+
+_CLASSES: dict[Any, Any] = {}
+
+
+def _client_class(papi: Any) -> Any:
+    """vpp_papi_async's client, reading messages without a context field too.
+
+    Its socket reader reads ``context`` of every message it receives, outside any error
+    handling, so an event message without one (VPP's events have none: they carry
+    client_index and pid) ends the reader. Such messages are handed to it as a subclass
+    of their tuple with ``context = 0``: no request uses context 0 (vpp_papi counts from
+    1), so the reader queues them as events, under their own name."""
+    cls = _CLASSES.get(papi)
+    if cls is None:
+
+        class Client(papi.VPPApiClient):  # type: ignore[misc]
+            def decode_incoming_msg(self, msg: bytes, no_type_conversion: bool = False) -> Any:
+                decoded = super().decode_incoming_msg(msg, no_type_conversion)
+                if decoded is not None and not hasattr(decoded, "context"):
+                    decoded = _with_context(decoded)
+                return decoded
+
+        cls = _CLASSES[papi] = Client
+    return cls
+
+
+_WITH_CONTEXT: dict[type, type] = {}
+
+
+def _with_context(message: Any) -> Any:
+    kind = type(message)
+    sub = _WITH_CONTEXT.get(kind)
+    if sub is None:
+        sub = _WITH_CONTEXT[kind] = type(kind.__name__, (kind,), {"__slots__": (), "context": 0})
+    return sub(*message)
