@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import logging
 from typing import Any
 
 import pytest
@@ -306,4 +307,32 @@ def test_metrics_follow_the_connection() -> None:
     assert (value("pfcpd_vpp_connected"), value("pfcpd_vpp_reconnects_total")) == ("1", "1")
     assert value("pfcpd_vpp_program_failures_total") == "0"
     assert value("pfcpd_vpp_unknown_events_total") == "0"
+    dp.close()
+
+
+def test_vpp_back_without_an_interface_waits_for_it(caplog: Any) -> None:
+    """VPP restarted without an interface the configuration names: the datapath keeps
+    trying, logs the problem once, and recovers when the interface is there."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    client(dp).spawned.pop().close()
+    vpp.restart()
+    del vpp.interfaces["host-n6"]
+    client(dp).lose()
+    recover = client(dp).spawned.pop()
+
+    async def until_recovered() -> None:
+        task = asyncio.ensure_future(recover)
+        await asyncio.sleep(1.2)  # two attempts (one each RECONNECT_INTERVAL)
+        assert not dp.ready
+        vpp.interfaces["host-n6"] = 2
+        await asyncio.wait_for(task, 5)
+
+    with caplog.at_level(logging.ERROR, logger="pfcpd.datapath.vpp"):
+        asyncio.run(until_recovered())
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "no interface 'host-n6'" in errors[0]
+    assert dp.ready and set(vpp.sessions) == {1}
     dp.close()

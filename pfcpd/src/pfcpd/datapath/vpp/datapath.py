@@ -379,6 +379,7 @@ class VppDatapath(Datapath):
         self.client.spawn(self._recover(time.monotonic()))
 
     async def _recover(self, lost_at: float) -> None:
+        reported = ""  # the last setup error logged (each new one is logged once)
         while not self._closing:
             try:
                 await self.client.aconnect()
@@ -390,7 +391,9 @@ class VppDatapath(Datapath):
                 held = await self._setup()
                 n, failed = await self._reprogram(held)
             except (DatapathError, VppStartError) as exc:
-                log.error("VPP is back but cannot be set up: %s; retrying", exc)
+                if str(exc) != reported:
+                    reported = str(exc)
+                    log.error("VPP is back but cannot be set up: %s; retrying", exc)
                 await asyncio.sleep(RECONNECT_INTERVAL)
                 continue
             self.reconnects += 1
