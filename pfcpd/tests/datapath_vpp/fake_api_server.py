@@ -164,6 +164,7 @@ HANDLED = (
     "upf_session_dump",
     "upf_session_add_del",
     "upf_usage_get",
+    "upf_session_usage_dump",
     "upf_session_drop_buffered",
 )
 

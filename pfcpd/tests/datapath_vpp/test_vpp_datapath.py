@@ -199,8 +199,11 @@ def test_sessions_vpp_lost_or_kept_behind_pfcpds_back_are_made_right(caplog: Any
     dp.close()
 
 
-def test_refresh_fills_the_cache_but_never_undoes_a_reset() -> None:
+@pytest.mark.parametrize("usage_dump", [True, False], ids=["usage dump", "per session"])
+def test_refresh_fills_the_cache_but_never_undoes_a_reset(usage_dump: bool) -> None:
     vpp = FakeVpp()
+    if not usage_dump:
+        vpp.missing.add("upf_session_usage_dump")  # an older plugin
     dp = open_datapath(vpp)
     dp.start()
     dp.install(0x40, program(0x100))
@@ -208,15 +211,25 @@ def test_refresh_fills_the_cache_but_never_undoes_a_reset() -> None:
     vpp.count(0x40, 1, 100)
     vpp.count(0x41, 1, 200)
     refresh = client(dp).spawned.pop()
-    real = client(dp).acall_many
+    real_call, real_many = client(dp).acall, client(dp).acall_many
 
-    async def reset_meanwhile(calls: Any) -> list[Any]:
-        replies = await real(calls)
+    async def then_reset() -> None:
         # a usage report resets 0x41 after the refresh read it, before it is applied
         await dp._read(0x41, 1, reset=True)
+
+    async def call(name: str, **kwargs: Any) -> Any:
+        reply = await real_call(name, **kwargs)
+        if name == "upf_session_usage_dump":
+            await then_reset()
+        return reply
+
+    async def call_many(calls: Any) -> list[Any]:
+        replies = await real_many(calls)
+        await then_reset()
         return replies
 
-    client(dp).acall_many = reset_meanwhile  # type: ignore[method-assign]
+    client(dp).acall = call  # type: ignore[method-assign]
+    client(dp).acall_many = call_many  # type: ignore[method-assign]
     dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.01)
 
     async def one_round() -> None:
@@ -225,6 +238,8 @@ def test_refresh_fills_the_cache_but_never_undoes_a_reset() -> None:
         task.cancel()
 
     asyncio.run(one_round())
+    reads = [name for name, _ in vpp.calls if name.startswith("upf_session_usage_dump")]
+    assert len(reads) == (1 if usage_dump else 0)
     assert vpp.calls[-1][0] == "upf_usage_get"  # (the reset)
     n = len(vpp.calls)
     assert dp.read_usage(0x40, 1).bytes_total == 100  # from the refresh: no call

@@ -41,7 +41,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pfcpd.datapath.interface import (
@@ -443,21 +443,46 @@ class VppDatapath(Datapath):
         return found
 
     async def _refresh_usage(self) -> None:
-        """Refresh the usage cache every usage_refresh seconds while connected."""
+        """Refresh the usage cache every usage_refresh seconds while connected: one
+        upf_session_usage_dump of every session (a plugin without it: one pipelined
+        upf_usage_get per session)."""
+        dump = True
         while self._ready and not self._closing:
-            with self._lock:
-                seids = [s for s, (p, _) in self._programs.items() if p.urrs]
-            for i in range(0, len(seids), REFRESH_CHUNK):
-                chunk = seids[i : i + REFRESH_CHUNK]
-                seq = self._reset_seq
-                calls = [("upf_usage_get", {"seid": s, "urr_id": 0, "reset": False}) for s in chunk]
-                results = await self.client.acall_many(calls)
-                for seid, result in zip(chunk, results, strict=True):
-                    if isinstance(result, Exception) or self._last_reset.get(seid, 0) > seq:
-                        continue  # failed, or maybe read before a reset: the next one
-                    if seid in self._programs:
-                        self._usage[seid] = tr.usages_of(result)
+            seq = self._reset_seq
+            if dump:
+                try:
+                    _, details = await self.client.acall(
+                        "upf_session_usage_dump", seid=tr.ALL_SESSIONS
+                    )
+                    self._apply_usage(seq, ((int(d.seid), d) for d in details))
+                except VppUnavailable:
+                    return
+                except DatapathError as exc:
+                    log.warning("usage refresh: %s; reading each session instead", exc)
+                    dump = False
+            if not dump:
+                await self._refresh_each()
             await asyncio.sleep(self.settings.usage_refresh)
+
+    async def _refresh_each(self) -> None:
+        with self._lock:
+            seids = [s for s, (p, _) in self._programs.items() if p.urrs]
+        for i in range(0, len(seids), REFRESH_CHUNK):
+            chunk = seids[i : i + REFRESH_CHUNK]
+            seq = self._reset_seq
+            calls: list[Call] = [
+                ("upf_usage_get", {"seid": s, "urr_id": 0, "reset": False}) for s in chunk
+            ]
+            results = await self.client.acall_many(calls)
+            read = zip(chunk, results, strict=True)
+            self._apply_usage(seq, ((s, r) for s, r in read if not isinstance(r, Exception)))
+
+    def _apply_usage(self, seq: int, replies: Iterable[tuple[int, Any]]) -> None:
+        """Cache the usage read when ``_reset_seq`` was ``seq``; not for a session reset since
+        (its counts may have been read before the reset: the next refresh has them)."""
+        for seid, reply in replies:
+            if self._last_reset.get(seid, 0) <= seq and seid in self._programs:
+                self._usage[seid] = tr.usages_of(reply)
 
     def _compile_packer(self) -> SessionPacker | None:
         api = self.client.message_definitions("upf")
