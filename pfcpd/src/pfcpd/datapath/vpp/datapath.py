@@ -6,7 +6,8 @@ one round trip per PFCP transaction), made synchronously from pfcpd's event loop
 
 Usage: reads without reset (the engine's checkpoints, START/STOP watching, ``show
 sessions``) are answered from a cache that the client's thread refreshes every
-``usage_refresh`` seconds with pipelined ``upf_usage_get`` calls; only reads with reset
+``usage_refresh`` seconds with one ``upf_session_usage_dump`` (a plugin without it: one
+pipelined ``upf_usage_get`` per session); only reads with reset
 (usage reports) and the first read of a session wait for VPP. A refresh that may have been
 read before a reset is not applied (resets and refreshes are ordered in the client's
 thread).
