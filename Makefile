@@ -70,6 +70,7 @@ bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
 	$(VPY) bench/pfcp_node.py
 	$(VPY) bench/session_rate.py
+	$(VPY) bench/vpp_datapath.py
 
 # upf_plugin/core: C rule engine. build/core = normal build (libupfcore.so for pfcpd's local
 # datapath tests, core_bench); build/core-release = Release (-O3, -Werror: what the optimizer

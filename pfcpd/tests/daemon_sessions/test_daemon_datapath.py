@@ -34,10 +34,14 @@ def run_pfcpd(tmp: Path, overrides: dict[str, object]) -> subprocess.CompletedPr
     )
 
 
-def test_vpp_datapath_is_refused_by_run(tmp_path: Path) -> None:
-    proc = run_pfcpd(tmp_path, {"datapath": {"kind": "vpp"}})
+def test_vpp_datapath_without_vpp_is_a_clear_start_error(tmp_path: Path) -> None:
+    """kind vpp builds the vpp datapath: with no VPP behind the API socket, pfcpd says so
+    after connect_timeout and exits 1."""
+    sock = tmp_path / "no-vpp" / "api.sock"
+    vpp = {"api_socket": str(sock), "connect_timeout": 1}
+    proc = run_pfcpd(tmp_path, {"datapath": {"kind": "vpp", "vpp": vpp}})
     assert proc.returncode == 1
-    assert "datapath.kind vpp: this pfcpd has no such datapath yet" in proc.stderr
+    assert f"vpp datapath: VPP did not answer at {sock} within 1 s" in proc.stderr
 
 
 def test_n3_port_in_use_is_a_clear_start_error(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from .datapath_service import DatapathStartError, open_datapath
 from .gc_tuning import PeriodicFreeze
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
-from .packet_loop_metrics import register_core_counters, register_packet_loop
 from .sd_notify import notify, reloading
 from .server import PfcpServer
 from .session_journal import SessionJournal
@@ -115,11 +114,7 @@ class Daemon:
             datapath.stop()
             log.error("cannot start: %s", exc)
             return 1
-        register_packet_loop(metrics.registry, datapath.packet_counters)
-        core = datapath.upf.datapath
-        register_core_counters(
-            metrics.registry, core.counters, core.core.drop_names, core.core.malformed_names
-        )
+        datapath.register_metrics(metrics.registry)
         metrics.registry.add_process_metrics()
         self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
         await server.start()

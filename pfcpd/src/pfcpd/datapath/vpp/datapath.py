@@ -1,0 +1,531 @@
+"""`VppDatapath`: the Datapath interface on the UPF plugin inside VPP.
+
+Calls: one ``upf_session_add_del`` per install/remove (the whole program in one message,
+one round trip per PFCP transaction), made synchronously from pfcpd's event loop through
+`client.ApiClient` (its own thread and asyncio loop).
+
+Usage: reads without reset (the engine's checkpoints, START/STOP watching, ``show
+sessions``) are answered from a cache that the client's thread refreshes every
+``usage_refresh`` seconds with one ``upf_session_usage_dump`` (a plugin without it: one
+pipelined ``upf_usage_get`` per session); only reads with reset
+(usage reports) and the first read of a session wait for VPP. A refresh that may have been
+read before a reset is not applied (resets and refreshes are ordered in the client's
+thread).
+
+Events: ``want_upf_events`` at connect; ``upf_event`` messages are turned into
+DatapathEvents in the client's thread and handed over by `poll_events` (never blocks).
+
+pfcpd restart: VPP keeps its sessions. At construction the datapath dumps VPP's sessions
+(SEID and cookie, a digest of the rules sent). The engine then restores its journal:
+those installs are deferred, and `start` sends them all at once (pipelined): a session
+VPP holds with the same cookie is left as it is, one with another cookie is modified, a
+missing one is created, and a session VPP holds that the journal does not have is deleted.
+Packets keep flowing all along. The URR counters of the sessions VPP kept are reset,
+because the journal's usage baseline already holds what they counted up to the engine's
+last checkpoint: the usage counted since that checkpoint (``checkpoint_interval``, 1 s)
+is not reported, as with the local datapath (see docs/pfcpd.md).
+
+VPP restart: the API socket closes; every call fails at once with VppUnavailable (the
+engine answers the PFCP request with a rule creation/modification failure), and the
+client's thread reconnects every 0.5 s. When VPP answers again, it re-binds the network
+instances and interfaces, subscribes to events again and re-programs every session
+(pipelined), then accepts calls again; it logs how long VPP was away and how long the
+re-programming took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pfcpd.datapath.interface import (
+    Datapath,
+    DatapathError,
+    DatapathEvent,
+    SessionCounters,
+    SessionProgram,
+    Usage,
+)
+from pfcpd.datapath.vpp import translate as tr
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
+from pfcpd.datapath.vpp.settings import VppDatapathSettings
+from pfcpd.datapath.vpp.wire import SessionPacker, Unsupported
+
+log = logging.getLogger("pfcpd.datapath.vpp")
+
+RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
+REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
+ZERO_USAGE = Usage(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+_OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
+
+ClientFactory = Callable[..., ApiClient]
+
+
+class VppStartError(Exception):
+    """VPP cannot be used as configured (interface missing, plugin absent, ...)."""
+
+
+class VppDatapath(Datapath):
+    """Connects (waiting up to ``connect_timeout``), binds the interfaces, subscribes to
+    events and dumps VPP's sessions; then the engine restores into it, then `start`."""
+
+    def __init__(
+        self, settings: VppDatapathSettings, client_factory: ClientFactory = ApiClient
+    ) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._programs: dict[int, tuple[SessionProgram, int]] = {}  # SEID -> (program, cookie)
+        self._usage: dict[int, dict[int, Usage]] = {}  # the cache; written in the client thread
+        self._reset_seq = 0
+        self._last_reset: dict[int, int] = {}  # SEID -> _reset_seq of its last reset
+        self._events: collections.deque[DatapathEvent] = collections.deque()
+        self._restoring = True
+        self._held: dict[int, int] = {}  # SEID -> cookie VPP held at connect
+        # The plugin's clock (VPP's vlib time, ns) minus time.monotonic_ns(), from the
+        # now_ns of the last usage reply: Usage.first/last_packet_ns are in the plugin's clock.
+        self._clock_offset = 0
+        self._deferred: list[tuple[int, Call]] = []  # (SEID, call)
+        self._packer: SessionPacker | None = None
+        self._ready = False
+        self._closing = False
+        self.unknown_events = 0
+        self.reconnects = 0
+        self.program_failures = 0
+        self.client = client_factory(
+            settings.api_socket, settings.call_timeout, self._on_message, self._on_lost
+        )
+        try:
+            self._connect_at_start()
+            self._held = self.client.run(self._setup(), settings.call_timeout * 10)
+        except BaseException:
+            self.client.close()
+            raise
+        self._ready = True
+        log.info(
+            "VPP at %s: connected; it holds %d session(s)", settings.api_socket, len(self._held)
+        )
+
+    # -- Datapath interface -------------------------------------------------------------
+    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+        with self._lock:
+            known = seid in self._programs
+        if self._restoring:
+            self._defer(seid, program)
+            return
+        self._check_ready()
+        op = tr.OP_MODIFY if known else tr.OP_CREATE
+        call, cookie = self._session_call(seid, op, program, send_end_marker)
+        try:
+            self._do(call)
+        except VppCallError as exc:
+            # VPP's sessions differ from pfcpd's (an orphan left by a failed reconcile, a
+            # session deleted in VPP's CLI): make VPP's what pfcpd confirmed.
+            retry = {
+                (tr.OP_CREATE, tr.ENTRY_ALREADY_EXISTS): tr.OP_MODIFY,
+                (tr.OP_MODIFY, tr.NO_SUCH_ENTRY): tr.OP_CREATE,
+            }.get((op, exc.retval))
+            if retry is None:
+                raise
+            log.warning("session 0x%x: %s; sent again as %s", seid, exc, _OP_NAMES[retry])
+            call, cookie = self._session_call(seid, retry, program)
+            self._do(call)
+        kept = {u.urr_id for u in program.urrs}
+        with self._lock:
+            self._programs[seid] = (program, cookie)
+        cache = self._usage.get(seid)
+        if cache is not None:
+            for urr_id in [u for u in cache if u not in kept]:
+                cache.pop(urr_id, None)
+
+    def remove(self, seid: int) -> dict[int, Usage]:
+        with self._lock:
+            entry = self._programs.pop(seid, None)
+        self._usage.pop(seid, None)
+        if entry is None:
+            raise DatapathError(f"session 0x{seid:x} not installed")
+        self._check_ready()
+        reply = self._do(self._session_call(seid, tr.OP_DELETE, None)[0])
+        self._note_clock(reply)
+        return tr.usages_of(reply)
+
+    def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
+        with self._lock:
+            entry = self._programs.get(seid)
+        if entry is None:
+            raise DatapathError(f"session 0x{seid:x} not installed")
+        if not reset:
+            cached = self._usage.get(seid, {}).get(urr_id)
+            if cached is not None:
+                return cached
+        self._check_ready()
+        usage: Usage = self.client.run(self._read(seid, urr_id, reset), self.settings.call_timeout)
+        return usage
+
+    def poll_events(self) -> list[DatapathEvent]:
+        out = []
+        while self._events:
+            out.append(self._events.popleft())
+        return out
+
+    def drop_buffered(self, seid: int) -> int:
+        try:
+            self._check_ready()
+            reply = self.client.call("upf_session_drop_buffered", seid=seid)
+        except DatapathError as exc:
+            log.warning("session 0x%x: buffered packets not dropped: %s", seid, exc)
+            return 0
+        return int(reply.n_dropped)
+
+    def close(self) -> None:
+        """Disconnect; VPP keeps every session (a pfcpd restart reconciles with them)."""
+        self._closing = True
+        self._ready = False
+        self.client.close()
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """End of the restore: send the deferred installs and delete what VPP holds that
+        the journal does not (pipelined); then refresh usage in the background."""
+        started = time.monotonic()
+        with self._lock:
+            self._restoring = False
+            calls, self._deferred = self._deferred, []
+            orphans = [seid for seid in self._held if seid not in self._programs]
+        calls += [(seid, self._session_call(seid, tr.OP_DELETE, None)[0]) for seid in orphans]
+        results = self.client.call_many([c for _, c in calls], self._bulk_timeout(len(calls)))
+        failed = self._log_failures(calls, results, "reconcile")
+        self.program_failures += failed
+        kept = sum(1 for seid in self._programs if seid in self._held)
+        log.info(
+            "VPP reconciled in %.3f s: %d session(s) restored (%d VPP kept), %d deleted "
+            "(not in the journal), %d failed",
+            time.monotonic() - started,
+            len(self._programs),
+            kept,
+            len(orphans),
+            failed,
+        )
+        self._held = {}
+        self.client.call_soon(lambda: self.client.spawn(self._refresh_usage()))
+
+    @property
+    def ready(self) -> bool:
+        """Connected, and every session programmed (false while VPP is away)."""
+        return self._ready
+
+    # -- in the calling thread -------------------------------------------------------------
+    def _check_ready(self) -> None:
+        if not self._ready:
+            raise VppUnavailable("VPP is not connected (restarting?)")
+
+    def _defer(self, seid: int, program: SessionProgram) -> None:
+        """A restore install: sent by `start` (only what VPP does not hold already)."""
+        held = self._held.get(seid)
+        op = tr.OP_CREATE if held is None else tr.OP_MODIFY
+        call, cookie = self._session_call(seid, op, program)
+        with self._lock:
+            self._programs[seid] = (program, cookie)
+        if held != cookie:
+            self._deferred.append((seid, call))
+        if held is not None and program.urrs:  # the journal's baseline holds VPP's counts
+            reset = {"seid": seid, "urr_id": 0, "reset": True}
+            self._deferred.append((seid, ("upf_usage_get", reset)))
+
+    def _session_call(
+        self, seid: int, op: int, program: SessionProgram | None, send_end_marker: bool = False
+    ) -> tuple[Call, int]:
+        """upf_session_add_del for ``program`` and its cookie; packed with the precompiled
+        structs when they compiled, else as arguments for vpp_papi's serializer."""
+        packer = self._packer
+        if packer is None:
+            msg = tr.session_message(seid, op, program, send_end_marker)
+            return ("upf_session_add_del", msg), int(msg["cookie"])
+        rules = tr.program_rules(program) if program is not None and op != tr.OP_DELETE else []
+        try:
+            packed = packer.rules(rules)
+        except struct.error as exc:
+            raise DatapathError(
+                f"session 0x{seid:x}: a value does not fit upf.api: {exc}"
+            ) from None
+        cookie = tr.bytes_cookie(packed) if rules else 0
+        sndem = send_end_marker and op == tr.OP_MODIFY
+        n = len(rules)
+
+        def build(msg_id: int, client_index: int, context: int) -> bytes:
+            return packer.message(msg_id, client_index, context, seid, op, sndem, cookie, n, packed)
+
+        return ("upf_session_add_del", build), cookie
+
+    def _do(self, call: Call) -> Any:
+        name, args = call
+        if callable(args):
+            return self.client.call_packed(name, args)
+        return self.client.call(name, **args)
+
+    def _connect_at_start(self) -> None:
+        deadline = time.monotonic() + self.settings.connect_timeout
+        waiting = False
+        while True:
+            try:
+                self.client.connect()
+                return
+            except VppUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise VppStartError(
+                        f"VPP did not answer at {self.settings.api_socket} within "
+                        f"{self.settings.connect_timeout:g} s: {exc}"
+                    ) from None
+                if not waiting:
+                    log.info("waiting for VPP at %s: %s", self.settings.api_socket, exc)
+                    waiting = True
+                time.sleep(RECONNECT_INTERVAL)
+
+    def _bulk_timeout(self, n: int) -> float:
+        return self.settings.call_timeout + n * 0.001
+
+    @staticmethod
+    def _log_failures(calls: list[tuple[int, Call]], results: list[Any], what: str) -> int:
+        failed = 0
+        for (seid, (name, _)), result in zip(calls, results, strict=True):
+            if isinstance(result, Exception):
+                failed += 1
+                log.error("%s: %s of session 0x%x failed: %s", what, name, seid, result)
+        return failed
+
+    # -- in the client's thread ------------------------------------------------------------
+    async def _setup(self) -> dict[int, int]:
+        """Bind network instances and interfaces, subscribe to events; VPP's sessions."""
+        await self._bind()
+        await self.client.acall("want_upf_events", enable=True, pid=os.getpid())
+        self._packer = self._compile_packer()
+        _, details = await self.client.acall("upf_session_dump", seid=tr.ALL_SESSIONS)
+        return {int(d.seid): int(d.cookie) for d in details}
+
+    async def _bind(self) -> None:
+        s = self.settings
+        _, ifaces = await self.client.acall("sw_interface_dump", name_filter_valid=False)
+        index = {str(i.interface_name): int(i.sw_if_index) for i in ifaces}
+        wanted: dict[int, tuple[int, int]] = {}  # sw_if_index -> (role, network instance)
+        missing = []
+        for role, names, ni in [
+            (tr.ROLE_N3, s.n3_interfaces, 0),
+            (tr.ROLE_N9, s.n9_interfaces, 0),
+        ] + [(tr.ROLE_N6, inst.n6_interfaces, i) for i, inst in enumerate(s.instances)]:
+            for name in names:
+                if name not in index:
+                    missing.append(name)
+                else:
+                    wanted[index[name]] = (role, ni)
+        if missing:
+            raise VppStartError(
+                f"VPP has no interface {', '.join(map(repr, missing))} (datapath.vpp; "
+                f"VPP has: {', '.join(sorted(index)) or 'none'})"
+            )
+        for i, inst in enumerate(s.instances):
+            await self.client.acall(
+                "upf_nwi_add_del",
+                is_add=True,
+                network_instance=i,
+                ip4_table_id=inst.ip4_table_id,
+                ip6_table_id=inst.ip6_table_id,
+            )
+            if not inst.n6_interfaces:
+                log.warning(
+                    "network instance %s has no N6 interface in VPP: no downlink enters it",
+                    inst.name,
+                )
+        _, bound = await self.client.acall("upf_interface_dump")
+        have = {int(b.sw_if_index): (int(b.role), int(b.network_instance)) for b in bound}
+        for sw_if_index, (role, ni) in have.items():
+            if wanted.get(sw_if_index) != (role, ni):
+                await self.client.acall(
+                    "upf_interface_add_del",
+                    is_add=False,
+                    sw_if_index=sw_if_index,
+                    role=role,
+                    network_instance=ni,
+                )
+        for sw_if_index, (role, ni) in wanted.items():
+            if have.get(sw_if_index) != (role, ni):
+                await self.client.acall(
+                    "upf_interface_add_del",
+                    is_add=True,
+                    sw_if_index=sw_if_index,
+                    role=role,
+                    network_instance=ni,
+                )
+
+    def _on_message(self, message: Any) -> None:
+        if type(message).__name__ != "upf_event":
+            log.debug("VPP message %s ignored", type(message).__name__)
+            return
+        events, unknown = tr.events_of(message)
+        self._events.extend(events)
+        if unknown:
+            self.unknown_events += unknown
+            log.warning("%d VPP event(s) of unknown type skipped", unknown)
+
+    def _on_lost(self) -> None:
+        if self._closing:
+            return
+        self._ready = False
+        log.warning(
+            "VPP closed the API connection (stopped or restarted): %d session(s) to "
+            "re-program when it is back; PFCP changes are refused until then",
+            len(self._programs),
+        )
+        self.client.spawn(self._recover(time.monotonic()))
+
+    async def _recover(self, lost_at: float) -> None:
+        reported = ""  # the last setup error logged (each new one is logged once)
+        while not self._closing:
+            try:
+                await self.client.aconnect()
+            except (TimeoutError, VppUnavailable):
+                await asyncio.sleep(RECONNECT_INTERVAL)
+                continue
+            back_at = time.monotonic()
+            try:
+                held = await self._setup()
+                n, failed = await self._reprogram(held)
+            except (DatapathError, VppStartError) as exc:
+                if str(exc) != reported:
+                    reported = str(exc)
+                    log.error("VPP is back but cannot be set up: %s; retrying", exc)
+                await asyncio.sleep(RECONNECT_INTERVAL)
+                continue
+            self.reconnects += 1
+            self._ready = True
+            log.warning(
+                "VPP back after %.3f s: %d session(s) re-programmed in %.3f s (%d failed)",
+                back_at - lost_at,
+                n,
+                time.monotonic() - back_at,
+                failed,
+            )
+            self.client.spawn(self._refresh_usage())
+            return
+
+    async def _reprogram(self, held: dict[int, int]) -> tuple[int, int]:
+        with self._lock:
+            programs = dict(self._programs)
+        self._usage.clear()
+        calls = [
+            (seid, self._session_call(seid, tr.OP_DELETE, None)[0])
+            for seid in held
+            if seid not in programs
+        ]
+        for seid, (program, cookie) in programs.items():
+            if held.get(seid) == cookie:
+                continue
+            op = tr.OP_MODIFY if seid in held else tr.OP_CREATE
+            try:
+                calls.append((seid, self._session_call(seid, op, program)[0]))
+            except DatapathError as exc:
+                log.error("re-program: session 0x%x: %s", seid, exc)
+        results = await self.client.acall_many([c for _, c in calls])
+        failed = self._log_failures(calls, results, "re-program")
+        self.program_failures += failed
+        return len(calls), failed
+
+    async def _read(self, seid: int, urr_id: int, reset: bool) -> Usage:
+        if reset:
+            self._reset_seq += 1
+            self._last_reset[seid] = self._reset_seq
+        reply = await self.client.acall("upf_usage_get", seid=seid, urr_id=urr_id, reset=reset)
+        self._note_clock(reply)
+        found = tr.usages_of(reply).get(urr_id)
+        if found is None:
+            raise DatapathError(f"session 0x{seid:x}: URR {urr_id} unknown to VPP")
+        cache = self._usage.setdefault(seid, {})
+        cache[urr_id] = ZERO_USAGE if reset else found
+        return found
+
+    async def _refresh_usage(self) -> None:
+        """Refresh the usage cache every usage_refresh seconds while connected: one
+        upf_session_usage_dump of every session (a plugin without it: one pipelined
+        upf_usage_get per session)."""
+        dump = True
+        while self._ready and not self._closing:
+            seq = self._reset_seq
+            if dump:
+                try:
+                    _, details = await self.client.acall(
+                        "upf_session_usage_dump", seid=tr.ALL_SESSIONS
+                    )
+                    self._apply_usage(seq, ((int(d.seid), d) for d in details))
+                except VppUnavailable:
+                    return
+                except DatapathError as exc:
+                    log.warning("usage refresh: %s; reading each session instead", exc)
+                    dump = False
+            if not dump:
+                await self._refresh_each()
+            await asyncio.sleep(self.settings.usage_refresh)
+
+    async def _refresh_each(self) -> None:
+        with self._lock:
+            seids = [s for s, (p, _) in self._programs.items() if p.urrs]
+        for i in range(0, len(seids), REFRESH_CHUNK):
+            chunk = seids[i : i + REFRESH_CHUNK]
+            seq = self._reset_seq
+            calls: list[Call] = [
+                ("upf_usage_get", {"seid": s, "urr_id": 0, "reset": False}) for s in chunk
+            ]
+            results = await self.client.acall_many(calls)
+            read = zip(chunk, results, strict=True)
+            self._apply_usage(seq, ((s, r) for s, r in read if not isinstance(r, Exception)))
+
+    def _apply_usage(self, seq: int, replies: Iterable[tuple[int, Any]]) -> None:
+        """Cache the usage read when ``_reset_seq`` was ``seq``; not for a session reset since
+        (its counts may have been read before the reset: the next refresh has them)."""
+        for seid, reply in replies:
+            self._note_clock(reply)
+            if self._last_reset.get(seid, 0) <= seq and seid in self._programs:
+                self._usage[seid] = tr.usages_of(reply)
+
+    def _note_clock(self, reply: Any) -> None:
+        now = getattr(reply, "now_ns", None)
+        if isinstance(now, int) and now > 0:
+            self._clock_offset = now - time.monotonic_ns()
+
+    def now_ns(self) -> int:
+        """The plugin's clock, estimated from the last reply that carried it (its error is that
+        reply's transit time, well under a millisecond over the local API socket)."""
+        return time.monotonic_ns() + self._clock_offset
+
+    def _compile_packer(self) -> SessionPacker | None:
+        api = self.client.message_definitions("upf")
+        if api is None:
+            return None
+        try:
+            return SessionPacker(api)
+        except Unsupported as exc:
+            log.warning("upf.api not compiled (%s): vpp_papi's serializer packs sessions", exc)
+            return None
+
+    # -- operators -------------------------------------------------------------------------
+    def counters(self) -> SessionCounters:
+        """The plugin's datapath-wide counters (upf_counters_get)."""
+        self._check_ready()
+        reply = self.client.call("upf_counters_get")
+        out = SessionCounters()
+        for c in reply.counters:
+            kind, index, name, value = int(c.kind), int(c.index), str(c.name), int(c.value)
+            if kind == 0:
+                if index == 0:
+                    out.rx_ul = value
+                else:
+                    out.rx_dl = value
+            elif kind == 1 and value:
+                out.malformed[name] = value
+            elif kind == 2 and value:
+                out.drops[name] = value
+        return out

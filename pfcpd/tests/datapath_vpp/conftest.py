@@ -1,0 +1,101 @@
+"""Fixtures of the vpp datapath's tests: upf.api's JSON, vpp_papi's serializers of it, a
+private VPP with the upf plugin; and (for the PFCP tests) the daemon tests' real pfcpd and
+SMF simulator fixtures, re-exported from tests/daemon_sessions/conftest.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_api_server import FakeApiServer, serve_plugin
+from fake_plugin import FakeVpp
+from upf_api_json import Missing, find_upf_api_json, load
+from vpp_instance import Missing as VppMissing
+from vpp_instance import VppInstance
+
+DAEMON_TESTS = Path(__file__).resolve().parents[1] / "daemon_sessions"
+
+
+def _daemon_conftest() -> Any:
+    if str(DAEMON_TESTS) not in sys.path:
+        sys.path.insert(0, str(DAEMON_TESTS))
+    spec = importlib.util.spec_from_file_location(
+        "daemon_sessions_conftest", DAEMON_TESTS / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_daemon = _daemon_conftest()
+start_pfcpd = _daemon.start_pfcpd
+smf = _daemon.smf
+
+
+@pytest.fixture
+def vpp(tmp_path: Path) -> Iterator[VppInstance]:
+    """A private VPP with the upf plugin (skips naming what is missing)."""
+    if os.geteuid() != 0:
+        pytest.skip("VPP needs root")
+    try:
+        # (a short path: the API socket's name must fit sun_path)
+        instance = VppInstance(Path(f"/tmp/pfcpd-vpp-{os.getpid()}-{id(tmp_path) & 0xFFFF}"))
+    except VppMissing as exc:
+        pytest.skip(str(exc))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        print(instance.tail())
+
+
+@pytest.fixture(scope="session")
+def upf_api() -> dict[str, Any]:
+    """upf.api as vppapigen's JSON (skips, naming what is missing, when it cannot be had)."""
+    try:
+        return load(find_upf_api_json())
+    except Missing as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def papi_messages(upf_api: dict[str, Any]) -> dict[str, Any]:
+    """vpp_papi's serializers (VPPMessage) of upf.api's messages."""
+    import json
+
+    from vpp_papi.vpp_papi_async import VPPApiJSONFiles
+
+    messages, _ = VPPApiJSONFiles.process_json_str(json.dumps(upf_api))
+    return messages
+
+
+@pytest.fixture(scope="session")
+def interface_api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """VPP's interface.api as JSON (skips naming what is missing)."""
+    from upf_api_json import vpp_api_json
+
+    try:
+        return load(
+            vpp_api_json("interface", "src/vnet/interface.api", tmp_path_factory.mktemp("api"))
+        )
+    except Missing as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, upf_api: dict[str, Any], interface_api: dict[str, Any]
+) -> Iterator[tuple[FakeApiServer, FakeVpp]]:
+    server = FakeApiServer(tmp_path / "api.sock", [interface_api, upf_api])
+    vpp = FakeVpp()
+    serve_plugin(server, vpp)
+    yield server, vpp
+    server.close()
+    assert not server.errors, server.errors

@@ -1,0 +1,245 @@
+"""A stand-in for VPP + the upf plugin behind `ApiClient`, behaving as upf.api documents
+(notes/upf-api.md): CREATE of an existing SEID fails with -116 (VPP's
+ENTRY_ALREADY_EXISTS), MODIFY/DELETE/usage of a
+missing one with -6, DELETE returns the final usage of every URR, MODIFY keeps the counters
+of URRs that stay, ``upf_usage_get`` with reset zeroes them after reading.
+
+It tests the driver's decisions (what it sends when, reconciliation, recovery), not the
+wire format: test_translate checks that against upf.api, and test_vpp_live against VPP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from pfcpd.datapath.interface import DatapathError
+from pfcpd.datapath.vpp import translate as tr
+from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable, check_reply
+
+EEXIST, ENOENT = tr.ENTRY_ALREADY_EXISTS, tr.NO_SUCH_ENTRY
+COUNTER_FIELDS = (
+    "bytes_total",
+    "bytes_ul",
+    "bytes_dl",
+    "pkts_total",
+    "pkts_ul",
+    "pkts_dl",
+    "dropped_dl_pkts",
+    "dropped_dl_bytes",
+    "first_ns",
+    "last_ns",
+    "start_ns",
+)
+
+
+def usage_record(urr_id: int, counts: dict[str, int]) -> SimpleNamespace:
+    return SimpleNamespace(urr_id=urr_id, flags=0, **{k: counts.get(k, 0) for k in COUNTER_FIELDS})
+
+
+@dataclass
+class FakeSession:
+    cookie: int
+    urrs: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+class FakeVpp:
+    """The plugin's state: sessions, bindings, interfaces; and a log of calls."""
+
+    def __init__(self, interfaces: Sequence[str] = ("host-n3", "host-n6")) -> None:
+        self.interfaces = {name: i + 1 for i, name in enumerate(interfaces)}
+        self.sessions: dict[int, FakeSession] = {}
+        self.nwis: dict[int, tuple[int, int]] = {}
+        self.bound: dict[int, tuple[int, int]] = {}
+        self.subscribed = False
+        self.missing: set[str] = set()  # messages this plugin version does not have
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.up = True
+
+    def restart(self) -> None:
+        """VPP restarted: everything it held is gone."""
+        self.sessions.clear()
+        self.nwis.clear()
+        self.bound.clear()
+        self.subscribed = False
+
+    def count(self, seid: int, urr_id: int, n: int) -> None:
+        """``n`` bytes (one packet) counted by a URR."""
+        c = self.sessions[seid].urrs[urr_id]
+        c["bytes_total"] = c.get("bytes_total", 0) + n
+        c["pkts_total"] = c.get("pkts_total", 0) + 1
+
+    def handle(self, name: str, args: dict[str, Any]) -> Any:
+        if name in self.missing:  # (as ApiClient says of a message VPP does not have)
+            raise DatapathError(f"VPP has no API message {name}")
+        self.calls.append((name, args))
+        handler: Callable[[dict[str, Any]], Any] = getattr(self, f"_{name}")
+        return handler(args)
+
+    def _sw_interface_dump(self, args: dict[str, Any]) -> Any:
+        details = [
+            SimpleNamespace(interface_name=name, sw_if_index=idx)
+            for name, idx in self.interfaces.items()
+        ]
+        return SimpleNamespace(retval=0), details
+
+    def _upf_nwi_add_del(self, args: dict[str, Any]) -> Any:
+        self.nwis[args["network_instance"]] = (args["ip4_table_id"], args["ip6_table_id"])
+        return SimpleNamespace(retval=0)
+
+    def _upf_interface_dump(self, args: dict[str, Any]) -> Any:
+        details = [
+            SimpleNamespace(sw_if_index=i, role=r, network_instance=n)
+            for i, (r, n) in self.bound.items()
+        ]
+        return SimpleNamespace(retval=0), details
+
+    def _upf_interface_add_del(self, args: dict[str, Any]) -> Any:
+        if args["is_add"]:
+            self.bound[args["sw_if_index"]] = (args["role"], args["network_instance"])
+        else:
+            self.bound.pop(args["sw_if_index"], None)
+        return SimpleNamespace(retval=0)
+
+    def _want_upf_events(self, args: dict[str, Any]) -> Any:
+        self.subscribed = bool(args["enable"])
+        return SimpleNamespace(retval=0)
+
+    def _upf_session_dump(self, args: dict[str, Any]) -> Any:
+        details = [SimpleNamespace(seid=s, cookie=x.cookie) for s, x in self.sessions.items()]
+        return SimpleNamespace(retval=0), details
+
+    def _upf_session_add_del(self, args: dict[str, Any]) -> Any:
+        seid, op = args["seid"], args["op"]
+        session = self.sessions.get(seid)
+        if op == tr.OP_CREATE and session is not None:
+            return SimpleNamespace(retval=EEXIST, error="session exists", usage=[])
+        if op != tr.OP_CREATE and session is None:
+            return SimpleNamespace(retval=ENOENT, error="no such session", usage=[])
+        if op == tr.OP_DELETE:
+            assert session is not None
+            del self.sessions[seid]
+            usage = [usage_record(u, c) for u, c in session.urrs.items()]
+            return SimpleNamespace(retval=0, error="", usage=usage)
+        urr_ids = [r["r"]["urr"]["urr_id"] for r in args["rules"] if r["kind"] == tr.RULE_URR]
+        old = session.urrs if session is not None else {}
+        self.sessions[seid] = FakeSession(args["cookie"], {u: old.get(u, {}) for u in urr_ids})
+        dropped = [usage_record(u, c) for u, c in old.items() if u not in urr_ids]
+        return SimpleNamespace(retval=0, error="", usage=dropped)
+
+    def _upf_usage_get(self, args: dict[str, Any]) -> Any:
+        session = self.sessions.get(args["seid"])
+        if session is None:
+            return SimpleNamespace(retval=ENOENT, usage=[])
+        ids = [args["urr_id"]] if args["urr_id"] else list(session.urrs)
+        usage = [usage_record(u, session.urrs[u]) for u in ids if u in session.urrs]
+        if args["reset"]:
+            for u in ids:
+                if u in session.urrs:
+                    session.urrs[u] = {}
+        return SimpleNamespace(retval=0, usage=usage)
+
+    def _upf_session_usage_dump(self, args: dict[str, Any]) -> Any:
+        seids = list(self.sessions) if args["seid"] == tr.ALL_SESSIONS else [args["seid"]]
+        details = [
+            SimpleNamespace(
+                seid=s,
+                now_ns=0,
+                usage=[usage_record(u, c) for u, c in self.sessions[s].urrs.items()],
+            )
+            for s in seids
+            if s in self.sessions
+        ]
+        return SimpleNamespace(retval=0), details
+
+    def _upf_session_drop_buffered(self, args: dict[str, Any]) -> Any:
+        if args["seid"] not in self.sessions:
+            return SimpleNamespace(retval=ENOENT, n_dropped=0)
+        return SimpleNamespace(retval=0, n_dropped=3)
+
+
+class FakeClient:
+    """`ApiClient`'s interface over a FakeVpp. Coroutines run to completion on the spot;
+    what the driver spawns (refresh, recovery) waits in ``spawned`` for the test."""
+
+    def __init__(
+        self,
+        vpp: FakeVpp,
+        socket_path: str,
+        call_timeout: float,
+        on_message: Callable[[Any], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self.vpp = vpp
+        self.on_message = on_message
+        self.on_lost = on_lost
+        self.connected = False
+        self.closed = False
+        self.spawned: list[Coroutine[Any, Any, None]] = []
+
+    def lose(self) -> None:
+        """VPP closed the socket."""
+        self.connected = False
+        self.on_lost()
+
+    def _do(self, name: str, kwargs: dict[str, Any]) -> Any:
+        if not self.connected:
+            raise VppUnavailable("VPP is not connected")
+        reply = self.vpp.handle(name, kwargs)
+        return reply if isinstance(reply, tuple) else check_reply(name, reply)
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
+        return asyncio.run(coro)
+
+    def connect(self) -> None:
+        if not self.vpp.up:
+            raise VppUnavailable("no socket")
+        self.connected = True
+
+    async def aconnect(self) -> None:
+        self.connect()
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        return self._do(name, kwargs)
+
+    async def acall(self, name: str, **kwargs: Any) -> Any:
+        return self._do(name, kwargs)
+
+    def call_many(
+        self, calls: Sequence[tuple[str, dict[str, Any]]], timeout: float | None = None
+    ) -> list[Any]:
+        out: list[Any] = []
+        for name, kwargs in calls:
+            try:
+                out.append(self._do(name, kwargs))
+            except DatapathError as exc:
+                out.append(exc)
+        return out
+
+    async def acall_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+        return self.call_many(calls)
+
+    def call_packed(self, name: str, build: Any) -> Any:
+        raise AssertionError("the stand-in serves no upf.api JSON: nothing is packed")
+
+    def message_definitions(self, module: str) -> None:
+        return None  # (so the datapath uses vpp_papi's argument dicts, which it reads)
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        fn()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self.spawned.append(coro)
+
+    def close(self) -> None:
+        self.closed = True
+        self.connected = False
+        for coro in self.spawned:
+            coro.close()
+        self.spawned.clear()
+
+
+__all__ = ["FakeClient", "FakeVpp", "VppCallError"]

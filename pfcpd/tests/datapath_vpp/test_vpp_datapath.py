@@ -1,0 +1,354 @@
+"""VppDatapath's decisions over a plugin stand-in (fake_plugin): what it sends at start,
+after a pfcpd restart (reconciliation), during and after a VPP restart, and how usage reads
+and events are served."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+from typing import Any
+
+import pytest
+from fake_plugin import FakeClient, FakeVpp
+from vpp_config import settings_of
+
+from pfcpd.datapath.interface import (
+    ApplyAction,
+    DatapathError,
+    EventType,
+    Far,
+    Interface,
+    Pdr,
+    SessionProgram,
+    Urr,
+)
+from pfcpd.datapath.vpp import translate as tr
+from pfcpd.datapath.vpp.client import VppUnavailable
+from pfcpd.datapath.vpp.datapath import VppDatapath, VppStartError
+from pfcpd.datapath.vpp.settings import VppDatapathSettings
+
+N3 = ipaddress.IPv4Address("10.200.0.2")
+
+
+def program(teid: int, urrs: tuple[int, ...] = (1,)) -> SessionProgram:
+    return SessionProgram(
+        pdrs=(
+            Pdr(1, 100, Interface.ACCESS, 1, local_fteid=(N3, teid), urr_ids=urrs),
+            Pdr(2, 100, Interface.CORE, 2, ue_ip=ipaddress.ip_network("10.45.0.7/32")),
+        ),
+        fars=(Far(1, ApplyAction.FORW), Far(2, ApplyAction.DROP)),
+        urrs=tuple(Urr(u) for u in urrs),
+    )
+
+
+SETTINGS = settings_of(
+    {
+        "kind": "vpp",
+        "vpp": {
+            "connect_timeout": 0.01,
+            "n3_interfaces": ["host-n3"],
+            "network_instances": {"internet": {"n6_interfaces": ["host-n6"], "ip4_table_id": 7}},
+        },
+    },
+    ["internet"],
+)
+
+
+def open_datapath(vpp: FakeVpp, settings: VppDatapathSettings = SETTINGS) -> VppDatapath:
+    def factory(*args: Any) -> FakeClient:
+        return FakeClient(vpp, *args)
+
+    return VppDatapath(settings, client_factory=factory)
+
+
+def client(dp: VppDatapath) -> FakeClient:
+    assert isinstance(dp.client, FakeClient)
+    return dp.client
+
+
+def ops(vpp: FakeVpp) -> list[tuple[str, int, Any]]:
+    """The session calls made, as (message, SEID, op or reset)."""
+    out = []
+    for name, args in vpp.calls:
+        if name == "upf_session_add_del":
+            out.append((name, args["seid"], args["op"]))
+        elif name == "upf_usage_get":
+            out.append((name, args["seid"], args["reset"]))
+    return out
+
+
+def test_connect_binds_interfaces_and_subscribes() -> None:
+    vpp = FakeVpp()
+    vpp.bound[99] = (tr.ROLE_N6, 0)  # a binding the configuration no longer has
+    dp = open_datapath(vpp)
+    assert vpp.nwis == {0: (7, 0)}
+    assert vpp.bound == {1: (tr.ROLE_N3, 0), 2: (tr.ROLE_N6, 0)}
+    assert vpp.subscribed
+    dp.close()
+    assert client(dp).closed
+
+
+def test_missing_interface_is_a_start_error() -> None:
+    with pytest.raises(VppStartError, match=r"no interface 'host-n3'.*VPP has: eth9"):
+        open_datapath(FakeVpp(interfaces=("eth9", "host-n6")))
+
+
+def test_no_vpp_is_a_start_error_after_connect_timeout() -> None:
+    vpp = FakeVpp()
+    vpp.up = False
+    with pytest.raises(VppStartError, match="did not answer"):
+        open_datapath(vpp)
+
+
+def test_fresh_start_creates_the_restored_sessions_at_start() -> None:
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    vpp.calls.clear()
+    dp.install(0x10, program(0x100))
+    dp.install(0x11, program(0x101))
+    assert vpp.calls == []  # restore installs wait for start: one pipelined batch
+    dp.start()
+    assert ops(vpp) == [
+        ("upf_session_add_del", 0x10, tr.OP_CREATE),
+        ("upf_session_add_del", 0x11, tr.OP_CREATE),
+    ]
+    assert set(vpp.sessions) == {0x10, 0x11}
+    assert len(client(dp).spawned) == 1  # the usage refresh
+    dp.close()
+
+
+def test_pfcpd_restart_reconciles_with_what_vpp_holds() -> None:
+    """Same cookie: left alone (counters reset: the journal's baseline has them); other
+    cookie: modified; missing: created; not journaled: deleted."""
+    vpp = FakeVpp()
+    first = open_datapath(vpp)
+    first.start()
+    for seid, teid in ((0xA, 0x100), (0xB, 0x101), (0xC, 0x102)):
+        first.install(seid, program(teid))
+    vpp.count(0xA, 1, 500)
+    cookie_a = vpp.sessions[0xA].cookie
+    first.close()  # pfcpd stops (or is killed): VPP keeps its sessions
+
+    vpp.calls.clear()
+    second = open_datapath(vpp)
+    second.install(0xA, program(0x100))  # as journaled
+    second.install(0xB, program(0x201))  # the journal had a later change
+    second.install(0xD, program(0x103))  # VPP lost it
+    second.start()
+    assert [op for op in ops(vpp)] == [
+        ("upf_usage_get", 0xA, True),
+        ("upf_session_add_del", 0xB, tr.OP_MODIFY),
+        ("upf_usage_get", 0xB, True),
+        ("upf_session_add_del", 0xD, tr.OP_CREATE),
+        ("upf_session_add_del", 0xC, tr.OP_DELETE),
+    ]
+    assert set(vpp.sessions) == {0xA, 0xB, 0xD}
+    assert vpp.sessions[0xA].cookie == cookie_a  # not reprogrammed
+    assert vpp.sessions[0xA].urrs[1] == {}  # counted before the checkpoint: in the journal
+    second.close()
+
+
+def test_calls_after_start() -> None:
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(0x20, program(0x100, urrs=(1, 2)))
+    dp.install(0x20, program(0x100, urrs=(1,)), send_end_marker=True)
+    _, args = vpp.calls[-1]
+    assert (args["op"], args["send_end_marker"]) == (tr.OP_MODIFY, True)
+    vpp.count(0x20, 1, 1000)
+    assert dp.read_usage(0x20, 1).bytes_total == 1000  # first read: asks VPP
+    vpp.count(0x20, 1, 1000)
+    n = len(vpp.calls)
+    assert dp.read_usage(0x20, 1).bytes_total == 1000  # then the cache (refreshed later)
+    assert len(vpp.calls) == n
+    assert dp.read_usage(0x20, 1, reset=True).bytes_total == 2000  # a reset asks VPP
+    assert dp.read_usage(0x20, 1).bytes_total == 0
+    assert dp.drop_buffered(0x20) == 3
+    vpp.count(0x20, 1, 40)
+    assert dp.remove(0x20)[1].bytes_total == 40  # the final usage from the DELETE reply
+    assert 0x20 not in vpp.sessions
+    with pytest.raises(DatapathError, match="not installed"):
+        dp.read_usage(0x20, 1)
+    with pytest.raises(DatapathError, match="not installed"):
+        dp.remove(0x20)
+    dp.close()
+
+
+def test_sessions_vpp_lost_or_kept_behind_pfcpds_back_are_made_right(caplog: Any) -> None:
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(0x30, program(0x100))
+    del vpp.sessions[0x30]  # deleted in VPP's CLI: MODIFY answers -6, CREATE follows
+    dp.install(0x30, program(0x101))
+    assert vpp.sessions[0x30].cookie == dp._programs[0x30][1]
+    vpp.sessions[0x31] = type(vpp.sessions[0x30])(cookie=1)  # an orphan: CREATE answers -116
+    dp.install(0x31, program(0x102))
+    assert vpp.sessions[0x31].cookie == dp._programs[0x31][1]
+    assert [op for op in ops(vpp)[-4:]] == [
+        ("upf_session_add_del", 0x30, tr.OP_MODIFY),
+        ("upf_session_add_del", 0x30, tr.OP_CREATE),
+        ("upf_session_add_del", 0x31, tr.OP_CREATE),
+        ("upf_session_add_del", 0x31, tr.OP_MODIFY),
+    ]
+    vpp.sessions.clear()
+    with pytest.raises(DatapathError, match="no such session"):
+        dp.remove(0x30)  # nothing to take back: the engine logs it
+    dp.close()
+
+
+@pytest.mark.parametrize("usage_dump", [True, False], ids=["usage dump", "per session"])
+def test_refresh_fills_the_cache_but_never_undoes_a_reset(usage_dump: bool) -> None:
+    vpp = FakeVpp()
+    if not usage_dump:
+        vpp.missing.add("upf_session_usage_dump")  # an older plugin
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(0x40, program(0x100))
+    dp.install(0x41, program(0x101))
+    vpp.count(0x40, 1, 100)
+    vpp.count(0x41, 1, 200)
+    refresh = client(dp).spawned.pop()
+    real_call, real_many = client(dp).acall, client(dp).acall_many
+
+    async def then_reset() -> None:
+        # a usage report resets 0x41 after the refresh read it, before it is applied
+        await dp._read(0x41, 1, reset=True)
+
+    async def call(name: str, **kwargs: Any) -> Any:
+        reply = await real_call(name, **kwargs)
+        if name == "upf_session_usage_dump":
+            await then_reset()
+        return reply
+
+    async def call_many(calls: Any) -> list[Any]:
+        replies = await real_many(calls)
+        await then_reset()
+        return replies
+
+    client(dp).acall = call  # type: ignore[method-assign]
+    client(dp).acall_many = call_many  # type: ignore[method-assign]
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.01)
+
+    async def one_round() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0.005)
+        task.cancel()
+
+    asyncio.run(one_round())
+    reads = [name for name, _ in vpp.calls if name.startswith("upf_session_usage_dump")]
+    assert len(reads) == (1 if usage_dump else 0)
+    assert vpp.calls[-1][0] == "upf_usage_get"  # (the reset)
+    n = len(vpp.calls)
+    assert dp.read_usage(0x40, 1).bytes_total == 100  # from the refresh: no call
+    assert len(vpp.calls) == n
+    assert dp.read_usage(0x41, 1).bytes_total == 0  # the reset, not the older read
+    dp.close()
+
+
+def test_events_are_handed_over_without_blocking() -> None:
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    assert dp.poll_events() == []
+
+    class upf_event:  # (vpp_papi names the tuple after the message)
+        records = (
+            {"type": 5, "id": 1, "seid": 0x50, "value": 9},
+            {"type": 7, "id": 0, "seid": 0, "value": 0x77},
+        )
+
+    client(dp).on_message(upf_event())
+    events = dp.poll_events()
+    assert [(e.type, e.seid, e.id, e.value) for e in events] == [
+        (EventType.DL_DATA_REPORT, 0x50, 1, 9),
+        (EventType.ERROR_INDICATION, 0, 0, 0x77),
+    ]
+    assert dp.poll_events() == []
+    dp.close()
+
+
+def test_vpp_restart_reprograms_every_session() -> None:
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    for seid in range(1, 6):
+        dp.install(seid, program(0x100 + seid))
+    dp.remove(5)
+    client(dp).spawned.pop().close()  # (the usage refresh)
+    vpp.restart()
+    vpp.up = False
+    client(dp).lose()
+    with pytest.raises(VppUnavailable):
+        dp.install(9, program(0x109))
+    with pytest.raises(VppUnavailable):
+        dp.read_usage(1, 1, reset=True)
+    assert dp.drop_buffered(1) == 0  # logged, not raised (the engine does not expect it)
+    recover = client(dp).spawned.pop()
+    vpp.up = True
+    asyncio.run(recover)
+    assert vpp.bound == {1: (tr.ROLE_N3, 0), 2: (tr.ROLE_N6, 0)} and vpp.subscribed
+    assert set(vpp.sessions) == {1, 2, 3, 4}
+    assert dp.reconnects == 1
+    dp.install(9, program(0x109))  # accepted again
+    assert 9 in vpp.sessions
+    dp.close()
+
+
+def test_metrics_follow_the_connection() -> None:
+    from pfcpd.daemon.datapath_service import VppDatapathService
+    from pfcpd.metrics import Registry
+
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    registry = Registry()
+    VppDatapathService(dp).register_metrics(registry)
+
+    def value(name: str) -> float:
+        (line,) = [x for x in registry.render().splitlines() if x.startswith(name + " ")]
+        return float(line.split()[1])
+
+    assert value("pfcpd_vpp_connected") == 1
+    client(dp).spawned.pop().close()
+    vpp.restart()
+    vpp.up = False
+    client(dp).lose()
+    assert value("pfcpd_vpp_connected") == 0
+    vpp.up = True
+    asyncio.run(client(dp).spawned.pop())
+    assert (value("pfcpd_vpp_connected"), value("pfcpd_vpp_reconnects_total")) == (1, 1)
+    assert value("pfcpd_vpp_program_failures_total") == 0
+    assert value("pfcpd_vpp_unknown_events_total") == 0
+    dp.close()
+
+
+def test_vpp_back_without_an_interface_waits_for_it(caplog: Any) -> None:
+    """VPP restarted without an interface the configuration names: the datapath keeps
+    trying, logs the problem once, and recovers when the interface is there."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    client(dp).spawned.pop().close()
+    vpp.restart()
+    del vpp.interfaces["host-n6"]
+    client(dp).lose()
+    recover = client(dp).spawned.pop()
+
+    async def until_recovered() -> None:
+        task = asyncio.ensure_future(recover)
+        await asyncio.sleep(1.2)  # two attempts (one each RECONNECT_INTERVAL)
+        assert not dp.ready
+        vpp.interfaces["host-n6"] = 2
+        await asyncio.wait_for(task, 5)
+
+    with caplog.at_level(logging.ERROR, logger="pfcpd.datapath.vpp"):
+        asyncio.run(until_recovered())
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "no interface 'host-n6'" in errors[0]
+    assert dp.ready and set(vpp.sessions) == {1}
+    dp.close()
