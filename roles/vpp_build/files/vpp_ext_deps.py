@@ -154,16 +154,58 @@ def check(args: argparse.Namespace) -> dict:
                         spec = f"{project}=={version}" if version else project
                         problems.append(f"the wheel directory {wheels} lacks {spec}")
     if args.excluded_plugin:
-        plugins = sorted(
-            {m for f in (pathlib.Path(args.vpp_dir) / "src" / "plugins").rglob("CMakeLists.txt")
-             for m in PLUGIN.findall(f.read_text())})
-        result["plugins"] = plugins
-        unknown = [p for p in args.excluded_plugin if p not in plugins]
+        root = pathlib.Path(args.vpp_dir) / "src" / "plugins"
+        declared = plugin_declarations(root)
+        result["plugins"] = sorted(declared)
+        unknown = [p for p in args.excluded_plugin if p not in declared]
         if unknown:
             problems.append(
                 f"VPP declares no plugin named {', '.join(unknown)} (vpp_build_excluded_plugins;"
                 " names as in add_vpp_plugin() under src/plugins)")
+        hidden = unreachable_exclusions(root, declared, args.excluded_plugin)
+        if hidden:
+            problems.append(
+                f"VPP never reaches {', '.join(hidden)}: excluding a plugin returns from its "
+                "CMakeLists.txt (add_vpp_plugin is a macro), which skips the plugins declared "
+                "after it and the directories it adds, and VPP's CMake then refuses those names "
+                "as unknown; leave them out of vpp_build_excluded_plugins (they are not built)")
     return result
+
+
+def plugin_declarations(root: pathlib.Path) -> dict[str, tuple[pathlib.Path, int]]:
+    """Plugin name -> (its CMakeLists.txt, offset of its add_vpp_plugin) under ``root``."""
+    out: dict[str, tuple[pathlib.Path, int]] = {}
+    for f in sorted(root.rglob("CMakeLists.txt")):
+        for m in PLUGIN.finditer(f.read_text()):
+            out.setdefault(m.group(1), (f, m.start()))
+    return out
+
+
+def unreachable_exclusions(root: pathlib.Path, declared: dict[str, tuple[pathlib.Path, int]],
+                           excluded: list[str]) -> list[str]:
+    """Excluded plugins VPP's CMake never reaches because another excluded plugin's
+    add_vpp_plugin returns first: declared later in the same file, or in a directory that
+    file adds (add_subdirectory) after that declaration."""
+    out = []
+    for x in excluded:
+        if x not in declared:
+            continue
+        fx, px = declared[x]
+        for y in excluded:
+            if y == x or y not in declared:
+                continue
+            fy, py = declared[y]
+            if fx == fy and px > py:
+                out.append(f"{x} (after {y} in {fy.relative_to(root)})")
+                break
+            if fx != fy and fy.parent in fx.parents:
+                branch = fx.relative_to(fy.parent).parts[0]
+                add = re.search(r"add_subdirectory\s*\(\s*" + re.escape(branch) + r"\b",
+                                fy.read_text())
+                if add is None or add.start() > py:
+                    out.append(f"{x} (under {y}'s {fy.relative_to(root)})")
+                    break
+    return out
 
 
 def main() -> int:
