@@ -44,6 +44,7 @@ from pfcpd.gnbsim.sim import (
     Session,
     SessionStats,
     ping_octets,
+    wait_until,
 )
 from pfcpd.pfcp import Cause, IEType, Message
 from pfcpd.pfcp import ies_flags as F
@@ -142,7 +143,8 @@ class Smoke:
             with self.step("ping"):
                 echo_seq = gnb.echo(n3)
                 gnb.ping(session, plan.n6.peer_addr, PINGS)
-                gnb.wait_quiet()
+                wait_until(lambda: stats.pings_answered >= PINGS)
+                gnb.wait_quiet()  # a duplicate reply shows in the count
                 check(
                     echo_seq in gnb.echo_responses,
                     "ping",
@@ -162,6 +164,7 @@ class Smoke:
                     MBR_KBPS * 1000 / 4,
                     count=UDP_PACKETS,
                 )
+                wait_until(lambda: stats.udp_echoed >= UDP_PACKETS)
                 gnb.wait_quiet()
                 check(
                     dn.packets == UDP_PACKETS and stats.udp_echoed == UDP_PACKETS,
@@ -292,6 +295,7 @@ class Smoke:
         stats = gnb.stats[session.name]
         with self.step("ipv6 ping"):
             gnb.ping(session, dn6, PINGS)
+            wait_until(lambda: stats.pings_answered >= PINGS)
             gnb.wait_quiet()
             check(
                 stats.pings_answered == PINGS,
@@ -307,6 +311,7 @@ class Smoke:
                 MBR_KBPS * 1000 / 4,
                 count=UDP6_PACKETS,
             )
+            wait_until(lambda: stats.udp_echoed >= UDP6_PACKETS)
             gnb.wait_quiet()
             check(
                 dn.packets == UDP6_PACKETS and stats.udp_echoed == UDP6_PACKETS,
@@ -348,7 +353,8 @@ class Smoke:
     def ping_ue(self, step: str, ue: str, stats: SessionStats) -> int:
         """The DN pings the UE (ICMP, or ICMPv6 to an IPv6 UE): down through GTP-U to the
         gNB simulator, whose UE answers, and back up; every request answered. Returns the
-        replies the DN received."""
+        replies the DN received. The UE counts an answer before sending it, so when `ping`
+        returns with the replies the count includes each of them: no wait."""
         from lab import DN
 
         before = stats.pings_from_dn

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +22,14 @@ from scapy.packet import raw
 
 from pfcpd.gnbsim import gtpu, packets
 from pfcpd.gnbsim.receiver import Receiver
-from pfcpd.gnbsim.sim import PING_OCTETS, GnbSimulator, Session, ping_octets
+from pfcpd.gnbsim.sim import (
+    PING_OCTETS,
+    GnbSimulator,
+    Session,
+    SessionStats,
+    ping_octets,
+    wait_until,
+)
 
 GNB_TEID, UPF_TEID = 0x1234, 0x99
 
@@ -212,3 +221,66 @@ def test_the_ue_answers_pings_from_the_network(addresses: tuple[str, str]) -> No
     sent4 = pkt4[ICMP].chksum
     del pkt4[ICMP].chksum
     assert IP(raw(pkt4))[ICMP].chksum == sent4
+
+
+class CountsAtSend:
+    """The simulator's socket for its sends: records the session's counts (echo requests
+    answered, uplink packets) at the moment each packet leaves, then sends it."""
+
+    def __init__(self, sock: socket.socket, stats: SessionStats) -> None:
+        self.sock, self.stats = sock, stats
+        self.seen: list[tuple[int, int]] = []
+
+    def sendto(self, data: bytes, peer: tuple[str, int]) -> int:
+        self.seen.append((self.stats.pings_from_dn, self.stats.ul.packets))
+        return self.sock.sendto(data, peer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_the_ues_answer_is_counted_before_it_leaves(
+    addresses: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pinging DN checks the UE's count as soon as it has the replies (the lab's smoke):
+    # the count has to include every reply the DN can have, so it is counted before sending.
+    upf_addr, gnb_addr = addresses
+    ue6, dn6 = "fd00:231:0:8000::1", "fd00:231:0:6::2"
+    session = Session("d", "10.231.128.9", upf_addr, UPF_TEID, GNB_TEID, ue6=ue6)
+    upf = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upf.bind((upf_addr, gtpu.PORT))
+    upf.settimeout(2.0)
+    try:
+        with GnbSimulator(gnb_addr, [session]) as gnb:
+            stats = gnb.stats["d"]
+            spy = CountsAtSend(gnb.sock, stats)
+            monkeypatch.setattr(gnb, "sock", spy)  # the receiving thread reads the real one
+            answered_at_reply = []
+            for seq, (src, dst) in enumerate([(dn6, ue6), ("10.231.6.2", "10.231.128.9")] * 2):
+                request = packets.icmp_echo(src, dst, 0x77, seq, bytes(56))
+                upf.sendto(gtpu.g_pdu(GNB_TEID, request), (gnb_addr, gtpu.PORT))
+                reply = gtpu.parse(upf.recv(65535))
+                assert reply is not None and reply.teid == UPF_TEID
+                answered_at_reply.append(stats.pings_from_dn)  # no wait: as the DN reads it
+    finally:
+        upf.close()
+    assert spy.seen == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert answered_at_reply == [1, 2, 3, 4]
+
+
+def test_wait_until_waits_for_a_count_up_to_its_deadline() -> None:
+    stats = SessionStats()
+
+    def answer_later() -> None:
+        time.sleep(0.1)
+        stats.pings_answered += 1
+
+    thread = threading.Thread(target=answer_later)
+    start = time.monotonic()
+    thread.start()
+    assert wait_until(lambda: stats.pings_answered >= 1, timeout=5.0)
+    thread.join()
+    assert time.monotonic() - start < 2.0  # returns once it holds, long before the deadline
+    start = time.monotonic()
+    assert not wait_until(lambda: stats.pings_answered >= 2, timeout=0.2)  # one lost
+    assert 0.2 <= time.monotonic() - start < 2.0

@@ -14,6 +14,11 @@ downlink G-PDUs to their session by TEID and measures:
 - echo requests to a UE from the network, answered by the UE (an echo reply sent uplink, as
   a UE's IP stack does): counted in ``pings_from_dn``;
 - throughput: octets over the time between the first and the last packet each way.
+
+Every packet the simulator sends (uplink, the UEs' echo replies included) is counted before it
+leaves, so whoever receives it (the DN pinging a UE) sees the counts include it. What arrives
+is counted by the receiving thread just after it arrives: `wait_until` waits for an expected
+count, `wait_quiet` for the downlink to fall silent.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +47,19 @@ def ping_octets(dst: str) -> int:
 
 
 PING_OCTETS = ping_octets("0.0.0.0")  # an IPv4 ping
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0, poll: float = 0.01) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds have passed; whether it holds.
+    For counts the receiving thread keeps (``pings_answered``, ``udp_echoed``): a packet is
+    counted a moment after it arrives, so a check of an expected count waits for it, up to a
+    deadline, and still fails when a packet is lost."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 @dataclass(frozen=True)
@@ -171,10 +189,11 @@ class GnbSimulator:
     # -- uplink ----------------------------------------------------------------------------
 
     def send(self, session: Session, inner: bytes) -> None:
-        """One uplink IP packet of ``session`` in a G-PDU to the UPF."""
-        self.sock.sendto(gtpu.g_pdu(session.upf_teid, inner, session.qfi), (session.upf, gtpu.PORT))
+        """One uplink IP packet of ``session`` in a G-PDU to the UPF, counted before it
+        leaves (whoever receives it or its answer sees it counted)."""
         with self._ul_lock:  # the receiving thread sends too (echo replies of the UEs)
             self.stats[session.name].ul.add(len(inner), time.monotonic())
+        self.sock.sendto(gtpu.g_pdu(session.upf_teid, inner, session.qfi), (session.upf, gtpu.PORT))
 
     def echo(self, peer: str) -> int:
         """Send a GTP-U Echo Request to ``peer`` (a UPF's N3 address); its sequence number.
@@ -192,8 +211,8 @@ class GnbSimulator:
         src = session.source_for(dst)
         for seq in range(count):
             stamp = STAMP.pack(MAGIC, seq, time.monotonic_ns()) + bytes(PING_DATA - STAMP.size)
-            self.send(session, packets.icmp_echo(src, dst, ident, seq, stamp))
             self.stats[session.name].pings_sent += 1
+            self.send(session, packets.icmp_echo(src, dst, ident, seq, stamp))
             time.sleep(interval)
 
     def udp_stream(
@@ -221,8 +240,8 @@ class GnbSimulator:
         ):
             self._seq += 1
             payload = STAMP.pack(MAGIC, self._seq, time.monotonic_ns()) + padding
-            self.send(session, packets.udp(src, UE_PORT, dst[0], dst[1], payload, sent))
             stats.udp_sent += 1
+            self.send(session, packets.udp(src, UE_PORT, dst[0], dst[1], payload, sent))
             sent += 1
             ahead = start + sent * interval - time.monotonic()
             if ahead > 0:
@@ -269,8 +288,10 @@ class GnbSimulator:
             reply = packets.icmp_echo(
                 inner.dst, inner.src, inner.icmp_id, inner.icmp_seq, inner.payload, reply=True
             )
-            self.send(session, reply)
+            # Counted before the reply leaves: once the pinging host has the reply, the
+            # count includes it (counted after, the host could read the count first).
             stats.pings_from_dn += 1
+            self.send(session, reply)
             return
         if len(inner.payload) < STAMP.size:
             return
