@@ -377,21 +377,30 @@ upf_api_send_session (upf_vpp_session_t *vs, vl_api_registration_t *rp, u32 cont
                             }));
 }
 
+typedef void (upf_api_send_fn_t) (upf_vpp_session_t *vs, vl_api_registration_t *rp, u32 context);
+
+/* A dump of one session (seid) or of all (seid ~0): one details message each. */
 static void
-vl_api_upf_session_dump_t_handler (vl_api_upf_session_dump_t *mp)
+upf_api_dump_sessions (u32 client_index, u32 context, u64 seid, upf_api_send_fn_t *send)
 {
   upf_main_t *um = &upf_main;
-  vl_api_registration_t *rp = vl_api_client_index_to_registration (mp->client_index);
+  vl_api_registration_t *rp = vl_api_client_index_to_registration (client_index);
   upf_vpp_session_t *vs;
   if (!rp)
     return;
-  if (mp->seid != ~0ULL)
+  if (seid != ~0ULL)
     {
-      if ((vs = upf_session_get (mp->seid)))
-        upf_api_send_session (vs, rp, mp->context);
+      if ((vs = upf_session_get (seid)))
+        send (vs, rp, context);
       return;
     }
-  pool_foreach (vs, um->sessions) upf_api_send_session (vs, rp, mp->context);
+  pool_foreach (vs, um->sessions) send (vs, rp, context);
+}
+
+static void
+vl_api_upf_session_dump_t_handler (vl_api_upf_session_dump_t *mp)
+{
+  upf_api_dump_sessions (mp->client_index, mp->context, mp->seid, upf_api_send_session);
 }
 
 static void
@@ -432,18 +441,7 @@ upf_api_send_usage (upf_vpp_session_t *vs, vl_api_registration_t *rp, u32 contex
 static void
 vl_api_upf_session_usage_dump_t_handler (vl_api_upf_session_usage_dump_t *mp)
 {
-  upf_main_t *um = &upf_main;
-  vl_api_registration_t *rp = vl_api_client_index_to_registration (mp->client_index);
-  upf_vpp_session_t *vs;
-  if (!rp)
-    return;
-  if (mp->seid != ~0ULL)
-    {
-      if ((vs = upf_session_get (mp->seid)))
-        upf_api_send_usage (vs, rp, mp->context);
-      return;
-    }
-  pool_foreach (vs, um->sessions) upf_api_send_usage (vs, rp, mp->context);
+  upf_api_dump_sessions (mp->client_index, mp->context, mp->seid, upf_api_send_usage);
 }
 
 static void

@@ -131,12 +131,7 @@ VLIB_REGISTER_NODE (upf_n6_ip6_input_node) = {
   .name = "upf-n6-ip6-input",
   .vector_size = sizeof (u32),
   .format_trace = format_upf_trace,
+  .sibling_of = "upf-n6-ip4-input",
   .n_errors = UPF_N_ERROR,
   .error_strings = upf_error_strings,
-  .n_next_nodes = UPF_N_NEXT,
-  .next_nodes = {
-#define _(n, s) [UPF_NEXT_##n] = s,
-    foreach_upf_next
-#undef _
-  },
 };
