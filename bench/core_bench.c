@@ -31,6 +31,7 @@
 #include <x86intrin.h>
 #endif
 #include "upf_corelib.h"
+#include "upf_mem.h"
 #include "upf_testpkt.h"
 
 #define N_FILTERS 16
@@ -271,11 +272,12 @@ rss_mib (void)
   return rss * 4096 / (1024 * 1024);
 }
 
+/* malloc in use plus the core's cache-line object chunks (upf_mem.c) */
 static size_t
 heap_in_use (void)
 {
   struct mallinfo2 m = mallinfo2 ();
-  return m.uordblks + m.hblkhd;
+  return m.uordblks + m.hblkhd + upf_mem_mapped ();
 }
 
 static volatile uint64_t sink;

@@ -129,7 +129,9 @@ ruleset_hash (const upf_ruleset_t *rs)
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
+  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urt, o_urr, o_ent;
+  upf_key_t keys[UPF_MAX_PDR];
+  uint32_t n_key = 0;
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
@@ -235,29 +237,77 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       n_redirect += d->far[i].redirect_type != 0;
     }
 
-  sz = align8 (sizeof (upf_program_t));
-  o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
-  o_pdi = sz, sz += align8 (n_pdi * sizeof (upf_pdi_rt_t));
+  /* Table keys: UL (F-TEID) for every PDI with a local F-TEID, DL (network instance, UE IP
+   * prefix) for every non-access PDI with a UE IP address; distinct; the first UL key and the
+   * first DL key become entries 0 and 1 (the header's second line). */
+  for (i = 0; i < n_pdi; i++)
+    {
+      upf_key_t k;
+      memset (&k, 0, sizeof (k));
+      if (pdi[i].pdi_flags & UPF_PDI_FTEID)
+        {
+          k.addr = pdi[i].fteid_addr;
+          k.id = pdi[i].teid;
+          k.plen = 128;
+        }
+      else if ((pdi[i].pdi_flags & UPF_PDI_UE_IP) && pdi[i].source_interface != UPF_IF_ACCESS)
+        {
+          k.addr = pdi[i].ue_ip;
+          upf_ip_mask (&k.addr, pdi[i].ue_ip_plen);
+          k.id = pdi[i].network_instance;
+          k.plen = pdi[i].ue_ip_plen;
+          k.dl = 1;
+        }
+      else
+        continue;
+      for (j = 0; j < n_key; j++)
+        if (keys[j].dl == k.dl && upf_key_eq (&keys[j], &k))
+          break;
+      if (j == n_key)
+        keys[n_key++] = k;
+    }
+  /* entry order: first UL, first DL, the others in PDI order */
+  {
+    int first[2] = { -1, -1 };
+    uint32_t n = 0;
+    upf_key_t sorted[UPF_MAX_PDR];
+    for (i = 0; i < n_key; i++)
+      if (first[keys[i].dl] < 0)
+        first[keys[i].dl] = (int)i;
+    for (k = 0; k < 2; k++)
+      if (first[k] >= 0)
+        sorted[n++] = keys[first[k]];
+    for (i = 0; i < n_key; i++)
+      if ((int)i != first[0] && (int)i != first[1])
+        sorted[n++] = keys[i];
+    memcpy (keys, sorted, n_key * sizeof (keys[0]));
+  }
+
+  /* Layout (upf_rules.h): header, then what a packet reads, then the rest. */
+  sz = UPF_PROG_HOT_OFFSET;
+  o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
+  o_urt = sz, sz += d->n_urr * sizeof (upf_urr_rt_t);
+  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
   o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_rt_t));
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
+  o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
+  o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
   o_redir = sz, sz += align8 (n_redirect * sizeof (upf_ip_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
-  o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
-  o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
-  o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
-  o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
-  base = upf_calloc (1, sz);
+  o_ent = sz, sz += n_key > 2 ? (n_key - 2) * sizeof (upf_entry_t) : 0;
+  base = upf_calloc_lines (sz);
   rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
                         + d->n_pdr * sizeof (upf_pdr_rule_t));
   if (!base || !rs)
     {
-      upf_free (base);
+      upf_free_lines (base, sz);
       upf_free (rs);
       fail (err, errlen, "out of memory");
       return -ENOMEM;
     }
   p = (upf_program_t *)base;
+  p->lines = (uint16_t)((sz + 63) / 64);
   p->n_pdr = d->n_pdr;
   p->n_pdi = n_pdi;
   p->n_far = d->n_far;
@@ -265,6 +315,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->n_urr = d->n_urr;
   p->n_sdf = d->n_sdf;
   p->n_dupl = d->n_dupl;
+  p->n_entry = n_key;
   p->pdi = (upf_pdi_rt_t *)(base + o_pdi);
   p->far = (upf_far_rt_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
@@ -272,7 +323,15 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->dupl = (upf_dupl_t *)(base + o_dupl);
   p->dupl_encap = (upf_encap_t *)(base + o_dencap);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
+  p->urr_rt = (upf_urr_rt_t *)(base + o_urt);
   p->urr = (upf_urr_t *)(base + o_urr);
+  p->entry_x = (upf_entry_t *)(base + o_ent);
+  for (i = 0; i < n_key; i++)
+    {
+      upf_entry_t *e = upf_prog_entry (p, i);
+      e->key = keys[i];
+      e->prog = p;
+    }
   rs->refs = 1;
   rs->n_sdf = d->n_sdf;
   rs->n_pdr = d->n_pdr;
@@ -281,8 +340,6 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->sdf = rs->sdf;
   p->rule = rs->rule;
   p->cls = cls = rs->cls;
-  p->qer_state = (upf_qer_state_t **)(base + o_qs);
-  p->urr_state = (upf_urr_state_t **)(base + o_us);
   if (d->n_dupl)
     memcpy (p->dupl, d->dupl, d->n_dupl * sizeof (upf_dupl_t));
   for (i = 0; i < d->n_dupl; i++)
@@ -314,6 +371,15 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       }
   if (d->n_urr)
     memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
+  for (i = 0; i < d->n_urr; i++)
+    {
+      upf_urr_rt_t *u = &p->urr_rt[i];
+      u->urr_id = d->urr[i].urr_id;
+      u->triggers = d->urr[i].triggers;
+      u->flags = d->urr[i].flags;
+      memcpy (u->vol_threshold, d->urr[i].vol_threshold, sizeof (u->vol_threshold));
+      memcpy (u->vol_quota, d->urr[i].vol_quota, sizeof (u->vol_quota));
+    }
   if (d->n_sdf)
     memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
   if (d->bar)
@@ -458,9 +524,10 @@ ruleset_release (upf_ruleset_t *rs)
 void
 upf_program_free (upf_program_t *p)
 {
-  if (p)
-    ruleset_release (p->rs);
-  upf_free (p);
+  if (!p)
+    return;
+  ruleset_release (p->rs);
+  upf_free_lines (p, (size_t)p->lines * 64);
 }
 
 static int

@@ -330,7 +330,7 @@ enum
 };
 
 /* A QER as a compiled program keeps it: gates, marking and the policer constants derived at
- * build time (no divisions per packet), in one cache line. */
+ * build time (no divisions per packet), and its state object, in one cache line. */
 typedef struct
 {
   uint64_t Bps[2];      /* MBR [UL, DL] in bytes/s, 0 = no policing */
@@ -340,8 +340,23 @@ typedef struct
   uint8_t gate[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]: UPF_GATE_* */
   uint8_t qfi;     /* QFI to set on encapsulation, 0 = keep */
   uint8_t rqi;
+  upf_qer_state_t *state; /* linked at install: the session's state of this QER id */
 } upf_qer_rt_t;
-_Static_assert(sizeof (upf_qer_rt_t) <= 64, "a compiled QER is one cache line");
+_Static_assert(sizeof (upf_qer_rt_t) == 64, "a compiled QER is one cache line");
+
+/* What the packet path reads of a URR (the rest stays in the program's upf_urr_t copy), and
+ * its state object, in one cache line. */
+typedef struct
+{
+  upf_urr_state_t *state; /* linked at install: the session's state of this URR id */
+  uint32_t urr_id;
+  uint16_t triggers; /* UPF_URR_T_* */
+  uint8_t flags;     /* UPF_URR_F_* */
+  uint8_t _pad;
+  uint64_t vol_threshold[3]; /* bytes, [total, ul, dl], 0 = unset */
+  uint64_t vol_quota[3];
+} upf_urr_rt_t;
+_Static_assert(sizeof (upf_urr_rt_t) == 64, "a compiled URR is one cache line");
 
 /*
  * What a program holds that does not depend on the session's addresses and TEIDs: the
@@ -361,36 +376,82 @@ typedef struct upf_ruleset
   upf_sdf_t sdf[];
 } upf_ruleset_t;
 
-/* Compiled, immutable session program (one allocation, plus its rule set). The packet
- * path reads the first two cache lines (asserted below), the rest is the writer's. */
+/* Table key (upf_table.h). UL: (local F-TEID address, TEID); DL: (network instance, UE
+ * address masked to plen). */
 typedef struct
 {
-  /* packet path */
+  upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
+  uint32_t id;   /* UL: TEID; DL: network instance */
+  uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
+  uint8_t dl; /* in a program's entries: its table (0 = UL, 1 = DL); neither hashed nor compared */
+  uint8_t _pad[2];
+} upf_key_t;
+
+struct upf_program;
+
+/* A table entry: a key and the program of the session it belongs to. Entries live inside
+ * their program (the first two in its second cache line) and are as immutable as it: an
+ * install publishes the new program's entries in the table slots and retires the old
+ * program with its entries. */
+typedef struct upf_entry
+{
+  upf_key_t key;
+  const struct upf_program *prog; /* never NULL; its session is prog->session */
+} upf_entry_t;
+_Static_assert(sizeof (upf_entry_t) == 32, "two table entries per cache line");
+
+/*
+ * Compiled, immutable session program: one cache-line aligned allocation, plus its rule set.
+ *   line 0       what every packet reads: seid, session, rule set, the per-packet arrays
+ *   line 1       the first two table entries (the first UL and the first DL key), so a lookup
+ *                finds the program's header one line before the entry it hits
+ *   lines 2-3    the writer's and rarer packet-path fields
+ *   from byte 256 (UPF_PROG_HOT_OFFSET): qer_rt[], urr_rt[], pdi[], far[], encap[], what a
+ *                packet reads next, contiguous; then the rest (URR copies, DUPL, redirect,
+ *                BAR, further entries).
+ * So a lookup that hits entry 0 or 1 can prefetch everything the packet needs of the
+ * program from the entry's address alone (upf_prog_prefetch_from_entry).
+ */
+#define UPF_PROG_HOT_OFFSET 256
+typedef struct upf_program
+{
+  /* line 0: packet path */
   uint64_t seid;
   struct upf_session *session; /* set at install */
+  upf_ruleset_t *rs;           /* classifiers, PDR rules, SDF filters (shared) */
+  upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
+  upf_far_rt_t *far;
+  upf_qer_rt_t *qer_rt; /* n_qer, with their states (linked at install) */
+  upf_urr_rt_t *urr_rt; /* n_urr, with their states (linked at install) */
+  upf_encap_t *encap;   /* n_encap: the templates of the FARs that encapsulate */
+  /* line 1: table entries 0 and 1 */
+  upf_entry_t entry[2];
+  /* line 2: the same rule set seen through its parts (tools, tests), rarer packet-path data */
   const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
   const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
   const upf_sdf_t *sdf;        /* in rs */
-  upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
-  upf_far_rt_t *far;
-  upf_encap_t *encap; /* n_encap: the templates of the FARs that encapsulate */
-  upf_qer_rt_t *qer_rt;
-  upf_qer_state_t **qer_state; /* per qer, linked at install */
-  upf_urr_t *urr;
-  upf_urr_state_t **urr_state; /* per urr, linked at install */
   upf_buffer_t *buffer;        /* linked at install when the session may buffer */
   upf_dupl_t *dupl;            /* duplicating parameters (n_dupl), FARs point into it */
-  /* second line onwards: rarely on the packet path, and the writer's */
-  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
-  upf_ip_t *redirect;      /* n_redirect: redirect addresses (URL, SIP: unset) */
-  uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect;
-  uint8_t installed;    /* set by the writer before publication */
-  const upf_bar_t *bar; /* NULL = none */
-  upf_ruleset_t *rs;
+  upf_encap_t *dupl_encap;     /* per duplicating parameter: its template (len 0 = none) */
+  upf_ip_t *redirect;          /* n_redirect: redirect addresses (URL, SIP: unset) */
+  const upf_bar_t *bar;        /* NULL = none */
+  /* line 3: the writer's */
+  upf_urr_t *urr;       /* n_urr, as given */
+  upf_entry_t *entry_x; /* entries 2 .. n_entry - 1 */
+  uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect, n_entry;
+  uint8_t installed; /* set by the writer before publication */
+  uint8_t _pad;
+  uint16_t lines;       /* size of the allocation in cache lines (upf_calloc_lines) */
   upf_retired_t retire; /* writer only */
 } upf_program_t;
-_Static_assert(offsetof (upf_program_t, dupl) + sizeof (void *) <= 128,
-               "the packet path's program fields fit two cache lines");
+_Static_assert(offsetof (upf_program_t, entry) == 64, "entries 0 and 1 are the second line");
+_Static_assert(sizeof (upf_program_t) <= UPF_PROG_HOT_OFFSET, "the header is four lines");
+
+static inline upf_entry_t *
+upf_prog_entry (upf_program_t *p, unsigned i)
+{
+  return i < 2 ? &p->entry[i] : &p->entry_x[i - 2];
+}
 
 static inline unsigned
 upf_proto_class (uint8_t proto)
@@ -474,7 +535,8 @@ upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
 static inline int
 upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
 {
-  const upf_classifier_t *c = &prog->cls[dir];
+  const upf_ruleset_t *rs = prog->rs;
+  const upf_classifier_t *c = &rs->cls[dir];
   const upf_inner_t *in = m->in;
   uint64_t cand;
   cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
@@ -489,11 +551,11 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      const upf_pdi_rt_t *p = &prog->pdi[prog->rule[c->rule_pdr[r]].pdi];
+      const upf_pdi_rt_t *p = &prog->pdi[rs->rule[c->rule_pdr[r]].pdi];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;
-      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&prog->sdf[c->rule_sdf[r]], in, dir))
+      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
         continue;
       return c->rule_pdr[r];
     }
