@@ -261,9 +261,10 @@ upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t l
 }
 
 static inline void
-upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_t len)
+upf_urr_count_drop_dl (const upf_entry_t *e, int pdr, unsigned dir, uint32_t len)
 {
-  const upf_pdr_rule_t *rule = &prog->rs->rule[pdr];
+  const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
+  const upf_urr_rt_t *urr = upf_e_urr (e);
   unsigned i;
   if (dir != UPF_DIR_DL)
     return;
@@ -272,18 +273,18 @@ upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_
       uint8_t u = rule->urr[i];
       if (u == UPF_NONE8)
         break;
-      prog->urr_rt[u].state->dropped_dl_pkts++;
-      prog->urr_rt[u].state->dropped_dl_bytes += len;
+      urr[u].state->dropped_dl_pkts++;
+      urr[u].state->dropped_dl_bytes += len;
     }
 }
 
 /* URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop. Reads
  * the URR's line of the program and updates the first line of its state. */
 static inline int
-upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned dir, uint32_t len,
+upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, uint32_t len,
                  uint64_t now_ns, upf_verdict_t *v)
 {
-  const upf_pdr_rule_t *rule = &prog->rs->rule[pdr];
+  const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
   unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
@@ -292,7 +293,7 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
       upf_urr_state_t *s;
       if (u == UPF_NONE8)
         break;
-      r = &prog->urr_rt[u];
+      r = &upf_e_urr (e)[u];
       s = r->state;
       if (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED)
           && (r->flags & UPF_URR_F_DROP_ON_QUOTA))
@@ -331,12 +332,13 @@ upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned d
 }
 
 /*
- * Prefetching. A packet reads, of its session: the table entry, the program's line 0, its
- * per-packet arrays (upf_rules.h: from UPF_PROG_HOT_OFFSET, qer_rt, urr_rt, pdi, far, encap),
- * and the first line of the QER and URR states its PDR uses. The rule set (classifiers, PDR
- * rules, SDF filters) is shared by the sessions of a PCC rule set and stays cached.
+ * Prefetching. A packet reads, of its session: the table entry (which carries the program's
+ * packet-path header), the program's per-packet arrays (upf_rules.h: from
+ * UPF_PROG_HOT_OFFSET, pdi, far, qer_rt, urr_rt, encap), and the first line of the QER and
+ * URR states its PDR uses. The rule set (classifiers, PDR rules, SDF filters) is shared by
+ * the sessions of a PCC rule set and stays cached.
  */
-#define UPF_PROG_HOT_LINES_UL 4 /* qer_rt, urr_rt, 2 PDIs + 2 FARs: one of each, as usual */
+#define UPF_PROG_HOT_LINES_UL 4 /* 2 PDIs + 2 FARs, a QER, a URR: one of each, as usual */
 #define UPF_PROG_HOT_LINES_DL 6 /* and an encapsulation template */
 
 static inline void
@@ -344,52 +346,54 @@ upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
 {
   const uint8_t *h = (const uint8_t *)p + UPF_PROG_HOT_OFFSET;
   unsigned n = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
-  __builtin_prefetch (p);
   for (unsigned i = 0; i < n; i++)
     __builtin_prefetch (h + 64 * i);
 }
 
-/* From the slot's entry pointer alone, before the entry is read: entries 0 and 1 are a
- * program's line 1, so its header is the line before. For another entry this prefetches
- * the wrong lines (harmless); upf_prog_prefetch_check then fetches the right ones. */
+/* From the slot's entry pointer alone, before the entry is read: the first UL (DL) key's
+ * entry is line 0 (1) of its program. For another entry this prefetches the wrong lines
+ * (harmless); upf_prog_prefetch_check then fetches the right ones. */
 static inline void
 upf_prog_prefetch_from_entry (const upf_entry_t *e, unsigned dir)
 {
-  uintptr_t line = (uintptr_t)e & ~(uintptr_t)63;
   __builtin_prefetch (e);
-  upf_prog_prefetch_hot ((const upf_program_t *)(line - 64), dir);
+  upf_prog_prefetch_hot ((const upf_program_t *)((uintptr_t)e - 64 * dir), dir);
 }
 
 static inline void
 upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 {
-  if ((uintptr_t)e->prog != ((uintptr_t)e & ~(uintptr_t)63) - 64)
+  if ((uintptr_t)e->prog != (uintptr_t)e - 64 * dir)
     upf_prog_prefetch_hot (e->prog, dir);
 }
 
 /* The states of the program's QERs and URRs (the first two of each: the usual case is one),
- * once the program's line 0 and its qer_rt / urr_rt lines are in. Written, so prefetched for
+ * once the entry and the program's qer_rt / urr_rt lines are in. Written, so prefetched for
  * writing. */
 static inline void
-upf_prog_prefetch_states (const upf_program_t *p)
+upf_prog_prefetch_states (const upf_entry_t *e)
 {
-  if (p->n_qer)
-    __builtin_prefetch (p->qer_rt[0].state, 1);
-  if (p->n_qer > 1)
-    __builtin_prefetch (p->qer_rt[1].state, 1);
-  if (p->n_urr)
-    __builtin_prefetch (p->urr_rt[0].state, 1);
-  if (p->n_urr > 1)
-    __builtin_prefetch (p->urr_rt[1].state, 1);
+  unsigned n_qer = (unsigned)(e->o_urr - e->o_qer) / sizeof (upf_qer_rt_t);
+  unsigned n_urr = (unsigned)(e->o_encap - e->o_urr) / sizeof (upf_urr_rt_t);
+  const upf_qer_rt_t *q = upf_e_qer (e);
+  const upf_urr_rt_t *u = upf_e_urr (e);
+  if (n_qer)
+    __builtin_prefetch (q[0].state, 1);
+  if (n_qer > 1)
+    __builtin_prefetch (q[1].state, 1);
+  if (n_urr)
+    __builtin_prefetch (u[0].state, 1);
+  if (n_urr > 1)
+    __builtin_prefetch (u[1].state, 1);
 }
 
 /* Classify with the program's independent loads started first (scalar path). */
 static inline int
-upf_session_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+upf_session_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
 {
-  upf_prog_prefetch_hot (prog, dir);
-  upf_prog_prefetch_states (prog);
-  return upf_classify (prog, dir, m);
+  upf_prog_prefetch_hot (e->prog, dir);
+  upf_prog_prefetch_states (e);
+  return upf_classify (e, dir, m);
 }
 
 /*
@@ -408,13 +412,13 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
 
   if (!prog)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
-  v->session = prog->session;
-  v->seid = prog->seid;
+  v->session = e->session;
+  v->seid = e->seid;
   if (pdr < 0)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
-  rule = &prog->rs->rule[pdr];
+  rule = &e->rs->rule[pdr];
   v->pdr_id = rule->pdr_id;
-  far = &prog->far[rule->far];
+  far = &upf_e_far (e)[rule->far];
   v->far_id = far->far_id;
   v->qfi = m->has_qfi ? m->qfi : 0;
 
@@ -426,18 +430,18 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
       upf_qer_state_t *qs;
       if (q == UPF_NONE8)
         break;
-      qer = &prog->qer_rt[q];
+      qer = &upf_e_qer (e)[q];
       qs = qer->state;
       if (qer->gate[dir] == UPF_GATE_CLOSED)
         {
           qs->gated_pkts[dir]++;
-          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          upf_urr_count_drop_dl (e, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
         }
       if (!upf_police (qs, qer, dir, len, now_ns))
         {
           qs->policed_pkts[dir]++;
-          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          upf_urr_count_drop_dl (e, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_MBR);
         }
       if (qer->qfi)
@@ -449,7 +453,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   /* FAR apply action. */
   if (far->apply_action & UPF_AA_DROP)
     {
-      upf_urr_count_drop_dl (prog, pdr, dir, len);
+      upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_FAR_DROP);
     }
   if (far->apply_action & UPF_AA_BUFF)
@@ -471,7 +475,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
       if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
         {
           b->dropped_pkts++;
-          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          upf_urr_count_drop_dl (e, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
         }
       v->verdict = UPF_VERDICT_BUFFER;
@@ -487,15 +491,15 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
     }
   if (!(far->apply_action & UPF_AA_FORW))
     return upf_drop (st, v, UPF_DROP_NO_ACTION);
-  if (!upf_urr_account (st, prog, pdr, dir, len, now_ns, v))
+  if (!upf_urr_account (st, e, pdr, dir, len, now_ns, v))
     {
-      upf_urr_count_drop_dl (prog, pdr, dir, len);
+      upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_QUOTA);
     }
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
-  v->encap = far->encap != UPF_NONE8 ? &prog->encap[far->encap] : 0;
+  v->encap = far->encap != UPF_NONE8 ? &upf_e_encap (e)[far->encap] : 0;
   if (__builtin_expect ((far->apply_action & UPF_AA_DUPL) && far->dupl_count, 0))
     {
       v->n_dupl = far->dupl_count;
@@ -515,7 +519,7 @@ static inline int
 upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
                    uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
-  int pdr = e->prog ? upf_session_classify (e->prog, dir, m) : -1;
+  int pdr = e->prog ? upf_session_classify (e, dir, m) : -1;
   return upf_session_apply_pdr (st, e, dir, m, len, now_ns, pdr, v);
 }
 
@@ -593,8 +597,7 @@ upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, co
   upf_inner_t in;
   upf_match_t m;
   upf_malformed_t r = upf_ul_match (gp, g, &in, &m);
-  int pdr
-    = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s->prog, UPF_DIR_UL, &m) : -1;
+  int pdr = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s, UPF_DIR_UL, &m) : -1;
   return upf_ul_finish_pdr (st, s, g, r, &m, pdr, now_ns, v);
 }
 
@@ -799,7 +802,7 @@ upf_ul_vec_find (upf_slots_t *slots, upf_vec_group_t *G)
           && G->r[j] == UPF_MALFORMED_NONE)
         {
           upf_prog_prefetch_check (e, UPF_DIR_UL);
-          upf_prog_prefetch_states (e->prog);
+          upf_prog_prefetch_states (e);
         }
       G->e[j] = e;
     }
@@ -813,8 +816,7 @@ upf_ul_vec_rules (upf_stats_t *st, uint64_t now_ns, upf_verdict_t *v, upf_vec_gr
       {
         upf_verdict_t *vj = &v[G->base + j];
         const upf_entry_t *e = G->e[j];
-        int pdr
-          = e && G->r[j] == UPF_MALFORMED_NONE ? upf_classify (e->prog, UPF_DIR_UL, &G->mt[j]) : -1;
+        int pdr = e && G->r[j] == UPF_MALFORMED_NONE ? upf_classify (e, UPF_DIR_UL, &G->mt[j]) : -1;
         upf_ul_finish_pdr (st, e, &G->g[j], (upf_malformed_t)G->r[j], &G->mt[j], pdr, now_ns, vj);
         vj->inner_offset = (uint16_t)(vj->inner_offset + G->off[j]);
       }
@@ -891,7 +893,7 @@ upf_dl_vec_find (upf_ctx_t *ctx, upf_slots_t *slots, uint16_t network_instance, 
           if (e)
             {
               upf_prog_prefetch_check (e, UPF_DIR_DL);
-              upf_prog_prefetch_states (e->prog);
+              upf_prog_prefetch_states (e);
             }
         }
       G->e[j] = e;
@@ -910,7 +912,7 @@ upf_dl_vec_rules (upf_stats_t *st, uint64_t now_ns, upf_verdict_t *v, upf_vec_gr
           upf_drop (st, vj, UPF_DROP_NO_SESSION);
         else
           upf_session_apply_pdr (st, e, UPF_DIR_DL, &G->mt[j], G->in[j].total_len, now_ns,
-                                 upf_classify (e->prog, UPF_DIR_DL, &G->mt[j]), vj);
+                                 upf_classify (e, UPF_DIR_DL, &G->mt[j]), vj);
       }
 }
 

@@ -131,7 +131,8 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 {
   size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urt, o_urr, o_ent;
   upf_key_t keys[UPF_MAX_PDR];
-  uint32_t n_key = 0;
+  uint32_t n_key = 0, n_x;
+  int primary[2];
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
@@ -238,8 +239,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     }
 
   /* Table keys: UL (F-TEID) for every PDI with a local F-TEID, DL (network instance, UE IP
-   * prefix) for every non-access PDI with a UE IP address; distinct; the first UL key and the
-   * first DL key become entries 0 and 1 (the header's second line). */
+   * prefix) for every non-access PDI with a UE IP address; distinct. */
   for (i = 0; i < n_pdi; i++)
     {
       upf_key_t k;
@@ -266,36 +266,35 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       if (j == n_key)
         keys[n_key++] = k;
     }
-  /* entry order: first UL, first DL, the others in PDI order */
+  /* entry[UPF_DIR_UL] = the first UL key, entry[UPF_DIR_DL] = the first DL key, the
+   * others in entry_x, in PDI order */
   {
     int first[2] = { -1, -1 };
-    uint32_t n = 0;
-    upf_key_t sorted[UPF_MAX_PDR];
     for (i = 0; i < n_key; i++)
       if (first[keys[i].dl] < 0)
         first[keys[i].dl] = (int)i;
-    for (k = 0; k < 2; k++)
-      if (first[k] >= 0)
-        sorted[n++] = keys[first[k]];
-    for (i = 0; i < n_key; i++)
-      if ((int)i != first[0] && (int)i != first[1])
-        sorted[n++] = keys[i];
-    memcpy (keys, sorted, n_key * sizeof (keys[0]));
+    n_x = n_key - (first[0] >= 0) - (first[1] >= 0);
+    for (i = 0; i < 2; i++)
+      primary[i] = first[i];
   }
 
-  /* Layout (upf_rules.h): header, then what a packet reads, then the rest. */
+  /* Layout (upf_rules.h): header and entries, what a packet reads, the rest. */
   sz = UPF_PROG_HOT_OFFSET;
+  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
+  o_far = sz, sz += d->n_far * sizeof (upf_far_rt_t);
+  sz = (sz + 63) & ~(size_t)63;
   o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
   o_urt = sz, sz += d->n_urr * sizeof (upf_urr_rt_t);
-  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
-  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_rt_t));
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
   o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
   o_redir = sz, sz += align8 (n_redirect * sizeof (upf_ip_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
-  o_ent = sz, sz += n_key > 2 ? (n_key - 2) * sizeof (upf_entry_t) : 0;
+  sz = (sz + 63) & ~(size_t)63;
+  o_ent = sz, sz += n_x * sizeof (upf_entry_t);
+  if (o_encap > 0xffff)
+    return fail (err, errlen, "program too large");
   base = upf_calloc_lines (sz);
   rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
                         + d->n_pdr * sizeof (upf_pdr_rule_t));
@@ -326,11 +325,22 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->urr_rt = (upf_urr_rt_t *)(base + o_urt);
   p->urr = (upf_urr_t *)(base + o_urr);
   p->entry_x = (upf_entry_t *)(base + o_ent);
-  for (i = 0; i < n_key; i++)
+  for (i = j = 0; i < n_key; i++)
     {
-      upf_entry_t *e = upf_prog_entry (p, i);
+      upf_entry_t *e;
+      if ((int)i == primary[keys[i].dl])
+        {
+          e = &p->entry[keys[i].dl];
+          p->entry_used |= (uint8_t)(1u << keys[i].dl);
+        }
+      else
+        e = &p->entry_x[j++];
       e->key = keys[i];
       e->prog = p;
+      e->o_far = (uint16_t)o_far;
+      e->o_qer = (uint16_t)o_qrt;
+      e->o_urr = (uint16_t)o_urt;
+      e->o_encap = (uint16_t)o_encap;
     }
   rs->refs = 1;
   rs->n_sdf = d->n_sdf;

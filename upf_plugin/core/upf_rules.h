@@ -389,33 +389,44 @@ typedef struct
 
 struct upf_program;
 
-/* A table entry: a key and the program of the session it belongs to. Entries live inside
- * their program (the first two in its second cache line) and are as immutable as it: an
- * install publishes the new program's entries in the table slots and retires the old
- * program with its entries. */
+/*
+ * A table entry: a key, the program of the session it belongs to, and a copy of the
+ * program's packet-path header, so the line a lookup ends on is all a packet reads of the
+ * program besides its per-packet arrays. Entries live inside their program and are as
+ * immutable as it: an install publishes the new program's entries in the table slots and
+ * retires the old program with its entries.
+ */
 typedef struct upf_entry
 {
   upf_key_t key;
-  const struct upf_program *prog; /* never NULL; its session is prog->session */
+  const struct upf_program *prog; /* never NULL */
+  uint64_t seid;                  /* the program's, set at install */
+  struct upf_session *session;    /* the program's, set at install */
+  const struct upf_ruleset *rs;   /* the program's (interned) rule set, set at install */
+  /* byte offsets in the program of far[], qer_rt[], urr_rt[], encap[] (pdi[] is at
+   * UPF_PROG_HOT_OFFSET) */
+  uint16_t o_far, o_qer, o_urr, o_encap;
 } upf_entry_t;
-_Static_assert(sizeof (upf_entry_t) == 32, "two table entries per cache line");
+_Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
 
 /*
  * Compiled, immutable session program: one cache-line aligned allocation, plus its rule set.
- *   line 0       what every packet reads: seid, session, rule set, the per-packet arrays
- *   line 1       the first two table entries (the first UL and the first DL key), so a lookup
- *                finds the program's header one line before the entry it hits
- *   lines 2-3    the writer's and rarer packet-path fields
- *   from byte 256 (UPF_PROG_HOT_OFFSET): qer_rt[], urr_rt[], pdi[], far[], encap[], what a
- *                packet reads next, contiguous; then the rest (URR copies, DUPL, redirect,
- *                BAR, further entries).
- * So a lookup that hits entry 0 or 1 can prefetch everything the packet needs of the
- * program from the entry's address alone (upf_prog_prefetch_from_entry).
+ *   lines 0, 1   entry[UPF_DIR_UL]: the first UL key, entry[UPF_DIR_DL]: the first DL key
+ *                (either unused when the program has no such key)
+ *   lines 2-4    the program's identity and arrays, the writer's fields
+ *   from byte UPF_PROG_HOT_OFFSET: pdi[], far[], qer_rt[], urr_rt[], encap[], what a packet
+ *                reads after its entry, contiguous; then the rest (URR copies, DUPL,
+ *                redirect, BAR, further entries).
+ * So a UL (DL) lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the
+ * entry's address alone where the program's per-packet lines are, and prefetches them with
+ * the entry (upf_prog_prefetch_from_entry).
  */
-#define UPF_PROG_HOT_OFFSET 256
+#define UPF_PROG_HOT_OFFSET 320
 typedef struct upf_program
 {
-  /* line 0: packet path */
+  /* lines 0, 1: table entries */
+  upf_entry_t entry[2];
+  /* line 2: identity and arrays (packets read the entries' copy) */
   uint64_t seid;
   struct upf_session *session; /* set at install */
   upf_ruleset_t *rs;           /* classifiers, PDR rules, SDF filters (shared) */
@@ -424,9 +435,7 @@ typedef struct upf_program
   upf_qer_rt_t *qer_rt; /* n_qer, with their states (linked at install) */
   upf_urr_rt_t *urr_rt; /* n_urr, with their states (linked at install) */
   upf_encap_t *encap;   /* n_encap: the templates of the FARs that encapsulate */
-  /* line 1: table entries 0 and 1 */
-  upf_entry_t entry[2];
-  /* line 2: the same rule set seen through its parts (tools, tests), rarer packet-path data */
+  /* line 3: the rule set seen through its parts (tools, tests), rarer packet-path data */
   const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
   const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
   const upf_sdf_t *sdf;        /* in rs */
@@ -435,22 +444,56 @@ typedef struct upf_program
   upf_encap_t *dupl_encap;     /* per duplicating parameter: its template (len 0 = none) */
   upf_ip_t *redirect;          /* n_redirect: redirect addresses (URL, SIP: unset) */
   const upf_bar_t *bar;        /* NULL = none */
-  /* line 3: the writer's */
+  /* line 4: the writer's */
   upf_urr_t *urr;       /* n_urr, as given */
-  upf_entry_t *entry_x; /* entries 2 .. n_entry - 1 */
+  upf_entry_t *entry_x; /* the entries after entry[0] and entry[1] */
   uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect, n_entry;
-  uint8_t installed; /* set by the writer before publication */
-  uint8_t _pad;
+  uint8_t installed;    /* set by the writer before publication */
+  uint8_t entry_used;   /* bit d: entry[d] holds a key */
   uint16_t lines;       /* size of the allocation in cache lines (upf_calloc_lines) */
   upf_retired_t retire; /* writer only */
 } upf_program_t;
-_Static_assert(offsetof (upf_program_t, entry) == 64, "entries 0 and 1 are the second line");
-_Static_assert(sizeof (upf_program_t) <= UPF_PROG_HOT_OFFSET, "the header is four lines");
+_Static_assert(sizeof (upf_program_t) == UPF_PROG_HOT_OFFSET, "the header is five lines");
 
+/* Entry i of the program's n_entry (used entry[0], entry[1], then entry_x). */
 static inline upf_entry_t *
 upf_prog_entry (upf_program_t *p, unsigned i)
 {
-  return i < 2 ? &p->entry[i] : &p->entry_x[i - 2];
+  unsigned n0 = (unsigned)__builtin_popcount (p->entry_used);
+  if (i < n0)
+    return &p->entry[i == 0 && (p->entry_used & 1) ? 0 : 1];
+  return &p->entry_x[i - n0];
+}
+
+/* The program's per-packet arrays, through the entry a lookup found. */
+static inline const upf_pdi_rt_t *
+upf_e_pdi (const upf_entry_t *e)
+{
+  return (const upf_pdi_rt_t *)((const uint8_t *)e->prog + UPF_PROG_HOT_OFFSET);
+}
+
+static inline const upf_far_rt_t *
+upf_e_far (const upf_entry_t *e)
+{
+  return (const upf_far_rt_t *)((const uint8_t *)e->prog + e->o_far);
+}
+
+static inline const upf_qer_rt_t *
+upf_e_qer (const upf_entry_t *e)
+{
+  return (const upf_qer_rt_t *)((const uint8_t *)e->prog + e->o_qer);
+}
+
+static inline const upf_urr_rt_t *
+upf_e_urr (const upf_entry_t *e)
+{
+  return (const upf_urr_rt_t *)((const uint8_t *)e->prog + e->o_urr);
+}
+
+static inline const upf_encap_t *
+upf_e_encap (const upf_entry_t *e)
+{
+  return (const upf_encap_t *)((const uint8_t *)e->prog + e->o_encap);
 }
 
 static inline unsigned
@@ -531,11 +574,12 @@ upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
   return 1;
 }
 
-/* Highest-precedence matching PDR index of the direction, or -1. */
+/* Highest-precedence matching PDR index of the direction, or -1 (e: the session's entry). */
 static inline int
-upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
 {
-  const upf_ruleset_t *rs = prog->rs;
+  const upf_ruleset_t *rs = e->rs;
+  const upf_pdi_rt_t *pdi = upf_e_pdi (e);
   const upf_classifier_t *c = &rs->cls[dir];
   const upf_inner_t *in = m->in;
   uint64_t cand;
@@ -551,7 +595,7 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      const upf_pdi_rt_t *p = &prog->pdi[rs->rule[c->rule_pdr[r]].pdi];
+      const upf_pdi_rt_t *p = &pdi[rs->rule[c->rule_pdr[r]].pdi];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;

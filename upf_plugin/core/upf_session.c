@@ -271,6 +271,13 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   prog->seid = s->seid;
   prog->session = s;
   upf_ruleset_intern (ctx->rulesets, prog);
+  for (i = 0; i < prog->n_entry; i++)
+    {
+      upf_entry_t *e = upf_prog_entry (prog, i);
+      e->seid = prog->seid;
+      e->session = prog->session;
+      e->rs = prog->rs;
+    }
   /* new keys, then keys kept from the old program (same key, entry carrying the new
    * program), publish, then remove the keys the new program no longer has */
   for (i = 0; i < n_new; i++)
