@@ -127,8 +127,13 @@ struct upf_urr_state
   /* line 0: every forwarded packet */
   uint32_t flags; /* UPF_URRS_* */
   uint32_t _pad;
-  uint64_t bytes[3], pkts[3]; /* [UPF_VOL_TOTAL, UPF_VOL_UL, UPF_VOL_DL] */
+  uint64_t bytes[2], pkts[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]; the totals are their sums */
   uint64_t last_ns;           /* last packet time, 0 = none yet */
+  /* Volume thresholds and quotas without reading them per packet: no limit of the compiled
+   * URR budget_of that is still armed can be reached before budget more bytes
+   * (upf_urr_check); budget_of NULL = to be computed. */
+  int64_t budget;
+  const void *budget_of;
   /* line 1: first packet, dropped DL packets, the writer */
   uint64_t first_ns; /* first packet time, 0 = none yet (UPF_URRS_SEEN: set) */
   uint64_t start_ns; /* start of the measurement period */
@@ -264,7 +269,7 @@ static inline void
 upf_urr_count_drop_dl (const upf_entry_t *e, int pdr, unsigned dir, uint32_t len)
 {
   const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
-  const upf_urr_rt_t *urr = upf_e_urr (e);
+  upf_urr_state_t *const *states = upf_e_urr_states (e);
   unsigned i;
   if (dir != UPF_DIR_DL)
     return;
@@ -273,19 +278,78 @@ upf_urr_count_drop_dl (const upf_entry_t *e, int pdr, unsigned dir, uint32_t len
       uint8_t u = rule->urr[i];
       if (u == UPF_NONE8)
         break;
-      urr[u].state->dropped_dl_pkts++;
-      urr[u].state->dropped_dl_bytes += len;
+      states[u]->dropped_dl_pkts++;
+      states[u]->dropped_dl_bytes += len;
     }
 }
 
-/* URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop. Reads
- * the URR's line of the program and updates the first line of its state. */
+/* Volume counter UPF_VOL_* of a URR state. */
+static inline uint64_t
+upf_urr_vol (const upf_urr_state_t *s, unsigned k)
+{
+  return k == UPF_VOL_TOTAL ? s->bytes[UPF_DIR_UL] + s->bytes[UPF_DIR_DL]
+                            : s->bytes[k == UPF_VOL_UL ? UPF_DIR_UL : UPF_DIR_DL];
+}
+
+/* A URR's volume thresholds and quotas against its counters (events for those reached),
+ * then the budget: how many bytes the nearest one still armed is away. */
+static inline void
+upf_urr_check (upf_stats_t *st, const upf_urr_rt_t *r, upf_urr_state_t *s, upf_verdict_t *v)
+{
+  int64_t budget = INT64_MAX;
+  unsigned k;
+  if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED))
+    for (k = 0; k < 3; k++)
+      if (r->vol_threshold[k] && upf_urr_vol (s, k) >= r->vol_threshold[k])
+        {
+          if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
+            s->flags |= UPF_URRS_THRESHOLD_REPORTED;
+          break;
+        }
+  if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
+    for (k = 0; k < 3; k++)
+      if (r->vol_quota[k] && upf_urr_vol (s, k) >= r->vol_quota[k])
+        {
+          if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
+            s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
+          break;
+        }
+  /* a distance of 2^63 or more, or a limit already passed (its event deferred), counts as
+   * <= 0: checked again with the next packet */
+  for (k = 0; k < 3; k++)
+    {
+      if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED)
+          && r->vol_threshold[k])
+        {
+          int64_t d = (int64_t)(r->vol_threshold[k] - upf_urr_vol (s, k));
+          budget = d < budget ? d : budget;
+        }
+      if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED)
+          && r->vol_quota[k])
+        {
+          int64_t d = (int64_t)(r->vol_quota[k] - upf_urr_vol (s, k));
+          budget = d < budget ? d : budget;
+        }
+    }
+  s->budget = budget;
+  s->budget_of = r;
+}
+
+/*
+ * URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop.
+ * Updates the first line of each URR state; reads the compiled URR only when the state's
+ * budget runs out (a threshold or quota may be reached), when the program changed, or when a
+ * quota is exhausted. Each counter grows by at most len per packet, so while the budget stays
+ * above 0 no armed limit is reached: the events come with the same packets as when every
+ * packet compared every limit.
+ */
 static inline int
 upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, uint32_t len,
                  uint64_t now_ns, upf_verdict_t *v)
 {
   const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
-  unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
+  upf_urr_state_t *const *states = upf_e_urr_states (e);
+  unsigned i;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
       uint8_t u = rule->urr[i];
@@ -293,15 +357,14 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
       upf_urr_state_t *s;
       if (u == UPF_NONE8)
         break;
-      r = &upf_e_urr (e)[u];
-      s = r->state;
-      if (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED)
+      r = &upf_e_urr (e)[u]; /* an address: read below only when needed */
+      s = states[u];
+      if (__builtin_expect (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
+                            0)
           && (r->flags & UPF_URR_F_DROP_ON_QUOTA))
         return 0;
-      s->bytes[UPF_VOL_TOTAL] += len;
-      s->bytes[vd] += len;
-      s->pkts[UPF_VOL_TOTAL]++;
-      s->pkts[vd]++;
+      s->bytes[dir] += len;
+      s->pkts[dir]++;
       if (__builtin_expect (!(s->flags & UPF_URRS_SEEN), 0))
         {
           s->first_ns = now_ns; /* 0 = not yet, as before the first packet */
@@ -309,24 +372,9 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
             s->flags |= UPF_URRS_SEEN;
         }
       s->last_ns = now_ns;
-      if (!(r->triggers & (UPF_URR_T_VOLTH | UPF_URR_T_VOLQU)))
-        continue;
-      if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED))
-        for (k = 0; k < 3; k++)
-          if (r->vol_threshold[k] && s->bytes[k] >= r->vol_threshold[k])
-            {
-              if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
-                s->flags |= UPF_URRS_THRESHOLD_REPORTED;
-              break;
-            }
-      if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
-        for (k = 0; k < 3; k++)
-          if (r->vol_quota[k] && s->bytes[k] >= r->vol_quota[k])
-            {
-              if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
-                s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
-              break;
-            }
+      s->budget -= len;
+      if (__builtin_expect (s->budget_of != r || s->budget <= 0, 0))
+        upf_urr_check (st, r, s, v);
     }
   return 1;
 }
@@ -334,12 +382,12 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
 /*
  * Prefetching. A packet reads, of its session: the table entry (which carries the program's
  * packet-path header), the program's per-packet arrays (upf_rules.h: from
- * UPF_PROG_HOT_OFFSET, pdi, far, qer_rt, urr_rt, encap), and the first line of the QER and
- * URR states its PDR uses. The rule set (classifiers, PDR rules, SDF filters) is shared by
- * the sessions of a PCC rule set and stays cached.
+ * UPF_PROG_HOT_OFFSET, URR state pointers, pdi, far, qer_rt, encap; urr_rt rarely), and the
+ * first line of the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
+ * filters) is shared by the sessions of a PCC rule set and stays cached.
  */
-#define UPF_PROG_HOT_LINES_UL 4 /* 2 PDIs + 2 FARs, a QER, a URR: one of each, as usual */
-#define UPF_PROG_HOT_LINES_DL 6 /* and an encapsulation template */
+#define UPF_PROG_HOT_LINES_UL 4 /* URR states, 2 PDIs + 2 FARs, a QER: one of each, as usual */
+#define UPF_PROG_HOT_LINES_DL 7 /* and a URR, an encapsulation template */
 
 static inline void
 upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
@@ -374,17 +422,17 @@ static inline void
 upf_prog_prefetch_states (const upf_entry_t *e)
 {
   unsigned n_qer = (unsigned)(e->o_urr - e->o_qer) / sizeof (upf_qer_rt_t);
-  unsigned n_urr = (unsigned)(e->o_encap - e->o_urr) / sizeof (upf_urr_rt_t);
+  unsigned n_urr = upf_e_n_urr (e);
   const upf_qer_rt_t *q = upf_e_qer (e);
-  const upf_urr_rt_t *u = upf_e_urr (e);
+  upf_urr_state_t *const *u = upf_e_urr_states (e);
   if (n_qer)
     __builtin_prefetch (q[0].state, 1);
   if (n_qer > 1)
     __builtin_prefetch (q[1].state, 1);
   if (n_urr)
-    __builtin_prefetch (u[0].state, 1);
+    __builtin_prefetch (u[0], 1);
   if (n_urr > 1)
-    __builtin_prefetch (u[1].state, 1);
+    __builtin_prefetch (u[1], 1);
 }
 
 /* Classify with the program's independent loads started first (scalar path). */

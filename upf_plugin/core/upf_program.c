@@ -279,7 +279,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   }
 
   /* Layout (upf_rules.h): header and entries, what a packet reads, the rest. */
-  sz = UPF_PROG_HOT_OFFSET;
+  sz = UPF_PROG_HOT_OFFSET + ((d->n_urr * sizeof (void *) + 15) & ~(size_t)15);
   o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
   o_far = sz, sz += d->n_far * sizeof (upf_far_rt_t);
   sz = (sz + 63) & ~(size_t)63;

@@ -414,8 +414,10 @@ _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
  *   lines 0, 1   entry[UPF_DIR_UL]: the first UL key, entry[UPF_DIR_DL]: the first DL key
  *                (either unused when the program has no such key)
  *   lines 2-4    the program's identity and arrays, the writer's fields
- *   from byte UPF_PROG_HOT_OFFSET: pdi[], far[], qer_rt[], urr_rt[], encap[], what a packet
- *                reads after its entry, contiguous; then the rest (URR copies, DUPL,
+ *   from byte UPF_PROG_HOT_OFFSET: the URR state pointers (n_urr, padded to 16 bytes),
+ *                pdi[], far[], then from a line boundary qer_rt[], urr_rt[], encap[]: what
+ *                a packet reads after its entry, contiguous (urr_rt only when a URR's
+ *                budget runs out, upf_urr_account); then the rest (URR copies, DUPL,
  *                redirect, BAR, further entries).
  * So a UL (DL) lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the
  * entry's address alone where the program's per-packet lines are, and prefetches them with
@@ -455,6 +457,13 @@ typedef struct upf_program
 } upf_program_t;
 _Static_assert(sizeof (upf_program_t) == UPF_PROG_HOT_OFFSET, "the header is five lines");
 
+/* The program's URR state pointers (n_urr), written at install. */
+static inline upf_urr_state_t **
+upf_prog_urr_states (upf_program_t *p)
+{
+  return (upf_urr_state_t **)((uint8_t *)p + UPF_PROG_HOT_OFFSET);
+}
+
 /* Entry i of the program's n_entry (used entry[0], entry[1], then entry_x). */
 static inline upf_entry_t *
 upf_prog_entry (upf_program_t *p, unsigned i)
@@ -466,10 +475,23 @@ upf_prog_entry (upf_program_t *p, unsigned i)
 }
 
 /* The program's per-packet arrays, through the entry a lookup found. */
+static inline unsigned
+upf_e_n_urr (const upf_entry_t *e)
+{
+  return (unsigned)(e->o_encap - e->o_urr) / 64;
+}
+
+static inline upf_urr_state_t *const *
+upf_e_urr_states (const upf_entry_t *e)
+{
+  return (upf_urr_state_t *const *)((const uint8_t *)e->prog + UPF_PROG_HOT_OFFSET);
+}
+
 static inline const upf_pdi_rt_t *
 upf_e_pdi (const upf_entry_t *e)
 {
-  return (const upf_pdi_rt_t *)((const uint8_t *)e->prog + UPF_PROG_HOT_OFFSET);
+  unsigned o = UPF_PROG_HOT_OFFSET + ((upf_e_n_urr (e) * 8 + 15) & ~15u);
+  return (const upf_pdi_rt_t *)((const uint8_t *)e->prog + o);
 }
 
 static inline const upf_far_rt_t *

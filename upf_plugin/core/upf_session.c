@@ -225,7 +225,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
 
   /* prepare: state objects by id (kept across programs), the DL buffer, entries, room */
   for (i = 0; i < prog->n_urr; i++)
-    if (!(prog->urr_rt[i].state
+    if (!(upf_prog_urr_states (prog)[i] = prog->urr_rt[i].state
           = state_find_or_new (s->states, &fresh_urr, UPF_STATE_URR, prog->urr_rt[i].urr_id)))
       goto nomem;
   for (i = 0; i < prog->n_qer; i++)
@@ -256,6 +256,10 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
       for (j = 0; j < old->n_urr; j++)
         if (old->urr[j].urr_id == prog->urr[i].urr_id)
           urr_rearm (prog->urr_rt[i].state, &old->urr[j], &prog->urr[i]);
+  /* the budgets were computed for the old program's limits (and its compiled URRs' addresses
+   * may come back in a later program): the next packet of each URR computes it anew */
+  for (i = 0; i < prog->n_urr; i++)
+    prog->urr_rt[i].state->budget_of = 0;
   state_list_join (&s->states, fresh_urr);
   state_list_join (&s->states, fresh_qer);
   if (fresh_buffer)
@@ -464,8 +468,12 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
     return -ENOENT;
   out->urr_id = urr_id;
   out->flags = u->flags & ~UPF_URRS_SEEN;
-  memcpy (out->bytes, u->bytes, sizeof (out->bytes));
-  memcpy (out->pkts, u->pkts, sizeof (out->pkts));
+  out->bytes[UPF_VOL_TOTAL] = u->bytes[UPF_DIR_UL] + u->bytes[UPF_DIR_DL];
+  out->bytes[UPF_VOL_UL] = u->bytes[UPF_DIR_UL];
+  out->bytes[UPF_VOL_DL] = u->bytes[UPF_DIR_DL];
+  out->pkts[UPF_VOL_TOTAL] = u->pkts[UPF_DIR_UL] + u->pkts[UPF_DIR_DL];
+  out->pkts[UPF_VOL_UL] = u->pkts[UPF_DIR_UL];
+  out->pkts[UPF_VOL_DL] = u->pkts[UPF_DIR_DL];
   out->dropped_dl_pkts = u->dropped_dl_pkts;
   out->dropped_dl_bytes = u->dropped_dl_bytes;
   out->first_ns = u->first_ns;
@@ -477,6 +485,7 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
        * (a program replacing this URR clears it through upf_session_install). */
       memset (u->bytes, 0, sizeof (u->bytes));
       memset (u->pkts, 0, sizeof (u->pkts));
+      u->budget_of = 0; /* counters and armed limits changed: the next packet checks */
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->first_ns = u->last_ns = 0;
       u->start_ns = now_ns;
