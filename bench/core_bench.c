@@ -272,12 +272,12 @@ rss_mib (void)
   return rss * 4096 / (1024 * 1024);
 }
 
-/* malloc in use plus the core's cache-line object chunks (upf_mem.c) */
+/* malloc in use plus the core's cache-line objects in use (upf_mem.c) */
 static size_t
 heap_in_use (void)
 {
   struct mallinfo2 m = mallinfo2 ();
-  return m.uordblks + m.hblkhd + upf_mem_mapped ();
+  return m.uordblks + m.hblkhd + upf_mem_in_use ();
 }
 
 static volatile uint64_t sink;

@@ -64,6 +64,7 @@ static struct
   upf_slab_free_t *free[UPF_SLAB_MAX_LINES + 1]; /* by size in lines */
   uint8_t *cur, *end;                            /* unused part of the newest chunk */
   size_t mapped;                                 /* bytes of chunks and mapped objects */
+  size_t in_use;                                 /* bytes of the objects handed out */
 } upf_slab = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t
@@ -120,6 +121,7 @@ upf_calloc_lines (size_t n)
         {
           pthread_mutex_lock (&upf_slab.lock);
           upf_slab.mapped += map_size (lines);
+          upf_slab.in_use += map_size (lines);
           pthread_mutex_unlock (&upf_slab.lock);
         }
       return p;
@@ -148,6 +150,8 @@ upf_calloc_lines (size_t n)
           upf_slab.cur += lines * 64;
         }
     }
+  if (p)
+    upf_slab.in_use += lines * 64;
   pthread_mutex_unlock (&upf_slab.lock);
   if (p)
     memset (p, 0, lines * 64);
@@ -170,10 +174,12 @@ upf_free_lines (void *p, size_t n)
       munmap (p, map_size (lines));
       pthread_mutex_lock (&upf_slab.lock);
       upf_slab.mapped -= map_size (lines);
+      upf_slab.in_use -= map_size (lines);
       pthread_mutex_unlock (&upf_slab.lock);
       return;
     }
   pthread_mutex_lock (&upf_slab.lock);
+  upf_slab.in_use -= lines * 64;
   ((upf_slab_free_t *)p)->next = upf_slab.free[lines];
   upf_slab.free[lines] = p;
   pthread_mutex_unlock (&upf_slab.lock);
@@ -185,6 +191,16 @@ upf_mem_mapped (void)
   size_t n;
   pthread_mutex_lock (&upf_slab.lock);
   n = upf_slab.mapped;
+  pthread_mutex_unlock (&upf_slab.lock);
+  return n;
+}
+
+size_t
+upf_mem_in_use (void)
+{
+  size_t n;
+  pthread_mutex_lock (&upf_slab.lock);
+  n = upf_slab.in_use;
   pthread_mutex_unlock (&upf_slab.lock);
   return n;
 }

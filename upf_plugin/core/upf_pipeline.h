@@ -129,9 +129,9 @@ struct upf_urr_state
   uint32_t _pad;
   uint64_t bytes[2], pkts[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]; the totals are their sums */
   uint64_t last_ns;           /* last packet time, 0 = none yet */
-  /* Volume thresholds and quotas without reading them per packet: no limit of the compiled
-   * URR budget_of that is still armed can be reached before budget more bytes
-   * (upf_urr_check); budget_of NULL = to be computed. */
+  /* Volume thresholds and quotas without reading them per packet: no limit still armed of
+   * the URR budget_of (a program's address + the URR's index) can be reached before budget
+   * more bytes (upf_urr_check); budget_of NULL = to be computed. */
   int64_t budget;
   const void *budget_of;
   /* line 1: first packet, dropped DL packets, the writer */
@@ -269,7 +269,7 @@ static inline void
 upf_urr_count_drop_dl (const upf_entry_t *e, int pdr, unsigned dir, uint32_t len)
 {
   const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
-  upf_urr_state_t *const *states = upf_e_urr_states (e);
+  upf_urr_state_t *const *states = upf_e_urr_state (e);
   unsigned i;
   if (dir != UPF_DIR_DL)
     return;
@@ -294,7 +294,8 @@ upf_urr_vol (const upf_urr_state_t *s, unsigned k)
 /* A URR's volume thresholds and quotas against its counters (events for those reached),
  * then the budget: how many bytes the nearest one still armed is away. */
 static inline void
-upf_urr_check (upf_stats_t *st, const upf_urr_rt_t *r, upf_urr_state_t *s, upf_verdict_t *v)
+upf_urr_check (upf_stats_t *st, const upf_urr_t *r, upf_urr_state_t *s, const void *id,
+               upf_verdict_t *v)
 {
   int64_t budget = INT64_MAX;
   unsigned k;
@@ -332,7 +333,7 @@ upf_urr_check (upf_stats_t *st, const upf_urr_rt_t *r, upf_urr_state_t *s, upf_v
         }
     }
   s->budget = budget;
-  s->budget_of = r;
+  s->budget_of = id;
 }
 
 /*
@@ -348,20 +349,20 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
                  uint64_t now_ns, upf_verdict_t *v)
 {
   const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
-  upf_urr_state_t *const *states = upf_e_urr_states (e);
+  upf_urr_state_t *const *states = upf_e_urr_state (e);
   unsigned i;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
       uint8_t u = rule->urr[i];
-      const upf_urr_rt_t *r;
+      const void *id;
       upf_urr_state_t *s;
       if (u == UPF_NONE8)
         break;
-      r = &upf_e_urr (e)[u]; /* an address: read below only when needed */
+      id = (const uint8_t *)e->prog + u; /* the URR: the program is read only when needed */
       s = states[u];
       if (__builtin_expect (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
                             0)
-          && (r->flags & UPF_URR_F_DROP_ON_QUOTA))
+          && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
         return 0;
       s->bytes[dir] += len;
       s->pkts[dir]++;
@@ -373,8 +374,8 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
         }
       s->last_ns = now_ns;
       s->budget -= len;
-      if (__builtin_expect (s->budget_of != r || s->budget <= 0, 0))
-        upf_urr_check (st, r, s, v);
+      if (__builtin_expect (s->budget_of != id || s->budget <= 0, 0))
+        upf_urr_check (st, &e->prog->urr[u], s, id, v);
     }
   return 1;
 }
@@ -382,12 +383,12 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
 /*
  * Prefetching. A packet reads, of its session: the table entry (which carries the program's
  * packet-path header), the program's per-packet arrays (upf_rules.h: from
- * UPF_PROG_HOT_OFFSET, URR state pointers, pdi, far, qer_rt, encap; urr_rt rarely), and the
- * first line of the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
+ * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, pdi, far, encap), and the first line of
+ * the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
  * filters) is shared by the sessions of a PCC rule set and stays cached.
  */
-#define UPF_PROG_HOT_LINES_UL 4 /* URR states, 2 PDIs + 2 FARs, a QER: one of each, as usual */
-#define UPF_PROG_HOT_LINES_DL 7 /* and a URR, an encapsulation template */
+#define UPF_PROG_HOT_LINES_UL 3 /* a QER, URR states, 2 PDIs, 2 FARs: the usual shape */
+#define UPF_PROG_HOT_LINES_DL 5 /* and an encapsulation template */
 
 static inline void
 upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
@@ -416,15 +417,15 @@ upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 }
 
 /* The states of the program's QERs and URRs (the first two of each: the usual case is one),
- * once the entry and the program's qer_rt / urr_rt lines are in. Written, so prefetched for
+ * once the entry and the program's qer_rt / URR state lines are in. Written, so prefetched for
  * writing. */
 static inline void
 upf_prog_prefetch_states (const upf_entry_t *e)
 {
-  unsigned n_qer = (unsigned)(e->o_urr - e->o_qer) / sizeof (upf_qer_rt_t);
-  unsigned n_urr = upf_e_n_urr (e);
+  unsigned n_qer = upf_e_n_qer (e);
+  unsigned n_urr = upf_e_n_urr_even (e); /* a NULL after the last: prefetching it is harmless */
   const upf_qer_rt_t *q = upf_e_qer (e);
-  upf_urr_state_t *const *u = upf_e_urr_states (e);
+  upf_urr_state_t *const *u = upf_e_urr_state (e);
   if (n_qer)
     __builtin_prefetch (q[0].state, 1);
   if (n_qer > 1)

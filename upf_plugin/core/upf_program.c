@@ -129,7 +129,7 @@ ruleset_hash (const upf_ruleset_t *rs)
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urt, o_urr, o_ent;
+  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_us, o_urr, o_ent;
   upf_key_t keys[UPF_MAX_PDR];
   uint32_t n_key = 0, n_x;
   int primary[2];
@@ -279,12 +279,11 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   }
 
   /* Layout (upf_rules.h): header and entries, what a packet reads, the rest. */
-  sz = UPF_PROG_HOT_OFFSET + ((d->n_urr * sizeof (void *) + 15) & ~(size_t)15);
+  sz = UPF_PROG_HOT_OFFSET;
+  o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
+  o_us = sz, sz += (d->n_urr + 1) / 2 * 2 * sizeof (void *);
   o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
   o_far = sz, sz += d->n_far * sizeof (upf_far_rt_t);
-  sz = (sz + 63) & ~(size_t)63;
-  o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
-  o_urt = sz, sz += d->n_urr * sizeof (upf_urr_rt_t);
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
   o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
@@ -322,7 +321,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->dupl = (upf_dupl_t *)(base + o_dupl);
   p->dupl_encap = (upf_encap_t *)(base + o_dencap);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
-  p->urr_rt = (upf_urr_rt_t *)(base + o_urt);
+  p->urr_state = (upf_urr_state_t **)(base + o_us);
   p->urr = (upf_urr_t *)(base + o_urr);
   p->entry_x = (upf_entry_t *)(base + o_ent);
   for (i = j = 0; i < n_key; i++)
@@ -337,9 +336,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         e = &p->entry_x[j++];
       e->key = keys[i];
       e->prog = p;
+      e->o_urr_state = (uint16_t)o_us;
+      e->o_pdi = (uint16_t)o_pdi;
       e->o_far = (uint16_t)o_far;
-      e->o_qer = (uint16_t)o_qrt;
-      e->o_urr = (uint16_t)o_urt;
       e->o_encap = (uint16_t)o_encap;
     }
   rs->refs = 1;
@@ -381,15 +380,6 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       }
   if (d->n_urr)
     memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
-  for (i = 0; i < d->n_urr; i++)
-    {
-      upf_urr_rt_t *u = &p->urr_rt[i];
-      u->urr_id = d->urr[i].urr_id;
-      u->triggers = d->urr[i].triggers;
-      u->flags = d->urr[i].flags;
-      memcpy (u->vol_threshold, d->urr[i].vol_threshold, sizeof (u->vol_threshold));
-      memcpy (u->vol_quota, d->urr[i].vol_quota, sizeof (u->vol_quota));
-    }
   if (d->n_sdf)
     memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
   if (d->bar)
@@ -511,6 +501,14 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         add_rule (c, (uint8_t)i, UPF_NONE8, 0);
       for (k = 0; k < r->sdf_count; k++)
         add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &rs->sdf[r->sdf_first + k]);
+    }
+  for (k = 0; k < 2; k++)
+    {
+      upf_classifier_t *c = &cls[k];
+      c->pdi = c->n_rules ? rs->rule[c->rule_pdr[0]].pdi : UPF_NONE8;
+      for (j = 1; j < c->n_rules; j++)
+        if (rs->rule[c->rule_pdr[j]].pdi != c->pdi)
+          c->pdi = UPF_NONE8;
     }
   rs->hash = ruleset_hash (rs);
   *out = p;

@@ -319,6 +319,7 @@ typedef struct
   uint64_t uport_bm[16];
   uint64_t rport_none_bm, uport_none_bm;
   uint16_t n_rules;
+  uint8_t pdi; /* the PDI index all rules of the direction use (checked once), or UPF_NONE8 */
   uint8_t rule_pdr[UPF_MAX_RULES]; /* index into program pdr[] */
   uint8_t rule_sdf[UPF_MAX_RULES]; /* index into program sdf[], UPF_NONE8 = match all */
 } upf_classifier_t;
@@ -343,20 +344,6 @@ typedef struct
   upf_qer_state_t *state; /* linked at install: the session's state of this QER id */
 } upf_qer_rt_t;
 _Static_assert(sizeof (upf_qer_rt_t) == 64, "a compiled QER is one cache line");
-
-/* What the packet path reads of a URR (the rest stays in the program's upf_urr_t copy), and
- * its state object, in one cache line. */
-typedef struct
-{
-  upf_urr_state_t *state; /* linked at install: the session's state of this URR id */
-  uint32_t urr_id;
-  uint16_t triggers; /* UPF_URR_T_* */
-  uint8_t flags;     /* UPF_URR_F_* */
-  uint8_t _pad;
-  uint64_t vol_threshold[3]; /* bytes, [total, ul, dl], 0 = unset */
-  uint64_t vol_quota[3];
-} upf_urr_rt_t;
-_Static_assert(sizeof (upf_urr_rt_t) == 64, "a compiled URR is one cache line");
 
 /*
  * What a program holds that does not depend on the session's addresses and TEIDs: the
@@ -403,9 +390,9 @@ typedef struct upf_entry
   uint64_t seid;                  /* the program's, set at install */
   struct upf_session *session;    /* the program's, set at install */
   const struct upf_ruleset *rs;   /* the program's (interned) rule set, set at install */
-  /* byte offsets in the program of far[], qer_rt[], urr_rt[], encap[] (pdi[] is at
-   * UPF_PROG_HOT_OFFSET) */
-  uint16_t o_far, o_qer, o_urr, o_encap;
+  /* byte offsets in the program of its URR state pointers, pdi[], far[], encap[] (qer_rt[]
+   * is at UPF_PROG_HOT_OFFSET) */
+  uint16_t o_urr_state, o_pdi, o_far, o_encap;
 } upf_entry_t;
 _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
 
@@ -414,11 +401,10 @@ _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
  *   lines 0, 1   entry[UPF_DIR_UL]: the first UL key, entry[UPF_DIR_DL]: the first DL key
  *                (either unused when the program has no such key)
  *   lines 2-4    the program's identity and arrays, the writer's fields
- *   from byte UPF_PROG_HOT_OFFSET: the URR state pointers (n_urr, padded to 16 bytes),
- *                pdi[], far[], then from a line boundary qer_rt[], urr_rt[], encap[]: what
- *                a packet reads after its entry, contiguous (urr_rt only when a URR's
- *                budget runs out, upf_urr_account); then the rest (URR copies, DUPL,
- *                redirect, BAR, further entries).
+ *   from byte UPF_PROG_HOT_OFFSET: qer_rt[], the URR state pointers (n_urr, padded to 16
+ *                bytes), pdi[], far[], encap[]: what a packet reads after its entry,
+ *                contiguous; then the rest (the URRs, read when a URR's byte budget runs
+ *                out (upf_urr_account), DUPL, redirect, BAR, further entries).
  * So a UL (DL) lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the
  * entry's address alone where the program's per-packet lines are, and prefetches them with
  * the entry (upf_prog_prefetch_from_entry).
@@ -434,9 +420,9 @@ typedef struct upf_program
   upf_ruleset_t *rs;           /* classifiers, PDR rules, SDF filters (shared) */
   upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
   upf_far_rt_t *far;
-  upf_qer_rt_t *qer_rt; /* n_qer, with their states (linked at install) */
-  upf_urr_rt_t *urr_rt; /* n_urr, with their states (linked at install) */
-  upf_encap_t *encap;   /* n_encap: the templates of the FARs that encapsulate */
+  upf_qer_rt_t *qer_rt;        /* n_qer, with their states (linked at install) */
+  upf_urr_state_t **urr_state; /* n_urr: the URRs' states (linked at install) */
+  upf_encap_t *encap;          /* n_encap: the templates of the FARs that encapsulate */
   /* line 3: the rule set seen through its parts (tools, tests), rarer packet-path data */
   const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
   const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
@@ -457,13 +443,6 @@ typedef struct upf_program
 } upf_program_t;
 _Static_assert(sizeof (upf_program_t) == UPF_PROG_HOT_OFFSET, "the header is five lines");
 
-/* The program's URR state pointers (n_urr), written at install. */
-static inline upf_urr_state_t **
-upf_prog_urr_states (upf_program_t *p)
-{
-  return (upf_urr_state_t **)((uint8_t *)p + UPF_PROG_HOT_OFFSET);
-}
-
 /* Entry i of the program's n_entry (used entry[0], entry[1], then entry_x). */
 static inline upf_entry_t *
 upf_prog_entry (upf_program_t *p, unsigned i)
@@ -475,41 +454,41 @@ upf_prog_entry (upf_program_t *p, unsigned i)
 }
 
 /* The program's per-packet arrays, through the entry a lookup found. */
-static inline unsigned
-upf_e_n_urr (const upf_entry_t *e)
+static inline const upf_qer_rt_t *
+upf_e_qer (const upf_entry_t *e)
 {
-  return (unsigned)(e->o_encap - e->o_urr) / 64;
+  return (const upf_qer_rt_t *)((const uint8_t *)e->prog + UPF_PROG_HOT_OFFSET);
+}
+
+static inline unsigned
+upf_e_n_qer (const upf_entry_t *e)
+{
+  return (unsigned)(e->o_urr_state - UPF_PROG_HOT_OFFSET) / sizeof (upf_qer_rt_t);
+}
+
+/* n_urr, rounded up to even (the pointer after the last is NULL) */
+static inline unsigned
+upf_e_n_urr_even (const upf_entry_t *e)
+{
+  return (unsigned)(e->o_pdi - e->o_urr_state) / sizeof (void *);
 }
 
 static inline upf_urr_state_t *const *
-upf_e_urr_states (const upf_entry_t *e)
+upf_e_urr_state (const upf_entry_t *e)
 {
-  return (upf_urr_state_t *const *)((const uint8_t *)e->prog + UPF_PROG_HOT_OFFSET);
+  return (upf_urr_state_t *const *)((const uint8_t *)e->prog + e->o_urr_state);
 }
 
 static inline const upf_pdi_rt_t *
 upf_e_pdi (const upf_entry_t *e)
 {
-  unsigned o = UPF_PROG_HOT_OFFSET + ((upf_e_n_urr (e) * 8 + 15) & ~15u);
-  return (const upf_pdi_rt_t *)((const uint8_t *)e->prog + o);
+  return (const upf_pdi_rt_t *)((const uint8_t *)e->prog + e->o_pdi);
 }
 
 static inline const upf_far_rt_t *
 upf_e_far (const upf_entry_t *e)
 {
   return (const upf_far_rt_t *)((const uint8_t *)e->prog + e->o_far);
-}
-
-static inline const upf_qer_rt_t *
-upf_e_qer (const upf_entry_t *e)
-{
-  return (const upf_qer_rt_t *)((const uint8_t *)e->prog + e->o_qer);
-}
-
-static inline const upf_urr_rt_t *
-upf_e_urr (const upf_entry_t *e)
-{
-  return (const upf_urr_rt_t *)((const uint8_t *)e->prog + e->o_urr);
 }
 
 static inline const upf_encap_t *
@@ -614,6 +593,20 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
     }
   else
     cand &= c->rport_none_bm & c->uport_none_bm;
+  if (c->pdi != UPF_NONE8)
+    {
+      /* one PDI for all (the usual case: a direction's PDRs share the F-TEID / UE address) */
+      if (!cand || !upf_pdi_match (&pdi[c->pdi], m, dir))
+        return -1;
+      while (cand)
+        {
+          unsigned r = (unsigned)__builtin_ctzll (cand);
+          cand &= cand - 1;
+          if (c->rule_sdf[r] == UPF_NONE8 || upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
+            return c->rule_pdr[r];
+        }
+      return -1;
+    }
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);

@@ -225,8 +225,8 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
 
   /* prepare: state objects by id (kept across programs), the DL buffer, entries, room */
   for (i = 0; i < prog->n_urr; i++)
-    if (!(upf_prog_urr_states (prog)[i] = prog->urr_rt[i].state
-          = state_find_or_new (s->states, &fresh_urr, UPF_STATE_URR, prog->urr_rt[i].urr_id)))
+    if (!(prog->urr_state[i]
+          = state_find_or_new (s->states, &fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id)))
       goto nomem;
   for (i = 0; i < prog->n_qer; i++)
     if (!(prog->qer_rt[i].state
@@ -255,11 +255,11 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
     for (i = 0; i < prog->n_urr; i++)
       for (j = 0; j < old->n_urr; j++)
         if (old->urr[j].urr_id == prog->urr[i].urr_id)
-          urr_rearm (prog->urr_rt[i].state, &old->urr[j], &prog->urr[i]);
+          urr_rearm (prog->urr_state[i], &old->urr[j], &prog->urr[i]);
   /* the budgets were computed for the old program's limits (and its compiled URRs' addresses
    * may come back in a later program): the next packet of each URR computes it anew */
   for (i = 0; i < prog->n_urr; i++)
-    prog->urr_rt[i].state->budget_of = 0;
+    prog->urr_state[i]->budget_of = 0;
   state_list_join (&s->states, fresh_urr);
   state_list_join (&s->states, fresh_qer);
   if (fresh_buffer)
@@ -430,7 +430,7 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
   for (i = 0; i < p->n_urr && n < max_ev; i++)
     {
       const upf_urr_t *r = &p->urr[i];
-      upf_urr_state_t *u = p->urr_rt[i].state;
+      upf_urr_state_t *u = p->urr_state[i];
       uint64_t start = u->start_ns ? u->start_ns : u->first_ns;
       if (!start || now_ns < start)
         continue;
