@@ -15,11 +15,12 @@
  * Every packet goes to a session drawn at random from all of them (a pool of 4096 packet
  * buffers with random flows gets each vector's session fields written before the vector is
  * timed); the baselines look up the same sessions in the same order, in vectors of 256 with
- * the same staged prefetching. Each vector is timed with the TSC; a round's figure is its
- * median vector (a vector the scheduler interrupted, on a shared machine, does not count).
- * Each case runs ROUNDS interleaved rounds; the median over rounds is reported with the spread
- * (min..max), in ns and TSC clocks per packet (TSC frequency measured against
- * CLOCK_MONOTONIC), and the writer-side bytes per session (malloc in use).
+ * the same software-pipelined stages and prefetching as the vector entry points. Each vector
+ * is timed with the TSC; a round's figure is its median vector (a vector the scheduler
+ * interrupted, on a shared machine, does not count). Each case runs ROUNDS interleaved
+ * rounds; the median over rounds is reported with the spread (min..max), in ns and TSC
+ * clocks per packet (TSC frequency measured against CLOCK_MONOTONIC), and the writer-side
+ * bytes per session (malloc and the core's cache-line objects in use, tables included).
  * Usage: core_bench [n_sessions ...]; env UPF_BENCH_ROUNDS (default 9), UPF_BENCH_PKTS =
  * packets per case per round (default 131072).
  */
@@ -31,6 +32,7 @@
 #include <x86intrin.h>
 #endif
 #include "upf_corelib.h"
+#include "upf_mem.h"
 #include "upf_testpkt.h"
 
 #define N_FILTERS 16
@@ -271,11 +273,12 @@ rss_mib (void)
   return rss * 4096 / (1024 * 1024);
 }
 
+/* malloc in use plus the core's cache-line objects in use (upf_mem.c) */
 static size_t
 heap_in_use (void)
 {
   struct mallinfo2 m = mallinfo2 ();
-  return m.uordblks + m.hblkhd;
+  return m.uordblks + m.hblkhd + upf_mem_in_use ();
 }
 
 static volatile uint64_t sink;
@@ -360,39 +363,66 @@ static const char *case_name[C_N] = {
  * then cg_annotate): the README gives the cache lines per packet measured that way. */
 #define CASE_FN __attribute__ ((noinline, flatten)) static void
 
-/* Baseline UL: parse, TEID lookup in the same stages as upf_ul_process_vec, decap. */
+/*
+ * The baselines look up the same sessions the way the vector entry points do: groups of
+ * UPF_VEC_GROUP, software-pipelined (step i: parse group i and prefetch its slots, read the
+ * slots of group i - 1 and prefetch their entries, find the entries of group i - 2), then
+ * decapsulate (UL) or encapsulate (DL). They read the slot and the entry and nothing else
+ * of a session.
+ */
+typedef struct
+{
+  upf_outer_t o[UPF_VEC_GROUP];
+  upf_gtpu_t g[UPF_VEC_GROUP];
+  upf_inner_t in[UPF_VEC_GROUP];
+  upf_key_t k[UPF_VEC_GROUP];
+  uint64_t h[UPF_VEC_GROUP];
+  uint8_t ok[UPF_VEC_GROUP];
+} base_group_t;
+
 CASE_FN
 ul_baseline_vec (upf_ctx_t *c, pool_t *p, uint64_t *acc)
 {
   upf_slots_t *slots = upf_table_slots (&c->ul);
-  for (uint32_t base = 0; base < VEC; base += UPF_VEC_GROUP)
+  base_group_t grp[3];
+  const uint32_t n_grp = VEC / UPF_VEC_GROUP;
+  for (uint32_t i = 0; i < n_grp + 2; i++)
     {
-      upf_outer_t o[UPF_VEC_GROUP];
-      upf_gtpu_t g[UPF_VEC_GROUP];
-      upf_key_t k[UPF_VEC_GROUP];
-      uint64_t h[UPF_VEC_GROUP];
-      uint8_t ok[UPF_VEC_GROUP];
       uint32_t j;
-      for (j = 0; j < UPF_VEC_GROUP; j++)
+      if (i < n_grp)
         {
-          const uint8_t *d = p->pkt[base + j];
-          ok[j] = !upf_parse_outer (d, p->plen[base + j], &o[j])
-                  && !upf_parse_gtpu (d + o[j].payload_offset, o[j].payload_len, &g[j]);
-          if (!ok[j])
-            continue;
-          upf_ul_key (&k[j], &o[j].dst, g[j].teid);
-          h[j] = upf_key_hash (&k[j]);
-          upf_slots_prefetch (slots, h[j]);
+          base_group_t *G = &grp[i % 3];
+          for (j = 0; j < UPF_VEC_GROUP; j++)
+            {
+              const uint8_t *d = p->pkt[i * UPF_VEC_GROUP + j];
+              G->ok[j]
+                = !upf_parse_outer (d, p->plen[i * UPF_VEC_GROUP + j], &G->o[j])
+                  && !upf_parse_gtpu (d + G->o[j].payload_offset, G->o[j].payload_len, &G->g[j]);
+              if (!G->ok[j])
+                continue;
+              upf_ul_key (&G->k[j], &G->o[j].dst, G->g[j].teid);
+              G->h[j] = upf_key_hash (&G->k[j]);
+              upf_slots_prefetch (slots, G->h[j]);
+            }
         }
-      for (j = 0; j < UPF_VEC_GROUP; j++)
-        if (ok[j])
-          upf_slots_prefetch_entry (slots, h[j]);
-      for (j = 0; j < UPF_VEC_GROUP; j++)
+      if (i >= 1 && i - 1 < n_grp)
         {
-          const upf_entry_t *e = ok[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
-          if (e)
-            *acc += (uintptr_t)(p->pkt[base + j] + o[j].payload_offset + g[j].header_len)
-                    + g[j].payload_len + (uintptr_t)e->prog;
+          base_group_t *G = &grp[(i - 1) % 3];
+          for (j = 0; j < UPF_VEC_GROUP; j++)
+            if (G->ok[j])
+              upf_slots_prefetch_entry (slots, G->h[j]);
+        }
+      if (i >= 2)
+        {
+          base_group_t *G = &grp[(i - 2) % 3];
+          for (j = 0; j < UPF_VEC_GROUP; j++)
+            {
+              const upf_entry_t *e = G->ok[j] ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
+              if (e)
+                *acc += (uintptr_t)(p->pkt[(i - 2) * UPF_VEC_GROUP + j] + G->o[j].payload_offset
+                                    + G->g[j].header_len)
+                        + G->g[j].payload_len + (uintptr_t)e->prog;
+            }
         }
     }
 }
@@ -401,32 +431,44 @@ CASE_FN
 dl_baseline_vec (upf_ctx_t *c, pool_t *p, const upf_encap_t *t, uint64_t *acc)
 {
   upf_slots_t *slots = upf_table_slots (&c->dl);
+  base_group_t grp[3];
+  const uint32_t n_grp = VEC / UPF_VEC_GROUP;
   uint8_t out[256];
-  for (uint32_t base = 0; base < VEC; base += UPF_VEC_GROUP)
+  for (uint32_t i = 0; i < n_grp + 2; i++)
     {
-      upf_inner_t in[UPF_VEC_GROUP];
-      upf_key_t k[UPF_VEC_GROUP];
-      uint64_t h[UPF_VEC_GROUP];
-      uint8_t ok[UPF_VEC_GROUP];
       uint32_t j;
-      for (j = 0; j < UPF_VEC_GROUP; j++)
+      if (i < n_grp)
         {
-          ok[j] = !upf_parse_inner (p->pkt[base + j], p->plen[base + j], &in[j])
-                  && upf_dl_first_key (&c->dl, 0, &in[j].dst, &k[j]);
-          if (!ok[j])
-            continue;
-          h[j] = upf_key_hash (&k[j]);
-          upf_slots_prefetch (slots, h[j]);
+          base_group_t *G = &grp[i % 3];
+          for (j = 0; j < UPF_VEC_GROUP; j++)
+            {
+              uint32_t x = i * UPF_VEC_GROUP + j;
+              G->ok[j] = !upf_parse_inner (p->pkt[x], p->plen[x], &G->in[j])
+                         && upf_dl_first_key (&c->dl, 0, &G->in[j].dst, &G->k[j]);
+              if (!G->ok[j])
+                continue;
+              G->h[j] = upf_key_hash (&G->k[j]);
+              upf_slots_prefetch (slots, G->h[j]);
+            }
         }
-      for (j = 0; j < UPF_VEC_GROUP; j++)
-        if (ok[j])
-          upf_slots_prefetch_entry (slots, h[j]);
-      for (j = 0; j < UPF_VEC_GROUP; j++)
+      if (i >= 1 && i - 1 < n_grp)
         {
-          const upf_entry_t *e = ok[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
-          if (e)
-            *acc += upf_encap_write (t, out, p->pkt[base + j], in[j].total_len, 9, 0) + out[11]
-                    + (uintptr_t)e->prog;
+          base_group_t *G = &grp[(i - 1) % 3];
+          for (j = 0; j < UPF_VEC_GROUP; j++)
+            if (G->ok[j])
+              upf_slots_prefetch_entry (slots, G->h[j]);
+        }
+      if (i >= 2)
+        {
+          base_group_t *G = &grp[(i - 2) % 3];
+          for (j = 0; j < UPF_VEC_GROUP; j++)
+            {
+              const upf_entry_t *e = G->ok[j] ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
+              if (e)
+                *acc += upf_encap_write (t, out, p->pkt[(i - 2) * UPF_VEC_GROUP + j],
+                                         G->in[j].total_len, 9, 0)
+                        + out[11] + (uintptr_t)e->prog;
+            }
         }
     }
 }

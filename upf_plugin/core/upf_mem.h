@@ -10,6 +10,15 @@
 
 void *upf_malloc (size_t n);
 void *upf_calloc (size_t n, size_t size);
+/* n bytes (rounded up to whole cache lines), zeroed, starting on a 64-byte boundary, from
+ * huge-page advised chunks (upf_mem.c): the objects the packet path reads (programs, their
+ * states, table slot arrays). Freed with upf_free_lines and the same n. */
+void *upf_calloc_lines (size_t n);
+void upf_free_lines (void *p, size_t n);
+/* Bytes mapped for upf_calloc_lines objects (chunks in use or kept for reuse), and the
+ * bytes of the objects in use (0 under ASan, where malloc holds them). */
+size_t upf_mem_mapped (void);
+size_t upf_mem_in_use (void);
 void upf_free (void *p);
 
 /* Test hook: the allocation n allocations from now fails (0 = the next one), once; -1 = none.

@@ -107,7 +107,9 @@ typedef struct
   upf_event_t events[UPF_MAX_EVENTS];
 } upf_verdict_t;
 
-/* Mutable per-session state kept across programs by id (URR, QER): the session's list. */
+/* Mutable per-session state kept across programs by id (URR, QER), on the session's list.
+ * Each object is cache-line aligned with what a packet updates in its first line; the
+ * list link, the writer's, comes after. */
 enum
 {
   UPF_STATE_URR = 0,
@@ -122,25 +124,37 @@ typedef struct upf_state_link
 
 struct upf_urr_state
 {
-  upf_state_link_t link;
+  /* line 0: every forwarded packet */
   uint32_t flags; /* UPF_URRS_* */
-  uint64_t bytes[3], pkts[3];
+  uint32_t _pad;
+  uint64_t bytes[2], pkts[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]; the totals are their sums */
+  uint64_t last_ns;           /* last packet time, 0 = none yet */
+  /* Volume thresholds and quotas without reading them per packet: no limit still armed of
+   * the URR budget_of (a program's address + the URR's index) can be reached before budget
+   * more bytes (upf_urr_check); budget_of NULL = to be computed. */
+  int64_t budget;
+  const void *budget_of;
+  /* line 1: first packet, dropped DL packets, the writer */
+  uint64_t first_ns; /* first packet time, 0 = none yet (UPF_URRS_SEEN: set) */
+  uint64_t start_ns; /* start of the measurement period */
   uint64_t dropped_dl_pkts, dropped_dl_bytes;
-  uint64_t first_ns, last_ns; /* first / last packet time, 0 = none yet */
-  uint64_t start_ns;          /* start of the measurement period */
+  upf_state_link_t link;
 };
+_Static_assert(offsetof (upf_urr_state_t, first_ns) == 64, "a packet updates one line");
 #define UPF_URRS_THRESHOLD_REPORTED 0x01
 #define UPF_URRS_QUOTA_EXHAUSTED 0x02
 #define UPF_URRS_TIME_THRESHOLD_REPORTED 0x04
 #define UPF_URRS_TIME_QUOTA_EXHAUSTED 0x08
+#define UPF_URRS_SEEN 0x80000000u /* first_ns is set (internal: not reported) */
 
 struct upf_qer_state
 {
-  upf_state_link_t link;
   uint64_t tokens_nb[2]; /* [UL, DL] tokens in nano-bytes (bytes x 1e9) */
   uint64_t last_ns[2];
-  uint64_t policed_pkts[2], gated_pkts[2];
+  uint32_t policed_pkts[2], gated_pkts[2];
+  upf_state_link_t link;
 };
+_Static_assert(sizeof (upf_qer_state_t) == 64, "a QER state is one line");
 
 typedef struct
 {
@@ -252,131 +266,183 @@ upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t l
 }
 
 static inline void
-upf_urr_count_drop_dl (const upf_program_t *prog, int pdr, unsigned dir, uint32_t len)
+upf_urr_count_drop_dl (const upf_entry_t *e, int pdr, unsigned dir, uint32_t len)
 {
+  const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
+  upf_urr_state_t *const *states = upf_e_urr_state (e);
   unsigned i;
   if (dir != UPF_DIR_DL)
     return;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
-      uint8_t u = prog->rule[pdr].urr[i];
+      uint8_t u = rule->urr[i];
       if (u == UPF_NONE8)
         break;
-      prog->urr_state[u]->dropped_dl_pkts++;
-      prog->urr_state[u]->dropped_dl_bytes += len;
+      states[u]->dropped_dl_pkts++;
+      states[u]->dropped_dl_bytes += len;
     }
 }
 
-/* URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop. */
+/* Volume counter UPF_VOL_* of a URR state. */
+static inline uint64_t
+upf_urr_vol (const upf_urr_state_t *s, unsigned k)
+{
+  return k == UPF_VOL_TOTAL ? s->bytes[UPF_DIR_UL] + s->bytes[UPF_DIR_DL]
+                            : s->bytes[k == UPF_VOL_UL ? UPF_DIR_UL : UPF_DIR_DL];
+}
+
+/* A URR's volume thresholds and quotas against its counters (events for those reached),
+ * then the budget: how many bytes the nearest one still armed is away. */
+static inline void
+upf_urr_check (upf_stats_t *st, const upf_urr_t *r, upf_urr_state_t *s, const void *id,
+               upf_verdict_t *v)
+{
+  int64_t budget = INT64_MAX;
+  unsigned k;
+  if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED))
+    for (k = 0; k < 3; k++)
+      if (r->vol_threshold[k] && upf_urr_vol (s, k) >= r->vol_threshold[k])
+        {
+          if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
+            s->flags |= UPF_URRS_THRESHOLD_REPORTED;
+          break;
+        }
+  if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
+    for (k = 0; k < 3; k++)
+      if (r->vol_quota[k] && upf_urr_vol (s, k) >= r->vol_quota[k])
+        {
+          if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
+            s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
+          break;
+        }
+  /* a distance of 2^63 or more, or a limit already passed (its event deferred), counts as
+   * <= 0: checked again with the next packet */
+  for (k = 0; k < 3; k++)
+    {
+      if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED)
+          && r->vol_threshold[k])
+        {
+          int64_t d = (int64_t)(r->vol_threshold[k] - upf_urr_vol (s, k));
+          budget = d < budget ? d : budget;
+        }
+      if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED)
+          && r->vol_quota[k])
+        {
+          int64_t d = (int64_t)(r->vol_quota[k] - upf_urr_vol (s, k));
+          budget = d < budget ? d : budget;
+        }
+    }
+  s->budget = budget;
+  s->budget_of = id;
+}
+
+/*
+ * URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop.
+ * Updates the first line of each URR state; reads the compiled URR only when the state's
+ * budget runs out (a threshold or quota may be reached), when the program changed, or when a
+ * quota is exhausted. Each counter grows by at most len per packet, so while the budget stays
+ * above 0 no armed limit is reached: the events come with the same packets as when every
+ * packet compared every limit.
+ */
 static inline int
-upf_urr_account (upf_stats_t *st, const upf_program_t *prog, int pdr, unsigned dir, uint32_t len,
+upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, uint32_t len,
                  uint64_t now_ns, upf_verdict_t *v)
 {
-  unsigned i, k, vd = dir == UPF_DIR_UL ? UPF_VOL_UL : UPF_VOL_DL;
+  const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
+  upf_urr_state_t *const *states = upf_e_urr_state (e);
+  unsigned i;
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
-      uint8_t u = prog->rule[pdr].urr[i];
-      const upf_urr_t *r;
+      uint8_t u = rule->urr[i];
+      const void *id;
       upf_urr_state_t *s;
       if (u == UPF_NONE8)
         break;
-      r = &prog->urr[u];
-      s = prog->urr_state[u];
-      if (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED)
-          && (r->flags & UPF_URR_F_DROP_ON_QUOTA))
+      id = (const uint8_t *)e->prog + u; /* the URR: the program is read only when needed */
+      s = states[u];
+      if (__builtin_expect (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
+                            0)
+          && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
         return 0;
-      s->bytes[UPF_VOL_TOTAL] += len;
-      s->bytes[vd] += len;
-      s->pkts[UPF_VOL_TOTAL]++;
-      s->pkts[vd]++;
-      if (!s->first_ns)
-        s->first_ns = now_ns;
+      s->bytes[dir] += len;
+      s->pkts[dir]++;
+      if (__builtin_expect (!(s->flags & UPF_URRS_SEEN), 0))
+        {
+          s->first_ns = now_ns; /* 0 = not yet, as before the first packet */
+          if (now_ns)
+            s->flags |= UPF_URRS_SEEN;
+        }
       s->last_ns = now_ns;
-      if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED))
-        for (k = 0; k < 3; k++)
-          if (r->vol_threshold[k] && s->bytes[k] >= r->vol_threshold[k])
-            {
-              if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
-                s->flags |= UPF_URRS_THRESHOLD_REPORTED;
-              break;
-            }
-      if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
-        for (k = 0; k < 3; k++)
-          if (r->vol_quota[k] && s->bytes[k] >= r->vol_quota[k])
-            {
-              if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
-                s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
-              break;
-            }
+      s->budget -= len;
+      if (__builtin_expect (s->budget_of != id || s->budget <= 0, 0))
+        upf_urr_check (st, &e->prog->urr[u], s, id, v);
     }
   return 1;
 }
 
-/* The program's PDIs and state pointers (read by the rules of any PDR). */
+/*
+ * Prefetching. A packet reads, of its session: the table entry (which carries the program's
+ * packet-path header), the program's per-packet arrays (upf_rules.h: from
+ * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, pdi, far, encap), and the first line of
+ * the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
+ * filters) is shared by the sessions of a PCC rule set and stays cached.
+ */
+#define UPF_PROG_HOT_LINES_UL 3 /* a QER, URR states, 2 PDIs, 2 FARs: the usual shape */
+#define UPF_PROG_HOT_LINES_DL 5 /* and an encapsulation template */
+
 static inline void
-upf_prog_prefetch_rules (const upf_program_t *p)
+upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
 {
-  __builtin_prefetch (p->pdi);
-  if (p->n_qer)
-    __builtin_prefetch (p->qer_state);
-  if (p->n_urr)
-    __builtin_prefetch (p->urr_state);
+  const uint8_t *h = (const uint8_t *)p + UPF_PROG_HOT_OFFSET;
+  unsigned n = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
+  for (unsigned i = 0; i < n; i++)
+    __builtin_prefetch (h + 64 * i);
 }
 
-/* What classification will read: the PDR and SDF filter of every candidate rule (the
- * bitmaps leave a few; at most 8 are prefetched). */
+/* From the slot's entry pointer alone, before the entry is read: the first UL (DL) key's
+ * entry is line 0 (1) of its program. For another entry this prefetches the wrong lines
+ * (harmless); upf_prog_prefetch_check then fetches the right ones. */
 static inline void
-upf_classify_prefetch (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+upf_prog_prefetch_from_entry (const upf_entry_t *e, unsigned dir)
 {
-  const upf_classifier_t *c = &prog->cls[dir];
-  const upf_inner_t *in = m->in;
-  uint64_t cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
-  if (in->has_ports)
-    cand &= c->rport_bm[(dir == UPF_DIR_UL ? in->dport : in->sport) & 15]
-            & c->uport_bm[(dir == UPF_DIR_UL ? in->sport : in->dport) & 15];
-  for (unsigned k = 0; cand && k < 8; k++, cand &= cand - 1)
-    {
-      unsigned r = (unsigned)__builtin_ctzll (cand);
-      __builtin_prefetch (&prog->pdi[prog->rule[c->rule_pdr[r]].pdi]);
-      if (c->rule_sdf[r] != UPF_NONE8)
-        __builtin_prefetch (&prog->sdf[c->rule_sdf[r]]);
-    }
+  __builtin_prefetch (e);
+  upf_prog_prefetch_hot ((const upf_program_t *)((uintptr_t)e - 64 * dir), dir);
 }
 
-/* What the rules of PDR pdr will read: its FAR (and template), first QER and URR, states. */
 static inline void
-upf_pdr_prefetch (const upf_program_t *p, int pdr)
+upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 {
-  uint8_t f, q, u, t;
-  if (pdr < 0)
-    return;
-  f = p->rule[pdr].far;
-  q = p->rule[pdr].qer[0];
-  u = p->rule[pdr].urr[0];
-  t = p->rule[pdr].encap;
-  __builtin_prefetch (&p->far[f]);
-  if (t != UPF_NONE8)
-    __builtin_prefetch (&p->encap[t]);
-  if (q != UPF_NONE8)
-    {
-      __builtin_prefetch (&p->qer_rt[q]);
-      __builtin_prefetch (p->qer_state[q], 1);
-    }
-  if (u != UPF_NONE8)
-    {
-      __builtin_prefetch (&p->urr[u]);
-      __builtin_prefetch (p->urr_state[u], 1);
-    }
+  if ((uintptr_t)e->prog != (uintptr_t)e - 64 * dir)
+    upf_prog_prefetch_hot (e->prog, dir);
+}
+
+/* The states of the program's QERs and URRs (the first two of each: the usual case is one),
+ * once the entry and the program's qer_rt / URR state lines are in. Written, so prefetched for
+ * writing. */
+static inline void
+upf_prog_prefetch_states (const upf_entry_t *e)
+{
+  unsigned n_qer = upf_e_n_qer (e);
+  unsigned n_urr = upf_e_n_urr_even (e); /* a NULL after the last: prefetching it is harmless */
+  const upf_qer_rt_t *q = upf_e_qer (e);
+  upf_urr_state_t *const *u = upf_e_urr_state (e);
+  if (n_qer)
+    __builtin_prefetch (q[0].state, 1);
+  if (n_qer > 1)
+    __builtin_prefetch (q[1].state, 1);
+  if (n_urr)
+    __builtin_prefetch (u[0], 1);
+  if (n_urr > 1)
+    __builtin_prefetch (u[1], 1);
 }
 
 /* Classify with the program's independent loads started first (scalar path). */
 static inline int
-upf_session_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+upf_session_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
 {
-  __builtin_prefetch (prog->pdi);
-  __builtin_prefetch (prog->far);
-  upf_prog_prefetch_rules (prog);
-  return upf_classify (prog, dir, m);
+  upf_prog_prefetch_hot (e->prog, dir);
+  upf_prog_prefetch_states (e);
+  return upf_classify (e, dir, m);
 }
 
 /*
@@ -389,40 +455,42 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
                        uint32_t len, uint64_t now_ns, int pdr, upf_verdict_t *v)
 {
   const upf_program_t *prog = e->prog;
+  const upf_pdr_rule_t *rule;
   const upf_far_rt_t *far;
   unsigned i;
 
   if (!prog)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
-  v->session = prog->session;
-  v->seid = prog->seid;
+  v->session = e->session;
+  v->seid = e->seid;
   if (pdr < 0)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
-  v->pdr_id = prog->rule[pdr].pdr_id;
-  far = &prog->far[prog->rule[pdr].far];
+  rule = &e->rs->rule[pdr];
+  v->pdr_id = rule->pdr_id;
+  far = &upf_e_far (e)[rule->far];
   v->far_id = far->far_id;
   v->qfi = m->has_qfi ? m->qfi : 0;
 
   /* QER: gates, then MBR policers. */
   for (i = 0; i < UPF_MAX_QER_PER_PDR; i++)
     {
-      uint8_t q = prog->rule[pdr].qer[i];
+      uint8_t q = rule->qer[i];
       const upf_qer_rt_t *qer;
       upf_qer_state_t *qs;
       if (q == UPF_NONE8)
         break;
-      qer = &prog->qer_rt[q];
-      qs = prog->qer_state[q];
+      qer = &upf_e_qer (e)[q];
+      qs = qer->state;
       if (qer->gate[dir] == UPF_GATE_CLOSED)
         {
           qs->gated_pkts[dir]++;
-          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          upf_urr_count_drop_dl (e, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
         }
       if (!upf_police (qs, qer, dir, len, now_ns))
         {
           qs->policed_pkts[dir]++;
-          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          upf_urr_count_drop_dl (e, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_MBR);
         }
       if (qer->qfi)
@@ -434,7 +502,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   /* FAR apply action. */
   if (far->apply_action & UPF_AA_DROP)
     {
-      upf_urr_count_drop_dl (prog, pdr, dir, len);
+      upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_FAR_DROP);
     }
   if (far->apply_action & UPF_AA_BUFF)
@@ -456,7 +524,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
       if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
         {
           b->dropped_pkts++;
-          upf_urr_count_drop_dl (prog, pdr, dir, len);
+          upf_urr_count_drop_dl (e, pdr, dir, len);
           return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
         }
       v->verdict = UPF_VERDICT_BUFFER;
@@ -472,15 +540,15 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
     }
   if (!(far->apply_action & UPF_AA_FORW))
     return upf_drop (st, v, UPF_DROP_NO_ACTION);
-  if (!upf_urr_account (st, prog, pdr, dir, len, now_ns, v))
+  if (!upf_urr_account (st, e, pdr, dir, len, now_ns, v))
     {
-      upf_urr_count_drop_dl (prog, pdr, dir, len);
+      upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_QUOTA);
     }
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;
   v->network_instance = far->network_instance;
-  v->encap = far->encap != UPF_NONE8 ? &prog->encap[far->encap] : 0;
+  v->encap = far->encap != UPF_NONE8 ? &upf_e_encap (e)[far->encap] : 0;
   if (__builtin_expect ((far->apply_action & UPF_AA_DUPL) && far->dupl_count, 0))
     {
       v->n_dupl = far->dupl_count;
@@ -500,7 +568,7 @@ static inline int
 upf_session_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, const upf_match_t *m,
                    uint32_t len, uint64_t now_ns, upf_verdict_t *v)
 {
-  int pdr = e->prog ? upf_session_classify (e->prog, dir, m) : -1;
+  int pdr = e->prog ? upf_session_classify (e, dir, m) : -1;
   return upf_session_apply_pdr (st, e, dir, m, len, now_ns, pdr, v);
 }
 
@@ -578,8 +646,7 @@ upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, co
   upf_inner_t in;
   upf_match_t m;
   upf_malformed_t r = upf_ul_match (gp, g, &in, &m);
-  int pdr
-    = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s->prog, UPF_DIR_UL, &m) : -1;
+  int pdr = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s, UPF_DIR_UL, &m) : -1;
   return upf_ul_finish_pdr (st, s, g, r, &m, pdr, now_ns, v);
 }
 
@@ -692,20 +759,116 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
 /*
  * Vector entry points: n packets per call, same verdicts and state changes as calling the
  * scalar entry point on each packet in order. They work in groups of UPF_VEC_GROUP packets,
- * stage by stage: parse all and prefetch their table buckets; prefetch the entries; look up
- * and prefetch the programs' headers; prefetch the candidate rules and index arrays;
- * classify and prefetch what the matched rules read; police / count / forward. The loads of
- * one packet overlap the work on the others, as VPP's quad loops do.
+ * in four stages, software-pipelined over four groups so that what a stage prefetches has
+ * the other groups' stages to arrive in (VPP's bihash + quad-loop shape). Step i:
+ *   parse   group i: parse, hash the table key, prefetch its slot
+ *   slot    group i - 1: read the slots, prefetch the entries and, from their addresses, the
+ *           programs' packet-path lines
+ *   find    group i - 2: look up, check the program prefetch, prefetch the QER/URR states
+ *   rules   group i - 3: classify, police, count, forward, in packet order
+ * The per-session state changes all happen in "rules", in packet order.
  */
 #define UPF_VEC_GROUP 16
 
-/* The program's packet-path header (two lines). Its classifiers are in the rule set that
- * the sessions of one PCC rule set share, usually cached; classification reads them next. */
-static inline void
-upf_prog_prefetch (const upf_program_t *p)
+typedef struct
 {
-  __builtin_prefetch (p);
-  __builtin_prefetch ((const uint8_t *)p + 64);
+  upf_gtpu_t g[UPF_VEC_GROUP];
+  upf_inner_t in[UPF_VEC_GROUP];
+  upf_match_t mt[UPF_VEC_GROUP];
+  upf_key_t k[UPF_VEC_GROUP];
+  uint64_t h[UPF_VEC_GROUP];
+  const upf_entry_t *e[UPF_VEC_GROUP];
+  uint16_t off[UPF_VEC_GROUP];
+  uint8_t look[UPF_VEC_GROUP]; /* UL: a G-PDU to look up; DL: parsed */
+  uint8_t r[UPF_VEC_GROUP];    /* UL: inner parse result; DL: first key built */
+  uint32_t base, n;
+} upf_vec_group_t;
+
+/* Read the slots of the key's probe sequence (prefetched by the parse stage); prefetch the
+ * entries and, from the first one's address, its program (usually the hit). */
+static inline void
+upf_vec_slot (upf_slots_t *s, uint64_t h, unsigned dir)
+{
+  uint32_t i = (uint32_t)h & s->mask;
+  int first = 1;
+  for (unsigned k = 0; k < 4; k++, i = (i + 1) & s->mask)
+    {
+      upf_entry_t *e = atomic_load_explicit (&s->slots[i], memory_order_acquire);
+      if (!e)
+        return;
+      if (e == UPF_TOMBSTONE)
+        continue;
+      if (first)
+        upf_prog_prefetch_from_entry (e, dir);
+      else
+        __builtin_prefetch (e);
+      first = 0;
+    }
+}
+
+static inline void
+upf_ul_vec_parse (upf_stats_t *st, upf_slots_t *slots, const uint8_t *const *pkts,
+                  const uint32_t *lens, upf_verdict_t *v, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    {
+      upf_outer_t o;
+      uint32_t x = G->base + j;
+      const uint8_t *gp;
+      G->look[j] = 0;
+      if (!upf_ul_outer (st, pkts[x], lens[x], &o, &v[x]))
+        continue;
+      gp = pkts[x] + o.payload_offset;
+      G->look[j] = (uint8_t)upf_ul_gtpu_head (st, gp, o.payload_len, &G->g[j], &v[x]);
+      if (!G->look[j])
+        {
+          v[x].inner_offset = o.payload_offset; /* as upf_ul_process */
+          continue;
+        }
+      G->off[j] = o.payload_offset;
+      G->r[j] = (uint8_t)upf_ul_match (gp, &G->g[j], &G->in[j], &G->mt[j]);
+      upf_ul_key (&G->k[j], &o.dst, G->g[j].teid);
+      G->h[j] = upf_key_hash (&G->k[j]);
+      upf_slots_prefetch (slots, G->h[j]);
+    }
+}
+
+static inline void
+upf_ul_vec_slot (upf_slots_t *slots, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    if (G->look[j])
+      upf_vec_slot (slots, G->h[j], UPF_DIR_UL);
+}
+
+static inline void
+upf_ul_vec_find (upf_slots_t *slots, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    {
+      const upf_entry_t *e = 0;
+      if (G->look[j] && (e = upf_slots_find (slots, &G->k[j], G->h[j]))
+          && G->r[j] == UPF_MALFORMED_NONE)
+        {
+          upf_prog_prefetch_check (e, UPF_DIR_UL);
+          upf_prog_prefetch_states (e);
+        }
+      G->e[j] = e;
+    }
+}
+
+static inline void
+upf_ul_vec_rules (upf_stats_t *st, uint64_t now_ns, upf_verdict_t *v, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    if (G->look[j])
+      {
+        upf_verdict_t *vj = &v[G->base + j];
+        const upf_entry_t *e = G->e[j];
+        int pdr = e && G->r[j] == UPF_MALFORMED_NONE ? upf_classify (e, UPF_DIR_UL, &G->mt[j]) : -1;
+        upf_ul_finish_pdr (st, e, &G->g[j], (upf_malformed_t)G->r[j], &G->mt[j], pdr, now_ns, vj);
+        vj->inner_offset = (uint16_t)(vj->inner_offset + G->off[j]);
+      }
 }
 
 /* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
@@ -714,77 +877,92 @@ upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
                     const uint32_t *lens, uint32_t n, uint64_t now_ns, upf_verdict_t *v)
 {
   upf_slots_t *slots = upf_table_slots (&ctx->ul);
-  for (uint32_t base = 0; base < n; base += UPF_VEC_GROUP)
+  upf_vec_group_t grp[4];
+  uint32_t n_grp = (n + UPF_VEC_GROUP - 1) / UPF_VEC_GROUP;
+  /* step i: parse group i, slots of i - 1, find of i - 2, rules of i - 3 */
+  for (uint32_t i = 0; i < n_grp + 3; i++)
     {
-      uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
-      upf_gtpu_t g[UPF_VEC_GROUP];
-      upf_inner_t in[UPF_VEC_GROUP];
-      upf_match_t mt[UPF_VEC_GROUP];
-      upf_key_t k[UPF_VEC_GROUP];
-      uint64_t h[UPF_VEC_GROUP];
-      uint16_t off[UPF_VEC_GROUP];
-      uint8_t look[UPF_VEC_GROUP], r[UPF_VEC_GROUP];
-      int pdr[UPF_VEC_GROUP];
-      const upf_entry_t *e[UPF_VEC_GROUP];
-      const upf_program_t *p[UPF_VEC_GROUP];
-      /* 1: parse, hash, prefetch the bucket */
-      for (j = 0; j < m; j++)
+      if (i < n_grp)
         {
-          upf_outer_t o;
-          upf_verdict_t *vj = &v[base + j];
-          const uint8_t *gp;
-          look[j] = 0;
-          if (!upf_ul_outer (st, pkts[base + j], lens[base + j], &o, vj))
-            continue;
-          gp = pkts[base + j] + o.payload_offset;
-          look[j] = (uint8_t)upf_ul_gtpu_head (st, gp, o.payload_len, &g[j], vj);
-          if (!look[j])
-            {
-              vj->inner_offset = o.payload_offset; /* as upf_ul_process */
-              continue;
-            }
-          off[j] = o.payload_offset;
-          r[j] = (uint8_t)upf_ul_match (gp, &g[j], &in[j], &mt[j]);
-          upf_ul_key (&k[j], &o.dst, g[j].teid);
-          h[j] = upf_key_hash (&k[j]);
-          upf_slots_prefetch (slots, h[j]);
+          upf_vec_group_t *G = &grp[i & 3];
+          G->base = i * UPF_VEC_GROUP;
+          G->n = n - G->base < UPF_VEC_GROUP ? n - G->base : UPF_VEC_GROUP;
+          upf_ul_vec_parse (st, slots, pkts, lens, v, G);
         }
-      /* 2: prefetch the entries */
-      for (j = 0; j < m; j++)
-        if (look[j])
-          upf_slots_prefetch_entry (slots, h[j]);
-      /* 3: look up, prefetch the program header */
-      for (j = 0; j < m; j++)
-        {
-          p[j] = 0;
-          if (!look[j] || !(e[j] = upf_slots_find (slots, &k[j], h[j])))
-            continue;
-          if (r[j] == UPF_MALFORMED_NONE && (p[j] = e[j]->prog))
-            upf_prog_prefetch (p[j]);
-        }
-      /* 4: prefetch the first candidate rule and the rule index arrays */
-      for (j = 0; j < m; j++)
-        if (p[j])
-          {
-            upf_prog_prefetch_rules (p[j]);
-            upf_classify_prefetch (p[j], UPF_DIR_UL, &mt[j]);
-          }
-      /* 5: classify, prefetch what the matched rules read */
-      for (j = 0; j < m; j++)
-        {
-          pdr[j] = p[j] ? upf_classify (p[j], UPF_DIR_UL, &mt[j]) : -1;
-          if (pdr[j] >= 0)
-            upf_pdr_prefetch (p[j], pdr[j]);
-        }
-      /* 6: QER, URR, FAR */
-      for (j = 0; j < m; j++)
-        if (look[j])
-          {
-            upf_verdict_t *vj = &v[base + j];
-            upf_ul_finish_pdr (st, e[j], &g[j], (upf_malformed_t)r[j], &mt[j], pdr[j], now_ns, vj);
-            vj->inner_offset = (uint16_t)(vj->inner_offset + off[j]);
-          }
+      if (i >= 1 && i - 1 < n_grp)
+        upf_ul_vec_slot (slots, &grp[(i - 1) & 3]);
+      if (i >= 2 && i - 2 < n_grp)
+        upf_ul_vec_find (slots, &grp[(i - 2) & 3]);
+      if (i >= 3)
+        upf_ul_vec_rules (st, now_ns, v, &grp[(i - 3) & 3]);
     }
+}
+
+static inline void
+upf_dl_vec_parse (upf_ctx_t *ctx, upf_stats_t *st, upf_slots_t *slots, uint16_t network_instance,
+                  const uint8_t *const *pkts, const uint32_t *lens, upf_verdict_t *v,
+                  upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    {
+      uint32_t x = G->base + j;
+      G->look[j] = (uint8_t)upf_dl_head (st, pkts[x], lens[x], &G->in[j], &v[x]);
+      G->r[j]
+        = G->look[j] && upf_dl_first_key (&ctx->dl, network_instance, &G->in[j].dst, &G->k[j]);
+      if (!G->look[j])
+        continue;
+      upf_dl_match (&G->in[j], &G->mt[j]);
+      if (!G->r[j])
+        continue;
+      G->h[j] = upf_key_hash (&G->k[j]);
+      upf_slots_prefetch (slots, G->h[j]);
+    }
+}
+
+static inline void
+upf_dl_vec_slot (upf_slots_t *slots, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    if (G->r[j])
+      upf_vec_slot (slots, G->h[j], UPF_DIR_DL);
+}
+
+static inline void
+upf_dl_vec_find (upf_ctx_t *ctx, upf_slots_t *slots, uint16_t network_instance, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    {
+      const upf_entry_t *e = 0;
+      if (G->look[j])
+        {
+          /* the longest prefix hits in the common case (one prefix length per family) */
+          e = G->r[j] ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
+          if (!e)
+            e = upf_dl_find (&ctx->dl, network_instance, &G->in[j].dst);
+          if (e)
+            {
+              upf_prog_prefetch_check (e, UPF_DIR_DL);
+              upf_prog_prefetch_states (e);
+            }
+        }
+      G->e[j] = e;
+    }
+}
+
+static inline void
+upf_dl_vec_rules (upf_stats_t *st, uint64_t now_ns, upf_verdict_t *v, upf_vec_group_t *G)
+{
+  for (uint32_t j = 0; j < G->n; j++)
+    if (G->look[j])
+      {
+        upf_verdict_t *vj = &v[G->base + j];
+        const upf_entry_t *e = G->e[j];
+        if (!e)
+          upf_drop (st, vj, UPF_DROP_NO_SESSION);
+        else
+          upf_session_apply_pdr (st, e, UPF_DIR_DL, &G->mt[j], G->in[j].total_len, now_ns,
+                                 upf_classify (e, UPF_DIR_DL, &G->mt[j]), vj);
+      }
 }
 
 /* pkts[i] (lens[i] bytes): inner IP packets received on N6 in network_instance. */
@@ -794,64 +972,23 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
                     upf_verdict_t *v)
 {
   upf_slots_t *slots = upf_table_slots (&ctx->dl);
-  for (uint32_t base = 0; base < n; base += UPF_VEC_GROUP)
+  upf_vec_group_t grp[4];
+  uint32_t n_grp = (n + UPF_VEC_GROUP - 1) / UPF_VEC_GROUP;
+  for (uint32_t i = 0; i < n_grp + 3; i++)
     {
-      uint32_t m = n - base < UPF_VEC_GROUP ? n - base : UPF_VEC_GROUP, j;
-      upf_inner_t in[UPF_VEC_GROUP];
-      upf_match_t mt[UPF_VEC_GROUP];
-      upf_key_t k[UPF_VEC_GROUP];
-      uint64_t h[UPF_VEC_GROUP];
-      uint8_t look[UPF_VEC_GROUP], first[UPF_VEC_GROUP];
-      int pdr[UPF_VEC_GROUP];
-      const upf_entry_t *e[UPF_VEC_GROUP];
-      const upf_program_t *p[UPF_VEC_GROUP];
-      for (j = 0; j < m; j++)
+      if (i < n_grp)
         {
-          look[j] = (uint8_t)upf_dl_head (st, pkts[base + j], lens[base + j], &in[j], &v[base + j]);
-          first[j] = look[j] && upf_dl_first_key (&ctx->dl, network_instance, &in[j].dst, &k[j]);
-          if (!first[j])
-            continue;
-          upf_dl_match (&in[j], &mt[j]);
-          h[j] = upf_key_hash (&k[j]);
-          upf_slots_prefetch (slots, h[j]);
+          upf_vec_group_t *G = &grp[i & 3];
+          G->base = i * UPF_VEC_GROUP;
+          G->n = n - G->base < UPF_VEC_GROUP ? n - G->base : UPF_VEC_GROUP;
+          upf_dl_vec_parse (ctx, st, slots, network_instance, pkts, lens, v, G);
         }
-      for (j = 0; j < m; j++)
-        if (first[j])
-          upf_slots_prefetch_entry (slots, h[j]);
-      for (j = 0; j < m; j++)
-        {
-          p[j] = 0;
-          if (!look[j])
-            continue;
-          /* the longest prefix hits in the common case (one prefix length per family) */
-          e[j] = first[j] ? upf_slots_find (slots, &k[j], h[j]) : 0;
-          if (!e[j])
-            e[j] = upf_dl_find (&ctx->dl, network_instance, &in[j].dst);
-          upf_dl_match (&in[j], &mt[j]);
-          if (e[j] && (p[j] = e[j]->prog))
-            upf_prog_prefetch (p[j]);
-        }
-      for (j = 0; j < m; j++)
-        if (p[j])
-          {
-            upf_prog_prefetch_rules (p[j]);
-            upf_classify_prefetch (p[j], UPF_DIR_DL, &mt[j]);
-          }
-      for (j = 0; j < m; j++)
-        {
-          pdr[j] = p[j] ? upf_classify (p[j], UPF_DIR_DL, &mt[j]) : -1;
-          if (pdr[j] >= 0)
-            upf_pdr_prefetch (p[j], pdr[j]);
-        }
-      for (j = 0; j < m; j++)
-        if (look[j])
-          {
-            if (!e[j])
-              upf_drop (st, &v[base + j], UPF_DROP_NO_SESSION);
-            else
-              upf_session_apply_pdr (st, e[j], UPF_DIR_DL, &mt[j], in[j].total_len, now_ns, pdr[j],
-                                     &v[base + j]);
-          }
+      if (i >= 1 && i - 1 < n_grp)
+        upf_dl_vec_slot (slots, &grp[(i - 1) & 3]);
+      if (i >= 2 && i - 2 < n_grp)
+        upf_dl_vec_find (ctx, slots, network_instance, &grp[(i - 2) & 3]);
+      if (i >= 3)
+        upf_dl_vec_rules (st, now_ns, v, &grp[(i - 3) & 3]);
     }
 }
 

@@ -129,7 +129,10 @@ ruleset_hash (const upf_ruleset_t *rs)
 int
 upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, size_t errlen)
 {
-  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_urr, o_qs, o_us;
+  size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_us, o_urr, o_ent;
+  upf_key_t keys[UPF_MAX_PDR];
+  uint32_t n_key = 0, n_x;
+  int primary[2];
   upf_ruleset_t *rs;
   upf_classifier_t *cls;
   uint16_t order[UPF_MAX_PDR];
@@ -235,29 +238,74 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       n_redirect += d->far[i].redirect_type != 0;
     }
 
-  sz = align8 (sizeof (upf_program_t));
-  o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
-  o_pdi = sz, sz += align8 (n_pdi * sizeof (upf_pdi_rt_t));
-  o_far = sz, sz += align8 (d->n_far * sizeof (upf_far_rt_t));
+  /* Table keys: UL (F-TEID) for every PDI with a local F-TEID, DL (network instance, UE IP
+   * prefix) for every non-access PDI with a UE IP address; distinct. */
+  for (i = 0; i < n_pdi; i++)
+    {
+      upf_key_t k;
+      memset (&k, 0, sizeof (k));
+      if (pdi[i].pdi_flags & UPF_PDI_FTEID)
+        {
+          k.addr = pdi[i].fteid_addr;
+          k.id = pdi[i].teid;
+          k.plen = 128;
+        }
+      else if ((pdi[i].pdi_flags & UPF_PDI_UE_IP) && pdi[i].source_interface != UPF_IF_ACCESS)
+        {
+          k.addr = pdi[i].ue_ip;
+          upf_ip_mask (&k.addr, pdi[i].ue_ip_plen);
+          k.id = pdi[i].network_instance;
+          k.plen = pdi[i].ue_ip_plen;
+          k.dl = 1;
+        }
+      else
+        continue;
+      for (j = 0; j < n_key; j++)
+        if (keys[j].dl == k.dl && upf_key_eq (&keys[j], &k))
+          break;
+      if (j == n_key)
+        keys[n_key++] = k;
+    }
+  /* entry[UPF_DIR_UL] = the first UL key, entry[UPF_DIR_DL] = the first DL key, the
+   * others in entry_x, in PDI order */
+  {
+    int first[2] = { -1, -1 };
+    for (i = 0; i < n_key; i++)
+      if (first[keys[i].dl] < 0)
+        first[keys[i].dl] = (int)i;
+    n_x = n_key - (first[0] >= 0) - (first[1] >= 0);
+    for (i = 0; i < 2; i++)
+      primary[i] = first[i];
+  }
+
+  /* Layout (upf_rules.h): header and entries, what a packet reads, the rest. */
+  sz = UPF_PROG_HOT_OFFSET;
+  o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
+  o_us = sz, sz += (d->n_urr + 1) / 2 * 2 * sizeof (void *);
+  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
+  o_far = sz, sz += d->n_far * sizeof (upf_far_rt_t);
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
+  o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
+  o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
   o_redir = sz, sz += align8 (n_redirect * sizeof (upf_ip_t));
   o_dupl = sz, sz += align8 (d->n_dupl * sizeof (upf_dupl_t));
   o_dencap = sz, sz += align8 (d->n_dupl * sizeof (upf_encap_t));
-  o_qrt = sz, sz += align8 (d->n_qer * sizeof (upf_qer_rt_t));
-  o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
-  o_qs = sz, sz += align8 (d->n_qer * sizeof (void *));
-  o_us = sz, sz += align8 (d->n_urr * sizeof (void *));
-  base = upf_calloc (1, sz);
+  sz = (sz + 63) & ~(size_t)63;
+  o_ent = sz, sz += n_x * sizeof (upf_entry_t);
+  if (o_encap > 0xffff)
+    return fail (err, errlen, "program too large");
+  base = upf_calloc_lines (sz);
   rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
                         + d->n_pdr * sizeof (upf_pdr_rule_t));
   if (!base || !rs)
     {
-      upf_free (base);
+      upf_free_lines (base, sz);
       upf_free (rs);
       fail (err, errlen, "out of memory");
       return -ENOMEM;
     }
   p = (upf_program_t *)base;
+  p->lines = (uint16_t)((sz + 63) / 64);
   p->n_pdr = d->n_pdr;
   p->n_pdi = n_pdi;
   p->n_far = d->n_far;
@@ -265,6 +313,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->n_urr = d->n_urr;
   p->n_sdf = d->n_sdf;
   p->n_dupl = d->n_dupl;
+  p->n_entry = n_key;
   p->pdi = (upf_pdi_rt_t *)(base + o_pdi);
   p->far = (upf_far_rt_t *)(base + o_far);
   p->encap = (upf_encap_t *)(base + o_encap);
@@ -272,7 +321,26 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->dupl = (upf_dupl_t *)(base + o_dupl);
   p->dupl_encap = (upf_encap_t *)(base + o_dencap);
   p->qer_rt = (upf_qer_rt_t *)(base + o_qrt);
+  p->urr_state = (upf_urr_state_t **)(base + o_us);
   p->urr = (upf_urr_t *)(base + o_urr);
+  p->entry_x = (upf_entry_t *)(base + o_ent);
+  for (i = j = 0; i < n_key; i++)
+    {
+      upf_entry_t *e;
+      if ((int)i == primary[keys[i].dl])
+        {
+          e = &p->entry[keys[i].dl];
+          p->entry_used |= (uint8_t)(1u << keys[i].dl);
+        }
+      else
+        e = &p->entry_x[j++];
+      e->key = keys[i];
+      e->prog = p;
+      e->o_urr_state = (uint16_t)o_us;
+      e->o_pdi = (uint16_t)o_pdi;
+      e->o_far = (uint16_t)o_far;
+      e->o_encap = (uint16_t)o_encap;
+    }
   rs->refs = 1;
   rs->n_sdf = d->n_sdf;
   rs->n_pdr = d->n_pdr;
@@ -281,8 +349,6 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   p->sdf = rs->sdf;
   p->rule = rs->rule;
   p->cls = cls = rs->cls;
-  p->qer_state = (upf_qer_state_t **)(base + o_qs);
-  p->urr_state = (upf_urr_state_t **)(base + o_us);
   if (d->n_dupl)
     memcpy (p->dupl, d->dupl, d->n_dupl * sizeof (upf_dupl_t));
   for (i = 0; i < d->n_dupl; i++)
@@ -436,6 +502,14 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       for (k = 0; k < r->sdf_count; k++)
         add_rule (c, (uint8_t)i, (uint8_t)(r->sdf_first + k), &rs->sdf[r->sdf_first + k]);
     }
+  for (k = 0; k < 2; k++)
+    {
+      upf_classifier_t *c = &cls[k];
+      c->pdi = c->n_rules ? rs->rule[c->rule_pdr[0]].pdi : UPF_NONE8;
+      for (j = 1; j < c->n_rules; j++)
+        if (rs->rule[c->rule_pdr[j]].pdi != c->pdi)
+          c->pdi = UPF_NONE8;
+    }
   rs->hash = ruleset_hash (rs);
   *out = p;
   return 0;
@@ -458,9 +532,10 @@ ruleset_release (upf_ruleset_t *rs)
 void
 upf_program_free (upf_program_t *p)
 {
-  if (p)
-    ruleset_release (p->rs);
-  upf_free (p);
+  if (!p)
+    return;
+  ruleset_release (p->rs);
+  upf_free_lines (p, (size_t)p->lines * 64);
 }
 
 static int

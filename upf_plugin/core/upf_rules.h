@@ -319,6 +319,7 @@ typedef struct
   uint64_t uport_bm[16];
   uint64_t rport_none_bm, uport_none_bm;
   uint16_t n_rules;
+  uint8_t pdi; /* the PDI index all rules of the direction use (checked once), or UPF_NONE8 */
   uint8_t rule_pdr[UPF_MAX_RULES]; /* index into program pdr[] */
   uint8_t rule_sdf[UPF_MAX_RULES]; /* index into program sdf[], UPF_NONE8 = match all */
 } upf_classifier_t;
@@ -330,7 +331,7 @@ enum
 };
 
 /* A QER as a compiled program keeps it: gates, marking and the policer constants derived at
- * build time (no divisions per packet), in one cache line. */
+ * build time (no divisions per packet), and its state object, in one cache line. */
 typedef struct
 {
   uint64_t Bps[2];      /* MBR [UL, DL] in bytes/s, 0 = no policing */
@@ -340,8 +341,9 @@ typedef struct
   uint8_t gate[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]: UPF_GATE_* */
   uint8_t qfi;     /* QFI to set on encapsulation, 0 = keep */
   uint8_t rqi;
+  upf_qer_state_t *state; /* linked at install: the session's state of this QER id */
 } upf_qer_rt_t;
-_Static_assert(sizeof (upf_qer_rt_t) <= 64, "a compiled QER is one cache line");
+_Static_assert(sizeof (upf_qer_rt_t) == 64, "a compiled QER is one cache line");
 
 /*
  * What a program holds that does not depend on the session's addresses and TEIDs: the
@@ -361,36 +363,139 @@ typedef struct upf_ruleset
   upf_sdf_t sdf[];
 } upf_ruleset_t;
 
-/* Compiled, immutable session program (one allocation, plus its rule set). The packet
- * path reads the first two cache lines (asserted below), the rest is the writer's. */
+/* Table key (upf_table.h). UL: (local F-TEID address, TEID); DL: (network instance, UE
+ * address masked to plen). */
 typedef struct
 {
-  /* packet path */
+  upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
+  uint32_t id;   /* UL: TEID; DL: network instance */
+  uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
+  uint8_t dl; /* in a program's entries: its table (0 = UL, 1 = DL); neither hashed nor compared */
+  uint8_t _pad[2];
+} upf_key_t;
+
+struct upf_program;
+
+/*
+ * A table entry: a key, the program of the session it belongs to, and a copy of the
+ * program's packet-path header, so the line a lookup ends on is all a packet reads of the
+ * program besides its per-packet arrays. Entries live inside their program and are as
+ * immutable as it: an install publishes the new program's entries in the table slots and
+ * retires the old program with its entries.
+ */
+typedef struct upf_entry
+{
+  upf_key_t key;
+  const struct upf_program *prog; /* never NULL */
+  uint64_t seid;                  /* the program's, set at install */
+  struct upf_session *session;    /* the program's, set at install */
+  const struct upf_ruleset *rs;   /* the program's (interned) rule set, set at install */
+  /* byte offsets in the program of its URR state pointers, pdi[], far[], encap[] (qer_rt[]
+   * is at UPF_PROG_HOT_OFFSET) */
+  uint16_t o_urr_state, o_pdi, o_far, o_encap;
+} upf_entry_t;
+_Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
+
+/*
+ * Compiled, immutable session program: one cache-line aligned allocation, plus its rule set.
+ *   lines 0, 1   entry[UPF_DIR_UL]: the first UL key, entry[UPF_DIR_DL]: the first DL key
+ *                (either unused when the program has no such key)
+ *   lines 2-4    the program's identity and arrays, the writer's fields
+ *   from byte UPF_PROG_HOT_OFFSET: qer_rt[], the URR state pointers (n_urr, padded to 16
+ *                bytes), pdi[], far[], encap[]: what a packet reads after its entry,
+ *                contiguous; then the rest (the URRs, read when a URR's byte budget runs
+ *                out (upf_urr_account), DUPL, redirect, BAR, further entries).
+ * So a UL (DL) lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the
+ * entry's address alone where the program's per-packet lines are, and prefetches them with
+ * the entry (upf_prog_prefetch_from_entry).
+ */
+#define UPF_PROG_HOT_OFFSET 320
+typedef struct upf_program
+{
+  /* lines 0, 1: table entries */
+  upf_entry_t entry[2];
+  /* line 2: identity and arrays (packets read the entries' copy) */
   uint64_t seid;
   struct upf_session *session; /* set at install */
+  upf_ruleset_t *rs;           /* classifiers, PDR rules, SDF filters (shared) */
+  upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
+  upf_far_rt_t *far;
+  upf_qer_rt_t *qer_rt;        /* n_qer, with their states (linked at install) */
+  upf_urr_state_t **urr_state; /* n_urr: the URRs' states (linked at install) */
+  upf_encap_t *encap;          /* n_encap: the templates of the FARs that encapsulate */
+  /* line 3: the rule set seen through its parts (tools, tests), rarer packet-path data */
   const upf_classifier_t *cls; /* [UPF_DIR_UL], [UPF_DIR_DL]: in rs */
   const upf_pdr_rule_t *rule;  /* per PDR, by precedence: in rs */
   const upf_sdf_t *sdf;        /* in rs */
-  upf_pdi_rt_t *pdi;           /* distinct PDIs (n_pdi) */
-  upf_far_rt_t *far;
-  upf_encap_t *encap; /* n_encap: the templates of the FARs that encapsulate */
-  upf_qer_rt_t *qer_rt;
-  upf_qer_state_t **qer_state; /* per qer, linked at install */
-  upf_urr_t *urr;
-  upf_urr_state_t **urr_state; /* per urr, linked at install */
   upf_buffer_t *buffer;        /* linked at install when the session may buffer */
   upf_dupl_t *dupl;            /* duplicating parameters (n_dupl), FARs point into it */
-  /* second line onwards: rarely on the packet path, and the writer's */
-  upf_encap_t *dupl_encap; /* per duplicating parameter: its template (len 0 = none) */
-  upf_ip_t *redirect;      /* n_redirect: redirect addresses (URL, SIP: unset) */
-  uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect;
+  upf_encap_t *dupl_encap;     /* per duplicating parameter: its template (len 0 = none) */
+  upf_ip_t *redirect;          /* n_redirect: redirect addresses (URL, SIP: unset) */
+  const upf_bar_t *bar;        /* NULL = none */
+  /* line 4: the writer's */
+  upf_urr_t *urr;       /* n_urr, as given */
+  upf_entry_t *entry_x; /* the entries after entry[0] and entry[1] */
+  uint16_t n_pdr, n_pdi, n_far, n_qer, n_urr, n_sdf, n_dupl, n_encap, n_redirect, n_entry;
   uint8_t installed;    /* set by the writer before publication */
-  const upf_bar_t *bar; /* NULL = none */
-  upf_ruleset_t *rs;
+  uint8_t entry_used;   /* bit d: entry[d] holds a key */
+  uint16_t lines;       /* size of the allocation in cache lines (upf_calloc_lines) */
   upf_retired_t retire; /* writer only */
 } upf_program_t;
-_Static_assert(offsetof (upf_program_t, dupl) + sizeof (void *) <= 128,
-               "the packet path's program fields fit two cache lines");
+_Static_assert(sizeof (upf_program_t) == UPF_PROG_HOT_OFFSET, "the header is five lines");
+
+/* Entry i of the program's n_entry (used entry[0], entry[1], then entry_x). */
+static inline upf_entry_t *
+upf_prog_entry (upf_program_t *p, unsigned i)
+{
+  unsigned n0 = (unsigned)__builtin_popcount (p->entry_used);
+  if (i < n0)
+    return &p->entry[i == 0 && (p->entry_used & 1) ? 0 : 1];
+  return &p->entry_x[i - n0];
+}
+
+/* The program's per-packet arrays, through the entry a lookup found. */
+static inline const upf_qer_rt_t *
+upf_e_qer (const upf_entry_t *e)
+{
+  return (const upf_qer_rt_t *)((const uint8_t *)e->prog + UPF_PROG_HOT_OFFSET);
+}
+
+static inline unsigned
+upf_e_n_qer (const upf_entry_t *e)
+{
+  return (unsigned)(e->o_urr_state - UPF_PROG_HOT_OFFSET) / sizeof (upf_qer_rt_t);
+}
+
+/* n_urr, rounded up to even (the pointer after the last is NULL) */
+static inline unsigned
+upf_e_n_urr_even (const upf_entry_t *e)
+{
+  return (unsigned)(e->o_pdi - e->o_urr_state) / sizeof (void *);
+}
+
+static inline upf_urr_state_t *const *
+upf_e_urr_state (const upf_entry_t *e)
+{
+  return (upf_urr_state_t *const *)((const uint8_t *)e->prog + e->o_urr_state);
+}
+
+static inline const upf_pdi_rt_t *
+upf_e_pdi (const upf_entry_t *e)
+{
+  return (const upf_pdi_rt_t *)((const uint8_t *)e->prog + e->o_pdi);
+}
+
+static inline const upf_far_rt_t *
+upf_e_far (const upf_entry_t *e)
+{
+  return (const upf_far_rt_t *)((const uint8_t *)e->prog + e->o_far);
+}
+
+static inline const upf_encap_t *
+upf_e_encap (const upf_entry_t *e)
+{
+  return (const upf_encap_t *)((const uint8_t *)e->prog + e->o_encap);
+}
 
 static inline unsigned
 upf_proto_class (uint8_t proto)
@@ -470,11 +575,13 @@ upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
   return 1;
 }
 
-/* Highest-precedence matching PDR index of the direction, or -1. */
+/* Highest-precedence matching PDR index of the direction, or -1 (e: the session's entry). */
 static inline int
-upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
+upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
 {
-  const upf_classifier_t *c = &prog->cls[dir];
+  const upf_ruleset_t *rs = e->rs;
+  const upf_pdi_rt_t *pdi = upf_e_pdi (e);
+  const upf_classifier_t *c = &rs->cls[dir];
   const upf_inner_t *in = m->in;
   uint64_t cand;
   cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
@@ -486,14 +593,28 @@ upf_classify (const upf_program_t *prog, unsigned dir, const upf_match_t *m)
     }
   else
     cand &= c->rport_none_bm & c->uport_none_bm;
+  if (c->pdi != UPF_NONE8)
+    {
+      /* one PDI for all (the usual case: a direction's PDRs share the F-TEID / UE address) */
+      if (!cand || !upf_pdi_match (&pdi[c->pdi], m, dir))
+        return -1;
+      while (cand)
+        {
+          unsigned r = (unsigned)__builtin_ctzll (cand);
+          cand &= cand - 1;
+          if (c->rule_sdf[r] == UPF_NONE8 || upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
+            return c->rule_pdr[r];
+        }
+      return -1;
+    }
   while (cand)
     {
       unsigned r = (unsigned)__builtin_ctzll (cand);
-      const upf_pdi_rt_t *p = &prog->pdi[prog->rule[c->rule_pdr[r]].pdi];
+      const upf_pdi_rt_t *p = &pdi[rs->rule[c->rule_pdr[r]].pdi];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;
-      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&prog->sdf[c->rule_sdf[r]], in, dir))
+      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
         continue;
       return c->rule_pdr[r];
     }

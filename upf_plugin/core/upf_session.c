@@ -52,8 +52,7 @@ upf_session_create (upf_ctx_t *ctx, uint64_t seid)
   return s;
 }
 
-/* Table keys a program needs: UL (F-TEID) for every PDI with a local F-TEID, DL (network
- * instance, UE IP prefix) for every non-access PDI with a UE IP address. */
+/* Table keys of a program: its entries' (upf_program_build). */
 typedef struct
 {
   upf_key_t k;
@@ -63,36 +62,11 @@ typedef struct
 static unsigned
 program_keys (const upf_program_t *p, key_ref_t *out)
 {
-  unsigned n = 0, i, j;
-  if (!p)
-    return 0;
-  for (i = 0; i < p->n_pdi; i++)
+  unsigned n = p ? p->n_entry : 0, i;
+  for (i = 0; i < n; i++)
     {
-      const upf_pdi_rt_t *r = &p->pdi[i];
-      key_ref_t kr;
-      memset (&kr, 0, sizeof (kr));
-      if (r->pdi_flags & UPF_PDI_FTEID)
-        {
-          kr.k.addr = r->fteid_addr;
-          kr.k.id = r->teid;
-          kr.k.plen = 128;
-          kr.dl = 0;
-        }
-      else if ((r->pdi_flags & UPF_PDI_UE_IP) && r->source_interface != UPF_IF_ACCESS)
-        {
-          kr.k.addr = r->ue_ip;
-          upf_ip_mask (&kr.k.addr, r->ue_ip_plen);
-          kr.k.id = r->network_instance;
-          kr.k.plen = r->ue_ip_plen;
-          kr.dl = 1;
-        }
-      else
-        continue;
-      for (j = 0; j < n; j++)
-        if (out[j].dl == kr.dl && upf_key_eq (&out[j].k, &kr.k))
-          break;
-      if (j == n)
-        out[n++] = kr;
+      out[i].k = upf_prog_entry ((upf_program_t *)p, i)->key;
+      out[i].dl = out[i].k.dl;
     }
   return n;
 }
@@ -112,10 +86,13 @@ key_table (upf_ctx_t *ctx, const key_ref_t *k)
   return k->dl ? &ctx->dl : &ctx->ul;
 }
 
-static void
+static unsigned
 program_retired (upf_retired_t *r)
 {
-  upf_program_free (upf_container_of (r, upf_program_t, retire));
+  upf_program_t *p = upf_container_of (r, upf_program_t, retire);
+  unsigned n = 1u + p->n_entry; /* the program and the table entries inside it */
+  upf_program_free (p);
+  return n;
 }
 
 static upf_state_link_t *
@@ -127,23 +104,43 @@ state_find (upf_state_link_t *l, uint32_t kind, uint32_t id)
   return 0;
 }
 
+static void *
+state_obj (upf_state_link_t *l)
+{
+  if (!l)
+    return 0;
+  if (l->kind == UPF_STATE_URR)
+    return upf_container_of (l, upf_urr_state_t, link);
+  return upf_container_of (l, upf_qer_state_t, link);
+}
+
 /* The state object with this id: the session's (kept across programs), one already made for
- * this install, or a new one of size bytes put on *fresh. NULL = out of memory. */
-static upf_state_link_t *
-state_find_or_new (upf_state_link_t *kept, upf_state_link_t **fresh, uint32_t kind, uint32_t id,
-                   size_t size)
+ * this install, or a new one put on *fresh. NULL = out of memory. */
+static void *
+state_find_or_new (upf_state_link_t *kept, upf_state_link_t **fresh, uint32_t kind, uint32_t id)
 {
   upf_state_link_t *l = state_find (kept, kind, id);
   if (!l && !(l = state_find (*fresh, kind, id)))
     {
-      if (!(l = upf_calloc (1, size)))
+      void *o;
+      if (kind == UPF_STATE_URR)
+        {
+          upf_urr_state_t *u = o = upf_calloc_lines (sizeof (upf_urr_state_t));
+          l = u ? &u->link : 0;
+        }
+      else
+        {
+          upf_qer_state_t *q = o = upf_calloc_lines (sizeof (upf_qer_state_t));
+          l = q ? &q->link : 0;
+        }
+      if (!o)
         return 0;
       l->id = id;
       l->kind = kind;
       l->next = *fresh;
       *fresh = l;
     }
-  return l;
+  return state_obj (l);
 }
 
 static void
@@ -152,7 +149,8 @@ state_list_free (upf_state_link_t *l)
   while (l)
     {
       upf_state_link_t *n = l->next;
-      upf_free (l);
+      upf_free_lines (state_obj (l), l->kind == UPF_STATE_URR ? sizeof (upf_urr_state_t)
+                                                              : sizeof (upf_qer_state_t));
       l = n;
     }
 }
@@ -194,7 +192,6 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
 {
   upf_program_t *old = atomic_load (&s->prog);
   key_ref_t nk[UPF_MAX_PDR], ok[UPF_MAX_PDR];
-  upf_entry_t *ent[UPF_MAX_PDR];
   upf_state_link_t *fresh_urr = 0, *fresh_qer = 0;
   upf_buffer_t *fresh_buffer = 0;
   unsigned n_new, n_old, i, j, n_add[2] = { 0, 0 };
@@ -207,7 +204,6 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
     }
   n_new = program_keys (prog, nk);
   n_old = program_keys (old, ok);
-  memset (ent, 0, sizeof (ent));
 
   /* keys owned by another session: refuse before changing anything */
   for (i = 0; i < n_new; i++)
@@ -229,13 +225,12 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
 
   /* prepare: state objects by id (kept across programs), the DL buffer, entries, room */
   for (i = 0; i < prog->n_urr; i++)
-    if (!(prog->urr_state[i] = (upf_urr_state_t *)state_find_or_new (
-            s->states, &fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id, sizeof (upf_urr_state_t))))
+    if (!(prog->urr_state[i]
+          = state_find_or_new (s->states, &fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id)))
       goto nomem;
   for (i = 0; i < prog->n_qer; i++)
-    if (!(prog->qer_state[i] = (upf_qer_state_t *)state_find_or_new (
-            s->states, &fresh_qer, UPF_STATE_QER, prog->qer_rt[i].qer_id,
-            sizeof (upf_qer_state_t))))
+    if (!(prog->qer_rt[i].state
+          = state_find_or_new (s->states, &fresh_qer, UPF_STATE_QER, prog->qer_rt[i].qer_id)))
       goto nomem;
   for (i = 0; i < prog->n_far; i++)
     if (prog->far[i].apply_action & (UPF_AA_BUFF | UPF_AA_NOCP))
@@ -250,9 +245,6 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
       fresh_buffer->cap_bytes = cap;
     }
   prog->buffer = s->buffer ? s->buffer : fresh_buffer;
-  for (i = 0; i < n_new; i++)
-    if (!(ent[i] = upf_entry_new (&nk[i].k, prog)))
-      goto nomem;
   /* may move a table to a bigger slot array: same content, invisible to readers */
   if (upf_table_reserve (&ctx->ul, &ctx->epoch, n_add[0]) < 0
       || upf_table_reserve (&ctx->dl, &ctx->epoch, n_add[1]) < 0)
@@ -264,6 +256,10 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
       for (j = 0; j < old->n_urr; j++)
         if (old->urr[j].urr_id == prog->urr[i].urr_id)
           urr_rearm (prog->urr_state[i], &old->urr[j], &prog->urr[i]);
+  /* the budgets were computed for the old program's limits (and its compiled URRs' addresses
+   * may come back in a later program): the next packet of each URR computes it anew */
+  for (i = 0; i < prog->n_urr; i++)
+    prog->urr_state[i]->budget_of = 0;
   state_list_join (&s->states, fresh_urr);
   state_list_join (&s->states, fresh_qer);
   if (fresh_buffer)
@@ -279,17 +275,25 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   prog->seid = s->seid;
   prog->session = s;
   upf_ruleset_intern (ctx->rulesets, prog);
+  for (i = 0; i < prog->n_entry; i++)
+    {
+      upf_entry_t *e = upf_prog_entry (prog, i);
+      e->seid = prog->seid;
+      e->session = prog->session;
+      e->rs = prog->rs;
+    }
   /* new keys, then keys kept from the old program (same key, entry carrying the new
    * program), publish, then remove the keys the new program no longer has */
   for (i = 0; i < n_new; i++)
     if (!has_key (ok, n_old, &nk[i]))
-      upf_table_insert (key_table (ctx, &nk[i]), ent[i]);
+      upf_table_insert (key_table (ctx, &nk[i]), upf_prog_entry (prog, i));
     else
-      upf_table_replace (key_table (ctx, &nk[i]), &ctx->epoch, ent[i]);
+      upf_table_replace (key_table (ctx, &nk[i]), upf_prog_entry (prog, i));
   atomic_store_explicit (&s->prog, prog, memory_order_release);
   for (i = 0; i < n_old; i++)
     if (!has_key (nk, n_new, &ok[i]))
-      upf_table_del (key_table (ctx, &ok[i]), &ctx->epoch, &ok[i].k);
+      upf_table_del (key_table (ctx, &ok[i]), &ok[i].k);
+  /* the old program, and with it its entries the table no longer holds */
   if (old)
     upf_epoch_retire (&ctx->epoch, &old->retire, program_retired);
   /* URR / QER state objects no longer referenced stay until the session is deleted, so a
@@ -297,8 +301,6 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   return 0;
 
 nomem:
-  for (i = 0; i < n_new; i++)
-    upf_entry_free (ent[i]);
   state_list_free (fresh_urr);
   state_list_free (fresh_qer);
   if (fresh_buffer)
@@ -309,7 +311,7 @@ nomem:
   return -ENOMEM;
 }
 
-static void
+static unsigned
 session_retired (upf_retired_t *r)
 {
   upf_session_t *s = upf_container_of (r, upf_session_t, retire);
@@ -318,6 +320,7 @@ session_retired (upf_retired_t *r)
     upf_free (s->buffer->data);
   upf_free (s->buffer);
   upf_free (s);
+  return 1;
 }
 
 void
@@ -333,7 +336,7 @@ upf_session_delete (upf_ctx_t *ctx, upf_session_t *s)
   if (s->next)
     s->next->prev = s->prev;
   for (i = 0; i < n_old; i++)
-    upf_table_del (key_table (ctx, &ok[i]), &ctx->epoch, &ok[i].k);
+    upf_table_del (key_table (ctx, &ok[i]), &ok[i].k);
   atomic_store (&s->prog, 0);
   if (old)
     upf_epoch_retire (&ctx->epoch, &old->retire, program_retired);
@@ -460,13 +463,17 @@ int
 upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset,
                       uint64_t now_ns)
 {
-  upf_urr_state_t *u = (upf_urr_state_t *)state_find (s->states, UPF_STATE_URR, urr_id);
+  upf_urr_state_t *u = state_obj (state_find (s->states, UPF_STATE_URR, urr_id));
   if (!u)
     return -ENOENT;
   out->urr_id = urr_id;
-  out->flags = u->flags;
-  memcpy (out->bytes, u->bytes, sizeof (out->bytes));
-  memcpy (out->pkts, u->pkts, sizeof (out->pkts));
+  out->flags = u->flags & ~UPF_URRS_SEEN;
+  out->bytes[UPF_VOL_TOTAL] = u->bytes[UPF_DIR_UL] + u->bytes[UPF_DIR_DL];
+  out->bytes[UPF_VOL_UL] = u->bytes[UPF_DIR_UL];
+  out->bytes[UPF_VOL_DL] = u->bytes[UPF_DIR_DL];
+  out->pkts[UPF_VOL_TOTAL] = u->pkts[UPF_DIR_UL] + u->pkts[UPF_DIR_DL];
+  out->pkts[UPF_VOL_UL] = u->pkts[UPF_DIR_UL];
+  out->pkts[UPF_VOL_DL] = u->pkts[UPF_DIR_DL];
   out->dropped_dl_pkts = u->dropped_dl_pkts;
   out->dropped_dl_bytes = u->dropped_dl_bytes;
   out->first_ns = u->first_ns;
@@ -478,10 +485,12 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
        * (a program replacing this URR clears it through upf_session_install). */
       memset (u->bytes, 0, sizeof (u->bytes));
       memset (u->pkts, 0, sizeof (u->pkts));
+      u->budget_of = 0; /* counters and armed limits changed: the next packet checks */
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->first_ns = u->last_ns = 0;
       u->start_ns = now_ns;
-      u->flags &= ~(uint32_t)(UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
+      u->flags &= ~(uint32_t)(UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED
+                              | UPF_URRS_SEEN);
     }
   return 0;
 }

@@ -5,19 +5,33 @@
 #include "upf_core.h"
 #include "upf_mem.h"
 
+static size_t
+slots_size (uint32_t n)
+{
+  return sizeof (upf_slots_t) + (size_t)n * sizeof (_Atomic (upf_entry_t *));
+}
+
 static upf_slots_t *
 slots_new (uint32_t n)
 {
-  upf_slots_t *s = upf_calloc (1, sizeof (*s) + (size_t)n * sizeof (s->slots[0]));
+  upf_slots_t *s = upf_calloc_lines (slots_size (n));
   if (s)
     s->mask = n - 1;
   return s;
 }
 
 static void
+slots_release (upf_slots_t *s)
+{
+  if (s)
+    upf_free_lines (s, slots_size (s->mask + 1));
+}
+
+static unsigned
 slots_free (upf_retired_t *r)
 {
-  upf_free (upf_container_of (r, upf_slots_t, retire));
+  slots_release (upf_container_of (r, upf_slots_t, retire));
+  return 1;
 }
 
 int
@@ -34,44 +48,11 @@ upf_table_init (upf_table_t *t, uint32_t expected)
   return 0;
 }
 
-upf_entry_t *
-upf_entry_new (const upf_key_t *k, const upf_program_t *prog)
-{
-  upf_entry_t *e = upf_calloc (1, sizeof (*e));
-  if (e)
-    {
-      e->key = *k;
-      e->prog = prog;
-    }
-  return e;
-}
-
-void
-upf_entry_free (upf_entry_t *e)
-{
-  upf_free (e);
-}
-
-static void
-entry_free (upf_retired_t *r)
-{
-  upf_free (upf_container_of (r, upf_entry_t, retire));
-}
-
 void
 upf_table_free (upf_table_t *t)
 {
   upf_slots_t *s = atomic_load (&t->cur);
-  if (s)
-    {
-      for (uint32_t i = 0; i <= s->mask; i++)
-        {
-          upf_entry_t *e = atomic_load (&s->slots[i]);
-          if (e && e != UPF_TOMBSTONE)
-            upf_free (e);
-        }
-      upf_free (s);
-    }
+  slots_release (s); /* the entries are their programs' */
   atomic_store (&t->cur, 0);
 }
 
@@ -166,38 +147,32 @@ slot_of (upf_slots_t *s, const upf_key_t *k)
 }
 
 int
-upf_table_replace (upf_table_t *t, upf_epoch_t *ep, upf_entry_t *n)
+upf_table_replace (upf_table_t *t, upf_entry_t *n)
 {
   upf_slots_t *s = atomic_load (&t->cur);
   int64_t i = slot_of (s, &n->key);
-  upf_entry_t *e;
   if (i < 0)
     return -ENOENT;
-  e = atomic_load (&s->slots[i]);
   atomic_store_explicit (&s->slots[i], n, memory_order_release);
-  upf_epoch_retire (ep, &e->retire, entry_free);
   return 0;
 }
 
 int
-upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k)
+upf_table_del (upf_table_t *t, const upf_key_t *k)
 {
   upf_slots_t *s = atomic_load (&t->cur);
   int64_t i = slot_of (s, k);
-  upf_entry_t *e;
   if (i < 0)
     return -ENOENT;
-  e = atomic_load (&s->slots[i]);
   atomic_store_explicit (&s->slots[i], UPF_TOMBSTONE, memory_order_release);
   s->n_used--;
   s->n_tomb++;
   plen_ref (t, k->plen, -1);
-  upf_epoch_retire (ep, &e->retire, entry_free);
   return 0;
 }
 
 void
-upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, void (*fn) (upf_retired_t *))
+upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, unsigned (*fn) (upf_retired_t *))
 {
   r->epoch = atomic_fetch_add (&ep->epoch, 1);
   r->fn = fn;
@@ -226,8 +201,7 @@ upf_epoch_reclaim (upf_epoch_t *ep)
         {
           *pp = r->next;
           ep->n_retired--;
-          n++;
-          r->fn (r);
+          n += r->fn (r);
         }
       else
         pp = &r->next;

@@ -14,9 +14,10 @@
  * VPP plugin's main thread), any number of reader threads.
  *   - Readers never lock and never write shared structures other than their own counters.
  *   - Everything a reader can reach is immutable once published: table entries, slot arrays,
- *     session programs. An entry carries the session's current program, so a packet needs
- *     no load from the session object; installing a program publishes new entries for the
- *     session's keys (same key, new program) and retires the old ones. The writer changes
+ *     session programs. The entries live inside their program (upf_rules.h), so a packet
+ *     needs no load from the session object; installing a program publishes the new
+ *     program's entries in the slots of the session's keys (same key, new program) and then
+ *     retires the old program, entries included. The writer changes
  *     things by building a new object and publishing its pointer with a release store (slot,
  *     table slot array, session->prog); readers load with acquire, so they see either the old
  *     or the new object, complete.
@@ -40,24 +41,6 @@
 #define UPF_MAX_READERS 64
 
 typedef struct upf_session upf_session_t;
-
-typedef struct
-{
-  upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
-  uint32_t id;   /* UL: TEID; DL: network instance */
-  uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
-  uint8_t _pad[3];
-} upf_key_t;
-
-/* Immutable: the writer replaces a whole entry (same key, new program) on each install, so
- * the per-packet path goes slot -> entry -> program without touching the session. */
-typedef struct
-{
-  upf_key_t key;
-  const upf_program_t *prog; /* never NULL; its session is prog->session */
-  upf_retired_t retire;      /* writer only */
-} upf_entry_t;
-_Static_assert(sizeof (upf_entry_t) <= 64, "a table entry fits one cache line");
 
 typedef struct
 {
@@ -174,7 +157,8 @@ upf_ul_key (upf_key_t *k, const upf_ip_t *local_addr, uint32_t teid)
   memcpy (&k->addr, local_addr, sizeof (k->addr));
   k->id = teid;
   k->plen = 128;
-  k->_pad[0] = k->_pad[1] = k->_pad[2] = 0;
+  k->dl = 0;
+  k->_pad[0] = k->_pad[1] = 0;
 }
 
 static inline const upf_entry_t *
@@ -207,7 +191,8 @@ upf_dl_first_key (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_
           if (plen < lowest)
             return 0;
           k->id = network_instance;
-          k->_pad[0] = k->_pad[1] = k->_pad[2] = 0;
+          k->dl = 1;
+          k->_pad[0] = k->_pad[1] = 0;
           k->addr = *ue_addr;
           upf_ip_mask (&k->addr, (unsigned)plen);
           k->plen = (uint8_t)plen;
@@ -223,7 +208,8 @@ upf_dl_find (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
   upf_key_t k;
   int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
   k.id = network_instance;
-  k._pad[0] = k._pad[1] = k._pad[2] = 0;
+  k.dl = 1;
+  k._pad[0] = k._pad[1] = 0;
   for (w = 2; w >= 0; w--)
     {
       uint64_t bits = atomic_load_explicit (&t->plen_set[w], memory_order_acquire);
@@ -270,18 +256,18 @@ void upf_table_free (upf_table_t *t);
 /* Make room for n more entries (may move to a bigger slot array, retiring the old one).
  * 0 or -ENOMEM (nothing changed). */
 int upf_table_reserve (upf_table_t *t, upf_epoch_t *ep, uint32_t n);
-/* A new entry for key k: the caller's allocation, filled; NULL on allocation failure. */
-upf_entry_t *upf_entry_new (const upf_key_t *k, const upf_program_t *prog);
-void upf_entry_free (upf_entry_t *e);
+/* Entries belong to their program (upf_rules.h): the table neither allocates nor frees
+ * them; whoever replaces or removes one retires its program afterwards. */
 /* Insert e (its key absent from t, room reserved with upf_table_reserve). */
 void upf_table_insert (upf_table_t *t, upf_entry_t *e);
-/* Replace the entry with e's key by e (the old entry is retired). -ENOENT if absent. */
-int upf_table_replace (upf_table_t *t, upf_epoch_t *ep, upf_entry_t *e);
-/* Remove the entry of k (retired). -ENOENT if absent. */
-int upf_table_del (upf_table_t *t, upf_epoch_t *ep, const upf_key_t *k);
+/* Replace the entry with e's key by e. -ENOENT if absent. */
+int upf_table_replace (upf_table_t *t, upf_entry_t *e);
+/* Remove the entry of k. -ENOENT if absent. */
+int upf_table_del (upf_table_t *t, const upf_key_t *k);
 /* Hand r to fn once no reader can still see the object holding it. */
-void upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, void (*fn) (upf_retired_t *));
-/* Frees what no reader can still see; returns the number of objects freed. */
+void upf_epoch_retire (upf_epoch_t *ep, upf_retired_t *r, unsigned (*fn) (upf_retired_t *));
+/* Frees what no reader can still see; returns the number of objects freed (a program counts
+ * with the table entries inside it). */
 unsigned upf_epoch_reclaim (upf_epoch_t *ep);
 
 #endif /* included_upf_table_h */

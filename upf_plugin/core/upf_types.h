@@ -97,7 +97,7 @@ typedef struct upf_retired
 {
   struct upf_retired *next;
   uint64_t epoch;
-  void (*fn) (struct upf_retired *);
+  unsigned (*fn) (struct upf_retired *); /* frees the object; returns the objects freed */
 } upf_retired_t;
 
 #define upf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof (type, member)))

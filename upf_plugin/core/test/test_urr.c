@@ -1,0 +1,144 @@
+/* URR volume thresholds and quotas against a reference that compares every limit with every
+ * packet: the datapath's byte budget (upf_urr_account) must give the same events with the
+ * same packets, through program replacements (new limits) and counter resets. */
+#include "test_util.h"
+#include "test_progs.h"
+
+typedef struct
+{
+  uint64_t vol[3]; /* UPF_VOL_TOTAL, UL, DL */
+  int th_reported, qu_exhausted;
+} ref_t;
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+/* 0 (unset) or a limit that packets of up to ~1.4 KB reach within the run */
+static uint64_t
+rnd_limit (void)
+{
+  return upf_test_rand (&rng) % 3 ? 0 : 1 + upf_test_rand (&rng) % 40000;
+}
+
+static void
+rnd_limits (upf_urr_t *u)
+{
+  u->triggers = (uint16_t)(upf_test_rand (&rng) % 4); /* VOLTH, VOLQU, both, none */
+  u->flags = upf_test_rand (&rng) % 2 ? UPF_URR_F_DROP_ON_QUOTA : 0;
+  for (unsigned k = 0; k < 3; k++)
+    {
+      u->vol_threshold[k] = rnd_limit ();
+      u->vol_quota[k] = rnd_limit ();
+    }
+}
+
+/* The rules of upf_urr_account, packet by packet: 1 = forwarded; events into ev/val. */
+static int
+ref_packet (ref_t *r, const upf_urr_t *u, unsigned vd, uint32_t len, int *ev, uint64_t *val,
+            unsigned *n_ev)
+{
+  unsigned k;
+  *n_ev = 0;
+  if (r->qu_exhausted && (u->flags & UPF_URR_F_DROP_ON_QUOTA))
+    return 0;
+  r->vol[UPF_VOL_TOTAL] += len;
+  r->vol[vd] += len;
+  if ((u->triggers & UPF_URR_T_VOLTH) && !r->th_reported)
+    for (k = 0; k < 3; k++)
+      if (u->vol_threshold[k] && r->vol[k] >= u->vol_threshold[k])
+        {
+          ev[*n_ev] = UPF_EV_USAGE_THRESHOLD;
+          val[(*n_ev)++] = k;
+          r->th_reported = 1;
+          break;
+        }
+  if ((u->triggers & UPF_URR_T_VOLQU) && !r->qu_exhausted)
+    for (k = 0; k < 3; k++)
+      if (u->vol_quota[k] && r->vol[k] >= u->vol_quota[k])
+        {
+          ev[*n_ev] = UPF_EV_USAGE_QUOTA;
+          val[(*n_ev)++] = k;
+          r->qu_exhausted = 1;
+          break;
+        }
+  return 1;
+}
+
+static void
+test_urr_budget_matches_reference (void **st)
+{
+  (void)st;
+  for (unsigned round = 0; round < 300; round++)
+    {
+      upf_ctx_t *c = upfcore_ctx_new (16);
+      prog_t p;
+      ref_t ref;
+      char err[128];
+      mk_prog (&p, 0x100, UE, 0, 1, 0, 0);
+      rnd_limits (&p.urr[0]);
+      upf_session_t *s = install_ok (c, 7, &p);
+      memset (&ref, 0, sizeof (ref));
+      for (unsigned i = 0; i < 300; i++)
+        {
+          uint8_t in[1600], pkt[1700], out[1800];
+          upf_verdict_t v;
+          int ev[2];
+          uint64_t val[2];
+          unsigned n_ev, dl = upf_test_rand (&rng) % 2, x = upf_test_rand (&rng) % 100;
+          uint32_t il, n;
+          int fwd;
+          if (x < 2)
+            {
+              /* new limits: changed thresholds / quotas re-arm (upf_session_install) */
+              upf_urr_t old = p.urr[0];
+              rnd_limits (&p.urr[0]);
+              assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+              if (memcmp (old.vol_threshold, p.urr[0].vol_threshold, sizeof (old.vol_threshold)))
+                ref.th_reported = 0;
+              if (memcmp (old.vol_quota, p.urr[0].vol_quota, sizeof (old.vol_quota)))
+                ref.qu_exhausted = 0;
+            }
+          else if (x < 3)
+            {
+              /* a new measurement period: counters and the threshold re-armed */
+              upf_usage_t u;
+              assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 1), 0);
+              assert_int_equal (u.bytes[UPF_VOL_TOTAL], ref.vol[UPF_VOL_TOTAL]);
+              assert_int_equal (u.bytes[UPF_VOL_UL], ref.vol[UPF_VOL_UL]);
+              assert_int_equal (u.bytes[UPF_VOL_DL], ref.vol[UPF_VOL_DL]);
+              memset (ref.vol, 0, sizeof (ref.vol));
+              ref.th_reported = 0;
+            }
+          il = mk_inner4 (in, dl ? DN : UE, dl ? UE : DN, UPF_PROTO_UDP, 1, 2,
+                          upf_test_rand (&rng) % 1400);
+          if (dl)
+            upfcore_dl_packet (c, 0, in, il, 1000 + i, &v, out, sizeof (out));
+          else
+            {
+              n = mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, -1, in, il);
+              upfcore_ul_packet (c, pkt, n, 1000 + i, &v, out, sizeof (out));
+            }
+          fwd = ref_packet (&ref, &p.urr[0], dl ? UPF_VOL_DL : UPF_VOL_UL, il, ev, val, &n_ev);
+          if (fwd)
+            assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+          else
+            assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+          assert_int_equal (v.n_events, n_ev);
+          for (unsigned e = 0; e < n_ev; e++)
+            {
+              assert_int_equal (v.events[e].type, ev[e]);
+              assert_int_equal (v.events[e].value, val[e]);
+              assert_int_equal (v.events[e].id, 1);
+            }
+        }
+      upfcore_ctx_delete (c);
+    }
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_urr_budget_matches_reference),
+  };
+  return cmocka_run_group_tests (tests, 0, 0);
+}
