@@ -152,6 +152,7 @@ def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: obje
     assert isinstance(fteid, A.FTEID) and fteid.teid is not None
     h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), fteid.teid))
     h.engine.checkpoint(h.now)  # the unreported bytes become the journaled baseline
+    h.engine.commit()  # (as the node does before anything leaves)
     with restarted(h, 1) as engine2:
         assert engine2.teids.in_use == 1 and engine2.ue_pools.usage()["internet:10.45.0.0/29"] == 1
         dp2 = engine2.datapath
