@@ -22,6 +22,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from .compile import (
 from .errors import RuleError
 from .journal import Journal, JournalError
 from .metrics import SessionMetrics
+from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
 from .rules import KINDS, RuleSet, check_references, ie_value
 from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
@@ -84,7 +86,7 @@ log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
 NTP_UNIX_OFFSET = 2208988800
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the rules compressed (``rz``, `packing`); 1 (``rules``) still read
 # IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
 # group makes the request fail with 69 rather than install a rule that means something else.
 RULE_GROUPS = frozenset(
@@ -118,15 +120,15 @@ class Session:
     cp_seid: int
     cp_node_id: str
     cp_fseid: FSEID
-    rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
+    rules_blob: bytes  # the rules as encoded PFCP groups, compressed (`packing`)
     # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
     # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
     # it again from the rules when it is needed (reports, operators).
     peers: tuple[tuple[IPAddress, int], ...]
-    teids: list[int] = field(default_factory=list)
+    teids: tuple[int, ...] = ()  # (tuples: 24 bytes less than a list each)
     # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
     # bytes, its text ~60; `_network` makes the object when an allocation is given back.
-    ue: list[tuple[str, str]] = field(default_factory=list)
+    ue: tuple[tuple[str, str], ...] = ()
     urrs: dict[int, UrrBook] = field(default_factory=dict)
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
@@ -143,10 +145,11 @@ class Session:
     @property
     def rules(self) -> RuleSet:
         """The rules, decoded afresh (the caller may change them)."""
-        return RuleSet.from_groups(decode_ies(self.rules_blob, 0, len(self.rules_blob)))
+        raw = unpack_rules(self.rules_blob)
+        return RuleSet.from_groups(decode_ies(raw, 0, len(raw)))
 
     def set_rules(self, rules: RuleSet) -> None:
-        self.rules_blob = encode_ies(list[IE](rules.groups()))
+        self.rules_blob = pack_rules(encode_ies(list[IE](rules.groups())))
         self.derive(rules)
 
     def derive(self, rules: RuleSet) -> None:
@@ -155,7 +158,8 @@ class Session:
         delay = next(
             (ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in rules.bar.values()), 0
         )
-        self.ddn_delay = (delay or 0) * 0.05  # TS 29.244 8.2.28: multiples of 50 ms
+        # TS 29.244 8.2.28: multiples of 50 ms (0.0: the one shared float, no object each)
+        self.ddn_delay = delay * 0.05 if delay else 0.0
 
     def record(self) -> bytes:
         return json.dumps(
@@ -165,7 +169,7 @@ class Session:
                 "cp_seid": self.cp_seid,
                 "cp_node_id": self.cp_node_id,
                 "cp_fseid": encode_ies([self.cp_fseid]).hex(),
-                "rules": base64.b64encode(self.rules_blob).decode(),
+                "rz": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
                 "ue": [[name, net] for name, net in self.ue],
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
@@ -230,7 +234,8 @@ class SessionEngine:
         self._checkpoint_queue: list[int] = []
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
-        self._by_peer_teid: dict[int, tuple[int, ...]] = {}  # remote TEID -> UP SEIDs
+        # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)
+        self._by_peer_teid: dict[int, int | tuple[int, ...]] = {}
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
@@ -528,14 +533,14 @@ class SessionEngine:
             cp_fseid=fseid,
             rules_blob=b"",
             peers=_peers(program),
-            teids=list(alloc.teids),
+            teids=tuple(alloc.teids),
             ue=_texts(alloc.ue),
             established_ntp=self._ntp(),
             fq_csids=fq_csids(req),
             group_id=group_id(req),
         )
         session.set_rules(rules)
-        start = self._ntp()
+        start = session.established_ntp  # (one float object for both)
         for urr_id, g in rules.urr.items():
             session.urrs[urr_id] = self._new_book(g, start, now)
         try:
@@ -755,14 +760,8 @@ class SessionEngine:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
                 if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                     books[urr_id].grant(now_ntp)
-        old = (
-            session.rules_blob,
-            session.apps,
-            session.ddn_delay,
-            session.peers,
-            session.teids,
-            session.ue,
-        )
+        old = session.rules_blob, session.apps, session.ddn_delay, session.peers
+        old_allocations = session.teids, session.ue
         old_sets = session.fq_csids, session.group_id
         try:
             program = compile_program(
@@ -784,16 +783,16 @@ class SessionEngine:
         session.set_rules(rules)
         self._set_program(session, program)
         session.urrs = books
-        session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
-        session.ue = [u for u in session.ue if u not in freed_ue] + _texts(alloc.ue)
+        session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
+        session.ue = (*(u for u in session.ue if u not in freed_ue), *_texts(alloc.ue))
         session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)
         self._refresh_timed(session)
         self._write(session)
 
         def undo() -> None:
-            session.rules_blob, session.apps, session.ddn_delay, old_peers, *rest = old
-            session.teids, session.ue = rest  # type: ignore[assignment]
+            session.rules_blob, session.apps, session.ddn_delay, old_peers = old
+            session.teids, session.ue = old_allocations
             session.fq_csids, session.group_id = old_sets
             self._set_peers(session, old_peers)
             self._undo_reports(session, reports, snapshot)
@@ -1255,7 +1254,7 @@ class SessionEngine:
         """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
         (found through an index by TEID: a flood of indications costs no scan)."""
         teid = ev.value
-        for seid in sorted(self._by_peer_teid.get(teid, ())):
+        for seid in sorted(_seids(self._by_peer_teid.get(teid, ()))):
             session = self.sessions[seid]
             for peer, far_teid in session.peers:
                 if far_teid != teid:
@@ -1397,9 +1396,14 @@ class SessionEngine:
 
     def _restore_session(self, value: bytes, now: float) -> None:
         d = json.loads(value)
-        if d.get("v") != RECORD_VERSION:
+        if d.get("v") == 1:  # (the rules not compressed yet)
+            raw_rules = base64.b64decode(d["rules"])
+            packed = pack_rules(raw_rules)
+        elif d.get("v") == RECORD_VERSION:
+            packed = base64.b64decode(d["rz"])
+            raw_rules = unpack_rules(packed)
+        else:
             raise ValueError(f"record version {d.get('v')}")
-        raw_rules = base64.b64decode(d["rules"])
         rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
         raw_fseid = bytes.fromhex(d["cp_fseid"])
         (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
@@ -1409,10 +1413,10 @@ class SessionEngine:
             cp_seid=int(d["cp_seid"]),
             cp_node_id=str(d["cp_node_id"]),
             cp_fseid=fseid,
-            rules_blob=raw_rules,
+            rules_blob=packed,
             peers=(),
-            teids=[int(t) for t in d["teids"]],
-            ue=[(str(n), str(_network(a))) for n, a in d["ue"]],
+            teids=tuple(int(t) for t in d["teids"]),
+            ue=tuple((sys.intern(str(n)), str(_network(a))) for n, a in d["ue"]),
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
@@ -1507,7 +1511,7 @@ class SessionEngine:
                     },
                     "qers": sorted(rules.qer),
                     "urrs": urrs,
-                    "teids": s.teids,
+                    "teids": list(s.teids),
                     "ue_addresses": [n for _, n in s.ue],
                 }
             )
@@ -1523,17 +1527,18 @@ class SessionEngine:
 
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
-        sessions are a tuple (usually one: a set would cost 200 bytes per session)."""
+        session is its SEID, its sessions a tuple when there are several (a set would cost
+        200 bytes per session, a tuple of one 48)."""
         seid = session.up_seid
         for _, teid in session.peers:
-            seids = self._by_peer_teid.get(teid, ())
+            seids = _seids(self._by_peer_teid.get(teid, ()))
             if add:
                 if seid not in seids:
-                    self._by_peer_teid[teid] = (*seids, seid)
+                    self._by_peer_teid[teid] = (*seids, seid) if seids else seid
             elif seid in seids:
                 rest = tuple(s for s in seids if s != seid)
                 if rest:
-                    self._by_peer_teid[teid] = rest
+                    self._by_peer_teid[teid] = rest if len(rest) > 1 else rest[0]
                 else:
                     del self._by_peer_teid[teid]
 
@@ -1613,8 +1618,12 @@ def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
 
 
-def _texts(ue: list[tuple[str, IPNetwork]]) -> list[tuple[str, str]]:
-    return [(name, str(net)) for name, net in ue]
+def _texts(ue: list[tuple[str, IPNetwork]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, str(net)) for name, net in ue)
+
+
+def _seids(entry: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (entry,) if isinstance(entry, int) else entry
 
 
 def _network(text: str) -> IPNetwork:
