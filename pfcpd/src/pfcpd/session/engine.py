@@ -918,14 +918,14 @@ class SessionEngine:
     ) -> dict[int, tuple[Counts, PacketTimes | None]]:
         """Take ``session`` out of the datapath and the engine now; its allocations are
         freed once the deletion is durable. Its final counts per URR (see `_detach`)."""
-        snapshot = {urr_id: book.copy() for urr_id, book in session.urrs.items()}
+        marks = _report_marks(session)
         final = self._detach(session, now_ntp)
         self._erase(session.key)
         refusal = cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
         self._stage(
             req,
             refusal,
-            self._undelete(session, snapshot, final),
+            self._undelete(session, marks, final),
             lambda: self._release(session, reason),
         )
         return final
@@ -933,21 +933,19 @@ class SessionEngine:
     def _undelete(
         self,
         session: Session,
-        snapshot: dict[int, UrrBook],
+        marks: dict[int, tuple[int, float, float]],
         final: dict[int, tuple[Counts, PacketTimes | None]],
     ) -> Callable[[], None]:
         """How to undo the deletion of ``session``: back in the engine and the datapath,
-        its URRs as in ``snapshot`` with the counts the datapath had (``final``) as their
-        baseline, so that no count is lost."""
+        its URRs as before its final reports (``marks``, `_report_marks`), with the counts
+        the datapath had (``final``) as their baseline, so that no count is lost."""
 
         def undo() -> None:
             for urr_id, (counts, _) in final.items():
-                book = snapshot[urr_id]
-                taken = counts.minus(book.baseline)
+                book = session.urrs[urr_id]
+                book.seqn, book.period_start_ntp, book.metering_ntp = marks[urr_id]
+                book.taken(counts.minus(book.baseline))  # (a fresh datapath counts from 0)
                 book.baseline = counts
-                if taken:
-                    book.consumed = book.consumed + taken
-            session.urrs = snapshot
             self._add(session)
             self._reinstall(session)
 
@@ -966,10 +964,10 @@ class SessionEngine:
         deleted: list[Session] = []
         for seid in seids:
             session = self.sessions[seid]
-            snapshot = {urr_id: book.copy() for urr_id, book in session.urrs.items()}
+            marks = _report_marks(session)
             final = self._detach(session)
             self._erase(session.key)
-            undos.append(self._undelete(session, snapshot, final))
+            undos.append(self._undelete(session, marks, final))
             deleted.append(session)
 
         def undo() -> None:
@@ -1620,6 +1618,11 @@ _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
 
 def _texts(ue: list[tuple[str, IPNetwork]]) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(net)) for name, net in ue)
+
+
+def _report_marks(session: Session) -> dict[int, tuple[int, float, float]]:
+    """What a Usage Report changes in its URR's book (`usage_report`), per URR."""
+    return {u: (b.seqn, b.period_start_ntp, b.metering_ntp) for u, b in session.urrs.items()}
 
 
 def _seids(entry: int | tuple[int, ...]) -> tuple[int, ...]:
