@@ -202,7 +202,8 @@ class _Staged:
     """A change answered but not yet durable (see `SessionEngine.commit`)."""
 
     request: Message | None  # None: no answer depends on it (checkpoints, reports)
-    refusal: Message | None  # the answer when it cannot be made durable (cause 77)
+    # The header SEID and Node ID of its answer when it cannot be made durable (cause 77)
+    refusal: tuple[int, NodeID | None] | None
     undo: Callable[[], None] | None  # puts the state back as before the change
     done: Callable[[], None] | None  # once durable (frees what it gave back, ...)
     label: str = ""  # the accepted answer's message name, counted once durable
@@ -305,7 +306,7 @@ class SessionEngine:
     def _stage(
         self,
         request: Message | None = None,
-        refusal: Message | None = None,
+        refusal: tuple[int, NodeID | None] | None = None,
         undo: Callable[[], None] | None = None,
         done: Callable[[], None] | None = None,
     ) -> None:
@@ -349,9 +350,11 @@ class SessionEngine:
             for change in reversed(staged):
                 self._run_step(change.undo, "undo")
                 if change.request is not None and change.refusal is not None:
-                    failed.append((change.request, change.refusal))
+                    seid, node_id = change.refusal
+                    refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
+                    failed.append((change.request, refusal))
                     if change.label:
-                        self.metrics.requests.inc(change.refusal.name, "system_failure")
+                        self.metrics.requests.inc(refusal.name, "system_failure")
             failed.reverse()
             return failed
         for change in staged:
@@ -381,7 +384,7 @@ class SessionEngine:
                 if session.up_seid in self.sessions:
                     self._reinstall(session)
 
-        refusal = cause_response(request, Cause.SYSTEM_FAILURE, 0, None)
+        refusal = (0, None)
         self._stage(request, refusal, undo)
         return cause_response(request, Cause.REQUEST_ACCEPTED, 0, None)
 
@@ -556,7 +559,7 @@ class SessionEngine:
             self._detach(session)
             self._free(alloc)
 
-        refusal = cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, node_id)
+        refusal = (cp_seid, node_id)
         self._stage(req, refusal, undo, self.metrics.established.inc)
         ies: list[IE] = [node_id, CauseIE(Cause.REQUEST_ACCEPTED), self._up_fseid(seid)]
         ies += _created_pdrs(alloc)
@@ -813,7 +816,7 @@ class SessionEngine:
             if sm_flags.has("DROBU"):
                 self.datapath.drop_buffered(session.up_seid)
 
-        refusal = cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
+        refusal = (cp_seid, None)
         self._stage(req, refusal, undo, done)
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
         ies += _created_pdrs(alloc)
@@ -921,7 +924,7 @@ class SessionEngine:
         marks = _report_marks(session)
         final = self._detach(session, now_ntp)
         self._erase(session.key)
-        refusal = cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
+        refusal = (session.cp_seid, None)
         self._stage(
             req,
             refusal,
@@ -978,7 +981,7 @@ class SessionEngine:
             for session in deleted:
                 self._release(session, "session_set")
 
-        refusal = cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        refusal = (0, node_id)
         self._stage(req, refusal, undo, done)
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
 
@@ -1029,7 +1032,7 @@ class SessionEngine:
         move(moves)
         for s in moved.values():
             self._write(s)
-        refusal = cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        refusal = (0, node_id)
         self._stage(req, refusal, lambda: move(before))
         if moved:
             log.info(
