@@ -38,16 +38,22 @@ def test_a_failed_commit_raises_journal_error_and_changes_nothing(tmp_path: Path
         journal.commit({"s:4": b"four"}, ())  # closed database
 
 
-def test_sync_checkpoints_a_large_wal_into_the_database(
+def test_a_checkpoint_is_due_after_enough_commits_and_copies_the_wal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session_journal, "CHECKPOINT_BYTES", 1)
+    monkeypatch.setattr(session_journal, "CHECKPOINT_BYTES", 100_000)
     journal = SessionJournal(tmp_path)
     database = tmp_path / session_journal.JOURNAL_FILE
     before = database.stat().st_size
-    journal.commit({f"s:{i}": bytes(1000) for i in range(50)}, ())
-    assert database.stat().st_size == before  # only in the WAL so far
+    journal.commit({f"s:{i}": bytes(1000) for i in range(20)}, ())
     journal.sync()
+    assert not journal.checkpoint_due  # ~50 kB written to the WAL
+    journal.commit({f"s:{i}": bytes(1000) for i in range(20, 50)}, ())
+    journal.sync()
+    assert journal.checkpoint_due
+    assert database.stat().st_size == before  # only in the WAL so far
+    journal.checkpoint()
+    assert not journal.checkpoint_due
     assert database.stat().st_size > before + 50 * 1000  # copied into the database
     journal.commit({"s:x": b"after"}, ())
     assert len(dict(journal.records())) == 51

@@ -11,7 +11,7 @@ from typing import Any
 
 from sessions_harness import needs_root, session_overrides
 
-from pfcpd.pfcp import Cause
+from pfcpd.pfcp import Cause, encode
 from pfcpd.smfsim import rules
 from pfcpd.smfsim.client import cause_of
 
@@ -68,7 +68,7 @@ def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
     state.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], check=True)
     try:
-        over = session_overrides(pool="198.18.10.0/30")
+        over = session_overrides(pool="198.18.10.0/29")
         over["state_dir"] = str(state)
         daemon = start_pfcpd(over)
         cp = smf(daemon)
@@ -82,9 +82,23 @@ def test_a_change_that_cannot_be_made_durable_is_refused_with_77(
         assert cause_of(answer) == Cause.SYSTEM_FAILURE
         assert [s["up_seid"] for s in show(daemon, "sessions")["sessions"]] == [first.up_seid]
         assert daemon.metric("pfcpd_session_journal_failures_total") >= 1
+        # A burst (journaled together, in one or a few batches): every request is refused,
+        # the deletion included, and nothing of it is kept.
+        burst = [
+            rules.establishment_request(cp.node_id, cp.address[0], 0x700 + i, rules.session_rules())
+            for i in range(4)
+        ] + [rules.deletion_request(first.up_seid)]
+        for i, msg in enumerate(burst):
+            msg.seq = 0x7000 + i
+            cp.sock.sendto(encode(msg), cp.upf)
+        answers = {}
+        while len(answers) < len(burst) and (msg := cp.receive(5.0)) is not None:
+            answers[msg.seq] = cause_of(msg)
+        assert answers == {0x7000 + i: Cause.SYSTEM_FAILURE for i in range(len(burst))}
+        assert [s["up_seid"] for s in show(daemon, "sessions")["sessions"]] == [first.up_seid]
         filler.unlink()
         second = cp.establish(rules.session_rules())
-        assert second.ue_addresses == ["198.18.10.2"]  # the refused one's address was freed
+        assert second.ue_addresses == ["198.18.10.2"]  # the refused ones' addresses were freed
         assert daemon.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(state)], check=False)

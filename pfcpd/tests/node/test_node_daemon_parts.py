@@ -425,3 +425,95 @@ def test_the_socket_group_steers_by_source_address():
     finally:
         for s in group:
             s.close()
+
+
+def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Path):
+    """After a batch, the session handler commits (group commit), then the journal is flushed
+    to disk on the event loop itself when no state write is under way (no hand-off to the
+    writer thread and back), before the answers leave; a checkpoint then due runs in the
+    writer thread."""
+    import asyncio
+    import threading
+
+    from pfcpd.daemon.server import PfcpServer
+    from pfcpd.node import NoSessionEngine
+    from pfcpd.node.node_metrics import NodeMetrics
+    from pfcpd.pfcp import Message, MessageType, decode, encode
+    from pfcpd.pfcp.ies_address import NodeID
+    from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+
+    events: list[tuple[str, str]] = []
+
+    class Journal:
+        unsynced = False
+        due = False
+
+        def sync(self) -> None:
+            events.append(("sync", threading.current_thread().name))
+
+        @property
+        def checkpoint_due(self) -> bool:
+            return self.due
+
+        def checkpoint(self) -> None:
+            self.due = False
+            events.append(("checkpoint", threading.current_thread().name))
+
+    journal = Journal()
+
+    class Handler(NoSessionEngine):
+        def commit(self) -> list[tuple[Message, Message]]:
+            if sent:  # a session request was answered: the journal has a commit to flush
+                events.append(("commit", threading.current_thread().name))
+                journal.unsynced = journal.due = True
+                sent.clear()
+            return []
+
+    sent: list[int] = []
+    config = server_config(tmp_path / "state", heartbeat_interval=60)
+
+    class PeerProtocol(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.received: list[Message] = []
+
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            self.received.append(decode(data))
+            events.append(("answer", threading.current_thread().name))
+
+    async def main() -> list[Message]:
+        loop = asyncio.get_running_loop()
+        server = PfcpServer(
+            config, NodeState("127.0.0.1", 3_950_000_000), NodeMetrics(), Handler(), journal
+        )
+        await server.start()
+        [endpoint] = server.endpoints.values()
+        target = endpoint.sockname[:2]
+        transport, peer = await loop.create_datagram_endpoint(
+            PeerProtocol, local_addr=("127.0.0.1", 0)
+        )
+        ies = [NodeID.from_text("smf-a"), RecoveryTimeStamp(3_900_000_000)]
+        transport.sendto(encode(Message(MessageType.ASSOCIATION_SETUP_REQUEST, 1, ies)), target)
+        while len(peer.received) < 1:
+            await asyncio.sleep(0.01)
+        events.clear()
+        deletion = Message(MessageType.SESSION_DELETION_REQUEST, 2, [], 0x42)
+        sent.append(2)
+        transport.sendto(encode(deletion), target)
+        while len(peer.received) < 2 or len(events) < 4:
+            await asyncio.sleep(0.01)
+        transport.close()
+        seen = list(events)
+        server.close()  # (its final write syncs the journal again, in the writer thread)
+        events[:] = seen
+        return peer.received
+
+    received = asyncio.run(main())
+    assert [m.msg_type for m in received] == [
+        MessageType.ASSOCIATION_SETUP_RESPONSE,
+        MessageType.SESSION_DELETION_RESPONSE,
+    ]
+    loop_thread = threading.main_thread().name
+    checkpoint = ("checkpoint", "pfcpd-state_0")  # (in the writer thread, in its own time)
+    assert checkpoint in events and events.index(checkpoint) > 1
+    events.remove(checkpoint)
+    assert events == [("commit", loop_thread), ("sync", loop_thread), ("answer", loop_thread)]

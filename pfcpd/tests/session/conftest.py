@@ -23,7 +23,8 @@ def h(datapath: LocalDatapath) -> Iterator[Harness]:  # noqa: F811
     yield harness
     harness.check_sent_with_tshark()
     errors = harness.engine.metrics.errors
-    assert [errors.get(w) for w in ("request", "timer", "peer_gone", "response")] == [0] * 4
+    wheres = ("request", "timer", "peer_gone", "response", "undo", "commit")
+    assert [errors.get(w) for w in wheres] == [0] * len(wheres)
 
 
 @pytest.fixture

@@ -152,6 +152,7 @@ def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: obje
     assert isinstance(fteid, A.FTEID) and fteid.teid is not None
     h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), fteid.teid))
     h.engine.checkpoint(h.now)  # the unreported bytes become the journaled baseline
+    h.engine.commit()  # (as the node does before anything leaves)
     with restarted(h, 1) as engine2:
         assert engine2.teids.in_use == 1 and engine2.ue_pools.usage()["internet:10.45.0.0/29"] == 1
         dp2 = engine2.datapath
@@ -209,3 +210,27 @@ def test_restore_refuses_conflicting_records_and_restores_pfds_first(h: Harness)
         assert engine2.teids.in_use == 1 and 2 not in engine2.sessions
     finally:
         dp2.close()
+
+
+def test_rules_are_kept_compressed_and_version_1_records_restore(h: Harness) -> None:
+    """A session keeps its rules deflated against the typical session's encoding (a few
+    dozen bytes, not ~300); records of version 1 (rules not compressed) still restore."""
+    import base64
+    import json
+
+    from pfcpd.session.packing import unpack_rules
+
+    resp = h.establish()
+    seid = up_seid(resp)
+    session = h.engine.sessions[seid]
+    raw = unpack_rules(session.rules_blob)
+    assert len(session.rules_blob) < len(raw) // 3
+    record = json.loads(h.journal.records[session.key])
+    assert record["v"] == 2 and base64.b64decode(record["rz"]) == session.rules_blob
+    del record["rz"]
+    record.update(v=1, rules=base64.b64encode(raw).decode())
+    h.journal.records[session.key] = json.dumps(record).encode()
+    with restarted(h, 1) as engine2:
+        again = engine2.sessions[seid]
+        assert unpack_rules(again.rules_blob) == raw
+        assert sorted(again.rules.pdr) == [1, 2] and again.teids == session.teids

@@ -197,6 +197,7 @@ def test_session_set_modification_moves_the_named_sessions(h: Harness) -> None:
     report_resp = Message(M.SESSION_REPORT_RESPONSE, decode(report.data).seq, answer_ies, 2)
     h.node.datagram_received(encode(report_resp), SMF2, h.now)
     assert h.engine.sessions[by_group].group_id == "group-c"
+    assert h.node.datagrams_to_send() == []  # (the node commits the engine's changes)
     assert json.loads(h.journal.records[h.engine.sessions[by_group].key])["group_id"] == "group-c"
 
 

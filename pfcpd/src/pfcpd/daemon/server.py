@@ -5,8 +5,12 @@ node's datagrams, logs its events and re-arms the timer. When associations chang
 file is written first, in a thread (the write ends with an fsync, which must not stall the
 event loop): the datagrams wait until the state they follow from is on disk, and changes made
 while a write is under way are written together by the next one (group commit). The session
-journal (`session_journal`) rides along: after a session change its WAL is fsynced by the same
-write, so answers about sessions also leave only once the change is on disk.
+journal (`session_journal`): first the node has the session engine commit the changes of
+every request of the batch in one transaction (`PfcpNode.commit_sessions`); then the WAL is
+flushed to the disk, so answers about sessions leave only once their change is on disk. The
+flush (an ``fdatasync``, ~0.1 ms) runs right there on the event loop when no state write is
+under way (no hand-off to the thread and back, which cost more than the flush), else it
+rides along with that write in its thread. Checkpoints of the journal run in the thread.
 """
 
 from __future__ import annotations
@@ -43,12 +47,17 @@ STATE_RETRY_INTERVAL = 1.0  # seconds between a failed state write and the next 
 
 
 class SyncedJournal(Protocol):
-    """What the server needs of the session journal: whether commits await an fsync, and
-    the fsync (run in the writing thread)."""
+    """What the server needs of the session journal: whether commits await a flush to the
+    disk, the flush, and the checkpoint (run in the writing thread) when one is due."""
 
     unsynced: bool
 
     def sync(self) -> None: ...
+
+    @property
+    def checkpoint_due(self) -> bool: ...
+
+    def checkpoint(self) -> None: ...
 
 
 class PfcpServer:
@@ -99,6 +108,7 @@ class PfcpServer:
         self._state_wanted = False  # ... and that change includes the node's state file
         self._held: list[ev.Transmit] = []  # waiting for the write under way
         self._held_next: list[ev.Transmit] = []  # waiting for the write after it
+        self._checkpoint: concurrent.futures.Future[None] | None = None  # the journal's
 
     def unix_offset(self) -> float:
         return time.time() - self.loop.time()
@@ -152,6 +162,7 @@ class PfcpServer:
             self._timer.cancel()
         for task in self._resolving:
             task.cancel()
+        self.node.commit_sessions()
         self._writing, self._write_wanted = None, False  # (a write under way ends unheeded)
         held, self._held, self._held_next = self._held + self._held_next, [], []
         durable = self._durable_copies()
@@ -267,16 +278,39 @@ class PfcpServer:
         if self.journal is not None:
             # The session journal first: session answers held for this write may leave even
             # when the state file below fails (only association changes roll back then).
-            try:
-                self.journal.sync()
-            except OSError as exc:
-                # The journal's durability is unknown: nothing waiting for it may be
-                # confirmed. Stop now; the restart reads back what is on disk.
-                log.critical("cannot fsync the session journal: %s; pfcpd stops", exc)
-                logging.shutdown()
-                os._exit(1)
+            self._sync_journal(self.journal)
+            if self.journal.checkpoint_due:
+                self._checkpoint_journal(self.journal)
         if state is not None:
             save_state(self.config.state_dir, state)
+
+    @staticmethod
+    def _sync_journal(journal: SyncedJournal) -> None:
+        try:
+            journal.sync()
+        except OSError as exc:
+            # The journal's durability is unknown: nothing waiting for it may be
+            # confirmed. Stop now; the restart reads back what is on disk.
+            log.critical("cannot flush the session journal to disk: %s; pfcpd stops", exc)
+            logging.shutdown()
+            os._exit(1)
+
+    @staticmethod
+    def _checkpoint_journal(journal: SyncedJournal) -> None:
+        """(In the writer thread.) A failed checkpoint loses nothing: the WAL keeps every
+        change; the next one is tried after more commits."""
+        try:
+            journal.checkpoint()
+        except OSError as exc:
+            log.error("session journal checkpoint failed: %s", exc)
+
+    def _sync_inline(self, journal: SyncedJournal) -> None:
+        """Flush the journal on the event loop (no state write under way): the answers
+        waiting for it leave at once. A checkpoint now due goes to the writer thread."""
+        journal.unsynced = False
+        self._sync_journal(journal)
+        if journal.checkpoint_due and (self._checkpoint is None or self._checkpoint.done()):
+            self._checkpoint = self._writer.submit(self._checkpoint_journal, journal)
 
     def _start_write(self, state: bool = True) -> None:
         self._write_wanted = self._state_wanted = False
@@ -346,8 +380,12 @@ class PfcpServer:
 
     def _service(self) -> None:
         node = self.node
+        node.commit_sessions()  # the session changes of the batch: one journal transaction
         state_dirty = node.state_dirty
-        if state_dirty or (self.journal is not None and self.journal.unsynced):
+        journal = self.journal
+        if journal is not None and journal.unsynced and not state_dirty and self._writing is None:
+            self._sync_inline(journal)
+        if state_dirty or (journal is not None and journal.unsynced):
             node.state_dirty = False
             if self._writing is None:
                 self._held.extend(node.datagrams_to_send())

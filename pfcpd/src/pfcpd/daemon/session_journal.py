@@ -1,23 +1,30 @@
 """The session journal in ``state_dir``: SQLite in WAL mode, one row per engine key.
 
-The session engine (`pfcpd.session`) hands over each state-changing transaction as one
-:meth:`SessionJournal.commit` (records to insert or replace, keys to delete) before its answer
-leaves. A commit is one SQLite transaction (``synchronous=NORMAL``): when it returns, the
-change is in the WAL file (a ``kill -9`` of pfcpd loses nothing); any failure (disk full, I/O
-error) raises `JournalError`, and the engine rolls back and answers cause 77. The answers
-then wait until :meth:`SessionJournal.sync` has fsynced the WAL (the server runs it in its
-state-writing thread, one fsync for every commit made since the last one: group commit), so
-nothing is confirmed before it survives a power cut too. A failed fsync leaves the file's
-state unknown: the server then stops pfcpd without sending the answers waiting for it.
+The session engine (`pfcpd.session`) hands over the changes of every request answered since
+the last datagrams left as one :meth:`SessionJournal.commit` (records to insert or replace,
+keys to delete: group commit, see `SessionEngine.commit`). A commit is one SQLite
+transaction (``synchronous=NORMAL``): when it returns, the changes are in the WAL file (a
+``kill -9`` of pfcpd loses nothing); any failure (disk full, I/O error) raises
+`JournalError`, and the engine rolls every change of the commit back and answers cause 77.
+The answers then wait until :meth:`SessionJournal.sync` has flushed the WAL to the disk
+(``fdatasync``: one for every commit made since the last one), so nothing is confirmed
+before it survives a power cut too. The server runs it on the event loop when no state
+write is under way (no hand-off to a thread and back), else in its state-writing thread
+with that write. A failed sync leaves the file's state unknown: the server then stops
+pfcpd without sending the answers waiting for it. Checkpoints (copying the WAL into the
+database, once about CHECKPOINT_BYTES were written to it since the last one: the WAL file
+keeps its size when it starts over, so its size does not tell) run in the state-writing
+thread: :meth:`checkpoint`.
 At start-up :meth:`records` gives the engine everything back (`SessionEngine.restore`).
 
 Measured on the development VM (ext4 on virtio): a commit of one 600-byte record takes
 about 150 us with ``synchronous=NORMAL`` and about 1 ms with ``synchronous=FULL`` (an fsync
-each, so at most ~1,000 confirmed changes per second); an fsync of the WAL takes 1-3 ms.
-SQLite's automatic checkpoints ran inside commits, on the event loop: 20,000 commits of
-1,500 bytes had p99 8.2 ms and max 72 ms; with the checkpoints moved to sync() (the writer
-thread, once the WAL holds 4 MiB) p99 2.7 ms and max 26 ms (the rest: writes waiting for
-the file's fsync).
+each, so at most ~1,000 confirmed changes per second); a commit of 64 such records about
+1 ms. An ``fsync`` of the WAL took 0.5 ms (p50) to 5 ms (p99), an ``fdatasync`` 0.1 to
+0.3 ms: the WAL is rewritten in place once checkpointed, so its size (metadata an
+``fdatasync`` also writes) rarely changes. SQLite's automatic checkpoints ran inside commits,
+on the event loop: 20,000 commits of 1,500 bytes had p99 8.2 ms and max 72 ms; with the
+checkpoints in the state-writing thread p99 2.7 ms and max 26 ms.
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ from ..session.journal import JournalError
 
 JOURNAL_FILE = "sessions.sqlite"
 SCHEMA_VERSION = 1
-CHECKPOINT_BYTES = 4 << 20  # sync() checkpoints once the WAL is this large
+CHECKPOINT_BYTES = 4 << 20  # a checkpoint is due once about this much went into the WAL
+# What a commit writes into the WAL, estimated: whole B-tree pages, about twice the records'
+# bytes, and a page or two more per transaction (the commit frame, interior pages).
+_WAL_PER_COMMIT = 8192
 BUSY_TIMEOUT_MS = 5000  # a commit waits this long for a checkpoint holding a lock
 _PUT = "INSERT OR REPLACE INTO records (key, value) VALUES (?, ?)"
 
@@ -60,6 +70,7 @@ class SessionJournal:
             raise JournalError(f"{self.path}: {exc}") from None
         self.commits = 0
         self.unsynced = False  # commits since the last sync() began
+        self._wal_bytes = 0  # estimated bytes written to the WAL since the last checkpoint
         self._wal_fd: int | None = None
         self._checkpointer: sqlite3.Connection | None = None  # used by sync()'s thread only
 
@@ -70,9 +81,11 @@ class SessionJournal:
             if len(puts) == 1 and not deletes:
                 # One statement is its own transaction (autocommit): a third of the cost
                 # of BEGIN/INSERT/COMMIT, for the usual change of one session.
-                db.execute(_PUT, next(iter(puts.items())))
+                key, value = next(iter(puts.items()))
+                db.execute(_PUT, (key, value))
                 self.commits += 1
                 self.unsynced = True
+                self._wal_bytes += _WAL_PER_COMMIT + 2 * (len(key) + len(value))
                 return
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -89,11 +102,14 @@ class SessionJournal:
             raise JournalError(f"{self.path}: {exc}") from None
         self.commits += 1
         self.unsynced = True
+        self._wal_bytes += _WAL_PER_COMMIT + 2 * (
+            sum(len(k) + len(v) for k, v in puts.items()) + sum(len(k) for k in deletes)
+        )
 
     def sync(self) -> None:
-        """fsync the WAL (and, the first time, the directory holding it): every commit made
-        before this call is then on disk. Safe to run in another thread than the commits.
-        OSError when the fsync fails."""
+        """Flush the WAL to the disk (``fdatasync``; the first time also ``fsync`` the
+        directory holding it): every commit made before this call is then on disk. Safe to
+        run in another thread than the commits. OSError when the flush fails."""
         if self._wal_fd is None:
             wal = self.path.with_name(self.path.name + "-wal")
             self._wal_fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
@@ -102,13 +118,19 @@ class SessionJournal:
                 os.fsync(directory)
             finally:
                 os.close(directory)
-        os.fsync(self._wal_fd)
-        if os.fstat(self._wal_fd).st_size >= CHECKPOINT_BYTES:
-            self._checkpoint()
+        os.fdatasync(self._wal_fd)
 
-    def _checkpoint(self) -> None:
+    @property
+    def checkpoint_due(self) -> bool:
+        """About CHECKPOINT_BYTES went into the WAL since the last checkpoint."""
+        return self._wal_bytes >= CHECKPOINT_BYTES
+
+    def checkpoint(self) -> None:
         """Copy the WAL into the database (PASSIVE: commits go on meanwhile); the next
-        commit then starts the WAL from its beginning again."""
+        commit then starts the WAL from its beginning again. Safe to run in another thread
+        than the commits (one at a time). OSError when it fails (the WAL, synced, still
+        holds every change)."""
+        self._wal_bytes = 0
         try:
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(

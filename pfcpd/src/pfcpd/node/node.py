@@ -185,6 +185,9 @@ class PfcpNode:
         self._seq = SequenceNumbers(first_seq)
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
+        # Session answers given since the last commit_sessions: id(request) -> (request,
+        # its answer's datagram, request type), for the handler's group commit.
+        self._session_answers: dict[int, tuple[Message, Transmit, int]] = {}
         self._events: deque[Event] = deque()
         self._stopping = False
         self.state_dirty = False  # associations changed: the driver persists them
@@ -234,8 +237,35 @@ class PfcpNode:
         self.rate_limiter = RateLimiter(rate_limit.requests_per_second, rate_limit.burst)
 
     def datagrams_to_send(self) -> list[Transmit]:
+        """What to send now; the session changes answered so far are made durable first
+        (`commit_sessions`)."""
+        self.commit_sessions()
         out, self._transmits = self._transmits, []
         return out
+
+    def commit_sessions(self) -> None:
+        """Group commit: the session handler makes the changes it answered since the last
+        call durable at once; an answer whose change could not be (rolled back) is replaced
+        by its refusal (cause 77, not cached: a retransmission is handled afresh), wherever
+        it waits to be sent, a retransmission's copy from the cache included."""
+        answered, self._session_answers = self._session_answers, {}
+        failed = self.handler.commit()
+        for request, refusal in failed:
+            entry = answered.get(id(request))
+            if entry is None or entry[0] is not request:
+                continue  # (not answered through this node)
+            _, tx, request_type = entry
+            self._cache.discard(tx.addr, request.seq)
+            refusal.seq = request.seq
+            data = encode(refusal)
+            self.metrics.count_sent(tx.addr[0], type_label(refusal.msg_type), cause_label(refusal))
+            detail = "the session change cannot be made durable: rolled back"
+            self._events.append(
+                RequestRejected(tx.addr, request_type, Cause.SYSTEM_FAILURE, detail)
+            )
+            self._transmits = [
+                Transmit(data, t.addr, t.local) if t.data is tx.data else t for t in self._transmits
+            ]
 
     def resolutions_wanted(self) -> list[tuple[str, int]]:
         """``(name, port)`` of ``pfcp.associate_to`` entries to resolve now; the driver
@@ -646,7 +676,9 @@ class PfcpNode:
         response.seq = msg.seq
         name = type_label(t)
         self.metrics.requests_handled.inc(name)
-        self._answer(response, t, addr, local, now, digest if cache else None)
+        tx = self._answer(response, t, addr, local, now, digest if cache else None)
+        if t in SESSION_REQUESTS or t == M.PFD_MANAGEMENT_REQUEST:
+            self._session_answers[id(msg)] = (msg, tx, t)
         self.metrics.handling_time.observe(self._clock() - started, name)
 
     def _answer(
@@ -657,14 +689,14 @@ class PfcpNode:
         local: str | None,
         now: float,
         cache_for: int | None,
-    ) -> None:
+    ) -> Transmit:
         """Send ``response``; cached for retransmissions of the request whose digest is
         ``cache_for`` (None: not cached)."""
         data = encode(response)
         labels = (type_label(response.msg_type), cause_label(response))
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
-        self._transmit(data, addr, local, response)
+        return self._transmit(data, addr, local, response)
 
     def _heartbeat_request(self, msg: Message, addr: Address, now: float) -> Message:
         assoc = self._association_at(addr)
@@ -911,9 +943,11 @@ class PfcpNode:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> None:
+    def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> Transmit:
         self.metrics.count_sent(addr[0], type_label(msg.msg_type), cause_label(msg))
-        self._transmits.append(Transmit(data, addr, local))
+        tx = Transmit(data, addr, local)
+        self._transmits.append(tx)
+        return tx
 
     def _features_ie(self) -> UPFunctionFeatures | None:
         return up_function_features_ie(NODE_UP_FEATURES | self.handler.up_features())

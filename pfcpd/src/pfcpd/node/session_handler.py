@@ -9,6 +9,12 @@ send (Session Report, Node Report); it folds the handler's timer into its own. L
 a handler does no I/O: it is called with ``now`` and returns messages. To originate a request
 it uses the :class:`RequestSender` (the node) handed to :meth:`SessionHandler.attach`.
 
+Group commit: a handler may answer a request with a change it has not yet made durable. The
+node calls :meth:`SessionHandler.commit` before any datagram leaves (once per batch of
+datagrams the driver hands it): the handler makes every change since the last call durable at
+once, and names the requests whose change it could not make durable and rolled back; the node
+then sends their refusal (cause 77) instead of the answer it was given.
+
 Until the session engine exists, :class:`NoSessionEngine` answers honestly: it holds no
 session, so a modification or deletion names an unknown SEID (cause 65, SEID 0), and an
 establishment or a session set request is refused with cause 76 "Service not supported".
@@ -84,6 +90,13 @@ class SessionHandler(Protocol):
         """Answer a PFD Management Request (type 3) from an associated peer."""
         ...
 
+    def commit(self) -> list[tuple[Message, Message]]:
+        """Make the changes answered since the last call durable, all at once. Returns
+        (request, refusal) for each request whose change could not be made durable: it is
+        rolled back, and ``refusal`` (cause 77) replaces the answer given for ``request``
+        (whose sequence number it carries)."""
+        ...
+
     def peer_seid(self, up_seid: int) -> int | None:
         """The CP's SEID of the session whose UP SEID is ``up_seid`` (for the header of an
         error response to a request that failed to decode), or None when unknown."""
@@ -150,6 +163,9 @@ class NoSessionEngine:
     def handle_pfd_management(self, request: Message, now: float) -> Message:
         # PFDM is not advertised: no PFD management without the session engine.
         return cause_response(request, Cause.SERVICE_NOT_SUPPORTED, 0, None)
+
+    def commit(self) -> list[tuple[Message, Message]]:
+        return []
 
     def peer_seid(self, up_seid: int) -> int | None:
         return None

@@ -5,17 +5,24 @@ its two effects, the datapath and the journal, are objects handed to it. Every r
 all or nothing: rules are checked and compiled on a copy, allocations are taken, the
 datapath installs the new program atomically, the journal makes the change durable, and
 only then does the answer confirm it; a failure at any step undoes the earlier ones.
+
+Group commit: a request's change is staged (the records to write, how to undo it, what to
+do once it is durable) and the answer returned; :meth:`SessionEngine.commit`, which the node
+calls before any datagram leaves, writes every change staged since the last call in one
+journal transaction. When that fails, each change is undone, newest first, and each request
+is answered with cause 77 instead (the node swaps the answers). Allocations a change gives
+back are freed only once it is durable, so an undo never finds them taken by another.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import heapq
 import ipaddress
 import itertools
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -59,6 +66,7 @@ from .compile import (
 from .errors import RuleError
 from .journal import Journal, JournalError
 from .metrics import SessionMetrics
+from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
 from .rules import KINDS, RuleSet, check_references, ie_value
 from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
@@ -78,7 +86,7 @@ log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
 NTP_UNIX_OFFSET = 2208988800
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the rules compressed (``rz``, `packing`); 1 (``rules``) still read
 # IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
 # group makes the request fail with 69 rather than install a rule that means something else.
 RULE_GROUPS = frozenset(
@@ -112,15 +120,15 @@ class Session:
     cp_seid: int
     cp_node_id: str
     cp_fseid: FSEID
-    rules_blob: bytes  # the rules as encoded PFCP groups (compact; see ``rules``)
+    rules_blob: bytes  # the rules as encoded PFCP groups, compressed (`packing`)
     # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
     # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
     # it again from the rules when it is needed (reports, operators).
     peers: tuple[tuple[IPAddress, int], ...]
-    teids: list[int] = field(default_factory=list)
+    teids: tuple[int, ...] = ()  # (tuples: 24 bytes less than a list each)
     # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
     # bytes, its text ~60; `_network` makes the object when an allocation is given back.
-    ue: list[tuple[str, str]] = field(default_factory=list)
+    ue: tuple[tuple[str, str], ...] = ()
     urrs: dict[int, UrrBook] = field(default_factory=dict)
     bar_duration_s: int | None = None
     established_ntp: float = 0.0
@@ -137,10 +145,11 @@ class Session:
     @property
     def rules(self) -> RuleSet:
         """The rules, decoded afresh (the caller may change them)."""
-        return RuleSet.from_groups(decode_ies(self.rules_blob, 0, len(self.rules_blob)))
+        raw = unpack_rules(self.rules_blob)
+        return RuleSet.from_groups(decode_ies(raw, 0, len(raw)))
 
     def set_rules(self, rules: RuleSet) -> None:
-        self.rules_blob = encode_ies(list[IE](rules.groups()))
+        self.rules_blob = pack_rules(encode_ies(list[IE](rules.groups())))
         self.derive(rules)
 
     def derive(self, rules: RuleSet) -> None:
@@ -149,7 +158,8 @@ class Session:
         delay = next(
             (ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in rules.bar.values()), 0
         )
-        self.ddn_delay = (delay or 0) * 0.05  # TS 29.244 8.2.28: multiples of 50 ms
+        # TS 29.244 8.2.28: multiples of 50 ms (0.0: the one shared float, no object each)
+        self.ddn_delay = delay * 0.05 if delay else 0.0
 
     def record(self) -> bytes:
         return json.dumps(
@@ -159,7 +169,7 @@ class Session:
                 "cp_seid": self.cp_seid,
                 "cp_node_id": self.cp_node_id,
                 "cp_fseid": encode_ies([self.cp_fseid]).hex(),
-                "rules": base64.b64encode(self.rules_blob).decode(),
+                "rz": base64.b64encode(self.rules_blob).decode(),
                 "teids": self.teids,
                 "ue": [[name, net] for name, net in self.ue],
                 "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
@@ -185,6 +195,18 @@ class _Allocations:
 class _PendingReport:
     up_seid: int
     reports: list[Grouped]
+
+
+@dataclass(slots=True)
+class _Staged:
+    """A change answered but not yet durable (see `SessionEngine.commit`)."""
+
+    request: Message | None  # None: no answer depends on it (checkpoints, reports)
+    # The header SEID and Node ID of its answer when it cannot be made durable (cause 77)
+    refusal: tuple[int, NodeID | None] | None
+    undo: Callable[[], None] | None  # puts the state back as before the change
+    done: Callable[[], None] | None  # once durable (frees what it gave back, ...)
+    label: str = ""  # the accepted answer's message name, counted once durable
 
 
 class SessionEngine:
@@ -213,7 +235,8 @@ class SessionEngine:
         self._checkpoint_queue: list[int] = []
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
-        self._by_peer_teid: dict[int, tuple[int, ...]] = {}  # remote TEID -> UP SEIDs
+        # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)
+        self._by_peer_teid: dict[int, int | tuple[int, ...]] = {}
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
@@ -231,6 +254,11 @@ class SessionEngine:
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
+        # Group commit: records to write at the next commit (key -> session, None to
+        # delete it; "pfd" -> None means the PFDs' record) and the changes staged.
+        self._dirty: dict[str, Session | None] = {}
+        self._pfd_dirty = False
+        self._staged: list[_Staged] = []
 
     def _allocations_in_use(self) -> dict[str, float]:
         usage: dict[str, float] = {"teid": self.teids.in_use}
@@ -266,8 +294,76 @@ class SessionEngine:
             log.exception("session engine: %s seq %d", request.name, request.seq)
             self.metrics.errors.inc("request")
             raise
-        self.metrics.requests.inc(response.name, _cause_label(response))
+        staged = self._staged[-1] if self._staged else None
+        if staged is not None and staged.request is request:
+            staged.label = response.name  # counted by commit, with its final cause
+        else:
+            self.metrics.requests.inc(response.name, _cause_label(response))
         return response
+
+    # -- group commit ----------------------------------------------------------------------
+
+    def _stage(
+        self,
+        request: Message | None = None,
+        refusal: tuple[int, NodeID | None] | None = None,
+        undo: Callable[[], None] | None = None,
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        self._staged.append(_Staged(request, refusal, undo, done))
+
+    def _run_step(self, step: Callable[[], None] | None, where: str) -> None:
+        if step is None:
+            return
+        try:
+            step()
+        except Exception:  # a bug: logged and counted; the other changes' steps still run
+            log.exception("session engine: %s step", where)
+            self.metrics.errors.inc(where)
+
+    def _write(self, session: Session) -> None:
+        """Journal ``session`` as it is at the next commit."""
+        self._dirty[session.key] = session
+
+    def _erase(self, key: str) -> None:
+        self._dirty[key] = None
+
+    def commit(self) -> list[tuple[Message, Message]]:
+        """Make every change staged since the last call durable in one journal transaction
+        (SessionHandler.commit). When the journal fails, the changes are undone, newest
+        first, and (request, refusal) returned for each request that was answered."""
+        if not self._staged and not self._dirty and not self._pfd_dirty:
+            return []
+        dirty, self._dirty = self._dirty, {}
+        staged, self._staged = self._staged, []
+        pfd, self._pfd_dirty = self._pfd_dirty, False
+        puts = {key: s.record() for key, s in dirty.items() if s is not None}
+        if pfd:
+            puts["pfd"] = self.pfds.record()
+        deletes = [key for key, s in dirty.items() if s is None]
+        try:
+            if puts or deletes:
+                self.journal.commit(puts, deletes)
+        except JournalError as err:
+            self._journal_failed(err, max(1, len(staged)))
+            failed: list[tuple[Message, Message]] = []
+            for change in reversed(staged):
+                self._run_step(change.undo, "undo")
+                if change.request is not None and change.refusal is not None:
+                    seid, node_id = change.refusal
+                    refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
+                    failed.append((change.request, refusal))
+                    if change.label:
+                        self.metrics.requests.inc(refusal.name, "system_failure")
+            failed.reverse()
+            return failed
+        for change in staged:
+            if change.label:
+                self.metrics.requests.inc(change.label, "request_accepted")
+            self._run_step(change.done, "commit")
+        if self._dirty or self._pfd_dirty:
+            self.commit()  # (what the done steps changed: no answer waits for it)
+        return []
 
     def handle_pfd_management(self, request: Message, now: float) -> Message:
         """Replace the PFDs of the Application IDs named; sessions whose PDRs match one of
@@ -277,16 +373,19 @@ class SessionEngine:
         except RuleError as err:
             return self._refuse(request, err, 0, None)
         before = self.pfds.apply(changes)
-        try:
-            self.journal.commit({"pfd": self.pfds.record()}, ())
-        except JournalError as err:
-            self.pfds.undo(before)
-            self._journal_failed(err)
-            return cause_response(request, Cause.SYSTEM_FAILURE, 0, None)
-        for session in self.sessions.values():
-            if not session.apps & changes.keys():
-                continue
+        self._pfd_dirty = True
+        affected = [s for s in self.sessions.values() if s.apps & changes.keys()]
+        for session in affected:
             self._reinstall(session)
+
+        def undo() -> None:
+            self.pfds.undo(before)
+            for session in affected:
+                if session.up_seid in self.sessions:
+                    self._reinstall(session)
+
+        refusal = (0, None)
+        self._stage(request, refusal, undo)
         return cause_response(request, Cause.REQUEST_ACCEPTED, 0, None)
 
     def peer_seid(self, up_seid: int) -> int | None:
@@ -437,14 +536,14 @@ class SessionEngine:
             cp_fseid=fseid,
             rules_blob=b"",
             peers=_peers(program),
-            teids=list(alloc.teids),
+            teids=tuple(alloc.teids),
             ue=_texts(alloc.ue),
             established_ntp=self._ntp(),
             fq_csids=fq_csids(req),
             group_id=group_id(req),
         )
         session.set_rules(rules)
-        start = self._ntp()
+        start = session.established_ntp  # (one float object for both)
         for urr_id, g in rules.urr.items():
             session.urrs[urr_id] = self._new_book(g, start, now)
         try:
@@ -453,15 +552,15 @@ class SessionEngine:
             self._free(alloc)
             log.warning("establishment refused by the datapath: %s", err)
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
-        try:
-            self.journal.commit({session.key: session.record()}, ())
-        except JournalError as err:
-            self._journal_failed(err)
-            self.datapath.remove(seid)
-            self._free(alloc)
-            return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, node_id)
         self._add(session)
-        self.metrics.established.inc()
+        self._write(session)
+
+        def undo() -> None:
+            self._detach(session)
+            self._free(alloc)
+
+        refusal = (cp_seid, node_id)
+        self._stage(req, refusal, undo, self.metrics.established.inc)
         ies: list[IE] = [node_id, CauseIE(Cause.REQUEST_ACCEPTED), self._up_fseid(seid)]
         ies += _created_pdrs(alloc)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
@@ -664,13 +763,8 @@ class SessionEngine:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
                 if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                     books[urr_id].grant(now_ntp)
-        old = (
-            session.rules_blob,
-            session.apps,
-            session.peers,
-            list(session.teids),
-            list(session.ue),
-        )
+        old = session.rules_blob, session.apps, session.ddn_delay, session.peers
+        old_allocations = session.teids, session.ue
         old_sets = session.fq_csids, session.group_id
         try:
             program = compile_program(
@@ -692,30 +786,38 @@ class SessionEngine:
         session.set_rules(rules)
         self._set_program(session, program)
         session.urrs = books
-        session.teids = [t for t in session.teids if t not in freed_teids] + alloc.teids
-        session.ue = [u for u in session.ue if u not in freed_ue] + _texts(alloc.ue)
+        session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
+        session.ue = (*(u for u in session.ue if u not in freed_ue), *_texts(alloc.ue))
         session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)
-        try:
-            self.journal.commit({session.key: session.record()}, ())
-        except JournalError as err:
-            self._journal_failed(err)
-            session.rules_blob, session.apps, old_peers, session.teids, session.ue = old
+        self._refresh_timed(session)
+        self._write(session)
+
+        def undo() -> None:
+            session.rules_blob, session.apps, session.ddn_delay, old_peers = old
+            session.teids, session.ue = old_allocations
             session.fq_csids, session.group_id = old_sets
             self._set_peers(session, old_peers)
             self._undo_reports(session, reports, snapshot)
-            self._reinstall(session)
             self._free(alloc)
-            return cause_response(req, Cause.SYSTEM_FAILURE, cp_seid, None)
-        for teid in freed_teids:
-            self.teids.free(teid)
-        for name, net in freed_ue:
-            self.ue_pools.free(name, _network(net))
-        if self._pause_or_resume(session):
-            self._commit_quietly(session)
-        self._refresh_timed(session)
-        if sm_flags.has("DROBU"):
-            self.datapath.drop_buffered(session.up_seid)
+            if self.sessions.get(session.up_seid) is session:  # (else removed since)
+                self._reinstall(session)
+                self._refresh_timed(session)
+
+        def done() -> None:
+            for teid in freed_teids:
+                self.teids.free(teid)
+            for name, net in freed_ue:
+                self.ue_pools.free(name, _network(net))
+            if session.up_seid not in self.sessions:
+                return  # (deleted since, in the same commit)
+            if self._pause_or_resume(session):
+                self._write(session)
+            if sm_flags.has("DROBU"):
+                self.datapath.drop_buffered(session.up_seid)
+
+        refusal = (cp_seid, None)
+        self._stage(req, refusal, undo, done)
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
         ies += _created_pdrs(alloc)
         ies += reports
@@ -805,19 +907,52 @@ class SessionEngine:
         session = self._session_of(req, peer)
         if session is None:
             return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
-        try:
-            self.journal.commit({}, (session.key,))
-        except JournalError as err:
-            self._journal_failed(err)
-            return cause_response(req, Cause.SYSTEM_FAILURE, session.cp_seid, None)
         now_ntp = self._ntp()
-        final = self._remove(session, "cp", now_ntp)
+        final = self._delete_staged(session, "cp", now_ntp, req)
         ies: list[IE] = [CauseIE(Cause.REQUEST_ACCEPTED)]
         for urr_id, (counts, times) in final.items():
             book = session.urrs[urr_id]
             container = T.USAGE_REPORT_DELETION_RESPONSE
             ies.append(usage_report(container, urr_id, book, counts, ("TERMR",), now_ntp, times))
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
+
+    def _delete_staged(
+        self, session: Session, reason: str, now_ntp: float, req: Message
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
+        """Take ``session`` out of the datapath and the engine now; its allocations are
+        freed once the deletion is durable. Its final counts per URR (see `_detach`)."""
+        marks = _report_marks(session)
+        final = self._detach(session, now_ntp)
+        self._erase(session.key)
+        refusal = (session.cp_seid, None)
+        self._stage(
+            req,
+            refusal,
+            self._undelete(session, marks, final),
+            lambda: self._release(session, reason),
+        )
+        return final
+
+    def _undelete(
+        self,
+        session: Session,
+        marks: dict[int, tuple[int, float, float]],
+        final: dict[int, tuple[Counts, PacketTimes | None]],
+    ) -> Callable[[], None]:
+        """How to undo the deletion of ``session``: back in the engine and the datapath,
+        its URRs as before its final reports (``marks``, `_report_marks`), with the counts
+        the datapath had (``final``) as their baseline, so that no count is lost."""
+
+        def undo() -> None:
+            for urr_id, (counts, _) in final.items():
+                book = session.urrs[urr_id]
+                book.seqn, book.period_start_ntp, book.metering_ntp = marks[urr_id]
+                book.taken(counts.minus(book.baseline))  # (a fresh datapath counts from 0)
+                book.baseline = counts
+            self._add(session)
+            self._reinstall(session)
+
+        return undo
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
         """Session Set Deletion (TS 29.244 7.4.6): the requesting CP's sessions of the
@@ -828,13 +963,26 @@ class SessionEngine:
             for s in self.sessions.values()
             if s.cp_node_id == peer.node_id and (not named or named & csid_keys(s.fq_csids))
         ]
-        try:
-            self.journal.commit({}, [f"s:{seid:x}" for seid in seids])
-        except JournalError as err:
-            self._journal_failed(err)
-            return cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
+        undos: list[Callable[[], None]] = []
+        deleted: list[Session] = []
         for seid in seids:
-            self._remove(self.sessions[seid], "session_set")
+            session = self.sessions[seid]
+            marks = _report_marks(session)
+            final = self._detach(session)
+            self._erase(session.key)
+            undos.append(self._undelete(session, marks, final))
+            deleted.append(session)
+
+        def undo() -> None:
+            for step in reversed(undos):
+                step()
+
+        def done() -> None:
+            for session in deleted:
+                self._release(session, "session_set")
+
+        refusal = (0, node_id)
+        self._stage(req, refusal, undo, done)
         return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
 
     def _set_modify(self, req: Message, peer: Peer, node_id: NodeID) -> Message:
@@ -871,22 +1019,21 @@ class SessionEngine:
                 taken.add(key)
         except RuleError as err:
             return self._refuse(req, err, 0, node_id)
-        moved = {
-            seid: dataclasses.replace(self.sessions[seid], cp_node_id=target, cp_fseid=fseid)
-            for seid, (target, fseid) in moves.items()
-        }
-        try:
-            self.journal.commit({s.key: s.record() for s in moved.values()}, ())
-        except JournalError as err:
-            self._journal_failed(err)
-            return cause_response(req, Cause.SYSTEM_FAILURE, 0, node_id)
-        for seid in moved:
-            old = self.sessions[seid]
-            self._by_cp.pop((old.cp_node_id, old.cp_seid), None)
-        for seid, new in moved.items():
-            old = self.sessions[seid]
-            old.cp_node_id, old.cp_fseid = new.cp_node_id, new.cp_fseid
-            self._by_cp[(old.cp_node_id, old.cp_seid)] = seid
+        moved = {seid: self.sessions[seid] for seid in moves}
+        before = {seid: (s.cp_node_id, s.cp_fseid) for seid, s in moved.items()}
+
+        def move(to: dict[int, tuple[str, FSEID]]) -> None:
+            for s in moved.values():
+                self._by_cp.pop((s.cp_node_id, s.cp_seid), None)
+            for seid, s in moved.items():
+                s.cp_node_id, s.cp_fseid = to[seid]
+                self._by_cp[(s.cp_node_id, s.cp_seid)] = seid
+
+        move(moves)
+        for s in moved.values():
+            self._write(s)
+        refusal = (0, node_id)
+        self._stage(req, refusal, lambda: move(before))
         if moved:
             log.info(
                 "CP %s: %d sessions moved (session set modification)", peer.node_id, len(moved)
@@ -911,8 +1058,18 @@ class SessionEngine:
     def _remove(
         self, session: Session, reason: str, now_ntp: float = 0.0
     ) -> dict[int, tuple[Counts, PacketTimes | None]]:
-        """Take ``session`` out of the datapath and the engine; its final counts per URR
-        (baselines included) and the times of their first and last packets."""
+        """Take ``session`` out of the datapath and the engine, its allocations freed; its
+        final counts per URR (baselines included) and the times of their first and last
+        packets."""
+        final = self._detach(session, now_ntp)
+        self._release(session, reason)
+        return final
+
+    def _detach(
+        self, session: Session, now_ntp: float = 0.0
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
+        """Take ``session`` out of the datapath and the engine's indexes (its allocations
+        stay taken: `_release`); its final counts as `_remove` returns them."""
         dp_now = self.datapath.now_ns()
         try:
             usage = self.datapath.remove(session.up_seid)
@@ -930,6 +1087,10 @@ class SessionEngine:
         self._timed_seids.discard(session.up_seid)
         self._index(session, False)
         self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
+        return final
+
+    def _release(self, session: Session, reason: str) -> None:
+        """Free what a detached session held."""
         for teid in session.teids:
             self.teids.free(teid)
         for name, net in session.ue:
@@ -938,18 +1099,14 @@ class SessionEngine:
             if pending.up_seid == session.up_seid:
                 del self._pending[key]
         self.metrics.deleted.inc(reason)
-        return final
 
     def _remove_local(self, seid: int, reason: str) -> None:
         session = self.sessions.get(seid)
         if session is None:
             return
-        try:
-            self.journal.commit({}, (session.key,))
-        except JournalError as err:
-            # Removed anyway (the peer no longer has it); a restart would bring it back
-            # and the next report about it would be answered 65 again.
-            self._journal_failed(err)
+        # Removed at once, durable or not (the peer no longer has it): should the commit
+        # fail, a restart brings it back and the next report about it is answered 65 again.
+        self._erase(session.key)
         self._remove(session, reason)
 
     # -- reports ---------------------------------------------------------------------------
@@ -1098,7 +1255,7 @@ class SessionEngine:
         """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
         (found through an index by TEID: a flood of indications costs no scan)."""
         teid = ev.value
-        for seid in sorted(self._by_peer_teid.get(teid, ())):
+        for seid in sorted(_seids(self._by_peer_teid.get(teid, ()))):
             session = self.sessions[seid]
             for peer, far_teid in session.peers:
                 if far_teid != teid:
@@ -1195,7 +1352,6 @@ class SessionEngine:
         """Journal the datapath's counters (not reset) of the sessions ``seids`` (all by
         default) as part of their unreported usage, so a restart with a datapath that loses
         its counters loses at most the traffic since the checkpoint."""
-        puts: dict[str, bytes] = {}
         for seid in self.sessions if seids is None else seids:
             session = self.sessions.get(seid)
             if session is None:
@@ -1212,22 +1368,15 @@ class SessionEngine:
                     book.dp_seen = counts
                     moved = True
             if moved:
-                puts[session.key] = session.record()
-        if puts:
-            try:
-                self.journal.commit(puts, ())
-            except JournalError as err:
-                self._journal_failed(err)
+                self._write(session)
 
     def _commit_quietly(self, session: Session) -> None:
-        try:
-            self.journal.commit({session.key: session.record()}, ())
-        except JournalError as err:
-            self._journal_failed(err)
+        """Journal the session at the next commit (no answer waits for it)."""
+        self._write(session)
 
-    def _journal_failed(self, err: JournalError) -> None:
-        log.error("session change not durable: %s", err)
-        self.metrics.journal_failures.inc()
+    def _journal_failed(self, err: JournalError, changes: int = 1) -> None:
+        log.error("%d session change(s) not durable, rolled back: %s", changes, err)
+        self.metrics.journal_failures.inc(amount=changes)
 
     def restore(self, records: Iterable[tuple[str, bytes]], now: float) -> int:
         """Bring back journaled sessions (and PFDs): allocations reserved, programs
@@ -1248,9 +1397,14 @@ class SessionEngine:
 
     def _restore_session(self, value: bytes, now: float) -> None:
         d = json.loads(value)
-        if d.get("v") != RECORD_VERSION:
+        if d.get("v") == 1:  # (the rules not compressed yet)
+            raw_rules = base64.b64decode(d["rules"])
+            packed = pack_rules(raw_rules)
+        elif d.get("v") == RECORD_VERSION:
+            packed = base64.b64decode(d["rz"])
+            raw_rules = unpack_rules(packed)
+        else:
             raise ValueError(f"record version {d.get('v')}")
-        raw_rules = base64.b64decode(d["rules"])
         rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
         raw_fseid = bytes.fromhex(d["cp_fseid"])
         (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
@@ -1260,10 +1414,10 @@ class SessionEngine:
             cp_seid=int(d["cp_seid"]),
             cp_node_id=str(d["cp_node_id"]),
             cp_fseid=fseid,
-            rules_blob=raw_rules,
+            rules_blob=packed,
             peers=(),
-            teids=[int(t) for t in d["teids"]],
-            ue=[(str(n), str(_network(a))) for n, a in d["ue"]],
+            teids=tuple(int(t) for t in d["teids"]),
+            ue=tuple((sys.intern(str(n)), str(_network(a))) for n, a in d["ue"]),
             urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
@@ -1358,7 +1512,7 @@ class SessionEngine:
                     },
                     "qers": sorted(rules.qer),
                     "urrs": urrs,
-                    "teids": s.teids,
+                    "teids": list(s.teids),
                     "ue_addresses": [n for _, n in s.ue],
                 }
             )
@@ -1374,17 +1528,18 @@ class SessionEngine:
 
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
-        sessions are a tuple (usually one: a set would cost 200 bytes per session)."""
+        session is its SEID, its sessions a tuple when there are several (a set would cost
+        200 bytes per session, a tuple of one 48)."""
         seid = session.up_seid
         for _, teid in session.peers:
-            seids = self._by_peer_teid.get(teid, ())
+            seids = _seids(self._by_peer_teid.get(teid, ()))
             if add:
                 if seid not in seids:
-                    self._by_peer_teid[teid] = (*seids, seid)
+                    self._by_peer_teid[teid] = (*seids, seid) if seids else seid
             elif seid in seids:
                 rest = tuple(s for s in seids if s != seid)
                 if rest:
-                    self._by_peer_teid[teid] = rest
+                    self._by_peer_teid[teid] = rest if len(rest) > 1 else rest[0]
                 else:
                     del self._by_peer_teid[teid]
 
@@ -1464,8 +1619,17 @@ def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
 
 
-def _texts(ue: list[tuple[str, IPNetwork]]) -> list[tuple[str, str]]:
-    return [(name, str(net)) for name, net in ue]
+def _texts(ue: list[tuple[str, IPNetwork]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, str(net)) for name, net in ue)
+
+
+def _report_marks(session: Session) -> dict[int, tuple[int, float, float]]:
+    """What a Usage Report changes in its URR's book (`usage_report`), per URR."""
+    return {u: (b.seqn, b.period_start_ntp, b.metering_ntp) for u, b in session.urrs.items()}
+
+
+def _seids(entry: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (entry,) if isinstance(entry, int) else entry
 
 
 def _network(text: str) -> IPNetwork:
