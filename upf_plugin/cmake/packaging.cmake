@@ -12,7 +12,7 @@ set(UPF_VPP_DEB_VERSION "" CACHE STRING
 set(_upf_vpp_deb_version "${UPF_VPP_DEB_VERSION}")
 if(NOT _upf_vpp_deb_version)
   execute_process(
-    COMMAND dpkg-query -W -f=${Version} vpp
+    COMMAND dpkg-query -W "-f=\${Version}" vpp
     OUTPUT_VARIABLE _upf_vpp_deb_version
     OUTPUT_STRIP_TRAILING_WHITESPACE
     ERROR_QUIET

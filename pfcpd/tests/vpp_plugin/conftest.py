@@ -9,6 +9,7 @@ with vpp-dev installed) or root.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,10 @@ def _lab(tmp_path_factory: pytest.TempPathFactory, workers: int) -> Iterator[Lab
     why = missing()
     if why:
         pytest.skip(why)
+    cpus = len(os.sched_getaffinity(0))
+    if workers and cpus < workers + 1:
+        # VPP pins its main thread and each worker to a CPU of its own.
+        pytest.skip(f"VPP with {workers} workers needs {workers + 1} CPUs; this machine has {cpus}")
     vpp = Vpp(tmp_path_factory.mktemp("vpp"), workers=workers)
     try:
         yield Lab(vpp)

@@ -53,8 +53,8 @@ def session_rules(
 ) -> list[dict[str, Any]]:
     """UL PDR 1 (F-TEID) -> FAR 1 (N6, nwi 2); DL PDR 2 (UE address) -> FAR 2 (GTP-U to
     the gNB with a PDU session container, nwi 1); optional QER 1 and URR 1 on both."""
-    qer_ids = [1, 0] if qer else [0, 0]
-    urr_ids = [1, 0, 0, 0] if urr else [0, 0, 0, 0]
+    qer_ids = [1, 0] if qer is not None else [0, 0]
+    urr_ids = [1, 0, 0, 0] if urr is not None else [0, 0, 0, 0]
     rules = [
         pdr(
             1,
@@ -88,9 +88,9 @@ def session_rules(
             pdu_session_container=True,
         ),
     ]
-    if qer:
+    if qer is not None:
         rules.append({"kind": QER, "r": {"qer": {"qer_id": 1, **qer}}})
-    if urr:
+    if urr is not None:
         body = {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0], **urr}
         rules.append({"kind": URR, "r": {"urr": body}})
     return rules + (extra or [])

@@ -224,20 +224,24 @@ class Vpp:
         return pcap
 
     def captured(self, n: int, pcap: Path, count: int, timeout: float = 5.0) -> list[Any]:
-        """The packets captured on pg<n> (waits for `count`, then stops the capture)."""
+        """The packets captured on pg<n> (waits for `count`, then stops the capture), without
+        the link-local multicast VPP itself sends on an interface (IPv6 MLD reports and
+        neighbour discovery to 33:33:xx:xx:xx:xx), which are no test's traffic."""
         from scapy.utils import rdpcap
+
+        def read() -> list[Any]:
+            if not (pcap.exists() and pcap.stat().st_size > 24):
+                return []
+            return [p for p in rdpcap(str(pcap)) if not str(p.dst).startswith("33:33:")]
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if pcap.exists() and pcap.stat().st_size > 24:
-                try:
-                    pkts = rdpcap(str(pcap))
-                except Exception:  # file still being written
-                    pkts = []
-                if len(pkts) >= count:
-                    return list(pkts)
+            try:
+                pkts = read()
+            except Exception:  # file still being written
+                pkts = []
+            if len(pkts) >= count:
+                return pkts
             time.sleep(0.05)
         self.cli(f"packet-generator capture pg{n} disable")
-        if pcap.exists() and pcap.stat().st_size > 24:
-            return list(rdpcap(str(pcap)))
-        return []
+        return read()
