@@ -606,6 +606,18 @@ upf_api_init (vlib_main_t *vm)
   upf_main_t *um = &upf_main;
   api_main_t *am = vlibapi_get_main ();
   um->msg_id_base = setup_message_id_table ();
+  /* The generated table configures requests and replies, not events: without an entry the
+   * socket transport refuses to send upf_event ("id out of range"). */
+  vl_msg_api_config (&(vl_msg_api_msg_config_t){
+    .id = um->msg_id_base + VL_API_UPF_EVENT,
+    .name = "upf_event",
+    .endian = vl_api_upf_event_t_endian,
+    .format_fn = vl_api_upf_event_t_format,
+    .tojson = vl_api_upf_event_t_tojson,
+    .fromjson = vl_api_upf_event_t_fromjson,
+    .calc_size = vl_api_upf_event_t_calc_size,
+    .is_autoendian = 1,
+  });
   /* A session program is published without stopping the workers (upf.c says which
    * modifications hold them); reads and resets of counters take the barrier. */
   vl_api_set_msg_thread_safe (am, um->msg_id_base + VL_API_UPF_SESSION_ADD_DEL, 1);

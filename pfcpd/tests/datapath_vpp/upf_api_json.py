@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,15 +90,7 @@ def _from_vpp_source(repo: str, source: Path, out: Path) -> Path:
         import ply  # noqa: F401  (vppapigen's parser)
     except ImportError:
         raise Missing("vppapigen needs the ply package (pip install ply)") from None
-    cmd = [
-        shutil.which("python3") or "python3",
-        str(tools / "vppapigen.py"),
-        "--pluginpath",
-        str(tools),
-    ]
-    import sys
-
-    cmd[0] = sys.executable
+    cmd = [sys.executable, str(tools / "vppapigen.py"), "--pluginpath", str(tools)]
     return _generate(cmd, inc, source, out)
 
 
@@ -137,7 +130,8 @@ def find_upf_api_json() -> Path:
     out = Path(tempfile.mkdtemp(prefix="upf-api-json-"))
     vppapigen = shutil.which("vppapigen")
     if vppapigen and Path("/usr/include/vnet/ip/ip_types.api").is_file():
-        return _generate([vppapigen], Path("/usr/include"), source, out)
+        # run by this interpreter (it has ply), not by the `python3` its #! finds first in PATH
+        return _generate([sys.executable, vppapigen], Path("/usr/include"), source, out)
     vpp_src = os.environ.get("VPP_SRC", "/work/.mirror/FDio+vpp/repo")
     if Path(vpp_src).exists():
         return _from_vpp_source(vpp_src, source, out)

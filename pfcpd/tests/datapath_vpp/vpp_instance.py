@@ -109,7 +109,8 @@ plugins {{
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"VPP exited at start: {self.tail()}")
-            if self.api_socket.exists() and self.cli("show version").startswith("vpp"):
+            # ready once the startup-config has run: VPP answers its API socket before that
+            if self.api_socket.exists() and "pg0" in self.cli("show interface"):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"VPP did not open {self.api_socket} within {timeout:g} s")
