@@ -226,12 +226,15 @@ def test_time_metering_state_is_journaled() -> None:
     from pfcpd.session.usage import UrrBook
 
     book = UrrBook()
-    book.configure(urr(1, idt=S.InactivityDetectionTime(5)))
-    assert book.pauses
+    rule = urr(1, "TIMTH", idt=S.InactivityDetectionTime(5), t=S.TimeThreshold(9))
+    book.configure(rule)
+    assert book.pauses and book.own_time and book.time_threshold == 9
     book.period_start_ntp, book.metering_ntp, book.metered_s = 100.0, 130.0, 12.5
     book.last_packet_ntp, book.seen_ntp = 131.0, 131.5
+    book.time_threshold_done, book.time_quota_used, book.time_quota_over = True, 7.5, True
     back = UrrBook.from_json(book.to_json())
-    assert back.report_marks() == book.report_marks()
+    back.configure(rule)
+    assert back.report_marks() == book.report_marks() and back.time_quota_over
     plain = UrrBook()
     plain.configure(urr(1))
     assert not plain.pauses and "last" not in plain.to_json()

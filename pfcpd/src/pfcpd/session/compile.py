@@ -55,6 +55,7 @@ from .addresses import shared_address, shared_network
 from .errors import RuleError
 from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
 from .rules import RuleSet, ie_value
+from .usage import engine_meters_time
 
 T = IEType
 DUAL_STACK_BIT = 0x10000
@@ -343,6 +344,8 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
         kwargs["volume_threshold"] = _volume(g.get(T.VOLUME_THRESHOLD), offsets[0])
     if trig.has("VOLQU") or g.get(T.VOLUME_QUOTA) is not None:
         kwargs["volume_quota"] = _volume(g.get(T.VOLUME_QUOTA), offsets[1])
+    if engine_meters_time(g):  # the engine applies the time threshold and quota
+        return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
     if trig.has("TIMTH"):
         kwargs["time_threshold_ns"] = (ie_value(g, T.TIME_THRESHOLD) or 0) * NS
     if trig.has("TIMQU") or g.get(T.TIME_QUOTA) is not None:

@@ -761,6 +761,8 @@ class SessionEngine:
                 books[urr_id].configure(g, now_ntp)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
+                if updated[urr_id].get(T.TIME_QUOTA) is not None:
+                    books[urr_id].grant_time(now_ntp)
                 if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                     books[urr_id].grant(now_ntp)
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers
@@ -1296,15 +1298,20 @@ class SessionEngine:
                 idt = book.inactivity
                 watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
                 watch_dropped = book.reports("DROTH") and any(book.dropped_threshold)
-                watch = watch_start or watch_stop or qht or watch_dropped or book.pauses
+                watch_time = book.watches_time and not book.inactive
+                watch = watch_start or watch_stop or qht or watch_dropped or watch_time
                 if not activity or not watch:
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
                 except DatapathError:
                     continue
-                if book.pauses and not book.inactive:  # time metering follows the traffic
+                if watch_time:  # time metering follows the traffic
                     book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                    for limit in book.time_limits(now_ntp):
+                        expired = expired or limit == "TIMQU"  # (its traffic stops)
+                        if book.reports(limit):
+                            due.setdefault(urr_id, set()).add(limit)
                 if watch_dropped and book.dropped_threshold_reached(usage):
                     due.setdefault(urr_id, set()).add("DROTH")
                 if usage.packets_total != book.last_packets:
@@ -1620,8 +1627,9 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
 
 
 def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
-    """URRs whose granted quota is no longer valid (their traffic is dropped)."""
-    return frozenset(u for u, b in books.items() if b.quota_expired)
+    """URRs whose granted quota is no longer valid, or whose time quota the engine found
+    used up (their traffic is dropped)."""
+    return frozenset(u for u, b in books.items() if b.quota_expired or b.time_quota_over)
 
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
@@ -1667,7 +1675,8 @@ def _timed(session: Session) -> bool:
     traffic, quota holding time, dropped DL traffic, quota validity, time metering that
     pauses without traffic)."""
     return any(
-        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.pauses for b in session.urrs.values()
+        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.watches_time
+        for b in session.urrs.values()
     )
 
 

@@ -131,6 +131,18 @@ class UrrBook:
     metered_s: float = 0.0
     last_packet_ntp: float = 0.0
     seen_ntp: float = 0.0
+    # Time Threshold and Time Quota (seconds, 0 = none) of a URR whose time metering the
+    # datapath cannot do (`engine_meters_time`: it meters from the first packet, without
+    # pause): the engine compares them with the time metered, at each activity check.
+    # ``time_threshold_done``: reached in this period; ``time_quota_used``: seconds metered
+    # since the quota was granted, less the current period's; ``time_quota_over``: used up
+    # (the URR's traffic is dropped until the CP grants a new one). Journaled.
+    own_time: bool = False
+    time_threshold: int = 0
+    time_quota: int = 0
+    time_threshold_done: bool = False
+    time_quota_used: float = 0.0
+    time_quota_over: bool = False
     # Dropped DL Traffic Threshold (DROTH): (packets, octets), None = not set; and the
     # datapath's dropped DL counts when it was last reached (they reset with the counts).
     dropped_threshold: tuple[int | None, int | None] = (None, None)
@@ -173,14 +185,45 @@ class UrrBook:
             else (None, None)
         )
         self.validity = _value(urr, T.QUOTA_VALIDITY_TIME)
+        self.own_time = engine_meters_time(urr)
+        threshold = self.reports("TIMTH") and self.own_time
+        self.time_threshold = _value(urr, T.TIME_THRESHOLD) if threshold else 0
+        self.time_quota = _value(urr, T.TIME_QUOTA) if self.own_time else 0
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
 
     @property
     def pauses(self) -> bool:
-        """Time metering stops without traffic: the activity checks watch this URR."""
+        """Time metering stops without traffic."""
         return self.duration and self.inactivity > 0
+
+    @property
+    def watches_time(self) -> bool:
+        """The activity checks follow this URR's time metering (it pauses, or the engine
+        applies its Time Threshold or Quota)."""
+        return self.pauses or bool(self.own_time and (self.time_threshold or self.time_quota))
+
+    def time_limits(self, now_ntp: float) -> list[str]:
+        """The Time Threshold (TIMTH) and Time Quota (TIMQU) the time metered has just
+        reached, each once (the threshold once per period, the quota once per grant)."""
+        out: list[str] = []
+        if not self.own_time:
+            return out
+        metered = self.metered(now_ntp) + _ROUNDING
+        threshold, quota = self.time_threshold, self.time_quota
+        if threshold and not self.time_threshold_done and metered >= threshold:
+            self.time_threshold_done = True
+            out.append("TIMTH")
+        if quota and not self.time_quota_over and self.time_quota_used + metered >= quota:
+            self.time_quota_over = True
+            out.append("TIMQU")
+        return out
+
+    def grant_time(self, now_ntp: float) -> None:
+        """A Time Quota was granted: it counts the time metered from now."""
+        self.time_quota_used = -self.metered(now_ntp)
+        self.time_quota_over = False
 
     def saw(self, times: PacketTimes | None, now_ntp: float) -> None:
         """Time metering after a look at the datapath at ``now_ntp``: ``times`` of the first
@@ -235,12 +278,15 @@ class UrrBook:
             self.metered_s,
             self.last_packet_ntp,
             self.seen_ntp,
+            self.time_threshold_done,
+            self.time_quota_used,
         )
 
     def restore_marks(self, marks: tuple[float, ...]) -> None:
         seqn, self.period_start_ntp, self.metering_ntp, *rest = marks
         self.seqn = int(seqn)
-        self.metered_s, self.last_packet_ntp, self.seen_ntp = rest
+        self.metered_s, self.last_packet_ntp, self.seen_ntp, done, self.time_quota_used = rest
+        self.time_threshold_done = bool(done)
 
     def grant(self, now_ntp: float) -> None:
         """A quota was granted (the URR created, or updated with a quota or a validity
@@ -294,8 +340,10 @@ class UrrBook:
         }
         if self.metered_s:
             d["metered"] = self.metered_s
-        if self.pauses:  # (only then: most URRs never pause their time metering)
+        if self.watches_time:  # (only then: most URRs never pause their time metering)
             d["last"], d["seen"] = self.last_packet_ntp, self.seen_ntp
+        if self.own_time:
+            d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
         return d
 
     @classmethod
@@ -312,7 +360,13 @@ class UrrBook:
 
         seqn = d.get("seqn", 0)
         assert isinstance(seqn, int)
+        tq = d.get("tq", [False, 0.0, False])
+        assert isinstance(tq, list | tuple) and len(tq) == 3
+        done, used, over = tq
         return cls(
+            time_threshold_done=bool(done),
+            time_quota_used=float(used),
+            time_quota_over=bool(over),
             seqn=seqn,
             baseline=counts("baseline"),
             consumed=counts("consumed"),
@@ -325,6 +379,19 @@ class UrrBook:
             quota_expired=bool(d.get("expired", False)),
             inactive=bool(d.get("inactive", False)),
         )
+
+
+def engine_meters_time(urr: Grouped) -> bool:
+    """The URR's time metering is one the datapath cannot do (it meters from the first
+    packet, without pause): it pauses after an Inactivity Detection Time, or starts at
+    once (Measurement Information ISTM). The engine then applies its Time Threshold and
+    Time Quota; the datapath is not given them (`compile_urr`)."""
+    method = urr.get(T.MEASUREMENT_METHOD)
+    if not (isinstance(method, MeasurementMethod) and method.has("DURAT")):
+        return False
+    info = urr.get(T.MEASUREMENT_INFORMATION)
+    istm = isinstance(info, MeasurementInformation) and info.has("ISTM")
+    return istm or _value(urr, T.INACTIVITY_DETECTION_TIME) > 0
 
 
 def _value(group: Grouped, ie_type: int) -> int:
@@ -359,6 +426,9 @@ def usage_report(
             ies.append(VolumeMeasurement(v[0], v[1], v[2], *packets))
         if book.duration:
             ies.append(DurationMeasurement(int(book.metered(now_ntp) + _ROUNDING)))
+        if book.own_time:  # a new period: the quota keeps what this one metered
+            book.time_quota_used += book.metered(now_ntp)
+            book.time_threshold_done = False
         book.period_start_ntp, book.metered_s = now_ntp, 0.0
     if times is not None:
         ies += [TimeOfFirstPacket(int(times[0])), TimeOfLastPacket(int(times[1]))]
