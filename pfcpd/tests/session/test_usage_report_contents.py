@@ -268,3 +268,27 @@ def test_measurement_before_qos_enforcement_only_where_no_qer_can_drop(ht: Harne
     [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
     vm = final.get(T.VOLUME_MEASUREMENT)  # type: ignore[union-attr]
     assert isinstance(vm, VolumeMeasurement) and (vm.ul, vm.ul_packets) == (256, 2)
+
+
+def test_each_measurement_only_with_its_measurement_method(ht: Harness) -> None:
+    """Volume Measurement with VOLUM only, Duration Measurement with DURAT only."""
+    for method, volume, duration in (("VOLUM", True, False), ("DURAT", False, True)):
+        rule = g(
+            T.CREATE_URR,
+            S.URRID(1),
+            F.MeasurementMethod.of(method),
+            F.ReportingTriggers.of(),
+        )
+        seid, teid = _start(ht, rule)
+        ue = next(iter(ht.engine.sessions[seid].ue))[1].split("/")[0]
+        ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid))
+        ht.advance(2.0)
+        [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+        assert isinstance(final, Grouped)
+        assert (final.get(T.VOLUME_MEASUREMENT) is not None) == volume, method
+        assert (final.get(T.DURATION_MEASUREMENT) is not None) == duration, method
+        assert final.get(T.TIME_OF_FIRST_PACKET) is not None
+        assert final.get(T.START_TIME) is not None and final.get(T.END_TIME) is not None
+        vm = final.get(T.VOLUME_MEASUREMENT)
+        assert vm is None or (vm.ul, vm.ul_packets) == (128, None)  # type: ignore[attr-defined]
+        assert duration is False or _value(final, T.DURATION_MEASUREMENT) == 2
