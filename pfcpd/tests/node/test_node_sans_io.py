@@ -151,6 +151,44 @@ def test_a_new_request_reusing_a_sequence_number_is_not_answered_from_the_cache(
     assert len(handler.requests) == 3 and decode(c.data).seq == 9
 
 
+def test_a_restarted_cp_repeating_a_request_octet_for_octet_is_not_answered_from_the_cache():
+    """A restarted CP (a new Recovery Time Stamp) numbering from 1 again may send one of
+    its previous run's requests again, identical to the octet (a deterministic SMF: the
+    same SEID, the same rules): a new transaction, not a retransmission. So are requests
+    after a new association from that address. A CP setting up again without restarting
+    keeps its cached answers."""
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    deletion = encode(Message(M.SESSION_DELETION_REQUEST, 2, [], seid=7))
+    node.datagram_received(deletion, CP, 1.0)
+    node.datagrams_to_send()
+    exchange(node, setup(seq=1), 2.0)  # the same run again: its answers stay cached
+    node.datagram_received(deletion, CP, 2.5)
+    node.datagrams_to_send()
+    assert handler.requests == [M.SESSION_DELETION_REQUEST]
+    [answer] = exchange(node, setup(seq=1, ts=CP_TS + 60), 3.0)  # restarted
+    assert answer.get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    node.datagram_received(deletion, CP, 3.5)
+    node.datagrams_to_send()
+    assert handler.requests == [M.SESSION_DELETION_REQUEST] * 2
+    # Its retransmission is answered from the cache again.
+    node.datagram_received(deletion, CP, 4.0)
+    assert len(node.datagrams_to_send()) == 1 and len(handler.requests) == 2
+    # A restart seen in a heartbeat, and a new association after a release, likewise.
+    heartbeat = Message(M.HEARTBEAT_REQUEST, 3, [RecoveryTimeStamp(CP_TS + 120)])
+    exchange(node, heartbeat, 5.0)
+    node.datagram_received(deletion, CP, 5.5)
+    node.datagrams_to_send()
+    assert len(handler.requests) == 3
+    release = Message(M.ASSOCIATION_RELEASE_REQUEST, 4, [NodeID.from_text("smf")])
+    assert exchange(node, release, 6.0)[0].get(IEType.CAUSE) == CauseIE(Cause.REQUEST_ACCEPTED)
+    exchange(node, setup(seq=5, ts=CP_TS + 120), 7.0)
+    node.datagram_received(deletion, CP, 7.5)
+    node.datagrams_to_send()
+    assert len(handler.requests) == 4
+
+
 def test_heartbeat_retransmission_then_peer_lost_with_graceful_release():
     handler = RecordingHandler()
     node = make_node(handler, graceful_release_period=10.0, on_peer_lost="keep")

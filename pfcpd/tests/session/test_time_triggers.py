@@ -8,6 +8,7 @@ from session_harness import (
     created,
     dl_far,
     dl_pdr,
+    g,
     gtpu,
     qer,
     ul_far,
@@ -97,3 +98,52 @@ def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
     assert _triggers(sent) == [(1, ["TIMQU"])]
     ht.answer_all(sent)
     assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.DROP
+
+
+def test_time_threshold_and_quota_count_the_time_metered(ht: Harness) -> None:
+    """With an Inactivity Detection Time the time metered pauses without traffic; the
+    Time Threshold and the Time Quota count that time, not the time since the first packet
+    (the engine applies them: the datapath meters without pause)."""
+    from pfcpd.datapath.local.engine import Verdict
+
+    rule = urr(
+        1,
+        "TIMTH",
+        "TIMQU",
+        t=S.TimeThreshold(3),
+        tq=S.TimeQuota(5),
+        idt=S.InactivityDetectionTime(1),
+    )
+    teid = _teid(ht, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
+
+    sent: list[Message] = []
+
+    def packet_at(t: float) -> int:
+        sent.extend(ht.advance(t - ht.now))
+        return ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict
+
+    packet_at(1.0)  # metered 1..2
+    packet_at(5.0)  # (the datapath's clock: 3 s at 4)
+    packet_at(5.9)
+    packet_at(6.8)  # metered 5..7.8: 3 s reached at 7
+    assert _triggers(sent) == []
+    sent.extend(ht.advance(7.6 - ht.now))
+    [report] = usage_reports(sent)
+    assert report.get(T.USAGE_REPORT_TRIGGER).names() == ["TIMTH"]  # type: ignore[union-attr]
+    assert report.get(T.DURATION_MEASUREMENT).value == 3  # type: ignore[union-attr]
+    ht.answer_all(sent)
+    sent.clear()
+    # The quota counts across reports: 3.8 s metered by 7.8, then from 20.
+    assert packet_at(20.0) == Verdict.FORWARD
+    sent.extend(ht.advance(1.0))
+    assert _triggers(sent) == []
+    assert packet_at(21.0) == Verdict.FORWARD  # 5 s reached at 21.2
+    sent.extend(ht.advance(0.6))
+    assert _triggers(sent) == [(1, ["TIMQU"])]
+    ht.answer_all(sent)
+    assert packet_at(23.0) == Verdict.DROP
+    # A new Time Quota: forwarded again.
+    seid = next(iter(ht.engine.sessions))
+    update = g(T.UPDATE_URR, S.URRID(1), S.TimeQuota(60))
+    assert ht.modify(seid, update).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    assert packet_at(24.0) == Verdict.FORWARD

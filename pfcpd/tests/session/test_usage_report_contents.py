@@ -145,3 +145,150 @@ def test_inactive_measurement_pauses_and_resumes(ht: Harness) -> None:
     [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
     vm = final.get(T.VOLUME_MEASUREMENT)  # type: ignore[union-attr]
     assert (vm.ul, vm.ul_packets) == (128, 1)  # type: ignore[union-attr]
+
+
+def test_duration_stops_after_the_inactivity_detection_time(ht: Harness) -> None:
+    """With an Inactivity Detection Time (TS 29.244 5.2.2.2.1), time metering stops when
+    that time passes without a packet (the period itself is metered) and starts again with
+    the next packet: the idle time after it is not in the Duration Measurement."""
+    rule = urr(1, "PERIO", mp=S.MeasurementPeriod(20), idt=S.InactivityDetectionTime(2))
+    seid, teid = _start(ht, rule)
+
+    def packet_at(t: float) -> None:
+        ht.advance(t - ht.now)
+        ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+
+    packet_at(1.0)
+    packet_at(2.0)  # metered from 1 until 2 + 2
+    packet_at(10.0)
+    packet_at(11.0)  # metered from 10 until 11 + 2
+    sent = ht.advance(20.0 - ht.now + 0.1)
+    [first] = usage_reports(sent)
+    assert _value(first, T.DURATION_MEASUREMENT) == (4 - 1) + (13 - 10)
+    assert _value(first, T.TIME_OF_FIRST_PACKET) == NTP_NOW + 1
+    assert _value(first, T.TIME_OF_LAST_PACKET) == NTP_NOW + 11
+    ht.answer_all(sent)
+    sent = ht.advance(20.0)  # a period without packets: nothing metered
+    [second] = usage_reports(sent)
+    assert _value(second, T.DURATION_MEASUREMENT) == 0
+    assert second.get(T.TIME_OF_FIRST_PACKET) is None
+    ht.answer_all(sent)
+    packet_at(41.0)
+    ht.advance(1.5)  # metering goes on for the detection time after the packet
+    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(final, Grouped)
+    assert _value(final, T.DURATION_MEASUREMENT) == 1
+    assert _value(final, T.TIME_OF_FIRST_PACKET) == NTP_NOW + 41
+
+
+def test_duration_with_istm_stops_after_the_inactivity_detection_time(ht: Harness) -> None:
+    """ISTM starts metering at once; without a packet it stops after the Inactivity
+    Detection Time, and starts again with the next packet."""
+    info = F.MeasurementInformation.of("ISTM")
+    seid, teid = _start(ht, urr(1, mi=info, idt=S.InactivityDetectionTime(3)))
+    ht.advance(12.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(5.0)  # metered from 12 until 12 + 3
+    [query] = ht.modify(seid, g(T.QUERY_URR, S.URRID(1))).get_all(
+        T.USAGE_REPORT_MODIFICATION_RESPONSE
+    )
+    assert isinstance(query, Grouped)
+    assert _value(query, T.DURATION_MEASUREMENT) == 3 + 3
+
+
+def test_a_paused_measurement_meters_no_time(ht: Harness) -> None:
+    """INAM (5.2.2.3.1): a paused measurement meters no time; once resumed, metering
+    starts again with the next packet."""
+    seid, teid = _start(ht, urr(1))
+    ht.advance(1.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(4.0)
+    paused = F.MeasurementInformation.of("INAM", "MNOP")
+    assert ht.modify(seid, g(T.UPDATE_URR, S.URRID(1), paused)).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    ht.advance(2.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))  # not measured
+    ht.advance(2.0)
+    resumed = F.MeasurementInformation.of("MNOP")
+    assert ht.modify(seid, g(T.UPDATE_URR, S.URRID(1), resumed)).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    ht.advance(3.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(2.0)
+    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(final, Grouped)
+    assert _value(final, T.DURATION_MEASUREMENT) == (5 - 1) + (14 - 12)
+    vm = final.get(T.VOLUME_MEASUREMENT)
+    assert isinstance(vm, VolumeMeasurement) and vm.ul_packets == 2
+
+
+def test_time_metering_state_is_journaled() -> None:
+    """What time metering keeps (the time metered so far in the period, the running
+    stretch, the last packet and look) comes back from the journal record."""
+    from pfcpd.session.usage import UrrBook
+
+    book = UrrBook()
+    rule = urr(1, "TIMTH", idt=S.InactivityDetectionTime(5), t=S.TimeThreshold(9))
+    book.configure(rule)
+    assert book.pauses and book.own_time and book.time_threshold == 9
+    book.period_start_ntp, book.metering_ntp, book.metered_s = 100.0, 130.0, 12.5
+    book.last_packet_ntp, book.seen_ntp = 131.0, 131.5
+    book.time_threshold_done, book.time_quota_used, book.time_quota_over = True, 7.5, True
+    back = UrrBook.from_json(book.to_json())
+    back.configure(rule)
+    assert back.report_marks() == book.report_marks() and back.time_quota_over
+    plain = UrrBook()
+    plain.configure(urr(1))
+    assert not plain.pauses and "last" not in plain.to_json()
+
+
+def test_measurement_before_qos_enforcement_only_where_no_qer_can_drop(ht: Harness) -> None:
+    """MBQE (8.2.68): the datapath measures after the QERs; where a QER of the URR's PDRs
+    can drop packets of the PDR's direction (closed gate, MBR) it cannot measure before
+    them, and the rule is refused (73, Failed Rule ID: the URR), on establishment and on
+    a modification that makes a QER enforce. Where none can, the measurement is the same."""
+    from pfcpd.pfcp.ies_traffic import FailedRuleID
+    from pfcpd.smfsim.rules import GATE_CLOSED, GATE_OPEN
+
+    before_qos = urr(1, mi=F.MeasurementInformation.of("MBQE", "MNOP"))
+    rules = (ul_pdr(), dl_pdr(), ul_far(), dl_far(), before_qos)
+    resp = ht.establish(*rules, qer(mbr_kbps=(1000, 1000)))
+    assert resp.get(T.CAUSE).value == 73  # type: ignore[union-attr]
+    assert resp.get(T.FAILED_RULE_ID) == FailedRuleID(3, 1)
+    assert ht.engine.sessions == {} and ht.engine.teids.in_use == 0
+    resp = ht.establish(*rules, qer())
+    assert resp.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    seid, teid = up_seid(resp), created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    ue = created(resp)[1][T.UE_IP_ADDRESS].ipv4  # type: ignore[attr-defined]
+    ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid))
+    # The uplink gate closing would drop packets the URR measures: refused, unchanged.
+    closing = g(T.UPDATE_QER, S.QERID(1), TR.GateStatus(GATE_CLOSED, GATE_OPEN))
+    resp = ht.modify(seid, closing)
+    assert resp.get(T.CAUSE).value == 73  # type: ignore[union-attr]
+    assert resp.get(T.FAILED_RULE_ID) == FailedRuleID(3, 1)
+    ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid))
+    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    vm = final.get(T.VOLUME_MEASUREMENT)  # type: ignore[union-attr]
+    assert isinstance(vm, VolumeMeasurement) and (vm.ul, vm.ul_packets) == (256, 2)
+
+
+def test_each_measurement_only_with_its_measurement_method(ht: Harness) -> None:
+    """Volume Measurement with VOLUM only, Duration Measurement with DURAT only."""
+    for method, volume, duration in (("VOLUM", True, False), ("DURAT", False, True)):
+        rule = g(
+            T.CREATE_URR,
+            S.URRID(1),
+            F.MeasurementMethod.of(method),
+            F.ReportingTriggers.of(),
+        )
+        seid, teid = _start(ht, rule)
+        ue = next(iter(ht.engine.sessions[seid].ue))[1].split("/")[0]
+        ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid))
+        ht.advance(2.0)
+        [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+        assert isinstance(final, Grouped)
+        assert (final.get(T.VOLUME_MEASUREMENT) is not None) == volume, method
+        assert (final.get(T.DURATION_MEASUREMENT) is not None) == duration, method
+        assert final.get(T.TIME_OF_FIRST_PACKET) is not None
+        assert final.get(T.START_TIME) is not None and final.get(T.END_TIME) is not None
+        vm = final.get(T.VOLUME_MEASUREMENT)
+        assert vm is None or (vm.ul, vm.ul_packets) == (128, None)  # type: ignore[attr-defined]
+        assert duration is False or _value(final, T.DURATION_MEASUREMENT) == 2

@@ -760,6 +760,11 @@ class PfcpNode:
         existing = self._associations.get(node_id)
         if existing is not None and existing.cp_recovery_time_stamp != cp_ts:
             self._peer_restarted(existing, cp_ts, now)
+        if existing is None or existing.addr != addr:
+            # A new association (or the CP at a new address): the answers cached for the
+            # address are another run's. A restarted CP numbering from 1 again may repeat
+            # one of that run's requests octet for octet; it is a new transaction.
+            self._cache.discard_peer(addr)
         assoc = Association(
             node_id=node_id,
             addr=addr,
@@ -987,6 +992,7 @@ class PfcpNode:
         old = assoc.cp_recovery_time_stamp
         assoc.cp_recovery_time_stamp = new_ts
         self.state_dirty = True
+        self._cache.discard_peer(assoc.addr)  # answers to the CP's previous run
         self.metrics.peer_restarts.inc()
         self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, keep))
         self.handler.peer_gone(Peer(assoc.node_id, assoc.addr), PeerGone.RESTARTED, keep, now)

@@ -109,6 +109,16 @@ class ResponseCache:
         """Forget the response to ``(addr, seq)``: its retransmission is handled afresh."""
         self._entries.pop((addr, seq), None)
 
+    def discard_peer(self, addr: Address) -> int:
+        """Forget every response to ``addr`` (a peer that restarted or set up a new
+        association: none of its earlier requests is retransmitted any more, and a request of
+        its new run may repeat one of them octet for octet). Returns how many. A scan: it
+        runs once per association setup."""
+        stale = [key for key in self._entries if key[0] == addr]
+        for key in stale:
+            del self._entries[key]
+        return len(stale)
+
     def expire(self, now: float) -> None:
         """Forget expired entries (they are in insertion order, all with the same ttl)."""
         entries = self._entries

@@ -55,6 +55,7 @@ from .addresses import shared_address, shared_network
 from .errors import RuleError
 from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
 from .rules import RuleSet, ie_value
+from .usage import engine_meters_time
 
 T = IEType
 DUAL_STACK_BIT = 0x10000
@@ -343,6 +344,8 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
         kwargs["volume_threshold"] = _volume(g.get(T.VOLUME_THRESHOLD), offsets[0])
     if trig.has("VOLQU") or g.get(T.VOLUME_QUOTA) is not None:
         kwargs["volume_quota"] = _volume(g.get(T.VOLUME_QUOTA), offsets[1])
+    if engine_meters_time(g):  # the engine applies the time threshold and quota
+        return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
     if trig.has("TIMTH"):
         kwargs["time_threshold_ns"] = (ie_value(g, T.TIME_THRESHOLD) or 0) * NS
     if trig.has("TIMQU") or g.get(T.TIME_QUOTA) is not None:
@@ -398,4 +401,38 @@ def compile_program(
     for u in urrs:
         if u.volume_threshold == (0, 0, 0):
             raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
+    _check_measured_before_qos(rules, pdrs, qers)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
+
+
+def _check_measured_before_qos(rules: RuleSet, pdrs: list[Pdr], qers: list[Qer]) -> None:
+    """Measurement Before QoS Enforcement (Measurement Information MBQE, TS 29.244
+    8.2.68). The datapath counts a URR's traffic after its PDR's QERs (gates, then MBR
+    policing): the same count as before them where they cannot drop a packet of the PDR's
+    direction (gate open, no MBR). A URR asking for MBQE on a PDR whose QER can drop its
+    packets asks for a measurement the datapath cannot make: 73 naming the URR."""
+    before_qos = [
+        urr_id
+        for urr_id, g in rules.urr.items()
+        if isinstance(info := g.get(T.MEASUREMENT_INFORMATION), MeasurementInformation)
+        and info.has("MBQE")
+    ]
+    if not before_qos:
+        return
+    by_id = {q.qer_id: q for q in qers}
+    for pdr in pdrs:
+        ul = pdr.source_interface == Interface.ACCESS
+        enforcing = [
+            q.qer_id
+            for q in (by_id[i] for i in pdr.qer_ids if i in by_id)
+            if ((not q.gate_ul_open or q.mbr_ul) if ul else (not q.gate_dl_open or q.mbr_dl))
+        ]
+        for urr_id in before_qos:
+            if enforcing and urr_id in pdr.urr_ids:
+                raise _fail(
+                    RULE_ID_URR,
+                    urr_id,
+                    f"URR {urr_id}: measurement before QoS enforcement (MBQE) on PDR"
+                    f" {pfcp_pdr_id(pdr.pdr_id)}, whose QER {enforcing[0]} can drop packets:"
+                    " the datapath measures after QoS enforcement",
+                )

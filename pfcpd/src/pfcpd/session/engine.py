@@ -761,6 +761,8 @@ class SessionEngine:
                 books[urr_id].configure(g, now_ntp)
                 if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                     books[urr_id].consumed = ZERO  # a new quota counts from now
+                if updated[urr_id].get(T.TIME_QUOTA) is not None:
+                    books[urr_id].grant_time(now_ntp)
                 if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                     books[urr_id].grant(now_ntp)
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers
@@ -811,7 +813,7 @@ class SessionEngine:
                 self.ue_pools.free(name, _network(net))
             if session.up_seid not in self.sessions:
                 return  # (deleted since, in the same commit)
-            if self._pause_or_resume(session):
+            if self._pause_or_resume(session, now_ntp):
                 self._write(session)
             if sm_flags.has("DROBU"):
                 self.datapath.drop_buffered(session.up_seid)
@@ -823,24 +825,30 @@ class SessionEngine:
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
 
-    def _pause_or_resume(self, session: Session) -> bool:
+    def _pause_or_resume(self, session: Session, now_ntp: float) -> bool:
         """URRs whose rule now pauses (INAM) or resumes their measurement: pausing keeps
-        the counts so far for later; resuming discards what the datapath counted meanwhile
+        the counts and the time metered so far for later; resuming discards what the
+        datapath counted meanwhile, and time metering starts again with the next packet
         (TS 29.244 5.2.2.3.1). True when one did."""
         changed = False
         for urr_id, book in session.urrs.items():
             if book.inam == book.inactive:
                 continue
             try:
-                counts = Counts.of(self.datapath.read_usage(session.up_seid, urr_id, reset=True))
+                usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
             except DatapathError as err:
                 log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
                 continue
+            counts = Counts.of(usage)
             if book.inam:
                 book.baseline = book.baseline + counts
                 book.taken(counts)
+                book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                book.stop_metering(now_ntp)
             else:
                 book.taken(ZERO)
+                book.last_packet_ntp = 0.0  # (the datapath's counts start afresh)
+                book.seen_ntp = now_ntp
             book.inactive, changed = book.inam, True
         return changed
 
@@ -936,7 +944,7 @@ class SessionEngine:
     def _undelete(
         self,
         session: Session,
-        marks: dict[int, tuple[int, float, float]],
+        marks: dict[int, tuple[float, ...]],
         final: dict[int, tuple[Counts, PacketTimes | None]],
     ) -> Callable[[], None]:
         """How to undo the deletion of ``session``: back in the engine and the datapath,
@@ -946,7 +954,7 @@ class SessionEngine:
         def undo() -> None:
             for urr_id, (counts, _) in final.items():
                 book = session.urrs[urr_id]
-                book.seqn, book.period_start_ntp, book.metering_ntp = marks[urr_id]
+                book.restore_marks(marks[urr_id])
                 book.taken(counts.minus(book.baseline))  # (a fresh datapath counts from 0)
                 book.baseline = counts
             self._add(session)
@@ -1290,12 +1298,20 @@ class SessionEngine:
                 idt = book.inactivity
                 watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
                 watch_dropped = book.reports("DROTH") and any(book.dropped_threshold)
-                if not activity or not (watch_start or watch_stop or qht or watch_dropped):
+                watch_time = book.watches_time and not book.inactive
+                watch = watch_start or watch_stop or qht or watch_dropped or watch_time
+                if not activity or not watch:
                     continue
                 try:
                     usage = self.datapath.read_usage(session.up_seid, urr_id)
                 except DatapathError:
                     continue
+                if watch_time:  # time metering follows the traffic
+                    book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                    for limit in book.time_limits(now_ntp):
+                        expired = expired or limit == "TIMQU"  # (its traffic stops)
+                        if book.reports(limit):
+                            due.setdefault(urr_id, set()).add(limit)
                 if watch_dropped and book.dropped_threshold_reached(usage):
                     due.setdefault(urr_id, set()).add("DROTH")
                 if usage.packets_total != book.last_packets:
@@ -1611,8 +1627,9 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
 
 
 def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
-    """URRs whose granted quota is no longer valid (their traffic is dropped)."""
-    return frozenset(u for u, b in books.items() if b.quota_expired)
+    """URRs whose granted quota is no longer valid, or whose time quota the engine found
+    used up (their traffic is dropped)."""
+    return frozenset(u for u, b in books.items() if b.quota_expired or b.time_quota_over)
 
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
@@ -1623,9 +1640,9 @@ def _texts(ue: list[tuple[str, IPNetwork]]) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(net)) for name, net in ue)
 
 
-def _report_marks(session: Session) -> dict[int, tuple[int, float, float]]:
+def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:
     """What a Usage Report changes in its URR's book (`usage_report`), per URR."""
-    return {u: (b.seqn, b.period_start_ntp, b.metering_ntp) for u, b in session.urrs.items()}
+    return {u: b.report_marks() for u, b in session.urrs.items()}
 
 
 def _seids(entry: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -1655,8 +1672,12 @@ def _check_queries(req: Message, session: Session) -> None:
 
 def _timed(session: Session) -> bool:
     """The session has URRs the engine watches over time (periodic, start/stop of
-    traffic, quota holding time, dropped DL traffic, quota validity)."""
-    return any(b.triggers & _TIMED_TRIGGERS or b.validity_ntp for b in session.urrs.values())
+    traffic, quota holding time, dropped DL traffic, quota validity, time metering that
+    pauses without traffic)."""
+    return any(
+        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.watches_time
+        for b in session.urrs.values()
+    )
 
 
 _TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROTH").flags

@@ -38,6 +38,12 @@ UNMEASURED_TRIGGERS = frozenset({"START", "DROTH"})
 # the trigger is Start of Traffic or Stop of Traffic.
 UNTIMED_TRIGGERS = frozenset({"START", "STOPT"})
 PacketTimes = tuple[float, float]  # (first, last) packet, NTP seconds
+# Packet times are NTP seconds worked out from the datapath's clock at each look: the same
+# packet seen twice may differ by this much (a packet after it arrives later).
+_SAME_PACKET = 1e-3
+# Duration Measurement is whole seconds: metered times worked out from two clocks may
+# fall a hair short of a whole second.
+_ROUNDING = 1e-6
 
 
 def measures(triggers: tuple[str, ...]) -> bool:
@@ -115,8 +121,28 @@ class UrrBook:
     duration: bool = True  # Measurement Method DURAT: reports carry a Duration Measurement
     packets: bool = False  # Measurement Information MNOP: packets counted in the Volume one
     # Time metering (DURAT) starts at the first packet, or at once with Measurement
-    # Information ISTM (TS 29.244 5.2.2.2.1): NTP time it started, 0 = not yet (journaled).
+    # Information ISTM (TS 29.244 5.2.2.2.1), and with an Inactivity Detection Time stops
+    # that long after the last packet, to start again with the next one (`saw`).
+    # ``metering_ntp``: NTP time the running stretch started, 0 = not running;
+    # ``metered_s``: seconds metered in the current period before it; ``last_packet_ntp``:
+    # the last packet seen; ``seen_ntp``: the last look at the datapath's counters. All
+    # journaled.
     metering_ntp: float = 0.0
+    metered_s: float = 0.0
+    last_packet_ntp: float = 0.0
+    seen_ntp: float = 0.0
+    # Time Threshold and Time Quota (seconds, 0 = none) of a URR whose time metering the
+    # datapath cannot do (`engine_meters_time`: it meters from the first packet, without
+    # pause): the engine compares them with the time metered, at each activity check.
+    # ``time_threshold_done``: reached in this period; ``time_quota_used``: seconds metered
+    # since the quota was granted, less the current period's; ``time_quota_over``: used up
+    # (the URR's traffic is dropped until the CP grants a new one). Journaled.
+    own_time: bool = False
+    time_threshold: int = 0
+    time_quota: int = 0
+    time_threshold_done: bool = False
+    time_quota_used: float = 0.0
+    time_quota_over: bool = False
     # Dropped DL Traffic Threshold (DROTH): (packets, octets), None = not set; and the
     # datapath's dropped DL counts when it was last reached (they reset with the counts).
     dropped_threshold: tuple[int | None, int | None] = (None, None)
@@ -159,9 +185,108 @@ class UrrBook:
             else (None, None)
         )
         self.validity = _value(urr, T.QUOTA_VALIDITY_TIME)
+        self.own_time = engine_meters_time(urr)
+        threshold = self.reports("TIMTH") and self.own_time
+        self.time_threshold = _value(urr, T.TIME_THRESHOLD) if threshold else 0
+        self.time_quota = _value(urr, T.TIME_QUOTA) if self.own_time else 0
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
+
+    @property
+    def pauses(self) -> bool:
+        """Time metering stops without traffic."""
+        return self.duration and self.inactivity > 0
+
+    @property
+    def watches_time(self) -> bool:
+        """The activity checks follow this URR's time metering (it pauses, or the engine
+        applies its Time Threshold or Quota)."""
+        return self.pauses or bool(self.own_time and (self.time_threshold or self.time_quota))
+
+    def time_limits(self, now_ntp: float) -> list[str]:
+        """The Time Threshold (TIMTH) and Time Quota (TIMQU) the time metered has just
+        reached, each once (the threshold once per period, the quota once per grant)."""
+        out: list[str] = []
+        if not self.own_time:
+            return out
+        metered = self.metered(now_ntp) + _ROUNDING
+        threshold, quota = self.time_threshold, self.time_quota
+        if threshold and not self.time_threshold_done and metered >= threshold:
+            self.time_threshold_done = True
+            out.append("TIMTH")
+        if quota and not self.time_quota_over and self.time_quota_used + metered >= quota:
+            self.time_quota_over = True
+            out.append("TIMQU")
+        return out
+
+    def grant_time(self, now_ntp: float) -> None:
+        """A Time Quota was granted: it counts the time metered from now."""
+        self.time_quota_used = -self.metered(now_ntp)
+        self.time_quota_over = False
+
+    def saw(self, times: PacketTimes | None, now_ntp: float) -> None:
+        """Time metering after a look at the datapath at ``now_ntp``: ``times`` of the first
+        and last packet it counted since its counters were last reset (None: none).
+
+        Metering starts with the first packet (unless ISTM started it at once). With an
+        Inactivity Detection Time it stops when that time passes without a packet (TS
+        29.244 5.2.2.2.1: the period without packets after which time measurement stops;
+        the period itself is metered, the idle time after it is not), and starts again
+        with the next packet. Packets after the last one seen are new: they came after
+        the previous look (``seen_ntp``), which bounds when metering starts again."""
+        new = times is not None and times[1] > self.last_packet_ntp + _SAME_PACKET
+        if self.metering_ntp and self.inactivity:
+            end = self._stretch_end(now_ntp)
+            earliest_new = max(self.seen_ntp, times[0]) if times is not None and new else now_ntp
+            if end < earliest_new:
+                self.metered_s += max(0.0, end - max(self.metering_ntp, self.period_start_ntp))
+                self.metering_ntp = 0.0
+        if new:
+            assert times is not None
+            if not self.metering_ntp:
+                self.metering_ntp = min(max(times[0], self.seen_ntp), times[1])
+            self.last_packet_ntp = times[1]
+        self.seen_ntp = max(self.seen_ntp, now_ntp)
+
+    def stop_metering(self, now_ntp: float) -> None:
+        """Time metering stops now (the measurement is paused)."""
+        if self.metering_ntp:
+            self.metered_s = self.metered(now_ntp)
+            self.metering_ntp = 0.0
+
+    def _stretch_end(self, now_ntp: float) -> float:
+        """Where the running stretch of metering ends, seen at ``now_ntp``."""
+        if not self.inactivity:
+            return now_ntp
+        return min(now_ntp, max(self.last_packet_ntp, self.metering_ntp) + self.inactivity)
+
+    def metered(self, now_ntp: float) -> float:
+        """Seconds metered in the current measurement period up to ``now_ntp``."""
+        total = self.metered_s
+        if self.metering_ntp:
+            begin = max(self.metering_ntp, self.period_start_ntp)
+            total += max(0.0, self._stretch_end(now_ntp) - begin)
+        return total
+
+    def report_marks(self) -> tuple[float, ...]:
+        """What a Usage Report changes in the book (`usage_report`), to put back."""
+        return (
+            self.seqn,
+            self.period_start_ntp,
+            self.metering_ntp,
+            self.metered_s,
+            self.last_packet_ntp,
+            self.seen_ntp,
+            self.time_threshold_done,
+            self.time_quota_used,
+        )
+
+    def restore_marks(self, marks: tuple[float, ...]) -> None:
+        seqn, self.period_start_ntp, self.metering_ntp, *rest = marks
+        self.seqn = int(seqn)
+        self.metered_s, self.last_packet_ntp, self.seen_ntp, done, self.time_quota_used = rest
+        self.time_threshold_done = bool(done)
 
     def grant(self, now_ntp: float) -> None:
         """A quota was granted (the URR created, or updated with a quota or a validity
@@ -203,7 +328,7 @@ class UrrBook:
 
     def to_json(self) -> dict[str, object]:
         baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
-        return {
+        d: dict[str, object] = {
             "seqn": self.seqn,
             "baseline": list(baseline.values),
             "consumed": list(consumed.values),
@@ -213,6 +338,13 @@ class UrrBook:
             "expired": self.quota_expired,
             "inactive": self.inactive,
         }
+        if self.metered_s:
+            d["metered"] = self.metered_s
+        if self.watches_time:  # (only then: most URRs never pause their time metering)
+            d["last"], d["seen"] = self.last_packet_ntp, self.seen_ntp
+        if self.own_time:
+            d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, object]) -> UrrBook:
@@ -221,20 +353,45 @@ class UrrBook:
             assert isinstance(values, list) and len(values) == 6
             return Counts(tuple(int(v) for v in values))
 
-        seqn, start = d.get("seqn", 0), d.get("start", 0.0)
-        metering, validity = d.get("metering", 0.0), d.get("validity", 0.0)
-        assert isinstance(seqn, int) and isinstance(start, int | float)
-        assert isinstance(metering, int | float) and isinstance(validity, int | float)
+        def seconds(name: str) -> float:
+            value = d.get(name, 0.0)
+            assert isinstance(value, int | float)
+            return float(value)
+
+        seqn = d.get("seqn", 0)
+        assert isinstance(seqn, int)
+        tq = d.get("tq", [False, 0.0, False])
+        assert isinstance(tq, list | tuple) and len(tq) == 3
+        done, used, over = tq
         return cls(
+            time_threshold_done=bool(done),
+            time_quota_used=float(used),
+            time_quota_over=bool(over),
             seqn=seqn,
             baseline=counts("baseline"),
             consumed=counts("consumed"),
-            period_start_ntp=start,
-            metering_ntp=metering,
-            validity_ntp=validity,
+            period_start_ntp=seconds("start"),
+            metering_ntp=seconds("metering"),
+            metered_s=seconds("metered"),
+            last_packet_ntp=seconds("last"),
+            seen_ntp=seconds("seen"),
+            validity_ntp=seconds("validity"),
             quota_expired=bool(d.get("expired", False)),
             inactive=bool(d.get("inactive", False)),
         )
+
+
+def engine_meters_time(urr: Grouped) -> bool:
+    """The URR's time metering is one the datapath cannot do (it meters from the first
+    packet, without pause): it pauses after an Inactivity Detection Time, or starts at
+    once (Measurement Information ISTM). The engine then applies its Time Threshold and
+    Time Quota; the datapath is not given them (`compile_urr`)."""
+    method = urr.get(T.MEASUREMENT_METHOD)
+    if not (isinstance(method, MeasurementMethod) and method.has("DURAT")):
+        return False
+    info = urr.get(T.MEASUREMENT_INFORMATION)
+    istm = isinstance(info, MeasurementInformation) and info.has("ISTM")
+    return istm or _value(urr, T.INACTIVITY_DETECTION_TIME) > 0
 
 
 def _value(group: Grouped, ie_type: int) -> int:
@@ -254,22 +411,25 @@ def usage_report(
     """A Usage Report group (``container``: the Modification/Deletion Response or Report
     Request variant) for ``counts`` and the first/last packet ``times`` of the period; takes
     the URR's UR-SEQN, and starts a new period unless the report carries no measurement
-    (TS 29.244 5.2.2.3.1, Table 7.5.8.3-1)."""
+    (TS 29.244 5.2.2.3.1, Table 7.5.8.3-1). Volume Measurement with Measurement Method
+    VOLUM (packet counts with MNOP), Duration Measurement with DURAT: the seconds metered
+    in the period (`UrrBook.saw`)."""
     start = book.period_start_ntp or now_ntp
     ies: list[IE] = [URRID(urr_id), URSEQN(book.seqn), UsageReportTrigger.of(*triggers)]
     if not set(triggers) <= UNTIMED_TRIGGERS:
         ies += [StartTime(int(start)), EndTime(int(now_ntp))]
-    if times is not None and not book.metering_ntp:
-        book.metering_ntp = times[0]  # time metering starts with the first packet
+    book.saw(times, now_ntp)
     if measures(triggers):
         v = counts.values
         if book.volume:
             packets = (v[3], v[4], v[5]) if book.packets else (None, None, None)
             ies.append(VolumeMeasurement(v[0], v[1], v[2], *packets))
         if book.duration:
-            metered_from = max(start, book.metering_ntp) if book.metering_ntp else now_ntp
-            ies.append(DurationMeasurement(max(0, int(now_ntp - metered_from))))
-        book.period_start_ntp = now_ntp
+            ies.append(DurationMeasurement(int(book.metered(now_ntp) + _ROUNDING)))
+        if book.own_time:  # a new period: the quota keeps what this one metered
+            book.time_quota_used += book.metered(now_ntp)
+            book.time_threshold_done = False
+        book.period_start_ntp, book.metered_s = now_ntp, 0.0
     if times is not None:
         ies += [TimeOfFirstPacket(int(times[0])), TimeOfLastPacket(int(times[1]))]
     book.seqn = (book.seqn + 1) & 0xFFFFFFFF
