@@ -101,3 +101,18 @@ def test_any_document_is_a_config_or_errors_that_name_keys(data):
         for line in exc.errors:
             assert LINE.match(line), (line, document)
             assert "Input should" not in line, (line, document)  # pydantic's own wording
+
+
+def test_a_key_with_a_control_character_is_named_quoted():
+    """Found by the test above: an unknown key "\\x1f" (white space to Python) began its
+    error line invisibly."""
+    document = copy.deepcopy(MINIMAL)
+    document["pfcp"]["\x1f"] = 1
+    try:
+        parse_config(document)
+    except ConfigError as exc:
+        (line,) = exc.errors
+        assert line.startswith('pfcp."\\u001f": '), line
+        assert LINE.match(line), line
+    else:
+        raise AssertionError("an unknown key was accepted")

@@ -8,6 +8,7 @@ worded here, so every line reads the same way whichever check found it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from collections.abc import Iterable
 from typing import Any
@@ -42,13 +43,18 @@ def type_name(value: object) -> str:
 
 
 def dotted(loc: Iterable[int | str]) -> str:
-    """``("pfcp", "listen", 0)`` -> ``pfcp.listen[0]``."""
+    """``("pfcp", "listen", 0)`` -> ``pfcp.listen[0]``; a key that is empty, holds a control
+    character or starts or ends with white space is quoted with JSON escapes (``"\\u001f"``),
+    so every line names its key visibly and starts with it."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = str(part)
+            if not name or not name.isprintable() or name.strip() != name:
+                name = json.dumps(name)
+            out += f".{name}" if out else name
     return out or "(document)"
 
 
