@@ -549,9 +549,12 @@ upf_init (vlib_main_t *vm)
   if (upf_ctx_init (&um->ctx, 1024) < 0)
     return clib_error_return (0, "upf: out of memory");
   um->session_by_seid = hash_create (0, sizeof (uword));
-  vec_validate_aligned (um->per_thread, vlib_get_n_threads () - 1, CLIB_CACHE_LINE_BYTES);
-  if (vlib_get_n_threads () > UPF_MAX_READERS)
+  /* The threads configured (vlib_thread_init ran before the init functions): the workers
+   * are started only after them, so vlib_get_n_threads () is still 1 here. */
+  u32 n_threads = vlib_thread_main.n_vlib_mains;
+  if (n_threads > UPF_MAX_READERS)
     return clib_error_return (0, "upf: at most %u threads", UPF_MAX_READERS);
+  vec_validate_aligned (um->per_thread, n_threads - 1, CLIB_CACHE_LINE_BYTES);
   vec_foreach (ptd, um->per_thread)
   {
     clib_spinlock_init (&ptd->lock);

@@ -159,7 +159,7 @@ VLIB_REGISTER_NODE (upf_gtpu4_input_node) = {
   .vector_size = sizeof (u32),
   .format_trace = format_upf_trace,
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
   .n_next_nodes = UPF_N_NEXT,
   .next_nodes = {
 #define _(n, s) [UPF_NEXT_##n] = s,
@@ -174,5 +174,5 @@ VLIB_REGISTER_NODE (upf_gtpu6_input_node) = {
   .format_trace = format_upf_trace,
   .sibling_of = "upf-gtpu4-input",
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
 };

@@ -96,7 +96,7 @@ VLIB_REGISTER_NODE (upf_gtpu4_handoff_node) = {
   .name = "upf-gtpu4-handoff",
   .vector_size = sizeof (u32),
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
   .n_next_nodes = 1,
   .next_nodes = { [0] = "error-drop" },
 };
@@ -105,7 +105,7 @@ VLIB_REGISTER_NODE (upf_gtpu6_handoff_node) = {
   .name = "upf-gtpu6-handoff",
   .vector_size = sizeof (u32),
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
   .n_next_nodes = 1,
   .next_nodes = { [0] = "error-drop" },
 };
@@ -114,7 +114,7 @@ VLIB_REGISTER_NODE (upf_n6_ip4_handoff_node) = {
   .name = "upf-n6-ip4-handoff",
   .vector_size = sizeof (u32),
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
   .sibling_of = "upf-n6-ip4-input",
 };
 
@@ -122,6 +122,6 @@ VLIB_REGISTER_NODE (upf_n6_ip6_handoff_node) = {
   .name = "upf-n6-ip6-handoff",
   .vector_size = sizeof (u32),
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
   .sibling_of = "upf-n6-ip6-input",
 };

@@ -118,7 +118,7 @@ VLIB_REGISTER_NODE (upf_n6_ip4_input_node) = {
   .vector_size = sizeof (u32),
   .format_trace = format_upf_trace,
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
   .n_next_nodes = UPF_N_NEXT,
   .next_nodes = {
 #define _(n, s) [UPF_NEXT_##n] = s,
@@ -133,5 +133,5 @@ VLIB_REGISTER_NODE (upf_n6_ip6_input_node) = {
   .format_trace = format_upf_trace,
   .sibling_of = "upf-n6-ip4-input",
   .n_errors = UPF_N_ERROR,
-  .error_strings = upf_error_strings,
+  .error_counters = upf_error_counters,
 };

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 
 /*
- * upf_node.c: what the graph nodes share that is not per CPU variant: error strings, the
+ * upf_node.c: what the graph nodes share that is not per CPU variant: error counters, the
  * trace formatter, FAR DUPL copies, the N6 feature registrations.
  */
 #include <vnet/feature/feature.h>
 #include "upf_node.h"
 #include <upf_corelib.h>
 
-char *upf_error_strings[] = {
-#define _(n, s) s,
+/* The stat segment names (/err/<node>/<name>) are the descriptions. */
+vlib_error_desc_t upf_error_counters[] = {
+#define _(n, sev, s) { .name = s, .desc = s, .severity = VL_COUNTER_SEVERITY_##sev },
   foreach_upf_error
 #undef _
-#define _(n, s) "dropped: " s,
+#define _(n, s)                                                                                    \
+  { .name = "dropped: " s, .desc = "dropped: " s, .severity = VL_COUNTER_SEVERITY_ERROR },
     foreach_upf_drop_reason
 #undef _
 };

@@ -25,24 +25,25 @@ typedef enum
     UPF_N_NEXT,
 } upf_next_t;
 
-/* Node counters: the outcome of each packet. Drops by the core's reason follow. */
+/* Node counters: the outcome of each packet (`show errors`: INFO for outcomes, ERROR for
+ * losses). Drops by the core's reason follow, all ERROR. */
 #define foreach_upf_error                                                                          \
-  _ (FORWARDED, "packets forwarded")                                                               \
-  _ (ECHO_RESPONSE, "GTP-U echo responses sent")                                                   \
-  _ (ERROR_INDICATION_SENT, "GTP-U error indications sent (unknown TEID)")                         \
-  _ (EXT_HDR_NOTIFICATION_SENT, "GTP-U supported extension headers notifications sent")            \
-  _ (BUFFERED, "packets buffered (FAR BUFF)")                                                      \
-  _ (NOT_OURS, "N6 packets for no session, passed on")                                             \
-  _ (NO_FIB, "network instance without FIB table")                                                 \
-  _ (CHAINED, "chained buffers (not supported)")                                                   \
-  _ (DUPL_SENT, "duplicated copies sent (FAR DUPL)")                                               \
-  _ (DUPL_FAILED, "duplicated copies not sent (no buffer)")                                        \
-  _ (HANDOFF, "packets handed to the session's owner thread")                                      \
-  _ (CONGESTION, "handoff queue full, dropped")
+  _ (FORWARDED, INFO, "packets forwarded")                                                         \
+  _ (ECHO_RESPONSE, INFO, "GTP-U echo responses sent")                                             \
+  _ (ERROR_INDICATION_SENT, INFO, "GTP-U error indications sent (unknown TEID)")                   \
+  _ (EXT_HDR_NOTIFICATION_SENT, INFO, "GTP-U supported extension headers notifications sent")      \
+  _ (BUFFERED, INFO, "packets buffered (FAR BUFF)")                                                \
+  _ (NOT_OURS, INFO, "N6 packets for no session, passed on")                                       \
+  _ (NO_FIB, ERROR, "network instance without FIB table")                                          \
+  _ (CHAINED, ERROR, "chained buffers (not supported)")                                            \
+  _ (DUPL_SENT, INFO, "duplicated copies sent (FAR DUPL)")                                         \
+  _ (DUPL_FAILED, ERROR, "duplicated copies not sent (no buffer)")                                 \
+  _ (HANDOFF, INFO, "packets handed to the session's owner thread")                                \
+  _ (CONGESTION, ERROR, "handoff queue full, dropped")
 
 typedef enum
 {
-#define _(n, s) UPF_ERROR_##n,
+#define _(n, sev, s) UPF_ERROR_##n,
   foreach_upf_error
 #undef _
 #define _(n, s) UPF_ERROR_DROP_##n,
@@ -51,7 +52,7 @@ typedef enum
       UPF_N_ERROR,
 } upf_error_t;
 
-extern char *upf_error_strings[];
+extern vlib_error_desc_t upf_error_counters[];
 
 typedef struct
 {

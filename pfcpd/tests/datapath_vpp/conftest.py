@@ -15,6 +15,7 @@ import pytest
 from fake_api_server import FakeApiServer, serve_plugin
 from fake_plugin import FakeVpp
 from upf_api_json import Missing, find_upf_api_json, load
+from vpp_cpus import NoCpuView
 from vpp_instance import Missing as VppMissing
 from vpp_instance import VppInstance
 
@@ -38,22 +39,40 @@ start_pfcpd = _daemon.start_pfcpd
 smf = _daemon.smf
 
 
-@pytest.fixture
-def vpp(tmp_path: Path) -> Iterator[VppInstance]:
-    """A private VPP with the upf plugin (skips naming what is missing)."""
+def _vpp(tmp_path: Path, workers: int = 0, setup: str = "") -> Iterator[VppInstance]:
     if os.geteuid() != 0:
         pytest.skip("VPP needs root")
     try:
         # (a short path: the API socket's name must fit sun_path)
-        instance = VppInstance(Path(f"/tmp/pfcpd-vpp-{os.getpid()}-{id(tmp_path) & 0xFFFF}"))
-    except VppMissing as exc:
+        where = Path(f"/tmp/pfcpd-vpp-{os.getpid()}-{id(tmp_path) & 0xFFFF}")
+        instance = VppInstance(where, workers=workers, setup=setup)
+        instance.start()
+    except (VppMissing, NoCpuView) as exc:
         pytest.skip(str(exc))
-    instance.start()
     try:
         yield instance
     finally:
         instance.stop()
         print(instance.tail())
+
+
+@pytest.fixture
+def vpp(tmp_path: Path) -> Iterator[VppInstance]:
+    """A private VPP with the upf plugin (skips naming what is missing)."""
+    yield from _vpp(tmp_path)
+
+
+@pytest.fixture
+def vpp2w(tmp_path: Path) -> Iterator[VppInstance]:
+    """The same VPP with 2 worker threads and a second pg interface, pg1 (N3 on pg1 at
+    10.0.3.1/24 towards a gNB 10.0.3.2; pg0 is N6)."""
+    yield from _vpp(
+        tmp_path,
+        workers=2,
+        setup="create packet-generator interface pg1\n"
+        "set interface state pg1 up\n"
+        "set interface ip address pg1 10.0.3.1/24\n",
+    )
 
 
 @pytest.fixture(scope="session")

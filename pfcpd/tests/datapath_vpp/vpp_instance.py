@@ -21,6 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from vpp_cpus import vpp_command
+
 REPO = Path(__file__).resolve().parents[3]
 VPP_PLUGINS = Path("/usr/lib/x86_64-linux-gnu/vpp_plugins")
 PLUGIN = "upf_plugin.so"
@@ -53,7 +55,7 @@ def find_plugin() -> Path:
 
 
 class VppInstance:
-    def __init__(self, workdir: Path, workers: int = 0) -> None:
+    def __init__(self, workdir: Path, workers: int = 0, setup: str = "") -> None:
         self.vpp = find_vpp()
         self.plugin = find_plugin()
         self.dir = workdir
@@ -62,6 +64,7 @@ class VppInstance:
         self.cli_socket = self.dir / "cli.sock"
         self.log = self.dir / "vpp.log"
         self.workers = workers
+        self.setup = setup  # CLI commands the startup-config runs after its own
         self.proc: subprocess.Popen[bytes] | None = None
         plugin_dir = self.dir / "plugins"
         plugin_dir.mkdir(exist_ok=True)
@@ -77,8 +80,9 @@ class VppInstance:
             + "create packet-generator interface pg0\n"
             + "set interface state pg0 up\n"
             + "set interface ip address pg0 198.51.100.254/24\n"
+            + self.setup
         )
-        cpu = f"cpu {{ main-core 0 workers {self.workers} }}" if self.workers else ""
+        _, cpu = vpp_command(self.vpp, self.dir / "startup.conf", self.workers, self.dir)
         return f"""
 unix {{
   nodaemon cli-listen {self.cli_socket} log {self.log} startup-config {setup}
@@ -94,17 +98,16 @@ plugins {{
   plugin default {{ disable }}
   plugin upf_plugin.so {{ enable }}
 }}
-{cpu}
+cpu {{ {cpu} }}
 """
 
     def start(self, timeout: float = 30.0) -> None:
         conf = self.dir / "startup.conf"
         conf.write_text(self.startup_conf())
+        argv, _ = vpp_command(self.vpp, conf, self.workers, self.dir)
         self.api_socket.unlink(missing_ok=True)
         out = open(self.dir / "stdout.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.proc = subprocess.Popen(
-            [self.vpp, "-c", str(conf)], stdout=out, stderr=out, start_new_session=True
-        )
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -164,6 +164,27 @@ def test_restore_brings_sessions_and_allocations_back(h: Harness, datapath: obje
         assert final[1][0].values[1] == 128 + 78  # UL bytes before and after the restart
 
 
+def test_restore_onto_a_datapath_that_kept_the_counters(h: Harness) -> None:
+    """A datapath that held the session while pfcpd was away (VPP) kept counting: the
+    restored baseline leaves out what the last checkpoint read from those counters, so the
+    final usage counts every byte once."""
+    resp = h.establish()
+    seid = up_seid(resp)
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.teid is not None
+    h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 100), fteid.teid))
+    h.engine.checkpoint(h.now)
+    h.engine.commit()
+    h.dp.process_ul(gtpu(ul_packet("10.45.0.1", 50), fteid.teid))  # pfcpd is gone meanwhile
+    journal = MemoryJournal()
+    journal.records = dict(h.journal.records)
+    h.dp.keeps_counts = lambda s: s == seid  # type: ignore[method-assign]
+    engine2 = SessionEngine(h.settings, h.dp, journal)  # the same datapath: it kept all
+    assert engine2.restore(journal.items(), 0.0) == 1
+    final = engine2._remove(engine2.sessions[seid], "cp")
+    assert final[1][0].values[1] == 128 + 78  # once each, not the checkpoint's twice
+
+
 def test_tshark_reads_allocations_and_final_usage(h: Harness) -> None:
     from oracles import tshark_fields
 

@@ -5,6 +5,7 @@ modified does not lose or leak packets."""
 from __future__ import annotations
 
 import random
+import re
 
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Raw
@@ -40,6 +41,11 @@ def test_owner_threads_and_exact_counts(lab2w: Lab) -> None:
     for seid in SEIDS:
         r = lab.api.upf_usage_get(seid=seid, urr_id=1, reset=False)
         assert r.retval == 0 and r.usage[0].pkts_ul == 50, (seid, r)
-    assert "packets handed to the session's owner thread" in lab.vpp.cli("show errors")
+    # every packet went through the handoff node; each worker's input forwarded its own
+    errors = lab.vpp.cli("show errors")
+    counts = [(int(m[1]), m[2]) for m in re.finditer(r"^\s*(\d+)\s+(upf-gtpu4-\S+)", errors, re.M)]
+    assert sum(c for c, node in counts if node == "upf-gtpu4-handoff") == len(pkts), errors
+    inputs = [c for c, node in counts if node == "upf-gtpu4-input"]
+    assert len(inputs) == 2 and sum(inputs) == len(pkts), errors
     for seid in SEIDS:
         program(lab, seid, DELETE, [])

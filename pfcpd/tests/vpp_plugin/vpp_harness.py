@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vpp_cpus import vpp_command
+
 REPO = Path(__file__).resolve().parents[3]
 SYSTEM_PLUGIN_DIRS = glob.glob("/usr/lib/*/vpp_plugins")
 SYSTEM_API_DIR = Path("/usr/share/vpp/api")
@@ -110,7 +112,8 @@ class Vpp:
         upf_json = find_upf_api_json(plugin_dir)
         assert upf_json is not None
         self.prefix = f"upftest{os.getpid()}x{id(self) & 0xFFFF:x}"
-        cpu = f"workers {workers}" if workers else ""
+        conf_path = tmp / "startup.conf"
+        argv, cpu = vpp_command("vpp", conf_path, workers, tmp)
         conf = STARTUP.format(
             tmp=tmp,
             prefix=self.prefix,
@@ -119,10 +122,10 @@ class Vpp:
             extra_plugins="".join(f"\n  plugin {p} {{ enable }}" for p in extra_plugins),
             plugin_path=":".join([str(plugin_dir), *SYSTEM_PLUGIN_DIRS]),
         )
-        (tmp / "startup.conf").write_text(conf)
+        conf_path.write_text(conf)
         self.out = open(tmp / "vpp.out", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            ["vpp", "-c", str(tmp / "startup.conf")],
+            argv,
             stdout=self.out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

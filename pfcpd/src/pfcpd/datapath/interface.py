@@ -230,6 +230,12 @@ class Datapath(abc.ABC):
         """The datapath's clock (nanoseconds), the one of ``Usage.first_packet_ns`` and
         ``Usage.last_packet_ns``: the engine turns those into wall-clock times with it."""
 
+    def keeps_counts(self, seid: int) -> bool:
+        """At restore: whether this datapath held session ``seid`` across pfcpd's restart,
+        its URR counters going on meanwhile (then nothing they counted is in the
+        journal's baseline). False: a restored session's counters start from zero."""
+        return False
+
     def sessions_with_traffic(self) -> set[int] | None:
         """The SEIDs whose counters may have changed since the last call (packets counted
         for them), and start collecting anew; None when the datapath cannot tell (the

@@ -1443,6 +1443,15 @@ class SessionEngine:
         session.fq_csids = tuple(
             c for c in decode_ies(raw_csids, 0, len(raw_csids)) if isinstance(c, FQCSID)
         )
+        # The datapath kept this session's counters (VPP, while pfcpd was away): they still
+        # hold what the last checkpoint saw; else those counts are lost with it and stay in
+        # the baseline the journal holds.
+        kept = self.datapath.keeps_counts(session.up_seid)
+        for book in session.urrs.values():
+            if kept:
+                book.kept_by_datapath()
+            else:
+                book.dp_seen = ZERO
         for urr_id, g in rules.urr.items():
             fresh = self._new_book(g, 0.0, now)
             book = session.urrs.setdefault(urr_id, fresh)

@@ -98,8 +98,10 @@ class UrrBook:
     report. ``consumed``: counts read from the datapath since the URR's volume quota was
     set (the datapath compares its quota with its own counts only, so it is given the
     quota minus this). ``dp_seen``: the datapath's counts at the last checkpoint, not yet
-    read with reset (journaled as if they were baseline: the local datapath loses them
-    on a restart)."""
+    read with reset. The journal holds baseline and consumed with ``dp_seen`` added (a
+    datapath that loses its counters on a restart, the local one, lost those) and
+    ``dp_seen`` apart ("dp_seen"): `kept_by_datapath` takes them out again for a session whose
+    counters the datapath kept (VPP)."""
 
     seqn: int = 0  # UR-SEQN of the next report
     baseline: Counts = ZERO
@@ -326,6 +328,12 @@ class UrrBook:
         self.dp_seen = ZERO
         self.dropped_base = (0, 0)  # the datapath's dropped counts were reset too
 
+    def kept_by_datapath(self) -> None:
+        """Restored for a session whose datapath counters went on (VPP kept it while pfcpd
+        was away): what they held at the checkpoint is in them still, not baseline."""
+        self.baseline = self.baseline.minus(self.dp_seen)
+        self.consumed = self.consumed.minus(self.dp_seen)
+
     def to_json(self) -> dict[str, object]:
         baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
         d: dict[str, object] = {
@@ -338,6 +346,8 @@ class UrrBook:
             "expired": self.quota_expired,
             "inactive": self.inactive,
         }
+        if self.dp_seen:
+            d["dp_seen"] = list(self.dp_seen.values)
         if self.metered_s:
             d["metered"] = self.metered_s
         if self.watches_time:  # (only then: most URRs never pause their time metering)
@@ -370,6 +380,7 @@ class UrrBook:
             seqn=seqn,
             baseline=counts("baseline"),
             consumed=counts("consumed"),
+            dp_seen=counts("dp_seen"),
             period_start_ntp=seconds("start"),
             metering_ntp=seconds("metering"),
             metered_s=seconds("metered"),

@@ -20,10 +20,9 @@ pfcpd restart: VPP keeps its sessions. At construction the datapath dumps VPP's 
 those installs are deferred, and `start` sends them all at once (pipelined): a session
 VPP holds with the same cookie is left as it is, one with another cookie is modified, a
 missing one is created, and a session VPP holds that the journal does not have is deleted.
-Packets keep flowing all along. The URR counters of the sessions VPP kept are reset,
-because the journal's usage baseline already holds what they counted up to the engine's
-last checkpoint: the usage counted since that checkpoint (``checkpoint_interval``, 1 s)
-is not reported, as with the local datapath (see docs/pfcpd.md).
+Packets keep flowing all along, and VPP's URR counters of the sessions it kept go on
+counting: `keeps_counts` tells the engine so, which restores their usage baseline without
+what the last checkpoint read from them. Nothing counted while pfcpd was away is lost.
 
 VPP restart: the API socket closes; every call fails at once with VppUnavailable (the
 engine answers the PFCP request with a rule creation/modification failure), and the
@@ -155,6 +154,11 @@ class VppDatapath(Datapath):
         self._note_clock(reply)
         return tr.usages_of(reply)
 
+    def keeps_counts(self, seid: int) -> bool:
+        """VPP held the session when pfcpd connected: its counters went on meanwhile (a
+        modification of its program at reconcile keeps them too)."""
+        return seid in self._held
+
     def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
         with self._lock:
             entry = self._programs.get(seid)
@@ -234,9 +238,6 @@ class VppDatapath(Datapath):
             self._programs[seid] = (program, cookie)
         if held != cookie:
             self._deferred.append((seid, call))
-        if held is not None and program.urrs:  # the journal's baseline holds VPP's counts
-            reset = {"seid": seid, "urr_id": 0, "reset": True}
-            self._deferred.append((seid, ("upf_usage_get", reset)))
 
     def _session_call(
         self, seid: int, op: int, program: SessionProgram | None, send_end_marker: bool = False
