@@ -30,9 +30,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1] / "pfcpd" / "tests" / "datapath_vpp")
-)
+TESTS = Path(__file__).resolve().parents[1] / "pfcpd" / "tests"
+sys.path[:0] = [str(TESTS / "datapath_vpp"), str(TESTS)]  # (vpp_cpus.py is in tests/)
 
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath

@@ -32,9 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1] / "pfcpd" / "tests" / "vpp_plugin")
-)
+TESTS = Path(__file__).resolve().parents[1] / "pfcpd" / "tests"
+sys.path[:0] = [str(TESTS / "vpp_plugin"), str(TESTS)]  # (vpp_cpus.py is in tests/)
 
 from vpp_harness import Vpp, missing
 
