@@ -160,8 +160,8 @@ test-lab: deps venv $(VENV)/.installed-ansible
 
 # The same with the VPP datapath, where VPP's .debs are: UPF_TEST_VPP_DEBS, else this machine's
 # cache of them (as molecule vpp_real); the plugin .deb is built from this tree unless that
-# directory holds one (molecule/vpp_real/debs.sh). One converge and its smoke. Skipped, with the
-# reason, elsewhere.
+# directory holds one (molecule/vpp_real/debs.sh). As test-lab: a fresh lab, the smoke, a second
+# converge that must change nothing and its smoke. Skipped, with the reason, elsewhere.
 VPP_DEBS_CACHE := /var/cache/upf-test/vpp-debs
 test-lab-vpp: deps venv $(VENV)/.installed-ansible
 	@if ! reason=$$($(VPY) lab/lab.py check --datapath vpp); then echo "SKIPPED test-lab-vpp: $$reason"; exit 0; fi; \
@@ -172,6 +172,7 @@ test-lab-vpp: deps venv $(VENV)/.installed-ansible
 	if ! debs=$$(molecule/vpp_real/debs.sh "$$debs" 2>build/lab/debs.log); then \
 	  echo "test-lab-vpp: FAILED preparing the .debs; last lines of build/lab/debs.log:"; tail -n 40 build/lab/debs.log; exit 1; fi; \
 	start=$$(date +%s); \
-	$(VPY) lab/lab.py down >/dev/null && $(VPY) lab/lab.py up --datapath vpp --artifacts "$$debs"; rc=$$?; \
+	$(VPY) lab/lab.py down >/dev/null && $(VPY) lab/lab.py up --datapath vpp --artifacts "$$debs" && \
+	$(VPY) lab/lab.py up --datapath vpp --artifacts "$$debs" --expect-unchanged; rc=$$?; \
 	$(VPY) lab/lab.py down; echo "test-lab-vpp: $$( [ $$rc = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
