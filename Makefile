@@ -6,12 +6,14 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 # python3-ply: vppapigen (vpp-dev) parses upf.api with it when the VPP plugin is built.
-APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply
+# dpkg-dev: dpkg-scanpackages, for the local apt repository of containers without network
+# (molecule/shared/apt_repo.sh: vpp_real, the lab with the VPP datapath).
+APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply dpkg-dev
 
 .PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core config-schema \
-	bench-core test-ansible test-collection lab lab-down test-lab
+	bench-core test-ansible test-collection lab lab-down test-lab test-lab-vpp
 
-test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible test-lab
+test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible test-lab test-lab-vpp
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -139,8 +141,9 @@ test-collection: venv $(VENV)/.installed-ansible
 # with gNB, DN and SMF namespaces, converged with `ansible-playbook -i inventory/lab site.yml`,
 # then smoke-tested with the SMF and gNB simulators. Needs root. `make lab` again keeps the
 # host, converges again and smoke-tests again; `make lab-down` removes everything it made.
+# UPF_DATAPATH=vpp UPF_ARTIFACTS=DIR: VPP and the UPF plugin from DIR's .debs (docs/lab.md).
 lab: deps venv $(VENV)/.installed-ansible
-	$(VPY) lab/lab.py up --datapath $(or $(UPF_DATAPATH),local)
+	$(VPY) lab/lab.py up --datapath $(or $(UPF_DATAPATH),local) $(if $(UPF_ARTIFACTS),--artifacts $(UPF_ARTIFACTS))
 
 lab-down: venv
 	$(VPY) lab/lab.py down
@@ -153,4 +156,23 @@ test-lab: deps venv $(VENV)/.installed-ansible
 	$(VPY) lab/lab.py down >/dev/null && $(VPY) lab/lab.py up && \
 	$(VPY) lab/lab.py up --expect-unchanged; rc=$$?; \
 	$(VPY) lab/lab.py down; echo "test-lab: $$( [ $$rc = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
+	exit $$rc
+
+# The same with the VPP datapath, where VPP's .debs are: UPF_TEST_VPP_DEBS, else this machine's
+# cache of them (as molecule vpp_real); the plugin .deb is built from this tree unless that
+# directory holds one (molecule/vpp_real/debs.sh). As test-lab: a fresh lab, the smoke, a second
+# converge that must change nothing and its smoke. Skipped, with the reason, elsewhere.
+VPP_DEBS_CACHE := /var/cache/upf-test/vpp-debs
+test-lab-vpp: deps venv $(VENV)/.installed-ansible
+	@if ! reason=$$($(VPY) lab/lab.py check --datapath vpp); then echo "SKIPPED test-lab-vpp: $$reason"; exit 0; fi; \
+	debs=$${UPF_TEST_VPP_DEBS:-}; \
+	if [ -z "$$debs" ] && compgen -G "$(VPP_DEBS_CACHE)/vpp_*.deb" >/dev/null; then debs=$(VPP_DEBS_CACHE); fi; \
+	if [ -z "$$debs" ]; then echo "SKIPPED test-lab-vpp: it runs the lab on VPP from built .debs; set UPF_TEST_VPP_DEBS to their directory (or keep them in $(VPP_DEBS_CACHE))"; exit 0; fi; \
+	mkdir -p build/lab; \
+	if ! debs=$$(molecule/vpp_real/debs.sh "$$debs" 2>build/lab/debs.log); then \
+	  echo "test-lab-vpp: FAILED preparing the .debs; last lines of build/lab/debs.log:"; tail -n 40 build/lab/debs.log; exit 1; fi; \
+	start=$$(date +%s); \
+	$(VPY) lab/lab.py down >/dev/null && $(VPY) lab/lab.py up --datapath vpp --artifacts "$$debs" && \
+	$(VPY) lab/lab.py up --datapath vpp --artifacts "$$debs" --expect-unchanged; rc=$$?; \
+	$(VPY) lab/lab.py down; echo "test-lab-vpp: $$( [ $$rc = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc

@@ -5,7 +5,10 @@ up:    boot the lab edge host (a Debian 12 systemd-nspawn container from the roo
        and upflab-dn namespaces to its N4, N3 and N6 sides (the address plan is `lab_plan` in
        inventory/lab/group_vars/all.yml), converge `ansible-playbook -i inventory/lab site.yml`
        against it, then run the smoke (lab/smoke.py). Everything already there is kept, so a
-       second run converges again (changed=0) and smoke-tests again.
+       second run converges again (changed=0) and smoke-tests again. With --datapath vpp
+       --artifacts DIR the lab host runs VPP from DIR's .debs (their Debian dependencies
+       from a local apt repository, molecule/shared/offline_apt.yml), the UPF plugin and
+       pfcpd with the vpp datapath (lab/vpp-vars.yml).
 down:  stop the container, delete the namespaces and the container's copy of the rootfs.
 check: print why the lab cannot run here (not root, a tool missing) and exit 1, else exit 0.
 
@@ -34,6 +37,8 @@ INSTANCE_CONFIG = Path("/var/tmp/upf-test") / f"{INSTANCE}.instance.yml"
 LOG_DIR = ROOT / "build" / "lab"
 EDGE, SMF, GNB, DN = "upflab-edge", "upflab-smf", "upflab-gnb", "upflab-dn"
 TOOLS = ("systemd-nspawn", "debootstrap", "nsenter", "ip", "tar")
+VPP_TOOLS = ("dpkg-scanpackages", "apt-get")  # molecule/shared/apt_repo.sh
+VPP_VARS = ROOT / "lab" / "vpp-vars.yml"
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,18 @@ class Plan:
         )
 
 
-def missing() -> str | None:
+def missing(datapath: str = "local") -> str | None:
     """Why the lab cannot run on this machine, or None."""
     if os.geteuid() != 0:
         return "not root (the lab boots a container and creates network namespaces)"
     absent = [tool for tool in TOOLS if shutil.which(tool) is None]
     if absent:
         return f"missing {', '.join(absent)} (Debian: systemd-container debootstrap iproute2)"
-    if not Path("/dev/net/tun").exists():
+    if datapath == "vpp":
+        absent = [tool for tool in VPP_TOOLS if shutil.which(tool) is None]
+        if absent:
+            return f"missing {', '.join(absent)} (Debian: dpkg-dev apt)"
+    elif not Path("/dev/net/tun").exists():
         return "/dev/net/tun is absent (the local datapath's N6 is a TUN device)"
     if not Path("/proc/sys/net/ipv6").exists():
         return "the kernel runs without IPv6 (ipv6.disable=1); the smoke has IPv6 UEs"
@@ -147,6 +156,42 @@ def running_init() -> int | None:
     except OSError:
         return None
     return init
+
+
+def vpp_debs(artifacts: str | None) -> tuple[Path, list[str]]:
+    """The directory of the .debs `make lab UPF_DATAPATH=vpp` installs (UPF_ARTIFACTS: the
+    vpp_build role's artifacts directory, whose vpp-<version>/ holds them, or that directory
+    itself) and the package names to install from it (lab/vpp-vars.yml's vpp_packages and
+    the plugin)."""
+    if not artifacts:
+        raise LabError(
+            "UPF_DATAPATH=vpp needs UPF_ARTIFACTS=DIR, the .debs of playbooks/build.yml "
+            "(DIR/vpp-<version>/*.deb) or a directory holding them"
+        )
+    base = Path(artifacts).resolve()
+    dirs = [base] if list(base.glob("vpp_*.deb")) else sorted(base.glob("vpp-*/"))
+    if len(dirs) != 1:
+        raise LabError(
+            f"{base} holds no vpp_*.deb and {len(dirs)} vpp-<version> directories "
+            "(expected one): give UPF_ARTIFACTS the directory of the VPP .debs"
+        )
+    packages = [*yaml.safe_load(VPP_VARS.read_text())["vpp_packages"], "upf-plugin"]
+    absent = [p for p in packages if len(list(dirs[0].glob(f"{p}_*.deb"))) != 1]
+    if absent:
+        raise LabError(
+            f"{dirs[0]} lacks {', '.join(f'{p}_*.deb' for p in absent)} (one each); "
+            "playbooks/build.yml builds them all, molecule/vpp_real/debs.sh DIR adds an "
+            "upf-plugin .deb built from this tree"
+        )
+    return dirs[0], packages
+
+
+def recorded_datapath() -> str | None:
+    """The datapath the lab that is up was deployed with."""
+    try:
+        return (RUN_DIR / "datapath").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _molecule_vars() -> str:
@@ -219,11 +264,13 @@ def _same_netns(name: str, pid: int) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def wire(plan: Plan, init: int) -> list[str]:
+def wire(plan: Plan, init: int, datapath: str = "local") -> list[str]:
     """Name the container's network namespace upflab-edge, create the peer namespaces and
     the veth pairs, address them (IPv4; IPv6 on N6), turn on IPv4 and IPv6 forwarding in the
     lab host (the local datapath hands uplink packets to its kernel) and route the UE pools
-    back to it from the DN. Existing pieces are kept; returns what was made."""
+    back to it from the DN. With the vpp datapath the lab host's N3 and N6 ends carry no
+    kernel address and no IPv6: VPP takes them with af_packet and holds the addresses.
+    Existing pieces are kept; returns what was made."""
     made: list[str] = []
     if not _same_netns(EDGE, init):
         run("ip", "netns", "del", EDGE, check=False)
@@ -247,12 +294,22 @@ def wire(plan: Plan, init: int) -> list[str]:
             made.append(
                 f"veth {EDGE}:{link.edge_dev} <-> {link.peer_ns}:{link.peer_dev}"
             )
+        vpp_owned = datapath == "vpp" and link is not plan.n4
+        if vpp_owned:
+            run(
+                "ip", "netns", "exec", EDGE, "sysctl", "-qw",
+                f"net.ipv6.conf.{link.edge_dev}.disable_ipv6=1",
+            )  # fmt: skip
+            run("ip", "-n", EDGE, "addr", "flush", "dev", link.edge_dev)
         for ns, dev, addr in link.addresses():
+            if vpp_owned and ns == EDGE:
+                continue
             # IPv6 without duplicate address detection: usable at once, and these links
             # have no other node that could hold the address.
             nodad = ("nodad",) if ":" in addr else ()
             run("ip", "-n", ns, "addr", "replace", addr, "dev", dev, *nodad)
             run("ip", "-n", ns, "link", "set", dev, "up")
+        run("ip", "-n", EDGE, "link", "set", link.edge_dev, "up")
     run(
         "ip", "netns", "exec", EDGE, "sysctl", "-qw", "net.ipv4.ip_forward=1",
         "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1",
@@ -289,36 +346,59 @@ def recap_changed(output: str) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    if args.datapath != "local":
-        print(
-            "make lab: UPF_DATAPATH=vpp is not implemented yet; the lab runs the local "
-            "datapath (docs/lab.md)",
-            file=sys.stderr,
-        )
-        return 2
-    reason = missing()
+    datapath = args.datapath
+    reason = missing(datapath)
     if reason:
         print(f"make lab: cannot run here: {reason}", file=sys.stderr)
         return 1
     plan = Plan.load()
     timings: list[tuple[str, float]] = []
+    extra: list[str] = []
 
     def step(name: str) -> float:
         print(f"==> {name}", flush=True)
         return time.monotonic()
 
     try:
+        up = recorded_datapath() if running_init() is not None else None
+        if up is not None and up != datapath:
+            raise LabError(
+                f"the lab that is up runs the {up} datapath; make lab-down first to "
+                f"deploy the {datapath} one"
+            )
+        if datapath == "vpp":
+            deb_dir, packages = vpp_debs(args.artifacts)
+            deb_vars = {"vpp_deb_dir": str(deb_dir), "upf_plugin_deb_dir": str(deb_dir)}
+            extra = ["-e", f"@{VPP_VARS}", "-e", json.dumps(deb_vars)]
+            extra += ["--skip-tags", "host,verify"]
         t = step("boot the lab edge host (systemd-nspawn, Debian 12)")
         init, booted = boot()
+        (RUN_DIR / "datapath").write_text(f"{datapath}\n")
         timings.append(
             ("boot" if booted else "boot (already up)", time.monotonic() - t)
         )
         t = step("wire the SMF, gNB and DN namespaces")
-        for what in wire(plan, init):
+        for what in wire(plan, init, datapath):
             print(f"  made {what}")
         timings.append(("wire", time.monotonic() - t))
+        if datapath == "vpp":
+            t = step("a local apt repository with the .debs' dependencies")
+            apt_vars = {
+                "upf_test_apt_deb_dir": str(deb_dir),
+                "upf_test_apt_packages": packages,
+            }
+            playbook(
+                ROOT / "molecule/shared/offline_apt.yml",
+                "apt",
+                "-e",
+                json.dumps(apt_vars),
+                inventory="inventory/lab",
+            )
+            timings.append(("apt repository", time.monotonic() - t))
         t = step("ansible-playbook -i inventory/lab site.yml")
-        output = playbook(ROOT / "site.yml", "converge", inventory="inventory/lab")
+        output = playbook(
+            ROOT / "site.yml", "converge", *extra, inventory="inventory/lab"
+        )
         changed = recap_changed(output)
         timings.append((f"converge (changed={changed})", time.monotonic() - t))
         if args.expect_unchanged and changed:
@@ -333,18 +413,44 @@ def cmd_up(args: argparse.Namespace) -> int:
     from smoke import smoke  # lab/smoke.py beside this file
 
     t = step("smoke: SMF simulator, gNB simulator, DN responder")
-    return smoke(plan, deployed=timings, converge_changed=changed)
+    return smoke(
+        plan,
+        deployed=timings,
+        converge_changed=changed,
+        deployment=deployment(datapath, init),
+    )
+
+
+def deployment(datapath: str, init: int) -> str:
+    """What runs on the lab host, for the summary."""
+    if datapath != "vpp":
+        return "pfcpd (local datapath)"
+    version = run(
+        "nsenter", "-t", str(init), "-a", "vppctl", "-s", "/run/vpp/cli.sock",
+        "show", "version", check=False,
+    ).stdout.strip()  # fmt: skip
+    return (
+        f"{version or 'VPP (version unknown)'} with the UPF plugin (af_packet on N3 and "
+        "N6) and pfcpd (vpp datapath)"
+    )
 
 
 def cmd_smoke(_args: argparse.Namespace) -> int:
     """The smoke alone, against the lab that is up."""
-    reason = missing()
-    if reason or running_init() is None:
+    datapath = recorded_datapath() or "local"
+    reason = missing(datapath)
+    init = running_init()
+    if reason or init is None:
         print(f"lab smoke: {reason or 'the lab is not up (make lab)'}", file=sys.stderr)
         return 1
     from smoke import smoke
 
-    return smoke(Plan.load(), deployed=[], converge_changed=-1)
+    return smoke(
+        Plan.load(),
+        deployed=[],
+        converge_changed=-1,
+        deployment=deployment(datapath, init),
+    )
 
 
 def cmd_down(_args: argparse.Namespace) -> int:
@@ -367,8 +473,8 @@ def cmd_down(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(_args: argparse.Namespace) -> int:
-    reason = missing()
+def cmd_check(args: argparse.Namespace) -> int:
+    reason = missing(args.datapath)
     if reason:
         print(reason)
         return 1
@@ -386,7 +492,14 @@ def main(argv: list[str] | None = None) -> int:
         "--datapath",
         choices=["local", "vpp"],
         default="local",
-        help="the UPF's datapath (make lab UPF_DATAPATH=...); only local is implemented",
+        help="the UPF's datapath (make lab UPF_DATAPATH=...): pfcpd's embedded one, or "
+        "VPP with the UPF plugin from --artifacts",
+    )
+    up.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="with --datapath vpp: the .debs (make lab UPF_ARTIFACTS=DIR): the vpp_build "
+        "role's artifacts directory (DIR/vpp-<version>/*.deb) or a directory of .debs",
     )
     up.add_argument(
         "--expect-unchanged",
@@ -400,9 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "smoke", help="run the smoke again on the lab that is up"
     ).set_defaults(func=cmd_smoke)
-    sub.add_parser(
-        "check", help="exit 1 saying why the lab cannot run here"
-    ).set_defaults(func=cmd_check)
+    check = sub.add_parser("check", help="exit 1 saying why the lab cannot run here")
+    check.add_argument("--datapath", choices=["local", "vpp"], default="local")
+    check.set_defaults(func=cmd_check)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

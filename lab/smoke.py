@@ -460,7 +460,12 @@ class Smoke:
         )
 
 
-def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) -> int:
+def smoke(
+    plan: Plan,
+    deployed: list[tuple[str, float]],
+    converge_changed: int,
+    deployment: str = "pfcpd (local datapath)",
+) -> int:
     run = Smoke(plan)
     failed: StepFailed | None = None
     try:
@@ -474,7 +479,7 @@ def smoke(plan: Plan, deployed: list[tuple[str, float]], converge_changed: int) 
     print("UPF lab " + ("FAILED" if failed else "OK: every smoke check passed"))
     if deployed:
         print(
-            f"deployed  pfcpd (local datapath) on upf-lab-edge, a systemd-nspawn Debian 12 "
+            f"deployed  {deployment} on upf-lab-edge, a systemd-nspawn Debian 12 "
             f"host, with ansible-playbook -i inventory/lab site.yml (changed={converge_changed})"
         )
     for line in run.lines:

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(hugepages cpu_isolation dpdk_nic host preflight vpp_build vpp vpp_real upf_plugin pfcpd site rollout)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(hugepages cpu_isolation dpdk_nic host preflight vpp_build vpp offline_apt vpp_real upf_plugin pfcpd site rollout)
 
 missing=""
 [ "$(id -u)" = 0 ] || missing="$missing root"

@@ -118,6 +118,11 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
             upf_rewrite_dst (inner, v[i].inner_len, v[i].redirect_addr);
           if (PREDICT_FALSE (v[i].n_dupl))
             upf_send_dupl (vm, node, &v[i], inner);
+          /* A checksum the receiving interface left pending (af_packet, tap: a kernel
+           * sender's CHECKSUM_PARTIAL) belongs to the removed outer header; the user packet
+           * is complete. Left set, the output has one computed at a stale offset. */
+          if (PREDICT_FALSE (b->flags & VNET_BUFFER_F_OFFLOAD))
+            vnet_buffer_offload_flags_clear (b, vnet_buffer (b)->oflags);
           nexts[i] = upf_forward (node, b, &v[i], inner);
           n_fwd += nexts[i] != UPF_NEXT_DROP;
         }
