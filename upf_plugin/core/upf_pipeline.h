@@ -620,7 +620,10 @@ upf_ul_match (const uint8_t *gp, const upf_gtpu_t *g, upf_inner_t *in, upf_match
   m->has_teid = 1;
   m->qfi = g->qfi;
   m->has_qfi = g->has_pdu_session_container;
-  return upf_parse_inner (gp + g->header_len, g->payload_len, in);
+  upf_malformed_t r = upf_parse_inner (gp + g->header_len, g->payload_len, in);
+  if (r == UPF_MALFORMED_NONE)
+    upf_match_key (m, in, UPF_DIR_UL);
+  return r;
 }
 
 /* UL, after the lookup (s = the F-TEID's entry or NULL), the inner parse (r) and the
@@ -710,6 +713,7 @@ upf_dl_match (const upf_inner_t *in, upf_match_t *m)
   m->has_teid = 0;
   m->qfi = 0;
   m->has_qfi = 0;
+  upf_match_key (m, in, UPF_DIR_DL);
 }
 
 /* DL, after the lookup: rules. */

@@ -295,8 +295,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   if (o_encap > 0xffff)
     return fail (err, errlen, "program too large");
   base = upf_calloc_lines (sz);
-  rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
-                        + d->n_pdr * sizeof (upf_pdr_rule_t));
+  rs
+    = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
+                       + d->n_pdr * sizeof (upf_pdr_rule_t) + 8 + d->n_sdf * sizeof (upf_sdf_rt_t));
   if (!base || !rs)
     {
       upf_free_lines (base, sz);
@@ -345,6 +346,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   rs->n_sdf = d->n_sdf;
   rs->n_pdr = d->n_pdr;
   rs->rule = (upf_pdr_rule_t *)(rs->sdf + d->n_sdf);
+  rs->sdf_rt = (upf_sdf_rt_t *)(((uintptr_t)(rs->rule + d->n_pdr) + 7) & ~(uintptr_t)7);
   p->rs = rs;
   p->sdf = rs->sdf;
   p->rule = rs->rule;
@@ -382,6 +384,8 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
   if (d->n_sdf)
     memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
+  for (i = 0; i < d->n_sdf; i++)
+    upf_sdf_compile (&rs->sdf[i], &rs->sdf_rt[i]);
   if (d->bar)
     {
       upf_bar_t *bar = (upf_bar_t *)(base + o_bar);

@@ -117,6 +117,28 @@ typedef struct
   uint32_t flow_label;
 } upf_sdf_t;
 
+/*
+ * An SDF filter as the packet path checks it (upf_sdf_rt_match): every condition a masked
+ * compare against the packet's key (upf_match_t), OR-ed, no branch per condition. Addresses
+ * are memory-order words ([0], [1] remote, [2], [3] UE), pre-masked; a port range is lo and
+ * span = hi - lo of an unsigned compare (no condition: lo 0, span UINT32_MAX; a packet
+ * without ports has port 0x10000, outside every range); SPI (bits 0-32) and flow label (bits
+ * 33-53) are value + mask over the packet's spi_fl, where an absent SPI or flow label is a
+ * bit no filter value has; protocol and ToS likewise over proto | tos << 8. A filter that
+ * can never match (a reversed port range, a flow label of more than 20 bits) has bit 63 in
+ * spi_fl and its mask, which no packet has. Compiled from upf_sdf_t (upf_sdf_compile) into
+ * the rule set.
+ */
+typedef struct
+{
+  uint64_t addr[4];
+  uint64_t mask[4];
+  uint32_t rport_lo, rport_span, uport_lo, uport_span;
+  uint64_t spi_fl, spi_fl_mask;
+  uint32_t proto_tos, proto_tos_mask;
+} upf_sdf_rt_t;
+_Static_assert(sizeof (upf_sdf_rt_t) == 104, "a compiled SDF filter is 104 bytes");
+
 typedef struct
 {
   uint32_t pdr_id;
@@ -360,6 +382,7 @@ typedef struct upf_ruleset
   uint64_t hash;                     /* writer: of cls, counts, sdf and rule */
   struct upf_ruleset *next, **pprev; /* writer: intern chain; pprev NULL = not interned */
   upf_pdr_rule_t *rule;              /* n_pdr, after sdf[] in the same block */
+  upf_sdf_rt_t *sdf_rt;              /* n_sdf, sdf[] compiled, after rule[] in the same block */
   upf_sdf_t sdf[];
 } upf_ruleset_t;
 
@@ -517,7 +540,8 @@ upf_proto_class (uint8_t proto)
     }
 }
 
-/* Match context: the fields of a packet that PDRs look at. */
+/* Match context: the fields of a packet that PDRs look at, and its key for the compiled SDF
+ * filters (upf_match_key: in the orientation of the direction it was built for). */
 typedef struct
 {
   const upf_inner_t *in;
@@ -525,7 +549,95 @@ typedef struct
   uint8_t qfi;
   uint8_t has_teid;
   uint8_t has_qfi;
+  uint64_t addr[4];      /* remote address, UE address: memory-order words */
+  uint32_t rport, uport; /* 0x10000 when the packet has no ports */
+  uint64_t spi_fl;       /* SPI or 1 << 32; flow label (IPv6) or 1 << 20, << 33 */
+  uint32_t proto_tos;    /* proto | tos << 8 */
 } upf_match_t;
+
+/* The SDF key of a parsed packet, for direction dir (UL: remote = destination). */
+static inline void
+upf_match_key (upf_match_t *m, const upf_inner_t *in, unsigned dir)
+{
+  const upf_ip_t *remote = dir == UPF_DIR_UL ? &in->dst : &in->src;
+  const upf_ip_t *ue = dir == UPF_DIR_UL ? &in->src : &in->dst;
+  uint32_t no_ports = in->has_ports ? 0 : 0x10000;
+  m->addr[0] = upf_ip_mword (remote, 0);
+  m->addr[1] = upf_ip_mword (remote, 1);
+  m->addr[2] = upf_ip_mword (ue, 0);
+  m->addr[3] = upf_ip_mword (ue, 1);
+  m->rport = (uint32_t)(dir == UPF_DIR_UL ? in->dport : in->sport) | no_ports;
+  m->uport = (uint32_t)(dir == UPF_DIR_UL ? in->sport : in->dport) | no_ports;
+  m->spi_fl = (in->has_spi ? in->spi : 1ULL << 32)
+              | (uint64_t)(in->ip_version == 6 ? in->flow_label : 1u << 20) << 33;
+  m->proto_tos = in->proto | (uint32_t)in->tos << 8;
+}
+
+/* Compile an SDF filter for upf_sdf_rt_match (writer side). */
+static inline void
+upf_sdf_compile (const upf_sdf_t *f, upf_sdf_rt_t *c)
+{
+  int never = 0;
+  memset (c, 0, sizeof (*c));
+  for (unsigned w = 0; w < 2; w++)
+    {
+      c->mask[w] = upf_plen_mask_mem (f->remote_plen, w);
+      c->addr[w] = upf_ip_mword (&f->remote, w) & c->mask[w];
+      c->mask[2 + w] = upf_plen_mask_mem (f->ue_plen, w);
+      c->addr[2 + w] = upf_ip_mword (&f->ue, w) & c->mask[2 + w];
+    }
+  c->rport_span = c->uport_span = UINT32_MAX;
+  if (f->flags & UPF_SDF_REMOTE_PORT)
+    {
+      c->rport_lo = f->remote_port_lo;
+      c->rport_span = (uint32_t)f->remote_port_hi - f->remote_port_lo;
+      never |= f->remote_port_hi < f->remote_port_lo;
+    }
+  if (f->flags & UPF_SDF_UE_PORT)
+    {
+      c->uport_lo = f->ue_port_lo;
+      c->uport_span = (uint32_t)f->ue_port_hi - f->ue_port_lo;
+      never |= f->ue_port_hi < f->ue_port_lo;
+    }
+  if (f->flags & UPF_SDF_PROTO)
+    {
+      c->proto_tos |= f->proto;
+      c->proto_tos_mask |= 0xff;
+    }
+  if (f->flags & UPF_SDF_TOS)
+    {
+      c->proto_tos |= (uint32_t)(f->tos & f->tos_mask) << 8;
+      c->proto_tos_mask |= (uint32_t)f->tos_mask << 8;
+    }
+  if (f->flags & UPF_SDF_SPI)
+    {
+      c->spi_fl |= f->spi;
+      c->spi_fl_mask |= (1ULL << 33) - 1;
+    }
+  if (f->flags & UPF_SDF_FLOW_LABEL)
+    {
+      c->spi_fl |= (uint64_t)(f->flow_label & 0xfffff) << 33;
+      c->spi_fl_mask |= ((1ULL << 21) - 1) << 33;
+      never |= f->flow_label > 0xfffff;
+    }
+  if (never)
+    {
+      c->spi_fl |= 1ULL << 63;
+      c->spi_fl_mask |= 1ULL << 63;
+    }
+}
+
+/* 1 if the packet of key m passes the compiled filter f (same result as upf_sdf_match). */
+static inline int
+upf_sdf_rt_match (const upf_sdf_rt_t *f, const upf_match_t *m)
+{
+  uint64_t d = ((m->addr[0] ^ f->addr[0]) & f->mask[0]) | ((m->addr[1] ^ f->addr[1]) & f->mask[1])
+               | ((m->addr[2] ^ f->addr[2]) & f->mask[2]) | ((m->addr[3] ^ f->addr[3]) & f->mask[3])
+               | ((m->spi_fl ^ f->spi_fl) & f->spi_fl_mask)
+               | ((m->proto_tos ^ f->proto_tos) & f->proto_tos_mask);
+  return (d == 0) & (m->rport - f->rport_lo <= f->rport_span)
+         & (m->uport - f->uport_lo <= f->uport_span);
+}
 
 static inline int
 upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
@@ -562,14 +674,18 @@ upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
 static inline int
 upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
 {
+  (void)dir; /* the key m is in the direction's orientation: addr[2], addr[3] = UE */
   if ((p->pdi_flags & UPF_PDI_FTEID) && (!m->has_teid || m->teid != p->teid))
     return 0;
   if ((p->pdi_flags & UPF_PDI_QFI) && (!m->has_qfi || m->qfi != p->qfi))
     return 0;
   if (p->pdi_flags & UPF_PDI_UE_IP)
     {
-      const upf_ip_t *ue = dir == UPF_DIR_UL ? &m->in->src : &m->in->dst;
-      if (!upf_ip_prefix_match (ue, &p->ue_ip, p->ue_ip_plen))
+      uint64_t d0
+        = (m->addr[2] ^ upf_ip_mword (&p->ue_ip, 0)) & upf_plen_mask_mem (p->ue_ip_plen, 0);
+      uint64_t d1
+        = (m->addr[3] ^ upf_ip_mword (&p->ue_ip, 1)) & upf_plen_mask_mem (p->ue_ip_plen, 1);
+      if (d0 | d1)
         return 0;
     }
   return 1;
@@ -602,7 +718,7 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
         {
           unsigned r = (unsigned)__builtin_ctzll (cand);
           cand &= cand - 1;
-          if (c->rule_sdf[r] == UPF_NONE8 || upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
+          if (c->rule_sdf[r] == UPF_NONE8 || upf_sdf_rt_match (&rs->sdf_rt[c->rule_sdf[r]], m))
             return c->rule_pdr[r];
         }
       return -1;
@@ -614,7 +730,7 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;
-      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
+      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_rt_match (&rs->sdf_rt[c->rule_sdf[r]], m))
         continue;
       return c->rule_pdr[r];
     }
