@@ -21,9 +21,10 @@ enum
 };
 
 /* Outer header creation template. */
+/* What a packet reads of it, the fields and the first len bytes of hdr, is contiguous from
+ * its start: 51 bytes for GTP-U over IPv4 with a PDU Session Container. */
 typedef struct
 {
-  uint8_t hdr[UPF_ENCAP_MAX_LEN];
   uint8_t len;         /* bytes written in front of the inner packet */
   uint8_t is_ip6;      /* outer IPv6 */
   uint8_t has_psc;     /* a PDU Session Container is added */
@@ -31,6 +32,7 @@ typedef struct
   uint8_t udp_offset;  /* UDP header offset (IP header length) */
   uint8_t gtpu_offset; /* GTP-U header offset */
   uint8_t kind;        /* UPF_ENCAP_* */
+  uint8_t hdr[UPF_ENCAP_MAX_LEN];
 } upf_encap_t;
 
 static inline uint32_t

@@ -243,25 +243,28 @@ upf_drop (upf_stats_t *st, upf_verdict_t *v, upf_drop_reason_t r)
 static inline int
 upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t len, uint64_t now_ns)
 {
-  uint64_t need = (uint64_t)len * 1000000000ULL;
-  if (!rt->Bps[dir])
+  uint64_t need = (uint64_t)len * 1000000000ULL, Bps = rt->Bps[dir], last, tokens;
+  if (!Bps)
     return 1;
-  if (s->last_ns[dir] == 0)
-    s->tokens_nb[dir] = rt->depth_nb[dir];
-  else if (now_ns > s->last_ns[dir])
+  last = s->last_ns[dir];
+  tokens = s->tokens_nb[dir];
+  if (last == 0)
+    tokens = rt->depth_nb[dir];
+  else if (now_ns > last)
     {
-      uint64_t dt = now_ns - s->last_ns[dir];
-      if (dt > rt->max_dt[dir])
-        dt = rt->max_dt[dir];
-      s->tokens_nb[dir] += dt * rt->Bps[dir];
-      if (s->tokens_nb[dir] > rt->depth_nb[dir])
-        s->tokens_nb[dir] = rt->depth_nb[dir];
+      uint64_t dt = now_ns - last;
+      dt = dt > rt->max_dt[dir] ? rt->max_dt[dir] : dt;
+      tokens += dt * Bps;
+      tokens = tokens > rt->depth_nb[dir] ? rt->depth_nb[dir] : tokens;
     }
-  if (now_ns > s->last_ns[dir])
+  if (now_ns > last)
     s->last_ns[dir] = now_ns;
-  if (s->tokens_nb[dir] < need)
-    return 0;
-  s->tokens_nb[dir] -= need;
+  if (tokens < need)
+    {
+      s->tokens_nb[dir] = tokens;
+      return 0;
+    }
+  s->tokens_nb[dir] = tokens - need;
   return 1;
 }
 
@@ -383,12 +386,12 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
 /*
  * Prefetching. A packet reads, of its session: the table entry (which carries the program's
  * packet-path header), the program's per-packet arrays (upf_rules.h: from
- * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, pdi, far, encap), and the first line of
+ * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, far, pdi, encap), and the first line of
  * the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
  * filters) is shared by the sessions of a PCC rule set and stays cached.
  */
-#define UPF_PROG_HOT_LINES_UL 3 /* a QER, URR states, 2 PDIs, 2 FARs: the usual shape */
-#define UPF_PROG_HOT_LINES_DL 5 /* and an encapsulation template */
+#define UPF_PROG_HOT_LINES_UL 2 /* a QER, a URR, 2 FARs, 2 PDIs: the usual shape */
+#define UPF_PROG_HOT_LINES_DL 4 /* and an encapsulation template */
 
 static inline void
 upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
@@ -423,7 +426,7 @@ static inline void
 upf_prog_prefetch_states (const upf_entry_t *e)
 {
   unsigned n_qer = upf_e_n_qer (e);
-  unsigned n_urr = upf_e_n_urr_even (e); /* a NULL after the last: prefetching it is harmless */
+  unsigned n_urr = upf_e_n_urr (e);
   const upf_qer_rt_t *q = upf_e_qer (e);
   upf_urr_state_t *const *u = upf_e_urr_state (e);
   if (n_qer)

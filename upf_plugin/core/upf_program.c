@@ -37,15 +37,15 @@ pdr_before (const upf_pdr_t *x, const upf_pdr_t *y)
 }
 
 /* Set the bucket bits of a port condition into bm[16]. */
+/* bm[16]: packets without ports, which only rules without a port condition match */
 static void
-port_buckets (uint64_t *bm, uint64_t *none_bm, int has, uint16_t lo, uint16_t hi, uint64_t bit)
+port_buckets (uint64_t *bm, int has, uint16_t lo, uint16_t hi, uint64_t bit)
 {
   unsigned i;
   if (!has)
     {
-      for (i = 0; i < 16; i++)
+      for (i = 0; i < 17; i++)
         bm[i] |= bit;
-      *none_bm |= bit;
       return;
     }
   if ((uint32_t)hi - lo >= 15)
@@ -93,10 +93,10 @@ add_rule (upf_classifier_t *c, uint8_t pdr_index, uint8_t sdf_index, const upf_s
     if (v6)
       c->fam_bm[1] |= bit;
   }
-  port_buckets (c->rport_bm, &c->rport_none_bm, f && (f->flags & UPF_SDF_REMOTE_PORT),
-                f ? f->remote_port_lo : 0, f ? f->remote_port_hi : 0, bit);
-  port_buckets (c->uport_bm, &c->uport_none_bm, f && (f->flags & UPF_SDF_UE_PORT),
-                f ? f->ue_port_lo : 0, f ? f->ue_port_hi : 0, bit);
+  port_buckets (c->rport_bm, f && (f->flags & UPF_SDF_REMOTE_PORT), f ? f->remote_port_lo : 0,
+                f ? f->remote_port_hi : 0, bit);
+  port_buckets (c->uport_bm, f && (f->flags & UPF_SDF_UE_PORT), f ? f->ue_port_lo : 0,
+                f ? f->ue_port_hi : 0, bit);
 }
 
 static uint64_t
@@ -281,9 +281,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   /* Layout (upf_rules.h): header and entries, what a packet reads, the rest. */
   sz = UPF_PROG_HOT_OFFSET;
   o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
-  o_us = sz, sz += (d->n_urr + 1) / 2 * 2 * sizeof (void *);
-  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
+  o_us = sz, sz += d->n_urr * sizeof (void *);
   o_far = sz, sz += d->n_far * sizeof (upf_far_rt_t);
+  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
   o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
@@ -509,6 +509,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   for (k = 0; k < 2; k++)
     {
       upf_classifier_t *c = &cls[k];
+      for (i = 0; i < 2; i++)
+        for (j = 0; j < UPF_PC_N; j++)
+          c->pf_bm[i][j] = c->fam_bm[i] & c->proto_bm[j];
       c->pdi = c->n_rules ? rs->rule[c->rule_pdr[0]].pdi : UPF_NONE8;
       for (j = 1; j < c->n_rules; j++)
         if (rs->rule[c->rule_pdr[j]].pdi != c->pdi)

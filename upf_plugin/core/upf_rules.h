@@ -337,9 +337,9 @@ typedef struct
 {
   uint64_t proto_bm[UPF_PC_N];
   uint64_t fam_bm[2];
-  uint64_t rport_bm[16];
-  uint64_t uport_bm[16];
-  uint64_t rport_none_bm, uport_none_bm;
+  uint64_t pf_bm[2][UPF_PC_N]; /* [IPv6][protocol class]: fam_bm & proto_bm */
+  uint64_t rport_bm[17];       /* [port & 15], [16]: packets without ports */
+  uint64_t uport_bm[17];
   uint16_t n_rules;
   uint8_t pdi; /* the PDI index all rules of the direction use (checked once), or UPF_NONE8 */
   uint8_t rule_pdr[UPF_MAX_RULES]; /* index into program pdr[] */
@@ -413,8 +413,8 @@ typedef struct upf_entry
   uint64_t seid;                  /* the program's, set at install */
   struct upf_session *session;    /* the program's, set at install */
   const struct upf_ruleset *rs;   /* the program's (interned) rule set, set at install */
-  /* byte offsets in the program of its URR state pointers, pdi[], far[], encap[] (qer_rt[]
-   * is at UPF_PROG_HOT_OFFSET) */
+  /* byte offsets in the program of its URR state pointers, far[], pdi[], encap[] (qer_rt[]
+   * is at UPF_PROG_HOT_OFFSET, the URR state pointers end where far[] starts) */
   uint16_t o_urr_state, o_pdi, o_far, o_encap;
 } upf_entry_t;
 _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
@@ -424,13 +424,17 @@ _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
  *   lines 0, 1   entry[UPF_DIR_UL]: the first UL key, entry[UPF_DIR_DL]: the first DL key
  *                (either unused when the program has no such key)
  *   lines 2-4    the program's identity and arrays, the writer's fields
- *   from byte UPF_PROG_HOT_OFFSET: qer_rt[], the URR state pointers (n_urr, padded to 16
- *                bytes), pdi[], far[], encap[]: what a packet reads after its entry,
- *                contiguous; then the rest (the URRs, read when a URR's byte budget runs
- *                out (upf_urr_account), DUPL, redirect, BAR, further entries).
- * So a UL (DL) lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the
- * entry's address alone where the program's per-packet lines are, and prefetches them with
- * the entry (upf_prog_prefetch_from_entry).
+ *   from byte UPF_PROG_HOT_OFFSET: qer_rt[], the URR state pointers, far[], pdi[], encap[]:
+ *                what a packet reads after its entry, contiguous, in an order that puts
+ *                what one packet reads in few lines: with one QER, one URR, two FARs and
+ *                two PDIs (UL, DL), a UL packet reads the QER line and the next (URR
+ *                state pointer, FARs, the match fields of the first PDI: the first 24
+ *                bytes), a DL packet also the line of the second PDI and the one the
+ *                template's used bytes fit in (upf_encap_t); then the rest (the URRs, read when a
+ * URR's byte budget runs out (upf_urr_account), DUPL, redirect, BAR, further entries). So a UL (DL)
+ * lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the entry's address alone
+ * where the program's per-packet lines are, and prefetches them with the entry
+ * (upf_prog_prefetch_from_entry).
  */
 #define UPF_PROG_HOT_OFFSET 320
 typedef struct upf_program
@@ -489,11 +493,10 @@ upf_e_n_qer (const upf_entry_t *e)
   return (unsigned)(e->o_urr_state - UPF_PROG_HOT_OFFSET) / sizeof (upf_qer_rt_t);
 }
 
-/* n_urr, rounded up to even (the pointer after the last is NULL) */
 static inline unsigned
-upf_e_n_urr_even (const upf_entry_t *e)
+upf_e_n_urr (const upf_entry_t *e)
 {
-  return (unsigned)(e->o_pdi - e->o_urr_state) / sizeof (void *);
+  return (unsigned)(e->o_far - e->o_urr_state) / sizeof (void *);
 }
 
 static inline upf_urr_state_t *const *
@@ -539,6 +542,13 @@ upf_proto_class (uint8_t proto)
       return UPF_PC_OTHER;
     }
 }
+
+/* upf_proto_class as one load (packet path). */
+static const uint8_t upf_proto_class_tab[256] = {
+  [UPF_PROTO_TCP] = UPF_PC_TCP,     [UPF_PROTO_UDP] = UPF_PC_UDP, [UPF_PROTO_ICMP] = UPF_PC_ICMP,
+  [UPF_PROTO_ICMP6] = UPF_PC_ICMP6, [UPF_PROTO_ESP] = UPF_PC_ESP,
+};
+_Static_assert(UPF_PC_OTHER == 0, "unlisted protocols are class 0");
 
 /* Match context: the fields of a packet that PDRs look at, and its key for the compiled SDF
  * filters (upf_match_key: in the orientation of the direction it was built for). */
@@ -679,6 +689,9 @@ upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
     return 0;
   if ((p->pdi_flags & UPF_PDI_QFI) && (!m->has_qfi || m->qfi != p->qfi))
     return 0;
+  if ((p->pdi_flags & UPF_PDI_UE_IP) && p->ue_ip_plen == 128)
+    return !((m->addr[2] ^ upf_ip_mword (&p->ue_ip, 0))
+             | (m->addr[3] ^ upf_ip_mword (&p->ue_ip, 1)));
   if (p->pdi_flags & UPF_PDI_UE_IP)
     {
       uint64_t d0
@@ -698,17 +711,11 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
   const upf_ruleset_t *rs = e->rs;
   const upf_pdi_rt_t *pdi = upf_e_pdi (e);
   const upf_classifier_t *c = &rs->cls[dir];
-  const upf_inner_t *in = m->in;
-  uint64_t cand;
-  cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
-  if (in->has_ports)
-    {
-      uint16_t rport = dir == UPF_DIR_UL ? in->dport : in->sport;
-      uint16_t uport = dir == UPF_DIR_UL ? in->sport : in->dport;
-      cand &= c->rport_bm[rport & 15] & c->uport_bm[uport & 15];
-    }
-  else
-    cand &= c->rport_none_bm & c->uport_none_bm;
+  /* the key's ports are 0x10000 without ports: bucket 16 */
+  unsigned rb = (m->rport & 15) | ((m->rport >> 12) & 16);
+  unsigned ub = (m->uport & 15) | ((m->uport >> 12) & 16);
+  uint64_t cand = c->pf_bm[m->in->ip_version == 6][upf_proto_class_tab[m->proto_tos & 0xff]]
+                  & c->rport_bm[rb] & c->uport_bm[ub];
   if (c->pdi != UPF_NONE8)
     {
       /* one PDI for all (the usual case: a direction's PDRs share the F-TEID / UE address) */
