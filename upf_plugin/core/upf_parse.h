@@ -343,6 +343,17 @@ static inline upf_malformed_t
 upf_parse_l4 (const uint8_t *p, uint32_t off, uint32_t end, upf_inner_t *in)
 {
   in->l4_offset = (uint16_t)off;
+  /* the usual packet first: TCP or UDP, not a fragment (the same result as below) */
+  if (__builtin_expect (
+        !in->is_fragment && (in->proto == UPF_PROTO_TCP || in->proto == UPF_PROTO_UDP), 1))
+    {
+      if (off + (in->proto == UPF_PROTO_TCP ? 20u : 8u) > end)
+        return UPF_MALFORMED_INNER_L4_TRUNCATED;
+      in->has_ports = 1;
+      in->sport = upf_rd16 (p + off);
+      in->dport = upf_rd16 (p + off + 2);
+      return UPF_MALFORMED_NONE;
+    }
   if (in->is_fragment && !in->is_first_fragment)
     return UPF_MALFORMED_NONE; /* non-first fragment: no L4 header */
   switch (in->proto)

@@ -502,47 +502,52 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
         v->rqi = 1;
     }
 
-  /* FAR apply action. */
-  if (far->apply_action & UPF_AA_DROP)
+  /* FAR apply action (forward only, the usual one, skips the checks). */
+  if (__builtin_expect (far->apply_action != UPF_AA_FORW, 0))
     {
-      upf_urr_count_drop_dl (e, pdr, dir, len);
-      return upf_drop (st, v, UPF_DROP_FAR_DROP);
-    }
-  if (far->apply_action & UPF_AA_BUFF)
-    {
-      upf_buffer_t *b = prog->buffer;
-      uint32_t cap_pkts, cap_bytes;
-      if (!b)
-        return upf_drop (st, v, UPF_DROP_NO_BUFFER);
-      cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
-      if (cap_pkts > UPF_BUFFER_MAX_PKTS)
-        cap_pkts = UPF_BUFFER_MAX_PKTS;
-      cap_bytes = b->cap_bytes;
-      if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
-        cap_bytes = prog->bar->max_bytes;
-      if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
+      if (far->apply_action & UPF_AA_DROP)
         {
-          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
-        }
-      if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
-        {
-          b->dropped_pkts++;
           upf_urr_count_drop_dl (e, pdr, dir, len);
-          return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
+          return upf_drop (st, v, UPF_DROP_FAR_DROP);
         }
-      v->verdict = UPF_VERDICT_BUFFER;
-      return 0;
-    }
-  if (far->apply_action & UPF_AA_NOCP)
-    {
-      upf_buffer_t *b = prog->buffer;
-      if (b && !b->report_sent)
+      if (far->apply_action & UPF_AA_BUFF)
         {
-          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          upf_buffer_t *b = prog->buffer;
+          uint32_t cap_pkts, cap_bytes;
+          if (!b)
+            return upf_drop (st, v, UPF_DROP_NO_BUFFER);
+          cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
+          if (cap_pkts > UPF_BUFFER_MAX_PKTS)
+            cap_pkts = UPF_BUFFER_MAX_PKTS;
+          cap_bytes = b->cap_bytes;
+          if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
+            cap_bytes = prog->bar->max_bytes;
+          if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
+            {
+              b->report_sent
+                = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+            }
+          if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
+            {
+              b->dropped_pkts++;
+              upf_urr_count_drop_dl (e, pdr, dir, len);
+              return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
+            }
+          v->verdict = UPF_VERDICT_BUFFER;
+          return 0;
         }
+      if (far->apply_action & UPF_AA_NOCP)
+        {
+          upf_buffer_t *b = prog->buffer;
+          if (b && !b->report_sent)
+            {
+              b->report_sent
+                = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+            }
+        }
+      if (!(far->apply_action & UPF_AA_FORW))
+        return upf_drop (st, v, UPF_DROP_NO_ACTION);
     }
-  if (!(far->apply_action & UPF_AA_FORW))
-    return upf_drop (st, v, UPF_DROP_NO_ACTION);
   if (!upf_urr_account (st, e, pdr, dir, len, now_ns, v))
     {
       upf_urr_count_drop_dl (e, pdr, dir, len);
