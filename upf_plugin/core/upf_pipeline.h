@@ -390,16 +390,21 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
  * the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
  * filters) is shared by the sessions of a PCC rule set and stays cached.
  */
-#define UPF_PROG_HOT_LINES_UL 2 /* a QER, a URR, 2 FARs, 2 PDIs: the usual shape */
-#define UPF_PROG_HOT_LINES_DL 4 /* and an encapsulation template */
+/* The lines from UPF_PROG_HOT_OFFSET a packet of the usual shape (1 QER, 1 URR, 2 FARs,
+ * 2 PDIs, 1 template) reads, as bit masks: UL the QER line and the next (URR state pointer,
+ * FARs, UL PDI); DL those and the template's line (its PDI is implied by its entry's key,
+ * upf_key_t). */
+#define UPF_PROG_HOT_LINES_UL 0x3
+#define UPF_PROG_HOT_LINES_DL 0xb
 
 static inline void
 upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
 {
   const uint8_t *h = (const uint8_t *)p + UPF_PROG_HOT_OFFSET;
-  unsigned n = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
-  for (unsigned i = 0; i < n; i++)
-    __builtin_prefetch (h + 64 * i);
+  unsigned lines = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
+  for (unsigned i = 0; lines >> i; i++)
+    if ((lines >> i) & 1)
+      __builtin_prefetch (h + 64 * i);
 }
 
 /* From the slot's entry pointer alone, before the entry is read: the first UL (DL) key's

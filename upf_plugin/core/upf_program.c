@@ -131,6 +131,8 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 {
   size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_us, o_urr, o_ent;
   upf_key_t keys[UPF_MAX_PDR];
+  uint8_t key_pdi[UPF_MAX_PDR];
+  upf_entry_t *key_entry[UPF_MAX_PDR];
   uint32_t n_key = 0, n_x;
   int primary[2];
   upf_ruleset_t *rs;
@@ -264,7 +266,10 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         if (keys[j].dl == k.dl && upf_key_eq (&keys[j], &k))
           break;
       if (j == n_key)
-        keys[n_key++] = k;
+        {
+          key_pdi[n_key] = (uint8_t)i;
+          keys[n_key++] = k;
+        }
     }
   /* entry[UPF_DIR_UL] = the first UL key, entry[UPF_DIR_DL] = the first DL key, the
    * others in entry_x, in PDI order */
@@ -336,6 +341,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       else
         e = &p->entry_x[j++];
       e->key = keys[i];
+      key_entry[i] = e;
       e->prog = p;
       e->o_urr_state = (uint16_t)o_us;
       e->o_pdi = (uint16_t)o_pdi;
@@ -516,6 +522,15 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       for (j = 1; j < c->n_rules; j++)
         if (rs->rule[c->rule_pdr[j]].pdi != c->pdi)
           c->pdi = UPF_NONE8;
+    }
+  /* entries whose key implies their direction's one PDI */
+  for (i = 0; i < n_key; i++)
+    {
+      upf_entry_t *e = key_entry[i];
+      const upf_pdi_rt_t *x = &p->pdi[key_pdi[i]];
+      unsigned dir = e->key.dl ? UPF_DIR_DL : UPF_DIR_UL;
+      e->key.pdi_implied = cls[dir].pdi == key_pdi[i]
+                           && x->pdi_flags == (dir == UPF_DIR_DL ? UPF_PDI_UE_IP : UPF_PDI_FTEID);
     }
   rs->hash = ruleset_hash (rs);
   *out = p;

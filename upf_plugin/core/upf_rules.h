@@ -393,8 +393,13 @@ typedef struct
   upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
   uint32_t id;   /* UL: TEID; DL: network instance */
   uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
-  uint8_t dl; /* in a program's entries: its table (0 = UL, 1 = DL); neither hashed nor compared */
-  uint8_t _pad[2];
+  /* dl and pdi_implied: in a program's entries, neither hashed nor compared. dl: its table
+   * (0 = UL, 1 = DL). pdi_implied: the key asks exactly what the direction's one PDI asks
+   * (DL: a UE IP address only; UL: an F-TEID only), so a packet found through it passes
+   * that PDI and upf_classify does not read it. */
+  uint8_t dl;
+  uint8_t pdi_implied;
+  uint8_t _pad;
 } upf_key_t;
 
 struct upf_program;
@@ -719,7 +724,7 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
   if (c->pdi != UPF_NONE8)
     {
       /* one PDI for all (the usual case: a direction's PDRs share the F-TEID / UE address) */
-      if (!cand || !upf_pdi_match (&pdi[c->pdi], m, dir))
+      if (!cand || (!e->key.pdi_implied && !upf_pdi_match (&pdi[c->pdi], m, dir)))
         return -1;
       while (cand)
         {

@@ -173,7 +173,7 @@ upf_ul_key (upf_key_t *k, const upf_ip_t *local_addr, uint32_t teid)
   k->id = teid;
   k->plen = 128;
   k->dl = 0;
-  k->_pad[0] = k->_pad[1] = 0;
+  k->pdi_implied = k->_pad = 0;
 }
 
 static inline const upf_entry_t *
@@ -207,7 +207,7 @@ upf_dl_first_key (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_
             return 0;
           k->id = network_instance;
           k->dl = 1;
-          k->_pad[0] = k->_pad[1] = 0;
+          k->pdi_implied = k->_pad = 0;
           upf_key_set_addr (k, ue_addr, (unsigned)plen);
           k->plen = (uint8_t)plen;
           return 1;
@@ -223,7 +223,7 @@ upf_dl_find (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
   int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
   k.id = network_instance;
   k.dl = 1;
-  k._pad[0] = k._pad[1] = 0;
+  k.pdi_implied = k._pad = 0;
   for (w = 2; w >= 0; w--)
     {
       uint64_t bits = atomic_load_explicit (&t->plen_set[w], memory_order_acquire);
