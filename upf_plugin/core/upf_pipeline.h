@@ -402,9 +402,15 @@ upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
 {
   const uint8_t *h = (const uint8_t *)p + UPF_PROG_HOT_OFFSET;
   unsigned lines = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
-  for (unsigned i = 0; lines >> i; i++)
-    if ((lines >> i) & 1)
-      __builtin_prefetch (h + 64 * i);
+  /* no loop: dir is a constant where this is inlined, so only the prefetches remain */
+  if (lines & 1)
+    __builtin_prefetch (h);
+  if (lines & 2)
+    __builtin_prefetch (h + 64);
+  if (lines & 4)
+    __builtin_prefetch (h + 128);
+  if (lines & 8)
+    __builtin_prefetch (h + 192);
 }
 
 /* From the slot's entry pointer alone, before the entry is read: the first UL (DL) key's
