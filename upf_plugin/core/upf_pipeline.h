@@ -397,33 +397,27 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
 #define UPF_PROG_HOT_LINES_UL 0x3
 #define UPF_PROG_HOT_LINES_DL 0xb
 
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
 {
   const uint8_t *h = (const uint8_t *)p + UPF_PROG_HOT_OFFSET;
   unsigned lines = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
-  /* no loop: dir is a constant where this is inlined, so only the prefetches remain */
-  if (lines & 1)
-    __builtin_prefetch (h);
-  if (lines & 2)
-    __builtin_prefetch (h + 64);
-  if (lines & 4)
-    __builtin_prefetch (h + 128);
-  if (lines & 8)
-    __builtin_prefetch (h + 192);
+  for (unsigned i = 0; lines >> i; i++)
+    if ((lines >> i) & 1)
+      __builtin_prefetch (h + 64 * i);
 }
 
 /* From the slot's entry pointer alone, before the entry is read: the first UL (DL) key's
  * entry is line 0 (1) of its program. For another entry this prefetches the wrong lines
  * (harmless); upf_prog_prefetch_check then fetches the right ones. */
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_from_entry (const upf_entry_t *e, unsigned dir)
 {
   __builtin_prefetch (e);
   upf_prog_prefetch_hot ((const upf_program_t *)((uintptr_t)e - 64 * dir), dir);
 }
 
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 {
   if ((uintptr_t)e->prog != (uintptr_t)e - 64 * dir)
@@ -431,9 +425,10 @@ upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 }
 
 /* The states of the program's QERs and URRs (the first two of each: the usual case is one),
- * once the entry and the program's qer_rt / URR state lines are in. Written, so prefetched for
- * writing. */
-static inline void
+ * once the entry and the program's qer_rt / URR state lines are in. They are written, but
+ * prefetched for reading (prefetcht0 on every x86-64; a line read first is written without
+ * another miss when no other core holds it). */
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_states (const upf_entry_t *e)
 {
   unsigned n_qer = upf_e_n_qer (e);
@@ -441,13 +436,13 @@ upf_prog_prefetch_states (const upf_entry_t *e)
   const upf_qer_rt_t *q = upf_e_qer (e);
   upf_urr_state_t *const *u = upf_e_urr_state (e);
   if (n_qer)
-    __builtin_prefetch (q[0].state, 1);
+    __builtin_prefetch (q[0].state);
   if (n_qer > 1)
-    __builtin_prefetch (q[1].state, 1);
+    __builtin_prefetch (q[1].state);
   if (n_urr)
-    __builtin_prefetch (u[0], 1);
+    __builtin_prefetch (u[0]);
   if (n_urr > 1)
-    __builtin_prefetch (u[1], 1);
+    __builtin_prefetch (u[1]);
 }
 
 /* Classify with the program's independent loads started first (scalar path). */
@@ -825,7 +820,7 @@ typedef struct
 
 /* Read the slots of the key's probe sequence (prefetched by the parse stage); prefetch the
  * entries and, from the first one's address, its program (usually the hit). */
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_vec_slot (upf_slots_t *s, uint64_t h, unsigned dir)
 {
   uint32_t i = (uint32_t)h & s->mask;
@@ -903,7 +898,7 @@ upf_dl_vec_parse (const upf_vec_t *V, upf_vec_group_t *G)
     }
 }
 
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_vec_slots (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
 {
   upf_slots_t *slots = V->slots;

@@ -116,7 +116,7 @@ upf_table_slots (upf_table_t *t)
   return atomic_load_explicit (&t->cur, memory_order_acquire);
 }
 
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_slots_prefetch (upf_slots_t *s, uint64_t h)
 {
   __builtin_prefetch (&s->slots[(uint32_t)h & s->mask]);
@@ -124,7 +124,7 @@ upf_slots_prefetch (upf_slots_t *s, uint64_t h)
 
 /* Prefetch the entries of the key's probe sequence up to the first empty slot (at most 4:
  * at load <= 1/2 the sequence is short), so a collision does not cost a miss per probe. */
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_slots_prefetch_entry (upf_slots_t *s, uint64_t h)
 {
   uint32_t i = (uint32_t)h & s->mask;

@@ -17,6 +17,11 @@
 
 #define UPF_GTPU_PORT 2152
 
+/* For the functions that only prefetch (and read): GCC finds such a function pure (a
+ * prefetch is no side effect to it) and deletes a call to it that it has not inlined yet,
+ * prefetches and all; inlined from the start, the prefetches stay (VPP's always_inline). */
+#define UPF_ALWAYS_INLINE inline __attribute__ ((always_inline))
+
 typedef struct
 {
   uint8_t b[16];
