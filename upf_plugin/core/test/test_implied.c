@@ -22,6 +22,15 @@ ul_entry (upf_ctx_t *c, uint32_t teid)
   return upf_ul_find (&c->ul, &a, teid);
 }
 
+/* A context holding session 1 with program p. */
+static upf_ctx_t *
+ctx_with (prog_t *p)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  install_ok (c, 1, p);
+  return c;
+}
+
 static void
 dl_verdict (upf_ctx_t *c, uint32_t ue, upf_verdict_t *v)
 {
@@ -33,12 +42,12 @@ dl_verdict (upf_ctx_t *c, uint32_t ue, upf_verdict_t *v)
 static void
 test_usual_shape (void **st)
 {
-  upf_ctx_t *c = upfcore_ctx_new (16);
+  upf_ctx_t *c;
   prog_t p;
   upf_verdict_t v;
   (void)st;
   mk_prog (&p, 0x100, UE, 1, 1, 0, 0);
-  install_ok (c, 1, &p);
+  c = ctx_with (&p);
   /* DL PDI: UE IP only -> implied; UL PDI: F-TEID and UE IP -> checked */
   assert_int_equal (dl_entry (c, UE)->key.pdi_implied, 1);
   assert_int_equal (ul_entry (c, 0x100)->key.pdi_implied, 0);
@@ -51,12 +60,12 @@ test_usual_shape (void **st)
 static void
 test_ul_fteid_only (void **st)
 {
-  upf_ctx_t *c = upfcore_ctx_new (16);
+  upf_ctx_t *c;
   prog_t p;
   (void)st;
   mk_prog (&p, 0x100, UE, 1, 1, 0, 0);
   p.pdr[0].pdi_flags = UPF_PDI_FTEID;
-  install_ok (c, 1, &p);
+  c = ctx_with (&p);
   assert_int_equal (ul_entry (c, 0x100)->key.pdi_implied, 1);
   upfcore_ctx_delete (c);
 }
@@ -64,14 +73,14 @@ test_ul_fteid_only (void **st)
 static void
 test_dl_pdi_with_qfi_still_refuses (void **st)
 {
-  upf_ctx_t *c = upfcore_ctx_new (16);
+  upf_ctx_t *c;
   prog_t p;
   upf_verdict_t v;
   (void)st;
   mk_prog (&p, 0x100, UE, 1, 1, 0, 0);
   p.pdr[1].pdi_flags = UPF_PDI_UE_IP | UPF_PDI_QFI;
   p.pdr[1].qfi = 5;
-  install_ok (c, 1, &p);
+  c = ctx_with (&p);
   assert_int_equal (dl_entry (c, UE)->key.pdi_implied, 0);
   dl_verdict (c, UE, &v);
   assert_int_equal (v.verdict, UPF_VERDICT_DROP);
@@ -82,7 +91,7 @@ test_dl_pdi_with_qfi_still_refuses (void **st)
 static void
 test_two_dl_pdis_choose_by_address (void **st)
 {
-  upf_ctx_t *c = upfcore_ctx_new (16);
+  upf_ctx_t *c;
   prog_t p;
   upf_verdict_t v;
   (void)st;
@@ -93,7 +102,7 @@ test_two_dl_pdis_choose_by_address (void **st)
   p.pdr[2].precedence = 200;
   p.pdr[2].ue_ip_plen = 120;
   p.d.n_pdr = 3;
-  install_ok (c, 1, &p);
+  c = ctx_with (&p);
   assert_int_equal (dl_entry (c, UE)->key.pdi_implied, 0);
   dl_verdict (c, UE, &v);
   assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
