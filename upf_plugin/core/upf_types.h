@@ -19,8 +19,9 @@
 
 /* For the functions that only prefetch (and read): GCC finds such a function pure (a
  * prefetch is no side effect to it) and deletes a call to it that it has not inlined yet,
- * prefetches and all; inlined from the start, the prefetches stay (VPP's always_inline). */
-#define UPF_ALWAYS_INLINE inline __attribute__ ((always_inline))
+ * prefetches and all; inlined from the start, the prefetches stay (VPP's always_inline,
+ * spelled __always_inline__: VPP defines always_inline as a macro). */
+#define UPF_ALWAYS_INLINE inline __attribute__ ((__always_inline__))
 
 typedef struct
 {
