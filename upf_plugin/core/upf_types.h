@@ -67,14 +67,6 @@ upf_ip_is4 (const upf_ip_t *a)
 }
 
 static inline uint64_t
-upf_ip_word (const upf_ip_t *a, unsigned w)
-{
-  uint64_t x;
-  memcpy (&x, a->b + 8 * w, 8);
-  return __builtin_bswap64 (x); /* network order -> comparable integer */
-}
-
-static inline uint64_t
 upf_plen_mask64 (unsigned plen, unsigned w)
 {
   unsigned bits = plen > 64 * w ? plen - 64 * w : 0;
