@@ -249,6 +249,22 @@ upf_parse_gtpu (const uint8_t *p, uint32_t len, upf_gtpu_t *g)
     }
   if (end < 12)
     return UPF_MALFORMED_GTPU_LENGTH;
+  /* The usual N3 G-PDU: one UL PDU Session Container (4 octets) and nothing else; the same
+   * result as the walk below, without it. */
+  if (g->flags == (UPF_GTPU_VER1 | UPF_GTPU_PT | UPF_GTPU_E) && end >= 16
+      && p[11] == UPF_GTPU_EXT_PDU_SESSION_CONTAINER && p[12] == 1
+      && (p[13] >> 4) == UPF_PDU_TYPE_UL && p[15] == UPF_GTPU_EXT_NONE)
+    {
+      g->seq = upf_rd16 (p + 8);
+      g->npdu = p[10];
+      g->has_pdu_session_container = 1;
+      g->pdu_type = UPF_PDU_TYPE_UL;
+      g->qfi = p[14] & 0x3f;
+      g->n_ext = 1;
+      g->header_len = 16;
+      g->payload_len = (uint16_t)(end - 16);
+      return UPF_MALFORMED_NONE;
+    }
   g->seq = upf_rd16 (p + 8);
   g->npdu = p[10];
   g->has_seq = !!(g->flags & UPF_GTPU_S);
@@ -327,6 +343,17 @@ static inline upf_malformed_t
 upf_parse_l4 (const uint8_t *p, uint32_t off, uint32_t end, upf_inner_t *in)
 {
   in->l4_offset = (uint16_t)off;
+  /* the usual packet first: TCP or UDP, not a fragment (the same result as below) */
+  if (__builtin_expect (
+        !in->is_fragment && (in->proto == UPF_PROTO_TCP || in->proto == UPF_PROTO_UDP), 1))
+    {
+      if (off + (in->proto == UPF_PROTO_TCP ? 20u : 8u) > end)
+        return UPF_MALFORMED_INNER_L4_TRUNCATED;
+      in->has_ports = 1;
+      in->sport = upf_rd16 (p + off);
+      in->dport = upf_rd16 (p + off + 2);
+      return UPF_MALFORMED_NONE;
+    }
   if (in->is_fragment && !in->is_first_fragment)
     return UPF_MALFORMED_NONE; /* non-first fragment: no L4 header */
   switch (in->proto)

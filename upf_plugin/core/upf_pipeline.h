@@ -243,25 +243,28 @@ upf_drop (upf_stats_t *st, upf_verdict_t *v, upf_drop_reason_t r)
 static inline int
 upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t len, uint64_t now_ns)
 {
-  uint64_t need = (uint64_t)len * 1000000000ULL;
-  if (!rt->Bps[dir])
+  uint64_t need = (uint64_t)len * 1000000000ULL, Bps = rt->Bps[dir], last, tokens;
+  if (!Bps)
     return 1;
-  if (s->last_ns[dir] == 0)
-    s->tokens_nb[dir] = rt->depth_nb[dir];
-  else if (now_ns > s->last_ns[dir])
+  last = s->last_ns[dir];
+  tokens = s->tokens_nb[dir];
+  if (last == 0)
+    tokens = rt->depth_nb[dir];
+  else if (now_ns > last)
     {
-      uint64_t dt = now_ns - s->last_ns[dir];
-      if (dt > rt->max_dt[dir])
-        dt = rt->max_dt[dir];
-      s->tokens_nb[dir] += dt * rt->Bps[dir];
-      if (s->tokens_nb[dir] > rt->depth_nb[dir])
-        s->tokens_nb[dir] = rt->depth_nb[dir];
+      uint64_t dt = now_ns - last;
+      dt = dt > rt->max_dt[dir] ? rt->max_dt[dir] : dt;
+      tokens += dt * Bps;
+      tokens = tokens > rt->depth_nb[dir] ? rt->depth_nb[dir] : tokens;
     }
-  if (now_ns > s->last_ns[dir])
+  if (now_ns > last)
     s->last_ns[dir] = now_ns;
-  if (s->tokens_nb[dir] < need)
-    return 0;
-  s->tokens_nb[dir] -= need;
+  if (tokens < need)
+    {
+      s->tokens_nb[dir] = tokens;
+      return 0;
+    }
+  s->tokens_nb[dir] = tokens - need;
   return 1;
 }
 
@@ -383,33 +386,38 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
 /*
  * Prefetching. A packet reads, of its session: the table entry (which carries the program's
  * packet-path header), the program's per-packet arrays (upf_rules.h: from
- * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, pdi, far, encap), and the first line of
+ * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, far, pdi, encap), and the first line of
  * the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
  * filters) is shared by the sessions of a PCC rule set and stays cached.
  */
-#define UPF_PROG_HOT_LINES_UL 3 /* a QER, URR states, 2 PDIs, 2 FARs: the usual shape */
-#define UPF_PROG_HOT_LINES_DL 5 /* and an encapsulation template */
+/* The lines from UPF_PROG_HOT_OFFSET a packet of the usual shape (1 QER, 1 URR, 2 FARs,
+ * 2 PDIs, 1 template) reads, as bit masks: UL the QER line and the next (URR state pointer,
+ * FARs, UL PDI); DL those and the template's line (its PDI is implied by its entry's key,
+ * upf_key_t). */
+#define UPF_PROG_HOT_LINES_UL 0x3
+#define UPF_PROG_HOT_LINES_DL 0xb
 
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_hot (const upf_program_t *p, unsigned dir)
 {
   const uint8_t *h = (const uint8_t *)p + UPF_PROG_HOT_OFFSET;
-  unsigned n = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
-  for (unsigned i = 0; i < n; i++)
-    __builtin_prefetch (h + 64 * i);
+  unsigned lines = dir == UPF_DIR_UL ? UPF_PROG_HOT_LINES_UL : UPF_PROG_HOT_LINES_DL;
+  for (unsigned i = 0; lines >> i; i++)
+    if ((lines >> i) & 1)
+      __builtin_prefetch (h + 64 * i);
 }
 
 /* From the slot's entry pointer alone, before the entry is read: the first UL (DL) key's
  * entry is line 0 (1) of its program. For another entry this prefetches the wrong lines
  * (harmless); upf_prog_prefetch_check then fetches the right ones. */
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_from_entry (const upf_entry_t *e, unsigned dir)
 {
   __builtin_prefetch (e);
   upf_prog_prefetch_hot ((const upf_program_t *)((uintptr_t)e - 64 * dir), dir);
 }
 
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 {
   if ((uintptr_t)e->prog != (uintptr_t)e - 64 * dir)
@@ -417,23 +425,24 @@ upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
 }
 
 /* The states of the program's QERs and URRs (the first two of each: the usual case is one),
- * once the entry and the program's qer_rt / URR state lines are in. Written, so prefetched for
- * writing. */
-static inline void
+ * once the entry and the program's qer_rt / URR state lines are in. They are written, but
+ * prefetched for reading (prefetcht0 on every x86-64; a line read first is written without
+ * another miss when no other core holds it). */
+static UPF_ALWAYS_INLINE void
 upf_prog_prefetch_states (const upf_entry_t *e)
 {
   unsigned n_qer = upf_e_n_qer (e);
-  unsigned n_urr = upf_e_n_urr_even (e); /* a NULL after the last: prefetching it is harmless */
+  unsigned n_urr = upf_e_n_urr (e);
   const upf_qer_rt_t *q = upf_e_qer (e);
   upf_urr_state_t *const *u = upf_e_urr_state (e);
   if (n_qer)
-    __builtin_prefetch (q[0].state, 1);
+    __builtin_prefetch (q[0].state);
   if (n_qer > 1)
-    __builtin_prefetch (q[1].state, 1);
+    __builtin_prefetch (q[1].state);
   if (n_urr)
-    __builtin_prefetch (u[0], 1);
+    __builtin_prefetch (u[0]);
   if (n_urr > 1)
-    __builtin_prefetch (u[1], 1);
+    __builtin_prefetch (u[1]);
 }
 
 /* Classify with the program's independent loads started first (scalar path). */
@@ -499,47 +508,52 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
         v->rqi = 1;
     }
 
-  /* FAR apply action. */
-  if (far->apply_action & UPF_AA_DROP)
+  /* FAR apply action (forward only, the usual one, skips the checks). */
+  if (__builtin_expect (far->apply_action != UPF_AA_FORW, 0))
     {
-      upf_urr_count_drop_dl (e, pdr, dir, len);
-      return upf_drop (st, v, UPF_DROP_FAR_DROP);
-    }
-  if (far->apply_action & UPF_AA_BUFF)
-    {
-      upf_buffer_t *b = prog->buffer;
-      uint32_t cap_pkts, cap_bytes;
-      if (!b)
-        return upf_drop (st, v, UPF_DROP_NO_BUFFER);
-      cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
-      if (cap_pkts > UPF_BUFFER_MAX_PKTS)
-        cap_pkts = UPF_BUFFER_MAX_PKTS;
-      cap_bytes = b->cap_bytes;
-      if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
-        cap_bytes = prog->bar->max_bytes;
-      if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
+      if (far->apply_action & UPF_AA_DROP)
         {
-          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
-        }
-      if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
-        {
-          b->dropped_pkts++;
           upf_urr_count_drop_dl (e, pdr, dir, len);
-          return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
+          return upf_drop (st, v, UPF_DROP_FAR_DROP);
         }
-      v->verdict = UPF_VERDICT_BUFFER;
-      return 0;
-    }
-  if (far->apply_action & UPF_AA_NOCP)
-    {
-      upf_buffer_t *b = prog->buffer;
-      if (b && !b->report_sent)
+      if (far->apply_action & UPF_AA_BUFF)
         {
-          b->report_sent = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+          upf_buffer_t *b = prog->buffer;
+          uint32_t cap_pkts, cap_bytes;
+          if (!b)
+            return upf_drop (st, v, UPF_DROP_NO_BUFFER);
+          cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
+          if (cap_pkts > UPF_BUFFER_MAX_PKTS)
+            cap_pkts = UPF_BUFFER_MAX_PKTS;
+          cap_bytes = b->cap_bytes;
+          if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
+            cap_bytes = prog->bar->max_bytes;
+          if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
+            {
+              b->report_sent
+                = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+            }
+          if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
+            {
+              b->dropped_pkts++;
+              upf_urr_count_drop_dl (e, pdr, dir, len);
+              return upf_drop (st, v, UPF_DROP_BUFFER_FULL);
+            }
+          v->verdict = UPF_VERDICT_BUFFER;
+          return 0;
         }
+      if (far->apply_action & UPF_AA_NOCP)
+        {
+          upf_buffer_t *b = prog->buffer;
+          if (b && !b->report_sent)
+            {
+              b->report_sent
+                = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
+            }
+        }
+      if (!(far->apply_action & UPF_AA_FORW))
+        return upf_drop (st, v, UPF_DROP_NO_ACTION);
     }
-  if (!(far->apply_action & UPF_AA_FORW))
-    return upf_drop (st, v, UPF_DROP_NO_ACTION);
   if (!upf_urr_account (st, e, pdr, dir, len, now_ns, v))
     {
       upf_urr_count_drop_dl (e, pdr, dir, len);
@@ -620,7 +634,10 @@ upf_ul_match (const uint8_t *gp, const upf_gtpu_t *g, upf_inner_t *in, upf_match
   m->has_teid = 1;
   m->qfi = g->qfi;
   m->has_qfi = g->has_pdu_session_container;
-  return upf_parse_inner (gp + g->header_len, g->payload_len, in);
+  upf_malformed_t r = upf_parse_inner (gp + g->header_len, g->payload_len, in);
+  if (r == UPF_MALFORMED_NONE)
+    upf_match_key (m, in, UPF_DIR_UL);
+  return r;
 }
 
 /* UL, after the lookup (s = the F-TEID's entry or NULL), the inner parse (r) and the
@@ -710,6 +727,7 @@ upf_dl_match (const upf_inner_t *in, upf_match_t *m)
   m->has_teid = 0;
   m->qfi = 0;
   m->has_qfi = 0;
+  upf_match_key (m, in, UPF_DIR_DL);
 }
 
 /* DL, after the lookup: rules. */
@@ -756,18 +774,6 @@ upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, cons
   return upf_dl_finish (st, upf_dl_find (&ctx->dl, network_instance, &in.dst), &in, now_ns, v);
 }
 
-/*
- * Vector entry points: n packets per call, same verdicts and state changes as calling the
- * scalar entry point on each packet in order. They work in groups of UPF_VEC_GROUP packets,
- * in four stages, software-pipelined over four groups so that what a stage prefetches has
- * the other groups' stages to arrive in (VPP's bihash + quad-loop shape). Step i:
- *   parse   group i: parse, hash the table key, prefetch its slot
- *   slot    group i - 1: read the slots, prefetch the entries and, from their addresses, the
- *           programs' packet-path lines
- *   find    group i - 2: look up, check the program prefetch, prefetch the QER/URR states
- *   rules   group i - 3: classify, police, count, forward, in packet order
- * The per-session state changes all happen in "rules", in packet order.
- */
 #define UPF_VEC_GROUP 16
 
 typedef struct
@@ -779,14 +785,42 @@ typedef struct
   uint64_t h[UPF_VEC_GROUP];
   const upf_entry_t *e[UPF_VEC_GROUP];
   uint16_t off[UPF_VEC_GROUP];
-  uint8_t look[UPF_VEC_GROUP]; /* UL: a G-PDU to look up; DL: parsed */
-  uint8_t r[UPF_VEC_GROUP];    /* UL: inner parse result; DL: first key built */
+  uint8_t look[UPF_VEC_GROUP];  /* UL: a G-PDU to look up; DL: parsed */
+  uint8_t probe[UPF_VEC_GROUP]; /* DL: first key built (k, h set, slot prefetched) */
+  uint8_t r[UPF_VEC_GROUP];     /* UL: inner parse result */
   uint32_t base, n;
 } upf_vec_group_t;
 
+/* Packet j of G has its key hashed and its slot prefetched. */
+static inline int
+upf_vec_probe (const upf_vec_group_t *G, uint32_t j, unsigned dir)
+{
+  return dir == UPF_DIR_UL ? G->look[j] : G->probe[j];
+}
+
+/* Packet j of G, its session found, goes through classification and the rules. */
+static inline int
+upf_vec_classify (const upf_vec_group_t *G, uint32_t j, unsigned dir)
+{
+  return dir == UPF_DIR_UL ? G->r[j] == UPF_MALFORMED_NONE : G->look[j];
+}
+
+/* What the stages of one vector share. */
+typedef struct
+{
+  upf_ctx_t *ctx;
+  upf_stats_t *st;
+  upf_slots_t *slots;
+  const uint8_t *const *pkts;
+  const uint32_t *lens;
+  upf_verdict_t *v;
+  uint64_t now_ns;
+  uint16_t network_instance; /* DL */
+} upf_vec_t;
+
 /* Read the slots of the key's probe sequence (prefetched by the parse stage); prefetch the
  * entries and, from the first one's address, its program (usually the hit). */
-static inline void
+static UPF_ALWAYS_INLINE void
 upf_vec_slot (upf_slots_t *s, uint64_t h, unsigned dir)
 {
   uint32_t i = (uint32_t)h & s->mask;
@@ -806,10 +840,16 @@ upf_vec_slot (upf_slots_t *s, uint64_t h, unsigned dir)
     }
 }
 
+/* The stages copy what they use of V into locals first: the group's byte stores may alias V
+ * for the compiler, which would reload it after each. */
 static inline void
-upf_ul_vec_parse (upf_stats_t *st, upf_slots_t *slots, const uint8_t *const *pkts,
-                  const uint32_t *lens, upf_verdict_t *v, upf_vec_group_t *G)
+upf_ul_vec_parse (const upf_vec_t *V, upf_vec_group_t *G)
 {
+  upf_stats_t *st = V->st;
+  upf_slots_t *slots = V->slots;
+  const uint8_t *const *pkts = V->pkts;
+  const uint32_t *lens = V->lens;
+  upf_verdict_t *v = V->v;
   for (uint32_t j = 0; j < G->n; j++)
     {
       upf_outer_t o;
@@ -834,23 +874,55 @@ upf_ul_vec_parse (upf_stats_t *st, upf_slots_t *slots, const uint8_t *const *pkt
 }
 
 static inline void
-upf_ul_vec_slot (upf_slots_t *slots, upf_vec_group_t *G)
+upf_dl_vec_parse (const upf_vec_t *V, upf_vec_group_t *G)
 {
+  upf_stats_t *st = V->st;
+  upf_slots_t *slots = V->slots;
+  upf_table_t *dl = &V->ctx->dl;
+  const uint8_t *const *pkts = V->pkts;
+  const uint32_t *lens = V->lens;
+  upf_verdict_t *v = V->v;
+  uint16_t ni = V->network_instance;
   for (uint32_t j = 0; j < G->n; j++)
-    if (G->look[j])
-      upf_vec_slot (slots, G->h[j], UPF_DIR_UL);
+    {
+      uint32_t x = G->base + j;
+      G->look[j] = (uint8_t)upf_dl_head (st, pkts[x], lens[x], &G->in[j], &v[x]);
+      G->probe[j] = G->look[j] && upf_dl_first_key (dl, ni, &G->in[j].dst, &G->k[j]);
+      if (!G->look[j])
+        continue;
+      upf_dl_match (&G->in[j], &G->mt[j]);
+      if (!G->probe[j])
+        continue;
+      G->h[j] = upf_key_hash (&G->k[j]);
+      upf_slots_prefetch (slots, G->h[j]);
+    }
+}
+
+static UPF_ALWAYS_INLINE void
+upf_vec_slots (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
+{
+  upf_slots_t *slots = V->slots;
+  for (uint32_t j = 0; j < G->n; j++)
+    if (upf_vec_probe (G, j, dir))
+      upf_vec_slot (slots, G->h[j], dir);
 }
 
 static inline void
-upf_ul_vec_find (upf_slots_t *slots, upf_vec_group_t *G)
+upf_vec_find (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
 {
+  upf_slots_t *slots = V->slots;
+  upf_table_t *dl = &V->ctx->dl;
+  uint16_t ni = V->network_instance;
   for (uint32_t j = 0; j < G->n; j++)
     {
-      const upf_entry_t *e = 0;
-      if (G->look[j] && (e = upf_slots_find (slots, &G->k[j], G->h[j]))
-          && G->r[j] == UPF_MALFORMED_NONE)
+      const upf_entry_t *e
+        = upf_vec_probe (G, j, dir) ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
+      /* DL: the longest prefix hits in the common case (one prefix length per family) */
+      if (dir == UPF_DIR_DL && !e && G->look[j])
+        e = upf_dl_find (dl, ni, &G->in[j].dst);
+      if (e && upf_vec_classify (G, j, dir))
         {
-          upf_prog_prefetch_check (e, UPF_DIR_UL);
+          upf_prog_prefetch_check (e, dir);
           upf_prog_prefetch_states (e);
         }
       G->e[j] = e;
@@ -858,25 +930,46 @@ upf_ul_vec_find (upf_slots_t *slots, upf_vec_group_t *G)
 }
 
 static inline void
-upf_ul_vec_rules (upf_stats_t *st, uint64_t now_ns, upf_verdict_t *v, upf_vec_group_t *G)
+upf_vec_rules (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
 {
+  upf_stats_t *st = V->st;
+  upf_verdict_t *v = V->v;
+  uint64_t now_ns = V->now_ns;
   for (uint32_t j = 0; j < G->n; j++)
     if (G->look[j])
       {
         upf_verdict_t *vj = &v[G->base + j];
         const upf_entry_t *e = G->e[j];
-        int pdr = e && G->r[j] == UPF_MALFORMED_NONE ? upf_classify (e, UPF_DIR_UL, &G->mt[j]) : -1;
-        upf_ul_finish_pdr (st, e, &G->g[j], (upf_malformed_t)G->r[j], &G->mt[j], pdr, now_ns, vj);
-        vj->inner_offset = (uint16_t)(vj->inner_offset + G->off[j]);
+        int pdr = e && upf_vec_classify (G, j, dir) ? upf_classify (e, dir, &G->mt[j]) : -1;
+        if (dir == UPF_DIR_UL)
+          {
+            upf_ul_finish_pdr (st, e, &G->g[j], (upf_malformed_t)G->r[j], &G->mt[j], pdr, now_ns,
+                               vj);
+            vj->inner_offset = (uint16_t)(vj->inner_offset + G->off[j]);
+          }
+        else if (!e)
+          upf_drop (st, vj, UPF_DROP_NO_SESSION);
+        else
+          upf_session_apply_pdr (st, e, UPF_DIR_DL, &G->mt[j], G->in[j].total_len, now_ns, pdr, vj);
       }
 }
 
-/* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
+/*
+ * Vector entry points: n packets per call, same verdicts and state changes as calling the
+ * scalar entry point on each packet in order. They work in groups of UPF_VEC_GROUP packets,
+ * in four stages, software-pipelined over four groups so that what a stage prefetches has
+ * the other groups' stages to arrive in (VPP's bihash + quad-loop shape). Step i:
+ *   parse   group i: parse, hash the table key, prefetch its slot
+ *   slot    group i - 1: read the slots, prefetch the entries and, from their addresses, the
+ *           programs' packet-path lines
+ *   find    group i - 2: look up, check the program prefetch, prefetch the QER/URR states
+ *   rules   group i - 3: classify, police, count, forward, in packet order
+ * The per-session state changes all happen in "rules", in packet order. One driver serves
+ * both directions (dir is a constant where it is inlined).
+ */
 static inline void
-upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
-                    const uint32_t *lens, uint32_t n, uint64_t now_ns, upf_verdict_t *v)
+upf_vec_run (const upf_vec_t *V, uint32_t n, unsigned dir)
 {
-  upf_slots_t *slots = upf_table_slots (&ctx->ul);
   upf_vec_group_t grp[4];
   uint32_t n_grp = (n + UPF_VEC_GROUP - 1) / UPF_VEC_GROUP;
   /* step i: parse group i, slots of i - 1, find of i - 2, rules of i - 3 */
@@ -887,82 +980,33 @@ upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
           upf_vec_group_t *G = &grp[i & 3];
           G->base = i * UPF_VEC_GROUP;
           G->n = n - G->base < UPF_VEC_GROUP ? n - G->base : UPF_VEC_GROUP;
-          upf_ul_vec_parse (st, slots, pkts, lens, v, G);
+          if (dir == UPF_DIR_UL)
+            upf_ul_vec_parse (V, G);
+          else
+            upf_dl_vec_parse (V, G);
         }
       if (i >= 1 && i - 1 < n_grp)
-        upf_ul_vec_slot (slots, &grp[(i - 1) & 3]);
+        upf_vec_slots (V, &grp[(i - 1) & 3], dir);
       if (i >= 2 && i - 2 < n_grp)
-        upf_ul_vec_find (slots, &grp[(i - 2) & 3]);
+        upf_vec_find (V, &grp[(i - 2) & 3], dir);
       if (i >= 3)
-        upf_ul_vec_rules (st, now_ns, v, &grp[(i - 3) & 3]);
+        upf_vec_rules (V, &grp[(i - 3) & 3], dir);
     }
 }
 
+/* pkts[i] (lens[i] bytes): outer IP packets received on N3/N9; verdicts into v[i]. */
 static inline void
-upf_dl_vec_parse (upf_ctx_t *ctx, upf_stats_t *st, upf_slots_t *slots, uint16_t network_instance,
-                  const uint8_t *const *pkts, const uint32_t *lens, upf_verdict_t *v,
-                  upf_vec_group_t *G)
+upf_ul_process_vec (upf_ctx_t *ctx, upf_stats_t *st, const uint8_t *const *pkts,
+                    const uint32_t *lens, uint32_t n, uint64_t now_ns, upf_verdict_t *v)
 {
-  for (uint32_t j = 0; j < G->n; j++)
-    {
-      uint32_t x = G->base + j;
-      G->look[j] = (uint8_t)upf_dl_head (st, pkts[x], lens[x], &G->in[j], &v[x]);
-      G->r[j]
-        = G->look[j] && upf_dl_first_key (&ctx->dl, network_instance, &G->in[j].dst, &G->k[j]);
-      if (!G->look[j])
-        continue;
-      upf_dl_match (&G->in[j], &G->mt[j]);
-      if (!G->r[j])
-        continue;
-      G->h[j] = upf_key_hash (&G->k[j]);
-      upf_slots_prefetch (slots, G->h[j]);
-    }
-}
-
-static inline void
-upf_dl_vec_slot (upf_slots_t *slots, upf_vec_group_t *G)
-{
-  for (uint32_t j = 0; j < G->n; j++)
-    if (G->r[j])
-      upf_vec_slot (slots, G->h[j], UPF_DIR_DL);
-}
-
-static inline void
-upf_dl_vec_find (upf_ctx_t *ctx, upf_slots_t *slots, uint16_t network_instance, upf_vec_group_t *G)
-{
-  for (uint32_t j = 0; j < G->n; j++)
-    {
-      const upf_entry_t *e = 0;
-      if (G->look[j])
-        {
-          /* the longest prefix hits in the common case (one prefix length per family) */
-          e = G->r[j] ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
-          if (!e)
-            e = upf_dl_find (&ctx->dl, network_instance, &G->in[j].dst);
-          if (e)
-            {
-              upf_prog_prefetch_check (e, UPF_DIR_DL);
-              upf_prog_prefetch_states (e);
-            }
-        }
-      G->e[j] = e;
-    }
-}
-
-static inline void
-upf_dl_vec_rules (upf_stats_t *st, uint64_t now_ns, upf_verdict_t *v, upf_vec_group_t *G)
-{
-  for (uint32_t j = 0; j < G->n; j++)
-    if (G->look[j])
-      {
-        upf_verdict_t *vj = &v[G->base + j];
-        const upf_entry_t *e = G->e[j];
-        if (!e)
-          upf_drop (st, vj, UPF_DROP_NO_SESSION);
-        else
-          upf_session_apply_pdr (st, e, UPF_DIR_DL, &G->mt[j], G->in[j].total_len, now_ns,
-                                 upf_classify (e, UPF_DIR_DL, &G->mt[j]), vj);
-      }
+  upf_vec_t V = { .ctx = ctx,
+                  .st = st,
+                  .slots = upf_table_slots (&ctx->ul),
+                  .pkts = pkts,
+                  .lens = lens,
+                  .v = v,
+                  .now_ns = now_ns };
+  upf_vec_run (&V, n, UPF_DIR_UL);
 }
 
 /* pkts[i] (lens[i] bytes): inner IP packets received on N6 in network_instance. */
@@ -971,25 +1015,15 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
                     const uint8_t *const *pkts, const uint32_t *lens, uint32_t n, uint64_t now_ns,
                     upf_verdict_t *v)
 {
-  upf_slots_t *slots = upf_table_slots (&ctx->dl);
-  upf_vec_group_t grp[4];
-  uint32_t n_grp = (n + UPF_VEC_GROUP - 1) / UPF_VEC_GROUP;
-  for (uint32_t i = 0; i < n_grp + 3; i++)
-    {
-      if (i < n_grp)
-        {
-          upf_vec_group_t *G = &grp[i & 3];
-          G->base = i * UPF_VEC_GROUP;
-          G->n = n - G->base < UPF_VEC_GROUP ? n - G->base : UPF_VEC_GROUP;
-          upf_dl_vec_parse (ctx, st, slots, network_instance, pkts, lens, v, G);
-        }
-      if (i >= 1 && i - 1 < n_grp)
-        upf_dl_vec_slot (slots, &grp[(i - 1) & 3]);
-      if (i >= 2 && i - 2 < n_grp)
-        upf_dl_vec_find (ctx, slots, network_instance, &grp[(i - 2) & 3]);
-      if (i >= 3)
-        upf_dl_vec_rules (st, now_ns, v, &grp[(i - 3) & 3]);
-    }
+  upf_vec_t V = { .ctx = ctx,
+                  .st = st,
+                  .slots = upf_table_slots (&ctx->dl),
+                  .pkts = pkts,
+                  .lens = lens,
+                  .v = v,
+                  .now_ns = now_ns,
+                  .network_instance = network_instance };
+  upf_vec_run (&V, n, UPF_DIR_DL);
 }
 
 /* Writer side (upf_session.c). */

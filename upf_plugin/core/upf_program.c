@@ -37,15 +37,15 @@ pdr_before (const upf_pdr_t *x, const upf_pdr_t *y)
 }
 
 /* Set the bucket bits of a port condition into bm[16]. */
+/* bm[16]: packets without ports, which only rules without a port condition match */
 static void
-port_buckets (uint64_t *bm, uint64_t *none_bm, int has, uint16_t lo, uint16_t hi, uint64_t bit)
+port_buckets (uint64_t *bm, int has, uint16_t lo, uint16_t hi, uint64_t bit)
 {
   unsigned i;
   if (!has)
     {
-      for (i = 0; i < 16; i++)
+      for (i = 0; i < 17; i++)
         bm[i] |= bit;
-      *none_bm |= bit;
       return;
     }
   if ((uint32_t)hi - lo >= 15)
@@ -93,10 +93,10 @@ add_rule (upf_classifier_t *c, uint8_t pdr_index, uint8_t sdf_index, const upf_s
     if (v6)
       c->fam_bm[1] |= bit;
   }
-  port_buckets (c->rport_bm, &c->rport_none_bm, f && (f->flags & UPF_SDF_REMOTE_PORT),
-                f ? f->remote_port_lo : 0, f ? f->remote_port_hi : 0, bit);
-  port_buckets (c->uport_bm, &c->uport_none_bm, f && (f->flags & UPF_SDF_UE_PORT),
-                f ? f->ue_port_lo : 0, f ? f->ue_port_hi : 0, bit);
+  port_buckets (c->rport_bm, f && (f->flags & UPF_SDF_REMOTE_PORT), f ? f->remote_port_lo : 0,
+                f ? f->remote_port_hi : 0, bit);
+  port_buckets (c->uport_bm, f && (f->flags & UPF_SDF_UE_PORT), f ? f->ue_port_lo : 0,
+                f ? f->ue_port_hi : 0, bit);
 }
 
 static uint64_t
@@ -131,6 +131,8 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
 {
   size_t sz, o_bar, o_pdi, o_far, o_encap, o_redir, o_dupl, o_dencap, o_qrt, o_us, o_urr, o_ent;
   upf_key_t keys[UPF_MAX_PDR];
+  uint8_t key_pdi[UPF_MAX_PDR];
+  upf_entry_t *key_entry[UPF_MAX_PDR];
   uint32_t n_key = 0, n_x;
   int primary[2];
   upf_ruleset_t *rs;
@@ -264,7 +266,10 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         if (keys[j].dl == k.dl && upf_key_eq (&keys[j], &k))
           break;
       if (j == n_key)
-        keys[n_key++] = k;
+        {
+          key_pdi[n_key] = (uint8_t)i;
+          keys[n_key++] = k;
+        }
     }
   /* entry[UPF_DIR_UL] = the first UL key, entry[UPF_DIR_DL] = the first DL key, the
    * others in entry_x, in PDI order */
@@ -281,9 +286,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   /* Layout (upf_rules.h): header and entries, what a packet reads, the rest. */
   sz = UPF_PROG_HOT_OFFSET;
   o_qrt = sz, sz += d->n_qer * sizeof (upf_qer_rt_t);
-  o_us = sz, sz += (d->n_urr + 1) / 2 * 2 * sizeof (void *);
-  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
+  o_us = sz, sz += d->n_urr * sizeof (void *);
   o_far = sz, sz += d->n_far * sizeof (upf_far_rt_t);
+  o_pdi = sz, sz += n_pdi * sizeof (upf_pdi_rt_t);
   o_encap = sz, sz += align8 (n_encap * sizeof (upf_encap_t));
   o_urr = sz, sz += align8 (d->n_urr * sizeof (upf_urr_t));
   o_bar = sz, sz += d->bar ? align8 (sizeof (upf_bar_t)) : 0;
@@ -295,8 +300,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   if (o_encap > 0xffff)
     return fail (err, errlen, "program too large");
   base = upf_calloc_lines (sz);
-  rs = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
-                        + d->n_pdr * sizeof (upf_pdr_rule_t));
+  rs
+    = upf_calloc (1, sizeof (*rs) + d->n_sdf * sizeof (upf_sdf_t)
+                       + d->n_pdr * sizeof (upf_pdr_rule_t) + 8 + d->n_sdf * sizeof (upf_sdf_rt_t));
   if (!base || !rs)
     {
       upf_free_lines (base, sz);
@@ -335,6 +341,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       else
         e = &p->entry_x[j++];
       e->key = keys[i];
+      key_entry[i] = e;
       e->prog = p;
       e->o_urr_state = (uint16_t)o_us;
       e->o_pdi = (uint16_t)o_pdi;
@@ -345,6 +352,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   rs->n_sdf = d->n_sdf;
   rs->n_pdr = d->n_pdr;
   rs->rule = (upf_pdr_rule_t *)(rs->sdf + d->n_sdf);
+  rs->sdf_rt = (upf_sdf_rt_t *)(((uintptr_t)(rs->rule + d->n_pdr) + 7) & ~(uintptr_t)7);
   p->rs = rs;
   p->sdf = rs->sdf;
   p->rule = rs->rule;
@@ -382,6 +390,8 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     memcpy (p->urr, d->urr, d->n_urr * sizeof (upf_urr_t));
   if (d->n_sdf)
     memcpy (rs->sdf, d->sdf, d->n_sdf * sizeof (upf_sdf_t));
+  for (i = 0; i < d->n_sdf; i++)
+    upf_sdf_compile (&rs->sdf[i], &rs->sdf_rt[i]);
   if (d->bar)
     {
       upf_bar_t *bar = (upf_bar_t *)(base + o_bar);
@@ -505,10 +515,22 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   for (k = 0; k < 2; k++)
     {
       upf_classifier_t *c = &cls[k];
+      for (i = 0; i < 2; i++)
+        for (j = 0; j < UPF_PC_N; j++)
+          c->pf_bm[i][j] = c->fam_bm[i] & c->proto_bm[j];
       c->pdi = c->n_rules ? rs->rule[c->rule_pdr[0]].pdi : UPF_NONE8;
       for (j = 1; j < c->n_rules; j++)
         if (rs->rule[c->rule_pdr[j]].pdi != c->pdi)
           c->pdi = UPF_NONE8;
+    }
+  /* entries whose key implies their direction's one PDI */
+  for (i = 0; i < n_key; i++)
+    {
+      upf_entry_t *e = key_entry[i];
+      const upf_pdi_rt_t *x = &p->pdi[key_pdi[i]];
+      unsigned dir = e->key.dl ? UPF_DIR_DL : UPF_DIR_UL;
+      e->key.pdi_implied = cls[dir].pdi == key_pdi[i]
+                           && x->pdi_flags == (dir == UPF_DIR_DL ? UPF_PDI_UE_IP : UPF_PDI_FTEID);
     }
   rs->hash = ruleset_hash (rs);
   *out = p;

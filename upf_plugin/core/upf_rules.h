@@ -23,12 +23,15 @@
  *       than 16 sets the buckets its ports fall into, wider or absent sets all; packets
  *       without ports (ICMP, ESP, non-first fragments) use a "no port" mask holding only the
  *       rules without port conditions.
- *   A lookup is 4 table reads and ANDs (O(1)), then candidates are verified in precedence
- *   order (count-trailing-zeros) against the full PDI + SDF filter (prefixes, exact port
- *   ranges, ToS mask, SPI, flow label, TEID, QFI, UE IP); the first that passes wins.
- *   Common case: 1 verification. Worst case: every rule of the direction is a candidate and
- *   only the last passes, i.e. UPF_MAX_RULES (64) verifications of ~20 compares each.
- *   bench/core_bench measures the common and worst case.
+ *   A lookup is 3 table reads and ANDs (O(1); family and protocol class are one table),
+ *   then candidates are verified in precedence order (count-trailing-zeros) against the
+ *   PDI (TEID, QFI, UE IP; checked once when all rules of the direction share it, skipped
+ *   when the table entry's key already asks exactly it) and the SDF filter, compiled into
+ *   masked compares against a key built once per packet (upf_sdf_rt_t: prefixes, exact
+ *   port ranges, ToS mask, SPI, flow label, no branch per condition); the first that
+ *   passes wins. Common case: 1-2 verifications. Worst case: every rule of the direction is
+ *   a candidate and only the last passes, i.e. UPF_MAX_RULES (64) verifications of about
+ *   45 instructions each. bench/core_bench measures the common and worst case.
  */
 #ifndef included_upf_rules_h
 #define included_upf_rules_h
@@ -116,6 +119,28 @@ typedef struct
   uint32_t spi;
   uint32_t flow_label;
 } upf_sdf_t;
+
+/*
+ * An SDF filter as the packet path checks it (upf_sdf_rt_match): every condition a masked
+ * compare against the packet's key (upf_match_t), OR-ed, no branch per condition. Addresses
+ * are memory-order words ([0], [1] remote, [2], [3] UE), pre-masked; a port range is lo and
+ * span = hi - lo of an unsigned compare (no condition: lo 0, span UINT32_MAX; a packet
+ * without ports has port 0x10000, outside every range); SPI (bits 0-32) and flow label (bits
+ * 33-53) are value + mask over the packet's spi_fl, where an absent SPI or flow label is a
+ * bit no filter value has; protocol and ToS likewise over proto | tos << 8. A filter that
+ * can never match (a reversed port range, a flow label of more than 20 bits) has bit 63 in
+ * spi_fl and its mask, which no packet has. Compiled from upf_sdf_t (upf_sdf_compile) into
+ * the rule set.
+ */
+typedef struct
+{
+  uint64_t addr[4];
+  uint64_t mask[4];
+  uint32_t rport_lo, rport_span, uport_lo, uport_span;
+  uint64_t spi_fl, spi_fl_mask;
+  uint32_t proto_tos, proto_tos_mask;
+} upf_sdf_rt_t;
+_Static_assert(sizeof (upf_sdf_rt_t) == 104, "a compiled SDF filter is 104 bytes");
 
 typedef struct
 {
@@ -315,9 +340,9 @@ typedef struct
 {
   uint64_t proto_bm[UPF_PC_N];
   uint64_t fam_bm[2];
-  uint64_t rport_bm[16];
-  uint64_t uport_bm[16];
-  uint64_t rport_none_bm, uport_none_bm;
+  uint64_t pf_bm[2][UPF_PC_N]; /* [IPv6][protocol class]: fam_bm & proto_bm */
+  uint64_t rport_bm[17];       /* [port & 15], [16]: packets without ports */
+  uint64_t uport_bm[17];
   uint16_t n_rules;
   uint8_t pdi; /* the PDI index all rules of the direction use (checked once), or UPF_NONE8 */
   uint8_t rule_pdr[UPF_MAX_RULES]; /* index into program pdr[] */
@@ -360,6 +385,7 @@ typedef struct upf_ruleset
   uint64_t hash;                     /* writer: of cls, counts, sdf and rule */
   struct upf_ruleset *next, **pprev; /* writer: intern chain; pprev NULL = not interned */
   upf_pdr_rule_t *rule;              /* n_pdr, after sdf[] in the same block */
+  upf_sdf_rt_t *sdf_rt;              /* n_sdf, sdf[] compiled, after rule[] in the same block */
   upf_sdf_t sdf[];
 } upf_ruleset_t;
 
@@ -370,8 +396,13 @@ typedef struct
   upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
   uint32_t id;   /* UL: TEID; DL: network instance */
   uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
-  uint8_t dl; /* in a program's entries: its table (0 = UL, 1 = DL); neither hashed nor compared */
-  uint8_t _pad[2];
+  /* dl and pdi_implied: in a program's entries, neither hashed nor compared. dl: its table
+   * (0 = UL, 1 = DL). pdi_implied: the key asks exactly what the direction's one PDI asks
+   * (DL: a UE IP address only; UL: an F-TEID only), so a packet found through it passes
+   * that PDI and upf_classify does not read it. */
+  uint8_t dl;
+  uint8_t pdi_implied;
+  uint8_t _pad;
 } upf_key_t;
 
 struct upf_program;
@@ -390,8 +421,8 @@ typedef struct upf_entry
   uint64_t seid;                  /* the program's, set at install */
   struct upf_session *session;    /* the program's, set at install */
   const struct upf_ruleset *rs;   /* the program's (interned) rule set, set at install */
-  /* byte offsets in the program of its URR state pointers, pdi[], far[], encap[] (qer_rt[]
-   * is at UPF_PROG_HOT_OFFSET) */
+  /* byte offsets in the program of its URR state pointers, far[], pdi[], encap[] (qer_rt[]
+   * is at UPF_PROG_HOT_OFFSET, the URR state pointers end where far[] starts) */
   uint16_t o_urr_state, o_pdi, o_far, o_encap;
 } upf_entry_t;
 _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
@@ -401,13 +432,17 @@ _Static_assert(sizeof (upf_entry_t) == 64, "a table entry is one cache line");
  *   lines 0, 1   entry[UPF_DIR_UL]: the first UL key, entry[UPF_DIR_DL]: the first DL key
  *                (either unused when the program has no such key)
  *   lines 2-4    the program's identity and arrays, the writer's fields
- *   from byte UPF_PROG_HOT_OFFSET: qer_rt[], the URR state pointers (n_urr, padded to 16
- *                bytes), pdi[], far[], encap[]: what a packet reads after its entry,
- *                contiguous; then the rest (the URRs, read when a URR's byte budget runs
- *                out (upf_urr_account), DUPL, redirect, BAR, further entries).
- * So a UL (DL) lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the
- * entry's address alone where the program's per-packet lines are, and prefetches them with
- * the entry (upf_prog_prefetch_from_entry).
+ *   from byte UPF_PROG_HOT_OFFSET: qer_rt[], the URR state pointers, far[], pdi[], encap[]:
+ *                what a packet reads after its entry, contiguous, in an order that puts
+ *                what one packet reads in few lines: with one QER, one URR, two FARs and
+ *                two PDIs (UL, DL), a UL packet reads the QER line and the next (URR
+ *                state pointer, FARs, the match fields of the first PDI: the first 24
+ *                bytes), a DL packet also the line of the second PDI and the one the
+ *                template's used bytes fit in (upf_encap_t); then the rest (the URRs, read when a
+ * URR's byte budget runs out (upf_urr_account), DUPL, redirect, BAR, further entries). So a UL (DL)
+ * lookup that ends on entry[UPF_DIR_UL] (entry[UPF_DIR_DL]) knows from the entry's address alone
+ * where the program's per-packet lines are, and prefetches them with the entry
+ * (upf_prog_prefetch_from_entry).
  */
 #define UPF_PROG_HOT_OFFSET 320
 typedef struct upf_program
@@ -466,11 +501,10 @@ upf_e_n_qer (const upf_entry_t *e)
   return (unsigned)(e->o_urr_state - UPF_PROG_HOT_OFFSET) / sizeof (upf_qer_rt_t);
 }
 
-/* n_urr, rounded up to even (the pointer after the last is NULL) */
 static inline unsigned
-upf_e_n_urr_even (const upf_entry_t *e)
+upf_e_n_urr (const upf_entry_t *e)
 {
-  return (unsigned)(e->o_pdi - e->o_urr_state) / sizeof (void *);
+  return (unsigned)(e->o_far - e->o_urr_state) / sizeof (void *);
 }
 
 static inline upf_urr_state_t *const *
@@ -517,7 +551,15 @@ upf_proto_class (uint8_t proto)
     }
 }
 
-/* Match context: the fields of a packet that PDRs look at. */
+/* upf_proto_class as one load (packet path). */
+static const uint8_t upf_proto_class_tab[256] = {
+  [UPF_PROTO_TCP] = UPF_PC_TCP,     [UPF_PROTO_UDP] = UPF_PC_UDP, [UPF_PROTO_ICMP] = UPF_PC_ICMP,
+  [UPF_PROTO_ICMP6] = UPF_PC_ICMP6, [UPF_PROTO_ESP] = UPF_PC_ESP,
+};
+_Static_assert(UPF_PC_OTHER == 0, "unlisted protocols are class 0");
+
+/* Match context: the fields of a packet that PDRs look at, and its key for the compiled SDF
+ * filters (upf_match_key: in the orientation of the direction it was built for). */
 typedef struct
 {
   const upf_inner_t *in;
@@ -525,7 +567,95 @@ typedef struct
   uint8_t qfi;
   uint8_t has_teid;
   uint8_t has_qfi;
+  uint64_t addr[4];      /* remote address, UE address: memory-order words */
+  uint32_t rport, uport; /* 0x10000 when the packet has no ports */
+  uint64_t spi_fl;       /* SPI or 1 << 32; flow label (IPv6) or 1 << 20, << 33 */
+  uint32_t proto_tos;    /* proto | tos << 8 */
 } upf_match_t;
+
+/* The SDF key of a parsed packet, for direction dir (UL: remote = destination). */
+static inline void
+upf_match_key (upf_match_t *m, const upf_inner_t *in, unsigned dir)
+{
+  const upf_ip_t *remote = dir == UPF_DIR_UL ? &in->dst : &in->src;
+  const upf_ip_t *ue = dir == UPF_DIR_UL ? &in->src : &in->dst;
+  uint32_t no_ports = in->has_ports ? 0 : 0x10000;
+  m->addr[0] = upf_ip_mword (remote, 0);
+  m->addr[1] = upf_ip_mword (remote, 1);
+  m->addr[2] = upf_ip_mword (ue, 0);
+  m->addr[3] = upf_ip_mword (ue, 1);
+  m->rport = (uint32_t)(dir == UPF_DIR_UL ? in->dport : in->sport) | no_ports;
+  m->uport = (uint32_t)(dir == UPF_DIR_UL ? in->sport : in->dport) | no_ports;
+  m->spi_fl = (in->has_spi ? in->spi : 1ULL << 32)
+              | (uint64_t)(in->ip_version == 6 ? in->flow_label : 1u << 20) << 33;
+  m->proto_tos = in->proto | (uint32_t)in->tos << 8;
+}
+
+/* Compile an SDF filter for upf_sdf_rt_match (writer side). */
+static inline void
+upf_sdf_compile (const upf_sdf_t *f, upf_sdf_rt_t *c)
+{
+  int never = 0;
+  memset (c, 0, sizeof (*c));
+  for (unsigned w = 0; w < 2; w++)
+    {
+      c->mask[w] = upf_plen_mask_mem (f->remote_plen, w);
+      c->addr[w] = upf_ip_mword (&f->remote, w) & c->mask[w];
+      c->mask[2 + w] = upf_plen_mask_mem (f->ue_plen, w);
+      c->addr[2 + w] = upf_ip_mword (&f->ue, w) & c->mask[2 + w];
+    }
+  c->rport_span = c->uport_span = UINT32_MAX;
+  if (f->flags & UPF_SDF_REMOTE_PORT)
+    {
+      c->rport_lo = f->remote_port_lo;
+      c->rport_span = (uint32_t)f->remote_port_hi - f->remote_port_lo;
+      never |= f->remote_port_hi < f->remote_port_lo;
+    }
+  if (f->flags & UPF_SDF_UE_PORT)
+    {
+      c->uport_lo = f->ue_port_lo;
+      c->uport_span = (uint32_t)f->ue_port_hi - f->ue_port_lo;
+      never |= f->ue_port_hi < f->ue_port_lo;
+    }
+  if (f->flags & UPF_SDF_PROTO)
+    {
+      c->proto_tos |= f->proto;
+      c->proto_tos_mask |= 0xff;
+    }
+  if (f->flags & UPF_SDF_TOS)
+    {
+      c->proto_tos |= (uint32_t)(f->tos & f->tos_mask) << 8;
+      c->proto_tos_mask |= (uint32_t)f->tos_mask << 8;
+    }
+  if (f->flags & UPF_SDF_SPI)
+    {
+      c->spi_fl |= f->spi;
+      c->spi_fl_mask |= (1ULL << 33) - 1;
+    }
+  if (f->flags & UPF_SDF_FLOW_LABEL)
+    {
+      c->spi_fl |= (uint64_t)(f->flow_label & 0xfffff) << 33;
+      c->spi_fl_mask |= ((1ULL << 21) - 1) << 33;
+      never |= f->flow_label > 0xfffff;
+    }
+  if (never)
+    {
+      c->spi_fl |= 1ULL << 63;
+      c->spi_fl_mask |= 1ULL << 63;
+    }
+}
+
+/* 1 if the packet of key m passes the compiled filter f (same result as upf_sdf_match). */
+static inline int
+upf_sdf_rt_match (const upf_sdf_rt_t *f, const upf_match_t *m)
+{
+  uint64_t d = ((m->addr[0] ^ f->addr[0]) & f->mask[0]) | ((m->addr[1] ^ f->addr[1]) & f->mask[1])
+               | ((m->addr[2] ^ f->addr[2]) & f->mask[2]) | ((m->addr[3] ^ f->addr[3]) & f->mask[3])
+               | ((m->spi_fl ^ f->spi_fl) & f->spi_fl_mask)
+               | ((m->proto_tos ^ f->proto_tos) & f->proto_tos_mask);
+  return (d == 0) & (m->rport - f->rport_lo <= f->rport_span)
+         & (m->uport - f->uport_lo <= f->uport_span);
+}
 
 static inline int
 upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
@@ -562,14 +692,21 @@ upf_sdf_match (const upf_sdf_t *f, const upf_inner_t *in, unsigned dir)
 static inline int
 upf_pdi_match (const upf_pdi_rt_t *p, const upf_match_t *m, unsigned dir)
 {
+  (void)dir; /* the key m is in the direction's orientation: addr[2], addr[3] = UE */
   if ((p->pdi_flags & UPF_PDI_FTEID) && (!m->has_teid || m->teid != p->teid))
     return 0;
   if ((p->pdi_flags & UPF_PDI_QFI) && (!m->has_qfi || m->qfi != p->qfi))
     return 0;
+  if ((p->pdi_flags & UPF_PDI_UE_IP) && p->ue_ip_plen == 128)
+    return !((m->addr[2] ^ upf_ip_mword (&p->ue_ip, 0))
+             | (m->addr[3] ^ upf_ip_mword (&p->ue_ip, 1)));
   if (p->pdi_flags & UPF_PDI_UE_IP)
     {
-      const upf_ip_t *ue = dir == UPF_DIR_UL ? &m->in->src : &m->in->dst;
-      if (!upf_ip_prefix_match (ue, &p->ue_ip, p->ue_ip_plen))
+      uint64_t d0
+        = (m->addr[2] ^ upf_ip_mword (&p->ue_ip, 0)) & upf_plen_mask_mem (p->ue_ip_plen, 0);
+      uint64_t d1
+        = (m->addr[3] ^ upf_ip_mword (&p->ue_ip, 1)) & upf_plen_mask_mem (p->ue_ip_plen, 1);
+      if (d0 | d1)
         return 0;
     }
   return 1;
@@ -582,27 +719,21 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
   const upf_ruleset_t *rs = e->rs;
   const upf_pdi_rt_t *pdi = upf_e_pdi (e);
   const upf_classifier_t *c = &rs->cls[dir];
-  const upf_inner_t *in = m->in;
-  uint64_t cand;
-  cand = c->proto_bm[upf_proto_class (in->proto)] & c->fam_bm[in->ip_version == 6];
-  if (in->has_ports)
-    {
-      uint16_t rport = dir == UPF_DIR_UL ? in->dport : in->sport;
-      uint16_t uport = dir == UPF_DIR_UL ? in->sport : in->dport;
-      cand &= c->rport_bm[rport & 15] & c->uport_bm[uport & 15];
-    }
-  else
-    cand &= c->rport_none_bm & c->uport_none_bm;
+  /* the key's ports are 0x10000 without ports: bucket 16 */
+  unsigned rb = (m->rport & 15) | ((m->rport >> 12) & 16);
+  unsigned ub = (m->uport & 15) | ((m->uport >> 12) & 16);
+  uint64_t cand = c->pf_bm[m->in->ip_version == 6][upf_proto_class_tab[m->proto_tos & 0xff]]
+                  & c->rport_bm[rb] & c->uport_bm[ub];
   if (c->pdi != UPF_NONE8)
     {
       /* one PDI for all (the usual case: a direction's PDRs share the F-TEID / UE address) */
-      if (!cand || !upf_pdi_match (&pdi[c->pdi], m, dir))
+      if (!cand || (!e->key.pdi_implied && !upf_pdi_match (&pdi[c->pdi], m, dir)))
         return -1;
       while (cand)
         {
           unsigned r = (unsigned)__builtin_ctzll (cand);
           cand &= cand - 1;
-          if (c->rule_sdf[r] == UPF_NONE8 || upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
+          if (c->rule_sdf[r] == UPF_NONE8 || upf_sdf_rt_match (&rs->sdf_rt[c->rule_sdf[r]], m))
             return c->rule_pdr[r];
         }
       return -1;
@@ -614,7 +745,7 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
         continue;
-      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_match (&rs->sdf[c->rule_sdf[r]], in, dir))
+      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_rt_match (&rs->sdf_rt[c->rule_sdf[r]], m))
         continue;
       return c->rule_pdr[r];
     }

@@ -257,9 +257,26 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
         if (old->urr[j].urr_id == prog->urr[i].urr_id)
           urr_rearm (prog->urr_state[i], &old->urr[j], &prog->urr[i]);
   /* the budgets were computed for the old program's limits (and its compiled URRs' addresses
-   * may come back in a later program): the next packet of each URR computes it anew */
+   * may come back in a later program): the next packet of each URR computes it anew. A new
+   * state, which no reader sees yet and whose counters are zero, gets its budget here, so
+   * the first packet does not read the URR (no event can be due at zero; one that were
+   * would be deferred to the first packet, as a full verdict defers it). */
   for (i = 0; i < prog->n_urr; i++)
-    prog->urr_state[i]->budget_of = 0;
+    {
+      upf_urr_state_t *u = prog->urr_state[i];
+      u->budget_of = 0;
+      if (state_find (fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id) == &u->link)
+        {
+          upf_stats_t st0;
+          upf_verdict_t full;
+          memset (&st0, 0, sizeof (st0));
+          upf_verdict_init (&full);
+          full.n_events = UPF_MAX_EVENTS;
+          upf_urr_check (&st0, &prog->urr[i], u, (const uint8_t *)prog + i, &full);
+          if (st0.events_deferred)
+            u->budget_of = 0;
+        }
+    }
   state_list_join (&s->states, fresh_urr);
   state_list_join (&s->states, fresh_qer);
   if (fresh_buffer)

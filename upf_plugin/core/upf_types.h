@@ -17,6 +17,12 @@
 
 #define UPF_GTPU_PORT 2152
 
+/* For the functions that only prefetch (and read): GCC finds such a function pure (a
+ * prefetch is no side effect to it) and deletes a call to it that it has not inlined yet,
+ * prefetches and all; inlined from the start, the prefetches stay (VPP's always_inline,
+ * spelled __always_inline__: VPP defines always_inline as a macro). */
+#define UPF_ALWAYS_INLINE inline __attribute__ ((__always_inline__))
+
 typedef struct
 {
   uint8_t b[16];
@@ -35,13 +41,21 @@ upf_ip4 (uint32_t host_order_addr)
   return a;
 }
 
+/* Two 8-byte stores, not a byte loop: the parsers build two of these per packet. */
 static inline upf_ip_t
 upf_ip4_from_bytes (const uint8_t *p)
 {
   upf_ip_t a;
-  memset (a.b, 0, 10);
-  a.b[10] = a.b[11] = 0xff;
-  memcpy (a.b + 12, p, 4);
+  uint64_t w0 = 0, w1;
+  uint32_t x;
+  memcpy (&x, p, 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  w1 = 0xffff0000ULL | ((uint64_t)x << 32);
+#else
+  w1 = 0x0000ffff00000000ULL | x;
+#endif
+  memcpy (a.b, &w0, 8);
+  memcpy (a.b + 8, &w1, 8);
   return a;
 }
 
@@ -53,14 +67,6 @@ upf_ip_is4 (const upf_ip_t *a)
 }
 
 static inline uint64_t
-upf_ip_word (const upf_ip_t *a, unsigned w)
-{
-  uint64_t x;
-  memcpy (&x, a->b + 8 * w, 8);
-  return __builtin_bswap64 (x); /* network order -> comparable integer */
-}
-
-static inline uint64_t
 upf_plen_mask64 (unsigned plen, unsigned w)
 {
   unsigned bits = plen > 64 * w ? plen - 64 * w : 0;
@@ -69,26 +75,54 @@ upf_plen_mask64 (unsigned plen, unsigned w)
   return bits ? ~0ULL << (64 - bits) : 0;
 }
 
+/* A host-order 64-bit value as it is laid out in memory in network order (and back). */
+static inline uint64_t
+upf_be64 (uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return __builtin_bswap64 (x);
+#else
+  return x;
+#endif
+}
+
+/* Word w (0, 1) of the mask of a plen-bit prefix, in memory order: an address word loaded
+ * with memcpy, ANDed with it, keeps the prefix. */
+static inline uint64_t
+upf_plen_mask_mem (unsigned plen, unsigned w)
+{
+  return upf_be64 (upf_plen_mask64 (plen, w));
+}
+
+/* Word w (0, 1) of an address as loaded from memory (memory order, for masked compares). */
+static inline uint64_t
+upf_ip_mword (const upf_ip_t *a, unsigned w)
+{
+  uint64_t x;
+  memcpy (&x, a->b + 8 * w, 8);
+  return x;
+}
+
 /* 1 if a and b agree on the first plen bits (plen in 0..128). Branch-light: two masked
  * 64-bit compares. */
 static inline int
 upf_ip_prefix_match (const upf_ip_t *a, const upf_ip_t *b, unsigned plen)
 {
-  uint64_t d0 = (upf_ip_word (a, 0) ^ upf_ip_word (b, 0)) & upf_plen_mask64 (plen, 0);
-  uint64_t d1 = (upf_ip_word (a, 1) ^ upf_ip_word (b, 1)) & upf_plen_mask64 (plen, 1);
+  uint64_t d0 = (upf_ip_mword (a, 0) ^ upf_ip_mword (b, 0)) & upf_plen_mask_mem (plen, 0);
+  uint64_t d1 = (upf_ip_mword (a, 1) ^ upf_ip_mword (b, 1)) & upf_plen_mask_mem (plen, 1);
   return (d0 | d1) == 0;
 }
 
 static inline void
 upf_ip_mask (upf_ip_t *a, unsigned plen)
 {
-  for (unsigned i = 0; i < 16; i++)
-    {
-      unsigned bits = plen > i * 8 ? plen - i * 8 : 0;
-      if (bits >= 8)
-        continue;
-      a->b[i] &= (uint8_t)(0xff00 >> bits);
-    }
+  uint64_t w0, w1;
+  memcpy (&w0, a->b, 8);
+  memcpy (&w1, a->b + 8, 8);
+  w0 &= upf_plen_mask_mem (plen, 0);
+  w1 &= upf_plen_mask_mem (plen, 1);
+  memcpy (a->b, &w0, 8);
+  memcpy (a->b + 8, &w1, 8);
 }
 
 /* Retirement node (upf_table.h), embedded in every object the writer retires (table entries,
