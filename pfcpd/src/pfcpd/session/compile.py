@@ -9,9 +9,11 @@ back).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from ..datapath.interface import (
     ApplyAction,
@@ -73,6 +75,10 @@ class CompileContext:
     network_instance_index: dict[str, int]
     # Application ID -> flow descriptions of its PFDs (None: no PFD known for it)
     application_flows: Callable[[str], tuple[str, ...] | None]
+    # FARs, QERs and URRs compiled, by their group's TLV octets (`compile_program`'s
+    # ``encoded``): sessions of one shape repeat them (an uplink FAR, a QER, a URR), and
+    # what they compile to depends on those octets and this context only.
+    compiled: dict[bytes, Far | Qer | Urr] = field(default_factory=dict, compare=False)
 
 
 def network_instance_name(group: Grouped) -> str | None:
@@ -375,22 +381,57 @@ def dl_buffering_duration(timer: object) -> int | None:
     return timer.seconds if isinstance(timer, TimerIE) else None
 
 
+COMPILED_ENTRIES = 4096  # bound of CompileContext.compiled (emptied when full)
+_Rule = TypeVar("_Rule", Far, Qer, Urr)
+
+
+def _memo(
+    ctx: CompileContext,
+    encoded: Mapping[int, bytes] | None,
+    g: Grouped,
+    compile_rule: Callable[[int, Grouped], _Rule],
+    rid: int,
+) -> _Rule:
+    """``compile_rule(rid, g)``, or what it gave for a group of the same octets (a refusal
+    is not kept: it is raised again each time)."""
+    key = encoded.get(id(g)) if encoded is not None else None
+    if key is None:
+        return compile_rule(rid, g)
+    memo = ctx.compiled
+    got = memo.get(key)
+    if got is None:
+        got = compile_rule(rid, g)
+        if len(memo) >= COMPILED_ENTRIES:
+            memo.clear()
+        memo[key] = got
+    return got  # type: ignore[return-value]
+
+
 def compile_program(
     ctx: CompileContext,
     rules: RuleSet,
     bar_duration_s: int | None = None,
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
+    encoded: Mapping[int, bytes] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
-    the traffic of their PDRs is dropped."""
+    the traffic of their PDRs is dropped. ``encoded``: id(group) -> the group's TLV octets
+    (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same octets are
+    taken from ``ctx.compiled``."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules)
-    fars = [compile_far(ctx, fid, g) for fid, g in rules.far.items()]
+    far = functools.partial(compile_far, ctx)
+    fars = [_memo(ctx, encoded, g, far, fid) for fid, g in rules.far.items()]
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
-    qers = [compile_qer(qid, g) for qid, g in rules.qer.items()]
-    urrs = [compile_urr(uid, g, offsets.get(uid, NO_OFFSET)) for uid, g in rules.urr.items()]
+    qers = [_memo(ctx, encoded, g, compile_qer, qid) for qid, g in rules.qer.items()]
+    urrs = [
+        compile_urr(uid, g, offsets[uid])
+        if uid in offsets
+        else _memo(ctx, encoded, g, compile_urr, uid)
+        for uid, g in rules.urr.items()
+    ]
     bar = None
     if rules.bar:
         bar_id, g = next(iter(rules.bar.items()))
