@@ -28,7 +28,7 @@ from ..datapath.interface import (
     SessionProgram,
     Urr,
 )
-from ..pfcp import Cause, Grouped, IEType, ie_type_name
+from ..pfcp import IE, Cause, Grouped, IEType, ie_type_name
 from ..pfcp.ies_address import (
     FTEID,
     OHC_GTPU_UDP_IPV4,
@@ -185,45 +185,65 @@ UNSUPPORTED_PDI = frozenset(
 )
 
 
+def _first(group: Grouped) -> dict[int, IE]:
+    """The first child of each type (one pass, then a lookup per type asked for)."""
+    out: dict[int, IE] = {}
+    for child in group.ies:
+        out.setdefault(child.type, child)
+    return out
+
+
+def _int(first: dict[int, IE], ie_type: int) -> int | None:
+    """`ie_value` over `_first`'s index."""
+    ie = first.get(ie_type)
+    return None if ie is None else int(ie.value)  # type: ignore[attr-defined]
+
+
 def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
     out: list[Pdr] = []
     for pdr_id, g in rules.pdr.items():
-        pdi = g.get(T.PDI)
+        first = _first(g)
+        pdi = first.get(T.PDI)
         assert isinstance(pdi, Grouped)
-        if g.get(T.ACTIVATE_PREDEFINED_RULES) is not None:  # none is configured here
+        if T.ACTIVATE_PREDEFINED_RULES in first:  # none is configured here
             raise RuleError(
                 Cause.UNKNOWN_PRE_DEFINED_RULE,
                 f"PDR {pdr_id}: pre-defined rules are not configured",
                 offending_ie=T.ACTIVATE_PREDEFINED_RULES,
             )
         for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
-            if g.get(timed) is not None:
+            if timed in first:
                 raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
+        in_pdi = _first(pdi)
         unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
         if unsupported:
             raise _fail(
                 RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
             )
-        far_id = ie_value(g, T.FAR_ID)
+        far_id = _int(first, T.FAR_ID)
         if far_id is None:
             raise RuleError(
                 Cause.CONDITIONAL_IE_MISSING, f"PDR {pdr_id} without FAR ID", offending_ie=T.FAR_ID
             )
-        fteid = pdi.get(T.F_TEID)
-        ue = pdi.get(T.UE_IP_ADDRESS)
-        ohr = g.get(T.OUTER_HEADER_REMOVAL)
+        fteid = in_pdi.get(T.F_TEID)
+        ue = in_pdi.get(T.UE_IP_ADDRESS)
+        ohr = first.get(T.OUTER_HEADER_REMOVAL)
         qers = tuple(int(q.value) for q in g.get_all(T.QER_ID))  # type: ignore[attr-defined]
         urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
         if len(qers) > 2 or len(urrs) > 4:
             raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
         common = dict(
-            precedence=ie_value(g, T.PRECEDENCE) or 0,
-            source_interface=Interface(_interface(ie_value(pdi, T.SOURCE_INTERFACE), pdr_id)),
+            precedence=_int(first, T.PRECEDENCE) or 0,
+            source_interface=Interface(_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)),
             far_id=far_id,
             local_fteid=_local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None,
             network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
-            qfi=ie_value(pdi, T.QFI),
-            sdf_filters=_sdf_filters(ctx, pdi, pdr_id),
+            qfi=_int(in_pdi, T.QFI),
+            sdf_filters=(
+                _sdf_filters(ctx, pdi, pdr_id)
+                if T.SDF_FILTER in in_pdi or T.APPLICATION_ID in in_pdi
+                else ()
+            ),
             outer_header_removal=ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
             qer_ids=qers,
             urr_ids=urrs,

@@ -274,6 +274,9 @@ class SessionEngine:
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
+        # (IPv4 text, IPv6 text) of the N3 address (F-TEIDs) and of the PFCP address (F-SEIDs)
+        self._n3_text = _v4v6_text(settings.n3_address)
+        self._pfcp_text = _v4v6_text(settings.pfcp_address)
         # Group commit: records to write at the next commit (key -> session, None to
         # delete it; "pfd" -> None means the PFDs' record) and the changes staged.
         self._dirty: dict[str, Session | None] = {}
@@ -623,8 +626,9 @@ class SessionEngine:
                     child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
                     changed = True
                 new_children.append(child)
-            if changed:
-                pdi.ies = new_children
+            if changed:  # (new groups: the request's stay as they came, `RuleSet.create`)
+                new_pdi = Grouped(pdi.type, new_children)
+                rules.pdr[pdr_id] = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
 
     def _choose_fteid(
         self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
@@ -647,9 +651,7 @@ class SessionEngine:
                     Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
                 ) from None
             alloc.teids.append(teid)
-            got = FTEID(
-                teid, str(n3) if n3.version == 4 else None, str(n3) if n3.version == 6 else None
-            )
+            got = FTEID(teid, *self._n3_text)
             if want.choose_id is not None:
                 by_choose_id[want.choose_id] = got
         alloc.created.setdefault(pdr_id, []).append(got)
@@ -1630,8 +1632,7 @@ class SessionEngine:
         return seid
 
     def _up_fseid(self, seid: int) -> FSEID:
-        a = self.settings.pfcp_address
-        return FSEID(seid, str(a) if a.version == 4 else None, str(a) if a.version == 6 else None)
+        return FSEID(seid, *self._pfcp_text)
 
     def _refuse(self, req: Message, err: RuleError, seid: int, node_id: NodeID | None) -> Message:
         log.info("%s seq %d refused: %s (cause %d)", req.name, req.seq, err.detail, err.cause)
@@ -1663,6 +1664,11 @@ def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
+    text = str(address)
+    return (text, None) if address.version == 4 else (None, text)
 
 
 def _address_text(net: IPNetwork) -> str:

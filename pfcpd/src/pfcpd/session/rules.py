@@ -91,7 +91,10 @@ class RuleSet:
         return rules
 
     def create(self, request: Message) -> None:
-        """Add the request's Create groups; a rule ID already used is refused (73)."""
+        """Add the request's Create groups; a rule ID already used is refused (73). The
+        groups are the request's own, not copies: what changes a rule group in place
+        (`merge_update`) works on rules decoded from a session's record, and the engine's
+        allocations put new groups in place of the request's."""
         for kind, (create, _u, _r, _id, rule_type) in KINDS.items():
             rules = self.of(kind)
             for g in request.get_all(create):
@@ -103,7 +106,7 @@ class RuleSet:
                         f"{kind.upper()} {rid} already exists",
                         failed_rule=(rule_type, rid),
                     )
-                rules[rid] = _copy(g)
+                rules[rid] = g
 
     def remove(self, request: Message) -> None:
         for kind, (_c, _u, remove, _id, rule_type) in KINDS.items():
