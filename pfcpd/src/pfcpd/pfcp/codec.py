@@ -95,6 +95,11 @@ ENCODE_CACHE_ENTRIES = 4096
 ENCODE_CACHE_MAX_VALUE = 128  # octets
 
 
+def drop_encode_cache() -> None:
+    """Empty the encoding cache (it refills as IEs are encoded again)."""
+    _ENCODED.clear()
+
+
 def cache_bytes() -> int:
     """What the decode cache's entries cost now, in bytes, as counted against its bound."""
     return _walk.cache_bytes()

@@ -421,10 +421,18 @@ def _memo(
     got = memo.get(key)
     if got is None:
         got = compile_rule(rid, g)
+        if _per_session(got):
+            return got
         if len(memo) >= COMPILED_ENTRIES:
             memo.clear()
         memo[key] = got
     return got  # type: ignore[return-value]
+
+
+def _per_session(rule: Far | Qer | Urr) -> bool:
+    """A FAR creating an outer header names its peer's TEID, one per session: kept, it
+    would only push out the rules sessions share."""
+    return isinstance(rule, Far) and rule.outer_header_creation is not None
 
 
 def compile_program(

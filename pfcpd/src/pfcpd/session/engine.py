@@ -49,6 +49,7 @@ from ..node.session_handler import (
     establishment_peer_seid,
 )
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
+from ..pfcp.codec import drop_encode_cache
 from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
@@ -284,10 +285,12 @@ class SessionEngine:
         self._staged: list[_Staged] = []
 
     def drop_caches(self) -> None:
-        """Empty the bounded caches the engine draws on (shared addresses, compiled rules):
-        what remains is the sessions' own state (the benchmark's memory figure)."""
+        """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
+        the codec's encoded leaf IEs): what remains is the sessions' own state (the
+        benchmark's memory figure)."""
         drop_shared()
         self._ctx.compiled.clear()
+        drop_encode_cache()
 
     def _allocations_in_use(self) -> dict[str, float]:
         usage: dict[str, float] = {"teid": self.teids.in_use}

@@ -287,6 +287,8 @@ class _Desc:
             if f.duplicating or dupls:  # (records that depend on the program's others)
                 fars.append(_far_fields(k, f, len(dupls)))
                 dupls.extend(_dupl_fields(k, f.far_id, d) for d in f.duplicating)
+            elif f.outer_header_creation is not None:  # (a peer's TEID: one per session)
+                fars.append(_far_fields(k, f))
             else:
                 fars.append(_record(k, _FAR, corelib.FarT, f, _far_fields))
         qers = [_record(k, _QER, corelib.QerT, q, _qer_fields) for q in program.qers]
