@@ -63,6 +63,13 @@ T = IEType
 DUAL_STACK_BIT = 0x10000
 NS = 1_000_000_000
 _APPLY_ACTION_MASK = 0x1F  # DROP FORW BUFF NOCP DUPL: what the datapath implements
+# Enum members by value, looked up by index (calling an enum class costs ~1 us a value, and
+# `&` with a flag member runs Python code): interfaces 0..VN_INTERNAL, apply actions by
+# their 5 flag bits.
+_INTERFACES = tuple(Interface)
+assert all(i == value for i, value in enumerate(_INTERFACES))
+_APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK + 1))
+_DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
 
 
 def pfcp_pdr_id(datapath_pdr_id: int) -> int:
@@ -234,7 +241,7 @@ def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
             raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
         common = dict(
             precedence=_int(first, T.PRECEDENCE) or 0,
-            source_interface=Interface(_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)),
+            source_interface=_INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
             far_id=far_id,
             local_fteid=_local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None,
             network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
@@ -266,7 +273,7 @@ def _interface(value: int | None, pdr_id: int) -> int:
 def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
     action = g.get(T.APPLY_ACTION)
     flags = action.flags & _APPLY_ACTION_MASK if isinstance(action, ApplyActionIE) else 0
-    if flags & ApplyAction.DUPL:
+    if flags & _DUPL:
         raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: duplicating is not supported")
     fp = g.get(T.FORWARDING_PARAMETERS)
     kwargs: dict[str, object] = {}
@@ -284,7 +291,7 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
         dest = ie_value(fp, T.DESTINATION_INTERFACE)
         if dest is None or dest > Interface.VN_INTERNAL:
             raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: destination interface {dest}")
-        kwargs["destination_interface"] = Interface(dest)
+        kwargs["destination_interface"] = _INTERFACES[dest]
         kwargs["network_instance"] = _instance(ctx, fp, RULE_ID_FAR, far_id)
         ohc = fp.get(T.OUTER_HEADER_CREATION)
         if isinstance(ohc, OuterHeaderCreation):
@@ -302,13 +309,13 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
                 except ValueError as e:
                     raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: redirect {e}") from e
             kwargs["redirect"] = (redirect.address_type, server)
-    elif flags & ApplyAction.FORW:
+    elif flags & _FORW:
         raise RuleError(
             Cause.CONDITIONAL_IE_MISSING,
             f"FAR {far_id} forwards without Forwarding Parameters",
             offending_ie=T.FORWARDING_PARAMETERS,
         )
-    return Far(far_id=far_id, apply_action=ApplyAction(flags), **kwargs)  # type: ignore[arg-type]
+    return Far(far_id=far_id, apply_action=_APPLY_ACTIONS[flags], **kwargs)  # type: ignore[arg-type]
 
 
 def _ohc(ctx: CompileContext, far_id: int, ohc: OuterHeaderCreation) -> tuple[IPAddress, int]:

@@ -396,8 +396,11 @@ def _kept(program: SessionProgram) -> _Kept:
     return _Kept(tunnels, tuple(u.urr_id for u in program.urrs), program.bar)
 
 
+_BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
+
+
 def _buffering(program: SessionProgram) -> bool:
-    return any(f.apply_action & ApplyAction.BUFF for f in program.fars)
+    return any(int(f.apply_action) & _BUFF for f in program.fars)
 
 
 def _ticking(program: SessionProgram) -> bool:
