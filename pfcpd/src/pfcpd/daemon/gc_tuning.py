@@ -13,6 +13,13 @@ that cyclic garbage made of objects older than a freeze is not reclaimed.
 Measured (20,000 establishments into the engine in one process): without freezing 534/s,
 4.2 s spent in the collector, the longest pause 893 ms; freezing every 2,000 sessions
 1,009/s, 0.39 s, 76 ms.
+
+Between two freezes the automatic full collections still walk what arrived since the last
+one: at a thousand establishments a second, four per 10,000 sessions, 40 ms each, 16-18 us
+per establishment (more than the young collections' 12 us). While the freezer runs, a full
+collection comes after FULL_COLLECTION_EVERY young generation-1 collections instead of
+Python's 10: rarely within a freeze interval, and the cyclic garbage it would reclaim is
+what a freeze soon puts out of reach anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import asyncio
 import gc
 
 FREEZE_INTERVAL = 10.0  # seconds
+FULL_COLLECTION_EVERY = 100  # generation-1 collections (gc's third threshold; Python: 10)
 
 
 def freeze_now() -> None:
@@ -34,8 +42,11 @@ class PeriodicFreeze:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.handle: asyncio.TimerHandle | None = None
+        self._thresholds: tuple[int, int, int] | None = None  # gc's, before start()
 
     def start(self) -> None:
+        young, middle, full = self._thresholds = gc.get_threshold()
+        gc.set_threshold(young, middle, max(full, FULL_COLLECTION_EVERY))
         freeze_now()
         self.handle = self.loop.call_later(FREEZE_INTERVAL, self._tick)
 
@@ -47,3 +58,6 @@ class PeriodicFreeze:
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None

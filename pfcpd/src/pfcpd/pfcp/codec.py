@@ -9,6 +9,7 @@ message live here; ``_walk.setup`` hands them over once.
 from __future__ import annotations
 
 import struct
+from sys import getrefcount
 
 from . import _walk
 from .cause import Cause
@@ -84,6 +85,25 @@ def _ignore(
 _CACHE: dict[bytes, IE] = {}
 CACHE_MAX_BYTES = 16 * 1024 * 1024
 
+# Encoding cache: id(leaf IE) -> (the IE, its TLV octets), for leaves of cacheable types.
+# Those are immutable and the decoder hands out one shared instance per value (see _CACHE):
+# a rule group decoded session after session holds the same leaf objects, whose octets are
+# then looked up by identity (no hashing of field values). The entry holds the IE, so its
+# id cannot be reused while the entry exists; the cache is emptied when full. Only short
+# values are kept (IDs, flags, names, filters), which bounds what it pins: a few MB. Only
+# IEs held elsewhere too get an entry (CPython's reference count above what the list being
+# encoded and this function hold): an IE built for one message (a usage report's URR ID)
+# is encoded once and freed, and an entry for each cost more than it saved.
+_ENCODED: dict[int, tuple[IE, bytes]] = {}
+ENCODE_CACHE_ENTRIES = 4096
+ENCODE_CACHE_MAX_VALUE = 128  # octets
+_ONLY_HERE = 3  # sys.getrefcount of an IE only the encoded list holds: list, loop, argument
+
+
+def drop_encode_cache() -> None:
+    """Empty the encoding cache (it refills as IEs are encoded again)."""
+    _ENCODED.clear()
+
 
 def cache_bytes() -> int:
     """What the decode cache's entries cost now, in bytes, as counted against its bound."""
@@ -95,6 +115,7 @@ def reload_tables() -> None:
     mandatory and expected IEs) to the walk, which compiles them; call it again after
     changing one (tests do). Empties the decode cache: it holds IEs decoded under the old."""
     _CACHE.clear()
+    drop_encode_cache()
     _walk.setup(
         DECODERS,
         [t for t in IEType if t < 0x8000],
@@ -173,13 +194,34 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
 def encode_ies(ies: list[IE]) -> bytes:
     parts = []
     for ie in ies:
-        value = encode_ies(ie.ies) if type(ie) is Grouped else ie.encode()
+        cls = type(ie)
+        if cls is Grouped:
+            value = encode_ies(ie.ies)  # type: ignore[attr-defined]
+        else:
+            entry = _ENCODED.get(id(ie))
+            if entry is not None and entry[0] is ie:
+                parts.append(entry[1])
+                continue
+            value = ie.encode()
         ie_type = ie.type
-        if type(ie) is VendorIE and not ie_type & 0x8000:
+        if cls is VendorIE and not ie_type & 0x8000:
             raise CodecError(f"vendor IE type {ie_type} lacks the enterprise bit", cause=None)
         if len(value) > 0xFFFF:
             raise CodecError(f"IE {ie_type_name(ie_type)} longer than 65535 octets", cause=None)
-        parts.append(_pack_tl(ie_type, len(value)))
+        tl = _pack_tl(ie_type, len(value))
+        if (
+            cls is not Grouped
+            and cls.CACHEABLE
+            and len(value) <= ENCODE_CACHE_MAX_VALUE
+            and getrefcount(ie) > _ONLY_HERE
+        ):
+            if len(_ENCODED) >= ENCODE_CACHE_ENTRIES:
+                _ENCODED.clear()
+            tl += value
+            _ENCODED[id(ie)] = (ie, tl)
+            parts.append(tl)
+            continue
+        parts.append(tl)
         parts.append(value)
     return b"".join(parts)
 

@@ -18,7 +18,30 @@ def shared_address(text: str) -> IPAddress:
     return ipaddress.ip_address(text)
 
 
-@functools.lru_cache(maxsize=4096)
+# (text, prefix length) -> network; emptied when full. An allocation puts the network it
+# took here (`remember_network`): the PDRs that name it then find it, not parse its text.
+_NETWORKS: dict[tuple[str, int], IPNetwork] = {}
+NETWORK_ENTRIES = 4096
+
+
 def shared_network(text: str, prefixlen: int) -> IPNetwork:
     """The network of ``text``/``prefixlen`` (host bits cleared)."""
-    return ipaddress.ip_network((text, prefixlen), strict=False)
+    key = (text, prefixlen)
+    net = _NETWORKS.get(key)
+    if net is None:
+        net = ipaddress.ip_network(key, strict=False)
+        remember_network(text, net)
+    return net
+
+
+def remember_network(text: str, net: IPNetwork) -> None:
+    """``net`` is the network of ``text``/its prefix length."""
+    if len(_NETWORKS) >= NETWORK_ENTRIES:
+        _NETWORKS.clear()
+    _NETWORKS[(text, net.prefixlen)] = net
+
+
+def drop_shared() -> None:
+    """Empty both caches (they refill as addresses are used again)."""
+    shared_address.cache_clear()
+    _NETWORKS.clear()

@@ -9,9 +9,11 @@ back).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from ..datapath.interface import (
     ApplyAction,
@@ -26,7 +28,7 @@ from ..datapath.interface import (
     SessionProgram,
     Urr,
 )
-from ..pfcp import Cause, Grouped, IEType, ie_type_name
+from ..pfcp import IE, Cause, Grouped, IEType, ie_type_name
 from ..pfcp.ies_address import (
     FTEID,
     OHC_GTPU_UDP_IPV4,
@@ -61,6 +63,13 @@ T = IEType
 DUAL_STACK_BIT = 0x10000
 NS = 1_000_000_000
 _APPLY_ACTION_MASK = 0x1F  # DROP FORW BUFF NOCP DUPL: what the datapath implements
+# Enum members by value, looked up by index (calling an enum class costs ~1 us a value, and
+# `&` with a flag member runs Python code): interfaces 0..VN_INTERNAL, apply actions by
+# their 5 flag bits.
+_INTERFACES = tuple(Interface)
+assert all(i == value for i, value in enumerate(_INTERFACES))
+_APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK + 1))
+_DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
 
 
 def pfcp_pdr_id(datapath_pdr_id: int) -> int:
@@ -73,6 +82,10 @@ class CompileContext:
     network_instance_index: dict[str, int]
     # Application ID -> flow descriptions of its PFDs (None: no PFD known for it)
     application_flows: Callable[[str], tuple[str, ...] | None]
+    # FARs, QERs and URRs compiled, by their group's TLV octets (`compile_program`'s
+    # ``encoded``): sessions of one shape repeat them (an uplink FAR, a QER, a URR), and
+    # what they compile to depends on those octets and this context only.
+    compiled: dict[bytes, Far | Qer | Urr] = field(default_factory=dict, compare=False)
 
 
 def network_instance_name(group: Grouped) -> str | None:
@@ -179,45 +192,65 @@ UNSUPPORTED_PDI = frozenset(
 )
 
 
+def _first(group: Grouped) -> dict[int, IE]:
+    """The first child of each type (one pass, then a lookup per type asked for)."""
+    out: dict[int, IE] = {}
+    for child in group.ies:
+        out.setdefault(child.type, child)
+    return out
+
+
+def _int(first: dict[int, IE], ie_type: int) -> int | None:
+    """`ie_value` over `_first`'s index."""
+    ie = first.get(ie_type)
+    return None if ie is None else int(ie.value)  # type: ignore[attr-defined]
+
+
 def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
     out: list[Pdr] = []
     for pdr_id, g in rules.pdr.items():
-        pdi = g.get(T.PDI)
+        first = _first(g)
+        pdi = first.get(T.PDI)
         assert isinstance(pdi, Grouped)
-        if g.get(T.ACTIVATE_PREDEFINED_RULES) is not None:  # none is configured here
+        if T.ACTIVATE_PREDEFINED_RULES in first:  # none is configured here
             raise RuleError(
                 Cause.UNKNOWN_PRE_DEFINED_RULE,
                 f"PDR {pdr_id}: pre-defined rules are not configured",
                 offending_ie=T.ACTIVATE_PREDEFINED_RULES,
             )
         for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
-            if g.get(timed) is not None:
+            if timed in first:
                 raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
+        in_pdi = _first(pdi)
         unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
         if unsupported:
             raise _fail(
                 RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
             )
-        far_id = ie_value(g, T.FAR_ID)
+        far_id = _int(first, T.FAR_ID)
         if far_id is None:
             raise RuleError(
                 Cause.CONDITIONAL_IE_MISSING, f"PDR {pdr_id} without FAR ID", offending_ie=T.FAR_ID
             )
-        fteid = pdi.get(T.F_TEID)
-        ue = pdi.get(T.UE_IP_ADDRESS)
-        ohr = g.get(T.OUTER_HEADER_REMOVAL)
+        fteid = in_pdi.get(T.F_TEID)
+        ue = in_pdi.get(T.UE_IP_ADDRESS)
+        ohr = first.get(T.OUTER_HEADER_REMOVAL)
         qers = tuple(int(q.value) for q in g.get_all(T.QER_ID))  # type: ignore[attr-defined]
         urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
         if len(qers) > 2 or len(urrs) > 4:
             raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
         common = dict(
-            precedence=ie_value(g, T.PRECEDENCE) or 0,
-            source_interface=Interface(_interface(ie_value(pdi, T.SOURCE_INTERFACE), pdr_id)),
+            precedence=_int(first, T.PRECEDENCE) or 0,
+            source_interface=_INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
             far_id=far_id,
             local_fteid=_local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None,
             network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
-            qfi=ie_value(pdi, T.QFI),
-            sdf_filters=_sdf_filters(ctx, pdi, pdr_id),
+            qfi=_int(in_pdi, T.QFI),
+            sdf_filters=(
+                _sdf_filters(ctx, pdi, pdr_id)
+                if T.SDF_FILTER in in_pdi or T.APPLICATION_ID in in_pdi
+                else ()
+            ),
             outer_header_removal=ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
             qer_ids=qers,
             urr_ids=urrs,
@@ -240,7 +273,7 @@ def _interface(value: int | None, pdr_id: int) -> int:
 def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
     action = g.get(T.APPLY_ACTION)
     flags = action.flags & _APPLY_ACTION_MASK if isinstance(action, ApplyActionIE) else 0
-    if flags & ApplyAction.DUPL:
+    if flags & _DUPL:
         raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: duplicating is not supported")
     fp = g.get(T.FORWARDING_PARAMETERS)
     kwargs: dict[str, object] = {}
@@ -258,7 +291,7 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
         dest = ie_value(fp, T.DESTINATION_INTERFACE)
         if dest is None or dest > Interface.VN_INTERNAL:
             raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: destination interface {dest}")
-        kwargs["destination_interface"] = Interface(dest)
+        kwargs["destination_interface"] = _INTERFACES[dest]
         kwargs["network_instance"] = _instance(ctx, fp, RULE_ID_FAR, far_id)
         ohc = fp.get(T.OUTER_HEADER_CREATION)
         if isinstance(ohc, OuterHeaderCreation):
@@ -276,13 +309,13 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
                 except ValueError as e:
                     raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: redirect {e}") from e
             kwargs["redirect"] = (redirect.address_type, server)
-    elif flags & ApplyAction.FORW:
+    elif flags & _FORW:
         raise RuleError(
             Cause.CONDITIONAL_IE_MISSING,
             f"FAR {far_id} forwards without Forwarding Parameters",
             offending_ie=T.FORWARDING_PARAMETERS,
         )
-    return Far(far_id=far_id, apply_action=ApplyAction(flags), **kwargs)  # type: ignore[arg-type]
+    return Far(far_id=far_id, apply_action=_APPLY_ACTIONS[flags], **kwargs)  # type: ignore[arg-type]
 
 
 def _ohc(ctx: CompileContext, far_id: int, ohc: OuterHeaderCreation) -> tuple[IPAddress, int]:
@@ -375,22 +408,65 @@ def dl_buffering_duration(timer: object) -> int | None:
     return timer.seconds if isinstance(timer, TimerIE) else None
 
 
+COMPILED_ENTRIES = 4096  # bound of CompileContext.compiled (emptied when full)
+_Rule = TypeVar("_Rule", Far, Qer, Urr)
+
+
+def _memo(
+    ctx: CompileContext,
+    encoded: Mapping[int, bytes] | None,
+    g: Grouped,
+    compile_rule: Callable[[int, Grouped], _Rule],
+    rid: int,
+) -> _Rule:
+    """``compile_rule(rid, g)``, or what it gave for a group of the same octets (a refusal
+    is not kept: it is raised again each time)."""
+    key = encoded.get(id(g)) if encoded is not None else None
+    if key is None:
+        return compile_rule(rid, g)
+    memo = ctx.compiled
+    got = memo.get(key)
+    if got is None:
+        got = compile_rule(rid, g)
+        if _per_session(got):
+            return got
+        if len(memo) >= COMPILED_ENTRIES:
+            memo.clear()
+        memo[key] = got
+    return got  # type: ignore[return-value]
+
+
+def _per_session(rule: Far | Qer | Urr) -> bool:
+    """A FAR creating an outer header names its peer's TEID, one per session: kept, it
+    would only push out the rules sessions share."""
+    return isinstance(rule, Far) and rule.outer_header_creation is not None
+
+
 def compile_program(
     ctx: CompileContext,
     rules: RuleSet,
     bar_duration_s: int | None = None,
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
+    encoded: Mapping[int, bytes] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
-    the traffic of their PDRs is dropped."""
+    the traffic of their PDRs is dropped. ``encoded``: id(group) -> the group's TLV octets
+    (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same octets are
+    taken from ``ctx.compiled``."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules)
-    fars = [compile_far(ctx, fid, g) for fid, g in rules.far.items()]
+    far = functools.partial(compile_far, ctx)
+    fars = [_memo(ctx, encoded, g, far, fid) for fid, g in rules.far.items()]
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
-    qers = [compile_qer(qid, g) for qid, g in rules.qer.items()]
-    urrs = [compile_urr(uid, g, offsets.get(uid, NO_OFFSET)) for uid, g in rules.urr.items()]
+    qers = [_memo(ctx, encoded, g, compile_qer, qid) for qid, g in rules.qer.items()]
+    urrs = [
+        compile_urr(uid, g, offsets[uid])
+        if uid in offsets
+        else _memo(ctx, encoded, g, compile_urr, uid)
+        for uid, g in rules.urr.items()
+    ]
     bar = None
     if rules.bar:
         bar_id, g = next(iter(rules.bar.items()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..pfcp import IE, Cause, Grouped, IEType, Message
+from ..pfcp import IE, Cause, Grouped, IEType, Message, encode_ies
 from ..pfcp.ies_traffic import (
     RULE_ID_BAR,
     RULE_ID_FAR,
@@ -67,7 +67,19 @@ class RuleSet:
         return rules
 
     def groups(self) -> list[Grouped]:
-        return [g for kind in KINDS for g in self.of(kind).values()]
+        """Every rule, by kind in KINDS order."""
+        return [
+            *self.pdr.values(),
+            *self.far.values(),
+            *self.qer.values(),
+            *self.urr.values(),
+            *self.bar.values(),
+        ]
+
+    def encoded(self) -> dict[int, bytes]:
+        """id(group) -> the group's TLV octets, for every rule: valid while no group
+        changes (`compile_program` and `Session.set_rules` take it)."""
+        return {id(g): encode_ies([g]) for g in self.groups()}
 
     @classmethod
     def from_groups(cls, groups: Iterable[IE]) -> RuleSet:
@@ -79,7 +91,10 @@ class RuleSet:
         return rules
 
     def create(self, request: Message) -> None:
-        """Add the request's Create groups; a rule ID already used is refused (73)."""
+        """Add the request's Create groups; a rule ID already used is refused (73). The
+        groups are the request's own, not copies: what changes a rule group in place
+        (`merge_update`) works on rules decoded from a session's record, and the engine's
+        allocations put new groups in place of the request's."""
         for kind, (create, _u, _r, _id, rule_type) in KINDS.items():
             rules = self.of(kind)
             for g in request.get_all(create):
@@ -91,7 +106,7 @@ class RuleSet:
                         f"{kind.upper()} {rid} already exists",
                         failed_rule=(rule_type, rid),
                     )
-                rules[rid] = _copy(g)
+                rules[rid] = g
 
     def remove(self, request: Message) -> None:
         for kind, (_c, _u, remove, _id, rule_type) in KINDS.items():

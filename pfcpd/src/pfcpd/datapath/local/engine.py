@@ -13,8 +13,9 @@ import enum
 import ipaddress
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pfcpd.datapath.interface import (
     ApplyAction,
@@ -25,11 +26,14 @@ from pfcpd.datapath.interface import (
     DuplicateEncap,
     DuplicatingParameters,
     EventType,
+    Far,
     Interface,
     IPAddress,
+    Qer,
     SdfFilter,
     SessionCounters,
     SessionProgram,
+    Urr,
     Usage,
 )
 from pfcpd.datapath.local import corelib
@@ -133,13 +137,110 @@ def _dupl_fields(k: corelib.Constants, far_id: int, d: DuplicatingParameters) ->
 
 
 def _array(
-    layout: corelib.Layout, ctype: type[ctypes.Structure], records: list[dict[str, object]]
+    layout: corelib.Layout,
+    ctype: type[ctypes.Structure],
+    records: Sequence[dict[str, object] | bytes],
 ) -> ctypes.Array[ctypes.Structure]:
-    """A C array of ``ctype`` (at least one element) packed from ``records``."""
+    """A C array of ``ctype`` (at least one element) packed from ``records`` (fields, or
+    a record packed already: `_record`)."""
     arr = (ctype * max(1, len(records)))()
     for i, fields in enumerate(records):
-        layout.pack_into(arr, i, fields)
+        if isinstance(fields, bytes):
+            ctypes.memmove(ctypes.addressof(arr) + i * layout.size, fields, layout.size)
+        else:
+            layout.pack_into(arr, i, fields)
     return arr
+
+
+def _far_fields(k: corelib.Constants, f: Far, dupl_first: int = 0) -> dict[str, object]:
+    """``dupl_first``: the index of its first Duplicating Parameters record."""
+    cf: dict[str, object] = {
+        "far_id": f.far_id,
+        "apply_action": int(f.apply_action),
+        "dest_interface": f.destination_interface,
+        "network_instance": f.network_instance,
+        "dscp": k.DSCP_NONE if f.dscp is None else f.dscp,
+        "dupl_first": dupl_first,
+        "dupl_count": len(f.duplicating),
+    }
+    if f.redirect is not None:
+        kind, server = f.redirect
+        cf["redirect_type"] = kind + 1
+        if kind in (k.REDIRECT_IPV4, k.REDIRECT_IPV6):
+            want = 4 if kind == k.REDIRECT_IPV4 else 6
+            if isinstance(server, str) or server.version != want:
+                raise DatapathError(
+                    f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
+                )
+            cf["redirect_addr"] = ip16(server)
+    if f.outer_header_creation is not None:
+        peer, teid = f.outer_header_creation
+        if f.ohc_source is None:
+            raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
+        cf["ohc"], cf["ohc_teid"] = k.OHC_GTPU, teid
+        cf["ohc_peer"], cf["ohc_src"] = ip16(peer), ip16(f.ohc_source)
+        cf["ohc_flags"] = k.OHC_F_PSC if f.pdu_session_container else 0
+    return cf
+
+
+def _qer_fields(k: corelib.Constants, q: Qer) -> dict[str, object]:
+    return {
+        "qer_id": q.qer_id,
+        "qfi": q.qfi or 0,
+        "rqi": int(q.rqi),
+        "gate_ul": k.GATE_OPEN if q.gate_ul_open else k.GATE_CLOSED,
+        "gate_dl": k.GATE_OPEN if q.gate_dl_open else k.GATE_CLOSED,
+        "mbr_ul_bps": q.mbr_ul,
+        "mbr_dl_bps": q.mbr_dl,
+        "gbr_ul_bps": q.gbr_ul,
+        "gbr_dl_bps": q.gbr_dl,
+        "burst_bytes": q.burst_bytes,
+    }
+
+
+def _urr_fields(k: corelib.Constants, u: Urr) -> dict[str, object]:
+    cu: dict[str, object] = {"urr_id": u.urr_id}
+    trig = 0
+    if u.volume_threshold:
+        trig |= k.URR_T_VOLTH
+        cu["vol_threshold"] = u.volume_threshold
+    if u.volume_quota:
+        trig |= k.URR_T_VOLQU
+        cu["vol_quota"] = u.volume_quota
+    if u.time_threshold_ns:
+        trig, cu["time_threshold_ns"] = trig | k.URR_T_TIMTH, u.time_threshold_ns
+    if u.time_quota_ns:
+        trig, cu["time_quota_ns"] = trig | k.URR_T_TIMQU, u.time_quota_ns
+    cu["triggers"], cu["flags"] = trig, k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
+    return cu
+
+
+# Packed C records of rules, by id(rule): the session engine hands out one object for the
+# FARs, QERs and URRs that sessions repeat (`CompileContext.compiled`), packed once here.
+# An entry holds its rule (its id is not reused meanwhile); emptied when full.
+_RECORDS: dict[int, tuple[object, corelib.Constants, bytes]] = {}
+RECORD_ENTRIES = 4096
+_Rule = TypeVar("_Rule", Far, Qer, Urr)
+
+
+def _record(
+    k: corelib.Constants,
+    layout: corelib.Layout,
+    ctype: type[ctypes.Structure],
+    rule: _Rule,
+    fields: Callable[[corelib.Constants, _Rule], dict[str, object]],
+) -> bytes:
+    """``rule``'s C record, packed from ``fields(k, rule)``."""
+    entry = _RECORDS.get(id(rule))
+    if entry is not None and entry[0] is rule and entry[1] is k:
+        return entry[2]
+    one = (ctype * 1)()
+    layout.pack_into(one, 0, fields(k, rule))
+    data = bytes(one)
+    if len(_RECORDS) >= RECORD_ENTRIES:
+        _RECORDS.clear()
+    _RECORDS[id(rule)] = (rule, k, data)
+    return data
 
 
 class _Desc:
@@ -180,68 +281,18 @@ class _Desc:
                 )
             pdrs.append(c)
             sdfs.extend(_sdf_fields(k, f) for f in p.sdf_filters)
-        fars: list[dict[str, object]] = []
+        fars: list[dict[str, object] | bytes] = []
         dupls: list[dict[str, object]] = []
         for f in program.fars:
-            cf: dict[str, object] = {
-                "far_id": f.far_id,
-                "apply_action": int(f.apply_action),
-                "dest_interface": f.destination_interface,
-                "network_instance": f.network_instance,
-                "dscp": k.DSCP_NONE if f.dscp is None else f.dscp,
-                "dupl_first": len(dupls),
-                "dupl_count": len(f.duplicating),
-            }
-            dupls.extend(_dupl_fields(k, f.far_id, d) for d in f.duplicating)
-            if f.redirect is not None:
-                kind, server = f.redirect
-                cf["redirect_type"] = kind + 1
-                if kind in (k.REDIRECT_IPV4, k.REDIRECT_IPV6):
-                    want = 4 if kind == k.REDIRECT_IPV4 else 6
-                    if isinstance(server, str) or server.version != want:
-                        raise DatapathError(
-                            f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
-                        )
-                    cf["redirect_addr"] = ip16(server)
-            if f.outer_header_creation is not None:
-                peer, teid = f.outer_header_creation
-                if f.ohc_source is None:
-                    raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
-                cf["ohc"], cf["ohc_teid"] = k.OHC_GTPU, teid
-                cf["ohc_peer"], cf["ohc_src"] = ip16(peer), ip16(f.ohc_source)
-                cf["ohc_flags"] = k.OHC_F_PSC if f.pdu_session_container else 0
-            fars.append(cf)
-        qers: list[dict[str, object]] = [
-            {
-                "qer_id": q.qer_id,
-                "qfi": q.qfi or 0,
-                "rqi": int(q.rqi),
-                "gate_ul": k.GATE_OPEN if q.gate_ul_open else k.GATE_CLOSED,
-                "gate_dl": k.GATE_OPEN if q.gate_dl_open else k.GATE_CLOSED,
-                "mbr_ul_bps": q.mbr_ul,
-                "mbr_dl_bps": q.mbr_dl,
-                "gbr_ul_bps": q.gbr_ul,
-                "gbr_dl_bps": q.gbr_dl,
-                "burst_bytes": q.burst_bytes,
-            }
-            for q in program.qers
-        ]
-        urrs: list[dict[str, object]] = []
-        for u in program.urrs:
-            cu: dict[str, object] = {"urr_id": u.urr_id}
-            trig = 0
-            if u.volume_threshold:
-                trig |= k.URR_T_VOLTH
-                cu["vol_threshold"] = u.volume_threshold
-            if u.volume_quota:
-                trig |= k.URR_T_VOLQU
-                cu["vol_quota"] = u.volume_quota
-            if u.time_threshold_ns:
-                trig, cu["time_threshold_ns"] = trig | k.URR_T_TIMTH, u.time_threshold_ns
-            if u.time_quota_ns:
-                trig, cu["time_quota_ns"] = trig | k.URR_T_TIMQU, u.time_quota_ns
-            cu["triggers"], cu["flags"] = trig, k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
-            urrs.append(cu)
+            if f.duplicating or dupls:  # (records that depend on the program's others)
+                fars.append(_far_fields(k, f, len(dupls)))
+                dupls.extend(_dupl_fields(k, f.far_id, d) for d in f.duplicating)
+            elif f.outer_header_creation is not None:  # (a peer's TEID: one per session)
+                fars.append(_far_fields(k, f))
+            else:
+                fars.append(_record(k, _FAR, corelib.FarT, f, _far_fields))
+        qers = [_record(k, _QER, corelib.QerT, q, _qer_fields) for q in program.qers]
+        urrs = [_record(k, _URR, corelib.UrrT, u, _urr_fields) for u in program.urrs]
         arrays = [
             _array(_PDR, corelib.PdrT, pdrs),
             _array(_FAR, corelib.FarT, fars),
@@ -345,8 +396,11 @@ def _kept(program: SessionProgram) -> _Kept:
     return _Kept(tunnels, tuple(u.urr_id for u in program.urrs), program.bar)
 
 
+_BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
+
+
 def _buffering(program: SessionProgram) -> bool:
-    return any(f.apply_action & ApplyAction.BUFF for f in program.fars)
+    return any(int(f.apply_action) & _BUFF for f in program.fars)
 
 
 def _ticking(program: SessionProgram) -> bool:

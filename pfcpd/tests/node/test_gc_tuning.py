@@ -1,0 +1,31 @@
+"""The daemon's garbage collector tuning (pfcpd.daemon.gc_tuning)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from pfcpd.daemon.gc_tuning import FREEZE_INTERVAL, FULL_COLLECTION_EVERY, PeriodicFreeze
+
+
+def test_freezer_spaces_full_collections_and_restores_the_thresholds() -> None:
+    before = gc.get_threshold()
+    loop = asyncio.new_event_loop()
+    try:
+        freezer = PeriodicFreeze(loop)
+        gc.unfreeze()
+        freezer.start()
+        try:
+            young, middle, full = gc.get_threshold()
+            assert (young, middle) == before[:2]
+            assert full == max(before[2], FULL_COLLECTION_EVERY) > 10
+            assert gc.get_freeze_count() > 0  # what lived then is out of the collector's reach
+            assert freezer.handle is not None
+            assert freezer.handle.when() >= loop.time() + FREEZE_INTERVAL - 1
+        finally:
+            freezer.stop()
+        assert gc.get_threshold() == before
+        assert freezer.handle is None
+    finally:
+        loop.close()
+        gc.unfreeze()
