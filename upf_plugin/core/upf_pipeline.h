@@ -107,54 +107,92 @@ typedef struct
   upf_event_t events[UPF_MAX_EVENTS];
 } upf_verdict_t;
 
-/* Mutable per-session state kept across programs by id (URR, QER), on the session's list.
- * Each object is cache-line aligned with what a packet updates in its first line; the
- * list link, the writer's, comes after. */
+/*
+ * Mutable per-session state kept across programs by id (URR, QER), in state blocks on the
+ * session's list. A block holds the state of one URR and of one QER (either may be unused);
+ * the install puts a new QER in the block of a new URR its PDR uses when it can, so
+ * the usual shape (one QER, one URR) has one block. A block is three cache lines: one per
+ * direction with everything a packet of that direction writes (the QER's token bucket of
+ * the direction, the URR's counters of the direction, its byte budget and flags), so a
+ * packet reads and writes one line of state; then the cold line (first packet time,
+ * dropped DL packets, policer and gate drops, the writer's list link and ids).
+ */
 enum
 {
   UPF_STATE_URR = 0,
   UPF_STATE_QER = 1,
 };
-typedef struct upf_state_link
-{
-  struct upf_state_link *next; /* writer */
-  uint32_t id;                 /* URR / QER id */
-  uint32_t kind;               /* UPF_STATE_* */
-} upf_state_link_t;
 
-struct upf_urr_state
+typedef struct
 {
-  /* line 0: every forwarded packet */
-  uint32_t flags; /* UPF_URRS_* */
-  uint32_t _pad;
-  uint64_t bytes[2], pkts[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]; the totals are their sums */
-  uint64_t last_ns;           /* last packet time, 0 = none yet */
+  /* QER: the token bucket of the direction */
+  uint64_t tokens_nb; /* tokens in nano-bytes (bytes x 1e9) */
+  uint64_t q_last_ns; /* last policed packet time, 0 = bucket not started (full) */
+  /* URR: the counters of the direction */
+  uint64_t bytes, pkts;
+  uint64_t last_ns;  /* last packet time of the direction, 0 = none yet */
+  uint64_t first_ns; /* first packet time of the direction, 0 = none yet (UPF_URRS_SEEN) */
   /* Volume thresholds and quotas without reading them per packet: no limit still armed of
-   * the URR budget_of (a program's address + the URR's index) can be reached before budget
-   * more bytes (upf_urr_check); budget_of NULL = to be computed. */
-  int64_t budget;
+   * the URR budget_of (a program's address + the URR's index) can be reached before the
+   * budgets of both directions are used up (upf_urr_check splits the distance to the
+   * nearest one between them, at most 2^31 - 1 bytes each); budget_of NULL = to be
+   * computed. */
   const void *budget_of;
-  /* line 1: first packet, dropped DL packets, the writer */
-  uint64_t first_ns; /* first packet time, 0 = none yet (UPF_URRS_SEEN: set) */
+  int32_t budget;
+  /* UPF_URRS_*: the same in both lines (upf_urrs_set), except UPF_URRS_SEEN (per line) */
+  uint32_t flags;
+} upf_state_dir_t;
+_Static_assert(sizeof (upf_state_dir_t) == 64, "a direction's state is one line");
+
+struct upf_state
+{
+  upf_state_dir_t d[2]; /* [UPF_DIR_UL], [UPF_DIR_DL] */
+  /* line 2: the URR's dropped DL packets, the QER's drops, the writer's */
   uint64_t start_ns; /* start of the measurement period */
   uint64_t dropped_dl_pkts, dropped_dl_bytes;
-  upf_state_link_t link;
+  uint32_t policed_pkts[2], gated_pkts[2];
+  struct upf_state *next; /* writer: the session's list */
+  uint32_t urr_id;        /* writer: the URR whose state this holds (used) */
+  uint32_t qer_id;        /* writer: the QER whose state this holds (used) */
+  uint32_t used;          /* writer: 1 << UPF_STATE_URR (QER): that half is used */
 };
-_Static_assert(offsetof (upf_urr_state_t, first_ns) == 64, "a packet updates one line");
+_Static_assert(sizeof (upf_state_t) == 192, "a state block is three lines");
+_Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one line");
 #define UPF_URRS_THRESHOLD_REPORTED 0x01
 #define UPF_URRS_QUOTA_EXHAUSTED 0x02
 #define UPF_URRS_TIME_THRESHOLD_REPORTED 0x04
 #define UPF_URRS_TIME_QUOTA_EXHAUSTED 0x08
 #define UPF_URRS_SEEN 0x80000000u /* first_ns is set (internal: not reported) */
 
-struct upf_qer_state
+/* Set / clear URR flags (not UPF_URRS_SEEN) in both directions' lines. */
+static inline void
+upf_urrs_set (upf_state_t *s, uint32_t f)
 {
-  uint64_t tokens_nb[2]; /* [UL, DL] tokens in nano-bytes (bytes x 1e9) */
-  uint64_t last_ns[2];
-  uint32_t policed_pkts[2], gated_pkts[2];
-  upf_state_link_t link;
-};
-_Static_assert(sizeof (upf_qer_state_t) == 64, "a QER state is one line");
+  s->d[UPF_DIR_UL].flags |= f;
+  s->d[UPF_DIR_DL].flags |= f;
+}
+
+static inline void
+upf_urrs_clear (upf_state_t *s, uint32_t f)
+{
+  s->d[UPF_DIR_UL].flags &= ~f;
+  s->d[UPF_DIR_DL].flags &= ~f;
+}
+
+/* The URR's first packet time (the earlier direction's), 0 = none yet. */
+static inline uint64_t
+upf_urrs_first (const upf_state_t *s)
+{
+  uint64_t a = s->d[UPF_DIR_UL].first_ns, b = s->d[UPF_DIR_DL].first_ns;
+  return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* The URR flags as reported. */
+static inline uint32_t
+upf_urrs_flags (const upf_state_t *s)
+{
+  return (s->d[UPF_DIR_UL].flags | s->d[UPF_DIR_DL].flags) & ~UPF_URRS_SEEN;
+}
 
 typedef struct
 {
@@ -180,7 +218,7 @@ struct upf_session
   uint64_t seid;
   _Atomic (upf_program_t *) prog;
   /* writer-owned */
-  upf_state_link_t *states; /* upf_urr_state_t, upf_qer_state_t */
+  upf_state_t *states; /* the URRs' and QERs' state blocks */
   upf_buffer_t *buffer;
   struct upf_session *prev, *next; /* ctx's session list (writer) */
   upf_retired_t retire;
@@ -241,13 +279,15 @@ upf_drop (upf_stats_t *st, upf_verdict_t *v, upf_drop_reason_t r)
 
 /* Token bucket policer (caller's ns clock); returns 1 if the packet conforms. */
 static inline int
-upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t len, uint64_t now_ns)
+upf_police (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t len,
+            uint64_t now_ns)
 {
+  upf_state_dir_t *s = &qs->d[dir];
   uint64_t need = (uint64_t)len * 1000000000ULL, Bps = rt->Bps[dir], last, tokens;
   if (!Bps)
     return 1;
-  last = s->last_ns[dir];
-  tokens = s->tokens_nb[dir];
+  last = s->q_last_ns;
+  tokens = s->tokens_nb;
   if (last == 0)
     tokens = rt->depth_nb[dir];
   else if (now_ns > last)
@@ -258,13 +298,13 @@ upf_police (upf_qer_state_t *s, const upf_qer_rt_t *rt, unsigned dir, uint32_t l
       tokens = tokens > rt->depth_nb[dir] ? rt->depth_nb[dir] : tokens;
     }
   if (now_ns > last)
-    s->last_ns[dir] = now_ns;
+    s->q_last_ns = now_ns;
   if (tokens < need)
     {
-      s->tokens_nb[dir] = tokens;
+      s->tokens_nb = tokens;
       return 0;
     }
-  s->tokens_nb[dir] = tokens - need;
+  s->tokens_nb = tokens - need;
   return 1;
 }
 
@@ -290,53 +330,59 @@ upf_urr_count_drop_dl (const upf_entry_t *e, int pdr, unsigned dir, uint32_t len
 static inline uint64_t
 upf_urr_vol (const upf_urr_state_t *s, unsigned k)
 {
-  return k == UPF_VOL_TOTAL ? s->bytes[UPF_DIR_UL] + s->bytes[UPF_DIR_DL]
-                            : s->bytes[k == UPF_VOL_UL ? UPF_DIR_UL : UPF_DIR_DL];
+  return k == UPF_VOL_TOTAL ? s->d[UPF_DIR_UL].bytes + s->d[UPF_DIR_DL].bytes
+                            : s->d[k == UPF_VOL_UL ? UPF_DIR_UL : UPF_DIR_DL].bytes;
 }
 
 /* A URR's volume thresholds and quotas against its counters (events for those reached),
- * then the budget: how many bytes the nearest one still armed is away. */
+ * then the budgets: how many bytes the nearest one still armed is away, split between the
+ * directions (each counter grows by at most the sum of what both use up). */
 static inline void
 upf_urr_check (upf_stats_t *st, const upf_urr_t *r, upf_urr_state_t *s, const void *id,
                upf_verdict_t *v)
 {
   int64_t budget = INT64_MAX;
+  uint32_t flags = upf_urrs_flags (s);
   unsigned k;
-  if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED))
+  if ((r->triggers & UPF_URR_T_VOLTH) && !(flags & UPF_URRS_THRESHOLD_REPORTED))
     for (k = 0; k < 3; k++)
       if (r->vol_threshold[k] && upf_urr_vol (s, k) >= r->vol_threshold[k])
         {
           if (upf_add_event (v, st, UPF_EV_USAGE_THRESHOLD, r->urr_id, k))
-            s->flags |= UPF_URRS_THRESHOLD_REPORTED;
+            upf_urrs_set (s, UPF_URRS_THRESHOLD_REPORTED);
           break;
         }
-  if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED))
+  if ((r->triggers & UPF_URR_T_VOLQU) && !(flags & UPF_URRS_QUOTA_EXHAUSTED))
     for (k = 0; k < 3; k++)
       if (r->vol_quota[k] && upf_urr_vol (s, k) >= r->vol_quota[k])
         {
           if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
-            s->flags |= UPF_URRS_QUOTA_EXHAUSTED;
+            upf_urrs_set (s, UPF_URRS_QUOTA_EXHAUSTED);
           break;
         }
+  flags = upf_urrs_flags (s);
   /* a distance of 2^63 or more, or a limit already passed (its event deferred), counts as
    * <= 0: checked again with the next packet */
   for (k = 0; k < 3; k++)
     {
-      if ((r->triggers & UPF_URR_T_VOLTH) && !(s->flags & UPF_URRS_THRESHOLD_REPORTED)
+      if ((r->triggers & UPF_URR_T_VOLTH) && !(flags & UPF_URRS_THRESHOLD_REPORTED)
           && r->vol_threshold[k])
         {
           int64_t d = (int64_t)(r->vol_threshold[k] - upf_urr_vol (s, k));
           budget = d < budget ? d : budget;
         }
-      if ((r->triggers & UPF_URR_T_VOLQU) && !(s->flags & UPF_URRS_QUOTA_EXHAUSTED)
-          && r->vol_quota[k])
+      if ((r->triggers & UPF_URR_T_VOLQU) && !(flags & UPF_URRS_QUOTA_EXHAUSTED) && r->vol_quota[k])
         {
           int64_t d = (int64_t)(r->vol_quota[k] - upf_urr_vol (s, k));
           budget = d < budget ? d : budget;
         }
     }
-  s->budget = budget;
-  s->budget_of = id;
+  /* both above 0 after a packet: together less than budget used, no limit reached */
+  budget = budget > 0 ? budget : 0;
+  s->d[UPF_DIR_UL].budget = (int32_t)(budget / 2 < INT32_MAX ? budget / 2 : INT32_MAX);
+  s->d[UPF_DIR_DL].budget
+    = (int32_t)(budget - budget / 2 < INT32_MAX ? budget - budget / 2 : INT32_MAX);
+  s->d[UPF_DIR_UL].budget_of = s->d[UPF_DIR_DL].budget_of = id;
 }
 
 /*
@@ -358,17 +404,20 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
     {
       uint8_t u = rule->urr[i];
       const void *id;
-      upf_urr_state_t *s;
+      upf_urr_state_t *us;
+      upf_state_dir_t *s;
+      int64_t b;
       if (u == UPF_NONE8)
         break;
       id = (const uint8_t *)e->prog + u; /* the URR: the program is read only when needed */
-      s = states[u];
+      us = states[u];
+      s = &us->d[dir];
       if (__builtin_expect (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
                             0)
           && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
         return 0;
-      s->bytes[dir] += len;
-      s->pkts[dir]++;
+      s->bytes += len;
+      s->pkts++;
       if (__builtin_expect (!(s->flags & UPF_URRS_SEEN), 0))
         {
           s->first_ns = now_ns; /* 0 = not yet, as before the first packet */
@@ -376,9 +425,10 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
             s->flags |= UPF_URRS_SEEN;
         }
       s->last_ns = now_ns;
-      s->budget -= len;
-      if (__builtin_expect (s->budget_of != id || s->budget <= 0, 0))
-        upf_urr_check (st, &e->prog->urr[u], s, id, v);
+      b = (int64_t)s->budget - len; /* <= 0: computed anew, so always > -2^32 */
+      s->budget = (int32_t)b;
+      if (__builtin_expect (s->budget_of != id || b <= 0, 0))
+        upf_urr_check (st, &e->prog->urr[u], us, id, v);
     }
   return 1;
 }
@@ -424,25 +474,26 @@ upf_prog_prefetch_check (const upf_entry_t *e, unsigned dir)
     upf_prog_prefetch_hot (e->prog, dir);
 }
 
-/* The states of the program's QERs and URRs (the first two of each: the usual case is one),
- * once the entry and the program's qer_rt / URR state lines are in. They are written, but
- * prefetched for reading (prefetcht0 on every x86-64; a line read first is written without
- * another miss when no other core holds it). */
+/* The direction's lines of the states of the program's QERs and URRs (the first two of
+ * each: the usual case is one QER and one URR in one block), once the entry and the
+ * program's qer_rt / URR state lines are in. They are written, but prefetched for reading
+ * (prefetcht0 on every x86-64; a line read first is written without another miss when no
+ * other core holds it). */
 static UPF_ALWAYS_INLINE void
-upf_prog_prefetch_states (const upf_entry_t *e)
+upf_prog_prefetch_states (const upf_entry_t *e, unsigned dir)
 {
   unsigned n_qer = upf_e_n_qer (e);
   unsigned n_urr = upf_e_n_urr (e);
   const upf_qer_rt_t *q = upf_e_qer (e);
   upf_urr_state_t *const *u = upf_e_urr_state (e);
   if (n_qer)
-    __builtin_prefetch (q[0].state);
+    __builtin_prefetch (&q[0].state->d[dir]);
   if (n_qer > 1)
-    __builtin_prefetch (q[1].state);
-  if (n_urr)
-    __builtin_prefetch (u[0]);
+    __builtin_prefetch (&q[1].state->d[dir]);
+  if (n_urr && (!n_qer || u[0] != q[0].state))
+    __builtin_prefetch (&u[0]->d[dir]);
   if (n_urr > 1)
-    __builtin_prefetch (u[1]);
+    __builtin_prefetch (&u[1]->d[dir]);
 }
 
 /* Classify with the program's independent loads started first (scalar path). */
@@ -450,7 +501,7 @@ static inline int
 upf_session_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
 {
   upf_prog_prefetch_hot (e->prog, dir);
-  upf_prog_prefetch_states (e);
+  upf_prog_prefetch_states (e, dir);
   return upf_classify (e, dir, m);
 }
 
@@ -923,7 +974,7 @@ upf_vec_find (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
       if (e && upf_vec_classify (G, j, dir))
         {
           upf_prog_prefetch_check (e, dir);
-          upf_prog_prefetch_states (e);
+          upf_prog_prefetch_states (e, dir);
         }
       G->e[j] = e;
     }

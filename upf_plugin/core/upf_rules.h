@@ -320,8 +320,10 @@ typedef struct
   uint32_t n_pdr, n_far, n_qer, n_urr, n_sdf, n_dupl;
 } upf_program_desc_t;
 
-typedef struct upf_urr_state upf_urr_state_t;
-typedef struct upf_qer_state upf_qer_state_t;
+/* A state block (upf_pipeline.h) holds the mutable state of one URR and of one QER. */
+typedef struct upf_state upf_state_t;
+typedef upf_state_t upf_urr_state_t;
+typedef upf_state_t upf_qer_state_t;
 typedef struct upf_buffer upf_buffer_t;
 
 enum

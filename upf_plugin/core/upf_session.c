@@ -95,71 +95,70 @@ program_retired (upf_retired_t *r)
   return n;
 }
 
-static upf_state_link_t *
-state_find (upf_state_link_t *l, uint32_t kind, uint32_t id)
+/* The state block holding the URR (kind UPF_STATE_URR) or QER with this id, or NULL. */
+static upf_state_t *
+state_find (upf_state_t *l, uint32_t kind, uint32_t id)
 {
   for (; l; l = l->next)
-    if (l->id == id && l->kind == kind)
+    if ((l->used & (1u << kind)) && (kind == UPF_STATE_URR ? l->urr_id : l->qer_id) == id)
       return l;
   return 0;
 }
 
-static void *
-state_obj (upf_state_link_t *l)
+/* The state block of this URR (QER): the session's (kept across programs), one already made
+ * for this install, else a new one put on *fresh; a new QER goes into the block of a new URR
+ * (first choice: pref, the block of the URR its first PDR uses) whose QER half is free.
+ * NULL = out of memory. */
+static upf_state_t *
+state_find_or_new (upf_state_t *kept, upf_state_t **fresh, uint32_t kind, uint32_t id,
+                   upf_state_t *pref)
 {
-  if (!l)
-    return 0;
-  if (l->kind == UPF_STATE_URR)
-    return upf_container_of (l, upf_urr_state_t, link);
-  return upf_container_of (l, upf_qer_state_t, link);
-}
-
-/* The state object with this id: the session's (kept across programs), one already made for
- * this install, or a new one put on *fresh. NULL = out of memory. */
-static void *
-state_find_or_new (upf_state_link_t *kept, upf_state_link_t **fresh, uint32_t kind, uint32_t id)
-{
-  upf_state_link_t *l = state_find (kept, kind, id);
-  if (!l && !(l = state_find (*fresh, kind, id)))
+  upf_state_t *l = state_find (kept, kind, id);
+  if (l || (l = state_find (*fresh, kind, id)))
+    return l;
+  if (kind == UPF_STATE_QER)
     {
-      void *o;
-      if (kind == UPF_STATE_URR)
+      uint32_t q = 1u << UPF_STATE_QER;
+      if (pref && !(pref->used & q) && state_find (*fresh, UPF_STATE_URR, pref->urr_id) == pref)
+        l = pref;
+      for (upf_state_t *f = *fresh; f && !l; f = f->next)
+        if (!(f->used & q))
+          l = f;
+      if (l)
         {
-          upf_urr_state_t *u = o = upf_calloc_lines (sizeof (upf_urr_state_t));
-          l = u ? &u->link : 0;
+          l->qer_id = id;
+          l->used |= q;
+          return l;
         }
-      else
-        {
-          upf_qer_state_t *q = o = upf_calloc_lines (sizeof (upf_qer_state_t));
-          l = q ? &q->link : 0;
-        }
-      if (!o)
-        return 0;
-      l->id = id;
-      l->kind = kind;
-      l->next = *fresh;
-      *fresh = l;
     }
-  return state_obj (l);
+  if (!(l = upf_calloc_lines (sizeof (upf_state_t))))
+    return 0;
+  if (kind == UPF_STATE_URR)
+    l->urr_id = id;
+  else
+    l->qer_id = id;
+  l->used = 1u << kind;
+  l->next = *fresh;
+  *fresh = l;
+  return l;
 }
 
 static void
-state_list_free (upf_state_link_t *l)
+state_list_free (upf_state_t *l)
 {
   while (l)
     {
-      upf_state_link_t *n = l->next;
-      upf_free_lines (state_obj (l), l->kind == UPF_STATE_URR ? sizeof (upf_urr_state_t)
-                                                              : sizeof (upf_qer_state_t));
+      upf_state_t *n = l->next;
+      upf_free_lines (l, sizeof (upf_state_t));
       l = n;
     }
 }
 
 /* Put the list fresh in front of *list. */
 static void
-state_list_join (upf_state_link_t **list, upf_state_link_t *fresh)
+state_list_join (upf_state_t **list, upf_state_t *fresh)
 {
-  upf_state_link_t *l = fresh;
+  upf_state_t *l = fresh;
   if (!l)
     return;
   while (l->next)
@@ -174,10 +173,10 @@ urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
 {
   if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
       || a->time_threshold_ns != b->time_threshold_ns)
-    u->flags &= ~(uint32_t)(UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
+    upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
   if (memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota))
       || a->time_quota_ns != b->time_quota_ns)
-    u->flags &= ~(uint32_t)(UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED);
+    upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED);
 }
 
 /*
@@ -192,7 +191,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
 {
   upf_program_t *old = atomic_load (&s->prog);
   key_ref_t nk[UPF_MAX_PDR], ok[UPF_MAX_PDR];
-  upf_state_link_t *fresh_urr = 0, *fresh_qer = 0;
+  upf_state_t *fresh = 0;
   upf_buffer_t *fresh_buffer = 0;
   unsigned n_new, n_old, i, j, n_add[2] = { 0, 0 };
   int needs_buffer = 0;
@@ -226,12 +225,20 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   /* prepare: state objects by id (kept across programs), the DL buffer, entries, room */
   for (i = 0; i < prog->n_urr; i++)
     if (!(prog->urr_state[i]
-          = state_find_or_new (s->states, &fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id)))
+          = state_find_or_new (s->states, &fresh, UPF_STATE_URR, prog->urr[i].urr_id, 0)))
       goto nomem;
   for (i = 0; i < prog->n_qer; i++)
-    if (!(prog->qer_rt[i].state
-          = state_find_or_new (s->states, &fresh_qer, UPF_STATE_QER, prog->qer_rt[i].qer_id)))
-      goto nomem;
+    {
+      /* the block of the first URR of the first PDR (by precedence) using the QER */
+      upf_state_t *pref = 0;
+      for (j = 0; j < prog->n_pdr && !pref; j++)
+        if ((prog->rule[j].qer[0] == i || prog->rule[j].qer[1] == i)
+            && prog->rule[j].urr[0] != UPF_NONE8)
+          pref = prog->urr_state[prog->rule[j].urr[0]];
+      if (!(prog->qer_rt[i].state
+            = state_find_or_new (s->states, &fresh, UPF_STATE_QER, prog->qer_rt[i].qer_id, pref)))
+        goto nomem;
+    }
   for (i = 0; i < prog->n_far; i++)
     if (prog->far[i].apply_action & (UPF_AA_BUFF | UPF_AA_NOCP))
       needs_buffer = 1;
@@ -264,8 +271,8 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   for (i = 0; i < prog->n_urr; i++)
     {
       upf_urr_state_t *u = prog->urr_state[i];
-      u->budget_of = 0;
-      if (state_find (fresh_urr, UPF_STATE_URR, prog->urr[i].urr_id) == &u->link)
+      u->d[UPF_DIR_UL].budget_of = u->d[UPF_DIR_DL].budget_of = 0;
+      if (state_find (fresh, UPF_STATE_URR, prog->urr[i].urr_id) == u)
         {
           upf_stats_t st0;
           upf_verdict_t full;
@@ -274,11 +281,10 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
           full.n_events = UPF_MAX_EVENTS;
           upf_urr_check (&st0, &prog->urr[i], u, (const uint8_t *)prog + i, &full);
           if (st0.events_deferred)
-            u->budget_of = 0;
+            u->d[UPF_DIR_UL].budget_of = u->d[UPF_DIR_DL].budget_of = 0;
         }
     }
-  state_list_join (&s->states, fresh_urr);
-  state_list_join (&s->states, fresh_qer);
+  state_list_join (&s->states, fresh);
   if (fresh_buffer)
     s->buffer = fresh_buffer;
   /* A changed buffering FAR re-arms the one-shot DL data report. */
@@ -318,8 +324,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   return 0;
 
 nomem:
-  state_list_free (fresh_urr);
-  state_list_free (fresh_qer);
+  state_list_free (fresh);
   if (fresh_buffer)
     upf_free (fresh_buffer->data);
   upf_free (fresh_buffer);
@@ -448,21 +453,21 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
     {
       const upf_urr_t *r = &p->urr[i];
       upf_urr_state_t *u = p->urr_state[i];
-      uint64_t start = u->start_ns ? u->start_ns : u->first_ns;
+      uint64_t start = u->start_ns ? u->start_ns : upf_urrs_first (u);
+      uint32_t flags = upf_urrs_flags (u);
       if (!start || now_ns < start)
         continue;
       if ((r->triggers & UPF_URR_T_TIMTH) && r->time_threshold_ns
-          && !(u->flags & UPF_URRS_TIME_THRESHOLD_REPORTED)
-          && now_ns - start >= r->time_threshold_ns)
+          && !(flags & UPF_URRS_TIME_THRESHOLD_REPORTED) && now_ns - start >= r->time_threshold_ns)
         {
-          u->flags |= UPF_URRS_TIME_THRESHOLD_REPORTED;
+          upf_urrs_set (u, UPF_URRS_TIME_THRESHOLD_REPORTED);
           EMIT (UPF_EV_TIME_THRESHOLD, r->urr_id, now_ns - start);
         }
       if ((r->triggers & UPF_URR_T_TIMQU) && r->time_quota_ns
-          && !(u->flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && now_ns - start >= r->time_quota_ns
+          && !(flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && now_ns - start >= r->time_quota_ns
           && n < max_ev)
         {
-          u->flags |= UPF_URRS_TIME_QUOTA_EXHAUSTED;
+          upf_urrs_set (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
           EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - start);
         }
     }
@@ -480,34 +485,41 @@ int
 upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset,
                       uint64_t now_ns)
 {
-  upf_urr_state_t *u = state_obj (state_find (s->states, UPF_STATE_URR, urr_id));
+  upf_urr_state_t *u = state_find (s->states, UPF_STATE_URR, urr_id);
+  const upf_state_dir_t *ul, *dl;
   if (!u)
     return -ENOENT;
+  ul = &u->d[UPF_DIR_UL];
+  dl = &u->d[UPF_DIR_DL];
   out->urr_id = urr_id;
-  out->flags = u->flags & ~UPF_URRS_SEEN;
-  out->bytes[UPF_VOL_TOTAL] = u->bytes[UPF_DIR_UL] + u->bytes[UPF_DIR_DL];
-  out->bytes[UPF_VOL_UL] = u->bytes[UPF_DIR_UL];
-  out->bytes[UPF_VOL_DL] = u->bytes[UPF_DIR_DL];
-  out->pkts[UPF_VOL_TOTAL] = u->pkts[UPF_DIR_UL] + u->pkts[UPF_DIR_DL];
-  out->pkts[UPF_VOL_UL] = u->pkts[UPF_DIR_UL];
-  out->pkts[UPF_VOL_DL] = u->pkts[UPF_DIR_DL];
+  out->flags = upf_urrs_flags (u);
+  out->bytes[UPF_VOL_TOTAL] = ul->bytes + dl->bytes;
+  out->bytes[UPF_VOL_UL] = ul->bytes;
+  out->bytes[UPF_VOL_DL] = dl->bytes;
+  out->pkts[UPF_VOL_TOTAL] = ul->pkts + dl->pkts;
+  out->pkts[UPF_VOL_UL] = ul->pkts;
+  out->pkts[UPF_VOL_DL] = dl->pkts;
   out->dropped_dl_pkts = u->dropped_dl_pkts;
   out->dropped_dl_bytes = u->dropped_dl_bytes;
-  out->first_ns = u->first_ns;
-  out->last_ns = u->last_ns;
+  out->first_ns = upf_urrs_first (u);
+  /* the caller's clock is monotonic: the later of the directions' last packets */
+  out->last_ns = ul->last_ns > dl->last_ns ? ul->last_ns : dl->last_ns;
   out->start_ns = u->start_ns;
   if (reset)
     {
       /* New measurement period: quota-exhausted stays until the CP installs a new quota
        * (a program replacing this URR clears it through upf_session_install). */
-      memset (u->bytes, 0, sizeof (u->bytes));
-      memset (u->pkts, 0, sizeof (u->pkts));
-      u->budget_of = 0; /* counters and armed limits changed: the next packet checks */
+      for (unsigned d = 0; d < 2; d++)
+        {
+          upf_state_dir_t *x = &u->d[d];
+          x->bytes = x->pkts = 0;
+          x->budget_of = 0; /* counters and armed limits changed: the next packet checks */
+          x->first_ns = x->last_ns = 0;
+          x->flags &= ~UPF_URRS_SEEN;
+        }
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
-      u->first_ns = u->last_ns = 0;
       u->start_ns = now_ns;
-      u->flags &= ~(uint32_t)(UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED
-                              | UPF_URRS_SEEN);
+      upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
     }
   return 0;
 }
