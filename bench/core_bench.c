@@ -8,8 +8,9 @@
  *   UL baseline : parse outer IP/UDP/GTP-U + (local addr, TEID) lookup + decap
  *   UL full     : upf_ul_process_vec (lookup, classify, QER, URR, FAR) + decap
  *   UL scalar   : the same through upf_ul_process, one packet per call
- *   DL baseline : parse inner IP + (NI, UE IP) lookup + encap rewrite
- *   DL full     : upf_dl_process_vec (lookup, classify, QER, URR, FAR) + encap rewrite
+ *   DL baseline : parse inner IP + (NI, UE IP) lookup + outer header into the headroom
+ *   DL full     : upf_dl_process_vec_encap (lookup, classify, QER, URR, FAR, outer header
+ *                 into the headroom)
  *   DL scalar   : the same through upf_dl_process
  *   UL worst    : UL full on the worst-case sessions
  * Every packet goes to a session drawn at random from all of them (a pool of 4096 packet
@@ -42,7 +43,7 @@
 #define VEC 256
 #define POOL 4096
 #define SLOT 192
-#define DL_AHEAD 8 /* templates prefetched ahead by the DL caller */
+#define HEADROOM 80 /* DL packets start this far into their slot: room for the outer header */
 
 static uint64_t rng = 88172645463325252ULL;
 #define rnd() upf_test_rand (&rng)
@@ -290,7 +291,9 @@ typedef struct
   uint8_t *data; /* POOL x SLOT */
   uint32_t len[POOL];
   const uint8_t *pkt[VEC];
+  uint8_t *buf[VEC]; /* the same packets, writable (DL: outer headers go into the headroom) */
   uint32_t plen[VEC];
+  uint32_t off; /* of a packet in its slot: DL HEADROOM, UL 0 */
   int ul;
 } pool_t;
 
@@ -302,12 +305,13 @@ pool_init (pool_t *p, int ul, int worst)
   uint8_t in[256];
   p->data = malloc ((size_t)POOL * SLOT);
   p->ul = ul;
+  p->off = ul ? 0 : HEADROOM;
   for (uint32_t k = 0; k < POOL; k++)
     {
       uint32_t rem, il;
       uint8_t proto;
       uint16_t rp, up;
-      uint8_t *d = p->data + (size_t)k * SLOT;
+      uint8_t *d = p->data + (size_t)k * SLOT + p->off;
       pick_flow (&rem, &proto, &rp, &up);
       if (worst)
         rem = 0x08080808u, proto = UPF_PROTO_TCP, up = 1234, rp = 8000;
@@ -328,7 +332,7 @@ pool_fill (pool_t *p, uint32_t vi, uint32_t first, uint32_t n)
   for (uint32_t j = 0; j < VEC; j++)
     {
       uint32_t k = (vi * VEC + j) % POOL, i = first + rnd () % n;
-      uint8_t *d = p->data + (size_t)k * SLOT;
+      uint8_t *d = p->data + (size_t)k * SLOT + p->off;
       if (p->ul)
         {
           upf_wr32 (d + 32, i);                /* TEID */
@@ -336,7 +340,7 @@ pool_fill (pool_t *p, uint32_t vi, uint32_t first, uint32_t n)
         }
       else
         upf_wr32 (d + 16, ue_addr (i)); /* destination */
-      p->pkt[j] = d;
+      p->pkt[j] = p->buf[j] = d;
       p->plen[j] = p->len[k];
     }
 }
@@ -434,7 +438,6 @@ dl_baseline_vec (upf_ctx_t *c, pool_t *p, const upf_encap_t *t, uint64_t *acc)
   upf_slots_t *slots = upf_table_slots (&c->dl);
   base_group_t grp[3];
   const uint32_t n_grp = VEC / UPF_VEC_GROUP;
-  uint8_t out[256];
   for (uint32_t i = 0; i < n_grp + 2; i++)
     {
       uint32_t j;
@@ -465,10 +468,10 @@ dl_baseline_vec (upf_ctx_t *c, pool_t *p, const upf_encap_t *t, uint64_t *acc)
           for (j = 0; j < UPF_VEC_GROUP; j++)
             {
               const upf_entry_t *e = G->ok[j] ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
+              uint8_t *b = p->buf[(i - 2) * UPF_VEC_GROUP + j];
               if (e)
-                *acc += upf_encap_write (t, out, p->pkt[(i - 2) * UPF_VEC_GROUP + j],
-                                         G->in[j].total_len, 9, 0)
-                        + out[11] + (uintptr_t)e->prog;
+                *acc += upf_encap_write (t, b - t->len, b, G->in[j].total_len, 9, 0)
+                        + b[11 - (int)t->len] + (uintptr_t)e->prog;
             }
         }
     }
@@ -489,7 +492,7 @@ ul_worst_vec (upf_ctx_t *c, pool_t *p, uint64_t now, upf_verdict_t *v)
 CASE_FN
 dl_full_vec (upf_ctx_t *c, pool_t *p, uint64_t now, upf_verdict_t *v)
 {
-  upf_dl_process_vec (c, &c->stats, 0, p->pkt, p->plen, VEC, now, v);
+  upf_dl_process_vec_encap (c, &c->stats, 0, p->buf, p->plen, VEC, now, v);
 }
 
 /* One vector of case cs; returns the clocks it took and counts forwarded packets. */
@@ -498,7 +501,6 @@ run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, ui
 {
   static upf_verdict_t v[VEC];
   uint64_t acc = 0, t0, t1, f = 0;
-  uint8_t out[256];
   t0 = clocks ();
   switch (cs)
     {
@@ -532,17 +534,18 @@ run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, ui
           upf_dl_process (c, &c->stats, 0, p->pkt[j], p->plen[j], now, &v[j]);
       else
         dl_full_vec (c, p, now, v);
-      /* the caller's encapsulation: each verdict's template, prefetched a few ahead (the
-       * vector read it, but 256 sessions' lines ago) */
+      /* the outer header goes into the packet's headroom: the vector entry point wrote it
+       * in its pass; after the scalar entry point the caller writes it */
       for (uint32_t j = 0; j < VEC; j++)
         {
-          if (j + DL_AHEAD < VEC && v[j + DL_AHEAD].encap)
-            __builtin_prefetch (v[j + DL_AHEAD].encap);
+          uint8_t *b = p->buf[j];
           if (v[j].verdict != UPF_VERDICT_FORWARD || !v[j].encap)
             continue;
           f++;
-          acc += upf_encap_write (v[j].encap, out, p->pkt[j], v[j].inner_len, v[j].qfi, v[j].rqi)
-                 + out[11];
+          if (!v[j].encap_written)
+            v[j].encap_written = (uint8_t)upf_encap_write (v[j].encap, b - v[j].encap->len, b,
+                                                           v[j].inner_len, v[j].qfi, v[j].rqi);
+          acc += v[j].encap_written + b[11 - (int)v[j].encap_written];
         }
       upf_reader_exit (&c->epoch, 0);
       break;

@@ -1,8 +1,9 @@
 /*
- * The vector entry points (upf_ul_process_vec, upf_dl_process_vec) give the same verdicts,
- * counters and URR/QER state as the scalar ones called on each packet in order: two
- * contexts with the same sessions, one fed packet by packet, one in vectors of random sizes,
- * with a random mix of valid, unknown, policed, buffered, signalling and malformed packets.
+ * The vector entry points (upf_ul_process_vec, upf_dl_process_vec, upf_dl_process_vec_encap)
+ * give the same verdicts, counters and URR/QER state as the scalar ones called on each packet
+ * in order: two contexts with the same sessions, one fed packet by packet, one in vectors of
+ * random sizes, with a random mix of valid, unknown, policed, buffered, signalling and
+ * malformed packets; upf_dl_process_vec_encap writes the outer header the caller would.
  */
 #include "test_util.h"
 #include "test_progs.h"
@@ -95,22 +96,25 @@ assert_same_verdict (const upf_verdict_t *a, const upf_verdict_t *b)
 
 /* Vectors of 1..256 packets at one time each (a VPP frame); the scalar run gives each packet
  * of a vector the same time. */
+#define HEADROOM UPF_ENCAP_MAX_LEN
+
 static void
-run (int ul)
+run (int ul, int encap)
 {
   upf_ctx_t *a = upfcore_ctx_new (64), *b = upfcore_ctx_new (64);
-  static uint8_t buf[N_PKTS][320];
+  static uint8_t buf[N_PKTS][HEADROOM + 320];
   static upf_verdict_t va[N_PKTS], vb[N_PKTS];
   const uint8_t *pkts[N_PKTS];
-  uint32_t lens[N_PKTS], i, forwarded = 0;
+  uint8_t *bufs[N_PKTS];
+  uint32_t lens[N_PKTS], i, forwarded = 0, written = 0;
   assert_non_null (a);
   assert_non_null (b);
   setup (a);
   setup (b);
   for (i = 0; i < N_PKTS; i++)
     {
-      lens[i] = random_packet (buf[i], ul);
-      pkts[i] = buf[i];
+      lens[i] = random_packet (buf[i] + HEADROOM, ul);
+      pkts[i] = bufs[i] = buf[i] + HEADROOM;
     }
   for (i = 0; i < N_PKTS;)
     {
@@ -125,6 +129,8 @@ run (int ul)
           upf_dl_process (a, &a->stats, 0, pkts[i + j], lens[i + j], now, &va[i + j]);
       if (ul)
         upf_ul_process_vec (b, &b->stats, pkts + i, lens + i, n, now, vb + i);
+      else if (encap)
+        upf_dl_process_vec_encap (b, &b->stats, 0, bufs + i, lens + i, n, now, vb + i);
       else
         upf_dl_process_vec (b, &b->stats, 0, pkts + i, lens + i, n, now, vb + i);
       i += n;
@@ -133,8 +139,20 @@ run (int ul)
     {
       assert_same_verdict (&va[i], &vb[i]);
       forwarded += va[i].verdict == UPF_VERDICT_FORWARD;
+      if (encap && vb[i].verdict == UPF_VERDICT_FORWARD && vb[i].encap)
+        {
+          uint8_t want[UPF_ENCAP_MAX_LEN];
+          uint32_t n
+            = upf_encap_write (vb[i].encap, want, pkts[i], vb[i].inner_len, vb[i].qfi, vb[i].rqi);
+          assert_int_equal (vb[i].encap_written, n);
+          assert_memory_equal (pkts[i] - n, want, n);
+          written++;
+        }
+      else
+        assert_int_equal (vb[i].encap_written, 0);
     }
   assert_true (forwarded > N_PKTS / 4);
+  assert_true (!encap || written > N_PKTS / 4);
   assert_memory_equal (&a->stats, &b->stats, sizeof (a->stats));
   for (uint32_t s = 0; s < N_SESS; s++)
     {
@@ -155,14 +173,21 @@ static void
 test_ul_vector_same_as_scalar (void **st)
 {
   (void)st;
-  run (1);
+  run (1, 0);
 }
 
 static void
 test_dl_vector_same_as_scalar (void **st)
 {
   (void)st;
-  run (0);
+  run (0, 0);
+}
+
+static void
+test_dl_vector_encap_writes_headers (void **st)
+{
+  (void)st;
+  run (0, 1);
 }
 
 int
@@ -171,6 +196,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_ul_vector_same_as_scalar),
     cmocka_unit_test (test_dl_vector_same_as_scalar),
+    cmocka_unit_test (test_dl_vector_encap_writes_headers),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }
