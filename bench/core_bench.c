@@ -490,9 +490,9 @@ ul_worst_vec (upf_ctx_t *c, pool_t *p, uint64_t now, upf_verdict_t *v)
 }
 
 CASE_FN
-dl_full_vec (upf_ctx_t *c, pool_t *p, uint64_t now, upf_verdict_t *v)
+dl_full_vec (upf_ctx_t *c, pool_t *p, uint64_t now, upf_verdict_t *v, uint8_t *hlen)
 {
-  upf_dl_process_vec_encap (c, &c->stats, 0, p->buf, p->plen, VEC, now, v);
+  upf_dl_process_vec_encap (c, &c->stats, 0, p->buf, p->plen, VEC, now, v, hlen);
 }
 
 /* One vector of case cs; returns the clocks it took and counts forwarded packets. */
@@ -500,6 +500,7 @@ static uint64_t
 run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, uint64_t *fwd)
 {
   static upf_verdict_t v[VEC];
+  static uint8_t hlen[VEC]; /* DL: outer header lengths */
   uint64_t acc = 0, t0, t1, f = 0;
   t0 = clocks ();
   switch (cs)
@@ -531,9 +532,12 @@ run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, ui
       upf_reader_enter (&c->epoch, 0);
       if (cs == C_DL_SCALAR)
         for (uint32_t j = 0; j < VEC; j++)
-          upf_dl_process (c, &c->stats, 0, p->pkt[j], p->plen[j], now, &v[j]);
+          {
+            upf_dl_process (c, &c->stats, 0, p->pkt[j], p->plen[j], now, &v[j]);
+            hlen[j] = 0;
+          }
       else
-        dl_full_vec (c, p, now, v);
+        dl_full_vec (c, p, now, v, hlen);
       /* the outer header goes into the packet's headroom: the vector entry point wrote it
        * in its pass; after the scalar entry point the caller writes it */
       for (uint32_t j = 0; j < VEC; j++)
@@ -542,10 +546,10 @@ run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, ui
           if (v[j].verdict != UPF_VERDICT_FORWARD || !v[j].encap)
             continue;
           f++;
-          if (!v[j].encap_written)
-            v[j].encap_written = (uint8_t)upf_encap_write (v[j].encap, b - v[j].encap->len, b,
-                                                           v[j].inner_len, v[j].qfi, v[j].rqi);
-          acc += v[j].encap_written + b[11 - (int)v[j].encap_written];
+          if (!hlen[j])
+            hlen[j] = (uint8_t)upf_encap_write (v[j].encap, b - v[j].encap->len, b, v[j].inner_len,
+                                                v[j].qfi, v[j].rqi);
+          acc += hlen[j] + b[11 - (int)hlen[j]];
         }
       upf_reader_exit (&c->epoch, 0);
       break;

@@ -95,10 +95,9 @@ typedef struct
   uint8_t gtpu_type;
   uint8_t redirect_type; /* FAR redirect information: UPF_REDIRECT_* + 1, 0 = none */
   uint32_t pdr_id, far_id;
-  uint32_t teid;         /* UL: received TEID */
-  uint8_t redirected;    /* set by the caller that rewrote the destination (upfcore_ul_*packet) */
-  uint8_t encap_written; /* upf_dl_process_vec_encap: outer header bytes written before it */
-  uint8_t _pad[2];
+  uint32_t teid;      /* UL: received TEID */
+  uint8_t redirected; /* set by the caller that rewrote the destination (upfcore_ul_*packet) */
+  uint8_t _pad[3];
   uint64_t seid;
   const upf_encap_t *encap;      /* outer header creation template, NULL = none (decap only) */
   const upf_dupl_t *dupl;        /* FAR DUPL: the duplicating parameters (destination, policy) */
@@ -867,6 +866,7 @@ typedef struct
   const uint32_t *lens;
   upf_verdict_t *v;
   uint8_t *const *bufs; /* DL: the packets, writable with headroom (upf_dl_process_vec_encap) */
+  uint8_t *encap_len;   /* and the outer headers' lengths written there */
   uint64_t now_ns;
   uint16_t network_instance; /* DL */
 } upf_vec_t;
@@ -988,6 +988,7 @@ upf_vec_rules (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
   upf_stats_t *st = V->st;
   upf_verdict_t *v = V->v;
   uint8_t *const *bufs = V->bufs;
+  uint8_t *encap_len = V->encap_len;
   uint64_t now_ns = V->now_ns;
   for (uint32_t j = 0; j < G->n; j++)
     if (G->look[j])
@@ -1003,14 +1004,17 @@ upf_vec_rules (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
           }
         else if (!e)
           upf_drop (st, vj, UPF_DROP_NO_SESSION);
-        else if (upf_session_apply_pdr (st, e, UPF_DIR_DL, &G->mt[j], G->in[j].total_len, now_ns,
-                                        pdr, vj)
-                 && bufs && vj->encap)
+        else
           {
+            int fwd = upf_session_apply_pdr (st, e, UPF_DIR_DL, &G->mt[j], G->in[j].total_len,
+                                             now_ns, pdr, vj);
             /* the template is in cache now (prefetched with the program's lines) */
-            uint8_t *pkt = bufs[G->base + j];
-            vj->encap_written = (uint8_t)upf_encap_write (vj->encap, pkt - vj->encap->len, pkt,
-                                                          vj->inner_len, vj->qfi, vj->rqi);
+            if (bufs && fwd && vj->encap)
+              {
+                uint8_t *pkt = bufs[G->base + j];
+                encap_len[G->base + j] = (uint8_t)upf_encap_write (
+                  vj->encap, pkt - vj->encap->len, pkt, vj->inner_len, vj->qfi, vj->rqi);
+              }
           }
       }
 }
@@ -1091,14 +1095,14 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
  * As upf_dl_process_vec, and a FORWARD verdict with an encapsulation template has its outer
  * header written in front of the packet (at bufs[i] - v[i].encap->len, so each packet needs
  * UPF_ENCAP_MAX_LEN bytes of headroom) in the same pass, while the template is in cache:
- * v[i].encap_written = the header's length (0: not written, the caller writes it as after
- * upf_dl_process_vec). Writing after the vector instead reads every template again, 256
- * sessions' lines later.
+ * encap_len[i] = the header's length, 0 = none written (the caller writes it, if any, as
+ * after upf_dl_process_vec). Writing after the vector instead reads every template again,
+ * 256 sessions' lines later.
  */
 static inline void
 upf_dl_process_vec_encap (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
                           uint8_t *const *bufs, const uint32_t *lens, uint32_t n, uint64_t now_ns,
-                          upf_verdict_t *v)
+                          upf_verdict_t *v, uint8_t *encap_len)
 {
   upf_vec_t V = { .ctx = ctx,
                   .st = st,
@@ -1107,8 +1111,10 @@ upf_dl_process_vec_encap (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_inst
                   .lens = lens,
                   .v = v,
                   .bufs = bufs,
+                  .encap_len = encap_len,
                   .now_ns = now_ns,
                   .network_instance = network_instance };
+  memset (encap_len, 0, n);
   upf_vec_run (&V, n, UPF_DIR_DL);
 }
 
