@@ -436,9 +436,10 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
 /*
  * Prefetching. A packet reads, of its session: the table entry (which carries the program's
  * packet-path header), the program's per-packet arrays (upf_rules.h: from
- * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, far, pdi, encap), and the first line of
- * the QER and URR states its PDR uses. The rule set (classifiers, PDR rules, SDF
- * filters) is shared by the sessions of a PCC rule set and stays cached.
+ * UPF_PROG_HOT_OFFSET: qer_rt, URR state pointers, far, pdi, encap), and its direction's
+ * line of the state blocks of the QERs and URRs its PDR uses (one block in the usual
+ * shape). The rule set (classifiers, PDR rules, SDF filters) is shared by the sessions of
+ * a PCC rule set and stays cached.
  */
 /* The lines from UPF_PROG_HOT_OFFSET a packet of the usual shape (1 QER, 1 URR, 2 FARs,
  * 2 PDIs, 1 template) reads, as bit masks: UL the QER line and the next (URR state pointer,
