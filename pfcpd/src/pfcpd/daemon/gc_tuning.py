@@ -53,7 +53,7 @@ class PeriodicFreeze:
         self._thresholds: tuple[int, int, int] | None = None  # gc's, before start()
 
     def start(self) -> None:
-        young, middle, full = self._thresholds = gc.get_threshold()
+        young, middle, _ = self._thresholds = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
         freeze_now()
         self.handle = self.loop.call_later(FREEZE_INTERVAL, self._tick)
