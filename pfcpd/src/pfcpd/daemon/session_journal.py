@@ -14,7 +14,8 @@ with that write. A failed sync leaves the file's state unknown: the server then 
 pfcpd without sending the answers waiting for it. Checkpoints (copying the WAL into the
 database, once about CHECKPOINT_BYTES were written to it since the last one: the WAL file
 keeps its size when it starts over, so its size does not tell) run in the state-writing
-thread: :meth:`checkpoint`.
+thread: :meth:`checkpoint`, in passes until the WAL can start over (else, under steady
+load, it grows without end).
 At start-up :meth:`records` gives the engine everything back (`SessionEngine.restore`).
 
 Measured on the development VM (ext4 on virtio): a commit of one 600-byte record takes
@@ -22,7 +23,8 @@ about 150 us with ``synchronous=NORMAL`` and about 1 ms with ``synchronous=FULL`
 each, so at most ~1,000 confirmed changes per second); a commit of 64 such records about
 1 ms. An ``fsync`` of the WAL took 0.5 ms (p50) to 5 ms (p99), an ``fdatasync`` 0.1 to
 0.3 ms: the WAL is rewritten in place once checkpointed, so its size (metadata an
-``fdatasync`` also writes) rarely changes. SQLite's automatic checkpoints ran inside commits,
+``fdatasync`` also writes) rarely changes (measured alone on /var/tmp, 8 KiB a flush: in
+place p50 0.13 ms, p99 0.65 ms; appended, the file growing, p50 0.19 ms, p99 3.9 ms). SQLite's automatic checkpoints ran inside commits,
 on the event loop: 20,000 commits of 1,500 bytes had p99 8.2 ms and max 72 ms; with the
 checkpoints in the state-writing thread p99 2.7 ms and max 26 ms.
 """
