@@ -24,9 +24,10 @@ each, so at most ~1,000 confirmed changes per second); a commit of 64 such recor
 1 ms. An ``fsync`` of the WAL took 0.5 ms (p50) to 5 ms (p99), an ``fdatasync`` 0.1 to
 0.3 ms: the WAL is rewritten in place once checkpointed, so its size (metadata an
 ``fdatasync`` also writes) rarely changes (measured alone on /var/tmp, 8 KiB a flush: in
-place p50 0.13 ms, p99 0.65 ms; appended, the file growing, p50 0.19 ms, p99 3.9 ms). SQLite's automatic checkpoints ran inside commits,
-on the event loop: 20,000 commits of 1,500 bytes had p99 8.2 ms and max 72 ms; with the
-checkpoints in the state-writing thread p99 2.7 ms and max 26 ms.
+place p50 0.13 ms, p99 0.65 ms; appended, the file growing, p50 0.19 ms, p99 3.9 ms).
+SQLite's automatic checkpoints ran inside commits, on the event loop: 20,000 commits of
+1,500 bytes had p99 8.2 ms and max 72 ms; with the checkpoints in the state-writing thread
+p99 2.7 ms and max 26 ms.
 """
 
 from __future__ import annotations
