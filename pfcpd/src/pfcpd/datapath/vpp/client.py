@@ -91,6 +91,7 @@ class ApiClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: set[asyncio.Future[Any]] = set()
         self._msg_ids: dict[str, int] = {}
+        self._posted: list[tuple[str, asyncio.Future[Any] | DatapathError]] = []  # (see `post`)
         self._modules: dict[str, dict[str, Any]] = {}
         self.connected = False
 
@@ -129,6 +130,18 @@ class ApiClient:
             return []
         budget = timeout if timeout is not None else self.call_timeout + len(calls) * 0.001
         result: list[Any] = self.run(self._call_many(calls), budget)
+        return result
+
+    def post(self, calls: Sequence[Call]) -> None:
+        """Send ``calls`` from the client's loop without waiting for their replies: one
+        hop to the client's thread for all of them; `collect` waits for the replies. Calls
+        made after it (``call``, another ``post``) reach VPP after these."""
+        self._loop.call_soon_threadsafe(self._post, calls)
+
+    def collect(self, timeout: float) -> list[Any]:
+        """The replies of every call posted since the last collect, in the order posted:
+        per call its reply or the DatapathError it failed with."""
+        result: list[Any] = self.run(self._collect(), timeout)
         return result
 
     def close(self) -> None:
@@ -293,6 +306,27 @@ class ApiClient:
                 futures.append(exc)
         out: list[Any] = []
         for (name, _), f in zip(calls, futures, strict=True):
+            if isinstance(f, DatapathError):
+                out.append(f)
+                continue
+            try:
+                out.append(check_reply(name, await f))
+            except DatapathError as exc:
+                out.append(exc)
+        return out
+
+    def _post(self, calls: Sequence[Call]) -> None:
+        posted = self._posted
+        for name, kwargs in calls:
+            try:
+                posted.append((name, self._send(name, kwargs)))
+            except DatapathError as exc:
+                posted.append((name, exc))
+
+    async def _collect(self) -> list[Any]:
+        posted, self._posted = self._posted, []
+        out: list[Any] = []
+        for name, f in posted:
             if isinstance(f, DatapathError):
                 out.append(f)
                 continue
