@@ -17,6 +17,7 @@ from pfcpd.datapath.vpp import datapath as vdp
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.datapath import VppDatapath
+from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionReply, Unsupported
 
 ADD = "upf_session_add_del"
 
@@ -185,3 +186,36 @@ def test_not_pipelined_install_waits_and_raises() -> None:
     with pytest.raises(VppCallError, match="no"):
         dp.install(0x52, program(0x101))
     assert 0x52 not in dp._programs
+
+
+def test_reply_decoder_reads_vpp_papis_bytes(
+    upf_api: dict[str, Any], papi_messages: dict[str, Any]
+) -> None:
+    """The precompiled upf_session_add_del_reply decoder: the usual reply (retval 0, no
+    usage) as vpp_papi decodes it; anything else left to vpp_papi (None)."""
+    decode = ReplyDecoder(upf_api)
+    message = papi_messages[REPLY]
+
+    def packed(**fields: Any) -> bytes:
+        base = {"_vl_msg_id": 77, "context": 0x1234, "retval": 0, "error": "", "now_ns": 0}
+        data: bytes = message.pack(base | {"n_usage": 0, "usage": []} | fields)
+        return data
+
+    raw = packed(now_ns=123456789)
+    got = decode(raw)
+    want, _ = message.unpack(raw)
+    assert isinstance(got, SessionReply)
+    assert (got.context, got.retval, got.error, got.now_ns, got.n_usage, got.usage) == (
+        want.context,
+        want.retval,
+        want.error,
+        want.now_ns,
+        want.n_usage,
+        list(want.usage),
+    )
+    assert decode(packed(retval=-3, error="refused")) is None
+    usage = [{"urr_id": 1}]
+    assert decode(packed(n_usage=1, usage=usage)) is None
+    with pytest.raises(Unsupported):
+        api = {"messages": [[REPLY, ["u16", "_vl_msg_id"], ["u32", "context"], {"crc": "0"}]]}
+        ReplyDecoder(api)

@@ -56,7 +56,7 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import ApiClient, Call, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
-from pfcpd.datapath.vpp.wire import SessionPacker, Unsupported
+from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionPacker, Unsupported
 
 log = logging.getLogger("pfcpd.datapath.vpp")
 
@@ -613,10 +613,15 @@ class VppDatapath(Datapath):
         if api is None:
             return None
         try:
-            return SessionPacker(api)
+            packer = SessionPacker(api)
         except Unsupported as exc:
             log.warning("upf.api not compiled (%s): vpp_papi's serializer packs sessions", exc)
             return None
+        try:
+            self.client.set_fast_reply(REPLY, ReplyDecoder(api))
+        except Unsupported as exc:
+            log.warning("%s not compiled (%s): vpp_papi decodes it", REPLY, exc)
+        return packer
 
     # -- operators -------------------------------------------------------------------------
     def counters(self) -> SessionCounters:
