@@ -38,8 +38,8 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "pfcpd" / "tests"
 sys.path[:0] = [str(TESTS / "datapath_vpp"), str(TESTS)]  # (vpp_cpus.py is in tests/)
 
-from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp import datapath as vdp
+from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath
 from test_vpp_live import program, settings
 from upf_api_json import Missing as NoApiJson
