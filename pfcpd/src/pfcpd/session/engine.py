@@ -401,16 +401,7 @@ class SessionEngine:
                 self.journal.commit(puts, deletes)
         except JournalError as err:
             self._journal_failed(err, max(1, len(staged)))
-            failed: list[tuple[Message, Message]] = []
-            for change in reversed(staged):
-                self._run_step(change.undo, "undo")
-                if change.request is not None and change.refusal is not None:
-                    seid, node_id = change.refusal
-                    refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
-                    failed.append((change.request, refusal))
-                    if change.label:
-                        self.metrics.requests.inc(refusal.name, "system_failure")
-            failed.reverse()
+            failed = self._undo(staged)
             self._settle_undone()
             return refused + failed
         for change in staged:
@@ -440,19 +431,7 @@ class SessionEngine:
                 if not doomed[i] and change.seids and not bad.isdisjoint(change.seids):
                     doomed[i] = grew = True
                     bad.update(change.seids)
-        refused: list[tuple[Message, Message]] = []
-        for i in reversed(range(len(staged))):
-            change = staged[i]
-            if not doomed[i]:
-                continue
-            self._run_step(change.undo, "undo")
-            if change.request is not None and change.refusal is not None:
-                seid, node_id = change.refusal
-                refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
-                refused.append((change.request, refusal))
-                if change.label:
-                    self.metrics.requests.inc(refusal.name, "system_failure")
-        refused.reverse()
+        refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
         for seid in bad:
             key = f"s:{seid:x}"
             if key in dirty:
@@ -465,6 +444,21 @@ class SessionEngine:
         )
         self._settle_undone()
         return [c for i, c in enumerate(staged) if not doomed[i]], refused
+
+    def _undo(self, changes: list[_Staged]) -> list[tuple[Message, Message]]:
+        """Undo ``changes``, newest first; (request, its cause 77 refusal) of each that
+        answered a request, in their order."""
+        failed: list[tuple[Message, Message]] = []
+        for change in reversed(changes):
+            self._run_step(change.undo, "undo")
+            if change.request is not None and change.refusal is not None:
+                seid, node_id = change.refusal
+                refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
+                failed.append((change.request, refusal))
+                if change.label:
+                    self.metrics.requests.inc(refusal.name, "system_failure")
+        failed.reverse()
+        return failed
 
     def _settle_undone(self) -> None:
         """Wait for the datapath to take what the undo steps reinstalled (logged if not)."""

@@ -312,43 +312,25 @@ class ApiClient:
         return check_reply(name, reply)
 
     async def _call_many(self, calls: Sequence[Call]) -> list[Any]:
-        futures: list[asyncio.Future[Any] | DatapathError] = []
-        for name, kwargs in calls:
-            try:
-                futures.append(self._send(name, kwargs))
-            except DatapathError as exc:
-                futures.append(exc)
-        out: list[Any] = []
-        for (name, _), f in zip(calls, futures, strict=True):
-            if isinstance(f, DatapathError):
-                out.append(f)
-                continue
-            try:
-                out.append(check_reply(name, await f))
-            except DatapathError as exc:
-                out.append(exc)
-        return out
+        sent: list[tuple[str, asyncio.Future[Any] | DatapathError]] = []
+        self._send_all(calls, sent)
+        return await _replies(sent)
 
     def _post(self, calls: Sequence[Call]) -> None:
-        posted = self._posted
-        for name, kwargs in calls:
-            try:
-                posted.append((name, self._send(name, kwargs)))
-            except DatapathError as exc:
-                posted.append((name, exc))
+        self._send_all(calls, self._posted)
 
     async def _collect(self) -> list[Any]:
         posted, self._posted = self._posted, []
-        out: list[Any] = []
-        for name, f in posted:
-            if isinstance(f, DatapathError):
-                out.append(f)
-                continue
+        return await _replies(posted)
+
+    def _send_all(
+        self, calls: Sequence[Call], sent: list[tuple[str, asyncio.Future[Any] | DatapathError]]
+    ) -> None:
+        for name, kwargs in calls:
             try:
-                out.append(check_reply(name, await f))
+                sent.append((name, self._send(name, kwargs)))
             except DatapathError as exc:
-                out.append(exc)
-        return out
+                sent.append((name, exc))
 
     async def _shutdown(self) -> None:
         await self._disconnect()
@@ -366,6 +348,20 @@ class ApiClient:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), self.call_timeout)
             _abandon(client)
+
+
+async def _replies(sent: list[tuple[str, asyncio.Future[Any] | DatapathError]]) -> list[Any]:
+    """Per call sent, its reply or the DatapathError it failed with."""
+    out: list[Any] = []
+    for name, f in sent:
+        if isinstance(f, DatapathError):
+            out.append(f)
+            continue
+        try:
+            out.append(check_reply(name, await f))
+        except DatapathError as exc:
+            out.append(exc)
+    return out
 
 
 def _abandon(client: Any) -> None:
