@@ -175,8 +175,6 @@ def _through_pfcpd(vpp: VppInstance, n: int) -> tuple[float, float, float, float
 
 def run(vpp: VppInstance, n: int) -> int:
     create_wall, create_cpu, modify_wall, modify_cpu, failed = through_pfcpd(vpp, n)
-    small = through_pfcpd(vpp, n, post_every=8)
-    failed += small[4]
     dp = VppDatapath(settings(vpp))
     dp.start()
     client = dp.client
@@ -236,11 +234,6 @@ def run(vpp: VppInstance, n: int) -> int:
         f"({create_wall / ping_pipe:.2f} x pipelined ping), {create_cpu:6.1f} us CPU; "
         f"modify {modify_wall:6.1f} us wall ({modify_wall / ping_pipe:.2f} x), "
         f"{modify_cpu:6.1f} us CPU"
-    )
-    print(
-        f"  ... handed over 8 at a time (not {vdp.POST_EVERY}): create {small[0]:6.1f} us wall "
-        f"({small[0] / ping_pipe:.2f} x), {small[1]:6.1f} us CPU; modify {small[2]:6.1f} us "
-        f"wall ({small[2] / ping_pipe:.2f} x), {small[3]:6.1f} us CPU"
     )
     print(
         f"  install one by one         {install_seq:8.1f} us/session "
