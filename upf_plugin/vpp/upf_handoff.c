@@ -13,10 +13,11 @@
 #include <vnet/feature/feature.h>
 #include "upf_node.h"
 
+/* The entry's own copy of the SEID: no read of the program's line. */
 static_always_inline u32
 upf_entry_owner (const upf_entry_t *e, u32 ti)
 {
-  return e && e->prog ? upf_session_owner (e->prog->seid) : ti;
+  return e ? upf_session_owner (e->seid) : ti;
 }
 
 static_always_inline uword
