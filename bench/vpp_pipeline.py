@@ -163,7 +163,18 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
             f.write(fr)
 
 
+_frames: dict[tuple[str, str, tuple[int, ...]], list[bytes]] = {}
+
+
 def frames(kind: str, macs: dict[int, str], idx: list[int]) -> list[bytes]:
+    """The packets of kind for the sessions idx (made once per VPP layout: scapy is slow)."""
+    key = (kind, repr(sorted(macs.items())), tuple(idx))
+    if key not in _frames:
+        _frames[key] = make_frames(kind, macs, idx)
+    return _frames[key]
+
+
+def make_frames(kind: str, macs: dict[int, str], idx: list[int]) -> list[bytes]:
     """Packets from one scapy template with the per-session bytes patched in."""
     from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
     from scapy.layers.inet import IP, UDP

@@ -143,10 +143,7 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
         }
       else
         nexts[i] = upf_ul_other (node, b, &v[i], outer, lens[i], is_ip6);
-      if (PREDICT_FALSE (v[i].n_events))
-        upf_post_events (ptd, &v[i], now);
-      if (PREDICT_FALSE (node->flags & VLIB_NODE_FLAG_TRACE))
-        upf_trace (vm, node, b, &v[i], nexts[i]);
+      upf_verdict_done (vm, node, ptd, b, &v[i], nexts[i], now);
     }
   upf_reader_exit (&um->ctx.epoch, ti);
 

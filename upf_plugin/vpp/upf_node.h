@@ -192,4 +192,15 @@ upf_post_events (upf_per_thread_t *ptd, const upf_verdict_t *v, u64 now)
     upf_event_post (ptd, &v->events[k], now);
 }
 
+/* After a packet's next node is chosen: its events, its trace record. */
+static_always_inline void
+upf_verdict_done (vlib_main_t *vm, vlib_node_runtime_t *node, upf_per_thread_t *ptd,
+                  vlib_buffer_t *b, const upf_verdict_t *v, u16 next, u64 now)
+{
+  if (PREDICT_FALSE (v->n_events))
+    upf_post_events (ptd, v, now);
+  if (PREDICT_FALSE (node->flags & VLIB_NODE_FLAG_TRACE))
+    upf_trace (vm, node, b, v, next);
+}
+
 #endif /* included_upf_node_h */
