@@ -5,8 +5,13 @@ N typical sessions (2 PDRs, 2 FARs, 1 QER, 1 URR: the session_rate.py shape) are
 - encoded only (no VPP needed, only upf.api's JSON: tests/datapath_vpp/upf_api_json.py):
   translated to rules, then packed by vpp_papi's generic serializer (the baseline) and by
   the datapath's precompiled structs (wire.SessionPacker); printed with their ratio;
-- installed one by one with VppDatapath.install (what the engine does per PFCP request:
-  one blocking round trip each, from the caller's thread through the client's loop);
+- installed through pfcpd's path under load: VppDatapath pipelined (as the daemon opens it),
+  VppDatapath.install for each session of a batch of 64 (the requests pfcpd reads per
+  wake-up) then VppDatapath.settle (the group commit's barrier: every reply of the batch);
+  wall and CPU (pfcpd's process, both threads) per session, and modified the same way;
+- installed one by one with VppDatapath.install not pipelined (one blocking round trip
+  each, from the caller's thread through the client's loop: what pfcpd did per request
+  before the barrier);
 - installed pipelined: every CREATE sent at once through ApiClient.call_many, then every
   reply awaited (what the restore after a restart does);
 - removed one by one;
@@ -33,6 +38,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "pfcpd" / "tests"
 sys.path[:0] = [str(TESTS / "datapath_vpp"), str(TESTS)]  # (vpp_cpus.py is in tests/)
 
+from pfcpd.datapath.vpp import datapath as vdp
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath
 from test_vpp_live import program, settings
@@ -130,7 +136,45 @@ def encode(n: int) -> None:
     )
 
 
+BATCH = 64  # pfcp_socket.RECV_BATCH: requests read per wake-up, one group commit
+
+
+def through_pfcpd(
+    vpp: VppInstance, n: int, post_every: int = vdp.POST_EVERY
+) -> tuple[float, float, float, float, int]:
+    """us per session, wall and CPU, of n creates then n modifies through the pipelined
+    datapath in batches of BATCH (install each, settle per batch), the changes handed to
+    the client's thread ``post_every`` at a time; failures. The sessions are removed
+    afterwards."""
+    default, vdp.POST_EVERY = vdp.POST_EVERY, post_every
+    try:
+        return _through_pfcpd(vpp, n)
+    finally:
+        vdp.POST_EVERY = default
+
+
+def _through_pfcpd(vpp: VppInstance, n: int) -> tuple[float, float, float, float, int]:
+    dp = VppDatapath(settings(vpp), pipelined=True)
+    dp.start()
+    programs = [program(seid) for seid in range(1, n + 1)]
+    modified = [program(seid, teid=0x100000 + seid) for seid in range(1, n + 1)]
+    failed = 0
+    out: list[float] = []
+    for progs in (programs, modified):
+        w, c = time.perf_counter(), time.process_time()
+        for start in range(0, n, BATCH):
+            for seid in range(start + 1, min(n, start + BATCH) + 1):
+                dp.install(seid, progs[seid - 1])
+            failed += len(dp.settle())
+        out += [per(n, time.perf_counter() - w), per(n, time.process_time() - c)]
+    for seid in range(1, n + 1):
+        dp.remove(seid)
+    dp.close()
+    return out[0], out[1], out[2], out[3], failed
+
+
 def run(vpp: VppInstance, n: int) -> int:
+    create_wall, create_cpu, modify_wall, modify_cpu, failed = through_pfcpd(vpp, n)
     dp = VppDatapath(settings(vpp))
     dp.start()
     client = dp.client
@@ -159,7 +203,7 @@ def run(vpp: VppInstance, n: int) -> int:
     ]
     results = client.call_many(calls, timeout=120)
     install_pipe = per(n, time.perf_counter() - t)
-    failed = sum(isinstance(r, Exception) for r in results)
+    failed += sum(isinstance(r, Exception) for r in results)
     usage_calls = [
         ("upf_usage_get", {"seid": seid, "urr_id": 0, "reset": False})
         for seid in range(1, n + 1)
@@ -184,6 +228,12 @@ def run(vpp: VppInstance, n: int) -> int:
     )
     print(
         f"  packer: {'precompiled structs' if dp._packer else 'vpp_papi (not compiled)'}"
+    )
+    print(
+        f"  through pfcpd, batches of {BATCH}: create {create_wall:6.1f} us/session wall "
+        f"({create_wall / ping_pipe:.2f} x pipelined ping), {create_cpu:6.1f} us CPU; "
+        f"modify {modify_wall:6.1f} us wall ({modify_wall / ping_pipe:.2f} x), "
+        f"{modify_cpu:6.1f} us CPU"
     )
     print(
         f"  install one by one         {install_seq:8.1f} us/session "

@@ -1,7 +1,8 @@
-"""The UPF plugin's UL and DL paths against VPP's own gtpu plugin, in one VPP run.
+"""The UPF plugin's UL and DL paths against VPP's own gtpu plugin, in one VPP run per
+thread layout (main thread alone, 1 worker, 2 workers: --workers).
 
-One private VPP (pfcpd/tests/vpp_plugin/vpp_harness.py: own sockets, no DPDK) with
-upf_plugin.so and gtpu_plugin.so and four packet-generator interfaces:
+A private VPP (pfcpd/tests/vpp_launch.py: own sockets, no DPDK) with upf_plugin.so and
+gtpu_plugin.so and four packet-generator interfaces:
   pg0 N3 of the UPF (GTP-U to 10.0.3.1:2152: ip4-local -> upf-gtpu4-input)
   pg1 N6 of the UPF (role N6, network instance 2)
   pg2 N3 of the gtpu plugin (ip4-gtpu-bypass feature -> gtpu4-input), tunnels from 10.0.4.1
@@ -12,20 +13,29 @@ PDU session container), 1 QER (no MBR), 1 URR. The gtpu plugin gets min(sessions
 tunnels (one interface each). Packets: 64-byte inner payload, one per session in random
 order, replayed by the packet generator.
 
-Each stream runs alone (`clear runtime`, stream, `show runtime`); the path's cost is the
-sum over nodes of clocks x packets from `show runtime`, divided by the packets sent.
-Printed: clocks/packet per node, the totals, our total / gtpu total for UL and DL, packets/s
-of the stream, and the session programming cost over the API (sequential calls).
+Each path runs alone (`clear runtime`, streams, `show runtime`); its cost is the sum over
+nodes and threads of clocks x packets from `show runtime`, divided by the packets sent.
+Without workers the main thread runs the streams and does not sleep between its loops
+(poll-sleep-usec 0); with workers each worker runs one stream over its share of the
+sessions (a session's packets are handed to its owner worker, so about half of them cross
+threads with 2 workers). Printed: clocks/packet per node, the totals, our total / gtpu
+total for UL and DL, packets/s of the streams (wall time, the packet generator's own work
+included), and the session programming cost over the API (sequential calls). On a machine
+with fewer CPUs than VPP's threads (main + workers) the threads share the CPUs
+(pfcpd/tests/vpp_cpus.py): the run says so, and its packets/s are not the workers' capacity.
 
-Run: bench/vpp_pipeline.sh [--sessions N] [--packets N] [--workers N]
+Run: bench/vpp_pipeline.sh [--sessions N] [--packets N] [--workers 0,1,2] [--perf DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
+import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +45,7 @@ from typing import Any
 TESTS = Path(__file__).resolve().parents[1] / "pfcpd" / "tests"
 sys.path[:0] = [str(TESTS / "vpp_plugin"), str(TESTS)]  # (vpp_cpus.py is in tests/)
 
+from vpp_cpus import NoCpuView
 from vpp_harness import Vpp, missing
 
 N3_UPF, N3_GNB, N3_GTPU, N3_GTPU_PEER = "10.0.3.1", "10.0.3.2", "10.0.4.1", "10.0.4.2"
@@ -152,7 +163,18 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
             f.write(fr)
 
 
+_frames: dict[tuple[str, str, tuple[int, ...]], list[bytes]] = {}
+
+
 def frames(kind: str, macs: dict[int, str], idx: list[int]) -> list[bytes]:
+    """The packets of kind for the sessions idx (made once per VPP layout: scapy is slow)."""
+    key = (kind, repr(sorted(macs.items())), tuple(idx))
+    if key not in _frames:
+        _frames[key] = make_frames(kind, macs, idx)
+    return _frames[key]
+
+
+def make_frames(kind: str, macs: dict[int, str], idx: list[int]) -> list[bytes]:
     """Packets from one scapy template with the per-session bytes patched in."""
     from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
     from scapy.layers.inet import IP, UDP
@@ -195,7 +217,7 @@ def frames(kind: str, macs: dict[int, str], idx: list[int]) -> list[bytes]:
 
 
 def runtime(vpp: Vpp) -> dict[str, tuple[int, float]]:
-    """show runtime: node -> (vectors, clocks per vector)."""
+    """show runtime, summed over threads: node -> (vectors, clocks)."""
     nodes: dict[str, tuple[int, float]] = {}
     for line in vpp.cli("show runtime").splitlines():
         m = re.match(
@@ -204,57 +226,177 @@ def runtime(vpp: Vpp) -> dict[str, tuple[int, float]]:
             line,
         )
         if m and int(m.group(4)) > 0:
-            nodes[m.group(1)] = (int(m.group(4)), float(m.group(6)))
+            vec, clk = nodes.get(m.group(1), (0, 0.0))
+            nodes[m.group(1)] = (
+                vec + int(m.group(4)),
+                clk + int(m.group(4)) * float(m.group(6)),
+            )
     return nodes
 
 
+def pg_done(vpp: Vpp, names: list[str]) -> bool:
+    out = vpp.cli("show packet-generator")
+    return all(re.search(rf"{n}\s+No", out) for n in names)
+
+
 def run_stream(
-    vpp: Vpp, tmp: Path, name: str, pg: int, data: list[bytes], count: int
-) -> float:
-    pcap = tmp / f"{name}.pcap"
-    write_pcap(pcap, data)
-    vpp.cli(f"packet-generator new pcap {pcap} source pg{pg} name {name} limit {count}")
+    vpp: Vpp,
+    tmp: Path,
+    name: str,
+    pg: int,
+    parts: list[list[bytes]],
+    count: int,
+    perf: Path | None = None,
+) -> tuple[float, float]:
+    """The packets of parts[k] from pg<pg>, by worker k (by the main thread when there is one
+    part and no worker), count in all; returns (clocks/packet, packets/s)."""
+    names = []
+    for k, data in enumerate(parts):
+        sub = f"{name}{k}"
+        pcap = tmp / f"{sub}.pcap"
+        write_pcap(pcap, data)
+        worker = f" worker {k}" if vpp.workers else ""
+        vpp.cli(
+            f"packet-generator new pcap {pcap} source pg{pg} name {sub} "
+            f"limit {count // len(parts)}{worker}"
+        )
+        names.append(sub)
+    count = count // len(parts) * len(parts)
     vpp.cli("clear runtime")
     vpp.cli("clear errors")
+    rec = None
+    if perf is not None:  # perf record of VPP's threads for the stream's duration
+        perf.mkdir(parents=True, exist_ok=True)
+        rec = subprocess.Popen(
+            [
+                "perf",
+                "record",
+                "-q",
+                "-p",
+                str(vpp.proc.pid),
+                "-o",
+                str(perf / f"{name}.data"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
     t0 = time.monotonic()
-    vpp.cli(f"packet-generator enable-stream {name}")
-    while True:
-        time.sleep(0.2)
-        if re.search(rf"{name}\s+No", vpp.cli("show packet-generator")):
-            break
+    vpp.cli("packet-generator enable-stream")  # all of them at once
+    while not pg_done(vpp, names):
+        time.sleep(0.005)
     dt = time.monotonic() - t0
+    if rec is not None:
+        rec.send_signal(signal.SIGINT)
+        rec.wait(30)
     nodes = runtime(vpp)
-    vpp.cli(f"packet-generator delete {name}")
+    for sub in names:
+        vpp.cli(f"packet-generator delete {sub}")
     total = 0.0
-    print(f"\n{name}: {count} packets, {count / dt:,.0f} packets/s (stream wall time)")
-    for n, (vec, clk) in sorted(nodes.items(), key=lambda kv: -kv[1][0] * kv[1][1]):
-        share = vec * clk / count
+    pps = count / dt
+    threads = f"{vpp.workers} worker(s)" if vpp.workers else "main thread"
+    print(
+        f"\n{name}: {count} packets, {pps:,.0f} packets/s ({threads}, stream wall time)"
+    )
+    for n, (vec, clk) in sorted(nodes.items(), key=lambda kv: -kv[1][1]):
+        share = clk / count
         total += share
-        print(f"  {n:<32} {clk:10.1f} clocks/pkt x {vec / count:5.2f} = {share:8.1f}")
+        print(
+            f"  {n:<32} {clk / vec:10.1f} clocks/pkt x {vec / count:5.2f} = {share:8.1f}"
+        )
     print(f"  {'total':<32} {total:10.1f} clocks/packet")
-    return total
+    return total, pps
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", type=int, default=100_000)
     ap.add_argument("--packets", type=int, default=2_000_000)
-    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument(
+        "--workers",
+        default="0,1,2",
+        help="comma-separated worker counts, one VPP run each (0 = the main thread alone)",
+    )
+    ap.add_argument(
+        "--perf", type=Path, help="directory for a `perf record` of VPP per stream"
+    )
     a = ap.parse_args()
     why = missing()
     if why:
         print(f"vpp_pipeline: skipped: {why}")
         return 0
-    with tempfile.TemporaryDirectory(prefix="vpp-bench-") as d:
-        tmp = Path(d)
-        vpp = Vpp(tmp, workers=a.workers, extra_plugins=("gtpu_plugin.so",), heap="2G")
-        try:
-            return bench(vpp, tmp, a)
-        finally:
-            vpp.stop()
+    results = []
+    for workers in [int(w) for w in a.workers.split(",")]:
+        with tempfile.TemporaryDirectory(prefix="vpp-bench-") as d:
+            tmp = Path(d)
+            try:
+                # the main thread runs the streams alone: no idle sleep between its loops
+                vpp = Vpp(
+                    tmp,
+                    workers=workers,
+                    extra_plugins=("gtpu_plugin.so",),
+                    heap="2G",
+                    poll_sleep_usec=0 if workers == 0 else 100,
+                )
+            except NoCpuView as exc:
+                print(f"vpp_pipeline: {workers} workers skipped: {exc}")
+                continue
+            try:
+                print(
+                    f"\n=== VPP with {workers} worker(s): {cpu_note(vpp)}; {vpp.plugin}"
+                )
+                res = bench(vpp, tmp, a)
+            finally:
+                vpp.stop()
+        if res is None:
+            return 1
+        results.append((workers, res))
+    print(
+        f"\nsummary ({a.sessions} sessions, {a.packets} packets per path, load {load()}):"
+    )
+    for workers, res in results:
+        who = f"{workers} worker(s)" if workers else "main thread"
+        for d in ("ul", "dl"):
+            u, g = res[f"upf-{d}"], res[f"gtpu-{d}"]
+            print(
+                f"  {who:<12} {d.upper()}: upf {u[0]:.0f} / gtpu {g[0]:.0f} clocks/packet = "
+                f"{u[0] / g[0]:.2f}; {u[1]:,.0f} / {g[1]:,.0f} packets/s"
+            )
+    return 0
 
 
-def bench(vpp: Vpp, tmp: Path, a: argparse.Namespace) -> int:
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_note(vpp: Vpp) -> str:
+    """Where VPP's threads run. With fewer CPUs than threads VPP starts with its workers as
+    threads all pinned to one CPU (vpp_cpus.py): they are spread over the CPUs here, worker
+    k on CPU k mod CPUs, the main thread (asleep between its loops) sharing one of them."""
+    cpus = sorted(os.sched_getaffinity(0))
+    threads = 1 + vpp.workers
+    if threads <= len(cpus):
+        return f"{threads} thread(s) on {len(cpus)} CPUs"
+    lwps = [
+        int(m.group(1))
+        for m in re.finditer(
+            r"^\d+\s+vpp_wk_\d+\s+workers\s+(\d+)",
+            vpp.cli("show threads"),
+            re.MULTILINE,
+        )
+    ]
+    for k, lwp in enumerate(lwps):
+        os.sched_setaffinity(lwp, {cpus[k % len(cpus)]})
+    return (
+        f"{threads} threads on {len(cpus)} CPUs: oversubscribed, the threads share the CPUs, "
+        f"workers on CPUs {[cpus[k % len(cpus)] for k in range(len(lwps))]} "
+        f"(a measurement of the code paths, not of {vpp.workers} workers' capacity)"
+    )
+
+
+def bench(
+    vpp: Vpp, tmp: Path, a: argparse.Namespace
+) -> dict[str, tuple[float, float]] | None:
     api = vpp.api
     macs = {
         0: vpp.pg_create(0, "10.0.3.1/24"),
@@ -281,7 +423,7 @@ def bench(vpp: Vpp, tmp: Path, a: argparse.Namespace) -> int:
         )
         if r.retval:
             print(f"session {i}: retval {r.retval} {r.error}")
-            return 1
+            return None
     dt = time.monotonic() - t0
     print(
         f"vpp_pipeline: {a.sessions} sessions programmed in {dt:.1f} s: "
@@ -304,25 +446,25 @@ def bench(vpp: Vpp, tmp: Path, a: argparse.Namespace) -> int:
     random.Random(1).shuffle(order)
     g_order = [i % n_gtpu for i in order[: max(n_gtpu, min(a.sessions, 20000))]]
     res = {}
+    n_parts = max(1, vpp.workers)
     for name, pg, idx in (
         ("upf-ul", 0, order),
         ("gtpu-ul", 2, g_order),
         ("upf-dl", 1, order),
         ("gtpu-dl", 3, g_order),
     ):
+        # with workers, one stream per worker, each over its share of the sessions (the
+        # sessions' owners are spread over the workers: about 1 - 1/workers of the UPF's
+        # packets are handed to another worker)
+        parts = [frames(name, macs, idx[k::n_parts]) for k in range(n_parts)]
         res[name] = run_stream(
-            vpp, tmp, name.replace("-", "_"), pg, frames(name, macs, idx), a.packets
+            vpp, tmp, name.replace("-", "_"), pg, parts, a.packets, a.perf
         )
-    print(
-        f"\nUL: upf {res['upf-ul']:.0f} / gtpu {res['gtpu-ul']:.0f} clocks/packet = "
-        f"{res['upf-ul'] / res['gtpu-ul']:.2f}"
-    )
-    print(
-        f"DL: upf {res['upf-dl']:.0f} / gtpu {res['gtpu-dl']:.0f} clocks/packet = "
-        f"{res['upf-dl'] / res['gtpu-dl']:.2f}"
-    )
+    for d in ("ul", "dl"):
+        u, g = res[f"upf-{d}"][0], res[f"gtpu-{d}"][0]
+        print(f"\n{d.upper()}: upf {u:.0f} / gtpu {g:.0f} clocks/packet = {u / g:.2f}")
     print(vpp.cli("show upf counters"))
-    return 0
+    return res
 
 
 if __name__ == "__main__":

@@ -74,6 +74,23 @@ upf_api_pdr (const vl_api_upf_pdr_t *a, upf_pdr_t *r)
     }
 }
 
+/* Outer header creation: the same fields in a FAR (upf_far_t) and in duplicating
+ * parameters (upf_dupl_t). */
+#define UPF_API_OHC(r, ohc_, psc, dscp_, teid, peer, src)                                          \
+  do                                                                                               \
+    {                                                                                              \
+      (r)->ohc = (ohc_);                                                                           \
+      (r)->ohc_flags = (psc) ? UPF_OHC_F_PSC : 0;                                                  \
+      (r)->dscp = (dscp_);                                                                         \
+      (r)->ohc_teid = (teid);                                                                      \
+      if ((ohc_) != UPF_OHC_NONE)                                                                  \
+        {                                                                                          \
+          upf_api_addr ((peer), &(r)->ohc_peer);                                                   \
+          upf_api_addr ((src), &(r)->ohc_src);                                                     \
+        }                                                                                          \
+    }                                                                                              \
+  while (0)
+
 static void
 upf_api_far (const vl_api_upf_far_t *a, upf_far_t *r)
 {
@@ -81,19 +98,12 @@ upf_api_far (const vl_api_upf_far_t *a, upf_far_t *r)
   r->far_id = a->far_id;
   r->apply_action = a->apply_action;
   r->dest_interface = a->destination_interface;
-  r->ohc = a->ohc;
-  r->ohc_flags = a->pdu_session_container ? UPF_OHC_F_PSC : 0;
-  r->dscp = a->dscp;
+  UPF_API_OHC (r, a->ohc, a->pdu_session_container, a->dscp, a->ohc_teid, &a->ohc_peer,
+               &a->ohc_src);
   r->redirect_type = a->redirect_type;
   r->network_instance = a->network_instance;
-  r->ohc_teid = a->ohc_teid;
   r->dupl_first = a->dupl_first;
   r->dupl_count = a->dupl_count;
-  if (a->ohc != UPF_OHC_NONE)
-    {
-      upf_api_addr (&a->ohc_peer, &r->ohc_peer);
-      upf_api_addr (&a->ohc_src, &r->ohc_src);
-    }
   if (a->redirect_type == UPF_REDIRECT_IPV4 + 1 || a->redirect_type == UPF_REDIRECT_IPV6 + 1)
     upf_api_addr (&a->redirect_addr, &r->redirect_addr);
 }
@@ -159,17 +169,9 @@ upf_api_dupl (const vl_api_upf_dupl_t *a, upf_dupl_t *r)
 {
   clib_memset (r, 0, sizeof (*r));
   r->dest_interface = a->destination_interface;
-  r->ohc = a->ohc;
-  r->ohc_flags = a->pdu_session_container ? UPF_OHC_F_PSC : 0;
-  r->dscp = a->dscp;
+  UPF_API_OHC (r, a->ohc, a->pdu_session_container, a->dscp, a->teid, &a->peer, &a->src);
   r->ohc_port = a->port;
   r->forwarding_policy = a->forwarding_policy;
-  r->ohc_teid = a->teid;
-  if (a->ohc != UPF_OHC_NONE)
-    {
-      upf_api_addr (&a->peer, &r->ohc_peer);
-      upf_api_addr (&a->src, &r->ohc_src);
-    }
 }
 
 /* Decoded program: vectors the descriptor points into. */
@@ -322,6 +324,17 @@ upf_api_usage (vl_api_upf_usage_t *o, const upf_usage_t *u)
   o->start_ns = u->start_ns;
 }
 
+/* A reply's usage reports: now_ns, n_usage and usage[] (three replies carry them). */
+#define UPF_API_PUT_USAGE(rmp, usage, n)                                                           \
+  do                                                                                               \
+    {                                                                                              \
+      (rmp)->now_ns = upf_now_ns (vlib_get_main ());                                               \
+      (rmp)->n_usage = (n);                                                                        \
+      for (u32 i_ = 0; i_ < (n); i_++)                                                             \
+        upf_api_usage (&(rmp)->usage[i_], &(usage)[i_]);                                           \
+    }                                                                                              \
+  while (0)
+
 static void
 vl_api_upf_session_add_del_t_handler (vl_api_upf_session_add_del_t *mp)
 {
@@ -331,7 +344,7 @@ vl_api_upf_session_add_del_t_handler (vl_api_upf_session_add_del_t *mp)
   upf_usage_t *usage = 0;
   char err[128];
   int rv;
-  u32 i, n;
+  u32 n;
 
   err[0] = 0;
   req.seid = mp->seid;
@@ -354,10 +367,7 @@ vl_api_upf_session_add_del_t_handler (vl_api_upf_session_add_del_t *mp)
   n = vec_len (usage);
   REPLY_MACRO3_ZERO_END (VL_API_UPF_SESSION_ADD_DEL_REPLY, n * sizeof (vl_api_upf_usage_t), ({
                            memcpy (rmp->error, err, strnlen (err, sizeof (rmp->error) - 1));
-                           rmp->now_ns = upf_now_ns (vlib_get_main ());
-                           rmp->n_usage = n;
-                           for (i = 0; i < n; i++)
-                             upf_api_usage (&rmp->usage[i], &usage[i]);
+                           UPF_API_PUT_USAGE (rmp, usage, n);
                          }));
   vec_free (usage);
 }
@@ -413,13 +423,9 @@ vl_api_upf_usage_get_t_handler (vl_api_upf_usage_get_t *mp)
   vl_api_upf_usage_get_reply_t *rmp;
   upf_usage_t *usage = 0;
   int rv = upf_session_read_usage (mp->seid, mp->urr_id, mp->reset, &usage);
-  u32 i, n = vec_len (usage);
-  REPLY_MACRO3_ZERO_END (VL_API_UPF_USAGE_GET_REPLY, n * sizeof (vl_api_upf_usage_t), ({
-                           rmp->now_ns = upf_now_ns (vlib_get_main ());
-                           rmp->n_usage = n;
-                           for (i = 0; i < n; i++)
-                             upf_api_usage (&rmp->usage[i], &usage[i]);
-                         }));
+  u32 n = vec_len (usage);
+  REPLY_MACRO3_ZERO_END (VL_API_UPF_USAGE_GET_REPLY, n * sizeof (vl_api_upf_usage_t),
+                         ({ UPF_API_PUT_USAGE (rmp, usage, n); }));
   vec_free (usage);
 }
 
@@ -428,16 +434,13 @@ upf_api_send_usage (upf_vpp_session_t *vs, vl_api_registration_t *rp, u32 contex
 {
   vl_api_upf_session_usage_details_t *rmp;
   upf_usage_t *usage = 0;
-  u32 i, n;
+  u32 n;
   upf_session_peek_usage (vs, &usage);
   n = vec_len (usage);
   REPLY_MACRO_DETAILS5_END (VL_API_UPF_SESSION_USAGE_DETAILS, n * sizeof (vl_api_upf_usage_t), rp,
                             context, ({
                               rmp->seid = vs->seid;
-                              rmp->now_ns = upf_now_ns (vlib_get_main ());
-                              rmp->n_usage = n;
-                              for (i = 0; i < n; i++)
-                                upf_api_usage (&rmp->usage[i], &usage[i]);
+                              UPF_API_PUT_USAGE (rmp, usage, n);
                             }));
   vec_free (usage);
 }

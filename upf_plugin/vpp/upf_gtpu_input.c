@@ -106,10 +106,18 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
   upf_reader_enter (&um->ctx.epoch, ti);
   upf_ul_process_vec (&um->ctx, &ptd->stats, pkts, lens, n, now, v);
 
+  /* N9: re-encapsulation reads the FAR's template */
+  for (i = 0; i < n && i < UPF_VERDICT_PREFETCH; i++)
+    upf_prefetch_forward (&v[i], pkts[i] + v[i].inner_offset);
   for (i = 0; i < n; i++)
     {
       vlib_buffer_t *b = bufs[i];
       u8 *outer = (u8 *)pkts[i];
+      if (i + UPF_VERDICT_PREFETCH < n)
+        {
+          u32 j = i + UPF_VERDICT_PREFETCH;
+          upf_prefetch_forward (&v[j], pkts[j] + v[j].inner_offset);
+        }
       if (PREDICT_TRUE (v[i].verdict == UPF_VERDICT_FORWARD))
         {
           u8 *inner = outer + v[i].inner_offset;
@@ -135,10 +143,7 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
         }
       else
         nexts[i] = upf_ul_other (node, b, &v[i], outer, lens[i], is_ip6);
-      if (PREDICT_FALSE (v[i].n_events))
-        upf_post_events (ptd, &v[i], now);
-      if (PREDICT_FALSE (node->flags & VLIB_NODE_FLAG_TRACE))
-        upf_trace (vm, node, b, &v[i], nexts[i]);
+      upf_verdict_done (vm, node, ptd, b, &v[i], nexts[i], now);
     }
   upf_reader_exit (&um->ctx.epoch, ti);
 
@@ -161,23 +166,12 @@ VLIB_NODE_FN (upf_gtpu6_input_node)
 
 VLIB_REGISTER_NODE (upf_gtpu4_input_node) = {
   .name = "upf-gtpu4-input",
-  .vector_size = sizeof (u32),
-  .format_trace = format_upf_trace,
-  .n_errors = UPF_N_ERROR,
-  .error_counters = upf_error_counters,
-  .n_next_nodes = UPF_N_NEXT,
-  .next_nodes = {
-#define _(n, s) [UPF_NEXT_##n] = s,
-    foreach_upf_next
-#undef _
-  },
+  UPF_INPUT_NODE_FIELDS,
+  UPF_INPUT_NODE_NEXTS,
 };
 
 VLIB_REGISTER_NODE (upf_gtpu6_input_node) = {
   .name = "upf-gtpu6-input",
-  .vector_size = sizeof (u32),
-  .format_trace = format_upf_trace,
+  UPF_INPUT_NODE_FIELDS,
   .sibling_of = "upf-gtpu4-input",
-  .n_errors = UPF_N_ERROR,
-  .error_counters = upf_error_counters,
 };

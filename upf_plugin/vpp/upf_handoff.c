@@ -13,10 +13,50 @@
 #include <vnet/feature/feature.h>
 #include "upf_node.h"
 
-static_always_inline u32
-upf_entry_owner (const upf_entry_t *e, u32 ti)
+/* The packet's table key (UL: local address and TEID of a G-PDU; DL: the UE address at the
+ * longest prefix length present); 0 when it has none (the packet stays on this thread). */
+static_always_inline int
+upf_handoff_key (upf_main_t *um, vlib_buffer_t *b, int is_dl, upf_key_t *k)
 {
-  return e && e->prog ? upf_session_owner (e->prog->seid) : ti;
+  if (is_dl)
+    {
+      upf_inner_t in;
+      u16 nwi = upf_n6_nwi (um, vnet_buffer (b)->sw_if_index[VLIB_RX]);
+      return upf_parse_inner (vlib_buffer_get_current (b), b->current_length, &in)
+               == UPF_MALFORMED_NONE
+             && upf_dl_first_key (&um->ctx.dl, nwi, &in.dst, k);
+    }
+  else
+    {
+      i16 l3 = vnet_buffer (b)->l3_hdr_offset;
+      const u8 *outer = b->data + l3;
+      upf_outer_t o;
+      upf_gtpu_t g;
+      if (upf_parse_outer (outer, b->current_data + b->current_length - l3, &o)
+            != UPF_MALFORMED_NONE
+          || upf_parse_gtpu (outer + o.payload_offset, o.payload_len, &g) != UPF_MALFORMED_NONE
+          || g.type != UPF_GTPU_G_PDU)
+        return 0;
+      upf_ul_key (k, &o.dst, g.teid);
+      return 1;
+    }
+}
+
+/* The session's owner, from the entry's own copy of the SEID (no read of its program). */
+static_always_inline u16
+upf_handoff_owner (upf_main_t *um, upf_table_t *t, upf_slots_t *s, vlib_buffer_t *b, int is_dl,
+                   const upf_key_t *k, u64 h, u32 ti)
+{
+  const upf_entry_t *e = upf_slots_find (s, k, h);
+  if (!e && is_dl)
+    {
+      /* not at the longest prefix length: the other lengths, one probe each */
+      upf_inner_t in;
+      if (upf_parse_inner (vlib_buffer_get_current (b), b->current_length, &in)
+          == UPF_MALFORMED_NONE)
+        e = upf_dl_find (t, upf_n6_nwi (um, vnet_buffer (b)->sw_if_index[VLIB_RX]), &in.dst);
+    }
+  return e ? upf_session_owner (e->seid) : ti;
 }
 
 static_always_inline uword
@@ -28,36 +68,37 @@ upf_handoff_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *fr
   u32 *from = vlib_frame_vector_args (frame), n = frame->n_vectors, i, n_enq;
   vlib_buffer_t *bufs[VLIB_FRAME_SIZE];
   u16 threads[VLIB_FRAME_SIZE];
+  upf_key_t keys[VLIB_FRAME_SIZE];
+  u64 hashes[VLIB_FRAME_SIZE];
+  u8 has_key[VLIB_FRAME_SIZE];
+  upf_table_t *t = is_dl ? &um->ctx.dl : &um->ctx.ul;
+  upf_slots_t *s;
 
   vlib_get_buffers (vm, from, bufs, n);
-  upf_reader_enter (&um->ctx.epoch, ti);
-  for (i = 0; i < n; i++)
+  if (um->n_workers == 1)
+    /* one owner for every session: no lookup */
+    for (i = 0; i < n; i++)
+      threads[i] = um->first_worker;
+  else
     {
-      vlib_buffer_t *b = bufs[i];
-      const upf_entry_t *e = 0;
-      if (is_dl)
-        {
-          upf_inner_t in;
-          u16 nwi = upf_n6_nwi (um, vnet_buffer (b)->sw_if_index[VLIB_RX]);
-          if (upf_parse_inner (vlib_buffer_get_current (b), b->current_length, &in)
-              == UPF_MALFORMED_NONE)
-            e = upf_dl_find (&um->ctx.dl, nwi, &in.dst);
-        }
-      else
-        {
-          i16 l3 = vnet_buffer (b)->l3_hdr_offset;
-          const u8 *outer = b->data + l3;
-          upf_outer_t o;
-          upf_gtpu_t g;
-          if (upf_parse_outer (outer, b->current_data + b->current_length - l3, &o)
-                == UPF_MALFORMED_NONE
-              && upf_parse_gtpu (outer + o.payload_offset, o.payload_len, &g) == UPF_MALFORMED_NONE
-              && g.type == UPF_GTPU_G_PDU)
-            e = upf_ul_find (&um->ctx.ul, &o.dst, g.teid);
-        }
-      threads[i] = upf_entry_owner (e, ti);
+      upf_reader_enter (&um->ctx.epoch, ti);
+      s = upf_table_slots (t);
+      /* the frame's lookups in three passes, so that each pass's reads were prefetched
+       * by the one before: keys and their slots, the slots' entries, the entries */
+      for (i = 0; i < n; i++)
+        if ((has_key[i] = upf_handoff_key (um, bufs[i], is_dl, &keys[i])))
+          {
+            hashes[i] = upf_key_hash (&keys[i]);
+            upf_slots_prefetch (s, hashes[i]);
+          }
+      for (i = 0; i < n; i++)
+        if (has_key[i])
+          upf_slots_prefetch_entry (s, hashes[i]);
+      for (i = 0; i < n; i++)
+        threads[i]
+          = has_key[i] ? upf_handoff_owner (um, t, s, bufs[i], is_dl, &keys[i], hashes[i], ti) : ti;
+      upf_reader_exit (&um->ctx.epoch, ti);
     }
-  upf_reader_exit (&um->ctx.epoch, ti);
 
   n_enq = vlib_buffer_enqueue_to_thread (vm, node, fq, from, threads, n, 1);
   vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_HANDOFF, n_enq);

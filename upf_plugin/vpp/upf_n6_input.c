@@ -42,13 +42,23 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
   upf_verdict_t *v = ptd->verdicts;
   u64 now = upf_now_ns (vm);
 
+  u32 sw_if_index, last_sw_if_index = ~0;
+  u16 last_nwi = 0;
+
   vlib_get_buffers (vm, from, bufs, n);
   for (i = 0; i < n; i++)
     {
       vlib_buffer_t *b = bufs[i];
       pkts[i] = vlib_buffer_get_current (b);
       lens[i] = b->flags & VLIB_BUFFER_NEXT_PRESENT ? 0 : b->current_length;
-      nwi[i] = upf_n6_nwi (um, vnet_buffer (b)->sw_if_index[VLIB_RX]);
+      /* a frame usually comes from one interface */
+      sw_if_index = vnet_buffer (b)->sw_if_index[VLIB_RX];
+      if (PREDICT_FALSE (sw_if_index != last_sw_if_index))
+        {
+          last_sw_if_index = sw_if_index;
+          last_nwi = upf_n6_nwi (um, sw_if_index);
+        }
+      nwi[i] = last_nwi;
     }
 
   upf_reader_enter (&um->ctx.epoch, ti);
@@ -60,10 +70,14 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
       upf_dl_process_vec (&um->ctx, &ptd->stats, nwi[i], pkts + i, lens + i, run, now, v + i);
     }
 
+  for (i = 0; i < n && i < UPF_VERDICT_PREFETCH; i++)
+    upf_prefetch_forward (&v[i], pkts[i]);
   for (i = 0; i < n; i++)
     {
       vlib_buffer_t *b = bufs[i];
       u8 *pkt = (u8 *)pkts[i];
+      if (i + UPF_VERDICT_PREFETCH < n)
+        upf_prefetch_forward (&v[i + UPF_VERDICT_PREFETCH], pkts[i + UPF_VERDICT_PREFETCH]);
       if (PREDICT_TRUE (v[i].verdict == UPF_VERDICT_FORWARD))
         {
           if (PREDICT_FALSE (v[i].n_dupl))
@@ -88,10 +102,7 @@ upf_n6_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t *f
         }
       else
         nexts[i] = upf_drop_next (node, b, &v[i]);
-      if (PREDICT_FALSE (v[i].n_events))
-        upf_post_events (ptd, &v[i], now);
-      if (PREDICT_FALSE (node->flags & VLIB_NODE_FLAG_TRACE))
-        upf_trace (vm, node, b, &v[i], nexts[i]);
+      upf_verdict_done (vm, node, ptd, b, &v[i], nexts[i], now);
     }
   upf_reader_exit (&um->ctx.epoch, ti);
 
@@ -115,23 +126,12 @@ VLIB_NODE_FN (upf_n6_ip6_input_node)
 
 VLIB_REGISTER_NODE (upf_n6_ip4_input_node) = {
   .name = "upf-n6-ip4-input",
-  .vector_size = sizeof (u32),
-  .format_trace = format_upf_trace,
-  .n_errors = UPF_N_ERROR,
-  .error_counters = upf_error_counters,
-  .n_next_nodes = UPF_N_NEXT,
-  .next_nodes = {
-#define _(n, s) [UPF_NEXT_##n] = s,
-    foreach_upf_next
-#undef _
-  },
+  UPF_INPUT_NODE_FIELDS,
+  UPF_INPUT_NODE_NEXTS,
 };
 
 VLIB_REGISTER_NODE (upf_n6_ip6_input_node) = {
   .name = "upf-n6-ip6-input",
-  .vector_size = sizeof (u32),
-  .format_trace = format_upf_trace,
+  UPF_INPUT_NODE_FIELDS,
   .sibling_of = "upf-n6-ip4-input",
-  .n_errors = UPF_N_ERROR,
-  .error_counters = upf_error_counters,
 };

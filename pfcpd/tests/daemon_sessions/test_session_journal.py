@@ -58,3 +58,38 @@ def test_a_checkpoint_is_due_after_enough_commits_and_copies_the_wal(
     journal.commit({"s:x": b"after"}, ())
     assert len(dict(journal.records())) == 51
     journal.close()
+
+
+def test_the_wal_starts_over_after_checkpoints_while_commits_go_on(tmp_path: Path) -> None:
+    """Commits and flushes without a pause while checkpoints run in another thread (as the
+    event loop's while the state-writing thread checkpoints): the WAL starts over after
+    each checkpoint, so its file stays small (one PASSIVE checkpoint never caught up:
+    the WAL held every frame of the run)."""
+    import threading
+
+    journal = SessionJournal(tmp_path)
+    wal = tmp_path / (session_journal.JOURNAL_FILE + "-wal")
+    stop = threading.Event()
+    sizes: list[int] = []
+
+    def checkpoints() -> None:
+        while not stop.is_set():
+            if journal.checkpoint_due:
+                journal.checkpoint()
+                sizes.append(wal.stat().st_size)
+            stop.wait(0.01)
+
+    thread = threading.Thread(target=checkpoints)
+    thread.start()
+    try:
+        for i in range(6000):
+            journal.commit({f"s:{i}": bytes(600)}, ())
+            journal.sync()
+    finally:
+        stop.set()
+        thread.join()
+    journal.sync()
+    assert len(dict(journal.records())) == 6000
+    assert len(sizes) >= 5  # (6,000 commits: some 30 MB of frames, a checkpoint per ~4 MB)
+    assert max(sizes) < 4 * session_journal.CHECKPOINT_BYTES, sizes
+    journal.close()

@@ -179,6 +179,7 @@ class FakeClient:
         self.connected = False
         self.closed = False
         self.spawned: list[Coroutine[Any, Any, None]] = []
+        self.posted: list[Any] = []
 
     def lose(self) -> None:
         """VPP closed the socket."""
@@ -221,6 +222,14 @@ class FakeClient:
 
     async def acall_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         return self.call_many(calls)
+
+    def post(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Sent in order on the spot; the replies wait for `collect`."""
+        self.posted += self.call_many(calls)
+
+    def collect(self, timeout: float) -> list[Any]:
+        out, self.posted = self.posted, []
+        return out
 
     def call_packed(self, name: str, build: Any) -> Any:
         raise AssertionError("the stand-in serves no upf.api JSON: nothing is packed")

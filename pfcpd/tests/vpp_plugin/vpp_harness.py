@@ -1,8 +1,7 @@
-"""A private VPP for the plugin tests: its own startup.conf, sockets and API segment
-prefix in a temporary directory, no DPDK (only upf_plugin.so is loaded), packet-generator
-interfaces (pg0 = N3 side, pg1 = N6 side) fed from and captured to pcap files.
-
-Nothing here touches a system VPP: the process is started by the test and killed by pid.
+"""The plugin tests' VPP (tests/vpp_launch.VppProcess), started at construction with a
+vpp_papi client connected to it (VPP's API JSON and the plugin's), CLI commands through
+the API, and packet-generator interfaces fed from and captured to pcap files. Where VPP and
+the plugin are found: tests/vpp_launch.py.
 """
 
 from __future__ import annotations
@@ -11,20 +10,13 @@ import contextlib
 import glob
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from vpp_cpus import vpp_command
-
-REPO = Path(__file__).resolve().parents[3]
-SYSTEM_PLUGIN_DIRS = glob.glob("/usr/lib/*/vpp_plugins")
-SYSTEM_API_DIR = Path("/usr/share/vpp/api")
+from vpp_launch import SYSTEM_API_DIR, Missing, VppProcess, find_plugin, find_upf_api_json, find_vpp
 
 
 def import_vpp_papi() -> Any:
@@ -39,37 +31,17 @@ def import_vpp_papi() -> Any:
     return vpp_papi
 
 
-def find_plugin() -> Path | None:
-    """upf_plugin.so: $UPF_VPP_PLUGIN_DIR, else the build trees `make test-core` writes."""
-    cands = []
-    if os.environ.get("UPF_VPP_PLUGIN_DIR"):
-        cands.append(Path(os.environ["UPF_VPP_PLUGIN_DIR"]))
-    cands += [REPO / "build" / d / "lib" / "vpp_plugins" for d in ("core", "core-release", "vpp")]
-    for d in cands:
-        if (d / "upf_plugin.so").is_file():
-            return d
-    return None
-
-
-def find_upf_api_json(plugin_dir: Path) -> Path | None:
-    build = plugin_dir.parent.parent
-    for p in (build / "vpp" / "upf.api.json", SYSTEM_API_DIR / "plugins" / "upf.api.json"):
-        if p.is_file():
-            return p
-    return None
-
-
 def missing() -> str | None:
     """Why the VPP tests cannot run here, or None."""
-    if not shutil.which("vpp"):
-        return "VPP not installed (no vpp binary)"
+    try:
+        find_vpp()
+        plugin = find_plugin()
+    except Missing as exc:
+        return str(exc)
     if not SYSTEM_API_DIR.is_dir():
         return "VPP not installed (no /usr/share/vpp/api)"
-    plugin = find_plugin()
-    if plugin is None:
-        return "upf plugin not built (no build/*/lib/vpp_plugins/upf_plugin.so)"
     if find_upf_api_json(plugin) is None:
-        return "upf plugin not built (no upf.api.json)"
+        return "upf plugin not built (no upf.api.json beside it)"
     try:
         import_vpp_papi()
     except ImportError:
@@ -79,72 +51,36 @@ def missing() -> str | None:
     return None
 
 
-STARTUP = """
-unix {{
-  nodaemon
-  cli-listen {tmp}/cli.sock
-  log {tmp}/vpp.log
-  poll-sleep-usec 100
-}}
-api-segment {{ prefix {prefix} }}
-socksvr {{ socket-name {tmp}/api.sock }}
-statseg {{ socket-name {tmp}/stats.sock size 32m page-size 4k }}
-memory {{ main-heap-size {heap} main-heap-page-size 4k }}
-buffers {{ buffers-per-numa 16384 page-size 4k }}
-cpu {{ {cpu} }}
-plugins {{
-  path {plugin_path}
-  plugin default {{ disable }}
-  plugin upf_plugin.so {{ enable }}{extra_plugins}
-}}
-"""
-
-
-class Vpp:
+class Vpp(VppProcess):
     """One VPP process and an API client connected to it."""
 
     def __init__(
-        self, tmp: Path, workers: int = 0, extra_plugins: tuple[str, ...] = (), heap: str = "512M"
+        self,
+        tmp: Path,
+        workers: int = 0,
+        extra_plugins: tuple[str, ...] = (),
+        heap: str = "512M",
+        poll_sleep_usec: int = 100,
     ) -> None:
-        self.tmp = tmp
-        plugin_dir = find_plugin()
-        assert plugin_dir is not None
-        upf_json = find_upf_api_json(plugin_dir)
-        assert upf_json is not None
-        self.prefix = f"upftest{os.getpid()}x{id(self) & 0xFFFF:x}"
-        conf_path = tmp / "startup.conf"
-        argv, cpu = vpp_command("vpp", conf_path, workers, tmp)
-        conf = STARTUP.format(
-            tmp=tmp,
-            prefix=self.prefix,
-            cpu=cpu,
+        super().__init__(
+            tmp,
+            workers=workers,
+            extra_plugins=extra_plugins,
             heap=heap,
-            extra_plugins="".join(f"\n  plugin {p} {{ enable }}" for p in extra_plugins),
-            plugin_path=":".join([str(plugin_dir), *SYSTEM_PLUGIN_DIRS]),
+            poll_sleep_usec=poll_sleep_usec,
         )
-        conf_path.write_text(conf)
-        self.out = open(tmp / "vpp.out", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.tmp = tmp
+        upf_json = find_upf_api_json(self.plugin)
+        assert upf_json is not None
+        self.start()
         papi = import_vpp_papi()
         apifiles = sorted(str(p) for p in SYSTEM_API_DIR.glob("core/*.api.json"))
         apifiles += sorted(
             str(p) for p in SYSTEM_API_DIR.glob("plugins/*.api.json") if p.name != "upf.api.json"
         )
         apifiles.append(str(upf_json))
-        self.api_sock = tmp / "api.sock"
-        deadline = time.monotonic() + 30
-        while not self.api_sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"VPP did not start: {self.log_tail()}")
-            time.sleep(0.1)
         self.client = papi.VPPApiClient(
-            apifiles=apifiles, server_address=str(self.api_sock), use_socket=True
+            apifiles=apifiles, server_address=str(self.api_socket), use_socket=True
         )
         for _ in range(100):
             try:
@@ -154,16 +90,11 @@ class Vpp:
                 time.sleep(0.1)
         else:
             self.stop()
-            raise RuntimeError(f"cannot connect to VPP's API: {self.log_tail()}")
+            raise RuntimeError(f"cannot connect to VPP's API: {self.tail()}")
         self.api = self.client.api
 
     def log_tail(self) -> str:
-        text = ""
-        for name in ("vpp.out", "vpp.log"):
-            p = self.tmp / name
-            if p.exists():
-                text += p.read_text(errors="replace")[-3000:]
-        return text
+        return self.tail(50)
 
     def cli(self, cmd: str) -> str:
         r = self.api.cli_inband(cmd=cmd)
@@ -176,14 +107,8 @@ class Vpp:
         if client is not None:
             with contextlib.suppress(Exception):  # VPP may be gone already
                 client.disconnect()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.out.close()
+            self.client = None
+        super().stop()
 
     # packet generator -------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ the sessions are restored into it and before PFCP opens, stopped after PFCP clos
 ``interfaces.n3.address`` port 2152, one TUN device per network instance, a packet thread.
 ``vpp``: the UPF plugin inside VPP (`pfcpd.datapath.vpp`): built = connected to VPP's API
 socket (waiting up to ``datapath.vpp.connect_timeout``), interfaces bound, VPP's sessions
-dumped; started = the restored sessions reconciled with VPP's. VPP does the packet I/O:
-stopping pfcpd leaves VPP forwarding.
+dumped; started = the restored sessions reconciled with VPP's. Pipelined: each session
+change is sent without waiting for VPP's reply, and the group commit's barrier
+(`Datapath.settle`) collects the replies of the batch before the journal commit. VPP does
+the packet I/O: stopping pfcpd leaves VPP forwarding.
 """
 
 from __future__ import annotations
@@ -143,8 +145,9 @@ class VppDatapathService(DatapathService):
             ),
             ReadCounter(
                 "pfcpd_vpp_program_failures_total",
-                "Sessions VPP refused while reconciling after a pfcpd restart or "
-                "re-programming after a VPP restart (each logged)",
+                "Sessions VPP refused while reconciling after a pfcpd restart, "
+                "re-programming after a VPP restart, or in a batch of PFCP changes (then "
+                "answered 77 and rolled back; each logged)",
                 lambda: float(vpp.program_failures),
             ),
             ReadCounter(
@@ -189,6 +192,6 @@ def open_vpp(config: Config, datapath: VppDatapathConfig) -> DatapathService:
 
     settings = VppDatapathSettings.from_config(datapath, list(config.network_instances))
     try:
-        return VppDatapathService(VppDatapath(settings))
+        return VppDatapathService(VppDatapath(settings, pipelined=True))
     except (DatapathError, VppStartError) as exc:
         raise DatapathStartError(f"vpp datapath: {exc}") from None

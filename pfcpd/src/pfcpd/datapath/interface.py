@@ -204,9 +204,10 @@ class Datapath(abc.ABC):
 
     @abc.abstractmethod
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
-        """Create or replace the session's program, atomically. Counters of URRs whose id
-        stays are kept. send_end_marker (Update Forwarding Parameters SNDEM): for each FAR
-        whose outer header creation changes, send a GTP-U End Marker to the old peer and TEID.
+        """Create or replace the session's program, atomically (a datapath that pipelines:
+        once `settle` confirms it). Counters of URRs whose id stays are kept.
+        send_end_marker (Update Forwarding Parameters SNDEM): for each FAR whose outer
+        header creation changes, send a GTP-U End Marker to the old peer and TEID.
         Raises DatapathError (and changes nothing) when refused."""
 
     @abc.abstractmethod
@@ -229,6 +230,14 @@ class Datapath(abc.ABC):
     def now_ns(self) -> int:
         """The datapath's clock (nanoseconds), the one of ``Usage.first_packet_ns`` and
         ``Usage.last_packet_ns``: the engine turns those into wall-clock times with it."""
+
+    def settle(self) -> dict[int, DatapathError]:
+        """The barrier of a group commit: wait until the datapath has taken or refused
+        every `install` made since the last call; the sessions whose change it refused,
+        each with its error (the engine undoes those changes, answers their requests 77
+        System failure and confirms the others). A datapath whose `install` takes effect
+        (or raises) before it returns has nothing to wait for: the default."""
+        return {}
 
     def keeps_counts(self, seid: int) -> bool:
         """At restore: whether this datapath held session ``seid`` across pfcpd's restart,

@@ -39,6 +39,7 @@ from ..datapath.interface import (
     IPAddress,
     IPNetwork,
     SessionProgram,
+    Usage,
 )
 from ..metrics import LabelledGauge, Registry
 from ..node.session_handler import (
@@ -228,6 +229,7 @@ class _Staged:
     undo: Callable[[], None] | None  # puts the state back as before the change
     done: Callable[[], None] | None  # once durable (frees what it gave back, ...)
     label: str = ""  # the accepted answer's message name, counted once durable
+    seids: list[int] | None = None  # the sessions it handed the datapath (`_touched`)
 
 
 class SessionEngine:
@@ -283,6 +285,9 @@ class SessionEngine:
         self._dirty: dict[str, Session | None] = {}
         self._pfd_dirty = False
         self._staged: list[_Staged] = []
+        # SEIDs handed to the datapath (install, remove) since the last staged change: the
+        # change's sessions, for the datapath's barrier (`_unprogrammed`).
+        self._touched: list[int] = []
 
     def drop_caches(self) -> None:
         """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
@@ -342,7 +347,18 @@ class SessionEngine:
         undo: Callable[[], None] | None = None,
         done: Callable[[], None] | None = None,
     ) -> None:
-        self._staged.append(_Staged(request, refusal, undo, done))
+        touched = self._touched
+        if touched:
+            self._touched = []
+        self._staged.append(_Staged(request, refusal, undo, done, "", touched or None))
+
+    def _dp_install(self, seid: int, program: SessionProgram, **kwargs: bool) -> None:
+        self.datapath.install(seid, program, **kwargs)
+        self._touched.append(seid)
+
+    def _dp_remove(self, seid: int) -> dict[int, Usage]:
+        self._touched.append(seid)
+        return self.datapath.remove(seid)
 
     def _run_step(self, step: Callable[[], None] | None, where: str) -> None:
         if step is None:
@@ -363,12 +379,19 @@ class SessionEngine:
     def commit(self) -> list[tuple[Message, Message]]:
         """Make every change staged since the last call durable in one journal transaction
         (SessionHandler.commit). When the journal fails, the changes are undone, newest
-        first, and (request, refusal) returned for each request that was answered."""
+        first, and (request, refusal) returned for each request that was answered.
+        First the datapath's barrier (`Datapath.settle`): a change the datapath refused is
+        undone and refused the same way, the others go on."""
+        unprogrammed = self.datapath.settle()
         if not self._staged and not self._dirty and not self._pfd_dirty:
+            self._touched = []
             return []
         dirty, self._dirty = self._dirty, {}
         staged, self._staged = self._staged, []
         pfd, self._pfd_dirty = self._pfd_dirty, False
+        refused: list[tuple[Message, Message]] = []
+        if unprogrammed:
+            staged, refused = self._unprogrammed(staged, dirty, unprogrammed)
         puts = {key: s.record() for key, s in dirty.items() if s is not None}
         if pfd:
             puts["pfd"] = self.pfds.record()
@@ -378,24 +401,70 @@ class SessionEngine:
                 self.journal.commit(puts, deletes)
         except JournalError as err:
             self._journal_failed(err, max(1, len(staged)))
-            failed: list[tuple[Message, Message]] = []
-            for change in reversed(staged):
-                self._run_step(change.undo, "undo")
-                if change.request is not None and change.refusal is not None:
-                    seid, node_id = change.refusal
-                    refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
-                    failed.append((change.request, refusal))
-                    if change.label:
-                        self.metrics.requests.inc(refusal.name, "system_failure")
-            failed.reverse()
-            return failed
+            failed = self._undo(staged)
+            self._settle_undone()
+            return refused + failed
         for change in staged:
             if change.label:
                 self.metrics.requests.inc(change.label, "request_accepted")
             self._run_step(change.done, "commit")
         if self._dirty or self._pfd_dirty:
             self.commit()  # (what the done steps changed: no answer waits for it)
-        return []
+        return refused
+
+    def _unprogrammed(
+        self,
+        staged: list[_Staged],
+        dirty: dict[str, Session | None],
+        failed: dict[int, DatapathError],
+    ) -> tuple[list[_Staged], list[tuple[Message, Message]]]:
+        """The datapath refused the changes of the sessions ``failed``: every change of the
+        batch that touched one of them (and, in turn, every change touching a session of
+        those) is undone, newest first, its request refused with cause 77, and its records
+        left as the sessions are now. Returns the changes that go on, and the refusals."""
+        bad = set(failed)
+        doomed = [False] * len(staged)
+        grew = True
+        while grew:
+            grew = False
+            for i, change in enumerate(staged):
+                if not doomed[i] and change.seids and not bad.isdisjoint(change.seids):
+                    doomed[i] = grew = True
+                    bad.update(change.seids)
+        refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
+        for seid in bad:
+            key = f"s:{seid:x}"
+            if key in dirty:
+                dirty[key] = self.sessions.get(seid)
+        log.warning(
+            "%d change(s) of %d session(s) refused by the datapath, rolled back: %s",
+            len(refused),
+            len(bad),
+            "; ".join(f"0x{seid:x}: {err}" for seid, err in sorted(failed.items())),
+        )
+        self._settle_undone()
+        return [c for i, c in enumerate(staged) if not doomed[i]], refused
+
+    def _undo(self, changes: list[_Staged]) -> list[tuple[Message, Message]]:
+        """Undo ``changes``, newest first; (request, its cause 77 refusal) of each that
+        answered a request, in their order."""
+        failed: list[tuple[Message, Message]] = []
+        for change in reversed(changes):
+            self._run_step(change.undo, "undo")
+            if change.request is not None and change.refusal is not None:
+                seid, node_id = change.refusal
+                refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
+                failed.append((change.request, refusal))
+                if change.label:
+                    self.metrics.requests.inc(refusal.name, "system_failure")
+        failed.reverse()
+        return failed
+
+    def _settle_undone(self) -> None:
+        """Wait for the datapath to take what the undo steps reinstalled (logged if not)."""
+        self._touched = []
+        for seid, err in self.datapath.settle().items():
+            log.error("session 0x%x: datapath undo: %s", seid, err)
 
     def handle_pfd_management(self, request: Message, now: float) -> Message:
         """Replace the PFDs of the Application IDs named; sessions whose PDRs match one of
@@ -580,7 +649,7 @@ class SessionEngine:
         for urr_id, g in rules.urr.items():
             session.urrs[urr_id] = self._new_book(g, start, now)
         try:
-            self.datapath.install(seid, program)
+            self._dp_install(seid, program)
         except DatapathError as err:
             self._free(alloc)
             log.warning("establishment refused by the datapath: %s", err)
@@ -810,7 +879,7 @@ class SessionEngine:
                 blocked_urrs(books),
                 encoded,
             )
-            self.datapath.install(session.up_seid, program, send_end_marker=sndem)
+            self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             self._undo_reports(session, reports, snapshot)
             self._free(alloc)
@@ -904,7 +973,7 @@ class SessionEngine:
                 urr_offsets(session.urrs),
                 blocked_urrs(session.urrs),
             )
-            self.datapath.install(session.up_seid, program)
+            self._dp_install(session.up_seid, program)
             self._set_program(session, program)
         except (RuleError, DatapathError) as err:
             log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
@@ -1114,7 +1183,7 @@ class SessionEngine:
         stay taken: `_release`); its final counts as `_remove` returns them."""
         dp_now = self.datapath.now_ns()
         try:
-            usage = self.datapath.remove(session.up_seid)
+            usage = self._dp_remove(session.up_seid)
         except DatapathError as err:
             log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
             usage = {}
@@ -1443,6 +1512,7 @@ class SessionEngine:
             except Exception as err:  # a bad record costs that record, logged
                 log.error("journal record %s not restored: %r", key, err)
                 self.metrics.restore_failures.inc()
+        self._touched = []
         return restored
 
     def _restore_session(self, value: bytes, now: float) -> None:

@@ -370,6 +370,13 @@ class Layout:
         if ctypes.sizeof(cls) > pos:
             codes.append(f"{ctypes.sizeof(cls) - pos}x")
         self.struct = Struct("=" + "".join(codes))
+        # The values of a record with every field 0 (IpT fields NO_IP), and where each
+        # field's value goes among them: (position, length: 0 for a scalar).
+        self.defaults: list[object] = []
+        self.where: dict[str, tuple[int, int]] = {}
+        for name, kind, _, length in self.plan:
+            self.where[name] = (len(self.defaults), length if kind == 1 else 0)
+            self.defaults.extend((NO_IP,) if kind == 2 else (0,) * length)
         self.size = ctypes.sizeof(cls)
         if self.struct.size != self.size:
             raise CoreLibMismatch(f"{self.name}: packed {self.struct.size} bytes, C {self.size}")
@@ -377,21 +384,31 @@ class Layout:
     def pack_into(
         self, buf: ctypes.Array[ctypes.Structure], index: int, fields: dict[str, object]
     ) -> None:
-        values: list[object] = []
-        for name, kind, _, length in self.plan:
-            if kind == 0 or kind == 3:
-                values.append(fields.get(name, 0))
-            elif kind == 2:
-                values.append(fields.get(name, NO_IP))
+        self.pack_at(buf, index * self.size, fields)
+
+    def pack_at(
+        self,
+        buf: ctypes.Array[ctypes.Structure] | bytearray,
+        offset: int,
+        fields: dict[str, object],
+    ) -> None:
+        """The record at byte ``offset`` of ``buf``."""
+        values = self.defaults.copy()
+        where = self.where
+        for name, value in fields.items():
+            at = where.get(name)
+            if at is None:
+                continue  # (not a field of this structure)
+            pos, length = at
+            if not length:
+                values[pos] = value
             else:
-                seq = fields.get(name, ())
-                assert isinstance(seq, tuple | list)
-                if len(seq) > length:
-                    raise OutOfRange(f"{self.name}.{name}: {len(seq)} values, room for {length}")
-                values.extend(seq)
-                values.extend((0,) * (length - len(seq)))
+                assert isinstance(value, tuple | list)
+                if len(value) > length:
+                    raise OutOfRange(f"{self.name}.{name}: {len(value)} values, room for {length}")
+                values[pos : pos + len(value)] = value
         try:
-            self.struct.pack_into(buf, index * self.size, *values)
+            self.struct.pack_into(buf, offset, *values)
         except StructError as exc:
             for name, kind, bits, _ in self.plan:
                 value = fields.get(name, 0)

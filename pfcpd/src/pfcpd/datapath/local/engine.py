@@ -136,22 +136,6 @@ def _dupl_fields(k: corelib.Constants, far_id: int, d: DuplicatingParameters) ->
     return c
 
 
-def _array(
-    layout: corelib.Layout,
-    ctype: type[ctypes.Structure],
-    records: Sequence[dict[str, object] | bytes],
-) -> ctypes.Array[ctypes.Structure]:
-    """A C array of ``ctype`` (at least one element) packed from ``records`` (fields, or
-    a record packed already: `_record`)."""
-    arr = (ctype * max(1, len(records)))()
-    for i, fields in enumerate(records):
-        if isinstance(fields, bytes):
-            ctypes.memmove(ctypes.addressof(arr) + i * layout.size, fields, layout.size)
-        else:
-            layout.pack_into(arr, i, fields)
-    return arr
-
-
 def _far_fields(k: corelib.Constants, f: Far, dupl_first: int = 0) -> dict[str, object]:
     """``dupl_first``: the index of its first Duplicating Parameters record."""
     cf: dict[str, object] = {
@@ -243,9 +227,20 @@ def _record(
     return data
 
 
+_ALIGN = 8  # (the records' and the descriptor's alignment: pointers, 64-bit counters)
+
+
+def _aligned(n: int) -> int:
+    return (n + _ALIGN - 1) & -_ALIGN
+
+
+_DESC_SIZE = _aligned(_PROGRAM.size)
+
+
 class _Desc:
-    """C arrays for one program (kept alive while the library reads them), each record
-    packed in one call (`corelib.Layout`)."""
+    """One program for the library: its descriptor and its record arrays (at least one
+    record each, zeroed) in one buffer, each record packed in one call (`corelib.Layout`)
+    or copied packed (`_record`); kept alive while the library reads it."""
 
     def __init__(self, k: corelib.Constants, program: SessionProgram) -> None:
         sdfs: list[dict[str, object]] = []
@@ -293,45 +288,53 @@ class _Desc:
                 fars.append(_record(k, _FAR, corelib.FarT, f, _far_fields))
         qers = [_record(k, _QER, corelib.QerT, q, _qer_fields) for q in program.qers]
         urrs = [_record(k, _URR, corelib.UrrT, u, _urr_fields) for u in program.urrs]
-        arrays = [
-            _array(_PDR, corelib.PdrT, pdrs),
-            _array(_FAR, corelib.FarT, fars),
-            _array(_QER, corelib.QerT, qers),
-            _array(_URR, corelib.UrrT, urrs),
-            _array(_SDF, corelib.SdfT, sdfs),
-            _array(_DUPL, corelib.DuplT, dupls),
-        ]
-        d: dict[str, object] = {
-            name: ctypes.addressof(arr)
-            for name, arr in zip(("pdr", "far", "qer", "urr", "sdf", "dupl"), arrays, strict=True)
-        }
-        d.update(
-            n_pdr=len(pdrs),
-            n_far=len(fars),
-            n_qer=len(qers),
-            n_urr=len(urrs),
-            n_sdf=len(sdfs),
-            n_dupl=len(dupls),
-        )
-        self.keep: list[object] = list(arrays)
+        bars: list[dict[str, object]] = []
         if program.bar is not None:
             b = program.bar
-            bar = _array(
-                _BAR,
-                corelib.BarT,
-                [
-                    {
-                        "bar_id": b.bar_id,
-                        "max_pkts": b.max_packets,
-                        "max_bytes": b.max_bytes,
-                        "duration_ns": b.duration_ns,
-                    }
-                ],
+            bars.append(
+                {
+                    "bar_id": b.bar_id,
+                    "max_pkts": b.max_packets,
+                    "max_bytes": b.max_bytes,
+                    "duration_ns": b.duration_ns,
+                }
             )
-            self.keep.append(bar)
-            d["bar"] = ctypes.addressof(bar)
-        self.desc = corelib.ProgramDescT()
-        _PROGRAM.pack_into(self.desc, 0, d)  # type: ignore[arg-type]
+        tables: tuple[tuple[str, corelib.Layout, Sequence[dict[str, object] | bytes]], ...] = (
+            ("pdr", _PDR, pdrs),
+            ("far", _FAR, fars),
+            ("qer", _QER, qers),
+            ("urr", _URR, urrs),
+            ("sdf", _SDF, sdfs),
+            ("dupl", _DUPL, dupls),
+            ("bar", _BAR, bars),
+        )
+        size = _DESC_SIZE
+        for _, layout, records in tables:
+            size += _aligned(layout.size * max(1, len(records)))
+        buf = bytearray(size)
+        self.desc = corelib.ProgramDescT.from_buffer(buf)  # (keeps buf alive)
+        base = ctypes.addressof(self.desc)
+        d: dict[str, object] = {
+            "n_pdr": len(pdrs),
+            "n_far": len(fars),
+            "n_qer": len(qers),
+            "n_urr": len(urrs),
+            "n_sdf": len(sdfs),
+            "n_dupl": len(dupls),
+        }
+        offset = _DESC_SIZE
+        for name, layout, records in tables:
+            if records or name != "bar":  # (no BAR: a NULL pointer)
+                d[name] = base + offset
+            at = offset
+            for record in records:
+                if isinstance(record, bytes):
+                    buf[at : at + layout.size] = record
+                else:
+                    layout.pack_at(buf, at, record)
+                at += layout.size
+            offset += _aligned(layout.size * max(1, len(records)))
+        _PROGRAM.pack_at(buf, 0, d)
 
 
 _USAGE = corelib.Layout(corelib.UsageT)
@@ -440,13 +443,14 @@ class LocalDatapath(Datapath):
         self._usage_buf = corelib.UsageT()
         self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
+        self._err = ctypes.create_string_buffer(256)  # install's error text (under the lock)
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
         corelib.check_range("SEID", seid, 64)
         desc = _Desc(self.core.k, program)
-        err = ctypes.create_string_buffer(256)
         with self._lock:
+            err = self._err
             old_program = self._programs.get(seid)
             created = seid not in self._sessions
             sess = self._sessions.get(seid) or self._lib.upfcore_session_create(self._ctx, seid)

@@ -91,6 +91,7 @@ class ApiClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: set[asyncio.Future[Any]] = set()
         self._msg_ids: dict[str, int] = {}
+        self._posted: list[tuple[str, asyncio.Future[Any] | DatapathError]] = []  # (see `post`)
         self._modules: dict[str, dict[str, Any]] = {}
         self.connected = False
 
@@ -129,6 +130,18 @@ class ApiClient:
             return []
         budget = timeout if timeout is not None else self.call_timeout + len(calls) * 0.001
         result: list[Any] = self.run(self._call_many(calls), budget)
+        return result
+
+    def post(self, calls: Sequence[Call]) -> None:
+        """Send ``calls`` from the client's loop without waiting for their replies: one
+        hop to the client's thread for all of them; `collect` waits for the replies. Calls
+        made after it (``call``, another ``post``) reach VPP after these."""
+        self._loop.call_soon_threadsafe(self._post, calls)
+
+    def collect(self, timeout: float) -> list[Any]:
+        """The replies of every call posted since the last collect, in the order posted:
+        per call its reply or the DatapathError it failed with."""
+        result: list[Any] = self.run(self._collect(), timeout)
         return result
 
     def close(self) -> None:
@@ -257,7 +270,7 @@ class ApiClient:
 
     def _send_packed(self, client: Any, name: str, build: Packed) -> asyncio.Future[Any]:
         """Send bytes packed by ``build(msg_id, client_index, context)``; the reply is
-        matched and decoded by vpp_papi as for any call."""
+        matched by the reader as for any call."""
         msg_id = self._msg_ids.get(name)
         if msg_id is None:
             msgdef = client.messages.get(name)
@@ -268,10 +281,24 @@ class ApiClient:
         context = client.get_context()
         data = build(msg_id, client.socket_index, context)
         future: asyncio.Future[Any] = self._loop.create_future()
-        client.message_queue.put_nowait(self._papi.QueueObject(data, context, future))
+        requests = client.requests
+        if requests is None or not client.message_queue.empty():
+            # (vpp_papi's writer not started yet, or messages before this one to write)
+            client.message_queue.put_nowait(self._papi.QueueObject(data, context, future))
+        else:  # written at once: vpp_papi's queue costs a task switch per message
+            requests[context] = (future, None, None, [])
+            client.writer.write(client.header_struct.pack(0, len(data), 0) + data)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         return future
+
+    def set_fast_reply(self, name: str, decode: Callable[[bytes], Any]) -> None:
+        """Decode the replies ``name`` with ``decode`` first (its None: vpp_papi's)."""
+        client = self._client
+        msgdef = client.messages.get(name) if client is not None else None
+        msg_id = client.get_msg_index(f"{name}_{msgdef.crc[2:]}") if msgdef else 0
+        if msg_id:
+            client.fast_replies[msg_id] = decode
 
     def message_definitions(self, module: str) -> dict[str, Any] | None:
         """The JSON definitions of an API module as VPP served them at connect (None when
@@ -285,22 +312,25 @@ class ApiClient:
         return check_reply(name, reply)
 
     async def _call_many(self, calls: Sequence[Call]) -> list[Any]:
-        futures: list[asyncio.Future[Any] | DatapathError] = []
+        sent: list[tuple[str, asyncio.Future[Any] | DatapathError]] = []
+        self._send_all(calls, sent)
+        return await _replies(sent)
+
+    def _post(self, calls: Sequence[Call]) -> None:
+        self._send_all(calls, self._posted)
+
+    async def _collect(self) -> list[Any]:
+        posted, self._posted = self._posted, []
+        return await _replies(posted)
+
+    def _send_all(
+        self, calls: Sequence[Call], sent: list[tuple[str, asyncio.Future[Any] | DatapathError]]
+    ) -> None:
         for name, kwargs in calls:
             try:
-                futures.append(self._send(name, kwargs))
+                sent.append((name, self._send(name, kwargs)))
             except DatapathError as exc:
-                futures.append(exc)
-        out: list[Any] = []
-        for (name, _), f in zip(calls, futures, strict=True):
-            if isinstance(f, DatapathError):
-                out.append(f)
-                continue
-            try:
-                out.append(check_reply(name, await f))
-            except DatapathError as exc:
-                out.append(exc)
-        return out
+                sent.append((name, exc))
 
     async def _shutdown(self) -> None:
         await self._disconnect()
@@ -318,6 +348,20 @@ class ApiClient:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), self.call_timeout)
             _abandon(client)
+
+
+async def _replies(sent: list[tuple[str, asyncio.Future[Any] | DatapathError]]) -> list[Any]:
+    """Per call sent, its reply or the DatapathError it failed with."""
+    out: list[Any] = []
+    for name, f in sent:
+        if isinstance(f, DatapathError):
+            out.append(f)
+            continue
+        try:
+            out.append(check_reply(name, await f))
+        except DatapathError as exc:
+            out.append(exc)
+    return out
 
 
 def _abandon(client: Any) -> None:
@@ -346,11 +390,59 @@ def _client_class(papi: Any) -> Any:
     if cls is None:
 
         class Client(papi.VPPApiClient):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                # msg id -> a precompiled decoder (its None: not the usual case, vpp_papi's)
+                self.fast_replies: dict[int, Callable[[bytes], Any]] = {}
+                self.requests: dict[int, Any] | None = None  # the reader's pending requests
+
             def decode_incoming_msg(self, msg: bytes, no_type_conversion: bool = False) -> Any:
+                fast = self.fast_replies.get(int.from_bytes(msg[:2], "big"))
+                if fast is not None:
+                    decoded = fast(msg)
+                    if decoded is not None:
+                        return decoded
                 decoded = super().decode_incoming_msg(msg, no_type_conversion)
                 if decoded is not None and not hasattr(decoded, "context"):
                     decoded = _with_context(decoded)
                 return decoded
+
+            async def queue_worker(self, requests: dict[int, Any]) -> None:
+                self.requests = requests  # (for `ApiClient._send_packed`'s direct writes)
+                await super().queue_worker(requests)
+
+            async def socket_reader(self, requests: dict[int, Any], event_queue: Any) -> None:
+                """vpp_papi's reader, without its per-message debug formatting: each
+                reply completes its request's future, a stream's details are gathered
+                until its end, anything else is an event."""
+                reader, header = self.reader, self.header_struct
+                while True:
+                    try:
+                        hdr = await reader.readexactly(16)
+                        _, size, _ = header.unpack(hdr)
+                        item = self.decode_incoming_msg(await reader.readexactly(size))
+                        if not item:
+                            log.error("VPP's API socket closed")
+                            return
+                        req = requests.get(item.context)
+                        if req is None:
+                            event_queue.put_nowait(item)
+                        elif not req[1]:
+                            del requests[item.context]
+                            if not req[0].done():
+                                req[0].set_result(item)
+                        else:
+                            name = type(item).__name__
+                            if name == req[1]:
+                                del requests[item.context]
+                                if not req[0].done():
+                                    req[0].set_result((item, req[3]))
+                            elif name == req[2] or req[2] is None:
+                                req[3].append(item)
+                            else:
+                                event_queue.put_nowait(item)
+                    except asyncio.CancelledError:
+                        return
 
         cls = _CLASSES[papi] = Client
     return cls

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import os
 import struct
@@ -53,9 +54,9 @@ from pfcpd.datapath.interface import (
     Usage,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
-from pfcpd.datapath.vpp.wire import SessionPacker, Unsupported
+from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionPacker, Unsupported
 
 log = logging.getLogger("pfcpd.datapath.vpp")
 
@@ -67,6 +68,29 @@ _OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "dele
 ClientFactory = Callable[..., ApiClient]
 
 
+POST_EVERY = 32  # pipelined changes packed before they are handed to the client's thread
+_RETRY = {
+    (tr.OP_CREATE, tr.ENTRY_ALREADY_EXISTS): tr.OP_MODIFY,
+    (tr.OP_MODIFY, tr.NO_SUCH_ENTRY): tr.OP_CREATE,
+}
+
+
+@dataclasses.dataclass(slots=True)
+class _Change:
+    """An install sent (or to send) to VPP, its reply not checked yet."""
+
+    seid: int
+    op: int
+    program: SessionProgram
+    cookie: int
+    call: Call
+    before: tuple[SessionProgram, int] | None  # the session's (program, cookie) before it
+
+
+def _as_error(exc: BaseException) -> DatapathError:
+    return exc if isinstance(exc, DatapathError) else DatapathError(str(exc))
+
+
 class VppStartError(Exception):
     """VPP cannot be used as configured (interface missing, plugin absent, ...)."""
 
@@ -76,7 +100,10 @@ class VppDatapath(Datapath):
     events and dumps VPP's sessions; then the engine restores into it, then `start`."""
 
     def __init__(
-        self, settings: VppDatapathSettings, client_factory: ClientFactory = ApiClient
+        self,
+        settings: VppDatapathSettings,
+        client_factory: ClientFactory = ApiClient,
+        pipelined: bool = False,
     ) -> None:
         self.settings = settings
         self._lock = threading.Lock()
@@ -91,6 +118,11 @@ class VppDatapath(Datapath):
         # now_ns of the last usage reply: Usage.first/last_packet_ns are in the plugin's clock.
         self._clock_offset = 0
         self._deferred: list[tuple[int, Call]] = []  # (SEID, call)
+        # Pipelined changes: not sent yet, and sent but their reply not checked (`settle`)
+        self.pipelined = pipelined
+        self._unsent: list[_Change] = []
+        self._sent: list[_Change] = []
+        self._refused: set[int] = set()  # SEIDs VPP refused to create (since removed)
         self._packer: SessionPacker | None = None
         self._ready = False
         self._closing = False
@@ -113,43 +145,115 @@ class VppDatapath(Datapath):
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
-        with self._lock:
-            known = seid in self._programs
+        """Pipelined (the daemon): the change is packed and sent (every POST_EVERY changes,
+        and before any call that waits for VPP), its reply checked by `settle`. Otherwise
+        it is sent and its reply awaited at once (DatapathError when VPP refuses it)."""
         if self._restoring:
             self._defer(seid, program)
             return
         self._check_ready()
-        op = tr.OP_MODIFY if known else tr.OP_CREATE
-        call, cookie = self._session_call(seid, op, program, send_end_marker)
-        try:
-            self._do(call)
-        except VppCallError as exc:
-            # VPP's sessions differ from pfcpd's (an orphan left by a failed reconcile, a
-            # session deleted in VPP's CLI): make VPP's what pfcpd confirmed.
-            retry = {
-                (tr.OP_CREATE, tr.ENTRY_ALREADY_EXISTS): tr.OP_MODIFY,
-                (tr.OP_MODIFY, tr.NO_SUCH_ENTRY): tr.OP_CREATE,
-            }.get((op, exc.retval))
-            if retry is None:
-                raise
-            log.warning("session 0x%x: %s; sent again as %s", seid, exc, _OP_NAMES[retry])
-            call, cookie = self._session_call(seid, retry, program)
-            self._do(call)
-        kept = {u.urr_id for u in program.urrs}
         with self._lock:
-            self._programs[seid] = (program, cookie)
+            before = self._programs.get(seid)
+        op = tr.OP_MODIFY if before is not None else tr.OP_CREATE
+        call, cookie = self._session_call(seid, op, program, send_end_marker)
+        with self._lock:
+            self._programs[seid] = (program, cookie)  # (what VPP holds once it acknowledges)
+        self._unsent.append(_Change(seid, op, program, cookie, call, before))
+        if not self.pipelined:
+            failed = self.settle()
+            if seid in failed:
+                raise failed[seid]
+        elif len(self._unsent) >= POST_EVERY:
+            self._post()
+
+    def settle(self) -> dict[int, DatapathError]:
+        """Wait for VPP's replies to every change sent since the last call; the sessions
+        whose change VPP refused (or could not take: VPP gone), each with its error. A
+        session VPP held behind pfcpd's back (create: ENTRY_ALREADY_EXISTS) or lost
+        (modify: NO_SUCH_ENTRY) is sent its last program again as a modify or a create.
+        A refused session is left as VPP holds it (its last change VPP took, if any)."""
+        self._post()
+        changes, self._sent = self._sent, []
+        if not changes:
+            return {}
+        try:
+            results = self.client.collect(self._bulk_timeout(len(changes)))
+        except DatapathError as exc:
+            results = [exc] * len(changes)
+        if len(results) != len(changes):  # (the connection was replaced meanwhile)
+            results = [VppUnavailable("VPP closed the API connection")] * len(changes)
+        last: dict[int, int] = {}  # SEID -> index of its last change
+        for i, ch in enumerate(changes):
+            last[ch.seid] = i
+        failed: dict[int, DatapathError] = {}
+        took: dict[int, _Change] = {}  # SEID -> its last change VPP took
+        retries: list[_Change] = []
+        for i, (ch, result) in enumerate(zip(changes, results, strict=True)):
+            if not isinstance(result, Exception):
+                took[ch.seid] = ch
+                continue
+            if ch.seid in failed:
+                continue
+            retry = _RETRY.get((ch.op, int(getattr(result, "retval", 0))))
+            if retry is None or not isinstance(result, DatapathError):
+                failed[ch.seid] = _as_error(result)
+            elif last[ch.seid] == i:
+                # VPP's sessions differ from pfcpd's (an orphan left by a failed reconcile,
+                # a session deleted in VPP's CLI): make VPP's what pfcpd confirms.
+                log.warning("session 0x%x: %s; sent again as %s", ch.seid, result, _OP_NAMES[retry])
+                call, cookie = self._session_call(ch.seid, retry, ch.program)
+                retries.append(_Change(ch.seid, retry, ch.program, cookie, call, ch.before))
+            # (else a later change of the session, which VPP took or not, decides)
+        if retries:
+            again = self.client.call_many([r.call for r in retries])
+            for ch, result in zip(retries, again, strict=True):
+                if isinstance(result, Exception):
+                    failed[ch.seid] = _as_error(result)
+                else:
+                    took[ch.seid] = ch
+        with self._lock:
+            for seid, err in failed.items():
+                first = next(c for c in changes if c.seid == seid)
+                held = took.get(seid)
+                if held is not None:
+                    self._programs[seid] = (held.program, held.cookie)
+                elif first.before is not None:
+                    self._programs[seid] = first.before
+                else:
+                    self._programs.pop(seid, None)
+                    self._refused.add(seid)
+                log.warning("session 0x%x: VPP did not take the change: %s", seid, err)
+        self.program_failures += len(failed)
+        for seid, ch in took.items():
+            if seid not in failed:
+                self._prune_usage(seid, ch.program)
+        return failed
+
+    def _prune_usage(self, seid: int, program: SessionProgram) -> None:
         cache = self._usage.get(seid)
         if cache is not None:
+            kept = {u.urr_id for u in program.urrs}
             for urr_id in [u for u in cache if u not in kept]:
                 cache.pop(urr_id, None)
+
+    def _post(self) -> None:
+        """Send the changes not sent yet (one hop to the client's thread for all)."""
+        if self._unsent:
+            unsent, self._unsent = self._unsent, []
+            self._sent += unsent
+            self.client.post([c.call for c in unsent])
 
     def remove(self, seid: int) -> dict[int, Usage]:
         with self._lock:
             entry = self._programs.pop(seid, None)
         self._usage.pop(seid, None)
         if entry is None:
+            if seid in self._refused:  # (VPP refused its creation: nothing to remove)
+                self._refused.discard(seid)
+                return {}
             raise DatapathError(f"session 0x{seid:x} not installed")
         self._check_ready()
+        self._post()
         reply = self._do(self._session_call(seid, tr.OP_DELETE, None)[0])
         self._note_clock(reply)
         return tr.usages_of(reply)
@@ -169,6 +273,7 @@ class VppDatapath(Datapath):
             if cached is not None:
                 return cached
         self._check_ready()
+        self._post()
         usage: Usage = self.client.run(self._read(seid, urr_id, reset), self.settings.call_timeout)
         return usage
 
@@ -181,6 +286,7 @@ class VppDatapath(Datapath):
     def drop_buffered(self, seid: int) -> int:
         try:
             self._check_ready()
+            self._post()
             reply = self.client.call("upf_session_drop_buffered", seid=seid)
         except DatapathError as exc:
             log.warning("session 0x%x: buffered packets not dropped: %s", seid, exc)
@@ -507,10 +613,15 @@ class VppDatapath(Datapath):
         if api is None:
             return None
         try:
-            return SessionPacker(api)
+            packer = SessionPacker(api)
         except Unsupported as exc:
             log.warning("upf.api not compiled (%s): vpp_papi's serializer packs sessions", exc)
             return None
+        try:
+            self.client.set_fast_reply(REPLY, ReplyDecoder(api))
+        except Unsupported as exc:
+            log.warning("%s not compiled (%s): vpp_papi decodes it", REPLY, exc)
+        return packer
 
     # -- operators -------------------------------------------------------------------------
     def counters(self) -> SessionCounters:

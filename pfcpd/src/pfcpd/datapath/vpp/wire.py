@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pfcpd.datapath.vpp import translate as tr
 
@@ -213,3 +213,52 @@ class SessionPacker:
             + self.fixed.pack(seid, op, send_end_marker, cookie, n_rules)
             + rules
         )
+
+
+REPLY = "upf_session_add_del_reply"
+REPLY_FIELDS = [
+    ["u16", "_vl_msg_id"],
+    ["u32", "context"],
+    ["i32", "retval"],
+    ["string", "error", 128],
+    ["u64", "now_ns"],
+    ["u32", "n_usage"],
+]
+
+
+class SessionReply(NamedTuple):
+    """upf_session_add_del_reply as vpp_papi decodes it (its fields, its name)."""
+
+    context: int
+    retval: int
+    error: str
+    now_ns: int
+    n_usage: int
+    usage: list[Any]
+
+
+SessionReply.__name__ = REPLY  # (vpp_papi's reader matches replies by type name)
+
+
+class ReplyDecoder:
+    """upf_session_add_del_reply decoded with one precompiled struct when it is the usual
+    one (retval 0, no usage: a create, or a modify that drops no URR); None otherwise,
+    for vpp_papi's decoder. Compiled from upf.api's JSON like `SessionPacker`."""
+
+    def __init__(self, api: Mapping[str, Any]) -> None:
+        message = next((m for m in api.get("messages", []) if m[0] == REPLY), None)
+        if message is None:
+            raise Unsupported(f"no message {REPLY}")
+        fields = _fields(message)
+        if [f[:3] for f in fields[:6]] != REPLY_FIELDS or [f[1] for f in fields[6:]] != ["usage"]:
+            raise Unsupported(f"{REPLY} fields {[f[1] for f in fields]}")
+        self.fixed = struct.Struct(">HIi128sQI")
+
+    def __call__(self, msg: bytes) -> SessionReply | None:
+        fixed = self.fixed
+        if len(msg) != fixed.size:
+            return None
+        _, context, retval, _, now_ns, n_usage = fixed.unpack(msg)
+        if retval or n_usage:
+            return None
+        return SessionReply(context, 0, "", now_ns, 0, [])
