@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from struct import Struct
 from struct import error as StructError
+from typing import NoReturn
 
 from pfcpd.datapath.interface import (
     ApplyAction,
@@ -380,6 +381,37 @@ class Layout:
         self.size = ctypes.sizeof(cls)
         if self.struct.size != self.size:
             raise CoreLibMismatch(f"{self.name}: packed {self.struct.size} bytes, C {self.size}")
+        # Each of the struct's values, in order: (field name, [index], bits: 0 for IpT).
+        self.labels: list[tuple[str, int]] = []
+        for name, kind, bits, length in self.plan:
+            if kind == 1:
+                self.labels.extend((f"{self.name}.{name}[{i}]", bits) for i in range(length))
+            else:
+                self.labels.append((f"{self.name}.{name}", bits if kind != 2 else 0))
+
+    def expect(self, names: str) -> None:
+        """CoreLibMismatch unless the structure's fields (``_pad`` ones aside) are ``names``
+        (separated by spaces) in this order: code that packs values positionally (`pack`)
+        states the order it assumes with this."""
+        fields = " ".join(name for name, *_ in self.plan)
+        if fields != " ".join(names.split()):
+            raise CoreLibMismatch(f"{self.name}: fields {fields}; the packing assumes {names}")
+
+    def pack(self, values: tuple[object, ...]) -> bytes:
+        """A record from the values of its fields in order (arrays flattened, each as long
+        as the C array), refused as `pack_at` refuses (`refuse`)."""
+        try:
+            return self.struct.pack(*values)
+        except StructError as exc:
+            self.refuse(values, exc)
+
+    def refuse(self, values: tuple[object, ...], exc: StructError) -> NoReturn:
+        """OutOfRange naming the first of ``values`` (as `pack` takes them) that its field
+        cannot hold; ``exc`` what `struct` said, if none of them is to blame."""
+        for (label, bits), value in zip(self.labels, values, strict=False):
+            if bits:
+                check_range(label, value, bits)  # type: ignore[arg-type]
+        raise OutOfRange(f"{self.name}: {exc}") from None
 
     def pack_into(
         self, buf: ctypes.Array[ctypes.Structure], index: int, fields: dict[str, object]

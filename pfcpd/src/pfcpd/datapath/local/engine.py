@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from struct import error as StructError
 from typing import TypeVar
 
 from pfcpd.datapath.interface import (
@@ -94,109 +95,183 @@ _PROGRAM = corelib.Layout(corelib.ProgramDescT)
 ip16 = corelib.ip16
 
 
-def _sdf_fields(k: corelib.Constants, f: SdfFilter) -> dict[str, object]:
-    s: dict[str, object] = {}
-    flags = 0
+# The values each record's struct takes (`corelib.Layout.pack`), in the order the code
+# below writes them: the C fields' order, checked here against the library's layout.
+_SDF.expect(
+    "remote ue remote_plen ue_plen proto flags tos tos_mask remote_port_lo "
+    "remote_port_hi ue_port_lo ue_port_hi spi flow_label"
+)
+_PDR.expect(
+    "pdr_id precedence source_interface pdi_flags qfi ue_ip_plen outer_header_removal "
+    "network_instance teid fteid_addr ue_ip far_id qer_id urr_id sdf_first sdf_count"
+)
+_DUPL.expect(
+    "dest_interface ohc ohc_flags dscp ohc_port forwarding_policy ohc_teid ohc_peer ohc_src"
+)
+_FAR.expect(
+    "far_id apply_action dest_interface ohc ohc_flags dscp redirect_type "
+    "network_instance ohc_teid dupl_first dupl_count ohc_peer ohc_src redirect_addr"
+)
+_QER.expect(
+    "qer_id gate_ul gate_dl qfi rqi burst_bytes mbr_ul_bps mbr_dl_bps gbr_ul_bps gbr_dl_bps"
+)
+_URR.expect(
+    "urr_id triggers flags measurement_method vol_threshold vol_quota "
+    "time_threshold_ns time_quota_ns"
+)
+_BAR.expect("bar_id max_pkts max_bytes duration_ns")
+_PROGRAM.expect("pdr far qer urr sdf bar dupl n_pdr n_far n_qer n_urr n_sdf n_dupl")
+_NO_IP = corelib.NO_IP
+_QER_IDS, _URR_IDS = _PDR.where["qer_id"][1], _PDR.where["urr_id"][1]  # (C array lengths)
+_ZEROS = (0,) * max(_QER_IDS, _URR_IDS)
+_Values = tuple[object, ...]
+
+
+def _array(layout: corelib.Layout, name: str, values: Sequence[int], length: int) -> _Values:
+    """``values`` padded with zeros to a C array of ``length``."""
+    if len(values) > length:
+        raise corelib.OutOfRange(f"{layout.name}.{name}: {len(values)} values, room for {length}")
+    return (*values, *(0,) * (length - len(values)))
+
+
+def _sdf_values(k: corelib.Constants, f: SdfFilter) -> _Values:
+    flags = proto = remote_plen = ue_plen = tos = tos_mask = spi = flow_label = 0
+    remote_lo = remote_hi = ue_lo = ue_hi = 0
+    remote = ue = _NO_IP
     if f.protocol is not None:
-        s["proto"], flags = f.protocol, flags | k.SDF_PROTO
+        proto, flags = f.protocol, flags | k.SDF_PROTO
     if f.remote is not None:
-        s["remote"], s["remote_plen"] = ip16(f.remote.network_address), _plen(f.remote)
+        remote, remote_plen = ip16(f.remote.network_address), _plen(f.remote)
     if f.ue is not None:
-        s["ue"], s["ue_plen"] = ip16(f.ue.network_address), _plen(f.ue)
+        ue, ue_plen = ip16(f.ue.network_address), _plen(f.ue)
     if f.remote_ports is not None:
-        (s["remote_port_lo"], s["remote_port_hi"]), flags = (
-            f.remote_ports,
-            flags | k.SDF_REMOTE_PORT,
-        )
+        (remote_lo, remote_hi), flags = f.remote_ports, flags | k.SDF_REMOTE_PORT
     if f.ue_ports is not None:
-        (s["ue_port_lo"], s["ue_port_hi"]), flags = f.ue_ports, flags | k.SDF_UE_PORT
+        (ue_lo, ue_hi), flags = f.ue_ports, flags | k.SDF_UE_PORT
     if f.tos is not None:
-        (s["tos"], s["tos_mask"]), flags = f.tos, flags | k.SDF_TOS
+        (tos, tos_mask), flags = f.tos, flags | k.SDF_TOS
     if f.spi is not None:
-        s["spi"], flags = f.spi, flags | k.SDF_SPI
+        spi, flags = f.spi, flags | k.SDF_SPI
     if f.flow_label is not None:
-        s["flow_label"], flags = f.flow_label, flags | k.SDF_FLOW_LABEL
-    s["flags"] = flags
-    return s
+        flow_label, flags = f.flow_label, flags | k.SDF_FLOW_LABEL
+    return (
+        remote,
+        ue,
+        remote_plen,
+        ue_plen,
+        proto,
+        flags,
+        tos,
+        tos_mask,
+        remote_lo,
+        remote_hi,
+        ue_lo,
+        ue_hi,
+        spi,
+        flow_label,
+    )
 
 
-def _dupl_fields(k: corelib.Constants, far_id: int, d: DuplicatingParameters) -> dict[str, object]:
-    c: dict[str, object] = {
-        "dest_interface": d.destination_interface,
-        "ohc": int(d.encap),
-        "dscp": k.DSCP_NONE if d.dscp is None else d.dscp,
-        "forwarding_policy": d.forwarding_policy,
-    }
+def _dupl_values(k: corelib.Constants, far_id: int, d: DuplicatingParameters) -> _Values:
+    peer = source = _NO_IP
+    teid = port = flags = 0
     if d.encap != DuplicateEncap.NONE:
         if d.peer is None or d.source is None:
             raise DatapathError(f"FAR {far_id}: duplicating parameters need peer and source")
-        c["ohc_peer"], c["ohc_src"] = ip16(d.peer), ip16(d.source)
-        c["ohc_teid"], c["ohc_port"] = d.teid, d.port
-        c["ohc_flags"] = k.OHC_F_PSC if d.pdu_session_container else 0
-    return c
+        peer, source, teid, port = ip16(d.peer), ip16(d.source), d.teid, d.port
+        flags = k.OHC_F_PSC if d.pdu_session_container else 0
+    dscp = k.DSCP_NONE if d.dscp is None else d.dscp
+    return (
+        d.destination_interface,
+        int(d.encap),
+        flags,
+        dscp,
+        port,
+        d.forwarding_policy,
+        teid,
+        peer,
+        source,
+    )
 
 
-def _far_fields(k: corelib.Constants, f: Far, dupl_first: int = 0) -> dict[str, object]:
+def _far_values(k: corelib.Constants, f: Far, dupl_first: int = 0) -> _Values:
     """``dupl_first``: the index of its first Duplicating Parameters record."""
-    cf: dict[str, object] = {
-        "far_id": f.far_id,
-        "apply_action": int(f.apply_action),
-        "dest_interface": f.destination_interface,
-        "network_instance": f.network_instance,
-        "dscp": k.DSCP_NONE if f.dscp is None else f.dscp,
-        "dupl_first": dupl_first,
-        "dupl_count": len(f.duplicating),
-    }
+    redirect_type = ohc = ohc_flags = ohc_teid = 0
+    redirect_addr = peer = source = _NO_IP
     if f.redirect is not None:
         kind, server = f.redirect
-        cf["redirect_type"] = kind + 1
+        redirect_type = kind + 1
         if kind in (k.REDIRECT_IPV4, k.REDIRECT_IPV6):
             want = 4 if kind == k.REDIRECT_IPV4 else 6
             if isinstance(server, str) or server.version != want:
                 raise DatapathError(
                     f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
                 )
-            cf["redirect_addr"] = ip16(server)
+            redirect_addr = ip16(server)
     if f.outer_header_creation is not None:
-        peer, teid = f.outer_header_creation
+        peer_address, ohc_teid = f.outer_header_creation
         if f.ohc_source is None:
             raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
-        cf["ohc"], cf["ohc_teid"] = k.OHC_GTPU, teid
-        cf["ohc_peer"], cf["ohc_src"] = ip16(peer), ip16(f.ohc_source)
-        cf["ohc_flags"] = k.OHC_F_PSC if f.pdu_session_container else 0
-    return cf
+        ohc, peer, source = k.OHC_GTPU, ip16(peer_address), ip16(f.ohc_source)
+        ohc_flags = k.OHC_F_PSC if f.pdu_session_container else 0
+    dscp = k.DSCP_NONE if f.dscp is None else f.dscp
+    return (
+        f.far_id,
+        int(f.apply_action),
+        f.destination_interface,
+        ohc,
+        ohc_flags,
+        dscp,
+        redirect_type,
+        f.network_instance,
+        ohc_teid,
+        dupl_first,
+        len(f.duplicating),
+        peer,
+        source,
+        redirect_addr,
+    )
 
 
-def _qer_fields(k: corelib.Constants, q: Qer) -> dict[str, object]:
-    return {
-        "qer_id": q.qer_id,
-        "qfi": q.qfi or 0,
-        "rqi": int(q.rqi),
-        "gate_ul": k.GATE_OPEN if q.gate_ul_open else k.GATE_CLOSED,
-        "gate_dl": k.GATE_OPEN if q.gate_dl_open else k.GATE_CLOSED,
-        "mbr_ul_bps": q.mbr_ul,
-        "mbr_dl_bps": q.mbr_dl,
-        "gbr_ul_bps": q.gbr_ul,
-        "gbr_dl_bps": q.gbr_dl,
-        "burst_bytes": q.burst_bytes,
-    }
+def _qer_values(k: corelib.Constants, q: Qer) -> _Values:
+    return (
+        q.qer_id,
+        k.GATE_OPEN if q.gate_ul_open else k.GATE_CLOSED,
+        k.GATE_OPEN if q.gate_dl_open else k.GATE_CLOSED,
+        q.qfi or 0,
+        int(q.rqi),
+        q.burst_bytes,
+        q.mbr_ul,
+        q.mbr_dl,
+        q.gbr_ul,
+        q.gbr_dl,
+    )
 
 
-def _urr_fields(k: corelib.Constants, u: Urr) -> dict[str, object]:
-    cu: dict[str, object] = {"urr_id": u.urr_id}
+def _urr_values(k: corelib.Constants, u: Urr) -> _Values:
     trig = 0
     if u.volume_threshold:
         trig |= k.URR_T_VOLTH
-        cu["vol_threshold"] = u.volume_threshold
     if u.volume_quota:
         trig |= k.URR_T_VOLQU
-        cu["vol_quota"] = u.volume_quota
     if u.time_threshold_ns:
-        trig, cu["time_threshold_ns"] = trig | k.URR_T_TIMTH, u.time_threshold_ns
+        trig |= k.URR_T_TIMTH
     if u.time_quota_ns:
-        trig, cu["time_quota_ns"] = trig | k.URR_T_TIMQU, u.time_quota_ns
-    cu["triggers"], cu["flags"] = trig, k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0
-    return cu
+        trig |= k.URR_T_TIMQU
+    return (
+        u.urr_id,
+        trig,
+        k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0,
+        0,  # (measurement_method)
+        *_array(_URR, "vol_threshold", u.volume_threshold or (), 3),
+        *_array(_URR, "vol_quota", u.volume_quota or (), 3),
+        u.time_threshold_ns or 0,
+        u.time_quota_ns or 0,
+    )
+
+
+def _bar_values(b: Bar) -> _Values:
+    return (b.bar_id, b.max_packets, b.max_bytes, b.duration_ns)
 
 
 # Packed C records of rules, by id(rule): the session engine hands out one object for the
@@ -210,21 +285,26 @@ _Rule = TypeVar("_Rule", Far, Qer, Urr)
 def _record(
     k: corelib.Constants,
     layout: corelib.Layout,
-    ctype: type[ctypes.Structure],
     rule: _Rule,
-    fields: Callable[[corelib.Constants, _Rule], dict[str, object]],
+    values: Callable[[corelib.Constants, _Rule], _Values],
 ) -> bytes:
-    """``rule``'s C record, packed from ``fields(k, rule)``."""
+    """``rule``'s C record, packed from ``values(k, rule)``."""
     entry = _RECORDS.get(id(rule))
     if entry is not None and entry[0] is rule and entry[1] is k:
         return entry[2]
-    one = (ctype * 1)()
-    layout.pack_into(one, 0, fields(k, rule))
-    data = bytes(one)
+    data = layout.pack(values(k, rule))
     if len(_RECORDS) >= RECORD_ENTRIES:
         _RECORDS.clear()
     _RECORDS[id(rule)] = (rule, k, data)
     return data
+
+
+def _put(layout: corelib.Layout, buf: bytearray, at: int, values: _Values) -> None:
+    """The record of ``values`` at byte ``at`` of ``buf``."""
+    try:
+        layout.struct.pack_into(buf, at, *values)
+    except StructError as exc:
+        layout.refuse(values, exc)
 
 
 _ALIGN = 8  # (the records' and the descriptor's alignment: pointers, 64-bit counters)
@@ -235,106 +315,139 @@ def _aligned(n: int) -> int:
 
 
 _DESC_SIZE = _aligned(_PROGRAM.size)
+_PDR_SIZE, _FAR_SIZE, _QER_SIZE, _URR_SIZE = _PDR.size, _FAR.size, _QER.size, _URR.size
+_SDF_SIZE, _DUPL_SIZE, _BAR_SIZE = _SDF.size, _DUPL.size, _BAR.size
+_pack_pdr = _PDR.struct.pack_into
+_pack_program = _PROGRAM.struct.pack_into
 
 
 class _Desc:
     """One program for the library: its descriptor and its record arrays (at least one
-    record each, zeroed) in one buffer, each record packed in one call (`corelib.Layout`)
-    or copied packed (`_record`); kept alive while the library reads it."""
+    record each, zeroed) in one buffer, each record packed from its values in one struct
+    call or copied packed (`_record`); kept alive while the library reads it (the library
+    copies what it needs: the buffer may go once the install returns)."""
+
+    __slots__ = ("buf", "desc")
 
     def __init__(self, k: corelib.Constants, program: SessionProgram) -> None:
-        sdfs: list[dict[str, object]] = []
-        pdrs: list[dict[str, object]] = []
-        for p in program.pdrs:
-            c: dict[str, object] = {
-                "pdr_id": p.pdr_id,
-                "precedence": p.precedence,
-                "source_interface": p.source_interface,
-                "far_id": p.far_id,
-                "network_instance": p.network_instance,
-                "outer_header_removal": (
-                    k.OHR_NONE if p.outer_header_removal is None else p.outer_header_removal
-                ),
-                "qer_id": p.qer_ids,
-                "urr_id": p.urr_ids,
-                "sdf_first": len(sdfs),
-                "sdf_count": len(p.sdf_filters),
-            }
-            flags = 0
+        pdrs, fars, qers, urrs, bar = (
+            program.pdrs,
+            program.fars,
+            program.qers,
+            program.urrs,
+            program.bar,
+        )
+        n_pdr, n_far, n_qer, n_urr = len(pdrs), len(fars), len(qers), len(urrs)
+        n_sdf = n_dupl = 0
+        for p in pdrs:
+            if p.sdf_filters:
+                n_sdf += len(p.sdf_filters)
+        for f in fars:
+            if f.duplicating:
+                n_dupl += len(f.duplicating)
+        # The tables, in this order (sizes aligned, at least one record each): PDRs, FARs,
+        # QERs, URRs, SDF filters, duplicating parameters, BAR.
+        at_pdr = _DESC_SIZE
+        at_far = at_pdr + ((_PDR_SIZE * (n_pdr or 1) + 7) & -8)
+        at_qer = at_far + ((_FAR_SIZE * (n_far or 1) + 7) & -8)
+        at_urr = at_qer + ((_QER_SIZE * (n_qer or 1) + 7) & -8)
+        at_sdf = at_urr + ((_URR_SIZE * (n_urr or 1) + 7) & -8)
+        at_dupl = at_sdf + ((_SDF_SIZE * (n_sdf or 1) + 7) & -8)
+        at_bar = at_dupl + ((_DUPL_SIZE * (n_dupl or 1) + 7) & -8)
+        self.buf = buf = bytearray(at_bar + ((_BAR_SIZE + 7) & -8))
+        self.desc = corelib.ProgramDescT.from_buffer(buf)
+        at, sdf_at, sdf_first = at_pdr, at_sdf, 0
+        ohr_none, pdi_fteid, pdi_ue_ip = k.OHR_NONE, k.PDI_FTEID, k.PDI_UE_IP
+        ue_net: object = None
+        ue_addr, ue_plen = _NO_IP, 0
+        for p in pdrs:
+            flags = teid = qfi = 0
+            fteid, addr, plen = _NO_IP, _NO_IP, 0
             if p.local_fteid is not None:
-                c["fteid_addr"], c["teid"] = ip16(p.local_fteid[0]), p.local_fteid[1]
-                flags |= k.PDI_FTEID
+                fteid, teid = ip16(p.local_fteid[0]), p.local_fteid[1]
+                flags = pdi_fteid
             if p.ue_ip is not None:
-                c["ue_ip"], c["ue_ip_plen"] = ip16(p.ue_ip.network_address), _plen(p.ue_ip)
-                flags |= k.PDI_UE_IP
+                if p.ue_ip is not ue_net:  # (a program's PDRs share their UE IP)
+                    ue_net = p.ue_ip
+                    ue_addr, ue_plen = ip16(p.ue_ip.network_address), _plen(p.ue_ip)
+                addr, plen = ue_addr, ue_plen
+                flags |= pdi_ue_ip
             if p.qfi is not None:
-                c["qfi"], flags = p.qfi, flags | k.PDI_QFI
-            c["pdi_flags"] = flags
-            if len(p.qer_ids) > k.MAX_QER_PER_PDR or len(p.urr_ids) > k.MAX_URR_PER_PDR:
+                qfi, flags = p.qfi, flags | k.PDI_QFI
+            qer_ids, urr_ids = p.qer_ids, p.urr_ids
+            if len(qer_ids) > k.MAX_QER_PER_PDR or len(urr_ids) > k.MAX_URR_PER_PDR:
                 raise DatapathError(
                     f"PDR {p.pdr_id}: at most {k.MAX_QER_PER_PDR} QERs and {k.MAX_URR_PER_PDR} URRs"
                 )
-            pdrs.append(c)
-            sdfs.extend(_sdf_fields(k, f) for f in p.sdf_filters)
-        fars: list[dict[str, object] | bytes] = []
-        dupls: list[dict[str, object]] = []
-        for f in program.fars:
-            if f.duplicating or dupls:  # (records that depend on the program's others)
-                fars.append(_far_fields(k, f, len(dupls)))
-                dupls.extend(_dupl_fields(k, f.far_id, d) for d in f.duplicating)
-            elif f.outer_header_creation is not None:  # (a peer's TEID: one per session)
-                fars.append(_far_fields(k, f))
-            else:
-                fars.append(_record(k, _FAR, corelib.FarT, f, _far_fields))
-        qers = [_record(k, _QER, corelib.QerT, q, _qer_fields) for q in program.qers]
-        urrs = [_record(k, _URR, corelib.UrrT, u, _urr_fields) for u in program.urrs]
-        bars: list[dict[str, object]] = []
-        if program.bar is not None:
-            b = program.bar
-            bars.append(
-                {
-                    "bar_id": b.bar_id,
-                    "max_pkts": b.max_packets,
-                    "max_bytes": b.max_bytes,
-                    "duration_ns": b.duration_ns,
-                }
+            ohr = p.outer_header_removal
+            values = (
+                p.pdr_id,
+                p.precedence,
+                p.source_interface,
+                flags,
+                qfi,
+                plen,
+                ohr_none if ohr is None else ohr,
+                p.network_instance,
+                teid,
+                fteid,
+                addr,
+                p.far_id,
+                *(qer_ids + _ZEROS)[:_QER_IDS],
+                *(urr_ids + _ZEROS)[:_URR_IDS],
+                sdf_first,
+                len(p.sdf_filters),
             )
-        tables: tuple[tuple[str, corelib.Layout, Sequence[dict[str, object] | bytes]], ...] = (
-            ("pdr", _PDR, pdrs),
-            ("far", _FAR, fars),
-            ("qer", _QER, qers),
-            ("urr", _URR, urrs),
-            ("sdf", _SDF, sdfs),
-            ("dupl", _DUPL, dupls),
-            ("bar", _BAR, bars),
-        )
-        size = _DESC_SIZE
-        for _, layout, records in tables:
-            size += _aligned(layout.size * max(1, len(records)))
-        buf = bytearray(size)
-        self.desc = corelib.ProgramDescT.from_buffer(buf)  # (keeps buf alive)
+            try:
+                _pack_pdr(buf, at, *values)
+            except StructError as exc:
+                _PDR.refuse(values, exc)
+            at += _PDR_SIZE
+            for sdf in p.sdf_filters:
+                _put(_SDF, buf, sdf_at, _sdf_values(k, sdf))
+                sdf_at += _SDF_SIZE
+                sdf_first += 1
+        at, dupl_at, dupl_first = at_far, at_dupl, 0
+        for f in fars:
+            if f.duplicating or dupl_first:  # (records that depend on the program's others)
+                _put(_FAR, buf, at, _far_values(k, f, dupl_first))
+                for d in f.duplicating:
+                    _put(_DUPL, buf, dupl_at, _dupl_values(k, f.far_id, d))
+                    dupl_at += _DUPL_SIZE
+                    dupl_first += 1
+            elif f.outer_header_creation is not None:  # (a peer's TEID: one per session)
+                _put(_FAR, buf, at, _far_values(k, f))
+            else:
+                buf[at : at + _FAR_SIZE] = _record(k, _FAR, f, _far_values)
+            at += _FAR_SIZE
+        at = at_qer
+        for q in qers:
+            buf[at : at + _QER_SIZE] = _record(k, _QER, q, _qer_values)
+            at += _QER_SIZE
+        at = at_urr
+        for u in urrs:
+            buf[at : at + _URR_SIZE] = _record(k, _URR, u, _urr_values)
+            at += _URR_SIZE
+        if bar is not None:
+            _put(_BAR, buf, at_bar, _bar_values(bar))
         base = ctypes.addressof(self.desc)
-        d: dict[str, object] = {
-            "n_pdr": len(pdrs),
-            "n_far": len(fars),
-            "n_qer": len(qers),
-            "n_urr": len(urrs),
-            "n_sdf": len(sdfs),
-            "n_dupl": len(dupls),
-        }
-        offset = _DESC_SIZE
-        for name, layout, records in tables:
-            if records or name != "bar":  # (no BAR: a NULL pointer)
-                d[name] = base + offset
-            at = offset
-            for record in records:
-                if isinstance(record, bytes):
-                    buf[at : at + layout.size] = record
-                else:
-                    layout.pack_at(buf, at, record)
-                at += layout.size
-            offset += _aligned(layout.size * max(1, len(records)))
-        _PROGRAM.pack_at(buf, 0, d)
+        _pack_program(
+            buf,
+            0,
+            base + at_pdr,
+            base + at_far,
+            base + at_qer,
+            base + at_urr,
+            base + at_sdf,
+            0 if bar is None else base + at_bar,  # (no BAR: a NULL pointer)
+            base + at_dupl,
+            n_pdr,
+            n_far,
+            n_qer,
+            n_urr,
+            n_sdf,
+            n_dupl,
+        )
 
 
 _USAGE = corelib.Layout(corelib.UsageT)

@@ -1,0 +1,400 @@
+"""The install path packs a program into the very bytes it packed before its records were
+packed positionally (`reference_packing`: a dict of fields per record, `Layout.pack_at`),
+for every kind of rule, and refuses what it refused with the same error."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import struct
+from collections.abc import Callable
+
+import pytest
+from conftest import require_core
+from dp_programs import (
+    N3_GNB6,
+    N3_UPF6,
+    UE6,
+    basic_program,
+    duplicating_program,
+    ims_program,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference_packing import reference_program
+
+from pfcpd.datapath.interface import (
+    ApplyAction,
+    Bar,
+    DatapathError,
+    DuplicateEncap,
+    DuplicatingParameters,
+    Far,
+    Interface,
+    Pdr,
+    Qer,
+    SdfFilter,
+    SessionProgram,
+    Urr,
+)
+from pfcpd.datapath.local import corelib
+
+V4 = ipaddress.IPv4Address("192.0.2.1")
+V6 = ipaddress.IPv6Address("2001:db8::1")
+_POINTERS = struct.Struct("=7Q")
+
+
+@pytest.fixture(scope="module")
+def k() -> corelib.Constants:
+    require_core()
+    return corelib.load().k
+
+
+def packed(k: corelib.Constants, program: SessionProgram) -> bytes:
+    """The buffer the datapath hands the library, its pointers made offsets into it."""
+    from pfcpd.datapath.local.engine import _Desc
+
+    desc = _Desc(k, program)
+    return _relative(bytes(desc.buf), corelib.ctypes.addressof(desc.desc))
+
+
+def reference(k: corelib.Constants, program: SessionProgram) -> bytes:
+    return _relative(*reference_program(k, program))
+
+
+def _relative(buf: bytes, base: int) -> bytes:
+    pointers = [p - base if p else 0 for p in _POINTERS.unpack_from(buf)]
+    return _POINTERS.pack(*pointers) + buf[_POINTERS.size :]
+
+
+def _sdf_program() -> SessionProgram:
+    prog = basic_program()
+    ul, dl = prog.pdrs
+    full = SdfFilter(
+        protocol=17,
+        remote=ipaddress.ip_network("198.51.100.0/24"),
+        ue=ipaddress.ip_network("10.45.0.7/32"),
+        remote_ports=(1000, 2000),
+        ue_ports=(53, 53),
+        tos=(0x2E, 0xFC),
+        spi=0xDEADBEEF,
+        flow_label=0xFFFFF,
+    )
+    six = SdfFilter(protocol=6, remote=ipaddress.ip_network("2001:db8::/32"), ue_ports=(80, 443))
+    return dataclasses.replace(
+        prog,
+        pdrs=(
+            dataclasses.replace(ul, sdf_filters=(full, SdfFilter())),
+            dataclasses.replace(dl, sdf_filters=(six,), qfi=5),
+            Pdr(3, 10, Interface.CORE, 2, sdf_filters=(SdfFilter(spi=7), full)),
+        ),
+    )
+
+
+def _rules_program() -> SessionProgram:
+    """Every QER, URR, BAR and FAR field set, and PDRs with the most QERs and URRs."""
+    prog = basic_program()
+    ul, dl = prog.pdrs
+    return dataclasses.replace(
+        prog,
+        pdrs=(
+            dataclasses.replace(ul, qer_ids=(1, 2), urr_ids=(1, 2, 3, 4), network_instance=3),
+            dataclasses.replace(dl, qer_ids=(), urr_ids=(), local_fteid=None, ue_ip=None),
+        ),
+        fars=(
+            *prog.fars,
+            Far(3, ApplyAction.BUFF | ApplyAction.NOCP, Interface.ACCESS, dscp=0),
+            Far(4, ApplyAction.FORW, Interface.CORE, redirect=(0, V4), network_instance=2),
+            Far(5, ApplyAction.FORW, Interface.CORE, redirect=(1, V6)),
+            Far(6, ApplyAction.FORW, Interface.CORE, redirect=(2, "http://portal.example")),
+            Far(
+                7,
+                ApplyAction.FORW,
+                Interface.CORE,
+                outer_header_creation=(N3_GNB6, 0xFFFFFFFF),
+                ohc_source=N3_UPF6,
+                pdu_session_container=False,
+                dscp=63,
+            ),
+            Far(8, ApplyAction.DROP),
+        ),
+        qers=(
+            Qer(1, gate_ul_open=False, qfi=63, rqi=True, mbr_ul=1 << 40, mbr_dl=5, gbr_ul=3),
+            Qer(2, gate_dl_open=False, gbr_dl=1 << 63, burst_bytes=1 << 31),
+        ),
+        urrs=(
+            Urr(1, volume_threshold=(100, 0, 50), time_threshold_ns=10**9),
+            Urr(2, volume_quota=(1 << 63, 1, 2), time_quota_ns=3 * 10**9, drop_on_quota=False),
+            Urr(3, volume_threshold=(1, 2, 3), volume_quota=(4, 5, 6)),
+            Urr(4),
+        ),
+        bar=Bar(9, max_packets=65535, max_bytes=1 << 31, duration_ns=5 * 10**9),
+    )
+
+
+def _duplicating_variety() -> SessionProgram:
+    """DUPL FARs with two copies, every encapsulation, and FARs after them (whose
+    dupl_first follows the copies before them)."""
+    prog = duplicating_program()
+    ul, dl = prog.fars
+    copies = (
+        DuplicatingParameters(Interface.CORE),
+        DuplicatingParameters(
+            Interface.ACCESS, DuplicateEncap.IP, peer=V6, source=N3_UPF6, dscp=10
+        ),
+    )
+    return dataclasses.replace(
+        prog,
+        fars=(
+            Far(9, ApplyAction.FORW),
+            dataclasses.replace(ul, duplicating=(*ul.duplicating, *copies)),
+            Far(10, ApplyAction.DROP),
+            dataclasses.replace(
+                dl,
+                duplicating=(
+                    dataclasses.replace(dl.duplicating[0], forwarding_policy=65535),
+                    dataclasses.replace(dl.duplicating[0], pdu_session_container=False),
+                ),
+            ),
+            Far(11, ApplyAction.FORW, redirect=(0, V4)),
+        ),
+        bar=Bar(1),
+    )
+
+
+PROGRAMS: dict[str, Callable[[], SessionProgram]] = {
+    "basic": basic_program,
+    "ipv6 N3 and UE": lambda: basic_program(ue=UE6, n3_upf=N3_UPF6, n3_gnb=N3_GNB6),
+    "ipv6 UE, ipv4 N3": lambda: basic_program(ue=UE6),
+    "buffering": lambda: basic_program(dl_action=ApplyAction.BUFF, dscp=None),
+    "network instance 1": ims_program,
+    "duplicating": duplicating_program,
+    "duplicating variety": _duplicating_variety,
+    "sdf filters": _sdf_program,
+    "every rule field": _rules_program,
+    "empty": lambda: SessionProgram((), ()),
+}
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_a_program_packs_as_it_did(k: corelib.Constants, name: str) -> None:
+    program = PROGRAMS[name]()
+    want = reference(k, program)
+    assert packed(k, program) == want
+    assert packed(k, program) == want  # again: rules that repeat come packed from a cache
+
+
+def test_a_rule_packed_for_one_program_serves_the_next(k: corelib.Constants) -> None:
+    """The records of rule objects sessions share are packed once: another program with
+    the same objects in other places (and other objects equal to them) packs right."""
+    a = _rules_program()
+    b = dataclasses.replace(
+        a,
+        fars=tuple(reversed(a.fars)),
+        qers=(a.qers[1], dataclasses.replace(a.qers[0])),
+        urrs=(*a.urrs[2:], *a.urrs[:2]),
+    )
+    for program in (a, b, a, b):
+        assert packed(k, program) == reference(k, program)
+
+
+def _refused(pack: Callable[[], object]) -> tuple[type[BaseException], str]:
+    with pytest.raises(DatapathError) as info:
+        pack()
+    return info.type, str(info.value)
+
+
+_TOO_LARGE: dict[str, Callable[[SessionProgram], SessionProgram]] = {
+    "pdr teid": lambda p: dataclasses.replace(
+        p, pdrs=(dataclasses.replace(p.pdrs[0], local_fteid=(V4, 1 << 32)), *p.pdrs[1:])
+    ),
+    "pdr precedence": lambda p: dataclasses.replace(
+        p, pdrs=(dataclasses.replace(p.pdrs[0], precedence=-1), *p.pdrs[1:])
+    ),
+    "pdr urr id": lambda p: dataclasses.replace(
+        p, pdrs=(dataclasses.replace(p.pdrs[0], urr_ids=(1, 1 << 32)), *p.pdrs[1:])
+    ),
+    "pdr five urrs": lambda p: dataclasses.replace(
+        p, pdrs=(dataclasses.replace(p.pdrs[0], urr_ids=(1, 2, 3, 4, 5)), *p.pdrs[1:])
+    ),
+    "pdr not an integer": lambda p: dataclasses.replace(
+        p,
+        pdrs=(dataclasses.replace(p.pdrs[0], network_instance=None), *p.pdrs[1:]),  # type: ignore[arg-type]
+    ),
+    "sdf port": lambda p: dataclasses.replace(
+        p,
+        pdrs=(
+            dataclasses.replace(p.pdrs[0], sdf_filters=(SdfFilter(ue_ports=(1, 1 << 16)),)),
+            *p.pdrs[1:],
+        ),
+    ),
+    "far ohc teid": lambda p: dataclasses.replace(
+        p,
+        fars=(p.fars[0], dataclasses.replace(p.fars[1], outer_header_creation=(V4, 1 << 32))),
+    ),
+    "far without ohc source": lambda p: dataclasses.replace(
+        p, fars=(p.fars[0], dataclasses.replace(p.fars[1], ohc_source=None))
+    ),
+    "far redirect family": lambda p: dataclasses.replace(
+        p, fars=(dataclasses.replace(p.fars[0], redirect=(0, V6)), p.fars[1])
+    ),
+    "far network instance": lambda p: dataclasses.replace(
+        p, fars=(dataclasses.replace(p.fars[0], network_instance=1 << 16), p.fars[1])
+    ),
+    "dupl without peer": lambda p: dataclasses.replace(
+        p,
+        fars=(
+            dataclasses.replace(
+                p.fars[0],
+                duplicating=(DuplicatingParameters(Interface.CORE, DuplicateEncap.UDP),),
+            ),
+            p.fars[1],
+        ),
+    ),
+    "dupl port": lambda p: dataclasses.replace(
+        p,
+        fars=(
+            dataclasses.replace(
+                p.fars[0],
+                duplicating=(
+                    DuplicatingParameters(
+                        Interface.CORE, DuplicateEncap.UDP, peer=V4, source=V4, port=1 << 16
+                    ),
+                ),
+            ),
+            p.fars[1],
+        ),
+    ),
+    "qer qfi": lambda p: dataclasses.replace(p, qers=(Qer(1, qfi=256),)),
+    "urr four volumes": lambda p: dataclasses.replace(
+        p,
+        urrs=(Urr(1, volume_quota=(1, 2, 3, 4)),),  # type: ignore[arg-type]
+    ),
+    "urr volume": lambda p: dataclasses.replace(
+        p, urrs=(Urr(1, volume_threshold=(1 << 64, 0, 0)),)
+    ),
+    "bar packets": lambda p: dataclasses.replace(p, bar=Bar(1, max_packets=1 << 16)),
+}
+
+
+@pytest.mark.parametrize("name", _TOO_LARGE)
+def test_what_cannot_be_packed_is_refused_as_before(k: corelib.Constants, name: str) -> None:
+    from pfcpd.datapath.local.engine import _Desc
+
+    program = _TOO_LARGE[name](basic_program())
+    assert _refused(lambda: _Desc(k, program)) == _refused(lambda: reference_program(k, program))
+
+
+# -- any program ---------------------------------------------------------------------------
+_u8, _u16, _u32 = st.integers(0, 255), st.integers(0, 65535), st.integers(0, 2**32 - 1)
+_addresses = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6))
+_networks = st.one_of(
+    st.builds(
+        lambda a, n: ipaddress.ip_network(f"{a}/{n}", strict=False),
+        st.ip_addresses(v=4),
+        st.integers(0, 32),
+    ),
+    st.builds(
+        lambda a, n: ipaddress.ip_network(f"{a}/{n}", strict=False),
+        st.ip_addresses(v=6),
+        st.integers(0, 128),
+    ),
+)
+_ports = st.tuples(_u16, _u16)
+_sdfs = st.builds(
+    SdfFilter,
+    protocol=st.none() | _u8,
+    remote=st.none() | _networks,
+    ue=st.none() | _networks,
+    remote_ports=st.none() | _ports,
+    ue_ports=st.none() | _ports,
+    tos=st.none() | st.tuples(_u8, _u8),
+    spi=st.none() | _u32,
+    flow_label=st.none() | st.integers(0, 2**20 - 1),
+)
+_pdrs = st.builds(
+    Pdr,
+    pdr_id=_u32,
+    precedence=_u32,
+    source_interface=st.sampled_from(Interface),
+    far_id=_u32,
+    local_fteid=st.none() | st.tuples(_addresses, _u32),
+    ue_ip=st.none() | _networks,
+    network_instance=_u16,
+    qfi=st.none() | st.integers(0, 63),
+    sdf_filters=st.lists(_sdfs, max_size=3).map(tuple),
+    outer_header_removal=st.none() | st.integers(0, 6),
+    qer_ids=st.lists(_u32, max_size=2).map(tuple),
+    urr_ids=st.lists(_u32, max_size=4).map(tuple),
+)
+_copies = st.builds(
+    lambda dest, encap, peer, teid, port, psc, dscp, policy: DuplicatingParameters(
+        dest, encap, peer, peer, teid, port, psc, dscp, policy
+    ),
+    st.sampled_from(Interface),
+    st.sampled_from(DuplicateEncap),
+    _addresses,
+    _u32,
+    _u16,
+    st.booleans(),
+    st.none() | st.integers(0, 63),
+    _u16,
+)
+_redirects = st.one_of(
+    st.ip_addresses(v=4).map(lambda a: (0, a)),
+    st.ip_addresses(v=6).map(lambda a: (1, a)),
+    st.just((2, "http://portal.example")),
+)
+_fars = st.builds(
+    Far,
+    far_id=_u32,
+    apply_action=st.sampled_from(list(ApplyAction)),
+    destination_interface=st.sampled_from(Interface),
+    network_instance=_u16,
+    outer_header_creation=st.none() | st.tuples(_addresses, _u32),
+    ohc_source=_addresses,
+    pdu_session_container=st.booleans(),
+    dscp=st.none() | st.integers(0, 63),
+    redirect=st.none() | _redirects,
+    duplicating=st.lists(_copies, max_size=2).map(tuple),
+)
+_u64 = st.integers(0, 2**64 - 1)
+_qers = st.builds(
+    Qer,
+    qer_id=_u32,
+    gate_ul_open=st.booleans(),
+    gate_dl_open=st.booleans(),
+    qfi=st.none() | st.integers(0, 63),
+    rqi=st.booleans(),
+    mbr_ul=_u64,
+    mbr_dl=_u64,
+    gbr_ul=_u64,
+    gbr_dl=_u64,
+    burst_bytes=_u32,
+)
+_volumes = st.none() | st.tuples(_u64, _u64, _u64)
+_urrs = st.builds(
+    Urr,
+    urr_id=_u32,
+    volume_threshold=_volumes,
+    volume_quota=_volumes,
+    time_threshold_ns=_u64,
+    time_quota_ns=_u64,
+    drop_on_quota=st.booleans(),
+)
+_programs = st.builds(
+    SessionProgram,
+    pdrs=st.lists(_pdrs, max_size=4).map(tuple),
+    fars=st.lists(_fars, max_size=4).map(tuple),
+    qers=st.lists(_qers, max_size=3).map(tuple),
+    urrs=st.lists(_urrs, max_size=3).map(tuple),
+    bar=st.none() | st.builds(Bar, _u32, _u16, _u32, _u64),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=_programs)
+def test_any_program_packs_as_it_did(program: SessionProgram) -> None:
+    require_core()
+    k = corelib.load().k
+    assert packed(k, program) == reference(k, program)
