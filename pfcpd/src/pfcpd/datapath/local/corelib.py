@@ -328,7 +328,7 @@ def ip16(addr: IPAddress | None) -> bytes:
     """The 16 bytes of an IpT: IPv4 addresses IPv4-mapped (::ffff:a.b.c.d), as in ip_t."""
     if addr is None:
         return NO_IP
-    return _V4_MAPPED + addr.packed if addr.version == 4 else addr.packed
+    return _V4_MAPPED + addr.packed if isinstance(addr, ipaddress.IPv4Address) else addr.packed
 
 
 class Layout:
@@ -342,6 +342,8 @@ class Layout:
     def __init__(self, cls: type[ctypes.Structure]) -> None:
         self.name = cls.__name__
         codes: list[str] = []
+        self._codes = codes  # (what `array_struct` rebuilds)
+        self._array_code: dict[str, tuple[int, str, int, int]] = {}  # name: (at, code, n, size)
         # (field, kind, bits, length): kind 0 integer, 1 array, 2 IpT, 3 pointer
         self.plan: list[tuple[str, int, int, int]] = []
         pos = 0
@@ -358,6 +360,7 @@ class Layout:
                 self.plan.append((name, 0, _UNSIGNED[ctype], 1))
             elif issubclass(ctype, ctypes.Array) and getattr(ctype, "_type_", None) in _CODES:
                 item, length = getattr(ctype, "_type_"), int(getattr(ctype, "_length_"))  # noqa: B009
+                self._array_code[name] = (len(codes), _CODES[item], length, ctypes.sizeof(item))
                 codes.append(f"{length}{_CODES[item]}")
                 self.plan.append((name, 1, _UNSIGNED[item], length))
             elif ctype is IpT:
@@ -396,6 +399,17 @@ class Layout:
         fields = " ".join(name for name, *_ in self.plan)
         if fields != " ".join(names.split()):
             raise CoreLibMismatch(f"{self.name}: fields {fields}; the packing assumes {names}")
+
+    def array_struct(self, **lengths: int) -> Struct:
+        """The struct with each array field ``name`` taking ``lengths[name]`` values (the
+        rest of the array zero bytes) rather than its whole length."""
+        codes = list(self._codes)
+        for name, n in lengths.items():
+            at, code, length, size = self._array_code[name]
+            if not 0 <= n <= length:
+                raise ValueError(f"{self.name}.{name}: {n} values, room for {length}")
+            codes[at] = f"{n}{code}{(length - n) * size}x"
+        return Struct("=" + "".join(codes))
 
     def pack(self, values: tuple[object, ...]) -> bytes:
         """A record from the values of its fields in order (arrays flattened, each as long

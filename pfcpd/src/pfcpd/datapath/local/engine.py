@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from struct import Struct
 from struct import error as StructError
 from typing import NamedTuple, TypeVar
 
@@ -81,7 +82,7 @@ class Duplicate:
 
 
 def _plen(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
-    return net.prefixlen + (96 if net.version == 4 else 0)
+    return net.prefixlen + 96 if isinstance(net, ipaddress.IPv4Network) else net.prefixlen
 
 
 _SDF = corelib.Layout(corelib.SdfT)
@@ -124,6 +125,12 @@ _PROGRAM.expect("pdr far qer urr sdf bar dupl n_pdr n_far n_qer n_urr n_sdf n_du
 _NO_IP = corelib.NO_IP
 _N_QER_IDS, _N_URR_IDS = _PDR.where["qer_id"][1], _PDR.where["urr_id"][1]  # (C array lengths)
 _ZEROS = (0,) * max(_N_QER_IDS, _N_URR_IDS)
+# PDR records by their number of QER and URR IDs: [n QER IDs][n URR IDs] -> pack_into
+# taking just those IDs (the arrays' rest zero).
+_PACK_PDR = [
+    [_PDR.array_struct(qer_id=nq, urr_id=nu).pack_into for nu in range(_N_URR_IDS + 1)]
+    for nq in range(_N_QER_IDS + 1)
+]
 _Values = tuple[object, ...]
 
 
@@ -212,7 +219,7 @@ def _far_values(k: corelib.Constants, f: Far, dupl_first: int = 0) -> _Values:
         peer_address, ohc_teid = f.outer_header_creation
         if f.ohc_source is None:
             raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
-        ohc, peer, source = k.OHC_GTPU, ip16(peer_address), ip16(f.ohc_source)
+        ohc, peer, source = k.OHC_GTPU, _ip16_shared(peer_address), _ip16_shared(f.ohc_source)
         ohc_flags = k.OHC_F_PSC if f.pdu_session_container else 0
     dscp = k.DSCP_NONE if f.dscp is None else f.dscp
     return (
@@ -231,6 +238,12 @@ def _far_values(k: corelib.Constants, f: Far, dupl_first: int = 0) -> _Values:
         source,
         redirect_addr,
     )
+
+
+def _ip16_shared(addr: IPAddress) -> bytes:
+    """ip16(addr) of an address programs repeat (`_IP16`)."""
+    e = _IP16.get(id(addr))
+    return e[1] if e is not None and e[0] is addr else _ip16_kept(addr)
 
 
 def _qer_values(k: corelib.Constants, q: Qer) -> _Values:
@@ -299,6 +312,21 @@ def _record(
     return data
 
 
+# The 16 bytes of the addresses programs repeat (N3/N9 addresses, gNB peers: the engine
+# shares their objects), by id(address): an entry holds its address; emptied when full.
+_IP16: dict[int, tuple[IPAddress, bytes]] = {}
+IP16_ENTRIES = 4096
+
+
+def _ip16_kept(addr: IPAddress) -> bytes:
+    """ip16(addr), kept in _IP16."""
+    data = ip16(addr)
+    if len(_IP16) >= IP16_ENTRIES:
+        _IP16.clear()
+    _IP16[id(addr)] = (addr, data)
+    return data
+
+
 def _put(layout: corelib.Layout, buf: bytearray, at: int, values: _Values) -> None:
     """The record of ``values`` at byte ``at`` of ``buf``."""
     try:
@@ -317,8 +345,10 @@ def _aligned(n: int) -> int:
 _DESC_SIZE = _aligned(_PROGRAM.size)
 _PDR_SIZE, _FAR_SIZE, _QER_SIZE, _URR_SIZE = _PDR.size, _FAR.size, _QER.size, _URR.size
 _SDF_SIZE, _DUPL_SIZE, _BAR_SIZE = _SDF.size, _DUPL.size, _BAR.size
-_pack_pdr = _PDR.struct.pack_into
 _pack_program = _PROGRAM.struct.pack_into
+_copy_far = Struct(f"{_FAR_SIZE}s").pack_into  # (a packed record: faster than a slice)
+_copy_qer = Struct(f"{_QER_SIZE}s").pack_into
+_copy_urr = Struct(f"{_URR_SIZE}s").pack_into
 
 
 class _Desc:
@@ -364,7 +394,9 @@ class _Desc:
             flags = teid = qfi = 0
             fteid, addr, plen = _NO_IP, _NO_IP, 0
             if p.local_fteid is not None:
-                fteid, teid = ip16(p.local_fteid[0]), p.local_fteid[1]
+                local, teid = p.local_fteid
+                e = _IP16.get(id(local))
+                fteid = e[1] if e is not None and e[0] is local else _ip16_kept(local)
                 flags = pdi_fteid
             if p.ue_ip is not None:
                 if p.ue_ip is not ue_net:  # (a program's PDRs share their UE IP)
@@ -393,15 +425,16 @@ class _Desc:
                 fteid,
                 addr,
                 p.far_id,
-                *(qer_ids + _ZEROS)[:_N_QER_IDS],
-                *(urr_ids + _ZEROS)[:_N_URR_IDS],
+                *qer_ids,
+                *urr_ids,
                 sdf_first,
                 len(p.sdf_filters),
             )
             try:
-                _pack_pdr(buf, at, *values)
+                _PACK_PDR[len(qer_ids)][len(urr_ids)](buf, at, *values)
             except StructError as exc:
-                _PDR.refuse(values, exc)
+                qer_all, urr_all = (qer_ids + _ZEROS)[:_N_QER_IDS], (urr_ids + _ZEROS)[:_N_URR_IDS]
+                _PDR.refuse((*values[:12], *qer_all, *urr_all, *values[-2:]), exc)
             at += _PDR_SIZE
             for sdf in p.sdf_filters:
                 _put(_SDF, buf, sdf_at, _sdf_values(k, sdf))
@@ -418,15 +451,15 @@ class _Desc:
             elif f.outer_header_creation is not None:  # (a peer's TEID: one per session)
                 _put(_FAR, buf, at, _far_values(k, f))
             else:
-                buf[at : at + _FAR_SIZE] = _record(k, _FAR, f, _far_values)
+                _copy_far(buf, at, _record(k, _FAR, f, _far_values))
             at += _FAR_SIZE
         at = at_qer
         for q in qers:
-            buf[at : at + _QER_SIZE] = _record(k, _QER, q, _qer_values)
+            _copy_qer(buf, at, _record(k, _QER, q, _qer_values))
             at += _QER_SIZE
         at = at_urr
         for u in urrs:
-            buf[at : at + _URR_SIZE] = _record(k, _URR, u, _urr_values)
+            _copy_urr(buf, at, _record(k, _URR, u, _urr_values))
             at += _URR_SIZE
         if bar is not None:
             _put(_BAR, buf, at_bar, _bar_values(bar))
@@ -534,6 +567,7 @@ def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
     return out
 
 
+_SEID_END = 1 << 64
 _BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
 
 
@@ -586,7 +620,8 @@ class LocalDatapath(Datapath):
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
-        corelib.check_range("SEID", seid, 64)
+        if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
+            corelib.check_range("SEID", seid, 64)
         desc = _Desc(self.core.k, program)
         kept, ticking, buffering = _kept(program), _ticking(program), _buffering(program)
         with self._lock:
