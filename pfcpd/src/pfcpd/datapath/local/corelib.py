@@ -332,12 +332,13 @@ def ip16(addr: IPAddress | None) -> bytes:
 
 
 class Layout:
-    """One structure's C layout as a `struct.Struct`: `pack_into` fills a record of an array
-    of that structure from a dict of its field values in one call (what the install path
-    uses: a field set through ctypes costs ~1 us, a whole record packed ~3 us). Missing
-    fields are 0, ``_pad`` fields zero; arrays take a sequence, IpT fields 16 bytes
-    (`ip16`), pointers an address. A value its field cannot hold raises OutOfRange naming
-    the field, as setting it on the `_Checked` structure does."""
+    """One structure's C layout as a `struct.Struct` (a field set through ctypes costs
+    ~1 us, a whole record packed well under that). The install path packs each record
+    from its values in the fields' order (`pack`, or `struct` itself; `expect` checks the
+    order it assumes); `pack_into`/`pack_at` fill a record from a dict of its field
+    values (missing fields 0). ``_pad`` fields are zero; arrays take their values, IpT
+    fields 16 bytes (`ip16`), pointers an address. A value its field cannot hold raises
+    OutOfRange naming the field, as setting it on the `_Checked` structure does."""
 
     def __init__(self, cls: type[ctypes.Structure]) -> None:
         self.name = cls.__name__
