@@ -49,7 +49,17 @@ from ..node.session_handler import (
     cause_response,
     establishment_peer_seid,
 )
-from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
+from ..pfcp import (
+    IE,
+    Cause,
+    Grouped,
+    IEType,
+    Message,
+    MessageType,
+    decode_ies,
+    encode_groups,
+    encode_ies,
+)
 from ..pfcp.codec import drop_encode_cache
 from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
@@ -171,7 +181,7 @@ class Session:
         if encoded is not None:
             raw = b"".join([encoded[id(g)] for g in groups])
         else:
-            raw = encode_ies(list[IE](groups))
+            raw = encode_groups(list[IE](groups))
         self.rules_blob = pack_rules(raw)
         self.derive(rules)
 
@@ -624,9 +634,9 @@ class SessionEngine:
             rules = RuleSet()
             rules.create(req)
             check_references(rules)
-            self._allocate(rules, alloc)
+            shapes = self._allocate(rules, alloc)
             encoded = rules.encoded()
-            program = compile_program(self._ctx, rules, encoded=encoded)
+            program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, node_id)
@@ -678,29 +688,44 @@ class SessionEngine:
             book.next_periodic = now + period
         return book
 
-    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> None:
+    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes]:
         """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
         (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
-        network instance and family)."""
+        network instance and family). Returns the shapes of the PDRs filled in whose every
+        F-TEID and UE IP Address was chosen here (`compile_pdrs`): id(new group) -> the
+        octets of the group as it came."""
         by_choose_id: dict[int, FTEID] = {}
         ue_by_family: dict[tuple[str, int], IPNetwork] = {}
+        shapes: dict[int, bytes] = {}
         for pdr_id, pdr in rules.pdr.items():
             pdi = pdr.get(T.PDI)
             assert isinstance(pdi, Grouped)
             new_children: list[IE] = []
             changed = False
+            given = False  # an F-TEID or UE address the CP gave (in the octets)
             for child in pdi.ies:
-                if isinstance(child, FTEID) and child.choose:
-                    child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
-                    changed = True
-                elif isinstance(child, UEIPAddress) and (child.choose_v4 or child.choose_v6):
-                    name = self._ue_pool_instance(pdr_id, pdr, pdi)
-                    child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
-                    changed = True
+                if isinstance(child, FTEID):
+                    if child.choose:
+                        child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                        changed = True
+                    else:
+                        given = True
+                elif isinstance(child, UEIPAddress):
+                    if child.choose_v4 or child.choose_v6:
+                        given = given or child.ipv4 is not None or child.ipv6 is not None
+                        name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                        child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
+                        changed = True
+                    else:
+                        given = True
                 new_children.append(child)
             if changed:  # (new groups: the request's stay as they came, `RuleSet.create`)
                 new_pdi = Grouped(pdi.type, new_children)
-                rules.pdr[pdr_id] = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+                new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+                rules.pdr[pdr_id] = new
+                if pdr.raw is not None and not given:
+                    shapes[id(new)] = pdr.raw
+        return shapes
 
     def _choose_fteid(
         self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
@@ -818,7 +843,7 @@ class SessionEngine:
             rules.create(req)
             check_references(rules)
             _check_queries(req, session)
-            self._allocate(rules, alloc)
+            shapes = self._allocate(rules, alloc)
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, None)
@@ -878,6 +903,7 @@ class SessionEngine:
                 urr_offsets(books),
                 blocked_urrs(books),
                 encoded,
+                shapes,
             )
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
@@ -1454,6 +1480,7 @@ class SessionEngine:
         if delay is not None:
             bar.ies = [c for c in bar.ies if c.type != T.DOWNLINK_DATA_NOTIFICATION_DELAY]
             bar.ies.append(delay)
+            bar.raw = None
             session.set_rules(rules)
         if count is not None:
             from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
@@ -1461,6 +1488,7 @@ class SessionEngine:
             value = min(255, int(count.value))  # type: ignore[attr-defined]
             bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
             bar.ies.append(SuggestedBufferingPacketsCount(value))
+            bar.raw = None
             session.set_rules(rules)
         self._reinstall(session)
         self._commit_quietly(session)
