@@ -91,6 +91,8 @@ from .usage import (
     Counts,
     PacketTimes,
     UrrBook,
+    json_ints,
+    json_value,
     measures,
     packet_times,
     report_counts,
@@ -123,8 +125,6 @@ UP_FEATURES = frozenset(
 )
 
 
-# What json.dumps(record, separators=(",", ":")) does, without making an encoder each time.
-_RECORD_JSON = json.JSONEncoder(separators=(",", ":"))
 # Leaf IEs answers carry again and again: one instance each, whose octets the codec then
 # finds by identity (`codec.encode_ies`).
 _ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
@@ -195,23 +195,39 @@ class Session:
         self.ddn_delay = delay * 0.05 if delay else 0.0
 
     def record(self) -> bytes:
-        return _RECORD_JSON.encode(
-            {
-                "v": RECORD_VERSION,
-                "up_seid": self.up_seid,
-                "cp_seid": self.cp_seid,
-                "cp_node_id": self.cp_node_id,
-                "cp_fseid": encode_ies([self.cp_fseid]).hex(),
-                "rz": base64.b64encode(self.rules_blob).decode(),
-                "teids": self.teids,
-                "ue": [[name, net] for name, net in self.ue],
-                "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
-                "bar_duration": self.bar_duration_s,
-                "established": self.established_ntp,
-                "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
-                "group_id": self.group_id,
-            },
+        """The journal's record: what ``json.dumps`` makes of `record_dict` (separators
+        "," and ":"), written without the dict (one per session at every commit)."""
+        fseid = encode_ies([self.cp_fseid]).hex()
+        rz = base64.b64encode(self.rules_blob).decode()
+        csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
+        ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
+        urrs = ",".join([f'"{k}":{b.json_text()}' for k, b in self.urrs.items()])
+        return (
+            f'{{"v":{RECORD_VERSION},"up_seid":{json_value(self.up_seid)},'
+            f'"cp_seid":{json_value(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
+            f'"cp_fseid":"{fseid}","rz":"{rz}","teids":{json_ints(self.teids)},"ue":[{ue}],'
+            f'"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
+            f'"established":{json_value(self.established_ntp)},"fq_csids":"{csids}",'
+            f'"group_id":{json_value(self.group_id)}}}'
         ).encode()
+
+    def record_dict(self) -> dict[str, object]:
+        """The journal's record as a dict (`record` is its JSON text)."""
+        return {
+            "v": RECORD_VERSION,
+            "up_seid": self.up_seid,
+            "cp_seid": self.cp_seid,
+            "cp_node_id": self.cp_node_id,
+            "cp_fseid": encode_ies([self.cp_fseid]).hex(),
+            "rz": base64.b64encode(self.rules_blob).decode(),
+            "teids": self.teids,
+            "ue": [[name, net] for name, net in self.ue],
+            "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
+            "bar_duration": self.bar_duration_s,
+            "established": self.established_ntp,
+            "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
+            "group_id": self.group_id,
+        }
 
 
 @dataclass
