@@ -10,17 +10,12 @@ import ipaddress
 import pytest
 
 from pfcpd.datapath.interface import ApplyAction
-from pfcpd.pfcp import Grouped, IEType, decode, decode_ies, encode, encode_ies
+from pfcpd.pfcp import Grouped, IEType, decode, encode, encode_ies
 from pfcpd.pfcp.ies_address import FTEID, UEIPAddress
 from pfcpd.pfcp.ies_flags import ApplyAction as ApplyActionIE
 from pfcpd.pfcp.ies_scalar import FARID
 from pfcpd.pfcp.ies_text import ApplicationID
-from pfcpd.session.compile import (
-    COMPILED_ENTRIES,
-    CompileContext,
-    _ohc_shape,
-    compile_program,
-)
+from pfcpd.session.compile import COMPILED_ENTRIES, CompileContext, compile_program
 from pfcpd.session.errors import RuleError
 from pfcpd.session.rules import RuleSet, ie_value
 from pfcpd.smfsim import rules as R
@@ -48,10 +43,9 @@ def test_sessions_of_one_shape_share_their_compiled_rules() -> None:
     ul_a, dl_a = pa.fars
     ul_b, dl_b = pb.fars
     assert ul_a is ul_b and pa.qers[0] is pb.qers[0] and pa.urrs[0] is pb.urrs[0]
-    # A FAR with outer header creation names the session's gNB TEID: kept by its shape
-    # (`_ohc_shape`), each session's own outer header filled in.
+    # A FAR with outer header creation names the session's gNB TEID: compiled each time.
     assert dl_a is not dl_b and dl_a.outer_header_creation != dl_b.outer_header_creation
-    assert len(ctx.compiled) == 4
+    assert len(ctx.compiled) == 3
 
 
 def test_a_refused_rule_is_refused_each_time_and_not_kept() -> None:
@@ -108,7 +102,7 @@ def test_pdrs_of_one_shape_compile_once_and_get_their_own_f_teid_and_ue_address(
         got = compile_program(ctx, rs, encoded=rs.encoded(), shapes=shapes)
         assert got == compile_program(_ctx(), rs)  # the same program as without memo
         programs.append(got)
-        assert len(ctx.compiled) == 4 + 2  # UL FAR, DL FAR shape, QER, URR, two PDR shapes
+        assert len(ctx.compiled) == 3 + 2  # UL FAR, QER, URR and the two PDR shapes
     for n, program in enumerate(programs, 1):
         ul, dl = program.pdrs
         assert ul.local_fteid == (ipaddress.ip_address("127.0.0.1"), 100 + n)
@@ -178,34 +172,3 @@ def test_the_engine_installs_what_its_stored_rules_compile_to() -> None:
         ues.update(p.ue_ip for p in program.pdrs)
     assert len(teids) == len(ues) == 4  # (the new PDR took a TEID and an address)
     assert any(isinstance(v, dict) for v in engine._ctx.compiled.values())
-
-
-def _with_dl_far(n: int, far: Grouped) -> RuleSet:
-    rs = _rules(n)
-    data = encode_ies([far])
-    (rs.far[2],) = decode_ies(data, 0, len(data))
-    return rs
-
-
-def test_forwarding_to_a_peer_compiles_once_per_shape_with_each_sessions_peer() -> None:
-    ctx = _ctx()
-    peers = [(1, "192.0.2.9"), (2, "192.0.2.10"), (0, "0.0.0.0"), (7, "192.0.2.9")]
-    for n, (teid, gnb) in enumerate(peers, 1):
-        rs = _with_dl_far(n, R.dl_far(2, teid=teid, gnb=gnb))
-        got = compile_program(ctx, rs, encoded=rs.encoded())
-        assert got == compile_program(_ctx(), rs)
-        assert got.fars[1].outer_header_creation == (ipaddress.ip_address(gnb), teid)
-    # An IPv6 peer (another shape) from an IPv4 N3 address: refused, each time.
-    for n in (1, 2):
-        rs = _with_dl_far(n, R.dl_far(2, teid=n, gnb="2001:db8::9"))
-        with pytest.raises(RuleError, match="no IPv4 peer"):
-            compile_program(ctx, rs, encoded=rs.encoded())
-    assert len(ctx.compiled) == 4
-
-
-def test_the_shape_of_a_far_zeroes_its_peer_only() -> None:
-    a, b = (encode_ies([R.dl_far(2, teid=t, gnb=f"192.0.2.{t}")]) for t in (1, 2))
-    sa, sb = _ohc_shape(a), _ohc_shape(b)
-    assert sa == sb and sa is not None and sa[:2] == b"\0\0" and len(sa) == len(a) + 2
-    assert _ohc_shape(encode_ies([R.ul_far(1)])) is None
-    assert _ohc_shape(encode_ies([R.dl_far(2, gnb=None)])) is None

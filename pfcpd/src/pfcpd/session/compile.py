@@ -9,6 +9,7 @@ back).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -487,62 +488,6 @@ def _memo(
     return got  # type: ignore[return-value]
 
 
-def _memo_far(
-    ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, far_id: int
-) -> Far:
-    """`_memo` for a FAR. One creating an outer header names its peer's TEID and address,
-    one per session: what the rest compiles to is kept by its shape, the octets with those
-    values zeroed (`_ohc_shape`), and each session's outer header is filled in."""
-    key = encoded.get(id(g)) if encoded is not None else None
-    if key is None:
-        return compile_far(ctx, far_id, g)
-    memo = ctx.compiled
-    got = memo.get(key)
-    if got is not None:
-        return got  # type: ignore[return-value]
-    shape = _ohc_shape(key)
-    if shape is not None:
-        template = memo.get(shape)
-        if isinstance(template, Far):
-            fp = g.get(T.FORWARDING_PARAMETERS)
-            ohc = fp.get(T.OUTER_HEADER_CREATION) if isinstance(fp, Grouped) else None
-            assert isinstance(ohc, OuterHeaderCreation)  # (in the octets of its shape)
-            return replace(template, outer_header_creation=_ohc(ctx, far_id, ohc))
-    far = compile_far(ctx, far_id, g)
-    if far.outer_header_creation is None or shape is not None:
-        if len(memo) >= COMPILED_ENTRIES:
-            memo.clear()
-        memo[key if far.outer_header_creation is None else shape] = far  # type: ignore[index]
-    return far
-
-
-def _tl(data: bytes, off: int) -> tuple[int, int]:
-    return data[off] << 8 | data[off + 1], data[off + 2] << 8 | data[off + 3]
-
-
-def _ohc_shape(far: bytes) -> bytes | None:
-    """A Create FAR's octets with the values of the Outer Header Creation its (first)
-    Forwarding Parameters hold zeroed but its description (which says what it holds), after
-    two zero octets (IE type 0: no group's octets start so, the memo's other keys); None
-    when it has none."""
-    off, end = 4, len(far)
-    while off + 4 <= end:
-        ie_type, length = _tl(far, off)
-        if ie_type == T.FORWARDING_PARAMETERS:
-            o, e = off + 4, min(end, off + 4 + length)
-            while o + 4 <= e:
-                child, n = _tl(far, o)
-                if child == T.OUTER_HEADER_CREATION:
-                    values, stop = o + 6, min(e, o + 4 + n)
-                    if values > stop:
-                        return None
-                    return b"\0\0" + far[:values] + bytes(stop - values) + far[stop:]
-                o += 4 + n
-            return None
-        off += 4 + length
-    return None
-
-
 def _per_session(rule: Far | Qer | Urr) -> bool:
     """A FAR creating an outer header names its peer's TEID, one per session: kept, it
     would only push out the rules sessions share."""
@@ -564,7 +509,8 @@ def compile_program(
     taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules, shapes)
-    fars = [_memo_far(ctx, encoded, g, fid) for fid, g in rules.far.items()]
+    far = functools.partial(compile_far, ctx)
+    fars = [_memo(ctx, encoded, g, far, fid) for fid, g in rules.far.items()]
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
     qers = [_memo(ctx, encoded, g, compile_qer, qid) for qid, g in rules.qer.items()]
