@@ -91,6 +91,7 @@ from .usage import (
     Counts,
     PacketTimes,
     UrrBook,
+    drop_rule_fields,
     json_ints,
     json_value,
     measures,
@@ -317,11 +318,12 @@ class SessionEngine:
 
     def drop_caches(self) -> None:
         """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
-        the codec's encoded leaf IEs): what remains is the sessions' own state (the
-        benchmark's memory figure)."""
+        the codec's encoded leaf IEs, the URR rules' parameters): what remains is the
+        sessions' own state (the benchmark's memory figure)."""
         drop_shared()
         self._ctx.compiled.clear()
         drop_encode_cache()
+        drop_rule_fields()
 
     def _allocations_in_use(self) -> dict[str, float]:
         usage: dict[str, float] = {"teid": self.teids.in_use}

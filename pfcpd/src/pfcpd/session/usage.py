@@ -438,6 +438,11 @@ _RULE_FIELDS: dict[bytes, tuple[tuple[tuple[str, object], ...], bool]] = {}
 RULE_FIELDS_ENTRIES = 1024
 
 
+def drop_rule_fields() -> None:
+    """Empty `UrrBook.configure`'s memo (it refills as rules are configured again)."""
+    _RULE_FIELDS.clear()
+
+
 def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
     """The (field, value) pairs `UrrBook.configure` sets from the URR's rule, in order, and
     whether it asks for time metering to start at once (ISTM)."""
