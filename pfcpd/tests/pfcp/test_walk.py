@@ -100,23 +100,26 @@ def test_cache_rss_is_bounded_under_a_worst_case_flood() -> None:
     codec.reload_tables()
 
 
-def _groups(ie: object) -> int:
+def _groups(ie: object, nested: bool = False) -> int:
+    """What a template's Grouped objects are charged: 128 each, and a nested one its own
+    octets and 48 more (the template's own are the cache key)."""
     if not isinstance(ie, Grouped):
         return 0
-    return 1 + sum(_groups(child) for child in ie.ies)
+    own = 128 + (48 + len(ie.raw) if nested and ie.raw is not None else 0)
+    return own + sum(_groups(child, True) for child in ie.ies)
 
 
 def test_cache_account_follows_its_entries() -> None:
     """Each entry is charged 3 x its TLV octets + 256, and a template group 128 more per
-    Grouped object in it (nested groups included)."""
+    Grouped object in it (nested groups included), and its nested groups' octets."""
     codec.reload_tables()
     assert codec.cache_bytes() == 0
     decode(heartbeat(TS))
     assert codec.cache_bytes() == 3 * len(TS) + 256  # one leaf
     decode(encode(session_establishment_request()))
     templates = [ie for ie in codec._CACHE.values() if isinstance(ie, Grouped)]
-    assert any(_groups(t) > 1 for t in templates)  # (a template with a nested group)
-    expected = sum(3 * len(k) + 256 + 128 * _groups(v) for k, v in codec._CACHE.items())
+    assert any(_groups(t) > 128 for t in templates)  # (a template with a nested group)
+    expected = sum(3 * len(k) + 256 + _groups(v) for k, v in codec._CACHE.items())
     assert codec.cache_bytes() == expected
     codec._CACHE.clear()  # (tests empty it directly)
     assert codec.cache_bytes() == 0

@@ -6,7 +6,15 @@ Import IE classes from their modules (``ies_scalar``, ``ies_flags``, ``ies_addre
 
 from . import ies_address, ies_flags, ies_scalar, ies_text, ies_traffic  # noqa: F401  (register)
 from .cause import Cause
-from .codec import decode, decode_datagram, decode_ies, encode, encode_datagram, encode_ies
+from .codec import (
+    decode,
+    decode_datagram,
+    decode_ies,
+    encode,
+    encode_datagram,
+    encode_groups,
+    encode_ies,
+)
 from .errors import CodecError
 from .header import NODE_HEADER_LEN, SESSION_HEADER_LEN, Header, decode_header
 from .ie import IE, Grouped, RawIE, VendorIE
@@ -35,6 +43,7 @@ __all__ = [
     "decode_ies",
     "encode",
     "encode_datagram",
+    "encode_groups",
     "encode_ies",
     "ie_type_name",
     "is_request",

@@ -102,7 +102,7 @@ typedef struct
   typeset_t cacheable;         /* leaf IE types whose decoded values may be shared */
   spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
   spec_t *messages[MESSAGE_TYPES]; /* NULL: no tables for that message type */
-  PyObject *str_type, *str_ies;
+  PyObject *str_type, *str_ies, *str_raw;
   /* the type numbers as objects: the same object every time also makes the dict lookups
    * by type compare by identity */
   PyObject *type_objs[TABLE_TYPES];
@@ -225,23 +225,32 @@ decoder_failed (const walk_t *w, const tlv_t *ie, const spec_t *spec)
  * again (a text IE) or a template group's list slots (8 bytes per child TLV of 4 octets or
  * more: at most twice the octets), the fixed cost of the key object, the value's object and
  * the dict slot, and for a template, each of its Grouped objects with its list (an empty
- * nested group is 4 octets on the wire). An upper estimate: the byte bound then bounds
- * memory. */
+ * nested group is 4 octets on the wire) and each nested group's own octets (`raw`: the
+ * template's own are the key). An upper estimate: the byte bound then bounds memory. */
 #define CACHE_ENTRY_OVERHEAD 256
 #define CACHE_GROUP_COST 128
+#define CACHE_RAW_OVERHEAD 48 /* a bytes object's header */
 
 static Py_ssize_t
-cache_cost (PyObject *tlv, Py_ssize_t groups)
+cache_cost (PyObject *tlv, Py_ssize_t extra)
 {
-  return 3 * PyBytes_GET_SIZE (tlv) + CACHE_ENTRY_OVERHEAD + CACHE_GROUP_COST * groups;
+  return 3 * PyBytes_GET_SIZE (tlv) + CACHE_ENTRY_OVERHEAD + extra;
 }
 
-/* The Grouped objects of a group, itself included (depth bounded by MAX_GROUP_DEPTH). */
+/* What the Grouped objects of a template cost beyond its key, itself included (depth
+ * bounded by MAX_GROUP_DEPTH); nested: a group inside the template (its octets count). */
 static Py_ssize_t
-count_groups (PyObject *group)
+groups_cost (PyObject *group, int nested)
 {
-  Py_ssize_t n = 1;
+  Py_ssize_t n = CACHE_GROUP_COST;
   PyObject *ies = PyObject_GetAttr (group, cfg.str_ies);
+  if (nested)
+    {
+      PyObject *raw = PyObject_GetAttr (group, cfg.str_raw);
+      if (raw && PyBytes_Check (raw))
+        n += CACHE_RAW_OVERHEAD + PyBytes_GET_SIZE (raw);
+      Py_XDECREF (raw);
+    }
   if (!ies)
     {
       PyErr_Clear ();
@@ -252,17 +261,18 @@ count_groups (PyObject *group)
       {
         PyObject *child = PyList_GET_ITEM (ies, i);
         if (Py_TYPE (child) == (PyTypeObject *)cfg.grouped)
-          n += count_groups (child);
+          n += groups_cost (child, 1);
       }
   Py_DECREF (ies);
+  PyErr_Clear ();
   return n;
 }
 
-/* Cache ie under tlv; groups: the Grouped objects ie holds (0 for a leaf). */
+/* Cache ie under tlv; extra: what its Grouped objects cost (`groups_cost`, 0 for a leaf). */
 static int
-cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t groups)
+cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t extra)
 {
-  Py_ssize_t cost = cache_cost (tlv, groups);
+  Py_ssize_t cost = cache_cost (tlv, extra);
   if (PyDict_GET_SIZE (cfg.cache) == 0) /* (emptied by codec.py meanwhile) */
     cfg.cache_bytes = 0;
   if (cost > cfg.cache_max_bytes)
@@ -278,28 +288,31 @@ cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t groups)
   return 0;
 }
 
-/* Grouped(type_obj, children), without the call through the dataclass __init__ (which cost
- * more than the rest of a group's decoding): Grouped is a slots class whose __init__ only
- * stores these two fields. */
+/* Grouped(type_obj, children, raw), without the call through the dataclass __init__ (which
+ * cost more than the rest of a group's decoding): Grouped is a slots class whose __init__
+ * only stores these three fields. raw: the group's TLV octets, or None. */
 static PyObject *
-new_group (PyObject *type_obj, PyObject *children)
+new_group (PyObject *type_obj, PyObject *children, PyObject *raw)
 {
   PyTypeObject *tp = (PyTypeObject *)cfg.grouped;
   PyObject *group = tp->tp_alloc (tp, 0);
   if (group
       && (PyObject_SetAttr (group, cfg.str_type, type_obj) < 0
-          || PyObject_SetAttr (group, cfg.str_ies, children) < 0))
+          || PyObject_SetAttr (group, cfg.str_ies, children) < 0
+          || PyObject_SetAttr (group, cfg.str_raw, raw) < 0))
     Py_CLEAR (group);
   return group;
 }
 
-/* A fresh copy of a (template) group: new Grouped objects, shared immutable leaves. */
+/* A fresh copy of a (template) group: new Grouped objects, shared immutable leaves and
+ * octets. */
 static PyObject *
 clone_group (PyObject *group)
 {
-  PyObject *type = NULL, *ies = NULL, *copy = NULL, *result = NULL;
+  PyObject *type = NULL, *ies = NULL, *raw = NULL, *copy = NULL, *result = NULL;
   if (!(type = PyObject_GetAttr (group, cfg.str_type))
-      || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies))
+      || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
+      || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
     goto done;
   Py_ssize_t n = PyList_GET_SIZE (ies);
   if (!(copy = PyList_New (n)))
@@ -313,10 +326,11 @@ clone_group (PyObject *group)
         goto done;
       PyList_SET_ITEM (copy, i, item);
     }
-  result = new_group (type, copy);
+  result = new_group (type, copy, raw);
 done:
   Py_XDECREF (type);
   Py_XDECREF (ies);
+  Py_XDECREF (raw);
   Py_XDECREF (copy);
   return result;
 }
@@ -364,13 +378,15 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
         }
       goto done;
     }
-  if (!(group = new_group (ie->type_obj, children)))
+  /* A group that set IEs aside keeps no octets (they hold what its IEs do not), and is
+   * decoded each time, so that each message reports them. */
+  int complete = PyList_GET_SIZE (w->ignored) == ignored_before;
+  if (!(group = new_group (ie->type_obj, children, complete ? tlv : Py_None)))
     goto done;
-  /* a group that set IEs aside is decoded each time, so that each message reports them */
-  if (same && PyList_GET_SIZE (w->ignored) == ignored_before)
+  if (same && complete)
     {
       PyObject *copy = clone_group (group); /* a private template: callers may change theirs */
-      if (!copy || cache_put (tlv, copy, count_groups (copy)) < 0)
+      if (!copy || cache_put (tlv, copy, groups_cost (copy, 0)) < 0)
         Py_CLEAR (group);
       Py_XDECREF (copy);
     }
@@ -628,7 +644,8 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
     {
       cfg.str_type = PyUnicode_InternFromString ("type");
       cfg.str_ies = PyUnicode_InternFromString ("ies");
-      if (!cfg.str_type || !cfg.str_ies)
+      cfg.str_raw = PyUnicode_InternFromString ("raw");
+      if (!cfg.str_type || !cfg.str_ies || !cfg.str_raw)
         return NULL;
       for (unsigned t = 0; t < TABLE_TYPES; t++)
         if (!(cfg.type_objs[t] = PyLong_FromUnsignedLong (t)))

@@ -226,6 +226,32 @@ def encode_ies(ies: list[IE]) -> bytes:
     return b"".join(parts)
 
 
+def _keeps_octets(ies: list[IE]) -> bool:
+    """A group among ``ies``, at any depth, kept its octets."""
+    for c in ies:  # noqa: SIM110  (a loop: a generator in any() cost twice as much)
+        if type(c) is Grouped and (c.raw is not None or _keeps_octets(c.ies)):
+            return True
+    return False
+
+
+def encode_groups(ies: list[IE]) -> bytes:
+    """What `encode_ies` makes of ``ies``, reusing the octets a decoded group kept
+    (`Grouped.raw`) at any depth: only the groups built or changed since are encoded."""
+    parts = []
+    for ie in ies:
+        raw = ie.raw if type(ie) is Grouped else None
+        if raw is None:
+            if type(ie) is not Grouped or not _keeps_octets(ie.ies):
+                parts.append(encode_ies([ie]))
+                continue
+            value = encode_groups(ie.ies)
+            if len(value) > 0xFFFF:
+                raise CodecError(f"IE {ie_type_name(ie.type)} longer than 65535 octets", cause=None)
+            raw = _pack_tl(ie.type, len(value)) + value
+        parts.append(raw)
+    return b"".join(parts)
+
+
 def encode(msg: Message, follow_on: bool = False) -> bytes:
     """Encode one message. Raises :class:`CodecError` for values that cannot be encoded."""
     try:
@@ -251,5 +277,6 @@ __all__ = [
     "decode_ies",
     "encode",
     "encode_datagram",
+    "encode_groups",
     "encode_ies",
 ]

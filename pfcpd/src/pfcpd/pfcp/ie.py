@@ -15,7 +15,7 @@ mutable lists of children.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self, TypeVar
 
 from .ie_types import ie_type_name
@@ -96,10 +96,17 @@ class IEList:
 
 @dataclass(slots=True)
 class Grouped(IE, IEList):
-    """A grouped IE: an ordered list of child IEs."""
+    """A grouped IE: an ordered list of child IEs.
+
+    ``raw``: the group's TLV octets as decoded (None for a group built here, or one whose
+    decoding set IEs aside): `codec.encode_groups` reuses them instead of encoding the
+    children again. Whoever changes a decoded group's children sets it to None (the octets
+    no longer say what the group holds); `codec.encode_ies` never reads it.
+    """
 
     type: int
     ies: list[IE]
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
 
 DECODERS: dict[int, Callable[[bytes], IE]] = {}

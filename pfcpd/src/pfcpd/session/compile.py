@@ -85,7 +85,10 @@ class CompileContext:
     # FARs, QERs and URRs compiled, by their group's TLV octets (`compile_program`'s
     # ``encoded``): sessions of one shape repeat them (an uplink FAR, a QER, a URR), and
     # what they compile to depends on those octets and this context only.
-    compiled: dict[bytes, Far | Qer | Urr] = field(default_factory=dict, compare=False)
+    # The PDRs' common part too (`compile_pdrs`), by the octets the CP sent.
+    compiled: dict[bytes, Far | Qer | Urr | dict[str, object]] = field(
+        default_factory=dict, compare=False
+    )
 
 
 def network_instance_name(group: Grouped) -> str | None:
@@ -206,62 +209,111 @@ def _int(first: dict[int, IE], ie_type: int) -> int | None:
     return None if ie is None else int(ie.value)  # type: ignore[attr-defined]
 
 
-def compile_pdrs(ctx: CompileContext, rules: RuleSet) -> list[Pdr]:
+def compile_pdrs(
+    ctx: CompileContext, rules: RuleSet, shapes: Mapping[int, bytes] | None = None
+) -> list[Pdr]:
+    """``shapes``: id(PDR group) -> the octets of the PDR as the CP sent it, for the PDRs
+    that differ from it only by the F-TEID and UE IP Address the UP function chose (see
+    `SessionEngine._allocate`): what the rest compiles to is kept in ``ctx.compiled`` by
+    those octets, which sessions of one shape share."""
     out: list[Pdr] = []
+    memo = ctx.compiled
     for pdr_id, g in rules.pdr.items():
-        first = _first(g)
-        pdi = first.get(T.PDI)
-        assert isinstance(pdi, Grouped)
-        if T.ACTIVATE_PREDEFINED_RULES in first:  # none is configured here
-            raise RuleError(
-                Cause.UNKNOWN_PRE_DEFINED_RULE,
-                f"PDR {pdr_id}: pre-defined rules are not configured",
-                offending_ie=T.ACTIVATE_PREDEFINED_RULES,
-            )
-        for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
-            if timed in first:
-                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
-        in_pdi = _first(pdi)
-        unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
-        if unsupported:
-            raise _fail(
-                RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
-            )
-        far_id = _int(first, T.FAR_ID)
-        if far_id is None:
-            raise RuleError(
-                Cause.CONDITIONAL_IE_MISSING, f"PDR {pdr_id} without FAR ID", offending_ie=T.FAR_ID
-            )
-        fteid = in_pdi.get(T.F_TEID)
-        ue = in_pdi.get(T.UE_IP_ADDRESS)
-        ohr = first.get(T.OUTER_HEADER_REMOVAL)
-        qers = tuple(int(q.value) for q in g.get_all(T.QER_ID))  # type: ignore[attr-defined]
-        urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
-        if len(qers) > 2 or len(urrs) > 4:
-            raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
-        common = dict(
-            precedence=_int(first, T.PRECEDENCE) or 0,
-            source_interface=_INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
-            far_id=far_id,
-            local_fteid=_local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None,
-            network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
-            qfi=_int(in_pdi, T.QFI),
-            sdf_filters=(
-                _sdf_filters(ctx, pdi, pdr_id)
-                if T.SDF_FILTER in in_pdi or T.APPLICATION_ID in in_pdi
-                else ()
-            ),
-            outer_header_removal=ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
-            qer_ids=qers,
-            urr_ids=urrs,
-        )
-        nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
-        if not nets:
-            out.append(Pdr(pdr_id=pdr_id, **common))  # type: ignore[arg-type]
-        for i, net in enumerate(nets):
-            pid = pdr_id | (DUAL_STACK_BIT if i else 0)
-            out.append(Pdr(pdr_id=pid, ue_ip=net, **common))  # type: ignore[arg-type]
+        key = shapes.get(id(g)) if shapes else None
+        common = memo.get(key) if key is not None else None
+        if common is None:
+            common, fteid, ue, same = _pdr_common(ctx, pdr_id, g)
+            if key is not None and same:
+                if len(memo) >= COMPILED_ENTRIES:
+                    memo.clear()
+                memo[key] = common
+        else:
+            fteid = ue = None
+            for c in _pdi(g).ies:
+                if isinstance(c, FTEID):
+                    fteid = fteid or c
+                elif isinstance(c, UEIPAddress):
+                    ue = ue or c
+        _add_pdrs(ctx, out, pdr_id, common, fteid, ue)  # type: ignore[arg-type]
     return out
+
+
+def _pdi(g: Grouped) -> Grouped:
+    pdi = g.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    return pdi
+
+
+def _add_pdrs(
+    ctx: CompileContext,
+    out: list[Pdr],
+    pdr_id: int,
+    common: dict[str, object],
+    fteid: IE | None,
+    ue: IE | None,
+) -> None:
+    """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`_pdr_common`) with its local
+    F-TEID and UE address (two PDRs for a dual-stack address)."""
+    local_fteid = _local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
+    nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
+    if not nets:
+        out.append(Pdr(pdr_id=pdr_id, local_fteid=local_fteid, **common))  # type: ignore[arg-type]
+    for i, net in enumerate(nets):
+        pid = pdr_id | (DUAL_STACK_BIT if i else 0)
+        out.append(Pdr(pdr_id=pid, local_fteid=local_fteid, ue_ip=net, **common))  # type: ignore[arg-type]
+
+
+def _pdr_common(
+    ctx: CompileContext, pdr_id: int, g: Grouped
+) -> tuple[dict[str, object], IE | None, IE | None, bool]:
+    """What PDR ``pdr_id`` compiles to but its local F-TEID and UE address, its F-TEID and
+    UE IP Address IEs (or None), and whether that part depends on its octets and the
+    context only (not when it names an Application ID: its PFDs change)."""
+    first = _first(g)
+    pdi = first.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    if T.ACTIVATE_PREDEFINED_RULES in first:  # none is configured here
+        raise RuleError(
+            Cause.UNKNOWN_PRE_DEFINED_RULE,
+            f"PDR {pdr_id}: pre-defined rules are not configured",
+            offending_ie=T.ACTIVATE_PREDEFINED_RULES,
+        )
+    for timed in (T.ACTIVATION_TIME, T.DEACTIVATION_TIME):
+        if timed in first:
+            raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {ie_type_name(timed)} unsupported")
+    in_pdi = _first(pdi)
+    unsupported = [ie.type for ie in pdi.ies if ie.type in UNSUPPORTED_PDI]
+    if unsupported:
+        raise _fail(
+            RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: PDI {ie_type_name(unsupported[0])} unsupported"
+        )
+    far_id = _int(first, T.FAR_ID)
+    if far_id is None:
+        raise RuleError(
+            Cause.CONDITIONAL_IE_MISSING, f"PDR {pdr_id} without FAR ID", offending_ie=T.FAR_ID
+        )
+    ohr = first.get(T.OUTER_HEADER_REMOVAL)
+    qers = tuple(int(q.value) for q in g.get_all(T.QER_ID))  # type: ignore[attr-defined]
+    urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
+    if len(qers) > 2 or len(urrs) > 4:
+        raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
+    common: dict[str, object] = dict(
+        precedence=_int(first, T.PRECEDENCE) or 0,
+        source_interface=_INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
+        far_id=far_id,
+        network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
+        qfi=_int(in_pdi, T.QFI),
+        sdf_filters=(
+            _sdf_filters(ctx, pdi, pdr_id)
+            if T.SDF_FILTER in in_pdi or T.APPLICATION_ID in in_pdi
+            else ()
+        ),
+        outer_header_removal=ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
+        qer_ids=qers,
+        urr_ids=urrs,
+    )
+    same = T.APPLICATION_ID not in in_pdi
+    return common, in_pdi.get(T.F_TEID), in_pdi.get(T.UE_IP_ADDRESS), same
 
 
 def _interface(value: int | None, pdr_id: int) -> int:
@@ -449,13 +501,14 @@ def compile_program(
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
     encoded: Mapping[int, bytes] | None = None,
+    shapes: Mapping[int, bytes] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
     the traffic of their PDRs is dropped. ``encoded``: id(group) -> the group's TLV octets
     (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same octets are
-    taken from ``ctx.compiled``."""
+    taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
     offsets = urr_offsets or {}
-    pdrs = compile_pdrs(ctx, rules)
+    pdrs = compile_pdrs(ctx, rules, shapes)
     far = functools.partial(compile_far, ctx)
     fars = [_memo(ctx, encoded, g, far, fid) for fid, g in rules.far.items()]
     if blocked_urrs:

@@ -49,7 +49,17 @@ from ..node.session_handler import (
     cause_response,
     establishment_peer_seid,
 )
-from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType, decode_ies, encode_ies
+from ..pfcp import (
+    IE,
+    Cause,
+    Grouped,
+    IEType,
+    Message,
+    MessageType,
+    decode_ies,
+    encode_groups,
+    encode_ies,
+)
 from ..pfcp.codec import drop_encode_cache
 from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
@@ -81,6 +91,9 @@ from .usage import (
     Counts,
     PacketTimes,
     UrrBook,
+    drop_rule_fields,
+    json_ints,
+    json_value,
     measures,
     packet_times,
     report_counts,
@@ -113,8 +126,6 @@ UP_FEATURES = frozenset(
 )
 
 
-# What json.dumps(record, separators=(",", ":")) does, without making an encoder each time.
-_RECORD_JSON = json.JSONEncoder(separators=(",", ":"))
 # Leaf IEs answers carry again and again: one instance each, whose octets the codec then
 # finds by identity (`codec.encode_ies`).
 _ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
@@ -171,7 +182,7 @@ class Session:
         if encoded is not None:
             raw = b"".join([encoded[id(g)] for g in groups])
         else:
-            raw = encode_ies(list[IE](groups))
+            raw = encode_groups(list[IE](groups))
         self.rules_blob = pack_rules(raw)
         self.derive(rules)
 
@@ -185,23 +196,39 @@ class Session:
         self.ddn_delay = delay * 0.05 if delay else 0.0
 
     def record(self) -> bytes:
-        return _RECORD_JSON.encode(
-            {
-                "v": RECORD_VERSION,
-                "up_seid": self.up_seid,
-                "cp_seid": self.cp_seid,
-                "cp_node_id": self.cp_node_id,
-                "cp_fseid": encode_ies([self.cp_fseid]).hex(),
-                "rz": base64.b64encode(self.rules_blob).decode(),
-                "teids": self.teids,
-                "ue": [[name, net] for name, net in self.ue],
-                "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
-                "bar_duration": self.bar_duration_s,
-                "established": self.established_ntp,
-                "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
-                "group_id": self.group_id,
-            },
+        """The journal's record: what ``json.dumps`` makes of `record_dict` (separators
+        "," and ":"), written without the dict (one per session at every commit)."""
+        fseid = encode_ies([self.cp_fseid]).hex()
+        rz = base64.b64encode(self.rules_blob).decode()
+        csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
+        ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
+        urrs = ",".join([f'"{k}":{b.json_text()}' for k, b in self.urrs.items()])
+        return (
+            f'{{"v":{RECORD_VERSION},"up_seid":{json_value(self.up_seid)},'
+            f'"cp_seid":{json_value(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
+            f'"cp_fseid":"{fseid}","rz":"{rz}","teids":{json_ints(self.teids)},"ue":[{ue}],'
+            f'"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
+            f'"established":{json_value(self.established_ntp)},"fq_csids":"{csids}",'
+            f'"group_id":{json_value(self.group_id)}}}'
         ).encode()
+
+    def record_dict(self) -> dict[str, object]:
+        """The journal's record as a dict (`record` is its JSON text)."""
+        return {
+            "v": RECORD_VERSION,
+            "up_seid": self.up_seid,
+            "cp_seid": self.cp_seid,
+            "cp_node_id": self.cp_node_id,
+            "cp_fseid": encode_ies([self.cp_fseid]).hex(),
+            "rz": base64.b64encode(self.rules_blob).decode(),
+            "teids": self.teids,
+            "ue": [[name, net] for name, net in self.ue],
+            "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
+            "bar_duration": self.bar_duration_s,
+            "established": self.established_ntp,
+            "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
+            "group_id": self.group_id,
+        }
 
 
 @dataclass
@@ -291,11 +318,12 @@ class SessionEngine:
 
     def drop_caches(self) -> None:
         """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
-        the codec's encoded leaf IEs): what remains is the sessions' own state (the
-        benchmark's memory figure)."""
+        the codec's encoded leaf IEs, the URR rules' parameters): what remains is the
+        sessions' own state (the benchmark's memory figure)."""
         drop_shared()
         self._ctx.compiled.clear()
         drop_encode_cache()
+        drop_rule_fields()
 
     def _allocations_in_use(self) -> dict[str, float]:
         usage: dict[str, float] = {"teid": self.teids.in_use}
@@ -624,9 +652,9 @@ class SessionEngine:
             rules = RuleSet()
             rules.create(req)
             check_references(rules)
-            self._allocate(rules, alloc)
+            shapes = self._allocate(rules, alloc)
             encoded = rules.encoded()
-            program = compile_program(self._ctx, rules, encoded=encoded)
+            program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, node_id)
@@ -678,29 +706,44 @@ class SessionEngine:
             book.next_periodic = now + period
         return book
 
-    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> None:
+    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes]:
         """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
         (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
-        network instance and family)."""
+        network instance and family). Returns the shapes of the PDRs filled in whose every
+        F-TEID and UE IP Address was chosen here (`compile_pdrs`): id(new group) -> the
+        octets of the group as it came."""
         by_choose_id: dict[int, FTEID] = {}
         ue_by_family: dict[tuple[str, int], IPNetwork] = {}
+        shapes: dict[int, bytes] = {}
         for pdr_id, pdr in rules.pdr.items():
             pdi = pdr.get(T.PDI)
             assert isinstance(pdi, Grouped)
             new_children: list[IE] = []
             changed = False
+            given = False  # an F-TEID or UE address the CP gave (in the octets)
             for child in pdi.ies:
-                if isinstance(child, FTEID) and child.choose:
-                    child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
-                    changed = True
-                elif isinstance(child, UEIPAddress) and (child.choose_v4 or child.choose_v6):
-                    name = self._ue_pool_instance(pdr_id, pdr, pdi)
-                    child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
-                    changed = True
+                if isinstance(child, FTEID):
+                    if child.choose:
+                        child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                        changed = True
+                    else:
+                        given = True
+                elif isinstance(child, UEIPAddress):
+                    if child.choose_v4 or child.choose_v6:
+                        given = given or child.ipv4 is not None or child.ipv6 is not None
+                        name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                        child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
+                        changed = True
+                    else:
+                        given = True
                 new_children.append(child)
             if changed:  # (new groups: the request's stay as they came, `RuleSet.create`)
                 new_pdi = Grouped(pdi.type, new_children)
-                rules.pdr[pdr_id] = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+                new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+                rules.pdr[pdr_id] = new
+                if pdr.raw is not None and not given:
+                    shapes[id(new)] = pdr.raw
+        return shapes
 
     def _choose_fteid(
         self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
@@ -818,7 +861,7 @@ class SessionEngine:
             rules.create(req)
             check_references(rules)
             _check_queries(req, session)
-            self._allocate(rules, alloc)
+            shapes = self._allocate(rules, alloc)
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, None)
@@ -878,6 +921,7 @@ class SessionEngine:
                 urr_offsets(books),
                 blocked_urrs(books),
                 encoded,
+                shapes,
             )
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
@@ -1454,6 +1498,7 @@ class SessionEngine:
         if delay is not None:
             bar.ies = [c for c in bar.ies if c.type != T.DOWNLINK_DATA_NOTIFICATION_DELAY]
             bar.ies.append(delay)
+            bar.raw = None
             session.set_rules(rules)
         if count is not None:
             from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
@@ -1461,6 +1506,7 @@ class SessionEngine:
             value = min(255, int(count.value))  # type: ignore[attr-defined]
             bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
             bar.ies.append(SuggestedBufferingPacketsCount(value))
+            bar.raw = None
             session.set_rules(rules)
         self._reinstall(session)
         self._commit_quietly(session)

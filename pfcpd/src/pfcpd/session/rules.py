@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..pfcp import IE, Cause, Grouped, IEType, Message, encode_ies
+from ..pfcp import IE, Cause, Grouped, IEType, Message, encode_groups
 from ..pfcp.ies_traffic import (
     RULE_ID_BAR,
     RULE_ID_FAR,
@@ -78,8 +78,9 @@ class RuleSet:
 
     def encoded(self) -> dict[int, bytes]:
         """id(group) -> the group's TLV octets, for every rule: valid while no group
-        changes (`compile_program` and `Session.set_rules` take it)."""
-        return {id(g): encode_ies([g]) for g in self.groups()}
+        changes (`compile_program` and `Session.set_rules` take it). The octets a decoded
+        group kept are reused (`encode_groups`)."""
+        return {id(g): encode_groups([g]) for g in self.groups()}
 
     @classmethod
     def from_groups(cls, groups: Iterable[IE]) -> RuleSet:
@@ -138,11 +139,12 @@ class RuleSet:
 
 
 def _copy(g: Grouped) -> Grouped:
-    return Grouped(g.type, [_copy(c) if isinstance(c, Grouped) else c for c in g.ies])
+    return Grouped(g.type, [_copy(c) if isinstance(c, Grouped) else c for c in g.ies], g.raw)
 
 
 def merge_update(rule: Grouped, update: Grouped) -> None:
-    """Apply an Update group to a rule's Create group in place."""
+    """Apply an Update group to a rule's Create group in place (its octets, `Grouped.raw`,
+    are dropped: they no longer say what it holds)."""
     replaced: set[int] = set()
     new: list[IE] = []
     for child in update.ies:
@@ -160,6 +162,7 @@ def merge_update(rule: Grouped, update: Grouped) -> None:
         replaced.add(child.type)
         new.append(_copy(child) if isinstance(child, Grouped) else child)
     rule.ies = [c for c in rule.ies if c.type not in replaced] + new
+    rule.raw = None
 
 
 def check_references(rules: RuleSet) -> None:

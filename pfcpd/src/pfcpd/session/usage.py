@@ -9,7 +9,10 @@ the URR's ``baseline`` and added to its next report. UR-SEQN counts the URR's re
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 
 from ..datapath.interface import Usage
 from ..pfcp import IE, Grouped, IEType
@@ -163,34 +166,21 @@ class UrrBook:
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
-        ``now_ntp`` (0: restored, not received)."""
-        trig = urr.get(T.REPORTING_TRIGGERS)
-        self.triggers = trig.flags if isinstance(trig, ReportingTriggers) else 0
-        method = urr.get(T.MEASUREMENT_METHOD)
-        if isinstance(method, MeasurementMethod):
-            self.volume, self.duration = method.has("VOLUM"), method.has("DURAT")
-        info = urr.get(T.MEASUREMENT_INFORMATION)
-        flags = info if isinstance(info, MeasurementInformation) else MeasurementInformation()
-        self.packets = flags.has("MNOP")
-        self.inam = flags.has("INAM")
-        if flags.has("ISTM") and not self.metering_ntp and now_ntp:
+        ``now_ntp`` (0: restored, not received). What a rule gives depends on it alone:
+        kept by its octets (`Grouped.raw`), which sessions of one shape share."""
+        raw = urr.raw
+        got = _RULE_FIELDS.get(raw) if raw is not None else None
+        if got is None:
+            got = _rule_fields(urr)
+            if raw is not None:
+                if len(_RULE_FIELDS) >= RULE_FIELDS_ENTRIES:
+                    _RULE_FIELDS.clear()
+                _RULE_FIELDS[raw] = got
+        fields, istm = got
+        for name, value in fields:
+            setattr(self, name, value)
+        if istm and not self.metering_ntp and now_ntp:
             self.metering_ntp = now_ntp
-        self.period = _value(urr, T.MEASUREMENT_PERIOD)
-        self.holding_time = _value(urr, T.QUOTA_HOLDING_TIME)
-        self.inactivity = _value(urr, T.INACTIVITY_DETECTION_TIME)
-        self.quota = urr.get(T.VOLUME_QUOTA) is not None
-        self.linked = tuple(int(ie.value) for ie in urr.get_all(T.LINKED_URR_ID))  # type: ignore[attr-defined]
-        dropped = urr.get(T.DROPPED_DL_TRAFFIC_THRESHOLD)
-        self.dropped_threshold = (
-            (dropped.packets, dropped.octets)
-            if isinstance(dropped, DroppedDLTrafficThreshold)
-            else (None, None)
-        )
-        self.validity = _value(urr, T.QUOTA_VALIDITY_TIME)
-        self.own_time = engine_meters_time(urr)
-        threshold = self.reports("TIMTH") and self.own_time
-        self.time_threshold = _value(urr, T.TIME_THRESHOLD) if threshold else 0
-        self.time_quota = _value(urr, T.TIME_QUOTA) if self.own_time else 0
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
@@ -335,7 +325,15 @@ class UrrBook:
         self.consumed = self.consumed.minus(self.dp_seen)
 
     def to_json(self) -> dict[str, object]:
-        baseline, consumed = self.baseline + self.dp_seen, self.consumed + self.dp_seen
+        seen = self.dp_seen
+        baseline, consumed = (
+            (self.baseline + seen, self.consumed + seen)
+            if seen
+            else (
+                self.baseline,
+                self.consumed,
+            )
+        )
         d: dict[str, object] = {
             "seqn": self.seqn,
             "baseline": list(baseline.values),
@@ -355,6 +353,36 @@ class UrrBook:
         if self.own_time:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
         return d
+
+    def json_text(self) -> str:
+        """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
+        it), without the dict: the journal writes one per URR at every commit."""
+        seen = self.dp_seen
+        baseline, consumed = (
+            (self.baseline + seen, self.consumed + seen)
+            if seen
+            else (
+                self.baseline,
+                self.consumed,
+            )
+        )
+        text = (
+            f'{{"seqn":{json_value(self.seqn)},"baseline":{json_ints(baseline.values)},'
+            f'"consumed":{json_ints(consumed.values)},"start":{json_value(self.period_start_ntp)},'
+            f'"metering":{json_value(self.metering_ntp)},'
+            f'"validity":{json_value(self.validity_ntp)},'
+            f'"expired":{json_value(self.quota_expired)},"inactive":{json_value(self.inactive)}'
+        )
+        if seen:
+            text += f',"dp_seen":{json_ints(seen.values)}'
+        if self.metered_s:
+            text += f',"metered":{json_value(self.metered_s)}'
+        if self.watches_time:
+            text += f',"last":{json_value(self.last_packet_ntp)},"seen":{json_value(self.seen_ntp)}'
+        if self.own_time:
+            done, used, over = self.time_threshold_done, self.time_quota_used, self.time_quota_over
+            text += f',"tq":[{json_value(done)},{json_value(used)},{json_value(over)}]'
+        return text + "}"
 
     @classmethod
     def from_json(cls, d: dict[str, object]) -> UrrBook:
@@ -403,6 +431,56 @@ def engine_meters_time(urr: Grouped) -> bool:
     info = urr.get(T.MEASUREMENT_INFORMATION)
     istm = isinstance(info, MeasurementInformation) and info.has("ISTM")
     return istm or _value(urr, T.INACTIVITY_DETECTION_TIME) > 0
+
+
+# What `UrrBook.configure` takes from a URR's rule, by the rule's octets (emptied when full).
+_RULE_FIELDS: dict[bytes, tuple[tuple[tuple[str, object], ...], bool]] = {}
+RULE_FIELDS_ENTRIES = 1024
+
+
+def drop_rule_fields() -> None:
+    """Empty `UrrBook.configure`'s memo (it refills as rules are configured again)."""
+    _RULE_FIELDS.clear()
+
+
+def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
+    """The (field, value) pairs `UrrBook.configure` sets from the URR's rule, in order, and
+    whether it asks for time metering to start at once (ISTM)."""
+    out: list[tuple[str, object]] = []
+    trig = urr.get(T.REPORTING_TRIGGERS)
+    triggers = trig.flags if isinstance(trig, ReportingTriggers) else 0
+    out.append(("triggers", triggers))
+    method = urr.get(T.MEASUREMENT_METHOD)
+    if isinstance(method, MeasurementMethod):
+        out += [("volume", method.has("VOLUM")), ("duration", method.has("DURAT"))]
+    info = urr.get(T.MEASUREMENT_INFORMATION)
+    flags = info if isinstance(info, MeasurementInformation) else MeasurementInformation()
+    out += [("packets", flags.has("MNOP")), ("inam", flags.has("INAM"))]
+    out += [
+        ("period", _value(urr, T.MEASUREMENT_PERIOD)),
+        ("holding_time", _value(urr, T.QUOTA_HOLDING_TIME)),
+        ("inactivity", _value(urr, T.INACTIVITY_DETECTION_TIME)),
+        ("quota", urr.get(T.VOLUME_QUOTA) is not None),
+        ("linked", tuple(int(ie.value) for ie in urr.get_all(T.LINKED_URR_ID))),  # type: ignore[attr-defined]
+    ]
+    dropped = urr.get(T.DROPPED_DL_TRAFFIC_THRESHOLD)
+    out.append(
+        (
+            "dropped_threshold",
+            (dropped.packets, dropped.octets)
+            if isinstance(dropped, DroppedDLTrafficThreshold)
+            else (None, None),
+        )
+    )
+    own_time = engine_meters_time(urr)
+    threshold = bool(triggers & ReportingTriggers.of("TIMTH").flags) and own_time
+    out += [
+        ("validity", _value(urr, T.QUOTA_VALIDITY_TIME)),
+        ("own_time", own_time),
+        ("time_threshold", _value(urr, T.TIME_THRESHOLD) if threshold else 0),
+        ("time_quota", _value(urr, T.TIME_QUOTA) if own_time else 0),
+    ]
+    return tuple(out), flags.has("ISTM")
 
 
 def _value(group: Grouped, ie_type: int) -> int:
@@ -462,3 +540,37 @@ def report_counts(group: Grouped) -> Counts:
             vm.dl_packets or 0,
         )
     )
+
+
+# JSON text of values, as the json module's encoder (separators "," and ":") writes them:
+# records built from these texts are what json.dumps made of their dicts.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+_INF = float("inf")
+
+
+def json_value(value: object) -> str:
+    """The JSON text of one value."""
+    t = type(value)
+    if t is float:
+        if value != value or value in (_INF, -_INF):  # (NaN, Infinity: as json writes them)
+            return _JSON.encode(value)
+        return float.__repr__(value)
+    if t is int:
+        return int.__repr__(value)
+    if t is str:
+        return encode_basestring_ascii(value)  # type: ignore[arg-type]
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _JSON.encode(value)
+
+
+def json_ints(values: Iterable[object]) -> str:
+    """The JSON text of a list of integers (of any values: then as the encoder writes it)."""
+    values = tuple(values)
+    if all(type(v) is int for v in values):
+        return "[" + ",".join(map(int.__repr__, values)) + "]"
+    return _JSON.encode(list(values))

@@ -1,0 +1,87 @@
+"""The journal's session record is written as text (`Session.record`, `UrrBook.json_text`):
+it is byte for byte what ``json.dumps`` makes of the record's dict, for every kind of
+value a record holds, and the engine restores it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pfcpd.pfcp.ies_address import FQCSID, FSEID
+from pfcpd.session.engine import RECORD_VERSION, Session
+from pfcpd.session.usage import Counts, UrrBook, json_ints, json_value
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 7, -3, 2**64 - 1, 0.0, 1.5, 3950000000.123456, -0.0, 1e300, float("nan"), float("inf"),
+     float("-inf"), "", "smf.example", 'q"uo\\te', "ünï\u2028code\n", None, True, False,
+     [1, 2], (3,)],
+)  # fmt: skip
+def test_values_are_written_as_json_writes_them(value: object) -> None:
+    assert json_value(value) == _dumps(value)
+
+
+def test_integer_lists_are_written_as_json_writes_them() -> None:
+    for values in ((), (0,), (1, 2, 3, 4, 5, 6), (2**63, -1), (1.5, 2), (True, 0)):
+        assert json_ints(values) == _dumps(list(values))
+
+
+def _books() -> list[UrrBook]:
+    plain = UrrBook()
+    busy = UrrBook(
+        seqn=12,
+        baseline=Counts((100, 60, 40, 3, 2, 1)),
+        consumed=Counts((5, 4, 1, 1, 1, 0)),
+        dp_seen=Counts((7, 0, 7, 1, 0, 1)),
+        period_start_ntp=3950000000.25,
+        metering_ntp=3950000001.5,
+        metered_s=12.75,
+        last_packet_ntp=3950000002.0,
+        seen_ntp=3950000003.0,
+        validity_ntp=3950000100.0,
+        quota_expired=True,
+        inactive=True,
+        time_threshold_done=True,
+        time_quota_used=30.5,
+        time_quota_over=False,
+        own_time=True,
+        inactivity=10,  # (watches time)
+    )
+    assert busy.watches_time
+    return [plain, busy]
+
+
+def test_a_book_is_written_as_json_writes_its_dict() -> None:
+    for book in _books():
+        assert book.json_text() == _dumps(book.to_json())
+
+
+def test_a_session_record_is_what_json_writes_of_its_dict() -> None:
+    sessions = [
+        Session(1, 2, "smf", FSEID(2, "127.0.0.2"), b"", ()),
+        Session(
+            up_seid=2**64 - 1,
+            cp_seid=0xC0FFEE,
+            cp_node_id='smf "ünï"',
+            cp_fseid=FSEID(0xC0FFEE, "127.0.0.2", "2001:db8::2"),
+            rules_blob=bytes(range(200)),
+            peers=(),
+            teids=(1, 2, 3),
+            ue=(("internet", "10.45.0.1/32"), ("ims", "2001:db8:1::/64")),
+            urrs=dict(enumerate(_books(), 1)),
+            bar_duration_s=30,
+            established_ntp=3950000000.5,
+            fq_csids=(FQCSID(node_address="127.0.0.2", csids=(1, 2)),),
+            group_id="group-1",
+        ),
+    ]
+    for s in sessions:
+        record = s.record()
+        assert record == _dumps(s.record_dict()).encode()
+        assert json.loads(record)["v"] == RECORD_VERSION
