@@ -324,16 +324,16 @@ class UrrBook:
         self.baseline = self.baseline.minus(self.dp_seen)
         self.consumed = self.consumed.minus(self.dp_seen)
 
-    def to_json(self) -> dict[str, object]:
+    def _stored_volumes(self) -> tuple[Counts, Counts]:
+        """Baseline and consumed as the journal stores them: with the datapath's counts at
+        the checkpoint (``dp_seen``) added back."""
         seen = self.dp_seen
-        baseline, consumed = (
-            (self.baseline + seen, self.consumed + seen)
-            if seen
-            else (
-                self.baseline,
-                self.consumed,
-            )
-        )
+        if seen:
+            return self.baseline + seen, self.consumed + seen
+        return self.baseline, self.consumed
+
+    def to_json(self) -> dict[str, object]:
+        baseline, consumed = self._stored_volumes()
         d: dict[str, object] = {
             "seqn": self.seqn,
             "baseline": list(baseline.values),
@@ -357,15 +357,7 @@ class UrrBook:
     def json_text(self) -> str:
         """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
         it), without the dict: the journal writes one per URR at every commit."""
-        seen = self.dp_seen
-        baseline, consumed = (
-            (self.baseline + seen, self.consumed + seen)
-            if seen
-            else (
-                self.baseline,
-                self.consumed,
-            )
-        )
+        baseline, consumed = self._stored_volumes()
         text = (
             f'{{"seqn":{json_value(self.seqn)},"baseline":{json_ints(baseline.values)},'
             f'"consumed":{json_ints(consumed.values)},"start":{json_value(self.period_start_ntp)},'
@@ -373,8 +365,8 @@ class UrrBook:
             f'"validity":{json_value(self.validity_ntp)},'
             f'"expired":{json_value(self.quota_expired)},"inactive":{json_value(self.inactive)}'
         )
-        if seen:
-            text += f',"dp_seen":{json_ints(seen.values)}'
+        if self.dp_seen:
+            text += f',"dp_seen":{json_ints(self.dp_seen.values)}'
         if self.metered_s:
             text += f',"metered":{json_value(self.metered_s)}'
         if self.watches_time:
