@@ -16,7 +16,8 @@ from node_harness import cause_of, start_server
 
 from pfcpd.daemon import server as server_module
 from pfcpd.daemon.state_store import NodeState, load_state
-from pfcpd.pfcp import Cause, IEType, Message, MessageType, encode
+from pfcpd.node.events import Transmit
+from pfcpd.pfcp import Cause, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp.ies_address import NodeID
 from pfcpd.pfcp.ies_flags import CPFunctionFeatures
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
@@ -150,3 +151,112 @@ def test_a_change_refused_twice_stays_rolled_back(tmp_path: Path, monkeypatch) -
 
     accepted, failed = Cause.REQUEST_ACCEPTED, Cause.SYSTEM_FAILURE
     assert asyncio.run(main()) == [accepted, failed, failed]
+
+
+def test_a_failed_write_sends_no_session_answer_before_its_journal_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session request answered while a state write is under way is committed to the
+    journal at once and its answer held for the next write; when the write under way
+    fails, the association change it held is answered 77, and the session answer leaves
+    only after a flush of the journal made after its commit (the failed write flushed
+    before it), never straight away with the failed write's answers."""
+    from node_harness import LoopbackCP, server_config
+
+    from pfcpd.daemon.server import PfcpServer
+    from pfcpd.node import NoSessionEngine
+    from pfcpd.node.node_metrics import NodeMetrics
+
+    events: list[tuple[str, object]] = []
+    gate = threading.Event()  # the state write fails once the test lets it go
+    real_save = server_module.save_state
+
+    def save(state_dir: Path, state: NodeState) -> None:
+        if state.associations and not gate.is_set():
+            gate.wait(5)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(state_dir, state)
+
+    monkeypatch.setattr(server_module, "save_state", save)
+    monkeypatch.setattr(server_module, "STATE_RETRY_INTERVAL", 0.05)
+
+    class Journal:
+        unsynced = False
+        checkpoint_due = False
+
+        def sync(self) -> None:
+            events.append(("synced", None))
+
+        def checkpoint(self) -> None:
+            return None
+
+    journal = Journal()
+
+    class Handler(NoSessionEngine):
+        answered = 0
+
+        def handle_request(self, request: Message, *args: object) -> Message:
+            self.answered += 1
+            return super().handle_request(request, *args)  # type: ignore[arg-type]
+
+        def commit(self) -> list[tuple[Message, Message]]:
+            if self.answered:
+                events.append(("commit", self.answered))
+                self.answered = 0
+                journal.unsynced = True
+            return []
+
+    real_send = PfcpServer._send
+
+    def send(server: PfcpServer, tx: Transmit) -> None:  # (when it leaves, not arrives)
+        events.append(("answer", decode(tx.data).msg_type))
+        real_send(server, tx)
+
+    monkeypatch.setattr(PfcpServer, "_send", send)
+    CP = LoopbackCP
+
+    async def main() -> list[Message]:
+        loop = asyncio.get_running_loop()
+        config = server_config(tmp_path / "state", heartbeat_interval=60)
+        state = NodeState("127.0.0.1", 3_950_000_000)
+        server = PfcpServer(config, state, NodeMetrics(), Handler(), journal)
+        await server.start()
+        [endpoint] = server.endpoints.values()
+        target = endpoint.sockname[:2]
+        transport, cp = await loop.create_datagram_endpoint(CP, local_addr=("127.0.0.1", 0))
+        # An association, written; then a change of it whose write hangs, then fails.
+        answer = await cp_ask(transport, cp, target, setup_request(1, "smf"))
+        assert cause_of(answer) == Cause.REQUEST_ACCEPTED
+        gate.clear()
+        transport.sendto(encode(setup_request(2, "smf-b")), target)
+        await asyncio.sleep(0.1)  # (its write is under way)
+        deletion = Message(M.SESSION_DELETION_REQUEST, 3, [], 0x42)
+        transport.sendto(encode(deletion), target)
+        await asyncio.sleep(0.1)
+        events.append(("fail", None))
+        gate.set()
+        for _ in range(300):
+            if len(cp.received) == 3:
+                break
+            await asyncio.sleep(0.01)
+        server.close()
+        transport.close()
+        return cp.received
+
+    async def cp_ask(
+        transport: asyncio.DatagramTransport, cp: LoopbackCP, target: object, msg: Message
+    ) -> Message:
+        cp.transport = transport
+        return await cp.ask(target, msg)
+
+    gate.set()
+    received = asyncio.run(main())
+    assert [cause_of(m) for m in received] == [
+        Cause.REQUEST_ACCEPTED,
+        Cause.SYSTEM_FAILURE,  # the association change: not written
+        Cause.SESSION_CONTEXT_NOT_FOUND,  # (the session answer, whatever it says)
+    ]
+    commit = max(i for i, e in enumerate(events) if e == ("commit", 1))
+    answer = events.index(("answer", M.SESSION_DELETION_RESPONSE))
+    assert events.index(("fail", None)) < answer
+    assert ("synced", None) in events[commit:answer]  # flushed after its commit, before it left

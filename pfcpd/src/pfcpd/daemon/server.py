@@ -341,6 +341,10 @@ class PfcpServer:
             self._write_failed(error)
             held, self._held, self._held_next = self._held + self._held_next, [], []
             self._write_wanted = False
+            if self.journal is not None and self.journal.unsynced:
+                # Answers held for the next write confirm session changes committed after
+                # this write's flush: flushed now, before any of them leaves.
+                self._sync_inline(self.journal)
             for tx in self.node.roll_back(self._durable_copies(), held):
                 self._send(tx)
             self._service()
