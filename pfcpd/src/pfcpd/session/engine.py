@@ -196,8 +196,9 @@ class Session:
         self.ddn_delay = delay * 0.05 if delay else 0.0
 
     def record(self) -> bytes:
-        """The journal's record: what ``json.dumps`` makes of `record_dict` (separators
-        "," and ":"), written without the dict (one per session at every commit)."""
+        """The journal's record: JSON text (as ``json.dumps`` with separators "," and ":"
+        writes it) made without a dict, one per session at every commit; `_restore_session`
+        reads it."""
         fseid = encode_ies([self.cp_fseid]).hex()
         rz = base64.b64encode(self.rules_blob).decode()
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
@@ -211,24 +212,6 @@ class Session:
             f'"established":{json_value(self.established_ntp)},"fq_csids":"{csids}",'
             f'"group_id":{json_value(self.group_id)}}}'
         ).encode()
-
-    def record_dict(self) -> dict[str, object]:
-        """The journal's record as a dict (`record` is its JSON text)."""
-        return {
-            "v": RECORD_VERSION,
-            "up_seid": self.up_seid,
-            "cp_seid": self.cp_seid,
-            "cp_node_id": self.cp_node_id,
-            "cp_fseid": encode_ies([self.cp_fseid]).hex(),
-            "rz": base64.b64encode(self.rules_blob).decode(),
-            "teids": self.teids,
-            "ue": [[name, net] for name, net in self.ue],
-            "urrs": {str(k): b.to_json() for k, b in self.urrs.items()},
-            "bar_duration": self.bar_duration_s,
-            "established": self.established_ntp,
-            "fq_csids": encode_ies(list[IE](self.fq_csids)).hex(),
-            "group_id": self.group_id,
-        }
 
 
 @dataclass
