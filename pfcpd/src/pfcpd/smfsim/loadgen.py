@@ -121,7 +121,9 @@ class LoadGenerator:
                     sent_at[next_index] = in_flight[next_index] = now
                     next_index += 1
                 wait = 0.05
-                if rate is not None and next_index < len(requests):
+                if rate is not None and next_index < len(requests) and len(in_flight) < self.window:
+                    # (A full window waits for an answer: behind schedule, a wait of 0
+                    # would spin and take a core from the UPF under test.)
                     wait = max(0.0, min(wait, begin + next_index / rate - time.perf_counter()))
                 sel.select(timeout=wait)
                 while True:
