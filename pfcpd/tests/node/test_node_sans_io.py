@@ -467,3 +467,64 @@ def test_messages_are_counted_per_peer_up_to_a_bound():
     assert (
         f'\npfcpd_messages_sent_total{{cause="none",type="heartbeat_response"}} {total}.0\n' in text
     )
+
+
+def test_heartbeat_answers_are_the_encoded_response_with_the_request_sequence_number():
+    """The Heartbeat Response is copied from octets encoded once: each one is what encoding
+    the response afresh gives (its sequence number the request's, the node's current
+    Recovery Time Stamp), counted as sent, and cached only for an associated peer."""
+    node = make_node()
+    stranger = ("127.0.0.9", 8805)
+    for seq in (1, 0x123456, 0xFFFFFF):
+        request = Message(M.HEARTBEAT_REQUEST, seq, [RecoveryTimeStamp(CP_TS)])
+        node.datagram_received(encode(request), stranger, 0.0)
+        [tx] = node.datagrams_to_send()
+        expected = Message(M.HEARTBEAT_RESPONSE, seq, [RecoveryTimeStamp(UP_TS)])
+        assert tx.data == encode(expected)
+        assert tx.addr == stranger
+    assert len(node._cache) == 0  # (no association: answered afresh when retransmitted)
+    sent = node.metrics.peer_sent.get("127.0.0.9", "heartbeat_response", "none")
+    assert sent == 3
+    assert node.metrics.requests_handled.get("heartbeat_request") == 3
+
+    exchange(node, setup(), 0.0)
+    request = encode(Message(M.HEARTBEAT_REQUEST, 77, [RecoveryTimeStamp(CP_TS)]))
+    node.datagram_received(request, CP, 1.0)
+    [first] = node.datagrams_to_send()
+    node.recovery_time_stamp = UP_TS + 1  # (the cached answer still says what was sent)
+    node.datagram_received(request, CP, 2.0)
+    [again] = node.datagrams_to_send()
+    assert again.data == first.data
+    assert node.metrics.duplicates.get("heartbeat_request") == 1
+    fresh = encode(Message(M.HEARTBEAT_REQUEST, 78, [RecoveryTimeStamp(CP_TS)]))
+    node.datagram_received(fresh, CP, 3.0)
+    [tx] = node.datagrams_to_send()
+    assert decode(tx.data).get(IEType.RECOVERY_TIME_STAMP) == RecoveryTimeStamp(UP_TS + 1)
+
+
+def test_a_heartbeat_with_a_new_recovery_time_stamp_still_reports_the_restart():
+    handler = RecordingHandler()
+    node = make_node(handler)
+    exchange(node, setup(), 0.0)
+    events(node)
+    [answer] = exchange(node, Message(M.HEARTBEAT_REQUEST, 5, [RecoveryTimeStamp(CP_TS + 10)]), 1.0)
+    assert answer.msg_type == M.HEARTBEAT_RESPONSE and answer.seq == 5
+    assert any(isinstance(e, ev.PeerRestarted) for e in events(node))
+    assert handler.gone == [("smf", PeerGone.RESTARTED, False)]
+
+
+def test_the_timer_is_the_earliest_of_everything_that_waits():
+    """get_timer: the first request in flight's retransmission, the response cache's next
+    expiry (rounded up to the second), the next heartbeat, the handler's timer."""
+    node = make_node(heartbeat_interval=30.0, response_cache_time=20.0)
+    assert node.get_timer() is None
+    exchange(node, setup(), 0.25)
+    # The setup's answer is cached until 20.25 (the timer: 21); the heartbeat is due at 30.25.
+    assert node.get_timer() == 21.0
+    node.handle_timer(21.0)
+    assert node.get_timer() == 30.25
+    node.handle_timer(30.25)  # the heartbeat leaves; its retransmission is due after t1
+    node.datagrams_to_send()
+    assert node.get_timer() == 31.25
+    node.stop()
+    assert node.get_timer() == 31.25  # (in flight still; no new heartbeat once stopping)

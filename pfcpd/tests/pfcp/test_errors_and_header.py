@@ -26,6 +26,7 @@ from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp.grouped import ALLOWED_CHILDREN
+from pfcpd.pfcp.header import decode_header, encode_header
 
 HB = Message(MessageType.HEARTBEAT_REQUEST, 0x010203, [S.RecoveryTimeStamp(5)])
 
@@ -75,6 +76,33 @@ def test_follow_on_piggybacked_messages() -> None:
 def test_session_message_needs_seid_to_encode() -> None:
     with pytest.raises(CodecError):
         encode(Message(MessageType.SESSION_DELETION_REQUEST, 1, []))
+
+
+@pytest.mark.parametrize(("seq", "priority"), [(-1, None), (0x1000000, None), (1, 16), (1, -1)])
+def test_sequence_number_and_priority_out_of_range_do_not_encode(
+    seq: int, priority: int | None
+) -> None:
+    with pytest.raises(CodecError):
+        encode(Message(MessageType.SESSION_DELETION_REQUEST, seq, [], seid=1, priority=priority))
+
+
+def test_the_encoder_writes_the_header_encode_header_writes() -> None:
+    """encode() writes its header without a Header object: the same octets."""
+    cases = [
+        (HB, False),
+        (Message(MessageType.SESSION_DELETION_REQUEST, 0xFFFFFF, [], seid=2**64 - 1), True),
+        (Message(MessageType.SESSION_REPORT_REQUEST, 0, [], seid=0, priority=15), False),
+        (Message(MessageType.HEARTBEAT_RESPONSE, 7, [], priority=3), True),
+    ]
+    for msg, follow_on in cases:
+        data = encode(msg, follow_on=follow_on)
+        header = decode_header(data)
+        assert (header.seid, header.priority, header.follow_on) == (
+            msg.seid,
+            msg.priority,
+            follow_on,
+        )
+        assert data[: header.header_len] == encode_header(header, len(data) - header.header_len)
 
 
 @pytest.mark.parametrize("data", [b"", b"\x20", b"\x20\x01\x00"])

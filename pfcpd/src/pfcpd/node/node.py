@@ -116,6 +116,9 @@ def cause_label(msg: Message) -> str:
     return _cause_name(ie.value)  # type: ignore[attr-defined]
 
 
+_HEARTBEAT_REQUEST = type_label(M.HEARTBEAT_REQUEST)
+_HEARTBEAT_LABELS = (type_label(M.HEARTBEAT_RESPONSE), "none")  # (a response without Cause)
+
 # Units of the PFCP timer coding (as in the Graceful Release Period IE): unit -> seconds.
 _TIMER_UNITS = ((0, 2), (1, 60), (2, 600), (3, 3600), (4, 36000))
 _TIMER_INFINITE = 7
@@ -189,6 +192,7 @@ class PfcpNode:
         # its answer's datagram, request type), for the handler's group commit.
         self._session_answers: dict[int, tuple[Message, Transmit, int]] = {}
         self._events: deque[Event] = deque()
+        self._heartbeat_response = (-1, b"")  # (recovery time stamp, the response's octets)
         self._stopping = False
         self.state_dirty = False  # associations changed: the driver persists them
         self.handler.attach(self)
@@ -302,27 +306,31 @@ class PfcpNode:
         return list(self._associations.values())
 
     def get_timer(self) -> float | None:
-        times: list[float] = []
+        # (Asked after every input: comparisons in place, no list of candidates.)
+        inf = math.inf
+        at = inf
         if self._outgoing:
-            times.append(next(iter(self._outgoing.values())).deadline)
+            at = next(iter(self._outgoing.values())).deadline
         expiry = self._cache.next_expiry()
         if expiry is not None:  # rounded up: at most one wake-up a second for the cache
-            times.append(float(math.ceil(expiry)))
+            expiry = float(math.ceil(expiry))
+            if expiry < at:
+                at = expiry
+        stopping = self._stopping
         for assoc in self._associations.values():
-            if assoc.release_at is not None:
-                times.append(assoc.release_at)
-            if not self._stopping and not assoc.heartbeat_in_flight:
-                times.append(assoc.next_heartbeat_at)
+            release_at = assoc.release_at
+            if release_at is not None and release_at < at:
+                at = release_at
+            if not stopping and not assoc.heartbeat_in_flight and assoc.next_heartbeat_at < at:
+                at = assoc.next_heartbeat_at
         handler_at = self.handler.get_timer()
-        if handler_at is not None:
-            times.append(handler_at)
-        if not self._stopping:
-            times.extend(
-                t.next_attempt_at
-                for t in self._targets
-                if not t.in_flight and not self._target_associated(t)
-            )
-        return min(times) if times else None
+        if handler_at is not None and handler_at < at:
+            at = handler_at
+        if not stopping:
+            for t in self._targets:
+                if t.next_attempt_at < at and not t.in_flight and not self._target_associated(t):
+                    at = t.next_attempt_at
+        return None if at == inf else at
 
     def handle_timer(self, now: float) -> None:
         self._cache.expire(now)
@@ -653,15 +661,17 @@ class PfcpNode:
         """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
         started = self._clock()
         t = msg.msg_type
+        if t == M.HEARTBEAT_REQUEST:
+            self._heartbeat_request(msg, addr, local, now, digest)
+            self.metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
+            return
         # Only answers that may follow an effect are cached: those to associated peers and to
         # association requests (a setup comes before its association exists). Anything else
         # is answered the same way again when retransmitted, so never-associated (perhaps
         # spoofed) sources cannot fill the cache and push out the entries that guard real
         # transactions.
         cache = t in ASSOCIATION_REQUESTS or self._association_at(addr) is not None
-        if t == M.HEARTBEAT_REQUEST:
-            response = self._heartbeat_request(msg, addr, now)
-        elif t == M.ASSOCIATION_SETUP_REQUEST:
+        if t == M.ASSOCIATION_SETUP_REQUEST:
             response = self._association_setup_request(msg, addr, local, now)
         elif t == M.ASSOCIATION_UPDATE_REQUEST:
             response = self._association_update_request(msg, addr, now)
@@ -696,13 +706,29 @@ class PfcpNode:
         labels = (type_label(response.msg_type), cause_label(response))
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
-        return self._transmit(data, addr, local, response)
+        return self._transmit_labelled(data, addr, local, labels)
 
-    def _heartbeat_request(self, msg: Message, addr: Address, now: float) -> Message:
+    def _heartbeat_request(
+        self, msg: Message, addr: Address, local: str | None, now: float, digest: int
+    ) -> None:
+        """Answer a Heartbeat Request: the response is always the same but for its
+        sequence number, so it is encoded once and copied with the request's (the
+        node's most frequent datagram; a Message built and encoded each time cost 3.4 us of
+        its ~15)."""
         assoc = self._association_at(addr)
         if assoc is not None:
             self._check_recovery(assoc, msg, now)
-        return Message(M.HEARTBEAT_RESPONSE, msg.seq, [RecoveryTimeStamp(self.recovery_time_stamp)])
+        self.metrics.requests_handled.inc(_HEARTBEAT_REQUEST)
+        ts, template = self._heartbeat_response
+        if ts != self.recovery_time_stamp:
+            ts = self.recovery_time_stamp
+            template = encode(Message(M.HEARTBEAT_RESPONSE, 0, [RecoveryTimeStamp(ts)]))
+            self._heartbeat_response = ts, template
+        data = template[:4] + msg.seq.to_bytes(3, "big") + template[7:]
+        if assoc is not None:  # (cached only for associated peers, as every answer)
+            labels = _HEARTBEAT_LABELS
+            self._cache.put(addr, msg.seq, M.HEARTBEAT_REQUEST, digest, data, labels, now)
+        self._transmit_labelled(data, addr, local, _HEARTBEAT_LABELS)
 
     def _association_setup_request(
         self, msg: Message, addr: Address, local: str | None, now: float
@@ -949,7 +975,14 @@ class PfcpNode:
     # -- helpers -------------------------------------------------------------------------------
 
     def _transmit(self, data: bytes, addr: Address, local: str | None, msg: Message) -> Transmit:
-        self.metrics.count_sent(addr[0], type_label(msg.msg_type), cause_label(msg))
+        return self._transmit_labelled(
+            data, addr, local, (type_label(msg.msg_type), cause_label(msg))
+        )
+
+    def _transmit_labelled(
+        self, data: bytes, addr: Address, local: str | None, labels: tuple[str, str]
+    ) -> Transmit:
+        self.metrics.count_sent(addr[0], *labels)
         tx = Transmit(data, addr, local)
         self._transmits.append(tx)
         return tx

@@ -15,7 +15,7 @@ from . import _walk
 from .cause import Cause
 from .errors import CodecError
 from .grouped import ALLOWED_CHILDREN, MANDATORY_CHILDREN
-from .header import Header, decode_header, encode_header
+from .header import Header, decode_header, header_octets
 from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
 from .messages import ALLOWED_IES, MANDATORY_IES, IgnoredIE, Message
@@ -260,8 +260,7 @@ def encode(msg: Message, follow_on: bool = False) -> bytes:
         raise
     except (ValueError, TypeError, OverflowError, struct.error, AttributeError) as exc:
         raise CodecError(f"cannot encode {msg.name}: {exc}", cause=None) from exc
-    header = Header(msg.msg_type, msg.seq, msg.seid, msg.priority, follow_on)
-    return encode_header(header, len(body)) + body
+    return header_octets(msg.msg_type, msg.seq, msg.seid, msg.priority, follow_on, len(body)) + body
 
 
 def encode_datagram(messages: list[Message]) -> bytes:

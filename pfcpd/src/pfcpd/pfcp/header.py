@@ -76,23 +76,33 @@ def decode_header(data: bytes, offset: int = 0) -> Header:
 
 def encode_header(header: Header, body_len: int) -> bytes:
     """Encode ``header`` for a body of ``body_len`` octets (the IEs)."""
-    if not 0 <= header.seq <= MAX_SEQ:
-        raise CodecError(f"sequence number {header.seq} out of range", cause=None)
-    flags = PFCP_VERSION << 5
-    if header.follow_on:
-        flags |= 0x04
+    return header_octets(
+        header.msg_type, header.seq, header.seid, header.priority, header.follow_on, body_len
+    )
+
+
+def header_octets(
+    msg_type: int,
+    seq: int,
+    seid: int | None,
+    priority: int | None,
+    follow_on: bool,
+    body_len: int,
+) -> bytes:
+    """`encode_header` without a Header (the encoder's path: one per datagram sent)."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise CodecError(f"sequence number {seq} out of range", cause=None)
+    flags = 0x24 if follow_on else 0x20  # (PFCP_VERSION << 5, FO)
     last = 0
-    if header.priority is not None:
-        if not 0 <= header.priority <= 15:
-            raise CodecError(f"message priority {header.priority} out of range", cause=None)
+    if priority is not None:
+        if not 0 <= priority <= 15:
+            raise CodecError(f"message priority {priority} out of range", cause=None)
         flags |= 0x02
-        last = header.priority << 4
-    seq_word = (header.seq << 8) | last
-    if header.seid is None and header.msg_type in SESSION_MESSAGE_TYPES:
-        raise CodecError(f"session message type {header.msg_type} needs a SEID", cause=None)
-    if header.seid is not None:
-        flags |= 0x01
-        return _FIRST4.pack(flags, header.msg_type, 12 + body_len) + _SEID_SEQ.pack(
-            header.seid, seq_word
+        last = priority << 4
+    if seid is not None:
+        return _FIRST4.pack(flags | 0x01, msg_type, 12 + body_len) + _SEID_SEQ.pack(
+            seid, (seq << 8) | last
         )
-    return _FIRST4.pack(flags, header.msg_type, 4 + body_len) + _SEQ.pack(seq_word)
+    if msg_type in SESSION_MESSAGE_TYPES:
+        raise CodecError(f"session message type {msg_type} needs a SEID", cause=None)
+    return _FIRST4.pack(flags, msg_type, 4 + body_len) + _SEQ.pack((seq << 8) | last)
