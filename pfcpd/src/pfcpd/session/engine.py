@@ -83,7 +83,7 @@ from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
-from .rules import KINDS, RuleSet, check_references, ie_value
+from .rules import KINDS, RuleSet, check_references, ie_value, pdr_shape, rule_id, rule_ies
 from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
 from .settings import EngineSettings
 from .usage import (
@@ -113,6 +113,11 @@ RULE_GROUPS = frozenset(
     for ie_type in kind[:3]
     if ie_type not in (T.REMOVE_PDR, T.REMOVE_FAR, T.REMOVE_QER, T.REMOVE_URR, T.REMOVE_BAR)
 ) | {T.PDI, T.FORWARDING_PARAMETERS, T.UPDATE_FORWARDING_PARAMETERS}
+# The rule groups that change a session's PDRs, its BAR.
+_PDR_IE_TYPES = frozenset(KINDS["pdr"][:3])
+_BAR_IE_TYPES = frozenset(KINDS["bar"][:3])
+_CREATE_IE_TYPES = tuple(kind[0] for kind in KINDS.values())
+_REMOVE_IE_TYPES = frozenset(kind[2] for kind in KINDS.values())
 # Usage report triggers by datapath event.
 _EVENT_TRIGGER = {
     EventType.USAGE_THRESHOLD: "VOLTH",
@@ -835,25 +840,38 @@ class SessionEngine:
             return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
         cp_seid = session.cp_seid
         alloc = _Allocations()
+        by_type = rule_ies(req)
+        # Only a request with PDR groups changes the PDRs: a stored PDR has no CHOOSE left
+        # to allocate (`_allocate`), and its F-TEIDs and UE addresses are the session's.
+        pdrs_changed = not by_type.keys().isdisjoint(_PDR_IE_TYPES)
         try:
             _check_ignored(req)
             _check_supported(req)
             rules = session.rules
-            rules.remove(req)
-            rules.update(req)
-            rules.create(req)
-            check_references(rules)
+            rules.remove(by_type)
+            changed = rules.update(by_type)
+            rules.create(by_type)
+            # The references of the rules the request leaves alone still hold, unless it
+            # removes a rule.
+            only: set[int] | None = None
+            if by_type.keys().isdisjoint(_REMOVE_IE_TYPES):
+                only = {id(g) for g in changed}
+                only.update(id(g) for t in _CREATE_IE_TYPES for g in by_type.get(t, ()))
+            check_references(rules, only)
             _check_queries(req, session)
-            shapes = self._allocate(rules, alloc)
+            shapes = self._allocate(rules, alloc) if pdrs_changed else {}
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, None)
+        # The PDRs as they were decoded (or came) compile once per shape (`pdr_shape`).
+        for g in rules.pdr.values():
+            if g.raw is not None:
+                shapes[id(g)] = pdr_shape(g.raw)
         flags = req.get(T.PFCPSMREQ_FLAGS)
         sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
         sndem = any(
             isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
-            for g in req.get_all(T.UPDATE_FAR)
-            if isinstance(g, Grouped)
+            for g in by_type.get(T.UPDATE_FAR, ())
             for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
             if isinstance(ufp, Grouped)
             for f in ufp.ies
@@ -861,37 +879,48 @@ class SessionEngine:
         now_ntp = self._ntp()
         # Usage reports: of removed URRs (their counters go with them), of URRs named in
         # Query URR, and of every URR with QAURR; read before the new program replaces them.
-        wanted: dict[int, str] = {u: "TERMR" for u in session.urrs if u not in rules.urr}
+        before = session.urrs
+        wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr}
         for q in req.get_all(T.QUERY_URR):
             qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
             if qid is not None:
                 wanted.setdefault(qid, "IMMER")
         if sm_flags.has("QAURR"):
-            for urr_id in session.urrs:
+            for urr_id in before:
                 wanted.setdefault(urr_id, "IMMER")
-        snapshot = {urr_id: book.copy() for urr_id, book in session.urrs.items()}
-        container = T.USAGE_REPORT_MODIFICATION_RESPONSE
-        reports = [
-            self._report(session, urr_id, (trigger,), now_ntp, container)
-            for urr_id, trigger in wanted.items()
-        ]
-        books = {u: b for u, b in session.urrs.items() if u in rules.urr}
-        updated = {
-            ie_value(u, T.URR_ID): u for u in req.get_all(T.UPDATE_URR) if isinstance(u, Grouped)
-        }
-        for urr_id, g in rules.urr.items():
-            if urr_id not in books:
-                books[urr_id] = self._new_book(g, now_ntp, now)
-            elif urr_id in updated:
-                fresh = self._new_book(g, books[urr_id].period_start_ntp, now)
-                books[urr_id].next_periodic = fresh.next_periodic
-                books[urr_id].configure(g, now_ntp)
-                if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
-                    books[urr_id].consumed = ZERO  # a new quota counts from now
-                if updated[urr_id].get(T.TIME_QUOTA) is not None:
-                    books[urr_id].grant_time(now_ntp)
-                if any(updated[urr_id].get(t) is not None for t in _GRANTS):
-                    books[urr_id].grant(now_ntp)
+        updated = {rule_id(u, "urr"): u for u in by_type.get(T.UPDATE_URR, ())}
+        # Copy on write: a book this request changes (a report, an update) is a copy; the
+        # books before it (``before``, left as they are) are what its undo puts back.
+        books = before
+        if wanted or updated or len(rules.urr) != len(before):
+            books = dict(before)  # (every URR not in the rules now is reported: TERMR)
+            for urr_id in wanted.keys() | updated.keys():
+                books[urr_id] = books[urr_id].copy()
+            session.urrs = books  # (the reports read them there)
+            container = T.USAGE_REPORT_MODIFICATION_RESPONSE
+            reports = [
+                self._report(session, urr_id, (trigger,), now_ntp, container)
+                for urr_id, trigger in wanted.items()
+            ]
+            for urr_id in wanted:
+                if urr_id not in rules.urr:
+                    del books[urr_id]
+            for urr_id, g in rules.urr.items():
+                if urr_id not in books:
+                    books[urr_id] = self._new_book(g, now_ntp, now)
+                elif urr_id in updated:
+                    book = books[urr_id]
+                    fresh = self._new_book(g, book.period_start_ntp, now)
+                    book.next_periodic = fresh.next_periodic
+                    book.configure(g, now_ntp)
+                    if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
+                        book.consumed = ZERO  # a new quota counts from now
+                    if updated[urr_id].get(T.TIME_QUOTA) is not None:
+                        book.grant_time(now_ntp)
+                    if any(updated[urr_id].get(t) is not None for t in _GRANTS):
+                        book.grant(now_ntp)
+        else:
+            reports = []
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers
         old_allocations = session.teids, session.ue
         old_sets = session.fq_csids, session.group_id
@@ -908,21 +937,30 @@ class SessionEngine:
             )
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
-            self._undo_reports(session, reports, snapshot)
+            self._undo_reports(session, reports, before)
             self._free(alloc)
             if isinstance(err, RuleError):
                 return self._refuse(req, err, cp_seid, None)
             log.warning("modification refused by the datapath: %s", err)
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
-        freed_teids, freed_ue = self._released(session, rules, alloc)
-        session.set_rules(rules, encoded)
-        self._set_program(session, program)
-        session.urrs = books
-        session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
-        session.ue = (*(u for u in session.ue if u not in freed_ue), *_texts(alloc.ue))
-        session.fq_csids = fq_csids(req, session.fq_csids)
+        freed_teids: set[int] = set()
+        freed_ue: list[tuple[str, str]] = []
+        if pdrs_changed:
+            freed_teids, freed_ue = self._released(session, rules, alloc)
+            session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
+            session.ue = (*(u for u in session.ue if u not in freed_ue), *_texts(alloc.ue))
+        session.rules_blob = pack_rules(b"".join([encoded[id(g)] for g in rules.groups()]))
+        if pdrs_changed or not by_type.keys().isdisjoint(_BAR_IE_TYPES):
+            session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
+        peers = _peers(program)
+        if peers != session.peers:
+            self._set_peers(session, peers)
+        if req.get(T.FQ_CSID) is not None:
+            session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)
-        self._refresh_timed(session)
+        if books is not before:
+            session.urrs = books
+            self._refresh_timed(session)
         self._write(session)
 
         def undo() -> None:
@@ -930,7 +968,7 @@ class SessionEngine:
             session.teids, session.ue = old_allocations
             session.fq_csids, session.group_id = old_sets
             self._set_peers(session, old_peers)
-            self._undo_reports(session, reports, snapshot)
+            self._undo_reports(session, reports, before)
             self._free(alloc)
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
                 self._reinstall(session)
@@ -1807,6 +1845,15 @@ def _seids(entry: int | tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _network(text: str) -> IPNetwork:
+    """The network of ``text`` (as `_texts` writes it: "address/prefix length")."""
+    address, _, plen = text.partition("/")
+    if plen.isdigit() and plen.isascii() and "." in address:
+        try:
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
+        except OSError:
+            pass
+        else:  # (from the integer: parsing the text costs twice as much)
+            return ipaddress.IPv4Network((value, int(plen)))
     return ipaddress.ip_network(text)
 
 

@@ -9,7 +9,8 @@ a PDR or FAR names exists (cause 73 with the Failed Rule ID).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import struct
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from ..pfcp import IE, Cause, Grouped, IEType, Message, encode_groups
@@ -46,12 +47,12 @@ def ie_value(group: Grouped | Message, ie_type: int) -> int | None:
 
 
 def rule_id(group: Grouped, kind: str) -> int:
-    value = ie_value(group, KINDS[kind][3])
-    if value is None:  # the codec checks mandatory children: not reached for decoded IEs
-        raise RuleError(
-            Cause.MANDATORY_IE_MISSING, f"{kind} without ID", offending_ie=KINDS[kind][3]
-        )
-    return value
+    id_type = KINDS[kind][3]
+    for ie in group.ies:  # (`ie_value`, inline: every rule of a session at every change)
+        if ie.type == id_type:
+            return int(ie.value)  # type: ignore[attr-defined]
+    # the codec checks mandatory children: not reached for decoded IEs
+    raise RuleError(Cause.MANDATORY_IE_MISSING, f"{kind} without ID", offending_ie=id_type)
 
 
 @dataclass
@@ -80,26 +81,32 @@ class RuleSet:
         """id(group) -> the group's TLV octets, for every rule: valid while no group
         changes (`compile_program` and `Session.set_rules` take it). The octets a decoded
         group kept are reused (`encode_groups`)."""
-        return {id(g): encode_groups([g]) for g in self.groups()}
+        return {id(g): g.raw if g.raw is not None else encode_groups([g]) for g in self.groups()}
 
     @classmethod
     def from_groups(cls, groups: Iterable[IE]) -> RuleSet:
         rules = cls()
         for g in groups:
-            for kind, (create, *_rest) in KINDS.items():
-                if g.type == create and isinstance(g, Grouped):
-                    rules.of(kind)[rule_id(g, kind)] = g
+            kind = _KIND_OF_CREATE.get(g.type)
+            if kind is not None and isinstance(g, Grouped):
+                rules.of(kind)[rule_id(g, kind)] = g
         return rules
 
-    def create(self, request: Message) -> None:
+    def create(self, request: Message | RuleIEs) -> None:
         """Add the request's Create groups; a rule ID already used is refused (73). The
         groups are the request's own, not copies: what changes a rule group in place
         (`merge_update`) works on rules decoded from a session's record, and the engine's
-        allocations put new groups in place of the request's."""
+        allocations put new groups in place of the request's. ``request``: a request, or
+        its `rule_ies`."""
+        by_type = rule_ies(request) if isinstance(request, Message) else request
+        if not by_type:
+            return
         for kind, (create, _u, _r, _id, rule_type) in KINDS.items():
+            groups = by_type.get(create)
+            if not groups:
+                continue
             rules = self.of(kind)
-            for g in request.get_all(create):
-                assert isinstance(g, Grouped)
+            for g in groups:
                 rid = rule_id(g, kind)
                 if rid in rules:
                     raise RuleError(
@@ -109,11 +116,16 @@ class RuleSet:
                     )
                 rules[rid] = g
 
-    def remove(self, request: Message) -> None:
+    def remove(self, request: Message | RuleIEs) -> None:
+        by_type = rule_ies(request) if isinstance(request, Message) else request
+        if not by_type:
+            return
         for kind, (_c, _u, remove, _id, rule_type) in KINDS.items():
+            groups = by_type.get(remove)
+            if not groups:
+                continue
             rules = self.of(kind)
-            for g in request.get_all(remove):
-                assert isinstance(g, Grouped)
+            for g in groups:
                 rid = rule_id(g, kind)
                 if rules.pop(rid, None) is None:
                     raise RuleError(
@@ -122,11 +134,19 @@ class RuleSet:
                         failed_rule=(rule_type, rid),
                     )
 
-    def update(self, request: Message) -> None:
+    def update(self, request: Message | RuleIEs) -> list[Grouped]:
+        """Apply the request's Update groups to the rules they name (`merge_update`);
+        returns those rules' groups."""
+        by_type = rule_ies(request) if isinstance(request, Message) else request
+        changed: list[Grouped] = []
+        if not by_type:
+            return changed
         for kind, (_c, update, _r, _id, rule_type) in KINDS.items():
+            groups = by_type.get(update)
+            if not groups:
+                continue
             rules = self.of(kind)
-            for g in request.get_all(update):
-                assert isinstance(g, Grouped)
+            for g in groups:
                 rid = rule_id(g, kind)
                 old = rules.get(rid)
                 if old is None:
@@ -136,6 +156,31 @@ class RuleSet:
                         failed_rule=(rule_type, rid),
                     )
                 merge_update(old, g)
+                changed.append(old)
+        return changed
+
+
+RuleIEs = dict[int, list[Grouped]]
+# IE type of each kind's Create group -> the kind
+_KIND_OF_CREATE = {kinds[0]: kind for kind, kinds in KINDS.items()}
+# The Create, Update and Remove group types of every kind
+RULE_IE_TYPES = frozenset(t for kinds in KINDS.values() for t in kinds[:3])
+
+
+def rule_ies(request: Message) -> RuleIEs:
+    """The request's Create, Update and Remove groups of every kind by IE type, each type's
+    in the request's order (one pass over its IEs; `RuleSet.create`, `remove` and `update`
+    take it instead of the request)."""
+    out: RuleIEs = {}
+    for ie in request.ies:
+        if ie.type in RULE_IE_TYPES:
+            assert isinstance(ie, Grouped)
+            groups = out.get(ie.type)
+            if groups is None:
+                out[ie.type] = [ie]
+            else:
+                groups.append(ie)
+    return out
 
 
 def _copy(g: Grouped) -> Grouped:
@@ -165,10 +210,13 @@ def merge_update(rule: Grouped, update: Grouped) -> None:
     rule.raw = None
 
 
-def check_references(rules: RuleSet) -> None:
+def check_references(rules: RuleSet, only: Container[int] | None = None) -> None:
     """Every FAR, QER, URR and BAR a rule names exists (else 73 with the Failed Rule ID of
-    the missing rule)."""
+    the missing rule). ``only``: the id() of the rule groups to check, when the others'
+    references are known to exist (checked before, and no rule removed since)."""
     for pdr_id, pdr in rules.pdr.items():
+        if only is not None and id(pdr) not in only:
+            continue
         far_id = ie_value(pdr, T.FAR_ID)
         if far_id is not None and far_id not in rules.far:
             raise RuleError(
@@ -189,6 +237,8 @@ def check_references(rules: RuleSet) -> None:
                         failed_rule=(rule_type, rid),
                     )
     for far_id, far in rules.far.items():
+        if only is not None and id(far) not in only:
+            continue
         bar_id = ie_value(far, T.BAR_ID)
         if bar_id is not None and bar_id not in rules.bar:
             raise RuleError(
@@ -197,6 +247,8 @@ def check_references(rules: RuleSet) -> None:
                 failed_rule=(RULE_ID_BAR, bar_id),
             )
     for urr_id, urr in rules.urr.items():
+        if only is not None and id(urr) not in only:
+            continue
         for ie in urr.get_all(T.LINKED_URR_ID):
             linked = int(ie.value)  # type: ignore[attr-defined]
             if linked not in rules.urr:
@@ -205,3 +257,41 @@ def check_references(rules: RuleSet) -> None:
                     f"URR {urr_id} links URR {linked}, which does not exist",
                     failed_rule=(RULE_ID_URR, linked),
                 )
+
+
+_TL = struct.Struct("!HH")
+_PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
+
+
+def pdr_shape(raw: bytes) -> bytes:
+    """The TLV octets of a Create PDR group (``raw``, as `Grouped.raw` keeps them) without
+    the F-TEIDs and UE IP Addresses of its PDI: what the PDR compiles to but its local
+    F-TEID and UE address depends on these octets only (`compile.compile_pdrs` keeps it by
+    them, as by the octets of a CP's PDR whose F-TEID and UE address the UP function
+    chose: those hold an F-TEID or UE IP Address with CHOOSE, a shape never does). The
+    octets of a PDR without either are its shape."""
+    unpack = _TL.unpack_from
+    end = len(raw)
+    at = 4
+    while at < end:
+        ie_type, length = unpack(raw, at)
+        stop = at + 4 + length
+        if ie_type == T.PDI:
+            kept = []
+            cut = False
+            inner = at + 4
+            while inner < stop:
+                child_type, child_length = unpack(raw, inner)
+                child_stop = inner + 4 + child_length
+                if child_type in _PER_SESSION_PDI:
+                    cut = True
+                else:
+                    kept.append(raw[inner:child_stop])
+                inner = child_stop
+            if not cut:
+                return raw
+            pdi = b"".join(kept)
+            body = b"".join((raw[4:at], _TL.pack(T.PDI, len(pdi)), pdi, raw[stop:]))
+            return _TL.pack(_TL.unpack_from(raw)[0], len(body)) + body
+        at = stop
+    return raw
