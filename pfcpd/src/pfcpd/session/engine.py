@@ -24,10 +24,12 @@ import itertools
 import json
 import logging
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..datapath.interface import (
     ApplyAction,
@@ -221,6 +223,7 @@ class _Allocations:
     teids: list[int] = field(default_factory=list)
     ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
     created: dict[int, list[IE]] = field(default_factory=dict)  # PDR ID -> Created PDR IEs
+    texts: dict[int, str] = field(default_factory=dict)  # id(UE network) -> str(network)
 
 
 @dataclass
@@ -305,6 +308,7 @@ class SessionEngine:
         sessions' own state (the benchmark's memory figure)."""
         drop_shared()
         self._ctx.compiled.clear()
+        _SPLICES.clear()
         drop_encode_cache()
         drop_rule_fields()
 
@@ -650,7 +654,7 @@ class SessionEngine:
             rules_blob=b"",
             peers=_peers(program),
             teids=tuple(alloc.teids),
-            ue=_texts(alloc.ue),
+            ue=_texts(alloc.ue, alloc.texts),
             established_ntp=self._ntp(),
             fq_csids=fq_csids(req),
             group_id=group_id(req),
@@ -702,30 +706,32 @@ class SessionEngine:
             pdi = pdr.get(T.PDI)
             assert isinstance(pdi, Grouped)
             new_children: list[IE] = []
-            changed = False
+            filled: list[int] = []  # positions of the PDI's children filled in here
             given = False  # an F-TEID or UE address the CP gave (in the octets)
             for child in pdi.ies:
                 if isinstance(child, FTEID):
                     if child.choose:
+                        filled.append(len(new_children))
                         child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
-                        changed = True
                     else:
                         given = True
                 elif isinstance(child, UEIPAddress):
                     if child.choose_v4 or child.choose_v6:
                         given = given or child.ipv4 is not None or child.ipv6 is not None
                         name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                        filled.append(len(new_children))
                         child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
-                        changed = True
                     else:
                         given = True
                 new_children.append(child)
-            if changed:  # (new groups: the request's stay as they came, `RuleSet.create`)
+            if filled:  # (new groups: the request's stay as they came, `RuleSet.create`)
                 new_pdi = Grouped(pdi.type, new_children)
                 new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+                if pdr.raw is not None:
+                    new.raw = _filled_octets(pdr, pdi, new_children, filled)
+                    if not given:
+                        shapes[id(new)] = pdr.raw
                 rules.pdr[pdr_id] = new
-                if pdr.raw is not None and not given:
-                    shapes[id(new)] = pdr.raw
         return shapes
 
     def _choose_fteid(
@@ -794,8 +800,8 @@ class SessionEngine:
             nets[version] = net
         v4, v6 = nets.get(4), nets.get(6)
         got = UEIPAddress(
-            ipv4=_address_text(v4) if v4 is not None else None,
-            ipv6=_address_text(v6) if v6 is not None else None,
+            ipv4=_address_text(v4, alloc) if v4 is not None else None,
+            ipv6=_address_text(v6, alloc) if v6 is not None else None,
             source=want.source,
             ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
         )
@@ -1782,19 +1788,83 @@ def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
     return (text, None) if address.version == 4 else (None, text)
 
 
-def _address_text(net: IPNetwork) -> str:
+def _address_text(net: IPNetwork, alloc: _Allocations | None = None) -> str:
     """The text of ``net``'s address; ``net`` is then what `shared_network` gives for it
-    (the PDRs naming the address find the object allocated, no parsing)."""
+    (the PDRs naming the address find the object allocated, no parsing). ``alloc``: the
+    allocations ``net`` is one of, which keep its text (`_Allocations.texts`)."""
     if net.version == 4:  # (what str() gives, a fifth of its cost)
         text = socket.inet_ntoa(int(net.network_address).to_bytes(4, "big"))
     else:
         text = str(net.network_address)
     remember_network(text, net)
+    if alloc is not None:
+        alloc.texts[id(net)] = f"{text}/{net.prefixlen}"  # (str(net), made again)
     return text
 
 
-def _texts(ue: list[tuple[str, IPNetwork]]) -> tuple[tuple[str, str], ...]:
-    return tuple((name, str(net)) for name, net in ue)
+def _texts(
+    ue: list[tuple[str, IPNetwork]], known: dict[int, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """(network instance, str(network)) of each allocation; ``known``: the texts at hand
+    (`_Allocations.texts`)."""
+    if known:
+        return tuple([(name, known.get(id(net)) or str(net)) for name, net in ue])
+    return tuple([(name, str(net)) for name, net in ue])
+
+
+# The octets of a PDR the CP sent with an F-TEID or UE IP Address to fill in, around the
+# IEs filled in (`_filled_octets`), by the PDR's octets: sessions of one shape share them.
+class _Splice(NamedTuple):
+    pdi_at: int  # the PDI's position among the PDR's children
+    head: bytes  # the PDR's children before the PDI, encoded
+    tail: bytes  # and after it
+    filled: tuple[int, ...]  # the positions of the PDI's children filled in
+    pieces: tuple[bytes, ...]  # the PDI's other children, encoded, before/between/after them
+
+
+_SPLICES: dict[bytes, _Splice] = {}
+SPLICE_ENTRIES = 1024  # (emptied when full)
+_TL = struct.Struct("!HH")
+assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `_filled_octets`)
+
+
+def _splice(pdr: Grouped, pdi: Grouped, filled: list[int]) -> _Splice:
+    at = next(i for i, c in enumerate(pdr.ies) if c is pdi)
+    bounds = [-1, *filled, len(pdi.ies)]
+    pieces = [encode_groups(pdi.ies[a + 1 : b]) for a, b in itertools.pairwise(bounds)]
+    head, tail = encode_groups(pdr.ies[:at]), encode_groups(pdr.ies[at + 1 :])
+    return _Splice(at, head, tail, tuple(filled), tuple(pieces))
+
+
+def _filled_octets(
+    pdr: Grouped, pdi: Grouped, children: list[IE], filled: list[int]
+) -> bytes | None:
+    """The TLV octets of ``pdr`` (as the CP sent it, `Grouped.raw` set) with its PDI's
+    children ``children`` (``filled``: the positions of those filled in here), byte for
+    byte what `encode_groups` makes of that PDR, from the octets of the rest kept by shape
+    (only the IEs filled in are encoded); None when they would not fit a TLV (then
+    `encode_groups` refuses it)."""
+    raw = pdr.raw
+    assert raw is not None
+    splice = _SPLICES.get(raw)
+    if splice is None or splice.filled != tuple(filled):  # (one shape: the same positions)
+        splice = _splice(pdr, pdi, filled)
+        if len(_SPLICES) >= SPLICE_ENTRIES:
+            _SPLICES.clear()
+        _SPLICES[raw] = splice
+    pieces = splice.pieces
+    parts = [pieces[0]]
+    for i, at in enumerate(filled):
+        ie = children[at]  # (an FTEID or UEIPAddress: `encode_ies` keeps none of them)
+        value = ie.encode()
+        parts += (_TL.pack(ie.type, len(value)), value, pieces[i + 1])
+    body = b"".join(parts)
+    if len(body) > 0xFFFF:
+        return None
+    value = b"".join([splice.head, _TL.pack(pdi.type, len(body)), body, splice.tail])
+    if len(value) > 0xFFFF:
+        return None
+    return _TL.pack(pdr.type, len(value)) + value
 
 
 def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:

@@ -32,6 +32,7 @@ KINDS: dict[str, tuple[int, int, int, int, int]] = {
     "urr": (T.CREATE_URR, T.UPDATE_URR, T.REMOVE_URR, T.URR_ID, RULE_ID_URR),
     "bar": (T.CREATE_BAR, T.UPDATE_BAR, T.REMOVE_BAR, T.BAR_ID, RULE_ID_BAR),
 }
+_CREATE_TYPES = frozenset(kind[0] for kind in KINDS.values())
 # Update groups whose children merge into a child group of the rule (Update FAR's Update
 # Forwarding Parameters into its Forwarding Parameters).
 NESTED_UPDATES: dict[int, int] = {T.UPDATE_FORWARDING_PARAMETERS: T.FORWARDING_PARAMETERS}
@@ -96,9 +97,16 @@ class RuleSet:
         groups are the request's own, not copies: what changes a rule group in place
         (`merge_update`) works on rules decoded from a session's record, and the engine's
         allocations put new groups in place of the request's."""
+        by_kind: dict[int, list[IE]] = {}  # (one pass over the request, then kind by kind)
+        for ie in request.ies:
+            if ie.type in _CREATE_TYPES:
+                by_kind.setdefault(ie.type, []).append(ie)
         for kind, (create, _u, _r, _id, rule_type) in KINDS.items():
+            groups = by_kind.get(create)
+            if groups is None:
+                continue
             rules = self.of(kind)
-            for g in request.get_all(create):
+            for g in groups:
                 assert isinstance(g, Grouped)
                 rid = rule_id(g, kind)
                 if rid in rules:
