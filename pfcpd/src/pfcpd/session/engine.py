@@ -223,7 +223,9 @@ class _Allocations:
     teids: list[int] = field(default_factory=list)
     ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
     created: dict[int, list[IE]] = field(default_factory=dict)  # PDR ID -> Created PDR IEs
-    texts: dict[int, str] = field(default_factory=dict)  # id(UE network) -> str(network)
+    # id(UE network) -> its address's text, str(network): of the networks in ``ue``
+    addresses: dict[int, str] = field(default_factory=dict)
+    texts: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -290,6 +292,11 @@ class SessionEngine:
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
+        # Kept by shape (sessions of one shape repeat them; bounded, `drop_caches`): the
+        # rule sets whose references were checked (`_check_references`) and the UE pool
+        # instance of each PDR asking for a UE address, by its octets (`_allocate`).
+        self._checked: dict[tuple[object, ...], None] = {}
+        self._pool_names: dict[bytes, str] = {}
         # (IPv4 text, IPv6 text) of the N3 address (F-TEIDs) and of the PFCP address (F-SEIDs)
         self._n3_text = _v4v6_text(settings.n3_address)
         self._pfcp_text = _v4v6_text(settings.pfcp_address)
@@ -309,6 +316,8 @@ class SessionEngine:
         drop_shared()
         self._ctx.compiled.clear()
         _SPLICES.clear()
+        self._checked.clear()
+        self._pool_names.clear()
         drop_encode_cache()
         drop_rule_fields()
 
@@ -638,7 +647,7 @@ class SessionEngine:
             _check_supported(req)
             rules = RuleSet()
             rules.create(req)
-            check_references(rules)
+            self._check_references(rules)
             shapes = self._allocate(rules, alloc)
             encoded = rules.encoded()
             program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -682,6 +691,19 @@ class SessionEngine:
         ies += _created_pdrs(alloc)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
+    def _check_references(self, rules: RuleSet) -> None:
+        """`check_references` of a new session's rules, once per shape: what it checks
+        depends on the octets of the PDRs and URRs, the IDs of the FARs, QERs and BARs and
+        the BAR IDs the FARs name (`_references_key`), kept when the check passed."""
+        key = _references_key(rules)
+        if key is not None and key in self._checked:
+            return
+        check_references(rules)
+        if key is not None:
+            if len(self._checked) >= CHECKED_ENTRIES:
+                self._checked.clear()
+            self._checked[key] = None
+
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
         book.configure(urr, start_ntp)
@@ -718,7 +740,14 @@ class SessionEngine:
                 elif isinstance(child, UEIPAddress):
                     if child.choose_v4 or child.choose_v6:
                         given = given or child.ipv4 is not None or child.ipv6 is not None
-                        name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                        raw = pdr.raw
+                        name = self._pool_names.get(raw) if raw is not None else None
+                        if name is None:  # (it depends on the PDR's octets alone)
+                            name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                            if raw is not None:
+                                if len(self._pool_names) >= CHECKED_ENTRIES:
+                                    self._pool_names.clear()
+                                self._pool_names[raw] = name
                         filled.append(len(new_children))
                         child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
                     else:
@@ -770,6 +799,7 @@ class SessionEngine:
         alloc: _Allocations,
     ) -> UEIPAddress:
         nets: dict[int, IPNetwork] = {}
+        texts: dict[int, str] = {}  # version -> the address's text, of those allocated
         for version, asked, given in (
             (4, want.choose_v4, want.ipv4),
             (6, want.choose_v6, want.ipv6),
@@ -779,7 +809,8 @@ class SessionEngine:
                     nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
                 continue
             if (instance, version) in taken:
-                nets[version] = taken[(instance, version)]
+                net = nets[version] = taken[(instance, version)]
+                texts[version] = alloc.addresses[id(net)]  # (another PDR's: made then)
                 continue
             if not self.ue_pools.has(instance, version):
                 raise RuleError(
@@ -798,10 +829,11 @@ class SessionEngine:
             alloc.ue.append((instance, net))
             taken[(instance, version)] = net
             nets[version] = net
+            texts[version] = _address_text(net, alloc)
         v4, v6 = nets.get(4), nets.get(6)
         got = UEIPAddress(
-            ipv4=_address_text(v4, alloc) if v4 is not None else None,
-            ipv6=_address_text(v6, alloc) if v6 is not None else None,
+            ipv4=(texts.get(4) or _address_text(v4)) if v4 is not None else None,
+            ipv6=(texts.get(6) or _address_text(v6)) if v6 is not None else None,
             source=want.source,
             ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
         )
@@ -1791,13 +1823,15 @@ def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
 def _address_text(net: IPNetwork, alloc: _Allocations | None = None) -> str:
     """The text of ``net``'s address; ``net`` is then what `shared_network` gives for it
     (the PDRs naming the address find the object allocated, no parsing). ``alloc``: the
-    allocations ``net`` is one of, which keep its text (`_Allocations.texts`)."""
+    allocations ``net`` is one of, which keep its texts (`_Allocations.addresses`,
+    `_Allocations.texts`)."""
     if net.version == 4:  # (what str() gives, a fifth of its cost)
         text = socket.inet_ntoa(int(net.network_address).to_bytes(4, "big"))
     else:
         text = str(net.network_address)
     remember_network(text, net)
     if alloc is not None:
+        alloc.addresses[id(net)] = text
         alloc.texts[id(net)] = f"{text}/{net.prefixlen}"  # (str(net), made again)
     return text
 
@@ -1884,6 +1918,21 @@ def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
     return tuple(
         f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
     )
+
+
+CHECKED_ENTRIES = 1024  # bound of SessionEngine._checked and ._pool_names (emptied when full)
+
+
+def _references_key(rules: RuleSet) -> tuple[object, ...] | None:
+    """What `check_references` reads of ``rules``: the PDRs' and URRs' octets (the rule IDs
+    they name), the FARs' IDs with the BAR ID each names, the QERs' and BARs' IDs (None
+    when a PDR or URR has no octets: built here or changed)."""
+    pdrs = tuple([g.raw for g in rules.pdr.values()])
+    urrs = tuple([g.raw for g in rules.urr.values()])
+    if None in pdrs or None in urrs:
+        return None
+    fars = tuple([(far_id, ie_value(g, T.BAR_ID)) for far_id, g in rules.far.items()])
+    return (pdrs, urrs, fars, tuple(rules.qer), tuple(rules.bar))
 
 
 def _check_queries(req: Message, session: Session) -> None:
