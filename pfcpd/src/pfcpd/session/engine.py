@@ -207,8 +207,8 @@ class Session:
         ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
         urrs = ",".join([f'"{k}":{b.json_text()}' for k, b in self.urrs.items()])
         return (
-            f'{{"v":{RECORD_VERSION},"up_seid":{json_value(self.up_seid)},'
-            f'"cp_seid":{json_value(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
+            f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
+            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
             f'"cp_fseid":"{fseid}","rz":"{rz}","teids":{json_ints(self.teids)},"ue":[{ue}],'
             f'"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
             f'"established":{json_value(self.established_ntp)},"fq_csids":"{csids}",'

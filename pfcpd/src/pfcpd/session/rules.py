@@ -81,7 +81,7 @@ class RuleSet:
         """id(group) -> the group's TLV octets, for every rule: valid while no group
         changes (`compile_program` and `Session.set_rules` take it). The octets a decoded
         group kept are reused (`encode_groups`)."""
-        return {id(g): encode_groups([g]) for g in self.groups()}
+        return {id(g): g.raw or encode_groups([g]) for g in self.groups()}
 
     @classmethod
     def from_groups(cls, groups: Iterable[IE]) -> RuleSet:
