@@ -129,7 +129,7 @@ def test_a_pdr_naming_an_application_is_compiled_each_time() -> None:
             CompileContext(ipaddress.ip_address("127.0.0.1"), {"internet": 1}, flows.get), rs
         )
         assert str(got.pdrs[0].sdf_filters[0].remote) == f"{flow}/32"
-        assert not any(isinstance(v, dict) for v in ctx.compiled.values())
+        assert not any(isinstance(v, tuple) for v in ctx.compiled.values())
 
 
 def test_the_engine_installs_what_its_stored_rules_compile_to() -> None:
@@ -171,4 +171,4 @@ def test_the_engine_installs_what_its_stored_rules_compile_to() -> None:
         teids.update(p.local_fteid for p in program.pdrs if p.local_fteid)
         ues.update(p.ue_ip for p in program.pdrs)
     assert len(teids) == len(ues) == 4  # (the new PDR took a TEID and an address)
-    assert any(isinstance(v, dict) for v in engine._ctx.compiled.values())
+    assert any(isinstance(v, tuple) for v in engine._ctx.compiled.values())

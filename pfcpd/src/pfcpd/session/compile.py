@@ -9,6 +9,7 @@ back).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 from collections.abc import Callable, Mapping
@@ -72,6 +73,36 @@ _APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK 
 _DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
 
 
+# What a PFCP PDR compiles to but its local F-TEID and UE address (`_pdr_common`): the
+# values of these Pdr fields, in this order, which `_add_pdrs` passes by position.
+_Common = tuple[
+    int,
+    Interface,
+    int,
+    int,
+    int | None,
+    tuple[SdfFilter, ...],
+    int | None,
+    tuple[int, ...],
+    tuple[int, ...],
+]
+_PDR_FIELDS = [
+    "pdr_id",
+    "precedence",
+    "source_interface",
+    "far_id",
+    "local_fteid",
+    "ue_ip",
+    "network_instance",
+    "qfi",
+    "sdf_filters",
+    "outer_header_removal",
+    "qer_ids",
+    "urr_ids",
+]
+assert [f.name for f in dataclasses.fields(Pdr)] == _PDR_FIELDS, "Pdr's fields changed"
+
+
 def pfcp_pdr_id(datapath_pdr_id: int) -> int:
     return datapath_pdr_id & 0xFFFF
 
@@ -86,9 +117,7 @@ class CompileContext:
     # ``encoded``): sessions of one shape repeat them (an uplink FAR, a QER, a URR), and
     # what they compile to depends on those octets and this context only.
     # The PDRs' common part too (`compile_pdrs`), by the octets the CP sent.
-    compiled: dict[bytes, Far | Qer | Urr | dict[str, object]] = field(
-        default_factory=dict, compare=False
-    )
+    compiled: dict[bytes, Far | Qer | Urr | _Common] = field(default_factory=dict, compare=False)
 
 
 def network_instance_name(group: Grouped) -> str | None:
@@ -248,7 +277,7 @@ def _add_pdrs(
     ctx: CompileContext,
     out: list[Pdr],
     pdr_id: int,
-    common: dict[str, object],
+    common: _Common,
     fteid: IE | None,
     ue: IE | None,
 ) -> None:
@@ -256,16 +285,24 @@ def _add_pdrs(
     F-TEID and UE address (two PDRs for a dual-stack address)."""
     local_fteid = _local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
     nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
+    prec, source, far_id, instance, qfi, sdf, ohr, qers, urrs = common
+    # (positional: `_PDR_FIELDS`; keywords and a dict cost a third more)
     if not nets:
-        out.append(Pdr(pdr_id=pdr_id, local_fteid=local_fteid, **common))  # type: ignore[arg-type]
+        out.append(
+            Pdr(
+                pdr_id, prec, source, far_id, local_fteid, None, instance, qfi, sdf, ohr, qers, urrs
+            )
+        )
     for i, net in enumerate(nets):
         pid = pdr_id | (DUAL_STACK_BIT if i else 0)
-        out.append(Pdr(pdr_id=pid, local_fteid=local_fteid, ue_ip=net, **common))  # type: ignore[arg-type]
+        out.append(
+            Pdr(pid, prec, source, far_id, local_fteid, net, instance, qfi, sdf, ohr, qers, urrs)
+        )
 
 
 def _pdr_common(
     ctx: CompileContext, pdr_id: int, g: Grouped
-) -> tuple[dict[str, object], IE | None, IE | None, bool]:
+) -> tuple[_Common, IE | None, IE | None, bool]:
     """What PDR ``pdr_id`` compiles to but its local F-TEID and UE address, its F-TEID and
     UE IP Address IEs (or None), and whether that part depends on its octets and the
     context only (not when it names an Application ID: its PFDs change)."""
@@ -297,20 +334,20 @@ def _pdr_common(
     urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
     if len(qers) > 2 or len(urrs) > 4:
         raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
-    common: dict[str, object] = dict(
-        precedence=_int(first, T.PRECEDENCE) or 0,
-        source_interface=_INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
-        far_id=far_id,
-        network_instance=_instance(ctx, pdi, RULE_ID_PDR, pdr_id),
-        qfi=_int(in_pdi, T.QFI),
-        sdf_filters=(
+    common: _Common = (
+        _int(first, T.PRECEDENCE) or 0,
+        _INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
+        far_id,
+        _instance(ctx, pdi, RULE_ID_PDR, pdr_id),
+        _int(in_pdi, T.QFI),
+        (
             _sdf_filters(ctx, pdi, pdr_id)
             if T.SDF_FILTER in in_pdi or T.APPLICATION_ID in in_pdi
             else ()
         ),
-        outer_header_removal=ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
-        qer_ids=qers,
-        urr_ids=urrs,
+        ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
+        qers,
+        urrs,
     )
     same = T.APPLICATION_ID not in in_pdi
     return common, in_pdi.get(T.F_TEID), in_pdi.get(T.UE_IP_ADDRESS), same

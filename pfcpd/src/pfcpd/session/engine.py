@@ -24,10 +24,12 @@ import itertools
 import json
 import logging
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..datapath.interface import (
     ApplyAction,
@@ -210,8 +212,8 @@ class Session:
         ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
         urrs = ",".join([f'"{k}":{b.json_text()}' for k, b in self.urrs.items()])
         return (
-            f'{{"v":{RECORD_VERSION},"up_seid":{json_value(self.up_seid)},'
-            f'"cp_seid":{json_value(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
+            f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
+            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
             f'"cp_fseid":"{fseid}","rz":"{rz}","teids":{json_ints(self.teids)},"ue":[{ue}],'
             f'"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
             f'"established":{json_value(self.established_ntp)},"fq_csids":"{csids}",'
@@ -226,6 +228,9 @@ class _Allocations:
     teids: list[int] = field(default_factory=list)
     ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
     created: dict[int, list[IE]] = field(default_factory=dict)  # PDR ID -> Created PDR IEs
+    # id(UE network) -> its address's text, str(network): of the networks in ``ue``
+    addresses: dict[int, str] = field(default_factory=dict)
+    texts: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,6 +297,11 @@ class SessionEngine:
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
+        # Kept by shape (sessions of one shape repeat them; bounded, `drop_caches`): the
+        # rule sets whose references were checked (`_check_references`) and the UE pool
+        # instance of each PDR asking for a UE address, by its octets (`_allocate`).
+        self._checked: dict[tuple[object, ...], None] = {}
+        self._pool_names: dict[bytes, str] = {}
         # (IPv4 text, IPv6 text) of the N3 address (F-TEIDs) and of the PFCP address (F-SEIDs)
         self._n3_text = _v4v6_text(settings.n3_address)
         self._pfcp_text = _v4v6_text(settings.pfcp_address)
@@ -310,6 +320,9 @@ class SessionEngine:
         sessions' own state (the benchmark's memory figure)."""
         drop_shared()
         self._ctx.compiled.clear()
+        _SPLICES.clear()
+        self._checked.clear()
+        self._pool_names.clear()
         drop_encode_cache()
         drop_rule_fields()
 
@@ -639,7 +652,7 @@ class SessionEngine:
             _check_supported(req)
             rules = RuleSet()
             rules.create(req)
-            check_references(rules)
+            self._check_references(rules)
             shapes = self._allocate(rules, alloc)
             encoded = rules.encoded()
             program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -655,7 +668,7 @@ class SessionEngine:
             rules_blob=b"",
             peers=_peers(program),
             teids=tuple(alloc.teids),
-            ue=_texts(alloc.ue),
+            ue=_texts(alloc.ue, alloc.texts),
             established_ntp=self._ntp(),
             fq_csids=fq_csids(req),
             group_id=group_id(req),
@@ -683,6 +696,19 @@ class SessionEngine:
         ies += _created_pdrs(alloc)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
+    def _check_references(self, rules: RuleSet) -> None:
+        """`check_references` of a new session's rules, once per shape: what it checks
+        depends on the octets of the PDRs and URRs, the IDs of the FARs, QERs and BARs and
+        the BAR IDs the FARs name (`_references_key`), kept when the check passed."""
+        key = _references_key(rules)
+        if key is not None and key in self._checked:
+            return
+        check_references(rules)
+        if key is not None:
+            if len(self._checked) >= CHECKED_ENTRIES:
+                self._checked.clear()
+            self._checked[key] = None
+
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
         book.configure(urr, start_ntp)
@@ -707,30 +733,39 @@ class SessionEngine:
             pdi = pdr.get(T.PDI)
             assert isinstance(pdi, Grouped)
             new_children: list[IE] = []
-            changed = False
+            filled: list[int] = []  # positions of the PDI's children filled in here
             given = False  # an F-TEID or UE address the CP gave (in the octets)
             for child in pdi.ies:
                 if isinstance(child, FTEID):
                     if child.choose:
+                        filled.append(len(new_children))
                         child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
-                        changed = True
                     else:
                         given = True
                 elif isinstance(child, UEIPAddress):
                     if child.choose_v4 or child.choose_v6:
                         given = given or child.ipv4 is not None or child.ipv6 is not None
-                        name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                        raw = pdr.raw
+                        name = self._pool_names.get(raw) if raw is not None else None
+                        if name is None:  # (it depends on the PDR's octets alone)
+                            name = self._ue_pool_instance(pdr_id, pdr, pdi)
+                            if raw is not None:
+                                if len(self._pool_names) >= CHECKED_ENTRIES:
+                                    self._pool_names.clear()
+                                self._pool_names[raw] = name
+                        filled.append(len(new_children))
                         child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
-                        changed = True
                     else:
                         given = True
                 new_children.append(child)
-            if changed:  # (new groups: the request's stay as they came, `RuleSet.create`)
+            if filled:  # (new groups: the request's stay as they came, `RuleSet.create`)
                 new_pdi = Grouped(pdi.type, new_children)
                 new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+                if pdr.raw is not None:
+                    new.raw = _filled_octets(pdr, pdi, new_children, filled)
+                    if not given:
+                        shapes[id(new)] = pdr.raw
                 rules.pdr[pdr_id] = new
-                if pdr.raw is not None and not given:
-                    shapes[id(new)] = pdr.raw
         return shapes
 
     def _choose_fteid(
@@ -769,6 +804,7 @@ class SessionEngine:
         alloc: _Allocations,
     ) -> UEIPAddress:
         nets: dict[int, IPNetwork] = {}
+        texts: dict[int, str] = {}  # version -> the address's text, of those allocated
         for version, asked, given in (
             (4, want.choose_v4, want.ipv4),
             (6, want.choose_v6, want.ipv6),
@@ -778,7 +814,8 @@ class SessionEngine:
                     nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
                 continue
             if (instance, version) in taken:
-                nets[version] = taken[(instance, version)]
+                net = nets[version] = taken[(instance, version)]
+                texts[version] = alloc.addresses[id(net)]  # (another PDR's: made then)
                 continue
             if not self.ue_pools.has(instance, version):
                 raise RuleError(
@@ -797,10 +834,11 @@ class SessionEngine:
             alloc.ue.append((instance, net))
             taken[(instance, version)] = net
             nets[version] = net
+            texts[version] = _address_text(net, alloc)
         v4, v6 = nets.get(4), nets.get(6)
         got = UEIPAddress(
-            ipv4=_address_text(v4) if v4 is not None else None,
-            ipv6=_address_text(v6) if v6 is not None else None,
+            ipv4=(texts.get(4) or _address_text(v4)) if v4 is not None else None,
+            ipv6=(texts.get(6) or _address_text(v6)) if v6 is not None else None,
             source=want.source,
             ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
         )
@@ -1820,19 +1858,85 @@ def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
     return (text, None) if address.version == 4 else (None, text)
 
 
-def _address_text(net: IPNetwork) -> str:
+def _address_text(net: IPNetwork, alloc: _Allocations | None = None) -> str:
     """The text of ``net``'s address; ``net`` is then what `shared_network` gives for it
-    (the PDRs naming the address find the object allocated, no parsing)."""
+    (the PDRs naming the address find the object allocated, no parsing). ``alloc``: the
+    allocations ``net`` is one of, which keep its texts (`_Allocations.addresses`,
+    `_Allocations.texts`)."""
     if net.version == 4:  # (what str() gives, a fifth of its cost)
         text = socket.inet_ntoa(int(net.network_address).to_bytes(4, "big"))
     else:
         text = str(net.network_address)
     remember_network(text, net)
+    if alloc is not None:
+        alloc.addresses[id(net)] = text
+        alloc.texts[id(net)] = f"{text}/{net.prefixlen}"  # (str(net), made again)
     return text
 
 
-def _texts(ue: list[tuple[str, IPNetwork]]) -> tuple[tuple[str, str], ...]:
-    return tuple((name, str(net)) for name, net in ue)
+def _texts(
+    ue: list[tuple[str, IPNetwork]], known: dict[int, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """(network instance, str(network)) of each allocation; ``known``: the texts at hand
+    (`_Allocations.texts`)."""
+    if known:
+        return tuple([(name, known.get(id(net)) or str(net)) for name, net in ue])
+    return tuple([(name, str(net)) for name, net in ue])
+
+
+# The octets of a PDR the CP sent with an F-TEID or UE IP Address to fill in, around the
+# IEs filled in (`_filled_octets`), by the PDR's octets: sessions of one shape share them.
+class _Splice(NamedTuple):
+    pdi_at: int  # the PDI's position among the PDR's children
+    head: bytes  # the PDR's children before the PDI, encoded
+    tail: bytes  # and after it
+    filled: tuple[int, ...]  # the positions of the PDI's children filled in
+    pieces: tuple[bytes, ...]  # the PDI's other children, encoded, before/between/after them
+
+
+_SPLICES: dict[bytes, _Splice] = {}
+SPLICE_ENTRIES = 1024  # (emptied when full)
+_TL = struct.Struct("!HH")
+assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `_filled_octets`)
+
+
+def _splice(pdr: Grouped, pdi: Grouped, filled: list[int]) -> _Splice:
+    at = next(i for i, c in enumerate(pdr.ies) if c is pdi)
+    bounds = [-1, *filled, len(pdi.ies)]
+    pieces = [encode_groups(pdi.ies[a + 1 : b]) for a, b in itertools.pairwise(bounds)]
+    head, tail = encode_groups(pdr.ies[:at]), encode_groups(pdr.ies[at + 1 :])
+    return _Splice(at, head, tail, tuple(filled), tuple(pieces))
+
+
+def _filled_octets(
+    pdr: Grouped, pdi: Grouped, children: list[IE], filled: list[int]
+) -> bytes | None:
+    """The TLV octets of ``pdr`` (as the CP sent it, `Grouped.raw` set) with its PDI's
+    children ``children`` (``filled``: the positions of those filled in here), byte for
+    byte what `encode_groups` makes of that PDR, from the octets of the rest kept by shape
+    (only the IEs filled in are encoded); None when they would not fit a TLV (then
+    `encode_groups` refuses it)."""
+    raw = pdr.raw
+    assert raw is not None
+    splice = _SPLICES.get(raw)
+    if splice is None or splice.filled != tuple(filled):  # (one shape: the same positions)
+        splice = _splice(pdr, pdi, filled)
+        if len(_SPLICES) >= SPLICE_ENTRIES:
+            _SPLICES.clear()
+        _SPLICES[raw] = splice
+    pieces = splice.pieces
+    parts = [pieces[0]]
+    for i, at in enumerate(filled):
+        ie = children[at]  # (an FTEID or UEIPAddress: `encode_ies` keeps none of them)
+        value = ie.encode()
+        parts += (_TL.pack(ie.type, len(value)), value, pieces[i + 1])
+    body = b"".join(parts)
+    if len(body) > 0xFFFF:
+        return None
+    value = b"".join([splice.head, _TL.pack(pdi.type, len(body)), body, splice.tail])
+    if len(value) > 0xFFFF:
+        return None
+    return _TL.pack(pdr.type, len(value)) + value
 
 
 def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:
@@ -1861,6 +1965,21 @@ def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
     return tuple(
         f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
     )
+
+
+CHECKED_ENTRIES = 1024  # bound of SessionEngine._checked and ._pool_names (emptied when full)
+
+
+def _references_key(rules: RuleSet) -> tuple[object, ...] | None:
+    """What `check_references` reads of ``rules``: the PDRs' and URRs' octets (the rule IDs
+    they name), the FARs' IDs with the BAR ID each names, the QERs' and BARs' IDs (None
+    when a PDR or URR has no octets: built here or changed)."""
+    pdrs = tuple([g.raw for g in rules.pdr.values()])
+    urrs = tuple([g.raw for g in rules.urr.values()])
+    if None in pdrs or None in urrs:
+        return None
+    fars = tuple([(far_id, ie_value(g, T.BAR_ID)) for far_id, g in rules.far.items()])
+    return (pdrs, urrs, fars, tuple(rules.qer), tuple(rules.bar))
 
 
 def _check_queries(req: Message, session: Session) -> None:

@@ -358,9 +358,11 @@ class UrrBook:
         """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
         it), without the dict: the journal writes one per URR at every commit."""
         baseline, consumed = self._stored_volumes()
+        base = _ZERO_TEXT if baseline is ZERO else json_ints(baseline.values)
+        spent = _ZERO_TEXT if consumed is ZERO else json_ints(consumed.values)
         text = (
-            f'{{"seqn":{json_value(self.seqn)},"baseline":{json_ints(baseline.values)},'
-            f'"consumed":{json_ints(consumed.values)},"start":{json_value(self.period_start_ntp)},'
+            f'{{"seqn":{json_value(self.seqn)},"baseline":{base},'
+            f'"consumed":{spent},"start":{json_value(self.period_start_ntp)},'
             f'"metering":{json_value(self.metering_ntp)},'
             f'"validity":{json_value(self.validity_ntp)},'
             f'"expired":{json_value(self.quota_expired)},"inactive":{json_value(self.inactive)}'
@@ -566,3 +568,6 @@ def json_ints(values: Iterable[object]) -> str:
     if all(type(v) is int for v in values):
         return "[" + ",".join(map(int.__repr__, values)) + "]"
     return _JSON.encode(list(values))
+
+
+_ZERO_TEXT = json_ints(ZERO.values)  # (most books' baseline and consumed: text made once)
