@@ -984,6 +984,115 @@ py_setup_encoder (PyObject *Py_UNUSED (module), PyObject *args)
   Py_RETURN_NONE;
 }
 
+/* ---- IEList.get / IEList.get_all (ie.py): the first IE of a type, every IE of a type ---- */
+
+static PyObject *str_list_ies, *str_list_type;
+
+/* The IEs of self (its ies, as a list or tuple: a new reference), or NULL. */
+static PyObject *
+list_of (PyObject *self)
+{
+  PyObject *ies = PyObject_GetAttr (self, str_list_ies);
+  if (!ies)
+    return NULL;
+  PyObject *seq = PySequence_Fast (ies, "ies must be a sequence");
+  Py_DECREF (ies);
+  return seq;
+}
+
+/* ie.type == ie_type: 1, 0, or -1 with an exception. */
+static int
+has_type (PyObject *ie, PyObject *ie_type)
+{
+  PyObject *t = PyObject_GetAttr (ie, str_list_type);
+  if (!t)
+    return -1;
+  int eq = PyObject_RichCompareBool (t, ie_type, Py_EQ);
+  Py_DECREF (t);
+  return eq;
+}
+
+static PyObject *
+py_ielist_get (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs != 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "get(ie_type) takes one argument");
+      return NULL;
+    }
+  PyObject *seq = list_of (args[0]);
+  if (!seq)
+    return NULL;
+  PyObject *found = NULL;
+  int eq = 0;
+  for (Py_ssize_t i = 0; eq == 0 && i < PySequence_Fast_GET_SIZE (seq); i++)
+    {
+      PyObject *ie = PySequence_Fast_GET_ITEM (seq, i);
+      Py_INCREF (ie);
+      eq = has_type (ie, args[1]);
+      if (eq > 0)
+        found = ie;
+      else
+        Py_DECREF (ie);
+    }
+  Py_DECREF (seq);
+  if (eq < 0)
+    return NULL;
+  if (!found)
+    Py_RETURN_NONE;
+  return found;
+}
+
+static PyObject *
+py_ielist_get_all (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs != 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "get_all(ie_type) takes one argument");
+      return NULL;
+    }
+  PyObject *seq = list_of (args[0]);
+  if (!seq)
+    return NULL;
+  PyObject *out = PyList_New (0);
+  for (Py_ssize_t i = 0; out && i < PySequence_Fast_GET_SIZE (seq); i++)
+    {
+      PyObject *ie = PySequence_Fast_GET_ITEM (seq, i);
+      Py_INCREF (ie);
+      int eq = has_type (ie, args[1]);
+      if (eq < 0 || (eq > 0 && PyList_Append (out, ie) < 0))
+        Py_CLEAR (out);
+      Py_DECREF (ie);
+    }
+  Py_DECREF (seq);
+  return out;
+}
+
+static PyMethodDef ielist_get_def
+    = { "get", (PyCFunction)(void (*) (void))py_ielist_get, METH_FASTCALL,
+        "get(ie_type) -> the first IE of that type, or None" };
+static PyMethodDef ielist_get_all_def
+    = { "get_all", (PyCFunction)(void (*) (void))py_ielist_get_all, METH_FASTCALL,
+        "get_all(ie_type) -> every IE of that type, in order" };
+
+/* module.name = an instance method (bound to the instance, as a function in a class body)
+ * calling def. */
+static int
+add_method (PyObject *module, const char *name, PyMethodDef *def)
+{
+  PyObject *func = PyCFunction_New (def, NULL);
+  if (!func)
+    return -1;
+  PyObject *method = PyInstanceMethod_New (func);
+  Py_DECREF (func);
+  if (!method)
+    return -1;
+  int rc = PyModule_AddObject (module, name, method);
+  if (rc < 0)
+    Py_DECREF (method);
+  return rc;
+}
+
 static PyMethodDef walk_methods[] = {
   { "walk", py_walk, METH_VARARGS,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
@@ -1011,5 +1120,14 @@ static struct PyModuleDef walk_module = {
 PyMODINIT_FUNC
 PyInit__walk (void)
 {
-  return PyModule_Create (&walk_module);
+  str_list_ies = PyUnicode_InternFromString ("ies");
+  str_list_type = PyUnicode_InternFromString ("type");
+  if (!str_list_ies || !str_list_type)
+    return NULL;
+  PyObject *module = PyModule_Create (&walk_module);
+  if (module
+      && (add_method (module, "ielist_get", &ielist_get_def) < 0
+          || add_method (module, "ielist_get_all", &ielist_get_all_def) < 0))
+    Py_CLEAR (module);
+  return module;
 }

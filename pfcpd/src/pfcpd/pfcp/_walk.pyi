@@ -39,3 +39,6 @@ def setup_encoder(
     max_value: int,
     error: Callable[[int, int, int], CodecError],
 ) -> None: ...
+
+ielist_get: Callable[..., IE | None]  # (instance methods of IEList)
+ielist_get_all: Callable[..., list[IE]]
