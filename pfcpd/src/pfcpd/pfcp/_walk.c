@@ -22,6 +22,11 @@
  *          is left out of the decoded IEs (treated as not present) and reported;
  *   7.6.7  an IE overrunning its container fails the message (68);
  *   7.6.6  a missing mandatory IE fails it (66).
+ *
+ * encode_ies(ies) -> the TLV octets of the IEs: the encoder's loop (see codec.py), each leaf's
+ *   value still its Python encode(); setup_encoder() hands over the encoding cache and the
+ *   maker of its errors.
+ * ielist_get / ielist_get_all: IEList.get and IEList.get_all (ie.py), as instance methods.
  */
 
 #define PY_SSIZE_T_CLEAN
