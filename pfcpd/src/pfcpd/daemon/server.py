@@ -139,16 +139,14 @@ class PfcpServer:
             sockets[0].receive_buffer,
         )
 
-    def _batch_done(self, read: int, kernel_drops: int) -> None:
+    def _batch_done(self, read: int) -> None:
         self.node.metrics.datagrams_read.inc(amount=read)
-        if kernel_drops:
-            self.node.metrics.dropped.inc("socket_buffer", amount=kernel_drops)
         self._service()
 
     def count_kernel_drops(self) -> None:
-        """Count what the kernel dropped for want of receive buffer on every socket (each
-        batch read counts its own socket's): before the metrics are rendered, a flooded
-        socket may have got nothing more to read."""
+        """Count what the kernel dropped for want of receive buffer on every socket since
+        the last call: before the metrics are rendered (the count is read there only, not
+        after every batch, which cost a syscall each)."""
         drops = sum(sock.new_kernel_drops() for sock in self._sockets)
         if drops:
             self.node.metrics.dropped.inc("socket_buffer", amount=drops)
@@ -436,9 +434,10 @@ class PfcpServer:
         if endpoint is None:
             log.warning("no PFCP endpoint to send to %s", host)
             return
-        if family == 4 and endpoint.sock.family == socket.AF_INET6:
-            host = f"::ffff:{host}"
-        if not endpoint.sendto(tx.data, (host, tx.addr[1])):
+        addr = tx.addr
+        if family == 4 and endpoint.ipv6:
+            addr = (f"::ffff:{host}", addr[1])
+        if not endpoint.sendto(tx.data, addr):
             self.node.metrics.dropped.inc("send_failed")
 
     def _log_event(self, event: ev.Event) -> None:

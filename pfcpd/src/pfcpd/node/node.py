@@ -116,6 +116,17 @@ def cause_label(msg: Message) -> str:
     return _cause_name(ie.value)  # type: ignore[attr-defined]
 
 
+# Message types that cannot carry a Cause IE: the decoder sets one aside as unexpected, so
+# the cause label of a decoded message of these types is "none" without looking (requests:
+# their IE lists are the longest).
+_WITHOUT_CAUSE = frozenset(t for t, allowed in ALLOWED_IES.items() if IEType.CAUSE not in allowed)
+
+
+def received_cause_label(msg: Message) -> str:
+    """`cause_label` of a decoded message."""
+    return "none" if msg.msg_type in _WITHOUT_CAUSE else cause_label(msg)
+
+
 _HEARTBEAT_REQUEST = type_label(M.HEARTBEAT_REQUEST)
 _HEARTBEAT_LABELS = (type_label(M.HEARTBEAT_RESPONSE), "none")  # (a response without Cause)
 
@@ -182,6 +193,7 @@ class PfcpNode:
         )
         self._clock = clock
         self._associations: dict[str, Association] = {a.node_id: a for a in associations}
+        self._handler_peers: dict[str, tuple[Association, Peer]] = {}  # see _peer
         self._targets: list[SetupTarget] = []
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
         self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
@@ -413,7 +425,9 @@ class PfcpNode:
             self._system_failure(header, addr, local, now)
             return
         for msg in messages:
-            self.metrics.count_received(addr[0], type_label(msg.msg_type), cause_label(msg))
+            self.metrics.count_received(
+                addr[0], type_label(msg.msg_type), received_cause_label(msg)
+            )
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = is_request(msg.msg_type)
@@ -439,6 +453,7 @@ class PfcpNode:
         77 System failure, forgotten by the response cache so that a retransmission is
         handled afresh. Returns what to send instead of ``unconfirmed``."""
         self._associations = {a.node_id: a for a in durable}
+        self._handler_peers.clear()
         self.state_dirty = False
         out = []
         for tx in unconfirmed:
@@ -670,24 +685,33 @@ class PfcpNode:
         # is answered the same way again when retransmitted, so never-associated (perhaps
         # spoofed) sources cannot fill the cache and push out the entries that guard real
         # transactions.
-        cache = t in ASSOCIATION_REQUESTS or self._association_at(addr) is not None
-        if t == M.ASSOCIATION_SETUP_REQUEST:
-            response = self._association_setup_request(msg, addr, local, now)
-        elif t == M.ASSOCIATION_UPDATE_REQUEST:
-            response = self._association_update_request(msg, addr, now)
-        elif t == M.ASSOCIATION_RELEASE_REQUEST:
-            response = self._association_release_request(msg, addr, now)
-        elif t in SESSION_REQUESTS:
-            response = self._session_request(msg, addr, now)
-        elif t == M.PFD_MANAGEMENT_REQUEST:
-            response = self._pfd_management_request(msg, addr, now)
-        else:  # UP_ONLY_REQUESTS: a CP has no business sending these
-            response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
+        # (The association is looked up once, before the request takes effect.)
+        session = True  # answered by the session handler: its change awaits the commit
+        if t in SESSION_REQUESTS:  # (the most frequent, first)
+            assoc = self._association_at(addr)
+            cache = assoc is not None
+            response = self._session_request(msg, addr, now, assoc)
+        elif t in ASSOCIATION_REQUESTS:
+            cache, session = True, False
+            if t == M.ASSOCIATION_SETUP_REQUEST:
+                response = self._association_setup_request(msg, addr, local, now)
+            elif t == M.ASSOCIATION_UPDATE_REQUEST:
+                response = self._association_update_request(msg, addr, now)
+            else:
+                response = self._association_release_request(msg, addr, now)
+        else:
+            assoc = self._association_at(addr)
+            cache = assoc is not None
+            if t == M.PFD_MANAGEMENT_REQUEST:
+                response = self._pfd_management_request(msg, addr, now, assoc)
+            else:  # UP_ONLY_REQUESTS: a CP has no business sending these
+                session = False
+                response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
         name = type_label(t)
         self.metrics.requests_handled.inc(name)
         tx = self._answer(response, t, addr, local, now, digest if cache else None)
-        if t in SESSION_REQUESTS or t == M.PFD_MANAGEMENT_REQUEST:
+        if session:
             self._session_answers[id(msg)] = (msg, tx, t)
         self.metrics.handling_time.observe(self._clock() - started, name)
 
@@ -846,8 +870,10 @@ class PfcpNode:
         self._events.append(RequestRejected(addr, msg.msg_type, cause, detail))
         return self._cause_response(msg.msg_type, msg.seq, cause, 0)
 
-    def _session_request(self, msg: Message, addr: Address, now: float) -> Message:
-        assoc = self._association_at(addr)
+    def _session_request(
+        self, msg: Message, addr: Address, now: float, assoc: Association | None
+    ) -> Message:
+        """Answer a session request from ``addr``, whose association is ``assoc``."""
         if assoc is None:
             seid = (
                 establishment_peer_seid(msg)
@@ -858,17 +884,17 @@ class PfcpNode:
                 msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, seid
             )
         try:
-            return self.handler.handle_request(
-                msg, Peer(assoc.node_id, assoc.addr), self.node_id, now
-            )
+            return self.handler.handle_request(msg, self._peer(assoc), self.node_id, now)
         except Exception as exc:
             self._internal_error(exc, "session_handler", addr, f"{msg.name} seq {msg.seq}")
             return self._cause_response(msg.msg_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
 
-    def _pfd_management_request(self, msg: Message, addr: Address, now: float) -> Message:
-        """PFD Management comes from an associated CP (TS 29.244 6.2.5); the session
-        handler owns the PFDs."""
-        if self._association_at(addr) is None:
+    def _pfd_management_request(
+        self, msg: Message, addr: Address, now: float, assoc: Association | None
+    ) -> Message:
+        """PFD Management comes from an associated CP (TS 29.244 6.2.5), ``assoc``; the
+        session handler owns the PFDs."""
+        if assoc is None:
             return self._cause_response(
                 msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, 0
             )
@@ -999,6 +1025,14 @@ class PfcpNode:
             a.addr == target.addr for a in self._associations.values()
         )
 
+    def _peer(self, assoc: Association) -> Peer:
+        """The session handler's view of ``assoc`` (made once per association: an
+        association's Node ID and address never change; a new one is another object)."""
+        entry = self._handler_peers.get(assoc.node_id)
+        if entry is None or entry[0] is not assoc:
+            entry = self._handler_peers[assoc.node_id] = (assoc, Peer(assoc.node_id, assoc.addr))
+        return entry[1]
+
     def _association_at(self, addr: Address) -> Association | None:
         """The association of the peer at ``addr``: same address and port, else the only
         association at that IP address (a CP may send from another port than it set the
@@ -1033,6 +1067,7 @@ class PfcpNode:
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:
             del self._associations[assoc.node_id]
+            self._handler_peers.pop(assoc.node_id, None)
         # Its heartbeat in flight, if any, has nobody left to concern.
         for key, tx in list(self._outgoing.items()):
             if tx.addr == assoc.addr and tx.request.msg_type == M.HEARTBEAT_REQUEST:

@@ -22,6 +22,11 @@
  *          is left out of the decoded IEs (treated as not present) and reported;
  *   7.6.7  an IE overrunning its container fails the message (68);
  *   7.6.6  a missing mandatory IE fails it (66).
+ *
+ * encode_ies(ies) -> the TLV octets of the IEs: the encoder's loop (see codec.py), each leaf's
+ *   value still its Python encode(); setup_encoder() hands over the encoding cache and the
+ *   maker of its errors.
+ * ielist_get / ielist_get_all: IEList.get and IEList.get_all (ie.py), as instance methods.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -689,6 +694,410 @@ py_cache_bytes (PyObject *Py_UNUSED (module), PyObject *Py_UNUSED (args))
   return PyLong_FromSsize_t (cfg.cache_bytes);
 }
 
+/* ---- encode_ies: the encoder's loop over IEs (codec.encode_ies documents what it does) ---- */
+
+typedef struct
+{
+  PyObject *grouped;   /* Grouped: its children are encoded in place of a value */
+  PyObject *vendor;    /* VendorIE: its type must have the enterprise bit */
+  PyObject *encoded;   /* dict: id(leaf IE) -> (the IE, its TLV octets) */
+  Py_ssize_t max_entries; /* the cache is emptied when full */
+  Py_ssize_t max_value;   /* longest value octets kept */
+  PyObject *error;     /* error(kind, ie_type, length) -> CodecError, or raises */
+  PyObject *str_type, *str_ies, *str_encode, *str_cacheable, *enterprise_bit;
+} encode_config_t;
+
+static encode_config_t ecfg;
+
+typedef struct
+{
+  char *p;
+  Py_ssize_t len, cap;
+} buf_t;
+
+static int
+buf_reserve (buf_t *b, Py_ssize_t more)
+{
+  if (b->len + more <= b->cap)
+    return 0;
+  Py_ssize_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + more)
+    cap *= 2;
+  char *p = PyMem_Realloc (b->p, (size_t)cap);
+  if (!p)
+    {
+      PyErr_NoMemory ();
+      return -1;
+    }
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+static int
+buf_put (buf_t *b, const void *data, Py_ssize_t n)
+{
+  if (buf_reserve (b, n) < 0)
+    return -1;
+  memcpy (b->p + b->len, data, (size_t)n);
+  b->len += n;
+  return 0;
+}
+
+static void
+put_tl (char *at, unsigned ie_type, Py_ssize_t n)
+{
+  at[0] = (char)(ie_type >> 8);
+  at[1] = (char)ie_type;
+  at[2] = (char)(n >> 8);
+  at[3] = (char)n;
+}
+
+/* Raise what codec.py's error(kind, ie_type, length) makes (kinds: 1 vendor type without the
+ * enterprise bit, 2 value longer than 65535 octets, 3 a type struct cannot pack: it raises
+ * struct's own error). */
+static int
+encode_error (int kind, PyObject *ie_type, Py_ssize_t n)
+{
+  PyObject *exc = PyObject_CallFunction (ecfg.error, "iOn", kind, ie_type, n);
+  if (exc)
+    {
+      PyErr_SetObject ((PyObject *)Py_TYPE (exc), exc);
+      Py_DECREF (exc);
+    }
+  return -1;
+}
+
+/* The IE type of ie as a TLV type (0-65535), or -1 with the error struct.pack raises. */
+static long
+tlv_type (PyObject *type_obj, Py_ssize_t n)
+{
+  long t = PyLong_Check (type_obj) ? PyLong_AsLong (type_obj) : -1;
+  if (t >= 0 && t <= 0xFFFF)
+    return t;
+  PyErr_Clear ();
+  encode_error (3, type_obj, n);
+  return -1;
+}
+
+static int encode_list (buf_t *b, PyObject *ies);
+
+/* Append the TLV of one IE (a new reference held by the caller). */
+static int
+encode_one (buf_t *b, PyObject *ie)
+{
+  PyTypeObject *cls = Py_TYPE (ie);
+  if ((PyObject *)cls == ecfg.grouped)
+    {
+      PyObject *children = PyObject_GetAttr (ie, ecfg.str_ies);
+      if (!children)
+        return -1;
+      Py_ssize_t at = b->len;
+      int rc = buf_reserve (b, 4);
+      if (rc == 0)
+        {
+          b->len += 4;
+          if (Py_EnterRecursiveCall (" in encode_ies"))
+            rc = -1;
+          else
+            {
+              rc = encode_list (b, children);
+              Py_LeaveRecursiveCall ();
+            }
+        }
+      Py_DECREF (children);
+      if (rc < 0)
+        return -1;
+      Py_ssize_t n = b->len - at - 4;
+      PyObject *type_obj = PyObject_GetAttr (ie, ecfg.str_type);
+      if (!type_obj)
+        return -1;
+      rc = -1;
+      if (n > 0xFFFF)
+        encode_error (2, type_obj, n);
+      else
+        {
+          long t = tlv_type (type_obj, n);
+          if (t >= 0)
+            {
+              put_tl (b->p + at, (unsigned)t, n);
+              rc = 0;
+            }
+        }
+      Py_DECREF (type_obj);
+      return rc;
+    }
+  PyObject *key = PyLong_FromVoidPtr (ie);
+  if (!key)
+    return -1;
+  PyObject *entry = PyDict_GetItemWithError (ecfg.encoded, key); /* borrowed */
+  if (entry && PyTuple_CheckExact (entry) && PyTuple_GET_SIZE (entry) == 2
+      && PyTuple_GET_ITEM (entry, 0) == ie && PyBytes_CheckExact (PyTuple_GET_ITEM (entry, 1)))
+    {
+      PyObject *octets = PyTuple_GET_ITEM (entry, 1);
+      Py_DECREF (key);
+      return buf_put (b, PyBytes_AS_STRING (octets), PyBytes_GET_SIZE (octets));
+    }
+  if (PyErr_Occurred ())
+    {
+      Py_DECREF (key);
+      return -1;
+    }
+  int rc = -1;
+  Py_buffer value = { 0 };
+  PyObject *type_obj = NULL, *tlv = NULL;
+  PyObject *value_obj = PyObject_CallMethodNoArgs (ie, ecfg.str_encode);
+  if (!value_obj || PyObject_GetBuffer (value_obj, &value, PyBUF_SIMPLE) < 0)
+    goto out;
+  type_obj = PyObject_GetAttr (ie, ecfg.str_type);
+  if (!type_obj)
+    goto out;
+  Py_ssize_t n = value.len;
+  if ((PyObject *)cls == ecfg.vendor)
+    {
+      /* (type & 0x8000, as Python computes it) */
+      PyObject *bit = PyNumber_And (type_obj, ecfg.enterprise_bit);
+      int has_bit = bit ? PyObject_IsTrue (bit) : -1;
+      Py_XDECREF (bit);
+      if (has_bit < 0)
+        goto out;
+      if (!has_bit)
+        {
+          encode_error (1, type_obj, n);
+          goto out;
+        }
+    }
+  if (n > 0xFFFF)
+    {
+      encode_error (2, type_obj, n);
+      goto out;
+    }
+  long t = tlv_type (type_obj, n);
+  if (t < 0)
+    goto out;
+  /* Kept when the IE is held elsewhere too (more than the caller's list and this call). */
+  if (n <= ecfg.max_value && Py_REFCNT (ie) > 2)
+    {
+      PyObject *flag = PyObject_GetAttr ((PyObject *)cls, ecfg.str_cacheable);
+      int cacheable = flag ? PyObject_IsTrue (flag) : -1;
+      Py_XDECREF (flag);
+      if (cacheable < 0)
+        goto out;
+      if (cacheable)
+        {
+          if (PyDict_GET_SIZE (ecfg.encoded) >= ecfg.max_entries)
+            PyDict_Clear (ecfg.encoded);
+          tlv = PyBytes_FromStringAndSize (NULL, 4 + n);
+          if (!tlv)
+            goto out;
+          put_tl (PyBytes_AS_STRING (tlv), (unsigned)t, n);
+          memcpy (PyBytes_AS_STRING (tlv) + 4, value.buf, (size_t)n);
+          PyObject *pair = PyTuple_Pack (2, ie, tlv);
+          if (!pair || PyDict_SetItem (ecfg.encoded, key, pair) < 0)
+            {
+              Py_XDECREF (pair);
+              goto out;
+            }
+          Py_DECREF (pair);
+          rc = buf_put (b, PyBytes_AS_STRING (tlv), 4 + n);
+          goto out;
+        }
+    }
+  if (buf_reserve (b, 4 + n) == 0)
+    {
+      put_tl (b->p + b->len, (unsigned)t, n);
+      memcpy (b->p + b->len + 4, value.buf, (size_t)n);
+      b->len += 4 + n;
+      rc = 0;
+    }
+out:
+  if (value.obj)
+    PyBuffer_Release (&value);
+  Py_XDECREF (value_obj);
+  Py_XDECREF (type_obj);
+  Py_XDECREF (tlv);
+  Py_DECREF (key);
+  return rc;
+}
+
+static int
+encode_list (buf_t *b, PyObject *ies)
+{
+  PyObject *seq = PySequence_Fast (ies, "encode_ies: the IEs must be a sequence");
+  if (!seq)
+    return -1;
+  int rc = 0;
+  for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE (seq); i++)
+    {
+      PyObject *ie = PySequence_Fast_GET_ITEM (seq, i);
+      Py_INCREF (ie);
+      rc = encode_one (b, ie);
+      Py_DECREF (ie);
+    }
+  Py_DECREF (seq);
+  return rc;
+}
+
+static PyObject *
+py_encode_ies (PyObject *Py_UNUSED (module), PyObject *ies)
+{
+  if (!ecfg.error)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "encode_ies: setup_encoder() not called");
+      return NULL;
+    }
+  buf_t b = { 0 };
+  PyObject *out = NULL;
+  if (encode_list (&b, ies) == 0)
+    out = PyBytes_FromStringAndSize (b.p ? b.p : "", b.len);
+  PyMem_Free (b.p);
+  return out;
+}
+
+static PyObject *
+py_setup_encoder (PyObject *Py_UNUSED (module), PyObject *args)
+{
+  encode_config_t c = { 0 };
+  if (!PyArg_ParseTuple (args, "OOO!nnO:setup_encoder", &c.grouped, &c.vendor, &PyDict_Type,
+                         &c.encoded, &c.max_entries, &c.max_value, &c.error))
+    return NULL;
+  if (!PyType_Check (c.grouped) || !PyType_Check (c.vendor) || c.max_entries < 1)
+    {
+      PyErr_SetString (PyExc_TypeError, "setup_encoder: two types, max_entries >= 1");
+      return NULL;
+    }
+  if (!ecfg.str_type)
+    {
+      ecfg.str_type = PyUnicode_InternFromString ("type");
+      ecfg.str_ies = PyUnicode_InternFromString ("ies");
+      ecfg.str_encode = PyUnicode_InternFromString ("encode");
+      ecfg.str_cacheable = PyUnicode_InternFromString ("CACHEABLE");
+      ecfg.enterprise_bit = PyLong_FromLong (0x8000);
+      if (!ecfg.str_type || !ecfg.str_ies || !ecfg.str_encode || !ecfg.str_cacheable
+          || !ecfg.enterprise_bit)
+        return NULL;
+    }
+  PyObject **fields[] = { &c.grouped, &c.vendor, &c.encoded, &c.error };
+  PyObject **old[] = { &ecfg.grouped, &ecfg.vendor, &ecfg.encoded, &ecfg.error };
+  for (size_t i = 0; i < sizeof (fields) / sizeof (fields[0]); i++)
+    {
+      Py_INCREF (*fields[i]);
+      Py_XSETREF (*old[i], *fields[i]);
+    }
+  ecfg.max_entries = c.max_entries;
+  ecfg.max_value = c.max_value;
+  Py_RETURN_NONE;
+}
+
+/* ---- IEList.get / IEList.get_all (ie.py): the first IE of a type, every IE of a type ---- */
+
+static PyObject *str_list_ies, *str_list_type;
+
+/* The IEs of self (its ies, as a list or tuple: a new reference), or NULL. */
+static PyObject *
+list_of (PyObject *self)
+{
+  PyObject *ies = PyObject_GetAttr (self, str_list_ies);
+  if (!ies)
+    return NULL;
+  PyObject *seq = PySequence_Fast (ies, "ies must be a sequence");
+  Py_DECREF (ies);
+  return seq;
+}
+
+/* ie.type == ie_type: 1, 0, or -1 with an exception. */
+static int
+has_type (PyObject *ie, PyObject *ie_type)
+{
+  PyObject *t = PyObject_GetAttr (ie, str_list_type);
+  if (!t)
+    return -1;
+  int eq = PyObject_RichCompareBool (t, ie_type, Py_EQ);
+  Py_DECREF (t);
+  return eq;
+}
+
+static PyObject *
+py_ielist_get (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs != 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "get(ie_type) takes one argument");
+      return NULL;
+    }
+  PyObject *seq = list_of (args[0]);
+  if (!seq)
+    return NULL;
+  PyObject *found = NULL;
+  int eq = 0;
+  for (Py_ssize_t i = 0; eq == 0 && i < PySequence_Fast_GET_SIZE (seq); i++)
+    {
+      PyObject *ie = PySequence_Fast_GET_ITEM (seq, i);
+      Py_INCREF (ie);
+      eq = has_type (ie, args[1]);
+      if (eq > 0)
+        found = ie;
+      else
+        Py_DECREF (ie);
+    }
+  Py_DECREF (seq);
+  if (eq < 0)
+    return NULL;
+  if (!found)
+    Py_RETURN_NONE;
+  return found;
+}
+
+static PyObject *
+py_ielist_get_all (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs != 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "get_all(ie_type) takes one argument");
+      return NULL;
+    }
+  PyObject *seq = list_of (args[0]);
+  if (!seq)
+    return NULL;
+  PyObject *out = PyList_New (0);
+  for (Py_ssize_t i = 0; out && i < PySequence_Fast_GET_SIZE (seq); i++)
+    {
+      PyObject *ie = PySequence_Fast_GET_ITEM (seq, i);
+      Py_INCREF (ie);
+      int eq = has_type (ie, args[1]);
+      if (eq < 0 || (eq > 0 && PyList_Append (out, ie) < 0))
+        Py_CLEAR (out);
+      Py_DECREF (ie);
+    }
+  Py_DECREF (seq);
+  return out;
+}
+
+static PyMethodDef ielist_get_def
+    = { "get", (PyCFunction)(void (*) (void))py_ielist_get, METH_FASTCALL,
+        "get(ie_type) -> the first IE of that type, or None" };
+static PyMethodDef ielist_get_all_def
+    = { "get_all", (PyCFunction)(void (*) (void))py_ielist_get_all, METH_FASTCALL,
+        "get_all(ie_type) -> every IE of that type, in order" };
+
+/* module.name = an instance method (bound to the instance, as a function in a class body)
+ * calling def. */
+static int
+add_method (PyObject *module, const char *name, PyMethodDef *def)
+{
+  PyObject *func = PyCFunction_New (def, NULL);
+  if (!func)
+    return -1;
+  PyObject *method = PyInstanceMethod_New (func);
+  Py_DECREF (func);
+  if (!method)
+    return -1;
+  int rc = PyModule_AddObject (module, name, method);
+  if (rc < 0)
+    Py_DECREF (method);
+  return rc;
+}
+
 static PyMethodDef walk_methods[] = {
   { "walk", py_walk, METH_VARARGS,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
@@ -698,6 +1107,10 @@ static PyMethodDef walk_methods[] = {
     "setup(decoders, known, cacheable, groups, allowed_children, messages, allowed_ies, cache, "
     "cache_max_bytes, Grouped, RawIE, VendorIE, short_errors, value_errors, CodecError, error, "
     "in_group, ignore)" },
+  { "encode_ies", py_encode_ies, METH_O,
+    "encode_ies(ies) -> the TLV octets of the IEs (see codec.encode_ies)" },
+  { "setup_encoder", py_setup_encoder, METH_VARARGS,
+    "setup_encoder(Grouped, VendorIE, encoded, max_entries, max_value, error)" },
   { NULL, NULL, 0, NULL },
 };
 
@@ -712,5 +1125,14 @@ static struct PyModuleDef walk_module = {
 PyMODINIT_FUNC
 PyInit__walk (void)
 {
-  return PyModule_Create (&walk_module);
+  str_list_ies = PyUnicode_InternFromString ("ies");
+  str_list_type = PyUnicode_InternFromString ("type");
+  if (!str_list_ies || !str_list_type)
+    return NULL;
+  PyObject *module = PyModule_Create (&walk_module);
+  if (module
+      && (add_method (module, "ielist_get", &ielist_get_def) < 0
+          || add_method (module, "ielist_get_all", &ielist_get_all_def) < 0))
+    Py_CLEAR (module);
+  return module;
 }

@@ -30,3 +30,15 @@ def setup(
     in_group: Callable[[CodecError, int], None],
     ignore: Callable[[list[IgnoredIE], tuple[int, ...], int, bytes, Exception | None], None],
 ) -> None: ...
+def encode_ies(ies: list[IE]) -> bytes: ...
+def setup_encoder(
+    grouped: type,
+    vendor: type,
+    encoded: dict[int, tuple[IE, bytes]],
+    max_entries: int,
+    max_value: int,
+    error: Callable[[int, int, int], CodecError],
+) -> None: ...
+
+ielist_get: Callable[..., IE | None]  # (instance methods of IEList)
+ielist_get_all: Callable[..., list[IE]]

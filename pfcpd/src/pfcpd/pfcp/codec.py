@@ -3,13 +3,14 @@
 The walk over the TLVs is the C extension ``_walk`` (``_walk.c``): per IE it reads the TLV
 header, checks bounds, looks up the decode cache and the tables below and calls the IE
 class's decoder; grouped IEs recurse (depth bounded). The tables, the cache and every error
-message live here; ``_walk.setup`` hands them over once.
+message live here; ``_walk.setup`` hands them over once. The encoder's loop over the IEs is
+``_walk.encode_ies`` (``_walk.setup_encoder`` hands it the encoding cache and the errors);
+each leaf IE's value is still its class's ``encode()``.
 """
 
 from __future__ import annotations
 
 import struct
-from sys import getrefcount
 
 from . import _walk
 from .cause import Cause
@@ -71,6 +72,17 @@ def _ignore(
     ignored.append(IgnoredIE(where, RawIE(ie_type, data), exc is None, reason))
 
 
+def _encode_error(kind: int, ie_type: int, length: int) -> CodecError:
+    """The CodecError for an IE `encode_ies` cannot encode (kinds as _walk.c's
+    encode_error); a type outside 0-65535 raises struct's own error, as packing it does."""
+    if kind == 1:
+        return CodecError(f"vendor IE type {ie_type} lacks the enterprise bit", cause=None)
+    if kind == 2:
+        return CodecError(f"IE {ie_type_name(ie_type)} longer than 65535 octets", cause=None)
+    _pack_tl(ie_type, length)  # (raises)
+    return CodecError(f"IE type {ie_type!r} cannot be encoded", cause=None)
+
+
 # Decoding cache keyed by whole TLV octets, because an SMF sends the same IEs and rule groups
 # (IDs, flags, filters, whole Create FAR/QER/URR groups) in session after session:
 # - leaf IEs of cacheable types: leaf IEs are immutable, so equal octets share one instance;
@@ -92,12 +104,11 @@ CACHE_MAX_BYTES = 16 * 1024 * 1024
 # id cannot be reused while the entry exists; the cache is emptied when full. Only short
 # values are kept (IDs, flags, names, filters), which bounds what it pins: a few MB. Only
 # IEs held elsewhere too get an entry (CPython's reference count above what the list being
-# encoded and this function hold): an IE built for one message (a usage report's URR ID)
-# is encoded once and freed, and an entry for each cost more than it saved.
+# encoded and the encoder hold): an IE built for one message (a usage report's URR ID) is
+# encoded once and freed, and an entry for each cost more than it saved.
 _ENCODED: dict[int, tuple[IE, bytes]] = {}
 ENCODE_CACHE_ENTRIES = 4096
 ENCODE_CACHE_MAX_VALUE = 128  # octets
-_ONLY_HERE = 3  # sys.getrefcount of an IE only the encoded list holds: list, loop, argument
 
 
 def drop_encode_cache() -> None:
@@ -135,6 +146,9 @@ def reload_tables() -> None:
         _error,
         _in_group,
         _ignore,
+    )
+    _walk.setup_encoder(
+        Grouped, VendorIE, _ENCODED, ENCODE_CACHE_ENTRIES, ENCODE_CACHE_MAX_VALUE, _encode_error
     )
 
 
@@ -191,39 +205,14 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
             return out
 
 
-def encode_ies(ies: list[IE]) -> bytes:
-    parts = []
-    for ie in ies:
-        cls = type(ie)
-        if cls is Grouped:
-            value = encode_ies(ie.ies)  # type: ignore[attr-defined]
-        else:
-            entry = _ENCODED.get(id(ie))
-            if entry is not None and entry[0] is ie:
-                parts.append(entry[1])
-                continue
-            value = ie.encode()
-        ie_type = ie.type
-        if cls is VendorIE and not ie_type & 0x8000:
-            raise CodecError(f"vendor IE type {ie_type} lacks the enterprise bit", cause=None)
-        if len(value) > 0xFFFF:
-            raise CodecError(f"IE {ie_type_name(ie_type)} longer than 65535 octets", cause=None)
-        tl = _pack_tl(ie_type, len(value))
-        if (
-            cls is not Grouped
-            and cls.CACHEABLE
-            and len(value) <= ENCODE_CACHE_MAX_VALUE
-            and getrefcount(ie) > _ONLY_HERE
-        ):
-            if len(_ENCODED) >= ENCODE_CACHE_ENTRIES:
-                _ENCODED.clear()
-            tl += value
-            _ENCODED[id(ie)] = (ie, tl)
-            parts.append(tl)
-            continue
-        parts.append(tl)
-        parts.append(value)
-    return b"".join(parts)
+# encode_ies(ies) -> bytes: the TLVs of ``ies`` (the loop is _walk.c's, as the decoder's):
+# a Grouped IE's value is its children's TLVs; a leaf's is its ``encode()``, or the octets
+# the encoding cache (_ENCODED) kept for that very object. A leaf of a cacheable type with
+# a value of at most ENCODE_CACHE_MAX_VALUE octets that is held elsewhere too (by more than
+# the list being encoded) gets an entry. Raises CodecError for a vendor IE type without the
+# enterprise bit or a value longer than 65535 octets; whatever an IE's encode() raises
+# escapes as it is (`encode` turns the usual kinds into CodecError).
+encode_ies = _walk.encode_ies
 
 
 def _keeps_octets(ies: list[IE]) -> bool:

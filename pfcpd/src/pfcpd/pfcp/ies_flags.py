@@ -14,6 +14,11 @@ from typing import ClassVar, Self
 from .ie import IE, register
 from .ie_types import IEType
 
+# FlagsIE.of's instances: (class, names, size) -> the IE (bounded: emptied when full).
+_MADE: dict[tuple[type, tuple[str, ...], int], FlagsIE] = {}
+_MADE_LIMIT = 1024
+_BITS: dict[type, dict[str, int]] = {}  # FlagsIE.has's: class -> flag name -> bit
+
 
 @dataclass(slots=True, frozen=True)
 class FlagsIE(IE):
@@ -35,14 +40,31 @@ class FlagsIE(IE):
 
     @classmethod
     def of(cls, *names: str, size: int = 0) -> Self:
-        """Build from flag names, e.g. ``ApplyAction.of("FORW")``."""
-        flags = 0
-        for name in names:
-            flags |= 1 << cls.NAMES.index(name)
-        return cls(flags, size)
+        """Build from flag names, e.g. ``ApplyAction.of("FORW")``. The value is immutable:
+        the same names (and size) give the same instance, made once (the session engine
+        builds its triggers and actions this way for every report and rule)."""
+        key = (cls, names, size)
+        ie = _MADE.get(key)
+        if ie is None:
+            flags = 0
+            for name in names:
+                flags |= 1 << cls.NAMES.index(name)
+            ie = cls(flags, size)
+            if len(_MADE) >= _MADE_LIMIT:
+                _MADE.clear()
+            _MADE[key] = ie
+        return ie  # type: ignore[return-value]
 
     def has(self, name: str) -> bool:
-        return bool(self.flags >> self.NAMES.index(name) & 1)
+        bits = _BITS.get(type(self))
+        if bits is None:  # name -> bit, the first of a repeated name (as NAMES.index)
+            bits = _BITS[type(self)] = {}
+            for i, known in enumerate(self.NAMES):
+                bits.setdefault(known, i)
+        bit = bits.get(name)
+        if bit is None:
+            bit = self.NAMES.index(name)  # (raises ValueError, as for a name it lacks)
+        return bool(self.flags >> bit & 1)
 
     def names(self) -> list[str]:
         """Names of the flags that are set (``bit<N>`` for bits without a name)."""
