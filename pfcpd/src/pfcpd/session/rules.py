@@ -9,7 +9,6 @@ a PDR or FAR names exists (cause 73 with the Failed Rule ID).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
@@ -257,41 +256,3 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
                     f"URR {urr_id} links URR {linked}, which does not exist",
                     failed_rule=(RULE_ID_URR, linked),
                 )
-
-
-_TL = struct.Struct("!HH")
-_PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
-
-
-def pdr_shape(raw: bytes) -> bytes:
-    """The TLV octets of a Create PDR group (``raw``, as `Grouped.raw` keeps them) without
-    the F-TEIDs and UE IP Addresses of its PDI: what the PDR compiles to but its local
-    F-TEID and UE address depends on these octets only (`compile.compile_pdrs` keeps it by
-    them, as by the octets of a CP's PDR whose F-TEID and UE address the UP function
-    chose: those hold an F-TEID or UE IP Address with CHOOSE, a shape never does). The
-    octets of a PDR without either are its shape."""
-    unpack = _TL.unpack_from
-    end = len(raw)
-    at = 4
-    while at < end:
-        ie_type, length = unpack(raw, at)
-        stop = at + 4 + length
-        if ie_type == T.PDI:
-            kept = []
-            cut = False
-            inner = at + 4
-            while inner < stop:
-                child_type, child_length = unpack(raw, inner)
-                child_stop = inner + 4 + child_length
-                if child_type in _PER_SESSION_PDI:
-                    cut = True
-                else:
-                    kept.append(raw[inner:child_stop])
-                inner = child_stop
-            if not cut:
-                return raw
-            pdi = b"".join(kept)
-            body = b"".join((raw[4:at], _TL.pack(T.PDI, len(pdi)), pdi, raw[stop:]))
-            return _TL.pack(_TL.unpack_from(raw)[0], len(body)) + body
-        at = stop
-    return raw
