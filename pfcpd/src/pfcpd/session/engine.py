@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -205,8 +206,11 @@ class Session:
     def derive(self, rules: RuleSet) -> None:
         """What the engine looks up often, taken from the rules once."""
         self.apps = _applications(rules)
-        delay = next(
-            (ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in rules.bar.values()), 0
+        bars = rules.bar
+        delay = (
+            next((ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in bars.values()), 0)
+            if bars
+            else 0
         )
         # TS 29.244 8.2.28: multiples of 50 ms (0.0: the one shared float, no object each)
         self.ddn_delay = delay * 0.05 if delay else 0.0
@@ -215,7 +219,8 @@ class Session:
         """The journal's record: JSON text (as ``json.dumps`` with separators "," and ":"
         writes it) made without a dict, one per session at every commit; `_restore_session`
         reads it."""
-        fseid = encode_ies([self.cp_fseid]).hex()
+        value = self.cp_fseid.encode()  # (what `encode_ies` gives: an FSEID is no group)
+        fseid = (_TL.pack(T.F_SEID, len(value)) + value).hex()
         rz = base64.b64encode(self.rules_blob).decode()
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
         ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
@@ -650,9 +655,11 @@ class SessionEngine:
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
         alloc = _Allocations()
+        types = {ie.type for ie in req.ies}
         try:
             _check_ignored(req)
-            _check_supported(req)
+            if not types.isdisjoint(UNSUPPORTED_RULES):
+                _check_supported(req)  # (raises naming the first)
             rules = RuleSet()
             rules.create(req)
             self._check_references(rules)
@@ -673,8 +680,8 @@ class SessionEngine:
             teids=tuple(alloc.teids),
             ue=_texts(alloc.ue, alloc.texts),
             established_ntp=self._ntp(),
-            fq_csids=fq_csids(req),
-            group_id=group_id(req),
+            fq_csids=fq_csids(req) if T.FQ_CSID in types else (),
+            group_id=group_id(req) if T.GROUP_ID in types else None,
         )
         session.set_rules(rules, encoded)
         start = session.established_ntp  # (one float object for both)
@@ -853,6 +860,11 @@ class SessionEngine:
         taken: dict[tuple[str, int], IPNetwork],
         alloc: _Allocations,
     ) -> UEIPAddress:
+        if want.choose_v4 and not want.choose_v6 and want.ipv6 is None:  # (the usual one)
+            text = self._take_ue(pdr_id, instance, 4, taken, alloc)
+            got = UEIPAddress(text, None, want.source)
+            alloc.created.setdefault(pdr_id, []).append(got)
+            return got
         nets: dict[int, IPNetwork] = {}
         texts: dict[int, str] = {}  # version -> the address's text, of those allocated
         for version, asked, given in (
@@ -863,28 +875,8 @@ class SessionEngine:
                 if given is not None:
                     nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
                 continue
-            if (instance, version) in taken:
-                net = nets[version] = taken[(instance, version)]
-                texts[version] = alloc.addresses[id(net)]  # (another PDR's: made then)
-                continue
-            if not self.ue_pools.has(instance, version):
-                raise RuleError(
-                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                    f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
-                    failed_rule=(0, pdr_id),
-                )
-            try:
-                net = self.ue_pools.take(instance, version)
-            except Exhausted:
-                self.metrics.allocations.inc(f"ue_ipv{version}")
-                raise RuleError(
-                    Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
-                    f"network instance {instance!r}: IPv{version} UE pool exhausted",
-                ) from None
-            alloc.ue.append((instance, net))
-            taken[(instance, version)] = net
-            nets[version] = net
-            texts[version] = _address_text(net, alloc)
+            texts[version] = self._take_ue(pdr_id, instance, version, taken, alloc)
+            nets[version] = taken[(instance, version)]
         v4, v6 = nets.get(4), nets.get(6)
         got = UEIPAddress(
             ipv4=(texts.get(4) or _address_text(v4)) if v4 is not None else None,
@@ -894,6 +886,37 @@ class SessionEngine:
         )
         alloc.created.setdefault(pdr_id, []).append(got)
         return got
+
+    def _take_ue(
+        self,
+        pdr_id: int,
+        instance: str,
+        version: int,
+        taken: dict[tuple[str, int], IPNetwork],
+        alloc: _Allocations,
+    ) -> str:
+        """The text of the session's UE address (IPv6: prefix) of ``instance`` and
+        ``version``: the one another PDR of the request took (``taken``), else a new one."""
+        net = taken.get((instance, version))
+        if net is not None:
+            return alloc.addresses[id(net)]  # (another PDR's: made then)
+        if not self.ue_pools.has(instance, version):
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+                failed_rule=(0, pdr_id),
+            )
+        try:
+            net = self.ue_pools.take(instance, version)
+        except Exhausted:
+            self.metrics.allocations.inc(f"ue_ipv{version}")
+            raise RuleError(
+                Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+                f"network instance {instance!r}: IPv{version} UE pool exhausted",
+            ) from None
+        alloc.ue.append((instance, net))
+        taken[(instance, version)] = net
+        return _address_text(net, alloc)
 
     def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
         """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
@@ -1935,6 +1958,7 @@ def _texts(
 
 
 assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `PdrPlan.octets`)
+_TL = struct.Struct("!HH")
 
 
 def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:

@@ -7,7 +7,8 @@ those octets (`ShapeMemos`), bounded, and emptied by `ShapeMemos.clear`.
 
 :func:`pdi_slots` finds where a Create PDR's octets hold its PDI and the PDI's F-TEID and
 UE IP Address IEs: :func:`pdr_shape` leaves them out (a stored PDR's compile key), and a
-`PdrPlan` puts the chosen ones back in (`PdrPlan.octets`).
+`PdrPlan` puts the chosen ones back in (`PdrPlan.octets`); :func:`far_shape` leaves out
+a FAR's Outer Header Creation.
 """
 
 from __future__ import annotations
@@ -79,6 +80,40 @@ def pdr_shape(raw: bytes) -> bytes:
     pdi = b"".join(kept)
     body = b"".join((raw[4:start], _TL.pack(T.PDI, len(pdi)), pdi, raw[stop:]))
     return _TL.pack(_TL.unpack_from(raw)[0], len(body)) + body
+
+
+def far_shape(raw: bytes) -> bytes | None:
+    """The TLV octets of a Create FAR group (``raw``) without the first Outer Header
+    Creation of its first Forwarding Parameters (the peer's TEID, one per session): what
+    the FAR compiles to but its outer header creation depends on these octets only
+    (`compile.compile_program` keeps it by them). None when it has no Outer Header
+    Creation there."""
+    unpack = _TL.unpack_from
+    end = len(raw)
+    at = 4
+    while at < end:
+        ie_type, length = unpack(raw, at)
+        stop = at + 4 + length
+        if ie_type == T.FORWARDING_PARAMETERS:
+            inner = at + 4
+            while inner < stop:
+                child_type, child_length = unpack(raw, inner)
+                child_stop = inner + 4 + child_length
+                if child_type == T.OUTER_HEADER_CREATION:
+                    cut = child_stop - inner
+                    body = b"".join(
+                        (
+                            raw[4:at],
+                            _TL.pack(ie_type, length - cut),
+                            raw[at + 4 : inner],
+                            raw[child_stop:],
+                        )
+                    )
+                    return _TL.pack(unpack(raw)[0], len(body)) + body
+                inner = child_stop
+            return None
+        at = stop
+    return None
 
 
 class PdrPlan(NamedTuple):
