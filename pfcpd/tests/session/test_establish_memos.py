@@ -90,7 +90,7 @@ def test_checked_shapes_are_bounded_and_dropped_with_the_caches(
         assert ie_value(_establish(engine, rules), T.CAUSE) == 1
         assert len(engine.memos.checked) <= 2 and len(engine.memos.plans) <= 2
     engine.drop_caches()
-    assert not engine.memos.checked and not engine.memos.plans
+    assert not engine.memos.checked and not engine.memos.plans and not engine._ctx.compiled
 
 
 def test_the_ue_pool_of_a_pdr_follows_its_octets() -> None:

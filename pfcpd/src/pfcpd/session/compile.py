@@ -14,7 +14,7 @@ import functools
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from ..datapath.interface import (
     ApplyAction,
@@ -239,24 +239,36 @@ def _int(first: dict[int, IE], ie_type: int) -> int | None:
     return None if ie is None else int(ie.value)  # type: ignore[attr-defined]
 
 
+class Chosen(NamedTuple):
+    """A PDR's shape (see `compile_pdrs`) with its PDI's F-TEID and UE IP Address (the
+    first of each, None for none), when whoever filled them in knows them."""
+
+    shape: bytes
+    fteid: IE | None
+    ue: IE | None
+
+
 def compile_pdrs(
-    ctx: CompileContext, rules: RuleSet, shapes: Mapping[int, bytes] | None = None
+    ctx: CompileContext, rules: RuleSet, shapes: Mapping[int, bytes | Chosen] | None = None
 ) -> list[Pdr]:
-    """``shapes``: id(PDR group) -> the octets of the PDR as the CP sent it, for the PDRs
-    that differ from it only by the F-TEID and UE IP Address the UP function chose (see
-    `SessionEngine._allocate`): what the rest compiles to is kept in ``ctx.compiled`` by
-    those octets, which sessions of one shape share."""
+    """``shapes``: id(PDR group) -> the octets of the PDR as the CP sent it (or a
+    `Chosen`), for the PDRs that differ from it only by the F-TEID and UE IP Address the UP
+    function chose (see `SessionEngine._allocate`): what the rest compiles to is kept in
+    ``ctx.compiled`` by those octets, which sessions of one shape share."""
     out: list[Pdr] = []
     memo = ctx.compiled
     for pdr_id, g in rules.pdr.items():
-        key = shapes.get(id(g)) if shapes else None
-        common = memo.get(key) if key is not None else None
+        entry = shapes.get(id(g)) if shapes else None
+        key = entry.shape if type(entry) is Chosen else entry
+        common = memo.get(key) if key is not None else None  # type: ignore[arg-type]
         if common is None:
             common, fteid, ue, same = _pdr_common(ctx, pdr_id, g)
             if key is not None and same:
                 if len(memo) >= COMPILED_ENTRIES:
                     memo.clear()
-                memo[key] = common
+                memo[key] = common  # type: ignore[index]
+        elif type(entry) is Chosen:
+            fteid, ue = entry.fteid, entry.ue
         else:
             fteid = ue = None
             for c in _pdi(g).ies:
@@ -597,7 +609,7 @@ def compile_program(
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
     encoded: Mapping[int, bytes] | None = None,
-    shapes: Mapping[int, bytes] | None = None,
+    shapes: Mapping[int, bytes | Chosen] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
     the traffic of their PDRs is dropped. ``encoded``: id(group) -> the group's TLV octets

@@ -73,6 +73,7 @@ from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared, remember_network
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
 from .compile import (
+    Chosen,
     CompileContext,
     Volumes,
     compile_program,
@@ -729,15 +730,15 @@ class SessionEngine:
             book.next_periodic = now + period
         return book
 
-    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes]:
+    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes | Chosen]:
         """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
         (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
         network instance and family). Returns the shapes of the PDRs filled in whose every
         F-TEID and UE IP Address was chosen here (`compile_pdrs`): id(new group) -> the
-        octets of the group as it came."""
+        octets of the group as it came, with the first F-TEID and UE IP Address chosen."""
         by_choose_id: dict[int, FTEID] = {}
         ue_by_family: dict[tuple[str, int], IPNetwork] = {}
-        shapes: dict[int, bytes] = {}
+        shapes: dict[int, bytes | Chosen] = {}
         plans = self.memos.plans
         for pdr_id, pdr in rules.pdr.items():
             raw = pdr.raw
@@ -751,23 +752,29 @@ class SessionEngine:
             pdi = pdr.ies[plan.pdi_at]
             assert isinstance(pdi, Grouped)
             children = list(pdi.ies)
+            fteid: FTEID | None = None  # (the first of each filled in)
+            ue: UEIPAddress | None = None
             for at in plan.filled:
                 child = children[at]
                 if isinstance(child, FTEID):
-                    children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    got = children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    fteid = fteid or got
                 else:
                     assert isinstance(child, UEIPAddress)
                     pool = plan.pool
                     if pool is None:  # (raises what made the plan without one)
                         pool = self._ue_pool_instance(pdr_id, pdr, pdi)
-                    children[at] = self._choose_ue(pdr_id, child, pool, ue_by_family, alloc)
+                    chosen = children[at] = self._choose_ue(
+                        pdr_id, child, pool, ue_by_family, alloc
+                    )
+                    ue = ue or chosen
             # (new groups: the request's stay as they came, `RuleSet.create`)
             new_pdi = Grouped(pdi.type, children)
             new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
             if raw is not None:
                 new.raw = plan.octets(pdr.type, pdi.type, children)
-                if not plan.given:
-                    shapes[id(new)] = raw
+                if not plan.given:  # (then its F-TEIDs and UE addresses are all filled in)
+                    shapes[id(new)] = Chosen(raw, fteid, ue)
             rules.pdr[pdr_id] = new
         return shapes
 

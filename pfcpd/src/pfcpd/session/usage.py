@@ -540,13 +540,14 @@ def report_counts(group: Grouped) -> Counts:
 # records built from these texts are what json.dumps made of their dicts.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 _INF = float("inf")
+_INFINITIES = (_INF, -_INF)
 
 
 def json_value(value: object) -> str:
     """The JSON text of one value."""
     t = type(value)
     if t is float:
-        if value != value or value in (_INF, -_INF):  # (NaN, Infinity: as json writes them)
+        if value != value or value in _INFINITIES:  # (NaN, Infinity: as json writes them)
             return _JSON.encode(value)
         return float.__repr__(value)
     if t is int:
