@@ -661,8 +661,7 @@ class SessionEngine:
             _check_ignored(req)
             if not types.isdisjoint(UNSUPPORTED_RULES):
                 _check_supported(req)  # (raises naming the first)
-            rules = RuleSet()
-            rules.create(req)
+            rules = RuleSet.created_by(req)
             self._check_references(rules)
             shapes = self._allocate(rules, alloc)
             encoded = rules.encoded()

@@ -91,6 +91,38 @@ class RuleSet:
                 rules.of(kind)[rule_id(g, kind)] = g
         return rules
 
+    @classmethod
+    def created_by(cls, request: Message) -> RuleSet:
+        """A new set with the request's Create groups: what `create` makes of them on an
+        empty set, in one pass over the request (`create` itself, for the refusal it
+        raises, when a group lacks its ID or repeats one)."""
+        rules = cls()
+        by_kind: dict[int, dict[int, Grouped]] = {
+            T.CREATE_PDR: rules.pdr,
+            T.CREATE_FAR: rules.far,
+            T.CREATE_QER: rules.qer,
+            T.CREATE_URR: rules.urr,
+            T.CREATE_BAR: rules.bar,
+        }
+        for ie in request.ies:
+            of_kind = by_kind.get(ie.type)
+            if of_kind is None:
+                continue
+            if isinstance(ie, Grouped):
+                id_type = _ID_OF_CREATE[ie.type]
+                rid = None
+                for child in ie.ies:  # (`rule_id`, inline)
+                    if child.type == id_type:
+                        rid = int(child.value)  # type: ignore[attr-defined]
+                        break
+                if rid is not None and rid not in of_kind:
+                    of_kind[rid] = ie
+                    continue
+            rules = cls()
+            rules.create(request)  # (raises what it refuses)
+            return rules
+        return rules
+
     def create(self, request: Message | RuleIEs) -> None:
         """Add the request's Create groups; a rule ID already used is refused (73). The
         groups are the request's own, not copies: what changes a rule group in place
@@ -160,8 +192,9 @@ class RuleSet:
 
 
 RuleIEs = dict[int, list[Grouped]]
-# IE type of each kind's Create group -> the kind
+# IE type of each kind's Create group -> the kind, the type of its ID IE
 _KIND_OF_CREATE = {kinds[0]: kind for kind, kinds in KINDS.items()}
+_ID_OF_CREATE = {kinds[0]: kinds[3] for kinds in KINDS.values()}
 # The Create, Update and Remove group types of every kind
 RULE_IE_TYPES = frozenset(t for kinds in KINDS.values() for t in kinds[:3])
 
