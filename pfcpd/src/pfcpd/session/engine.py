@@ -2034,10 +2034,15 @@ _TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROT
 def _applications(rules: RuleSet) -> frozenset[str]:
     apps = set()
     for pdr in rules.pdr.values():
-        pdi = pdr.get(T.PDI)
-        app = pdi.get(T.APPLICATION_ID) if isinstance(pdi, Grouped) else None
-        if isinstance(app, ApplicationID):
-            apps.add(app.text)
+        for pdi in pdr.ies:  # (`get`, inline, twice: every PDR at every change)
+            if pdi.type == T.PDI:
+                if isinstance(pdi, Grouped):
+                    for app in pdi.ies:
+                        if app.type == T.APPLICATION_ID:
+                            if isinstance(app, ApplicationID):
+                                apps.add(app.text)
+                            break
+                break
     return frozenset(apps) if apps else _NO_APPS
 
 
