@@ -1,11 +1,12 @@
-"""FARs, QERs and URRs compiled once per group octets, PDRs once per the octets the CP sent
-(`CompileContext.compiled`): sessions of one shape share them; what a memo gives equals what
-compiling gives."""
+"""FARs, QERs and URRs compiled once per group octets, PDRs once per the octets the CP sent,
+FARs creating an outer header once per shape (`CompileContext.compiled`): sessions of one
+shape share them; what a memo gives equals what compiling gives."""
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 
 import pytest
 
@@ -13,11 +14,12 @@ from pfcpd.datapath.interface import ApplyAction
 from pfcpd.pfcp import Grouped, IEType, decode, encode, encode_ies
 from pfcpd.pfcp.ies_address import FTEID, UEIPAddress
 from pfcpd.pfcp.ies_flags import ApplyAction as ApplyActionIE
-from pfcpd.pfcp.ies_scalar import FARID
+from pfcpd.pfcp.ies_scalar import FARID, DestinationInterface
 from pfcpd.pfcp.ies_text import ApplicationID
 from pfcpd.session.compile import COMPILED_ENTRIES, CompileContext, compile_program
 from pfcpd.session.errors import RuleError
 from pfcpd.session.rules import RuleSet, ie_value
+from pfcpd.session.shapes import far_shape
 from pfcpd.smfsim import rules as R
 
 
@@ -43,9 +45,67 @@ def test_sessions_of_one_shape_share_their_compiled_rules() -> None:
     ul_a, dl_a = pa.fars
     ul_b, dl_b = pb.fars
     assert ul_a is ul_b and pa.qers[0] is pb.qers[0] and pa.urrs[0] is pb.urrs[0]
-    # A FAR with outer header creation names the session's gNB TEID: compiled each time.
+    # A FAR with outer header creation names the session's gNB TEID: kept by shape, each
+    # session's with its own.
     assert dl_a is not dl_b and dl_a.outer_header_creation != dl_b.outer_header_creation
-    assert len(ctx.compiled) == 3
+    assert len(ctx.compiled) == 4
+
+
+def _dl_far(far_id: int, fp: list[object]) -> RuleSet:
+    far = R.group(
+        IEType.CREATE_FAR,
+        FARID(far_id),
+        ApplyActionIE.of("FORW"),
+        R.group(IEType.FORWARDING_PARAMETERS, *fp),  # type: ignore[arg-type]
+    )
+    ies = [*R.session_rules()[:3], far, *R.session_rules()[4:]]
+    msg = decode(encode(R.establishment_request("smf", "127.0.0.1", 1, ies, seq=1)))
+    rs = RuleSet()
+    rs.create(msg)
+    return rs
+
+
+@pytest.mark.parametrize(
+    "peer", ["192.0.2.9", "192.0.2.10", "2001:db8::9"], ids=["same", "other", "ipv6"]
+)
+def test_a_far_kept_by_shape_takes_each_sessions_outer_header(peer: str) -> None:
+    """The kept FAR (a gNB tunnel) is what compiling gives, with the session's own tunnel;
+    one the FAR cannot create (an IPv6 peer, the N3 address being IPv4) is refused as
+    without the memo."""
+    ctx = _ctx()
+    first = _dl_far(2, [DestinationInterface(0), R.gnb_tunnel(7, "192.0.2.9")])
+    compile_program(ctx, first, encoded=first.encoded())
+    rs = _dl_far(2, [DestinationInterface(0), R.gnb_tunnel(8, peer)])
+    try:
+        want = compile_program(_ctx(), rs)
+    except RuleError as err:
+        with pytest.raises(RuleError, match=re.escape(err.detail)):
+            compile_program(ctx, rs, encoded=rs.encoded())
+        return
+    got = compile_program(ctx, rs, encoded=rs.encoded())
+    assert got == want and got.fars[1].outer_header_creation == (ipaddress.ip_address(peer), 8)
+
+
+def test_a_far_without_outer_header_is_not_given_a_kept_ones() -> None:
+    """A FAR whose octets are those of a kept FAR without its outer header creation (what
+    the FAR is kept by) compiles to no outer header."""
+    ctx = _ctx()
+    tunnel = _dl_far(2, [DestinationInterface(0), R.gnb_tunnel(7, "192.0.2.9")])
+    compile_program(ctx, tunnel, encoded=tunnel.encoded())
+    plain = _dl_far(2, [DestinationInterface(0)])
+    got = compile_program(ctx, plain, encoded=plain.encoded())
+    assert got.fars[1].outer_header_creation is None
+    assert got == compile_program(_ctx(), plain)
+
+
+def test_far_shape_leaves_out_the_outer_header_creation_only() -> None:
+    a = _dl_far(2, [DestinationInterface(0), R.gnb_tunnel(7, "192.0.2.9")])
+    b = _dl_far(2, [DestinationInterface(0), R.gnb_tunnel(8, "192.0.2.10")])
+    plain = _dl_far(2, [DestinationInterface(0)])
+    ra, rb, rp = (rs.far[2].raw for rs in (a, b, plain))
+    assert ra is not None and rb is not None and rp is not None and ra != rb
+    assert far_shape(ra) == far_shape(rb) == rp
+    assert far_shape(rp) is None
 
 
 def test_a_refused_rule_is_refused_each_time_and_not_kept() -> None:
@@ -102,7 +162,7 @@ def test_pdrs_of_one_shape_compile_once_and_get_their_own_f_teid_and_ue_address(
         got = compile_program(ctx, rs, encoded=rs.encoded(), shapes=shapes)
         assert got == compile_program(_ctx(), rs)  # the same program as without memo
         programs.append(got)
-        assert len(ctx.compiled) == 3 + 2  # UL FAR, QER, URR and the two PDR shapes
+        assert len(ctx.compiled) == 4 + 2  # UL FAR, DL FAR shape, QER, URR, two PDR shapes
     for n, program in enumerate(programs, 1):
         ul, dl = program.pdrs
         assert ul.local_fteid == (ipaddress.ip_address("127.0.0.1"), 100 + n)

@@ -1,5 +1,5 @@
-"""What an establishment keeps by shape in the engine (`SessionEngine._checked`,
-`SessionEngine._pool_names`): a request that differs from a kept shape in what the memo
+"""What an establishment keeps by shape in the engine (`ShapeMemos.checked`,
+`ShapeMemos.plans`): a request that differs from a kept shape in what the memo
 stands for gets the answer it would get without the memo."""
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_a_checked_shape_does_not_pass_rules_missing_what_it_had(missing: str) -
     full = [*R.session_rules(), _bar()]
     full[3] = _dl_far_with_bar()
     assert ie_value(_establish(engine, full), T.CAUSE) == 1
-    assert engine._checked
+    assert engine.memos.checked
     at = {"far": 3, "qer": 4, "bar": 6}[missing]  # (the downlink FAR, the QER, the BAR)
     lacking = [g for i, g in enumerate(full) if i != at]
     answer = _establish(engine, lacking)
@@ -83,14 +83,14 @@ def test_checked_shapes_are_bounded_and_dropped_with_the_caches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = _engine()
-    monkeypatch.setattr(E, "CHECKED_ENTRIES", 2)
+    monkeypatch.setattr(E, "SHAPE_ENTRIES", 2)
     for precedence in (1, 2, 3):
         rules = R.session_rules()
         rules[0].ies[1] = S.Precedence(precedence)
         assert ie_value(_establish(engine, rules), T.CAUSE) == 1
-        assert len(engine._checked) <= 2 and len(engine._pool_names) <= 2
+        assert len(engine.memos.checked) <= 2 and len(engine.memos.plans) <= 2
     engine.drop_caches()
-    assert not engine._checked and not engine._pool_names
+    assert not engine.memos.checked and not engine.memos.plans and not engine._ctx.compiled
 
 
 def test_the_ue_pool_of_a_pdr_follows_its_octets() -> None:
@@ -114,4 +114,4 @@ def test_the_ue_pool_of_a_pdr_follows_its_octets() -> None:
         created = [ie for g in answer.get_all(T.CREATED_PDR) for ie in g.ies]  # type: ignore[attr-defined]
         ue = [ie for ie in created if ie.type == T.UE_IP_ADDRESS]
         assert ue and all(u.ipv4.startswith(prefix) for u in ue)  # type: ignore[attr-defined]
-    assert len(engine._pool_names) == 4  # (uplink and downlink PDR of each instance)
+    assert len(engine.memos.plans) == 4  # (uplink and downlink PDR of each instance)

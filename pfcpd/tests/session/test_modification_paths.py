@@ -1,5 +1,5 @@
 """Session Modification does what its rule groups change and no more: stored PDRs compile
-once per shape (`rules.pdr_shape`), URR books are copied on write, references are checked
+once per shape (`shapes.pdr_shape`), URR books are copied on write, references are checked
 for the rules created or updated (all of them when one is removed), and what is derived
 from the PDRs and the BAR is derived again when the request has PDR or BAR groups. Each
 test fails when its shortcut skips what the request did change."""
@@ -40,7 +40,8 @@ from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import compile as compile_module
 from pfcpd.session.addresses import drop_shared, shared_network
 from pfcpd.session.engine import _network
-from pfcpd.session.rules import RuleSet, pdr_shape
+from pfcpd.session.rules import RuleSet
+from pfcpd.session.shapes import pdr_shape
 from pfcpd.smfsim import rules as R
 
 T = IEType

@@ -3,6 +3,8 @@ the datapath's SessionProgram.
 
 - ``engine.py``: :class:`SessionEngine` (requests, reports, timers, restore, operator view);
 - ``rules.py``: a session's rules as PFCP groups, Create/Update/Remove, references;
+- ``shapes.py``: what sessions of one shape share (where a PDR's F-TEID and UE address
+  are in its octets, the engine's memos by shape);
 - ``compile.py``: rules to the datapath's program; ``flow_description.py``: SDF filters;
 - ``allocation.py``: TEIDs and UE addresses; ``addresses.py``: shared address objects;
 - ``usage.py``: URR bookkeeping and Usage Reports; ``pfd.py``: PFDs per Application ID;

@@ -14,7 +14,7 @@ import functools
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from ..datapath.interface import (
     ApplyAction,
@@ -58,6 +58,7 @@ from .addresses import shared_address, shared_network
 from .errors import RuleError
 from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
 from .rules import RuleSet, ie_value
+from .shapes import far_shape
 from .usage import engine_meters_time
 
 T = IEType
@@ -238,24 +239,36 @@ def _int(first: dict[int, IE], ie_type: int) -> int | None:
     return None if ie is None else int(ie.value)  # type: ignore[attr-defined]
 
 
+class Chosen(NamedTuple):
+    """A PDR's shape (see `compile_pdrs`) with its PDI's F-TEID and UE IP Address (the
+    first of each, None for none), when whoever filled them in knows them."""
+
+    shape: bytes
+    fteid: IE | None
+    ue: IE | None
+
+
 def compile_pdrs(
-    ctx: CompileContext, rules: RuleSet, shapes: Mapping[int, bytes] | None = None
+    ctx: CompileContext, rules: RuleSet, shapes: Mapping[int, bytes | Chosen] | None = None
 ) -> list[Pdr]:
-    """``shapes``: id(PDR group) -> the octets of the PDR as the CP sent it, for the PDRs
-    that differ from it only by the F-TEID and UE IP Address the UP function chose (see
-    `SessionEngine._allocate`): what the rest compiles to is kept in ``ctx.compiled`` by
-    those octets, which sessions of one shape share."""
+    """``shapes``: id(PDR group) -> the octets of the PDR as the CP sent it (or a
+    `Chosen`), for the PDRs that differ from it only by the F-TEID and UE IP Address the UP
+    function chose (see `SessionEngine._allocate`): what the rest compiles to is kept in
+    ``ctx.compiled`` by those octets, which sessions of one shape share."""
     out: list[Pdr] = []
     memo = ctx.compiled
     for pdr_id, g in rules.pdr.items():
-        key = shapes.get(id(g)) if shapes else None
-        common = memo.get(key) if key is not None else None
+        entry = shapes.get(id(g)) if shapes else None
+        key = entry.shape if type(entry) is Chosen else entry
+        common = memo.get(key) if key is not None else None  # type: ignore[arg-type]
         if common is None:
             common, fteid, ue, same = _pdr_common(ctx, pdr_id, g)
             if key is not None and same:
                 if len(memo) >= COMPILED_ENTRIES:
                     memo.clear()
-                memo[key] = common
+                memo[key] = common  # type: ignore[index]
+        elif type(entry) is Chosen:
+            fteid, ue = entry.fteid, entry.ue
         else:
             fteid = ue = None
             for c in _pdi(g).ies:
@@ -526,9 +539,67 @@ def _memo(
 
 
 def _per_session(rule: Far | Qer | Urr) -> bool:
-    """A FAR creating an outer header names its peer's TEID, one per session: kept, it
-    would only push out the rules sessions share."""
+    """A FAR creating an outer header names its peer's TEID, one per session: kept by its
+    octets, it would only push out the rules sessions share (`_far` keeps it by shape)."""
     return isinstance(rule, Far) and rule.outer_header_creation is not None
+
+
+# Keys of FARs kept by shape (`_far`): never the octets of a group (no IE type starts so).
+_FAR_SHAPE = b"\xff\xffshape"
+_FAR_FIELDS = [
+    "far_id",
+    "apply_action",
+    "destination_interface",
+    "network_instance",
+    "outer_header_creation",
+    "ohc_source",
+    "pdu_session_container",
+    "dscp",
+    "redirect",
+    "duplicating",
+]
+assert [f.name for f in dataclasses.fields(Far)] == _FAR_FIELDS, "Far's fields changed"
+
+
+def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, fid: int) -> Far:
+    """`compile_far`, or what it gave for a group of the same octets; a FAR creating an
+    outer header (one per session) from what it gave for a group of the same shape
+    (`far_shape`) with this one's outer header creation."""
+    raw = encoded.get(id(g)) if encoded is not None else None
+    if raw is None:
+        return compile_far(ctx, fid, g)
+    memo = ctx.compiled
+    got = memo.get(raw)
+    if got is not None:
+        return got  # type: ignore[return-value]
+    shape = far_shape(raw)
+    if shape is None:
+        return _memo(ctx, encoded, g, functools.partial(compile_far, ctx), fid)
+    key = _FAR_SHAPE + shape
+    base = memo.get(key)
+    fp = g.get(T.FORWARDING_PARAMETERS)
+    ohc = fp.get(T.OUTER_HEADER_CREATION) if isinstance(fp, Grouped) else None
+    if base is not None and isinstance(ohc, OuterHeaderCreation):
+        b: Far = base  # type: ignore[assignment]
+        # (positional: `_FAR_FIELDS`)
+        return Far(
+            b.far_id,
+            b.apply_action,
+            b.destination_interface,
+            b.network_instance,
+            _ohc(ctx, fid, ohc),
+            b.ohc_source,
+            b.pdu_session_container,
+            b.dscp,
+            b.redirect,
+            b.duplicating,
+        )
+    far = compile_far(ctx, fid, g)
+    if far.outer_header_creation is not None and isinstance(ohc, OuterHeaderCreation):
+        if len(memo) >= COMPILED_ENTRIES:
+            memo.clear()
+        memo[key] = far
+    return far
 
 
 def compile_program(
@@ -538,7 +609,7 @@ def compile_program(
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
     encoded: Mapping[int, bytes] | None = None,
-    shapes: Mapping[int, bytes] | None = None,
+    shapes: Mapping[int, bytes | Chosen] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
     the traffic of their PDRs is dropped. ``encoded``: id(group) -> the group's TLV octets
@@ -546,8 +617,7 @@ def compile_program(
     taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules, shapes)
-    far = functools.partial(compile_far, ctx)
-    fars = [_memo(ctx, encoded, g, far, fid) for fid, g in rules.far.items()]
+    fars = [_far(ctx, encoded, g, fid) for fid, g in rules.far.items()]
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
     qers = [_memo(ctx, encoded, g, compile_qer, qid) for qid, g in rules.qer.items()]

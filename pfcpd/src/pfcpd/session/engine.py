@@ -17,6 +17,7 @@ back are freed only once it is durable, so an undo never finds them taken by ano
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import heapq
 import ipaddress
@@ -29,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from ..datapath.interface import (
     ApplyAction,
@@ -73,6 +73,7 @@ from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared, remember_network
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
 from .compile import (
+    Chosen,
     CompileContext,
     Volumes,
     compile_program,
@@ -85,9 +86,19 @@ from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
-from .rules import KINDS, RuleSet, check_references, ie_value, pdr_shape, rule_id, rule_ies
+from .rules import KINDS, RuleSet, check_references, ie_value, rule_id, rule_ies
 from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
 from .settings import EngineSettings
+from .shapes import (
+    PER_SESSION_PDI,
+    SHAPE_ENTRIES,
+    PdrPlan,
+    ShapeMemos,
+    pdi_slots,
+    pdr_shape,
+    plan_pieces,
+    remember,
+)
 from .usage import (
     ZERO,
     Counts,
@@ -196,8 +207,11 @@ class Session:
     def derive(self, rules: RuleSet) -> None:
         """What the engine looks up often, taken from the rules once."""
         self.apps = _applications(rules)
-        delay = next(
-            (ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in rules.bar.values()), 0
+        bars = rules.bar
+        delay = (
+            next((ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in bars.values()), 0)
+            if bars
+            else 0
         )
         # TS 29.244 8.2.28: multiples of 50 ms (0.0: the one shared float, no object each)
         self.ddn_delay = delay * 0.05 if delay else 0.0
@@ -206,7 +220,8 @@ class Session:
         """The journal's record: JSON text (as ``json.dumps`` with separators "," and ":"
         writes it) made without a dict, one per session at every commit; `_restore_session`
         reads it."""
-        fseid = encode_ies([self.cp_fseid]).hex()
+        value = self.cp_fseid.encode()  # (what `encode_ies` gives: an FSEID is no group)
+        fseid = (_TL.pack(T.F_SEID, len(value)) + value).hex()
         rz = base64.b64encode(self.rules_blob).decode()
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
         ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
@@ -297,11 +312,8 @@ class SessionEngine:
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
-        # Kept by shape (sessions of one shape repeat them; bounded, `drop_caches`): the
-        # rule sets whose references were checked (`_check_references`) and the UE pool
-        # instance of each PDR asking for a UE address, by its octets (`_allocate`).
-        self._checked: dict[tuple[object, ...], None] = {}
-        self._pool_names: dict[bytes, str] = {}
+        # What sessions of one shape repeat (bounded, `drop_caches`).
+        self.memos = ShapeMemos(self._ctx.compiled)
         # (IPv4 text, IPv6 text) of the N3 address (F-TEIDs) and of the PFCP address (F-SEIDs)
         self._n3_text = _v4v6_text(settings.n3_address)
         self._pfcp_text = _v4v6_text(settings.pfcp_address)
@@ -319,10 +331,7 @@ class SessionEngine:
         the codec's encoded leaf IEs, the URR rules' parameters): what remains is the
         sessions' own state (the benchmark's memory figure)."""
         drop_shared()
-        self._ctx.compiled.clear()
-        _SPLICES.clear()
-        self._checked.clear()
-        self._pool_names.clear()
+        self.memos.clear()
         drop_encode_cache()
         drop_rule_fields()
 
@@ -647,11 +656,12 @@ class SessionEngine:
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
         alloc = _Allocations()
+        types = {ie.type for ie in req.ies}
         try:
             _check_ignored(req)
-            _check_supported(req)
-            rules = RuleSet()
-            rules.create(req)
+            if not types.isdisjoint(UNSUPPORTED_RULES):
+                _check_supported(req)  # (raises naming the first)
+            rules = RuleSet.created_by(req)
             self._check_references(rules)
             shapes = self._allocate(rules, alloc)
             encoded = rules.encoded()
@@ -670,8 +680,8 @@ class SessionEngine:
             teids=tuple(alloc.teids),
             ue=_texts(alloc.ue, alloc.texts),
             established_ntp=self._ntp(),
-            fq_csids=fq_csids(req),
-            group_id=group_id(req),
+            fq_csids=fq_csids(req) if T.FQ_CSID in types else (),
+            group_id=group_id(req) if T.GROUP_ID in types else None,
         )
         session.set_rules(rules, encoded)
         start = session.established_ntp  # (one float object for both)
@@ -701,13 +711,12 @@ class SessionEngine:
         depends on the octets of the PDRs and URRs, the IDs of the FARs, QERs and BARs and
         the BAR IDs the FARs name (`_references_key`), kept when the check passed."""
         key = _references_key(rules)
-        if key is not None and key in self._checked:
+        checked = self.memos.checked
+        if key is not None and key in checked:
             return
         check_references(rules)
         if key is not None:
-            if len(self._checked) >= CHECKED_ENTRIES:
-                self._checked.clear()
-            self._checked[key] = None
+            remember(checked, key, None, SHAPE_ENTRIES)
 
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
         book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
@@ -720,53 +729,107 @@ class SessionEngine:
             book.next_periodic = now + period
         return book
 
-    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes]:
+    def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes | Chosen]:
         """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
         (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
         network instance and family). Returns the shapes of the PDRs filled in whose every
         F-TEID and UE IP Address was chosen here (`compile_pdrs`): id(new group) -> the
-        octets of the group as it came."""
+        octets of the group as it came, with the first F-TEID and UE IP Address chosen."""
         by_choose_id: dict[int, FTEID] = {}
         ue_by_family: dict[tuple[str, int], IPNetwork] = {}
-        shapes: dict[int, bytes] = {}
+        shapes: dict[int, bytes | Chosen] = {}
+        plans = self.memos.plans
         for pdr_id, pdr in rules.pdr.items():
-            pdi = pdr.get(T.PDI)
+            raw = pdr.raw
+            plan = plans.get(raw) if raw is not None else None
+            if plan is None:
+                plan = self._pdr_plan(pdr_id, pdr)
+                if plan is None:
+                    continue  # (nothing to fill in: not kept, its octets may be a session's)
+                if raw is not None:
+                    remember(plans, raw, plan, SHAPE_ENTRIES)
+            pdi = pdr.ies[plan.pdi_at]
             assert isinstance(pdi, Grouped)
-            new_children: list[IE] = []
-            filled: list[int] = []  # positions of the PDI's children filled in here
-            given = False  # an F-TEID or UE address the CP gave (in the octets)
-            for child in pdi.ies:
+            children = list(pdi.ies)
+            fteid: FTEID | None = None  # (the first of each filled in)
+            ue: UEIPAddress | None = None
+            for at in plan.filled:
+                child = children[at]
                 if isinstance(child, FTEID):
-                    if child.choose:
-                        filled.append(len(new_children))
-                        child = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
-                    else:
-                        given = True
-                elif isinstance(child, UEIPAddress):
-                    if child.choose_v4 or child.choose_v6:
-                        given = given or child.ipv4 is not None or child.ipv6 is not None
-                        raw = pdr.raw
-                        name = self._pool_names.get(raw) if raw is not None else None
-                        if name is None:  # (it depends on the PDR's octets alone)
-                            name = self._ue_pool_instance(pdr_id, pdr, pdi)
-                            if raw is not None:
-                                if len(self._pool_names) >= CHECKED_ENTRIES:
-                                    self._pool_names.clear()
-                                self._pool_names[raw] = name
-                        filled.append(len(new_children))
-                        child = self._choose_ue(pdr_id, child, name, ue_by_family, alloc)
-                    else:
-                        given = True
-                new_children.append(child)
-            if filled:  # (new groups: the request's stay as they came, `RuleSet.create`)
-                new_pdi = Grouped(pdi.type, new_children)
-                new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
-                if pdr.raw is not None:
-                    new.raw = _filled_octets(pdr, pdi, new_children, filled)
-                    if not given:
-                        shapes[id(new)] = pdr.raw
-                rules.pdr[pdr_id] = new
+                    got = children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    fteid = fteid or got
+                else:
+                    assert isinstance(child, UEIPAddress)
+                    pool = plan.pool
+                    if pool is None:  # (raises what made the plan without one)
+                        pool = self._ue_pool_instance(pdr_id, pdr, pdi)
+                    chosen = children[at] = self._choose_ue(
+                        pdr_id, child, pool, ue_by_family, alloc
+                    )
+                    ue = ue or chosen
+            # (new groups: the request's stay as they came, `RuleSet.create`)
+            new_pdi = Grouped(pdi.type, children)
+            new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+            if raw is not None:
+                new.raw = plan.octets(pdr.type, pdi.type, children)
+                if not plan.given:  # (then its F-TEIDs and UE addresses are all filled in)
+                    shapes[id(new)] = Chosen(raw, fteid, ue)
+            rules.pdr[pdr_id] = new
         return shapes
+
+    def _pdr_plan(self, pdr_id: int, pdr: Grouped) -> PdrPlan | None:
+        """The `PdrPlan` of a Create PDR, None when its PDI asks for nothing to be filled
+        in. What it holds depends on the PDR's octets (and the engine's settings) alone."""
+        pdi = pdr.get(T.PDI)
+        assert isinstance(pdi, Grouped)
+        pdi_at = next(i for i, c in enumerate(pdr.ies) if c is pdi)
+        raw = pdr.raw
+        # Where the F-TEIDs and UE IP Addresses are: found in the octets (`pdi_slots`, as
+        # `pdr_shape` finds them), or among the children of a group without octets.
+        positions = [i for i, c in enumerate(pdi.ies) if c.type in PER_SESSION_PDI]
+        found = pdi_slots(raw) if raw is not None else None
+        if found is not None and (
+            found.pdi_at != pdi_at or [p for p, _, _ in found.slots] != positions
+        ):
+            found = None  # (not reached: a group keeps octets that are its children's)
+        filled: list[int] = []
+        given = False  # an F-TEID or UE address the CP gave (in the octets)
+        asks_ue = False
+        for at in positions:
+            child = pdi.ies[at]
+            if isinstance(child, FTEID):
+                if child.choose:
+                    filled.append(at)
+                else:
+                    given = True
+            elif isinstance(child, UEIPAddress):
+                if child.choose_v4 or child.choose_v6:
+                    given = given or child.ipv4 is not None or child.ipv6 is not None
+                    filled.append(at)
+                    asks_ue = True
+                else:
+                    given = True
+        if not filled:
+            return None
+        pool = None
+        if asks_ue:
+            with contextlib.suppress(RuleError):  # (raised again when its UE address is chosen)
+                pool = self._ue_pool_instance(pdr_id, pdr, pdi)
+        head = tail = b""
+        pieces: tuple[bytes, ...] | None = None
+        if found is not None and raw is not None:
+            # The octets around the IEs filled in, cut from the CP's; encoded instead when
+            # the CP's are not what encoding the IEs they hold gives (what encoding the
+            # filled-in group gives is the bar: `encode_groups`).
+            head, tail, pieces = plan_pieces(raw, tuple(filled))
+            bounds = [-1, *filled, len(pdi.ies)]
+            encoded = tuple(
+                [encode_groups(pdi.ies[a + 1 : b]) for a, b in itertools.pairwise(bounds)]
+            )
+            before, after = encode_groups(pdr.ies[:pdi_at]), encode_groups(pdr.ies[pdi_at + 1 :])
+            if (head, tail, pieces) != (before, after, encoded):
+                head, tail, pieces = before, after, encoded
+        return PdrPlan(pdi_at, tuple(filled), pool, given, head, tail, pieces)
 
     def _choose_fteid(
         self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
@@ -803,6 +866,11 @@ class SessionEngine:
         taken: dict[tuple[str, int], IPNetwork],
         alloc: _Allocations,
     ) -> UEIPAddress:
+        if want.choose_v4 and not want.choose_v6 and want.ipv6 is None:  # (the usual one)
+            text = self._take_ue(pdr_id, instance, 4, taken, alloc)
+            got = UEIPAddress(text, None, want.source)
+            alloc.created.setdefault(pdr_id, []).append(got)
+            return got
         nets: dict[int, IPNetwork] = {}
         texts: dict[int, str] = {}  # version -> the address's text, of those allocated
         for version, asked, given in (
@@ -813,28 +881,8 @@ class SessionEngine:
                 if given is not None:
                     nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
                 continue
-            if (instance, version) in taken:
-                net = nets[version] = taken[(instance, version)]
-                texts[version] = alloc.addresses[id(net)]  # (another PDR's: made then)
-                continue
-            if not self.ue_pools.has(instance, version):
-                raise RuleError(
-                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                    f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
-                    failed_rule=(0, pdr_id),
-                )
-            try:
-                net = self.ue_pools.take(instance, version)
-            except Exhausted:
-                self.metrics.allocations.inc(f"ue_ipv{version}")
-                raise RuleError(
-                    Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
-                    f"network instance {instance!r}: IPv{version} UE pool exhausted",
-                ) from None
-            alloc.ue.append((instance, net))
-            taken[(instance, version)] = net
-            nets[version] = net
-            texts[version] = _address_text(net, alloc)
+            texts[version] = self._take_ue(pdr_id, instance, version, taken, alloc)
+            nets[version] = taken[(instance, version)]
         v4, v6 = nets.get(4), nets.get(6)
         got = UEIPAddress(
             ipv4=(texts.get(4) or _address_text(v4)) if v4 is not None else None,
@@ -844,6 +892,37 @@ class SessionEngine:
         )
         alloc.created.setdefault(pdr_id, []).append(got)
         return got
+
+    def _take_ue(
+        self,
+        pdr_id: int,
+        instance: str,
+        version: int,
+        taken: dict[tuple[str, int], IPNetwork],
+        alloc: _Allocations,
+    ) -> str:
+        """The text of the session's UE address (IPv6: prefix) of ``instance`` and
+        ``version``: the one another PDR of the request took (``taken``), else a new one."""
+        net = taken.get((instance, version))
+        if net is not None:
+            return alloc.addresses[id(net)]  # (another PDR's: made then)
+        if not self.ue_pools.has(instance, version):
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+                failed_rule=(0, pdr_id),
+            )
+        try:
+            net = self.ue_pools.take(instance, version)
+        except Exhausted:
+            self.metrics.allocations.inc(f"ue_ipv{version}")
+            raise RuleError(
+                Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+                f"network instance {instance!r}: IPv{version} UE pool exhausted",
+            ) from None
+        alloc.ue.append((instance, net))
+        taken[(instance, version)] = net
+        return _address_text(net, alloc)
 
     def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
         """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
@@ -1884,59 +1963,8 @@ def _texts(
     return tuple([(name, str(net)) for name, net in ue])
 
 
-# The octets of a PDR the CP sent with an F-TEID or UE IP Address to fill in, around the
-# IEs filled in (`_filled_octets`), by the PDR's octets: sessions of one shape share them.
-class _Splice(NamedTuple):
-    pdi_at: int  # the PDI's position among the PDR's children
-    head: bytes  # the PDR's children before the PDI, encoded
-    tail: bytes  # and after it
-    filled: tuple[int, ...]  # the positions of the PDI's children filled in
-    pieces: tuple[bytes, ...]  # the PDI's other children, encoded, before/between/after them
-
-
-_SPLICES: dict[bytes, _Splice] = {}
-SPLICE_ENTRIES = 1024  # (emptied when full)
+assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `PdrPlan.octets`)
 _TL = struct.Struct("!HH")
-assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `_filled_octets`)
-
-
-def _splice(pdr: Grouped, pdi: Grouped, filled: list[int]) -> _Splice:
-    at = next(i for i, c in enumerate(pdr.ies) if c is pdi)
-    bounds = [-1, *filled, len(pdi.ies)]
-    pieces = [encode_groups(pdi.ies[a + 1 : b]) for a, b in itertools.pairwise(bounds)]
-    head, tail = encode_groups(pdr.ies[:at]), encode_groups(pdr.ies[at + 1 :])
-    return _Splice(at, head, tail, tuple(filled), tuple(pieces))
-
-
-def _filled_octets(
-    pdr: Grouped, pdi: Grouped, children: list[IE], filled: list[int]
-) -> bytes | None:
-    """The TLV octets of ``pdr`` (as the CP sent it, `Grouped.raw` set) with its PDI's
-    children ``children`` (``filled``: the positions of those filled in here), byte for
-    byte what `encode_groups` makes of that PDR, from the octets of the rest kept by shape
-    (only the IEs filled in are encoded); None when they would not fit a TLV (then
-    `encode_groups` refuses it)."""
-    raw = pdr.raw
-    assert raw is not None
-    splice = _SPLICES.get(raw)
-    if splice is None or splice.filled != tuple(filled):  # (one shape: the same positions)
-        splice = _splice(pdr, pdi, filled)
-        if len(_SPLICES) >= SPLICE_ENTRIES:
-            _SPLICES.clear()
-        _SPLICES[raw] = splice
-    pieces = splice.pieces
-    parts = [pieces[0]]
-    for i, at in enumerate(filled):
-        ie = children[at]  # (an FTEID or UEIPAddress: `encode_ies` keeps none of them)
-        value = ie.encode()
-        parts += (_TL.pack(ie.type, len(value)), value, pieces[i + 1])
-    body = b"".join(parts)
-    if len(body) > 0xFFFF:
-        return None
-    value = b"".join([splice.head, _TL.pack(pdi.type, len(body)), body, splice.tail])
-    if len(value) > 0xFFFF:
-        return None
-    return _TL.pack(pdr.type, len(value)) + value
 
 
 def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:
@@ -1965,9 +1993,6 @@ def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
     return tuple(
         f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
     )
-
-
-CHECKED_ENTRIES = 1024  # bound of SessionEngine._checked and ._pool_names (emptied when full)
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:
@@ -2009,10 +2034,15 @@ _TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROT
 def _applications(rules: RuleSet) -> frozenset[str]:
     apps = set()
     for pdr in rules.pdr.values():
-        pdi = pdr.get(T.PDI)
-        app = pdi.get(T.APPLICATION_ID) if isinstance(pdi, Grouped) else None
-        if isinstance(app, ApplicationID):
-            apps.add(app.text)
+        for pdi in pdr.ies:  # (`get`, inline, twice: every PDR at every change)
+            if pdi.type == T.PDI:
+                if isinstance(pdi, Grouped):
+                    for app in pdi.ies:
+                        if app.type == T.APPLICATION_ID:
+                            if isinstance(app, ApplicationID):
+                                apps.add(app.text)
+                            break
+                break
     return frozenset(apps) if apps else _NO_APPS
 
 

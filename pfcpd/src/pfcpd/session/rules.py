@@ -9,7 +9,6 @@ a PDR or FAR names exists (cause 73 with the Failed Rule ID).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
@@ -92,6 +91,38 @@ class RuleSet:
                 rules.of(kind)[rule_id(g, kind)] = g
         return rules
 
+    @classmethod
+    def created_by(cls, request: Message) -> RuleSet:
+        """A new set with the request's Create groups: what `create` makes of them on an
+        empty set, in one pass over the request (`create` itself, for the refusal it
+        raises, when a group lacks its ID or repeats one)."""
+        rules = cls()
+        by_kind: dict[int, dict[int, Grouped]] = {
+            T.CREATE_PDR: rules.pdr,
+            T.CREATE_FAR: rules.far,
+            T.CREATE_QER: rules.qer,
+            T.CREATE_URR: rules.urr,
+            T.CREATE_BAR: rules.bar,
+        }
+        for ie in request.ies:
+            of_kind = by_kind.get(ie.type)
+            if of_kind is None:
+                continue
+            if isinstance(ie, Grouped):
+                id_type = _ID_OF_CREATE[ie.type]
+                rid = None
+                for child in ie.ies:  # (`rule_id`, inline)
+                    if child.type == id_type:
+                        rid = int(child.value)  # type: ignore[attr-defined]
+                        break
+                if rid is not None and rid not in of_kind:
+                    of_kind[rid] = ie
+                    continue
+            rules = cls()
+            rules.create(request)  # (raises what it refuses)
+            return rules
+        return rules
+
     def create(self, request: Message | RuleIEs) -> None:
         """Add the request's Create groups; a rule ID already used is refused (73). The
         groups are the request's own, not copies: what changes a rule group in place
@@ -161,8 +192,9 @@ class RuleSet:
 
 
 RuleIEs = dict[int, list[Grouped]]
-# IE type of each kind's Create group -> the kind
+# IE type of each kind's Create group -> the kind, the type of its ID IE
 _KIND_OF_CREATE = {kinds[0]: kind for kind, kinds in KINDS.items()}
+_ID_OF_CREATE = {kinds[0]: kinds[3] for kinds in KINDS.values()}
 # The Create, Update and Remove group types of every kind
 RULE_IE_TYPES = frozenset(t for kinds in KINDS.values() for t in kinds[:3])
 
@@ -257,41 +289,3 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
                     f"URR {urr_id} links URR {linked}, which does not exist",
                     failed_rule=(RULE_ID_URR, linked),
                 )
-
-
-_TL = struct.Struct("!HH")
-_PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
-
-
-def pdr_shape(raw: bytes) -> bytes:
-    """The TLV octets of a Create PDR group (``raw``, as `Grouped.raw` keeps them) without
-    the F-TEIDs and UE IP Addresses of its PDI: what the PDR compiles to but its local
-    F-TEID and UE address depends on these octets only (`compile.compile_pdrs` keeps it by
-    them, as by the octets of a CP's PDR whose F-TEID and UE address the UP function
-    chose: those hold an F-TEID or UE IP Address with CHOOSE, a shape never does). The
-    octets of a PDR without either are its shape."""
-    unpack = _TL.unpack_from
-    end = len(raw)
-    at = 4
-    while at < end:
-        ie_type, length = unpack(raw, at)
-        stop = at + 4 + length
-        if ie_type == T.PDI:
-            kept = []
-            cut = False
-            inner = at + 4
-            while inner < stop:
-                child_type, child_length = unpack(raw, inner)
-                child_stop = inner + 4 + child_length
-                if child_type in _PER_SESSION_PDI:
-                    cut = True
-                else:
-                    kept.append(raw[inner:child_stop])
-                inner = child_stop
-            if not cut:
-                return raw
-            pdi = b"".join(kept)
-            body = b"".join((raw[4:at], _TL.pack(T.PDI, len(pdi)), pdi, raw[stop:]))
-            return _TL.pack(_TL.unpack_from(raw)[0], len(body)) + body
-        at = stop
-    return raw

@@ -540,13 +540,14 @@ def report_counts(group: Grouped) -> Counts:
 # records built from these texts are what json.dumps made of their dicts.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 _INF = float("inf")
+_INFINITIES = (_INF, -_INF)
 
 
 def json_value(value: object) -> str:
     """The JSON text of one value."""
     t = type(value)
     if t is float:
-        if value != value or value in (_INF, -_INF):  # (NaN, Infinity: as json writes them)
+        if value != value or value in _INFINITIES:  # (NaN, Infinity: as json writes them)
             return _JSON.encode(value)
         return float.__repr__(value)
     if t is int:
@@ -565,9 +566,10 @@ def json_value(value: object) -> str:
 def json_ints(values: Iterable[object]) -> str:
     """The JSON text of a list of integers (of any values: then as the encoder writes it)."""
     values = tuple(values)
-    if all(type(v) is int for v in values):
-        return "[" + ",".join(map(int.__repr__, values)) + "]"
-    return _JSON.encode(list(values))
+    for v in values:  # (a loop: all() over a generator cost twice as much)
+        if type(v) is not int:
+            return _JSON.encode(list(values))
+    return "[" + ",".join(map(int.__repr__, values)) + "]"
 
 
 _ZERO_TEXT = json_ints(ZERO.values)  # (most books' baseline and consumed: text made once)

@@ -1,0 +1,200 @@
+"""What sessions of one shape share, kept by the octets of their rules.
+
+Sessions of one shape send the same rule groups but for what each session holds on its
+own: a PDR's F-TEID and UE IP Address (chosen by the UP function, or given by the CP) and a
+FAR's peer TEID. What the engine works out from the rest of a group's octets is kept by
+those octets (`ShapeMemos`), bounded, and emptied by `ShapeMemos.clear`.
+
+:func:`pdi_slots` finds where a Create PDR's octets hold its PDI and the PDI's F-TEID and
+UE IP Address IEs: :func:`pdr_shape` leaves them out (a stored PDR's compile key), and a
+`PdrPlan` puts the chosen ones back in (`PdrPlan.octets`); :func:`far_shape` leaves out
+a FAR's Outer Header Creation.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, NamedTuple, TypeVar
+
+from ..pfcp import IE, IEType
+
+T = IEType
+_TL = struct.Struct("!HH")
+# The PDI's children that differ from one session of a shape to the next.
+PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
+
+
+class PdiSlots(NamedTuple):
+    """Where a Create PDR's TLV octets hold its PDI (its position among the PDR's
+    children, its TLV's first octet and the octet after it) and, for each F-TEID and UE
+    IP Address of the PDI, (its position among the PDI's children, first octet, octet
+    after it)."""
+
+    pdi_at: int
+    start: int
+    stop: int
+    slots: tuple[tuple[int, int, int], ...]
+
+
+def pdi_slots(raw: bytes) -> PdiSlots | None:
+    """The `PdiSlots` of a Create PDR's TLV octets (``raw``, as `Grouped.raw` keeps
+    them), None when it has no PDI."""
+    unpack = _TL.unpack_from
+    end = len(raw)
+    at, index = 4, 0
+    while at < end:
+        ie_type, length = unpack(raw, at)
+        stop = at + 4 + length
+        if ie_type == T.PDI:
+            slots = []
+            inner, position = at + 4, 0
+            while inner < stop:
+                child_type, child_length = unpack(raw, inner)
+                child_stop = inner + 4 + child_length
+                if child_type in PER_SESSION_PDI:
+                    slots.append((position, inner, child_stop))
+                inner = child_stop
+                position += 1
+            return PdiSlots(index, at, stop, tuple(slots))
+        at = stop
+        index += 1
+    return None
+
+
+def pdr_shape(raw: bytes) -> bytes:
+    """The TLV octets of a Create PDR group (``raw``, as `Grouped.raw` keeps them) without
+    the F-TEIDs and UE IP Addresses of its PDI: what the PDR compiles to but its local
+    F-TEID and UE address depends on these octets only (`compile.compile_pdrs` keeps it by
+    them, as by the octets of a CP's PDR whose F-TEID and UE address the UP function
+    chose: those hold an F-TEID or UE IP Address with CHOOSE, a shape never does). The
+    octets of a PDR without either are its shape."""
+    found = pdi_slots(raw)
+    if found is None or not found.slots:
+        return raw
+    start, stop = found.start, found.stop
+    kept, at = [], start + 4
+    for _, first, after in found.slots:
+        kept.append(raw[at:first])
+        at = after
+    kept.append(raw[at:stop])
+    pdi = b"".join(kept)
+    body = b"".join((raw[4:start], _TL.pack(T.PDI, len(pdi)), pdi, raw[stop:]))
+    return _TL.pack(_TL.unpack_from(raw)[0], len(body)) + body
+
+
+def far_shape(raw: bytes) -> bytes | None:
+    """The TLV octets of a Create FAR group (``raw``) without the first Outer Header
+    Creation of its first Forwarding Parameters (the peer's TEID, one per session): what
+    the FAR compiles to but its outer header creation depends on these octets only
+    (`compile.compile_program` keeps it by them). None when it has no Outer Header
+    Creation there."""
+    unpack = _TL.unpack_from
+    end = len(raw)
+    at = 4
+    while at < end:
+        ie_type, length = unpack(raw, at)
+        stop = at + 4 + length
+        if ie_type == T.FORWARDING_PARAMETERS:
+            inner = at + 4
+            while inner < stop:
+                child_type, child_length = unpack(raw, inner)
+                child_stop = inner + 4 + child_length
+                if child_type == T.OUTER_HEADER_CREATION:
+                    cut = child_stop - inner
+                    body = b"".join(
+                        (
+                            raw[4:at],
+                            _TL.pack(ie_type, length - cut),
+                            raw[at + 4 : inner],
+                            raw[child_stop:],
+                        )
+                    )
+                    return _TL.pack(unpack(raw)[0], len(body)) + body
+                inner = child_stop
+            return None
+        at = stop
+    return None
+
+
+class PdrPlan(NamedTuple):
+    """What the engine fills in of a Create PDR the CP sent (`SessionEngine._allocate`),
+    worked out once per PDR octets."""
+
+    pdi_at: int  # the PDI's position among the PDR's children
+    filled: tuple[int, ...]  # the positions of the PDI's children to fill in (CHOOSE)
+    pool: str | None  # the network instance whose UE pools a CHV4/CHV6 draws from
+    given: bool  # the PDI has an F-TEID or UE address the CP gave (in the octets)
+    # The PDR's octets around the IEs filled in: before the PDI, after it, and the PDI's
+    # other children before/between/after them (None: made by encoding the group instead,
+    # `PdrPlan.octets`).
+    head: bytes
+    tail: bytes
+    pieces: tuple[bytes, ...] | None
+
+    def octets(self, pdr_type: int, pdi_type: int, children: list[IE]) -> bytes | None:
+        """The TLV octets of the PDR with its PDI's children ``children`` (those at
+        ``filled`` filled in here), byte for byte what `encode_groups` makes of that PDR,
+        only the IEs filled in encoded; None when they would not fit a TLV (then
+        `encode_groups` refuses it) or when the plan has no octets."""
+        pieces = self.pieces
+        if pieces is None:
+            return None
+        parts = [pieces[0]]
+        pack = _TL.pack
+        for i, at in enumerate(self.filled):
+            ie = children[at]  # (an FTEID or UEIPAddress: `encode_ies` keeps none of them)
+            value = ie.encode()
+            parts += (pack(ie.type, len(value)), value, pieces[i + 1])
+        body = b"".join(parts)
+        if len(body) > 0xFFFF:
+            return None
+        value = b"".join([self.head, pack(pdi_type, len(body)), body, self.tail])
+        if len(value) > 0xFFFF:
+            return None
+        return pack(pdr_type, len(value)) + value
+
+
+def plan_pieces(raw: bytes, filled: tuple[int, ...]) -> tuple[bytes, bytes, tuple[bytes, ...]]:
+    """(head, tail, pieces) of a `PdrPlan` (see there) cut from ``raw``, the octets of a
+    PDR whose PDI's children at ``filled`` are among its `pdi_slots`."""
+    found = pdi_slots(raw)
+    assert found is not None
+    spans = {position: (first, after) for position, first, after in found.slots}
+    pieces, at = [], found.start + 4
+    for position in filled:
+        first, after = spans[position]
+        pieces.append(raw[at:first])
+        at = after
+    pieces.append(raw[at : found.stop])
+    return raw[4 : found.start], raw[found.stop :], tuple(pieces)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember(memo: dict[K, V], key: K, value: V, bound: int) -> None:
+    """``memo[key] = value``, ``memo`` emptied first when it holds ``bound`` entries."""
+    if len(memo) >= bound:
+        memo.clear()
+    memo[key] = value
+
+
+SHAPE_ENTRIES = 1024  # bound of ShapeMemos.checked and .plans (each emptied when full)
+
+
+class ShapeMemos:
+    """The engine's memos by shape: the rule sets whose references were checked
+    (`SessionEngine._check_references`), the `PdrPlan` of each PDR the CP sent with
+    something to fill in (`SessionEngine._allocate`), by its octets, and the rules
+    compiled (`compile.CompileContext.compiled`, bounded there)."""
+
+    def __init__(self, compiled: dict[bytes, Any]) -> None:
+        self.checked: dict[tuple[object, ...], None] = {}
+        self.plans: dict[bytes, PdrPlan] = {}
+        self.compiled: dict[bytes, Any] = compiled
+
+    def clear(self) -> None:
+        self.checked.clear()
+        self.plans.clear()
+        self.compiled.clear()
