@@ -945,7 +945,7 @@ class LocalDatapath(Datapath):
             self._traffic.add(v.seid)
         events = tuple(_event(v.events[i]) for i in range(v.n_events))
         self._events.extend(events)
-        output = bytes(self._out[:n]) if n else b""
+        output = ctypes.string_at(self._out, n) if n else b""  # (a slice: a list of ints)
         duplicates: tuple[Duplicate, ...] = ()
         if v.verdict == Verdict.FORWARD and v.n_dupl:
             duplicates = tuple(self._duplicate(v, i, received) for i in range(v.n_dupl))
@@ -978,7 +978,7 @@ class LocalDatapath(Datapath):
             destination_interface=d.dest_interface,
             encap=DuplicateEncap(d.ohc),
             forwarding_policy=d.forwarding_policy,
-            output=bytes(self._out[:n]),
+            output=ctypes.string_at(self._out, n),
         )
 
     def _end_markers(self, seid: int, old: _Kept, new: SessionProgram) -> None:
@@ -1009,7 +1009,7 @@ class LocalDatapath(Datapath):
                         qfi=t.qfi,
                         teid=t.teid,
                         destination_interface=t.destination_interface,
-                        output=bytes(self._out[:n]),
+                        output=ctypes.string_at(self._out, n),
                         encapsulated=True,
                     )
                 )
