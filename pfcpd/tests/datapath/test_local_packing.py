@@ -204,33 +204,37 @@ def test_a_rule_packed_for_one_program_serves_the_next(k: corelib.Constants) -> 
 # BAR) over the last one's: each must still pack as it does alone.
 
 
-def _respun(program: SessionProgram, i: int) -> SessionProgram:
-    """``program`` as another session of its shape has it: other F-TEIDs, UE addresses
-    (another prefix length), GTP-U peers, TEIDs, sources, DSCP and apply actions, another
-    BAR; the same objects for its other rules (as the session engine hands them out)."""
+def _respun(program: SessionProgram, i: int, reshaped: bool = False) -> SessionProgram:
+    """``program`` as another session of its shape has it: other F-TEIDs, UE addresses,
+    GTP-U peers, TEIDs and sources, another BAR; the same objects for its other rules (as
+    the session engine hands them out). ``reshaped``: also other UE prefix lengths, and
+    apply actions, DSCP and PDU session containers of the GTP-U FARs (another shape)."""
     v4, v6 = ipaddress.IPv4Address(0x0A000000 + i), ipaddress.IPv6Address((0xFD << 120) + i)
 
     def pdr(p: Pdr) -> Pdr:
         fteid = None if p.local_fteid is None else (v6 if i % 2 else v4, 0x10000 + i)
         ue = p.ue_ip
         if ue is not None:
-            ue = ipaddress.ip_network(
-                f"{v4 if ue.version == 4 else v6}/{ue.max_prefixlen - i % 3}", strict=False
-            )
+            plen = ue.max_prefixlen - i % 3 if reshaped else ue.prefixlen
+            ue = ipaddress.ip_network(f"{v4 if ue.version == 4 else v6}/{plen}", strict=False)
         return dataclasses.replace(p, local_fteid=fteid, ue_ip=ue)
 
     def far(f: Far) -> Far:
         if f.outer_header_creation is None:
             return f
+        f = dataclasses.replace(
+            f,
+            outer_header_creation=(v4 if i % 2 else v6, 0x20000 + i),
+            ohc_source=v6 if i % 2 else v4,
+        )
+        if not reshaped:
+            return f
         action = ApplyAction.BUFF | ApplyAction.NOCP if i % 3 == 1 else ApplyAction.FORW
         return dataclasses.replace(
             f,
             apply_action=action,
-            outer_header_creation=(v4 if i % 2 else v6, 0x20000 + i),
-            ohc_source=v6 if i % 2 else v4,
             pdu_session_container=bool(i % 2),
             dscp=None if i % 2 else i % 64,
-            far_id=f.far_id,
         )
 
     bar = program.bar
@@ -295,6 +299,9 @@ def test_shapes_kept_apart(k: corelib.Constants, datapath: object) -> None:
     )
     programs = [
         basic,
+        _respun(basic, 1, reshaped=True),
+        _respun(basic, 2, reshaped=True),
+        _respun(basic, 3, reshaped=True),
         sdf,
         rules,
         other_qer,
@@ -311,6 +318,55 @@ def test_shapes_kept_apart(k: corelib.Constants, datapath: object) -> None:
             program = _respun(program, i) if i else program
             assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
     assert len(datapath._shapes) == len(programs)  # type: ignore[attr-defined]
+
+
+_PDR_CHANGES: dict[str, object] = {
+    "pdr_id": 9,
+    "precedence": 7,
+    "source_interface": Interface.CORE,
+    "far_id": 2,
+    "network_instance": 1,
+    "qfi": 3,
+    "outer_header_removal": 1,
+    "qer_ids": (),
+    "urr_ids": (1, 1),
+    "local_fteid": None,
+    "ue_ip": None,
+    "sdf_filters": (SdfFilter(protocol=17),),
+}
+_FAR_CHANGES: dict[str, object] = {
+    "far_id": 3,
+    "apply_action": ApplyAction.DROP,
+    "destination_interface": Interface.CORE,
+    "network_instance": 2,
+    "pdu_session_container": False,
+    "dscp": 10,
+    "redirect": (0, V4),
+}
+
+
+@pytest.mark.parametrize(
+    "rule, field", [("pdr", f) for f in _PDR_CHANGES] + [("far", f) for f in _FAR_CHANGES]
+)
+def test_every_other_field_makes_another_shape(
+    k: corelib.Constants, datapath: object, rule: str, field: str
+) -> None:
+    """A program that differs from another only in one field its sessions do not set
+    themselves (of its uplink PDR, of its GTP-U FAR) packs as it does alone, before and
+    after the other."""
+    a = basic_program()
+    ul, dl = a.pdrs
+    if rule == "pdr":
+        b = dataclasses.replace(
+            a, pdrs=(dataclasses.replace(ul, **{field: _PDR_CHANGES[field]}), dl)
+        )
+    else:
+        ohc = dataclasses.replace(a.fars[1], **{field: _FAR_CHANGES[field]})
+        b = dataclasses.replace(a, fars=(a.fars[0], ohc))
+    assert reference(k, a) != reference(k, b)
+    for program in (a, b, _respun(a, 1), _respun(b, 2), a):
+        assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+    assert len(datapath._shapes) == 2  # type: ignore[attr-defined]
 
 
 def test_a_refused_program_leaves_its_shape_right(k: corelib.Constants, datapath: object) -> None:
@@ -531,7 +587,7 @@ def test_any_program_packs_as_it_did(program: SessionProgram) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(program=_programs, spins=st.lists(st.integers(0, 5), min_size=1, max_size=3))
+@given(program=_programs, spins=st.lists(st.integers(0, 7), min_size=1, max_size=4))
 def test_any_program_packs_by_shape_as_alone(program: SessionProgram, spins: list[int]) -> None:
     """Any program, then other sessions of its shape, through one datapath's kept
     descriptors: each packs (or is refused) as it does alone."""
@@ -541,7 +597,8 @@ def test_any_program_packs_by_shape_as_alone(program: SessionProgram, spins: lis
     k = corelib.load().k
     dp = LocalDatapath(expected_sessions=4)
     try:
-        for p in (program, *(_respun(program, i) for i in spins), program):
+        respun = [_respun(program, i, reshaped=i > 3) for i in spins]
+        for p in (program, *respun, program):
             try:
                 want: object = (reference(k, p), _alone(p))
             except DatapathError as exc:

@@ -504,25 +504,75 @@ class _Desc:
 
 
 _ShapeKey = tuple[object, ...]
+_NO_UE = -1  # (`_shape_key`: a PDR without a UE IP; a prefix length is >= 0)
+
+
+def _slots(layout: corelib.Layout, first: str, *rest: str) -> tuple[int, Struct]:
+    """Where a record's per-session fields start and the struct that packs them: the
+    fields ``first`` (a 32-bit integer) and ``rest`` (IpT), in this order; what lies
+    between them must be 0 in every record `_Shape` keeps (checked here: it packs zeros)."""
+    cls = getattr(corelib, layout.name)
+    at = getattr(cls, first).offset
+    codes, pos = ["I"], at + 4
+    for name in rest:
+        offset = getattr(cls, name).offset
+        if offset < pos:
+            raise corelib.CoreLibMismatch(f"{layout.name}.{name}: not after {first}")
+        codes.append(f"{offset - pos}x16s" if offset > pos else "16s")
+        pos = offset + 16
+    return at, Struct("=" + "".join(codes))
+
+
+# PDR: TEID, F-TEID address, UE address (adjacent); FAR: outer header TEID, peer, source
+# (dupl_first, dupl_count between them: 0, no FAR of a kept shape duplicates).
+_PDR_SLOTS_AT, _PDR_SLOTS = _slots(_PDR, "teid", "fteid_addr", "ue_ip")
+_FAR_SLOTS_AT, _FAR_SLOTS = _slots(_FAR, "ohc_teid", "ohc_peer", "ohc_src")
+_pack_pdr_slots, _pack_far_slots = _PDR_SLOTS.pack_into, _FAR_SLOTS.pack_into
 
 
 def _shape_key(program: SessionProgram) -> _ShapeKey | None:
-    """What a program's descriptor holds besides its PDRs, the FARs with outer header
-    creation and the BAR (which `_Shape.patch` packs for each program): the number of each
-    rule, by PDR its FAR ID, QER IDs and SDF filters, the FARs (none with outer header
-    creation: 0), QERs and URRs. Rule objects count by identity (the engine hands one
-    object to the sessions that repeat a rule; a `_Shape` holds its program's, so their
-    IDs stay theirs). None: no descriptor is kept for it (a FAR duplicates: the records'
-    places depend on each other)."""
+    """What a program's descriptor holds but its sessions' own values (which `_Shape.patch`
+    packs for each program: each PDR's TEID, F-TEID and UE addresses, each GTP-U FAR's
+    peer, TEID and source, the BAR): the number of each rule; every other field of the
+    PDRs (their SDF filters by identity) and of the FARs with outer header creation (0
+    first); the other FARs, the QERs and URRs by identity (the engine hands one object to
+    the sessions that repeat a rule; a `_Shape` holds its program's, so their IDs stay
+    theirs). None: no descriptor is kept for it (a FAR duplicates: the records' places
+    depend on each other)."""
     pdrs, fars, qers, urrs = program.pdrs, program.fars, program.qers, program.urrs
     key: list[object] = [len(pdrs), len(fars), len(qers), len(urrs), program.bar is None]
     for p in pdrs:
-        sdfs = p.sdf_filters
-        key += (p.far_id, p.qer_ids, id(sdfs) if sdfs else 0)
+        sdfs, ue = p.sdf_filters, p.ue_ip
+        key += (
+            p.pdr_id,
+            p.precedence,
+            p.source_interface,
+            p.far_id,
+            p.network_instance,
+            p.qfi,
+            p.outer_header_removal,
+            p.qer_ids,
+            p.urr_ids,
+            id(sdfs) if sdfs else 0,
+            p.local_fteid is None,
+            _NO_UE if ue is None else _plen(ue),
+        )
     for f in fars:
         if f.duplicating:
             return None
-        key.append(0 if f.outer_header_creation is not None else id(f))
+        if f.outer_header_creation is None:
+            key.append(id(f))
+        else:
+            key += (
+                0,
+                f.far_id,
+                f.apply_action,
+                f.destination_interface,
+                f.network_instance,
+                f.pdu_session_container,
+                f.dscp,
+                f.redirect,
+            )
     key.extend(map(id, qers))
     key.extend(map(id, urrs))
     return tuple(key)
@@ -530,74 +580,85 @@ def _shape_key(program: SessionProgram) -> _ShapeKey | None:
 
 class _Shape:
     """The descriptor of the programs of one `_shape_key`, kept: a program of that shape
-    has its PDR records, its FARs with outer header creation and its BAR packed over the
-    last one's (`patch`), the rest is the same. Also what `_kept`, `_ticking` and
-    `_buffering` find in that rest. Used under the datapath's lock (the library copies
-    the descriptor during the install)."""
+    has its sessions' own values packed over the last one's (`patch`), the rest is the
+    same. Also what `_kept`, `_ticking` and `_buffering` find in that rest. Used under the
+    datapath's lock (the library copies the descriptor during the install)."""
 
-    __slots__ = (
-        "at_bar",
-        "at_pdr",
-        "buffering",
-        "desc",
-        "ohc",
-        "program",
-        "qfi_of_far",
-        "ticking",
-        "urr_ids",
-    )
+    __slots__ = ("at_bar", "at_pdr", "buffering", "desc", "ohc", "program", "ticking", "urr_ids")
 
     def __init__(self, desc: _Desc, program: SessionProgram, urr_ids: tuple[int, ...]) -> None:
         self.desc = desc
         self.program = program  # (holds the rules whose identity the key has)
         self.at_pdr, self.at_bar = desc.at_pdr, desc.at_bar
-        # FARs with outer header creation: (index, byte offset of the record)
+        qfi_of_far = _qfi_of_far(program)
+        # FARs with outer header creation: (index, byte offset of the record, FAR ID, PDU
+        # session container, QFI, destination interface: what its `_Tunnel` keeps besides)
         self.ohc = tuple(
-            (i, desc.at_far + i * _FAR_SIZE)
+            (
+                i,
+                desc.at_far + i * _FAR_SIZE,
+                f.far_id,
+                f.pdu_session_container,
+                qfi_of_far.get(f.far_id, 0),
+                f.destination_interface,
+            )
             for i, f in enumerate(program.fars)
             if f.outer_header_creation is not None
         )
         self.urr_ids = urr_ids
-        self.qfi_of_far = _qfi_of_far(program)
-        self.buffering = any(
-            int(f.apply_action) & _BUFF for f in program.fars if f.outer_header_creation is None
-        )
+        self.buffering = _buffering(program)
         self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
 
     def patch(
         self, k: corelib.Constants, program: SessionProgram
     ) -> tuple[tuple[_Tunnel, ...], bool, bool]:
         """``program``'s descriptor (its shape this one's); its tunnels (`_kept`),
-        `_ticking` and `_buffering`."""
+        `_ticking` and `_buffering`. A value its field cannot hold: the record packed
+        whole, which refuses it as `_Desc` does (and leaves the descriptor to be dropped:
+        `struct` zeroes a record before it packs it)."""
         buf = self.desc.buf
-        _pack_pdrs(k, buf, program.pdrs, self.at_pdr, None)
+        at, ue_net, ue_addr = self.at_pdr + _PDR_SLOTS_AT, None, _NO_IP
+        pdrs = program.pdrs
+        try:
+            for p in pdrs:
+                teid, fteid, addr = 0, _NO_IP, _NO_IP
+                if p.local_fteid is not None:
+                    local, teid = p.local_fteid
+                    e = _IP16.get(id(local))
+                    fteid = e[1] if e is not None and e[0] is local else _ip16_kept(local)
+                ue = p.ue_ip
+                if ue is not None:
+                    if ue is not ue_net:  # (a program's PDRs share their UE IP)
+                        ue_net, ue_addr = ue, ip16(ue.network_address)
+                    addr = ue_addr
+                _pack_pdr_slots(buf, at, teid, fteid, addr)
+                at += _PDR_SIZE
+        except StructError:
+            _pack_pdrs(k, buf, pdrs, self.at_pdr, None)
         tunnels: list[_Tunnel] = []
-        buffering = self.buffering
         if self.ohc:
-            fars, qfi_of_far = program.fars, self.qfi_of_far
-            for i, at in self.ohc:
+            fars = program.fars
+            for i, at, far_id, psc, qfi, dest in self.ohc:
                 f = fars[i]
-                _put(_FAR, buf, at, _far_values(k, f))  # (checks ohc_source is set)
-                if int(f.apply_action) & _BUFF:
-                    buffering = True
                 peer, teid = f.outer_header_creation  # type: ignore[misc]
-                tunnels.append(
-                    _Tunnel(
-                        f.far_id,
-                        peer,
-                        teid,
-                        f.ohc_source,  # type: ignore[arg-type]
-                        f.pdu_session_container,
-                        qfi_of_far.get(f.far_id, 0),
-                        f.destination_interface,
+                source = f.ohc_source
+                try:
+                    if source is None:
+                        raise StructError
+                    _pack_far_slots(
+                        buf, at + _FAR_SLOTS_AT, teid, _ip16_shared(peer), _ip16_shared(source)
                     )
+                except StructError:
+                    _put(_FAR, buf, at, _far_values(k, f))
+                tunnels.append(
+                    _Tunnel(far_id, peer, teid, source, psc, qfi, dest)  # type: ignore[arg-type]
                 )
         ticking = self.ticking
         bar = program.bar
         if bar is not None:
             _put(_BAR, buf, self.at_bar, _bar_values(bar))
             ticking = ticking or bool(bar.duration_ns)
-        return tuple(tunnels), ticking, buffering
+        return tuple(tunnels), ticking, self.buffering
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
@@ -920,7 +981,12 @@ class LocalDatapath(Datapath):
         key = _shape_key(program)
         shape = self._shapes.get(key) if key is not None else None
         if shape is not None:
-            tunnels, ticking, buffering = shape.patch(self.core.k, program)
+            try:
+                tunnels, ticking, buffering = shape.patch(self.core.k, program)
+            except BaseException:
+                # (a record packed whole and refused: `struct` zeroed it first)
+                del self._shapes[key]  # type: ignore[arg-type]
+                raise
             return shape.desc, _Kept(tunnels, shape.urr_ids, program.bar), ticking, buffering
         desc = _Desc(self.core.k, program)
         kept = _kept(program)
