@@ -369,6 +369,21 @@ def test_every_other_field_makes_another_shape(
     assert len(datapath._shapes) == 2  # type: ignore[attr-defined]
 
 
+def test_a_shape_is_kept_the_second_time_it_comes(k: corelib.Constants, datapath: object) -> None:
+    """Programs whose rules are their own (a URR object each) keep no descriptor; a shape
+    that comes again does, and its programs pack as alone either way."""
+    base = basic_program()
+    shapes: dict[object, object] = datapath._shapes  # type: ignore[attr-defined]
+    for i in range(5):
+        own = dataclasses.replace(_respun(base, i), urrs=(Urr(1),))
+        assert _by_shape(datapath, own) == (reference(k, own), _alone(own))
+    assert not shapes
+    for i, kept in ((1, 0), (2, 1), (3, 1)):
+        program = _respun(base, i)
+        assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+        assert len(shapes) == kept
+
+
 def test_a_refused_program_leaves_its_shape_right(k: corelib.Constants, datapath: object) -> None:
     """A program refused while its shape's descriptor was being packed over (a TEID too
     large for its field, a FAR without its outer header's source) is refused as alone;

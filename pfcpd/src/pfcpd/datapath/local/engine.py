@@ -662,6 +662,10 @@ class _Shape:
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
+# The keys of shapes seen once (per datapath; emptied when full). A key names rules by
+# their id() and nothing here holds them: an ID used again can only make a shape kept
+# sooner, which is right for any program (a `_Shape` holds its own).
+SEEN_ENTRIES = 1024
 
 
 _USAGE = corelib.Layout(corelib.UsageT)
@@ -802,6 +806,7 @@ class LocalDatapath(Datapath):
         self._n_buffered_ref = ctypes.byref(self._n_buffered)
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
         self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
+        self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
@@ -991,9 +996,16 @@ class LocalDatapath(Datapath):
         desc = _Desc(self.core.k, program)
         kept = _kept(program)
         if key is not None:
-            if len(self._shapes) >= SHAPE_ENTRIES:
-                self._shapes.clear()
-            self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+            # A shape is kept the second time it comes (programs whose rules are their
+            # own, not shared, would each make one: the key alone is remembered).
+            if key in self._seen:
+                if len(self._shapes) >= SHAPE_ENTRIES:
+                    self._shapes.clear()
+                self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+            else:
+                if len(self._seen) >= SEEN_ENTRIES:
+                    self._seen.clear()
+                self._seen.add(key)
         return desc, kept, _ticking(program), _buffering(program)
 
     def _now(self, now_ns: int | None) -> int:
