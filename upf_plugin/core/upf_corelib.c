@@ -75,6 +75,55 @@ upfcore_session_delete (upf_ctx_t *ctx, upf_session_t *s)
     upf_session_delete (ctx, s);
 }
 
+upf_session_t *
+upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid, const upf_program_desc_t *d,
+                     char *err, size_t errlen, unsigned *buffered)
+{
+  upf_session_t *created = 0;
+  if (!ctx || !buffered)
+    {
+      snprintf (err, errlen, "no context or result (NULL)");
+      return 0;
+    }
+  if (!s && !(s = created = upf_session_create (ctx, seid)))
+    {
+      snprintf (err, errlen, "out of memory creating the session");
+      return 0;
+    }
+  if (upfcore_session_install (ctx, s, d, err, errlen) < 0)
+    {
+      if (created)
+        {
+          upf_session_delete (ctx, created);
+          upf_epoch_reclaim (&ctx->epoch);
+        }
+      return 0;
+    }
+  upf_epoch_reclaim (&ctx->epoch);
+  *buffered = upfcore_buffer_count (s);
+  return s;
+}
+
+int
+upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out, unsigned max)
+{
+  const upf_program_t *p;
+  unsigned i, n;
+  int rv;
+  if (!ctx || !s || (!out && max))
+    return -EINVAL;
+  p = atomic_load (&s->prog);
+  n = p ? p->n_urr : 0;
+  if (n > max)
+    return -ENOSPC;
+  for (i = 0; i < n; i++)
+    if ((rv = upf_session_read_urr (s, p->urr[i].urr_id, &out[i], 0, 0)) < 0)
+      return rv;
+  upf_session_delete (ctx, s);
+  upf_epoch_reclaim (&ctx->epoch);
+  return (int)n;
+}
+
 int
 upfcore_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset, uint64_t now_ns)
 {

@@ -18,6 +18,20 @@ UPF_API_VISIBLE upf_session_t *upfcore_session_create (upf_ctx_t *ctx, uint64_t 
 UPF_API_VISIBLE int upfcore_session_install (upf_ctx_t *ctx, upf_session_t *s,
                                              const upf_program_desc_t *d, char *err, size_t errlen);
 UPF_API_VISIBLE void upfcore_session_delete (upf_ctx_t *ctx, upf_session_t *s);
+/* An install in one call (pfcpd's): s, or a new session seid when s is NULL, gets the program
+ * of d (upfcore_session_install); then what no packet can still read is reclaimed (the caller
+ * keeps packets out meanwhile, as around upfcore_reclaim). Returns the session, *buffered = its
+ * buffered DL packets; NULL + err when refused (a session created here is deleted again, and
+ * reclaimed; s keeps its program). */
+UPF_API_VISIBLE upf_session_t *upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid,
+                                                    const upf_program_desc_t *d, char *err,
+                                                    size_t errlen, unsigned *buffered);
+/* A removal in one call (pfcpd's): the usage of each URR of s's program (upfcore_read_urr, no
+ * reset), in the order its descriptor gave them, into out; then s is deleted and reclaimed
+ * (as above). Returns how many were written, or -ENOSPC (nothing done) when the program has
+ * more than max URRs. */
+UPF_API_VISIBLE int upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out,
+                                            unsigned max);
 UPF_API_VISIBLE int upfcore_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out,
                                       int reset, uint64_t now_ns);
 UPF_API_VISIBLE unsigned upfcore_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns,

@@ -88,20 +88,30 @@ def test_out_of_range_arguments_are_refused(datapath: LocalDatapath) -> None:
 def test_no_null_session_reaches_c(
     datapath: LocalDatapath, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When the library cannot allocate a session the install fails cleanly."""
+    """When the library cannot allocate a session the install fails cleanly (the library's
+    side: test_failure.c test_put_all_or_nothing)."""
 
     class NoMemory:
         def __init__(self, lib: ctypes.CDLL) -> None:
             self._lib = lib
 
         def __getattr__(self, name: str) -> object:
-            if name == "upfcore_session_create":
-                return lambda ctx, seid: None
+            if name == "upfcore_session_put":
+
+                def refuse(ctx: int, sess: int | None, seid: int, *args: object) -> None:
+                    assert sess is None  # (a new session)
+                    err = args[1]
+                    assert isinstance(err, ctypes.Array)
+                    err.value = b"out of memory creating the session"
+
+                return refuse
             return getattr(self._lib, name)
 
     monkeypatch.setattr(datapath, "_lib", NoMemory(datapath._lib))
-    with pytest.raises(DatapathError, match="out of memory creating the session"):
+    with pytest.raises(DatapathError, match="0x42: out of memory creating the session"):
         datapath.install(0x42, basic_program())
+    with pytest.raises(DatapathError, match="not installed"):
+        datapath.read_usage(0x42, 1)
     monkeypatch.undo()
     datapath.install(0x42, basic_program())  # the datapath is still usable
     assert datapath.read_usage(0x42, 1).packets_total == 0

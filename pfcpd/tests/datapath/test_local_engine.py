@@ -522,3 +522,97 @@ def test_redirect_ipv6_and_url(datapath: LocalDatapath) -> None:
     sent = IPv6(src=str(UE6), dst="fd00:201::9") / TCP(dport=80)
     res = datapath.process_ul(gtpu_ul(sent))
     assert res.redirect_type == 2 and not res.redirected and res.output == raw(sent)
+
+
+def _session(program: SessionProgram, teid: int, ue: str, gnb: str, dl_teid: int) -> SessionProgram:
+    """``program`` for another session of its shape: its F-TEID, UE address and gNB tunnel
+    changed, its other rules the same objects (as the session engine hands them out)."""
+    ul, dl = program.pdrs
+    net = ipaddress.ip_network(f"{ue}/32")
+    far = dataclasses.replace(
+        program.fars[1], outer_header_creation=(ipaddress.IPv4Address(gnb), dl_teid)
+    )
+    return dataclasses.replace(
+        program,
+        pdrs=(
+            dataclasses.replace(ul, local_fteid=(N3_UPF, teid), ue_ip=net),
+            dataclasses.replace(dl, ue_ip=net),
+        ),
+        fars=(program.fars[0], far),
+    )
+
+
+def test_sessions_of_one_shape_keep_their_own_tunnels(datapath: LocalDatapath) -> None:
+    """Sessions whose programs share their rules but the F-TEID, UE address and gNB tunnel
+    (their descriptor packed over one kept for their shape) each forward on their own;
+    one replaced or removed leaves the others as they were."""
+    base = basic_program()
+    ues = [f"10.45.1.{i}" for i in range(3)]
+    gnbs = [f"10.200.9.{i}" for i in range(3)]
+    for i in range(3):
+        datapath.install(10 + i, _session(base, 0x500 + i, ues[i], gnbs[i], 0x900 + i))
+    datapath.install(11, _session(base, 0x511, ues[1], gnbs[2], 0x911), send_end_marker=True)
+    assert len(datapath._shapes) == 1  # (one descriptor, packed over for each)
+    (marker,) = datapath.take_pending()  # to session 11's old tunnel
+    assert IP(marker.output).dst == gnbs[1] and IP(marker.output)[GTP_U_Header].teid == 0x901
+    teids, dl_teids = [0x500, 0x511, 0x502], [0x900, 0x911, 0x902]
+    peers = [gnbs[0], gnbs[2], gnbs[2]]
+    for i in range(3):
+        inner = IP(src=ues[i], dst=str(DN)) / UDP() / Raw(b"u" * i)
+        res = datapath.process_ul(gtpu_ul(inner, teid=teids[i]))
+        assert (res.verdict, res.seid) == (Verdict.FORWARD, 10 + i)
+        res = datapath.process_dl(raw(IP(src=str(DN), dst=ues[i]) / UDP() / Raw(b"d" * i)))
+        assert (res.verdict, res.seid) == (Verdict.FORWARD, 10 + i)
+        outer = IP(res.output)
+        assert (outer.dst, outer[GTP_U_Header].teid) == (peers[i], dl_teids[i])
+    assert datapath.process_ul(gtpu_ul(IP(src=ues[1], dst=str(DN)), teid=0x501)).seid == 0
+    final = datapath.remove(11)
+    assert list(final) == [1]
+    assert (final[1].packets_ul, final[1].packets_dl, final[1].bytes_dl) == (1, 1, 28 + 1)
+    with pytest.raises(DatapathError, match="not installed"):
+        datapath.read_usage(11, 1)
+    assert datapath.process_dl(raw(IP(src=str(DN), dst=ues[1]) / UDP())).seid == 0
+    res = datapath.process_dl(raw(IP(src=str(DN), dst=ues[2]) / UDP()))
+    assert (res.seid, IP(res.output)[GTP_U_Header].teid) == (12, 0x902)
+    assert datapath.remove(10)[1].packets_total == 2
+
+
+def test_removal_reads_every_urr(datapath: LocalDatapath) -> None:
+    """A removed session's final usage: each URR's, in the program's order, as read just
+    before (more URRs than the datapath first has room for)."""
+    base = basic_program()
+    ids = (7, 3, 9, 1, 5, 2)
+    ul, dl = base.pdrs
+    program = dataclasses.replace(
+        base,
+        pdrs=(
+            dataclasses.replace(ul, urr_ids=ids[:4]),
+            dataclasses.replace(dl, urr_ids=ids[2:]),
+        ),
+        urrs=tuple(Urr(i) for i in ids),
+    )
+    datapath.install(3, program)
+    datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / UDP()), now_ns=10)
+    datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / UDP()), now_ns=20)
+    before = {i: datapath.read_usage(3, i) for i in ids}
+    assert before[7].packets_total == 1 and before[9].packets_total == 2
+    assert before[2].packets_dl == 1 and before[2].last_packet_ns == 20
+    final = datapath.remove(3)
+    assert list(final) == list(ids) and final == before
+    datapath.install(3, base)  # (a new session under the SEID)
+    assert datapath.remove(3) == {1: dataclasses.replace(before[1], **_ZERO)}
+
+
+_ZERO = {
+    f: 0
+    for f in (
+        "bytes_total",
+        "bytes_ul",
+        "bytes_dl",
+        "packets_total",
+        "packets_ul",
+        "packets_dl",
+        "first_packet_ns",
+        "last_packet_ns",
+    )
+}

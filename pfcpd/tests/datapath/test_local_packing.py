@@ -198,6 +198,207 @@ def test_a_rule_packed_for_one_program_serves_the_next(k: corelib.Constants) -> 
         assert packed(k, program) == reference(k, program)
 
 
+# -- programs of one shape ------------------------------------------------------------------
+# The datapath keeps a program's descriptor by shape (`engine._shape_key`) and packs only
+# what differs between the sessions of one shape (PDRs, FARs with outer header creation, the
+# BAR) over the last one's: each must still pack as it does alone.
+
+
+def _respun(program: SessionProgram, i: int, reshaped: bool = False) -> SessionProgram:
+    """``program`` as another session of its shape has it: other F-TEIDs, UE addresses,
+    GTP-U peers, TEIDs and sources, another BAR; the same objects for its other rules (as
+    the session engine hands them out). ``reshaped``: also other UE prefix lengths, and
+    apply actions, DSCP and PDU session containers of the GTP-U FARs (another shape)."""
+    v4, v6 = ipaddress.IPv4Address(0x0A000000 + i), ipaddress.IPv6Address((0xFD << 120) + i)
+
+    def pdr(p: Pdr) -> Pdr:
+        fteid = None if p.local_fteid is None else (v6 if i % 2 else v4, 0x10000 + i)
+        ue = p.ue_ip
+        if ue is not None:
+            plen = ue.max_prefixlen - i % 3 if reshaped else ue.prefixlen
+            ue = ipaddress.ip_network(f"{v4 if ue.version == 4 else v6}/{plen}", strict=False)
+        return dataclasses.replace(p, local_fteid=fteid, ue_ip=ue)
+
+    def far(f: Far) -> Far:
+        if f.outer_header_creation is None:
+            return f
+        f = dataclasses.replace(
+            f,
+            outer_header_creation=(v4 if i % 2 else v6, 0x20000 + i),
+            ohc_source=v6 if i % 2 else v4,
+        )
+        if not reshaped:
+            return f
+        action = ApplyAction.BUFF | ApplyAction.NOCP if i % 3 == 1 else ApplyAction.FORW
+        return dataclasses.replace(
+            f,
+            apply_action=action,
+            pdu_session_container=bool(i % 2),
+            dscp=None if i % 2 else i % 64,
+        )
+
+    bar = program.bar
+    if bar is not None:
+        bar = Bar(bar.bar_id, max_packets=i, max_bytes=2 * i, duration_ns=(i % 2) * 10**9)
+    return dataclasses.replace(
+        program, pdrs=tuple(map(pdr, program.pdrs)), fars=tuple(map(far, program.fars)), bar=bar
+    )
+
+
+def _by_shape(dp: object, program: SessionProgram) -> tuple[bytes, tuple[object, ...]]:
+    """The descriptor the datapath ``dp`` installs ``program`` with (its pointers made
+    offsets), and what it keeps of it, `_ticking` and `_buffering`."""
+    from pfcpd.datapath.local.engine import LocalDatapath
+
+    assert isinstance(dp, LocalDatapath)
+    with dp._lock:
+        desc, *rest = dp._packed(program)
+        return _relative(bytes(desc.buf), desc.addr), tuple(rest)
+
+
+def _alone(program: SessionProgram) -> tuple[object, ...]:
+    from pfcpd.datapath.local.engine import _buffering, _kept, _ticking
+
+    return _kept(program), _ticking(program), _buffering(program)
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_programs_of_one_shape_pack_as_each_alone(
+    k: corelib.Constants, datapath: object, name: str
+) -> None:
+    base = PROGRAMS[name]()
+    if not base.pdrs:
+        base = dataclasses.replace(base, bar=Bar(1))
+    programs = [base, _respun(base, 1), _respun(base, 2), base, _respun(base, 3)]
+    assert len({packed(k, p) for p in programs}) > 1 or not base.pdrs  # (they differ)
+    for program in programs:
+        assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+    duplicating = any(f.duplicating for f in base.fars)
+    assert len(datapath._shapes) == (0 if duplicating else 1)  # type: ignore[attr-defined]
+
+
+def test_shapes_kept_apart(k: corelib.Constants, datapath: object) -> None:
+    """Programs of other shapes (other rule objects, counts, SDF filters, a BAR or not)
+    each pack as they do alone, in any order."""
+    basic, sdf, rules = basic_program(), _sdf_program(), _rules_program()
+    other_qer = dataclasses.replace(basic, qers=(Qer(1, qfi=5),))
+    more = dataclasses.replace(
+        basic, pdrs=(*basic.pdrs, dataclasses.replace(basic.pdrs[1], pdr_id=3))
+    )
+    barred = dataclasses.replace(basic, bar=Bar(4, duration_ns=1))
+    # the same rules but one: each time, one of equal count and ID
+    ul, dl = basic.pdrs
+    other_far = dataclasses.replace(basic, fars=(Far(1, ApplyAction.DROP), basic.fars[1]))
+    other_urr = dataclasses.replace(basic, urrs=(Urr(1, time_quota_ns=10**9),))
+    other_pdr = dataclasses.replace(basic, pdrs=(ul, dataclasses.replace(dl, far_id=1)))
+    other_qer_ids = dataclasses.replace(basic, pdrs=(ul, dataclasses.replace(dl, qer_ids=())))
+    sdf_ul, *sdf_rest = sdf.pdrs
+    filters = (SdfFilter(protocol=6), SdfFilter(spi=9))
+    other_sdf = dataclasses.replace(
+        sdf, pdrs=(dataclasses.replace(sdf_ul, sdf_filters=filters), *sdf_rest)
+    )
+    programs = [
+        basic,
+        _respun(basic, 1, reshaped=True),
+        _respun(basic, 2, reshaped=True),
+        _respun(basic, 3, reshaped=True),
+        sdf,
+        rules,
+        other_qer,
+        more,
+        barred,
+        other_far,
+        other_urr,
+        other_pdr,
+        other_qer_ids,
+        other_sdf,
+    ]
+    for i in range(3):
+        for program in programs:
+            program = _respun(program, i) if i else program
+            assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+    assert len(datapath._shapes) == len(programs)  # type: ignore[attr-defined]
+
+
+_PDR_CHANGES: dict[str, object] = {
+    "pdr_id": 9,
+    "precedence": 7,
+    "source_interface": Interface.CORE,
+    "far_id": 2,
+    "network_instance": 1,
+    "qfi": 3,
+    "outer_header_removal": 1,
+    "qer_ids": (),
+    "urr_ids": (1, 1),
+    "local_fteid": None,
+    "ue_ip": None,
+    "sdf_filters": (SdfFilter(protocol=17),),
+}
+_FAR_CHANGES: dict[str, object] = {
+    "far_id": 3,
+    "apply_action": ApplyAction.DROP,
+    "destination_interface": Interface.CORE,
+    "network_instance": 2,
+    "pdu_session_container": False,
+    "dscp": 10,
+    "redirect": (0, V4),
+}
+
+
+@pytest.mark.parametrize(
+    "rule, field", [("pdr", f) for f in _PDR_CHANGES] + [("far", f) for f in _FAR_CHANGES]
+)
+def test_every_other_field_makes_another_shape(
+    k: corelib.Constants, datapath: object, rule: str, field: str
+) -> None:
+    """A program that differs from another only in one field its sessions do not set
+    themselves (of its uplink PDR, of its GTP-U FAR) packs as it does alone, before and
+    after the other."""
+    a = basic_program()
+    ul, dl = a.pdrs
+    if rule == "pdr":
+        b = dataclasses.replace(
+            a, pdrs=(dataclasses.replace(ul, **{field: _PDR_CHANGES[field]}), dl)
+        )
+    else:
+        ohc = dataclasses.replace(a.fars[1], **{field: _FAR_CHANGES[field]})
+        b = dataclasses.replace(a, fars=(a.fars[0], ohc))
+    assert reference(k, a) != reference(k, b)
+    for program in (a, b, _respun(a, 1), _respun(b, 2), a):
+        assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+    assert len(datapath._shapes) == 2  # type: ignore[attr-defined]
+
+
+def test_a_shape_is_kept_the_second_time_it_comes(k: corelib.Constants, datapath: object) -> None:
+    """Programs whose rules are their own (a URR object each) keep no descriptor; a shape
+    that comes again does, and its programs pack as alone either way."""
+    base = basic_program()
+    shapes: dict[object, object] = datapath._shapes  # type: ignore[attr-defined]
+    for i in range(5):
+        own = dataclasses.replace(_respun(base, i), urrs=(Urr(1),))
+        assert _by_shape(datapath, own) == (reference(k, own), _alone(own))
+    assert not shapes
+    for i, kept in ((1, 0), (2, 1), (3, 1)):
+        program = _respun(base, i)
+        assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+        assert len(shapes) == kept
+
+
+def test_a_refused_program_leaves_its_shape_right(k: corelib.Constants, datapath: object) -> None:
+    """A program refused while its shape's descriptor was being packed over (a TEID too
+    large for its field, a FAR without its outer header's source) is refused as alone;
+    the next program of the shape packs right."""
+    base = basic_program()
+    assert _by_shape(datapath, base)[0] == reference(k, base)
+    for name in ("pdr teid", "pdr five urrs", "far ohc teid", "far without ohc source"):
+        bad = _TOO_LARGE[name](base)
+        assert _refused(lambda bad=bad: _by_shape(datapath, bad)) == _refused(
+            lambda bad=bad: reference_program(k, bad)
+        )
+        good = _respun(base, 7)
+        assert _by_shape(datapath, good)[0] == reference(k, good)
+
+
 def _refused(pack: Callable[[], object]) -> tuple[type[BaseException], str]:
     with pytest.raises(DatapathError) as info:
         pack()
@@ -398,6 +599,32 @@ def test_any_program_packs_as_it_did(program: SessionProgram) -> None:
     require_core()
     k = corelib.load().k
     assert packed(k, program) == reference(k, program)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=_programs, spins=st.lists(st.integers(0, 7), min_size=1, max_size=4))
+def test_any_program_packs_by_shape_as_alone(program: SessionProgram, spins: list[int]) -> None:
+    """Any program, then other sessions of its shape, through one datapath's kept
+    descriptors: each packs (or is refused) as it does alone."""
+    require_core()
+    from pfcpd.datapath.local.engine import LocalDatapath
+
+    k = corelib.load().k
+    dp = LocalDatapath(expected_sessions=4)
+    try:
+        respun = [_respun(program, i, reshaped=i > 3) for i in spins]
+        for p in (program, *respun, program):
+            try:
+                want: object = (reference(k, p), _alone(p))
+            except DatapathError as exc:
+                want = (type(exc), str(exc))
+            try:
+                got: object = _by_shape(dp, p)
+            except DatapathError as exc:
+                got = (type(exc), str(exc))
+            assert got == want
+    finally:
+        dp.close()
 
 
 def test_a_packing_that_assumes_another_field_order_is_refused() -> None:

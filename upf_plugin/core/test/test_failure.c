@@ -316,6 +316,125 @@ test_rulesets_shared (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* upfcore_session_put of a new session: all or nothing, as upfcore_session_install, and a
+ * session it created is gone again when the install fails. */
+static void
+test_put_all_or_nothing (void **st)
+{
+  (void)st;
+  for (long n = 0;; n++)
+    {
+      upf_ctx_t *c = upfcore_ctx_new (16);
+      prog_t p;
+      char err[128];
+      unsigned buffered = 99;
+      upf_session_t *s = 0;
+      assert_non_null (c);
+      mk_prog (&p, 0x2000, UE + 1, 1, 1, 0, 0);
+      upf_session_t *other = install_ok (c, 1, &p);
+      mk_prog (&p, 0x100, UE, 2, 2, 1, 0);
+      int hit = WITH_FAILURE_AT (
+        n, s = upfcore_session_put (c, 0, 7, &p.d, err, sizeof (err), &buffered));
+      if (!hit)
+        {
+          assert_non_null (s);
+          assert_true (n > 5);
+          assert_int_equal (buffered, 0);
+          assert_int_equal (s->seid, 7);
+          assert_ptr_equal (c->sessions, s); /* linked in */
+          assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD);
+          assert_int_equal (dl (c, UE).verdict, UPF_VERDICT_BUFFER);
+          upfcore_ctx_delete (c);
+          break;
+        }
+      assert_null (s);
+      /* (the first allocation is the session's) */
+      assert_string_equal (err, n ? "out of memory" : "out of memory creating the session");
+      assert_ptr_equal (c->sessions, other); /* the session made for it is deleted */
+      assert_null (other->next);
+      assert_int_equal (ul (c, 0x100).drop_reason, UPF_DROP_NO_SESSION);
+      assert_int_equal (dl (c, UE).drop_reason, UPF_DROP_NO_SESSION);
+      assert_int_equal (ul_from (c, 0x2000, UE + 1).verdict, UPF_VERDICT_FORWARD);
+      upfcore_ctx_delete (c);
+    }
+}
+
+/* upfcore_session_put into an existing session: replaces its program, reports its buffered
+ * packets; refused, the session keeps its program. */
+static void
+test_put_existing (void **st)
+{
+  (void)st;
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t a, b;
+  char err[128];
+  unsigned buffered = 99;
+  assert_non_null (c);
+  mk_prog (&a, 0x100, UE, 1, 1, 1, 0);
+  upf_session_t *s = upfcore_session_put (c, 0, 7, &a.d, err, sizeof (err), &buffered);
+  assert_non_null (s);
+  assert_int_equal (buffered, 0);
+  assert_int_equal (dl (c, UE).verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (dl (c, UE).verdict, UPF_VERDICT_BUFFER);
+  assert_ptr_equal (upfcore_session_put (c, s, 7, &a.d, err, sizeof (err), &buffered), s);
+  assert_int_equal (buffered, 2);
+  mk_prog (&b, 0x101, UE, 1, 1, 0, 0);
+  assert_ptr_equal (upfcore_session_put (c, s, 7, &b.d, err, sizeof (err), &buffered), s);
+  assert_int_equal (buffered, 2); /* (flushing is the caller's) */
+  assert_int_equal (ul (c, 0x100).drop_reason, UPF_DROP_NO_SESSION);
+  assert_int_equal (ul (c, 0x101).verdict, UPF_VERDICT_FORWARD);
+  /* refused: a second session cannot take the first one's F-TEID; the first keeps it */
+  buffered = 99;
+  assert_null (upfcore_session_put (c, 0, 8, &b.d, err, sizeof (err), &buffered));
+  assert_int_equal (buffered, 99);
+  assert_ptr_equal (c->sessions, s);
+  assert_null (s->next);
+  assert_int_equal (ul (c, 0x101).verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (ul (c, 0x101).seid, 7);
+  assert_null (upfcore_session_put (0, s, 7, &b.d, err, sizeof (err), &buffered));
+  assert_null (upfcore_session_put (c, s, 7, &b.d, err, sizeof (err), 0));
+  upfcore_ctx_delete (c);
+}
+
+/* upfcore_session_remove: each URR's usage as upfcore_read_urr has it, in the program's
+ * order, then the session is gone; no room: nothing done. */
+static void
+test_remove_reads_then_deletes (void **st)
+{
+  (void)st;
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_usage_t want[3], got[3];
+  assert_non_null (c);
+  mk_prog (&p, 0x100, UE, 1, 3, 0, 0);
+  p.urr[0].urr_id = 30; /* (an order other than the IDs') */
+  for (unsigned i = 0; i < p.d.n_pdr; i++)
+    p.pdr[i].urr_id[0] = 30;
+  upf_session_t *s = install_ok (c, 7, &p);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (dl (c, UE).verdict, UPF_VERDICT_FORWARD);
+  memset (want, 0, sizeof (want));
+  memset (got, 0xff, sizeof (got));
+  for (unsigned i = 0; i < 3; i++)
+    assert_int_equal (upfcore_read_urr (s, p.urr[i].urr_id, &want[i], 0, 0), 0);
+  assert_int_equal (want[0].urr_id, 30);
+  assert_int_equal (want[0].pkts[UPF_VOL_UL], 2);
+  assert_int_equal (want[0].pkts[UPF_VOL_DL], 1);
+  assert_int_equal (upfcore_session_remove (c, s, got, 2), -ENOSPC);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD); /* still there */
+  for (unsigned i = 0; i < 3; i++)
+    assert_int_equal (upfcore_read_urr (s, p.urr[i].urr_id, &want[i], 0, 0), 0);
+  assert_int_equal (want[0].pkts[UPF_VOL_UL], 3);
+  assert_int_equal (upfcore_session_remove (c, s, got, 3), 3);
+  assert_memory_equal (got, want, sizeof (want));
+  assert_null (c->sessions);
+  assert_int_equal (ul (c, 0x100).drop_reason, UPF_DROP_NO_SESSION);
+  assert_int_equal (dl (c, UE).drop_reason, UPF_DROP_NO_SESSION);
+  assert_int_equal (upfcore_session_remove (c, 0, got, 3), -EINVAL);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -328,6 +447,9 @@ main (void)
     cmocka_unit_test (test_tick_events_not_lost),
     cmocka_unit_test (test_packet_events_not_lost),
     cmocka_unit_test (test_rulesets_shared),
+    cmocka_unit_test (test_put_all_or_nothing),
+    cmocka_unit_test (test_put_existing),
+    cmocka_unit_test (test_remove_reads_then_deletes),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }

@@ -552,6 +552,14 @@ class CoreLib:
                 [vp, vp, ctypes.POINTER(ProgramDescT), cp, sz],
             ),
             "upfcore_session_delete": (None, [vp, vp]),
+            "upfcore_session_put": (
+                vp,
+                [vp, vp, c_u64, vp, cp, sz, ctypes.POINTER(ctypes.c_uint)],
+            ),
+            "upfcore_session_remove": (
+                ctypes.c_int,
+                [vp, vp, ctypes.POINTER(UsageT), ctypes.c_uint],
+            ),
             "upfcore_read_urr": (
                 ctypes.c_int,
                 [vp, c_u32, ctypes.POINTER(UsageT), ctypes.c_int, c_u64],

@@ -3,7 +3,10 @@
 Packet I/O is not done here (see `io.py`): `process_ul`/`process_dl` take bytes and return
 a `PacketResult` with the bytes to transmit. One lock serialises every call into the library,
 so control calls (install/remove/read) and the packet thread never overlap; old programs are
-reclaimed right after each install (no packet can be in flight under the lock).
+reclaimed right after each install (no packet can be in flight under the lock). An install
+and a removal are one library call each (`upfcore_session_put`, `upfcore_session_remove`);
+the descriptor of a program is kept by its shape (`_shape_key`), and the next program of that
+shape has only what differs between sessions packed over it (`_Shape.patch`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pfcpd.datapath.interface import (
     Far,
     Interface,
     IPAddress,
+    Pdr,
     Qer,
     SdfFilter,
     SessionCounters,
@@ -351,13 +355,82 @@ _copy_qer = Struct(f"{_QER_SIZE}s").pack_into
 _copy_urr = Struct(f"{_URR_SIZE}s").pack_into
 
 
+def _pack_pdrs(
+    k: corelib.Constants,
+    buf: bytearray,
+    pdrs: Sequence[Pdr],
+    at: int,
+    sdf_at: int | None,
+) -> None:
+    """The PDR records from byte ``at`` of ``buf``, each followed by its SDF filters' from
+    ``sdf_at`` on (None: they are there already, only their indexes are counted)."""
+    sdf_first = 0
+    ohr_none, pdi_fteid, pdi_ue_ip = k.OHR_NONE, k.PDI_FTEID, k.PDI_UE_IP
+    ue_net: object = None
+    ue_addr, ue_plen = _NO_IP, 0
+    for p in pdrs:
+        flags = teid = qfi = 0
+        fteid, addr, plen = _NO_IP, _NO_IP, 0
+        if p.local_fteid is not None:
+            local, teid = p.local_fteid
+            e = _IP16.get(id(local))
+            fteid = e[1] if e is not None and e[0] is local else _ip16_kept(local)
+            flags = pdi_fteid
+        if p.ue_ip is not None:
+            if p.ue_ip is not ue_net:  # (a program's PDRs share their UE IP)
+                ue_net = p.ue_ip
+                ue_addr, ue_plen = ip16(p.ue_ip.network_address), _plen(p.ue_ip)
+            addr, plen = ue_addr, ue_plen
+            flags |= pdi_ue_ip
+        if p.qfi is not None:
+            qfi, flags = p.qfi, flags | k.PDI_QFI
+        qer_ids, urr_ids = p.qer_ids, p.urr_ids
+        if len(qer_ids) > k.MAX_QER_PER_PDR or len(urr_ids) > k.MAX_URR_PER_PDR:
+            raise DatapathError(
+                f"PDR {p.pdr_id}: at most {k.MAX_QER_PER_PDR} QERs and {k.MAX_URR_PER_PDR} URRs"
+            )
+        ohr = p.outer_header_removal
+        sdfs = p.sdf_filters
+        values = (
+            p.pdr_id,
+            p.precedence,
+            p.source_interface,
+            flags,
+            qfi,
+            plen,
+            ohr_none if ohr is None else ohr,
+            p.network_instance,
+            teid,
+            fteid,
+            addr,
+            p.far_id,
+            *qer_ids,
+            *urr_ids,
+            sdf_first,
+            len(sdfs),
+        )
+        try:
+            _PACK_PDR[len(qer_ids)][len(urr_ids)](buf, at, *values)
+        except StructError as exc:
+            qer_all, urr_all = (qer_ids + _ZEROS)[:_N_QER_IDS], (urr_ids + _ZEROS)[:_N_URR_IDS]
+            _PDR.refuse((*values[:12], *qer_all, *urr_all, *values[-2:]), exc)
+        at += _PDR_SIZE
+        if sdfs:
+            sdf_first += len(sdfs)
+            if sdf_at is not None:
+                for sdf in sdfs:
+                    _put(_SDF, buf, sdf_at, _sdf_values(k, sdf))
+                    sdf_at += _SDF_SIZE
+
+
 class _Desc:
     """One program for the library: its descriptor and its record arrays (at least one
     record each, zeroed) in one buffer, each record packed from its values in one struct
     call or copied packed (`_record`); kept alive while the library reads it (the library
-    copies what it needs: the buffer may go once the install returns)."""
+    copies what it needs: the buffer may go once the install returns). ``addr``: the
+    descriptor's address; ``at_*``: where each table starts in ``buf``."""
 
-    __slots__ = ("buf", "desc")
+    __slots__ = ("addr", "at_bar", "at_far", "at_pdr", "at_sdf", "buf", "desc")
 
     def __init__(self, k: corelib.Constants, program: SessionProgram) -> None:
         pdrs, fars, qers, urrs, bar = (
@@ -377,69 +450,17 @@ class _Desc:
                 n_dupl += len(f.duplicating)
         # The tables, in this order (sizes aligned, at least one record each): PDRs, FARs,
         # QERs, URRs, SDF filters, duplicating parameters, BAR.
-        at_pdr = _DESC_SIZE
-        at_far = at_pdr + ((_PDR_SIZE * (n_pdr or 1) + 7) & -8)
+        self.at_pdr = at_pdr = _DESC_SIZE
+        self.at_far = at_far = at_pdr + ((_PDR_SIZE * (n_pdr or 1) + 7) & -8)
         at_qer = at_far + ((_FAR_SIZE * (n_far or 1) + 7) & -8)
         at_urr = at_qer + ((_QER_SIZE * (n_qer or 1) + 7) & -8)
-        at_sdf = at_urr + ((_URR_SIZE * (n_urr or 1) + 7) & -8)
+        self.at_sdf = at_sdf = at_urr + ((_URR_SIZE * (n_urr or 1) + 7) & -8)
         at_dupl = at_sdf + ((_SDF_SIZE * (n_sdf or 1) + 7) & -8)
-        at_bar = at_dupl + ((_DUPL_SIZE * (n_dupl or 1) + 7) & -8)
+        self.at_bar = at_bar = at_dupl + ((_DUPL_SIZE * (n_dupl or 1) + 7) & -8)
         self.buf = buf = bytearray(at_bar + ((_BAR_SIZE + 7) & -8))
         self.desc = corelib.ProgramDescT.from_buffer(buf)
-        at, sdf_at, sdf_first = at_pdr, at_sdf, 0
-        ohr_none, pdi_fteid, pdi_ue_ip = k.OHR_NONE, k.PDI_FTEID, k.PDI_UE_IP
-        ue_net: object = None
-        ue_addr, ue_plen = _NO_IP, 0
-        for p in pdrs:
-            flags = teid = qfi = 0
-            fteid, addr, plen = _NO_IP, _NO_IP, 0
-            if p.local_fteid is not None:
-                local, teid = p.local_fteid
-                e = _IP16.get(id(local))
-                fteid = e[1] if e is not None and e[0] is local else _ip16_kept(local)
-                flags = pdi_fteid
-            if p.ue_ip is not None:
-                if p.ue_ip is not ue_net:  # (a program's PDRs share their UE IP)
-                    ue_net = p.ue_ip
-                    ue_addr, ue_plen = ip16(p.ue_ip.network_address), _plen(p.ue_ip)
-                addr, plen = ue_addr, ue_plen
-                flags |= pdi_ue_ip
-            if p.qfi is not None:
-                qfi, flags = p.qfi, flags | k.PDI_QFI
-            qer_ids, urr_ids = p.qer_ids, p.urr_ids
-            if len(qer_ids) > k.MAX_QER_PER_PDR or len(urr_ids) > k.MAX_URR_PER_PDR:
-                raise DatapathError(
-                    f"PDR {p.pdr_id}: at most {k.MAX_QER_PER_PDR} QERs and {k.MAX_URR_PER_PDR} URRs"
-                )
-            ohr = p.outer_header_removal
-            values = (
-                p.pdr_id,
-                p.precedence,
-                p.source_interface,
-                flags,
-                qfi,
-                plen,
-                ohr_none if ohr is None else ohr,
-                p.network_instance,
-                teid,
-                fteid,
-                addr,
-                p.far_id,
-                *qer_ids,
-                *urr_ids,
-                sdf_first,
-                len(p.sdf_filters),
-            )
-            try:
-                _PACK_PDR[len(qer_ids)][len(urr_ids)](buf, at, *values)
-            except StructError as exc:
-                qer_all, urr_all = (qer_ids + _ZEROS)[:_N_QER_IDS], (urr_ids + _ZEROS)[:_N_URR_IDS]
-                _PDR.refuse((*values[:12], *qer_all, *urr_all, *values[-2:]), exc)
-            at += _PDR_SIZE
-            for sdf in p.sdf_filters:
-                _put(_SDF, buf, sdf_at, _sdf_values(k, sdf))
-                sdf_at += _SDF_SIZE
-                sdf_first += 1
+        self.addr = base = ctypes.addressof(self.desc)
+        _pack_pdrs(k, buf, pdrs, at_pdr, at_sdf)
         at, dupl_at, dupl_first = at_far, at_dupl, 0
         for f in fars:
             if f.duplicating or dupl_first:  # (records that depend on the program's others)
@@ -463,7 +484,6 @@ class _Desc:
             at += _URR_SIZE
         if bar is not None:
             _put(_BAR, buf, at_bar, _bar_values(bar))
-        base = ctypes.addressof(self.desc)
         _pack_program(
             buf,
             0,
@@ -481,6 +501,171 @@ class _Desc:
             n_sdf,
             n_dupl,
         )
+
+
+_ShapeKey = tuple[object, ...]
+_NO_UE = -1  # (`_shape_key`: a PDR without a UE IP; a prefix length is >= 0)
+
+
+def _slots(layout: corelib.Layout, first: str, *rest: str) -> tuple[int, Struct]:
+    """Where a record's per-session fields start and the struct that packs them: the
+    fields ``first`` (a 32-bit integer) and ``rest`` (IpT), in this order; what lies
+    between them must be 0 in every record `_Shape` keeps (checked here: it packs zeros)."""
+    cls = getattr(corelib, layout.name)
+    at = getattr(cls, first).offset
+    codes, pos = ["I"], at + 4
+    for name in rest:
+        offset = getattr(cls, name).offset
+        if offset < pos:
+            raise corelib.CoreLibMismatch(f"{layout.name}.{name}: not after {first}")
+        codes.append(f"{offset - pos}x16s" if offset > pos else "16s")
+        pos = offset + 16
+    return at, Struct("=" + "".join(codes))
+
+
+# PDR: TEID, F-TEID address, UE address (adjacent); FAR: outer header TEID, peer, source
+# (dupl_first, dupl_count between them: 0, no FAR of a kept shape duplicates).
+_PDR_SLOTS_AT, _PDR_SLOTS = _slots(_PDR, "teid", "fteid_addr", "ue_ip")
+_FAR_SLOTS_AT, _FAR_SLOTS = _slots(_FAR, "ohc_teid", "ohc_peer", "ohc_src")
+_pack_pdr_slots, _pack_far_slots = _PDR_SLOTS.pack_into, _FAR_SLOTS.pack_into
+
+
+def _shape_key(program: SessionProgram) -> _ShapeKey | None:
+    """What a program's descriptor holds but its sessions' own values (which `_Shape.patch`
+    packs for each program: each PDR's TEID, F-TEID and UE addresses, each GTP-U FAR's
+    peer, TEID and source, the BAR): the number of each rule; every other field of the
+    PDRs (their SDF filters by identity) and of the FARs with outer header creation (0
+    first); the other FARs, the QERs and URRs by identity (the engine hands one object to
+    the sessions that repeat a rule; a `_Shape` holds its program's, so their IDs stay
+    theirs). None: no descriptor is kept for it (a FAR duplicates: the records' places
+    depend on each other)."""
+    pdrs, fars, qers, urrs = program.pdrs, program.fars, program.qers, program.urrs
+    key: list[object] = [len(pdrs), len(fars), len(qers), len(urrs), program.bar is None]
+    for p in pdrs:
+        sdfs, ue = p.sdf_filters, p.ue_ip
+        key += (
+            p.pdr_id,
+            p.precedence,
+            p.source_interface,
+            p.far_id,
+            p.network_instance,
+            p.qfi,
+            p.outer_header_removal,
+            p.qer_ids,
+            p.urr_ids,
+            id(sdfs) if sdfs else 0,
+            p.local_fteid is None,
+            _NO_UE if ue is None else _plen(ue),
+        )
+    for f in fars:
+        if f.duplicating:
+            return None
+        if f.outer_header_creation is None:
+            key.append(id(f))
+        else:
+            key += (
+                0,
+                f.far_id,
+                f.apply_action,
+                f.destination_interface,
+                f.network_instance,
+                f.pdu_session_container,
+                f.dscp,
+                f.redirect,
+            )
+    key.extend(map(id, qers))
+    key.extend(map(id, urrs))
+    return tuple(key)
+
+
+class _Shape:
+    """The descriptor of the programs of one `_shape_key`, kept: a program of that shape
+    has its sessions' own values packed over the last one's (`patch`), the rest is the
+    same. Also what `_kept`, `_ticking` and `_buffering` find in that rest. Used under the
+    datapath's lock (the library copies the descriptor during the install)."""
+
+    __slots__ = ("at_bar", "at_pdr", "buffering", "desc", "ohc", "program", "ticking", "urr_ids")
+
+    def __init__(self, desc: _Desc, program: SessionProgram, urr_ids: tuple[int, ...]) -> None:
+        self.desc = desc
+        self.program = program  # (holds the rules whose identity the key has)
+        self.at_pdr, self.at_bar = desc.at_pdr, desc.at_bar
+        qfi_of_far = _qfi_of_far(program)
+        # FARs with outer header creation: (index, byte offset of the record, FAR ID, PDU
+        # session container, QFI, destination interface: what its `_Tunnel` keeps besides)
+        self.ohc = tuple(
+            (
+                i,
+                desc.at_far + i * _FAR_SIZE,
+                f.far_id,
+                f.pdu_session_container,
+                qfi_of_far.get(f.far_id, 0),
+                f.destination_interface,
+            )
+            for i, f in enumerate(program.fars)
+            if f.outer_header_creation is not None
+        )
+        self.urr_ids = urr_ids
+        self.buffering = _buffering(program)
+        self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
+
+    def patch(
+        self, k: corelib.Constants, program: SessionProgram
+    ) -> tuple[tuple[_Tunnel, ...], bool, bool]:
+        """``program``'s descriptor (its shape this one's); its tunnels (`_kept`),
+        `_ticking` and `_buffering`. A value its field cannot hold: the record packed
+        whole, which refuses it as `_Desc` does (and leaves the descriptor to be dropped:
+        `struct` zeroes a record before it packs it)."""
+        buf = self.desc.buf
+        at, ue_net, ue_addr = self.at_pdr + _PDR_SLOTS_AT, None, _NO_IP
+        pdrs = program.pdrs
+        try:
+            for p in pdrs:
+                teid, fteid, addr = 0, _NO_IP, _NO_IP
+                if p.local_fteid is not None:
+                    local, teid = p.local_fteid
+                    e = _IP16.get(id(local))
+                    fteid = e[1] if e is not None and e[0] is local else _ip16_kept(local)
+                ue = p.ue_ip
+                if ue is not None:
+                    if ue is not ue_net:  # (a program's PDRs share their UE IP)
+                        ue_net, ue_addr = ue, ip16(ue.network_address)
+                    addr = ue_addr
+                _pack_pdr_slots(buf, at, teid, fteid, addr)
+                at += _PDR_SIZE
+        except StructError:
+            _pack_pdrs(k, buf, pdrs, self.at_pdr, None)
+        tunnels: list[_Tunnel] = []
+        if self.ohc:
+            fars = program.fars
+            for i, at, far_id, psc, qfi, dest in self.ohc:
+                f = fars[i]
+                peer, teid = f.outer_header_creation  # type: ignore[misc]
+                source = f.ohc_source
+                try:
+                    if source is None:
+                        raise StructError
+                    _pack_far_slots(
+                        buf, at + _FAR_SLOTS_AT, teid, _ip16_shared(peer), _ip16_shared(source)
+                    )
+                except StructError:
+                    _put(_FAR, buf, at, _far_values(k, f))
+                tunnels.append(
+                    _Tunnel(far_id, peer, teid, source, psc, qfi, dest)  # type: ignore[arg-type]
+                )
+        ticking = self.ticking
+        bar = program.bar
+        if bar is not None:
+            _put(_BAR, buf, self.at_bar, _bar_values(bar))
+            ticking = ticking or bool(bar.duration_ns)
+        return tuple(tunnels), ticking, self.buffering
+
+
+SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
+# The keys of shapes seen once (per datapath; emptied when full). A key names rules by
+# their id() and nothing here holds them: an ID used again can only make a shape kept
+# sooner, which is right for any program (a `_Shape` holds its own).
+SEEN_ENTRIES = 1024
 
 
 _USAGE = corelib.Layout(corelib.UsageT)
@@ -617,29 +802,31 @@ class LocalDatapath(Datapath):
         self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
         self._err = ctypes.create_string_buffer(256)  # install's error text (under the lock)
+        self._n_buffered = ctypes.c_uint()  # the session's buffered packets, after an install
+        self._n_buffered_ref = ctypes.byref(self._n_buffered)
+        self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
+        self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
+        self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
-        desc = _Desc(self.core.k, program)
-        kept, ticking, buffering = _kept(program), _ticking(program), _buffering(program)
         with self._lock:
+            desc, kept, ticking, buffering = self._packed(program)
             err = self._err
             old_program = self._programs.get(seid)
-            sess: int | None = self._sessions.get(seid)
-            created = sess is None
-            if sess is None:
-                sess = self._lib.upfcore_session_create(self._ctx, seid)
-                if not sess:
-                    raise DatapathError(f"session 0x{seid:x}: out of memory creating the session")
-            rv = self._lib.upfcore_session_install(
-                self._ctx, sess, ctypes.byref(desc.desc), err, len(err)
+            # (creates the session if need be, installs, reclaims: one call)
+            sess = self._lib.upfcore_session_put(
+                self._ctx,
+                self._sessions.get(seid),
+                seid,
+                desc.addr,
+                err,
+                len(err),
+                self._n_buffered_ref,
             )
-            if rv < 0:
-                if created:
-                    self._lib.upfcore_session_delete(self._ctx, sess)
-                    self._lib.upfcore_reclaim(self._ctx)
+            if not sess:
                 raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
             self._sessions[seid] = sess
             self._programs[seid] = kept
@@ -647,10 +834,9 @@ class LocalDatapath(Datapath):
                 self._ticking.add(seid)
             else:
                 self._ticking.discard(seid)
-            self._lib.upfcore_reclaim(self._ctx)
             if send_end_marker and old_program is not None:
                 self._end_markers(seid, old_program, program)
-            if not buffering and self._lib.upfcore_buffer_count(sess):
+            if not buffering and self._n_buffered.value:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
 
@@ -661,10 +847,20 @@ class LocalDatapath(Datapath):
                 raise DatapathError(f"session 0x{seid:x} not installed")
             kept = self._programs.pop(seid)
             self._ticking.discard(seid)
-            final = {urr_id: self._read(sess, urr_id, False) for urr_id in kept.urr_ids}
-            self._lib.upfcore_session_delete(self._ctx, sess)
-            self._lib.upfcore_reclaim(self._ctx)
-            return final
+            n = len(kept.urr_ids)
+            if n > len(self._final):
+                self._final = (corelib.UsageT * n)()
+            final = self._final
+            # (the final usage of every URR, the deletion and the reclaim: one call)
+            got = self._lib.upfcore_session_remove(self._ctx, sess, final, n)
+            if got != n:
+                raise DatapathError(f"session 0x{seid:x}: final usage not read ({got})")
+            unpack, size = _USAGE.struct.unpack_from, _USAGE.size
+            out: dict[int, Usage] = {}
+            for i in range(n):
+                uid, _, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last, _ = unpack(final, i * size)
+                out[uid] = Usage(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
+            return out
 
     def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
         with self._lock:
@@ -783,6 +979,35 @@ class LocalDatapath(Datapath):
             return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
 
     # -- internals -----------------------------------------------------------------------
+    def _packed(self, program: SessionProgram) -> tuple[_Desc, _Kept, bool, bool]:
+        """``program``'s descriptor (valid until the next call: a kept one of its shape is
+        repacked), what to keep of it (`_kept`), `_ticking` and `_buffering`. Under the
+        lock."""
+        key = _shape_key(program)
+        shape = self._shapes.get(key) if key is not None else None
+        if shape is not None:
+            try:
+                tunnels, ticking, buffering = shape.patch(self.core.k, program)
+            except BaseException:
+                # (a record packed whole and refused: `struct` zeroed it first)
+                del self._shapes[key]  # type: ignore[arg-type]
+                raise
+            return shape.desc, _Kept(tunnels, shape.urr_ids, program.bar), ticking, buffering
+        desc = _Desc(self.core.k, program)
+        kept = _kept(program)
+        if key is not None:
+            # A shape is kept the second time it comes (programs whose rules are their
+            # own, not shared, would each make one: the key alone is remembered).
+            if key in self._seen:
+                if len(self._shapes) >= SHAPE_ENTRIES:
+                    self._shapes.clear()
+                self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+            else:
+                if len(self._seen) >= SEEN_ENTRIES:
+                    self._seen.clear()
+                self._seen.add(key)
+        return desc, kept, _ticking(program), _buffering(program)
+
     def _now(self, now_ns: int | None) -> int:
         return corelib.check_range("time (ns)", self._clock() if now_ns is None else now_ns, 64)
 
@@ -798,7 +1023,7 @@ class LocalDatapath(Datapath):
             self._traffic.add(v.seid)
         events = tuple(_event(v.events[i]) for i in range(v.n_events))
         self._events.extend(events)
-        output = bytes(self._out[:n]) if n else b""
+        output = ctypes.string_at(self._out, n) if n else b""  # (a slice: a list of ints)
         duplicates: tuple[Duplicate, ...] = ()
         if v.verdict == Verdict.FORWARD and v.n_dupl:
             duplicates = tuple(self._duplicate(v, i, received) for i in range(v.n_dupl))
@@ -831,7 +1056,7 @@ class LocalDatapath(Datapath):
             destination_interface=d.dest_interface,
             encap=DuplicateEncap(d.ohc),
             forwarding_policy=d.forwarding_policy,
-            output=bytes(self._out[:n]),
+            output=ctypes.string_at(self._out, n),
         )
 
     def _end_markers(self, seid: int, old: _Kept, new: SessionProgram) -> None:
@@ -862,7 +1087,7 @@ class LocalDatapath(Datapath):
                         qfi=t.qfi,
                         teid=t.teid,
                         destination_interface=t.destination_interface,
-                        output=bytes(self._out[:n]),
+                        output=ctypes.string_at(self._out, n),
                         encapsulated=True,
                     )
                 )
