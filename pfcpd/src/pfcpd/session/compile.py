@@ -74,8 +74,8 @@ _APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK 
 _DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
 
 
-# What a PFCP PDR compiles to but its local F-TEID and UE address (`_pdr_common`): the
-# values of these Pdr fields, in this order, which `_add_pdrs` passes by position.
+# What a PFCP PDR compiles to but its local F-TEID and UE address (`pdr_common`): the
+# values of these Pdr fields, in this order, which `add_pdrs` passes by position.
 _Common = tuple[
     int,
     Interface,
@@ -262,7 +262,7 @@ def compile_pdrs(
         key = entry.shape if type(entry) is Chosen else entry
         common = memo.get(key) if key is not None else None  # type: ignore[arg-type]
         if common is None:
-            common, fteid, ue, same = _pdr_common(ctx, pdr_id, g)
+            common, fteid, ue, same = pdr_common(ctx, pdr_id, g)
             if key is not None and same:
                 if len(memo) >= COMPILED_ENTRIES:
                     memo.clear()
@@ -276,7 +276,7 @@ def compile_pdrs(
                     fteid = fteid or c
                 elif isinstance(c, UEIPAddress):
                     ue = ue or c
-        _add_pdrs(ctx, out, pdr_id, common, fteid, ue)  # type: ignore[arg-type]
+        add_pdrs(ctx, out, pdr_id, common, fteid, ue)  # type: ignore[arg-type]
     return out
 
 
@@ -286,7 +286,7 @@ def _pdi(g: Grouped) -> Grouped:
     return pdi
 
 
-def _add_pdrs(
+def add_pdrs(
     ctx: CompileContext,
     out: list[Pdr],
     pdr_id: int,
@@ -294,7 +294,7 @@ def _add_pdrs(
     fteid: IE | None,
     ue: IE | None,
 ) -> None:
-    """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`_pdr_common`) with its local
+    """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`pdr_common`) with its local
     F-TEID and UE address (two PDRs for a dual-stack address)."""
     local_fteid = _local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
     nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
@@ -313,7 +313,7 @@ def _add_pdrs(
         )
 
 
-def _pdr_common(
+def pdr_common(
     ctx: CompileContext, pdr_id: int, g: Grouped
 ) -> tuple[_Common, IE | None, IE | None, bool]:
     """What PDR ``pdr_id`` compiles to but its local F-TEID and UE address, its F-TEID and
