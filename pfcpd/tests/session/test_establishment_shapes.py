@@ -137,35 +137,36 @@ def _application() -> list[IE]:
     return [*rules, R.application_dl_pdr(4, 2, "app1")]
 
 
-SHAPES: dict[str, Callable[[], list[IE]]] = {
-    "usual": R.session_rules,
-    "v6": lambda: R.session_rules(v6=True),
-    "dual_stack": lambda: R.session_rules(dual_stack=True),
-    "ims": _ims,
-    "own_fteids": _own_fteids,
-    "given_ue": lambda: [_given_ue_pdr(), *R.session_rules()[1:]],
-    "given_fteid": lambda: [_given_fteid_pdr(), *R.session_rules()[1:]],
-    "buffering": _buffering,
-    "sets": _with_sets,
-    "application": _application,
+# Shape name -> the rules of its n-th request (the gNB's TEID differs from one to the next)
+SHAPES: dict[str, Callable[[int], list[IE]]] = {
+    "usual": lambda n: R.session_rules(gnb_teid=0x100 + n),
+    "v6": lambda n: R.session_rules(v6=True, gnb_teid=0x100 + n),
+    "dual_stack": lambda n: R.session_rules(dual_stack=True, gnb_teid=0x100 + n),
+    "ims": lambda n: _ims(),
+    "own_fteids": lambda n: _own_fteids(),
+    "given_ue": lambda n: [_given_ue_pdr(), *R.session_rules()[1:]],
+    "given_fteid": lambda n: [_given_fteid_pdr(), *R.session_rules()[1:]],
+    "buffering": lambda n: _buffering(),
+    "sets": lambda n: _with_sets(),
+    "application": lambda n: _application(),
 }
 
 
 def _script() -> Iterator[Message]:
-    """Every shape five times, interleaved, then deletions and more of the IPv4 pool's
+    """Every shape five times, interleaved (the gNB TEIDs of some differ every time), then deletions and more of the IPv4 pool's
     shapes after it ran out (the pool has 30 addresses)."""
     seq = 0
     for _ in range(5):
         for make in SHAPES.values():
             seq += 1
-            yield R.establishment_request("smf", "127.0.0.1", seq, make(), seq=seq)
+            yield R.establishment_request("smf", "127.0.0.1", seq, make(seq), seq=seq)
     for up_seid in (1, 2, 3, 4):
         seq += 1
         yield R.deletion_request(up_seid, seq=seq)
     for _ in range(3):
         for name in ("usual", "dual_stack", "sets"):
             seq += 1
-            yield R.establishment_request("smf", "127.0.0.1", seq, SHAPES[name](), seq=seq)
+            yield R.establishment_request("smf", "127.0.0.1", seq, SHAPES[name](seq), seq=seq)
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, shapes: bool) -> _Run:

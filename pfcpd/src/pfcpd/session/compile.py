@@ -561,6 +561,12 @@ _FAR_FIELDS = [
 assert [f.name for f in dataclasses.fields(Far)] == _FAR_FIELDS, "Far's fields changed"
 
 
+def decoded_far(ctx: CompileContext, g: Grouped, fid: int) -> Far:
+    """FAR ``fid`` compiled from a decoded group ``g`` (as `compile_program` does, by its
+    octets)."""
+    return _far(ctx, {id(g): g.raw} if g.raw is not None else None, g, fid)
+
+
 def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, fid: int) -> Far:
     """`compile_far`, or what it gave for a group of the same octets; a FAR creating an
     outer header (one per session) from what it gave for a group of the same shape

@@ -79,6 +79,7 @@ from .compile import (
     Volumes,
     add_pdrs,
     compile_program,
+    decoded_far,
     network_instance_name,
     pdr_common,
     pfcp_pdr_id,
@@ -100,6 +101,7 @@ from .shapes import (
     PdrStep,
     ShapeMemos,
     establishment_key,
+    far_shape,
     pdi_slots,
     pdr_shape,
     plan_pieces,
@@ -667,8 +669,7 @@ class SessionEngine:
         rules: RuleSet | None = None
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
-                octets, pdrs = self._fill(shape, alloc)
-                program = SessionProgram(pdrs, shape.fars, shape.qers, shape.urrs, shape.bar)
+                octets, program = self._fill(shape, req, alloc)
             else:
                 types = {ie.type for ie in req.ies}
                 _check_ignored(req)
@@ -694,16 +695,15 @@ class SessionEngine:
             ue=_texts(alloc.ue, alloc.texts),
             established_ntp=self._ntp(),
         )
+        session.peers = _peers(program)
         if shape is not None:
             session.rules_blob = pack_rules(b"".join(octets))
-            session.peers = shape.peers
             session.fq_csids = shape.fq_csids
             session.group_id = shape.group_id
             session.ddn_delay = shape.ddn_delay
             urr_groups = shape.urr_groups
         else:
             assert rules is not None
-            session.peers = _peers(program)
             if T.FQ_CSID in types:
                 session.fq_csids = fq_csids(req)
             if T.GROUP_ID in types:
@@ -735,11 +735,11 @@ class SessionEngine:
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
     def _fill(
-        self, shape: EstablishmentShape, alloc: _Allocations
-    ) -> tuple[list[bytes], tuple[Pdr, ...]]:
-        """The allocations of a request of ``shape`` (as `_allocate` takes them, in the same
-        order, refused the same way); returns the octets of its rules and its datapath
-        PDRs."""
+        self, shape: EstablishmentShape, req: Message, alloc: _Allocations
+    ) -> tuple[list[bytes], SessionProgram]:
+        """The allocations of ``req``, of ``shape`` (as `_allocate` takes them, in the same
+        order, refused the same way), and its FARs' outer headers; returns the octets of
+        its rules and its program."""
         by_choose_id: dict[int, FTEID] = {}
         ue_by_family: dict[tuple[str, int], IPNetwork] = {}
         octets: list[bytes] = []
@@ -764,8 +764,21 @@ class SessionEngine:
             assert pdr_octets is not None  # (a shape's fit when it was learnt: `_learn`)
             octets.append(pdr_octets)
             add_pdrs(ctx, pdrs, pdr_id, step.common, *_first_fteid_ue(children))
-        octets.append(shape.rest)
-        return octets, tuple(pdrs)
+        ies = req.ies
+        for part in shape.rest:
+            if isinstance(part, bytes):
+                octets.append(part)
+            else:  # (a FAR creating an outer header: the request's octets)
+                octets.append(_octets(ies[part]))
+        fars: list[Far] = []
+        for far in shape.fars:
+            if isinstance(far, Far):
+                fars.append(far)
+            else:
+                g = ies[far[0]]
+                assert isinstance(g, Grouped)
+                fars.append(decoded_far(ctx, g, far[1]))
+        return octets, SessionProgram(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
 
     def _learn(
         self,
@@ -839,25 +852,38 @@ class SessionEngine:
                 add_pdrs(ctx, pdrs, pdr_id, common, *_first_fteid_ue(made.ies))
         except RuleError:
             return None
+        # The FARs creating an outer header: by their group's position in the request.
+        at = {id(ie): i for i, ie in enumerate(req.ies) if ie.type == T.CREATE_FAR}
+        own = {id(g) for g in rules.far.values() if far_shape(encoded[id(g)]) is not None}
         groups = rules.groups()
-        rest = b"".join([encoded[id(g)] for g in groups[len(rules.pdr) :]])
-        made_octets = b"".join([encoded[id(g)] for g in groups])
-        if b"".join(octets) + rest != made_octets or tuple(pdrs) != program.pdrs:
-            log.debug("establishment shape not kept: filling it in gives another session")
-            return None
-        return EstablishmentShape(
+        rest = tuple(
+            [at[id(g)] if id(g) in own else encoded[id(g)] for g in groups[len(rules.pdr) :]]
+        )
+        fars = tuple(
+            [
+                (at[id(g)], fid) if id(g) in own else far
+                for (fid, g), far in zip(rules.far.items(), program.fars, strict=True)
+            ]
+        )
+        shape = EstablishmentShape(
             tuple(steps),
             rest,
-            dict(rules.urr),
-            program.fars,
+            fars,
             program.qers,
             program.urrs,
             program.bar,
-            session.peers,
+            dict(rules.urr),
             session.ddn_delay,
             session.fq_csids,
             session.group_id,
         )
+        # Filled in with this session's allocations, the shape gives back this session.
+        octets += [p if isinstance(p, bytes) else _octets(req.ies[p]) for p in rest]
+        whole = b"".join([encoded[id(group)] for group in groups])
+        if b"".join(octets) != whole or tuple(pdrs) != program.pdrs:
+            log.debug("establishment shape not kept: filling it in gives another session")
+            return None
+        return shape
 
     def _check_references(self, rules: RuleSet) -> None:
         """`check_references` of a new session's rules, once per shape: what it checks
@@ -2200,6 +2226,12 @@ def _applications(rules: RuleSet) -> frozenset[str]:
 
 
 _NO_APPS: frozenset[str] = frozenset()
+
+
+def _octets(ie: IE) -> bytes:
+    """The octets a decoded group kept (`Grouped.raw`)."""
+    assert isinstance(ie, Grouped) and ie.raw is not None
+    return ie.raw
 
 
 def _first_fteid_ue(children: list[IE]) -> tuple[IE | None, IE | None]:

@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from ..datapath.interface import Bar, Far, IPAddress, Pdr, Qer, Urr
+from ..datapath.interface import Bar, Far, Pdr, Qer, Urr
 from ..pfcp import IE, Grouped, IEType, Message
 from ..pfcp.ies_address import FQCSID
 
@@ -193,16 +193,19 @@ SHAPE_ENTRIES = 1024  # bound of each of ShapeMemos' dicts (emptied when full)
 
 def establishment_key(request: Message) -> tuple[object, ...] | None:
     """The shape of a Session Establishment Request: its IEs in order, a group by its
-    octets, a leaf IE by its value, but the CP's F-SEID (one per session). None when the
-    codec set IEs aside or a group has no octets (its decoding set some aside)."""
+    octets (a Create FAR creating an outer header by its `far_shape`), a leaf IE by its
+    value, but the CP's F-SEID (one per session). None when the codec set IEs aside or a
+    group has no octets (its decoding set some aside)."""
     if request.ignored:
         return None
     key: list[object] = []
     for ie in request.ies:
         if isinstance(ie, Grouped):
-            if ie.raw is None:
+            raw = ie.raw
+            if raw is None:
                 return None
-            key.append(ie.raw)
+            shape = far_shape(raw) if ie.type == T.CREATE_FAR else None
+            key.append(raw if shape is None else (T.OUTER_HEADER_CREATION, shape))
         elif ie.type == T.F_SEID:
             continue
         elif ie.CACHEABLE:  # (an immutable value: compared and hashed by its fields)
@@ -234,19 +237,21 @@ class PdrStep:
 @dataclass(frozen=True, slots=True)
 class EstablishmentShape:
     """What a Session Establishment Request of one shape (`establishment_key`) makes of a
-    session but its allocations: the PDRs to fill in (`PdrStep`), the octets of its other
-    rules (the FARs, QERs, URRs and BAR, in `RuleSet.groups` order), its Create URR groups,
-    the compiled FARs, QERs, URRs and BAR, and what the session keeps of the request.
-    Kept only for requests whose PDRs name no Application ID (their PFDs change)."""
+    session but its allocations and its FARs' outer headers: the PDRs to fill in
+    (`PdrStep`); the octets of its other rules (the FARs, QERs, URRs and BAR, in
+    `RuleSet.groups` order), or for a FAR creating an outer header the position of its
+    group among the request's IEs (the octets are the request's); the compiled FARs (such
+    a FAR: its position and ID, compiled from the request's group), QERs, URRs and BAR;
+    its Create URR groups; what the session keeps of the request. Kept only for requests
+    whose PDRs name no Application ID (their PFDs change)."""
 
     steps: tuple[PdrStep, ...]
-    rest: bytes
-    urr_groups: dict[int, Grouped]
-    fars: tuple[Far, ...]
+    rest: tuple[bytes | int, ...]
+    fars: tuple[Far | tuple[int, int], ...]
     qers: tuple[Qer, ...]
     urrs: tuple[Urr, ...]
     bar: Bar | None
-    peers: tuple[tuple[IPAddress, int], ...]
+    urr_groups: dict[int, Grouped]
     ddn_delay: float
     fq_csids: tuple[FQCSID, ...]
     group_id: str | None
