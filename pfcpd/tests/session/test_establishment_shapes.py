@@ -153,8 +153,8 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
 
 
 def _script() -> Iterator[Message]:
-    """Every shape five times, interleaved (the gNB TEIDs of some differ every time), then deletions and more of the IPv4 pool's
-    shapes after it ran out (the pool has 30 addresses)."""
+    """Every shape five times, interleaved (the gNB TEIDs of some differ every time), then
+    deletions and more of the IPv4 pool's shapes after it ran out (30 addresses)."""
     seq = 0
     for _ in range(5):
         for make in SHAPES.values():
