@@ -561,10 +561,36 @@ _FAR_FIELDS = [
 assert [f.name for f in dataclasses.fields(Far)] == _FAR_FIELDS, "Far's fields changed"
 
 
-def decoded_far(ctx: CompileContext, g: Grouped, fid: int) -> Far:
-    """FAR ``fid`` compiled from a decoded group ``g`` (as `compile_program` does, by its
-    octets)."""
-    return _far(ctx, {id(g): g.raw} if g.raw is not None else None, g, fid)
+def far_like(ctx: CompileContext, base: Far, g: Grouped, fid: int) -> Far:
+    """FAR ``fid`` of a Create FAR group ``g`` whose `far_shape` is that of the group
+    ``base`` was compiled from: ``base`` with ``g``'s outer header creation."""
+    ohc = _first_ohc(g)
+    assert ohc is not None  # (a group of that shape has one)
+    return _with_ohc(ctx, base, fid, ohc)
+
+
+def _first_ohc(g: Grouped) -> OuterHeaderCreation | None:
+    """The first Outer Header Creation of a FAR group's first Forwarding Parameters (the
+    one `far_shape` leaves out)."""
+    fp = g.get(T.FORWARDING_PARAMETERS)
+    ohc = fp.get(T.OUTER_HEADER_CREATION) if isinstance(fp, Grouped) else None
+    return ohc if isinstance(ohc, OuterHeaderCreation) else None
+
+
+def _with_ohc(ctx: CompileContext, b: Far, fid: int, ohc: OuterHeaderCreation) -> Far:
+    # (positional: `_FAR_FIELDS`)
+    return Far(
+        b.far_id,
+        b.apply_action,
+        b.destination_interface,
+        b.network_instance,
+        _ohc(ctx, fid, ohc),
+        b.ohc_source,
+        b.pdu_session_container,
+        b.dscp,
+        b.redirect,
+        b.duplicating,
+    )
 
 
 def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, fid: int) -> Far:
@@ -583,25 +609,11 @@ def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, f
         return _memo(ctx, encoded, g, functools.partial(compile_far, ctx), fid)
     key = _FAR_SHAPE + shape
     base = memo.get(key)
-    fp = g.get(T.FORWARDING_PARAMETERS)
-    ohc = fp.get(T.OUTER_HEADER_CREATION) if isinstance(fp, Grouped) else None
-    if base is not None and isinstance(ohc, OuterHeaderCreation):
-        b: Far = base  # type: ignore[assignment]
-        # (positional: `_FAR_FIELDS`)
-        return Far(
-            b.far_id,
-            b.apply_action,
-            b.destination_interface,
-            b.network_instance,
-            _ohc(ctx, fid, ohc),
-            b.ohc_source,
-            b.pdu_session_container,
-            b.dscp,
-            b.redirect,
-            b.duplicating,
-        )
+    ohc = _first_ohc(g)
+    if base is not None and ohc is not None:
+        return _with_ohc(ctx, base, fid, ohc)  # type: ignore[arg-type]
     far = compile_far(ctx, fid, g)
-    if far.outer_header_creation is not None and isinstance(ohc, OuterHeaderCreation):
+    if far.outer_header_creation is not None and ohc is not None:
         if len(memo) >= COMPILED_ENTRIES:
             memo.clear()
         memo[key] = far

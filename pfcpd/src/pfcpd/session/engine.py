@@ -79,7 +79,7 @@ from .compile import (
     Volumes,
     add_pdrs,
     compile_program,
-    decoded_far,
+    far_like,
     network_instance_name,
     pdr_common,
     pfcp_pdr_id,
@@ -777,7 +777,7 @@ class SessionEngine:
             else:
                 g = ies[far[0]]
                 assert isinstance(g, Grouped)
-                fars.append(decoded_far(ctx, g, far[1]))
+                fars.append(far_like(ctx, far[1], g, far[2]))
         return octets, SessionProgram(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
 
     def _learn(
@@ -861,7 +861,7 @@ class SessionEngine:
         )
         fars = tuple(
             [
-                (at[id(g)], fid) if id(g) in own else far
+                (at[id(g)], far, fid) if id(g) in own else far
                 for (fid, g), far in zip(rules.far.items(), program.fars, strict=True)
             ]
         )

@@ -28,6 +28,8 @@ from ..pfcp.ies_address import FQCSID
 
 T = IEType
 _TL = struct.Struct("!HH")
+# (octets an Outer Header Creation IE starts with: a group without them has none)
+_OHC_TYPE = struct.pack("!H", T.OUTER_HEADER_CREATION)
 # The PDI's children that differ from one session of a shape to the next.
 PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
 
@@ -204,7 +206,7 @@ def establishment_key(request: Message) -> tuple[object, ...] | None:
             raw = ie.raw
             if raw is None:
                 return None
-            shape = far_shape(raw) if ie.type == T.CREATE_FAR else None
+            shape = far_shape(raw) if ie.type == T.CREATE_FAR and _OHC_TYPE in raw else None
             key.append(raw if shape is None else (T.OUTER_HEADER_CREATION, shape))
         elif ie.type == T.F_SEID:
             continue
@@ -241,13 +243,14 @@ class EstablishmentShape:
     (`PdrStep`); the octets of its other rules (the FARs, QERs, URRs and BAR, in
     `RuleSet.groups` order), or for a FAR creating an outer header the position of its
     group among the request's IEs (the octets are the request's); the compiled FARs (such
-    a FAR: its position and ID, compiled from the request's group), QERs, URRs and BAR;
+    a FAR: its position, the FAR its shape compiled to and its ID: `compile.far_like`),
+    QERs, URRs and BAR;
     its Create URR groups; what the session keeps of the request. Kept only for requests
     whose PDRs name no Application ID (their PFDs change)."""
 
     steps: tuple[PdrStep, ...]
     rest: tuple[bytes | int, ...]
-    fars: tuple[Far | tuple[int, int], ...]
+    fars: tuple[Far | tuple[int, Far, int], ...]
     qers: tuple[Qer, ...]
     urrs: tuple[Urr, ...]
     bar: Bar | None
