@@ -20,6 +20,7 @@ from pfcpd.pfcp import IE, Grouped, IEType, Message, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
+from pfcpd.pfcp.ie import RawIE
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
 from pfcpd.session import engine as E
 from pfcpd.session.allocation import Exhausted
@@ -127,9 +128,12 @@ def _ims() -> list[IE]:
     ]
 
 
-def _with_sets() -> list[IE]:
-    csid = A.FQCSID(node_address="192.0.2.1", csids=(7,), node_type=0)
-    return [*R.session_rules(mbr_kbps=(1000, 2000)), csid, X.GroupID("g1")]
+def _with_sets(n: int) -> list[IE]:
+    """FQ-CSIDs and Group Id (two of each, by turns: two shapes), and a User ID of its own
+    (no part of a shape)."""
+    csid = A.FQCSID(node_address="192.0.2.1", csids=(7 + n % 2,), node_type=0)
+    user = RawIE(T.USER_ID, b"\x01\x08" + bytes.fromhex(f"{n:016d}"))  # (IMSIF, the IMSI)
+    return [*R.session_rules(mbr_kbps=(1000, 2000)), csid, X.GroupID(f"g{n % 2}"), user]
 
 
 def _application() -> list[IE]:
@@ -147,7 +151,7 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
     "given_ue": lambda n: [_given_ue_pdr(), *R.session_rules()[1:]],
     "given_fteid": lambda n: [_given_fteid_pdr(), *R.session_rules()[1:]],
     "buffering": lambda n: _buffering(),
-    "sets": lambda n: _with_sets(),
+    "sets": _with_sets,
     "application": lambda n: _application(),
 }
 

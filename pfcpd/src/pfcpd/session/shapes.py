@@ -193,11 +193,17 @@ def remember(memo: dict[K, V], key: K, value: V, bound: int) -> None:
 SHAPE_ENTRIES = 1024  # bound of each of ShapeMemos' dicts (emptied when full)
 
 
+# The leaf IEs of a Session Establishment Request whose values make a difference to the
+# session (`SessionEngine._establish` reads no other but the CP's F-SEID: the others, such as
+# User ID, DNN or S-NSSAI, are not part of a shape).
+ESTABLISHMENT_LEAVES = frozenset({T.FQ_CSID, T.GROUP_ID})
+
+
 def establishment_key(request: Message) -> tuple[object, ...] | None:
-    """The shape of a Session Establishment Request: its IEs in order, a group by its
-    octets (a Create FAR creating an outer header by its `far_shape`), a leaf IE by its
-    value, but the CP's F-SEID (one per session). None when the codec set IEs aside or a
-    group has no octets (its decoding set some aside)."""
+    """The shape of a Session Establishment Request: its groups in order, each by its
+    octets (a Create FAR creating an outer header by its `far_shape`), and the values of
+    its `ESTABLISHMENT_LEAVES`. None when the codec set IEs aside or a group has no octets
+    (its decoding set some aside)."""
     if request.ignored:
         return None
     key: list[object] = []
@@ -208,11 +214,7 @@ def establishment_key(request: Message) -> tuple[object, ...] | None:
                 return None
             shape = far_shape(raw) if ie.type == T.CREATE_FAR and _OHC_TYPE in raw else None
             key.append(raw if shape is None else (T.OUTER_HEADER_CREATION, shape))
-        elif ie.type == T.F_SEID:
-            continue
-        elif ie.CACHEABLE:  # (an immutable value: compared and hashed by its fields)
-            key.append(ie)
-        else:
+        elif ie.type in ESTABLISHMENT_LEAVES:
             key.append((ie.type, ie.encode()))
     return tuple(key)
 
