@@ -158,12 +158,17 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
 
 def _script() -> Iterator[Message]:
     """Every shape five times, interleaved (the gNB TEIDs of some differ every time), then
-    deletions and more of the IPv4 pool's shapes after it ran out (30 addresses)."""
+    modifications, deletions and more of the IPv4 pool's shapes after it ran out (30
+    addresses)."""
     seq = 0
     for _ in range(5):
         for make in SHAPES.values():
             seq += 1
             yield R.establishment_request("smf", "127.0.0.1", seq, make(seq), seq=seq)
+    for up_seid in range(5, 45, 3):  # (a new gNB tunnel with an End Marker)
+        seq += 1
+        far = R.update_dl_far(2, 0x9000 + up_seid, "192.0.2.10", end_marker=True)
+        yield R.modification_request(up_seid, [far], seq=seq)
     for up_seid in (1, 2, 3, 4):
         seq += 1
         yield R.deletion_request(up_seid, seq=seq)
