@@ -82,13 +82,13 @@ def test_stored_pdrs_of_one_shape_compile_once_and_keep_their_own_tunnel_and_ue(
 ) -> None:
     sessions = [_session(h, cp_seid=0x10 + i) for i in range(3)]
     calls: list[int] = []
-    real = compile_module._pdr_common
+    real = compile_module.pdr_common
 
     def counted(ctx: object, pdr_id: int, group: Grouped) -> object:
         calls.append(pdr_id)
         return real(ctx, pdr_id, group)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(compile_module, "_pdr_common", counted)
+    monkeypatch.setattr(compile_module, "pdr_common", counted)
     installed = _installs(h, monkeypatch)
     for i, (seid, _, _) in enumerate(sessions):
         assert cause(h.modify(seid, R.update_dl_far(2, 0x300 + i, "192.0.2.10"))) == 1

@@ -74,8 +74,8 @@ _APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK 
 _DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
 
 
-# What a PFCP PDR compiles to but its local F-TEID and UE address (`_pdr_common`): the
-# values of these Pdr fields, in this order, which `_add_pdrs` passes by position.
+# What a PFCP PDR compiles to but its local F-TEID and UE address (`pdr_common`): the
+# values of these Pdr fields, in this order, which `add_pdrs` passes by position.
 _Common = tuple[
     int,
     Interface,
@@ -262,7 +262,7 @@ def compile_pdrs(
         key = entry.shape if type(entry) is Chosen else entry
         common = memo.get(key) if key is not None else None  # type: ignore[arg-type]
         if common is None:
-            common, fteid, ue, same = _pdr_common(ctx, pdr_id, g)
+            common, fteid, ue, same = pdr_common(ctx, pdr_id, g)
             if key is not None and same:
                 if len(memo) >= COMPILED_ENTRIES:
                     memo.clear()
@@ -276,7 +276,7 @@ def compile_pdrs(
                     fteid = fteid or c
                 elif isinstance(c, UEIPAddress):
                     ue = ue or c
-        _add_pdrs(ctx, out, pdr_id, common, fteid, ue)  # type: ignore[arg-type]
+        add_pdrs(ctx, out, pdr_id, common, fteid, ue)  # type: ignore[arg-type]
     return out
 
 
@@ -286,7 +286,7 @@ def _pdi(g: Grouped) -> Grouped:
     return pdi
 
 
-def _add_pdrs(
+def add_pdrs(
     ctx: CompileContext,
     out: list[Pdr],
     pdr_id: int,
@@ -294,7 +294,7 @@ def _add_pdrs(
     fteid: IE | None,
     ue: IE | None,
 ) -> None:
-    """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`_pdr_common`) with its local
+    """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`pdr_common`) with its local
     F-TEID and UE address (two PDRs for a dual-stack address)."""
     local_fteid = _local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
     nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
@@ -313,7 +313,7 @@ def _add_pdrs(
         )
 
 
-def _pdr_common(
+def pdr_common(
     ctx: CompileContext, pdr_id: int, g: Grouped
 ) -> tuple[_Common, IE | None, IE | None, bool]:
     """What PDR ``pdr_id`` compiles to but its local F-TEID and UE address, its F-TEID and
@@ -561,6 +561,38 @@ _FAR_FIELDS = [
 assert [f.name for f in dataclasses.fields(Far)] == _FAR_FIELDS, "Far's fields changed"
 
 
+def far_like(ctx: CompileContext, base: Far, g: Grouped, fid: int) -> Far:
+    """FAR ``fid`` of a Create FAR group ``g`` whose `far_shape` is that of the group
+    ``base`` was compiled from: ``base`` with ``g``'s outer header creation."""
+    ohc = _first_ohc(g)
+    assert ohc is not None  # (a group of that shape has one)
+    return _with_ohc(ctx, base, fid, ohc)
+
+
+def _first_ohc(g: Grouped) -> OuterHeaderCreation | None:
+    """The first Outer Header Creation of a FAR group's first Forwarding Parameters (the
+    one `far_shape` leaves out)."""
+    fp = g.get(T.FORWARDING_PARAMETERS)
+    ohc = fp.get(T.OUTER_HEADER_CREATION) if isinstance(fp, Grouped) else None
+    return ohc if isinstance(ohc, OuterHeaderCreation) else None
+
+
+def _with_ohc(ctx: CompileContext, b: Far, fid: int, ohc: OuterHeaderCreation) -> Far:
+    # (positional: `_FAR_FIELDS`)
+    return Far(
+        b.far_id,
+        b.apply_action,
+        b.destination_interface,
+        b.network_instance,
+        _ohc(ctx, fid, ohc),
+        b.ohc_source,
+        b.pdu_session_container,
+        b.dscp,
+        b.redirect,
+        b.duplicating,
+    )
+
+
 def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, fid: int) -> Far:
     """`compile_far`, or what it gave for a group of the same octets; a FAR creating an
     outer header (one per session) from what it gave for a group of the same shape
@@ -577,25 +609,11 @@ def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, f
         return _memo(ctx, encoded, g, functools.partial(compile_far, ctx), fid)
     key = _FAR_SHAPE + shape
     base = memo.get(key)
-    fp = g.get(T.FORWARDING_PARAMETERS)
-    ohc = fp.get(T.OUTER_HEADER_CREATION) if isinstance(fp, Grouped) else None
-    if base is not None and isinstance(ohc, OuterHeaderCreation):
-        b: Far = base  # type: ignore[assignment]
-        # (positional: `_FAR_FIELDS`)
-        return Far(
-            b.far_id,
-            b.apply_action,
-            b.destination_interface,
-            b.network_instance,
-            _ohc(ctx, fid, ohc),
-            b.ohc_source,
-            b.pdu_session_container,
-            b.dscp,
-            b.redirect,
-            b.duplicating,
-        )
+    ohc = _first_ohc(g)
+    if base is not None and ohc is not None:
+        return _with_ohc(ctx, base, fid, ohc)  # type: ignore[arg-type]
     far = compile_far(ctx, fid, g)
-    if far.outer_header_creation is not None and isinstance(ohc, OuterHeaderCreation):
+    if far.outer_header_creation is not None and ohc is not None:
         if len(memo) >= COMPILED_ENTRIES:
             memo.clear()
         memo[key] = far

@@ -40,6 +40,7 @@ from ..datapath.interface import (
     Far,
     IPAddress,
     IPNetwork,
+    Pdr,
     SessionProgram,
     Usage,
 )
@@ -76,8 +77,11 @@ from .compile import (
     Chosen,
     CompileContext,
     Volumes,
+    add_pdrs,
     compile_program,
+    far_like,
     network_instance_name,
+    pdr_common,
     pfcp_pdr_id,
     ue_networks,
 )
@@ -92,8 +96,12 @@ from .settings import EngineSettings
 from .shapes import (
     PER_SESSION_PDI,
     SHAPE_ENTRIES,
+    EstablishmentShape,
     PdrPlan,
+    PdrStep,
     ShapeMemos,
+    establishment_key,
+    far_shape,
     pdi_slots,
     pdr_shape,
     plan_pieces,
@@ -655,17 +663,23 @@ class SessionEngine:
             return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
+        key = establishment_key(req)
+        shape = self.memos.establishments.get(key) if key is not None else None
         alloc = _Allocations()
-        types = {ie.type for ie in req.ies}
+        rules: RuleSet | None = None
         try:
-            _check_ignored(req)
-            if not types.isdisjoint(UNSUPPORTED_RULES):
-                _check_supported(req)  # (raises naming the first)
-            rules = RuleSet.created_by(req)
-            self._check_references(rules)
-            shapes = self._allocate(rules, alloc)
-            encoded = rules.encoded()
-            program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
+            if shape is not None:  # (checked and compiled before: only the allocations)
+                octets, program = self._fill(shape, req, alloc)
+            else:
+                types = {ie.type for ie in req.ies}
+                _check_ignored(req)
+                if not types.isdisjoint(UNSUPPORTED_RULES):
+                    _check_supported(req)  # (raises naming the first)
+                rules = RuleSet.created_by(req)
+                self._check_references(rules)
+                shapes = self._allocate(rules, alloc)
+                encoded = rules.encoded()
+                program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, node_id)
@@ -676,16 +690,28 @@ class SessionEngine:
             cp_node_id=peer.node_id,
             cp_fseid=fseid,
             rules_blob=b"",
-            peers=_peers(program),
+            peers=(),
             teids=tuple(alloc.teids),
             ue=_texts(alloc.ue, alloc.texts),
             established_ntp=self._ntp(),
-            fq_csids=fq_csids(req) if T.FQ_CSID in types else (),
-            group_id=group_id(req) if T.GROUP_ID in types else None,
         )
-        session.set_rules(rules, encoded)
+        session.peers = _peers(program)
+        if shape is not None:
+            session.rules_blob = pack_rules(b"".join(octets))
+            session.fq_csids = shape.fq_csids
+            session.group_id = shape.group_id
+            session.ddn_delay = shape.ddn_delay
+            urr_groups = shape.urr_groups
+        else:
+            assert rules is not None
+            if T.FQ_CSID in types:
+                session.fq_csids = fq_csids(req)
+            if T.GROUP_ID in types:
+                session.group_id = group_id(req)
+            session.set_rules(rules, encoded)
+            urr_groups = rules.urr
         start = session.established_ntp  # (one float object for both)
-        for urr_id, g in rules.urr.items():
+        for urr_id, g in urr_groups.items():
             session.urrs[urr_id] = self._new_book(g, start, now)
         try:
             self._dp_install(seid, program)
@@ -704,7 +730,160 @@ class SessionEngine:
         self._stage(req, refusal, undo, self.metrics.established.inc)
         ies: list[IE] = [node_id, _ACCEPTED, self._up_fseid(seid)]
         ies += _created_pdrs(alloc)
+        if rules is not None and key is not None:
+            self._learn(key, req, rules, encoded, program, session)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
+
+    def _fill(
+        self, shape: EstablishmentShape, req: Message, alloc: _Allocations
+    ) -> tuple[list[bytes], SessionProgram]:
+        """The allocations of ``req``, of ``shape`` (as `_allocate` takes them, in the same
+        order, refused the same way), and its FARs' outer headers; returns the octets of
+        its rules and its program."""
+        by_choose_id: dict[int, FTEID] = {}
+        ue_by_family: dict[tuple[str, int], IPNetwork] = {}
+        octets: list[bytes] = []
+        pdrs: list[Pdr] = []
+        ctx = self._ctx
+        for step in shape.steps:
+            plan = step.plan
+            if plan is None:
+                octets.append(step.octets)
+                pdrs += step.pdrs
+                continue
+            pdr_id = step.pdr_id
+            children = list(step.children)
+            for at in plan.filled:
+                child = children[at]
+                if isinstance(child, FTEID):
+                    children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                else:
+                    assert isinstance(child, UEIPAddress)
+                    children[at] = self._choose_ue(pdr_id, child, step.pool, ue_by_family, alloc)
+            pdr_octets = plan.octets(step.pdr_type, step.pdi_type, children)
+            assert pdr_octets is not None  # (a shape's fit when it was learnt: `_learn`)
+            octets.append(pdr_octets)
+            add_pdrs(ctx, pdrs, pdr_id, step.common, *_first_fteid_ue(children))
+        ies = req.ies
+        for part in shape.rest:
+            if isinstance(part, bytes):
+                octets.append(part)
+            else:  # (a FAR creating an outer header: the request's octets)
+                octets.append(_octets(ies[part]))
+        fars: list[Far] = []
+        for far in shape.fars:
+            if isinstance(far, Far):
+                fars.append(far)
+            else:
+                g = ies[far[0]]
+                assert isinstance(g, Grouped)
+                fars.append(far_like(ctx, far[1], g, far[2]))
+        return octets, SessionProgram(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
+
+    def _learn(
+        self,
+        key: tuple[object, ...],
+        req: Message,
+        rules: RuleSet,
+        encoded: dict[int, bytes],
+        program: SessionProgram,
+        session: Session,
+    ) -> None:
+        """After establishing ``req`` the long way: the second time a request of its shape
+        is, keep its `EstablishmentShape` (the next ones take `_fill`'s way)."""
+        memos = self.memos
+        if key not in memos.seen:
+            remember(memos.seen, key, None, SHAPE_ENTRIES)
+            return
+        shape = self._shape_of(req, rules, encoded, program, session)
+        if shape is not None:
+            remember(memos.establishments, key, shape, SHAPE_ENTRIES)
+
+    def _shape_of(
+        self,
+        req: Message,
+        rules: RuleSet,
+        encoded: dict[int, bytes],
+        program: SessionProgram,
+        session: Session,
+    ) -> EstablishmentShape | None:
+        """The `EstablishmentShape` of ``req``, which made ``session`` (with ``rules``, their
+        ``encoded`` octets and ``program``); None when its PDRs name Application IDs, or when
+        filling the shape in with this session's allocations does not give back the same
+        octets and PDRs (then the request is not one `_fill` can take)."""
+        if session.apps:
+            return None
+        ctx = self._ctx
+        steps: list[PdrStep] = []
+        octets: list[bytes] = []  # what `_fill` gives with this session's allocations
+        pdrs: list[Pdr] = []
+        try:
+            for pdr_id, g in RuleSet.created_by(req).pdr.items():  # (the CP's PDRs)
+                common, fteid, ue, same = pdr_common(ctx, pdr_id, g)
+                raw = g.raw
+                plan = self.memos.plans.get(raw) if raw is not None else None
+                if plan is None:
+                    plan = self._pdr_plan(pdr_id, g)
+                if not same or raw is None:
+                    return None
+                if plan is None:
+                    out: list[Pdr] = []
+                    add_pdrs(ctx, out, pdr_id, common, fteid, ue)
+                    steps.append(PdrStep(pdr_id, common, raw, tuple(out), None))
+                    octets.append(raw)
+                    pdrs += out
+                    continue
+                pdi = g.ies[plan.pdi_at]
+                assert isinstance(pdi, Grouped)
+                pool = plan.pool
+                if pool is None and any(isinstance(c, UEIPAddress) for c in pdi.ies):
+                    pool = self._ue_pool_instance(pdr_id, g, pdi)
+                steps.append(
+                    PdrStep(
+                        pdr_id, common, b"", (), plan, g.type, pdi.type, tuple(pdi.ies), pool or ""
+                    )
+                )
+                made = rules.pdr[pdr_id].ies[plan.pdi_at]  # (the PDI as filled in)
+                assert isinstance(made, Grouped)
+                pdr_octets = plan.octets(g.type, pdi.type, made.ies)
+                if pdr_octets is None:
+                    return None
+                octets.append(pdr_octets)
+                add_pdrs(ctx, pdrs, pdr_id, common, *_first_fteid_ue(made.ies))
+        except RuleError:
+            return None
+        # The FARs creating an outer header: by their group's position in the request.
+        at = {id(ie): i for i, ie in enumerate(req.ies) if ie.type == T.CREATE_FAR}
+        own = {id(g) for g in rules.far.values() if far_shape(encoded[id(g)]) is not None}
+        groups = rules.groups()
+        rest = tuple(
+            [at[id(g)] if id(g) in own else encoded[id(g)] for g in groups[len(rules.pdr) :]]
+        )
+        fars = tuple(
+            [
+                (at[id(g)], far, fid) if id(g) in own else far
+                for (fid, g), far in zip(rules.far.items(), program.fars, strict=True)
+            ]
+        )
+        shape = EstablishmentShape(
+            tuple(steps),
+            rest,
+            fars,
+            program.qers,
+            program.urrs,
+            program.bar,
+            dict(rules.urr),
+            session.ddn_delay,
+            session.fq_csids,
+            session.group_id,
+        )
+        # Filled in with this session's allocations, the shape gives back this session.
+        octets += [p if isinstance(p, bytes) else _octets(req.ies[p]) for p in rest]
+        whole = b"".join([encoded[id(group)] for group in groups])
+        if b"".join(octets) != whole or tuple(pdrs) != program.pdrs:
+            log.debug("establishment shape not kept: filling it in gives another session")
+            return None
+        return shape
 
     def _check_references(self, rules: RuleSet) -> None:
         """`check_references` of a new session's rules, once per shape: what it checks
@@ -2047,6 +2226,23 @@ def _applications(rules: RuleSet) -> frozenset[str]:
 
 
 _NO_APPS: frozenset[str] = frozenset()
+
+
+def _octets(ie: IE) -> bytes:
+    """The octets a decoded group kept (`Grouped.raw`)."""
+    assert isinstance(ie, Grouped) and ie.raw is not None
+    return ie.raw
+
+
+def _first_fteid_ue(children: list[IE]) -> tuple[IE | None, IE | None]:
+    """The first F-TEID and the first UE IP Address among a PDI's ``children``."""
+    fteid = ue = None
+    for c in children:
+        if fteid is None and isinstance(c, FTEID):
+            fteid = c
+        elif ue is None and isinstance(c, UEIPAddress):
+            ue = c
+    return fteid, ue
 
 
 def _created_pdrs(alloc: _Allocations) -> list[IE]:

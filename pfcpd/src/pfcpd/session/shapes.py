@@ -9,17 +9,27 @@ those octets (`ShapeMemos`), bounded, and emptied by `ShapeMemos.clear`.
 UE IP Address IEs: :func:`pdr_shape` leaves them out (a stored PDR's compile key), and a
 `PdrPlan` puts the chosen ones back in (`PdrPlan.octets`); :func:`far_shape` leaves out
 a FAR's Outer Header Creation.
+
+A whole Session Establishment Request has a shape too: its IEs but the CP's F-SEID
+(:func:`establishment_key`). What the engine works out of a request of a shape it has
+established twice is kept as an `EstablishmentShape`: the next requests of that shape only
+take their allocations and fill them in (`SessionEngine._establish`).
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from ..pfcp import IE, IEType
+from ..datapath.interface import Bar, Far, Pdr, Qer, Urr
+from ..pfcp import IE, Grouped, IEType, Message
+from ..pfcp.ies_address import FQCSID
 
 T = IEType
 _TL = struct.Struct("!HH")
+# (octets an Outer Header Creation IE starts with: a group without them has none)
+_OHC_TYPE = struct.pack("!H", T.OUTER_HEADER_CREATION)
 # The PDI's children that differ from one session of a shape to the next.
 PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
 
@@ -180,21 +190,96 @@ def remember(memo: dict[K, V], key: K, value: V, bound: int) -> None:
     memo[key] = value
 
 
-SHAPE_ENTRIES = 1024  # bound of ShapeMemos.checked and .plans (each emptied when full)
+SHAPE_ENTRIES = 1024  # bound of each of ShapeMemos' dicts (emptied when full)
+
+
+# The leaf IEs of a Session Establishment Request whose values make a difference to the
+# session (`SessionEngine._establish` reads no other but the CP's F-SEID: the others, such as
+# User ID, DNN or S-NSSAI, are not part of a shape).
+ESTABLISHMENT_LEAVES = frozenset({T.FQ_CSID, T.GROUP_ID})
+
+
+def establishment_key(request: Message) -> tuple[object, ...] | None:
+    """The shape of a Session Establishment Request: its groups in order, each by its
+    octets (a Create FAR creating an outer header by its `far_shape`), and the values of
+    its `ESTABLISHMENT_LEAVES`. None when the codec set IEs aside or a group has no octets
+    (its decoding set some aside)."""
+    if request.ignored:
+        return None
+    key: list[object] = []
+    for ie in request.ies:
+        if isinstance(ie, Grouped):
+            raw = ie.raw
+            if raw is None:
+                return None
+            shape = far_shape(raw) if ie.type == T.CREATE_FAR and _OHC_TYPE in raw else None
+            key.append(raw if shape is None else (T.OUTER_HEADER_CREATION, shape))
+        elif ie.type in ESTABLISHMENT_LEAVES:
+            key.append((ie.type, ie.encode()))
+    return tuple(key)
+
+
+@dataclass(frozen=True, slots=True)
+class PdrStep:
+    """One Create PDR of an `EstablishmentShape`, in the request's order: what it compiles
+    to but its local F-TEID and UE address (``common``, `compile.pdr_common`), and either
+    its octets and datapath PDRs as they are (nothing to fill in: ``plan`` None), or its
+    `PdrPlan` with the PDI's children as the CP sent them and the network instance whose
+    UE pools a CHV4/CHV6 draws from."""
+
+    pdr_id: int
+    common: Any
+    octets: bytes
+    pdrs: tuple[Pdr, ...]
+    plan: PdrPlan | None
+    pdr_type: int = 0
+    pdi_type: int = 0
+    children: tuple[IE, ...] = ()
+    pool: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EstablishmentShape:
+    """What a Session Establishment Request of one shape (`establishment_key`) makes of a
+    session but its allocations and its FARs' outer headers: the PDRs to fill in
+    (`PdrStep`); the octets of its other rules (the FARs, QERs, URRs and BAR, in
+    `RuleSet.groups` order), or for a FAR creating an outer header the position of its
+    group among the request's IEs (the octets are the request's); the compiled FARs (such
+    a FAR: its position, the FAR its shape compiled to and its ID: `compile.far_like`),
+    QERs, URRs and BAR;
+    its Create URR groups; what the session keeps of the request. Kept only for requests
+    whose PDRs name no Application ID (their PFDs change)."""
+
+    steps: tuple[PdrStep, ...]
+    rest: tuple[bytes | int, ...]
+    fars: tuple[Far | tuple[int, Far, int], ...]
+    qers: tuple[Qer, ...]
+    urrs: tuple[Urr, ...]
+    bar: Bar | None
+    urr_groups: dict[int, Grouped]
+    ddn_delay: float
+    fq_csids: tuple[FQCSID, ...]
+    group_id: str | None
 
 
 class ShapeMemos:
     """The engine's memos by shape: the rule sets whose references were checked
     (`SessionEngine._check_references`), the `PdrPlan` of each PDR the CP sent with
-    something to fill in (`SessionEngine._allocate`), by its octets, and the rules
-    compiled (`compile.CompileContext.compiled`, bounded there)."""
+    something to fill in (`SessionEngine._allocate`), by its octets, the establishment
+    requests' shapes established once (``seen``) and twice or more (``establishments``,
+    `EstablishmentShape`), by `establishment_key`, and the rules compiled
+    (`compile.CompileContext.compiled`, bounded there)."""
 
     def __init__(self, compiled: dict[bytes, Any]) -> None:
         self.checked: dict[tuple[object, ...], None] = {}
         self.plans: dict[bytes, PdrPlan] = {}
+        self.seen: dict[tuple[object, ...], None] = {}
+        self.establishments: dict[tuple[object, ...], EstablishmentShape] = {}
         self.compiled: dict[bytes, Any] = compiled
 
     def clear(self) -> None:
         self.checked.clear()
         self.plans.clear()
+        self.seen.clear()
+        self.establishments.clear()
         self.compiled.clear()

@@ -1,0 +1,272 @@
+"""Establishments by shape (`ShapeMemos.establishments`, `SessionEngine._fill`): from the
+third request of a shape on, the engine only takes the allocations and fills them in. The
+bar: every answer, journal record and installed program is what the engine makes of the
+same requests without the shapes, for shapes of every kind of PDR (CHOOSE F-TEID shared by
+CHOOSE ID, IPv4, IPv6, dual-stack, an F-TEID or UE address the CP gave), with FQ-CSIDs and
+Group Id, a buffering BAR, an Application ID (never kept), and pools running out."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+
+import pytest
+from datapath.conftest import require_core
+
+from pfcpd.datapath.interface import SessionProgram
+from pfcpd.datapath.local.engine import LocalDatapath
+from pfcpd.node.session_handler import Peer
+from pfcpd.pfcp import IE, Grouped, IEType, Message, decode, encode
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_text as X
+from pfcpd.pfcp.ie import RawIE
+from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.session import engine as E
+from pfcpd.session.allocation import Exhausted
+from pfcpd.session.rules import ie_value
+from pfcpd.smfsim import rules as R
+
+T = IEType
+PEER, NODE = Peer("smf", ("127.0.0.1", 8805)), A.NodeID.from_text("127.0.0.1")
+
+
+class _Run:
+    """An engine on the local datapath, with what it answered, journaled and installed."""
+
+    def __init__(self) -> None:
+        lo = ipaddress.ip_address("127.0.0.1")
+        pools = {
+            "internet": (
+                ipaddress.ip_network("10.45.0.0/27"),  # (30 addresses: runs out)
+                ipaddress.ip_network("2001:db8:45::/60"),
+            ),
+            "ims": (ipaddress.ip_network("10.46.0.0/24"),),
+        }
+        settings = EngineSettings(n3_address=lo, pfcp_address=lo, ue_pools=pools)
+        self.dp = LocalDatapath(expected_sessions=64)
+        self.journal = MemoryJournal()
+        self.engine = SessionEngine(settings, self.dp, self.journal, ntp_clock=lambda: 3.9e9)
+        self.installed: list[tuple[int, SessionProgram]] = []
+        self.answers: list[bytes] = []
+        self.filled = 0
+        install, fill = self.dp.install, self.engine._fill
+
+        def recorded(seid: int, program: SessionProgram, **kwargs: bool) -> None:
+            self.installed.append((seid, program))
+            install(seid, program, **kwargs)
+
+        def counted(*args: object) -> object:
+            self.filled += 1
+            return fill(*args)  # type: ignore[arg-type]
+
+        self.dp.install = recorded  # type: ignore[method-assign]
+        self.engine._fill = counted  # type: ignore[assignment,method-assign]
+
+    def handle(self, req: Message) -> Message:
+        answer = self.engine.handle_request(decode(encode(req)), PEER, NODE, 0.0)
+        self.engine.commit()
+        self.answers.append(encode(answer))
+        return answer
+
+    def pfds(self) -> None:
+        req = R.pfd_management_request("app1", ["permit out 6 from any to any 443"])
+        assert ie_value(self.engine.handle_pfd_management(req, 0.0), T.CAUSE) == 1
+        self.engine.commit()
+
+    def close(self) -> None:
+        self.dp.close()
+
+
+def _given_ue_pdr() -> Grouped:
+    """An uplink PDR whose F-TEID the UPF chooses and whose UE address the CP gave."""
+    pdr = R.ul_pdr()
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies = [
+        A.UEIPAddress(ipv4="10.99.0.1", source=True) if c.type == T.UE_IP_ADDRESS else c
+        for c in pdi.ies
+    ]
+    return pdr
+
+
+def _given_fteid_pdr() -> Grouped:
+    """An uplink PDR with the F-TEID the CP gave and a UE address the UPF chooses."""
+    pdr = R.ul_pdr()
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies = [A.FTEID(teid=0x7000, ipv4="127.0.0.1") if c.type == T.F_TEID else c for c in pdi.ies]
+    return pdr
+
+
+def _own_fteids() -> list[IE]:
+    """Two uplink PDRs, each with an F-TEID of its own (CHOOSE without CHOOSE ID)."""
+    rules = R.session_rules()
+    second = R.ul_pdr(pdr_id=3)
+    for pdr in (rules[0], second):
+        pdi = pdr.get(T.PDI)
+        assert isinstance(pdi, Grouped)
+        pdi.ies = [
+            A.FTEID(choose=True, choose_v4=True) if c.type == T.F_TEID else c for c in pdi.ies
+        ]
+    return [rules[0], second, *rules[1:]]
+
+
+def _buffering() -> list[IE]:
+    rules = R.session_rules(gnb=None)
+    far = rules[3]
+    assert isinstance(far, Grouped)
+    far.ies.append(S.BARID(1))
+    return [*rules, R.group(T.CREATE_BAR, S.BARID(1), S.DownlinkDataNotificationDelay(3))]
+
+
+def _ims() -> list[IE]:
+    return [
+        R.ul_pdr(network_instance="ims"),
+        R.dl_pdr(network_instance="ims"),
+        *R.session_rules()[2:],
+    ]
+
+
+def _with_sets(n: int) -> list[IE]:
+    """FQ-CSIDs and Group Id (two of each, by turns: two shapes), and a User ID of its own
+    (no part of a shape)."""
+    csid = A.FQCSID(node_address="192.0.2.1", csids=(7 + n % 2,), node_type=0)
+    user = RawIE(T.USER_ID, b"\x01\x08" + bytes.fromhex(f"{n:016d}"))  # (IMSIF, the IMSI)
+    return [*R.session_rules(mbr_kbps=(1000, 2000)), csid, X.GroupID(f"g{n % 2}"), user]
+
+
+def _application() -> list[IE]:
+    rules = R.session_rules()
+    return [*rules, R.application_dl_pdr(4, 2, "app1")]
+
+
+# Shape name -> the rules of its n-th request (the gNB's TEID differs from one to the next)
+SHAPES: dict[str, Callable[[int], list[IE]]] = {
+    "usual": lambda n: R.session_rules(gnb_teid=0x100 + n),
+    "v6": lambda n: R.session_rules(v6=True, gnb_teid=0x100 + n),
+    "dual_stack": lambda n: R.session_rules(dual_stack=True, gnb_teid=0x100 + n),
+    "ims": lambda n: _ims(),
+    "own_fteids": lambda n: _own_fteids(),
+    "given_ue": lambda n: [_given_ue_pdr(), *R.session_rules()[1:]],
+    "given_fteid": lambda n: [_given_fteid_pdr(), *R.session_rules()[1:]],
+    "buffering": lambda n: _buffering(),
+    "sets": _with_sets,
+    "application": lambda n: _application(),
+}
+
+
+def _script() -> Iterator[Message]:
+    """Every shape five times, interleaved (the gNB TEIDs of some differ every time), then
+    modifications, deletions and more of the IPv4 pool's shapes after it ran out (30
+    addresses)."""
+    seq = 0
+    for _ in range(5):
+        for make in SHAPES.values():
+            seq += 1
+            yield R.establishment_request("smf", "127.0.0.1", seq, make(seq), seq=seq)
+    for up_seid in range(5, 45, 3):  # (a new gNB tunnel with an End Marker)
+        seq += 1
+        far = R.update_dl_far(2, 0x9000 + up_seid, "192.0.2.10", end_marker=True)
+        yield R.modification_request(up_seid, [far], seq=seq)
+    for up_seid in (1, 2, 3, 4):
+        seq += 1
+        yield R.deletion_request(up_seid, seq=seq)
+    for _ in range(3):
+        for name in ("usual", "dual_stack", "sets"):
+            seq += 1
+            yield R.establishment_request("smf", "127.0.0.1", seq, SHAPES[name](seq), seq=seq)
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, shapes: bool) -> _Run:
+    with monkeypatch.context() as m:
+        if not shapes:
+            m.setattr(E, "establishment_key", lambda request: None)
+        run = _Run()
+        try:
+            run.pfds()
+            for req in _script():
+                run.handle(req)
+        finally:
+            run.close()
+    return run
+
+
+def test_shaped_establishments_answer_journal_and_install_what_the_long_way_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_core()
+    long_way = _run(monkeypatch, shapes=False)
+    shaped = _run(monkeypatch, shapes=True)
+    assert long_way.filled == 0
+    # Each shape but the Application ID's three times, and the last three rounds.
+    assert shaped.filled >= 3 * (len(SHAPES) - 1)
+    assert shaped.answers == long_way.answers
+    assert shaped.journal.records == long_way.journal.records
+    assert shaped.installed == long_way.installed
+    causes = [ie_value(decode(a), T.CAUSE) for a in shaped.answers]
+    assert causes.count(1) > 30 and 79 in causes  # (accepted; the IPv4 pool ran out)
+    # What is held is the same: TEIDs and UE addresses in use.
+    assert shaped.engine._allocations_in_use() == long_way.engine._allocations_in_use()
+
+
+def test_an_application_id_shape_is_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_core()
+    run = _Run()
+    try:
+        run.pfds()
+        for seq in range(1, 5):
+            req = R.establishment_request("smf", "127.0.0.1", seq, _application(), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+    finally:
+        run.close()
+    assert run.filled == 0 and not run.engine.memos.establishments
+
+
+def test_a_shape_is_kept_the_second_time_and_dropped_with_the_caches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_core()
+    run = _Run()
+    try:
+        for seq in range(1, 4):
+            req = R.establishment_request("smf", "127.0.0.1", seq, R.session_rules(), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+            assert len(run.engine.memos.establishments) == (seq >= 2)
+        assert run.filled == 1
+        run.engine.drop_caches()
+        assert not run.engine.memos.establishments and not run.engine.memos.seen
+    finally:
+        run.close()
+
+
+def test_a_shaped_request_refused_for_want_of_teids_takes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The TEIDs run out while a shaped request's PDRs are filled in: the answer is the
+    long way's (75, Offending IE F-TEID) and what it took before is given back."""
+    require_core()
+    run = _Run()
+    try:
+        for seq in range(1, 4):
+            req = R.establishment_request("smf", "127.0.0.1", seq, _own_fteids(), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+        before = run.engine._allocations_in_use()
+        teids = run.engine.teids
+        real, calls = teids.take, []
+
+        def take() -> int:
+            calls.append(1)
+            if len(calls) > 1:  # (the second PDR's F-TEID: none left)
+                raise Exhausted
+            return real()
+
+        monkeypatch.setattr(teids, "take", take)
+        req = R.establishment_request("smf", "127.0.0.1", 9, _own_fteids(), seq=9)
+        answer = run.handle(req)
+        assert run.filled == 2 and len(calls) == 2
+    finally:
+        run.close()
+    assert ie_value(answer, T.CAUSE) == 75
+    assert ie_value(answer, T.OFFENDING_IE) == T.F_TEID
+    assert run.engine._allocations_in_use() == before
