@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
 from ..datapath.interface import Usage
 from ..pfcp import IE, Grouped, IEType
+from ..pfcp.ies_address import FSEID
 from ..pfcp.ies_flags import (
     MeasurementInformation,
     MeasurementMethod,
@@ -354,21 +356,29 @@ class UrrBook:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
         return d
 
-    def json_text(self) -> str:
+    def json_text(self, known: float | None = None, known_text: str = "") -> str:
         """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
-        it), without the dict: the journal writes one per URR at every commit."""
-        baseline, consumed = self._stored_volumes()
+        it), without the dict: the journal writes one per URR at every commit.
+        ``known_text``: the JSON text of the float object ``known``, written already
+        (`Session.record`: its establishment time, most books' period start too: a float's
+        text is the costliest part of a record)."""
+        seen = self.dp_seen
+        if seen is ZERO or not seen:
+            baseline, consumed = self.baseline, self.consumed
+        else:
+            baseline, consumed = self.baseline + seen, self.consumed + seen
         base = _ZERO_TEXT if baseline is ZERO else json_ints(baseline.values)
         spent = _ZERO_TEXT if consumed is ZERO else json_ints(consumed.values)
+        start = self.period_start_ntp
         text = (
-            f'{{"seqn":{json_value(self.seqn)},"baseline":{base},'
-            f'"consumed":{spent},"start":{json_value(self.period_start_ntp)},'
+            f'{{"seqn":{json_value(self.seqn)},"baseline":{base},"consumed":{spent},'
+            f'"start":{known_text if start is known else json_value(start)},'
             f'"metering":{json_value(self.metering_ntp)},'
             f'"validity":{json_value(self.validity_ntp)},'
             f'"expired":{json_value(self.quota_expired)},"inactive":{json_value(self.inactive)}'
         )
-        if self.dp_seen:
-            text += f',"dp_seen":{json_ints(self.dp_seen.values)}'
+        if seen is not ZERO and seen:
+            text += f',"dp_seen":{json_ints(seen.values)}'
         if self.metered_s:
             text += f',"metered":{json_value(self.metered_s)}'
         if self.watches_time:
@@ -565,7 +575,8 @@ def json_value(value: object) -> str:
 
 def json_ints(values: Iterable[object]) -> str:
     """The JSON text of a list of integers (of any values: then as the encoder writes it)."""
-    values = tuple(values)
+    if type(values) is not tuple:
+        values = tuple(values)
     for v in values:  # (a loop: all() over a generator cost twice as much)
         if type(v) is not int:
             return _JSON.encode(list(values))
@@ -573,3 +584,30 @@ def json_ints(values: Iterable[object]) -> str:
 
 
 _ZERO_TEXT = json_ints(ZERO.values)  # (most books' baseline and consumed: text made once)
+_FSEID_TL = struct.Struct("!HH")
+_U64_MAX = (1 << 64) - 1
+# (IPv4, IPv6 address) of an F-SEID -> the hex text of its IE before and after the SEID:
+# the CP functions' few addresses, each made once.
+_FSEID_HEX: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+FSEID_HEX_ENTRIES = 256  # (emptied when full: a few CP functions use a few addresses)
+
+
+def fseid_hex(fseid: FSEID) -> str:
+    """The hex text of the F-SEID IE (type, length, value) as `encode_ies` writes it: made of
+    its SEID's and its addresses' (made once per pair of addresses)."""
+    seid = fseid.seid
+    if type(fseid) is FSEID and type(seid) is int and 0 <= seid <= _U64_MAX:
+        key = (fseid.ipv4, fseid.ipv6)
+        parts = _FSEID_HEX.get(key)
+        if parts is None:
+            text = _fseid_ie_hex(FSEID(0, *key))
+            if len(_FSEID_HEX) >= FSEID_HEX_ENTRIES:
+                _FSEID_HEX.clear()
+            parts = _FSEID_HEX[key] = (text[:10], text[26:])  # (type, length, flags | addresses)
+        return f"{parts[0]}{seid:016x}{parts[1]}"
+    return _fseid_ie_hex(fseid)
+
+
+def _fseid_ie_hex(fseid: FSEID) -> str:
+    value = fseid.encode()  # (what `encode_ies` writes: an F-SEID is no group)
+    return (_FSEID_TL.pack(IEType.F_SEID, len(value)) + value).hex()
