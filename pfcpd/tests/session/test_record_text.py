@@ -83,7 +83,17 @@ def _books() -> list[UrrBook]:
 def test_a_book_is_written_as_json_writes_its_dict() -> None:
     zeros = Counts((0, 0, 0, 0, 0, 0))  # (all zero, yet not the shared ZERO)
     assert zeros is not ZERO
-    for book in [*_books(), UrrBook(dp_seen=zeros, baseline=zeros, metering_ntp=-0.0)]:
+    other_zero = float("0")  # (equal to NO_TIME, another object)
+    assert other_zero is not usage.NO_TIME
+    odd = [
+        UrrBook(dp_seen=zeros, baseline=zeros, metering_ntp=-0.0),
+        UrrBook(validity_ntp=-0.0),
+        UrrBook(metering_ntp=other_zero, validity_ntp=other_zero),
+        UrrBook(quota_expired=True),
+        UrrBook(inactive=True),
+        UrrBook(seqn=2**40),
+    ]
+    for book in [*_books(), *odd]:
         assert book.json_text() == _dumps(book.to_json())
         # The text of a float written already is taken for the start only when the start is
         # that very object; else the start's own.

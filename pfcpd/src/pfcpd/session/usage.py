@@ -49,6 +49,9 @@ _SAME_PACKET = 1e-3
 # Duration Measurement is whole seconds: metered times worked out from two clocks may
 # fall a hair short of a whole second.
 _ROUNDING = 1e-6
+# "No time" (metering not running, no validity time): one float object, which
+# `UrrBook.json_text` knows the text of by identity (an equal -0.0 is another object).
+NO_TIME = 0.0
 
 
 def measures(triggers: tuple[str, ...]) -> bool:
@@ -134,7 +137,7 @@ class UrrBook:
     # ``metered_s``: seconds metered in the current period before it; ``last_packet_ntp``:
     # the last packet seen; ``seen_ntp``: the last look at the datapath's counters. All
     # journaled.
-    metering_ntp: float = 0.0
+    metering_ntp: float = NO_TIME
     metered_s: float = 0.0
     last_packet_ntp: float = 0.0
     seen_ntp: float = 0.0
@@ -158,7 +161,7 @@ class UrrBook:
     # stops being valid (NTP, 0 = never) and whether it did (then the URR's traffic is
     # dropped until the CP grants a new quota). Both journaled.
     validity: int = 0
-    validity_ntp: float = 0.0
+    validity_ntp: float = NO_TIME
     quota_expired: bool = False
     # Measurement Information INAM (5.2.2.3.1): the rule asks for the measurement to pause;
     # ``inactive``: it is paused (the counts until then are kept in ``baseline``; what the
@@ -235,7 +238,7 @@ class UrrBook:
             earliest_new = max(self.seen_ntp, times[0]) if times is not None and new else now_ntp
             if end < earliest_new:
                 self.metered_s += max(0.0, end - max(self.metering_ntp, self.period_start_ntp))
-                self.metering_ntp = 0.0
+                self.metering_ntp = NO_TIME
         if new:
             assert times is not None
             if not self.metering_ntp:
@@ -247,7 +250,7 @@ class UrrBook:
         """Time metering stops now (the measurement is paused)."""
         if self.metering_ntp:
             self.metered_s = self.metered(now_ntp)
-            self.metering_ntp = 0.0
+            self.metering_ntp = NO_TIME
 
     def _stretch_end(self, now_ntp: float) -> float:
         """Where the running stretch of metering ends, seen at ``now_ntp``."""
@@ -286,7 +289,7 @@ class UrrBook:
         """A quota was granted (the URR created, or updated with a quota or a validity
         time): its Quota Validity Time, if any, counts from now."""
         self.quota_expired = False
-        self.validity_ntp = now_ntp + self.validity if self.validity else 0.0
+        self.validity_ntp = now_ntp + self.validity if self.validity else NO_TIME
 
     def validity_over(self, now_ntp: float) -> bool:
         """The granted quota's validity time just ended (once per grant)."""
@@ -369,14 +372,26 @@ class UrrBook:
             baseline, consumed = self.baseline + seen, self.consumed + seen
         base = _ZERO_TEXT if baseline is ZERO else json_ints(baseline.values)
         spent = _ZERO_TEXT if consumed is ZERO else json_ints(consumed.values)
-        start = self.period_start_ntp
+        seqn, start = self.seqn, self.period_start_ntp
         text = (
-            f'{{"seqn":{json_value(self.seqn)},"baseline":{base},"consumed":{spent},'
+            f'{{"seqn":{int.__repr__(seqn) if type(seqn) is int else json_value(seqn)},'
+            f'"baseline":{base},"consumed":{spent},'
             f'"start":{known_text if start is known else json_value(start)},'
-            f'"metering":{json_value(self.metering_ntp)},'
-            f'"validity":{json_value(self.validity_ntp)},'
-            f'"expired":{json_value(self.quota_expired)},"inactive":{json_value(self.inactive)}'
         )
+        if (
+            self.metering_ntp is NO_TIME
+            and self.validity_ntp is NO_TIME
+            and self.quota_expired is False
+            and self.inactive is False
+        ):
+            text += _UNTIMED_TEXT  # (most books)
+        else:
+            text += (
+                f'"metering":{json_value(self.metering_ntp)},'
+                f'"validity":{json_value(self.validity_ntp)},'
+                f'"expired":{json_value(self.quota_expired)},'
+                f'"inactive":{json_value(self.inactive)}'
+            )
         if seen is not ZERO and seen:
             text += f',"dp_seen":{json_ints(seen.values)}'
         if self.metered_s:
@@ -584,6 +599,10 @@ def json_ints(values: Iterable[object]) -> str:
 
 
 _ZERO_TEXT = json_ints(ZERO.values)  # (most books' baseline and consumed: text made once)
+_UNTIMED_TEXT = (
+    f'"metering":{json_value(NO_TIME)},"validity":{json_value(NO_TIME)},'
+    f'"expired":{json_value(False)},"inactive":{json_value(False)}'
+)
 _FSEID_TL = struct.Struct("!HH")
 _U64_MAX = (1 << 64) - 1
 # (IPv4, IPv6 address) of an F-SEID -> the hex text of its IE before and after the SEID:
