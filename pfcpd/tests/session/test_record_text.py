@@ -31,7 +31,7 @@ def test_values_are_written_as_json_writes_them(value: object) -> None:
 
 
 def test_integer_lists_are_written_as_json_writes_them() -> None:
-    for values in ((), (0,), (1, 2, 3, 4, 5, 6), (2**63, -1), (1.5, 2), (True, 0)):
+    for values in ((), (0,), (1, 2, 3, 4, 5, 6), (2**63, -1), (1.5, 2), (True, 0), (True,), (1.5,)):
         assert json_ints(values) == _dumps(list(values))
 
 
@@ -165,6 +165,10 @@ def test_a_session_record_is_what_json_writes_of_its_dict() -> None:
         )
     )  # fmt: skip
     sessions.append(Session(7, 8, "smf", FSEID(8, "127.0.0.2"), b"", (), established_ntp=-0.0))
+    for book in books:  # (one book: written without a list)
+        one = Session(9, 9, "smf", FSEID(9, "127.0.0.2"), b"", (), urrs={7: book})
+        one.established_ntp = established
+        sessions.append(one)
     for s in sessions:
         record = s.record()
         assert record == _dumps(_record_dict(s)).encode()

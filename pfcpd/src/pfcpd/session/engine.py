@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 
 from ..datapath.interface import (
     ApplyAction,
@@ -224,13 +225,21 @@ class Session:
         reads it."""
         rz = binascii.b2a_base64(self.rules_blob, newline=False).decode()  # (= b64encode)
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
-        ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
+        ue = ",".join(
+            [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in self.ue]
+        )
         established = self.established_ntp  # (most books' period start: one float object)
         est = json_value(established)
-        urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in self.urrs.items()])
+        books = self.urrs
+        if len(books) == 1:  # (the usual session: no list)
+            ((k, b),) = books.items()
+            urrs = f'"{k}":{b.json_text(established, est)}'
+        else:
+            urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
+        node = encode_basestring_ascii(self.cp_node_id)
         return (
             f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
-            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
+            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{node},'
             f'"cp_fseid":"{fseid_hex(self.cp_fseid)}","rz":"{rz}","teids":{json_ints(self.teids)},'
             f'"ue":[{ue}],"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
             f'"established":{est},"fq_csids":"{csids}","group_id":{json_value(self.group_id)}}}'

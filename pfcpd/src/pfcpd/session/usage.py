@@ -592,6 +592,8 @@ def json_ints(values: Iterable[object]) -> str:
     """The JSON text of a list of integers (of any values: then as the encoder writes it)."""
     if type(values) is not tuple:
         values = tuple(values)
+    if len(values) == 1 and type(values[0]) is int:  # (a session's one TEID)
+        return f"[{int.__repr__(values[0])}]"
     for v in values:  # (a loop: all() over a generator cost twice as much)
         if type(v) is not int:
             return _JSON.encode(list(values))
