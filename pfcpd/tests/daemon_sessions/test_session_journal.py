@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,34 @@ def test_commits_are_atomic_and_read_back_after_reopening(tmp_path: Path) -> Non
     journal.close()
     again = SessionJournal(tmp_path)
     assert dict(again.records()) == {"pfd": b"p", "s:1": b"ONE", "s:3": b"three"}
+    again.close()
+
+
+@pytest.mark.parametrize("old_form", [False, True])
+def test_records_are_replaced_and_removed_in_either_table_form(
+    tmp_path: Path, old_form: bool
+) -> None:
+    """A journal made before 2026-12-03 has a WITHOUT ROWID table; new ones a rowid table.
+    Either serves: records inserted, replaced (one record, several), removed, read back."""
+    if old_form:
+        db = sqlite3.connect(tmp_path / session_journal.JOURNAL_FILE)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE records (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+        db.execute("INSERT INTO records VALUES ('s:1', x'01'), ('s:2', x'02')")
+        db.execute("PRAGMA user_version=1")
+        db.commit()
+        db.close()
+    journal = SessionJournal(tmp_path)
+    journal.commit({"s:1": b"one", "s:2": b"two", "s:3": b"three"}, ())
+    journal.commit({"s:2": b"TWO"}, ())
+    journal.commit({"s:3": b"THREE", "s:4": b"four"}, ["s:1"])
+    journal.commit({}, ["s:4", "s:5"])
+    journal.sync()
+    journal.close()
+    again = SessionJournal(tmp_path)
+    assert list(again.records()) == [("s:2", b"TWO"), ("s:3", b"THREE")]
+    sql = again.db.execute("SELECT sql FROM sqlite_schema WHERE name = 'records'").fetchone()[0]
+    assert ("WITHOUT ROWID" in sql) == old_form  # (an old journal is kept as it is)
     again.close()
 
 

@@ -4,9 +4,12 @@ library at load, values ctypes would truncate refused, no NULL session handed to
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import dataclasses
 import enum
 import ipaddress
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,34 @@ def test_constants_come_from_the_library(datapath: LocalDatapath) -> None:
     assert len(datapath.core.drop_names) == k.DROP_N_REASONS
     with pytest.raises(corelib.CoreLibMismatch, match="UPF_NO_SUCH"):
         datapath.core.constant("UPF_NO_SUCH")
+
+
+def test_a_library_without_a_function_pfcpd_calls_is_refused(tmp_path: Path) -> None:
+    """A libupfcore.so built from older sources (every function but a newer one) is refused
+    as a mismatch naming the function, not with ctypes' AttributeError."""
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        pytest.skip("no C compiler (cc, gcc or clang) to build a library lacking a function")
+    missing = "upfcore_session_remove"
+    assert missing in corelib.FUNCTIONS
+    source = tmp_path / "old.c"
+    source.write_text(
+        "".join(f"void {name}(void) {{}}\n" for name in corelib.FUNCTIONS if name != missing)
+    )
+    lib = tmp_path / "libupfcore.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(lib), str(source)], check=True)
+    with pytest.raises(corelib.CoreLibMismatch, match=f"no function {missing} in the library"):
+        corelib.CoreLib(lib)
+    assert lib not in corelib._loaded
+
+
+def test_a_library_that_is_not_the_core_is_refused() -> None:
+    """(No compiler needed: the C library has none of the core's functions.)"""
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        pytest.skip("no C library found by ctypes.util.find_library")
+    with pytest.raises(corelib.CoreLibMismatch, match="no function upfcore_sizeof"):
+        corelib.CoreLib(Path(libc))
 
 
 def test_enum_that_disagrees_with_c_is_refused(datapath: LocalDatapath) -> None:

@@ -28,6 +28,13 @@ place p50 0.13 ms, p99 0.65 ms; appended, the file growing, p50 0.19 ms, p99 3.9
 SQLite's automatic checkpoints ran inside commits, on the event loop: 20,000 commits of
 1,500 bytes had p99 8.2 ms and max 72 ms; with the checkpoints in the state-writing thread
 p99 2.7 ms and max 26 ms.
+The records are a rowid table with an index on the key, changed in place (an upsert). The
+first journals' WITHOUT ROWID table keeps whole rows in its interior pages too, eight
+~480-byte session records a page: six levels at 50,000 sessions, and a commit of 16
+establishments wrote 10.3 pages to the WAL (6.8 now); each page is checksummed and written
+with two system calls. CPU per record, 50,000 records in commits of 16 (checkpoints
+included, three rounds alternating): insert 8.5-9.5 -> 7.7-8.4 us, replace 8.8-9.7 -> 4.4-4.9
+us (before: the row deleted and inserted again), delete 7.7-8.9 -> 7.3-7.9 us.
 """
 
 from __future__ import annotations
@@ -49,7 +56,12 @@ WAL_SIZE_LIMIT = 4 * CHECKPOINT_BYTES  # bytes of WAL file kept when the WAL sta
 _WAL_PER_COMMIT = 8192
 CHECKPOINT_PASSES = 4  # at most, until every frame of the WAL is in the database
 BUSY_TIMEOUT_MS = 5000  # a commit waits this long for a checkpoint holding a lock
-_PUT = "INSERT OR REPLACE INTO records (key, value) VALUES (?, ?)"
+# Insert, or update in place (INSERT OR REPLACE deletes the row and inserts it again: in a
+# rowid table at a new rowid, more pages written).
+_PUT = (
+    "INSERT INTO records (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 
 
 class SessionJournal:
@@ -68,9 +80,10 @@ class SessionJournal:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise JournalError(f"{self.path}: unknown schema version {version}")
+            # A rowid table (a journal made before 2026-12-03 has a WITHOUT ROWID one: the
+            # same statements serve both, it stays as it is).
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
-                " WITHOUT ROWID"
             )
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
@@ -110,7 +123,7 @@ class SessionJournal:
         self.commits += 1
         self.unsynced = True
         self._wal_bytes += _WAL_PER_COMMIT + 2 * (
-            sum(len(k) + len(v) for k, v in puts.items()) + sum(len(k) for k in deletes)
+            sum(map(len, puts)) + sum(map(len, puts.values())) + sum(map(len, deletes))
         )
 
     def sync(self) -> None:

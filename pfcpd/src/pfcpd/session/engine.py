@@ -17,6 +17,7 @@ back are freed only once it is durable, so an undo never finds them taken by ano
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import functools
 import heapq
@@ -30,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 
 from ..datapath.interface import (
     ApplyAction,
@@ -113,6 +115,7 @@ from .usage import (
     PacketTimes,
     UrrBook,
     drop_rule_fields,
+    fseid_hex,
     json_ints,
     json_value,
     measures,
@@ -228,19 +231,26 @@ class Session:
         """The journal's record: JSON text (as ``json.dumps`` with separators "," and ":"
         writes it) made without a dict, one per session at every commit; `_restore_session`
         reads it."""
-        value = self.cp_fseid.encode()  # (what `encode_ies` gives: an FSEID is no group)
-        fseid = (_TL.pack(T.F_SEID, len(value)) + value).hex()
-        rz = base64.b64encode(self.rules_blob).decode()
+        rz = binascii.b2a_base64(self.rules_blob, newline=False).decode()  # (= b64encode)
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
-        ue = ",".join([f"[{json_value(n)},{json_value(a)}]" for n, a in self.ue])
-        urrs = ",".join([f'"{k}":{b.json_text()}' for k, b in self.urrs.items()])
+        ue = ",".join(
+            [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in self.ue]
+        )
+        established = self.established_ntp  # (most books' period start: one float object)
+        est = json_value(established)
+        books = self.urrs
+        if len(books) == 1:  # (the usual session: no list)
+            ((k, b),) = books.items()
+            urrs = f'"{k}":{b.json_text(established, est)}'
+        else:
+            urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
+        node = encode_basestring_ascii(self.cp_node_id)
         return (
             f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
-            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{json_value(self.cp_node_id)},'
-            f'"cp_fseid":"{fseid}","rz":"{rz}","teids":{json_ints(self.teids)},"ue":[{ue}],'
-            f'"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
-            f'"established":{json_value(self.established_ntp)},"fq_csids":"{csids}",'
-            f'"group_id":{json_value(self.group_id)}}}'
+            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{node},'
+            f'"cp_fseid":"{fseid_hex(self.cp_fseid)}","rz":"{rz}","teids":{json_ints(self.teids)},'
+            f'"ue":[{ue}],"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
+            f'"established":{est},"fq_csids":"{csids}","group_id":{json_value(self.group_id)}}}'
         ).encode()
 
 

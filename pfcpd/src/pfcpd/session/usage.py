@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
 from ..datapath.interface import Usage
 from ..pfcp import IE, Grouped, IEType
+from ..pfcp.ies_address import FSEID
 from ..pfcp.ies_flags import (
     MeasurementInformation,
     MeasurementMethod,
@@ -47,6 +49,9 @@ _SAME_PACKET = 1e-3
 # Duration Measurement is whole seconds: metered times worked out from two clocks may
 # fall a hair short of a whole second.
 _ROUNDING = 1e-6
+# "No time" (metering not running, no validity time): one float object, which
+# `UrrBook.json_text` knows the text of by identity (an equal -0.0 is another object).
+NO_TIME = 0.0
 
 
 def measures(triggers: tuple[str, ...]) -> bool:
@@ -132,7 +137,7 @@ class UrrBook:
     # ``metered_s``: seconds metered in the current period before it; ``last_packet_ntp``:
     # the last packet seen; ``seen_ntp``: the last look at the datapath's counters. All
     # journaled.
-    metering_ntp: float = 0.0
+    metering_ntp: float = NO_TIME
     metered_s: float = 0.0
     last_packet_ntp: float = 0.0
     seen_ntp: float = 0.0
@@ -156,7 +161,7 @@ class UrrBook:
     # stops being valid (NTP, 0 = never) and whether it did (then the URR's traffic is
     # dropped until the CP grants a new quota). Both journaled.
     validity: int = 0
-    validity_ntp: float = 0.0
+    validity_ntp: float = NO_TIME
     quota_expired: bool = False
     # Measurement Information INAM (5.2.2.3.1): the rule asks for the measurement to pause;
     # ``inactive``: it is paused (the counts until then are kept in ``baseline``; what the
@@ -233,7 +238,7 @@ class UrrBook:
             earliest_new = max(self.seen_ntp, times[0]) if times is not None and new else now_ntp
             if end < earliest_new:
                 self.metered_s += max(0.0, end - max(self.metering_ntp, self.period_start_ntp))
-                self.metering_ntp = 0.0
+                self.metering_ntp = NO_TIME
         if new:
             assert times is not None
             if not self.metering_ntp:
@@ -245,7 +250,7 @@ class UrrBook:
         """Time metering stops now (the measurement is paused)."""
         if self.metering_ntp:
             self.metered_s = self.metered(now_ntp)
-            self.metering_ntp = 0.0
+            self.metering_ntp = NO_TIME
 
     def _stretch_end(self, now_ntp: float) -> float:
         """Where the running stretch of metering ends, seen at ``now_ntp``."""
@@ -284,7 +289,7 @@ class UrrBook:
         """A quota was granted (the URR created, or updated with a quota or a validity
         time): its Quota Validity Time, if any, counts from now."""
         self.quota_expired = False
-        self.validity_ntp = now_ntp + self.validity if self.validity else 0.0
+        self.validity_ntp = now_ntp + self.validity if self.validity else NO_TIME
 
     def validity_over(self, now_ntp: float) -> bool:
         """The granted quota's validity time just ended (once per grant)."""
@@ -354,21 +359,41 @@ class UrrBook:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
         return d
 
-    def json_text(self) -> str:
+    def json_text(self, known: float | None = None, known_text: str = "") -> str:
         """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
-        it), without the dict: the journal writes one per URR at every commit."""
-        baseline, consumed = self._stored_volumes()
+        it), without the dict: the journal writes one per URR at every commit.
+        ``known_text``: the JSON text of the float object ``known``, written already
+        (`Session.record`: its establishment time, most books' period start too: a float's
+        text is the costliest part of a record)."""
+        seen = self.dp_seen
+        if seen is ZERO or not seen:
+            baseline, consumed = self.baseline, self.consumed
+        else:
+            baseline, consumed = self.baseline + seen, self.consumed + seen
         base = _ZERO_TEXT if baseline is ZERO else json_ints(baseline.values)
         spent = _ZERO_TEXT if consumed is ZERO else json_ints(consumed.values)
+        seqn, start = self.seqn, self.period_start_ntp
         text = (
-            f'{{"seqn":{json_value(self.seqn)},"baseline":{base},'
-            f'"consumed":{spent},"start":{json_value(self.period_start_ntp)},'
-            f'"metering":{json_value(self.metering_ntp)},'
-            f'"validity":{json_value(self.validity_ntp)},'
-            f'"expired":{json_value(self.quota_expired)},"inactive":{json_value(self.inactive)}'
+            f'{{"seqn":{int.__repr__(seqn) if type(seqn) is int else json_value(seqn)},'
+            f'"baseline":{base},"consumed":{spent},'
+            f'"start":{known_text if start is known else json_value(start)},'
         )
-        if self.dp_seen:
-            text += f',"dp_seen":{json_ints(self.dp_seen.values)}'
+        if (
+            self.metering_ntp is NO_TIME
+            and self.validity_ntp is NO_TIME
+            and self.quota_expired is False
+            and self.inactive is False
+        ):
+            text += _UNTIMED_TEXT  # (most books)
+        else:
+            text += (
+                f'"metering":{json_value(self.metering_ntp)},'
+                f'"validity":{json_value(self.validity_ntp)},'
+                f'"expired":{json_value(self.quota_expired)},'
+                f'"inactive":{json_value(self.inactive)}'
+            )
+        if seen is not ZERO and seen:
+            text += f',"dp_seen":{json_ints(seen.values)}'
         if self.metered_s:
             text += f',"metered":{json_value(self.metered_s)}'
         if self.watches_time:
@@ -565,7 +590,10 @@ def json_value(value: object) -> str:
 
 def json_ints(values: Iterable[object]) -> str:
     """The JSON text of a list of integers (of any values: then as the encoder writes it)."""
-    values = tuple(values)
+    if type(values) is not tuple:
+        values = tuple(values)
+    if len(values) == 1 and type(values[0]) is int:  # (a session's one TEID)
+        return f"[{int.__repr__(values[0])}]"
     for v in values:  # (a loop: all() over a generator cost twice as much)
         if type(v) is not int:
             return _JSON.encode(list(values))
@@ -573,3 +601,34 @@ def json_ints(values: Iterable[object]) -> str:
 
 
 _ZERO_TEXT = json_ints(ZERO.values)  # (most books' baseline and consumed: text made once)
+_UNTIMED_TEXT = (
+    f'"metering":{json_value(NO_TIME)},"validity":{json_value(NO_TIME)},'
+    f'"expired":{json_value(False)},"inactive":{json_value(False)}'
+)
+_FSEID_TL = struct.Struct("!HH")
+_U64_MAX = (1 << 64) - 1
+# (IPv4, IPv6 address) of an F-SEID -> the hex text of its IE before and after the SEID:
+# the CP functions' few addresses, each made once.
+_FSEID_HEX: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+FSEID_HEX_ENTRIES = 256  # (emptied when full: a few CP functions use a few addresses)
+
+
+def fseid_hex(fseid: FSEID) -> str:
+    """The hex text of the F-SEID IE (type, length, value) as `encode_ies` writes it: made of
+    its SEID's and its addresses' (made once per pair of addresses)."""
+    seid = fseid.seid
+    if type(fseid) is FSEID and type(seid) is int and 0 <= seid <= _U64_MAX:
+        key = (fseid.ipv4, fseid.ipv6)
+        parts = _FSEID_HEX.get(key)
+        if parts is None:
+            text = _fseid_ie_hex(FSEID(0, *key))
+            if len(_FSEID_HEX) >= FSEID_HEX_ENTRIES:
+                _FSEID_HEX.clear()
+            parts = _FSEID_HEX[key] = (text[:10], text[26:])  # (type, length, flags | addresses)
+        return f"{parts[0]}{seid:016x}{parts[1]}"
+    return _fseid_ie_hex(fseid)
+
+
+def _fseid_ie_hex(fseid: FSEID) -> str:
+    value = fseid.encode()  # (what `encode_ies` writes: an F-SEID is no group)
+    return (_FSEID_TL.pack(IEType.F_SEID, len(value)) + value).hex()

@@ -529,6 +529,59 @@ _STRUCTS: dict[str, type[ctypes.Structure]] = {
 }
 
 
+_vp, _cp, _sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+_u8p = ctypes.POINTER(c_u8)
+# The functions pfcpd calls: name -> (restype, argtypes). A library without one of them
+# (built from older sources) is refused at load: CoreLibMismatch naming it.
+FUNCTIONS: dict[str, tuple[object, list[object]]] = {
+    "upfcore_sizeof": (_sz, [_cp]),
+    "upfcore_offsetof": (ctypes.c_long, [_cp, _cp]),
+    "upfcore_constant": (ctypes.c_int, [_cp, ctypes.POINTER(c_u64)]),
+    "upfcore_ctx_new": (_vp, [c_u32]),
+    "upfcore_ctx_delete": (None, [_vp]),
+    "upfcore_stats": (ctypes.POINTER(c_u64), [_vp]),
+    "upfcore_reclaim": (ctypes.c_uint, [_vp]),
+    "upfcore_session_put": (
+        _vp,
+        [_vp, _vp, c_u64, _vp, _cp, _sz, ctypes.POINTER(ctypes.c_uint)],
+    ),
+    "upfcore_session_remove": (
+        ctypes.c_int,
+        [_vp, _vp, ctypes.POINTER(UsageT), ctypes.c_uint],
+    ),
+    "upfcore_read_urr": (
+        ctypes.c_int,
+        [_vp, c_u32, ctypes.POINTER(UsageT), ctypes.c_int, c_u64],
+    ),
+    "upfcore_tick": (ctypes.c_uint, [_vp, _vp, c_u64, ctypes.POINTER(EventT), ctypes.c_uint]),
+    "upfcore_buffer_flush": (ctypes.c_uint, [_vp, BUFFER_CB, _vp]),
+    "upfcore_buffer_drop": (ctypes.c_uint, [_vp]),
+    "upfcore_buffer_count": (ctypes.c_uint, [_vp]),
+    "upfcore_ul_packet": (
+        c_u32,
+        [_vp, _u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), _u8p, c_u32],
+    ),
+    "upfcore_ul_gtpu_packet": (
+        c_u32,
+        [_vp, ctypes.POINTER(IpT), _u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), _u8p, c_u32],
+    ),
+    "upfcore_dl_packet": (
+        c_u32,
+        [_vp, c_u16, _u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), _u8p, c_u32],
+    ),
+    "upfcore_dupl_packet": (
+        c_u32,
+        [ctypes.POINTER(VerdictT), ctypes.c_uint, _u8p, _u8p, c_u32],
+    ),
+    "upfcore_build_end_marker": (
+        c_u32,
+        [ctypes.POINTER(IpT), ctypes.POINTER(IpT), c_u32, ctypes.c_int, c_u8, _u8p, c_u32],
+    ),
+    "upfcore_malformed_str": (_cp, [ctypes.c_uint]),
+    "upfcore_drop_reason_str": (_cp, [ctypes.c_uint]),
+}
+
+
 class CoreLib:
     """The loaded library with typed function signatures."""
 
@@ -536,63 +589,13 @@ class CoreLib:
         self.path = path
         lib = ctypes.CDLL(str(path))
         self.lib = lib
-        vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
-        u8p = ctypes.POINTER(c_u8)
-        sigs: dict[str, tuple[object, list[object]]] = {
-            "upfcore_sizeof": (sz, [cp]),
-            "upfcore_offsetof": (ctypes.c_long, [cp, cp]),
-            "upfcore_constant": (ctypes.c_int, [cp, ctypes.POINTER(c_u64)]),
-            "upfcore_ctx_new": (vp, [c_u32]),
-            "upfcore_ctx_delete": (None, [vp]),
-            "upfcore_stats": (ctypes.POINTER(c_u64), [vp]),
-            "upfcore_reclaim": (ctypes.c_uint, [vp]),
-            "upfcore_session_create": (vp, [vp, c_u64]),
-            "upfcore_session_install": (
-                ctypes.c_int,
-                [vp, vp, ctypes.POINTER(ProgramDescT), cp, sz],
-            ),
-            "upfcore_session_delete": (None, [vp, vp]),
-            "upfcore_session_put": (
-                vp,
-                [vp, vp, c_u64, vp, cp, sz, ctypes.POINTER(ctypes.c_uint)],
-            ),
-            "upfcore_session_remove": (
-                ctypes.c_int,
-                [vp, vp, ctypes.POINTER(UsageT), ctypes.c_uint],
-            ),
-            "upfcore_read_urr": (
-                ctypes.c_int,
-                [vp, c_u32, ctypes.POINTER(UsageT), ctypes.c_int, c_u64],
-            ),
-            "upfcore_tick": (ctypes.c_uint, [vp, vp, c_u64, ctypes.POINTER(EventT), ctypes.c_uint]),
-            "upfcore_buffer_flush": (ctypes.c_uint, [vp, BUFFER_CB, vp]),
-            "upfcore_buffer_drop": (ctypes.c_uint, [vp]),
-            "upfcore_buffer_count": (ctypes.c_uint, [vp]),
-            "upfcore_ul_packet": (
-                c_u32,
-                [vp, u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
-            ),
-            "upfcore_ul_gtpu_packet": (
-                c_u32,
-                [vp, ctypes.POINTER(IpT), u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
-            ),
-            "upfcore_dl_packet": (
-                c_u32,
-                [vp, c_u16, u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), u8p, c_u32],
-            ),
-            "upfcore_dupl_packet": (
-                c_u32,
-                [ctypes.POINTER(VerdictT), ctypes.c_uint, u8p, u8p, c_u32],
-            ),
-            "upfcore_build_end_marker": (
-                c_u32,
-                [ctypes.POINTER(IpT), ctypes.POINTER(IpT), c_u32, ctypes.c_int, c_u8, u8p, c_u32],
-            ),
-            "upfcore_malformed_str": (cp, [ctypes.c_uint]),
-            "upfcore_drop_reason_str": (cp, [ctypes.c_uint]),
-        }
-        for name, (restype, argtypes) in sigs.items():
-            fn = getattr(lib, name)
+        for name, (restype, argtypes) in FUNCTIONS.items():
+            try:
+                fn = getattr(lib, name)
+            except AttributeError:  # (ctypes: "undefined symbol")
+                raise CoreLibMismatch(
+                    f"{path}: no function {name} in the library (library and pfcpd out of sync)"
+                ) from None
             fn.restype = restype
             fn.argtypes = argtypes
         self._check_layout()
