@@ -26,7 +26,6 @@ import itertools
 import json
 import logging
 import socket
-import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -2153,7 +2152,6 @@ def _texts(
 
 
 assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `PdrPlan.octets`)
-_TL = struct.Struct("!HH")
 
 
 def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:
