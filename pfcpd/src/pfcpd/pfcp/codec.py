@@ -16,7 +16,13 @@ from . import _walk
 from .cause import Cause
 from .errors import CodecError
 from .grouped import ALLOWED_CHILDREN, MANDATORY_CHILDREN
-from .header import Header, decode_header, header_octets
+from .header import (
+    NODE_HEADER_LEN,
+    SESSION_HEADER_LEN,
+    Header,
+    decode_header,
+    header_octets,
+)
 from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
 from .messages import ALLOWED_IES, MANDATORY_IES, IgnoredIE, Message
@@ -191,18 +197,28 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
     fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it. As
     :func:`decode`, only bad input raises CodecError.
     ``header``: the first message's header when the caller already decoded it."""
+    # (_decode_at's steps, inline: this runs once per datagram received)
     out: list[Message] = []
     offset = 0
     while True:
         try:
-            msg, header = _decode_at(data, offset, header if offset == 0 else None)
+            if offset or header is None:
+                header = decode_header(data, offset)
+            end = offset + 4 + header.length
+            ignored: list[IgnoredIE] = []
+            start = offset + (NODE_HEADER_LEN if header.seid is None else SESSION_HEADER_LEN)
+            try:
+                ies = _walk.walk(data, start, end, header.msg_type, ignored)
+            except CodecError as exc:
+                exc.header = header
+                raise
         except CodecError as exc:
             exc.decoded_before = out
             raise
-        out.append(msg)
-        offset += 4 + header.length
-        if not header.follow_on or offset >= len(data):
+        out.append(Message(header.msg_type, header.seq, ies, header.seid, header.priority, ignored))
+        if not header.follow_on or end >= len(data):
             return out
+        offset = end
 
 
 # encode_ies(ies) -> bytes: the TLVs of ``ies`` (the loop is _walk.c's, as the decoder's):
