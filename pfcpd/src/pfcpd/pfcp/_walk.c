@@ -31,6 +31,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX: the slots of Grouped, read and set in place */
 #include <stdint.h>
 #include <string.h>
 
@@ -108,6 +109,11 @@ typedef struct
   spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
   spec_t *messages[MESSAGE_TYPES]; /* NULL: no tables for that message type */
   PyObject *str_type, *str_ies, *str_raw;
+  /* Offsets of the slots type, ies and raw in a Grouped (a slots dataclass), when they are
+   * plain object slots: a group is then made and copied by setting and reading them in
+   * place, as their member descriptors do, without the generic attribute machinery (0:
+   * unknown, through PyObject_SetAttr/GetAttr). */
+  Py_ssize_t off_type, off_ies, off_raw;
   /* the type numbers as objects: the same object every time also makes the dict lookups
    * by type compare by identity */
   PyObject *type_objs[TABLE_TYPES];
@@ -296,11 +302,44 @@ cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t extra)
 /* Grouped(type_obj, children, raw), without the call through the dataclass __init__ (which
  * cost more than the rest of a group's decoding): Grouped is a slots class whose __init__
  * only stores these three fields. raw: the group's TLV octets, or None. */
+static PyObject **
+slot_at (PyObject *obj, Py_ssize_t offset)
+{
+  return (PyObject **)((char *)obj + offset);
+}
+
+/* The offset of the writable object slot ``name`` of ``type`` (0: not one). */
+static Py_ssize_t
+object_slot_offset (PyObject *type, PyObject *name)
+{
+  PyObject *d = PyObject_GetAttr (type, name);
+  Py_ssize_t off = 0;
+  if (!d)
+    PyErr_Clear ();
+  else if (Py_IS_TYPE (d, &PyMemberDescr_Type))
+    {
+      PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+      if (m->type == T_OBJECT_EX && !(m->flags & READONLY)
+          && ((PyMemberDescrObject *)d)->d_common.d_type == (PyTypeObject *)type)
+        off = m->offset;
+    }
+  Py_XDECREF (d);
+  return off;
+}
+
 static PyObject *
 new_group (PyObject *type_obj, PyObject *children, PyObject *raw)
 {
   PyTypeObject *tp = (PyTypeObject *)cfg.grouped;
   PyObject *group = tp->tp_alloc (tp, 0);
+  if (group && cfg.off_type)
+    {
+      /* (tp_alloc zeroed the slots) */
+      *slot_at (group, cfg.off_type) = Py_NewRef (type_obj);
+      *slot_at (group, cfg.off_ies) = Py_NewRef (children);
+      *slot_at (group, cfg.off_raw) = Py_NewRef (raw);
+      return group;
+    }
   if (group
       && (PyObject_SetAttr (group, cfg.str_type, type_obj) < 0
           || PyObject_SetAttr (group, cfg.str_ies, children) < 0
@@ -315,9 +354,19 @@ static PyObject *
 clone_group (PyObject *group)
 {
   PyObject *type = NULL, *ies = NULL, *raw = NULL, *copy = NULL, *result = NULL;
-  if (!(type = PyObject_GetAttr (group, cfg.str_type))
-      || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
-      || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
+  if (cfg.off_type && Py_TYPE (group) == (PyTypeObject *)cfg.grouped
+      && *slot_at (group, cfg.off_type) && *slot_at (group, cfg.off_ies)
+      && *slot_at (group, cfg.off_raw))
+    {
+      type = Py_NewRef (*slot_at (group, cfg.off_type));
+      ies = Py_NewRef (*slot_at (group, cfg.off_ies));
+      raw = Py_NewRef (*slot_at (group, cfg.off_raw));
+      if (!PyList_Check (ies))
+        goto done;
+    }
+  else if (!(type = PyObject_GetAttr (group, cfg.str_type))
+           || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
+           || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
     goto done;
   Py_ssize_t n = PyList_GET_SIZE (ies);
   if (!(copy = PyList_New (n)))
@@ -680,6 +729,11 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       Py_INCREF (*fields[i]);
       Py_XSETREF (*old[i], *fields[i]);
     }
+  cfg.off_type = object_slot_offset (cfg.grouped, cfg.str_type);
+  cfg.off_ies = object_slot_offset (cfg.grouped, cfg.str_ies);
+  cfg.off_raw = object_slot_offset (cfg.grouped, cfg.str_raw);
+  if (!cfg.off_type || !cfg.off_ies || !cfg.off_raw)
+    cfg.off_type = cfg.off_ies = cfg.off_raw = 0;
   cfg.cache_max_bytes = c.cache_max_bytes;
   cfg.cache_bytes = 0; /* codec.py hands over an empty cache */
   PyDict_Clear (cfg.cache);
@@ -789,7 +843,11 @@ encode_one (buf_t *b, PyObject *ie)
   PyTypeObject *cls = Py_TYPE (ie);
   if ((PyObject *)cls == ecfg.grouped)
     {
-      PyObject *children = PyObject_GetAttr (ie, ecfg.str_ies);
+      /* (the slots read in place when the walk knows them: see walk_config_t) */
+      int in_place = cls == (PyTypeObject *)cfg.grouped && cfg.off_type
+                     && *slot_at (ie, cfg.off_ies) && *slot_at (ie, cfg.off_type);
+      PyObject *children = in_place ? Py_NewRef (*slot_at (ie, cfg.off_ies))
+                                    : PyObject_GetAttr (ie, ecfg.str_ies);
       if (!children)
         return -1;
       Py_ssize_t at = b->len;
@@ -809,7 +867,9 @@ encode_one (buf_t *b, PyObject *ie)
       if (rc < 0)
         return -1;
       Py_ssize_t n = b->len - at - 4;
-      PyObject *type_obj = PyObject_GetAttr (ie, ecfg.str_type);
+      PyObject *type_obj = in_place && *slot_at (ie, cfg.off_type)
+                             ? Py_NewRef (*slot_at (ie, cfg.off_type))
+                             : PyObject_GetAttr (ie, ecfg.str_type);
       if (!type_obj)
         return -1;
       rc = -1;
