@@ -1,7 +1,9 @@
 """The per-session address IEs (F-SEID, F-TEID, UE IP Address, Outer Header Creation) take
 shortcuts for their usual IPv4 forms, and IPv4 addresses are turned into text through a
 bounded cache: every value octet string decodes (or fails) and every IE encodes (or fails)
-exactly as the general code below, which is what these IEs did before the shortcuts."""
+exactly as the general code below, which is what these IEs did before the shortcuts. The
+walk (_walk.c) decodes the usual forms itself: through it, every value comes out (or fails,
+or is set aside) exactly as through the IE classes' decoders."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pfcpd.pfcp import CodecError, IEType, _walk, codec
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp.ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 
@@ -261,3 +264,64 @@ def test_ipv4_text_cache_is_bounded_and_exact() -> None:
         assert len(A._V4_TEXT) <= A._V4_TEXT_MAX
     with pytest.raises(IndexError, match="IPv4 address truncated"):
         A._v4(b"\x00\x01\x02", 0)
+
+
+_FIRSTS = {
+    IEType.F_SEID: [bytes((flags,)) for flags in range(256)],
+    IEType.F_TEID: [bytes((flags,)) for flags in range(256)],
+    IEType.UE_IP_ADDRESS: [bytes((flags,)) for flags in range(256)],
+    IEType.OUTER_HEADER_CREATION: [
+        _U16.pack(d) for d in (0, 0x0100, 0x0101, 0x0200, 0x0400, 0x1000, 0x4100, 0xFFFF)
+    ],
+}
+
+
+def _through_walk(ie_type: int, value: bytes) -> Any:
+    data = struct.pack("!HH", ie_type, len(value)) + value
+    ignored: list[Any] = []
+    try:
+        ies = codec.decode_ies(data, 0, len(data), ignored)
+    except CodecError as exc:
+        return ("error", exc.cause, str(exc), exc.offending_ie)
+    return ("ok", ies, [repr(i) for i in ignored], [repr(ie) for ie in ies])
+
+
+@pytest.mark.parametrize("ie_type", sorted(_FIRSTS))
+def test_the_walk_decodes_as_the_decoders(ie_type: int) -> None:
+    assert sorted(codec.shortcut_types) == sorted(_FIRSTS)
+    rng = random.Random(ie_type)
+    values = [v for first in _FIRSTS[ie_type] for v in _values(first, rng)] + [b""]
+    with_shortcuts = [_through_walk(ie_type, v) for v in values]
+    assert _walk.setup_shortcuts({}) == []
+    try:
+        without = [_through_walk(ie_type, v) for v in values]
+    finally:
+        codec.reload_tables()
+    assert with_shortcuts == without
+    assert sum(outcome[0] == "ok" for outcome in without) > 100
+
+
+def test_no_shortcut_for_a_type_whose_decoder_was_replaced() -> None:
+    from pfcpd.pfcp.ie import DECODERS
+
+    original = DECODERS[IEType.F_SEID]
+    DECODERS[IEType.F_SEID] = lambda data: FSEID(1, "192.0.2.1")
+    try:
+        codec.reload_tables()
+        assert IEType.F_SEID not in codec.shortcut_types
+        value = bytes((0x02,)) + bytes(8) + bytes((127, 0, 0, 1))
+        assert _through_walk(IEType.F_SEID, value)[1] == [FSEID(1, "192.0.2.1")]
+    finally:
+        DECODERS[IEType.F_SEID] = original
+        codec.reload_tables()
+    assert sorted(codec.shortcut_types) == sorted(_FIRSTS)
+
+
+def test_a_class_with_other_fields_gets_no_shortcut() -> None:
+    try:
+        types = _walk.setup_shortcuts({IEType.F_SEID: (FSEID, ("seid", "ipv4"))})
+        assert types == []
+        types = _walk.setup_shortcuts({IEType.F_SEID: (FSEID, ("seid", "ipv4", "ipv6"))})
+        assert types == [IEType.F_SEID]
+    finally:
+        codec.reload_tables()

@@ -10,6 +10,7 @@ each leaf IE's value is still its class's ``encode()``.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 from . import _walk
@@ -25,6 +26,7 @@ from .header import (
 )
 from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
+from .ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 from .messages import ALLOWED_IES, MANDATORY_IES, IgnoredIE, Message
 
 _TL = struct.Struct("!HH")
@@ -127,6 +129,20 @@ def cache_bytes() -> int:
     return _walk.cache_bytes()
 
 
+# IE types whose usual forms the walk decodes itself, into the same objects as these
+# classes' decoders (see decode_shortcut in _walk.c): the per-session address IEs, never
+# cached, some ten of them in a Session Establishment Request.
+SHORTCUTS: dict[int, type[IE]] = {
+    IEType.F_SEID: FSEID,
+    IEType.F_TEID: FTEID,
+    IEType.UE_IP_ADDRESS: UEIPAddress,
+    IEType.OUTER_HEADER_CREATION: OuterHeaderCreation,
+}
+
+
+shortcut_types: list[int] = []  # the SHORTCUTS the walk took (see reload_tables)
+
+
 def reload_tables() -> None:
     """Hand the tables (decoders, cacheable types, grouped IEs and messages with their
     mandatory and expected IEs) to the walk, which compiles them; call it again after
@@ -155,6 +171,15 @@ def reload_tables() -> None:
     )
     _walk.setup_encoder(
         Grouped, VendorIE, _ENCODED, ENCODE_CACHE_ENTRIES, ENCODE_CACHE_MAX_VALUE, _encode_error
+    )
+    # (only where the type's decoder is still the class's own)
+    global shortcut_types
+    shortcut_types = _walk.setup_shortcuts(
+        {
+            int(t): (cls, tuple(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+            for t, cls in SHORTCUTS.items()
+            if DECODERS.get(t) == cls.decode
+        }
     )
 
 
