@@ -3,8 +3,9 @@
  *
  * Decoding a Session Establishment Request visits ~50 IEs; in Python the loop around them
  * (TLV header, bounds, table lookups, cache lookups) cost more than the IE decoders
- * themselves. This module does that loop and nothing else: every value is still decoded by
- * the IE classes' own Python decoders, and every table (decoders, grouped IEs and their
+ * themselves. This module does that loop. The values are decoded by the IE classes' own
+ * Python decoders (but for the usual forms of four per-session address IEs, decoded here
+ * into the same objects: see decode_shortcut); every table (decoders, grouped IEs and their
  * mandatory and allowed children, the decode cache), every error message and every record of
  * an ignored IE is made in Python, handed over by codec.py through setup(), which compiles
  * the tables into bitmaps (codec.reload_tables() calls it again after a table changed).
@@ -22,6 +23,8 @@
  *          is left out of the decoded IEs (treated as not present) and reported;
  *   7.6.7  an IE overrunning its container fails the message (68);
  *   7.6.6  a missing mandatory IE fails it (66).
+ * setup_shortcuts({ie_type: (class, field names)}) -> the IE types the walk decodes itself
+ *   (their usual forms; see decode_shortcut).
  *
  * encode_ies(ies) -> the TLV octets of the IEs: the encoder's loop (see codec.py), each leaf's
  *   value still its Python encode(); setup_encoder() hands over the encoding cache and the

@@ -2,10 +2,11 @@
 
 The walk over the TLVs is the C extension ``_walk`` (``_walk.c``): per IE it reads the TLV
 header, checks bounds, looks up the decode cache and the tables below and calls the IE
-class's decoder; grouped IEs recurse (depth bounded). The tables, the cache and every error
-message live here; ``_walk.setup`` hands them over once. The encoder's loop over the IEs is
-``_walk.encode_ies`` (``_walk.setup_encoder`` hands it the encoding cache and the errors);
-each leaf IE's value is still its class's ``encode()``.
+class's decoder (the usual forms of the per-session address IEs in ``SHORTCUTS`` it decodes
+itself, into the same objects); grouped IEs recurse (depth bounded). The tables, the cache
+and every error message live here; ``_walk.setup`` hands them over once. The encoder's loop
+over the IEs is ``_walk.encode_ies`` (``_walk.setup_encoder`` hands it the encoding cache and
+the errors); each leaf IE's value is still its class's ``encode()``.
 """
 
 from __future__ import annotations
