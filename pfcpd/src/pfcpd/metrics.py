@@ -14,8 +14,8 @@ start time is ``process_start_time_seconds``.
 
 from __future__ import annotations
 
-import bisect
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
@@ -96,7 +96,7 @@ class Histogram:
         series = self.series.get(labels)
         if series is None:
             series = self.series[labels] = [0.0] * (len(self.bounds) + 2)
-        series[bisect.bisect_left(self.bounds, value)] += 1
+        series[bisect_left(self.bounds, value)] += 1
         series[-1] += value
 
     def count(self, *labels: str) -> int:

@@ -49,6 +49,20 @@ def test_cached_group_comes_out_as_a_fresh_copy() -> None:
     assert again.get(IEType.CREATE_QER) is not qer
 
 
+def test_groups_made_and_copied_in_place_hold_their_fields() -> None:
+    """The walk sets and reads a Grouped's slots (type, ies, raw) in place: what it makes,
+    fresh or copied from the cache, is a complete Grouped, encoded as its octets say."""
+    data = encode(session_establishment_request())
+    for _ in range(2):  # (decoded, then copied from the cache)
+        for group in decode(data).ies:
+            if not isinstance(group, Grouped):
+                continue
+            assert type(group) is Grouped
+            assert isinstance(group.type, int) and isinstance(group.ies, list)
+            assert group.raw is not None and group.raw[4:] == codec.encode_ies(group.ies)
+            assert Grouped(group.type, list(group.ies), group.raw) == group
+
+
 def test_equal_leaf_octets_share_one_decoded_ie() -> None:
     data = encode(session_establishment_request())
     a, b = decode(data), decode(data)

@@ -123,8 +123,10 @@ class PfcpServer:
         family = socket.AF_INET6 if ep.family == 6 else socket.AF_INET
         key = str(ep)
 
+        received, clock = self.node.datagram_received, self.loop.time
+
         def on_datagram(data: bytes, addr: Address) -> None:
-            self.node.datagram_received(data, addr, self.loop.time(), key)
+            received(data, addr, clock(), key)
 
         sockets = [
             PfcpSocket(self.loop, sock, on_datagram, self._batch_done)

@@ -41,7 +41,7 @@ from ..pfcp.ies_flags import (
 )
 from ..pfcp.ies_scalar import Cause as CauseIE
 from ..pfcp.ies_scalar import GracefulReleasePeriod, OffendingIE, RecoveryTimeStamp
-from ..pfcp.message_types import RESPONSE_TO, message_type_name
+from ..pfcp.message_types import REQUEST_TYPES, RESPONSE_TO, message_type_name
 from ..pfcp.messages import ALLOWED_IES, MANDATORY_IES
 from .allow_list import AllowList, IPNetwork
 from .association import Association, AssociationState
@@ -109,8 +109,15 @@ def _cause_name(value: int) -> str:
         return str(value)
 
 
+# Plain ints for the per-request path: an IntEnum member looked up on its class costs some
+# 60 ns more than a module global (the enum metaclass's __getattr__ turns every attribute
+# lookup on the class into a call).
+_CAUSE_IE = int(IEType.CAUSE)
+_HEARTBEAT_REQUEST_TYPE = int(M.HEARTBEAT_REQUEST)
+
+
 def cause_label(msg: Message) -> str:
-    ie = msg.get(IEType.CAUSE)
+    ie = msg.get(_CAUSE_IE)
     if ie is None:
         return "none"
     return _cause_name(ie.value)  # type: ignore[attr-defined]
@@ -379,40 +386,45 @@ class PfcpNode:
         # The source is judged before anything is decoded: the allow-list, then the peer's
         # rate limit, which a response to a request of this node passes (that is this node's
         # own traffic: a CP answering many Session Reports must not make it retransmit).
-        if not self.allow_list.allows(addr[0]):
-            self._drop(addr, "not_allowed", f"{addr[0]} is not in pfcp.allowed_peers")
+        ip = addr[0]
+        if not self.allow_list.allows(ip):
+            self._drop(addr, "not_allowed", f"{ip} is not in pfcp.allowed_peers")
             return
-        if not self._answers_outgoing(data, addr) and not self.rate_limiter.admit(addr[0], now):
+        if not (self._outgoing and self._answers_outgoing(data, addr)) and not (
+            self.rate_limiter.admit(ip, now)
+        ):
             self.metrics.rate_limited.inc()
-            self._drop(addr, "rate_limited", f"{addr[0]} exceeds pfcp.rate_limit")
+            self._drop(addr, "rate_limited", f"{ip} exceeds pfcp.rate_limit")
             return
-        self._cache.expire(now)
+        cache = self._cache
+        cache.expire(now)
         try:
             header = decode_header(data)
         except CodecError as err:
             self._undecodable(err, data, addr, local, now)
             return
         digest: int | None = None  # of the datagram, when it carries a request
-        if not is_request(header.msg_type):
+        msg_type = header.msg_type
+        if msg_type not in REQUEST_TYPES:
             if (addr, header.seq) not in self._outgoing:
-                what = f"{message_type_name(header.msg_type)} seq {header.seq}"
+                what = f"{message_type_name(msg_type)} seq {header.seq}"
                 self._drop(addr, "unmatched_response", what)
                 return
         else:
             digest = request_digest(data)
-            cached = self._cache.get(addr, header.seq, header.msg_type, digest, now)
+            cached = cache.get(addr, header.seq, msg_type, digest, now)
             if cached is not None:
-                self.metrics.duplicates.inc(type_label(header.msg_type))
-                self.metrics.count_sent(addr[0], *cached.labels)
+                self.metrics.duplicates.inc(type_label(msg_type))
+                self.metrics.count_sent(ip, *cached.labels)
                 self._transmits.append(Transmit(cached.data, addr, local))
                 return
-            if header.msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
+            if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
                 # No association: the answer (72) needs nothing from the body; not decoded.
-                name = type_label(header.msg_type)
+                name = type_label(msg_type)
                 self.metrics.requests_handled.inc(name)
                 cause = Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
-                response = self._cause_response(header.msg_type, header.seq, cause, 0)
-                self._answer(response, header.msg_type, addr, local, now, None)
+                response = self._cause_response(msg_type, header.seq, cause, 0)
+                self._answer(response, msg_type, addr, local, now, None)
                 return
         try:
             messages = decode_datagram(data, header)
@@ -420,17 +432,16 @@ class PfcpNode:
             self._undecodable(err, data, addr, local, now)
             return
         except Exception as exc:  # a codec bug: logged, counted, answered with cause 77
-            what = f"{message_type_name(header.msg_type)} seq {header.seq}"
+            what = f"{message_type_name(msg_type)} seq {header.seq}"
             self._internal_error(exc, "decode", addr, what)
             self._system_failure(header, addr, local, now)
             return
+        count_received = self.metrics.count_received
         for msg in messages:
-            self.metrics.count_received(
-                addr[0], type_label(msg.msg_type), received_cause_label(msg)
-            )
+            count_received(ip, type_label(msg.msg_type), received_cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
-            request = is_request(msg.msg_type)
+            request = msg.msg_type in REQUEST_TYPES
             try:
                 if request:
                     if digest is None:  # a request following a response in the datagram
@@ -676,7 +687,7 @@ class PfcpNode:
         """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
         started = self._clock()
         t = msg.msg_type
-        if t == M.HEARTBEAT_REQUEST:
+        if t == _HEARTBEAT_REQUEST_TYPE:
             self._heartbeat_request(msg, addr, local, now, digest)
             self.metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
             return
@@ -709,11 +720,12 @@ class PfcpNode:
                 response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
         name = type_label(t)
-        self.metrics.requests_handled.inc(name)
+        metrics = self.metrics
+        metrics.requests_handled.inc(name)
         tx = self._answer(response, t, addr, local, now, digest if cache else None)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
-        self.metrics.handling_time.observe(self._clock() - started, name)
+        metrics.handling_time.observe(self._clock() - started, name)
 
     def _answer(
         self,
@@ -730,7 +742,10 @@ class PfcpNode:
         labels = (type_label(response.msg_type), cause_label(response))
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
-        return self._transmit_labelled(data, addr, local, labels)
+        self.metrics.count_sent(addr[0], *labels)
+        tx = Transmit(data, addr, local)
+        self._transmits.append(tx)
+        return tx
 
     def _heartbeat_request(
         self, msg: Message, addr: Address, local: str | None, now: float, digest: int

@@ -26,14 +26,19 @@ class RateLimiter:
         return len(self._buckets)
 
     def admit(self, ip: str, now: float) -> bool:
-        tokens, updated = self._buckets.get(ip, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - updated) * self.rate)
+        buckets = self._buckets
+        bucket = buckets.get(ip)
+        if bucket is None:
+            tokens = min(self.burst, self.burst + (now - now) * self.rate)
+            if len(buckets) >= self.max_peers:
+                self._make_room(now)
+        else:
+            tokens, updated = bucket
+            tokens = min(self.burst, tokens + (now - updated) * self.rate)
         admitted = tokens >= 1.0
         if admitted:
             tokens -= 1.0
-        if ip not in self._buckets and len(self._buckets) >= self.max_peers:
-            self._make_room(now)
-        self._buckets[ip] = (tokens, now)
+        buckets[ip] = (tokens, now)
         return admitted
 
     def _make_room(self, now: float) -> None:

@@ -133,9 +133,12 @@ def cause_response(request: Message, cause: int, seid: int, node_id: NodeID | No
     return Message(RESPONSE_TO[request.msg_type], request.seq, ies, seid_field)
 
 
+_F_SEID = int(IEType.F_SEID)  # (a module int: a lookup on the IntEnum class is a call)
+
+
 def establishment_peer_seid(request: Message) -> int:
     """The CP's SEID of a Session Establishment Request (0 when it has no F-SEID)."""
-    fseid = request.get(IEType.F_SEID)
+    fseid = request.get(_F_SEID)
     return fseid.seid if isinstance(fseid, FSEID) else 0
 
 

@@ -3,6 +3,7 @@ requests it answered (duplicates get the same octets again, and no second effect
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ class ResponseCache:
         self.ttl = ttl
         self.limit = limit
         self._entries: OrderedDict[tuple[Address, int], CachedResponse] = OrderedDict()
+        # No entry expires before this (the first entry's expiry when last looked at, or
+        # earlier): `expire`, called for every datagram, returns at once until then.
+        self._nothing_expires_before = math.inf
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -100,10 +104,14 @@ class ResponseCache:
         now: float,
     ) -> None:
         key = (addr, seq)
-        self._entries.pop(key, None)
-        self._entries[key] = CachedResponse(request_type, digest, data, now + self.ttl, labels)
-        while len(self._entries) > self.limit:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entries.pop(key, None)
+        expires_at = now + self.ttl
+        entries[key] = CachedResponse(request_type, digest, data, expires_at, labels)
+        if expires_at < self._nothing_expires_before:
+            self._nothing_expires_before = expires_at
+        while len(entries) > self.limit:
+            entries.popitem(last=False)
 
     def discard(self, addr: Address, seq: int) -> None:
         """Forget the response to ``(addr, seq)``: its retransmission is handled afresh."""
@@ -121,12 +129,16 @@ class ResponseCache:
 
     def expire(self, now: float) -> None:
         """Forget expired entries (they are in insertion order, all with the same ttl)."""
+        if now < self._nothing_expires_before:
+            return
         entries = self._entries
         while entries:
             key, entry = next(iter(entries.items()))
             if entry.expires_at > now:
+                self._nothing_expires_before = entry.expires_at
                 return
             del entries[key]
+        self._nothing_expires_before = math.inf
 
     def next_expiry(self) -> float | None:
         if not self._entries:

@@ -3,8 +3,9 @@
  *
  * Decoding a Session Establishment Request visits ~50 IEs; in Python the loop around them
  * (TLV header, bounds, table lookups, cache lookups) cost more than the IE decoders
- * themselves. This module does that loop and nothing else: every value is still decoded by
- * the IE classes' own Python decoders, and every table (decoders, grouped IEs and their
+ * themselves. This module does that loop. The values are decoded by the IE classes' own
+ * Python decoders (but for the usual forms of four per-session address IEs, decoded here
+ * into the same objects: see decode_shortcut); every table (decoders, grouped IEs and their
  * mandatory and allowed children, the decode cache), every error message and every record of
  * an ignored IE is made in Python, handed over by codec.py through setup(), which compiles
  * the tables into bitmaps (codec.reload_tables() calls it again after a table changed).
@@ -22,6 +23,8 @@
  *          is left out of the decoded IEs (treated as not present) and reported;
  *   7.6.7  an IE overrunning its container fails the message (68);
  *   7.6.6  a missing mandatory IE fails it (66).
+ * setup_shortcuts({ie_type: (class, field names)}) -> the IE types the walk decodes itself
+ *   (their usual forms; see decode_shortcut).
  *
  * encode_ies(ies) -> the TLV octets of the IEs: the encoder's loop (see codec.py), each leaf's
  *   value still its Python encode(); setup_encoder() hands over the encoding cache and the
@@ -31,6 +34,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX: the slots of Grouped, read and set in place */
 #include <stdint.h>
 #include <string.h>
 
@@ -108,6 +112,11 @@ typedef struct
   spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
   spec_t *messages[MESSAGE_TYPES]; /* NULL: no tables for that message type */
   PyObject *str_type, *str_ies, *str_raw;
+  /* Offsets of the slots type, ies and raw in a Grouped (a slots dataclass), when they are
+   * plain object slots: a group is then made and copied by setting and reading them in
+   * place, as their member descriptors do, without the generic attribute machinery (0:
+   * unknown, through PyObject_SetAttr/GetAttr). */
+  Py_ssize_t off_type, off_ies, off_raw;
   /* the type numbers as objects: the same object every time also makes the dict lookups
    * by type compare by identity */
   PyObject *type_objs[TABLE_TYPES];
@@ -296,11 +305,44 @@ cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t extra)
 /* Grouped(type_obj, children, raw), without the call through the dataclass __init__ (which
  * cost more than the rest of a group's decoding): Grouped is a slots class whose __init__
  * only stores these three fields. raw: the group's TLV octets, or None. */
+static PyObject **
+slot_at (PyObject *obj, Py_ssize_t offset)
+{
+  return (PyObject **)((char *)obj + offset);
+}
+
+/* The offset of the writable object slot ``name`` of ``type`` (0: not one). */
+static Py_ssize_t
+object_slot_offset (PyObject *type, PyObject *name)
+{
+  PyObject *d = PyObject_GetAttr (type, name);
+  Py_ssize_t off = 0;
+  if (!d)
+    PyErr_Clear ();
+  else if (Py_IS_TYPE (d, &PyMemberDescr_Type))
+    {
+      PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+      if (m->type == T_OBJECT_EX && !(m->flags & READONLY)
+          && ((PyMemberDescrObject *)d)->d_common.d_type == (PyTypeObject *)type)
+        off = m->offset;
+    }
+  Py_XDECREF (d);
+  return off;
+}
+
 static PyObject *
 new_group (PyObject *type_obj, PyObject *children, PyObject *raw)
 {
   PyTypeObject *tp = (PyTypeObject *)cfg.grouped;
   PyObject *group = tp->tp_alloc (tp, 0);
+  if (group && cfg.off_type)
+    {
+      /* (tp_alloc zeroed the slots) */
+      *slot_at (group, cfg.off_type) = Py_NewRef (type_obj);
+      *slot_at (group, cfg.off_ies) = Py_NewRef (children);
+      *slot_at (group, cfg.off_raw) = Py_NewRef (raw);
+      return group;
+    }
   if (group
       && (PyObject_SetAttr (group, cfg.str_type, type_obj) < 0
           || PyObject_SetAttr (group, cfg.str_ies, children) < 0
@@ -315,9 +357,19 @@ static PyObject *
 clone_group (PyObject *group)
 {
   PyObject *type = NULL, *ies = NULL, *raw = NULL, *copy = NULL, *result = NULL;
-  if (!(type = PyObject_GetAttr (group, cfg.str_type))
-      || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
-      || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
+  if (cfg.off_type && Py_TYPE (group) == (PyTypeObject *)cfg.grouped
+      && *slot_at (group, cfg.off_type) && *slot_at (group, cfg.off_ies)
+      && *slot_at (group, cfg.off_raw))
+    {
+      type = Py_NewRef (*slot_at (group, cfg.off_type));
+      ies = Py_NewRef (*slot_at (group, cfg.off_ies));
+      raw = Py_NewRef (*slot_at (group, cfg.off_raw));
+      if (!PyList_Check (ies))
+        goto done;
+    }
+  else if (!(type = PyObject_GetAttr (group, cfg.str_type))
+           || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
+           || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
     goto done;
   Py_ssize_t n = PyList_GET_SIZE (ies);
   if (!(copy = PyList_New (n)))
@@ -446,6 +498,176 @@ keep_raw (const walk_t *w, const tlv_t *ie)
   return PyObject_CallFunction (cfg.raw, "Oy#", ie->type_obj, value_of (w, ie), value_len (ie));
 }
 
+/* Shortcuts: the usual forms of the per-session address IEs (never cached, decoded in
+ * every request) are decoded here instead of by their Python decoders, into the same
+ * objects: an instance of the IE class with every slot set, as its __init__ sets them.
+ * Anything else of those types (another form, a short or odd value) goes to the Python
+ * decoder as before. setup_shortcuts() hands over the classes (only where the decoder of
+ * the type is the class's own) and the names of their fields, which must be the ones
+ * below, in that order, each a plain object slot of the class. */
+enum
+{
+  SC_FSEID,
+  SC_FTEID,
+  SC_UEIP,
+  SC_OHC,
+  SC_COUNT,
+  SC_MAX_FIELDS = 7
+};
+
+static const unsigned sc_types[SC_COUNT] = { 57, 21, 93, 84 };
+static const char *const sc_fields[SC_COUNT][SC_MAX_FIELDS + 1] = {
+  { "seid", "ipv4", "ipv6", NULL },
+  { "teid", "ipv4", "ipv6", "choose", "choose_v4", "choose_v6", "choose_id", NULL },
+  { "ipv4", "ipv6", "source", "ipv6_prefix_delegation_bits", "ipv6_prefix_length", "choose_v4",
+    "choose_v6", NULL },
+  { "description", "teid", "ipv4", "ipv6", "port", "c_tag", "s_tag", NULL },
+};
+
+typedef struct
+{
+  PyObject *cls; /* NULL: no shortcut for this type */
+  int n_fields;
+  Py_ssize_t offsets[SC_MAX_FIELDS];
+} shortcut_t;
+
+static shortcut_t shortcuts[SC_COUNT];
+
+/* IPv4 address text as inet_ntop writes it (dotted decimal, no leading zeros). */
+static PyObject *
+v4_text (const uint8_t *a)
+{
+  char buf[16];
+  int n = 0;
+  for (int i = 0; i < 4; i++)
+    {
+      unsigned x = a[i];
+      if (i)
+        buf[n++] = '.';
+      if (x >= 100)
+        buf[n++] = (char)('0' + x / 100);
+      if (x >= 10)
+        buf[n++] = (char)('0' + x / 10 % 10);
+      buf[n++] = (char)('0' + x % 10);
+    }
+  return PyUnicode_FromStringAndSize (buf, n);
+}
+
+static uint32_t
+be32 (const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* An instance of the shortcut's class with its slots set to fields[] (new references,
+ * taken over; a NULL among them: an exception is set, everything is released). */
+static PyObject *
+shortcut_new (const shortcut_t *sc, PyObject **fields)
+{
+  PyObject *obj = NULL;
+  int ok = 1;
+  for (int i = 0; i < sc->n_fields; i++)
+    ok &= fields[i] != NULL;
+  if (ok)
+    obj = ((PyTypeObject *)sc->cls)->tp_alloc ((PyTypeObject *)sc->cls, 0);
+  for (int i = 0; i < sc->n_fields; i++)
+    {
+      if (obj)
+        *slot_at (obj, sc->offsets[i]) = fields[i]; /* (tp_alloc zeroed the slots) */
+      else
+        Py_XDECREF (fields[i]);
+    }
+  return obj;
+}
+
+#define BOOL_OF(x) Py_NewRef ((x) ? Py_True : Py_False)
+#define NONE Py_NewRef (Py_None)
+
+/* The IE decoded by its shortcut, or NULL: with an exception set, a failure; without, not
+ * a form the shortcut takes (the Python decoder decodes it). */
+static PyObject *
+decode_shortcut (const walk_t *w, const tlv_t *ie, const shortcut_t *sc)
+{
+  const uint8_t *v = (const uint8_t *)value_of (w, ie);
+  Py_ssize_t n = value_len (ie);
+  PyObject *f[SC_MAX_FIELDS];
+  if (n < 1)
+    return NULL;
+  unsigned flags = v[0];
+  switch (sc - shortcuts)
+    {
+    case SC_FSEID: /* IPv4 only */
+      if (n < 13 || (flags & 0x03) != 0x02)
+        return NULL;
+      f[0] = PyLong_FromUnsignedLongLong ((unsigned long long)be32 (v + 1) << 32 | be32 (v + 5));
+      f[1] = v4_text (v + 9);
+      f[2] = NONE;
+      break;
+    case SC_FTEID:
+      if (flags & 0x04) /* CH */
+        {
+          if ((flags & 0x08) && n < 2)
+            return NULL;
+          f[0] = NONE;
+          f[1] = NONE;
+          f[2] = NONE;
+          f[3] = BOOL_OF (1);
+          f[4] = BOOL_OF (flags & 0x01);
+          f[5] = BOOL_OF (flags & 0x02);
+          f[6] = flags & 0x08 ? PyLong_FromLong (v[1]) : NONE;
+          break;
+        }
+      if ((flags & 0x08) || (flags & 0x03) != 0x01 || n < 9) /* IPv4 only */
+        return NULL;
+      f[0] = PyLong_FromUnsignedLong (be32 (v + 1));
+      f[1] = v4_text (v + 5);
+      f[2] = NONE;
+      f[3] = BOOL_OF (0);
+      f[4] = BOOL_OF (0);
+      f[5] = BOOL_OF (0);
+      f[6] = NONE;
+      break;
+    case SC_UEIP: /* no address (CHV4/CHV6), or an IPv4 address; no IPv6 prefix fields */
+      if ((flags & 0x4B) == 0x02 && n >= 5)
+        f[0] = v4_text (v + 1);
+      else if (!(flags & 0x4B))
+        f[0] = NONE;
+      else
+        return NULL;
+      f[1] = NONE;
+      f[2] = BOOL_OF (flags & 0x04);
+      f[3] = NONE;
+      f[4] = NONE;
+      f[5] = BOOL_OF (flags & 0x10);
+      f[6] = BOOL_OF (flags & 0x20);
+      break;
+    case SC_OHC: /* GTP-U/UDP/IPv4 */
+      if (n < 10 || flags != 0x01 || v[1] != 0x00)
+        return NULL;
+      f[0] = PyLong_FromLong (0x0100);
+      f[1] = PyLong_FromUnsignedLong (be32 (v + 2));
+      f[2] = v4_text (v + 6);
+      f[3] = NONE;
+      f[4] = NONE;
+      f[5] = NONE;
+      f[6] = NONE;
+      break;
+    default:
+      return NULL;
+    }
+  return shortcut_new (sc, f);
+}
+
+/* The shortcut of an IE type, or NULL. */
+static const shortcut_t *
+shortcut_of (unsigned ie_type)
+{
+  for (int i = 0; i < SC_COUNT; i++)
+    if (sc_types[i] == ie_type)
+      return shortcuts[i].cls ? &shortcuts[i] : NULL;
+  return NULL;
+}
+
 /* One IE, new reference, or NULL (see decode_value). spec: the container's (NULL: none).
  * Clears *same_every_time unless the IE is the same in every session. */
 static PyObject *
@@ -465,6 +687,13 @@ decode_ie (walk_t *w, const tlv_t *ie, const spec_t *spec, int *same_every_time)
   if (ie->type < TABLE_TYPES && (group_spec = cfg.groups[ie->type]))
     return decode_group (w, ie, group_spec, same_every_time);
   *same_every_time = 0;
+  const shortcut_t *sc = shortcut_of (ie->type);
+  if (sc)
+    {
+      PyObject *value = decode_shortcut (w, ie, sc);
+      if (value || PyErr_Occurred ())
+        return value;
+    }
   if ((decoder = PyDict_GetItemWithError (cfg.decoders, ie->type_obj)))
     return decode_value (w, ie, decoder, spec);
   if (PyErr_Occurred ())
@@ -680,10 +909,80 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       Py_INCREF (*fields[i]);
       Py_XSETREF (*old[i], *fields[i]);
     }
+  cfg.off_type = object_slot_offset (cfg.grouped, cfg.str_type);
+  cfg.off_ies = object_slot_offset (cfg.grouped, cfg.str_ies);
+  cfg.off_raw = object_slot_offset (cfg.grouped, cfg.str_raw);
+  if (!cfg.off_type || !cfg.off_ies || !cfg.off_raw)
+    cfg.off_type = cfg.off_ies = cfg.off_raw = 0;
   cfg.cache_max_bytes = c.cache_max_bytes;
   cfg.cache_bytes = 0; /* codec.py hands over an empty cache */
   PyDict_Clear (cfg.cache);
   Py_RETURN_NONE;
+}
+
+/* setup_shortcuts({ie_type: (cls, field names)}): the classes of the shortcuts (see
+ * decode_shortcut); a type left out, or whose class does not have exactly the expected
+ * fields as plain object slots, has none. Returns the types that have one. */
+static PyObject *
+py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
+{
+  if (!PyDict_Check (classes))
+    {
+      PyErr_SetString (PyExc_TypeError, "setup_shortcuts: a dict");
+      return NULL;
+    }
+  for (int i = 0; i < SC_COUNT; i++)
+    Py_CLEAR (shortcuts[i].cls);
+  PyObject *enabled = PyList_New (0);
+  if (!enabled)
+    return NULL;
+  for (int i = 0; i < SC_COUNT; i++)
+    {
+      shortcut_t *sc = &shortcuts[i];
+      PyObject *key = PyLong_FromUnsignedLong (sc_types[i]);
+      if (!key)
+        goto fail;
+      PyObject *entry = PyDict_GetItemWithError (classes, key); /* borrowed */
+      if (!entry)
+        {
+          Py_DECREF (key);
+          if (PyErr_Occurred ())
+            goto fail;
+          continue;
+        }
+      PyObject *cls, *names;
+      if (!PyArg_ParseTuple (entry, "O!O!:setup_shortcuts", &PyType_Type, &cls, &PyTuple_Type,
+                             &names))
+        {
+          Py_DECREF (key);
+          goto fail;
+        }
+      int n = 0;
+      while (sc_fields[i][n])
+        n++;
+      int ok = PyTuple_GET_SIZE (names) == n;
+      for (int k = 0; ok && k < n; k++)
+        {
+          PyObject *name = PyTuple_GET_ITEM (names, k);
+          ok = PyUnicode_Check (name) && PyUnicode_CompareWithASCIIString (name, sc_fields[i][k]) == 0
+               && (sc->offsets[k] = object_slot_offset (cls, name)) != 0;
+        }
+      if (ok)
+        {
+          sc->cls = Py_NewRef (cls);
+          sc->n_fields = n;
+          ok = PyList_Append (enabled, key) == 0;
+        }
+      Py_DECREF (key);
+      if (!ok && PyErr_Occurred ())
+        goto fail;
+    }
+  return enabled;
+fail:
+  for (int i = 0; i < SC_COUNT; i++)
+    Py_CLEAR (shortcuts[i].cls);
+  Py_DECREF (enabled);
+  return NULL;
 }
 
 static PyObject *
@@ -789,7 +1088,11 @@ encode_one (buf_t *b, PyObject *ie)
   PyTypeObject *cls = Py_TYPE (ie);
   if ((PyObject *)cls == ecfg.grouped)
     {
-      PyObject *children = PyObject_GetAttr (ie, ecfg.str_ies);
+      /* (the slots read in place when the walk knows them: see walk_config_t) */
+      int in_place = cls == (PyTypeObject *)cfg.grouped && cfg.off_type
+                     && *slot_at (ie, cfg.off_ies) && *slot_at (ie, cfg.off_type);
+      PyObject *children = in_place ? Py_NewRef (*slot_at (ie, cfg.off_ies))
+                                    : PyObject_GetAttr (ie, ecfg.str_ies);
       if (!children)
         return -1;
       Py_ssize_t at = b->len;
@@ -809,7 +1112,9 @@ encode_one (buf_t *b, PyObject *ie)
       if (rc < 0)
         return -1;
       Py_ssize_t n = b->len - at - 4;
-      PyObject *type_obj = PyObject_GetAttr (ie, ecfg.str_type);
+      PyObject *type_obj = in_place && *slot_at (ie, cfg.off_type)
+                             ? Py_NewRef (*slot_at (ie, cfg.off_type))
+                             : PyObject_GetAttr (ie, ecfg.str_type);
       if (!type_obj)
         return -1;
       rc = -1;
@@ -1107,6 +1412,8 @@ static PyMethodDef walk_methods[] = {
     "setup(decoders, known, cacheable, groups, allowed_children, messages, allowed_ies, cache, "
     "cache_max_bytes, Grouped, RawIE, VendorIE, short_errors, value_errors, CodecError, error, "
     "in_group, ignore)" },
+  { "setup_shortcuts", py_setup_shortcuts, METH_O,
+    "setup_shortcuts({ie_type: (class, field names)}) -> the IE types that have a shortcut" },
   { "encode_ies", py_encode_ies, METH_O,
     "encode_ies(ies) -> the TLV octets of the IEs (see codec.encode_ies)" },
   { "setup_encoder", py_setup_encoder, METH_VARARGS,

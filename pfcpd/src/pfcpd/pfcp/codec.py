@@ -2,23 +2,32 @@
 
 The walk over the TLVs is the C extension ``_walk`` (``_walk.c``): per IE it reads the TLV
 header, checks bounds, looks up the decode cache and the tables below and calls the IE
-class's decoder; grouped IEs recurse (depth bounded). The tables, the cache and every error
-message live here; ``_walk.setup`` hands them over once. The encoder's loop over the IEs is
-``_walk.encode_ies`` (``_walk.setup_encoder`` hands it the encoding cache and the errors);
-each leaf IE's value is still its class's ``encode()``.
+class's decoder (the usual forms of the per-session address IEs in ``SHORTCUTS`` it decodes
+itself, into the same objects); grouped IEs recurse (depth bounded). The tables, the cache
+and every error message live here; ``_walk.setup`` hands them over once. The encoder's loop
+over the IEs is ``_walk.encode_ies`` (``_walk.setup_encoder`` hands it the encoding cache and
+the errors); each leaf IE's value is still its class's ``encode()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 from . import _walk
 from .cause import Cause
 from .errors import CodecError
 from .grouped import ALLOWED_CHILDREN, MANDATORY_CHILDREN
-from .header import Header, decode_header, header_octets
+from .header import (
+    NODE_HEADER_LEN,
+    SESSION_HEADER_LEN,
+    Header,
+    decode_header,
+    header_octets,
+)
 from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
+from .ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 from .messages import ALLOWED_IES, MANDATORY_IES, IgnoredIE, Message
 
 _TL = struct.Struct("!HH")
@@ -121,6 +130,20 @@ def cache_bytes() -> int:
     return _walk.cache_bytes()
 
 
+# IE types whose usual forms the walk decodes itself, into the same objects as these
+# classes' decoders (see decode_shortcut in _walk.c): the per-session address IEs, never
+# cached, some ten of them in a Session Establishment Request.
+SHORTCUTS: dict[int, type[IE]] = {
+    IEType.F_SEID: FSEID,
+    IEType.F_TEID: FTEID,
+    IEType.UE_IP_ADDRESS: UEIPAddress,
+    IEType.OUTER_HEADER_CREATION: OuterHeaderCreation,
+}
+
+
+shortcut_types: list[int] = []  # the SHORTCUTS the walk took (see reload_tables)
+
+
 def reload_tables() -> None:
     """Hand the tables (decoders, cacheable types, grouped IEs and messages with their
     mandatory and expected IEs) to the walk, which compiles them; call it again after
@@ -149,6 +172,15 @@ def reload_tables() -> None:
     )
     _walk.setup_encoder(
         Grouped, VendorIE, _ENCODED, ENCODE_CACHE_ENTRIES, ENCODE_CACHE_MAX_VALUE, _encode_error
+    )
+    # (only where the type's decoder is still the class's own)
+    global shortcut_types
+    shortcut_types = _walk.setup_shortcuts(
+        {
+            int(t): (cls, tuple(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+            for t, cls in SHORTCUTS.items()
+            if DECODERS.get(t) == cls.decode
+        }
     )
 
 
@@ -191,18 +223,28 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
     fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it. As
     :func:`decode`, only bad input raises CodecError.
     ``header``: the first message's header when the caller already decoded it."""
+    # (_decode_at's steps, inline: this runs once per datagram received)
     out: list[Message] = []
     offset = 0
     while True:
         try:
-            msg, header = _decode_at(data, offset, header if offset == 0 else None)
+            if offset or header is None:
+                header = decode_header(data, offset)
+            end = offset + 4 + header.length
+            ignored: list[IgnoredIE] = []
+            start = offset + (NODE_HEADER_LEN if header.seid is None else SESSION_HEADER_LEN)
+            try:
+                ies = _walk.walk(data, start, end, header.msg_type, ignored)
+            except CodecError as exc:
+                exc.header = header
+                raise
         except CodecError as exc:
             exc.decoded_before = out
             raise
-        out.append(msg)
-        offset += 4 + header.length
-        if not header.follow_on or offset >= len(data):
+        out.append(Message(header.msg_type, header.seq, ies, header.seid, header.priority, ignored))
+        if not header.follow_on or end >= len(data):
             return out
+        offset = end
 
 
 # encode_ies(ies) -> bytes: the TLVs of ``ies`` (the loop is _walk.c's, as the decoder's):

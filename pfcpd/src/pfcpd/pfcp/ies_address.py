@@ -23,10 +23,23 @@ _AF6 = socket.AF_INET6
 _ntop = socket.inet_ntop
 
 
+# IPv4 address octets -> text, for the addresses decoded again and again (the CP's F-SEID
+# and Node ID, gNB addresses): glibc's inet_ntop formats with sprintf, some ten times the
+# cost of a dictionary lookup. Bounded: emptied when full.
+_V4_TEXT: dict[bytes, str] = {}
+_V4_TEXT_MAX = 4096
+
+
 def _v4(data: bytes, off: int) -> str:
     if len(data) < off + 4:
         raise IndexError("IPv4 address truncated")
-    return _ntop(_AF4, data[off : off + 4])
+    octets = data[off : off + 4]
+    text = _V4_TEXT.get(octets)
+    if text is None:
+        if len(_V4_TEXT) >= _V4_TEXT_MAX:
+            _V4_TEXT.clear()
+        text = _V4_TEXT[octets] = _ntop(_AF4, octets)
+    return text
 
 
 def _v6(data: bytes, off: int) -> str:
@@ -137,14 +150,19 @@ class FSEID(IE):
     def decode(cls, data: bytes) -> Self:
         flags = data[0]
         (seid,) = _U64.unpack_from(data, 1)
+        if flags & 0x03 == 0x02:  # (the usual: IPv4 only)
+            return cls(seid, _v4(data, 9))
         ipv4, ipv6, _ = _decode_v4v6_flags(data, 9, flags, 0x02, 0x01)
         if ipv4 is None and ipv6 is None:
             raise ValueError("F-SEID without an address")
         return cls(seid, ipv4, ipv6)
 
     def encode(self) -> bytes:
-        flags = (0x02 if self.ipv4 is not None else 0) | (0x01 if self.ipv6 is not None else 0)
-        return bytes((flags,)) + _U64.pack(self.seid) + _encode_v4v6(self.ipv4, self.ipv6)
+        ipv4, ipv6 = self.ipv4, self.ipv6
+        if ipv6 is None and ipv4 is not None:  # (the usual: IPv4 only)
+            return b"\x02" + _U64.pack(self.seid) + pack_v4(ipv4)
+        flags = (0x02 if ipv4 is not None else 0) | (0x01 if ipv6 is not None else 0)
+        return bytes((flags,)) + _U64.pack(self.seid) + _encode_v4v6(ipv4, ipv6)
 
 
 @register
@@ -171,15 +189,13 @@ class FTEID(IE):
             choose_id = None
             if flags & 0x08:
                 choose_id = data[1]
-            return cls(
-                choose=True,
-                choose_v4=bool(flags & 0x01),
-                choose_v6=bool(flags & 0x02),
-                choose_id=choose_id,
-            )
+            # (positional: keywords cost a third more)
+            return cls(None, None, None, True, bool(flags & 0x01), bool(flags & 0x02), choose_id)
         if flags & 0x08:
             raise ValueError("CHID set without CH")
         (teid,) = _U32.unpack_from(data, 1)
+        if flags & 0x03 == 0x01:  # (the usual: IPv4 only)
+            return cls(teid, _v4(data, 5))
         ipv4, ipv6, _ = _decode_v4v6_flags(data, 5, flags, 0x01, 0x02)
         if ipv4 is None and ipv6 is None:
             raise ValueError("F-TEID without an address")
@@ -193,8 +209,11 @@ class FTEID(IE):
             return bytes((flags,))
         if self.teid is None:
             raise ValueError("F-TEID without TEID and without CH")
-        flags = (0x01 if self.ipv4 is not None else 0) | (0x02 if self.ipv6 is not None else 0)
-        return bytes((flags,)) + _U32.pack(self.teid) + _encode_v4v6(self.ipv4, self.ipv6)
+        ipv4, ipv6 = self.ipv4, self.ipv6
+        if ipv6 is None and ipv4 is not None:  # (the usual: IPv4 only)
+            return b"\x01" + _U32.pack(self.teid) + pack_v4(ipv4)
+        flags = (0x01 if ipv4 is not None else 0) | (0x02 if ipv6 is not None else 0)
+        return bytes((flags,)) + _U32.pack(self.teid) + _encode_v4v6(ipv4, ipv6)
 
 
 @register
@@ -217,6 +236,20 @@ class UEIPAddress(IE):
     @classmethod
     def decode(cls, data: bytes) -> Self:
         flags = data[0]
+        if not flags & 0x4B:  # no address, no IPv6 prefix fields (CHV4/CHV6: to allocate)
+            return cls(
+                None, None, bool(flags & 0x04), None, None, bool(flags & 0x10), bool(flags & 0x20)
+            )
+        if flags & 0x4B == 0x02:  # an IPv4 address only
+            return cls(
+                _v4(data, 1),
+                None,
+                bool(flags & 0x04),
+                None,
+                None,
+                bool(flags & 0x10),
+                bool(flags & 0x20),
+            )
         ipv4, ipv6, off = _decode_v4v6_flags(data, 1, flags, 0x02, 0x01)
         pd_bits = prefix_len = None
         if flags & 0x08:
@@ -235,6 +268,16 @@ class UEIPAddress(IE):
         )
 
     def encode(self) -> bytes:
+        ipv4 = self.ipv4
+        if (
+            ipv4 is not None
+            and self.ipv6 is None
+            and self.ipv6_prefix_delegation_bits is None
+            and self.ipv6_prefix_length is None
+            and not self.choose_v6
+        ):  # (the usual: an IPv4 address)
+            flags = 0x02 | (0x04 if self.source else 0) | (0x10 if self.choose_v4 else 0)
+            return bytes((flags,)) + pack_v4(ipv4)
         flags = (
             (0x01 if self.ipv6 is not None else 0)
             | (0x02 if self.ipv4 is not None else 0)
@@ -282,6 +325,9 @@ class OuterHeaderCreation(IE):
     @classmethod
     def decode(cls, data: bytes) -> Self:
         (desc,) = _U16.unpack_from(data)
+        if desc == OHC_GTPU_UDP_IPV4:  # (the usual: towards a gNB)
+            (teid,) = _U32.unpack_from(data, 2)
+            return cls(desc, teid, _v4(data, 6))
         off = 2
         teid = ipv4 = ipv6 = port = c_tag = s_tag = None
         if desc & (OHC_GTPU_UDP_IPV4 | OHC_GTPU_UDP_IPV6):
