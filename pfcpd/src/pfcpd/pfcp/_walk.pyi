@@ -1,6 +1,6 @@
 """Types of the C extension ``_walk`` (``_walk.c``): the codec's IE walk."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 
 from .errors import CodecError
 from .ie import IE
@@ -40,6 +40,8 @@ def setup_encoder(
     max_value: int,
     error: Callable[[int, int, int], CodecError],
 ) -> None: ...
+def far_shape(raw: bytes) -> bytes | None: ...
+def establishment_key(ies: list[IE], leaves: Container[int]) -> tuple[object, ...] | None: ...
 
 ielist_get: Callable[..., IE | None]  # (instance methods of IEList)
 ielist_get_all: Callable[..., list[IE]]

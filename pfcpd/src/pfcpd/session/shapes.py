@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from ..datapath.interface import Bar, Far, Pdr, Qer, Urr
-from ..pfcp import IE, Grouped, IEType, Message
+from ..pfcp import IE, Grouped, IEType, Message, _walk
 from ..pfcp.ies_address import FQCSID
 
 T = IEType
 _TL = struct.Struct("!HH")
-# (octets an Outer Header Creation IE starts with: a group without them has none)
-_OHC_TYPE = struct.pack("!H", T.OUTER_HEADER_CREATION)
 # The PDI's children that differ from one session of a shape to the next.
 PER_SESSION_PDI = (T.F_TEID, T.UE_IP_ADDRESS)
 
@@ -92,38 +90,12 @@ def pdr_shape(raw: bytes) -> bytes:
     return _TL.pack(_TL.unpack_from(raw)[0], len(body)) + body
 
 
-def far_shape(raw: bytes) -> bytes | None:
-    """The TLV octets of a Create FAR group (``raw``) without the first Outer Header
-    Creation of its first Forwarding Parameters (the peer's TEID, one per session): what
-    the FAR compiles to but its outer header creation depends on these octets only
-    (`compile.compile_program` keeps it by them). None when it has no Outer Header
-    Creation there."""
-    unpack = _TL.unpack_from
-    end = len(raw)
-    at = 4
-    while at < end:
-        ie_type, length = unpack(raw, at)
-        stop = at + 4 + length
-        if ie_type == T.FORWARDING_PARAMETERS:
-            inner = at + 4
-            while inner < stop:
-                child_type, child_length = unpack(raw, inner)
-                child_stop = inner + 4 + child_length
-                if child_type == T.OUTER_HEADER_CREATION:
-                    cut = child_stop - inner
-                    body = b"".join(
-                        (
-                            raw[4:at],
-                            _TL.pack(ie_type, length - cut),
-                            raw[at + 4 : inner],
-                            raw[child_stop:],
-                        )
-                    )
-                    return _TL.pack(unpack(raw)[0], len(body)) + body
-                inner = child_stop
-            return None
-        at = stop
-    return None
+# far_shape(raw) -> bytes | None: the TLV octets of a Create FAR group (``raw``) without the
+# first Outer Header Creation of its first Forwarding Parameters (the peer's TEID, one per
+# session): what the FAR compiles to but its outer header creation depends on these octets
+# only (`compile.compile_program` keeps it by them). None when it has no Outer Header
+# Creation there. In C (_walk.c): `establishment_key` makes one per request.
+far_shape = _walk.far_shape
 
 
 class PdrPlan(NamedTuple):
@@ -201,22 +173,13 @@ ESTABLISHMENT_LEAVES = frozenset({T.FQ_CSID, T.GROUP_ID})
 
 def establishment_key(request: Message) -> tuple[object, ...] | None:
     """The shape of a Session Establishment Request: its groups in order, each by its
-    octets (a Create FAR creating an outer header by its `far_shape`), and the values of
-    its `ESTABLISHMENT_LEAVES`. None when the codec set IEs aside or a group has no octets
-    (its decoding set some aside)."""
+    octets (a Create FAR creating an outer header by (OUTER_HEADER_CREATION, its
+    `far_shape`)), and (type, encoded value) of its `ESTABLISHMENT_LEAVES`. None when the
+    codec set IEs aside or a group has no octets (its decoding set some aside). The walk
+    over the IEs is _walk.c's."""
     if request.ignored:
         return None
-    key: list[object] = []
-    for ie in request.ies:
-        if isinstance(ie, Grouped):
-            raw = ie.raw
-            if raw is None:
-                return None
-            shape = far_shape(raw) if ie.type == T.CREATE_FAR and _OHC_TYPE in raw else None
-            key.append(raw if shape is None else (T.OUTER_HEADER_CREATION, shape))
-        elif ie.type in ESTABLISHMENT_LEAVES:
-            key.append((ie.type, ie.encode()))
-    return tuple(key)
+    return _walk.establishment_key(request.ies, ESTABLISHMENT_LEAVES)
 
 
 @dataclass(frozen=True, slots=True)
