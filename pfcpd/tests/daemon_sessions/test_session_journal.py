@@ -53,6 +53,22 @@ def test_records_are_replaced_and_removed_in_either_table_form(
     again.close()
 
 
+def test_records_are_stored_as_the_blobs_given(tmp_path: Path) -> None:
+    """The records go to SQLite as bytearrays (no adapter lookup): stored as BLOBs of the
+    same octets as bytes would be, by one statement and by several."""
+    journal = SessionJournal(tmp_path)
+    journal.commit({"s:1": b"one"}, ())
+    journal.commit({"s:2": b"\x00two", "s:3": b""}, ())
+    journal.sync()
+    rows = journal.db.execute("SELECT key, typeof(value), value FROM records ORDER BY key")
+    assert rows.fetchall() == [
+        ("s:1", "blob", b"one"),
+        ("s:2", "blob", b"\x00two"),
+        ("s:3", "blob", b""),
+    ]
+    journal.close()
+
+
 def test_a_failed_commit_raises_journal_error_and_changes_nothing(tmp_path: Path) -> None:
     journal = SessionJournal(tmp_path)
     journal.commit({"s:1": b"one"}, ())

@@ -57,7 +57,11 @@ _WAL_PER_COMMIT = 8192
 CHECKPOINT_PASSES = 4  # at most, until every frame of the WAL is in the database
 BUSY_TIMEOUT_MS = 5000  # a commit waits this long for a checkpoint holding a lock
 # Insert, or update in place (INSERT OR REPLACE deletes the row and inserts it again: in a
-# rowid table at a new rowid, more pages written).
+# rowid table at a new rowid, more pages written). The records are bound as bytearrays: the
+# same BLOB, but the sqlite3 module looks for an adapter for every bytes parameter (a
+# registry lookup and two failed attribute lookups, ~3,000 instructions a record; a copy
+# into a bytearray costs ~200). Values of other types go as they are (sqlite3 refuses them
+# as before: JournalError).
 _PUT = (
     "INSERT INTO records (key, value) VALUES (?, ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -102,7 +106,7 @@ class SessionJournal:
                 # One statement is its own transaction (autocommit): a third of the cost
                 # of BEGIN/INSERT/COMMIT, for the usual change of one session.
                 key, value = next(iter(puts.items()))
-                db.execute(_PUT, (key, value))
+                db.execute(_PUT, (key, bytearray(value) if type(value) is bytes else value))
                 self.commits += 1
                 self.unsynced = True
                 self._wal_bytes += _WAL_PER_COMMIT + 2 * (len(key) + len(value))
@@ -112,7 +116,10 @@ class SessionJournal:
                 if deletes:
                     db.executemany("DELETE FROM records WHERE key = ?", ((k,) for k in deletes))
                 if puts:
-                    db.executemany(_PUT, puts.items())
+                    db.executemany(
+                        _PUT,
+                        [(k, bytearray(v) if type(v) is bytes else v) for k, v in puts.items()],
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:

@@ -109,6 +109,7 @@ from .shapes import (
     remember,
 )
 from .usage import (
+    INFINITY,
     ZERO,
     Counts,
     PacketTimes,
@@ -232,24 +233,42 @@ class Session:
         reads it."""
         rz = binascii.b2a_base64(self.rules_blob, newline=False).decode()  # (= b64encode)
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
-        ue = ",".join(
-            [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in self.ue]
-        )
+        ue = self.ue
+        if len(ue) == 1:  # (the usual session: no list)
+            ((n, a),) = ue
+            ues = f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]"
+        else:
+            ues = ",".join(
+                [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in ue]
+            )
         established = self.established_ntp  # (most books' period start: one float object)
-        est = json_value(established)
+        # (a finite float, as json_value writes it: without its checks)
+        est = (
+            float.__repr__(established)
+            if type(established) is float and -INFINITY < established < INFINITY
+            else json_value(established)
+        )
         books = self.urrs
         if len(books) == 1:  # (the usual session: no list)
             ((k, b),) = books.items()
             urrs = f'"{k}":{b.json_text(established, est)}'
         else:
             urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
+        teids = self.teids
+        if len(teids) == 1 and type(teids[0]) is int:  # (json_ints' usual case, inline)
+            teid_text = f"[{int.__repr__(teids[0])}]"
+        else:
+            teid_text = json_ints(teids)
         node = encode_basestring_ascii(self.cp_node_id)
+        bar, group = self.bar_duration_s, self.group_id
         return (
             f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
             f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{node},'
-            f'"cp_fseid":"{fseid_hex(self.cp_fseid)}","rz":"{rz}","teids":{json_ints(self.teids)},'
-            f'"ue":[{ue}],"urrs":{{{urrs}}},"bar_duration":{json_value(self.bar_duration_s)},'
-            f'"established":{est},"fq_csids":"{csids}","group_id":{json_value(self.group_id)}}}'
+            f'"cp_fseid":"{fseid_hex(self.cp_fseid)}","rz":"{rz}","teids":{teid_text},'
+            f'"ue":[{ues}],"urrs":{{{urrs}}},'
+            f'"bar_duration":{"null" if bar is None else json_value(bar)},'
+            f'"established":{est},"fq_csids":"{csids}",'
+            f'"group_id":{"null" if group is None else json_value(group)}}}'
         ).encode()
 
 

@@ -564,7 +564,7 @@ def report_counts(group: Grouped) -> Counts:
 # JSON text of values, as the json module's encoder (separators "," and ":") writes them:
 # records built from these texts are what json.dumps made of their dicts.
 _JSON = json.JSONEncoder(separators=(",", ":"))
-_INF = float("inf")
+INFINITY = _INF = float("inf")
 _INFINITIES = (_INF, -_INF)
 
 
@@ -625,7 +625,8 @@ def fseid_hex(fseid: FSEID) -> str:
             if len(_FSEID_HEX) >= FSEID_HEX_ENTRIES:
                 _FSEID_HEX.clear()
             parts = _FSEID_HEX[key] = (text[:10], text[26:])  # (type, length, flags | addresses)
-        return f"{parts[0]}{seid:016x}{parts[1]}"
+        head, tail = parts
+        return f"{head}{seid.to_bytes(8, 'big').hex()}{tail}"  # (no format spec to parse)
     return _fseid_ie_hex(fseid)
 
 
