@@ -366,6 +366,25 @@ class UrrBook:
         (`Session.record`: its establishment time, most books' period start too: a float's
         text is the costliest part of a record)."""
         seen = self.dp_seen
+        if (
+            seen is ZERO
+            and self.baseline is ZERO
+            and self.consumed is ZERO
+            and self.period_start_ntp is known
+            and self.metering_ntp is NO_TIME
+            and self.validity_ntp is NO_TIME
+            and self.quota_expired is False
+            and self.inactive is False
+            and not self.metered_s
+            and not self.own_time
+            and not self.pauses
+        ):  # (a book as established: what the rest writes of it, in one piece)
+            seqn = self.seqn
+            return (
+                f'{{"seqn":{int.__repr__(seqn) if type(seqn) is int else json_value(seqn)},'
+                f'"baseline":{_ZERO_TEXT},"consumed":{_ZERO_TEXT},"start":{known_text},'
+                f"{_UNTIMED_TEXT}}}"
+            )
         if seen is ZERO or not seen:
             baseline, consumed = self.baseline, self.consumed
         else:
