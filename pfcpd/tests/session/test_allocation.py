@@ -100,8 +100,8 @@ def test_v6_networks_are_ipaddress_ones(prefixlen: int) -> None:
 
 
 def test_pool_networks_and_texts() -> None:
-    """`UePool.take_text` gives what `take` does with str() of its address and of it; across
-    /24 boundaries and for freed values (in any order)."""
+    """`UePool.take_text` gives what `take` does with str() of its address and of it, and its
+    prefix length; across /24 boundaries and for freed values (in any order)."""
     for prefix in (
         "10.45.0.0/22",
         "100.64.0.0/10",
@@ -114,19 +114,20 @@ def test_pool_networks_and_texts() -> None:
         taken = []
         for _ in range(700):
             try:
-                net, text, net_text = pool.take_text()
+                net, text, net_text, prefixlen = pool.take_text()
             except Exhausted:
                 break
             ref = twin.take()
             _same(net, ref)
             assert text == str(ref.network_address) and net_text == str(ref)
+            assert prefixlen == ref.prefixlen
             taken.append(net)
         random.Random(1).shuffle(taken)
         for net in taken:
             pool.free(net)
             twin.free(net)
         for _ in taken:
-            net, text, net_text = pool.take_text()
+            net, text, net_text, _ = pool.take_text()
             ref = twin.take()
             assert net == ref and text == str(ref.network_address) and net_text == str(ref)
 

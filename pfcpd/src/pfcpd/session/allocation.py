@@ -133,8 +133,9 @@ class UePool:
     def take(self) -> IPNetwork:
         return self._net(self._space.take())
 
-    def take_text(self) -> tuple[IPNetwork, str, str]:
-        """What `take` gives, with the text of its address and str() of it."""
+    def take_text(self) -> tuple[IPNetwork, str, str, int]:
+        """What `take` gives, with the text of its address, str() of it and its prefix
+        length."""
         value = self._space.take()
         if self._v4:
             net: IPNetwork = v4_host_network(value, self._netmask)  # type: ignore[arg-type]
@@ -147,7 +148,7 @@ class UePool:
         else:
             net = v6_network(value << self._shift, self._netmask, self.prefixlen)  # type: ignore[arg-type]
             text = str(net.network_address)
-        return net, text, text + self._suffix
+        return net, text, text + self._suffix, self.prefixlen
 
     def owns(self, net: IPNetwork) -> bool:
         return (
@@ -220,7 +221,7 @@ class UeAddressPools:
                 continue
         raise Exhausted
 
-    def take_text(self, instance: str, version: int) -> tuple[IPNetwork, str, str] | None:
+    def take_text(self, instance: str, version: int) -> tuple[IPNetwork, str, str, int] | None:
         """`take` with the texts of `UePool.take_text`; None when the instance has no pool
         of ``version``."""
         pools = self.pools.get((instance, version))

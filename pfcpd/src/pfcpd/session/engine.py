@@ -1046,7 +1046,11 @@ class SessionEngine:
             got = FTEID(teid, ipv4, ipv6)
             if choose_id is not None:
                 by_choose_id[choose_id] = got
-        _created(alloc, pdr_id, got)
+        created = alloc.created.get(pdr_id)  # (`_created`, inline)
+        if created is None:
+            alloc.created[pdr_id] = [_pdr_id_ie(pdr_id), got]
+        else:
+            created.append(got)
         return FTEID(got.teid, got.ipv4, got.ipv6)
 
     def _choose_ue(
@@ -1060,7 +1064,11 @@ class SessionEngine:
         if want.choose_v4 and not want.choose_v6 and want.ipv6 is None:  # (the usual one)
             text = self._take_ue(pdr_id, instance, 4, taken, alloc)
             got = UEIPAddress(text, None, want.source)
-            _created(alloc, pdr_id, got)
+            created = alloc.created.get(pdr_id)  # (`_created`, inline)
+            if created is None:
+                alloc.created[pdr_id] = [_pdr_id_ie(pdr_id), got]
+            else:
+                created.append(got)
             return got
         nets: dict[int, IPNetwork] = {}
         texts: dict[int, str] = {}  # version -> the address's text, of those allocated
@@ -1112,12 +1120,12 @@ class SessionEngine:
                 f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
                 failed_rule=(0, pdr_id),
             )
-        net, text, net_text = got
+        net, text, net_text, prefixlen = got
         alloc.ue.append((instance, net))
         taken[key] = net
         alloc.texts[id(net)] = (text, net_text)
         # (the PDRs naming the address then find the object allocated: `shared_network`)
-        remember_network(text, net)
+        remember_network(text, net, prefixlen)
         return text
 
     def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
