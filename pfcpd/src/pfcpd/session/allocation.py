@@ -68,24 +68,12 @@ class _Space:
         return self.lo <= value <= self.hi
 
 
-class TeidAllocator:
-    """Local TEIDs (1 .. 2^32-1; 0 is never a data TEID)."""
+class TeidAllocator(_Space):
+    """Local TEIDs (1 .. 2^32-1; 0 is never a data TEID): a `_Space` (``take``, ``reserve``,
+    ``free``, ``in_use`` without a call in between)."""
 
     def __init__(self, lo: int = 1, hi: int = 0xFFFFFFFF) -> None:
-        self._space = _Space(lo, hi)
-
-    @property
-    def in_use(self) -> int:
-        return self._space.in_use
-
-    def take(self) -> int:
-        return self._space.take()
-
-    def reserve(self, teid: int) -> bool:
-        return self._space.reserve(teid)
-
-    def free(self, teid: int) -> None:
-        self._space.free(teid)
+        super().__init__(lo, hi)
 
 
 class UePool:

@@ -767,7 +767,7 @@ class SessionEngine:
             for at in plan.filled:
                 child = children[at]
                 if isinstance(child, FTEID):
-                    children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc, False)
                 else:
                     assert isinstance(child, UEIPAddress)
                     children[at] = self._choose_ue(pdr_id, child, step.pool, ue_by_family, alloc)
@@ -1022,8 +1022,16 @@ class SessionEngine:
         return PdrPlan(pdi_at, tuple(filled), pool, given, head, tail, pieces)
 
     def _choose_fteid(
-        self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
+        self,
+        pdr_id: int,
+        want: FTEID,
+        by_choose_id: dict[int, FTEID],
+        alloc: _Allocations,
+        copy: bool = True,
     ) -> FTEID:
+        """The F-TEID chosen for ``want`` (CH): the one chosen before for its CHOOSE ID, else
+        a new TEID on our N3 address. It goes in the PDR's Created PDR; ``copy``: the PDR
+        gets a copy of it (False: the F-TEID itself, for a caller that keeps neither)."""
         choose_id = want.choose_id
         got = by_choose_id.get(choose_id) if choose_id is not None else None
         if got is None:
@@ -1051,7 +1059,7 @@ class SessionEngine:
             alloc.created[pdr_id] = [_pdr_id_ie(pdr_id), got]
         else:
             created.append(got)
-        return FTEID(got.teid, got.ipv4, got.ipv6)
+        return FTEID(got.teid, got.ipv4, got.ipv6) if copy else got
 
     def _choose_ue(
         self,
