@@ -266,6 +266,30 @@ def test_ipv4_text_cache_is_bounded_and_exact() -> None:
         A._v4(b"\x00\x01\x02", 0)
 
 
+def test_ipv4_octets_cache_is_bounded_and_exact() -> None:
+    """The encoders' IPv4 text -> octets cache: what pack_v4 gives, every time (a hit as a
+    miss), failures not kept, and emptied with the codec's encoding cache."""
+    rng = random.Random(6)
+    texts = [socket.inet_ntoa(rng.randbytes(4)) for _ in range(A._V4_TEXT_MAX + 100)]
+    for text in texts + texts[-200:]:
+        octets = socket.inet_aton(text)
+        for ie, value in (
+            (UEIPAddress(text, source=True), b"\x06" + octets),
+            (FTEID(7, text), b"\x01" + _U32.pack(7) + octets),
+            (FSEID(9, text), b"\x02" + _U64.pack(9) + octets),
+        ):
+            assert ie.encode() == value
+            assert type(ie).encode(ie) == value  # (a hit)
+        assert A._V4_OCTETS[text] == octets
+        assert len(A._V4_OCTETS) <= A._V4_TEXT_MAX
+    for bad in ("192.0.2.300", "", "::1", "1.2.3"):
+        with pytest.raises(ValueError, match="not an IPv4 address"):
+            UEIPAddress(bad).encode()
+        assert bad not in A._V4_OCTETS
+    codec.drop_encode_cache()
+    assert not A._V4_OCTETS
+
+
 _FIRSTS = {
     IEType.F_SEID: [bytes((flags,)) for flags in range(256)],
     IEType.F_TEID: [bytes((flags,)) for flags in range(256)],

@@ -105,6 +105,35 @@ def test_the_encoder_writes_the_header_encode_header_writes() -> None:
         assert data[: header.header_len] == encode_header(header, len(data) - header.header_len)
 
 
+def test_a_session_header_packs_as_its_two_parts() -> None:
+    """header_octets packs a session message's header in one struct: the octets, and the
+    error for a field out of range, are what packing its first 4 octets then SEID and
+    sequence number gives."""
+    from pfcpd.pfcp.header import header_octets
+
+    first4, seid_seq = struct.Struct("!BBH"), struct.Struct("!QI")
+
+    def parts(msg_type: object, seq: int, seid: object, priority: int | None, n: int) -> bytes:
+        flags, last = (0x23, priority << 4) if priority is not None else (0x21, 0)
+        return first4.pack(flags, msg_type, 12 + n) + seid_seq.pack(seid, (seq << 8) | last)
+
+    def outcome(fn: object, *args: object) -> object:
+        try:
+            return fn(*args)  # type: ignore[operator]
+        except Exception as exc:
+            return (type(exc), str(exc))
+
+    checked = 0
+    for msg_type in (0, 51, 255, 256, -1, "x"):
+        for seid in (0, 1, 2**64 - 1, 2**64, -1, "s"):
+            for priority in (None, 0, 15):
+                for n in (0, 100, 65523, 65524, -13):
+                    got = outcome(header_octets, msg_type, 0xABCDEF, seid, priority, False, n)
+                    assert got == outcome(parts, msg_type, 0xABCDEF, seid, priority, n)
+                    checked += 1
+    assert checked == 540
+
+
 @pytest.mark.parametrize("data", [b"", b"\x20", b"\x20\x01\x00"])
 def test_too_short_for_a_header_is_dropped(data: bytes) -> None:
     with pytest.raises(CodecError) as err:

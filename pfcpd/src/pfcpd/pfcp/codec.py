@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from . import _walk
+from . import _walk, ies_address
 from .cause import Cause
 from .errors import CodecError
 from .grouped import ALLOWED_CHILDREN, MANDATORY_CHILDREN
@@ -121,8 +121,10 @@ ENCODE_CACHE_MAX_VALUE = 128  # octets
 
 
 def drop_encode_cache() -> None:
-    """Empty the encoding cache (it refills as IEs are encoded again)."""
+    """Empty the encoding caches: leaf IEs' octets and IPv4 addresses' octets
+    (`ies_address._V4_OCTETS`); they refill as IEs are encoded again."""
     _ENCODED.clear()
+    ies_address._V4_OCTETS.clear()
 
 
 def cache_bytes() -> int:

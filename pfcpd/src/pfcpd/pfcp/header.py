@@ -17,6 +17,7 @@ MAX_SEQ = 0xFFFFFF
 _FIRST4 = struct.Struct("!BBH")
 _SEID_SEQ = struct.Struct("!QI")
 _SEQ = struct.Struct("!I")
+_SESSION_HEADER = struct.Struct("!BBHQI")  # (_FIRST4 then _SEID_SEQ, in one)
 
 
 @dataclass(slots=True)
@@ -100,9 +101,7 @@ def header_octets(
         flags |= 0x02
         last = priority << 4
     if seid is not None:
-        return _FIRST4.pack(flags | 0x01, msg_type, 12 + body_len) + _SEID_SEQ.pack(
-            seid, (seq << 8) | last
-        )
+        return _SESSION_HEADER.pack(flags | 0x01, msg_type, 12 + body_len, seid, (seq << 8) | last)
     if msg_type in SESSION_MESSAGE_TYPES:
         raise CodecError(f"session message type {msg_type} needs a SEID", cause=None)
     return _FIRST4.pack(flags, msg_type, 4 + body_len) + _SEQ.pack((seq << 8) | last)

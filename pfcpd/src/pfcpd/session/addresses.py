@@ -39,11 +39,12 @@ def shared_network(text: str, prefixlen: int) -> IPNetwork:
     return net
 
 
-def remember_network(text: str, net: IPNetwork) -> None:
-    """``net`` is the network of ``text``/its prefix length."""
+def remember_network(text: str, net: IPNetwork, prefixlen: int | None = None) -> None:
+    """``net`` is the network of ``text``/its prefix length (``prefixlen``, when the caller
+    knows it)."""
     if len(_NETWORKS) >= NETWORK_ENTRIES:
         _NETWORKS.clear()
-    _NETWORKS[(text, net.prefixlen)] = net
+    _NETWORKS[(text, net.prefixlen if prefixlen is None else prefixlen)] = net
 
 
 def drop_shared() -> None:

@@ -7,8 +7,9 @@ not reach the new one). ``reserve`` takes a specific value (restoring after a re
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from collections import deque
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from ..datapath.interface import IPAddress, IPNetwork
 
@@ -19,6 +20,8 @@ class Exhausted(Exception):
 
 class _Space:
     """Integers lo..hi: next never-used, then a FIFO of freed ones."""
+
+    __slots__ = ("_freed", "_next", "_used", "hi", "lo")
 
     def __init__(self, lo: int, hi: int) -> None:
         self.lo, self.hi = lo, hi
@@ -35,12 +38,14 @@ class _Space:
         return len(self._used)
 
     def take(self) -> int:
-        while self._next <= self.hi:
-            value = self._next
-            self._next += 1
-            if value not in self._used:
-                self._used.add(value)
+        used, value, hi = self._used, self._next, self.hi
+        while value <= hi:  # (the next never-used one, past those reserved)
+            if value not in used:
+                self._next = value + 1
+                used.add(value)
                 return value
+            value += 1
+        self._next = value
         while self._freed:
             value = self._freed.popleft()
             if value not in self._used:
@@ -63,24 +68,12 @@ class _Space:
         return self.lo <= value <= self.hi
 
 
-class TeidAllocator:
-    """Local TEIDs (1 .. 2^32-1; 0 is never a data TEID)."""
+class TeidAllocator(_Space):
+    """Local TEIDs (1 .. 2^32-1; 0 is never a data TEID): a `_Space` (``take``, ``reserve``,
+    ``free``, ``in_use`` without a call in between)."""
 
     def __init__(self, lo: int = 1, hi: int = 0xFFFFFFFF) -> None:
-        self._space = _Space(lo, hi)
-
-    @property
-    def in_use(self) -> int:
-        return self._space.in_use
-
-    def take(self) -> int:
-        return self._space.take()
-
-    def reserve(self, teid: int) -> bool:
-        return self._space.reserve(teid)
-
-    def free(self, teid: int) -> None:
-        self._space.free(teid)
+        super().__init__(lo, hi)
 
 
 class UePool:
@@ -105,6 +98,12 @@ class UePool:
             if self.prefixlen == 128 and network.prefixlen < 128:
                 lo += 1  # not the subnet-router anycast address
         self._space = _Space(lo, hi)
+        self._v4 = network.version == 4
+        # (the netmask object ipaddress shares between the networks of a prefix length)
+        cls = IPv4Network if self._v4 else IPv6Network
+        self._netmask = cls((0, self.prefixlen)).netmask
+        self._suffix = f"/{self.prefixlen}"
+        self._head: tuple[int, str] = (-1, "")  # (value >> 8, text of its first 3 octets + ".")
 
     @property
     def label(self) -> str:
@@ -115,12 +114,29 @@ class UePool:
         return self._space.in_use
 
     def _net(self, value: int) -> IPNetwork:
-        # From the integer: parsing text cost 5x as much (the session keeps the text).
-        cls = ipaddress.IPv4Network if self.network.version == 4 else ipaddress.IPv6Network
-        return cls((value << self._shift, self.prefixlen))
+        if self._v4:
+            return v4_host_network(value, self._netmask)  # type: ignore[arg-type]
+        return v6_network(value << self._shift, self._netmask, self.prefixlen)  # type: ignore[arg-type]
 
     def take(self) -> IPNetwork:
         return self._net(self._space.take())
+
+    def take_text(self) -> tuple[IPNetwork, str, str, int]:
+        """What `take` gives, with the text of its address, str() of it and its prefix
+        length."""
+        value = self._space.take()
+        if self._v4:
+            net: IPNetwork = v4_host_network(value, self._netmask)  # type: ignore[arg-type]
+            key, head = self._head
+            if value >> 8 != key:  # (formatting 3 octets once per 256 addresses)
+                key = value >> 8
+                head = socket.inet_ntoa((key << 8).to_bytes(4, "big"))[:-1]
+                self._head = (key, head)
+            text = head + _OCTETS[value & 0xFF]
+        else:
+            net = v6_network(value << self._shift, self._netmask, self.prefixlen)  # type: ignore[arg-type]
+            text = str(net.network_address)
+        return net, text, text + self._suffix, self.prefixlen
 
     def owns(self, net: IPNetwork) -> bool:
         return (
@@ -135,6 +151,42 @@ class UePool:
     def free(self, net: IPNetwork) -> None:
         if self.owns(net):
             self._space.free(int(net.network_address) >> self._shift)
+
+
+_OCTETS = tuple(str(i) for i in range(256))
+_new = object.__new__
+
+
+# The networks a pool hands out, made as ipaddress's constructors make them from an integer
+# (``IPv4Network((value, 32))``: the same attributes, set in the same order, the netmask
+# object they share) without parsing their argument again: a quarter of the cost
+# (tests/session/test_allocation.py compares them).
+def v4_host_network(value: int, netmask: IPv4Address) -> IPv4Network:
+    """``IPv4Network((value, 32))``."""
+    address = _new(IPv4Address)
+    address._ip = value  # type: ignore[attr-defined]
+    net = _new(IPv4Network)
+    net.network_address = address
+    net.netmask = netmask
+    net._prefixlen = 32  # type: ignore[attr-defined]
+    net.hosts = lambda: [IPv4Address(value)]  # type: ignore[method-assign,assignment,return-value]
+    return net
+
+
+def v6_network(value: int, netmask: IPv6Address, prefixlen: int) -> IPv6Network:
+    """``IPv6Network((value, prefixlen))``, ``netmask`` the one of ``prefixlen``."""
+    address = _new(IPv6Address)
+    address._ip = value  # type: ignore[attr-defined]
+    address._scope_id = None  # type: ignore[attr-defined]
+    net = _new(IPv6Network)
+    net.network_address = address
+    net.netmask = netmask
+    net._prefixlen = prefixlen  # type: ignore[attr-defined]
+    if prefixlen == 127:
+        net.hosts = net.__iter__  # type: ignore[method-assign]
+    elif prefixlen == 128:
+        net.hosts = lambda: [IPv6Address(value)]  # type: ignore[method-assign,assignment,return-value]
+    return net
 
 
 class UeAddressPools:
@@ -153,6 +205,19 @@ class UeAddressPools:
         for pool in self.pools.get((instance, version), []):
             try:
                 return pool.take()
+            except Exhausted:
+                continue
+        raise Exhausted
+
+    def take_text(self, instance: str, version: int) -> tuple[IPNetwork, str, str, int] | None:
+        """`take` with the texts of `UePool.take_text`; None when the instance has no pool
+        of ``version``."""
+        pools = self.pools.get((instance, version))
+        if pools is None:
+            return None
+        for pool in pools:
+            try:
+                return pool.take_text()
             except Exhausted:
                 continue
         raise Exhausted

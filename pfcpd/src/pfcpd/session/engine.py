@@ -272,16 +272,18 @@ class Session:
         ).encode()
 
 
-@dataclass
 class _Allocations:
     """What one request took (given back if the request fails)."""
 
-    teids: list[int] = field(default_factory=list)
-    ue: list[tuple[str, IPNetwork]] = field(default_factory=list)
-    created: dict[int, list[IE]] = field(default_factory=dict)  # PDR ID -> Created PDR IEs
-    # id(UE network) -> its address's text, str(network): of the networks in ``ue``
-    addresses: dict[int, str] = field(default_factory=dict)
-    texts: dict[int, str] = field(default_factory=dict)
+    __slots__ = ("created", "teids", "texts", "ue")
+
+    def __init__(self) -> None:
+        self.teids: list[int] = []
+        self.ue: list[tuple[str, IPNetwork]] = []
+        # PDR ID -> the children of its Created PDR: its PDR ID, then the IEs chosen
+        self.created: dict[int, list[IE]] = {}
+        # id(UE network) -> (its address's text, str(network)): of the networks in ``ue``
+        self.texts: dict[int, tuple[str, str]] = {}
 
 
 @dataclass
@@ -784,7 +786,7 @@ class SessionEngine:
             for at in plan.filled:
                 child = children[at]
                 if isinstance(child, FTEID):
-                    children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc, False)
                 else:
                     assert isinstance(child, UEIPAddress)
                     children[at] = self._choose_ue(pdr_id, child, step.pool, ue_by_family, alloc)
@@ -1039,13 +1041,22 @@ class SessionEngine:
         return PdrPlan(pdi_at, tuple(filled), pool, given, head, tail, pieces)
 
     def _choose_fteid(
-        self, pdr_id: int, want: FTEID, by_choose_id: dict[int, FTEID], alloc: _Allocations
+        self,
+        pdr_id: int,
+        want: FTEID,
+        by_choose_id: dict[int, FTEID],
+        alloc: _Allocations,
+        copy: bool = True,
     ) -> FTEID:
-        if want.choose_id is not None and want.choose_id in by_choose_id:
-            got = by_choose_id[want.choose_id]
-        else:
-            n3 = self.settings.n3_address
-            if (n3.version == 4 and not want.choose_v4) or (n3.version == 6 and not want.choose_v6):
+        """The F-TEID chosen for ``want`` (CH): the one chosen before for its CHOOSE ID, else
+        a new TEID on our N3 address. It goes in the PDR's Created PDR; ``copy``: the PDR
+        gets a copy of it (False: the F-TEID itself, for a caller that keeps neither)."""
+        choose_id = want.choose_id
+        got = by_choose_id.get(choose_id) if choose_id is not None else None
+        if got is None:
+            ipv4, ipv6 = self._n3_text  # (ipv4 set: our N3 address is IPv4)
+            if not (want.choose_v4 if ipv4 is not None else want.choose_v6):
+                n3 = self.settings.n3_address
                 raise RuleError(
                     Cause.INVALID_F_TEID_ALLOCATION_OPTION,
                     f"PDR {pdr_id}: F-TEID CH asks for no IPv{n3.version} address (our N3)",
@@ -1059,11 +1070,15 @@ class SessionEngine:
                     Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
                 ) from None
             alloc.teids.append(teid)
-            got = FTEID(teid, *self._n3_text)
-            if want.choose_id is not None:
-                by_choose_id[want.choose_id] = got
-        alloc.created.setdefault(pdr_id, []).append(got)
-        return FTEID(got.teid, got.ipv4, got.ipv6)
+            got = FTEID(teid, ipv4, ipv6)
+            if choose_id is not None:
+                by_choose_id[choose_id] = got
+        created = alloc.created.get(pdr_id)  # (`_created`, inline)
+        if created is None:
+            alloc.created[pdr_id] = [_pdr_id_ie(pdr_id), got]
+        else:
+            created.append(got)
+        return FTEID(got.teid, got.ipv4, got.ipv6) if copy else got
 
     def _choose_ue(
         self,
@@ -1076,7 +1091,11 @@ class SessionEngine:
         if want.choose_v4 and not want.choose_v6 and want.ipv6 is None:  # (the usual one)
             text = self._take_ue(pdr_id, instance, 4, taken, alloc)
             got = UEIPAddress(text, None, want.source)
-            alloc.created.setdefault(pdr_id, []).append(got)
+            created = alloc.created.get(pdr_id)  # (`_created`, inline)
+            if created is None:
+                alloc.created[pdr_id] = [_pdr_id_ie(pdr_id), got]
+            else:
+                created.append(got)
             return got
         nets: dict[int, IPNetwork] = {}
         texts: dict[int, str] = {}  # version -> the address's text, of those allocated
@@ -1097,7 +1116,7 @@ class SessionEngine:
             source=want.source,
             ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
         )
-        alloc.created.setdefault(pdr_id, []).append(got)
+        _created(alloc, pdr_id, got)
         return got
 
     def _take_ue(
@@ -1110,26 +1129,31 @@ class SessionEngine:
     ) -> str:
         """The text of the session's UE address (IPv6: prefix) of ``instance`` and
         ``version``: the one another PDR of the request took (``taken``), else a new one."""
-        net = taken.get((instance, version))
+        key = (instance, version)
+        net = taken.get(key)
         if net is not None:
-            return alloc.addresses[id(net)]  # (another PDR's: made then)
-        if not self.ue_pools.has(instance, version):
-            raise RuleError(
-                Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
-                failed_rule=(0, pdr_id),
-            )
+            return alloc.texts[id(net)][0]  # (another PDR's: made then)
         try:
-            net = self.ue_pools.take(instance, version)
+            got = self.ue_pools.take_text(instance, version)
         except Exhausted:
             self.metrics.allocations.inc(f"ue_ipv{version}")
             raise RuleError(
                 Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
                 f"network instance {instance!r}: IPv{version} UE pool exhausted",
             ) from None
+        if got is None:
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+                failed_rule=(0, pdr_id),
+            )
+        net, text, net_text, prefixlen = got
         alloc.ue.append((instance, net))
-        taken[(instance, version)] = net
-        return _address_text(net, alloc)
+        taken[key] = net
+        alloc.texts[id(net)] = (text, net_text)
+        # (the PDRs naming the address then find the object allocated: `shared_network`)
+        remember_network(text, net, prefixlen)
+        return text
 
     def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
         """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
@@ -2144,29 +2168,28 @@ def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
     return (text, None) if address.version == 4 else (None, text)
 
 
-def _address_text(net: IPNetwork, alloc: _Allocations | None = None) -> str:
+def _address_text(net: IPNetwork) -> str:
     """The text of ``net``'s address; ``net`` is then what `shared_network` gives for it
-    (the PDRs naming the address find the object allocated, no parsing). ``alloc``: the
-    allocations ``net`` is one of, which keep its texts (`_Allocations.addresses`,
-    `_Allocations.texts`)."""
+    (the PDRs naming the address find the object, no parsing)."""
     if net.version == 4:  # (what str() gives, a fifth of its cost)
         text = socket.inet_ntoa(int(net.network_address).to_bytes(4, "big"))
     else:
         text = str(net.network_address)
     remember_network(text, net)
-    if alloc is not None:
-        alloc.addresses[id(net)] = text
-        alloc.texts[id(net)] = f"{text}/{net.prefixlen}"  # (str(net), made again)
     return text
 
 
 def _texts(
-    ue: list[tuple[str, IPNetwork]], known: dict[int, str] | None = None
+    ue: list[tuple[str, IPNetwork]], known: dict[int, tuple[str, str]] | None = None
 ) -> tuple[tuple[str, str], ...]:
     """(network instance, str(network)) of each allocation; ``known``: the texts at hand
     (`_Allocations.texts`)."""
     if known:
-        return tuple([(name, known.get(id(net)) or str(net)) for name, net in ue])
+        out = []
+        for name, net in ue:
+            texts = known.get(id(net))
+            out.append((name, texts[1] if texts is not None else str(net)))
+        return tuple(out)
     return tuple([(name, str(net)) for name, net in ue])
 
 
@@ -2272,10 +2295,20 @@ def _first_fteid_ue(children: list[IE]) -> tuple[IE | None, IE | None]:
     return fteid, ue
 
 
+def _created(alloc: _Allocations, pdr_id: int, ie: IE) -> None:
+    """``ie`` (chosen for PDR ``pdr_id``) goes in the PDR's Created PDR."""
+    ies = alloc.created.get(pdr_id)
+    if ies is None:
+        alloc.created[pdr_id] = [_pdr_id_ie(pdr_id), ie]
+    else:
+        ies.append(ie)
+
+
+_CREATED_PDR = T.CREATED_PDR
+
+
 def _created_pdrs(alloc: _Allocations) -> list[IE]:
-    return [
-        Grouped(T.CREATED_PDR, [_pdr_id_ie(pdr_id), *ies]) for pdr_id, ies in alloc.created.items()
-    ]
+    return [Grouped(_CREATED_PDR, ies) for ies in alloc.created.values()]
 
 
 def _cause_label(msg: Message) -> str:
