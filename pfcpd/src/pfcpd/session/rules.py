@@ -172,7 +172,7 @@ class RuleSet:
         changed: list[Grouped] = []
         if not by_type:
             return changed
-        for kind, (_c, update, _r, _id, rule_type) in KINDS.items():
+        for kind, (_c, update, _r, _id, _t) in KINDS.items():
             groups = by_type.get(update)
             if not groups:
                 continue
@@ -181,14 +181,20 @@ class RuleSet:
                 rid = rule_id(g, kind)
                 old = rules.get(rid)
                 if old is None:
-                    raise RuleError(
-                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                        f"Update {kind.upper()} {rid}: no such rule",
-                        failed_rule=(rule_type, rid),
-                    )
+                    raise no_such_rule(kind, rid)
                 merge_update(old, g)
                 changed.append(old)
         return changed
+
+
+def no_such_rule(kind: str, rid: int) -> RuleError:
+    """What `RuleSet.update` raises for an Update group naming rule ``rid`` of ``kind``,
+    which the session does not have (73 with the Failed Rule ID, TS 29.244 7.5.4)."""
+    return RuleError(
+        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+        f"Update {kind.upper()} {rid}: no such rule",
+        failed_rule=(KINDS[kind][4], rid),
+    )
 
 
 RuleIEs = dict[int, list[Grouped]]
