@@ -774,14 +774,15 @@ def compile_stored(
     ctx: CompileContext,
     layout: StoredLayout,
     parts: StoredParts,
-    updated: Mapping[int, tuple[Grouped, bytes]],
+    updated: Mapping[int, tuple[Grouped, bytes] | tuple[Far, OuterHeaderCreation]],
     bar_duration_s: int | None = None,
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
 ) -> SessionProgram:
     """`compile_program` of the rules stored in octets of ``layout`` (``parts``: what
     `stored_parts` found of them) with the FARs ``updated`` (FAR ID -> the group and its
-    octets) in place of theirs: the same program, checked the same way, step by step (the
+    octets, or the FAR its shape compiled to and its Outer Header Creation) in place of
+    theirs: the same program, checked the same way, step by step (the
     same refusal when one fails)."""
     offsets = urr_offsets or {}
     pdrs: list[Pdr] = []
@@ -791,7 +792,12 @@ def compile_stored(
     for (far_id, *_), part in zip(layout.fars, parts.fars, strict=True):
         if part is None:
             g, octets = updated[far_id]
-            fars.append(_far(ctx, {id(g): octets}, g, far_id))
+            if isinstance(g, Far):  # (its shape's FAR, the Outer Header Creation: `_far`)
+                assert isinstance(octets, OuterHeaderCreation)
+                fars.append(_with_ohc(ctx, g, far_id, octets))
+            else:
+                assert isinstance(octets, bytes)
+                fars.append(_far(ctx, {id(g): octets}, g, far_id))
         elif isinstance(part, Far):
             fars.append(part)
         else:

@@ -66,7 +66,7 @@ from ..pfcp import (
     encode_ies,
 )
 from ..pfcp.codec import drop_encode_cache
-from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
+from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
@@ -1342,9 +1342,11 @@ class SessionEngine:
         try:
             _check_ignored(req)
             _check_supported(req)
-            # `RuleSet.update`, on the FARs named only (each decoded once, in place)
+            # `RuleSet.update`, on the FARs named only (each decoded once, in place), or
+            # what an update of that shape made of the FAR's shape (`StoredLayouts.far_update`)
             far_at, fars = layout.far_at, layout.fars
             merged: dict[int, Grouped] = {}
+            quick = None
             for update in updates:
                 far_id = rule_id(update, "far")
                 far = merged.get(far_id)
@@ -1352,6 +1354,11 @@ class SessionEngine:
                     at = far_at.get(far_id)
                     if at is None:
                         raise no_such_rule("far", far_id)
+                    if len(updates) == 1:
+                        quick = self._layouts.far_update(layout, at, raw, update)
+                        if quick is not None:
+                            merged[far_id] = quick[0].group
+                            break
                     far = _stored_group(raw, fars[at][1])
                     if far is None:
                         return None
@@ -1362,6 +1369,21 @@ class SessionEngine:
             check_references(RuleSet(far=changed, bar=layout.bars))
         except RuleError as err:
             return self._refuse(req, err, cp_seid, None)
+        updated: dict[int, tuple[Grouped, bytes] | tuple[Far, OuterHeaderCreation]] = {}
+        octets: dict[int, bytes] = {}
+        if quick is not None:
+            shaped, ohc = quick
+            value = ohc.encode()
+            base = self._ctx.compiled.get(shaped.key)
+            if len(value) != shaped.length or not isinstance(base, Far):
+                return None
+            (far_id,) = changed
+            updated[far_id] = base, ohc
+            octets[far_id] = b"".join((shaped.head, value, shaped.tail))
+        else:
+            for far_id, g in changed.items():
+                octets[far_id] = encoded = encode_groups([g])
+                updated[far_id] = g, encoded
         offsets = urr_offsets(before)
         parts = stored_parts(self._ctx, layout, raw, changed, offsets)
         if parts is None:
@@ -1374,7 +1396,6 @@ class SessionEngine:
             for f in ufp.ies
         )
         now_ntp = self._ntp()
-        updated = {far_id: (g, encode_groups([g])) for far_id, g in changed.items()}
         try:
             program = compile_stored(
                 self._ctx,
@@ -1398,9 +1419,9 @@ class SessionEngine:
         pieces: list[bytes] = []
         at = 0
         for far_id, (start, stop), _, _ in fars:
-            change = updated.get(far_id)
+            change = octets.get(far_id)
             if change is not None:
-                pieces += (raw[at:start], change[1])
+                pieces += (raw[at:start], change)
                 at = stop
         pieces.append(raw[at:])
         session.rules_blob = pack_rules(b"".join(pieces))

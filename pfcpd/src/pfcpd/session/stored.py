@@ -15,15 +15,17 @@ leave out).
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from ..pfcp import IE, Grouped, IEType, IgnoredIE, decode_ies
+from ..pfcp import IE, Grouped, IEType, IgnoredIE, decode_ies, encode_groups
 from ..pfcp.ies_address import FTEID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import MeasurementInformation
 from .errors import RuleError
-from .rules import KINDS, rule_id
-from .shapes import far_shape, pdi_slots, pdr_shape
+from .rules import KINDS, merge_update, rule_id
+from .shapes import far_shape, pdi_slots, pdr_shape, remember
 
 T = IEType
 _TL = struct.Struct("!HH")
@@ -194,19 +196,153 @@ def _pdi_leaves(g: Grouped, octets: bytes, start: int) -> tuple[Span | None, Spa
 def _first_ohc(octets: bytes, start: int) -> Span | None:
     """The span of the first Outer Header Creation of the first Forwarding Parameters of
     a Create FAR's octets (at ``start``): the one `far_shape` leaves out."""
+    return _nested(octets, T.FORWARDING_PARAMETERS, T.OUTER_HEADER_CREATION, start)
+
+
+class FarUpdate(NamedTuple):
+    """What an Update FAR of one shape makes of a stored FAR of one shape (`far_update`):
+    the FAR's new octets but the value of the Outer Header Creation the update brings
+    (``head``, that value's length, ``tail``), the key the new FAR is compiled by (the
+    compile module's FAR_SHAPE and its `far_shape`), and the FAR as one such update made
+    it (read only: what the others' hold but that Outer Header Creation, its references)."""
+
+    head: bytes
+    length: int
+    tail: bytes
+    key: bytes
+    group: Grouped
+
+
+def update_shape(update: Grouped) -> tuple[bytes, OuterHeaderCreation] | None:
+    """The octets of an Update FAR without the value of the Outer Header Creation of its
+    Update Forwarding Parameters, and that Outer Header Creation; None unless it has one
+    Update Forwarding Parameters with one Outer Header Creation (GTP-U) and its octets."""
+    raw = update.raw
+    if raw is None:
+        return None
+    ufp = None
+    for child in update.ies:
+        if child.type == T.UPDATE_FORWARDING_PARAMETERS:
+            if ufp is not None or not isinstance(child, Grouped):
+                return None
+            ufp = child
+    if ufp is None:
+        return None
+    ohc = None
+    for child in ufp.ies:
+        if child.type == T.OUTER_HEADER_CREATION:
+            if ohc is not None:
+                return None
+            ohc = child
+    if type(ohc) is not OuterHeaderCreation or ohc.teid is None:
+        return None
+    span = _nested(raw, T.UPDATE_FORWARDING_PARAMETERS, T.OUTER_HEADER_CREATION, 0)
+    if span is None:
+        return None
+    return raw[: span[0] + 4] + raw[span[1] :], ohc
+
+
+def far_update(
+    layout: StoredLayout,
+    at: int,
+    raw: bytes,
+    update: Grouped,
+    ohc: OuterHeaderCreation,
+    far_shape_key: bytes,
+) -> FarUpdate | None:
+    """The `FarUpdate` of Update FAR ``update`` (its Outer Header Creation ``ohc``, see
+    `update_shape`) on FAR ``at`` of ``layout`` (its octets in ``raw``), checked: the
+    update applied (`rules.merge_update`, encoded) with another TEID in ``ohc`` changes
+    those octets there only, and with another TEID in the stored FAR's Outer Header
+    Creation not at all. None when it does not hold (or the FAR's octets do not decode
+    cleanly, or have no shape). ``far_shape_key``: see `stored_layout`."""
+    _, (first, after), _, ohc_at = layout.fars[at]
+    old = raw[first:after]
+    done = _updated(old, update)
+    probe = dataclasses.replace(ohc, teid=(ohc.teid or 0) ^ 0xFFFFFFFF)
+    value, other = ohc.encode(), probe.encode()
+    length = len(value)
+    probed = _updated(old, _replaced(update, ohc, probe))
+    if done is None or probed is None or len(other) != length:
+        return None
+    octets, group = done
+    if len(probed[0]) != len(octets):
+        return None
+    differ = [i for i, (a, b) in enumerate(zip(octets, probed[0], strict=True)) if a != b]
+    starts = (
+        [
+            i
+            for i in range(max(0, differ[0] - length + 1), differ[0] + 1)
+            if octets[i : i + length] == value
+            and probed[0][i : i + length] == other
+            and differ[-1] < i + length
+        ]
+        if differ
+        else []
+    )
+    if len(starts) != 1:
+        return None
+    at_value = starts[0]
+    if ohc_at is not None:  # (the stored FAR's own Outer Header Creation: replaced)
+        stored = leaf(raw, ohc_at)
+        if not isinstance(stored, OuterHeaderCreation) or stored.teid is None:
+            return None
+        encoded = dataclasses.replace(stored, teid=stored.teid ^ 0xFFFFFFFF).encode()
+        if len(encoded) != ohc_at[1] - ohc_at[0] - 4:
+            return None
+        cut = ohc_at[0] + 4 - first
+        again = _updated(old[:cut] + encoded + old[cut + len(encoded) :], update)
+        if again is None or again[0] != octets:
+            return None
+    shape = far_shape(octets)
+    if shape is None or shape != far_shape(probed[0]):
+        return None
+    tail = octets[at_value + length :]
+    return FarUpdate(octets[:at_value], length, tail, far_shape_key + shape, group)
+
+
+def _updated(octets: bytes, update: Grouped) -> tuple[bytes, Grouped] | None:
+    """The octets of the FAR ``octets`` with ``update`` applied (`rules.merge_update`), as
+    `SessionEngine._modify` encodes them, and the group; None when ``octets`` do not
+    decode cleanly."""
+    ignored: list[IgnoredIE] = []
+    ies = decode_ies(octets, 0, len(octets), ignored)
+    if ignored or len(ies) != 1 or not isinstance(ies[0], Grouped) or ies[0].raw is None:
+        return None
+    g = ies[0]
+    merge_update(g, update)
+    return encode_groups([g]), g
+
+
+def _replaced(update: Grouped, ohc: IE, probe: IE) -> Grouped:
+    """``update`` with ``probe`` in place of its Update Forwarding Parameters' ``ohc``."""
+    return Grouped(
+        update.type,
+        [
+            Grouped(c.type, [probe if x is ohc else x for x in c.ies])
+            if c.type == T.UPDATE_FORWARDING_PARAMETERS and isinstance(c, Grouped)
+            else c
+            for c in update.ies
+        ],
+    )
+
+
+def _nested(octets: bytes, outer: int, inner: int, start: int) -> Span | None:
+    """The span of the first ``inner`` IE of the first ``outer`` group among the children
+    of the group whose octets are ``octets`` (at ``start``)."""
     unpack = _TL.unpack_from
     end, at = len(octets), 4
     while at < end:
         ie_type, length = unpack(octets, at)
         stop = at + 4 + length
-        if ie_type == T.FORWARDING_PARAMETERS:
-            inner = at + 4
-            while inner < stop:
-                child_type, child_length = unpack(octets, inner)
-                child_stop = inner + 4 + child_length
-                if child_type == T.OUTER_HEADER_CREATION:
-                    return start + inner, start + child_stop
-                inner = child_stop
+        if ie_type == outer:
+            child = at + 4
+            while child < stop:
+                child_type, child_length = unpack(octets, child)
+                child_stop = child + 4 + child_length
+                if child_type == inner:
+                    return start + child, start + child_stop
+                child = child_stop
             return None
         at = stop
     return None
@@ -224,6 +360,10 @@ class StoredLayouts:
         self._by_length: dict[int, list[StoredLayout]] = {}
         self._count = 0
         self._far_shape_key = far_shape_key
+        # (stored FAR, update) shapes -> their `FarUpdate` (None: none holds), once seen
+        # twice (``seen``: once)
+        self._updates: dict[tuple[bytes, bytes, bytes], FarUpdate | None] = {}
+        self._seen: dict[tuple[bytes, bytes, bytes], None] = {}
 
     def find(self, raw: bytes) -> StoredLayout | None:
         candidates = self._by_length.get(len(raw))
@@ -248,6 +388,35 @@ class StoredLayouts:
         self._count += 1
         return layout
 
+    def far_update(
+        self, layout: StoredLayout, at: int, raw: bytes, update: Grouped
+    ) -> tuple[FarUpdate, OuterHeaderCreation] | None:
+        """The `FarUpdate` of Update FAR ``update`` on FAR ``at`` of ``layout`` (octets
+        ``raw``), and the Outer Header Creation it brings: from the second update of that
+        shape on that FAR's shape. None: the FAR is decoded and updated instead."""
+        shape = update_shape(update)
+        if shape is None:
+            return None
+        _, _, far_key, ohc_at = layout.fars[at]
+        header = b"" if ohc_at is None else raw[ohc_at[0] : ohc_at[0] + 4]
+        key = (far_key, header, shape[0])
+        found = self._updates.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            if key not in self._seen:
+                remember(self._seen, key, None, UPDATE_ENTRIES)
+                return None
+            found = far_update(layout, at, raw, update, shape[1], self._far_shape_key)
+            remember(self._updates, key, found, UPDATE_ENTRIES)
+        if found is None or (ohc_at is not None and leaf(raw, ohc_at) is None):
+            return None  # (a stored Outer Header Creation that does not decode cleanly)
+        return found, shape[1]  # type: ignore[return-value]
+
     def clear(self) -> None:
         self._by_length.clear()
         self._count = 0
+        self._updates.clear()
+        self._seen.clear()
+
+
+_UNSEEN = object()
+UPDATE_ENTRIES = 1024  # bound of each of StoredLayouts' update dicts (emptied when full)
