@@ -98,6 +98,7 @@ from .pfd import PfdStore
 from .rules import (
     KINDS,
     RuleSet,
+    check_far_references,
     check_references,
     ie_value,
     merge_update,
@@ -1366,7 +1367,8 @@ class SessionEngine:
                 merge_update(far, update)
             # (`check_references` of the FARs updated, in the session's order)
             changed = {f[0]: merged[f[0]] for f in fars if f[0] in merged}
-            check_references(RuleSet(far=changed, bar=layout.bars))
+            for far_id, far in changed.items():
+                check_far_references(far_id, far, layout.bars)
         except RuleError as err:
             return self._refuse(req, err, cp_seid, None)
         updated: dict[int, tuple[Grouped, bytes] | tuple[Far, OuterHeaderCreation]] = {}
@@ -1388,13 +1390,13 @@ class SessionEngine:
         parts = stored_parts(self._ctx, layout, raw, changed, offsets)
         if parts is None:
             return None
-        sndem = any(
-            isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
-            for g in updates
-            for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
-            if isinstance(ufp, Grouped)
-            for f in ufp.ies
-        )
+        sndem = False  # (as `_modify` finds it)
+        for g in updates:
+            for ufp in g.ies:
+                if ufp.type == T.UPDATE_FORWARDING_PARAMETERS and isinstance(ufp, Grouped):
+                    for f in ufp.ies:
+                        if isinstance(f, PFCPSMReqFlags) and f.has("SNDEM"):
+                            sndem = True
         now_ntp = self._ntp()
         try:
             program = compile_stored(

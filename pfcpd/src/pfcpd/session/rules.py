@@ -277,13 +277,7 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
     for far_id, far in rules.far.items():
         if only is not None and id(far) not in only:
             continue
-        bar_id = ie_value(far, T.BAR_ID)
-        if bar_id is not None and bar_id not in rules.bar:
-            raise RuleError(
-                Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                f"FAR {far_id} names BAR {bar_id}, which does not exist",
-                failed_rule=(RULE_ID_BAR, bar_id),
-            )
+        check_far_references(far_id, far, rules.bar)
     for urr_id, urr in rules.urr.items():
         if only is not None and id(urr) not in only:
             continue
@@ -295,3 +289,14 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
                     f"URR {urr_id} links URR {linked}, which does not exist",
                     failed_rule=(RULE_ID_URR, linked),
                 )
+
+
+def check_far_references(far_id: int, far: Grouped, bars: Container[int]) -> None:
+    """The BAR FAR ``far_id`` names is one of ``bars`` (`check_references`)."""
+    bar_id = ie_value(far, T.BAR_ID)
+    if bar_id is not None and bar_id not in bars:
+        raise RuleError(
+            Cause.RULE_CREATION_MODIFICATION_FAILURE,
+            f"FAR {far_id} names BAR {bar_id}, which does not exist",
+            failed_rule=(RULE_ID_BAR, bar_id),
+        )

@@ -213,33 +213,56 @@ class FarUpdate(NamedTuple):
     group: Grouped
 
 
-def update_shape(update: Grouped) -> tuple[bytes, OuterHeaderCreation] | None:
-    """The octets of an Update FAR without the value of the Outer Header Creation of its
-    Update Forwarding Parameters, and that Outer Header Creation; None unless it has one
-    Update Forwarding Parameters with one Outer Header Creation (GTP-U) and its octets."""
+class UpdateShape(NamedTuple):
+    """Where an Update FAR's octets hold the value of the Outer Header Creation of its
+    Update Forwarding Parameters (`update_shape`): the octets before and after it, both
+    together (the shape), and the positions of the Update Forwarding Parameters among the
+    update's children and of the Outer Header Creation among its."""
+
+    head: bytes
+    tail: bytes
+    key: bytes
+    ufp_at: int
+    ohc_at: int
+
+    def ohc(self, update: Grouped) -> OuterHeaderCreation | None:
+        """The Outer Header Creation of ``update`` (octets of this shape): None unless
+        GTP-U (and decoded as such)."""
+        ies = update.ies
+        ufp = ies[self.ufp_at] if len(ies) > self.ufp_at else None
+        if not isinstance(ufp, Grouped) or len(ufp.ies) <= self.ohc_at:
+            return None
+        ohc = ufp.ies[self.ohc_at]
+        return ohc if type(ohc) is OuterHeaderCreation and ohc.teid is not None else None
+
+
+def update_shape(update: Grouped) -> UpdateShape | None:
+    """The `UpdateShape` of an Update FAR; None unless it has its octets and one Update
+    Forwarding Parameters with one Outer Header Creation (GTP-U)."""
     raw = update.raw
     if raw is None:
         return None
-    ufp = None
-    for child in update.ies:
+    ufp_at = ohc_at = -1
+    for i, child in enumerate(update.ies):
         if child.type == T.UPDATE_FORWARDING_PARAMETERS:
-            if ufp is not None or not isinstance(child, Grouped):
+            if ufp_at >= 0 or not isinstance(child, Grouped):
                 return None
-            ufp = child
-    if ufp is None:
+            ufp_at = i
+    if ufp_at < 0:
         return None
-    ohc = None
-    for child in ufp.ies:
+    ufp = update.ies[ufp_at]
+    assert isinstance(ufp, Grouped)
+    for i, child in enumerate(ufp.ies):
         if child.type == T.OUTER_HEADER_CREATION:
-            if ohc is not None:
+            if ohc_at >= 0:
                 return None
-            ohc = child
-    if type(ohc) is not OuterHeaderCreation or ohc.teid is None:
-        return None
+            ohc_at = i
     span = _nested(raw, T.UPDATE_FORWARDING_PARAMETERS, T.OUTER_HEADER_CREATION, 0)
-    if span is None:
+    if ohc_at < 0 or span is None:
         return None
-    return raw[: span[0] + 4] + raw[span[1] :], ohc
+    head, tail = raw[: span[0] + 4], raw[span[1] :]
+    shape = UpdateShape(head, tail, head + tail, ufp_at, ohc_at)
+    return shape if shape.ohc(update) is not None else None
 
 
 def far_update(
@@ -364,6 +387,7 @@ class StoredLayouts:
         # twice (``seen``: once)
         self._updates: dict[tuple[bytes, bytes, bytes], FarUpdate | None] = {}
         self._seen: dict[tuple[bytes, bytes, bytes], None] = {}
+        self._update_shapes: dict[int, UpdateShape] = {}  # by the update's octets' length
 
     def find(self, raw: bytes) -> StoredLayout | None:
         candidates = self._by_length.get(len(raw))
@@ -394,28 +418,39 @@ class StoredLayouts:
         """The `FarUpdate` of Update FAR ``update`` on FAR ``at`` of ``layout`` (octets
         ``raw``), and the Outer Header Creation it brings: from the second update of that
         shape on that FAR's shape. None: the FAR is decoded and updated instead."""
-        shape = update_shape(update)
-        if shape is None:
+        octets = update.raw
+        if octets is None:
+            return None
+        # (the last update shape of that length: octets with its head and tail are of it)
+        shape = self._update_shapes.get(len(octets))
+        if shape is None or not (octets.startswith(shape.head) and octets.endswith(shape.tail)):
+            shape = update_shape(update)
+            if shape is None:
+                return None
+            remember(self._update_shapes, len(octets), shape, UPDATE_ENTRIES)
+        ohc = shape.ohc(update)
+        if ohc is None:
             return None
         _, _, far_key, ohc_at = layout.fars[at]
         header = b"" if ohc_at is None else raw[ohc_at[0] : ohc_at[0] + 4]
-        key = (far_key, header, shape[0])
+        key = (far_key, header, shape.key)
         found = self._updates.get(key, _UNSEEN)
         if found is _UNSEEN:
             if key not in self._seen:
                 remember(self._seen, key, None, UPDATE_ENTRIES)
                 return None
-            found = far_update(layout, at, raw, update, shape[1], self._far_shape_key)
+            found = far_update(layout, at, raw, update, ohc, self._far_shape_key)
             remember(self._updates, key, found, UPDATE_ENTRIES)
         if found is None or (ohc_at is not None and leaf(raw, ohc_at) is None):
             return None  # (a stored Outer Header Creation that does not decode cleanly)
-        return found, shape[1]  # type: ignore[return-value]
+        return found, ohc  # type: ignore[return-value]
 
     def clear(self) -> None:
         self._by_length.clear()
         self._count = 0
         self._updates.clear()
         self._seen.clear()
+        self._update_shapes.clear()
 
 
 _UNSEEN = object()
