@@ -1,16 +1,17 @@
 """Modifications that only update FARs (`SessionEngine._modify_fars`): the stored rules change
 at those FARs' octets and the program is what the session's rules compiled to with those
 FARs compiled again. The bar: every datagram sent (answers, reports), journal record,
-installed program (with its End Marker flag), buffered packets dropped and packet forwarded
-is what the long way (`_modify_fars` never taking a request) makes of the same script, for
-sessions of every kind of PDR (IPv4, IPv6, dual stack, two downlink FARs, a buffering BAR,
-an Application ID, URRs with a used quota, an expired quota, MBQE) and Update FARs of every
-kind (a new gNB tunnel with or without End Marker, DROBU, QAURR, Query URR, FQ-CSID and
-Group Id, another network instance, a transport level marking, buffering, dropping, two
-FARs, one FAR twice) and their refusals (no such FAR or BAR, duplicating, forwarding policy,
-an IPv6-only peer, an unknown network instance, an incorrect IE, an unsupported IE, the
-datapath refusing, the journal failing); then after the caches are dropped, after a restart
-(restored from the journal), and at deletion (the usage reported)."""
+installed program (with its End Marker flag), buffered packets dropped, packets flushed or
+forwarded and End Marker is what the long way (`_modify_fars` never taking a request) makes
+of the same script, for sessions of every kind of PDR (IPv4, IPv6, dual stack, two downlink
+FARs, a buffering BAR, an Application ID, URRs with a used quota, an expired quota, MBQE,
+QERs differing only in their MBR's value) and Update FARs of every kind (a new gNB tunnel
+with or without End Marker, DROBU, QAURR, Query URR, FQ-CSID and Group Id, another network
+instance, a transport level marking, buffering, dropping, two FARs, one FAR twice) and their
+refusals (no such FAR or BAR, duplicating, forwarding policy, an IPv6-only peer, an unknown
+network instance, an incorrect IE, an unsupported IE, the datapath refusing, the journal
+failing); then after the caches are dropped, after a restart (restored from the journal),
+and at deletion (the usage reported)."""
 
 from __future__ import annotations
 
@@ -189,6 +190,8 @@ KINDS: dict[str, Callable[[int], list[IE]]] = {
     "v6": lambda n: R.session_rules(v6=True, gnb_teid=0x100 + n),
     "dual_stack": lambda n: R.session_rules(dual_stack=True, gnb_teid=0x100 + n),
     "mbr": lambda n: R.session_rules(mbr_kbps=(1000, 2000), gnb_teid=0x100 + n),
+    # (stored rules of the same length as the previous kind's: another layout)
+    "mbr_other": lambda n: R.session_rules(mbr_kbps=(3000, 4000), gnb_teid=0x100 + n),
     "buffering": _buffering,
     "two_dl_fars": _two_dl_fars,
     "quota": _quota,

@@ -2270,7 +2270,11 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
 def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
     """URRs whose granted quota is no longer valid, or whose time quota the engine found
     used up (their traffic is dropped)."""
-    return frozenset(u for u, b in books.items() if b.quota_expired or b.time_quota_over)
+    blocked = [u for u, b in books.items() if b.quota_expired or b.time_quota_over]
+    return frozenset(blocked) if blocked else _NONE_BLOCKED
+
+
+_NONE_BLOCKED: frozenset[int] = frozenset()
 
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
