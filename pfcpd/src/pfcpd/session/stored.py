@@ -11,6 +11,10 @@ leaves' values (``pieces``). Octets of the same length with the same pieces are 
 layout: every TLV header is among the pieces, so a walk over them finds the same IEs at
 the same places, and only those leaves' values differ (what `pdr_shape` and `far_shape`
 leave out).
+
+An Update FAR bringing a new Outer Header Creation (a handover's) has a shape too: its
+octets but that IE's value (`UpdateShape`). What an update of one shape makes of a stored
+FAR of one shape is, but for that value, the same octets (`FarUpdate`, checked when kept).
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ class StoredLayout:
     the key it was compiled by (its octets; with an Outer Header Creation, the compile
     module's FAR_SHAPE and its `far_shape`) and the span of that Outer Header Creation;
     ``qers``: each QER's ID and octets; ``urrs``: each URR's ID, octets and group (decoded
-    once, read only); ``bar``: the first BAR's ID and group; ``bar_ids``: every BAR's
-    group by ID; ``before_qos``: the URRs measuring before QoS enforcement (MBQE)."""
+    once, read only); ``bar``: the first BAR's ID and group; ``bars``: every BAR's group
+    by ID; ``before_qos``: the URRs measuring before QoS enforcement (MBQE)."""
 
     length: int
     pieces: tuple[tuple[int, bytes], ...]  # (where, octets) around the leaves' values
