@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, TypeVar
 
@@ -59,6 +59,7 @@ from .errors import RuleError
 from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
 from .rules import RuleSet, ie_value
 from .shapes import far_shape
+from .stored import StoredLayout, leaf
 from .usage import engine_meters_time
 
 T = IEType
@@ -545,7 +546,7 @@ def _per_session(rule: Far | Qer | Urr) -> bool:
 
 
 # Keys of FARs kept by shape (`_far`): never the octets of a group (no IE type starts so).
-_FAR_SHAPE = b"\xff\xffshape"
+FAR_SHAPE = b"\xff\xffshape"
 _FAR_FIELDS = [
     "far_id",
     "apply_action",
@@ -607,7 +608,7 @@ def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, f
     shape = far_shape(raw)
     if shape is None:
         return _memo(ctx, encoded, g, functools.partial(compile_far, ctx), fid)
-    key = _FAR_SHAPE + shape
+    key = FAR_SHAPE + shape
     base = memo.get(key)
     ohc = _first_ohc(g)
     if base is not None and ohc is not None:
@@ -671,8 +672,12 @@ def _check_measured_before_qos(rules: RuleSet, pdrs: list[Pdr], qers: list[Qer])
         if isinstance(info := g.get(T.MEASUREMENT_INFORMATION), MeasurementInformation)
         and info.has("MBQE")
     ]
-    if not before_qos:
-        return
+    if before_qos:
+        _check_before_qos(before_qos, pdrs, qers)
+
+
+def _check_before_qos(before_qos: Sequence[int], pdrs: list[Pdr], qers: list[Qer]) -> None:
+    """`_check_measured_before_qos` of the URRs ``before_qos`` (those with MBQE)."""
     by_id = {q.qer_id: q for q in qers}
     for pdr in pdrs:
         ul = pdr.source_interface == Interface.ACCESS
@@ -690,3 +695,130 @@ def _check_measured_before_qos(rules: RuleSet, pdrs: list[Pdr], qers: list[Qer])
                     f" {pfcp_pdr_id(pdr.pdr_id)}, whose QER {enforcing[0]} can drop packets:"
                     " the datapath measures after QoS enforcement",
                 )
+
+
+class StoredParts(NamedTuple):
+    """What the rules stored in a session's octets of a `StoredLayout` compiled to, found
+    in ``CompileContext.compiled`` (`stored_parts`): each PDR's ID, common part, F-TEID
+    and UE IP Address; each FAR: compiled (no outer header), its shape's FAR and its Outer
+    Header Creation, or None (updated: compiled again); the QERs; the URRs (None: compiled
+    with their offsets)."""
+
+    pdrs: list[tuple[int, _Common, IE | None, IE | None]]
+    fars: list[Far | tuple[Far, OuterHeaderCreation] | None]
+    qers: list[Qer]
+    urrs: list[Urr | None]
+
+
+def stored_parts(
+    ctx: CompileContext,
+    layout: StoredLayout,
+    raw: bytes,
+    updated: Container[int],
+    urr_offsets: Container[int],
+) -> StoredParts | None:
+    """What `compile_program` takes from ``ctx.compiled`` for the rules stored as ``raw``
+    (octets of ``layout``) but the FARs ``updated`` and the URRs with offsets (their IDs),
+    with the leaves of ``raw`` those need (`stored.leaf`); None when some of it is not
+    there (or a leaf does not decode cleanly): then only `compile_program` makes it."""
+    memo = ctx.compiled
+    pdrs: list[tuple[int, _Common, IE | None, IE | None]] = []
+    for pdr_id, key, fteid_at, ue_at in layout.pdrs:
+        common = memo.get(key)
+        if common is None:
+            return None
+        fteid = ue = None
+        if fteid_at is not None:
+            fteid = leaf(raw, fteid_at)
+            if fteid is None:
+                return None
+        if ue_at is not None:
+            ue = leaf(raw, ue_at)
+            if ue is None:
+                return None
+        pdrs.append((pdr_id, common, fteid, ue))  # type: ignore[arg-type]
+    fars: list[Far | tuple[Far, OuterHeaderCreation] | None] = []
+    for far_id, _, key, ohc_at in layout.fars:
+        if far_id in updated:
+            fars.append(None)
+            continue
+        got = memo.get(key)
+        if not isinstance(got, Far):
+            return None
+        if ohc_at is None:
+            fars.append(got)
+            continue
+        ohc = leaf(raw, ohc_at)
+        if not isinstance(ohc, OuterHeaderCreation):
+            return None
+        fars.append((got, ohc))
+    qers: list[Qer] = []
+    for _, key in layout.qers:
+        qer = memo.get(key)
+        if not isinstance(qer, Qer):
+            return None
+        qers.append(qer)
+    urrs: list[Urr | None] = []
+    for urr_id, key, _ in layout.urrs:
+        if urr_id in urr_offsets:
+            urrs.append(None)
+            continue
+        urr = memo.get(key)
+        if not isinstance(urr, Urr):
+            return None
+        urrs.append(urr)
+    return StoredParts(pdrs, fars, qers, urrs)
+
+
+def compile_stored(
+    ctx: CompileContext,
+    layout: StoredLayout,
+    parts: StoredParts,
+    updated: Mapping[int, tuple[Grouped, bytes] | tuple[Far, OuterHeaderCreation]],
+    bar_duration_s: int | None = None,
+    urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
+    blocked_urrs: frozenset[int] = frozenset(),
+) -> SessionProgram:
+    """`compile_program` of the rules stored in octets of ``layout`` (``parts``: what
+    `stored_parts` found of them) with the FARs ``updated`` (FAR ID -> the group and its
+    octets, or the FAR its shape compiled to and its Outer Header Creation) in place of
+    theirs: the same program, checked the same way, step by step (the
+    same refusal when one fails)."""
+    offsets = urr_offsets or {}
+    pdrs: list[Pdr] = []
+    for pdr_id, common, fteid, ue in parts.pdrs:
+        add_pdrs(ctx, pdrs, pdr_id, common, fteid, ue)
+    fars: list[Far] = []
+    for (far_id, *_), part in zip(layout.fars, parts.fars, strict=True):
+        if part is None:
+            g, octets = updated[far_id]
+            if isinstance(g, Far):  # (its shape's FAR, the Outer Header Creation: `_far`)
+                assert isinstance(octets, OuterHeaderCreation)
+                fars.append(_with_ohc(ctx, g, far_id, octets))
+            else:
+                assert isinstance(octets, bytes)
+                fars.append(_far(ctx, {id(g): octets}, g, far_id))
+        elif isinstance(part, Far):
+            fars.append(part)
+        else:
+            fars.append(_with_ohc(ctx, part[0], far_id, part[1]))
+    if blocked_urrs:
+        pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
+    qers = parts.qers
+    urrs = [
+        compile_urr(uid, g, offsets[uid]) if urr is None else urr
+        for (uid, _, g), urr in zip(layout.urrs, parts.urrs, strict=True)
+    ]
+    bar = None
+    if layout.bar is not None:
+        bar_id, g = layout.bar
+        bar = compile_bar(bar_id, g, bar_duration_s)
+    for q in qers:
+        if q.qfi is not None and not 0 <= q.qfi < 64:
+            raise _fail(RULE_ID_QER, q.qer_id, f"QER {q.qer_id}: QFI {q.qfi}")
+    for u in urrs:
+        if u.volume_threshold == (0, 0, 0):
+            raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
+    if layout.before_qos:
+        _check_before_qos(layout.before_qos, pdrs, qers)
+    return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)

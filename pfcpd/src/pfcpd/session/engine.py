@@ -58,6 +58,7 @@ from ..pfcp import (
     Cause,
     Grouped,
     IEType,
+    IgnoredIE,
     Message,
     MessageType,
     decode_ies,
@@ -65,7 +66,7 @@ from ..pfcp import (
     encode_ies,
 )
 from ..pfcp.codec import drop_encode_cache
-from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, UEIPAddress
+from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
@@ -75,15 +76,18 @@ from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared, remember_network
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
 from .compile import (
+    FAR_SHAPE,
     Chosen,
     CompileContext,
     Volumes,
     add_pdrs,
     compile_program,
+    compile_stored,
     far_like,
     network_instance_name,
     pdr_common,
     pfcp_pdr_id,
+    stored_parts,
     ue_networks,
 )
 from .errors import RuleError
@@ -91,7 +95,17 @@ from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
-from .rules import KINDS, RuleSet, check_references, ie_value, rule_id, rule_ies
+from .rules import (
+    KINDS,
+    RuleSet,
+    check_far_references,
+    check_references,
+    ie_value,
+    merge_update,
+    no_such_rule,
+    rule_id,
+    rule_ies,
+)
 from .session_set import FqCsids, csid_keys, fq_csids, group_id, moved_fseid, selectors
 from .settings import EngineSettings
 from .shapes import (
@@ -108,6 +122,7 @@ from .shapes import (
     plan_pieces,
     remember,
 )
+from .stored import StoredLayouts
 from .usage import (
     INFINITY,
     ZERO,
@@ -158,6 +173,7 @@ UP_FEATURES = frozenset(
 # Leaf IEs answers carry again and again: one instance each, whose octets the codec then
 # finds by identity (`codec.encode_ies`).
 _ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
+_NO_SM_FLAGS = PFCPSMReqFlags()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -352,6 +368,7 @@ class SessionEngine:
         )
         # What sessions of one shape repeat (bounded, `drop_caches`).
         self.memos = ShapeMemos(self._ctx.compiled)
+        self._layouts = StoredLayouts(FAR_SHAPE)  # of the stored rules (`_modify_fars`)
         # (IPv4 text, IPv6 text) of the N3 address (F-TEIDs) and of the PFCP address (F-SEIDs)
         self._n3_text = _v4v6_text(settings.n3_address)
         self._pfcp_text = _v4v6_text(settings.pfcp_address)
@@ -370,6 +387,7 @@ class SessionEngine:
         sessions' own state (the benchmark's memory figure)."""
         drop_shared()
         self.memos.clear()
+        self._layouts.clear()
         drop_encode_cache()
         drop_rule_fields()
 
@@ -1186,9 +1204,13 @@ class SessionEngine:
         session = self._session_of(req, peer)
         if session is None:
             return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        by_type = rule_ies(req)
+        if len(by_type) == 1 and T.UPDATE_FAR in by_type and not session.apps:
+            answer = self._modify_fars(req, session, by_type[T.UPDATE_FAR])
+            if answer is not None:
+                return answer
         cp_seid = session.cp_seid
         alloc = _Allocations()
-        by_type = rule_ies(req)
         # Only a request with PDR groups changes the PDRs: a stored PDR has no CHOOSE left
         # to allocate (`_allocate`), and its F-TEIDs and UE addresses are the session's.
         pdrs_changed = not by_type.keys().isdisjoint(_PDR_IE_TYPES)
@@ -1340,6 +1362,141 @@ class SessionEngine:
         ies += _created_pdrs(alloc)
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _modify_fars(
+        self, req: Message, session: Session, updates: list[Grouped]
+    ) -> Message | None:
+        """`_modify` of a request whose rule groups are all Update FARs (the N3 path switch
+        at a handover): the same answer, record and program, made from the layout of the
+        session's stored rules (`stored`): those FARs are decoded, updated and encoded
+        again in place, and compiled again; the rest of the program is what the stored
+        rules compiled to before (`compile.stored_parts`). None, having changed nothing:
+        the long way does it (the request reports usage, the session's URRs are not its
+        rules', the layout or what its rules compiled to is not at hand)."""
+        flags = req.get(T.PFCPSMREQ_FLAGS)
+        sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else _NO_SM_FLAGS
+        if sm_flags.has("QAURR") or req.get(T.QUERY_URR) is not None:
+            return None
+        raw = unpack_rules(session.rules_blob)
+        layout = self._layouts.find(raw) or self._layouts.learn(raw)
+        before = session.urrs
+        if layout is None or before.keys() != layout.urr_ids:
+            return None
+        cp_seid = session.cp_seid
+        try:
+            _check_ignored(req)
+            _check_supported(req)
+            # `RuleSet.update`, on the FARs named only (each decoded once, in place), or
+            # what an update of that shape made of the FAR's shape (`StoredLayouts.far_update`)
+            far_at, fars = layout.far_at, layout.fars
+            merged: dict[int, Grouped] = {}
+            quick = None
+            for update in updates:
+                far_id = rule_id(update, "far")
+                far = merged.get(far_id)
+                if far is None:
+                    at = far_at.get(far_id)
+                    if at is None:
+                        raise no_such_rule("far", far_id)
+                    if len(updates) == 1:
+                        quick = self._layouts.far_update(layout, at, raw, update)
+                        if quick is not None:
+                            merged[far_id] = quick[0].group
+                            break
+                    far = _stored_group(raw, fars[at][1])
+                    if far is None:
+                        return None
+                    merged[far_id] = far
+                merge_update(far, update)
+            # (`check_references` of the FARs updated, in the session's order)
+            changed = {f[0]: merged[f[0]] for f in fars if f[0] in merged}
+            for far_id, far in changed.items():
+                check_far_references(far_id, far, layout.bars)
+        except RuleError as err:
+            return self._refuse(req, err, cp_seid, None)
+        updated: dict[int, tuple[Grouped, bytes] | tuple[Far, OuterHeaderCreation]] = {}
+        octets: dict[int, bytes] = {}
+        if quick is not None:
+            shaped, ohc = quick
+            value = ohc.encode()
+            base = self._ctx.compiled.get(shaped.key)
+            if len(value) != shaped.length or not isinstance(base, Far):
+                return None
+            (far_id,) = changed
+            updated[far_id] = base, ohc
+            octets[far_id] = b"".join((shaped.head, value, shaped.tail))
+        else:
+            for far_id, g in changed.items():
+                octets[far_id] = encoded = encode_groups([g])
+                updated[far_id] = g, encoded
+        offsets = urr_offsets(before)
+        parts = stored_parts(self._ctx, layout, raw, changed, offsets)
+        if parts is None:
+            return None
+        sndem = False  # (as `_modify` finds it)
+        for g in updates:
+            for ufp in g.ies:
+                if ufp.type == T.UPDATE_FORWARDING_PARAMETERS and isinstance(ufp, Grouped):
+                    for f in ufp.ies:
+                        if isinstance(f, PFCPSMReqFlags) and f.has("SNDEM"):
+                            sndem = True
+        now_ntp = self._ntp()
+        try:
+            program = compile_stored(
+                self._ctx,
+                layout,
+                parts,
+                updated,
+                session.bar_duration_s,
+                offsets,
+                blocked_urrs(before),
+            )
+            self._dp_install(session.up_seid, program, send_end_marker=sndem)
+        except (RuleError, DatapathError) as err:
+            session.urrs = before  # (`_undo_reports`: nothing was read)
+            if isinstance(err, RuleError):
+                return self._refuse(req, err, cp_seid, None)
+            log.warning("modification refused by the datapath: %s", err)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+        old = session.rules_blob, session.peers
+        old_sets = session.fq_csids, session.group_id
+        # The stored octets with the FARs' own in place (`RuleSet.groups` order)
+        pieces: list[bytes] = []
+        at = 0
+        for far_id, (start, stop), _, _ in fars:
+            change = octets.get(far_id)
+            if change is not None:
+                pieces += (raw[at:start], change)
+                at = stop
+        pieces.append(raw[at:])
+        session.rules_blob = pack_rules(b"".join(pieces))
+        peers = _peers(program)
+        if peers != session.peers:
+            self._set_peers(session, peers)
+        if req.get(T.FQ_CSID) is not None:
+            session.fq_csids = fq_csids(req, session.fq_csids)
+        session.group_id = group_id(req, session.group_id)
+        self._write(session)
+
+        def undo() -> None:
+            session.rules_blob, old_peers = old
+            session.fq_csids, session.group_id = old_sets
+            self._set_peers(session, old_peers)
+            session.urrs = before
+            if self.sessions.get(session.up_seid) is session:  # (else removed since)
+                self._reinstall(session)
+                self._refresh_timed(session)
+
+        def done() -> None:
+            if session.up_seid not in self.sessions:
+                return  # (deleted since, in the same commit)
+            if self._pause_or_resume(session, now_ntp):
+                self._write(session)
+            if sm_flags.has("DROBU"):
+                self.datapath.drop_buffered(session.up_seid)
+
+        self._stage(req, (cp_seid, None), undo, done)
+        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, [_ACCEPTED], cp_seid)
 
     def _pause_or_resume(self, session: Session, now_ntp: float) -> bool:
         """URRs whose rule now pauses (INAM) or resumes their measurement: pausing keeps
@@ -2156,7 +2313,11 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
 def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
     """URRs whose granted quota is no longer valid, or whose time quota the engine found
     used up (their traffic is dropped)."""
-    return frozenset(u for u, b in books.items() if b.quota_expired or b.time_quota_over)
+    blocked = [u for u, b in books.items() if b.quota_expired or b.time_quota_over]
+    return frozenset(blocked) if blocked else _NONE_BLOCKED
+
+
+_NONE_BLOCKED: frozenset[int] = frozenset()
 
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
@@ -2276,6 +2437,17 @@ def _applications(rules: RuleSet) -> frozenset[str]:
 
 
 _NO_APPS: frozenset[str] = frozenset()
+
+
+def _stored_group(raw: bytes, span: tuple[int, int]) -> Grouped | None:
+    """The rule group at ``span`` of a session's stored octets, decoded as `Session.rules`
+    decodes it; None when its decoding sets an IE aside (it then keeps no octets)."""
+    ignored: list[IgnoredIE] = []
+    ies = decode_ies(raw, span[0], span[1], ignored)
+    if ignored or len(ies) != 1:
+        return None
+    g = ies[0]
+    return g if isinstance(g, Grouped) and g.raw is not None else None
 
 
 def _octets(ie: IE) -> bytes:

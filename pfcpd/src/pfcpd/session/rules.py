@@ -172,7 +172,7 @@ class RuleSet:
         changed: list[Grouped] = []
         if not by_type:
             return changed
-        for kind, (_c, update, _r, _id, rule_type) in KINDS.items():
+        for kind, (_c, update, _r, _id, _t) in KINDS.items():
             groups = by_type.get(update)
             if not groups:
                 continue
@@ -181,14 +181,20 @@ class RuleSet:
                 rid = rule_id(g, kind)
                 old = rules.get(rid)
                 if old is None:
-                    raise RuleError(
-                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                        f"Update {kind.upper()} {rid}: no such rule",
-                        failed_rule=(rule_type, rid),
-                    )
+                    raise no_such_rule(kind, rid)
                 merge_update(old, g)
                 changed.append(old)
         return changed
+
+
+def no_such_rule(kind: str, rid: int) -> RuleError:
+    """What `RuleSet.update` raises for an Update group naming rule ``rid`` of ``kind``,
+    which the session does not have (73 with the Failed Rule ID, TS 29.244 7.5.4)."""
+    return RuleError(
+        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+        f"Update {kind.upper()} {rid}: no such rule",
+        failed_rule=(KINDS[kind][4], rid),
+    )
 
 
 RuleIEs = dict[int, list[Grouped]]
@@ -271,13 +277,7 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
     for far_id, far in rules.far.items():
         if only is not None and id(far) not in only:
             continue
-        bar_id = ie_value(far, T.BAR_ID)
-        if bar_id is not None and bar_id not in rules.bar:
-            raise RuleError(
-                Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                f"FAR {far_id} names BAR {bar_id}, which does not exist",
-                failed_rule=(RULE_ID_BAR, bar_id),
-            )
+        check_far_references(far_id, far, rules.bar)
     for urr_id, urr in rules.urr.items():
         if only is not None and id(urr) not in only:
             continue
@@ -289,3 +289,14 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
                     f"URR {urr_id} links URR {linked}, which does not exist",
                     failed_rule=(RULE_ID_URR, linked),
                 )
+
+
+def check_far_references(far_id: int, far: Grouped, bars: Container[int]) -> None:
+    """The BAR FAR ``far_id`` names is one of ``bars`` (`check_references`)."""
+    bar_id = ie_value(far, T.BAR_ID)
+    if bar_id is not None and bar_id not in bars:
+        raise RuleError(
+            Cause.RULE_CREATION_MODIFICATION_FAILURE,
+            f"FAR {far_id} names BAR {bar_id}, which does not exist",
+            failed_rule=(RULE_ID_BAR, bar_id),
+        )
