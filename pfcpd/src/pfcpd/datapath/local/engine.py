@@ -814,7 +814,9 @@ class LocalDatapath(Datapath):
         self._usage_ref = ctypes.byref(self._usage_buf)
         self._err = ctypes.create_string_buffer(_ERR_SIZE)  # install's error text (under the lock)
         self._n_buffered = ctypes.c_uint()  # the session's buffered packets, after an install
-        self._n_buffered_ref = ctypes.byref(self._n_buffered)
+        # (the library's arguments: their addresses)
+        self._err_at = ctypes.addressof(self._err)
+        self._n_buffered_at = ctypes.addressof(self._n_buffered)
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
         self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
         self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
@@ -833,9 +835,9 @@ class LocalDatapath(Datapath):
                 sessions.get(seid),
                 seid,
                 desc.addr,
-                err,
+                self._err_at,
                 _ERR_SIZE,
-                self._n_buffered_ref,
+                self._n_buffered_at,
             )
             if not sess:
                 raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
