@@ -131,9 +131,11 @@ def test_no_null_session_reaches_c(
 
                 def refuse(ctx: int, sess: int | None, seid: int, *args: object) -> None:
                     assert sess is None  # (a new session)
-                    err = args[1]
-                    assert isinstance(err, ctypes.Array)
-                    err.value = b"out of memory creating the session"
+                    err, size = args[1], args[2]  # (the error buffer's address and size)
+                    assert isinstance(err, int) and isinstance(size, int)
+                    text = b"out of memory creating the session\0"
+                    assert len(text) <= size
+                    ctypes.memmove(err, text, len(text))
 
                 return refuse
             return getattr(self._lib, name)

@@ -399,6 +399,58 @@ def test_a_refused_program_leaves_its_shape_right(k: corelib.Constants, datapath
         assert _by_shape(datapath, good)[0] == reference(k, good)
 
 
+def _ue_forms(base: SessionProgram, i: int) -> SessionProgram:
+    """``base`` (at least three PDRs with UE IPs) as a session has it whose PDRs' UE IPs
+    come in form ``i % 6``: one network object for all, for some, None for some (between
+    others), other prefix lengths or families; its other rules the same objects."""
+    a4 = ipaddress.ip_network(f"10.{i % 200}.0.{i % 250}/32")
+    b4 = ipaddress.ip_network(f"10.{i % 200}.1.0/24")
+    a6 = ipaddress.ip_network(f"fd00:{i:x}::/64")
+    forms: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | None, ...]] = [
+        (a4, a4, a4),
+        (a4, None, a4),
+        (a4, b4, a4),
+        (None, a4, None),
+        (a6, a4, a6),
+        (a4, a4, b4),
+    ]
+    ues = forms[i % 6]
+    pdrs = tuple(
+        dataclasses.replace(p, ue_ip=ues[n]) if n < len(ues) else p for n, p in enumerate(base.pdrs)
+    )
+    return dataclasses.replace(_respun(base, i), pdrs=pdrs)
+
+
+def test_many_programs_of_interleaved_shapes(k: corelib.Constants, datapath: object) -> None:
+    """Many sessions of a few shapes, in runs and interleaved, whose PDRs' UE IPs differ
+    in form (a network shared by some PDRs, None between, other prefix lengths), and
+    programs that share some of their rule objects but not all (the same FARs, QERs and
+    URRs with one PDR or one rule of their own): each packs as it does alone, and a value
+    its field cannot hold is refused as alone, the programs after it packing right."""
+    ul, dl = basic_program().pdrs
+    third = dataclasses.replace(dl, pdr_id=3, precedence=50, ue_ip=dl.ue_ip)
+    base = dataclasses.replace(basic_program(), pdrs=(ul, dl, third))
+    sdf = _sdf_program()
+    rules = _rules_program()
+    own_pdr = dataclasses.replace(base, pdrs=(ul, dl, dataclasses.replace(third, precedence=51)))
+    own_far = dataclasses.replace(base, fars=(Far(1, ApplyAction.FORW), base.fars[1]))
+    own_qer = dataclasses.replace(base, qers=(dataclasses.replace(base.qers[0]),))
+    bases = [base, sdf, rules, own_pdr, own_far, own_qer]
+    programs: list[SessionProgram] = []
+    for i in range(60):  # (runs of one shape, then every shape in turn)
+        b = bases[i // 10] if i < 30 else bases[i % len(bases)]
+        programs.append(_ue_forms(b, i) if len(b.pdrs) >= 3 else _respun(b, i))
+    for n, program in enumerate(programs):
+        assert _by_shape(datapath, program) == (reference(k, program), _alone(program))
+        if n % 7 == 3:
+            for name in ("pdr teid", "far ohc teid", "far without ohc source"):
+                bad = _TOO_LARGE[name](program)
+                assert _refused(lambda bad=bad: _by_shape(datapath, bad)) == _refused(
+                    lambda bad=bad: reference_program(k, bad)
+                )
+    assert datapath._shapes  # type: ignore[attr-defined]  # (some kept: packed over)
+
+
 def _refused(pack: Callable[[], object]) -> tuple[type[BaseException], str]:
     with pytest.raises(DatapathError) as info:
         pack()

@@ -504,6 +504,7 @@ class _Desc:
 
 
 _ShapeKey = tuple[object, ...]
+_new_tuple = tuple.__new__  # (a NamedTuple made of a tuple: no Python __new__ to run)
 _NO_UE = -1  # (`_shape_key`: a PDR without a UE IP; a prefix length is >= 0)
 
 
@@ -541,8 +542,12 @@ def _shape_key(program: SessionProgram) -> _ShapeKey | None:
     depend on each other)."""
     pdrs, fars, qers, urrs = program.pdrs, program.fars, program.qers, program.urrs
     key: list[object] = [len(pdrs), len(fars), len(qers), len(urrs), program.bar is None]
+    ue_net: object = None
+    ue_plen = _NO_UE
     for p in pdrs:
         sdfs, ue = p.sdf_filters, p.ue_ip
+        if ue is not ue_net:  # (a program's PDRs share their UE IP)
+            ue_net, ue_plen = ue, _NO_UE if ue is None else _plen(ue)
         key += (
             p.pdr_id,
             p.precedence,
@@ -555,7 +560,7 @@ def _shape_key(program: SessionProgram) -> _ShapeKey | None:
             p.urr_ids,
             id(sdfs) if sdfs else 0,
             p.local_fteid is None,
-            _NO_UE if ue is None else _plen(ue),
+            ue_plen,
         )
     for f in fars:
         if f.duplicating:
@@ -609,56 +614,61 @@ class _Shape:
         self.buffering = _buffering(program)
         self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
 
-    def patch(
-        self, k: corelib.Constants, program: SessionProgram
-    ) -> tuple[tuple[_Tunnel, ...], bool, bool]:
-        """``program``'s descriptor (its shape this one's); its tunnels (`_kept`),
+    def patch(self, k: corelib.Constants, program: SessionProgram) -> tuple[_Kept, bool, bool]:
+        """``program``'s descriptor (its shape this one's); what to keep of it (`_kept`),
         `_ticking` and `_buffering`. A value its field cannot hold: the record packed
         whole, which refuses it as `_Desc` does (and leaves the descriptor to be dropped:
         `struct` zeroes a record before it packs it)."""
         buf = self.desc.buf
         at, ue_net, ue_addr = self.at_pdr + _PDR_SLOTS_AT, None, _NO_IP
         pdrs = program.pdrs
+        ip16s = _IP16
         try:
             for p in pdrs:
-                teid, fteid, addr = 0, _NO_IP, _NO_IP
-                if p.local_fteid is not None:
-                    local, teid = p.local_fteid
-                    e = _IP16.get(id(local))
-                    fteid = e[1] if e is not None and e[0] is local else _ip16_kept(local)
+                fteid = p.local_fteid
+                if fteid is None:
+                    teid, local16 = 0, _NO_IP
+                else:
+                    local, teid = fteid
+                    e = ip16s.get(id(local))
+                    local16 = e[1] if e is not None and e[0] is local else _ip16_kept(local)
                 ue = p.ue_ip
-                if ue is not None:
+                if ue is None:
+                    _pack_pdr_slots(buf, at, teid, local16, _NO_IP)
+                else:
                     if ue is not ue_net:  # (a program's PDRs share their UE IP)
                         ue_net, ue_addr = ue, ip16(ue.network_address)
-                    addr = ue_addr
-                _pack_pdr_slots(buf, at, teid, fteid, addr)
+                    _pack_pdr_slots(buf, at, teid, local16, ue_addr)
                 at += _PDR_SIZE
         except StructError:
             _pack_pdrs(k, buf, pdrs, self.at_pdr, None)
-        tunnels: list[_Tunnel] = []
+        tunnels: tuple[_Tunnel, ...] = ()
         if self.ohc:
             fars = program.fars
+            made: list[_Tunnel] = []
             for i, at, far_id, psc, qfi, dest in self.ohc:
                 f = fars[i]
                 peer, teid = f.outer_header_creation  # type: ignore[misc]
                 source = f.ohc_source
+                e = ip16s.get(id(peer))
+                peer16 = e[1] if e is not None and e[0] is peer else _ip16_kept(peer)
+                if source is None:
+                    source16 = None  # (refused below, as `_far_values` refuses it)
+                else:
+                    e = ip16s.get(id(source))
+                    source16 = e[1] if e is not None and e[0] is source else _ip16_kept(source)
                 try:
-                    if source is None:
-                        raise StructError
-                    _pack_far_slots(
-                        buf, at + _FAR_SLOTS_AT, teid, _ip16_shared(peer), _ip16_shared(source)
-                    )
+                    _pack_far_slots(buf, at + _FAR_SLOTS_AT, teid, peer16, source16)
                 except StructError:
                     _put(_FAR, buf, at, _far_values(k, f))
-                tunnels.append(
-                    _Tunnel(far_id, peer, teid, source, psc, qfi, dest)  # type: ignore[arg-type]
-                )
-        ticking = self.ticking
+                made.append(_new_tuple(_Tunnel, (far_id, peer, teid, source, psc, qfi, dest)))
+            tunnels = tuple(made)
         bar = program.bar
-        if bar is not None:
-            _put(_BAR, buf, self.at_bar, _bar_values(bar))
-            ticking = ticking or bool(bar.duration_ns)
-        return tuple(tunnels), ticking, self.buffering
+        if bar is None:
+            return _new_tuple(_Kept, (tunnels, self.urr_ids, None)), self.ticking, self.buffering
+        _put(_BAR, buf, self.at_bar, _bar_values(bar))
+        ticking = self.ticking or bool(bar.duration_ns)
+        return _new_tuple(_Kept, (tunnels, self.urr_ids, bar)), ticking, self.buffering
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
@@ -753,6 +763,7 @@ def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
 
 
 _SEID_END = 1 << 64
+_ERR_SIZE = 256  # (the buffer of an install's error text)
 _BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
 
 
@@ -801,9 +812,11 @@ class LocalDatapath(Datapath):
         self._usage_buf = corelib.UsageT()
         self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
-        self._err = ctypes.create_string_buffer(256)  # install's error text (under the lock)
+        self._err = ctypes.create_string_buffer(_ERR_SIZE)  # install's error text (under the lock)
         self._n_buffered = ctypes.c_uint()  # the session's buffered packets, after an install
-        self._n_buffered_ref = ctypes.byref(self._n_buffered)
+        # (the library's arguments: their addresses)
+        self._err_at = ctypes.addressof(self._err)
+        self._n_buffered_at = ctypes.addressof(self._n_buffered)
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
         self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
         self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
@@ -814,27 +827,27 @@ class LocalDatapath(Datapath):
             corelib.check_range("SEID", seid, 64)
         with self._lock:
             desc, kept, ticking, buffering = self._packed(program)
-            err = self._err
-            old_program = self._programs.get(seid)
+            err, sessions, programs = self._err, self._sessions, self._programs
+            old_program = programs.get(seid) if send_end_marker else None
             # (creates the session if need be, installs, reclaims: one call)
             sess = self._lib.upfcore_session_put(
                 self._ctx,
-                self._sessions.get(seid),
+                sessions.get(seid),
                 seid,
                 desc.addr,
-                err,
-                len(err),
-                self._n_buffered_ref,
+                self._err_at,
+                _ERR_SIZE,
+                self._n_buffered_at,
             )
             if not sess:
                 raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
-            self._sessions[seid] = sess
-            self._programs[seid] = kept
+            sessions[seid] = sess
+            programs[seid] = kept
             if ticking:
                 self._ticking.add(seid)
             else:
                 self._ticking.discard(seid)
-            if send_end_marker and old_program is not None:
+            if old_program is not None:
                 self._end_markers(seid, old_program, program)
             if not buffering and self._n_buffered.value:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
@@ -987,12 +1000,12 @@ class LocalDatapath(Datapath):
         shape = self._shapes.get(key) if key is not None else None
         if shape is not None:
             try:
-                tunnels, ticking, buffering = shape.patch(self.core.k, program)
+                kept, ticking, buffering = shape.patch(self.core.k, program)
             except BaseException:
                 # (a record packed whole and refused: `struct` zeroed it first)
                 del self._shapes[key]  # type: ignore[arg-type]
                 raise
-            return shape.desc, _Kept(tunnels, shape.urr_ids, program.bar), ticking, buffering
+            return shape.desc, kept, ticking, buffering
         desc = _Desc(self.core.k, program)
         kept = _kept(program)
         if key is not None:
