@@ -53,7 +53,7 @@ test-pfcpd: venv
 
 # pfcpd's C extension (the codec's IE walk) under ASan+UBSan: a copy of the package whose
 # _walk is a sanitized build, and the codec tests (captures, random corpus, mutations,
-# hypothesis) run against it.
+# hypothesis; the shape keys it makes) run against it.
 PFCPD_ASAN := build/pfcpd-asan
 PY_INCLUDE = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 PY_EXT_SUFFIX = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
@@ -67,7 +67,8 @@ test-pfcpd-asan: venv
 	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
 	  pfcpd/src/pfcpd/pfcp/_walk.c -o $(PFCPD_ASAN)/pfcpd/pfcp/_walk$(PY_EXT_SUFFIX)
 	$(ASAN_RUN) $(VPY) -c 'import pfcpd.pfcp._walk as w; assert "pfcpd-asan" in w.__file__, w.__file__'
-	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp
+	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp \
+	  pfcpd/tests/session/test_establishment_key.py
 
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
