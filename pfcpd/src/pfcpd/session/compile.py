@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, TypeVar
 
@@ -650,14 +650,19 @@ def compile_program(
     if rules.bar:
         bar_id, g = next(iter(rules.bar.items()))
         bar = compile_bar(bar_id, g, bar_duration_s)
+    _check_qers_urrs(qers, urrs)
+    _check_measured_before_qos(rules, pdrs, qers)
+    return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
+
+
+def _check_qers_urrs(qers: Iterable[Qer], urrs: Iterable[Urr]) -> None:
+    """A QER's QFI fits its 6 bits; a URR asking for a volume threshold names one."""
     for q in qers:
         if q.qfi is not None and not 0 <= q.qfi < 64:
             raise _fail(RULE_ID_QER, q.qer_id, f"QER {q.qer_id}: QFI {q.qfi}")
     for u in urrs:
         if u.volume_threshold == (0, 0, 0):
             raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
-    _check_measured_before_qos(rules, pdrs, qers)
-    return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
 
 
 def _check_measured_before_qos(rules: RuleSet, pdrs: list[Pdr], qers: list[Qer]) -> None:
@@ -813,12 +818,7 @@ def compile_stored(
     if layout.bar is not None:
         bar_id, g = layout.bar
         bar = compile_bar(bar_id, g, bar_duration_s)
-    for q in qers:
-        if q.qfi is not None and not 0 <= q.qfi < 64:
-            raise _fail(RULE_ID_QER, q.qer_id, f"QER {q.qer_id}: QFI {q.qfi}")
-    for u in urrs:
-        if u.volume_threshold == (0, 0, 0):
-            raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
+    _check_qers_urrs(qers, urrs)
     if layout.before_qos:
         _check_before_qos(layout.before_qos, pdrs, qers)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)

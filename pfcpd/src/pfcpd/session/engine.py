@@ -1322,12 +1322,7 @@ class SessionEngine:
         session.rules_blob = pack_rules(b"".join([encoded[id(g)] for g in rules.groups()]))
         if pdrs_changed or not by_type.keys().isdisjoint(_BAR_IE_TYPES):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
-        peers = _peers(program)
-        if peers != session.peers:
-            self._set_peers(session, peers)
-        if req.get(T.FQ_CSID) is not None:
-            session.fq_csids = fq_csids(req, session.fq_csids)
-        session.group_id = group_id(req, session.group_id)
+        self._modified(session, req, program)
         if books is not before:
             session.urrs = books
             self._refresh_timed(session)
@@ -1349,12 +1344,7 @@ class SessionEngine:
                 self.teids.free(teid)
             for name, net in freed_ue:
                 self.ue_pools.free(name, _network(net))
-            if session.up_seid not in self.sessions:
-                return  # (deleted since, in the same commit)
-            if self._pause_or_resume(session, now_ntp):
-                self._write(session)
-            if sm_flags.has("DROBU"):
-                self.datapath.drop_buffered(session.up_seid)
+            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
 
         refusal = (cp_seid, None)
         self._stage(req, refusal, undo, done)
@@ -1470,12 +1460,7 @@ class SessionEngine:
                 at = stop
         pieces.append(raw[at:])
         session.rules_blob = pack_rules(b"".join(pieces))
-        peers = _peers(program)
-        if peers != session.peers:
-            self._set_peers(session, peers)
-        if req.get(T.FQ_CSID) is not None:
-            session.fq_csids = fq_csids(req, session.fq_csids)
-        session.group_id = group_id(req, session.group_id)
+        self._modified(session, req, program)
         self._write(session)
 
         def undo() -> None:
@@ -1488,12 +1473,7 @@ class SessionEngine:
                 self._refresh_timed(session)
 
         def done() -> None:
-            if session.up_seid not in self.sessions:
-                return  # (deleted since, in the same commit)
-            if self._pause_or_resume(session, now_ntp):
-                self._write(session)
-            if sm_flags.has("DROBU"):
-                self.datapath.drop_buffered(session.up_seid)
+            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
 
         self._stage(req, (cp_seid, None), undo, done)
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, [_ACCEPTED], cp_seid)
@@ -2246,6 +2226,26 @@ class SessionEngine:
 
     def _set_program(self, session: Session, program: SessionProgram) -> None:
         self._set_peers(session, _peers(program))
+
+    def _modification_done(self, session: Session, now_ntp: float, drobu: bool) -> None:
+        """After a modification of ``session`` is committed: its URRs' measurement paused or
+        resumed as its rules now ask, its buffered downlink data dropped (``drobu``)."""
+        if session.up_seid not in self.sessions:
+            return  # (deleted since, in the same commit)
+        if self._pause_or_resume(session, now_ntp):
+            self._write(session)
+        if drobu:
+            self.datapath.drop_buffered(session.up_seid)
+
+    def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
+        """What a modification changes in ``session`` besides its rules and books: the
+        peers of its new ``program``, the FQ-CSIDs and Group Id ``req`` gives."""
+        peers = _peers(program)
+        if peers != session.peers:
+            self._set_peers(session, peers)
+        if req.get(T.FQ_CSID) is not None:
+            session.fq_csids = fq_csids(req, session.fq_csids)
+        session.group_id = group_id(req, session.group_id)
 
     def _set_peers(self, session: Session, peers: tuple[tuple[IPAddress, int], ...]) -> None:
         known = session.up_seid in self.sessions
