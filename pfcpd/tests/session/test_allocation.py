@@ -14,6 +14,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
+from pfcpd.session import allocation
 from pfcpd.session.allocation import (
     Exhausted,
     TeidAllocator,
@@ -75,13 +76,32 @@ def test_v4_networks_are_ipaddress_ones() -> None:
         fast, ref = v4_host_network(value, netmask), IPv4Network((value, 32))
         _same(fast, ref)
         assert fast == IPv4Network(str(IPv4Address(value))) == ipaddress.ip_network(value)
-        assert fast.hosts() == [IPv4Address(value)] == ref.hosts()
+        assert list(fast.hosts()) == [IPv4Address(value)] == list(ref.hosts())
+        assert type(fast.hosts()) is type(ref.hosts())
     # ordering against others, as ipaddress's own
     a = v4_host_network(5, netmask)
     assert a < IPv4Network((6, 32)) and IPv4Network((4, 32)) < a
     assert sorted([v4_host_network(v, netmask) for v in (9, 3, 7)]) == [
         IPv4Network((v, 32)) for v in (3, 7, 9)
     ]
+
+
+def test_networks_unlike_ipaddress_ones_are_refused() -> None:
+    """The check made at import (`_like_constructed`): a Python whose ipaddress builds its
+    networks otherwise (hosts() of another type, another attribute) gets them from its
+    constructors instead."""
+    netmask = IPv4Network((0, 32)).netmask
+    ref = IPv4Network((0x0A000001, 32))
+    assert allocation._like_constructed(v4_host_network(0x0A000001, netmask), ref)
+    other_hosts = v4_host_network(0x0A000001, netmask)
+    other_hosts.hosts = lambda: iter((IPv4Address(0x0A000001),))  # type: ignore[method-assign]
+    assert not allocation._like_constructed(other_hosts, ref)
+    more = v4_host_network(0x0A000001, netmask)
+    more.extra = 1  # type: ignore[attr-defined]
+    assert not allocation._like_constructed(more, ref)
+    own_mask = v4_host_network(0x0A000001, IPv4Address("255.255.255.255"))
+    assert not allocation._like_constructed(own_mask, ref)
+    assert allocation._like_constructed(allocation._constructed_v4(0x0A000001, netmask), ref)
 
 
 @pytest.mark.parametrize("prefixlen", [64, 128])
@@ -96,7 +116,8 @@ def test_v6_networks_are_ipaddress_ones(prefixlen: int) -> None:
         _same(fast, ref)
         assert fast.network_address.scope_id is None
         if prefixlen == 128:
-            assert fast.hosts() == [IPv6Address(value)]
+            assert list(fast.hosts()) == [IPv6Address(value)] == list(ref.hosts())
+            assert type(fast.hosts()) is type(ref.hosts())
 
 
 def test_pool_networks_and_texts() -> None:

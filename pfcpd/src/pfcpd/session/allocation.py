@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections import deque
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from itertools import islice
 
 from ..datapath.interface import IPAddress, IPNetwork
 
@@ -187,6 +188,52 @@ def v6_network(value: int, netmask: IPv6Address, prefixlen: int) -> IPv6Network:
     elif prefixlen == 128:
         net.hosts = lambda: [IPv6Address(value)]  # type: ignore[method-assign,assignment,return-value]
     return net
+
+
+def _slot_values(address: IPv4Address | IPv6Address) -> list[object]:
+    return [
+        getattr(address, name, None)
+        for cls in type(address).__mro__
+        for name in getattr(cls, "__slots__", ())
+    ]
+
+
+def _like_constructed(fast: IPNetwork, made: IPNetwork) -> bool:
+    """``fast`` is what ipaddress's constructor ``made``: equal, the same attributes in the
+    same order (the address's too), the same netmask object, the same hosts (the first
+    few: a /64 has 2^64)."""
+    fast_hosts, made_hosts = fast.hosts(), made.hosts()
+    return (
+        fast == made
+        and list(vars(fast)) == list(vars(made))
+        and _slot_values(fast.network_address) == _slot_values(made.network_address)
+        and fast.netmask is made.netmask
+        and type(fast_hosts) is type(made_hosts)
+        and list(islice(fast_hosts, 3)) == list(islice(made_hosts, 3))
+    )
+
+
+def _constructed_v4(value: int, netmask: IPv4Address) -> IPv4Network:
+    return IPv4Network((value, 32))
+
+
+def _constructed_v6(value: int, netmask: IPv6Address, prefixlen: int) -> IPv6Network:
+    return IPv6Network((value, prefixlen))
+
+
+# Checked once: a Python whose ipaddress builds its networks otherwise (another attribute, a
+# hosts() of another type: CPython changes these) gets networks from its constructors.
+_MASK32 = IPv4Network((0, 32)).netmask
+if not _like_constructed(v4_host_network(0x0A000001, _MASK32), IPv4Network((0x0A000001, 32))):
+    v4_host_network = _constructed_v4
+if not all(
+    _like_constructed(
+        v6_network(1 << 120 | 5 << (128 - plen), IPv6Network((0, plen)).netmask, plen),
+        IPv6Network((1 << 120 | 5 << (128 - plen), plen)),
+    )
+    for plen in (64, 127, 128)
+):
+    v6_network = _constructed_v6
 
 
 class UeAddressPools:
