@@ -9,6 +9,8 @@ from sample_messages import all_samples, session_establishment_request, tlv
 from pfcpd.pfcp import Grouped, IEType, decode, encode, encode_groups, encode_ies
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp.ie import IE
+from pfcpd.pfcp.ies_address import OuterHeaderCreation
+from pfcpd.pfcp.ies_flags import ApplyAction, PFCPSMReqFlags
 from pfcpd.session.rules import merge_update
 
 
@@ -70,6 +72,49 @@ def test_changed_groups_are_encoded_again_and_the_others_reused() -> None:
     wrapper = Grouped(IEType.CREATE_PDR, [S.PDRID(9), pdi])
     for ies in ([far], [wrapper], decoded.ies, [pdr, wrapper, far]):
         assert encode_groups(ies) == encode_ies(ies)
+
+
+def test_an_update_creating_forwarding_parameters_stores_no_request_flags() -> None:
+    """A buffering FAR without Forwarding Parameters turned to FORW with an Update
+    Forwarding Parameters carrying PFCPSMReq-Flags (SNDEM): the flags belong to the
+    request, not to the Forwarding Parameters the FAR now has (a Create FAR cannot hold
+    them: stored, its octets would not decode as one)."""
+    far = Grouped(IEType.CREATE_FAR, [S.FARID(2), ApplyAction.of("BUFF"), S.BARID(1)])
+    far = decode_far(far)
+    update = Grouped(
+        IEType.UPDATE_FAR,
+        [
+            S.FARID(2),
+            ApplyAction.of("FORW"),
+            Grouped(
+                IEType.UPDATE_FORWARDING_PARAMETERS,
+                [
+                    S.DestinationInterface(0),
+                    OuterHeaderCreation(0x100, teid=7, ipv4="192.0.2.1"),
+                    PFCPSMReqFlags.of("SNDEM"),
+                ],
+            ),
+        ],
+    )
+    merge_update(far, update)
+    params = far.get(IEType.FORWARDING_PARAMETERS)
+    assert isinstance(params, Grouped)
+    assert [c.type for c in params.ies] == [
+        IEType.DESTINATION_INTERFACE,
+        IEType.OUTER_HEADER_CREATION,
+    ]
+    assert decode_far(far).ies == far.ies  # (its octets decode as a Create FAR, nothing aside)
+
+
+def decode_far(far: Grouped) -> Grouped:
+    """``far`` as a Session Establishment Request carrying it decodes it."""
+    msg = session_establishment_request()
+    msg.ies = [ie for ie in msg.ies if ie.type != IEType.CREATE_FAR] + [far]
+    decoded = decode(encode(msg))
+    assert not decoded.ignored
+    got = decoded.get_all(IEType.CREATE_FAR)[-1]
+    assert isinstance(got, Grouped) and got.raw is not None
+    return got
 
 
 def test_octets_are_reused_not_encoded() -> None:

@@ -239,7 +239,7 @@ def merge_update(rule: Grouped, update: Grouped) -> None:
             if isinstance(target, Grouped):
                 merge_update(target, child)
             else:
-                new.append(Grouped(nested, list(child.ies)))
+                new.append(Grouped(nested, [c for c in child.ies if c.type not in NOT_STORED]))
                 replaced.add(nested)
             continue
         replaced.add(child.type)
