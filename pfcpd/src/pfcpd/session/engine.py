@@ -1239,13 +1239,7 @@ class SessionEngine:
                 shapes[id(g)] = pdr_shape(g.raw)
         flags = req.get(T.PFCPSMREQ_FLAGS)
         sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
-        sndem = any(
-            isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
-            for g in by_type.get(T.UPDATE_FAR, ())
-            for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
-            if isinstance(ufp, Grouped)
-            for f in ufp.ies
-        )
+        sndem = _sends_end_marker(by_type.get(T.UPDATE_FAR, ()))
         now_ntp = self._ntp()
         # Usage reports: of removed URRs (their counters go with them), of URRs named in
         # Query URR, and of every URR with QAURR; read before the new program replaces them.
@@ -1423,13 +1417,7 @@ class SessionEngine:
         parts = stored_parts(self._ctx, layout, raw, changed, offsets)
         if parts is None:
             return None
-        sndem = False  # (as `_modify` finds it)
-        for g in updates:
-            for ufp in g.ies:
-                if ufp.type == T.UPDATE_FORWARDING_PARAMETERS and isinstance(ufp, Grouped):
-                    for f in ufp.ies:
-                        if isinstance(f, PFCPSMReqFlags) and f.has("SNDEM"):
-                            sndem = True
+        sndem = _sends_end_marker(updates)
         now_ntp = self._ntp()
         try:
             program = compile_stored(
@@ -2448,6 +2436,19 @@ def _stored_group(raw: bytes, span: tuple[int, int]) -> Grouped | None:
         return None
     g = ies[0]
     return g if isinstance(g, Grouped) and g.raw is not None else None
+
+
+def _sends_end_marker(update_fars: Iterable[IE]) -> bool:
+    """Whether one of ``update_fars``' Update Forwarding Parameters has PFCPSMReq-Flags
+    with SNDEM (TS 29.244 8.2.58: end markers on the old path before the switch)."""
+    return any(
+        isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
+        for g in update_fars
+        if isinstance(g, Grouped)
+        for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
+        if isinstance(ufp, Grouped)
+        for f in ufp.ies
+    )
 
 
 def _octets(ie: IE) -> bytes:
