@@ -113,8 +113,10 @@ def steer_by_source(sock: socket.socket, count: int) -> None:
 
 
 class PfcpSocket:
-    """One listen socket. ``on_datagram(data, addr)`` is called for each datagram read,
-    ``on_batch(read)`` once after each batch, with how many were read. What the kernel
+    """One listen socket. ``on_datagram(data, addr, now, local)`` is called for each
+    datagram read (``now``: ``clock()`` when it was read; ``local``: this socket's listen
+    address, as given), ``on_batch(read)`` once after each batch, with how many were read.
+    What the kernel
     dropped is read when asked (`new_kernel_drops`: the server counts it before the metrics
     are rendered), not after every batch: a syscall per batch, which at a paced rate is one
     per request."""
@@ -123,8 +125,10 @@ class PfcpSocket:
         self,
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
-        on_datagram: Callable[[bytes, Address], None],
+        on_datagram: Callable[[bytes, Address, float, str | None], None],
         on_batch: Callable[[int], None],
+        local: str | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -134,6 +138,8 @@ class PfcpSocket:
         self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self._on_datagram = on_datagram
         self._on_batch = on_batch
+        self._local = local
+        self._clock = clock or loop.time
         self._drops_seen = 0  # the kernel's count of drops, as last read
         self._closed = False
         loop.add_reader(sock.fileno(), self._read)
@@ -167,7 +173,7 @@ class PfcpSocket:
 
     def _read(self) -> None:
         recvfrom = self.sock.recvfrom
-        on_datagram = self._on_datagram
+        on_datagram, clock, local = self._on_datagram, self._clock, self._local
         read = 0
         for _ in range(RECV_BATCH):
             try:
@@ -178,5 +184,5 @@ class PfcpSocket:
                 log.debug("socket error on %s: %s", self.sockname, exc)
                 break
             read += 1
-            on_datagram(data, addr if len(addr) == 2 else normalize(addr))
+            on_datagram(data, addr if len(addr) == 2 else normalize(addr), clock(), local)
         self._on_batch(read)

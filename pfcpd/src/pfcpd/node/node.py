@@ -33,6 +33,7 @@ from ..pfcp import (
     is_session_message,
 )
 from ..pfcp.header import NODE_HEADER_LEN, Header
+from ..pfcp.header import _walk_header as walk_header
 from ..pfcp.ies_address import NodeID
 from ..pfcp.ies_flags import (
     CPFunctionFeatures,
@@ -71,6 +72,8 @@ from .session_handler import (
     establishment_peer_seid,
 )
 from .transactions import Outgoing, ResponseCache, SequenceNumbers, request_digest
+
+_new_tuple = tuple.__new__  # (a named tuple made without the Python frame of its __new__)
 
 M = MessageType
 
@@ -266,6 +269,12 @@ class PfcpNode:
         out, self._transmits = self._transmits, []
         return out
 
+    def committed_datagrams(self) -> list[Transmit]:
+        """`datagrams_to_send` for a driver that called `commit_sessions` since the node's
+        last input: what to send now, without committing again (nothing to commit)."""
+        out, self._transmits = self._transmits, []
+        return out
+
     def commit_sessions(self) -> None:
         """Group commit: the session handler makes the changes it answered since the last
         call durable at once; an answer whose change could not be (rolled back) is replaced
@@ -387,7 +396,8 @@ class PfcpNode:
         # rate limit, which a response to a request of this node passes (that is this node's
         # own traffic: a CP answering many Session Reports must not make it retransmit).
         ip = addr[0]
-        if not self.allow_list.allows(ip):
+        allow_list = self.allow_list
+        if allow_list.networks is not None and not allow_list.allows(ip):
             self._drop(addr, "not_allowed", f"{ip} is not in pfcp.allowed_peers")
             return
         if not (self._outgoing and self._answers_outgoing(data, addr)) and not (
@@ -397,12 +407,16 @@ class PfcpNode:
             self._drop(addr, "rate_limited", f"{ip} exceeds pfcp.rate_limit")
             return
         cache = self._cache
-        cache.expire(now)
-        try:
-            header = decode_header(data)
-        except CodecError as err:
-            self._undecodable(err, data, addr, local, now)
-            return
+        if now >= cache.nothing_expires_before:
+            cache.expire(now)
+        # (a whole valid header, made in C; None: decode_header says what is wrong)
+        header = walk_header(data)
+        if header is None:
+            try:
+                header = decode_header(data)
+            except CodecError as err:
+                self._undecodable(err, data, addr, local, now)
+                return
         digest: int | None = None  # of the datagram, when it carries a request
         msg_type = header.msg_type
         if msg_type not in REQUEST_TYPES:
@@ -412,12 +426,13 @@ class PfcpNode:
                 return
         else:
             digest = request_digest(data)
-            cached = cache.get(addr, header.seq, msg_type, digest, now)
-            if cached is not None:
-                self.metrics.duplicates.inc(type_label(msg_type))
-                self.metrics.count_sent(ip, *cached.labels)
-                self._transmits.append(Transmit(cached.data, addr, local))
-                return
+            if (addr, header.seq) in cache.entries:  # (else `get` finds nothing)
+                cached = cache.get(addr, header.seq, msg_type, digest, now)
+                if cached is not None:
+                    self.metrics.duplicates.inc(type_label(msg_type))
+                    self.metrics.count_sent(ip, *cached.labels)
+                    self._transmits.append(Transmit(cached.data, addr, local))
+                    return
             if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
                 # No association: the answer (72) needs nothing from the body; not decoded.
                 name = type_label(msg_type)
@@ -438,7 +453,9 @@ class PfcpNode:
             return
         count_received = self.metrics.count_received
         for msg in messages:
-            count_received(ip, type_label(msg.msg_type), received_cause_label(msg))
+            t = msg.msg_type
+            # (received_cause_label, inline)
+            count_received(ip, type_label(t), "none" if t in _WITHOUT_CAUSE else cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = msg.msg_type in REQUEST_TYPES
@@ -701,7 +718,20 @@ class PfcpNode:
         if t in SESSION_REQUESTS:  # (the most frequent, first)
             assoc = self._association_at(addr)
             cache = assoc is not None
-            response = self._session_request(msg, addr, now, assoc)
+            if assoc is not None:
+                # (_session_request's common case, inline: the handler answers)
+                try:
+                    entry = self._handler_peers.get(assoc.node_id)  # (_peer's lookup)
+                    peer = entry[1] if entry is not None and entry[0] is assoc else None
+                    response = self.handler.handle_request(
+                        msg, peer or self._peer(assoc), self.node_id, now
+                    )
+                except Exception as exc:
+                    what = f"{msg.name} seq {msg.seq}"
+                    self._internal_error(exc, "session_handler", addr, what)
+                    response = self._cause_response(t, msg.seq, Cause.SYSTEM_FAILURE, 0)
+            else:
+                response = self._session_request(msg, addr, now, assoc)
         elif t in ASSOCIATION_REQUESTS:
             cache, session = True, False
             if t == M.ASSOCIATION_SETUP_REQUEST:
@@ -722,7 +752,18 @@ class PfcpNode:
         name = type_label(t)
         metrics = self.metrics
         metrics.requests_handled.inc(name)
-        tx = self._answer(response, t, addr, local, now, digest if cache else None)
+        # (_answer, inline)
+        data = encode(response)
+        cause = response.get(_CAUSE_IE)  # (cause_label)
+        labels = (
+            type_label(response.msg_type),
+            "none" if cause is None else _cause_name(cause.value),  # type: ignore[attr-defined]
+        )
+        if cache:
+            self._cache.put(addr, response.seq, t, digest, data, labels, now)
+        metrics.count_sent(addr[0], *labels)
+        tx = _new_tuple(Transmit, (data, addr, local))
+        self._transmits.append(tx)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
         metrics.handling_time.observe(self._clock() - started, name)
@@ -743,7 +784,7 @@ class PfcpNode:
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self.metrics.count_sent(addr[0], *labels)
-        tx = Transmit(data, addr, local)
+        tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
 
