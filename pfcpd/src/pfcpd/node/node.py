@@ -9,7 +9,6 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections import OrderedDict, deque
@@ -98,18 +97,39 @@ ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in ASSOCIATION_REQUESTS}
 UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
 
 
-@functools.cache
-def type_label(msg_type: int) -> str:
-    """The metrics label of a message type (the codec's name, computed once per type)."""
-    return message_type_name(msg_type)
+class _Labels(dict[int, str]):
+    """Value -> its metrics label, made once by ``make`` on first use. The request path
+    subscripts it (a functools.cache wrapper was called through a new argument tuple each
+    time, four times per request). The keys are octets of the protocol (message types,
+    causes): at most 256."""
+
+    def __init__(self, make: Callable[[int], str]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: int) -> str:
+        label = self[key] = self._make(key)
+        return label
 
 
-@functools.cache
-def _cause_name(value: int) -> str:
+def _cause_text(value: int) -> str:
     try:
         return Cause(value).name.lower()
     except ValueError:
         return str(value)
+
+
+_TYPE_LABELS = _Labels(message_type_name)  # (the codec's name of each message type)
+_CAUSE_NAMES = _Labels(_cause_text)
+
+
+def type_label(msg_type: int) -> str:
+    """The metrics label of a message type (the codec's name, computed once per type)."""
+    return _TYPE_LABELS[msg_type]
+
+
+def _cause_name(value: int) -> str:
+    return _CAUSE_NAMES[value]
 
 
 # Plain ints for the per-request path: an IntEnum member looked up on its class costs some
@@ -123,7 +143,7 @@ def cause_label(msg: Message) -> str:
     ie = msg.get(_CAUSE_IE)
     if ie is None:
         return "none"
-    return _cause_name(ie.value)  # type: ignore[attr-defined]
+    return _CAUSE_NAMES[ie.value]  # type: ignore[attr-defined]
 
 
 # Message types that cannot carry a Cause IE: the decoder sets one aside as unexpected, so
@@ -339,9 +359,9 @@ class PfcpNode:
         at = inf
         if self._outgoing:
             at = next(iter(self._outgoing.values())).deadline
-        expiry = self._cache.next_expiry()
-        if expiry is not None:  # rounded up: at most one wake-up a second for the cache
-            expiry = float(math.ceil(expiry))
+        entries = self._cache.entries
+        if entries:  # (the cache's next_expiry) rounded up: a wake-up a second at most for it
+            expiry = float(math.ceil(next(iter(entries.values())).expires_at))
             if expiry < at:
                 at = expiry
         stopping = self._stopping
@@ -455,7 +475,7 @@ class PfcpNode:
         for msg in messages:
             t = msg.msg_type
             # (received_cause_label, inline)
-            count_received(ip, type_label(t), "none" if t in _WITHOUT_CAUSE else cause_label(msg))
+            count_received(ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = msg.msg_type in REQUEST_TYPES
@@ -749,15 +769,15 @@ class PfcpNode:
                 session = False
                 response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
-        name = type_label(t)
+        name = _TYPE_LABELS[t]
         metrics = self.metrics
         metrics.requests_handled.inc(name)
         # (_answer, inline)
         data = encode(response)
         cause = response.get(_CAUSE_IE)  # (cause_label)
         labels = (
-            type_label(response.msg_type),
-            "none" if cause is None else _cause_name(cause.value),  # type: ignore[attr-defined]
+            _TYPE_LABELS[response.msg_type],
+            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
         )
         if cache:
             self._cache.put(addr, response.seq, t, digest, data, labels, now)
