@@ -123,13 +123,13 @@ class PfcpServer:
         family = socket.AF_INET6 if ep.family == 6 else socket.AF_INET
         key = str(ep)
 
-        received, clock = self.node.datagram_received, self.loop.time
-
-        def on_datagram(data: bytes, addr: Address) -> None:
-            received(data, addr, clock(), key)
-
+        # The node's clock is the loop's: time.monotonic itself when the loop's time() is
+        # asyncio's (which returns it), without a Python frame per datagram around it.
+        clock = self.loop.time
+        if getattr(clock, "__func__", None) is asyncio.BaseEventLoop.time:
+            clock = time.monotonic
         sockets = [
-            PfcpSocket(self.loop, sock, on_datagram, self._batch_done)
+            PfcpSocket(self.loop, sock, self.node.datagram_received, self._batch_done, key, clock)
             for sock in open_sockets(ep.host, ep.port, family)
         ]
         self.endpoints[key] = sockets[0]  # (answers leave from the first)
@@ -392,12 +392,13 @@ class PfcpServer:
         if state_dirty or (journal is not None and journal.unsynced):
             node.state_dirty = False
             if self._writing is None:
-                self._held.extend(node.datagrams_to_send())
+                self._held.extend(node.committed_datagrams())
                 self._start_write(state_dirty)
             else:  # the write under way began before this change: the next one takes it
                 self._write_wanted = True
                 self._state_wanted |= state_dirty
-        for tx in node.datagrams_to_send():
+        # (committed above: nothing was answered since)
+        for tx in node.committed_datagrams():
             if self._write_wanted:
                 self._held_next.append(tx)
             elif self._writing is not None:

@@ -9,7 +9,6 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections import OrderedDict, deque
@@ -33,6 +32,7 @@ from ..pfcp import (
     is_session_message,
 )
 from ..pfcp.header import NODE_HEADER_LEN, Header
+from ..pfcp.header import _walk_header as walk_header
 from ..pfcp.ies_address import NodeID
 from ..pfcp.ies_flags import (
     CPFunctionFeatures,
@@ -72,6 +72,8 @@ from .session_handler import (
 )
 from .transactions import Outgoing, ResponseCache, SequenceNumbers, request_digest
 
+_new_tuple = tuple.__new__  # (a named tuple made without the Python frame of its __new__)
+
 M = MessageType
 
 SESSION_REQUESTS = frozenset(
@@ -95,18 +97,39 @@ ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in ASSOCIATION_REQUESTS}
 UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
 
 
-@functools.cache
-def type_label(msg_type: int) -> str:
-    """The metrics label of a message type (the codec's name, computed once per type)."""
-    return message_type_name(msg_type)
+class _Labels(dict[int, str]):
+    """Value -> its metrics label, made once by ``make`` on first use. The request path
+    subscripts it (a functools.cache wrapper was called through a new argument tuple each
+    time, four times per request). The keys are octets of the protocol (message types,
+    causes): at most 256."""
+
+    def __init__(self, make: Callable[[int], str]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: int) -> str:
+        label = self[key] = self._make(key)
+        return label
 
 
-@functools.cache
-def _cause_name(value: int) -> str:
+def _cause_text(value: int) -> str:
     try:
         return Cause(value).name.lower()
     except ValueError:
         return str(value)
+
+
+_TYPE_LABELS = _Labels(message_type_name)  # (the codec's name of each message type)
+_CAUSE_NAMES = _Labels(_cause_text)
+
+
+def type_label(msg_type: int) -> str:
+    """The metrics label of a message type (the codec's name, computed once per type)."""
+    return _TYPE_LABELS[msg_type]
+
+
+def _cause_name(value: int) -> str:
+    return _CAUSE_NAMES[value]
 
 
 # Plain ints for the per-request path: an IntEnum member looked up on its class costs some
@@ -120,7 +143,7 @@ def cause_label(msg: Message) -> str:
     ie = msg.get(_CAUSE_IE)
     if ie is None:
         return "none"
-    return _cause_name(ie.value)  # type: ignore[attr-defined]
+    return _CAUSE_NAMES[ie.value]  # type: ignore[attr-defined]
 
 
 # Message types that cannot carry a Cause IE: the decoder sets one aside as unexpected, so
@@ -266,6 +289,12 @@ class PfcpNode:
         out, self._transmits = self._transmits, []
         return out
 
+    def committed_datagrams(self) -> list[Transmit]:
+        """`datagrams_to_send` for a driver that called `commit_sessions` since the node's
+        last input: what to send now, without committing again (nothing to commit)."""
+        out, self._transmits = self._transmits, []
+        return out
+
     def commit_sessions(self) -> None:
         """Group commit: the session handler makes the changes it answered since the last
         call durable at once; an answer whose change could not be (rolled back) is replaced
@@ -330,9 +359,9 @@ class PfcpNode:
         at = inf
         if self._outgoing:
             at = next(iter(self._outgoing.values())).deadline
-        expiry = self._cache.next_expiry()
-        if expiry is not None:  # rounded up: at most one wake-up a second for the cache
-            expiry = float(math.ceil(expiry))
+        entries = self._cache.entries
+        if entries:  # (the cache's next_expiry) rounded up: a wake-up a second at most for it
+            expiry = float(math.ceil(next(iter(entries.values())).expires_at))
             if expiry < at:
                 at = expiry
         stopping = self._stopping
@@ -387,7 +416,8 @@ class PfcpNode:
         # rate limit, which a response to a request of this node passes (that is this node's
         # own traffic: a CP answering many Session Reports must not make it retransmit).
         ip = addr[0]
-        if not self.allow_list.allows(ip):
+        allow_list = self.allow_list
+        if allow_list.networks is not None and not allow_list.allows(ip):
             self._drop(addr, "not_allowed", f"{ip} is not in pfcp.allowed_peers")
             return
         if not (self._outgoing and self._answers_outgoing(data, addr)) and not (
@@ -397,12 +427,16 @@ class PfcpNode:
             self._drop(addr, "rate_limited", f"{ip} exceeds pfcp.rate_limit")
             return
         cache = self._cache
-        cache.expire(now)
-        try:
-            header = decode_header(data)
-        except CodecError as err:
-            self._undecodable(err, data, addr, local, now)
-            return
+        if now >= cache.nothing_expires_before:
+            cache.expire(now)
+        # (a whole valid header, made in C; None: decode_header says what is wrong)
+        header = walk_header(data)
+        if header is None:
+            try:
+                header = decode_header(data)
+            except CodecError as err:
+                self._undecodable(err, data, addr, local, now)
+                return
         digest: int | None = None  # of the datagram, when it carries a request
         msg_type = header.msg_type
         if msg_type not in REQUEST_TYPES:
@@ -412,12 +446,13 @@ class PfcpNode:
                 return
         else:
             digest = request_digest(data)
-            cached = cache.get(addr, header.seq, msg_type, digest, now)
-            if cached is not None:
-                self.metrics.duplicates.inc(type_label(msg_type))
-                self.metrics.count_sent(ip, *cached.labels)
-                self._transmits.append(Transmit(cached.data, addr, local))
-                return
+            if (addr, header.seq) in cache.entries:  # (else `get` finds nothing)
+                cached = cache.get(addr, header.seq, msg_type, digest, now)
+                if cached is not None:
+                    self.metrics.duplicates.inc(type_label(msg_type))
+                    self.metrics.count_sent(ip, *cached.labels)
+                    self._transmits.append(Transmit(cached.data, addr, local))
+                    return
             if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
                 # No association: the answer (72) needs nothing from the body; not decoded.
                 name = type_label(msg_type)
@@ -438,7 +473,9 @@ class PfcpNode:
             return
         count_received = self.metrics.count_received
         for msg in messages:
-            count_received(ip, type_label(msg.msg_type), received_cause_label(msg))
+            t = msg.msg_type
+            # (received_cause_label, inline)
+            count_received(ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = msg.msg_type in REQUEST_TYPES
@@ -701,7 +738,20 @@ class PfcpNode:
         if t in SESSION_REQUESTS:  # (the most frequent, first)
             assoc = self._association_at(addr)
             cache = assoc is not None
-            response = self._session_request(msg, addr, now, assoc)
+            if assoc is not None:
+                # (_session_request's common case, inline: the handler answers)
+                try:
+                    entry = self._handler_peers.get(assoc.node_id)  # (_peer's lookup)
+                    peer = entry[1] if entry is not None and entry[0] is assoc else None
+                    response = self.handler.handle_request(
+                        msg, peer or self._peer(assoc), self.node_id, now
+                    )
+                except Exception as exc:
+                    what = f"{msg.name} seq {msg.seq}"
+                    self._internal_error(exc, "session_handler", addr, what)
+                    response = self._cause_response(t, msg.seq, Cause.SYSTEM_FAILURE, 0)
+            else:
+                response = self._session_request(msg, addr, now, assoc)
         elif t in ASSOCIATION_REQUESTS:
             cache, session = True, False
             if t == M.ASSOCIATION_SETUP_REQUEST:
@@ -719,10 +769,21 @@ class PfcpNode:
                 session = False
                 response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
-        name = type_label(t)
+        name = _TYPE_LABELS[t]
         metrics = self.metrics
         metrics.requests_handled.inc(name)
-        tx = self._answer(response, t, addr, local, now, digest if cache else None)
+        # (_answer, inline)
+        data = encode(response)
+        cause = response.get(_CAUSE_IE)  # (cause_label)
+        labels = (
+            _TYPE_LABELS[response.msg_type],
+            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
+        )
+        if cache:
+            self._cache.put(addr, response.seq, t, digest, data, labels, now)
+        metrics.count_sent(addr[0], *labels)
+        tx = _new_tuple(Transmit, (data, addr, local))
+        self._transmits.append(tx)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
         metrics.handling_time.observe(self._clock() - started, name)
@@ -743,7 +804,7 @@ class PfcpNode:
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self.metrics.count_sent(addr[0], *labels)
-        tx = Transmit(data, addr, local)
+        tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
 

@@ -923,30 +923,30 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
   Py_RETURN_NONE;
 }
 
-/* setup_shortcuts({ie_type: (cls, field names)}): the classes of the shortcuts (see
- * decode_shortcut); a type left out, or whose class does not have exactly the expected
- * fields as plain object slots, has none. Returns the types that have one. */
+/* Fill table (decode or encode shortcuts) from {ie_type: (cls, field names)}: a type left
+ * out, or whose class does not have exactly the expected fields as plain object slots, has
+ * none. tlv (or NULL): each class's ``type``. Returns the types that have one. */
 static PyObject *
-py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
+fill_shortcuts (shortcut_t *table, unsigned *tlv, PyObject *classes, const char *what)
 {
   if (!PyDict_Check (classes))
     {
-      PyErr_SetString (PyExc_TypeError, "setup_shortcuts: a dict");
+      PyErr_Format (PyExc_TypeError, "%s: a dict", what);
       return NULL;
     }
   for (int i = 0; i < SC_COUNT; i++)
-    Py_CLEAR (shortcuts[i].cls);
+    Py_CLEAR (table[i].cls);
   PyObject *enabled = PyList_New (0);
   if (!enabled)
     return NULL;
   for (int i = 0; i < SC_COUNT; i++)
     {
-      shortcut_t *sc = &shortcuts[i];
+      shortcut_t *sc = &table[i];
       PyObject *key = PyLong_FromUnsignedLong (sc_types[i]);
       if (!key)
         goto fail;
       PyObject *entry = PyDict_GetItemWithError (classes, key); /* borrowed */
-      if (!entry)
+      if (!entry || (tlv && i == SC_OHC)) /* (no encode shortcut for Outer Header Creation) */
         {
           Py_DECREF (key);
           if (PyErr_Occurred ())
@@ -954,8 +954,8 @@ py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
           continue;
         }
       PyObject *cls, *names;
-      if (!PyArg_ParseTuple (entry, "O!O!:setup_shortcuts", &PyType_Type, &cls, &PyTuple_Type,
-                             &names))
+      if (!PyArg_ParseTuple (entry, tlv ? "O!O!:setup_encode_shortcuts" : "O!O!:setup_shortcuts",
+                             &PyType_Type, &cls, &PyTuple_Type, &names))
         {
           Py_DECREF (key);
           goto fail;
@@ -970,6 +970,15 @@ py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
           ok = PyUnicode_Check (name) && PyUnicode_CompareWithASCIIString (name, sc_fields[i][k]) == 0
                && (sc->offsets[k] = object_slot_offset (cls, name)) != 0;
         }
+      if (ok && tlv)
+        {
+          PyObject *t = PyObject_GetAttrString (cls, "type");
+          long v = t && PyLong_Check (t) ? PyLong_AsLong (t) : -1;
+          Py_XDECREF (t);
+          PyErr_Clear ();
+          ok = v >= 0 && v <= 0x7FFF;
+          tlv[i] = ok ? (unsigned)v : 0;
+        }
       if (ok)
         {
           sc->cls = Py_NewRef (cls);
@@ -983,9 +992,17 @@ py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
   return enabled;
 fail:
   for (int i = 0; i < SC_COUNT; i++)
-    Py_CLEAR (shortcuts[i].cls);
+    Py_CLEAR (table[i].cls);
   Py_DECREF (enabled);
   return NULL;
+}
+
+/* setup_shortcuts({ie_type: (cls, field names)}): the classes of the decode shortcuts (see
+ * decode_shortcut). Returns the types that have one. */
+static PyObject *
+py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
+{
+  return fill_shortcuts (shortcuts, NULL, classes, "setup_shortcuts");
 }
 
 static PyObject *
@@ -1084,6 +1101,145 @@ tlv_type (PyObject *type_obj, Py_ssize_t n)
 
 static int encode_list (buf_t *b, PyObject *ies);
 
+/* Encode shortcuts: the usual IPv4 forms of F-SEID, F-TEID and UE IP Address (per-session,
+ * never cached, four of them in every Session Establishment Response) are encoded here from
+ * their slots instead of by their Python encode(), into the same octets; any other form (or
+ * a field of an unusual type: the shortcut takes exact bools, ints in range and the dotted
+ * form inet_pton takes) goes to encode() as before. setup_encode_shortcuts() hands over the
+ * classes (the same field tables as the decode shortcuts: sc_fields). */
+static shortcut_t encode_shortcuts[SC_COUNT];
+static unsigned encode_shortcut_tlv[SC_COUNT]; /* the class's IE type (its ``type``) */
+
+/* The octets of an IPv4 address in text, as inet_pton (AF_INET) reads it: four decimal
+ * numbers 0-255 without leading zeros, separated by dots. 1: done; 0: not that form. */
+static int
+v4_octets (PyObject *text, uint8_t out[4])
+{
+  if (!PyUnicode_CheckExact (text) || !PyUnicode_IS_ASCII (text))
+    return 0;
+  Py_ssize_t n = PyUnicode_GET_LENGTH (text);
+  const char *p = (const char *)PyUnicode_1BYTE_DATA (text);
+  int part = 0, digits = 0;
+  unsigned value = 0;
+  if (n < 7 || n > 15)
+    return 0;
+  for (Py_ssize_t i = 0; i < n; i++)
+    {
+      char c = p[i];
+      if (c >= '0' && c <= '9')
+        {
+          if (digits && value == 0)
+            return 0; /* a leading zero */
+          value = value * 10 + (unsigned)(c - '0');
+          if (value > 255)
+            return 0;
+          digits++;
+        }
+      else if (c == '.' && digits && part < 3)
+        {
+          out[part++] = (uint8_t)value;
+          value = 0;
+          digits = 0;
+        }
+      else
+        return 0;
+    }
+  if (!digits || part != 3)
+    return 0;
+  out[3] = (uint8_t)value;
+  return 1;
+}
+
+/* An int 0..max (an int subclass too, as struct packs it): 1 with *out set, 0 otherwise. */
+static int
+uint_in (PyObject *obj, unsigned long long max, unsigned long long *out)
+{
+  if (!obj || !PyLong_Check (obj))
+    return 0;
+  unsigned long long v = PyLong_AsUnsignedLongLong (obj);
+  if (v == (unsigned long long)-1 && PyErr_Occurred ())
+    {
+      PyErr_Clear ();
+      return 0;
+    }
+  if (v > max)
+    return 0;
+  *out = v;
+  return 1;
+}
+
+static void
+put_be (uint8_t *at, unsigned long long v, int n)
+{
+  for (int i = n - 1; i >= 0; i--, v >>= 8)
+    at[i] = (uint8_t)v;
+}
+
+/* setup_encode_shortcuts({ie_type: (cls, field names)}): the classes of the encode
+ * shortcuts (see encode_shortcut; F-SEID, F-TEID and UE IP Address). Returns the types that
+ * have one. */
+static PyObject *
+py_setup_encode_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
+{
+  return fill_shortcuts (encode_shortcuts, encode_shortcut_tlv, classes,
+                         "setup_encode_shortcuts");
+}
+
+/* Append ie's TLV when it is of a shortcut's class and in its usual form: 1 done, 0 not
+ * taken (nothing appended), -1 error. */
+static int
+encode_shortcut (buf_t *b, PyObject *ie)
+{
+  int kind = -1;
+  for (int i = 0; i < SC_COUNT; i++)
+    if (encode_shortcuts[i].cls && Py_TYPE (ie) == (PyTypeObject *)encode_shortcuts[i].cls)
+      kind = i;
+  if (kind < 0)
+    return 0;
+  const shortcut_t *sc = &encode_shortcuts[kind];
+  PyObject *f[SC_MAX_FIELDS];
+  for (int i = 0; i < sc->n_fields; i++)
+    if (!(f[i] = *slot_at (ie, sc->offsets[i])))
+      return 0; /* (unset: encode() raises) */
+  uint8_t v[13];
+  int n;
+  unsigned long long x;
+  switch (kind)
+    {
+    case SC_FSEID: /* seid, ipv4, ipv6 */
+      if (f[2] != Py_None || !uint_in (f[0], UINT64_MAX, &x) || !v4_octets (f[1], v + 9))
+        return 0;
+      v[0] = 0x02;
+      put_be (v + 1, x, 8);
+      n = 13;
+      break;
+    case SC_FTEID: /* teid, ipv4, ipv6, choose, choose_v4, choose_v6, choose_id */
+      if (f[3] != Py_False || f[2] != Py_None || !uint_in (f[0], UINT32_MAX, &x)
+          || !v4_octets (f[1], v + 5))
+        return 0;
+      v[0] = 0x01;
+      put_be (v + 1, x, 4);
+      n = 9;
+      break;
+    case SC_UEIP: /* ipv4, ipv6, source, pd bits, prefix length, choose_v4, choose_v6 */
+      if (f[1] != Py_None || f[3] != Py_None || f[4] != Py_None || f[6] != Py_False
+          || (f[2] != Py_True && f[2] != Py_False) || (f[5] != Py_True && f[5] != Py_False)
+          || !v4_octets (f[0], v + 1))
+        return 0;
+      v[0] = (uint8_t)(0x02 | (f[2] == Py_True ? 0x04 : 0) | (f[5] == Py_True ? 0x10 : 0));
+      n = 5;
+      break;
+    default:
+      return 0;
+    }
+  if (buf_reserve (b, 4 + n) < 0)
+    return -1;
+  put_tl (b->p + b->len, encode_shortcut_tlv[kind], n);
+  memcpy (b->p + b->len + 4, v, (size_t)n);
+  b->len += 4 + n;
+  return 1;
+}
+
 /* Append the TLV of one IE (a new reference held by the caller). */
 static int
 encode_one (buf_t *b, PyObject *ie)
@@ -1135,6 +1291,9 @@ encode_one (buf_t *b, PyObject *ie)
       Py_DECREF (type_obj);
       return rc;
     }
+  int taken = encode_shortcut (b, ie); /* (never in the encoding cache: not cacheable) */
+  if (taken)
+    return taken < 0 ? -1 : 0;
   PyObject *key = PyLong_FromVoidPtr (ie);
   if (!key)
     return -1;
@@ -1311,6 +1470,272 @@ static unsigned
 be16 (const uint8_t *p)
 {
   return (unsigned)p[0] << 8 | p[1];
+}
+
+/* ---- Messages: header.decode_header, and codec.decode_datagram and codec.encode for a
+ * datagram of one message, the usual case, in one call each ----
+ *
+ * header(data[, offset]) -> the Header at offset, or None when it is not a whole valid
+ *   PFCP v1 header of a known message type (decode_header then says what is wrong);
+ * message(data, header) -> the Message of data whose Header (at offset 0) is header: its
+ *   IEs walked as walk() does, with the same errors (None: header not made by header());
+ * encode_message(msg, follow_on) -> the datagram encode(msg, follow_on) makes, or None when
+ *   the header fields are not the usual ones (no priority, a sequence number and a SEID
+ *   in range, the datagram's length within 16 bits: encode then does it, or raises).
+ * setup_messages(Header, Message, known message types) hands over the classes: both slots
+ * dataclasses, made here by setting their slots as their __init__ does. */
+
+enum
+{
+  H_MSG_TYPE,
+  H_SEQ,
+  H_SEID,
+  H_PRIORITY,
+  H_FOLLOW_ON,
+  H_VERSION,
+  H_LENGTH,
+  H_COUNT
+};
+static const char *const header_fields[]
+  = { "msg_type", "seq", "seid", "priority", "follow_on", "version", "length", NULL };
+enum
+{
+  M_MSG_TYPE,
+  M_SEQ,
+  M_IES,
+  M_SEID,
+  M_PRIORITY,
+  M_IGNORED,
+  M_COUNT
+};
+static const char *const message_fields[]
+  = { "msg_type", "seq", "ies", "seid", "priority", "ignored", NULL };
+
+typedef struct
+{
+  PyObject *cls; /* NULL: not set up */
+  int n;
+  Py_ssize_t off[H_COUNT];
+} class_slots_t;
+
+static class_slots_t header_class, message_class;
+static uint8_t known_messages[MESSAGE_TYPES];
+
+/* cs = the slots of cls named names: 1, or 0 when one is not a plain object slot. */
+static int
+class_slots (class_slots_t *cs, PyObject *cls, const char *const *names)
+{
+  Py_CLEAR (cs->cls);
+  int n = 0;
+  for (; names[n]; n++)
+    {
+      PyObject *name = PyUnicode_InternFromString (names[n]);
+      if (!name)
+        return -1;
+      cs->off[n] = object_slot_offset (cls, name);
+      Py_DECREF (name);
+      if (!cs->off[n])
+        return 0;
+    }
+  cs->n = n;
+  cs->cls = Py_NewRef (cls);
+  return 1;
+}
+
+/* An instance of cs's class with its slots set to f[] (new references, taken over; a NULL
+ * among them: an exception is set, everything is released). */
+static PyObject *
+new_with_slots (const class_slots_t *cs, PyObject **f)
+{
+  PyObject *obj = NULL;
+  int ok = 1;
+  for (int i = 0; i < cs->n; i++)
+    ok &= f[i] != NULL;
+  if (ok)
+    obj = ((PyTypeObject *)cs->cls)->tp_alloc ((PyTypeObject *)cs->cls, 0);
+  for (int i = 0; i < cs->n; i++)
+    {
+      if (obj)
+        *slot_at (obj, cs->off[i]) = f[i]; /* (tp_alloc zeroed the slots) */
+      else
+        Py_XDECREF (f[i]);
+    }
+  return obj;
+}
+
+static PyObject *
+py_setup_messages (PyObject *Py_UNUSED (module), PyObject *args)
+{
+  PyObject *header, *message, *known;
+  if (!PyArg_ParseTuple (args, "O!O!O:setup_messages", &PyType_Type, &header, &PyType_Type,
+                         &message, &known))
+    return NULL;
+  typeset_t set;
+  memset (&set, 0, sizeof (set));
+  if (fill_typeset (&set, known) < 0)
+    return NULL;
+  for (unsigned t = 0; t < MESSAGE_TYPES; t++)
+    known_messages[t] = (uint8_t)typeset_has (&set, t);
+  int h = class_slots (&header_class, header, header_fields);
+  int m = h < 0 ? -1 : class_slots (&message_class, message, message_fields);
+  if (h < 0 || m < 0)
+    {
+      Py_CLEAR (header_class.cls);
+      Py_CLEAR (message_class.cls);
+      return NULL;
+    }
+  return PyBool_FromLong (h && m);
+}
+
+static PyObject *
+py_header (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs < 1 || nargs > 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "header(data[, offset])");
+      return NULL;
+    }
+  Py_ssize_t offset = 0;
+  if (nargs == 2)
+    {
+      if (!PyLong_CheckExact (args[1]))
+        Py_RETURN_NONE;
+      offset = PyLong_AsSsize_t (args[1]);
+      if (offset == -1 && PyErr_Occurred ())
+        {
+          PyErr_Clear ();
+          Py_RETURN_NONE;
+        }
+    }
+  PyObject *data = args[0];
+  if (!header_class.cls || !PyBytes_CheckExact (data) || offset < 0
+      || PyBytes_GET_SIZE (data) - offset < 4)
+    Py_RETURN_NONE;
+  Py_ssize_t avail = PyBytes_GET_SIZE (data) - offset;
+  const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING (data) + offset;
+  unsigned flags = p[0], msg_type = p[1];
+  Py_ssize_t length = (Py_ssize_t)be16 (p + 2);
+  int has_seid = flags & 0x01;
+  Py_ssize_t needed = has_seid ? 16 : 8;
+  if (length + 4 < needed || avail < needed || flags >> 5 != 1 || !known_messages[msg_type]
+      || avail < length + 4)
+    Py_RETURN_NONE;
+  uint32_t seq_word = be32 (p + (has_seid ? 12 : 4));
+  PyObject *f[H_COUNT];
+  f[H_MSG_TYPE] = PyLong_FromLong (msg_type);
+  f[H_SEQ] = PyLong_FromUnsignedLong (seq_word >> 8);
+  f[H_SEID] = has_seid ? PyLong_FromUnsignedLongLong ((unsigned long long)be32 (p + 4) << 32
+                                                      | be32 (p + 8))
+                       : NONE;
+  f[H_PRIORITY] = flags & 0x02 ? PyLong_FromLong ((seq_word & 0xFF) >> 4) : NONE;
+  f[H_FOLLOW_ON] = BOOL_OF (flags & 0x04);
+  f[H_VERSION] = PyLong_FromLong (1);
+  f[H_LENGTH] = PyLong_FromSsize_t (length);
+  return new_with_slots (&header_class, f);
+}
+
+static PyObject *
+py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs != 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "message(data, header)");
+      return NULL;
+    }
+  if (!cfg.error)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup() was not called");
+      return NULL;
+    }
+  PyObject *data = args[0], *header = args[1];
+  if (!message_class.cls || !header_class.cls || !PyBytes_CheckExact (data)
+      || Py_TYPE (header) != (PyTypeObject *)header_class.cls)
+    Py_RETURN_NONE;
+  PyObject *type_obj = *slot_at (header, header_class.off[H_MSG_TYPE]);
+  PyObject *seq = *slot_at (header, header_class.off[H_SEQ]);
+  PyObject *seid = *slot_at (header, header_class.off[H_SEID]);
+  PyObject *priority = *slot_at (header, header_class.off[H_PRIORITY]);
+  PyObject *length = *slot_at (header, header_class.off[H_LENGTH]);
+  unsigned long long msg_type, n;
+  if (!type_obj || !seq || !seid || !priority || !uint_in (type_obj, INT_MAX, &msg_type)
+      || !uint_in (length, 0xFFFF, &n))
+    Py_RETURN_NONE;
+  Py_ssize_t start = seid == Py_None ? 8 : 16, end = 4 + (Py_ssize_t)n;
+  if (end > PyBytes_GET_SIZE (data) || start > end)
+    Py_RETURN_NONE;
+  walk_t w = { 0 };
+  w.data = (const uint8_t *)PyBytes_AS_STRING (data);
+  const spec_t *spec = msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
+  PyObject *ies = PyList_New (0);
+  w.ignored = PyList_New (0);
+  if (!ies || !w.ignored || walk (&w, start, end, spec, ies) < 0)
+    {
+      Py_XDECREF (ies);
+      Py_XDECREF (w.ignored);
+      return NULL;
+    }
+  PyObject *f[M_COUNT] = { Py_NewRef (type_obj), Py_NewRef (seq), ies,
+                           Py_NewRef (seid),     Py_NewRef (priority), w.ignored };
+  return new_with_slots (&message_class, f);
+}
+
+static PyObject *
+py_encode_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (nargs != 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "encode_message(msg, follow_on)");
+      return NULL;
+    }
+  if (!ecfg.error)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "encode_ies: setup_encoder() not called");
+      return NULL;
+    }
+  PyObject *msg = args[0], *follow_on = args[1];
+  if (!message_class.cls || Py_TYPE (msg) != (PyTypeObject *)message_class.cls
+      || (follow_on != Py_True && follow_on != Py_False))
+    Py_RETURN_NONE;
+  PyObject *type_obj = *slot_at (msg, message_class.off[M_MSG_TYPE]);
+  PyObject *seq = *slot_at (msg, message_class.off[M_SEQ]);
+  PyObject *ies = *slot_at (msg, message_class.off[M_IES]);
+  PyObject *seid = *slot_at (msg, message_class.off[M_SEID]);
+  PyObject *priority = *slot_at (msg, message_class.off[M_PRIORITY]);
+  unsigned long long msg_type, seq_number, seid_value = 0;
+  if (!ies || !seid || priority != Py_None || !uint_in (type_obj, 0xFF, &msg_type)
+      || !uint_in (seq, 0xFFFFFF, &seq_number))
+    Py_RETURN_NONE;
+  int has_seid = seid != Py_None;
+  if (has_seid ? !uint_in (seid, UINT64_MAX, &seid_value) : (msg_type >= 50 && msg_type <= 57))
+    Py_RETURN_NONE; /* (a session message needs a SEID: encode says so) */
+  Py_ssize_t header_len = has_seid ? 16 : 8;
+  buf_t b = { 0 };
+  PyObject *out = NULL;
+  Py_INCREF (ies);
+  if (buf_reserve (&b, header_len) == 0)
+    {
+      b.len = header_len;
+      if (encode_list (&b, ies) == 0)
+        {
+          Py_ssize_t length = b.len - 4;
+          if (length > 0xFFFF)
+            out = Py_NewRef (Py_None); /* (encode's header raises) */
+          else
+            {
+              uint8_t *h = (uint8_t *)b.p;
+              h[0] = (uint8_t)(0x20 | (follow_on == Py_True ? 0x04 : 0) | has_seid);
+              h[1] = (uint8_t)msg_type;
+              put_be (h + 2, (unsigned long long)length, 2);
+              if (has_seid)
+                put_be (h + 4, seid_value, 8);
+              put_be (h + header_len - 4, seq_number << 8, 4);
+              out = PyBytes_FromStringAndSize (b.p, b.len);
+            }
+        }
+    }
+  Py_DECREF (ies);
+  PyMem_Free (b.p);
+  return out;
 }
 
 /* shapes.far_shape of the TLV octets raw[0:n] of a Create FAR: a new bytes object, Py_None
@@ -1618,6 +2043,16 @@ static PyMethodDef walk_methods[] = {
     "encode_ies(ies) -> the TLV octets of the IEs (see codec.encode_ies)" },
   { "setup_encoder", py_setup_encoder, METH_VARARGS,
     "setup_encoder(Grouped, VendorIE, encoded, max_entries, max_value, error)" },
+  { "setup_encode_shortcuts", py_setup_encode_shortcuts, METH_O,
+    "setup_encode_shortcuts({ie_type: (class, field names)}) -> the IE types that have one" },
+  { "setup_messages", py_setup_messages, METH_VARARGS,
+    "setup_messages(Header, Message, known message types) -> whether both are taken" },
+  { "header", (PyCFunction)(void (*) (void))py_header, METH_FASTCALL,
+    "header(data[, offset]) -> the Header at offset, or None (see decode_header)" },
+  { "message", (PyCFunction)(void (*) (void))py_message, METH_FASTCALL,
+    "message(data, header) -> the Message of a datagram of one message, or None" },
+  { "encode_message", (PyCFunction)(void (*) (void))py_encode_message, METH_FASTCALL,
+    "encode_message(msg, follow_on) -> encode(msg, follow_on), or None (see codec.encode)" },
   { "far_shape", py_far_shape, METH_O,
     "far_shape(raw) -> the octets of a Create FAR without its outer header (see shapes.py)" },
   { "establishment_key", (PyCFunction)(void (*) (void))py_establishment_key, METH_FASTCALL,

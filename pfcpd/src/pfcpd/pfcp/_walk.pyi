@@ -3,8 +3,9 @@
 from collections.abc import Callable, Container, Iterable
 
 from .errors import CodecError
+from .header import Header
 from .ie import IE
-from .messages import IgnoredIE
+from .messages import IgnoredIE, Message
 
 def walk(
     data: bytes, start: int, end: int, msg_type: int, ignored: list[IgnoredIE]
@@ -45,3 +46,9 @@ def establishment_key(ies: list[IE], leaves: Container[int]) -> tuple[object, ..
 
 ielist_get: Callable[..., IE | None]  # (instance methods of IEList)
 ielist_get_all: Callable[..., list[IE]]
+
+def setup_encode_shortcuts(classes: dict[int, tuple[type, tuple[str, ...]]]) -> list[int]: ...
+def setup_messages(header: type, message: type, known: Iterable[int]) -> bool: ...
+def header(data: bytes, offset: int = 0) -> Header | None: ...
+def message(data: bytes, header: Header) -> Message | None: ...
+def encode_message(msg: Message, follow_on: bool) -> bytes | None: ...

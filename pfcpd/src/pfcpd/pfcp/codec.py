@@ -28,6 +28,7 @@ from .header import (
 from .ie import CACHEABLE_TYPES, DECODERS, IE, Grouped, RawIE, VendorIE
 from .ie_types import IEType, ie_type_name
 from .ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
+from .message_types import KNOWN_MESSAGE_TYPES
 from .messages import ALLOWED_IES, MANDATORY_IES, IgnoredIE, Message
 
 _TL = struct.Struct("!HH")
@@ -145,6 +146,15 @@ SHORTCUTS: dict[int, type[IE]] = {
 
 shortcut_types: list[int] = []  # the SHORTCUTS the walk took (see reload_tables)
 
+# IE types whose usual forms the encoder encodes itself, into the same octets as these
+# classes' encode() (see encode_shortcut in _walk.c): the per-session address IEs of a
+# Session Establishment Response.
+ENCODE_SHORTCUTS: dict[int, type[IE]] = {
+    IEType.F_SEID: FSEID,
+    IEType.F_TEID: FTEID,
+    IEType.UE_IP_ADDRESS: UEIPAddress,
+}
+
 
 def reload_tables() -> None:
     """Hand the tables (decoders, cacheable types, grouped IEs and messages with their
@@ -175,6 +185,13 @@ def reload_tables() -> None:
     _walk.setup_encoder(
         Grouped, VendorIE, _ENCODED, ENCODE_CACHE_ENTRIES, ENCODE_CACHE_MAX_VALUE, _encode_error
     )
+    _walk.setup_messages(Header, Message, KNOWN_MESSAGE_TYPES)
+    _walk.setup_encode_shortcuts(
+        {
+            int(t): (cls, tuple(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+            for t, cls in ENCODE_SHORTCUTS.items()
+        }
+    )
     # (only where the type's decoder is still the class's own)
     global shortcut_types
     shortcut_types = _walk.setup_shortcuts(
@@ -201,6 +218,14 @@ def decode_ies(
 def _decode_at(data: bytes, offset: int, header: Header | None = None) -> tuple[Message, Header]:
     if header is None:
         header = decode_header(data, offset)
+    if offset == 0:
+        try:
+            msg = _message(data, header)
+        except CodecError as exc:
+            exc.header = header
+            raise
+        if msg is not None:
+            return msg, header
     end = offset + 4 + header.length
     msg_type = header.msg_type
     ignored: list[IgnoredIE] = []
@@ -225,6 +250,15 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
     fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it. As
     :func:`decode`, only bad input raises CodecError.
     ``header``: the first message's header when the caller already decoded it."""
+    if header is not None and not header.follow_on:  # (one message: the usual)
+        try:
+            msg = _message(data, header)
+        except CodecError as exc:
+            exc.header = header
+            exc.decoded_before = []
+            raise
+        if msg is not None:
+            return [msg]
     # (_decode_at's steps, inline: this runs once per datagram received)
     out: list[Message] = []
     offset = 0
@@ -259,6 +293,14 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
 encode_ies = _walk.encode_ies
 
 
+# message(data, header): decode_datagram of a datagram of one message whose header (at
+# offset 0) is ``header``, as one call (None: not a Header made by the walk's header());
+# encode_message(msg, follow_on): encode's datagram, as one call (None: a header field out
+# of the usual, which encode then handles). See _walk.c.
+_message = _walk.message
+_encode_message = _walk.encode_message
+
+
 def _keeps_octets(ies: list[IE]) -> bool:
     """A group among ``ies``, at any depth, kept its octets."""
     for c in ies:  # noqa: SIM110  (a loop: a generator in any() cost twice as much)
@@ -288,6 +330,9 @@ def encode_groups(ies: list[IE]) -> bytes:
 def encode(msg: Message, follow_on: bool = False) -> bytes:
     """Encode one message. Raises :class:`CodecError` for values that cannot be encoded."""
     try:
+        data = _encode_message(msg, follow_on)  # (the usual header fields; else None)
+        if data is not None:
+            return data
         body = encode_ies(msg.ies)
     except CodecError:
         raise

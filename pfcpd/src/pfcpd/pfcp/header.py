@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from . import _walk
 from .cause import Cause
 from .errors import CodecError
 from .message_types import KNOWN_MESSAGE_TYPES, SESSION_MESSAGE_TYPES
@@ -39,6 +40,9 @@ class Header:
 
 def decode_header(data: bytes, offset: int = 0) -> Header:
     """Decode the header at ``offset``; checks lengths, version and the S flag."""
+    header = _walk_header(data, offset)  # (a valid header of bytes, made in C; else None)
+    if header is not None:
+        return header
     if len(data) - offset < 4:
         raise CodecError("datagram too short for a PFCP header", cause=None)
     flags, msg_type, length = _FIRST4.unpack_from(data, offset)
@@ -73,6 +77,11 @@ def decode_header(data: bytes, offset: int = 0) -> Header:
             header=header,
         )
     return header
+
+
+# The walk's header(): what decode_header makes of a whole valid header in a bytes object,
+# None for anything else (codec.reload_tables hands it the Header class).
+_walk_header = _walk.header
 
 
 def encode_header(header: Header, body_len: int) -> bytes:

@@ -1,0 +1,75 @@
+"""PfcpSocket reads what waits, in batches: every datagram queued when it is woken (up to
+RECV_BATCH) in one batch, in order, each with the time it was read and the listen address;
+a batch of one (a paced peer) ends without a read that finds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+from pfcpd.daemon.pfcp_socket import RECV_BATCH, PfcpSocket, open_sockets
+
+
+class _Counted:
+    """The socket, its recvfrom calls counted (what raised included)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reads = 0
+
+    def recvfrom(self, size: int) -> Any:
+        self.reads += 1
+        return self.sock.recvfrom(size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+def test_batches_read_what_waits_and_a_batch_of_one_stops_at_once() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        (sock,) = open_sockets("127.0.0.1", 0, socket.AF_INET, count=1)
+        counted = _Counted(sock)
+        got: list[tuple[bytes, Any, float, str | None]] = []
+        batches: list[int] = []
+        ticks = iter(range(1000))
+        ps = PfcpSocket(
+            loop,
+            counted,  # type: ignore[arg-type]
+            lambda *args: got.append(args),
+            batches.append,
+            "127.0.0.1:0",
+            lambda: float(next(ticks)),
+        )
+        loop.remove_reader(sock.fileno())  # (read here, not by the loop)
+        target = sock.getsockname()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind(("127.0.0.1", 0))
+            me = peer.getsockname()
+
+            def send(*payloads: bytes) -> None:
+                for p in payloads:
+                    peer.sendto(p, target)
+                time.sleep(0.05)
+
+            send(b"a")
+            ps._read()  # one datagram: read, and nothing more is tried
+            assert (batches, counted.reads) == ([1], 1)
+            send(b"b", b"c", b"d")
+            ps._read()  # three: one batch, until the socket has nothing
+            assert (batches, counted.reads) == ([1, 3], 1 + 4)
+            ps._read()  # woken for nothing: one read that finds nothing
+            assert (batches, counted.reads) == ([1, 3, 0], 1 + 4 + 1)
+            send(*(bytes([i]) for i in range(RECV_BATCH + 2)))
+            ps._read()
+            ps._read()
+            assert batches[3:] == [RECV_BATCH, 2]
+        assert [g[0] for g in got[:4]] == [b"a", b"b", b"c", b"d"]
+        assert all(g[1] == me and g[3] == "127.0.0.1:0" for g in got)
+        assert [g[2] for g in got] == [float(i) for i in range(len(got))]  # (clock per read)
+        ps.close()
+        assert ps.sendto(b"x", me) is False
+
+    asyncio.run(main())
