@@ -946,15 +946,7 @@ class SessionEngine:
             remember(checked, key, None, SHAPE_ENTRIES)
 
     def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
-        book = UrrBook(period_start_ntp=start_ntp, idle_since=now)
-        book.configure(urr, start_ntp)
-        book.inactive = book.inam  # created paused: nothing was counted yet
-        if start_ntp:
-            book.grant(start_ntp)
-        period = book.period
-        if period and book.reports("PERIO"):
-            book.next_periodic = now + period
-        return book
+        return UrrBook.created(urr, start_ntp, now)
 
     def _allocate(self, rules: RuleSet, alloc: _Allocations) -> dict[int, bytes | Chosen]:
         """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from ..datapath.interface import Usage
 from ..pfcp import IE, Grouped, IEType
@@ -186,6 +187,50 @@ class UrrBook:
             setattr(self, name, value)
         if istm and not self.metering_ntp and now_ntp:
             self.metering_ntp = now_ntp
+
+    @classmethod
+    def created(cls, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
+        """The book of a URR created by its rule (a Create URR group) at ``start_ntp`` (NTP;
+        0: restored, not received) and node clock ``now``: configured, created paused with
+        INAM (nothing was counted yet), its quota granted, its first periodic report due.
+        A rule's octets (`Grouped.raw`) give every field but those five times: the rest
+        is taken from its memo (`_created_kit`) in one call of the constructor; a rule
+        without octets is configured field by field (`_created`), which the memo's kits
+        are made with."""
+        raw = urr.raw
+        kit = _NEW_BOOKS.get(raw) if raw is not None else None
+        if kit is None:
+            if raw is None:
+                return cls._created(urr, start_ntp, now)
+            kit = _created_kit(urr)
+            if len(_NEW_BOOKS) >= RULE_FIELDS_ENTRIES:
+                _NEW_BOOKS.clear()
+            _NEW_BOOKS[raw] = kit
+        args, istm, validity, period = kit
+        fields: list[Any] = list(args)  # (every field's type: the memo made them)
+        fields[_START] = start_ntp
+        fields[_IDLE] = now
+        if start_ntp:
+            if istm:
+                fields[_METERING] = start_ntp
+            if validity:
+                fields[_VALIDITY] = start_ntp + validity
+        if period:
+            fields[_PERIODIC] = now + period
+        return cls(*fields)
+
+    @classmethod
+    def _created(cls, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
+        """`created`, field by field."""
+        book = cls(period_start_ntp=start_ntp, idle_since=now)
+        book.configure(urr, start_ntp)
+        book.inactive = book.inam  # created paused: nothing was counted yet
+        if start_ntp:
+            book.grant(start_ntp)
+        period = book.period
+        if period and book.reports("PERIO"):
+            book.next_periodic = now + period
+        return book
 
     def reports(self, trigger: str) -> bool:
         return bool(self.triggers & ReportingTriggers.of(trigger).flags)
@@ -477,8 +522,32 @@ RULE_FIELDS_ENTRIES = 1024
 
 
 def drop_rule_fields() -> None:
-    """Empty `UrrBook.configure`'s memo (it refills as rules are configured again)."""
+    """Empty `UrrBook.configure`'s and `UrrBook.created`'s memos (they refill as rules are
+    configured again)."""
     _RULE_FIELDS.clear()
+    _NEW_BOOKS.clear()
+
+
+# What `UrrBook.created` makes of a URR's rule, by the rule's octets (emptied when full):
+# the constructor's arguments (every field, in order) of the book created at NTP time 0 and
+# node clock 0, and what the times change: whether ISTM starts metering at once, the Quota
+# Validity Time, and the Measurement Period when it asks for periodic reports (else 0).
+_NEW_BOOKS: dict[bytes, tuple[tuple[object, ...], bool, int, int]] = {}
+_FIELDS = tuple(f.name for f in dataclasses.fields(UrrBook))
+_START, _IDLE, _PERIODIC, _METERING, _VALIDITY = map(
+    _FIELDS.index,
+    ("period_start_ntp", "idle_since", "next_periodic", "metering_ntp", "validity_ntp"),
+)
+
+
+def _created_kit(urr: Grouped) -> tuple[tuple[object, ...], bool, int, int]:
+    """`_NEW_BOOKS`' entry for ``urr``: made with `UrrBook._created`, so that the books made
+    from it are the ones that makes (`test_urr_book_memo` compares them)."""
+    book = UrrBook._created(urr, 0.0, 0.0)
+    _, istm = _rule_fields(urr)
+    args = tuple(getattr(book, name) for name in _FIELDS)
+    period = book.period if book.period and book.reports("PERIO") else 0
+    return args, istm, book.validity, period
 
 
 def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
