@@ -676,6 +676,7 @@ class _Shape:
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
+_NO_LAST: tuple[None, None] = (None, None)  # (`LocalDatapath._last` before any shape)
 # The keys of shapes seen once (per datapath; emptied when full). A key names rules by
 # their id() and nothing here holds them: an ID used again can only make a shape kept
 # sooner, which is right for any program (a `_Shape` holds its own).
@@ -823,6 +824,8 @@ class LocalDatapath(Datapath):
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
         self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
         self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
+        # the key and shape `_packed` found last (one of `_shapes`)
+        self._last: tuple[_ShapeKey | None, _Shape | None] = _NO_LAST
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
@@ -993,13 +996,18 @@ class LocalDatapath(Datapath):
         repacked), what to keep of it (`_kept`), `_ticking` and `_buffering`. Under the
         lock."""
         key = _shape_key(program)
-        shape = self._shapes.get(key) if key is not None else None
+        last_key, shape = self._last
+        if key != last_key:  # (the last shape again: no hash of the key, no lookup)
+            shape = self._shapes.get(key) if key is not None else None
+            if shape is not None:
+                self._last = (key, shape)
         if shape is not None:
             try:
                 kept, ticking, buffering = shape.patch(self.core.k, program)
             except BaseException:
                 # (a record packed whole and refused: `struct` zeroed it first)
                 del self._shapes[key]  # type: ignore[arg-type]
+                self._last = _NO_LAST
                 raise
             return shape.desc, kept, ticking, buffering
         desc = _Desc(self.core.k, program)
@@ -1010,6 +1018,7 @@ class LocalDatapath(Datapath):
             if key in self._seen:
                 if len(self._shapes) >= SHAPE_ENTRIES:
                     self._shapes.clear()
+                    self._last = _NO_LAST
                 self._shapes[key] = _Shape(desc, program, kept[1])
             else:
                 if len(self._seen) >= SEEN_ENTRIES:
