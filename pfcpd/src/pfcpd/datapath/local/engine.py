@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from struct import Struct
 from struct import error as StructError
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pfcpd.datapath.interface import (
     ApplyAction,
@@ -505,6 +505,7 @@ class _Desc:
 
 
 _ShapeKey = tuple[object, ...]
+_new_tuple = tuple.__new__  # (a NamedTuple made of a tuple: no Python __new__ to run)
 _NO_UE = -1  # (`_shape_key`: a PDR without a UE IP; a prefix length is >= 0)
 
 
@@ -669,10 +670,10 @@ class _Shape:
             tunnels = tuple(made)
         bar = program.bar
         if bar is None:
-            return (tunnels, self.urr_ids, None), self.ticking, self.buffering
+            return _new_tuple(_Kept, (tunnels, self.urr_ids, None)), self.ticking, self.buffering
         _put(_BAR, buf, self.at_bar, _bar_values(bar))
         ticking = self.ticking or bool(bar.duration_ns)
-        return (tunnels, self.urr_ids, bar), ticking, self.buffering
+        return _new_tuple(_Kept, (tunnels, self.urr_ids, bar)), ticking, self.buffering
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
@@ -699,14 +700,20 @@ def _event(e: corelib.EventT) -> DatapathEvent:
 
 # A FAR's GTP-U tunnel, with what its End Marker needs: (FAR ID, peer, TEID, source, PDU
 # session container, QFI (of the first QER with one on a PDR using the FAR, 0 if none),
-# destination interface).
+# destination interface). (A plain tuple: a NamedTuple is made through tuple.__new__'s
+# argument parsing; the same size.)
 _Tunnel = tuple[int, IPAddress, int, IPAddress, bool, int, int]
-# What the datapath keeps in Python of an installed program (its C tables hold the rest; the
-# whole program cost ~1.5 KB a session): (the FARs' tunnels (End Markers when one changes),
-# the URR IDs (final usage at removal), the BAR (what was installed)). (Plain tuples: a
-# NamedTuple is made through tuple.__new__'s argument parsing, a frozen dataclass slower
-# still; all the same size.)
-_Kept = tuple[tuple[_Tunnel, ...], tuple[int, ...], Bar | None]
+
+
+class _Kept(NamedTuple):
+    """What the datapath keeps in Python of an installed program (its C tables hold the
+    rest; the whole program cost ~1.5 KB a session): the FARs' tunnels (End Markers when
+    one changes), the URR IDs (final usage at removal) and the BAR (what was installed).
+    (Tuples: made faster than frozen dataclasses, the same size.)"""
+
+    tunnels: tuple[_Tunnel, ...]
+    urr_ids: tuple[int, ...]
+    bar: Bar | None
 
 
 # The URR IDs of programs, one tuple for equal ones (sessions repeat them); emptied when full.
@@ -740,7 +747,7 @@ def _kept(program: SessionProgram) -> _Kept:
                 f.destination_interface,
             )
         )
-    return (tuple(tunnels), shared, program.bar)
+    return _Kept(tuple(tunnels), shared, program.bar)
 
 
 def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
@@ -859,7 +866,7 @@ class LocalDatapath(Datapath):
                 raise DatapathError(f"session 0x{seid:x} not installed")
             kept = self._programs.pop(seid)
             self._ticking.discard(seid)
-            n = len(kept[1])  # (its URR IDs)
+            n = len(kept.urr_ids)
             if n > len(self._final):
                 self._final = (corelib.UsageT * n)()
             final = self._final
@@ -1019,7 +1026,7 @@ class LocalDatapath(Datapath):
                 if len(self._shapes) >= SHAPE_ENTRIES:
                     self._shapes.clear()
                     self._last = _NO_LAST
-                self._shapes[key] = _Shape(desc, program, kept[1])
+                self._shapes[key] = _Shape(desc, program, kept.urr_ids)
             else:
                 if len(self._seen) >= SEEN_ENTRIES:
                     self._seen.clear()
@@ -1080,7 +1087,7 @@ class LocalDatapath(Datapath):
     def _end_markers(self, seid: int, old: _Kept, new: SessionProgram) -> None:
         """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed."""
         new_ohc = {f.far_id: f.outer_header_creation for f in new.fars}
-        for far_id, peer, teid, source, psc, qfi, dest in old[0]:
+        for far_id, peer, teid, source, psc, qfi, dest in old.tunnels:
             if new_ohc.get(far_id) == (peer, teid):
                 continue
             src, dst = corelib.ip_t(source), corelib.ip_t(peer)
