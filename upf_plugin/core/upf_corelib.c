@@ -104,6 +104,20 @@ upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid, const upf_
   return s;
 }
 
+upf_session_t *
+upfcore_session_put_args (upfcore_put_args_t *a)
+{
+  unsigned buffered;
+  upf_session_t *s;
+  if (!a)
+    return 0;
+  s = upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, (size_t)a->errlen,
+                           &buffered);
+  if (s)
+    a->buffered = buffered;
+  return s;
+}
+
 int
 upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out, unsigned max)
 {
@@ -345,6 +359,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_event_t)                                                                                  \
   _ (upf_verdict_t)                                                                                \
   _ (upf_usage_t)                                                                                  \
+  _ (upfcore_put_args_t)                                                                           \
   _ (upf_stats_t)
 
 #define foreach_upfcore_field                                                                      \
@@ -472,6 +487,14 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_verdict_t, redirect_addr)                                                                 \
   _ (upf_verdict_t, session)                                                                       \
   _ (upf_verdict_t, events)                                                                        \
+  _ (upfcore_put_args_t, ctx)                                                                      \
+  _ (upfcore_put_args_t, session)                                                                  \
+  _ (upfcore_put_args_t, seid)                                                                     \
+  _ (upfcore_put_args_t, desc)                                                                     \
+  _ (upfcore_put_args_t, err)                                                                      \
+  _ (upfcore_put_args_t, errlen)                                                                   \
+  _ (upfcore_put_args_t, buffered)                                                                 \
+  _ (upfcore_put_args_t, _pad)                                                                     \
   _ (upf_usage_t, urr_id)                                                                          \
   _ (upf_usage_t, flags)                                                                           \
   _ (upf_usage_t, bytes)                                                                           \

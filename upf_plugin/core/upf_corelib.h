@@ -26,6 +26,24 @@ UPF_API_VISIBLE void upfcore_session_delete (upf_ctx_t *ctx, upf_session_t *s);
 UPF_API_VISIBLE upf_session_t *upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid,
                                                     const upf_program_desc_t *d, char *err,
                                                     size_t errlen, unsigned *buffered);
+/* upfcore_session_put's arguments in one block, its buffered count written back: a caller
+ * for whom each argument of a call costs (pfcpd's ctypes converts every one) keeps the block,
+ * writes what changes between installs and passes one pointer. */
+typedef struct
+{
+  upf_ctx_t *ctx;
+  upf_session_t *session; /* s: NULL creates session seid */
+  uint64_t seid;
+  const upf_program_desc_t *desc;
+  char *err;
+  uint64_t errlen;
+  uint32_t buffered; /* out: *buffered */
+  uint32_t _pad;
+} upfcore_put_args_t;
+
+/* upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, a->errlen, &a->buffered);
+ * NULL a: NULL. */
+UPF_API_VISIBLE upf_session_t *upfcore_session_put_args (upfcore_put_args_t *a);
 /* A removal in one call (pfcpd's): the usage of each URR of s's program (upfcore_read_urr, no
  * reset), in the order its descriptor gave them, into out; then s is deleted and reclaimed
  * (as above). Returns how many were written, or -ENOSPC (nothing done) when the program has

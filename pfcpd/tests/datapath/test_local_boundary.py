@@ -122,25 +122,17 @@ def test_no_null_session_reaches_c(
     """When the library cannot allocate a session the install fails cleanly (the library's
     side: test_failure.c test_put_all_or_nothing)."""
 
-    class NoMemory:
-        def __init__(self, lib: ctypes.CDLL) -> None:
-            self._lib = lib
+    def refuse(args: object) -> None:
+        """upfcore_session_put_args out of memory, given install's arguments."""
+        put = datapath._put
+        assert args is datapath._put_ref
+        assert put.session is None and put.seid == 0x42  # (a new session)
+        assert isinstance(put.err, int) and put.desc
+        text = b"out of memory creating the session\0"
+        assert len(text) <= put.errlen
+        ctypes.memmove(put.err, text, len(text))
 
-        def __getattr__(self, name: str) -> object:
-            if name == "upfcore_session_put":
-
-                def refuse(ctx: int, sess: int | None, seid: int, *args: object) -> None:
-                    assert sess is None  # (a new session)
-                    err, size = args[1], args[2]  # (the error buffer's address and size)
-                    assert isinstance(err, int) and isinstance(size, int)
-                    text = b"out of memory creating the session\0"
-                    assert len(text) <= size
-                    ctypes.memmove(err, text, len(text))
-
-                return refuse
-            return getattr(self._lib, name)
-
-    monkeypatch.setattr(datapath, "_lib", NoMemory(datapath._lib))
+    monkeypatch.setattr(datapath, "_session_put", refuse)
     with pytest.raises(DatapathError, match="0x42: out of memory creating the session"):
         datapath.install(0x42, basic_program())
     with pytest.raises(DatapathError, match="not installed"):

@@ -396,6 +396,43 @@ test_put_existing (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* upfcore_session_put_args: upfcore_session_put with the arguments of the block, the buffered
+ * count written back into it (left as it was when refused). */
+static void
+test_put_args (void **st)
+{
+  (void)st;
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t a, b;
+  char err[128];
+  upfcore_put_args_t args = { .ctx = c, .seid = 7, .err = err, .errlen = sizeof (err) };
+  assert_non_null (c);
+  mk_prog (&a, 0x100, UE, 1, 1, 1, 0);
+  args.desc = &a.d;
+  args.buffered = 99;
+  upf_session_t *s = upfcore_session_put_args (&args);
+  assert_non_null (s);
+  assert_int_equal (s->seid, 7);
+  assert_int_equal (args.buffered, 0);
+  assert_int_equal (dl (c, UE).verdict, UPF_VERDICT_BUFFER);
+  args.session = s;
+  assert_ptr_equal (upfcore_session_put_args (&args), s);
+  assert_int_equal (args.buffered, 1);
+  /* refused: a second session cannot take the first one's F-TEID */
+  mk_prog (&b, 0x100, UE + 1, 1, 1, 0, 0);
+  args.session = 0;
+  args.seid = 8;
+  args.desc = &b.d;
+  assert_null (upfcore_session_put_args (&args));
+  assert_int_equal (args.buffered, 1);
+  assert_true (strlen (err) > 0);
+  assert_ptr_equal (c->sessions, s);
+  assert_null (s->next);
+  assert_int_equal (ul (c, 0x100).seid, 7);
+  assert_null (upfcore_session_put_args (0));
+  upfcore_ctx_delete (c);
+}
+
 /* upfcore_session_remove: each URR's usage as upfcore_read_urr has it, in the program's
  * order, then the session is gone; no room: nothing done. */
 static void
@@ -449,6 +486,7 @@ main (void)
     cmocka_unit_test (test_rulesets_shared),
     cmocka_unit_test (test_put_all_or_nothing),
     cmocka_unit_test (test_put_existing),
+    cmocka_unit_test (test_put_args),
     cmocka_unit_test (test_remove_reads_then_deletes),
   };
   return cmocka_run_group_tests (tests, 0, 0);

@@ -4,9 +4,10 @@ Packet I/O is not done here (see `io.py`): `process_ul`/`process_dl` take bytes 
 a `PacketResult` with the bytes to transmit. One lock serialises every call into the library,
 so control calls (install/remove/read) and the packet thread never overlap; old programs are
 reclaimed right after each install (no packet can be in flight under the lock). An install
-and a removal are one library call each (`upfcore_session_put`, `upfcore_session_remove`);
-the descriptor of a program is kept by its shape (`_shape_key`), and the next program of that
-shape has only what differs between sessions packed over it (`_Shape.patch`).
+and a removal are one library call each (`upfcore_session_put_args`: its arguments in a block
+the datapath keeps, one pointer passed; `upfcore_session_remove`); the descriptor of a program
+is kept by its shape (`_shape_key`), and the next program of that shape has only what differs
+between sessions packed over it (`_Shape.patch`).
 """
 
 from __future__ import annotations
@@ -623,15 +624,19 @@ class _Shape:
         at, ue_net, ue_addr = self.at_pdr + _PDR_SLOTS_AT, None, _NO_IP
         pdrs = program.pdrs
         ip16s = _IP16
+        last: object = None  # (the last F-TEID address: a program's PDRs share theirs)
+        local16 = _NO_IP
         try:
             for p in pdrs:
                 fteid = p.local_fteid
                 if fteid is None:
-                    teid, local16 = 0, _NO_IP
+                    teid, local16, last = 0, _NO_IP, None
                 else:
                     local, teid = fteid
-                    e = ip16s.get(id(local))
-                    local16 = e[1] if e is not None and e[0] is local else _ip16_kept(local)
+                    if local is not last:
+                        last = local
+                        e = ip16s.get(id(local))
+                        local16 = e[1] if e is not None and e[0] is local else _ip16_kept(local)
                 ue = p.ue_ip
                 if ue is None:
                     _pack_pdr_slots(buf, at, teid, local16, _NO_IP)
@@ -661,7 +666,7 @@ class _Shape:
                     _pack_far_slots(buf, at + _FAR_SLOTS_AT, teid, peer16, source16)
                 except StructError:
                     _put(_FAR, buf, at, _far_values(k, f))
-                made.append(_new_tuple(_Tunnel, (far_id, peer, teid, source, psc, qfi, dest)))
+                made.append((far_id, peer, teid, source, psc, qfi, dest))  # type: ignore[arg-type]
             tunnels = tuple(made)
         bar = program.bar
         if bar is None:
@@ -672,6 +677,7 @@ class _Shape:
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
+_NO_LAST: tuple[None, None] = (None, None)  # (`LocalDatapath._last` before any shape)
 # The keys of shapes seen once (per datapath; emptied when full). A key names rules by
 # their id() and nothing here holds them: an ID used again can only make a shape kept
 # sooner, which is right for any program (a `_Shape` holds its own).
@@ -692,16 +698,11 @@ def _event(e: corelib.EventT) -> DatapathEvent:
     return DatapathEvent(type=EventType(e.type), seid=e.seid, id=e.id, value=e.value)
 
 
-class _Tunnel(NamedTuple):
-    """A FAR's GTP-U tunnel, with what its End Marker needs."""
-
-    far_id: int
-    peer: IPAddress
-    teid: int
-    source: IPAddress
-    pdu_session_container: bool
-    qfi: int  # of the first QER with a QFI on a PDR using the FAR, 0 if none
-    destination_interface: int
+# A FAR's GTP-U tunnel, with what its End Marker needs: (FAR ID, peer, TEID, source, PDU
+# session container, QFI (of the first QER with one on a PDR using the FAR, 0 if none),
+# destination interface). (A plain tuple: a NamedTuple is made through tuple.__new__'s
+# argument parsing; the same size.)
+_Tunnel = tuple[int, IPAddress, int, IPAddress, bool, int, int]
 
 
 class _Kept(NamedTuple):
@@ -736,7 +737,7 @@ def _kept(program: SessionProgram) -> _Kept:
         if qfi_of_far is None:
             qfi_of_far = _qfi_of_far(program)
         tunnels.append(
-            _Tunnel(
+            (
                 f.far_id,
                 ohc[0],
                 ohc[1],
@@ -763,6 +764,12 @@ def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
 
 
 _SEID_END = 1 << 64
+# install's arguments that change (`LocalDatapath._put`): the session (0: none yet), the
+# SEID and the descriptor's address, adjacent
+_PUT_AT = corelib.PutArgsT.session.offset
+if (corelib.PutArgsT.seid.offset, corelib.PutArgsT.desc.offset) != (_PUT_AT + 8, _PUT_AT + 16):
+    raise corelib.CoreLibMismatch("upfcore_put_args_t: session, seid and desc not adjacent")
+_pack_put = Struct("=QQQ").pack_into
 _ERR_SIZE = 256  # (the buffer of an install's error text)
 _BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
 
@@ -813,13 +820,19 @@ class LocalDatapath(Datapath):
         self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
         self._err = ctypes.create_string_buffer(_ERR_SIZE)  # install's error text (under the lock)
-        self._n_buffered = ctypes.c_uint()  # the session's buffered packets, after an install
-        # (the library's arguments: their addresses)
-        self._err_at = ctypes.addressof(self._err)
-        self._n_buffered_at = ctypes.addressof(self._n_buffered)
+        # install's arguments (upfcore_session_put_args), the session's buffered packets
+        # written back: the session, SEID and descriptor packed in for each (`_pack_put`)
+        self._put = corelib.PutArgsT()
+        self._put.ctx = self._ctx
+        self._put.err = ctypes.addressof(self._err)
+        self._put.errlen = _ERR_SIZE
+        self._put_ref = ctypes.byref(self._put)
+        self._session_put = self._lib.upfcore_session_put_args
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
         self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
         self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
+        # the key and shape `_packed` found last (one of `_shapes`)
+        self._last: tuple[_ShapeKey | None, _Shape | None] = _NO_LAST
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
@@ -827,20 +840,13 @@ class LocalDatapath(Datapath):
             corelib.check_range("SEID", seid, 64)
         with self._lock:
             desc, kept, ticking, buffering = self._packed(program)
-            err, sessions, programs = self._err, self._sessions, self._programs
+            sessions, programs = self._sessions, self._programs
             old_program = programs.get(seid) if send_end_marker else None
             # (creates the session if need be, installs, reclaims: one call)
-            sess = self._lib.upfcore_session_put(
-                self._ctx,
-                sessions.get(seid),
-                seid,
-                desc.addr,
-                self._err_at,
-                _ERR_SIZE,
-                self._n_buffered_at,
-            )
+            _pack_put(self._put, _PUT_AT, sessions.get(seid, 0), seid, desc.addr)
+            sess = self._session_put(self._put_ref)
             if not sess:
-                raise DatapathError(f"session 0x{seid:x}: {err.value.decode()}")
+                raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
             sessions[seid] = sess
             programs[seid] = kept
             if ticking:
@@ -849,7 +855,7 @@ class LocalDatapath(Datapath):
                 self._ticking.discard(seid)
             if old_program is not None:
                 self._end_markers(seid, old_program, program)
-            if not buffering and self._n_buffered.value:
+            if not buffering and self._put.buffered:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
 
@@ -997,13 +1003,18 @@ class LocalDatapath(Datapath):
         repacked), what to keep of it (`_kept`), `_ticking` and `_buffering`. Under the
         lock."""
         key = _shape_key(program)
-        shape = self._shapes.get(key) if key is not None else None
+        last_key, shape = self._last
+        if key != last_key:  # (the last shape again: no hash of the key, no lookup)
+            shape = self._shapes.get(key) if key is not None else None
+            if shape is not None:
+                self._last = (key, shape)
         if shape is not None:
             try:
                 kept, ticking, buffering = shape.patch(self.core.k, program)
             except BaseException:
                 # (a record packed whole and refused: `struct` zeroed it first)
                 del self._shapes[key]  # type: ignore[arg-type]
+                self._last = _NO_LAST
                 raise
             return shape.desc, kept, ticking, buffering
         desc = _Desc(self.core.k, program)
@@ -1014,6 +1025,7 @@ class LocalDatapath(Datapath):
             if key in self._seen:
                 if len(self._shapes) >= SHAPE_ENTRIES:
                     self._shapes.clear()
+                    self._last = _NO_LAST
                 self._shapes[key] = _Shape(desc, program, kept.urr_ids)
             else:
                 if len(self._seen) >= SEEN_ENTRIES:
@@ -1075,16 +1087,16 @@ class LocalDatapath(Datapath):
     def _end_markers(self, seid: int, old: _Kept, new: SessionProgram) -> None:
         """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed."""
         new_ohc = {f.far_id: f.outer_header_creation for f in new.fars}
-        for t in old.tunnels:
-            if new_ohc.get(t.far_id) == (t.peer, t.teid):
+        for far_id, peer, teid, source, psc, qfi, dest in old.tunnels:
+            if new_ohc.get(far_id) == (peer, teid):
                 continue
-            src, dst = corelib.ip_t(t.source), corelib.ip_t(t.peer)
+            src, dst = corelib.ip_t(source), corelib.ip_t(peer)
             n = self._lib.upfcore_build_end_marker(
                 ctypes.byref(src),
                 ctypes.byref(dst),
-                t.teid,
-                int(t.pdu_session_container),
-                t.qfi,
+                teid,
+                int(psc),
+                qfi,
                 self._out,
                 MAX_PACKET,
             )
@@ -1096,10 +1108,10 @@ class LocalDatapath(Datapath):
                         malformed=None,
                         seid=seid,
                         pdr_id=0,
-                        far_id=t.far_id,
-                        qfi=t.qfi,
-                        teid=t.teid,
-                        destination_interface=t.destination_interface,
+                        far_id=far_id,
+                        qfi=qfi,
+                        teid=teid,
+                        destination_interface=dest,
                         output=ctypes.string_at(self._out, n),
                         encapsulated=True,
                     )
