@@ -27,7 +27,7 @@ def general() -> Iterator[Callable[[], None]]:
     after the test."""
 
     def off() -> None:
-        assert _walk.setup_messages(int, int, []) is False  # (int has no such slots)
+        assert _walk.setup_messages(int, int, [], (), ()) is False  # (int has no such slots)
         assert _walk.setup_encode_shortcuts({}) == []
 
     yield off
@@ -154,9 +154,28 @@ def _messages() -> list[tuple[Message, bool]]:
                 odd = Message(msg.msg_type, msg.seq, list(msg.ies), msg.seid, msg.priority)
                 setattr(odd, field, value)
                 out.append((odd, False))
-    big = Message(1, 1, [CauseIE(1)] * 13_000)  # (a datagram longer than 65535 octets)
-    out += [(big, False), (Message(51, 1, [CauseIE(1)] * 13_000, 5), False)]
+    # Datagrams longer than 65535 octets (a Cause IE is 5 octets), and one just short of it.
+    big = Message(1, 1, [CauseIE(1)] * 13_200)
+    out += [(big, False), (Message(51, 1, [CauseIE(1)] * 13_200, 5), False)]
+    out += [(Message(1, 1, [CauseIE(1)] * 13_105), False)]
     return out
+
+
+def test_messages_made_in_c_only_for_the_fields_it_sets() -> None:
+    """A Header or Message with fields the C code does not know (or lacks) is made by the
+    dataclass, not in C: the set-up refuses it."""
+    import dataclasses
+
+    header = tuple(f.name for f in dataclasses.fields(Header))
+    message = tuple(f.name for f in dataclasses.fields(Message))
+    try:
+        assert _walk.setup_messages(Header, Message, [1], (*header, "extra"), message) is False
+        assert _walk.header(b"\x20\x01\x00\x04\x00\x00\x01\x00") is None
+        assert _walk.setup_messages(Header, Message, [1], header, message[:-1]) is False
+        assert _walk.setup_messages(Header, Message, [1], header, message) is True
+        assert isinstance(_walk.header(b"\x20\x01\x00\x04\x00\x00\x01\x00"), Header)
+    finally:
+        codec.reload_tables()
 
 
 def test_encode_as_the_general_code(general: Callable[[], None]) -> None:

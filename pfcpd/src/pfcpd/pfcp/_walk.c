@@ -1521,14 +1521,21 @@ typedef struct
 static class_slots_t header_class, message_class;
 static uint8_t known_messages[MESSAGE_TYPES];
 
-/* cs = the slots of cls named names: 1, or 0 when one is not a plain object slot. */
+/* cs = the slots of cls named names: 1, or 0 when one is not a plain object slot or when
+ * fields (the names of the dataclass's fields, in order) are not exactly names: an object
+ * made here sets every field, and nothing else (tp_alloc runs no __init__). */
 static int
-class_slots (class_slots_t *cs, PyObject *cls, const char *const *names)
+class_slots (class_slots_t *cs, PyObject *cls, const char *const *names, PyObject *fields)
 {
   Py_CLEAR (cs->cls);
   int n = 0;
   for (; names[n]; n++)
     {
+      if (n >= PyTuple_GET_SIZE (fields))
+        return 0;
+      PyObject *field = PyTuple_GET_ITEM (fields, n);
+      if (!PyUnicode_Check (field) || PyUnicode_CompareWithASCIIString (field, names[n]) != 0)
+        return 0;
       PyObject *name = PyUnicode_InternFromString (names[n]);
       if (!name)
         return -1;
@@ -1537,6 +1544,8 @@ class_slots (class_slots_t *cs, PyObject *cls, const char *const *names)
       if (!cs->off[n])
         return 0;
     }
+  if (n != PyTuple_GET_SIZE (fields))
+    return 0;
   cs->n = n;
   cs->cls = Py_NewRef (cls);
   return 1;
@@ -1566,9 +1575,10 @@ new_with_slots (const class_slots_t *cs, PyObject **f)
 static PyObject *
 py_setup_messages (PyObject *Py_UNUSED (module), PyObject *args)
 {
-  PyObject *header, *message, *known;
-  if (!PyArg_ParseTuple (args, "O!O!O:setup_messages", &PyType_Type, &header, &PyType_Type,
-                         &message, &known))
+  PyObject *header, *message, *known, *header_names, *message_names;
+  if (!PyArg_ParseTuple (args, "O!O!OO!O!:setup_messages", &PyType_Type, &header, &PyType_Type,
+                         &message, &known, &PyTuple_Type, &header_names, &PyTuple_Type,
+                         &message_names))
     return NULL;
   typeset_t set;
   memset (&set, 0, sizeof (set));
@@ -1576,8 +1586,8 @@ py_setup_messages (PyObject *Py_UNUSED (module), PyObject *args)
     return NULL;
   for (unsigned t = 0; t < MESSAGE_TYPES; t++)
     known_messages[t] = (uint8_t)typeset_has (&set, t);
-  int h = class_slots (&header_class, header, header_fields);
-  int m = h < 0 ? -1 : class_slots (&message_class, message, message_fields);
+  int h = class_slots (&header_class, header, header_fields, header_names);
+  int m = h < 0 ? -1 : class_slots (&message_class, message, message_fields, message_names);
   if (h < 0 || m < 0)
     {
       Py_CLEAR (header_class.cls);
@@ -1666,16 +1676,21 @@ py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t narg
   walk_t w = { 0 };
   w.data = (const uint8_t *)PyBytes_AS_STRING (data);
   const spec_t *spec = msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
+  /* (the header's values held before the walk, which calls Python decoders) */
+  PyObject *f[M_COUNT] = { Py_NewRef (type_obj), Py_NewRef (seq), NULL,
+                           Py_NewRef (seid),     Py_NewRef (priority), NULL };
   PyObject *ies = PyList_New (0);
   w.ignored = PyList_New (0);
   if (!ies || !w.ignored || walk (&w, start, end, spec, ies) < 0)
     {
       Py_XDECREF (ies);
       Py_XDECREF (w.ignored);
+      for (int i = 0; i < M_COUNT; i++)
+        Py_XDECREF (f[i]);
       return NULL;
     }
-  PyObject *f[M_COUNT] = { Py_NewRef (type_obj), Py_NewRef (seq), ies,
-                           Py_NewRef (seid),     Py_NewRef (priority), w.ignored };
+  f[M_IES] = ies;
+  f[M_IGNORED] = w.ignored;
   return new_with_slots (&message_class, f);
 }
 

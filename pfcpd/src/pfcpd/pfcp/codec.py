@@ -185,7 +185,13 @@ def reload_tables() -> None:
     _walk.setup_encoder(
         Grouped, VendorIE, _ENCODED, ENCODE_CACHE_ENTRIES, ENCODE_CACHE_MAX_VALUE, _encode_error
     )
-    _walk.setup_messages(Header, Message, KNOWN_MESSAGE_TYPES)
+    _walk.setup_messages(
+        Header,
+        Message,
+        KNOWN_MESSAGE_TYPES,
+        tuple(f.name for f in dataclasses.fields(Header)),
+        tuple(f.name for f in dataclasses.fields(Message)),
+    )
     _walk.setup_encode_shortcuts(
         {
             int(t): (cls, tuple(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
