@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from datapath.conftest import require_core
 
-from pfcpd.datapath.interface import SessionProgram
+from pfcpd.datapath.interface import DatapathError, SessionProgram
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.node.session_handler import Peer
 from pfcpd.pfcp import IE, Grouped, IEType, Message, decode, encode
@@ -136,6 +136,14 @@ def _with_sets(n: int) -> list[IE]:
     return [*R.session_rules(mbr_kbps=(1000, 2000)), csid, X.GroupID(f"g{n % 2}"), user]
 
 
+def _leaf_moved(n: int) -> list[IE]:
+    """A User ID (no part of a shape) before the rule groups one time, after them the next:
+    the groups of one shape at other positions in the request."""
+    user = RawIE(T.USER_ID, b"\x01\x08" + bytes.fromhex(f"{n:016d}"))
+    rules = R.session_rules(gnb_teid=0x200 + n)
+    return [user, *rules] if n % 2 else [*rules, user]
+
+
 def _application() -> list[IE]:
     rules = R.session_rules()
     return [*rules, R.application_dl_pdr(4, 2, "app1")]
@@ -152,8 +160,12 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
     "given_fteid": lambda n: [_given_fteid_pdr(), *R.session_rules()[1:]],
     "buffering": lambda n: _buffering(),
     "sets": _with_sets,
+    "leaf_moved": _leaf_moved,
     "application": lambda n: _application(),
 }
+# The shapes `SessionEngine._fill` fills in from a `FillPlan` (no IE encoded): every F-TEID
+# and UE IP Address to fill in of the usual kinds (CH; CHV4 alone), none the CP gave.
+PLANNED = {"usual", "ims", "own_fteids", "buffering", "sets", "leaf_moved"}
 
 
 def _script() -> Iterator[Message]:
@@ -173,7 +185,7 @@ def _script() -> Iterator[Message]:
         seq += 1
         yield R.deletion_request(up_seid, seq=seq)
     for _ in range(3):
-        for name in ("usual", "dual_stack", "sets"):
+        for name in ("usual", "dual_stack", "sets", "leaf_moved"):
             seq += 1
             yield R.establishment_request("smf", "127.0.0.1", seq, SHAPES[name](seq), seq=seq)
 
@@ -270,3 +282,84 @@ def test_a_shaped_request_refused_for_want_of_teids_takes_nothing(
     assert ie_value(answer, T.CAUSE) == 75
     assert ie_value(answer, T.OFFENDING_IE) == T.F_TEID
     assert run.engine._allocations_in_use() == before
+
+
+# (given_fteid: its requests name one F-TEID, which the datapath takes once)
+@pytest.mark.parametrize("name", sorted(set(SHAPES) - {"application", "given_fteid"}))
+def test_the_usual_shapes_have_a_fill_plan(name: str) -> None:
+    """A shape whose F-TEIDs and UE addresses are all of the usual kinds is filled in from
+    its `FillPlan` (which `_shape_of` keeps only when it gives back the session it was
+    learnt from: a plan that makes anything else is dropped, and this fails)."""
+    require_core()
+    run = _Run()
+    try:
+        for seq in range(1, 6):  # ("sets": two shapes by turns)
+            req = R.establishment_request("smf", "127.0.0.1", seq, SHAPES[name](seq), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+    finally:
+        run.close()
+    shapes = run.engine.memos.establishments.values()
+    assert run.filled >= 1 and shapes
+    assert all((shape.fill is not None) == (name in PLANNED) for shape in shapes)
+
+
+def test_a_shaped_request_the_datapath_refuses_takes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The datapath refuses a session filled in from a `FillPlan`: the answer is 73 and its
+    TEID and UE address are given back (the next request gets them)."""
+    require_core()
+    run = _Run()
+    try:
+        for seq in range(1, 4):
+            req = R.establishment_request("smf", "127.0.0.1", seq, R.session_rules(), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+        before = run.engine._allocations_in_use()
+        teids_before = run.engine.teids.in_use
+
+        def refuse(seid: int, program: SessionProgram, **kwargs: bool) -> None:
+            raise DatapathError("no room")
+
+        with monkeypatch.context() as m:
+            m.setattr(run.dp, "install", refuse)
+            req = R.establishment_request("smf", "127.0.0.1", 9, R.session_rules(), seq=9)
+            answer = run.handle(req)
+        assert run.filled == 2
+        assert ie_value(answer, T.CAUSE) == 73
+        assert run.engine._allocations_in_use() == before
+        assert run.engine.teids.in_use == teids_before
+    finally:
+        run.close()
+
+
+def test_a_failed_commit_of_shaped_requests_gives_back_what_they_took() -> None:
+    """The journal fails to make a batch of requests filled in from a `FillPlan` durable:
+    each is answered 77 and their TEIDs and UE addresses are given back."""
+    require_core()
+    run = _Run()
+    try:
+        for seq in range(1, 4):
+            req = R.establishment_request("smf", "127.0.0.1", seq, _own_fteids(), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+        before = run.engine._allocations_in_use()
+        teids_before = run.engine.teids.in_use
+        engine = run.engine
+        answers = [
+            engine.handle_request(
+                decode(
+                    encode(R.establishment_request("smf", "127.0.0.1", s, _own_fteids(), seq=s))
+                ),
+                PEER,
+                NODE,
+                0.0,
+            )
+            for s in (10, 11)
+        ]
+        assert [ie_value(a, T.CAUSE) for a in answers] == [1, 1]
+        run.journal.fail_next = 1
+        swapped = engine.commit()
+        assert [ie_value(new, T.CAUSE) for _, new in swapped] == [77, 77]
+        assert run.filled == 3
+        assert engine._allocations_in_use() == before and engine.teids.in_use == teids_before
+    finally:
+        run.close()

@@ -71,6 +71,14 @@ def _v4_octets(addr: str) -> bytes:
     return octets
 
 
+def remember_v4_octets(addr: str, octets: bytes) -> None:
+    """``octets`` are pack_v4(addr) (made with it: an allocated UE address), kept in
+    _V4_OCTETS for the encoders."""
+    if len(_V4_OCTETS) >= _V4_TEXT_MAX:
+        _V4_OCTETS.clear()
+    _V4_OCTETS[addr] = octets
+
+
 _OCTET = tuple(bytes((i,)) for i in range(256))  # (bytes((i,)) without building it)
 
 

@@ -114,17 +114,9 @@ class UePool:
     def in_use(self) -> int:
         return self._space.in_use
 
-    def _net(self, value: int) -> IPNetwork:
-        if self._v4:
-            return v4_host_network(value, self._netmask)  # type: ignore[arg-type]
-        return v6_network(value << self._shift, self._netmask, self.prefixlen)  # type: ignore[arg-type]
-
-    def take(self) -> IPNetwork:
-        return self._net(self._space.take())
-
-    def take_text(self) -> tuple[IPNetwork, str, str, int]:
-        """What `take` gives, with the text of its address, str() of it and its prefix
-        length."""
+    def take_text(self) -> tuple[IPNetwork, str, str, int, bytes]:
+        """The next network (`_Space.take`'s order), the text of its address, str() of it,
+        its prefix length and its address's octets (network byte order)."""
         value = self._space.take()
         if self._v4:
             net: IPNetwork = v4_host_network(value, self._netmask)  # type: ignore[arg-type]
@@ -134,10 +126,11 @@ class UePool:
                 head = socket.inet_ntoa((key << 8).to_bytes(4, "big"))[:-1]
                 self._head = (key, head)
             text = head + _OCTETS[value & 0xFF]
-        else:
-            net = v6_network(value << self._shift, self._netmask, self.prefixlen)  # type: ignore[arg-type]
-            text = str(net.network_address)
-        return net, text, text + self._suffix, self.prefixlen
+            return net, text, text + self._suffix, 32, value.to_bytes(4, "big")
+        value <<= self._shift
+        net = v6_network(value, self._netmask, self.prefixlen)  # type: ignore[arg-type]
+        text = str(net.network_address)
+        return net, text, text + self._suffix, self.prefixlen, value.to_bytes(16, "big")
 
     def owns(self, net: IPNetwork) -> bool:
         return (
@@ -245,20 +238,11 @@ class UeAddressPools:
             for net in nets:
                 self.pools.setdefault((name, net.version), []).append(UePool(net))
 
-    def has(self, instance: str, version: int) -> bool:
-        return (instance, version) in self.pools
-
-    def take(self, instance: str, version: int) -> IPNetwork:
-        for pool in self.pools.get((instance, version), []):
-            try:
-                return pool.take()
-            except Exhausted:
-                continue
-        raise Exhausted
-
-    def take_text(self, instance: str, version: int) -> tuple[IPNetwork, str, str, int] | None:
-        """`take` with the texts of `UePool.take_text`; None when the instance has no pool
-        of ``version``."""
+    def take_text(
+        self, instance: str, version: int
+    ) -> tuple[IPNetwork, str, str, int, bytes] | None:
+        """`UePool.take_text` of the instance's first pool of ``version`` with one left
+        (Exhausted: none has); None when the instance has no pool of ``version``."""
         pools = self.pools.get((instance, version))
         if pools is None:
             return None

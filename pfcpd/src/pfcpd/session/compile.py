@@ -57,6 +57,7 @@ from ..pfcp.ies_traffic import (
 from .addresses import shared_address, shared_network
 from .errors import RuleError
 from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
+from .frozen import new_far, new_pdr
 from .rules import RuleSet, ie_value
 from .shapes import far_shape
 from .stored import StoredLayout, leaf
@@ -199,7 +200,7 @@ def ue_networks(ue: UEIPAddress) -> list[IPNetwork]:
     return nets
 
 
-def _local_fteid(ctx: CompileContext, fteid: FTEID) -> tuple[IPAddress, int] | None:
+def local_fteid(ctx: CompileContext, fteid: FTEID) -> tuple[IPAddress, int] | None:
     if fteid.teid is None:
         return None
     addr = fteid.ipv4 if ctx.n3_address.version == 4 else fteid.ipv6
@@ -297,20 +298,18 @@ def add_pdrs(
 ) -> None:
     """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`pdr_common`) with its local
     F-TEID and UE address (two PDRs for a dual-stack address)."""
-    local_fteid = _local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
+    local = local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
     nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
     prec, source, far_id, instance, qfi, sdf, ohr, qers, urrs = common
     # (positional: `_PDR_FIELDS`; keywords and a dict cost a third more)
     if not nets:
         out.append(
-            Pdr(
-                pdr_id, prec, source, far_id, local_fteid, None, instance, qfi, sdf, ohr, qers, urrs
-            )
+            new_pdr(pdr_id, prec, source, far_id, local, None, instance, qfi, sdf, ohr, qers, urrs)
         )
     for i, net in enumerate(nets):
         pid = pdr_id | (DUAL_STACK_BIT if i else 0)
         out.append(
-            Pdr(pid, prec, source, far_id, local_fteid, net, instance, qfi, sdf, ohr, qers, urrs)
+            new_pdr(pid, prec, source, far_id, local, net, instance, qfi, sdf, ohr, qers, urrs)
         )
 
 
@@ -562,12 +561,38 @@ _FAR_FIELDS = [
 assert [f.name for f in dataclasses.fields(Far)] == _FAR_FIELDS, "Far's fields changed"
 
 
-def far_like(ctx: CompileContext, base: Far, g: Grouped, fid: int) -> Far:
+def far_like(
+    ctx: CompileContext, base: Far, g: Grouped, fid: int, at: tuple[int, int] | None = None
+) -> Far:
     """FAR ``fid`` of a Create FAR group ``g`` whose `far_shape` is that of the group
-    ``base`` was compiled from: ``base`` with ``g``'s outer header creation."""
-    ohc = _first_ohc(g)
-    assert ohc is not None  # (a group of that shape has one)
+    ``base`` was compiled from: ``base`` with ``g``'s outer header creation. ``at``: where
+    that Outer Header Creation was in the group ``base`` was compiled from (the position
+    of its first Forwarding Parameters among its children, of the IE among theirs): the
+    one of ``g`` when it holds one there (its shape is that group's: nothing before it in
+    ``g`` is an Outer Header Creation or Forwarding Parameters)."""
+    ohc: IE | None = None
+    if at is not None:
+        children = g.ies
+        fp = children[at[0]] if at[0] < len(children) else None
+        if type(fp) is Grouped and at[1] < len(fp.ies):
+            ohc = fp.ies[at[1]]
+    if type(ohc) is not OuterHeaderCreation:
+        ohc = _first_ohc(g)
+        assert ohc is not None  # (a group of that shape has one)
     return _with_ohc(ctx, base, fid, ohc)
+
+
+def ohc_position(g: Grouped) -> tuple[int, int] | None:
+    """Where the Outer Header Creation `_first_ohc` finds is in a Create FAR group ``g``
+    (see `far_like`), None when it has none."""
+    fp = g.get(T.FORWARDING_PARAMETERS)
+    ohc = _first_ohc(g)
+    if not isinstance(fp, Grouped) or ohc is None:
+        return None
+    return (
+        next(i for i, c in enumerate(g.ies) if c is fp),
+        next(i for i, c in enumerate(fp.ies) if c is ohc),
+    )
 
 
 def _first_ohc(g: Grouped) -> OuterHeaderCreation | None:
@@ -580,7 +605,7 @@ def _first_ohc(g: Grouped) -> OuterHeaderCreation | None:
 
 def _with_ohc(ctx: CompileContext, b: Far, fid: int, ohc: OuterHeaderCreation) -> Far:
     # (positional: `_FAR_FIELDS`)
-    return Far(
+    return new_far(
         b.far_id,
         b.apply_action,
         b.destination_interface,

@@ -25,12 +25,15 @@ import ipaddress
 import itertools
 import json
 import logging
+import operator
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from ..datapath.interface import (
     ApplyAction,
@@ -66,14 +69,22 @@ from ..pfcp import (
     encode_ies,
 )
 from ..pfcp.codec import drop_encode_cache
-from ..pfcp.ies_address import FQCSID, FSEID, FTEID, NodeID, OuterHeaderCreation, UEIPAddress
+from ..pfcp.ies_address import (
+    FQCSID,
+    FSEID,
+    FTEID,
+    NodeID,
+    OuterHeaderCreation,
+    UEIPAddress,
+    remember_v4_octets,
+)
 from ..pfcp.ies_flags import PFCPSMReqFlags, PFCPSRRspFlags, ReportingTriggers, ReportType
 from ..pfcp.ies_scalar import PDRID, OffendingIE
 from ..pfcp.ies_scalar import Cause as CauseIE
 from ..pfcp.ies_text import ApplicationID, UEIPAddressPoolIdentity
 from ..pfcp.ies_traffic import RULE_ID_URR, DownlinkDataServiceInformation, FailedRuleID
 from ..pfcp.messages import ALLOWED_IES
-from .addresses import drop_shared, remember_network
+from .addresses import drop_shared, remember_network, shared_network
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
 from .compile import (
     FAR_SHAPE,
@@ -84,13 +95,16 @@ from .compile import (
     compile_program,
     compile_stored,
     far_like,
+    local_fteid,
     network_instance_name,
+    ohc_position,
     pdr_common,
     pfcp_pdr_id,
     stored_parts,
     ue_networks,
 )
 from .errors import RuleError
+from .frozen import new_pdr, new_program
 from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .packing import pack_rules, unpack_rules
@@ -112,6 +126,9 @@ from .shapes import (
     PER_SESSION_PDI,
     SHAPE_ENTRIES,
     EstablishmentShape,
+    FarFill,
+    FillPlan,
+    PdrFill,
     PdrPlan,
     PdrStep,
     ShapeMemos,
@@ -286,6 +303,21 @@ class Session:
             f'"established":{est},"fq_csids":"{csids}",'
             f'"group_id":{"null" if group is None else json_value(group)}}}'
         ).encode()
+
+
+# What a UE pool gives (`UeAddressPools.take_text`).
+UeTaken = tuple[IPNetwork, str, str, int, bytes]
+# A session filled in (`SessionEngine._fill`): the octets of its rules, its program, its UE
+# addresses' texts (`Session.ue`), its answer's Created PDRs, its FARs' peers.
+_Filled = tuple[
+    bytes,
+    SessionProgram,
+    tuple[tuple[str, str], ...],
+    list[IE],
+    tuple[tuple[IPAddress, int], ...],
+]
+_TL = struct.Struct("!HH")
+_pack_u32 = struct.Struct("!I").pack
 
 
 class _Allocations:
@@ -717,7 +749,7 @@ class SessionEngine:
         rules: RuleSet | None = None
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
-                octets, program = self._fill(shape, req, alloc)
+                raw, program, ue, created, peers = self._fill(shape, req, alloc)
             else:
                 types = {ie.type for ie in req.ies}
                 _check_ignored(req)
@@ -728,6 +760,7 @@ class SessionEngine:
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
+                ue, created, peers = _texts(alloc.ue, alloc.texts), _created_pdrs(alloc), ()
         except RuleError as err:
             self._free(alloc)
             return self._refuse(req, err, cp_seid, node_id)
@@ -738,20 +771,20 @@ class SessionEngine:
             cp_node_id=peer.node_id,
             cp_fseid=fseid,
             rules_blob=b"",
-            peers=(),
+            peers=peers,
             teids=tuple(alloc.teids),
-            ue=_texts(alloc.ue, alloc.texts),
+            ue=ue,
             established_ntp=self._ntp(),
         )
-        session.peers = _peers(program)
         if shape is not None:
-            session.rules_blob = pack_rules(b"".join(octets))
+            session.rules_blob = pack_rules(raw)
             session.fq_csids = shape.fq_csids
             session.group_id = shape.group_id
             session.ddn_delay = shape.ddn_delay
             urr_groups = shape.urr_groups
         else:
             assert rules is not None
+            session.peers = _peers(program)
             if T.FQ_CSID in types:
                 session.fq_csids = fq_csids(req)
             if T.GROUP_ID in types:
@@ -776,18 +809,112 @@ class SessionEngine:
 
         refusal = (cp_seid, node_id)
         self._stage(req, refusal, undo, self.metrics.established.inc)
-        ies: list[IE] = [node_id, _ACCEPTED, self._up_fseid(seid)]
-        ies += _created_pdrs(alloc)
+        ies: list[IE] = [node_id, _ACCEPTED, self._up_fseid(seid), *created]
         if rules is not None and key is not None:
-            self._learn(key, req, rules, encoded, program, session)
+            self._learn(key, req, rules, encoded, program, session, created)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
-    def _fill(
-        self, shape: EstablishmentShape, req: Message, alloc: _Allocations
-    ) -> tuple[list[bytes], SessionProgram]:
+    def _fill(self, shape: EstablishmentShape, req: Message, alloc: _Allocations) -> _Filled:
         """The allocations of ``req``, of ``shape`` (as `_allocate` takes them, in the same
-        order, refused the same way), and its FARs' outer headers; returns the octets of
-        its rules and its program."""
+        order, refused the same way), filled in (`_filled`; `_fill_each` without a
+        `FillPlan`)."""
+        ies = _aligned(shape.layout, req.ies)
+        fill = shape.fill
+        if fill is None:
+            return self._fill_each(shape, ies, alloc)
+        ipv4, ipv6 = self._n3_text
+        values: list[bytes] = []  # per allocation: its octets
+        made: list[Any] = []  # per allocation: its F-TEID, or what the pool gave (`UeTaken`)
+        for instance, pdr_id in fill.takes:
+            if instance is None:
+                try:
+                    teid = self.teids.take()
+                except Exhausted:
+                    raise self._teids_exhausted() from None
+                alloc.teids.append(teid)
+                values.append(_pack_u32(teid))
+                made.append(FTEID(teid, ipv4, ipv6))
+                continue
+            try:
+                ue = self.ue_pools.take_text(instance, 4)
+            except Exhausted:
+                raise self._ue_refusal(pdr_id, instance, 4, True) from None
+            if ue is None:
+                raise self._ue_refusal(pdr_id, instance, 4, False)
+            net, text = ue[0], ue[1]
+            alloc.ue.append((instance, net))
+            # (the PDRs naming the address find the object allocated (`shared_network`), the
+            # encoders its octets)
+            remember_network(text, net, 32)
+            remember_v4_octets(text, ue[4])
+            values.append(ue[4])
+            made.append(ue)
+        return self._filled(shape, fill, ies, values, made)
+
+    def _filled(
+        self,
+        shape: EstablishmentShape,
+        fill: FillPlan,
+        ies: list[IE],
+        values: list[bytes],
+        made: list[Any],
+    ) -> _Filled:
+        """The session of ``shape`` from the request's IEs ``ies`` (`_aligned`) and, per
+        allocation of `FillPlan.takes`, its octets (``values``: a TEID's, an IPv4
+        address's) and its F-TEID or what the pool gave (``made``): the octets of its
+        rules, its program, its UE addresses' texts, its Created PDRs and its FARs'
+        peers."""
+        for at in fill.far_octets:
+            values.append(ies[at].raw)  # type: ignore[attr-defined]
+        values += fill.constants
+        raw = b"".join(fill.order(values))
+        n3 = fill.n3
+        pdrs: list[Pdr] = []
+        for p in fill.pdrs:
+            if type(p) is PdrFill:
+                fteid_at, ue_at, fields = p
+                pid, prec, source, far_id, inst, qfi, sdf, ohr, qers, urrs = fields
+                local = (n3, made[fteid_at].teid) if fteid_at >= 0 else None
+                net = made[ue_at][0] if ue_at >= 0 else None
+                pdrs.append(
+                    new_pdr(pid, prec, source, far_id, local, net, inst, qfi, sdf, ohr, qers, urrs)
+                )
+            else:
+                pdrs += p  # type: ignore[arg-type]
+        ctx = self._ctx
+        fars: list[Far] = []
+        peers: list[tuple[IPAddress, int]] = []
+        for f in fill.fars:
+            if type(f) is FarFill:
+                g = ies[f.at]
+                assert isinstance(g, Grouped)
+                far = far_like(ctx, f.base, g, f.far_id, f.ohc_at)
+                peers.append(far.outer_header_creation)  # type: ignore[arg-type]
+            else:
+                far = f  # type: ignore[assignment]
+                if far.outer_header_creation is not None:
+                    peers.append(far.outer_header_creation)
+            fars.append(far)
+        created: list[IE] = []
+        for pdr_ie, chosen in fill.created:
+            children = [pdr_ie]
+            for at, sd in chosen:
+                v = made[at]
+                children.append(v if sd is None else UEIPAddress(v[1], None, sd))
+            created.append(Grouped(_CREATED_PDR, children))
+        ues = fill.ues
+        if len(ues) == 1:  # (the usual session)
+            ((at, instance),) = ues
+            ue: tuple[tuple[str, str], ...] = ((instance, made[at][2]),)
+        else:
+            ue = tuple([(instance, made[at][2]) for at, instance in ues])
+        program = new_program(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
+        return raw, program, ue, created, tuple(peers)
+
+    def _fill_each(self, shape: EstablishmentShape, ies: list[IE], alloc: _Allocations) -> _Filled:
+        """`_fill` of a shape without `FillPlan` (``ies``: the request's, `_aligned`): each
+        F-TEID and UE IP Address as `_allocate` fills it in, each PDR's octets made by its
+        `PdrPlan`."""
         by_choose_id: dict[int, FTEID] = {}
         ue_by_family: dict[tuple[str, int], IPNetwork] = {}
         octets: list[bytes] = []
@@ -812,7 +939,6 @@ class SessionEngine:
             assert pdr_octets is not None  # (a shape's fit when it was learnt: `_learn`)
             octets.append(pdr_octets)
             add_pdrs(ctx, pdrs, pdr_id, step.common, *_first_fteid_ue(children))
-        ies = req.ies
         for part in shape.rest:
             if isinstance(part, bytes):
                 octets.append(part)
@@ -826,7 +952,9 @@ class SessionEngine:
                 g = ies[far[0]]
                 assert isinstance(g, Grouped)
                 fars.append(far_like(ctx, far[1], g, far[2]))
-        return octets, SessionProgram(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
+        program = SessionProgram(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
+        ue = _texts(alloc.ue, alloc.texts)
+        return b"".join(octets), program, ue, _created_pdrs(alloc), _peers(program)
 
     def _learn(
         self,
@@ -836,6 +964,7 @@ class SessionEngine:
         encoded: dict[int, bytes],
         program: SessionProgram,
         session: Session,
+        created: list[IE],
     ) -> None:
         """After establishing ``req`` the long way: the second time a request of its shape
         is, keep its `EstablishmentShape` (the next ones take `_fill`'s way)."""
@@ -843,7 +972,7 @@ class SessionEngine:
         if key not in memos.seen:
             remember(memos.seen, key, None, SHAPE_ENTRIES)
             return
-        shape = self._shape_of(req, rules, encoded, program, session)
+        shape = self._shape_of(req, rules, encoded, program, session, created)
         if shape is not None:
             remember(memos.establishments, key, shape, SHAPE_ENTRIES)
 
@@ -854,11 +983,14 @@ class SessionEngine:
         encoded: dict[int, bytes],
         program: SessionProgram,
         session: Session,
+        created: list[IE],
     ) -> EstablishmentShape | None:
         """The `EstablishmentShape` of ``req``, which made ``session`` (with ``rules``, their
-        ``encoded`` octets and ``program``); None when its PDRs name Application IDs, or when
-        filling the shape in with this session's allocations does not give back the same
-        octets and PDRs (then the request is not one `_fill` can take)."""
+        ``encoded`` octets and ``program``; ``created``: its answer's Created PDRs); None
+        when its PDRs name Application IDs, or when filling the shape in with this
+        session's allocations does not give back the same octets and PDRs (then the
+        request is not one `_fill` can take). Its `FillPlan`, when it has one, is kept only
+        if filling it in with this session's allocations gives back the same session."""
         if session.apps:
             return None
         ctx = self._ctx
@@ -924,6 +1056,10 @@ class SessionEngine:
             session.ddn_delay,
             session.fq_csids,
             session.group_id,
+            (
+                len(req.ies),
+                tuple([i for i, ie in enumerate(req.ies) if not isinstance(ie, Grouped)]),
+            ),
         )
         # Filled in with this session's allocations, the shape gives back this session.
         octets += [p if isinstance(p, bytes) else _octets(req.ies[p]) for p in rest]
@@ -931,7 +1067,165 @@ class SessionEngine:
         if b"".join(octets) != whole or tuple(pdrs) != program.pdrs:
             log.debug("establishment shape not kept: filling it in gives another session")
             return None
-        return shape
+        fill = self._fill_plan(shape, req.ies)
+        if fill is not None:
+            got = self._session_takes(fill, session)
+            kept = (whole, program, session.ue, created, session.peers)
+            if got is None or self._filled(shape, fill, req.ies, *got) != kept:
+                log.debug("establishment fill plan not kept: filling it in gives another session")
+                fill = None
+        return replace(shape, fill=fill) if fill is not None else shape
+
+    def _fill_plan(self, shape: EstablishmentShape, ies: list[IE]) -> FillPlan | None:
+        """The `FillPlan` of ``shape`` (learnt from a request of IEs ``ies``), None when an
+        F-TEID or UE IP Address to fill in is not of the usual kinds or the CP gave one."""
+        ipv4, ipv6 = self._n3_text
+        n3 = local_fteid(self._ctx, FTEID(0, ipv4, ipv6))
+        assert n3 is not None
+        takes: list[tuple[str | None, int]] = []
+        by_choose_id: dict[int, int] = {}  # CHOOSE ID -> its allocation
+        by_instance: dict[str, int] = {}  # network instance -> its UE address's allocation
+        ues: list[tuple[int, str]] = []
+        parts: list[bytes | int] = []  # the rules' octets: int: an allocation's
+        pdrs: list[PdrFill | tuple[Pdr, ...]] = []
+        created: list[tuple[IE, tuple[tuple[int, bool | None], ...]]] = []
+        fteid_octets = FTEID(0, ipv4, ipv6).encode()  # (flags, TEID, address)
+        for step in shape.steps:
+            plan = step.plan
+            if plan is None:
+                parts.append(step.octets)
+                pdrs.append(step.pdrs)
+                continue
+            pieces = plan.pieces
+            kinds = [i for i, c in enumerate(step.children) if c.type in PER_SESSION_PDI]
+            if plan.given or pieces is None or tuple(kinds) != plan.filled:
+                return None
+            body: list[bytes | int] = [pieces[0]]
+            chosen: list[tuple[int, bool | None]] = []
+            first_fteid = first_ue = -1
+            for i, at in enumerate(plan.filled):
+                child = step.children[at]
+                if isinstance(child, FTEID):
+                    cid = child.choose_id
+                    take = by_choose_id.get(cid) if cid is not None else None
+                    if take is None:
+                        if not (child.choose_v4 if ipv4 is not None else child.choose_v6):
+                            return None  # (refused: `_choose_fteid`)
+                        take = len(takes)
+                        takes.append((None, step.pdr_id))
+                        if cid is not None:
+                            by_choose_id[cid] = take
+                    value = fteid_octets
+                    source: bool | None = None
+                    first_fteid = take if first_fteid < 0 else first_fteid
+                elif (
+                    isinstance(child, UEIPAddress)
+                    and child.choose_v4
+                    and not child.choose_v6
+                    and child.ipv6 is None
+                ):
+                    take = by_instance.get(step.pool, -1)
+                    if take < 0:
+                        take = by_instance[step.pool] = len(takes)
+                        takes.append((step.pool, step.pdr_id))
+                        ues.append((take, step.pool))
+                    source = child.source
+                    value = UEIPAddress("0.0.0.0", None, source).encode()  # (flags, address)
+                    first_ue = take if first_ue < 0 else first_ue
+                else:
+                    return None
+                # (the TLV: its type and length, flags, the allocation's 4 octets, the rest)
+                body += (_TL.pack(child.type, len(value)) + value[:1], take, value[5:])
+                body.append(pieces[i + 1])
+                chosen.append((take, source))
+            length = 0
+            for b in body:
+                length += len(b) if isinstance(b, bytes) else 4
+            pdr_length = len(plan.head) + 4 + length + len(plan.tail)
+            if pdr_length > 0xFFFF:
+                return None
+            parts += (
+                _TL.pack(step.pdr_type, pdr_length),
+                plan.head,
+                _TL.pack(step.pdi_type, length),
+                *body,
+                plan.tail,
+            )
+            pdrs.append(PdrFill(first_fteid, first_ue, (step.pdr_id, *step.common)))
+            created.append((_pdr_id_ie(step.pdr_id), tuple(chosen)))
+        if not takes:
+            return None
+        far_octets: list[int] = []
+        for part in shape.rest:
+            if isinstance(part, int):
+                far_octets.append(part)
+                part = len(takes) + len(far_octets) - 1
+            parts.append(part)
+        fars: list[Far | FarFill] = []
+        for far in shape.fars:
+            if isinstance(far, Far):
+                fars.append(far)
+                continue
+            g = ies[far[0]]
+            assert isinstance(g, Grouped)
+            ohc_at = ohc_position(g)
+            if ohc_at is None:
+                return None
+            fars.append(FarFill(far[0], ohc_at, far[1], far[2]))
+        # The constant octets run together, after the values.
+        constants: list[bytes] = []
+        order: list[int] = []
+        first = len(takes) + len(far_octets)
+        for part in parts:
+            if type(part) is int:
+                order.append(part)
+            elif order and order[-1] >= first:
+                constants[-1] += part  # type: ignore[operator]
+            else:
+                order.append(first + len(constants))
+                constants.append(part)  # type: ignore[arg-type]
+        if len(order) < 2:  # (itemgetter of one index gives the item, not a tuple)
+            return None
+        return FillPlan(
+            tuple(takes),
+            operator.itemgetter(*order),
+            tuple(far_octets),
+            tuple(constants),
+            n3[0],
+            tuple(pdrs),
+            tuple(fars),
+            tuple(created),
+            tuple(ues),
+        )
+
+    def _session_takes(
+        self, fill: FillPlan, session: Session
+    ) -> tuple[list[bytes], list[Any]] | None:
+        """``session``'s allocations as `_fill` takes them for ``fill`` (its ``values`` and
+        ``made``), None when they are not what it takes."""
+        ipv4, ipv6 = self._n3_text
+        teids = list(session.teids)
+        ue = list(session.ue)
+        values: list[bytes] = []
+        made: list[Any] = []
+        for instance, _ in fill.takes:
+            if instance is None:
+                if not teids:
+                    return None
+                teid = teids.pop(0)
+                values.append(_pack_u32(teid))
+                made.append(FTEID(teid, ipv4, ipv6))
+                continue
+            if not ue or ue[0][0] != instance:
+                return None
+            net_text = ue.pop(0)[1]
+            net = _network(net_text)
+            if net.version != 4 or net.prefixlen != 32:
+                return None
+            text, octets = str(net.network_address), net.network_address.packed
+            values.append(octets)
+            made.append((shared_network(text, 32), text, net_text, 32, octets))
+        return (values, made) if not teids and not ue else None
 
     def _check_references(self, rules: RuleSet) -> None:
         """`check_references` of a new session's rules, once per shape: what it checks
@@ -1075,10 +1369,7 @@ class SessionEngine:
             try:
                 teid = self.teids.take()
             except Exhausted:
-                self.metrics.allocations.inc("teid")
-                raise RuleError(
-                    Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
-                ) from None
+                raise self._teids_exhausted() from None
             alloc.teids.append(teid)
             got = FTEID(teid, ipv4, ipv6)
             if choose_id is not None:
@@ -1146,24 +1437,37 @@ class SessionEngine:
         try:
             got = self.ue_pools.take_text(instance, version)
         except Exhausted:
-            self.metrics.allocations.inc(f"ue_ipv{version}")
-            raise RuleError(
-                Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
-                f"network instance {instance!r}: IPv{version} UE pool exhausted",
-            ) from None
+            raise self._ue_refusal(pdr_id, instance, version, True) from None
         if got is None:
-            raise RuleError(
-                Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
-                failed_rule=(0, pdr_id),
-            )
-        net, text, net_text, prefixlen = got
+            raise self._ue_refusal(pdr_id, instance, version, False)
+        net, text, net_text, prefixlen, _ = got
         alloc.ue.append((instance, net))
         taken[key] = net
         alloc.texts[id(net)] = (text, net_text)
         # (the PDRs naming the address then find the object allocated: `shared_network`)
         remember_network(text, net, prefixlen)
         return text
+
+    def _teids_exhausted(self) -> RuleError:
+        self.metrics.allocations.inc("teid")
+        return RuleError(
+            Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
+        )
+
+    def _ue_refusal(self, pdr_id: int, instance: str, version: int, exhausted: bool) -> RuleError:
+        """Why PDR ``pdr_id`` gets no UE address of ``instance``: its pools of ``version``
+        are ``exhausted``, or it has none."""
+        if exhausted:
+            self.metrics.allocations.inc(f"ue_ipv{version}")
+            return RuleError(
+                Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+                f"network instance {instance!r}: IPv{version} UE pool exhausted",
+            )
+        return RuleError(
+            Cause.RULE_CREATION_MODIFICATION_FAILURE,
+            f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+            failed_rule=(0, pdr_id),
+        )
 
     def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
         """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
@@ -2441,6 +2745,27 @@ def _sends_end_marker(update_fars: Iterable[IE]) -> bool:
         if isinstance(ufp, Grouped)
         for f in ufp.ies
     )
+
+
+def _aligned(layout: tuple[int, tuple[int, ...]], ies: list[IE]) -> list[IE]:
+    """A request's IEs ``ies`` with its groups where they were in the request an
+    `EstablishmentShape` was learnt from (``layout``: its number of IEs, the positions of
+    those that were no group): ``ies`` themselves when they are (the leaves that are not
+    part of its shape, such as a User ID, may come anywhere)."""
+    count, leaves = layout
+    if len(ies) == count:
+        for at in leaves:
+            if isinstance(ies[at], Grouped):
+                break
+        else:
+            return ies
+    groups = iter([ie for ie in ies if isinstance(ie, Grouped)])
+    out = [ies[0]] * count  # (the leaves: not read)
+    kept = set(leaves)
+    for at in range(count):
+        if at not in kept:
+            out[at] = next(groups)
+    return out
 
 
 def _octets(ie: IE) -> bytes:

@@ -13,12 +13,15 @@ a FAR's Outer Header Creation.
 A whole Session Establishment Request has a shape too: its IEs but the CP's F-SEID
 (:func:`establishment_key`). What the engine works out of a request of a shape it has
 established twice is kept as an `EstablishmentShape`: the next requests of that shape only
-take their allocations and fill them in (`SessionEngine._establish`).
+take their allocations and fill them in (`SessionEngine._establish`); when every F-TEID
+and UE IP Address to fill in is of the usual kinds, without IE objects on the way
+(`FillPlan`).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -201,6 +204,55 @@ class PdrStep:
     pool: str = ""
 
 
+class PdrFill(NamedTuple):
+    """The datapath PDR of a Create PDR of a `FillPlan`: the allocations (`FillPlan.takes`)
+    of its local F-TEID's TEID and of its UE address (-1: none), and its PDR ID and
+    `compile.pdr_common` (its other fields, in `Pdr`'s order: `compile.add_pdrs`)."""
+
+    fteid: int
+    ue: int
+    fields: tuple[Any, ...]
+
+
+class FarFill(NamedTuple):
+    """A FAR creating an outer header, of a `FillPlan`: its group's position among the
+    request's IEs, the positions of its first Forwarding Parameters among the group's
+    children and of their first Outer Header Creation among theirs (as in the
+    request the shape was learnt from: checked, `compile.far_like`), the FAR its shape
+    compiled to and its ID."""
+
+    at: int
+    ohc_at: tuple[int, int]
+    base: Far
+    far_id: int
+
+
+class FillPlan(NamedTuple):
+    """How `SessionEngine._fill` makes a session of an `EstablishmentShape` whose every
+    F-TEID and UE IP Address to fill in is of the usual kind (an F-TEID with CH of our N3
+    address's family, a UE IP Address with CHV4 alone): from the allocations' values and
+    constant octets, with no IE encoded. Checked when it is made: filled in with the
+    allocations of the session it was learnt from, it gives back that session, its rules'
+    octets, program and answer (`SessionEngine._shape_of`)."""
+
+    # The allocations in the order `SessionEngine._allocate` takes them: (None: a TEID; or
+    # the network instance of an IPv4 UE address, the ID of the PDR that asks first).
+    takes: tuple[tuple[str | None, int], ...]
+    # The rules' octets: picked (``order``) from [the octets of each allocation (a TEID,
+    # an IPv4 address), the octets of the request's groups at ``far_octets`` (Create FARs),
+    # then ``constants``].
+    order: Callable[[list[bytes]], tuple[bytes, ...]]
+    far_octets: tuple[int, ...]
+    constants: tuple[bytes, ...]
+    n3: Any  # our N3 address, as a local F-TEID names it (`compile.local_fteid`)
+    pdrs: tuple[PdrFill | tuple[Pdr, ...], ...]  # per Create PDR (a tuple: its PDRs as they are)
+    fars: tuple[Far | FarFill, ...]
+    # Per Created PDR of the answer: its PDR ID IE and, per IE chosen, its allocation and
+    # for a UE IP Address its S/D flag (None: an F-TEID).
+    created: tuple[tuple[IE, tuple[tuple[int, bool | None], ...]], ...]
+    ues: tuple[tuple[int, str], ...]  # the UE addresses' allocations, network instances
+
+
 @dataclass(frozen=True, slots=True)
 class EstablishmentShape:
     """What a Session Establishment Request of one shape (`establishment_key`) makes of a
@@ -209,9 +261,11 @@ class EstablishmentShape:
     `RuleSet.groups` order), or for a FAR creating an outer header the position of its
     group among the request's IEs (the octets are the request's); the compiled FARs (such
     a FAR: its position, the FAR its shape compiled to and its ID: `compile.far_like`),
-    QERs, URRs and BAR;
-    its Create URR groups; what the session keeps of the request. Kept only for requests
-    whose PDRs name no Application ID (their PFDs change)."""
+    QERs, URRs and BAR; its Create URR groups; what the session keeps of the request; the
+    request's number of IEs and the positions of those that are no group (another request
+    of the shape may have its leaves elsewhere: `engine._aligned`); its `FillPlan` when it
+    has one. Kept only for requests whose PDRs name no Application ID (their PFDs
+    change)."""
 
     steps: tuple[PdrStep, ...]
     rest: tuple[bytes | int, ...]
@@ -223,6 +277,8 @@ class EstablishmentShape:
     ddn_delay: float
     fq_csids: tuple[FQCSID, ...]
     group_id: str | None
+    layout: tuple[int, tuple[int, ...]]
+    fill: FillPlan | None = None
 
 
 class ShapeMemos:
