@@ -45,7 +45,8 @@ from pfcpd.datapath.interface import (
     Urr,
 )
 from pfcpd.datapath.local import corelib
-from pfcpd.datapath.local.engine import LocalDatapath, PacketResult
+from pfcpd.datapath.local.engine import LocalDatapath, PacketResult, _shape_key
+from pfcpd.session.shapes import ShapeToken
 
 _POINTERS = 7  # (the descriptor's table pointers, first in it)
 
@@ -244,7 +245,12 @@ def _state(dp: LocalDatapath, seid: int, program: SessionProgram) -> tuple[objec
     return kept, results, events, dp.buffered(seid), dp.remove(seid)
 
 
-def test_sessions_by_shape_installed_as_alone(fresh: Callable[[], LocalDatapath]) -> None:
+@pytest.mark.parametrize("named", [False, True], ids=["by key", "by token"])
+def test_sessions_by_shape_installed_as_alone(
+    fresh: Callable[[], LocalDatapath], named: bool
+) -> None:
+    """``named``: the programs of each shape carry a token of their own (as the session
+    engine names them, `SessionProgram.token`): kept by it, not by `_shape_key`."""
     shared = fresh()
     spy = _Spy(shared)
     programs: dict[int, SessionProgram] = {}
@@ -253,6 +259,8 @@ def test_sessions_by_shape_installed_as_alone(fresh: Callable[[], LocalDatapath]
     ]  # (every shape in turn: the kept descriptors interleaved)
     order += [(n, i) for n in range(len(BASES)) for i in range(6, 9)]  # (then runs of one)
     bases = [make() for make in BASES.values()]
+    if named:
+        bases = [dataclasses.replace(b, token=ShapeToken()) for b in bases]
     for n, i in order:
         seid = 0x1000 + (n << 8) + i
         programs[seid] = _session(bases[n], n, i)
@@ -282,23 +290,58 @@ def test_sessions_by_shape_installed_as_alone(fresh: Callable[[], LocalDatapath]
         assert _state(shared, seid, program) == _state(alone, seid, program), f"0x{seid:x}"
         assert at < len(programs)
     assert markers == alone_markers and len(markers) == 1
+    tokens = [k for k in shared._shapes if isinstance(k, ShapeToken)]
+    assert len(tokens) == (len(BASES) - 1 if named else 0)  # (by token; duplicating: none)
+
+
+def test_a_token_shared_by_two_shapes_installs_another_session(
+    fresh: Callable[[], LocalDatapath],
+) -> None:
+    """A token that names two shapes (a planted bug: the engine's is one per shape) packs
+    sessions of one over the other's descriptor: the check above sees it."""
+    token = ShapeToken()
+    first = dataclasses.replace(basic_program(), token=token)
+    ul, dl = first.pdrs
+    other = dataclasses.replace(first, pdrs=(dataclasses.replace(ul, precedence=7), dl))
+    dp = fresh()
+    spy = _Spy(dp)
+    for i in range(3):
+        dp.install(0x10 + i, _session(first, 0, i))
+    dp.install(0x20, _session(other, 1, 0))
+    assert spy.kept[-1]
+    alone = fresh()
+    alone_spy = _Spy(alone)
+    alone.install(0x20, _session(other, 1, 0))
+    assert spy.descriptors[-1] != alone_spy.descriptors[-1]
 
 
 def _at(seid: int) -> tuple[int, int]:
     return (seid - 0x1000) >> 8, seid & 0xFF
 
 
-def test_a_kept_shape_refuses_what_alone_is_refused(fresh: Callable[[], LocalDatapath]) -> None:
+@pytest.mark.parametrize("named", [False, True], ids=["by key", "by token"])
+def test_a_kept_shape_refuses_what_alone_is_refused(
+    fresh: Callable[[], LocalDatapath], named: bool
+) -> None:
     """A session whose F-TEID another holds, or whose TEID cannot be packed, is refused
-    through a kept descriptor as alone, and changes nothing; the next one of the shape
-    installs right."""
+    through a kept descriptor as alone, and changes nothing; the descriptor refused is
+    not kept (by its key or its token, ``named``); the next one of the shape installs
+    right."""
     dp = fresh()
     base = basic_program()
+    if named:
+        base = dataclasses.replace(base, token=ShapeToken())
+    key = base.token if named else _shape_key(base)
     for i in range(3):
         dp.install(0x10 + i, _session(base, 0, i))
+    assert key in dp._shapes
     taken = dataclasses.replace(_session(base, 0, 5), pdrs=_session(base, 0, 1).pdrs)
     with pytest.raises(DatapathError) as info:
         dp.install(0x20, taken)
+    assert key not in dp._shapes  # (the library refused it)
+    dp.install(0x23, _session(base, 0, 8))
+    dp.install(0x24, _session(base, 0, 9))
+    assert key in dp._shapes
     alone = fresh()
     alone.install(0x11, _session(base, 0, 1))
     with pytest.raises(DatapathError) as alone_info:
@@ -309,6 +352,7 @@ def test_a_kept_shape_refuses_what_alone_is_refused(fresh: Callable[[], LocalDat
     big = dataclasses.replace(ul, local_fteid=(ul.local_fteid[0], 1 << 32))
     with pytest.raises(corelib.OutOfRange, match="teid"):
         dp.install(0x21, dataclasses.replace(_session(base, 0, 6), pdrs=(big, dl)))
+    assert key not in dp._shapes  # (a value its record cannot hold)
     assert 0x20 not in dp._programs and 0x21 not in dp._programs
     good = _session(base, 0, 7)
     dp.install(0x22, good)

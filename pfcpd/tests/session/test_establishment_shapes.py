@@ -7,13 +7,19 @@ Group Id, a buffering BAR, an Application ID (never kept), and pools running out
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 
 import pytest
 from datapath.conftest import require_core
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Raw, raw
 
-from pfcpd.datapath.interface import DatapathError, SessionProgram
+from pfcpd.datapath.interface import DatapathError, IPNetwork, SessionProgram
+from pfcpd.datapath.local import engine as local_engine
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.node.session_handler import Peer
 from pfcpd.pfcp import IE, Grouped, IEType, Message, decode, encode
@@ -34,9 +40,9 @@ PEER, NODE = Peer("smf", ("127.0.0.1", 8805)), A.NodeID.from_text("127.0.0.1")
 class _Run:
     """An engine on the local datapath, with what it answered, journaled and installed."""
 
-    def __init__(self) -> None:
+    def __init__(self, pools: dict[str, tuple[IPNetwork, ...]] | None = None) -> None:
         lo = ipaddress.ip_address("127.0.0.1")
-        pools = {
+        pools = pools or {
             "internet": (
                 ipaddress.ip_network("10.45.0.0/27"),  # (30 addresses: runs out)
                 ipaddress.ip_network("2001:db8:45::/60"),
@@ -363,3 +369,196 @@ def test_a_failed_commit_of_shaped_requests_gives_back_what_they_took() -> None:
         assert engine._allocations_in_use() == before and engine.teids.in_use == teids_before
     finally:
         run.close()
+
+
+# -- the programs' token (`SessionProgram.token`) ------------------------------------------
+
+_POINTERS = 7  # (the descriptor's table pointers, first in it)
+
+
+def _relative(buf: bytes, base: int) -> bytes:
+    """A descriptor's octets with its pointers made offsets into it."""
+    n = _POINTERS * 8
+    ptrs = [int.from_bytes(buf[i : i + 8], "little") for i in range(0, n, 8)]
+    rel = b"".join(((p - base) if p else 0).to_bytes(8, "little", signed=True) for p in ptrs)
+    return rel + buf[n:]
+
+
+def _probe(dp: LocalDatapath, program: SessionProgram) -> list[object]:
+    """A packet to each PDR's F-TEID and one to each PDR's UE address; their results."""
+    out: list[object] = []
+    now = 1_000
+    for p in program.pdrs:
+        ue = p.ue_ip.network_address if p.ue_ip is not None else ipaddress.ip_address("10.9.9.9")
+        if ue.version == 4:
+            inner = IP(src=str(ue), dst="198.51.100.1") / UDP() / Raw(b"ul")
+            dl = IP(src="198.51.100.1", dst=str(ue)) / UDP() / Raw(b"dl")
+        else:
+            inner = IPv6(src=str(ue), dst="2001:db8::9") / UDP() / Raw(b"ul")
+            dl = IPv6(src="2001:db8::9", dst=str(ue)) / UDP() / Raw(b"dl")
+        if p.local_fteid is not None:
+            local, teid = p.local_fteid
+            gtp = GTP_U_Header(teid=teid, gtp_type=255) / GTPPDUSessionContainer(type=1, QFI=9)
+            out.append(dp.process_ul_gtpu(local, raw(gtp / inner), now_ns=now))
+        if p.ue_ip is not None:
+            out.append(dp.process_dl(raw(dl), p.network_instance, now_ns=now + 1))
+        now += 10
+    return out
+
+
+# IPv6 pools of two prefix lengths in one instance: the sessions of one shape get /64
+# prefixes, then /128 addresses once the first pool has run out (`_fill_each` hands those
+# no token), then /64 again as sessions go.
+_TOKEN_POOLS: dict[str, tuple[IPNetwork, ...]] = {
+    "internet": (
+        ipaddress.ip_network("10.45.0.0/22"),
+        ipaddress.ip_network("2001:db8:45::/62"),
+        ipaddress.ip_network("2001:db8:46::/120"),
+    ),
+    "ims": (ipaddress.ip_network("10.46.0.0/24"),),
+}
+
+
+class _TokenRun(_Run):
+    """A `_Run` of many establishments of every shape: the descriptor each install handed
+    the library, how many programs carried a token, then what the datapath keeps of each
+    session left, its packets' results, events, buffered count and final usage. ``mode``:
+    "token" (the programs as the engine makes them), "none" (their tokens taken off),
+    "shared" (a planted bug: the shapes whose programs have as many PDRs and FARs, the same
+    FARs creating an outer header and a BAR or none, share one token)."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(_TOKEN_POOLS)
+        self.descriptors: list[bytes] = []
+        self.tokens = self.patched = 0
+        dp = self.dp
+        packed, install = dp._packed, dp.install
+        shared: dict[tuple[object, ...], object] = {}
+
+        def spied(program: SessionProgram) -> tuple[object, ...]:
+            shapes = dict(dp._shapes)
+            desc, *rest = packed(program)
+            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
+            if program.token is not None and shapes.get(program.token) is not None:
+                self.patched += 1  # (through the shape kept by its token)
+            return (desc, *rest)
+
+        def retokened(seid: int, program: SessionProgram, **kwargs: bool) -> None:
+            if program.token is not None:
+                self.tokens += 1
+                if mode == "none":
+                    program = dataclasses.replace(program, token=None)
+                elif mode == "shared":
+                    like = (
+                        len(program.pdrs),
+                        tuple(f.outer_header_creation is None for f in program.fars),
+                        program.bar is None,
+                    )
+                    token = shared.setdefault(like, program.token)
+                    program = dataclasses.replace(program, token=token)
+            install(seid, program, **kwargs)
+
+        dp._packed = spied  # type: ignore[method-assign,assignment]
+        dp.install = retokened  # type: ignore[method-assign]
+
+    def script(self, m: pytest.MonkeyPatch) -> None:
+        """Twelve rounds of every shape (once each, or twice in a row), each deleting the
+        sessions of the round two before; the engine's shape memos dropped before the
+        fifth (new shapes, new tokens), the datapath's shapes emptied as they come during
+        the eighth and ninth (they hold 4)."""
+        self.pfds()
+        seq = 0
+        rounds: list[list[int]] = []
+        for n in range(12):
+            if n == 5:
+                self.engine.drop_caches()
+            m.setattr(local_engine, "SHAPE_ENTRIES", 4 if n in (8, 9) else 256)
+            made: list[int] = []
+            for make in SHAPES.values():
+                for _ in range(1 + n % 2):
+                    seq += 1
+                    answer = self.handle(
+                        R.establishment_request("smf", "127.0.0.1", seq, make(seq), seq=seq)
+                    )
+                    if ie_value(answer, T.CAUSE) == 1:
+                        fseid = answer.get(T.F_SEID)
+                        assert isinstance(fseid, A.FSEID)
+                        made.append(fseid.seid)
+            rounds.append(made)
+            if n >= 2:
+                for up_seid in rounds[n - 2]:
+                    seq += 1
+                    self.handle(R.deletion_request(up_seid, seq=seq))
+
+    def state(self) -> list[object]:
+        """What the datapath keeps of each session left and how it behaves (each removed
+        in turn)."""
+        dp = self.dp
+        last = dict(self.installed)
+        out: list[object] = []
+        for seid in sorted(dp._sessions):
+            program = last[seid]
+            kept = (dp._programs[seid], seid in dp._ticking)
+            results = _probe(dp, program)
+            out.append((seid, kept, results, dp.poll_events(), dp.buffered(seid), dp.remove(seid)))
+        return out
+
+
+def _token_run(monkeypatch: pytest.MonkeyPatch, mode: str) -> tuple[_TokenRun, list[object]]:
+    with monkeypatch.context() as m:
+        run = _TokenRun(mode)
+        try:
+            run.script(m)
+            return run, run.state()
+        finally:
+            run.close()
+
+
+def test_programs_named_by_their_shape_install_what_they_do_unnamed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The datapath keys the shapes it keeps by the programs' tokens: every descriptor it
+    hands the library, what it keeps of each session and how the sessions behave are what
+    it makes of the same programs without their tokens (keyed by `_shape_key`); through
+    the engine's shape memos dropped, the datapath's shapes emptied, the datapath refusing
+    sessions of a shape (given_fteid: one F-TEID) and UE prefixes of two lengths."""
+    require_core()
+    unnamed, unnamed_state = _token_run(monkeypatch, "none")
+    named, named_state = _token_run(monkeypatch, "token")
+    assert named.tokens == unnamed.tokens and named.tokens > 100
+    assert named.patched > 50 and unnamed.patched == 0
+    assert named.answers == unnamed.answers
+    causes = [ie_value(decode(a), T.CAUSE) for a in named.answers]
+    assert causes.count(73) >= 5  # (given_fteid refused by the datapath)
+    assert named.descriptors == unnamed.descriptors
+    assert len(named_state) >= 15 and named_state == unnamed_state
+    lengths = {p.ue_ip.prefixlen for _, prog in named.installed for p in prog.pdrs if p.ue_ip}
+    assert {32, 64, 128} <= lengths
+
+
+def test_a_token_shared_by_two_shapes_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above catches a token that names two shapes (a planted bug)."""
+    require_core()
+    _, unnamed_state = _token_run(monkeypatch, "none")
+    shared, shared_state = _token_run(monkeypatch, "shared")
+    assert shared.tokens > 60
+    assert shared_state != unnamed_state
+
+
+def test_a_shape_dropped_with_the_caches_gets_a_new_token() -> None:
+    require_core()
+    run = _Run()
+    tokens: list[object] = []
+    try:
+        for seq in range(1, 9):
+            if seq == 5:
+                run.engine.drop_caches()
+            req = R.establishment_request("smf", "127.0.0.1", seq, R.session_rules(), seq=seq)
+            assert ie_value(run.handle(req), T.CAUSE) == 1
+            tokens.append(run.installed[-1][1].token)
+    finally:
+        run.close()
+    # (the long way twice, then the shape's; after the drop, twice more the long way)
+    assert tokens[:2] == [None, None] and tokens[4:6] == [None, None]
+    assert tokens[2] is tokens[3] is not None and tokens[6] is tokens[7] is not None
+    assert tokens[2] is not tokens[6]

@@ -173,6 +173,13 @@ class SessionProgram:
     qers: tuple[Qer, ...] = ()
     urrs: tuple[Urr, ...] = ()
     bar: Bar | None = None
+    # What the session engine names the program's shape by, or None: an object of its own
+    # per shape of the requests it fills in (`session.shapes.EstablishmentShape`), handed
+    # with every program of that shape, whose rules are then the same but for the
+    # sessions' own values (each PDR's local F-TEID and UE address, each FAR's outer
+    # header peer, TEID and source, the BAR). A datapath may key what it keeps per shape
+    # by it (the local one does); no part of the program's value (not compared).
+    token: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -908,7 +908,10 @@ class SessionEngine:
             ue: tuple[tuple[str, str], ...] = ((instance, made[at][2]),)
         else:
             ue = tuple([(instance, made[at][2]) for at, instance in ues])
-        program = new_program(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
+        # (its UE addresses IPv4 ones (`FillPlan`): the prefix lengths of the shape's)
+        program = new_program(
+            tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar, shape.token
+        )
         return raw, program, ue, created, tuple(peers)
 
     def _fill_each(self, shape: EstablishmentShape, ies: list[IE], alloc: _Allocations) -> _Filled:
@@ -952,7 +955,9 @@ class SessionEngine:
                 g = ies[far[0]]
                 assert isinstance(g, Grouped)
                 fars.append(far_like(ctx, far[1], g, far[2]))
-        program = SessionProgram(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar)
+        # (an IPv6 pool of another prefix length than when the shape was learnt: no token)
+        token = shape.token if _ue_lengths(pdrs) == shape.ue_lengths else None
+        program = new_program(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar, token)
         ue = _texts(alloc.ue, alloc.texts)
         return b"".join(octets), program, ue, _created_pdrs(alloc), _peers(program)
 
@@ -1060,6 +1065,7 @@ class SessionEngine:
                 len(req.ies),
                 tuple([i for i, ie in enumerate(req.ies) if not isinstance(ie, Grouped)]),
             ),
+            ue_lengths=_ue_lengths(program.pdrs),
         )
         # Filled in with this session's allocations, the shape gives back this session.
         octets += [p if isinstance(p, bytes) else _octets(req.ies[p]) for p in rest]
@@ -2667,6 +2673,11 @@ def _peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
     return tuple(
         f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
     )
+
+
+def _ue_lengths(pdrs: Iterable[Pdr]) -> tuple[int, ...]:
+    """The prefix length of each PDR's UE address (-1: none): `EstablishmentShape.ue_lengths`."""
+    return tuple([-1 if p.ue_ip is None else p.ue_ip.prefixlen for p in pdrs])
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:

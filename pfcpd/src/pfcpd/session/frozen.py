@@ -106,12 +106,14 @@ class _SessionProgram:
         qers: tuple[Qer, ...],
         urrs: tuple[Urr, ...],
         bar: Bar | None,
+        token: object = None,
     ) -> None:
         self.pdrs = pdrs
         self.fars = fars
         self.qers = qers
         self.urrs = urrs
         self.bar = bar
+        self.token = token
         self.__class__ = SessionProgram  # type: ignore[assignment]
 
 

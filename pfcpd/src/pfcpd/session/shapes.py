@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from ..datapath.interface import Bar, Far, Pdr, Qer, Urr
@@ -253,6 +253,13 @@ class FillPlan(NamedTuple):
     ues: tuple[tuple[int, str], ...]  # the UE addresses' allocations, network instances
 
 
+class ShapeToken:
+    """What the programs of one `EstablishmentShape` are known as to the datapath
+    (`SessionProgram.token`): an object of its own per shape, equal to itself only."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class EstablishmentShape:
     """What a Session Establishment Request of one shape (`establishment_key`) makes of a
@@ -264,8 +271,12 @@ class EstablishmentShape:
     QERs, URRs and BAR; its Create URR groups; what the session keeps of the request; the
     request's number of IEs and the positions of those that are no group (another request
     of the shape may have its leaves elsewhere: `engine._aligned`); its `FillPlan` when it
-    has one. Kept only for requests whose PDRs name no Application ID (their PFDs
-    change)."""
+    has one; the token the programs filled in of it carry (`SessionProgram.token`: all
+    made of its rules, the same but for the sessions' own values); the prefix lengths
+    of the UE addresses of the PDRs it was learnt with (-1: none; `_fill_each` hands the
+    token only to a program of these: an instance's IPv6 pools can give prefixes of
+    other lengths). Kept only for requests whose PDRs name no Application ID (their
+    PFDs change)."""
 
     steps: tuple[PdrStep, ...]
     rest: tuple[bytes | int, ...]
@@ -279,6 +290,8 @@ class EstablishmentShape:
     group_id: str | None
     layout: tuple[int, tuple[int, ...]]
     fill: FillPlan | None = None
+    token: ShapeToken = field(default_factory=ShapeToken, compare=False)
+    ue_lengths: tuple[int, ...] = ()
 
 
 class ShapeMemos:

@@ -6,8 +6,10 @@ so control calls (install/remove/read) and the packet thread never overlap; old 
 reclaimed right after each install (no packet can be in flight under the lock). An install
 and a removal are one library call each (`upfcore_session_put_args`: its arguments in a block
 the datapath keeps, one pointer passed; `upfcore_session_remove`); the descriptor of a program
-is kept by its shape (`_shape_key`), and the next program of that shape has only what differs
-between sessions packed over it (`_Shape.patch`).
+is kept by its shape (`_shape_key`, or the token the session engine names it by,
+`SessionProgram.token`), and the next program of that shape has only what differs between
+sessions packed over it (`_Shape.patch`). A descriptor refused (a value it cannot hold, or
+the library's refusal) is not kept.
 """
 
 from __future__ import annotations
@@ -829,10 +831,12 @@ class LocalDatapath(Datapath):
         self._put_ref = ctypes.byref(self._put)
         self._session_put = self._lib.upfcore_session_put_args
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
-        self._shapes: dict[_ShapeKey, _Shape] = {}  # descriptors kept by program shape
-        self._seen: set[_ShapeKey] = set()  # shapes seen once (`_packed`)
+        # descriptors kept by program shape: by `_shape_key`, or by the program's token
+        self._shapes: dict[_ShapeKey | object, _Shape] = {}
+        self._seen: set[_ShapeKey | object] = set()  # shapes seen once (`_packed`)
         # the key and shape `_packed` found last (one of `_shapes`)
-        self._last: tuple[_ShapeKey | None, _Shape | None] = _NO_LAST
+        self._last: tuple[_ShapeKey | object | None, _Shape | None] = _NO_LAST
+        self._used: _ShapeKey | object | None = None  # the key of the shape `_packed` used
 
     # -- Datapath interface -------------------------------------------------------------
     def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
@@ -846,6 +850,8 @@ class LocalDatapath(Datapath):
             _pack_put(self._put, _PUT_AT, sessions.get(seid, 0), seid, desc.addr)
             sess = self._session_put(self._put_ref)
             if not sess:
+                if self._used is not None:  # (no descriptor the library refused is kept)
+                    self._forget(self._used)
                 raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
             sessions[seid] = sess
             programs[seid] = kept
@@ -1000,38 +1006,53 @@ class LocalDatapath(Datapath):
     # -- internals -----------------------------------------------------------------------
     def _packed(self, program: SessionProgram) -> tuple[_Desc, _Kept, bool, bool]:
         """``program``'s descriptor (valid until the next call: a kept one of its shape is
-        repacked), what to keep of it (`_kept`), `_ticking` and `_buffering`. Under the
-        lock."""
-        key = _shape_key(program)
+        repacked), what to keep of it (`_kept`), `_ticking` and `_buffering`; the key of
+        the kept shape it is in `_used` (None: not kept). Its shape: its token when it has
+        one (the engine hands one object with every program of a shape, which are the same
+        but for what `_Shape.patch` packs), else `_shape_key`. Under the lock."""
+        token = program.token
+        # (the engine's token names the shape: no key to make; the token itself is kept,
+        # so no other object is ever taken for it)
+        key = _shape_key(program) if token is None else token
         last_key, shape = self._last
-        if key != last_key:  # (the last shape again: no hash of the key, no lookup)
+        if key is not last_key and key != last_key:  # (the last shape: no hash, no lookup)
             shape = self._shapes.get(key) if key is not None else None
             if shape is not None:
                 self._last = (key, shape)
         if shape is not None:
+            self._used = key
             try:
                 kept, ticking, buffering = shape.patch(self.core.k, program)
             except BaseException:
                 # (a record packed whole and refused: `struct` zeroed it first)
-                del self._shapes[key]  # type: ignore[arg-type]
-                self._last = _NO_LAST
+                self._forget(key)
                 raise
             return shape.desc, kept, ticking, buffering
+        self._used = None
         desc = _Desc(self.core.k, program)
         kept = _kept(program)
         if key is not None:
             # A shape is kept the second time it comes (programs whose rules are their
             # own, not shared, would each make one: the key alone is remembered).
             if key in self._seen:
-                if len(self._shapes) >= SHAPE_ENTRIES:
-                    self._shapes.clear()
-                    self._last = _NO_LAST
-                self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+                if token is not None and any(f.duplicating for f in program.fars):
+                    pass  # (as `_shape_key` has it: no descriptor kept)
+                else:
+                    if len(self._shapes) >= SHAPE_ENTRIES:
+                        self._shapes.clear()
+                        self._last = _NO_LAST
+                    self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+                    self._used = key
             else:
                 if len(self._seen) >= SEEN_ENTRIES:
                     self._seen.clear()
                 self._seen.add(key)
         return desc, kept, _ticking(program), _buffering(program)
+
+    def _forget(self, key: _ShapeKey | object) -> None:
+        """The shape kept by ``key`` dropped (its descriptor refused), if it is still kept."""
+        self._shapes.pop(key, None)
+        self._last = _NO_LAST
 
     def _now(self, now_ns: int | None) -> int:
         return corelib.check_range("time (ns)", self._clock() if now_ns is None else now_ns, 64)
