@@ -63,3 +63,34 @@ def test_a_class_made_otherwise_gets_its_constructor() -> None:
     assert frozen._checked(_Swapped, Pdr) is Pdr
     assert frozen._checked(frozen._Pdr, Pdr) is frozen._Pdr
     assert frozen._checked(frozen._Far, Pdr) is Pdr  # (another class's layout: refused)
+
+
+def test_a_class_whose_init_does_more_gets_its_constructor() -> None:
+    """A dataclass with a ``__post_init__`` (or an ``__init__`` of its own) is made by its
+    constructor: what that does to a value is not seen by comparing made objects."""
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class _Normalised:
+        pdr_id: int
+
+        def __post_init__(self) -> None:
+            if isinstance(self.pdr_id, str):
+                object.__setattr__(self, "pdr_id", int(self.pdr_id))
+
+    class _Fast:
+        __slots__ = ("pdr_id",)
+
+        def __init__(self, pdr_id: int) -> None:
+            self.pdr_id = pdr_id
+            self.__class__ = _Normalised  # type: ignore[assignment]
+
+    assert frozen._checked(_Fast, _Normalised) is _Normalised
+
+    @dataclasses.dataclass(frozen=True, slots=True, init=False)
+    class _OwnInit:
+        pdr_id: int
+
+        def __init__(self, pdr_id: int) -> None:
+            object.__setattr__(self, "pdr_id", pdr_id)
+
+    assert frozen._checked(_Fast, _OwnInit) is _OwnInit

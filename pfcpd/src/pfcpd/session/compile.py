@@ -574,7 +574,7 @@ def far_like(
     if at is not None:
         children = g.ies
         fp = children[at[0]] if at[0] < len(children) else None
-        if type(fp) is Grouped and at[1] < len(fp.ies):
+        if type(fp) is Grouped and fp.type == T.FORWARDING_PARAMETERS and at[1] < len(fp.ies):
             ohc = fp.ies[at[1]]
     if type(ohc) is not OuterHeaderCreation:
         ohc = _first_ohc(g)

@@ -130,8 +130,13 @@ def made_alike(made: object, ref: object) -> bool:
 
 
 def _checked(fast: type, cls: type) -> type:
-    """``fast`` when it makes what ``cls`` makes of a value of its own for each field (all
-    of them given by position), else ``cls``."""
+    """``fast`` when ``cls``'s ``__init__`` is the one `dataclasses` wrote (it sets the
+    fields and does nothing else: no ``__post_init__``) and ``fast`` makes what ``cls``
+    makes of a value of its own for each field (all of them given by position), else
+    ``cls``."""
+    init = getattr(cls.__dict__.get("__init__"), "__code__", None)
+    if init is None or init.co_filename != "<string>" or hasattr(cls, "__post_init__"):
+        return cls  # (an __init__ of its own, or one that calls __post_init__)
     values = [object() for _ in _slots(cls)]
     try:
         ok = made_alike(fast(*values), cls(*values))
