@@ -286,8 +286,7 @@ class PfcpNode:
         """What to send now; the session changes answered so far are made durable first
         (`commit_sessions`)."""
         self.commit_sessions()
-        out, self._transmits = self._transmits, []
-        return out
+        return self.committed_datagrams()
 
     def committed_datagrams(self) -> list[Transmit]:
         """`datagrams_to_send` for a driver that called `commit_sessions` since the node's
@@ -738,8 +737,7 @@ class PfcpNode:
         if t in SESSION_REQUESTS:  # (the most frequent, first)
             assoc = self._association_at(addr)
             cache = assoc is not None
-            if assoc is not None:
-                # (_session_request's common case, inline: the handler answers)
+            if assoc is not None:  # (the handler answers)
                 try:
                     entry = self._handler_peers.get(assoc.node_id)  # (_peer's lookup)
                     peer = entry[1] if entry is not None and entry[0] is assoc else None
@@ -751,7 +749,7 @@ class PfcpNode:
                     self._internal_error(exc, "session_handler", addr, what)
                     response = self._cause_response(t, msg.seq, Cause.SYSTEM_FAILURE, 0)
             else:
-                response = self._session_request(msg, addr, now, assoc)
+                response = self._session_without_association(msg)
         elif t in ASSOCIATION_REQUESTS:
             cache, session = True, False
             if t == M.ASSOCIATION_SETUP_REQUEST:
@@ -772,18 +770,7 @@ class PfcpNode:
         name = _TYPE_LABELS[t]
         metrics = self.metrics
         metrics.requests_handled.inc(name)
-        # (_answer, inline)
-        data = encode(response)
-        cause = response.get(_CAUSE_IE)  # (cause_label)
-        labels = (
-            _TYPE_LABELS[response.msg_type],
-            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
-        )
-        if cache:
-            self._cache.put(addr, response.seq, t, digest, data, labels, now)
-        metrics.count_sent(addr[0], *labels)
-        tx = _new_tuple(Transmit, (data, addr, local))
-        self._transmits.append(tx)
+        tx = self._answer(response, t, addr, local, now, digest if cache else None)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
         metrics.handling_time.observe(self._clock() - started, name)
@@ -800,7 +787,7 @@ class PfcpNode:
         """Send ``response``; cached for retransmissions of the request whose digest is
         ``cache_for`` (None: not cached)."""
         data = encode(response)
-        labels = (type_label(response.msg_type), cause_label(response))
+        labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self.metrics.count_sent(addr[0], *labels)
@@ -946,24 +933,15 @@ class PfcpNode:
         self._events.append(RequestRejected(addr, msg.msg_type, cause, detail))
         return self._cause_response(msg.msg_type, msg.seq, cause, 0)
 
-    def _session_request(
-        self, msg: Message, addr: Address, now: float, assoc: Association | None
-    ) -> Message:
-        """Answer a session request from ``addr``, whose association is ``assoc``."""
-        if assoc is None:
-            seid = (
-                establishment_peer_seid(msg)
-                if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST
-                else 0
-            )
-            return self._cause_response(
-                msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, seid
-            )
-        try:
-            return self.handler.handle_request(msg, self._peer(assoc), self.node_id, now)
-        except Exception as exc:
-            self._internal_error(exc, "session_handler", addr, f"{msg.name} seq {msg.seq}")
-            return self._cause_response(msg.msg_type, msg.seq, Cause.SYSTEM_FAILURE, 0)
+    def _session_without_association(self, msg: Message) -> Message:
+        """The answer to a session request from a peer without an association (72; an
+        establishment's names the CP's SEID)."""
+        seid = (
+            establishment_peer_seid(msg) if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST else 0
+        )
+        return self._cause_response(
+            msg.msg_type, msg.seq, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION, seid
+        )
 
     def _pfd_management_request(
         self, msg: Message, addr: Address, now: float, assoc: Association | None
