@@ -3,12 +3,21 @@
 Allocators hand out the lowest never-used value first, then values freed earlier (oldest
 first), so a value just freed is not reused at once (a late packet of the old session must
 not reach the new one). ``reserve`` takes a specific value (restoring after a restart).
+
+What is in use is a bitmap (`_Bits`, ~1 bit per value up to the highest taken, none per
+session); the order of freeing is remembered for the last `FREED_REMEMBERED` values freed
+(a space no larger than that keeps the exact order; 8 bytes each). In a larger space (the
+TEIDs', 2^32 - 1) values freed before those are reused first once every never-used value
+is gone, lowest first, then the remembered ones oldest first: a space that size is walked
+end to end before any value is reused, so keeping its whole order would only grow with
+every session ever deleted (40 bytes per value, never given back, before 2026-12-03).
 """
 
 from __future__ import annotations
 
+import re
 import socket
-from collections import deque
+from array import array
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from itertools import islice
 
@@ -19,16 +28,104 @@ class Exhausted(Exception):
     """No value left."""
 
 
-class _Space:
-    """Integers lo..hi: next never-used, then a FIFO of freed ones."""
+FREED_REMEMBERED = 1 << 16  # values whose order of freeing a `_Space` keeps
+_CHUNK_BITS = 15  # a `_Bits` chunk: 2^15 values, 4 KiB
+_CHUNK_MASK = (1 << _CHUNK_BITS) - 1
+_CHUNK_BYTES = 1 << (_CHUNK_BITS - 3)
+_EMPTY_CHUNK = bytes(_CHUNK_BYTES)
+_NOT_FULL = re.compile(b"[^\\xff]")  # a byte of a chunk with a clear bit
 
-    __slots__ = ("_freed", "_next", "_used", "hi", "lo")
+
+class _Bits:
+    """A set of non-negative integers as a bitmap in chunks of 2^15 (a chunk that empties
+    is dropped, so a space walked end to end keeps only the chunks of what is in use)."""
+
+    __slots__ = ("chunks", "count")
+
+    def __init__(self) -> None:
+        self.chunks: dict[int, bytearray] = {}
+        self.count = 0
+
+    def __contains__(self, i: int) -> bool:
+        chunk = self.chunks.get(i >> _CHUNK_BITS)
+        return chunk is not None and (chunk[(i & _CHUNK_MASK) >> 3] >> (i & 7)) & 1 == 1
+
+    def add(self, i: int) -> bool:
+        """Add ``i``; False when it was there."""
+        key = i >> _CHUNK_BITS
+        chunk = self.chunks.get(key)
+        if chunk is None:
+            chunk = self.chunks[key] = bytearray(_CHUNK_BYTES)
+        at, bit = (i & _CHUNK_MASK) >> 3, 1 << (i & 7)
+        byte = chunk[at]
+        if byte & bit:
+            return False
+        chunk[at] = byte | bit
+        self.count += 1
+        return True
+
+    def discard(self, i: int) -> bool:
+        """Remove ``i``; False when it was not there."""
+        key = i >> _CHUNK_BITS
+        chunk = self.chunks.get(key)
+        if chunk is None:
+            return False
+        at, bit = (i & _CHUNK_MASK) >> 3, 1 << (i & 7)
+        byte = chunk[at]
+        if not byte & bit:
+            return False
+        chunk[at] = byte & ~bit
+        self.count -= 1
+        if not byte & ~bit and chunk == _EMPTY_CHUNK:
+            del self.chunks[key]
+        return True
+
+    def first_absent(self, start: int, end: int, skip: _Bits) -> int | None:
+        """The lowest integer of ``start`` .. ``end`` - 1 in neither this set nor ``skip``."""
+        i = start
+        while i < end:
+            key = i >> _CHUNK_BITS
+            base = key << _CHUNK_BITS
+            stop = min(end, base + _CHUNK_MASK + 1)
+            chunk = self.chunks.get(key)
+            if chunk is None:  # (none of the chunk's)
+                while i < stop:
+                    if i not in skip:
+                        return i
+                    i += 1
+                continue
+            pos = (i - base) >> 3
+            while (m := _NOT_FULL.search(chunk, pos)) is not None:
+                at = m.start()
+                first = base + (at << 3)
+                if first >= stop:
+                    break
+                byte = chunk[at]
+                for bit in range(8):
+                    j = first + bit
+                    if i <= j < stop and not (byte >> bit) & 1 and j not in skip:
+                        return j
+                pos = at + 1
+            i = stop
+        return None
+
+
+class _Space:
+    """Integers lo..hi: next never-used, then the freed ones (see the module's docstring)."""
+
+    __slots__ = ("_aged", "_freed", "_head", "_next", "_queued", "_used", "hi", "lo")
 
     def __init__(self, lo: int, hi: int) -> None:
         self.lo, self.hi = lo, hi
         self._next = lo
-        self._freed: deque[int] = deque()
-        self._used: set[int] = set()
+        self._used = _Bits()  # (offsets from lo, as every value kept below)
+        # The remembered freed values, oldest first: a FIFO in an array from ``_head`` on
+        # (compacted when more than half of it is behind), and which of them are queued.
+        self._freed = array("Q")
+        self._head = 0
+        self._queued = _Bits()
+        # From where a freed value no longer remembered may be (None: there is none).
+        self._aged: int | None = None
 
     @property
     def size(self) -> int:
@@ -36,34 +133,58 @@ class _Space:
 
     @property
     def in_use(self) -> int:
-        return len(self._used)
+        return self._used.count
 
     def take(self) -> int:
         used, value, hi = self._used, self._next, self.hi
+        lo = self.lo
         while value <= hi:  # (the next never-used one, past those reserved)
-            if value not in used:
+            if used.add(value - lo):
                 self._next = value + 1
-                used.add(value)
                 return value
             value += 1
         self._next = value
-        while self._freed:
-            value = self._freed.popleft()
-            if value not in self._used:
-                self._used.add(value)
-                return value
+        if self._aged is not None:  # (freed before those remembered: lowest first)
+            at = used.first_absent(self._aged, value - lo, self._queued)
+            if at is not None:
+                self._aged = at + 1
+                used.add(at)
+                return lo + at
+            self._aged = None
+        freed, queued = self._freed, self._queued
+        while self._head < len(freed):
+            at = freed[self._head]
+            self._head += 1
+            queued.discard(at)
+            if used.add(at):  # (not reserved again since)
+                self._compact()
+                return lo + at
+        self._compact()
         raise Exhausted
 
+    def _compact(self) -> None:
+        if self._head > len(self._freed) // 2:
+            del self._freed[: self._head]
+            self._head = 0
+
     def reserve(self, value: int) -> bool:
-        if not self.lo <= value <= self.hi or value in self._used:
+        if not self.lo <= value <= self.hi:
             return False
-        self._used.add(value)
-        return True
+        return self._used.add(value - self.lo)
 
     def free(self, value: int) -> None:
-        if value in self._used:
-            self._used.discard(value)
-            self._freed.append(value)
+        at = value - self.lo
+        if not self._used.discard(at) or not self._queued.add(at):
+            return  # (not in use; or queued already, from an earlier free: it keeps its place)
+        freed = self._freed
+        freed.append(at)
+        if len(freed) - self._head > FREED_REMEMBERED:  # (the oldest is forgotten)
+            old = freed[self._head]
+            self._head += 1
+            self._compact()
+            self._queued.discard(old)
+            if self._aged is None or old < self._aged:
+                self._aged = old
 
     def contains(self, value: int) -> bool:
         return self.lo <= value <= self.hi
