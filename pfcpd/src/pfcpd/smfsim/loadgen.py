@@ -126,12 +126,16 @@ class LoadGenerator:
                     # would spin and take a core from the UPF under test.)
                     wait = max(0.0, min(wait, begin + next_index / rate - time.perf_counter()))
                 sel.select(timeout=wait)
+                # Every answer waiting is read and timed before any is decoded: an answer's
+                # latency does not include this process's work on those that came with it.
+                received: list[tuple[float, bytes]] = []
                 while True:
                     try:
                         data = sock.recv(65535)
                     except BlockingIOError:
                         break
-                    now = time.perf_counter()
+                    received.append((time.perf_counter(), data))
+                for now, data in received:
                     msg = decode(data)
                     if msg.msg_type in (M.HEARTBEAT_REQUEST, M.SESSION_REPORT_REQUEST):
                         self._serve(msg)
