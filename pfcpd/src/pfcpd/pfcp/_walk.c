@@ -74,26 +74,31 @@ typeset_add (typeset_t *set, unsigned ie_type)
   set->bits[ie_type >> 3] |= (uint8_t)(1u << (ie_type & 7));
 }
 
-/* The lowest type in a and not in b, or -1. */
-static long
-typeset_first_missing (const typeset_t *a, const typeset_t *b)
-{
-  for (unsigned i = 0; i < sizeof (a->bits); i++)
-    {
-      unsigned missing = a->bits[i] & ~b->bits[i] & 0xff;
-      if (missing)
-        return (long)(i * 8 + (unsigned)__builtin_ctz (missing));
-    }
-  return -1;
-}
-
-/* What a message or a grouped IE must and may carry. */
+/* What a message or a grouped IE must and may carry. The mandatory types are also listed
+ * in ascending order (mand), so that the walk tracks which it saw in one bit each (bit i:
+ * mand[i]) instead of in a set of every type. */
+#define MAX_MANDATORY 64
 typedef struct
 {
   typeset_t mandatory;
   typeset_t allowed;
   int any; /* no table of expected IEs: any IE is expected */
+  int n_mand;
+  uint64_t all_mand; /* the bits of every mandatory type */
+  uint16_t mand[MAX_MANDATORY];
 } spec_t;
+
+/* The bit of a mandatory type of spec (0: not mandatory there). */
+static uint64_t
+mandatory_bit (const spec_t *spec, unsigned ie_type)
+{
+  if (!typeset_has (&spec->mandatory, ie_type))
+    return 0;
+  for (int i = 0; i < spec->n_mand; i++)
+    if (spec->mand[i] == ie_type)
+      return (uint64_t)1 << i;
+  return 0;
+}
 
 typedef struct
 {
@@ -721,9 +726,9 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
 {
   int same_every_time = 1;
   Py_ssize_t off = start;
-  typeset_t seen;
+  uint64_t seen = 0; /* the mandatory types seen (bits as spec->all_mand) */
+  int check = spec && spec->n_mand;
 
-  memset (&seen, 0, sizeof (seen));
   while (off < end)
     {
       if (off + 4 > end)
@@ -751,12 +756,12 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
       Py_DECREF (decoded);
       if (rc < 0)
         return -1;
-      if (ie.type < TABLE_TYPES)
-        typeset_add (&seen, ie.type);
+      if (check)
+        seen |= mandatory_bit (spec, ie.type);
     }
-  long missing = spec ? typeset_first_missing (&spec->mandatory, &seen) : -1;
-  if (missing >= 0)
-    return raise_error (ERR_MISSING, (unsigned)missing, 0, NULL, 1);
+  if (check && seen != spec->all_mand) /* the lowest type missing */
+    return raise_error (ERR_MISSING, spec->mand[__builtin_ctzll (~seen & spec->all_mand)], 0,
+                        NULL, 1);
   return same_every_time;
 }
 
@@ -846,6 +851,18 @@ compile_specs (spec_t **specs, long n_specs, PyObject *mandatory, PyObject *allo
       if (fill_typeset (&spec->mandatory, types) < 0
           || (may && fill_typeset (&spec->allowed, may) < 0))
         return -1;
+      for (unsigned t = 0; t < TABLE_TYPES; t++)
+        if (typeset_has (&spec->mandatory, t))
+          {
+            if (spec->n_mand == MAX_MANDATORY)
+              {
+                PyErr_Format (PyExc_ValueError, "more than %d mandatory IEs under key %ld",
+                              MAX_MANDATORY, k);
+                return -1;
+              }
+            spec->all_mand |= (uint64_t)1 << spec->n_mand;
+            spec->mand[spec->n_mand++] = (uint16_t)t;
+          }
     }
   return 0;
 }
