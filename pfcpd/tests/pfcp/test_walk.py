@@ -131,12 +131,12 @@ def test_cache_account_follows_its_entries() -> None:
     decode(heartbeat(TS))
     assert codec.cache_bytes() == 3 * len(TS) + 256  # one leaf
     decode(encode(session_establishment_request()))
-    templates = [ie for ie in codec._CACHE.values() if isinstance(ie, Grouped)]
+    templates = [ie for _, ie in codec.cache_entries() if isinstance(ie, Grouped)]
     assert any(_groups(t) > 128 for t in templates)  # (a template with a nested group)
-    expected = sum(3 * len(k) + 256 + _groups(v) for k, v in codec._CACHE.items())
+    expected = sum(3 * len(k) + 256 + _groups(v) for k, v in codec.cache_entries())
     assert codec.cache_bytes() == expected
-    codec._CACHE.clear()  # (tests empty it directly)
-    assert codec.cache_bytes() == 0
+    codec.drop_decode_cache()
+    assert codec.cache_bytes() == 0 and codec.cache_entries() == []
 
 
 @pytest.mark.parametrize(
