@@ -1009,8 +1009,9 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
   return same_every_time;
 }
 
+/* walk's arguments from a tuple, as PyArg_ParseTuple reads them (any bytes-like data). */
 static PyObject *
-py_walk (PyObject *Py_UNUSED (module), PyObject *args)
+walk_parsed (PyObject *args)
 {
   Py_buffer buf;
   Py_ssize_t start, end;
@@ -1018,11 +1019,6 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *args)
   PyObject *ies;
   walk_t w = { 0 };
 
-  if (!cfg.error)
-    {
-      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup() was not called");
-      return NULL;
-    }
   if (!PyArg_ParseTuple (args, "y*nniO!:walk", &buf, &start, &end, &msg_type, &PyList_Type,
                          &w.ignored))
     return NULL;
@@ -1038,6 +1034,56 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *args)
   if (ies && walk (&w, start, end, spec, ies) < 0)
     Py_CLEAR (ies);
   PyBuffer_Release (&buf);
+  return ies;
+}
+
+/* walk(data, start, end, msg_type, ignored). The usual arguments (bytes, three ints in
+ * range, a list) are read here; any others as PyArg_ParseTuple reads them (walk_parsed),
+ * which also raises its errors. */
+static PyObject *
+py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (!cfg.error)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup() was not called");
+      return NULL;
+    }
+  if (nargs == 5 && PyBytes_CheckExact (args[0]) && PyLong_CheckExact (args[1])
+      && PyLong_CheckExact (args[2]) && PyLong_CheckExact (args[3]) && PyList_Check (args[4]))
+    {
+      Py_ssize_t start = PyLong_AsSsize_t (args[1]), end = PyLong_AsSsize_t (args[2]);
+      long msg_type = PyLong_AsLong (args[3]);
+      if (PyErr_Occurred ())
+        PyErr_Clear (); /* (out of range: walk_parsed says so) */
+      else if (msg_type >= INT_MIN && msg_type <= INT_MAX)
+        {
+          if (start < 0 || end > PyBytes_GET_SIZE (args[0]) || start > end)
+            {
+              PyErr_SetString (PyExc_ValueError, "walk: start/end outside the data");
+              return NULL;
+            }
+          walk_t w = { 0 };
+          w.data = (const uint8_t *)PyBytes_AS_STRING (args[0]);
+          w.ignored = args[4];
+          const spec_t *spec
+            = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
+          PyObject *data = Py_NewRef (args[0]); /* (held: decoders run Python code) */
+          PyObject *ignored = Py_NewRef (args[4]);
+          PyObject *ies = PyList_New (0);
+          if (ies && walk (&w, start, end, spec, ies) < 0)
+            Py_CLEAR (ies);
+          Py_DECREF (data);
+          Py_DECREF (ignored);
+          return ies;
+        }
+    }
+  PyObject *tuple = PyTuple_New (nargs);
+  if (!tuple)
+    return NULL;
+  for (Py_ssize_t i = 0; i < nargs; i++)
+    PyTuple_SET_ITEM (tuple, i, Py_NewRef (args[i]));
+  PyObject *ies = walk_parsed (tuple);
+  Py_DECREF (tuple);
   return ies;
 }
 
@@ -2356,7 +2402,7 @@ add_method (PyObject *module, const char *name, PyMethodDef *def)
 }
 
 static PyMethodDef walk_methods[] = {
-  { "walk", py_walk, METH_VARARGS,
+  { "walk", (PyCFunction)(void (*) (void))py_walk, METH_FASTCALL,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
   { "cache_bytes", py_cache_bytes, METH_NOARGS,
     "cache_bytes() -> what the decode cache's entries cost now, in bytes (its account)" },
