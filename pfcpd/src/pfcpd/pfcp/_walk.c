@@ -771,7 +771,10 @@ v4_text (const uint8_t *a)
         buf[n++] = (char)('0' + x / 10 % 10);
       buf[n++] = (char)('0' + x % 10);
     }
-  return PyUnicode_FromStringAndSize (buf, n);
+  PyObject *text = PyUnicode_New (n, 127); /* (ASCII: no UTF-8 decoding) */
+  if (text)
+    memcpy (PyUnicode_1BYTE_DATA (text), buf, (size_t)n);
+  return text;
 }
 
 static uint32_t
