@@ -201,6 +201,27 @@ def test_missing_mandatory_ie_inside_grouped_ie() -> None:
     assert err.value.path == ("create_pdr",)
 
 
+@pytest.mark.parametrize(
+    ("dropped", "offending"),
+    [
+        ({IEType.PDR_ID, IEType.PRECEDENCE, IEType.PDI}, IEType.PDI),  # 56, 29, 2
+        ({IEType.PDR_ID, IEType.PRECEDENCE}, IEType.PRECEDENCE),
+        ({IEType.PDR_ID}, IEType.PDR_ID),
+    ],
+)
+def test_the_lowest_missing_mandatory_type_is_the_offending_ie(
+    dropped: set[int], offending: int
+) -> None:
+    msg = session_establishment_request()
+    pdr = msg.get(IEType.CREATE_PDR)
+    assert isinstance(pdr, Grouped)
+    pdr.ies = [ie for ie in pdr.ies if ie.type not in dropped]
+    with pytest.raises(CodecError) as err:
+        decode(encode(msg))
+    assert err.value.cause == Cause.MANDATORY_IE_MISSING
+    assert err.value.offending_ie == offending
+
+
 def test_ie_overrunning_its_group_is_invalid_length() -> None:
     inner = tlv(56, b"\x00\x01")[:-1]  # PDR ID claims 2 octets, the group holds 1
     body = tlv(60, b"\x00\x7f\x00\x00\x02") + tlv(15, inner)

@@ -22,6 +22,7 @@ from pfcpd.pfcp import (
     IEType,
     Message,
     MessageType,
+    _walk,
     codec,
     decode,
     encode,
@@ -131,12 +132,12 @@ def test_cache_account_follows_its_entries() -> None:
     decode(heartbeat(TS))
     assert codec.cache_bytes() == 3 * len(TS) + 256  # one leaf
     decode(encode(session_establishment_request()))
-    templates = [ie for ie in codec._CACHE.values() if isinstance(ie, Grouped)]
+    templates = [ie for _, ie in codec.cache_entries() if isinstance(ie, Grouped)]
     assert any(_groups(t) > 128 for t in templates)  # (a template with a nested group)
-    expected = sum(3 * len(k) + 256 + _groups(v) for k, v in codec._CACHE.items())
+    expected = sum(3 * len(k) + 256 + _groups(v) for k, v in codec.cache_entries())
     assert codec.cache_bytes() == expected
-    codec._CACHE.clear()  # (tests empty it directly)
-    assert codec.cache_bytes() == 0
+    codec.drop_decode_cache()
+    assert codec.cache_bytes() == 0 and codec.cache_entries() == []
 
 
 @pytest.mark.parametrize(
@@ -213,3 +214,36 @@ def test_no_memory_growth_over_good_and_bad_messages() -> None:
         tracemalloc.stop()
     # 10 rounds of len(datas) messages; one leaked object per message would be >= 300 kB
     assert grown < 32 * 1024, f"{grown} octets more after 10 rounds of {len(datas)} messages"
+
+
+def test_walk_reads_its_arguments_as_any_bytes_like() -> None:
+    """walk() reads bytes, ints and a list itself and anything else through
+    PyArg_ParseTuple: the same IEs, IEs set aside and errors either way."""
+    datas = [encode(m) for m in all_samples()]
+    for data in datas:
+        for start in sorted({s for s in (8, 16, len(data)) if s <= len(data)}):
+            outcomes = []
+            for form in (bytes, bytearray, memoryview):
+                ignored: list[object] = []
+                try:
+                    got: object = codec.decode_ies(form(data), start, len(data), ignored)
+                except CodecError as exc:
+                    got = ("codec", str(exc), exc.cause, exc.offending_ie, exc.path)
+                outcomes.append((got, [str(i) for i in ignored]))
+            assert outcomes[0] == outcomes[1] == outcomes[2]
+    data = datas[0]
+    for args, error in [
+        ((data, 2**70, 4, -1, []), OverflowError),
+        ((data, 0, 4, 2**40, []), OverflowError),
+        ((data, 0, 4, -1, ()), TypeError),
+        ((data, 0, 4, -1), TypeError),
+        (("text", 0, 4, -1, []), TypeError),
+        ((data, 0.0, 4, -1, []), TypeError),
+        ((data, 3, 2, -1, []), ValueError),
+        ((data, 0, len(data) + 1, -1, []), ValueError),
+    ]:
+        with pytest.raises(error) as fast:
+            _walk.walk(*args)
+        with pytest.raises(error) as slow:
+            _walk.walk(*[bytearray(a) if isinstance(a, bytes) else a for a in args])
+        assert str(fast.value) == str(slow.value)

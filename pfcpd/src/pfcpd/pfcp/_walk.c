@@ -6,9 +6,10 @@
  * themselves. This module does that loop. The values are decoded by the IE classes' own
  * Python decoders (but for the usual forms of four per-session address IEs, decoded here
  * into the same objects: see decode_shortcut); every table (decoders, grouped IEs and their
- * mandatory and allowed children, the decode cache), every error message and every record of
- * an ignored IE is made in Python, handed over by codec.py through setup(), which compiles
- * the tables into bitmaps (codec.reload_tables() calls it again after a table changed).
+ * mandatory and allowed children), every error message and every record of an ignored IE is
+ * made in Python, handed over by codec.py through setup(), which compiles the tables into
+ * bitmaps (codec.reload_tables() calls it again after a table changed). The decode cache
+ * (IEs by their octets, bounded by bytes) is a table of its own here: see cache_get.
  *
  * walk(data, start, end, msg_type, ignored) -> list of the IEs of data[start:end]
  *   msg_type: the message whose tables of mandatory and expected IEs apply (-1: none);
@@ -74,31 +75,35 @@ typeset_add (typeset_t *set, unsigned ie_type)
   set->bits[ie_type >> 3] |= (uint8_t)(1u << (ie_type & 7));
 }
 
-/* The lowest type in a and not in b, or -1. */
-static long
-typeset_first_missing (const typeset_t *a, const typeset_t *b)
-{
-  for (unsigned i = 0; i < sizeof (a->bits); i++)
-    {
-      unsigned missing = a->bits[i] & ~b->bits[i] & 0xff;
-      if (missing)
-        return (long)(i * 8 + (unsigned)__builtin_ctz (missing));
-    }
-  return -1;
-}
-
-/* What a message or a grouped IE must and may carry. */
+/* What a message or a grouped IE must and may carry. The mandatory types are also listed
+ * in ascending order (mand), so that the walk tracks which it saw in one bit each (bit i:
+ * mand[i]) instead of in a set of every type. */
+#define MAX_MANDATORY 64
 typedef struct
 {
   typeset_t mandatory;
   typeset_t allowed;
   int any; /* no table of expected IEs: any IE is expected */
+  int n_mand;
+  uint64_t all_mand; /* the bits of every mandatory type */
+  uint16_t mand[MAX_MANDATORY];
 } spec_t;
+
+/* The bit of a mandatory type of spec (0: not mandatory there). */
+static uint64_t
+mandatory_bit (const spec_t *spec, unsigned ie_type)
+{
+  if (!typeset_has (&spec->mandatory, ie_type))
+    return 0;
+  for (int i = 0; i < spec->n_mand; i++)
+    if (spec->mand[i] == ie_type)
+      return (uint64_t)1 << i;
+  return 0;
+}
 
 typedef struct
 {
   PyObject *decoders; /* dict: IE type -> decode(value octets) */
-  PyObject *cache;    /* dict: TLV octets -> shared leaf IE or template group */
   Py_ssize_t cache_max_bytes; /* bound of cache_bytes: the cache is emptied beyond it */
   Py_ssize_t cache_bytes;     /* what the entries cost, as cache_cost() counts it */
   PyObject *grouped;           /* Grouped(type, ies) */
@@ -241,9 +246,10 @@ decoder_failed (const walk_t *w, const tlv_t *ie, const spec_t *spec)
 /* What an entry costs, in bytes: the key's octets, a decoded value that may hold as much
  * again (a text IE) or a template group's list slots (8 bytes per child TLV of 4 octets or
  * more: at most twice the octets), the fixed cost of the key object, the value's object and
- * the dict slot, and for a template, each of its Grouped objects with its list (an empty
- * nested group is 4 octets on the wire) and each nested group's own octets (`raw`: the
- * template's own are the key). An upper estimate: the byte bound then bounds memory. */
+ * the table's slots (24 bytes each, at most four per entry), and for a template, each of
+ * its Grouped objects with its list (an empty nested group is 4 octets on the wire) and
+ * each nested group's own octets (`raw`: the template's own are the key). An upper
+ * estimate: the byte bound then bounds memory. */
 #define CACHE_ENTRY_OVERHEAD 256
 #define CACHE_GROUP_COST 128
 #define CACHE_RAW_OVERHEAD 48 /* a bytes object's header */
@@ -285,23 +291,231 @@ groups_cost (PyObject *group, int nested)
   return n;
 }
 
-/* Cache ie under tlv; extra: what its Grouped objects cost (`groups_cost`, 0 for a leaf). */
+/* The decode cache: TLV octets -> a shared leaf IE or a template group. An open-addressing
+ * table keyed by a 64-bit hash of the octets computed here from the datagram's buffer (a
+ * hit makes no bytes object and runs no SipHash), each entry holding its octets (a bytes
+ * object, compared in full to confirm a hash match) and its IE. The hash is seeded from
+ * Python's hash secret (random per process unless PYTHONHASHSEED fixes it). Whatever the
+ * hash, a lookup probes at most CACHE_PROBES slots from the octets' home slot. An insert
+ * that finds none of them free doubles the table (by chance, a cluster), unless it has
+ * CACHE_MAX_SPREAD times more slots than entries already: then it replaces the entry at
+ * the home slot. Octets that collide, by chance or made to, cost a bounded amount of work
+ * and at worst stay uncached. Entries are never removed one by one but by replacement, so
+ * a lookup stops at the first free slot. The table also doubles when half full; the byte
+ * bound (cache_bytes) bounds it. */
+#define CACHE_PROBES 16
+#define CACHE_MIN_SLOTS 256
+#define CACHE_MAX_SPREAD 4
+
+typedef struct
+{
+  uint32_t hash;
+  uint32_t cost; /* what cache_cost() charged for it (cache_put keeps none beyond 32 bits) */
+  PyObject *key; /* bytes: the TLV octets (NULL: a free slot) */
+  PyObject *value;
+} cache_entry_t;
+
+static struct
+{
+  cache_entry_t *slots; /* NULL: no entry yet */
+  size_t mask;          /* number of slots - 1 (a power of two) */
+  size_t used;
+  uint64_t seed[2];
+  uint32_t hash_mask; /* the bits of the hash kept (tests keep fewer: cache_hash_bits) */
+} ctab = { .hash_mask = UINT32_MAX };
+
+static uint64_t
+mix (uint64_t a, uint64_t b)
+{
+  __uint128_t r = (__uint128_t)a * b;
+  return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static uint64_t
+load64 (const uint8_t *p)
+{
+  uint64_t v;
+  memcpy (&v, p, 8);
+  return v;
+}
+
+static uint64_t
+load32 (const uint8_t *p)
+{
+  uint32_t v;
+  memcpy (&v, p, 4);
+  return v;
+}
+
+/* The cache's hash of the octets p[0:n]: 16 octets per 64x64->128-bit multiply, the length
+ * and the seed mixed in; its low 32 bits are kept. */
+static uint32_t
+hash_octets (const uint8_t *p, size_t n)
+{
+  uint64_t h = ctab.seed[0] ^ (uint64_t)n * 0x9E3779B97F4A7C15ull, a, b;
+  size_t left = n;
+  while (left > 16)
+    {
+      h = mix (load64 (p) ^ ctab.seed[1], load64 (p + 8) ^ h);
+      p += 16;
+      left -= 16;
+    }
+  if (left >= 8) /* (the two words overlap below 16 octets) */
+    {
+      a = load64 (p);
+      b = load64 (p + left - 8);
+    }
+  else if (left >= 4)
+    {
+      a = load32 (p);
+      b = load32 (p + left - 4);
+    }
+  else if (left > 0)
+    {
+      a = (uint64_t)p[0] << 16 | (uint64_t)p[left >> 1] << 8 | p[left - 1];
+      b = 0;
+    }
+  else
+    a = b = 0;
+  return (uint32_t)mix (ctab.seed[1] ^ (uint64_t)n, mix (a ^ ctab.seed[1], b ^ h)) & ctab.hash_mask;
+}
+
+/* The cached IE of the octets p[0:n] whose hash_octets is h (borrowed), or NULL. */
+static PyObject *
+cache_get (uint32_t h, const uint8_t *p, Py_ssize_t n)
+{
+  if (!ctab.slots)
+    return NULL;
+  for (size_t k = 0; k < CACHE_PROBES; k++)
+    {
+      const cache_entry_t *e = &ctab.slots[(h + k) & ctab.mask];
+      if (!e->key)
+        return NULL;
+      if (e->hash == h && PyBytes_GET_SIZE (e->key) == n
+          && memcmp (PyBytes_AS_STRING (e->key), p, (size_t)n) == 0)
+        return e->value;
+    }
+  return NULL;
+}
+
+/* Release the entries of slots[0:n] (the table no longer holds them) and the array. */
+static void
+release_entries (cache_entry_t *slots, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (slots[i].key)
+      {
+        Py_DECREF (slots[i].key);
+        Py_DECREF (slots[i].value);
+      }
+  PyMem_Free (slots);
+}
+
+static void
+cache_clear (void)
+{
+  cache_entry_t *slots = ctab.slots;
+  size_t n = slots ? ctab.mask + 1 : 0;
+  ctab.slots = NULL; /* (empty before anything is released) */
+  ctab.mask = 0;
+  ctab.used = 0;
+  cfg.cache_bytes = 0;
+  if (slots)
+    release_entries (slots, n);
+}
+
+/* The slot for an entry of hash h and octets tlv: the entry of equal octets, else the first
+ * free slot of its probes, else NULL. */
+static cache_entry_t *
+cache_slot (uint32_t h, PyObject *tlv)
+{
+  cache_entry_t *free_slot = NULL;
+  for (size_t k = 0; k < CACHE_PROBES; k++)
+    {
+      cache_entry_t *e = &ctab.slots[(h + k) & ctab.mask];
+      if (!e->key)
+        {
+          free_slot = e;
+          break;
+        }
+      if (e->hash == h && PyBytes_GET_SIZE (e->key) == PyBytes_GET_SIZE (tlv)
+          && memcmp (PyBytes_AS_STRING (e->key), PyBytes_AS_STRING (tlv),
+                     (size_t)PyBytes_GET_SIZE (tlv))
+               == 0)
+        return e;
+    }
+  return free_slot;
+}
+
+/* Twice the slots (CACHE_MIN_SLOTS at first), the entries moved over; one that finds no
+ * slot within its probes there is dropped. */
 static int
-cache_put (PyObject *tlv, PyObject *ie, Py_ssize_t extra)
+cache_grow (void)
+{
+  size_t old_n = ctab.slots ? ctab.mask + 1 : 0, n = old_n ? 2 * old_n : CACHE_MIN_SLOTS;
+  cache_entry_t *old = ctab.slots, *slots = PyMem_Calloc (n, sizeof (cache_entry_t));
+  if (!slots)
+    {
+      PyErr_NoMemory ();
+      return -1;
+    }
+  ctab.slots = slots;
+  ctab.mask = n - 1;
+  ctab.used = 0;
+  for (size_t i = 0; i < old_n; i++)
+    {
+      if (!old[i].key)
+        continue;
+      cache_entry_t *e = cache_slot (old[i].hash, old[i].key);
+      if (!e)
+        continue; /* (left in old: released below) */
+      *e = old[i];
+      old[i].key = NULL;
+      ctab.used++;
+    }
+  for (size_t i = 0; i < old_n; i++)
+    if (old[i].key)
+      cfg.cache_bytes -= old[i].cost;
+  if (old)
+    release_entries (old, old_n);
+  return 0;
+}
+
+/* Cache ie under the octets tlv (hash h); extra: what its Grouped objects cost
+ * (`groups_cost`, 0 for a leaf). */
+static int
+cache_put (uint32_t h, PyObject *tlv, PyObject *ie, Py_ssize_t extra)
 {
   Py_ssize_t cost = cache_cost (tlv, extra);
-  if (PyDict_GET_SIZE (cfg.cache) == 0) /* (emptied by codec.py meanwhile) */
-    cfg.cache_bytes = 0;
-  if (cost > cfg.cache_max_bytes)
+  if (cost > cfg.cache_max_bytes || cost > (Py_ssize_t)UINT32_MAX)
     return 0; /* never cached: it alone exceeds the bound */
   if (cfg.cache_bytes + cost > cfg.cache_max_bytes)
-    {
-      PyDict_Clear (cfg.cache);
-      cfg.cache_bytes = 0;
-    }
-  if (PyDict_SetItem (cfg.cache, tlv, ie) < 0)
+    cache_clear ();
+  if ((!ctab.slots || 2 * (ctab.used + 1) > ctab.mask + 1) && cache_grow () < 0)
     return -1;
+  cache_entry_t *e = cache_slot (h, tlv);
+  while (!e && ctab.mask + 1 < CACHE_MAX_SPREAD * (ctab.used + 1))
+    {
+      if (cache_grow () < 0)
+        return -1;
+      e = cache_slot (h, tlv);
+    }
+  if (!e)
+    e = &ctab.slots[h & ctab.mask];
+  PyObject *old_key = e->key, *old_value = e->value;
+  if (old_key)
+    {
+      cfg.cache_bytes -= e->cost;
+      ctab.used--;
+    }
+  e->hash = h;
+  e->key = Py_NewRef (tlv);
+  e->value = Py_NewRef (ie);
+  e->cost = (uint32_t)cost;
+  ctab.used++;
   cfg.cache_bytes += cost;
+  Py_XDECREF (old_key); /* (released once the table holds the new entry) */
+  Py_XDECREF (old_value);
   return 0;
 }
 
@@ -354,8 +568,10 @@ new_group (PyObject *type_obj, PyObject *children, PyObject *raw)
   return group;
 }
 
+static PyObject *copy_constant (PyObject *ie);
+
 /* A fresh copy of a (template) group: new Grouped objects, shared immutable leaves and
- * octets. */
+ * octets, fresh copies of its constant per-session leaves (see copy_constant). */
 static PyObject *
 clone_group (PyObject *group)
 {
@@ -380,8 +596,8 @@ clone_group (PyObject *group)
   for (Py_ssize_t i = 0; i < n; i++)
     {
       PyObject *child = PyList_GET_ITEM (ies, i);
-      PyObject *item
-        = Py_TYPE (child) == (PyTypeObject *)cfg.grouped ? clone_group (child) : Py_NewRef (child);
+      PyObject *item = Py_TYPE (child) == (PyTypeObject *)cfg.grouped ? clone_group (child)
+                                                                      : copy_constant (child);
       if (!item)
         goto done;
       PyList_SET_ITEM (copy, i, item);
@@ -402,16 +618,18 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
 {
   PyObject *tlv, *children = NULL, *group = NULL, *template;
   Py_ssize_t ignored_before = PyList_GET_SIZE (w->ignored);
+  const uint8_t *octets = w->data + ie->start;
+  uint32_t h = hash_octets (octets, (size_t)(ie->end - ie->start));
 
-  if (!(tlv = PyBytes_FromStringAndSize ((const char *)w->data + ie->start, ie->end - ie->start)))
-    return NULL;
-  if ((template = PyDict_GetItemWithError (cfg.cache, tlv)))
+  if ((template = cache_get (h, octets, ie->end - ie->start)))
     {
+      Py_INCREF (template); /* (held while copied: the copy allocates) */
       group = clone_group (template);
-      goto done;
+      Py_DECREF (template);
+      return group;
     }
-  if (PyErr_Occurred ())
-    goto done;
+  if (!(tlv = PyBytes_FromStringAndSize ((const char *)octets, ie->end - ie->start)))
+    return NULL;
   if (w->depth >= MAX_GROUP_DEPTH)
     {
       raise_error (ERR_TOO_DEEP, ie->type, 0, NULL, 0);
@@ -446,7 +664,7 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
   if (same && complete)
     {
       PyObject *copy = clone_group (group); /* a private template: callers may change theirs */
-      if (!copy || cache_put (tlv, copy, groups_cost (copy, 0)) < 0)
+      if (!copy || cache_put (h, tlv, copy, groups_cost (copy, 0)) < 0)
         Py_CLEAR (group);
       Py_XDECREF (copy);
     }
@@ -475,23 +693,23 @@ static PyObject *
 decode_cacheable (const walk_t *w, const tlv_t *ie, const spec_t *spec)
 {
   PyObject *tlv, *value, *decoder;
+  const uint8_t *octets = w->data + ie->start;
+  uint32_t h = hash_octets (octets, (size_t)(ie->end - ie->start));
 
-  if (!(tlv = PyBytes_FromStringAndSize ((const char *)w->data + ie->start, ie->end - ie->start)))
-    return NULL;
-  if ((value = PyDict_GetItemWithError (cfg.cache, tlv)) || PyErr_Occurred ())
-    {
-      Py_XINCREF (value);
-      Py_DECREF (tlv);
-      return value;
-    }
+  if ((value = cache_get (h, octets, ie->end - ie->start)))
+    return Py_NewRef (value);
   if (!(decoder = PyDict_GetItemWithError (cfg.decoders, ie->type_obj)))
     {
       if (!PyErr_Occurred ())
         PyErr_Format (PyExc_LookupError, "no decoder for cacheable IE type %u", ie->type);
+      return NULL;
     }
-  else if ((value = decode_value (w, ie, decoder, spec)) && cache_put (tlv, value, 0) < 0)
+  if (!(value = decode_value (w, ie, decoder, spec)))
+    return NULL;
+  if (!(tlv = PyBytes_FromStringAndSize ((const char *)octets, ie->end - ie->start))
+      || cache_put (h, tlv, value, 0) < 0)
     Py_CLEAR (value);
-  Py_DECREF (tlv);
+  Py_XDECREF (tlv);
   return value;
 }
 
@@ -553,7 +771,10 @@ v4_text (const uint8_t *a)
         buf[n++] = (char)('0' + x / 10 % 10);
       buf[n++] = (char)('0' + x % 10);
     }
-  return PyUnicode_FromStringAndSize (buf, n);
+  PyObject *text = PyUnicode_New (n, 127); /* (ASCII: no UTF-8 decoding) */
+  if (text)
+    memcpy (PyUnicode_1BYTE_DATA (text), buf, (size_t)n);
+  return text;
 }
 
 static uint32_t
@@ -587,9 +808,11 @@ shortcut_new (const shortcut_t *sc, PyObject **fields)
 #define NONE Py_NewRef (Py_None)
 
 /* The IE decoded by its shortcut, or NULL: with an exception set, a failure; without, not
- * a form the shortcut takes (the Python decoder decodes it). */
+ * a form the shortcut takes (the Python decoder decodes it). *constant set for a form that
+ * is the same in every session (an F-TEID with CH, a UE IP Address without an address: the
+ * UP function chooses them), cleared otherwise. */
 static PyObject *
-decode_shortcut (const walk_t *w, const tlv_t *ie, const shortcut_t *sc)
+decode_shortcut (const walk_t *w, const tlv_t *ie, const shortcut_t *sc, int *constant)
 {
   const uint8_t *v = (const uint8_t *)value_of (w, ie);
   Py_ssize_t n = value_len (ie);
@@ -597,6 +820,7 @@ decode_shortcut (const walk_t *w, const tlv_t *ie, const shortcut_t *sc)
   if (n < 1)
     return NULL;
   unsigned flags = v[0];
+  *constant = 0;
   switch (sc - shortcuts)
     {
     case SC_FSEID: /* IPv4 only */
@@ -611,6 +835,7 @@ decode_shortcut (const walk_t *w, const tlv_t *ie, const shortcut_t *sc)
         {
           if ((flags & 0x08) && n < 2)
             return NULL;
+          *constant = 1;
           f[0] = NONE;
           f[1] = NONE;
           f[2] = NONE;
@@ -634,7 +859,10 @@ decode_shortcut (const walk_t *w, const tlv_t *ie, const shortcut_t *sc)
       if ((flags & 0x4B) == 0x02 && n >= 5)
         f[0] = v4_text (v + 1);
       else if (!(flags & 0x4B))
-        f[0] = NONE;
+        {
+          *constant = 1;
+          f[0] = NONE;
+        }
       else
         return NULL;
       f[1] = NONE;
@@ -671,6 +899,27 @@ shortcut_of (unsigned ie_type)
   return NULL;
 }
 
+/* A new reference to a leaf of a template group to hand out: a fresh copy for one of a
+ * shortcut's class (in a template: a constant form, see decode_shortcut; mutable, so
+ * never shared), the leaf itself otherwise (immutable, shared). */
+static PyObject *
+copy_constant (PyObject *ie)
+{
+  PyTypeObject *tp = Py_TYPE (ie);
+  const shortcut_t *sc = NULL;
+  if (tp == (PyTypeObject *)shortcuts[SC_FTEID].cls)
+    sc = &shortcuts[SC_FTEID];
+  else if (tp == (PyTypeObject *)shortcuts[SC_UEIP].cls)
+    sc = &shortcuts[SC_UEIP];
+  else
+    return Py_NewRef (ie);
+  PyObject *copy = tp->tp_alloc (tp, 0);
+  if (copy)
+    for (int i = 0; i < sc->n_fields; i++)
+      *slot_at (copy, sc->offsets[i]) = Py_XNewRef (*slot_at (ie, sc->offsets[i]));
+  return copy;
+}
+
 /* One IE, new reference, or NULL (see decode_value). spec: the container's (NULL: none).
  * Clears *same_every_time unless the IE is the same in every session. */
 static PyObject *
@@ -689,14 +938,17 @@ decode_ie (walk_t *w, const tlv_t *ie, const spec_t *spec, int *same_every_time)
     return decode_cacheable (w, ie, spec);
   if (ie->type < TABLE_TYPES && (group_spec = cfg.groups[ie->type]))
     return decode_group (w, ie, group_spec, same_every_time);
-  *same_every_time = 0;
   const shortcut_t *sc = shortcut_of (ie->type);
   if (sc)
     {
-      PyObject *value = decode_shortcut (w, ie, sc);
+      int constant;
+      PyObject *value = decode_shortcut (w, ie, sc, &constant);
+      if (!value || !constant)
+        *same_every_time = 0;
       if (value || PyErr_Occurred ())
         return value;
     }
+  *same_every_time = 0;
   if ((decoder = PyDict_GetItemWithError (cfg.decoders, ie->type_obj)))
     return decode_value (w, ie, decoder, spec);
   if (PyErr_Occurred ())
@@ -721,9 +973,9 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
 {
   int same_every_time = 1;
   Py_ssize_t off = start;
-  typeset_t seen;
+  uint64_t seen = 0; /* the mandatory types seen (bits as spec->all_mand) */
+  int check = spec && spec->n_mand;
 
-  memset (&seen, 0, sizeof (seen));
   while (off < end)
     {
       if (off + 4 > end)
@@ -751,17 +1003,18 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
       Py_DECREF (decoded);
       if (rc < 0)
         return -1;
-      if (ie.type < TABLE_TYPES)
-        typeset_add (&seen, ie.type);
+      if (check)
+        seen |= mandatory_bit (spec, ie.type);
     }
-  long missing = spec ? typeset_first_missing (&spec->mandatory, &seen) : -1;
-  if (missing >= 0)
-    return raise_error (ERR_MISSING, (unsigned)missing, 0, NULL, 1);
+  if (check && seen != spec->all_mand) /* the lowest type missing */
+    return raise_error (ERR_MISSING, spec->mand[__builtin_ctzll (~seen & spec->all_mand)], 0,
+                        NULL, 1);
   return same_every_time;
 }
 
+/* walk's arguments from a tuple, as PyArg_ParseTuple reads them (any bytes-like data). */
 static PyObject *
-py_walk (PyObject *Py_UNUSED (module), PyObject *args)
+walk_parsed (PyObject *args)
 {
   Py_buffer buf;
   Py_ssize_t start, end;
@@ -769,11 +1022,6 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *args)
   PyObject *ies;
   walk_t w = { 0 };
 
-  if (!cfg.error)
-    {
-      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup() was not called");
-      return NULL;
-    }
   if (!PyArg_ParseTuple (args, "y*nniO!:walk", &buf, &start, &end, &msg_type, &PyList_Type,
                          &w.ignored))
     return NULL;
@@ -789,6 +1037,56 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *args)
   if (ies && walk (&w, start, end, spec, ies) < 0)
     Py_CLEAR (ies);
   PyBuffer_Release (&buf);
+  return ies;
+}
+
+/* walk(data, start, end, msg_type, ignored). The usual arguments (bytes, three ints in
+ * range, a list) are read here; any others as PyArg_ParseTuple reads them (walk_parsed),
+ * which also raises its errors. */
+static PyObject *
+py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
+{
+  if (!cfg.error)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup() was not called");
+      return NULL;
+    }
+  if (nargs == 5 && PyBytes_CheckExact (args[0]) && PyLong_CheckExact (args[1])
+      && PyLong_CheckExact (args[2]) && PyLong_CheckExact (args[3]) && PyList_Check (args[4]))
+    {
+      Py_ssize_t start = PyLong_AsSsize_t (args[1]), end = PyLong_AsSsize_t (args[2]);
+      long msg_type = PyLong_AsLong (args[3]);
+      if (PyErr_Occurred ())
+        PyErr_Clear (); /* (out of range: walk_parsed says so) */
+      else if (msg_type >= INT_MIN && msg_type <= INT_MAX)
+        {
+          if (start < 0 || end > PyBytes_GET_SIZE (args[0]) || start > end)
+            {
+              PyErr_SetString (PyExc_ValueError, "walk: start/end outside the data");
+              return NULL;
+            }
+          walk_t w = { 0 };
+          w.data = (const uint8_t *)PyBytes_AS_STRING (args[0]);
+          w.ignored = args[4];
+          const spec_t *spec
+            = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
+          PyObject *data = Py_NewRef (args[0]); /* (held: decoders run Python code) */
+          PyObject *ignored = Py_NewRef (args[4]);
+          PyObject *ies = PyList_New (0);
+          if (ies && walk (&w, start, end, spec, ies) < 0)
+            Py_CLEAR (ies);
+          Py_DECREF (data);
+          Py_DECREF (ignored);
+          return ies;
+        }
+    }
+  PyObject *tuple = PyTuple_New (nargs);
+  if (!tuple)
+    return NULL;
+  for (Py_ssize_t i = 0; i < nargs; i++)
+    PyTuple_SET_ITEM (tuple, i, Py_NewRef (args[i]));
+  PyObject *ies = walk_parsed (tuple);
+  Py_DECREF (tuple);
   return ies;
 }
 
@@ -846,6 +1144,18 @@ compile_specs (spec_t **specs, long n_specs, PyObject *mandatory, PyObject *allo
       if (fill_typeset (&spec->mandatory, types) < 0
           || (may && fill_typeset (&spec->allowed, may) < 0))
         return -1;
+      for (unsigned t = 0; t < TABLE_TYPES; t++)
+        if (typeset_has (&spec->mandatory, t))
+          {
+            if (spec->n_mand == MAX_MANDATORY)
+              {
+                PyErr_Format (PyExc_ValueError, "more than %d mandatory IEs under key %ld",
+                              MAX_MANDATORY, k);
+                return -1;
+              }
+            spec->all_mand |= (uint64_t)1 << spec->n_mand;
+            spec->mand[spec->n_mand++] = (uint16_t)t;
+          }
     }
   return 0;
 }
@@ -865,12 +1175,12 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
 {
   walk_config_t c = { 0 };
   PyObject *known, *cacheable, *groups, *allowed_children, *messages, *allowed_ies;
-  if (!PyArg_ParseTuple (args, "O!OOO!O!O!O!O!nOOOO!O!OOOO:setup", &PyDict_Type, &c.decoders,
+  if (!PyArg_ParseTuple (args, "O!OOO!O!O!O!nOOOO!O!OOOO:setup", &PyDict_Type, &c.decoders,
                          &known, &cacheable, &PyDict_Type, &groups, &PyDict_Type, &allowed_children,
-                         &PyDict_Type, &messages, &PyDict_Type, &allowed_ies, &PyDict_Type,
-                         &c.cache, &c.cache_max_bytes, &c.grouped, &c.raw, &c.vendor, &PyTuple_Type,
-                         &c.short_errors, &PyTuple_Type, &c.value_errors, &c.codec_error, &c.error,
-                         &c.in_group, &c.ignore))
+                         &PyDict_Type, &messages, &PyDict_Type, &allowed_ies, &c.cache_max_bytes,
+                         &c.grouped, &c.raw, &c.vendor, &PyTuple_Type, &c.short_errors,
+                         &PyTuple_Type, &c.value_errors, &c.codec_error, &c.error, &c.in_group,
+                         &c.ignore))
     return NULL;
   if (!PyType_Check (c.grouped) || c.cache_max_bytes < 1)
     {
@@ -887,6 +1197,16 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       for (unsigned t = 0; t < TABLE_TYPES; t++)
         if (!(cfg.type_objs[t] = PyLong_FromUnsignedLong (t)))
           return NULL;
+      /* the decode cache's seed, from Python's hash secret */
+      for (int i = 0; i < 2; i++)
+        {
+          PyObject *b = PyBytes_FromString (i ? "pfcpd decode cache, 1" : "pfcpd decode cache, 0");
+          Py_hash_t x = b ? PyObject_Hash (b) : -1;
+          Py_XDECREF (b);
+          if (x == -1 && PyErr_Occurred ())
+            return NULL;
+          ctab.seed[i] = (uint64_t)x * 0x9E3779B97F4A7C15ull ^ (uint64_t)x >> 29;
+        }
     }
   free_specs (cfg.groups, TABLE_TYPES);
   free_specs (cfg.messages, MESSAGE_TYPES);
@@ -902,11 +1222,12 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       return NULL;
     }
   PyObject **fields[]
-    = { &c.decoders,     &c.cache,       &c.grouped, &c.raw,      &c.vendor, &c.short_errors,
-        &c.value_errors, &c.codec_error, &c.error,   &c.in_group, &c.ignore };
-  PyObject **old[] = { &cfg.decoders, &cfg.cache,        &cfg.grouped,      &cfg.raw,
-                       &cfg.vendor,   &cfg.short_errors, &cfg.value_errors, &cfg.codec_error,
-                       &cfg.error,    &cfg.in_group,     &cfg.ignore };
+    = { &c.decoders,     &c.grouped,     &c.raw,   &c.vendor,   &c.short_errors,
+        &c.value_errors, &c.codec_error, &c.error, &c.in_group, &c.ignore };
+  PyObject **old[] = { &cfg.decoders,    &cfg.grouped,      &cfg.raw,
+                       &cfg.vendor,      &cfg.short_errors, &cfg.value_errors,
+                       &cfg.codec_error, &cfg.error,        &cfg.in_group,
+                       &cfg.ignore };
   for (size_t i = 0; i < sizeof (fields) / sizeof (fields[0]); i++)
     {
       Py_INCREF (*fields[i]);
@@ -918,8 +1239,7 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
   if (!cfg.off_type || !cfg.off_ies || !cfg.off_raw)
     cfg.off_type = cfg.off_ies = cfg.off_raw = 0;
   cfg.cache_max_bytes = c.cache_max_bytes;
-  cfg.cache_bytes = 0; /* codec.py hands over an empty cache */
-  PyDict_Clear (cfg.cache);
+  cache_clear (); /* (it holds IEs decoded under the old tables) */
   Py_RETURN_NONE;
 }
 
@@ -1002,15 +1322,56 @@ fail:
 static PyObject *
 py_setup_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
 {
+  cache_clear (); /* (its templates' constant leaves are copied by these classes) */
   return fill_shortcuts (shortcuts, NULL, classes, "setup_shortcuts");
 }
 
 static PyObject *
 py_cache_bytes (PyObject *Py_UNUSED (module), PyObject *Py_UNUSED (args))
 {
-  if (cfg.cache && PyDict_GET_SIZE (cfg.cache) == 0)
-    cfg.cache_bytes = 0;
   return PyLong_FromSsize_t (cfg.cache_bytes);
+}
+
+static PyObject *
+py_cache_entries (PyObject *Py_UNUSED (module), PyObject *Py_UNUSED (args))
+{
+  PyObject *out = PyList_New (0);
+  for (size_t i = 0; out && ctab.slots && i <= ctab.mask; i++)
+    {
+      const cache_entry_t *e = &ctab.slots[i];
+      if (!e->key)
+        continue;
+      PyObject *pair = PyTuple_Pack (2, e->key, e->value);
+      if (!pair || PyList_Append (out, pair) < 0)
+        Py_CLEAR (out);
+      Py_XDECREF (pair);
+    }
+  return out;
+}
+
+static PyObject *
+py_cache_clear (PyObject *Py_UNUSED (module), PyObject *Py_UNUSED (args))
+{
+  cache_clear ();
+  Py_RETURN_NONE;
+}
+
+/* cache_hash_bits(bits): keep only the low bits (0-32) of the cache's hash, the cache
+ * emptied; fewer than 32 make octets collide, as tests do to exercise the probes. */
+static PyObject *
+py_cache_hash_bits (PyObject *Py_UNUSED (module), PyObject *arg)
+{
+  long bits = PyLong_AsLong (arg);
+  if (bits == -1 && PyErr_Occurred ())
+    return NULL;
+  if (bits < 0 || bits > 32)
+    {
+      PyErr_SetString (PyExc_ValueError, "cache_hash_bits: 0 to 32 bits");
+      return NULL;
+    }
+  cache_clear ();
+  ctab.hash_mask = bits == 32 ? UINT32_MAX : ((uint32_t)1 << bits) - 1;
+  Py_RETURN_NONE;
 }
 
 /* ---- encode_ies: the encoder's loop over IEs (codec.encode_ies documents what it does) ---- */
@@ -2044,12 +2405,17 @@ add_method (PyObject *module, const char *name, PyMethodDef *def)
 }
 
 static PyMethodDef walk_methods[] = {
-  { "walk", py_walk, METH_VARARGS,
+  { "walk", (PyCFunction)(void (*) (void))py_walk, METH_FASTCALL,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
   { "cache_bytes", py_cache_bytes, METH_NOARGS,
     "cache_bytes() -> what the decode cache's entries cost now, in bytes (its account)" },
+  { "cache_entries", py_cache_entries, METH_NOARGS,
+    "cache_entries() -> the decode cache's entries: [(TLV octets, IE or template group)]" },
+  { "cache_clear", py_cache_clear, METH_NOARGS, "cache_clear(): empty the decode cache" },
+  { "cache_hash_bits", py_cache_hash_bits, METH_O,
+    "cache_hash_bits(bits): keep the low bits of the decode cache's hash (tests: collisions)" },
   { "setup", py_setup, METH_VARARGS,
-    "setup(decoders, known, cacheable, groups, allowed_children, messages, allowed_ies, cache, "
+    "setup(decoders, known, cacheable, groups, allowed_children, messages, allowed_ies, "
     "cache_max_bytes, Grouped, RawIE, VendorIE, short_errors, value_errors, CodecError, error, "
     "in_group, ignore)" },
   { "setup_shortcuts", py_setup_shortcuts, METH_O,

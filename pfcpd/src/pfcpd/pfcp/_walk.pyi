@@ -11,6 +11,9 @@ def walk(
     data: bytes, start: int, end: int, msg_type: int, ignored: list[IgnoredIE]
 ) -> list[IE]: ...
 def cache_bytes() -> int: ...
+def cache_entries() -> list[tuple[bytes, IE]]: ...
+def cache_clear() -> None: ...
+def cache_hash_bits(bits: int) -> None: ...
 def setup(
     decoders: dict[int, Callable[[bytes], IE]],
     known: Iterable[int],
@@ -19,7 +22,6 @@ def setup(
     allowed_children: dict[int, frozenset[int]],
     messages: dict[int, frozenset[int]],
     allowed_ies: dict[int, frozenset[int]],
-    cache: dict[bytes, IE],
     cache_max_bytes: int,
     grouped: type,
     raw: type,

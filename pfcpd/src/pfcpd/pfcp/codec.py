@@ -99,16 +99,17 @@ def _encode_error(kind: int, ie_type: int, length: int) -> CodecError:
 # - grouped IEs made only of cacheable IEs (no per-session value such as a UE address or a
 #   TEID): a template whose fresh copy (new Grouped objects, shared immutable leaves) is
 #   returned, so callers may still change their groups.
-# Only successful decodes are cached. The cache is bounded by bytes, not entries (an entry
-# may be a 64 KB IE): _walk.c charges each entry three times its TLV octets plus a fixed
-# overhead, and a template group 128 more per Grouped object it holds (see cache_cost
-# there), and empties the cache when the next entry would pass
-# CACHE_MAX_BYTES. Any peer that gets its datagrams decoded can fill it, but never beyond.
-_CACHE: dict[bytes, IE] = {}
+# Only successful decodes are cached. The cache is a table of _walk.c's (keyed by a seeded
+# hash of the octets computed while walking, confirmed by comparing them; see cache_get
+# there), bounded by bytes, not entries (an entry may be a 64 KB IE): _walk.c charges each
+# entry three times its TLV octets plus a fixed overhead, and a template group 128 more per
+# Grouped object it holds (see cache_cost there), and empties the cache when the next entry
+# would pass CACHE_MAX_BYTES. Any peer that gets its datagrams decoded can fill it, but
+# never beyond.
 CACHE_MAX_BYTES = 16 * 1024 * 1024
 
 # Encoding cache: id(leaf IE) -> (the IE, its TLV octets), for leaves of cacheable types.
-# Those are immutable and the decoder hands out one shared instance per value (see _CACHE):
+# Those are immutable and the decoder hands out one shared instance per value (see above):
 # a rule group decoded session after session holds the same leaf objects, whose octets are
 # then looked up by identity (no hashing of field values). The entry holds the IE, so its
 # id cannot be reused while the entry exists; the cache is emptied when full. Only short
@@ -131,6 +132,16 @@ def drop_encode_cache() -> None:
 def cache_bytes() -> int:
     """What the decode cache's entries cost now, in bytes, as counted against its bound."""
     return _walk.cache_bytes()
+
+
+def cache_entries() -> list[tuple[bytes, IE]]:
+    """The decode cache's entries: (TLV octets, the shared leaf IE or template group)."""
+    return _walk.cache_entries()
+
+
+def drop_decode_cache() -> None:
+    """Empty the decode cache; it refills as IEs are decoded again."""
+    _walk.cache_clear()
 
 
 # IE types whose usual forms the walk decodes itself, into the same objects as these
@@ -160,7 +171,6 @@ def reload_tables() -> None:
     """Hand the tables (decoders, cacheable types, grouped IEs and messages with their
     mandatory and expected IEs) to the walk, which compiles them; call it again after
     changing one (tests do). Empties the decode cache: it holds IEs decoded under the old."""
-    _CACHE.clear()
     drop_encode_cache()
     _walk.setup(
         DECODERS,
@@ -170,7 +180,6 @@ def reload_tables() -> None:
         ALLOWED_CHILDREN,
         MANDATORY_IES,
         ALLOWED_IES,
-        _CACHE,
         CACHE_MAX_BYTES,
         Grouped,
         RawIE,
