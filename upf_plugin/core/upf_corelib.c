@@ -183,6 +183,14 @@ upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out, unsi
 }
 
 int
+upfcore_session_remove_args (const upfcore_remove_args_t *a)
+{
+  if (!a)
+    return -EINVAL;
+  return upfcore_session_remove (a->ctx, a->session, a->out, a->max);
+}
+
+int
 upfcore_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int reset, uint64_t now_ns)
 {
   if (!s || !out)
@@ -406,6 +414,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (upfcore_put_args_t)                                                                           \
   _ (upfcore_slot_t)                                                                               \
   _ (upfcore_put_slots_t)                                                                          \
+  _ (upfcore_remove_args_t)                                                                        \
   _ (upf_stats_t)
 
 #define foreach_upfcore_field                                                                      \
@@ -541,6 +550,11 @@ upfcore_drop_reason_str (unsigned r)
   _ (upfcore_put_args_t, errlen)                                                                   \
   _ (upfcore_put_args_t, buffered)                                                                 \
   _ (upfcore_put_args_t, _pad)                                                                     \
+  _ (upfcore_remove_args_t, ctx)                                                                   \
+  _ (upfcore_remove_args_t, out)                                                                   \
+  _ (upfcore_remove_args_t, max)                                                                   \
+  _ (upfcore_remove_args_t, _pad)                                                                  \
+  _ (upfcore_remove_args_t, session)                                                               \
   _ (upfcore_slot_t, teid)                                                                         \
   _ (upfcore_slot_t, addr)                                                                         \
   _ (upfcore_put_slots_t, ctx)                                                                     \

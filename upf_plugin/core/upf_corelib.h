@@ -83,6 +83,19 @@ UPF_API_VISIBLE upf_session_t *upfcore_session_put_slots (upfcore_put_slots_t *a
  * more than max URRs. */
 UPF_API_VISIBLE int upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out,
                                             unsigned max);
+/* upfcore_session_remove's arguments in one block (as upfcore_put_args_t's): what changes
+ * between removals (max, session) is adjacent. */
+typedef struct
+{
+  upf_ctx_t *ctx;
+  upf_usage_t *out;
+  uint32_t max;
+  uint32_t _pad;
+  upf_session_t *session;
+} upfcore_remove_args_t;
+
+/* upfcore_session_remove (a->ctx, a->session, a->out, a->max); NULL a: -EINVAL. */
+UPF_API_VISIBLE int upfcore_session_remove_args (const upfcore_remove_args_t *a);
 UPF_API_VISIBLE int upfcore_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out,
                                       int reset, uint64_t now_ns);
 UPF_API_VISIBLE unsigned upfcore_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns,

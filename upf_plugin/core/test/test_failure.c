@@ -597,6 +597,38 @@ test_remove_reads_then_deletes (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* upfcore_session_remove_args: upfcore_session_remove with the arguments of the block. */
+static void
+test_remove_args (void **st)
+{
+  (void)st;
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_usage_t want[2], got[2];
+  upfcore_remove_args_t args = { .ctx = c, .out = got, .max = 1 };
+  assert_non_null (c);
+  mk_prog (&p, 0x100, UE, 1, 2, 0, 0);
+  upf_session_t *s = install_ok (c, 7, &p);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD);
+  args.session = s;
+  assert_int_equal (upfcore_session_remove_args (&args), -ENOSPC);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD); /* still there */
+  memset (want, 0, sizeof (want));
+  memset (got, 0xff, sizeof (got));
+  for (unsigned i = 0; i < 2; i++)
+    assert_int_equal (upfcore_read_urr (s, p.urr[i].urr_id, &want[i], 0, 0), 0);
+  assert_int_equal (want[1].pkts[UPF_VOL_UL], 2);
+  args.max = 2;
+  assert_int_equal (upfcore_session_remove_args (&args), 2);
+  assert_memory_equal (got, want, sizeof (want));
+  assert_null (c->sessions);
+  assert_int_equal (ul (c, 0x100).drop_reason, UPF_DROP_NO_SESSION);
+  args.session = 0;
+  assert_int_equal (upfcore_session_remove_args (&args), -EINVAL);
+  assert_int_equal (upfcore_session_remove_args (0), -EINVAL);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -615,6 +647,7 @@ main (void)
     cmocka_unit_test (test_put_slots),
     cmocka_unit_test (test_put_slots_all_or_nothing),
     cmocka_unit_test (test_remove_reads_then_deletes),
+    cmocka_unit_test (test_remove_args),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }

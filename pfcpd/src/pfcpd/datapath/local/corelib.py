@@ -310,6 +310,18 @@ class PutSlotsT(_Checked):
     ]
 
 
+class RemoveArgsT(_Checked):
+    """upfcore_session_remove's arguments in one block (upfcore_session_remove_args)."""
+
+    _fields_ = [
+        ("ctx", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        ("max", c_u32),
+        ("_pad", c_u32),
+        ("session", ctypes.c_void_p),
+    ]
+
+
 class EventT(_Checked):
     _fields_ = [("type", c_u32), ("id", c_u32), ("seid", c_u64), ("value", c_u64)]
 
@@ -608,6 +620,7 @@ _STRUCTS: dict[str, type[ctypes.Structure]] = {
     "upfcore_put_args_t": PutArgsT,
     "upfcore_slot_t": SlotT,
     "upfcore_put_slots_t": PutSlotsT,
+    "upfcore_remove_args_t": RemoveArgsT,
 }
 
 
@@ -636,6 +649,8 @@ FUNCTIONS: dict[str, tuple[object, list[object] | None]] = {
         ctypes.c_int,
         [_vp, _vp, ctypes.POINTER(UsageT), ctypes.c_uint],
     ),
+    # (remove's: one argument, a ctypes.byref of a RemoveArgsT, as install's)
+    "upfcore_session_remove_args": (ctypes.c_int, None),
     "upfcore_read_urr": (
         ctypes.c_int,
         [_vp, c_u32, ctypes.POINTER(UsageT), ctypes.c_int, c_u64],

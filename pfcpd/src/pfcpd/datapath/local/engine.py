@@ -857,6 +857,11 @@ def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
 
 
 _SEID_END = 1 << 64
+# remove's arguments that change (`LocalDatapath._remove`): the URR count, the session
+_REMOVE_AT = corelib.RemoveArgsT.max.offset
+if corelib.RemoveArgsT.session.offset != _REMOVE_AT + 8:
+    raise corelib.CoreLibMismatch("upfcore_remove_args_t: max and session not as packed")
+_pack_remove = Struct("=I4xQ").pack_into
 _ERR_SIZE = 256  # (the buffer of an install's error text)
 _BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
 
@@ -918,6 +923,13 @@ class LocalDatapath(Datapath):
         self._buffered = memoryview(self._put).cast("B")[at : at + 4].cast("I")
         self._session_put = self._lib.upfcore_session_put_slots
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
+        # remove's arguments (upfcore_session_remove_args): the count and session packed in
+        # for each (`_pack_remove`)
+        self._remove = corelib.RemoveArgsT()
+        self._remove.ctx = self._ctx
+        self._remove.out = ctypes.addressof(self._final)
+        self._remove_ref = ctypes.byref(self._remove)
+        self._session_remove = self._lib.upfcore_session_remove_args
         # descriptors kept by program shape: by `_shape_key`, or by the program's token
         self._shapes: dict[_ShapeKey | object, _Shape] = {}
         self._seen: set[_ShapeKey | object] = set()  # shapes seen once (`_packed`)
@@ -961,9 +973,11 @@ class LocalDatapath(Datapath):
             n = len(kept.urr_ids)
             if n > len(self._final):
                 self._final = (corelib.UsageT * n)()
+                self._remove.out = ctypes.addressof(self._final)
             final = self._final
             # (the final usage of every URR, the deletion and the reclaim: one call)
-            got = self._lib.upfcore_session_remove(self._ctx, sess, final, n)
+            _pack_remove(self._remove, _REMOVE_AT, n, sess)
+            got = self._session_remove(self._remove_ref)
             if got != n:
                 raise DatapathError(f"session 0x{seid:x}: final usage not read ({got})")
             unpack, size = _USAGE.struct.unpack_from, _USAGE.size
