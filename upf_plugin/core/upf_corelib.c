@@ -118,6 +118,50 @@ upfcore_session_put_args (upfcore_put_args_t *a)
   return s;
 }
 
+upf_session_t *
+upfcore_session_put_slots (upfcore_put_slots_t *a)
+{
+  upf_program_desc_t *d;
+  upf_pdr_t *pdr;
+  upf_far_t *far;
+  const upfcore_slot_t *sl;
+  unsigned buffered, i, n;
+  upf_session_t *s;
+  if (!a || !(d = a->desc))
+    return 0;
+  if (a->n_slot)
+    {
+      /* (the caller's tables, which it lets this write) */
+      pdr = (upf_pdr_t *)d->pdr;
+      far = (upf_far_t *)d->far;
+      for (i = 0, n = d->n_pdr; i < d->n_far; i++)
+        n += far[i].ohc == UPF_OHC_GTPU;
+      if (a->n_slot != n || n > UPFCORE_MAX_SLOTS)
+        {
+          snprintf (a->err, (size_t)a->errlen, "%u slots for a descriptor of %u", a->n_slot, n);
+          return 0;
+        }
+      for (i = 0, sl = a->slot; i < d->n_pdr; i++, sl++)
+        {
+          pdr[i].teid = sl->teid;
+          pdr[i].fteid_addr = sl->addr[0];
+          pdr[i].ue_ip = sl->addr[1];
+        }
+      for (i = 0; i < d->n_far; i++)
+        if (far[i].ohc == UPF_OHC_GTPU)
+          {
+            far[i].ohc_teid = sl->teid;
+            far[i].ohc_peer = sl->addr[0];
+            far[i].ohc_src = sl->addr[1];
+            sl++;
+          }
+    }
+  s = upfcore_session_put (a->ctx, a->session, a->seid, d, a->err, (size_t)a->errlen, &buffered);
+  if (s)
+    a->buffered = buffered;
+  return s;
+}
+
 int
 upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out, unsigned max)
 {
@@ -136,6 +180,14 @@ upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out, unsi
   upf_session_delete (ctx, s);
   upf_epoch_reclaim (&ctx->epoch);
   return (int)n;
+}
+
+int
+upfcore_session_remove_args (const upfcore_remove_args_t *a)
+{
+  if (!a)
+    return -EINVAL;
+  return upfcore_session_remove (a->ctx, a->session, a->out, a->max);
 }
 
 int
@@ -360,6 +412,9 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_verdict_t)                                                                                \
   _ (upf_usage_t)                                                                                  \
   _ (upfcore_put_args_t)                                                                           \
+  _ (upfcore_slot_t)                                                                               \
+  _ (upfcore_put_slots_t)                                                                          \
+  _ (upfcore_remove_args_t)                                                                        \
   _ (upf_stats_t)
 
 #define foreach_upfcore_field                                                                      \
@@ -495,6 +550,22 @@ upfcore_drop_reason_str (unsigned r)
   _ (upfcore_put_args_t, errlen)                                                                   \
   _ (upfcore_put_args_t, buffered)                                                                 \
   _ (upfcore_put_args_t, _pad)                                                                     \
+  _ (upfcore_remove_args_t, ctx)                                                                   \
+  _ (upfcore_remove_args_t, out)                                                                   \
+  _ (upfcore_remove_args_t, max)                                                                   \
+  _ (upfcore_remove_args_t, _pad)                                                                  \
+  _ (upfcore_remove_args_t, session)                                                               \
+  _ (upfcore_slot_t, teid)                                                                         \
+  _ (upfcore_slot_t, addr)                                                                         \
+  _ (upfcore_put_slots_t, ctx)                                                                     \
+  _ (upfcore_put_slots_t, err)                                                                     \
+  _ (upfcore_put_slots_t, errlen)                                                                  \
+  _ (upfcore_put_slots_t, buffered)                                                                \
+  _ (upfcore_put_slots_t, n_slot)                                                                  \
+  _ (upfcore_put_slots_t, session)                                                                 \
+  _ (upfcore_put_slots_t, seid)                                                                    \
+  _ (upfcore_put_slots_t, desc)                                                                    \
+  _ (upfcore_put_slots_t, slot)                                                                    \
   _ (upf_usage_t, urr_id)                                                                          \
   _ (upf_usage_t, flags)                                                                           \
   _ (upf_usage_t, bytes)                                                                           \
@@ -511,6 +582,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (UPF_MAX_DUPL_PER_FAR)                                                                         \
   _ (UPF_MAX_QER_PER_PDR)                                                                          \
   _ (UPF_MAX_URR_PER_PDR)                                                                          \
+  _ (UPFCORE_MAX_SLOTS)                                                                            \
   _ (UPF_MALFORMED_N_REASONS)                                                                      \
   _ (UPF_DROP_N_REASONS)                                                                           \
   _ (UPF_OHR_NONE)                                                                                 \

@@ -44,12 +44,58 @@ typedef struct
 /* upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, a->errlen, &a->buffered);
  * NULL a: NULL. */
 UPF_API_VISIBLE upf_session_t *upfcore_session_put_args (upfcore_put_args_t *a);
+/* What differs between the sessions of one shape (pfcpd keeps a descriptor per shape of the
+ * programs it installs): a PDR's TEID, F-TEID address (addr[0]) and UE address (addr[1]), or a
+ * GTP-U FAR's outer header TEID, peer (addr[0]) and source (addr[1]). */
+typedef struct
+{
+  uint32_t teid;
+  upf_ip_t addr[2];
+} upfcore_slot_t;
+
+#define UPFCORE_MAX_SLOTS (UPF_MAX_PDR + 255)
+
+/* An install whose descriptor gets the session's own values first (upfcore_session_put_slots):
+ * what changes between installs (n_slot, session, seid, desc, the slots) is adjacent, for a
+ * caller that writes it in one go. */
+typedef struct
+{
+  upf_ctx_t *ctx;
+  char *err;
+  uint64_t errlen;
+  uint32_t buffered;      /* out: the session's buffered DL packets */
+  uint32_t n_slot;        /* 0, or desc's PDRs + its FARs with GTP-U outer header creation */
+  upf_session_t *session; /* NULL creates session seid */
+  uint64_t seid;
+  upf_program_desc_t *desc;
+  upfcore_slot_t slot[UPFCORE_MAX_SLOTS];
+} upfcore_put_slots_t;
+
+/* upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, a->errlen, &a->buffered),
+ * the slots written into a->desc first (n_slot 0: none): one per PDR in order, then one per FAR
+ * with GTP-U outer header creation in order; an n_slot that is not that count refuses the
+ * install (NULL + err, desc unchanged). NULL a or desc: NULL. (NULL ctx: the slots written,
+ * then refused as upfcore_session_put refuses it.) */
+UPF_API_VISIBLE upf_session_t *upfcore_session_put_slots (upfcore_put_slots_t *a);
 /* A removal in one call (pfcpd's): the usage of each URR of s's program (upfcore_read_urr, no
  * reset), in the order its descriptor gave them, into out; then s is deleted and reclaimed
  * (as above). Returns how many were written, or -ENOSPC (nothing done) when the program has
  * more than max URRs. */
 UPF_API_VISIBLE int upfcore_session_remove (upf_ctx_t *ctx, upf_session_t *s, upf_usage_t *out,
                                             unsigned max);
+/* upfcore_session_remove's arguments in one block (as upfcore_put_args_t's): what changes
+ * between removals (max, session) is adjacent. */
+typedef struct
+{
+  upf_ctx_t *ctx;
+  upf_usage_t *out;
+  uint32_t max;
+  uint32_t _pad;
+  upf_session_t *session;
+} upfcore_remove_args_t;
+
+/* upfcore_session_remove (a->ctx, a->session, a->out, a->max); NULL a: -EINVAL. */
+UPF_API_VISIBLE int upfcore_session_remove_args (const upfcore_remove_args_t *a);
 UPF_API_VISIBLE int upfcore_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out,
                                       int reset, uint64_t now_ns);
 UPF_API_VISIBLE unsigned upfcore_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from dp_programs import basic_program
 
-from pfcpd.datapath.interface import DatapathError, Interface, Pdr
+from pfcpd.datapath.interface import DatapathError, Interface, Pdr, Usage
 from pfcpd.datapath.local import corelib
-from pfcpd.datapath.local.engine import LocalDatapath
+from pfcpd.datapath.local.engine import LocalDatapath, _usage_of
 
 
 def test_constants_come_from_the_library(datapath: LocalDatapath) -> None:
@@ -202,3 +202,18 @@ def test_a_usage_record_is_read_field_by_field_right() -> None:
     assert (got.packets_total, got.packets_ul, got.packets_dl) == (201, 202, 203)
     assert (got.dropped_dl_packets, got.dropped_dl_bytes) == (301, 302)
     assert (got.first_packet_ns, got.last_packet_ns) == (401, 402)
+
+
+def test_a_usage_made_through_its_slots_is_the_usage() -> None:
+    """`_usage_of` (each field set through its slot, not __init__) makes the Usage of its
+    values: equal, of the same type, hash and repr, each field where its name says, and
+    as frozen."""
+    values = [7, 1 << 40, 2, 3, 4, 5, 6, 8, 9, 10, (1 << 64) - 1]
+    for n in range(len(values)):
+        these = values[n:] + values[:n]
+        made, want = _usage_of(*these), Usage(*these)
+        assert type(made) is Usage
+        assert made == want and hash(made) == hash(want) and repr(made) == repr(want)
+        assert [getattr(made, f.name) for f in dataclasses.fields(Usage)] == these
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.urr_id = 1  # type: ignore[misc]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from conftest import require_core
@@ -60,23 +61,33 @@ def _relative(buf: bytes, base: int) -> bytes:
 
 
 class _Spy:
-    """Installs into ``dp`` recording, for each, the descriptor it hands the library (its
-    pointers made offsets) and whether it came from a kept shape."""
+    """Installs into ``dp`` recording, for each, the descriptor the library installs (its
+    pointers made offsets; a kept one as the library has written the session's slots into
+    it) and whether it came from a kept shape."""
 
     def __init__(self, dp: LocalDatapath) -> None:
         self.dp = dp
         self.descriptors: list[bytes] = []
         self.kept: list[bool] = []
-        packed = dp._packed
+        packed, put = dp._packed, dp._session_put
+        last: list[Any] = []
 
-        def spy(program: SessionProgram) -> tuple[object, ...]:
+        def spy(program: SessionProgram, sess: int, seid: int) -> tuple[object, ...]:
             shapes = set(map(id, dp._shapes.values()))
-            desc, *rest = packed(program)
+            desc, *rest = packed(program, sess, seid)
             self.kept.append(any(s.desc is desc for s in dp._shapes.values() if id(s) in shapes))
-            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
+            last[:] = [desc]
             return (desc, *rest)
 
+        def library(args: object) -> object:
+            got = put(args)
+            desc = last.pop()
+            assert dp._put.desc == desc.addr
+            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
+            return got
+
         dp._packed = spy  # type: ignore[method-assign,assignment]
+        dp._session_put = library
 
 
 @pytest.fixture

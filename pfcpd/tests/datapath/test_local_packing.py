@@ -247,12 +247,20 @@ def _respun(program: SessionProgram, i: int, reshaped: bool = False) -> SessionP
 
 def _by_shape(dp: object, program: SessionProgram) -> tuple[bytes, tuple[object, ...]]:
     """The descriptor the datapath ``dp`` installs ``program`` with (its pointers made
-    offsets), and what it keeps of it, `_ticking` and `_buffering`."""
+    offsets; a kept one with the program's slots written in by the library, which installs
+    nothing without a context), and what it keeps of it, `_ticking` and `_buffering`."""
     from pfcpd.datapath.local.engine import LocalDatapath
 
     assert isinstance(dp, LocalDatapath)
     with dp._lock:
-        desc, *rest = dp._packed(program)
+        desc, *rest = dp._packed(program, 0, 0x42)
+        put = dp._put
+        ctx, put.ctx = put.ctx, None
+        try:
+            assert not dp._session_put(dp._put_ref)
+        finally:
+            put.ctx = ctx
+        assert dp._err.value == b"no context or result (NULL)"
         return _relative(bytes(desc.buf), desc.addr), tuple(rest)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from datapath.conftest import require_core
@@ -432,16 +433,24 @@ class _TokenRun(_Run):
         self.descriptors: list[bytes] = []
         self.tokens = self.patched = 0
         dp = self.dp
-        packed, install = dp._packed, dp.install
+        packed, install, put = dp._packed, dp.install, dp._session_put
         shared: dict[tuple[object, ...], object] = {}
+        last: list[Any] = []
 
-        def spied(program: SessionProgram) -> tuple[object, ...]:
+        def spied(program: SessionProgram, sess: int, seid: int) -> tuple[object, ...]:
             shapes = dict(dp._shapes)
-            desc, *rest = packed(program)
-            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
+            desc, *rest = packed(program, sess, seid)
+            last[:] = [desc]
             if program.token is not None and shapes.get(program.token) is not None:
                 self.patched += 1  # (through the shape kept by its token)
             return (desc, *rest)
+
+        def library(args: object) -> object:
+            """The descriptor as the library installs it (a kept one: the slots written)."""
+            got = put(args)
+            desc = last.pop()
+            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
+            return got
 
         def retokened(seid: int, program: SessionProgram, **kwargs: bool) -> None:
             if program.token is not None:
@@ -459,6 +468,7 @@ class _TokenRun(_Run):
             install(seid, program, **kwargs)
 
         dp._packed = spied  # type: ignore[method-assign,assignment]
+        dp._session_put = library
         dp.install = retokened  # type: ignore[method-assign]
 
     def script(self, m: pytest.MonkeyPatch) -> None:

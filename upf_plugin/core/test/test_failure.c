@@ -433,6 +433,131 @@ test_put_args (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* A session's slots for a program of mk_prog's shape: PDR 1 (F-TEID teid on N3_UPF, UE ue),
+ * PDR 2 (UE ue; its F-TEID fields as mk_prog leaves them), FAR 2 (outer header TEID far_teid
+ * to N3_GNB from N3_UPF). */
+static void
+mk_slots (upfcore_put_slots_t *a, uint32_t teid, uint32_t ue, uint32_t far_teid)
+{
+  a->n_slot = 3;
+  a->slot[0] = (upfcore_slot_t){ .teid = teid, .addr = { upf_ip4 (N3_UPF), upf_ip4 (ue) } };
+  a->slot[1] = (upfcore_slot_t){ .teid = teid, .addr = { upf_ip4 (N3_UPF), upf_ip4 (ue) } };
+  a->slot[2] = (upfcore_slot_t){ .teid = far_teid, .addr = { upf_ip4 (N3_GNB), upf_ip4 (N3_UPF) } };
+}
+
+/* upfcore_session_put_slots: the slots written into the descriptor (which then is the one
+ * mk_prog makes for those values), then upfcore_session_put; a wrong slot count refuses the
+ * install and leaves the descriptor as it was; no slots: the descriptor as it is. */
+static void
+test_put_slots (void **st)
+{
+  (void)st;
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t a, want, before;
+  char err[128];
+  upfcore_put_slots_t *args = calloc (1, sizeof (*args));
+  assert_non_null (c);
+  assert_non_null (args);
+  *args = (upfcore_put_slots_t){ .ctx = c, .err = err, .errlen = sizeof (err), .seid = 7 };
+  mk_prog (&a, 0x100, UE, 1, 1, 0, 0);
+  mk_prog (&want, 0x300, UE + 1, 1, 1, 0, 0);
+  want.far[1].ohc_teid = 0x400;
+  args->desc = &a.d;
+  mk_slots (args, 0x300, UE + 1, 0x400);
+  args->buffered = 99;
+  upf_session_t *s = upfcore_session_put_slots (args);
+  assert_non_null (s);
+  assert_int_equal (s->seid, 7);
+  assert_int_equal (args->buffered, 0);
+  assert_memory_equal (a.pdr, want.pdr, sizeof (a.pdr));
+  assert_memory_equal (a.far, want.far, sizeof (a.far));
+  assert_int_equal (ul (c, 0x100).drop_reason, UPF_DROP_NO_SESSION);
+  assert_int_equal (ul_from (c, 0x300, UE + 1).verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (dl (c, UE + 1).verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (dl (c, UE).drop_reason, UPF_DROP_NO_SESSION);
+  /* a count other than the descriptor's PDRs and GTP-U FARs: refused, nothing written */
+  before = a;
+  args->session = 0;
+  args->seid = 8;
+  for (uint32_t n = 1; n < 6; n++)
+    {
+      if (n == 3)
+        continue;
+      mk_slots (args, 0x500, UE + 2, 0x600);
+      args->n_slot = n;
+      err[0] = 0;
+      assert_null (upfcore_session_put_slots (args));
+      assert_true (strlen (err) > 0);
+      assert_memory_equal (a.pdr, before.pdr, sizeof (a.pdr));
+      assert_memory_equal (a.far, before.far, sizeof (a.far));
+    }
+  assert_ptr_equal (c->sessions, s);
+  assert_null (s->next);
+  /* no slots: the descriptor as it is (session 7's values: refused, they are taken) */
+  args->n_slot = 0;
+  assert_null (upfcore_session_put_slots (args));
+  assert_memory_equal (a.pdr, before.pdr, sizeof (a.pdr));
+  /* a NULL context: the slots written, nothing installed */
+  args->ctx = 0;
+  mk_slots (args, 0x500, UE + 2, 0x600);
+  assert_null (upfcore_session_put_slots (args));
+  assert_int_equal (a.pdr[0].teid, 0x500);
+  assert_ptr_equal (c->sessions, s);
+  args->desc = 0;
+  assert_null (upfcore_session_put_slots (args));
+  assert_null (upfcore_session_put_slots (0));
+  free (args);
+  upfcore_ctx_delete (c);
+}
+
+/* upfcore_session_put_slots of a new session with each allocation failing in turn: nothing
+ * is left (no session, no table entry), the descriptor has the slots; then it installs. */
+static void
+test_put_slots_all_or_nothing (void **st)
+{
+  (void)st;
+  upfcore_put_slots_t *args = calloc (1, sizeof (*args));
+  assert_non_null (args);
+  for (long n = 0;; n++)
+    {
+      upf_ctx_t *c = upfcore_ctx_new (16);
+      prog_t p, other;
+      char err[128];
+      upf_session_t *s = 0;
+      assert_non_null (c);
+      mk_prog (&other, 0x2000, UE + 1, 1, 1, 0, 0);
+      upf_session_t *first = install_ok (c, 1, &other);
+      mk_prog (&p, 0x100, UE + 5, 2, 2, 1, 0);
+      *args = (upfcore_put_slots_t){
+        .ctx = c, .err = err, .errlen = sizeof (err), .seid = 7, .desc = &p.d, .buffered = 99
+      };
+      mk_slots (args, 0x300, UE, 0x400);
+      int hit = WITH_FAILURE_AT (n, s = upfcore_session_put_slots (args));
+      assert_int_equal (p.pdr[0].teid, 0x300);
+      if (!hit)
+        {
+          assert_non_null (s);
+          assert_true (n > 5);
+          assert_int_equal (args->buffered, 0);
+          assert_ptr_equal (c->sessions, s);
+          assert_int_equal (ul (c, 0x300).verdict, UPF_VERDICT_FORWARD);
+          assert_int_equal (dl (c, UE).verdict, UPF_VERDICT_BUFFER);
+          upfcore_ctx_delete (c);
+          break;
+        }
+      assert_null (s);
+      assert_int_equal (args->buffered, 99);
+      assert_string_equal (err, n ? "out of memory" : "out of memory creating the session");
+      assert_ptr_equal (c->sessions, first);
+      assert_null (first->next);
+      assert_int_equal (ul (c, 0x300).drop_reason, UPF_DROP_NO_SESSION);
+      assert_int_equal (dl (c, UE).drop_reason, UPF_DROP_NO_SESSION);
+      assert_int_equal (ul_from (c, 0x2000, UE + 1).verdict, UPF_VERDICT_FORWARD);
+      upfcore_ctx_delete (c);
+    }
+  free (args);
+}
+
 /* upfcore_session_remove: each URR's usage as upfcore_read_urr has it, in the program's
  * order, then the session is gone; no room: nothing done. */
 static void
@@ -472,6 +597,38 @@ test_remove_reads_then_deletes (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* upfcore_session_remove_args: upfcore_session_remove with the arguments of the block. */
+static void
+test_remove_args (void **st)
+{
+  (void)st;
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_usage_t want[2], got[2];
+  upfcore_remove_args_t args = { .ctx = c, .out = got, .max = 1 };
+  assert_non_null (c);
+  mk_prog (&p, 0x100, UE, 1, 2, 0, 0);
+  upf_session_t *s = install_ok (c, 7, &p);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD);
+  args.session = s;
+  assert_int_equal (upfcore_session_remove_args (&args), -ENOSPC);
+  assert_int_equal (ul (c, 0x100).verdict, UPF_VERDICT_FORWARD); /* still there */
+  memset (want, 0, sizeof (want));
+  memset (got, 0xff, sizeof (got));
+  for (unsigned i = 0; i < 2; i++)
+    assert_int_equal (upfcore_read_urr (s, p.urr[i].urr_id, &want[i], 0, 0), 0);
+  assert_int_equal (want[1].pkts[UPF_VOL_UL], 2);
+  args.max = 2;
+  assert_int_equal (upfcore_session_remove_args (&args), 2);
+  assert_memory_equal (got, want, sizeof (want));
+  assert_null (c->sessions);
+  assert_int_equal (ul (c, 0x100).drop_reason, UPF_DROP_NO_SESSION);
+  args.session = 0;
+  assert_int_equal (upfcore_session_remove_args (&args), -EINVAL);
+  assert_int_equal (upfcore_session_remove_args (0), -EINVAL);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -487,7 +644,10 @@ main (void)
     cmocka_unit_test (test_put_all_or_nothing),
     cmocka_unit_test (test_put_existing),
     cmocka_unit_test (test_put_args),
+    cmocka_unit_test (test_put_slots),
+    cmocka_unit_test (test_put_slots_all_or_nothing),
     cmocka_unit_test (test_remove_reads_then_deletes),
+    cmocka_unit_test (test_remove_args),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }

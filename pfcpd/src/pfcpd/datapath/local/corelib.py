@@ -283,6 +283,45 @@ class PutArgsT(_Checked):
     ]
 
 
+class SlotT(_Checked):
+    """A session's own values in a descriptor kept by its shape (upfcore_session_put_slots): a
+    PDR's TEID, F-TEID address and UE address, or a GTP-U FAR's TEID, peer and source."""
+
+    _fields_ = [("teid", c_u32), ("addr", IpT * 2)]
+
+
+MAX_SLOTS = 255 + 255  # (UPFCORE_MAX_SLOTS)
+
+
+class PutSlotsT(_Checked):
+    """upfcore_session_put_slots's arguments: what changes between installs (n_slot, session,
+    seid, desc, the slots) adjacent."""
+
+    _fields_ = [
+        ("ctx", ctypes.c_void_p),
+        ("err", ctypes.c_void_p),
+        ("errlen", c_u64),
+        ("buffered", c_u32),
+        ("n_slot", c_u32),
+        ("session", ctypes.c_void_p),
+        ("seid", c_u64),
+        ("desc", ctypes.c_void_p),
+        ("slot", SlotT * MAX_SLOTS),
+    ]
+
+
+class RemoveArgsT(_Checked):
+    """upfcore_session_remove's arguments in one block (upfcore_session_remove_args)."""
+
+    _fields_ = [
+        ("ctx", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        ("max", c_u32),
+        ("_pad", c_u32),
+        ("session", ctypes.c_void_p),
+    ]
+
+
 class EventT(_Checked):
     _fields_ = [("type", c_u32), ("id", c_u32), ("seid", c_u64), ("value", c_u64)]
 
@@ -579,6 +618,9 @@ _STRUCTS: dict[str, type[ctypes.Structure]] = {
     "upf_verdict_t": VerdictT,
     "upf_usage_t": UsageT,
     "upfcore_put_args_t": PutArgsT,
+    "upfcore_slot_t": SlotT,
+    "upfcore_put_slots_t": PutSlotsT,
+    "upfcore_remove_args_t": RemoveArgsT,
 }
 
 
@@ -601,10 +643,14 @@ FUNCTIONS: dict[str, tuple[object, list[object] | None]] = {
     # (install's: one argument, a ctypes.byref of a PutArgsT, passed as it is; seven
     # converted cost ~1.2 us a call)
     "upfcore_session_put_args": (_vp, None),
+    # (the same, the session's own values written into the descriptor first)
+    "upfcore_session_put_slots": (_vp, None),
     "upfcore_session_remove": (
         ctypes.c_int,
         [_vp, _vp, ctypes.POINTER(UsageT), ctypes.c_uint],
     ),
+    # (remove's: one argument, a ctypes.byref of a RemoveArgsT, as install's)
+    "upfcore_session_remove_args": (ctypes.c_int, None),
     "upfcore_read_urr": (
         ctypes.c_int,
         [_vp, c_u32, ctypes.POINTER(UsageT), ctypes.c_int, c_u64],
@@ -660,6 +706,8 @@ class CoreLib:
         )
         for enum_cls, prefix, renames in _ENUMS:
             self.check_enum(enum_cls, prefix, renames)
+        if self.constant("UPFCORE_MAX_SLOTS") != MAX_SLOTS:
+            raise CoreLibMismatch(f"{path}: UPFCORE_MAX_SLOTS is not {MAX_SLOTS} as in the binding")
         if self.k.MAX_EVENTS != MAX_EVENTS:
             raise CoreLibMismatch(
                 f"{path}: UPF_MAX_EVENTS is {self.k.MAX_EVENTS} in C, {MAX_EVENTS} in the binding"

@@ -4,17 +4,19 @@ Packet I/O is not done here (see `io.py`): `process_ul`/`process_dl` take bytes 
 a `PacketResult` with the bytes to transmit. One lock serialises every call into the library,
 so control calls (install/remove/read) and the packet thread never overlap; old programs are
 reclaimed right after each install (no packet can be in flight under the lock). An install
-and a removal are one library call each (`upfcore_session_put_args`: its arguments in a block
+and a removal are one library call each (`upfcore_session_put_slots`: its arguments in a block
 the datapath keeps, one pointer passed; `upfcore_session_remove`); the descriptor of a program
 is kept by its shape (`_shape_key`, or the token the session engine names it by,
 `SessionProgram.token`), and the next program of that shape has only what differs between
-sessions packed over it (`_Shape.patch`). A descriptor refused (a value it cannot hold, or
-the library's refusal) is not kept.
+sessions (the slots: TEIDs and addresses) packed into the arguments (`_Shape.patch`), which
+the library writes into the descriptor. A descriptor refused (a value it cannot hold, or the
+library's refusal) is not kept.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import enum
 import ipaddress
 import threading
@@ -363,10 +365,10 @@ def _pack_pdrs(
     buf: bytearray,
     pdrs: Sequence[Pdr],
     at: int,
-    sdf_at: int | None,
+    sdf_at: int,
 ) -> None:
-    """The PDR records from byte ``at`` of ``buf``, each followed by its SDF filters' from
-    ``sdf_at`` on (None: they are there already, only their indexes are counted)."""
+    """The PDR records from byte ``at`` of ``buf``, and their SDF filters' from ``sdf_at``
+    on."""
     sdf_first = 0
     ohr_none, pdi_fteid, pdi_ue_ip = k.OHR_NONE, k.PDI_FTEID, k.PDI_UE_IP
     ue_net: object = None
@@ -420,10 +422,9 @@ def _pack_pdrs(
         at += _PDR_SIZE
         if sdfs:
             sdf_first += len(sdfs)
-            if sdf_at is not None:
-                for sdf in sdfs:
-                    _put(_SDF, buf, sdf_at, _sdf_values(k, sdf))
-                    sdf_at += _SDF_SIZE
+            for sdf in sdfs:
+                _put(_SDF, buf, sdf_at, _sdf_values(k, sdf))
+                sdf_at += _SDF_SIZE
 
 
 class _Desc:
@@ -511,27 +512,27 @@ _new_tuple = tuple.__new__  # (a NamedTuple made of a tuple: no Python __new__ t
 _NO_UE = -1  # (`_shape_key`: a PDR without a UE IP; a prefix length is >= 0)
 
 
-def _slots(layout: corelib.Layout, first: str, *rest: str) -> tuple[int, Struct]:
-    """Where a record's per-session fields start and the struct that packs them: the
-    fields ``first`` (a 32-bit integer) and ``rest`` (IpT), in this order; what lies
-    between them must be 0 in every record `_Shape` keeps (checked here: it packs zeros)."""
-    cls = getattr(corelib, layout.name)
-    at = getattr(cls, first).offset
-    codes, pos = ["I"], at + 4
-    for name in rest:
-        offset = getattr(cls, name).offset
-        if offset < pos:
-            raise corelib.CoreLibMismatch(f"{layout.name}.{name}: not after {first}")
-        codes.append(f"{offset - pos}x16s" if offset > pos else "16s")
-        pos = offset + 16
-    return at, Struct("=" + "".join(codes))
-
-
-# PDR: TEID, F-TEID address, UE address (adjacent); FAR: outer header TEID, peer, source
-# (dupl_first, dupl_count between them: 0, no FAR of a kept shape duplicates).
-_PDR_SLOTS_AT, _PDR_SLOTS = _slots(_PDR, "teid", "fteid_addr", "ue_ip")
-_FAR_SLOTS_AT, _FAR_SLOTS = _slots(_FAR, "ohc_teid", "ohc_peer", "ohc_src")
-_pack_pdr_slots, _pack_far_slots = _PDR_SLOTS.pack_into, _FAR_SLOTS.pack_into
+# install's arguments that change (`LocalDatapath._put`, upfcore_session_put_slots): the
+# number of slots, the session (0: none yet), the SEID, the descriptor's address, then the
+# slots (`_Shape.patch`), adjacent.
+_PUT_AT = corelib.PutSlotsT.n_slot.offset
+_PUT = corelib.PutSlotsT
+if (_PUT.session.offset, _PUT.seid.offset, _PUT.desc.offset, _PUT.slot.offset) != (
+    _PUT_AT + 4,
+    _PUT_AT + 12,
+    _PUT_AT + 20,
+    _PUT_AT + 28,
+):
+    raise corelib.CoreLibMismatch("upfcore_put_slots_t: n_slot, session, seid, desc not adjacent")
+_PUT_HEAD = "=IQQQ"  # (n_slot, session, SEID, descriptor)
+_pack_put = Struct(_PUT_HEAD).pack_into  # (no slots)
+# a slot: TEID and two addresses (a PDR's F-TEID and UE; a GTP-U FAR's peer and source)
+_SLOT = "I16s16s"
+if (
+    ctypes.sizeof(corelib.SlotT),
+    corelib.SlotT.addr.offset,
+) != (Struct("=" + _SLOT).size, 4):
+    raise corelib.CoreLibMismatch("upfcore_slot_t: not a TEID and two addresses")
 
 
 def _shape_key(program: SessionProgram) -> _ShapeKey | None:
@@ -586,94 +587,121 @@ def _shape_key(program: SessionProgram) -> _ShapeKey | None:
     return tuple(key)
 
 
+_UNSEEN = object()  # (`_Shape`: no address packed yet; None is a value, refused)
+
+
 class _Shape:
     """The descriptor of the programs of one `_shape_key`, kept: a program of that shape
-    has its sessions' own values packed over the last one's (`patch`), the rest is the
+    has its sessions' own values (the slots of upfcore_session_put_slots) written over the
+    last one's by the library (`patch` packs them into install's arguments), the rest is the
     same. Also what `_kept`, `_ticking` and `_buffering` find in that rest. Used under the
     datapath's lock (the library copies the descriptor during the install)."""
 
-    __slots__ = ("at_bar", "at_pdr", "buffering", "desc", "ohc", "program", "ticking", "urr_ids")
+    __slots__ = (
+        "at_bar",
+        "buffering",
+        "desc",
+        "local",
+        "ohc",
+        "pack",
+        "program",
+        "ticking",
+        "urr_ids",
+        "values",
+    )
 
     def __init__(self, desc: _Desc, program: SessionProgram, urr_ids: tuple[int, ...]) -> None:
         self.desc = desc
         self.program = program  # (holds the rules whose identity the key has)
-        self.at_pdr, self.at_bar = desc.at_pdr, desc.at_bar
+        self.at_bar = desc.at_bar
         qfi_of_far = _qfi_of_far(program)
-        # FARs with outer header creation: (index, byte offset of the record, FAR ID, PDU
-        # session container, QFI, destination interface: what its `_Tunnel` keeps besides)
-        self.ohc = tuple(
+        # FARs with outer header creation: (index, FAR ID, PDU session container, QFI,
+        # destination interface: what its `_Tunnel` keeps besides; the last peer and source
+        # packed and their bytes: sessions repeat the objects)
+        self.ohc: tuple[tuple[int, int, bool, int, int, list[object]], ...] = tuple(
             (
                 i,
-                desc.at_far + i * _FAR_SIZE,
                 f.far_id,
                 f.pdu_session_container,
                 qfi_of_far.get(f.far_id, 0),
                 f.destination_interface,
+                [_UNSEEN, _NO_IP, _UNSEEN, _NO_IP],
             )
             for i, f in enumerate(program.fars)
             if f.outer_header_creation is not None
         )
+        n_slot = len(program.pdrs) + len(self.ohc)
+        self.pack = Struct(_PUT_HEAD + _SLOT * n_slot).pack_into
+        # what `patch` packs: n_slot, the session, SEID, descriptor, then the slots' values
+        self.values: list[object] = [n_slot, 0, 0, desc.addr, *(0, _NO_IP, _NO_IP) * n_slot]
+        # the last F-TEID address packed and its bytes (sessions repeat the object)
+        self.local: tuple[object, bytes] = (_UNSEEN, _NO_IP)
         self.urr_ids = urr_ids
         self.buffering = _buffering(program)
         self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
 
-    def patch(self, k: corelib.Constants, program: SessionProgram) -> tuple[_Kept, bool, bool]:
-        """``program``'s descriptor (its shape this one's); what to keep of it (`_kept`),
-        `_ticking` and `_buffering`. A value its field cannot hold: the record packed
-        whole, which refuses it as `_Desc` does (and leaves the descriptor to be dropped:
-        `struct` zeroes a record before it packs it)."""
-        buf = self.desc.buf
-        at, ue_net, ue_addr = self.at_pdr + _PDR_SLOTS_AT, None, _NO_IP
-        pdrs = program.pdrs
-        ip16s = _IP16
-        last: object = None  # (the last F-TEID address: a program's PDRs share theirs)
-        local16 = _NO_IP
-        try:
-            for p in pdrs:
-                fteid = p.local_fteid
-                if fteid is None:
-                    teid, local16, last = 0, _NO_IP, None
-                else:
-                    local, teid = fteid
-                    if local is not last:
-                        last = local
-                        e = ip16s.get(id(local))
-                        local16 = e[1] if e is not None and e[0] is local else _ip16_kept(local)
-                ue = p.ue_ip
-                if ue is None:
-                    _pack_pdr_slots(buf, at, teid, local16, _NO_IP)
-                else:
-                    if ue is not ue_net:  # (a program's PDRs share their UE IP)
-                        ue_net, ue_addr = ue, ip16(ue.network_address)
-                    _pack_pdr_slots(buf, at, teid, local16, ue_addr)
-                at += _PDR_SIZE
-        except StructError:
-            _pack_pdrs(k, buf, pdrs, self.at_pdr, None)
+    def patch(
+        self,
+        k: corelib.Constants,
+        program: SessionProgram,
+        put: corelib.PutSlotsT,
+        sess: int,
+        seid: int,
+    ) -> tuple[_Kept, bool, bool]:
+        """``program`` (its shape this one's) installed as ``seid`` (``sess``: its session,
+        0 none): its slots, with the other arguments that change, packed into ``put``
+        (install's arguments); what to keep of it (`_kept`), `_ticking` and `_buffering`.
+        A value its slot cannot hold: refused as `_Desc` refuses it."""
+        values = self.values  # (n_slot and the descriptor's address in place)
+        values[1], values[2] = sess, seid
+        j = 4
+        last, local16 = self.local
+        ue_net: object = None
+        ue16 = _NO_IP
+        for p in program.pdrs:
+            fteid = p.local_fteid
+            if fteid is None:
+                values[j], values[j + 1] = 0, _NO_IP
+            else:
+                local, values[j] = fteid
+                if local is not last:  # (a program's PDRs, and sessions, share theirs)
+                    last, local16 = local, _ip16_shared(local)
+                values[j + 1] = local16
+            ue = p.ue_ip
+            if ue is None:
+                values[j + 2] = _NO_IP
+            else:
+                if ue is not ue_net:  # (a program's PDRs share their UE IP)
+                    ue_net, ue16 = ue, ip16(ue.network_address)
+                values[j + 2] = ue16
+            j += 3
+        self.local = (last, local16)
         tunnels: tuple[_Tunnel, ...] = ()
         if self.ohc:
             fars = program.fars
             made: list[_Tunnel] = []
-            for i, at, far_id, psc, qfi, dest in self.ohc:
+            for i, far_id, psc, qfi, dest, seen in self.ohc:
                 f = fars[i]
                 peer, teid = f.outer_header_creation  # type: ignore[misc]
                 source = f.ohc_source
-                e = ip16s.get(id(peer))
-                peer16 = e[1] if e is not None and e[0] is peer else _ip16_kept(peer)
-                if source is None:
-                    source16 = None  # (refused below, as `_far_values` refuses it)
-                else:
-                    e = ip16s.get(id(source))
-                    source16 = e[1] if e is not None and e[0] is source else _ip16_kept(source)
-                try:
-                    _pack_far_slots(buf, at + _FAR_SLOTS_AT, teid, peer16, source16)
-                except StructError:
-                    _put(_FAR, buf, at, _far_values(k, f))
+                if peer is not seen[0]:
+                    seen[0], seen[1] = peer, _ip16_shared(peer)
+                if source is not seen[2]:
+                    # (None: refused below, as `_far_values` refuses it)
+                    seen[2], seen[3] = source, None if source is None else _ip16_shared(source)
+                values[j], values[j + 1], values[j + 2] = teid, seen[1], seen[3]
+                j += 3
                 made.append((far_id, peer, teid, source, psc, qfi, dest))  # type: ignore[arg-type]
             tunnels = tuple(made)
+        try:
+            self.pack(put, _PUT_AT, *values)
+        except StructError:
+            _Desc(k, program)  # (refuses it, naming the field)
+            raise
         bar = program.bar
         if bar is None:
             return _new_tuple(_Kept, (tunnels, self.urr_ids, None)), self.ticking, self.buffering
-        _put(_BAR, buf, self.at_bar, _bar_values(bar))
+        _put(_BAR, self.desc.buf, self.at_bar, _bar_values(bar))
         ticking = self.ticking or bool(bar.duration_ns)
         return _new_tuple(_Kept, (tunnels, self.urr_ids, bar)), ticking, self.buffering
 
@@ -693,7 +721,70 @@ def _usage(u: corelib.UsageT) -> Usage:
     """The record as a Usage, read with one struct call (a ctypes field read each cost
     ~1 us; the URR counters of every session are read at each checkpoint)."""
     uid, _, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last, _ = _USAGE.struct.unpack_from(u)
-    return Usage(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
+    return _usage_of(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
+
+
+# Usage's fields, in order, each set through its slot by `_usage_of`.
+_USAGE_FIELDS = (
+    "urr_id",
+    "bytes_total",
+    "bytes_ul",
+    "bytes_dl",
+    "packets_total",
+    "packets_ul",
+    "packets_dl",
+    "dropped_dl_packets",
+    "dropped_dl_bytes",
+    "first_packet_ns",
+    "last_packet_ns",
+)
+if tuple(f.name for f in dataclasses.fields(Usage)) != _USAGE_FIELDS:
+    raise TypeError(f"Usage's fields are not {_USAGE_FIELDS}")
+(
+    _set_uid,
+    _set_bt,
+    _set_bu,
+    _set_bd,
+    _set_pt,
+    _set_pu,
+    _set_pd,
+    _set_ddp,
+    _set_ddb,
+    _set_first,
+    _set_last,
+) = [getattr(Usage, name).__set__ for name in _USAGE_FIELDS]
+_new_object = object.__new__
+
+
+def _usage_of(
+    uid: int,
+    bt: int,
+    bu: int,
+    bd: int,
+    pt: int,
+    pu: int,
+    pd: int,
+    ddp: int,
+    ddb: int,
+    first: int,
+    last: int,
+) -> Usage:
+    """``Usage(uid, bt, ...)``, each field set through its slot: a frozen dataclass's
+    ``__init__`` sets each through ``object.__setattr__``, ~3 times the cost (a removal
+    makes one for each URR, a checkpoint one for each URR of every session)."""
+    u: Usage = _new_object(Usage)
+    _set_uid(u, uid)
+    _set_bt(u, bt)
+    _set_bu(u, bu)
+    _set_bd(u, bd)
+    _set_pt(u, pt)
+    _set_pu(u, pu)
+    _set_pd(u, pd)
+    _set_ddp(u, ddp)
+    _set_ddb(u, ddb)
+    _set_first(u, first)
+    _set_last(u, last)
+    return u
 
 
 def _event(e: corelib.EventT) -> DatapathEvent:
@@ -766,12 +857,11 @@ def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
 
 
 _SEID_END = 1 << 64
-# install's arguments that change (`LocalDatapath._put`): the session (0: none yet), the
-# SEID and the descriptor's address, adjacent
-_PUT_AT = corelib.PutArgsT.session.offset
-if (corelib.PutArgsT.seid.offset, corelib.PutArgsT.desc.offset) != (_PUT_AT + 8, _PUT_AT + 16):
-    raise corelib.CoreLibMismatch("upfcore_put_args_t: session, seid and desc not adjacent")
-_pack_put = Struct("=QQQ").pack_into
+# remove's arguments that change (`LocalDatapath._remove`): the URR count, the session
+_REMOVE_AT = corelib.RemoveArgsT.max.offset
+if corelib.RemoveArgsT.session.offset != _REMOVE_AT + 8:
+    raise corelib.CoreLibMismatch("upfcore_remove_args_t: max and session not as packed")
+_pack_remove = Struct("=I4xQ").pack_into
 _ERR_SIZE = 256  # (the buffer of an install's error text)
 _BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
 
@@ -822,15 +912,24 @@ class LocalDatapath(Datapath):
         self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
         self._err = ctypes.create_string_buffer(_ERR_SIZE)  # install's error text (under the lock)
-        # install's arguments (upfcore_session_put_args), the session's buffered packets
-        # written back: the session, SEID and descriptor packed in for each (`_pack_put`)
-        self._put = corelib.PutArgsT()
+        # install's arguments (upfcore_session_put_slots), the session's buffered packets
+        # written back: the slots, session, SEID and descriptor packed in for each (`_packed`)
+        self._put = corelib.PutSlotsT()
         self._put.ctx = self._ctx
         self._put.err = ctypes.addressof(self._err)
         self._put.errlen = _ERR_SIZE
         self._put_ref = ctypes.byref(self._put)
-        self._session_put = self._lib.upfcore_session_put_args
+        at = corelib.PutSlotsT.buffered.offset  # (read through a view: a ctypes field costs more)
+        self._buffered = memoryview(self._put).cast("B")[at : at + 4].cast("I")
+        self._session_put = self._lib.upfcore_session_put_slots
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
+        # remove's arguments (upfcore_session_remove_args): the count and session packed in
+        # for each (`_pack_remove`)
+        self._remove = corelib.RemoveArgsT()
+        self._remove.ctx = self._ctx
+        self._remove.out = ctypes.addressof(self._final)
+        self._remove_ref = ctypes.byref(self._remove)
+        self._session_remove = self._lib.upfcore_session_remove_args
         # descriptors kept by program shape: by `_shape_key`, or by the program's token
         self._shapes: dict[_ShapeKey | object, _Shape] = {}
         self._seen: set[_ShapeKey | object] = set()  # shapes seen once (`_packed`)
@@ -843,11 +942,10 @@ class LocalDatapath(Datapath):
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
         with self._lock:
-            desc, kept, ticking, buffering = self._packed(program)
             sessions, programs = self._sessions, self._programs
+            _, kept, ticking, buffering = self._packed(program, sessions.get(seid, 0), seid)
             old_program = programs.get(seid) if send_end_marker else None
-            # (creates the session if need be, installs, reclaims: one call)
-            _pack_put(self._put, _PUT_AT, sessions.get(seid, 0), seid, desc.addr)
+            # (writes the slots, creates the session if need be, installs, reclaims: one call)
             sess = self._session_put(self._put_ref)
             if not sess:
                 if self._used is not None:  # (no descriptor the library refused is kept)
@@ -861,7 +959,7 @@ class LocalDatapath(Datapath):
                 self._ticking.discard(seid)
             if old_program is not None:
                 self._end_markers(seid, old_program, program)
-            if not buffering and self._put.buffered:
+            if not buffering and self._buffered[0]:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
 
@@ -875,16 +973,18 @@ class LocalDatapath(Datapath):
             n = len(kept.urr_ids)
             if n > len(self._final):
                 self._final = (corelib.UsageT * n)()
+                self._remove.out = ctypes.addressof(self._final)
             final = self._final
             # (the final usage of every URR, the deletion and the reclaim: one call)
-            got = self._lib.upfcore_session_remove(self._ctx, sess, final, n)
+            _pack_remove(self._remove, _REMOVE_AT, n, sess)
+            got = self._session_remove(self._remove_ref)
             if got != n:
                 raise DatapathError(f"session 0x{seid:x}: final usage not read ({got})")
             unpack, size = _USAGE.struct.unpack_from, _USAGE.size
             out: dict[int, Usage] = {}
             for i in range(n):
                 uid, _, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last, _ = unpack(final, i * size)
-                out[uid] = Usage(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
+                out[uid] = _usage_of(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
             return out
 
     def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
@@ -1004,12 +1104,16 @@ class LocalDatapath(Datapath):
             return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
 
     # -- internals -----------------------------------------------------------------------
-    def _packed(self, program: SessionProgram) -> tuple[_Desc, _Kept, bool, bool]:
-        """``program``'s descriptor (valid until the next call: a kept one of its shape is
-        repacked), what to keep of it (`_kept`), `_ticking` and `_buffering`; the key of
-        the kept shape it is in `_used` (None: not kept). Its shape: its token when it has
-        one (the engine hands one object with every program of a shape, which are the same
-        but for what `_Shape.patch` packs), else `_shape_key`. Under the lock."""
+    def _packed(
+        self, program: SessionProgram, sess: int, seid: int
+    ) -> tuple[_Desc, _Kept, bool, bool]:
+        """``program``'s descriptor (valid until the next call: a kept one of its shape gets
+        the program's slots from the library), install's arguments for it as ``seid``
+        (``sess``: its session, 0 none) packed, what to keep of it (`_kept`), `_ticking` and
+        `_buffering`; the key of the kept shape it is in `_used` (None: not kept). Its
+        shape: its token when it has one (the engine hands one object with every program
+        of a shape, which are the same but for what `_Shape.patch` packs), else
+        `_shape_key`. Under the lock."""
         token = program.token
         # (the engine's token names the shape: no key to make; the token itself is kept,
         # so no other object is ever taken for it)
@@ -1022,10 +1126,9 @@ class LocalDatapath(Datapath):
         if shape is not None:
             self._used = key
             try:
-                kept, ticking, buffering = shape.patch(self.core.k, program)
+                kept, ticking, buffering = shape.patch(self.core.k, program, self._put, sess, seid)
             except BaseException:
-                # (a record packed whole and refused: `struct` zeroed it first)
-                self._forget(key)
+                self._forget(key)  # (a value refused: the BAR's record is zeroed)
                 raise
             return shape.desc, kept, ticking, buffering
         self._used = None
@@ -1047,6 +1150,7 @@ class LocalDatapath(Datapath):
                 if len(self._seen) >= SEEN_ENTRIES:
                     self._seen.clear()
                 self._seen.add(key)
+        _pack_put(self._put, _PUT_AT, 0, sess, seid, desc.addr)
         return desc, kept, _ticking(program), _buffering(program)
 
     def _forget(self, key: _ShapeKey | object) -> None:
