@@ -590,10 +590,16 @@ class SessionEngine:
             failed = self._undo(staged)
             self._settle_undone()
             return refused + failed
+        accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
         for change in staged:
-            if change.label:
-                self.metrics.requests.inc(change.label, "request_accepted")
-            self._run_step(change.done, "commit")
+            label = change.label
+            if label:
+                accepted[label] = accepted.get(label, 0) + 1
+            if change.done is not None:
+                self._run_step(change.done, "commit")
+        requests = self.metrics.requests
+        for label, count in accepted.items():
+            requests.inc(label, "request_accepted", amount=count)
         if self._dirty or self._pfd_dirty:
             self.commit()  # (what the done steps changed: no answer waits for it)
         return refused
