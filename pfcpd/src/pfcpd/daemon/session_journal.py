@@ -133,7 +133,7 @@ class SessionJournal:
         try:
             if not deletes and len(puts) <= ROWS_PER_STATEMENT:
                 # One statement is its own transaction (autocommit): no BEGIN/COMMIT, for
-                # the usual commit (the changes of one batch of requests).
+                # the usual commit (the changes of one batch of requests; deletions too).
                 if len(puts) == 1:  # (the usual change of one session)
                     key, value = next(iter(puts.items()))
                     db.execute(_PUT, (key, bytearray(value) if type(value) is bytes else value))
@@ -143,6 +143,8 @@ class SessionJournal:
                     return
                 if puts:
                     db.execute(_puts(len(puts)), _row_params(puts.items()))
+            elif not puts and len(deletes) <= ROWS_PER_STATEMENT:  # (deletions alone)
+                db.execute(_deletes(len(deletes)), list(deletes))
             else:
                 db.execute("BEGIN IMMEDIATE")
                 try:
