@@ -138,3 +138,46 @@ def test_the_wal_starts_over_after_checkpoints_while_commits_go_on(tmp_path: Pat
     assert len(sizes) >= 5  # (6,000 commits: some 30 MB of frames, a checkpoint per ~4 MB)
     assert max(sizes) < 4 * session_journal.CHECKPOINT_BYTES, sizes
     journal.close()
+
+
+def test_commits_of_many_rows_store_what_one_row_at_a_time_stores(tmp_path: Path) -> None:
+    """A commit's records and deletions go in statements of many rows (chunks of
+    ROWS_PER_STATEMENT): the table ends up as when each row goes by itself (rowids too),
+    for commits of every size around the chunk's."""
+    import random
+
+    chunk = session_journal.ROWS_PER_STATEMENT
+    journal = SessionJournal(tmp_path / "many")
+    reference = sqlite3.connect(":memory:", isolation_level=None)
+    reference.execute("CREATE TABLE records (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+    rng = random.Random(14)
+    keys = [f"s:{i:x}" for i in range(1, 400)]
+    sizes = [1, 2, 3, chunk - 1, chunk, chunk + 1, 2 * chunk + 5, 0]
+    for round_ in range(3):
+        for size in sizes:
+            for gone in (0, 1, chunk + 2):
+                deletes = rng.sample(keys, gone)
+                puts = {k: f"{k}.{round_}.{size}".encode() for k in rng.sample(keys, size)}
+                journal.commit(puts, deletes)
+                for k in deletes:
+                    reference.execute("DELETE FROM records WHERE key = ?", (k,))
+                for k, v in puts.items():
+                    reference.execute(session_journal._PUT, (k, v))
+    journal.sync()
+    query = "SELECT rowid, key, typeof(value), value FROM records ORDER BY rowid"
+    assert journal.db.execute(query).fetchall() == reference.execute(query).fetchall()
+    assert len(dict(journal.records())) > 100
+    journal.close()
+
+
+def test_a_failed_commit_of_several_statements_changes_nothing(tmp_path: Path) -> None:
+    chunk = session_journal.ROWS_PER_STATEMENT
+    journal = SessionJournal(tmp_path)
+    journal.commit({f"s:{i}": b"x" for i in range(chunk + 3)}, ())
+    before = dict(journal.records())
+    puts: dict[str, bytes] = {f"t:{i}": b"y" for i in range(2 * chunk)}
+    puts["t:last"] = None  # type: ignore[assignment]  # (the last chunk fails)
+    with pytest.raises(JournalError):
+        journal.commit(puts, [f"s:{i}" for i in range(chunk + 1)])
+    assert dict(journal.records()) == before
+    journal.close()

@@ -422,9 +422,11 @@ class UrrBook:
             and self.inactive is False
             and not self.metered_s
             and not self.own_time
-            and not self.pauses
+            and not (self.duration and self.inactivity > 0)  # (not self.pauses)
         ):  # (a book as established: what the rest writes of it, in one piece)
             seqn = self.seqn
+            if seqn == 0 and type(seqn) is int:  # (no report yet)
+                return f"{_NEW_BOOK_HEAD}{known_text}{_UNTIMED_TAIL}"
             return (
                 f'{{"seqn":{int.__repr__(seqn) if type(seqn) is int else json_value(seqn)},'
                 f'"baseline":{_ZERO_TEXT},"consumed":{_ZERO_TEXT},"start":{known_text},'
@@ -693,8 +695,11 @@ _UNTIMED_TEXT = (
     f'"metering":{json_value(NO_TIME)},"validity":{json_value(NO_TIME)},'
     f'"expired":{json_value(False)},"inactive":{json_value(False)}'
 )
+# The text of a book as established (`UrrBook.json_text`) but for its period start's.
+_NEW_BOOK_HEAD = f'{{"seqn":0,"baseline":{_ZERO_TEXT},"consumed":{_ZERO_TEXT},"start":'
+_UNTIMED_TAIL = f",{_UNTIMED_TEXT}}}"
 _FSEID_TL = struct.Struct("!HH")
-_U64_MAX = (1 << 64) - 1
+U64_MAX = (1 << 64) - 1
 # (IPv4, IPv6 address) of an F-SEID -> the hex text of its IE before and after the SEID:
 # the CP functions' few addresses, each made once.
 _FSEID_HEX: dict[tuple[str | None, str | None], tuple[str, str]] = {}
@@ -705,7 +710,7 @@ def fseid_hex(fseid: FSEID) -> str:
     """The hex text of the F-SEID IE (type, length, value) as `encode_ies` writes it: made of
     its SEID's and its addresses' (made once per pair of addresses)."""
     seid = fseid.seid
-    if type(fseid) is FSEID and type(seid) is int and 0 <= seid <= _U64_MAX:
+    if type(fseid) is FSEID and type(seid) is int and 0 <= seid <= U64_MAX:
         key = (fseid.ipv4, fseid.ipv6)
         parts = _FSEID_HEX.get(key)
         if parts is None:
@@ -716,6 +721,29 @@ def fseid_hex(fseid: FSEID) -> str:
         head, tail = parts
         return f"{head}{seid.to_bytes(8, 'big').hex()}{tail}"  # (no format spec to parse)
     return _fseid_ie_hex(fseid)
+
+
+# (CP Node ID, F-SEID IPv4, IPv6 address) -> the texts of a session record (`Session.record`)
+# before and after the F-SEID's SEID: from the Node ID's up to the F-SEID IE's type, length
+# and flags (10 hex digits), from its addresses to the rules' opening quote.
+RECORD_PEERS: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+
+
+def record_peer_texts(node_id: str, ipv4: str | None, ipv6: str | None) -> tuple[str, str]:
+    """The texts of a session record around the SEID of its CP's F-SEID (made once per
+    CP Node ID and pair of addresses)."""
+    key = (node_id, ipv4, ipv6)
+    texts = RECORD_PEERS.get(key)
+    if texts is None:
+        fseid = _fseid_ie_hex(FSEID(0, ipv4, ipv6))
+        texts = (
+            f',"cp_node_id":{encode_basestring_ascii(node_id)},"cp_fseid":"{fseid[:10]}',
+            f'{fseid[26:]}","rz":"',
+        )
+        if len(RECORD_PEERS) >= FSEID_HEX_ENTRIES:
+            RECORD_PEERS.clear()
+        RECORD_PEERS[key] = texts
+    return texts
 
 
 def _fseid_ie_hex(fseid: FSEID) -> str:
