@@ -292,6 +292,18 @@ class Session:
         peer = RECORD_PEERS.get((self.cp_node_id, fseid.ipv4, fseid.ipv6))
         if peer is None:
             peer = record_peer_texts(self.cp_node_id, fseid.ipv4, fseid.ipv6)
+        ues, urrs, teid_text = self._record_lists(established, est)
+        head, tail = peer
+        return (
+            f'{_RECORD_HEAD}{up_seid},"cp_seid":{cp_seid}{head}{seid.to_bytes(8, "big").hex()}'
+            f"{tail}{binascii.b2a_base64(self.rules_blob, newline=False).decode()}"
+            f'","teids":{teid_text},"ue":[{ues}],"urrs":{{{urrs}}},"bar_duration":null,'
+            f'"established":{est},"fq_csids":"","group_id":null}}'
+        ).encode()
+
+    def _record_lists(self, established: float, est: str) -> tuple[str, str, str]:
+        """The record's UE addresses (the list's items), URR books (the object's members)
+        and TEIDs (the list), ``est`` the text of ``established``."""
         ue = self.ue
         if len(ue) == 1:  # (the usual session: no list)
             ((n, a),) = ue
@@ -308,29 +320,15 @@ class Session:
             urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
         teids = self.teids
         if len(teids) == 1 and type(teid := teids[0]) is int:  # (json_ints' usual case)
-            teid_text = f"[{teid}]"
+            teid_text = f"[{int.__repr__(teid)}]"
         else:
             teid_text = json_ints(teids)
-        head, tail = peer
-        return (
-            f'{_RECORD_HEAD}{up_seid},"cp_seid":{cp_seid}{head}{seid.to_bytes(8, "big").hex()}'
-            f"{tail}{binascii.b2a_base64(self.rules_blob, newline=False).decode()}"
-            f'","teids":{teid_text},"ue":[{ues}],"urrs":{{{urrs}}},"bar_duration":null,'
-            f'"established":{est},"fq_csids":"","group_id":null}}'
-        ).encode()
+        return ues, urrs, teid_text
 
     def _record_text(self) -> str:
         """`record`'s text, for any session."""
         rz = binascii.b2a_base64(self.rules_blob, newline=False).decode()  # (= b64encode)
         csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
-        ue = self.ue
-        if len(ue) == 1:  # (the usual session: no list)
-            ((n, a),) = ue
-            ues = f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]"
-        else:
-            ues = ",".join(
-                [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in ue]
-            )
         established = self.established_ntp  # (most books' period start: one float object)
         # (a finite float, as json_value writes it: without its checks)
         est = (
@@ -338,17 +336,7 @@ class Session:
             if type(established) is float and -INFINITY < established < INFINITY
             else json_value(established)
         )
-        books = self.urrs
-        if len(books) == 1:  # (the usual session: no list)
-            ((k, b),) = books.items()
-            urrs = f'"{k}":{b.json_text(established, est)}'
-        else:
-            urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
-        teids = self.teids
-        if len(teids) == 1 and type(teids[0]) is int:  # (json_ints' usual case, inline)
-            teid_text = f"[{int.__repr__(teids[0])}]"
-        else:
-            teid_text = json_ints(teids)
+        ues, urrs, teid_text = self._record_lists(established, est)
         node = encode_basestring_ascii(self.cp_node_id)
         bar, group = self.bar_duration_s, self.group_id
         return (
