@@ -35,9 +35,10 @@
  * candidates, a match of NICE_MATCH octets ends the search, and the positions inside a
  * match are chained only if it is at most INSERT_MAX long, or if the input is longer than
  * INSERT_ALL_FROM (many rules, which repeat one another). On the rules of the engine's
- * sessions of nine shapes and their modifications (pfcpd/tests/session/test_deflate.py;
- * 283-384 bytes) these make the streams zlib's level 3 makes, byte for byte; chaining every
- * position would make them ~3% shorter for ~55% more work. On ~3 KiB of rules (16 PDRs) the
+ * sessions (283-384 bytes) these make the streams zlib's level 3 makes, byte for byte, but
+ * for a few a byte longer (all 108 packs of nine shapes and their modifications in
+ * pfcpd/tests/session/test_deflate.py, 499 of 500 usual sessions in bench/rules_packing.py);
+ * chaining every position would make them ~3% shorter for ~55% more work. On ~3 KiB of rules (16 PDRs) the
  * streams are ~3% longer than zlib's, whose Huffman codes are made for the input (~8%
  * without chaining every position). */
 #define MAX_CHAIN 8
