@@ -26,9 +26,10 @@ deps:
 
 venv: $(VENV)/.installed
 
-# pfcpd's compiled parts (the codec's IE walk, libupfcore.so of the local datapath) are rebuilt
-# when their sources change.
+# pfcpd's compiled parts (the codec's IE walk, the rules' deflate encoder, libupfcore.so of the
+# local datapath) are rebuilt when their sources change.
 $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c \
+  pfcpd/src/pfcpd/session/_deflate.c \
   $(wildcard upf_plugin/core/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
@@ -51,9 +52,10 @@ config-schema: venv
 test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
 
-# pfcpd's C extension (the codec's IE walk) under ASan+UBSan: a copy of the package whose
-# _walk is a sanitized build, and the codec tests (captures, random corpus, mutations,
-# hypothesis; the shape keys it makes) run against it.
+# pfcpd's C extensions under ASan+UBSan: a copy of the package whose _walk (the codec's IE walk)
+# and _deflate (the rules' deflate encoder) are sanitized builds, and the codec tests (captures,
+# random corpus, mutations, hypothesis; the shape keys it makes) and the encoder's tests run
+# against it.
 PFCPD_ASAN := build/pfcpd-asan
 PY_INCLUDE = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 PY_EXT_SUFFIX = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
@@ -67,14 +69,20 @@ test-pfcpd-asan: venv
 	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
 	  pfcpd/src/pfcpd/pfcp/_walk.c -o $(PFCPD_ASAN)/pfcpd/pfcp/_walk$(PY_EXT_SUFFIX)
 	$(ASAN_RUN) $(VPY) -c 'import pfcpd.pfcp._walk as w; assert "pfcpd-asan" in w.__file__, w.__file__'
+	rm -f $(PFCPD_ASAN)/pfcpd/session/*.so
+	gcc -shared -fPIC -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
+	  pfcpd/src/pfcpd/session/_deflate.c -o $(PFCPD_ASAN)/pfcpd/session/_deflate$(PY_EXT_SUFFIX)
+	$(ASAN_RUN) $(VPY) -c 'import pfcpd.session._deflate as d; assert "pfcpd-asan" in d.__file__, d.__file__'
 	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp \
-	  pfcpd/tests/session/test_establishment_key.py
+	  pfcpd/tests/session/test_establishment_key.py pfcpd/tests/session/test_deflate.py
 
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
 	$(VPY) bench/pfcp_node.py
 	$(VPY) bench/session_rate.py
 	$(VPY) bench/vpp_datapath.py
+	$(VPY) bench/rules_packing.py
 
 # upf_plugin/core: C rule engine. build/core = normal build (libupfcore.so for pfcpd's local
 # datapath tests, core_bench); build/core-release = Release (-O3, -Werror: what the optimizer

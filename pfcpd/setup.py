@@ -1,6 +1,8 @@
 """pfcpd's compiled parts; everything else about the package is in pyproject.toml.
 
 - ``pfcpd.pfcp._walk``: the PFCP codec's IE walk (src/pfcpd/pfcp/_walk.c, see codec.py).
+- ``pfcpd.session._deflate``: the deflate encoder of a session's rules
+  (src/pfcpd/session/_deflate.c, see session/packing.py).
 - ``pfcpd/datapath/local/libupfcore.so``: the C rule engine of the ``local`` datapath, built from
   every ``*.c`` of upf_plugin/core (loaded with ctypes, see datapath/local/corelib.py), so an
   installed pfcpd carries its datapath and nobody points ``UPF_CORE_LIB`` at a build.
@@ -101,7 +103,12 @@ setup(
             "pfcpd.pfcp._walk",
             sources=["src/pfcpd/pfcp/_walk.c"],
             extra_compile_args=["-Wall", "-Wextra"],
-        )
+        ),
+        Extension(
+            "pfcpd.session._deflate",
+            sources=["src/pfcpd/session/_deflate.c"],
+            extra_compile_args=["-Wall", "-Wextra"],
+        ),
     ],
     cmdclass={"build_ext": BuildExt, "sdist": Sdist},
 )

@@ -5,15 +5,26 @@ volume threshold and measurement period). Rules of that shape keep only what dif
 it: ~30-60 bytes instead of ~300 (other shapes still deflate, to about half).
 
 The dictionary and the window are part of the journal's record format (version 2, key
-``rz``): they never change; others would come with another record version. How hard the
+``rz``): they never change; others would come with another record version. How the
 compressor looks for matches is not: any raw deflate stream made against that dictionary
-within that window reads back the same, so records written at another level (before
-2026-12-03, level 6) still read, and a session restored from one keeps its bytes.
+within that window reads back the same, so records written by zlib (before 2026-12-03 at
+level 6, then level 3) still read, and a session restored from one keeps its bytes.
+
+Packing is pfcpd's own encoder (`_deflate.c`: LZ77 against the dictionary and the input
+within the window, one fixed-Huffman block): ~7,000 instructions a pack of the usual
+session's rules against ~42,000 with zlib's level 3. On the rules of the engine's sessions
+(283-384 bytes) it makes zlib's level 3 streams, byte for byte but for a few a byte longer;
+on a session of 16 PDRs (~3 KiB) ~3% more, where zlib's Huffman codes made for the input
+pay (tests/session/test_deflate.py, where zlib is the reference; bench/rules_packing.py).
+Unpacking is zlib's inflate.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+
+from ._deflate import Deflater
 
 _DICTIONARY = bytes.fromhex(
     "0001005c003800020001001d0004000000ff0002002d00140001000015000901000123450a0a000100160009"
@@ -25,24 +36,15 @@ _DICTIONARY = bytes.fromhex(
     "00001a000a00000186a00000030d40007c0001090006002d0051000400000001003e00010300250002030000"
     "64000110001f000901000000003b9aca000040000400000e10"
 )
-# Raw deflate (no header or checksum: the journal's SQLite pages are checked), a 1 KiB
-# window (the dictionary and a session's rules fit in it) and small hash tables: each pack
-# starts from a copy of a compressor that has the dictionary loaded (~8 us; setting it up
-# each time with zlib's default 32 KiB window and tables cost ~18 us), each unpack ~2 us.
-# Level 3, zlib's last without lazy matching: ~42,000 instructions a pack of the usual
-# session's rules against ~52,000 at levels 4 to 9 (lazy), for 1 to 10 bytes more
-# (measured on five shapes of rules: 52-59 bytes against 52-58 for the usual ones, 110
-# against 100 for ten rules; every one in the same 16-byte class of allocation).
-_LEVEL = 3
-_WBITS = -10
-_PACKER = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, 2, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY)
+# Raw deflate (no header or checksum: the journal's SQLite pages are checked) and a 1 KiB
+# window (the dictionary and a session's rules fit in it). Each unpack starts from a copy of
+# a decompressor that has the dictionary loaded (~2 us).
+_WINDOW_BITS = 10
+_WBITS = -_WINDOW_BITS  # (zlib's way of saying raw deflate)
 _UNPACKER = zlib.decompressobj(_WBITS, _DICTIONARY)
 
-
-def pack_rules(encoded: bytes) -> bytes:
-    """The encoded rule groups, compressed."""
-    c = _PACKER.copy()
-    return c.compress(encoded) + c.flush()
+pack_rules: Callable[[bytes], bytes] = Deflater(_DICTIONARY, _WINDOW_BITS).compress
+"""The encoded rule groups, compressed (the encoder's method itself: no Python frame)."""
 
 
 def unpack_rules(packed: bytes) -> bytes:

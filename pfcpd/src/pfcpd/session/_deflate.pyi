@@ -1,0 +1,6 @@
+"""Types of the C extension ``_deflate`` (``_deflate.c``): raw deflate against a preset
+dictionary."""
+
+class Deflater:
+    def __init__(self, dictionary: bytes, window_bits: int) -> None: ...
+    def compress(self, data: bytes, /) -> bytes: ...
