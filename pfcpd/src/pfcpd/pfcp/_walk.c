@@ -297,10 +297,10 @@ groups_cost (PyObject *group, int nested)
  * object, compared in full to confirm a hash match) and its IE. The hash is seeded from
  * Python's hash secret (random per process unless PYTHONHASHSEED fixes it). Whatever the
  * hash, a lookup probes at most CACHE_PROBES slots from the octets' home slot. An insert
- * that finds none of them free doubles the table (by chance, a cluster), unless it has
- * CACHE_MAX_SPREAD times more slots than entries already: then it replaces the entry at
- * the home slot. Octets that collide, by chance or made to, cost a bounded amount of work
- * and at worst stay uncached. Entries are never removed one by one but by replacement, so
+ * that finds none of them free doubles the table (by chance, a cluster), unless doubled it
+ * would have more than CACHE_MAX_SPREAD slots per entry: then it replaces the entry at the
+ * home slot. Octets that collide, by chance or made to, cost a bounded amount of work and
+ * at worst stay uncached or push out the entry at their home slot. Entries are never removed one by one but by replacement, so
  * a lookup stops at the first free slot. The table also doubles when half full; the byte
  * bound (cache_bytes) bounds it. */
 #define CACHE_PROBES 16
@@ -494,7 +494,7 @@ cache_put (uint32_t h, PyObject *tlv, PyObject *ie, Py_ssize_t extra)
   if ((!ctab.slots || 2 * (ctab.used + 1) > ctab.mask + 1) && cache_grow () < 0)
     return -1;
   cache_entry_t *e = cache_slot (h, tlv);
-  while (!e && ctab.mask + 1 < CACHE_MAX_SPREAD * (ctab.used + 1))
+  while (!e && 2 * (ctab.mask + 1) <= CACHE_MAX_SPREAD * (ctab.used + 1))
     {
       if (cache_grow () < 0)
         return -1;
@@ -706,6 +706,8 @@ decode_cacheable (const walk_t *w, const tlv_t *ie, const spec_t *spec)
     }
   if (!(value = decode_value (w, ie, decoder, spec)))
     return NULL;
+  /* (the key is made after the decoder ran: the walk's buffer must not change during the
+   * walk, which holds for the codec's callers: bytes, or buffers nothing else writes) */
   if (!(tlv = PyBytes_FromStringAndSize ((const char *)octets, ie->end - ie->start))
       || cache_put (h, tlv, value, 0) < 0)
     Py_CLEAR (value);

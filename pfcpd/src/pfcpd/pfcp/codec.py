@@ -97,7 +97,9 @@ def _encode_error(kind: int, ie_type: int, length: int) -> CodecError:
 # (IDs, flags, filters, whole Create FAR/QER/URR groups) in session after session:
 # - leaf IEs of cacheable types: leaf IEs are immutable, so equal octets share one instance;
 # - grouped IEs made only of cacheable IEs (no per-session value such as a UE address or a
-#   TEID): a template whose fresh copy (new Grouped objects, shared immutable leaves) is
+#   TEID; an F-TEID with CH and a UE IP Address without an address, the same octets in every
+#   session, count as cacheable there): a template whose fresh copy (new Grouped objects,
+#   shared immutable leaves, fresh copies of those mutable F-TEIDs and UE IP Addresses) is
 #   returned, so callers may still change their groups.
 # Only successful decodes are cached. The cache is a table of _walk.c's (keyed by a seeded
 # hash of the octets computed while walking, confirmed by comparing them; see cache_get
@@ -135,7 +137,9 @@ def cache_bytes() -> int:
 
 
 def cache_entries() -> list[tuple[bytes, IE]]:
-    """The decode cache's entries: (TLV octets, the shared leaf IE or template group)."""
+    """The decode cache's entries: (TLV octets, the shared leaf IE or template group), the
+    live objects themselves: read-only, for tests (a template changed here would change
+    every later decode of its octets)."""
     return _walk.cache_entries()
 
 
@@ -146,7 +150,9 @@ def drop_decode_cache() -> None:
 
 # IE types whose usual forms the walk decodes itself, into the same objects as these
 # classes' decoders (see decode_shortcut in _walk.c): the per-session address IEs, never
-# cached, some ten of them in a Session Establishment Request.
+# shared (only the CHOOSE forms of F-TEID and UE IP Address are cached, inside a template
+# group, and handed out as fresh copies), some ten of them in a Session Establishment
+# Request.
 SHORTCUTS: dict[int, type[IE]] = {
     IEType.F_SEID: FSEID,
     IEType.F_TEID: FTEID,

@@ -7,9 +7,9 @@ class decode to :class:`RawIE`, which re-encodes byte for byte.
 Leaf IEs of cacheable types are immutable values (frozen dataclasses): the decoder may hand
 out one shared instance for equal octets (see ``CACHEABLE``), so such an IE is never changed
 in place; build a new one instead (``dataclasses.replace``). The few multi-field IE types that
-carry per-session values and are never cached (F-SEID, F-TEID, UE IP Address, Outer Header
-Creation, Volume Measurement) are plain dataclasses, which build faster. Grouped IEs are
-mutable lists of children.
+carry per-session values (F-SEID, F-TEID, UE IP Address, Outer Header Creation, Volume
+Measurement) are plain dataclasses, which build faster, never shared between decodes.
+Grouped IEs are mutable lists of children.
 """
 
 from __future__ import annotations
