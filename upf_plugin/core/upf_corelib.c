@@ -134,6 +134,12 @@ upfcore_session_put_slots (upfcore_put_slots_t *a)
       /* (the caller's tables, which it lets this write) */
       pdr = (upf_pdr_t *)d->pdr;
       far = (upf_far_t *)d->far;
+      if (d->n_pdr > UPF_MAX_PDR || d->n_far > UPF_MAX_FAR)
+        { /* (before its tables are read: the count below stays in range) */
+          snprintf (a->err, (size_t)a->errlen, "too many rules (%u PDRs, %u FARs)", d->n_pdr,
+                    d->n_far);
+          return 0;
+        }
       for (i = 0, n = d->n_pdr; i < d->n_far; i++)
         n += far[i].ohc == UPF_OHC_GTPU;
       if (a->n_slot != n || n > UPFCORE_MAX_SLOTS)

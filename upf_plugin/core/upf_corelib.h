@@ -53,7 +53,7 @@ typedef struct
   upf_ip_t addr[2];
 } upfcore_slot_t;
 
-#define UPFCORE_MAX_SLOTS (UPF_MAX_PDR + 255)
+#define UPFCORE_MAX_SLOTS (UPF_MAX_PDR + UPF_MAX_FAR)
 
 /* An install whose descriptor gets the session's own values first (upfcore_session_put_slots):
  * what changes between installs (n_slot, session, seid, desc, the slots) is adjacent, for a
@@ -73,8 +73,11 @@ typedef struct
 
 /* upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, a->errlen, &a->buffered),
  * the slots written into a->desc first (n_slot 0: none): one per PDR in order, then one per FAR
- * with GTP-U outer header creation in order; an n_slot that is not that count refuses the
- * install (NULL + err, desc unchanged). NULL a or desc: NULL. (NULL ctx: the slots written,
+ * with GTP-U outer header creation in order; a desc of more PDRs or FARs than the library
+ * takes, or an n_slot that is not that count, refuses the install (NULL + err, desc
+ * unchanged, nothing read past its counts' limits). The slots are written through desc's
+ * const table pointers: the caller's tables, which it lets this write. NULL a or desc:
+ * NULL. (NULL ctx: the slots written,
  * then refused as upfcore_session_put refuses it.) */
 UPF_API_VISIBLE upf_session_t *upfcore_session_put_slots (upfcore_put_slots_t *a);
 /* A removal in one call (pfcpd's): the usage of each URR of s's program (upfcore_read_urr, no

@@ -146,7 +146,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
   uint32_t i, j, k;
 
   *out = 0;
-  if (d->n_pdr > UPF_MAX_PDR || d->n_far > 255 || d->n_qer > 255 || d->n_urr > 255
+  if (d->n_pdr > UPF_MAX_PDR || d->n_far > UPF_MAX_FAR || d->n_qer > 255 || d->n_urr > 255
       || d->n_sdf > UPF_MAX_SDF || d->n_dupl > UPF_MAX_DUPL)
     return fail (err, errlen,
                  "too many rules (max %u PDRs, 255 FARs/QERs/URRs/SDF filters/duplicating "

@@ -40,6 +40,7 @@
 
 #define UPF_MAX_RULES 64 /* rules (PDR x SDF filter) per direction per session */
 #define UPF_MAX_PDR 255
+#define UPF_MAX_FAR 255
 #define UPF_MAX_SDF 255
 #define UPF_MAX_QER_PER_PDR 2
 #define UPF_MAX_URR_PER_PDR 4

@@ -493,6 +493,21 @@ test_put_slots (void **st)
     }
   assert_ptr_equal (c->sessions, s);
   assert_null (s->next);
+  /* a descriptor claiming more PDRs than the library takes (a count that would wrap: 2^32 - 1
+   * PDRs + 2 GTP-U FARs = 1 slot): refused before its tables are read, nothing written */
+  mk_slots (args, 0x500, UE + 2, 0x600);
+  args->n_slot = 1;
+  a.d.n_pdr = 0xffffffffu;
+  err[0] = 0;
+  assert_null (upfcore_session_put_slots (args));
+  assert_true (strlen (err) > 0);
+  a.d.n_pdr = before.d.n_pdr;
+  a.d.n_far = UPF_MAX_FAR + 1;
+  args->n_slot = 3;
+  assert_null (upfcore_session_put_slots (args));
+  a.d.n_far = before.d.n_far;
+  assert_memory_equal (a.pdr, before.pdr, sizeof (a.pdr));
+  assert_memory_equal (a.far, before.far, sizeof (a.far));
   /* no slots: the descriptor as it is (session 7's values: refused, they are taken) */
   args->n_slot = 0;
   assert_null (upfcore_session_put_slots (args));

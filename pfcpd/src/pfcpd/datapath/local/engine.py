@@ -5,12 +5,12 @@ a `PacketResult` with the bytes to transmit. One lock serialises every call into
 so control calls (install/remove/read) and the packet thread never overlap; old programs are
 reclaimed right after each install (no packet can be in flight under the lock). An install
 and a removal are one library call each (`upfcore_session_put_slots`: its arguments in a block
-the datapath keeps, one pointer passed; `upfcore_session_remove`); the descriptor of a program
-is kept by its shape (`_shape_key`, or the token the session engine names it by,
-`SessionProgram.token`), and the next program of that shape has only what differs between
-sessions (the slots: TEIDs and addresses) packed into the arguments (`_Shape.patch`), which
-the library writes into the descriptor. A descriptor refused (a value it cannot hold, or the
-library's refusal) is not kept.
+the datapath keeps, one pointer passed; `upfcore_session_remove_args`, the same way); the
+descriptor of a program is kept by its shape (`_shape_key`, or the token the session engine
+names it by, `SessionProgram.token`), and the next program of that shape has only what
+differs between sessions (the slots: TEIDs and addresses) packed into the arguments
+(`_Shape.patch`), which the library writes into the descriptor. A descriptor refused (a
+value it cannot hold, or the library's refusal) is not kept.
 """
 
 from __future__ import annotations
@@ -770,7 +770,7 @@ def _usage_of(
     last: int,
 ) -> Usage:
     """``Usage(uid, bt, ...)``, each field set through its slot: a frozen dataclass's
-    ``__init__`` sets each through ``object.__setattr__``, ~3 times the cost (a removal
+    ``__init__`` sets each through ``object.__setattr__``, about twice the cost (a removal
     makes one for each URR, a checkpoint one for each URR of every session)."""
     u: Usage = _new_object(Usage)
     _set_uid(u, uid)
