@@ -26,28 +26,12 @@ sys.path[:0] = [
 
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import IE
-from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import engine as engine_module
 from pfcpd.session import packing
 from pfcpd.smfsim import rules as R
-from session_harness import Harness, dl_far, dl_pdr, ul_far, ul_pdr, urr
+from session_harness import Harness, many_flows
 
 USUAL = 500
-
-
-def _many_flows() -> list[IE]:
-    rules: list[IE] = []
-    for i in range(1, 9):
-        sdf = f"permit out 17 from 198.51.100.{i} {1000 + i} to assigned"
-        rules += [
-            ul_pdr(2 * i - 1, 2 * i - 1, urr=i, qer=i, sdf=sdf),
-            dl_pdr(2 * i, 2 * i, urr=i, qer=i),
-            ul_far(2 * i - 1),
-            dl_far(2 * i, teid=0x500 + i),
-            R.qer(i, mbr_kbps=(1000 * i, 2000 * i)),
-            urr(i, "VOLTH", volume=TR.VolumeThreshold(total=10**6 * i)),
-        ]
-    return rules
 
 
 def engine_rules() -> dict[str, list[bytes]]:
@@ -82,7 +66,7 @@ def engine_rules() -> dict[str, list[bytes]]:
                 20,
                 lambda n: R.session_rules(mbr_kbps=(n, 2 * n), volume_threshold=n),
             ),
-            ("16 PDRs", 5, lambda n: _many_flows()),
+            ("16 PDRs", 5, lambda n: many_flows()),
         ]
         seid = 0
         for name, count, make in cases:

@@ -108,6 +108,23 @@ def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
     )
 
 
+def many_flows() -> list[IE]:
+    """Eight uplink flows with SDF filters and eight downlink PDRs, each pair with a FAR, a
+    QER and a URR of its own: ~1.5 KiB of rules."""
+    out: list[IE] = []
+    for i in range(1, 9):
+        sdf = f"permit out 17 from 198.51.100.{i} {1000 + i} to assigned"
+        out += [
+            ul_pdr(2 * i - 1, 2 * i - 1, urr=i, qer=i, sdf=sdf),
+            dl_pdr(2 * i, 2 * i, urr=i, qer=i),
+            ul_far(2 * i - 1),
+            dl_far(2 * i, teid=0x500 + i),
+            qer(i, mbr_kbps=(1000 * i, 2000 * i)),
+            urr(i, "VOLTH", volume=TR.VolumeThreshold(total=10**6 * i)),
+        ]
+    return out
+
+
 def establishment(*rules_: IE, seq: int = 1, cp_seid: int = 0xC0FFEE) -> Message:
     return rules.establishment_request("smf", CP[0], cp_seid, rules_, seq)
 

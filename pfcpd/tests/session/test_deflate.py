@@ -16,12 +16,19 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from session_harness import Harness, cause, dl_far, dl_pdr, g, qer, ul_far, ul_pdr, up_seid, urr
+from session_harness import (
+    Harness,
+    cause,
+    dl_pdr,
+    g,
+    many_flows,
+    ul_pdr,
+    up_seid,
+)
 
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import IE, Grouped, IEType
 from pfcpd.pfcp import ies_scalar as S
-from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import engine as engine_module
 from pfcpd.session import packing
 from pfcpd.session._deflate import Deflater
@@ -76,23 +83,6 @@ def check(data: bytes, encoder: Callable[[bytes], bytes] = packing.pack_rules) -
 # --- the rules of engine-made sessions
 
 
-def _many_flows() -> list[IE]:
-    """Eight uplink flows with SDF filters and eight downlink PDRs, each pair with a FAR, a
-    QER and a URR of its own: ~1.5 KiB of rules."""
-    rules: list[IE] = []
-    for i in range(1, 9):
-        sdf = f"permit out 17 from 198.51.100.{i} {1000 + i} to assigned"
-        rules += [
-            ul_pdr(2 * i - 1, 2 * i - 1, urr=i, qer=i, sdf=sdf),
-            dl_pdr(2 * i, 2 * i, urr=i, qer=i),
-            ul_far(2 * i - 1),
-            dl_far(2 * i, teid=0x500 + i),
-            qer(i, mbr_kbps=(1000 * i, 2000 * i)),
-            urr(i, "VOLTH", volume=TR.VolumeThreshold(total=10**6 * i)),
-        ]
-    return rules
-
-
 def _buffering() -> list[IE]:
     rules = R.session_rules(gnb=None)
     far = rules[3]
@@ -118,7 +108,7 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
         ul_pdr(sdf=f"permit out 6 from 203.0.113.{n} 443 to assigned"),
         *R.session_rules()[1:],
     ],
-    "many_flows": lambda n: _many_flows(),
+    "many_flows": lambda n: many_flows(),
 }
 
 
