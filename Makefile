@@ -8,7 +8,8 @@ VPY := $(VENV)/bin/python
 # python3-ply: vppapigen (vpp-dev) parses upf.api with it when the VPP plugin is built.
 # dpkg-dev: dpkg-scanpackages, for the local apt repository of containers without network
 # (molecule/shared/apt_repo.sh: vpp_real, the lab with the VPP datapath).
-APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply dpkg-dev
+# valgrind: bench/engine_instructions.py counts instructions with callgrind (make bench).
+APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply dpkg-dev valgrind
 
 .PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core config-schema \
 	bench-core test-ansible test-collection lab lab-down test-lab test-lab-vpp
@@ -81,6 +82,7 @@ bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py
 	$(VPY) bench/pfcp_node.py
 	$(VPY) bench/session_rate.py
+	$(VPY) bench/engine_instructions.py
 	$(VPY) bench/vpp_datapath.py
 	$(VPY) bench/rules_packing.py
 
