@@ -110,10 +110,9 @@ from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
 from .record import (
     BINARY_RECORD_VERSION,
-    PEER_OCTETS,
+    FIXED_OCTETS,
     books_octets,
-    name_octets,
-    peer_octets,
+    fixed_octets,
     read_record,
 )
 from .record import HEAD as record_head
@@ -298,15 +297,14 @@ class Session:
                 try:  # (struct.error: a value out of its field's range; then as JSON)
                     books = books_octets(self.urrs, established)
                     if books is not None:
-                        peer = PEER_OCTETS.get((node, fseid.ipv4, fseid.ipv6))
-                        if peer is None:
-                            peer = peer_octets(node, fseid.ipv4, fseid.ipv6)
+                        key = (node, fseid.ipv4, fseid.ipv6, name)
+                        fixed = FIXED_OCTETS.get(key) or fixed_octets(*key)
                         rz, text = self.rules_blob, address.encode()
                         return b"".join(
                             (
                                 _HEAD(BINARY_RECORD_VERSION, up_seid, cp_seid, seid,
-                                      established, teid, len(rz)),
-                                rz, peer, name_octets(name), _U16(len(text)), text, books,
+                                      established, teid, len(rz), len(text)),
+                                rz, text, fixed, books,
                             )
                         )  # fmt: skip
                 except (struct.error, UnicodeEncodeError):
@@ -400,7 +398,6 @@ class Session:
 
 _RECORD_HEAD = f'{{"v":{RECORD_VERSION},"up_seid":'  # (`Session.record`)
 _HEAD = record_head.pack
-_U16 = struct.Struct("!H").pack
 
 
 # What a UE pool gives (`UeAddressPools.take_text`).

@@ -12,12 +12,12 @@ counts kept, no time metered; any UR-SEQN), no BAR, FQ-CSID or Group Id.
 Layout (network byte order), all in one record:
 
 - ``HEAD``: version (3), UP SEID, CP SEID, the SEID of the CP's F-SEID, the establishment
-  time (NTP seconds, a double), the TEID, the length of the compressed rules;
-- the compressed rules (`Session.rules_blob`);
+  time (NTP seconds, a double), the TEID, the lengths of the compressed rules and of the
+  UE address's text;
+- the compressed rules (`Session.rules_blob`), the UE address or prefix as text (UTF-8);
 - the CP's Node ID (a 16-bit length, UTF-8), its F-SEID's flags and addresses (an 8-bit
-  length, the F-SEID IE's value without the SEID): made once per CP (`peer_octets`);
-- the UE address: the network instance (a 16-bit length, UTF-8; made once per name,
-  `name_octets`), the address or prefix as text (a 16-bit length, UTF-8);
+  length, the F-SEID IE's value without the SEID), the UE address's network instance (a
+  16-bit length, UTF-8): made once per CP and network instance (`fixed_octets`);
 - the URR books: their number (16 bits), then each book's URR ID and UR-SEQN (``BOOK``).
 
 A JSON record begins with ``{``, a binary one with its version: `read_record` reads each
@@ -35,44 +35,36 @@ from ..pfcp.ies_address import FSEID
 from .usage import NO_TIME, UrrBook
 
 BINARY_RECORD_VERSION = 3
-HEAD = struct.Struct("!BQQQdIH")
+HEAD = struct.Struct("!BQQQdIHH")
 BOOK = struct.Struct("!IQ")
 _BOOKS = struct.Struct("!H")
 _U16 = struct.Struct("!H")
 _FSEID_VALUE = 1 + 8  # the F-SEID value's octets up to its addresses (flags, SEID)
 
-# (CP Node ID, F-SEID IPv4, IPv6 address) -> their octets in a binary record
-PEER_OCTETS: dict[tuple[str, str | None, str | None], bytes] = {}
-# network instance -> its octets in a binary record
-NAME_OCTETS: dict[str, bytes] = {}
-OCTETS_ENTRIES = 256  # bound of each memo (emptied when full: a few CPs, a few names)
+# (CP Node ID, F-SEID IPv4, IPv6 address, network instance) -> their octets in a binary
+# record (emptied when full: a few CPs, a few network instances)
+FIXED_OCTETS: dict[tuple[str, str | None, str | None, str], bytes] = {}
+FIXED_ENTRIES = 256
 
 
-def peer_octets(node_id: str, ipv4: str | None, ipv6: str | None) -> bytes:
-    """The octets of a binary record's CP: Node ID, F-SEID flags and addresses (made once
-    per CP Node ID and pair of addresses)."""
-    key = (node_id, ipv4, ipv6)
-    octets = PEER_OCTETS.get(key)
+def fixed_octets(node_id: str, ipv4: str | None, ipv6: str | None, name: str) -> bytes:
+    """The octets of a binary record's CP (Node ID, F-SEID flags and addresses) and UE
+    address's network instance (made once per CP Node ID, addresses and name)."""
+    key = (node_id, ipv4, ipv6, name)
+    octets = FIXED_OCTETS.get(key)
     if octets is None:
-        node = node_id.encode()
+        node, instance = node_id.encode(), name.encode()
         value = FSEID(0, ipv4, ipv6).encode()
         addresses = value[:1] + value[_FSEID_VALUE:]
-        octets = _U16.pack(len(node)) + node + bytes((len(addresses),)) + addresses
-        if len(PEER_OCTETS) >= OCTETS_ENTRIES:
-            PEER_OCTETS.clear()
-        PEER_OCTETS[key] = octets
-    return octets
-
-
-def name_octets(name: str) -> bytes:
-    """The octets of a network instance's name in a binary record (made once per name)."""
-    octets = NAME_OCTETS.get(name)
-    if octets is None:
-        encoded = name.encode()
-        octets = _U16.pack(len(encoded)) + encoded
-        if len(NAME_OCTETS) >= OCTETS_ENTRIES:
-            NAME_OCTETS.clear()
-        NAME_OCTETS[name] = octets
+        octets = b"".join(
+            (
+                _U16.pack(len(node)), node, bytes((len(addresses),)), addresses,
+                _U16.pack(len(instance)), instance,
+            )
+        )  # fmt: skip
+        if len(FIXED_OCTETS) >= FIXED_ENTRIES:
+            FIXED_OCTETS.clear()
+        FIXED_OCTETS[key] = octets
     return octets
 
 
@@ -107,20 +99,26 @@ def read_record(value: bytes) -> dict[str, object]:
         if not isinstance(d, dict):
             raise ValueError("a record that is not an object")
         return d
-    _, up_seid, cp_seid, seid, established, teid, rz_length = HEAD.unpack_from(value, 0)
+    _, up_seid, cp_seid, seid, established, teid, rz_length, address_length = HEAD.unpack_from(
+        value, 0
+    )
     at = HEAD.size
     rz = value[at : at + rz_length]
     at += rz_length
+    octets = value[at : at + address_length]
+    at += address_length
+    if len(rz) != rz_length or len(octets) != address_length:
+        raise ValueError("a binary record cut short")
+    address = octets.decode()
     node, at = _text(value, at)
     length = value[at]
     at += 1
     addresses = value[at : at + length]
     at += length
-    if len(rz) != rz_length or len(addresses) != length or not addresses:
+    if len(addresses) != length or not addresses:
         raise ValueError("a binary record cut short")
     fseid = FSEID.decode(addresses[:1] + seid.to_bytes(8, "big") + addresses[1:])
     name, at = _text(value, at)
-    address, at = _text(value, at)
     (count,) = _BOOKS.unpack_from(value, at)
     at += _BOOKS.size
     books: dict[str, object] = {}
