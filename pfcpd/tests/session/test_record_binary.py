@@ -219,3 +219,23 @@ def test_the_octets_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _check(s)[0] == BINARY_RECORD_VERSION
         assert _check(s)[0] == BINARY_RECORD_VERSION  # (from the memo)
         assert len(binary.FIXED_OCTETS) <= 4
+
+
+def test_a_restored_book_is_as_established_only_when_its_values_are_the_same_doubles() -> None:
+    """From the JSON record: zero counts are ZERO, a zero time NO_TIME, a period start
+    equal to the establishment time its float object (`restored_at`): such a book is
+    written in binary again; a -0.0 stays itself (another text, another double)."""
+    established = 3950000000.5
+    text = UrrBook(period_start_ntp=established).json_text()
+    book = UrrBook.from_json(json.loads(text))
+    assert not book.as_established(established)  # (an equal start, not the object)
+    book.restored_at(established)
+    assert book.as_established(established)
+    for start, at in ((0.0, -0.0), (-0.0, 0.0)):
+        book = UrrBook.from_json(json.loads(UrrBook(period_start_ntp=start).json_text()))
+        book.restored_at(at)
+        assert not book.as_established(at)
+        assert json.loads(book.json_text())["start"] == start
+    odd = UrrBook.from_json(json.loads(UrrBook(metering_ntp=-0.0, validity_ntp=-0.0).json_text()))
+    assert str(odd.metering_ntp) == str(odd.validity_ntp) == "-0.0"
+    assert not odd.as_established(odd.period_start_ntp)
