@@ -170,7 +170,9 @@ log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
 NTP_UNIX_OFFSET = 2208988800
-RECORD_VERSION = 2  # 2: the rules compressed (``rz``, `packing`); 1 (``rules``) still read
+# The JSON record's version: 2, the rules compressed (``rz``, `packing`); 1 (``rules``) still
+# read. The usual session's record is binary (`record.BINARY_RECORD_VERSION`).
+RECORD_VERSION = 2
 # IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
 # group makes the request fail with 69 rather than install a rule that means something else.
 RULE_GROUPS = frozenset(
