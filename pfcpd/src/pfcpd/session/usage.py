@@ -435,7 +435,7 @@ class UrrBook:
         """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
         it), without the dict: the journal writes one per URR at every commit.
         ``known_text``: the JSON text of the float object ``known``, written already
-        (`Session.record`: its establishment time, most books' period start too: a float's
+        (`Session.json_record`: its establishment time, most books' period start too: a float's
         text is the costliest part of a record)."""
         seen = self.dp_seen
         if self.as_established(known):  # (what the rest writes of it, in one piece)
