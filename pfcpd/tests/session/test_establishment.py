@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP
 from session_harness import (
@@ -213,9 +215,7 @@ def test_restore_refuses_conflicting_records_and_restores_pfds_first(h: Harness)
     resp = h.establish()
     assert cause(resp) == 1
     (key, record) = next(iter(h.journal.records.items()))
-    twin = record.replace(b'"cp_seid":12648430', b'"cp_seid":7').replace(
-        b'"up_seid":1,', b'"up_seid":2,'
-    )
+    twin = replace(h.engine.sessions[1], up_seid=2, cp_seid=7).record()
     assert twin != record
     dp2 = LocalDatapath(expected_sessions=16)
     try:
@@ -246,7 +246,7 @@ def test_rules_are_kept_compressed_and_version_1_records_restore(h: Harness) -> 
     session = h.engine.sessions[seid]
     raw = unpack_rules(session.rules_blob)
     assert len(session.rules_blob) < len(raw) // 3
-    record = json.loads(h.journal.records[session.key])
+    record = json.loads(session.json_record())
     assert record["v"] == 2 and base64.b64decode(record["rz"]) == session.rules_blob
     del record["rz"]
     record.update(v=1, rules=base64.b64encode(raw).decode())

@@ -1,4 +1,5 @@
-"""`Session.record` writes the usual session in one piece (`record_peer_texts`), any other
+"""`Session.json_record` (the JSON record, `Session.record`'s when it is not binary)
+writes the usual session in one piece (`record_peer_texts`), any other
 as `Session._record_text` does: the same bytes either way, which are what ``json.dumps``
 makes of the record's dict (`test_record_text`), for sessions of every shape the engine
 establishes and modifies and for sessions holding odd values."""
@@ -24,7 +25,7 @@ from pfcpd.smfsim import rules as R
 
 
 class _Spy:
-    """Counts the sessions `Session.record` hands to `_record_text`."""
+    """Counts the sessions `Session.json_record` hands to `_record_text`."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.general = 0
@@ -40,7 +41,7 @@ class _Spy:
 
 
 def _check(s: Session) -> bytes:
-    record = s.record()
+    record = s.json_record()
     assert record == Session._record_text(s).encode()
     assert record == _dumps(_record_dict(s)).encode()
     return record
@@ -89,11 +90,11 @@ def test_the_sessions_the_engine_makes_are_written_as_the_general_text(
     sessions = list(run.engine.sessions.values())
     assert len(sessions) >= 40
     spy.general = 0
-    records = {s.key: s.record() for s in sessions}
+    records = {s.key: s.json_record() for s in sessions}
     # The fast way wrote most (the others: with FQ-CSIDs and Group Id), both ways some.
     assert 0 < spy.general < len(sessions) // 2
     assert records == {s.key: _check(s) for s in sessions}
-    assert {k: run.journal.records[k] for k in records} == records
+    assert {k: run.journal.records[k] for k in records} == {s.key: s.record() for s in sessions}
     assert any(len(s.urrs) == 2 for s in sessions) and any(len(s.ue) == 2 for s in sessions)
     assert any(s.fq_csids for s in sessions) and any(s.group_id for s in sessions)
 
@@ -160,10 +161,10 @@ def test_sessions_of_odd_values_are_written_as_the_general_text(
             expected = general(s).encode()
         except Exception as error:  # (an F-SEID out of range: both ways fail alike)
             with pytest.raises(type(error)):
-                s.record()
+                s.json_record()
             continue
-        assert s.record() == expected
-        assert s.record() == expected  # (the peer's texts from the memo)
+        assert s.json_record() == expected
+        assert s.json_record() == expected  # (the peer's texts from the memo)
         if all(type(v) is int for v in (s.up_seid, s.cp_seid, *s.teids)):  # (bools: as ints)
             assert expected == _dumps(_record_dict(s)).encode()
         written += 1
@@ -177,5 +178,5 @@ def test_the_peer_texts_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> N
     for i in range(20):
         fseid = FSEID(i, f"192.0.2.{i % 10}", "2001:db8::1" if i % 3 else None)
         s = Session(i, i, f"smf{i % 7}", fseid, b"", (), teids=(i,), established_ntp=3.9e9)
-        assert s.record() == _dumps(_record_dict(s)).encode()
+        assert s.json_record() == _dumps(_record_dict(s)).encode()
         assert len(usage.RECORD_PEERS) <= 4

@@ -1,4 +1,4 @@
-"""The journal's session record is written as text (`Session.record`, `UrrBook.json_text`):
+"""The journal's session record as JSON text (`Session.json_record`, `UrrBook.json_text`):
 it is byte for byte what ``json.dumps`` makes of the record's dict, for every kind of
 value a record holds, and the engine restores it."""
 
@@ -170,6 +170,6 @@ def test_a_session_record_is_what_json_writes_of_its_dict() -> None:
         one.established_ntp = established
         sessions.append(one)
     for s in sessions:
-        record = s.record()
+        record = s.json_record()
         assert record == _dumps(_record_dict(s)).encode()
         assert json.loads(record)["v"] == RECORD_VERSION

@@ -23,7 +23,6 @@ import functools
 import heapq
 import ipaddress
 import itertools
-import json
 import logging
 import operator
 import socket
@@ -109,6 +108,14 @@ from .journal import Journal, JournalError
 from .metrics import SessionMetrics
 from .packing import pack_rules, unpack_rules
 from .pfd import PfdStore
+from .record import (
+    BINARY_RECORD_VERSION,
+    FIXED_OCTETS,
+    books_octets,
+    fixed_octets,
+    read_record,
+)
+from .record import HEAD as record_head
 from .rules import (
     KINDS,
     RuleSet,
@@ -163,7 +170,9 @@ log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
 NTP_UNIX_OFFSET = 2208988800
-RECORD_VERSION = 2  # 2: the rules compressed (``rz``, `packing`); 1 (``rules``) still read
+# The JSON record's version: 2, the rules compressed (``rz``, `packing`); 1 (``rules``) still
+# read. The usual session's record is binary (`record.BINARY_RECORD_VERSION`).
+RECORD_VERSION = 2
 # IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
 # group makes the request fail with 69 rather than install a rule that means something else.
 RULE_GROUPS = frozenset(
@@ -265,12 +274,51 @@ class Session:
         self.ddn_delay = delay * 0.05 if delay else 0.0
 
     def record(self) -> bytes:
-        """The journal's record: JSON text (as ``json.dumps`` with separators "," and ":"
-        writes it) made without a dict, one per session at every commit; `_restore_session`
-        reads it. The usual session (an F-SEID as the codec decodes them, no BAR, FQ-CSID
-        or Group Id) in one piece, with the texts of its CP's Node ID and F-SEID addresses
-        made once (`record_peer_texts`); any other as `_record_text` writes it (the same
-        text: `test_record_fast`)."""
+        """The journal's record, one per session at every commit; `_restore_session` reads
+        it (`record.read_record`). A session of the usual shape in binary (see the record
+        module: one struct, and octets made once per CP and network instance), any other
+        as JSON text (`json_record`)."""
+        fseid, ue, teids = self.cp_fseid, self.ue, self.teids
+        established = self.established_ntp  # (most books' period start: one float object)
+        if (
+            type(fseid) is FSEID
+            and len(ue) == 1
+            and len(teids) == 1
+            and type(teid := teids[0]) is int
+            and type(established) is float
+            and self.bar_duration_s is None
+            and self.group_id is None
+            and not self.fq_csids
+        ):
+            up_seid, cp_seid, seid, node = self.up_seid, self.cp_seid, fseid.seid, self.cp_node_id
+            ((name, address),) = ue
+            if (
+                type(up_seid) is type(cp_seid) is type(seid) is int
+                and type(name) is type(address) is type(node) is str
+            ):
+                try:  # (struct.error: a value out of its field's range; then as JSON)
+                    books = books_octets(self.urrs, established)
+                    if books is not None:
+                        key = (node, fseid.ipv4, fseid.ipv6, name)
+                        fixed = FIXED_OCTETS.get(key) or fixed_octets(*key)
+                        rz, text = self.rules_blob, address.encode()
+                        return b"".join(
+                            (
+                                _HEAD(BINARY_RECORD_VERSION, up_seid, cp_seid, seid,
+                                      established, teid, len(rz), len(text)),
+                                rz, text, fixed, books,
+                            )
+                        )  # fmt: skip
+                except (struct.error, UnicodeEncodeError):
+                    pass
+        return self.json_record()
+
+    def json_record(self) -> bytes:
+        """The record as JSON text (as ``json.dumps`` with separators "," and ":" writes
+        it) made without a dict. A session with an F-SEID as the codec decodes them, no
+        BAR, FQ-CSID or Group Id in one piece, with the texts of its CP's Node ID and
+        F-SEID addresses made once (`record_peer_texts`); any other as `_record_text`
+        writes it (the same text: `test_record_fast`)."""
         fseid = self.cp_fseid
         seid, up_seid, cp_seid = fseid.seid, self.up_seid, self.cp_seid
         established = self.established_ntp  # (most books' period start: one float object)
@@ -351,6 +399,7 @@ class Session:
 
 
 _RECORD_HEAD = f'{{"v":{RECORD_VERSION},"up_seid":'  # (`Session.record`)
+_HEAD = record_head.pack
 
 
 # What a UE pool gives (`UeAddressPools.take_text`).
@@ -2412,18 +2461,24 @@ class SessionEngine:
         return restored
 
     def _restore_session(self, value: bytes, now: float) -> None:
-        d = json.loads(value)
-        if d.get("v") == 1:  # (the rules not compressed yet)
+        d: dict[str, Any] = read_record(value)
+        version = d.get("v")
+        if version == 1:  # (the rules not compressed yet)
             raw_rules = base64.b64decode(d["rules"])
             packed = pack_rules(raw_rules)
-        elif d.get("v") == RECORD_VERSION:
+        elif version == RECORD_VERSION:
             packed = base64.b64decode(d["rz"])
             raw_rules = unpack_rules(packed)
+        elif version == BINARY_RECORD_VERSION:
+            packed = d["rz"]
+            raw_rules = unpack_rules(packed)
         else:
-            raise ValueError(f"record version {d.get('v')}")
+            raise ValueError(f"record version {version}")
         rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
-        raw_fseid = bytes.fromhex(d["cp_fseid"])
-        (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
+        fseid = d["cp_fseid"]
+        if version != BINARY_RECORD_VERSION:  # (JSON: the IE's octets in hex)
+            raw_fseid = bytes.fromhex(fseid)
+            (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
         assert isinstance(fseid, FSEID)
         session = Session(
             up_seid=int(d["up_seid"]),
@@ -2448,6 +2503,7 @@ class SessionEngine:
         # the baseline the journal holds.
         kept = self.datapath.keeps_counts(session.up_seid)
         for book in session.urrs.values():
+            book.restored_at(session.established_ntp)
             if kept:
                 book.kept_by_datapath()
             else:

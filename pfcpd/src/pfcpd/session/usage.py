@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -371,8 +372,9 @@ class UrrBook:
     def kept_by_datapath(self) -> None:
         """Restored for a session whose datapath counters went on (VPP kept it while pfcpd
         was away): what they held at the checkpoint is in them still, not baseline."""
-        self.baseline = self.baseline.minus(self.dp_seen)
-        self.consumed = self.consumed.minus(self.dp_seen)
+        if self.dp_seen:  # (else the shared ZERO stays: `as_established`)
+            self.baseline = self.baseline.minus(self.dp_seen)
+            self.consumed = self.consumed.minus(self.dp_seen)
 
     def _stored_volumes(self) -> tuple[Counts, Counts]:
         """Baseline and consumed as the journal stores them: with the datapath's counts at
@@ -404,18 +406,22 @@ class UrrBook:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
         return d
 
-    def json_text(self, known: float | None = None, known_text: str = "") -> str:
-        """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
-        it), without the dict: the journal writes one per URR at every commit.
-        ``known_text``: the JSON text of the float object ``known``, written already
-        (`Session.record`: its establishment time, most books' period start too: a float's
-        text is the costliest part of a record)."""
-        seen = self.dp_seen
-        if (
-            seen is ZERO
+    def restored_at(self, established: float) -> None:
+        """Restored for a session established at ``established``: a period start equal to
+        it (the same double) is that float object again, as when the book was made."""
+        start = self.period_start_ntp
+        if start == established and math.copysign(1.0, start) == math.copysign(1.0, established):
+            self.period_start_ntp = established
+
+    def as_established(self, start: float | None) -> bool:
+        """The book holds what one established at NTP time ``start`` (the float object)
+        holds but, perhaps, its UR-SEQN: its record is the UR-SEQN alone (`json_text`,
+        the binary record's `record.books_octets`)."""
+        return (
+            self.dp_seen is ZERO
             and self.baseline is ZERO
             and self.consumed is ZERO
-            and self.period_start_ntp is known
+            and self.period_start_ntp is start
             and self.metering_ntp is NO_TIME
             and self.validity_ntp is NO_TIME
             and self.quota_expired is False
@@ -423,7 +429,16 @@ class UrrBook:
             and not self.metered_s
             and not self.own_time
             and not (self.duration and self.inactivity > 0)  # (not self.pauses)
-        ):  # (a book as established: what the rest writes of it, in one piece)
+        )
+
+    def json_text(self, known: float | None = None, known_text: str = "") -> str:
+        """The JSON text of `to_json` (as ``json.dumps(..., separators=(",", ":"))`` writes
+        it), without the dict: the journal writes one per URR at every commit.
+        ``known_text``: the JSON text of the float object ``known``, written already
+        (`Session.json_record`: its establishment time, most books' period start too: a float's
+        text is the costliest part of a record)."""
+        seen = self.dp_seen
+        if self.as_established(known):  # (what the rest writes of it, in one piece)
             seqn = self.seqn
             if seqn == 0 and type(seqn) is int:  # (no report yet)
                 return f"{_NEW_BOOK_HEAD}{known_text}{_UNTIMED_TAIL}"
@@ -471,15 +486,20 @@ class UrrBook:
 
     @classmethod
     def from_json(cls, d: dict[str, object]) -> UrrBook:
+        """The book of `to_json`'s dict. No counts are the shared ZERO, no time NO_TIME
+        (as a book is made: `as_established` asks for them)."""
+
         def counts(name: str) -> Counts:
             values = d.get(name, [0] * 6)
             assert isinstance(values, list) and len(values) == 6
-            return Counts(tuple(int(v) for v in values))
+            found = Counts(tuple(int(v) for v in values))
+            return found if found else ZERO
 
         def seconds(name: str) -> float:
             value = d.get(name, 0.0)
             assert isinstance(value, int | float)
-            return float(value)
+            value = float(value)
+            return NO_TIME if value == 0.0 and math.copysign(1.0, value) > 0 else value
 
         seqn = d.get("seqn", 0)
         assert isinstance(seqn, int)
