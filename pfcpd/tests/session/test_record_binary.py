@@ -239,3 +239,18 @@ def test_a_restored_book_is_as_established_only_when_its_values_are_the_same_dou
     odd = UrrBook.from_json(json.loads(UrrBook(metering_ntp=-0.0, validity_ntp=-0.0).json_text()))
     assert str(odd.metering_ntp) == str(odd.validity_ntp) == "-0.0"
     assert not odd.as_established(odd.period_start_ntp)
+
+
+def test_a_json_record_claiming_the_binary_version_costs_that_record(h: Harness) -> None:
+    """Only a binary record is of version 3: a JSON one saying so is refused by
+    `read_record` (not restored half as binary), and only it is lost."""
+    seid = _establish(h)
+    key = h.engine.sessions[seid].key
+    d = json.loads(h.engine.sessions[seid].json_record())
+    d["v"] = BINARY_RECORD_VERSION
+    forged = json.dumps(d).encode()
+    with pytest.raises(ValueError, match="JSON record of version 3"):
+        read_record(forged)
+    h.journal.records[key] = forged
+    with restarted(h, 0) as engine:
+        assert engine.metrics.restore_failures.get() == 1 and not engine.sessions

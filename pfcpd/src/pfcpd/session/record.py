@@ -1,13 +1,14 @@
 """The journal's session record in binary (version 3): the usual session's.
 
 `Session.record` writes a session of the usual shape in binary, any other as JSON text
-(version 2, `Session._record_text`; version 1 held the rules uncompressed). The binary
+(version 2, `Session.json_record`; version 1 held the rules uncompressed). The binary
 record holds the same values as the JSON one, each as it is (the NTP times as IEEE
 doubles, the compressed rules as their bytes): no float is turned into its shortest
 decimal text (~7,000 instructions each) and nothing is base64-encoded. The usual shape:
 an F-SEID as the codec decodes them, one TEID, one UE address, every URR book as
 established (`UrrBook.as_established`: its period starting at the establishment, no
-counts kept, no time metered; any UR-SEQN), no BAR, FQ-CSID or Group Id.
+counts kept, no time metered, no quota validity, INAM, ISTM or inactivity timing; any
+UR-SEQN), no DL Buffering Duration (from a Session Report Response), FQ-CSID or Group Id.
 
 Layout (network byte order), all in one record:
 
@@ -98,6 +99,8 @@ def read_record(value: bytes) -> dict[str, object]:
         d = json.loads(value)
         if not isinstance(d, dict):
             raise ValueError("a record that is not an object")
+        if d.get("v") == BINARY_RECORD_VERSION:  # (only a binary record is of version 3)
+            raise ValueError(f"a JSON record of version {BINARY_RECORD_VERSION}")
         return d
     _, up_seid, cp_seid, seid, established, teid, rz_length, address_length = HEAD.unpack_from(
         value, 0
