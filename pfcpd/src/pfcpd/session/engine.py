@@ -947,7 +947,7 @@ class SessionEngine:
             values.append(ue[4])
             made.append(ue)
         if self._shaped is not None:
-            return self._fill_values(shape, fill, ies, values, made)
+            return self._fill_values(fill, ies, values, made)
         return self._filled(shape, fill, ies, values, made)
 
     def _filled(
@@ -963,12 +963,11 @@ class SessionEngine:
         address's) and its F-TEID or what the pool gave (``made``): the octets of its
         rules, its program, its UE addresses' texts, its Created PDRs and its FARs'
         peers."""
-        raw, slots, ue, created, peers = self._fill_values(shape, fill, ies, values, made)
+        raw, slots, ue, created, peers = self._fill_values(fill, ies, values, made)
         return raw, self._fill_program(shape, fill, slots, peers), ue, created, peers
 
     def _fill_values(
         self,
-        shape: EstablishmentShape,
         fill: FillPlan,
         ies: list[IE],
         values: list[bytes],
