@@ -21,7 +21,7 @@ from scapy.packet import Raw, raw
 
 from pfcpd.datapath.interface import DatapathError, IPNetwork, SessionProgram
 from pfcpd.datapath.local import engine as local_engine
-from pfcpd.datapath.local.engine import LocalDatapath
+from pfcpd.datapath.local.engine import LocalDatapath, with_slots
 from pfcpd.node.session_handler import Peer
 from pfcpd.pfcp import IE, Grouped, IEType, Message, decode, encode
 from pfcpd.pfcp import ies_address as A
@@ -57,17 +57,30 @@ class _Run:
         self.installed: list[tuple[int, SessionProgram]] = []
         self.answers: list[bytes] = []
         self.filled = 0
+        self.shaped = 0  # (installs from the session's own values: `install_shaped`)
         install, fill = self.dp.install, self.engine._fill
+        install_shaped = self.dp.install_shaped
 
         def recorded(seid: int, program: SessionProgram, **kwargs: bool) -> None:
             self.installed.append((seid, program))
             install(seid, program, **kwargs)
+
+        def recorded_shaped(seid: int, token: object, *values: Any, **kwargs: bool) -> bool:
+            """An install from own values, recorded as the program they stand for."""
+            shape = self.dp._shapes.get(token)
+            if not install_shaped(seid, token, *values, **kwargs):
+                return False
+            assert shape is not None
+            self.installed.append((seid, with_slots(shape.program, *values)))
+            self.shaped += 1
+            return True
 
         def counted(*args: object) -> object:
             self.filled += 1
             return fill(*args)  # type: ignore[arg-type]
 
         self.dp.install = recorded  # type: ignore[method-assign]
+        self.dp.install_shaped = recorded_shaped  # type: ignore[method-assign]
         self.engine._fill = counted  # type: ignore[assignment,method-assign]
 
     def handle(self, req: Message) -> Message:
@@ -448,7 +461,10 @@ class _TokenRun(_Run):
         def library(args: object) -> object:
             """The descriptor as the library installs it (a kept one: the slots written)."""
             got = put(args)
-            desc = last.pop()
+            if last:
+                desc = last.pop()
+            else:  # (`install_shaped`: a kept shape's)
+                (desc,) = [s.desc for s in dp._shapes.values() if s.desc.addr == dp._put.desc]
             self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
             return got
 
@@ -535,8 +551,9 @@ def test_programs_named_by_their_shape_install_what_they_do_unnamed(
     require_core()
     unnamed, unnamed_state = _token_run(monkeypatch, "none")
     named, named_state = _token_run(monkeypatch, "token")
-    assert named.tokens == unnamed.tokens and named.tokens > 100
-    assert named.patched > 50 and unnamed.patched == 0
+    assert named.tokens + named.shaped == unnamed.tokens and unnamed.tokens > 100
+    assert named.patched + named.shaped > 50 and unnamed.patched == unnamed.shaped == 0
+    assert named.shaped > 30  # (from the sessions' own values: `install_shaped`)
     assert named.answers == unnamed.answers
     causes = [ie_value(decode(a), T.CAUSE) for a in named.answers]
     assert causes.count(73) >= 5  # (given_fteid refused by the datapath)

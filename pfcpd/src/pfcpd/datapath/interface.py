@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import enum
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -260,6 +261,35 @@ class Datapath(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop packet I/O and free resources."""
+
+    def shaped(self) -> ShapedInstall | None:
+        """This datapath's `ShapedInstall`, when it has one (the engine asks once)."""
+        return None
+
+
+class ShapedInstall(abc.ABC):
+    """An optional capability of a datapath (`Datapath.shaped`): installing a program of a
+    shape it keeps (a `SessionProgram.token` it was handed with programs to `install`)
+    from the session's own values alone, with no program made."""
+
+    @abc.abstractmethod
+    def install_shaped(
+        self,
+        seid: int,
+        token: object,
+        local_fteids: Sequence[tuple[IPAddress, int] | None],
+        ue_ips: Sequence[IPNetwork | None],
+        tunnels: Sequence[tuple[IPAddress, int]],
+        sources: Sequence[IPAddress | None],
+        bar: Bar | None,
+        send_end_marker: bool = False,
+    ) -> bool:
+        """`install` of the program of ``token``'s shape whose own values are these: each
+        PDR's local F-TEID and UE IP (in the program's order), each FAR with outer header
+        creation's (peer, TEID) and source (in order), its BAR; its other rules those of
+        the programs handed with ``token``. False, having done nothing: this datapath keeps
+        no shape by ``token`` (then the caller installs the program). Raises as `install`
+        does."""
 
 
 @dataclass

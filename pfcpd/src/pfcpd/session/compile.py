@@ -570,6 +570,14 @@ def far_like(
     of its first Forwarding Parameters among its children, of the IE among theirs): the
     one of ``g`` when it holds one there (its shape is that group's: nothing before it in
     ``g`` is an Outer Header Creation or Forwarding Parameters)."""
+    return far_with(base, ohc_like(ctx, g, fid, at))
+
+
+def ohc_like(
+    ctx: CompileContext, g: Grouped, fid: int, at: tuple[int, int] | None = None
+) -> tuple[IPAddress, int]:
+    """The outer header creation (peer, TEID) of `far_like`'s FAR (``g``, ``fid``, ``at`` as
+    there), with no FAR made."""
     ohc: IE | None = None
     if at is not None:
         children = g.ies
@@ -579,7 +587,24 @@ def far_like(
     if type(ohc) is not OuterHeaderCreation:
         ohc = _first_ohc(g)
         assert ohc is not None  # (a group of that shape has one)
-    return _with_ohc(ctx, base, fid, ohc)
+    return _ohc(ctx, fid, ohc)
+
+
+def far_with(b: Far, ohc: tuple[IPAddress, int]) -> Far:
+    """``b`` with the outer header creation ``ohc`` (`far_like` of what `ohc_like` gave)."""
+    # (positional: `_FAR_FIELDS`)
+    return new_far(
+        b.far_id,
+        b.apply_action,
+        b.destination_interface,
+        b.network_instance,
+        ohc,
+        b.ohc_source,
+        b.pdu_session_container,
+        b.dscp,
+        b.redirect,
+        b.duplicating,
+    )
 
 
 def ohc_position(g: Grouped) -> tuple[int, int] | None:
@@ -604,19 +629,7 @@ def _first_ohc(g: Grouped) -> OuterHeaderCreation | None:
 
 
 def _with_ohc(ctx: CompileContext, b: Far, fid: int, ohc: OuterHeaderCreation) -> Far:
-    # (positional: `_FAR_FIELDS`)
-    return new_far(
-        b.far_id,
-        b.apply_action,
-        b.destination_interface,
-        b.network_instance,
-        _ohc(ctx, fid, ohc),
-        b.ohc_source,
-        b.pdu_session_container,
-        b.dscp,
-        b.redirect,
-        b.duplicating,
-    )
+    return far_with(b, _ohc(ctx, fid, ohc))
 
 
 def _far(ctx: CompileContext, encoded: Mapping[int, bytes] | None, g: Grouped, fid: int) -> Far:

@@ -94,8 +94,10 @@ from .compile import (
     compile_program,
     compile_stored,
     far_like,
+    far_with,
     local_fteid,
     network_instance_name,
+    ohc_like,
     ohc_position,
     pdr_common,
     pfcp_pdr_id,
@@ -413,6 +415,18 @@ _Filled = tuple[
     list[IE],
     tuple[tuple[IPAddress, int], ...],
 ]
+# The own values of a session of a `FillPlan` but its FARs' peers, as a datapath's
+# `ShapedInstall` takes them: each PDR's local F-TEID and UE IP.
+_Slots = tuple[list[tuple[IPAddress, int] | None], list[IPNetwork | None]]
+# A session filled in from a `FillPlan` (`SessionEngine._fill`): `_Filled` with its program,
+# or (when the datapath may install it from its own values) those values (`_Slots`).
+_FilledAny = tuple[
+    bytes,
+    SessionProgram | _Slots,
+    tuple[tuple[str, str], ...],
+    list[IE],
+    tuple[tuple[IPAddress, int], ...],
+]
 _TL = struct.Struct("!HH")
 _pack_u32 = struct.Struct("!I").pack
 
@@ -495,6 +509,9 @@ class SessionEngine:
         self._ctx = CompileContext(
             settings.n3_address, settings.network_instance_index, self.pfds.flows
         )
+        # How the datapath installs a program of a shape it keeps from the session's own
+        # values alone, when it can (`_dp_install_filled`).
+        self._shaped = datapath.shaped()
         # What sessions of one shape repeat (bounded, `drop_caches`).
         self.memos = ShapeMemos(self._ctx.compiled)
         self._layouts = StoredLayouts(FAR_SHAPE)  # of the stored rules (`_modify_fars`)
@@ -577,6 +594,26 @@ class SessionEngine:
 
     def _dp_install(self, seid: int, program: SessionProgram, **kwargs: bool) -> None:
         self.datapath.install(seid, program, **kwargs)
+        self._touched.append(seid)
+
+    def _dp_install_filled(
+        self,
+        seid: int,
+        shape: EstablishmentShape,
+        slots: _Slots,
+        peers: tuple[tuple[IPAddress, int], ...],
+    ) -> None:
+        """Install a session of ``shape``'s `FillPlan` (its own values ``slots`` and its FARs'
+        ``peers``: `_fill_values`): from those alone when the datapath keeps the shape by
+        its token (`ShapedInstall.install_shaped`), else its program (`_fill_program`)."""
+        fill = shape.fill
+        assert fill is not None and self._shaped is not None
+        local_fteids, ue_ips = slots
+        if not self._shaped.install_shaped(
+            seid, shape.token, local_fteids, ue_ips, peers, fill.sources, shape.bar
+        ):
+            self._dp_install(seid, self._fill_program(shape, fill, slots, peers))
+            return
         self._touched.append(seid)
 
     def _dp_remove(self, seid: int) -> dict[int, Usage]:
@@ -852,7 +889,7 @@ class SessionEngine:
         rules: RuleSet | None = None
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
-                raw, program, ue, created, peers = self._fill(shape, req, alloc)
+                raw, filled, ue, created, peers = self._fill(shape, req, alloc)
             else:
                 types = {ie.type for ie in req.ies}
                 _check_ignored(req)
@@ -862,7 +899,7 @@ class SessionEngine:
                 self._check_references(rules)
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
-                program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
+                filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
                 ue, created, peers = _texts(alloc.ue, alloc.texts), _created_pdrs(alloc), ()
         except RuleError as err:
             self._free(alloc)
@@ -898,7 +935,11 @@ class SessionEngine:
         for urr_id, g in urr_groups.items():
             session.urrs[urr_id] = self._new_book(g, start, now)
         try:
-            self._dp_install(seid, program)
+            if isinstance(filled, SessionProgram):
+                self._dp_install(seid, filled)
+            else:  # (a shape's `FillPlan`, the datapath's `ShapedInstall`)
+                assert shape is not None
+                self._dp_install_filled(seid, shape, filled, peers)
         except DatapathError as err:
             self._free(alloc)
             log.warning("establishment refused by the datapath: %s", err)
@@ -917,10 +958,12 @@ class SessionEngine:
             self._learn(key, req, rules, encoded, program, session, created)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
-    def _fill(self, shape: EstablishmentShape, req: Message, alloc: _Allocations) -> _Filled:
+    def _fill(self, shape: EstablishmentShape, req: Message, alloc: _Allocations) -> _FilledAny:
         """The allocations of ``req``, of ``shape`` (as `_allocate` takes them, in the same
         order, refused the same way), filled in (`_filled`; `_fill_each` without a
-        `FillPlan`)."""
+        `FillPlan`); with a `FillPlan` and a datapath that has `ShapedInstall`, the
+        session's own values in place of its program (`_fill_values`: the program is made
+        only if the datapath does not keep the shape, `_dp_install_filled`)."""
         ies = _aligned(shape.layout, req.ies)
         fill = shape.fill
         if fill is None:
@@ -952,6 +995,8 @@ class SessionEngine:
             remember_v4_octets(text, ue[4])
             values.append(ue[4])
             made.append(ue)
+        if self._shaped is not None:
+            return self._fill_values(fill, ies, values, made)
         return self._filled(shape, fill, ies, values, made)
 
     def _filled(
@@ -967,37 +1012,44 @@ class SessionEngine:
         address's) and its F-TEID or what the pool gave (``made``): the octets of its
         rules, its program, its UE addresses' texts, its Created PDRs and its FARs'
         peers."""
+        raw, slots, ue, created, peers = self._fill_values(fill, ies, values, made)
+        return raw, self._fill_program(shape, fill, slots, peers), ue, created, peers
+
+    def _fill_values(
+        self,
+        fill: FillPlan,
+        ies: list[IE],
+        values: list[bytes],
+        made: list[Any],
+    ) -> tuple[
+        bytes, _Slots, tuple[tuple[str, str], ...], list[IE], tuple[tuple[IPAddress, int], ...]
+    ]:
+        """`_filled`, with the session's own values (`_Slots`) in place of its program."""
         for at in fill.far_octets:
             values.append(ies[at].raw)  # type: ignore[attr-defined]
         values += fill.constants
         raw = b"".join(fill.order(values))
         n3 = fill.n3
-        pdrs: list[Pdr] = []
+        local_fteids: list[tuple[IPAddress, int] | None] = []
+        ue_ips: list[IPNetwork | None] = []
         for p in fill.pdrs:
-            if type(p) is PdrFill:
-                fteid_at, ue_at, fields = p
-                pid, prec, source, far_id, inst, qfi, sdf, ohr, qers, urrs = fields
-                local = (n3, made[fteid_at].teid) if fteid_at >= 0 else None
-                net = made[ue_at][0] if ue_at >= 0 else None
-                pdrs.append(
-                    new_pdr(pid, prec, source, far_id, local, net, inst, qfi, sdf, ohr, qers, urrs)
-                )
+            if isinstance(p, PdrFill):
+                fteid_at, ue_at, _ = p
+                local_fteids.append((n3, made[fteid_at].teid) if fteid_at >= 0 else None)
+                ue_ips.append(made[ue_at][0] if ue_at >= 0 else None)
             else:
-                pdrs += p  # type: ignore[arg-type]
+                for pdr in p:
+                    local_fteids.append(pdr.local_fteid)
+                    ue_ips.append(pdr.ue_ip)
         ctx = self._ctx
-        fars: list[Far] = []
         peers: list[tuple[IPAddress, int]] = []
         for f in fill.fars:
             if type(f) is FarFill:
                 g = ies[f.at]
                 assert isinstance(g, Grouped)
-                far = far_like(ctx, f.base, g, f.far_id, f.ohc_at)
-                peers.append(far.outer_header_creation)  # type: ignore[arg-type]
-            else:
-                far = f  # type: ignore[assignment]
-                if far.outer_header_creation is not None:
-                    peers.append(far.outer_header_creation)
-            fars.append(far)
+                peers.append(ohc_like(ctx, g, f.far_id, f.ohc_at))
+            elif f.outer_header_creation is not None:  # type: ignore[union-attr]
+                peers.append(f.outer_header_creation)  # type: ignore[union-attr]
         created: list[IE] = []
         for pdr_ie, chosen in fill.created:
             children = [pdr_ie]
@@ -1011,11 +1063,41 @@ class SessionEngine:
             ue: tuple[tuple[str, str], ...] = ((instance, made[at][2]),)
         else:
             ue = tuple([(instance, made[at][2]) for at, instance in ues])
+        return raw, (local_fteids, ue_ips), ue, created, tuple(peers)
+
+    def _fill_program(
+        self,
+        shape: EstablishmentShape,
+        fill: FillPlan,
+        slots: _Slots,
+        peers: tuple[tuple[IPAddress, int], ...],
+    ) -> SessionProgram:
+        """The program of a session of ``shape``'s ``fill`` whose own values are ``slots``
+        and ``peers`` (`_fill_values`)."""
+        local_fteids, ue_ips = slots
+        pdrs: list[Pdr] = []
+        for p in fill.pdrs:
+            if type(p) is PdrFill:
+                pid, prec, source, far_id, inst, qfi, sdf, ohr, qers, urrs = p.fields
+                i = len(pdrs)
+                local, net = local_fteids[i], ue_ips[i]
+                pdrs.append(
+                    new_pdr(pid, prec, source, far_id, local, net, inst, qfi, sdf, ohr, qers, urrs)
+                )
+            else:
+                pdrs += p  # type: ignore[arg-type]
+        fars: list[Far] = []
+        n = 0
+        for f in fill.fars:
+            if type(f) is FarFill:
+                fars.append(far_with(f.base, peers[n]))
+                n += 1
+            else:
+                if f.outer_header_creation is not None:  # type: ignore[union-attr]
+                    n += 1
+                fars.append(f)  # type: ignore[arg-type]
         # (its UE addresses IPv4 ones (`FillPlan`): the prefix lengths of the shape's)
-        program = new_program(
-            tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar, shape.token
-        )
-        return raw, program, ue, created, tuple(peers)
+        return new_program(tuple(pdrs), tuple(fars), shape.qers, shape.urrs, shape.bar, shape.token)
 
     def _fill_each(self, shape: EstablishmentShape, ies: list[IE], alloc: _Allocations) -> _Filled:
         """`_fill` of a shape without `FillPlan` (``ies``: the request's, `_aligned`): each
@@ -1305,6 +1387,13 @@ class SessionEngine:
             tuple(fars),
             tuple(created),
             tuple(ues),
+            tuple(
+                [
+                    (f.base if type(f) is FarFill else f).ohc_source  # type: ignore[union-attr]
+                    for f in fars
+                    if type(f) is FarFill or f.outer_header_creation is not None  # type: ignore[union-attr]
+                ]
+            ),
         )
 
     def _session_takes(

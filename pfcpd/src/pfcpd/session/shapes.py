@@ -251,6 +251,9 @@ class FillPlan(NamedTuple):
     # for a UE IP Address its S/D flag (None: an F-TEID).
     created: tuple[tuple[IE, tuple[tuple[int, bool | None], ...]], ...]
     ues: tuple[tuple[int, str], ...]  # the UE addresses' allocations, network instances
+    # The source of each FAR creating an outer header, in order (`fars`: the same for each
+    # session; `ShapedInstall.install_shaped` takes them)
+    sources: tuple[Any, ...] = ()
 
 
 class ShapeToken:

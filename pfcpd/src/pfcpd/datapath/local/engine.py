@@ -10,7 +10,9 @@ descriptor of a program is kept by its shape (`_shape_key`, or the token the ses
 names it by, `SessionProgram.token`), and the next program of that shape has only what
 differs between sessions (the slots: TEIDs and addresses) packed into the arguments
 (`_Shape.patch`), which the library writes into the descriptor. A descriptor refused (a
-value it cannot hold, or the library's refusal) is not kept.
+value it cannot hold, or the library's refusal) is not kept. A program of a shape kept by
+its token can come as its own values alone (`ShapedInstall.install_shaped`): packed the
+same way (`_Shape.patch_slots`), with no program made.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from pfcpd.datapath.interface import (
     Far,
     Interface,
     IPAddress,
+    IPNetwork,
     Pdr,
     Qer,
     SdfFilter,
     SessionCounters,
     SessionProgram,
+    ShapedInstall,
     Urr,
     Usage,
 )
@@ -602,6 +606,8 @@ class _Shape:
         "buffering",
         "desc",
         "local",
+        "n_pdr",
+        "network_instance",
         "ohc",
         "pack",
         "program",
@@ -639,6 +645,11 @@ class _Shape:
         self.urr_ids = urr_ids
         self.buffering = _buffering(program)
         self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
+        self.n_pdr = len(program.pdrs)
+        # (the network instance its buffered packets are flushed in: `LocalDatapath.install`)
+        self.network_instance = next(
+            (p.network_instance for p in program.pdrs if p.source_interface != 0), 0
+        )
 
     def patch(
         self,
@@ -698,12 +709,102 @@ class _Shape:
         except StructError:
             _Desc(k, program)  # (refuses it, naming the field)
             raise
-        bar = program.bar
+        return self._finish(tunnels, program.bar)
+
+    def patch_slots(
+        self,
+        k: corelib.Constants,
+        put: corelib.PutSlotsT,
+        sess: int,
+        seid: int,
+        local_fteids: Sequence[tuple[IPAddress, int] | None],
+        ue_ips: Sequence[IPNetwork | None],
+        peers: Sequence[tuple[IPAddress, int]],
+        sources: Sequence[IPAddress | None],
+        bar: Bar | None,
+    ) -> tuple[_Kept, bool, bool]:
+        """`patch` of the program of this shape whose own values are these (as
+        `ShapedInstall.install_shaped` names them; their numbers this shape's): the same
+        arguments packed, the same returned, with no program at hand."""
+        values = self.values  # (n_slot and the descriptor's address in place)
+        values[1], values[2] = sess, seid
+        j = 4
+        last, local16 = self.local
+        ue_net: object = None
+        ue16 = _NO_IP
+        for i, fteid in enumerate(local_fteids):
+            if fteid is None:
+                values[j], values[j + 1] = 0, _NO_IP
+            else:
+                local, values[j] = fteid
+                if local is not last:  # (a program's PDRs, and sessions, share theirs)
+                    last, local16 = local, _ip16_shared(local)
+                values[j + 1] = local16
+            ue = ue_ips[i]
+            if ue is None:
+                values[j + 2] = _NO_IP
+            else:
+                if ue is not ue_net:  # (a program's PDRs share their UE IP)
+                    ue_net, ue16 = ue, ip16(ue.network_address)
+                values[j + 2] = ue16
+            j += 3
+        self.local = (last, local16)
+        tunnels: tuple[_Tunnel, ...] = ()
+        if self.ohc:
+            made: list[_Tunnel] = []
+            for n, (_, far_id, psc, qfi, dest, seen) in enumerate(self.ohc):
+                peer, teid = peers[n]
+                source = sources[n]
+                if peer is not seen[0]:
+                    seen[0], seen[1] = peer, _ip16_shared(peer)
+                if source is not seen[2]:
+                    # (None: refused below, as `_far_values` refuses it)
+                    seen[2], seen[3] = source, None if source is None else _ip16_shared(source)
+                values[j], values[j + 1], values[j + 2] = teid, seen[1], seen[3]
+                j += 3
+                made.append((far_id, peer, teid, source, psc, qfi, dest))  # type: ignore[arg-type]
+            tunnels = tuple(made)
+        try:
+            self.pack(put, _PUT_AT, *values)
+        except StructError:
+            # (refuses it, naming the field, as `patch` does)
+            _Desc(k, with_slots(self.program, local_fteids, ue_ips, peers, sources, bar))
+            raise
+        return self._finish(tunnels, bar)
+
+    def _finish(self, tunnels: tuple[_Tunnel, ...], bar: Bar | None) -> tuple[_Kept, bool, bool]:
+        """What `patch` returns, its program's BAR (if any) packed into the descriptor."""
         if bar is None:
             return _new_tuple(_Kept, (tunnels, self.urr_ids, None)), self.ticking, self.buffering
         _put(_BAR, self.desc.buf, self.at_bar, _bar_values(bar))
         ticking = self.ticking or bool(bar.duration_ns)
         return _new_tuple(_Kept, (tunnels, self.urr_ids, bar)), ticking, self.buffering
+
+
+def with_slots(
+    program: SessionProgram,
+    local_fteids: Sequence[tuple[IPAddress, int] | None],
+    ue_ips: Sequence[IPNetwork | None],
+    peers: Sequence[tuple[IPAddress, int]],
+    sources: Sequence[IPAddress | None],
+    bar: Bar | None,
+) -> SessionProgram:
+    """``program`` with these own values (`ShapedInstall.install_shaped`): the program an
+    install of them stands for."""
+    pdrs = tuple(
+        dataclasses.replace(p, local_fteid=fteid, ue_ip=ue)
+        for p, fteid, ue in zip(program.pdrs, local_fteids, ue_ips, strict=True)
+    )
+    fars: list[Far] = []
+    n = 0
+    for f in program.fars:
+        if f.outer_header_creation is not None:
+            f = dataclasses.replace(f, outer_header_creation=peers[n], ohc_source=sources[n])
+            n += 1
+        fars.append(f)
+    if n != len(peers) or n != len(sources):
+        raise ValueError(f"{len(peers)} tunnels for {n} FARs creating an outer header")
+    return dataclasses.replace(program, pdrs=pdrs, fars=tuple(fars), bar=bar)
 
 
 SHAPE_ENTRIES = 256  # (per datapath; emptied when full)
@@ -882,7 +983,7 @@ def _ticking(program: SessionProgram) -> bool:
     return bool(program.bar is not None and program.bar.duration_ns)
 
 
-class LocalDatapath(Datapath):
+class LocalDatapath(Datapath, ShapedInstall):
     """The embedded datapath engine (no I/O). `clock` returns nanoseconds."""
 
     def __init__(
@@ -945,23 +1046,70 @@ class LocalDatapath(Datapath):
             sessions, programs = self._sessions, self._programs
             _, kept, ticking, buffering = self._packed(program, sessions.get(seid, 0), seid)
             old_program = programs.get(seid) if send_end_marker else None
-            # (writes the slots, creates the session if need be, installs, reclaims: one call)
-            sess = self._session_put(self._put_ref)
-            if not sess:
-                if self._used is not None:  # (no descriptor the library refused is kept)
-                    self._forget(self._used)
-                raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
-            sessions[seid] = sess
-            programs[seid] = kept
-            if ticking:
-                self._ticking.add(seid)
-            else:
-                self._ticking.discard(seid)
+            sess = self._put_packed(seid, kept, ticking)
             if old_program is not None:
-                self._end_markers(seid, old_program, program)
+                new = {f.far_id: f.outer_header_creation for f in program.fars}
+                self._end_markers(seid, old_program, new)
             if not buffering and self._buffered[0]:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
+
+    def shaped(self) -> ShapedInstall:
+        return self
+
+    def install_shaped(
+        self,
+        seid: int,
+        token: object,
+        local_fteids: Sequence[tuple[IPAddress, int] | None],
+        ue_ips: Sequence[IPNetwork | None],
+        tunnels: Sequence[tuple[IPAddress, int]],
+        sources: Sequence[IPAddress | None],
+        bar: Bar | None,
+        send_end_marker: bool = False,
+    ) -> bool:
+        if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
+            corelib.check_range("SEID", seid, 64)
+        with self._lock:
+            last_key, shape = self._last
+            if token is not last_key:
+                shape = self._shapes.get(token)
+                if shape is not None:
+                    self._last = (token, shape)
+            if shape is None:
+                return False
+            n_pdr, n_ohc = shape.n_pdr, len(shape.ohc)
+            if (len(local_fteids), len(ue_ips), len(tunnels), len(sources)) != (
+                n_pdr,
+                n_pdr,
+                n_ohc,
+                n_ohc,
+            ):
+                raise DatapathError(f"session 0x{seid:x}: values not of the shape's program")
+            sessions, programs = self._sessions, self._programs
+            self._used = token
+            try:
+                kept, ticking, buffering = shape.patch_slots(
+                    self.core.k,
+                    self._put,
+                    sessions.get(seid, 0),
+                    seid,
+                    local_fteids,
+                    ue_ips,
+                    tunnels,
+                    sources,
+                    bar,
+                )
+            except BaseException:
+                self._forget(token)  # (a value refused: the BAR's record is zeroed)
+                raise
+            old_program = programs.get(seid) if send_end_marker else None
+            sess = self._put_packed(seid, kept, ticking)
+            if old_program is not None:
+                self._end_markers(seid, old_program, {t[0]: (t[1], t[2]) for t in kept.tunnels})
+            if not buffering and self._buffered[0]:
+                self._flush(sess, shape.network_instance)
+        return True
 
     def remove(self, seid: int) -> dict[int, Usage]:
         with self._lock:
@@ -1104,6 +1252,23 @@ class LocalDatapath(Datapath):
             return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
 
     # -- internals -----------------------------------------------------------------------
+    def _put_packed(self, seid: int, kept: _Kept, ticking: bool) -> int:
+        """The install whose arguments are packed (`_packed`, `_Shape.patch_slots`) made:
+        the session; what is kept of it (``kept``, whether it ticks). Under the lock."""
+        # (writes the slots, creates the session if need be, installs, reclaims: one call)
+        sess: int = self._session_put(self._put_ref)
+        if not sess:
+            if self._used is not None:  # (no descriptor the library refused is kept)
+                self._forget(self._used)
+            raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
+        self._sessions[seid] = sess
+        self._programs[seid] = kept
+        if ticking:
+            self._ticking.add(seid)
+        else:
+            self._ticking.discard(seid)
+        return sess
+
     def _packed(
         self, program: SessionProgram, sess: int, seid: int
     ) -> tuple[_Desc, _Kept, bool, bool]:
@@ -1209,9 +1374,11 @@ class LocalDatapath(Datapath):
             output=ctypes.string_at(self._out, n),
         )
 
-    def _end_markers(self, seid: int, old: _Kept, new: SessionProgram) -> None:
-        """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed."""
-        new_ohc = {f.far_id: f.outer_header_creation for f in new.fars}
+    def _end_markers(
+        self, seid: int, old: _Kept, new_ohc: dict[int, tuple[IPAddress, int] | None]
+    ) -> None:
+        """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed
+        (``new_ohc``: the new program's outer header creation by FAR ID)."""
         for far_id, peer, teid, source, psc, qfi, dest in old.tunnels:
             if new_ohc.get(far_id) == (peer, teid):
                 continue
