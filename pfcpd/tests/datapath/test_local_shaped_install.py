@@ -18,7 +18,7 @@ from conftest import require_core
 from dp_programs import basic_program, duplicating_program
 from test_local_by_shape import BASES, _relative, _session, _state
 
-from pfcpd.datapath.interface import DatapathError, SessionProgram
+from pfcpd.datapath.interface import Bar, DatapathError, SessionProgram
 from pfcpd.datapath.local.engine import _NO_LAST, LocalDatapath, with_slots
 from pfcpd.session.shapes import ShapeToken
 
@@ -153,8 +153,9 @@ def test_a_token_not_kept_installs_nothing(fresh: Callable[[], LocalDatapath]) -
 
 
 def test_values_a_kept_shape_refuses(fresh: Callable[[], LocalDatapath]) -> None:
-    """Values not of the shape's numbers, a TEID the slot cannot hold, an F-TEID another
-    session holds: refused as `install` refuses their program, nothing changed; a
+    """Values not of the shape's numbers or BAR: a ValueError (a bug of the caller). A TEID
+    the slot cannot hold, an F-TEID another session holds: refused as `install` refuses
+    their program, nothing changed; a
     descriptor refused is not kept (the next values: False)."""
     dp = fresh()
     token = ShapeToken()
@@ -162,8 +163,13 @@ def test_values_a_kept_shape_refuses(fresh: Callable[[], LocalDatapath]) -> None
     for i in range(2):
         dp.install(0x10 + i, _session(base, 0, i))
     fteids, ues, tunnels, sources, bar = _values(_session(base, 0, 2))
-    with pytest.raises(DatapathError, match="not of the shape"):
+    # (values not of the shape's numbers, or a BAR where its program has none or none
+    # where it has one: the caller's bug, raised as such, not a refusal of the session)
+    with pytest.raises(ValueError, match="not of the shape"):
         dp.install_shaped(0x12, token, fteids[:1], ues[:1], tunnels, sources, bar)
+    other_bar = Bar(7) if bar is None else None
+    with pytest.raises(ValueError, match="not of the shape"):
+        dp.install_shaped(0x12, token, fteids, ues, tunnels, sources, other_bar)
     big = [(fteids[0][0], 1 << 32), *fteids[1:]]
     with pytest.raises(DatapathError) as by_values:
         dp.install_shaped(0x12, token, big, ues, tunnels, sources, bar)

@@ -279,7 +279,7 @@ class ShapedInstall(abc.ABC):
         token: object,
         local_fteids: Sequence[tuple[IPAddress, int] | None],
         ue_ips: Sequence[IPNetwork | None],
-        tunnels: Sequence[tuple[IPAddress, int]],
+        peers: Sequence[tuple[IPAddress, int]],
         sources: Sequence[IPAddress | None],
         bar: Bar | None,
         send_end_marker: bool = False,
@@ -289,7 +289,7 @@ class ShapedInstall(abc.ABC):
         creation's (peer, TEID) and source (in order), its BAR; its other rules those of
         the programs handed with ``token``. False, having done nothing: this datapath keeps
         no shape by ``token`` (then the caller installs the program). Raises as `install`
-        does."""
+        does; ValueError for values not of the shape's numbers or BAR (a caller's bug)."""
 
 
 @dataclass

@@ -663,53 +663,19 @@ class _Shape:
         0 none): its slots, with the other arguments that change, packed into ``put``
         (install's arguments); what to keep of it (`_kept`), `_ticking` and `_buffering`.
         A value its slot cannot hold: refused as `_Desc` refuses it."""
-        values = self.values  # (n_slot and the descriptor's address in place)
-        values[1], values[2] = sess, seid
-        j = 4
-        last, local16 = self.local
-        ue_net: object = None
-        ue16 = _NO_IP
-        for p in program.pdrs:
-            fteid = p.local_fteid
-            if fteid is None:
-                values[j], values[j + 1] = 0, _NO_IP
-            else:
-                local, values[j] = fteid
-                if local is not last:  # (a program's PDRs, and sessions, share theirs)
-                    last, local16 = local, _ip16_shared(local)
-                values[j + 1] = local16
-            ue = p.ue_ip
-            if ue is None:
-                values[j + 2] = _NO_IP
-            else:
-                if ue is not ue_net:  # (a program's PDRs share their UE IP)
-                    ue_net, ue16 = ue, ip16(ue.network_address)
-                values[j + 2] = ue16
-            j += 3
-        self.local = (last, local16)
-        tunnels: tuple[_Tunnel, ...] = ()
-        if self.ohc:
-            fars = program.fars
-            made: list[_Tunnel] = []
-            for i, far_id, psc, qfi, dest, seen in self.ohc:
-                f = fars[i]
-                peer, teid = f.outer_header_creation  # type: ignore[misc]
-                source = f.ohc_source
-                if peer is not seen[0]:
-                    seen[0], seen[1] = peer, _ip16_shared(peer)
-                if source is not seen[2]:
-                    # (None: refused below, as `_far_values` refuses it)
-                    seen[2], seen[3] = source, None if source is None else _ip16_shared(source)
-                values[j], values[j + 1], values[j + 2] = teid, seen[1], seen[3]
-                j += 3
-                made.append((far_id, peer, teid, source, psc, qfi, dest))  # type: ignore[arg-type]
-            tunnels = tuple(made)
-        try:
-            self.pack(put, _PUT_AT, *values)
-        except StructError:
-            _Desc(k, program)  # (refuses it, naming the field)
-            raise
-        return self._finish(tunnels, program.bar)
+        pdrs, fars = program.pdrs, program.fars
+        ohc = [fars[o[0]] for o in self.ohc]  # (the FARs creating an outer header, in order)
+        return self.patch_slots(
+            k,
+            put,
+            sess,
+            seid,
+            [p.local_fteid for p in pdrs],
+            [p.ue_ip for p in pdrs],
+            [f.outer_header_creation for f in ohc],  # type: ignore[misc]
+            [f.ohc_source for f in ohc],
+            program.bar,
+        )
 
     def patch_slots(
         self,
@@ -724,8 +690,8 @@ class _Shape:
         bar: Bar | None,
     ) -> tuple[_Kept, bool, bool]:
         """`patch` of the program of this shape whose own values are these (as
-        `ShapedInstall.install_shaped` names them; their numbers this shape's): the same
-        arguments packed, the same returned, with no program at hand."""
+        `ShapedInstall.install_shaped` names them; their numbers this shape's), with no
+        program at hand (`patch` reads them out of its program: one packing for both)."""
         values = self.values  # (n_slot and the descriptor's address in place)
         values[1], values[2] = sess, seid
         j = 4
@@ -1063,7 +1029,7 @@ class LocalDatapath(Datapath, ShapedInstall):
         token: object,
         local_fteids: Sequence[tuple[IPAddress, int] | None],
         ue_ips: Sequence[IPNetwork | None],
-        tunnels: Sequence[tuple[IPAddress, int]],
+        peers: Sequence[tuple[IPAddress, int]],
         sources: Sequence[IPAddress | None],
         bar: Bar | None,
         send_end_marker: bool = False,
@@ -1079,13 +1045,14 @@ class LocalDatapath(Datapath, ShapedInstall):
             if shape is None:
                 return False
             n_pdr, n_ohc = shape.n_pdr, len(shape.ohc)
-            if (len(local_fteids), len(ue_ips), len(tunnels), len(sources)) != (
+            if (len(local_fteids), len(ue_ips), len(peers), len(sources)) != (
                 n_pdr,
                 n_pdr,
                 n_ohc,
                 n_ohc,
-            ):
-                raise DatapathError(f"session 0x{seid:x}: values not of the shape's program")
+            ) or (bar is None) != (shape.program.bar is None):
+                # (a caller's bug, not a refusal of the session: raised as one)
+                raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
             sessions, programs = self._sessions, self._programs
             self._used = token
             try:
@@ -1096,7 +1063,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                     seid,
                     local_fteids,
                     ue_ips,
-                    tunnels,
+                    peers,
                     sources,
                     bar,
                 )
