@@ -15,7 +15,8 @@ establishments and modifications; the three. A phase's instructions per request 
 difference between two runs divided by N. The baseline, in the same command: the Heartbeat
 Request (the node's path without a session), so each figure is also printed as a ratio to it.
 The garbage collector runs as in the daemon (`gc_tuning`: its thresholds, and a freeze
-before the counted part); its work is in the figures.
+before each phase, so that a phase's collections walk its own objects and not those the
+phase before left young); its work is in the figures.
 
 Needs valgrind; prints why and exits 0 without it.
 
@@ -157,8 +158,10 @@ def run_phases(phases: str, count: int, batch: int) -> None:
                     "the engine's UP SEIDs are not 1..N: the modifications miss them"
                 )
         if "m" in phases:
+            gc_tuning.freeze_now()  # (the collector's work on each phase's own objects)
             send(modifications)
         if "d" in phases:
+            gc_tuning.freeze_now()
             send(deletions)
             if engine.sessions:
                 sys.exit(f"{len(engine.sessions)} sessions left after the deletions")
