@@ -14,9 +14,10 @@ runs itself under callgrind once per phase set: setup only; heartbeats; establis
 establishments and modifications; the three. A phase's instructions per request are the
 difference between two runs divided by N. The baseline, in the same command: the Heartbeat
 Request (the node's path without a session), so each figure is also printed as a ratio to it.
-The garbage collector runs as in the daemon (`gc_tuning`: its thresholds, and a freeze
-before each phase, so that a phase's collections walk its own objects and not those the
-phase before left young); its work is in the figures.
+The garbage collector runs as in the daemon (`gc_tuning`: its thresholds, paused for each
+batch as `PfcpSocket` does, and a freeze before each phase, so that a phase's collections
+walk its own objects and not those the phase before left young); its work is in the
+figures.
 
 Needs valgrind; prints why and exits 0 without it.
 
@@ -92,16 +93,19 @@ def run_phases(phases: str, count: int, batch: int) -> None:
         node.start(time.monotonic())
         answered = 0
 
+        pause = gc_tuning.BatchPause()
+
         def send(datagrams: list[bytes]) -> None:
             nonlocal answered
             for i in range(0, len(datagrams), batch):
-                now = time.monotonic()
-                for data in datagrams[i : i + batch]:
-                    node.datagram_received(data, SMF, now)
-                node.commit_sessions()
-                if journal.unsynced:
-                    journal.sync()
-                answered += len(node.committed_datagrams())
+                with pause:
+                    now = time.monotonic()
+                    for data in datagrams[i : i + batch]:
+                        node.datagram_received(data, SMF, now)
+                    node.commit_sessions()
+                    if journal.unsynced:
+                        journal.sync()
+                    answered += len(node.committed_datagrams())
 
         seq = iter(range(2, 1 << 24))
         heartbeat = RecoveryTimeStamp(SMF_RECOVERY)

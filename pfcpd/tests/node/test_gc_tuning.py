@@ -9,6 +9,7 @@ from pfcpd.daemon.gc_tuning import (
     FREEZE_INTERVAL,
     FULL_COLLECTION_EVERY,
     MIDDLE_COLLECTION_EVERY,
+    BatchPause,
     PeriodicFreeze,
 )
 
@@ -35,3 +36,25 @@ def test_freezer_stops_full_collections_and_restores_the_thresholds() -> None:
     finally:
         loop.close()
         gc.unfreeze()
+
+
+def test_batch_pause_pauses_and_restores_what_was_there() -> None:
+    was_enabled = gc.isenabled()
+    pause = BatchPause()
+    try:
+        gc.enable()
+        with pause:
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        try:
+            with pause:
+                raise RuntimeError("a failed batch")
+        except RuntimeError:
+            pass
+        assert gc.isenabled()  # (resumed after a failure too)
+        gc.disable()
+        with pause:
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # (off before: left off)
+    finally:
+        (gc.enable if was_enabled else gc.disable)()

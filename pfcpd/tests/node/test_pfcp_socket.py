@@ -5,6 +5,7 @@ a batch of one (a paced peer) ends without a read that finds nothing."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from typing import Any
@@ -73,3 +74,54 @@ def test_batches_read_what_waits_and_a_batch_of_one_stops_at_once() -> None:
         assert ps.sendto(b"x", me) is False
 
     asyncio.run(main())
+
+
+def test_a_batch_runs_with_the_collector_paused_and_then_resumes_it() -> None:
+    """A batch's requests live until its commit (in ``on_batch``): no automatic collection
+    walks them in between, however many objects the batch makes; after the batch the
+    collector is on again (and stays off where it was off)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        (sock,) = open_sockets("127.0.0.1", 0, socket.AF_INET, count=1)
+        kept: list[object] = []
+        seen: list[bool] = []
+        collections: list[int] = []
+
+        def on_datagram(*args: Any) -> None:
+            seen.append(gc.isenabled())
+            # (more tracked objects than the young generation's threshold)
+            kept.extend([i] for i in range(3 * gc.get_threshold()[0]))
+
+        def on_batch(read: int) -> None:
+            seen.append(gc.isenabled())
+
+        def count(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                collections.append(info["generation"])
+
+        ps = PfcpSocket(loop, sock, on_datagram, on_batch, "127.0.0.1:0")
+        loop.remove_reader(sock.fileno())  # (read here, not by the loop)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            for enabled in (True, False):
+                (gc.enable if enabled else gc.disable)()
+                for _ in range(3):
+                    peer.sendto(b"x", sock.getsockname())
+                time.sleep(0.05)
+                seen.clear()
+                gc.callbacks.append(count)
+                try:
+                    ps._read()
+                finally:
+                    gc.callbacks.remove(count)
+                assert seen == [False] * 4  # three datagrams and the batch's end
+                assert collections == []
+                assert gc.isenabled() is enabled
+        gc.enable()
+        ps.close()
+
+    was_enabled = gc.isenabled()
+    try:
+        asyncio.run(main())
+    finally:
+        (gc.enable if was_enabled else gc.disable)()

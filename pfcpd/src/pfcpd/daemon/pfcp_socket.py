@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..address import Address
+from .gc_tuning import BatchPause
 
 log = logging.getLogger("pfcpd.node")
 
@@ -116,8 +117,9 @@ def steer_by_source(sock: socket.socket, count: int) -> None:
 class PfcpSocket:
     """One listen socket. ``on_datagram(data, addr, now, local)`` is called for each
     datagram read (``now``: ``clock()`` when it was read; ``local``: this socket's listen
-    address, as given), ``on_batch(read)`` once after each batch, with how many were read.
-    What the kernel
+    address, as given), ``on_batch(read)`` once after each batch, with how many were read;
+    the whole batch, ``on_batch`` included, runs with the garbage collector paused
+    (`gc_tuning.BatchPause`). What the kernel
     dropped is read when asked (`new_kernel_drops`: the server counts it before the metrics
     are rendered), not after every batch: a syscall per batch, which at a paced rate is one
     per request."""
@@ -141,6 +143,7 @@ class PfcpSocket:
         self._on_batch = on_batch
         self._local = local
         self._clock = clock or loop.time
+        self._gc_pause = BatchPause()
         self._drops_seen = 0  # the kernel's count of drops, as last read
         self._closed = False
         # Whether a datagram waits, asked after the first of a batch: a paced peer's batch is
@@ -182,16 +185,17 @@ class PfcpSocket:
         recvfrom = self.sock.recvfrom
         on_datagram, clock, local = self._on_datagram, self._clock, self._local
         read = 0
-        for _ in range(RECV_BATCH):
-            try:
-                data, addr = recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                log.debug("socket error on %s: %s", self.sockname, exc)
-                break
-            read += 1
-            on_datagram(data, addr if len(addr) == 2 else normalize(addr), clock(), local)
-            if read == 1 and not self._closed and not self._waiting.poll(0, 1):
-                break  # (nothing more: the batch of one of a paced peer)
-        self._on_batch(read)
+        with self._gc_pause:
+            for _ in range(RECV_BATCH):
+                try:
+                    data, addr = recvfrom(MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    log.debug("socket error on %s: %s", self.sockname, exc)
+                    break
+                read += 1
+                on_datagram(data, addr if len(addr) == 2 else normalize(addr), clock(), local)
+                if read == 1 and not self._closed and not self._waiting.poll(0, 1):
+                    break  # (nothing more: the batch of one of a paced peer)
+            self._on_batch(read)
