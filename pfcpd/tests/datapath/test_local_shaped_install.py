@@ -1,7 +1,7 @@
 """Sessions installed from their own values alone (`ShapedInstall.install_shaped`: a shape
 the datapath keeps by its token, no program made) end up as their programs do through
 `install`: the same descriptor handed to the library, what the datapath keeps, the same
-behaviour of the C core's tables, End Markers. Programs of every form of
+behaviour of the C core's tables. Programs of every form of
 test_local_by_shape (IPv4 and IPv6 UEs and N3 addresses, a dual-stack UE, PDRs sharing an
 F-TEID address around one without, several GTP-U FARs, a BAR, network instances); a
 token the datapath does not keep (never seen, seen once, a duplicating program's, its
@@ -82,7 +82,7 @@ def test_sessions_installed_from_their_values_as_from_their_programs(
     """Sessions of every shape, interleaved, into two datapaths: one with `install` of each
     program, the other with `install_shaped` of its values (`install` of the program when
     the token is not kept: the first two of each shape); then one session replaced by
-    another of its shape with End Markers."""
+    another of its shape."""
     by_program, by_values = fresh(), fresh()
     assert by_values.shaped() is by_values
     rec_program, rec_values = _Recorder(by_program), _Recorder(by_values)
@@ -106,12 +106,11 @@ def test_sessions_installed_from_their_values_as_from_their_programs(
     assert rec_values.descriptors == rec_program.descriptors
     assert by_values._programs == by_program._programs
     assert by_values._ticking == by_program._ticking
-    # A session replaced by another of its shape: End Markers to the old tunnels.
+    # A session replaced by another of its shape
     again = programs[0x1001] = _session(bases[0], 0, 30)
-    by_program.install(0x1001, again, send_end_marker=True)
-    assert by_values.install_shaped(0x1001, bases[0].token, *_values(again), send_end_marker=True)
-    markers = by_program.take_pending()
-    assert len(markers) == 1 and by_values.take_pending() == markers
+    by_program.install(0x1001, again)
+    assert by_values.install_shaped(0x1001, bases[0].token, *_values(again))
+    assert by_values.take_pending() == by_program.take_pending() == []
     assert rec_values.descriptors[-1] == rec_program.descriptors[-1]
     for seid, program in programs.items():
         assert _state(by_values, seid, program) == _state(by_program, seid, program), seid

@@ -65,10 +65,10 @@ class _Run:
             self.installed.append((seid, program))
             install(seid, program, **kwargs)
 
-        def recorded_shaped(seid: int, token: object, *values: Any, **kwargs: bool) -> bool:
+        def recorded_shaped(seid: int, token: object, *values: Any) -> bool:
             """An install from own values, recorded as the program they stand for."""
             shape = self.dp._shapes.get(token)
-            if not install_shaped(seid, token, *values, **kwargs):
+            if not install_shaped(seid, token, *values):
                 return False
             assert shape is not None
             self.installed.append((seid, with_slots(shape.program, *values)))

@@ -150,9 +150,9 @@ class _Run:
             install(seid, program, **kwargs)
             self.programs[seid] = program
 
-        def from_values(seid: int, token: object, *values: Any, **kwargs: bool) -> bool:
+        def from_values(seid: int, token: object, *values: Any) -> bool:
             kept = dp._shapes.get(token)
-            done = install_shaped(seid, token, *values, **kwargs)
+            done = install_shaped(seid, token, *values)
             self.ways.append(("values", done))
             if done:
                 assert kept is not None

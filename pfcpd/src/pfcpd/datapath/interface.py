@@ -282,14 +282,14 @@ class ShapedInstall(abc.ABC):
         peers: Sequence[tuple[IPAddress, int]],
         sources: Sequence[IPAddress | None],
         bar: Bar | None,
-        send_end_marker: bool = False,
     ) -> bool:
-        """`install` of the program of ``token``'s shape whose own values are these: each
-        PDR's local F-TEID and UE IP (in the program's order), each FAR with outer header
-        creation's (peer, TEID) and source (in order), its BAR; its other rules those of
-        the programs handed with ``token``. False, having done nothing: this datapath keeps
-        no shape by ``token`` (then the caller installs the program). Raises as `install`
-        does; ValueError for values not of the shape's numbers or BAR (a caller's bug)."""
+        """`install`, with no End Markers (the session engine installs establishments so),
+        of the program of ``token``'s shape whose own values are these: each PDR's local
+        F-TEID and UE IP (in the program's order), each FAR with outer header creation's
+        (peer, TEID) and source (in order), its BAR; its other rules those of the programs
+        handed with ``token``. False, having done nothing: this datapath keeps no shape by
+        ``token`` (then the caller installs the program). Raises as `install` does;
+        ValueError for values not of the shape's numbers or BAR (a caller's bug)."""
 
 
 @dataclass

@@ -1032,7 +1032,6 @@ class LocalDatapath(Datapath, ShapedInstall):
         peers: Sequence[tuple[IPAddress, int]],
         sources: Sequence[IPAddress | None],
         bar: Bar | None,
-        send_end_marker: bool = False,
     ) -> bool:
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
@@ -1053,13 +1052,12 @@ class LocalDatapath(Datapath, ShapedInstall):
             ) or (bar is None) != (shape.program.bar is None):
                 # (a caller's bug, not a refusal of the session: raised as one)
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
-            sessions, programs = self._sessions, self._programs
             self._used = token
             try:
                 kept, ticking, buffering = shape.patch_slots(
                     self.core.k,
                     self._put,
-                    sessions.get(seid, 0),
+                    self._sessions.get(seid, 0),
                     seid,
                     local_fteids,
                     ue_ips,
@@ -1070,10 +1068,7 @@ class LocalDatapath(Datapath, ShapedInstall):
             except BaseException:
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
-            old_program = programs.get(seid) if send_end_marker else None
             sess = self._put_packed(seid, kept, ticking)
-            if old_program is not None:
-                self._end_markers(seid, old_program, {t[0]: (t[1], t[2]) for t in kept.tunnels})
             if not buffering and self._buffered[0]:
                 self._flush(sess, shape.network_instance)
         return True
