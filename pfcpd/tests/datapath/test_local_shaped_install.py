@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from conftest import require_core
+from descriptor_recorder import DescriptorRecorder
 from dp_programs import basic_program, duplicating_program
-from test_local_by_shape import BASES, _relative, _session, _state
+from test_local_by_shape import BASES, _session, _state
 
 from pfcpd.datapath.interface import Bar, DatapathError, SessionProgram
 from pfcpd.datapath.local.engine import _NO_LAST, LocalDatapath, with_slots
@@ -44,33 +45,6 @@ def _on_v4(base: SessionProgram, i: int) -> SessionProgram:
     return _session(base, 0, 2 * i + 1)
 
 
-class _Recorder:
-    """Each descriptor the library installs in ``dp`` (its pointers made offsets; a kept one
-    as the library has written the session's slots into it)."""
-
-    def __init__(self, dp: LocalDatapath) -> None:
-        self.descriptors: list[bytes] = []
-        packed, put = dp._packed, dp._session_put
-        last: list[Any] = []
-
-        def spy(program: SessionProgram, sess: int, seid: int) -> tuple[object, ...]:
-            desc, *rest = packed(program, sess, seid)
-            last[:] = [desc]
-            return (desc, *rest)
-
-        def library(args: object) -> object:
-            got = put(args)
-            if last:
-                desc = last.pop()
-            else:  # (install_shaped: a kept shape's descriptor)
-                (desc,) = [s.desc for s in dp._shapes.values() if s.desc.addr == dp._put.desc]
-            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
-            return got
-
-        dp._packed = spy  # type: ignore[method-assign,assignment]
-        dp._session_put = library
-
-
 @pytest.fixture
 def fresh() -> Iterator[Callable[[], LocalDatapath]]:
     require_core()
@@ -96,7 +70,7 @@ def test_sessions_installed_from_their_values_as_from_their_programs(
     another of its shape."""
     by_program, by_values = fresh(), fresh()
     assert by_values.shaped() is by_values
-    rec_program, rec_values = _Recorder(by_program), _Recorder(by_values)
+    rec_program, rec_values = DescriptorRecorder(by_program), DescriptorRecorder(by_values)
     bases = [
         (
             dataclasses.replace(base, token=ShapeToken()),
@@ -146,7 +120,7 @@ def test_a_token_not_kept_installs_nothing(fresh: Callable[[], LocalDatapath]) -
     """Never seen, seen once, a duplicating program's (never kept), its shape dropped:
     False, no session, nothing handed to the library."""
     dp = fresh()
-    rec = _Recorder(dp)
+    rec = DescriptorRecorder(dp)
     token = ShapeToken()
     base = dataclasses.replace(basic_program(), token=token)
     assert not dp.install_shaped(0x10, token, *_values(_on_v4(base, 0)))
