@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from conftest import require_core
+from descriptor_recorder import DescriptorRecorder
 from dp_programs import (
     DN,
     N3_GNB,
@@ -48,46 +48,6 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.local import corelib
 from pfcpd.datapath.local.engine import LocalDatapath, PacketResult, _shape_key
 from pfcpd.session.shapes import ShapeToken
-
-_POINTERS = 7  # (the descriptor's table pointers, first in it)
-
-
-def _relative(buf: bytes, base: int) -> bytes:
-    """``buf`` with the descriptor's pointers made offsets into it."""
-    n = _POINTERS * 8
-    ptrs = [int.from_bytes(buf[i : i + 8], "little") for i in range(0, n, 8)]
-    rel = b"".join(((p - base) if p else 0).to_bytes(8, "little", signed=True) for p in ptrs)
-    return rel + buf[n:]
-
-
-class _Spy:
-    """Installs into ``dp`` recording, for each, the descriptor the library installs (its
-    pointers made offsets; a kept one as the library has written the session's slots into
-    it) and whether it came from a kept shape."""
-
-    def __init__(self, dp: LocalDatapath) -> None:
-        self.dp = dp
-        self.descriptors: list[bytes] = []
-        self.kept: list[bool] = []
-        packed, put = dp._packed, dp._session_put
-        last: list[Any] = []
-
-        def spy(program: SessionProgram, sess: int, seid: int) -> tuple[object, ...]:
-            shapes = set(map(id, dp._shapes.values()))
-            desc, *rest = packed(program, sess, seid)
-            self.kept.append(any(s.desc is desc for s in dp._shapes.values() if id(s) in shapes))
-            last[:] = [desc]
-            return (desc, *rest)
-
-        def library(args: object) -> object:
-            got = put(args)
-            desc = last.pop()
-            assert dp._put.desc == desc.addr
-            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
-            return got
-
-        dp._packed = spy  # type: ignore[method-assign,assignment]
-        dp._session_put = library
 
 
 @pytest.fixture
@@ -263,7 +223,7 @@ def test_sessions_by_shape_installed_as_alone(
     """``named``: the programs of each shape carry a token of their own (as the session
     engine names them, `SessionProgram.token`): kept by it, not by `_shape_key`."""
     shared = fresh()
-    spy = _Spy(shared)
+    spy = DescriptorRecorder(shared)
     programs: dict[int, SessionProgram] = {}
     order = [
         (n, i) for i in range(6) for n in range(len(BASES))
@@ -287,7 +247,7 @@ def test_sessions_by_shape_installed_as_alone(
     alone_markers: list[PacketResult] = []
     for at, (seid, program) in enumerate(list(programs.items())):
         alone = fresh()
-        alone_spy = _Spy(alone)
+        alone_spy = DescriptorRecorder(alone)
         if seid == 0x1001:
             alone.install(seid, _session(bases[0], 0, 1))
             alone.install(seid, program, send_end_marker=True)
@@ -315,13 +275,13 @@ def test_a_token_shared_by_two_shapes_installs_another_session(
     ul, dl = first.pdrs
     other = dataclasses.replace(first, pdrs=(dataclasses.replace(ul, precedence=7), dl))
     dp = fresh()
-    spy = _Spy(dp)
+    spy = DescriptorRecorder(dp)
     for i in range(3):
         dp.install(0x10 + i, _session(first, 0, i))
     dp.install(0x20, _session(other, 1, 0))
     assert spy.kept[-1]
     alone = fresh()
-    alone_spy = _Spy(alone)
+    alone_spy = DescriptorRecorder(alone)
     alone.install(0x20, _session(other, 1, 0))
     assert spy.descriptors[-1] != alone_spy.descriptors[-1]
 

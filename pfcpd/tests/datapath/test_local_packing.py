@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import struct
 from collections.abc import Callable
 
 import pytest
 from conftest import require_core
+from descriptor_recorder import relative
 from dp_programs import (
     N3_GNB6,
     N3_UPF6,
@@ -41,7 +41,6 @@ from pfcpd.datapath.local import corelib
 
 V4 = ipaddress.IPv4Address("192.0.2.1")
 V6 = ipaddress.IPv6Address("2001:db8::1")
-_POINTERS = struct.Struct("=7Q")
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +54,11 @@ def packed(k: corelib.Constants, program: SessionProgram) -> bytes:
     from pfcpd.datapath.local.engine import _Desc
 
     desc = _Desc(k, program)
-    return _relative(bytes(desc.buf), corelib.ctypes.addressof(desc.desc))
+    return relative(bytes(desc.buf), corelib.ctypes.addressof(desc.desc))
 
 
 def reference(k: corelib.Constants, program: SessionProgram) -> bytes:
-    return _relative(*reference_program(k, program))
-
-
-def _relative(buf: bytes, base: int) -> bytes:
-    pointers = [p - base if p else 0 for p in _POINTERS.unpack_from(buf)]
-    return _POINTERS.pack(*pointers) + buf[_POINTERS.size :]
+    return relative(*reference_program(k, program))
 
 
 def _sdf_program() -> SessionProgram:
@@ -261,7 +255,7 @@ def _by_shape(dp: object, program: SessionProgram) -> tuple[bytes, tuple[object,
         finally:
             put.ctx = ctx
         assert dp._err.value == b"no context or result (NULL)"
-        return _relative(bytes(desc.buf), desc.addr), tuple(rest)
+        return relative(bytes(desc.buf), desc.addr), tuple(rest)
 
 
 def _alone(program: SessionProgram) -> tuple[object, ...]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from datapath.conftest import require_core
+from datapath.descriptor_recorder import DescriptorRecorder
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
@@ -65,10 +66,10 @@ class _Run:
             self.installed.append((seid, program))
             install(seid, program, **kwargs)
 
-        def recorded_shaped(seid: int, token: object, *values: Any, **kwargs: bool) -> bool:
+        def recorded_shaped(seid: int, token: object, *values: Any) -> bool:
             """An install from own values, recorded as the program they stand for."""
             shape = self.dp._shapes.get(token)
-            if not install_shaped(seid, token, *values, **kwargs):
+            if not install_shaped(seid, token, *values):
                 return False
             assert shape is not None
             self.installed.append((seid, with_slots(shape.program, *values)))
@@ -387,16 +388,6 @@ def test_a_failed_commit_of_shaped_requests_gives_back_what_they_took() -> None:
 
 # -- the programs' token (`SessionProgram.token`) ------------------------------------------
 
-_POINTERS = 7  # (the descriptor's table pointers, first in it)
-
-
-def _relative(buf: bytes, base: int) -> bytes:
-    """A descriptor's octets with its pointers made offsets into it."""
-    n = _POINTERS * 8
-    ptrs = [int.from_bytes(buf[i : i + 8], "little") for i in range(0, n, 8)]
-    rel = b"".join(((p - base) if p else 0).to_bytes(8, "little", signed=True) for p in ptrs)
-    return rel + buf[n:]
-
 
 def _probe(dp: LocalDatapath, program: SessionProgram) -> list[object]:
     """A packet to each PDR's F-TEID and one to each PDR's UE address; their results."""
@@ -443,30 +434,16 @@ class _TokenRun(_Run):
 
     def __init__(self, mode: str) -> None:
         super().__init__(_TOKEN_POOLS)
-        self.descriptors: list[bytes] = []
-        self.tokens = self.patched = 0
         dp = self.dp
-        packed, install, put = dp._packed, dp.install, dp._session_put
+        self.descriptors = DescriptorRecorder(dp).descriptors
+        self.tokens = self.patched = 0
+        packed, install = dp._packed, dp.install
         shared: dict[tuple[object, ...], object] = {}
-        last: list[Any] = []
 
         def spied(program: SessionProgram, sess: int, seid: int) -> tuple[object, ...]:
-            shapes = dict(dp._shapes)
-            desc, *rest = packed(program, sess, seid)
-            last[:] = [desc]
-            if program.token is not None and shapes.get(program.token) is not None:
+            if program.token is not None and program.token in dp._shapes:
                 self.patched += 1  # (through the shape kept by its token)
-            return (desc, *rest)
-
-        def library(args: object) -> object:
-            """The descriptor as the library installs it (a kept one: the slots written)."""
-            got = put(args)
-            if last:
-                desc = last.pop()
-            else:  # (`install_shaped`: a kept shape's)
-                (desc,) = [s.desc for s in dp._shapes.values() if s.desc.addr == dp._put.desc]
-            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
-            return got
+            return packed(program, sess, seid)
 
         def retokened(seid: int, program: SessionProgram, **kwargs: bool) -> None:
             if program.token is not None:
@@ -484,7 +461,6 @@ class _TokenRun(_Run):
             install(seid, program, **kwargs)
 
         dp._packed = spied  # type: ignore[method-assign,assignment]
-        dp._session_put = library
         dp.install = retokened  # type: ignore[method-assign]
 
     def script(self, m: pytest.MonkeyPatch) -> None:

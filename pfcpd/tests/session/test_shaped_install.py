@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from datapath.conftest import require_core
-from test_establishment_shapes import _probe, _relative
+from datapath.descriptor_recorder import DescriptorRecorder
+from test_establishment_shapes import _probe
 
 from pfcpd.datapath.interface import SessionProgram
 from pfcpd.datapath.local.engine import _NO_LAST, LocalDatapath, with_slots
@@ -120,47 +121,25 @@ class _Run:
         if not fast:
             self.engine._shaped = None  # (as for a datapath without `ShapedInstall`)
         self.answers: list[bytes] = []
-        self.descriptors: list[bytes] = []
+        self.descriptors = DescriptorRecorder(dp).descriptors
         self.ways: list[tuple[str, bool]] = []
         self.programs: dict[int, SessionProgram] = {}
-        packed, put, install, install_shaped = (
-            dp._packed,
-            dp._session_put,
-            dp.install,
-            dp.install_shaped,
-        )
-        last: list[Any] = []
-
-        def spied(program: SessionProgram, sess: int, seid: int) -> tuple[object, ...]:
-            desc, *rest = packed(program, sess, seid)
-            last[:] = [desc]
-            return (desc, *rest)
-
-        def library(args: object) -> object:
-            got = put(args)
-            if last:
-                desc = last.pop()
-            else:  # (install_shaped: a kept shape's descriptor)
-                (desc,) = [s.desc for s in dp._shapes.values() if s.desc.addr == dp._put.desc]
-            self.descriptors.append(_relative(bytes(desc.buf), desc.addr))
-            return got
+        install, install_shaped = dp.install, dp.install_shaped
 
         def installed(seid: int, program: SessionProgram, **kwargs: bool) -> None:
             self.ways.append(("program", program.token is not None))
             install(seid, program, **kwargs)
             self.programs[seid] = program
 
-        def from_values(seid: int, token: object, *values: Any, **kwargs: bool) -> bool:
+        def from_values(seid: int, token: object, *values: Any) -> bool:
             kept = dp._shapes.get(token)
-            done = install_shaped(seid, token, *values, **kwargs)
+            done = install_shaped(seid, token, *values)
             self.ways.append(("values", done))
             if done:
                 assert kept is not None
                 self.programs[seid] = with_slots(kept.program, *values)
             return done
 
-        dp._packed = spied  # type: ignore[method-assign,assignment]
-        dp._session_put = library
         dp.install = installed  # type: ignore[method-assign]
         dp.install_shaped = from_values  # type: ignore[method-assign]
 

@@ -270,7 +270,9 @@ class Datapath(abc.ABC):
 class ShapedInstall(abc.ABC):
     """An optional capability of a datapath (`Datapath.shaped`): installing a program of a
     shape it keeps (a `SessionProgram.token` it was handed with programs to `install`)
-    from the session's own values alone, with no program made."""
+    from the session's own values alone, with no program made. The programs handed with
+    one token share their rules but those values (the FARs' outer header sources among
+    those rules: the session engine's N3 address)."""
 
     @abc.abstractmethod
     def install_shaped(
@@ -280,16 +282,16 @@ class ShapedInstall(abc.ABC):
         local_fteids: Sequence[tuple[IPAddress, int] | None],
         ue_ips: Sequence[IPNetwork | None],
         peers: Sequence[tuple[IPAddress, int]],
-        sources: Sequence[IPAddress | None],
         bar: Bar | None,
-        send_end_marker: bool = False,
     ) -> bool:
-        """`install` of the program of ``token``'s shape whose own values are these: each
-        PDR's local F-TEID and UE IP (in the program's order), each FAR with outer header
-        creation's (peer, TEID) and source (in order), its BAR; its other rules those of
-        the programs handed with ``token``. False, having done nothing: this datapath keeps
-        no shape by ``token`` (then the caller installs the program). Raises as `install`
-        does; ValueError for values not of the shape's numbers or BAR (a caller's bug)."""
+        """`install`, with no End Markers (the session engine installs establishments so),
+        of the program of ``token``'s shape whose own values are these: each PDR's local
+        F-TEID and UE IP (in the program's order), each FAR with outer header creation's
+        (peer, TEID) (in order), its BAR; its other rules, the FARs' sources among them,
+        those of the programs handed with ``token``. False, having done nothing: this
+        datapath keeps no shape by ``token`` (then the caller installs the program).
+        Raises as `install` does; ValueError for values not of the shape's numbers or BAR
+        (a caller's bug)."""
 
 
 @dataclass

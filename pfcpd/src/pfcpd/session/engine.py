@@ -610,7 +610,7 @@ class SessionEngine:
         assert fill is not None and self._shaped is not None
         local_fteids, ue_ips = slots
         if not self._shaped.install_shaped(
-            seid, shape.token, local_fteids, ue_ips, peers, fill.sources, shape.bar
+            seid, shape.token, local_fteids, ue_ips, peers, shape.bar
         ):
             self._dp_install(seid, self._fill_program(shape, fill, slots, peers))
             return
@@ -1387,13 +1387,6 @@ class SessionEngine:
             tuple(fars),
             tuple(created),
             tuple(ues),
-            tuple(
-                [
-                    (f.base if type(f) is FarFill else f).ohc_source  # type: ignore[union-attr]
-                    for f in fars
-                    if type(f) is FarFill or f.outer_header_creation is not None  # type: ignore[union-attr]
-                ]
-            ),
         )
 
     def _session_takes(

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from ..datapath.interface import Bar, Far, IPAddress, Pdr, Qer, Urr
+from ..datapath.interface import Bar, Far, Pdr, Qer, Urr
 from ..pfcp import IE, Grouped, IEType, Message, _walk
 from ..pfcp.ies_address import FQCSID
 
@@ -251,9 +251,6 @@ class FillPlan(NamedTuple):
     # for a UE IP Address its S/D flag (None: an F-TEID).
     created: tuple[tuple[IE, tuple[tuple[int, bool | None], ...]], ...]
     ues: tuple[tuple[int, str], ...]  # the UE addresses' allocations, network instances
-    # The source of each FAR creating an outer header, in order (`fars`: the same for each
-    # session; `ShapedInstall.install_shaped` takes them)
-    sources: tuple[IPAddress | None, ...]
 
 
 class ShapeToken:

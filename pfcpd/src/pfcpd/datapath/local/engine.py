@@ -611,6 +611,7 @@ class _Shape:
         "ohc",
         "pack",
         "program",
+        "sources",
         "ticking",
         "urr_ids",
         "values",
@@ -636,6 +637,9 @@ class _Shape:
             for i, f in enumerate(program.fars)
             if f.outer_header_creation is not None
         )
+        # (their sources, as the program has them: what an install of a token's values
+        # packs, the programs of a token sharing them)
+        self.sources = tuple([program.fars[o[0]].ohc_source for o in self.ohc])
         n_slot = len(program.pdrs) + len(self.ohc)
         self.pack = Struct(_PUT_HEAD + _SLOT * n_slot).pack_into
         # what `patch` packs: n_slot, the session, SEID, descriptor, then the slots' values
@@ -690,8 +694,9 @@ class _Shape:
         bar: Bar | None,
     ) -> tuple[_Kept, bool, bool]:
         """`patch` of the program of this shape whose own values are these (as
-        `ShapedInstall.install_shaped` names them; their numbers this shape's), with no
-        program at hand (`patch` reads them out of its program: one packing for both)."""
+        `ShapedInstall.install_shaped` names them, with this shape's ``sources``; their
+        numbers this shape's), with no program at hand (`patch` reads them out of its
+        program: one packing for both)."""
         values = self.values  # (n_slot and the descriptor's address in place)
         values[1], values[2] = sess, seid
         j = 4
@@ -734,7 +739,7 @@ class _Shape:
             self.pack(put, _PUT_AT, *values)
         except StructError:
             # (refuses it, naming the field, as `patch` does)
-            _Desc(k, with_slots(self.program, local_fteids, ue_ips, peers, sources, bar))
+            _Desc(k, with_slots(self.program, local_fteids, ue_ips, peers, bar, sources))
             raise
         return self._finish(tunnels, bar)
 
@@ -752,11 +757,12 @@ def with_slots(
     local_fteids: Sequence[tuple[IPAddress, int] | None],
     ue_ips: Sequence[IPNetwork | None],
     peers: Sequence[tuple[IPAddress, int]],
-    sources: Sequence[IPAddress | None],
     bar: Bar | None,
+    sources: Sequence[IPAddress | None] | None = None,
 ) -> SessionProgram:
     """``program`` with these own values (`ShapedInstall.install_shaped`): the program an
-    install of them stands for."""
+    install of them stands for; with ``sources``, its FARs creating an outer header have
+    these (in order) in place of their own."""
     pdrs = tuple(
         dataclasses.replace(p, local_fteid=fteid, ue_ip=ue)
         for p, fteid, ue in zip(program.pdrs, local_fteids, ue_ips, strict=True)
@@ -765,10 +771,11 @@ def with_slots(
     n = 0
     for f in program.fars:
         if f.outer_header_creation is not None:
-            f = dataclasses.replace(f, outer_header_creation=peers[n], ohc_source=sources[n])
+            source = f.ohc_source if sources is None else sources[n]
+            f = dataclasses.replace(f, outer_header_creation=peers[n], ohc_source=source)
             n += 1
         fars.append(f)
-    if n != len(peers) or n != len(sources):
+    if n != len(peers) or (sources is not None and n != len(sources)):
         raise ValueError(f"{len(peers)} tunnels for {n} FARs creating an outer header")
     return dataclasses.replace(program, pdrs=pdrs, fars=tuple(fars), bar=bar)
 
@@ -1030,9 +1037,7 @@ class LocalDatapath(Datapath, ShapedInstall):
         local_fteids: Sequence[tuple[IPAddress, int] | None],
         ue_ips: Sequence[IPNetwork | None],
         peers: Sequence[tuple[IPAddress, int]],
-        sources: Sequence[IPAddress | None],
         bar: Bar | None,
-        send_end_marker: bool = False,
     ) -> bool:
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
@@ -1044,36 +1049,31 @@ class LocalDatapath(Datapath, ShapedInstall):
                     self._last = (token, shape)
             if shape is None:
                 return False
-            n_pdr, n_ohc = shape.n_pdr, len(shape.ohc)
-            if (len(local_fteids), len(ue_ips), len(peers), len(sources)) != (
+            n_pdr = shape.n_pdr
+            if (len(local_fteids), len(ue_ips), len(peers)) != (
                 n_pdr,
                 n_pdr,
-                n_ohc,
-                n_ohc,
+                len(shape.ohc),
             ) or (bar is None) != (shape.program.bar is None):
                 # (a caller's bug, not a refusal of the session: raised as one)
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
-            sessions, programs = self._sessions, self._programs
             self._used = token
             try:
                 kept, ticking, buffering = shape.patch_slots(
                     self.core.k,
                     self._put,
-                    sessions.get(seid, 0),
+                    self._sessions.get(seid, 0),
                     seid,
                     local_fteids,
                     ue_ips,
                     peers,
-                    sources,
+                    shape.sources,
                     bar,
                 )
             except BaseException:
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
-            old_program = programs.get(seid) if send_end_marker else None
             sess = self._put_packed(seid, kept, ticking)
-            if old_program is not None:
-                self._end_markers(seid, old_program, {t[0]: (t[1], t[2]) for t in kept.tunnels})
             if not buffering and self._buffered[0]:
                 self._flush(sess, shape.network_instance)
         return True
