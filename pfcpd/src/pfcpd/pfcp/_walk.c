@@ -120,6 +120,7 @@ typedef struct
   spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
   spec_t *messages[MESSAGE_TYPES]; /* NULL: no tables for that message type */
   PyObject *str_type, *str_ies, *str_raw;
+  PyObject *minus_one; /* -1: walk()'s msg_type of no message */
   /* Offsets of the slots type, ies and raw in a Grouped (a slots dataclass), when they are
    * plain object slots: a group is then made and copied by setting and reading them in
    * place, as their member descriptors do, without the generic attribute machinery (0:
@@ -1193,6 +1194,34 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
   return ies;
 }
 
+/* decode_ies(data, start, end, ignored=None): codec.decode_ies, walk() of any IE expected at
+ * this level (msg_type -1), in one call (the engine decodes stored rule groups with it,
+ * some four per Session Modification Request); ignored None: a list of its own. */
+static PyObject *
+py_decode_ies (PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+  Py_ssize_t n_kw = kwnames ? PyTuple_GET_SIZE (kwnames) : 0;
+  PyObject *ignored = nargs == 4 ? args[3] : Py_None;
+  int bad = nargs < 3 || nargs + n_kw > 4;
+  for (Py_ssize_t i = 0; !bad && i < n_kw; i++)
+    {
+      bad = PyUnicode_CompareWithASCIIString (PyTuple_GET_ITEM (kwnames, i), "ignored") != 0;
+      ignored = args[nargs + i];
+    }
+  if (bad)
+    {
+      PyErr_SetString (PyExc_TypeError, "decode_ies(data, start, end, ignored=None)");
+      return NULL;
+    }
+  PyObject *own = NULL;
+  if (ignored == Py_None && !(ignored = own = PyList_New (0)))
+    return NULL;
+  PyObject *walk_args[5] = { args[0], args[1], args[2], cfg.minus_one, ignored };
+  PyObject *ies = py_walk (module, walk_args, 5);
+  Py_XDECREF (own);
+  return ies;
+}
+
 /* The IE types of an iterable of ints into a typeset. */
 static int
 fill_typeset (typeset_t *set, PyObject *types)
@@ -1295,7 +1324,8 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       cfg.str_type = PyUnicode_InternFromString ("type");
       cfg.str_ies = PyUnicode_InternFromString ("ies");
       cfg.str_raw = PyUnicode_InternFromString ("raw");
-      if (!cfg.str_type || !cfg.str_ies || !cfg.str_raw)
+      cfg.minus_one = PyLong_FromLong (-1);
+      if (!cfg.str_type || !cfg.str_ies || !cfg.str_raw || !cfg.minus_one)
         return NULL;
       for (unsigned t = 0; t < TABLE_TYPES; t++)
         if (!(cfg.type_objs[t] = PyLong_FromUnsignedLong (t)))
@@ -2620,6 +2650,8 @@ add_method (PyObject *module, const char *name, PyMethodDef *def)
 static PyMethodDef walk_methods[] = {
   { "walk", (PyCFunction)(void (*) (void))py_walk, METH_FASTCALL,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
+  { "decode_ies", (PyCFunction)(void (*) (void))py_decode_ies, METH_FASTCALL | METH_KEYWORDS,
+    "decode_ies(data, start, end, ignored=None) -> the IEs of data[start:end] (see codec.py)" },
   { "cache_bytes", py_cache_bytes, METH_NOARGS,
     "cache_bytes() -> what the decode cache's entries cost now, in bytes (its account)" },
   { "cache_entries", py_cache_entries, METH_NOARGS,

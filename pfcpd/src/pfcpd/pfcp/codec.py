@@ -227,13 +227,11 @@ def reload_tables() -> None:
 reload_tables()
 
 
-def decode_ies(
-    data: bytes, start: int, end: int, ignored: list[IgnoredIE] | None = None
-) -> list[IE]:
-    """Decode the IEs in ``data[start:end]``, any IE expected at this level (grouped IEs
-    inside are checked against their tables). IEs set aside are appended to ``ignored``
-    (see :class:`IgnoredIE`)."""
-    return _walk.walk(data, start, end, -1, [] if ignored is None else ignored)
+# decode_ies(data, start, end, ignored=None) -> list[IE]: decode the IEs in
+# ``data[start:end]``, any IE expected at this level (grouped IEs inside are checked against
+# their tables). IEs set aside are appended to ``ignored`` (see :class:`IgnoredIE`). The
+# walk's, in one call: _walk.walk(data, start, end, -1, ignored or a list of its own).
+decode_ies = _walk.decode_ies
 
 
 def _decode_at(data: bytes, offset: int, header: Header | None = None) -> tuple[Message, Header]:
