@@ -26,6 +26,8 @@
  *   7.6.6  a missing mandatory IE fails it (66).
  * setup_shortcuts({ie_type: (class, field names)}) -> the IE types the walk decodes itself
  *   (their usual forms; see decode_shortcut).
+ * decode_ies(data, start, end, ignored=None): codec.decode_ies, walk() with no message's
+ *   tables, in one call.
  *
  * encode_ies(ies) -> the TLV octets of the IEs: the encoder's loop (see codec.py), each leaf's
  *   value still its Python encode(); setup_encoder() hands over the encoding cache and the
@@ -33,7 +35,8 @@
  * far_shape(raw), establishment_key(ies, leaves): shapes.far_shape and the loop of
  *   shapes.establishment_key (session/shapes.py), one Session Establishment Request's IEs
  *   walked in Python cost ~5% of its establishment.
- * ielist_get / ielist_get_all: IEList.get and IEList.get_all (ie.py), as instance methods.
+ * ielist_get / ielist_get_all: IEList.get and IEList.get_all (ie.py), as instance methods
+ *   (their reads of ``ies`` and ``type``: see attr_fast).
  */
 
 #define PY_SSIZE_T_CLEAN
