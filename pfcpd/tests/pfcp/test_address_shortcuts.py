@@ -349,3 +349,31 @@ def test_a_class_with_other_fields_gets_no_shortcut() -> None:
         assert types == [IEType.F_SEID]
     finally:
         codec.reload_tables()
+
+
+def _walked_ipv4(ie_type: int, value: bytes) -> Any:
+    data = struct.pack("!HH", ie_type, len(value)) + value
+    (ie,) = codec.decode_ies(data, 0, len(data))
+    return ie.ipv4
+
+
+def test_the_walk_shares_ipv4_texts_bounded_and_exact() -> None:
+    """The walk's shortcuts turn IPv4 addresses into text through a table of 256 texts
+    (_walk.c v4_text): an address decodes to the same str object, whichever IE carries
+    it, while the table holds it; every text is inet_ntop's, however many addresses
+    replace each other in the table; the table is emptied with the decode cache."""
+    codec.drop_decode_cache()
+    gnb = bytes((192, 0, 2, 9))
+    first = _walked_ipv4(IEType.F_SEID, b"\x02" + _U64.pack(1) + gnb)
+    assert first == "192.0.2.9"
+    assert _walked_ipv4(IEType.F_SEID, b"\x02" + _U64.pack(2) + gnb) is first
+    assert _walked_ipv4(IEType.F_TEID, b"\x01" + _U32.pack(3) + gnb) is first
+    assert _walked_ipv4(IEType.UE_IP_ADDRESS, b"\x02" + gnb) is first
+    assert _walked_ipv4(IEType.OUTER_HEADER_CREATION, b"\x01\x00" + _U32.pack(4) + gnb) is first
+    rng = random.Random(9)
+    for octets in [rng.randbytes(4) for _ in range(3000)] + [b"\0" * 4, b"\xff" * 4, gnb]:
+        text = socket.inet_ntop(socket.AF_INET, octets)
+        assert _walked_ipv4(IEType.F_SEID, b"\x02" + _U64.pack(5) + octets) == text
+    codec.drop_decode_cache()
+    again = _walked_ipv4(IEType.F_SEID, b"\x02" + _U64.pack(1) + gnb)
+    assert again == first and again is not first

@@ -8,6 +8,7 @@ odd field values."""
 from __future__ import annotations
 
 import enum
+import functools
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -132,6 +133,40 @@ def test_decode_as_the_general_code(general: Callable[[], None]) -> None:
     assert sum(run[0][0] == "ok" for run in fast) > 100
     general()
     assert fast == runs()
+
+
+def test_decode_datagram_of_one_message_in_one_call() -> None:
+    """decode_datagram (_walk.c) decodes a datagram of one message (no FO) whose Header the
+    walk made without its general code (codec._decode_datagram, a Python frame), and hands
+    every other call to that code with the same arguments: the same messages and errors
+    (their header and decoded_before included) as the general code, over every sample and
+    mutation."""
+    calls: list[tuple[Any, ...]] = []
+
+    def general(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return codec._decode_datagram(*args, **kwargs)
+
+    usual: list[str] = []  # (the outcomes of the one-call path: "ok", "codec")
+    _walk.setup_datagram(general)
+    try:
+        for d in _datagrams():
+            header = _walk.header(d)
+            for args, kwargs in (((d, header), {}), ((d,), {}), ((d,), {"header": header})):
+                before = len(calls)
+                fast = _deep(_outcome(functools.partial(decode_datagram, *args, **kwargs)))
+                one_call = len(args) == 2 and header is not None and not header.follow_on
+                assert len(calls) == before + (0 if one_call else 1)
+                if one_call:
+                    usual.append(fast[0])
+                slow = _deep(_outcome(functools.partial(codec._decode_datagram, *args, **kwargs)))
+                assert fast == slow
+    finally:
+        codec.reload_tables()
+        _walk.setup_datagram(codec._decode_datagram)
+    assert usual.count("ok") > 100 and usual.count("codec") > 100, usual
+    with pytest.raises(TypeError):
+        _walk.setup_datagram(5)  # type: ignore[arg-type]
 
 
 class _Type(enum.IntEnum):

@@ -8,6 +8,7 @@ import gc
 import os
 import random
 import struct
+import sys
 import tracemalloc
 
 import pytest
@@ -28,7 +29,8 @@ from pfcpd.pfcp import (
     encode,
 )
 from pfcpd.pfcp import ies_scalar as S
-from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_address import NodeID, OuterHeaderCreation
+from pfcpd.pfcp.ies_flags import ApplyAction
 
 
 def heartbeat(body: bytes) -> bytes:
@@ -247,3 +249,71 @@ def test_walk_reads_its_arguments_as_any_bytes_like() -> None:
         with pytest.raises(error) as slow:
             _walk.walk(*[bytearray(a) if isinstance(a, bytes) else a for a in args])
         assert str(fast.value) == str(slow.value)
+
+
+def test_ie_lists_are_made_with_room_for_their_tlvs() -> None:
+    """The walk makes each list of IEs with room for one IE per TLV of its octets and puts
+    the IEs in without growing it (_walk.c ie_list): the list holds them in order, an IE
+    set aside left out (room for it unused), and grows as any list when a caller adds to it."""
+    unexpected = tlv(IEType.NODE_ID, b"\x00\x7f\x00\x00\x01")
+    msg = decode(heartbeat(unexpected + TS + unexpected))
+    assert msg.ies == [S.RecoveryTimeStamp(1)] and len(msg.ignored) == 2
+    assert sys.getsizeof(msg.ies) == sys.getsizeof([None] * 3)  # (growing: 4 slots)
+    far = Grouped(
+        IEType.CREATE_FAR,
+        [
+            S.FARID(2),
+            ApplyAction.of("FORW"),
+            Grouped(
+                IEType.FORWARDING_PARAMETERS,
+                [S.DestinationInterface(0), OuterHeaderCreation(0x0100, 7, "192.0.2.9")],
+            ),
+        ],
+    )
+    data = codec.encode_ies([far])
+    for _ in range(2):  # (not a template: an F-TEID address is per session)
+        (group,) = codec.decode_ies(data, 0, len(data))
+        assert group == far
+        assert sys.getsizeof(group.ies) == sys.getsizeof([None] * 3)
+        group.ies.append(S.QERID(1))
+        group.ies.extend([S.QERID(2)] * 5)
+        assert group.ies[3:] == [S.QERID(1)] + [S.QERID(2)] * 5
+    assert codec.decode_ies(b"", 0, 0) == []
+
+
+def test_decode_ies_in_one_call() -> None:
+    """codec.decode_ies is the walk's (_walk.c py_decode_ies, no Python frame around it):
+    the IEs, the IEs set aside and the errors of _walk.walk with no message's tables, its
+    ``ignored`` given by position, by keyword, as None or not at all."""
+    assert type(codec.decode_ies) is type(len)  # (a builtin, not a Python function)
+    unexpected = tlv(IEType.NODE_ID, b"\x00\x7f\x00\x00\x01")
+    qer_ies = session_establishment_request().get(IEType.CREATE_QER).ies  # type: ignore[union-attr]
+    qer = tlv(IEType.CREATE_QER, unexpected + codec.encode_ies(qer_ies))
+    data = encode(session_establishment_request())[16:] + qer
+    expected_ignored: list[object] = []
+    expected = _walk.walk(data, 0, len(data), -1, expected_ignored)  # type: ignore[arg-type]
+    assert len(expected_ignored) == 1 and IEType.CREATE_QER in {ie.type for ie in expected}
+    for ignored in ([], None):
+        for got in (
+            codec.decode_ies(data, 0, len(data), ignored),
+            codec.decode_ies(data, 0, len(data), ignored=ignored),
+        ):
+            assert got == expected
+        if ignored is not None:
+            assert repr(ignored) == repr(expected_ignored * 2)
+    assert codec.decode_ies(data, 0, len(data)) == expected
+    with pytest.raises(CodecError) as fails:
+        codec.decode_ies(data, 0, len(data) - 1)
+    with pytest.raises(CodecError) as walk_fails:
+        _walk.walk(data, 0, len(data) - 1, -1, [])
+    assert str(fails.value) == str(walk_fails.value)
+    assert fails.value.cause == walk_fails.value.cause == Cause.INVALID_LENGTH
+    for args, kwargs in (
+        ((data, 0), {}),
+        ((data, 0, 4, [], []), {}),
+        ((data, 0, 4), {"other": []}),
+        ((data, 0, 4, []), {"ignored": []}),
+        ((data, 0, 4), {"ignored": ()}),
+    ):
+        with pytest.raises(TypeError):
+            codec.decode_ies(*args, **kwargs)

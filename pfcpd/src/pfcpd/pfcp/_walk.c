@@ -26,6 +26,8 @@
  *   7.6.6  a missing mandatory IE fails it (66).
  * setup_shortcuts({ie_type: (class, field names)}) -> the IE types the walk decodes itself
  *   (their usual forms; see decode_shortcut).
+ * decode_ies(data, start, end, ignored=None): codec.decode_ies, walk() with no message's
+ *   tables, in one call.
  *
  * encode_ies(ies) -> the TLV octets of the IEs: the encoder's loop (see codec.py), each leaf's
  *   value still its Python encode(); setup_encoder() hands over the encoding cache and the
@@ -33,7 +35,8 @@
  * far_shape(raw), establishment_key(ies, leaves): shapes.far_shape and the loop of
  *   shapes.establishment_key (session/shapes.py), one Session Establishment Request's IEs
  *   walked in Python cost ~5% of its establishment.
- * ielist_get / ielist_get_all: IEList.get and IEList.get_all (ie.py), as instance methods.
+ * ielist_get / ielist_get_all: IEList.get and IEList.get_all (ie.py), as instance methods
+ *   (their reads of ``ies`` and ``type``: see attr_fast).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -120,6 +123,7 @@ typedef struct
   spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
   spec_t *messages[MESSAGE_TYPES]; /* NULL: no tables for that message type */
   PyObject *str_type, *str_ies, *str_raw;
+  PyObject *minus_one; /* -1: walk()'s msg_type of no message */
   /* Offsets of the slots type, ies and raw in a Grouped (a slots dataclass), when they are
    * plain object slots: a group is then made and copied by setting and reading them in
    * place, as their member descriptors do, without the generic attribute machinery (0:
@@ -411,6 +415,9 @@ release_entries (cache_entry_t *slots, size_t n)
   PyMem_Free (slots);
 }
 
+static void v4_texts_clear (void);
+
+/* Empty the cache (and the table of IPv4 texts: see v4_text). */
 static void
 cache_clear (void)
 {
@@ -422,6 +429,7 @@ cache_clear (void)
   cfg.cache_bytes = 0;
   if (slots)
     release_entries (slots, n);
+  v4_texts_clear ();
 }
 
 /* The slot for an entry of hash h and octets tlv: the entry of equal octets, else the first
@@ -569,26 +577,17 @@ new_group (PyObject *type_obj, PyObject *children, PyObject *raw)
 }
 
 static PyObject *copy_constant (PyObject *ie);
+static PyObject *clone_group (PyObject *group);
 
-/* A fresh copy of a (template) group: new Grouped objects, shared immutable leaves and
- * octets, fresh copies of its constant per-session leaves (see copy_constant). */
+/* clone_group of a group that is not a Grouped with its slots read in place (a template
+ * made here always is one): through its attributes. */
 static PyObject *
-clone_group (PyObject *group)
+clone_group_generic (PyObject *group)
 {
   PyObject *type = NULL, *ies = NULL, *raw = NULL, *copy = NULL, *result = NULL;
-  if (cfg.off_type && Py_TYPE (group) == (PyTypeObject *)cfg.grouped
-      && *slot_at (group, cfg.off_type) && *slot_at (group, cfg.off_ies)
-      && *slot_at (group, cfg.off_raw))
-    {
-      type = Py_NewRef (*slot_at (group, cfg.off_type));
-      ies = Py_NewRef (*slot_at (group, cfg.off_ies));
-      raw = Py_NewRef (*slot_at (group, cfg.off_raw));
-      if (!PyList_Check (ies))
-        goto done;
-    }
-  else if (!(type = PyObject_GetAttr (group, cfg.str_type))
-           || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
-           || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
+  if (!(type = PyObject_GetAttr (group, cfg.str_type))
+      || !(ies = PyObject_GetAttr (group, cfg.str_ies)) || !PyList_Check (ies)
+      || !(raw = PyObject_GetAttr (group, cfg.str_raw)))
     goto done;
   Py_ssize_t n = PyList_GET_SIZE (ies);
   if (!(copy = PyList_New (n)))
@@ -609,6 +608,26 @@ done:
   Py_XDECREF (raw);
   Py_XDECREF (copy);
   return result;
+}
+
+static unsigned
+be16 (const uint8_t *p)
+{
+  return (unsigned)p[0] << 8 | p[1];
+}
+
+/* An empty list with room for the IEs of data[start:end] (one per TLV header there), into
+ * which the walk puts them without growing it (see walk). */
+static PyObject *
+ie_list (const uint8_t *data, Py_ssize_t start, Py_ssize_t end)
+{
+  Py_ssize_t n = 0;
+  for (Py_ssize_t off = start; off + 4 <= end; n++)
+    off += 4 + (Py_ssize_t)be16 (data + off + 2);
+  PyObject *list = PyList_New (n);
+  if (list)
+    Py_SET_SIZE (list, 0); /* (its n item slots stay allocated, NULL) */
+  return list;
 }
 
 static int walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies);
@@ -635,7 +654,7 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
       raise_error (ERR_TOO_DEEP, ie->type, 0, NULL, 0);
       goto done;
     }
-  if (!(children = PyList_New (0)))
+  if (!(children = ie_list (w->data, ie->start + 4, ie->end)))
     goto done;
   w->path[w->depth++] = ie->type_obj;
   int same = walk (w, ie->start + 4, ie->end, group_spec, children);
@@ -756,10 +775,40 @@ typedef struct
 
 static shortcut_t shortcuts[SC_COUNT];
 
+static uint32_t
+be32 (const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* IPv4 addresses as text, shared: the per-session address IEs carry the same few
+ * addresses (the SMF's, the gNBs') session after session, and a str is immutable (the IE
+ * classes' decoders share theirs too: ies_address._V4_TEXT). A direct-mapped table (the
+ * address picks its slot; a miss replaces the text there), so that whatever addresses
+ * arrive it holds at most V4_TEXT_SLOTS texts; cache_clear() empties it. */
+#define V4_TEXT_SLOTS 256 /* (the top 8 bits of a multiplicative hash pick the slot) */
+
+static struct
+{
+  uint32_t addr;
+  PyObject *text; /* NULL: a free slot */
+} v4_texts[V4_TEXT_SLOTS];
+
+static void
+v4_texts_clear (void)
+{
+  for (int i = 0; i < V4_TEXT_SLOTS; i++)
+    Py_CLEAR (v4_texts[i].text);
+}
+
 /* IPv4 address text as inet_ntop writes it (dotted decimal, no leading zeros). */
 static PyObject *
 v4_text (const uint8_t *a)
 {
+  uint32_t addr = be32 (a);
+  unsigned slot = (addr * 0x9E3779B1u) >> 24;
+  if (v4_texts[slot].text && v4_texts[slot].addr == addr)
+    return Py_NewRef (v4_texts[slot].text);
   char buf[16];
   int n = 0;
   for (int i = 0; i < 4; i++)
@@ -774,15 +823,12 @@ v4_text (const uint8_t *a)
       buf[n++] = (char)('0' + x % 10);
     }
   PyObject *text = PyUnicode_New (n, 127); /* (ASCII: no UTF-8 decoding) */
-  if (text)
-    memcpy (PyUnicode_1BYTE_DATA (text), buf, (size_t)n);
+  if (!text)
+    return NULL;
+  memcpy (PyUnicode_1BYTE_DATA (text), buf, (size_t)n);
+  v4_texts[slot].addr = addr;
+  Py_XSETREF (v4_texts[slot].text, Py_NewRef (text));
   return text;
-}
-
-static uint32_t
-be32 (const uint8_t *p)
-{
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* An instance of the shortcut's class with its slots set to fields[] (new references,
@@ -922,6 +968,56 @@ copy_constant (PyObject *ie)
   return copy;
 }
 
+/* A fresh copy of a (template) group: new Grouped objects, shared immutable leaves and
+ * octets, fresh copies of its constant per-session leaves (see copy_constant). A template
+ * is a Grouped made here: its slots are read in place and its leaves sorted by their type
+ * alone (five of them per Session Establishment Request are copied, ~30 leaves). */
+static PyObject *
+clone_group (PyObject *group)
+{
+  PyObject *type, *ies, *raw, *copy, *result = NULL;
+  if (!cfg.off_type || Py_TYPE (group) != (PyTypeObject *)cfg.grouped
+      || !(type = *slot_at (group, cfg.off_type)) || !(ies = *slot_at (group, cfg.off_ies))
+      || !(raw = *slot_at (group, cfg.off_raw)) || !PyList_Check (ies))
+    return clone_group_generic (group);
+  PyTypeObject *grouped = (PyTypeObject *)cfg.grouped;
+  PyTypeObject *fteid = (PyTypeObject *)shortcuts[SC_FTEID].cls; /* (NULL: none) */
+  PyTypeObject *ueip = (PyTypeObject *)shortcuts[SC_UEIP].cls;
+  Py_ssize_t n = PyList_GET_SIZE (ies);
+  /* (held while copied: the copy allocates, and a collection may run Python code) */
+  Py_INCREF (type);
+  Py_INCREF (ies);
+  Py_INCREF (raw);
+  if (!(copy = PyList_New (n)))
+    goto done;
+  for (Py_ssize_t i = 0; i < n; i++)
+    {
+      if (i >= PyList_GET_SIZE (ies))
+        {
+          PyErr_SetString (PyExc_RuntimeError, "a cached group changed while copied");
+          goto done;
+        }
+      PyObject *child = PyList_GET_ITEM (ies, i), *item;
+      PyTypeObject *tp = Py_TYPE (child);
+      if (tp == grouped)
+        item = clone_group (child);
+      else if (tp == fteid || tp == ueip)
+        item = copy_constant (child);
+      else
+        item = Py_NewRef (child); /* an immutable leaf: shared */
+      if (!item)
+        goto done;
+      PyList_SET_ITEM (copy, i, item);
+    }
+  result = new_group (type, copy, raw);
+done:
+  Py_DECREF (type);
+  Py_DECREF (ies);
+  Py_DECREF (raw);
+  Py_XDECREF (copy);
+  return result;
+}
+
 /* One IE, new reference, or NULL (see decode_value). spec: the container's (NULL: none).
  * Clears *same_every_time unless the IE is the same in every session. */
 static PyObject *
@@ -1001,10 +1097,19 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
           same_every_time = 0; /* set aside: treated as not present */
           continue;
         }
-      int rc = PyList_Append (ies, decoded);
-      Py_DECREF (decoded);
-      if (rc < 0)
-        return -1;
+      Py_ssize_t k = PyList_GET_SIZE (ies);
+      if (k < ((PyListObject *)ies)->allocated) /* (room made by ie_list) */
+        {
+          PyList_SET_ITEM (ies, k, decoded);
+          Py_SET_SIZE (ies, k + 1);
+        }
+      else
+        {
+          int rc = PyList_Append (ies, decoded);
+          Py_DECREF (decoded);
+          if (rc < 0)
+            return -1;
+        }
       if (check)
         seen |= mandatory_bit (spec, ie.type);
     }
@@ -1035,7 +1140,7 @@ walk_parsed (PyObject *args)
     }
   w.data = (const uint8_t *)buf.buf;
   const spec_t *spec = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
-  ies = PyList_New (0);
+  ies = ie_list (w.data, start, end);
   if (ies && walk (&w, start, end, spec, ies) < 0)
     Py_CLEAR (ies);
   PyBuffer_Release (&buf);
@@ -1074,7 +1179,7 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
             = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
           PyObject *data = Py_NewRef (args[0]); /* (held: decoders run Python code) */
           PyObject *ignored = Py_NewRef (args[4]);
-          PyObject *ies = PyList_New (0);
+          PyObject *ies = ie_list (w.data, start, end);
           if (ies && walk (&w, start, end, spec, ies) < 0)
             Py_CLEAR (ies);
           Py_DECREF (data);
@@ -1089,6 +1194,34 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
     PyTuple_SET_ITEM (tuple, i, Py_NewRef (args[i]));
   PyObject *ies = walk_parsed (tuple);
   Py_DECREF (tuple);
+  return ies;
+}
+
+/* decode_ies(data, start, end, ignored=None): codec.decode_ies, walk() of any IE expected at
+ * this level (msg_type -1), in one call (the engine decodes stored rule groups with it,
+ * some four per Session Modification Request); ignored None: a list of its own. */
+static PyObject *
+py_decode_ies (PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+  Py_ssize_t n_kw = kwnames ? PyTuple_GET_SIZE (kwnames) : 0;
+  PyObject *ignored = nargs == 4 ? args[3] : Py_None;
+  int bad = nargs < 3 || nargs + n_kw > 4;
+  for (Py_ssize_t i = 0; !bad && i < n_kw; i++)
+    {
+      bad = PyUnicode_CompareWithASCIIString (PyTuple_GET_ITEM (kwnames, i), "ignored") != 0;
+      ignored = args[nargs + i];
+    }
+  if (bad)
+    {
+      PyErr_SetString (PyExc_TypeError, "decode_ies(data, start, end, ignored=None)");
+      return NULL;
+    }
+  PyObject *own = NULL;
+  if (ignored == Py_None && !(ignored = own = PyList_New (0)))
+    return NULL;
+  PyObject *walk_args[5] = { args[0], args[1], args[2], cfg.minus_one, ignored };
+  PyObject *ies = py_walk (module, walk_args, 5);
+  Py_XDECREF (own);
   return ies;
 }
 
@@ -1194,7 +1327,8 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       cfg.str_type = PyUnicode_InternFromString ("type");
       cfg.str_ies = PyUnicode_InternFromString ("ies");
       cfg.str_raw = PyUnicode_InternFromString ("raw");
-      if (!cfg.str_type || !cfg.str_ies || !cfg.str_raw)
+      cfg.minus_one = PyLong_FromLong (-1);
+      if (!cfg.str_type || !cfg.str_ies || !cfg.str_raw || !cfg.minus_one)
         return NULL;
       for (unsigned t = 0; t < TABLE_TYPES; t++)
         if (!(cfg.type_objs[t] = PyLong_FromUnsignedLong (t)))
@@ -1829,12 +1963,6 @@ enum
   IE_OUTER_HEADER_CREATION = 84,
 };
 
-static unsigned
-be16 (const uint8_t *p)
-{
-  return (unsigned)p[0] << 8 | p[1];
-}
-
 /* ---- Messages: header.decode_header, and codec.decode_datagram and codec.encode for a
  * datagram of one message, the usual case, in one call each ----
  *
@@ -1842,6 +1970,8 @@ be16 (const uint8_t *p)
  *   PFCP v1 header of a known message type (decode_header then says what is wrong);
  * message(data, header) -> the Message of data whose Header (at offset 0) is header: its
  *   IEs walked as walk() does, with the same errors (None: header not made by header());
+ * decode_datagram(data, header=None) -> codec.decode_datagram: [message()] for a datagram
+ *   of one message (no FO), the general code (Python, setup_datagram()) for the others;
  * encode_message(msg, follow_on) -> the datagram encode(msg, follow_on) makes, or None when
  *   the header fields are not the usual ones (no priority, a sequence number and a SEID
  *   in range, the datagram's length within 16 bits: encode then does it, or raises).
@@ -2042,7 +2172,7 @@ py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t narg
   /* (the header's values held before the walk, which calls Python decoders) */
   PyObject *f[M_COUNT] = { Py_NewRef (type_obj), Py_NewRef (seq), NULL,
                            Py_NewRef (seid),     Py_NewRef (priority), NULL };
-  PyObject *ies = PyList_New (0);
+  PyObject *ies = ie_list (w.data, start, end);
   w.ignored = PyList_New (0);
   if (!ies || !w.ignored || walk (&w, start, end, spec, ies) < 0)
     {
@@ -2055,6 +2185,68 @@ py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t narg
   f[M_IES] = ies;
   f[M_IGNORED] = w.ignored;
   return new_with_slots (&message_class, f);
+}
+
+/* decode_datagram(data, header=None): codec.decode_datagram. The usual case (one message,
+ * no FO, its Header made by header()) is message()'s, here; anything else (or message()
+ * saying None) goes to the general code, the Python function setup_datagram() handed over,
+ * called with the same arguments. A CodecError gets the header and decoded_before ([]) as
+ * the general code sets them. */
+static PyObject *decode_datagram_general;
+
+static PyObject *
+py_decode_datagram (PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+  if (!decode_datagram_general)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "pfcpd.pfcp._walk: setup_datagram() was not called");
+      return NULL;
+    }
+  if (nargs == 2 && !kwnames && header_class.cls
+      && Py_TYPE (args[1]) == (PyTypeObject *)header_class.cls
+      && *slot_at (args[1], header_class.off[H_FOLLOW_ON]) == Py_False)
+    {
+      PyObject *msg = py_message (module, args, 2);
+      if (!msg)
+        {
+          if (cfg.codec_error && PyErr_ExceptionMatches (cfg.codec_error))
+            {
+              PyObject *exc = fetch_exception (), *before = PyList_New (0);
+              if (before && PyObject_SetAttrString (exc, "header", args[1]) == 0
+                  && PyObject_SetAttrString (exc, "decoded_before", before) == 0)
+                restore_exception (exc);
+              else
+                Py_DECREF (exc);
+              Py_XDECREF (before);
+            }
+          return NULL;
+        }
+      if (msg != Py_None)
+        {
+          PyObject *out = PyList_New (1);
+          if (!out)
+            {
+              Py_DECREF (msg);
+              return NULL;
+            }
+          PyList_SET_ITEM (out, 0, msg);
+          return out;
+        }
+      Py_DECREF (msg);
+    }
+  return PyObject_Vectorcall (decode_datagram_general, args, (size_t)nargs, kwnames);
+}
+
+static PyObject *
+py_setup_datagram (PyObject *Py_UNUSED (module), PyObject *general)
+{
+  if (!PyCallable_Check (general))
+    {
+      PyErr_SetString (PyExc_TypeError, "setup_datagram: a callable");
+      return NULL;
+    }
+  Py_XSETREF (decode_datagram_general, Py_NewRef (general));
+  Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -2301,26 +2493,78 @@ py_establishment_key (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ss
 
 static PyObject *str_list_ies, *str_list_type;
 
+/* obj.name (a new reference), read without the generic lookup's machinery where it is a
+ * plain object slot or a class attribute that is no descriptor on a class without instance
+ * dicts, as that lookup would find it; NULL and no exception set: look it up. The IEs read
+ * (a Grouped's or a Message's slots, the typed IE classes' ``type``) are of these kinds. */
+static PyObject *
+attr_fast (PyObject *obj, PyObject *name)
+{
+  PyTypeObject *tp = Py_TYPE (obj);
+  if (tp->tp_getattro != PyObject_GenericGetAttr)
+    return NULL;
+  PyObject *descr = _PyType_Lookup (tp, name); /* (borrowed) */
+  if (!descr)
+    return NULL;
+  if (Py_IS_TYPE (descr, &PyMemberDescr_Type))
+    {
+      PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+      if (m->type != T_OBJECT_EX || (m->flags & READ_RESTRICTED))
+        return NULL;
+      return Py_XNewRef (*slot_at (obj, m->offset)); /* (NULL, unset: the lookup raises) */
+    }
+  if (Py_TYPE (descr)->tp_descr_get || tp->tp_dictoffset
+      || (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT))
+    return NULL;
+  return Py_NewRef (descr);
+}
+
+static PyObject *
+attr_of (PyObject *obj, PyObject *name)
+{
+  PyObject *v = attr_fast (obj, name);
+  return v ? v : PyObject_GetAttr (obj, name);
+}
+
 /* The IEs of self (its ies, as a list or tuple: a new reference), or NULL. */
 static PyObject *
 list_of (PyObject *self)
 {
-  PyObject *ies = PyObject_GetAttr (self, str_list_ies);
-  if (!ies)
-    return NULL;
+  PyObject *ies = attr_of (self, str_list_ies);
+  if (!ies || PyList_CheckExact (ies))
+    return ies;
   PyObject *seq = PySequence_Fast (ies, "ies must be a sequence");
   Py_DECREF (ies);
   return seq;
+}
+
+/* a == b for two ints (int subclasses too: IEType) compared as int compares them, values
+ * within a long: 1 or 0; -1: not such a pair (PyObject_RichCompareBool decides). */
+static int
+int_equal (PyObject *a, PyObject *b)
+{
+  richcmpfunc cmp = PyLong_Type.tp_richcompare;
+  int overflow_a, overflow_b;
+  if (!PyLong_Check (a) || !PyLong_Check (b) || Py_TYPE (a)->tp_richcompare != cmp
+      || Py_TYPE (b)->tp_richcompare != cmp)
+    return -1;
+  long x = PyLong_AsLongAndOverflow (a, &overflow_a);
+  long y = PyLong_AsLongAndOverflow (b, &overflow_b);
+  if (overflow_a || overflow_b)
+    return -1;
+  return x == y;
 }
 
 /* ie.type == ie_type: 1, 0, or -1 with an exception. */
 static int
 has_type (PyObject *ie, PyObject *ie_type)
 {
-  PyObject *t = PyObject_GetAttr (ie, str_list_type);
+  PyObject *t = attr_of (ie, str_list_type);
   if (!t)
     return -1;
-  int eq = PyObject_RichCompareBool (t, ie_type, Py_EQ);
+  int eq = t == ie_type ? 1 : int_equal (t, ie_type);
+  if (eq < 0)
+    eq = PyObject_RichCompareBool (t, ie_type, Py_EQ);
   Py_DECREF (t);
   return eq;
 }
@@ -2409,6 +2653,8 @@ add_method (PyObject *module, const char *name, PyMethodDef *def)
 static PyMethodDef walk_methods[] = {
   { "walk", (PyCFunction)(void (*) (void))py_walk, METH_FASTCALL,
     "walk(data, start, end, msg_type, ignored) -> the IEs of data[start:end]" },
+  { "decode_ies", (PyCFunction)(void (*) (void))py_decode_ies, METH_FASTCALL | METH_KEYWORDS,
+    "decode_ies(data, start, end, ignored=None) -> the IEs of data[start:end] (see codec.py)" },
   { "cache_bytes", py_cache_bytes, METH_NOARGS,
     "cache_bytes() -> what the decode cache's entries cost now, in bytes (its account)" },
   { "cache_entries", py_cache_entries, METH_NOARGS,
@@ -2434,6 +2680,11 @@ static PyMethodDef walk_methods[] = {
     "header(data[, offset]) -> the Header at offset, or None (see decode_header)" },
   { "message", (PyCFunction)(void (*) (void))py_message, METH_FASTCALL,
     "message(data, header) -> the Message of a datagram of one message, or None" },
+  { "decode_datagram", (PyCFunction)(void (*) (void))py_decode_datagram,
+    METH_FASTCALL | METH_KEYWORDS,
+    "decode_datagram(data, header=None) -> the messages of a datagram (see codec.py)" },
+  { "setup_datagram", py_setup_datagram, METH_O,
+    "setup_datagram(general): the general code of decode_datagram" },
   { "encode_message", (PyCFunction)(void (*) (void))py_encode_message, METH_FASTCALL,
     "encode_message(msg, follow_on) -> encode(msg, follow_on), or None (see codec.encode)" },
   { "far_shape", py_far_shape, METH_O,

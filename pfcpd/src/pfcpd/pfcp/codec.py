@@ -227,13 +227,11 @@ def reload_tables() -> None:
 reload_tables()
 
 
-def decode_ies(
-    data: bytes, start: int, end: int, ignored: list[IgnoredIE] | None = None
-) -> list[IE]:
-    """Decode the IEs in ``data[start:end]``, any IE expected at this level (grouped IEs
-    inside are checked against their tables). IEs set aside are appended to ``ignored``
-    (see :class:`IgnoredIE`)."""
-    return _walk.walk(data, start, end, -1, [] if ignored is None else ignored)
+# decode_ies(data, start, end, ignored=None) -> list[IE]: decode the IEs in
+# ``data[start:end]``, any IE expected at this level (grouped IEs inside are checked against
+# their tables). IEs set aside are appended to ``ignored`` (see :class:`IgnoredIE`). The
+# walk's, in one call: _walk.walk(data, start, end, -1, ignored or a list of its own).
+decode_ies = _walk.decode_ies
 
 
 def _decode_at(data: bytes, offset: int, header: Header | None = None) -> tuple[Message, Header]:
@@ -266,10 +264,11 @@ def decode(data: bytes) -> Message:
     return _decode_at(data, 0)[0]
 
 
-def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
-    """Decode every message of a datagram, following FO (piggybacked messages). When one
-    fails, the CodecError's ``decoded_before`` holds the messages decoded ahead of it. As
-    :func:`decode`, only bad input raises CodecError.
+def _decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
+    """decode_datagram's general code (see below): decode every message of a datagram,
+    following FO (piggybacked messages). When one fails, the CodecError's ``decoded_before``
+    holds the messages decoded ahead of it. As :func:`decode`, only bad input raises
+    CodecError.
     ``header``: the first message's header when the caller already decoded it."""
     if header is not None and not header.follow_on:  # (one message: the usual)
         try:
@@ -302,6 +301,15 @@ def decode_datagram(data: bytes, header: Header | None = None) -> list[Message]:
         if not header.follow_on or end >= len(data):
             return out
         offset = end
+
+
+_walk.setup_datagram(_decode_datagram)
+
+# decode_datagram(data, header=None) -> list[Message]: _decode_datagram, whose usual case
+# (one message, no FO, ``header`` made by the walk's header(), as the node passes it) is
+# _walk.c's in one call, without this module's Python frame; anything else runs
+# _decode_datagram with the same arguments.
+decode_datagram = _walk.decode_datagram
 
 
 # encode_ies(ies) -> bytes: the TLVs of ``ies`` (the loop is _walk.c's, as the decoder's):
