@@ -175,7 +175,8 @@ class SessionProgram:
     urrs: tuple[Urr, ...] = ()
     bar: Bar | None = None
     # What the session engine names the program's shape by, or None: an object of its own
-    # per shape of the requests it fills in (`session.shapes.EstablishmentShape`), handed
+    # per shape of the requests it fills in (`session.shapes.EstablishmentShape`) and of
+    # the FAR updates it makes from stored rules (`SessionEngine._modified_shape`), handed
     # with every program of that shape, whose rules are then the same but for the
     # sessions' own values (each PDR's local F-TEID and UE address, each FAR's outer
     # header peer, TEID and source, the BAR). A datapath may key what it keeps per shape

@@ -16,6 +16,7 @@ import struct
 
 from . import _walk, ies_address
 from .cause import Cause
+from .encoded import EncodedMessage
 from .errors import CodecError
 from .grouped import ALLOWED_CHILDREN, MANDATORY_CHILDREN
 from .header import (
@@ -362,7 +363,10 @@ def encode(msg: Message, follow_on: bool = False) -> bytes:
         data = _encode_message(msg, follow_on)  # (the usual header fields; else None)
         if data is not None:
             return data
-        body = encode_ies(msg.ies)
+        # (a message made as its octets: those, unless its IEs were read since)
+        body = msg.body if type(msg) is EncodedMessage and msg.body is not None else None
+        if body is None:
+            body = encode_ies(msg.ies)
     except CodecError:
         raise
     except (ValueError, TypeError, OverflowError, struct.error, AttributeError) as exc:

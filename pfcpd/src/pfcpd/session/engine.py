@@ -85,6 +85,7 @@ from ..pfcp.ies_traffic import RULE_ID_URR, DownlinkDataServiceInformation, Fail
 from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared, remember_network, shared_network
 from .allocation import Exhausted, TeidAllocator, UeAddressPools
+from .answers import answer_template
 from .compile import (
     FAR_SHAPE,
     Chosen,
@@ -141,6 +142,7 @@ from .shapes import (
     PdrPlan,
     PdrStep,
     ShapeMemos,
+    ShapeToken,
     establishment_key,
     far_shape,
     pdi_slots,
@@ -148,7 +150,7 @@ from .shapes import (
     plan_pieces,
     remember,
 )
-from .stored import StoredLayouts
+from .stored import FarUpdate, StoredLayout, StoredLayouts
 from .usage import (
     INFINITY,
     RECORD_PEERS,
@@ -420,11 +422,13 @@ _Filled = tuple[
 _Slots = tuple[list[tuple[IPAddress, int] | None], list[IPNetwork | None]]
 # A session filled in from a `FillPlan` (`SessionEngine._fill`): `_Filled` with its program,
 # or (when the datapath may install it from its own values) those values (`_Slots`).
+# Its answer's Created PDRs: or, when its shape's `AnswerTemplate` makes the answer, the
+# octets of its allocations (`FillPlan.takes`) that template takes, in a tuple.
 _FilledAny = tuple[
     bytes,
     SessionProgram | _Slots,
     tuple[tuple[str, str], ...],
-    list[IE],
+    list[IE] | tuple[bytes, ...],
     tuple[tuple[IPAddress, int], ...],
 ]
 _TL = struct.Struct("!HH")
@@ -889,7 +893,11 @@ class SessionEngine:
         rules: RuleSet | None = None
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
-                raw, filled, ue, created, peers = self._fill(shape, req, alloc)
+                # (answered from its octets when the shape's template names this Node ID)
+                answer = shape.answer
+                if answer is not None and answer.node_id is not node_id:
+                    answer = None
+                raw, filled, ue, created, peers = self._fill(shape, req, alloc, answer is not None)
             else:
                 types = {ie.type for ie in req.ies}
                 _check_ignored(req)
@@ -953,24 +961,31 @@ class SessionEngine:
 
         refusal = (cp_seid, node_id)
         self._stage(req, refusal, undo, self.metrics.established.inc)
+        if type(created) is tuple:  # (the allocations' octets: `AnswerTemplate`)
+            assert shape is not None and shape.answer is not None
+            return shape.answer.answer(req.seq, cp_seid, list(created), seid)
+        assert isinstance(created, list)
         ies: list[IE] = [node_id, _ACCEPTED, self._up_fseid(seid), *created]
         if rules is not None and key is not None:
-            self._learn(key, req, rules, encoded, program, session, created)
+            self._learn(key, req, rules, encoded, program, session, created, node_id)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
-    def _fill(self, shape: EstablishmentShape, req: Message, alloc: _Allocations) -> _FilledAny:
+    def _fill(
+        self, shape: EstablishmentShape, req: Message, alloc: _Allocations, answer: bool = False
+    ) -> _FilledAny:
         """The allocations of ``req``, of ``shape`` (as `_allocate` takes them, in the same
         order, refused the same way), filled in (`_filled`; `_fill_each` without a
         `FillPlan`); with a `FillPlan` and a datapath that has `ShapedInstall`, the
         session's own values in place of its program (`_fill_values`: the program is made
-        only if the datapath does not keep the shape, `_dp_install_filled`)."""
+        only if the datapath does not keep the shape, `_dp_install_filled`). ``answer``:
+        the shape's `AnswerTemplate` makes the answer (no Created PDRs made: the
+        allocations' octets in their place)."""
         ies = _aligned(shape.layout, req.ies)
         fill = shape.fill
         if fill is None:
             return self._fill_each(shape, ies, alloc)
-        ipv4, ipv6 = self._n3_text
         values: list[bytes] = []  # per allocation: its octets
-        made: list[Any] = []  # per allocation: its F-TEID, or what the pool gave (`UeTaken`)
+        made: list[Any] = []  # per allocation: its TEID, or what the pool gave (`UeTaken`)
         for instance, pdr_id in fill.takes:
             if instance is None:
                 try:
@@ -979,7 +994,7 @@ class SessionEngine:
                     raise self._teids_exhausted() from None
                 alloc.teids.append(teid)
                 values.append(_pack_u32(teid))
-                made.append(FTEID(teid, ipv4, ipv6))
+                made.append(teid)
                 continue
             try:
                 ue = self.ue_pools.take_text(instance, 4)
@@ -996,8 +1011,8 @@ class SessionEngine:
             values.append(ue[4])
             made.append(ue)
         if self._shaped is not None:
-            return self._fill_values(fill, ies, values, made)
-        return self._filled(shape, fill, ies, values, made)
+            return self._fill_values(fill, ies, values, made, answer)
+        return self._filled(shape, fill, ies, values, made, answer)
 
     def _filled(
         self,
@@ -1006,13 +1021,20 @@ class SessionEngine:
         ies: list[IE],
         values: list[bytes],
         made: list[Any],
-    ) -> _Filled:
+        answer: bool = False,
+    ) -> tuple[
+        bytes,
+        SessionProgram,
+        tuple[tuple[str, str], ...],
+        list[IE] | tuple[bytes, ...],
+        tuple[tuple[IPAddress, int], ...],
+    ]:
         """The session of ``shape`` from the request's IEs ``ies`` (`_aligned`) and, per
         allocation of `FillPlan.takes`, its octets (``values``: a TEID's, an IPv4
-        address's) and its F-TEID or what the pool gave (``made``): the octets of its
-        rules, its program, its UE addresses' texts, its Created PDRs and its FARs'
-        peers."""
-        raw, slots, ue, created, peers = self._fill_values(fill, ies, values, made)
+        address's) and its TEID or what the pool gave (``made``): the octets of its
+        rules, its program, its UE addresses' texts, its Created PDRs (``answer``: the
+        allocations' octets instead, `_fill`) and its FARs' peers."""
+        raw, slots, ue, created, peers = self._fill_values(fill, ies, values, made, answer)
         return raw, self._fill_program(shape, fill, slots, peers), ue, created, peers
 
     def _fill_values(
@@ -1021,10 +1043,16 @@ class SessionEngine:
         ies: list[IE],
         values: list[bytes],
         made: list[Any],
+        answer: bool = False,
     ) -> tuple[
-        bytes, _Slots, tuple[tuple[str, str], ...], list[IE], tuple[tuple[IPAddress, int], ...]
+        bytes,
+        _Slots,
+        tuple[tuple[str, str], ...],
+        list[IE] | tuple[bytes, ...],
+        tuple[tuple[IPAddress, int], ...],
     ]:
         """`_filled`, with the session's own values (`_Slots`) in place of its program."""
+        created: list[IE] | tuple[bytes, ...] = tuple(values) if answer else []
         for at in fill.far_octets:
             values.append(ies[at].raw)  # type: ignore[attr-defined]
         values += fill.constants
@@ -1035,7 +1063,7 @@ class SessionEngine:
         for p in fill.pdrs:
             if isinstance(p, PdrFill):
                 fteid_at, ue_at, _ = p
-                local_fteids.append((n3, made[fteid_at].teid) if fteid_at >= 0 else None)
+                local_fteids.append((n3, made[fteid_at]) if fteid_at >= 0 else None)
                 ue_ips.append(made[ue_at][0] if ue_at >= 0 else None)
             else:
                 for pdr in p:
@@ -1050,13 +1078,16 @@ class SessionEngine:
                 peers.append(ohc_like(ctx, g, f.far_id, f.ohc_at))
             elif f.outer_header_creation is not None:  # type: ignore[union-attr]
                 peers.append(f.outer_header_creation)  # type: ignore[union-attr]
-        created: list[IE] = []
-        for pdr_ie, chosen in fill.created:
-            children = [pdr_ie]
-            for at, sd in chosen:
-                v = made[at]
-                children.append(v if sd is None else UEIPAddress(v[1], None, sd))
-            created.append(Grouped(_CREATED_PDR, children))
+        if not answer:
+            ipv4, ipv6 = self._n3_text
+            for pdr_ie, chosen in fill.created:
+                children = [pdr_ie]
+                for at, sd in chosen:
+                    v = made[at]
+                    children.append(
+                        FTEID(v, ipv4, ipv6) if sd is None else UEIPAddress(v[1], None, sd)
+                    )
+                created.append(Grouped(_CREATED_PDR, children))  # type: ignore[union-attr]
         ues = fill.ues
         if len(ues) == 1:  # (the usual session)
             ((at, instance),) = ues
@@ -1155,14 +1186,16 @@ class SessionEngine:
         program: SessionProgram,
         session: Session,
         created: list[IE],
+        node_id: NodeID,
     ) -> None:
-        """After establishing ``req`` the long way: the second time a request of its shape
-        is, keep its `EstablishmentShape` (the next ones take `_fill`'s way)."""
+        """After establishing ``req`` the long way (answered naming ``node_id``): the
+        second time a request of its shape is, keep its `EstablishmentShape` (the next ones
+        take `_fill`'s way)."""
         memos = self.memos
         if key not in memos.seen:
             remember(memos.seen, key, None, SHAPE_ENTRIES)
             return
-        shape = self._shape_of(req, rules, encoded, program, session, created)
+        shape = self._shape_of(req, rules, encoded, program, session, created, node_id)
         if shape is not None:
             remember(memos.establishments, key, shape, SHAPE_ENTRIES)
 
@@ -1174,13 +1207,16 @@ class SessionEngine:
         program: SessionProgram,
         session: Session,
         created: list[IE],
+        node_id: NodeID | None = None,
     ) -> EstablishmentShape | None:
         """The `EstablishmentShape` of ``req``, which made ``session`` (with ``rules``, their
-        ``encoded`` octets and ``program``; ``created``: its answer's Created PDRs); None
-        when its PDRs name Application IDs, or when filling the shape in with this
-        session's allocations does not give back the same octets and PDRs (then the
-        request is not one `_fill` can take). Its `FillPlan`, when it has one, is kept only
-        if filling it in with this session's allocations gives back the same session."""
+        ``encoded`` octets and ``program``; ``created``: its answer's Created PDRs, which
+        named ``node_id``); None when its PDRs name Application IDs, or when filling the
+        shape in with this session's allocations does not give back the same octets and
+        PDRs (then the request is not one `_fill` can take). Its `FillPlan`, when it has
+        one, is kept only if filling it in with this session's allocations gives back the
+        same session; so is its `AnswerTemplate` (made with ``node_id``) only if it gives
+        back this session's answer."""
         if session.apps:
             return None
         ctx = self._ctx
@@ -1259,13 +1295,25 @@ class SessionEngine:
             log.debug("establishment shape not kept: filling it in gives another session")
             return None
         fill = self._fill_plan(shape, req.ies)
-        if fill is not None:
-            got = self._session_takes(fill, session)
-            kept = (whole, program, session.ue, created, session.peers)
-            if got is None or self._filled(shape, fill, req.ies, *got) != kept:
-                log.debug("establishment fill plan not kept: filling it in gives another session")
-                fill = None
-        return replace(shape, fill=fill) if fill is not None else shape
+        if fill is None:
+            return shape
+        got = self._session_takes(fill, session)
+        kept = (whole, program, session.ue, created, session.peers)
+        if got is None:
+            return shape
+        values = list(got[0])  # (`_filled` appends to its list)
+        if self._filled(shape, fill, req.ies, *got) != kept:
+            log.debug("establishment fill plan not kept: filling it in gives another session")
+            return shape
+        answer = None
+        if node_id is not None:
+            fseid = self._up_fseid(session.up_seid)
+            ordinary = encode_ies([node_id, _ACCEPTED, fseid, *created])
+            head = (node_id, _ACCEPTED)
+            answer = answer_template(fill, head, fseid, self._n3_text, (values, ordinary))
+            if answer is None:
+                log.debug("establishment answer template not kept: it gives another answer")
+        return replace(shape, fill=fill, answer=answer)
 
     def _fill_plan(self, shape: EstablishmentShape, ies: list[IE]) -> FillPlan | None:
         """The `FillPlan` of ``shape`` (learnt from a request of IEs ``ies``), None when an
@@ -1394,7 +1442,6 @@ class SessionEngine:
     ) -> tuple[list[bytes], list[Any]] | None:
         """``session``'s allocations as `_fill` takes them for ``fill`` (its ``values`` and
         ``made``), None when they are not what it takes."""
-        ipv4, ipv6 = self._n3_text
         teids = list(session.teids)
         ue = list(session.ue)
         values: list[bytes] = []
@@ -1405,7 +1452,7 @@ class SessionEngine:
                     return None
                 teid = teids.pop(0)
                 values.append(_pack_u32(teid))
-                made.append(FTEID(teid, ipv4, ipv6))
+                made.append(teid)
                 continue
             if not ue or ue[0][0] != instance:
                 return None
@@ -1861,7 +1908,7 @@ class SessionEngine:
             # what an update of that shape made of the FAR's shape (`StoredLayouts.far_update`)
             far_at, fars = layout.far_at, layout.fars
             merged: dict[int, Grouped] = {}
-            quick = None
+            quick, quick_at = None, -1  # (and the FAR's index)
             for update in updates:
                 far_id = rule_id(update, "far")
                 far = merged.get(far_id)
@@ -1873,6 +1920,7 @@ class SessionEngine:
                         quick = self._layouts.far_update(layout, at, raw, update)
                         if quick is not None:
                             merged[far_id] = quick[0].group
+                            quick_at = at
                             break
                     far = _stored_group(raw, fars[at][1])
                     if far is None:
@@ -1906,6 +1954,7 @@ class SessionEngine:
             return None
         sndem = _sends_end_marker(updates)
         now_ntp = self._ntp()
+        blocked = blocked_urrs(before)
         try:
             program = compile_stored(
                 self._ctx,
@@ -1914,8 +1963,10 @@ class SessionEngine:
                 updated,
                 session.bar_duration_s,
                 offsets,
-                blocked_urrs(before),
+                blocked,
             )
+            if quick is not None and not offsets and not blocked:
+                program = self._modified_shape(program, layout, quick_at, quick[0])
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             session.urrs = before  # (`_undo_reports`: nothing was read)
@@ -1952,6 +2003,32 @@ class SessionEngine:
 
         self._stage(req, (cp_seid, None), undo, done)
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, [_ACCEPTED], cp_seid)
+
+    def _modified_shape(
+        self, program: SessionProgram, layout: StoredLayout, at: int, update: FarUpdate
+    ) -> SessionProgram:
+        """``program`` with the token of its shape (`SessionProgram.token`, kept in
+        ``memos.modified``): `compile_stored` made it of rules stored in ``layout``, FAR
+        ``at`` updated as `FarUpdate` ``update`` has it, with no URR compiled with its
+        offsets nor blocked. Such programs are the same but for the sessions' own values:
+        their PDRs and FARs come from the rules kept by the layout's and the update's keys
+        (`compile.stored_parts`), their QERs and URRs are the same objects; only how many
+        PDRs a UE IP Address makes, and which have a local F-TEID and a UE address of
+        which prefix length, may differ between two sessions of a layout (its leaves'
+        values: a dual-stack address, a prefix of another length), and are in the key."""
+        key: list[object] = [id(layout), at, id(update)]
+        for p in program.pdrs:
+            ue = p.ue_ip
+            key += (p.local_fteid is None, -1 if ue is None else ue.prefixlen)
+        memo = self.memos.modified
+        shape = tuple(key)
+        found = memo.get(shape)
+        if found is None or found[0] is not layout or found[1] is not update:
+            found = (layout, update, ShapeToken())  # (holds them: their ids stay theirs)
+            remember(memo, shape, found, SHAPE_ENTRIES)
+        return new_program(
+            program.pdrs, program.fars, program.qers, program.urrs, program.bar, found[2]
+        )
 
     def _pause_or_resume(self, session: Session, now_ntp: float) -> bool:
         """URRs whose rule now pauses (INAM) or resumes their measurement: pausing keeps

@@ -23,11 +23,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..datapath.interface import Bar, Far, Pdr, Qer, Urr
 from ..pfcp import IE, Grouped, IEType, Message, _walk
 from ..pfcp.ies_address import FQCSID
+
+if TYPE_CHECKING:
+    from .answers import AnswerTemplate
 
 T = IEType
 _TL = struct.Struct("!HH")
@@ -254,7 +257,8 @@ class FillPlan(NamedTuple):
 
 
 class ShapeToken:
-    """What the programs of one `EstablishmentShape` are known as to the datapath
+    """What the programs of one `EstablishmentShape`, or of one FAR update of one stored
+    layout (`SessionEngine._modified_shape`), are known as to the datapath
     (`SessionProgram.token`): an object of its own per shape, equal to itself only."""
 
     __slots__ = ()
@@ -275,8 +279,9 @@ class EstablishmentShape:
     made of its rules, the same but for the sessions' own values); the prefix lengths
     of the UE addresses of the PDRs it was learnt with (-1: none; `_fill_each` hands the
     token only to a program of these: an instance's IPv6 pools can give prefixes of
-    other lengths). Kept only for requests whose PDRs name no Application ID (their
-    PFDs change)."""
+    other lengths); with a `FillPlan`, the octets of its sessions' answers
+    (`answers.AnswerTemplate`, when they check out). Kept only for requests whose PDRs
+    name no Application ID (their PFDs change)."""
 
     steps: tuple[PdrStep, ...]
     rest: tuple[bytes | int, ...]
@@ -292,6 +297,7 @@ class EstablishmentShape:
     fill: FillPlan | None = None
     token: ShapeToken = field(default_factory=ShapeToken, compare=False)
     ue_lengths: tuple[int, ...] = ()
+    answer: AnswerTemplate | None = None
 
 
 class ShapeMemos:
@@ -299,8 +305,9 @@ class ShapeMemos:
     (`SessionEngine._check_references`), the `PdrPlan` of each PDR the CP sent with
     something to fill in (`SessionEngine._allocate`), by its octets, the establishment
     requests' shapes established once (``seen``) and twice or more (``establishments``,
-    `EstablishmentShape`), by `establishment_key`, and the rules compiled
-    (`compile.CompileContext.compiled`, bounded there)."""
+    `EstablishmentShape`), by `establishment_key`, the rules compiled
+    (`compile.CompileContext.compiled`, bounded there) and the tokens of the programs
+    FAR updates make (``modified``)."""
 
     def __init__(self, compiled: dict[bytes, Any]) -> None:
         self.checked: dict[tuple[object, ...], None] = {}
@@ -308,6 +315,9 @@ class ShapeMemos:
         self.seen: dict[tuple[object, ...], None] = {}
         self.establishments: dict[tuple[object, ...], EstablishmentShape] = {}
         self.compiled: dict[bytes, Any] = compiled
+        # (stored layout, FAR, update) and the PDRs' kinds -> the layout, the update and the
+        # token of the programs a modification of them makes (`SessionEngine._modified_shape`)
+        self.modified: dict[tuple[object, ...], tuple[object, object, ShapeToken]] = {}
 
     def clear(self) -> None:
         self.checked.clear()
@@ -315,3 +325,4 @@ class ShapeMemos:
         self.seen.clear()
         self.establishments.clear()
         self.compiled.clear()
+        self.modified.clear()
