@@ -136,6 +136,7 @@ def _cause_name(value: int) -> str:
 # 60 ns more than a module global (the enum metaclass's __getattr__ turns every attribute
 # lookup on the class into a call).
 _CAUSE_IE = int(IEType.CAUSE)
+_RECOVERY_TIME_STAMP_IE = int(IEType.RECOVERY_TIME_STAMP)
 _HEARTBEAT_REQUEST_TYPE = int(M.HEARTBEAT_REQUEST)
 
 
@@ -158,6 +159,7 @@ def received_cause_label(msg: Message) -> str:
 
 
 _HEARTBEAT_REQUEST = type_label(M.HEARTBEAT_REQUEST)
+_HEARTBEAT_KEY = (_HEARTBEAT_REQUEST,)  # (its key in the counters labelled by type alone)
 _HEARTBEAT_LABELS = (type_label(M.HEARTBEAT_RESPONSE), "none")  # (a response without Cause)
 
 # Units of the PFCP timer coding (as in the Graceful Release Period IE): unit -> seconds.
@@ -416,7 +418,9 @@ class PfcpNode:
         # own traffic: a CP answering many Session Reports must not make it retransmit).
         ip = addr[0]
         allow_list = self.allow_list
-        if allow_list.networks is not None and not allow_list.allows(ip):
+        if allow_list.networks is not None and not (
+            allow_list.verdicts.get(ip) or allow_list.allows(ip)
+        ):
             self._drop(addr, "not_allowed", f"{ip} is not in pfcp.allowed_peers")
             return
         if not (self._outgoing and self._answers_outgoing(data, addr)) and not (
@@ -448,9 +452,9 @@ class PfcpNode:
             if (addr, header.seq) in cache.entries:  # (else `get` finds nothing)
                 cached = cache.get(addr, header.seq, msg_type, digest, now)
                 if cached is not None:
-                    self.metrics.duplicates.inc(type_label(msg_type))
-                    self.metrics.count_sent(ip, *cached.labels)
-                    self._transmits.append(Transmit(cached.data, addr, local))
+                    self.metrics.duplicates.inc(_TYPE_LABELS[msg_type])
+                    self.metrics.count_sent_labelled(ip, cached.labels)
+                    self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
                     return
             if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
                 # No association: the answer (72) needs nothing from the body; not decoded.
@@ -470,19 +474,25 @@ class PfcpNode:
             self._internal_error(exc, "decode", addr, what)
             self._system_failure(header, addr, local, now)
             return
-        count_received = self.metrics.count_received
+        metrics = self.metrics
         for msg in messages:
             t = msg.msg_type
-            # (received_cause_label, inline)
-            count_received(ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg))
+            # (received_cause_label, inline; a method called where it is looked up: no bound
+            # method object)
+            metrics.count_received(
+                ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg)
+            )
             if msg.ignored:
                 self._ignored_ies(msg, addr)
-            request = msg.msg_type in REQUEST_TYPES
+            request = t in REQUEST_TYPES
             try:
                 if request:
                     if digest is None:  # a request following a response in the datagram
                         digest = request_digest(data)
-                    self._request(msg, addr, local, now, digest)
+                    if t == _HEARTBEAT_REQUEST_TYPE:  # (_request's first case, called here)
+                        self._heartbeat_request(msg, addr, local, now, digest)
+                    else:
+                        self._request(msg, addr, local, now, digest)
                 else:
                     self._response(msg, addr, now)
             except Exception as exc:  # a bug must cost one message, not the daemon
@@ -721,12 +731,11 @@ class PfcpNode:
         self, msg: Message, addr: Address, local: str | None, now: float, digest: int
     ) -> None:
         """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
-        started = self._clock()
         t = msg.msg_type
         if t == _HEARTBEAT_REQUEST_TYPE:
             self._heartbeat_request(msg, addr, local, now, digest)
-            self.metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
             return
+        started = self._clock()
         # Only answers that may follow an effect are cached: those to associated peers and to
         # association requests (a setup comes before its association exists). Anything else
         # is answered the same way again when retransmitted, so never-associated (perhaps
@@ -769,7 +778,9 @@ class PfcpNode:
         response.seq = msg.seq
         name = _TYPE_LABELS[t]
         metrics = self.metrics
-        metrics.requests_handled.inc(name)
+        counts = metrics.requests_handled.counts  # (Counter.inc, inline: once per request)
+        key = (name,)
+        counts[key] = counts.get(key, 0.0) + 1.0
         tx = self._answer(response, t, addr, local, now, digest if cache else None)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
@@ -790,7 +801,7 @@ class PfcpNode:
         labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
-        self.metrics.count_sent(addr[0], *labels)
+        self.metrics.count_sent_labelled(addr[0], labels)
         tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
@@ -802,10 +813,15 @@ class PfcpNode:
         sequence number, so it is encoded once and copied with the request's (the
         node's most frequent datagram; a Message built and encoded each time cost 3.4 us of
         its ~15)."""
+        started = self._clock()
         assoc = self._association_at(addr)
-        if assoc is not None:
-            self._check_recovery(assoc, msg, now)
-        self.metrics.requests_handled.inc(_HEARTBEAT_REQUEST)
+        if assoc is not None:  # (_check_recovery, inline)
+            ts_ie = msg.get(_RECOVERY_TIME_STAMP_IE)
+            if isinstance(ts_ie, RecoveryTimeStamp) and ts_ie.value != assoc.cp_recovery_time_stamp:
+                self._peer_restarted(assoc, ts_ie.value, now)
+        metrics = self.metrics
+        counts = metrics.requests_handled.counts  # (Counter.inc, inline)
+        counts[_HEARTBEAT_KEY] = counts.get(_HEARTBEAT_KEY, 0.0) + 1.0
         ts, template = self._heartbeat_response
         if ts != self.recovery_time_stamp:
             ts = self.recovery_time_stamp
@@ -814,8 +830,10 @@ class PfcpNode:
         data = template[:4] + msg.seq.to_bytes(3, "big") + template[7:]
         if assoc is not None:  # (cached only for associated peers, as every answer)
             labels = _HEARTBEAT_LABELS
-            self._cache.put(addr, msg.seq, M.HEARTBEAT_REQUEST, digest, data, labels, now)
-        self._transmit_labelled(data, addr, local, _HEARTBEAT_LABELS)
+            self._cache.put(addr, msg.seq, _HEARTBEAT_REQUEST_TYPE, digest, data, labels, now)
+        metrics.count_sent_labelled(addr[0], _HEARTBEAT_LABELS)
+        self._transmits.append(_new_tuple(Transmit, (data, addr, local)))
+        metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
 
     def _association_setup_request(
         self, msg: Message, addr: Address, local: str | None, now: float
@@ -1062,8 +1080,8 @@ class PfcpNode:
     def _transmit_labelled(
         self, data: bytes, addr: Address, local: str | None, labels: tuple[str, str]
     ) -> Transmit:
-        self.metrics.count_sent(addr[0], *labels)
-        tx = Transmit(data, addr, local)
+        self.metrics.count_sent_labelled(addr[0], labels)
+        tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
 
@@ -1104,7 +1122,7 @@ class PfcpNode:
         return None if several else by_ip
 
     def _check_recovery(self, assoc: Association, msg: Message, now: float) -> None:
-        ts = msg.get(IEType.RECOVERY_TIME_STAMP)
+        ts = msg.get(_RECOVERY_TIME_STAMP_IE)
         if isinstance(ts, RecoveryTimeStamp) and ts.value != assoc.cp_recovery_time_stamp:
             self._peer_restarted(assoc, ts.value, now)
 
