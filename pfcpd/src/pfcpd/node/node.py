@@ -76,25 +76,34 @@ _new_tuple = tuple.__new__  # (a named tuple made without the Python frame of it
 
 M = MessageType
 
-SESSION_REQUESTS = frozenset(
-    {
-        M.SESSION_ESTABLISHMENT_REQUEST,
-        M.SESSION_MODIFICATION_REQUEST,
-        M.SESSION_DELETION_REQUEST,
-        M.SESSION_SET_DELETION_REQUEST,
-        M.SESSION_SET_MODIFICATION_REQUEST,
-    }
+
+def _types(*types: MessageType) -> frozenset[int]:
+    """A set of message types as plain ints: a message's type (an int) is found in it by
+    identity (small ints are shared), where against an IntEnum member it took a rich
+    comparison."""
+    return frozenset(int(t) for t in types)
+
+
+SESSION_REQUESTS = _types(
+    M.SESSION_ESTABLISHMENT_REQUEST,
+    M.SESSION_MODIFICATION_REQUEST,
+    M.SESSION_DELETION_REQUEST,
+    M.SESSION_SET_DELETION_REQUEST,
+    M.SESSION_SET_MODIFICATION_REQUEST,
 )
 # Session requests that name their session by the SEID in the header: without an association
 # their answer (72) needs nothing from the body.
-SESSION_REQUESTS_BY_SEID = frozenset({M.SESSION_MODIFICATION_REQUEST, M.SESSION_DELETION_REQUEST})
-ASSOCIATION_REQUESTS = frozenset(
-    {M.ASSOCIATION_SETUP_REQUEST, M.ASSOCIATION_UPDATE_REQUEST, M.ASSOCIATION_RELEASE_REQUEST}
+SESSION_REQUESTS_BY_SEID = _types(M.SESSION_MODIFICATION_REQUEST, M.SESSION_DELETION_REQUEST)
+_ASSOCIATION_REQUESTS = (
+    M.ASSOCIATION_SETUP_REQUEST,
+    M.ASSOCIATION_UPDATE_REQUEST,
+    M.ASSOCIATION_RELEASE_REQUEST,
 )
+ASSOCIATION_REQUESTS = _types(*_ASSOCIATION_REQUESTS)
 # The responses that confirm an association change, with their request type.
-ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in ASSOCIATION_REQUESTS}
+ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in _ASSOCIATION_REQUESTS}
 # Requests only a UP function sends: a CP sending them gets "request rejected".
-UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
+UP_ONLY_REQUESTS = _types(M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST)
 
 
 class _Labels(dict[int, str]):
@@ -798,7 +807,11 @@ class PfcpNode:
         """Send ``response``; cached for retransmissions of the request whose digest is
         ``cache_for`` (None: not cached)."""
         data = encode(response)
-        labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
+        cause = response.get(_CAUSE_IE)  # (cause_label, inline)
+        labels = (
+            _TYPE_LABELS[response.msg_type],
+            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
+        )
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self.metrics.count_sent_labelled(addr[0], labels)
