@@ -9,7 +9,8 @@ from test_node_sans_io import CP, CP_TS, UP_TS, exchange, make_node, setup
 from pfcpd.config import RateLimitConfig
 from pfcpd.node.allow_list import AllowList
 from pfcpd.node.rate_limit import RateLimiter
-from pfcpd.pfcp import Message, MessageType, encode
+from pfcpd.pfcp import Cause, IEType, Message, MessageType, encode
+from pfcpd.pfcp.ies_address import NodeID
 from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
 M = MessageType
@@ -107,3 +108,49 @@ def test_session_answer_and_duplicate_count_the_same_labels():
     assert node.metrics.requests_handled.get("session_deletion_request") == 1
     assert node.metrics.duplicates.get("session_deletion_request") == 1
     assert node.metrics.handling_time.count("session_deletion_request") == 1
+
+
+def deletion_cause(node, seq: int, addr) -> int:
+    """The cause of the answer to a Session Deletion Request from ``addr``: 72 without an
+    association there, else the handler's (65: no such session)."""
+    [answer] = exchange(node, Message(M.SESSION_DELETION_REQUEST, seq, [], seid=7), 1.0, addr)
+    return answer.get(IEType.CAUSE).value
+
+
+def test_the_association_found_at_an_address_follows_association_changes():
+    """`_association_at` keeps what it found per address: a release, a second association
+    at the same IP (the port must then decide) and a roll-back each make it look again."""
+    node = make_node()
+    other_port = (CP[0], 9000)
+    assert deletion_cause(node, 1, other_port) == Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+    exchange(node, setup(), 0.0)
+    # (the only association at that IP answers for any port; found twice: once kept)
+    assert deletion_cause(node, 2, other_port) == Cause.SESSION_CONTEXT_NOT_FOUND
+    assert deletion_cause(node, 3, other_port) == Cause.SESSION_CONTEXT_NOT_FOUND
+    # A second CP at the same IP: port 9000 is neither's.
+    exchange(node, setup(1, node_id="smf2"), 0.0, (CP[0], 9001))
+    assert deletion_cause(node, 4, other_port) == Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+    assert deletion_cause(node, 5, CP) == Cause.SESSION_CONTEXT_NOT_FOUND
+    # The first released: the second is again the only one at that IP.
+    release = Message(M.ASSOCIATION_RELEASE_REQUEST, 6, [NodeID.from_text("smf")])
+    exchange(node, release, 1.0)
+    assert deletion_cause(node, 7, other_port) == Cause.SESSION_CONTEXT_NOT_FOUND
+    # Rolled back to no association at all.
+    node.roll_back([], [])
+    assert deletion_cause(node, 8, other_port) == Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+    assert deletion_cause(node, 9, (CP[0], 9001)) == Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+
+
+def test_a_heartbeat_after_the_release_is_not_taken_for_the_associations():
+    """A heartbeat checks the recovery time stamp of the association at its address: after
+    the release a new time stamp restarts nothing (and its answer is not cached)."""
+    node = make_node()
+    exchange(node, setup(), 0.0)
+    exchange(node, heartbeat(2), 0.5)
+    exchange(node, Message(M.ASSOCIATION_RELEASE_REQUEST, 3, [NodeID.from_text("smf")]), 1.0)
+    while node.next_event() is not None:
+        pass
+    exchange(node, heartbeat(4, CP_TS + 1), 2.0)
+    assert node.next_event() is None  # (no PeerRestarted)
+    assert node.metrics.peer_restarts.get() == 0
+    assert len(node._cache) == 3  # the setup, the first heartbeat, the release: not the last

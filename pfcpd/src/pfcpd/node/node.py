@@ -147,6 +147,9 @@ def _cause_name(value: int) -> str:
 _CAUSE_IE = int(IEType.CAUSE)
 _RECOVERY_TIME_STAMP_IE = int(IEType.RECOVERY_TIME_STAMP)
 _HEARTBEAT_REQUEST_TYPE = int(M.HEARTBEAT_REQUEST)
+# At most this many source addresses keep their association in `_association_by_addr` (only
+# associated CPs' addresses are kept, a few ports each; past it, the dict starts again).
+_KNOWN_ADDRESSES = 1024
 
 
 def cause_label(msg: Message) -> str:
@@ -234,6 +237,9 @@ class PfcpNode:
         )
         self._clock = clock
         self._associations: dict[str, Association] = {a.node_id: a for a in associations}
+        # _association_at's answers found so far (an association, not None): emptied
+        # whenever _associations changes (`_associations_changed`)
+        self._association_by_addr: dict[Address, Association] = {}
         self._handler_peers: dict[str, tuple[Association, Peer]] = {}  # see _peer
         self._targets: list[SetupTarget] = []
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
@@ -465,7 +471,10 @@ class PfcpNode:
                     self.metrics.count_sent_labelled(ip, cached.labels)
                     self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
                     return
-            if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
+            if (
+                msg_type in SESSION_REQUESTS_BY_SEID
+                and (self._association_by_addr.get(addr) or self._association_at(addr)) is None
+            ):
                 # No association: the answer (72) needs nothing from the body; not decoded.
                 name = type_label(msg_type)
                 self.metrics.requests_handled.inc(name)
@@ -519,6 +528,7 @@ class PfcpNode:
         77 System failure, forgotten by the response cache so that a retransmission is
         handled afresh. Returns what to send instead of ``unconfirmed``."""
         self._associations = {a.node_id: a for a in durable}
+        self._associations_changed()
         self._handler_peers.clear()
         self.state_dirty = False
         out = []
@@ -753,7 +763,8 @@ class PfcpNode:
         # (The association is looked up once, before the request takes effect.)
         session = True  # answered by the session handler: its change awaits the commit
         if t in SESSION_REQUESTS:  # (the most frequent, first)
-            assoc = self._association_at(addr)
+            # (_association_at, its known answers read here first)
+            assoc = self._association_by_addr.get(addr) or self._association_at(addr)
             cache = assoc is not None
             if assoc is not None:  # (the handler answers)
                 try:
@@ -827,7 +838,7 @@ class PfcpNode:
         node's most frequent datagram; a Message built and encoded each time cost 3.4 us of
         its ~15)."""
         started = self._clock()
-        assoc = self._association_at(addr)
+        assoc = self._association_by_addr.get(addr) or self._association_at(addr)
         if assoc is not None:  # (_check_recovery, inline)
             ts_ie = msg.get(_RECOVERY_TIME_STAMP_IE)
             if isinstance(ts_ie, RecoveryTimeStamp) and ts_ie.value != assoc.cp_recovery_time_stamp:
@@ -920,6 +931,7 @@ class PfcpNode:
             next_heartbeat_at=now + self.config.heartbeat_interval,
         )
         self._associations[node_id] = assoc
+        self._associations_changed()
         self.state_dirty = True
         self.metrics.associations_established.inc(initiator)
         self._events.append(AssociationEstablished(node_id, addr, initiator, existing is not None))
@@ -1123,16 +1135,34 @@ class PfcpNode:
         association at that IP address (a CP may send from another port than it set the
         association up from). With several at that IP the port decides, or there is none:
         a guess could take another CP's heartbeat for a restart and purge the wrong sessions.
+        An answer found is kept until the associations change (callers on the request path
+        read `_association_by_addr` first: a dict lookup per request instead of this scan).
         """
+        known = self._association_by_addr
+        found = known.get(addr)
+        if found is not None:
+            return found
         by_ip = None
         several = False
         for assoc in self._associations.values():
             if assoc.addr == addr:
-                return assoc
+                found = assoc
+                break
             if assoc.addr[0] == addr[0]:
                 several = by_ip is not None
                 by_ip = by_ip or assoc
-        return None if several else by_ip
+        else:
+            found = None if several else by_ip
+        if found is not None:
+            if len(known) >= _KNOWN_ADDRESSES:  # (ports of the associated CPs' addresses)
+                known.clear()
+            known[addr] = found
+        return found
+
+    def _associations_changed(self) -> None:
+        """`_associations` gained or lost an association: `_association_at`'s kept answers
+        may no longer hold."""
+        self._association_by_addr.clear()
 
     def _check_recovery(self, assoc: Association, msg: Message, now: float) -> None:
         ts = msg.get(_RECOVERY_TIME_STAMP_IE)
@@ -1152,6 +1182,7 @@ class PfcpNode:
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:
             del self._associations[assoc.node_id]
+            self._associations_changed()
             self._handler_peers.pop(assoc.node_id, None)
         # Its heartbeat in flight, if any, has nobody left to concern.
         for key, tx in list(self._outgoing.items()):
