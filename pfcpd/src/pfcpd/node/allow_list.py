@@ -14,21 +14,23 @@ class AllowList:
 
     def __init__(self, networks: Iterable[IPNetwork] | None) -> None:
         self.networks: tuple[IPNetwork, ...] | None = None if networks is None else tuple(networks)
-        self._verdicts: dict[str, bool] = {}
+        # ip -> whether it is allowed, for the addresses seen so far (the node reads it
+        # before calling `allows`, once per datagram)
+        self.verdicts: dict[str, bool] = {}
 
     def allows(self, ip: str) -> bool:
         if self.networks is None:
             return True
-        verdict = self._verdicts.get(ip)
+        verdict = self.verdicts.get(ip)
         if verdict is None:
             try:
                 addr = ipaddress.ip_address(ip)
             except ValueError:
                 return False
             verdict = any(addr in net for net in self.networks)
-            if len(self._verdicts) >= _CACHE_LIMIT:
-                self._verdicts.clear()
-            self._verdicts[ip] = verdict
+            if len(self.verdicts) >= _CACHE_LIMIT:
+                self.verdicts.clear()
+            self.verdicts[ip] = verdict
         return verdict
 
     def describe(self) -> str:

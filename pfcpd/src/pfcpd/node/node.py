@@ -76,25 +76,34 @@ _new_tuple = tuple.__new__  # (a named tuple made without the Python frame of it
 
 M = MessageType
 
-SESSION_REQUESTS = frozenset(
-    {
-        M.SESSION_ESTABLISHMENT_REQUEST,
-        M.SESSION_MODIFICATION_REQUEST,
-        M.SESSION_DELETION_REQUEST,
-        M.SESSION_SET_DELETION_REQUEST,
-        M.SESSION_SET_MODIFICATION_REQUEST,
-    }
+
+def _types(*types: MessageType) -> frozenset[int]:
+    """A set of message types as plain ints: a message's type (an int) is found in it by
+    identity (small ints are shared), where against an IntEnum member it took a rich
+    comparison."""
+    return frozenset(int(t) for t in types)
+
+
+SESSION_REQUESTS = _types(
+    M.SESSION_ESTABLISHMENT_REQUEST,
+    M.SESSION_MODIFICATION_REQUEST,
+    M.SESSION_DELETION_REQUEST,
+    M.SESSION_SET_DELETION_REQUEST,
+    M.SESSION_SET_MODIFICATION_REQUEST,
 )
 # Session requests that name their session by the SEID in the header: without an association
 # their answer (72) needs nothing from the body.
-SESSION_REQUESTS_BY_SEID = frozenset({M.SESSION_MODIFICATION_REQUEST, M.SESSION_DELETION_REQUEST})
-ASSOCIATION_REQUESTS = frozenset(
-    {M.ASSOCIATION_SETUP_REQUEST, M.ASSOCIATION_UPDATE_REQUEST, M.ASSOCIATION_RELEASE_REQUEST}
+SESSION_REQUESTS_BY_SEID = _types(M.SESSION_MODIFICATION_REQUEST, M.SESSION_DELETION_REQUEST)
+_ASSOCIATION_REQUESTS = (
+    M.ASSOCIATION_SETUP_REQUEST,
+    M.ASSOCIATION_UPDATE_REQUEST,
+    M.ASSOCIATION_RELEASE_REQUEST,
 )
+ASSOCIATION_REQUESTS = _types(*_ASSOCIATION_REQUESTS)
 # The responses that confirm an association change, with their request type.
-ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in ASSOCIATION_REQUESTS}
+ASSOCIATION_ANSWERED = {RESPONSE_TO[t]: t for t in _ASSOCIATION_REQUESTS}
 # Requests only a UP function sends: a CP sending them gets "request rejected".
-UP_ONLY_REQUESTS = frozenset({M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST})
+UP_ONLY_REQUESTS = _types(M.NODE_REPORT_REQUEST, M.SESSION_REPORT_REQUEST)
 
 
 class _Labels(dict[int, str]):
@@ -136,7 +145,11 @@ def _cause_name(value: int) -> str:
 # 60 ns more than a module global (the enum metaclass's __getattr__ turns every attribute
 # lookup on the class into a call).
 _CAUSE_IE = int(IEType.CAUSE)
+_RECOVERY_TIME_STAMP_IE = int(IEType.RECOVERY_TIME_STAMP)
 _HEARTBEAT_REQUEST_TYPE = int(M.HEARTBEAT_REQUEST)
+# At most this many source addresses keep their association in `_association_by_addr` (only
+# associated CPs' addresses are kept, a few ports each; past it, the dict starts again).
+_KNOWN_ADDRESSES = 1024
 
 
 def cause_label(msg: Message) -> str:
@@ -158,6 +171,7 @@ def received_cause_label(msg: Message) -> str:
 
 
 _HEARTBEAT_REQUEST = type_label(M.HEARTBEAT_REQUEST)
+_HEARTBEAT_KEY = (_HEARTBEAT_REQUEST,)  # (its key in the counters labelled by type alone)
 _HEARTBEAT_LABELS = (type_label(M.HEARTBEAT_RESPONSE), "none")  # (a response without Cause)
 
 # Units of the PFCP timer coding (as in the Graceful Release Period IE): unit -> seconds.
@@ -223,6 +237,9 @@ class PfcpNode:
         )
         self._clock = clock
         self._associations: dict[str, Association] = {a.node_id: a for a in associations}
+        # _association_at's answers found so far (an association, not None): emptied
+        # whenever _associations changes (`_associations_changed`)
+        self._association_by_addr: dict[Address, Association] = {}
         self._handler_peers: dict[str, tuple[Association, Peer]] = {}  # see _peer
         self._targets: list[SetupTarget] = []
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
@@ -416,7 +433,9 @@ class PfcpNode:
         # own traffic: a CP answering many Session Reports must not make it retransmit).
         ip = addr[0]
         allow_list = self.allow_list
-        if allow_list.networks is not None and not allow_list.allows(ip):
+        if allow_list.networks is not None and not (
+            allow_list.verdicts.get(ip) or allow_list.allows(ip)
+        ):
             self._drop(addr, "not_allowed", f"{ip} is not in pfcp.allowed_peers")
             return
         if not (self._outgoing and self._answers_outgoing(data, addr)) and not (
@@ -448,11 +467,14 @@ class PfcpNode:
             if (addr, header.seq) in cache.entries:  # (else `get` finds nothing)
                 cached = cache.get(addr, header.seq, msg_type, digest, now)
                 if cached is not None:
-                    self.metrics.duplicates.inc(type_label(msg_type))
-                    self.metrics.count_sent(ip, *cached.labels)
-                    self._transmits.append(Transmit(cached.data, addr, local))
+                    self.metrics.duplicates.inc(_TYPE_LABELS[msg_type])
+                    self.metrics.count_sent_labelled(ip, cached.labels)
+                    self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
                     return
-            if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at(addr) is None:
+            if (
+                msg_type in SESSION_REQUESTS_BY_SEID
+                and (self._association_by_addr.get(addr) or self._association_at(addr)) is None
+            ):
                 # No association: the answer (72) needs nothing from the body; not decoded.
                 name = type_label(msg_type)
                 self.metrics.requests_handled.inc(name)
@@ -470,19 +492,25 @@ class PfcpNode:
             self._internal_error(exc, "decode", addr, what)
             self._system_failure(header, addr, local, now)
             return
-        count_received = self.metrics.count_received
+        metrics = self.metrics
         for msg in messages:
             t = msg.msg_type
-            # (received_cause_label, inline)
-            count_received(ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg))
+            # (received_cause_label, inline; a method called where it is looked up: no bound
+            # method object)
+            metrics.count_received(
+                ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg)
+            )
             if msg.ignored:
                 self._ignored_ies(msg, addr)
-            request = msg.msg_type in REQUEST_TYPES
+            request = t in REQUEST_TYPES
             try:
                 if request:
                     if digest is None:  # a request following a response in the datagram
                         digest = request_digest(data)
-                    self._request(msg, addr, local, now, digest)
+                    if t == _HEARTBEAT_REQUEST_TYPE:  # (_request's first case, called here)
+                        self._heartbeat_request(msg, addr, local, now, digest)
+                    else:
+                        self._request(msg, addr, local, now, digest)
                 else:
                     self._response(msg, addr, now)
             except Exception as exc:  # a bug must cost one message, not the daemon
@@ -500,6 +528,7 @@ class PfcpNode:
         77 System failure, forgotten by the response cache so that a retransmission is
         handled afresh. Returns what to send instead of ``unconfirmed``."""
         self._associations = {a.node_id: a for a in durable}
+        self._associations_changed()
         self._handler_peers.clear()
         self.state_dirty = False
         out = []
@@ -721,12 +750,11 @@ class PfcpNode:
         self, msg: Message, addr: Address, local: str | None, now: float, digest: int
     ) -> None:
         """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
-        started = self._clock()
         t = msg.msg_type
         if t == _HEARTBEAT_REQUEST_TYPE:
             self._heartbeat_request(msg, addr, local, now, digest)
-            self.metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
             return
+        started = self._clock()
         # Only answers that may follow an effect are cached: those to associated peers and to
         # association requests (a setup comes before its association exists). Anything else
         # is answered the same way again when retransmitted, so never-associated (perhaps
@@ -735,7 +763,8 @@ class PfcpNode:
         # (The association is looked up once, before the request takes effect.)
         session = True  # answered by the session handler: its change awaits the commit
         if t in SESSION_REQUESTS:  # (the most frequent, first)
-            assoc = self._association_at(addr)
+            # (_association_at, its known answers read here first)
+            assoc = self._association_by_addr.get(addr) or self._association_at(addr)
             cache = assoc is not None
             if assoc is not None:  # (the handler answers)
                 try:
@@ -769,7 +798,9 @@ class PfcpNode:
         response.seq = msg.seq
         name = _TYPE_LABELS[t]
         metrics = self.metrics
-        metrics.requests_handled.inc(name)
+        counts = metrics.requests_handled.counts  # (Counter.inc, inline: once per request)
+        key = (name,)
+        counts[key] = counts.get(key, 0.0) + 1.0
         tx = self._answer(response, t, addr, local, now, digest if cache else None)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
@@ -787,10 +818,14 @@ class PfcpNode:
         """Send ``response``; cached for retransmissions of the request whose digest is
         ``cache_for`` (None: not cached)."""
         data = encode(response)
-        labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
+        cause = response.get(_CAUSE_IE)  # (cause_label, inline)
+        labels = (
+            _TYPE_LABELS[response.msg_type],
+            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
+        )
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
-        self.metrics.count_sent(addr[0], *labels)
+        self.metrics.count_sent_labelled(addr[0], labels)
         tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
@@ -802,10 +837,15 @@ class PfcpNode:
         sequence number, so it is encoded once and copied with the request's (the
         node's most frequent datagram; a Message built and encoded each time cost 3.4 us of
         its ~15)."""
-        assoc = self._association_at(addr)
-        if assoc is not None:
-            self._check_recovery(assoc, msg, now)
-        self.metrics.requests_handled.inc(_HEARTBEAT_REQUEST)
+        started = self._clock()
+        assoc = self._association_by_addr.get(addr) or self._association_at(addr)
+        if assoc is not None:  # (_check_recovery, inline)
+            ts_ie = msg.get(_RECOVERY_TIME_STAMP_IE)
+            if isinstance(ts_ie, RecoveryTimeStamp) and ts_ie.value != assoc.cp_recovery_time_stamp:
+                self._peer_restarted(assoc, ts_ie.value, now)
+        metrics = self.metrics
+        counts = metrics.requests_handled.counts  # (Counter.inc, inline)
+        counts[_HEARTBEAT_KEY] = counts.get(_HEARTBEAT_KEY, 0.0) + 1.0
         ts, template = self._heartbeat_response
         if ts != self.recovery_time_stamp:
             ts = self.recovery_time_stamp
@@ -814,8 +854,10 @@ class PfcpNode:
         data = template[:4] + msg.seq.to_bytes(3, "big") + template[7:]
         if assoc is not None:  # (cached only for associated peers, as every answer)
             labels = _HEARTBEAT_LABELS
-            self._cache.put(addr, msg.seq, M.HEARTBEAT_REQUEST, digest, data, labels, now)
-        self._transmit_labelled(data, addr, local, _HEARTBEAT_LABELS)
+            self._cache.put(addr, msg.seq, _HEARTBEAT_REQUEST_TYPE, digest, data, labels, now)
+        metrics.count_sent_labelled(addr[0], _HEARTBEAT_LABELS)
+        self._transmits.append(_new_tuple(Transmit, (data, addr, local)))
+        metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
 
     def _association_setup_request(
         self, msg: Message, addr: Address, local: str | None, now: float
@@ -889,6 +931,7 @@ class PfcpNode:
             next_heartbeat_at=now + self.config.heartbeat_interval,
         )
         self._associations[node_id] = assoc
+        self._associations_changed()
         self.state_dirty = True
         self.metrics.associations_established.inc(initiator)
         self._events.append(AssociationEstablished(node_id, addr, initiator, existing is not None))
@@ -1062,8 +1105,8 @@ class PfcpNode:
     def _transmit_labelled(
         self, data: bytes, addr: Address, local: str | None, labels: tuple[str, str]
     ) -> Transmit:
-        self.metrics.count_sent(addr[0], *labels)
-        tx = Transmit(data, addr, local)
+        self.metrics.count_sent_labelled(addr[0], labels)
+        tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
 
@@ -1092,19 +1135,37 @@ class PfcpNode:
         association at that IP address (a CP may send from another port than it set the
         association up from). With several at that IP the port decides, or there is none:
         a guess could take another CP's heartbeat for a restart and purge the wrong sessions.
+        An answer found is kept until the associations change (callers on the request path
+        read `_association_by_addr` first: a dict lookup per request instead of this scan).
         """
+        known = self._association_by_addr
+        found = known.get(addr)
+        if found is not None:
+            return found
         by_ip = None
         several = False
         for assoc in self._associations.values():
             if assoc.addr == addr:
-                return assoc
+                found = assoc
+                break
             if assoc.addr[0] == addr[0]:
                 several = by_ip is not None
                 by_ip = by_ip or assoc
-        return None if several else by_ip
+        else:
+            found = None if several else by_ip
+        if found is not None:
+            if len(known) >= _KNOWN_ADDRESSES:  # (ports of the associated CPs' addresses)
+                known.clear()
+            known[addr] = found
+        return found
+
+    def _associations_changed(self) -> None:
+        """`_associations` gained or lost an association: `_association_at`'s kept answers
+        may no longer hold."""
+        self._association_by_addr.clear()
 
     def _check_recovery(self, assoc: Association, msg: Message, now: float) -> None:
-        ts = msg.get(IEType.RECOVERY_TIME_STAMP)
+        ts = msg.get(_RECOVERY_TIME_STAMP_IE)
         if isinstance(ts, RecoveryTimeStamp) and ts.value != assoc.cp_recovery_time_stamp:
             self._peer_restarted(assoc, ts.value, now)
 
@@ -1121,6 +1182,7 @@ class PfcpNode:
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:
             del self._associations[assoc.node_id]
+            self._associations_changed()
             self._handler_peers.pop(assoc.node_id, None)
         # Its heartbeat in flight, if any, has nobody left to concern.
         for key, tx in list(self._outgoing.items()):

@@ -205,5 +205,13 @@ class NodeMetrics:
         counts = self.peer_sent.counts
         counts[key] = counts.get(key, 0.0) + 1.0
 
+    def count_sent_labelled(self, address: str, labels: tuple[str, str]) -> None:
+        """`count_sent` with the (type, cause) labels in one tuple, as the node keeps them
+        for its answers (a call with ``*labels`` made a bound method and an argument tuple
+        each time: once per answer)."""
+        key = (self._peers.get(address) or self._peer(address), labels[0], labels[1])
+        counts = self.peer_sent.counts
+        counts[key] = counts.get(key, 0.0) + 1.0
+
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.registry.add(Gauge(name, help_text, read))

@@ -28,18 +28,21 @@ class RateLimiter:
     def admit(self, ip: str, now: float) -> bool:
         buckets = self._buckets
         bucket = buckets.get(ip)
+        burst = self.burst
         if bucket is None:
-            tokens = min(self.burst, self.burst + (now - now) * self.rate)
+            # (min(burst, burst + (now - now) * rate): burst, whatever the rate)
+            tokens = burst
             if len(buckets) >= self.max_peers:
                 self._make_room(now)
         else:
-            tokens, updated = bucket
-            tokens = min(self.burst, tokens + (now - updated) * self.rate)
-        admitted = tokens >= 1.0
-        if admitted:
-            tokens -= 1.0
+            tokens = bucket[0] + (now - bucket[1]) * self.rate
+            if not tokens < burst:  # (min(burst, tokens) without its call; NaN -> burst)
+                tokens = burst
+        if tokens >= 1.0:
+            buckets[ip] = (tokens - 1.0, now)
+            return True
         buckets[ip] = (tokens, now)
-        return admitted
+        return False
 
     def _make_room(self, now: float) -> None:
         for ip, (tokens, updated) in list(self._buckets.items()):
