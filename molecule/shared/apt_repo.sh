@@ -11,7 +11,9 @@
 #   OUT      written: OUT/repo/ (the .debs, Packages, Release), OUT/repo.tar (the same, packed
 #            reproducibly), OUT/plan (what apt does in the container)
 #   PACKAGE  a package of DEB_DIR (DEB_DIR/PACKAGE_*.deb, one each) the container installs
-#   EXTRA    a package from the apt sources the container installs too (test tools)
+#   EXTRA    a package from the apt sources the repository holds too (test tools; whether
+#            the container installs it is offline_apt.yml's choice: upf_test_apt_install
+#            or upf_test_apt_serve)
 set -euo pipefail
 usage="usage: apt_repo.sh STATUS OUT DEB_DIR PACKAGE... [-- EXTRA_PACKAGE...]"
 status=${1:?$usage} out=${2:?$usage} deb_dir=${3:?$usage}

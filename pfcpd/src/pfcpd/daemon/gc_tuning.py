@@ -37,9 +37,9 @@ the first allocation after the batch starts a young collection that finds only w
 the batch (the new sessions): measured with bench/engine_instructions.py (2,000 requests
 of each kind in batches of 64, 2026-12-04), 328.9k -> 309.1k instructions per establishment,
 373.8k -> 364.5k per modification, 249.2k -> 243.9k per deletion; the objects young
-collections walk per establishment 54 -> 25. The objects a paused batch makes are bounded
-by its size (RECV_BATCH datagrams), and its cyclic garbage is collected after it like any
-other.
+collections walk per establishment 54 -> 25. What a paused batch makes grows with its work,
+usually its RECV_BATCH datagrams (a restarted CP's sessions purged within it: with those
+sessions), and its cyclic garbage is collected after it like any other.
 """
 
 from __future__ import annotations
