@@ -424,12 +424,21 @@ _Slots = tuple[list[tuple[IPAddress, int] | None], list[IPNetwork | None]]
 # or (when the datapath may install it from its own values) those values (`_Slots`).
 # Its answer's Created PDRs: or, when its shape's `AnswerTemplate` makes the answer, the
 # octets of its allocations (`FillPlan.takes`) that template takes, in a tuple.
+_Created = list[IE] | tuple[bytes, ...]
 _FilledAny = tuple[
     bytes,
     SessionProgram | _Slots,
     tuple[tuple[str, str], ...],
-    list[IE] | tuple[bytes, ...],
+    _Created,
     tuple[tuple[IPAddress, int], ...],
+]
+# `_FilledAny` of the two kinds: with the session's program (`_filled`), with its own
+# values (`_fill_values`).
+_FilledProgram = tuple[
+    bytes, SessionProgram, tuple[tuple[str, str], ...], _Created, tuple[tuple[IPAddress, int], ...]
+]
+_FilledSlots = tuple[
+    bytes, _Slots, tuple[tuple[str, str], ...], _Created, tuple[tuple[IPAddress, int], ...]
 ]
 _TL = struct.Struct("!HH")
 _pack_u32 = struct.Struct("!I").pack
@@ -1022,13 +1031,7 @@ class SessionEngine:
         values: list[bytes],
         made: list[Any],
         answer: bool = False,
-    ) -> tuple[
-        bytes,
-        SessionProgram,
-        tuple[tuple[str, str], ...],
-        list[IE] | tuple[bytes, ...],
-        tuple[tuple[IPAddress, int], ...],
-    ]:
+    ) -> _FilledProgram:
         """The session of ``shape`` from the request's IEs ``ies`` (`_aligned`) and, per
         allocation of `FillPlan.takes`, its octets (``values``: a TEID's, an IPv4
         address's) and its TEID or what the pool gave (``made``): the octets of its
@@ -1044,15 +1047,9 @@ class SessionEngine:
         values: list[bytes],
         made: list[Any],
         answer: bool = False,
-    ) -> tuple[
-        bytes,
-        _Slots,
-        tuple[tuple[str, str], ...],
-        list[IE] | tuple[bytes, ...],
-        tuple[tuple[IPAddress, int], ...],
-    ]:
+    ) -> _FilledSlots:
         """`_filled`, with the session's own values (`_Slots`) in place of its program."""
-        created: list[IE] | tuple[bytes, ...] = tuple(values) if answer else []
+        created: _Created = tuple(values) if answer else []
         for at in fill.far_octets:
             values.append(ies[at].raw)  # type: ignore[attr-defined]
         values += fill.constants
