@@ -26,8 +26,7 @@ sys.path[:0] = [
 
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import IE
-from pfcpd.session import engine as engine_module
-from pfcpd.session import packing
+from pfcpd.session import establishment, packing, session
 from pfcpd.smfsim import rules as R
 from session_harness import Harness, many_flows
 
@@ -42,7 +41,8 @@ def engine_rules() -> dict[str, list[bytes]]:
         got.append(encoded)
         return packing.pack_rules(encoded)
 
-    engine_module.pack_rules = recorded  # type: ignore[assignment]
+    # (an establishment packs in establishment.py, or the long way in Session.set_rules)
+    establishment.pack_rules = session.pack_rules = recorded  # type: ignore[assignment]
     pools = {
         "internet": (
             ipaddress.ip_network("10.32.0.0/16"),
@@ -77,7 +77,7 @@ def engine_rules() -> dict[str, list[bytes]]:
             shapes[name] = list(got)
     finally:
         dp.close()
-        engine_module.pack_rules = packing.pack_rules
+        establishment.pack_rules = session.pack_rules = packing.pack_rules
     return shapes
 
 

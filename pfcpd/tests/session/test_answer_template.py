@@ -23,9 +23,8 @@ from pfcpd.node.session_handler import Peer
 from pfcpd.pfcp import IE, Cause, IEType, Message, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp.encoded import EncodedMessage
-from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine, learning
 from pfcpd.session import answers as answers_module
-from pfcpd.session import engine as E
 from pfcpd.session.rules import ie_value
 from pfcpd.smfsim import rules as R
 
@@ -106,7 +105,7 @@ def test_template_answers_are_the_answers_encoding_makes(
     require_core()
     templated = _run(n3)
     with monkeypatch.context() as m:
-        m.setattr(E, "answer_template", lambda *args: None)
+        m.setattr(learning, "answer_template", lambda *args: None)
         ordinary = _run(n3)
     assert ordinary.templated == []
     assert templated.answers == ordinary.answers
@@ -169,7 +168,7 @@ def test_a_template_is_kept_only_if_it_gives_the_answer(monkeypatch: pytest.Monk
         made.append(args)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(E, "answer_template", spy)
+    monkeypatch.setattr(learning, "answer_template", spy)
     try:
         for seq in (1, 2):
             req = R.establishment_request("smf", "127.0.0.1", seq, R.session_rules(gnb_teid=seq))

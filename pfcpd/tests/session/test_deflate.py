@@ -29,8 +29,7 @@ from session_harness import (
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import IE, Grouped, IEType
 from pfcpd.pfcp import ies_scalar as S
-from pfcpd.session import engine as engine_module
-from pfcpd.session import packing
+from pfcpd.session import establishment, modification, packing, restore, session
 from pfcpd.session._deflate import Deflater
 from pfcpd.smfsim import rules as R
 
@@ -123,7 +122,8 @@ def packed(datapath: LocalDatapath, monkeypatch: pytest.MonkeyPatch) -> list[tup
         made.append((encoded, stream))
         return stream
 
-    monkeypatch.setattr(engine_module, "pack_rules", recorded)
+    for module in (session, establishment, modification, restore):  # (every pack_rules)
+        monkeypatch.setattr(module, "pack_rules", recorded)
     pools = {
         "internet": (ipaddress.ip_network("10.45.0.0/24"), ipaddress.ip_network("2001:db8::/56")),
         "ims": (ipaddress.ip_network("10.46.0.0/24"),),

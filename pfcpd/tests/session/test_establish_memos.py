@@ -15,8 +15,7 @@ from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp.ies_address import NodeID
 from pfcpd.pfcp.ies_traffic import FailedRuleID
-from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
-from pfcpd.session import engine as E
+from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine, choosing, establishment
 from pfcpd.session.rules import ie_value
 from pfcpd.smfsim import rules as R
 
@@ -83,7 +82,8 @@ def test_checked_shapes_are_bounded_and_dropped_with_the_caches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = _engine()
-    monkeypatch.setattr(E, "SHAPE_ENTRIES", 2)
+    monkeypatch.setattr(establishment, "SHAPE_ENTRIES", 2)  # (memos.checked)
+    monkeypatch.setattr(choosing, "SHAPE_ENTRIES", 2)  # (memos.plans)
     for precedence in (1, 2, 3):
         rules = R.session_rules()
         rules[0].ies[1] = S.Precedence(precedence)

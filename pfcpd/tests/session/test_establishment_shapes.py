@@ -29,8 +29,7 @@ from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp.ie import RawIE
-from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
-from pfcpd.session import engine as E
+from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine, establishment
 from pfcpd.session.allocation import Exhausted
 from pfcpd.session.rules import ie_value
 from pfcpd.smfsim import rules as R
@@ -214,7 +213,7 @@ def _script() -> Iterator[Message]:
 def _run(monkeypatch: pytest.MonkeyPatch, shapes: bool) -> _Run:
     with monkeypatch.context() as m:
         if not shapes:
-            m.setattr(E, "establishment_key", lambda request: None)
+            m.setattr(establishment, "establishment_key", lambda request: None)
         run = _Run()
         try:
             run.pfds()

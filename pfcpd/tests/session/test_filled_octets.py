@@ -13,9 +13,11 @@ from pfcpd.pfcp import Grouped, IEType, decode, decode_ies, encode, encode_group
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
-from pfcpd.session import EngineSettings, SessionEngine, shapes
-from pfcpd.session import engine as E
+from pfcpd.session import EngineSettings, SessionEngine, choosing, shapes
+from pfcpd.session.choosing import Allocations
+from pfcpd.session.errors import RuleError
 from pfcpd.session.rules import RuleSet
+from pfcpd.session.session import ue_texts
 from pfcpd.smfsim import rules as R
 
 T = IEType
@@ -69,7 +71,7 @@ def test_filled_in_octets_are_what_encoding_the_group_gives(shape: str) -> None:
     for teid in (1, 2):  # (the second one from the kept octets)
         rules = _decoded(SHAPES[shape], teid)
         sent = {pdr_id: g.raw for pdr_id, g in rules.pdr.items()}
-        engine._allocate(rules, E._Allocations())
+        engine._allocate(rules, Allocations())
         filled = 0
         for pdr_id, g in rules.pdr.items():
             assert g.raw is not None
@@ -102,7 +104,7 @@ def test_octets_the_cp_sent_unlike_their_encoding_are_encoded() -> None:
         odd_rules = RuleSet()
         odd_rules.create({T.CREATE_PDR: [group]})
         assert odd_rules.pdr[1].raw == odd
-        engine._allocate(odd_rules, E._Allocations())
+        engine._allocate(odd_rules, Allocations())
         made = odd_rules.pdr[1].raw
         odd_rules.pdr[1].raw = None
         assert made == encode_groups([odd_rules.pdr[1]])
@@ -115,12 +117,12 @@ def test_kept_octets_are_bounded_and_dropped_with_the_caches(
     engine = _engine()
     engine.drop_caches()
     assert not engine.memos.plans
-    monkeypatch.setattr(E, "SHAPE_ENTRIES", 2)
+    monkeypatch.setattr(choosing, "SHAPE_ENTRIES", 2)
     for precedence in (1, 2, 3):
         pdr = R.ul_pdr()
         pdr.ies[1] = S.Precedence(precedence)
         rules = _decoded([pdr, *R.session_rules()[1:]], precedence)
-        engine._allocate(rules, E._Allocations())
+        engine._allocate(rules, Allocations())
         assert len(engine.memos.plans) <= 2
     assert engine.memos.plans
     engine.drop_caches()
@@ -137,10 +139,10 @@ def test_a_plan_is_used_for_the_octets_it_was_made_of() -> None:
     plan = engine._pdr_plan(1, rules.pdr[1])
     assert plan is not None and plan.pool == "internet"
     engine.memos.plans[raw] = plan._replace(pool="elsewhere")
-    with pytest.raises(E.RuleError):  # ("elsewhere" has no UE pool)
-        engine._allocate(rules, E._Allocations())
+    with pytest.raises(RuleError):  # ("elsewhere" has no UE pool)
+        engine._allocate(rules, Allocations())
     engine.drop_caches()
-    engine._allocate(_decoded(R.session_rules()), E._Allocations())
+    engine._allocate(_decoded(R.session_rules()), Allocations())
     assert engine.memos.plans[raw].pool == "internet"
 
 
@@ -160,11 +162,11 @@ def test_pdi_slots_find_what_pdr_shape_leaves_out() -> None:
 
 
 def test_session_ue_texts_are_the_networks_texts() -> None:
-    """`_Allocations.texts` gives what str() of each allocated network gives."""
+    """`Allocations.texts` gives what str() of each allocated network gives."""
     engine = _engine()
     rules = _decoded(R.session_rules(dual_stack=True))
-    alloc = E._Allocations()
+    alloc = Allocations()
     engine._allocate(rules, alloc)
     assert len(alloc.ue) == 2
-    assert E._texts(alloc.ue, alloc.texts) == E._texts(alloc.ue)
-    assert E._texts(alloc.ue) == tuple((name, str(net)) for name, net in alloc.ue)
+    assert ue_texts(alloc.ue, alloc.texts) == ue_texts(alloc.ue)
+    assert ue_texts(alloc.ue) == tuple((name, str(net)) for name, net in alloc.ue)

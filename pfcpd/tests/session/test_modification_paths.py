@@ -39,8 +39,8 @@ from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import compile as compile_module
 from pfcpd.session.addresses import drop_shared, shared_network
-from pfcpd.session.engine import _network
 from pfcpd.session.rules import RuleSet
+from pfcpd.session.session import ue_network
 from pfcpd.session.shapes import pdr_shape
 from pfcpd.smfsim import rules as R
 
@@ -279,7 +279,7 @@ def test_a_created_application_pdr_is_known_by_its_application(h: Harness) -> No
 )
 def test_networks_from_their_integer_are_those_of_the_text(text: str) -> None:
     want = ipaddress.ip_network(text)
-    got = _network(text)
+    got = ue_network(text)
     assert got == want and type(got) is type(want) and got.prefixlen == want.prefixlen
     address, _, plen = text.partition("/")
     drop_shared()
@@ -293,4 +293,4 @@ def test_a_network_text_that_is_not_one_is_refused_as_before(text: str) -> None:
     with pytest.raises(ValueError):
         ipaddress.ip_network(text)
     with pytest.raises(ValueError):
-        _network(text)
+        ue_network(text)

@@ -24,8 +24,8 @@ from pfcpd.pfcp import decode_ies
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp.ies_address import FQCSID, FSEID
 from pfcpd.session import record as binary
-from pfcpd.session.engine import RECORD_VERSION, Session
 from pfcpd.session.record import BINARY_RECORD_VERSION, read_record
+from pfcpd.session.session import RECORD_VERSION, Session
 from pfcpd.session.usage import Counts, UrrBook
 from pfcpd.smfsim import rules as R
 

@@ -12,7 +12,7 @@ import pytest
 from pfcpd.pfcp import IE, encode_ies
 from pfcpd.pfcp.ies_address import FQCSID, FSEID
 from pfcpd.session import usage
-from pfcpd.session.engine import RECORD_VERSION, Session
+from pfcpd.session.session import RECORD_VERSION, Session
 from pfcpd.session.usage import ZERO, Counts, UrrBook, fseid_hex, json_ints, json_value
 
 

@@ -4,7 +4,9 @@ The engine keeps each rule as the grouped IE that would create it now: an establ
 groups as they came (with the UP function's allocations filled in), changed in place by a
 modification's Update groups (each child type present in the update replaces that type's
 children) and dropped by its Remove groups. :func:`check_references` checks that every rule
-a PDR or FAR names exists (cause 73 with the Failed Rule ID).
+a PDR or FAR names exists (cause 73 with the Failed Rule ID); :func:`check_supported` and
+:func:`check_ignored` refuse a request carrying a rule this engine does not implement (76)
+or a rule whose IE the codec set aside as incorrect (69).
 """
 
 from __future__ import annotations
@@ -300,3 +302,62 @@ def check_far_references(far_id: int, far: Grouped, bars: Container[int]) -> Non
             f"FAR {far_id} names BAR {bar_id}, which does not exist",
             failed_rule=(RULE_ID_BAR, bar_id),
         )
+
+
+# IE types a rule needs: one of them set aside by the codec (incorrect value) inside a rule
+# group makes the request fail with 69 rather than install a rule that means something else.
+RULE_GROUPS = frozenset(
+    ie_type
+    for kind in KINDS.values()
+    for ie_type in kind[:3]
+    if ie_type not in (T.REMOVE_PDR, T.REMOVE_FAR, T.REMOVE_QER, T.REMOVE_URR, T.REMOVE_BAR)
+) | {T.PDI, T.FORWARDING_PARAMETERS, T.UPDATE_FORWARDING_PARAMETERS}
+
+
+# Session rules this engine does not implement (their features are not advertised): a
+# request carrying one is refused (76) rather than half applied.
+UNSUPPORTED_RULES = frozenset(
+    {
+        T.CREATE_TRAFFIC_ENDPOINT,
+        T.UPDATE_TRAFFIC_ENDPOINT,
+        T.CREATE_MAR,
+        T.UPDATE_MAR,
+        T.CREATE_SRR,
+        T.UPDATE_SRR,
+        T.PROVIDE_ATSSS_CONTROL_INFORMATION,
+        T.CREATE_BRIDGE_INFO_FOR_TSC,
+    }
+)
+
+
+def _names(ie_type: int) -> str:
+    from ..pfcp import ie_type_name
+
+    return ie_type_name(ie_type)
+
+
+def check_supported(req: Message) -> None:
+    for ie in req.ies:
+        if ie.type in UNSUPPORTED_RULES:
+            raise RuleError(
+                Cause.SERVICE_NOT_SUPPORTED,
+                f"{ie.name} is not supported",
+                offending_ie=ie.type,
+            )
+
+
+def check_ignored(req: Message) -> None:
+    """An IE inside a rule group that the codec set aside as incorrect: the rule would mean
+    something else without it, so the request fails (69, naming it)."""
+    for ignored in req.ignored:
+        if ignored.unexpected or not ignored.path:
+            continue
+        if any(name in _RULE_GROUP_NAMES for name in ignored.path):
+            raise RuleError(
+                Cause.MANDATORY_IE_INCORRECT,
+                f"{ignored}: a rule needs it",
+                offending_ie=ignored.ie.type,
+            )
+
+
+_RULE_GROUP_NAMES = frozenset(_names(t) for t in RULE_GROUPS)

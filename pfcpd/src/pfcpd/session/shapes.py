@@ -274,7 +274,7 @@ class EstablishmentShape:
     a FAR: its position, the FAR its shape compiled to and its ID: `compile.far_like`),
     QERs, URRs and BAR; its Create URR groups; what the session keeps of the request; the
     request's number of IEs and the positions of those that are no group (another request
-    of the shape may have its leaves elsewhere: `engine._aligned`); its `FillPlan` when it
+    of the shape may have its leaves elsewhere: `filling._aligned`); its `FillPlan` when it
     has one; the token the programs filled in of it carry (`SessionProgram.token`: all
     made of its rules, the same but for the sessions' own values); the prefix lengths
     of the UE addresses of the PDRs it was learnt with (-1: none; `_fill_each` hands the

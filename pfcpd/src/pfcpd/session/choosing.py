@@ -1,0 +1,330 @@
+"""What a request's PDRs are given: each F-TEID with CH and UE IP Address with CHV4/CHV6
+filled in (`Choosing._allocate`, by the `PdrPlan` of each Create PDR that asks for one), the
+TEIDs and UE addresses taken for them, and what one request took (`Allocations`: its
+Created PDRs; given back when the request fails).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import socket
+
+from ..datapath.interface import IPNetwork
+from ..pfcp import IE, Cause, Grouped, IEType, encode_groups
+from ..pfcp.ies_address import FTEID, UEIPAddress
+from ..pfcp.ies_scalar import PDRID
+from ..pfcp.ies_text import UEIPAddressPoolIdentity
+from .addresses import remember_network
+from .allocation import Exhausted
+from .compile import Chosen, network_instance_name, ue_networks
+from .errors import RuleError
+from .rules import RuleSet
+from .shapes import PER_SESSION_PDI, SHAPE_ENTRIES, PdrPlan, pdi_slots, plan_pieces, remember
+from .state import EngineState
+
+T = IEType
+
+
+class Allocations:
+    """What one request took (given back if the request fails)."""
+
+    __slots__ = ("created", "teids", "texts", "ue")
+
+    def __init__(self) -> None:
+        self.teids: list[int] = []
+        self.ue: list[tuple[str, IPNetwork]] = []
+        # PDR ID -> the children of its Created PDR: its PDR ID, then the IEs chosen
+        self.created: dict[int, list[IE]] = {}
+        # id(UE network) -> (its address's text, str(network)): of the networks in ``ue``
+        self.texts: dict[int, tuple[str, str]] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def pdr_id_ie(pdr_id: int) -> PDRID:
+    return PDRID(pdr_id)
+
+
+class Choosing(EngineState):
+    def _allocate(self, rules: RuleSet, alloc: Allocations) -> dict[int, bytes | Chosen]:
+        """Fill in every F-TEID with CH and UE IP Address with CHV4/CHV6 of ``rules``' PDRs
+        (PDRs with one CHOOSE ID share one F-TEID; a session has one UE address per
+        network instance and family). Returns the shapes of the PDRs filled in whose every
+        F-TEID and UE IP Address was chosen here (`compile_pdrs`): id(new group) -> the
+        octets of the group as it came, with the first F-TEID and UE IP Address chosen."""
+        by_choose_id: dict[int, FTEID] = {}
+        ue_by_family: dict[tuple[str, int], IPNetwork] = {}
+        shapes: dict[int, bytes | Chosen] = {}
+        plans = self.memos.plans
+        for pdr_id, pdr in rules.pdr.items():
+            raw = pdr.raw
+            plan = plans.get(raw) if raw is not None else None
+            if plan is None:
+                plan = self._pdr_plan(pdr_id, pdr)
+                if plan is None:
+                    continue  # (nothing to fill in: not kept, its octets may be a session's)
+                if raw is not None:
+                    remember(plans, raw, plan, SHAPE_ENTRIES)
+            pdi = pdr.ies[plan.pdi_at]
+            assert isinstance(pdi, Grouped)
+            children = list(pdi.ies)
+            fteid: FTEID | None = None  # (the first of each filled in)
+            ue: UEIPAddress | None = None
+            for at in plan.filled:
+                child = children[at]
+                if isinstance(child, FTEID):
+                    got = children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc)
+                    fteid = fteid or got
+                else:
+                    assert isinstance(child, UEIPAddress)
+                    pool = plan.pool
+                    if pool is None:  # (raises what made the plan without one)
+                        pool = self._ue_pool_instance(pdr_id, pdr, pdi)
+                    chosen = children[at] = self._choose_ue(
+                        pdr_id, child, pool, ue_by_family, alloc
+                    )
+                    ue = ue or chosen
+            # (new groups: the request's stay as they came, `RuleSet.create`)
+            new_pdi = Grouped(pdi.type, children)
+            new = Grouped(pdr.type, [new_pdi if c is pdi else c for c in pdr.ies])
+            if raw is not None:
+                new.raw = plan.octets(pdr.type, pdi.type, children)
+                if not plan.given:  # (then its F-TEIDs and UE addresses are all filled in)
+                    shapes[id(new)] = Chosen(raw, fteid, ue)
+            rules.pdr[pdr_id] = new
+        return shapes
+
+    def _pdr_plan(self, pdr_id: int, pdr: Grouped) -> PdrPlan | None:
+        """The `PdrPlan` of a Create PDR, None when its PDI asks for nothing to be filled
+        in. What it holds depends on the PDR's octets (and the engine's settings) alone."""
+        pdi = pdr.get(T.PDI)
+        assert isinstance(pdi, Grouped)
+        pdi_at = next(i for i, c in enumerate(pdr.ies) if c is pdi)
+        raw = pdr.raw
+        # Where the F-TEIDs and UE IP Addresses are: found in the octets (`pdi_slots`, as
+        # `pdr_shape` finds them), or among the children of a group without octets.
+        positions = [i for i, c in enumerate(pdi.ies) if c.type in PER_SESSION_PDI]
+        found = pdi_slots(raw) if raw is not None else None
+        if found is not None and (
+            found.pdi_at != pdi_at or [p for p, _, _ in found.slots] != positions
+        ):
+            found = None  # (not reached: a group keeps octets that are its children's)
+        filled: list[int] = []
+        given = False  # an F-TEID or UE address the CP gave (in the octets)
+        asks_ue = False
+        for at in positions:
+            child = pdi.ies[at]
+            if isinstance(child, FTEID):
+                if child.choose:
+                    filled.append(at)
+                else:
+                    given = True
+            elif isinstance(child, UEIPAddress):
+                if child.choose_v4 or child.choose_v6:
+                    given = given or child.ipv4 is not None or child.ipv6 is not None
+                    filled.append(at)
+                    asks_ue = True
+                else:
+                    given = True
+        if not filled:
+            return None
+        pool = None
+        if asks_ue:
+            with contextlib.suppress(RuleError):  # (raised again when its UE address is chosen)
+                pool = self._ue_pool_instance(pdr_id, pdr, pdi)
+        head = tail = b""
+        pieces: tuple[bytes, ...] | None = None
+        if found is not None and raw is not None:
+            # The octets around the IEs filled in, cut from the CP's; encoded instead when
+            # the CP's are not what encoding the IEs they hold gives (what encoding the
+            # filled-in group gives is the bar: `encode_groups`).
+            head, tail, pieces = plan_pieces(raw, tuple(filled))
+            bounds = [-1, *filled, len(pdi.ies)]
+            encoded = tuple(
+                [encode_groups(pdi.ies[a + 1 : b]) for a, b in itertools.pairwise(bounds)]
+            )
+            before, after = encode_groups(pdr.ies[:pdi_at]), encode_groups(pdr.ies[pdi_at + 1 :])
+            if (head, tail, pieces) != (before, after, encoded):
+                head, tail, pieces = before, after, encoded
+        return PdrPlan(pdi_at, tuple(filled), pool, given, head, tail, pieces)
+
+    def _choose_fteid(
+        self,
+        pdr_id: int,
+        want: FTEID,
+        by_choose_id: dict[int, FTEID],
+        alloc: Allocations,
+        copy: bool = True,
+    ) -> FTEID:
+        """The F-TEID chosen for ``want`` (CH): the one chosen before for its CHOOSE ID, else
+        a new TEID on our N3 address. It goes in the PDR's Created PDR; ``copy``: the PDR
+        gets a copy of it (False: the F-TEID itself, for a caller that keeps neither)."""
+        choose_id = want.choose_id
+        got = by_choose_id.get(choose_id) if choose_id is not None else None
+        if got is None:
+            ipv4, ipv6 = self._n3_text  # (ipv4 set: our N3 address is IPv4)
+            if not (want.choose_v4 if ipv4 is not None else want.choose_v6):
+                n3 = self.settings.n3_address
+                raise RuleError(
+                    Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                    f"PDR {pdr_id}: F-TEID CH asks for no IPv{n3.version} address (our N3)",
+                    offending_ie=T.F_TEID,
+                )
+            try:
+                teid = self.teids.take()
+            except Exhausted:
+                raise self._teids_exhausted() from None
+            alloc.teids.append(teid)
+            got = FTEID(teid, ipv4, ipv6)
+            if choose_id is not None:
+                by_choose_id[choose_id] = got
+        created = alloc.created.get(pdr_id)  # (`_created`, inline)
+        if created is None:
+            alloc.created[pdr_id] = [pdr_id_ie(pdr_id), got]
+        else:
+            created.append(got)
+        return FTEID(got.teid, got.ipv4, got.ipv6) if copy else got
+
+    def _choose_ue(
+        self,
+        pdr_id: int,
+        want: UEIPAddress,
+        instance: str,
+        taken: dict[tuple[str, int], IPNetwork],
+        alloc: Allocations,
+    ) -> UEIPAddress:
+        if want.choose_v4 and not want.choose_v6 and want.ipv6 is None:  # (the usual one)
+            text = self._take_ue(pdr_id, instance, 4, taken, alloc)
+            got = UEIPAddress(text, None, want.source)
+            created = alloc.created.get(pdr_id)  # (`_created`, inline)
+            if created is None:
+                alloc.created[pdr_id] = [pdr_id_ie(pdr_id), got]
+            else:
+                created.append(got)
+            return got
+        nets: dict[int, IPNetwork] = {}
+        texts: dict[int, str] = {}  # version -> the address's text, of those allocated
+        for version, asked, given in (
+            (4, want.choose_v4, want.ipv4),
+            (6, want.choose_v6, want.ipv6),
+        ):
+            if not asked:
+                if given is not None:
+                    nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
+                continue
+            texts[version] = self._take_ue(pdr_id, instance, version, taken, alloc)
+            nets[version] = taken[(instance, version)]
+        v4, v6 = nets.get(4), nets.get(6)
+        got = UEIPAddress(
+            ipv4=(texts.get(4) or _address_text(v4)) if v4 is not None else None,
+            ipv6=(texts.get(6) or _address_text(v6)) if v6 is not None else None,
+            source=want.source,
+            ipv6_prefix_length=v6.prefixlen if v6 is not None and v6.prefixlen != 64 else None,
+        )
+        _created(alloc, pdr_id, got)
+        return got
+
+    def _take_ue(
+        self,
+        pdr_id: int,
+        instance: str,
+        version: int,
+        taken: dict[tuple[str, int], IPNetwork],
+        alloc: Allocations,
+    ) -> str:
+        """The text of the session's UE address (IPv6: prefix) of ``instance`` and
+        ``version``: the one another PDR of the request took (``taken``), else a new one."""
+        key = (instance, version)
+        net = taken.get(key)
+        if net is not None:
+            return alloc.texts[id(net)][0]  # (another PDR's: made then)
+        try:
+            got = self.ue_pools.take_text(instance, version)
+        except Exhausted:
+            raise self._ue_refusal(pdr_id, instance, version, True) from None
+        if got is None:
+            raise self._ue_refusal(pdr_id, instance, version, False)
+        net, text, net_text, prefixlen, _ = got
+        alloc.ue.append((instance, net))
+        taken[key] = net
+        alloc.texts[id(net)] = (text, net_text)
+        # (the PDRs naming the address then find the object allocated: `shared_network`)
+        remember_network(text, net, prefixlen)
+        return text
+
+    def _teids_exhausted(self) -> RuleError:
+        self.metrics.allocations.inc("teid")
+        return RuleError(
+            Cause.NO_RESOURCES_AVAILABLE, "local TEIDs exhausted", offending_ie=T.F_TEID
+        )
+
+    def _ue_refusal(self, pdr_id: int, instance: str, version: int, exhausted: bool) -> RuleError:
+        """Why PDR ``pdr_id`` gets no UE address of ``instance``: its pools of ``version``
+        are ``exhausted``, or it has none."""
+        if exhausted:
+            self.metrics.allocations.inc(f"ue_ipv{version}")
+            return RuleError(
+                Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+                f"network instance {instance!r}: IPv{version} UE pool exhausted",
+            )
+        return RuleError(
+            Cause.RULE_CREATION_MODIFICATION_FAILURE,
+            f"PDR {pdr_id}: network instance {instance!r} has no IPv{version} UE pool",
+            failed_rule=(0, pdr_id),
+        )
+
+    def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
+        """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
+        Pool Identity names (pool identities are network instance names here), else the
+        PDI's network instance, else the first configured."""
+        pool = pdr.get(T.UE_IP_ADDRESS_POOL_IDENTITY)
+        if isinstance(pool, UEIPAddressPoolIdentity):
+            if pool.identity not in self.settings.ue_pools:
+                raise RuleError(
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    f"PDR {pdr_id}: no UE pool identity {pool.identity!r}"
+                    " (identities are network instance names)",
+                    failed_rule=(0, pdr_id),
+                )
+            return pool.identity
+        return network_instance_name(pdi) or self._default_instance()
+
+    def _default_instance(self) -> str:
+        return next(iter(self.settings.ue_pools), "")
+
+    def _free(self, alloc: Allocations) -> None:
+        for teid in alloc.teids:
+            self.teids.free(teid)
+        for name, net in alloc.ue:
+            self.ue_pools.free(name, net)
+
+
+assert not FTEID.CACHEABLE and not UEIPAddress.CACHEABLE  # (see `PdrPlan.octets`)
+
+
+def _address_text(net: IPNetwork) -> str:
+    """The text of ``net``'s address; ``net`` is then what `shared_network` gives for it
+    (the PDRs naming the address find the object, no parsing)."""
+    if net.version == 4:  # (what str() gives, a fifth of its cost)
+        text = socket.inet_ntoa(int(net.network_address).to_bytes(4, "big"))
+    else:
+        text = str(net.network_address)
+    remember_network(text, net)
+    return text
+
+
+def _created(alloc: Allocations, pdr_id: int, ie: IE) -> None:
+    """``ie`` (chosen for PDR ``pdr_id``) goes in the PDR's Created PDR."""
+    ies = alloc.created.get(pdr_id)
+    if ies is None:
+        alloc.created[pdr_id] = [pdr_id_ie(pdr_id), ie]
+    else:
+        ies.append(ie)
+
+
+_CREATED_PDR = T.CREATED_PDR
+
+
+def created_pdrs(alloc: Allocations) -> list[IE]:
+    return [Grouped(_CREATED_PDR, ies) for ies in alloc.created.values()]

@@ -1,0 +1,120 @@
+"""Group commit (`GroupCommit.commit`): every change staged since the last commit made durable
+in one journal transaction, after the datapath's barrier. A change the datapath refused
+(and every change touching its sessions), or every change when the journal fails, is
+undone, newest first, and its request refused with cause 77 (the node swaps the answers).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..datapath.interface import DatapathError
+from ..node.session_handler import cause_response
+from ..pfcp import Cause, Message
+from .journal import JournalError
+from .session import Session
+from .state import EngineState, Staged
+
+log = logging.getLogger("pfcpd.session")
+
+
+class GroupCommit(EngineState):
+    def commit(self) -> list[tuple[Message, Message]]:
+        """Make every change staged since the last call durable in one journal transaction
+        (SessionHandler.commit). When the journal fails, the changes are undone, newest
+        first, and (request, refusal) returned for each request that was answered.
+        First the datapath's barrier (`Datapath.settle`): a change the datapath refused is
+        undone and refused the same way, the others go on."""
+        unprogrammed = self.datapath.settle()
+        if not self._staged and not self._dirty and not self._pfd_dirty:
+            self._touched = []
+            return []
+        dirty, self._dirty = self._dirty, {}
+        staged, self._staged = self._staged, []
+        pfd, self._pfd_dirty = self._pfd_dirty, False
+        refused: list[tuple[Message, Message]] = []
+        if unprogrammed:
+            staged, refused = self._unprogrammed(staged, dirty, unprogrammed)
+        puts = {key: s.record() for key, s in dirty.items() if s is not None}
+        if pfd:
+            puts["pfd"] = self.pfds.record()
+        deletes = [key for key, s in dirty.items() if s is None]
+        try:
+            if puts or deletes:
+                self.journal.commit(puts, deletes)
+        except JournalError as err:
+            self._journal_failed(err, max(1, len(staged)))
+            failed = self._undo(staged)
+            self._settle_undone()
+            return refused + failed
+        accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
+        for change in staged:
+            label = change.label
+            if label:
+                accepted[label] = accepted.get(label, 0) + 1
+            if change.done is not None:
+                self._run_step(change.done, "commit")
+        requests = self.metrics.requests
+        for label, count in accepted.items():
+            requests.inc(label, "request_accepted", amount=count)
+        if self._dirty or self._pfd_dirty:
+            self.commit()  # (what the done steps changed: no answer waits for it)
+        return refused
+
+    def _unprogrammed(
+        self,
+        staged: list[Staged],
+        dirty: dict[str, Session | None],
+        failed: dict[int, DatapathError],
+    ) -> tuple[list[Staged], list[tuple[Message, Message]]]:
+        """The datapath refused the changes of the sessions ``failed``: every change of the
+        batch that touched one of them (and, in turn, every change touching a session of
+        those) is undone, newest first, its request refused with cause 77, and its records
+        left as the sessions are now. Returns the changes that go on, and the refusals."""
+        bad = set(failed)
+        doomed = [False] * len(staged)
+        grew = True
+        while grew:
+            grew = False
+            for i, change in enumerate(staged):
+                if not doomed[i] and change.seids and not bad.isdisjoint(change.seids):
+                    doomed[i] = grew = True
+                    bad.update(change.seids)
+        refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
+        for seid in bad:
+            key = f"s:{seid:x}"
+            if key in dirty:
+                dirty[key] = self.sessions.get(seid)
+        log.warning(
+            "%d change(s) of %d session(s) refused by the datapath, rolled back: %s",
+            len(refused),
+            len(bad),
+            "; ".join(f"0x{seid:x}: {err}" for seid, err in sorted(failed.items())),
+        )
+        self._settle_undone()
+        return [c for i, c in enumerate(staged) if not doomed[i]], refused
+
+    def _undo(self, changes: list[Staged]) -> list[tuple[Message, Message]]:
+        """Undo ``changes``, newest first; (request, its cause 77 refusal) of each that
+        answered a request, in their order."""
+        failed: list[tuple[Message, Message]] = []
+        for change in reversed(changes):
+            self._run_step(change.undo, "undo")
+            if change.request is not None and change.refusal is not None:
+                seid, node_id = change.refusal
+                refusal = cause_response(change.request, Cause.SYSTEM_FAILURE, seid, node_id)
+                failed.append((change.request, refusal))
+                if change.label:
+                    self.metrics.requests.inc(refusal.name, "system_failure")
+        failed.reverse()
+        return failed
+
+    def _settle_undone(self) -> None:
+        """Wait for the datapath to take what the undo steps reinstalled (logged if not)."""
+        self._touched = []
+        for seid, err in self.datapath.settle().items():
+            log.error("session 0x%x: datapath undo: %s", seid, err)
+
+    def _journal_failed(self, err: JournalError, changes: int = 1) -> None:
+        log.error("%d session change(s) not durable, rolled back: %s", changes, err)
+        self.metrics.journal_failures.inc(amount=changes)

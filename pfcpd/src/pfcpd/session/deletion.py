@@ -1,0 +1,108 @@
+"""Session Deletion (TS 29.244 7.5.6) and Session Set Deletion (7.4.6): a session is taken out
+of the datapath and the engine at once and its final usage reported; its allocations are
+freed once the deletion is durable, and an undo puts it back with no count lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..node.session_handler import Peer, cause_response
+from ..pfcp import IE, Cause, IEType, Message, MessageType
+from ..pfcp.ies_address import FQCSID, NodeID
+from .session import Session
+from .session_set import csid_keys
+from .state import ACCEPTED, EngineState
+from .usage import Counts, PacketTimes, usage_report
+
+M = MessageType
+T = IEType
+
+
+class Deletion(EngineState):
+    def _delete(self, req: Message, peer: Peer, now: float) -> Message:
+        session = self._session_of(req, peer)
+        if session is None:
+            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        now_ntp = self._ntp()
+        final = self._delete_staged(session, "cp", now_ntp, req)
+        ies: list[IE] = [ACCEPTED]
+        for urr_id, (counts, times) in final.items():
+            book = session.urrs[urr_id]
+            container = T.USAGE_REPORT_DELETION_RESPONSE
+            ies.append(usage_report(container, urr_id, book, counts, ("TERMR",), now_ntp, times))
+        return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
+
+    def _delete_staged(
+        self, session: Session, reason: str, now_ntp: float, req: Message
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
+        """Take ``session`` out of the datapath and the engine now; its allocations are
+        freed once the deletion is durable. Its final counts per URR (see `_detach`)."""
+        marks = _report_marks(session)
+        final = self._detach(session, now_ntp)
+        self._erase(session.key)
+        refusal = (session.cp_seid, None)
+        self._stage(
+            req,
+            refusal,
+            self._undelete(session, marks, final),
+            lambda: self._release(session, reason),
+        )
+        return final
+
+    def _undelete(
+        self,
+        session: Session,
+        marks: dict[int, tuple[float, ...]],
+        final: dict[int, tuple[Counts, PacketTimes | None]],
+    ) -> Callable[[], None]:
+        """How to undo the deletion of ``session``: back in the engine and the datapath,
+        its URRs as before its final reports (``marks``, `_report_marks`), with the counts
+        the datapath had (``final``) as their baseline, so that no count is lost."""
+
+        def undo() -> None:
+            for urr_id, (counts, _) in final.items():
+                book = session.urrs[urr_id]
+                book.restore_marks(marks[urr_id])
+                book.taken(counts.minus(book.baseline))  # (a fresh datapath counts from 0)
+                book.baseline = counts
+            self._add(session)
+            self._reinstall(session)
+
+        return undo
+
+    def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
+        """Session Set Deletion (TS 29.244 7.4.6): the requesting CP's sessions of the
+        FQ-CSIDs named (a partial failure), or all of them when it names none."""
+        named = csid_keys(c for c in req.get_all(T.FQ_CSID) if isinstance(c, FQCSID))
+        seids = [
+            s.up_seid
+            for s in self.sessions.values()
+            if s.cp_node_id == peer.node_id and (not named or named & csid_keys(s.fq_csids))
+        ]
+        undos: list[Callable[[], None]] = []
+        deleted: list[Session] = []
+        for seid in seids:
+            session = self.sessions[seid]
+            marks = _report_marks(session)
+            final = self._detach(session)
+            self._erase(session.key)
+            undos.append(self._undelete(session, marks, final))
+            deleted.append(session)
+
+        def undo() -> None:
+            for step in reversed(undos):
+                step()
+
+        def done() -> None:
+            for session in deleted:
+                self._release(session, "session_set")
+
+        refusal = (0, node_id)
+        self._stage(req, refusal, undo, done)
+        return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+
+def _report_marks(session: Session) -> dict[int, tuple[float, ...]]:
+    """What a Usage Report changes in its URR's book (`usage_report`), per URR."""
+    return {u: b.report_marks() for u, b in session.urrs.items()}

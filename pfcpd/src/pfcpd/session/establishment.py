@@ -1,0 +1,154 @@
+"""Session Establishment (TS 29.244 7.5.2): a request of a shape seen before is filled in
+(`filling`), any other checked, allocated and compiled the long way (its shape learnt,
+`learning`); the session is installed, staged for the next commit and answered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..datapath.interface import DatapathError, SessionProgram
+from ..node.session_handler import Peer, cause_response, establishment_peer_seid
+from ..pfcp import IE, Cause, IEType, Message, MessageType
+from ..pfcp.ies_address import FSEID, NodeID
+from .choosing import Allocations, created_pdrs
+from .compile import compile_program
+from .errors import RuleError
+from .learning import ShapeLearning
+from .packing import pack_rules
+from .rules import (
+    UNSUPPORTED_RULES,
+    RuleSet,
+    check_ignored,
+    check_references,
+    check_supported,
+    ie_value,
+)
+from .session import Session, program_peers, ue_texts
+from .session_set import fq_csids, group_id
+from .shapes import SHAPE_ENTRIES, establishment_key, remember
+from .state import ACCEPTED
+
+log = logging.getLogger("pfcpd.session")
+M = MessageType
+T = IEType
+
+
+class Establishment(ShapeLearning):
+    def _establish(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
+        cp_seid = establishment_peer_seid(req)
+        fseid = req.get(T.F_SEID)
+        assert isinstance(fseid, FSEID)
+        existing = self._by_cp.get((peer.node_id, cp_seid))
+        if existing is not None:
+            # The CP's F-SEID names a session it already has here: refused, as upg-vpp
+            # does ("Duplicate F-SEID"); the CP deletes it first or uses another SEID.
+            return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
+        if len(self.sessions) >= self.settings.max_sessions:
+            return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
+        key = establishment_key(req)
+        shape = self.memos.establishments.get(key) if key is not None else None
+        alloc = Allocations()
+        rules: RuleSet | None = None
+        try:
+            if shape is not None:  # (checked and compiled before: only the allocations)
+                # (answered from its octets when the shape's template names this Node ID)
+                answer = shape.answer
+                if answer is not None and answer.node_id is not node_id:
+                    answer = None
+                raw, filled, ue, created, peers = self._fill(shape, req, alloc, answer is not None)
+            else:
+                types = {ie.type for ie in req.ies}
+                check_ignored(req)
+                if not types.isdisjoint(UNSUPPORTED_RULES):
+                    check_supported(req)  # (raises naming the first)
+                rules = RuleSet.created_by(req)
+                self._check_references(rules)
+                shapes = self._allocate(rules, alloc)
+                encoded = rules.encoded()
+                filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
+                ue, created, peers = ue_texts(alloc.ue, alloc.texts), created_pdrs(alloc), ()
+        except RuleError as err:
+            self._free(alloc)
+            return self._refuse(req, err, cp_seid, node_id)
+        seid = self._new_seid()
+        session = Session(
+            up_seid=seid,
+            cp_seid=cp_seid,
+            cp_node_id=peer.node_id,
+            cp_fseid=fseid,
+            rules_blob=b"",
+            peers=peers,
+            teids=tuple(alloc.teids),
+            ue=ue,
+            established_ntp=self._ntp(),
+        )
+        if shape is not None:
+            session.rules_blob = pack_rules(raw)
+            session.fq_csids = shape.fq_csids
+            session.group_id = shape.group_id
+            session.ddn_delay = shape.ddn_delay
+            urr_groups = shape.urr_groups
+        else:
+            assert rules is not None
+            session.peers = program_peers(program)
+            if T.FQ_CSID in types:
+                session.fq_csids = fq_csids(req)
+            if T.GROUP_ID in types:
+                session.group_id = group_id(req)
+            session.set_rules(rules, encoded)
+            urr_groups = rules.urr
+        start = session.established_ntp  # (one float object for both)
+        for urr_id, g in urr_groups.items():
+            session.urrs[urr_id] = self._new_book(g, start, now)
+        try:
+            if isinstance(filled, SessionProgram):
+                self._dp_install(seid, filled)
+            else:  # (a shape's `FillPlan`, the datapath's `ShapedInstall`)
+                assert shape is not None
+                self._dp_install_filled(seid, shape, filled, peers)
+        except DatapathError as err:
+            self._free(alloc)
+            log.warning("establishment refused by the datapath: %s", err)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
+        self._add(session)
+        self._write(session)
+
+        def undo() -> None:
+            self._detach(session)
+            self._free(alloc)
+
+        refusal = (cp_seid, node_id)
+        self._stage(req, refusal, undo, self.metrics.established.inc)
+        if type(created) is tuple:  # (the allocations' octets: `AnswerTemplate`)
+            assert shape is not None and shape.answer is not None
+            return shape.answer.answer(req.seq, cp_seid, list(created), seid)
+        assert isinstance(created, list)
+        ies: list[IE] = [node_id, ACCEPTED, self._up_fseid(seid), *created]
+        if rules is not None and key is not None:
+            self._learn(key, req, rules, encoded, program, session, created, node_id)
+        return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
+
+    def _check_references(self, rules: RuleSet) -> None:
+        """`check_references` of a new session's rules, once per shape: what it checks
+        depends on the octets of the PDRs and URRs, the IDs of the FARs, QERs and BARs and
+        the BAR IDs the FARs name (`_references_key`), kept when the check passed."""
+        key = _references_key(rules)
+        checked = self.memos.checked
+        if key is not None and key in checked:
+            return
+        check_references(rules)
+        if key is not None:
+            remember(checked, key, None, SHAPE_ENTRIES)
+
+
+def _references_key(rules: RuleSet) -> tuple[object, ...] | None:
+    """What `check_references` reads of ``rules``: the PDRs' and URRs' octets (the rule IDs
+    they name), the FARs' IDs with the BAR ID each names, the QERs' and BARs' IDs (None
+    when a PDR or URR has no octets: built here or changed)."""
+    pdrs = tuple([g.raw for g in rules.pdr.values()])
+    urrs = tuple([g.raw for g in rules.urr.values()])
+    if None in pdrs or None in urrs:
+        return None
+    fars = tuple([(far_id, ie_value(g, T.BAR_ID)) for far_id, g in rules.far.items()])
+    return (pdrs, urrs, fars, tuple(rules.qer), tuple(rules.bar))

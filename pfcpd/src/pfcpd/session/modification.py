@@ -1,0 +1,481 @@
+"""Session Modification (TS 29.244 7.5.4): rules removed, updated and created on a copy,
+checked, compiled and installed; the usage reports it asks for (and its removed URRs')
+read before the new program replaces them. A request that only updates FARs (the N3 path
+switch at a handover) changes the session's stored rules in place
+(`Modification._modify_fars`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from ..datapath.interface import DatapathError, Far, SessionProgram
+from ..node.session_handler import Peer, cause_response
+from ..pfcp import (
+    IE,
+    Cause,
+    Grouped,
+    IEType,
+    IgnoredIE,
+    Message,
+    MessageType,
+    decode_ies,
+    encode_groups,
+)
+from ..pfcp.ies_address import FTEID, OuterHeaderCreation, UEIPAddress
+from ..pfcp.ies_flags import PFCPSMReqFlags
+from ..pfcp.ies_traffic import RULE_ID_URR
+from .choosing import Allocations, Choosing, created_pdrs
+from .compile import compile_program, compile_stored, stored_parts
+from .errors import RuleError
+from .frozen import new_program
+from .packing import pack_rules, unpack_rules
+from .reports import Reporting
+from .rules import (
+    KINDS,
+    RuleSet,
+    check_far_references,
+    check_ignored,
+    check_references,
+    check_supported,
+    ie_value,
+    merge_update,
+    no_such_rule,
+    rule_id,
+    rule_ies,
+)
+from .session import Session, program_peers, ue_network, ue_texts
+from .session_set import fq_csids, group_id
+from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
+from .state import ACCEPTED, blocked_urrs, urr_offsets
+from .stored import FarUpdate, StoredLayout
+from .usage import ZERO, Counts, UrrBook, packet_times, report_counts
+
+log = logging.getLogger("pfcpd.session")
+M = MessageType
+T = IEType
+# The rule groups that change a session's PDRs, its BAR.
+_PDR_IE_TYPES = frozenset(KINDS["pdr"][:3])
+_BAR_IE_TYPES = frozenset(KINDS["bar"][:3])
+_CREATE_IE_TYPES = tuple(kind[0] for kind in KINDS.values())
+_REMOVE_IE_TYPES = frozenset(kind[2] for kind in KINDS.values())
+_NO_SM_FLAGS = PFCPSMReqFlags()
+
+
+class Modification(Choosing, Reporting):
+    def _modify(self, req: Message, peer: Peer, now: float) -> Message:
+        session = self._session_of(req, peer)
+        if session is None:
+            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        by_type = rule_ies(req)
+        if len(by_type) == 1 and T.UPDATE_FAR in by_type and not session.apps:
+            answer = self._modify_fars(req, session, by_type[T.UPDATE_FAR])
+            if answer is not None:
+                return answer
+        cp_seid = session.cp_seid
+        alloc = Allocations()
+        # Only a request with PDR groups changes the PDRs: a stored PDR has no CHOOSE left
+        # to allocate (`_allocate`), and its F-TEIDs and UE addresses are the session's.
+        pdrs_changed = not by_type.keys().isdisjoint(_PDR_IE_TYPES)
+        try:
+            check_ignored(req)
+            check_supported(req)
+            rules = session.rules
+            rules.remove(by_type)
+            changed = rules.update(by_type)
+            rules.create(by_type)
+            # The references of the rules the request leaves alone still hold, unless it
+            # removes a rule.
+            only: set[int] | None = None
+            if by_type.keys().isdisjoint(_REMOVE_IE_TYPES):
+                only = {id(g) for g in changed}
+                only.update(id(g) for t in _CREATE_IE_TYPES for g in by_type.get(t, ()))
+            check_references(rules, only)
+            _check_queries(req, session)
+            shapes = self._allocate(rules, alloc) if pdrs_changed else {}
+        except RuleError as err:
+            self._free(alloc)
+            return self._refuse(req, err, cp_seid, None)
+        # The PDRs as they were decoded (or came) compile once per shape (`pdr_shape`).
+        for g in rules.pdr.values():
+            if g.raw is not None:
+                shapes[id(g)] = pdr_shape(g.raw)
+        flags = req.get(T.PFCPSMREQ_FLAGS)
+        sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
+        sndem = _sends_end_marker(by_type.get(T.UPDATE_FAR, ()))
+        now_ntp = self._ntp()
+        # Usage reports: of removed URRs (their counters go with them), of URRs named in
+        # Query URR, and of every URR with QAURR; read before the new program replaces them.
+        before = session.urrs
+        wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr}
+        for q in req.get_all(T.QUERY_URR):
+            qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
+            if qid is not None:
+                wanted.setdefault(qid, "IMMER")
+        if sm_flags.has("QAURR"):
+            for urr_id in before:
+                wanted.setdefault(urr_id, "IMMER")
+        updated = {rule_id(u, "urr"): u for u in by_type.get(T.UPDATE_URR, ())}
+        # Copy on write: a book this request changes (a report, an update) is a copy; the
+        # books before it (``before``, left as they are) are what its undo puts back.
+        books = before
+        if wanted or updated or len(rules.urr) != len(before):
+            books = dict(before)  # (every URR not in the rules now is reported: TERMR)
+            for urr_id in wanted.keys() | updated.keys():
+                books[urr_id] = books[urr_id].copy()
+            session.urrs = books  # (the reports read them there)
+            container = T.USAGE_REPORT_MODIFICATION_RESPONSE
+            reports = [
+                self._report(session, urr_id, (trigger,), now_ntp, container)
+                for urr_id, trigger in wanted.items()
+            ]
+            for urr_id in wanted:
+                if urr_id not in rules.urr:
+                    del books[urr_id]
+            for urr_id, g in rules.urr.items():
+                if urr_id not in books:
+                    books[urr_id] = self._new_book(g, now_ntp, now)
+                elif urr_id in updated:
+                    book = books[urr_id]
+                    fresh = self._new_book(g, book.period_start_ntp, now)
+                    book.next_periodic = fresh.next_periodic
+                    book.configure(g, now_ntp)
+                    if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
+                        book.consumed = ZERO  # a new quota counts from now
+                    if updated[urr_id].get(T.TIME_QUOTA) is not None:
+                        book.grant_time(now_ntp)
+                    if any(updated[urr_id].get(t) is not None for t in _GRANTS):
+                        book.grant(now_ntp)
+        else:
+            reports = []
+        old = session.rules_blob, session.apps, session.ddn_delay, session.peers
+        old_allocations = session.teids, session.ue
+        old_sets = session.fq_csids, session.group_id
+        encoded = rules.encoded()
+        try:
+            program = compile_program(
+                self._ctx,
+                rules,
+                session.bar_duration_s,
+                urr_offsets(books),
+                blocked_urrs(books),
+                encoded,
+                shapes,
+            )
+            self._dp_install(session.up_seid, program, send_end_marker=sndem)
+        except (RuleError, DatapathError) as err:
+            self._undo_reports(session, reports, before)
+            self._free(alloc)
+            if isinstance(err, RuleError):
+                return self._refuse(req, err, cp_seid, None)
+            log.warning("modification refused by the datapath: %s", err)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+        freed_teids: set[int] = set()
+        freed_ue: list[tuple[str, str]] = []
+        if pdrs_changed:
+            freed_teids, freed_ue = self._released(session, rules, alloc)
+            session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
+            session.ue = (*(u for u in session.ue if u not in freed_ue), *ue_texts(alloc.ue))
+        session.rules_blob = pack_rules(b"".join([encoded[id(g)] for g in rules.groups()]))
+        if pdrs_changed or not by_type.keys().isdisjoint(_BAR_IE_TYPES):
+            session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
+        self._modified(session, req, program)
+        if books is not before:
+            session.urrs = books
+            self._refresh_timed(session)
+        self._write(session)
+
+        def undo() -> None:
+            session.rules_blob, session.apps, session.ddn_delay, old_peers = old
+            session.teids, session.ue = old_allocations
+            session.fq_csids, session.group_id = old_sets
+            self._set_peers(session, old_peers)
+            self._undo_reports(session, reports, before)
+            self._free(alloc)
+            if self.sessions.get(session.up_seid) is session:  # (else removed since)
+                self._reinstall(session)
+                self._refresh_timed(session)
+
+        def done() -> None:
+            for teid in freed_teids:
+                self.teids.free(teid)
+            for name, net in freed_ue:
+                self.ue_pools.free(name, ue_network(net))
+            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
+
+        refusal = (cp_seid, None)
+        self._stage(req, refusal, undo, done)
+        ies: list[IE] = [ACCEPTED]
+        ies += created_pdrs(alloc)
+        ies += reports
+        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+
+    def _modify_fars(
+        self, req: Message, session: Session, updates: list[Grouped]
+    ) -> Message | None:
+        """`_modify` of a request whose rule groups are all Update FARs (the N3 path switch
+        at a handover): the same answer, record and program, made from the layout of the
+        session's stored rules (`stored`): those FARs are decoded, updated and encoded
+        again in place, and compiled again; the rest of the program is what the stored
+        rules compiled to before (`compile.stored_parts`). None, having changed nothing:
+        the long way does it (the request reports usage, the session's URRs are not its
+        rules', the layout or what its rules compiled to is not at hand)."""
+        flags = req.get(T.PFCPSMREQ_FLAGS)
+        sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else _NO_SM_FLAGS
+        if sm_flags.has("QAURR") or req.get(T.QUERY_URR) is not None:
+            return None
+        raw = unpack_rules(session.rules_blob)
+        layout = self._layouts.find(raw) or self._layouts.learn(raw)
+        before = session.urrs
+        if layout is None or before.keys() != layout.urr_ids:
+            return None
+        cp_seid = session.cp_seid
+        try:
+            check_ignored(req)
+            check_supported(req)
+            # `RuleSet.update`, on the FARs named only (each decoded once, in place), or
+            # what an update of that shape made of the FAR's shape (`StoredLayouts.far_update`)
+            far_at, fars = layout.far_at, layout.fars
+            merged: dict[int, Grouped] = {}
+            quick, quick_at = None, -1  # (and the FAR's index)
+            for update in updates:
+                far_id = rule_id(update, "far")
+                far = merged.get(far_id)
+                if far is None:
+                    at = far_at.get(far_id)
+                    if at is None:
+                        raise no_such_rule("far", far_id)
+                    if len(updates) == 1:
+                        quick = self._layouts.far_update(layout, at, raw, update)
+                        if quick is not None:
+                            merged[far_id] = quick[0].group
+                            quick_at = at
+                            break
+                    far = _stored_group(raw, fars[at][1])
+                    if far is None:
+                        return None
+                    merged[far_id] = far
+                merge_update(far, update)
+            # (`check_references` of the FARs updated, in the session's order)
+            changed = {f[0]: merged[f[0]] for f in fars if f[0] in merged}
+            for far_id, far in changed.items():
+                check_far_references(far_id, far, layout.bars)
+        except RuleError as err:
+            return self._refuse(req, err, cp_seid, None)
+        updated: dict[int, tuple[Grouped, bytes] | tuple[Far, OuterHeaderCreation]] = {}
+        octets: dict[int, bytes] = {}
+        if quick is not None:
+            shaped, ohc = quick
+            value = ohc.encode()
+            base = self._ctx.compiled.get(shaped.key)
+            if len(value) != shaped.length or not isinstance(base, Far):
+                return None
+            (far_id,) = changed
+            updated[far_id] = base, ohc
+            octets[far_id] = b"".join((shaped.head, value, shaped.tail))
+        else:
+            for far_id, g in changed.items():
+                octets[far_id] = encoded = encode_groups([g])
+                updated[far_id] = g, encoded
+        offsets = urr_offsets(before)
+        parts = stored_parts(self._ctx, layout, raw, changed, offsets)
+        if parts is None:
+            return None
+        sndem = _sends_end_marker(updates)
+        now_ntp = self._ntp()
+        blocked = blocked_urrs(before)
+        try:
+            program = compile_stored(
+                self._ctx,
+                layout,
+                parts,
+                updated,
+                session.bar_duration_s,
+                offsets,
+                blocked,
+            )
+            if quick is not None and not offsets and not blocked:
+                program = self._modified_shape(program, layout, quick_at, quick[0])
+            self._dp_install(session.up_seid, program, send_end_marker=sndem)
+        except (RuleError, DatapathError) as err:
+            session.urrs = before  # (`_undo_reports`: nothing was read)
+            if isinstance(err, RuleError):
+                return self._refuse(req, err, cp_seid, None)
+            log.warning("modification refused by the datapath: %s", err)
+            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+        old = session.rules_blob, session.peers
+        old_sets = session.fq_csids, session.group_id
+        # The stored octets with the FARs' own in place (`RuleSet.groups` order)
+        pieces: list[bytes] = []
+        at = 0
+        for far_id, (start, stop), _, _ in fars:
+            change = octets.get(far_id)
+            if change is not None:
+                pieces += (raw[at:start], change)
+                at = stop
+        pieces.append(raw[at:])
+        session.rules_blob = pack_rules(b"".join(pieces))
+        self._modified(session, req, program)
+        self._write(session)
+
+        def undo() -> None:
+            session.rules_blob, old_peers = old
+            session.fq_csids, session.group_id = old_sets
+            self._set_peers(session, old_peers)
+            session.urrs = before
+            if self.sessions.get(session.up_seid) is session:  # (else removed since)
+                self._reinstall(session)
+                self._refresh_timed(session)
+
+        def done() -> None:
+            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
+
+        self._stage(req, (cp_seid, None), undo, done)
+        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, [ACCEPTED], cp_seid)
+
+    def _modified_shape(
+        self, program: SessionProgram, layout: StoredLayout, at: int, update: FarUpdate
+    ) -> SessionProgram:
+        """``program`` with the token of its shape (`SessionProgram.token`, kept in
+        ``memos.modified``): `compile_stored` made it of rules stored in ``layout``, FAR
+        ``at`` updated as `FarUpdate` ``update`` has it, with no URR compiled with its
+        offsets nor blocked. Such programs are the same but for the sessions' own values:
+        their PDRs and FARs come from the rules kept by the layout's and the update's keys
+        (`compile.stored_parts`), their QERs and URRs are the same objects; only how many
+        PDRs a UE IP Address makes, and which have a local F-TEID and a UE address of
+        which prefix length, may differ between two sessions of a layout (its leaves'
+        values: a dual-stack address, a prefix of another length), and are in the key."""
+        key: list[object] = [id(layout), at, id(update)]
+        for p in program.pdrs:
+            ue = p.ue_ip
+            key += (p.local_fteid is None, -1 if ue is None else ue.prefixlen)
+        memo = self.memos.modified
+        shape = tuple(key)
+        found = memo.get(shape)
+        if found is None or found[0] is not layout or found[1] is not update:
+            found = (layout, update, ShapeToken())  # (holds them: their ids stay theirs)
+            remember(memo, shape, found, SHAPE_ENTRIES)
+        return new_program(
+            program.pdrs, program.fars, program.qers, program.urrs, program.bar, found[2]
+        )
+
+    def _pause_or_resume(self, session: Session, now_ntp: float) -> bool:
+        """URRs whose rule now pauses (INAM) or resumes their measurement: pausing keeps
+        the counts and the time metered so far for later; resuming discards what the
+        datapath counted meanwhile, and time metering starts again with the next packet
+        (TS 29.244 5.2.2.3.1). True when one did."""
+        changed = False
+        for urr_id, book in session.urrs.items():
+            if book.inam == book.inactive:
+                continue
+            try:
+                usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+            except DatapathError as err:
+                log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+                continue
+            counts = Counts.of(usage)
+            if book.inam:
+                book.baseline = book.baseline + counts
+                book.taken(counts)
+                book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                book.stop_metering(now_ntp)
+            else:
+                book.taken(ZERO)
+                book.last_packet_ntp = 0.0  # (the datapath's counts start afresh)
+                book.seen_ntp = now_ntp
+            book.inactive, changed = book.inam, True
+        return changed
+
+    def _released(
+        self, session: Session, rules: RuleSet, alloc: Allocations
+    ) -> tuple[set[int], list[tuple[str, str]]]:
+        """Allocations of ``session`` that ``rules`` no longer use."""
+        used_teids: set[int] = set()
+        used_ue: set[str] = set()  # UE addresses (prefixes: their first address) as text
+        for pdr in rules.pdr.values():
+            pdi = pdr.get(T.PDI)
+            assert isinstance(pdi, Grouped)
+            fteid = pdi.get(T.F_TEID)
+            if isinstance(fteid, FTEID) and fteid.teid is not None:
+                used_teids.add(fteid.teid)
+            ue_ie = pdi.get(T.UE_IP_ADDRESS)
+            if isinstance(ue_ie, UEIPAddress):
+                used_ue.update(a for a in (ue_ie.ipv4, ue_ie.ipv6) if a is not None)
+        teids = {t for t in session.teids if t not in used_teids}
+        ue = [(name, net) for name, net in session.ue if net.partition("/")[0] not in used_ue]
+        return teids, ue
+
+    def _undo_reports(
+        self, session: Session, reports: list[Grouped], snapshot: dict[int, UrrBook]
+    ) -> None:
+        """Reports read but not sent: the URRs' books as before, with the counts the reads
+        took from the datapath kept as baseline (and as consumed)."""
+        session.urrs = snapshot
+        for group in reports:
+            book = snapshot.get(ie_value(group, T.URR_ID) or 0)
+            if book is None or group.get(T.VOLUME_MEASUREMENT) is None:
+                continue  # (a report without measurement read nothing with reset)
+            counts = report_counts(group)
+            taken = counts.minus(book.baseline)
+            book.baseline = counts
+            book.consumed = book.consumed + taken
+
+    def _modification_done(self, session: Session, now_ntp: float, drobu: bool) -> None:
+        """After a modification of ``session`` is committed: its URRs' measurement paused or
+        resumed as its rules now ask, its buffered downlink data dropped (``drobu``)."""
+        if session.up_seid not in self.sessions:
+            return  # (deleted since, in the same commit)
+        if self._pause_or_resume(session, now_ntp):
+            self._write(session)
+        if drobu:
+            self.datapath.drop_buffered(session.up_seid)
+
+    def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
+        """What a modification changes in ``session`` besides its rules and books: the
+        peers of its new ``program``, the FQ-CSIDs and Group Id ``req`` gives."""
+        peers = program_peers(program)
+        if peers != session.peers:
+            self._set_peers(session, peers)
+        if req.get(T.FQ_CSID) is not None:
+            session.fq_csids = fq_csids(req, session.fq_csids)
+        session.group_id = group_id(req, session.group_id)
+
+
+# What grants a URR a new quota (its Quota Validity Time counts again).
+_GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _check_queries(req: Message, session: Session) -> None:
+    for q in req.get_all(T.QUERY_URR):
+        qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
+        if qid is not None and qid not in session.urrs:
+            raise RuleError(
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                f"Query URR {qid}: no such URR",
+                failed_rule=(RULE_ID_URR, qid),
+            )
+
+
+def _stored_group(raw: bytes, span: tuple[int, int]) -> Grouped | None:
+    """The rule group at ``span`` of a session's stored octets, decoded as `Session.rules`
+    decodes it; None when its decoding sets an IE aside (it then keeps no octets)."""
+    ignored: list[IgnoredIE] = []
+    ies = decode_ies(raw, span[0], span[1], ignored)
+    if ignored or len(ies) != 1:
+        return None
+    g = ies[0]
+    return g if isinstance(g, Grouped) and g.raw is not None else None
+
+
+def _sends_end_marker(update_fars: Iterable[IE]) -> bool:
+    """Whether one of ``update_fars``' Update Forwarding Parameters has PFCPSMReq-Flags
+    with SNDEM (TS 29.244 8.2.58: end markers on the old path before the switch)."""
+    return any(
+        isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
+        for g in update_fars
+        if isinstance(g, Grouped)
+        for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
+        if isinstance(ufp, Grouped)
+        for f in ufp.ies
+    )

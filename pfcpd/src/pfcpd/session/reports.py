@@ -1,0 +1,267 @@
+"""Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events and the
+URRs' triggers, Downlink Data Reports (DLDR, after the BAR's notification delay), Error
+Indication Reports (ERIR), and what the CP's answers to them change (cause 65: the session
+is removed; DROBU; Update BAR; a new FQ-CSID or Group Id).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+
+from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType
+from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
+from ..pfcp.ies_address import FTEID
+from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
+from ..pfcp.ies_scalar import PDRID
+from ..pfcp.ies_traffic import DownlinkDataServiceInformation
+from .compile import pfcp_pdr_id
+from .errors import RuleError
+from .rules import ie_value
+from .session import Session
+from .session_set import fq_csids, group_id
+from .state import EngineState, PendingReport, seids_of
+from .usage import ZERO, Counts, measures, packet_times, report_counts, usage_report
+
+log = logging.getLogger("pfcpd.session")
+M = MessageType
+T = IEType
+# Usage report triggers by datapath event.
+_EVENT_TRIGGER = {
+    EventType.USAGE_THRESHOLD: "VOLTH",
+    EventType.USAGE_QUOTA: "VOLQU",
+    EventType.TIME_THRESHOLD: "TIMTH",
+    EventType.TIME_QUOTA: "TIMQU",
+}
+
+
+class Reporting(EngineState):
+    def response_received(self, request: Message, response: Message | None, now: float) -> None:
+        try:
+            self._response_received(request, response, now)
+        except Exception:  # a bug: logged and counted
+            log.exception("session engine: response to %s", request.name)
+            self.metrics.errors.inc("response")
+
+    def _response_received(self, request: Message, response: Message | None, now: float) -> None:
+        pending = self._pending.pop(id(request), None)
+        if pending is None:
+            return
+        session = self.sessions.get(pending.up_seid)
+        if response is None:
+            # Never answered: the counts it carried go into the next report.
+            if session is not None:
+                for group in pending.reports:
+                    urr_id = ie_value(group, T.URR_ID)
+                    book = session.urrs.get(urr_id or 0)
+                    if book is not None:
+                        book.baseline = book.baseline + report_counts(group)
+                self._commit_quietly(session)
+            return
+        cause = ie_value(response, T.CAUSE)
+        if cause == Cause.SESSION_CONTEXT_NOT_FOUND and session is not None:
+            log.info("CP has no session 0x%x (report answered 65): removed", session.up_seid)
+            self._remove_local(session.up_seid, "report_response_65")
+            return
+        if session is None:
+            return
+        flags = response.get(T.PFCPSRRSP_FLAGS)
+        if isinstance(flags, PFCPSRRspFlags) and flags.has("DROBU"):
+            self.datapath.drop_buffered(session.up_seid)
+        update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
+        if isinstance(update_bar, Grouped):
+            self._update_bar_from_report(session, update_bar)
+        if cause == Cause.REQUEST_ACCEPTED and (
+            response.get(T.FQ_CSID) is not None or response.get(T.GROUP_ID) is not None
+        ):
+            # The CP that took the session over gives it a new FQ-CSID or Group Id (5.22.4).
+            session.fq_csids = fq_csids(response, session.fq_csids)
+            session.group_id = group_id(response, session.group_id)
+            self._commit_quietly(session)
+
+    def _report(
+        self,
+        session: Session,
+        urr_id: int,
+        triggers: tuple[str, ...],
+        now_ntp: float,
+        container: int,
+    ) -> Grouped:
+        book = session.urrs[urr_id]
+        counts, times = book.baseline, None
+        measured = measures(triggers)  # else the counts go on into the next report
+        try:
+            usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
+            if book.inactive:  # paused: the datapath's counts are not usage
+                if measured:
+                    book.taken(ZERO)
+            else:
+                times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+                if measured:
+                    taken = Counts.of(usage)
+                    counts = counts + taken
+                    book.taken(taken)
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+        if measured:
+            book.baseline = ZERO
+            book.last_packets = 0
+        return usage_report(container, urr_id, book, counts, triggers, now_ntp, times)
+
+    def _send_report(
+        self,
+        session: Session,
+        report_type: str,
+        ies: list[IE],
+        now: float,
+        reports: list[Grouped] | None = None,
+        label: str | None = None,
+    ) -> None:
+        request = Message(
+            M.SESSION_REPORT_REQUEST, 0, [ReportType.of(report_type), *ies], session.cp_seid
+        )
+        if self._sender is None:
+            log.error("session engine not attached: report dropped")
+            return
+        seq = self._sender.send_request(session.cp_node_id, request, now)
+        if seq is None:
+            # No association (lost, kept sessions): the usage goes back for later.
+            for group in reports or []:
+                book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
+                if book is not None:
+                    book.baseline = book.baseline + report_counts(group)
+            return
+        self.metrics.reports.inc(label or report_type)
+        self._pending[id(request)] = PendingReport(session.up_seid, list(reports or []))
+
+    def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
+        # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
+        # URR it links reports.
+        for urr_id, book in session.urrs.items():
+            if book.linked and book.reports("LIUSA") and any(u in due for u in book.linked):
+                due.setdefault(urr_id, set()).add("LIUSA")
+        now_ntp = self._ntp()
+        groups = [
+            self._report(
+                session, urr_id, tuple(sorted(trig)), now_ntp, T.USAGE_REPORT_REPORT_REQUEST
+            )
+            for urr_id, trig in due.items()
+            if urr_id in session.urrs
+        ]
+        if not groups:
+            return
+        label = ",".join(sorted({t for trig in due.values() for t in trig}))
+        self._send_report(session, "USAR", list(groups), now, groups, label)
+        # The datapath counts a quota from its last reset: give it what is left, unless
+        # the quota is used up (the datapath then keeps dropping until the CP sets one).
+        if any(
+            session.urrs[u].quota and "VOLQU" not in trig
+            for u, trig in due.items()
+            if u in session.urrs
+        ):
+            self._reinstall(session)
+        self._commit_quietly(session)
+
+    def poll_datapath(self, now: float) -> None:
+        """Handle the datapath's events (reports they trigger are sent now)."""
+        events = self.datapath.poll_events()
+        due: dict[int, dict[int, set[str]]] = {}
+        for ev in events:
+            trigger = _EVENT_TRIGGER.get(ev.type)
+            if trigger is not None:
+                session = self.sessions.get(ev.seid)
+                if session is not None and self._urr_reports(session, ev.id, trigger):
+                    due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
+            elif ev.type == EventType.DL_DATA_REPORT:
+                self._dl_data_report(ev, now)
+            elif ev.type == EventType.ERROR_INDICATION:
+                self._error_indication(ev, now)
+        for seid, urrs in due.items():
+            session = self.sessions.get(seid)
+            if session is not None:
+                self._usage_reports(session, urrs, now)
+
+    def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
+        book = session.urrs.get(urr_id)
+        return book is not None and book.reports(trigger)
+
+    def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
+        """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND)."""
+        session = self.sessions.get(ev.seid)
+        if session is None:
+            return
+        if session.ddn_delay > 0:
+            due = now + session.ddn_delay
+            heapq.heappush(self._delayed_dldr, (due, next(self._dldr_seq), ev.seid, ev))
+            return
+        self._send_dldr(ev.seid, ev, now)
+
+    def _send_dldr(self, seid: int, ev: DatapathEvent, now: float) -> None:
+        """The DLDR of ``ev``, unless the PDR's FAR no longer buffers with NOCP (the
+        session changed during the notification delay)."""
+        session = self.sessions.get(seid)
+        if session is None:
+            return
+        try:
+            program = self._program(session)
+        except RuleError:
+            return
+        fars = {f.far_id: f for f in program.fars}
+        pdr = next((p for p in program.pdrs if p.pdr_id == ev.id), None)
+        far = fars.get(pdr.far_id) if pdr is not None else None
+        if far is None or not far.apply_action & ApplyAction.NOCP:
+            return
+        pdr_id = pfcp_pdr_id(ev.id)
+        children: list[IE] = [PDRID(pdr_id)]
+        if ev.value:
+            children.append(DownlinkDataServiceInformation(qfi=ev.value))
+        self._send_report(
+            session, "DLDR", [Grouped(T.DOWNLINK_DATA_REPORT, children)], now, label="DLDR"
+        )
+
+    def _error_indication(self, ev: DatapathEvent, now: float) -> None:
+        """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
+        (found through an index by TEID: a flood of indications costs no scan)."""
+        teid = ev.value
+        for seid in sorted(seids_of(self._by_peer_teid.get(teid, ()))):
+            session = self.sessions[seid]
+            for peer, far_teid in session.peers:
+                if far_teid != teid:
+                    continue
+                fteid = FTEID(
+                    teid,
+                    str(peer) if peer.version == 4 else None,
+                    str(peer) if peer.version == 6 else None,
+                )
+                report = Grouped(T.ERROR_INDICATION_REPORT, [fteid])
+                self._send_report(session, "ERIR", [report], now, label="ERIR")
+                break
+
+    def _update_bar_from_report(self, session: Session, update: Grouped) -> None:
+        """Update BAR of a Session Report Response: DL buffering duration and suggested
+        packet count."""
+        bar_id = ie_value(update, T.BAR_ID)
+        rules = session.rules
+        if bar_id is None or bar_id not in rules.bar:
+            return
+        duration = update.get(T.DL_BUFFERING_DURATION)
+        if duration is not None:
+            session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
+        count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
+        bar = rules.bar[bar_id]
+        delay = update.get(T.DOWNLINK_DATA_NOTIFICATION_DELAY)
+        if delay is not None:
+            bar.ies = [c for c in bar.ies if c.type != T.DOWNLINK_DATA_NOTIFICATION_DELAY]
+            bar.ies.append(delay)
+            bar.raw = None
+            session.set_rules(rules)
+        if count is not None:
+            from ..pfcp.ies_scalar import SuggestedBufferingPacketsCount
+
+            value = min(255, int(count.value))  # type: ignore[attr-defined]
+            bar.ies = [c for c in bar.ies if c.type != T.SUGGESTED_BUFFERING_PACKETS_COUNT]
+            bar.ies.append(SuggestedBufferingPacketsCount(value))
+            bar.raw = None
+            session.set_rules(rules)
+        self._reinstall(session)
+        self._commit_quietly(session)

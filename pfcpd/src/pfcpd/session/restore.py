@@ -1,0 +1,136 @@
+"""Sessions back from the journal at start (`Restoring.restore`): the PFDs first, then each
+session's record read (binary, or JSON of version 1 or 2), its allocations reserved and its
+program installed again.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from ..datapath.interface import DatapathError
+from ..pfcp import decode_ies
+from ..pfcp.ies_address import FQCSID, FSEID
+from .choosing import Allocations, Choosing
+from .compile import compile_program
+from .packing import pack_rules, unpack_rules
+from .record import BINARY_RECORD_VERSION, read_record
+from .rules import RuleSet
+from .session import RECORD_VERSION, Session, program_peers, ue_network
+from .state import blocked_urrs, urr_offsets
+from .usage import ZERO, UrrBook
+
+log = logging.getLogger("pfcpd.session")
+
+
+class Restoring(Choosing):
+    def restore(self, records: Iterable[tuple[str, bytes]], now: float) -> int:
+        """Bring back journaled sessions (and PFDs): allocations reserved, programs
+        reinstalled. Returns the number of sessions restored."""
+        restored = 0
+        # PFDs first: sessions with application PDRs compile against them.
+        for key, value in sorted(records, key=lambda kv: kv[0] != "pfd"):
+            try:
+                if key == "pfd":
+                    self.pfds.restore(value)
+                elif key.startswith("s:"):
+                    self._restore_session(value, now)
+                    restored += 1
+            except Exception as err:  # a bad record costs that record, logged
+                log.error("journal record %s not restored: %r", key, err)
+                self.metrics.restore_failures.inc()
+        self._touched = []
+        return restored
+
+    def _restore_session(self, value: bytes, now: float) -> None:
+        d: dict[str, Any] = read_record(value)
+        version = d.get("v")
+        if version == 1:  # (the rules not compressed yet)
+            raw_rules = base64.b64decode(d["rules"])
+            packed = pack_rules(raw_rules)
+        elif version == RECORD_VERSION:
+            packed = base64.b64decode(d["rz"])
+            raw_rules = unpack_rules(packed)
+        elif version == BINARY_RECORD_VERSION:
+            packed = d["rz"]
+            raw_rules = unpack_rules(packed)
+        else:
+            raise ValueError(f"record version {version}")
+        rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
+        fseid = d["cp_fseid"]
+        if version != BINARY_RECORD_VERSION:  # (JSON: the IE's octets in hex)
+            raw_fseid = bytes.fromhex(fseid)
+            (fseid,) = decode_ies(raw_fseid, 0, len(raw_fseid))
+        assert isinstance(fseid, FSEID)
+        session = Session(
+            up_seid=int(d["up_seid"]),
+            cp_seid=int(d["cp_seid"]),
+            cp_node_id=str(d["cp_node_id"]),
+            cp_fseid=fseid,
+            rules_blob=packed,
+            peers=(),
+            teids=tuple(int(t) for t in d["teids"]),
+            ue=tuple((sys.intern(str(n)), str(ue_network(a))) for n, a in d["ue"]),
+            urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
+            bar_duration_s=d.get("bar_duration"),
+            established_ntp=float(d.get("established", 0.0)),
+            group_id=d.get("group_id"),
+        )
+        raw_csids = bytes.fromhex(d.get("fq_csids", ""))
+        session.fq_csids = tuple(
+            c for c in decode_ies(raw_csids, 0, len(raw_csids)) if isinstance(c, FQCSID)
+        )
+        # The datapath kept this session's counters (VPP, while pfcpd was away): they still
+        # hold what the last checkpoint saw; else those counts are lost with it and stay in
+        # the baseline the journal holds.
+        kept = self.datapath.keeps_counts(session.up_seid)
+        for book in session.urrs.values():
+            book.restored_at(session.established_ntp)
+            if kept:
+                book.kept_by_datapath()
+            else:
+                book.dp_seen = ZERO
+        for urr_id, g in rules.urr.items():
+            fresh = self._new_book(g, 0.0, now)
+            book = session.urrs.setdefault(urr_id, fresh)
+            book.next_periodic, book.idle_since = fresh.next_periodic, now
+            book.configure(g)
+        session.derive(rules)
+        program = compile_program(
+            self._ctx,
+            rules,
+            session.bar_duration_s,
+            urr_offsets(session.urrs),
+            blocked_urrs(session.urrs),
+        )
+        session.peers = program_peers(program)
+        if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
+            raise ValueError(f"session 0x{session.up_seid:x} restored twice")
+        alloc = Allocations()
+        try:
+            for teid in session.teids:
+                if not self.teids.reserve(teid):
+                    raise ValueError(f"TEID {teid} already taken")
+                alloc.teids.append(teid)
+            for name, text in session.ue:
+                net = ue_network(text)
+                if self.ue_pools.reserve(name, net):
+                    alloc.ue.append((name, net))
+                elif self.ue_pools.owned(name, net):
+                    raise ValueError(f"UE address {net} ({name}) taken twice")
+                else:  # the pool left the configuration: the session keeps its address
+                    log.warning(
+                        "session 0x%x: UE address %s is in no pool of %s now",
+                        session.up_seid,
+                        net,
+                        name,
+                    )
+            self.datapath.install(session.up_seid, program)
+        except (ValueError, DatapathError):
+            self._free(alloc)
+            raise
+        self._add(session)
+        self._next_seid = max(self._next_seid, session.up_seid + 1)

@@ -1,0 +1,276 @@
+"""A session as the engine keeps it (`Session`: its rules packed, its allocations as text, its
+URRs' books, what the engine looks up often) and its journal record: binary for a session
+of the usual shape (`record`), JSON text for any other. Also here: a session's UE addresses
+between text and networks, and its FARs' peers.
+"""
+
+from __future__ import annotations
+
+import binascii
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
+
+from ..datapath.interface import IPAddress, IPNetwork, SessionProgram
+from ..pfcp import IE, Grouped, IEType, decode_ies, encode_groups, encode_ies
+from ..pfcp.ies_address import FSEID
+from ..pfcp.ies_text import ApplicationID
+from .packing import pack_rules, unpack_rules
+from .record import BINARY_RECORD_VERSION, FIXED_OCTETS, books_octets, fixed_octets
+from .record import HEAD as record_head
+from .rules import RuleSet, ie_value
+from .session_set import FqCsids
+from .usage import (
+    INFINITY,
+    RECORD_PEERS,
+    U64_MAX,
+    UrrBook,
+    fseid_hex,
+    json_ints,
+    json_value,
+    record_peer_texts,
+)
+
+T = IEType
+# The JSON record's version: 2, the rules compressed (``rz``, `packing`); 1 (``rules``) still
+# read. The usual session's record is binary (`record.BINARY_RECORD_VERSION`).
+RECORD_VERSION = 2
+
+
+@dataclass(slots=True)
+class Session:
+    up_seid: int
+    cp_seid: int
+    cp_node_id: str
+    cp_fseid: FSEID
+    rules_blob: bytes  # the rules as encoded PFCP groups, compressed (`packing`)
+    # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
+    # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
+    # it again from the rules when it is needed (reports, operators).
+    peers: tuple[tuple[IPAddress, int], ...]
+    teids: tuple[int, ...] = ()  # (tuples: 24 bytes less than a list each)
+    # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
+    # bytes, its text ~60; `ue_network` makes the object when an allocation is given back.
+    ue: tuple[tuple[str, str], ...] = ()
+    urrs: dict[int, UrrBook] = field(default_factory=dict)
+    bar_duration_s: int | None = None
+    established_ntp: float = 0.0
+    fq_csids: FqCsids = ()  # the FQ-CSIDs the CP gave it, one per node type
+    group_id: str | None = None  # the Group Id the CP gave it
+
+    apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
+    ddn_delay: float = 0.0  # seconds: its BAR's Downlink Data Notification Delay
+
+    @property
+    def key(self) -> str:
+        # (= f"s:{seid:x}": % costs a third less, no format spec to parse)
+        return "s:%x" % self.up_seid  # noqa: UP031
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rules, decoded afresh (the caller may change them)."""
+        raw = unpack_rules(self.rules_blob)
+        return RuleSet.from_groups(decode_ies(raw, 0, len(raw)))
+
+    def set_rules(self, rules: RuleSet, encoded: dict[int, bytes] | None = None) -> None:
+        """``encoded``: `RuleSet.encoded` of ``rules`` as they are now, when at hand."""
+        groups = rules.groups()
+        if encoded is not None:
+            raw = b"".join([encoded[id(g)] for g in groups])
+        else:
+            raw = encode_groups(list[IE](groups))
+        self.rules_blob = pack_rules(raw)
+        self.derive(rules)
+
+    def derive(self, rules: RuleSet) -> None:
+        """What the engine looks up often, taken from the rules once."""
+        self.apps = _applications(rules)
+        bars = rules.bar
+        delay = (
+            next((ie_value(b, T.DOWNLINK_DATA_NOTIFICATION_DELAY) for b in bars.values()), 0)
+            if bars
+            else 0
+        )
+        # TS 29.244 8.2.28: multiples of 50 ms (0.0: the one shared float, no object each)
+        self.ddn_delay = delay * 0.05 if delay else 0.0
+
+    def record(self) -> bytes:
+        """The journal's record, one per session at every commit; `_restore_session` reads
+        it (`record.read_record`). A session of the usual shape in binary (see the record
+        module: one struct, and octets made once per CP and network instance), any other
+        as JSON text (`json_record`)."""
+        fseid, ue, teids = self.cp_fseid, self.ue, self.teids
+        established = self.established_ntp  # (most books' period start: one float object)
+        if (
+            type(fseid) is FSEID
+            and len(ue) == 1
+            and len(teids) == 1
+            and type(teid := teids[0]) is int
+            and type(established) is float
+            and self.bar_duration_s is None
+            and self.group_id is None
+            and not self.fq_csids
+        ):
+            up_seid, cp_seid, seid, node = self.up_seid, self.cp_seid, fseid.seid, self.cp_node_id
+            ((name, address),) = ue
+            if (
+                type(up_seid) is type(cp_seid) is type(seid) is int
+                and type(name) is type(address) is type(node) is str
+            ):
+                try:  # (struct.error: a value out of its field's range; then as JSON)
+                    books = books_octets(self.urrs, established)
+                    if books is not None:
+                        key = (node, fseid.ipv4, fseid.ipv6, name)
+                        fixed = FIXED_OCTETS.get(key) or fixed_octets(*key)
+                        rz, text = self.rules_blob, address.encode()
+                        return b"".join(
+                            (
+                                _HEAD(BINARY_RECORD_VERSION, up_seid, cp_seid, seid,
+                                      established, teid, len(rz), len(text)),
+                                rz, text, fixed, books,
+                            )
+                        )  # fmt: skip
+                except (struct.error, UnicodeEncodeError):
+                    pass
+        return self.json_record()
+
+    def json_record(self) -> bytes:
+        """The record as JSON text (as ``json.dumps`` with separators "," and ":" writes
+        it) made without a dict. A session with an F-SEID as the codec decodes them, no
+        BAR, FQ-CSID or Group Id in one piece, with the texts of its CP's Node ID and
+        F-SEID addresses made once (`record_peer_texts`); any other as `_record_text`
+        writes it (the same text: `test_record_fast`)."""
+        fseid = self.cp_fseid
+        seid, up_seid, cp_seid = fseid.seid, self.up_seid, self.cp_seid
+        established = self.established_ntp  # (most books' period start: one float object)
+        if not (
+            type(fseid) is FSEID
+            and type(seid) is int
+            and 0 <= seid <= U64_MAX
+            and type(up_seid) is int
+            and type(cp_seid) is int
+            and type(established) is float
+            and -INFINITY < established < INFINITY
+            and self.bar_duration_s is None
+            and self.group_id is None
+            and not self.fq_csids
+        ):
+            return self._record_text().encode()
+        # (an exact int or finite float: f-strings write them as json_value does)
+        est = f"{established}"
+        peer = RECORD_PEERS.get((self.cp_node_id, fseid.ipv4, fseid.ipv6))
+        if peer is None:
+            peer = record_peer_texts(self.cp_node_id, fseid.ipv4, fseid.ipv6)
+        ues, urrs, teid_text = self._record_lists(established, est)
+        head, tail = peer
+        return (
+            f'{_RECORD_HEAD}{up_seid},"cp_seid":{cp_seid}{head}{seid.to_bytes(8, "big").hex()}'
+            f"{tail}{binascii.b2a_base64(self.rules_blob, newline=False).decode()}"
+            f'","teids":{teid_text},"ue":[{ues}],"urrs":{{{urrs}}},"bar_duration":null,'
+            f'"established":{est},"fq_csids":"","group_id":null}}'
+        ).encode()
+
+    def _record_lists(self, established: float, est: str) -> tuple[str, str, str]:
+        """The record's UE addresses (the list's items), URR books (the object's members)
+        and TEIDs (the list), ``est`` the text of ``established``."""
+        ue = self.ue
+        if len(ue) == 1:  # (the usual session: no list)
+            ((n, a),) = ue
+            ues = f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]"
+        else:
+            ues = ",".join(
+                [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in ue]
+            )
+        books = self.urrs
+        if len(books) == 1:  # (the usual session: no list)
+            ((k, b),) = books.items()
+            urrs = f'"{k}":{b.json_text(established, est)}'
+        else:
+            urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
+        teids = self.teids
+        if len(teids) == 1 and type(teid := teids[0]) is int:  # (json_ints' usual case)
+            teid_text = f"[{int.__repr__(teid)}]"
+        else:
+            teid_text = json_ints(teids)
+        return ues, urrs, teid_text
+
+    def _record_text(self) -> str:
+        """`record`'s text, for any session."""
+        rz = binascii.b2a_base64(self.rules_blob, newline=False).decode()  # (= b64encode)
+        csids = encode_ies(list[IE](self.fq_csids)).hex() if self.fq_csids else ""
+        established = self.established_ntp  # (most books' period start: one float object)
+        # (a finite float, as json_value writes it: without its checks)
+        est = (
+            float.__repr__(established)
+            if type(established) is float and -INFINITY < established < INFINITY
+            else json_value(established)
+        )
+        ues, urrs, teid_text = self._record_lists(established, est)
+        node = encode_basestring_ascii(self.cp_node_id)
+        bar, group = self.bar_duration_s, self.group_id
+        return (
+            f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
+            f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{node},'
+            f'"cp_fseid":"{fseid_hex(self.cp_fseid)}","rz":"{rz}","teids":{teid_text},'
+            f'"ue":[{ues}],"urrs":{{{urrs}}},'
+            f'"bar_duration":{"null" if bar is None else json_value(bar)},'
+            f'"established":{est},"fq_csids":"{csids}",'
+            f'"group_id":{"null" if group is None else json_value(group)}}}'
+        )
+
+
+_RECORD_HEAD = f'{{"v":{RECORD_VERSION},"up_seid":'  # (`Session.record`)
+_HEAD = record_head.pack
+
+
+def _applications(rules: RuleSet) -> frozenset[str]:
+    apps = set()
+    for pdr in rules.pdr.values():
+        for pdi in pdr.ies:  # (`get`, inline, twice: every PDR at every change)
+            if pdi.type == T.PDI:
+                if isinstance(pdi, Grouped):
+                    for app in pdi.ies:
+                        if app.type == T.APPLICATION_ID:
+                            if isinstance(app, ApplicationID):
+                                apps.add(app.text)
+                            break
+                break
+    return frozenset(apps) if apps else _NO_APPS
+
+
+_NO_APPS: frozenset[str] = frozenset()
+
+
+def ue_texts(
+    ue: list[tuple[str, IPNetwork]], known: dict[int, tuple[str, str]] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """(network instance, str(network)) of each allocation; ``known``: the texts at hand
+    (`Allocations.texts`)."""
+    if known:
+        out = []
+        for name, net in ue:
+            texts = known.get(id(net))
+            out.append((name, texts[1] if texts is not None else str(net)))
+        return tuple(out)
+    return tuple([(name, str(net)) for name, net in ue])
+
+
+def ue_network(text: str) -> IPNetwork:
+    """The network of ``text`` (as `ue_texts` writes it: "address/prefix length")."""
+    address, _, plen = text.partition("/")
+    if plen.isdigit() and plen.isascii() and "." in address:
+        try:
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
+        except OSError:
+            pass
+        else:  # (from the integer: parsing the text costs twice as much)
+            return ipaddress.IPv4Network((value, int(plen)))
+    return ipaddress.ip_network(text)
+
+
+def program_peers(program: SessionProgram) -> tuple[tuple[IPAddress, int], ...]:
+    return tuple(
+        f.outer_header_creation for f in program.fars if f.outer_header_creation is not None
+    )

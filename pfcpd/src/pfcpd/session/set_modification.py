@@ -1,0 +1,90 @@
+"""Session Set Modification (TS 29.244 7.4.7, see `session_set`): the sessions each PFCP
+Session Change Info names go to the associated CP at its Alternative SMF IP Address, all of
+them or none.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..node.session_handler import Peer, cause_response
+from ..pfcp import Cause, IEType, Message
+from ..pfcp.ies_address import FSEID, NodeID
+from .errors import RuleError
+from .session_set import moved_fseid, selectors
+from .state import EngineState
+
+log = logging.getLogger("pfcpd.session")
+T = IEType
+
+
+class SetModification(EngineState):
+    def _set_modify(self, req: Message, peer: Peer, node_id: NodeID) -> Message:
+        """Session Set Modification (TS 29.244 7.4.7, see session_set): the sessions of the
+        requesting CP and of its SMF set named by each PFCP Session Change Info go to the
+        associated CP at its Alternative SMF IP Address, all of them or none (journaled
+        before the answer)."""
+        moves: dict[int, tuple[str, FSEID]] = {}
+        try:
+            for selector in selectors(req):
+                target = self._peer_at(selector.alternative.ipv4, selector.alternative.ipv6)
+                for s in self.sessions.values():
+                    if s.up_seid in moves or not self._may_move(peer.node_id, s.cp_node_id):
+                        continue
+                    if not selector.matches(s.fq_csids, s.group_id, s.cp_fseid):
+                        continue
+                    if target is None:
+                        raise RuleError(
+                            Cause.REQUEST_REJECTED,
+                            f"no CP associated at {selector.alternative}",
+                            offending_ie=T.ALTERNATIVE_SMF_IP_ADDRESS,
+                        )
+                    moves[s.up_seid] = (target, moved_fseid(s.cp_fseid, selector.alternative))
+            taken: set[tuple[str, int]] = set()
+            for seid, (target, _) in moves.items():
+                key = (target, self.sessions[seid].cp_seid)
+                other = self._by_cp.get(key)
+                if key in taken or (other is not None and other not in moves):
+                    raise RuleError(
+                        Cause.REQUEST_REJECTED,
+                        f"CP {target} already has a session with CP SEID 0x{key[1]:x}",
+                        offending_ie=T.PFCP_SESSION_CHANGE_INFO,
+                    )
+                taken.add(key)
+        except RuleError as err:
+            return self._refuse(req, err, 0, node_id)
+        moved = {seid: self.sessions[seid] for seid in moves}
+        before = {seid: (s.cp_node_id, s.cp_fseid) for seid, s in moved.items()}
+
+        def move(to: dict[int, tuple[str, FSEID]]) -> None:
+            for s in moved.values():
+                self._by_cp.pop((s.cp_node_id, s.cp_seid), None)
+            for seid, s in moved.items():
+                s.cp_node_id, s.cp_fseid = to[seid]
+                self._by_cp[(s.cp_node_id, s.cp_seid)] = seid
+
+        move(moves)
+        for s in moved.values():
+            self._write(s)
+        refusal = (0, node_id)
+        self._stage(req, refusal, lambda: move(before))
+        if moved:
+            log.info(
+                "CP %s: %d sessions moved (session set modification)", peer.node_id, len(moved)
+            )
+        return cause_response(req, Cause.REQUEST_ACCEPTED, 0, node_id)
+
+    def _may_move(self, requester: str, owner: str) -> bool:
+        """A CP moves its own sessions and those of CPs of its SMF set (5.22.4)."""
+        if requester == owner:
+            return True
+        return self._sender is not None and self._sender.same_smf_set(requester, owner)
+
+    def _peer_at(self, *addresses: str | None) -> str | None:
+        """The Node ID of the associated CP at one of ``addresses``."""
+        if self._sender is None:
+            return None
+        for address in addresses:
+            if address is not None and (node := self._sender.peer_at(address)) is not None:
+                return node
+        return None

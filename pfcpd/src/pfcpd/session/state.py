@@ -1,0 +1,394 @@
+"""What the session engine holds and the steps its requests share: `EngineState`, the base of
+every part of `SessionEngine` (engine.py).
+
+It holds the sessions and their indexes (by CP and CP SEID, by the remote TEIDs their FARs
+send to, those watched over time), the TEID and UE address allocators, the PFDs, the memos
+by shape, the reports awaiting the CP's answer and the changes staged for the next commit
+(`Staged`, `commit`). Its methods are what every kind of request does: stage a change,
+install a session in the datapath or remove it, journal it at the next commit, index it,
+compile and install its program again from its rules (`_reinstall`), take it out of the
+engine (`_detach`, then `_release` once durable) and refuse a request with the cause of a
+`RuleError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..datapath.interface import (
+    Datapath,
+    DatapathError,
+    DatapathEvent,
+    IPAddress,
+    SessionProgram,
+    Usage,
+)
+from ..metrics import LabelledGauge, Registry
+from ..node.session_handler import Peer, RequestSender, cause_response
+from ..pfcp import Cause, Grouped, IEType, Message
+from ..pfcp.codec import drop_encode_cache
+from ..pfcp.ies_address import FSEID, NodeID
+from ..pfcp.ies_flags import ReportingTriggers
+from ..pfcp.ies_scalar import Cause as CauseIE
+from ..pfcp.ies_scalar import OffendingIE
+from ..pfcp.ies_traffic import FailedRuleID
+from ..pfcp.messages import ALLOWED_IES
+from .addresses import drop_shared
+from .allocation import TeidAllocator, UeAddressPools
+from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
+from .errors import RuleError
+from .journal import Journal
+from .metrics import SessionMetrics
+from .pfd import PfdStore
+from .session import Session, program_peers, ue_network
+from .settings import EngineSettings
+from .shapes import ShapeMemos
+from .stored import StoredLayouts
+from .usage import Counts, PacketTimes, UrrBook, drop_rule_fields, packet_times
+
+log = logging.getLogger("pfcpd.session")
+T = IEType
+NTP_UNIX_OFFSET = 2208988800
+# Leaf IEs answers carry again and again: one instance each, whose octets the codec then
+# finds by identity (`codec.encode_ies`).
+ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
+
+
+@dataclass
+class PendingReport:
+    """A Session Report Request awaiting the CP's answer: its session, the usage it carried."""
+
+    up_seid: int
+    reports: list[Grouped]
+
+
+@dataclass(slots=True)
+class Staged:
+    """A change answered but not yet durable (see `SessionEngine.commit`)."""
+
+    request: Message | None  # None: no answer depends on it (checkpoints, reports)
+    # The header SEID and Node ID of its answer when it cannot be made durable (cause 77)
+    refusal: tuple[int, NodeID | None] | None
+    undo: Callable[[], None] | None  # puts the state back as before the change
+    done: Callable[[], None] | None  # once durable (frees what it gave back, ...)
+    label: str = ""  # the accepted answer's message name, counted once durable
+    seids: list[int] | None = None  # the sessions it handed the datapath (`_touched`)
+
+
+class EngineState:
+    """The engine's state and the steps its requests share (see the module)."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        datapath: Datapath,
+        journal: Journal,
+        registry: Registry | None = None,
+        ntp_clock: Callable[[], float] = lambda: time.time() + NTP_UNIX_OFFSET,
+    ) -> None:
+        self.settings = settings
+        self.datapath = datapath
+        self.journal = journal
+        self._ntp = ntp_clock
+        self.sessions: dict[int, Session] = {}
+        self._by_cp: dict[tuple[str, int], int] = {}  # (CP node id, CP SEID) -> UP SEID
+        self._next_seid = 1
+        self.teids = TeidAllocator()
+        self.ue_pools = UeAddressPools(settings.ue_pools)
+        self.pfds = PfdStore()
+        self._sender: RequestSender | None = None
+        self._pending: dict[int, PendingReport] = {}  # id(request) -> what it reported
+        self._next_poll: float | None = None
+        self._next_checkpoint: float | None = None
+        self._checkpoint_queue: list[int] = []
+        self._next_activity = 0.0
+        self._timed_seids: set[int] = set()  # sessions with URRs watched over time
+        # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)
+        self._by_peer_teid: dict[int, int | tuple[int, ...]] = {}
+        # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
+        self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
+        self._dldr_seq = itertools.count()
+        registry = registry or Registry()
+        self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
+        registry.add(
+            LabelledGauge(
+                "pfcpd_allocations_in_use",
+                "Allocations held, by pool: teid (local TEIDs), <network instance>:<UE prefix>"
+                " (UE addresses, IPv6 /64 prefixes)",
+                "pool",
+                self._allocations_in_use,
+            )
+        )
+        self._ctx = CompileContext(
+            settings.n3_address, settings.network_instance_index, self.pfds.flows
+        )
+        # How the datapath installs a program of a shape it keeps from the session's own
+        # values alone, when it can (`_dp_install_filled`).
+        self._shaped = datapath.shaped()
+        # What sessions of one shape repeat (bounded, `drop_caches`).
+        self.memos = ShapeMemos(self._ctx.compiled)
+        self._layouts = StoredLayouts(FAR_SHAPE)  # of the stored rules (`_modify_fars`)
+        # (IPv4 text, IPv6 text) of the N3 address (F-TEIDs) and of the PFCP address (F-SEIDs)
+        self._n3_text = _v4v6_text(settings.n3_address)
+        self._pfcp_text = _v4v6_text(settings.pfcp_address)
+        # Group commit: records to write at the next commit (key -> session, None to
+        # delete it; "pfd" -> None means the PFDs' record) and the changes staged.
+        self._dirty: dict[str, Session | None] = {}
+        self._pfd_dirty = False
+        self._staged: list[Staged] = []
+        # SEIDs handed to the datapath (install, remove) since the last staged change: the
+        # change's sessions, for the datapath's barrier (`_unprogrammed`).
+        self._touched: list[int] = []
+
+    def drop_caches(self) -> None:
+        """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
+        the codec's encoded leaf IEs, the URR rules' parameters): what remains is the
+        sessions' own state (the benchmark's memory figure)."""
+        drop_shared()
+        self.memos.clear()
+        self._layouts.clear()
+        drop_encode_cache()
+        drop_rule_fields()
+
+    def _allocations_in_use(self) -> dict[str, float]:
+        usage: dict[str, float] = {"teid": self.teids.in_use}
+        usage.update(self.ue_pools.usage())
+        return usage
+
+    def _stage(
+        self,
+        request: Message | None = None,
+        refusal: tuple[int, NodeID | None] | None = None,
+        undo: Callable[[], None] | None = None,
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        touched = self._touched
+        if touched:
+            self._touched = []
+        self._staged.append(Staged(request, refusal, undo, done, "", touched or None))
+
+    def _dp_install(self, seid: int, program: SessionProgram, **kwargs: bool) -> None:
+        self.datapath.install(seid, program, **kwargs)
+        self._touched.append(seid)
+
+    def _dp_remove(self, seid: int) -> dict[int, Usage]:
+        self._touched.append(seid)
+        return self.datapath.remove(seid)
+
+    def _run_step(self, step: Callable[[], None] | None, where: str) -> None:
+        if step is None:
+            return
+        try:
+            step()
+        except Exception:  # a bug: logged and counted; the other changes' steps still run
+            log.exception("session engine: %s step", where)
+            self.metrics.errors.inc(where)
+
+    def _write(self, session: Session) -> None:
+        """Journal ``session`` as it is at the next commit."""
+        self._dirty[session.key] = session
+
+    def _erase(self, key: str) -> None:
+        self._dirty[key] = None
+
+    def _commit_quietly(self, session: Session) -> None:
+        """Journal the session at the next commit (no answer waits for it)."""
+        self._write(session)
+
+    def _session_of(self, req: Message, peer: Peer) -> Session | None:
+        """The session the request's SEID names, if the requesting CP owns it: another CP's
+        session is as unknown to it as a missing one (65)."""
+        session = self.sessions.get(req.seid or 0)
+        if session is None or session.cp_node_id != peer.node_id:
+            return None
+        return session
+
+    def _new_book(self, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
+        return UrrBook.created(urr, start_ntp, now)
+
+    def _reinstall(self, session: Session) -> None:
+        """Install the session's program again, recompiled with its current URR offsets."""
+        try:
+            program = compile_program(
+                self._ctx,
+                session.rules,
+                session.bar_duration_s,
+                urr_offsets(session.urrs),
+                blocked_urrs(session.urrs),
+            )
+            self._dp_install(session.up_seid, program)
+            self._set_program(session, program)
+        except (RuleError, DatapathError) as err:
+            log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
+
+    def _remove(
+        self, session: Session, reason: str, now_ntp: float = 0.0
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
+        """Take ``session`` out of the datapath and the engine, its allocations freed; its
+        final counts per URR (baselines included) and the times of their first and last
+        packets."""
+        final = self._detach(session, now_ntp)
+        self._release(session, reason)
+        return final
+
+    def _detach(
+        self, session: Session, now_ntp: float = 0.0
+    ) -> dict[int, tuple[Counts, PacketTimes | None]]:
+        """Take ``session`` out of the datapath and the engine's indexes (its allocations
+        stay taken: `_release`); its final counts as `_remove` returns them."""
+        dp_now = self.datapath.now_ns()
+        try:
+            usage = self._dp_remove(session.up_seid)
+        except DatapathError as err:
+            log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
+            usage = {}
+        final: dict[int, tuple[Counts, PacketTimes | None]] = {}
+        for urr_id, book in session.urrs.items():
+            counts, times = book.baseline, None
+            if urr_id in usage and not book.inactive:  # (paused: its counts are not usage)
+                counts = counts + Counts.of(usage[urr_id])
+                times = packet_times(usage[urr_id], dp_now, now_ntp)
+            final[urr_id] = counts, times
+        self.sessions.pop(session.up_seid, None)
+        self._timed_seids.discard(session.up_seid)
+        self._index(session, False)
+        self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
+        return final
+
+    def _release(self, session: Session, reason: str) -> None:
+        """Free what a detached session held."""
+        for teid in session.teids:
+            self.teids.free(teid)
+        for name, net in session.ue:
+            self.ue_pools.free(name, ue_network(net))
+        for key, pending in list(self._pending.items()):
+            if pending.up_seid == session.up_seid:
+                del self._pending[key]
+        self.metrics.deleted.inc(reason)
+
+    def _remove_local(self, seid: int, reason: str) -> None:
+        session = self.sessions.get(seid)
+        if session is None:
+            return
+        # Removed at once, durable or not (the peer no longer has it): should the commit
+        # fail, a restart brings it back and the next report about it is answered 65 again.
+        self._erase(session.key)
+        self._remove(session, reason)
+
+    def _add(self, session: Session) -> None:
+        self.sessions[session.up_seid] = session
+        self._by_cp[(session.cp_node_id, session.cp_seid)] = session.up_seid
+        self._refresh_timed(session)
+        self._index(session, True)
+
+    def _index(self, session: Session, add: bool) -> None:
+        """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
+        session is its SEID, its sessions a tuple when there are several (a set would cost
+        200 bytes per session, a tuple of one 48)."""
+        seid = session.up_seid
+        for _, teid in session.peers:
+            seids = seids_of(self._by_peer_teid.get(teid, ()))
+            if add:
+                if seid not in seids:
+                    self._by_peer_teid[teid] = (*seids, seid) if seids else seid
+            elif seid in seids:
+                rest = tuple(s for s in seids if s != seid)
+                if rest:
+                    self._by_peer_teid[teid] = rest if len(rest) > 1 else rest[0]
+                else:
+                    del self._by_peer_teid[teid]
+
+    def _set_program(self, session: Session, program: SessionProgram) -> None:
+        self._set_peers(session, program_peers(program))
+
+    def _set_peers(self, session: Session, peers: tuple[tuple[IPAddress, int], ...]) -> None:
+        known = session.up_seid in self.sessions
+        if known:
+            self._index(session, False)
+        session.peers = peers
+        if known:
+            self._index(session, True)
+
+    def _program(self, session: Session) -> SessionProgram:
+        """The session's program as installed, compiled again from its rules (RuleError
+        when they no longer compile, e.g. its PFDs were removed since)."""
+        return compile_program(
+            self._ctx,
+            session.rules,
+            session.bar_duration_s,
+            urr_offsets(session.urrs),
+            blocked_urrs(session.urrs),
+        )
+
+    def _refresh_timed(self, session: Session) -> None:
+        if _timed(session):
+            self._timed_seids.add(session.up_seid)
+        else:
+            self._timed_seids.discard(session.up_seid)
+
+    def _new_seid(self) -> int:
+        while self._next_seid in self.sessions or self._next_seid == 0:
+            self._next_seid = (self._next_seid + 1) & 0xFFFFFFFFFFFFFFFF
+        seid = self._next_seid
+        self._next_seid = (seid + 1) & 0xFFFFFFFFFFFFFFFF
+        return seid
+
+    def _up_fseid(self, seid: int) -> FSEID:
+        return FSEID(seid, *self._pfcp_text)
+
+    def _refuse(self, req: Message, err: RuleError, seid: int, node_id: NodeID | None) -> Message:
+        log.info("%s seq %d refused: %s (cause %d)", req.name, req.seq, err.detail, err.cause)
+        response = cause_response(req, err.cause, seid, node_id)
+        allowed = ALLOWED_IES[response.msg_type]
+        if err.offending_ie is not None and T.OFFENDING_IE in allowed:
+            response.ies.append(OffendingIE(err.offending_ie))
+        if err.failed_rule is not None and T.FAILED_RULE_ID in allowed:
+            response.ies.append(FailedRuleID(*err.failed_rule))
+        return response
+
+
+def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]:
+    """Per URR: bytes counted towards its threshold outside the datapath (the baseline)
+    and towards its quota (consumed), for :func:`compile_program`."""
+    out: dict[int, tuple[Volumes, Volumes]] = {}
+    for urr_id, b in books.items():
+        if b.baseline or b.consumed:
+            base, used = b.baseline.values, b.consumed.values
+            out[urr_id] = ((base[0], base[1], base[2]), (used[0], used[1], used[2]))
+    return out
+
+
+def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
+    """URRs whose granted quota is no longer valid, or whose time quota the engine found
+    used up (their traffic is dropped)."""
+    blocked = [u for u, b in books.items() if b.quota_expired or b.time_quota_over]
+    return frozenset(blocked) if blocked else _NONE_BLOCKED
+
+
+_NONE_BLOCKED: frozenset[int] = frozenset()
+
+
+def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
+    text = str(address)
+    return (text, None) if address.version == 4 else (None, text)
+
+
+def seids_of(entry: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (entry,) if isinstance(entry, int) else entry
+
+
+def _timed(session: Session) -> bool:
+    """The session has URRs the engine watches over time (periodic, start/stop of
+    traffic, quota holding time, dropped DL traffic, quota validity, time metering that
+    pauses without traffic)."""
+    return any(
+        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.watches_time
+        for b in session.urrs.values()
+    )
+
+
+_TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROTH").flags

@@ -1,0 +1,149 @@
+"""The engine's timer (`Timers.handle_timer`): Downlink Data Reports whose delay is over, the
+datapath's events, the URRs' time triggers (periodic, start/stop of traffic, quota holding
+and validity time, time metering, dropped DL traffic) and checkpoints of the datapath's
+counters, a slice of the sessions per poll.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Iterable
+
+from ..datapath.interface import DatapathError
+from .reports import Reporting
+from .usage import Counts, packet_times
+
+log = logging.getLogger("pfcpd.session")
+
+
+class Timers(Reporting):
+    def get_timer(self) -> float | None:
+        if not self.sessions:
+            return None
+        times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
+        if self._delayed_dldr:
+            times.append(self._delayed_dldr[0][0])
+        return min(times) if times else 0.0
+
+    def handle_timer(self, now: float) -> None:
+        try:
+            while self._delayed_dldr and self._delayed_dldr[0][0] <= now:
+                _, _, seid, ev = heapq.heappop(self._delayed_dldr)
+                self._send_dldr(seid, ev, now)
+            if self._next_poll is None or self._next_poll <= now:
+                self._next_poll = now + self.settings.poll_interval
+                self.poll_datapath(now)
+                # Traffic activity (START, STOPT, QUHTI: times in seconds) is read from the
+                # datapath once per activity_interval, not on every poll.
+                activity = now >= self._next_activity
+                if activity:
+                    self._next_activity = now + self.settings.activity_interval
+                self._time_triggers(now, activity)
+            if self._next_checkpoint is None:
+                self._next_checkpoint = now + self.settings.checkpoint_interval
+            elif self._next_checkpoint <= now:
+                # checkpoint_batch sessions per poll (round robin), so a checkpoint never
+                # stalls the node: a pass over all of them takes sessions / batch polls,
+                # and the next pass starts checkpoint_interval after one ends.
+                if not self._checkpoint_queue:
+                    # Only sessions with packets since the last pass can have new counts
+                    # (reads with reset keep dp_seen in step); all when the datapath
+                    # cannot tell. (A read costs ~30 us: every session at every pass is
+                    # more than a core from ~50k sessions on.)
+                    moved = self.datapath.sessions_with_traffic()
+                    self._checkpoint_queue = (
+                        list(self.sessions)
+                        if moved is None
+                        else [seid for seid in moved if seid in self.sessions]
+                    )
+                batch = self._checkpoint_queue[-self.settings.checkpoint_batch :]
+                del self._checkpoint_queue[-self.settings.checkpoint_batch :]
+                self.checkpoint(now, batch)
+                if self._checkpoint_queue:  # the next slice at the next poll, not at once
+                    self._next_checkpoint = now + self.settings.poll_interval
+                else:
+                    self._next_checkpoint = now + self.settings.checkpoint_interval
+        except Exception:  # a bug: logged and counted; the node's timer goes on
+            log.exception("session engine timer")
+            self.metrics.errors.inc("timer")
+
+    def _time_triggers(self, now: float, activity: bool = True) -> None:
+        """Periodic reports, start/stop of traffic, quota holding time, quota validity
+        time and dropped DL traffic threshold."""
+        now_ntp = self._ntp()
+        for seid in list(self._timed_seids):
+            session = self.sessions[seid]
+            due: dict[int, set[str]] = {}
+            expired = False
+            for urr_id, book in session.urrs.items():
+                if book.next_periodic is not None and book.next_periodic <= now:
+                    while book.next_periodic <= now:
+                        book.next_periodic += book.period or 1
+                    due.setdefault(urr_id, set()).add("PERIO")
+                if book.validity_over(now_ntp):
+                    expired = True
+                    if book.reports("QUVTI"):
+                        due.setdefault(urr_id, set()).add("QUVTI")
+                qht = book.holding_time if book.reports("QUHTI") else 0
+                idt = book.inactivity
+                watch_start, watch_stop = book.reports("START"), book.reports("STOPT")
+                watch_dropped = book.reports("DROTH") and any(book.dropped_threshold)
+                watch_time = book.watches_time and not book.inactive
+                watch = watch_start or watch_stop or qht or watch_dropped or watch_time
+                if not activity or not watch:
+                    continue
+                try:
+                    usage = self.datapath.read_usage(session.up_seid, urr_id)
+                except DatapathError:
+                    continue
+                if watch_time:  # time metering follows the traffic
+                    book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                    for limit in book.time_limits(now_ntp):
+                        expired = expired or limit == "TIMQU"  # (its traffic stops)
+                        if book.reports(limit):
+                            due.setdefault(urr_id, set()).add(limit)
+                if watch_dropped and book.dropped_threshold_reached(usage):
+                    due.setdefault(urr_id, set()).add("DROTH")
+                if usage.packets_total != book.last_packets:
+                    book.last_packets = usage.packets_total
+                    book.idle_since = now
+                    if not book.active:
+                        book.active = True
+                        if watch_start:
+                            due.setdefault(urr_id, set()).add("START")
+                    continue
+                idle = now - book.idle_since
+                if book.active and watch_stop and idle >= (idt or 1):
+                    book.active = False
+                    due.setdefault(urr_id, set()).add("STOPT")
+                if qht and idle >= qht:
+                    book.idle_since = now  # once per holding time without traffic
+                    due.setdefault(urr_id, set()).add("QUHTI")
+            if due:
+                self._usage_reports(session, due, now)
+            if expired:  # the quota's traffic stops (after the report read its counts)
+                self._reinstall(session)
+                self._commit_quietly(session)
+
+    def checkpoint(self, now: float, seids: Iterable[int] | None = None) -> None:
+        """Journal the datapath's counters (not reset) of the sessions ``seids`` (all by
+        default) as part of their unreported usage, so a restart with a datapath that loses
+        its counters loses at most the traffic since the checkpoint."""
+        for seid in self.sessions if seids is None else seids:
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
+            moved = False
+            for urr_id, book in session.urrs.items():
+                if book.inactive:  # paused: its datapath counts are not usage
+                    continue
+                try:
+                    counts = Counts.of(self.datapath.read_usage(seid, urr_id))
+                except DatapathError:
+                    continue
+                if counts.values != book.dp_seen.values:
+                    book.dp_seen = counts
+                    moved = True
+            if moved:
+                self._write(session)
