@@ -100,12 +100,14 @@ def run_phases(phases: str, count: int, batch: int) -> None:
             for i in range(0, len(datagrams), batch):
                 with pause:
                     now = time.monotonic()
-                    for data in datagrams[i : i + batch]:
+                    some = datagrams[i : i + batch]
+                    for data in some:
                         node.datagram_received(data, SMF, now)
                     node.commit_sessions()
                     if journal.unsynced:
                         journal.sync()
                     answered += len(node.committed_datagrams())
+                    pause.handled(len(some))
 
         seq = iter(range(2, 1 << 24))
         heartbeat = RecoveryTimeStamp(SMF_RECOVERY)

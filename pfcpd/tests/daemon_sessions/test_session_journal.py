@@ -181,3 +181,63 @@ def test_a_failed_commit_of_several_statements_changes_nothing(tmp_path: Path) -
         journal.commit(puts, [f"s:{i}" for i in range(chunk + 1)])
     assert dict(journal.records()) == before
     journal.close()
+
+
+def test_a_checkpoints_last_pass_holds_commits_on_a_lock_not_in_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RESTART pass runs with the journal's write lock held, so a commit waits on that
+    lock for exactly as long as the pass takes (not in SQLite's busy handler, which sleeps
+    1, 2, 5 ms between tries); the PASSIVE passes before it let commits go on."""
+    import threading
+
+    monkeypatch.setattr(session_journal, "CHECKPOINT_BYTES", 10_000)
+    journal = SessionJournal(tmp_path)
+    held: list[tuple[str, bool]] = []
+
+    class Recording:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def execute(self, sql: str) -> sqlite3.Cursor:
+            held.append((sql, journal._writes.locked()))
+            return self.db.execute(sql)
+
+        def close(self) -> None:
+            self.db.close()
+
+    journal.commit({f"s:{i}": bytes(1000) for i in range(20)}, ())
+    journal.sync()
+    journal._checkpointer = Recording(  # type: ignore[assignment]
+        sqlite3.connect(journal.path, isolation_level=None, check_same_thread=False)
+    )
+    monkeypatch.setattr(session_journal, "CHECKPOINT_PASSES", 2)
+    # a commit between the two passes, so that the first does not end the checkpoint
+    real_execute = Recording.execute
+
+    def execute(self: Recording, sql: str) -> sqlite3.Cursor:
+        cursor = real_execute(self, sql)
+        if "PASSIVE" in sql:
+            journal.commit({"s:between": b"x"}, ())  # (the PASSIVE pass does not hold it)
+        return cursor
+
+    monkeypatch.setattr(Recording, "execute", execute)
+    journal.checkpoint()
+    assert [(sql.split("(")[1].rstrip(")"), locked) for sql, locked in held] == [
+        ("PASSIVE", False),
+        ("RESTART", True),
+    ]
+
+    # A commit while the lock is held waits for it, then goes through.
+    done = threading.Event()
+    journal._writes.acquire()
+    try:
+        thread = threading.Thread(target=lambda: (journal.commit({"s:y": b"y"}, ()), done.set()))
+        thread.start()
+        assert not done.wait(0.2)  # (held: the commit waits)
+    finally:
+        journal._writes.release()
+    assert done.wait(10)
+    thread.join()
+    assert dict(journal.records())[("s:y")] == b"y"
+    journal.close()

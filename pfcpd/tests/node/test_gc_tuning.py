@@ -9,6 +9,7 @@ from pfcpd.daemon.gc_tuning import (
     FREEZE_INTERVAL,
     FULL_COLLECTION_EVERY,
     MIDDLE_COLLECTION_EVERY,
+    YOUNG_EVERY,
     BatchPause,
     PeriodicFreeze,
 )
@@ -57,4 +58,80 @@ def test_batch_pause_pauses_and_restores_what_was_there() -> None:
             assert not gc.isenabled()
         assert not gc.isenabled()  # (off before: left off)
     finally:
+        (gc.enable if was_enabled else gc.disable)()
+
+
+def _young_objects() -> int:
+    return len(gc.get_objects(0)) + len(gc.get_objects(1))
+
+
+def test_batches_collect_the_young_generations_by_requests_handled() -> None:
+    """Deallocations of old objects lower the collector's own count as much as new ones
+    raise it: with sessions deleted meanwhile, no automatic young collection comes and what
+    outlived the requests piles up in generation 0. The batches' requests start one."""
+    was_enabled = gc.isenabled()
+    thresholds = gc.get_threshold()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    old: list[list[int]] = [[] for _ in range(20_000)]  # the sessions to delete
+    gc.collect()
+    gc.freeze()  # (out of reach, as the freezer puts them)
+    kept: list[list[int]] = []
+    pause = BatchPause()
+    gc.callbacks.append(seen)
+    try:
+        gc.enable()
+        gc.set_threshold(700, MIDDLE_COLLECTION_EVERY, FULL_COLLECTION_EVERY)
+        gc.collect(1)
+        BatchPause._requests = 0
+        collections.clear()
+        most = 0
+        for _ in range(YOUNG_EVERY * 8 // 4):  # batches of 4 requests
+            with pause:
+                for _ in range(4):
+                    kept.extend([[], [], []])  # what outlives a request
+                    del old[-4:]  # a deleted session, older than the batch
+                pause.handled(4)
+            most = max(most, _young_objects())
+        assert collections and set(collections) == {1}  # generations 0 and 1 at once
+        assert len(collections) == 8  # one per YOUNG_EVERY requests
+        assert most < 4 * YOUNG_EVERY  # never more than about YOUNG_EVERY requests' worth
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+        (gc.enable if was_enabled else gc.disable)()
+
+
+def test_no_collection_before_young_every_requests() -> None:
+    was_enabled = gc.isenabled()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    pause = BatchPause()
+    gc.callbacks.append(seen)
+    try:
+        gc.enable()
+        BatchPause._requests = 0
+        for _ in range(YOUNG_EVERY - 1):
+            with pause:
+                pause.handled(1)
+        assert 1 not in collections  # (an automatic young one may come; none of ours)
+        with pause:
+            pause.handled(1)
+        assert collections[-1] == 1
+        assert BatchPause._requests == 0
+        gc.disable()
+        with pause:
+            pause.handled(YOUNG_EVERY)
+        assert collections[-1] == 1 and len([g for g in collections if g == 1]) == 1
+    finally:
+        gc.callbacks.remove(seen)
         (gc.enable if was_enabled else gc.disable)()

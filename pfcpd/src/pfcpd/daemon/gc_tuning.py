@@ -40,12 +40,30 @@ of each kind in batches of 64, 2026-12-04), 328.9k -> 309.1k instructions per es
 collections walk per establishment 54 -> 25. What a paused batch makes grows with its work,
 usually its RECV_BATCH datagrams (a restarted CP's sessions purged within it: with those
 sessions), and its cyclic garbage is collected after it like any other.
+
+Young collections are also started by the count of requests, not only by the collector's
+own count. That count (generation 0's) is allocations minus deallocations of tracked
+objects, whichever generation they were in: deleting frozen sessions lowers it as much as
+new objects raise it. So while sessions were deleted (or deleted as fast as others were
+established) no young collection came, and generation 0 kept everything that outlived its
+request meanwhile: after 10,000 deletions 42,000 objects (the response cache's entries),
+and the collection that finally came took 4-10 ms (bench/session_rate.py, its paced phase
+after the deletions, 2026-12-05), a pause every answer in flight waited for; in steady
+churn (as many deletions as establishments) the sessions of the last FREEZE_INTERVAL
+seconds would have waited for the freezer's collection. Now, once YOUNG_EVERY requests
+were handled in paused batches (`BatchPause.handled`), the end of the batch collects
+generations 0 and 1 at once: what outlived those requests is walked once, in a pause
+bounded by their number. In a burst this replaces the collections that came anyway: the
+first allocation after a batch of 64 establishments started a young collection walking
+the new sessions, and every second one a generation-1 collection walked them again; now
+one collection walks them once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+from typing import ClassVar
 
 FREEZE_INTERVAL = 10.0  # seconds
 # Young (generation 0) collections per generation-1 collection (gc's second threshold;
@@ -57,14 +75,22 @@ MIDDLE_COLLECTION_EVERY = 2
 # Generation-1 collections between two full ones (gc's third threshold; Python: 10): never,
 # in practice, while the freezer runs.
 FULL_COLLECTION_EVERY = 1 << 30
+# Requests handled in paused batches between two collections of generations 0 and 1 run at
+# a batch's end. Under the young threshold's worth of survivors (an establishment leaves
+# ~21 tracked objects: 32 of them ~670, Python's threshold 700), so a paced load's automatic
+# young collections seldom come between two of these and walk the same objects first.
+YOUNG_EVERY = 32
 
 
 class BatchPause:
     """``with pause:`` runs the body with the collector's automatic collections paused,
     and restores them after it (unless they were off before: tests, or a caller's own
-    pause). One per reader: not reentrant."""
+    pause). The body says how many requests it handled (`handled`); once YOUNG_EVERY were
+    handled since the last time (counted over every reader: one collector per process),
+    the restore collects generations 0 and 1. One per reader: not reentrant."""
 
     __slots__ = ("_resume",)
+    _requests: ClassVar[int] = 0  # handled in paused batches since the last collection
 
     def __init__(self) -> None:
         self._resume = False
@@ -73,9 +99,16 @@ class BatchPause:
         self._resume = gc.isenabled()
         gc.disable()
 
+    def handled(self, requests: int) -> None:
+        """The body handled ``requests`` more requests."""
+        BatchPause._requests += requests
+
     def __exit__(self, *exc: object) -> None:
         if self._resume:
             gc.enable()
+            if BatchPause._requests >= YOUNG_EVERY:
+                BatchPause._requests = 0
+                gc.collect(1)
 
 
 def freeze_now() -> None:

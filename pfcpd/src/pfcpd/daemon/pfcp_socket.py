@@ -119,7 +119,7 @@ class PfcpSocket:
     datagram read (``now``: ``clock()`` when it was read; ``local``: this socket's listen
     address, as given), ``on_batch(read)`` once after each batch, with how many were read;
     the whole batch, ``on_batch`` included, runs with the garbage collector paused
-    (`gc_tuning.BatchPause`). What the kernel
+    (`gc_tuning.BatchPause`, told how many were read). What the kernel
     dropped is read when asked (`new_kernel_drops`: the server counts it before the metrics
     are rendered), not after every batch: a syscall per batch, which at a paced rate is one
     per request."""
@@ -185,7 +185,8 @@ class PfcpSocket:
         recvfrom = self.sock.recvfrom
         on_datagram, clock, local = self._on_datagram, self._clock, self._local
         read = 0
-        with self._gc_pause:
+        pause = self._gc_pause
+        with pause:
             for _ in range(RECV_BATCH):
                 try:
                     data, addr = recvfrom(MAX_DATAGRAM)
@@ -199,3 +200,4 @@ class PfcpSocket:
                 if read == 1 and not self._closed and not self._waiting.poll(0, 1):
                     break  # (nothing more: the batch of one of a paced peer)
             self._on_batch(read)
+            pause.handled(read)

@@ -49,6 +49,7 @@ import contextlib
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -126,9 +127,16 @@ class SessionJournal:
         self._wal_bytes = 0  # estimated bytes written to the WAL since the last checkpoint
         self._wal_fd: int | None = None
         self._checkpointer: sqlite3.Connection | None = None  # used by sync()'s thread only
+        # Held by each commit, and by a checkpoint's last pass (see `checkpoint`).
+        self._writes = threading.Lock()
 
     def commit(self, puts: Mapping[str, bytes], deletes: Collection[str]) -> None:
-        """Store ``puts`` and remove ``deletes`` in one durable transaction."""
+        """Store ``puts`` and remove ``deletes`` in one durable transaction (after the last
+        pass of a checkpoint under way: see `checkpoint`)."""
+        with self._writes:
+            self._commit(puts, deletes)
+
+    def _commit(self, puts: Mapping[str, bytes], deletes: Collection[str]) -> None:
         db = self.db
         try:
             if not deletes and len(puts) <= ROWS_PER_STATEMENT:
@@ -198,11 +206,14 @@ class SessionJournal:
         every flush then also wrote the file's new size: fdatasync p50 0.4-0.5 ms against
         0.2 ms in place). So PASSIVE passes follow, each copying what came meanwhile (a
         few frames; one with nothing to copy costs nothing), until one finds nothing new;
-        the last of CHECKPOINT_PASSES is a RESTART, which holds commits off (they wait in
-        SQLite's busy handler, on the event loop: about a millisecond, once per
-        checkpoint) while it copies the rest. Safe to run in another thread than the
-        commits (one at a time). OSError when it fails (the WAL, synced, still holds every
-        change)."""
+        the last of CHECKPOINT_PASSES is a RESTART, which holds commits off while it copies
+        the rest. A commit then waits for it on a lock (`_writes`, taken by that pass
+        before SQLite's) for as long as it takes: before, it waited in SQLite's busy
+        handler, which sleeps 1, 2, then 5 ms between tries, so a pass of a millisecond
+        held a commit (and every answer of its batch) 1.2 ms at best and up to 8 ms
+        (bench/session_rate.py's paced phase, 2026-12-05: one commit per checkpoint).
+        Safe to run in another thread than the commits (one at a time). OSError when it
+        fails (the WAL, synced, still holds every change)."""
         self._wal_bytes = 0
         try:
             if self._checkpointer is None:
@@ -212,11 +223,16 @@ class SessionJournal:
                 self._checkpointer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             last = -1
             for n in range(1, CHECKPOINT_PASSES + 1):
-                mode = "RESTART" if n == CHECKPOINT_PASSES else "PASSIVE"
                 # (frames: the WAL's as the pass began; commits may add more meanwhile)
-                _, frames, copied = self._checkpointer.execute(
-                    f"PRAGMA wal_checkpoint({mode})"
-                ).fetchone()
+                if n < CHECKPOINT_PASSES:
+                    _, frames, copied = self._checkpointer.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).fetchone()
+                else:
+                    with self._writes:
+                        _, frames, copied = self._checkpointer.execute(
+                            "PRAGMA wal_checkpoint(RESTART)"
+                        ).fetchone()
                 if frames == last and copied == frames:
                     break  # nothing came since the pass before: every frame copied
                 last = frames

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
+from collections import OrderedDict
 
 from ..datapath.interface import IPAddress, IPNetwork
 
@@ -19,9 +20,13 @@ def shared_address(text: str) -> IPAddress:
     return ipaddress.ip_address(text)
 
 
-# (text, prefix length) -> network; emptied when full. An allocation puts the network it
-# took here (`remember_network`): the PDRs that name it then find it, not parse its text.
-_NETWORKS: dict[tuple[str, int], IPNetwork] = {}
+# (text, prefix length) -> network, the oldest dropped when full. An allocation puts the
+# network it took here (`remember_network`): the PDRs that name it then find it, not parse
+# its text. Every UE address is a new entry, so the cache is full after NETWORK_ENTRIES
+# sessions and stays full: emptied at once instead, it freed 4,096 networks (their cached
+# addresses and dicts) inside one establishment, 2-5 ms (bench/session_rate.py's paced
+# phase, 2026-12-05); one entry dropped per entry added spreads that over the requests.
+_NETWORKS: OrderedDict[tuple[str, int], IPNetwork] = OrderedDict()
 NETWORK_ENTRIES = 4096
 
 
@@ -42,9 +47,9 @@ def shared_network(text: str, prefixlen: int) -> IPNetwork:
 def remember_network(text: str, net: IPNetwork, prefixlen: int | None = None) -> None:
     """``net`` is the network of ``text``/its prefix length (``prefixlen``, when the caller
     knows it)."""
-    if len(_NETWORKS) >= NETWORK_ENTRIES:
-        _NETWORKS.clear()
     _NETWORKS[(text, net.prefixlen if prefixlen is None else prefixlen)] = net
+    if len(_NETWORKS) > NETWORK_ENTRIES:
+        _NETWORKS.popitem(last=False)
 
 
 def drop_shared() -> None:
