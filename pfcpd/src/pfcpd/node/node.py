@@ -326,8 +326,11 @@ class PfcpNode:
             self._events.append(
                 RequestRejected(tx.addr, request_type, Cause.SYSTEM_FAILURE, detail)
             )
+            # (the answer, and copies of it from the response cache: the same octets to the
+            # same peer; a copy is another bytes object)
             self._transmits = [
-                Transmit(data, t.addr, t.local) if t.data is tx.data else t for t in self._transmits
+                Transmit(data, t.addr, t.local) if t.addr == tx.addr and t.data == tx.data else t
+                for t in self._transmits
             ]
 
     def resolutions_wanted(self) -> list[tuple[str, int]]:
@@ -370,9 +373,9 @@ class PfcpNode:
         at = inf
         if self._outgoing:
             at = next(iter(self._outgoing.values())).deadline
-        entries = self._cache.entries
-        if entries:  # (the cache's next_expiry) rounded up: a wake-up a second at most for it
-            expiry = float(math.ceil(next(iter(entries.values())).expires_at))
+        expiry = self._cache.next_expiry()
+        if expiry is not None:  # rounded up: a wake-up a second at most for the cache
+            expiry = float(math.ceil(expiry))
             if expiry < at:
                 at = expiry
         stopping = self._stopping
@@ -459,13 +462,12 @@ class PfcpNode:
                 return
         else:
             digest = request_digest(data)
-            if (addr, header.seq) in cache.entries:  # (else `get` finds nothing)
-                cached = cache.get(addr, header.seq, msg_type, digest, now)
-                if cached is not None:
-                    self.metrics.duplicates.inc(_TYPE_LABELS[msg_type])
-                    self.metrics.count_sent_labelled(ip, cached.labels)
-                    self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
-                    return
+            cached = cache.get(addr, header.seq, msg_type, digest, now)
+            if cached is not None:
+                self.metrics.duplicates.inc(_TYPE_LABELS[msg_type])
+                self.metrics.count_sent_labelled(ip, cached.labels)
+                self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
+                return
             if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at[addr] is None:
                 # No association: the answer (72) needs nothing from the body; not decoded.
                 self.metrics.requests_handled.inc(type_label(msg_type))
