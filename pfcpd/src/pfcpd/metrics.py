@@ -53,6 +53,12 @@ class Counter:
         counts = self.counts
         counts[labels] = counts.get(labels, 0.0) + amount
 
+    def inc_key(self, key: tuple[str, ...]) -> None:
+        """``inc(*key)``, for a caller that has the label values in a tuple already (no
+        argument tuple made per call, no keyword default)."""
+        counts = self.counts
+        counts[key] = counts.get(key, 0.0) + 1.0
+
     @property
     def values(self) -> dict[tuple[str, ...], float]:
         """label values -> count, for the label combinations counted so far."""
@@ -93,9 +99,14 @@ class Histogram:
         self._collector = _Read(self._family(), self._collect)
 
     def observe(self, value: float, *labels: str) -> None:
-        series = self.series.get(labels)
+        self.observe_key(value, labels)
+
+    def observe_key(self, value: float, key: tuple[str, ...]) -> None:
+        """``observe(value, *key)``, for a caller that has the label values in a tuple
+        already (no argument tuple made per call)."""
+        series = self.series.get(key)
         if series is None:
-            series = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+            series = self.series[key] = [0.0] * (len(self.bounds) + 2)
         series[bisect_left(self.bounds, value)] += 1
         series[-1] += value
 

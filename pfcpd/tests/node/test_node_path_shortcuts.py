@@ -154,3 +154,31 @@ def test_a_heartbeat_after_the_release_is_not_taken_for_the_associations():
     assert node.next_event() is None  # (no PeerRestarted)
     assert node.metrics.peer_restarts.get() == 0
     assert len(node._cache) == 3  # the setup, the first heartbeat, the release: not the last
+
+
+def test_the_associations_kept_per_address_are_bounded_and_none_is_not_kept():
+    node = make_node()
+    for port in range(2000, 2005):  # (no association yet: nothing kept)
+        assert deletion_cause(node, port, (CP[0], port)) == Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+    assert len(node._association_at) == 0
+    exchange(node, setup(), 0.0)
+    for port in range(3000, 4500):  # (every port of the CP's address: the one association)
+        assert node._association_at[(CP[0], port)] is node.associations()[0]
+    assert 0 < len(node._association_at) <= 1024
+
+
+def test_counts_and_observations_by_a_prebuilt_key_are_those_by_labels():
+    node = make_node()
+    counter = node.metrics.requests_handled
+    counter.inc("heartbeat_request")
+    counter.inc_key(("heartbeat_request",))
+    counter.inc_key(("session_deletion_request",))
+    assert counter.get("heartbeat_request") == 2
+    assert counter.values == {("heartbeat_request",): 2.0, ("session_deletion_request",): 1.0}
+    histogram = node.metrics.handling_time
+    histogram.observe(0.5, "heartbeat_request")
+    histogram.observe_key(0.5, ("heartbeat_request",))
+    histogram.observe_key(2.0, ("session_deletion_request",))
+    assert histogram.count("heartbeat_request") == 2
+    assert histogram.series[("heartbeat_request",)][-1] == 1.0  # (the sum)
+    assert histogram.count("session_deletion_request") == 1

@@ -17,7 +17,7 @@ def _put(cache: ResponseCache, addr: tuple[str, int], seq: int, now: float) -> N
 
 
 def _keys(cache: ResponseCache) -> list[tuple[tuple[str, int], int]]:
-    return list(cache.entries)
+    return [(addr, seq) for addr, seq, _ in cache.listing()]
 
 
 def test_entries_expire_when_due_after_puts_discards_and_evictions() -> None:
@@ -77,7 +77,7 @@ def test_expiry_matches_a_full_scan_in_random_sequences() -> None:
             elif op < 0.65:
                 cache.discard_peer(addr)
             cache.expire(now)
-            due = [k for k, e in cache.entries.items() if e.expires_at <= now]
+            due = [entry for entry in cache.listing() if entry[2] <= now]
             assert due == [], (now, due)
 
 

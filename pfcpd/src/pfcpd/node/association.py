@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..address import Address
 from ..pfcp import IEType, Message
 from ..pfcp.ies_address import AlternativeSMFIPAddress
 from ..pfcp.ies_text import SMFSetID
+from .session_handler import Peer
 
 
 class AssociationState(enum.Enum):
@@ -34,6 +35,12 @@ class Association:
     last_heartbeat_ok_at: float | None = None
     lost_at: float | None = None
     release_at: float | None = None  # LOST: when the graceful release period ends
+    # The session handler's view of it (made once: an association's Node ID and address
+    # never change; a new one is another object)
+    peer: Peer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.peer = Peer(self.node_id, self.addr)
 
     def set_smf_set(self, msg: Message) -> None:
         """Take the SMF Set ID and Alternative SMF IP Addresses ``msg`` carries (an
@@ -94,3 +101,44 @@ class Association:
             ),
             next_heartbeat_at=now,
         )
+
+
+# At most this many source addresses keep their association in an `AssociationsAt` (only
+# associated CPs' addresses are kept, a few ports each; past it, it starts again).
+_KNOWN_ADDRESSES = 1024
+
+
+class AssociationsAt(dict[Address, "Association | None"]):
+    """``at[addr]``: the association of the peer at ``addr``, or None. The same address and
+    port, else the only association at that IP address (a CP may send from another port
+    than it set the association up from). With several at that IP the port decides, or
+    there is none: a guess could take another CP's heartbeat for a restart and purge the
+    wrong sessions.
+
+    An association found is kept (up to _KNOWN_ADDRESSES addresses), so that the request
+    path pays a dict subscript (no Python frame) and not a scan of the associations; None is
+    not kept (``__missing__`` scans again). Made anew whenever the associations change: its
+    answers hold only for the associations it was made for."""
+
+    def __init__(self, associations: dict[str, Association]) -> None:
+        super().__init__()
+        self._associations = associations
+
+    def __missing__(self, addr: Address) -> Association | None:
+        by_ip = None
+        several = False
+        found: Association | None = None
+        for assoc in self._associations.values():
+            if assoc.addr == addr:
+                found = assoc
+                break
+            if assoc.addr[0] == addr[0]:
+                several = by_ip is not None
+                by_ip = by_ip or assoc
+        else:
+            found = None if several else by_ip
+        if found is not None:
+            if len(self) >= _KNOWN_ADDRESSES:  # (ports of the associated CPs' addresses)
+                self.clear()
+            self[addr] = found
+        return found

@@ -44,7 +44,7 @@ from ..pfcp.ies_scalar import GracefulReleasePeriod, OffendingIE, RecoveryTimeSt
 from ..pfcp.message_types import REQUEST_TYPES, RESPONSE_TO, message_type_name
 from ..pfcp.messages import ALLOWED_IES, MANDATORY_IES
 from .allow_list import AllowList, IPNetwork
-from .association import Association, AssociationState
+from .association import Association, AssociationsAt, AssociationState
 from .events import (
     AssociationEstablished,
     AssociationReleased,
@@ -65,7 +65,6 @@ from .node_metrics import NodeMetrics
 from .rate_limit import RateLimiter
 from .session_handler import (
     NoSessionEngine,
-    Peer,
     PeerGone,
     SessionHandler,
     establishment_peer_seid,
@@ -147,9 +146,6 @@ def _cause_name(value: int) -> str:
 _CAUSE_IE = int(IEType.CAUSE)
 _RECOVERY_TIME_STAMP_IE = int(IEType.RECOVERY_TIME_STAMP)
 _HEARTBEAT_REQUEST_TYPE = int(M.HEARTBEAT_REQUEST)
-# At most this many source addresses keep their association in `_association_by_addr` (only
-# associated CPs' addresses are kept, a few ports each; past it, the dict starts again).
-_KNOWN_ADDRESSES = 1024
 
 
 def cause_label(msg: Message) -> str:
@@ -237,10 +233,9 @@ class PfcpNode:
         )
         self._clock = clock
         self._associations: dict[str, Association] = {a.node_id: a for a in associations}
-        # _association_at's answers found so far (an association, not None): emptied
-        # whenever _associations changes (`_associations_changed`)
-        self._association_by_addr: dict[Address, Association] = {}
-        self._handler_peers: dict[str, tuple[Association, Peer]] = {}  # see _peer
+        # [addr]: the association of the peer at addr, or None (made anew whenever
+        # _associations changes: `_associations_changed`)
+        self._association_at = AssociationsAt(self._associations)
         self._targets: list[SetupTarget] = []
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
         self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
@@ -331,8 +326,11 @@ class PfcpNode:
             self._events.append(
                 RequestRejected(tx.addr, request_type, Cause.SYSTEM_FAILURE, detail)
             )
+            # (the answer, and copies of it from the response cache: the same octets to the
+            # same peer; a copy is another bytes object)
             self._transmits = [
-                Transmit(data, t.addr, t.local) if t.data is tx.data else t for t in self._transmits
+                Transmit(data, t.addr, t.local) if t.addr == tx.addr and t.data == tx.data else t
+                for t in self._transmits
             ]
 
     def resolutions_wanted(self) -> list[tuple[str, int]]:
@@ -375,9 +373,9 @@ class PfcpNode:
         at = inf
         if self._outgoing:
             at = next(iter(self._outgoing.values())).deadline
-        entries = self._cache.entries
-        if entries:  # (the cache's next_expiry) rounded up: a wake-up a second at most for it
-            expiry = float(math.ceil(next(iter(entries.values())).expires_at))
+        expiry = self._cache.next_expiry()
+        if expiry is not None:  # rounded up: a wake-up a second at most for the cache
+            expiry = float(math.ceil(expiry))
             if expiry < at:
                 at = expiry
         stopping = self._stopping
@@ -464,20 +462,15 @@ class PfcpNode:
                 return
         else:
             digest = request_digest(data)
-            if (addr, header.seq) in cache.entries:  # (else `get` finds nothing)
-                cached = cache.get(addr, header.seq, msg_type, digest, now)
-                if cached is not None:
-                    self.metrics.duplicates.inc(_TYPE_LABELS[msg_type])
-                    self.metrics.count_sent_labelled(ip, cached.labels)
-                    self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
-                    return
-            if (
-                msg_type in SESSION_REQUESTS_BY_SEID
-                and (self._association_by_addr.get(addr) or self._association_at(addr)) is None
-            ):
+            cached = cache.get(addr, header.seq, msg_type, digest, now)
+            if cached is not None:
+                self.metrics.duplicates.inc(_TYPE_LABELS[msg_type])
+                self.metrics.count_sent_labelled(ip, cached.labels)
+                self._transmits.append(_new_tuple(Transmit, (cached.data, addr, local)))
+                return
+            if msg_type in SESSION_REQUESTS_BY_SEID and self._association_at[addr] is None:
                 # No association: the answer (72) needs nothing from the body; not decoded.
-                name = type_label(msg_type)
-                self.metrics.requests_handled.inc(name)
+                self.metrics.requests_handled.inc(type_label(msg_type))
                 cause = Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
                 response = self._cause_response(msg_type, header.seq, cause, 0)
                 self._answer(response, msg_type, addr, local, now, None)
@@ -529,7 +522,6 @@ class PfcpNode:
         handled afresh. Returns what to send instead of ``unconfirmed``."""
         self._associations = {a.node_id: a for a in durable}
         self._associations_changed()
-        self._handler_peers.clear()
         self.state_dirty = False
         out = []
         for tx in unconfirmed:
@@ -763,16 +755,11 @@ class PfcpNode:
         # (The association is looked up once, before the request takes effect.)
         session = True  # answered by the session handler: its change awaits the commit
         if t in SESSION_REQUESTS:  # (the most frequent, first)
-            # (_association_at, its known answers read here first)
-            assoc = self._association_by_addr.get(addr) or self._association_at(addr)
+            assoc = self._association_at[addr]
             cache = assoc is not None
             if assoc is not None:  # (the handler answers)
                 try:
-                    entry = self._handler_peers.get(assoc.node_id)  # (_peer's lookup)
-                    peer = entry[1] if entry is not None and entry[0] is assoc else None
-                    response = self.handler.handle_request(
-                        msg, peer or self._peer(assoc), self.node_id, now
-                    )
+                    response = self.handler.handle_request(msg, assoc.peer, self.node_id, now)
                 except Exception as exc:
                     what = f"{msg.name} seq {msg.seq}"
                     self._internal_error(exc, "session_handler", addr, what)
@@ -788,7 +775,7 @@ class PfcpNode:
             else:
                 response = self._association_release_request(msg, addr, now)
         else:
-            assoc = self._association_at(addr)
+            assoc = self._association_at[addr]
             cache = assoc is not None
             if t == M.PFD_MANAGEMENT_REQUEST:
                 response = self._pfd_management_request(msg, addr, now, assoc)
@@ -796,15 +783,13 @@ class PfcpNode:
                 session = False
                 response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
-        name = _TYPE_LABELS[t]
+        key = (_TYPE_LABELS[t],)  # (its key in the counters labelled by type alone)
         metrics = self.metrics
-        counts = metrics.requests_handled.counts  # (Counter.inc, inline: once per request)
-        key = (name,)
-        counts[key] = counts.get(key, 0.0) + 1.0
+        metrics.requests_handled.inc_key(key)
         tx = self._answer(response, t, addr, local, now, digest if cache else None)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
-        metrics.handling_time.observe(self._clock() - started, name)
+        metrics.handling_time.observe_key(self._clock() - started, key)
 
     def _answer(
         self,
@@ -818,11 +803,7 @@ class PfcpNode:
         """Send ``response``; cached for retransmissions of the request whose digest is
         ``cache_for`` (None: not cached)."""
         data = encode(response)
-        cause = response.get(_CAUSE_IE)  # (cause_label, inline)
-        labels = (
-            _TYPE_LABELS[response.msg_type],
-            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
-        )
+        labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         self.metrics.count_sent_labelled(addr[0], labels)
@@ -838,14 +819,11 @@ class PfcpNode:
         node's most frequent datagram; a Message built and encoded each time cost 3.4 us of
         its ~15)."""
         started = self._clock()
-        assoc = self._association_by_addr.get(addr) or self._association_at(addr)
-        if assoc is not None:  # (_check_recovery, inline)
-            ts_ie = msg.get(_RECOVERY_TIME_STAMP_IE)
-            if isinstance(ts_ie, RecoveryTimeStamp) and ts_ie.value != assoc.cp_recovery_time_stamp:
-                self._peer_restarted(assoc, ts_ie.value, now)
+        assoc = self._association_at[addr]
+        if assoc is not None:
+            self._check_recovery(assoc, msg, now)
         metrics = self.metrics
-        counts = metrics.requests_handled.counts  # (Counter.inc, inline)
-        counts[_HEARTBEAT_KEY] = counts.get(_HEARTBEAT_KEY, 0.0) + 1.0
+        metrics.requests_handled.inc_key(_HEARTBEAT_KEY)
         ts, template = self._heartbeat_response
         if ts != self.recovery_time_stamp:
             ts = self.recovery_time_stamp
@@ -857,7 +835,7 @@ class PfcpNode:
             self._cache.put(addr, msg.seq, _HEARTBEAT_REQUEST_TYPE, digest, data, labels, now)
         metrics.count_sent_labelled(addr[0], _HEARTBEAT_LABELS)
         self._transmits.append(_new_tuple(Transmit, (data, addr, local)))
-        metrics.handling_time.observe(self._clock() - started, _HEARTBEAT_REQUEST)
+        metrics.handling_time.observe_key(self._clock() - started, _HEARTBEAT_KEY)
 
     def _association_setup_request(
         self, msg: Message, addr: Address, local: str | None, now: float
@@ -1038,7 +1016,7 @@ class PfcpNode:
             response.ies.append(OffendingIE(err.offending_ie))
         self.metrics.requests_handled.inc(type_label(header.msg_type))
         self._events.append(RequestRejected(addr, header.msg_type, err.cause, str(err)))
-        cache_for = request_digest(data) if self._association_at(addr) is not None else None
+        cache_for = request_digest(data) if self._association_at[addr] is not None else None
         self._answer(response, header.msg_type, addr, local, now, cache_for)
 
     def _answers_outgoing(self, data: bytes, addr: Address) -> bool:
@@ -1122,47 +1100,10 @@ class PfcpNode:
             a.addr == target.addr for a in self._associations.values()
         )
 
-    def _peer(self, assoc: Association) -> Peer:
-        """The session handler's view of ``assoc`` (made once per association: an
-        association's Node ID and address never change; a new one is another object)."""
-        entry = self._handler_peers.get(assoc.node_id)
-        if entry is None or entry[0] is not assoc:
-            entry = self._handler_peers[assoc.node_id] = (assoc, Peer(assoc.node_id, assoc.addr))
-        return entry[1]
-
-    def _association_at(self, addr: Address) -> Association | None:
-        """The association of the peer at ``addr``: same address and port, else the only
-        association at that IP address (a CP may send from another port than it set the
-        association up from). With several at that IP the port decides, or there is none:
-        a guess could take another CP's heartbeat for a restart and purge the wrong sessions.
-        An answer found is kept until the associations change (callers on the request path
-        read `_association_by_addr` first: a dict lookup per request instead of this scan).
-        """
-        known = self._association_by_addr
-        found = known.get(addr)
-        if found is not None:
-            return found
-        by_ip = None
-        several = False
-        for assoc in self._associations.values():
-            if assoc.addr == addr:
-                found = assoc
-                break
-            if assoc.addr[0] == addr[0]:
-                several = by_ip is not None
-                by_ip = by_ip or assoc
-        else:
-            found = None if several else by_ip
-        if found is not None:
-            if len(known) >= _KNOWN_ADDRESSES:  # (ports of the associated CPs' addresses)
-                known.clear()
-            known[addr] = found
-        return found
-
     def _associations_changed(self) -> None:
-        """`_associations` gained or lost an association: `_association_at`'s kept answers
-        may no longer hold."""
-        self._association_by_addr.clear()
+        """`_associations` gained or lost an association, or is another dict:
+        `_association_at`'s kept answers may no longer hold."""
+        self._association_at = AssociationsAt(self._associations)
 
     def _check_recovery(self, assoc: Association, msg: Message, now: float) -> None:
         ts = msg.get(_RECOVERY_TIME_STAMP_IE)
@@ -1177,13 +1118,12 @@ class PfcpNode:
         self._cache.discard_peer(assoc.addr)  # answers to the CP's previous run
         self.metrics.peer_restarts.inc()
         self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, keep))
-        self.handler.peer_gone(Peer(assoc.node_id, assoc.addr), PeerGone.RESTARTED, keep, now)
+        self.handler.peer_gone(assoc.peer, PeerGone.RESTARTED, keep, now)
 
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:
             del self._associations[assoc.node_id]
             self._associations_changed()
-            self._handler_peers.pop(assoc.node_id, None)
         # Its heartbeat in flight, if any, has nobody left to concern.
         for key, tx in list(self._outgoing.items()):
             if tx.addr == assoc.addr and tx.request.msg_type == M.HEARTBEAT_REQUEST:
@@ -1193,7 +1133,7 @@ class PfcpNode:
         self.metrics.associations_released.inc(reason)
         self._events.append(AssociationReleased(assoc.node_id, assoc.addr, reason))
         keep = gone is PeerGone.LOST and self.config.on_peer_lost == "keep"
-        self.handler.peer_gone(Peer(assoc.node_id, assoc.addr), gone, keep, now)
+        self.handler.peer_gone(assoc.peer, gone, keep, now)
         for target in self._targets:
             if target.addr == assoc.addr or target.node_id == assoc.node_id:
                 target.next_attempt_at = now + self.config.associate_retry_interval

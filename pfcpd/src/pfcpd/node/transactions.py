@@ -4,6 +4,7 @@ requests it answered (duplicates get the same octets again, and no second effect
 from __future__ import annotations
 
 import math
+import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,51 +57,85 @@ request_digest: Callable[[bytes], int] = hash
 
 
 class CachedResponse(NamedTuple):
-    """(A named tuple: one is made per answer; `ResponseCache.put` makes it with
-    tuple.__new__, without the Python frame of its constructor.)"""
+    """What `ResponseCache.get` finds: the response's octets and its (message type, cause)
+    labels, for metrics. (Made for a hit, from the stored entry; not what is stored.)"""
 
-    request_type: int
-    request_digest: int  # request_digest() of the request it answers
     data: bytes
-    expires_at: float
-    labels: tuple[str, str]  # (message type, cause) of the response, for metrics
+    labels: tuple[str, str]
 
 
-_new_tuple = tuple.__new__
+_new_tuple = tuple.__new__  # (a named tuple made without the Python frame of its __new__)
+
+# A stored entry is bytes: this header, then the response's octets. Bytes, not a tuple or an
+# object: the cyclic garbage collector does not track them (a CachedResponse and its key
+# tuple per answer were walked by every young collection they lived through, and the next
+# generation's after it).
+# (Native sizes and order: only this process reads them. The digest, a hash(), is a
+# Py_ssize_t: "n" packs it without the generic conversion "q" takes for a large int.)
+_ENTRY = struct.Struct("@dnIB")  # expires_at, request digest, labels' index, request type
+_ENTRY_EXPIRES_AT = struct.Struct("@d")
+_ENTRY_HEAD = _ENTRY.size
+# A key is an int, not an (address, sequence number) tuple: the sequence number in its 24 low
+# bits, the peer's address as the bits above (a number per address, in `_peer_keys`).
+_PEER_BITS = ~MAX_SEQ  # (the key's peer part)
+_PEER_STEP = MAX_SEQ + 1  # (between the peer parts of two addresses)
+# `_peer_keys` holds at least this many addresses before it forgets those without entries.
+_MIN_PEERS = 1024
 
 
 class ResponseCache:
     """Response octets per (peer, sequence number), kept ``ttl`` seconds, at most ``limit``.
     An entry answers only the request it was made for: the same type and the same octets
     (TS 29.244 6.4: a retransmitted request is identical; another request with the same
-    sequence number is a new transaction)."""
+    sequence number is a new transaction).
+
+    Neither keys (ints) nor entries (bytes) are objects the garbage collector tracks: the
+    cache holds one per answer for ``ttl`` seconds, and the collector would walk each in
+    the young collections it lives through."""
 
     def __init__(self, ttl: float, limit: int = 100_000) -> None:
         self.ttl = ttl
         self.limit = limit
-        # (addr, seq) -> its entry, oldest first (read outside: the node looks a key up
-        # before calling `get`)
-        self.entries: OrderedDict[tuple[Address, int], CachedResponse] = OrderedDict()
+        # key -> entry, oldest first
+        self._entries: OrderedDict[int, bytes] = OrderedDict()
+        # address -> the peer part of its keys. When it reaches `_peers_bound`, the addresses
+        # without entries are forgotten and the bound becomes twice the addresses kept (at
+        # least _MIN_PEERS): bounded like the cache, by twice `limit` at most.
+        self._peer_keys: dict[Address, int] = {}
+        self._next_peer_key = 0
+        self._peers_bound = _MIN_PEERS
+        # (message type, cause) labels -> their index in `_labels` (at most 256 x 256)
+        self._label_index: dict[tuple[str, str], int] = {}
+        self._labels: list[tuple[str, str]] = []
         # No entry expires before this (the first entry's expiry when last looked at, or
         # earlier): `expire`, called for every datagram, returns at once until then (the
         # node looks at it before calling).
         self.nothing_expires_before = math.inf
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._entries)
+
+    def listing(self) -> list[tuple[Address, int, float]]:
+        """(address, sequence number, expiry) of each entry, oldest first."""
+        addresses = {part: addr for addr, part in self._peer_keys.items()}
+        return [
+            (addresses[key & _PEER_BITS], key & MAX_SEQ, _ENTRY_EXPIRES_AT.unpack_from(entry)[0])
+            for key, entry in self._entries.items()
+        ]
 
     def get(
         self, addr: Address, seq: int, request_type: int, digest: int, now: float
     ) -> CachedResponse | None:
-        entry = self.entries.get((addr, seq))
-        if (
-            entry is None
-            or entry.expires_at <= now
-            or entry.request_type != request_type
-            or entry.request_digest != digest
-        ):
+        part = self._peer_keys.get(addr)
+        if part is None:
             return None
-        return entry
+        entry = self._entries.get(part | seq)
+        if entry is None:
+            return None
+        expires_at, entry_digest, labels, entry_type = _ENTRY.unpack_from(entry)
+        if expires_at <= now or entry_type != request_type or entry_digest != digest:
+            return None
+        return _new_tuple(CachedResponse, (entry[_ENTRY_HEAD:], self._labels[labels]))
 
     def put(
         self,
@@ -112,44 +147,72 @@ class ResponseCache:
         labels: tuple[str, str],
         now: float,
     ) -> None:
-        key = (addr, seq)
-        entries = self.entries
-        entries.pop(key, None)
+        part = self._peer_keys.get(addr)
+        if part is None:
+            part = self._new_peer(addr)
+        index = self._label_index.get(labels)
+        if index is None:
+            index = self._label_index[labels] = len(self._labels)
+            self._labels.append(labels)
+        key = part | seq
+        entries = self._entries
+        entries.pop(key, None)  # (put again: it moves to the end, with its new expiry)
         expires_at = now + self.ttl
-        entries[key] = _new_tuple(CachedResponse, (request_type, digest, data, expires_at, labels))
+        entries[key] = _ENTRY.pack(expires_at, digest, index, request_type) + data
         if expires_at < self.nothing_expires_before:
             self.nothing_expires_before = expires_at
         while len(entries) > self.limit:
             entries.popitem(last=False)
 
+    def _new_peer(self, addr: Address) -> int:
+        """The peer part of ``addr``'s keys, for an address without one (a new number: an
+        entry of an address forgotten earlier never answers for another)."""
+        peers = self._peer_keys
+        if len(peers) >= self._peers_bound:
+            kept = {key & _PEER_BITS for key in self._entries}
+            self._peer_keys = peers = {a: part for a, part in peers.items() if part in kept}
+            self._peers_bound = max(_MIN_PEERS, 2 * len(peers))
+        part = peers[addr] = self._next_peer_key
+        self._next_peer_key += _PEER_STEP
+        return part
+
     def discard(self, addr: Address, seq: int) -> None:
         """Forget the response to ``(addr, seq)``: its retransmission is handled afresh."""
-        self.entries.pop((addr, seq), None)
+        part = self._peer_keys.get(addr)
+        if part is not None:
+            self._entries.pop(part | seq, None)
 
     def discard_peer(self, addr: Address) -> int:
         """Forget every response to ``addr`` (a peer that restarted or set up a new
         association: none of its earlier requests is retransmitted any more, and a request of
         its new run may repeat one of them octet for octet). Returns how many. A scan: it
         runs once per association setup."""
-        stale = [key for key in self.entries if key[0] == addr]
+        part = self._peer_keys.pop(addr, None)
+        if part is None:
+            return 0
+        stale = [key for key in self._entries if key & _PEER_BITS == part]
         for key in stale:
-            del self.entries[key]
+            del self._entries[key]
         return len(stale)
 
     def expire(self, now: float) -> None:
         """Forget expired entries (they are in insertion order, all with the same ttl)."""
         if now < self.nothing_expires_before:
             return
-        entries = self.entries
+        entries = self._entries
         while entries:
-            key, entry = next(iter(entries.items()))
-            if entry.expires_at > now:
-                self.nothing_expires_before = entry.expires_at
+            key = next(iter(entries))
+            expires_at: float = _ENTRY_EXPIRES_AT.unpack_from(entries[key])[0]
+            if expires_at > now:
+                self.nothing_expires_before = expires_at
                 return
             del entries[key]
         self.nothing_expires_before = math.inf
 
     def next_expiry(self) -> float | None:
-        if not self.entries:
+        """When the first entry expires (None: the cache is empty)."""
+        entries = self._entries
+        if not entries:
             return None
-        return next(iter(self.entries.values())).expires_at
+        expires_at: float = _ENTRY_EXPIRES_AT.unpack_from(entries[next(iter(entries))])[0]
+        return expires_at
