@@ -46,9 +46,10 @@ own count. That count (generation 0's) is allocations minus deallocations of tra
 objects, whichever generation they were in: deleting frozen sessions lowers it as much as
 new objects raise it. So while sessions were deleted (or deleted as fast as others were
 established) no young collection came, and generation 0 kept everything that outlived its
-request meanwhile: after 10,000 deletions 42,000 objects (the response cache's entries),
-and the collection that finally came took 4-10 ms (bench/session_rate.py, its paced phase
-after the deletions, 2026-12-05), a pause every answer in flight waited for; in steady
+request meanwhile: after 10,000 deletions 42,000 objects (the response cache's entries,
+ints and bytes since then, which the collector does not track), and the collection that
+finally came took 4-10 ms (bench/session_rate.py, its paced phase after the deletions,
+2026-12-05), a pause every answer in flight waited for; in steady
 churn (as many deletions as establishments) the sessions of the last FREEZE_INTERVAL
 seconds would have waited for the freezer's collection. Now, once YOUNG_EVERY requests
 were handled in paused batches (`BatchPause.handled`), the end of the batch collects
@@ -77,8 +78,9 @@ MIDDLE_COLLECTION_EVERY = 2
 FULL_COLLECTION_EVERY = 1 << 30
 # Requests handled in paused batches between two collections of generations 0 and 1 run at
 # a batch's end. Under the young threshold's worth of survivors (an establishment leaves
-# ~21 tracked objects: 32 of them ~670, Python's threshold 700), so a paced load's automatic
-# young collections seldom come between two of these and walk the same objects first.
+# ~17 tracked objects, its session's: 32 of them ~540, Python's threshold 700), so a paced
+# load's automatic young collections seldom come between two of these and walk the same
+# objects first.
 YOUNG_EVERY = 32
 
 
