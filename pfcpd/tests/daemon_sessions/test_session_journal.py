@@ -241,3 +241,31 @@ def test_a_checkpoints_last_pass_holds_commits_on_a_lock_not_in_sqlite(
     thread.join()
     assert dict(journal.records())[("s:y")] == b"y"
     journal.close()
+
+
+def test_close_leaves_a_checkpoint_under_way_its_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that did not wait for the state-writing thread: close() does not close the
+    connection a checkpoint is using; the WAL stays and the next open replays it."""
+    monkeypatch.setattr(session_journal, "CLOSE_WAIT", 0.01)
+    journal = SessionJournal(tmp_path)
+    journal.commit({"s:1": b"one"}, ())
+    journal.sync()
+    journal.checkpoint()  # (opens the checkpointer)
+    checkpointer = journal._checkpointer
+    assert checkpointer is not None
+    journal.commit({"s:2": b"two"}, ())
+    journal.sync()
+    journal._checkpointing.acquire()  # (a checkpoint under way in another thread)
+    try:
+        journal.close()
+        assert journal._checkpointer is checkpointer
+        assert checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0
+    finally:
+        journal._checkpointing.release()
+    checkpointer.close()
+    again = SessionJournal(tmp_path)
+    assert dict(again.records()) == {"s:1": b"one", "s:2": b"two"}
+    again.close()
+    assert again._checkpointer is None

@@ -104,6 +104,7 @@ def test_batches_collect_the_young_generations_by_requests_handled() -> None:
         gc.callbacks.remove(seen)
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+        BatchPause._requests = 0
         (gc.enable if was_enabled else gc.disable)()
 
 
@@ -134,4 +135,5 @@ def test_no_collection_before_young_every_requests() -> None:
         assert collections[-1] == 1 and len([g for g in collections if g == 1]) == 1
     finally:
         gc.callbacks.remove(seen)
+        BatchPause._requests = 0
         (gc.enable if was_enabled else gc.disable)()

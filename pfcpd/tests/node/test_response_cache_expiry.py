@@ -93,3 +93,17 @@ def test_rate_limiter_buckets() -> None:
     # A third peer: room is made first (refilled buckets go), then it starts full.
     assert limiter.admit("c", 200.0)
     assert sorted(limiter._buckets) == ["c"] and limiter._buckets["c"] == (2.0, 200.0)
+
+
+def test_a_key_put_again_at_the_same_time_is_the_newest_entry() -> None:
+    """Records are told apart by the put's serial number, not by the expiry: a key put
+    again at the same instant moves to the end, and the limit drops the oldest other."""
+    cache = ResponseCache(ttl=10.0, limit=2)
+    _put(cache, A, 1, 0.0)
+    _put(cache, A, 2, 0.0)
+    _put(cache, A, 1, 0.0)
+    _put(cache, A, 3, 0.0)
+    assert _keys(cache) == [(A, 1), (A, 3)]
+    assert len(cache) == 2
+    cache.expire(10.0)
+    assert len(cache) == 0 and _keys(cache) == []

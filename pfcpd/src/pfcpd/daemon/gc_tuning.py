@@ -52,7 +52,8 @@ finally came took 4-10 ms (bench/session_rate.py, its paced phase after the dele
 2026-12-05), a pause every answer in flight waited for; in steady
 churn (as many deletions as establishments) the sessions of the last FREEZE_INTERVAL
 seconds would have waited for the freezer's collection. Now, once YOUNG_EVERY requests
-were handled in paused batches (`BatchPause.handled`), the end of the batch collects
+were handled in paused batches (`BatchPause.handled`: `PfcpSocket` counts the datagrams it
+read, nearly all of them requests), the end of the batch collects
 generations 0 and 1 at once: what outlived those requests is walked once, in a pause
 bounded by their number. In a burst this replaces the collections that came anyway: the
 first allocation after a batch of 64 establishments started a young collection walking
@@ -87,9 +88,10 @@ YOUNG_EVERY = 32
 class BatchPause:
     """``with pause:`` runs the body with the collector's automatic collections paused,
     and restores them after it (unless they were off before: tests, or a caller's own
-    pause). The body says how many requests it handled (`handled`); once YOUNG_EVERY were
-    handled since the last time (counted over every reader: one collector per process),
-    the restore collects generations 0 and 1. One per reader: not reentrant."""
+    pause). The body says how many requests (datagrams) it handled (`handled`); once
+    YOUNG_EVERY were handled since the last time (counted over every reader: one collector
+    per process), the restore collects generations 0 and 1. One per reader: not
+    reentrant."""
 
     __slots__ = ("_resume",)
     _requests: ClassVar[int] = 0  # handled in paused batches since the last collection

@@ -64,6 +64,7 @@ WAL_SIZE_LIMIT = 4 * CHECKPOINT_BYTES  # bytes of WAL file kept when the WAL sta
 _WAL_PER_COMMIT = 8192
 CHECKPOINT_PASSES = 4  # at most, until every frame of the WAL is in the database
 BUSY_TIMEOUT_MS = 5000  # a commit waits this long for a checkpoint holding a lock
+CLOSE_WAIT = 1.0  # seconds close() waits for a checkpoint under way before leaving the WAL
 # Insert, or update in place (INSERT OR REPLACE deletes the row and inserts it again: in a
 # rowid table at a new rowid, more pages written). The records are bound as bytearrays: the
 # same BLOB, but the sqlite3 module looks for an adapter for every bytes parameter (a
@@ -129,6 +130,7 @@ class SessionJournal:
         self._checkpointer: sqlite3.Connection | None = None  # used by sync()'s thread only
         # Held by each commit, and by a checkpoint's last pass (see `checkpoint`).
         self._writes = threading.Lock()
+        self._checkpointing = threading.Lock()  # held by a checkpoint (close() waits for it)
 
     def commit(self, puts: Mapping[str, bytes], deletes: Collection[str]) -> None:
         """Store ``puts`` and remove ``deletes`` in one durable transaction (after the last
@@ -214,6 +216,10 @@ class SessionJournal:
         (bench/session_rate.py's paced phase, 2026-12-05: one commit per checkpoint).
         Safe to run in another thread than the commits (one at a time). OSError when it
         fails (the WAL, synced, still holds every change)."""
+        with self._checkpointing:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
         self._wal_bytes = 0
         try:
             if self._checkpointer is None:
@@ -248,11 +254,18 @@ class SessionJournal:
         return iter([(str(k), bytes(v)) for k, v in rows])
 
     def close(self) -> None:
-        """Checkpoint the WAL into the database and close it."""
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-        with contextlib.suppress(sqlite3.Error):  # else the WAL stays; the next open replays it
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Checkpoint the WAL into the database and close it. A checkpoint still running in
+        the state-writing thread (a stop that did not wait for it) keeps its connection:
+        then the WAL stays as it is, and the next open replays it."""
+        if self._checkpointing.acquire(timeout=CLOSE_WAIT):
+            try:
+                if self._checkpointer is not None:
+                    self._checkpointer.close()
+                    self._checkpointer = None
+                with contextlib.suppress(sqlite3.Error):  # (else the next open replays the WAL)
+                    self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._checkpointing.release()
         self.db.close()
         if self._wal_fd is not None:
             os.close(self._wal_fd)

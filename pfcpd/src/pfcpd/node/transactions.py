@@ -72,8 +72,10 @@ _new_tuple = tuple.__new__  # (a named tuple made without the Python frame of it
 # generation's after it).
 # (Native sizes and order: only this process reads them. The digest, a hash(), is a
 # Py_ssize_t: "n" packs it without the generic conversion "q" takes for a large int.)
-_ENTRY = struct.Struct("@dnIB")  # expires_at, request digest, labels' index, request type
-_ENTRY_EXPIRES_AT = struct.Struct("@d")
+# expires_at, request digest, the put's serial number, labels' index, request type
+_ENTRY = struct.Struct("@dnQIB")
+_ENTRY_SERIAL = struct.Struct("@Q")  # (at _SERIAL_AT)
+_SERIAL_AT = struct.calcsize("@dn")
 _ENTRY_HEAD = _ENTRY.size
 # A key is an int, not an (address, sequence number) tuple: the sequence number in its 24 low
 # bits, the peer's address as the bits above (a number per address, in `_peer_keys`).
@@ -97,7 +99,8 @@ class ResponseCache:
     the young collections it lives through.
 
     The entries are spread over SHARDS dicts by the low bits of their sequence number, their
-    order kept apart (`_order`, `_times`: a deque grows by blocks, never copies): a dict
+    order kept apart (`_order`, `_serials`, `_times`: a deque grows by blocks, never
+    copies): a dict
     doubles by copying every entry, in one call, and one dict of every answer held 43,690 at
     the resize that took 5 ms inside one establishment (bench/session_rate.py's paced phase
     after 30,000 requests, 2026-12-05; at 87,381 entries 3-8 ms); a dict kept full also
@@ -110,14 +113,17 @@ class ResponseCache:
         # key -> entry, in shard seq & _SHARD_BITS
         self._shards: list[dict[int, bytes]] = [{} for _ in range(SHARDS)]
         self._size = 0  # entries in the shards
-        # The key of each put and its expiry, oldest first. A key put again or discarded
-        # leaves its record behind: a record whose key's entry has another expiry (or none)
-        # is stale, and skipped.
+        # The key of each put, its serial number and its expiry, oldest first. A key put
+        # again or discarded leaves its record behind: a record whose key's entry has another
+        # serial number (or none) is stale, and skipped. (Not the expiry: a key put twice at
+        # the same time would have two live records.)
         self._order: deque[int] = deque()
+        self._serials: deque[int] = deque()
         self._times: deque[float] = deque()
+        self._serial = 0  # the last put's
         # address -> the peer part of its keys. When it reaches `_peers_bound`, the addresses
         # without entries are forgotten and the bound becomes twice the addresses kept (at
-        # least _MIN_PEERS): bounded like the cache, by twice `limit` at most.
+        # least _MIN_PEERS): bounded like the cache, by max(_MIN_PEERS, 2 x `limit`).
         self._peer_keys: dict[Address, int] = {}
         self._next_peer_key = 0
         self._peers_bound = _MIN_PEERS
@@ -137,15 +143,9 @@ class ResponseCache:
         addresses = {part: addr for addr, part in self._peer_keys.items()}
         shards = self._shards
         listed = []
-        seen: set[int] = set()  # (a key put twice at the same time has two live records)
-        for key, expires_at in zip(self._order, self._times, strict=True):
+        for key, serial, expires_at in zip(self._order, self._serials, self._times, strict=True):
             entry = shards[key & _SHARD_BITS].get(key)
-            if (
-                entry is not None
-                and key not in seen
-                and _ENTRY_EXPIRES_AT.unpack_from(entry)[0] == expires_at
-            ):
-                seen.add(key)
+            if entry is not None and _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] == serial:
                 listed.append((addresses[key & _PEER_BITS], key & MAX_SEQ, expires_at))
         return listed
 
@@ -158,7 +158,7 @@ class ResponseCache:
         entry = self._shards[seq & _SHARD_BITS].get(part | seq)
         if entry is None:
             return None
-        expires_at, entry_digest, labels, entry_type = _ENTRY.unpack_from(entry)
+        expires_at, entry_digest, _, labels, entry_type = _ENTRY.unpack_from(entry)
         if expires_at <= now or entry_type != request_type or entry_digest != digest:
             return None
         return _new_tuple(CachedResponse, (entry[_ENTRY_HEAD:], self._labels[labels]))
@@ -186,8 +186,10 @@ class ResponseCache:
         if key not in shard:
             self._size += 1
         # (put again: the entry gets its new expiry, and a new record; the old one is stale)
-        shard[key] = _ENTRY.pack(expires_at, digest, index, request_type) + data
+        serial = self._serial = self._serial + 1
+        shard[key] = _ENTRY.pack(expires_at, digest, serial, index, request_type) + data
         self._order.append(key)
+        self._serials.append(serial)
         self._times.append(expires_at)
         if expires_at < self.nothing_expires_before:
             self.nothing_expires_before = expires_at
@@ -196,13 +198,14 @@ class ResponseCache:
 
     def _drop_oldest(self, count: int) -> None:
         """Forget the ``count`` oldest entries (stale records skipped)."""
-        order, times, shards = self._order, self._times, self._shards
+        order, serials, times, shards = self._order, self._serials, self._times, self._shards
         while count > 0 and order:
             key = order.popleft()
-            expires_at = times.popleft()
+            serial = serials.popleft()
+            times.popleft()
             shard = shards[key & _SHARD_BITS]
             entry = shard.get(key)
-            if entry is not None and _ENTRY_EXPIRES_AT.unpack_from(entry)[0] == expires_at:
+            if entry is not None and _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] == serial:
                 del shard[key]
                 self._size -= 1
                 count -= 1
@@ -246,17 +249,18 @@ class ResponseCache:
         """Forget expired entries (their records are in put order, all with the same ttl)."""
         if now < self.nothing_expires_before:
             return
-        order, times, shards = self._order, self._times, self._shards
+        order, serials, times, shards = self._order, self._serials, self._times, self._shards
         while times:
             expires_at = times[0]
             if expires_at > now:
                 self.nothing_expires_before = expires_at
                 return
             key = order.popleft()
+            serial = serials.popleft()
             times.popleft()
             shard = shards[key & _SHARD_BITS]
             entry = shard.get(key)
-            if entry is not None and _ENTRY_EXPIRES_AT.unpack_from(entry)[0] == expires_at:
+            if entry is not None and _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] == serial:
                 del shard[key]
                 self._size -= 1
         self.nothing_expires_before = math.inf
