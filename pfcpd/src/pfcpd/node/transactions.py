@@ -198,17 +198,23 @@ class ResponseCache:
 
     def _drop_oldest(self, count: int) -> None:
         """Forget the ``count`` oldest entries (stale records skipped)."""
-        order, serials, times, shards = self._order, self._serials, self._times, self._shards
+        order = self._order
         while count > 0 and order:
-            key = order.popleft()
-            serial = serials.popleft()
-            times.popleft()
-            shard = shards[key & _SHARD_BITS]
-            entry = shard.get(key)
-            if entry is not None and _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] == serial:
-                del shard[key]
-                self._size -= 1
-                count -= 1
+            count -= self._pop_record()
+
+    def _pop_record(self) -> int:
+        """Take the oldest record off; 1 when its entry was live (and is now forgotten),
+        0 when the record was stale."""
+        key = self._order.popleft()
+        serial = self._serials.popleft()
+        self._times.popleft()
+        shard = self._shards[key & _SHARD_BITS]
+        entry = shard.get(key)
+        if entry is None or _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] != serial:
+            return 0
+        del shard[key]
+        self._size -= 1
+        return 1
 
     def _new_peer(self, addr: Address) -> int:
         """The peer part of ``addr``'s keys, for an address without one (a new number: an
@@ -249,20 +255,13 @@ class ResponseCache:
         """Forget expired entries (their records are in put order, all with the same ttl)."""
         if now < self.nothing_expires_before:
             return
-        order, serials, times, shards = self._order, self._serials, self._times, self._shards
+        times = self._times
         while times:
             expires_at = times[0]
             if expires_at > now:
                 self.nothing_expires_before = expires_at
                 return
-            key = order.popleft()
-            serial = serials.popleft()
-            times.popleft()
-            shard = shards[key & _SHARD_BITS]
-            entry = shard.get(key)
-            if entry is not None and _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] == serial:
-                del shard[key]
-                self._size -= 1
+            self._pop_record()
         self.nothing_expires_before = math.inf
 
     def next_expiry(self) -> float | None:
