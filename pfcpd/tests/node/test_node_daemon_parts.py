@@ -431,7 +431,7 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
     """After a batch, the session handler commits (group commit), then the journal is flushed
     to disk on the event loop itself when no state write is under way (no hand-off to the
     writer thread and back), before the answers leave; a checkpoint then due runs in the
-    writer thread."""
+    writer thread. Every flush and checkpoint, in either thread, is timed in the metrics."""
     import asyncio
     import threading
 
@@ -447,8 +447,10 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
     class Journal:
         unsynced = False
         due = False
+        syncs = checkpoints = 0
 
         def sync(self) -> None:
+            self.syncs += 1
             events.append(("sync", threading.current_thread().name))
 
         @property
@@ -456,10 +458,12 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
             return self.due
 
         def checkpoint(self) -> None:
+            self.checkpoints += 1
             self.due = False
             events.append(("checkpoint", threading.current_thread().name))
 
     journal = Journal()
+    metrics = NodeMetrics()
 
     class Handler(NoSessionEngine):
         def commit(self) -> list[tuple[Message, Message]]:
@@ -483,7 +487,7 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
     async def main() -> list[Message]:
         loop = asyncio.get_running_loop()
         server = PfcpServer(
-            config, NodeState("127.0.0.1", 3_950_000_000), NodeMetrics(), Handler(), journal
+            config, NodeState("127.0.0.1", 3_950_000_000), metrics, Handler(), journal
         )
         await server.start()
         [endpoint] = server.endpoints.values()
@@ -517,3 +521,7 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
     assert checkpoint in events and events.index(checkpoint) > 1
     events.remove(checkpoint)
     assert events == [("commit", loop_thread), ("sync", loop_thread), ("answer", loop_thread)]
+    # (the setup's state write, the inline flush, the final write: flushes in both threads)
+    assert journal.syncs >= 3 and journal.checkpoints == 1
+    assert metrics.journal_flush_time.count() == journal.syncs
+    assert metrics.journal_checkpoint_time.count() == journal.checkpoints

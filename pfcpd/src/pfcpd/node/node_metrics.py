@@ -7,6 +7,10 @@ from collections.abc import Callable
 from ..metrics import Counter, Gauge, Histogram, LabelledCounters, Registry
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A flush of the session journal to the disk: ~0.1-0.3 ms on a virtual disk, ~20 us on a drive
+# with power-loss protection.
+FLUSH_BUCKETS = (5e-5, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
+CHECKPOINT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 # Peers (source addresses) that get a ``peer`` label of their own; messages of any further
 # peer are counted under peer="other". Allowed peers are few (pfcp.allowed_peers); this bounds
 # the series when the allow-list is a wide prefix or ``any``.
@@ -128,6 +132,22 @@ class NodeMetrics:
                 "pfcpd_state_write_failures_total",
                 "Writes of the node state file that failed (the changes they carried were "
                 "rolled back and answered with cause 77 System failure)",
+            )
+        )
+        self.journal_flush_time = add(
+            Histogram(
+                "pfcpd_session_journal_flush_seconds",
+                "Flushes of the session journal to the disk (fdatasync), by how long each "
+                "took: answers about session changes wait for the flush after their commit",
+                FLUSH_BUCKETS,
+            )
+        )
+        self.journal_checkpoint_time = add(
+            Histogram(
+                "pfcpd_session_journal_checkpoint_seconds",
+                "Checkpoints of the session journal (its WAL copied into the database, in the "
+                "state-writing thread), by how long each took",
+                CHECKPOINT_BUCKETS,
             )
         )
         self.ies_ignored = add(
