@@ -17,7 +17,7 @@ are core_bench's business). The in-process figures are measured at 10,000 sessio
 N; ``--memory-sessions M`` for another count): the engine's dicts grow by doubling, so its
 bytes per session move with the count by a few percent (docs/pfcpd.md "Measured"). At
 M >= 1,000,000 the engine's state is printed for M itself, not extrapolated: ``--memory-sessions 1000000`` (e.g. with ``--sessions 10000``) adds ~5
-minutes and ~3 GB of this process's memory on the 2-core VM (1M requests encoded first,
+minutes and ~4 GB of this process's memory on the 2-core VM (1M requests encoded first,
 then decoded and established while tracemalloc traces every allocation).
 
 The journal (state_dir) is on the disk of this machine (/var/tmp), as in production.
