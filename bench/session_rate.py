@@ -13,7 +13,12 @@ copy of each program); the session engine's own state (tracemalloc, the engine i
 process fed the same establishments through a datapath that keeps nothing: the figure the
 1,000,000-session budget is about); and what the local datapath adds in Python on top
 (the same run through a LocalDatapath, minus the engine's own; its C tables, malloc'ed,
-are core_bench's business).
+are core_bench's business). The in-process figures are measured at 10,000 sessions (at most
+N; ``--memory-sessions M`` for another count): the engine's dicts grow by doubling, so its
+bytes per session move with the count by a few percent (docs/pfcpd.md "Measured"). At
+M >= 1,000,000 the engine's state is printed for M itself, not extrapolated: ``--memory-sessions 1000000`` (e.g. with ``--sessions 10000``) adds ~5
+minutes and ~4 GB of this process's memory on the 2-core VM (1M requests encoded first,
+then decoded and established while tracemalloc traces every allocation).
 
 The journal (state_dir) is on the disk of this machine (/var/tmp), as in production.
 Each phase also prints the CPU time pfcpd used per request (all its threads, from
@@ -22,7 +27,8 @@ the machine runs meanwhile (the rates do).
 
 Needs root (the datapath's TUN device); prints why and exits 0 otherwise.
 
-Run: make bench   (or .venv/bin/python bench/session_rate.py [--sessions N])
+Run: make bench   (or .venv/bin/python bench/session_rate.py [--sessions N]
+[--memory-sessions M])
 """
 
 from __future__ import annotations
@@ -40,9 +46,12 @@ from pfcpd.datapath.interface import Datapath, DatapathEvent, SessionProgram, Us
 from pfcpd.smfsim.loadgen import LoadGenerator, PhaseResult
 
 
-def start_session_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
-    """pfcp_node.py's pfcpd plus the local datapath's network instance (a TUN) and a UE
-    pool large enough for every session."""
+def start_session_pfcpd(
+    tmp: Path, sessions: int
+) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
+    """pfcp_node.py's pfcpd plus the local datapath's network instance (a TUN), its rule
+    tables sized for ``sessions`` (at least 262,144; they grow anyway, a stall each time)
+    and a UE pool large enough for every session."""
     return start_pfcpd(
         tmp,
         {
@@ -50,7 +59,7 @@ def start_session_pfcpd(tmp: Path) -> tuple[subprocess.Popen[bytes], tuple[str, 
             "datapath": {
                 "kind": "local",
                 "n6_tun": {"internet": f"bench{os.getpid() % 100000}"},
-                "expected_sessions": 262144,
+                "expected_sessions": max(sessions, 262144),
             },
             "network_instances": {"internet": {"ue_pools": ["100.64.0.0/10"]}},
         },
@@ -106,15 +115,21 @@ def engine_state_per_100k(count: int, local: bool) -> float:
     """Python memory (tracemalloc) held per 100k sessions once ``count`` establishments
     went through the session engine in this process: with a datapath that keeps nothing
     (``local`` False: the engine's own state), or with a LocalDatapath (its Python state
-    too; its C tables are malloc'ed, which tracemalloc does not see). The shared address
-    caches and the compiled rules' (bounded, the same at any session count) are emptied
-    before measuring."""
+    too; its C tables are malloc'ed, which tracemalloc does not see). Each request is
+    decoded from its octets while traced, as pfcpd decodes a datagram: what the engine
+    keeps of the decoded message (its F-SEID) is counted, and the engine takes the path
+    it takes for a datagram (decoded groups carry their octets: the establishment's
+    learnt shape; a Message built in Python takes the full path and keeps other objects).
+    The shared address caches, the compiled rules' and the codec's caches (bounded, the
+    same at any session count) are emptied before measuring."""
     import gc
     import ipaddress
     import tracemalloc
 
     from pfcpd.datapath.local.engine import LocalDatapath
     from pfcpd.node.session_handler import Peer
+    from pfcpd.pfcp import decode, encode
+    from pfcpd.pfcp.codec import drop_decode_cache, drop_encode_cache
     from pfcpd.pfcp.ies_address import NodeID
     from pfcpd.session import EngineSettings, SessionEngine
     from pfcpd.smfsim import rules
@@ -132,23 +147,29 @@ def engine_state_per_100k(count: int, local: bool) -> float:
         NodeID.from_text("127.0.0.1"),
     )
     requests = [
-        rules.establishment_request(
-            "smf.bench",
-            "127.0.0.1",
-            i + 1,
-            rules.session_rules(gnb_teid=i + 1),
-            seq=i % 0xFFFFFF,
+        encode(
+            rules.establishment_request(
+                "smf.bench",
+                "127.0.0.1",
+                i + 1,
+                rules.session_rules(gnb_teid=i + 1),
+                seq=i % 0xFFFFFF,
+            )
         )
         for i in range(count)
     ]
+    drop_encode_cache()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     # What the node does after each batch (getattr: an engine from before group commit).
     commit = getattr(engine, "commit", lambda: None)
-    for request in requests:
-        engine.handle_request(request, peer, node_id, 0.0)
+    for i in range(0, count, 64):
+        for data in requests[i : i + 64]:
+            engine.handle_request(decode(data), peer, node_id, 0.0)
         commit()
     engine.drop_caches()
+    drop_decode_cache()
+    drop_encode_cache()
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -161,12 +182,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20000, help="N (default 20000)")
     parser.add_argument("--window", type=int, default=64, help="in flight (default 64)")
+    parser.add_argument(
+        "--memory-sessions",
+        type=int,
+        default=None,
+        metavar="M",
+        help="sessions for the in-process memory figures (default: N, at most 10000)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("session_rate: skipped: needs root for the local datapath's TUN device")
         return 0
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="pfcpd-bench-") as tmp:
-        proc, addr = start_session_pfcpd(Path(tmp))
+        proc, addr = start_session_pfcpd(Path(tmp), args.sessions)
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
         cpu: list[float] = []  # pfcpd's CPU seconds per phase
@@ -216,17 +244,28 @@ def main() -> int:
     print(
         f"  pfcpd RSS growth per 100k sessions: {per_100k / 2**20:.0f} MiB (whole process)"
     )
-    count = min(args.sessions, 10000)
+    count = args.memory_sessions or min(args.sessions, 10000)
     engine_bytes = engine_state_per_100k(count, local=False)
-    local_bytes = engine_state_per_100k(count, local=True)
+    # (the local datapath's share at 10,000 at most: a second run at 1,000,000 would
+    # double the time for a figure the budget is not about)
+    small = min(count, 10000)
+    small_bytes = (
+        engine_bytes if small == count else engine_state_per_100k(small, False)
+    )
+    local_bytes = engine_state_per_100k(small, local=True)
+    if count >= 1_000_000:  # (measured at the budget's count: no extrapolation)
+        at = f"{engine_bytes * count / 100_000 / 1e9:.2f} GB for {count} sessions"
+    else:
+        at = f"x10 = {engine_bytes * 10 / 1e9:.2f} GB per 1M, extrapolated"
     print(
         f"  session engine's own state per 100k sessions: {engine_bytes / 2**20:.0f} MiB "
-        f"(tracemalloc, {count} sessions, a datapath keeping nothing; "
-        f"x10 = {engine_bytes * 10 / 1e9:.2f} GB per 1M, budget 1.5 GB)"
+        f"(tracemalloc, {count} sessions, a datapath keeping nothing; {at}; "
+        "budget 1.5 GB per 1M)"
     )
     print(
         "  the local datapath's Python state on top, per 100k sessions: "
-        f"{(local_bytes - engine_bytes) / 2**20:.0f} MiB (its C tables not included)"
+        f"{(local_bytes - small_bytes) / 2**20:.0f} MiB ({small} sessions; "
+        "its C tables not included)"
     )
     return 0 if all(not r.rejected for r in results) else 1
 

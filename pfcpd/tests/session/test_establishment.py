@@ -108,6 +108,19 @@ def test_duplicate_rule_ids_are_refused(h: Harness) -> None:
     assert c == 73 and extra == [FailedRuleID(3, 1)]
 
 
+def test_a_cp_seid_in_use_is_refused_until_its_session_is_deleted(h: Harness) -> None:
+    first = h.establish(cp_seid=0xC0FFEE)
+    assert cause(first) == 1
+    other = h.establish(cp_seid=0xC0FFEF)
+    assert cause(other) == 1
+    again = h.establish(cp_seid=0xC0FFEE)  # (the CP's F-SEID names a session it has here)
+    assert cause(again) == 64 and again.seid == 0xC0FFEE
+    assert cause(h.delete(up_seid(first))) == 1
+    assert cause(h.delete(up_seid(other))) == 1
+    assert h.engine._by_cp == {}  # (no per-CP index left for a CP without sessions)
+    assert cause(h.establish(cp_seid=0xC0FFEE)) == 1
+
+
 def test_costly_and_bad_flow_descriptions(h: Harness) -> None:
     ports = ",".join(str(p) for p in range(1, 40, 2))
     costly = f"permit out 6 from any {ports} to assigned {ports}"

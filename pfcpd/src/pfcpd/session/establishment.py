@@ -39,7 +39,8 @@ class Establishment(ShapeLearning):
         cp_seid = establishment_peer_seid(req)
         fseid = req.get(T.F_SEID)
         assert isinstance(fseid, FSEID)
-        existing = self._by_cp.get((peer.node_id, cp_seid))
+        by_seid = self._by_cp.get(peer.node_id)
+        existing = None if by_seid is None else by_seid.get(cp_seid)
         if existing is not None:
             # The CP's F-SEID names a session it already has here: refused, as upg-vpp
             # does ("Duplicate F-SEID"); the CP deletes it first or uses another SEID.

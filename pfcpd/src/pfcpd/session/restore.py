@@ -107,7 +107,10 @@ class Restoring(Choosing):
             blocked_urrs(session.urrs),
         )
         session.peers = program_peers(program)
-        if session.up_seid in self.sessions or (session.cp_node_id, session.cp_seid) in self._by_cp:
+        if (
+            session.up_seid in self.sessions
+            or self._cp_session(session.cp_node_id, session.cp_seid) is not None
+        ):
             raise ValueError(f"session 0x{session.up_seid:x} restored twice")
         alloc = Allocations()
         try:

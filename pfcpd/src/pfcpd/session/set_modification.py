@@ -43,7 +43,7 @@ class SetModification(EngineState):
             taken: set[tuple[str, int]] = set()
             for seid, (target, _) in moves.items():
                 key = (target, self.sessions[seid].cp_seid)
-                other = self._by_cp.get(key)
+                other = self._cp_session(*key)
                 if key in taken or (other is not None and other not in moves):
                     raise RuleError(
                         Cause.REQUEST_REJECTED,
@@ -58,10 +58,10 @@ class SetModification(EngineState):
 
         def move(to: dict[int, tuple[str, FSEID]]) -> None:
             for s in moved.values():
-                self._by_cp.pop((s.cp_node_id, s.cp_seid), None)
+                self._cp_drop(s.cp_node_id, s.cp_seid)
             for seid, s in moved.items():
                 s.cp_node_id, s.cp_fseid = to[seid]
-                self._by_cp[(s.cp_node_id, s.cp_seid)] = seid
+                self._by_cp.setdefault(s.cp_node_id, {})[s.cp_seid] = seid
 
         move(moves)
         for s in moved.values():

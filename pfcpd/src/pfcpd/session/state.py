@@ -95,7 +95,9 @@ class EngineState:
         self.journal = journal
         self._ntp = ntp_clock
         self.sessions: dict[int, Session] = {}
-        self._by_cp: dict[tuple[str, int], int] = {}  # (CP node id, CP SEID) -> UP SEID
+        # CP node id -> {CP SEID: UP SEID}: per node, not keyed by a (node, SEID) tuple,
+        # which cost 56 bytes per session (of ~1,480 at 1,000,000 sessions)
+        self._by_cp: dict[str, dict[int, int]] = {}
         self._next_seid = 1
         self.teids = TeidAllocator()
         self.ue_pools = UeAddressPools(settings.ue_pools)
@@ -256,7 +258,7 @@ class EngineState:
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
         self._index(session, False)
-        self._by_cp.pop((session.cp_node_id, session.cp_seid), None)
+        self._cp_drop(session.cp_node_id, session.cp_seid)
         return final
 
     def _release(self, session: Session, reason: str) -> None:
@@ -281,9 +283,24 @@ class EngineState:
 
     def _add(self, session: Session) -> None:
         self.sessions[session.up_seid] = session
-        self._by_cp[(session.cp_node_id, session.cp_seid)] = session.up_seid
+        by_seid = self._by_cp.get(session.cp_node_id)
+        if by_seid is None:
+            by_seid = self._by_cp[session.cp_node_id] = {}
+        by_seid[session.cp_seid] = session.up_seid
         self._refresh_timed(session)
         self._index(session, True)
+
+    def _cp_session(self, node_id: str, cp_seid: int) -> int | None:
+        """The UP SEID of CP ``node_id``'s session ``cp_seid``, if there is one here."""
+        by_seid = self._by_cp.get(node_id)
+        return None if by_seid is None else by_seid.get(cp_seid)
+
+    def _cp_drop(self, node_id: str, cp_seid: int) -> None:
+        by_seid = self._by_cp.get(node_id)
+        if by_seid is not None:
+            by_seid.pop(cp_seid, None)
+            if not by_seid:  # (no dict left behind for a CP without sessions)
+                del self._by_cp[node_id]
 
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
