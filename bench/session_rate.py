@@ -23,7 +23,10 @@ then decoded and established while tracemalloc traces every allocation).
 The journal (state_dir) is on the disk of this machine (/var/tmp), as in production.
 Each phase also prints the CPU time pfcpd used per request (all its threads, from
 /proc): 1 / that is what one core can carry, a figure that does not depend on what else
-the machine runs meanwhile (the rates do).
+the machine runs meanwhile (the rates do); and how many flushes of the journal to the disk
+it made (from its metrics: pfcpd_session_journal_flush_seconds), with the requests each
+covered and their mean time: at the paced rate a flush covers a few requests, and on a
+virtual disk its CPU is most of a request's (docs/pfcpd.md "Measured").
 
 Needs root (the datapath's TUN device); prints why and exits 0 otherwise.
 
@@ -35,9 +38,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,14 +53,17 @@ from pfcpd.smfsim.loadgen import LoadGenerator, PhaseResult
 
 
 def start_session_pfcpd(
-    tmp: Path, sessions: int
+    tmp: Path, sessions: int, metrics_port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
     """pfcp_node.py's pfcpd plus the local datapath's network instance (a TUN), its rule
     tables sized for ``sessions`` (at least 262,144; they grow anyway, a stall each time)
-    and a UE pool large enough for every session."""
+    and a UE pool large enough for every session; its metrics on ``metrics_port`` of
+    127.0.0.1 when given."""
+    metrics = {"listen": f"127.0.0.1:{metrics_port}" if metrics_port else None}
     return start_pfcpd(
         tmp,
         {
+            "metrics": metrics,
             "pfcp": {"t1": 10},
             "datapath": {
                 "kind": "local",
@@ -64,6 +73,30 @@ def start_session_pfcpd(
             "network_instances": {"internet": {"ue_pools": ["100.64.0.0/10"]}},
         },
     )
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def journal_flushes(port: int) -> tuple[float, float]:
+    """pfcpd's session journal flushes so far and the seconds they took (its metrics)."""
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/metrics", timeout=10
+    ) as answer:
+        text = answer.read().decode()
+    found = dict(
+        re.findall(
+            r"^pfcpd_session_journal_flush_seconds_(count|sum) (\S+)$",
+            text,
+            re.MULTILINE,
+        )
+    )
+    if len(found) != 2:
+        raise SystemExit("pfcpd's metrics have no pfcpd_session_journal_flush_seconds")
+    return float(found["count"]), float(found["sum"])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -194,15 +227,22 @@ def main() -> int:
         print("session_rate: skipped: needs root for the local datapath's TUN device")
         return 0
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="pfcpd-bench-") as tmp:
-        proc, addr = start_session_pfcpd(Path(tmp), args.sessions)
+        metrics_port = free_tcp_port()
+        proc, addr = start_session_pfcpd(Path(tmp), args.sessions, metrics_port)
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
         cpu: list[float] = []  # pfcpd's CPU seconds per phase
+        flushes: list[
+            tuple[float, float]
+        ] = []  # the journal's flushes and their seconds
 
         def phase(run: Callable[[], PhaseResult]) -> PhaseResult:
+            flushed, flush_time = journal_flushes(metrics_port)
             before = cpu_seconds(proc.pid)
             result = run()
             cpu.append(cpu_seconds(proc.pid) - before)
+            after, after_time = journal_flushes(metrics_port)
+            flushes.append((after - flushed, after_time - flush_time))
             results.append(result)
             return result
 
@@ -229,13 +269,18 @@ def main() -> int:
     print(
         f"session_rate: {args.sessions} sessions, window {args.window}, pfcpd pid {proc.pid}"
     )
-    for result, seconds in zip(results, cpu, strict=True):
+    for result, seconds, (count, flush_time) in zip(results, cpu, flushes, strict=True):
         print("  " + result.line())
         per = seconds / result.requests
         print(
             f"    pfcpd CPU {per * 1e6:.0f} us per request "
             f"(one core at that cost: {1 / per if per else 0:.0f}/s)"
         )
+        if count:
+            print(
+                f"    journal flushes {count:.0f}, {result.requests / count:.1f} requests "
+                f"each, {flush_time / count * 1e6:.0f} us each (wall)"
+            )
         if result.rejected:
             print(f"    rejected by cause: {result.rejected}")
     base, est = results[0], results[1]
