@@ -211,13 +211,21 @@ def engine_state_per_100k(count: int, local: bool) -> float:
     return (after - before) / count * 100_000
 
 
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: at least 1")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20000, help="N (default 20000)")
     parser.add_argument("--window", type=int, default=64, help="in flight (default 64)")
     parser.add_argument(
         "--memory-sessions",
-        type=int,
+        type=positive,
         default=None,
         metavar="M",
         help="sessions for the in-process memory figures (default: N, at most 10000)",

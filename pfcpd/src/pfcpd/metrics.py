@@ -96,6 +96,8 @@ class Histogram:
         self._les = [*(floatToGoString(b) for b in self.bounds), "+Inf"]  # type: ignore[no-untyped-call]
         # labels -> [count per bucket, +Inf included, ..., sum of the values]
         self.series: dict[tuple[str, ...], list[float]] = {}
+        if not self.labelnames:  # (its one series, zeros until the first observation)
+            self.series[()] = [0.0] * (len(self.bounds) + 2)
         self._collector = _Read(self._family(), self._collect)
 
     def observe(self, value: float, *labels: str) -> None:

@@ -431,7 +431,8 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
     """After a batch, the session handler commits (group commit), then the journal is flushed
     to disk on the event loop itself when no state write is under way (no hand-off to the
     writer thread and back), before the answers leave; a checkpoint then due runs in the
-    writer thread. Every flush and checkpoint, in either thread, is timed in the metrics."""
+    writer thread. Every flush and checkpoint, in either thread, is timed in the metrics,
+    observed on the event loop (where the metrics are collected)."""
     import asyncio
     import threading
 
@@ -464,6 +465,15 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
 
     journal = Journal()
     metrics = NodeMetrics()
+    observed_in: set[str] = set()  # the threads the journal's histograms are changed in
+    for histogram in (metrics.journal_flush_time, metrics.journal_checkpoint_time):
+        observe = histogram.observe_key
+
+        def observed(value: float, key: tuple[str, ...], observe=observe) -> None:
+            observed_in.add(threading.current_thread().name)
+            observe(value, key)
+
+        histogram.observe_key = observed  # type: ignore[method-assign]
 
     class Handler(NoSessionEngine):
         def commit(self) -> list[tuple[Message, Message]]:
@@ -525,3 +535,5 @@ def test_session_answers_wait_for_the_journal_flush_run_on_the_loop(tmp_path: Pa
     assert journal.syncs >= 3 and journal.checkpoints == 1
     assert metrics.journal_flush_time.count() == journal.syncs
     assert metrics.journal_checkpoint_time.count() == journal.checkpoints
+    # (timed in the writer thread too, observed on the loop: the thread that collects them)
+    assert observed_in == {loop_thread}

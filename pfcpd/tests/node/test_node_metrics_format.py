@@ -74,6 +74,22 @@ def test_a_histogram_buckets_a_value_on_its_bound_and_below():
     assert got[("b_seconds_count", ())] == 4 and h.count() == 4
 
 
+def test_a_histogram_without_labels_renders_zeros_before_its_first_observation():
+    """Its one series exists from the start (a scrape before the first flush sees 0, not
+    nothing), and is the same series the observations then go to."""
+    reg = Registry()
+    h = reg.add(Histogram("flush_seconds", "flushes", (0.001, 0.01)))
+    got = samples(reg.render())
+    assert got[("flush_seconds_count", ())] == 0
+    assert got[("flush_seconds_bucket", (("le", "0.001"),))] == 0
+    h.observe(0.005)
+    got = samples(reg.render())
+    assert got[("flush_seconds_count", ())] == 1
+    assert got[("flush_seconds_bucket", (("le", "0.001"),))] == 0
+    assert got[("flush_seconds_bucket", (("le", "0.01"),))] == 1
+    assert h.count() == 1
+
+
 def test_help_text_escapes_only_backslash_and_newline():
     reg = Registry()
     reg.add(Counter("q_total", 'requests over "rate_limit"\\per peer\nsecond line'))

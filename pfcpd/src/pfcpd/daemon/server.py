@@ -16,6 +16,7 @@ rides along with that write in its thread. Checkpoints of the journal run in the
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -28,6 +29,7 @@ from typing import Protocol
 
 from ..address import Address
 from ..config import Config, Endpoint
+from ..metrics import Histogram
 from ..node import Association, PfcpNode
 from ..node import events as ev
 from ..node.node_metrics import NodeMetrics
@@ -109,6 +111,9 @@ class PfcpServer:
         self._held: list[ev.Transmit] = []  # waiting for the write under way
         self._held_next: list[ev.Transmit] = []  # waiting for the write after it
         self._checkpoint: concurrent.futures.Future[None] | None = None  # the journal's
+        # Durations of the journal's flushes and checkpoints, timed in either thread and
+        # observed in the metrics on the event loop (the thread that collects them).
+        self._timed: collections.deque[tuple[Histogram, float]] = collections.deque()
 
     def unix_offset(self) -> float:
         return time.time() - self.loop.time()
@@ -189,6 +194,7 @@ class PfcpServer:
             self._send(tx)
         self._drain_events()
         self._writer.shutdown(wait=durable_now, cancel_futures=True)
+        self._observe_timed()
         for sock in self._sockets:
             sock.close()
         return durable_now
@@ -285,7 +291,8 @@ class PfcpServer:
             save_state(self.config.state_dir, state)
 
     def _sync_journal(self, journal: SyncedJournal) -> None:
-        """(On the event loop, or in the writer thread during a write: never both at once.)"""
+        """(On the event loop, or in the writer thread during a write: never both at once.)
+        Its time goes to the metrics through `_timed`."""
         start = time.perf_counter()
         try:
             journal.sync()
@@ -295,7 +302,7 @@ class PfcpServer:
             log.critical("cannot flush the session journal to disk: %s; pfcpd stops", exc)
             logging.shutdown()
             os._exit(1)
-        self.metrics.journal_flush_time.observe_key(time.perf_counter() - start, ())
+        self._timed.append((self.metrics.journal_flush_time, time.perf_counter() - start))
 
     def _checkpoint_journal(self, journal: SyncedJournal) -> None:
         """(In the writer thread.) A failed checkpoint loses nothing: the WAL keeps every
@@ -306,7 +313,15 @@ class PfcpServer:
         except OSError as exc:
             log.error("session journal checkpoint failed: %s", exc)
             return
-        self.metrics.journal_checkpoint_time.observe_key(time.perf_counter() - start, ())
+        self._timed.append((self.metrics.journal_checkpoint_time, time.perf_counter() - start))
+
+    def _observe_timed(self) -> None:
+        """(On the event loop.) The flushes and checkpoints timed since the last call, into
+        the metrics."""
+        timed = self._timed
+        while timed:
+            histogram, seconds = timed.popleft()
+            histogram.observe_key(seconds, ())
 
     def _sync_inline(self, journal: SyncedJournal) -> None:
         """Flush the journal on the event loop (no state write under way): the answers
@@ -337,6 +352,7 @@ class PfcpServer:
         if future is not self._writing:
             return  # close() took over
         self._writing = None
+        self._observe_timed()
         error = future.exception()
         if error is not None:
             # Not durable: nothing it confirms is confirmed. The associations go back to the
@@ -387,6 +403,8 @@ class PfcpServer:
         notify(f"STATUS=STATE NOT SAVED: {error}")  # (systemctl status shows it)
 
     def _service(self) -> None:
+        if self._timed:
+            self._observe_timed()
         node = self.node
         node.commit_sessions()  # the session changes of the batch: one journal transaction
         state_dirty = node.state_dirty
