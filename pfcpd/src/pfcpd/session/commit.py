@@ -25,6 +25,13 @@ class GroupCommit(EngineState):
         first, and (request, refusal) returned for each request that was answered.
         First the datapath's barrier (`Datapath.settle`): a change the datapath refused is
         undone and refused the same way, the others go on."""
+        try:
+            return self._commit()
+        finally:
+            if self._vacated:  # (the batch's changes hold what depended on them)
+                self._vacated.clear()
+
+    def _commit(self) -> list[tuple[Message, Message]]:
         unprogrammed = self.datapath.settle()
         if not self._staged and not self._dirty and not self._pfd_dirty:
             self._touched = []
@@ -58,7 +65,7 @@ class GroupCommit(EngineState):
         for label, count in accepted.items():
             requests.inc(label, "request_accepted", amount=count)
         if self._dirty or self._pfd_dirty:
-            self.commit()  # (what the done steps changed: no answer waits for it)
+            self._commit()  # (what the done steps changed: no answer waits for it)
         return refused
 
     def _unprogrammed(

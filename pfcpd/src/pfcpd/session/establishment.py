@@ -120,6 +120,8 @@ class Establishment(ShapeLearning):
             self._free(alloc)
 
         refusal = (cp_seid, node_id)
+        if self._vacated:  # (a session of this batch had this CP SEID: `_cp_follow`)
+            self._cp_follow(peer.node_id, cp_seid)
         self._stage(req, refusal, undo, self.metrics.established.inc)
         if type(created) is tuple:  # (the allocations' octets: `AnswerTemplate`)
             assert shape is not None and shape.answer is not None

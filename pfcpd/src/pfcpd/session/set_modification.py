@@ -57,15 +57,17 @@ class SetModification(EngineState):
         before = {seid: (s.cp_node_id, s.cp_fseid) for seid, s in moved.items()}
 
         def move(to: dict[int, tuple[str, FSEID]]) -> None:
-            for s in moved.values():
-                self._cp_drop(s.cp_node_id, s.cp_seid)
+            for seid, s in moved.items():
+                self._cp_drop(s.cp_node_id, s.cp_seid, seid)
             for seid, s in moved.items():
                 s.cp_node_id, s.cp_fseid = to[seid]
-                self._by_cp.setdefault(s.cp_node_id, {})[s.cp_seid] = seid
+                self._cp_put(s.cp_node_id, s.cp_seid, seid)
 
         move(moves)
         for s in moved.values():
             self._write(s)
+        for s in moved.values():  # (a target entry another session left in this batch)
+            self._cp_follow(s.cp_node_id, s.cp_seid)
         refusal = (0, node_id)
         self._stage(req, refusal, lambda: move(before))
         if moved:

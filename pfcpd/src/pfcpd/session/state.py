@@ -145,6 +145,10 @@ class EngineState:
         # SEIDs handed to the datapath (install, remove) since the last staged change: the
         # change's sessions, for the datapath's barrier (`_unprogrammed`).
         self._touched: list[int] = []
+        # (CP node id, CP SEID) -> the UP SEID of the session that left that index entry
+        # since the last commit (`_cp_drop`): a change of the batch giving the entry to
+        # another session depends on that session's changes (`_cp_follow`).
+        self._vacated: dict[tuple[str, int], int] = {}
 
     def drop_caches(self) -> None:
         """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
@@ -258,7 +262,7 @@ class EngineState:
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
         self._index(session, False)
-        self._cp_drop(session.cp_node_id, session.cp_seid)
+        self._cp_drop(session.cp_node_id, session.cp_seid, session.up_seid)
         return final
 
     def _release(self, session: Session, reason: str) -> None:
@@ -280,13 +284,14 @@ class EngineState:
         # fail, a restart brings it back and the next report about it is answered 65 again.
         self._erase(session.key)
         self._remove(session, reason)
+        # (never undone: a purge keeps no `_vacated` entry per session it removed)
+        key = session.cp_node_id, session.cp_seid
+        if self._vacated.get(key) == seid:
+            del self._vacated[key]
 
     def _add(self, session: Session) -> None:
         self.sessions[session.up_seid] = session
-        by_seid = self._by_cp.get(session.cp_node_id)
-        if by_seid is None:
-            by_seid = self._by_cp[session.cp_node_id] = {}
-        by_seid[session.cp_seid] = session.up_seid
+        self._cp_put(session.cp_node_id, session.cp_seid, session.up_seid)
         self._refresh_timed(session)
         self._index(session, True)
 
@@ -295,12 +300,48 @@ class EngineState:
         by_seid = self._by_cp.get(node_id)
         return None if by_seid is None else by_seid.get(cp_seid)
 
-    def _cp_drop(self, node_id: str, cp_seid: int) -> None:
+    def _cp_put(self, node_id: str, cp_seid: int, up_seid: int) -> None:
+        """Index session ``up_seid`` as CP ``node_id``'s session ``cp_seid``. The entry of
+        another session still here is kept, and this logged: a CP F-SEID names one session
+        (an establishment with one in use is refused as a duplicate), the one the CP was
+        told about last. (No change meets this: an undo putting a session back on an entry
+        undoes the changes that gave the entry to another, `_cp_follow`; it is a guard.)"""
         by_seid = self._by_cp.get(node_id)
-        if by_seid is not None:
-            by_seid.pop(cp_seid, None)
-            if not by_seid:  # (no dict left behind for a CP without sessions)
+        if by_seid is None:
+            by_seid = self._by_cp[node_id] = {}
+        held = by_seid.get(cp_seid)
+        if held is not None and held != up_seid and held in self.sessions:
+            log.warning(
+                "session 0x%x: CP %s SEID 0x%x is session 0x%x's, index left to it",
+                up_seid,
+                node_id,
+                cp_seid,
+                held,
+            )
+            return
+        by_seid[cp_seid] = up_seid
+
+    def _cp_drop(self, node_id: str, cp_seid: int, up_seid: int) -> None:
+        """Forget that CP ``node_id``'s session ``cp_seid`` is session ``up_seid``: only when
+        the index gives it that session (another may hold the entry, see `_cp_put`). No
+        dict is left for a CP without sessions; the entry is noted as vacated by it until
+        the commit (`_cp_follow`)."""
+        by_seid = self._by_cp.get(node_id)
+        if by_seid is not None and by_seid.get(cp_seid) == up_seid:
+            del by_seid[cp_seid]
+            if not by_seid:
                 del self._by_cp[node_id]
+            self._vacated[node_id, cp_seid] = up_seid
+
+    def _cp_follow(self, node_id: str, cp_seid: int) -> None:
+        """The change being staged gives CP ``node_id``'s SEID ``cp_seid`` to a session. When
+        a change of this batch took that entry from another session, the other session is
+        one of this change's (`_touched`): should the datapath refuse a change of it, that
+        change's undo puts it back on the entry, and this change is undone and refused
+        with it (`_unprogrammed`) instead of leaving two sessions with one CP F-SEID."""
+        gone = self._vacated.get((node_id, cp_seid))
+        if gone is not None:
+            self._touched.append(gone)
 
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
