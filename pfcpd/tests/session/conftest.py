@@ -1,7 +1,8 @@
 """Fixtures of the session engine tests: the engine on the real local datapath (skipped,
 naming the library, when libupfcore.so is absent), inside a sans-IO node. ``ht``: the same
 with the datapath's clock and the engine's NTP clock following the harness's node clock
-(time-driven reports)."""
+(time-driven reports). ``hp``: the engine on the local datapath behind a pipeline
+(`pipelined_datapath.Pipelined`: a change the datapath refuses comes back at the barrier)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datapath.conftest import (
     datapath,  # noqa: F401  (the LocalDatapath fixture)
     require_core,
 )
+from pipelined_datapath import Pipelined
 from session_harness import NTP_NOW, Harness
 
 from pfcpd.datapath.local.engine import LocalDatapath
@@ -41,3 +43,14 @@ def ht() -> Iterator[Harness]:
     yield harness
     harness.check_sent_with_tshark()
     dp.close()
+
+
+@pytest.fixture
+def hp() -> Iterator[Harness]:
+    require_core()
+    inner = LocalDatapath(expected_sessions=16)
+    harness = Harness(Pipelined(inner))  # type: ignore[arg-type]
+    yield harness
+    errors = harness.engine.metrics.errors
+    assert [errors.get(w) for w in ("request", "undo", "commit")] == [0, 0, 0]
+    inner.close()

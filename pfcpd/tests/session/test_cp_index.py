@@ -4,12 +4,9 @@ index rebuilt from the sessions, and an undo never takes another session's entry
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from datapath.conftest import require_core
+from pipelined_datapath import Pipelined
 from session_harness import CP, Harness, cause, establishment, standard_rules, up_seid
-from test_datapath_barrier import Pipelined
 from test_pfd_and_sets import (
     SMF2,
     _associate,
@@ -19,7 +16,6 @@ from test_pfd_and_sets import (
     fq_csid,
 )
 
-from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
@@ -114,17 +110,6 @@ def test_a_peer_purge_frees_its_cp_seids(h: Harness, restart: bool) -> None:
     again = up_seid(establish_from(h, SMF2, 1))
     assert h.engine._by_cp["smf2"] == {1: again}
     check_index(h.engine)
-
-
-@pytest.fixture
-def hp() -> Iterator[Harness]:
-    require_core()
-    inner = LocalDatapath(expected_sessions=16)
-    harness = Harness(Pipelined(inner))  # type: ignore[arg-type]
-    yield harness
-    errors = harness.engine.metrics.errors
-    assert [errors.get(w) for w in ("request", "undo", "commit")] == [0, 0, 0]
-    inner.close()
 
 
 def _send(h: Harness, msg: Message, seq: int, addr: tuple[str, int] = CP) -> None:
