@@ -62,8 +62,9 @@ def start_echo() -> tuple[subprocess.Popen[str], tuple[str, int]]:
     return proc, ("127.0.0.1", port)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A free port of 127.0.0.1: UDP, or ``kind`` (socket.SOCK_STREAM for TCP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -25,8 +25,8 @@ Each phase also prints the CPU time pfcpd used per request (all its threads, fro
 /proc): 1 / that is what one core can carry, a figure that does not depend on what else
 the machine runs meanwhile (the rates do); and how many flushes of the journal to the disk
 it made (from its metrics: pfcpd_session_journal_flush_seconds), with the requests each
-covered and their mean time: at the paced rate a flush covers a few requests, and on a
-virtual disk its CPU is most of a request's (docs/pfcpd.md "Measured").
+covered and their mean time: in the paced phase a flush covers ~6 requests instead of
+~64, one of the costs a paced request pays more (docs/pfcpd.md "Measured").
 
 Needs root (the datapath's TUN device); prints why and exits 0 otherwise.
 
@@ -47,7 +47,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from pfcp_node import start_pfcpd
+from pfcp_node import free_port, start_pfcpd
 from pfcpd.datapath.interface import Datapath, DatapathEvent, SessionProgram, Usage
 from pfcpd.smfsim.loadgen import LoadGenerator, PhaseResult
 
@@ -73,12 +73,6 @@ def start_session_pfcpd(
             "network_instances": {"internet": {"ue_pools": ["100.64.0.0/10"]}},
         },
     )
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def journal_flushes(port: int) -> tuple[float, float]:
@@ -235,7 +229,7 @@ def main() -> int:
         print("session_rate: skipped: needs root for the local datapath's TUN device")
         return 0
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="pfcpd-bench-") as tmp:
-        metrics_port = free_tcp_port()
+        metrics_port = free_port(socket.SOCK_STREAM)
         proc, addr = start_session_pfcpd(Path(tmp), args.sessions, metrics_port)
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
