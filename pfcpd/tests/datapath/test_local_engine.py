@@ -616,3 +616,46 @@ _ZERO = {
         "last_packet_ns",
     )
 }
+
+
+def test_a_refused_replacement_keeps_the_session_whole(datapath: LocalDatapath) -> None:
+    """The datapath keeps a session's handle and its program together (one entry by SEID):
+    a replacement the library refuses, or one whose value cannot be packed (through the
+    shape kept), leaves both as they were: its counters, its old tunnel's End Marker, its
+    URRs at removal. A SEID not installed, or any after close, reaches no session."""
+    base = basic_program()
+    gnb, moved_gnb = str(N3_GNB), "10.200.0.9"
+    for seid in (2, 3):  # (the shape is kept the second time it comes)
+        datapath.install(seid, _session(base, 0x700 + seid, f"10.45.2.{seid}", gnb, seid))
+    datapath.install(1, _session(base, UL_TEID, str(UE), gnb, DL_TEID))
+    assert len(datapath._shapes) == 1
+    assert datapath.process_ul(gtpu_ul(IP(src=str(UE), dst=str(DN)) / UDP())).seid == 1
+    taken = _session(base, 0x702, str(UE), moved_gnb, 0x999)  # (session 2's F-TEID)
+    ul, dl = taken.pdrs
+    taken = dataclasses.replace(
+        taken,
+        pdrs=(dataclasses.replace(ul, urr_ids=(7,)), dataclasses.replace(dl, urr_ids=(7,))),
+        urrs=(Urr(7),),
+    )
+    with pytest.raises(DatapathError, match="F-TEID"):  # (the library's refusal)
+        datapath.install(1, taken, send_end_marker=True)
+    with pytest.raises(DatapathError, match="teid"):  # (packed over the shape's descriptor)
+        datapath.install(1, _session(base, 1 << 32, str(UE), moved_gnb, 0x999), True)
+    assert not datapath._shapes  # (refused through it: no longer kept)
+    assert datapath.take_pending() == []
+    assert datapath.read_usage(1, 1).packets_ul == 1
+    datapath.install(1, _session(base, UL_TEID, str(UE), moved_gnb, 0x999), True)
+    (marker,) = datapath.take_pending()  # (to the tunnel installed, not to a refused one)
+    assert (IP(marker.output).dst, IP(marker.output)[GTP_U_Header].teid) == (gnb, DL_TEID)
+    final = datapath.remove(1)
+    assert list(final) == [1] and final[1].packets_ul == 1
+    for absent in (1, 0x77):
+        assert datapath.buffered(absent) == 0 and datapath.drop_buffered(absent) == 0
+        with pytest.raises(DatapathError, match="not installed"):
+            datapath.read_usage(absent, 1)
+        with pytest.raises(DatapathError, match="not installed"):
+            datapath.remove(absent)
+    datapath.close()
+    assert datapath.buffered(2) == 0 and datapath.poll_events() == []
+    with pytest.raises(DatapathError, match="not installed"):
+        datapath.remove(2)

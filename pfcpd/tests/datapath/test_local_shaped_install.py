@@ -132,13 +132,13 @@ def test_a_token_not_kept_installs_nothing(fresh: Callable[[], LocalDatapath]) -
         dp.install(0x20 + i, _session(dupl, 1, i))
     assert not dp.install_shaped(0x30, dupl_token, *_values(_session(dupl, 1, 5)))
     assert rec.descriptors and len(rec.descriptors) == 4
-    assert set(dp._sessions) == {0x10, 0x20, 0x21, 0x22}
+    assert set(dp._programs) == {0x10, 0x20, 0x21, 0x22}
     dp.install(0x11, _on_v4(base, 1))  # (kept now)
     assert dp.install_shaped(0x12, token, *_values(_on_v4(base, 2)))
     dp._shapes.clear()  # (as `_packed` empties them when full)
     dp._last = _NO_LAST
     assert not dp.install_shaped(0x13, token, *_values(_on_v4(base, 3)))
-    assert 0x13 not in dp._sessions and len(rec.descriptors) == 6
+    assert 0x13 not in dp._programs and len(rec.descriptors) == 6
 
 
 def test_values_a_kept_shape_refuses(fresh: Callable[[], LocalDatapath]) -> None:
@@ -169,12 +169,12 @@ def test_values_a_kept_shape_refuses(fresh: Callable[[], LocalDatapath]) -> None
     with pytest.raises(DatapathError) as by_program:
         alone.install(0x12, program)
     assert str(by_values.value) == str(by_program.value)
-    assert 0x12 not in dp._sessions
+    assert 0x12 not in dp._programs
     assert not dp.install_shaped(0x12, token, fteids, ues, tunnels, bar)  # (dropped)
     for i in range(2, 4):
         dp.install(0x10 + i, _on_v4(base, i))  # (kept again)
     taken = _values(_on_v4(base, 1))[0]  # (session 0x11's F-TEID)
     with pytest.raises(DatapathError, match="already used"):
         dp.install_shaped(0x14, token, taken, ues, tunnels, bar)
-    assert 0x14 not in dp._sessions
+    assert 0x14 not in dp._programs
     assert not dp.install_shaped(0x14, token, fteids, ues, tunnels, bar)

@@ -497,7 +497,7 @@ class _TokenRun(_Run):
         dp = self.dp
         last = dict(self.installed)
         out: list[object] = []
-        for seid in sorted(dp._sessions):
+        for seid in sorted(dp._programs):
             program = last[seid]
             kept = (dp._programs[seid], seid in dp._ticking)
             results = _probe(dp, program)

@@ -186,7 +186,7 @@ class _Run:
     def state(self) -> list[object]:
         dp = self.dp
         out: list[object] = []
-        for seid in sorted(dp._sessions):
+        for seid in sorted(dp._programs):
             program = self.programs[seid]
             kept = (dp._programs[seid], seid in dp._ticking)
             results = _probe(dp, program)

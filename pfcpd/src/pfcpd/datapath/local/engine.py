@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from struct import Struct
 from struct import error as StructError
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from pfcpd.datapath.interface import (
     ApplyAction,
@@ -512,7 +512,6 @@ class _Desc:
 
 
 _ShapeKey = tuple[object, ...]
-_new_tuple = tuple.__new__  # (a NamedTuple made of a tuple: no Python __new__ to run)
 _NO_UE = -1  # (`_shape_key`: a PDR without a UE IP; a prefix length is >= 0)
 
 
@@ -745,11 +744,12 @@ class _Shape:
 
     def _finish(self, tunnels: tuple[_Tunnel, ...], bar: Bar | None) -> tuple[_Kept, bool, bool]:
         """What `patch` returns, its program's BAR (if any) packed into the descriptor."""
+        kept = _Kept()
+        kept.tunnels, kept.urr_ids, kept.bar = tunnels, self.urr_ids, bar
         if bar is None:
-            return _new_tuple(_Kept, (tunnels, self.urr_ids, None)), self.ticking, self.buffering
+            return kept, self.ticking, self.buffering
         _put(_BAR, self.desc.buf, self.at_bar, _bar_values(bar))
-        ticking = self.ticking or bool(bar.duration_ns)
-        return _new_tuple(_Kept, (tunnels, self.urr_ids, bar)), ticking, self.buffering
+        return kept, self.ticking or bool(bar.duration_ns), self.buffering
 
 
 def with_slots(
@@ -872,20 +872,48 @@ def _event(e: corelib.EventT) -> DatapathEvent:
 _Tunnel = tuple[int, IPAddress, int, IPAddress, bool, int, int]
 
 
-class _Kept(NamedTuple):
-    """What the datapath keeps in Python of an installed program (its C tables hold the
-    rest; the whole program cost ~1.5 KB a session): the FARs' tunnels (End Markers when
-    one changes), the URR IDs (final usage at removal) and the BAR (what was installed).
-    (Tuples: made faster than frozen dataclasses, the same size.)"""
+class _Kept:
+    """What the datapath keeps in Python of an installed session, one per SEID: the C
+    core's session (``sess``, its handle: set by the install that keeps it, `_put_packed`)
+    and of its program (its C tables hold the rest; the whole program cost ~1.5 KB a
+    session) the FARs' tunnels (End Markers when one changes), the URR IDs (final usage at
+    removal) and the BAR (what was installed). One object in one dict by SEID: a dict of
+    handles beside a dict of programs cost a table more, which doubles at the same counts
+    (docs/pfcpd.md, Measured). Slots, made by ``_Kept()`` and set one by one: the size of
+    the 3-tuple it was (64 bytes with the handle) and fewer instructions than a NamedTuple
+    made through tuple.__new__. Equal when what they keep of the program is (wherever it
+    is installed: ``sess`` is not compared)."""
 
+    __slots__ = ("bar", "sess", "tunnels", "urr_ids")
     tunnels: tuple[_Tunnel, ...]
     urr_ids: tuple[int, ...]
     bar: Bar | None
+    sess: int
+
+    def _program(self) -> tuple[object, ...]:
+        return (self.tunnels, self.urr_ids, self.bar)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Kept):
+            return NotImplemented
+        return self._program() == other._program()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        tunnels, urr_ids, bar = self._program()
+        sess = getattr(self, "sess", None)  # (None: not installed yet)
+        return f"_Kept({tunnels=}, {urr_ids=}, {bar=}, {sess=})"
 
 
 # The URR IDs of programs, one tuple for equal ones (sessions repeat them); emptied when full.
 _URR_IDS: dict[tuple[int, ...], tuple[int, ...]] = {}
 URR_IDS_ENTRIES = 4096
+
+
+# (what `LocalDatapath` finds of a session not installed: no session, no program)
+_NOT_KEPT = _Kept()
+_NOT_KEPT.tunnels, _NOT_KEPT.urr_ids, _NOT_KEPT.bar, _NOT_KEPT.sess = (), (), None, 0
 
 
 def _kept(program: SessionProgram) -> _Kept:
@@ -914,7 +942,9 @@ def _kept(program: SessionProgram) -> _Kept:
                 f.destination_interface,
             )
         )
-    return _Kept(tuple(tunnels), shared, program.bar)
+    kept = _Kept()
+    kept.tunnels, kept.urr_ids, kept.bar = tuple(tunnels), shared, program.bar
+    return kept
 
 
 def _qfi_of_far(program: SessionProgram) -> dict[int, int]:
@@ -975,7 +1005,7 @@ class LocalDatapath(Datapath, ShapedInstall):
             raise MemoryError("upfcore_ctx_new failed")
         self._clock = clock
         self._lock = threading.RLock()
-        self._sessions: dict[int, int] = {}
+        # the sessions installed, by SEID: each one's handle and program (`_Kept`)
         self._programs: dict[int, _Kept] = {}
         self._ticking: set[int] = set()  # sessions poll_events ticks (see _ticking)
         self._events: list[DatapathEvent] = []
@@ -1016,13 +1046,12 @@ class LocalDatapath(Datapath, ShapedInstall):
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
         with self._lock:
-            sessions, programs = self._sessions, self._programs
-            _, kept, ticking, buffering = self._packed(program, sessions.get(seid, 0), seid)
-            old_program = programs.get(seid) if send_end_marker else None
+            old = self._programs.get(seid, _NOT_KEPT)
+            _, kept, ticking, buffering = self._packed(program, old.sess, seid)
             sess = self._put_packed(seid, kept, ticking)
-            if old_program is not None:
+            if send_end_marker and old is not _NOT_KEPT:
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
-                self._end_markers(seid, old_program, new)
+                self._end_markers(seid, old, new)
             if not buffering and self._buffered[0]:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
@@ -1062,7 +1091,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 kept, ticking, buffering = shape.patch_slots(
                     self.core.k,
                     self._put,
-                    self._sessions.get(seid, 0),
+                    self._programs.get(seid, _NOT_KEPT).sess,
                     seid,
                     local_fteids,
                     ue_ips,
@@ -1080,10 +1109,10 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     def remove(self, seid: int) -> dict[int, Usage]:
         with self._lock:
-            sess = self._sessions.pop(seid, None)
-            if sess is None:
+            kept = self._programs.pop(seid, None)
+            if kept is None:
                 raise DatapathError(f"session 0x{seid:x} not installed")
-            kept = self._programs.pop(seid)
+            sess = kept.sess
             self._ticking.discard(seid)
             n = len(kept.urr_ids)
             if n > len(self._final):
@@ -1104,18 +1133,19 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
         with self._lock:
-            sess = self._sessions.get(seid)
-            if sess is None:
+            kept = self._programs.get(seid)
+            if kept is None:
                 raise DatapathError(f"session 0x{seid:x} not installed")
-            return self._read(sess, corelib.check_range("URR ID", urr_id, 32), reset)
+            return self._read(kept.sess, corelib.check_range("URR ID", urr_id, 32), reset)
 
     def poll_events(self) -> list[DatapathEvent]:
         evs = (corelib.EventT * 16)()
         with self._lock:
             now = self._clock()
             # Only sessions with time-driven work: a poll costs nothing per idle session.
+            programs = self._programs
             for seid in self._ticking:
-                n = self._lib.upfcore_tick(self._ctx, self._sessions[seid], now, evs, 16)
+                n = self._lib.upfcore_tick(self._ctx, programs[seid].sess, now, evs, 16)
                 self._events.extend(_event(evs[i]) for i in range(n))
             out, self._events = self._events, []
             return out
@@ -1127,7 +1157,7 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     def drop_buffered(self, seid: int) -> int:
         with self._lock:
-            sess = self._sessions.get(seid)
+            sess = self._programs.get(seid, _NOT_KEPT).sess
             return int(self._lib.upfcore_buffer_drop(sess)) if sess else 0
 
     def now_ns(self) -> int:
@@ -1138,7 +1168,7 @@ class LocalDatapath(Datapath, ShapedInstall):
             if self._ctx:
                 self._lib.upfcore_ctx_delete(self._ctx)
                 self._ctx = None
-                self._sessions.clear()
+                self._programs.clear()
                 self._ticking.clear()
 
     # -- packets -------------------------------------------------------------------------
@@ -1215,7 +1245,7 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     def buffered(self, seid: int) -> int:
         with self._lock:
-            sess = self._sessions.get(seid)
+            sess = self._programs.get(seid, _NOT_KEPT).sess
             return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
 
     # -- internals -----------------------------------------------------------------------
@@ -1228,7 +1258,7 @@ class LocalDatapath(Datapath, ShapedInstall):
             if self._used is not None:  # (no descriptor the library refused is kept)
                 self._forget(self._used)
             raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
-        self._sessions[seid] = sess
+        kept.sess = sess
         self._programs[seid] = kept
         if ticking:
             self._ticking.add(seid)
