@@ -6,12 +6,15 @@ without its session, and an index that does not number the sessions is not trust
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from pipelined_datapath import Pipelined
 from session_harness import CP, Harness, cause, establishment, restarted, standard_rules, up_seid
 from test_cp_index import _move_csid_7, _refuse, _refuse_once, _send, check_index
 from test_pfd_and_sets import SMF2, _associate, fq_csid
 
+from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.node.session_handler import Peer, PeerGone
 from pfcpd.pfcp import Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
@@ -65,15 +68,23 @@ def two_cps(h: Harness) -> tuple[list[int], list[int]]:
 def check_left(h: Harness, left: list[int]) -> None:
     """Exactly the sessions ``left`` are in the engine, the datapath and the journal, and
     hold allocations (one TEID and one UE address each): the others' were freed. The index
-    is the sessions' and was taken as it is."""
+    is the sessions', in their order, and was taken as it is."""
     engine = h.engine
     assert sorted(engine.sessions) == sorted(left)
     assert sorted(h.dp._programs) == sorted(left)
     assert sorted(h.journal.records) == sorted(f"s:{seid:x}" for seid in left)
     assert engine.teids.in_use == len(left)
     assert sum(engine.ue_pools.usage().values()) == len(left)
-    check_index(engine)
+    check_order(engine)
     assert engine.metrics.errors.get("cp_index") == 0  # (the index trusted: `_cp_seids`)
+
+
+def check_order(engine: SessionEngine) -> None:
+    """The index is the sessions', each CP's entries in the order of `sessions`."""
+    check_index(engine)
+    for node, by_seid in engine._by_cp.items():
+        mine = [seid for seid, s in engine.sessions.items() if s.cp_node_id == node]
+        assert list(by_seid.values()) == mine
 
 
 def lose(h: Harness, addr: tuple[str, int], how: PeerGone) -> None:
@@ -204,6 +215,40 @@ def test_sessions_are_deleted_in_the_engines_order(h: Harness, by: str) -> None:
     again = [establish(h, CP, 20 + i) for i in range(2)]
     assert [_ue(h, s) for s in again] == freed
     assert not {_ue(h, s) for s in fresh} & set(freed)
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_set_deletion_in_a_batch_with_its_cps_changes(
+    datapath: LocalDatapath, durable: bool
+) -> None:
+    """One batch from smf2: an establishment, a deletion, a Session Set Modification moving
+    smf's sessions of FQ-CSID 7 (by smf), then smf2's Session Set Deletion: it takes the new
+    session and the moved ones, not the one deleted before it. When the journal fails, every
+    change is undone: the sessions, the index and its order are back."""
+    h = Harness(datapath, pools={"internet": (ipaddress.ip_network("10.45.0.0/28"),)})
+    smf, smf2 = two_cps(h)
+    before = list(h.engine.sessions)
+    h.journal.fail_next = 0 if durable else 1
+    new = establishment(*standard_rules(), cp_seid=77)
+    new.ies[0] = A.NodeID.from_text("smf2")
+    _send(h, new, 300, SMF2)
+    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], smf2[1]), 301, SMF2)
+    _send(h, _move_csid_7(), 302)
+    check_order(h.engine)  # (a batch under way: the index follows each change)
+    _send(h, set_deletion("smf2"), 303, SMF2)
+    assert sorted(h.engine.sessions) == [smf[1]]
+    answers = sorted((m.seq, cause(m)) for m in h._collect())
+    assert answers == [(s, 1 if durable else 77) for s in (300, 301, 302, 303)]
+    if durable:
+        check_left(h, [smf[1]])
+        assert h.engine.metrics.deleted.get("session_set") == 5
+    else:
+        assert sorted(h.engine.sessions) == sorted(before)
+        check_left(h, smf + smf2)
+        assert h.engine._by_cp == {"smf": {2: 1, 4: 3, 6: 5}, "smf2": {1: 2, 3: 4, 5: 6}}
+        lose(h, SMF2, PeerGone.LOST)
+        check_left(h, smf)
+    h.check_sent_with_tshark()
 
 
 def test_an_undone_move_leaves_no_session_out_of_the_index(hp: Harness) -> None:
