@@ -373,13 +373,15 @@ class EngineState:
         Set Modification, its undo) adds a session's entry last, where `sessions` keeps its
         place. An entry stays only if its session is here under that CP F-SEID."""
         by_cp = self._by_cp
-        ordered: dict[str, dict[int, int]] = {node: {} for node in nodes if node in by_cp}
-        if not ordered:
+        nodes = {node for node in nodes if node in by_cp}
+        if not nodes:
             return
-        for seid, s in self.sessions.items():
-            into = ordered.get(s.cp_node_id)
-            if into is not None and by_cp[s.cp_node_id].get(s.cp_seid) == seid:
-                into[s.cp_seid] = seid
+        theirs = [s for s in self.sessions.values() if s.cp_node_id in nodes]  # (one pass)
+        ordered: dict[str, dict[int, int]] = {node: {} for node in nodes}
+        for s in theirs:
+            node, cp_seid, seid = s.cp_node_id, s.cp_seid, s.up_seid
+            if by_cp[node].get(cp_seid) == seid:
+                ordered[node][cp_seid] = seid
         for node, by_seid in ordered.items():
             if by_seid:
                 by_cp[node] = by_seid
