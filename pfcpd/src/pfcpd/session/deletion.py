@@ -75,15 +75,13 @@ class Deletion(EngineState):
         """Session Set Deletion (TS 29.244 7.4.6): the requesting CP's sessions of the
         FQ-CSIDs named (a partial failure), or all of them when it names none."""
         named = csid_keys(c for c in req.get_all(T.FQ_CSID) if isinstance(c, FQCSID))
-        seids = [
-            s.up_seid
-            for s in self.sessions.values()
-            if s.cp_node_id == peer.node_id and (not named or named & csid_keys(s.fq_csids))
-        ]
+        sessions = self.sessions
         undos: list[Callable[[], None]] = []
         deleted: list[Session] = []
-        for seid in seids:
-            session = self.sessions[seid]
+        for seid in self._cp_seids(peer.node_id):  # (the CP's own, from the CP index)
+            session = sessions[seid]
+            if named and not named & csid_keys(session.fq_csids):
+                continue
             marks = _report_marks(session)
             final = self._detach(session)
             self._erase(session.key)

@@ -136,7 +136,7 @@ class SessionEngine(
         if keep_sessions:
             log.info("CP %s %s: its sessions are kept", peer.node_id, reason.value)
             return
-        seids = [s.up_seid for s in self.sessions.values() if s.cp_node_id == peer.node_id]
+        seids = self._cp_seids(peer.node_id)  # (from the CP index, not every session)
         label = f"peer_{reason.value}"
         for seid in seids:
             self._remove_local(seid, label)

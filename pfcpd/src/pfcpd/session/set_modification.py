@@ -62,12 +62,21 @@ class SetModification(EngineState):
             for seid, s in moved.items():
                 s.cp_node_id, s.cp_fseid = to[seid]
                 self._cp_put(s.cp_node_id, s.cp_seid, seid)
+            # (the entries in the order of the sessions; in an undo, none for a session a
+            # purge took out since)
+            self._cp_order({node for node, _ in to.values()})
 
         move(moves)
         for s in moved.values():
             self._write(s)
         for s in moved.values():  # (a target entry another session left in this batch)
             self._cp_follow(s.cp_node_id, s.cp_seid)
+        if self._touched:
+            # The move depends on other changes of the batch: undone with them, it puts
+            # its sessions back on the entries they left, which a later change of the
+            # batch may have taken (`_cp_follow`: that change touched the session); the
+            # sessions are the move's too, so that such a change is undone with it.
+            self._touched.extend(moved)
         refusal = (0, node_id)
         self._stage(req, refusal, lambda: move(before))
         if moved:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..datapath.interface import (
@@ -342,6 +342,51 @@ class EngineState:
         gone = self._vacated.get((node_id, cp_seid))
         if gone is not None:
             self._touched.append(gone)
+
+    def _cp_seids(self, node_id: str) -> list[int]:
+        """The UP SEIDs of CP ``node_id``'s sessions, in the order of `sessions` (a list of
+        its own: the caller removes them). The index holds every session under its CP
+        F-SEID, in that order (`_add` adds a session last to both, `_cp_order` puts the
+        entries of moved sessions in it); should its entries not number the sessions or
+        name one that is not the CP's (a bug, logged and counted), they come from the
+        sessions themselves."""
+        by_cp, sessions = self._by_cp, self.sessions
+        by_seid = by_cp.get(node_id)
+        seids = [] if by_seid is None else list(by_seid.values())
+        entries = sum(map(len, by_cp.values()))
+        if entries == len(sessions) and all(
+            s is not None and s.cp_node_id == node_id for s in map(sessions.get, seids)
+        ):
+            return seids
+        log.error(
+            "CP index: %d entries for %d sessions, %d under CP %s: its sessions found one by one",
+            entries,
+            len(sessions),
+            len(seids),
+            node_id,
+        )
+        self.metrics.errors.inc("cp_index")
+        return [s.up_seid for s in sessions.values() if s.cp_node_id == node_id]
+
+    def _cp_order(self, nodes: Iterable[str]) -> None:
+        """Put the index entries of CPs ``nodes`` in the order of `sessions`: a move (Session
+        Set Modification, its undo) adds a session's entry last, where `sessions` keeps its
+        place. An entry stays only if its session is here under that CP F-SEID."""
+        by_cp = self._by_cp
+        nodes = {node for node in nodes if node in by_cp}
+        if not nodes:
+            return
+        theirs = [s for s in self.sessions.values() if s.cp_node_id in nodes]  # (one pass)
+        ordered: dict[str, dict[int, int]] = {node: {} for node in nodes}
+        for s in theirs:
+            node, cp_seid, seid = s.cp_node_id, s.cp_seid, s.up_seid
+            if by_cp[node].get(cp_seid) == seid:
+                ordered[node][cp_seid] = seid
+        for node, by_seid in ordered.items():
+            if by_seid:
+                by_cp[node] = by_seid
+            else:
+                del by_cp[node]
 
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
