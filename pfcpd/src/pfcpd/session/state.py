@@ -44,7 +44,7 @@ from .errors import RuleError
 from .journal import Journal
 from .metrics import SessionMetrics
 from .pfd import PfdStore
-from .session import Session, program_peers, ue_network
+from .session import Session, peers_of, program_peers, teids_of, ue_network, ue_of
 from .settings import EngineSettings
 from .shapes import ShapeMemos
 from .stored import StoredLayouts
@@ -267,9 +267,9 @@ class EngineState:
 
     def _release(self, session: Session, reason: str) -> None:
         """Free what a detached session held."""
-        for teid in session.teids:
+        for teid in teids_of(session.teids_kept):
             self.teids.free(teid)
-        for name, net in session.ue:
+        for name, net in ue_of(session.ue_kept):
             self.ue_pools.free(name, ue_network(net))
         for key, pending in list(self._pending.items()):
             if pending.up_seid == session.up_seid:
@@ -348,7 +348,7 @@ class EngineState:
         session is its SEID, its sessions a tuple when there are several (a set would cost
         200 bytes per session, a tuple of one 48)."""
         seid = session.up_seid
-        for _, teid in session.peers:
+        for _, teid in peers_of(session.peers_kept):
             seids = seids_of(self._by_peer_teid.get(teid, ()))
             if add:
                 if seid not in seids:
