@@ -1,11 +1,14 @@
 """A session keeps the one item of its TEIDs, UE addresses and FARs' peers alone, not in a
-tuple of one, and of its CP's F-SEID the addresses (its SEID is ``cp_seid``): ``teids``,
-``ue``, ``peers`` and ``cp_fseid`` give the tuples and the F-SEID back, and what the engine
-indexes, journals, restores and frees is the same with 0, 1 or 2 of each."""
+tuple of one, the one book of its URRs as a `OneBook`, not a dict of one, and of its CP's
+F-SEID the addresses (its SEID is ``cp_seid``): ``teids``, ``ue``, ``peers`` and
+``cp_fseid`` give the tuples and the F-SEID back, ``urrs`` reads as the dict did, and what
+the engine indexes, answers, journals, restores, reports and frees is the same with 0, 1 or
+2 of each (a second URR or peer added and removed again, a change undone)."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from scapy.layers.inet6 import UDP, IPv6
@@ -28,10 +31,12 @@ from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ies_address import FSEID
 from pfcpd.session.record import BINARY_RECORD_VERSION, read_record
 from pfcpd.session.session import Session, peers_of, teids_of, ue_of
-from pfcpd.session.usage import fseid_hex
+from pfcpd.session.usage import OneBook, UrrBook, fseid_hex, kept_books
+from pfcpd.smfsim import rules as R
 
 T = IEType
 GNB2 = "192.0.2.10"
@@ -180,3 +185,104 @@ def test_the_usual_session_keeps_one_of_each_and_restores_it(h: Harness) -> None
         )
         assert (again.cp_seid, again.cp_ipv4, again.cp_ipv6) == (0xC0FFEE, "127.0.0.2", None)
         assert again.record() == record
+
+
+def test_one_book_reads_as_a_dict_of_one() -> None:
+    start = 3_950_000_000.5
+    book, other = UrrBook(period_start_ntp=start, seqn=3), UrrBook()
+    one, as_dict = OneBook(7, book), {7: book}
+    assert (len(one), list(one), 7 in one, 8 in one) == (1, [7], True, False)
+    assert one[7] is book and one.get(7) is book and one.get(8) is None and one.get(8, 0) == 0
+    with pytest.raises(KeyError):
+        one[8]
+    assert list(one.keys()) == list(as_dict.keys()) and list(one.values()) == [book]
+    assert list(one.items()) == list(as_dict.items()) and dict(one) == as_dict
+    assert (
+        one == as_dict
+        and as_dict == one
+        and one == OneBook(7, UrrBook(period_start_ntp=start, seqn=3))
+    )
+    assert one != {7: other} and one != OneBook(8, book) and one != {7: book, 8: other}
+    assert kept_books(as_dict) == one and type(kept_books(as_dict)) is OneBook
+    assert type(kept_books({})) is dict and type(kept_books({7: book, 8: other})) is dict
+    # given a dict of one, the session keeps a OneBook; its records are a dict's
+    ue = (("internet", "10.45.0.1/32"),)
+    s = _session(peers=(), teids=(5,), ue=ue, urrs=as_dict, established_ntp=start)
+    assert type(s.urrs) is OneBook
+    as_one = s.record(), s.json_record()
+    assert as_one[0][0] == BINARY_RECORD_VERSION
+    s.urrs = as_dict  # (a dict of one: the same records)
+    assert (s.record(), s.json_record()) == as_one
+
+
+def _urrs(h: Harness, count: int) -> int:
+    """A session with ``count`` URRs (both PDRs name each)."""
+    ids = list(range(1, count + 1))
+    pdrs = [ul_pdr(urr=None), dl_pdr(urr=None)]
+    for pdr in pdrs:
+        pdr.ies += [S.URRID(u) for u in ids]
+    books = [urr(u, "VOLTH", vt=TR.VolumeThreshold(total=10**6 * u)) for u in ids]
+    return up_seid(h.establish(*pdrs, ul_far(), dl_far(), qer(), *books))
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_sessions_of_0_1_2_urrs_journal_and_restore_alike(h: Harness, count: int) -> None:
+    seid = _urrs(h, count)
+    s = h.engine.sessions[seid]
+    assert type(s.urrs) is (OneBook if count == 1 else dict) and len(s.urrs) == count
+    (record,) = h.journal.records.values()
+    assert record[0] == BINARY_RECORD_VERSION
+    with restarted(h, 1) as engine2:
+        again = engine2.sessions[seid]
+        assert type(again.urrs) is type(s.urrs) and again.urrs == s.urrs
+        assert again.record() == record
+    resp = h.delete(seid)
+    assert len(resp.get_all(T.USAGE_REPORT_DELETION_RESPONSE)) == count
+    h.check_sent_with_tshark()
+
+
+def test_a_second_urr_added_queried_and_removed(h: Harness) -> None:
+    seid = _urrs(h, 1)
+    s = h.engine.sessions[seid]
+    one = s.urrs
+    assert type(one) is OneBook
+    second = urr(2, "VOLTH", vt=TR.VolumeThreshold(total=5000))
+    link = g(T.UPDATE_PDR, S.PDRID(1), S.URRID(1), S.URRID(2))
+    # refused at the commit: the OneBook back as it was
+    h.journal.fail_next = 1
+    assert cause(h.modify(seid, second, link)) == 77
+    assert s.urrs is one
+    assert cause(h.modify(seid, second, link)) == 1
+    assert type(s.urrs) is dict and list(s.urrs) == [1, 2] and s.urrs[1] is one.book
+    with restarted(h, 1) as engine2:
+        assert list(engine2.sessions[seid].urrs) == [1, 2]
+    resp = h.modify(seid, g(T.QUERY_URR, S.URRID(1)), g(T.QUERY_URR, S.URRID(2)))
+    assert len(resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)) == 2
+    # removed: reported (TERMR), one book left, kept as a OneBook
+    unlink = g(T.UPDATE_PDR, S.PDRID(1), S.URRID(1))
+    resp = h.modify(seid, unlink, g(T.REMOVE_URR, S.URRID(2)))
+    (rep,) = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert rep.get(T.URR_ID).value == 2  # type: ignore[union-attr]
+    assert type(s.urrs) is OneBook and s.urrs.urr_id == 1
+    (record,) = h.journal.records.values()
+    with restarted(h, 1) as engine2:
+        again = engine2.sessions[seid]
+        assert type(again.urrs) is OneBook and again.record() == record
+    h.check_sent_with_tshark()
+
+
+def test_an_update_far_of_a_session_of_one_urr_takes_the_stored_layout(h: Harness) -> None:
+    seid = _urrs(h, 1)
+    fars = h.engine._modify_fars
+    answered: list[object] = []
+
+    def spied(*args: Any) -> Any:
+        answered.append(fars(*args))
+        return answered[-1]
+
+    h.engine._modify_fars = spied  # type: ignore[method-assign]
+    books = h.engine.sessions[seid].urrs
+    for teid in (0x500, 0x501):  # (the first compiles what the second finds)
+        assert cause(h.modify(seid, R.update_dl_far(2, teid, "192.0.2.10"))) == 1
+    assert len(answered) == 2 and answered[1] is not None  # (not the long way)
+    assert h.engine.sessions[seid].urrs is books

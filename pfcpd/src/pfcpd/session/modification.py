@@ -50,7 +50,7 @@ from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
 from .state import ACCEPTED, blocked_urrs, urr_offsets
 from .stored import FarUpdate, StoredLayout
-from .usage import ZERO, Counts, UrrBook, packet_times, report_counts
+from .usage import ZERO, Books, Counts, OneBook, kept_books, packet_times, report_counts
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -119,12 +119,12 @@ class Modification(Choosing, Reporting):
         updated = {rule_id(u, "urr"): u for u in by_type.get(T.UPDATE_URR, ())}
         # Copy on write: a book this request changes (a report, an update) is a copy; the
         # books before it (``before``, left as they are) are what its undo puts back.
-        books = before
+        books: Books = before
         if wanted or updated or len(rules.urr) != len(before):
-            books = dict(before)  # (every URR not in the rules now is reported: TERMR)
+            books = copy = dict(before)  # (every URR not in the rules now is reported: TERMR)
             for urr_id in wanted.keys() | updated.keys():
-                books[urr_id] = books[urr_id].copy()
-            session.urrs = books  # (the reports read them there)
+                copy[urr_id] = copy[urr_id].copy()
+            session.urrs = copy  # (the reports read them there)
             container = T.USAGE_REPORT_MODIFICATION_RESPONSE
             reports = [
                 self._report(session, urr_id, (trigger,), now_ntp, container)
@@ -132,12 +132,12 @@ class Modification(Choosing, Reporting):
             ]
             for urr_id in wanted:
                 if urr_id not in rules.urr:
-                    del books[urr_id]
+                    del copy[urr_id]
             for urr_id, g in rules.urr.items():
-                if urr_id not in books:
-                    books[urr_id] = self._new_book(g, now_ntp, now)
+                if urr_id not in copy:
+                    copy[urr_id] = self._new_book(g, now_ntp, now)
                 elif urr_id in updated:
-                    book = books[urr_id]
+                    book = copy[urr_id]
                     fresh = self._new_book(g, book.period_start_ntp, now)
                     book.next_periodic = fresh.next_periodic
                     book.configure(g, now_ntp)
@@ -182,7 +182,7 @@ class Modification(Choosing, Reporting):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
         if books is not before:
-            session.urrs = books
+            session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
         self._write(session)
 
@@ -228,7 +228,7 @@ class Modification(Choosing, Reporting):
         raw = unpack_rules(session.rules_blob)
         layout = self._layouts.find(raw) or self._layouts.learn(raw)
         before = session.urrs
-        if layout is None or before.keys() != layout.urr_ids:
+        if layout is None or not _same_ids(before, layout.urr_ids):
             return None
         cp_seid = session.cp_seid
         try:
@@ -406,9 +406,7 @@ class Modification(Choosing, Reporting):
         ue = [(name, net) for name, net in session.ue if net.partition("/")[0] not in used_ue]
         return teids, ue
 
-    def _undo_reports(
-        self, session: Session, reports: list[Grouped], snapshot: dict[int, UrrBook]
-    ) -> None:
+    def _undo_reports(self, session: Session, reports: list[Grouped], snapshot: Books) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
         took from the datapath kept as baseline (and as consumed)."""
         session.urrs = snapshot
@@ -444,6 +442,13 @@ class Modification(Choosing, Reporting):
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:
+    """``books`` are those of the URRs ``urr_ids``."""
+    if type(books) is OneBook:
+        return len(urr_ids) == 1 and books.urr_id in urr_ids
+    return books.keys() == urr_ids
 
 
 def _check_queries(req: Message, session: Session) -> None:

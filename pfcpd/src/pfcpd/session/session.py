@@ -27,10 +27,12 @@ from .usage import (
     INFINITY,
     RECORD_PEERS,
     U64_MAX,
-    UrrBook,
+    Books,
+    OneBook,
     fseid_hex,
     json_ints,
     json_value,
+    kept_books,
     record_peer_texts,
 )
 
@@ -51,9 +53,10 @@ class Session:
     of one costs 48 bytes (of ~1,480 per session at 1,000,000 sessions), three of them 144.
     ``teids``, ``ue`` and ``peers`` are those tuples, made when asked for; `teids_of`,
     `ue_of` and `peers_of` read what is kept without a property's call (the engine's
-    paths of every request). Of the CP's F-SEID it keeps the addresses (``cp_ipv4``,
-    ``cp_ipv6``: texts the decoder shares between sessions): its SEID is ``cp_seid``, and
-    the decoded F-SEID object cost 56 bytes (``cp_fseid`` makes one)."""
+    paths of every request). Its one URR's book is a `OneBook` (48 bytes; a dict of one
+    cost 224), read as that dict was. Of the CP's F-SEID it keeps the addresses
+    (``cp_ipv4``, ``cp_ipv6``: texts the decoder shares between sessions): its SEID is
+    ``cp_seid``, and the decoded F-SEID object cost 56 bytes (``cp_fseid`` makes one)."""
 
     up_seid: int
     cp_seid: int
@@ -69,7 +72,7 @@ class Session:
     # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
     # bytes, its text ~60; `ue_network` makes the object when an allocation is given back.
     ue_kept: UeText | tuple[UeText, ...]
-    urrs: dict[int, UrrBook]
+    urrs: Books  # (one: a `OneBook`)
     bar_duration_s: int | None
     established_ntp: float
     fq_csids: FqCsids  # the FQ-CSIDs the CP gave it, one per node type
@@ -88,7 +91,7 @@ class Session:
         peers: tuple[FarPeer, ...],
         teids: tuple[int, ...] = (),
         ue: tuple[UeText, ...] = (),
-        urrs: dict[int, UrrBook] | None = None,
+        urrs: Books | None = None,
         bar_duration_s: int | None = None,
         established_ntp: float = 0.0,
         fq_csids: FqCsids = (),
@@ -107,7 +110,11 @@ class Session:
         self.peers_kept = peers[0] if len(peers) == 1 and _one_peer(peers[0]) else peers
         self.teids_kept = teids[0] if len(teids) == 1 and type(teids[0]) is int else teids
         self.ue_kept = ue[0] if len(ue) == 1 and _one_ue(ue[0]) else ue
-        self.urrs = {} if urrs is None else urrs
+        if urrs is None:
+            urrs = {}
+        elif type(urrs) is dict and len(urrs) == 1:
+            urrs = kept_books(urrs)
+        self.urrs = urrs
         self.bar_duration_s = bar_duration_s
         self.established_ntp = established_ntp
         self.fq_csids = fq_csids
@@ -270,8 +277,8 @@ class Session:
                 ]
             )
         books = self.urrs
-        if len(books) == 1:  # (the usual session: no list)
-            ((k, b),) = books.items()
+        if type(books) is OneBook:  # (the usual session: no list)
+            k, b = books.urr_id, books.book
             urrs = f'"{k}":{b.json_text(established, est)}'
         else:
             urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])

@@ -48,7 +48,7 @@ from .session import Session, peers_of, program_peers, teids_of, ue_network, ue_
 from .settings import EngineSettings
 from .shapes import ShapeMemos
 from .stored import StoredLayouts
-from .usage import Counts, PacketTimes, UrrBook, drop_rule_fields, packet_times
+from .usage import Books, Counts, PacketTimes, UrrBook, drop_rule_fields, packet_times
 
 log = logging.getLogger("pfcpd.session")
 T = IEType
@@ -409,7 +409,7 @@ class EngineState:
         return response
 
 
-def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]:
+def urr_offsets(books: Books) -> dict[int, tuple[Volumes, Volumes]]:
     """Per URR: bytes counted towards its threshold outside the datapath (the baseline)
     and towards its quota (consumed), for :func:`compile_program`."""
     out: dict[int, tuple[Volumes, Volumes]] = {}
@@ -420,7 +420,7 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
     return out
 
 
-def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
+def blocked_urrs(books: Books) -> frozenset[int]:
     """URRs whose granted quota is no longer valid, or whose time quota the engine found
     used up (their traffic is dropped)."""
     blocked = [u for u, b in books.items() if b.quota_expired or b.time_quota_over]
