@@ -45,7 +45,7 @@ from .rules import (
     rule_id,
     rule_ies,
 )
-from .session import Session, program_peers, ue_network, ue_texts
+from .session import Session, kept_peers, program_peers, ue_network, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
 from .state import ACCEPTED, blocked_urrs, urr_offsets
@@ -149,8 +149,8 @@ class Modification(Choosing, Reporting):
                         book.grant(now_ntp)
         else:
             reports = []
-        old = session.rules_blob, session.apps, session.ddn_delay, session.peers
-        old_allocations = session.teids, session.ue
+        old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
+        old_allocations = session.teids_kept, session.ue_kept
         old_sets = session.fq_csids, session.group_id
         encoded = rules.encoded()
         try:
@@ -188,9 +188,9 @@ class Modification(Choosing, Reporting):
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
-            session.teids, session.ue = old_allocations
+            session.teids_kept, session.ue_kept = old_allocations
             session.fq_csids, session.group_id = old_sets
-            self._set_peers(session, old_peers)
+            self._keep_peers(session, old_peers)
             self._undo_reports(session, reports, before)
             self._free(alloc)
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
@@ -304,7 +304,7 @@ class Modification(Choosing, Reporting):
                 return self._refuse(req, err, cp_seid, None)
             log.warning("modification refused by the datapath: %s", err)
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
-        old = session.rules_blob, session.peers
+        old = session.rules_blob, session.peers_kept
         old_sets = session.fq_csids, session.group_id
         # The stored octets with the FARs' own in place (`RuleSet.groups` order)
         pieces: list[bytes] = []
@@ -322,7 +322,7 @@ class Modification(Choosing, Reporting):
         def undo() -> None:
             session.rules_blob, old_peers = old
             session.fq_csids, session.group_id = old_sets
-            self._set_peers(session, old_peers)
+            self._keep_peers(session, old_peers)
             session.urrs = before
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
                 self._reinstall(session)
@@ -432,9 +432,9 @@ class Modification(Choosing, Reporting):
     def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
         """What a modification changes in ``session`` besides its rules and books: the
         peers of its new ``program``, the FQ-CSIDs and Group Id ``req`` gives."""
-        peers = program_peers(program)
-        if peers != session.peers:
-            self._set_peers(session, peers)
+        peers = kept_peers(program_peers(program))
+        if peers != session.peers_kept:
+            self._keep_peers(session, peers)
         if req.get(T.FQ_CSID) is not None:
             session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)

@@ -44,6 +44,7 @@ RECORD_VERSION = 2
 
 FarPeer = tuple[IPAddress, int]  # (address, TEID) of an outer header a FAR creates
 UeText = tuple[str, str]  # (network instance, UE address or prefix as text)
+KeptPeers = FarPeer | tuple[FarPeer, ...]  # (`Session.peers_kept`)
 
 
 @dataclass(slots=True, init=False)
@@ -67,7 +68,7 @@ class Session:
     # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
     # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
     # it again from the rules when it is needed (reports, operators).
-    peers_kept: FarPeer | tuple[FarPeer, ...]
+    peers_kept: KeptPeers
     teids_kept: int | tuple[int, ...]
     # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
     # bytes, its text ~60; `ue_network` makes the object when an allocation is given back.
@@ -107,9 +108,10 @@ class Session:
         self.cp_ipv4 = cp_fseid.ipv4
         self.cp_ipv6 = cp_fseid.ipv6
         self.rules_blob = rules_blob
-        self.peers_kept = peers[0] if len(peers) == 1 and _one_peer(peers[0]) else peers
+        # (`kept_peers`, `kept_teids`, `kept_ue`, inline: no call per establishment)
+        self.peers_kept = peers[0] if len(peers) == 1 else peers
         self.teids_kept = teids[0] if len(teids) == 1 and type(teids[0]) is int else teids
-        self.ue_kept = ue[0] if len(ue) == 1 and _one_ue(ue[0]) else ue
+        self.ue_kept = ue[0] if len(ue) == 1 and type(ue[0][0]) is str else ue
         if urrs is None:
             urrs = {}
         elif type(urrs) is dict and len(urrs) == 1:
@@ -138,7 +140,7 @@ class Session:
 
     @peers.setter
     def peers(self, peers: tuple[FarPeer, ...]) -> None:
-        self.peers_kept = peers[0] if len(peers) == 1 and _one_peer(peers[0]) else peers
+        self.peers_kept = kept_peers(peers)
 
     @property
     def teids(self) -> tuple[int, ...]:
@@ -146,7 +148,7 @@ class Session:
 
     @teids.setter
     def teids(self, teids: tuple[int, ...]) -> None:
-        self.teids_kept = teids[0] if len(teids) == 1 and type(teids[0]) is int else teids
+        self.teids_kept = kept_teids(teids)
 
     @property
     def ue(self) -> tuple[UeText, ...]:
@@ -154,7 +156,7 @@ class Session:
 
     @ue.setter
     def ue(self, ue: tuple[UeText, ...]) -> None:
-        self.ue_kept = ue[0] if len(ue) == 1 and _one_ue(ue[0]) else ue
+        self.ue_kept = kept_ue(ue)
 
     @property
     def key(self) -> str:
@@ -329,7 +331,7 @@ def ue_of(kept: UeText | tuple[UeText, ...]) -> tuple[UeText, ...]:
     return cast(tuple[UeText, ...], kept)
 
 
-def peers_of(kept: FarPeer | tuple[FarPeer, ...]) -> tuple[FarPeer, ...]:
+def peers_of(kept: KeptPeers) -> tuple[FarPeer, ...]:
     """A session's FARs' peers from its ``peers_kept`` (one kept alone: its address and
     TEID, the address no tuple)."""
     if kept and type(kept[0]) is not tuple:
@@ -337,14 +339,21 @@ def peers_of(kept: FarPeer | tuple[FarPeer, ...]) -> tuple[FarPeer, ...]:
     return kept
 
 
-def _one_ue(ue: object) -> bool:
-    """``ue`` may be kept alone (`ue_of` tells it from a tuple of them)."""
-    return type(ue) is tuple and bool(ue) and type(ue[0]) is str
+def kept_teids(teids: tuple[int, ...]) -> int | tuple[int, ...]:
+    """``teids`` as a session keeps them (``teids_kept``: one int alone)."""
+    return teids[0] if len(teids) == 1 and type(teids[0]) is int else teids
 
 
-def _one_peer(peer: object) -> bool:
-    """``peer`` may be kept alone (`peers_of` tells it from a tuple of them)."""
-    return type(peer) is tuple and bool(peer) and type(peer[0]) is not tuple
+def kept_ue(ue: tuple[UeText, ...]) -> UeText | tuple[UeText, ...]:
+    """``ue`` as a session keeps them (``ue_kept``: one alone, told from a tuple of them by
+    its first item, a text)."""
+    return ue[0] if len(ue) == 1 and type(ue[0][0]) is str else ue
+
+
+def kept_peers(peers: tuple[FarPeer, ...]) -> KeptPeers:
+    """``peers`` as a session keeps them (``peers_kept``: one alone, told from a tuple of
+    them by its first item, an address)."""
+    return peers[0] if len(peers) == 1 else peers
 
 
 _HEAD = record_head.pack

@@ -44,7 +44,7 @@ from .errors import RuleError
 from .journal import Journal
 from .metrics import SessionMetrics
 from .pfd import PfdStore
-from .session import Session, peers_of, program_peers, teids_of, ue_network, ue_of
+from .session import KeptPeers, Session, kept_peers, program_peers, ue_network
 from .settings import EngineSettings
 from .shapes import ShapeMemos
 from .stored import StoredLayouts
@@ -267,9 +267,11 @@ class EngineState:
 
     def _release(self, session: Session, reason: str) -> None:
         """Free what a detached session held."""
-        for teid in teids_of(session.teids_kept):
+        # (`teids_of`, `ue_of` inline: the type checker does not follow them)
+        teids, ue = session.teids_kept, session.ue_kept
+        for teid in (teids,) if type(teids) is int else teids:  # type: ignore[union-attr]
             self.teids.free(teid)
-        for name, net in ue_of(session.ue_kept):
+        for name, net in (ue,) if ue and type(ue[0]) is str else ue:  # type: ignore[str-unpack]
             self.ue_pools.free(name, ue_network(net))
         for key, pending in list(self._pending.items()):
             if pending.up_seid == session.up_seid:
@@ -347,8 +349,10 @@ class EngineState:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
         session is its SEID, its sessions a tuple when there are several (a set would cost
         200 bytes per session, a tuple of one 48)."""
-        seid = session.up_seid
-        for _, teid in peers_of(session.peers_kept):
+        seid, peers = session.up_seid, session.peers_kept
+        # (`peers_of` inline: the type checker does not follow it)
+        teid: int
+        for _, teid in (peers,) if peers and type(peers[0]) is not tuple else peers:  # type: ignore[assignment]
             seids = seids_of(self._by_peer_teid.get(teid, ()))
             if add:
                 if seid not in seids:
@@ -361,13 +365,14 @@ class EngineState:
                     del self._by_peer_teid[teid]
 
     def _set_program(self, session: Session, program: SessionProgram) -> None:
-        self._set_peers(session, program_peers(program))
+        self._keep_peers(session, kept_peers(program_peers(program)))
 
-    def _set_peers(self, session: Session, peers: tuple[tuple[IPAddress, int], ...]) -> None:
+    def _keep_peers(self, session: Session, kept: KeptPeers) -> None:
+        """The session's FARs' peers are ``kept`` (as ``Session.peers_kept`` holds them)."""
         known = session.up_seid in self.sessions
         if known:
             self._index(session, False)
-        session.peers = peers
+        session.peers_kept = kept
         if known:
             self._index(session, True)
 
