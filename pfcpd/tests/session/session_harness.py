@@ -24,6 +24,7 @@ from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ie import IE
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.session.session import Session
 from pfcpd.smfsim import rules
 
 T = IEType
@@ -295,3 +296,30 @@ def ul_packet(ue: str, size: int = 100) -> bytes:
 
 def dl_packet(ue: str, size: int = 100, ident: int = 0) -> bytes:
     return raw(IP(src=DN, dst=ue, id=ident) / UDP(sport=2000, dport=1000) / Raw(b"d" * size))
+
+
+def replaced(session: Session, **changes: Any) -> Session:
+    """A copy of ``session`` with ``changes`` set (as `dataclasses.replace` would, by the
+    names `Session` takes: ``cp_fseid``, ``peers``, ``teids``, ``ue`` as tuples)."""
+    copy = Session(
+        session.up_seid,
+        session.cp_seid,
+        session.cp_node_id,
+        session.cp_fseid,
+        session.rules_blob,
+        session.peers,
+        session.teids,
+        session.ue,
+        session.urrs,
+        session.bar_duration_s,
+        session.established_ntp,
+        session.fq_csids,
+        session.group_id,
+        session.apps,
+        session.ddn_delay,
+    )
+    for name, value in changes.items():
+        if not hasattr(copy, name):
+            raise AttributeError(name)
+        setattr(copy, name, value)
+    return copy

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP
 from session_harness import (
@@ -16,6 +14,7 @@ from session_harness import (
     establishment,
     gtpu,
     qer,
+    replaced,
     restarted,
     ul_far,
     ul_packet,
@@ -228,7 +227,7 @@ def test_restore_refuses_conflicting_records_and_restores_pfds_first(h: Harness)
     resp = h.establish()
     assert cause(resp) == 1
     (key, record) = next(iter(h.journal.records.items()))
-    twin = replace(h.engine.sessions[1], up_seid=2, cp_seid=7).record()
+    twin = replaced(h.engine.sessions[1], up_seid=2, cp_seid=7).record()
     assert twin != record
     dp2 = LocalDatapath(expected_sessions=16)
     try:

@@ -10,12 +10,22 @@ import base64
 import ipaddress
 import itertools
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from datapath.conftest import require_core
-from session_harness import Harness, dl_far, dl_pdr, qer, restarted, ul_far, ul_pdr, up_seid, urr
+from session_harness import (
+    Harness,
+    dl_far,
+    dl_pdr,
+    qer,
+    replaced,
+    restarted,
+    ul_far,
+    ul_pdr,
+    up_seid,
+    urr,
+)
 from test_establishment_shapes import _Run, _script
 from test_record_fast import _two_urrs
 from test_record_text import _books
@@ -142,9 +152,9 @@ def test_sessions_of_odd_values_are_binary_only_when_they_read_back_alike() -> N
         {"fq_csids": (FQCSID(node_address="127.0.0.2", csids=(1, 2)),)},
     ]
     for change in binary_ones:
-        assert _check(replace(base, **change))[0] == BINARY_RECORD_VERSION, change
+        assert _check(replaced(base, **change))[0] == BINARY_RECORD_VERSION, change
     for change in json_ones:
-        odd = replace(base, **change)
+        odd = replaced(base, **change)
         assert odd.record() == odd.json_record(), change
 
 

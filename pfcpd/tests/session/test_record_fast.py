@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from datapath.conftest import require_core
+from session_harness import replaced
 from test_establishment_shapes import _Run, _script
 from test_record_text import _books, _dumps, _record_dict
 
@@ -152,7 +153,7 @@ def test_sessions_of_odd_values_are_written_as_the_general_text(
         {"cp_fseid": A.FSEID(-1, "127.0.0.2")},
         {"teids": (True,)},
     ):
-        odd = Session(**{**{f: getattr(base, f) for f in Session.__dataclass_fields__}, **change})
+        odd = replaced(base, **change)
         sessions.append(odd)
     general = Session._record_text.__wrapped__  # type: ignore[attr-defined]
     written = 0

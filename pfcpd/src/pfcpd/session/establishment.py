@@ -28,6 +28,7 @@ from .session import Session, program_peers, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, establishment_key, remember
 from .state import ACCEPTED
+from .usage import Books, OneBook
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -73,6 +74,18 @@ class Establishment(ShapeLearning):
             self._free(alloc)
             return self._refuse(req, err, cp_seid, node_id)
         seid = self._new_seid()
+        established = self._ntp()  # (most books' period start: one float object)
+        if shape is not None:
+            urr_groups = shape.urr_groups
+        else:
+            assert rules is not None
+            urr_groups = rules.urr
+        books: Books
+        if len(urr_groups) == 1:  # (the usual session: one book, no dict)
+            ((urr_id, g),) = urr_groups.items()
+            books = OneBook(urr_id, self._new_book(g, established, now))
+        else:
+            books = {u: self._new_book(g, established, now) for u, g in urr_groups.items()}
         session = Session(
             up_seid=seid,
             cp_seid=cp_seid,
@@ -82,14 +95,14 @@ class Establishment(ShapeLearning):
             peers=peers,
             teids=tuple(alloc.teids),
             ue=ue,
-            established_ntp=self._ntp(),
+            urrs=books,
+            established_ntp=established,
         )
         if shape is not None:
             session.rules_blob = pack_rules(raw)
             session.fq_csids = shape.fq_csids
             session.group_id = shape.group_id
             session.ddn_delay = shape.ddn_delay
-            urr_groups = shape.urr_groups
         else:
             assert rules is not None
             session.peers = program_peers(program)
@@ -98,10 +111,6 @@ class Establishment(ShapeLearning):
             if T.GROUP_ID in types:
                 session.group_id = group_id(req)
             session.set_rules(rules, encoded)
-            urr_groups = rules.urr
-        start = session.established_ntp  # (one float object for both)
-        for urr_id, g in urr_groups.items():
-            session.urrs[urr_id] = self._new_book(g, start, now)
         try:
             if isinstance(filled, SessionProgram):
                 self._dp_install(seid, filled)

@@ -45,12 +45,12 @@ from .rules import (
     rule_id,
     rule_ies,
 )
-from .session import Session, program_peers, ue_network, ue_texts
+from .session import Session, kept_peers, program_peers, ue_network, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
 from .state import ACCEPTED, blocked_urrs, urr_offsets
 from .stored import FarUpdate, StoredLayout
-from .usage import ZERO, Counts, UrrBook, packet_times, report_counts
+from .usage import ZERO, Books, Counts, OneBook, kept_books, packet_times, report_counts
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -119,12 +119,12 @@ class Modification(Choosing, Reporting):
         updated = {rule_id(u, "urr"): u for u in by_type.get(T.UPDATE_URR, ())}
         # Copy on write: a book this request changes (a report, an update) is a copy; the
         # books before it (``before``, left as they are) are what its undo puts back.
-        books = before
+        books: Books = before
         if wanted or updated or len(rules.urr) != len(before):
-            books = dict(before)  # (every URR not in the rules now is reported: TERMR)
+            books = copy = dict(before)  # (every URR not in the rules now is reported: TERMR)
             for urr_id in wanted.keys() | updated.keys():
-                books[urr_id] = books[urr_id].copy()
-            session.urrs = books  # (the reports read them there)
+                copy[urr_id] = copy[urr_id].copy()
+            session.urrs = copy  # (the reports read them there)
             container = T.USAGE_REPORT_MODIFICATION_RESPONSE
             reports = [
                 self._report(session, urr_id, (trigger,), now_ntp, container)
@@ -132,12 +132,12 @@ class Modification(Choosing, Reporting):
             ]
             for urr_id in wanted:
                 if urr_id not in rules.urr:
-                    del books[urr_id]
+                    del copy[urr_id]
             for urr_id, g in rules.urr.items():
-                if urr_id not in books:
-                    books[urr_id] = self._new_book(g, now_ntp, now)
+                if urr_id not in copy:
+                    copy[urr_id] = self._new_book(g, now_ntp, now)
                 elif urr_id in updated:
-                    book = books[urr_id]
+                    book = copy[urr_id]
                     fresh = self._new_book(g, book.period_start_ntp, now)
                     book.next_periodic = fresh.next_periodic
                     book.configure(g, now_ntp)
@@ -149,8 +149,8 @@ class Modification(Choosing, Reporting):
                         book.grant(now_ntp)
         else:
             reports = []
-        old = session.rules_blob, session.apps, session.ddn_delay, session.peers
-        old_allocations = session.teids, session.ue
+        old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
+        old_allocations = session.teids_kept, session.ue_kept
         old_sets = session.fq_csids, session.group_id
         encoded = rules.encoded()
         try:
@@ -182,15 +182,15 @@ class Modification(Choosing, Reporting):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
         if books is not before:
-            session.urrs = books
+            session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
         self._write(session)
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
-            session.teids, session.ue = old_allocations
+            session.teids_kept, session.ue_kept = old_allocations
             session.fq_csids, session.group_id = old_sets
-            self._set_peers(session, old_peers)
+            self._keep_peers(session, old_peers)
             self._undo_reports(session, reports, before)
             self._free(alloc)
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
@@ -228,7 +228,7 @@ class Modification(Choosing, Reporting):
         raw = unpack_rules(session.rules_blob)
         layout = self._layouts.find(raw) or self._layouts.learn(raw)
         before = session.urrs
-        if layout is None or before.keys() != layout.urr_ids:
+        if layout is None or not _same_ids(before, layout.urr_ids):
             return None
         cp_seid = session.cp_seid
         try:
@@ -304,7 +304,7 @@ class Modification(Choosing, Reporting):
                 return self._refuse(req, err, cp_seid, None)
             log.warning("modification refused by the datapath: %s", err)
             return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
-        old = session.rules_blob, session.peers
+        old = session.rules_blob, session.peers_kept
         old_sets = session.fq_csids, session.group_id
         # The stored octets with the FARs' own in place (`RuleSet.groups` order)
         pieces: list[bytes] = []
@@ -322,7 +322,7 @@ class Modification(Choosing, Reporting):
         def undo() -> None:
             session.rules_blob, old_peers = old
             session.fq_csids, session.group_id = old_sets
-            self._set_peers(session, old_peers)
+            self._keep_peers(session, old_peers)
             session.urrs = before
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
                 self._reinstall(session)
@@ -406,9 +406,7 @@ class Modification(Choosing, Reporting):
         ue = [(name, net) for name, net in session.ue if net.partition("/")[0] not in used_ue]
         return teids, ue
 
-    def _undo_reports(
-        self, session: Session, reports: list[Grouped], snapshot: dict[int, UrrBook]
-    ) -> None:
+    def _undo_reports(self, session: Session, reports: list[Grouped], snapshot: Books) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
         took from the datapath kept as baseline (and as consumed)."""
         session.urrs = snapshot
@@ -434,9 +432,9 @@ class Modification(Choosing, Reporting):
     def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
         """What a modification changes in ``session`` besides its rules and books: the
         peers of its new ``program``, the FQ-CSIDs and Group Id ``req`` gives."""
-        peers = program_peers(program)
-        if peers != session.peers:
-            self._set_peers(session, peers)
+        peers = kept_peers(program_peers(program))
+        if peers != session.peers_kept:
+            self._keep_peers(session, peers)
         if req.get(T.FQ_CSID) is not None:
             session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)
@@ -444,6 +442,13 @@ class Modification(Choosing, Reporting):
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:
+    """``books`` are those of the URRs ``urr_ids``."""
+    if type(books) is OneBook:
+        return len(urr_ids) == 1 and books.urr_id in urr_ids
+    return books.keys() == urr_ids
 
 
 def _check_queries(req: Message, session: Session) -> None:

@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
 
 from ..pfcp.ies_address import FSEID
-from .usage import NO_TIME, UrrBook
+from .usage import NO_TIME, Books, OneBook
 
 BINARY_RECORD_VERSION = 3
 HEAD = struct.Struct("!BQQQdIHH")
@@ -69,11 +68,11 @@ def fixed_octets(node_id: str, ipv4: str | None, ipv6: str | None, name: str) ->
     return octets
 
 
-def books_octets(books: Mapping[int, UrrBook], established: float) -> bytes | None:
+def books_octets(books: Books, established: float) -> bytes | None:
     """The octets of a binary record's URR books; None unless every one is as established
     at ``established`` with an integer URR ID and UR-SEQN (struct.error: out of range)."""
-    if len(books) == 1:  # (the usual session: no list)
-        ((urr_id, book),) = books.items()
+    if type(books) is OneBook:  # (the usual session: no list)
+        urr_id, book = books.urr_id, books.book
         seqn = book.seqn
         if type(urr_id) is int and type(seqn) is int and book.as_established(established):
             return _ONE_BOOK + BOOK.pack(urr_id, seqn)

@@ -21,7 +21,7 @@ from .record import BINARY_RECORD_VERSION, read_record
 from .rules import RuleSet
 from .session import RECORD_VERSION, Session, program_peers, ue_network
 from .state import blocked_urrs, urr_offsets
-from .usage import ZERO, UrrBook
+from .usage import ZERO, UrrBook, kept_books
 
 log = logging.getLogger("pfcpd.session")
 
@@ -60,6 +60,7 @@ class Restoring(Choosing):
         else:
             raise ValueError(f"record version {version}")
         rules = RuleSet.from_groups(decode_ies(raw_rules, 0, len(raw_rules)))
+        books = {int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()}
         fseid = d["cp_fseid"]
         if version != BINARY_RECORD_VERSION:  # (JSON: the IE's octets in hex)
             raw_fseid = bytes.fromhex(fseid)
@@ -74,7 +75,6 @@ class Restoring(Choosing):
             peers=(),
             teids=tuple(int(t) for t in d["teids"]),
             ue=tuple((sys.intern(str(n)), str(ue_network(a))) for n, a in d["ue"]),
-            urrs={int(k): UrrBook.from_json(v) for k, v in d["urrs"].items()},
             bar_duration_s=d.get("bar_duration"),
             established_ntp=float(d.get("established", 0.0)),
             group_id=d.get("group_id"),
@@ -87,7 +87,7 @@ class Restoring(Choosing):
         # hold what the last checkpoint saw; else those counts are lost with it and stay in
         # the baseline the journal holds.
         kept = self.datapath.keeps_counts(session.up_seid)
-        for book in session.urrs.values():
+        for book in books.values():
             book.restored_at(session.established_ntp)
             if kept:
                 book.kept_by_datapath()
@@ -95,9 +95,10 @@ class Restoring(Choosing):
                 book.dp_seen = ZERO
         for urr_id, g in rules.urr.items():
             fresh = self._new_book(g, 0.0, now)
-            book = session.urrs.setdefault(urr_id, fresh)
+            book = books.setdefault(urr_id, fresh)
             book.next_periodic, book.idle_since = fresh.next_periodic, now
             book.configure(g)
+        session.urrs = kept_books(books)
         session.derive(rules)
         program = compile_program(
             self._ctx,

@@ -10,8 +10,9 @@ import binascii
 import ipaddress
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
+from typing import cast
 
 from ..datapath.interface import IPAddress, IPNetwork, SessionProgram
 from ..pfcp import IE, Grouped, IEType, decode_ies, encode_groups, encode_ies
@@ -26,10 +27,12 @@ from .usage import (
     INFINITY,
     RECORD_PEERS,
     U64_MAX,
-    UrrBook,
+    Books,
+    OneBook,
     fseid_hex,
     json_ints,
     json_value,
+    kept_books,
     record_peer_texts,
 )
 
@@ -39,29 +42,121 @@ T = IEType
 RECORD_VERSION = 2
 
 
-@dataclass(slots=True)
+FarPeer = tuple[IPAddress, int]  # (address, TEID) of an outer header a FAR creates
+UeText = tuple[str, str]  # (network instance, UE address or prefix as text)
+KeptPeers = FarPeer | tuple[FarPeer, ...]  # (`Session.peers_kept`)
+
+
+@dataclass(slots=True, init=False)
 class Session:
+    """A session. Of a tuple that usually holds one item (its TEIDs, UE addresses, FARs'
+    peers) it keeps that item alone (``teids_kept``, ``ue_kept``, ``peers_kept``): a tuple
+    of one costs 48 bytes (of ~1,480 per session at 1,000,000 sessions), three of them 144.
+    ``teids``, ``ue`` and ``peers`` are those tuples, made when asked for; `teids_of`,
+    `ue_of` and `peers_of` read what is kept without a property's call (the engine's
+    paths of every request). Its one URR's book is a `OneBook` (48 bytes; a dict of one
+    cost 224), read as that dict was. Of the CP's F-SEID it keeps the addresses
+    (``cp_ipv4``, ``cp_ipv6``: texts the decoder shares between sessions): its SEID is
+    ``cp_seid``, and the decoded F-SEID object cost 56 bytes (``cp_fseid`` makes one)."""
+
     up_seid: int
     cp_seid: int
     cp_node_id: str
-    cp_fseid: FSEID
+    cp_ipv4: str | None
+    cp_ipv6: str | None
     rules_blob: bytes  # the rules as encoded PFCP groups, compressed (`packing`)
     # (peer, TEID) of each outer header its FARs create (Error Indications name them). The
     # program itself is not kept: the datapath has it, and `SessionEngine._program` compiles
     # it again from the rules when it is needed (reports, operators).
-    peers: tuple[tuple[IPAddress, int], ...]
-    teids: tuple[int, ...] = ()  # (tuples: 24 bytes less than a list each)
+    peers_kept: KeptPeers
+    teids_kept: int | tuple[int, ...]
     # (network instance, UE address or prefix as text): an IPv4Network object costs ~450
     # bytes, its text ~60; `ue_network` makes the object when an allocation is given back.
-    ue: tuple[tuple[str, str], ...] = ()
-    urrs: dict[int, UrrBook] = field(default_factory=dict)
-    bar_duration_s: int | None = None
-    established_ntp: float = 0.0
-    fq_csids: FqCsids = ()  # the FQ-CSIDs the CP gave it, one per node type
-    group_id: str | None = None  # the Group Id the CP gave it
+    ue_kept: UeText | tuple[UeText, ...]
+    urrs: Books  # (one: a `OneBook`)
+    bar_duration_s: int | None
+    established_ntp: float
+    fq_csids: FqCsids  # the FQ-CSIDs the CP gave it, one per node type
+    group_id: str | None  # the Group Id the CP gave it
 
-    apps: frozenset[str] = frozenset()  # Application IDs its PDRs name
-    ddn_delay: float = 0.0  # seconds: its BAR's Downlink Data Notification Delay
+    apps: frozenset[str]  # Application IDs its PDRs name
+    ddn_delay: float  # seconds: its BAR's Downlink Data Notification Delay
+
+    def __init__(
+        self,
+        up_seid: int,
+        cp_seid: int,
+        cp_node_id: str,
+        cp_fseid: FSEID,
+        rules_blob: bytes,
+        peers: tuple[FarPeer, ...],
+        teids: tuple[int, ...] = (),
+        ue: tuple[UeText, ...] = (),
+        urrs: Books | None = None,
+        bar_duration_s: int | None = None,
+        established_ntp: float = 0.0,
+        fq_csids: FqCsids = (),
+        group_id: str | None = None,
+        apps: frozenset[str] = frozenset(),
+        ddn_delay: float = 0.0,
+    ) -> None:
+        """``cp_fseid``: the CP's F-SEID, whose SEID is ``cp_seid`` (its addresses are
+        kept)."""
+        self.up_seid = up_seid
+        self.cp_seid = cp_seid
+        self.cp_node_id = cp_node_id
+        self.cp_ipv4 = cp_fseid.ipv4
+        self.cp_ipv6 = cp_fseid.ipv6
+        self.rules_blob = rules_blob
+        # (`kept_peers`, `kept_teids`, `kept_ue`, inline: no call per establishment)
+        self.peers_kept = peers[0] if len(peers) == 1 else peers
+        self.teids_kept = teids[0] if len(teids) == 1 and type(teids[0]) is int else teids
+        self.ue_kept = ue[0] if len(ue) == 1 and type(ue[0][0]) is str else ue
+        if urrs is None:
+            urrs = {}
+        elif type(urrs) is dict and len(urrs) == 1:
+            urrs = kept_books(urrs)
+        self.urrs = urrs
+        self.bar_duration_s = bar_duration_s
+        self.established_ntp = established_ntp
+        self.fq_csids = fq_csids
+        self.group_id = group_id
+        self.apps = apps
+        self.ddn_delay = ddn_delay
+
+    @property
+    def cp_fseid(self) -> FSEID:
+        """The CP's F-SEID (made of ``cp_seid`` and the addresses kept)."""
+        return FSEID(self.cp_seid, self.cp_ipv4, self.cp_ipv6)
+
+    @cp_fseid.setter
+    def cp_fseid(self, fseid: FSEID) -> None:
+        """The CP's F-SEID is ``fseid``: its SEID becomes ``cp_seid``."""
+        self.cp_seid, self.cp_ipv4, self.cp_ipv6 = fseid.seid, fseid.ipv4, fseid.ipv6
+
+    @property
+    def peers(self) -> tuple[FarPeer, ...]:
+        return peers_of(self.peers_kept)
+
+    @peers.setter
+    def peers(self, peers: tuple[FarPeer, ...]) -> None:
+        self.peers_kept = kept_peers(peers)
+
+    @property
+    def teids(self) -> tuple[int, ...]:
+        return teids_of(self.teids_kept)
+
+    @teids.setter
+    def teids(self, teids: tuple[int, ...]) -> None:
+        self.teids_kept = kept_teids(teids)
+
+    @property
+    def ue(self) -> tuple[UeText, ...]:
+        return ue_of(self.ue_kept)
+
+    @ue.setter
+    def ue(self, ue: tuple[UeText, ...]) -> None:
+        self.ue_kept = kept_ue(ue)
 
     @property
     def key(self) -> str:
@@ -101,33 +196,32 @@ class Session:
         it (`record.read_record`). A session of the usual shape in binary (see the record
         module: one struct, and octets made once per CP and network instance), any other
         as JSON text (`json_record`)."""
-        fseid, ue, teids = self.cp_fseid, self.ue, self.teids
+        ue, teid = self.ue_kept, self.teids_kept
         established = self.established_ntp  # (most books' period start: one float object)
         if (
-            type(fseid) is FSEID
-            and len(ue) == 1
-            and len(teids) == 1
-            and type(teid := teids[0]) is int
+            type(teid) is int  # (one TEID, one UE address: each kept alone)
+            and ue
+            and type(ue[0]) is str
             and type(established) is float
             and self.bar_duration_s is None
             and self.group_id is None
             and not self.fq_csids
         ):
-            up_seid, cp_seid, seid, node = self.up_seid, self.cp_seid, fseid.seid, self.cp_node_id
-            ((name, address),) = ue
+            up_seid, cp_seid, node = self.up_seid, self.cp_seid, self.cp_node_id
+            name, address = ue
             if (
-                type(up_seid) is type(cp_seid) is type(seid) is int
+                type(up_seid) is type(cp_seid) is int
                 and type(name) is type(address) is type(node) is str
             ):
                 try:  # (struct.error: a value out of its field's range; then as JSON)
                     books = books_octets(self.urrs, established)
                     if books is not None:
-                        key = (node, fseid.ipv4, fseid.ipv6, name)
+                        key = (node, self.cp_ipv4, self.cp_ipv6, name)
                         fixed = FIXED_OCTETS.get(key) or fixed_octets(*key)
                         rz, text = self.rules_blob, address.encode()
                         return b"".join(
                             (
-                                _HEAD(BINARY_RECORD_VERSION, up_seid, cp_seid, seid,
+                                _HEAD(BINARY_RECORD_VERSION, up_seid, cp_seid, cp_seid,
                                       established, teid, len(rz), len(text)),
                                 rz, text, fixed, books,
                             )
@@ -138,19 +232,16 @@ class Session:
 
     def json_record(self) -> bytes:
         """The record as JSON text (as ``json.dumps`` with separators "," and ":" writes
-        it) made without a dict. A session with an F-SEID as the codec decodes them, no
+        it) made without a dict. A session with a CP SEID of 64 bits (its F-SEID's), no
         BAR, FQ-CSID or Group Id in one piece, with the texts of its CP's Node ID and
         F-SEID addresses made once (`record_peer_texts`); any other as `_record_text`
         writes it (the same text: `test_record_fast`)."""
-        fseid = self.cp_fseid
-        seid, up_seid, cp_seid = fseid.seid, self.up_seid, self.cp_seid
+        up_seid, cp_seid = self.up_seid, self.cp_seid
         established = self.established_ntp  # (most books' period start: one float object)
         if not (
-            type(fseid) is FSEID
-            and type(seid) is int
-            and 0 <= seid <= U64_MAX
+            type(cp_seid) is int  # (the F-SEID's SEID)
+            and 0 <= cp_seid <= U64_MAX
             and type(up_seid) is int
-            and type(cp_seid) is int
             and type(established) is float
             and -INFINITY < established < INFINITY
             and self.bar_duration_s is None
@@ -160,13 +251,14 @@ class Session:
             return self._record_text().encode()
         # (an exact int or finite float: f-strings write them as json_value does)
         est = f"{established}"
-        peer = RECORD_PEERS.get((self.cp_node_id, fseid.ipv4, fseid.ipv6))
+        ipv4, ipv6 = self.cp_ipv4, self.cp_ipv6
+        peer = RECORD_PEERS.get((self.cp_node_id, ipv4, ipv6))
         if peer is None:
-            peer = record_peer_texts(self.cp_node_id, fseid.ipv4, fseid.ipv6)
+            peer = record_peer_texts(self.cp_node_id, ipv4, ipv6)
         ues, urrs, teid_text = self._record_lists(established, est)
         head, tail = peer
         return (
-            f'{_RECORD_HEAD}{up_seid},"cp_seid":{cp_seid}{head}{seid.to_bytes(8, "big").hex()}'
+            f'{_RECORD_HEAD}{up_seid},"cp_seid":{cp_seid}{head}{cp_seid.to_bytes(8, "big").hex()}'
             f"{tail}{binascii.b2a_base64(self.rules_blob, newline=False).decode()}"
             f'","teids":{teid_text},"ue":[{ues}],"urrs":{{{urrs}}},"bar_duration":null,'
             f'"established":{est},"fq_csids":"","group_id":null}}'
@@ -175,25 +267,28 @@ class Session:
     def _record_lists(self, established: float, est: str) -> tuple[str, str, str]:
         """The record's UE addresses (the list's items), URR books (the object's members)
         and TEIDs (the list), ``est`` the text of ``established``."""
-        ue = self.ue
-        if len(ue) == 1:  # (the usual session: no list)
-            ((n, a),) = ue
+        ue = self.ue_kept
+        if ue and type(ue[0]) is str:  # (the usual session: one, kept alone)
+            n, a = ue
             ues = f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]"
         else:
             ues = ",".join(
-                [f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]" for n, a in ue]
+                [
+                    f"[{encode_basestring_ascii(n)},{encode_basestring_ascii(a)}]"
+                    for n, a in cast(tuple[UeText, ...], ue)
+                ]
             )
         books = self.urrs
-        if len(books) == 1:  # (the usual session: no list)
-            ((k, b),) = books.items()
+        if type(books) is OneBook:  # (the usual session: no list)
+            k, b = books.urr_id, books.book
             urrs = f'"{k}":{b.json_text(established, est)}'
         else:
             urrs = ",".join([f'"{k}":{b.json_text(established, est)}' for k, b in books.items()])
-        teids = self.teids
-        if len(teids) == 1 and type(teid := teids[0]) is int:  # (json_ints' usual case)
-            teid_text = f"[{int.__repr__(teid)}]"
+        teids = self.teids_kept
+        if type(teids) is int:  # (one, kept alone: json_ints' usual case)
+            teid_text = f"[{int.__repr__(teids)}]"
         else:
-            teid_text = json_ints(teids)
+            teid_text = json_ints(cast(tuple[int, ...], teids))
         return ues, urrs, teid_text
 
     def _record_text(self) -> str:
@@ -222,6 +317,45 @@ class Session:
 
 
 _RECORD_HEAD = f'{{"v":{RECORD_VERSION},"up_seid":'  # (`Session.record`)
+
+
+def teids_of(kept: int | tuple[int, ...]) -> tuple[int, ...]:
+    """A session's TEIDs from its ``teids_kept``."""
+    return (kept,) if type(kept) is int else cast(tuple[int, ...], kept)
+
+
+def ue_of(kept: UeText | tuple[UeText, ...]) -> tuple[UeText, ...]:
+    """A session's UE addresses from its ``ue_kept`` (one kept alone: its texts)."""
+    if kept and type(kept[0]) is str:
+        return (kept,)
+    return cast(tuple[UeText, ...], kept)
+
+
+def peers_of(kept: KeptPeers) -> tuple[FarPeer, ...]:
+    """A session's FARs' peers from its ``peers_kept`` (one kept alone: its address and
+    TEID, the address no tuple)."""
+    if kept and type(kept[0]) is not tuple:
+        return (cast(FarPeer, kept),)
+    return kept
+
+
+def kept_teids(teids: tuple[int, ...]) -> int | tuple[int, ...]:
+    """``teids`` as a session keeps them (``teids_kept``: one int alone)."""
+    return teids[0] if len(teids) == 1 and type(teids[0]) is int else teids
+
+
+def kept_ue(ue: tuple[UeText, ...]) -> UeText | tuple[UeText, ...]:
+    """``ue`` as a session keeps them (``ue_kept``: one alone, told from a tuple of them by
+    its first item, a text)."""
+    return ue[0] if len(ue) == 1 and type(ue[0][0]) is str else ue
+
+
+def kept_peers(peers: tuple[FarPeer, ...]) -> KeptPeers:
+    """``peers`` as a session keeps them (``peers_kept``: one alone, told from a tuple of
+    them by its first item, an address)."""
+    return peers[0] if len(peers) == 1 else peers
+
+
 _HEAD = record_head.pack
 
 

@@ -44,11 +44,11 @@ from .errors import RuleError
 from .journal import Journal
 from .metrics import SessionMetrics
 from .pfd import PfdStore
-from .session import Session, program_peers, ue_network
+from .session import KeptPeers, Session, kept_peers, program_peers, ue_network
 from .settings import EngineSettings
 from .shapes import ShapeMemos
 from .stored import StoredLayouts
-from .usage import Counts, PacketTimes, UrrBook, drop_rule_fields, packet_times
+from .usage import Books, Counts, PacketTimes, UrrBook, drop_rule_fields, packet_times
 
 log = logging.getLogger("pfcpd.session")
 T = IEType
@@ -267,9 +267,11 @@ class EngineState:
 
     def _release(self, session: Session, reason: str) -> None:
         """Free what a detached session held."""
-        for teid in session.teids:
+        # (`teids_of`, `ue_of` inline: the type checker does not follow them)
+        teids, ue = session.teids_kept, session.ue_kept
+        for teid in (teids,) if type(teids) is int else teids:  # type: ignore[union-attr]
             self.teids.free(teid)
-        for name, net in session.ue:
+        for name, net in (ue,) if ue and type(ue[0]) is str else ue:  # type: ignore[str-unpack]
             self.ue_pools.free(name, ue_network(net))
         for key, pending in list(self._pending.items()):
             if pending.up_seid == session.up_seid:
@@ -392,8 +394,10 @@ class EngineState:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
         session is its SEID, its sessions a tuple when there are several (a set would cost
         200 bytes per session, a tuple of one 48)."""
-        seid = session.up_seid
-        for _, teid in session.peers:
+        seid, peers = session.up_seid, session.peers_kept
+        # (`peers_of` inline: the type checker does not follow it)
+        teid: int
+        for _, teid in (peers,) if peers and type(peers[0]) is not tuple else peers:  # type: ignore[assignment]
             seids = seids_of(self._by_peer_teid.get(teid, ()))
             if add:
                 if seid not in seids:
@@ -406,13 +410,14 @@ class EngineState:
                     del self._by_peer_teid[teid]
 
     def _set_program(self, session: Session, program: SessionProgram) -> None:
-        self._set_peers(session, program_peers(program))
+        self._keep_peers(session, kept_peers(program_peers(program)))
 
-    def _set_peers(self, session: Session, peers: tuple[tuple[IPAddress, int], ...]) -> None:
+    def _keep_peers(self, session: Session, kept: KeptPeers) -> None:
+        """The session's FARs' peers are ``kept`` (as ``Session.peers_kept`` holds them)."""
         known = session.up_seid in self.sessions
         if known:
             self._index(session, False)
-        session.peers = peers
+        session.peers_kept = kept
         if known:
             self._index(session, True)
 
@@ -454,7 +459,7 @@ class EngineState:
         return response
 
 
-def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]:
+def urr_offsets(books: Books) -> dict[int, tuple[Volumes, Volumes]]:
     """Per URR: bytes counted towards its threshold outside the datapath (the baseline)
     and towards its quota (consumed), for :func:`compile_program`."""
     out: dict[int, tuple[Volumes, Volumes]] = {}
@@ -465,7 +470,7 @@ def urr_offsets(books: dict[int, UrrBook]) -> dict[int, tuple[Volumes, Volumes]]
     return out
 
 
-def blocked_urrs(books: dict[int, UrrBook]) -> frozenset[int]:
+def blocked_urrs(books: Books) -> frozenset[int]:
     """URRs whose granted quota is no longer valid, or whose time quota the engine found
     used up (their traffic is dropped)."""
     blocked = [u for u, b in books.items() if b.quota_expired or b.time_quota_over]
