@@ -33,8 +33,9 @@ class GroupCommit(EngineState):
 
     def _commit(self) -> list[tuple[Message, Message]]:
         unprogrammed = self.datapath.settle()
-        if not self._staged and not self._dirty and not self._pfd_dirty:
+        if self._touched:  # (datapath work after the last staged change: of no change)
             self._touched = []
+        if not self._staged and not self._dirty and not self._pfd_dirty:
             return []
         dirty, self._dirty = self._dirty, {}
         staged, self._staged = self._staged, []

@@ -69,9 +69,10 @@ class SetModification(EngineState):
         move(moves)
         for s in moved.values():
             self._write(s)
+        followed = False
         for s in moved.values():  # (a target entry another session left in this batch)
-            self._cp_follow(s.cp_node_id, s.cp_seid)
-        if self._touched:
+            followed |= self._cp_follow(s.cp_node_id, s.cp_seid)
+        if followed:
             # The move depends on other changes of the batch: undone with them, it puts
             # its sessions back on the entries they left, which a later change of the
             # batch may have taken (`_cp_follow`: that change touched the session); the

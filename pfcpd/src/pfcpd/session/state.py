@@ -284,8 +284,11 @@ class EngineState:
             return
         # Removed at once, durable or not (the peer no longer has it): should the commit
         # fail, a restart brings it back and the next report about it is answered 65 again.
+        # No change is staged for it: its removal is none of the next change's sessions.
+        touched = len(self._touched)
         self._erase(session.key)
         self._remove(session, reason)
+        del self._touched[touched:]
         # (never undone: a purge keeps no `_vacated` entry per session it removed)
         key = session.cp_node_id, session.cp_seid
         if self._vacated.get(key) == seid:
@@ -335,15 +338,18 @@ class EngineState:
                 del self._by_cp[node_id]
             self._vacated[node_id, cp_seid] = up_seid
 
-    def _cp_follow(self, node_id: str, cp_seid: int) -> None:
+    def _cp_follow(self, node_id: str, cp_seid: int) -> bool:
         """The change being staged gives CP ``node_id``'s SEID ``cp_seid`` to a session. When
         a change of this batch took that entry from another session, the other session is
         one of this change's (`_touched`): should the datapath refuse a change of it, that
         change's undo puts it back on the entry, and this change is undone and refused
-        with it (`_unprogrammed`) instead of leaving two sessions with one CP F-SEID."""
+        with it (`_unprogrammed`) instead of leaving two sessions with one CP F-SEID.
+        True when it did."""
         gone = self._vacated.get((node_id, cp_seid))
-        if gone is not None:
-            self._touched.append(gone)
+        if gone is None:
+            return False
+        self._touched.append(gone)
+        return True
 
     def _cp_seids(self, node_id: str) -> list[int]:
         """The UP SEIDs of CP ``node_id``'s sessions, in the order of `sessions` (a list of
@@ -351,13 +357,16 @@ class EngineState:
         F-SEID, in that order (`_add` adds a session last to both, `_cp_order` puts the
         entries of moved sessions in it); should its entries not number the sessions or
         name one that is not the CP's (a bug, logged and counted), they come from the
-        sessions themselves."""
+        sessions themselves. (A session named twice fails the count unless another is
+        missing: hence the check that each is named once.)"""
         by_cp, sessions = self._by_cp, self.sessions
         by_seid = by_cp.get(node_id)
         seids = [] if by_seid is None else list(by_seid.values())
         entries = sum(map(len, by_cp.values()))
-        if entries == len(sessions) and all(
-            s is not None and s.cp_node_id == node_id for s in map(sessions.get, seids)
+        if (
+            entries == len(sessions)
+            and all(s is not None and s.cp_node_id == node_id for s in map(sessions.get, seids))
+            and len(set(seids)) == len(seids)
         ):
             return seids
         log.error(
