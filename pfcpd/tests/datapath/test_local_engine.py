@@ -659,3 +659,8 @@ def test_a_refused_replacement_keeps_the_session_whole(datapath: LocalDatapath) 
     assert datapath.buffered(2) == 0 and datapath.poll_events() == []
     with pytest.raises(DatapathError, match="not installed"):
         datapath.remove(2)
+    # (an install after close is refused, not made with the freed context: it crashed)
+    with pytest.raises(DatapathError, match="closed"):
+        datapath.install(4, _session(base, 0x704, "10.45.2.4", gnb, 4))
+    with pytest.raises(DatapathError, match="closed"):
+        datapath.install_shaped(4, object(), (), (), (), None)

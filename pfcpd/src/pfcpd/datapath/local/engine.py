@@ -1046,6 +1046,8 @@ class LocalDatapath(Datapath, ShapedInstall):
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
         with self._lock:
+            if self._ctx is None:
+                raise DatapathError(f"session 0x{seid:x}: the datapath is closed")
             old = self._programs.get(seid, _NOT_KEPT)
             _, kept, ticking, buffering = self._packed(program, old.sess, seid)
             sess = self._put_packed(seid, kept, ticking)
@@ -1071,6 +1073,8 @@ class LocalDatapath(Datapath, ShapedInstall):
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
         with self._lock:
+            if self._ctx is None:
+                raise DatapathError(f"session 0x{seid:x}: the datapath is closed")
             last_key, shape = self._last
             if token is not last_key:
                 shape = self._shapes.get(token)
