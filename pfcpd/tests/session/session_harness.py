@@ -134,6 +134,21 @@ def standard_rules() -> list[IE]:
     return [ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "VOLTH")]
 
 
+def dual_stack(datapath: LocalDatapath) -> tuple[Harness, list[IE]]:
+    """A harness whose network instance has an IPv4 and an IPv6 pool, and rules whose UE
+    takes an address of each (CHV4 and CHV6 on both PDRs)."""
+    pools = {
+        "internet": (ipaddress.ip_network("10.45.0.0/29"), ipaddress.ip_network("2001:db8:45::/48"))
+    }
+    both = A.UEIPAddress(source=True, choose_v4=True, choose_v6=True)
+    dl = dl_pdr()
+    pdi = dl.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS]
+    pdi.ies.append(A.UEIPAddress(choose_v4=True, choose_v6=True))
+    return Harness(datapath, pools=pools), [ul_pdr(ue=both), dl, ul_far(), dl_far(), qer(), urr(1)]
+
+
 class Harness:
     def __init__(
         self,

@@ -18,6 +18,7 @@ from session_harness import (
     dl_far,
     dl_packet,
     dl_pdr,
+    dual_stack,
     establishment,
     g,
     gtpu,
@@ -109,17 +110,8 @@ def test_pdr_without_far_id_is_67(h: Harness) -> None:
 
 
 def test_dual_stack_ue_from_both_pools(datapath: LocalDatapath) -> None:
-    pools = {
-        "internet": (ipaddress.ip_network("10.45.0.0/29"), ipaddress.ip_network("2001:db8:45::/48"))
-    }
-    h = Harness(datapath, pools=pools)
-    both = A.UEIPAddress(source=True, choose_v4=True, choose_v6=True)
-    dl = dl_pdr()
-    pdi = dl.get(T.PDI)
-    assert isinstance(pdi, Grouped)
-    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS]
-    pdi.ies.append(A.UEIPAddress(choose_v4=True, choose_v6=True))
-    resp = h.establish(ul_pdr(ue=both), dl, ul_far(), dl_far(), qer(), urr(1))
+    h, rules = dual_stack(datapath)
+    resp = h.establish(*rules)
     assert cause(resp) == 1
     ue = created(resp)[2][T.UE_IP_ADDRESS]
     assert isinstance(ue, A.UEIPAddress)

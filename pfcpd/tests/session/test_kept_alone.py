@@ -18,6 +18,7 @@ from session_harness import (
     cause,
     dl_far,
     dl_pdr,
+    dual_stack,
     g,
     qer,
     restarted,
@@ -139,17 +140,8 @@ def test_peers_one_and_two_indexed_restored_and_removed(h: Harness) -> None:
 
 
 def test_a_dual_stack_ue_is_kept_journaled_restored_and_freed(datapath: LocalDatapath) -> None:
-    pools = {
-        "internet": (ipaddress.ip_network("10.45.0.0/29"), ipaddress.ip_network("2001:db8:45::/48"))
-    }
-    h = Harness(datapath, pools=pools)
-    both = A.UEIPAddress(source=True, choose_v4=True, choose_v6=True)
-    dl = dl_pdr()
-    pdi = dl.get(T.PDI)
-    assert isinstance(pdi, Grouped)
-    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS]
-    pdi.ies.append(A.UEIPAddress(choose_v4=True, choose_v6=True))
-    seid = up_seid(h.establish(ul_pdr(ue=both), dl, ul_far(), dl_far(), qer(), urr(1)))
+    h, rules = dual_stack(datapath)
+    seid = up_seid(h.establish(*rules))
     s = h.engine.sessions[seid]
     ue = (("internet", f"{UE}/32"), ("internet", "2001:db8:45::/64"))
     assert s.ue == ue and s.ue_kept == ue and len(s.teids) == 1
