@@ -133,9 +133,9 @@ def test_session_set_deletion_takes_the_requesting_cps_sessions(
 
 def test_moved_sessions_go_with_their_new_cp(h: Harness) -> None:
     """A Session Set Modification gives smf's sessions of FQ-CSID 7 to smf2, a Session
-    Modification gives one of smf's a new FQ-CSID and a CP F-SEID (which pfcpd keeps as it
-    was: the session stays on its CP SEID): each CP's set deletion and loss take the
-    sessions that are its own now."""
+    Modification gives one of smf's a new FQ-CSID and a new CP F-SEID (it stays smf's,
+    under the new SEID): each CP's set deletion and loss take the sessions that are its
+    own now."""
     smf, smf2 = two_cps(h)
     assert cause(h.request(_move_csid_7())) == 1
     moved = [smf[0], smf[2]]
@@ -143,7 +143,8 @@ def test_moved_sessions_go_with_their_new_cp(h: Harness) -> None:
     assert h.engine._by_cp == {"smf": {4: 3}, "smf2": {1: 2, 2: 1, 3: 4, 5: 6, 6: 5}}
     check_index(h.engine)
     assert cause(h.modify(smf[1], fq_csid(9), A.FSEID(0x77, "127.0.0.9"))) == 1
-    assert h.engine.sessions[smf[1]].cp_seid == 4
+    assert h.engine.sessions[smf[1]].cp_seid == 0x77
+    assert h.engine._by_cp["smf"] == {0x77: smf[1]}
     check_index(h.engine)
     # smf names FQ-CSID 7: its sessions of it went to smf2, none is deleted.
     assert cause(h.request(set_deletion("smf", fq_csid(7)))) == 1

@@ -2,7 +2,9 @@
 checked, compiled and installed; the usage reports it asks for (and its removed URRs')
 read before the new program replaces them. A request that only updates FARs (the N3 path
 switch at a handover) changes the session's stored rules in place
-(`Modification._modify_fars`).
+(`Modification._modify_fars`). A CP F-SEID other than the session's moves the session to it
+(`Modification._refer_cp`): the answer, and every request about the session after it, carry
+its SEID.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..pfcp import (
     decode_ies,
     encode_groups,
 )
-from ..pfcp.ies_address import FTEID, OuterHeaderCreation, UEIPAddress
+from ..pfcp.ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags
 from ..pfcp.ies_traffic import RULE_ID_URR
 from .choosing import Allocations, Choosing, created_pdrs
@@ -61,6 +63,7 @@ _BAR_IE_TYPES = frozenset(KINDS["bar"][:3])
 _CREATE_IE_TYPES = tuple(kind[0] for kind in KINDS.values())
 _REMOVE_IE_TYPES = frozenset(kind[2] for kind in KINDS.values())
 _NO_SM_FLAGS = PFCPSMReqFlags()
+_F_SEID = int(T.F_SEID)  # (a module int: a lookup on the IntEnum class is a call)
 
 
 class Modification(Choosing, Reporting):
@@ -68,12 +71,29 @@ class Modification(Choosing, Reporting):
         session = self._session_of(req, peer)
         if session is None:
             return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+        cp_seid = session.cp_seid
+        # TS 29.244 7.5.4.1: the CP changes its F-SEID for the session (a SEID another of
+        # its sessions has here is refused as an establishment's duplicate F-SEID is)
+        fseid = req.get(_F_SEID)
+        new_fseid: FSEID | None = None
+        if isinstance(fseid, FSEID) and (fseid.seid, fseid.ipv4, fseid.ipv6) != (
+            cp_seid,
+            session.cp_ipv4,
+            session.cp_ipv6,
+        ):
+            held = self._cp_session(session.cp_node_id, fseid.seid)
+            if held is not None and held != session.up_seid:
+                err = RuleError(
+                    Cause.REQUEST_REJECTED,
+                    f"CP F-SEID 0x{fseid.seid:x} is session 0x{held:x}'s",
+                )
+                return self._refuse(req, err, cp_seid, None)
+            new_fseid = fseid
         by_type = rule_ies(req)
-        if len(by_type) == 1 and T.UPDATE_FAR in by_type and not session.apps:
+        if len(by_type) == 1 and T.UPDATE_FAR in by_type and not session.apps and new_fseid is None:
             answer = self._modify_fars(req, session, by_type[T.UPDATE_FAR])
             if answer is not None:
                 return answer
-        cp_seid = session.cp_seid
         alloc = Allocations()
         # Only a request with PDR groups changes the PDRs: a stored PDR has no CHOOSE left
         # to allocate (`_allocate`), and its F-TEIDs and UE addresses are the session's.
@@ -152,6 +172,7 @@ class Modification(Choosing, Reporting):
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
         old_allocations = session.teids_kept, session.ue_kept
         old_sets = session.fq_csids, session.group_id
+        old_fseid = session.cp_fseid if new_fseid is not None else None
         encoded = rules.encoded()
         try:
             program = compile_program(
@@ -181,6 +202,10 @@ class Modification(Choosing, Reporting):
         if pdrs_changed or not by_type.keys().isdisjoint(_BAR_IE_TYPES):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
+        if new_fseid is not None:
+            self._refer_cp(session, new_fseid)
+            # (a session of the batch that left the entry: this change's too)
+            self._cp_follow(session.cp_node_id, new_fseid.seid)
         if books is not before:
             session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
@@ -190,6 +215,8 @@ class Modification(Choosing, Reporting):
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
             session.teids_kept, session.ue_kept = old_allocations
             session.fq_csids, session.group_id = old_sets
+            if old_fseid is not None:
+                self._refer_cp(session, old_fseid)
             self._keep_peers(session, old_peers)
             self._undo_reports(session, reports, before)
             self._free(alloc)
@@ -204,12 +231,21 @@ class Modification(Choosing, Reporting):
                 self.ue_pools.free(name, ue_network(net))
             self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
 
-        refusal = (cp_seid, None)
+        refusal = (cp_seid, None)  # (undone: the session is the old CP F-SEID's again)
         self._stage(req, refusal, undo, done)
         ies: list[IE] = [ACCEPTED]
         ies += created_pdrs(alloc)
         ies += reports
-        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, cp_seid)
+        return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, session.cp_seid)
+
+    def _refer_cp(self, session: Session, fseid: FSEID) -> None:
+        """``session`` is the CP's session ``fseid`` (a Session Modification's CP F-SEID, its
+        undo): under the same SEID its addresses are taken; under another the CP index
+        moves it there (`_cp_move`; the CP's entries are put in order when next read)."""
+        if fseid.seid == session.cp_seid:
+            session.cp_fseid = fseid
+        else:
+            self._cp_move(((session, session.cp_node_id, fseid),))
 
     def _modify_fars(
         self, req: Message, session: Session, updates: list[Grouped]

@@ -57,14 +57,8 @@ class SetModification(EngineState):
         before = {seid: (s.cp_node_id, s.cp_fseid) for seid, s in moved.items()}
 
         def move(to: dict[int, tuple[str, FSEID]]) -> None:
-            for seid, s in moved.items():
-                self._cp_drop(s.cp_node_id, s.cp_seid, seid)
-            for seid, s in moved.items():
-                s.cp_node_id, s.cp_fseid = to[seid]
-                self._cp_put(s.cp_node_id, s.cp_seid, seid)
-            # (the entries in the order of the sessions; in an undo, none for a session a
-            # purge took out since)
-            self._cp_order({node for node, _ in to.values()})
+            # (the entries in the order of the sessions at once: moves of many sessions)
+            self._cp_order(self._cp_move((s, *to[seid]) for seid, s in moved.items()))
 
         move(moves)
         for s in moved.values():

@@ -149,6 +149,8 @@ class EngineState:
         # since the last commit (`_cp_drop`): a change of the batch giving the entry to
         # another session depends on that session's changes (`_cp_follow`).
         self._vacated: dict[tuple[str, int], int] = {}
+        # CPs whose index entries a move left out of the order of `sessions` (`_cp_move`)
+        self._cp_unordered: set[str] = set()
 
     def drop_caches(self) -> None:
         """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
@@ -351,14 +353,36 @@ class EngineState:
         self._touched.append(gone)
         return True
 
+    def _cp_move(self, moves: Iterable[tuple[Session, str, FSEID]]) -> set[str]:
+        """Sessions take new CP F-SEIDs, each move ``(session, CP node id, CP F-SEID)``
+        (Session Set Modification, a Session Modification with a CP F-SEID, their undo):
+        the entries of all of them leave the index first, then each session goes under its
+        new one (one move may take the entry another leaves). A session taken out of the
+        engine since (an undo after a purge) takes its F-SEID and no entry. An entry put is
+        its CP's last: until `_cp_order` (at once, or when `_cp_seids` reads the CP's
+        entries) they are out of the order of `sessions`. Returns the CPs given entries."""
+        moves = list(moves)
+        for s, _, _ in moves:
+            self._cp_drop(s.cp_node_id, s.cp_seid, s.up_seid)
+        nodes: set[str] = set()
+        for s, node, fseid in moves:
+            s.cp_node_id, s.cp_fseid = node, fseid
+            if self.sessions.get(s.up_seid) is s:
+                self._cp_put(node, s.cp_seid, s.up_seid)
+                nodes.add(node)
+        self._cp_unordered |= nodes
+        return nodes
+
     def _cp_seids(self, node_id: str) -> list[int]:
         """The UP SEIDs of CP ``node_id``'s sessions, in the order of `sessions` (a list of
         its own: the caller removes them). The index holds every session under its CP
         F-SEID, in that order (`_add` adds a session last to both, `_cp_order` puts the
-        entries of moved sessions in it); should its entries not number the sessions or
-        name one that is not the CP's (a bug, logged and counted), they come from the
-        sessions themselves. (A session named twice fails the count unless another is
-        missing: hence the check that each is named once.)"""
+        entries of moved sessions in it, here when a move left them out of it); should its
+        entries not number the sessions or name one that is not the CP's (a bug, logged
+        and counted), they come from the sessions themselves. (A session named twice fails
+        the count unless another is missing: hence the check that each is named once.)"""
+        if node_id in self._cp_unordered:
+            self._cp_order((node_id,))
         by_cp, sessions = self._by_cp, self.sessions
         by_seid = by_cp.get(node_id)
         seids = [] if by_seid is None else list(by_seid.values())
@@ -380,10 +404,11 @@ class EngineState:
         return [s.up_seid for s in sessions.values() if s.cp_node_id == node_id]
 
     def _cp_order(self, nodes: Iterable[str]) -> None:
-        """Put the index entries of CPs ``nodes`` in the order of `sessions`: a move (Session
-        Set Modification, its undo) adds a session's entry last, where `sessions` keeps its
-        place. An entry stays only if its session is here under that CP F-SEID."""
-        by_cp = self._by_cp
+        """Put the index entries of CPs ``nodes`` in the order of `sessions`: a move
+        (`_cp_move`) adds a session's entry last, where `sessions` keeps its place. An
+        entry stays only if its session is here under that CP F-SEID."""
+        by_cp, nodes = self._by_cp, set(nodes)
+        self._cp_unordered -= nodes
         nodes = {node for node in nodes if node in by_cp}
         if not nodes:
             return
