@@ -102,6 +102,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_wait_seconds(pid: int) -> float | None:
+    """How long pfcpd's event loop (its main thread) was ready to run but waited for a CPU
+    so far (the kernel's schedstat): the machine's other work (the load generator, pfcpd's
+    own state-writing thread, other jobs) delaying pfcpd, which its latencies include.
+    None when the kernel does not keep it."""
+    try:
+        return (
+            int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+        )
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -251,6 +264,7 @@ def main() -> int:
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
         cpu: list[float] = []  # pfcpd's CPU seconds per phase
+        waits: list[float | None] = []  # its event loop's seconds waiting for a CPU
         flushes: list[
             tuple[float, float]
         ] = []  # the journal's flushes and their seconds
@@ -258,8 +272,13 @@ def main() -> int:
         def phase(run: Callable[[], PhaseResult]) -> PhaseResult:
             flushed, flush_time = journal_flushes(metrics_port)
             before = cpu_seconds(proc.pid)
+            waited = cpu_wait_seconds(proc.pid)
             result = run()
             cpu.append(cpu_seconds(proc.pid) - before)
+            now_waited = cpu_wait_seconds(proc.pid)
+            waits.append(
+                None if waited is None or now_waited is None else now_waited - waited
+            )
             after, after_time = journal_flushes(metrics_port)
             flushes.append((after - flushed, after_time - flush_time))
             results.append(result)
@@ -288,13 +307,20 @@ def main() -> int:
     print(
         f"session_rate: {args.sessions} sessions, window {args.window}, pfcpd pid {proc.pid}"
     )
-    for result, seconds, (count, flush_time) in zip(results, cpu, flushes, strict=True):
+    for result, seconds, wait, (count, flush_time) in zip(
+        results, cpu, waits, flushes, strict=True
+    ):
         print("  " + result.line())
         per = seconds / result.requests
         print(
             f"    pfcpd CPU {per * 1e6:.0f} us per request "
             f"(one core at that cost: {1 / per if per else 0:.0f}/s)"
         )
+        if wait is not None:
+            print(
+                f"    pfcpd's event loop waited for a CPU {wait * 1e3:.0f} ms "
+                f"({wait / result.seconds * 100:.0f}% of the phase)"
+            )
         if count:
             print(
                 f"    journal flushes {count:.0f}, {result.requests / count:.1f} requests "
