@@ -269,6 +269,10 @@ def associate(w: Wire, ip: str, node_id: str, *ies: IE) -> None:
     assert cause(answer) == 1
 
 
+def release(node_id: str) -> Message:
+    return Message(M.ASSOCIATION_RELEASE_REQUEST, 7, [A.NodeID.from_text(node_id)])
+
+
 def join_set(w: Wire) -> None:
     """ "smf" gives its SMF Set ID; "smf-b" associates in that set, "smf-c" in none."""
     update = Message(
@@ -282,7 +286,8 @@ def join_set(w: Wire) -> None:
 def test_a_cp_fseid_of_another_smf_of_the_set_makes_the_session_its(w: Wire) -> None:
     """5.22: an SMF of the set at the new CP F-SEID's address takes the session over, as
     a Session Set Modification moves it: it is that SMF's (its requests are answered, the
-    old owner's are 65), journaled so, and its reports go there."""
+    old owner's are 65; its association's release deletes it, the old owner's does not),
+    journaled so, and its reports go there."""
     join_set(w)
     seid, teid, ue = establish(w, 0xD1)
     answer = w.modify(seid, A.FSEID(0xD2, SET_PEER))
@@ -306,6 +311,11 @@ def test_a_cp_fseid_of_another_smf_of_the_set_makes_the_session_its(w: Wire) -> 
     new = Message(M.SESSION_MODIFICATION_REQUEST, w.seq, [], seid)
     (accepted,) = w.exchange(new, frm=SET_PEER)
     assert cause(accepted) == 1 and accepted.seid == 0xD2
+    # The session goes with its new owner's association, not the old one's.
+    assert cause(w.request(release("smf"))) == 1
+    assert seid in w.engine.sessions
+    (released,) = w.exchange(release("smf-b"), frm=SET_PEER)
+    assert cause(released) == 1 and seid not in w.engine.sessions
 
 
 def test_a_cp_fseid_of_a_cp_outside_the_set_keeps_the_owner(w: Wire) -> None:
