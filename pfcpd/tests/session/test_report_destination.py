@@ -416,3 +416,18 @@ def test_the_family_of_the_cp_fseid_address(
     node = node_with(association, *listen)
     addr, local = sent_to(node, ipv4, ipv6)
     assert (addr, SAME if local == listen[0] else local) == expected
+
+
+def test_a_cp_seid_the_new_owner_already_has_is_refused(w: Wire) -> None:
+    """The new owner's SEID of another of its sessions: 64, the session stays "smf"'s."""
+    join_set(w)
+    seid, _, _ = establish(w, 0x71)
+    w.seq += 1
+    req = rules.establishment_request("smf-b", SET_PEER, 0x72, standard_rules(), w.seq)
+    (theirs,) = w.exchange(req, frm=SET_PEER)
+    assert cause(theirs) == 1
+    refused = w.modify(seid, A.FSEID(0x72, SET_PEER))
+    assert cause(refused) == 64 and refused.seid == 0x71
+    session = w.engine.sessions[seid]
+    assert (session.cp_node_id, session.cp_seid, session.cp_ipv4) == ("smf", 0x71, FSEID_AT)
+    assert w.engine._by_cp["smf-b"] == {0x72: up_seid(theirs)}
