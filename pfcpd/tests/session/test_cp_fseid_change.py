@@ -108,7 +108,7 @@ def _transmits(h: Harness, seconds: float) -> list[tuple[Message, tuple[str, int
 
 def test_reports_after_the_move_carry_the_new_seid(h: Harness) -> None:
     """A usage threshold's Session Report Request after the move has the new CP SEID in its
-    header; it goes to the CP's association (the node sends session reports there); a
+    header; it goes to the new F-SEID's address (test_report_destination.py); a
     Query URR's report comes in the answer that carries the new SEID."""
     volth = urr(1, "VOLTH", vt=TR.VolumeThreshold(total=1000))
     resp = h.establish(*standard_rules()[:-1], volth, cp_seid=0xA)
@@ -126,7 +126,7 @@ def test_reports_after_the_move_carry_the_new_seid(h: Harness) -> None:
         sent += _transmits(h, 0.6)
     reports = [(m, addr) for m, addr in sent if m.msg_type == M.SESSION_REPORT_REQUEST]
     assert reports
-    assert {(m.seid, addr) for m, addr in reports} == {(0xC, CP)}
+    assert {(m.seid, addr) for m, addr in reports} == {(0xC, (NEW_CP, CP[1]))}
     # (the octets sent, as tshark reads them)
     report = next(d for d in h.sent if d[1] == M.SESSION_REPORT_REQUEST)
     rows = tshark_fields([answered, report], ["pfcp.msg_type", "pfcp.seid", "pfcp.cause"])

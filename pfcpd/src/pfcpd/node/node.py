@@ -9,6 +9,7 @@ Sans-IO, in the style of aioquic's ``QuicConnection``: the driver feeds datagram
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -127,6 +128,8 @@ def _cause_text(value: int) -> str:
         return str(value)
 
 
+# A CP F-SEID address no request is sent to (the association's address is used instead).
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 _TYPE_LABELS = _Labels(message_type_name)  # (the codec's name of each message type)
 _CAUSE_NAMES = _Labels(_cause_text)
 
@@ -542,10 +545,21 @@ class PfcpNode:
 
     # -- requests this node originates ------------------------------------------------------------
 
-    def send_request(self, node_id: str, request: Message, now: float) -> int | None:
+    def send_request(
+        self,
+        node_id: str,
+        request: Message,
+        now: float,
+        ipv4: str | None = None,
+        ipv6: str | None = None,
+    ) -> int | None:
         """Send a request (Session Report, Node Report) to the associated peer ``node_id`` on
         behalf of the session handler; its outcome goes to ``handler.response_received``.
-        Returns the sequence number used, or None when there is no such association."""
+        ``ipv4``/``ipv6``: the addresses of the session's CP F-SEID, where a session-related
+        request goes (`_request_address`); without them, the association's address.
+        Returns the sequence number used, or None when there is no such association (T1/N1
+        retransmission and the association's loss or release are the association's, whatever
+        the address)."""
         assoc = self._associations.get(node_id)
         if assoc is None:
             return None
@@ -553,7 +567,41 @@ class PfcpNode:
         def done(response: Message | None, when: float) -> None:
             self.handler.response_received(request, response, when)
 
-        return self._send(request, assoc.addr, assoc.local, now, done)
+        addr, local = assoc.addr, assoc.local
+        if ipv4 is not None or ipv6 is not None:
+            addr, local = self._request_address(assoc, ipv4, ipv6)
+        return self._send(request, addr, local, now, done)
+
+    def _request_address(
+        self, assoc: Association, ipv4: str | None, ipv6: str | None
+    ) -> tuple[Address, str | None]:
+        """Where a session-related request to ``assoc``'s CP goes, and from which listen
+        endpoint: the CP F-SEID's address (TS 29.244 5.6.2: the F-SEID is the SEID and the IP
+        address at which the CP expects the session's messages; 7.5.2, 7.5.4.1: the UP
+        function uses it for the session's subsequent messages). An F-SEID may carry both
+        families (8.2.37) and the spec leaves the choice to the UP function: the family of the
+        association's address first (the CP answers pfcpd in it, and the listen endpoint that
+        talks to it sends), else the other if a listen endpoint reaches it (an IPv6 one, or
+        for IPv4 an IPv4 one or the IPv6 wildcard, which takes IPv4 too: as the daemon's
+        resolver keeps only reachable addresses); else, or for an unspecified address, the
+        association's. The port is the association's: the CP's PFCP port (8805 for an SMF,
+        29.244 4.2.2; a peer on another port keeps it)."""
+        v6 = ":" in assoc.addr[0]
+        same, other = (ipv6, ipv4) if v6 else (ipv4, ipv6)
+        if same is not None and same not in _UNSPECIFIED:
+            return (same, assoc.addr[1]), assoc.local
+        if other is not None and other not in _UNSPECIFIED and self._reaches(not v6):
+            return (other, assoc.addr[1]), None
+        return assoc.addr, assoc.local
+
+    def _reaches(self, v6: bool) -> bool:
+        """A listen endpoint can send to an address of that family."""
+        for ep in self.config.listen:
+            if ep.family == 6 and (v6 or ipaddress.ip_address(ep.host).is_unspecified):
+                return True
+            if ep.family == 4 and not v6:
+                return True
+        return False
 
     def peer_at(self, address: str) -> str | None:
         """The Node ID of the established association whose CP is at ``address`` (its

@@ -52,7 +52,18 @@ class RequestSender(Protocol):
     """What a handler may call back: send a request to an associated CP (the node does the
     sequence number, T1/N1 retransmission and response matching)."""
 
-    def send_request(self, node_id: str, request: Message, now: float) -> int | None: ...
+    def send_request(
+        self,
+        node_id: str,
+        request: Message,
+        now: float,
+        ipv4: str | None = None,
+        ipv6: str | None = None,
+    ) -> int | None:
+        """Send ``request`` on CP ``node_id``'s association: to the CP F-SEID address
+        ``ipv4``/``ipv6`` of the session it is about when given (TS 29.244 7.5.4.1), else to
+        the association's address. None when ``node_id`` has no association."""
+        ...
 
     def peer_at(self, address: str) -> str | None:
         """The Node ID of the established association whose CP is at ``address`` (its

@@ -4,7 +4,8 @@ read before the new program replaces them. A request that only updates FARs (the
 switch at a handover) changes the session's stored rules in place
 (`Modification._modify_fars`). A CP F-SEID other than the session's moves the session to it
 (`Modification._refer_cp`): the answer, and every request about the session after it, carry
-its SEID.
+its SEID, and Session Report Requests go to its address; an address of another associated
+CP of the CP's SMF Set makes the session that CP's (`Modification._fseid_owner`).
 """
 
 from __future__ import annotations
@@ -76,12 +77,14 @@ class Modification(Choosing, Reporting):
         # its sessions has here is refused as an establishment's duplicate F-SEID is)
         fseid = req.get(_F_SEID)
         new_fseid: FSEID | None = None
+        owner = old_owner = session.cp_node_id
         if isinstance(fseid, FSEID) and (fseid.seid, fseid.ipv4, fseid.ipv6) != (
             cp_seid,
             session.cp_ipv4,
             session.cp_ipv6,
         ):
-            held = self._cp_session(session.cp_node_id, fseid.seid)
+            owner = self._fseid_owner(old_owner, fseid)
+            held = self._cp_session(owner, fseid.seid)
             if held is not None and held != session.up_seid:
                 err = RuleError(
                     Cause.REQUEST_REJECTED,
@@ -203,7 +206,7 @@ class Modification(Choosing, Reporting):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
         if new_fseid is not None:
-            self._refer_cp(session, new_fseid)
+            self._refer_cp(session, owner, new_fseid)
             # (a session of the batch that left the entry: this change's too)
             self._cp_follow(session.cp_node_id, new_fseid.seid)
         if books is not before:
@@ -216,7 +219,7 @@ class Modification(Choosing, Reporting):
             session.teids_kept, session.ue_kept = old_allocations
             session.fq_csids, session.group_id = old_sets
             if old_fseid is not None:
-                self._refer_cp(session, old_fseid)
+                self._refer_cp(session, old_owner, old_fseid)
             self._keep_peers(session, old_peers)
             self._undo_reports(session, reports, before)
             self._free(alloc)
@@ -238,14 +241,36 @@ class Modification(Choosing, Reporting):
         ies += reports
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, session.cp_seid)
 
-    def _refer_cp(self, session: Session, fseid: FSEID) -> None:
-        """``session`` is the CP's session ``fseid`` (a Session Modification's CP F-SEID, its
-        undo): under the same SEID its addresses are taken; under another the CP index
-        moves it there (`_cp_move`; the CP's entries are put in order when next read)."""
-        if fseid.seid == session.cp_seid:
+    def _refer_cp(self, session: Session, owner: str, fseid: FSEID) -> None:
+        """``session`` is CP ``owner``'s session ``fseid`` (a Session Modification's CP
+        F-SEID, its undo): the same CP under the same SEID takes its addresses; else the CP
+        index moves it there (`_cp_move`; the CP's entries are put in order when next
+        read)."""
+        if owner == session.cp_node_id and fseid.seid == session.cp_seid:
             session.cp_fseid = fseid
         else:
-            self._cp_move(((session, session.cp_node_id, fseid),))
+            self._cp_move(((session, owner, fseid),))
+
+    def _fseid_owner(self, owner: str, fseid: FSEID) -> str:
+        """The CP whose session a Session Modification's new CP F-SEID makes the session:
+        the associated CP at its address (its association's address, its Node ID or an
+        Alternative SMF IP Address; IPv4 first, as a Session Set Modification's Alternative
+        SMF IP Address is looked up) when it is another SMF of ``owner``'s SMF Set (TS
+        29.244 5.22: an SMF of the set takes the session over with its own F-SEID, and the
+        UPF sends the session's messages to it from then on; the session is then that CP's,
+        as a Session Set Modification makes it, 7.4.7), else ``owner`` still: an address
+        of no associated CP, or of a CP outside the set, changes where the session's
+        requests go (7.5.4.1) and not whose the session is (its requests, its loss)."""
+        sender = self._sender
+        if sender is None:
+            return owner
+        for address in (fseid.ipv4, fseid.ipv6):
+            if address is None:
+                continue
+            node = sender.peer_at(address)
+            if node is not None:
+                return node if sender.same_smf_set(owner, node) else owner
+        return owner
 
     def _modify_fars(
         self, req: Message, session: Session, updates: list[Grouped]

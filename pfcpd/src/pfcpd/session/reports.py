@@ -123,7 +123,11 @@ class Reporting(EngineState):
         if self._sender is None:
             log.error("session engine not attached: report dropped")
             return
-        seq = self._sender.send_request(session.cp_node_id, request, now)
+        # To the CP F-SEID's address (TS 29.244 5.6.2, 7.5.2, 7.5.4.1: the F-SEID the CP gave
+        # last is where it takes the session's messages), on its CP's association.
+        seq = self._sender.send_request(
+            session.cp_node_id, request, now, session.cp_ipv4, session.cp_ipv6
+        )
         if seq is None:
             # No association (lost, kept sessions): the usage goes back for later.
             for group in reports or []:
