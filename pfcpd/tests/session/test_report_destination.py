@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from ipaddress import ip_network
 
 import pytest
 from datapath.conftest import require_core
@@ -354,15 +355,19 @@ def test_an_undone_move_to_another_smf_of_the_set_gives_the_session_back(w: Wire
 # -- the family the node picks (sans-IO: where the node queues the request) -------------------
 
 
-def node_with(association: str, *listen: str) -> PfcpNode:
+def node_with(association: str, *listen: str, allowed: tuple[str, ...] | None = None) -> PfcpNode:
     """A sans-IO node listening on ``listen``, CP "smf" associated from ``association``
-    through the first endpoint."""
+    through the first endpoint; ``allowed``: pfcp.allowed_peers (None: any)."""
     endpoints = tuple(
         Endpoint(h.rpartition(":")[0].strip("[]"), int(h.rpartition(":")[2])) for h in listen
     )
     node = PfcpNode(
         node_id="127.0.0.1",
-        config=PfcpConfig(listen=endpoints, allowed_peers=None, heartbeat_interval=1000.0),
+        config=PfcpConfig(
+            listen=endpoints,
+            allowed_peers=None if allowed is None else tuple(map(ip_network, allowed)),
+            heartbeat_interval=1000.0,
+        ),
         recovery_time_stamp=3_950_000_000,
     )
     node.start(0.0)
@@ -416,6 +421,16 @@ def test_the_family_of_the_cp_fseid_address(
     node = node_with(association, *listen)
     addr, local = sent_to(node, ipv4, ipv6)
     assert (addr, SAME if local == listen[0] else local) == expected
+
+
+def test_a_cp_fseid_address_the_allow_list_leaves_out_is_not_used() -> None:
+    """Its answers would be dropped unread (not_allowed), and the report retransmitted until
+    it fails: the association's address instead; an admitted one is used."""
+    node = node_with(ASSOCIATION, V4, V6, allowed=(f"{ASSOCIATION}/32", "::1/128"))
+    assert sent_to(node, FSEID_AT, None) == ((ASSOCIATION, 8805), V4)
+    assert sent_to(node, FSEID_AT, "::1") == (("::1", 8805), None)
+    admitting = node_with(ASSOCIATION, V4, allowed=(f"{ASSOCIATION}/32", f"{FSEID_AT}/32"))
+    assert sent_to(admitting, FSEID_AT, None) == ((FSEID_AT, 8805), V4)
 
 
 def test_a_cp_seid_the_new_owner_already_has_is_refused(w: Wire) -> None:

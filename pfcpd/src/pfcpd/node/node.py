@@ -585,14 +585,23 @@ class PfcpNode:
         for IPv4 an IPv4 one or the IPv6 wildcard, which takes IPv4 too: as the daemon's
         resolver keeps only reachable addresses); else, or for an unspecified address, the
         association's. The port is the association's: the CP's PFCP port (8805 for an SMF,
-        29.244 4.2.2; a peer on another port keeps it)."""
+        29.244 4.2.2; a peer on another port keeps it). An address `pfcp.allowed_peers`
+        leaves out is not used either: its answers would be dropped unread, and the request
+        retransmitted until it fails."""
         v6 = ":" in assoc.addr[0]
         same, other = (ipv6, ipv4) if v6 else (ipv4, ipv6)
-        if same is not None and same not in _UNSPECIFIED:
-            return (same, assoc.addr[1]), assoc.local
-        if other is not None and other not in _UNSPECIFIED and self._reaches(not v6):
-            return (other, assoc.addr[1]), None
+        if (ip := self._answerable(same)) is not None:
+            return (ip, assoc.addr[1]), assoc.local
+        if (ip := self._answerable(other)) is not None and self._reaches(not v6):
+            return (ip, assoc.addr[1]), None
         return assoc.addr, assoc.local
+
+    def _answerable(self, ip: str | None) -> str | None:
+        """``ip`` when a request may go there: an address, not unspecified, that the
+        allow-list admits (the answer comes from there); else None."""
+        if ip is None or ip in _UNSPECIFIED or not self.allow_list.allows(ip):
+            return None
+        return ip
 
     def _reaches(self, v6: bool) -> bool:
         """A listen endpoint can send to an address of that family."""
