@@ -205,6 +205,25 @@ class Harness:
         assert len(out) == 1, out
         return out[0]
 
+    def send(self, msg: Message, seq: int, addr: tuple[str, int] = CP) -> Message:
+        """One request of a batch, numbered ``seq``, from ``addr``: handled, its answer left
+        to be collected with the others' (`batch`, `_collect`, as the daemon answers what
+        one read of its socket gave). The request."""
+        msg.seq = seq
+        self.node.datagram_received(encode(msg), addr, self.now)
+        return msg
+
+    def batch(
+        self, *requests: Message | tuple[Message, tuple[str, int]], seq: int = 300
+    ) -> list[Message]:
+        """``requests`` in one batch, numbered from ``seq`` on, each from CP or from the
+        address it comes with; the answers to them all, collected after the last (when the
+        node commits the batch's changes), in the order sent."""
+        for n, request in enumerate(requests, seq):
+            msg, addr = request if isinstance(request, tuple) else (request, CP)
+            self.send(msg, n, addr)
+        return self._collect()
+
     def _collect(self) -> list[Message]:
         out = []
         for t in self.node.datagrams_to_send():

@@ -24,7 +24,7 @@ from session_harness import (
     up_seid,
     urr,
 )
-from test_cp_index import _refuse, _refuse_once, _send, check_index
+from test_cp_index import _refuse, _refuse_once, check_index
 from test_cp_sessions import check_left, check_order, lose
 
 from pfcpd.datapath.local.engine import Verdict
@@ -206,10 +206,11 @@ def test_an_establishment_on_the_cp_seid_an_undone_move_left_is_undone_too(
     b = up_seid(h.establish(cp_seid=0xB))
     records = dict(h.journal.records)
     _refuse_once(h, a)
-    _send(h, _refuse(h, a), 300)
-    _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xC, NEW_CP)], a), 301)
-    _send(h, establishment(*standard_rules(), cp_seid=0xA), 302)
-    answers = h._collect()
+    answers = h.batch(
+        _refuse(h, a),
+        Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xC, NEW_CP)], a),
+        establishment(*standard_rules(), cp_seid=0xA),
+    )
     assert [(m.seq, cause(m)) for m in answers] == [(300, 77), (301, 77), (302, 77)]
     assert sorted(h.engine.sessions) == sorted([a, b])
     assert h.engine.sessions[a].cp_fseid == A.FSEID(0xA, CP[0])
@@ -228,10 +229,11 @@ def test_a_move_onto_the_cp_seid_an_undone_deletion_left_is_undone_too(hp: Harne
     c = up_seid(h.establish(cp_seid=0xC))
     records = dict(h.journal.records)
     _refuse_once(h, c)
-    _send(h, _refuse(h, c), 300)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], c), 301)
-    _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xC, NEW_CP)], a), 302)
-    answers = h._collect()
+    answers = h.batch(
+        _refuse(h, c),
+        Message(M.SESSION_DELETION_REQUEST, 0, [], c),
+        Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xC, NEW_CP)], a),
+    )
     assert [(m.seq, cause(m)) for m in answers] == [(300, 77), (301, 77), (302, 77)]
     assert h.engine.sessions[a].cp_fseid == A.FSEID(0xA, CP[0])
     assert h.engine._by_cp == {"smf": {0xA: a, 0xC: c}}

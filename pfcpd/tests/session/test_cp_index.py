@@ -112,12 +112,6 @@ def test_a_peer_purge_frees_its_cp_seids(h: Harness, restart: bool) -> None:
     check_index(h.engine)
 
 
-def _send(h: Harness, msg: Message, seq: int, addr: tuple[str, int] = CP) -> None:
-    """One request of a batch (its answer collected with the others)."""
-    msg.seq = seq
-    h.node.datagram_received(encode(msg), addr, h.now)
-
-
 def _refuse_once(h: Harness, up_seid: int) -> None:
     """The datapath refuses the next install of session ``up_seid`` (not the undo's)."""
     assert isinstance(h.dp, Pipelined)
@@ -151,11 +145,12 @@ def test_an_establishment_on_a_cp_seid_an_undone_deletion_left_is_undone_too(
     other = up_seid(h.establish(cp_seid=0xB))
     records = dict(h.journal.records)
     _refuse_once(h, a)
-    _send(h, _refuse(h, a), 300)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], a), 301)
-    _send(h, establishment(*standard_rules(), cp_seid=0xA), 302)
-    _send(h, _refuse(h, other), 303)  # (another session's change goes on)
-    answers = h._collect()
+    answers = h.batch(
+        _refuse(h, a),
+        Message(M.SESSION_DELETION_REQUEST, 0, [], a),
+        establishment(*standard_rules(), cp_seid=0xA),
+        _refuse(h, other),  # (another session's change goes on)
+    )
     assert [(m.seq, cause(m)) for m in answers] == [(300, 77), (301, 77), (302, 77), (303, 1)]
     assert sorted(h.engine.sessions) == sorted([a, other])
     assert sorted(h.dp.inner._programs) == sorted([a, other])
@@ -180,10 +175,11 @@ def test_a_set_modification_onto_a_cp_seid_an_undone_deletion_left_is_undone_too
     _associate(h, SMF2, "smf2")
     c = up_seid(establish_from(h, SMF2, 1))
     _refuse_once(h, c)
-    _send(h, _refuse(h, c), 300, SMF2)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], c), 301, SMF2)
-    _send(h, _move_csid_7(), 302)
-    answers = h._collect()
+    answers = h.batch(
+        (_refuse(h, c), SMF2),
+        (Message(M.SESSION_DELETION_REQUEST, 0, [], c), SMF2),
+        _move_csid_7(),
+    )
     assert sorted((m.seq, cause(m)) for m in answers) == [(300, 77), (301, 77), (302, 77)]
     assert h.engine.sessions[a].cp_node_id == "smf" and c in h.engine.sessions
     assert h.engine._by_cp == {"smf": {1: a}, "smf2": {1: c}}

@@ -11,7 +11,7 @@ import ipaddress
 import pytest
 from pipelined_datapath import Pipelined
 from session_harness import CP, Harness, cause, establishment, restarted, standard_rules, up_seid
-from test_cp_index import _move_csid_7, _refuse, _refuse_once, _send, check_index
+from test_cp_index import _move_csid_7, _refuse, _refuse_once, check_index
 from test_pfd_and_sets import SMF2, _associate, fq_csid
 
 from pfcpd.datapath.local.engine import LocalDatapath
@@ -233,11 +233,11 @@ def test_a_set_deletion_in_a_batch_with_its_cps_changes(
     h.journal.fail_next = 0 if durable else 1
     new = establishment(*standard_rules(), cp_seid=77)
     new.ies[0] = A.NodeID.from_text("smf2")
-    _send(h, new, 300, SMF2)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], smf2[1]), 301, SMF2)
-    _send(h, _move_csid_7(), 302)
+    h.send(new, 300, SMF2)
+    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], smf2[1]), 301, SMF2)
+    h.send(_move_csid_7(), 302)
     check_order(h.engine)  # (a batch under way: the index follows each change)
-    _send(h, set_deletion("smf2"), 303, SMF2)
+    h.send(set_deletion("smf2"), 303, SMF2)
     assert sorted(h.engine.sessions) == [smf[1]]
     answers = sorted((m.seq, cause(m)) for m in h._collect())
     assert answers == [(s, 1 if durable else 77) for s in (300, 301, 302, 303)]
@@ -265,11 +265,13 @@ def test_an_undone_move_leaves_no_session_out_of_the_index(hp: Harness) -> None:
     _associate(h, SMF2, "smf2")
     c = establish(h, SMF2, 1)
     _refuse_once(h, c)
-    _send(h, _refuse(h, c), 300, SMF2)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], c), 301, SMF2)
-    _send(h, _move_csid_7(), 302)
-    _send(h, establishment(*standard_rules(), cp_seid=1), 303)
-    answers = sorted((m.seq, cause(m)) for m in h._collect())
+    batch = h.batch(
+        (_refuse(h, c), SMF2),
+        (Message(M.SESSION_DELETION_REQUEST, 0, [], c), SMF2),
+        _move_csid_7(),
+        establishment(*standard_rules(), cp_seid=1),
+    )
+    answers = sorted((m.seq, cause(m)) for m in batch)
     assert answers == [(300, 77), (301, 77), (302, 77), (303, 77)]
     assert sorted(h.engine.sessions) == sorted([a, c])
     assert h.engine._by_cp == {"smf": {1: a}, "smf2": {1: c}}
@@ -363,9 +365,8 @@ def test_a_move_is_not_undone_with_a_later_refused_change_of_its_session(
         establish(hp, SMF3, 9)
         lose(hp, SMF3, PeerGone.LOST)
     _refuse_once(hp, a)
-    _send(hp, _move_csid_7(), 300)
-    _send(hp, _refuse(hp, a), 301, SMF2)
-    answers = sorted((m.seq, cause(m)) for m in hp._collect())
+    batch = hp.batch(_move_csid_7(), (_refuse(hp, a), SMF2))
+    answers = sorted((m.seq, cause(m)) for m in batch)
     assert answers == [(300, 1), (301, 77)]
     assert hp.engine.sessions[a].cp_node_id == "smf2"
     check_index(hp.engine)

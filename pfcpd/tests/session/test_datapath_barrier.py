@@ -21,13 +21,6 @@ def _pipe(h: Harness) -> Pipelined:
     return h.dp
 
 
-def _send(h: Harness, msg: Message, seq: int) -> Message:
-    """One request of a batch (its answer collected with the others)."""
-    msg.seq = seq
-    h.node.datagram_received(encode(msg), CP, h.now)
-    return msg
-
-
 def _peer_of(program: SessionProgram) -> str:
     """The outer header creation peer of the DL FAR (FAR 2)."""
     far = next(f for f in program.fars if f.far_id == 2)
@@ -43,10 +36,10 @@ def test_a_refused_change_is_answered_77_alone_and_leaves_no_state(hp: Harness) 
     refused = h.engine._next_seid + 1  # the second establishment of the batch
     dp.refuse = lambda seid, program: seid == refused
 
-    _send(h, establishment(*standard_rules(), cp_seid=0xB), 300)
-    bad = _send(h, establishment(*standard_rules(), cp_seid=0xC), 301)
+    h.send(establishment(*standard_rules(), cp_seid=0xB), 300)
+    bad = h.send(establishment(*standard_rules(), cp_seid=0xC), 301)
     update = rules.update_dl_far(2, 0x999, "192.0.2.77")
-    _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], kept), 302)
+    h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], kept), 302)
     answers = h._collect()
 
     assert [(a.seq, cause(a)) for a in answers] == [(300, 1), (301, 77), (302, 1)]
@@ -93,7 +86,7 @@ def test_changes_of_one_session_reach_the_datapath_in_their_order(hp: Harness) -
     peers = [f"192.0.2.{70 + i}" for i in range(4)]
     for i, peer in enumerate(peers):
         update = rules.update_dl_far(2, 0x900 + i, peer)
-        _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 400 + i)
+        h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 400 + i)
     assert dp.queue  # (sent, not acknowledged yet: nothing applied before the barrier)
     assert [cause(a) for a in h._collect()] == [1, 1, 1, 1]
     assert [(s, _peer_of(p)) for s, p in dp.applied[start:]] == [(seid, p) for p in peers]
@@ -111,9 +104,9 @@ def test_a_refusal_rolls_back_every_change_of_its_session_in_the_batch(hp: Harne
     dp.refuse = lambda s, p: _peer_of(p) == "192.0.2.71"
     for i, peer in enumerate(("192.0.2.70", "192.0.2.71")):
         update = rules.update_dl_far(2, 0x900 + i, peer)
-        _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 500 + i)
+        h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 500 + i)
     update = rules.update_dl_far(2, 0x990, "192.0.2.99")
-    _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], other), 502)
+    h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], other), 502)
     assert [cause(a) for a in h._collect()] == [77, 77, 1]
     assert dp.inner._programs[seid].tunnels == tunnels
     assert h.journal.records[f"s:{seid:x}"] == record
@@ -127,8 +120,8 @@ def test_an_establishment_refused_then_deleted_in_the_same_batch(hp: Harness) ->
     teids, pools = h.engine.teids.in_use, h.engine.ue_pools.usage()
     seid = h.engine._next_seid
     dp.refuse = lambda s, p: s == seid
-    _send(h, establishment(*standard_rules(), cp_seid=0xA), 600)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 601)
+    h.send(establishment(*standard_rules(), cp_seid=0xA), 600)
+    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 601)
     answers = h._collect()
     assert [cause(a) for a in answers] == [77, 77]
     assert h.engine.sessions == {} and dp.inner._programs == {}

@@ -27,14 +27,6 @@ T = IEType
 M = MessageType
 
 
-def _send(h: Harness, msg: Message, seq: int) -> Message:
-    """Hand the node one request without collecting its answer (one batch, as the daemon
-    reads them)."""
-    msg.seq = seq
-    h.node.datagram_received(encode(msg), CP, h.now)
-    return msg
-
-
 def _ul_bytes(report: Grouped) -> int:
     return report.get(T.VOLUME_MEASUREMENT).ul  # type: ignore[union-attr]
 
@@ -42,7 +34,7 @@ def _ul_bytes(report: Grouped) -> int:
 def test_a_batch_is_one_journal_transaction(h: Harness) -> None:
     commits = h.journal.commits
     for i in range(5):
-        _send(h, establishment(*standard_rules(), cp_seid=0x100 + i), 200 + i)
+        h.send(establishment(*standard_rules(), cp_seid=0x100 + i), 200 + i)
     answers = h._collect()
     assert [cause(a) for a in answers] == [1] * 5 and len(h.engine.sessions) == 5
     assert h.journal.commits - commits == 1 and len(h.journal.records) == 5
@@ -63,11 +55,11 @@ def test_a_failed_group_commit_answers_77_to_every_request_and_leaves_no_state(
     pools, teids = h.engine.ue_pools.usage(), h.engine.teids.in_use
     failures = h.engine.metrics.journal_failures.get()
 
-    new = _send(h, establishment(*standard_rules(), cp_seid=0xC), 300)
+    new = h.send(establishment(*standard_rules(), cp_seid=0xC), 300)
     update = rules.update_dl_far(2, 0x999, "192.0.2.77")
-    _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], kept), 301)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], gone), 302)
-    _send(h, new, 300)  # a retransmission, answered from the response cache
+    h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], kept), 301)
+    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], gone), 302)
+    h.send(new, 300)  # a retransmission, answered from the response cache
     assert len(h.engine.sessions) == 2  # (answered: the new one in, the deleted one out)
     h.journal.fail_next = 1
     answers = h._collect()
@@ -110,8 +102,8 @@ def test_a_failed_batch_rolls_back_a_session_changed_twice(h: Harness) -> None:
     record = h.journal.records[f"s:{seid:x}"]
     for i, peer in enumerate(("192.0.2.70", "192.0.2.71")):
         update = rules.update_dl_far(2, 0x900 + i, peer)
-        _send(h, Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 400 + i)
-    _send(h, Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 402)
+        h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 400 + i)
+    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 402)
     h.journal.fail_next = 1
     assert [cause(a) for a in h._collect()] == [77, 77, 77]
     assert list(h.engine.sessions) == [seid] and h.dp._programs[seid].tunnels == tunnels

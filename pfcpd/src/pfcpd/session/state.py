@@ -48,7 +48,15 @@ from .session import KeptPeers, Session, kept_peers, program_peers, ue_network
 from .settings import EngineSettings
 from .shapes import ShapeMemos
 from .stored import StoredLayouts
-from .usage import Books, Counts, PacketTimes, UrrBook, drop_rule_fields, packet_times
+from .usage import (
+    Books,
+    Counts,
+    OneBook,
+    PacketTimes,
+    UrrBook,
+    drop_rule_fields,
+    final_counts,
+)
 
 log = logging.getLogger("pfcpd.session")
 T = IEType
@@ -254,13 +262,14 @@ class EngineState:
         except DatapathError as err:
             log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
             usage = {}
-        final: dict[int, tuple[Counts, PacketTimes | None]] = {}
-        for urr_id, book in session.urrs.items():
-            counts, times = book.baseline, None
-            if urr_id in usage and not book.inactive:  # (paused: its counts are not usage)
-                counts = counts + Counts.of(usage[urr_id])
-                times = packet_times(usage[urr_id], dp_now, now_ntp)
-            final[urr_id] = counts, times
+        books = session.urrs
+        if type(books) is OneBook:  # (the usual session: its one book, no `items` call)
+            urr_id = books.urr_id
+            final = {urr_id: final_counts(books.book, usage.get(urr_id), dp_now, now_ntp)}
+        else:
+            final = {}
+            for urr_id, book in books.items():
+                final[urr_id] = final_counts(book, usage.get(urr_id), dp_now, now_ntp)
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
         self._index(session, False)

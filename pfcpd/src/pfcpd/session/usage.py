@@ -765,6 +765,17 @@ def kept_books(books: Books) -> Books:
     return books
 
 
+def final_counts(
+    book: UrrBook, usage: Usage | None, dp_now_ns: int, now_ntp: float
+) -> tuple[Counts, PacketTimes | None]:
+    """A URR's counts when its session goes (its baseline and ``usage``, the datapath's last
+    reading of it, None when it had none) and the times of the first and last packets
+    ``usage`` counted (`packet_times`)."""
+    if usage is None or book.inactive:  # (paused: its counts are not usage)
+        return book.baseline, None
+    return book.baseline + Counts.of(usage), packet_times(usage, dp_now_ns, now_ntp)
+
+
 def json_ints(values: Iterable[object]) -> str:
     """The JSON text of a list of integers (of any values: then as the encoder writes it)."""
     if type(values) is not tuple:
