@@ -400,7 +400,7 @@ SAME = "the association's endpoint"
         ("::1", (V6, V4), FSEID_AT, "2001:db8::9", (("2001:db8::9", 8805), SAME)),
         # the other family alone: there when an endpoint reaches it (IPv6: any IPv6 one;
         # IPv4: an IPv4 one or the IPv6 wildcard), from an endpoint of the daemon's choice
-        (ASSOCIATION, (V4, V6), None, "::1", (("::1", 8805), None)),
+        (ASSOCIATION, (V4, V6), None, "2001:db8::9", (("2001:db8::9", 8805), None)),
         ("::1", (ANY6,), FSEID_AT, None, ((FSEID_AT, 8805), None)),
         # ... else to the association's address
         (ASSOCIATION, (V4,), None, "2001:db8::9", ((ASSOCIATION, 8805), SAME)),
@@ -409,6 +409,18 @@ SAME = "the association's endpoint"
         (ASSOCIATION, (V4,), "0.0.0.0", None, ((ASSOCIATION, 8805), SAME)),
         # no F-SEID address given (a node-level request): the association's
         (ASSOCIATION, (V4,), None, None, ((ASSOCIATION, 8805), SAME)),
+        # an IPv4-mapped IPv6 address is the IPv4 one (answers come from it as IPv4)
+        (ASSOCIATION, (V4,), None, f"::ffff:{FSEID_AT}", ((FSEID_AT, 8805), SAME)),
+        # this node's own address (listen or Node ID): it would answer its own request
+        (ASSOCIATION, (V4,), "127.0.0.1", None, ((ASSOCIATION, 8805), SAME)),
+        (ASSOCIATION, ("127.0.0.7:8805",), "127.0.0.7", None, ((ASSOCIATION, 8805), SAME)),
+        # multicast, broadcast, link-local: nobody answers from there
+        (ASSOCIATION, (V4,), "224.0.0.9", None, ((ASSOCIATION, 8805), SAME)),
+        (ASSOCIATION, (V4,), "255.255.255.255", None, ((ASSOCIATION, 8805), SAME)),
+        (ASSOCIATION, (V4,), "169.254.0.9", None, ((ASSOCIATION, 8805), SAME)),
+        # loopback only for a CP on loopback
+        ("192.0.2.2", (V4,), FSEID_AT, None, (("192.0.2.2", 8805), SAME)),
+        ("192.0.2.2", (V4,), "192.0.2.9", None, (("192.0.2.9", 8805), SAME)),
     ],
 )
 def test_the_family_of_the_cp_fseid_address(
@@ -426,11 +438,24 @@ def test_the_family_of_the_cp_fseid_address(
 def test_a_cp_fseid_address_the_allow_list_leaves_out_is_not_used() -> None:
     """Its answers would be dropped unread (not_allowed), and the report retransmitted until
     it fails: the association's address instead; an admitted one is used."""
-    node = node_with(ASSOCIATION, V4, V6, allowed=(f"{ASSOCIATION}/32", "::1/128"))
+    node = node_with(ASSOCIATION, V4, V6, allowed=(f"{ASSOCIATION}/32", "2001:db8::9/128"))
     assert sent_to(node, FSEID_AT, None) == ((ASSOCIATION, 8805), V4)
-    assert sent_to(node, FSEID_AT, "::1") == (("::1", 8805), None)
+    assert sent_to(node, FSEID_AT, "2001:db8::9") == (("2001:db8::9", 8805), None)
     admitting = node_with(ASSOCIATION, V4, allowed=(f"{ASSOCIATION}/32", f"{FSEID_AT}/32"))
     assert sent_to(admitting, FSEID_AT, None) == ((FSEID_AT, 8805), V4)
+
+
+def test_requests_to_the_cp_fseid_address_share_the_association_s_numbers() -> None:
+    """A sequence number is unique among the outstanding requests from one endpoint
+    (29.244 6.4): a report to the CP's F-SEID address and a request to its association's
+    address (a heartbeat) are numbered in one series, not one each from the same first."""
+    node = node_with(ASSOCIATION, V4)
+    to_fseid = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x1)
+    to_association = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x2)
+    first = node.send_request("smf", to_fseid, 1.0, FSEID_AT, None)
+    second = node.send_request("smf", to_association, 1.0)
+    assert first is not None and second is not None and first != second
+    assert {tx.addr for tx in node.datagrams_to_send()} == {(FSEID_AT, 8805), (ASSOCIATION, 8805)}
 
 
 def test_a_cp_seid_the_new_owner_already_has_is_refused(w: Wire) -> None:

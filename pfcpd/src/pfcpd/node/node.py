@@ -128,8 +128,16 @@ def _cause_text(value: int) -> str:
         return str(value)
 
 
-# A CP F-SEID address no request is sent to (the association's address is used instead).
-_UNSPECIFIED = frozenset({"0.0.0.0", "::"})
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
 _TYPE_LABELS = _Labels(message_type_name)  # (the codec's name of each message type)
 _CAUSE_NAMES = _Labels(_cause_text)
 
@@ -570,7 +578,10 @@ class PfcpNode:
         addr, local = assoc.addr, assoc.local
         if ipv4 is not None or ipv6 is not None:
             addr, local = self._request_address(assoc, ipv4, ipv6)
-        return self._send(request, addr, local, now, done)
+        # Numbered in the association's series whatever the address: a sequence number is
+        # unique among the outstanding requests of one sending endpoint (29.244 6.4), and the
+        # CP at its F-SEID's address also gets this node's heartbeats at the association's.
+        return self._send(request, addr, local, now, done, assoc.addr)
 
     def _request_address(
         self, assoc: Association, ipv4: str | None, ipv6: str | None
@@ -589,19 +600,46 @@ class PfcpNode:
         leaves out is not used either: its answers would be dropped unread, and the request
         retransmitted until it fails."""
         v6 = ":" in assoc.addr[0]
-        same, other = (ipv6, ipv4) if v6 else (ipv4, ipv6)
-        if (ip := self._answerable(same)) is not None:
-            return (ip, assoc.addr[1]), assoc.local
-        if (ip := self._answerable(other)) is not None and self._reaches(not v6):
-            return (ip, assoc.addr[1]), None
+        found = [a for a in (self._answerable(ip, assoc) for ip in (ipv4, ipv6)) if a]
+        for ip in sorted(found, key=lambda a: (":" in a) != v6):  # the same family first
+            if (":" in ip) == v6:
+                return (ip, assoc.addr[1]), assoc.local
+            if self._reaches(not v6):
+                return (ip, assoc.addr[1]), None
         return assoc.addr, assoc.local
 
-    def _answerable(self, ip: str | None) -> str | None:
-        """``ip`` when a request may go there: an address, not unspecified, that the
-        allow-list admits (the answer comes from there); else None."""
-        if ip is None or ip in _UNSPECIFIED or not self.allow_list.allows(ip):
+    def _answerable(self, ip: str | None, assoc: Association) -> str | None:
+        """``ip`` as the socket layer names its answers' source (an IPv4-mapped IPv6
+        address as IPv4, IPv6 compressed: `daemon.pfcp_socket.normalize`), when a request may
+        go there; else None. Not there: an unspecified, multicast, broadcast or link-local
+        address, a loopback one unless the CP's association is on loopback, this node's
+        own listen address or Node ID (it would answer its own request, and the answer
+        would end the transaction), an address the allow-list leaves out (the answer would
+        be dropped unread, the request retransmitted until it fails)."""
+        if ip is None:
             return None
-        return ip
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if (
+            addr.is_unspecified
+            or addr.is_multicast
+            or addr.is_link_local
+            or addr == _BROADCAST
+            or (addr.is_loopback and not _is_loopback(assoc.addr[0]))
+        ):
+            return None
+        text = addr.compressed
+        if text in self._own_addresses() or not self.allow_list.allows(text):
+            return None
+        return text
+
+    def _own_addresses(self) -> set[str]:
+        """This node's listen addresses (not the wildcards) and its Node ID, as text."""
+        return {ep.host for ep in self.config.listen} | {self.node_id.value}
 
     def _reaches(self, v6: bool) -> bool:
         """A listen endpoint can send to an address of that family."""
@@ -663,10 +701,13 @@ class PfcpNode:
         local: str | None,
         now: float,
         on_done: Callable[[Message | None, float], None],
+        series: Address | None = None,
     ) -> int:
-        request.seq = self._seq.next(addr)
+        """``series``: whose sequence numbers the request takes (default: ``addr``'s)."""
+        series = addr if series is None else series
+        request.seq = self._seq.next(series)
         while (addr, request.seq) in self._outgoing:  # 2**24 requests in flight: not in practice
-            request.seq = self._seq.next(addr)
+            request.seq = self._seq.next(series)
         data = encode(request)
         tx = Outgoing(request, data, addr, local, now, now + self.config.t1, 0, on_done)
         self._outgoing[(addr, request.seq)] = tx
