@@ -285,23 +285,21 @@ def test_an_undone_move_leaves_no_session_out_of_the_index(hp: Harness) -> None:
 def test_a_move_undone_after_its_cp_is_gone_leaves_the_session_its_first_cp_s(
     h: Harness,
 ) -> None:
-    """A Session Set Modification, then the loss of the CP it moved the session to, in one
-    batch whose journal commit fails: the move is undone, so the session was never the
-    lost CP's (the journal still has it as smf's): it stays smf's, indexed under its CP
-    SEID, and smf's next establishment with that SEID is a duplicate."""
+    """A Session Set Modification, then the release of the CP it moved the session to, in
+    one batch whose journal commit fails: the release commits the batch first (the node),
+    the move is undone, so the session was never the released CP's (the journal still has
+    it as smf's): it stays smf's, indexed under its CP SEID, and smf's next establishment
+    with that SEID is a duplicate."""
     seid = establish(h, CP, 1, fq_csid(7))
     _associate(h, SMF2, "smf2")
     h.journal.fail_next = 1
-    h.node.datagram_received(encode(_move_csid_7()), CP, h.now)
-    h.engine.peer_gone(Peer("smf2", SMF2), PeerGone.LOST, False, h.now)
-    assert [cause(m) for m in h._collect()] == [77]
+    release = Message(M.ASSOCIATION_RELEASE_REQUEST, 0, [A.NodeID.from_text("smf2")])
+    answers = h.batch(_move_csid_7(), (release, SMF2))
+    assert [cause(m) for m in answers] == [77, 1]
     assert h.engine.sessions[seid].cp_node_id == "smf"
     assert h.engine._by_cp == {"smf": {1: seid}}
     check_index(h.engine)
     assert cause(h.request(establishment(*standard_rules(), cp_seid=1))) == 64
-    h.engine.peer_gone(Peer("smf2", SMF2), PeerGone.LOST, False, h.now)  # (nothing of smf2's)
-    h.engine.commit()
-    assert list(h.engine.sessions) == [seid]
 
 
 def test_an_index_that_does_not_number_the_sessions_is_not_trusted(

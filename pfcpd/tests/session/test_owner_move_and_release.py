@@ -1,7 +1,8 @@
 """A Session Modification moves a session to another CP of the SMF Set (its CP F-SEID at
 that CP's address) in the same batch as the release of one of the two CPs' associations:
-whose the session is, and so whether the release removes it, is known once the batch's
-commit or its undo is done (`EngineState._owners_staged`, `GroupCommit._remove_gone_staged`).
+whose the session is, and so whether the release removes it, is known once the change is
+durable or undone: the node commits the batch's changes before the CP's sessions are taken
+(`PfcpNode._peer_gone`).
 """
 
 from __future__ import annotations
@@ -88,3 +89,44 @@ def test_a_move_from_a_cp_released_meanwhile_keeps_the_session_the_new_cp_s(h: H
     assert causes == [1, 1]
     assert h.engine.sessions[seid].cp_node_id == "smf-b"
     assert journaled(h)
+
+
+def test_undone_move_and_deletion_then_the_first_cp_released(h: Harness) -> None:
+    """Moved to smf-b, deleted by smf-b, then smf released, the journal failing: both
+    changes undone, the session is smf's again, and smf's release takes it (no session of
+    a CP with no association), in the journal too."""
+    seid = up_seid(
+        h.request(rules.establishment_request("smf", "127.0.0.9", 0xD1, standard_rules()))
+    )
+    h.journal.fail_next = 1
+    answers = h.batch(
+        Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xD2, "127.0.0.11")], seid),
+        (Message(M.SESSION_DELETION_REQUEST, 0, [], seid), OTHER),
+        Message(M.ASSOCIATION_RELEASE_REQUEST, 0, [A.NodeID.from_text("smf")]),
+    )
+    assert [cause(a) for a in answers] == [77, 77, 1]
+    assert seid not in h.engine.sessions
+    assert not journaled(h)
+
+
+def test_a_cp_released_and_associated_again_in_the_batch_has_no_session_left(h: Harness) -> None:
+    """Moved to smf-b, smf-b released, associated again, and its modification of the
+    session, in one batch: the release took the session (the move was durable first), so
+    the modification is answered 65 (no such session), as the session is gone."""
+    seid = up_seid(
+        h.request(rules.establishment_request("smf", "127.0.0.9", 0xD1, standard_rules()))
+    )
+    setup = Message(
+        M.ASSOCIATION_SETUP_REQUEST,
+        1,
+        [A.NodeID.from_text("smf-b"), S.RecoveryTimeStamp(1), X.SMFSetID(SET)],
+    )
+    answers = h.batch(
+        Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xD2, "127.0.0.11")], seid),
+        (Message(M.ASSOCIATION_RELEASE_REQUEST, 0, [A.NodeID.from_text("smf-b")]), OTHER),
+        (setup, OTHER),
+        (Message(M.SESSION_MODIFICATION_REQUEST, 0, [], seid), OTHER),
+    )
+    assert [cause(a) for a in answers] == [1, 1, 1, 65]
+    assert seid not in h.engine.sessions
+    assert not journaled(h)

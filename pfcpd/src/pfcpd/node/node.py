@@ -1216,7 +1216,19 @@ class PfcpNode:
         self._cache.discard_peer(assoc.addr)  # answers to the CP's previous run
         self.metrics.peer_restarts.inc()
         self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, keep))
-        self.handler.peer_gone(assoc.peer, PeerGone.RESTARTED, keep, now)
+        self._peer_gone(assoc, PeerGone.RESTARTED, keep, now)
+
+    def _peer_gone(self, assoc: Association, gone: PeerGone, keep: bool, now: float) -> None:
+        """The handler takes the CP's sessions away (unless ``keep``), after a group commit of
+        the session changes answered so far in this batch: a change not yet durable may
+        have moved a session to or from this CP (a Session Modification's CP F-SEID at
+        another CP of its SMF Set, a Session Set Modification), and whose the session is
+        is known once that change is durable or undone (cause 77). Removed by its owner
+        in memory before, an undone move left a session the journal keeps and the engine
+        lost, or a session of a CP with no association."""
+        if not keep:
+            self.commit_sessions()
+        self.handler.peer_gone(assoc.peer, gone, keep, now)
 
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:
@@ -1231,7 +1243,7 @@ class PfcpNode:
         self.metrics.associations_released.inc(reason)
         self._events.append(AssociationReleased(assoc.node_id, assoc.addr, reason))
         keep = gone is PeerGone.LOST and self.config.on_peer_lost == "keep"
-        self.handler.peer_gone(assoc.peer, gone, keep, now)
+        self._peer_gone(assoc, gone, keep, now)
         for target in self._targets:
             if target.addr == assoc.addr or target.node_id == assoc.node_id:
                 target.next_attempt_at = now + self.config.associate_retry_interval

@@ -26,25 +26,10 @@ class GroupCommit(EngineState):
         First the datapath's barrier (`Datapath.settle`): a change the datapath refused is
         undone and refused the same way, the others go on."""
         try:
-            answers = self._commit()
+            return self._commit()
         finally:
             if self._vacated:  # (the batch's changes hold what depended on them)
                 self._vacated.clear()
-            self._owners_staged.clear()
-        if self._gone_staged:
-            answers += self._remove_gone_staged()
-        return answers
-
-    def _remove_gone_staged(self) -> list[tuple[Message, Message]]:
-        """The sessions whose CP was lost or released while a change of the batch moved
-        them to or from it: removed now if, the commit or its undo done, they are that
-        CP's; their removal journaled at once (a transaction of its own)."""
-        gone, self._gone_staged = self._gone_staged, []
-        for seid, node_id, label in gone:
-            session = self.sessions.get(seid)
-            if session is not None and session.cp_node_id == node_id:
-                self._remove_local(seid, label)
-        return self._commit() if self._dirty else []
 
     def _commit(self) -> list[tuple[Message, Message]]:
         unprogrammed = self.datapath.settle()

@@ -138,28 +138,10 @@ class SessionEngine(
             return
         seids = self._cp_seids(peer.node_id)  # (from the CP index, not every session)
         label = f"peer_{reason.value}"
-        if self._owners_staged:
-            seids = self._owner_unsettled(peer.node_id, seids, label)
         for seid in seids:
             self._remove_local(seid, label)
         if seids:
             log.info("CP %s %s: %d sessions deleted", peer.node_id, reason.value, len(seids))
-
-    def _owner_unsettled(self, node_id: str, seids: list[int], label: str) -> list[int]:
-        """Of CP ``node_id``'s sessions ``seids``, those it owns whatever the batch's commit
-        does; the others (moved to it by a change not yet durable) and its sessions such a
-        change moved away wait for the commit or its undo (`_gone_staged`): removed then if
-        the CP's (an undone move to or from a CP released meanwhile would otherwise leave a
-        session the journal keeps and the engine lost, or one of a CP with no
-        association)."""
-        owners, sessions = self._owners_staged, self.sessions
-        later = [seid for seid in seids if seid in owners]
-        for seid, owner in owners.items():
-            session = sessions.get(seid)
-            if owner == node_id and session is not None and session.cp_node_id != node_id:
-                later.append(seid)
-        self._gone_staged += [(seid, node_id, label) for seid in later]
-        return [seid for seid in seids if seid not in owners]
 
 
 def _cause_label(msg: Message) -> str:

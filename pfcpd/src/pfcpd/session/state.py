@@ -159,13 +159,6 @@ class EngineState:
         self._vacated: dict[tuple[str, int], int] = {}
         # CPs whose index entries a move left out of the order of `sessions` (`_cp_move`)
         self._cp_unordered: set[str] = set()
-        # UP SEID -> its CP as of the last commit, for the sessions a change since then gave
-        # another CP (`_cp_move`): whose they are is known once the commit, or its undo, is
-        # done (the loss or release of either CP meanwhile waits for it: `_gone_staged`).
-        self._owners_staged: dict[int, str] = {}
-        # (UP SEID, CP node id, reason) of such sessions whose CP (before or after the
-        # move) was lost or released meanwhile: removed after the commit if still its.
-        self._gone_staged: list[tuple[int, str, str]] = []
 
     def drop_caches(self) -> None:
         """Empty the bounded caches the engine draws on (shared addresses, compiled rules,
@@ -378,11 +371,8 @@ class EngineState:
         its CP's last: until `_cp_order` (at once, or when `_cp_seids` reads the CP's
         entries) they are out of the order of `sessions`. Returns the CPs given entries."""
         moves = list(moves)
-        owners = self._owners_staged
-        for s, node, _ in moves:
+        for s, _, _ in moves:
             self._cp_drop(s.cp_node_id, s.cp_seid, s.up_seid)
-            if node != s.cp_node_id:
-                owners.setdefault(s.up_seid, s.cp_node_id)
         nodes: set[str] = set()
         for s, node, fseid in moves:
             s.cp_node_id, s.cp_fseid = node, fseid
