@@ -5,7 +5,9 @@ switch at a handover) changes the session's stored rules in place
 (`Modification._modify_fars`). A CP F-SEID other than the session's moves the session to it
 (`Modification._refer_cp`): the answer, and every request about the session after it, carry
 its SEID, and Session Report Requests go to its address; an address of another associated
-CP of the CP's SMF Set makes the session that CP's (`Modification._fseid_owner`).
+CP of the CP's SMF Set makes the session that CP's (`Modification._fseid_owner`). Another
+SMF of the owner's SMF Set takes the session over with such a request over its own
+association (TS 29.244 5.22.3: `Modification._taken_over`); the session is then its own.
 """
 
 from __future__ import annotations
@@ -70,20 +72,24 @@ _F_SEID = int(T.F_SEID)  # (a module int: a lookup on the IntEnum class is a cal
 class Modification(Choosing, Reporting):
     def _modify(self, req: Message, peer: Peer, now: float) -> Message:
         session = self._session_of(req, peer)
+        taken = False  # (the requesting CP takes the session over, `_taken_over`)
         if session is None:
-            return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+            session = self._taken_over(req, peer)
+            if session is None:
+                return cause_response(req, Cause.SESSION_CONTEXT_NOT_FOUND, 0, None)
+            taken = True
         cp_seid = session.cp_seid
         # TS 29.244 7.5.4.1: the CP changes its F-SEID for the session (a SEID another of
         # its sessions has here is refused as an establishment's duplicate F-SEID is)
         fseid = req.get(_F_SEID)
         new_fseid: FSEID | None = None
         owner = old_owner = session.cp_node_id
-        if isinstance(fseid, FSEID) and (fseid.seid, fseid.ipv4, fseid.ipv6) != (
-            cp_seid,
-            session.cp_ipv4,
-            session.cp_ipv6,
+        if isinstance(fseid, FSEID) and (
+            taken
+            or (fseid.seid, fseid.ipv4, fseid.ipv6) != (cp_seid, session.cp_ipv4, session.cp_ipv6)
         ):
-            owner = self._fseid_owner(old_owner, fseid)
+            # (taken over: the requesting CP's, its reports to the F-SEID's address)
+            owner = peer.node_id if taken else self._fseid_owner(old_owner, fseid)
             held = self._cp_session(owner, fseid.seid)
             if held is not None and held != session.up_seid:
                 err = RuleError(
@@ -206,6 +212,13 @@ class Modification(Choosing, Reporting):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
         if new_fseid is not None:
+            if taken:
+                log.info(
+                    "session 0x%x: CP %s takes it over from CP %s (SMF Set)",
+                    session.up_seid,
+                    owner,
+                    old_owner,
+                )
             self._refer_cp(session, owner, new_fseid)
             # (a session of the batch that left the entry: this change's too)
             self._cp_follow(session.cp_node_id, new_fseid.seid)
@@ -250,6 +263,24 @@ class Modification(Choosing, Reporting):
             session.cp_fseid = fseid
         else:
             self._cp_move(((session, owner, fseid),))
+
+    def _taken_over(self, req: Message, peer: Peer) -> Session | None:
+        """The session the request's SEID names when the requesting CP takes it over from
+        its owner (TS 29.244 5.22.3, MPAS: another SMF of the owner's SMF Set, over its own
+        association, with a CP F-SEID: the new SMF's for the session, 7.5.4.1): both CPs
+        associated with the same SMF Set ID (`RequestSender.same_smf_set`). None otherwise:
+        a CP outside the set, or one of the set whose request has no CP F-SEID (the session
+        stays its owner's, and is as unknown to that CP as a missing one: 65)."""
+        session = self.sessions.get(req.seid or 0)
+        sender = self._sender
+        if (
+            session is None
+            or sender is None
+            or not isinstance(req.get(_F_SEID), FSEID)
+            or not sender.same_smf_set(peer.node_id, session.cp_node_id)
+        ):
+            return None
+        return session
 
     def _fseid_owner(self, owner: str, fseid: FSEID) -> str:
         """The CP whose session a Session Modification's new CP F-SEID makes the session:

@@ -217,7 +217,8 @@ class EngineState:
 
     def _session_of(self, req: Message, peer: Peer) -> Session | None:
         """The session the request's SEID names, if the requesting CP owns it: another CP's
-        session is as unknown to it as a missing one (65)."""
+        session is as unknown to it as a missing one (65), unless a Session Modification
+        of another SMF of the owner's SMF Set takes it over (`Modification._taken_over`)."""
         session = self.sessions.get(req.seid or 0)
         if session is None or session.cp_node_id != peer.node_id:
             return None
