@@ -578,10 +578,7 @@ class PfcpNode:
         addr, local = assoc.addr, assoc.local
         if ipv4 is not None or ipv6 is not None:
             addr, local = self._request_address(assoc, ipv4, ipv6)
-        # Numbered in the association's series whatever the address: a sequence number is
-        # unique among the outstanding requests of one sending endpoint (29.244 6.4), and the
-        # CP at its F-SEID's address also gets this node's heartbeats at the association's.
-        return self._send(request, addr, local, now, done, assoc.addr)
+        return self._send(request, addr, local, now, done)
 
     def _request_address(
         self, assoc: Association, ipv4: str | None, ipv6: str | None
@@ -701,13 +698,13 @@ class PfcpNode:
         local: str | None,
         now: float,
         on_done: Callable[[Message | None, float], None],
-        series: Address | None = None,
     ) -> int:
-        """``series``: whose sequence numbers the request takes (default: ``addr``'s)."""
-        series = addr if series is None else series
-        request.seq = self._seq.next(series)
+        """Send ``request``, numbered in the node's one series (`SequenceNumbers`), to
+        ``addr``: retransmitted every T1 up to N1 times, ``on_done`` called with its response
+        or None (no response)."""
+        request.seq = self._seq.next()
         while (addr, request.seq) in self._outgoing:  # 2**24 requests in flight: not in practice
-            request.seq = self._seq.next(series)
+            request.seq = self._seq.next()
         data = encode(request)
         tx = Outgoing(request, data, addr, local, now, now + self.config.t1, 0, on_done)
         self._outgoing[(addr, request.seq)] = tx
