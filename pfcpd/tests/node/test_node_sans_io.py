@@ -361,23 +361,24 @@ def test_restored_associations_are_probed_at_start():
     assert decode(node.datagrams_to_send()[0].data).msg_type == M.HEARTBEAT_REQUEST
 
 
-@pytest.mark.parametrize("seq", [0xFFFFFF])
-def test_sequence_numbers_wrap_per_peer(seq):
+def test_sequence_numbers_wrap_in_one_series_for_the_node():
+    """One series for every peer (29.244 6.4, `SequenceNumbers`): after 0xFFFFFF comes 1,
+    and a request to another peer takes the next number, not its own first."""
     from pfcpd.node.transactions import SequenceNumbers
 
-    numbers = SequenceNumbers()
-    numbers._next[CP] = seq
-    assert [numbers.next(CP), numbers.next(CP)] == [0xFFFFFF, 1]
-    assert numbers.next(("127.0.0.3", 8805)) == 1
-    assert SequenceNumbers(first=1000).next(CP) == 1000
+    numbers = SequenceNumbers(first=0xFFFFFF)
+    assert [numbers.next(), numbers.next(), numbers.next()] == [0xFFFFFF, 1, 2]
+    assert SequenceNumbers(first=1000).next() == 1000
     with pytest.raises(ValueError):
         SequenceNumbers(first=0)
     node = PfcpNode(
-        node_id="10.0.0.1", config=config(), recovery_time_stamp=UP_TS, first_seq=0xABCDE
+        node_id="10.0.0.1", config=config(), recovery_time_stamp=UP_TS, first_seq=0xFFFFFF
     )
     exchange(node, setup(), 0.0)
+    exchange(node, setup(node_id="smf-2"), 0.0, ("127.0.0.3", 8805))
     node.handle_timer(5.0)
-    assert decode(node.datagrams_to_send()[0].data).seq == 0xABCDE
+    sent = sorted((tx.addr, decode(tx.data).seq) for tx in node.datagrams_to_send())
+    assert sent == [(CP, 0xFFFFFF), (("127.0.0.3", 8805), 1)]
 
 
 def test_fqdn_node_id_is_sent_as_dns_labels():

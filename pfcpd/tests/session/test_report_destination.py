@@ -93,6 +93,9 @@ class Wire(Harness):
         self.cp = (ASSOCIATION, self.port)
         self.went: list[tuple[Message, Address]] = []  # what the node sent, and where
         super().__init__(dp, journal)
+        # Requests to an address other than the association's go to the CPs' port, not
+        # 8805 (29.244 4.2.2; `PfcpNode.request_port`): the one port free on every CP address.
+        self.node.request_port = self.port
 
     def exchange(self, msg: Message, frm: str = ASSOCIATION) -> list[Message]:
         self.node.datagram_received(encode(msg), (frm, self.port), self.now)
@@ -398,10 +401,10 @@ SAME = "the association's endpoint"
         # both families in the F-SEID: the association's, from its endpoint
         (ASSOCIATION, (V4, V6), FSEID_AT, "2001:db8::9", ((FSEID_AT, 8805), SAME)),
         ("::1", (V6, V4), FSEID_AT, "2001:db8::9", (("2001:db8::9", 8805), SAME)),
-        # the other family alone: there when an endpoint reaches it (IPv6: any IPv6 one;
-        # IPv4: an IPv4 one or the IPv6 wildcard), from an endpoint of the daemon's choice
-        (ASSOCIATION, (V4, V6), None, "2001:db8::9", (("2001:db8::9", 8805), None)),
-        ("::1", (ANY6,), FSEID_AT, None, ((FSEID_AT, 8805), None)),
+        # the other family alone: there when an endpoint reaches it (IPv6: the first IPv6
+        # one; IPv4: the first IPv4 one, else the IPv6 wildcard), from that endpoint
+        (ASSOCIATION, (V4, V6), None, "2001:db8::9", (("2001:db8::9", 8805), V6)),
+        ("::1", (ANY6,), FSEID_AT, None, ((FSEID_AT, 8805), SAME)),
         # ... else to the association's address
         (ASSOCIATION, (V4,), None, "2001:db8::9", ((ASSOCIATION, 8805), SAME)),
         ("::1", (V6,), FSEID_AT, None, (("::1", 8805), SAME)),
@@ -440,7 +443,7 @@ def test_a_cp_fseid_address_the_allow_list_leaves_out_is_not_used() -> None:
     it fails: the association's address instead; an admitted one is used."""
     node = node_with(ASSOCIATION, V4, V6, allowed=(f"{ASSOCIATION}/32", "2001:db8::9/128"))
     assert sent_to(node, FSEID_AT, None) == ((ASSOCIATION, 8805), V4)
-    assert sent_to(node, FSEID_AT, "2001:db8::9") == (("2001:db8::9", 8805), None)
+    assert sent_to(node, FSEID_AT, "2001:db8::9") == (("2001:db8::9", 8805), V6)
     admitting = node_with(ASSOCIATION, V4, allowed=(f"{ASSOCIATION}/32", f"{FSEID_AT}/32"))
     assert sent_to(admitting, FSEID_AT, None) == ((FSEID_AT, 8805), V4)
 

@@ -26,6 +26,7 @@ from ..session import EngineSettings, JournalError, SessionEngine
 from .admin import start_admin_server
 from .datapath_service import DatapathStartError, open_datapath
 from .gc_tuning import PeriodicFreeze
+from .host_addresses import HostAddresses
 from .logs import set_level, setup_logging
 from .metrics_http import start_metrics_server
 from .sd_notify import notify, reloading
@@ -117,6 +118,9 @@ class Daemon:
         datapath.register_metrics(metrics.registry)
         metrics.registry.add_process_metrics()
         self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
+        # (with a wildcard listen address, the host's addresses are pfcpd's: no Session
+        # Report Request to an F-SEID naming one; the sans-IO node asks the kernel here)
+        server.node.is_host_address = HostAddresses()
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)
         log.info("admin socket %s", cfg.admin_socket)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..address import Address
-from ..config import PfcpConfig, RateLimitConfig, is_dns_name
+from ..config import PFCP_PORT, PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
     IE,
     Cause,
@@ -129,6 +129,7 @@ def _cause_text(value: int) -> str:
 
 
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # ("this network": never a destination)
 
 
 def _is_loopback(ip: str) -> bool:
@@ -136,6 +137,20 @@ def _is_loopback(ip: str) -> bool:
         return ipaddress.ip_address(ip).is_loopback
     except ValueError:
         return False
+
+
+def _is_link_local(ip: str, version: int) -> bool:
+    """``ip`` is a link-local address of IP ``version``."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return addr.version == version and addr.is_link_local
+
+
+def _no_host_address(ip: str) -> bool:
+    """`PfcpNode.is_host_address` when the driver knows none."""
+    return False
 
 
 _TYPE_LABELS = _Labels(message_type_name)  # (the codec's name of each message type)
@@ -232,6 +247,8 @@ class PfcpNode:
         associations: Iterable[Association] = (),
         clock: Callable[[], float] = time.perf_counter,
         first_seq: int = 1,
+        request_port: int = PFCP_PORT,
+        is_host_address: Callable[[str], bool] = _no_host_address,
     ) -> None:
         self.node_id = NodeID.from_text(node_id)
         self.recovery_time_stamp = recovery_time_stamp
@@ -251,6 +268,26 @@ class PfcpNode:
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
         self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
         self._seq = SequenceNumbers(first_seq)
+        # Where session-related requests go (`_request_address`): the port of a CP F-SEID
+        # address other than the association's; this node's own addresses (its listen
+        # addresses and Node ID: they do not change while it runs); with a wildcard listen
+        # address, the host's other addresses are this node's too, known to the driver
+        # alone (`is_host_address`, which the daemon sets); the listen endpoint a request to
+        # an address of either family leaves from.
+        self.request_port = request_port
+        self.is_host_address = is_host_address
+        listen = config.listen
+        self._own_addresses = frozenset(ep.host for ep in listen) | {self.node_id.value}
+        self._wildcard_listen = any(ipaddress.ip_address(ep.host).is_unspecified for ep in listen)
+        # (IPv4: an IPv4 endpoint, else the IPv6 wildcard's, which takes IPv4 too; the
+        # first in the configuration's order; None: no endpoint reaches the family)
+        ipv4 = [str(ep) for ep in listen if ep.family == 4 or ep.host == "::"]
+        ipv4.sort(key=lambda ep: ep.startswith("["))
+        ipv6 = [str(ep) for ep in listen if ep.family == 6]
+        self._endpoint_of_family: dict[int, str | None] = {
+            4: ipv4[0] if ipv4 else None,
+            6: ipv6[0] if ipv6 else None,
+        }
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
         # Session answers given since the last commit_sessions: id(request) -> (request,
@@ -578,10 +615,7 @@ class PfcpNode:
         addr, local = assoc.addr, assoc.local
         if ipv4 is not None or ipv6 is not None:
             addr, local = self._request_address(assoc, ipv4, ipv6)
-        # Numbered in the association's series whatever the address: a sequence number is
-        # unique among the outstanding requests of one sending endpoint (29.244 6.4), and the
-        # CP at its F-SEID's address also gets this node's heartbeats at the association's.
-        return self._send(request, addr, local, now, done, assoc.addr)
+        return self._send(request, addr, local, now, done)
 
     def _request_address(
         self, assoc: Association, ipv4: str | None, ipv6: str | None
@@ -589,32 +623,40 @@ class PfcpNode:
         """Where a session-related request to ``assoc``'s CP goes, and from which listen
         endpoint: the CP F-SEID's address (TS 29.244 5.6.2: the F-SEID is the SEID and the IP
         address at which the CP expects the session's messages; 7.5.2, 7.5.4.1: the UP
-        function uses it for the session's subsequent messages). An F-SEID may carry both
-        families (8.2.37) and the spec leaves the choice to the UP function: the family of the
-        association's address first (the CP answers pfcpd in it, and the listen endpoint that
-        talks to it sends), else the other if a listen endpoint reaches it (an IPv6 one, or
-        for IPv4 an IPv4 one or the IPv6 wildcard, which takes IPv4 too: as the daemon's
-        resolver keeps only reachable addresses); else, or for an unspecified address, the
-        association's. The port is the association's: the CP's PFCP port (8805 for an SMF,
-        29.244 4.2.2; a peer on another port keeps it). An address `pfcp.allowed_peers`
-        leaves out is not used either: its answers would be dropped unread, and the request
-        retransmitted until it fails."""
+        function uses it for the session's subsequent messages; 4.3.2: a request's IP
+        destination is an address of the peer, which CP and UP tell each other at the
+        session's establishment). An F-SEID may carry both
+        families (8.2.37) and the spec leaves the choice to the UP function: the family of
+        the association's address first, from the association's endpoint (the CP answers
+        pfcpd in it, and that endpoint talks to it), else the other from the listen endpoint
+        of that family (`_endpoint_of_family`); an address no endpoint reaches, or that
+        `_answerable` refuses, is not used: the association's address instead. The port:
+        8805 at an address other than the association's (29.244 4.2.2: the UDP destination
+        port of a request is 8805; ``request_port``), the association's at its address (a
+        peer on another port keeps it)."""
         v6 = ":" in assoc.addr[0]
         found = [a for a in (self._answerable(ip, assoc) for ip in (ipv4, ipv6)) if a]
         for ip in sorted(found, key=lambda a: (":" in a) != v6):  # the same family first
             if (":" in ip) == v6:
-                return (ip, assoc.addr[1]), assoc.local
-            if self._reaches(not v6):
-                return (ip, assoc.addr[1]), None
+                local = assoc.local
+            else:
+                local = self._endpoint_of_family[4 if v6 else 6]
+                if local is None:
+                    continue
+            port = assoc.addr[1] if ip == assoc.addr[0] else self.request_port
+            return (ip, port), local
         return assoc.addr, assoc.local
 
     def _answerable(self, ip: str | None, assoc: Association) -> str | None:
         """``ip`` as the socket layer names its answers' source (an IPv4-mapped IPv6
         address as IPv4, IPv6 compressed: `daemon.pfcp_socket.normalize`), when a request may
-        go there; else None. Not there: an unspecified, multicast, broadcast or link-local
-        address, a loopback one unless the CP's association is on loopback, this node's
-        own listen address or Node ID (it would answer its own request, and the answer
-        would end the transaction), an address the allow-list leaves out (the answer would
+        go there; else None. Not there: an unspecified, "this network" (0.0.0.0/8),
+        multicast or broadcast address; a link-local one unless the CP's association is at
+        a link-local address of the same family (sent from the association's endpoint, in
+        its scope); a loopback one unless the CP's association is on loopback; this node's
+        own address: a listen address, its Node ID, or with a wildcard listen address one of
+        the host's (`is_host_address`): it would answer its own request, and the answer
+        would end the transaction; an address the allow-list leaves out (the answer would
         be dropped unread, the request retransmitted until it fails)."""
         if ip is None:
             return None
@@ -626,29 +668,21 @@ class PfcpNode:
             addr = addr.ipv4_mapped
         if (
             addr.is_unspecified
+            or addr in _THIS_NETWORK
             or addr.is_multicast
-            or addr.is_link_local
             or addr == _BROADCAST
+            or (addr.is_link_local and not _is_link_local(assoc.addr[0], addr.version))
             or (addr.is_loopback and not _is_loopback(assoc.addr[0]))
         ):
             return None
         text = addr.compressed
-        if text in self._own_addresses() or not self.allow_list.allows(text):
+        if (
+            text in self._own_addresses
+            or (self._wildcard_listen and self.is_host_address(text))
+            or not self.allow_list.allows(text)
+        ):
             return None
         return text
-
-    def _own_addresses(self) -> set[str]:
-        """This node's listen addresses (not the wildcards) and its Node ID, as text."""
-        return {ep.host for ep in self.config.listen} | {self.node_id.value}
-
-    def _reaches(self, v6: bool) -> bool:
-        """A listen endpoint can send to an address of that family."""
-        for ep in self.config.listen:
-            if ep.family == 6 and (v6 or ipaddress.ip_address(ep.host).is_unspecified):
-                return True
-            if ep.family == 4 and not v6:
-                return True
-        return False
 
     def peer_at(self, address: str) -> str | None:
         """The Node ID of the established association whose CP is at ``address`` (its
@@ -701,13 +735,13 @@ class PfcpNode:
         local: str | None,
         now: float,
         on_done: Callable[[Message | None, float], None],
-        series: Address | None = None,
     ) -> int:
-        """``series``: whose sequence numbers the request takes (default: ``addr``'s)."""
-        series = addr if series is None else series
-        request.seq = self._seq.next(series)
+        """Send ``request``, numbered in the node's one series (`SequenceNumbers`), to
+        ``addr``: retransmitted every T1 up to N1 times, ``on_done`` called with its response
+        or None (no response)."""
+        request.seq = self._seq.next()
         while (addr, request.seq) in self._outgoing:  # 2**24 requests in flight: not in practice
-            request.seq = self._seq.next(series)
+            request.seq = self._seq.next()
         data = encode(request)
         tx = Outgoing(request, data, addr, local, now, now + self.config.t1, 0, on_done)
         self._outgoing[(addr, request.seq)] = tx

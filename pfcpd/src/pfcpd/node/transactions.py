@@ -31,19 +31,27 @@ class Outgoing:
 
 
 class SequenceNumbers:
-    """Per-peer 24-bit sequence numbers for the requests this node originates, from ``first``
-    on (the daemon picks it at random at each start: a peer still caching answers to the
-    previous run's requests must not take new ones for retransmissions of those)."""
+    """The 24-bit sequence numbers of the requests this node originates: one series for the
+    whole node, whatever the peer or the listen endpoint, from ``first`` on (the daemon picks
+    it at random at each start: a peer still caching answers to the previous run's requests
+    must not take new ones for retransmissions of those).
+
+    TS 29.244 6.4: a sequence number is unique for each outstanding request sourced from the
+    same IP/UDP endpoint. A peer tells a retransmission by the sender's address and port and
+    the number: two CPs behind one address (an SMF Set's shared N4 address named by both
+    CPs' F-SEIDs) numbered from one series each would get the same number for two requests,
+    and the second answered with the first's cached response. One series for the node
+    numbers every request of every endpoint apart until 2**24 requests later."""
 
     def __init__(self, first: int = 1) -> None:
         if not 1 <= first <= MAX_SEQ:
             raise ValueError(f"first sequence number {first} not in 1..{MAX_SEQ}")
         self.first = first
-        self._next: dict[Address, int] = {}
+        self._next = first
 
-    def next(self, addr: Address) -> int:
-        seq = self._next.get(addr, self.first)
-        self._next[addr] = seq % MAX_SEQ + 1  # 1..0xFFFFFF, wrapping
+    def next(self) -> int:
+        seq = self._next
+        self._next = seq % MAX_SEQ + 1  # 1..0xFFFFFF, wrapping
         return seq
 
 

@@ -1,0 +1,59 @@
+"""Whether an IP address is one of this host's own: what the sans-IO node cannot tell by
+itself when pfcpd listens on a wildcard address (`PfcpNode.is_host_address`), and a request
+sent there would come back to pfcpd."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+
+from ..config import PFCP_PORT
+
+
+def is_host_address(ip: str) -> bool:
+    """``ip`` is one of this host's addresses: a loopback one (127.0.0.0/8 and ::1, each
+    delivered locally by the kernel), or one the kernel picks as its own source to reach
+    itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
+    address). Not an address no route leads to, nor an IPv6 link-local one (no scope)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if addr.is_loopback:
+        return True
+    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((addr.compressed, PFCP_PORT))
+        except OSError:
+            return False
+        own = probe.getsockname()[0]
+    return ipaddress.ip_address(own.split("%", 1)[0]) == addr
+
+
+class HostAddresses:
+    """`is_host_address` with its verdicts kept ``ttl`` seconds (addresses come and go with
+    interfaces), at most ``limit`` of them (beyond, all are forgotten): the node asks once
+    per Session Report Request to an F-SEID address, and two system calls each time would
+    be most of the cost."""
+
+    def __init__(
+        self, ttl: float = 30.0, limit: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._clock = clock
+        self._verdicts: dict[str, tuple[float, bool]] = {}  # ip -> (kept until, verdict)
+
+    def __call__(self, ip: str) -> bool:
+        now = self._clock()
+        kept = self._verdicts.get(ip)
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        if len(self._verdicts) >= self.limit:
+            self._verdicts.clear()
+        verdict = is_host_address(ip)
+        self._verdicts[ip] = (now + self.ttl, verdict)
+        return verdict

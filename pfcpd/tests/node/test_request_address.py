@@ -1,0 +1,157 @@
+"""Where the node sends a session-related request (a Session Report Request) given its CP
+F-SEID's addresses (`PfcpNode._request_address`): the UDP port (TS 29.244 4.2.2), the
+listen endpoint it leaves from, the addresses refused ("this network", link-local outside
+a link-local association, the host's own addresses with a wildcard listen address).
+Sans-IO: where the node queues the request, no socket."""
+
+from __future__ import annotations
+
+import pytest
+
+from pfcpd.address import Address
+from pfcpd.config import PfcpConfig, parse_endpoint
+from pfcpd.node import PfcpNode
+from pfcpd.pfcp import Message, MessageType, encode
+from pfcpd.pfcp.ies_address import NodeID
+from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+
+M = MessageType
+
+
+def node_with(
+    association: Address, *listen: str, is_host_address: object = None, node_id: str = "upf.test"
+) -> PfcpNode:
+    """A node listening on ``listen``, the CP "smf" associated from ``association``
+    through the first endpoint (any peer allowed)."""
+    extra = {} if is_host_address is None else {"is_host_address": is_host_address}
+    node = PfcpNode(
+        node_id=node_id,
+        config=PfcpConfig(
+            listen=tuple(parse_endpoint(e) for e in listen),
+            allowed_peers=None,
+            heartbeat_interval=1000.0,
+        ),
+        recovery_time_stamp=3_950_000_000,
+        **extra,  # type: ignore[arg-type]
+    )
+    node.start(0.0)
+    setup = Message(M.ASSOCIATION_SETUP_REQUEST, 1, [NodeID.from_text("smf"), RecoveryTimeStamp(1)])
+    node.datagram_received(encode(setup), association, 0.0, listen[0])
+    node.datagrams_to_send()
+    return node
+
+
+def sent_to(node: PfcpNode, ipv4: str | None, ipv6: str | None) -> tuple[Address, str | None]:
+    report = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x1)
+    assert node.send_request("smf", report, 1.0, ipv4, ipv6) is not None
+    (tx,) = node.datagrams_to_send()
+    return tx.addr, tx.local
+
+
+V4 = "192.0.2.1:8805"
+V6 = "[2001:db8::1]:8805"
+ANY4 = "0.0.0.0:8805"
+ANY6 = "[::]:8805"
+
+
+# -- the port: 8805 at another address (4.2.2), the association's at its own ---------------
+
+
+def test_a_request_to_another_address_goes_to_port_8805() -> None:
+    """A CP associated from port 40000: its reports to an F-SEID address other than the
+    association's go to 8805 (29.244 4.2.2: the UDP destination port of a request);
+    to the association's own address, on its port."""
+    node = node_with(("192.0.2.2", 40000), V4)
+    assert sent_to(node, "192.0.2.9", None) == (("192.0.2.9", 8805), V4)
+    assert sent_to(node, "192.0.2.2", None) == (("192.0.2.2", 40000), V4)
+    assert sent_to(node, None, None) == (("192.0.2.2", 40000), V4)
+    v6 = node_with(("2001:db8::2", 40000), V6)
+    assert sent_to(v6, None, "2001:db8::9") == (("2001:db8::9", 8805), V6)
+    assert sent_to(v6, None, "2001:db8::2") == (("2001:db8::2", 40000), V6)
+
+
+# -- addresses refused -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("association", "ipv4", "ipv6", "expected"),
+    [
+        # "this network" (0.0.0.0/8): never a destination
+        ("192.0.2.2", "0.1.2.3", None, "192.0.2.2"),
+        ("192.0.2.2", "0.255.255.255", None, "192.0.2.2"),
+        ("192.0.2.2", None, "::ffff:0.0.0.9", "192.0.2.2"),
+        # link-local: only for a CP associated at a link-local address of the same family
+        ("169.254.0.2", "169.254.0.9", None, "169.254.0.9"),
+        ("192.0.2.2", "169.254.0.9", None, "192.0.2.2"),
+        ("fe80::2", None, "fe80::9", "fe80::9"),
+        ("2001:db8::2", None, "fe80::9", "2001:db8::2"),
+        ("169.254.0.2", None, "fe80::9", "169.254.0.2"),
+        ("fe80::2", "169.254.0.9", None, "fe80::2"),
+    ],
+)
+def test_this_network_and_link_local_addresses(
+    association: str, ipv4: str | None, ipv6: str | None, expected: str
+) -> None:
+    node = node_with((association, 8805), ANY6, ANY4)
+    (ip, _), _ = sent_to(node, ipv4, ipv6)
+    assert ip == expected
+
+
+def test_with_a_wildcard_listen_address_the_host_s_addresses_are_refused() -> None:
+    """Listening on a wildcard address, the node is at every address of the host: an F-SEID
+    naming one (`is_host_address`, from the daemon) is not used; with specific listen
+    addresses the node's own are those alone, and nothing is asked."""
+    asked: list[str] = []
+
+    def is_host_address(ip: str) -> bool:
+        asked.append(ip)
+        return ip in ("192.0.2.77", "2001:db8::77")
+
+    node = node_with(("192.0.2.2", 8805), ANY4, ANY6, is_host_address=is_host_address)
+    assert sent_to(node, "192.0.2.77", None) == (("192.0.2.2", 8805), ANY4)
+    assert sent_to(node, "192.0.2.77", "2001:db8::77") == (("192.0.2.2", 8805), ANY4)
+    assert sent_to(node, "192.0.2.9", None) == (("192.0.2.9", 8805), ANY4)
+    assert asked == ["192.0.2.77", "192.0.2.77", "2001:db8::77", "192.0.2.9"]
+    specific = node_with(("192.0.2.2", 8805), V4, is_host_address=is_host_address)
+    asked.clear()
+    assert sent_to(specific, "192.0.2.77", None) == (("192.0.2.77", 8805), V4)
+    assert sent_to(specific, "192.0.2.1", None) == (("192.0.2.2", 8805), V4)  # (its own)
+    assert asked == []
+
+
+def test_without_a_host_address_check_only_listen_addresses_and_node_id_are_own() -> None:
+    node = node_with(("192.0.2.2", 8805), ANY4, node_id="192.0.2.5")
+    assert sent_to(node, "192.0.2.5", None) == (("192.0.2.2", 8805), ANY4)  # its Node ID
+    assert sent_to(node, "192.0.2.77", None) == (("192.0.2.77", 8805), ANY4)
+
+
+# -- the endpoint of the other family --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("association", "listen", "ipv4", "ipv6", "expected"),
+    [
+        # an IPv4 address alone, from an IPv6 association: the IPv6 wildcard (it takes
+        # IPv4), not the first endpoint (a specific IPv6 one cannot send to IPv4)
+        ("2001:db8::2", (V6, ANY6), "192.0.2.9", None, (("192.0.2.9", 8805), ANY6)),
+        # an IPv4 endpoint before the IPv6 wildcard, whatever their order
+        ("2001:db8::2", (ANY6, "192.0.2.1:8806"), "192.0.2.9", None,
+         (("192.0.2.9", 8805), "192.0.2.1:8806")),
+        # no endpoint for IPv4: the association's address
+        ("2001:db8::2", (V6,), "192.0.2.9", None, (("2001:db8::2", 8805), V6)),
+        # IPv6 alone from an IPv4 association: the first IPv6 endpoint; none: the
+        # association's address
+        ("192.0.2.2", (V4, "[2001:db8::1]:8806", ANY6), None, "2001:db8::9",
+         (("2001:db8::9", 8805), "[2001:db8::1]:8806")),
+        ("192.0.2.2", (V4,), None, "2001:db8::9", (("192.0.2.2", 8805), V4)),
+    ],
+)  # fmt: skip
+def test_a_request_to_the_other_family_leaves_from_an_endpoint_of_it(
+    association: str,
+    listen: tuple[str, ...],
+    ipv4: str | None,
+    ipv6: str | None,
+    expected: tuple[Address, str | None],
+) -> None:
+    node = node_with((association, 8805), *listen)
+    assert sent_to(node, ipv4, ipv6) == expected
