@@ -7,46 +7,9 @@ Sans-IO: where the node queues the request, no socket."""
 from __future__ import annotations
 
 import pytest
+from node.request_node import node_with, sent_to
 
 from pfcpd.address import Address
-from pfcpd.config import PfcpConfig, parse_endpoint
-from pfcpd.node import PfcpNode
-from pfcpd.pfcp import Message, MessageType, encode
-from pfcpd.pfcp.ies_address import NodeID
-from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
-
-M = MessageType
-
-
-def node_with(
-    association: Address, *listen: str, is_host_address: object = None, node_id: str = "upf.test"
-) -> PfcpNode:
-    """A node listening on ``listen``, the CP "smf" associated from ``association``
-    through the first endpoint (any peer allowed)."""
-    extra = {} if is_host_address is None else {"is_host_address": is_host_address}
-    node = PfcpNode(
-        node_id=node_id,
-        config=PfcpConfig(
-            listen=tuple(parse_endpoint(e) for e in listen),
-            allowed_peers=None,
-            heartbeat_interval=1000.0,
-        ),
-        recovery_time_stamp=3_950_000_000,
-        **extra,  # type: ignore[arg-type]
-    )
-    node.start(0.0)
-    setup = Message(M.ASSOCIATION_SETUP_REQUEST, 1, [NodeID.from_text("smf"), RecoveryTimeStamp(1)])
-    node.datagram_received(encode(setup), association, 0.0, listen[0])
-    node.datagrams_to_send()
-    return node
-
-
-def sent_to(node: PfcpNode, ipv4: str | None, ipv6: str | None) -> tuple[Address, str | None]:
-    report = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x1)
-    assert node.send_request("smf", report, 1.0, ipv4, ipv6) is not None
-    (tx,) = node.datagrams_to_send()
-    return tx.addr, tx.local
-
 
 V4 = "192.0.2.1:8805"
 V6 = "[2001:db8::1]:8805"

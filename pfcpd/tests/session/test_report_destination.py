@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from ipaddress import ip_network
 
 import pytest
 from datapath.conftest import require_core
+from node.request_node import node_with, sent_to
 from oracles import tshark_fields
 from session_harness import (
     Harness,
@@ -30,10 +30,7 @@ from session_harness import (
 )
 
 from pfcpd.address import Address
-from pfcpd.config import PfcpConfig
-from pfcpd.config.endpoint import Endpoint
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.node import PfcpNode
 from pfcpd.pfcp import IE, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
@@ -358,37 +355,7 @@ def test_an_undone_move_to_another_smf_of_the_set_gives_the_session_back(w: Wire
 # -- the family the node picks (sans-IO: where the node queues the request) -------------------
 
 
-def node_with(association: str, *listen: str, allowed: tuple[str, ...] | None = None) -> PfcpNode:
-    """A sans-IO node listening on ``listen``, CP "smf" associated from ``association``
-    through the first endpoint; ``allowed``: pfcp.allowed_peers (None: any)."""
-    endpoints = tuple(
-        Endpoint(h.rpartition(":")[0].strip("[]"), int(h.rpartition(":")[2])) for h in listen
-    )
-    node = PfcpNode(
-        node_id="127.0.0.1",
-        config=PfcpConfig(
-            listen=endpoints,
-            allowed_peers=None if allowed is None else tuple(map(ip_network, allowed)),
-            heartbeat_interval=1000.0,
-        ),
-        recovery_time_stamp=3_950_000_000,
-    )
-    node.start(0.0)
-    setup = Message(
-        M.ASSOCIATION_SETUP_REQUEST, 1, [A.NodeID.from_text("smf"), S.RecoveryTimeStamp(1)]
-    )
-    node.datagram_received(encode(setup), (association, 8805), 0.0, listen[0])
-    node.datagrams_to_send()
-    return node
-
-
-def sent_to(node: PfcpNode, ipv4: str | None, ipv6: str | None) -> tuple[Address, str | None]:
-    report = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x1)
-    assert node.send_request("smf", report, 1.0, ipv4, ipv6) is not None
-    (tx,) = node.datagrams_to_send()
-    return tx.addr, tx.local
-
-
+UPF_ID = "127.0.0.1"  # (the node's Node ID: its own address, never a destination)
 V4 = "127.0.0.1:8805"
 V6 = "[::1]:8805"
 ANY6 = "[::]:8805"
@@ -433,7 +400,7 @@ def test_the_family_of_the_cp_fseid_address(
     ipv6: str | None,
     expected: tuple[Address, str | None],
 ) -> None:
-    node = node_with(association, *listen)
+    node = node_with((association, 8805), *listen, node_id=UPF_ID)
     addr, local = sent_to(node, ipv4, ipv6)
     assert (addr, SAME if local == listen[0] else local) == expected
 
@@ -441,10 +408,18 @@ def test_the_family_of_the_cp_fseid_address(
 def test_a_cp_fseid_address_the_allow_list_leaves_out_is_not_used() -> None:
     """Its answers would be dropped unread (not_allowed), and the report retransmitted until
     it fails: the association's address instead; an admitted one is used."""
-    node = node_with(ASSOCIATION, V4, V6, allowed=(f"{ASSOCIATION}/32", "2001:db8::9/128"))
+    node = node_with(
+        (ASSOCIATION, 8805),
+        V4,
+        V6,
+        node_id=UPF_ID,
+        allowed=(f"{ASSOCIATION}/32", "2001:db8::9/128"),
+    )
     assert sent_to(node, FSEID_AT, None) == ((ASSOCIATION, 8805), V4)
     assert sent_to(node, FSEID_AT, "2001:db8::9") == (("2001:db8::9", 8805), V6)
-    admitting = node_with(ASSOCIATION, V4, allowed=(f"{ASSOCIATION}/32", f"{FSEID_AT}/32"))
+    admitting = node_with(
+        (ASSOCIATION, 8805), V4, node_id=UPF_ID, allowed=(f"{ASSOCIATION}/32", f"{FSEID_AT}/32")
+    )
     assert sent_to(admitting, FSEID_AT, None) == ((FSEID_AT, 8805), V4)
 
 
@@ -452,7 +427,7 @@ def test_requests_to_the_cp_fseid_address_share_the_association_s_numbers() -> N
     """A sequence number is unique among the outstanding requests from one endpoint
     (29.244 6.4): a report to the CP's F-SEID address and a request to its association's
     address (a heartbeat) are numbered in one series, not one each from the same first."""
-    node = node_with(ASSOCIATION, V4)
+    node = node_with((ASSOCIATION, 8805), V4, node_id=UPF_ID)
     to_fseid = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x1)
     to_association = Message(M.SESSION_REPORT_REQUEST, 0, [], 0x2)
     first = node.send_request("smf", to_fseid, 1.0, FSEID_AT, None)
