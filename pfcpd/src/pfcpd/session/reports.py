@@ -1,7 +1,9 @@
 """Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events and the
 URRs' triggers, Downlink Data Reports (DLDR, after the BAR's notification delay), Error
 Indication Reports (ERIR), and what the CP's answers to them change (cause 65: the session
-is removed; DROBU; Update BAR; a new FQ-CSID or Group Id).
+is removed; DROBU; Update BAR; a new FQ-CSID or Group Id) while the session is still the
+CP's, at the CP SEID, the report went to (after a move the answer changes nothing, and
+counts it did not accept go to the new owner in the next report).
 """
 
 from __future__ import annotations
@@ -51,14 +53,32 @@ class Reporting(EngineState):
         if response is None:
             # Never answered: the counts it carried go into the next report.
             if session is not None:
-                for group in pending.reports:
-                    urr_id = ie_value(group, T.URR_ID)
-                    book = session.urrs.get(urr_id or 0)
-                    if book is not None:
-                        book.baseline = book.baseline + report_counts(group)
+                _usage_back(session, pending.reports)
                 self._commit_quietly(session)
             return
         cause = ie_value(response, T.CAUSE)
+        if session is not None and (session.cp_node_id, session.cp_seid) != (
+            pending.cp_node_id,
+            pending.cp_seid,
+        ):
+            # The session moved since the report went (another SMF of the set took it over,
+            # a Session Set Modification moved it, its owner gave another CP F-SEID): the
+            # answer is about a session the CP that gives it no longer holds. Nothing in it
+            # applies (65 removes nothing; FQ-CSID, Group Id, DROBU, Update BAR are not
+            # taken); counts it did not accept go into the session's next report, to its
+            # new owner (accepted, they are delivered: not counted twice).
+            log.info(
+                "session 0x%x moved from CP %s SEID 0x%x: its report's answer (cause %s)"
+                " is not applied",
+                session.up_seid,
+                pending.cp_node_id,
+                pending.cp_seid,
+                cause,
+            )
+            if cause != Cause.REQUEST_ACCEPTED and pending.reports:
+                _usage_back(session, pending.reports)
+                self._commit_quietly(session)
+            return
         if cause == Cause.SESSION_CONTEXT_NOT_FOUND and session is not None:
             log.info("CP has no session 0x%x (report answered 65): removed", session.up_seid)
             self._remove_local(session.up_seid, "report_response_65")
@@ -130,13 +150,12 @@ class Reporting(EngineState):
         )
         if seq is None:
             # No association (lost, kept sessions): the usage goes back for later.
-            for group in reports or []:
-                book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
-                if book is not None:
-                    book.baseline = book.baseline + report_counts(group)
+            _usage_back(session, reports or [])
             return
         self.metrics.reports.inc(label or report_type)
-        self._pending[id(request)] = PendingReport(session.up_seid, list(reports or []))
+        self._pending[id(request)] = PendingReport(
+            session.up_seid, list(reports or []), session.cp_node_id, session.cp_seid
+        )
 
     def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
         # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
@@ -269,3 +288,13 @@ class Reporting(EngineState):
             session.set_rules(rules)
         self._reinstall(session)
         self._commit_quietly(session)
+
+
+def _usage_back(session: Session, reports: list[Grouped]) -> None:
+    """The counts of ``reports`` (Usage Reports no CP took) go back into their URRs'
+    baselines: the session's next report carries them (journaled with the session at the
+    caller's commit)."""
+    for group in reports:
+        book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
+        if book is not None:
+            book.baseline = book.baseline + report_counts(group)

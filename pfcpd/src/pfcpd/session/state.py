@@ -68,10 +68,14 @@ ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
 
 @dataclass
 class PendingReport:
-    """A Session Report Request awaiting the CP's answer: its session, the usage it carried."""
+    """A Session Report Request awaiting the CP's answer: its session, the usage it carried,
+    and the CP (Node ID) and CP SEID it went to (the session may have another owner or CP
+    SEID by the time the answer comes: `Reporting._response_received`)."""
 
     up_seid: int
     reports: list[Grouped]
+    cp_node_id: str
+    cp_seid: int
 
 
 @dataclass(slots=True)
