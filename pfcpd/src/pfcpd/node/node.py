@@ -293,12 +293,13 @@ class PfcpNode:
         self._own_addresses = frozenset(ep.host for ep in listen) | {self.node_id.value}
         self._wildcard_listen = any(ipaddress.ip_address(ep.host).is_unspecified for ep in listen)
         # (IPv4: the IPv4 endpoints, then the IPv6 wildcard's, which takes IPv4 too; IPv6:
-        # the IPv6 endpoints; each in the configuration's order)
+        # the IPv6 endpoints; each in the configuration's order, with whether it is bound
+        # to a loopback address)
         ipv4 = [ep for ep in listen if ep.family == 4] + [ep for ep in listen if ep.host == "::"]
         ipv6 = [ep for ep in listen if ep.family == 6]
-        self._endpoints_of_family: dict[int, tuple[str, ...]] = {
-            4: tuple(map(str, ipv4)),
-            6: tuple(map(str, ipv6)),
+        self._endpoints_of_family: dict[int, tuple[tuple[str, bool], ...]] = {
+            family: tuple((str(ep), _is_loopback(ep.host)) for ep in eps)
+            for family, eps in ((4, ipv4), (6, ipv6))
         }
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
@@ -667,9 +668,12 @@ class PfcpNode:
     def _endpoint_to(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
         """The listen endpoint a request to ``addr``, of the family other than the
         association's, leaves from: the first of that family (IPv4: an IPv4 one, else the
-        IPv6 wildcard); None: none reaches it."""
-        endpoints = self._endpoints_of_family[addr.version]
-        return endpoints[0] if endpoints else None
+        IPv6 wildcard), but not one bound to loopback for an address off loopback (the
+        kernel does not route a loopback source off the host); None: none reaches it."""
+        for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
+            if addr.is_loopback or not on_loopback:
+                return endpoint
+        return None
 
     def _answerable(
         self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, assoc: Association
