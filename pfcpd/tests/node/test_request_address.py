@@ -1,7 +1,8 @@
 """Where the node sends a session-related request (a Session Report Request) given its CP
 F-SEID's addresses (`PfcpNode._request_address`): the UDP port (TS 29.244 4.2.2), the
-listen endpoint it leaves from, the addresses refused ("this network", link-local outside
-a link-local association, the host's own addresses with a wildcard listen address).
+listen endpoint it leaves from (not one bound to loopback for an address off it), the
+addresses refused ("this network", link-local outside a link-local association, the host's
+own addresses with a wildcard listen address).
 Sans-IO: where the node queues the request, no socket."""
 
 from __future__ import annotations
@@ -107,6 +108,18 @@ def test_without_a_host_address_check_only_listen_addresses_and_node_id_are_own(
         ("192.0.2.2", (V4, "[2001:db8::1]:8806", ANY6), None, "2001:db8::9",
          (("2001:db8::9", 8805), "[2001:db8::1]:8806")),
         ("192.0.2.2", (V4,), None, "2001:db8::9", (("192.0.2.2", 8805), V4)),
+        # not an endpoint bound to loopback for an address off loopback (the kernel does
+        # not route a loopback source off the host): the next; none: the association's
+        ("2001:db8::2", (ANY6, "127.0.0.1:8806"), "192.0.2.9", None,
+         (("192.0.2.9", 8805), ANY6)),
+        ("192.0.2.2", (V4, "[::1]:8806", "[2001:db8::1]:8807"), None, "2001:db8::9",
+         (("2001:db8::9", 8805), "[2001:db8::1]:8807")),
+        ("192.0.2.2", (V4, "[::1]:8806"), None, "2001:db8::9", (("192.0.2.2", 8805), V4)),
+        ("2001:db8::2", (V6, "127.0.0.1:8806"), "192.0.2.9", None,
+         (("2001:db8::2", 8805), V6)),
+        # ... but for a loopback address (a CP on loopback)
+        ("::1", ("[::1]:8805", "127.0.0.1:8806"), "127.0.0.2", None,
+         (("127.0.0.2", 8805), "127.0.0.1:8806")),
     ],
 )  # fmt: skip
 def test_a_request_to_the_other_family_leaves_from_an_endpoint_of_it(

@@ -369,8 +369,9 @@ SAME = "the association's endpoint"
         (ASSOCIATION, (V4, V6), FSEID_AT, "2001:db8::9", ((FSEID_AT, 8805), SAME)),
         ("::1", (V6, V4), FSEID_AT, "2001:db8::9", (("2001:db8::9", 8805), SAME)),
         # the other family alone: there when an endpoint reaches it (IPv6: the first IPv6
-        # one; IPv4: the first IPv4 one, else the IPv6 wildcard), from that endpoint
-        (ASSOCIATION, (V4, V6), None, "2001:db8::9", (("2001:db8::9", 8805), V6)),
+        # one; IPv4: the first IPv4 one, else the IPv6 wildcard; off loopback, not one
+        # bound to loopback), from that endpoint
+        (ASSOCIATION, (V4, V6, ANY6), None, "2001:db8::9", (("2001:db8::9", 8805), ANY6)),
         ("::1", (ANY6,), FSEID_AT, None, ((FSEID_AT, 8805), SAME)),
         # ... else to the association's address
         (ASSOCIATION, (V4,), None, "2001:db8::9", ((ASSOCIATION, 8805), SAME)),
@@ -411,12 +412,12 @@ def test_a_cp_fseid_address_the_allow_list_leaves_out_is_not_used() -> None:
     node = node_with(
         (ASSOCIATION, 8805),
         V4,
-        V6,
+        ANY6,
         node_id=UPF_ID,
         allowed=(f"{ASSOCIATION}/32", "2001:db8::9/128"),
     )
     assert sent_to(node, FSEID_AT, None) == ((ASSOCIATION, 8805), V4)
-    assert sent_to(node, FSEID_AT, "2001:db8::9") == (("2001:db8::9", 8805), V6)
+    assert sent_to(node, FSEID_AT, "2001:db8::9") == (("2001:db8::9", 8805), ANY6)
     admitting = node_with(
         (ASSOCIATION, 8805), V4, node_id=UPF_ID, allowed=(f"{ASSOCIATION}/32", f"{FSEID_AT}/32")
     )

@@ -16,7 +16,9 @@ def is_host_address(ip: str) -> bool:
     """``ip`` is one of this host's addresses: a loopback one (127.0.0.0/8 and ::1, each
     delivered locally by the kernel), or one the kernel picks as its own source to reach
     itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
-    address). Not an address no route leads to, nor an IPv6 link-local one (no scope)."""
+    address). Not an address no route leads to, nor an IPv6 link-local one (no scope), nor
+    one the probe cannot ask about (any OSError: no socket of the family, the kernel booted
+    with ipv6.disable=1, out of file descriptors): not known to be the host's."""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -24,12 +26,12 @@ def is_host_address(ip: str) -> bool:
     if addr.is_loopback:
         return True
     family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect((addr.compressed, PFCP_PORT))
-        except OSError:
-            return False
-        own = probe.getsockname()[0]
+            own = probe.getsockname()[0]
+    except OSError:
+        return False
     return ipaddress.ip_address(own.split("%", 1)[0]) == addr
 
 

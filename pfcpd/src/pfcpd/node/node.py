@@ -148,6 +148,19 @@ def _is_link_local(ip: str, version: int) -> bool:
     return addr.version == version and addr.is_link_local
 
 
+def _address(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``ip`` parsed, an IPv4-mapped IPv6 address as the IPv4 one; None: no address."""
+    if ip is None:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
 def _no_host_address(ip: str) -> bool:
     """`PfcpNode.is_host_address` when the driver knows none."""
     return False
@@ -272,21 +285,21 @@ class PfcpNode:
         # address other than the association's; this node's own addresses (its listen
         # addresses and Node ID: they do not change while it runs); with a wildcard listen
         # address, the host's other addresses are this node's too, known to the driver
-        # alone (`is_host_address`, which the daemon sets); the listen endpoint a request to
-        # an address of either family leaves from.
+        # alone (`is_host_address`, which the daemon sets); the listen endpoints a request
+        # to an address of the other family may leave from (`_endpoint_to`).
         self.request_port = request_port
         self.is_host_address = is_host_address
         listen = config.listen
         self._own_addresses = frozenset(ep.host for ep in listen) | {self.node_id.value}
         self._wildcard_listen = any(ipaddress.ip_address(ep.host).is_unspecified for ep in listen)
-        # (IPv4: an IPv4 endpoint, else the IPv6 wildcard's, which takes IPv4 too; the
-        # first in the configuration's order; None: no endpoint reaches the family)
-        ipv4 = [str(ep) for ep in listen if ep.family == 4 or ep.host == "::"]
-        ipv4.sort(key=lambda ep: ep.startswith("["))
-        ipv6 = [str(ep) for ep in listen if ep.family == 6]
-        self._endpoint_of_family: dict[int, str | None] = {
-            4: ipv4[0] if ipv4 else None,
-            6: ipv6[0] if ipv6 else None,
+        # (IPv4: the IPv4 endpoints, then the IPv6 wildcard's, which takes IPv4 too; IPv6:
+        # the IPv6 endpoints; each in the configuration's order, with whether it is bound
+        # to a loopback address)
+        ipv4 = [ep for ep in listen if ep.family == 4] + [ep for ep in listen if ep.host == "::"]
+        ipv6 = [ep for ep in listen if ep.family == 6]
+        self._endpoints_of_family: dict[int, tuple[tuple[str, bool], ...]] = {
+            family: tuple((str(ep), _is_loopback(ep.host)) for ep in eps)
+            for family, eps in ((4, ipv4), (6, ipv6))
         }
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
@@ -628,29 +641,46 @@ class PfcpNode:
         session's establishment). An F-SEID may carry both
         families (8.2.37) and the spec leaves the choice to the UP function: the family of
         the association's address first, from the association's endpoint (the CP answers
-        pfcpd in it, and that endpoint talks to it), else the other from the listen endpoint
-        of that family (`_endpoint_of_family`); an address no endpoint reaches, or that
-        `_answerable` refuses, is not used: the association's address instead. The port:
-        8805 at an address other than the association's (29.244 4.2.2: the UDP destination
-        port of a request is 8805; ``request_port``), the association's at its address (a
-        peer on another port keeps it)."""
+        pfcpd in it, and that endpoint talks to it), else the other from a listen endpoint
+        of that family (`_endpoint_to`); an address no endpoint reaches, or that
+        `_answerable` refuses, is not used: the association's address instead. Each address
+        is checked only when an endpoint reaches it, and the other not once one is found
+        (the host-address check may cost system calls). The port: 8805 at an address other
+        than the association's (29.244 4.2.2: the UDP destination port of a request is
+        8805; ``request_port``), the association's at its address (a peer on another port
+        keeps it)."""
         v6 = ":" in assoc.addr[0]
-        found = [a for a in (self._answerable(ip, assoc) for ip in (ipv4, ipv6)) if a]
-        for ip in sorted(found, key=lambda a: (":" in a) != v6):  # the same family first
-            if (":" in ip) == v6:
+        found = [a for a in (_address(ipv4), _address(ipv6)) if a is not None]
+        for addr in sorted(found, key=lambda a: (a.version == 6) != v6):  # same family first
+            if (addr.version == 6) == v6:
                 local = assoc.local
             else:
-                local = self._endpoint_of_family[4 if v6 else 6]
+                local = self._endpoint_to(addr)
                 if local is None:
                     continue
+            ip = self._answerable(addr, assoc)
+            if ip is None:
+                continue
             port = assoc.addr[1] if ip == assoc.addr[0] else self.request_port
             return (ip, port), local
         return assoc.addr, assoc.local
 
-    def _answerable(self, ip: str | None, assoc: Association) -> str | None:
-        """``ip`` as the socket layer names its answers' source (an IPv4-mapped IPv6
-        address as IPv4, IPv6 compressed: `daemon.pfcp_socket.normalize`), when a request may
-        go there; else None. Not there: an unspecified, "this network" (0.0.0.0/8),
+    def _endpoint_to(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+        """The listen endpoint a request to ``addr``, of the family other than the
+        association's, leaves from: the first of that family (IPv4: an IPv4 one, else the
+        IPv6 wildcard), but not one bound to loopback for an address off loopback (the
+        kernel does not route a loopback source off the host); None: none reaches it."""
+        for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
+            if addr.is_loopback or not on_loopback:
+                return endpoint
+        return None
+
+    def _answerable(
+        self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, assoc: Association
+    ) -> str | None:
+        """``addr`` (`_address`: an IPv4-mapped IPv6 address as IPv4) as the socket layer
+        names its answers' source (IPv6 compressed: `daemon.pfcp_socket.normalize`), when
+        a request may go there; else None. Not there: an unspecified, "this network" (0.0.0.0/8),
         multicast or broadcast address; a link-local one unless the CP's association is at
         a link-local address of the same family (sent from the association's endpoint, in
         its scope); a loopback one unless the CP's association is on loopback; this node's
@@ -658,14 +688,6 @@ class PfcpNode:
         the host's (`is_host_address`): it would answer its own request, and the answer
         would end the transaction; an address the allow-list leaves out (the answer would
         be dropped unread, the request retransmitted until it fails)."""
-        if ip is None:
-            return None
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return None
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
         if (
             addr.is_unspecified
             or addr in _THIS_NETWORK

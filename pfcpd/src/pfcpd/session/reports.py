@@ -145,11 +145,16 @@ class Reporting(EngineState):
             return
         # To the CP F-SEID's address (TS 29.244 5.6.2, 7.5.2, 7.5.4.1: the F-SEID the CP gave
         # last is where it takes the session's messages), on its CP's association.
-        seq = self._sender.send_request(
-            session.cp_node_id, request, now, session.cp_ipv4, session.cp_ipv6
-        )
+        try:
+            seq = self._sender.send_request(
+                session.cp_node_id, request, now, session.cp_ipv4, session.cp_ipv6
+            )
+        except Exception:  # a bug: logged and counted; the report's usage is not lost
+            log.exception("session engine: report of session 0x%x", session.up_seid)
+            self.metrics.errors.inc("report")
+            seq = None
         if seq is None:
-            # No association (lost, kept sessions): the usage goes back for later.
+            # No association (lost, kept sessions), or not sent: the usage goes back for later.
             _usage_back(session, reports or [])
             return
         self.metrics.reports.inc(label or report_type)
