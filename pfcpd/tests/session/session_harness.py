@@ -300,6 +300,15 @@ def usage_reports(sent: list[Message]) -> list[Grouped]:
     return out
 
 
+def report_octets(report: Message) -> int:
+    """The total octets of a Session Report Request's one Usage Report."""
+    (usage,) = report.get_all(T.USAGE_REPORT_REPORT_REQUEST)
+    assert isinstance(usage, Grouped)
+    volume = usage.get(T.VOLUME_MEASUREMENT)
+    assert isinstance(volume, TR.VolumeMeasurement) and volume.total is not None
+    return volume.total
+
+
 def up_seid(resp: Message) -> int:
     fseid = resp.get(T.F_SEID)
     assert isinstance(fseid, A.FSEID)

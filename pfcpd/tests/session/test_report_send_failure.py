@@ -14,12 +14,21 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from session_harness import CP, Harness, gtpu, standard_rules, ul_packet, up_seid, urr
+from session_harness import (
+    CP,
+    Harness,
+    gtpu,
+    report_octets,
+    standard_rules,
+    ul_packet,
+    up_seid,
+    urr,
+)
 
 from pfcpd.config import Endpoint, PfcpConfig
 from pfcpd.datapath.local.engine import Verdict
 from pfcpd.node import PfcpNode
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import IEType, Message, MessageType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
@@ -82,14 +91,6 @@ def uplink_then_reports(h: Harness, teid: int, ue: str) -> list[Message]:
     return reports
 
 
-def volume(report: Message) -> int:
-    (usage,) = report.get_all(T.USAGE_REPORT_REPORT_REQUEST)
-    assert isinstance(usage, Grouped)
-    measured = usage.get(T.VOLUME_MEASUREMENT)
-    assert isinstance(measured, TR.VolumeMeasurement) and measured.total is not None
-    return measured.total
-
-
 def no_ipv6(ip: str) -> bool:
     if ":" in ip:
         raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
@@ -106,7 +107,7 @@ def test_a_check_failing_for_ipv6_leaves_the_report_to_the_ipv4_address(h: Harne
     on_wildcard(h, check)
     teid, ue = establish(h)
     (report,) = uplink_then_reports(h, teid, ue)
-    assert volume(report) == PACKETS * len(ul_packet(ue, 100))
+    assert report_octets(report) == PACKETS * len(ul_packet(ue, 100))
     assert asked == [CP[0]]
     assert h.engine.metrics.errors.get("report") == 0
 
@@ -131,5 +132,5 @@ def test_a_report_whose_sending_raises_keeps_its_usage_for_the_next(
     assert h.engine._pending == {}
     failing = False
     (report,) = uplink_then_reports(h, teid, ue)
-    assert volume(report) == 2 * PACKETS * len(ul_packet(ue, 100))  # both rounds
+    assert report_octets(report) == 2 * PACKETS * len(ul_packet(ue, 100))  # both rounds
     assert h.engine.metrics.errors.get("report") == 1

@@ -18,6 +18,7 @@ from session_harness import (
     dl_pdr,
     g,
     qer,
+    report_octets,
     restarted,
     ul_far,
     ul_pdr,
@@ -40,20 +41,10 @@ from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
-from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session.engine import SessionEngine
 
 M = MessageType
 T = IEType
-
-
-def octets(report: Message) -> int:
-    """The total octets of the request's one Usage Report."""
-    (usage,) = report.get_all(T.USAGE_REPORT_REPORT_REQUEST)
-    assert isinstance(usage, Grouped)
-    volume = usage.get(T.VOLUME_MEASUREMENT)
-    assert isinstance(volume, TR.VolumeMeasurement) and volume.total is not None
-    return volume.total
 
 
 def answer(h: Harness, addr: tuple[str, int], report: Message, value: int, *ies: IE) -> None:
@@ -89,17 +80,19 @@ def stale_65_keeps_the_session_and_its_usage(
     assert seid in h.engine.sessions, "removed by the answer to a report sent before the move"
     session = h.engine.sessions[seid]
     assert (session.cp_node_id, session.cp_seid) == (node, cp_seid)
-    assert baseline(h.engine, seid) == octets(first)
+    assert baseline(h.engine, seid) == report_octets(first)
     assert h.journal.records != records  # (the baseline, journaled)
     with restarted(h, len(h.engine.sessions)) as engine:
-        assert baseline(engine, seid) == octets(first)
+        assert baseline(engine, seid) == report_octets(first)
     where, second = report_to(h, teid, ue)
     assert (where, second.seid) == (addr, cp_seid)
-    assert octets(second) == 2 * octets(first)  # (the same traffic again, and the first's)
+    # (the same traffic again, and the first's)
+    assert report_octets(second) == 2 * report_octets(first)
     reply(h, addr, second, seid)
     where, third = report_to(h, teid, ue)
     assert (where, third.seid) == (addr, cp_seid)
-    assert octets(third) == octets(first)  # (its own traffic only: nothing counted twice)
+    # (its own traffic only: nothing counted twice)
+    assert report_octets(third) == report_octets(first)
 
 
 def test_the_old_owner_s_65_after_a_takeover_keeps_the_new_owner_s_session(h: Harness) -> None:
@@ -159,7 +152,7 @@ def test_the_old_owner_s_acceptance_after_a_takeover_changes_nothing(h: Harness)
     assert baseline(h.engine, seid) == 0
     where, second = report_to(h, teid, ue)
     assert (where, second.seid) == (SMF2, 0xB4)
-    assert octets(second) == octets(first)
+    assert report_octets(second) == report_octets(first)
 
 
 def test_the_owner_s_65_still_removes_its_session(h: Harness) -> None:
