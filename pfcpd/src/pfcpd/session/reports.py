@@ -22,7 +22,7 @@ from .errors import RuleError
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
-from .state import EngineState, PendingReport, seids_of
+from .state import EngineState, PendingReport, Staged, seids_of
 from .usage import ZERO, Counts, measures, packet_times, report_counts, usage_report
 
 log = logging.getLogger("pfcpd.session")
@@ -53,20 +53,17 @@ class Reporting(EngineState):
         if response is None:
             # Never answered: the counts it carried go into the next report.
             if session is not None:
-                _usage_back(session, pending.reports)
-                self._commit_quietly(session)
+                self._usage_kept(session, pending.reports)
             return
         cause = ie_value(response, T.CAUSE)
-        if session is not None and (session.cp_node_id, session.cp_seid) != (
-            pending.cp_node_id,
-            pending.cp_seid,
-        ):
+        if session is not None and session.cp_moves != pending.cp_moves:
             # The session moved since the report went (another SMF of the set took it over,
-            # a Session Set Modification moved it, its owner gave another CP F-SEID): the
-            # answer is about a session the CP that gives it no longer holds. Nothing in it
-            # applies (65 removes nothing; FQ-CSID, Group Id, DROBU, Update BAR are not
-            # taken); counts it did not accept go into the session's next report, to its
-            # new owner (accepted, they are delivered: not counted twice).
+            # a Session Set Modification moved it, its owner gave another CP F-SEID), even
+            # if back since (the answer may be a retransmission's, given while it was
+            # away): the answer is about a session the CP that gives it may no longer hold.
+            # Nothing in it applies (65 removes nothing; FQ-CSID, Group Id, DROBU, Update
+            # BAR are not taken); counts it did not accept go into the session's next
+            # report, to its owner now (accepted, they are delivered: not counted twice).
             log.info(
                 "session 0x%x moved from CP %s SEID 0x%x: its report's answer (cause %s)"
                 " is not applied",
@@ -75,9 +72,8 @@ class Reporting(EngineState):
                 pending.cp_seid,
                 cause,
             )
-            if cause != Cause.REQUEST_ACCEPTED and pending.reports:
-                _usage_back(session, pending.reports)
-                self._commit_quietly(session)
+            if cause != Cause.REQUEST_ACCEPTED:
+                self._usage_kept(session, pending.reports)
             return
         if cause == Cause.SESSION_CONTEXT_NOT_FOUND and session is not None:
             log.info("CP has no session 0x%x (report answered 65): removed", session.up_seid)
@@ -85,6 +81,10 @@ class Reporting(EngineState):
             return
         if session is None:
             return
+        if cause != Cause.REQUEST_ACCEPTED:
+            # Not accepted (an overloaded or failing CP: 64, 74, 77, ...): its counts go
+            # into the next report, as a report never answered does.
+            self._usage_kept(session, pending.reports)
         flags = response.get(T.PFCPSRRSP_FLAGS)
         if isinstance(flags, PFCPSRRspFlags) and flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
@@ -98,6 +98,26 @@ class Reporting(EngineState):
             session.fq_csids = fq_csids(response, session.fq_csids)
             session.group_id = group_id(response, session.group_id)
             self._commit_quietly(session)
+
+    def _usage_kept(self, session: Session, reports: list[Grouped]) -> None:
+        """The counts of ``reports`` (a report no CP took) go back into the session's URRs
+        for its next report (`_usage_back`), journaled. With changes of the batch not yet
+        committed, which a refused commit undoes (their undo puts back the books they
+        replaced), they go back once the batch's fate is known, into the books it leaves:
+        a step staged as the batch's first change (undone last, done first)."""
+        if not reports:
+            return
+        if not self._staged:
+            _usage_back(session, reports)
+            self._commit_quietly(session)
+            return
+
+        def back() -> None:
+            if self.sessions.get(session.up_seid) is session:  # (else removed since)
+                _usage_back(session, reports)
+                self._commit_quietly(session)
+
+        self._staged.insert(0, Staged(None, None, back, back))
 
     def _report(
         self,
@@ -159,7 +179,11 @@ class Reporting(EngineState):
             return
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
-            session.up_seid, list(reports or []), session.cp_node_id, session.cp_seid
+            session.up_seid,
+            list(reports or []),
+            session.cp_node_id,
+            session.cp_seid,
+            session.cp_moves,
         )
 
     def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:

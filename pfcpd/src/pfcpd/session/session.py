@@ -57,7 +57,9 @@ class Session:
     paths of every request). Its one URR's book is a `OneBook` (48 bytes; a dict of one
     cost 224), read as that dict was. Of the CP's F-SEID it keeps the addresses
     (``cp_ipv4``, ``cp_ipv6``: texts the decoder shares between sessions): its SEID is
-    ``cp_seid``, and the decoded F-SEID object cost 56 bytes (``cp_fseid`` makes one)."""
+    ``cp_seid``, and the decoded F-SEID object cost 56 bytes (``cp_fseid`` makes one).
+    ``cp_moves`` counts its moves to another CP or CP SEID (runtime only, not journaled: an
+    int below 257 is shared, so a slot's 8 bytes)."""
 
     up_seid: int
     cp_seid: int
@@ -81,6 +83,9 @@ class Session:
 
     apps: frozenset[str]  # Application IDs its PDRs name
     ddn_delay: float  # seconds: its BAR's Downlink Data Notification Delay
+    # Moves to another CP or CP SEID (`EngineState._cp_move`, undo included): a report's
+    # answer is about the session only if none came between (`PendingReport`)
+    cp_moves: int
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class Session:
         self.group_id = group_id
         self.apps = apps
         self.ddn_delay = ddn_delay
+        self.cp_moves = 0
 
     @property
     def cp_fseid(self) -> FSEID:

@@ -69,13 +69,15 @@ ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
 @dataclass
 class PendingReport:
     """A Session Report Request awaiting the CP's answer: its session, the usage it carried,
-    and the CP (Node ID) and CP SEID it went to (the session may have another owner or CP
-    SEID by the time the answer comes: `Reporting._response_received`)."""
+    the CP (Node ID) and CP SEID it went to, and the session's move count then
+    (``Session.cp_moves``: should the session move before the answer comes, even away and
+    back, the answer is stale: `Reporting._response_received`)."""
 
     up_seid: int
     reports: list[Grouped]
     cp_node_id: str
     cp_seid: int
+    cp_moves: int
 
 
 @dataclass(slots=True)
@@ -381,6 +383,7 @@ class EngineState:
         nodes: set[str] = set()
         for s, node, fseid in moves:
             s.cp_node_id, s.cp_fseid = node, fseid
+            s.cp_moves += 1  # (a report's answer from before is stale: `PendingReport`)
             if self.sessions.get(s.up_seid) is s:
                 self._cp_put(node, s.cp_seid, s.up_seid)
                 nodes.add(node)
