@@ -131,3 +131,47 @@ def test_a_request_to_the_other_family_leaves_from_an_endpoint_of_it(
 ) -> None:
     node = node_with((association, 8805), *listen)
     assert sent_to(node, ipv4, ipv6) == expected
+
+
+# -- the association's endpoint bound to loopback ---------------------------------------------
+
+
+def test_from_an_endpoint_bound_to_loopback_no_address_off_loopback() -> None:
+    """A CP associated over a loopback-bound endpoint: an F-SEID address of that family
+    off loopback is not used from it (the kernel refuses a loopback source to it: EINVAL,
+    every retransmission lost), the association's address instead; a loopback one is; an
+    address of the other family still leaves from an endpoint of that family."""
+    lo4 = "127.0.0.1:8805"
+    node = node_with(("127.0.0.1", 8805), lo4, "192.0.2.5:8805")
+    assert sent_to(node, "192.0.2.9", None) == (("127.0.0.1", 8805), lo4)
+    assert sent_to(node, "192.0.2.5", None) == (("127.0.0.1", 8805), lo4)
+    assert sent_to(node, "127.0.0.2", None) == (("127.0.0.2", 8805), lo4)
+    both = node_with(("127.0.0.1", 8805), lo4, V6)
+    assert sent_to(both, "192.0.2.9", "2001:db8::9") == (("2001:db8::9", 8805), V6)
+    lo6 = "[::1]:8805"
+    v6 = node_with(("::1", 8805), lo6, V6)
+    assert sent_to(v6, None, "2001:db8::9") == (("::1", 8805), lo6)
+
+
+# -- the association's own address -------------------------------------------------------------
+
+
+def test_the_association_s_address_is_used_even_when_it_is_the_host_s() -> None:
+    """A CP on pfcpd's host: the association's address, which the CP answers from, is
+    taken although it is one of the host's (wildcard listen) or a listen address of this
+    node (the CP on another port), and without asking the host-address check; the F-SEID's
+    other family is then not used."""
+    asked: list[str] = []
+
+    def is_host_address(ip: str) -> bool:
+        asked.append(ip)
+        return ip == "192.0.2.2"
+
+    node = node_with(("192.0.2.2", 8805), ANY4, ANY6, is_host_address=is_host_address)
+    assert sent_to(node, "192.0.2.2", "2001:db8::9") == (("192.0.2.2", 8805), ANY4)
+    assert sent_to(node, "192.0.2.2", None) == (("192.0.2.2", 8805), ANY4)
+    assert asked == []
+    specific = node_with(("192.0.2.1", 2123), V4, V6)
+    assert sent_to(specific, "192.0.2.1", "2001:db8::9") == (("192.0.2.1", 2123), V4)
+    v6 = node_with(("2001:db8::1", 2123), V6, V4)
+    assert sent_to(v6, "192.0.2.9", "2001:db8::1") == (("2001:db8::1", 2123), V6)

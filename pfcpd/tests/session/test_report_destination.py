@@ -367,7 +367,10 @@ SAME = "the association's endpoint"
     [
         # both families in the F-SEID: the association's, from its endpoint
         (ASSOCIATION, (V4, V6), FSEID_AT, "2001:db8::9", ((FSEID_AT, 8805), SAME)),
-        ("::1", (V6, V4), FSEID_AT, "2001:db8::9", (("2001:db8::9", 8805), SAME)),
+        ("::1", (V6, V4), FSEID_AT, "::1", (("::1", 8805), SAME)),
+        # ... but not an address off loopback from a loopback-bound endpoint (the kernel
+        # refuses that source there): the other family, from an endpoint of it
+        ("::1", (V6, V4), FSEID_AT, "2001:db8::9", ((FSEID_AT, 8805), V4)),
         # the other family alone: there when an endpoint reaches it (IPv6: the first IPv6
         # one; IPv4: the first IPv4 one, else the IPv6 wildcard; off loopback, not one
         # bound to loopback), from that endpoint
@@ -390,8 +393,8 @@ SAME = "the association's endpoint"
         (ASSOCIATION, (V4,), "255.255.255.255", None, ((ASSOCIATION, 8805), SAME)),
         (ASSOCIATION, (V4,), "169.254.0.9", None, ((ASSOCIATION, 8805), SAME)),
         # loopback only for a CP on loopback
-        ("192.0.2.2", (V4,), FSEID_AT, None, (("192.0.2.2", 8805), SAME)),
-        ("192.0.2.2", (V4,), "192.0.2.9", None, (("192.0.2.9", 8805), SAME)),
+        ("192.0.2.2", ("192.0.2.1:8805",), FSEID_AT, None, (("192.0.2.2", 8805), SAME)),
+        ("192.0.2.2", ("192.0.2.1:8805",), "192.0.2.9", None, (("192.0.2.9", 8805), SAME)),
     ],
 )
 def test_the_family_of_the_cp_fseid_address(

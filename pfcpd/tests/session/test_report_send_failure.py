@@ -63,11 +63,11 @@ def on_wildcard(h: Harness, is_host_address: Callable[[str], bool]) -> None:
     assert answer.get(T.CAUSE).value == 1  # type: ignore[union-attr]
 
 
-def establish(h: Harness) -> tuple[int, str]:
-    """A session whose CP F-SEID has both families (IPv4: the CP's association address),
-    reporting every 1000 octets: its uplink TEID and UE address."""
+def establish(h: Harness, ipv4: str = CP[0]) -> tuple[int, str]:
+    """A session whose CP F-SEID has both families (IPv4: ``ipv4``, by default the CP's
+    association address), reporting every 1000 octets: its uplink TEID and UE address."""
     rules = [*standard_rules()[:-1], urr(1, "VOLTH", vt=TR.VolumeThreshold(total=1000))]
-    fseid = A.FSEID(0xA1, CP[0], ipv6=FSEID_V6)
+    fseid = A.FSEID(0xA1, ipv4, ipv6=FSEID_V6)
     resp = h.request(
         Message(M.SESSION_ESTABLISHMENT_REQUEST, 0, [A.NodeID.from_text("smf"), fseid, *rules], 0)
     )
@@ -108,7 +108,7 @@ def test_a_check_failing_for_ipv6_leaves_the_report_to_the_ipv4_address(h: Harne
     teid, ue = establish(h)
     (report,) = uplink_then_reports(h, teid, ue)
     assert report_octets(report) == PACKETS * len(ul_packet(ue, 100))
-    assert asked == [CP[0]]
+    assert asked == []  # (the association's address: taken unasked, IPv6 not tried)
     assert h.engine.metrics.errors.get("report") == 0
 
 
@@ -120,10 +120,10 @@ def test_a_report_whose_sending_raises_keeps_its_usage_for_the_next(
     def check(ip: str) -> bool:  # no socket at all (out of file descriptors)
         if failing:
             raise OSError(errno.EMFILE, "Too many open files")
-        return False
+        return True  # (127.0.0.3: loopback, the host's; the report goes to the association)
 
     on_wildcard(h, check)
-    teid, ue = establish(h)
+    teid, ue = establish(h, "127.0.0.3")  # (not the association's address: checked)
     with caplog.at_level(logging.ERROR, logger="pfcpd.session"):
         assert uplink_then_reports(h, teid, ue) == []
     assert h.engine.metrics.errors.get("report") == 1

@@ -4,6 +4,7 @@ sent there would come back to pfcpd."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import time
@@ -16,9 +17,19 @@ def is_host_address(ip: str) -> bool:
     """``ip`` is one of this host's addresses: a loopback one (127.0.0.0/8 and ::1, each
     delivered locally by the kernel), or one the kernel picks as its own source to reach
     itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
-    address). Not an address no route leads to, nor an IPv6 link-local one (no scope), nor
-    one the probe cannot ask about (any OSError: no socket of the family, the kernel booted
-    with ipv6.disable=1, out of file descriptors): not known to be the host's."""
+    address). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH: the kernel
+    routes each of its own), nor an IPv6 link-local one (no scope: EINVAL). One the probe
+    cannot ask about (any other OSError: no socket of the family, the kernel booted with
+    ipv6.disable=1, out of file descriptors) cannot be told apart: taken for the host's,
+    so that no request goes where pfcpd might answer it itself."""
+    return _probe(ip) is not False
+
+
+_NOT_LOCAL = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL))
+
+
+def _probe(ip: str) -> bool | None:
+    """`is_host_address`; None: the probe cannot tell."""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -30,8 +41,8 @@ def is_host_address(ip: str) -> bool:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect((addr.compressed, PFCP_PORT))
             own = probe.getsockname()[0]
-    except OSError:
-        return False
+    except OSError as e:
+        return False if e.errno in _NOT_LOCAL else None
     return ipaddress.ip_address(own.split("%", 1)[0]) == addr
 
 
@@ -39,7 +50,9 @@ class HostAddresses:
     """`is_host_address` with its verdicts kept ``ttl`` seconds (addresses come and go with
     interfaces), at most ``limit`` of them (beyond, all are forgotten): the node asks once
     per Session Report Request to an F-SEID address, and two system calls each time would
-    be most of the cost."""
+    be most of the cost. A probe that cannot tell (an OSError, perhaps passing: out of file
+    descriptors) is not kept: the address is taken for the host's this once, and asked
+    about again next time."""
 
     def __init__(
         self, ttl: float = 30.0, limit: int = 4096, clock: Callable[[], float] = time.monotonic
@@ -56,6 +69,8 @@ class HostAddresses:
             return kept[1]
         if len(self._verdicts) >= self.limit:
             self._verdicts.clear()
-        verdict = is_host_address(ip)
+        verdict = _probe(ip)
+        if verdict is None:
+            return True
         self._verdicts[ip] = (now + self.ttl, verdict)
         return verdict

@@ -641,9 +641,11 @@ class PfcpNode:
         session's establishment). An F-SEID may carry both
         families (8.2.37) and the spec leaves the choice to the UP function: the family of
         the association's address first, from the association's endpoint (the CP answers
-        pfcpd in it, and that endpoint talks to it), else the other from a listen endpoint
-        of that family (`_endpoint_to`); an address no endpoint reaches, or that
-        `_answerable` refuses, is not used: the association's address instead. Each address
+        pfcpd in it, and that endpoint talks to it; but not for an address off loopback
+        when that endpoint is bound to loopback: the kernel does not route a loopback
+        source off the host), else the other from a listen endpoint of that family
+        (`_endpoint_to`); an address no endpoint reaches, or that `_answerable` refuses, is
+        not used: the association's address instead. Each address
         is checked only when an endpoint reaches it, and the other not once one is found
         (the host-address check may cost system calls). The port: 8805 at an address other
         than the association's (29.244 4.2.2: the UDP destination port of a request is
@@ -654,6 +656,11 @@ class PfcpNode:
         for addr in sorted(found, key=lambda a: (a.version == 6) != v6):  # same family first
             if (addr.version == 6) == v6:
                 local = assoc.local
+                if (
+                    not addr.is_loopback
+                    and (local, True) in self._endpoints_of_family[addr.version]
+                ):
+                    continue
             else:
                 local = self._endpoint_to(addr)
                 if local is None:
@@ -687,7 +694,9 @@ class PfcpNode:
         own address: a listen address, its Node ID, or with a wildcard listen address one of
         the host's (`is_host_address`): it would answer its own request, and the answer
         would end the transaction; an address the allow-list leaves out (the answer would
-        be dropped unread, the request retransmitted until it fails)."""
+        be dropped unread, the request retransmitted until it fails). The association's
+        own address is always taken, before those last checks (the CP answers there, even
+        on this host; and the usual F-SEID address costs no host-address probe)."""
         if (
             addr.is_unspecified
             or addr in _THIS_NETWORK
@@ -698,6 +707,8 @@ class PfcpNode:
         ):
             return None
         text = addr.compressed
+        if text == assoc.addr[0]:
+            return text
         if (
             text in self._own_addresses
             or (self._wildcard_listen and self.is_host_address(text))
