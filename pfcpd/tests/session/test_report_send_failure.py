@@ -1,6 +1,5 @@
-"""A Session Report Request whose sending fails (the daemon's host-address check raising:
-no AF_INET6 socket on a kernel booted with ipv6.disable=1, no file descriptor left): the
-report goes to a usable address of the CP F-SEID when there is one, the association's
+"""A Session Report Request whose host-address check raises (the daemon's answers instead:
+`daemon/host_addresses.py`; a driver's check may raise all the same): the report goes to a usable address of the CP F-SEID when there is one, the association's
 family first, without asking about the other (`PfcpNode._request_address`); when
 sending raises all the same (a bug), the engine logs it with its traceback, counts it
 (pfcpd_session_engine_errors_total{where="report"}), and the usage the report carried goes
