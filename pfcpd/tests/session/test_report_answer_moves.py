@@ -15,7 +15,7 @@ from session_harness import CP, Harness, cause, g, report_octets, restarted
 from test_smf_set_takeover import SMF2, establish, from_, join_set, modification, report_to
 from test_stale_report_answer import answer, baseline
 
-from pfcpd.pfcp import IE, Cause, IEType, Message, MessageType, encode
+from pfcpd.pfcp import IE, Cause, Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
@@ -103,3 +103,39 @@ def test_rejected_in_a_batch_with_a_change_of_the_session(
         assert baseline(engine, seid) == report_octets(first)
     _, second = report_to(h, teid, ue)
     assert report_octets(second) == 2 * report_octets(first)
+
+
+@pytest.mark.parametrize("journal_fails", [False, True])
+def test_rejected_then_deleted_in_a_batch_with_another_session_s_change(
+    h: Harness, journal_fails: bool
+) -> None:
+    """One batch: a change of another session, the owner's 64 to this session's report,
+    then its Session Deletion. The deletion's final Usage Report carries the counts the
+    64 gave back (they went back at once, not once the batch was committed: the deletion
+    had taken the session by then); a refused batch keeps the session with them, once."""
+    join_set(h)
+    seid, teid, ue = establish(h, 0xA9)
+    other, _, _ = establish(h, 0xAB)
+    _, first = report_to(h, teid, ue)
+    h.journal.fail_next = int(journal_fails)
+    update = g(IEType.UPDATE_URR, S.URRID(1), TR.VolumeThreshold(total=1000))
+    h.send(modification(other, update), 500)
+    response = Message(
+        MessageType.SESSION_REPORT_RESPONSE, first.seq, [S.Cause(Cause.REQUEST_REJECTED)]
+    )
+    response.seid = first.seid
+    h.node.datagram_received(encode(response), CP, h.now)
+    h.send(Message(MessageType.SESSION_DELETION_REQUEST, 0, [], seid), 501)
+    (deleted,) = [m for m in h._collect() if m.msg_type == MessageType.SESSION_DELETION_RESPONSE]
+    if journal_fails:
+        assert cause(deleted) == Cause.SYSTEM_FAILURE
+        assert baseline(h.engine, seid) == report_octets(first)
+        _, second = report_to(h, teid, ue)
+        assert report_octets(second) == 2 * report_octets(first)
+        return
+    assert cause(deleted) == Cause.REQUEST_ACCEPTED
+    (usage,) = deleted.get_all(IEType.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(usage, Grouped)
+    volume = usage.get(IEType.VOLUME_MEASUREMENT)
+    assert isinstance(volume, TR.VolumeMeasurement)
+    assert volume.total == report_octets(first)

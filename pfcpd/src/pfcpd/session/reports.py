@@ -101,23 +101,25 @@ class Reporting(EngineState):
 
     def _usage_kept(self, session: Session, reports: list[Grouped]) -> None:
         """The counts of ``reports`` (a report no CP took) go back into the session's URRs
-        for its next report (`_usage_back`), journaled. With changes of the batch not yet
-        committed, which a refused commit undoes (their undo puts back the books they
-        replaced), they go back once the batch's fate is known, into the books it leaves:
-        a step staged as the batch's first change (undone last, done first)."""
+        at once, for its next report, a Session Deletion's final one or a Query URR later
+        in the batch (`_usage_back`), journaled with the batch. Should the batch's commit
+        be refused, the undo of a change of the session puts back the URR books that
+        change replaced, without these counts: a step staged as the batch's first change
+        (undone last) then puts them into the books the undo left."""
         if not reports:
             return
+        _usage_back(session, reports)
+        self._commit_quietly(session)
         if not self._staged:
-            _usage_back(session, reports)
-            self._commit_quietly(session)
             return
+        urrs = session.urrs
 
-        def back() -> None:
-            if self.sessions.get(session.up_seid) is session:  # (else removed since)
+        def again() -> None:
+            if self.sessions.get(session.up_seid) is session and session.urrs is not urrs:
                 _usage_back(session, reports)
                 self._commit_quietly(session)
 
-        self._staged.insert(0, Staged(None, None, back, back))
+        self._staged.insert(0, Staged(None, None, again, None))
 
     def _report(
         self,
