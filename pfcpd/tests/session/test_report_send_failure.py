@@ -1,7 +1,8 @@
 """A Session Report Request whose host-address check raises (the daemon's answers instead:
-`daemon/host_addresses.py`; a driver's check may raise all the same): the report goes to a usable address of the CP F-SEID when there is one, the association's
-family first, without asking about the other (`PfcpNode._request_address`); when
-sending raises all the same (a bug), the engine logs it with its traceback, counts it
+`daemon/host_addresses.py`; a driver's check may raise all the same): the report goes to a
+usable address of the CP F-SEID when there is one, the association's family first,
+without asking about the other (`PfcpNode._request_address`); when sending raises all the
+same (a bug), the engine logs it with its traceback, counts it
 (pfcpd_session_engine_errors_total{where="report"}), and the usage the report carried goes
 into the URR's next report, as for a report never answered (`Reporting._send_report`).
 pfcpd listens on 0.0.0.0 here, as the daemon does (the host's addresses are then asked)."""
