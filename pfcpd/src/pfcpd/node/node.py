@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..address import Address
+from ..address import IP, Address, is_loopback, parse
 from ..config import PFCP_PORT, PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
     IE,
@@ -132,33 +132,10 @@ _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # ("this network": never a destination)
 
 
-def _is_loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
 def _is_link_local(ip: str, version: int) -> bool:
     """``ip`` is a link-local address of IP ``version``."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return addr.version == version and addr.is_link_local
-
-
-def _address(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """``ip`` parsed, an IPv4-mapped IPv6 address as the IPv4 one; None: no address."""
-    if ip is None:
-        return None
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
+    addr = parse(ip)
+    return addr is not None and addr.version == version and addr.is_link_local
 
 
 def _no_host_address(ip: str) -> bool:
@@ -298,7 +275,7 @@ class PfcpNode:
         ipv4 = [ep for ep in listen if ep.family == 4] + [ep for ep in listen if ep.host == "::"]
         ipv6 = [ep for ep in listen if ep.family == 6]
         self._endpoints_of_family: dict[int, tuple[tuple[str, bool], ...]] = {
-            family: tuple((str(ep), _is_loopback(ep.host)) for ep in eps)
+            family: tuple((str(ep), is_loopback(ep.host)) for ep in eps)
             for family, eps in ((4, ipv4), (6, ipv6))
         }
         self._cache = ResponseCache(config.response_cache_time)
@@ -652,7 +629,7 @@ class PfcpNode:
         8805; ``request_port``), the association's at its address (a peer on another port
         keeps it)."""
         v6 = ":" in assoc.addr[0]
-        found = [a for a in (_address(ipv4), _address(ipv6)) if a is not None]
+        found = [a for a in (parse(ipv4), parse(ipv6)) if a is not None]
         for addr in sorted(found, key=lambda a: (a.version == 6) != v6):  # same family first
             if (addr.version == 6) == v6:
                 local = assoc.local
@@ -672,7 +649,7 @@ class PfcpNode:
             return (ip, port), local
         return assoc.addr, assoc.local
 
-    def _endpoint_to(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    def _endpoint_to(self, addr: IP) -> str | None:
         """The listen endpoint a request to ``addr``, of the family other than the
         association's, leaves from: the first of that family (IPv4: an IPv4 one, else the
         IPv6 wildcard), but not one bound to loopback for an address off loopback (the
@@ -682,11 +659,9 @@ class PfcpNode:
                 return endpoint
         return None
 
-    def _answerable(
-        self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, assoc: Association
-    ) -> str | None:
-        """``addr`` (`_address`: an IPv4-mapped IPv6 address as IPv4) as the socket layer
-        names its answers' source (IPv6 compressed: `daemon.pfcp_socket.normalize`), when
+    def _answerable(self, addr: IP, assoc: Association) -> str | None:
+        """``addr`` (`address.parse`: an IPv4-mapped IPv6 address as IPv4) as the socket
+        layer names its answers' source (`address.normalize`), when
         a request may go there; else None. Not there: an unspecified, "this network" (0.0.0.0/8),
         multicast or broadcast address; a link-local one unless the CP's association is at
         a link-local address of the same family (sent from the association's endpoint, in
@@ -703,7 +678,7 @@ class PfcpNode:
             or addr.is_multicast
             or addr == _BROADCAST
             or (addr.is_link_local and not _is_link_local(assoc.addr[0], addr.version))
-            or (addr.is_loopback and not _is_loopback(assoc.addr[0]))
+            or (addr.is_loopback and not is_loopback(assoc.addr[0]))
         ):
             return None
         text = addr.compressed
