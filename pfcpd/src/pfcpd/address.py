@@ -6,8 +6,9 @@ are the same text, so a request's answer is recognised as coming from where it w
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from typing import Any
+from typing import Any, NamedTuple
 
 Address = tuple[str, int]  # (IP address as text, IPv4-mapped IPv6 made IPv4; UDP port)
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,3 +47,36 @@ def is_loopback(text: str) -> bool:
     """``text`` is a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)."""
     ip = parse(text)
     return ip is not None and ip.is_loopback
+
+
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # ("this network": never a destination)
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+class Facts(NamedTuple):
+    """What the node asks of an address before it sends a request there (`facts`)."""
+
+    ip: IP  # `parse`d: an IPv4-mapped IPv6 address as the IPv4 one
+    text: str  # its name (``ip.compressed``: the text `normalize` gives its datagrams' source)
+    version: int  # 4 or 6
+    loopback: bool
+    link_local: bool
+    nowhere: bool  # never a destination: unspecified, 0.0.0.0/8, multicast, 255.255.255.255
+
+
+@functools.lru_cache(maxsize=1024)
+def facts(text: str) -> Facts | None:
+    """`Facts` of the address ``text``; None: not an address. Kept for the last 1024 texts
+    asked: a session's reports go to the same few CP F-SEID addresses, each parsed once (and
+    an association keeps its own address's, `Association.facts`)."""
+    ip = parse(text)
+    if ip is None:
+        return None
+    return Facts(
+        ip,
+        ip.compressed,
+        ip.version,
+        ip.is_loopback,
+        ip.is_link_local,
+        ip.is_unspecified or ip.is_multicast or ip == _BROADCAST or ip in _THIS_NETWORK,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from ..address import Address
+from ..address import Address, Facts, facts
 from ..pfcp import IEType, Message
 from ..pfcp.ies_address import AlternativeSMFIPAddress
 from ..pfcp.ies_text import SMFSetID
@@ -35,12 +35,15 @@ class Association:
     last_heartbeat_ok_at: float | None = None
     lost_at: float | None = None
     release_at: float | None = None  # LOST: when the graceful release period ends
-    # The session handler's view of it (made once: an association's Node ID and address
-    # never change; a new one is another object)
+    # The session handler's view of it, and what the node asks of its address when it
+    # picks a request's destination (`PfcpNode._answerable`; None: not an IP address). Made
+    # once: an association's Node ID and address never change; a new one is another object.
     peer: Peer = field(init=False, repr=False, compare=False)
+    facts: Facts | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.peer = Peer(self.node_id, self.addr)
+        self.facts = facts(self.addr[0])
 
     def set_smf_set(self, msg: Message) -> None:
         """Take the SMF Set ID and Alternative SMF IP Addresses ``msg`` carries (an

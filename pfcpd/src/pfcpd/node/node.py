@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..address import IP, Address, is_loopback, parse
+from ..address import Address, Facts, facts, is_loopback
 from ..config import PFCP_PORT, PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
     IE,
@@ -126,16 +126,6 @@ def _cause_text(value: int) -> str:
         return Cause(value).name.lower()
     except ValueError:
         return str(value)
-
-
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # ("this network": never a destination)
-
-
-def _is_link_local(ip: str, version: int) -> bool:
-    """``ip`` is a link-local address of IP ``version``."""
-    addr = parse(ip)
-    return addr is not None and addr.version == version and addr.is_link_local
 
 
 def _no_host_address(ip: str) -> bool:
@@ -629,14 +619,13 @@ class PfcpNode:
         8805; ``request_port``), the association's at its address (a peer on another port
         keeps it)."""
         v6 = ":" in assoc.addr[0]
-        found = [a for a in (parse(ipv4), parse(ipv6)) if a is not None]
-        for addr in sorted(found, key=lambda a: (a.version == 6) != v6):  # same family first
+        found = [f for t in (ipv4, ipv6) if t is not None and (f := facts(t)) is not None]
+        if len(found) == 2 and (found[0].version == 6) != v6 and (found[1].version == 6) == v6:
+            found.reverse()  # (the association's family first)
+        for addr in found:
             if (addr.version == 6) == v6:
                 local = assoc.local
-                if (
-                    not addr.is_loopback
-                    and (local, True) in self._endpoints_of_family[addr.version]
-                ):
+                if not addr.loopback and (local, True) in self._endpoints_of_family[addr.version]:
                     continue
             else:
                 local = self._endpoint_to(addr)
@@ -649,39 +638,38 @@ class PfcpNode:
             return (ip, port), local
         return assoc.addr, assoc.local
 
-    def _endpoint_to(self, addr: IP) -> str | None:
+    def _endpoint_to(self, addr: Facts) -> str | None:
         """The listen endpoint a request to ``addr``, of the family other than the
         association's, leaves from: the first of that family (IPv4: an IPv4 one, else the
         IPv6 wildcard), but not one bound to loopback for an address off loopback (the
         kernel does not route a loopback source off the host); None: none reaches it."""
         for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
-            if addr.is_loopback or not on_loopback:
+            if addr.loopback or not on_loopback:
                 return endpoint
         return None
 
-    def _answerable(self, addr: IP, assoc: Association) -> str | None:
-        """``addr`` (`address.parse`: an IPv4-mapped IPv6 address as IPv4) as the socket
-        layer names its answers' source (`address.normalize`), when
-        a request may go there; else None. Not there: an unspecified, "this network" (0.0.0.0/8),
-        multicast or broadcast address; a link-local one unless the CP's association is at
-        a link-local address of the same family (sent from the association's endpoint, in
-        its scope); a loopback one unless the CP's association is on loopback; this node's
-        own address: a listen address, its Node ID, or with a wildcard listen address one of
-        the host's (`is_host_address`): it would answer its own request, and the answer
-        would end the transaction; an address the allow-list leaves out (the answer would
-        be dropped unread, the request retransmitted until it fails). The association's
-        own address is always taken, before those last checks (the CP answers there, even
-        on this host; and the usual F-SEID address costs no host-address probe)."""
-        if (
-            addr.is_unspecified
-            or addr in _THIS_NETWORK
-            or addr.is_multicast
-            or addr == _BROADCAST
-            or (addr.is_link_local and not _is_link_local(assoc.addr[0], addr.version))
-            or (addr.is_loopback and not is_loopback(assoc.addr[0]))
-        ):
+    def _answerable(self, addr: Facts, assoc: Association) -> str | None:
+        """``addr``'s name (`address.Facts.text`: as the socket layer names its answers'
+        source), when a request may go there; else None. Not there: an unspecified, "this
+        network" (0.0.0.0/8), multicast or broadcast address; a link-local one unless the
+        CP's association is at a link-local address of the same family (sent from the
+        association's endpoint, in its scope); a loopback one unless the CP's association is
+        on loopback; this node's own address: a listen address, its Node ID, or with a
+        wildcard listen address one of the host's (`is_host_address`): it would answer its
+        own request, and the answer would end the transaction; an address the allow-list
+        leaves out (the answer would be dropped unread, the request retransmitted until it
+        fails). The association's own address is always taken, before those last checks
+        (the CP answers there, even on this host; and the usual F-SEID address costs no
+        host-address probe). Neither address is parsed here: the F-SEID's facts are kept by
+        `address.facts`, the association's by the association."""
+        if addr.nowhere:
             return None
-        text = addr.compressed
+        cp = assoc.facts
+        if addr.link_local and not (cp and cp.link_local and cp.version == addr.version):
+            return None
+        if addr.loopback and not (cp and cp.loopback):
+            return None
+        text = addr.text
         if text == assoc.addr[0]:
             return text
         if (
