@@ -268,6 +268,9 @@ class PfcpNode:
             family: tuple((str(ep), is_loopback(ep.host)) for ep in eps)
             for family, eps in ((4, ipv4), (6, ipv6))
         }
+        for assoc in self._associations.values():
+            if assoc.local is None and assoc.facts is not None:  # (an older state file's)
+                assoc.local = self._endpoint_to(assoc.facts)
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
         # Session answers given since the last commit_sessions: id(request) -> (request,
@@ -639,10 +642,11 @@ class PfcpNode:
         return assoc.addr, assoc.local
 
     def _endpoint_to(self, addr: Facts) -> str | None:
-        """The listen endpoint a request to ``addr``, of the family other than the
-        association's, leaves from: the first of that family (IPv4: an IPv4 one, else the
-        IPv6 wildcard), but not one bound to loopback for an address off loopback (the
-        kernel does not route a loopback source off the host); None: none reaches it."""
+        """The listen endpoint a request to ``addr`` leaves from when no other is known (an
+        address of the family other than the association's; a restored association whose
+        record names none): the first of that family (IPv4: an IPv4 one, else the IPv6
+        wildcard), but not one bound to loopback for an address off loopback (the kernel
+        does not route a loopback source off the host); None: none reaches it."""
         for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
             if addr.loopback or not on_loopback:
                 return endpoint
