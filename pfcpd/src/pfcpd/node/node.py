@@ -257,7 +257,8 @@ class PfcpNode:
         self.request_port = request_port
         self.is_host_address = is_host_address
         listen = config.listen
-        self._own_addresses = frozenset(ep.host for ep in listen) | {self.node_id.value}
+        own = [ep.host for ep in listen] + [self.node_id.value]  # (named as F-SEIDs are)
+        self._own_addresses = frozenset(f.text if (f := facts(h)) else h for h in own)
         self._wildcard_listen = any(ipaddress.ip_address(ep.host).is_unspecified for ep in listen)
         # (IPv4: the IPv4 endpoints, then the IPv6 wildcard's, which takes IPv4 too; IPv6:
         # the IPv6 endpoints; each in the configuration's order, with whether it is bound
