@@ -2,8 +2,8 @@
 namespace of its own: an ``unreachable`` route (EHOSTUNREACH) and a ``blackhole`` one
 (EINVAL) say "not the host's", a ``prohibit`` route and a subnet broadcast address (EACCES)
 "refused" (taken for the host's: no request can leave for it), and each of those verdicts
-is kept (one probe for several asks); the interface's own address, and its IPv6 link-local
-one (EINVAL without a scope: not detected, see the module's docstring)."""
+is kept (one probe for several asks); the interface's own addresses, its IPv6 link-local
+one included (probed by bind(), see the module's docstring)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ EXPECTED = {  # address: [verdict, probes made for three asks]
     "2001:db8:50::1": [True, 1],  # prohibit
     "2001:db8:60::1": [False, 1],  # unreachable
     "2001:db8:70::1": [False, 1],  # blackhole
-    "fe80::99:1": [False, 1],  # the interface's link-local address: no scope, EINVAL
+    "fe80::99:1": [True, 1],  # the interface's link-local address (bound on it)
+    "fe80::5": [False, 1],  # another on its link
 }
 
 

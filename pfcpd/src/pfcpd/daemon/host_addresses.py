@@ -8,8 +8,7 @@ tests/node/test_host_probe_routes.py):
 
 - connected, the socket's own address is the address: the host's (a local route);
 - ENETUNREACH (no route), EHOSTUNREACH (an ``unreachable`` route), EINVAL (a ``blackhole``
-  route; an IPv6 link-local address, which has no scope here): not the host's (the kernel
-  routes each of its own addresses), kept;
+  route): not the host's (the kernel routes each of its own addresses), kept;
 - EACCES (a ``prohibit`` route; a subnet broadcast address, which needs SO_BROADCAST),
   EPERM (a security policy on connect()): the kernel refuses to send there, so no request
   can go there: refused like the host's own, and kept like the others (it lasts as long as
@@ -19,6 +18,12 @@ tests/node/test_host_probe_routes.py):
   ipv6.disable=1; out of file descriptors or memory: EMFILE, ENFILE, ENOBUFS, ENOMEM): the
   probe cannot tell; the address is taken for the host's (no request goes where pfcpd might
   answer it itself), and not kept (it may pass).
+
+An IPv6 link-local address has no scope here, and connect() refuses it (EINVAL): it is
+probed by binding a socket to it on each of the host's interfaces instead (bound on one:
+the host's). It matters: the node sends to a link-local F-SEID address of a CP associated
+over link-local, and a wildcard listen socket's sendto() does reach one without a scope
+(the kernel takes the route of fe80::/64), pfcpd's own included.
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ def is_host_address(ip: str) -> bool:
     """``ip`` is one of this host's addresses: a loopback one (127.0.0.0/8 and ::1, each
     delivered locally by the kernel), or one the kernel picks as its own source to reach
     itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
-    address). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH, EINVAL: the
-    kernel routes each of its own), nor an IPv6 link-local one (no scope: EINVAL). One the
-    kernel refuses to send to (EACCES, EPERM), or that the probe cannot ask about (any other
-    OSError), is taken for the host's: no request goes there (see the module's docstring)."""
+    address; an IPv6 link-local one, that a socket can be bound to on one of the host's
+    interfaces). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH, EINVAL: the
+    kernel routes each of its own). One the kernel refuses to send to (EACCES, EPERM), or
+    that the probe cannot ask about (any other OSError), is taken for the host's: no
+    request goes there (see the module's docstring)."""
     return _probe(ip) is not False
 
 
@@ -55,6 +61,8 @@ def _probe(ip: str) -> bool | None:
         return False
     if addr.is_loopback:
         return True
+    if addr.version == 6 and addr.is_link_local:
+        return _link_local_probe(addr.compressed)
     family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
@@ -65,6 +73,25 @@ def _probe(ip: str) -> bool | None:
             return False
         return True if e.errno in _REFUSED else None
     return ipaddress.ip_address(own.split("%", 1)[0]) == addr
+
+
+def _link_local_probe(ip: str) -> bool | None:
+    """`_probe` of an IPv6 link-local address: the host's when a socket can be bound to it on
+    one of the host's interfaces (EADDRNOTAVAIL on every other; connect() cannot ask, no
+    scope: EINVAL). None: the probe cannot tell (no socket, no interface list)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            for index, _name in socket.if_nameindex():
+                try:
+                    probe.bind((ip, 0, 0, index))
+                except OSError as e:
+                    if e.errno == errno.EADDRNOTAVAIL:
+                        continue
+                    raise
+                return True
+    except OSError:
+        return None
+    return False
 
 
 class HostAddresses:
