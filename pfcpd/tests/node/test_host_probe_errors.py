@@ -1,6 +1,7 @@
 """What each error of the host-address probe's connect() means (`daemon.host_addresses`), and
 which verdicts are kept: no route (ENETUNREACH), an unreachable route (EHOSTUNREACH), a
-blackhole route or an IPv6 link-local address (EINVAL): not the host's, kept; a route or
+blackhole route (EINVAL): not the host's, kept (an IPv6 link-local address is probed by
+bind() instead: test_host_probe_link_local.py); a route or
 policy that refuses sending (EACCES, EPERM): refused like the host's, kept (it lasts; one
 probe per report otherwise); a probe that cannot tell (EMFILE, ENOBUFS, ...): refused, not
 kept. Sans-IO: the socket module's ``socket`` is replaced by one whose connect() fails."""

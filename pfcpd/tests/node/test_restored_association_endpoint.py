@@ -1,9 +1,9 @@
 """An association restored from a state-file record without ``local`` (written before pfcpd
-kept the listen endpoint that talks to each CP): the node derives it as the endpoint of the
-CP's family that reaches the CP's address (`PfcpNode._endpoint_to`: not one bound to
-loopback for a CP off loopback), so that the restored association behaves like a fresh
-one: its heartbeats leave from an endpoint that can reach the CP, and a report to an F-SEID
-address off loopback is not sent from a loopback-bound endpoint. Sans-IO."""
+kept the listen endpoint that talks to each CP), or one pfcpd set up itself: the node
+derives it as the endpoint of the CP's family that is not bound to loopback for a CP off
+loopback (`PfcpNode._endpoint_to`), so that its heartbeats leave from an endpoint that can
+reach the CP, and a report to an F-SEID address off loopback is not sent from a
+loopback-bound endpoint. Sans-IO."""
 
 from __future__ import annotations
 
@@ -99,3 +99,51 @@ def test_no_endpoint_reaches_the_cp_or_the_record_names_one() -> None:
     assert heartbeat_from(restored(("192.0.2.2", 8805), V6)) is None
     assert heartbeat_from(restored(("192.0.2.2", 8805), "192.0.2.6:8805", V4, local=V4)) == V4
     assert heartbeat_from(restored(("127.0.0.1", 8805), LO4, V4, local=V4)) == V4
+
+
+def test_an_association_pfcpd_set_up_itself_names_its_endpoint_at_once() -> None:
+    """`associate_to`: the setup's answer names no endpoint; the association gets the one a
+    restored record would (was None while fresh: its heartbeats from the daemon's first
+    IPv4 endpoint, loopback-bound here, EINVAL to a CP off loopback), and keeps it across a
+    save and restore."""
+    from pfcpd.config import Endpoint
+    from pfcpd.pfcp import Message, encode
+    from pfcpd.pfcp.cause import Cause
+    from pfcpd.pfcp.ies_address import NodeID
+    from pfcpd.pfcp.ies_scalar import Cause as CauseIE
+    from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
+
+    def node(*associations: Association) -> PfcpNode:
+        made = PfcpNode(
+            node_id="upf.test",
+            config=PfcpConfig(
+                listen=(parse_endpoint(LO4), parse_endpoint(V4)),
+                allowed_peers=None,
+                heartbeat_interval=1000.0,
+                associate_to=(Endpoint("192.0.2.2", 8805),),
+            ),
+            recovery_time_stamp=3_950_000_000,
+            associations=list(associations),
+        )
+        made.start(0.0)
+        return made
+
+    fresh = node()
+    fresh.handle_timer(0.0)
+    (setup,) = fresh.datagrams_to_send()
+    answer = Message(
+        M.ASSOCIATION_SETUP_RESPONSE,
+        decode(setup.data).seq,
+        [NodeID.from_text("smf"), CauseIE(Cause.REQUEST_ACCEPTED), RecoveryTimeStamp(1)],
+    )
+    fresh.datagram_received(encode(answer), ("192.0.2.2", 8805), 0.1, V4)
+    fresh.datagrams_to_send()
+    (assoc,) = fresh.associations()
+    assert assoc.initiator == "up"
+    assert assoc.local == V4
+    fresh.handle_timer(1000.5)
+    beats = [t for t in fresh.datagrams_to_send() if decode(t.data).msg_type == M.HEARTBEAT_REQUEST]
+    assert [t.local for t in beats] == [V4]
+    record = assoc.to_record(0.0)
+    assert record["local"] == V4
+    assert heartbeat_from(node(Association.from_record(record, 0.0, 0.0))) == V4

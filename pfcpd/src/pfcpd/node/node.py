@@ -270,8 +270,7 @@ class PfcpNode:
             for family, eps in ((4, ipv4), (6, ipv6))
         }
         for assoc in self._associations.values():
-            if assoc.local is None and assoc.facts is not None:  # (an older state file's)
-                assoc.local = self._endpoint_to(assoc.facts)
+            self._name_endpoint(assoc)  # (a record of an older state file names none)
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
         # Session answers given since the last commit_sessions: id(request) -> (request,
@@ -641,6 +640,13 @@ class PfcpNode:
             port = assoc.addr[1] if ip == assoc.addr[0] else self.request_port
             return (ip, port), local
         return assoc.addr, assoc.local
+
+    def _name_endpoint(self, assoc: Association) -> None:
+        """An association that names no listen endpoint (set up by pfcpd itself, or
+        restored from a record written before pfcpd kept it) gets `_endpoint_to` its CP's
+        address; one the CP's setup arrived on keeps that."""
+        if assoc.local is None and assoc.facts is not None:
+            assoc.local = self._endpoint_to(assoc.facts)
 
     def _endpoint_to(self, addr: Facts) -> str | None:
         """The listen endpoint a request to ``addr`` leaves from when no other is known (an
@@ -1041,6 +1047,7 @@ class PfcpNode:
             cp_features=cp_features,
             next_heartbeat_at=now + self.config.heartbeat_interval,
         )
+        self._name_endpoint(assoc)  # (one pfcpd set up itself: its setup's answer names none)
         self._associations[node_id] = assoc
         self._associations_changed()
         self.state_dirty = True
