@@ -1,6 +1,30 @@
 """Whether an IP address is one of this host's own: what the sans-IO node cannot tell by
 itself when pfcpd listens on a wildcard address (`PfcpNode.is_host_address`), and a request
-sent there would come back to pfcpd."""
+sent there would come back to pfcpd.
+
+The probe is a UDP socket connect()ed to the address (nothing is sent): the kernel's route
+lookup answers. What each answer means (checked against the kernel in
+tests/node/test_host_probe_routes.py):
+
+- connected, the socket's own address is the address: the host's (a local route);
+- ENETUNREACH (no route), EHOSTUNREACH (an ``unreachable`` route), EINVAL (a ``blackhole``
+  route): not the host's (the kernel routes each of its own addresses), kept;
+- EACCES (a ``prohibit`` route; a subnet broadcast address, which needs SO_BROADCAST),
+  EPERM (a security policy on connect()): the kernel refuses to send there, so no request
+  can go there: refused like the host's own, and kept like the others (it lasts as long as
+  the route or the policy; the ttl covers changes as for the other verdicts). Not kept, each
+  report to such an address would cost a probe, for the same answer;
+- any other error (no socket of the family: EAFNOSUPPORT, a kernel booted with
+  ipv6.disable=1; out of file descriptors or memory: EMFILE, ENFILE, ENOBUFS, ENOMEM): the
+  probe cannot tell; the address is taken for the host's (no request goes where pfcpd might
+  answer it itself), and not kept (it may pass).
+
+An IPv6 link-local address has no scope here, and connect() refuses it (EINVAL): it is
+probed by binding a socket to it on each of the host's interfaces instead (bound on one:
+the host's). It matters: the node sends to a link-local F-SEID address of a CP associated
+over link-local, and a wildcard listen socket's sendto() does reach one without a scope
+(the kernel takes the route of fe80::/64), pfcpd's own included.
+"""
 
 from __future__ import annotations
 
@@ -17,42 +41,67 @@ def is_host_address(ip: str) -> bool:
     """``ip`` is one of this host's addresses: a loopback one (127.0.0.0/8 and ::1, each
     delivered locally by the kernel), or one the kernel picks as its own source to reach
     itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
-    address). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH: the kernel
-    routes each of its own), nor an IPv6 link-local one (no scope: EINVAL). One the probe
-    cannot ask about (any other OSError: no socket of the family, the kernel booted with
-    ipv6.disable=1, out of file descriptors) cannot be told apart: taken for the host's,
-    so that no request goes where pfcpd might answer it itself."""
+    address; an IPv6 link-local one, that a socket can be bound to on one of the host's
+    interfaces). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH, EINVAL: the
+    kernel routes each of its own). One the kernel refuses to send to (EACCES, EPERM), or
+    that the probe cannot ask about (any other OSError), is taken for the host's: no
+    request goes there (see the module's docstring)."""
     return _probe(ip) is not False
 
 
 _NOT_LOCAL = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL))
+_REFUSED = frozenset((errno.EACCES, errno.EPERM))  # (the kernel sends nothing there)
 
 
 def _probe(ip: str) -> bool | None:
-    """`is_host_address`; None: the probe cannot tell."""
+    """`is_host_address`; None: the probe cannot tell (a verdict not to keep)."""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
     if addr.is_loopback:
         return True
+    if addr.version == 6 and addr.is_link_local:
+        return _link_local_probe(addr.compressed)
     family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect((addr.compressed, PFCP_PORT))
             own = probe.getsockname()[0]
     except OSError as e:
-        return False if e.errno in _NOT_LOCAL else None
+        if e.errno in _NOT_LOCAL:
+            return False
+        return True if e.errno in _REFUSED else None
     return ipaddress.ip_address(own.split("%", 1)[0]) == addr
+
+
+def _link_local_probe(ip: str) -> bool | None:
+    """`_probe` of an IPv6 link-local address: the host's when a socket can be bound to it on
+    one of the host's interfaces (EADDRNOTAVAIL on every other; connect() cannot ask, no
+    scope: EINVAL). None: the probe cannot tell (no socket, no interface list)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            for index, _name in socket.if_nameindex():
+                try:
+                    probe.bind((ip, 0, 0, index))
+                except OSError as e:
+                    if e.errno == errno.EADDRNOTAVAIL:
+                        continue
+                    raise
+                return True
+    except OSError:
+        return None
+    return False
 
 
 class HostAddresses:
     """`is_host_address` with its verdicts kept ``ttl`` seconds (addresses come and go with
     interfaces), at most ``limit`` of them (beyond, all are forgotten): the node asks once
     per Session Report Request to an F-SEID address, and two system calls each time would
-    be most of the cost. A probe that cannot tell (an OSError, perhaps passing: out of file
+    be most of the cost. A probe that cannot tell (an OSError that may pass: out of file
     descriptors) is not kept: the address is taken for the host's this once, and asked
-    about again next time."""
+    about again next time; one the kernel refuses to send to (EACCES, EPERM) is kept,
+    refused like the host's own."""
 
     def __init__(
         self, ttl: float = 30.0, limit: int = 4096, clock: Callable[[], float] = time.monotonic

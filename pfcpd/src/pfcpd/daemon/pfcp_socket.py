@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ipaddress
 import logging
 import select
 import socket
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..address import Address
+from ..address import normalize as normalize  # (the source's name; server.py's too)
 from .gc_tuning import BatchPause
 
 log = logging.getLogger("pfcpd.node")
@@ -39,15 +39,6 @@ MAX_DATAGRAM = 65535
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)
 _SK_MEMINFO_DROPS = 8
-
-
-def normalize(addr: tuple[Any, ...]) -> Address:
-    """(host, port[, flow, scope]) -> (host, port); IPv4-mapped IPv6 becomes IPv4."""
-    host = addr[0]
-    if ":" in host:
-        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
-        host = str(ip.ipv4_mapped) if ip.ipv4_mapped else ip.compressed
-    return host, int(addr[1])
 
 
 def open_sockets(host: str, port: int, family: int, count: int = SOCKETS) -> list[socket.socket]:

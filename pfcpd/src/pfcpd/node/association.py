@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from ..address import Address
+from ..address import Address, Facts, facts
 from ..pfcp import IEType, Message
 from ..pfcp.ies_address import AlternativeSMFIPAddress
 from ..pfcp.ies_text import SMFSetID
@@ -22,7 +22,10 @@ class AssociationState(enum.Enum):
 class Association:
     node_id: str  # the CP's Node ID as text (address literal or FQDN)
     addr: Address  # the CP's address: its requests come from there, ours go there
-    local: str | None  # the listen endpoint that talks to it (None: any of its family)
+    # The listen endpoint that talks to it (None: any of its family): the one the CP's setup
+    # arrived on; for one pfcpd set up itself, or a record of an older state file, the node
+    # derives it (`PfcpNode._name_endpoint`).
+    local: str | None
     cp_recovery_time_stamp: int  # NTP-era seconds, as received
     initiator: str  # "cp" or "up"
     established_at: float  # node clock (monotonic seconds)
@@ -35,12 +38,15 @@ class Association:
     last_heartbeat_ok_at: float | None = None
     lost_at: float | None = None
     release_at: float | None = None  # LOST: when the graceful release period ends
-    # The session handler's view of it (made once: an association's Node ID and address
-    # never change; a new one is another object)
+    # The session handler's view of it, and what the node asks of its address when it
+    # picks a request's destination (`PfcpNode._answerable`; None: not an IP address). Made
+    # once: an association's Node ID and address never change; a new one is another object.
     peer: Peer = field(init=False, repr=False, compare=False)
+    facts: Facts | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.peer = Peer(self.node_id, self.addr)
+        self.facts = facts(self.addr[0])
 
     def set_smf_set(self, msg: Message) -> None:
         """Take the SMF Set ID and Alternative SMF IP Addresses ``msg`` carries (an

@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..address import Address
+from ..address import Address, Facts, facts, is_loopback
 from ..config import PFCP_PORT, PfcpConfig, RateLimitConfig, is_dns_name
 from ..pfcp import (
     IE,
@@ -126,39 +126,6 @@ def _cause_text(value: int) -> str:
         return Cause(value).name.lower()
     except ValueError:
         return str(value)
-
-
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # ("this network": never a destination)
-
-
-def _is_loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_link_local(ip: str, version: int) -> bool:
-    """``ip`` is a link-local address of IP ``version``."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return addr.version == version and addr.is_link_local
-
-
-def _address(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """``ip`` parsed, an IPv4-mapped IPv6 address as the IPv4 one; None: no address."""
-    if ip is None:
-        return None
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
 
 
 def _no_host_address(ip: str) -> bool:
@@ -290,7 +257,8 @@ class PfcpNode:
         self.request_port = request_port
         self.is_host_address = is_host_address
         listen = config.listen
-        self._own_addresses = frozenset(ep.host for ep in listen) | {self.node_id.value}
+        own = [ep.host for ep in listen] + [self.node_id.value]  # (named as F-SEIDs are)
+        self._own_addresses = frozenset(f.text if (f := facts(h)) else h for h in own)
         self._wildcard_listen = any(ipaddress.ip_address(ep.host).is_unspecified for ep in listen)
         # (IPv4: the IPv4 endpoints, then the IPv6 wildcard's, which takes IPv4 too; IPv6:
         # the IPv6 endpoints; each in the configuration's order, with whether it is bound
@@ -298,9 +266,11 @@ class PfcpNode:
         ipv4 = [ep for ep in listen if ep.family == 4] + [ep for ep in listen if ep.host == "::"]
         ipv6 = [ep for ep in listen if ep.family == 6]
         self._endpoints_of_family: dict[int, tuple[tuple[str, bool], ...]] = {
-            family: tuple((str(ep), _is_loopback(ep.host)) for ep in eps)
+            family: tuple((str(ep), is_loopback(ep.host)) for ep in eps)
             for family, eps in ((4, ipv4), (6, ipv6))
         }
+        for assoc in self._associations.values():
+            self._name_endpoint(assoc)  # (a record of an older state file names none)
         self._cache = ResponseCache(config.response_cache_time)
         self._transmits: list[Transmit] = []
         # Session answers given since the last commit_sessions: id(request) -> (request,
@@ -652,14 +622,13 @@ class PfcpNode:
         8805; ``request_port``), the association's at its address (a peer on another port
         keeps it)."""
         v6 = ":" in assoc.addr[0]
-        found = [a for a in (_address(ipv4), _address(ipv6)) if a is not None]
-        for addr in sorted(found, key=lambda a: (a.version == 6) != v6):  # same family first
+        found = [f for t in (ipv4, ipv6) if t is not None and (f := facts(t)) is not None]
+        if len(found) == 2 and (found[0].version == 6) != v6 and (found[1].version == 6) == v6:
+            found.reverse()  # (the association's family first)
+        for addr in found:
             if (addr.version == 6) == v6:
                 local = assoc.local
-                if (
-                    not addr.is_loopback
-                    and (local, True) in self._endpoints_of_family[addr.version]
-                ):
+                if not addr.loopback and (local, True) in self._endpoints_of_family[addr.version]:
                     continue
             else:
                 local = self._endpoint_to(addr)
@@ -672,41 +641,46 @@ class PfcpNode:
             return (ip, port), local
         return assoc.addr, assoc.local
 
-    def _endpoint_to(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-        """The listen endpoint a request to ``addr``, of the family other than the
-        association's, leaves from: the first of that family (IPv4: an IPv4 one, else the
-        IPv6 wildcard), but not one bound to loopback for an address off loopback (the
-        kernel does not route a loopback source off the host); None: none reaches it."""
+    def _name_endpoint(self, assoc: Association) -> None:
+        """An association that names no listen endpoint (set up by pfcpd itself, or
+        restored from a record written before pfcpd kept it) gets `_endpoint_to` its CP's
+        address; one the CP's setup arrived on keeps that."""
+        if assoc.local is None and assoc.facts is not None:
+            assoc.local = self._endpoint_to(assoc.facts)
+
+    def _endpoint_to(self, addr: Facts) -> str | None:
+        """The listen endpoint a request to ``addr`` leaves from when no other is known (an
+        address of the family other than the association's; a restored association whose
+        record names none): the first of that family (IPv4: an IPv4 one, else the IPv6
+        wildcard), but not one bound to loopback for an address off loopback (the kernel
+        does not route a loopback source off the host); None: none reaches it."""
         for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
-            if addr.is_loopback or not on_loopback:
+            if addr.loopback or not on_loopback:
                 return endpoint
         return None
 
-    def _answerable(
-        self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, assoc: Association
-    ) -> str | None:
-        """``addr`` (`_address`: an IPv4-mapped IPv6 address as IPv4) as the socket layer
-        names its answers' source (IPv6 compressed: `daemon.pfcp_socket.normalize`), when
-        a request may go there; else None. Not there: an unspecified, "this network" (0.0.0.0/8),
-        multicast or broadcast address; a link-local one unless the CP's association is at
-        a link-local address of the same family (sent from the association's endpoint, in
-        its scope); a loopback one unless the CP's association is on loopback; this node's
-        own address: a listen address, its Node ID, or with a wildcard listen address one of
-        the host's (`is_host_address`): it would answer its own request, and the answer
-        would end the transaction; an address the allow-list leaves out (the answer would
-        be dropped unread, the request retransmitted until it fails). The association's
-        own address is always taken, before those last checks (the CP answers there, even
-        on this host; and the usual F-SEID address costs no host-address probe)."""
-        if (
-            addr.is_unspecified
-            or addr in _THIS_NETWORK
-            or addr.is_multicast
-            or addr == _BROADCAST
-            or (addr.is_link_local and not _is_link_local(assoc.addr[0], addr.version))
-            or (addr.is_loopback and not _is_loopback(assoc.addr[0]))
-        ):
+    def _answerable(self, addr: Facts, assoc: Association) -> str | None:
+        """``addr``'s name (`address.Facts.text`: as the socket layer names its answers'
+        source), when a request may go there; else None. Not there: an unspecified, "this
+        network" (0.0.0.0/8), multicast or broadcast address; a link-local one unless the
+        CP's association is at a link-local address of the same family (sent from the
+        association's endpoint, in its scope); a loopback one unless the CP's association is
+        on loopback; this node's own address: a listen address, its Node ID, or with a
+        wildcard listen address one of the host's (`is_host_address`): it would answer its
+        own request, and the answer would end the transaction; an address the allow-list
+        leaves out (the answer would be dropped unread, the request retransmitted until it
+        fails). The association's own address is always taken, before those last checks
+        (the CP answers there, even on this host; and the usual F-SEID address costs no
+        host-address probe). Neither address is parsed here: the F-SEID's facts are kept by
+        `address.facts`, the association's by the association."""
+        if addr.nowhere:
             return None
-        text = addr.compressed
+        cp = assoc.facts
+        if addr.link_local and not (cp and cp.link_local and cp.version == addr.version):
+            return None
+        if addr.loopback and not (cp and cp.loopback):
+            return None
+        text = addr.text
         if text == assoc.addr[0]:
             return text
         if (
@@ -1073,6 +1047,7 @@ class PfcpNode:
             cp_features=cp_features,
             next_heartbeat_at=now + self.config.heartbeat_interval,
         )
+        self._name_endpoint(assoc)  # (one pfcpd set up itself: its setup's answer names none)
         self._associations[node_id] = assoc
         self._associations_changed()
         self.state_dirty = True
