@@ -26,8 +26,12 @@ Each phase also prints the CPU time pfcpd used per request (all its threads, fro
 /proc): 1 / that is what one core can carry, a figure that does not depend on what else
 the machine runs meanwhile (the rates do); and how many flushes of the journal to the disk
 it made (from its metrics: pfcpd_session_journal_flush_seconds), with the requests each
-covered and their mean time: in the paced phase a flush covers ~6 requests instead of
-~64, one of the costs a paced request pays more (docs/pfcpd.md "Measured").
+covered, their mean time and how many took over 0.5, 1 and 2.5 ms (in the paced phase a
+flush covers ~6 requests instead of ~64, one of the costs a paced request pays more); and
+the journal's checkpoints (its WAL copied into the database, in pfcpd's state-writing
+thread; the last pass holds commits off) with their mean time. Every answer waits for a
+flush begun after its commit: the slow flushes and the checkpoints are what the paced p99
+is read against (docs/pfcpd.md "Measured").
 
 Needs root (the datapath's TUN device); prints why and exits 0 otherwise.
 
@@ -38,6 +42,7 @@ Run: make bench   (or .venv/bin/python bench/session_rate.py [--sessions N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import re
@@ -77,22 +82,64 @@ def start_session_pfcpd(
     )
 
 
-def journal_flushes(port: int) -> tuple[float, float]:
-    """pfcpd's session journal flushes so far and the seconds they took (its metrics)."""
+# Flush times the paced phase's tail is read against (seconds; buckets of the histogram).
+FLUSH_TAIL_BOUNDS = ("0.0005", "0.001", "0.0025")
+
+
+@dataclasses.dataclass(frozen=True)
+class JournalFigures:
+    """pfcpd's session journal so far, from its metrics: flushes to the disk and their
+    seconds, how many took longer than each of FLUSH_TAIL_BOUNDS, checkpoints and their
+    seconds."""
+
+    flushes: float
+    flush_seconds: float
+    flushes_over: tuple[float, ...]
+    checkpoints: float
+    checkpoint_seconds: float
+
+    def since(self, before: JournalFigures) -> JournalFigures:
+        return JournalFigures(
+            self.flushes - before.flushes,
+            self.flush_seconds - before.flush_seconds,
+            tuple(
+                n - m
+                for n, m in zip(self.flushes_over, before.flushes_over, strict=True)
+            ),
+            self.checkpoints - before.checkpoints,
+            self.checkpoint_seconds - before.checkpoint_seconds,
+        )
+
+
+def journal_figures(port: int) -> JournalFigures:
+    """pfcpd's JournalFigures now (its metrics on ``port``)."""
     with urllib.request.urlopen(
         f"http://127.0.0.1:{port}/metrics", timeout=10
     ) as answer:
         text = answer.read().decode()
-    found = dict(
-        re.findall(
-            r"^pfcpd_session_journal_flush_seconds_(count|sum) (\S+)$",
-            text,
-            re.MULTILINE,
+    figures: list[tuple[dict[str, str], dict[str, str]]] = []
+    for name in ("flush", "checkpoint"):
+        metric = f"pfcpd_session_journal_{name}_seconds"
+        totals = dict(re.findall(rf"^{metric}_(count|sum) (\S+)$", text, re.MULTILINE))
+        buckets = dict(
+            re.findall(rf'^{metric}_bucket{{le="([^"]+)"}} (\S+)$', text, re.MULTILINE)
         )
+        if len(totals) != 2 or not buckets:
+            raise SystemExit(f"pfcpd's metrics have no {metric}")
+        figures.append((totals, buckets))
+    (flush, within), (checkpoint, _) = figures
+    if any(bound not in within for bound in FLUSH_TAIL_BOUNDS):
+        raise SystemExit(
+            f"pfcpd's flush histogram has not the buckets {FLUSH_TAIL_BOUNDS}"
+        )
+    flushes = float(flush["count"])
+    return JournalFigures(
+        flushes,
+        float(flush["sum"]),
+        tuple(flushes - float(within[bound]) for bound in FLUSH_TAIL_BOUNDS),
+        float(checkpoint["count"]),
+        float(checkpoint["sum"]),
     )
-    if len(found) != 2:
-        raise SystemExit("pfcpd's metrics have no pfcpd_session_journal_flush_seconds")
-    return float(found["count"]), float(found["sum"])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -265,12 +312,10 @@ def main() -> int:
         results: list[PhaseResult] = []
         cpu: list[float] = []  # pfcpd's CPU seconds per phase
         waits: list[float | None] = []  # its event loop's seconds waiting for a CPU
-        flushes: list[
-            tuple[float, float]
-        ] = []  # the journal's flushes and their seconds
+        journal: list[JournalFigures] = []  # per phase
 
         def phase(run: Callable[[], PhaseResult]) -> PhaseResult:
-            flushed, flush_time = journal_flushes(metrics_port)
+            journal_before = journal_figures(metrics_port)
             before = cpu_seconds(proc.pid)
             waited = cpu_wait_seconds(proc.pid)
             result = run()
@@ -279,8 +324,7 @@ def main() -> int:
             waits.append(
                 None if waited is None or now_waited is None else now_waited - waited
             )
-            after, after_time = journal_flushes(metrics_port)
-            flushes.append((after - flushed, after_time - flush_time))
+            journal.append(journal_figures(metrics_port).since(journal_before))
             results.append(result)
             return result
 
@@ -307,8 +351,8 @@ def main() -> int:
     print(
         f"session_rate: {args.sessions} sessions, window {args.window}, pfcpd pid {proc.pid}"
     )
-    for result, seconds, wait, (count, flush_time) in zip(
-        results, cpu, waits, flushes, strict=True
+    for result, seconds, wait, figures in zip(
+        results, cpu, waits, journal, strict=True
     ):
         print("  " + result.line())
         per = seconds / result.requests
@@ -321,10 +365,20 @@ def main() -> int:
                 f"    pfcpd's event loop waited for a CPU {wait * 1e3:.0f} ms "
                 f"({wait / result.seconds * 100:.0f}% of the phase)"
             )
-        if count:
+        if figures.flushes:
+            count = figures.flushes
             print(
                 f"    journal flushes {count:.0f}, {result.requests / count:.1f} requests "
-                f"each, {flush_time / count * 1e6:.0f} us each (wall)"
+                f"each, {figures.flush_seconds / count * 1e6:.0f} us each (wall); over "
+                + " / ".join(f"{float(b) * 1e3:g}" for b in FLUSH_TAIL_BOUNDS)
+                + " ms: "
+                + " / ".join(f"{n:.0f}" for n in figures.flushes_over)
+            )
+        if figures.checkpoints:
+            print(
+                f"    journal checkpoints {figures.checkpoints:.0f}, "
+                f"{figures.checkpoint_seconds / figures.checkpoints * 1e3:.1f} ms each "
+                "(wall, in the state-writing thread)"
             )
         if result.rejected:
             print(f"    rejected by cause: {result.rejected}")
