@@ -65,11 +65,14 @@ class Reporting(EngineState):
             # BAR are not taken); counts it did not accept go into the session's next
             # report, to its owner now (accepted, they are delivered: not counted twice).
             log.info(
-                "session 0x%x moved from CP %s SEID 0x%x: its report's answer (cause %s)"
-                " is not applied",
+                "session 0x%x moved since its report to CP SEID 0x%x (moves: %d then, %d now;"
+                " now CP %s SEID 0x%x): its answer (cause %s) is not applied",
                 session.up_seid,
-                pending.cp_node_id,
-                pending.cp_seid,
+                request.seid or 0,
+                pending.cp_moves,
+                session.cp_moves,
+                session.cp_node_id,
+                session.cp_seid,
                 cause,
             )
             if cause != Cause.REQUEST_ACCEPTED:
@@ -181,11 +184,7 @@ class Reporting(EngineState):
             return
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
-            session.up_seid,
-            list(reports or []),
-            session.cp_node_id,
-            session.cp_seid,
-            session.cp_moves,
+            session.up_seid, list(reports or []), session.cp_moves
         )
 
     def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:

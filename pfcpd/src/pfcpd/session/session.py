@@ -83,8 +83,8 @@ class Session:
 
     apps: frozenset[str]  # Application IDs its PDRs name
     ddn_delay: float  # seconds: its BAR's Downlink Data Notification Delay
-    # Moves to another CP or CP SEID (`EngineState._cp_move`, undo included): a report's
-    # answer is about the session only if none came between (`PendingReport`)
+    # Moves to another CP or CP SEID, and their undos (`EngineState._cp_move`): a report's
+    # answer is about the session only if the count is still the report's (`PendingReport`)
     cp_moves: int
 
     def __init__(

@@ -66,17 +66,15 @@ NTP_UNIX_OFFSET = 2208988800
 ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingReport:
-    """A Session Report Request awaiting the CP's answer: its session, the usage it carried,
-    the CP (Node ID) and CP SEID it went to, and the session's move count then
-    (``Session.cp_moves``: should the session move before the answer comes, even away and
-    back, the answer is stale: `Reporting._response_received`)."""
+    """A Session Report Request awaiting the CP's answer: its session, the usage it carried
+    and the session's move count then (``Session.cp_moves``: should the session move before
+    the answer comes, even away and back or moved and undone, the answer is stale:
+    `Reporting._response_received`)."""
 
     up_seid: int
     reports: list[Grouped]
-    cp_node_id: str
-    cp_seid: int
     cp_moves: int
 
 
