@@ -72,6 +72,13 @@ class SetModification(EngineState):
             # batch may have taken (`_cp_follow`: that change touched the session); the
             # sessions are the move's too, so that such a change is undone with it.
             self._touched.extend(moved)
+        else:
+            # A session an earlier change of the batch touched: should the datapath refuse
+            # that change, its undo puts the session back as it was before it, this move
+            # included, so the move is undone and refused with it (`_unprogrammed`), not
+            # answered 1 and lost (or, undone after it, left on a refused CP F-SEID).
+            earlier = {seid for c in self._staged if c.seids for seid in c.seids}
+            self._touched.extend(seid for seid in moved if seid in earlier)
         refusal = (0, node_id)
         self._stage(req, refusal, lambda: move(before))
         if moved:

@@ -1,0 +1,58 @@
+"""A Session Set Modification that moves a session an earlier change of the same batch
+touched, when the datapath refuses that change: the earlier change's undo puts the session
+back as it was before it, the move included, so the move is refused with it (77), not
+answered 1 and lost; with the journal failing too, the session ends where it was, not on
+the refused change's CP F-SEID (the move's undo, run first, no longer puts it there)."""
+
+from __future__ import annotations
+
+from session_harness import CP, Harness, cause
+from test_smf_set_takeover import SMF2, establish, join_set, modification
+
+from pfcpd.pfcp import Cause, Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_address as A
+
+
+def set_modification() -> Message:
+    """smf moves its sessions (by its CP IP Address) to smf2 of its set."""
+    info = Grouped(
+        IEType.PFCP_SESSION_CHANGE_INFO,
+        [A.CPIPAddress(ipv4=CP[0]), A.AlternativeSMFIPAddress(ipv4=SMF2[0])],
+    )
+    return Message(
+        MessageType.SESSION_SET_MODIFICATION_REQUEST, 0, [A.NodeID.from_text("smf"), info]
+    )
+
+
+def refused_batch(h: Harness, cp_seid: int, journal_fails: bool) -> tuple[int, list[int]]:
+    """smf's session at ``cp_seid``; one batch: a Session Modification moving it to another
+    CP SEID, whose program the datapath refuses, then smf's Session Set Modification."""
+    join_set(h)
+    seid, _, _ = establish(h, cp_seid)
+    h.dp.refuse = lambda s, program: s == seid  # type: ignore[attr-defined]
+    if journal_fails:
+        h.journal.fail_next = 1
+    answers = h.batch(
+        (modification(seid, A.FSEID(cp_seid + 0x100, CP[0])), CP),
+        (set_modification(), CP),
+        seq=400,
+    )
+    h.dp.refuse = lambda s, program: False  # type: ignore[attr-defined]
+    return seid, [cause(a) for a in answers]
+
+
+def test_the_move_is_refused_with_the_change_it_followed(hp: Harness) -> None:
+    seid, causes = refused_batch(hp, 0xF2, journal_fails=False)
+    assert causes == [Cause.SYSTEM_FAILURE, Cause.SYSTEM_FAILURE]  # (was 77, 1)
+    session = hp.engine.sessions[seid]
+    assert (session.cp_node_id, session.cp_seid) == ("smf", 0xF2)
+    assert hp.engine._by_cp["smf"][0xF2] == seid
+    assert "smf2" not in hp.engine._by_cp
+
+
+def test_with_the_journal_failing_too_the_session_stays_where_it_was(hp: Harness) -> None:
+    seid, causes = refused_batch(hp, 0xF3, journal_fails=True)
+    assert causes == [Cause.SYSTEM_FAILURE, Cause.SYSTEM_FAILURE]
+    session = hp.engine.sessions[seid]
+    assert (session.cp_node_id, session.cp_seid) == ("smf", 0xF3)  # (was 0x1F3)
+    assert hp.engine._by_cp["smf"][0xF3] == seid
