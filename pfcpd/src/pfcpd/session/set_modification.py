@@ -55,6 +55,11 @@ class SetModification(EngineState):
             return self._refuse(req, err, 0, node_id)
         moved = {seid: self.sessions[seid] for seid in moves}
         before = {seid: (s.cp_node_id, s.cp_fseid) for seid, s in moved.items()}
+        # A session an earlier change of the batch moved (it left a CP entry: `_vacated`):
+        # should the datapath refuse that change, its undo puts the session back as it was
+        # before it, this move's part included, so the move (all of it: its undo puts every
+        # session back) is undone and refused with it, not answered 1 and lost in part.
+        after_moves = bool(self._vacated) and not set(self._vacated.values()).isdisjoint(moved)
 
         def move(to: dict[int, tuple[str, FSEID]]) -> None:
             # (the entries in the order of the sessions at once: moves of many sessions)
@@ -66,19 +71,13 @@ class SetModification(EngineState):
         followed = False
         for s in moved.values():  # (a target entry another session left in this batch)
             followed |= self._cp_follow(s.cp_node_id, s.cp_seid)
-        if followed:
+        if followed or after_moves:
             # The move depends on other changes of the batch: undone with them, it puts
             # its sessions back on the entries they left, which a later change of the
             # batch may have taken (`_cp_follow`: that change touched the session); the
-            # sessions are the move's too, so that such a change is undone with it.
+            # sessions are the move's too, so that such a change is undone with it
+            # (`_unprogrammed`), and so that it is undone with an earlier move it followed.
             self._touched.extend(moved)
-        else:
-            # A session an earlier change of the batch touched: should the datapath refuse
-            # that change, its undo puts the session back as it was before it, this move
-            # included, so the move is undone and refused with it (`_unprogrammed`), not
-            # answered 1 and lost (or, undone after it, left on a refused CP F-SEID).
-            earlier = {seid for c in self._staged if c.seids for seid in c.seids}
-            self._touched.extend(seid for seid in moved if seid in earlier)
         refusal = (0, node_id)
         self._stage(req, refusal, lambda: move(before))
         if moved:
