@@ -102,8 +102,8 @@ def test_no_endpoint_reaches_the_cp_or_the_record_names_one() -> None:
 
 
 def test_an_association_pfcpd_set_up_itself_names_its_endpoint_at_once() -> None:
-    """`associate_to`: the setup's answer names no endpoint; the association gets the one a
-    restored record would (was None while fresh: its heartbeats from the daemon's first
+    """`associate_to`: the setup request leaves from, and the association names, the endpoint
+    a restored record would get (was None while fresh: its heartbeats from the daemon's first
     IPv4 endpoint, loopback-bound here, EINVAL to a CP off loopback), and keeps it across a
     save and restore."""
     from pfcpd.config import Endpoint
@@ -131,6 +131,7 @@ def test_an_association_pfcpd_set_up_itself_names_its_endpoint_at_once() -> None
     fresh = node()
     fresh.handle_timer(0.0)
     (setup,) = fresh.datagrams_to_send()
+    assert setup.local == V4  # (was None: the daemon's first IPv4 endpoint, on loopback)
     answer = Message(
         M.ASSOCIATION_SETUP_RESPONSE,
         decode(setup.data).seq,

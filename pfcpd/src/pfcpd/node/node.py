@@ -845,7 +845,10 @@ class PfcpNode:
         if features is not None:
             ies.append(features)
         assert target.addr is not None
-        self._send(Message(M.ASSOCIATION_SETUP_REQUEST, 0, ies), target.addr, None, now, done)
+        # (from the endpoint the association will name: `_name_endpoint`, the same rule)
+        to = facts(target.addr[0])
+        local = self._endpoint_to(to) if to is not None else None
+        self._send(Message(M.ASSOCIATION_SETUP_REQUEST, 0, ies), target.addr, local, now, done)
 
     def _setup_done(self, target: SetupTarget, response: Message | None, now: float) -> None:
         target.in_flight = False
