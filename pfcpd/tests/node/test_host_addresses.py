@@ -4,18 +4,10 @@ addresses the test sets (one end of a veth pair), so the verdicts do not depend 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from netns_tools import netns_missing, run
-
-NS = f"pfcpd-hostaddr-{os.getpid()}"
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from probe_namespace import probe_namespace, run_script
 
 # Run inside NS: every verdict of is_host_address, then a HostAddresses whose clock the
 # script moves, asked before and after an address is added to the interface.
@@ -51,30 +43,11 @@ EXPECTED = {
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    why = netns_missing()
-    if why is not None:
-        pytest.skip(why)
-    run("ip", "netns", "add", NS)
-    try:
-        run("ip", "link", "set", "lo", "up", ns=NS)
-        run("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1", ns=NS)
-        run("ip", "addr", "add", "10.99.0.1/24", "dev", "d0", ns=NS)
-        run("ip", "-6", "addr", "add", "2001:db8:99::1/64", "dev", "d0", "nodad", ns=NS)
-        run("ip", "link", "set", "d0", "up", ns=NS)
-        run("ip", "link", "set", "d1", "up", ns=NS)
-        yield NS
-    finally:
-        run("ip", "netns", "del", NS)
+    with probe_namespace("pfcpd-hostaddr") as ns:
+        yield ns
 
 
 def test_the_host_s_addresses_and_the_kept_verdicts(namespace: str) -> None:
-    result = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT, *EXPECTED],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=SRC),
-    )
-    out = json.loads(result.stdout)
+    out = run_script(namespace, SCRIPT, *EXPECTED)
     assert out["verdicts"] == EXPECTED
     assert out["cache"] == [False, False, False, True]

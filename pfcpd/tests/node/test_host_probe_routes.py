@@ -7,18 +7,10 @@ one included (probed by bind(), see the module's docstring)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from netns_tools import netns_missing, run
-
-NS = f"pfcpd-hostroutes-{os.getpid()}"
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from probe_namespace import probe_namespace, run_script
 
 # Run inside NS: each address asked three times of one HostAddresses, the probes it made
 # (sockets opened) counted.
@@ -59,36 +51,21 @@ EXPECTED = {  # address: [verdict, probes made for three asks]
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    why = netns_missing()
-    if why is not None:
-        pytest.skip(why)
-    run("ip", "netns", "add", NS)
-    try:
-        run("ip", "link", "set", "lo", "up", ns=NS)
-        run("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1", ns=NS)
-        run("ip", "addr", "add", "10.99.0.1/24", "brd", "+", "dev", "d0", ns=NS)
-        run("ip", "-6", "addr", "add", "2001:db8:99::1/64", "dev", "d0", "nodad", ns=NS)
-        run("ip", "-6", "addr", "add", "fe80::99:1/64", "dev", "d0", "nodad", ns=NS)
-        run("ip", "link", "set", "d0", "up", ns=NS)
-        run("ip", "link", "set", "d1", "up", ns=NS)
-        for kind, v4, v6 in (
-            ("prohibit", "192.0.2.50/32", "2001:db8:50::/64"),
-            ("unreachable", "192.0.2.60/32", "2001:db8:60::/64"),
-            ("blackhole", "192.0.2.70/32", "2001:db8:70::/64"),
-        ):
-            run("ip", "route", "add", kind, v4, ns=NS)
-            run("ip", "-6", "route", "add", kind, v6, ns=NS)
-        yield NS
-    finally:
-        run("ip", "netns", "del", NS)
+    routes = [
+        ("-6", "addr", "add", "fe80::99:1/64", "dev", "d0", "nodad"),
+        *(
+            command
+            for kind, v4, v6 in (
+                ("prohibit", "192.0.2.50/32", "2001:db8:50::/64"),
+                ("unreachable", "192.0.2.60/32", "2001:db8:60::/64"),
+                ("blackhole", "192.0.2.70/32", "2001:db8:70::/64"),
+            )
+            for command in (("route", "add", kind, v4), ("-6", "route", "add", kind, v6))
+        ),
+    ]
+    with probe_namespace("pfcpd-hostroutes", *routes) as ns:
+        yield ns
 
 
 def test_the_kernel_s_route_verdicts_and_which_are_kept(namespace: str) -> None:
-    result = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT, *EXPECTED],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=SRC),
-    )
-    assert json.loads(result.stdout) == EXPECTED
+    assert run_script(namespace, SCRIPT, *EXPECTED) == EXPECTED
