@@ -1,5 +1,6 @@
-"""A Session Set Modification that moves a session an earlier change of the same batch
-moved (a new CP F-SEID), when the datapath refuses that change: the earlier change's undo
+"""A Session Set Modification that moves a session whose CP reference an earlier change of
+the same batch rewrote (a new CP F-SEID, or the same SEID at other addresses), when the
+datapath refuses that change: the earlier change's undo
 puts the session back as it was before it, the move included, so the move is refused with
 it (77), not answered 1 and lost; and with it every later change of a session it moved
 (its undo puts them all back). With the journal failing too, the session ends where it
@@ -91,3 +92,21 @@ def test_a_refused_change_that_moved_nothing_leaves_the_move_accepted(hp: Harnes
     session = hp.engine.sessions[seid]
     assert (session.cp_node_id, session.cp_seid) == ("smf2", 0xF4)
     assert hp.engine._by_cp["smf2"][0xF4] == seid
+
+
+def test_an_earlier_change_of_the_cp_f_seid_s_addresses_only(hp: Harness) -> None:
+    """The same SEID at other addresses (an IPv6 one added) moves no index entry, yet its
+    undo puts the session back on its CP (was: the move answered 1, the session smf's)."""
+    join_set(hp)
+    seid, _, _ = establish(hp, 0xF5)
+    hp.dp.refuse = lambda s, program: s == seid  # type: ignore[attr-defined]
+    answers = hp.batch(
+        (modification(seid, A.FSEID(0xF5, CP[0], "2001:db8::9")), CP),
+        (set_modification(), CP),
+        seq=400,
+    )
+    hp.dp.refuse = lambda s, program: False  # type: ignore[attr-defined]
+    assert [cause(a) for a in answers] == [Cause.SYSTEM_FAILURE, Cause.SYSTEM_FAILURE]
+    session = hp.engine.sessions[seid]
+    assert (session.cp_node_id, session.cp_seid, session.cp_fseid.ipv6) == ("smf", 0xF5, None)
+    assert "smf2" not in hp.engine._by_cp

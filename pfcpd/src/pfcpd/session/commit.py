@@ -30,6 +30,8 @@ class GroupCommit(EngineState):
         finally:
             if self._vacated:  # (the batch's changes hold what depended on them)
                 self._vacated.clear()
+            if self._cp_rewritten:
+                self._cp_rewritten.clear()
 
     def _commit(self) -> list[tuple[Message, Message]]:
         unprogrammed = self.datapath.settle()

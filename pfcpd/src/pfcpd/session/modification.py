@@ -261,6 +261,7 @@ class Modification(Choosing, Reporting):
         read)."""
         if owner == session.cp_node_id and fseid.seid == session.cp_seid:
             session.cp_fseid = fseid
+            self._cp_rewritten.add(session.up_seid)
         else:
             self._cp_move(((session, owner, fseid),))
 

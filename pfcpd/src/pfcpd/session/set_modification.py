@@ -55,11 +55,12 @@ class SetModification(EngineState):
             return self._refuse(req, err, 0, node_id)
         moved = {seid: self.sessions[seid] for seid in moves}
         before = {seid: (s.cp_node_id, s.cp_fseid) for seid, s in moved.items()}
-        # A session an earlier change of the batch moved (it left a CP entry: `_vacated`):
-        # should the datapath refuse that change, its undo puts the session back as it was
-        # before it, this move's part included, so the move (all of it: its undo puts every
-        # session back) is undone and refused with it, not answered 1 and lost in part.
-        after_moves = bool(self._vacated) and not set(self._vacated.values()).isdisjoint(moved)
+        # A session whose CP reference an earlier change of the batch rewrote (a move, a CP
+        # F-SEID with other addresses: `_cp_rewritten`): should the datapath refuse that
+        # change, its undo puts the session back as it was before it, this move's part
+        # included, so the move (all of it: its undo puts every session back) is undone
+        # and refused with it, not answered 1 and lost in part.
+        after_moves = not self._cp_rewritten.isdisjoint(moved)
 
         def move(to: dict[int, tuple[str, FSEID]]) -> None:
             # (the entries in the order of the sessions at once: moves of many sessions)

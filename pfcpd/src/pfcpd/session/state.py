@@ -161,6 +161,10 @@ class EngineState:
         # since the last commit (`_cp_drop`): a change of the batch giving the entry to
         # another session depends on that session's changes (`_cp_follow`).
         self._vacated: dict[tuple[str, int], int] = {}
+        # UP SEIDs of the sessions whose CP reference (CP, CP F-SEID) a change rewrote since
+        # the last commit (`_cp_move`, `_refer_cp`): a Session Set Modification moving one
+        # of them is undone with that change (`SetModification`).
+        self._cp_rewritten: set[int] = set()
         # CPs whose index entries a move left out of the order of `sessions` (`_cp_move`)
         self._cp_unordered: set[str] = set()
 
@@ -379,8 +383,10 @@ class EngineState:
         for s, _, _ in moves:
             self._cp_drop(s.cp_node_id, s.cp_seid, s.up_seid)
         nodes: set[str] = set()
+        rewritten = self._cp_rewritten
         for s, node, fseid in moves:
             s.cp_node_id, s.cp_fseid = node, fseid
+            rewritten.add(s.up_seid)
             s.cp_moves += 1  # (a report's answer from before is stale: `PendingReport`)
             if self.sessions.get(s.up_seid) is s:
                 self._cp_put(node, s.cp_seid, s.up_seid)
