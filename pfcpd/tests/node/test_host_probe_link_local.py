@@ -1,8 +1,9 @@
 """The host-address probe of an IPv6 link-local address (`daemon.host_addresses`): connect()
-refuses one without a scope (EINVAL), so the probe binds a socket to it on each of the
-host's interfaces: bound on one, the host's (was: EINVAL, "not the host's", and a report
-to pfcpd's own link-local address sent to pfcpd). Sans-IO: the socket module's ``socket``
-and ``if_nameindex`` are replaced (tests/node/test_host_probe_routes.py asks the kernel)."""
+refuses one without a scope (EINVAL), so the probe connect()s a socket to it with each of
+the host's interfaces as its scope: the socket's own address is the address on one, the
+host's (was: EINVAL, "not the host's", and a report to pfcpd's own link-local address
+sent to pfcpd). Sans-IO: the socket module's ``socket`` and ``if_nameindex`` are replaced
+(tests/node/test_host_probe_routes.py asks the kernel, with net.ipv6.ip_nonlocal_bind)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ INTERFACES = [(1, "lo"), (2, "eth0"), (3, "eth1")]
 
 
 class Interfaces:
-    """A host whose fe80::1 is on eth1 (index 3): a bind there succeeds, elsewhere
-    EADDRNOTAVAIL; each bind and connect kept in ``calls``."""
+    """A host whose fe80::1 is on eth1 (index 3): a socket connect()ed to it with that scope
+    gets it as its own address, with eth0's its own fe80::2; lo has no link-local route
+    (ENETUNREACH); each connect kept in ``calls``."""
 
     calls: ClassVar[list[tuple[str, tuple[Any, ...]]]] = []
 
     def __init__(self, family: int = -1, *args: Any, **kwargs: Any) -> None:
         assert family == socket.AF_INET6
+        self.own = "::"
 
     def __enter__(self) -> Interfaces:
         return self
@@ -33,14 +36,15 @@ class Interfaces:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def bind(self, address: tuple[Any, ...]) -> None:
-        Interfaces.calls.append(("bind", address))
-        if address[0] != "fe80::1" or address[3] != 3:
-            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
-
     def connect(self, address: tuple[Any, ...]) -> None:
         Interfaces.calls.append(("connect", address))
-        raise OSError(errno.EINVAL, "Invalid argument")
+        ip, _, _, index = address
+        if index == 1:
+            raise OSError(errno.ENETUNREACH, "Network is unreachable")
+        self.own = "fe80::1%eth1" if (ip, index) == ("fe80::1", 3) else f"fe80::{index}%eth"
+
+    def getsockname(self) -> tuple[Any, ...]:
+        return (self.own, 40000, 0, 0)
 
 
 @pytest.fixture
@@ -51,14 +55,14 @@ def host(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
     return Interfaces.calls
 
 
-def test_a_link_local_address_bound_on_an_interface_is_the_host_s(
+def test_a_link_local_address_a_scoped_connect_gets_as_its_own_is_the_host_s(
     host: list[tuple[str, tuple[Any, ...]]],
 ) -> None:
     assert is_host_address("fe80::1") is True
     assert host == [
-        ("bind", ("fe80::1", 0, 0, 1)),
-        ("bind", ("fe80::1", 0, 0, 2)),
-        ("bind", ("fe80::1", 0, 0, 3)),
+        ("connect", ("fe80::1", 8805, 0, 1)),
+        ("connect", ("fe80::1", 8805, 0, 2)),
+        ("connect", ("fe80::1", 8805, 0, 3)),
     ]
     host.clear()
     assert is_host_address("fe80::9") is False
@@ -115,3 +119,20 @@ def test_ipv4_link_local_is_probed_by_connect(monkeypatch: pytest.MonkeyPatch) -
     assert is_host_address("169.254.0.1") is True
     assert is_host_address("169.254.0.9") is False
     assert asked == [("169.254.0.1", 8805), ("169.254.0.9", 8805)]
+
+
+def test_a_connect_that_fails_otherwise_cannot_tell(
+    host: list[tuple[str, tuple[Any, ...]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Not a missing route on one interface: out of buffers. Refused, not kept.)"""
+
+    def no_buffers(self: Interfaces, address: tuple[Any, ...]) -> None:
+        raise OSError(errno.ENOBUFS, "No buffer space available")
+
+    monkeypatch.setattr(Interfaces, "connect", no_buffers)
+    check = HostAddresses(ttl=30.0, clock=lambda: 100.0)
+    assert check("fe80::9") is True
+    monkeypatch.undo()
+    monkeypatch.setattr(host_addresses.socket, "socket", Interfaces)
+    monkeypatch.setattr(host_addresses.socket, "if_nameindex", lambda: INTERFACES)
+    assert check("fe80::9") is False  # asked again: not kept

@@ -3,7 +3,8 @@ namespace of its own: an ``unreachable`` route (EHOSTUNREACH) and a ``blackhole`
 (EINVAL) say "not the host's", a ``prohibit`` route and a subnet broadcast address (EACCES)
 "refused" (taken for the host's: no request can leave for it), and each of those verdicts
 is kept (one probe for several asks); the interface's own addresses, its IPv6 link-local
-one included (probed by bind(), see the module's docstring)."""
+one included (probed by connect() with each interface as its scope, see the module's
+docstring; net.ipv6.ip_nonlocal_bind set, which makes bind() succeed for any address)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import pytest
 from probe_namespace import probe_namespace, run_script
 
 # Run inside NS: each address asked three times of one HostAddresses, the probes it made
-# (sockets opened) counted.
+# counted.
 SCRIPT = """
 import json, sys
+with open("/proc/sys/net/ipv6/ip_nonlocal_bind", "w") as knob:  # (this namespace's)
+    knob.write("1")
 from pfcpd.daemon import host_addresses
 made = []
-real = host_addresses.socket.socket
-def counted(*args, **kwargs):
+real = host_addresses._probe
+def counted(ip):
     made.append(1)
-    return real(*args, **kwargs)
-host_addresses.socket.socket = counted
+    return real(ip)
+host_addresses._probe = counted
 check = host_addresses.HostAddresses()
 out = {}
 for ip in sys.argv[1:]:
@@ -44,7 +47,7 @@ EXPECTED = {  # address: [verdict, probes made for three asks]
     "2001:db8:50::1": [True, 1],  # prohibit
     "2001:db8:60::1": [False, 1],  # unreachable
     "2001:db8:70::1": [False, 1],  # blackhole
-    "fe80::99:1": [True, 1],  # the interface's link-local address (bound on it)
+    "fe80::99:1": [True, 1],  # the interface's link-local address
     "fe80::5": [False, 1],  # another on its link
 }
 

@@ -20,10 +20,11 @@ tests/node/test_host_probe_routes.py):
   answer it itself), and not kept (it may pass).
 
 An IPv6 link-local address has no scope here, and connect() refuses it (EINVAL): it is
-probed by binding a socket to it on each of the host's interfaces instead (bound on one:
-the host's). It matters: the node sends to a link-local F-SEID address of a CP associated
-over link-local, and a wildcard listen socket's sendto() does reach one without a scope
-(the kernel takes the route of fe80::/64), pfcpd's own included.
+probed by connect() with each of the host's interfaces as its scope instead (the socket's
+own address is the address on one: the host's). It matters: the node sends to a
+link-local F-SEID address of a CP associated over link-local, and a wildcard listen
+socket's sendto() does reach one without a scope (the kernel takes the route of
+fe80::/64), pfcpd's own included.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def is_host_address(ip: str) -> bool:
     """``ip`` is one of this host's addresses: a loopback one (127.0.0.0/8 and ::1, each
     delivered locally by the kernel), or one the kernel picks as its own source to reach
     itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
-    address; an IPv6 link-local one, that a socket can be bound to on one of the host's
-    interfaces). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH, EINVAL: the
+    address; an IPv6 link-local one, the same with one of the host's interfaces as its
+    scope). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH, EINVAL: the
     kernel routes each of its own). One the kernel refuses to send to (EACCES, EPERM), or
     that the probe cannot ask about (any other OSError), is taken for the host's: no
     request goes there (see the module's docstring)."""
@@ -75,20 +76,28 @@ def _probe(ip: str) -> bool | None:
     return ipaddress.ip_address(own.split("%", 1)[0]) == addr
 
 
+# connect() with an interface's scope: the address is not on that interface's link (lo has
+# no fe80::/64 route; an interface gone meanwhile)
+_NOT_ON_LINK = _NOT_LOCAL | {errno.EADDRNOTAVAIL, errno.ENODEV}
+
+
 def _link_local_probe(ip: str) -> bool | None:
-    """`_probe` of an IPv6 link-local address: the host's when a socket can be bound to it on
-    one of the host's interfaces (EADDRNOTAVAIL on every other; connect() cannot ask, no
-    scope: EINVAL). None: the probe cannot tell (no socket, no interface list)."""
+    """`_probe` of an IPv6 link-local address: the host's when a UDP socket connect()ed to
+    it with one of the host's interfaces as its scope gets it as its own address (connect()
+    without a scope cannot ask: EINVAL; bind() would succeed for any address with
+    net.ipv6.ip_nonlocal_bind set). A socket per interface (one whose connect() failed
+    refuses the next). None: the probe cannot tell (no socket, no interface list)."""
     try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            for index, _name in socket.if_nameindex():
+        for index, _name in socket.if_nameindex():
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
                 try:
-                    probe.bind((ip, 0, 0, index))
+                    probe.connect((ip, PFCP_PORT, 0, index))
                 except OSError as e:
-                    if e.errno == errno.EADDRNOTAVAIL:
+                    if e.errno in _NOT_ON_LINK:
                         continue
                     raise
-                return True
+                if probe.getsockname()[0].split("%", 1)[0] == ip:
+                    return True
     except OSError:
         return None
     return False
