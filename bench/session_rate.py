@@ -4,8 +4,10 @@ a real ``pfcpd run`` with the local datapath, over loopback.
 N sessions (2 PDRs, 2 FARs, 1 QER, 1 URR, CH F-TEID, CHV4) are established, modified and
 deleted with WINDOW requests in flight; then established again at half the measured
 establishment rate (or at ``--paced-rate R`` a second: 10000 is half the 20,000/s target,
-whatever this run's burst reached), paced, for the latency at that load. Printed per phase: requests/s,
-p50/p99/max latency. The baseline, measured in the same run through the same pfcpd and
+whatever this run's burst reached), paced, for the latency at that load. Printed per phase:
+requests/s, p50/p99/max latency; for the paced phase also how late the load generator's
+sends left (p99) and the p99 latency from each request's scheduled send (which counts a wait
+behind a full window: `pfcpd.smfsim.loadgen`). The baseline, measured in the same run through the same pfcpd and
 client: Heartbeat round trips with the same window (the node's path without a session), so
 the establishment rate is also printed as a ratio to it. Memory per 100k sessions, three
 figures: pfcpd's resident set growth while the sessions were established (the whole process:

@@ -7,13 +7,24 @@ phase are encoded before its clock starts. For each phase: requests per second, 
 percentiles (send to answer, milliseconds) and the answers that were not "Request accepted".
 A request unanswered for ``t1`` seconds is sent again (counted); the UPF's heartbeats are
 answered throughout.
+
+A paced phase (``rate``) sends request i at ``i / rate`` seconds from its start, or as soon
+after as it can: it waits for that moment, or for an answer, in select(2), whose timeout
+is in microseconds (epoll and poll take whole milliseconds: at 10,000/s a millisecond's
+wait sent the requests in bursts of ten, 0.35-0.4 ms behind their schedule at the median).
+What it could not keep of the schedule is printed with the phase: how late the sends left
+(p99), and the latency from each request's scheduled send (p99), which counts the time a
+request waited in the generator behind a full window (a UPF that stalls holds the window
+full, and the latency from the actual send leaves that wait out).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import selectors
+import math
+import select
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +40,7 @@ from .client import SmfClient, SmfError, cause_of
 
 T = IEType
 M = MessageType
+FD_SETSIZE = 1024  # glibc's: select(2) takes descriptors below it (Python does not name it)
 
 
 @dataclass
@@ -42,14 +54,24 @@ class PhaseResult:
     max_ms: float
     rejected: dict[str, int] = field(default_factory=dict)  # cause -> count
     retransmissions: int = 0
+    # A paced phase only: how late the sends left (p99), and the latency from each request's
+    # scheduled send (p99; see the module's docstring). None otherwise.
+    late_p99_ms: float | None = None
+    scheduled_p99_ms: float | None = None
 
     def line(self) -> str:
         bad = sum(self.rejected.values())
-        return (
+        text = (
             f"{self.phase:<10} {self.requests:>8} in {self.seconds:7.2f} s: "
             f"{self.per_second:9.0f}/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
             f"max {self.max_ms:7.2f} ms  rejected {bad}  retransmitted {self.retransmissions}"
         )
+        if self.late_p99_ms is not None and self.scheduled_p99_ms is not None:
+            text += (
+                f"  (paced: sends late p99 {self.late_p99_ms:.2f} ms, "
+                f"p99 from the scheduled send {self.scheduled_p99_ms:.2f} ms)"
+            )
+        return text
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -57,6 +79,20 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
         return 0.0
     index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
     return sorted_values[index]
+
+
+def wait_readable(sock: socket.socket, timeout: float) -> None:
+    """Wait until ``sock`` has a datagram to read or ``timeout`` seconds passed, to the
+    microsecond: select(2) (a timeval; the kernel's timer slack, 50 us, decides how late it
+    wakes). A socket numbered past select's FD_SETSIZE waits in poll(2), in whole
+    milliseconds (rounded up, never a busy wait)."""
+    fd = sock.fileno()
+    if fd < FD_SETSIZE:
+        select.select((fd,), (), (), timeout)
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.poll(math.ceil(timeout * 1000))
 
 
 class LoadGenerator:
@@ -101,13 +137,13 @@ class LoadGenerator:
         by_seq = {msg.seq: i for i, msg in enumerate(requests)}
         sent_at = [0.0] * len(requests)
         latencies: list[float] = []
+        late: list[float] = []  # paced: each send's delay after its scheduled time
+        scheduled: list[float] = []  # paced: latencies from the scheduled send
         rejected: dict[str, int] = {}
         retransmissions = 0
         in_flight: dict[int, float] = {}  # index -> last send time
         next_index = 0
         done = 0
-        sel = selectors.DefaultSelector()
-        sel.register(sock, selectors.EVENT_READ)
         sock.setblocking(False)
         upf = self.client.upf
         begin = time.perf_counter()
@@ -115,8 +151,11 @@ class LoadGenerator:
             while done < len(requests):
                 while next_index < len(requests) and len(in_flight) < self.window:
                     now = time.perf_counter()
-                    if rate is not None and now < begin + next_index / rate:
-                        break
+                    if rate is not None:
+                        due = begin + next_index / rate
+                        if now < due:
+                            break
+                        late.append(now - due)
                     sock.sendto(datagrams[next_index], upf)
                     sent_at[next_index] = in_flight[next_index] = now
                     next_index += 1
@@ -125,7 +164,7 @@ class LoadGenerator:
                     # (A full window waits for an answer: behind schedule, a wait of 0
                     # would spin and take a core from the UPF under test.)
                     wait = max(0.0, min(wait, begin + next_index / rate - time.perf_counter()))
-                sel.select(timeout=wait)
+                wait_readable(sock, wait)
                 # Every answer waiting is read and timed before any is decoded: an answer's
                 # latency does not include this process's work on those that came with it.
                 received: list[tuple[float, bytes]] = []
@@ -148,6 +187,8 @@ class LoadGenerator:
                     del in_flight[index]
                     done += 1
                     latencies.append(now - sent_at[index])
+                    if rate is not None:
+                        scheduled.append(now - (begin + index / rate))
                     cause = cause_of(msg)  # -1: no Cause IE (Heartbeat Response)
                     if cause not in (Cause.REQUEST_ACCEPTED, -1):
                         rejected[str(cause)] = rejected.get(str(cause), 0) + 1
@@ -160,10 +201,11 @@ class LoadGenerator:
                         in_flight[index] = now
                         retransmissions += 1
         finally:
-            sel.close()
             sock.setblocking(True)
         seconds = time.perf_counter() - begin
         latencies.sort()
+        late.sort()
+        scheduled.sort()
         return PhaseResult(
             phase=phase,
             requests=len(requests),
@@ -174,6 +216,8 @@ class LoadGenerator:
             max_ms=(latencies[-1] if latencies else 0.0) * 1000,
             rejected=rejected,
             retransmissions=retransmissions,
+            late_p99_ms=percentile(late, 0.99) * 1000 if rate is not None else None,
+            scheduled_p99_ms=percentile(scheduled, 0.99) * 1000 if rate is not None else None,
         )
 
     def _serve(self, msg: Message) -> None:
