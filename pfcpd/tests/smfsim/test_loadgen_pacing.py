@@ -7,6 +7,7 @@ late its sends left and the latency from each scheduled send."""
 
 from __future__ import annotations
 
+import select
 import socket
 
 import pytest
@@ -80,7 +81,7 @@ def test_an_answer_is_timed_before_those_with_it_are_decoded(
 
     def all_at_once(sock: socket.socket, timeout: float) -> None:
         """Has the UPF answer every request at once, once all eight are in."""
-        got = []
+        got: list[tuple[int, tuple[str, int]]] = []
         while len(got) < 8:
             data, addr = upf.recvfrom(65535)
             got.append((decode(data).seq, addr))
@@ -168,11 +169,101 @@ def test_a_wait_keeps_its_microseconds(monkeypatch: pytest.MonkeyPatch) -> None:
             polls.append(timeout)
             return []
 
-    monkeypatch.setattr(loadgen.select, "select", fake_select)
-    monkeypatch.setattr(loadgen.select, "poll", FakePoll)
+    monkeypatch.setattr(select, "select", fake_select)
+    monkeypatch.setattr(select, "poll", FakePoll)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         loadgen.wait_readable(sock, 0.0003)
         monkeypatch.setattr(loadgen, "FD_SETSIZE", 0)
         loadgen.wait_readable(sock, 0.0003)
     assert selects == [0.0003]
     assert polls == [1]
+
+
+class FakeClock:
+    """The load generator's clock (its module's ``time``), moved by the tests."""
+
+    now = 0.0
+
+    @classmethod
+    def perf_counter(cls) -> float:
+        return cls.now
+
+
+def test_a_paced_phase_waits_fractions_of_a_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 10,000/s the wait for the next send is 100 us (less what the loop took): it reaches
+    wait_readable as that, and the sends leave on schedule (epoll's wait, a whole
+    millisecond, sent ten at once)."""
+    upf = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upf.bind(("127.0.0.1", 0))
+    upf.setblocking(False)
+    timeouts: list[float] = []
+    monkeypatch.setattr(FakeClock, "now", 0.0)
+
+    def waits_exactly(sock: socket.socket, timeout: float) -> None:
+        timeouts.append(timeout)
+        FakeClock.now += timeout
+        answer_all(upf)
+        select.select((sock,), (), (), 0.5)
+
+    monkeypatch.setattr(loadgen, "time", FakeClock)
+    monkeypatch.setattr(loadgen, "wait_readable", waits_exactly)
+    gen = LoadGenerator(upf.getsockname(), window=64, t1=100.0)
+    try:
+        requests = [
+            Message(MessageType.HEARTBEAT_REQUEST, 0, [RecoveryTimeStamp(1)]) for _ in range(8)
+        ]
+        result = gen.run_phase("paced", requests, rate=10000.0)
+    finally:
+        gen.close()
+        upf.close()
+    assert result.requests == 8 and result.retransmissions == 0
+    # (seven waits for the next send; then, all sent, one for the last answers)
+    assert timeouts[:7] == [pytest.approx(0.0001)] * 7
+    assert result.late_p99_ms == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_retransmitted_request_is_timed_from_its_first_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The UPF drops the first copy of each request and answers the second; each wait moves
+    the clock 0.6 s, T1 is 1 s. Each request is sent again once (after 1.2 s: the check of
+    the requests in flight, every few milliseconds, still finds it), answered 1.8 s after
+    its first send; with a window of one, request k is sent k * 1.8 s late."""
+    upf = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upf.bind(("127.0.0.1", 0))
+    upf.setblocking(False)
+    seen: set[int] = set()
+    monkeypatch.setattr(FakeClock, "now", 0.0)
+
+    def second_copy_answered(sock: socket.socket, timeout: float) -> None:
+        FakeClock.now += 0.6
+        while True:
+            try:
+                data, addr = upf.recvfrom(65535)
+            except BlockingIOError:
+                break
+            seq = decode(data).seq
+            if seq not in seen:
+                seen.add(seq)
+                continue
+            answer = Message(MessageType.HEARTBEAT_RESPONSE, seq, [RecoveryTimeStamp(1)])
+            upf.sendto(encode(answer), addr)
+        select.select((sock,), (), (), 0.05)
+
+    monkeypatch.setattr(loadgen, "time", FakeClock)
+    monkeypatch.setattr(loadgen, "wait_readable", second_copy_answered)
+    gen = LoadGenerator(upf.getsockname(), window=1, t1=1.0)
+    try:
+        requests = [
+            Message(MessageType.HEARTBEAT_REQUEST, 0, [RecoveryTimeStamp(1)]) for _ in range(8)
+        ]
+        result = gen.run_phase("paced", requests, rate=1e9)
+    finally:
+        gen.close()
+        upf.close()
+    assert result.requests == 8 and result.retransmissions == 8
+    assert result.p50_ms == pytest.approx(1800.0) and result.max_ms == pytest.approx(1800.0)
+    assert result.late_p99_ms == pytest.approx(7 * 1800.0, rel=1e-6)
+    assert result.scheduled_p99_ms == pytest.approx(8 * 1800.0, rel=1e-6)
