@@ -1,5 +1,5 @@
-"""Session rate benchmark: the load generator (`pfcpd loadgen`, pfcpd.smfsim.loadgen) against
-a real ``pfcpd run`` with the local datapath, over loopback.
+"""Session rate benchmark: the load generator (`pfcpd loadgen`, pfcpd.smfsim.loadgen) against a
+real ``pfcpd run`` with the local datapath, over loopback.
 
 N sessions (2 PDRs, 2 FARs, 1 QER, 1 URR, CH F-TEID, CHV4) are established, modified and
 deleted with WINDOW requests in flight; then established again at half the measured
@@ -9,20 +9,20 @@ requests/s, p50/p99/max latency; for the paced phase also how late the load gene
 sends left (p99) and the p99 latency from each request's scheduled send (which counts a wait
 behind a full window: `pfcpd.smfsim.loadgen`). The baseline, measured in the same run
 through the same pfcpd and client: Heartbeat round trips with the same window (the node's
-path without a session), so the establishment rate is also printed as a ratio to it. Memory per 100k sessions, three
-figures: pfcpd's resident set growth while the sessions were established (the whole process:
-its Python state, the journal's SQLite cache, the local datapath's C tables and its Python
-copy of each program); the session engine's own state (tracemalloc, the engine in this
-process fed the same establishments through a datapath that keeps nothing: the figure the
-1,000,000-session budget is about); and what the local datapath adds in Python on top
-(the same run through a LocalDatapath, minus the engine's own; its C tables, malloc'ed,
-are core_bench's business). The in-process figures are measured at 10,000 sessions (at most
-N; ``--memory-sessions M`` for another count): the engine's dicts grow by doubling, so its
-bytes per session move with the count by a few percent (docs/pfcpd.md "Measured"). At
-M >= 1,000,000 the engine's state is printed for M itself, not extrapolated:
-``--memory-sessions 1000000`` (e.g. with ``--sessions 10000``) adds ~5 minutes and ~4 GB
-of this process's memory on the 2-core VM (1M requests encoded first, then decoded and
-established while tracemalloc traces every allocation).
+path without a session), so the establishment rate is also printed as a ratio to it. Memory
+per 100k sessions, three figures: pfcpd's resident set growth while the sessions were
+established (the whole process: its Python state, the journal's SQLite cache, the local
+datapath's C tables and its Python copy of each program); the session engine's own state
+(tracemalloc, the engine in this process fed the same establishments through a datapath that
+keeps nothing: the figure the 1,000,000-session budget is about); and what the local
+datapath adds in Python on top (the same run through a LocalDatapath, minus the engine's
+own; its C tables, malloc'ed, are core_bench's business). The in-process figures are
+measured at 10,000 sessions (at most N; ``--memory-sessions M`` for another count): the
+engine's dicts grow by doubling, so its bytes per session move with the count by a few
+percent (docs/pfcpd.md "Measured"). At M >= 1,000,000 the engine's state is printed for M
+itself, not extrapolated: ``--memory-sessions 1000000`` (e.g. with ``--sessions 10000``)
+adds ~5 minutes and ~4 GB of this process's memory on the 2-core VM (1M requests encoded
+first, then decoded and established while tracemalloc traces every allocation).
 
 The journal (state_dir) is on the disk of this machine (/var/tmp), as in production.
 Each phase also prints the CPU time pfcpd used per request (all its threads, from
