@@ -1,9 +1,10 @@
 """An association restored from a state-file record without ``local`` (written before pfcpd
-kept the listen endpoint that talks to each CP), or one pfcpd set up itself: the node
-derives it as the endpoint of the CP's family that is not bound to loopback for a CP off
-loopback (`PfcpNode._endpoint_to`), so that its heartbeats leave from an endpoint that can
-reach the CP, and a report to an F-SEID address off loopback is not sent from a
-loopback-bound endpoint. Sans-IO."""
+kept the listen endpoint that talks to each CP), or one pfcpd set up itself (named by its
+setup request's endpoint, chosen by the same rule): the node derives it as the endpoint of
+the CP's family that is not bound to loopback for a CP off loopback
+(`PfcpNode._endpoint_to`), so that its heartbeats leave from an endpoint that can reach the
+CP, and a report to an F-SEID address off loopback is not sent from a loopback-bound
+endpoint. Sans-IO."""
 
 from __future__ import annotations
 

@@ -206,6 +206,9 @@ class SetupTarget:
     port: int
     next_attempt_at: float
     addr: Address | None = None  # where the last attempt went (None: name not resolved yet)
+    # The listen endpoint the last attempt left from (None: the daemon's choice), which the
+    # association it sets up names (`Association.local`)
+    local: str | None = None
     node_id: str | None = None  # the SMF's Node ID once an attempt succeeded
     in_flight: bool = False  # a setup request or a name resolution is under way
     attempts: int = 0
@@ -642,9 +645,11 @@ class PfcpNode:
         return assoc.addr, assoc.local
 
     def _name_endpoint(self, assoc: Association) -> None:
-        """An association that names no listen endpoint (set up by pfcpd itself, or
-        restored from a record written before pfcpd kept it) gets `_endpoint_to` its CP's
-        address; one the CP's setup arrived on keeps that."""
+        """An association that names no listen endpoint (restored from a record written
+        before pfcpd kept it; set up by a datagram that named none) gets `_endpoint_to` its
+        CP's address. One the CP's setup arrived on keeps that; one pfcpd set up itself
+        names the endpoint its setup request left from (`SetupTarget.local`), chosen by the
+        same rule."""
         if assoc.local is None and assoc.facts is not None:
             assoc.local = self._endpoint_to(assoc.facts)
 
@@ -845,10 +850,11 @@ class PfcpNode:
         if features is not None:
             ies.append(features)
         assert target.addr is not None
-        # (from the endpoint the association will name: `_name_endpoint`, the same rule)
         to = facts(target.addr[0])
-        local = self._endpoint_to(to) if to is not None else None
-        self._send(Message(M.ASSOCIATION_SETUP_REQUEST, 0, ies), target.addr, local, now, done)
+        target.local = self._endpoint_to(to) if to is not None else None
+        self._send(
+            Message(M.ASSOCIATION_SETUP_REQUEST, 0, ies), target.addr, target.local, now, done
+        )
 
     def _setup_done(self, target: SetupTarget, response: Message | None, now: float) -> None:
         target.in_flight = False
@@ -871,7 +877,7 @@ class PfcpNode:
         self._establish(
             node_id.value,
             where,
-            None,
+            target.local,
             ts.value,
             "up",
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
@@ -1050,7 +1056,7 @@ class PfcpNode:
             cp_features=cp_features,
             next_heartbeat_at=now + self.config.heartbeat_interval,
         )
-        self._name_endpoint(assoc)  # (one pfcpd set up itself: its setup's answer names none)
+        self._name_endpoint(assoc)  # (a setup whose datagram named no endpoint)
         self._associations[node_id] = assoc
         self._associations_changed()
         self.state_dirty = True
