@@ -626,8 +626,7 @@ class PfcpNode:
         keeps it)."""
         v6 = ":" in assoc.addr[0]
         found = [f for t in (ipv4, ipv6) if t is not None and (f := facts(t)) is not None]
-        if len(found) == 2 and (found[0].version == 6) != v6 and (found[1].version == 6) == v6:
-            found.reverse()  # (the association's family first)
+        found.sort(key=lambda f: (f.version == 6) != v6)  # (the association's family first)
         for addr in found:
             if (addr.version == 6) == v6:
                 local = assoc.local
