@@ -23,8 +23,9 @@ class Association:
     node_id: str  # the CP's Node ID as text (address literal or FQDN)
     addr: Address  # the CP's address: its requests come from there, ours go there
     # The listen endpoint that talks to it (None: any of its family): the one the CP's setup
-    # arrived on, or the one pfcpd's own setup request left from; for a record of an older
-    # state file the node derives it (`PfcpNode._name_endpoint`).
+    # arrived on, or the one pfcpd's own setup request left from; for one that names none (a
+    # record of an older state file, a setup datagram that named no endpoint) the node
+    # derives it (`PfcpNode._name_endpoint`).
     local: str | None
     cp_recovery_time_stamp: int  # NTP-era seconds, as received
     initiator: str  # "cp" or "up"
