@@ -24,17 +24,22 @@ itself, not extrapolated: ``--memory-sessions 1000000`` (e.g. with ``--sessions 
 adds ~5 minutes and ~4 GB of this process's memory on the 2-core VM (1M requests encoded
 first, then decoded and established while tracemalloc traces every allocation).
 
-The journal (state_dir) is on the disk of this machine (/var/tmp), as in production.
-Each phase also prints the CPU time pfcpd used per request (all its threads, from
-/proc): 1 / that is what one core can carry, a figure that does not depend on what else
-the machine runs meanwhile (the rates do); and how many flushes of the journal to the disk
-it made (from its metrics: pfcpd_session_journal_flush_seconds), with the requests each
-covered, their mean time and how many took over 0.5, 1 and 2.5 ms (in the paced phase a
-flush covers ~6 requests instead of ~64, one of the costs a paced request pays more); and
-the journal's checkpoints (its WAL copied into the database, in pfcpd's state-writing
-thread; the last pass holds commits off) with their mean time. Every answer waits for a
-flush begun after its commit: the slow flushes and the checkpoints are what the paced p99
-is read against (docs/pfcpd.md "Measured").
+The journal (state_dir) is on the disk of this machine (/var/tmp), as in production. Each
+phase also prints the CPU time pfcpd used per request (all its threads, from /proc): 1 /
+that is what one core can carry, a figure that does not depend on what else the machine runs
+meanwhile (the rates do); how long pfcpd's event loop ran and waited for a CPU (its thread's
+schedstat: a paced loop near 100% has no room to drain a backlog); and how many flushes of
+the journal to the disk it made (from its metrics: pfcpd_session_journal_flush_seconds),
+with the requests each covered, their mean time and how many took over 0.5, 1 and 2.5 ms (in
+the paced phase a flush covers ~6 requests instead of ~64, one of the costs a paced request
+pays more); and the journal's checkpoints (its WAL copied into the database, in pfcpd's
+state-writing thread; the last pass holds commits off) with their mean time. Every answer
+waits for a flush begun after its commit: the slow flushes and the checkpoints are what the
+paced p99 is read against (docs/pfcpd.md "Measured").
+
+``--paced-rounds K`` repeats the paced phase (and the deletions after it) K times in the
+same pfcpd: its p99 moves from round to round (docs/pfcpd.md "Measured"), so comparing
+two versions wants several rounds of each, alternated.
 
 Needs root (the datapath's TUN device); prints why and exits 0 otherwise.
 
@@ -152,16 +157,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_wait_seconds(pid: int) -> float | None:
-    """How long pfcpd's event loop (its main thread) was ready to run but waited for a CPU
-    so far (the kernel's schedstat): the machine's other work (the load generator, pfcpd's
-    own state-writing thread, other jobs) delaying pfcpd, which its latencies include.
-    None when the kernel does not keep it."""
+def loop_seconds(pid: int) -> tuple[float, float] | None:
+    """How long pfcpd's event loop (its main thread) ran so far, and how long it was ready
+    to run but waited for a CPU (the kernel's schedstat, in nanoseconds): the first is the
+    loop's own budget (its work and the journal's flushes on it, without pfcpd's other
+    threads), the second the machine's other work (the load generator, pfcpd's own
+    state-writing thread, other jobs) delaying pfcpd, which its latencies include. None
+    when the kernel does not keep them."""
     try:
-        return (
-            int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
-        )
-    except (OSError, IndexError, ValueError):
+        ran, waited = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):
         return None
 
 
@@ -304,6 +310,14 @@ def main() -> int:
         metavar="R",
         help="establishments per second of the paced phase (default: half the burst's)",
     )
+    parser.add_argument(
+        "--paced-rounds",
+        type=positive,
+        default=1,
+        metavar="K",
+        help="paced phases, each followed by the deletions (default 1): p99 moves from "
+        "round to round, so a comparison wants several",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("session_rate: skipped: needs root for the local datapath's TUN device")
@@ -314,18 +328,21 @@ def main() -> int:
         gen = LoadGenerator(addr, window=args.window, t1=10.0)
         results: list[PhaseResult] = []
         cpu: list[float] = []  # pfcpd's CPU seconds per phase
-        waits: list[float | None] = []  # its event loop's seconds waiting for a CPU
+        # its event loop's seconds running and waiting for a CPU
+        loops: list[tuple[float, float] | None] = []
         journal: list[JournalFigures] = []  # per phase
 
         def phase(run: Callable[[], PhaseResult]) -> PhaseResult:
             journal_before = journal_figures(metrics_port)
             before = cpu_seconds(proc.pid)
-            waited = cpu_wait_seconds(proc.pid)
+            loop_before = loop_seconds(proc.pid)
             result = run()
             cpu.append(cpu_seconds(proc.pid) - before)
-            now_waited = cpu_wait_seconds(proc.pid)
-            waits.append(
-                None if waited is None or now_waited is None else now_waited - waited
+            loop_after = loop_seconds(proc.pid)
+            loops.append(
+                None
+                if loop_before is None or loop_after is None
+                else (loop_after[0] - loop_before[0], loop_after[1] - loop_before[1])
             )
             journal.append(journal_figures(metrics_port).since(journal_before))
             results.append(result)
@@ -340,13 +357,16 @@ def main() -> int:
             phase(gen.modify)
             phase(gen.delete)
             rate = args.paced_rate or results[1].per_second / 2
-            paced = phase(
-                lambda: gen.establish(
-                    args.sessions, first_cp_seid=args.sessions + 1, rate=rate
+            for k in range(1, args.paced_rounds + 1):
+                paced = phase(
+                    lambda k=k: gen.establish(
+                        args.sessions, first_cp_seid=k * args.sessions + 1, rate=rate
+                    )
                 )
-            )
-            paced.phase = "est@half" if args.paced_rate is None else f"est@{rate:g}"
-            phase(gen.delete)
+                paced.phase = "est@half" if args.paced_rate is None else f"est@{rate:g}"
+                if args.paced_rounds > 1:
+                    paced.phase += f"#{k}"
+                phase(gen.delete)
         finally:
             gen.close()
             proc.terminate()
@@ -354,8 +374,8 @@ def main() -> int:
     print(
         f"session_rate: {args.sessions} sessions, window {args.window}, pfcpd pid {proc.pid}"
     )
-    for result, seconds, wait, figures in zip(
-        results, cpu, waits, journal, strict=True
+    for result, seconds, loop, figures in zip(
+        results, cpu, loops, journal, strict=True
     ):
         print("  " + result.line())
         per = seconds / result.requests
@@ -363,10 +383,12 @@ def main() -> int:
             f"    pfcpd CPU {per * 1e6:.0f} us per request "
             f"(one core at that cost: {1 / per if per else 0:.0f}/s)"
         )
-        if wait is not None:
+        if loop is not None:
+            ran, wait = loop
             print(
-                f"    pfcpd's event loop waited for a CPU {wait * 1e3:.0f} ms "
-                f"({wait / result.seconds * 100:.0f}% of the phase)"
+                f"    pfcpd's event loop ran {ran * 1e3:.0f} ms "
+                f"({ran / result.seconds * 100:.0f}% of the phase) and waited for a CPU "
+                f"{wait * 1e3:.0f} ms ({wait / result.seconds * 100:.0f}%)"
             )
         if figures.flushes:
             count = figures.flushes
