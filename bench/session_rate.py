@@ -163,12 +163,12 @@ def loop_seconds(pid: int) -> tuple[float, float] | None:
     loop's own budget (its work and the journal's flushes on it, without pfcpd's other
     threads), the second the machine's other work (the load generator, pfcpd's own
     state-writing thread, other jobs) delaying pfcpd, which its latencies include. None
-    when the kernel does not keep them."""
+    when the kernel does not keep them (no file, or zeros: scheduler statistics off)."""
     try:
         ran, waited = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
-        return int(ran) / 1e9, int(waited) / 1e9
     except (OSError, ValueError):
         return None
+    return (int(ran) / 1e9, int(waited) / 1e9) if int(ran) else None
 
 
 def rss_bytes(pid: int) -> int:

@@ -7,13 +7,15 @@ late its sends left and the latency from each scheduled send.
 
 Each test has a fake UPF (a UDP socket the test answers from) and replaces the generator's
 wait (`loadgen.wait_readable`) by one that moves the generator's clock and has the UPF
-answer; the real wait follows, for the answers to arrive."""
+answer; a real wait follows, for the answers to arrive (up to 2 s when the UPF answered,
+20 ms when it did not). A generator that stops making progress fails the test after
+MAX_WAITS waits instead of hanging it."""
 
 from __future__ import annotations
 
 import select
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -22,7 +24,9 @@ from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 from pfcpd.smfsim import loadgen
 from pfcpd.smfsim.loadgen import LoadGenerator, PhaseResult
 
-Wait = Callable[[socket.socket, float], None]
+# A fake wait: moves the clock, has the UPF answer; True when it sent an answer.
+Wait = Callable[[socket.socket, float], bool]
+MAX_WAITS = 500  # a phase of eight requests needs a few dozen
 
 
 class FakeClock:
@@ -36,14 +40,15 @@ class FakeClock:
 
 
 @pytest.fixture
-def upf(monkeypatch: pytest.MonkeyPatch) -> socket.socket:
+def upf(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
     """The fake UPF's socket (non-blocking), and the generator on the fake clock at 0."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     monkeypatch.setattr(FakeClock, "now", 0.0)
     monkeypatch.setattr(loadgen, "time", FakeClock)
-    return sock
+    with sock:
+        yield sock
 
 
 def heartbeats(
@@ -57,9 +62,15 @@ def heartbeats(
     """Eight Heartbeat Requests to ``upf`` through a generator whose waits are ``wait``
     followed by a real one."""
 
+    count = 0
+
     def waits(sock: socket.socket, timeout: float) -> None:
-        wait(sock, timeout)
-        select.select((sock,), (), (), 0.02)
+        nonlocal count
+        count += 1
+        if count > MAX_WAITS:
+            raise AssertionError(f"no progress after {MAX_WAITS} waits")
+        answered = wait(sock, timeout)
+        select.select((sock,), (), (), 2.0 if answered else 0.02)
 
     monkeypatch.setattr(loadgen, "wait_readable", waits)
     gen = LoadGenerator(upf.getsockname(), window=window, t1=t1)
@@ -70,31 +81,32 @@ def heartbeats(
         return gen.run_phase("paced" if rate else "burst", requests, rate=rate)
     finally:
         gen.close()
-        upf.close()
 
 
 def answer(upf: socket.socket, seq: int, addr: tuple[str, int]) -> None:
     upf.sendto(encode(Message(MessageType.HEARTBEAT_RESPONSE, seq, [RecoveryTimeStamp(1)])), addr)
 
 
-def answer_all(upf: socket.socket) -> None:
-    """The UPF answers every Heartbeat Request it holds."""
+def answer_all(upf: socket.socket) -> bool:
+    """The UPF answers every Heartbeat Request it holds; False when it held none."""
+    answered = False
     while True:
         try:
             data, addr = upf.recvfrom(65535)
         except BlockingIOError:
-            return
+            return answered
         answer(upf, decode(data).seq, addr)
+        answered = True
 
 
-def on_time(upf: socket.socket, timeouts: list[float]) -> Wait:
-    """A wait that lasts its timeout exactly (noted in ``timeouts``), then has the UPF answer
-    every request it holds."""
+def lasting(upf: socket.socket, timeouts: list[float], seconds: float | None = None) -> Wait:
+    """A wait that lasts ``seconds`` (None: its timeout exactly), noted in ``timeouts``,
+    then has the UPF answer every request it holds."""
 
-    def wait(sock: socket.socket, timeout: float) -> None:
+    def wait(sock: socket.socket, timeout: float) -> bool:
         timeouts.append(timeout)
-        FakeClock.now += timeout
-        answer_all(upf)
+        FakeClock.now += timeout if seconds is None else seconds
+        return answer_all(upf)
 
     return wait
 
@@ -102,12 +114,15 @@ def on_time(upf: socket.socket, timeouts: list[float]) -> Wait:
 def test_a_full_window_waits_for_an_answer(
     monkeypatch: pytest.MonkeyPatch, upf: socket.socket
 ) -> None:
-    """Far behind schedule at once (rate 1e9: every send is due), the window holds them and
-    the generator waits for an answer: never a wait of 0."""
+    """Each wait lasts a second, so after the first every send is due at once (rate 1e9):
+    the window of two fills and the generator waits for an answer, never a wait of 0 (a
+    spin)."""
     timeouts: list[float] = []
-    result = heartbeats(monkeypatch, upf, on_time(upf, timeouts), window=2, t1=10.0, rate=1e9)
+    wait = lasting(upf, timeouts, seconds=1.0)
+    result = heartbeats(monkeypatch, upf, wait, window=2, t1=10.0, rate=1e9)
     assert result.requests == 8 and not result.rejected and result.retransmissions == 0
-    assert timeouts and all(t > 0 for t in timeouts)
+    assert len(timeouts) > 1 and all(t > 0 for t in timeouts)
+    assert 0.05 in timeouts  # (a full window's wait for an answer)
 
 
 def test_an_answer_is_timed_before_those_with_it_are_decoded(
@@ -121,7 +136,7 @@ def test_an_answer_is_timed_before_those_with_it_are_decoded(
         FakeClock.now += 1.0
         return decode(data)
 
-    def all_at_once(sock: socket.socket, timeout: float) -> None:
+    def all_at_once(sock: socket.socket, timeout: float) -> bool:
         """Has the UPF answer every request at once, once all eight are in."""
         got: list[tuple[int, tuple[str, int]]] = []
         while len(got) < 8:
@@ -130,6 +145,7 @@ def test_an_answer_is_timed_before_those_with_it_are_decoded(
             got.append((decode(data).seq, addr))
         for seq, addr in got:
             answer(upf, seq, addr)
+        return True
 
     monkeypatch.setattr(loadgen, "decode", slow_decode)
     result = heartbeats(monkeypatch, upf, all_at_once, window=8, t1=100.0, rate=None)
@@ -146,12 +162,11 @@ def test_a_stalled_upf_shows_in_the_latency_from_the_schedule(
     k seconds behind the full window first, so its send was k s late and its latency from
     the schedule k + 1 s."""
 
-    def a_second_later(sock: socket.socket, timeout: float) -> None:
-        FakeClock.now += 1.0
-        answer_all(upf)
-
-    result = heartbeats(monkeypatch, upf, a_second_later, window=1, t1=100.0, rate=1e9)
+    timeouts: list[float] = []
+    wait = lasting(upf, timeouts, seconds=1.0)
+    result = heartbeats(monkeypatch, upf, wait, window=1, t1=100.0, rate=1e9)
     assert result.requests == 8 and result.retransmissions == 0
+    assert all(t > 0 for t in timeouts)
     assert result.p50_ms == result.p99_ms == result.max_ms == 1000.0
     assert result.late_p99_ms == pytest.approx(7000.0)
     assert result.scheduled_p99_ms == pytest.approx(8000.0)
@@ -165,7 +180,7 @@ def test_a_paced_phase_waits_fractions_of_a_millisecond(
     the wait as that, and the sends leave on schedule (epoll's wait, a whole millisecond,
     sent ten at once)."""
     timeouts: list[float] = []
-    result = heartbeats(monkeypatch, upf, on_time(upf, timeouts), window=64, t1=100.0, rate=1e4)
+    result = heartbeats(monkeypatch, upf, lasting(upf, timeouts), window=64, t1=100.0, rate=1e4)
     assert result.requests == 8 and result.retransmissions == 0
     # (seven waits for the next send; then, all sent, one for the last answers)
     assert timeouts[:7] == [pytest.approx(0.0001)] * 7
@@ -181,16 +196,18 @@ def test_a_retransmitted_request_is_timed_from_its_first_send(
     its first send; with a window of one, request k is sent k * 1.8 s late."""
     seen: set[int] = set()
 
-    def second_copy_answered(sock: socket.socket, timeout: float) -> None:
+    def second_copy_answered(sock: socket.socket, timeout: float) -> bool:
         FakeClock.now += 0.6
+        answered = False
         while True:
             try:
                 data, addr = upf.recvfrom(65535)
             except BlockingIOError:
-                return
+                return answered
             seq = decode(data).seq
             if seq in seen:
                 answer(upf, seq, addr)
+                answered = True
             seen.add(seq)
 
     result = heartbeats(monkeypatch, upf, second_copy_answered, window=1, t1=1.0, rate=1e9)
