@@ -150,15 +150,20 @@ class LoadGenerator:
         upf = self.client.upf
         begin = time.perf_counter()
         check_at = begin  # when the requests in flight are next checked for T1
+        period = 1 / rate if rate is not None else 0.0
+
+        def due(index: int) -> float:
+            """When request ``index`` is to be sent (a paced phase's schedule)."""
+            return begin + index * period
+
         try:
             while done < len(requests):
                 while next_index < len(requests) and len(in_flight) < self.window:
                     now = time.perf_counter()
                     if rate is not None:
-                        due = begin + next_index / rate
-                        if now < due:
+                        if now < due(next_index):
                             break
-                        late.append(now - due)
+                        late.append(now - due(next_index))
                     sock.sendto(datagrams[next_index], upf)
                     sent_at[next_index] = in_flight[next_index] = now
                     next_index += 1
@@ -166,7 +171,7 @@ class LoadGenerator:
                 if rate is not None and next_index < len(requests) and len(in_flight) < self.window:
                     # (A full window waits for an answer: behind schedule, a wait of 0
                     # would spin and take a core from the UPF under test.)
-                    wait = max(0.0, min(wait, begin + next_index / rate - time.perf_counter()))
+                    wait = max(0.0, min(wait, due(next_index) - time.perf_counter()))
                 wait_readable(sock, wait)
                 # Every answer waiting is read and timed before any is decoded: an answer's
                 # latency does not include this process's work on those that came with it.
@@ -191,7 +196,7 @@ class LoadGenerator:
                     done += 1
                     latencies.append(now - sent_at[index])
                     if rate is not None:
-                        scheduled.append(now - (begin + index / rate))
+                        scheduled.append(now - due(index))
                     cause = cause_of(msg)  # -1: no Cause IE (Heartbeat Response)
                     if cause not in (Cause.REQUEST_ACCEPTED, -1):
                         rejected[str(cause)] = rejected.get(str(cause), 0) + 1
