@@ -33,10 +33,15 @@ class FakeClock:
     """The load generator's clock (its module's ``time``), moved by the tests."""
 
     now = 0.0
+    cpu = 0.0  # the process's CPU seconds
 
     @classmethod
     def perf_counter(cls) -> float:
         return cls.now
+
+    @classmethod
+    def process_time(cls) -> float:
+        return cls.cpu
 
 
 @pytest.fixture
@@ -46,6 +51,7 @@ def upf(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     monkeypatch.setattr(FakeClock, "now", 0.0)
+    monkeypatch.setattr(FakeClock, "cpu", 0.0)
     monkeypatch.setattr(loadgen, "time", FakeClock)
     with sock:
         yield sock
@@ -243,3 +249,27 @@ def test_a_wait_keeps_its_microseconds(monkeypatch: pytest.MonkeyPatch) -> None:
         loadgen.wait_readable(sock, 0.0003)
     assert selects == [0.0003]
     assert polls == [1]
+
+
+def test_a_phase_counts_the_cpu_the_generator_spent_in_it(
+    monkeypatch: pytest.MonkeyPatch, upf: socket.socket
+) -> None:
+    """The generator's own CPU time from the phase's first send to its last answer (each
+    wait here costs it 1 ms), not what it spent before (the requests' encoding: 5 s)."""
+    waits: list[float] = []
+    answering = lasting(upf, waits)
+
+    def wait(sock: socket.socket, timeout: float) -> bool:
+        FakeClock.cpu += 0.001
+        return answering(sock, timeout)
+
+    real_encode = loadgen.encode
+
+    def costly_encode(msg: Message) -> bytes:
+        FakeClock.cpu += 5.0 / 8
+        return real_encode(msg)
+
+    monkeypatch.setattr(loadgen, "encode", costly_encode)
+    result = heartbeats(monkeypatch, upf, wait, window=64, t1=100.0, rate=1e4)
+    assert result.requests == 8 and waits
+    assert result.cpu_seconds == pytest.approx(0.001 * len(waits))

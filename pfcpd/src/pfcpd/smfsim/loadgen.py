@@ -60,6 +60,9 @@ class PhaseResult:
     # scheduled send (p99; see the module's docstring). None otherwise.
     late_p99_ms: float | None = None
     scheduled_p99_ms: float | None = None
+    # This process's CPU time (all its threads) from the phase's first send to its last
+    # answer: the generator's own load on the machine, apart from the UPF's.
+    cpu_seconds: float = 0.0
 
     def line(self) -> str:
         bad = sum(self.rejected.values())
@@ -148,6 +151,7 @@ class LoadGenerator:
         done = 0
         sock.setblocking(False)
         upf = self.client.upf
+        cpu_begin = time.process_time()
         begin = time.perf_counter()
         check_at = begin  # when the requests in flight are next checked for T1
         period = 1 / rate if rate is not None else 0.0
@@ -216,6 +220,7 @@ class LoadGenerator:
         finally:
             sock.setblocking(True)
         seconds = time.perf_counter() - begin
+        cpu_seconds = time.process_time() - cpu_begin
         latencies.sort()
         late.sort()
         scheduled.sort()
@@ -231,6 +236,7 @@ class LoadGenerator:
             retransmissions=retransmissions,
             late_p99_ms=percentile(late, 0.99) * 1000 if rate is not None else None,
             scheduled_p99_ms=percentile(scheduled, 0.99) * 1000 if rate is not None else None,
+            cpu_seconds=cpu_seconds,
         )
 
     def _serve(self, msg: Message) -> None:
