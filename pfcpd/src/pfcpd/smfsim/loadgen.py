@@ -67,7 +67,7 @@ class PhaseResult:
     def line(self) -> str:
         bad = sum(self.rejected.values())
         text = (
-            f"{self.phase:<10} {self.requests:>8} in {self.seconds:7.2f} s: "
+            f"{self.phase:<12} {self.requests:>8} in {self.seconds:7.2f} s: "
             f"{self.per_second:9.0f}/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
             f"max {self.max_ms:7.2f} ms  rejected {bad}  retransmitted {self.retransmissions}"
         )
