@@ -23,11 +23,12 @@ def node_with(
     node_id: str = "upf.test",
     allowed: tuple[str, ...] | None = None,
     is_host_address: Callable[[str], bool] | None = None,
+    source_address: Callable[[str], str | None] | None = None,
 ) -> PfcpNode:
     """A node listening on ``listen`` (endpoints as in the configuration), the CP "smf"
     associated from ``association`` through the first one; ``allowed``: pfcp.allowed_peers
-    (None: any peer); ``is_host_address``: the driver's check (None: the node's default)."""
-    extra = {} if is_host_address is None else {"is_host_address": is_host_address}
+    (None: any peer); ``is_host_address``, ``source_address``: the driver's (None: the
+    node's defaults)."""
     node = PfcpNode(
         node_id=node_id,
         config=PfcpConfig(
@@ -36,7 +37,8 @@ def node_with(
             heartbeat_interval=1000.0,
         ),
         recovery_time_stamp=3_950_000_000,
-        **extra,  # type: ignore[arg-type]
+        is_host_address=is_host_address,
+        source_address=source_address,
     )
     node.start(0.0)
     setup = Message(M.ASSOCIATION_SETUP_REQUEST, 1, [NodeID.from_text("smf"), RecoveryTimeStamp(1)])

@@ -4,7 +4,8 @@ setup request's endpoint, chosen by the same rule): the node derives it as the e
 the CP's family that is not bound to loopback for a CP off loopback
 (`PfcpNode._endpoint_to`), so that its heartbeats leave from an endpoint that can reach the
 CP, and a report to an F-SEID address off loopback is not sent from a loopback-bound
-endpoint. Sans-IO."""
+endpoint. Here the driver names no source address (the node's default); with the kernel's
+source: test_setup_source_address.py. Sans-IO."""
 
 from __future__ import annotations
 

@@ -117,10 +117,13 @@ class Daemon:
             return 1
         datapath.register_metrics(metrics.registry)
         metrics.registry.add_process_metrics()
-        self.server = server = PfcpServer(cfg, state, metrics, engine, journal)
-        # (with a wildcard listen address, the host's addresses are pfcpd's: no Session
-        # Report Request to an F-SEID naming one; the sans-IO node asks the kernel here)
-        server.node.is_host_address = HostAddresses()
+        # The sans-IO node asks the kernel about the host's addresses here: with a wildcard
+        # listen address, the host's are pfcpd's (no Session Report Request to an F-SEID
+        # naming one); with several listen addresses, a request of pfcpd's own leaves from
+        # the one the kernel sends to its destination from.
+        self.server = server = PfcpServer(
+            cfg, state, metrics, engine, journal, host_addresses=HostAddresses()
+        )
         await server.start()
         admin = await start_admin_server(cfg.admin_socket, self.admin_command)
         log.info("admin socket %s", cfg.admin_socket)

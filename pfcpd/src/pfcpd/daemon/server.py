@@ -36,6 +36,7 @@ from ..node.node_metrics import NodeMetrics
 from ..node.session_handler import SessionHandler
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
+from .host_addresses import HostAddresses
 from .logs import RateLimitedLog
 from .pfcp_socket import PfcpSocket, normalize, open_sockets
 from .sd_notify import notify
@@ -70,7 +71,11 @@ class PfcpServer:
         metrics: NodeMetrics,
         session_handler: SessionHandler | None = None,
         journal: SyncedJournal | None = None,
+        host_addresses: HostAddresses | None = None,
     ) -> None:
+        """``host_addresses``: what the kernel says of the host's addresses, for the node
+        (`PfcpNode.is_host_address`, `PfcpNode.source_address`; None: the node's defaults,
+        which know none)."""
         self.config = config
         self.journal = journal
         self.state = state
@@ -92,6 +97,10 @@ class PfcpServer:
             # A fresh start each run: CPs may still cache answers to the last run's requests.
             first_seq=random.randint(1, MAX_SEQ),
             session_handler=session_handler,
+            # (given at construction: a restored association whose record names no listen
+            # endpoint is named one there, by the address the kernel sends to its CP from)
+            is_host_address=host_addresses,
+            source_address=None if host_addresses is None else host_addresses.source_address,
         )
         self.endpoints: dict[str, PfcpSocket] = {}  # listen address -> the socket answering
         self._sockets: list[PfcpSocket] = []  # every socket of every listen address

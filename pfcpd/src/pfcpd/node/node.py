@@ -133,6 +133,11 @@ def _no_host_address(ip: str) -> bool:
     return False
 
 
+def _no_source_address(ip: str) -> str | None:
+    """`PfcpNode.source_address` when the driver knows none."""
+    return None
+
+
 _TYPE_LABELS = _Labels(message_type_name)  # (the codec's name of each message type)
 _CAUSE_NAMES = _Labels(_cause_text)
 
@@ -231,7 +236,8 @@ class PfcpNode:
         clock: Callable[[], float] = time.perf_counter,
         first_seq: int = 1,
         request_port: int = PFCP_PORT,
-        is_host_address: Callable[[str], bool] = _no_host_address,
+        is_host_address: Callable[[str], bool] | None = None,
+        source_address: Callable[[str], str | None] | None = None,
     ) -> None:
         self.node_id = NodeID.from_text(node_id)
         self.recovery_time_stamp = recovery_time_stamp
@@ -256,9 +262,12 @@ class PfcpNode:
         # addresses and Node ID: they do not change while it runs); with a wildcard listen
         # address, the host's other addresses are this node's too, known to the driver
         # alone (`is_host_address`, which the daemon sets); the listen endpoints a request
-        # to an address of the other family may leave from (`_endpoint_to`).
+        # to an address of the other family may leave from (`_endpoint_to`), and which of
+        # the host's addresses the kernel sends from to an address (`source_address`, the
+        # driver's too: the route's source, or None when it does not know).
         self.request_port = request_port
-        self.is_host_address = is_host_address
+        self.is_host_address = is_host_address or _no_host_address
+        self.source_address = source_address or _no_source_address
         listen = config.listen
         own = [ep.host for ep in listen] + [self.node_id.value]  # (named as F-SEIDs are)
         self._own_addresses = frozenset(f.text if (f := facts(h)) else h for h in own)
@@ -272,6 +281,24 @@ class PfcpNode:
             family: tuple((str(ep), is_loopback(ep.host)) for ep in eps)
             for family, eps in ((4, ipv4), (6, ipv6))
         }
+        # For the kernel's source address (`_endpoint_to`), of each family: the endpoint
+        # bound to each address off loopback (the first of an address on several ports),
+        # the first wildcard one, and whether the choice takes asking (two endpoints or more
+        # off loopback: with fewer, the answer is the same without)
+        self._endpoint_bound_to: dict[int, dict[str, str]] = {4: {}, 6: {}}
+        self._wildcard_of_family: dict[int, str | None] = {4: None, 6: None}
+        self._source_matters: dict[int, bool] = {}
+        for family, eps in ((4, ipv4), (6, ipv6)):
+            off_loopback = [ep for ep in eps if not is_loopback(ep.host)]
+            self._source_matters[family] = len(off_loopback) > 1
+            for ep in off_loopback:
+                bound = facts(ep.host)
+                assert bound is not None  # (an IP literal: the configuration's check)
+                if bound.ip.is_unspecified:
+                    if self._wildcard_of_family[family] is None:
+                        self._wildcard_of_family[family] = str(ep)
+                else:
+                    self._endpoint_bound_to[family].setdefault(bound.text, str(ep))
         for assoc in self._associations.values():
             self._name_endpoint(assoc)  # (a record of an older state file names none)
         self._cache = ResponseCache(config.response_cache_time)
@@ -654,11 +681,37 @@ class PfcpNode:
 
     def _endpoint_to(self, addr: Facts) -> str | None:
         """The listen endpoint a request to ``addr`` leaves from when no other is known (an
-        address of the family other than the association's; a restored association whose
-        record names none): the first of that family (IPv4: an IPv4 one, else the IPv6
-        wildcard), but not one bound to loopback for an address off loopback (the kernel
-        does not route a loopback source off the host); None: none reaches it."""
-        for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
+        Association Setup Request of pfcpd's own, `associate_to`; an address of the family
+        other than the association's; a restored association whose record names none).
+
+        For an address off loopback, when the family has two endpoints or more off
+        loopback (with fewer, the choice is the same whatever the source), the driver is
+        asked which of the host's addresses the kernel sends from to ``addr``
+        (`source_address`: the route's source). The endpoint bound to exactly that address
+        is chosen, wherever it is listed (the first of several ports); else the first
+        wildcard endpoint of the family (IPv4: 0.0.0.0, else [::]), whose datagrams the
+        kernel gives that same source. The specific endpoint comes before the wildcard:
+        both send from that address, but only the specific one names it, and the kernel
+        delivers the CP's datagrams to that address and port to the socket bound to it
+        rather than to a wildcard one on the same port.
+
+        Otherwise (the driver knows no source: it cannot tell, there is no route, or it
+        does not ask; a source no endpoint is bound to and no wildcard; a loopback
+        ``addr``, never asked about): the first endpoint of that family (IPv4: an IPv4
+        one, else the IPv6 wildcard), but not one bound to loopback for an address off
+        loopback (the kernel does not route a loopback source off the host); None: none
+        reaches it."""
+        family = addr.version
+        if not addr.loopback and self._source_matters[family]:
+            source = self.source_address(addr.text)
+            named = facts(source) if source is not None else None
+            if named is not None:
+                endpoint = self._endpoint_bound_to[family].get(named.text)
+                if endpoint is None:
+                    endpoint = self._wildcard_of_family[family]
+                if endpoint is not None:
+                    return endpoint
+        for endpoint, on_loopback in self._endpoints_of_family[family]:
             if addr.loopback or not on_loopback:
                 return endpoint
         return None
