@@ -29,7 +29,7 @@ phase also prints the CPU time pfcpd used per request (all its threads, from /pr
 that is what one core can carry, a figure that does not depend on what else the machine runs
 meanwhile (the rates do), and the load generator's own CPU per request during the phase
 (it shares the machine: at 10,000/s paced it used 31-39 us a request on the 2-core VM, about
-a third of the other vCPU); how long pfcpd's event loop ran and waited for a CPU (its thread's
+a third of a vCPU); how long pfcpd's event loop ran and waited for a CPU (its thread's
 schedstat: a paced loop near 100% has no room to drain a backlog); and how many flushes of
 the journal to the disk it made (from its metrics: pfcpd_session_journal_flush_seconds),
 with the requests each covered, their mean time and how many took over 0.5, 1 and 2.5 ms (in
