@@ -6,8 +6,9 @@ table), not the first of the family. For pfcpd's own Association Setup Request
 (`Association.local`: its heartbeats), a restored association whose record names no
 endpoint, and a report to a CP F-SEID address of the family other than the association's
 (`_request_address`). A source no endpoint is bound to: a wildcard endpoint of the family,
-else the first (as without a source); no source known, a loopback destination (never
-asked), or no choice to make (one endpoint off loopback): as before. Sans-IO."""
+else the first (as without a source); no source known, a
+loopback, link-local or nowhere destination (never asked), an F-SEID address the report
+refuses (never asked), or no choice to make (one endpoint off loopback): as before. Sans-IO."""
 
 from __future__ import annotations
 
@@ -163,6 +164,22 @@ def test_no_probe_for_loopback_nor_without_a_choice(
     assert kernel.asked == []
 
 
+def test_a_restored_association_at_a_link_local_or_nowhere_address_is_not_asked() -> None:
+    """Its record names no endpoint: the first of the family, the driver not asked (it
+    cannot name a link-local address's source: no scope)."""
+    for address, listen, expected in (
+        ("fe80::9", (MGMT6, N46), MGMT6),
+        ("169.254.1.9", (MGMT, N4), MGMT),
+        ("ff02::1", (MGMT6, N46), MGMT6),
+        ("::", (MGMT6, N46), MGMT6),
+        ("0.0.0.0", (MGMT, N4), MGMT),
+        ("224.0.0.9", (MGMT, N4), MGMT),
+    ):
+        kernel = Kernel({address: "2001:db8:4::5" if ":" in address else "198.51.100.5"})
+        assert restored_local(address, listen, kernel) == expected, address
+        assert kernel.asked == []
+
+
 def test_the_association_keeps_the_endpoint_its_setup_left_from() -> None:
     """Its heartbeats leave from N4 too (`Association.local`), and its record names it."""
     node = setup_node(SMF, MGMT, N4, source_address=Kernel())
@@ -184,35 +201,37 @@ def test_the_association_keeps_the_endpoint_its_setup_left_from() -> None:
     assert assoc.to_record(0.0)["local"] == N4
 
 
-def test_a_restored_association_without_an_endpoint_gets_the_source_s() -> None:
-    """A record written before pfcpd kept the endpoint: named by the kernel's source."""
+def restored_local(address: str, listen: tuple[str, ...], kernel: Kernel | None) -> str | None:
+    """The endpoint a node listening on ``listen`` names for "smf" at ``address`` (port
+    8805), restored from a record that names none."""
     record: dict[str, object] = {
         "node_id": "smf",
-        "address": SMF,
+        "address": address,
         "port": 8805,
         "cp_recovery_time_stamp": 1,
         "initiator": "cp",
         "established_at": 0.0,
     }
+    node = PfcpNode(
+        node_id="upf.test",
+        config=PfcpConfig(
+            listen=tuple(parse_endpoint(e) for e in listen),
+            allowed_peers=None,
+            heartbeat_interval=1000.0,
+        ),
+        recovery_time_stamp=3_950_000_000,
+        associations=[Association.from_record(record, 0.0, 0.0)],
+        source_address=kernel,
+    )
+    (assoc,) = node.associations()
+    return assoc.local
 
-    def restored(kernel: Kernel | None) -> str | None:
-        node = PfcpNode(
-            node_id="upf.test",
-            config=PfcpConfig(
-                listen=(parse_endpoint(MGMT), parse_endpoint(N4)),
-                allowed_peers=None,
-                heartbeat_interval=1000.0,
-            ),
-            recovery_time_stamp=3_950_000_000,
-            associations=[Association.from_record(record, 0.0, 0.0)],
-            source_address=kernel,
-        )
-        (assoc,) = node.associations()
-        return assoc.local
 
-    assert restored(Kernel()) == N4
-    assert restored(Kernel({})) == MGMT
-    assert restored(None) == MGMT
+def test_a_restored_association_without_an_endpoint_gets_the_source_s() -> None:
+    """A record written before pfcpd kept the endpoint: named by the kernel's source."""
+    assert restored_local(SMF, (MGMT, N4), Kernel()) == N4
+    assert restored_local(SMF, (MGMT, N4), Kernel({})) == MGMT
+    assert restored_local(SMF, (MGMT, N4), None) == MGMT
 
 
 def test_a_report_to_the_other_family_leaves_from_the_source_s_endpoint() -> None:
@@ -226,3 +245,45 @@ def test_a_report_to_the_other_family_leaves_from_the_source_s_endpoint() -> Non
     kernel.asked.clear()
     assert sent_to(node, None, "2001:db8:9::3") == (("2001:db8:9::3", 8805), MGMT6)
     assert kernel.asked == []
+
+
+ASSOC4 = ("192.0.2.9", 8805)  # an IPv4 association, set up through its endpoint
+FROM4 = "192.0.2.2:8805"
+
+
+@pytest.mark.parametrize(
+    ("ipv6", "listen", "allowed", "host"),
+    [
+        # link-local, and the association is not (nor of that family)
+        ("fe80::5", (FROM4, MGMT6, N46), None, None),
+        # never a destination: multicast, unspecified
+        ("ff02::1", (FROM4, MGMT6, N46), None, None),
+        ("::", (FROM4, MGMT6, N46), None, None),
+        # the node's own: a listen address; with a wildcard, one of the host's
+        ("2001:db8:1::5", (FROM4, MGMT6, N46), None, None),
+        ("2001:db8:4::7", (FROM4, "[::]:8806", N46), None, "2001:db8:4::7"),
+        # outside the allow-list
+        (SMF6, (FROM4, MGMT6, N46), ("192.0.2.0/24", "2001:db8:9::77/128"), None),
+    ],
+)
+def test_a_report_asks_nothing_about_an_address_it_refuses(
+    ipv6: str, listen: tuple[str, ...], allowed: tuple[str, ...] | None, host: str | None
+) -> None:
+    """An IPv4 association, a CP F-SEID with an IPv6 address alone, two IPv6 endpoints
+    to choose from: refused (`_answerable`), the report goes to the association's address
+    from its endpoint, as before the kernel's source was asked; and the driver is asked
+    nothing about the address (was: asked first, a probe per report, one socket per
+    interface for a link-local one)."""
+    kernel = Kernel({ipv6: "2001:db8:4::5", "2001:db8:9::77": "2001:db8:4::5"})
+    node = node_with(
+        ASSOC4,
+        *listen,
+        allowed=allowed,
+        is_host_address=lambda ip: ip == host,
+        source_address=kernel,
+    )
+    assert sent_to(node, None, ipv6) == (ASSOC4, FROM4)
+    assert kernel.asked == []
+    # an address taken: asked once, its endpoint the source's
+    assert sent_to(node, None, "2001:db8:9::77") == (("2001:db8:9::77", 8805), N46)
+    assert kernel.asked == ["2001:db8:9::77"]

@@ -647,7 +647,11 @@ class PfcpNode:
         (`_endpoint_to`); an address no endpoint reaches, or that `_answerable` refuses, is
         not used: the association's address instead. Each address
         is checked only when an endpoint reaches it, and the other not once one is found
-        (the host-address check may cost system calls). The port: 8805 at an address other
+        (the host-address check may cost system calls); an address of the other family is
+        checked with the rule that asks nothing (`_first_endpoint_to`: whether an endpoint
+        reaches it), then by `_answerable`, and only an address taken has its endpoint
+        chosen by the kernel's source (`_endpoint_to`): the driver is not asked about an
+        address refused. The port: 8805 at an address other
         than the association's (29.244 4.2.2: the UDP destination port of a request is
         8805; ``request_port``), the association's at its address (a peer on another port
         keeps it)."""
@@ -655,17 +659,20 @@ class PfcpNode:
         found = [f for t in (ipv4, ipv6) if t is not None and (f := facts(t)) is not None]
         found.sort(key=lambda f: (f.version == 6) != v6)  # (the association's family first)
         for addr in found:
-            if (addr.version == 6) == v6:
-                local = assoc.local
-                if not addr.loopback and (local, True) in self._endpoints_of_family[addr.version]:
+            other = (addr.version == 6) != v6
+            if other:
+                if self._first_endpoint_to(addr) is None:  # (none of the family reaches it)
                     continue
-            else:
-                local = self._endpoint_to(addr)
-                if local is None:
-                    continue
+            elif (
+                not addr.loopback and (assoc.local, True) in self._endpoints_of_family[addr.version]
+            ):
+                continue
             ip = self._answerable(addr, assoc)
             if ip is None:
                 continue
+            # (only now, for an address taken: which endpoint of the other family may ask
+            # the driver, `_endpoint_to`; one that reaches it at all, the rule above, not)
+            local = self._endpoint_to(addr) if other else assoc.local
             port = assoc.addr[1] if ip == assoc.addr[0] else self.request_port
             return (ip, port), local
         return assoc.addr, assoc.local
@@ -684,25 +691,23 @@ class PfcpNode:
         Association Setup Request of pfcpd's own, `associate_to`; an address of the family
         other than the association's; a restored association whose record names none).
 
-        For an address off loopback, when the family has two endpoints or more off
-        loopback (with fewer, the choice is the same whatever the source), the driver is
-        asked which of the host's addresses the kernel sends from to ``addr``
-        (`source_address`: the route's source). The endpoint bound to exactly that address
-        is chosen, wherever it is listed (the first of several ports); else the first
-        wildcard endpoint of the family (IPv4: 0.0.0.0, else [::]), whose datagrams the
-        kernel gives that same source. The specific endpoint comes before the wildcard:
-        both send from that address, but only the specific one names it, and the kernel
-        delivers the CP's datagrams to that address and port to the socket bound to it
-        rather than to a wildcard one on the same port.
+        For an address off loopback that is neither link-local nor never a destination
+        (`address.Facts.nowhere`), when the family has two endpoints or more off loopback
+        (with fewer, the choice is the same whatever the source), the driver is asked which
+        of the host's addresses the kernel sends from to ``addr`` (`source_address`: the
+        route's source). The endpoint bound
+        to exactly that address is chosen, wherever it is listed (the first of several
+        ports); else the first wildcard endpoint of the family (IPv4: 0.0.0.0, else [::]),
+        whose datagrams the kernel gives that same source. The specific endpoint comes
+        before the wildcard: both send from that address, but only the specific one names
+        it, and the kernel delivers the CP's datagrams to that address and port to the
+        socket bound to it rather than to a wildcard one on the same port.
 
         Otherwise (the driver knows no source: it cannot tell, there is no route, or it
-        does not ask; a source no endpoint is bound to and no wildcard; a loopback
-        ``addr``, never asked about): the first endpoint of that family (IPv4: an IPv4
-        one, else the IPv6 wildcard), but not one bound to loopback for an address off
-        loopback (the kernel does not route a loopback source off the host); None: none
-        reaches it."""
+        does not ask; a source no endpoint is bound to and no wildcard; a loopback,
+        link-local or nowhere ``addr``, never asked about): `_first_endpoint_to`."""
         family = addr.version
-        if not addr.loopback and self._source_matters[family]:
+        if self._source_matters[family] and not (addr.loopback or addr.link_local or addr.nowhere):
             source = self.source_address(addr.text)
             named = facts(source) if source is not None else None
             if named is not None:
@@ -711,7 +716,15 @@ class PfcpNode:
                     endpoint = self._wildcard_of_family[family]
                 if endpoint is not None:
                     return endpoint
-        for endpoint, on_loopback in self._endpoints_of_family[family]:
+        return self._first_endpoint_to(addr)
+
+    def _first_endpoint_to(self, addr: Facts) -> str | None:
+        """The rule without the kernel's source, which asks nothing: the first endpoint of
+        ``addr``'s family (IPv4: an IPv4 one, else the IPv6 wildcard), but not one bound to
+        loopback for an address off loopback (the kernel does not route a loopback source
+        off the host); None: none reaches it, and then neither does `_endpoint_to`'s
+        choice (which asks only among two endpoints or more off loopback)."""
+        for endpoint, on_loopback in self._endpoints_of_family[addr.version]:
             if addr.loopback or not on_loopback:
                 return endpoint
         return None
