@@ -8,7 +8,8 @@ endpoint, and a report to a CP F-SEID address of the family other than the assoc
 (`_request_address`). A source no endpoint is bound to: a wildcard endpoint of the family,
 else the first (as without a source); no source known, a
 loopback, link-local or nowhere destination (never asked), an F-SEID address the report
-refuses (never asked), or no choice to make (one endpoint off loopback): as before. Sans-IO."""
+refuses (never asked), or no choice to make (one endpoint off loopback, one address on
+several ports, wildcards alone): as before. Sans-IO."""
 
 from __future__ import annotations
 
@@ -152,6 +153,14 @@ def test_without_the_driver_s_source_the_first_endpoint() -> None:
         (SMF, (MGMT, MGMT6, N46), MGMT),
         (SMF, (ANY4,), ANY4),
         (SMF6, (MGMT6, N4), MGMT6),
+        # one address on several ports: its first, whatever the source
+        (SMF, ("192.0.2.5:8805", "192.0.2.5:8806"), "192.0.2.5:8805"),
+        (SMF, (LO4, "192.0.2.5:8806", "192.0.2.5:8805"), "192.0.2.5:8806"),
+        (SMF6, (MGMT6, "[2001:db8:1::5]:8806"), MGMT6),
+        # wildcards alone (IPv4: 0.0.0.0 and [::], which takes IPv4 too): the first
+        (SMF, ("0.0.0.0:8805", "[::]:8806"), "0.0.0.0:8805"),
+        (SMF, ("[::]:8806", "0.0.0.0:8805"), "0.0.0.0:8805"),
+        (SMF6, ("[::]:8805", "[::]:8806"), "[::]:8805"),
         # none of the family: none named (the daemon's choice)
         (SMF6, (MGMT, N4), None),
     ],

@@ -283,14 +283,15 @@ class PfcpNode:
         }
         # For the kernel's source address (`_endpoint_to`), of each family: the endpoint
         # bound to each address off loopback (the first of an address on several ports),
-        # the first wildcard one, and whether the choice takes asking (two endpoints or more
-        # off loopback: with fewer, the answer is the same without)
+        # the first wildcard one, and whether the choice takes asking: whether those and
+        # the first endpoint off loopback (the choice without a source) are two distinct
+        # endpoints or more (one address on several ports, or wildcards alone, are one
+        # choice whatever the source: not asked)
         self._endpoint_bound_to: dict[int, dict[str, str]] = {4: {}, 6: {}}
         self._wildcard_of_family: dict[int, str | None] = {4: None, 6: None}
         self._source_matters: dict[int, bool] = {}
         for family, eps in ((4, ipv4), (6, ipv6)):
             off_loopback = [ep for ep in eps if not is_loopback(ep.host)]
-            self._source_matters[family] = len(off_loopback) > 1
             for ep in off_loopback:
                 bound = facts(ep.host)
                 assert bound is not None  # (an IP literal: the configuration's check)
@@ -299,6 +300,11 @@ class PfcpNode:
                         self._wildcard_of_family[family] = str(ep)
                 else:
                     self._endpoint_bound_to[family].setdefault(bound.text, str(ep))
+            wildcard = self._wildcard_of_family[family]
+            candidates = set(self._endpoint_bound_to[family].values())
+            candidates.update(str(ep) for ep in off_loopback[:1])
+            candidates.update(() if wildcard is None else (wildcard,))
+            self._source_matters[family] = len(candidates) > 1
         for assoc in self._associations.values():
             self._name_endpoint(assoc)  # (a record of an older state file names none)
         self._cache = ResponseCache(config.response_cache_time)
@@ -692,10 +698,11 @@ class PfcpNode:
         other than the association's; a restored association whose record names none).
 
         For an address off loopback that is neither link-local nor never a destination
-        (`address.Facts.nowhere`), when the family has two endpoints or more off loopback
-        (with fewer, the choice is the same whatever the source), the driver is asked which
-        of the host's addresses the kernel sends from to ``addr`` (`source_address`: the
-        route's source). The endpoint bound
+        (`address.Facts.nowhere`), when the family's endpoints make a choice (two distinct
+        candidates or more among the endpoint bound to each address, the first wildcard
+        and the first endpoint off loopback; not one address on several ports, nor
+        wildcards alone), the driver is asked which of the host's addresses the kernel
+        sends from to ``addr`` (`source_address`: the route's source). The endpoint bound
         to exactly that address is chosen, wherever it is listed (the first of several
         ports); else the first wildcard endpoint of the family (IPv4: 0.0.0.0, else [::]),
         whose datagrams the kernel gives that same source. The specific endpoint comes
