@@ -6,10 +6,10 @@ table), not the first of the family. For pfcpd's own Association Setup Request
 (`Association.local`: its heartbeats), a restored association whose record names no
 endpoint, and a report to a CP F-SEID address of the family other than the association's
 (`_request_address`). A source no endpoint is bound to: a wildcard endpoint of the family,
-else the first (as without a source); no source known, a
-loopback, link-local or nowhere destination (never asked), an F-SEID address the report
-refuses (never asked), or no choice to make (one endpoint off loopback, one address on
-several ports, wildcards alone): as before. Sans-IO."""
+else the first (as without a source); no source known (the first, a wildcard listed after
+it or not), a loopback, link-local or nowhere destination (never asked), an F-SEID address
+the report refuses (never asked), or no choice to make (one endpoint off loopback, one
+address on several ports, wildcards alone): as before. Sans-IO."""
 
 from __future__ import annotations
 
@@ -114,6 +114,11 @@ def test_the_setup_leaves_from_the_endpoint_bound_to_the_kernel_s_source(
         ({}, (MGMT, N4), MGMT),
         ({}, (ANY4, N4), ANY4),
         ({}, (MGMT6, N4, MGMT), N4),
+        # ... a wildcard listed after it too (a wildcard takes a source no endpoint is
+        # bound to, not an unknown one)
+        ({}, (MGMT, ANY4, N4), MGMT),
+        ({}, (MGMT, N4, ANY6), MGMT),
+        ({SMF: "nonsense"}, (MGMT, ANY4), MGMT),
         # a source no endpoint is bound to, no wildcard: the first
         ({SMF: "10.1.1.1"}, (MGMT, N4), MGMT),
         ({SMF: "10.1.1.1"}, (LO4, MGMT, N4), MGMT),

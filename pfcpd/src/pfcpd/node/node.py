@@ -704,11 +704,13 @@ class PfcpNode:
         wildcards alone), the driver is asked which of the host's addresses the kernel
         sends from to ``addr`` (`source_address`: the route's source). The endpoint bound
         to exactly that address is chosen, wherever it is listed (the first of several
-        ports); else the first wildcard endpoint of the family (IPv4: 0.0.0.0, else [::]),
-        whose datagrams the kernel gives that same source. The specific endpoint comes
-        before the wildcard: both send from that address, but only the specific one names
-        it, and the kernel delivers the CP's datagrams to that address and port to the
-        socket bound to it rather than to a wildcard one on the same port.
+        ports); else, for a source no endpoint is bound to, the first wildcard endpoint of
+        the family (IPv4: 0.0.0.0, else [::]), whose datagrams the kernel gives that same
+        source. The specific endpoint comes before a wildcard: both send from that address,
+        but only the specific one names it (`Association.local`, the state file). (Not a
+        matter of which socket gets the CP's answers: pfcpd never listens on a wildcard and
+        a specific address of the same port, the kernel refuses the second bind(),
+        EADDRINUSE, `open_sockets`; each answer comes back to the endpoint it went from.)
 
         Otherwise (the driver knows no source: it cannot tell, there is no route, or it
         does not ask; a source no endpoint is bound to and no wildcard; a loopback,
