@@ -2,13 +2,15 @@
 connect()ed socket's own address, named as the socket layer names addresses (compressed,
 no scope); none for an error of connect(), kept as the host-address verdict of the same
 error is (no route, a refused destination: kept; a probe that cannot tell: not); one probe
-answers both questions; a loopback or IPv6 link-local address is not asked. Sans-IO: the
-socket module's ``socket`` is replaced. (Against the kernel's routes:
+answers both questions; a loopback or IPv6 link-local address is not asked; an IPv4-mapped
+address is the IPv4 one (`address.parse`). Sans-IO: the socket module's ``socket`` is
+replaced. (Against the kernel's routes:
 test_source_address_routes.py.)"""
 
 from __future__ import annotations
 
 import errno
+import socket
 from typing import Any, ClassVar
 
 import pytest
@@ -19,14 +21,17 @@ from pfcpd.daemon.host_addresses import HostAddresses, source_address
 
 class Routed:
     """A socket whose connect() fails with ``error`` (0: succeeds, its own address
-    ``own``); each one made counted in ``made``."""
+    ``own``); each one made counted in ``made``, its family and the address connect()ed
+    to kept in ``asked``."""
 
     error: ClassVar[int] = 0
     own: ClassVar[str] = ""
     made: ClassVar[int] = 0
+    asked: ClassVar[list[tuple[int, str]]] = []
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, family: int, *args: Any, **kwargs: Any) -> None:
         Routed.made += 1
+        self.family = family
 
     def __enter__(self) -> Routed:
         return self
@@ -35,6 +40,7 @@ class Routed:
         pass
 
     def connect(self, address: tuple[Any, ...]) -> None:
+        Routed.asked.append((self.family, address[0]))
         if Routed.error:
             raise OSError(Routed.error, errno.errorcode[Routed.error])
 
@@ -45,7 +51,7 @@ class Routed:
 @pytest.fixture
 def routed(monkeypatch: pytest.MonkeyPatch) -> type[Routed]:
     monkeypatch.setattr(host_addresses.socket, "socket", Routed)
-    Routed.error, Routed.own, Routed.made = 0, "", 0
+    Routed.error, Routed.own, Routed.made, Routed.asked = 0, "", 0, []
     return Routed
 
 
@@ -121,3 +127,25 @@ def test_one_probe_answers_both_questions(routed: type[Routed]) -> None:
     assert check.source_address("203.0.113.9") == "198.51.100.5"
     assert check("203.0.113.9") is False
     assert routed.made == 2
+
+
+def test_an_ipv4_mapped_address_is_the_ipv4_one(routed: type[Routed]) -> None:
+    """`address.parse`'s rule: a mapped loopback address is loopback, not asked (was: probed,
+    its source '::ffff:7f00:1'); another is asked over IPv4 about the IPv4 address, its
+    source named as IPv4, and it is the host's when that is its own source."""
+    routed.own = "198.51.100.5"
+    assert source_address("::ffff:127.0.0.1") is None
+    assert host_addresses.is_host_address("::ffff:127.0.0.1") is True
+    assert HostAddresses().source_address("::ffff:127.0.0.1") is None
+    assert routed.made == 0
+    assert source_address("::ffff:203.0.113.9") == "198.51.100.5"
+    assert host_addresses.is_host_address("::ffff:198.51.100.5") is True
+    assert host_addresses.is_host_address("::FFFF:203.0.113.9") is False
+    assert routed.asked == [
+        (socket.AF_INET, "203.0.113.9"),
+        (socket.AF_INET, "198.51.100.5"),
+        (socket.AF_INET, "203.0.113.9"),
+    ]
+    # an IPv6 socket's own address named by the same rule (IPv4-mapped as IPv4)
+    routed.own = "::ffff:198.51.100.5"
+    assert source_address("2001:db8:9::9") == "198.51.100.5"

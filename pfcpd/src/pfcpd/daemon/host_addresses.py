@@ -35,16 +35,21 @@ socket's sendto() does reach one without a scope (the kernel takes the route of
 fe80::/64), pfcpd's own included. Its source is not known (which interface's, the address
 alone does not say). A loopback address is the host's, not probed: its source is not asked
 (the node keeps its own rule for loopback).
+
+Addresses are read and named by `pfcpd.address`'s one rule (`parse`, `normalize`): an
+IPv4-mapped IPv6 address is the IPv4 one (::ffff:127.0.0.1 is loopback, not probed; any
+other is probed over IPv4), and the source is named compressed, without a scope, an
+IPv4-mapped one as IPv4: the text the node names its addresses by.
 """
 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 import time
 from collections.abc import Callable
 
+from ..address import normalize, parse
 from ..config import PFCP_PORT
 
 
@@ -53,20 +58,23 @@ def is_host_address(ip: str) -> bool:
     delivered locally by the kernel), or one the kernel picks as its own source to reach
     itself (a UDP socket connect()ed to it, which sends nothing, gets it as its local
     address; an IPv6 link-local one, the same with one of the host's interfaces as its
-    scope). Not an address no route leads to (ENETUNREACH, EHOSTUNREACH, EINVAL: the
-    kernel routes each of its own). One the kernel refuses to send to (EACCES, EPERM), or
-    that the probe cannot ask about (any other OSError), is taken for the host's: no
-    request goes there (see the module's docstring)."""
+    scope; an IPv4-mapped address is the IPv4 one). Not an address no route leads to
+    (ENETUNREACH, EHOSTUNREACH, EINVAL: the kernel routes each of its own). One the
+    kernel refuses to send to (EACCES, EPERM), or that the probe cannot ask about (any
+    other OSError), is taken for the host's: no request goes there (see the module's
+    docstring)."""
     return _ask(ip)[0]
 
 
 def source_address(ip: str) -> str | None:
     """The address of this host a datagram to ``ip`` leaves from: the local address the
     kernel gives a UDP socket connect()ed to it (nothing is sent), named as the socket
-    layer names addresses (compressed, no scope). None: not known: no route (ENETUNREACH,
-    EHOSTUNREACH, EINVAL), a destination the kernel refuses (EACCES, EPERM), a probe that
-    cannot ask (any other OSError), a loopback or an IPv6 link-local address (not asked),
-    not an address (see the module's docstring)."""
+    layer names addresses (`address.normalize`: compressed, no scope, IPv4-mapped as
+    IPv4). An IPv4-mapped ``ip`` is the IPv4 address (`address.parse`), asked over IPv4.
+    None: not known: no route (ENETUNREACH, EHOSTUNREACH, EINVAL), a destination the
+    kernel refuses (EACCES, EPERM), a probe that cannot ask (any other OSError), a
+    loopback (IPv4-mapped too) or an IPv6 link-local address (not asked), not an address
+    (see the module's docstring)."""
     return _ask(ip)[1]
 
 
@@ -87,10 +95,12 @@ def _ask(ip: str) -> _Answer:
 def _probe(ip: str) -> _Answer | None:
     """What the kernel's route lookup says of ``ip``: whether it is the host's
     (`is_host_address`) and the source a datagram to it leaves from (`source_address`).
-    None: the probe cannot tell (an answer not to keep)."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    None: the probe cannot tell (an answer not to keep). ``ip`` is taken as `address.parse`
+    takes it (an IPv4-mapped IPv6 address is the IPv4 one: loopback for ::ffff:127.0.0.1,
+    else probed over IPv4; a scope dropped), the source named by the same module's rule
+    (`address.normalize`: compressed, no scope, IPv4-mapped as IPv4)."""
+    addr = parse(ip)
+    if addr is None:
         return _NOWHERE
     if addr.is_loopback:
         return _HOST_S
@@ -101,13 +111,12 @@ def _probe(ip: str) -> _Answer | None:
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect((addr.compressed, PFCP_PORT))
-            own = probe.getsockname()[0]
+            source = normalize(probe.getsockname())[0]
     except OSError as e:
         if e.errno in _NOT_LOCAL:
             return _NOWHERE
         return _HOST_S if e.errno in _REFUSED else None
-    source = ipaddress.ip_address(own.split("%", 1)[0])
-    return source == addr, source.compressed
+    return source == addr.compressed, source
 
 
 # connect() with an interface's scope: the address is not on that interface's link (lo has
@@ -116,11 +125,13 @@ _NOT_ON_LINK = _NOT_LOCAL | {errno.EADDRNOTAVAIL, errno.ENODEV}
 
 
 def _link_local_probe(ip: str) -> bool | None:
-    """`_probe`'s verdict on an IPv6 link-local address: the host's when a UDP socket
-    connect()ed to it with one of the host's interfaces as its scope gets it as its own
-    address (connect() without a scope cannot ask: EINVAL; bind() would succeed for any
-    address with net.ipv6.ip_nonlocal_bind set). A socket per interface (one whose connect() failed
-    refuses the next). None: the probe cannot tell (no socket, no interface list)."""
+    """`_probe`'s verdict on an IPv6 link-local address ``ip`` (compressed, no scope: as
+    `address.normalize` names the socket's own): the host's when a UDP socket connect()ed
+    to it with one of the host's interfaces as its scope gets it as its own address
+    (connect() without a scope cannot ask: EINVAL; bind() would succeed for any address
+    with net.ipv6.ip_nonlocal_bind set). A socket per interface (one whose connect()
+    failed refuses the next). None: the probe cannot tell (no socket, no interface
+    list)."""
     try:
         for index, _name in socket.if_nameindex():
             with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
@@ -130,7 +141,7 @@ def _link_local_probe(ip: str) -> bool | None:
                     if e.errno in _NOT_ON_LINK:
                         continue
                     raise
-                if probe.getsockname()[0].split("%", 1)[0] == ip:
+                if normalize(probe.getsockname())[0] == ip:
                     return True
     except OSError:
         return None
