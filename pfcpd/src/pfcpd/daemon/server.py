@@ -98,7 +98,8 @@ class PfcpServer:
             first_seq=random.randint(1, MAX_SEQ),
             session_handler=session_handler,
             # (given at construction: a restored association whose record names no listen
-            # endpoint is named one there, by the address the kernel sends to its CP from)
+            # endpoint is named one there, by the address the kernel sends to its CP from:
+            # tests/node/test_server_source_address.py)
             is_host_address=host_addresses,
             source_address=None if host_addresses is None else host_addresses.source_address,
         )
