@@ -136,3 +136,28 @@ def test_a_connect_that_fails_otherwise_cannot_tell(
     monkeypatch.setattr(host_addresses.socket, "socket", Interfaces)
     monkeypatch.setattr(host_addresses.socket, "if_nameindex", lambda: INTERFACES)
     assert check("fe80::9") is False  # asked again: not kept
+
+
+@pytest.mark.parametrize("error", [errno.EACCES, errno.EPERM], ids=["EACCES", "EPERM"])
+def test_a_scoped_connect_the_kernel_refuses_is_refused_and_kept(
+    host: list[tuple[str, tuple[Any, ...]]], monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    """(A prohibit route on eth0: the kernel sends nothing there, as for any address a
+    route refuses: refused like the host's, and kept for the ttl, not asked per report.)"""
+    real = Interfaces.connect
+
+    def prohibited(self: Interfaces, address: tuple[Any, ...]) -> None:
+        if address[3] == 2:
+            Interfaces.calls.append(("connect", address))
+            raise OSError(error, errno.errorcode[error])
+        real(self, address)
+
+    monkeypatch.setattr(Interfaces, "connect", prohibited)
+    now = [100.0]
+    check = HostAddresses(ttl=30.0, clock=lambda: now[0])
+    assert check("fe80::9") is True
+    assert check("fe80::9") is True
+    assert [address[3] for _, address in host] == [1, 2]  # one probe: kept
+    now[0] = 130.0
+    monkeypatch.setattr(Interfaces, "connect", real)
+    assert check("fe80::9") is False  # the ttl over: asked again, the route gone

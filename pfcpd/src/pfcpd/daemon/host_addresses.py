@@ -130,8 +130,10 @@ def _link_local_probe(ip: str) -> bool | None:
     to it with one of the host's interfaces as its scope gets it as its own address
     (connect() without a scope cannot ask: EINVAL; bind() would succeed for any address
     with net.ipv6.ip_nonlocal_bind set). A socket per interface (one whose connect()
-    failed refuses the next). None: the probe cannot tell (no socket, no interface
-    list)."""
+    failed refuses the next). One the kernel refuses to send to on an interface (EACCES,
+    EPERM: a prohibit route) is refused like the host's, as `_probe` refuses any address,
+    and kept. None: the probe cannot tell (no socket, no interface list, any other
+    error)."""
     try:
         for index, _name in socket.if_nameindex():
             with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
@@ -140,6 +142,8 @@ def _link_local_probe(ip: str) -> bool | None:
                 except OSError as e:
                     if e.errno in _NOT_ON_LINK:
                         continue
+                    if e.errno in _REFUSED:
+                        return True
                     raise
                 if normalize(probe.getsockname())[0] == ip:
                     return True
