@@ -19,6 +19,22 @@ from netns_tools import netns_missing, run
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
+# The start of a script for `run_script` that counts the probes: ``host_addresses`` with its
+# ``_probe`` wrapped so that each probe appends to ``made``, ``check`` one HostAddresses,
+# ``out`` an empty dict for the script's results, ``json`` and ``sys`` imported.
+COUNTED_PROBES = """
+import json, sys
+from pfcpd.daemon import host_addresses
+made = []
+real = host_addresses._probe
+def counted(ip):
+    made.append(1)
+    return real(ip)
+host_addresses._probe = counted
+check = host_addresses.HostAddresses()
+out = {}
+"""
+
 
 @contextlib.contextmanager
 def probe_namespace(name: str, *more: tuple[str, ...]) -> Iterator[str]:

@@ -11,29 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from probe_namespace import probe_namespace, run_script
+from probe_namespace import COUNTED_PROBES, probe_namespace, run_script
 
 # Run inside NS: each address asked three times of one HostAddresses, the probes it made
 # counted.
-SCRIPT = """
-import json, sys
+SCRIPT = (
+    """
 with open("/proc/sys/net/ipv6/ip_nonlocal_bind", "w") as knob:  # (this namespace's)
     knob.write("1")
-from pfcpd.daemon import host_addresses
-made = []
-real = host_addresses._probe
-def counted(ip):
-    made.append(1)
-    return real(ip)
-host_addresses._probe = counted
-check = host_addresses.HostAddresses()
-out = {}
+"""
+    + COUNTED_PROBES
+    + """
 for ip in sys.argv[1:]:
     made.clear()
     verdicts = {check(ip) for _ in range(3)}
     out[ip] = [verdicts.pop() if len(verdicts) == 1 else None, len(made)]
 print(json.dumps(out))
 """
+)
 
 EXPECTED = {  # address: [verdict, probes made for three asks]
     "10.99.0.1": [True, 1],  # the interface's address

@@ -12,22 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from probe_namespace import probe_namespace, run_script
+from probe_namespace import COUNTED_PROBES, probe_namespace, run_script
 
 # Run inside NS: each address asked three times for its source and once whether it is the
 # host's, of one HostAddresses, the probes it made counted; and once of the module's
 # uncached source_address.
-SCRIPT = """
-import json, sys
-from pfcpd.daemon import host_addresses
-made = []
-real = host_addresses._probe
-def counted(ip):
-    made.append(1)
-    return real(ip)
-host_addresses._probe = counted
-check = host_addresses.HostAddresses()
-out = {}
+SCRIPT = (
+    COUNTED_PROBES
+    + """
 for ip in sys.argv[1:]:
     made.clear()
     sources = {check.source_address(ip) for _ in range(3)}
@@ -37,6 +29,7 @@ for ip in sys.argv[1:]:
     out[ip] = [sources.pop() if len(sources) == 1 else "differ", host_s, probes, uncached]
 print(json.dumps(out))
 """
+)
 
 EXPECTED = {  # address: [source, the host's, probes made for four asks, uncached source]
     "203.0.113.9": ["10.98.0.1", False, 1, "10.98.0.1"],  # the route via e0
