@@ -10,10 +10,9 @@ source: test_setup_source_address.py. Sans-IO."""
 from __future__ import annotations
 
 import pytest
-from node.request_node import node_with, sent_to
+from node.request_node import node_listening_on, node_with, sent_to
 
 from pfcpd.address import Address
-from pfcpd.config import PfcpConfig, parse_endpoint
 from pfcpd.node import PfcpNode
 from pfcpd.node.association import Association
 from pfcpd.pfcp import MessageType, decode
@@ -39,16 +38,7 @@ def restored(cp: Address, *listen: str, local: str | None = None) -> PfcpNode:
     }
     if local is not None:
         record["local"] = local
-    node = PfcpNode(
-        node_id="upf.test",
-        config=PfcpConfig(
-            listen=tuple(parse_endpoint(e) for e in listen),
-            allowed_peers=None,
-            heartbeat_interval=1000.0,
-        ),
-        recovery_time_stamp=3_950_000_000,
-        associations=[Association.from_record(record, 0.0, 0.0)],
-    )
+    node = node_listening_on(*listen, associations=[Association.from_record(record, 0.0, 0.0)])
     node.start(0.0)
     return node
 
@@ -116,16 +106,8 @@ def test_an_association_pfcpd_set_up_itself_names_its_endpoint_at_once() -> None
     from pfcpd.pfcp.ies_scalar import RecoveryTimeStamp
 
     def node(*associations: Association) -> PfcpNode:
-        made = PfcpNode(
-            node_id="upf.test",
-            config=PfcpConfig(
-                listen=(parse_endpoint(LO4), parse_endpoint(V4)),
-                allowed_peers=None,
-                heartbeat_interval=1000.0,
-                associate_to=(Endpoint("192.0.2.2", 8805),),
-            ),
-            recovery_time_stamp=3_950_000_000,
-            associations=list(associations),
+        made = node_listening_on(
+            LO4, V4, associate_to=(Endpoint("192.0.2.2", 8805),), associations=associations
         )
         made.start(0.0)
         return made

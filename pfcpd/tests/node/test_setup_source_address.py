@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from node.request_node import node_with, sent_to
+from node.request_node import node_listening_on, node_with, sent_to
 
-from pfcpd.config import Endpoint, PfcpConfig, parse_endpoint
+from pfcpd.config import Endpoint
 from pfcpd.node import PfcpNode
 from pfcpd.node.association import Association
 from pfcpd.pfcp import Message, MessageType, decode, encode
@@ -59,16 +59,8 @@ def setup_node(
     smf: str, *listen: str, source_address: Callable[[str], str | None] | None = None
 ) -> PfcpNode:
     """A node listening on ``listen`` that associates to ``smf`` (port 8805), started."""
-    node = PfcpNode(
-        node_id="upf.test",
-        config=PfcpConfig(
-            listen=tuple(parse_endpoint(e) for e in listen),
-            allowed_peers=None,
-            heartbeat_interval=1000.0,
-            associate_to=(Endpoint(smf, 8805),),
-        ),
-        recovery_time_stamp=3_950_000_000,
-        source_address=source_address,
+    node = node_listening_on(
+        *listen, associate_to=(Endpoint(smf, 8805),), source_address=source_address
     )
     node.start(0.0)
     return node
@@ -226,16 +218,8 @@ def restored_local(address: str, listen: tuple[str, ...], kernel: Kernel | None)
         "initiator": "cp",
         "established_at": 0.0,
     }
-    node = PfcpNode(
-        node_id="upf.test",
-        config=PfcpConfig(
-            listen=tuple(parse_endpoint(e) for e in listen),
-            allowed_peers=None,
-            heartbeat_interval=1000.0,
-        ),
-        recovery_time_stamp=3_950_000_000,
-        associations=[Association.from_record(record, 0.0, 0.0)],
-        source_address=kernel,
+    node = node_listening_on(
+        *listen, associations=[Association.from_record(record, 0.0, 0.0)], source_address=kernel
     )
     (assoc,) = node.associations()
     return assoc.local
