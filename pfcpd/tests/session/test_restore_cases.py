@@ -1,0 +1,454 @@
+"""What a restart keeps of a session's usage and quotas: the cases the randomized run
+(`test_a_restored_engine_holds_what_the_live_one_does`) found, each reduced to its few
+requests, and the differences between a restored engine and the live one that are known
+and not fixed (xfail)."""
+
+from __future__ import annotations
+
+import pytest
+from pipelined_datapath import Pipelined
+from session_harness import (
+    CP,
+    Harness,
+    cause,
+    created,
+    dl_far,
+    dl_pdr,
+    g,
+    gtpu,
+    qer,
+    restarted,
+    ul_far,
+    ul_packet,
+    ul_pdr,
+    up_seid,
+    urr,
+)
+from test_cp_index import _refuse_once
+
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_text as X
+from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.session import SessionEngine
+from pfcpd.session.usage import Counts
+from pfcpd.smfsim import rules as R
+
+T = IEType
+M = MessageType
+UE = "10.45.0.1"  # (the pool's first address)
+FORWARD, DROP = Verdict.FORWARD, Verdict.DROP
+PACKET = 500  # octets of each uplink packet the tests send (the URRs count the inner packet)
+
+
+def _session(h: Harness, *urrs: Grouped, pdr_urrs: tuple[int, ...] = (1,)) -> tuple[int, int]:
+    """A session whose uplink PDR counts in the URRs ``pdr_urrs`` (its downlink PDR in none):
+    its UP SEID and its uplink TEID."""
+    pdr = ul_pdr(urr=None)
+    pdr.ies += [S.URRID(u) for u in pdr_urrs]
+    resp = h.establish(pdr, dl_pdr(urr=None), ul_far(), dl_far(), qer(), *urrs)
+    assert cause(resp) == 1
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.teid is not None
+    return up_seid(resp), fteid.teid
+
+
+def _quota(total: int) -> Grouped:
+    return urr(1, "VOLQU", quota=TR.VolumeQuota(total=total))
+
+
+def _uplink(dp: LocalDatapath, teid: int, packets: int) -> list[Verdict]:
+    """What the datapath does with ``packets`` uplink packets of `PACKET` octets."""
+    packet = gtpu(ul_packet(UE, PACKET - 28), teid)
+    return [dp.process_ul(packet).verdict for _ in range(packets)]
+
+
+def _counted(engine: SessionEngine, seid: int, urr_id: int = 1) -> int:
+    """The URR's octets not reported yet, as a restart keeps them (the baseline and what
+    the datapath had counted at the last checkpoint)."""
+    book = engine.sessions[seid].urrs[urr_id]
+    return (book.baseline + book.dp_seen).values[0]
+
+
+def _failing(h: Harness, *requests: Message) -> None:
+    """``requests`` in one batch whose journal commit fails: each answered 77."""
+    h.journal.fail_next = 1
+    assert [cause(a) for a in h.batch(*requests)] == [77] * len(requests)
+
+
+def _modification(seid: int, *ies: IE) -> Message:
+    return Message(M.SESSION_MODIFICATION_REQUEST, 0, list(ies), seid)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a volume quota used up compiles, with the counts read towards it (after a restart, "
+        "or a later change of the session), to what is left of it, at least 1 octet: the next "
+        "packet is forwarded and the quota reported used up again"
+    ),
+)
+def test_a_used_up_quota_drops_after_a_restart(h: Harness) -> None:
+    """The datapath drops a URR's traffic once its quota is used up; restored with what it
+    counted (the last checkpoint's counts), the session drops it too, at once: not one
+    more packet, and no second VOLQU report."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (the 2nd reaches 600)
+    h.engine.checkpoint(h.now)
+    assert h._collect() == []
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+        assert _uplink(engine.datapath, teid, 2) == [DROP, DROP]  # type: ignore[arg-type]
+        assert engine.datapath.poll_events() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a volume quota used up compiles, with the counts read towards it (after a restart, "
+        "or a later change of the session), to what is left of it, at least 1 octet: the next "
+        "packet is forwarded and the quota reported used up again"
+    ),
+)
+def test_a_used_up_quota_drops_after_a_later_modification(h: Harness) -> None:
+    """Its VOLQU report taken, the quota used up stays used up when a modification of the
+    session installs its program again (with the counts the report took)."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    sent = h.advance(0.1)
+    assert len(sent) == 1 and sent[0].msg_type == M.SESSION_REPORT_REQUEST
+    h.answer_all(sent)
+    assert cause(h.modify(seid, R.update_qer_gates(1, True))) == 1
+    assert _uplink(h.dp, teid, 2) == [DROP, DROP]
+    assert h.advance(0.1) == []  # (no second VOLQU report)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a report for a VOLQU event installs no program: when the CP granted a new quota "
+        "before the engine handled the event, the datapath counts the whole new quota from "
+        "the report's read"
+    ),
+)
+def test_a_quota_event_from_before_a_new_quota_leaves_that_quota_what_is_left(
+    h: Harness,
+) -> None:
+    """The CP grants a new quota (with a query) before the engine handled the datapath's
+    VOLQU event of the old one: the report that event makes takes the counts towards the
+    new quota, and the datapath is given what is left of it, not the whole quota again."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (a VOLQU event waits)
+    grant = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLQU"))
+    grant.ies.append(TR.VolumeQuota(total=4 * PACKET))
+    assert cause(h.modify(seid, grant, g(T.QUERY_URR, S.URRID(1)))) == 1
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (half the new quota)
+    sent = h.advance(0.1)  # (the event: a report of those 2 packets)
+    assert [m.msg_type for m in sent] == [M.SESSION_REPORT_REQUEST]
+    h.answer_all(sent)
+    assert _uplink(h.dp, teid, 4) == [FORWARD, FORWARD, DROP, DROP]  # (the other half)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a rolled-back read puts its counts into the baseline and leaves in `dp_seen` what "
+        "the last checkpoint saw of them, which the session's record adds to the baseline "
+        "again"
+    ),
+)
+def test_a_rolled_back_query_leaves_no_checkpointed_count_to_add_again(h: Harness) -> None:
+    """A Query URR reads the counts with reset; its batch refused, the counts go back into
+    the baseline, and what the last checkpoint saw of them (which a restart adds to the
+    baseline) goes: journaled at the session's next change, its usage is counted once."""
+    seid, teid = _session(h, urr(1))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    h.engine.checkpoint(h.now)
+    assert h._collect() == []
+    _failing(h, _modification(seid, g(T.QUERY_URR, S.URRID(1))))
+    assert cause(h.modify(seid, R.update_qer_gates(1, True))) == 1
+    assert _counted(h.engine, seid) == 2 * PACKET
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+
+
+@pytest.mark.parametrize("rolled_back", ["query", "deletion"])
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a commit the journal refuses drops its records: the sessions its changes touched and "
+        "what changed beside them are journaled at their session's next change only"
+    ),
+)
+def test_counts_a_rollback_keeps_are_journaled(h: Harness, rolled_back: str) -> None:
+    """Counts read from the datapath by a change whose batch is refused (a Query URR's, a
+    deletion's final ones) are the baseline again, and journaled with the next commit: no
+    checkpoint would (the datapath counts from 0 again), and a restart after it keeps
+    them."""
+    seid, teid = _session(h, urr(1))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (no checkpoint yet)
+    if rolled_back == "query":
+        _failing(h, _modification(seid, g(T.QUERY_URR, S.URRID(1))))
+    else:
+        _failing(h, Message(M.SESSION_DELETION_REQUEST, 0, [], seid))
+    h.advance(3.0)  # (the engine's timer: checkpoints, and the node's commits)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+
+
+@pytest.mark.parametrize("beside", ["checkpoint", "refused report"])
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a commit the journal refuses drops its records: the sessions its changes touched and "
+        "what changed beside them are journaled at their session's next change only"
+    ),
+)
+def test_what_a_refused_commit_held_beside_its_changes_is_journaled_at_the_next(
+    h: Harness, beside: str
+) -> None:
+    """A commit refused by the journal carries, beside the batch's changes (undone), what
+    changed without a request: a checkpoint's counts, the counts of a report the CP did not
+    accept back into the baseline. The next commit writes them: a restart after it keeps
+    the counts (no checkpoint writes them again: the datapath's counts did not change)."""
+    if beside == "checkpoint":
+        seid, teid = _session(h, urr(1))
+    else:
+        seid, teid = _session(h, urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET)))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    if beside == "checkpoint":
+        h.engine.checkpoint(h.now)  # (committed with the batch)
+        _failing(h, _modification(seid, R.update_qer_gates(1, True)))
+    else:
+        (report,) = h.advance(0.1)  # (read for a report of the threshold)
+        assert report.msg_type == M.SESSION_REPORT_REQUEST
+        refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
+        h.node.datagram_received(encode(refused), CP, h.now)
+        h.journal.fail_next = 1
+        assert h._collect() == []
+        assert h.journal.fail_next == 0  # (its commit refused)
+    assert _counted(h.engine, seid) == 2 * PACKET
+    h.advance(3.0)  # (the node's next commits, the engine's checkpoints)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a modification refused once compiled, after its Query URR read the counts, puts them "
+        "into the books but neither journals them nor gives the datapath what is left of the "
+        "quota"
+    ),
+)
+def test_a_modification_refused_after_its_reports_keeps_their_counts(h: Harness) -> None:
+    """A Session Modification whose Query URR read the counts, refused when its rules are
+    compiled (MBQE asked for on a PDR whose QER gate it closes: 73): the counts are the
+    URR's baseline and quota consumption again, journaled with the batch (no checkpoint
+    sees them: the datapath counts from 0 again), and the datapath is given what is left
+    of the quota."""
+    seid, teid = _session(h, _quota(4 * PACKET))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (no checkpoint yet)
+    mbqe = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "MBQE"))
+    query, closed = g(T.QUERY_URR, S.URRID(1)), R.update_qer_gates(1, False)
+    assert cause(h.modify(seid, query, closed, mbqe)) == 73
+    assert _counted(h.engine, seid) == 2 * PACKET
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (the other half)
+    h.advance(3.0)  # (the engine's checkpoints)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 4 * PACKET
+
+
+@pytest.mark.parametrize("later", ["query", "deletion"])
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a rolled-back read puts its counts into the URR books an earlier change of the batch "
+        "made, whose undo then puts back the books before it, without them"
+    ),
+)
+def test_a_rolled_back_read_after_a_urr_update_keeps_its_counts(h: Harness, later: str) -> None:
+    """One refused batch: an Update URR of the session (its URR books replaced), then a
+    Query URR or the session's deletion (its counts read with reset). Undone, newest
+    first, the read puts the counts back into the books the update made, and the update's
+    undo puts back the books before it: the counts go into those, so that the next report
+    carries them, once, after a restart too."""
+    seid, teid = _session(h, urr(1))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    h.engine.checkpoint(h.now)
+    assert h._collect() == []
+    update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+    if later == "query":
+        read = _modification(seid, g(T.QUERY_URR, S.URRID(1)))
+    else:
+        read = Message(M.SESSION_DELETION_REQUEST, 0, [], seid)
+    _failing(h, _modification(seid, update), read)
+    book = h.engine.sessions[seid].urrs[1]
+    assert (book.baseline.values[0], book.dp_seen) == (2 * PACKET, Counts())
+    assert h._collect() == []  # (the node's next commit)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+    resp = h.delete(seid)
+    (report,) = resp.get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(report, Grouped)
+    assert report.get(T.VOLUME_MEASUREMENT).total == 2 * PACKET  # type: ignore[union-attr]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a rolled-back read puts its counts into the URR books an earlier change of the batch "
+        "made, whose undo then puts back the books before it, without them"
+    ),
+)
+def test_a_read_after_a_urr_update_the_datapath_refused_keeps_its_counts(hp: Harness) -> None:
+    """One batch: an Update URR of the session, which the datapath refuses (at the group
+    commit's barrier), then a Query URR: both undone, newest first (77), the counts the
+    query read go into the book before the update, once."""
+    h = hp
+    assert isinstance(h.dp, Pipelined)
+    seid, teid = _session(h, urr(1))
+    assert _uplink(h.dp.inner, teid, 2) == [FORWARD, FORWARD]
+    _refuse_once(h, seid)
+    update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+    query = _modification(seid, g(T.QUERY_URR, S.URRID(1)))
+    assert [cause(a) for a in h.batch(_modification(seid, update), query)] == [77, 77]
+    book = h.engine.sessions[seid].urrs[1]
+    assert (book.baseline.values[0], book.dp_seen) == (2 * PACKET, Counts())
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a rollback puts the counts of a report the CP refused into a URR's book again when "
+        "an earlier change of the batch replaced the session's books, also into a book it "
+        "left as it was, which holds them already"
+    ),
+)
+def test_a_refused_report_in_a_rolled_back_batch_goes_back_once(h: Harness) -> None:
+    """One refused batch: an Update URR of URR 1 (its book replaced), then the CP's 64 to a
+    report of URR 2 (its counts back into URR 2's book, which the update left as it was).
+    The update undone, URR 2's book holds them once."""
+    threshold = urr(2, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
+    seid, teid = _session(h, urr(1), threshold, pdr_urrs=(1, 2))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    (report,) = h.advance(0.1)  # (URR 2 over its threshold: read for the report)
+    assert report.msg_type == M.SESSION_REPORT_REQUEST
+    update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+    h.send(_modification(seid, update), 500)
+    refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
+    h.node.datagram_received(encode(refused), CP, h.now)
+    h.journal.fail_next = 1
+    assert [cause(a) for a in h._collect()] == [77]
+    assert h.engine.sessions[seid].urrs[2].baseline.values[0] == 2 * PACKET
+    assert h._collect() == []  # (the node's next commit)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid, 2) == 2 * PACKET
+
+
+# -- known, not fixed ---------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the allocators' order is not journaled: a restored TEID or UE address "
+    "allocator hands out the lowest value not in use, one freed just before the restart "
+    "included, and a restored engine the UP SEID after the highest restored",
+)
+def test_a_value_freed_before_a_restart_is_not_reused_at_once(h: Harness) -> None:
+    """TEIDs and UE addresses are handed out lowest never-used first, then those freed,
+    oldest first, so that a late packet of an old session does not reach a new one: a
+    restart keeps that order."""
+    kept = up_seid(h.establish(cp_seid=1))
+    gone = up_seid(h.establish(cp_seid=2))
+    assert cause(h.delete(gone)) == 1
+    live = h.establish(cp_seid=3)
+    assert cause(h.delete(up_seid(live))) == 1  # (its allocations freed again)
+    with restarted(h, 1) as engine:
+        assert list(engine.sessions) == [kept]
+        again = h.establish(cp_seid=4)  # (the live engine's next: never used before)
+        assert (created(again)[1][T.F_TEID].teid, up_seid(again)) == (  # type: ignore[attr-defined]
+            engine.teids.take(),
+            engine._new_seid(),
+        )
+        address = created(again)[1][T.UE_IP_ADDRESS].ipv4  # type: ignore[attr-defined]
+        restored = engine.ue_pools.take_text("internet", 4)
+        assert restored is not None and restored[1] == address
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an Update URR with a Volume Quota sets the quota's consumption to zero but "
+    "leaves the datapath's counts since the URR's last report (it compares the quota "
+    "with them): the new quota counts from that report, not from its grant",
+)
+def test_a_new_quota_counts_from_its_grant(h: Harness) -> None:
+    """A new Volume Quota counts from the Update URR that grants it (`Modification`: "a new
+    quota counts from now"), also when the CP asks for no report of the counts before."""
+    seid, teid = _session(h, _quota(10 * PACKET))
+    assert _uplink(h.dp, teid, 3) == [FORWARD] * 3
+    grant = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLQU"))
+    grant.ies.append(TR.VolumeQuota(total=2 * PACKET))
+    assert cause(h.modify(seid, grant)) == 1
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the datapath re-arms a URR's quota when a program gives it another value "
+    "(upf_session_install: urr_rearm) without checking the URR's counts against it: a "
+    "quota used up forwards the next packet, reported used up again, once a change gave "
+    "it another value and back (a pause, INAM, rolled back)",
+)
+def test_a_used_up_quota_stays_used_up_after_a_rolled_back_pause(h: Harness) -> None:
+    """The datapath's counts have reached the quota (its traffic is dropped); a modification
+    pausing the URR's measurement (no quota applies) is rolled back: the quota applies
+    again, used up."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    pause = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "INAM"))
+    _failing(h, _modification(seid, pause))
+    assert _uplink(h.dp, teid, 2) == [DROP, DROP]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="upf_urr_account (upf_pipeline.h) counts a packet in a PDR's URRs one by one "
+    "and drops it at the first whose quota is used up: the URRs before it count a "
+    "packet that was dropped",
+)
+def test_a_packet_dropped_for_a_used_up_quota_is_counted_by_no_urr(h: Harness) -> None:
+    """The uplink PDR counts in URR 2 (no quota), then URR 1 (a quota of 600 octets): once
+    URR 1's quota is used up, its packets are dropped, and URR 2 counts only those
+    forwarded."""
+    seid, teid = _session(h, _quota(600), urr(2), pdr_urrs=(2, 1))
+    assert _uplink(h.dp, teid, 4) == [FORWARD, FORWARD, DROP, DROP]
+    assert h.dp.read_usage(seid, 2).bytes_total == 2 * PACKET
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a PDR naming an Application ID without PFDs does not compile (81): a PFD "
+    "Management Request removing them leaves the session on its old program, and a "
+    "restart cannot restore it (its record is a restore failure, its allocations free)",
+)
+def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> None:
+    pfds = [g(T.PFD_CONTEXT, TR.PFDContents(fd=b"permit out 17 from any 443 to assigned"))]
+    request = Message(
+        M.PFD_MANAGEMENT_REQUEST, 0, [g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), *pfds)]
+    )
+    assert cause(h.request(request)) == 1
+    app = R.application_dl_pdr(3, 3, "web")
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
+    seid = up_seid(h.establish(ul_pdr(), dl_pdr(), app, ul_far(), dl_far(), far3, qer(), urr(1)))
+    removal = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"))  # (no PFD: removed)
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [removal]))) == 1
+    assert seid in h.engine.sessions
+    with restarted(h, 1) as engine:
+        assert list(engine.sessions) == [seid]
+        assert engine.teids.in_use == 1
