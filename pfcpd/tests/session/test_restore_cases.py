@@ -83,14 +83,6 @@ def _modification(seid: int, *ies: IE) -> Message:
     return Message(M.SESSION_MODIFICATION_REQUEST, 0, list(ies), seid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a volume quota used up compiles, with the counts read towards it (after a restart, "
-        "or a later change of the session), to what is left of it, at least 1 octet: the next "
-        "packet is forwarded and the quota reported used up again"
-    ),
-)
 def test_a_used_up_quota_drops_after_a_restart(h: Harness) -> None:
     """The datapath drops a URR's traffic once its quota is used up; restored with what it
     counted (the last checkpoint's counts), the session drops it too, at once: not one
@@ -105,14 +97,6 @@ def test_a_used_up_quota_drops_after_a_restart(h: Harness) -> None:
         assert engine.datapath.poll_events() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a volume quota used up compiles, with the counts read towards it (after a restart, "
-        "or a later change of the session), to what is left of it, at least 1 octet: the next "
-        "packet is forwarded and the quota reported used up again"
-    ),
-)
 def test_a_used_up_quota_drops_after_a_later_modification(h: Harness) -> None:
     """Its VOLQU report taken, the quota used up stays used up when a modification of the
     session installs its program again (with the counts the report took)."""

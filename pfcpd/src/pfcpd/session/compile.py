@@ -488,16 +488,57 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
     return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
 
 
-def _blocked(pdrs: list[Pdr], fars: list[Far], urrs: frozenset[int]) -> tuple[list[Pdr], list[Far]]:
+def _quotas_used_up(
+    urrs: Iterable[tuple[int, Grouped]], offsets: Mapping[int, tuple[Volumes, Volumes]]
+) -> frozenset[int]:
+    """The URRs of ``urrs`` whose volume quota is used up by what ``offsets`` count towards
+    it (read from the datapath since the quota was granted). The datapath counts a quota
+    from its own counts and, once they reach it, drops what the URR's PDRs would forward
+    until the quota changes: a program given what is left of such a quota (at least 1
+    octet, `_volume`), as a restart or a later change of the session installs, would
+    forward the next packet and report the quota used up a second time. That traffic is
+    dropped instead (`_blocked`) until the CP grants a new quota (which counts from then:
+    no offset)."""
+    out = []
+    for urr_id, g in urrs:
+        offset = offsets.get(urr_id)
+        quota = g.get(T.VOLUME_QUOTA) if offset is not None else None
+        if offset is None or not isinstance(quota, VolumeIE):
+            continue
+        info = g.get(T.MEASUREMENT_INFORMATION)
+        if isinstance(info, MeasurementInformation) and info.has("INAM"):
+            continue  # (measurement paused: no quota applies, `compile_urr`)
+        values = (quota.total or 0, quota.ul or 0, quota.dl or 0)
+        if any(v and used >= v for v, used in zip(values, offset[1], strict=True)):
+            out.append(urr_id)
+    return frozenset(out)
+
+
+def _blocked(
+    pdrs: list[Pdr], fars: list[Far], urrs: frozenset[int], forwarding_only: bool = False
+) -> tuple[list[Pdr], list[Far]]:
     """The PDRs measured by one of ``urrs`` point at a FAR of their own that drops (a FAR
-    ID the rules do not use), so they stop forwarding (TS 29.244 5.2.2.2.1, VTIME)."""
-    if not any(urrs.intersection(p.urr_ids) for p in pdrs):
+    ID the rules do not use), so they stop forwarding (TS 29.244 5.2.2.2.1, VTIME);
+    ``forwarding_only``: only those whose FAR forwards (neither buffers nor drops), as the
+    datapath applies a URR's volume quota to what it forwards only (it buffers first)."""
+    if forwarding_only:
+        forwarding = {
+            f.far_id
+            for f in fars
+            if f.apply_action & ApplyAction.FORW
+            and not f.apply_action & (ApplyAction.BUFF | ApplyAction.DROP)
+        }
+        pdrs_of = [p for p in pdrs if p.far_id in forwarding]
+    else:
+        pdrs_of = pdrs
+    if not any(urrs.intersection(p.urr_ids) for p in pdrs_of):
         return pdrs, fars
     used = {f.far_id for f in fars}
     drop_id = max(used, default=0) + 1
     if drop_id > 0xFFFFFFFF:
         drop_id = next(i for i in range(1, 0xFFFFFFFF) if i not in used)
-    pdrs = [replace(p, far_id=drop_id) if urrs.intersection(p.urr_ids) else p for p in pdrs]
+    chosen = {id(p) for p in pdrs_of if urrs.intersection(p.urr_ids)}
+    pdrs = [replace(p, far_id=drop_id) if id(p) in chosen else p for p in pdrs]
     return pdrs, [*fars, Far(far_id=drop_id, apply_action=ApplyAction.DROP)]
 
 
@@ -669,14 +710,19 @@ def compile_program(
     shapes: Mapping[int, bytes | Chosen] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
-    the traffic of their PDRs is dropped. ``encoded``: id(group) -> the group's TLV octets
-    (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same octets are
-    taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
+    the traffic of their PDRs is dropped, as is what the PDRs of a URR whose volume quota
+    the offsets use up forward (`_quotas_used_up`). ``encoded``: id(group) -> the group's
+    TLV octets (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same
+    octets are taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules, shapes)
     fars = [_far(ctx, encoded, g, fid) for fid, g in rules.far.items()]
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
+    if offsets:
+        used_up = _quotas_used_up(rules.urr.items(), offsets)
+        if used_up:
+            pdrs, fars = _blocked(pdrs, fars, used_up, forwarding_only=True)
     qers = [_memo(ctx, encoded, g, compile_qer, qid) for qid, g in rules.qer.items()]
     urrs = [
         compile_urr(uid, g, offsets[uid])
@@ -847,6 +893,10 @@ def compile_stored(
             fars.append(_with_ohc(ctx, part[0], far_id, part[1]))
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
+    if offsets:
+        used_up = _quotas_used_up(((uid, g) for uid, _, g in layout.urrs), offsets)
+        if used_up:
+            pdrs, fars = _blocked(pdrs, fars, used_up, forwarding_only=True)
     qers = parts.qers
     urrs = [
         compile_urr(uid, g, offsets[uid]) if urr is None else urr
