@@ -110,14 +110,6 @@ def test_a_used_up_quota_drops_after_a_later_modification(h: Harness) -> None:
     assert h.advance(0.1) == []  # (no second VOLQU report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a report for a VOLQU event installs no program: when the CP granted a new quota "
-        "before the engine handled the event, the datapath counts the whole new quota from "
-        "the report's read"
-    ),
-)
 def test_a_quota_event_from_before_a_new_quota_leaves_that_quota_what_is_left(
     h: Harness,
 ) -> None:

@@ -205,13 +205,12 @@ class Reporting(EngineState):
             return
         label = ",".join(sorted({t for trig in due.values() for t in trig}))
         self._send_report(session, "USAR", list(groups), now, groups, label)
-        # The datapath counts a quota from its last reset: give it what is left, unless
-        # the quota is used up (the datapath then keeps dropping until the CP sets one).
-        if any(
-            session.urrs[u].quota and "VOLQU" not in trig
-            for u, trig in due.items()
-            if u in session.urrs
-        ):
+        # The datapath counts a quota from its last reset: give it what is left. A quota
+        # used up (VOLQU) compiles to dropping what the URR's PDRs forward, as the datapath
+        # that reported it does (`compile._quotas_used_up`); a VOLQU event the datapath
+        # raised before the CP granted the URR a new quota, handled since, is not about that
+        # quota, whose program must learn what this report took from its counts.
+        if any(session.urrs[u].quota for u in due if u in session.urrs):
             self._reinstall(session)
         self._commit_quietly(session)
 
