@@ -128,14 +128,6 @@ def test_a_quota_event_from_before_a_new_quota_leaves_that_quota_what_is_left(
     assert _uplink(h.dp, teid, 4) == [FORWARD, FORWARD, DROP, DROP]  # (the other half)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a rolled-back read puts its counts into the baseline and leaves in `dp_seen` what "
-        "the last checkpoint saw of them, which the session's record adds to the baseline "
-        "again"
-    ),
-)
 def test_a_rolled_back_query_leaves_no_checkpointed_count_to_add_again(h: Harness) -> None:
     """A Query URR reads the counts with reset; its batch refused, the counts go back into
     the baseline, and what the last checkpoint saw of them (which a restart adds to the

@@ -510,7 +510,7 @@ class Modification(Choosing, Reporting):
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
-            book.consumed = book.consumed + taken
+            book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
 
     def _modification_done(self, session: Session, now_ntp: float, drobu: bool) -> None:
         """After a modification of ``session`` is committed: its URRs' measurement paused or
