@@ -144,13 +144,6 @@ def test_a_rolled_back_query_leaves_no_checkpointed_count_to_add_again(h: Harnes
 
 
 @pytest.mark.parametrize("rolled_back", ["query", "deletion"])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a commit the journal refuses drops its records: the sessions its changes touched and "
-        "what changed beside them are journaled at their session's next change only"
-    ),
-)
 def test_counts_a_rollback_keeps_are_journaled(h: Harness, rolled_back: str) -> None:
     """Counts read from the datapath by a change whose batch is refused (a Query URR's, a
     deletion's final ones) are the baseline again, and journaled with the next commit: no
@@ -168,13 +161,6 @@ def test_counts_a_rollback_keeps_are_journaled(h: Harness, rolled_back: str) -> 
 
 
 @pytest.mark.parametrize("beside", ["checkpoint", "refused report"])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a commit the journal refuses drops its records: the sessions its changes touched and "
-        "what changed beside them are journaled at their session's next change only"
-    ),
-)
 def test_what_a_refused_commit_held_beside_its_changes_is_journaled_at_the_next(
     h: Harness, beside: str
 ) -> None:

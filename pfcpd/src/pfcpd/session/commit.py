@@ -22,7 +22,8 @@ class GroupCommit(EngineState):
     def commit(self) -> list[tuple[Message, Message]]:
         """Make every change staged since the last call durable in one journal transaction
         (SessionHandler.commit). When the journal fails, the changes are undone, newest
-        first, and (request, refusal) returned for each request that was answered.
+        first, and (request, refusal) returned for each request that was answered; the
+        records are written at the next call, as the engine then holds them.
         First the datapath's barrier (`Datapath.settle`): a change the datapath refused is
         undone and refused the same way, the others go on."""
         try:
@@ -56,6 +57,7 @@ class GroupCommit(EngineState):
             self._journal_failed(err, max(1, len(staged)))
             failed = self._undo(staged)
             self._settle_undone()
+            self._journal_again(dirty, pfd)
             return refused + failed
         accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
         for change in staged:
@@ -70,6 +72,17 @@ class GroupCommit(EngineState):
         if self._dirty or self._pfd_dirty:
             self._commit()  # (what the done steps changed: no answer waits for it)
         return refused
+
+    def _journal_again(self, dirty: dict[str, Session | None], pfd: bool) -> None:
+        """The records a refused commit did not write are written at the next one, as the
+        engine holds them then: the undone changes' as they were before, and what changed
+        beside them (a checkpoint's counts, a report's UR-SEQN, a report's counts back
+        into a baseline) still to be made durable."""
+        sessions = self.sessions
+        for key in dirty:
+            self._dirty[key] = sessions.get(int(key[2:], 16))  # (gone: its record too)
+        if pfd:
+            self._pfd_dirty = True
 
     def _unprogrammed(
         self,
