@@ -190,14 +190,6 @@ def test_what_a_refused_commit_held_beside_its_changes_is_journaled_at_the_next(
         assert _counted(engine, seid) == 2 * PACKET
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a modification refused once compiled, after its Query URR read the counts, puts them "
-        "into the books but neither journals them nor gives the datapath what is left of the "
-        "quota"
-    ),
-)
 def test_a_modification_refused_after_its_reports_keeps_their_counts(h: Harness) -> None:
     """A Session Modification whose Query URR read the counts, refused when its rules are
     compiled (MBQE asked for on a PDR whose QER gate it closes: 73): the counts are the

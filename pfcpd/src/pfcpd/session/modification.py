@@ -196,6 +196,8 @@ class Modification(Choosing, Reporting):
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             self._undo_reports(session, reports, before)
+            if reports:  # (the counts read are its books' now: its program and record too)
+                self._reports_refused(session)
             self._free(alloc)
             if isinstance(err, RuleError):
                 return self._refuse(req, err, cp_seid, None)
@@ -511,6 +513,17 @@ class Modification(Choosing, Reporting):
             taken = counts.minus(book.baseline)
             book.baseline = counts
             book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
+
+    def _reports_refused(self, session: Session) -> None:
+        """A refused modification read ``session``'s counts for its reports: they are the
+        URRs' baseline and consumption now (`_undo_reports`), and the datapath counts from
+        0 again. Its program is installed again with them (what is left of a quota or to a
+        threshold), no change's (nothing was staged), and its record journaled with the
+        batch (no checkpoint sees those counts)."""
+        touched = len(self._touched)
+        self._reinstall(session)
+        del self._touched[touched:]
+        self._commit_quietly(session)
 
     def _modification_done(self, session: Session, now_ntp: float, drobu: bool) -> None:
         """After a modification of ``session`` is committed: its URRs' measurement paused or
