@@ -209,13 +209,6 @@ def test_a_modification_refused_after_its_reports_keeps_their_counts(h: Harness)
 
 
 @pytest.mark.parametrize("later", ["query", "deletion"])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a rolled-back read puts its counts into the URR books an earlier change of the batch "
-        "made, whose undo then puts back the books before it, without them"
-    ),
-)
 def test_a_rolled_back_read_after_a_urr_update_keeps_its_counts(h: Harness, later: str) -> None:
     """One refused batch: an Update URR of the session (its URR books replaced), then a
     Query URR or the session's deletion (its counts read with reset). Undone, newest
@@ -243,13 +236,6 @@ def test_a_rolled_back_read_after_a_urr_update_keeps_its_counts(h: Harness, late
     assert report.get(T.VOLUME_MEASUREMENT).total == 2 * PACKET  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a rolled-back read puts its counts into the URR books an earlier change of the batch "
-        "made, whose undo then puts back the books before it, without them"
-    ),
-)
 def test_a_read_after_a_urr_update_the_datapath_refused_keeps_its_counts(hp: Harness) -> None:
     """One batch: an Update URR of the session, which the datapath refuses (at the group
     commit's barrier), then a Query URR: both undone, newest first (77), the counts the

@@ -58,14 +58,19 @@ class Deletion(EngineState):
     ) -> Callable[[], None]:
         """How to undo the deletion of ``session``: back in the engine and the datapath,
         its URRs as before its final reports (``marks``, `_report_marks`), with the counts
-        the datapath had (``final``) as their baseline, so that no count is lost."""
+        the datapath had (``final``) as their baseline, so that no count is lost, also
+        when the undo of an earlier change of the batch puts back older books
+        (`_kept_by_undo`)."""
+        kept = self._kept_by_undo(session)
 
         def undo() -> None:
             for urr_id, (counts, _) in final.items():
                 book = session.urrs[urr_id]
                 book.restore_marks(marks[urr_id])
-                book.taken(counts.minus(book.baseline))  # (a fresh datapath counts from 0)
+                used = counts.minus(book.baseline)
+                book.taken(used)  # (a fresh datapath counts from 0)
                 book.baseline = counts
+                kept[urr_id] = book, used
             self._add(session)
             self._reinstall(session)
 

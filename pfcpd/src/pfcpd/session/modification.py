@@ -55,7 +55,16 @@ from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
 from .state import ACCEPTED, blocked_urrs, urr_offsets
 from .stored import FarUpdate, StoredLayout
-from .usage import ZERO, Books, Counts, OneBook, kept_books, packet_times, report_counts
+from .usage import (
+    ZERO,
+    Books,
+    Counts,
+    OneBook,
+    UrrBook,
+    kept_books,
+    packet_times,
+    report_counts,
+)
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -228,6 +237,7 @@ class Modification(Choosing, Reporting):
             session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
         self._write(session)
+        kept = self._kept_by_undo(session) if reports else None
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
@@ -236,7 +246,7 @@ class Modification(Choosing, Reporting):
             if old_fseid is not None:
                 self._refer_cp(session, old_owner, old_fseid)
             self._keep_peers(session, old_peers)
-            self._undo_reports(session, reports, before)
+            self._undo_reports(session, reports, before, kept)
             self._free(alloc)
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
                 self._reinstall(session)
@@ -501,18 +511,28 @@ class Modification(Choosing, Reporting):
         ue = [(name, net) for name, net in session.ue if net.partition("/")[0] not in used_ue]
         return teids, ue
 
-    def _undo_reports(self, session: Session, reports: list[Grouped], snapshot: Books) -> None:
+    def _undo_reports(
+        self,
+        session: Session,
+        reports: list[Grouped],
+        snapshot: Books,
+        kept: dict[int, tuple[UrrBook, Counts]] | None = None,
+    ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
-        took from the datapath kept as baseline (and as consumed)."""
+        took from the datapath kept as baseline (and as consumed); ``kept``: of the undo of
+        a staged change, where it notes them (`_kept_by_undo`)."""
         session.urrs = snapshot
         for group in reports:
-            book = snapshot.get(ie_value(group, T.URR_ID) or 0)
+            urr_id = ie_value(group, T.URR_ID) or 0
+            book = snapshot.get(urr_id)
             if book is None or group.get(T.VOLUME_MEASUREMENT) is None:
                 continue  # (a report without measurement read nothing with reset)
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
             book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
+            if kept is not None:
+                kept[urr_id] = book, taken
 
     def _reports_refused(self, session: Session) -> None:
         """A refused modification read ``session``'s counts for its reports: they are the

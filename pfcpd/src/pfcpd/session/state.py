@@ -223,6 +223,35 @@ class EngineState:
         """Journal the session at the next commit (no answer waits for it)."""
         self._write(session)
 
+    def _kept_by_undo(self, session: Session) -> dict[int, tuple[UrrBook, Counts]]:
+        """Where the undo of the change being staged notes the counts it puts back into
+        ``session``'s URR books (URR ID -> the book, the counts: read from the datapath,
+        whose counters the read reset). The undo of an earlier change of the batch, run
+        after it, may put back the books that change replaced, without them: a step
+        staged as the batch's first change (undone last) puts them into the books left,
+        installs the session's program again with them (what is left of a quota, to a
+        threshold) and journals them."""
+        kept: dict[int, tuple[UrrBook, Counts]] = {}
+        if not self._staged:
+            return kept  # (no earlier change of the batch)
+
+        def again() -> None:
+            if self.sessions.get(session.up_seid) is not session:
+                return
+            replaced = False
+            for urr_id, (book, counts) in kept.items():
+                now = session.urrs.get(urr_id)
+                if now is not None and now is not book:  # (put back by an earlier undo)
+                    now.baseline = now.baseline + counts
+                    now.taken(counts)
+                    replaced = True
+            if replaced:
+                self._reinstall(session)
+                self._commit_quietly(session)
+
+        self._staged.insert(0, Staged(None, None, again, None))
+        return kept
+
     def _session_of(self, req: Message, peer: Peer) -> Session | None:
         """The session the request's SEID names, if the requesting CP owns it: another CP's
         session is as unknown to it as a missing one (65), unless a Session Modification
