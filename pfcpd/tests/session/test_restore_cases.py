@@ -254,14 +254,6 @@ def test_a_read_after_a_urr_update_the_datapath_refused_keeps_its_counts(hp: Har
         assert _counted(engine, seid) == 2 * PACKET
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a rollback puts the counts of a report the CP refused into a URR's book again when "
-        "an earlier change of the batch replaced the session's books, also into a book it "
-        "left as it was, which holds them already"
-    ),
-)
 def test_a_refused_report_in_a_rolled_back_batch_goes_back_once(h: Harness) -> None:
     """One refused batch: an Update URR of URR 1 (its book replaced), then the CP's 64 to a
     report of URR 2 (its counts back into URR 2's book, which the update left as it was).

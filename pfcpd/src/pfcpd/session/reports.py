@@ -108,7 +108,8 @@ class Reporting(EngineState):
         in the batch (`_usage_back`), journaled with the batch. Should the batch's commit
         be refused, the undo of a change of the session puts back the URR books that
         change replaced, without these counts: a step staged as the batch's first change
-        (undone last) then puts them into the books the undo left."""
+        (undone last) then puts them into the books the undo put back (not into those it
+        left as they were, which hold them)."""
         if not reports:
             return
         _usage_back(session, reports)
@@ -116,11 +117,19 @@ class Reporting(EngineState):
         if not self._staged:
             return
         urrs = session.urrs
+        # the books the counts went into (an earlier undo puts back the others only)
+        books = [session.urrs.get(ie_value(group, T.URR_ID) or 0) for group in reports]
 
         def again() -> None:
             if self.sessions.get(session.up_seid) is session and session.urrs is not urrs:
-                _usage_back(session, reports)
-                self._commit_quietly(session)
+                replaced = [
+                    group
+                    for group, book in zip(reports, books, strict=True)
+                    if session.urrs.get(ie_value(group, T.URR_ID) or 0) is not book
+                ]
+                if replaced:
+                    _usage_back(session, replaced)
+                    self._commit_quietly(session)
 
         self._staged.insert(0, Staged(None, None, again, None))
 
