@@ -275,6 +275,54 @@ def test_a_refused_report_in_a_rolled_back_batch_goes_back_once(h: Harness) -> N
         assert _counted(engine, seid, 2) == 2 * PACKET
 
 
+def test_a_refused_report_stays_once_when_the_datapath_refuses_another_session(
+    hp: Harness,
+) -> None:
+    """One batch: a modification of another session, which the datapath refuses (77); the
+    CP's 64 to a report of URR 2 (its counts back into URR 2's book); an Update URR of URR
+    2, kept (its book a copy holding them). Only the other session's change is undone:
+    URR 2's book holds the counts once."""
+    h = hp
+    assert isinstance(h.dp, Pipelined)
+    threshold = urr(2, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
+    seid, teid = _session(h, urr(1), threshold, pdr_urrs=(1, 2))
+    other = up_seid(h.establish(cp_seid=77))
+    assert _uplink(h.dp.inner, teid, 2) == [FORWARD, FORWARD]
+    (report,) = h.advance(0.1)  # (URR 2 over its threshold: read for the report)
+    assert report.msg_type == M.SESSION_REPORT_REQUEST
+    _refuse_once(h, other)
+    h.send(_modification(other, R.update_dl_far(2, 0x999, "192.0.2.77")), 500)
+    refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
+    h.node.datagram_received(encode(refused), CP, h.now)
+    update = g(T.UPDATE_URR, S.URRID(2), F.MeasurementInformation.of("MNOP"))
+    h.send(_modification(seid, update), 501)
+    assert [cause(a) for a in h._collect()] == [77, 1]
+    assert h.engine.sessions[seid].urrs[2].baseline.values[0] == 2 * PACKET
+    with restarted(h, 2) as engine:
+        assert _counted(engine, seid, 2) == 2 * PACKET
+
+
+def test_a_modification_refused_after_its_reports_in_a_rolled_back_batch_keeps_them(
+    h: Harness,
+) -> None:
+    """One refused batch: an Update URR (its book replaced), then a modification whose
+    Query URR reads the counts and that is refused when compiled (73): the update undone,
+    the counts go into the book it puts back, once."""
+    seid, teid = _session(h, urr(1))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+    mbqe = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "MBQE"))
+    query, closed = g(T.QUERY_URR, S.URRID(1)), R.update_qer_gates(1, False)
+    h.journal.fail_next = 1
+    refused = h.batch(_modification(seid, update), _modification(seid, query, closed, mbqe))
+    assert [cause(a) for a in refused] == [77, 73]
+    book = h.engine.sessions[seid].urrs[1]
+    assert book.baseline.values[0] + h.dp.read_usage(seid, 1).bytes_total == 2 * PACKET
+    assert h._collect() == []  # (the node's next commit)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 2 * PACKET
+
+
 # -- known, not fixed ---------------------------------------------------------------------
 
 

@@ -105,11 +105,6 @@ class GroupCommit(EngineState):
                 if not doomed[i] and change.seids and not bad.isdisjoint(change.seids):
                     doomed[i] = grew = True
                     bad.update(change.seids)
-        # The steps that put counts back into the URR books an undo left (a batch's first
-        # changes, `_kept_by_undo`, `_usage_kept`): run after the undos, each where needed.
-        for i, change in enumerate(staged):
-            if change.request is None and change.seids is None and change.done is None:
-                doomed[i] = True
         refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
         for seid in bad:
             key = f"s:{seid:x}"

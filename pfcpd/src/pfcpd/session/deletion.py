@@ -39,13 +39,14 @@ class Deletion(EngineState):
         """Take ``session`` out of the datapath and the engine now; its allocations are
         freed once the deletion is durable. Its final counts per URR (see `_detach`)."""
         marks = _report_marks(session)
+        written = self._written(session)
         final = self._detach(session, now_ntp)
         self._erase(session.key)
         refusal = (session.cp_seid, None)
         self._stage(
             req,
             refusal,
-            self._undelete(session, marks, final),
+            self._undelete(session, marks, final, written),
             lambda: self._release(session, reason),
         )
         return final
@@ -55,13 +56,14 @@ class Deletion(EngineState):
         session: Session,
         marks: dict[int, tuple[float, ...]],
         final: dict[int, tuple[Counts, PacketTimes | None]],
+        written: bool,
     ) -> Callable[[], None]:
         """How to undo the deletion of ``session``: back in the engine and the datapath,
         its URRs as before its final reports (``marks``, `_report_marks`), with the counts
         the datapath had (``final``) as their baseline, so that no count is lost, also
-        when the undo of an earlier change of the batch puts back older books
-        (`_kept_by_undo`)."""
-        kept = self._kept_by_undo(session)
+        when the undo of an earlier change of the batch (``written``: `_written`) puts
+        back older books (`_kept_by_undo`)."""
+        kept = self._kept_by_undo(session, written)
 
         def undo() -> None:
             for urr_id, (counts, _) in final.items():
@@ -88,9 +90,10 @@ class Deletion(EngineState):
             if named and not named & csid_keys(session.fq_csids):
                 continue
             marks = _report_marks(session)
+            written = self._written(session)
             final = self._detach(session)
             self._erase(session.key)
-            undos.append(self._undelete(session, marks, final))
+            undos.append(self._undelete(session, marks, final, written))
             deleted.append(session)
 
         def undo() -> None:

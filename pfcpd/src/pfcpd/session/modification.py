@@ -146,6 +146,7 @@ class Modification(Choosing, Reporting):
         # Usage reports: of removed URRs (their counters go with them), of URRs named in
         # Query URR, and of every URR with QAURR; read before the new program replaces them.
         before = session.urrs
+        written = self._written(session)  # (before this change writes it)
         wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr}
         for q in req.get_all(T.QUERY_URR):
             qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
@@ -204,7 +205,8 @@ class Modification(Choosing, Reporting):
             )
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
-            self._undo_reports(session, reports, before)
+            kept = self._kept_by_undo(session, written) if reports else None
+            self._undo_reports(session, reports, before, kept)
             if reports:  # (the counts read are its books' now: its program and record too)
                 self._reports_refused(session)
             self._free(alloc)
@@ -237,7 +239,7 @@ class Modification(Choosing, Reporting):
             session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
         self._write(session)
-        kept = self._kept_by_undo(session) if reports else None
+        kept = self._kept_by_undo(session, written) if reports else None
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old

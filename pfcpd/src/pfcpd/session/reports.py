@@ -22,7 +22,7 @@ from .errors import RuleError
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
-from .state import EngineState, PendingReport, Staged, seids_of
+from .state import EngineState, PendingReport, seids_of
 from .usage import ZERO, Counts, measures, packet_times, report_counts, usage_report
 
 log = logging.getLogger("pfcpd.session")
@@ -107,14 +107,15 @@ class Reporting(EngineState):
         at once, for its next report, a Session Deletion's final one or a Query URR later
         in the batch (`_usage_back`), journaled with the batch. Should the batch's commit
         be refused, the undo of a change of the session puts back the URR books that
-        change replaced, without these counts: a step staged as the batch's first change
-        (undone last) then puts them into the books the undo put back (not into those it
-        left as they were, which hold them)."""
+        change replaced, without these counts: a step run after the undos (`_after_undos`)
+        then puts them into the books the undo put back (not into those it left as they
+        were, which hold them)."""
         if not reports:
             return
+        written = self._written(session)
         _usage_back(session, reports)
         self._commit_quietly(session)
-        if not self._staged:
+        if not written:
             return
         urrs = session.urrs
         # the books the counts went into (an earlier undo puts back the others only)
@@ -131,7 +132,7 @@ class Reporting(EngineState):
                     _usage_back(session, replaced)
                     self._commit_quietly(session)
 
-        self._staged.insert(0, Staged(None, None, again, None))
+        self._after_undos(session, again)
 
     def _report(
         self,

@@ -223,17 +223,28 @@ class EngineState:
         """Journal the session at the next commit (no answer waits for it)."""
         self._write(session)
 
-    def _kept_by_undo(self, session: Session) -> dict[int, tuple[UrrBook, Counts]]:
+    def _written(self, session: Session) -> bool:
+        """An earlier change of the batch wrote ``session`` (else no undo of the batch puts
+        back older URR books of it: `_kept_by_undo`, `_usage_kept`)."""
+        return bool(self._staged) and session.key in self._dirty
+
+    def _after_undos(self, session: Session, step: Callable[[], None]) -> None:
+        """Stage ``step`` as the batch's first change: run last when the batch's changes
+        are undone (the journal refused the commit), or when the changes of ``session``
+        are (the datapath refused one of them, `_unprogrammed`), after their undos."""
+        self._staged.insert(0, Staged(None, None, step, None, "", [session.up_seid]))
+
+    def _kept_by_undo(self, session: Session, written: bool) -> dict[int, tuple[UrrBook, Counts]]:
         """Where the undo of the change being staged notes the counts it puts back into
         ``session``'s URR books (URR ID -> the book, the counts: read from the datapath,
-        whose counters the read reset). The undo of an earlier change of the batch, run
-        after it, may put back the books that change replaced, without them: a step
-        staged as the batch's first change (undone last) puts them into the books left,
-        installs the session's program again with them (what is left of a quota, to a
-        threshold) and journals them."""
+        whose counters the read reset). The undo of an earlier change of the batch
+        (``written``: one wrote the session, `_written`), run after it, may put back the
+        books that change replaced, without them: a step run after the undos
+        (`_after_undos`) puts them into the books left, installs the session's program
+        again with them (what is left of a quota, to a threshold) and journals them."""
         kept: dict[int, tuple[UrrBook, Counts]] = {}
-        if not self._staged:
-            return kept  # (no earlier change of the batch)
+        if not written:
+            return kept  # (no undo of the batch puts back older books)
 
         def again() -> None:
             if self.sessions.get(session.up_seid) is not session:
@@ -249,7 +260,7 @@ class EngineState:
                 self._reinstall(session)
                 self._commit_quietly(session)
 
-        self._staged.insert(0, Staged(None, None, again, None))
+        self._after_undos(session, again)
         return kept
 
     def _session_of(self, req: Message, peer: Peer) -> Session | None:
