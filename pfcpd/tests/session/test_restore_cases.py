@@ -110,22 +110,25 @@ def test_a_used_up_quota_drops_after_a_later_modification(h: Harness) -> None:
     assert h.advance(0.1) == []  # (no second VOLQU report)
 
 
-def test_a_quota_event_from_before_a_new_quota_leaves_that_quota_what_is_left(
-    h: Harness,
-) -> None:
+def test_a_quota_event_from_before_a_new_quota_is_not_reported(h: Harness) -> None:
     """The CP grants a new quota (with a query) before the engine handled the datapath's
-    VOLQU event of the old one: the report that event makes takes the counts towards the
-    new quota, and the datapath is given what is left of it, not the whole quota again."""
+    VOLQU event of the old one: that event is not about the new quota, which is not used
+    up (no report: VOLQU is a quota's exhaustion, TS 29.244 5.2.2.2.1); the new quota's
+    own exhaustion is reported, with every count since the grant."""
     seid, teid = _session(h, _quota(600))
     assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (a VOLQU event waits)
     grant = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLQU"))
     grant.ies.append(TR.VolumeQuota(total=4 * PACKET))
     assert cause(h.modify(seid, grant, g(T.QUERY_URR, S.URRID(1)))) == 1
     assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (half the new quota)
-    sent = h.advance(0.1)  # (the event: a report of those 2 packets)
-    assert [m.msg_type for m in sent] == [M.SESSION_REPORT_REQUEST]
-    h.answer_all(sent)
-    assert _uplink(h.dp, teid, 4) == [FORWARD, FORWARD, DROP, DROP]  # (the other half)
+    assert h.advance(0.1) == []  # (the old quota's event)
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (the other half)
+    (sent,) = h.advance(0.1)
+    assert sent.msg_type == M.SESSION_REPORT_REQUEST
+    (report,) = sent.get_all(T.USAGE_REPORT_REPORT_REQUEST)
+    assert isinstance(report, Grouped)
+    assert report.get(T.USAGE_REPORT_TRIGGER).has("VOLQU")  # type: ignore[union-attr]
+    assert report.get(T.VOLUME_MEASUREMENT).total == 4 * PACKET  # type: ignore[union-attr]
 
 
 def test_a_rolled_back_query_leaves_no_checkpointed_count_to_add_again(h: Harness) -> None:

@@ -488,7 +488,7 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
     return Urr(urr_id=urr_id, **kwargs)  # type: ignore[arg-type]
 
 
-def _quotas_used_up(
+def quotas_used_up(
     urrs: Iterable[tuple[int, Grouped]], offsets: Mapping[int, tuple[Volumes, Volumes]]
 ) -> frozenset[int]:
     """The URRs of ``urrs`` whose volume quota is used up by what ``offsets`` count towards
@@ -711,7 +711,7 @@ def compile_program(
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
     the traffic of their PDRs is dropped, as is what the PDRs of a URR whose volume quota
-    the offsets use up forward (`_quotas_used_up`). ``encoded``: id(group) -> the group's
+    the offsets use up forward (`quotas_used_up`). ``encoded``: id(group) -> the group's
     TLV octets (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same
     octets are taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
     offsets = urr_offsets or {}
@@ -720,7 +720,7 @@ def compile_program(
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
     if offsets:
-        used_up = _quotas_used_up(rules.urr.items(), offsets)
+        used_up = quotas_used_up(rules.urr.items(), offsets)
         if used_up:
             pdrs, fars = _blocked(pdrs, fars, used_up, forwarding_only=True)
     qers = [_memo(ctx, encoded, g, compile_qer, qid) for qid, g in rules.qer.items()]
@@ -894,7 +894,7 @@ def compile_stored(
     if blocked_urrs:
         pdrs, fars = _blocked(pdrs, fars, blocked_urrs)
     if offsets:
-        used_up = _quotas_used_up(((uid, g) for uid, _, g in layout.urrs), offsets)
+        used_up = quotas_used_up(((uid, g) for uid, _, g in layout.urrs), offsets)
         if used_up:
             pdrs, fars = _blocked(pdrs, fars, used_up, forwarding_only=True)
     qers = parts.qers

@@ -17,13 +17,13 @@ from ..pfcp.ies_address import FTEID
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
 from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
-from .compile import pfcp_pdr_id
+from .compile import pfcp_pdr_id, quotas_used_up
 from .errors import RuleError
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
 from .state import EngineState, PendingReport, seids_of
-from .usage import ZERO, Counts, measures, packet_times, report_counts, usage_report
+from .usage import ZERO, Counts, UrrBook, measures, packet_times, report_counts, usage_report
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -217,9 +217,7 @@ class Reporting(EngineState):
         self._send_report(session, "USAR", list(groups), now, groups, label)
         # The datapath counts a quota from its last reset: give it what is left. A quota
         # used up (VOLQU) compiles to dropping what the URR's PDRs forward, as the datapath
-        # that reported it does (`compile._quotas_used_up`); a VOLQU event the datapath
-        # raised before the CP granted the URR a new quota, handled since, is not about that
-        # quota, whose program must learn what this report took from its counts.
+        # that reported it does (`compile.quotas_used_up`).
         if any(session.urrs[u].quota for u in due if u in session.urrs):
             self._reinstall(session)
         self._commit_quietly(session)
@@ -245,7 +243,26 @@ class Reporting(EngineState):
 
     def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
         book = session.urrs.get(urr_id)
-        return book is not None and book.reports(trigger)
+        if book is None or not book.reports(trigger):
+            return False
+        return trigger != "VOLQU" or self._quota_used_up(session, urr_id, book)
+
+    def _quota_used_up(self, session: Session, urr_id: int, book: UrrBook) -> bool:
+        """The URR's Volume Quota, as its rule is now, is used up by the counts read since
+        it was granted (``consumed``) and those the datapath holds. Not: the datapath's
+        VOLQU event came before the CP granted a new quota (or paused the measurement,
+        INAM), and is not about the quota in force: no report (TS 29.244 5.2.2.2.1: VOLQU
+        is the quota's exhaustion); the counts go into the URR's next one."""
+        rule = session.rules.urr.get(urr_id)
+        if rule is None:
+            return False
+        try:
+            usage = self.datapath.read_usage(session.up_seid, urr_id)
+        except DatapathError:
+            return True  # (cannot tell: reported as the datapath raised it)
+        used = (book.consumed + Counts.of(usage)).values
+        volumes = (used[0], used[1], used[2])
+        return bool(quotas_used_up([(urr_id, rule)], {urr_id: ((0, 0, 0), volumes)}))
 
     def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
         """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND)."""
