@@ -356,12 +356,6 @@ def test_a_value_freed_before_a_restart_is_not_reused_at_once(h: Harness) -> Non
         assert restored is not None and restored[1] == address
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an Update URR with a Volume Quota sets the quota's consumption to zero but "
-    "leaves the datapath's counts since the URR's last report (it compares the quota "
-    "with them): the new quota counts from that report, not from its grant",
-)
 def test_a_new_quota_counts_from_its_grant(h: Harness) -> None:
     """A new Volume Quota counts from the Update URR that grants it (`Modification`: "a new
     quota counts from now"), also when the CP asks for no report of the counts before."""
@@ -370,7 +364,16 @@ def test_a_new_quota_counts_from_its_grant(h: Harness) -> None:
     grant = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLQU"))
     grant.ies.append(TR.VolumeQuota(total=2 * PACKET))
     assert cause(h.modify(seid, grant)) == 1
-    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    assert _uplink(h.dp, teid, 1) == [FORWARD]
+    assert h.advance(3.0) == []  # (the engine's checkpoints: no limit reached)
+    with restarted(h, 1) as engine:  # (what is left of the new quota: one packet)
+        assert isinstance(engine.datapath, LocalDatapath)
+        assert _uplink(engine.datapath, teid, 2) == [FORWARD, DROP]
+    assert _uplink(h.dp, teid, 2) == [FORWARD, DROP]
+    resp = h.delete(seid)  # (every count since the last report: the old quota's too)
+    (report,) = resp.get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(report, Grouped)
+    assert report.get(T.VOLUME_MEASUREMENT).total == 5 * PACKET  # type: ignore[union-attr]
 
 
 @pytest.mark.xfail(

@@ -181,7 +181,7 @@ class Modification(Choosing, Reporting):
                     book.next_periodic = fresh.next_periodic
                     book.configure(g, now_ntp)
                     if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
-                        book.consumed = ZERO  # a new quota counts from now
+                        book.consumed = self._granted_now(session, urr_id, book)
                     if updated[urr_id].get(T.TIME_QUOTA) is not None:
                         book.grant_time(now_ntp)
                     if any(updated[urr_id].get(t) is not None for t in _GRANTS):
@@ -535,6 +535,21 @@ class Modification(Choosing, Reporting):
             book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
             if kept is not None:
                 kept[urr_id] = book, taken
+
+    def _granted_now(self, session: Session, urr_id: int, book: UrrBook) -> Counts:
+        """What a Volume Quota the CP grants now has consumed (``book.consumed``): nothing
+        (a new quota counts from its grant), less what the datapath has counted since its
+        last reset and compares the quota with: those counts belong to the quota before,
+        and go into the URR's next report. Not read with reset, so a rollback has nothing
+        to put back; a paused measurement (INAM) discards the datapath's counts."""
+        if book.inactive:
+            return ZERO
+        try:
+            counted = Counts.of(self.datapath.read_usage(session.up_seid, urr_id))
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+            return ZERO
+        return ZERO.minus(counted) if counted else ZERO
 
     def _reports_refused(self, session: Session) -> None:
         """A refused modification read ``session``'s counts for its reports: they are the

@@ -107,8 +107,9 @@ class UrrBook:
 
     ``baseline``: counts read from the datapath (with reset) and not yet delivered in a
     report. ``consumed``: counts read from the datapath since the URR's volume quota was
-    set (the datapath compares its quota with its own counts only, so it is given the
-    quota minus this). ``dp_seen``: the datapath's counts at the last checkpoint, not yet
+    set, less those the datapath had counted when it was set (the datapath compares its
+    quota with its own counts only, so it is given the quota minus this: a negative
+    ``consumed`` gives it more). ``dp_seen``: the datapath's counts at the last checkpoint, not yet
     read with reset. The journal holds baseline and consumed with ``dp_seen`` added (a
     datapath that loses its counters on a restart, the local one, lost those) and
     ``dp_seen`` apart ("dp_seen"): `kept_by_datapath` takes them out again for a session whose
