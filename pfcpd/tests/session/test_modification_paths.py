@@ -28,6 +28,8 @@ from session_harness import (
     up_seid,
     urr,
 )
+from test_pfd_and_sets import UE as UE_PFD
+from test_pfd_and_sets import dl
 
 from pfcpd.datapath.interface import SessionProgram
 from pfcpd.datapath.local.engine import Verdict
@@ -272,6 +274,37 @@ def test_a_created_application_pdr_is_known_by_its_application(h: Harness) -> No
     pdr3 = g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3))
     assert cause(h.modify(seid, far3, pdr3)) == 1
     assert h.engine.sessions[seid].apps == frozenset({"web"})
+
+
+def test_a_created_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness) -> None:
+    """A modification creates a PDR naming an application whose PFDs were removed: it is
+    accepted (the application is known), the PDR detecting no traffic until PFDs come."""
+    pfd = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    app = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), g(T.PFD_CONTEXT, pfd))
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [app]))) == 1
+    removal = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"))
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [removal]))) == 1
+    seid, _, ue = _session(h, cp_seid=0x52)
+    assert ue == UE_PFD
+    pdi = g(
+        T.PDI,
+        S.SourceInterface(1),
+        X.NetworkInstance("internet"),
+        A.UEIPAddress(ipv4=ue),
+        X.ApplicationID("web"),
+    )
+    far3 = g(
+        T.CREATE_FAR,
+        S.FARID(3),
+        F.ApplyAction.of("FORW"),
+        g(T.FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x333)),
+    )
+    pdr3 = g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3))
+    assert cause(h.modify(seid, far3, pdr3)) == 1
+    assert h.engine.sessions[seid].apps == frozenset({"web"})
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [app]))) == 1
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [3, 2]
 
 
 @pytest.mark.parametrize(

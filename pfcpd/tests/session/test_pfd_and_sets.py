@@ -13,6 +13,7 @@ from session_harness import (
     DN,
     Harness,
     cause,
+    created,
     dl_far,
     dl_pdr,
     establishment,
@@ -86,6 +87,58 @@ def test_unknown_application_and_domain_name_pfds_are_refused(h: Harness) -> Non
     rules = [ul_pdr(), dl_pdr(), app_dl_pdr("video"), ul_far(), dl_far(), far3, qer(), urr(1)]
     resp = h.establish(*rules)  # type: ignore[arg-type]
     assert cause(resp) == 81 and h.engine.teids.in_use == 0
+
+
+def _app_session(h: Harness, app: str) -> Message:
+    """A session whose downlink PDR 3 (to FAR 3) names ``app``, beside PDR 2 (every other
+    downlink packet): its establishment's answer (accepted)."""
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), app_dl_pdr(app), ul_far(), dl_far(), far3, qer(), urr(1)]
+    resp = h.establish(*rules)  # type: ignore[arg-type]
+    assert cause(resp) == 1
+    return resp
+
+
+def _removal(app: str) -> Message:
+    """A PFD Management Request removing ``app``'s PFDs (no PFD Context)."""
+    return Message(M.PFD_MANAGEMENT_REQUEST, 0, [g(T.APPLICATION_IDS_PFDS, X.ApplicationID(app))])
+
+
+def test_an_application_pdr_detects_nothing_while_its_pfds_are_removed(h: Harness) -> None:
+    """Its PFDs removed, a PDR naming the application detects no traffic (its flow goes to
+    PDR 2, as every other packet does: the PDR does not match all of them either) and the
+    session keeps it; PFDs provisioned again, it detects their flows."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    seid = up_seid(_app_session(h, "web"))
+    assert h.dp.process_dl(dl(443)).pdr_id == 3
+    assert cause(h.request(_removal("web"))) == 1
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80, 8443)] == [2, 2, 2]
+    assert 3 in h.engine.sessions[seid].rules.pdr
+    assert json.loads(h.journal.records["pfd"]) == {"web": []}
+    other = TR.PFDContents(fd=b"permit out 17 from any 8443 to assigned")
+    assert cause(h.request(pfd_request("web", other))) == 1
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80, 8443)] == [2, 2, 3]
+
+
+def test_a_new_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness) -> None:
+    """An application whose PFDs were removed is known: a session naming it is established,
+    its PDR detecting nothing until PFDs come; an Application ID never provisioned (its
+    removal changes nothing) is still refused with 81."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    assert cause(h.request(_removal("web"))) == 1
+    resp = _app_session(h, "web")
+    assert created(resp)[3][T.UE_IP_ADDRESS].ipv4 == UE  # type: ignore[attr-defined]
+    assert h.engine.sessions[up_seid(resp)].apps == frozenset({"web"})
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+    assert cause(h.request(pfd_request("web", web))) == 1
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [3, 2]
+    assert cause(h.request(_removal("video"))) == 1
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), app_dl_pdr("video"), ul_far(), dl_far(), far3, qer(), urr(1)]
+    resp = h.establish(*rules, cp_seid=2)  # type: ignore[arg-type]
+    assert cause(resp) == 81 and len(h.engine.sessions) == 1
 
 
 def test_session_set_deletion_removes_the_cps_sessions(h: Harness) -> None:

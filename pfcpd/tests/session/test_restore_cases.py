@@ -25,6 +25,7 @@ from session_harness import (
     urr,
 )
 from test_cp_index import _refuse_once
+from test_pfd_and_sets import dl
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
@@ -409,13 +410,11 @@ def test_a_packet_dropped_for_a_used_up_quota_is_counted_by_no_urr(h: Harness) -
     assert h.dp.read_usage(seid, 2).bytes_total == 2 * PACKET
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a PDR naming an Application ID without PFDs does not compile (81): a PFD "
-    "Management Request removing them leaves the session on its old program, and a "
-    "restart cannot restore it (its record is a restore failure, its allocations free)",
-)
 def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> None:
+    """A PFD Management Request removes the PFDs of the application a downlink PDR (3, to
+    FAR 3) names: the session stays, that PDR detecting no traffic (not all of it: a PDR
+    with no SDF filter matches every packet) in the live engine and in a restored one, which
+    install the same program and keep the session's allocations."""
     pfds = [g(T.PFD_CONTEXT, TR.PFDContents(fd=b"permit out 17 from any 443 to assigned"))]
     request = Message(
         M.PFD_MANAGEMENT_REQUEST, 0, [g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), *pfds)]
@@ -424,9 +423,17 @@ def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> No
     app = R.application_dl_pdr(3, 3, "web")
     far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
     seid = up_seid(h.establish(ul_pdr(), dl_pdr(), app, ul_far(), dl_far(), far3, qer(), urr(1)))
+    assert h.dp.process_dl(dl(443)).pdr_id == 3
     removal = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"))  # (no PFD: removed)
     assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [removal]))) == 1
     assert seid in h.engine.sessions
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+    live = h.engine._program(h.engine.sessions[seid])
+    assert [p.pdr_id for p in live.pdrs] == [1, 2]
     with restarted(h, 1) as engine:
         assert list(engine.sessions) == [seid]
-        assert engine.teids.in_use == 1
+        assert engine.teids.in_use == 1 and engine.ue_pools.usage() == h.engine.ue_pools.usage()
+        assert engine._program(engine.sessions[seid]) == live
+        dp = engine.datapath
+        assert isinstance(dp, LocalDatapath)
+        assert [dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]

@@ -142,7 +142,10 @@ def _instance(ctx: CompileContext, group: Grouped, rule_type: int, rid: int) -> 
     return index
 
 
-def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFilter, ...]:
+def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFilter, ...] | None:
+    """The PDI's SDF filters and its application's flows; None when it names an
+    application known with no PFDs (removed): the PDR detects no traffic. (Not an empty
+    tuple: a PDR with no SDF filter matches every packet of its PDI.)"""
     out: list[SdfFilter] = []
     for ie in pdi.get_all(T.SDF_FILTER):
         assert isinstance(ie, SDFFilter)
@@ -168,12 +171,14 @@ def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFil
     app = pdi.get(T.APPLICATION_ID)
     if isinstance(app, ApplicationID):
         flows = ctx.application_flows(app.text)
-        if not flows:
+        if flows is None:
             raise RuleError(
                 Cause.UNKNOWN_APPLICATION_ID,
                 f"PDR {pdr_id}: no PFD for application {app.text!r}",
                 offending_ie=T.APPLICATION_ID,
             )
+        if not flows:
+            return None
         for text in flows:
             try:
                 out.extend(parse_flow_description(text))
@@ -264,7 +269,10 @@ def compile_pdrs(
         key = entry.shape if type(entry) is Chosen else entry
         common = memo.get(key) if key is not None else None  # type: ignore[arg-type]
         if common is None:
-            common, fteid, ue, same = pdr_common(ctx, pdr_id, g)
+            made, fteid, ue, same = pdr_common(ctx, pdr_id, g)
+            if made is None:  # (detects no traffic: left out of the program)
+                continue
+            common = made
             if key is not None and same:
                 if len(memo) >= COMPILED_ENTRIES:
                     memo.clear()
@@ -315,10 +323,12 @@ def add_pdrs(
 
 def pdr_common(
     ctx: CompileContext, pdr_id: int, g: Grouped
-) -> tuple[_Common, IE | None, IE | None, bool]:
+) -> tuple[_Common | None, IE | None, IE | None, bool]:
     """What PDR ``pdr_id`` compiles to but its local F-TEID and UE address, its F-TEID and
     UE IP Address IEs (or None), and whether that part depends on its octets and the
-    context only (not when it names an Application ID: its PFDs change)."""
+    context only (not when it names an Application ID: its PFDs change). None for that
+    part when the PDR detects no traffic (its application is known with no PFDs): the
+    datapath program leaves it out, the session keeps it (its Created PDR, its rules)."""
     first = _first(g)
     pdi = first.get(T.PDI)
     assert isinstance(pdi, Grouped)
@@ -347,22 +357,27 @@ def pdr_common(
     urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
     if len(qers) > 2 or len(urrs) > 4:
         raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
-    common: _Common = (
-        _int(first, T.PRECEDENCE) or 0,
-        _INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)],
-        far_id,
-        _instance(ctx, pdi, RULE_ID_PDR, pdr_id),
-        _int(in_pdi, T.QFI),
-        (
-            _sdf_filters(ctx, pdi, pdr_id)
-            if T.SDF_FILTER in in_pdi or T.APPLICATION_ID in in_pdi
-            else ()
-        ),
-        ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
-        qers,
-        urrs,
-    )
+    precedence = _int(first, T.PRECEDENCE) or 0
+    source = _INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)]
+    instance = _instance(ctx, pdi, RULE_ID_PDR, pdr_id)
+    qfi = _int(in_pdi, T.QFI)
     same = T.APPLICATION_ID not in in_pdi
+    sdf = _sdf_filters(ctx, pdi, pdr_id) if T.SDF_FILTER in in_pdi or not same else ()
+    common: _Common | None = (
+        None
+        if sdf is None
+        else (
+            precedence,
+            source,
+            far_id,
+            instance,
+            qfi,
+            sdf,
+            ohr.description if ohr is not None else None,  # type: ignore[attr-defined]
+            qers,
+            urrs,
+        )
+    )
     return common, in_pdi.get(T.F_TEID), in_pdi.get(T.UE_IP_ADDRESS), same
 
 

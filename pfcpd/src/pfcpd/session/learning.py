@@ -95,7 +95,7 @@ class ShapeLearning(Filling):
                 plan = self.memos.plans.get(raw) if raw is not None else None
                 if plan is None:
                     plan = self._pdr_plan(pdr_id, g)
-                if not same or raw is None:
+                if not same or raw is None or common is None:
                     return None
                 if plan is None:
                     out: list[Pdr] = []

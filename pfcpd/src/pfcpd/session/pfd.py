@@ -2,6 +2,9 @@
 
 A PFD Management Request carries, per Application ID, the complete set of its PFDs: they
 replace what was known for it; an Application ID with no PFD Context removes its PFDs.
+An application whose PFDs were removed stays known, with none: a PDR naming it detects no
+traffic until PFDs are provisioned again (`compile._sdf_filters`); an Application ID never
+provisioned is not known (a PDR naming it is refused, 81).
 Only flow-description PFDs (FD, and the additional flow descriptions AFD) can be matched
 without packet inspection beyond the 5-tuple; a request with URL or domain name PFDs is
 refused as a whole (cause 76, Offending IE PFD Contents).
@@ -35,6 +38,8 @@ class PfdStore:
         self.apps: dict[str, tuple[str, ...]] = {}
 
     def flows(self, application_id: str) -> tuple[str, ...] | None:
+        """The flow descriptions of the application's PFDs: none (empty) when they were
+        removed; None when it was never provisioned."""
         return self.apps.get(application_id)
 
     def parse(self, request: Message) -> dict[str, tuple[str, ...]]:
@@ -72,13 +77,14 @@ class PfdStore:
         return out
 
     def apply(self, changes: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...] | None]:
-        """Apply ``changes``; returns what was there before (to undo)."""
-        before = {app: self.apps.get(app) for app in changes}
+        """Apply ``changes``; returns what was there before (to undo). Removing the PFDs of
+        a known application keeps it known with none; of one never provisioned, changes
+        nothing."""
+        apps = self.apps
+        before = {app: apps.get(app) for app in changes}
         for app, flows in changes.items():
-            if flows:
-                self.apps[app] = flows
-            else:
-                self.apps.pop(app, None)
+            if flows or app in apps:
+                apps[app] = flows
         return before
 
     def undo(self, before: dict[str, tuple[str, ...] | None]) -> None:

@@ -517,8 +517,9 @@ class EngineState:
             self._index(session, True)
 
     def _program(self, session: Session) -> SessionProgram:
-        """The session's program as installed, compiled again from its rules (RuleError
-        when they no longer compile, e.g. its PFDs were removed since)."""
+        """The session's program as installed, compiled again from its rules and the PFDs
+        known now (RuleError when they no longer compile, e.g. new PFDs give a PDR more
+        SDF filters than it may have)."""
         return compile_program(
             self._ctx,
             session.rules,
