@@ -437,3 +437,24 @@ def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> No
         dp = engine.datapath
         assert isinstance(dp, LocalDatapath)
         assert [dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+
+
+def test_a_session_naming_an_application_the_pfd_record_lacks_is_restored(h: Harness) -> None:
+    """The journal's PFD record does not name the application a session's PDR names (a
+    record that lists only the applications with PFDs): the session is restored, the
+    application known with no PFDs, its PDR detecting no traffic."""
+    pfds = [g(T.PFD_CONTEXT, TR.PFDContents(fd=b"permit out 17 from any 443 to assigned"))]
+    request = Message(
+        M.PFD_MANAGEMENT_REQUEST, 0, [g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), *pfds)]
+    )
+    assert cause(h.request(request)) == 1
+    app = R.application_dl_pdr(3, 3, "web")
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
+    seid = up_seid(h.establish(ul_pdr(), dl_pdr(), app, ul_far(), dl_far(), far3, qer(), urr(1)))
+    h.journal.records["pfd"] = b"{}"
+    with restarted(h, 1) as engine:
+        assert list(engine.sessions) == [seid] and engine.teids.in_use == 1
+        assert engine.pfds.flows("web") == ()
+        dp = engine.datapath
+        assert isinstance(dp, LocalDatapath)
+        assert [dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]

@@ -42,6 +42,14 @@ class PfdStore:
         removed; None when it was never provisioned."""
         return self.apps.get(application_id)
 
+    def known(self, apps: frozenset[str]) -> None:
+        """Keep ``apps`` known (with no PFDs when they have none): a restored session names
+        them, so they were provisioned, whether or not the journal's PFD record names them
+        (a record that does not: the session is restored, its PDRs naming them detecting
+        no traffic)."""
+        for app in apps:
+            self.apps.setdefault(app, ())
+
     def parse(self, request: Message) -> dict[str, tuple[str, ...]]:
         """The Application IDs a request names and their new flow descriptions (empty:
         removed). Raises RuleError when it carries what this UP function cannot match."""

@@ -100,6 +100,8 @@ class Restoring(Choosing):
             book.configure(g)
         session.urrs = kept_books(books)
         session.derive(rules)
+        if session.apps:  # (known, with no PFDs if the PFD record has none for them)
+            self.pfds.known(session.apps)
         program = compile_program(
             self._ctx,
             rules,
