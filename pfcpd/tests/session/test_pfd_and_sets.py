@@ -141,6 +141,30 @@ def test_a_new_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness
     assert cause(resp) == 81 and len(h.engine.sessions) == 1
 
 
+def test_pfds_a_session_cannot_take_are_refused_and_change_nothing(h: Harness) -> None:
+    """New PFDs that give a session's PDR more SDF filters than it may have (64): the
+    request is refused (64, Offending IE PFD Contents) and changes nothing: the session
+    keeps the PFDs before, in the datapath, the journal and after a restart (it would
+    otherwise keep them in the datapath alone, and its record would not restore)."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    seid = up_seid(_app_session(h, "web"))
+    record = h.journal.records["pfd"]
+    many = [
+        TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
+        for port in range(2000, 2065)
+    ]
+    resp = h.request(pfd_request("web", *many))
+    assert cause(resp) == 64
+    assert resp.get(T.OFFENDING_IE).value == T.PFD_CONTENTS  # type: ignore[union-attr]
+    assert h.engine.pfds.flows("web") == ("permit out 17 from any 443 to assigned",)
+    assert h.journal.records["pfd"] == record
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 2000)] == [3, 2]
+    with restarted(h, 1) as engine:
+        assert list(engine.sessions) == [seid]
+        assert engine.pfds.flows("web") == ("permit out 17 from any 443 to assigned",)
+
+
 def test_session_set_deletion_removes_the_cps_sessions(h: Harness) -> None:
     seids = [up_seid(h.establish(cp_seid=i)) for i in (1, 2)]
     resp = h.request(Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf")]))

@@ -100,16 +100,30 @@ class SessionEngine(
 
     def handle_pfd_management(self, request: Message, now: float) -> Message:
         """Replace the PFDs of the Application IDs named; sessions whose PDRs match one of
-        them are recompiled and reinstalled."""
+        them are recompiled and reinstalled. Refused (64, Offending IE PFD Contents) when
+        the new PFDs do not compile for one of those sessions (more SDF filters than a PDR
+        may have): it would keep the old PFDs, and its record would not restore."""
         try:
             changes = self.pfds.parse(request)
         except RuleError as err:
             return self._refuse(request, err, 0, None)
         before = self.pfds.apply(changes)
-        self._pfd_dirty = True
         affected = [s for s in self.sessions.values() if s.apps & changes.keys()]
-        for session in affected:
-            self._reinstall(session)
+        try:
+            programs = [(session, self._program(session)) for session in affected]
+        except RuleError as err:
+            # (a session that cannot follow the new PFDs would keep the old ones, and could
+            # not be restored: the request is refused, nothing changes)
+            self.pfds.undo(before)
+            err = RuleError(
+                Cause.REQUEST_REJECTED,
+                f"a session naming the application cannot take its new PFDs: {err.detail}",
+                offending_ie=T.PFD_CONTENTS,
+            )
+            return self._refuse(request, err, 0, None)
+        self._pfd_dirty = True
+        for session, program in programs:
+            self._install(session, program)
 
         def undo() -> None:
             self.pfds.undo(before)

@@ -278,16 +278,18 @@ class EngineState:
     def _reinstall(self, session: Session) -> None:
         """Install the session's program again, recompiled with its current URR offsets."""
         try:
-            program = compile_program(
-                self._ctx,
-                session.rules,
-                session.bar_duration_s,
-                urr_offsets(session.urrs),
-                blocked_urrs(session.urrs),
-            )
+            program = self._program(session)
+        except RuleError as err:
+            log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
+            return
+        self._install(session, program)
+
+    def _install(self, session: Session, program: SessionProgram) -> None:
+        """Install ``program`` as the session's (`_reinstall`)."""
+        try:
             self._dp_install(session.up_seid, program)
             self._set_program(session, program)
-        except (RuleError, DatapathError) as err:
+        except DatapathError as err:
             log.error("session 0x%x: reinstall failed: %s", session.up_seid, err)
 
     def _remove(
