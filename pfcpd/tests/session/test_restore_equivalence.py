@@ -22,9 +22,9 @@ FORW; a new F-TEID; quotas granted with a Query URR or without; QAURR, DROBU, Qu
 new FQ-CSIDs and Group Ids; a new CP F-SEID, of another address, or the other SMF's: it
 takes the session over, as a modification from the other SMF with one does), deletions,
 Session Set Modifications moving a Group Id's sessions between the SMFs, PFD Management of
-the application, and about one request in eight flawed (one of them refused only once
-compiled, after its Query URR read the counts): each gets its cause and changes nothing but
-where its counts are (`Sent`).
+the application (new PFDs, or none), and about one request in eight flawed (one of them
+refused only once compiled, after its Query URR read the counts): each gets its cause and
+changes nothing but where its counts are (`Sent`).
 
 Checked after every step (`World.check_restored`): the live engine's allocators hold
 exactly its sessions' TEIDs and UE addresses, its indexes are its sessions', what each URR
@@ -47,10 +47,9 @@ followed by a checkpoint, so a change to the checks changes what a seed covers.
 
 Known differences, each an xfail of test_restore_cases.py, are left out: the next value
 each allocator hands out (a restored allocator does not know what was freed before the
-restart), the PFDs of an application removed while a session's PDR names it (the run
-replaces them), and the verdicts of the packets of a session with a used-up volume quota,
-of which the restored engine's are checked alone: it drops what the PDRs of the quota
-forward (`_used_up_pdrs`).
+restart), and the verdicts of the packets of a session with a used-up volume quota, of
+which the restored engine's are checked alone: it drops what the PDRs of the quota forward
+(`_used_up_pdrs`).
 """
 
 from __future__ import annotations
@@ -948,7 +947,7 @@ class World:
                 [g(T.APPLICATION_IDS_PFDS, X.ApplicationID(APP), bad)],
             )
             return msg, CP, frozenset({76})
-        ports = rng.sample([443, 8443, 8080, 9000], rng.randint(1, 2))
+        ports = rng.sample([443, 8443, 8080, 9000], rng.randint(0, 2))  # (none: removed)
         return self.pfd_request(ports), CP, None
 
     # -- steps ------------------------------------------------------------------------
