@@ -386,7 +386,9 @@ upf_urr_check (upf_stats_t *st, const upf_urr_t *r, upf_urr_state_t *s, const vo
 }
 
 /*
- * URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop.
+ * URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop: one
+ * URR of the PDR whose quota is used up drops the packet before any of them counts it (no
+ * URR counts, nor raises an event for, a packet that is not forwarded).
  * Updates the first line of each URR state; reads the compiled URR only when the state's
  * budget runs out (a threshold or quota may be reached), when the program changed, or when a
  * quota is exhausted. Each counter grows by at most len per packet, so while the budget stays
@@ -400,6 +402,22 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
   const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
   upf_urr_state_t *const *states = upf_e_urr_state (e);
   unsigned i;
+  /* a quota used up drops the packet before any URR counts it: the quotas of the URRs after
+   * the first (the usual shape has none), then the first's in the loop that counts */
+  if (__builtin_expect (rule->urr[1] != UPF_NONE8, 0))
+    {
+      for (i = 1; i < UPF_MAX_URR_PER_PDR; i++)
+        {
+          uint8_t u = rule->urr[i];
+          if (u == UPF_NONE8)
+            break;
+          if (__builtin_expect (states[u]->d[dir].flags
+                                  & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
+                                0)
+              && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
+            return 0;
+        }
+    }
   for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
     {
       uint8_t u = rule->urr[i];
@@ -412,9 +430,11 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
       id = (const uint8_t *)e->prog + u; /* the URR: the program is read only when needed */
       us = states[u];
       s = &us->d[dir];
+      /* (the others' were checked above; one used up since, by the counting before it or a
+       * tick meanwhile, counts the packet: it is forwarded, as checked) */
       if (__builtin_expect (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
                             0)
-          && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
+          && i == 0 && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
         return 0;
       s->bytes += len;
       s->pkts++;

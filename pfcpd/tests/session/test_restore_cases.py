@@ -395,12 +395,6 @@ def test_a_used_up_quota_stays_used_up_after_a_rolled_back_pause(h: Harness) -> 
     assert _uplink(h.dp, teid, 2) == [DROP, DROP]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="upf_urr_account (upf_pipeline.h) counts a packet in a PDR's URRs one by one "
-    "and drops it at the first whose quota is used up: the URRs before it count a "
-    "packet that was dropped",
-)
 def test_a_packet_dropped_for_a_used_up_quota_is_counted_by_no_urr(h: Harness) -> None:
     """The uplink PDR counts in URR 2 (no quota), then URR 1 (a quota of 600 octets): once
     URR 1's quota is used up, its packets are dropped, and URR 2 counts only those

@@ -134,11 +134,65 @@ test_urr_budget_matches_reference (void **st)
     }
 }
 
+/* One UL packet of an inner length of 28 + payload octets to the session of mk_prog. */
+static void
+send_ul (upf_ctx_t *c, uint32_t payload, upf_verdict_t *v)
+{
+  uint8_t in[1600], pkt[1700], out[1800];
+  uint32_t il = mk_inner4 (in, UE, DN, UPF_PROTO_UDP, 1, 2, payload);
+  uint32_t n = mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, -1, in, il);
+  upfcore_ul_packet (c, pkt, n, 1000, v, out, sizeof (out));
+}
+
+/* A packet a used-up quota drops is counted by no URR of its PDR: neither by the URRs
+ * before the one whose quota is used up (nor do their thresholds see it), nor after. */
+static void
+test_urr_quota_drop_counted_by_none (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_verdict_t v;
+  upf_usage_t u;
+  upf_session_t *s;
+  (void)st;
+  /* the PDRs count in URR 1 (a threshold the dropped packets would reach), then URR 2 (a
+   * quota of two packets of 100 octets), then URR 3 (counts only) */
+  mk_prog (&p, 0x100, UE, 0, 3, 0, 300);
+  p.urr[1] = (upf_urr_t){
+    .urr_id = 2, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 200 }
+  };
+  p.urr[2] = (upf_urr_t){ .urr_id = 3 };
+  s = install_ok (c, 7, &p);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 0);
+  send_ul (c, 72, &v); /* reaches the quota */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
+  assert_int_equal (v.events[0].id, 2);
+  for (unsigned i = 0; i < 3; i++)
+    {
+      send_ul (c, 72, &v);
+      assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+      assert_int_equal (v.n_events, 0); /* (URR 1's threshold, 300, not reached) */
+    }
+  for (uint32_t id = 1; id <= 3; id++)
+    {
+      assert_int_equal (upfcore_read_urr (s, id, &u, 0, 0), 0);
+      assert_int_equal (u.bytes[UPF_VOL_TOTAL], 200);
+      assert_int_equal (u.pkts[UPF_VOL_TOTAL], 2);
+      assert_false (u.flags & UPF_URRS_THRESHOLD_REPORTED);
+    }
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_urr_budget_matches_reference),
+    cmocka_unit_test (test_urr_quota_drop_counted_by_none),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }
