@@ -385,6 +385,24 @@ upf_urr_check (upf_stats_t *st, const upf_urr_t *r, upf_urr_state_t *s, const vo
   s->d[UPF_DIR_UL].budget_of = s->d[UPF_DIR_DL].budget_of = id;
 }
 
+/* The URR arms a volume quota. */
+static inline int
+upf_urr_vol_quota_armed (const upf_urr_t *r)
+{
+  return (r->triggers & UPF_URR_T_VOLQU) && (r->vol_quota[0] | r->vol_quota[1] | r->vol_quota[2]);
+}
+
+/* 1 if the URR r drops its PDRs' packets, the flags of its state saying a quota is used up.
+ * A volume quota used up stays marked through a program that arms none (urr_rearm): that
+ * program's URR does not drop for it. */
+static inline int
+upf_urr_quota_drops (const upf_urr_t *r, uint32_t flags)
+{
+  return (r->flags & UPF_URR_F_DROP_ON_QUOTA)
+         && ((flags & UPF_URRS_TIME_QUOTA_EXHAUSTED)
+             || ((flags & UPF_URRS_QUOTA_EXHAUSTED) && upf_urr_vol_quota_armed (r)));
+}
+
 /*
  * URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop: one
  * URR of the PDR whose quota is used up drops the packet before any of them counts it (no
@@ -409,12 +427,13 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
       for (i = 1; i < UPF_MAX_URR_PER_PDR; i++)
         {
           uint8_t u = rule->urr[i];
+          uint32_t flags;
           if (u == UPF_NONE8)
             break;
-          if (__builtin_expect (states[u]->d[dir].flags
-                                  & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
+          flags = states[u]->d[dir].flags;
+          if (__builtin_expect (flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
                                 0)
-              && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
+              && upf_urr_quota_drops (&e->prog->urr[u], flags))
             return 0;
         }
     }
@@ -434,7 +453,7 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
        * tick meanwhile, counts the packet: it is forwarded, as checked) */
       if (__builtin_expect (s->flags & (UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED),
                             0)
-          && i == 0 && (e->prog->urr[u].flags & UPF_URR_F_DROP_ON_QUOTA))
+          && i == 0 && upf_urr_quota_drops (&e->prog->urr[u], s->flags))
         return 0;
       s->bytes += len;
       s->pkts++;

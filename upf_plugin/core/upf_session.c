@@ -167,16 +167,37 @@ state_list_join (upf_state_t **list, upf_state_t *fresh)
   *list = fresh;
 }
 
-/* New threshold / quota values re-arm their one-shot events. */
+/* 1 if the URR's counts reach one of r's volume quotas. */
+static int
+urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
+{
+  for (unsigned k = 0; k < 3; k++)
+    if (r->vol_quota[k] && upf_urr_vol (u, k) >= r->vol_quota[k])
+      return 1;
+  return 0;
+}
+
+/*
+ * New threshold / quota values (b, the URR's in the program installed; a, in the one it
+ * replaces) re-arm their one-shot events. A volume quota used up stays used up, its event
+ * not raised again and the URR's traffic dropped (UPF_URR_F_DROP_ON_QUOTA), until a program
+ * arms one the URR's counts do not reach (TS 29.244 5.2.2.2.1: the UP function reports a
+ * quota's exhaustion once and stops forwarding until the CP grants a new quota): another
+ * value the counts reach is the same exhaustion; a program arming none (the measurement
+ * paused: INAM) keeps it marked, without effect there (upf_urr_quota_drops), so a later
+ * program arming a quota the counts reach (the pause rolled back) drops at once.
+ */
 static void
 urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
 {
   if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
       || a->time_threshold_ns != b->time_threshold_ns)
     upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
-  if (memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota))
-      || a->time_quota_ns != b->time_quota_ns)
-    upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_TIME_QUOTA_EXHAUSTED);
+  if (a->time_quota_ns != b->time_quota_ns)
+    upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
+  if (memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota)) && upf_urr_vol_quota_armed (b)
+      && !urr_vol_quota_reached (u, b))
+    upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED);
 }
 
 /*

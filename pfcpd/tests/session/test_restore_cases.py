@@ -377,13 +377,6 @@ def test_a_new_quota_counts_from_its_grant(h: Harness) -> None:
     assert report.get(T.VOLUME_MEASUREMENT).total == 5 * PACKET  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the datapath re-arms a URR's quota when a program gives it another value "
-    "(upf_session_install: urr_rearm) without checking the URR's counts against it: a "
-    "quota used up forwards the next packet, reported used up again, once a change gave "
-    "it another value and back (a pause, INAM, rolled back)",
-)
 def test_a_used_up_quota_stays_used_up_after_a_rolled_back_pause(h: Harness) -> None:
     """The datapath's counts have reached the quota (its traffic is dropped); a modification
     pausing the URR's measurement (no quota applies) is rolled back: the quota applies

@@ -31,6 +31,29 @@ rnd_limits (upf_urr_t *u)
     }
 }
 
+static int
+ref_quota_armed (const upf_urr_t *u)
+{
+  return (u->triggers & UPF_URR_T_VOLQU) && (u->vol_quota[0] || u->vol_quota[1] || u->vol_quota[2]);
+}
+
+/* The rules of upf_session_install for a URR whose program gives it new limits (old: its
+ * limits before): new thresholds re-arm; a quota used up stays used up unless new quotas
+ * are armed that the counts do not reach. */
+static void
+ref_install (ref_t *r, const upf_urr_t *old, const upf_urr_t *u)
+{
+  int reached = 0;
+  if (memcmp (old->vol_threshold, u->vol_threshold, sizeof (old->vol_threshold)))
+    r->th_reported = 0;
+  for (unsigned k = 0; k < 3; k++)
+    if (u->vol_quota[k] && r->vol[k] >= u->vol_quota[k])
+      reached = 1;
+  if (memcmp (old->vol_quota, u->vol_quota, sizeof (old->vol_quota)) && ref_quota_armed (u)
+      && !reached)
+    r->qu_exhausted = 0;
+}
+
 /* The rules of upf_urr_account, packet by packet: 1 = forwarded; events into ev/val. */
 static int
 ref_packet (ref_t *r, const upf_urr_t *u, unsigned vd, uint32_t len, int *ev, uint64_t *val,
@@ -38,7 +61,7 @@ ref_packet (ref_t *r, const upf_urr_t *u, unsigned vd, uint32_t len, int *ev, ui
 {
   unsigned k;
   *n_ev = 0;
-  if (r->qu_exhausted && (u->flags & UPF_URR_F_DROP_ON_QUOTA))
+  if (r->qu_exhausted && (u->flags & UPF_URR_F_DROP_ON_QUOTA) && ref_quota_armed (u))
     return 0;
   r->vol[UPF_VOL_TOTAL] += len;
   r->vol[vd] += len;
@@ -92,10 +115,7 @@ test_urr_budget_matches_reference (void **st)
               upf_urr_t old = p.urr[0];
               rnd_limits (&p.urr[0]);
               assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-              if (memcmp (old.vol_threshold, p.urr[0].vol_threshold, sizeof (old.vol_threshold)))
-                ref.th_reported = 0;
-              if (memcmp (old.vol_quota, p.urr[0].vol_quota, sizeof (old.vol_quota)))
-                ref.qu_exhausted = 0;
+              ref_install (&ref, &old, &p.urr[0]);
             }
           else if (x < 3)
             {
@@ -187,12 +207,79 @@ test_urr_quota_drop_counted_by_none (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* A volume quota used up stays used up (its URR's traffic dropped, no second event) through
+ * a program arming no quota (a pause, INAM) and back to the quota (the pause rolled back),
+ * and through another quota the counts reach; a new quota they do not reach re-arms it. */
+static void
+test_urr_used_up_quota_stays_used_up (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p, paused;
+  upf_verdict_t v;
+  upf_session_t *s;
+  char err[128];
+  (void)st;
+  mk_prog (&p, 0x100, UE, 0, 1, 0, 0);
+  p.urr[0] = (upf_urr_t){
+    .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
+  };
+  s = install_ok (c, 7, &p);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  send_ul (c, 72, &v); /* 200: used up */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  /* paused: no quota applies (the URR still drops on a quota, as pfcpd compiles it) */
+  mk_prog (&paused, 0x100, UE, 0, 1, 0, 0);
+  paused.urr[0] = (upf_urr_t){ .urr_id = 1, .flags = UPF_URR_F_DROP_ON_QUOTA };
+  assert_int_equal (upfcore_session_install (c, s, &paused.d, err, sizeof (err)), 0);
+  send_ul (c, 72, &v); /* 300 */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 0);
+  /* rolled back: the same quota, used up */
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (v.n_events, 0);
+  /* another quota the counts reach: the same exhaustion */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 250;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (v.n_events, 0);
+  /* a new quota they do not reach: forwarded up to it, used up again with its event */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 450;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  send_ul (c, 72, &v); /* 400 */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 0);
+  send_ul (c, 72, &v); /* 500 */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (v.n_events, 0);
+  /* a time quota granted is not a new volume quota */
+  p.urr[0].triggers |= UPF_URR_T_TIMQU;
+  p.urr[0].time_quota_ns = 1000000000000ULL;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (v.n_events, 0);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_urr_budget_matches_reference),
     cmocka_unit_test (test_urr_quota_drop_counted_by_none),
+    cmocka_unit_test (test_urr_used_up_quota_stays_used_up),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }
