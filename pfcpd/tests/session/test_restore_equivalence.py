@@ -45,11 +45,10 @@ engine holds what it held before it, but for usage the datapath counted meanwhil
 The checks are part of the run: their probe packets are counted by the live datapath and
 followed by a checkpoint, so a change to the checks changes what a seed covers.
 
-Known differences, each an xfail of test_restore_cases.py, are left out: the next value
-each allocator hands out (a restored allocator does not know what was freed before the
-restart), and the verdicts of the packets of a session with a used-up volume quota, of
-which the restored engine's are checked alone: it drops what the PDRs of the quota forward
-(`_used_up_pdrs`).
+One known difference, an xfail of test_restore_cases.py, is left out: the next value each
+allocator hands out (a restored allocator does not know what was freed before the
+restart). The verdicts of a session with a used-up volume quota are compared too, and the
+restored engine's drop what the quota's PDRs forward (`_used_up_pdrs`).
 """
 
 from __future__ import annotations
@@ -622,13 +621,8 @@ def _used_up_urrs(s: Session) -> set[int]:
 def _used_up_pdrs(s: Session) -> set[int] | None:
     """The datapath PDR IDs of the PDRs of ``s`` measured by a URR whose volume quota is
     used up (`_used_up_urrs`), None when there is none. Restored, the session drops what
-    they forward (`compile._blocked`). The live datapath drops it once its counts reached
-    the quota, but for the first packet after a change of the program gave the quota
-    another value and back (a rolled-back pause: `test_restore_cases`, xfail), and a packet
-    it drops for such a quota counts in the URRs its PDR names before (upf_urr_account:
-    their usage, their quotas; xfail too), where the restored program drops it before any
-    URR: which packets the session's quotas drop then differs, and the test compares
-    none of its packets with the live ones."""
+    they forward (`compile._blocked`), as the live datapath does once its counts reached
+    the quota (a drop for the quota or the FAR's are alike, `_verdict`)."""
     used_up = _used_up_urrs(s)
     if not used_up:
         return None
@@ -1132,7 +1126,6 @@ class World:
                     # what the PDRs of a used-up quota forward is dropped (`_used_up_pdrs`)
                     self.counts["used_up"] += 1
                     assert all(a[0] != Verdict.FORWARD for a in again if a[3] in pdrs), again
-                    continue
                 assert again == before, (
                     seid,
                     [
