@@ -252,12 +252,9 @@ def test_a_bar_update_changes_the_notification_delay(h: Harness) -> None:
     assert h.engine.sessions[seid].ddn_delay == pytest.approx(1.0)
 
 
-def test_a_created_application_pdr_is_known_by_its_application(h: Harness) -> None:
-    pfd = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
-    app = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), g(T.PFD_CONTEXT, pfd))
-    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [app]))) == 1
-    seid, _, ue = _session(h, cp_seid=0x51)
-    assert h.engine.sessions[seid].apps == frozenset()
+def _web_pdr(ue: str) -> tuple[Grouped, Grouped]:
+    """A downlink PDR 3 of UE address ``ue`` naming the application "web", to its FAR 3 (a
+    gNB tunnel): the groups a modification creates them with."""
     pdi = g(
         T.PDI,
         S.SourceInterface(1),
@@ -271,8 +268,16 @@ def test_a_created_application_pdr_is_known_by_its_application(h: Harness) -> No
         F.ApplyAction.of("FORW"),
         g(T.FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x333)),
     )
-    pdr3 = g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3))
-    assert cause(h.modify(seid, far3, pdr3)) == 1
+    return far3, g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3))
+
+
+def test_a_created_application_pdr_is_known_by_its_application(h: Harness) -> None:
+    pfd = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    app = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), g(T.PFD_CONTEXT, pfd))
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [app]))) == 1
+    seid, _, ue = _session(h, cp_seid=0x51)
+    assert h.engine.sessions[seid].apps == frozenset()
+    assert cause(h.modify(seid, *_web_pdr(ue))) == 1
     assert h.engine.sessions[seid].apps == frozenset({"web"})
 
 
@@ -286,21 +291,7 @@ def test_a_created_pdr_naming_an_application_without_pfds_detects_nothing(h: Har
     assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [removal]))) == 1
     seid, _, ue = _session(h, cp_seid=0x52)
     assert ue == UE_PFD
-    pdi = g(
-        T.PDI,
-        S.SourceInterface(1),
-        X.NetworkInstance("internet"),
-        A.UEIPAddress(ipv4=ue),
-        X.ApplicationID("web"),
-    )
-    far3 = g(
-        T.CREATE_FAR,
-        S.FARID(3),
-        F.ApplyAction.of("FORW"),
-        g(T.FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x333)),
-    )
-    pdr3 = g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3))
-    assert cause(h.modify(seid, far3, pdr3)) == 1
+    assert cause(h.modify(seid, *_web_pdr(ue))) == 1
     assert h.engine.sessions[seid].apps == frozenset({"web"})
     assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
     assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [app]))) == 1

@@ -397,11 +397,9 @@ def test_a_packet_dropped_for_a_used_up_quota_is_counted_by_no_urr(h: Harness) -
     assert h.dp.read_usage(seid, 2).bytes_total == 2 * PACKET
 
 
-def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> None:
-    """A PFD Management Request removes the PFDs of the application a downlink PDR (3, to
-    FAR 3) names: the session stays, that PDR detecting no traffic (not all of it: a PDR
-    with no SDF filter matches every packet) in the live engine and in a restored one, which
-    install the same program and keep the session's allocations."""
+def _web_session(h: Harness) -> int:
+    """The application "web" provisioned (a PFD: UDP to port 443), a session whose downlink
+    PDR 3 (to FAR 3) names it: its UP SEID."""
     pfds = [g(T.PFD_CONTEXT, TR.PFDContents(fd=b"permit out 17 from any 443 to assigned"))]
     request = Message(
         M.PFD_MANAGEMENT_REQUEST, 0, [g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), *pfds)]
@@ -409,7 +407,15 @@ def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> No
     assert cause(h.request(request)) == 1
     app = R.application_dl_pdr(3, 3, "web")
     far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
-    seid = up_seid(h.establish(ul_pdr(), dl_pdr(), app, ul_far(), dl_far(), far3, qer(), urr(1)))
+    return up_seid(h.establish(ul_pdr(), dl_pdr(), app, ul_far(), dl_far(), far3, qer(), urr(1)))
+
+
+def test_a_session_whose_application_lost_its_pfds_is_restored(h: Harness) -> None:
+    """A PFD Management Request removes the PFDs of the application a downlink PDR (3, to
+    FAR 3) names: the session stays, that PDR detecting no traffic (not all of it: a PDR
+    with no SDF filter matches every packet) in the live engine and in a restored one, which
+    install the same program and keep the session's allocations."""
+    seid = _web_session(h)
     assert h.dp.process_dl(dl(443)).pdr_id == 3
     removal = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"))  # (no PFD: removed)
     assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, [removal]))) == 1
@@ -430,14 +436,7 @@ def test_a_session_naming_an_application_the_pfd_record_lacks_is_restored(h: Har
     """The journal's PFD record does not name the application a session's PDR names (a
     record that lists only the applications with PFDs): the session is restored, the
     application known with no PFDs, its PDR detecting no traffic."""
-    pfds = [g(T.PFD_CONTEXT, TR.PFDContents(fd=b"permit out 17 from any 443 to assigned"))]
-    request = Message(
-        M.PFD_MANAGEMENT_REQUEST, 0, [g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), *pfds)]
-    )
-    assert cause(h.request(request)) == 1
-    app = R.application_dl_pdr(3, 3, "web")
-    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
-    seid = up_seid(h.establish(ul_pdr(), dl_pdr(), app, ul_far(), dl_far(), far3, qer(), urr(1)))
+    seid = _web_session(h)
     h.journal.records["pfd"] = b"{}"
     with restarted(h, 1) as engine:
         assert list(engine.sessions) == [seid] and engine.teids.in_use == 1
