@@ -327,6 +327,66 @@ def test_a_modification_refused_after_its_reports_in_a_rolled_back_batch_keeps_t
         assert _counted(engine, seid) == 2 * PACKET
 
 
+def _grant(total: int, *extra: IE) -> Grouped:
+    """An Update URR of URR 1 granting a Volume Quota of ``total`` octets."""
+    grant = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLQU"), *extra)
+    grant.ies.append(TR.VolumeQuota(total=total))
+    return grant
+
+
+def test_a_grant_without_a_query_after_a_checkpoint_is_whole_after_a_restart(
+    h: Harness,
+) -> None:
+    """A quota granted without a query, two packets after the last checkpoint: the counts
+    the datapath holds then are usage not reported in the grant's record, none of them
+    consumed, so a restart (the local datapath loses its counts) gives the datapath the
+    new quota whole, not more."""
+    seid, teid = _session(h, _quota(10 * PACKET))
+    assert _uplink(h.dp, teid, 1) == [FORWARD]
+    h.engine.checkpoint(h.now)
+    assert h._collect() == []
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (after the checkpoint)
+    assert cause(h.modify(seid, _grant(2 * PACKET))) == 1
+    with restarted(h, 1) as engine:
+        assert isinstance(engine.datapath, LocalDatapath)
+        assert _uplink(engine.datapath, teid, 3) == [FORWARD, FORWARD, DROP]
+        assert _counted(engine, seid) == 3 * PACKET
+
+
+def test_a_quota_granted_on_resumption_counts_from_it(h: Harness) -> None:
+    """The quota used up, the measurement paused (INAM: the datapath counts, not usage),
+    then resumed with a new quota smaller than what was counted while paused: the new
+    quota is compared with what is counted from the resumption."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    pause = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "INAM"))
+    assert cause(h.modify(seid, pause)) == 1
+    assert _uplink(h.dp, teid, 5) == [FORWARD] * 5  # (paused: no quota applies)
+    resume = _grant(2 * PACKET, F.MeasurementInformation.of("MNOP"))
+    assert cause(h.modify(seid, resume)) == 1
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+
+
+def test_the_same_quota_granted_again_with_a_query_is_a_new_quota(h: Harness) -> None:
+    """The quota used up, its VOLQU event not handled yet; the CP grants the same quota
+    again with a Query URR (the read resets the counts): it is a new quota, forwarded up
+    to it, and the old quota's event is not reported."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (a VOLQU event waits)
+    assert cause(h.modify(seid, _grant(600), g(T.QUERY_URR, S.URRID(1)))) == 1
+    assert h.advance(0.1) == []  # (the old quota's event)
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+
+
+def test_a_used_up_quota_stays_used_up_after_a_rolled_back_grant(h: Harness) -> None:
+    """The quota used up, its event not handled yet; a grant without a query in a batch
+    the journal refuses: the rollback puts the used-up quota back, which drops at once."""
+    seid, teid = _session(h, _quota(600))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (a VOLQU event waits)
+    _failing(h, _modification(seid, _grant(2000)))
+    assert _uplink(h.dp, teid, 2) == [DROP, DROP]
+
+
 # -- known, not fixed ---------------------------------------------------------------------
 
 

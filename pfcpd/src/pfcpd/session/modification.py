@@ -180,8 +180,10 @@ class Modification(Choosing, Reporting):
                     fresh = self._new_book(g, book.period_start_ntp, now)
                     book.next_periodic = fresh.next_periodic
                     book.configure(g, now_ntp)
+                    if book.inactive and not book.inam:
+                        self._discard_paused(session, urr_id)
                     if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
-                        book.consumed = self._granted_now(session, urr_id, book)
+                        self._grant_volume(session, urr_id, book)
                     if updated[urr_id].get(T.TIME_QUOTA) is not None:
                         book.grant_time(now_ntp)
                     if any(updated[urr_id].get(t) is not None for t in _GRANTS):
@@ -536,20 +538,37 @@ class Modification(Choosing, Reporting):
             if kept is not None:
                 kept[urr_id] = book, taken
 
-    def _granted_now(self, session: Session, urr_id: int, book: UrrBook) -> Counts:
-        """What a Volume Quota the CP grants now has consumed (``book.consumed``): nothing
-        (a new quota counts from its grant), less what the datapath has counted since its
-        last reset and compares the quota with: those counts belong to the quota before,
-        and go into the URR's next report. Not read with reset, so a rollback has nothing
-        to put back; a paused measurement (INAM) discards the datapath's counts."""
+    def _grant_volume(self, session: Session, urr_id: int, book: UrrBook) -> None:
+        """The CP grants the URR a Volume Quota now: it has consumed nothing (a new quota
+        counts from its grant), less what the datapath has counted since its last reset
+        and compares the quota with (those counts belong to the quota before, and go into
+        the URR's next report). Those counts are the datapath's not yet read with reset
+        (``dp_seen``, as a checkpoint takes them now): the journal holds them as usage not
+        reported and none as consumed, so a restart that loses the datapath's counts gives
+        the new quota whole. Not read with reset, so a rollback has nothing to put back; a
+        paused measurement (INAM) discards the datapath's counts."""
+        book.consumed = ZERO
         if book.inactive:
-            return ZERO
+            return
         try:
             counted = Counts.of(self.datapath.read_usage(session.up_seid, urr_id))
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-            return ZERO
-        return ZERO.minus(counted) if counted else ZERO
+            return
+        if counted:
+            book.consumed = ZERO.minus(counted)
+            book.dp_seen = counted
+
+    def _discard_paused(self, session: Session, urr_id: int) -> None:
+        """The URR's measurement resumes: what the datapath counted while it was paused is
+        not usage (`_pause_or_resume` discards it once the change is durable). It is
+        discarded now too, so that the program this change installs has its quota compared
+        with what is counted from the resumption (a quota the paused counts reach would
+        drop at once); a rollback leaves the URR paused, whose counts are not usage."""
+        try:
+            self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
 
     def _reports_refused(self, session: Session) -> None:
         """A refused modification read ``session``'s counts for its reports: they are the
