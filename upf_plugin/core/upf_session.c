@@ -178,14 +178,16 @@ urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
 }
 
 /*
- * New threshold / quota values (b, the URR's in the program installed; a, in the one it
- * replaces) re-arm their one-shot events. A volume quota used up stays used up, its event
- * not raised again and the URR's traffic dropped (UPF_URR_F_DROP_ON_QUOTA), until a program
- * arms one the URR's counts do not reach (TS 29.244 5.2.2.2.1: the UP function reports a
- * quota's exhaustion once and stops forwarding until the CP grants a new quota): another
- * value the counts reach is the same exhaustion; a program arming none (the measurement
- * paused: INAM) keeps it marked, without effect there (upf_urr_quota_drops), so a later
- * program arming a quota the counts reach (the pause rolled back) drops at once.
+ * New threshold values (b, the URR's in the program installed; a, in the one it replaces)
+ * re-arm their one-shot events; a new time quota re-arms its own. A volume quota is used up
+ * exactly when the program arms one the URR's counts reach (TS 29.244 5.2.2.2.1: the UP
+ * function reports a quota's exhaustion once and stops forwarding until the CP grants a new
+ * quota): marked then without an event (the same value again, another value the counts
+ * reach, the quota put back by a rolled-back change: the exhaustion its event reported or
+ * will report), cleared when they do not reach it (a new quota: forwarded, and its own event
+ * when reached; pfcpd gives the datapath a quota less what was read of it, so a grant after
+ * a reset read is such a quota, whatever its value). A program arming none (the measurement
+ * paused: INAM) keeps the mark, without effect there (upf_urr_quota_drops).
  */
 static void
 urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
@@ -195,9 +197,13 @@ urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
     upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
   if (a->time_quota_ns != b->time_quota_ns)
     upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
-  if (memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota)) && upf_urr_vol_quota_armed (b)
-      && !urr_vol_quota_reached (u, b))
-    upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED);
+  if (upf_urr_vol_quota_armed (b))
+    {
+      if (urr_vol_quota_reached (u, b))
+        upf_urrs_set (u, UPF_URRS_QUOTA_EXHAUSTED);
+      else
+        upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED);
+    }
 }
 
 /*

@@ -38,8 +38,8 @@ ref_quota_armed (const upf_urr_t *u)
 }
 
 /* The rules of upf_session_install for a URR whose program gives it new limits (old: its
- * limits before): new thresholds re-arm; a quota used up stays used up unless new quotas
- * are armed that the counts do not reach. */
+ * limits before): new thresholds re-arm; armed quotas are used up exactly when the counts
+ * reach one (no event); with none armed, the mark stays. */
 static void
 ref_install (ref_t *r, const upf_urr_t *old, const upf_urr_t *u)
 {
@@ -49,9 +49,8 @@ ref_install (ref_t *r, const upf_urr_t *old, const upf_urr_t *u)
   for (unsigned k = 0; k < 3; k++)
     if (u->vol_quota[k] && r->vol[k] >= u->vol_quota[k])
       reached = 1;
-  if (memcmp (old->vol_quota, u->vol_quota, sizeof (old->vol_quota)) && ref_quota_armed (u)
-      && !reached)
-    r->qu_exhausted = 0;
+  if (ref_quota_armed (u))
+    r->qu_exhausted = reached;
 }
 
 /* The rules of upf_urr_account, packet by packet: 1 = forwarded; events into ev/val. */
@@ -209,7 +208,9 @@ test_urr_quota_drop_counted_by_none (void **st)
 
 /* A volume quota used up stays used up (its URR's traffic dropped, no second event) through
  * a program arming no quota (a pause, INAM) and back to the quota (the pause rolled back),
- * and through another quota the counts reach; a new quota they do not reach re-arms it. */
+ * and through another quota the counts reach; a new quota they do not reach re-arms it, the
+ * same value too once the counts were reset (a grant after a Query URR's read); a quota the
+ * counts reach, put back after a new one re-armed (a grant rolled back), is used up. */
 static void
 test_urr_used_up_quota_stays_used_up (void **st)
 {
@@ -260,6 +261,27 @@ test_urr_used_up_quota_stays_used_up (void **st)
   assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
   assert_int_equal (v.n_events, 1);
   assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (v.n_events, 0);
+  /* the same value again after the counts' reset (a Query URR's read): a new quota */
+  {
+    upf_usage_t u;
+    assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 1), 0);
+    assert_true (u.flags & UPF_URRS_QUOTA_EXHAUSTED); /* (a reset alone keeps the mark) */
+  }
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  for (unsigned i = 0; i < 4; i++)
+    {
+      send_ul (c, 72, &v); /* 100 .. 400 */
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.n_events, 0);
+    }
+  /* a grant rolled back: the quota before, which the counts reach, is used up at once */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 1000;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 350;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
   send_ul (c, 72, &v);
   assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
   assert_int_equal (v.n_events, 0);
