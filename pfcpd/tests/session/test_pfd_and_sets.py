@@ -142,26 +142,40 @@ def test_a_new_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness
 
 
 def test_pfds_a_session_cannot_take_are_refused_and_change_nothing(h: Harness) -> None:
-    """New PFDs that give a session's PDR more SDF filters than it may have (64): the
-    request is refused (64, Offending IE PFD Contents) and changes nothing: the session
-    keeps the PFDs before, in the datapath, the journal and after a restart (it would
-    otherwise keep them in the datapath alone, and its record would not restore)."""
+    """New PFDs that give a session's PDR more SDF filters than it may have (64), or its
+    program more rules than the datapath takes in a direction: the request is refused (64,
+    Offending IE PFD Contents) and changes nothing: every session keeps the PFDs before, in
+    the datapath, the journal and after a restart (it would otherwise keep them in the
+    datapath alone, and its record would not restore)."""
     web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
     assert cause(h.request(pfd_request("web", web))) == 1
-    seid = up_seid(_app_session(h, "web"))
+    seid = up_seid(_app_session(h, "web"))  # (UE: the pool's first address)
+    # a second session whose PDR 3 also has an SDF filter of its own: one more than the first
+    pdr3 = app_dl_pdr("web")
+    pdi = pdr3.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(TR.SDFFilter(flow_description="permit out 6 from any 22 to assigned"))
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x334).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
+    other = up_seid(h.establish(*rules, cp_seid=2))  # type: ignore[arg-type]
     record = h.journal.records["pfd"]
-    many = [
-        TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
-        for port in range(2000, 2065)
-    ]
-    resp = h.request(pfd_request("web", *many))
-    assert cause(resp) == 64
-    assert resp.get(T.OFFENDING_IE).value == T.PFD_CONTENTS  # type: ignore[union-attr]
-    assert h.engine.pfds.flows("web") == ("permit out 17 from any 443 to assigned",)
-    assert h.journal.records["pfd"] == record
-    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 2000)] == [3, 2]
-    with restarted(h, 1) as engine:
-        assert list(engine.sessions) == [seid]
+    # 65 flows: more SDF filters than the first session's PDR 3 may have (it does not
+    # compile); 63: the first session's downlink takes them (64 rules with PDR 2's), the
+    # second's would have 65 rules in that direction (the datapath refuses its program),
+    # after the first one's was installed
+    for flows in (65, 63):
+        many = [
+            TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
+            for port in range(2000, 2000 + flows)
+        ]
+        resp = h.request(pfd_request("web", *many))
+        assert cause(resp) == 64
+        assert resp.get(T.OFFENDING_IE).value == T.PFD_CONTENTS  # type: ignore[union-attr]
+        assert h.engine.pfds.flows("web") == ("permit out 17 from any 443 to assigned",)
+        assert h.journal.records["pfd"] == record
+        assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 2000)] == [3, 2]
+    with restarted(h, 2) as engine:
+        assert sorted(engine.sessions) == sorted([seid, other])
         assert engine.pfds.flows("web") == ("permit out 17 from any 443 to assigned",)
 
 

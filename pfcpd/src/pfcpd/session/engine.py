@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 
+from ..datapath.interface import DatapathError
 from ..node.session_handler import Peer, PeerGone, RequestSender, cause_response
 from ..pfcp import Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import NodeID
@@ -102,28 +103,34 @@ class SessionEngine(
         """Replace the PFDs of the Application IDs named; sessions whose PDRs match one of
         them are recompiled and reinstalled. Refused (64, Offending IE PFD Contents) when
         the new PFDs do not compile for one of those sessions (more SDF filters than a PDR
-        may have): it would keep the old PFDs, and its record would not restore."""
+        may have) or the datapath refuses its program (more rules than a direction may
+        have): it would keep the old PFDs, and its record would not restore. (A datapath
+        that refuses at the group commit's barrier, vpp, has the request undone there and
+        answered 77.)"""
         try:
             changes = self.pfds.parse(request)
         except RuleError as err:
             return self._refuse(request, err, 0, None)
         before = self.pfds.apply(changes)
         affected = [s for s in self.sessions.values() if s.apps & changes.keys()]
-        try:
-            programs = [(session, self._program(session)) for session in affected]
-        except RuleError as err:
-            # (a session that cannot follow the new PFDs would keep the old ones, and could
-            # not be restored: the request is refused, nothing changes)
-            self.pfds.undo(before)
-            err = RuleError(
-                Cause.REQUEST_REJECTED,
-                f"a session naming the application cannot take its new PFDs: {err.detail}",
-                offending_ie=T.PFD_CONTENTS,
-            )
-            return self._refuse(request, err, 0, None)
+        for done, session in enumerate(affected):  # (one program at a time: many sessions)
+            try:
+                program = self._program(session)
+                self._dp_install(session.up_seid, program)
+            except (RuleError, DatapathError) as err:
+                # (a session that cannot follow the new PFDs would keep the old ones, and
+                # could not be restored: the request is refused, nothing changes)
+                self.pfds.undo(before)
+                for installed in affected[:done]:
+                    self._reinstall(installed)
+                cannot = RuleError(
+                    Cause.REQUEST_REJECTED,
+                    f"session 0x{session.up_seid:x} cannot take the new PFDs: {err}",
+                    offending_ie=T.PFD_CONTENTS,
+                )
+                return self._refuse(request, cannot, 0, None)
+            self._set_program(session, program)
         self._pfd_dirty = True
-        for session, program in programs:
-            self._install(session, program)
 
         def undo() -> None:
             self.pfds.undo(before)
