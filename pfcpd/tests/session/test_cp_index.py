@@ -186,6 +186,25 @@ def test_a_set_modification_onto_a_cp_seid_an_undone_deletion_left_is_undone_too
     check_index(h.engine)
 
 
+def test_a_set_modification_onto_the_cp_a_session_has_is_not_undone_with_its_change(
+    hp: Harness,
+) -> None:
+    """One batch: a change of A the datapath refuses, then a Session Set Modification moving
+    A's FQ-CSID to the CP A already has (as one moving a Group Id's sessions of both SMFs
+    of a set to one of them does). The move leaves A's entry and takes it again, which no
+    other change of the batch took: it does not depend on A's change, and is kept (the
+    randomized run, `test_restore_equivalence`, found it answered 77 with A's change)."""
+    h = hp
+    assert isinstance(h.dp, Pipelined)
+    a = _establish_with(h, 1, fq_csid(7))
+    _refuse_once(h, a)
+    answers = h.batch(_refuse(h, a), _set_modification(_change_info(CP[0], fq_csid(7))))
+    assert [(m.seq, cause(m)) for m in answers] == [(300, 77), (301, 1)]
+    assert h.engine.sessions[a].cp_node_id == "smf"
+    assert h.engine._by_cp == {"smf": {1: a}}
+    check_index(h.engine)
+
+
 def test_the_index_keeps_a_live_sessions_entry(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,10 +3,18 @@ engine restored from the journal's records (as pfcpd's start-up does) holds what
 engine holds.
 
 The run (`World`) drives the engine through the sans-IO node on the real local datapath,
-whose clock, like the engine's NTP clock, follows the node's. Its steps: batches of 1-5
-requests (`World.batch`), often several about one session, with answers to Session Report
-Requests and checkpoints of the engine's timer among them, the journal's commit of a
-quarter of them failing (every request answered 77, nothing of the batch kept); packets of
+whose clock, like the engine's NTP clock, follows the node's, behind a pipeline as the vpp
+datapath is (`Pipelined`: installs applied at the group commit's barrier; one seed of the
+test runs on the local datapath itself, whose establishments install by their shapes'
+values). Its steps: batches of 1-5 requests (`World.batch`), often several about one
+session, with answers to Session Report Requests and checkpoints of the engine's timer
+among them, the journal's commit of a quarter of them failing (every request answered 77,
+nothing of the batch kept), and in a sixth of them (some of those too) the datapath
+refusing at the barrier an install of a session the pipeline holds one for: the engine
+undoes every request of the batch that handed the datapath that session, and in turn every
+one handing it a session of those (`unprogrammed`: an establishment, a modification or a
+deletion of it, a PFD Management reinstalling it, a Session Set Modification moving it
+after an earlier request of the batch gave it another CP), answered 77; packets of
 some sessions through the datapath, most times followed by a checkpoint of the datapath's
 counters as the engine's timer makes (`World.traffic`); time passing, the node's timers
 running (`World.advance`: periodic, threshold, quota and validity reports, checkpoints),
@@ -26,7 +34,8 @@ the application (new PFDs, or none), and about one request in eight flawed (one 
 refused only once compiled, after its Query URR read the counts): each gets its cause and
 changes nothing but where its counts are (`Sent`).
 
-Checked after every step (`World.check_restored`): the live engine's allocators hold
+Checked after every step (`World.check_restored`): no step of the engine failed (its error
+metrics), the pipeline applied every install, the live engine's allocators hold
 exactly its sessions' TEIDs and UE addresses, its indexes are its sessions', what each URR
 book holds of the datapath's counts at the last checkpoint is no more than the datapath
 counts (`check_checkpoints`: else a restart counts it twice), and the program last
@@ -42,6 +51,10 @@ local F-TEID and a downlink packet to each UE address of every session, once the
 datapath's counts are checkpointed, as a restart keeps them). After a failed batch the
 engine holds what it held before it, but for usage the datapath counted meanwhile
 (`check_rolled_back`); the counts a rollback puts back are journaled at the next commit.
+After a batch some of whose requests the datapath's refusal undid, each session those
+handed the datapath is as before the batch but for its usage and the CP a Session Set
+Modification kept gave it, the other requests' sessions are as the batch left them
+(`check_kept`), and the PFDs are the last kept PFD Management's.
 The checks are part of the run: their probe packets are counted by the live datapath and
 followed by a checkpoint, so a change to the checks changes what a seed covers.
 
@@ -63,6 +76,7 @@ from typing import Any
 
 import pytest
 from datapath.conftest import require_core
+from pipelined_datapath import Pipelined
 from scapy.compat import raw
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import IP, UDP
@@ -371,16 +385,21 @@ def held(engine: SessionEngine, dp: LocalDatapath) -> dict[str, object]:
     }
 
 
-def state(engine: SessionEngine, dp: LocalDatapath) -> dict[str, object]:
+def state(engine: SessionEngine, dp: LocalDatapath, programs: bool = True) -> dict[str, object]:
     """What a request may change (less than `held`, quicker): each session's rules, CP,
-    allocations, FARs' peers, FQ-CSIDs, Group Id, BAR duration, installed program and URR
-    books (their usage with what the datapath counts now: a request refused after it read
-    the counts puts them into the baseline), the indexes, the allocators and the PFDs."""
+    allocations, FARs' peers, FQ-CSIDs, Group Id, BAR duration, installed program (not
+    without ``programs``) and URR books (their usage with what the datapath counts now: a
+    request refused after it read the counts puts them into the baseline), the indexes,
+    the allocators and the PFDs. (``dp`` behind a pipeline, `Pipelined`: a session or URR
+    whose install it has not applied yet has no counts; a request that reads the counts
+    applies the installs of the requests before it, whose programs then change.)"""
     sessions: dict[int, object] = {}
     for seid, s in engine.sessions.items():
         books = {}
+        kept = dp._programs.get(seid)
         for urr_id, book in s.urrs.items():
-            counted = Counts() if book.inactive else _dp_counts(dp, seid, urr_id)
+            applied = kept is not None and urr_id in kept.urr_ids
+            counted = _dp_counts(dp, seid, urr_id) if applied and not book.inactive else Counts()
             fields = _book(book)
             fields["usage"] = ((book.baseline + counted).values, (book.consumed + counted).values)
             books[urr_id] = fields
@@ -392,7 +411,7 @@ def state(engine: SessionEngine, dp: LocalDatapath) -> dict[str, object]:
             s.peers,
             (s.fq_csids, s.group_id, s.bar_duration_s),
             books,
-            _installed(dp._programs[seid]._program()),
+            None if kept is None or not programs else _installed(kept._program()),
         )
     return {
         "sessions": sessions,
@@ -649,19 +668,91 @@ def probe(dp: LocalDatapath, s: Session, size: int) -> list[tuple[object, ...]]:
 @dataclass
 class Sent:
     """A request of a batch: what the engine held just before and after it was handled,
-    and the causes its answer may have (None: accepted)."""
+    the causes its answer may have (None: accepted), and, accepted, the sessions it hands
+    the datapath (`unprogrammed`)."""
 
     msg: Message
     expect: frozenset[int] | None
     before: dict[str, object]
     after: dict[str, object] = field(default_factory=dict)
+    # (an establishment's: its new session; a modification's and a deletion's: theirs; a
+    # PFD Management's: the sessions of its application, reinstalled; a Session Set
+    # Modification's: those it moves, when a change before it rewrote the CP of one)
+    sessions: frozenset[int] = frozenset()
+    moves: bool = False  # (a Session Set Modification: it moves ``sessions``)
+    rewrites: bool = False  # (it gives ``sessions`` another CP F-SEID)
+
+
+def unprogrammed(sent: list[Sent], causes: list[int], refused: int) -> tuple[set[int], set[int]]:
+    """What the engine undoes when the datapath refuses an install of session ``refused``
+    at the commit of a batch whose requests ``sent`` it answered ``causes`` (before the
+    commit; `GroupCommit._unprogrammed`): every accepted request that handed the datapath
+    one of the refused sessions, and then every one handing it a session of those (the
+    refused sessions grow with the sessions of each). A Session Set Modification hands
+    the datapath nothing, but for a session an earlier request of the batch moved or gave
+    another CP F-SEID: its undo puts the session back as it was before that request
+    (`SetModification._set_modify`), and then each session it moves is the move's.
+    Returns the indexes of the requests undone (answered 77) and the refused sessions."""
+    staged: list[tuple[int, frozenset[int]]] = []
+    rewritten: set[int] = set()  # (the engine's `_cp_rewritten`)
+    for i, (one, got) in enumerate(zip(sent, causes, strict=True)):
+        if got not in (1, 77):
+            continue  # (refused when handled: nothing staged)
+        seids = one.sessions
+        if one.moves and rewritten.isdisjoint(seids):
+            seids = frozenset()
+        if one.rewrites:
+            rewritten |= one.sessions
+        staged.append((i, seids))
+    bad = {refused}
+    undone: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for i, seids in staged:
+            if i not in undone and not bad.isdisjoint(seids):
+                undone.add(i)
+                bad |= seids
+                grew = True
+    return undone, bad
+
+
+def _only(held_: dict[str, object], seids: set[int]) -> dict[int, Any]:
+    """The sessions ``seids`` of what an engine holds (`held`)."""
+    sessions = held_["sessions"]
+    assert isinstance(sessions, dict)
+    return {seid: sessions[seid] for seid in seids if seid in sessions}
+
+
+def check_kept(before: dict[str, object], after: dict[str, object], undone: set[int]) -> None:
+    """After a batch some of whose requests the engine undid for the datapath's refusal,
+    each session but those ``undone`` (`state` before the commit, ``before``, and after
+    it) is as the batch left it: its rules, CP, allocations, FARs' peers, FQ-CSIDs, Group
+    Id, BAR duration, and its URRs with what their rules configure (their usage and what
+    the commit's done steps change, a measurement paused or resumed, are not compared)."""
+    was, now = before["sessions"], after["sessions"]
+    assert isinstance(was, dict) and isinstance(now, dict)
+    for seid in (was.keys() | now.keys()) - undone:
+        assert (seid in was) == (seid in now), (seid, seid in was)
+        if seid not in was:
+            continue
+        assert was[seid][:6] == now[seid][:6], seid
+        books = [
+            {u: [b[f] for f in _RULE_FIELDS] for u, b in s[6].items()}
+            for s in (was[seid], now[seid])
+        ]
+        assert books[0] == books[1], seid
 
 
 class World:
     """The node and engine on a local datapath whose clock, like the engine's NTP clock,
-    follows the node's; "smf" and "smf2", associated in one SMF Set; random requests."""
+    follows the node's; "smf" and "smf2", associated in one SMF Set; random requests.
+    ``pipelined``: the engine's datapath is the local one behind a pipeline (`Pipelined`:
+    installs applied at the commit's barrier, where it refuses one now and then), as the
+    vpp datapath is; else the local one itself (establishments installed by their shapes'
+    values, `ShapedInstall`)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, pipelined: bool = True) -> None:
         require_core()
         self.rng = random.Random(seed)
         clock: dict[str, Harness | None] = {"h": None}
@@ -672,7 +763,8 @@ class World:
 
         self.now_ns = now_ns
         self.dp = LocalDatapath(expected_sessions=64, clock=now_ns)
-        # the program each session's last install gave the datapath
+        # the program each session's last install gave the datapath (applied: of the
+        # pipeline's, those not refused)
         self.installed: dict[int, SessionProgram] = {}
         install, install_shaped, remove = (
             self.dp.install,
@@ -699,7 +791,9 @@ class World:
         self.dp.install = recorded  # type: ignore[method-assign]
         self.dp.install_shaped = recorded_shaped  # type: ignore[method-assign]
         self.dp.remove = removed  # type: ignore[method-assign]
-        self.h = h = Harness(self.dp, pools=POOLS)
+        self.pipeline = Pipelined(self.dp) if pipelined else None
+        engine_dp = self.dp if self.pipeline is None else self.pipeline
+        self.h = h = Harness(engine_dp, pools=POOLS)  # type: ignore[arg-type]
         clock["h"] = h
         h.engine._ntp = self.ntp
         self.seq = 1000
@@ -711,7 +805,18 @@ class World:
         self.awaiting: list[tuple[Message, tuple[str, int], int, float]] = []
         self.in_batch: list[int] = []  # (the sessions the requests of a batch name)
         self.counts = dict.fromkeys(
-            ("accepted", "refused", "failed", "restored", "reports", "answered", "used_up"), 0
+            (
+                "accepted",
+                "refused",
+                "failed",
+                "unprogrammed",
+                "undone",
+                "restored",
+                "reports",
+                "answered",
+                "used_up",
+            ),
+            0,
         )
         update = Message(
             M.ASSOCIATION_UPDATE_REQUEST, 0, [A.NodeID.from_text("smf"), X.SMFSetID(SET_ID)]
@@ -744,6 +849,10 @@ class World:
 
     def held(self) -> dict[str, object]:
         return held(self.h.engine, self.dp)
+
+    def state(self) -> dict[str, object]:
+        """`state` (but for the programs installed, on the pipelined datapath)."""
+        return state(self.h.engine, self.dp, programs=self.pipeline is None)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -948,11 +1057,14 @@ class World:
 
     def batch(self) -> None:
         """A batch of 1-5 requests, answers to Session Report Requests and checkpoints (of
-        the engine's timer, committed with the batch); its commit fails now and then."""
+        the engine's timer, committed with the batch); its commit fails now and then, and,
+        on the pipelined datapath, the datapath refuses an install of one of its sessions
+        at the commit's barrier now and then (`refuse`)."""
         rng = self.rng
         h = self.h
         fails = rng.random() < 0.25
-        start, start_state = self.held(), state(h.engine, self.dp)
+        refuses = self.pipeline is not None and rng.random() < 1 / 6
+        start, start_state = self.held(), self.state()
         sent: list[Sent] = []
         self.in_batch = []
         back: dict[tuple[int, int], Counts] = {}  # counts the CP refused (64), per URR
@@ -989,26 +1101,37 @@ class World:
                 "pfd": self.pfd_management,
             }[kind]
             msg, addr, expect = make()
-            one = Sent(msg, expect, state(h.engine, self.dp))
+            one = Sent(msg, expect, self.state())
+            self.handed(one)
             h.send(msg, self.next_seq(), addr)
-            one.after = state(h.engine, self.dp)
+            one.after = self.state()
+            if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST:
+                before, after = one.before["sessions"], one.after["sessions"]
+                assert isinstance(before, dict) and isinstance(after, dict)
+                one.sessions = frozenset(after.keys() - before.keys())
             sent.append(one)
         if fails:
             h.journal.fail_next = 1
+        refused = self.refuse() if refuses else None
+        pre_commit = self.state()
         answers = h._collect()
+        if self.pipeline is not None:
+            self.pipeline.refuse = lambda seid, program: False
         # (a batch that changed nothing durable, a move of no session, writes nothing)
         fails, h.journal.fail_next = fails and not h.journal.fail_next, 0
         assert len(answers) == len(sent), answers
-        for one, answer in zip(sent, answers, strict=True):
-            got = cause(answer)
+        causes = [cause(answer) for answer in answers]
+        undone, bad = unprogrammed(sent, causes, refused) if refused is not None else (set(), set())
+        for i, (one, answer, got) in enumerate(zip(sent, answers, causes, strict=True)):
             assert answer.seq == one.msg.seq
             if got == 1:
                 assert one.expect is None or 1 in one.expect, (one.msg, one.expect)
                 assert not fails, ("accepted in a failed batch", one.msg)
+                assert i not in undone, ("accepted, its session's install refused", one.msg)
                 self.counts["accepted"] += 1
             elif got == 77:
-                assert fails, one.msg
-                self.counts["failed"] += 1
+                assert fails or i in undone, (one.msg, refused, bad)
+                self.counts["failed" if fails else "undone"] += 1
             else:
                 # refused: it changed nothing
                 assert (one.expect is not None and got in one.expect) or got in (75, 79), (
@@ -1022,10 +1145,68 @@ class World:
         if fails:
             check_rolled_back(start, self.held())
             if not flushed:
-                check_usage_kept(start_state, state(h.engine, self.dp), back, unsure)
+                check_usage_kept(start_state, self.state(), back, unsure)
+        elif refused is not None:
+            # the requests undone changed nothing of their sessions (but for the CP a
+            # Session Set Modification kept gave one), the others are kept
+            want = _only(start, bad)
+            for one, got in zip(sent, causes, strict=True):
+                for seid in one.sessions & want.keys() if got == 1 else ():
+                    assert one.moves, (one.msg, seid)  # (accepted: none it handed over)
+                    want[seid] = {**want[seid], "cp": _only(one.after, {seid})[seid][1]}
+            check_rolled_back({"sessions": want}, {"sessions": _only(self.held(), bad)})
+            check_kept(pre_commit, self.state(), bad)
+            # (the PFDs: the last PFD Management kept gave them)
+            pfd = [
+                one.after["pfds"]
+                for one, got in zip(sent, causes, strict=True)
+                if got == 1 and one.msg.msg_type == M.PFD_MANAGEMENT_REQUEST
+            ]
+            assert self.state()["pfds"] == (pfd[-1] if pfd else start_state["pfds"])
+        if fails or refused is not None:
             # what the rollback kept (counts read from the datapath) is journaled at the
             # next commit: the node's next round (its timer's, 50 ms on)
             assert h._collect() == []
+
+    def handed(self, one: Sent) -> None:
+        """What request ``one`` is to hand the datapath, accepted (`Sent.sessions`; an
+        establishment's session once it is handled)."""
+        msg = one.msg
+        sessions = self.h.engine.sessions
+        if msg.msg_type in (M.SESSION_MODIFICATION_REQUEST, M.SESSION_DELETION_REQUEST):
+            one.sessions = frozenset({msg.seid or 0})
+            one.rewrites = msg.get(T.F_SEID) is not None
+        elif msg.msg_type == M.SESSION_SET_MODIFICATION_REQUEST:
+            info = msg.get(T.PFCP_SESSION_CHANGE_INFO)
+            assert isinstance(info, Grouped)
+            group = info.get(T.GROUP_ID)
+            assert isinstance(group, X.GroupID)
+            one.sessions = frozenset(
+                seid for seid, s in sessions.items() if s.group_id == group.text
+            )
+            one.moves = one.rewrites = True
+        elif msg.msg_type == M.PFD_MANAGEMENT_REQUEST:
+            one.sessions = frozenset(seid for seid, s in sessions.items() if APP in s.apps)
+
+    def refuse(self) -> int | None:
+        """The datapath refuses the next install of a session the pipeline holds one for
+        (not the undo's): the session, if there is one."""
+        assert self.pipeline is not None
+        queued = sorted({seid for seid, _, _ in self.pipeline.queue})
+        if not queued:
+            return None
+        refused = self.rng.choice(queued)
+        left = [1]
+
+        def refuse(seid: int, program: SessionProgram) -> bool:
+            if seid != refused or not left:
+                return False
+            left.pop()
+            return True
+
+        self.pipeline.refuse = refuse
+        self.counts["unprogrammed"] += 1
+        return refused
 
     def answer_weight(self) -> int:
         """How likely a batch's next item answers a report: more so when one is about a
@@ -1106,6 +1287,11 @@ class World:
     def check_restored(self) -> None:
         """The restored engine holds what the live one does (see the module)."""
         live = self.h.engine
+        # (the pipeline applied every install at the barrier; no step of the engine failed)
+        assert self.pipeline is None or self.pipeline.queue == []
+        errors = live.metrics.errors
+        wheres = ("request", "timer", "peer_gone", "response", "undo", "commit")
+        assert [errors.get(w) for w in wheres] == [0] * len(wheres)
         check_allocations(live)
         check_checkpoints(live, self.dp)
         check_installed(live, self.installed)
@@ -1519,12 +1705,14 @@ class Modifying:
 STEPS = 150
 
 
-def run(seed: int, steps: int = STEPS) -> dict[str, int]:
-    """``steps`` random steps of seed ``seed``, each checked (`World.check_restored`); how
-    many requests were accepted, refused and answered 77 (a failed batch), restores
+def run(seed: int, steps: int = STEPS, pipelined: bool = True) -> dict[str, int]:
+    """``steps`` random steps of seed ``seed``, each checked (`World.check_restored`), on
+    the pipelined datapath or the local one (``pipelined``); how many requests were
+    accepted, refused, answered 77 for a failed batch and for an install the datapath
+    refused (``undone``), batches with such an install (``unprogrammed``), restores
     checked, Session Report Requests, answers to them in batches, and sessions probed with
     a used-up quota."""
-    world = World(seed)
+    world = World(seed, pipelined)
     try:
         world.check_restored()
         for _ in range(steps):
@@ -1538,7 +1726,9 @@ def run(seed: int, steps: int = STEPS) -> dict[str, int]:
         world.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_restored_engine_holds_what_the_live_one_does(seed: int) -> None:
-    counts = run(seed)
+@pytest.mark.parametrize(("seed", "pipelined"), [(1, True), (2, True), (3, False)])
+def test_a_restored_engine_holds_what_the_live_one_does(seed: int, pipelined: bool) -> None:
+    counts = run(seed, pipelined=pipelined)
     assert counts["accepted"] > 40 and counts["refused"] > 3 and counts["failed"] > 2, counts
+    if pipelined:
+        assert counts["unprogrammed"] > 3 and counts["undone"] > 3, counts

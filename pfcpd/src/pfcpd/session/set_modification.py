@@ -71,7 +71,10 @@ class SetModification(EngineState):
             self._write(s)
         followed = False
         for s in moved.values():  # (a target entry another session left in this batch)
-            followed |= self._cp_follow(s.cp_node_id, s.cp_seid)
+            # (not one the session left itself: a session already at the target left its
+            # entry in this move, or in an earlier change of the batch, `after_moves`)
+            if self._vacated.get((s.cp_node_id, s.cp_seid)) != s.up_seid:
+                followed |= self._cp_follow(s.cp_node_id, s.cp_seid)
         if followed or after_moves:
             # The move depends on other changes of the batch: undone with them, it puts
             # its sessions back on the entries they left, which a later change of the
