@@ -162,6 +162,9 @@ _Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one li
 #define UPF_URRS_QUOTA_EXHAUSTED 0x02
 #define UPF_URRS_TIME_THRESHOLD_REPORTED 0x04
 #define UPF_URRS_TIME_QUOTA_EXHAUSTED 0x08
+/* the volume quota's event was raised since the counts' last reset (internal: not reported;
+ * urr_rearm marks a quota the counts reach used up without an event only then) */
+#define UPF_URRS_QUOTA_RAISED 0x40000000u
 #define UPF_URRS_SEEN 0x80000000u /* first_ns is set (internal: not reported) */
 
 /* Set / clear URR flags (not UPF_URRS_SEEN) in both directions' lines. */
@@ -191,7 +194,8 @@ upf_urrs_first (const upf_state_t *s)
 static inline uint32_t
 upf_urrs_flags (const upf_state_t *s)
 {
-  return (s->d[UPF_DIR_UL].flags | s->d[UPF_DIR_DL].flags) & ~UPF_URRS_SEEN;
+  return (s->d[UPF_DIR_UL].flags | s->d[UPF_DIR_DL].flags)
+         & ~(UPF_URRS_SEEN | UPF_URRS_QUOTA_RAISED);
 }
 
 typedef struct
@@ -357,7 +361,7 @@ upf_urr_check (upf_stats_t *st, const upf_urr_t *r, upf_urr_state_t *s, const vo
       if (r->vol_quota[k] && upf_urr_vol (s, k) >= r->vol_quota[k])
         {
           if (upf_add_event (v, st, UPF_EV_USAGE_QUOTA, r->urr_id, k))
-            upf_urrs_set (s, UPF_URRS_QUOTA_EXHAUSTED);
+            upf_urrs_set (s, UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_QUOTA_RAISED);
           break;
         }
   flags = upf_urrs_flags (s);

@@ -179,15 +179,17 @@ urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
 
 /*
  * New threshold values (b, the URR's in the program installed; a, in the one it replaces)
- * re-arm their one-shot events; a new time quota re-arms its own. A volume quota is used up
- * exactly when the program arms one the URR's counts reach (TS 29.244 5.2.2.2.1: the UP
- * function reports a quota's exhaustion once and stops forwarding until the CP grants a new
- * quota): marked then without an event (the same value again, another value the counts
- * reach, the quota put back by a rolled-back change: the exhaustion its event reported or
- * will report), cleared when they do not reach it (a new quota: forwarded, and its own event
- * when reached; pfcpd gives the datapath a quota less what was read of it, so a grant after
- * a reset read is such a quota, whatever its value). A program arming none (the measurement
- * paused: INAM) keeps the mark, without effect there (upf_urr_quota_drops).
+ * re-arm their one-shot events; a new time quota re-arms its own. A program arming a volume
+ * quota the URR's counts do not reach clears its mark (a new quota: forwarded, its own event
+ * when reached; pfcpd gives the datapath a quota less what was read of it, so a genuine
+ * grant is never reached at install). One the counts reach is marked used up without an event
+ * when the quota's event was raised since the counts' last reset (UPF_URRS_QUOTA_RAISED: the
+ * same value again, another value they reach, the quota put back by a rolled-back change:
+ * the exhaustion that event reports; TS 29.244 5.2.2.2.1, reported once, not forwarded until
+ * a new quota), else cleared, so that the next packet raises the event (the counts passed
+ * the quota under a program that armed another, or its event was deferred). A program arming
+ * none (the measurement paused: INAM) keeps the mark, without effect there
+ * (upf_urr_quota_drops).
  */
 static void
 urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
@@ -199,7 +201,7 @@ urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
     upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
   if (upf_urr_vol_quota_armed (b))
     {
-      if (urr_vol_quota_reached (u, b))
+      if (urr_vol_quota_reached (u, b) && (u->d[UPF_DIR_UL].flags & UPF_URRS_QUOTA_RAISED))
         upf_urrs_set (u, UPF_URRS_QUOTA_EXHAUSTED);
       else
         upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED);
@@ -535,7 +537,8 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
   if (reset)
     {
       /* New measurement period: quota-exhausted stays until the CP installs a new quota
-       * (a program replacing this URR clears it through upf_session_install). */
+       * (a program replacing this URR clears it through upf_session_install); the counts
+       * its event was raised for are read (UPF_URRS_QUOTA_RAISED cleared). */
       for (unsigned d = 0; d < 2; d++)
         {
           upf_state_dir_t *x = &u->d[d];
@@ -546,7 +549,8 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
         }
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->start_ns = now_ns;
-      upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
+      upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED
+                           | UPF_URRS_QUOTA_RAISED);
     }
   return 0;
 }

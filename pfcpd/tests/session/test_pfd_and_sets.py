@@ -179,6 +179,31 @@ def test_pfds_a_session_cannot_take_are_refused_and_change_nothing(h: Harness) -
         assert engine.pfds.flows("web") == ("permit out 17 from any 443 to assigned",)
 
 
+def test_a_refused_pfd_request_leaves_no_session_to_the_next_change(h: Harness) -> None:
+    """A PFD Management Request refused after it installed a session's program with the new
+    PFDs (and again with the old ones) leaves no session noted as handed to the datapath:
+    the next change of the batch would take it as its own (undone, 77, should the
+    datapath refuse that session at the barrier)."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    _app_session(h, "web")
+    pdr3 = app_dl_pdr("web")
+    pdi = pdr3.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(TR.SDFFilter(flow_description="permit out 6 from any 22 to assigned"))
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x334).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
+    assert cause(h.establish(*rules, cp_seid=2)) == 1  # type: ignore[arg-type]
+    many = [
+        TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
+        for port in range(2000, 2063)
+    ]
+    h.send(pfd_request("web", *many), 400)
+    assert h.engine._touched == []
+    (answer,) = h._collect()
+    assert cause(answer) == 64
+
+
 def test_session_set_deletion_removes_the_cps_sessions(h: Harness) -> None:
     seids = [up_seid(h.establish(cp_seid=i)) for i in (1, 2)]
     resp = h.request(Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf")]))

@@ -23,6 +23,7 @@ from session_harness import (
     ul_pdr,
     up_seid,
     urr,
+    usage_reports,
 )
 from test_cp_index import _refuse_once
 from test_pfd_and_sets import dl
@@ -35,6 +36,8 @@ from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import SessionEngine
+from pfcpd.session.journal import JournalError
+from pfcpd.session.rules import ie_value
 from pfcpd.session.usage import Counts
 from pfcpd.smfsim import rules as R
 
@@ -385,6 +388,84 @@ def test_a_used_up_quota_stays_used_up_after_a_rolled_back_grant(h: Harness) -> 
     assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (a VOLQU event waits)
     _failing(h, _modification(seid, _grant(2000)))
     assert _uplink(h.dp, teid, 2) == [DROP, DROP]
+
+
+def _volqu_reported(sent: list[Message]) -> list[int]:
+    """The URR IDs of the usage reports of ``sent`` with the trigger VOLQU."""
+    out = []
+    for report in usage_reports(sent):
+        trigger = report.get(T.USAGE_REPORT_TRIGGER)
+        if isinstance(trigger, F.UsageReportTrigger) and trigger.has("VOLQU"):
+            out.append(ie_value(report, T.URR_ID) or 0)
+    return out
+
+
+def test_a_quota_used_up_between_a_grant_and_its_rollback_is_reported(h: Harness) -> None:
+    """A quota of 4 packets, 2 used; a grant of more (no query) whose batch the journal
+    refuses, 3 packets passing under the grant's program before the refusal: the rollback
+    puts back the old quota, which they used up; its exhaustion is reported (the next
+    packet raises the event), not marked in silence."""
+    seid, teid = _session(h, _quota(4 * PACKET))
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    real = h.journal.commit
+
+    def commit(puts: object, deletes: object) -> None:
+        h.journal.commit = real  # type: ignore[method-assign]
+        assert _uplink(h.dp, teid, 3) == [FORWARD] * 3  # (under the grant)
+        raise JournalError("injected")
+
+    h.journal.commit = commit  # type: ignore[method-assign]
+    (answer,) = h.batch(_modification(seid, _grant(20 * PACKET)))
+    assert cause(answer) == 77
+    assert _uplink(h.dp, teid, 2) == [FORWARD, DROP]  # (the event's packet, then used up)
+    sent = h.advance(0.5)
+    assert _volqu_reported(sent) == [1]
+
+
+def test_a_grant_used_up_before_the_barrier_is_reported(hp: Harness) -> None:
+    """The pipelined datapath: a grant of 2 packets (no query) reads the counts at once;
+    3 packets pass under the program before, then the barrier installs the grant's, whose
+    quota they used up: its exhaustion is reported."""
+    h = hp
+    assert isinstance(h.dp, Pipelined)
+    seid, teid = _session(h, _quota(10 * PACKET))
+    assert _uplink(h.dp.inner, teid, 1) == [FORWARD]
+    h.send(_modification(seid, _grant(2 * PACKET)), 300)
+    assert _uplink(h.dp.inner, teid, 3) == [FORWARD] * 3  # (before the barrier)
+    (answer,) = h._collect()
+    assert cause(answer) == 1
+    _uplink(h.dp.inner, teid, 2)
+    sent = h.advance(0.5)
+    assert _volqu_reported(sent) == [1]
+
+
+def test_a_deferred_quota_event_survives_a_reinstall(h: Harness) -> None:
+    """One packet reaches five limits of three URRs; the datapath takes four events a packet
+    and defers URR 3's quota event to a later one. The CP grants URRs 1 and 2 new quotas
+    (with queries), which installs the program again before that packet: URR 3's quota
+    exhaustion is still reported."""
+
+    def both(urr_id: int) -> Grouped:
+        volume = TR.VolumeQuota(total=600)
+        return urr(
+            urr_id,
+            "VOLTH",
+            "VOLQU",
+            threshold=TR.VolumeThreshold(total=600),
+            quota=volume,
+        )
+
+    third = urr(3, "VOLQU", quota=TR.VolumeQuota(total=600))
+    seid, teid = _session(h, both(1), both(2), third, pdr_urrs=(1, 2, 3))
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    first = h.advance(0.5)
+    h.answer_all(first)
+    grant2 = g(T.UPDATE_URR, S.URRID(2), *_grant(20 * PACKET).ies[1:])
+    queries = [g(T.QUERY_URR, S.URRID(1)), g(T.QUERY_URR, S.URRID(2))]
+    assert cause(h.modify(seid, _grant(20 * PACKET), grant2, *queries)) == 1
+    _uplink(h.dp, teid, 2)
+    later = h.advance(0.5)
+    assert 3 in _volqu_reported(first) + _volqu_reported(later)
 
 
 # -- known, not fixed ---------------------------------------------------------------------

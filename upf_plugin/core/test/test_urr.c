@@ -7,7 +7,8 @@
 typedef struct
 {
   uint64_t vol[3]; /* UPF_VOL_TOTAL, UL, DL */
-  int th_reported, qu_exhausted;
+  /* qu_raised: the quota's event raised since the last reset */
+  int th_reported, qu_exhausted, qu_raised;
 } ref_t;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -38,8 +39,9 @@ ref_quota_armed (const upf_urr_t *u)
 }
 
 /* The rules of upf_session_install for a URR whose program gives it new limits (old: its
- * limits before): new thresholds re-arm; armed quotas are used up exactly when the counts
- * reach one (no event); with none armed, the mark stays. */
+ * limits before): new thresholds re-arm; armed quotas are used up (no event) when the counts
+ * reach one and the quota's event was raised since the last reset, else re-armed; with none
+ * armed, the mark stays. */
 static void
 ref_install (ref_t *r, const upf_urr_t *old, const upf_urr_t *u)
 {
@@ -50,7 +52,7 @@ ref_install (ref_t *r, const upf_urr_t *old, const upf_urr_t *u)
     if (u->vol_quota[k] && r->vol[k] >= u->vol_quota[k])
       reached = 1;
   if (ref_quota_armed (u))
-    r->qu_exhausted = reached;
+    r->qu_exhausted = reached && r->qu_raised;
 }
 
 /* The rules of upf_urr_account, packet by packet: 1 = forwarded; events into ev/val. */
@@ -79,7 +81,7 @@ ref_packet (ref_t *r, const upf_urr_t *u, unsigned vd, uint32_t len, int *ev, ui
         {
           ev[*n_ev] = UPF_EV_USAGE_QUOTA;
           val[(*n_ev)++] = k;
-          r->qu_exhausted = 1;
+          r->qu_exhausted = r->qu_raised = 1;
           break;
         }
   return 1;
@@ -125,7 +127,7 @@ test_urr_budget_matches_reference (void **st)
               assert_int_equal (u.bytes[UPF_VOL_UL], ref.vol[UPF_VOL_UL]);
               assert_int_equal (u.bytes[UPF_VOL_DL], ref.vol[UPF_VOL_DL]);
               memset (ref.vol, 0, sizeof (ref.vol));
-              ref.th_reported = 0;
+              ref.th_reported = ref.qu_raised = 0;
             }
           il = mk_inner4 (in, dl ? DN : UE, dl ? UE : DN, UPF_PROTO_UDP, 1, 2,
                           upf_test_rand (&rng) % 1400);
@@ -208,9 +210,10 @@ test_urr_quota_drop_counted_by_none (void **st)
 
 /* A volume quota used up stays used up (its URR's traffic dropped, no second event) through
  * a program arming no quota (a pause, INAM) and back to the quota (the pause rolled back),
- * and through another quota the counts reach; a new quota they do not reach re-arms it, the
- * same value too once the counts were reset (a grant after a Query URR's read); a quota the
- * counts reach, put back after a new one re-armed (a grant rolled back), is used up. */
+ * through another quota the counts reach, and through a new one and back (a grant rolled
+ * back); a new quota they do not reach re-arms it, the same value too once the counts were
+ * reset (a grant after a Query URR's read); a quota the counts passed under another program,
+ * its event never raised, raises it with the next packet. */
 static void
 test_urr_used_up_quota_stays_used_up (void **st)
 {
@@ -277,7 +280,20 @@ test_urr_used_up_quota_stays_used_up (void **st)
       assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
       assert_int_equal (v.n_events, 0);
     }
-  /* a grant rolled back: the quota before, which the counts reach, is used up at once */
+  /* a quota of 350 put back (a grant of 1000 rolled back), which the counts passed under
+   * the 1000 without its event: the next packet raises it (forwarded: the counts are read
+   * with the event, the quota then used up) */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 1000;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 350;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  send_ul (c, 72, &v); /* 500 */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  /* a grant of 1000 rolled back now (the event raised): the 350 put back drops at once */
   p.urr[0].vol_quota[UPF_VOL_TOTAL] = 1000;
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
   p.urr[0].vol_quota[UPF_VOL_TOTAL] = 350;

@@ -113,6 +113,7 @@ class SessionEngine(
             return self._refuse(request, err, 0, None)
         before = self.pfds.apply(changes)
         affected = [s for s in self.sessions.values() if s.apps & changes.keys()]
+        touched = len(self._touched)
         for done, session in enumerate(affected):  # (one program at a time: many sessions)
             try:
                 program = self._program(session)
@@ -123,6 +124,7 @@ class SessionEngine(
                 self.pfds.undo(before)
                 for installed in affected[:done]:
                     self._reinstall(installed)
+                del self._touched[touched:]  # (no change's: nothing is staged)
                 cannot = RuleError(
                     Cause.REQUEST_REJECTED,
                     f"session 0x{session.up_seid:x} cannot take the new PFDs: {err}",
