@@ -141,6 +141,18 @@ def test_a_new_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness
     assert cause(resp) == 81 and len(h.engine.sessions) == 1
 
 
+def _filtered_app_session(h: Harness) -> int:
+    """A second session (CP SEID 2) whose PDR 3 names "web" and has an SDF filter of its
+    own: one rule more than `_app_session`'s in the downlink direction. Its UP SEID."""
+    pdr3 = app_dl_pdr("web")
+    pdi = pdr3.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(TR.SDFFilter(flow_description="permit out 6 from any 22 to assigned"))
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x334).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
+    return up_seid(h.establish(*rules, cp_seid=2))  # type: ignore[arg-type]
+
+
 def test_pfds_a_session_cannot_take_are_refused_and_change_nothing(h: Harness) -> None:
     """New PFDs that give a session's PDR more SDF filters than it may have (64), or its
     program more rules than the datapath takes in a direction: the request is refused (64,
@@ -150,14 +162,7 @@ def test_pfds_a_session_cannot_take_are_refused_and_change_nothing(h: Harness) -
     web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
     assert cause(h.request(pfd_request("web", web))) == 1
     seid = up_seid(_app_session(h, "web"))  # (UE: the pool's first address)
-    # a second session whose PDR 3 also has an SDF filter of its own: one more than the first
-    pdr3 = app_dl_pdr("web")
-    pdi = pdr3.get(T.PDI)
-    assert isinstance(pdi, Grouped)
-    pdi.ies.append(TR.SDFFilter(flow_description="permit out 6 from any 22 to assigned"))
-    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x334).ies[1:])
-    rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
-    other = up_seid(h.establish(*rules, cp_seid=2))  # type: ignore[arg-type]
+    other = _filtered_app_session(h)
     record = h.journal.records["pfd"]
     # 65 flows: more SDF filters than the first session's PDR 3 may have (it does not
     # compile); 63: the first session's downlink takes them (64 rules with PDR 2's), the
@@ -187,13 +192,7 @@ def test_a_refused_pfd_request_leaves_no_session_to_the_next_change(h: Harness) 
     web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
     assert cause(h.request(pfd_request("web", web))) == 1
     _app_session(h, "web")
-    pdr3 = app_dl_pdr("web")
-    pdi = pdr3.get(T.PDI)
-    assert isinstance(pdi, Grouped)
-    pdi.ies.append(TR.SDFFilter(flow_description="permit out 6 from any 22 to assigned"))
-    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x334).ies[1:])
-    rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
-    assert cause(h.establish(*rules, cp_seid=2)) == 1  # type: ignore[arg-type]
+    _filtered_app_session(h)
     many = [
         TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
         for port in range(2000, 2063)

@@ -208,6 +208,37 @@ test_urr_quota_drop_counted_by_none (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* A UL packet of 100 octets forwarded, with n_events events (a quota's, if one). */
+static void
+ul_forwarded (upf_ctx_t *c, unsigned n_events)
+{
+  upf_verdict_t v;
+  send_ul (c, 72, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.n_events, n_events);
+  if (n_events)
+    assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
+}
+
+/* A UL packet of 100 octets dropped for a used-up quota, without an event. */
+static void
+ul_quota_dropped (upf_ctx_t *c)
+{
+  upf_verdict_t v;
+  send_ul (c, 72, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (v.n_events, 0);
+}
+
+/* Install p with a total volume quota of q for its URR. */
+static void
+install_quota (upf_ctx_t *c, upf_session_t *s, prog_t *p, uint64_t q)
+{
+  char err[128];
+  p->urr[0].vol_quota[UPF_VOL_TOTAL] = q;
+  assert_int_equal (upfcore_session_install (c, s, &p->d, err, sizeof (err)), 0);
+}
+
 /* A volume quota used up stays used up (its URR's traffic dropped, no second event) through
  * a program arming no quota (a pause, INAM) and back to the quota (the pause rolled back),
  * through another quota the counts reach, and through a new one and back (a grant rolled
@@ -219,7 +250,6 @@ test_urr_used_up_quota_stays_used_up (void **st)
 {
   upf_ctx_t *c = upfcore_ctx_new (16);
   prog_t p, paused;
-  upf_verdict_t v;
   upf_session_t *s;
   char err[128];
   (void)st;
@@ -228,45 +258,25 @@ test_urr_used_up_quota_stays_used_up (void **st)
     .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
   };
   s = install_ok (c, 7, &p);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  send_ul (c, 72, &v); /* 200: used up */
-  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  assert_int_equal (v.n_events, 1);
-  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  ul_forwarded (c, 0);
+  ul_forwarded (c, 1); /* 200: used up */
+  ul_quota_dropped (c);
   /* paused: no quota applies (the URR still drops on a quota, as pfcpd compiles it) */
   mk_prog (&paused, 0x100, UE, 0, 1, 0, 0);
   paused.urr[0] = (upf_urr_t){ .urr_id = 1, .flags = UPF_URR_F_DROP_ON_QUOTA };
   assert_int_equal (upfcore_session_install (c, s, &paused.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v); /* 300 */
-  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  assert_int_equal (v.n_events, 0);
+  ul_forwarded (c, 0); /* 300 */
   /* rolled back: the same quota, used up */
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
-  assert_int_equal (v.n_events, 0);
+  ul_quota_dropped (c);
   /* another quota the counts reach: the same exhaustion */
-  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 250;
-  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
-  assert_int_equal (v.n_events, 0);
+  install_quota (c, s, &p, 250);
+  ul_quota_dropped (c);
   /* a new quota they do not reach: forwarded up to it, used up again with its event */
-  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 450;
-  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v); /* 400 */
-  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  assert_int_equal (v.n_events, 0);
-  send_ul (c, 72, &v); /* 500 */
-  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  assert_int_equal (v.n_events, 1);
-  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
-  assert_int_equal (v.n_events, 0);
+  install_quota (c, s, &p, 450);
+  ul_forwarded (c, 0); /* 400 */
+  ul_forwarded (c, 1); /* 500 */
+  ul_quota_dropped (c);
   /* the same value again after the counts' reset (a Query URR's read): a new quota */
   {
     upf_usage_t u;
@@ -275,39 +285,23 @@ test_urr_used_up_quota_stays_used_up (void **st)
   }
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
   for (unsigned i = 0; i < 4; i++)
-    {
-      send_ul (c, 72, &v); /* 100 .. 400 */
-      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-      assert_int_equal (v.n_events, 0);
-    }
+    ul_forwarded (c, 0); /* 100 .. 400 */
   /* a quota of 350 put back (a grant of 1000 rolled back), which the counts passed under
    * the 1000 without its event: the next packet raises it (forwarded: the counts are read
    * with the event, the quota then used up) */
-  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 1000;
-  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 350;
-  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v); /* 500 */
-  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  assert_int_equal (v.n_events, 1);
-  assert_int_equal (v.events[0].type, UPF_EV_USAGE_QUOTA);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  install_quota (c, s, &p, 1000);
+  install_quota (c, s, &p, 350);
+  ul_forwarded (c, 1); /* 500 */
+  ul_quota_dropped (c);
   /* a grant of 1000 rolled back now (the event raised): the 350 put back drops at once */
-  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 1000;
-  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 350;
-  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
-  assert_int_equal (v.n_events, 0);
+  install_quota (c, s, &p, 1000);
+  install_quota (c, s, &p, 350);
+  ul_quota_dropped (c);
   /* a time quota granted is not a new volume quota */
   p.urr[0].triggers |= UPF_URR_T_TIMQU;
   p.urr[0].time_quota_ns = 1000000000000ULL;
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  send_ul (c, 72, &v);
-  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
-  assert_int_equal (v.n_events, 0);
+  ul_quota_dropped (c);
   upfcore_ctx_delete (c);
 }
 
