@@ -286,12 +286,23 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
       || upf_table_reserve (&ctx->dl, &ctx->epoch, n_add[1]) < 0)
     goto nomem;
 
-  /* commit */
+  /* commit: each URR's marks against its limits in the program it replaces; a URR that
+   * comes back (its state kept since a program dropped it) against none, as a new one */
   if (old)
     for (i = 0; i < prog->n_urr; i++)
-      for (j = 0; j < old->n_urr; j++)
-        if (old->urr[j].urr_id == prog->urr[i].urr_id)
-          urr_rearm (prog->urr_state[i], &old->urr[j], &prog->urr[i]);
+      {
+        static const upf_urr_t no_limits;
+        const upf_urr_t *was = &no_limits;
+        for (j = 0; j < old->n_urr; j++)
+          if (old->urr[j].urr_id == prog->urr[i].urr_id)
+            {
+              was = &old->urr[j];
+              break;
+            }
+        if (was != &no_limits
+            || state_find (fresh, UPF_STATE_URR, prog->urr[i].urr_id) != prog->urr_state[i])
+          urr_rearm (prog->urr_state[i], was, &prog->urr[i]);
+      }
   /* the budgets were computed for the old program's limits (and its compiled URRs' addresses
    * may come back in a later program): the next packet of each URR computes it anew. A new
    * state, which no reader sees yet and whose counters are zero, gets its budget here, so

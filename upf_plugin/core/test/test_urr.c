@@ -305,6 +305,32 @@ test_urr_used_up_quota_stays_used_up (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* A URR removed with its quota used up (its counts read at the removal) and created again
+ * with a new quota: the state it comes back to (kept since) is armed as a new URR's. */
+static void
+test_urr_recreated_has_a_new_quota (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p, none;
+  upf_session_t *s;
+  upf_usage_t u;
+  char err[128];
+  (void)st;
+  mk_prog (&p, 0x100, UE, 0, 1, 0, 0);
+  p.urr[0] = (upf_urr_t){
+    .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
+  };
+  s = install_ok (c, 7, &p);
+  ul_forwarded (c, 0);
+  ul_forwarded (c, 1);                                     /* 200: used up */
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 1), 0); /* the removal's final read */
+  mk_prog (&none, 0x100, UE, 0, 0, 0, 0);
+  assert_int_equal (upfcore_session_install (c, s, &none.d, err, sizeof (err)), 0);
+  install_quota (c, s, &p, 1000); /* created again */
+  ul_forwarded (c, 0);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -312,6 +338,7 @@ main (void)
     cmocka_unit_test (test_urr_budget_matches_reference),
     cmocka_unit_test (test_urr_quota_drop_counted_by_none),
     cmocka_unit_test (test_urr_used_up_quota_stays_used_up),
+    cmocka_unit_test (test_urr_recreated_has_a_new_quota),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }
