@@ -230,6 +230,18 @@ ul_quota_dropped (upf_ctx_t *c)
   assert_int_equal (v.n_events, 0);
 }
 
+/* Install for session 7 the program of mk_prog whose URR 1 has a volume quota of 150
+ * octets and drops on it (as pfcpd compiles a quota). */
+static upf_session_t *
+install_quota_prog (upf_ctx_t *c, prog_t *p)
+{
+  mk_prog (p, 0x100, UE, 0, 1, 0, 0);
+  p->urr[0] = (upf_urr_t){
+    .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
+  };
+  return install_ok (c, 7, p);
+}
+
 /* Install p with a total volume quota of q for its URR. */
 static void
 install_quota (upf_ctx_t *c, upf_session_t *s, prog_t *p, uint64_t q)
@@ -253,11 +265,7 @@ test_urr_used_up_quota_stays_used_up (void **st)
   upf_session_t *s;
   char err[128];
   (void)st;
-  mk_prog (&p, 0x100, UE, 0, 1, 0, 0);
-  p.urr[0] = (upf_urr_t){
-    .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
-  };
-  s = install_ok (c, 7, &p);
+  s = install_quota_prog (c, &p);
   ul_forwarded (c, 0);
   ul_forwarded (c, 1); /* 200: used up */
   ul_quota_dropped (c);
@@ -316,11 +324,7 @@ test_urr_recreated_has_a_new_quota (void **st)
   upf_usage_t u;
   char err[128];
   (void)st;
-  mk_prog (&p, 0x100, UE, 0, 1, 0, 0);
-  p.urr[0] = (upf_urr_t){
-    .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
-  };
-  s = install_ok (c, 7, &p);
+  s = install_quota_prog (c, &p);
   ul_forwarded (c, 0);
   ul_forwarded (c, 1);                                     /* 200: used up */
   assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 1), 0); /* the removal's final read */
