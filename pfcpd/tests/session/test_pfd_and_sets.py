@@ -5,9 +5,10 @@ local datapath."""
 from __future__ import annotations
 
 import json
+from ipaddress import ip_network
 
 from oracles import tshark_fields, tshark_problems
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Raw, raw
 from session_harness import (
     DN,
@@ -27,6 +28,7 @@ from session_harness import (
     urr,
 )
 
+from pfcpd.datapath.interface import SdfFilter
 from pfcpd.datapath.local.engine import Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
@@ -35,6 +37,7 @@ from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.codec import encode_ies
 from pfcpd.pfcp.ie import IE
+from pfcpd.session.engine import SessionEngine
 
 T = IEType
 M = MessageType
@@ -141,13 +144,116 @@ def test_a_new_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness
     assert cause(resp) == 81 and len(h.engine.sessions) == 1
 
 
-def _filtered_app_session(h: Harness) -> int:
-    """A second session (CP SEID 2) whose PDR 3 names "web" and has an SDF filter of its
-    own: one rule more than `_app_session`'s in the downlink direction. Its UP SEID."""
+def _app_session_with(h: Harness, *sdf: TR.SDFFilter) -> Message:
+    """`_app_session` for "web" whose PDR 3 has the SDF filters ``sdf`` too: its
+    establishment's answer."""
     pdr3 = app_dl_pdr("web")
     pdi = pdr3.get(T.PDI)
     assert isinstance(pdi, Grouped)
-    pdi.ies.append(TR.SDFFilter(flow_description="permit out 6 from any 22 to assigned"))
+    pdi.ies += sdf
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
+    return h.establish(*rules)  # type: ignore[arg-type]
+
+
+def _pdr3_filters(engine: SessionEngine, seid: int) -> tuple[SdfFilter, ...] | None:
+    """The SDF filters of the session's PDR 3 as its program has them (None: left out)."""
+    program = engine._program(engine.sessions[seid])
+    return next((p.sdf_filters for p in program.pdrs if p.pdr_id == 3), None)
+
+
+def test_sdf_filters_and_an_application_both_apply(h: Harness) -> None:
+    """A PDI with SDF filters and an Application ID matches the packets that match one SDF
+    filter and one of the application's flows (TS 29.244 5.2.1: all its match fields): its
+    filters are their intersections, after new PFDs and after a restart too."""
+    web = TR.PFDContents(fd=b"permit out 17 from 198.51.100.0/24 400-500 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    own = TR.SDFFilter(flow_description="permit out 17 from any 443-8443 to assigned")
+    resp = _app_session_with(h, own)
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    both = SdfFilter(protocol=17, remote=ip_network("198.51.100.0/24"), remote_ports=(443, 500))
+    assert _pdr3_filters(h.engine, seid) == (both,)
+    # (420: the application's flow only; 600: the SDF filter's only)
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 500, 420, 600)] == [3, 3, 2, 2]
+    other = TR.PFDContents(fd=b"permit out 17 from any 8000-9000 to assigned")
+    assert cause(h.request(pfd_request("web", other))) == 1
+    assert _pdr3_filters(h.engine, seid) == (SdfFilter(protocol=17, remote_ports=(8000, 8443)),)
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (8000, 8443, 8444, 443)] == [3, 3, 2, 2]
+    with restarted(h, 1) as engine:
+        assert _pdr3_filters(engine, seid) == _pdr3_filters(h.engine, seid)
+        assert [engine.datapath.process_dl(dl(p)).pdr_id for p in (8443, 8444)] == [3, 2]
+
+
+def test_sdf_filters_that_meet_no_application_flow_detect_nothing(h: Harness) -> None:
+    """No SDF filter meets one of the application's flows: the PDR detects no traffic (the
+    program leaves it out, the session keeps it), until PFDs come that one meets."""
+    web = TR.PFDContents(fd=b"permit out 17 from 198.51.100.0/24 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    tcp = TR.SDFFilter(flow_description="permit out 6 from any 443 to assigned")
+    udp_elsewhere = TR.SDFFilter(flow_description="permit out 17 from 192.0.2.0/24 to assigned")
+    resp = _app_session_with(h, tcp, udp_elsewhere)
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    assert _pdr3_filters(h.engine, seid) is None and 3 in h.engine.sessions[seid].rules.pdr
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+    any_tcp = TR.PFDContents(fd=b"permit out 6 from any to assigned")
+    assert cause(h.request(pfd_request("web", any_tcp))) == 1
+    assert _pdr3_filters(h.engine, seid) == (SdfFilter(protocol=6, remote_ports=(443, 443)),)
+    tcp443 = raw(IP(src=DN, dst=UE) / TCP(sport=443, dport=1000) / Raw(b"x" * 10))
+    assert [h.dp.process_dl(p).pdr_id for p in (tcp443, dl(443))] == [3, 2]
+
+
+def test_an_sdf_filter_of_tos_alone_narrows_the_application_flows(h: Harness) -> None:
+    """An SDF filter with a ToS/Traffic Class and no flow description, beside an Application
+    ID: the application's flows with that ToS."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    resp = _app_session_with(h, TR.SDFFilter(tos_traffic_class=0xB8FC))  # (DSCP EF)
+    assert cause(resp) == 1
+    want = SdfFilter(protocol=17, remote_ports=(443, 443), tos=(0xB8, 0xFC))
+    assert _pdr3_filters(h.engine, up_seid(resp)) == (want,)
+    ef = raw(IP(src=DN, dst=UE, tos=0xB8) / UDP(sport=443, dport=1000) / Raw(b"x" * 10))
+    assert [h.dp.process_dl(p).pdr_id for p in (ef, dl(443))] == [3, 2]
+
+
+def test_the_filter_limit_holds_for_the_intersections(h: Harness) -> None:
+    """At most 64 SDF filters for a PDR: what the intersections give, whatever the SDF
+    filters and flows are in number. 80 flows met by 40 SDF filters are 40 filters; 8 SDF
+    filters each meeting each of 9 flows are 72, refused (73, Failed Rule ID PDR 3)."""
+    flows = [
+        TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
+        for port in range(2000, 2080)
+    ]
+    assert cause(h.request(pfd_request("web", *flows))) == 1
+    even = ",".join(str(port) for port in range(2000, 2080, 2))
+    resp = _app_session_with(
+        h, TR.SDFFilter(flow_description=f"permit out 17 from any {even} to assigned")
+    )
+    assert cause(resp) == 1
+    assert len(_pdr3_filters(h.engine, up_seid(resp)) or ()) == 40
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (2000, 2001, 2078)] == [3, 2, 3]
+    assert cause(h.delete(up_seid(resp))) == 1
+    assert cause(h.request(pfd_request("web", *flows[:9]))) == 1
+    ue_ports = TR.SDFFilter(
+        flow_description="permit out 17 from any to assigned 1,3,5,7,9,11,13,15"
+    )
+    resp = _app_session_with(h, ue_ports)
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 3)
+    assert h.engine.sessions == {}
+
+
+def _filtered_app_session(h: Harness) -> int:
+    """A second session (CP SEID 2) whose PDR 3 names "web" and has SDF filters of its own:
+    every UDP flow, and UDP from remote port 2000 to UE port 1000. With the application's
+    UDP flows from remote ports 2000 on, its PDR 3 has one filter (rule) more than
+    `_app_session`'s in the downlink direction: each flow, and flow 2000 to port 1000. Its
+    UP SEID."""
+    pdr3 = app_dl_pdr("web")
+    pdi = pdr3.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(TR.SDFFilter(flow_description="permit out 17 from any to assigned"))
+    pdi.ies.append(TR.SDFFilter(flow_description="permit out 17 from any 2000 to assigned 1000"))
     far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x334).ies[1:])
     rules = [ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), urr(1)]
     return up_seid(h.establish(*rules, cp_seid=2))  # type: ignore[arg-type]

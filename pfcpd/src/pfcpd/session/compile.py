@@ -56,9 +56,15 @@ from ..pfcp.ies_traffic import (
 )
 from .addresses import shared_address, shared_network
 from .errors import RuleError
-from .flow_description import FlowDescriptionError, filters_or_refusal, parse_flow_description
+from .flow_description import (
+    MAX_FILTERS,
+    FlowDescriptionError,
+    filters_or_refusal,
+    parse_flow_description,
+)
 from .frozen import new_far, new_pdr
 from .rules import RuleSet, ie_value
+from .sdf_intersection import intersections
 from .shapes import far_shape
 from .stored import StoredLayout, leaf
 from .usage import engine_meters_time
@@ -143,9 +149,28 @@ def _instance(ctx: CompileContext, group: Grouped, rule_type: int, rid: int) -> 
 
 
 def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFilter, ...] | None:
-    """The PDI's SDF filters and its application's flows; None when it names an
-    application known with no PFDs (removed): the PDR detects no traffic. (Not an empty
-    tuple: a PDR with no SDF filter matches every packet of its PDI.)"""
+    """The PDI's SDF filters; with an Application ID, its application's flows, or with SDF
+    filters too the intersections of each SDF filter with each flow (a packet matches the
+    PDI when it matches one SDF filter and one flow: TS 29.244 5.2.1). None when it detects
+    no traffic: its application is known with no PFDs (removed), or no SDF filter meets one
+    of its flows. (Not an empty tuple: a PDR with no SDF filter matches every packet of its
+    PDI.)"""
+    out = _own_filters(pdi, pdr_id)
+    app = pdi.get(T.APPLICATION_ID)
+    if isinstance(app, ApplicationID):
+        flows = _application_flows(ctx, app, pdr_id)
+        if out:
+            flows = intersections(out, flows, MAX_FILTERS)
+        if not flows:
+            return None
+        out = flows
+    if len(out) > MAX_FILTERS:
+        raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: more than {MAX_FILTERS} SDF filters")
+    return tuple(out)
+
+
+def _own_filters(pdi: Grouped, pdr_id: int) -> list[SdfFilter]:
+    """The filters of the PDI's SDF Filter IEs (empty: it has none)."""
     out: list[SdfFilter] = []
     for ie in pdi.get_all(T.SDF_FILTER):
         assert isinstance(ie, SDFFilter)
@@ -168,25 +193,26 @@ def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFil
             extra["flow_label"] = ie.flow_label
         for f in parsed:
             out.append(_replace(f, extra) if extra else f)
-    app = pdi.get(T.APPLICATION_ID)
-    if isinstance(app, ApplicationID):
-        flows = ctx.application_flows(app.text)
-        if flows is None:
-            raise RuleError(
-                Cause.UNKNOWN_APPLICATION_ID,
-                f"PDR {pdr_id}: no PFD for application {app.text!r}",
-                offending_ie=T.APPLICATION_ID,
-            )
-        if not flows:
-            return None
-        for text in flows:
-            try:
-                out.extend(parse_flow_description(text))
-            except FlowDescriptionError as e:
-                raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: application flow: {e}") from e
-    if len(out) > 64:
-        raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: {len(out)} SDF filters, at most 64")
-    return tuple(out)
+    return out
+
+
+def _application_flows(ctx: CompileContext, app: ApplicationID, pdr_id: int) -> list[SdfFilter]:
+    """The filters of the flow descriptions of the application's PFDs (empty: it is known
+    with none). Refused (81) when it was never provisioned."""
+    flows = ctx.application_flows(app.text)
+    if flows is None:
+        raise RuleError(
+            Cause.UNKNOWN_APPLICATION_ID,
+            f"PDR {pdr_id}: no PFD for application {app.text!r}",
+            offending_ie=T.APPLICATION_ID,
+        )
+    out: list[SdfFilter] = []
+    for text in flows:
+        try:
+            out.extend(parse_flow_description(text))
+        except FlowDescriptionError as e:
+            raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: application flow: {e}") from e
+    return out
 
 
 def _replace(f: SdfFilter, extra: dict[str, object]) -> SdfFilter:
@@ -327,8 +353,9 @@ def pdr_common(
     """What PDR ``pdr_id`` compiles to but its local F-TEID and UE address, its F-TEID and
     UE IP Address IEs (or None), and whether that part depends on its octets and the
     context only (not when it names an Application ID: its PFDs change). None for that
-    part when the PDR detects no traffic (its application is known with no PFDs): the
-    datapath program leaves it out, the session keeps it (its Created PDR, its rules)."""
+    part when the PDR detects no traffic (`_sdf_filters`: its application is known with no
+    PFDs, or none of its SDF filters meets one of its application's flows): the datapath
+    program leaves it out, the session keeps it (its Created PDR, its rules)."""
     first = _first(g)
     pdi = first.get(T.PDI)
     assert isinstance(pdi, Grouped)
