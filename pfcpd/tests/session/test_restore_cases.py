@@ -10,6 +10,7 @@ from pipelined_datapath import Pipelined
 from session_harness import (
     CP,
     Harness,
+    MemoryJournal,
     cause,
     created,
     dl_far,
@@ -28,6 +29,7 @@ from session_harness import (
 from test_cp_index import _refuse_once
 from test_pfd_and_sets import dl
 
+from pfcpd.datapath.interface import DatapathError
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
@@ -585,3 +587,27 @@ def test_a_session_naming_an_application_the_pfd_record_lacks_is_restored(h: Har
         dp = engine.datapath
         assert isinstance(dp, LocalDatapath)
         assert [dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+
+
+def test_an_application_only_a_failed_record_names_stays_unknown(h: Harness) -> None:
+    """The PFD record lacks the application a session names and that session's record fails
+    to restore (the datapath refuses it): nothing restored shows the application was
+    provisioned, so it stays unknown and a new PDR naming it is refused 81 (Unknown
+    Application ID), not accepted to detect nothing."""
+    _web_session(h)
+    h.journal.records["pfd"] = b"{}"
+    dp = LocalDatapath(expected_sessions=16)
+    try:
+        journal = MemoryJournal()
+        journal.records = dict(h.journal.records)
+        engine = SessionEngine(h.settings, dp, journal)
+
+        def refuse(seid: int, program: object) -> None:
+            raise DatapathError("refused")
+
+        dp.install = refuse  # type: ignore[method-assign]
+        assert engine.restore(journal.items(), 0.0) == 0
+        assert engine.pfds.flows("web") is None
+        assert engine.teids.in_use == 0
+    finally:
+        dp.close()

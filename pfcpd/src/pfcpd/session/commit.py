@@ -105,7 +105,11 @@ class GroupCommit(EngineState):
                 if not doomed[i] and change.seids and not bad.isdisjoint(change.seids):
                     doomed[i] = grew = True
                     bad.update(change.seids)
-        refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
+        self._refused_installs = frozenset(failed)
+        try:
+            refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
+        finally:
+            self._refused_installs = frozenset()
         for seid in bad:
             key = f"s:{seid:x}"
             if key in dirty:

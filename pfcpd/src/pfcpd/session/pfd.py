@@ -42,13 +42,22 @@ class PfdStore:
         removed; None when it was never provisioned."""
         return self.apps.get(application_id)
 
-    def known(self, apps: frozenset[str]) -> None:
+    def known(self, apps: frozenset[str]) -> frozenset[str]:
         """Keep ``apps`` known (with no PFDs when they have none): a restored session names
         them, so they were provisioned, whether or not the journal's PFD record names them
         (a record that does not: the session is restored, its PDRs naming them detecting
-        no traffic)."""
+        no traffic). Returns the applications this made known, for `forget`."""
+        added = frozenset(app for app in apps if app not in self.apps)
+        for app in added:
+            self.apps[app] = ()
+        return added
+
+    def forget(self, apps: frozenset[str]) -> None:
+        """Undo `known` for ``apps`` (a session record that then failed to restore names
+        them: nothing restored shows they were provisioned)."""
         for app in apps:
-            self.apps.setdefault(app, ())
+            if self.apps.get(app) == ():
+                del self.apps[app]
 
     def parse(self, request: Message) -> dict[str, tuple[str, ...]]:
         """The Application IDs a request names and their new flow descriptions (empty:

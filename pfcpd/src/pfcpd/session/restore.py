@@ -11,7 +11,6 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ..datapath.interface import DatapathError
 from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
@@ -100,23 +99,24 @@ class Restoring(Choosing):
             book.configure(g)
         session.urrs = kept_books(books)
         session.derive(rules)
-        if session.apps:  # (known, with no PFDs if the PFD record has none for them)
-            self.pfds.known(session.apps)
-        program = compile_program(
-            self._ctx,
-            rules,
-            session.bar_duration_s,
-            urr_offsets(session.urrs),
-            blocked_urrs(session.urrs),
-        )
-        session.peers = program_peers(program)
-        if (
-            session.up_seid in self.sessions
-            or self._cp_session(session.cp_node_id, session.cp_seid) is not None
-        ):
-            raise ValueError(f"session 0x{session.up_seid:x} restored twice")
+        # (known, with no PFDs if the PFD record has none for them; forgotten again if the
+        # record fails to restore)
+        made_known = self.pfds.known(session.apps) if session.apps else frozenset()
         alloc = Allocations()
         try:
+            program = compile_program(
+                self._ctx,
+                rules,
+                session.bar_duration_s,
+                urr_offsets(session.urrs),
+                blocked_urrs(session.urrs),
+            )
+            session.peers = program_peers(program)
+            if (
+                session.up_seid in self.sessions
+                or self._cp_session(session.cp_node_id, session.cp_seid) is not None
+            ):
+                raise ValueError(f"session 0x{session.up_seid:x} restored twice")
             for teid in session.teids:
                 if not self.teids.reserve(teid):
                     raise ValueError(f"TEID {teid} already taken")
@@ -135,8 +135,9 @@ class Restoring(Choosing):
                         name,
                     )
             self.datapath.install(session.up_seid, program)
-        except (ValueError, DatapathError):
+        except Exception:
             self._free(alloc)
+            self.pfds.forget(made_known)
             raise
         self._add(session)
         self._next_seid = max(self._next_seid, session.up_seid + 1)

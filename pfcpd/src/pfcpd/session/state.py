@@ -157,6 +157,9 @@ class EngineState:
         # SEIDs handed to the datapath (install, remove) since the last staged change: the
         # change's sessions, for the datapath's barrier (`_unprogrammed`).
         self._touched: list[int] = []
+        # The sessions whose changes the datapath refused at its barrier, while their undo
+        # steps run (`_unprogrammed`): an establishment's undo finds it not installed.
+        self._refused_installs: frozenset[int] = frozenset()
         # (CP node id, CP SEID) -> the UP SEID of the session that left that index entry
         # since the last commit (`_cp_drop`): a change of the batch giving the entry to
         # another session depends on that session's changes (`_cp_follow`).
@@ -311,7 +314,10 @@ class EngineState:
         try:
             usage = self._dp_remove(session.up_seid)
         except DatapathError as err:
-            log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
+            if session.up_seid in self._refused_installs:  # (its install never happened)
+                log.debug("session 0x%x: datapath remove: %s", session.up_seid, err)
+            else:
+                log.error("session 0x%x: datapath remove: %s", session.up_seid, err)
             usage = {}
         books = session.urrs
         if type(books) is OneBook:  # (the usual session: its one book, no `items` call)
