@@ -192,20 +192,95 @@ urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
  * (upf_urr_quota_drops).
  */
 static void
-urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
+urr_rearm_marks (const upf_urr_state_t *u, uint32_t f, const upf_urr_t *a, const upf_urr_t *b,
+                 uint32_t *clr, uint32_t *set)
 {
+  *clr = *set = 0;
   if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
       || a->time_threshold_ns != b->time_threshold_ns)
-    upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
+    *clr |= UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED;
   if (a->time_quota_ns != b->time_quota_ns)
-    upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
+    *clr |= UPF_URRS_TIME_QUOTA_EXHAUSTED;
   if (upf_urr_vol_quota_armed (b))
     {
-      if (urr_vol_quota_reached (u, b) && (u->d[UPF_DIR_UL].flags & UPF_URRS_QUOTA_RAISED))
-        upf_urrs_set (u, UPF_URRS_QUOTA_EXHAUSTED);
+      if (urr_vol_quota_reached (u, b) && (f & UPF_URRS_QUOTA_RAISED))
+        *set |= UPF_URRS_QUOTA_EXHAUSTED;
       else
-        upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED);
+        *clr |= UPF_URRS_QUOTA_EXHAUSTED;
     }
+}
+
+/* Both lines' flags, UPF_URRS_QUOTA_RAISED included. */
+static uint32_t
+urr_marks (const upf_urr_state_t *u)
+{
+  return (__atomic_load_n (&u->d[UPF_DIR_UL].flags, __ATOMIC_RELAXED)
+          | __atomic_load_n (&u->d[UPF_DIR_DL].flags, __ATOMIC_RELAXED))
+         & ~UPF_URRS_SEEN;
+}
+
+/* Writes only the marks that change: an install that leaves a mark as it is does not touch
+ * its bit, whatever the packet path does to it meanwhile (upf_session_rearms). */
+static void
+urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
+{
+  uint32_t f = urr_marks (u), clr, set;
+  urr_rearm_marks (u, f, a, b, &clr, &set);
+  if (f & clr)
+    upf_urrs_clear (u, f & clr);
+  if (set & ~f)
+    upf_urrs_set (u, set & ~f);
+}
+
+/* The URR of the same id in p, else (none: a new URR, or one that comes back) 0. */
+static const upf_urr_t *
+urr_of (const upf_program_t *p, uint32_t urr_id)
+{
+  for (unsigned j = 0; p && j < p->n_urr; j++)
+    if (p->urr[j].urr_id == urr_id)
+      return &p->urr[j];
+  return 0;
+}
+
+/*
+ * The packet path sets UPF_URRS_THRESHOLD_REPORTED and UPF_URRS_QUOTA_EXHAUSTED (with
+ * UPF_URRS_QUOTA_RAISED) under the program in force, until its thread sees the new one: after
+ * the install's re-arm when it does not hold that thread. The time marks are the control
+ * plane's alone (upf_session_tick), which the atomic clear keeps apart from the packet's
+ * marks. So the install holds the packet threads when its re-arm of a URR the program in
+ * force has could be undone by such a packet, or decided otherwise because of one:
+ * - new thresholds (the mark cleared; a packet under the old ones sets it again);
+ * - an armed volume quota, unless it is the old program's (same values) and the marks are
+ *   one of the two stable states: neither used up nor raised (the re-arm leaves both
+ *   clear; a packet reaching the quota sets both, which the re-arm then leaves set), or
+ *   both with the counts reaching it (left set: no packet changes them). Any other state
+ *   (used up after a reset, raised but re-armed for a later quota) or another quota is
+ *   decided by the counts and marks that a packet of the old program changes.
+ */
+int
+upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr)
+{
+  const upf_program_t *old = atomic_load (&s->prog);
+  for (unsigned i = 0; i < n_urr; i++)
+    {
+      const upf_urr_t *b = &urr[i], *a = urr_of (old, b->urr_id);
+      upf_urr_state_t *u = state_find (s->states, UPF_STATE_URR, b->urr_id);
+      uint32_t f, clr, set, q = UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_QUOTA_RAISED;
+      /* a new URR (its state is new), or one that comes back: no packet of the program in
+       * force counts into its state */
+      if (!u || !a)
+        continue;
+      f = urr_marks (u);
+      urr_rearm_marks (u, f, a, b, &clr, &set);
+      if (clr & UPF_URRS_THRESHOLD_REPORTED)
+        return 1;
+      if (upf_urr_vol_quota_armed (b)
+          && !(upf_urr_vol_quota_armed (a)
+               && !memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota))
+               && ((f & q) == 0 || ((f & q) == q && (set & UPF_URRS_QUOTA_EXHAUSTED)))))
+        return 1;
+    }
+  return 0;
 }
 
 /*
@@ -556,7 +631,7 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
           x->bytes = x->pkts = 0;
           x->budget_of = 0; /* counters and armed limits changed: the next packet checks */
           x->first_ns = x->last_ns = 0;
-          x->flags &= ~UPF_URRS_SEEN;
+          upf_urrs_dir_clear (x, UPF_URRS_SEEN);
         }
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->start_ns = now_ns;

@@ -1,4 +1,7 @@
 /*
+ * The URR marks: a packet thread and the control plane set and clear different bits of the
+ * same flags words (upf_urrs_set / upf_urrs_clear) at once; no mark is lost.
+ *
  * Single writer, many readers: reader threads push packets through the UL/DL entry points,
  * entering and leaving epochs around batches, while the writer keeps replacing programs,
  * adding and deleting sessions and reclaiming. Under the ASan build a reader touching a freed
@@ -135,9 +138,73 @@ test_readers_during_updates (void **st)
   upfcore_ctx_delete (ctx);
 }
 
+/* Two threads on one URR state: each sets its own mark, checks it is there in both lines,
+ * clears it and checks it is gone, as the packet path (a volume quota's event) and the
+ * control plane (a tick's time quota, an install's re-arm) do. A read-modify-write that
+ * is not atomic loses the other thread's set or clear. */
+#define MARK_ROUNDS 2000000
+static upf_state_t mark_state __attribute__ ((aligned (64)));
+static atomic_int mark_ready;
+
+static int
+mark_in_both (uint32_t f)
+{
+  return (__atomic_load_n (&mark_state.d[UPF_DIR_UL].flags, __ATOMIC_RELAXED) & f) == f
+         && (__atomic_load_n (&mark_state.d[UPF_DIR_DL].flags, __ATOMIC_RELAXED) & f) == f;
+}
+
+static int
+mark_in_either (uint32_t f)
+{
+  return ((__atomic_load_n (&mark_state.d[UPF_DIR_UL].flags, __ATOMIC_RELAXED)
+           | __atomic_load_n (&mark_state.d[UPF_DIR_DL].flags, __ATOMIC_RELAXED))
+          & f)
+         != 0;
+}
+
+static void *
+marker (void *arg)
+{
+  uint32_t f = (uint32_t)(uintptr_t)arg;
+  uintptr_t lost = 0;
+  atomic_fetch_add (&mark_ready, 1);
+  while (atomic_load (&mark_ready) < 2)
+    ;
+  for (int i = 0; i < MARK_ROUNDS; i++)
+    {
+      upf_urrs_set (&mark_state, f);
+      lost += !mark_in_both (f);
+      upf_urrs_clear (&mark_state, f);
+      lost += mark_in_either (f);
+    }
+  return (void *)lost;
+}
+
+static void
+test_urr_marks_concurrent (void **st)
+{
+  pthread_t th[2];
+  void *lost[2];
+  (void)st;
+  /* the packet path's (upf_urr_check) and the control plane's (upf_session_tick) */
+  assert_int_equal (
+    pthread_create (&th[0], 0, marker,
+                    (void *)(uintptr_t)(UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_QUOTA_RAISED)),
+    0);
+  assert_int_equal (
+    pthread_create (&th[1], 0, marker, (void *)(uintptr_t)UPF_URRS_TIME_QUOTA_EXHAUSTED), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal (pthread_join (th[i], &lost[i]), 0);
+  printf ("# marks lost: %lu (packet path), %lu (control plane) in %d rounds each\n",
+          (unsigned long)(uintptr_t)lost[0], (unsigned long)(uintptr_t)lost[1], MARK_ROUNDS);
+  assert_int_equal ((uintptr_t)lost[0], 0);
+  assert_int_equal ((uintptr_t)lost[1], 0);
+}
+
 int
 main (void)
 {
-  const struct CMUnitTest tests[] = { cmocka_unit_test (test_readers_during_updates) };
+  const struct CMUnitTest tests[] = { cmocka_unit_test (test_urr_marks_concurrent),
+                                      cmocka_unit_test (test_readers_during_updates) };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
