@@ -173,14 +173,18 @@ _Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one li
  * plane may set or clear others in the same words without holding it (an install's re-arm,
  * upf_session_rearms says which installs hold it); a plain |= or &= of either would store
  * back a word read before the other's change and lose it (a mark lost raises its event a
- * second time; a clear lost keeps a quota used up). Relaxed: only the word's own bits are
- * ordered, and a set or clear runs only when an event fires or the control plane acts;
- * packets test the flags with plain loads.
+ * second time; a clear lost keeps a quota used up). A set releases: a packet counts its
+ * bytes, then marks the event they reach, and a re-arm that reads the mark with an acquiring
+ * load (urr_marks, unheld by the packet threads) then reads those counts, on weakly ordered
+ * CPUs too (on x86 a locked read-modify-write orders as much already). A clear is relaxed:
+ * nothing read after it depends on it. A set or clear runs only when an event fires, on a
+ * direction's first packet of a measurement period, or when the control plane acts; packets
+ * test the flags with plain loads.
  */
 static inline void
 upf_urrs_dir_set (upf_state_dir_t *d, uint32_t f)
 {
-  __atomic_fetch_or (&d->flags, f, __ATOMIC_RELAXED);
+  __atomic_fetch_or (&d->flags, f, __ATOMIC_RELEASE);
 }
 
 static inline void

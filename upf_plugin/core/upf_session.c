@@ -210,12 +210,13 @@ urr_rearm_marks (const upf_urr_state_t *u, uint32_t f, const upf_urr_t *a, const
     }
 }
 
-/* Both lines' flags, UPF_URRS_QUOTA_RAISED included. */
+/* Both lines' flags, UPF_URRS_QUOTA_RAISED included. Acquiring: the counts read after them
+ * are at least those the packet that set a mark had counted (upf_urrs_dir_set releases). */
 static uint32_t
 urr_marks (const upf_urr_state_t *u)
 {
-  return (__atomic_load_n (&u->d[UPF_DIR_UL].flags, __ATOMIC_RELAXED)
-          | __atomic_load_n (&u->d[UPF_DIR_DL].flags, __ATOMIC_RELAXED))
+  return (__atomic_load_n (&u->d[UPF_DIR_UL].flags, __ATOMIC_ACQUIRE)
+          | __atomic_load_n (&u->d[UPF_DIR_DL].flags, __ATOMIC_ACQUIRE))
          & ~UPF_URRS_SEEN;
 }
 
