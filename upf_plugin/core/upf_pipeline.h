@@ -1204,6 +1204,11 @@ void upf_session_delete (upf_ctx_t *ctx, upf_session_t *s);
  * no packet of the old program marks the state after the re-arm. 0 = the install writes no
  * such mark and none of them depends on what those packets do meanwhile. */
 int upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr);
+/* 1 if installing a program with these FARs in s re-arms the one-shot DL data report (a
+ * FAR kept with another apply action, s having a DL buffer) while packets of the program in
+ * force may set it (one of its FARs has UPF_AA_NOCP): the caller holds the packet threads
+ * from the install to its return. */
+int upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far);
 
 /* Datapath-thread side: DL buffer management. */
 /* Copy a packet that got UPF_VERDICT_BUFFER into the session's buffer; -ENOSPC when full. */

@@ -257,6 +257,11 @@ urr_of (const upf_program_t *p, uint32_t urr_id)
  *   both with the counts reaching it (left set: no packet changes them). Any other state
  *   (used up after a reset, raised but re-armed for a later quota) or another quota is
  *   decided by the counts and marks that a packet of the old program changes.
+ * A URR the program in force does not have needs neither: a new one (its state is new), or
+ * one that comes back, which relies on the install that ended it having held the packet
+ * threads (the VPP plugin does for every install that ends URRs, to read their final
+ * counts: drops_urr in upf.c), so no packet of a program that counted into its state is
+ * still running.
  */
 int
 upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr)
@@ -267,8 +272,7 @@ upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr)
       const upf_urr_t *b = &urr[i], *a = urr_of (old, b->urr_id);
       upf_urr_state_t *u = state_find (s->states, UPF_STATE_URR, b->urr_id);
       uint32_t f, clr, set, q = UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_QUOTA_RAISED;
-      /* a new URR (its state is new), or one that comes back: no packet of the program in
-       * force counts into its state */
+      /* a new URR, or one that comes back: no packet still running counts into its state */
       if (!u || !a)
         continue;
       f = urr_marks (u);
@@ -281,6 +285,41 @@ upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr)
                && ((f & q) == 0 || ((f & q) == q && (set & UPF_URRS_QUOTA_EXHAUSTED)))))
         return 1;
     }
+  return 0;
+}
+
+/* 1 if installing a FAR of this id and apply action in s re-arms the one-shot DL data
+ * report: s has a DL buffer and old, the program in force, has a FAR of the id with another
+ * apply action. */
+static int
+far_rearms_report (const upf_session_t *s, const upf_program_t *old, uint32_t far_id,
+                   uint8_t apply_action)
+{
+  for (unsigned j = 0; s->buffer && old && j < old->n_far; j++)
+    if (old->far[j].far_id == far_id)
+      return old->far[j].apply_action != apply_action;
+  return 0;
+}
+
+/*
+ * The install re-arms the report by clearing report_sent (far_rearms_report), a plain byte
+ * the packet path reads and sets under a FAR that notifies the CP (UPF_AA_NOCP). Without
+ * the packet threads held, a packet still running the program in force could read it clear
+ * (after the install's clear, or before it while the old FAR's report was not yet sent),
+ * raise the old FAR's report and store the byte set after the clear: a spurious report
+ * for the old FAR, and the new FAR's lost. Only such a FAR writes the byte, so the install
+ * holds the packet threads when it re-arms the report and the program in force has one.
+ */
+int
+upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far)
+{
+  const upf_program_t *old = atomic_load (&s->prog);
+  int rearms = 0;
+  for (unsigned i = 0; i < n_far && !rearms; i++)
+    rearms = far_rearms_report (s, old, far[i].far_id, far[i].apply_action);
+  for (unsigned j = 0; rearms && j < old->n_far; j++)
+    if (old->far[j].apply_action & UPF_AA_NOCP)
+      return 1;
   return 0;
 }
 
@@ -403,13 +442,11 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   state_list_join (&s->states, fresh);
   if (fresh_buffer)
     s->buffer = fresh_buffer;
-  /* A changed buffering FAR re-arms the one-shot DL data report. */
-  if (s->buffer && old)
-    for (i = 0; i < prog->n_far; i++)
-      for (j = 0; j < old->n_far; j++)
-        if (old->far[j].far_id == prog->far[i].far_id
-            && old->far[j].apply_action != prog->far[i].apply_action)
-          s->buffer->report_sent = 0;
+  /* A changed FAR re-arms the one-shot DL data report (upf_session_rearms_report says
+   * when the caller holds the packet threads for it). */
+  for (i = 0; i < prog->n_far; i++)
+    if (far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action))
+      s->buffer->report_sent = 0;
   prog->installed = 1;
   prog->seid = s->seid;
   prog->session = s;
