@@ -167,19 +167,46 @@ _Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one li
 #define UPF_URRS_QUOTA_RAISED 0x40000000u
 #define UPF_URRS_SEEN 0x80000000u /* first_ns is set (internal: not reported) */
 
-/* Set / clear URR flags (not UPF_URRS_SEEN) in both directions' lines. */
+/*
+ * Every change of a flags word is an atomic read-modify-write: the session's packet thread
+ * sets its marks (a volume threshold's or quota's event, UPF_URRS_SEEN) while the control
+ * plane may set or clear others in the same words without holding it (an install's re-arm,
+ * upf_session_rearms says which installs hold it); a plain |= or &= of either would store
+ * back a word read before the other's change and lose it (a mark lost raises its event a
+ * second time; a clear lost keeps a quota used up). A set releases: a packet counts its
+ * bytes, then marks the event they reach, and a re-arm that reads the mark with an acquiring
+ * load (urr_marks, unheld by the packet threads) then reads those counts, on weakly ordered
+ * CPUs too (on x86 a locked read-modify-write orders as much already). A clear is relaxed:
+ * nothing read after it depends on it. A set or clear runs only when an event fires, on a
+ * direction's first packet of a measurement period, or when the control plane acts; packets
+ * test the flags with plain loads.
+ */
+static inline void
+upf_urrs_dir_set (upf_state_dir_t *d, uint32_t f)
+{
+  __atomic_fetch_or (&d->flags, f, __ATOMIC_RELEASE);
+}
+
+static inline void
+upf_urrs_dir_clear (upf_state_dir_t *d, uint32_t f)
+{
+  __atomic_fetch_and (&d->flags, ~f, __ATOMIC_RELAXED);
+}
+
+/* Set / clear URR flags (not UPF_URRS_SEEN) in both directions' lines, one after the other:
+ * a reader may see a mark in one line before the other (upf_urrs_flags ORs them). */
 static inline void
 upf_urrs_set (upf_state_t *s, uint32_t f)
 {
-  s->d[UPF_DIR_UL].flags |= f;
-  s->d[UPF_DIR_DL].flags |= f;
+  upf_urrs_dir_set (&s->d[UPF_DIR_UL], f);
+  upf_urrs_dir_set (&s->d[UPF_DIR_DL], f);
 }
 
 static inline void
 upf_urrs_clear (upf_state_t *s, uint32_t f)
 {
-  s->d[UPF_DIR_UL].flags &= ~f;
-  s->d[UPF_DIR_DL].flags &= ~f;
+  upf_urrs_dir_clear (&s->d[UPF_DIR_UL], f);
+  upf_urrs_dir_clear (&s->d[UPF_DIR_DL], f);
 }
 
 /* The URR's first packet time (the earlier direction's), 0 = none yet. */
@@ -465,7 +492,7 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
         {
           s->first_ns = now_ns; /* 0 = not yet, as before the first packet */
           if (now_ns)
-            s->flags |= UPF_URRS_SEEN;
+            upf_urrs_dir_set (s, UPF_URRS_SEEN);
         }
       s->last_ns = now_ns;
       b = (int64_t)s->budget - len; /* <= 0: computed anew, so always > -2^32 */
@@ -1171,6 +1198,17 @@ upf_session_t *upf_session_create (upf_ctx_t *ctx, uint64_t seid);
 int upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char *err,
                          size_t errlen);
 void upf_session_delete (upf_ctx_t *ctx, upf_session_t *s);
+/* 1 if installing a program with these URRs in s re-arms a mark that packets of the program
+ * in force also set (a volume threshold's or quota's), or one whose re-arm those packets
+ * could change: the caller holds the packet threads from the install to its return, so that
+ * no packet of the old program marks the state after the re-arm. 0 = the install writes no
+ * such mark and none of them depends on what those packets do meanwhile. */
+int upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr);
+/* 1 if installing a program with these FARs in s re-arms the one-shot DL data report (a
+ * FAR kept with another apply action, s having a DL buffer) while packets of the program in
+ * force may set it (one of its FARs has UPF_AA_NOCP): the caller holds the packet threads
+ * from the install to its return. */
+int upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far);
 
 /* Datapath-thread side: DL buffer management. */
 /* Copy a packet that got UPF_VERDICT_BUFFER into the session's buffer; -ENOSPC when full. */

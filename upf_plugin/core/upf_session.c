@@ -192,20 +192,135 @@ urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
  * (upf_urr_quota_drops).
  */
 static void
-urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
+urr_rearm_marks (const upf_urr_state_t *u, uint32_t f, const upf_urr_t *a, const upf_urr_t *b,
+                 uint32_t *clr, uint32_t *set)
 {
+  *clr = *set = 0;
   if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
       || a->time_threshold_ns != b->time_threshold_ns)
-    upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED);
+    *clr |= UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED;
   if (a->time_quota_ns != b->time_quota_ns)
-    upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
+    *clr |= UPF_URRS_TIME_QUOTA_EXHAUSTED;
   if (upf_urr_vol_quota_armed (b))
     {
-      if (urr_vol_quota_reached (u, b) && (u->d[UPF_DIR_UL].flags & UPF_URRS_QUOTA_RAISED))
-        upf_urrs_set (u, UPF_URRS_QUOTA_EXHAUSTED);
+      if (urr_vol_quota_reached (u, b) && (f & UPF_URRS_QUOTA_RAISED))
+        *set |= UPF_URRS_QUOTA_EXHAUSTED;
       else
-        upf_urrs_clear (u, UPF_URRS_QUOTA_EXHAUSTED);
+        *clr |= UPF_URRS_QUOTA_EXHAUSTED;
     }
+}
+
+/* Both lines' flags, UPF_URRS_QUOTA_RAISED included. Acquiring: the counts read after them
+ * are at least those the packet that set a mark had counted (upf_urrs_dir_set releases). */
+static uint32_t
+urr_marks (const upf_urr_state_t *u)
+{
+  return (__atomic_load_n (&u->d[UPF_DIR_UL].flags, __ATOMIC_ACQUIRE)
+          | __atomic_load_n (&u->d[UPF_DIR_DL].flags, __ATOMIC_ACQUIRE))
+         & ~UPF_URRS_SEEN;
+}
+
+/* Writes only the marks that change: an install that leaves a mark as it is does not touch
+ * its bit, whatever the packet path does to it meanwhile (upf_session_rearms). */
+static void
+urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
+{
+  uint32_t f = urr_marks (u), clr, set;
+  urr_rearm_marks (u, f, a, b, &clr, &set);
+  if (f & clr)
+    upf_urrs_clear (u, f & clr);
+  if (set & ~f)
+    upf_urrs_set (u, set & ~f);
+}
+
+/* The URR of the same id in p, else (none: a new URR, or one that comes back) 0. */
+static const upf_urr_t *
+urr_of (const upf_program_t *p, uint32_t urr_id)
+{
+  for (unsigned j = 0; p && j < p->n_urr; j++)
+    if (p->urr[j].urr_id == urr_id)
+      return &p->urr[j];
+  return 0;
+}
+
+/*
+ * The packet path sets UPF_URRS_THRESHOLD_REPORTED and UPF_URRS_QUOTA_EXHAUSTED (with
+ * UPF_URRS_QUOTA_RAISED) under the program in force, until its thread sees the new one: after
+ * the install's re-arm when it does not hold that thread. The time marks are the control
+ * plane's alone (upf_session_tick), which the atomic clear keeps apart from the packet's
+ * marks. So the install holds the packet threads when its re-arm of a URR the program in
+ * force has could be undone by such a packet, or decided otherwise because of one:
+ * - new thresholds (the mark cleared; a packet under the old ones sets it again);
+ * - an armed volume quota, unless it is the old program's (same values) and the marks are
+ *   one of the two stable states: neither used up nor raised (the re-arm leaves both
+ *   clear; a packet reaching the quota sets both, which the re-arm then leaves set), or
+ *   both with the counts reaching it (left set: no packet changes them). Any other state
+ *   (used up after a reset, raised but re-armed for a later quota) or another quota is
+ *   decided by the counts and marks that a packet of the old program changes.
+ * A URR the program in force does not have needs neither: a new one (its state is new), or
+ * one that comes back, which relies on the install that ended it having held the packet
+ * threads (the VPP plugin does for every install that ends URRs, to read their final
+ * counts: drops_urr in upf.c), so no packet of a program that counted into its state is
+ * still running.
+ */
+int
+upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr)
+{
+  const upf_program_t *old = atomic_load (&s->prog);
+  for (unsigned i = 0; i < n_urr; i++)
+    {
+      const upf_urr_t *b = &urr[i], *a = urr_of (old, b->urr_id);
+      upf_urr_state_t *u = state_find (s->states, UPF_STATE_URR, b->urr_id);
+      uint32_t f, clr, set, q = UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_QUOTA_RAISED;
+      /* a new URR, or one that comes back: no packet still running counts into its state */
+      if (!u || !a)
+        continue;
+      f = urr_marks (u);
+      urr_rearm_marks (u, f, a, b, &clr, &set);
+      if (clr & UPF_URRS_THRESHOLD_REPORTED)
+        return 1;
+      if (upf_urr_vol_quota_armed (b)
+          && !(upf_urr_vol_quota_armed (a)
+               && !memcmp (a->vol_quota, b->vol_quota, sizeof (a->vol_quota))
+               && ((f & q) == 0 || ((f & q) == q && (set & UPF_URRS_QUOTA_EXHAUSTED)))))
+        return 1;
+    }
+  return 0;
+}
+
+/* 1 if installing a FAR of this id and apply action in s re-arms the one-shot DL data
+ * report: s has a DL buffer and old, the program in force, has a FAR of the id with another
+ * apply action. */
+static int
+far_rearms_report (const upf_session_t *s, const upf_program_t *old, uint32_t far_id,
+                   uint8_t apply_action)
+{
+  for (unsigned j = 0; s->buffer && old && j < old->n_far; j++)
+    if (old->far[j].far_id == far_id)
+      return old->far[j].apply_action != apply_action;
+  return 0;
+}
+
+/*
+ * The install re-arms the report by clearing report_sent (far_rearms_report), a plain byte
+ * the packet path reads and sets under a FAR that notifies the CP (UPF_AA_NOCP). Without
+ * the packet threads held, a packet still running the program in force could read it clear
+ * (after the install's clear, or before it while the old FAR's report was not yet sent),
+ * raise the old FAR's report and store the byte set after the clear: a spurious report
+ * for the old FAR, and the new FAR's lost. Only such a FAR writes the byte, so the install
+ * holds the packet threads when it re-arms the report and the program in force has one.
+ */
+int
+upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far)
+{
+  const upf_program_t *old = atomic_load (&s->prog);
+  int rearms = 0;
+  for (unsigned i = 0; i < n_far && !rearms; i++)
+    rearms = far_rearms_report (s, old, far[i].far_id, far[i].apply_action);
+  for (unsigned j = 0; rearms && j < old->n_far; j++)
+    if (old->far[j].apply_action & UPF_AA_NOCP)
+      return 1;
+  return 0;
 }
 
 /*
@@ -327,13 +442,11 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   state_list_join (&s->states, fresh);
   if (fresh_buffer)
     s->buffer = fresh_buffer;
-  /* A changed buffering FAR re-arms the one-shot DL data report. */
-  if (s->buffer && old)
-    for (i = 0; i < prog->n_far; i++)
-      for (j = 0; j < old->n_far; j++)
-        if (old->far[j].far_id == prog->far[i].far_id
-            && old->far[j].apply_action != prog->far[i].apply_action)
-          s->buffer->report_sent = 0;
+  /* A changed FAR re-arms the one-shot DL data report (upf_session_rearms_report says
+   * when the caller holds the packet threads for it). */
+  for (i = 0; i < prog->n_far; i++)
+    if (far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action))
+      s->buffer->report_sent = 0;
   prog->installed = 1;
   prog->seid = s->seid;
   prog->session = s;
@@ -556,7 +669,7 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
           x->bytes = x->pkts = 0;
           x->budget_of = 0; /* counters and armed limits changed: the next packet checks */
           x->first_ns = x->last_ns = 0;
-          x->flags &= ~UPF_URRS_SEEN;
+          upf_urrs_dir_clear (x, UPF_URRS_SEEN);
         }
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->start_ns = now_ns;

@@ -233,10 +233,16 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
               ;
             drops_urr |= k == n_keep;
           }
-      /* A modification that ends URRs (their final counts) or flushes the DL buffer
-       * holds the workers; every other one is published without stopping them. */
+      /* A modification that ends URRs (their final counts), flushes the DL buffer,
+       * re-arms a mark the session's worker also sets or whose re-arm its packets could
+       * change (upf_session_rearms: new thresholds, a new volume quota, the same quota in
+       * a state the next packet changes), or re-arms the DL data report while a FAR in
+       * force notifies the CP (upf_session_rearms_report) holds the workers; every other
+       * one is published without stopping them. */
       sync = drops_urr
-             || (vs->core->buffer && vs->core->buffer->n_pkts && !upf_desc_buffers (&req->desc));
+             || (vs->core->buffer && vs->core->buffer->n_pkts && !upf_desc_buffers (&req->desc))
+             || upf_session_rearms (vs->core, req->desc.urr, req->desc.n_urr)
+             || upf_session_rearms_report (vs->core, req->desc.far, req->desc.n_far);
       if (sync)
         vlib_worker_thread_barrier_sync (vm);
       if (drops_urr)

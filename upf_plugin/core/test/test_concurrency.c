@@ -1,4 +1,7 @@
 /*
+ * The URR marks: a packet thread and the control plane set and clear different bits of the
+ * same flags words (upf_urrs_set / upf_urrs_clear) at once; no mark is lost.
+ *
  * Single writer, many readers: reader threads push packets through the UL/DL entry points,
  * entering and leaving epochs around batches, while the writer keeps replacing programs,
  * adding and deleting sessions and reclaiming. Under the ASan build a reader touching a freed
@@ -7,9 +10,11 @@
  * (Both readers count into the same URR here, which the design leaves to one thread per
  * session's state: counts may be lost, which this test does not look at.)
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 #include "test_util.h"
 
 #define N3_UPF IP4 (10, 200, 0, 2)
@@ -135,9 +140,148 @@ test_readers_during_updates (void **st)
   upfcore_ctx_delete (ctx);
 }
 
+/*
+ * Two threads on one URR state, each setting its own mark, checking it is there in both
+ * lines, clearing it and checking it is gone. Thread 0 stands for the packet path (a volume
+ * quota's event: upf_urr_check's set). Thread 1 stands for the control plane's write that
+ * runs alongside packets: an install's re-arm that does not hold the packet threads
+ * (urr_rearm clearing a time quota's used-up mark, which upf_session_rearms leaves unheld);
+ * its set, the tick's in the plugin, never runs alongside packets there and is here only to
+ * give the clear a mark to clear. A read-modify-write that is not atomic loses the other
+ * thread's set or clear.
+ *
+ * The rounds count only while both threads run: each publishes how many rounds it has
+ * done, and a round counts as overlapping when the other's count moved during it. Both run
+ * until each has MARK_ROUNDS overlapping rounds, or until MARK_DEADLINE_NS have passed.
+ */
+#define MARK_ROUNDS 50000
+#define MARK_DEADLINE_NS 2000000000ULL
+static upf_state_t mark_state __attribute__ ((aligned (64)));
+static atomic_int mark_ready;
+/* each thread's rounds done and rounds overlapping the other's, on a line of its own */
+static struct
+{
+  atomic_ulong done, overlapped;
+} __attribute__ ((aligned (64))) mark_progress[2];
+
+typedef struct
+{
+  unsigned self;
+  uint32_t f;
+  unsigned long lost, rounds, overlapped;
+} marker_t;
+
+static uint64_t
+mono_ns (void)
+{
+  struct timespec t;
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static int
+mark_in_both (uint32_t f)
+{
+  return (__atomic_load_n (&mark_state.d[UPF_DIR_UL].flags, __ATOMIC_RELAXED) & f) == f
+         && (__atomic_load_n (&mark_state.d[UPF_DIR_DL].flags, __ATOMIC_RELAXED) & f) == f;
+}
+
+static int
+mark_in_either (uint32_t f)
+{
+  return ((__atomic_load_n (&mark_state.d[UPF_DIR_UL].flags, __ATOMIC_RELAXED)
+           | __atomic_load_n (&mark_state.d[UPF_DIR_DL].flags, __ATOMIC_RELAXED))
+          & f)
+         != 0;
+}
+
+static void *
+marker (void *arg)
+{
+  marker_t *m = arg;
+  atomic_ulong *done = &mark_progress[m->self].done, *other = &mark_progress[!m->self].done;
+  unsigned long n = 0, overlapped = 0;
+  uint64_t deadline;
+  atomic_fetch_add (&mark_ready, 1);
+  while (atomic_load (&mark_ready) < 2)
+    ;
+  deadline = mono_ns () + MARK_DEADLINE_NS;
+  while (overlapped < MARK_ROUNDS
+         || atomic_load_explicit (&mark_progress[!m->self].overlapped, memory_order_relaxed)
+              < MARK_ROUNDS)
+    {
+      unsigned long before = atomic_load_explicit (other, memory_order_relaxed);
+      upf_urrs_set (&mark_state, m->f);
+      m->lost += !mark_in_both (m->f);
+      upf_urrs_clear (&mark_state, m->f);
+      m->lost += mark_in_either (m->f);
+      atomic_store_explicit (done, ++n, memory_order_relaxed);
+      if (atomic_load_explicit (other, memory_order_relaxed) != before)
+        atomic_store_explicit (&mark_progress[m->self].overlapped, ++overlapped,
+                               memory_order_relaxed);
+      if (!(n & 1023) && mono_ns () > deadline)
+        break;
+    }
+  m->rounds = n;
+  m->overlapped = overlapped;
+  return 0;
+}
+
+static void
+test_urr_marks_concurrent (void **st)
+{
+  pthread_t th[2];
+  cpu_set_t cpus;
+  uint64_t t0;
+  /* the packet path's (upf_urr_check) and the control plane's (urr_rearm) */
+  marker_t m[2] = { { .self = 0, .f = UPF_URRS_QUOTA_EXHAUSTED | UPF_URRS_QUOTA_RAISED },
+                    { .self = 1, .f = UPF_URRS_TIME_QUOTA_EXHAUSTED } };
+  int cpu[2], n_cpu = 0;
+  (void)st;
+  assert_int_equal (sched_getaffinity (0, sizeof (cpus), &cpus), 0);
+  for (int c = 0; c < CPU_SETSIZE && n_cpu < 2; c++)
+    if (CPU_ISSET (c, &cpus))
+      cpu[n_cpu++] = c;
+  if (n_cpu < 2)
+    {
+      printf ("# skipped: one CPU, the two threads' rounds would not run at once\n");
+      skip ();
+    }
+  t0 = mono_ns ();
+  /* one CPU each: the scheduler would otherwise leave both on one CPU while another
+   * process keeps the other busy */
+  for (int i = 0; i < 2; i++)
+    {
+      pthread_attr_t a;
+      cpu_set_t one;
+      CPU_ZERO (&one);
+      CPU_SET (cpu[i], &one);
+      assert_int_equal (pthread_attr_init (&a), 0);
+      assert_int_equal (pthread_attr_setaffinity_np (&a, sizeof (one), &one), 0);
+      assert_int_equal (pthread_create (&th[i], &a, marker, &m[i]), 0);
+      pthread_attr_destroy (&a);
+    }
+  for (int i = 0; i < 2; i++)
+    assert_int_equal (pthread_join (th[i], 0), 0);
+  printf ("# marks lost: %lu (packet path), %lu (control plane); rounds overlapping the other "
+          "thread's: %lu of %lu, %lu of %lu; %.0f ms\n",
+          m[0].lost, m[1].lost, m[0].overlapped, m[0].rounds, m[1].overlapped, m[1].rounds,
+          (double)(mono_ns () - t0) / 1e6);
+  assert_int_equal (m[0].lost, 0);
+  assert_int_equal (m[1].lost, 0);
+  if (m[0].overlapped < MARK_ROUNDS || m[1].overlapped < MARK_ROUNDS)
+    {
+      printf ("# skipped: fewer than %d rounds of each thread overlapped the other's within "
+              "%llu ms (a loaded machine): too few to find lost marks\n",
+              MARK_ROUNDS, MARK_DEADLINE_NS / 1000000);
+      skip ();
+    }
+}
+
 int
 main (void)
 {
-  const struct CMUnitTest tests[] = { cmocka_unit_test (test_readers_during_updates) };
+  const struct CMUnitTest tests[] = { cmocka_unit_test (test_urr_marks_concurrent),
+                                      cmocka_unit_test (test_readers_during_updates) };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -608,6 +608,53 @@ test_bar_buffering (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Which installs hold the packet threads for the DL data report's re-arm
+ * (upf_session_rearms_report): a kept FAR whose apply action changes re-arms it, and a
+ * packet of the program in force writes report_sent only under a FAR that notifies the CP. */
+static void
+test_bar_report_rearm_holds_packets (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t in[2048], out[2048];
+  char err[128];
+  const upf_far_t other = { .far_id = 99, .apply_action = UPF_AA_FORW };
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  upf_session_t *s = install (c, 9, &p);
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
+#define REARMS_REPORT() upf_session_rearms_report (s, p.far, p.d.n_far)
+  assert_int_equal (REARMS_REPORT (), 0);                         /* the same actions */
+  assert_int_equal (upf_session_rearms_report (s, &other, 1), 0); /* a FAR not kept */
+  p.far[1].apply_action = UPF_AA_FORW;
+  assert_int_equal (REARMS_REPORT (), 1); /* the NOCP FAR's action changes */
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  p.far[0].apply_action = UPF_AA_DROP;
+  assert_int_equal (REARMS_REPORT (), 1); /* another FAR's: re-arms it too, NOCP in force */
+  p.far[0].apply_action = UPF_AA_FORW;
+  /* the report raised; buffering without notifying: the install re-arms it, held */
+  upfcore_dl_packet (c, 0, in, il, 100, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
+  p.far[1].apply_action = UPF_AA_BUFF;
+  assert_int_equal (REARMS_REPORT (), 1);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (s->buffer->report_sent, 0);
+  upfcore_dl_packet (c, 0, in, il, 200, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 0);
+  /* no FAR in force notifies: no packet writes the byte, the re-arm needs no hold */
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  assert_int_equal (REARMS_REPORT (), 0);
+  p.far[1].apply_action = UPF_AA_FORW;
+  assert_int_equal (REARMS_REPORT (), 0);
+#undef REARMS_REPORT
+  upfcore_ctx_delete (c);
+}
+
 /* Readers inside an epoch keep retired programs alive; leaving releases them. */
 static void
 test_epoch_reclaim (void **st)
@@ -949,6 +996,7 @@ main (void)
     cmocka_unit_test (test_urr_threshold_quota),
     cmocka_unit_test (test_time_threshold),
     cmocka_unit_test (test_bar_buffering),
+    cmocka_unit_test (test_bar_report_rearm_holds_packets),
     cmocka_unit_test (test_epoch_reclaim),
     cmocka_unit_test (test_tables_many),
     cmocka_unit_test (test_dupl_copies),

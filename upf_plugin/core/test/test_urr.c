@@ -335,6 +335,97 @@ test_urr_recreated_has_a_new_quota (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Which installs hold the packet threads (upf_session_rearms): those whose re-arm of a
+ * kept URR a packet of the program in force could undo or change (new volume or time
+ * thresholds, a new volume quota, the same quota in a state a packet changes the re-arm
+ * of), in a program of two URRs either one's; not those that leave the marks as they are
+ * whatever such a packet does, nor one arming no volume quota where the old program armed
+ * one, nor a time quota's change (a mark only the control plane sets), nor a new URR or one
+ * that comes back. */
+static void
+test_urr_rearms_holding_packets (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p, two;
+  upf_session_t *s;
+  upf_usage_t u;
+  char err[128];
+  (void)st;
+  s = install_quota_prog (c, &p);
+#define REARMS() upf_session_rearms (s, p.d.urr, p.d.n_urr)
+  assert_int_equal (REARMS (), 0); /* the same quota, neither used up nor raised */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 450;
+  assert_int_equal (REARMS (), 1); /* a new quota */
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 150;
+  p.urr[0].time_quota_ns = 5000000000ULL;
+  p.urr[0].triggers |= UPF_URR_T_TIMQU;
+  assert_int_equal (REARMS (), 0); /* a time quota alone */
+  p.urr[0].vol_threshold[UPF_VOL_TOTAL] = 1000;
+  p.urr[0].triggers |= UPF_URR_T_VOLTH;
+  assert_int_equal (REARMS (), 1); /* new thresholds */
+  install_quota (c, s, &p, 150);
+  assert_int_equal (REARMS (), 0);
+  ul_forwarded (c, 0);
+  ul_forwarded (c, 1);             /* 200 of 150: used up */
+  assert_int_equal (REARMS (), 0); /* used up and raised, the counts reaching it: stays */
+  install_quota (c, s, &p, 150);
+  ul_quota_dropped (c);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 1), 0);
+  assert_int_equal (REARMS (), 1); /* used up, the counts reset: the re-arm clears it */
+  /* the new program arms no quota (the old one did): the re-arm leaves the quota's marks */
+  p.urr[0].triggers &= (uint16_t)~UPF_URR_T_VOLQU;
+  assert_int_equal (REARMS (), 0);
+  p.urr[0].triggers |= UPF_URR_T_VOLQU;
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 0;
+  assert_int_equal (REARMS (), 0);
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 150;
+  assert_int_equal (REARMS (), 1);
+  install_quota (c, s, &p, 150);
+  assert_int_equal (REARMS (), 0); /* neither, again */
+  p.urr[0].time_threshold_ns = 2000000000ULL;
+  p.urr[0].triggers |= UPF_URR_T_TIMTH;
+  assert_int_equal (REARMS (), 1); /* a new time threshold alone: the thresholds' mark */
+  p.urr[0].time_threshold_ns = 0;
+  p.urr[0].triggers &= (uint16_t)~UPF_URR_T_TIMTH;
+  assert_int_equal (REARMS (), 0);
+  ul_forwarded (c, 0);
+  ul_forwarded (c, 1);
+  install_quota (c, s, &p, 450);
+  /* raised, re-armed for a later quota: the next packets decide what the re-arm does */
+  assert_int_equal (REARMS (), 1);
+  /* a second URR, new: its state is new, no packet sees it before the install */
+  mk_prog (&two, 0x100, UE, 0, 2, 0, 0);
+  two.urr[0] = p.urr[0];
+  two.urr[1] = (upf_urr_t){ .urr_id = 2, .triggers = UPF_URR_T_VOLQU, .vol_quota = { 10 } };
+  assert_int_equal (upf_session_rearms (s, &two.urr[1], 1), 0);
+  /* URR 1 ended, then back with another quota: no packet of the program in force counts
+   * into its state */
+  mk_prog (&two, 0x100, UE, 0, 0, 0, 0);
+  assert_int_equal (upfcore_session_install (c, s, &two.d, err, sizeof (err)), 0);
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 1000;
+  assert_int_equal (REARMS (), 0);
+#undef REARMS
+  upfcore_ctx_delete (c);
+  /* two URRs in one program: either one's re-arm holds them */
+  c = upfcore_ctx_new (16);
+  mk_prog (&two, 0x100, UE, 0, 2, 0, 1000);
+  two.urr[0] = (upf_urr_t){
+    .urr_id = 1, .triggers = UPF_URR_T_VOLQU, .flags = UPF_URR_F_DROP_ON_QUOTA, .vol_quota = { 150 }
+  };
+  s = install_ok (c, 7, &two);
+#define REARMS() upf_session_rearms (s, two.d.urr, two.d.n_urr)
+  assert_int_equal (REARMS (), 0);
+  two.urr[1].vol_threshold[UPF_VOL_TOTAL] = 2000;
+  assert_int_equal (REARMS (), 1); /* the second one's new threshold */
+  two.urr[1].vol_threshold[UPF_VOL_TOTAL] = 1000;
+  two.urr[0].vol_quota[UPF_VOL_TOTAL] = 450;
+  assert_int_equal (REARMS (), 1); /* the first one's new quota */
+  two.urr[0].vol_quota[UPF_VOL_TOTAL] = 150;
+  assert_int_equal (REARMS (), 0);
+#undef REARMS
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -343,6 +434,7 @@ main (void)
     cmocka_unit_test (test_urr_quota_drop_counted_by_none),
     cmocka_unit_test (test_urr_used_up_quota_stays_used_up),
     cmocka_unit_test (test_urr_recreated_has_a_new_quota),
+    cmocka_unit_test (test_urr_rearms_holding_packets),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }
