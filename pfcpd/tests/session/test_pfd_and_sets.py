@@ -243,6 +243,28 @@ def test_the_filter_limit_holds_for_the_intersections(h: Harness) -> None:
     assert h.engine.sessions == {}
 
 
+def test_too_many_pairs_to_intersect_are_refused(h: Harness) -> None:
+    """A PDR whose SDF filters times its application's flows exceed 64 x 64 pairs is refused
+    (73, Failed Rule ID PDR 3) before any pair is intersected: 64 SDF filters against 65
+    flows, though at most one pair meets."""
+    flows = [
+        TR.PFDContents(fd=f"permit out 17 from any {port} to assigned".encode())
+        for port in range(3000, 3065)
+    ]
+    assert cause(h.request(pfd_request("web", *flows))) == 1
+    ports = ",".join(str(port) for port in range(2874, 3001, 2))  # (64: only 3000 meets)
+    own = TR.SDFFilter(flow_description=f"permit out 17 from any {ports} to assigned")
+    resp = _app_session_with(h, own)
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 3)
+    assert h.engine.sessions == {}
+    assert cause(h.request(pfd_request("web", *flows[:64]))) == 1  # (4,096 pairs)
+    resp = _app_session_with(h, own)
+    assert cause(resp) == 1
+    assert _pdr3_filters(h.engine, up_seid(resp)) == (
+        SdfFilter(protocol=17, remote_ports=(3000, 3000)),
+    )
+
+
 def _filtered_app_session(h: Harness) -> int:
     """A second session (CP SEID 2) whose PDR 3 names "web" and has SDF filters of its own:
     every UDP flow, and UDP from remote port 2000 to UE port 1000. With the application's

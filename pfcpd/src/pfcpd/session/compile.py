@@ -148,6 +148,11 @@ def _instance(ctx: CompileContext, group: Grouped, rule_type: int, rid: int) -> 
     return index
 
 
+# A PDR's SDF filters times its application's flows, at most: each pair is intersected
+# (`_sdf_filters`), for each session naming the application at each PFD change.
+MAX_PAIRS = MAX_FILTERS * MAX_FILTERS
+
+
 def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFilter, ...] | None:
     """The PDI's SDF filters; with an Application ID, its application's flows, or with SDF
     filters too the intersections of each SDF filter with each flow (a packet matches the
@@ -160,6 +165,13 @@ def _sdf_filters(ctx: CompileContext, pdi: Grouped, pdr_id: int) -> tuple[SdfFil
     if isinstance(app, ApplicationID):
         flows = _application_flows(ctx, app, pdr_id)
         if out:
+            if len(out) * len(flows) > MAX_PAIRS:  # (bounds the compile's time)
+                raise _fail(
+                    RULE_ID_PDR,
+                    pdr_id,
+                    f"PDR {pdr_id}: {len(out)} SDF filters against {len(flows)} application"
+                    f" flows, more than {MAX_PAIRS} pairs to intersect",
+                )
             flows = intersections(out, flows, MAX_FILTERS)
         if not flows:
             return None
