@@ -22,7 +22,7 @@ from .errors import RuleError
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
-from .state import EngineState, PendingReport, seids_of
+from .state import EngineState, PendingReport, Staged, seids_of
 from .usage import ZERO, Counts, UrrBook, measures, packet_times, report_counts, usage_report
 
 log = logging.getLogger("pfcpd.session")
@@ -83,6 +83,8 @@ class Reporting(EngineState):
             self._remove_local(session.up_seid, "report_response_65")
             return
         if session is None:
+            if cause != Cause.REQUEST_ACCEPTED:
+                self._usage_if_back(pending.up_seid, pending.reports)
             return
         if cause != Cause.REQUEST_ACCEPTED:
             # Not accepted (an overloaded or failing CP: 64, 74, 77, ...): its counts go
@@ -133,6 +135,22 @@ class Reporting(EngineState):
                     self._commit_quietly(session)
 
         self._after_undos(session, again)
+
+    def _usage_if_back(self, seid: int, reports: list[Grouped]) -> None:
+        """The counts of ``reports`` (a report no CP took) of session ``seid``, which is
+        gone: should a deletion of this batch be undone (the journal refused the batch,
+        or the datapath a change of it), the session comes back with the counts it had
+        then, and these go into its URRs (as `_usage_kept` puts them), after the undos."""
+        if not reports or not self._staged:
+            return  # (no change of this batch to undo: gone for good)
+
+        def again() -> None:
+            session = self.sessions.get(seid)
+            if session is not None:
+                _usage_back(session, reports)
+                self._commit_quietly(session)
+
+        self._staged.insert(0, Staged(None, None, again, None, "", [seid]))
 
     def _report(
         self,
