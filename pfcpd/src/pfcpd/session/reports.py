@@ -222,6 +222,13 @@ class Reporting(EngineState):
             if book.linked and book.reports("LIUSA") and any(u in due for u in book.linked):
                 due.setdefault(urr_id, set()).add("LIUSA")
         now_ntp = self._ntp()
+        # A threshold the datapath was given less a baseline (`compile_urr`) counts whole
+        # again from the report, which takes the baseline: the program is installed again.
+        offset = any(
+            session.urrs[u].baseline and session.urrs[u].reports("VOLTH")
+            for u, trig in due.items()
+            if u in session.urrs and measures(tuple(trig))
+        )
         groups = [
             self._report(
                 session, urr_id, tuple(sorted(trig)), now_ntp, T.USAGE_REPORT_REPORT_REQUEST
@@ -236,7 +243,7 @@ class Reporting(EngineState):
         # The datapath counts a quota from its last reset: give it what is left. A quota
         # used up (VOLQU) compiles to dropping what the URR's PDRs forward, as the datapath
         # that reported it does (`compile.quotas_used_up`).
-        if any(session.urrs[u].quota for u in due if u in session.urrs):
+        if offset or any(session.urrs[u].quota for u in due if u in session.urrs):
             self._reinstall(session)
         self._commit_quietly(session)
 
