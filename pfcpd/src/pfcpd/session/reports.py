@@ -1,9 +1,11 @@
-"""Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events and the
-URRs' triggers, Downlink Data Reports (DLDR, after the BAR's notification delay), Error
-Indication Reports (ERIR), and what the CP's answers to them change (cause 65: the session
-is removed; DROBU; Update BAR; a new FQ-CSID or Group Id) while the session is still the
-CP's, at the CP SEID, the report went to (after a move the answer changes nothing, and
-counts it did not accept go to the new owner in the next report).
+"""Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events, the
+URRs' triggers and the volume limits counts reached while no event of the datapath could
+reach the engine (pfcpd restarted), Downlink Data Reports (DLDR, after the
+BAR's notification delay), Error Indication Reports (ERIR), and what the CP's answers to
+them change (cause 65: the session is removed; DROBU; Update BAR; a new FQ-CSID or Group
+Id) while the session is still the CP's, at the CP SEID, the report went to (after a move
+the answer changes nothing, and counts it did not accept go to the new owner in the next
+report).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import heapq
 import logging
 
-from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType
+from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType, Usage
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
 from ..pfcp.ies_address import FTEID
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
 from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
-from .compile import pfcp_pdr_id, quotas_used_up
+from .compile import Volumes, pfcp_pdr_id, quotas_used_up, volume_limits_reached
 from .errors import RuleError
 from .rules import ie_value
 from .session import Session
@@ -261,10 +263,56 @@ class Reporting(EngineState):
                 self._dl_data_report(ev, now)
             elif ev.type == EventType.ERROR_INDICATION:
                 self._error_indication(ev, now)
+        if self._limits_found or self._limit_checks:
+            self._lost_limits(due)
         for seid, urrs in due.items():
             session = self.sessions.get(seid)
             if session is not None:
                 self._usage_reports(session, urrs, now)
+
+    def _lost_limits(self, due: dict[int, dict[int, set[str]]]) -> None:
+        """Into ``due``: the volume thresholds (VOLTH) and quotas (VOLQU) that counts no
+        report took reached while the datapath's events could not reach the engine (pfcpd
+        away: VPP drops the events it raises with no client). VPP raises each once, then
+        keeps the threshold marked reported or the quota's traffic dropped: no event comes
+        again. First the limits the journal's counts reached, of a datapath that lost its
+        counters (found at restore, `Restoring._restored_limits`); then a slice of the
+        sessions to check (restored ones whose counters the datapath kept), their URRs'
+        counts read now (`volume_limits_reached`). The events of this poll are in ``due``
+        already: a limit is reported once."""
+        found, self._limits_found = self._limits_found, {}
+        for seid, urrs in found.items():
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
+            for urr_id, triggers in urrs.items():
+                for trigger in triggers:  # (unless a change since made it stale)
+                    if self._urr_reports(session, urr_id, trigger):
+                        due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+        batch = self._limit_checks[-self.settings.checkpoint_batch :]
+        del self._limit_checks[-self.settings.checkpoint_batch :]
+        for seid in batch:
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
+            for urr_id, book in session.urrs.items():
+                rule = session.rules.urr.get(urr_id)
+                if rule is None or book.inactive or not volume_limited(book):
+                    continue
+                try:
+                    usage = self.datapath.read_usage(seid, urr_id)
+                except DatapathError as err:
+                    log.error("session 0x%x URR %d: %s", seid, urr_id, err)
+                    continue
+                offsets = (octets(book.baseline), octets(book.consumed))
+                for trigger in volume_limits_reached(urr_id, rule, offsets, octets(usage)):
+                    log.info(
+                        "session 0x%x URR %d: %s reached, its event not handled: reported",
+                        seid,
+                        urr_id,
+                        trigger,
+                    )
+                    due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
 
     def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
         book = session.urrs.get(urr_id)
@@ -369,6 +417,19 @@ class Reporting(EngineState):
             session.set_rules(rules)
         self._reinstall(session)
         self._commit_quietly(session)
+
+
+def volume_limited(book: UrrBook) -> bool:
+    """The URR reports a volume threshold or quota (VOLTH, VOLQU)."""
+    return book.reports("VOLTH") or (book.quota and book.reports("VOLQU"))
+
+
+def octets(counts: Counts | Usage) -> Volumes:
+    """The octets (total, UL, DL) of ``counts``."""
+    if isinstance(counts, Usage):
+        return counts.bytes_total, counts.bytes_ul, counts.bytes_dl
+    v = counts.values
+    return v[0], v[1], v[2]
 
 
 def _usage_back(session: Session, reports: list[Grouped]) -> None:

@@ -1,0 +1,190 @@
+"""Volume thresholds (VOLTH) and quotas (VOLQU) reached while pfcpd is away: the datapath
+raises each limit's event once and, with no client to take it (VPP drops the events it
+raises with none subscribed), keeps the threshold marked reported and drops the traffic of
+a used-up quota. The restarted engine reports each limit that counts no report took
+reached, once, with those counts (`Reporting._lost_limits`): on a datapath that kept its
+counters (as VPP does across a pfcpd restart: here the same local datapath, its events
+while away thrown away) and on one that lost them (the counts the last checkpoint
+journaled); a limit reported before the restart is not reported again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from session_harness import (
+    Harness,
+    cause,
+    created,
+    dl_far,
+    dl_pdr,
+    gtpu,
+    qer,
+    ul_far,
+    ul_packet,
+    ul_pdr,
+    up_seid,
+    urr,
+    usage_reports,
+)
+
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.session import MemoryJournal
+from pfcpd.session.rules import ie_value
+
+T = IEType
+M = MessageType
+UE = "10.45.0.1"  # (the pool's first address)
+FORWARD, DROP = Verdict.FORWARD, Verdict.DROP
+PACKET = 500  # octets each uplink packet counts (the inner packet)
+LIMIT = 2 * PACKET
+
+
+def _session(h: Harness, rule: Grouped) -> tuple[int, int]:
+    """A session whose uplink PDR counts in URR 1 (``rule``): its UP SEID and uplink TEID."""
+    resp = h.establish(ul_pdr(), dl_pdr(urr=None), ul_far(), dl_far(), qer(), rule)
+    assert cause(resp) == 1
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.teid is not None
+    return up_seid(resp), fteid.teid
+
+
+def _threshold() -> Grouped:
+    return urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=LIMIT))
+
+
+def _quota() -> Grouped:
+    return urr(1, "VOLQU", quota=TR.VolumeQuota(total=LIMIT))
+
+
+def _uplink(dp: LocalDatapath, teid: int, packets: int) -> list[Verdict]:
+    packet = gtpu(ul_packet(UE, PACKET - 28), teid)
+    return [dp.process_ul(packet).verdict for _ in range(packets)]
+
+
+def _reports(sent: list[Message]) -> list[tuple[str, int, int]]:
+    """(triggers, UR-SEQN, total octets) of each Usage Report of ``sent``."""
+    out = []
+    for report in usage_reports(sent):
+        trigger = report.get(T.USAGE_REPORT_TRIGGER)
+        volume = report.get(T.VOLUME_MEASUREMENT)
+        assert isinstance(trigger, F.UsageReportTrigger)
+        assert isinstance(volume, TR.VolumeMeasurement) and volume.total is not None
+        names = ",".join(n for n in ("VOLTH", "VOLQU", "PERIO") if trigger.has(n))
+        out.append((names, ie_value(report, T.UR_SEQN) or 0, volume.total))
+    return out
+
+
+def _checkpointed(h: Harness) -> None:
+    """The engine's checkpoint of the datapath's counts, journaled (as its timer makes)."""
+    h.engine.checkpoint(h.now)
+    h.engine.commit()
+
+
+@contextmanager
+def _restarted(h: Harness, kept: bool) -> Iterator[Harness]:
+    """pfcpd killed and started again: a new engine and node, the CP associated again,
+    ``h``'s journal restored; the datapath ``h``'s, its counters and programs kept (VPP: the
+    events it raised meanwhile are lost), or a new one (the local datapath: the counters
+    are lost with the process)."""
+    h.dp.poll_events()  # (raised while pfcpd was away: no one took them)
+    dp = h.dp if kept else LocalDatapath(expected_sessions=16)
+    if kept:
+        dp.keeps_counts = lambda seid: True  # type: ignore[method-assign]
+    journal = MemoryJournal()
+    journal.records = dict(h.journal.records)
+    try:
+        again = Harness(dp, journal=journal)
+        assert again.engine.restore(journal.items(), again.now) == 1
+        yield again
+        again.check_sent_with_tshark()
+        assert again.engine.metrics.errors.get("timer") == 0
+    finally:
+        if not kept:
+            dp.close()
+
+
+def test_a_quota_used_up_while_away_is_reported_after_the_restart(h: Harness) -> None:
+    """One packet counted and checkpointed, then, pfcpd away, the next uses the quota up
+    (the datapath drops the one after): the restarted engine reports VOLQU once, with both
+    packets, and the traffic stays dropped."""
+    _, teid = _session(h, _quota())
+    assert _uplink(h.dp, teid, 1) == [FORWARD]
+    _checkpointed(h)
+    assert _uplink(h.dp, teid, 2) == [FORWARD, DROP]  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.1)
+        assert _reports(sent) == [("VOLQU", 0, LIMIT)]
+        again.answer_all(sent)
+        assert _uplink(again.dp, teid, 2) == [DROP, DROP]
+        assert again.advance(2.0) == []
+
+
+def test_a_threshold_crossed_while_away_is_reported_after_the_restart(h: Harness) -> None:
+    """A threshold reported once (UR-SEQN 0), then crossed again while pfcpd is away (its
+    event lost, the datapath keeping it marked reported): the restarted engine reports it
+    (UR-SEQN 1) with the counts since the first report, and the threshold counts whole
+    again from there (a report at the next crossing, not before)."""
+    _, teid = _session(h, _threshold())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    sent = h.advance(0.1)
+    assert _reports(sent) == [("VOLTH", 0, LIMIT)]
+    h.answer_all(sent)
+    assert _uplink(h.dp, teid, 1) == [FORWARD]
+    _checkpointed(h)
+    assert _uplink(h.dp, teid, 1) == [FORWARD]  # (pfcpd away: the threshold crossed)
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.1)
+        assert _reports(sent) == [("VOLTH", 1, LIMIT)]
+        again.answer_all(sent)
+        assert _uplink(again.dp, teid, 1) == [FORWARD]
+        assert again.advance(1.0) == []
+        assert _uplink(again.dp, teid, 1) == [FORWARD]
+        sent = again.advance(0.1)
+        assert _reports(sent) == [("VOLTH", 2, LIMIT)]
+        again.answer_all(sent)
+
+
+@pytest.mark.parametrize("limit", ["VOLTH", "VOLQU"])
+def test_a_limit_reported_before_the_restart_is_not_reported_again(h: Harness, limit: str) -> None:
+    """The limit reached, reported and answered before pfcpd goes; a packet while it is
+    away (below the threshold again; dropped for the used-up quota): nothing to report
+    after the restart."""
+    _, teid = _session(h, _threshold() if limit == "VOLTH" else _quota())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    sent = h.advance(0.1)
+    assert _reports(sent) == [(limit, 0, LIMIT)]
+    h.answer_all(sent)
+    _checkpointed(h)
+    after = [FORWARD] if limit == "VOLTH" else [DROP]
+    assert _uplink(h.dp, teid, 1) == after  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        assert again.advance(2.0) == []
+        assert _uplink(again.dp, teid, 1) == after
+        sent = again.advance(0.1)
+        assert _reports(sent) == ([(limit, 1, LIMIT)] if limit == "VOLTH" else [])
+
+
+@pytest.mark.parametrize("limit", ["VOLTH", "VOLQU"])
+def test_a_limit_the_lost_counts_reached_is_reported_after_the_restart(
+    h: Harness, limit: str
+) -> None:
+    """The local datapath loses its counters with pfcpd: the counts the last checkpoint
+    journaled reached the limit, its event not yet handled. The restarted engine reports
+    it once, with those counts; the quota's traffic is dropped, the threshold counts whole
+    again from the report."""
+    _, teid = _session(h, _threshold() if limit == "VOLTH" else _quota())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    _checkpointed(h)
+    with _restarted(h, kept=False) as again:
+        sent = again.advance(0.1)
+        assert _reports(sent) == [(limit, 0, LIMIT)]
+        again.answer_all(sent)
+        after = [FORWARD] if limit == "VOLTH" else [DROP]
+        assert _uplink(again.dp, teid, 1) == after
+        assert again.advance(2.0) == []
