@@ -58,6 +58,7 @@ class FakeVpp:
         self.missing: set[str] = set()  # messages this plugin version does not have
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.up = True
+        self.events_lost = 0  # the plugin's count of events its queues had no room for
 
     def restart(self) -> None:
         """VPP restarted: everything it held is gone."""
@@ -154,6 +155,13 @@ class FakeVpp:
             if s in self.sessions
         ]
         return SimpleNamespace(retval=0), details
+
+    def _upf_counters_get(self, args: dict[str, Any]) -> Any:
+        counters = [
+            SimpleNamespace(kind=0, index=0, name="rx ul", value=0),
+            SimpleNamespace(kind=3, index=1, name="events lost", value=self.events_lost),
+        ]
+        return SimpleNamespace(retval=0, counters=counters)
 
     def _upf_session_drop_buffered(self, args: dict[str, Any]) -> Any:
         if args["seid"] not in self.sessions:

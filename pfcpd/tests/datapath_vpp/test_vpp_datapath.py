@@ -270,6 +270,33 @@ def test_events_are_handed_over_without_blocking() -> None:
     dp.close()
 
 
+def test_lost_events_are_told_once_the_refresh_sees_them() -> None:
+    """The plugin's count of lost events, read with every usage refresh: the engine is
+    told once when it grew (not for those lost before pfcpd connected)."""
+    vpp = FakeVpp()
+    vpp.events_lost = 5  # (before pfcpd)
+    dp = open_datapath(vpp)
+    dp.start()
+    refresh = client(dp).spawned.pop()
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.01)
+    told: list[bool] = []
+
+    async def rounds() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0.005)
+        told.append(dp.events_lost())
+        vpp.events_lost += 2
+        await asyncio.sleep(0.02)
+        told.append(dp.events_lost())
+        told.append(dp.events_lost())
+        task.cancel()
+
+    asyncio.run(rounds())
+    assert told == [False, True, False]
+    assert [name for name, _ in vpp.calls].count("upf_counters_get") >= 2
+    dp.close()
+
+
 def test_vpp_restart_reprograms_every_session() -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)

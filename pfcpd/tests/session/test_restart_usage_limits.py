@@ -36,6 +36,7 @@ from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import MemoryJournal
 from pfcpd.session.rules import ie_value
+from pfcpd.smfsim import rules as R
 
 T = IEType
 M = MessageType
@@ -188,3 +189,25 @@ def test_a_limit_the_lost_counts_reached_is_reported_after_the_restart(
         after = [FORWARD] if limit == "VOLTH" else [DROP]
         assert _uplink(again.dp, teid, 1) == after
         assert again.advance(2.0) == []
+
+
+def test_limits_the_datapath_lost_the_events_of_are_reported(h: Harness) -> None:
+    """The datapath lost events (VPP: a packet thread's queue of them full): a threshold's
+    and a quota's, of two sessions. Told so (`Datapath.events_lost`), the engine checks
+    every session's volume limits against the counts: each is reported once."""
+    _, teid = _session(h, _threshold())
+    other = [*R.session_rules(gnb_teid=0x200)[:-1], _quota()]
+    resp = h.establish(*other, cp_seid=0xC0FFEF)
+    assert cause(resp) == 1
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.teid is not None
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    packet = gtpu(ul_packet("10.45.0.2", PACKET - 28), fteid.teid)
+    assert [h.dp.process_ul(packet).verdict for _ in range(3)] == [FORWARD, FORWARD, DROP]
+    assert len(h.dp.poll_events()) == 2  # (lost)
+    lost = [True]
+    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    sent = h.advance(0.1)
+    assert sorted(_reports(sent)) == [("VOLQU", 0, LIMIT), ("VOLTH", 0, LIMIT)]
+    h.answer_all(sent)
+    assert h.advance(2.0) == []

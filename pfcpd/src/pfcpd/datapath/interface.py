@@ -248,6 +248,13 @@ class Datapath(abc.ABC):
         (or raises) before it returns has nothing to wait for: the default."""
         return {}
 
+    def events_lost(self) -> bool:
+        """Whether the datapath lost events it raised since the last call (a queue of them
+        overflowed): the engine then checks every session's volume thresholds and quotas
+        against its counts (`Reporting._lost_limits`), as after a restart. False: a
+        datapath that loses none (the default)."""
+        return False
+
     def keeps_counts(self, seid: int) -> bool:
         """At restore: whether this datapath held session ``seid`` across pfcpd's restart,
         its URR counters going on meanwhile (then nothing they counted is in the

@@ -1,6 +1,6 @@
 """Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events, the
 URRs' triggers and the volume limits counts reached while no event of the datapath could
-reach the engine (pfcpd restarted), Downlink Data Reports (DLDR, after the
+reach the engine (pfcpd restarted, events lost), Downlink Data Reports (DLDR, after the
 BAR's notification delay), Error Indication Reports (ERIR), and what the CP's answers to
 them change (cause 65: the session is removed; DROBU; Update BAR; a new FQ-CSID or Group
 Id) while the session is still the CP's, at the CP SEID, the report went to (after a move
@@ -263,6 +263,8 @@ class Reporting(EngineState):
                 self._dl_data_report(ev, now)
             elif ev.type == EventType.ERROR_INDICATION:
                 self._error_indication(ev, now)
+        if self.datapath.events_lost():
+            self._check_every_limit()
         if self._limits_found or self._limit_checks:
             self._lost_limits(due)
         for seid, urrs in due.items():
@@ -273,13 +275,14 @@ class Reporting(EngineState):
     def _lost_limits(self, due: dict[int, dict[int, set[str]]]) -> None:
         """Into ``due``: the volume thresholds (VOLTH) and quotas (VOLQU) that counts no
         report took reached while the datapath's events could not reach the engine (pfcpd
-        away: VPP drops the events it raises with no client). VPP raises each once, then
-        keeps the threshold marked reported or the quota's traffic dropped: no event comes
-        again. First the limits the journal's counts reached, of a datapath that lost its
-        counters (found at restore, `Restoring._restored_limits`); then a slice of the
-        sessions to check (restored ones whose counters the datapath kept), their URRs'
-        counts read now (`volume_limits_reached`). The events of this poll are in ``due``
-        already: a limit is reported once."""
+        away: VPP drops the events it raises with no client; or the datapath lost them,
+        `Datapath.events_lost`). VPP raises each once, then keeps the threshold marked
+        reported or the quota's traffic dropped: no event comes again. First the limits
+        the journal's counts reached, of a datapath that lost its counters (found at
+        restore, `Restoring._restored_limits`); then a slice of the sessions to check
+        (restored ones whose counters the datapath kept; after lost events, every one),
+        their URRs' counts read now (`volume_limits_reached`). The events of this poll are
+        in ``due`` already: a limit is reported once."""
         found, self._limits_found = self._limits_found, {}
         for seid, urrs in found.items():
             session = self.sessions.get(seid)
@@ -313,6 +316,22 @@ class Reporting(EngineState):
                         trigger,
                     )
                     due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+
+    def _check_every_limit(self) -> None:
+        """The datapath lost events: every session with a volume threshold or quota is
+        checked against its counts (`_lost_limits`), a slice per poll."""
+        queued = set(self._limit_checks)
+        more = [
+            seid
+            for seid, session in self.sessions.items()
+            if seid not in queued
+            and any(volume_limited(b) and not b.inactive for b in session.urrs.values())
+        ]
+        log.warning(
+            "the datapath lost events: the volume limits of %d session(s) are checked",
+            len(more) + len(queued),
+        )
+        self._limit_checks[:0] = more  # (taken from the end: those queued already first)
 
     def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
         book = session.urrs.get(urr_id)

@@ -14,6 +14,10 @@ thread).
 
 Events: ``want_upf_events`` at connect; ``upf_event`` messages are turned into
 DatapathEvents in the client's thread and handed over by `poll_events` (never blocks).
+The plugin drops an event its packet thread's queue has no room for and counts it ("events
+lost" of ``upf_counters_get``): the usage refresh reads that count too, and `events_lost`
+tells the engine when it grew (the engine then checks every session's volume limits
+against the counts, as after a restart).
 
 pfcpd restart: VPP keeps its sessions. At construction the datapath dumps VPP's sessions
 (SEID and cookie, a digest of the rules sent). The engine then restores its journal:
@@ -63,6 +67,7 @@ log = logging.getLogger("pfcpd.datapath.vpp")
 RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
 REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
 ZERO_USAGE = Usage(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+LOST_EVENTS_COUNTER = (3, 1)  # (kind, index) of "events lost" in upf_counters_get
 _OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
 
 ClientFactory = Callable[..., ApiClient]
@@ -127,6 +132,11 @@ class VppDatapath(Datapath):
         self._ready = False
         self._closing = False
         self.unknown_events = 0
+        # The plugin's count of events lost (None: not read yet, or the plugin has none),
+        # and whether it grew since `events_lost` was last asked (both in the client's
+        # thread's refresh).
+        self._lost_count: int | None = None
+        self._lost = False
         self.reconnects = 0
         self.program_failures = 0
         self.client = client_factory(
@@ -283,6 +293,12 @@ class VppDatapath(Datapath):
             out.append(self._events.popleft())
         return out
 
+    def events_lost(self) -> bool:
+        """The plugin's count of lost events grew since the last call (seen by the usage
+        refresh, every ``usage_refresh`` seconds)."""
+        lost, self._lost = self._lost, False
+        return lost
+
     def drop_buffered(self, seid: int) -> int:
         try:
             self._check_ready()
@@ -411,6 +427,12 @@ class VppDatapath(Datapath):
         """Bind network instances and interfaces, subscribe to events; VPP's sessions."""
         await self._bind()
         await self.client.acall("want_upf_events", enable=True, pid=os.getpid())
+        try:  # (the events lost from now on are told: `events_lost`)
+            await self._count_lost_events()
+        except VppUnavailable:
+            raise
+        except DatapathError as exc:
+            log.warning("VPP's count of lost events not read: %s", exc)
         self._packer = self._compile_packer()
         _, details = await self.client.acall("upf_session_dump", seid=tr.ALL_SESSIONS)
         return {int(d.seid): int(d.cookie) for d in details}
@@ -559,8 +581,16 @@ class VppDatapath(Datapath):
         """Refresh the usage cache every usage_refresh seconds while connected: one
         upf_session_usage_dump of every session (a plugin without it: one pipelined
         upf_usage_get per session)."""
-        dump = True
+        dump = counted = True
         while self._ready and not self._closing:
+            if counted:
+                try:
+                    await self._count_lost_events()
+                except VppUnavailable:
+                    return
+                except DatapathError as exc:
+                    log.warning("usage refresh: events lost not read: %s", exc)
+                    counted = False
             seq = self._reset_seq
             if dump:
                 try:
@@ -576,6 +606,22 @@ class VppDatapath(Datapath):
             if not dump:
                 await self._refresh_each()
             await asyncio.sleep(self.settings.usage_refresh)
+
+    async def _count_lost_events(self) -> None:
+        """Read the plugin's count of lost events (``upf_counters_get``); note when it grew
+        (a VPP restarted meanwhile counts from 0 again: the count is taken as it is)."""
+        reply = await self.client.acall("upf_counters_get")
+        for c in reply.counters:
+            if (int(c.kind), int(c.index)) == LOST_EVENTS_COUNTER:
+                lost = int(c.value)
+                if self._lost_count is not None and lost > self._lost_count:
+                    log.warning(
+                        "VPP lost %d event(s) (its queue full): volume limits are checked",
+                        lost - self._lost_count,
+                    )
+                    self._lost = True
+                self._lost_count = lost
+                return
 
     async def _refresh_each(self) -> None:
         with self._lock:
