@@ -59,6 +59,7 @@ class FakeVpp:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.up = True
         self.events_lost = 0  # the plugin's count of events its queues had no room for
+        self.before: dict[str, Callable[[], None]] = {}  # message -> run as it comes in
 
     def restart(self) -> None:
         """VPP restarted: everything it held is gone."""
@@ -77,6 +78,8 @@ class FakeVpp:
         if name in self.missing:  # (as ApiClient says of a message VPP does not have)
             raise DatapathError(f"VPP has no API message {name}")
         self.calls.append((name, args))
+        if name in self.before:
+            self.before[name]()
         handler: Callable[[dict[str, Any]], Any] = getattr(self, f"_{name}")
         return handler(args)
 

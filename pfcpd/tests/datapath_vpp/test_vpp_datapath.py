@@ -297,6 +297,42 @@ def test_lost_events_are_told_once_the_refresh_sees_them() -> None:
     dp.close()
 
 
+@pytest.mark.parametrize("usage_dump", [True, False])
+def test_lost_events_are_told_once_the_counts_after_them_are_cached(usage_dump: bool) -> None:
+    """The engine checks the volume limits against the usage cache as soon as it is told
+    of lost events: it is told only once the refresh that read the grown count has cached
+    the counts read after it (not while the cache holds those of the refresh before)."""
+    vpp = FakeVpp()
+    if not usage_dump:
+        vpp.missing.add("upf_session_usage_dump")
+    dp = open_datapath(vpp)
+    dp.install(1, program(100))
+    dp.start()
+    refresh = client(dp).spawned.pop()
+    told: dict[str, bool] = {}
+
+    def reading() -> None:  # (VPP answers the refresh's read of the counts)
+        told.setdefault("during the read", dp.events_lost())
+
+    vpp.before["upf_session_usage_dump" if usage_dump else "upf_usage_get"] = reading
+
+    async def rounds() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0)  # (the first refresh: nothing lost)
+        told.clear()
+        vpp.events_lost += 1
+        vpp.count(1, 1, 700)
+        await asyncio.sleep(dp.settings.usage_refresh + 0.05)
+        told["after it"] = dp.events_lost()
+        task.cancel()
+
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.05)
+    asyncio.run(rounds())
+    assert told == {"during the read": False, "after it": True}
+    assert dp.read_usage(1, 1).bytes_total == 700  # (the cache the engine's check reads)
+    dp.close()
+
+
 def test_vpp_restart_reprograms_every_session() -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)

@@ -132,10 +132,12 @@ class VppDatapath(Datapath):
         self._ready = False
         self._closing = False
         self.unknown_events = 0
-        # The plugin's count of events lost (None: not read yet, or the plugin has none),
-        # and whether it grew since `events_lost` was last asked (both in the client's
-        # thread's refresh).
+        # The plugin's count of events lost (None: not read yet, or the plugin has none);
+        # whether it grew and the refresh after the read has not filled the usage cache yet;
+        # and whether it grew before a refresh that did, since `events_lost` was last asked
+        # (all in the client's thread's refresh).
         self._lost_count: int | None = None
+        self._lost_pending = False
         self._lost = False
         self.reconnects = 0
         self.program_failures = 0
@@ -295,7 +297,8 @@ class VppDatapath(Datapath):
 
     def events_lost(self) -> bool:
         """The plugin's count of lost events grew since the last call (seen by the usage
-        refresh, every ``usage_refresh`` seconds)."""
+        refresh, every ``usage_refresh`` seconds): told once the usage cache holds the
+        counts read after the count (the engine's check reads that cache)."""
         lost, self._lost = self._lost, False
         return lost
 
@@ -592,6 +595,7 @@ class VppDatapath(Datapath):
                     log.warning("usage refresh: events lost not read: %s", exc)
                     counted = False
             seq = self._reset_seq
+            lost = self._lost_pending  # (told once the counts read after it are cached)
             if dump:
                 try:
                     _, details = await self.client.acall(
@@ -605,11 +609,15 @@ class VppDatapath(Datapath):
                     dump = False
             if not dump:
                 await self._refresh_each()
+            if lost:
+                self._lost_pending = False
+                self._lost = True
             await asyncio.sleep(self.settings.usage_refresh)
 
     async def _count_lost_events(self) -> None:
         """Read the plugin's count of lost events (``upf_counters_get``); note when it grew
-        (a VPP restarted meanwhile counts from 0 again: the count is taken as it is)."""
+        (a VPP restarted meanwhile counts from 0 again: the count is taken as it is), for
+        `events_lost` once the usage refresh that follows is cached."""
         reply = await self.client.acall("upf_counters_get")
         for c in reply.counters:
             if (int(c.kind), int(c.index)) == LOST_EVENTS_COUNTER:
@@ -619,7 +627,7 @@ class VppDatapath(Datapath):
                         "VPP lost %d event(s) (its queue full): volume limits are checked",
                         lost - self._lost_count,
                     )
-                    self._lost = True
+                    self._lost_pending = True
                 self._lost_count = lost
                 return
 
