@@ -9,6 +9,7 @@ journaled); a limit reported before the restart is not reported again."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,6 +30,7 @@ from session_harness import (
     usage_reports,
 )
 
+from pfcpd.datapath.interface import DatapathEvent
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_address as A
@@ -209,5 +211,36 @@ def test_limits_the_datapath_lost_the_events_of_are_reported(h: Harness) -> None
     h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
     sent = h.advance(0.1)
     assert sorted(_reports(sent)) == [("VOLQU", 0, LIMIT), ("VOLTH", 0, LIMIT)]
+    h.answer_all(sent)
+    assert h.advance(2.0) == []
+
+
+@pytest.mark.parametrize("limit", ["VOLTH", "VOLQU"])
+def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
+    h: Harness, limit: str
+) -> None:
+    """The check of the counts after lost events reads them past the limit before the
+    datapath's event of it reaches the engine (VPP sends its events every few
+    milliseconds): the check reports the limit, and the event, raised before that
+    report's read and handed over at the next poll, is not reported again."""
+    _, teid = _session(h, _threshold() if limit == "VOLTH" else _quota())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    raised = h.dp.now_ns()
+    late = [dataclasses.replace(ev, time_ns=raised) for ev in h.dp.poll_events()]
+    assert [ev.id for ev in late] == [1]
+    polled, polls = h.dp.poll_events, [0]
+
+    def held_back() -> list[DatapathEvent]:  # (the late events: at the second poll)
+        polls[0] += 1
+        return polled() + ([late.pop() for _ in list(late)] if polls[0] > 1 else [])
+
+    h.dp.poll_events = held_back  # type: ignore[method-assign]
+    lost = [True]
+    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    h.engine.poll_datapath(h.now)  # (the check: the event still on its way)
+    assert not lost and late
+    sent = h.advance(0.1)  # (the event comes)
+    assert not late
+    assert _reports(sent) == [(limit, 0, LIMIT)]
     h.answer_all(sent)
     assert h.advance(2.0) == []

@@ -205,6 +205,9 @@ class DatapathEvent:
     seid: int
     id: int  # URR id (usage events), PDR id (DL data report), 0 otherwise
     value: int  # event specific (see upf_pipeline.h)
+    # The datapath's clock (`Datapath.now_ns`) when it raised the event; 0: not told (the
+    # local datapath, whose events reach the engine at its next poll).
+    time_ns: int = 0
 
 
 class Datapath(abc.ABC):

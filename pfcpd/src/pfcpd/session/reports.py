@@ -161,10 +161,20 @@ class Reporting(EngineState):
         triggers: tuple[str, ...],
         now_ntp: float,
         container: int,
+        checked: frozenset[str] = frozenset(),
     ) -> Grouped:
+        """The Usage Report of URR ``urr_id`` for ``triggers``; ``checked``: those of them
+        the engine's check of the counts found (`_lost_limits`), whose datapath events
+        raised before this report's read are late (`_late`)."""
         book = session.urrs[urr_id]
         counts, times = book.baseline, None
         measured = measures(triggers)  # else the counts go on into the next report
+        if measured and checked:
+            before = self.datapath.now_ns()
+            if "VOLTH" in checked:
+                book.volth_checked_ns = before
+            if "VOLQU" in checked:
+                book.volqu_checked_ns = before
         try:
             usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
             if book.inactive:  # paused: the datapath's counts are not usage
@@ -217,7 +227,15 @@ class Reporting(EngineState):
             session.up_seid, list(reports or []), session.cp_moves
         )
 
-    def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
+    def _usage_reports(
+        self,
+        session: Session,
+        due: dict[int, set[str]],
+        now: float,
+        checked: dict[int, set[str]] | None = None,
+    ) -> None:
+        """Report the URRs ``due`` (URR ID -> triggers) of ``session``; ``checked``: the
+        triggers of them the check of the counts found (`_report`)."""
         # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
         # URR it links reports.
         for urr_id, book in session.urrs.items():
@@ -233,7 +251,12 @@ class Reporting(EngineState):
         )
         groups = [
             self._report(
-                session, urr_id, tuple(sorted(trig)), now_ntp, T.USAGE_REPORT_REPORT_REQUEST
+                session,
+                urr_id,
+                tuple(sorted(trig)),
+                now_ntp,
+                T.USAGE_REPORT_REPORT_REQUEST,
+                frozenset(checked.get(urr_id, ())) if checked else frozenset(),
             )
             for urr_id, trig in due.items()
             if urr_id in session.urrs
@@ -257,7 +280,11 @@ class Reporting(EngineState):
             trigger = _EVENT_TRIGGER.get(ev.type)
             if trigger is not None:
                 session = self.sessions.get(ev.seid)
-                if session is not None and self._urr_reports(session, ev.id, trigger):
+                if (
+                    session is not None
+                    and not self._late(session, ev, trigger)
+                    and self._urr_reports(session, ev.id, trigger)
+                ):
                     due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
             elif ev.type == EventType.DL_DATA_REPORT:
                 self._dl_data_report(ev, now)
@@ -265,14 +292,40 @@ class Reporting(EngineState):
                 self._error_indication(ev, now)
         if self.datapath.events_lost():
             self._check_every_limit()
+        checked: dict[int, dict[int, set[str]]] = {}
         if self._limits_found or self._limit_checks:
-            self._lost_limits(due)
+            checked = self._lost_limits(due)
         for seid, urrs in due.items():
             session = self.sessions.get(seid)
             if session is not None:
-                self._usage_reports(session, urrs, now)
+                self._usage_reports(session, urrs, now, checked.get(seid))
 
-    def _lost_limits(self, due: dict[int, dict[int, set[str]]]) -> None:
+    def _late(self, session: Session, ev: DatapathEvent, trigger: str) -> bool:
+        """The datapath raised this VOLTH or VOLQU event before the read of a report of
+        the same limit that the check of the counts found (`_lost_limits`): the event came
+        late (VPP sends its events every few milliseconds; the check may read counts past
+        the limit before its event reaches the engine), its limit and counts are in that
+        report (TS 29.244 5.2.2.2.1: reported once)."""
+        book = session.urrs.get(ev.id)
+        if book is None or not ev.time_ns:
+            return False
+        if trigger == "VOLTH":
+            since = book.volth_checked_ns
+        elif trigger == "VOLQU":
+            since = book.volqu_checked_ns
+        else:
+            return False
+        if ev.time_ns >= since:
+            return False
+        log.info(
+            "session 0x%x URR %d: %s event raised before the report of it: dropped",
+            session.up_seid,
+            ev.id,
+            trigger,
+        )
+        return True
+
+    def _lost_limits(self, due: dict[int, dict[int, set[str]]]) -> dict[int, dict[int, set[str]]]:
         """Into ``due``: the volume thresholds (VOLTH) and quotas (VOLQU) that counts no
         report took reached while the datapath's events could not reach the engine (pfcpd
         away: VPP drops the events it raises with no client; or the datapath lost them,
@@ -282,7 +335,10 @@ class Reporting(EngineState):
         restore, `Restoring._restored_limits`); then a slice of the sessions to check
         (restored ones whose counters the datapath kept; after lost events, every one),
         their URRs' counts read now (`volume_limits_reached`). The events of this poll are
-        in ``due`` already: a limit is reported once."""
+        in ``due`` already: a limit is reported once. Returns the limits it put into
+        ``due`` (SEID -> URR ID -> triggers): their events raised before the reports' reads
+        are late (`_late`)."""
+        checked: dict[int, dict[int, set[str]]] = {}
         found, self._limits_found = self._limits_found, {}
         for seid, urrs in found.items():
             session = self.sessions.get(seid)
@@ -292,6 +348,7 @@ class Reporting(EngineState):
                 for trigger in triggers:  # (unless a change since made it stale)
                     if self._urr_reports(session, urr_id, trigger):
                         due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+                        checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
         batch = self._limit_checks[-self.settings.checkpoint_batch :]
         del self._limit_checks[-self.settings.checkpoint_batch :]
         for seid in batch:
@@ -316,6 +373,8 @@ class Reporting(EngineState):
                         trigger,
                     )
                     due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+                    checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+        return checked
 
     def _check_every_limit(self) -> None:
         """The datapath lost events: every session with a volume threshold or quota is

@@ -172,6 +172,13 @@ class UrrBook:
     # datapath counts meanwhile is discarded). ``inactive`` is journaled.
     inam: bool = False
     inactive: bool = False
+    # The datapath's clock (`Datapath.now_ns`) just before the reset read of the last
+    # report of a volume threshold (VOLTH) and of a quota (VOLQU) that the engine's check
+    # of the counts found (`Reporting._lost_limits`), 0 = none: the datapath's event of
+    # that limit raised before it is late, its counts in that report (not journaled: a
+    # restarted engine takes no event raised before it).
+    volth_checked_ns: int = dataclasses.field(default=0, compare=False)
+    volqu_checked_ns: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
