@@ -244,3 +244,34 @@ def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
     assert _reports(sent) == [(limit, 0, LIMIT)]
     h.answer_all(sent)
     assert h.advance(2.0) == []
+
+
+@pytest.mark.parametrize("restart", [None, "kept", "lost"])
+def test_a_refused_threshold_report_then_a_packet_reports_the_same_after_a_restart(
+    h: Harness, restart: str | None
+) -> None:
+    """A threshold report the CP refuses (cause 64): its counts go back as the URR's
+    baseline, and the datapath is given the threshold less it (here: 1 octet, the
+    baseline at the threshold). The next packet reaches it: reported with the baseline,
+    by the engine that refused it (the datapath's event) as by a restarted one, whether
+    the datapath kept its counters (the check of the counts) or lost them (a counter
+    anew, given the threshold less the journal's baseline)."""
+    _, teid = _session(h, _threshold())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    (sent,) = h.advance(0.1)
+    assert _reports([sent]) == [("VOLTH", 0, LIMIT)]
+    h.answer(sent, 64)
+    _checkpointed(h)
+    if restart is None:
+        assert _uplink(h.dp, teid, 1) == [FORWARD]
+        sent2 = h.advance(0.1)
+        assert _reports(sent2) == [("VOLTH", 1, LIMIT + PACKET)]
+        return
+    if restart == "kept":
+        assert _uplink(h.dp, teid, 1) == [FORWARD]  # (pfcpd away)
+    with _restarted(h, kept=restart == "kept") as again:
+        if restart == "lost":
+            assert _uplink(again.dp, teid, 1) == [FORWARD]
+        sent2 = again.advance(0.1)
+        assert _reports(sent2) == [("VOLTH", 1, LIMIT + PACKET)]
+        again.answer_all(sent2)

@@ -117,7 +117,7 @@ class Reporting(EngineState):
         if not reports:
             return
         written = self._written(session)
-        _usage_back(session, reports)
+        self._counts_back(session, reports)
         self._commit_quietly(session)
         if not written:
             return
@@ -133,7 +133,7 @@ class Reporting(EngineState):
                     if session.urrs.get(ie_value(group, T.URR_ID) or 0) is not book
                 ]
                 if replaced:
-                    _usage_back(session, replaced)
+                    self._counts_back(session, replaced)
                     self._commit_quietly(session)
 
         self._after_undos(session, again)
@@ -149,10 +149,19 @@ class Reporting(EngineState):
         def again() -> None:
             session = self.sessions.get(seid)
             if session is not None:
-                _usage_back(session, reports)
+                self._counts_back(session, reports)
                 self._commit_quietly(session)
 
         self._staged.insert(0, Staged(None, None, again, None, "", [seid]))
+
+    def _counts_back(self, session: Session, reports: list[Grouped]) -> None:
+        """The counts of ``reports`` go back into the URRs' baselines (`_usage_back`). A
+        Volume Threshold is given to the datapath less the URR's baseline (`compile_urr`):
+        the program is installed again when a URR with one gets counts back, so that the
+        datapath raises it when baseline and its counts reach it (as the check of the
+        counts after a restart takes it, `_lost_limits`)."""
+        if _usage_back(session, reports):
+            self._reinstall(session)
 
     def _report(
         self,
@@ -220,7 +229,7 @@ class Reporting(EngineState):
             seq = None
         if seq is None:
             # No association (lost, kept sessions), or not sent: the usage goes back for later.
-            _usage_back(session, reports or [])
+            self._counts_back(session, reports or [])
             return
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
@@ -510,11 +519,15 @@ def octets(counts: Counts | Usage) -> Volumes:
     return v[0], v[1], v[2]
 
 
-def _usage_back(session: Session, reports: list[Grouped]) -> None:
+def _usage_back(session: Session, reports: list[Grouped]) -> bool:
     """The counts of ``reports`` (Usage Reports no CP took) go back into their URRs'
     baselines: the session's next report carries them (journaled with the session at the
-    caller's commit)."""
+    caller's commit). Whether the baseline of a URR with a Volume Threshold (VOLTH) grew."""
+    grew = False
     for group in reports:
         book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
         if book is not None:
-            book.baseline = book.baseline + report_counts(group)
+            counts = report_counts(group)
+            book.baseline = book.baseline + counts
+            grew = grew or bool(counts and book.reports("VOLTH"))
+    return grew
