@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import dis
 import ipaddress
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -330,6 +332,37 @@ def test_lost_events_are_told_once_the_counts_after_them_are_cached(usage_dump: 
     asyncio.run(rounds())
     assert told == {"during the read": False, "after it": True}
     assert dp.read_usage(1, 1).bytes_total == 700  # (the cache the engine's check reads)
+    dp.close()
+
+
+def test_lost_events_told_while_the_engine_asks_are_not_missed() -> None:
+    """The client's thread tells a loss of events while the engine's thread asks
+    (`events_lost`): between any two of the asking call's bytecodes, the loss is told by
+    that call or by the next one, once."""
+    dp = open_datapath(FakeVpp())
+    code = VppDatapath.events_lost.__code__
+    for at in [i.offset for i in dis.get_instructions(code) if i.opname != "RESUME"]:
+        told: list[int] = []
+
+        def step(frame: Any, event: str, arg: Any, at: int = at, told: list[int] = told) -> Any:
+            if event == "opcode" and frame.f_lasti == at and not told:
+                told.append(at)
+                dp._tell_lost()  # (the client's thread, its refresh done)
+            return step
+
+        def calls(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code is not code:
+                return None
+            frame.f_trace_opcodes = True
+            return step
+
+        sys.settrace(calls)
+        try:
+            first = dp.events_lost()
+        finally:
+            sys.settrace(None)
+        assert told == [at]
+        assert [first, dp.events_lost(), dp.events_lost()].count(True) == 1, at
     dp.close()
 
 

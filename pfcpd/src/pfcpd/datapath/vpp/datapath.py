@@ -132,13 +132,15 @@ class VppDatapath(Datapath):
         self._ready = False
         self._closing = False
         self.unknown_events = 0
-        # The plugin's count of events lost (None: not read yet, or the plugin has none);
-        # whether it grew and the refresh after the read has not filled the usage cache yet;
-        # and whether it grew before a refresh that did, since `events_lost` was last asked
-        # (all in the client's thread's refresh).
+        # The plugin's count of events lost (None: not read yet, or the plugin has none),
+        # and whether it grew and the refresh after the read has not filled the usage cache
+        # yet (both in the client's thread's refresh); how many times that refresh told the
+        # loss (`_tell_lost`: the client's thread alone writes it) and how many of those
+        # `events_lost` has told the engine (its thread alone writes it).
         self._lost_count: int | None = None
         self._lost_pending = False
-        self._lost = False
+        self._lost_told = 0
+        self._lost_asked = 0
         self.reconnects = 0
         self.program_failures = 0
         self.client = client_factory(
@@ -299,7 +301,9 @@ class VppDatapath(Datapath):
         """The plugin's count of lost events grew since the last call (seen by the usage
         refresh, every ``usage_refresh`` seconds): told once the usage cache holds the
         counts read after the count (the engine's check reads that cache)."""
-        lost, self._lost = self._lost, False
+        told = self._lost_told  # (one read: a loss told from now on is the next call's)
+        lost = told != self._lost_asked
+        self._lost_asked = told
         return lost
 
     def drop_buffered(self, seid: int) -> int:
@@ -611,8 +615,13 @@ class VppDatapath(Datapath):
                 await self._refresh_each()
             if lost:
                 self._lost_pending = False
-                self._lost = True
+                self._tell_lost()
             await asyncio.sleep(self.settings.usage_refresh)
+
+    def _tell_lost(self) -> None:
+        """Tell the engine events were lost, at its next `events_lost` (the client's thread;
+        a count each thread writes alone, so that none is missed while the engine asks)."""
+        self._lost_told += 1
 
     async def _count_lost_events(self) -> None:
         """Read the plugin's count of lost events (``upf_counters_get``); note when it grew
