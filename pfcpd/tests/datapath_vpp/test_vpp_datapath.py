@@ -393,6 +393,36 @@ def test_vpp_restart_reprograms_every_session() -> None:
     dp.close()
 
 
+@pytest.mark.parametrize("restarted", [False, True])
+def test_events_of_a_vpp_reached_again_are_lost_unless_it_restarted(restarted: bool) -> None:
+    """The API connection closed and opened again: VPP dropped the events it raised with
+    no client subscribed. A VPP that kept the sessions (not restarted) counted on: the
+    engine is told events were lost once the refresh has cached its counts; a restarted
+    one lost its counters with the events (nothing to check)."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    client(dp).spawned.pop().close()  # (the usage refresh)
+    if restarted:
+        vpp.restart()
+    client(dp).lose()
+    asyncio.run(client(dp).spawned.pop())  # (reconnected)
+    assert dp.reconnects == 1 and vpp.subscribed
+    assert not dp.events_lost()  # (the usage cache not filled yet)
+    refresh = client(dp).spawned.pop()
+
+    async def one_round() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(one_round())
+    assert dp.events_lost() is not restarted
+    assert not dp.events_lost()
+    dp.close()
+
+
 def test_metrics_follow_the_connection() -> None:
     from pfcpd.daemon.datapath_service import VppDatapathService
     from pfcpd.metrics import Registry

@@ -531,6 +531,13 @@ class VppDatapath(Datapath):
             try:
                 held = await self._setup()
                 n, failed = await self._reprogram(held)
+                with self._lock:
+                    kept = any(seid in held for seid in self._programs)
+                if kept:
+                    # The same VPP (not restarted): its sessions counted on meanwhile and it
+                    # dropped the events it raised with no client subscribed (told once the
+                    # first refresh has cached the counts).
+                    self._lost_pending = True
             except (DatapathError, VppStartError) as exc:
                 if str(exc) != reported:
                     reported = str(exc)
