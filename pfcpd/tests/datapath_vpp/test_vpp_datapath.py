@@ -27,7 +27,7 @@ from pfcpd.datapath.interface import (
     Urr,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import VppUnavailable
+from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.datapath import VppDatapath, VppStartError
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 
@@ -363,6 +363,42 @@ def test_lost_events_told_while_the_engine_asks_are_not_missed() -> None:
             sys.settrace(None)
         assert told == [at]
         assert [first, dp.events_lost(), dp.events_lost()].count(True) == 1, at
+    dp.close()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_a_failed_read_of_the_lost_count_is_made_again(missing: bool) -> None:
+    """The refresh's read of the lost events' count fails (VPP answers an error): the
+    next refresh reads it again and sees it grew. A plugin without the message is not
+    asked again."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    refresh = client(dp).spawned.pop()
+    failed: list[str] = []
+
+    def failing() -> None:
+        failed.append("upf_counters_get")
+        if missing:
+            raise DatapathError("VPP has no API message upf_counters_get")
+        raise VppCallError("upf_counters_get: retval -1", -1)
+
+    async def rounds() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0)  # (the first refresh)
+        vpp.before["upf_counters_get"] = failing
+        vpp.events_lost += 1
+        await asyncio.sleep(dp.settings.usage_refresh + 0.02)
+        del vpp.before["upf_counters_get"]
+        await asyncio.sleep(2 * dp.settings.usage_refresh + 0.02)
+        task.cancel()
+
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.05)
+    asyncio.run(rounds())
+    assert failed == ["upf_counters_get"]
+    assert dp.events_lost() is not missing
+    asked = [name for name, _ in vpp.calls].count("upf_counters_get")
+    assert asked == 3 if missing else asked >= 4  # (at connect, then each refresh)
     dp.close()
 
 

@@ -30,13 +30,14 @@ from session_harness import (
     usage_reports,
 )
 
-from pfcpd.datapath.interface import DatapathEvent
+from pfcpd.datapath.interface import DatapathError, DatapathEvent, Usage
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import MemoryJournal
+from pfcpd.session.reports import LIMIT_CHECK_TRIES
 from pfcpd.session.rules import ie_value
 from pfcpd.smfsim import rules as R
 
@@ -275,3 +276,35 @@ def test_a_refused_threshold_report_then_a_packet_reports_the_same_after_a_resta
         sent2 = again.advance(0.1)
         assert _reports(sent2) == [("VOLTH", 1, LIMIT + PACKET)]
         again.answer_all(sent2)
+
+
+def test_a_check_whose_read_fails_is_made_again(h: Harness) -> None:
+    """The datapath fails the check's read of a session's counts (VPP: a timeout): the
+    session is checked again at a later poll, and its limit reported once; a datapath
+    that keeps failing is given up after LIMIT_CHECK_TRIES checks (nothing reported)."""
+    _, teid = _session(h, _threshold())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    h.dp.poll_events()  # (lost)
+    reads = h.dp.read_usage
+    failing = [True, True]  # (the first two reads without reset fail)
+
+    def read_usage(seid: int, urr_id: int, reset: bool = False) -> Usage:
+        if not reset and failing:
+            failing.pop()
+            raise DatapathError("VPP did not answer within 1 s")
+        return reads(seid, urr_id, reset)
+
+    h.dp.read_usage = read_usage  # type: ignore[method-assign]
+    lost = [True]
+    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    sent = h.advance(0.5)
+    assert not failing
+    assert _reports(sent) == [("VOLTH", 0, LIMIT)]
+    h.answer_all(sent)
+    assert h.advance(2.0) == []
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    h.dp.poll_events()  # (lost again)
+    failing += [True] * LIMIT_CHECK_TRIES
+    lost.append(True)
+    assert h.advance(2.0) == []
+    assert not failing and h.engine._limit_checks == []

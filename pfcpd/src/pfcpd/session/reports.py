@@ -30,6 +30,9 @@ from .usage import ZERO, Counts, UrrBook, measures, packet_times, report_counts,
 log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
+# Checks of a session's volume limits whose counts the datapath fails to read, at most
+# (`Reporting._limits_unread`).
+LIMIT_CHECK_TRIES = 3
 # Usage report triggers by datapath event.
 _EVENT_TRIGGER = {
     EventType.USAGE_THRESHOLD: "VOLTH",
@@ -363,7 +366,9 @@ class Reporting(EngineState):
         for seid in batch:
             session = self.sessions.get(seid)
             if session is None:
+                self._limit_tries.pop(seid, None)
                 continue
+            unread = False
             for urr_id, book in session.urrs.items():
                 rule = session.rules.urr.get(urr_id)
                 if rule is None or book.inactive or not volume_limited(book):
@@ -372,6 +377,7 @@ class Reporting(EngineState):
                     usage = self.datapath.read_usage(seid, urr_id)
                 except DatapathError as err:
                     log.error("session 0x%x URR %d: %s", seid, urr_id, err)
+                    unread = True
                     continue
                 offsets = (octets(book.baseline), octets(book.consumed))
                 for trigger in volume_limits_reached(urr_id, rule, offsets, octets(usage)):
@@ -383,7 +389,27 @@ class Reporting(EngineState):
                     )
                     due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
                     checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+            self._limits_unread(seid, unread)
         return checked
+
+    def _limits_unread(self, seid: int, unread: bool) -> None:
+        """After the check of session ``seid``'s limits: a URR's counts not read (the
+        datapath failed the read) queues it again, after the sessions queued now, up to
+        LIMIT_CHECK_TRIES checks in all; then it is given up (logged)."""
+        if not unread:
+            self._limit_tries.pop(seid, None)
+            return
+        tries = self._limit_tries.get(seid, 0) + 1
+        if tries < LIMIT_CHECK_TRIES:
+            self._limit_tries[seid] = tries
+            self._limit_checks.insert(0, seid)  # (taken from the end: after the others)
+            return
+        self._limit_tries.pop(seid, None)
+        log.error(
+            "session 0x%x: counts not read in %d checks: its volume limits are not checked",
+            seid,
+            tries,
+        )
 
     def _check_every_limit(self) -> None:
         """The datapath lost events: every session with a volume threshold or quota is

@@ -124,6 +124,7 @@ class EngineState:
         # counts (a slice per poll), and the limits the counts journaled from a datapath
         # that lost its counters reached (SEID -> URR ID -> triggers).
         self._limit_checks: list[int] = []
+        self._limit_tries: dict[int, int] = {}  # SEID -> checks whose counts were not read
         self._limits_found: dict[int, dict[int, set[str]]] = {}
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time

@@ -58,7 +58,7 @@ from pfcpd.datapath.interface import (
     Usage,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import ApiClient, Call, VppUnavailable
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionPacker, Unsupported
 
@@ -599,11 +599,13 @@ class VppDatapath(Datapath):
         while self._ready and not self._closing:
             if counted:
                 try:
-                    await self._count_lost_events()
+                    counted = await self._count_lost_events()
                 except VppUnavailable:
                     return
-                except DatapathError as exc:
+                except (VppCallError, TimeoutError) as exc:  # (read at the next refresh)
                     log.warning("usage refresh: events lost not read: %s", exc)
+                except DatapathError as exc:  # (a plugin without upf_counters_get)
+                    log.warning("usage refresh: events lost not read: %s; not read again", exc)
                     counted = False
             seq = self._reset_seq
             lost = self._lost_pending  # (told once the counts read after it are cached)
@@ -630,10 +632,11 @@ class VppDatapath(Datapath):
         a count each thread writes alone, so that none is missed while the engine asks)."""
         self._lost_told += 1
 
-    async def _count_lost_events(self) -> None:
+    async def _count_lost_events(self) -> bool:
         """Read the plugin's count of lost events (``upf_counters_get``); note when it grew
         (a VPP restarted meanwhile counts from 0 again: the count is taken as it is), for
-        `events_lost` once the usage refresh that follows is cached."""
+        `events_lost` once the usage refresh that follows is cached. False: the plugin
+        has no such count."""
         reply = await self.client.acall("upf_counters_get")
         for c in reply.counters:
             if (int(c.kind), int(c.index)) == LOST_EVENTS_COUNTER:
@@ -645,7 +648,8 @@ class VppDatapath(Datapath):
                     )
                     self._lost_pending = True
                 self._lost_count = lost
-                return
+                return True
+        return False
 
     async def _refresh_each(self) -> None:
         with self._lock:
