@@ -56,9 +56,12 @@ class Reporting(EngineState):
             return
         session = self.sessions.get(pending.up_seid)
         if response is None:
-            # Never answered: the counts it carried go into the next report.
+            # Never answered: the counts it carried go into the next report (of a session
+            # deleted in this batch: should the deletion be undone, `_usage_if_back`).
             if session is not None:
                 self._usage_kept(session, pending.reports)
+            else:
+                self._usage_if_back(pending.up_seid, pending.reports)
             return
         cause = ie_value(response, T.CAUSE)
         if session is not None and session.cp_moves != pending.cp_moves:
@@ -142,10 +145,11 @@ class Reporting(EngineState):
         self._after_undos(session, again)
 
     def _usage_if_back(self, seid: int, reports: list[Grouped]) -> None:
-        """The counts of ``reports`` (a report no CP took) of session ``seid``, which is
-        gone: should a deletion of this batch be undone (the journal refused the batch,
-        or the datapath a change of it), the session comes back with the counts it had
-        then, and these go into its URRs (as `_usage_kept` puts them), after the undos."""
+        """The counts of ``reports`` (a report no CP took: refused or never answered) of
+        session ``seid``, which is gone: should a deletion of this batch be undone (the
+        journal refused the batch, or the datapath a change of it), the session comes back
+        with the counts it had then, and these go into its URRs (as `_usage_kept` puts
+        them), after the undos."""
         if not reports or not self._staged:
             return  # (no change of this batch to undo: gone for good)
 
