@@ -20,6 +20,7 @@ from session_harness import (
     created,
     dl_far,
     dl_pdr,
+    g,
     gtpu,
     qer,
     ul_far,
@@ -35,6 +36,7 @@ from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import MemoryJournal
 from pfcpd.session.reports import LIMIT_CHECK_TRIES
@@ -308,3 +310,24 @@ def test_a_check_whose_read_fails_is_made_again(h: Harness) -> None:
     lost.append(True)
     assert h.advance(2.0) == []
     assert not failing and h.engine._limit_checks == []
+
+
+@pytest.mark.parametrize("change", ["quota", "trigger"])
+def test_a_limit_found_at_restore_is_not_reported_once_a_change_made_it_stale(
+    h: Harness, change: str
+) -> None:
+    """A quota the journal's counts used up (found at the restore of the local datapath,
+    reported at the first poll) is then checked as the datapath's event of it would be
+    (`_urr_reports`): a new quota the CP grants before that poll is not used up, and a
+    URR whose triggers no longer have VOLQU does not report it: nothing reported."""
+    seid, teid = _session(h, _quota())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    _checkpointed(h)
+    if change == "quota":
+        update = g(T.UPDATE_URR, S.URRID(1), TR.VolumeQuota(total=10 * LIMIT))
+    else:
+        update = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLTH"))
+    with _restarted(h, kept=False) as again:
+        assert again.engine._limits_found  # (found at restore)
+        assert cause(again.modify(seid, update)) == 1
+        assert _reports(again.advance(2.0)) == []

@@ -361,7 +361,12 @@ class Reporting(EngineState):
             if session is None:
                 continue
             for urr_id, triggers in urrs.items():
-                for trigger in triggers:  # (unless a change since made it stale)
+                for trigger in triggers:
+                    # As the datapath's event of it would be (`_urr_reports`): not once a
+                    # change since took the trigger from the URR (or the URR), nor a quota
+                    # a new grant replaced; a threshold is not compared with the counts
+                    # again (a live engine reports a VOLTH event it has not handled yet
+                    # after such a change too).
                     if self._urr_reports(session, urr_id, trigger):
                         due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
                         checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
