@@ -459,6 +459,34 @@ def test_events_of_a_vpp_reached_again_are_lost_unless_it_restarted(restarted: b
     dp.close()
 
 
+def test_usage_is_cached_once_a_refresh_filled_the_cache() -> None:
+    """Until the first refresh after a connect (or reconnect) fills the usage cache, a
+    read without reset would wait for VPP: `usage_cached` says so (the engine's check of
+    the counts waits for it)."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.install(1, program(0x101))
+    dp.start()
+
+    def one_round() -> None:
+        async def run() -> None:
+            task = asyncio.ensure_future(client(dp).spawned.pop())
+            await asyncio.sleep(0)
+            task.cancel()
+
+        asyncio.run(run())
+
+    assert not dp.usage_cached()
+    one_round()
+    assert dp.usage_cached()
+    client(dp).lose()
+    asyncio.run(client(dp).spawned.pop())  # (reconnected: the cache emptied)
+    assert not dp.usage_cached()
+    one_round()
+    assert dp.usage_cached()
+    dp.close()
+
+
 def test_metrics_follow_the_connection() -> None:
     from pfcpd.daemon.datapath_service import VppDatapathService
     from pfcpd.metrics import Registry

@@ -331,3 +331,76 @@ def test_a_limit_found_at_restore_is_not_reported_once_a_change_made_it_stale(
         assert again.engine._limits_found  # (found at restore)
         assert cause(again.modify(seid, update)) == 1
         assert _reports(again.advance(2.0)) == []
+
+
+def _sessions_over_threshold(h: Harness, n: int) -> list[int]:
+    """``n`` sessions whose URR 1's threshold two uplink packets crossed, their events lost;
+    and a session with the same URR and no traffic. Their UP SEIDs, the idle one last."""
+    seids = []
+    for i in range(n + 1):
+        rules = [*R.session_rules(gnb_teid=0x200 + i)[:-1], _threshold()]
+        resp = h.establish(*rules, cp_seid=0xC0FFEE + i)
+        assert cause(resp) == 1
+        fteid = created(resp)[1][T.F_TEID]
+        assert isinstance(fteid, A.FTEID) and fteid.teid is not None
+        seids.append(up_seid(resp))
+        if i < n:
+            packet = gtpu(ul_packet(f"10.45.0.{i + 1}", PACKET - 28), fteid.teid)
+            assert [h.dp.process_ul(packet).verdict for _ in range(2)] == [FORWARD, FORWARD]
+    assert len(h.dp.poll_events()) == n  # (lost)
+    return seids
+
+
+def test_lost_events_check_every_session_a_slice_per_poll(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After lost events, the sessions are checked ``checkpoint_batch`` per poll (here 1)
+    from a cursor over them; another loss midway starts it again: each threshold is
+    reported once. A URR with no octets since its last report is not compiled."""
+    from pfcpd.session import reports
+
+    h.engine.settings = dataclasses.replace(h.engine.settings, checkpoint_batch=1)
+    seids = _sessions_over_threshold(h, 3)
+    compiled: list[int] = []
+    limits = reports.volume_limits_reached
+
+    def counted(urr_id: int, *args: object) -> list[str]:
+        compiled.append(urr_id)
+        return limits(urr_id, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reports, "volume_limits_reached", counted)
+    losses = [True, False, True]  # (lost at the first poll and again at the third)
+    h.dp.events_lost = lambda: bool(losses and losses.pop())  # type: ignore[method-assign]
+    per_poll = []
+    for _ in range(7):
+        h.engine.poll_datapath(h.now)
+        per_poll.append(len(usage_reports(h._collect())))
+    # (the second loss starts again from the first session: the two reported are
+    # checked again, their counts since zero, then the third reported)
+    assert per_poll == [1, 1, 0, 0, 1, 0, 0]
+    assert len(compiled) == 3 and h.engine._limit_sweep is None
+    assert all(h.engine.sessions[s].urrs[1].seqn == 1 for s in seids[:3])
+
+
+def test_the_check_waits_for_the_datapath_s_usage_cache(h: Harness) -> None:
+    """A datapath whose reads would wait for it until its usage cache is filled (VPP, just
+    connected): the check reads no counts until it is (`Datapath.usage_cached`)."""
+    _sessions_over_threshold(h, 1)
+    cached = [False]
+    h.dp.usage_cached = lambda: cached[0]  # type: ignore[method-assign]
+    reads = h.dp.read_usage
+    read: list[int] = []
+
+    def read_usage(seid: int, urr_id: int, reset: bool = False) -> Usage:
+        read.append(seid)
+        return reads(seid, urr_id, reset)
+
+    h.dp.read_usage = read_usage  # type: ignore[method-assign]
+    lost = [True]
+    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    for _ in range(3):
+        h.engine.poll_datapath(h.now)
+    assert read == [] and usage_reports(h._collect()) == []
+    cached[0] = True
+    h.engine.poll_datapath(h.now)
+    assert _reports(h._collect()) == [("VOLTH", 0, LIMIT)]

@@ -258,6 +258,12 @@ class Datapath(abc.ABC):
         datapath that loses none (the default)."""
         return False
 
+    def usage_cached(self) -> bool:
+        """Whether `read_usage` (without reset) answers from what the datapath holds at
+        once: the engine's check of the counts waits for it (`Reporting._lost_limits`).
+        True: a datapath whose reads never wait (the default)."""
+        return True
+
     def keeps_counts(self, seid: int) -> bool:
         """At restore: whether this datapath held session ``seid`` across pfcpd's restart,
         its URR counters going on meanwhile (then nothing they counted is in the

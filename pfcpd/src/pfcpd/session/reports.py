@@ -11,6 +11,7 @@ report).
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 
 from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType, Usage
@@ -309,7 +310,7 @@ class Reporting(EngineState):
         if self.datapath.events_lost():
             self._check_every_limit()
         checked: dict[int, dict[int, set[str]]] = {}
-        if self._limits_found or self._limit_checks:
+        if self._limits_found or self._limit_checks or self._limit_sweep is not None:
             checked = self._lost_limits(due)
         for seid, urrs in due.items():
             session = self.sessions.get(seid)
@@ -370,8 +371,16 @@ class Reporting(EngineState):
                     if self._urr_reports(session, urr_id, trigger):
                         due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
                         checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
-        batch = self._limit_checks[-self.settings.checkpoint_batch :]
-        del self._limit_checks[-self.settings.checkpoint_batch :]
+        if not self.datapath.usage_cached():
+            return checked  # (its reads would wait for the datapath, a session at a time)
+        n = self.settings.checkpoint_batch
+        batch = self._limit_checks[-n:]
+        del self._limit_checks[-n:]
+        if len(batch) < n and self._limit_sweep is not None:
+            more = list(itertools.islice(self._limit_sweep, n - len(batch)))
+            if len(more) < n - len(batch):
+                self._limit_sweep = None  # (every session checked)
+            batch += more
         for seid in batch:
             session = self.sessions.get(seid)
             if session is None:
@@ -388,6 +397,8 @@ class Reporting(EngineState):
                     log.error("session 0x%x URR %d: %s", seid, urr_id, err)
                     unread = True
                     continue
+                if not (usage.bytes_total or usage.bytes_ul or usage.bytes_dl):
+                    continue  # (no octets since the last report: no limit reached by them)
                 offsets = (octets(book.baseline), octets(book.consumed))
                 for trigger in volume_limits_reached(urr_id, rule, offsets, octets(usage)):
                     log.info(
@@ -422,19 +433,14 @@ class Reporting(EngineState):
 
     def _check_every_limit(self) -> None:
         """The datapath lost events: every session with a volume threshold or quota is
-        checked against its counts (`_lost_limits`), a slice per poll."""
-        queued = set(self._limit_checks)
-        more = [
-            seid
-            for seid, session in self.sessions.items()
-            if seid not in queued
-            and any(volume_limited(b) and not b.inactive for b in session.urrs.values())
-        ]
+        checked against its counts (`_lost_limits`), a slice per poll, from a cursor over
+        the sessions now (a loss while one runs starts it again: those checked since are
+        checked again, against counts read after the new loss)."""
         log.warning(
             "the datapath lost events: the volume limits of %d session(s) are checked",
-            len(more) + len(queued),
+            len(self.sessions),
         )
-        self._limit_checks[:0] = more  # (taken from the end: those queued already first)
+        self._limit_sweep = iter(list(self.sessions))
 
     def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
         book = session.urrs.get(urr_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..datapath.interface import (
@@ -125,6 +125,8 @@ class EngineState:
         # that lost its counters reached (SEID -> URR ID -> triggers).
         self._limit_checks: list[int] = []
         self._limit_tries: dict[int, int] = {}  # SEID -> checks whose counts were not read
+        # after lost events: the SEIDs of every session then, a cursor the polls go on with
+        self._limit_sweep: Iterator[int] | None = None
         self._limits_found: dict[int, dict[int, set[str]]] = {}
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time

@@ -114,6 +114,7 @@ class VppDatapath(Datapath):
         self._lock = threading.Lock()
         self._programs: dict[int, tuple[SessionProgram, int]] = {}  # SEID -> (program, cookie)
         self._usage: dict[int, dict[int, Usage]] = {}  # the cache; written in the client thread
+        self._usage_filled = False  # a refresh filled the cache since the last (re)connect
         self._reset_seq = 0
         self._last_reset: dict[int, int] = {}  # SEID -> _reset_seq of its last reset
         self._events: collections.deque[DatapathEvent] = collections.deque()
@@ -296,6 +297,11 @@ class VppDatapath(Datapath):
         while self._events:
             out.append(self._events.popleft())
         return out
+
+    def usage_cached(self) -> bool:
+        """A usage refresh has filled the cache since pfcpd (re)connected: a read without
+        reset is answered from it, without a call to VPP."""
+        return self._usage_filled
 
     def events_lost(self) -> bool:
         """The plugin's count of lost events grew since the last call (seen by the usage
@@ -559,6 +565,7 @@ class VppDatapath(Datapath):
     async def _reprogram(self, held: dict[int, int]) -> tuple[int, int]:
         with self._lock:
             programs = dict(self._programs)
+        self._usage_filled = False
         self._usage.clear()
         calls = [
             (seid, self._session_call(seid, tr.OP_DELETE, None)[0])
@@ -622,6 +629,7 @@ class VppDatapath(Datapath):
                     dump = False
             if not dump:
                 await self._refresh_each()
+            self._usage_filled = True
             if lost:
                 self._lost_pending = False
                 self._tell_lost()
