@@ -67,6 +67,7 @@ class FakeVpp:
         self.nwis.clear()
         self.bound.clear()
         self.subscribed = False
+        self.events_lost = 0  # (a new VPP counts from 0)
 
     def count(self, seid: int, urr_id: int, n: int) -> None:
         """``n`` bytes (one packet) counted by a URR."""

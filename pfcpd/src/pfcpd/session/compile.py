@@ -589,9 +589,13 @@ def volume_limits_reached(
         out.append("VOLTH")
     if urr.volume_quota is not None and trig.has("VOLQU"):
         consumed = offsets[1]
-        used = tuple(a + b for a, b in zip(consumed, counted, strict=True))
+        used: Volumes = (
+            consumed[0] + counted[0],
+            consumed[1] + counted[1],
+            consumed[2] + counted[2],
+        )
         before = quotas_used_up([(urr_id, g)], {urr_id: ((0, 0, 0), consumed)})
-        after = quotas_used_up([(urr_id, g)], {urr_id: ((0, 0, 0), used)})  # type: ignore[dict-item]
+        after = quotas_used_up([(urr_id, g)], {urr_id: ((0, 0, 0), used)})
         if after and not before:
             out.append("VOLQU")
     return out

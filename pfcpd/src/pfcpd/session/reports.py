@@ -14,19 +14,29 @@ import heapq
 import itertools
 import logging
 
-from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType, Usage
+from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
 from ..pfcp.ies_address import FTEID
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
 from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
-from .compile import Volumes, pfcp_pdr_id, quotas_used_up, volume_limits_reached
+from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
 from .errors import RuleError
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
 from .state import EngineState, PendingReport, Staged, seids_of
-from .usage import ZERO, Counts, UrrBook, measures, packet_times, report_counts, usage_report
+from .usage import (
+    ZERO,
+    Counts,
+    UrrBook,
+    measures,
+    octets,
+    packet_times,
+    report_counts,
+    usage_report,
+    volume_limited,
+)
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
@@ -545,19 +555,6 @@ class Reporting(EngineState):
             session.set_rules(rules)
         self._reinstall(session)
         self._commit_quietly(session)
-
-
-def volume_limited(book: UrrBook) -> bool:
-    """The URR reports a volume threshold or quota (VOLTH, VOLQU)."""
-    return book.reports("VOLTH") or (book.quota and book.reports("VOLQU"))
-
-
-def octets(counts: Counts | Usage) -> Volumes:
-    """The octets (total, UL, DL) of ``counts``."""
-    if isinstance(counts, Usage):
-        return counts.bytes_total, counts.bytes_ul, counts.bytes_dl
-    v = counts.values
-    return v[0], v[1], v[2]
 
 
 def _usage_back(session: Session, reports: list[Grouped]) -> bool:

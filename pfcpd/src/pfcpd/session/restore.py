@@ -17,11 +17,10 @@ from .choosing import Allocations, Choosing
 from .compile import compile_program, volume_limits_reached
 from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, read_record
-from .reports import octets, volume_limited
 from .rules import RuleSet
 from .session import RECORD_VERSION, Session, program_peers, ue_network
 from .state import blocked_urrs, urr_offsets
-from .usage import ZERO, Counts, UrrBook, kept_books
+from .usage import ZERO, Counts, UrrBook, kept_books, octets, volume_limited
 
 log = logging.getLogger("pfcpd.session")
 

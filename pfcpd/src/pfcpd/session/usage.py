@@ -552,6 +552,19 @@ _RULE_FIELDS: dict[bytes, tuple[tuple[tuple[str, object], ...], bool]] = {}
 RULE_FIELDS_ENTRIES = 1024
 
 
+def volume_limited(book: UrrBook) -> bool:
+    """The URR reports a volume threshold or quota (VOLTH, VOLQU)."""
+    return book.reports("VOLTH") or (book.quota and book.reports("VOLQU"))
+
+
+def octets(counts: Counts | Usage) -> tuple[int, int, int]:
+    """The octets (total, UL, DL) of ``counts``."""
+    if isinstance(counts, Usage):
+        return counts.bytes_total, counts.bytes_ul, counts.bytes_dl
+    v = counts.values
+    return v[0], v[1], v[2]
+
+
 def drop_rule_fields() -> None:
     """Empty `UrrBook.configure`'s and `UrrBook.created`'s memos (they refill as rules are
     configured again)."""
