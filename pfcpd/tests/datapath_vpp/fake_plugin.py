@@ -60,6 +60,7 @@ class FakeVpp:
         self.up = True
         self.events_lost = 0  # the plugin's count of events its queues had no room for
         self.before: dict[str, Callable[[], None]] = {}  # message -> run as it comes in
+        self.clock_ns = 0  # the plugin's clock its session replies carry (0: none)
 
     def restart(self) -> None:
         """VPP restarted: everything it held is gone."""
@@ -133,7 +134,7 @@ class FakeVpp:
         old = session.urrs if session is not None else {}
         self.sessions[seid] = FakeSession(args["cookie"], {u: old.get(u, {}) for u in urr_ids})
         dropped = [usage_record(u, c) for u, c in old.items() if u not in urr_ids]
-        return SimpleNamespace(retval=0, error="", usage=dropped)
+        return SimpleNamespace(retval=0, error="", usage=dropped, now_ns=self.clock_ns)
 
     def _upf_usage_get(self, args: dict[str, Any]) -> Any:
         session = self.sessions.get(args["seid"])

@@ -429,6 +429,24 @@ def test_vpp_restart_reprograms_every_session() -> None:
     dp.close()
 
 
+def test_the_plugin_clock_is_read_from_the_reprogram_replies() -> None:
+    """A VPP restarted begins its clock anew: the replies that program it again give
+    pfcpd's estimate of that clock (`now_ns`), before any usage read."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    client(dp).spawned.pop().close()  # (the usage refresh)
+    assert dp.now_ns() > 1_007_000_000  # (no clock seen: the host's monotonic one)
+    vpp.restart()
+    vpp.clock_ns = 7_000_000
+    client(dp).lose()
+    asyncio.run(client(dp).spawned.pop())
+    assert set(vpp.sessions) == {1}
+    assert 7_000_000 <= dp.now_ns() < 1_007_000_000
+    dp.close()
+
+
 @pytest.mark.parametrize("restarted", [False, True])
 def test_events_of_a_vpp_reached_again_are_lost_unless_it_restarted(restarted: bool) -> None:
     """The API connection closed and opened again: VPP dropped the events it raised with

@@ -39,7 +39,7 @@ from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import MemoryJournal
-from pfcpd.session.reports import LIMIT_CHECK_TRIES
+from pfcpd.session.reports import LATE_WINDOW_NS, LIMIT_CHECK_TRIES
 from pfcpd.session.rules import ie_value
 from pfcpd.smfsim import rules as R
 
@@ -247,6 +247,34 @@ def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
     assert _reports(sent) == [(limit, 0, LIMIT)]
     h.answer_all(sent)
     assert h.advance(2.0) == []
+
+
+@pytest.mark.parametrize("clock", ["begun anew", "past the window"])
+def test_an_event_after_a_checked_report_is_reported(h: Harness, clock: str) -> None:
+    """After the check reported a threshold, the datapath's clock begins anew (VPP
+    restarted while pfcpd ran on: its events' times and pfcpd's estimate of its clock
+    start again near 0), or more than LATE_WINDOW_NS pass: the next crossing's event,
+    raised before that report by the time it carries, is not taken for late. A report
+    lost would leave the CP without it; the check's window only drops what comes late."""
+    _, teid = _session(h, _threshold())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    assert [ev.id for ev in h.dp.poll_events()] == [1]  # (lost)
+    lost = [True]
+    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    h.engine.poll_datapath(h.now)  # (the check reports it)
+    sent = h.advance(0.1)
+    assert _reports(sent) == [("VOLTH", 0, LIMIT)]
+    h.answer_all(sent)
+    checked = h.dp.now_ns()
+    now = 5_000 if clock == "begun anew" else checked + LATE_WINDOW_NS + 1
+    h.dp.now_ns = lambda: now  # type: ignore[method-assign]
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (the threshold again)
+    polled = h.dp.poll_events
+    h.dp.poll_events = lambda: [  # type: ignore[method-assign]
+        dataclasses.replace(ev, time_ns=min(1_000, checked - 1)) for ev in polled()
+    ]
+    sent = h.advance(0.1)
+    assert _reports(sent) == [("VOLTH", 1, LIMIT)]
 
 
 @pytest.mark.parametrize("restart", [None, "kept", "lost"])

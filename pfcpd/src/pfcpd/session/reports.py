@@ -44,6 +44,10 @@ T = IEType
 # Checks of a session's volume limits whose counts the datapath fails to read, at most
 # (`Reporting._limits_unread`).
 LIMIT_CHECK_TRIES = 3
+# How long after a checked report an event of its limit may still come late (VPP sends
+# its events every 10 ms, the engine polls them every `poll_interval`): past it, or on
+# a datapath clock that went back (VPP restarted), no event is taken for late.
+LATE_WINDOW_NS = 1_000_000_000
 # Usage report triggers by datapath event.
 _EVENT_TRIGGER = {
     EventType.USAGE_THRESHOLD: "VOLTH",
@@ -342,7 +346,13 @@ class Reporting(EngineState):
             since = book.volqu_checked_ns
         else:
             return False
-        if ev.time_ns >= since:
+        if not since:
+            return False
+        if trigger == "VOLTH":  # (one late event at most, within LATE_WINDOW_NS)
+            book.volth_checked_ns = 0
+        else:
+            book.volqu_checked_ns = 0
+        if ev.time_ns >= since or not 0 <= self.datapath.now_ns() - since <= LATE_WINDOW_NS:
             return False
         log.info(
             "session 0x%x URR %d: %s event raised before the report of it: dropped",

@@ -340,6 +340,7 @@ class VppDatapath(Datapath):
         calls += [(seid, self._session_call(seid, tr.OP_DELETE, None)[0]) for seid in orphans]
         results = self.client.call_many([c for _, c in calls], self._bulk_timeout(len(calls)))
         failed = self._log_failures(calls, results, "reconcile")
+        self._note_clocks(results)
         self.program_failures += failed
         kept = sum(1 for seid in self._programs if seid in self._held)
         log.info(
@@ -582,6 +583,7 @@ class VppDatapath(Datapath):
                 log.error("re-program: session 0x%x: %s", seid, exc)
         results = await self.client.acall_many([c for _, c in calls])
         failed = self._log_failures(calls, results, "re-program")
+        self._note_clocks(results)
         self.program_failures += failed
         return len(calls), failed
 
@@ -684,6 +686,15 @@ class VppDatapath(Datapath):
         now = getattr(reply, "now_ns", None)
         if isinstance(now, int) and now > 0:
             self._clock_offset = now - time.monotonic_ns()
+
+    def _note_clocks(self, replies: list[Any]) -> None:
+        """The plugin's clock from the last of ``replies`` that carried it (a VPP restarted
+        since has a clock begun anew)."""
+        for reply in reversed(replies):
+            now = getattr(reply, "now_ns", None)
+            if not isinstance(reply, Exception) and isinstance(now, int) and now > 0:
+                self._note_clock(reply)
+                return
 
     def now_ns(self) -> int:
         """The plugin's clock, estimated from the last reply that carried it (its error is that
