@@ -166,6 +166,7 @@ HANDLED = (
     "upf_usage_get",
     "upf_session_usage_dump",
     "upf_session_drop_buffered",
+    "upf_counters_get",
 )
 
 

@@ -58,6 +58,9 @@ class FakeVpp:
         self.missing: set[str] = set()  # messages this plugin version does not have
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.up = True
+        self.events_lost = 0  # the plugin's count of events its queues had no room for
+        self.before: dict[str, Callable[[], None]] = {}  # message -> run as it comes in
+        self.clock_ns = 0  # the plugin's clock its session replies carry (0: none)
 
     def restart(self) -> None:
         """VPP restarted: everything it held is gone."""
@@ -65,6 +68,7 @@ class FakeVpp:
         self.nwis.clear()
         self.bound.clear()
         self.subscribed = False
+        self.events_lost = 0  # (a new VPP counts from 0)
 
     def count(self, seid: int, urr_id: int, n: int) -> None:
         """``n`` bytes (one packet) counted by a URR."""
@@ -76,6 +80,8 @@ class FakeVpp:
         if name in self.missing:  # (as ApiClient says of a message VPP does not have)
             raise DatapathError(f"VPP has no API message {name}")
         self.calls.append((name, args))
+        if name in self.before:
+            self.before[name]()
         handler: Callable[[dict[str, Any]], Any] = getattr(self, f"_{name}")
         return handler(args)
 
@@ -128,7 +134,7 @@ class FakeVpp:
         old = session.urrs if session is not None else {}
         self.sessions[seid] = FakeSession(args["cookie"], {u: old.get(u, {}) for u in urr_ids})
         dropped = [usage_record(u, c) for u, c in old.items() if u not in urr_ids]
-        return SimpleNamespace(retval=0, error="", usage=dropped)
+        return SimpleNamespace(retval=0, error="", usage=dropped, now_ns=self.clock_ns)
 
     def _upf_usage_get(self, args: dict[str, Any]) -> Any:
         session = self.sessions.get(args["seid"])
@@ -154,6 +160,13 @@ class FakeVpp:
             if s in self.sessions
         ]
         return SimpleNamespace(retval=0), details
+
+    def _upf_counters_get(self, args: dict[str, Any]) -> Any:
+        counters = [
+            SimpleNamespace(kind=0, index=0, name="rx ul", value=0),
+            SimpleNamespace(kind=3, index=1, name="events lost", value=self.events_lost),
+        ]
+        return SimpleNamespace(retval=0, counters=counters)
 
     def _upf_session_drop_buffered(self, args: dict[str, Any]) -> Any:
         if args["seid"] not in self.sessions:

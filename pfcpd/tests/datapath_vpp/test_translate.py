@@ -381,10 +381,10 @@ def test_events_of_an_upf_event(papi_messages: dict[str, Any]) -> None:
     # test_client.py::test_dump_and_events)
     events, unknown = tr.events_of(decoded)
     assert unknown == 0
-    assert [(e.type, e.seid, e.id, e.value) for e in events] == [
-        (EventType.USAGE_THRESHOLD, 0x11, 3, 2),
-        (EventType.DL_DATA_REPORT, 0x12, 7, 9),
-        (EventType.ERROR_INDICATION, 0, 0, 0xABC),
+    assert [(e.type, e.seid, e.id, e.value, e.time_ns) for e in events] == [
+        (EventType.USAGE_THRESHOLD, 0x11, 3, 2, 100),
+        (EventType.DL_DATA_REPORT, 0x12, 7, 9, 101),
+        (EventType.ERROR_INDICATION, 0, 0, 0xABC, 102),
     ]
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import dis
 import ipaddress
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from pfcpd.datapath.interface import (
     Urr,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import VppUnavailable
+from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.datapath import VppDatapath, VppStartError
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 
@@ -270,6 +272,136 @@ def test_events_are_handed_over_without_blocking() -> None:
     dp.close()
 
 
+def test_lost_events_are_told_once_the_refresh_sees_them() -> None:
+    """The plugin's count of lost events, read with every usage refresh: the engine is
+    told once when it grew (not for those lost before pfcpd connected)."""
+    vpp = FakeVpp()
+    vpp.events_lost = 5  # (before pfcpd)
+    dp = open_datapath(vpp)
+    dp.start()
+    refresh = client(dp).spawned.pop()
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.01)
+    told: list[bool] = []
+
+    async def rounds() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0.005)
+        told.append(dp.events_lost())
+        vpp.events_lost += 2
+        await asyncio.sleep(0.02)
+        told.append(dp.events_lost())
+        told.append(dp.events_lost())
+        task.cancel()
+
+    asyncio.run(rounds())
+    assert told == [False, True, False]
+    assert [name for name, _ in vpp.calls].count("upf_counters_get") >= 2
+    dp.close()
+
+
+@pytest.mark.parametrize("usage_dump", [True, False])
+def test_lost_events_are_told_once_the_counts_after_them_are_cached(usage_dump: bool) -> None:
+    """The engine checks the volume limits against the usage cache as soon as it is told
+    of lost events: it is told only once the refresh that read the grown count has cached
+    the counts read after it (not while the cache holds those of the refresh before)."""
+    vpp = FakeVpp()
+    if not usage_dump:
+        vpp.missing.add("upf_session_usage_dump")
+    dp = open_datapath(vpp)
+    dp.install(1, program(100))
+    dp.start()
+    refresh = client(dp).spawned.pop()
+    told: dict[str, bool] = {}
+
+    def reading() -> None:  # (VPP answers the refresh's read of the counts)
+        told.setdefault("during the read", dp.events_lost())
+
+    vpp.before["upf_session_usage_dump" if usage_dump else "upf_usage_get"] = reading
+
+    async def rounds() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0)  # (the first refresh: nothing lost)
+        told.clear()
+        vpp.events_lost += 1
+        vpp.count(1, 1, 700)
+        await asyncio.sleep(dp.settings.usage_refresh + 0.05)
+        told["after it"] = dp.events_lost()
+        task.cancel()
+
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.05)
+    asyncio.run(rounds())
+    assert told == {"during the read": False, "after it": True}
+    assert dp.read_usage(1, 1).bytes_total == 700  # (the cache the engine's check reads)
+    dp.close()
+
+
+def test_lost_events_told_while_the_engine_asks_are_not_missed() -> None:
+    """The client's thread tells a loss of events while the engine's thread asks
+    (`events_lost`): between any two of the asking call's bytecodes, the loss is told by
+    that call or by the next one, once."""
+    dp = open_datapath(FakeVpp())
+    code = VppDatapath.events_lost.__code__
+    for at in [i.offset for i in dis.get_instructions(code) if i.opname != "RESUME"]:
+        told: list[int] = []
+
+        def step(frame: Any, event: str, arg: Any, at: int = at, told: list[int] = told) -> Any:
+            if event == "opcode" and frame.f_lasti == at and not told:
+                told.append(at)
+                dp._tell_lost()  # (the client's thread, its refresh done)
+            return step
+
+        def calls(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code is not code:
+                return None
+            frame.f_trace_opcodes = True
+            return step
+
+        sys.settrace(calls)
+        try:
+            first = dp.events_lost()
+        finally:
+            sys.settrace(None)
+        assert told == [at]
+        assert [first, dp.events_lost(), dp.events_lost()].count(True) == 1, at
+    dp.close()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_a_failed_read_of_the_lost_count_is_made_again(missing: bool) -> None:
+    """The refresh's read of the lost events' count fails (VPP answers an error): the
+    next refresh reads it again and sees it grew. A plugin without the message is not
+    asked again."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    refresh = client(dp).spawned.pop()
+    failed: list[str] = []
+
+    def failing() -> None:
+        failed.append("upf_counters_get")
+        if missing:
+            raise DatapathError("VPP has no API message upf_counters_get")
+        raise VppCallError("upf_counters_get: retval -1", -1)
+
+    async def rounds() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0)  # (the first refresh)
+        vpp.before["upf_counters_get"] = failing
+        vpp.events_lost += 1
+        await asyncio.sleep(dp.settings.usage_refresh + 0.02)
+        del vpp.before["upf_counters_get"]
+        await asyncio.sleep(2 * dp.settings.usage_refresh + 0.02)
+        task.cancel()
+
+    dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.05)
+    asyncio.run(rounds())
+    assert failed == ["upf_counters_get"]
+    assert dp.events_lost() is not missing
+    asked = [name for name, _ in vpp.calls].count("upf_counters_get")
+    assert asked == 3 if missing else asked >= 4  # (at connect, then each refresh)
+    dp.close()
+
+
 def test_vpp_restart_reprograms_every_session() -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)
@@ -294,6 +426,82 @@ def test_vpp_restart_reprograms_every_session() -> None:
     assert dp.reconnects == 1
     dp.install(9, program(0x109))  # accepted again
     assert 9 in vpp.sessions
+    dp.close()
+
+
+def test_the_plugin_clock_is_read_from_the_reprogram_replies() -> None:
+    """A VPP restarted begins its clock anew: the replies that program it again give
+    pfcpd's estimate of that clock (`now_ns`), before any usage read."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    client(dp).spawned.pop().close()  # (the usage refresh)
+    assert dp.now_ns() > 1_007_000_000  # (no clock seen: the host's monotonic one)
+    vpp.restart()
+    vpp.clock_ns = 7_000_000
+    client(dp).lose()
+    asyncio.run(client(dp).spawned.pop())
+    assert set(vpp.sessions) == {1}
+    assert 7_000_000 <= dp.now_ns() < 1_007_000_000
+    dp.close()
+
+
+@pytest.mark.parametrize("restarted", [False, True])
+def test_events_of_a_vpp_reached_again_are_lost_unless_it_restarted(restarted: bool) -> None:
+    """The API connection closed and opened again: VPP dropped the events it raised with
+    no client subscribed. A VPP that kept the sessions (not restarted) counted on: the
+    engine is told events were lost once the refresh has cached its counts; a restarted
+    one lost its counters with the events (nothing to check)."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    client(dp).spawned.pop().close()  # (the usage refresh)
+    if restarted:
+        vpp.restart()
+    client(dp).lose()
+    asyncio.run(client(dp).spawned.pop())  # (reconnected)
+    assert dp.reconnects == 1 and vpp.subscribed
+    assert not dp.events_lost()  # (the usage cache not filled yet)
+    refresh = client(dp).spawned.pop()
+
+    async def one_round() -> None:
+        task = asyncio.ensure_future(refresh)
+        await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(one_round())
+    assert dp.events_lost() is not restarted
+    assert not dp.events_lost()
+    dp.close()
+
+
+def test_usage_is_cached_once_a_refresh_filled_the_cache() -> None:
+    """Until the first refresh after a connect (or reconnect) fills the usage cache, a
+    read without reset would wait for VPP: `usage_cached` says so (the engine's check of
+    the counts waits for it)."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.install(1, program(0x101))
+    dp.start()
+
+    def one_round() -> None:
+        async def run() -> None:
+            task = asyncio.ensure_future(client(dp).spawned.pop())
+            await asyncio.sleep(0)
+            task.cancel()
+
+        asyncio.run(run())
+
+    assert not dp.usage_cached()
+    one_round()
+    assert dp.usage_cached()
+    client(dp).lose()
+    asyncio.run(client(dp).spawned.pop())  # (reconnected: the cache emptied)
+    assert not dp.usage_cached()
+    one_round()
+    assert dp.usage_cached()
     dp.close()
 
 

@@ -150,6 +150,40 @@ def test_unanswered_report_counts_go_into_the_next(h: Harness) -> None:
     assert _volume(final) == (0, 0)  # type: ignore[arg-type]
 
 
+def test_a_threshold_given_less_a_baseline_counts_whole_after_its_report(h: Harness) -> None:
+    """A threshold report not accepted (its counts go back as the URR's baseline), then a
+    modification installs the program with the threshold less that baseline: the next
+    packet reaches it. The report that takes the baseline installs the program again: the
+    threshold counts whole from there (no report at every packet)."""
+    threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=1000))
+    seid, teid = _session(h, ul_pdr(), dl_pdr(urr=None), ul_far(), dl_far(), qer(), threshold)
+    packet = gtpu(ul_packet(UE, 500 - 28), teid)  # (500 octets counted)
+
+    def uplink(n: int) -> None:
+        assert [h.dp.process_ul(packet).verdict for _ in range(n)] == [Verdict.FORWARD] * n
+
+    def reports(sent: list[Message]) -> list[tuple[int, int | None]]:
+        out = []
+        for m in sent:
+            for r in m.get_all(T.USAGE_REPORT_REPORT_REQUEST):
+                assert isinstance(r, Grouped)
+                out.append((r.get(T.UR_SEQN).value, r.get(T.VOLUME_MEASUREMENT).total))  # type: ignore[union-attr]
+        return out
+
+    uplink(2)
+    (sent,) = h.advance(0.1)
+    h.answer(sent, 64)
+    assert cause(h.modify(seid, g(T.UPDATE_QER, S.QERID(1)))) == 1
+    uplink(1)
+    sent2 = h.advance(0.1)
+    assert reports(sent2) == [(1, 1500)]
+    h.answer_all(sent2)
+    uplink(1)
+    assert h.advance(1.0) == []
+    uplink(1)
+    assert reports(h.advance(0.1)) == [(2, 1000)]
+
+
 def test_dl_data_report_buffering_flush_and_drobu(h: Harness) -> None:
     bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
     seid, _ = _session(

@@ -284,6 +284,67 @@ def test_a_refused_report_in_a_rolled_back_batch_goes_back_once(h: Harness) -> N
         assert _counted(engine, seid, 2) == 2 * PACKET
 
 
+def test_a_refused_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
+    h: Harness,
+) -> None:
+    """One refused batch: the session's deletion, then the CP's 64 to a report of it (no
+    session to take its counts back then). The deletion undone, the session is back with
+    the counts it had and the report's: its final report counts each packet once."""
+    threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
+    seid, teid = _session(h, threshold)
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    (report,) = h.advance(0.1)  # (over its threshold: read for the report)
+    assert report.msg_type == M.SESSION_REPORT_REQUEST
+    assert _uplink(h.dp, teid, 1) == [FORWARD]
+    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 500)
+    refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
+    h.node.datagram_received(encode(refused), CP, h.now)
+    h.journal.fail_next = 1
+    assert [cause(a) for a in h._collect()] == [77]
+    assert h._collect() == []  # (the node's next commit)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 3 * PACKET
+    final = h.delete(seid)
+    (volume,) = R.usage_volumes(final, T.USAGE_REPORT_DELETION_RESPONSE)
+    assert volume.total == 3 * PACKET
+
+
+def test_an_unanswered_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
+    h: Harness,
+) -> None:
+    """As a refused one: one refused batch, the session's deletion, then its report left
+    unanswered (the node gives up its retransmissions: no session to take its counts back
+    then). The deletion undone, the session is back with the counts it had and the
+    report's: its final report counts each packet once."""
+    sender = h.engine._sender
+    assert sender is not None
+    requests: list[Message] = []
+    send_request = sender.send_request
+
+    def sent(node_id: str, request: Message, *args: object) -> int | None:
+        requests.append(request)
+        return send_request(node_id, request, *args)  # type: ignore[arg-type]
+
+    sender.send_request = sent  # type: ignore[method-assign]
+    threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
+    seid, teid = _session(h, threshold)
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    (report,) = h.advance(0.1)  # (over its threshold: read for the report)
+    assert report.msg_type == M.SESSION_REPORT_REQUEST
+    (request,) = requests
+    assert _uplink(h.dp, teid, 1) == [FORWARD]
+    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 500)
+    h.engine.response_received(request, None, h.now)  # (never answered)
+    h.journal.fail_next = 1
+    assert [cause(a) for a in h._collect()] == [77]
+    assert h._collect() == []  # (the node's next commit)
+    with restarted(h, 1) as engine:
+        assert _counted(engine, seid) == 3 * PACKET
+    final = h.delete(seid)
+    (volume,) = R.usage_volumes(final, T.USAGE_REPORT_DELETION_RESPONSE)
+    assert volume.total == 3 * PACKET
+
+
 def test_a_refused_report_stays_once_when_the_datapath_refuses_another_session(
     hp: Harness,
 ) -> None:

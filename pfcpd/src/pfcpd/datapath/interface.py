@@ -205,6 +205,9 @@ class DatapathEvent:
     seid: int
     id: int  # URR id (usage events), PDR id (DL data report), 0 otherwise
     value: int  # event specific (see upf_pipeline.h)
+    # The datapath's clock (`Datapath.now_ns`) when it raised the event; 0: not told (the
+    # local datapath, whose events reach the engine at its next poll).
+    time_ns: int = 0
 
 
 class Datapath(abc.ABC):
@@ -247,6 +250,19 @@ class Datapath(abc.ABC):
         System failure and confirms the others). A datapath whose `install` takes effect
         (or raises) before it returns has nothing to wait for: the default."""
         return {}
+
+    def events_lost(self) -> bool:
+        """Whether the datapath lost events it raised since the last call (a queue of them
+        overflowed): the engine then checks every session's volume thresholds and quotas
+        against its counts (`Reporting._lost_limits`), as after a restart. False: a
+        datapath that loses none (the default)."""
+        return False
+
+    def usage_cached(self) -> bool:
+        """Whether `read_usage` (without reset) answers from what the datapath holds at
+        once: the engine's check of the counts waits for it (`Reporting._lost_limits`).
+        True: a datapath whose reads never wait (the default)."""
+        return True
 
     def keeps_counts(self, seid: int) -> bool:
         """At restore: whether this datapath held session ``seid`` across pfcpd's restart,

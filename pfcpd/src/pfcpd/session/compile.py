@@ -568,6 +568,39 @@ def quotas_used_up(
     return frozenset(out)
 
 
+def volume_limits_reached(
+    urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes], counted: Volumes
+) -> list[str]:
+    """The volume limits of the URR's rule ``g`` that ``counted`` (octets the datapath
+    counted that no report took) reach, over the URR's ``offsets`` without them (octets
+    counted towards its threshold elsewhere and consumed of its quota, `compile_urr`):
+    "VOLTH" when they reach the threshold the datapath is given with those offsets (the
+    condition of the datapath's own event), "VOLQU" when with the octets consumed they use
+    up the quota those alone do not (the octets that used it up went into no report, whose
+    trigger it would have been: TS 29.244 5.2.2.2.1, reported once). Only the limits of the
+    rule's Reporting Triggers; none while the measurement is paused (INAM)."""
+    trig = g.get(T.REPORTING_TRIGGERS)
+    if not isinstance(trig, ReportingTriggers):
+        return []
+    urr = compile_urr(urr_id, g, offsets)
+    out = []
+    threshold = urr.volume_threshold
+    if threshold is not None and any(t and c >= t for t, c in zip(threshold, counted, strict=True)):
+        out.append("VOLTH")
+    if urr.volume_quota is not None and trig.has("VOLQU"):
+        consumed = offsets[1]
+        used: Volumes = (
+            consumed[0] + counted[0],
+            consumed[1] + counted[1],
+            consumed[2] + counted[2],
+        )
+        before = quotas_used_up([(urr_id, g)], {urr_id: ((0, 0, 0), consumed)})
+        after = quotas_used_up([(urr_id, g)], {urr_id: ((0, 0, 0), used)})
+        if after and not before:
+            out.append("VOLQU")
+    return out
+
+
 def _blocked(
     pdrs: list[Pdr], fars: list[Far], urrs: frozenset[int], forwarding_only: bool = False
 ) -> tuple[list[Pdr], list[Far]]:

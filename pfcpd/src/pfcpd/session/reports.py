@@ -1,14 +1,17 @@
-"""Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events and the
-URRs' triggers, Downlink Data Reports (DLDR, after the BAR's notification delay), Error
-Indication Reports (ERIR), and what the CP's answers to them change (cause 65: the session
-is removed; DROBU; Update BAR; a new FQ-CSID or Group Id) while the session is still the
-CP's, at the CP SEID, the report went to (after a move the answer changes nothing, and
-counts it did not accept go to the new owner in the next report).
+"""Session Reports (TS 29.244 7.5.8): Usage Reports (USAR) on the datapath's events, the
+URRs' triggers and the volume limits counts reached while no event of the datapath could
+reach the engine (pfcpd restarted, events lost), Downlink Data Reports (DLDR, after the
+BAR's notification delay), Error Indication Reports (ERIR), and what the CP's answers to
+them change (cause 65: the session is removed; DROBU; Update BAR; a new FQ-CSID or Group
+Id) while the session is still the CP's, at the CP SEID, the report went to (after a move
+the answer changes nothing, and counts it did not accept go to the new owner in the next
+report).
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 
 from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType
@@ -17,17 +20,34 @@ from ..pfcp.ies_address import FTEID
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
 from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
-from .compile import pfcp_pdr_id, quotas_used_up
+from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
 from .errors import RuleError
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
-from .state import EngineState, PendingReport, seids_of
-from .usage import ZERO, Counts, UrrBook, measures, packet_times, report_counts, usage_report
+from .state import EngineState, PendingReport, Staged, seids_of
+from .usage import (
+    ZERO,
+    Counts,
+    UrrBook,
+    measures,
+    octets,
+    packet_times,
+    report_counts,
+    usage_report,
+    volume_limited,
+)
 
 log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
+# Checks of a session's volume limits whose counts the datapath fails to read, at most
+# (`Reporting._limits_unread`).
+LIMIT_CHECK_TRIES = 3
+# How long after a checked report an event of its limit may still come late (VPP sends
+# its events every 10 ms, the engine polls them every `poll_interval`): past it, or on
+# a datapath clock that went back (VPP restarted), no event is taken for late.
+LATE_WINDOW_NS = 1_000_000_000
 # Usage report triggers by datapath event.
 _EVENT_TRIGGER = {
     EventType.USAGE_THRESHOLD: "VOLTH",
@@ -51,9 +71,12 @@ class Reporting(EngineState):
             return
         session = self.sessions.get(pending.up_seid)
         if response is None:
-            # Never answered: the counts it carried go into the next report.
+            # Never answered: the counts it carried go into the next report (of a session
+            # deleted in this batch: should the deletion be undone, `_usage_if_back`).
             if session is not None:
                 self._usage_kept(session, pending.reports)
+            else:
+                self._usage_if_back(pending.up_seid, pending.reports)
             return
         cause = ie_value(response, T.CAUSE)
         if session is not None and session.cp_moves != pending.cp_moves:
@@ -83,6 +106,8 @@ class Reporting(EngineState):
             self._remove_local(session.up_seid, "report_response_65")
             return
         if session is None:
+            if cause != Cause.REQUEST_ACCEPTED:
+                self._usage_if_back(pending.up_seid, pending.reports)
             return
         if cause != Cause.REQUEST_ACCEPTED:
             # Not accepted (an overloaded or failing CP: 64, 74, 77, ...): its counts go
@@ -113,7 +138,7 @@ class Reporting(EngineState):
         if not reports:
             return
         written = self._written(session)
-        _usage_back(session, reports)
+        self._counts_back(session, reports)
         self._commit_quietly(session)
         if not written:
             return
@@ -129,10 +154,36 @@ class Reporting(EngineState):
                     if session.urrs.get(ie_value(group, T.URR_ID) or 0) is not book
                 ]
                 if replaced:
-                    _usage_back(session, replaced)
+                    self._counts_back(session, replaced)
                     self._commit_quietly(session)
 
         self._after_undos(session, again)
+
+    def _usage_if_back(self, seid: int, reports: list[Grouped]) -> None:
+        """The counts of ``reports`` (a report no CP took: refused or never answered) of
+        session ``seid``, which is gone: should a deletion of this batch be undone (the
+        journal refused the batch, or the datapath a change of it), the session comes back
+        with the counts it had then, and these go into its URRs (as `_usage_kept` puts
+        them), after the undos."""
+        if not reports or not self._staged:
+            return  # (no change of this batch to undo: gone for good)
+
+        def again() -> None:
+            session = self.sessions.get(seid)
+            if session is not None:
+                self._counts_back(session, reports)
+                self._commit_quietly(session)
+
+        self._staged.insert(0, Staged(None, None, again, None, "", [seid]))
+
+    def _counts_back(self, session: Session, reports: list[Grouped]) -> None:
+        """The counts of ``reports`` go back into the URRs' baselines (`_usage_back`). A
+        Volume Threshold is given to the datapath less the URR's baseline (`compile_urr`):
+        the program is installed again when a URR with one gets counts back, so that the
+        datapath raises it when baseline and its counts reach it (as the check of the
+        counts after a restart takes it, `_lost_limits`)."""
+        if _usage_back(session, reports):
+            self._reinstall(session)
 
     def _report(
         self,
@@ -141,10 +192,20 @@ class Reporting(EngineState):
         triggers: tuple[str, ...],
         now_ntp: float,
         container: int,
+        checked: frozenset[str] = frozenset(),
     ) -> Grouped:
+        """The Usage Report of URR ``urr_id`` for ``triggers``; ``checked``: those of them
+        the engine's check of the counts found (`_lost_limits`), whose datapath events
+        raised before this report's read are late (`_late`)."""
         book = session.urrs[urr_id]
         counts, times = book.baseline, None
         measured = measures(triggers)  # else the counts go on into the next report
+        if measured and checked:
+            before = self.datapath.now_ns()
+            if "VOLTH" in checked:
+                book.volth_checked_ns = before
+            if "VOLQU" in checked:
+                book.volqu_checked_ns = before
         try:
             usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
             if book.inactive:  # paused: the datapath's counts are not usage
@@ -190,23 +251,43 @@ class Reporting(EngineState):
             seq = None
         if seq is None:
             # No association (lost, kept sessions), or not sent: the usage goes back for later.
-            _usage_back(session, reports or [])
+            self._counts_back(session, reports or [])
             return
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
             session.up_seid, list(reports or []), session.cp_moves
         )
 
-    def _usage_reports(self, session: Session, due: dict[int, set[str]], now: float) -> None:
+    def _usage_reports(
+        self,
+        session: Session,
+        due: dict[int, set[str]],
+        now: float,
+        checked: dict[int, set[str]] | None = None,
+    ) -> None:
+        """Report the URRs ``due`` (URR ID -> triggers) of ``session``; ``checked``: the
+        triggers of them the check of the counts found (`_report`)."""
         # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
         # URR it links reports.
         for urr_id, book in session.urrs.items():
             if book.linked and book.reports("LIUSA") and any(u in due for u in book.linked):
                 due.setdefault(urr_id, set()).add("LIUSA")
         now_ntp = self._ntp()
+        # A threshold the datapath was given less a baseline (`compile_urr`) counts whole
+        # again from the report, which takes the baseline: the program is installed again.
+        offset = any(
+            session.urrs[u].baseline and session.urrs[u].reports("VOLTH")
+            for u, trig in due.items()
+            if u in session.urrs and measures(tuple(trig))
+        )
         groups = [
             self._report(
-                session, urr_id, tuple(sorted(trig)), now_ntp, T.USAGE_REPORT_REPORT_REQUEST
+                session,
+                urr_id,
+                tuple(sorted(trig)),
+                now_ntp,
+                T.USAGE_REPORT_REPORT_REQUEST,
+                frozenset(checked.get(urr_id, ())) if checked else frozenset(),
             )
             for urr_id, trig in due.items()
             if urr_id in session.urrs
@@ -218,7 +299,7 @@ class Reporting(EngineState):
         # The datapath counts a quota from its last reset: give it what is left. A quota
         # used up (VOLQU) compiles to dropping what the URR's PDRs forward, as the datapath
         # that reported it does (`compile.quotas_used_up`).
-        if any(session.urrs[u].quota for u in due if u in session.urrs):
+        if offset or any(session.urrs[u].quota for u in due if u in session.urrs):
             self._reinstall(session)
         self._commit_quietly(session)
 
@@ -230,16 +311,156 @@ class Reporting(EngineState):
             trigger = _EVENT_TRIGGER.get(ev.type)
             if trigger is not None:
                 session = self.sessions.get(ev.seid)
-                if session is not None and self._urr_reports(session, ev.id, trigger):
+                if (
+                    session is not None
+                    and not self._late(session, ev, trigger)
+                    and self._urr_reports(session, ev.id, trigger)
+                ):
                     due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
             elif ev.type == EventType.DL_DATA_REPORT:
                 self._dl_data_report(ev, now)
             elif ev.type == EventType.ERROR_INDICATION:
                 self._error_indication(ev, now)
+        if self.datapath.events_lost():
+            self._check_every_limit()
+        checked: dict[int, dict[int, set[str]]] = {}
+        if self._limits_found or self._limit_checks or self._limit_sweep is not None:
+            checked = self._lost_limits(due)
         for seid, urrs in due.items():
             session = self.sessions.get(seid)
             if session is not None:
-                self._usage_reports(session, urrs, now)
+                self._usage_reports(session, urrs, now, checked.get(seid))
+
+    def _late(self, session: Session, ev: DatapathEvent, trigger: str) -> bool:
+        """The datapath raised this VOLTH or VOLQU event before the read of a report of
+        the same limit that the check of the counts found (`_lost_limits`): the event came
+        late (VPP sends its events every few milliseconds; the check may read counts past
+        the limit before its event reaches the engine), its limit and counts are in that
+        report (TS 29.244 5.2.2.2.1: reported once)."""
+        book = session.urrs.get(ev.id)
+        if book is None or not ev.time_ns:
+            return False
+        if trigger == "VOLTH":
+            since = book.volth_checked_ns
+        elif trigger == "VOLQU":
+            since = book.volqu_checked_ns
+        else:
+            return False
+        if not since:
+            return False
+        if trigger == "VOLTH":  # (one late event at most, within LATE_WINDOW_NS)
+            book.volth_checked_ns = 0
+        else:
+            book.volqu_checked_ns = 0
+        if ev.time_ns >= since or not 0 <= self.datapath.now_ns() - since <= LATE_WINDOW_NS:
+            return False
+        log.info(
+            "session 0x%x URR %d: %s event raised before the report of it: dropped",
+            session.up_seid,
+            ev.id,
+            trigger,
+        )
+        return True
+
+    def _lost_limits(self, due: dict[int, dict[int, set[str]]]) -> dict[int, dict[int, set[str]]]:
+        """Into ``due``: the volume thresholds (VOLTH) and quotas (VOLQU) that counts no
+        report took reached while the datapath's events could not reach the engine (pfcpd
+        away: VPP drops the events it raises with no client; or the datapath lost them,
+        `Datapath.events_lost`). VPP raises each once, then keeps the threshold marked
+        reported or the quota's traffic dropped: no event comes again. First the limits
+        the journal's counts reached, of a datapath that lost its counters (found at
+        restore, `Restoring._restored_limits`); then a slice of the sessions to check
+        (restored ones whose counters the datapath kept; after lost events, every one),
+        their URRs' counts read now (`volume_limits_reached`). The events of this poll are
+        in ``due`` already: a limit is reported once. Returns the limits it put into
+        ``due`` (SEID -> URR ID -> triggers): their events raised before the reports' reads
+        are late (`_late`)."""
+        checked: dict[int, dict[int, set[str]]] = {}
+        found, self._limits_found = self._limits_found, {}
+        for seid, urrs in found.items():
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
+            for urr_id, triggers in urrs.items():
+                for trigger in triggers:
+                    # As the datapath's event of it would be (`_urr_reports`): not once a
+                    # change since took the trigger from the URR (or the URR), nor a quota
+                    # a new grant replaced; a threshold is not compared with the counts
+                    # again (a live engine reports a VOLTH event it has not handled yet
+                    # after such a change too).
+                    if self._urr_reports(session, urr_id, trigger):
+                        due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+                        checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+        if not self.datapath.usage_cached():
+            return checked  # (its reads would wait for the datapath, a session at a time)
+        n = self.settings.checkpoint_batch
+        batch = self._limit_checks[-n:]
+        del self._limit_checks[-n:]
+        if len(batch) < n and self._limit_sweep is not None:
+            more = list(itertools.islice(self._limit_sweep, n - len(batch)))
+            if len(more) < n - len(batch):
+                self._limit_sweep = None  # (every session checked)
+            batch += more
+        for seid in batch:
+            session = self.sessions.get(seid)
+            if session is None:
+                self._limit_tries.pop(seid, None)
+                continue
+            unread = False
+            for urr_id, book in session.urrs.items():
+                rule = session.rules.urr.get(urr_id)
+                if rule is None or book.inactive or not volume_limited(book):
+                    continue
+                try:
+                    usage = self.datapath.read_usage(seid, urr_id)
+                except DatapathError as err:
+                    log.error("session 0x%x URR %d: %s", seid, urr_id, err)
+                    unread = True
+                    continue
+                if not (usage.bytes_total or usage.bytes_ul or usage.bytes_dl):
+                    continue  # (no octets since the last report: no limit reached by them)
+                offsets = (octets(book.baseline), octets(book.consumed))
+                for trigger in volume_limits_reached(urr_id, rule, offsets, octets(usage)):
+                    log.info(
+                        "session 0x%x URR %d: %s reached, its event not handled: reported",
+                        seid,
+                        urr_id,
+                        trigger,
+                    )
+                    due.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+                    checked.setdefault(seid, {}).setdefault(urr_id, set()).add(trigger)
+            self._limits_unread(seid, unread)
+        return checked
+
+    def _limits_unread(self, seid: int, unread: bool) -> None:
+        """After the check of session ``seid``'s limits: a URR's counts not read (the
+        datapath failed the read) queues it again, after the sessions queued now, up to
+        LIMIT_CHECK_TRIES checks in all; then it is given up (logged)."""
+        if not unread:
+            self._limit_tries.pop(seid, None)
+            return
+        tries = self._limit_tries.get(seid, 0) + 1
+        if tries < LIMIT_CHECK_TRIES:
+            self._limit_tries[seid] = tries
+            self._limit_checks.insert(0, seid)  # (taken from the end: after the others)
+            return
+        self._limit_tries.pop(seid, None)
+        log.error(
+            "session 0x%x: counts not read in %d checks: its volume limits are not checked",
+            seid,
+            tries,
+        )
+
+    def _check_every_limit(self) -> None:
+        """The datapath lost events: every session with a volume threshold or quota is
+        checked against its counts (`_lost_limits`), a slice per poll, from a cursor over
+        the sessions now (a loss while one runs starts it again: those checked since are
+        checked again, against counts read after the new loss)."""
+        log.warning(
+            "the datapath lost events: the volume limits of %d session(s) are checked",
+            len(self.sessions),
+        )
+        self._limit_sweep = iter(list(self.sessions))
 
     def _urr_reports(self, session: Session, urr_id: int, trigger: str) -> bool:
         book = session.urrs.get(urr_id)
@@ -346,11 +567,15 @@ class Reporting(EngineState):
         self._commit_quietly(session)
 
 
-def _usage_back(session: Session, reports: list[Grouped]) -> None:
+def _usage_back(session: Session, reports: list[Grouped]) -> bool:
     """The counts of ``reports`` (Usage Reports no CP took) go back into their URRs'
     baselines: the session's next report carries them (journaled with the session at the
-    caller's commit)."""
+    caller's commit). Whether the baseline of a URR with a Volume Threshold (VOLTH) grew."""
+    grew = False
     for group in reports:
         book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
         if book is not None:
-            book.baseline = book.baseline + report_counts(group)
+            counts = report_counts(group)
+            book.baseline = book.baseline + counts
+            grew = grew or bool(counts and book.reports("VOLTH"))
+    return grew

@@ -14,13 +14,13 @@ from typing import Any
 from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
-from .compile import compile_program
+from .compile import compile_program, volume_limits_reached
 from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, read_record
 from .rules import RuleSet
 from .session import RECORD_VERSION, Session, program_peers, ue_network
 from .state import blocked_urrs, urr_offsets
-from .usage import ZERO, UrrBook, kept_books
+from .usage import ZERO, Counts, UrrBook, kept_books, octets, volume_limited
 
 log = logging.getLogger("pfcpd.session")
 
@@ -86,6 +86,7 @@ class Restoring(Choosing):
         # hold what the last checkpoint saw; else those counts are lost with it and stay in
         # the baseline the journal holds.
         kept = self.datapath.keeps_counts(session.up_seid)
+        lost = {} if kept else {u: b.dp_seen for u, b in books.items() if b.dp_seen}
         for book in books.values():
             book.restored_at(session.established_ntp)
             if kept:
@@ -141,3 +142,29 @@ class Restoring(Choosing):
             raise
         self._add(session)
         self._next_seid = max(self._next_seid, session.up_seid + 1)
+        self._restored_limits(session, kept, lost)
+
+    def _restored_limits(self, session: Session, kept: bool, lost: dict[int, Counts]) -> None:
+        """At restore: the limits to report (`_lost_limits`) of ``session``. Its counters
+        kept by the datapath: checked at a poll. Else ``lost`` (URR ID -> the counts the
+        last checkpoint read from the datapath, in the journal's baseline and consumption:
+        its counters are gone) are checked now, over the books' counts without them."""
+        if kept:
+            if any(volume_limited(b) and not b.inactive for b in session.urrs.values()):
+                self._limit_checks.append(session.up_seid)
+            return
+        found: dict[int, set[str]] = {}
+        for urr_id, counts in lost.items():
+            book = session.urrs.get(urr_id)
+            rule = session.rules.urr.get(urr_id)
+            if book is None or rule is None or book.inactive or not volume_limited(book):
+                continue
+            offsets = (
+                octets(book.baseline.minus(counts)),
+                octets(book.consumed.minus(counts)),
+            )
+            reached = volume_limits_reached(urr_id, rule, offsets, octets(counts))
+            if reached:
+                found[urr_id] = set(reached)
+        if found:
+            self._limits_found[session.up_seid] = found

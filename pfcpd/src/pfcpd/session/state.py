@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..datapath.interface import (
@@ -119,6 +119,15 @@ class EngineState:
         self._next_poll: float | None = None
         self._next_checkpoint: float | None = None
         self._checkpoint_queue: list[int] = []
+        # Volume thresholds and quotas whose events no poll may have had, reported at the
+        # next polls (`Reporting._lost_limits`): sessions to check against the datapath's
+        # counts (a slice per poll), and the limits the counts journaled from a datapath
+        # that lost its counters reached (SEID -> URR ID -> triggers).
+        self._limit_checks: list[int] = []
+        self._limit_tries: dict[int, int] = {}  # SEID -> checks whose counts were not read
+        # after lost events: the SEIDs of every session then, a cursor the polls go on with
+        self._limit_sweep: Iterator[int] | None = None
+        self._limits_found: dict[int, dict[int, set[str]]] = {}
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
         # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)

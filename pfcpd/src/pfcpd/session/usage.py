@@ -172,6 +172,13 @@ class UrrBook:
     # datapath counts meanwhile is discarded). ``inactive`` is journaled.
     inam: bool = False
     inactive: bool = False
+    # The datapath's clock (`Datapath.now_ns`) just before the reset read of the last
+    # report of a volume threshold (VOLTH) and of a quota (VOLQU) that the engine's check
+    # of the counts found (`Reporting._lost_limits`), 0 = none: the datapath's event of
+    # that limit raised before it is late, its counts in that report (not journaled: a
+    # restarted engine takes no event raised before it).
+    volth_checked_ns: int = dataclasses.field(default=0, compare=False)
+    volqu_checked_ns: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -543,6 +550,19 @@ def engine_meters_time(urr: Grouped) -> bool:
 # What `UrrBook.configure` takes from a URR's rule, by the rule's octets (emptied when full).
 _RULE_FIELDS: dict[bytes, tuple[tuple[tuple[str, object], ...], bool]] = {}
 RULE_FIELDS_ENTRIES = 1024
+
+
+def volume_limited(book: UrrBook) -> bool:
+    """The URR reports a volume threshold or quota (VOLTH, VOLQU)."""
+    return book.reports("VOLTH") or (book.quota and book.reports("VOLQU"))
+
+
+def octets(counts: Counts | Usage) -> tuple[int, int, int]:
+    """The octets (total, UL, DL) of ``counts``."""
+    if isinstance(counts, Usage):
+        return counts.bytes_total, counts.bytes_ul, counts.bytes_dl
+    v = counts.values
+    return v[0], v[1], v[2]
 
 
 def drop_rule_fields() -> None:

@@ -14,6 +14,10 @@ thread).
 
 Events: ``want_upf_events`` at connect; ``upf_event`` messages are turned into
 DatapathEvents in the client's thread and handed over by `poll_events` (never blocks).
+The plugin drops an event its packet thread's queue has no room for and counts it ("events
+lost" of ``upf_counters_get``): the usage refresh reads that count too, and `events_lost`
+tells the engine when it grew (the engine then checks every session's volume limits
+against the counts, as after a restart).
 
 pfcpd restart: VPP keeps its sessions. At construction the datapath dumps VPP's sessions
 (SEID and cookie, a digest of the rules sent). The engine then restores its journal:
@@ -54,7 +58,7 @@ from pfcpd.datapath.interface import (
     Usage,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import ApiClient, Call, VppUnavailable
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionPacker, Unsupported
 
@@ -63,6 +67,7 @@ log = logging.getLogger("pfcpd.datapath.vpp")
 RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
 REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
 ZERO_USAGE = Usage(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+LOST_EVENTS_COUNTER = (3, 1)  # (kind, index) of "events lost" in upf_counters_get
 _OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
 
 ClientFactory = Callable[..., ApiClient]
@@ -109,6 +114,7 @@ class VppDatapath(Datapath):
         self._lock = threading.Lock()
         self._programs: dict[int, tuple[SessionProgram, int]] = {}  # SEID -> (program, cookie)
         self._usage: dict[int, dict[int, Usage]] = {}  # the cache; written in the client thread
+        self._usage_filled = False  # a refresh filled the cache since the last (re)connect
         self._reset_seq = 0
         self._last_reset: dict[int, int] = {}  # SEID -> _reset_seq of its last reset
         self._events: collections.deque[DatapathEvent] = collections.deque()
@@ -127,6 +133,15 @@ class VppDatapath(Datapath):
         self._ready = False
         self._closing = False
         self.unknown_events = 0
+        # The plugin's count of events lost (None: not read yet, or the plugin has none),
+        # and whether it grew and the refresh after the read has not filled the usage cache
+        # yet (both in the client's thread's refresh); how many times that refresh told the
+        # loss (`_tell_lost`: the client's thread alone writes it) and how many of those
+        # `events_lost` has told the engine (its thread alone writes it).
+        self._lost_count: int | None = None
+        self._lost_pending = False
+        self._lost_told = 0
+        self._lost_asked = 0
         self.reconnects = 0
         self.program_failures = 0
         self.client = client_factory(
@@ -283,6 +298,20 @@ class VppDatapath(Datapath):
             out.append(self._events.popleft())
         return out
 
+    def usage_cached(self) -> bool:
+        """A usage refresh has filled the cache since pfcpd (re)connected: a read without
+        reset is answered from it, without a call to VPP."""
+        return self._usage_filled
+
+    def events_lost(self) -> bool:
+        """The plugin's count of lost events grew since the last call (seen by the usage
+        refresh, every ``usage_refresh`` seconds): told once the usage cache holds the
+        counts read after the count (the engine's check reads that cache)."""
+        told = self._lost_told  # (one read: a loss told from now on is the next call's)
+        lost = told != self._lost_asked
+        self._lost_asked = told
+        return lost
+
     def drop_buffered(self, seid: int) -> int:
         try:
             self._check_ready()
@@ -311,6 +340,7 @@ class VppDatapath(Datapath):
         calls += [(seid, self._session_call(seid, tr.OP_DELETE, None)[0]) for seid in orphans]
         results = self.client.call_many([c for _, c in calls], self._bulk_timeout(len(calls)))
         failed = self._log_failures(calls, results, "reconcile")
+        self._note_clocks(results)
         self.program_failures += failed
         kept = sum(1 for seid in self._programs if seid in self._held)
         log.info(
@@ -411,6 +441,12 @@ class VppDatapath(Datapath):
         """Bind network instances and interfaces, subscribe to events; VPP's sessions."""
         await self._bind()
         await self.client.acall("want_upf_events", enable=True, pid=os.getpid())
+        try:  # (the events lost from now on are told: `events_lost`)
+            await self._count_lost_events()
+        except VppUnavailable:
+            raise
+        except DatapathError as exc:
+            log.warning("VPP's count of lost events not read: %s", exc)
         self._packer = self._compile_packer()
         _, details = await self.client.acall("upf_session_dump", seid=tr.ALL_SESSIONS)
         return {int(d.seid): int(d.cookie) for d in details}
@@ -502,6 +538,13 @@ class VppDatapath(Datapath):
             try:
                 held = await self._setup()
                 n, failed = await self._reprogram(held)
+                with self._lock:
+                    kept = any(seid in held for seid in self._programs)
+                if kept:
+                    # The same VPP (not restarted): its sessions counted on meanwhile and it
+                    # dropped the events it raised with no client subscribed (told once the
+                    # first refresh has cached the counts).
+                    self._lost_pending = True
             except (DatapathError, VppStartError) as exc:
                 if str(exc) != reported:
                     reported = str(exc)
@@ -523,6 +566,7 @@ class VppDatapath(Datapath):
     async def _reprogram(self, held: dict[int, int]) -> tuple[int, int]:
         with self._lock:
             programs = dict(self._programs)
+        self._usage_filled = False
         self._usage.clear()
         calls = [
             (seid, self._session_call(seid, tr.OP_DELETE, None)[0])
@@ -539,6 +583,7 @@ class VppDatapath(Datapath):
                 log.error("re-program: session 0x%x: %s", seid, exc)
         results = await self.client.acall_many([c for _, c in calls])
         failed = self._log_failures(calls, results, "re-program")
+        self._note_clocks(results)
         self.program_failures += failed
         return len(calls), failed
 
@@ -559,9 +604,20 @@ class VppDatapath(Datapath):
         """Refresh the usage cache every usage_refresh seconds while connected: one
         upf_session_usage_dump of every session (a plugin without it: one pipelined
         upf_usage_get per session)."""
-        dump = True
+        dump = counted = True
         while self._ready and not self._closing:
+            if counted:
+                try:
+                    counted = await self._count_lost_events()
+                except VppUnavailable:
+                    return
+                except (VppCallError, TimeoutError) as exc:  # (read at the next refresh)
+                    log.warning("usage refresh: events lost not read: %s", exc)
+                except DatapathError as exc:  # (a plugin without upf_counters_get)
+                    log.warning("usage refresh: events lost not read: %s; not read again", exc)
+                    counted = False
             seq = self._reset_seq
+            lost = self._lost_pending  # (told once the counts read after it are cached)
             if dump:
                 try:
                     _, details = await self.client.acall(
@@ -575,7 +631,35 @@ class VppDatapath(Datapath):
                     dump = False
             if not dump:
                 await self._refresh_each()
+            self._usage_filled = True
+            if lost:
+                self._lost_pending = False
+                self._tell_lost()
             await asyncio.sleep(self.settings.usage_refresh)
+
+    def _tell_lost(self) -> None:
+        """Tell the engine events were lost, at its next `events_lost` (the client's thread;
+        a count each thread writes alone, so that none is missed while the engine asks)."""
+        self._lost_told += 1
+
+    async def _count_lost_events(self) -> bool:
+        """Read the plugin's count of lost events (``upf_counters_get``); note when it grew
+        (a VPP restarted meanwhile counts from 0 again: the count is taken as it is), for
+        `events_lost` once the usage refresh that follows is cached. False: the plugin
+        has no such count."""
+        reply = await self.client.acall("upf_counters_get")
+        for c in reply.counters:
+            if (int(c.kind), int(c.index)) == LOST_EVENTS_COUNTER:
+                lost = int(c.value)
+                if self._lost_count is not None and lost > self._lost_count:
+                    log.warning(
+                        "VPP lost %d event(s) (its queue full): volume limits are checked",
+                        lost - self._lost_count,
+                    )
+                    self._lost_pending = True
+                self._lost_count = lost
+                return True
+        return False
 
     async def _refresh_each(self) -> None:
         with self._lock:
@@ -602,6 +686,15 @@ class VppDatapath(Datapath):
         now = getattr(reply, "now_ns", None)
         if isinstance(now, int) and now > 0:
             self._clock_offset = now - time.monotonic_ns()
+
+    def _note_clocks(self, replies: list[Any]) -> None:
+        """The plugin's clock from the last of ``replies`` that carried it (a VPP restarted
+        since has a clock begun anew)."""
+        for reply in reversed(replies):
+            now = getattr(reply, "now_ns", None)
+            if not isinstance(reply, Exception) and isinstance(now, int) and now > 0:
+                self._note_clock(reply)
+                return
 
     def now_ns(self) -> int:
         """The plugin's clock, estimated from the last reply that carried it (its error is that

@@ -302,6 +302,12 @@ def _field(record: object, name: str) -> Any:
     return getattr(record, name)
 
 
+def _field_or(record: object, name: str, default: int) -> Any:
+    if isinstance(record, Mapping):
+        return record.get(name, default)
+    return getattr(record, name, default)
+
+
 def usage_of(record: object) -> Usage:
     """A vl_api_upf_usage_t (as vpp_papi returns it: a namedtuple; or a dict)."""
 
@@ -349,6 +355,7 @@ def events_of(message: object) -> tuple[list[DatapathEvent], int]:
                 seid=int(_field(record, "seid")),
                 id=int(_field(record, "id")),
                 value=int(_field(record, "value")),
+                time_ns=int(_field_or(record, "time_ns", 0)),
             )
         )
     return out, unknown
