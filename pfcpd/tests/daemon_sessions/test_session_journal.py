@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sqlite3
 from pathlib import Path
 
 import pytest
+from datapath.conftest import require_core
 
 from pfcpd.daemon import session_journal
 from pfcpd.daemon.session_journal import SessionJournal
-from pfcpd.session import JournalError
+from pfcpd.datapath.local.engine import LocalDatapath
+from pfcpd.session import EngineSettings, JournalError, SessionEngine
+from pfcpd.session.marks import MARKS_KEY
 
 
 def test_commits_are_atomic_and_read_back_after_reopening(tmp_path: Path) -> None:
@@ -23,6 +27,39 @@ def test_commits_are_atomic_and_read_back_after_reopening(tmp_path: Path) -> Non
     again = SessionJournal(tmp_path)
     assert dict(again.records()) == {"pfd": b"p", "s:1": b"ONE", "s:3": b"three"}
     again.close()
+
+
+def test_the_allocators_marks_come_back_after_reopening(tmp_path: Path) -> None:
+    """An engine's marks (record ``alloc``, committed with the batch that moved them) read
+    back from SQLite by a new engine: it hands out never-used values from them on."""
+    require_core()
+    settings = EngineSettings(
+        n3_address=ipaddress.ip_address("192.0.2.1"),
+        pfcp_address=ipaddress.ip_address("127.0.0.1"),
+        ue_pools={"internet": (ipaddress.ip_network("10.45.0.0/24"),)},
+    )
+    dps = [LocalDatapath(expected_sessions=16) for _ in range(2)]
+    try:
+        journal = SessionJournal(tmp_path)
+        engine = SessionEngine(settings, dps[0], journal)
+        taken = engine.ue_pools.take_text("internet", 4)
+        assert taken is not None and taken[1] == "10.45.0.1"
+        assert (engine.teids.take(), engine._new_seid()) == (1, 1)
+        assert engine.commit() == []
+        journal.sync()
+        journal.close()
+        again = SessionJournal(tmp_path)
+        assert [key for key, _ in again.records()] == [MARKS_KEY]
+        restored = SessionEngine(settings, dps[1], again)
+        assert restored.restore(again.records(), 0.0) == 0
+        assert restored._marks() == engine._marks()
+        taken = restored.ue_pools.take_text("internet", 4)
+        assert taken is not None and taken[1] == "10.45.0.4"  # (the pool's chunk: 254 // 64)
+        assert (restored.teids.take(), restored._new_seid()) == (4097, 4097)
+        again.close()
+    finally:
+        for dp in dps:
+            dp.close()
 
 
 @pytest.mark.parametrize("old_form", [False, True])

@@ -61,6 +61,10 @@ def test_kill_9_and_restart_brings_every_session_back(start_pfcpd: Any, smf: Any
     used_teids = {t for s in after for t in s["teids"]}
     assert f"{new.ue_addresses[0]}/32" not in used_ue
     assert new.teids[1][1] not in used_teids
+    # Nor those of the session deleted before the kill: the allocators' order survives it.
+    gone = sessions[3]
+    assert new.ue_addresses[0] != gone.ue_addresses[0] and new.teids[1][1] != gone.teids[1][1]
+    assert new.up_seid != gone.up_seid
     # The restored sessions answer to their SEIDs.
     assert cause_of(cp.delete(sessions[0].up_seid)) == Cause.REQUEST_ACCEPTED
     assert daemon.metric("pfcpd_sessions_active") == 19

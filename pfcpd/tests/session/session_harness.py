@@ -24,6 +24,7 @@ from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ie import IE
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.session.marks import MARKS_KEY
 from pfcpd.session.session import Session
 from pfcpd.smfsim import rules
 
@@ -193,6 +194,12 @@ class Harness:
         )
         (resp,) = self.exchange(setup)
         assert resp.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+
+    @property
+    def records(self) -> dict[str, bytes]:
+        """The journal's records of the sessions and the PFDs: not the allocators' marks'
+        (`MARKS_KEY`), which move ahead of the values handed out and stay ahead."""
+        return {k: v for k, v in self.journal.records.items() if k != MARKS_KEY}
 
     def exchange(self, msg: Message) -> list[Message]:
         self.node.datagram_received(encode(msg), CP, self.now)

@@ -204,7 +204,7 @@ def test_an_establishment_on_the_cp_seid_an_undone_move_left_is_undone_too(
     assert isinstance(h.dp, Pipelined)
     a = up_seid(h.establish(cp_seid=0xA))
     b = up_seid(h.establish(cp_seid=0xB))
-    records = dict(h.journal.records)
+    records = dict(h.records)
     _refuse_once(h, a)
     answers = h.batch(
         _refuse(h, a),
@@ -215,7 +215,7 @@ def test_an_establishment_on_the_cp_seid_an_undone_move_left_is_undone_too(
     assert sorted(h.engine.sessions) == sorted([a, b])
     assert h.engine.sessions[a].cp_fseid == A.FSEID(0xA, CP[0])
     assert h.engine._by_cp == {"smf": {0xA: a, 0xB: b}}
-    assert h.journal.records == records
+    assert h.records == records
     check_read(h.engine)
 
 

@@ -73,7 +73,7 @@ def check_left(h: Harness, left: list[int]) -> None:
     engine = h.engine
     assert sorted(engine.sessions) == sorted(left)
     assert sorted(h.dp._programs) == sorted(left)
-    assert sorted(h.journal.records) == sorted(f"s:{seid:x}" for seid in left)
+    assert sorted(h.records) == sorted(f"s:{seid:x}" for seid in left)
     assert engine.teids.in_use == len(left)
     assert sum(engine.ue_pools.usage().values()) == len(left)
     check_order(engine)
@@ -319,7 +319,7 @@ def test_an_index_that_does_not_number_the_sessions_is_not_trusted(
     by_cp.clear()
     by_cp["smf2"] = {1: smf2[0], 5: smf2[2]}  # (smf2's session of CP SEID 3 left out)
     lose(h, SMF2, PeerGone.LOST)
-    assert h.engine.sessions == {} and by_cp == {} and h.journal.records == {}
+    assert h.engine.sessions == {} and by_cp == {} and h.records == {}
     assert h.engine.teids.in_use == 0 and sum(h.engine.ue_pools.usage().values()) == 0
     assert h.engine.metrics.errors.get("cp_index") == 2
     assert "2 entries for 3 sessions, 2 under CP smf2" in caplog.text

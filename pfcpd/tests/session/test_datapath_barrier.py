@@ -126,7 +126,7 @@ def test_an_establishment_refused_then_deleted_in_the_same_batch(hp: Harness) ->
     assert [cause(a) for a in answers] == [77, 77]
     assert h.engine.sessions == {} and dp.inner._programs == {}
     assert h.engine.teids.in_use == teids and h.engine.ue_pools.usage() == pools
-    assert h.journal.records.keys() <= {"pfd"}
+    assert h.records.keys() <= {"pfd"}
     dp.refuse = lambda s, p: False
     resp = h.establish(cp_seid=0xA)
     assert cause(resp) == 1 and created(resp)

@@ -298,7 +298,7 @@ def test_checkpoint_slices_are_spread_over_polls(h: Harness) -> None:
         h.node.datagrams_to_send()
         assert h.engine.get_timer() > now  # type: ignore[operator]
     assert h.journal.commits - commits == 3  # each session's counters journaled once
-    assert all(b'"baseline":[128,' in r for r in h.journal.records.values())
+    assert all(b'"baseline":[128,' in r for r in h.records.values())
 
 
 def test_a_checkpoint_reads_only_sessions_with_packets(h: Harness) -> None:

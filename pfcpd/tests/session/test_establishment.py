@@ -61,7 +61,7 @@ def test_establish_allocates_and_forwards_then_delete_reports_usage(h: Harness) 
     assert report.get(T.USAGE_REPORT_TRIGGER).has("TERMR")  # type: ignore[union-attr]
     assert h.engine.teids.in_use == 0 and sum(h.engine.ue_pools.usage().values()) == 0
     assert h.dp.process_dl(dl_packet(ue)).verdict == Verdict.DROP
-    assert h.journal.records == {}
+    assert h.records == {}
     assert cause(h.delete(seid)) == 65
 
 
@@ -85,7 +85,7 @@ def test_choose_id_shares_one_fteid_and_sessions_get_distinct_ones(h: Harness) -
 def _refused(h: Harness, *rules: object) -> tuple[int, list[object]]:
     resp = h.request(establishment(*rules))  # type: ignore[arg-type]
     assert h.engine.sessions == {} and h.engine.teids.in_use == 0
-    assert sum(h.engine.ue_pools.usage().values()) == 0 and h.journal.records == {}
+    assert sum(h.engine.ue_pools.usage().values()) == 0 and h.records == {}
     return cause(resp), [ie for ie in resp.ies if ie.type in (T.OFFENDING_IE, T.FAILED_RULE_ID)]
 
 

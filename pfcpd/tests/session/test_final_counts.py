@@ -141,7 +141,7 @@ def test_one_book_is_deleted_as_a_dict_of_one_is(ht: Harness) -> None:
     # the answers' octets after their headers (16: with the SEID and sequence number)
     assert ht.sent[-2][16:] == ht.sent[-1][16:] and len(ht.sent[-1]) > 16 + 16
     ht.engine.commit()
-    assert not ht.journal.records and not ht.engine.sessions
+    assert not ht.records and not ht.engine.sessions
     assert one not in ht.dp._programs and other not in ht.dp._programs
     assert ht.engine.teids.in_use == 0
     assert [len(s.urrs) for s in sessions] == [1, 1]

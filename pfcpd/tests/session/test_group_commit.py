@@ -37,7 +37,7 @@ def test_a_batch_is_one_journal_transaction(h: Harness) -> None:
         h.send(establishment(*standard_rules(), cp_seid=0x100 + i), 200 + i)
     answers = h._collect()
     assert [cause(a) for a in answers] == [1] * 5 and len(h.engine.sessions) == 5
-    assert h.journal.commits - commits == 1 and len(h.journal.records) == 5
+    assert h.journal.commits - commits == 1 and len(h.records) == 5
     assert h.engine.metrics.requests.get("session_establishment_response", "request_accepted") == 5
 
 

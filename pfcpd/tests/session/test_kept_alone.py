@@ -145,7 +145,7 @@ def test_a_dual_stack_ue_is_kept_journaled_restored_and_freed(datapath: LocalDat
     s = h.engine.sessions[seid]
     ue = (("internet", f"{UE}/32"), ("internet", "2001:db8:45::/64"))
     assert s.ue == ue and s.ue_kept == ue and len(s.teids) == 1
-    (record,) = h.journal.records.values()
+    (record,) = h.records.values()
     assert record.startswith(b"{")  # (two UE addresses: the JSON record)
     assert h.engine.ue_pools.usage() == {"internet:10.45.0.0/29": 1, "internet:2001:db8:45::/48": 1}
     with restarted(h, 1) as engine2:
@@ -166,7 +166,7 @@ def test_the_usual_session_keeps_one_of_each_and_restores_it(h: Harness) -> None
     s = h.engine.sessions[seid]
     assert type(s.teids_kept) is int and s.ue_kept == ("internet", f"{UE}/32")
     assert s.cp_fseid == FSEID(0xC0FFEE, "127.0.0.2")
-    (record,) = h.journal.records.values()
+    (record,) = h.records.values()
     assert record[0] == BINARY_RECORD_VERSION
     with restarted(h, 1) as engine2:
         again = engine2.sessions[seid]
@@ -222,7 +222,7 @@ def test_sessions_of_0_1_2_urrs_journal_and_restore_alike(h: Harness, count: int
     seid = _urrs(h, count)
     s = h.engine.sessions[seid]
     assert type(s.urrs) is (OneBook if count == 1 else dict) and len(s.urrs) == count
-    (record,) = h.journal.records.values()
+    (record,) = h.records.values()
     assert record[0] == BINARY_RECORD_VERSION
     with restarted(h, 1) as engine2:
         again = engine2.sessions[seid]
@@ -256,7 +256,7 @@ def test_a_second_urr_added_queried_and_removed(h: Harness) -> None:
     (rep,) = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
     assert rep.get(T.URR_ID).value == 2  # type: ignore[union-attr]
     assert type(s.urrs) is OneBook and s.urrs.urr_id == 1
-    (record,) = h.journal.records.values()
+    (record,) = h.records.values()
     with restarted(h, 1) as engine2:
         again = engine2.sessions[seid]
         assert type(again.urrs) is OneBook and again.record() == record

@@ -234,7 +234,7 @@ def test_peer_lost_policies(h: Harness) -> None:
     h.engine.peer_gone(Peer("smf", ("127.0.0.2", 8805)), PeerGone.RESTARTED, False, h.now)
     assert h.engine.sessions == {}
     h.engine.commit()  # (as the node does before anything leaves)
-    assert h.journal.records == {}
+    assert h.records == {}
     _ = Message
 
 

@@ -335,7 +335,7 @@ def test_session_set_deletion_removes_the_cps_sessions(h: Harness) -> None:
     seids = [up_seid(h.establish(cp_seid=i)) for i in (1, 2)]
     resp = h.request(Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf")]))
     assert cause(resp) == 1 and resp.seid is None
-    assert all(s not in h.engine.sessions for s in seids) and h.journal.records == {}
+    assert all(s not in h.engine.sessions for s in seids) and h.records == {}
     assert h.dp.process_dl(dl(80)).verdict == Verdict.DROP
 
 

@@ -113,7 +113,7 @@ def reply(h: Harness, addr: tuple[str, int], report: Message, seid: int) -> None
 
 def test_an_smf_of_the_set_takes_the_session_over_on_its_own_association(h: Harness) -> None:
     join_set(h)
-    records = set(h.journal.records)
+    records = set(h.records)
     seid, teid, ue = establish(h, 0xA1)
     answer = from_(h, SMF2, modification(seid, A.FSEID(0xB1, SMF2[0])), 400)
     assert cause(answer) == 1 and answer.seid == 0xB1
@@ -137,7 +137,7 @@ def test_an_smf_of_the_set_takes_the_session_over_on_its_own_association(h: Harn
     assert seid in h.engine.sessions
     release = Message(M.ASSOCIATION_RELEASE_REQUEST, 0, [A.NodeID.from_text("smf2")])
     assert cause(from_(h, SMF2, release, 402)) == 1
-    assert h.engine.sessions == {} and h.journal.records.keys() == records
+    assert h.engine.sessions == {} and h.records.keys() == records
 
 
 def test_the_same_cp_fseid_from_an_smf_of_the_set_takes_the_session_over(h: Harness) -> None:

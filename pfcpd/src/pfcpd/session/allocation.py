@@ -11,6 +11,15 @@ TEIDs', 2^32 - 1) values freed before those are reused first once every never-us
 is gone, lowest first, then the remembered ones oldest first: a space that size is walked
 end to end before any value is reused, so keeping its whole order would only grow with
 every session ever deleted (40 bytes per value, never given back, before 2026-12-03).
+
+The order survives a restart through a mark per allocator that the journal holds (record
+``alloc``, `marks.py`): no value from the mark on was handed out. A value taken at or past
+the mark moves the mark a chunk ahead of it and calls ``marked`` (the engine journals the
+marks with the commit of that batch, before its answers), so the journal is written once per
+chunk, not per value. A restored allocator (``resume``) hands out never-used values from the
+journaled mark on (those between its last value and the mark were never used: skipped),
+then the values below it not in use, lowest first: what was freed before the restart is not
+handed out at once.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import re
 import socket
 from array import array
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from itertools import islice
 
@@ -29,6 +39,7 @@ class Exhausted(Exception):
 
 
 FREED_REMEMBERED = 1 << 16  # values whose order of freeing a `_Space` keeps
+TEID_CHUNK = 4096  # how far ahead of the TEID taken past it the TEIDs' mark moves
 _CHUNK_BITS = 15  # a `_Bits` chunk: 2^15 values, 4 KiB
 _CHUNK_MASK = (1 << _CHUNK_BITS) - 1
 _CHUNK_BYTES = 1 << (_CHUNK_BITS - 3)
@@ -113,11 +124,28 @@ class _Bits:
 class _Space:
     """Integers lo..hi: next never-used, then the freed ones (see the module's docstring)."""
 
-    __slots__ = ("_aged", "_freed", "_head", "_next", "_queued", "_used", "hi", "lo")
+    __slots__ = (
+        "_aged",
+        "_chunk",
+        "_freed",
+        "_head",
+        "_mark",
+        "_next",
+        "_queued",
+        "_used",
+        "hi",
+        "lo",
+        "marked",
+    )
 
-    def __init__(self, lo: int, hi: int) -> None:
+    def __init__(self, lo: int, hi: int, chunk: int = TEID_CHUNK) -> None:
         self.lo, self.hi = lo, hi
         self._next = lo
+        # No value from the mark on was handed out (see the module); a value taken at or
+        # past it moves it ``chunk`` ahead of that value and calls ``marked``.
+        self._mark = lo
+        self._chunk = chunk
+        self.marked: Callable[[], None] = _unwatched
         self._used = _Bits()  # (offsets from lo, as every value kept below)
         # The remembered freed values, oldest first: a FIFO in an array from ``_head`` on
         # (compacted when more than half of it is behind), and which of them are queued.
@@ -135,12 +163,26 @@ class _Space:
     def in_use(self) -> int:
         return self._used.count
 
+    @property
+    def mark(self) -> int:
+        return self._mark
+
+    def resume(self, mark: int) -> None:
+        """Hand out never-used values from ``mark`` on (a restart: the journaled mark,
+        clamped to the space), then the values below it not in use, lowest first."""
+        mark = min(max(mark, self._next), self.hi + 1)
+        self._next = self._mark = mark
+        if mark > self.lo:
+            self._aged = 0
+
     def take(self) -> int:
         used, value, hi = self._used, self._next, self.hi
         lo = self.lo
         while value <= hi:  # (the next never-used one, past those reserved)
             if used.add(value - lo):
                 self._next = value + 1
+                if value >= self._mark:
+                    self._ahead(value)
                 return value
             value += 1
         self._next = value
@@ -161,6 +203,10 @@ class _Space:
                 return lo + at
         self._compact()
         raise Exhausted
+
+    def _ahead(self, value: int) -> None:
+        self._mark = value + self._chunk
+        self.marked()
 
     def _compact(self) -> None:
         if self._head > len(self._freed) // 2:
@@ -190,6 +236,10 @@ class _Space:
         return self.lo <= value <= self.hi
 
 
+def _unwatched() -> None:
+    """What a mark's move calls when no journal watches the allocator."""
+
+
 class TeidAllocator(_Space):
     """Local TEIDs (1 .. 2^32-1; 0 is never a data TEID): a `_Space` (``take``, ``reserve``,
     ``free``, ``in_use`` without a call in between)."""
@@ -205,21 +255,9 @@ class UePool:
 
     def __init__(self, network: IPNetwork) -> None:
         self.network = network
-        base = int(network.network_address)
-        if network.version == 4:
-            self.prefixlen = 32
-            lo, hi = base, int(network.broadcast_address)
-            if network.prefixlen <= 30:
-                lo, hi = lo + 1, hi - 1
-            self._shift = 0
-        else:
-            self.prefixlen = 64 if network.prefixlen <= 64 else 128
-            self._shift = 128 - self.prefixlen
-            lo = base >> self._shift
-            hi = int(network.broadcast_address) >> self._shift
-            if self.prefixlen == 128 and network.prefixlen < 128:
-                lo += 1  # not the subnet-router anycast address
-        self._space = _Space(lo, hi)
+        self.prefixlen, lo, hi = pool_bounds(network)
+        self._shift = 128 - self.prefixlen if network.version == 6 else 0
+        self._space = _Space(lo, hi, max(1, (hi - lo + 1) // 64))
         self._v4 = network.version == 4
         # (the netmask object ipaddress shares between the networks of a prefix length)
         cls = IPv4Network if self._v4 else IPv6Network
@@ -230,6 +268,28 @@ class UePool:
     @property
     def label(self) -> str:
         return str(self.network)
+
+    @property
+    def mark(self) -> int:
+        return self._space.mark
+
+    def watch(self, marked: Callable[[], None]) -> None:
+        self._space.marked = marked
+
+    def resume(self, marks: Iterable[tuple[IPNetwork, int]]) -> None:
+        """Resume after a restart from the journaled ``marks`` (a pool's network then, its
+        mark): the highest mark of a pool then of the same family and unit that overlaps
+        this one, each clamped to its pool and to this one (none: from the lowest)."""
+        space = self._space
+        found = [
+            min(max(mark, old_lo), old_hi + 1, space.hi + 1)
+            for net, mark in marks
+            if net.version == self.network.version
+            for unit, old_lo, old_hi in (pool_bounds(net),)
+            if unit == self.prefixlen and old_lo <= space.hi and old_hi >= space.lo
+        ]
+        if found:
+            space.resume(max(found))
 
     @property
     def in_use(self) -> int:
@@ -266,6 +326,22 @@ class UePool:
     def free(self, net: IPNetwork) -> None:
         if self.owns(net):
             self._space.free(int(net.network_address) >> self._shift)
+
+
+def pool_bounds(network: IPNetwork) -> tuple[int, int, int]:
+    """The prefix length a pool of ``network`` hands out, its lowest and highest value."""
+    base = int(network.network_address)
+    if network.version == 4:
+        lo, hi = base, int(network.broadcast_address)
+        if network.prefixlen <= 30:
+            lo, hi = lo + 1, hi - 1
+        return 32, lo, hi
+    prefixlen = 64 if network.prefixlen <= 64 else 128
+    shift = 128 - prefixlen
+    lo, hi = base >> shift, int(network.broadcast_address) >> shift
+    if prefixlen == 128 and network.prefixlen < 128:
+        lo += 1  # not the subnet-router anycast address
+    return prefixlen, lo, hi
 
 
 _OCTETS = tuple(str(i) for i in range(256))
@@ -384,6 +460,30 @@ class UeAddressPools:
     def free(self, instance: str, net: IPNetwork) -> None:
         for pool in self.pools.get((instance, net.version), []):
             pool.free(net)
+
+    def watch(self, marked: Callable[[], None]) -> None:
+        """Call ``marked`` when a pool's mark moves."""
+        for pools in self.pools.values():
+            for pool in pools:
+                pool.watch(marked)
+
+    def marks(self) -> tuple[tuple[str, IPNetwork, int], ...]:
+        """(network instance, prefix, mark) of every pool."""
+        return tuple(
+            (name, pool.network, pool.mark)
+            for (name, _), pools in self.pools.items()
+            for pool in pools
+        )
+
+    def resume(self, marks: Iterable[tuple[str, IPNetwork, int]]) -> None:
+        """Resume every pool from the journaled ``marks`` ((network instance, prefix, mark)
+        as `marks` gave them, of the pools configured then: `UePool.resume`)."""
+        by_instance: dict[str, list[tuple[IPNetwork, int]]] = {}
+        for name, net, mark in marks:
+            by_instance.setdefault(name, []).append((net, mark))
+        for (name, _), pools in self.pools.items():
+            for pool in pools:
+                pool.resume(by_instance.get(name, ()))
 
     def usage(self) -> dict[str, int]:
         """Allocations in use per pool label (``<instance>:<prefix>``)."""

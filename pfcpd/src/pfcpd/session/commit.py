@@ -12,6 +12,7 @@ from ..datapath.interface import DatapathError
 from ..node.session_handler import cause_response
 from ..pfcp import Cause, Message
 from .journal import JournalError
+from .marks import MARKS_KEY
 from .session import Session
 from .state import EngineState, Staged
 
@@ -38,17 +39,20 @@ class GroupCommit(EngineState):
         unprogrammed = self.datapath.settle()
         if self._touched:  # (datapath work after the last staged change: of no change)
             self._touched = []
-        if not self._staged and not self._dirty and not self._pfd_dirty:
+        if not self._staged and not self._dirty and not self._pfd_dirty and not self._marks_dirty:
             return []
         dirty, self._dirty = self._dirty, {}
         staged, self._staged = self._staged, []
         pfd, self._pfd_dirty = self._pfd_dirty, False
+        marks, self._marks_dirty = self._marks_dirty, False
         refused: list[tuple[Message, Message]] = []
         if unprogrammed:
             staged, refused = self._unprogrammed(staged, dirty, unprogrammed)
         puts = {key: s.record() for key, s in dirty.items() if s is not None}
         if pfd:
             puts["pfd"] = self.pfds.record()
+        if marks:  # (as they are now: at or past every value handed out)
+            puts[MARKS_KEY] = self._marks().record()
         deletes = [key for key, s in dirty.items() if s is None]
         try:
             if puts or deletes:
@@ -59,7 +63,7 @@ class GroupCommit(EngineState):
             self._journal_failed(err, max(1, changes))
             failed = self._undo(staged)
             self._settle_undone()
-            self._journal_again(dirty, pfd)
+            self._journal_again(dirty, pfd, marks)
             return refused + failed
         accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
         for change in staged:
@@ -71,20 +75,24 @@ class GroupCommit(EngineState):
         requests = self.metrics.requests
         for label, count in accepted.items():
             requests.inc(label, "request_accepted", amount=count)
-        if self._dirty or self._pfd_dirty:
+        if self._dirty or self._pfd_dirty or self._marks_dirty:
             self._commit()  # (what the done steps changed: no answer waits for it)
         return refused
 
-    def _journal_again(self, dirty: dict[str, Session | None], pfd: bool) -> None:
+    def _journal_again(self, dirty: dict[str, Session | None], pfd: bool, marks: bool) -> None:
         """The records a refused commit did not write are written at the next one, as the
         engine holds them then: the undone changes' as they were before, and what changed
         beside them (a checkpoint's counts, a report's UR-SEQN, a report's counts back
-        into a baseline) still to be made durable."""
+        into a baseline) still to be made durable; the allocators' marks as they are (the
+        undone changes' values freed, the marks past them: the next value handed out
+        needs them durable)."""
         sessions = self.sessions
         for key in dirty:
             self._dirty[key] = sessions.get(int(key[2:], 16))  # (gone: its record too)
         if pfd:
             self._pfd_dirty = True
+        if marks:
+            self._marks_dirty = True
 
     def _unprogrammed(
         self,

@@ -1,6 +1,7 @@
-"""Sessions back from the journal at start (`Restoring.restore`): the PFDs first, then each
-session's record read (binary, or JSON of version 1 or 2), its allocations reserved and its
-program installed again.
+"""Sessions back from the journal at start (`Restoring.restore`): the PFDs and the
+allocators' marks first (marks.py: never-used values are handed out from them on), then
+each session's record read (binary, or JSON of version 1 or 2), its allocations reserved
+and its program installed again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
 from .compile import compile_program, volume_limits_reached
+from .marks import MARKS_KEY, Marks
 from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, read_record
 from .rules import RuleSet
@@ -23,6 +25,7 @@ from .state import blocked_urrs, urr_offsets
 from .usage import ZERO, Counts, UrrBook, kept_books, octets, volume_limited
 
 log = logging.getLogger("pfcpd.session")
+_FIRST = frozenset(("pfd", MARKS_KEY))  # (records restored before the sessions)
 
 
 class Restoring(Choosing):
@@ -30,11 +33,14 @@ class Restoring(Choosing):
         """Bring back journaled sessions (and PFDs): allocations reserved, programs
         reinstalled. Returns the number of sessions restored."""
         restored = 0
-        # PFDs first: sessions with application PDRs compile against them.
-        for key, value in sorted(records, key=lambda kv: kv[0] != "pfd"):
+        # PFDs first: sessions with application PDRs compile against them; the allocators'
+        # marks before the sessions, whose values never reach them.
+        for key, value in sorted(records, key=lambda kv: kv[0] not in _FIRST):
             try:
                 if key == "pfd":
                     self.pfds.restore(value)
+                elif key == MARKS_KEY:
+                    self._resume(Marks.read(value))
                 elif key.startswith("s:"):
                     self._restore_session(value, now)
                     restored += 1
@@ -43,6 +49,12 @@ class Restoring(Choosing):
                 self.metrics.restore_failures.inc()
         self._touched = []
         return restored
+
+    def _resume(self, marks: Marks) -> None:
+        """The allocators hand out never-used values from the journaled marks on."""
+        self.teids.resume(marks.teid)
+        self.ue_pools.resume(marks.ue)
+        self._next_seid = self._seid_mark = max(self._next_seid, marks.seid)
 
     def _restore_session(self, value: bytes, now: float) -> None:
         d: dict[str, Any] = read_record(value)

@@ -42,6 +42,7 @@ from .allocation import TeidAllocator, UeAddressPools
 from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
 from .errors import RuleError
 from .journal import Journal
+from .marks import SEID_CHUNK, Marks
 from .metrics import SessionMetrics
 from .pfd import PfdStore
 from .session import KeptPeers, Session, kept_peers, program_peers, ue_network
@@ -111,8 +112,11 @@ class EngineState:
         # which cost 56 bytes per session (of ~1,480 at 1,000,000 sessions)
         self._by_cp: dict[str, dict[int, int]] = {}
         self._next_seid = 1
+        self._seid_mark = 1  # (no UP SEID from it on was handed out: marks.py)
         self.teids = TeidAllocator()
         self.ue_pools = UeAddressPools(settings.ue_pools)
+        self.teids.marked = self._marks_moved
+        self.ue_pools.watch(self._marks_moved)
         self.pfds = PfdStore()
         self._sender: RequestSender | None = None
         self._pending: dict[int, PendingReport] = {}  # id(request) -> what it reported
@@ -162,6 +166,7 @@ class EngineState:
         # delete it; "pfd" -> None means the PFDs' record) and the changes staged.
         self._dirty: dict[str, Session | None] = {}
         self._pfd_dirty = False
+        self._marks_dirty = False  # (the allocators' marks moved: their record, marks.py)
         self._staged: list[Staged] = []
         # SEIDs handed to the datapath (install, remove) since the last staged change: the
         # change's sessions, for the datapath's barrier (`_unprogrammed`).
@@ -556,7 +561,17 @@ class EngineState:
             self._next_seid = (self._next_seid + 1) & 0xFFFFFFFFFFFFFFFF
         seid = self._next_seid
         self._next_seid = (seid + 1) & 0xFFFFFFFFFFFFFFFF
+        if seid >= self._seid_mark:
+            self._seid_mark = seid + SEID_CHUNK
+            self._marks_dirty = True
         return seid
+
+    def _marks_moved(self) -> None:
+        """An allocator's mark moved: the marks' record goes with the next commit."""
+        self._marks_dirty = True
+
+    def _marks(self) -> Marks:
+        return Marks(self.teids.mark, self._seid_mark, self.ue_pools.marks())
 
     def _up_fseid(self, seid: int) -> FSEID:
         return FSEID(seid, *self._pfcp_text)
