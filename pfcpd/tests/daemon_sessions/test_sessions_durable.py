@@ -167,7 +167,7 @@ def test_a_lost_node_state_discards_the_journal(start_pfcpd: Any, smf: Any) -> N
     daemon = start_pfcpd(session_overrides(pool="198.18.16.0/28"))
     cp = smf(daemon)
     cp.associate()
-    cp.establish(rules.session_rules())
+    old = cp.establish(rules.session_rules())
     recovery = daemon.state_file()["recovery_time_stamp"]
     assert daemon.stop() == 0
     (daemon.tmp / "state" / "node_state.json").unlink()
@@ -176,3 +176,10 @@ def test_a_lost_node_state_discards_the_journal(start_pfcpd: Any, smf: Any) -> N
     assert daemon.state_file()["recovery_time_stamp"] != recovery
     assert show(daemon, "sessions")["sessions"] == []
     assert show(daemon, "associations")["associations"] == []
+    # The allocators' marks are kept: the session established again (the SMF's answer to
+    # the new stamp) gets neither the old one's UE address nor its TEID, which its peers
+    # may still send to.
+    cp = smf(daemon)
+    cp.associate()
+    new = cp.establish(rules.session_rules())
+    assert new.ue_addresses[0] != old.ue_addresses[0] and new.teids[1][1] != old.teids[1][1]

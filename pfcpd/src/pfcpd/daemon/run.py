@@ -23,6 +23,7 @@ from typing import Any
 from ..config import Config, ConfigError, PfcpConfig, load_config
 from ..node.node_metrics import NodeMetrics
 from ..session import EngineSettings, JournalError, SessionEngine
+from ..session.marks import MARKS_KEY
 from .admin import start_admin_server
 from .datapath_service import DatapathStartError, open_datapath
 from .gc_tuning import PeriodicFreeze
@@ -94,9 +95,13 @@ class Daemon:
             records = list(journal.records())
             if records and not state.restored:
                 # A new Recovery Time Stamp tells the CPs this UPF's state is gone: so it is.
-                log.warning("node state new: %d journal record(s) discarded", len(records))
-                journal.commit({}, [key for key, _ in records])
-                records = []
+                # The allocators' marks stay: the SMFs establish their sessions again while
+                # peers may still send to the old TEIDs and UE addresses.
+                gone = [key for key, _ in records if key != MARKS_KEY]
+                if gone:
+                    log.warning("node state new: %d journal record(s) discarded", len(gone))
+                    journal.commit({}, gone)
+                records = [(key, value) for key, value in records if key == MARKS_KEY]
         except JournalError as exc:
             datapath.stop()
             log.error("cannot start: session journal: %s", exc)
