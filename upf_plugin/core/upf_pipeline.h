@@ -1209,6 +1209,11 @@ int upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr);
  * force may set it (one of its FARs has UPF_AA_NOCP): the caller holds the packet threads
  * from the install to its return. */
 int upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far);
+/* 1 if installing a program with these FARs in s flushes the DL buffer: none of them
+ * buffers (UPF_AA_BUFF) while a FAR of the program in force does, whatever the buffer holds
+ * now (a packet of that program may still be stored), or the buffer holds packets: the
+ * caller holds the packet threads from the install through upf_buffer_flush. */
+int upf_session_flushes (upf_session_t *s, const upf_far_t *far, unsigned n_far);
 
 /* Datapath-thread side: DL buffer management. */
 /* Copy a packet that got UPF_VERDICT_BUFFER into the session's buffer; -ENOSPC when full. */

@@ -324,6 +324,35 @@ upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_fa
 }
 
 /*
+ * Whether an install flushes the DL buffer is decided before it, without the packet threads
+ * held, so it cannot rest on the buffer's count while a packet thread may still buffer: a
+ * packet of the program in force stored after the count was read as zero would stay behind
+ * the new program, delivered by nothing. The owner stores a packet only under a FAR with
+ * UPF_AA_BUFF of the program it runs; so the install flushes whenever the program in force
+ * has one and the new program has none, whatever the buffer holds when this is called, and
+ * the caller holds the packet threads from the install through the flush (the flush re-runs
+ * the packets through the new program, counting into state the owner writes). The count is
+ * read only when the program in force buffers under no FAR: the install that published it
+ * replaced any program that did while holding the packet threads (this rule), so no packet
+ * thread writes the buffer (packets left in it, a flush that found no memory, go now).
+ */
+int
+upf_session_flushes (upf_session_t *s, const upf_far_t *far, unsigned n_far)
+{
+  const upf_program_t *old = atomic_load (&s->prog);
+  unsigned i;
+  if (!s->buffer)
+    return 0;
+  for (i = 0; i < n_far; i++)
+    if (far[i].apply_action & UPF_AA_BUFF)
+      return 0;
+  for (i = 0; old && i < old->n_far; i++)
+    if (old->far[i].apply_action & UPF_AA_BUFF)
+      return 1;
+  return s->buffer->n_pkts != 0;
+}
+
+/*
  * Two phases. Prepare: check, then allocate everything the new program needs (state objects,
  * buffer, one table entry per key, table room) without changing what readers or the session
  * state see; any failure frees what was allocated and returns with nothing changed. Commit:

@@ -56,16 +56,6 @@ upf_desc_may_tick (const upf_program_desc_t *d)
   return 0;
 }
 
-static int
-upf_desc_buffers (const upf_program_desc_t *d)
-{
-  u32 i;
-  for (i = 0; i < d->n_far; i++)
-    if (d->far[i].apply_action & UPF_AA_BUFF)
-      return 1;
-  return 0;
-}
-
 int
 upf_send_ip (vlib_main_t *vm, const u8 *bytes, u32 len, u32 fib_index)
 {
@@ -221,7 +211,7 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
   else
     {
       u32 keep[UPF_MAX_PDR], n_keep = 0, i;
-      int drops_urr = 0, sync;
+      int drops_urr = 0, flushes, sync;
       upf_program_t *old = atomic_load (&vs->core->prog);
       for (i = 0; i < req->desc.n_urr && n_keep < UPF_MAX_PDR; i++)
         keep[n_keep++] = req->desc.urr[i].urr_id;
@@ -233,22 +223,23 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
               ;
             drops_urr |= k == n_keep;
           }
-      /* A modification that ends URRs (their final counts), flushes the DL buffer,
+      /* A modification that ends URRs (their final counts), flushes the DL buffer
+       * (upf_session_flushes: a program that buffers replaced by one that does not, however
+       * many packets the buffer holds before the barrier: the worker may store one more),
        * re-arms a mark the session's worker also sets or whose re-arm its packets could
        * change (upf_session_rearms: new thresholds, a new volume quota, the same quota in
        * a state the next packet changes), or re-arms the DL data report while a FAR in
        * force notifies the CP (upf_session_rearms_report) holds the workers; every other
        * one is published without stopping them. */
-      sync = drops_urr
-             || (vs->core->buffer && vs->core->buffer->n_pkts && !upf_desc_buffers (&req->desc))
-             || upf_session_rearms (vs->core, req->desc.urr, req->desc.n_urr)
+      flushes = upf_session_flushes (vs->core, req->desc.far, req->desc.n_far);
+      sync = drops_urr || flushes || upf_session_rearms (vs->core, req->desc.urr, req->desc.n_urr)
              || upf_session_rearms_report (vs->core, req->desc.far, req->desc.n_far);
       if (sync)
         vlib_worker_thread_barrier_sync (vm);
       if (drops_urr)
         upf_usage_all (vs, keep, n_keep, 0, now, usage);
       rv = upfcore_session_install (&um->ctx, vs->core, &req->desc, err, errlen);
-      if (rv == 0 && vs->core->buffer && vs->core->buffer->n_pkts && !upf_desc_buffers (&req->desc))
+      if (rv == 0 && flushes)
         {
           upf_flush_ctx_t fc = { .vm = vm, .nwi = upf_desc_dl_nwi (&req->desc) };
           upf_buffer_flush (vs->core, upf_flush_one, &fc);

@@ -655,6 +655,62 @@ test_bar_report_rearm_holds_packets (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Which installs flush the DL buffer (upf_session_flushes). The VPP plugin decides before
+ * the install, without the workers held; the owner may store a packet of the program in force
+ * between that decision and the barrier: here between the decision and the install. A
+ * program that buffers replaced by one that does not flushes whatever the buffer held when
+ * it was decided, so that packet goes out with the flush instead of staying behind. */
+static void
+test_bar_flush_decided_before_packets (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p, q;
+  upf_verdict_t v;
+  uint8_t in[2048], out[2048];
+  char err[128];
+  int flushes;
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  upf_session_t *s = install (c, 9, &p);
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
+#define FLUSHES() upf_session_flushes (s, p.far, p.d.n_far)
+  assert_int_equal (FLUSHES (), 0); /* the new program buffers too: the packets wait */
+  /* the buffer empty when deciding; a packet of the program in force stored after */
+  p.far[1].apply_action = UPF_AA_FORW;
+  assert_int_equal (upfcore_buffer_count (s), 0);
+  flushes = FLUSHES ();
+  upfcore_dl_packet (c, 0, in, il, 100, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  flush_ctx = c;
+  flushed = 0;
+  if (flushes)
+    upfcore_buffer_flush (s, flush_cb, 0);
+  assert_int_equal (flushed, 1);
+  assert_int_equal (upfcore_buffer_count (s), 0);
+  /* forwarding in force, nothing buffered: nothing to flush, no hold */
+  assert_int_equal (FLUSHES (), 0);
+  /* a FAR that notifies without buffering stores no packet either */
+  p.far[1].apply_action = UPF_AA_FORW | UPF_AA_NOCP;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (FLUSHES (), 0);
+  /* packets left in the buffer under a program that cannot buffer (a flush that found no
+   * memory): the next install that does not buffer flushes them, one that buffers keeps them */
+  assert_int_equal (upf_buffer_store (s, in, il, 300), 0);
+  p.far[1].apply_action = UPF_AA_FORW;
+  assert_int_equal (FLUSHES (), 1);
+  p.far[1].apply_action = UPF_AA_BUFF;
+  assert_int_equal (FLUSHES (), 0);
+#undef FLUSHES
+  /* a session without a DL buffer has nothing to flush */
+  std_prog (&q, 0x101, UE + 1);
+  upf_session_t *s2 = install (c, 10, &q);
+  assert_null (s2->buffer);
+  assert_int_equal (upf_session_flushes (s2, q.far, q.d.n_far), 0);
+  upfcore_ctx_delete (c);
+}
+
 /* Readers inside an epoch keep retired programs alive; leaving releases them. */
 static void
 test_epoch_reclaim (void **st)
@@ -997,6 +1053,7 @@ main (void)
     cmocka_unit_test (test_time_threshold),
     cmocka_unit_test (test_bar_buffering),
     cmocka_unit_test (test_bar_report_rearm_holds_packets),
+    cmocka_unit_test (test_bar_flush_decided_before_packets),
     cmocka_unit_test (test_epoch_reclaim),
     cmocka_unit_test (test_tables_many),
     cmocka_unit_test (test_dupl_copies),
