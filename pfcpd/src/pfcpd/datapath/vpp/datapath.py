@@ -7,10 +7,14 @@ one round trip per PFCP transaction), made synchronously from pfcpd's event loop
 Usage: reads without reset (the engine's checkpoints, START/STOP watching, ``show
 sessions``) are answered from a cache that the client's thread refreshes every
 ``usage_refresh`` seconds with one ``upf_session_usage_dump`` (a plugin without it: one
-pipelined ``upf_usage_get`` per session); only reads with reset
-(usage reports) and the first read of a session wait for VPP. A refresh that may have been
-read before a reset is not applied (resets and refreshes are ordered in the client's
-thread).
+pipelined ``upf_usage_get`` per session); a session VPP created since is cached with the
+counts it started with, 0. Only reads with reset (usage reports) and the first read of a
+URR the cache does not hold (added to a session VPP held before the last refresh) wait for
+VPP. A refresh that may have been read before a reset is not applied (resets and
+refreshes are ordered in the client's thread). A refresh that fails (VPP's error, no
+answer within ``call_timeout``) is logged and counted (`refresh_failures`), and the next
+one is made a period later; each connection has one refresh loop (a generation ends the
+loop of the connection before).
 
 Events: ``want_upf_events`` at connect; ``upf_event`` messages are turned into
 DatapathEvents in the client's thread and handed over by `poll_events` (never blocks).
@@ -66,7 +70,6 @@ log = logging.getLogger("pfcpd.datapath.vpp")
 
 RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
 REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
-ZERO_USAGE = Usage(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 LOST_EVENTS_COUNTER = (3, 1)  # (kind, index) of "events lost" in upf_counters_get
 _OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
 
@@ -94,6 +97,29 @@ class _Change:
 
 def _as_error(exc: BaseException) -> DatapathError:
     return exc if isinstance(exc, DatapathError) else DatapathError(str(exc))
+
+
+def _zero(urr_id: int) -> Usage:
+    """The counts of a URR just created or reset."""
+    return Usage(urr_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _cause(exc: BaseException, timeout: float) -> str:
+    """What made a call fail, for the log (asyncio's timeout says nothing)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"VPP did not answer within {timeout:g} s"
+    if isinstance(exc, DatapathError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@dataclasses.dataclass(slots=True)
+class _RefreshPlan:
+    """What a usage refresh loop reads (a message the plugin turned out not to have is
+    not asked for again)."""
+
+    dump: bool = True  # upf_session_usage_dump (else one upf_usage_get per session)
+    count_lost: bool = True  # upf_counters_get's count of lost events
 
 
 class VppStartError(Exception):
@@ -144,6 +170,11 @@ class VppDatapath(Datapath):
         self._lost_asked = 0
         self.reconnects = 0
         self.program_failures = 0
+        self.refresh_failures = 0  # usage refresh rounds that failed
+        # The connection's generation (the client's thread alone writes it): a new one when
+        # the connection is lost and when a usage refresh starts; a refresh loop runs while
+        # its generation is the current one.
+        self._generation = 0
         self.client = client_factory(
             settings.api_socket, settings.call_timeout, self._on_message, self._on_lost
         )
@@ -202,10 +233,13 @@ class VppDatapath(Datapath):
             last[ch.seid] = i
         failed: dict[int, DatapathError] = {}
         took: dict[int, _Change] = {}  # SEID -> its last change VPP took
+        created: set[int] = set()  # SEIDs VPP created in this batch (their counts from 0)
         retries: list[_Change] = []
         for i, (ch, result) in enumerate(zip(changes, results, strict=True)):
             if not isinstance(result, Exception):
                 took[ch.seid] = ch
+                if ch.op == tr.OP_CREATE:
+                    created.add(ch.seid)
                 continue
             if ch.seid in failed:
                 continue
@@ -224,8 +258,12 @@ class VppDatapath(Datapath):
             for ch, result in zip(retries, again, strict=True):
                 if isinstance(result, Exception):
                     failed[ch.seid] = _as_error(result)
-                else:
-                    took[ch.seid] = ch
+                    continue
+                took[ch.seid] = ch
+                if ch.op == tr.OP_CREATE:  # (VPP had lost the session)
+                    created.add(ch.seid)
+                else:  # (VPP held a session pfcpd did not know of, its counts unknown)
+                    created.discard(ch.seid)
         with self._lock:
             for seid, err in failed.items():
                 first = next(c for c in changes if c.seid == seid)
@@ -242,7 +280,17 @@ class VppDatapath(Datapath):
         for seid, ch in took.items():
             if seid not in failed:
                 self._prune_usage(seid, ch.program)
+                if seid in created:
+                    self._zero_usage(seid, ch.program)
         return failed
+
+    def _zero_usage(self, seid: int, program: SessionProgram) -> None:
+        """Cache the counts of a session VPP created since the last usage refresh: they
+        started at 0 there (a read without reset then needs no call to VPP). A refresh that
+        cached the session already cached later counts: those stay."""
+        cache = self._usage.setdefault(seid, {})
+        for urr in program.urrs:
+            cache.setdefault(urr.urr_id, _zero(urr.urr_id))
 
     def _prune_usage(self, seid: int, program: SessionProgram) -> None:
         cache = self._usage.get(seid)
@@ -353,7 +401,7 @@ class VppDatapath(Datapath):
             failed,
         )
         self._held = {}
-        self.client.call_soon(lambda: self.client.spawn(self._refresh_usage()))
+        self.client.call_soon(self._start_refresh)
 
     @property
     def ready(self) -> bool:
@@ -519,6 +567,7 @@ class VppDatapath(Datapath):
         if self._closing:
             return
         self._ready = False
+        self._generation += 1  # (the connection's usage refresh ends)
         log.warning(
             "VPP closed the API connection (stopped or restarted): %d session(s) to "
             "re-program when it is back; PFCP changes are refused until then",
@@ -560,7 +609,7 @@ class VppDatapath(Datapath):
                 time.monotonic() - back_at,
                 failed,
             )
-            self.client.spawn(self._refresh_usage())
+            self._start_refresh()
             return
 
     async def _reprogram(self, held: dict[int, int]) -> tuple[int, int]:
@@ -597,45 +646,94 @@ class VppDatapath(Datapath):
         if found is None:
             raise DatapathError(f"session 0x{seid:x}: URR {urr_id} unknown to VPP")
         cache = self._usage.setdefault(seid, {})
-        cache[urr_id] = ZERO_USAGE if reset else found
+        cache[urr_id] = _zero(urr_id) if reset else found
         return found
 
-    async def _refresh_usage(self) -> None:
-        """Refresh the usage cache every usage_refresh seconds while connected: one
-        upf_session_usage_dump of every session (a plugin without it: one pipelined
-        upf_usage_get per session)."""
-        dump = counted = True
-        while self._ready and not self._closing:
-            if counted:
-                try:
-                    counted = await self._count_lost_events()
-                except VppUnavailable:
-                    return
-                except (VppCallError, TimeoutError) as exc:  # (read at the next refresh)
-                    log.warning("usage refresh: events lost not read: %s", exc)
-                except DatapathError as exc:  # (a plugin without upf_counters_get)
-                    log.warning("usage refresh: events lost not read: %s; not read again", exc)
-                    counted = False
-            seq = self._reset_seq
-            lost = self._lost_pending  # (told once the counts read after it are cached)
-            if dump:
-                try:
-                    _, details = await self.client.acall(
-                        "upf_session_usage_dump", seid=tr.ALL_SESSIONS
+    def _start_refresh(self) -> None:
+        """Start the usage refresh of the connection (the client's thread): a new
+        generation, which ends any loop still running (or sleeping) from before."""
+        self._generation += 1
+        self.client.spawn(self._refresh_usage(self._generation))
+
+    def _refreshing(self, generation: int) -> bool:
+        return generation == self._generation and self._ready and not self._closing
+
+    async def _refresh_usage(self, generation: int) -> None:
+        """Refresh the usage cache every usage_refresh seconds while the connection of
+        ``generation`` lasts. A round that fails (VPP's error, no answer in time, or a bug)
+        is logged with its cause and counted (`refresh_failures`); the next period tries
+        again."""
+        plan = _RefreshPlan()
+        failing = ""  # the cause of the rounds failing in a row (logged once)
+        failed = 0  # rounds failed in a row
+        while self._refreshing(generation):
+            try:
+                await self._refresh_round(plan, generation)
+            except Exception as exc:  # (not CancelledError: the client ends its tasks)
+                if not self._refreshing(generation):
+                    return  # (its connection is gone: the next one has a loop of its own)
+                self.refresh_failures += 1
+                failed += 1
+                cause = _cause(exc, self.settings.call_timeout)
+                bug = not isinstance(exc, (DatapathError, TimeoutError))  # (its traceback)
+                if cause != failing:
+                    failing = cause
+                    every = self.settings.usage_refresh
+                    level = logging.ERROR if bug else logging.WARNING
+                    log.log(
+                        level,
+                        "usage refresh failed: %s; tried again every %g s",
+                        cause,
+                        every,
+                        exc_info=bug,
                     )
-                    self._apply_usage(seq, ((int(d.seid), d) for d in details))
-                except VppUnavailable:
-                    return
-                except DatapathError as exc:
-                    log.warning("usage refresh: %s; reading each session instead", exc)
-                    dump = False
-            if not dump:
-                await self._refresh_each()
-            self._usage_filled = True
-            if lost:
-                self._lost_pending = False
-                self._tell_lost()
+                else:
+                    log.debug(
+                        "usage refresh failed again (%d in a row): %s", failed, cause, exc_info=bug
+                    )
+            else:
+                if failed:
+                    log.info("usage refresh done again after %d failed round(s)", failed)
+                    failing, failed = "", 0
             await asyncio.sleep(self.settings.usage_refresh)
+
+    async def _refresh_round(self, plan: _RefreshPlan, generation: int) -> None:
+        """One refresh: the count of lost events, then one upf_session_usage_dump of every
+        session (a plugin without it: one pipelined upf_usage_get per session). Nothing read
+        on a connection lost meanwhile is cached."""
+        if plan.count_lost:
+            try:
+                plan.count_lost = await self._count_lost_events()
+            except (VppCallError, TimeoutError) as exc:  # (read at the next round)
+                cause = _cause(exc, self.settings.call_timeout)
+                log.warning("usage refresh: events lost not read: %s", cause)
+            except VppUnavailable:
+                raise
+            except DatapathError as exc:  # (a plugin without upf_counters_get)
+                log.warning("usage refresh: events lost not read: %s; not read again", exc)
+                plan.count_lost = False
+        seq = self._reset_seq
+        lost = self._lost_pending  # (told once the counts read after it are cached)
+        if plan.dump:
+            try:
+                _, details = await self.client.acall("upf_session_usage_dump", seid=tr.ALL_SESSIONS)
+            except (VppCallError, VppUnavailable):
+                raise
+            except DatapathError as exc:  # (a plugin without it)
+                log.warning("usage refresh: %s; reading each session instead", exc)
+                plan.dump = False
+            else:
+                if not self._refreshing(generation):
+                    return
+                self._apply_usage(seq, ((int(d.seid), d) for d in details))
+        if not plan.dump:
+            await self._refresh_each(generation)
+        if not self._refreshing(generation):
+            return
+        self._usage_filled = True
+        if lost:
+            self._lost_pending = False
+            self._tell_lost()
 
     def _tell_lost(self) -> None:
         """Tell the engine events were lost, at its next `events_lost` (the client's thread;
@@ -661,7 +759,7 @@ class VppDatapath(Datapath):
                 return True
         return False
 
-    async def _refresh_each(self) -> None:
+    async def _refresh_each(self, generation: int) -> None:
         with self._lock:
             seids = [s for s, (p, _) in self._programs.items() if p.urrs]
         for i in range(0, len(seids), REFRESH_CHUNK):
@@ -670,7 +768,11 @@ class VppDatapath(Datapath):
             calls: list[Call] = [
                 ("upf_usage_get", {"seid": s, "urr_id": 0, "reset": False}) for s in chunk
             ]
-            results = await self.client.acall_many(calls)
+            results = await asyncio.wait_for(
+                self.client.acall_many(calls), self._bulk_timeout(len(calls))
+            )
+            if not self._refreshing(generation):
+                return
             read = zip(chunk, results, strict=True)
             self._apply_usage(seq, ((s, r) for s, r in read if not isinstance(r, Exception)))
 
