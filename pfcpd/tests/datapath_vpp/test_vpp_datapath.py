@@ -536,6 +536,9 @@ def test_metrics_follow_the_connection() -> None:
     assert (value("pfcpd_vpp_connected"), value("pfcpd_vpp_reconnects_total")) == (1, 1)
     assert value("pfcpd_vpp_program_failures_total") == 0
     assert value("pfcpd_vpp_unknown_events_total") == 0
+    assert value("pfcpd_vpp_usage_refresh_failures_total") == 0
+    dp.refresh_failures = 3  # (what the refresh loop counts: test_vpp_refresh.py)
+    assert value("pfcpd_vpp_usage_refresh_failures_total") == 3
     dp.close()
 
 

@@ -151,6 +151,13 @@ class VppDatapathService(DatapathService):
                 lambda: float(vpp.program_failures),
             ),
             ReadCounter(
+                "pfcpd_vpp_usage_refresh_failures_total",
+                "Rounds of the background usage refresh that failed (VPP's error or no "
+                "answer in time; each cause logged once while it repeats); the next round "
+                "comes a refresh period later",
+                lambda: float(vpp.refresh_failures),
+            ),
+            ReadCounter(
                 "pfcpd_vpp_unknown_events_total",
                 "Event records of the upf plugin of a type this pfcpd does not know (skipped)",
                 lambda: float(vpp.unknown_events),
