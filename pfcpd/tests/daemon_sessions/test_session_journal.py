@@ -54,7 +54,7 @@ def test_the_allocators_marks_come_back_after_reopening(tmp_path: Path) -> None:
         assert restored.restore(again.records(), 0.0) == 0
         assert restored._marks() == engine._marks()
         taken = restored.ue_pools.take_text("internet", 4)
-        assert taken is not None and taken[1] == "10.45.0.4"  # (the pool's chunk: 254 // 64)
+        assert taken is not None and taken[1] == "10.45.0.17"  # (the pool's chunk: 16)
         assert (restored.teids.take(), restored._new_seid()) == (4097, 4097)
         again.close()
     finally:

@@ -1,7 +1,9 @@
 """Sessions back from the journal at start (`Restoring.restore`): the PFDs and the
-allocators' marks first (marks.py: never-used values are handed out from them on), then
-each session's record read (binary, or JSON of version 1 or 2), its allocations reserved
-and its program installed again.
+allocators' marks first (marks.py: never-used values are handed out from them on; a mark
+the record does not validly hold leaves its allocator as without one), then each
+session's record read (binary, or JSON of version 1 or 2), its allocations reserved and
+its program installed again. Without a UP SEIDs' mark the UP SEIDs go on after the
+highest restored (from `SEID_MAX` on: 1).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
 from .compile import compile_program, volume_limits_reached
-from .marks import MARKS_KEY, Marks
+from .marks import MARKS_KEY, Marks, seid_after
 from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, read_record
 from .rules import RuleSet
@@ -51,10 +53,14 @@ class Restoring(Choosing):
         return restored
 
     def _resume(self, marks: Marks) -> None:
-        """The allocators hand out never-used values from the journaled marks on."""
-        self.teids.resume(marks.teid)
+        """The allocators hand out never-used values from the journaled marks on (those the
+        record holds: `Marks.read`)."""
+        if marks.teid is not None:
+            self.teids.resume(marks.teid)
         self.ue_pools.resume(marks.ue)
-        self._next_seid = self._seid_mark = max(self._next_seid, marks.seid)
+        if marks.seid is not None:  # (past every restored session's: journaled with them)
+            self._next_seid = self._seid_mark = self._seid_topped = marks.seid
+            self._seid_resumed = True
 
     def _restore_session(self, value: bytes, now: float) -> None:
         d: dict[str, Any] = read_record(value)
@@ -153,7 +159,8 @@ class Restoring(Choosing):
             self.pfds.forget(made_known)
             raise
         self._add(session)
-        self._next_seid = max(self._next_seid, session.up_seid + 1)
+        if not self._seid_resumed:  # (no mark: after the highest restored)
+            self._next_seid = max(self._next_seid, seid_after(session.up_seid, 1))
         self._restored_limits(session, kept, lost)
 
     def _restored_limits(self, session: Session, kept: bool, lost: dict[int, Counts]) -> None:

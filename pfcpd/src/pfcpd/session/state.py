@@ -42,7 +42,7 @@ from .allocation import TeidAllocator, UeAddressPools
 from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
 from .errors import RuleError
 from .journal import Journal
-from .marks import SEID_CHUNK, Marks
+from .marks import SEID_CHUNK, SEID_MAX, Marks, seid_after
 from .metrics import SessionMetrics
 from .pfd import PfdStore
 from .session import KeptPeers, Session, kept_peers, program_peers, ue_network
@@ -112,7 +112,11 @@ class EngineState:
         # which cost 56 bytes per session (of ~1,480 at 1,000,000 sessions)
         self._by_cp: dict[str, dict[int, int]] = {}
         self._next_seid = 1
-        self._seid_mark = 1  # (no UP SEID from it on was handed out: marks.py)
+        # (no UP SEID from it on was handed out: marks.py; and ``_next_seid`` at the last
+        # `_top_up`; whether the journal's marks gave it, `Restoring._resume`)
+        self._seid_mark = 1
+        self._seid_topped = 1
+        self._seid_resumed = False
         self.teids = TeidAllocator()
         self.ue_pools = UeAddressPools(settings.ue_pools)
         self.teids.marked = self._marks_moved
@@ -557,18 +561,39 @@ class EngineState:
             self._timed_seids.discard(session.up_seid)
 
     def _new_seid(self) -> int:
-        while self._next_seid in self.sessions or self._next_seid == 0:
-            self._next_seid = (self._next_seid + 1) & 0xFFFFFFFFFFFFFFFF
+        """The next UP SEID not in use, in increasing order from 1 to `SEID_MAX`, then from
+        1 again; one taken at or past the mark (not one of the `SEID_CHUNK` before it,
+        circularly: marks.py) moves the mark `SEID_CHUNK` ahead of it."""
+        sessions = self.sessions
         seid = self._next_seid
-        self._next_seid = (seid + 1) & 0xFFFFFFFFFFFFFFFF
-        if seid >= self._seid_mark:
-            self._seid_mark = seid + SEID_CHUNK
-            self._marks_dirty = True
+        while seid in sessions:
+            seid = seid + 1 if seid < SEID_MAX else 1
+        self._next_seid = seid + 1 if seid < SEID_MAX else 1
+        ahead = self._seid_mark - seid
+        if not 0 < ahead <= SEID_CHUNK and not 0 < ahead % SEID_MAX <= SEID_CHUNK:
+            self._seid_mark = seid_after(seid, SEID_CHUNK)  # (it was at or past the mark)
+            self._marks_moved()
         return seid
 
     def _marks_moved(self) -> None:
-        """An allocator's mark moved: the marks' record goes with the next commit."""
-        self._marks_dirty = True
+        """An allocator's mark moved: the marks' record goes with the next commit, and the
+        other allocators in use move theirs with it when less than half a chunk ahead
+        (`_top_up`): one write rather than one each."""
+        if not self._marks_dirty:
+            self._marks_dirty = True
+            self._top_up()
+
+    def _top_up(self) -> None:
+        """`allocation._Space.top_up` of the TEIDs and the UE pools, and its like of the UP
+        SEIDs: taken from since the last call, their mark less than half a chunk ahead of
+        the next one, the mark moves a chunk ahead of it."""
+        self.teids.top_up()
+        self.ue_pools.top_up()
+        nxt = self._next_seid
+        if nxt != self._seid_topped:
+            self._seid_topped = nxt
+            if (self._seid_mark - nxt) % SEID_MAX < SEID_CHUNK // 2:
+                self._seid_mark = seid_after(nxt, SEID_CHUNK)
 
     def _marks(self) -> Marks:
         return Marks(self.teids.mark, self._seid_mark, self.ue_pools.marks())
