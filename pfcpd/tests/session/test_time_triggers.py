@@ -18,8 +18,10 @@ from session_harness import (
     usage_reports,
 )
 
+from pfcpd.datapath.interface import Usage
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.session.usage import Counts
 
 T = IEType
 M = MessageType
@@ -147,3 +149,48 @@ def test_time_threshold_and_quota_count_the_time_metered(ht: Harness) -> None:
     update = g(T.UPDATE_URR, S.URRID(1), S.TimeQuota(60))
     assert ht.modify(seid, update).get(T.CAUSE).value == 1  # type: ignore[union-attr]
     assert packet_at(24.0) == Verdict.FORWARD
+
+
+def test_no_reads_without_reset_until_the_usage_cache_is_filled(ht: Harness) -> None:
+    """A datapath whose reads would wait for it, a session at a time, until its usage cache
+    is filled (VPP just (re)connected: `Datapath.usage_cached`): traffic activity and the
+    checkpoints read nothing meanwhile, the timer does not fire over and over, and the
+    first poll after the cache is filled reads and reports (START) and checkpoints."""
+    teid = _teid(ht, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "START"))
+    cached = [False]
+    ht.dp.usage_cached = lambda: cached[0]  # type: ignore[method-assign]
+    reads = ht.dp.read_usage
+    unreset: list[int] = []
+
+    def read_usage(seid: int, urr_id: int, reset: bool = False) -> Usage:
+        if not reset:
+            unreset.append(seid)
+        return reads(seid, urr_id, reset)
+
+    ht.dp.read_usage = read_usage  # type: ignore[method-assign]
+    fired = [0]
+    handle = ht.node.handle_timer
+
+    def handle_timer(now: float) -> None:
+        fired[0] += 1
+        handle(now)
+
+    ht.node.handle_timer = handle_timer  # type: ignore[method-assign]
+    ht.dp.process_ul(gtpu(ul_packet(UE), teid))
+    settings = ht.engine.settings
+    waited = 2 * max(settings.checkpoint_interval, settings.activity_interval)
+    assert _triggers(ht.advance(waited)) == [] and unreset == []
+    assert fired[0] <= 2 * waited / settings.poll_interval + 2  # (no timer due at once)
+    (book,) = (session.urrs[1] for session in ht.engine.sessions.values())
+    assert not any(book.dp_seen.values)  # (no checkpoint read the packet's counts)
+    cached[0] = True
+    sent = ht.advance(settings.poll_interval)
+    assert _triggers(sent) == [(1, ["START"])]
+    ht.answer_all(sent)
+    assert book.dp_seen == Counts.of(reads(book_seid(ht), 1)) and any(book.dp_seen.values)
+
+
+def book_seid(h: Harness) -> int:
+    """The UP SEID of the harness's one session."""
+    (seid,) = h.engine.sessions
+    return seid

@@ -35,13 +35,19 @@ class Timers(Reporting):
                 self._next_poll = now + self.settings.poll_interval
                 self.poll_datapath(now)
                 # Traffic activity (START, STOPT, QUHTI: times in seconds) is read from the
-                # datapath once per activity_interval, not on every poll.
-                activity = now >= self._next_activity
+                # datapath once per activity_interval, not on every poll; and not while its
+                # reads would wait for the datapath, a session at a time (`usage_cached`:
+                # VPP just (re)connected), but at the first poll after.
+                activity = now >= self._next_activity and self.datapath.usage_cached()
                 if activity:
                     self._next_activity = now + self.settings.activity_interval
                 self._time_triggers(now, activity)
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
+            elif self._next_checkpoint <= now and not self.datapath.usage_cached():
+                # Its reads would wait for the datapath, a session at a time: tried again
+                # at the next poll.
+                self._next_checkpoint = now + self.settings.poll_interval
             elif self._next_checkpoint <= now:
                 # checkpoint_batch sessions per poll (round robin), so a checkpoint never
                 # stalls the node: a pass over all of them takes sessions / batch polls,
