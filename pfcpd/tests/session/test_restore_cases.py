@@ -30,7 +30,7 @@ from session_harness import (
 from test_cp_index import _refuse_once
 from test_pfd_and_sets import dl
 
-from pfcpd.datapath.interface import DatapathError
+from pfcpd.datapath.interface import DatapathError, Usage
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
@@ -418,6 +418,40 @@ def test_a_grant_without_a_query_after_a_checkpoint_is_whole_after_a_restart(
         assert isinstance(engine.datapath, LocalDatapath)
         assert _uplink(engine.datapath, teid, 3) == [FORWARD, FORWARD, DROP]
         assert _counted(engine, seid) == 3 * PACKET
+
+
+def test_a_grant_whose_read_fails_counts_from_the_last_checkpoint(h: Harness) -> None:
+    """A quota granted without a query, the datapath failing its read of the counts (VPP:
+    a timeout): the last checkpoint's counts, still in the datapath (none read with reset
+    since), are the quota before's. The datapath is given the new quota past them, and a
+    restart that loses the datapath's counts gives it the new quota whole (the journal
+    holds them as usage not reported, none as consumed); the next report carries every
+    count once."""
+    seid, teid = _session(h, _quota(10 * PACKET))
+    assert _uplink(h.dp, teid, 3) == [FORWARD] * 3
+    h.engine.checkpoint(h.now)
+    assert h._collect() == []
+    reads, failed = h.dp.read_usage, []
+
+    def read_usage(seid: int, urr_id: int, reset: bool = False) -> Usage:
+        if not failed:  # (the grant's read: the first)
+            failed.append((seid, urr_id, reset))
+            raise DatapathError("VPP did not answer within 1 s")
+        return reads(seid, urr_id, reset)
+
+    h.dp.read_usage = read_usage  # type: ignore[method-assign]
+    assert cause(h.modify(seid, _grant(2 * PACKET))) == 1
+    h.dp.read_usage = reads  # type: ignore[method-assign]
+    assert failed == [(seid, 1, False)]
+    with restarted(h, 1) as engine:
+        assert isinstance(engine.datapath, LocalDatapath)
+        assert _uplink(engine.datapath, teid, 3) == [FORWARD, FORWARD, DROP]
+        assert _counted(engine, seid) == 3 * PACKET
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    sent = h.advance(0.5)
+    assert _volqu_reported(sent) == [1]
+    (report,) = usage_reports(sent)
+    assert report.get(T.VOLUME_MEASUREMENT).total == 5 * PACKET  # type: ignore[union-attr]
 
 
 def test_a_quota_granted_on_resumption_counts_from_it(h: Harness) -> None:

@@ -546,7 +546,12 @@ class Modification(Choosing, Reporting):
         (``dp_seen``, as a checkpoint takes them now): the journal holds them as usage not
         reported and none as consumed, so a restart that loses the datapath's counts gives
         the new quota whole. Not read with reset, so a rollback has nothing to put back; a
-        paused measurement (INAM) discards the datapath's counts."""
+        paused measurement (INAM) discards the datapath's counts. A read that fails leaves
+        the last checkpoint's counts (``dp_seen``: still in the datapath, none read with
+        reset since) as those the quota before had: the journal then holds none of them as
+        consumed either (a restart that loses the datapath's counts gives the new quota
+        whole, not less them); the datapath's counts since the checkpoint, which no read
+        told, count towards the new quota."""
         book.consumed = ZERO
         if book.inactive:
             return
@@ -554,7 +559,7 @@ class Modification(Choosing, Reporting):
             counted = Counts.of(self.datapath.read_usage(session.up_seid, urr_id))
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-            return
+            counted = book.dp_seen
         if counted:
             book.consumed = ZERO.minus(counted)
             book.dp_seen = counted
