@@ -186,6 +186,7 @@ class Modification(Choosing, Reporting):
                         self._grant_volume(session, urr_id, book)
                     if updated[urr_id].get(T.TIME_QUOTA) is not None:
                         book.grant_time(now_ntp)
+                        book.time_granted_ns = self.datapath.now_ns()
                     if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                         book.grant(now_ntp)
         else:
