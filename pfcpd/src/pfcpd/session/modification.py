@@ -525,7 +525,10 @@ class Modification(Choosing, Reporting):
     ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
         took from the datapath kept as baseline (and as consumed); ``kept``: of the undo of
-        a staged change, where it notes them (`_kept_by_undo`)."""
+        a staged change, where it notes them (`_kept_by_undo`). The times of the checked
+        reads (`Reporting._report`) that the books it replaces hold go over to the books
+        put back of the same URRs (`_carry_checked`)."""
+        _carry_checked(session.urrs, snapshot)
         session.urrs = snapshot
         for group in reports:
             urr_id = ie_value(group, T.URR_ID) or 0
@@ -610,6 +613,21 @@ class Modification(Choosing, Reporting):
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _carry_checked(books: Books, onto: Books) -> None:
+    """The times of the checked reads of ``books`` (`UrrBook.volth_checked_ns`,
+    ``volqu_checked_ns``) onto the books of the same URRs in ``onto``, which replace them
+    and continue their measurement (an undo puts them back): a read of the datapath's counts
+    is not undone, and the late event of a limit a checked report took is no more a report
+    after the undo than before (TS 29.244 5.2.2.2.1: reported once)."""
+    if books is onto:
+        return
+    for urr_id, book in onto.items():
+        now = books.get(urr_id)
+        if now is not None and now is not book:
+            book.volth_checked_ns = now.volth_checked_ns
+            book.volqu_checked_ns = now.volqu_checked_ns
 
 
 def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:
