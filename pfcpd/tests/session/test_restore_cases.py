@@ -4,6 +4,7 @@ requests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 import pytest
@@ -285,38 +286,18 @@ def test_a_refused_report_in_a_rolled_back_batch_goes_back_once(h: Harness) -> N
         assert _counted(engine, seid, 2) == 2 * PACKET
 
 
-def test_a_refused_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
-    h: Harness,
-) -> None:
-    """One refused batch: the session's deletion, then the CP's 64 to a report of it (no
-    session to take its counts back then). The deletion undone, the session is back with
-    the counts it had and the report's: its final report counts each packet once."""
-    threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
-    seid, teid = _session(h, threshold)
-    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
-    (report,) = h.advance(0.1)  # (over its threshold: read for the report)
-    assert report.msg_type == M.SESSION_REPORT_REQUEST
-    assert _uplink(h.dp, teid, 1) == [FORWARD]
-    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 500)
-    refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
-    h.node.datagram_received(encode(refused), CP, h.now)
-    h.journal.fail_next = 1
-    assert [cause(a) for a in h._collect()] == [77]
-    assert h._collect() == []  # (the node's next commit)
-    with restarted(h, 1) as engine:
-        assert _counted(engine, seid) == 3 * PACKET
-    final = h.delete(seid)
-    (volume,) = R.usage_volumes(final, T.USAGE_REPORT_DELETION_RESPONSE)
-    assert volume.total == 3 * PACKET
+def _report_ending(h: Harness, ending: str) -> Callable[[Message], None]:
+    """How a Session Report Request ends that no CP takes: "refused" (the CP answers 64)
+    or "unanswered" (the node gives up its retransmissions: the engine is told there is no
+    answer). What ends it, given the request as the CP received it; made before the report
+    is sent (an unanswered report is known by the request the node's sender is given)."""
+    if ending == "refused":
 
+        def refuse(report: Message) -> None:
+            refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
+            h.node.datagram_received(encode(refused), CP, h.now)
 
-def test_an_unanswered_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
-    h: Harness,
-) -> None:
-    """As a refused one: one refused batch, the session's deletion, then its report left
-    unanswered (the node gives up its retransmissions: no session to take its counts back
-    then). The deletion undone, the session is back with the counts it had and the
-    report's: its final report counts each packet once."""
+        return refuse
     sender = h.engine._sender
     assert sender is not None
     requests: list[Message] = []
@@ -327,15 +308,31 @@ def test_an_unanswered_report_of_a_session_deleted_in_a_rolled_back_batch_goes_b
         return send_request(node_id, request, *args)  # type: ignore[arg-type]
 
     sender.send_request = sent  # type: ignore[method-assign]
+
+    def unanswered(report: Message) -> None:
+        (request,) = requests
+        h.engine.response_received(request, None, h.now)  # (never answered)
+
+    return unanswered
+
+
+@pytest.mark.parametrize("ending", ["refused", "unanswered"])
+def test_a_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
+    h: Harness, ending: str
+) -> None:
+    """One refused batch: the session's deletion, then the end of a report of it that no
+    CP took (the CP's 64 to it, or no answer at all), with no session to take its counts
+    back then. The deletion undone, the session is back with the counts it had and the
+    report's: its final report counts each packet once."""
+    end_report = _report_ending(h, ending)
     threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
     seid, teid = _session(h, threshold)
     assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
     (report,) = h.advance(0.1)  # (over its threshold: read for the report)
     assert report.msg_type == M.SESSION_REPORT_REQUEST
-    (request,) = requests
     assert _uplink(h.dp, teid, 1) == [FORWARD]
     h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 500)
-    h.engine.response_received(request, None, h.now)  # (never answered)
+    end_report(report)
     h.journal.fail_next = 1
     assert [cause(a) for a in h._collect()] == [77]
     assert h._collect() == []  # (the node's next commit)
