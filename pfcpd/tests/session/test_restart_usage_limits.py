@@ -249,6 +249,43 @@ def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
     assert h.advance(2.0) == []
 
 
+def test_a_checked_report_s_late_event_is_not_reported_after_a_rolled_back_update(
+    h: Harness,
+) -> None:
+    """An Update URR of the session is staged (its URR's book replaced by a copy), then
+    the check of the counts after lost events reports the threshold on that copy before
+    the datapath's event of it reaches the engine (the node's timer runs before the
+    batch's commit); the journal refuses the batch. The undo puts back the book the update
+    replaced, which continues the same measurement: the time of the check's read goes
+    with it, and the late event is not reported again (a duplicate of the counts the
+    check's report carried)."""
+    seid, teid = _session(h, _threshold())
+    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
+    raised = h.dp.now_ns()
+    late = [dataclasses.replace(ev, time_ns=raised) for ev in h.dp.poll_events()]
+    assert [ev.id for ev in late] == [1]
+    polled, polls = h.dp.poll_events, [0]
+
+    def held_back() -> list[DatapathEvent]:  # (the late events: at the second poll)
+        polls[0] += 1
+        return polled() + ([late.pop() for _ in list(late)] if polls[0] > 1 else [])
+
+    h.dp.poll_events = held_back  # type: ignore[method-assign]
+    lost = [True]
+    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+    h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 400)
+    h.engine.poll_datapath(h.now)  # (the check: the event still on its way)
+    assert not lost and late
+    h.journal.fail_next = 1
+    sent = h._collect()
+    assert [cause(m) for m in sent if m.msg_type == M.SESSION_MODIFICATION_RESPONSE] == [77]
+    assert _reports(sent) == [("VOLTH", 0, LIMIT)]
+    h.answer_all(sent)
+    assert h.advance(0.1) == []  # (the event comes)
+    assert not late
+
+
 @pytest.mark.parametrize("clock", ["begun anew", "past the window"])
 def test_an_event_after_a_checked_report_is_reported(h: Harness, clock: str) -> None:
     """After the check reported a threshold, the datapath's clock begins anew (VPP

@@ -4,6 +4,7 @@ requests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 import pytest
@@ -30,7 +31,7 @@ from session_harness import (
 from test_cp_index import _refuse_once
 from test_pfd_and_sets import dl
 
-from pfcpd.datapath.interface import DatapathError
+from pfcpd.datapath.interface import DatapathError, Usage
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
@@ -285,38 +286,18 @@ def test_a_refused_report_in_a_rolled_back_batch_goes_back_once(h: Harness) -> N
         assert _counted(engine, seid, 2) == 2 * PACKET
 
 
-def test_a_refused_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
-    h: Harness,
-) -> None:
-    """One refused batch: the session's deletion, then the CP's 64 to a report of it (no
-    session to take its counts back then). The deletion undone, the session is back with
-    the counts it had and the report's: its final report counts each packet once."""
-    threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
-    seid, teid = _session(h, threshold)
-    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
-    (report,) = h.advance(0.1)  # (over its threshold: read for the report)
-    assert report.msg_type == M.SESSION_REPORT_REQUEST
-    assert _uplink(h.dp, teid, 1) == [FORWARD]
-    h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 500)
-    refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
-    h.node.datagram_received(encode(refused), CP, h.now)
-    h.journal.fail_next = 1
-    assert [cause(a) for a in h._collect()] == [77]
-    assert h._collect() == []  # (the node's next commit)
-    with restarted(h, 1) as engine:
-        assert _counted(engine, seid) == 3 * PACKET
-    final = h.delete(seid)
-    (volume,) = R.usage_volumes(final, T.USAGE_REPORT_DELETION_RESPONSE)
-    assert volume.total == 3 * PACKET
+def _report_ending(h: Harness, ending: str) -> Callable[[Message], None]:
+    """How a Session Report Request ends that no CP takes: "refused" (the CP answers 64)
+    or "unanswered" (the node gives up its retransmissions: the engine is told there is no
+    answer). What ends it, given the request as the CP received it; made before the report
+    is sent (an unanswered report is known by the request the node's sender is given)."""
+    if ending == "refused":
 
+        def refuse(report: Message) -> None:
+            refused = Message(M.SESSION_REPORT_RESPONSE, report.seq, [S.Cause(64)], report.seid)
+            h.node.datagram_received(encode(refused), CP, h.now)
 
-def test_an_unanswered_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
-    h: Harness,
-) -> None:
-    """As a refused one: one refused batch, the session's deletion, then its report left
-    unanswered (the node gives up its retransmissions: no session to take its counts back
-    then). The deletion undone, the session is back with the counts it had and the
-    report's: its final report counts each packet once."""
+        return refuse
     sender = h.engine._sender
     assert sender is not None
     requests: list[Message] = []
@@ -327,15 +308,31 @@ def test_an_unanswered_report_of_a_session_deleted_in_a_rolled_back_batch_goes_b
         return send_request(node_id, request, *args)  # type: ignore[arg-type]
 
     sender.send_request = sent  # type: ignore[method-assign]
+
+    def unanswered(report: Message) -> None:
+        (request,) = requests
+        h.engine.response_received(request, None, h.now)  # (never answered)
+
+    return unanswered
+
+
+@pytest.mark.parametrize("ending", ["refused", "unanswered"])
+def test_a_report_of_a_session_deleted_in_a_rolled_back_batch_goes_back(
+    h: Harness, ending: str
+) -> None:
+    """One refused batch: the session's deletion, then the end of a report of it that no
+    CP took (the CP's 64 to it, or no answer at all), with no session to take its counts
+    back then. The deletion undone, the session is back with the counts it had and the
+    report's: its final report counts each packet once."""
+    end_report = _report_ending(h, ending)
     threshold = urr(1, "VOLTH", threshold=TR.VolumeThreshold(total=PACKET // 2))
     seid, teid = _session(h, threshold)
     assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
     (report,) = h.advance(0.1)  # (over its threshold: read for the report)
     assert report.msg_type == M.SESSION_REPORT_REQUEST
-    (request,) = requests
     assert _uplink(h.dp, teid, 1) == [FORWARD]
     h.send(Message(M.SESSION_DELETION_REQUEST, 0, [], seid), 500)
-    h.engine.response_received(request, None, h.now)  # (never answered)
+    end_report(report)
     h.journal.fail_next = 1
     assert [cause(a) for a in h._collect()] == [77]
     assert h._collect() == []  # (the node's next commit)
@@ -418,6 +415,40 @@ def test_a_grant_without_a_query_after_a_checkpoint_is_whole_after_a_restart(
         assert isinstance(engine.datapath, LocalDatapath)
         assert _uplink(engine.datapath, teid, 3) == [FORWARD, FORWARD, DROP]
         assert _counted(engine, seid) == 3 * PACKET
+
+
+def test_a_grant_whose_read_fails_counts_from_the_last_checkpoint(h: Harness) -> None:
+    """A quota granted without a query, the datapath failing its read of the counts (VPP:
+    a timeout): the last checkpoint's counts, still in the datapath (none read with reset
+    since), are the quota before's. The datapath is given the new quota past them, and a
+    restart that loses the datapath's counts gives it the new quota whole (the journal
+    holds them as usage not reported, none as consumed); the next report carries every
+    count once."""
+    seid, teid = _session(h, _quota(10 * PACKET))
+    assert _uplink(h.dp, teid, 3) == [FORWARD] * 3
+    h.engine.checkpoint(h.now)
+    assert h._collect() == []
+    reads, failed = h.dp.read_usage, []
+
+    def read_usage(seid: int, urr_id: int, reset: bool = False) -> Usage:
+        if not failed:  # (the grant's read: the first)
+            failed.append((seid, urr_id, reset))
+            raise DatapathError("VPP did not answer within 1 s")
+        return reads(seid, urr_id, reset)
+
+    h.dp.read_usage = read_usage  # type: ignore[method-assign]
+    assert cause(h.modify(seid, _grant(2 * PACKET))) == 1
+    h.dp.read_usage = reads  # type: ignore[method-assign]
+    assert failed == [(seid, 1, False)]
+    with restarted(h, 1) as engine:
+        assert isinstance(engine.datapath, LocalDatapath)
+        assert _uplink(engine.datapath, teid, 3) == [FORWARD, FORWARD, DROP]
+        assert _counted(engine, seid) == 3 * PACKET
+    assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]
+    sent = h.advance(0.5)
+    assert _volqu_reported(sent) == [1]
+    (report,) = usage_reports(sent)
+    assert report.get(T.VOLUME_MEASUREMENT).total == 5 * PACKET  # type: ignore[union-attr]
 
 
 def test_a_quota_granted_on_resumption_counts_from_it(h: Harness) -> None:

@@ -3,14 +3,19 @@ of traffic, quota holding time. The datapath's clock follows the harness's node 
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from session_harness import (
     Harness,
+    cause,
     created,
     dl_far,
     dl_pdr,
     g,
     gtpu,
     qer,
+    restarted,
     ul_far,
     ul_packet,
     ul_pdr,
@@ -18,8 +23,10 @@ from session_harness import (
     usage_reports,
 )
 
-from pfcpd.datapath.interface import Usage
+from pfcpd.datapath.interface import DatapathEvent, EventType, Usage
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.session.usage import Counts
 
@@ -194,3 +201,77 @@ def book_seid(h: Harness) -> int:
     """The UP SEID of the harness's one session."""
     (seid,) = h.engine.sessions
     return seid
+
+
+@pytest.mark.parametrize("pause", ["rolled back", "ended"])
+def test_a_used_up_time_quota_stays_used_up_after_a_pause(ht: Harness, pause: str) -> None:
+    """A Time Quota the datapath meters, used up and reported (TIMQU: its traffic dropped).
+    The CP pauses the measurement (INAM: its program has no quota), in a batch the journal
+    refuses (rolled back), or pauses it and ends the pause without a new quota: the used-up
+    quota is in force again, its traffic dropped, after a restart too, and TIMQU is not
+    reported a second time (the datapath's install re-arms a time quota whose value
+    changes, with no clock to see it used up). While paused no quota applies; a new Time
+    Quota forwards again."""
+    h = ht
+    teid = _teid(
+        h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "TIMQU", tq=S.TimeQuota(2))
+    )
+    seid = next(iter(h.engine.sessions))
+    packet = gtpu(ul_packet(UE), teid)
+    assert h.dp.process_ul(packet).verdict == Verdict.FORWARD
+    sent = h.advance(2.5)
+    assert _triggers(sent) == [(1, ["TIMQU"])]
+    h.answer_all(sent)
+    assert h.dp.process_ul(packet).verdict == Verdict.DROP
+    paused = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "INAM"))
+    if pause == "rolled back":
+        h.journal.fail_next = 1
+        (answer,) = h.batch(Message(M.SESSION_MODIFICATION_REQUEST, 0, [paused], seid))
+        assert cause(answer) == 77
+    else:
+        assert cause(h.modify(seid, paused)) == 1
+        assert h.dp.process_ul(packet).verdict == Verdict.FORWARD  # (no quota applies)
+        resumed = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+        assert cause(h.modify(seid, resumed)) == 1
+    assert h.dp.process_ul(packet).verdict == Verdict.DROP
+    assert _triggers(h.advance(5.0)) == []
+    with restarted(h, 1) as engine:
+        assert isinstance(engine.datapath, LocalDatapath)
+        assert engine.datapath.process_ul(packet).verdict == Verdict.DROP
+    granted = g(T.UPDATE_URR, S.URRID(1), S.TimeQuota(60))
+    assert cause(h.modify(seid, granted)) == 1
+    assert h.dp.process_ul(packet).verdict == Verdict.FORWARD
+
+
+def test_a_time_quota_event_from_before_a_grant_is_not_reported(ht: Harness) -> None:
+    """The datapath's TIMQU event of a used-up Time Quota reaches the engine after the CP
+    granted a new one (VPP sends its events every few milliseconds; the event carries the
+    time it was raised): it is about the quota before, not reported, and the new quota is
+    not taken for used up (a later change's program still forwards)."""
+    h = ht
+    rule = urr(1, "TIMQU", tq=S.TimeQuota(2))
+    teid = _teid(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
+    seid = next(iter(h.engine.sessions))
+    packet = gtpu(ul_packet(UE), teid)
+    assert h.dp.process_ul(packet).verdict == Verdict.FORWARD
+    polled, held, release = h.dp.poll_events, [], [False]
+
+    def poll_events() -> list[DatapathEvent]:  # (the events raised: held until released)
+        now = h.dp.now_ns()
+        held.extend(dataclasses.replace(ev, time_ns=now) for ev in polled())
+        if not release[0]:
+            return []
+        out = list(held)
+        held.clear()
+        return out
+
+    h.dp.poll_events = poll_events  # type: ignore[method-assign]
+    assert _triggers(h.advance(2.5)) == []
+    assert [ev.type for ev in held] == [EventType.TIME_QUOTA]
+    assert h.dp.process_ul(packet).verdict == Verdict.DROP
+    assert cause(h.modify(seid, g(T.UPDATE_URR, S.URRID(1), S.TimeQuota(60)))) == 1
+    release[0] = True
+    assert _triggers(h.advance(0.5)) == []
+    assert not held
+    assert cause(h.modify(seid, g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("TIMQU")))) == 1
+    assert h.dp.process_ul(packet).verdict == Verdict.FORWARD

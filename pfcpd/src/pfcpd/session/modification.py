@@ -186,6 +186,7 @@ class Modification(Choosing, Reporting):
                         self._grant_volume(session, urr_id, book)
                     if updated[urr_id].get(T.TIME_QUOTA) is not None:
                         book.grant_time(now_ntp)
+                        book.time_granted_ns = self.datapath.now_ns()
                     if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                         book.grant(now_ntp)
         else:
@@ -524,7 +525,10 @@ class Modification(Choosing, Reporting):
     ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
         took from the datapath kept as baseline (and as consumed); ``kept``: of the undo of
-        a staged change, where it notes them (`_kept_by_undo`)."""
+        a staged change, where it notes them (`_kept_by_undo`). The times of the checked
+        reads (`Reporting._report`) that the books it replaces hold go over to the books
+        put back of the same URRs (`_carry_checked`)."""
+        _carry_checked(session.urrs, snapshot)
         session.urrs = snapshot
         for group in reports:
             urr_id = ie_value(group, T.URR_ID) or 0
@@ -546,7 +550,12 @@ class Modification(Choosing, Reporting):
         (``dp_seen``, as a checkpoint takes them now): the journal holds them as usage not
         reported and none as consumed, so a restart that loses the datapath's counts gives
         the new quota whole. Not read with reset, so a rollback has nothing to put back; a
-        paused measurement (INAM) discards the datapath's counts."""
+        paused measurement (INAM) discards the datapath's counts. A read that fails leaves
+        the last checkpoint's counts (``dp_seen``: still in the datapath, none read with
+        reset since) as those the quota before had: the journal then holds none of them as
+        consumed either (a restart that loses the datapath's counts gives the new quota
+        whole, not less them); the datapath's counts since the checkpoint, which no read
+        told, count towards the new quota."""
         book.consumed = ZERO
         if book.inactive:
             return
@@ -554,7 +563,7 @@ class Modification(Choosing, Reporting):
             counted = Counts.of(self.datapath.read_usage(session.up_seid, urr_id))
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-            return
+            counted = book.dp_seen
         if counted:
             book.consumed = ZERO.minus(counted)
             book.dp_seen = counted
@@ -604,6 +613,21 @@ class Modification(Choosing, Reporting):
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+
+
+def _carry_checked(books: Books, onto: Books) -> None:
+    """The times of the checked reads of ``books`` (`UrrBook.volth_checked_ns`,
+    ``volqu_checked_ns``) onto the books of the same URRs in ``onto``, which replace them
+    and continue their measurement (an undo puts them back): a read of the datapath's counts
+    is not undone, and the late event of a limit a checked report took is no more a report
+    after the undo than before (TS 29.244 5.2.2.2.1: reported once)."""
+    if books is onto:
+        return
+    for urr_id, book in onto.items():
+        now = books.get(urr_id)
+        if now is not None and now is not book:
+            book.volth_checked_ns = now.volth_checked_ns
+            book.volqu_checked_ns = now.volqu_checked_ns
 
 
 def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:

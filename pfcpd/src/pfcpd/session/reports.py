@@ -315,6 +315,7 @@ class Reporting(EngineState):
                     session is not None
                     and not self._late(session, ev, trigger)
                     and self._urr_reports(session, ev.id, trigger)
+                    and (trigger != "TIMQU" or self._time_quota_ended(session.urrs[ev.id], ev))
                 ):
                     due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
             elif ev.type == EventType.DL_DATA_REPORT:
@@ -360,6 +361,30 @@ class Reporting(EngineState):
             ev.id,
             trigger,
         )
+        return True
+
+    def _time_quota_ended(self, book: UrrBook, ev: DatapathEvent) -> bool:
+        """The datapath's TIMQU event: the Time Quota it meters is used up (it drops the
+        URR's traffic), reported once per grant (TS 29.244 5.2.2.2.1). The book notes it
+        (``time_quota_over``, journaled): a program installed after it drops that traffic
+        too (`blocked_urrs`) until the CP grants a new Time Quota. The datapath itself
+        cannot tell: an install re-arms a time quota whose value changes (a pause's program
+        has none; its rollback or its end puts the quota back) with no clock to see it
+        used up, and would forward the traffic and raise the event again. Not reported:
+        an event of a quota reported already (no grant since), or one raised before the
+        grant of the quota in force, within LATE_WINDOW_NS of it (about the quota before;
+        the counts go into the URR's next report)."""
+        if book.time_quota_over:
+            return False
+        granted = book.time_granted_ns
+        if (
+            granted
+            and ev.time_ns
+            and ev.time_ns < granted
+            and 0 <= self.datapath.now_ns() - granted <= LATE_WINDOW_NS
+        ):
+            return False
+        book.time_quota_over = True
         return True
 
     def _lost_limits(self, due: dict[int, dict[int, set[str]]]) -> dict[int, dict[int, set[str]]]:

@@ -624,9 +624,9 @@ def urr_offsets(books: Books) -> dict[int, tuple[Volumes, Volumes]]:
 
 
 def blocked_urrs(books: Books) -> frozenset[int]:
-    """URRs whose granted quota is no longer valid, or whose time quota the engine found
-    used up (their traffic is dropped)."""
-    blocked = [u for u, b in books.items() if b.quota_expired or b.time_quota_over]
+    """URRs whose granted quota is no longer valid, or whose time quota is used up (their
+    traffic is dropped), unless their measurement is paused (INAM: no quota applies)."""
+    blocked = [u for u, b in books.items() if b.quota_expired or (b.time_quota_over and not b.inam)]
     return frozenset(blocked) if blocked else _NONE_BLOCKED
 
 

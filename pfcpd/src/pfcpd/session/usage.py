@@ -150,7 +150,9 @@ class UrrBook:
     # pause): the engine compares them with the time metered, at each activity check.
     # ``time_threshold_done``: reached in this period; ``time_quota_used``: seconds metered
     # since the quota was granted, less the current period's; ``time_quota_over``: used up
-    # (the URR's traffic is dropped until the CP grants a new one). Journaled.
+    # (the URR's traffic is dropped until the CP grants a new one), also a Time Quota the
+    # datapath meters, once its TIMQU event is reported (`Reporting._time_quota_ended`).
+    # Journaled.
     own_time: bool = False
     time_threshold: int = 0
     time_quota: int = 0
@@ -179,6 +181,10 @@ class UrrBook:
     # restarted engine takes no event raised before it).
     volth_checked_ns: int = dataclasses.field(default=0, compare=False)
     volqu_checked_ns: int = dataclasses.field(default=0, compare=False)
+    # The datapath's clock when the CP last granted a Time Quota (0 = not since the engine
+    # started): a TIMQU event raised before it is about the quota before (not journaled,
+    # as the checked times).
+    time_granted_ns: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -411,7 +417,7 @@ class UrrBook:
             d["metered"] = self.metered_s
         if self.watches_time:  # (only then: most URRs never pause their time metering)
             d["last"], d["seen"] = self.last_packet_ntp, self.seen_ntp
-        if self.own_time:
+        if self.own_time or self.time_quota_over:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
         return d
 
@@ -437,6 +443,7 @@ class UrrBook:
             and self.inactive is False
             and not self.metered_s
             and not self.own_time
+            and not self.time_quota_over
             and not (self.duration and self.inactivity > 0)  # (not self.pauses)
         )
 
@@ -488,7 +495,7 @@ class UrrBook:
             text += f',"metered":{json_value(self.metered_s)}'
         if self.watches_time:
             text += f',"last":{json_value(self.last_packet_ntp)},"seen":{json_value(self.seen_ntp)}'
-        if self.own_time:
+        if self.own_time or self.time_quota_over:
             done, used, over = self.time_threshold_done, self.time_quota_used, self.time_quota_over
             text += f',"tq":[{json_value(done)},{json_value(used)},{json_value(over)}]'
         return text + "}"
