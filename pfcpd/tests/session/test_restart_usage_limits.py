@@ -218,15 +218,11 @@ def test_limits_the_datapath_lost_the_events_of_are_reported(h: Harness) -> None
     assert h.advance(2.0) == []
 
 
-@pytest.mark.parametrize("limit", ["VOLTH", "VOLQU"])
-def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
-    h: Harness, limit: str
-) -> None:
-    """The check of the counts after lost events reads them past the limit before the
-    datapath's event of it reaches the engine (VPP sends its events every few
-    milliseconds): the check reports the limit, and the event, raised before that
-    report's read and handed over at the next poll, is not reported again."""
-    _, teid = _session(h, _threshold() if limit == "VOLTH" else _quota())
+def _limit_event_held_back(h: Harness, teid: int) -> tuple[list[DatapathEvent], list[bool]]:
+    """Two uplink packets reach URR 1's limit; the datapath's event of it, raised now, is
+    held back to the second poll, and the datapath tells once that events were lost (the
+    check of the counts then runs first): the late events and the loss, each emptied when
+    handed over."""
     assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
     raised = h.dp.now_ns()
     late = [dataclasses.replace(ev, time_ns=raised) for ev in h.dp.poll_events()]
@@ -240,6 +236,19 @@ def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
     h.dp.poll_events = held_back  # type: ignore[method-assign]
     lost = [True]
     h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    return late, lost
+
+
+@pytest.mark.parametrize("limit", ["VOLTH", "VOLQU"])
+def test_a_limit_the_check_reported_is_not_reported_again_on_its_late_event(
+    h: Harness, limit: str
+) -> None:
+    """The check of the counts after lost events reads them past the limit before the
+    datapath's event of it reaches the engine (VPP sends its events every few
+    milliseconds): the check reports the limit, and the event, raised before that
+    report's read and handed over at the next poll, is not reported again."""
+    _, teid = _session(h, _threshold() if limit == "VOLTH" else _quota())
+    late, lost = _limit_event_held_back(h, teid)
     h.engine.poll_datapath(h.now)  # (the check: the event still on its way)
     assert not lost and late
     sent = h.advance(0.1)  # (the event comes)
@@ -260,19 +269,7 @@ def test_a_checked_report_s_late_event_is_not_reported_after_a_rolled_back_updat
     with it, and the late event is not reported again (a duplicate of the counts the
     check's report carried)."""
     seid, teid = _session(h, _threshold())
-    assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
-    raised = h.dp.now_ns()
-    late = [dataclasses.replace(ev, time_ns=raised) for ev in h.dp.poll_events()]
-    assert [ev.id for ev in late] == [1]
-    polled, polls = h.dp.poll_events, [0]
-
-    def held_back() -> list[DatapathEvent]:  # (the late events: at the second poll)
-        polls[0] += 1
-        return polled() + ([late.pop() for _ in list(late)] if polls[0] > 1 else [])
-
-    h.dp.poll_events = held_back  # type: ignore[method-assign]
-    lost = [True]
-    h.dp.events_lost = lambda: bool(lost and lost.pop())  # type: ignore[method-assign]
+    late, lost = _limit_event_held_back(h, teid)
     update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
     h.send(Message(M.SESSION_MODIFICATION_REQUEST, 0, [update], seid), 400)
     h.engine.poll_datapath(h.now)  # (the check: the event still on its way)
