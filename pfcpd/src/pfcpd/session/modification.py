@@ -1,13 +1,16 @@
 """Session Modification (TS 29.244 7.5.4): rules removed, updated and created on a copy,
-checked, compiled and installed; the usage reports it asks for (and its removed URRs')
-read before the new program replaces them. A request that only updates FARs (the N3 path
-switch at a handover) changes the session's stored rules in place
-(`Modification._modify_fars`). A CP F-SEID other than the session's moves the session to it
-(`Modification._refer_cp`): the answer, and every request about the session after it, carry
-its SEID, and Session Report Requests go to its address; an address of another associated
-CP of the CP's SMF Set makes the session that CP's (`Modification._fseid_owner`). Another
-SMF of the owner's SMF Set takes the session over with such a request over its own
-association (TS 29.244 5.22.3: `Modification._taken_over`); the session is then its own.
+checked, compiled and installed; the usage reports it asks for (and its removed URRs') read
+before the new program replaces them. A rule removed and created again (Remove and Create
+of one rule ID) is replaced: a URR's measurement ends with its final report, and the new
+URR's starts afresh; a removed BAR's DL Buffering Duration goes with it. A request that
+only updates FARs (the N3 path switch at a handover) changes the session's stored rules in
+place (`Modification._modify_fars`). A CP F-SEID other than the session's moves the session
+to it (`Modification._refer_cp`): the answer, and every request about the session after it,
+carry its SEID, and Session Report Requests go to its address; an address of another
+associated CP of the CP's SMF Set makes the session that CP's
+(`Modification._fseid_owner`). Another SMF of the owner's SMF Set takes the session over
+with such a request over its own association (TS 29.244 5.22.3:
+`Modification._taken_over`); the session is then its own.
 """
 
 from __future__ import annotations
@@ -145,9 +148,15 @@ class Modification(Choosing, Reporting):
         now_ntp = self._ntp()
         # Usage reports: of removed URRs (their counters go with them), of URRs named in
         # Query URR, and of every URR with QAURR; read before the new program replaces them.
+        # A URR removed and created again (Remove URR and Create URR of one ID) is replaced:
+        # the old one's measurement ends with its final report (TERMR, TS 29.244 5.2.2.3.1),
+        # the new one's starts afresh with its own rule (a new book: `_replaced_book`).
         before = session.urrs
         written = self._written(session)  # (before this change writes it)
-        wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr}
+        replaced = frozenset(
+            u for u in (rule_id(r, "urr") for r in by_type.get(T.REMOVE_URR, ())) if u in rules.urr
+        )
+        wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr or u in replaced}
         for q in req.get_all(T.QUERY_URR):
             qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
             if qid is not None:
@@ -160,21 +169,24 @@ class Modification(Choosing, Reporting):
         # books before it (``before``, left as they are) are what its undo puts back.
         books: Books = before
         if wanted or updated or len(rules.urr) != len(before):
-            books = copy = dict(before)  # (every URR not in the rules now is reported: TERMR)
+            books = copy = dict(before)  # (every URR removed is reported: TERMR)
             for urr_id in wanted.keys() | updated.keys():
                 copy[urr_id] = copy[urr_id].copy()
             session.urrs = copy  # (the reports read them there)
+            read_ns = self.datapath.now_ns() if replaced else 0  # (before the reads)
             container = T.USAGE_REPORT_MODIFICATION_RESPONSE
             reports = [
                 self._report(session, urr_id, (trigger,), now_ntp, container)
                 for urr_id, trigger in wanted.items()
             ]
             for urr_id in wanted:
-                if urr_id not in rules.urr:
+                if urr_id not in rules.urr or urr_id in replaced:
                     del copy[urr_id]
             for urr_id, g in rules.urr.items():
                 if urr_id not in copy:
-                    copy[urr_id] = self._new_book(g, now_ntp, now)
+                    copy[urr_id] = book = self._new_book(g, now_ntp, now)
+                    if urr_id in replaced:
+                        _replaced_book(book, read_ns)
                 elif urr_id in updated:
                     book = copy[urr_id]
                     fresh = self._new_book(g, book.period_start_ntp, now)
@@ -192,6 +204,11 @@ class Modification(Choosing, Reporting):
         else:
             reports = []
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
+        # The DL Buffering Duration the CP gave the BAR (Update BAR of a Session Report
+        # Response) is that BAR's: it goes with it, and a BAR created in its place (the same
+        # ID too) has none until the CP gives it one.
+        old_bar_duration = session.bar_duration_s
+        bar_duration = None if T.REMOVE_BAR in by_type else old_bar_duration
         old_allocations = session.teids_kept, session.ue_kept
         old_sets = session.fq_csids, session.group_id
         old_fseid = session.cp_fseid if new_fseid is not None else None
@@ -200,7 +217,7 @@ class Modification(Choosing, Reporting):
             program = compile_program(
                 self._ctx,
                 rules,
-                session.bar_duration_s,
+                bar_duration,
                 urr_offsets(books),
                 blocked_urrs(books),
                 encoded,
@@ -209,7 +226,7 @@ class Modification(Choosing, Reporting):
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             kept = self._kept_by_undo(session, written) if reports else None
-            self._undo_reports(session, reports, before, kept)
+            self._undo_reports(session, reports, before, kept, replaced)
             if reports:  # (the counts read are its books' now: its program and record too)
                 self._reports_refused(session)
             self._free(alloc)
@@ -224,6 +241,7 @@ class Modification(Choosing, Reporting):
             session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
             session.ue = (*(u for u in session.ue if u not in freed_ue), *ue_texts(alloc.ue))
         session.rules_blob = pack_rules(b"".join([encoded[id(g)] for g in rules.groups()]))
+        session.bar_duration_s = bar_duration
         if pdrs_changed or not by_type.keys().isdisjoint(_BAR_IE_TYPES):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
@@ -246,12 +264,13 @@ class Modification(Choosing, Reporting):
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
+            session.bar_duration_s = old_bar_duration
             session.teids_kept, session.ue_kept = old_allocations
             session.fq_csids, session.group_id = old_sets
             if old_fseid is not None:
                 self._refer_cp(session, old_owner, old_fseid)
             self._keep_peers(session, old_peers)
-            self._undo_reports(session, reports, before, kept)
+            self._undo_reports(session, reports, before, kept, replaced)
             self._free(alloc)
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
                 self._reinstall(session)
@@ -522,13 +541,15 @@ class Modification(Choosing, Reporting):
         reports: list[Grouped],
         snapshot: Books,
         kept: dict[int, tuple[UrrBook, Counts]] | None = None,
+        replaced: frozenset[int] = frozenset(),
     ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
         took from the datapath kept as baseline (and as consumed); ``kept``: of the undo of
         a staged change, where it notes them (`_kept_by_undo`). The times of the checked
         reads (`Reporting._report`) that the books it replaces hold go over to the books
-        put back of the same URRs (`_carry_checked`)."""
-        _carry_checked(session.urrs, snapshot)
+        put back of the same URRs (`_carry_checked`), but for the URRs ``replaced`` (removed
+        and created again): their books are the new URRs', not the old ones' continued."""
+        _carry_checked(session.urrs, snapshot, replaced)
         session.urrs = snapshot
         for group in reports:
             urr_id = ie_value(group, T.URR_ID) or 0
@@ -615,19 +636,34 @@ class Modification(Choosing, Reporting):
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
 
 
-def _carry_checked(books: Books, onto: Books) -> None:
+def _carry_checked(books: Books, onto: Books, replaced: frozenset[int] = frozenset()) -> None:
     """The times of the checked reads of ``books`` (`UrrBook.volth_checked_ns`,
     ``volqu_checked_ns``) onto the books of the same URRs in ``onto``, which replace them
     and continue their measurement (an undo puts them back): a read of the datapath's counts
     is not undone, and the late event of a limit a checked report took is no more a report
-    after the undo than before (TS 29.244 5.2.2.2.1: reported once)."""
+    after the undo than before (TS 29.244 5.2.2.2.1: reported once). Not those of the URRs
+    ``replaced``: their books in ``books`` are new URRs' (`_replaced_book`), whose times
+    are not about the URRs of ``onto``."""
     if books is onto:
         return
     for urr_id, book in onto.items():
+        if urr_id in replaced:
+            continue
         now = books.get(urr_id)
         if now is not None and now is not book:
             book.volth_checked_ns = now.volth_checked_ns
             book.volqu_checked_ns = now.volqu_checked_ns
+
+
+def _replaced_book(book: UrrBook, read_ns: int) -> None:
+    """``book``, new, is that of a URR that replaces one of the same ID (Remove URR and
+    Create URR in one request), whose final report read its counts with reset at the
+    datapath's clock ``read_ns`` or later: an event of a volume threshold or quota (VOLTH,
+    VOLQU) the datapath raised before is the old URR's, its counts in that report (late,
+    `Reporting._late`), and a Time Quota event raised before is about no quota of the new
+    URR's (`Reporting._time_quota_ended`)."""
+    book.volth_checked_ns = book.volqu_checked_ns = read_ns
+    book.time_granted_ns = read_ns
 
 
 def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:

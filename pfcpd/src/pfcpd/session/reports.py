@@ -334,12 +334,17 @@ class Reporting(EngineState):
 
     def _late(self, session: Session, ev: DatapathEvent, trigger: str) -> bool:
         """The datapath raised this VOLTH or VOLQU event before the read of a report of
-        the same limit that the check of the counts found (`_lost_limits`): the event came
-        late (VPP sends its events every few milliseconds; the check may read counts past
-        the limit before its event reaches the engine), its limit and counts are in that
-        report (TS 29.244 5.2.2.2.1: reported once)."""
+        the same limit that the check of the counts found (`_lost_limits`), or before the
+        read of the final report of the URR the URR replaces (`modification._replaced_book`):
+        the event came late (VPP sends its events every few milliseconds; the check may
+        read counts past the limit before its event reaches the engine), its limit and
+        counts are in that report (TS 29.244 5.2.2.2.1: reported once). An event that does
+        not tell when it was raised (the local datapath's) is late when the URR's counts
+        now do not reach its threshold (`_threshold_reached`): the counts that did went into
+        that report (a VOLQU event is compared with the quota in force anyway,
+        `_quota_used_up`)."""
         book = session.urrs.get(ev.id)
-        if book is None or not ev.time_ns:
+        if book is None:
             return False
         if trigger == "VOLTH":
             since = book.volth_checked_ns
@@ -353,7 +358,12 @@ class Reporting(EngineState):
             book.volth_checked_ns = 0
         else:
             book.volqu_checked_ns = 0
-        if ev.time_ns >= since or not 0 <= self.datapath.now_ns() - since <= LATE_WINDOW_NS:
+        if not 0 <= self.datapath.now_ns() - since <= LATE_WINDOW_NS:
+            return False
+        if ev.time_ns:
+            if ev.time_ns >= since:
+                return False
+        elif trigger != "VOLTH" or self._threshold_reached(session, ev.id, book):
             return False
         log.info(
             "session 0x%x URR %d: %s event raised before the report of it: dropped",
@@ -362,6 +372,20 @@ class Reporting(EngineState):
             trigger,
         )
         return True
+
+    def _threshold_reached(self, session: Session, urr_id: int, book: UrrBook) -> bool:
+        """The URR's counts not yet reported (its baseline and the datapath's) reach the
+        Volume Threshold of its rule (True when the datapath's cannot be read: as the
+        datapath raised it)."""
+        rule = session.rules.urr.get(urr_id)
+        if rule is None:
+            return False
+        try:
+            usage = self.datapath.read_usage(session.up_seid, urr_id)
+        except DatapathError:
+            return True
+        offsets = (octets(book.baseline), octets(book.consumed))
+        return "VOLTH" in volume_limits_reached(urr_id, rule, offsets, octets(usage))
 
     def _time_quota_ended(self, book: UrrBook, ev: DatapathEvent) -> bool:
         """The datapath's TIMQU event: the Time Quota it meters is used up (it drops the

@@ -176,14 +176,15 @@ class UrrBook:
     inactive: bool = False
     # The datapath's clock (`Datapath.now_ns`) just before the reset read of the last
     # report of a volume threshold (VOLTH) and of a quota (VOLQU) that the engine's check
-    # of the counts found (`Reporting._lost_limits`), 0 = none: the datapath's event of
-    # that limit raised before it is late, its counts in that report (not journaled: a
-    # restarted engine takes no event raised before it).
+    # of the counts found (`Reporting._lost_limits`), or of the final report of the URR of
+    # the same ID this one replaced (`modification._replaced_book`), 0 = none: the
+    # datapath's event of that limit raised before it is late, its counts in that report
+    # (not journaled: a restarted engine takes no event raised before it).
     volth_checked_ns: int = dataclasses.field(default=0, compare=False)
     volqu_checked_ns: int = dataclasses.field(default=0, compare=False)
-    # The datapath's clock when the CP last granted a Time Quota (0 = not since the engine
-    # started): a TIMQU event raised before it is about the quota before (not journaled,
-    # as the checked times).
+    # The datapath's clock when the CP last granted a Time Quota, or the URR replaced the
+    # one of its ID (0 = neither since the engine started): a TIMQU event raised before it
+    # is about the quota before (not journaled, as the checked times).
     time_granted_ns: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
