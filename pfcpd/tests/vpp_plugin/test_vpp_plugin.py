@@ -358,7 +358,9 @@ def test_time_quota_granted_again_with_the_same_value(lab: Lab) -> None:
     seid, teid, ue = 0x17, 0x170, "10.45.0.9"
     assert lab.api.want_upf_events(enable=True, pid=1).retval == 0
     lab.events.clear()
-    urr = {"triggers": 0x08, "drop_on_quota": True, "time_quota_ns": 500_000_000}
+    # (the quota counts from the measurement period's start, which pfcpd's report starts
+    # with its read just before the CP grants again: 2 s leave this test's steps time)
+    urr = {"triggers": 0x08, "drop_on_quota": True, "time_quota_ns": 2_000_000_000}
     program(lab, seid, CREATE, session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": 1}))
     pkt = gtpu(lab, teid, IP(src=ue, dst=SERVER) / UDP(sport=1, dport=2) / Raw(b"q" * 40))
 
@@ -367,27 +369,27 @@ def test_time_quota_granted_again_with_the_same_value(lab: Lab) -> None:
         lab.vpp.send(0, [pkt], tag)
         return len(lab.vpp.captured(1, cap, 1, timeout=1.0))
 
-    def read_with_reset() -> int:
-        r = lab.api.upf_usage_get(seid=seid, urr_id=1, reset=True)
+    def flags(reset: bool) -> int:
+        r = lab.api.upf_usage_get(seid=seid, urr_id=1, reset=reset)
         assert r.retval == 0 and r.n_usage == 1
         return int(r.usage[0].flags)
 
+    def granted(grant: int) -> None:
+        rules = session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": grant})
+        program(lab, seid, MODIFY, rules)
+
     try:
         assert forwarded("tq1") == 1
-        assert _events(lab, seid, time_quota) == 1
+        assert _events(lab, seid, time_quota, timeout=5.0) == 1
         assert forwarded("tq2") == 0
-        assert read_with_reset() & 8  # (the report's read: a new period, still used up)
-        program(
-            lab, seid, MODIFY, session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": 1})
-        )
+        granted(1)  # (another change of the session: the same grant)
         assert forwarded("tq3") == 0
         assert _events(lab, seid, time_quota, timeout=1.0) == 0
-        program(
-            lab, seid, MODIFY, session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": 2})
-        )
-        assert not read_with_reset() & 8
+        assert flags(reset=True) & 8  # (the report's read: a new period, still used up)
+        granted(2)
+        assert not flags(reset=False) & 8
         assert forwarded("tq4") == 1
-        assert _events(lab, seid, time_quota) == 1
+        assert _events(lab, seid, time_quota, timeout=5.0) == 1
         assert forwarded("tq5") == 0
     finally:
         program(lab, seid, DELETE, [])
