@@ -500,6 +500,8 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_urr_t, vol_quota)                                                                         \
   _ (upf_urr_t, time_threshold_ns)                                                                 \
   _ (upf_urr_t, time_quota_ns)                                                                     \
+  _ (upf_urr_t, time_quota_grant)                                                                  \
+  _ (upf_urr_t, _pad)                                                                              \
   _ (upf_bar_t, bar_id)                                                                            \
   _ (upf_bar_t, max_pkts)                                                                          \
   _ (upf_bar_t, _pad)                                                                              \

@@ -296,7 +296,13 @@ typedef struct
   uint64_t vol_threshold[3]; /* bytes, [total, ul, dl], 0 = unset */
   uint64_t vol_quota[3];
   uint64_t time_threshold_ns, time_quota_ns;
+  /* the Time Quota's grant: the control plane changes it at each grant, whatever the quota's
+   * value (TS 29.244 5.2.2.2.1: a Time Quota in an Update URR is a new quota), and an
+   * install of another grant than the replaced program's re-arms the quota */
+  uint32_t time_quota_grant;
+  uint32_t _pad;
 } upf_urr_t;
+_Static_assert(sizeof (upf_urr_t) == 80, "a URR's limits are 80 bytes");
 
 typedef struct
 {

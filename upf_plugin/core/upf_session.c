@@ -179,7 +179,9 @@ urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
 
 /*
  * New threshold values (b, the URR's in the program installed; a, in the one it replaces)
- * re-arm their one-shot events; a new time quota re-arms its own. A program arming a volume
+ * re-arm their one-shot events; a new time quota re-arms its own: another value, or another
+ * grant of it (time_quota_grant: the same value granted again after its event is a new
+ * quota, forwarded until it is used up in turn). A program arming a volume
  * quota the URR's counts do not reach clears its mark (a new quota: forwarded, its own event
  * when reached; pfcpd gives the datapath a quota less what was read of it, so a genuine
  * grant is never reached at install). One the counts reach is marked used up without an event
@@ -199,7 +201,7 @@ urr_rearm_marks (const upf_urr_state_t *u, uint32_t f, const upf_urr_t *a, const
   if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
       || a->time_threshold_ns != b->time_threshold_ns)
     *clr |= UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED;
-  if (a->time_quota_ns != b->time_quota_ns)
+  if (a->time_quota_ns != b->time_quota_ns || a->time_quota_grant != b->time_quota_grant)
     *clr |= UPF_URRS_TIME_QUOTA_EXHAUSTED;
   if (upf_urr_vol_quota_armed (b))
     {

@@ -140,6 +140,7 @@ upf_api_urr (const vl_api_upf_urr_t *a, upf_urr_t *r)
     }
   r->time_threshold_ns = a->time_threshold_ns;
   r->time_quota_ns = a->time_quota_ns;
+  r->time_quota_grant = a->time_quota_grant;
 }
 
 static int

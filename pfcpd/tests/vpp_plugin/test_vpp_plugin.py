@@ -333,6 +333,69 @@ def test_usage_threshold_event(lab: Lab) -> None:
     lab.api.want_upf_events(enable=False, pid=1)
 
 
+def _events(lab: Lab, seid: int, kind: int, timeout: float = 3.0) -> int:
+    """How many events of ``kind`` for ``seid`` arrive within ``timeout`` (read, then
+    cleared from ``lab.events``), waiting for the first."""
+    deadline = time.monotonic() + timeout
+    found = 0
+    while time.monotonic() < deadline:
+        lab.api.control_ping()  # reading replies also reads the queued events
+        recs = [rec for e in lab.events for rec in e.records]
+        lab.events.clear()
+        found += sum(1 for rec in recs if rec.type == kind and rec.seid == seid)
+        if found:
+            return found
+        time.sleep(0.05)
+    return found
+
+
+def test_time_quota_granted_again_with_the_same_value(lab: Lab) -> None:
+    """A Time Quota used up (its event, the traffic dropped) stays used up through a
+    program of the same quota and grant; granted again with the same value (another
+    time_quota_grant, TS 29.244 5.2.2.2.1: a new quota) the traffic is forwarded, until
+    that quota is used up in turn, with its own event."""
+    time_quota = 4  # EventType.TIME_QUOTA
+    seid, teid, ue = 0x17, 0x170, "10.45.0.9"
+    assert lab.api.want_upf_events(enable=True, pid=1).retval == 0
+    lab.events.clear()
+    # (the quota counts from the measurement period's start, which pfcpd's report starts
+    # with its read just before the CP grants again: 2 s leave this test's steps time)
+    urr = {"triggers": 0x08, "drop_on_quota": True, "time_quota_ns": 2_000_000_000}
+    program(lab, seid, CREATE, session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": 1}))
+    pkt = gtpu(lab, teid, IP(src=ue, dst=SERVER) / UDP(sport=1, dport=2) / Raw(b"q" * 40))
+
+    def forwarded(tag: str) -> int:
+        cap = lab.vpp.capture(1, tag, 1)
+        lab.vpp.send(0, [pkt], tag)
+        return len(lab.vpp.captured(1, cap, 1, timeout=1.0))
+
+    def flags(reset: bool) -> int:
+        r = lab.api.upf_usage_get(seid=seid, urr_id=1, reset=reset)
+        assert r.retval == 0 and r.n_usage == 1
+        return int(r.usage[0].flags)
+
+    def granted(grant: int) -> None:
+        rules = session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": grant})
+        program(lab, seid, MODIFY, rules)
+
+    try:
+        assert forwarded("tq1") == 1
+        assert _events(lab, seid, time_quota, timeout=5.0) == 1
+        assert forwarded("tq2") == 0
+        granted(1)  # (another change of the session: the same grant)
+        assert forwarded("tq3") == 0
+        assert _events(lab, seid, time_quota, timeout=1.0) == 0
+        assert flags(reset=True) & 8  # (the report's read: a new period, still used up)
+        granted(2)
+        assert not flags(reset=False) & 8
+        assert forwarded("tq4") == 1
+        assert _events(lab, seid, time_quota, timeout=5.0) == 1
+        assert forwarded("tq5") == 0
+    finally:
+        program(lab, seid, DELETE, [])
+        lab.api.want_upf_events(enable=False, pid=1)
+
+
 def test_refused_program_changes_nothing(lab: Lab) -> None:
     # a PDR naming a FAR that does not exist is refused with the core's reason
     rules = [

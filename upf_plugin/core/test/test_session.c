@@ -542,6 +542,57 @@ test_time_threshold (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* A Time Quota used up drops the URR's traffic until it is granted again: a program with
+ * the same quota and grant (any other change of the session) keeps it used up, one with
+ * the same value and another grant (TS 29.244 5.2.2.2.1: a new quota) re-arms it, used up
+ * in turn with its own event. */
+static void
+test_time_quota_granted_again (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[2048], out[2048];
+  upf_event_t ev[4];
+  char err[128];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.urr[0].triggers = UPF_URR_T_TIMQU;
+  p.urr[0].flags = UPF_URR_F_DROP_ON_QUOTA;
+  p.urr[0].time_quota_ns = 5000;
+  p.urr[0].time_quota_grant = 1;
+  upf_session_t *s = install (c, 7, &p);
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1, 2, 0);
+  upfcore_ul_packet (c, pkt, n, 10000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (upfcore_tick (c, s, 15000, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_TIME_QUOTA);
+  upfcore_ul_packet (c, pkt, n, 15001, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  /* the report reads the URR with reset: a new period, the quota still used up */
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 16000), 0);
+  assert_true (u.flags & UPF_URRS_TIME_QUOTA_EXHAUSTED);
+  /* the same program again (no grant): used up, no second event */
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  upfcore_ul_packet (c, pkt, n, 17000, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (upfcore_tick (c, s, 30000, ev, 4), 0);
+  /* the same value granted again: forwarded, used up 5000 ns after the period's start */
+  p.urr[0].time_quota_grant = 2;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 30000), 0);
+  assert_false (u.flags & UPF_URRS_TIME_QUOTA_EXHAUSTED);
+  upfcore_ul_packet (c, pkt, n, 31000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (upfcore_tick (c, s, 34999, ev, 4), 0);
+  assert_int_equal (upfcore_tick (c, s, 35000, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_TIME_QUOTA);
+  upfcore_ul_packet (c, pkt, n, 35001, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  upfcore_ctx_delete (c);
+}
+
 static unsigned flushed;
 static upf_ctx_t *flush_ctx;
 static void
@@ -1051,6 +1102,7 @@ main (void)
     cmocka_unit_test (test_qer_gate_and_mbr),
     cmocka_unit_test (test_urr_threshold_quota),
     cmocka_unit_test (test_time_threshold),
+    cmocka_unit_test (test_time_quota_granted_again),
     cmocka_unit_test (test_bar_buffering),
     cmocka_unit_test (test_bar_report_rearm_holds_packets),
     cmocka_unit_test (test_bar_flush_decided_before_packets),

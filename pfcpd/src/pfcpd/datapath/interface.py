@@ -156,6 +156,10 @@ class Urr:
     volume_quota: tuple[int, int, int] | None = None
     time_threshold_ns: int = 0
     time_quota_ns: int = 0
+    # The Time Quota's grant: changed at each grant, whatever the quota's value (a Time Quota
+    # in an Update URR is a new quota, TS 29.244 5.2.2.2.1); a program of another grant than
+    # the installed one's re-arms a quota used up.
+    time_quota_grant: int = 0
     drop_on_quota: bool = True
 
 

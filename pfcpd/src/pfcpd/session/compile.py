@@ -795,12 +795,14 @@ def compile_program(
     blocked_urrs: frozenset[int] = frozenset(),
     encoded: Mapping[int, bytes] | None = None,
     shapes: Mapping[int, bytes | Chosen] | None = None,
+    urr_grants: Mapping[int, int] | None = None,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
     the traffic of their PDRs is dropped, as is what the PDRs of a URR whose volume quota
     the offsets use up forward (`quotas_used_up`). ``encoded``: id(group) -> the group's
     TLV octets (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same
-    octets are taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`."""
+    octets are taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`;
+    ``urr_grants``: see `with_grants`."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules, shapes)
     fars = [_far(ctx, encoded, g, fid) for fid, g in rules.far.items()]
@@ -817,6 +819,8 @@ def compile_program(
         else _memo(ctx, encoded, g, compile_urr, uid)
         for uid, g in rules.urr.items()
     ]
+    if urr_grants:
+        urrs = with_grants(urrs, urr_grants)
     bar = None
     if rules.bar:
         bar_id, g = next(iter(rules.bar.items()))
@@ -824,6 +828,21 @@ def compile_program(
     _check_qers_urrs(qers, urrs)
     _check_measured_before_qos(rules, pdrs, qers)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
+
+
+def with_grants(urrs: list[Urr], grants: Mapping[int, int]) -> list[Urr]:
+    """``urrs`` with their Time Quota's grant (URR ID -> the grants of its book,
+    `UrrBook.time_grants`) where they have a Time Quota: the datapath re-arms a quota used
+    up when a program of another grant replaces its own, so that the same value granted
+    again is a new quota (TS 29.244 5.2.2.2.1). URRs compiled from the same octets are
+    shared (``ctx.compiled``): those with a grant are copies."""
+    out = []
+    for u in urrs:
+        grant = grants.get(u.urr_id, 0)
+        if grant and u.time_quota_ns and grant != u.time_quota_grant:
+            u = replace(u, time_quota_grant=grant)
+        out.append(u)
+    return out
 
 
 def _check_qers_urrs(qers: Iterable[Qer], urrs: Iterable[Urr]) -> None:
@@ -954,6 +973,7 @@ def compile_stored(
     bar_duration_s: int | None = None,
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
+    urr_grants: Mapping[int, int] | None = None,
 ) -> SessionProgram:
     """`compile_program` of the rules stored in octets of ``layout`` (``parts``: what
     `stored_parts` found of them) with the FARs ``updated`` (FAR ID -> the group and its
@@ -989,6 +1009,8 @@ def compile_stored(
         compile_urr(uid, g, offsets[uid]) if urr is None else urr
         for (uid, _, g), urr in zip(layout.urrs, parts.urrs, strict=True)
     ]
+    if urr_grants:
+        urrs = with_grants(urrs, urr_grants)
     bar = None
     if layout.bar is not None:
         bar_id, g = layout.bar

@@ -56,7 +56,7 @@ from .rules import (
 from .session import Session, kept_peers, program_peers, ue_network, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
-from .state import ACCEPTED, blocked_urrs, urr_offsets
+from .state import ACCEPTED, blocked_urrs, urr_grants, urr_offsets
 from .stored import FarUpdate, StoredLayout
 from .usage import (
     ZERO,
@@ -222,6 +222,7 @@ class Modification(Choosing, Reporting):
                 blocked_urrs(books),
                 encoded,
                 shapes,
+                urr_grants(books),
             )
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
@@ -414,6 +415,7 @@ class Modification(Choosing, Reporting):
         sndem = _sends_end_marker(updates)
         now_ntp = self._ntp()
         blocked = blocked_urrs(before)
+        grants = urr_grants(before)
         try:
             program = compile_stored(
                 self._ctx,
@@ -423,8 +425,9 @@ class Modification(Choosing, Reporting):
                 session.bar_duration_s,
                 offsets,
                 blocked,
+                grants,
             )
-            if quick is not None and not offsets and not blocked:
+            if quick is not None and not offsets and not blocked and not grants:
                 program = self._modified_shape(program, layout, quick_at, quick[0])
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:

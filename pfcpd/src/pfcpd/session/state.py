@@ -552,6 +552,7 @@ class EngineState:
             session.bar_duration_s,
             urr_offsets(session.urrs),
             blocked_urrs(session.urrs),
+            urr_grants=urr_grants(session.urrs),
         )
 
     def _refresh_timed(self, session: Session) -> None:
@@ -621,6 +622,17 @@ def urr_offsets(books: Books) -> dict[int, tuple[Volumes, Volumes]]:
             base, used = b.baseline.values, b.consumed.values
             out[urr_id] = ((base[0], base[1], base[2]), (used[0], used[1], used[2]))
     return out
+
+
+def urr_grants(books: Books) -> dict[int, int]:
+    """Per URR with a Time Quota the datapath meters, granted since the engine started: its
+    grants (`UrrBook.time_grants`), for :func:`compile_program` (the engine applies the
+    Time Quota of a URR whose time metering it does, ``own_time``)."""
+    grants = {u: b.time_grants for u, b in books.items() if b.time_grants and not b.own_time}
+    return grants if grants else _NO_GRANTS
+
+
+_NO_GRANTS: dict[int, int] = {}
 
 
 def blocked_urrs(books: Books) -> frozenset[int]:

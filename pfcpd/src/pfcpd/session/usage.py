@@ -186,6 +186,11 @@ class UrrBook:
     # one of its ID (0 = neither since the engine started): a TIMQU event raised before it
     # is about the quota before (not journaled, as the checked times).
     time_granted_ns: int = dataclasses.field(default=0, compare=False)
+    # The Time Quota's grants (`grant_time`), modulo 2**32: the datapath is given it with the
+    # quota (`Urr.time_quota_grant`) and re-arms a quota used up when it changes, the same
+    # value granted again too. Not journaled: a restored engine installs every session's
+    # program again, with none, before it grants any.
+    time_grants: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -280,9 +285,11 @@ class UrrBook:
         return out
 
     def grant_time(self, now_ntp: float) -> None:
-        """A Time Quota was granted: it counts the time metered from now."""
+        """A Time Quota was granted: it counts the time metered from now; a new quota,
+        whatever its value (TS 29.244 5.2.2.2.1), so a new grant (``time_grants``)."""
         self.time_quota_used = -self.metered(now_ntp)
         self.time_quota_over = False
+        self.time_grants = (self.time_grants + 1) & 0xFFFFFFFF
 
     def saw(self, times: PacketTimes | None, now_ntp: float) -> None:
         """Time metering after a look at the datapath at ``now_ntp``: ``times`` of the first

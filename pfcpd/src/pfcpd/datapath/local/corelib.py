@@ -236,6 +236,8 @@ class UrrT(_Checked):
         ("vol_quota", c_u64 * 3),
         ("time_threshold_ns", c_u64),
         ("time_quota_ns", c_u64),
+        ("time_quota_grant", c_u32),
+        ("_pad", c_u32),
     ]
 
 

@@ -131,7 +131,7 @@ _QER.expect(
 )
 _URR.expect(
     "urr_id triggers flags measurement_method vol_threshold vol_quota "
-    "time_threshold_ns time_quota_ns"
+    "time_threshold_ns time_quota_ns time_quota_grant"
 )
 _BAR.expect("bar_id max_pkts max_bytes duration_ns")
 _PROGRAM.expect("pdr far qer urr sdf bar dupl n_pdr n_far n_qer n_urr n_sdf n_dupl")
@@ -293,6 +293,7 @@ def _urr_values(k: corelib.Constants, u: Urr) -> _Values:
         *_array(_URR, "vol_quota", u.volume_quota or (), 3),
         u.time_threshold_ns or 0,
         u.time_quota_ns or 0,
+        u.time_quota_grant,
     )
 
 

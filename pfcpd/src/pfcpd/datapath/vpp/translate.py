@@ -231,6 +231,7 @@ def urr_rule(u: Urr) -> dict[str, Any]:
             "vol_quota": list(u.volume_quota or (0, 0, 0)),
             "time_threshold_ns": u.time_threshold_ns,
             "time_quota_ns": u.time_quota_ns,
+            "time_quota_grant": u.time_quota_grant,
         },
     )
 
