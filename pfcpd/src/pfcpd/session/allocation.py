@@ -33,6 +33,17 @@ spent (each skips at most a share of those left) hands out every free value, as 
 values were all handed out once does. A UE pool resumes from the marks of the journaled
 pools it overlaps that handed out its unit (IPv6: /64 prefixes or single addresses); a mark
 of another unit is not applied, and logged (the pool starts as new without one of its own).
+
+A restored session keeps its UE address or prefix when no pool of its network instance
+holds it as a value of its own any more (the configuration changed: `UeAddressPools.hold`).
+The values of the instance's pools that share an address with it are then held in use
+until the session frees it, so no new session gets an address inside it (a /64 prefix of an
+old pool over a pool of single addresses now, or the reverse): each held once however many
+sessions hold it (counted in the pool's ``in_use`` once), given back when the last of them
+goes, as a freed value (oldest first). A network over every value of a pool (a pool inside a
+restored /64), or over more than `HELD_MAX` of its values, holds the whole pool: it hands
+out nothing, and counts every value in use, until the session goes (then it goes on where
+it was). What restores a session costs without such a network is unchanged.
 """
 
 from __future__ import annotations
@@ -58,6 +69,7 @@ FREED_REMEMBERED = 1 << 16  # values whose order of freeing a `_Space` keeps
 TEID_CHUNK = 4096  # how far ahead of the TEID taken past it the TEIDs' mark moves
 POOL_CHUNK = 16  # a UE pool's chunk: this or a 64th of its size, the larger
 CHUNK_SHARE = 4  # a chunk is at most this share (1/4) of the never-used values past the taken
+HELD_MAX = 1 << 16  # a restored network over more of a pool's values holds the whole pool
 _CHUNK_BITS = 15  # a `_Bits` chunk: 2^15 values, 4 KiB
 _CHUNK_MASK = (1 << _CHUNK_BITS) - 1
 _CHUNK_BYTES = 1 << (_CHUNK_BITS - 3)
@@ -303,6 +315,12 @@ class UePool:
         self._netmask = cls((0, self.prefixlen)).netmask
         self._suffix = f"/{self.prefixlen}"
         self._head: tuple[int, str] = (-1, "")  # (value >> 8, text of its first 3 octets + ".")
+        # Values held by restored networks of another unit (`hold`): how many hold each;
+        # which of them are also allocated as values of their own (`reserve`, `take_text`:
+        # held too, they stay in use until both let go); how many hold the whole pool.
+        self._held: dict[int, int] = {}
+        self._shared: set[int] = set()
+        self._covered = 0
 
     @property
     def label(self) -> str:
@@ -345,11 +363,16 @@ class UePool:
 
     @property
     def in_use(self) -> int:
-        return self._space.in_use
+        """Values not to hand out: allocated or held (every value while the whole pool is
+        held)."""
+        return self._space.size if self._covered else self._space.in_use
 
     def take_text(self) -> tuple[IPNetwork, str, str, int, bytes]:
         """The next network (`_Space.take`'s order), the text of its address, str() of it,
-        its prefix length and its address's octets (network byte order)."""
+        its prefix length and its address's octets (network byte order). Exhausted while
+        the whole pool is held."""
+        if self._covered:
+            raise Exhausted
         value = self._space.take()
         if self._v4:
             net: IPNetwork = v4_host_network(value, self._netmask)  # type: ignore[arg-type]
@@ -373,11 +396,74 @@ class UePool:
         )
 
     def reserve(self, net: IPNetwork) -> bool:
-        return self.owns(net) and self._space.reserve(int(net.network_address) >> self._shift)
+        """Take ``net`` (restoring): False when it is not this pool's or allocated already
+        (a value only held, `hold`, is taken: it stays in use until both let go)."""
+        if not self.owns(net):
+            return False
+        value = int(net.network_address) >> self._shift
+        if self._space.reserve(value):
+            return True
+        if value in self._held and value not in self._shared:
+            self._shared.add(value)
+            return True
+        return False
 
     def free(self, net: IPNetwork) -> None:
         if self.owns(net):
-            self._space.free(int(net.network_address) >> self._shift)
+            value = int(net.network_address) >> self._shift
+            if self._held and value in self._held:  # (in use while held: no longer shared)
+                self._shared.discard(value)
+            else:
+                self._space.free(value)
+
+    def overlap(self, net: IPNetwork) -> tuple[int, int] | None:
+        """The lowest and highest of this pool's values that share an address with ``net``
+        (None: none does)."""
+        if net.version != self.network.version:
+            return None
+        space, shift = self._space, self._shift
+        first = int(net.network_address)
+        # (its last address from the prefix length: ``broadcast_address`` makes and keeps
+        # two addresses in the network's dict)
+        last = first | ((1 << ((32 if self._v4 else 128) - net.prefixlen)) - 1)
+        lo, hi = max(space.lo, first >> shift), min(space.hi, last >> shift)
+        return (lo, hi) if lo <= hi else None
+
+    def _whole(self, lo: int, hi: int) -> bool:
+        """A hold of ``lo`` .. ``hi`` holds the whole pool."""
+        space = self._space
+        return hi - lo >= HELD_MAX or (lo == space.lo and hi == space.hi)
+
+    def hold(self, lo: int, hi: int) -> None:
+        """Values ``lo`` .. ``hi`` (`overlap`) in use until `release` of them (once per
+        `hold`): a value held already only counts one more holder."""
+        if self._whole(lo, hi):
+            self._covered += 1
+            return
+        held, space = self._held, self._space
+        for value in range(lo, hi + 1):
+            holders = held.get(value, 0)
+            held[value] = holders + 1
+            if not holders and not space.reserve(value):  # (allocated as its own too)
+                self._shared.add(value)
+
+    def release(self, lo: int, hi: int) -> None:
+        """The end of a `hold` of ``lo`` .. ``hi``: a value no one holds any more, nor has
+        as its own, is freed (`_Space.free`: reused after those freed before)."""
+        if self._whole(lo, hi):
+            self._covered -= 1
+            return
+        held, space = self._held, self._space
+        for value in range(lo, hi + 1):
+            holders = held[value] - 1
+            if holders:
+                held[value] = holders
+                continue
+            del held[value]
+            if value in self._shared:
+                self._shared.discard(value)
+            else:
+                space.free(value)
 
 
 def _overlap(a: IPNetwork, b: IPNetwork) -> bool:
@@ -484,6 +570,22 @@ if not all(
     v6_network = _constructed_v6
 
 
+class _Hold:
+    """Sessions holding a network (`UeAddressPools.hold`), and the values it holds: (pool,
+    lowest, highest) of each pool."""
+
+    __slots__ = ("sessions", "spans")
+
+    def __init__(self, spans: tuple[tuple[UePool, int, int], ...]) -> None:
+        self.sessions = 0
+        self.spans = spans
+
+
+def _key(instance: str, net: IPNetwork) -> tuple[str, int, int, int]:
+    """``instance`` and ``net`` as a key of integers (an IPNetwork's hash is Python code)."""
+    return instance, net.version, int(net.network_address), net.prefixlen
+
+
 class UeAddressPools:
     """The UE pools of every network instance, by family, tried in configuration order."""
 
@@ -492,6 +594,7 @@ class UeAddressPools:
         for name, nets in pools.items():
             for net in nets:
                 self.pools.setdefault((name, net.version), []).append(UePool(net))
+        self._holds: dict[tuple[str, int, int, int], _Hold] = {}  # (`hold`, by `_key`)
 
     def take_text(
         self, instance: str, version: int
@@ -515,9 +618,44 @@ class UeAddressPools:
         """``net`` belongs to one of the instance's pools (taken or not)."""
         return any(p.owns(net) for p in self.pools.get((instance, net.version), []))
 
+    def hold(self, instance: str, net: IPNetwork) -> list[UePool]:
+        """A restored session keeps ``net`` though no pool of ``instance`` has it as a value
+        of its own (`owned`: the configuration changed): the values of the instance's
+        pools that share an address with it (`UePool.overlap`) are held in use until it is
+        freed (`free`, once per call of this). The pools whose values are held."""
+        key = _key(instance, net)
+        entry = self._holds.get(key)
+        if entry is None:
+            spans = []
+            for pool in self.pools.get((instance, net.version), ()):
+                span = pool.overlap(net)
+                if span is not None:
+                    spans.append((pool, *span))
+            if not spans:
+                return []
+            entry = self._holds[key] = _Hold(tuple(spans))
+        entry.sessions += 1
+        for pool, lo, hi in entry.spans:
+            pool.hold(lo, hi)
+        return [pool for pool, _, _ in entry.spans]
+
     def free(self, instance: str, net: IPNetwork) -> None:
         for pool in self.pools.get((instance, net.version), []):
             pool.free(net)
+        if self._holds:
+            self._release(instance, net)
+
+    def _release(self, instance: str, net: IPNetwork) -> None:
+        """The end of a `hold` of ``net``."""
+        key = _key(instance, net)
+        entry = self._holds.get(key)
+        if entry is None:
+            return
+        entry.sessions -= 1
+        if not entry.sessions:
+            del self._holds[key]
+        for pool, lo, hi in entry.spans:
+            pool.release(lo, hi)
 
     def watch(self, marked: Callable[[], None]) -> None:
         """Call ``marked`` when a pool's mark moves."""

@@ -2,8 +2,10 @@
 allocators' marks first (marks.py: never-used values are handed out from them on; a mark
 the record does not validly hold leaves its allocator as without one), then each
 session's record read (binary, or JSON of version 1 or 2), its allocations reserved and
-its program installed again. Without a UP SEIDs' mark the UP SEIDs go on after the
-highest restored (from `SEID_MAX` on: 1).
+its program installed again. A UE address or prefix no pool has as its own any more stays
+the session's, logged, and what pools configured since would hand out inside it is held
+in use until the session frees it (`UeAddressPools.hold`). Without a UP SEIDs' mark the UP
+SEIDs go on after the highest restored (from `SEID_MAX` on: 1).
 """
 
 from __future__ import annotations
@@ -147,11 +149,18 @@ class Restoring(Choosing):
                 elif self.ue_pools.owned(name, net):
                     raise ValueError(f"UE address {net} ({name}) taken twice")
                 else:  # the pool left the configuration: the session keeps its address
+                    # (what pools configured since hand out inside it held while it does)
+                    held = self.ue_pools.hold(name, net)
+                    if held:
+                        alloc.ue.append((name, net))
                     log.warning(
-                        "session 0x%x: UE address %s is in no pool of %s now",
+                        "session 0x%x: UE address %s is in no pool of %s now%s",
                         session.up_seid,
                         net,
                         name,
+                        f"; held in use in {', '.join(p.label for p in held)} while it has it"
+                        if held
+                        else "",
                     )
             self.datapath.install(session.up_seid, program)
         except Exception:
