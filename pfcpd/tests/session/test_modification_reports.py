@@ -3,6 +3,8 @@ the engine on the real local datapath."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP
 from scapy.packet import raw
@@ -24,7 +26,7 @@ from session_harness import (
     urr,
 )
 
-from pfcpd.datapath.local.engine import Verdict
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
@@ -292,3 +294,36 @@ def test_dl_data_notification_delay(h: Harness) -> None:
     assert len(h.engine._delayed_dldr) == 1  # the report waits for its delay
     assert cause(h.modify(seid, forward)) == 1
     assert [m for m in h.advance(1.0) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+
+
+def test_many_sessions_sending_to_one_remote_teid(datapath: LocalDatapath) -> None:
+    """gNBs number their TEIDs alike: many sessions send to TEID 0x100, each at its own
+    gNB. The index by remote TEID keeps them all (in a set past SHARED_AS_SET, changed in
+    place), an Error Indication naming 0x100 reports on each of them (the datapath does
+    not tell which peer sent it), and the index empties as they go."""
+    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication
+
+    from pfcpd.session.state import SHARED_AS_SET, seids_of
+    from pfcpd.smfsim import rules as R
+
+    h = Harness(datapath, pools={"internet": (ipaddress.ip_network("10.45.0.0/24"),)})
+    count = 3 * SHARED_AS_SET
+    seids = []
+    for i in range(count):
+        far = R.dl_far(2, 0x100, f"192.0.2.{10 + i}")
+        resp = h.establish(ul_pdr(), dl_pdr(), ul_far(), far, qer(), urr(), cp_seid=0xC000 + i)
+        assert cause(resp) == 1
+        seids.append(up_seid(resp))
+    entry = h.engine._by_peer_teid[0x100]
+    assert isinstance(entry, set) and entry == set(seids)
+    ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(IE_list=[IE_TEIDI(TEIDI=0x100)])
+    h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    reports = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert sorted(m.seid for m in reports) == sorted(0xC000 + i for i in range(count))
+    h.answer_all(reports)
+    for n, seid in enumerate(seids, 1):
+        assert cause(h.delete(seid)) == 1
+        left = set(seids[n:])
+        assert set(seids_of(h.engine._by_peer_teid.get(0x100, ()))) == left
+    assert 0x100 not in h.engine._by_peer_teid
+    h.check_sent_with_tshark()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..datapath.interface import (
@@ -62,6 +62,8 @@ from .usage import (
 log = logging.getLogger("pfcpd.session")
 T = IEType
 NTP_UNIX_OFFSET = 2208988800
+# Sessions sending to one remote TEID past which the index keeps them in a set (`_index`).
+SHARED_AS_SET = 8
 # Leaf IEs answers carry again and again: one instance each, whose octets the codec then
 # finds by identity (`codec.encode_ies`).
 ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
@@ -139,7 +141,7 @@ class EngineState:
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
         # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)
-        self._by_peer_teid: dict[int, int | tuple[int, ...]] = {}
+        self._by_peer_teid: dict[int, int | tuple[int, ...] | set[int]] = {}
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
@@ -514,21 +516,38 @@ class EngineState:
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
         session is its SEID, its sessions a tuple when there are several (a set would cost
-        200 bytes per session, a tuple of one 48)."""
+        200 bytes per session, a tuple of one 48), a set past `SHARED_AS_SET` (gNBs number
+        their TEIDs alike: a TEID many sessions send to is then changed in place, not
+        copied at each session's change)."""
         seid, peers = session.up_seid, session.peers_kept
+        index = self._by_peer_teid
         # (`peers_of` inline: the type checker does not follow it)
         teid: int
         for _, teid in (peers,) if peers and type(peers[0]) is not tuple else peers:  # type: ignore[assignment]
-            seids = seids_of(self._by_peer_teid.get(teid, ()))
+            entry = index.get(teid)
+            if type(entry) is set:
+                if add:
+                    entry.add(seid)
+                else:
+                    entry.discard(seid)
+                    if len(entry) <= SHARED_AS_SET // 2:
+                        index[teid] = tuple(entry)
+                continue
+            seids = seids_of(entry) if entry is not None else ()
             if add:
                 if seid not in seids:
-                    self._by_peer_teid[teid] = (*seids, seid) if seids else seid
+                    if not seids:
+                        index[teid] = seid
+                    elif len(seids) < SHARED_AS_SET:
+                        index[teid] = (*seids, seid)
+                    else:
+                        index[teid] = {*seids, seid}
             elif seid in seids:
                 rest = tuple(s for s in seids if s != seid)
                 if rest:
-                    self._by_peer_teid[teid] = rest if len(rest) > 1 else rest[0]
+                    index[teid] = rest if len(rest) > 1 else rest[0]
                 else:
-                    del self._by_peer_teid[teid]
+                    del index[teid]
 
     def _set_program(self, session: Session, program: SessionProgram) -> None:
         self._keep_peers(session, kept_peers(program_peers(program)))
@@ -650,7 +669,8 @@ def _v4v6_text(address: IPAddress) -> tuple[str | None, str | None]:
     return (text, None) if address.version == 4 else (None, text)
 
 
-def seids_of(entry: int | tuple[int, ...]) -> tuple[int, ...]:
+def seids_of(entry: int | tuple[int, ...] | set[int]) -> Collection[int]:
+    """The SEIDs of an entry of the remote-TEID index (`EngineState._index`)."""
     return (entry,) if isinstance(entry, int) else entry
 
 
