@@ -68,7 +68,8 @@ typedef enum
   UPF_EV_TIME_QUOTA = 4,       /* id = urr_id */
   UPF_EV_DL_DATA_REPORT = 5,   /* id = pdr_id, value = QFI */
   UPF_EV_BUFFER_EXPIRED = 6,   /* value = packets dropped */
-  UPF_EV_ERROR_INDICATION = 7, /* value = TEID Data I of a received error indication */
+  UPF_EV_ERROR_INDICATION = 7, /* value = TEID Data I of a received error indication, id =
+                                * its IPv4 GTP-U Peer Address (host order; 0: IPv6 or none) */
 } upf_event_type_t;
 
 typedef struct
@@ -734,11 +735,17 @@ upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *
     }
   if (g->type == UPF_GTPU_ERROR_INDICATION)
     {
-      /* TEID Data I (IE 16, fixed 4 octets) must come first. */
+      /* TEID Data I (IE 16, fixed 4 octets) must come first; the GTP-U Peer Address (IE
+       * 133) after it names the peer that sent it (TS 29.281 7.3.1): an IPv4 one goes in
+       * the event's id, so that the sessions sending to that TEID at that address alone
+       * are told (gNBs number their TEIDs alike); 0 when IPv6 or absent. */
       const uint8_t *ie = gp + g->header_len;
+      uint32_t peer4 = 0;
       if (g->payload_len < 5 || ie[0] != 16)
         return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_LENGTH);
-      upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1));
+      if (g->payload_len >= 12 && ie[5] == 133 && upf_rd16 (ie + 6) == 4)
+        peer4 = upf_rd32 (ie + 8);
+      upf_add_event (v, st, UPF_EV_ERROR_INDICATION, peer4, upf_rd32 (ie + 1));
     }
   else if (g->type != UPF_GTPU_END_MARKER && g->type != UPF_GTPU_ECHO_RESPONSE
            && g->type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)

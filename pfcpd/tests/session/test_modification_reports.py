@@ -299,9 +299,10 @@ def test_dl_data_notification_delay(h: Harness) -> None:
 def test_many_sessions_sending_to_one_remote_teid(datapath: LocalDatapath) -> None:
     """gNBs number their TEIDs alike: many sessions send to TEID 0x100, each at its own
     gNB. The index by remote TEID keeps them all (in a set past SHARED_AS_SET, changed in
-    place), an Error Indication naming 0x100 reports on each of them (the datapath does
-    not tell which peer sent it), and the index empties as they go."""
-    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication
+    place); an Error Indication naming 0x100 and its sender (an IPv4 GTP-U Peer Address)
+    reports on that gNB's session alone, one naming no sender on each of them; the index
+    empties as they go."""
+    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication, IE_GSNAddress
 
     from pfcpd.session.state import SHARED_AS_SET, seids_of
     from pfcpd.smfsim import rules as R
@@ -321,6 +322,17 @@ def test_many_sessions_sending_to_one_remote_teid(datapath: LocalDatapath) -> No
     reports = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
     assert sorted(m.seid for m in reports) == sorted(0xC000 + i for i in range(count))
     h.answer_all(reports)
+    # One naming its sender (the GTP-U Peer Address, TS 29.281 7.3.1): that gNB's alone.
+    sender = IE_GSNAddress(length=4, ipv4_address="192.0.2.13")
+    ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(
+        IE_list=[IE_TEIDI(TEIDI=0x100), sender]
+    )
+    h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    (report,) = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert report.seid == 0xC000 + 3
+    eir = report.get(T.ERROR_INDICATION_REPORT)
+    assert isinstance(eir, Grouped) and eir.get(T.F_TEID) == A.FTEID(0x100, "192.0.2.13")
+    h.answer(report)
     for n, seid in enumerate(seids, 1):
         assert cause(h.delete(seid)) == 1
         left = set(seids[n:])
