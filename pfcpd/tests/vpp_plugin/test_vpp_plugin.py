@@ -5,6 +5,7 @@ out captured and decoded with scapy (not our code).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -540,3 +541,21 @@ def test_ipv6_outer_and_ipv6_ue(lab: Lab) -> None:
     assert g[IPv6].src == upf6 and g[IPv6].dst == gnb6 and g[GTP_U_Header].teid == 0x2A0
     assert bytes(g[GTPPDUSessionContainer].payload)[-3:] == b"dl6"
     program(lab, 0x1A, DELETE, [])
+
+
+def test_a_received_error_indication_names_its_teid_and_sender(lab: Lab) -> None:
+    """A gNB's Error Indication (TS 29.281 7.3.1): the event carries its TEID Data I
+    (value) and its IPv4 GTP-U Peer Address (id), which pfcpd matches with the FARs' peers;
+    without the address, id 0 (the TEID alone)."""
+    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication, IE_GSNAddress
+
+    assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
+    lab.events.clear()
+    sender = IE_GSNAddress(length=4, ipv4_address=N3_GNB)
+    for ies in ([IE_TEIDI(TEIDI=0x1234), sender], [IE_TEIDI(TEIDI=0x1235)]):
+        ei = GTPErrorIndication(IE_list=ies)
+        lab.vpp.send(0, [gtpu(lab, 0, ei, qfi=None, gtp_type=26)], "eir")
+    recs = wait_events(lab, lambda r: r.type == 7 and r.value == 0x1235)
+    got = {r.value: r.id for r in recs if r.type == 7}
+    assert got == {0x1234: int(ipaddress.IPv4Address(N3_GNB)), 0x1235: 0}, recs
+    lab.api.want_upf_events(enable=False, pid=3)
