@@ -1,7 +1,7 @@
 """The vpp datapath's usage refresh against a real VPP with the upf plugin (a private
 instance: vpp_instance): a round that times out is followed by the next; one refresh loop
-after VPP restarts; sessions created since the last refresh are read without a call to
-VPP. Skipped, naming what is missing, without VPP or the plugin."""
+after VPP restarts; sessions created since the last refresh, and URRs a modification adds,
+are read without a call to VPP. Skipped, naming what is missing, without VPP or the plugin."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 from test_vpp_live import program, settings
 from vpp_instance import VppInstance
 
-from pfcpd.datapath.vpp.datapath import VppDatapath
+from pfcpd.datapath.interface import Urr
+from pfcpd.datapath.vpp.datapath import VppDatapath, _RefreshPlan
 
 PERIOD = 0.05  # usage_refresh, s
 
@@ -104,5 +105,42 @@ def test_sessions_created_since_the_refresh_are_read_without_a_call(vpp: VppInst
             reply = dp.client.call("upf_usage_get", seid=seid, urr_id=1, reset=False)
             assert [(u.urr_id, u.bytes_total) for u in reply.usage] == [(1, 0)]
         print(f"sweep of {n} sessions created since the last refresh: {took * 1e3:.1f} ms")
+    finally:
+        dp.close()
+
+
+def test_a_urr_a_modification_adds_is_read_without_a_call(vpp: VppInstance) -> None:
+    """A modification brings URR 2 to a session the last usage dump read: VPP makes the
+    URR's counters at 0, and the read without reset answers that 0 without a call."""
+    dp = VppDatapath(dataclasses.replace(settings(vpp), usage_refresh=3600.0), pipelined=True)
+    try:
+        dp.start()
+        assert until(dp.usage_cached)  # (the first refresh, before the session)
+        dp.install(0x31, program(0x31))
+        assert dp.settle() == {}
+        dp.client.run(dp._refresh_round(_RefreshPlan(), dp._generation), 10)  # (a refresh)
+        assert set(dp._usage[0x31]) == {1}
+        one = program(0x31)
+        two = dataclasses.replace(
+            one,
+            pdrs=(dataclasses.replace(one.pdrs[0], urr_ids=(1, 2)), *one.pdrs[1:]),
+            urrs=(*one.urrs, Urr(2)),
+        )
+        dp.install(0x31, two)
+        assert dp.settle() == {}
+        waited: list[Any] = []
+        real_run = dp.client.run
+
+        def run(coro: Any, timeout: float | None) -> Any:
+            waited.append(coro)
+            return real_run(coro, timeout)
+
+        dp.client.run = run  # type: ignore[method-assign]
+        usage = dp.read_usage(0x31, 2)
+        dp.client.run = real_run  # type: ignore[method-assign]
+        assert waited == []
+        assert (usage.bytes_total, usage.packets_total) == (0, 0)
+        reply = dp.client.call("upf_usage_get", seid=0x31, urr_id=2, reset=False)
+        assert [(u.urr_id, u.bytes_total, u.pkts_total) for u in reply.usage] == [(2, 0, 0)]
     finally:
         dp.close()
