@@ -1,7 +1,7 @@
 """The vpp datapath's usage refresh over the plugin stand-in (fake_plugin): a round that
 fails is followed by the next; one loop per connection; the counts of sessions and URRs
 VPP created since the last refresh are known without a call to VPP; a dump VPP read before
-a change of a session is not cached for it."""
+a change of a session is not cached for it; the dump's time limit grows with the sessions."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from fake_plugin import FakeSession, FakeVpp
-from test_vpp_datapath import client, open_datapath, ops, program
+from test_vpp_datapath import SETTINGS, client, open_datapath, ops, program
 
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import VppCallError
-from pfcpd.datapath.vpp.datapath import VppDatapath
+from pfcpd.datapath.vpp.datapath import DUMP_PER_SESSION, VppDatapath
 
 PERIOD = 0.02  # usage_refresh of these tests, s
 
@@ -55,7 +55,8 @@ def fail_once(vpp: FakeVpp, name: str, exc: BaseException) -> list[str]:
 @pytest.mark.parametrize(
     "exc, cause",
     [
-        (TimeoutError(), "VPP did not answer within 2 s"),  # (asyncio.wait_for's, no text)
+        # (asyncio.wait_for's, no text)
+        (TimeoutError(), "VPP did not answer the usage dump of 1 session(s) within 2 s"),
         (VppCallError("upf_session_usage_dump: retval -1", -1), "retval -1"),
         (RuntimeError("a bug"), "RuntimeError: a bug"),
     ],
@@ -413,4 +414,56 @@ def test_a_dump_read_before_a_reset_is_not_cached_and_marks_are_forgotten() -> N
     dp._start_refresh()  # (a refresh loop of its own, with no period)
     run_rounds(dp, 2)
     assert dp._marks == {} and not dp._open
+    dp.close()
+
+
+def test_the_usage_dumps_time_limit_grows_with_the_sessions() -> None:
+    """Decoding a dump of many sessions takes longer than one call's call_timeout: the
+    dump is given call_timeout and DUMP_PER_SESSION per session. It fails past that, said
+    with the number of sessions and the time limit."""
+    settings = dataclasses.replace(SETTINGS, call_timeout=0.2)
+    vpp = FakeVpp()
+    dp = open_datapath(vpp, settings)
+    dp.start()
+    n = 5000
+    for seid in range(1, n + 1):
+        dp.install(seid, program(seid))
+    limit = 0.2 + n * DUMP_PER_SESSION
+    assert limit >= 0.6
+    read, release = hold(dp, "upf_session_usage_dump")
+
+    async def run() -> None:
+        task = asyncio.ensure_future(client(dp).spawned.pop())
+        await until(read.is_set)
+        await asyncio.sleep(0.4)  # (twice call_timeout)
+        release.set()
+        await until(lambda: dp.usage_cached() or task.done())
+        assert not task.done()
+        task.cancel()
+
+    asyncio.run(run())
+    assert dp.refresh_failures == 0
+    assert dumps(vpp) == 1
+    dp.close()
+
+
+def test_a_usage_dump_past_its_time_limit_says_so(caplog: Any) -> None:
+    vpp = FakeVpp()
+    dp = open_datapath(vpp, dataclasses.replace(SETTINGS, call_timeout=0.05))
+    dp.start()
+    for seid in range(1, 11):
+        dp.install(seid, program(seid))
+    hold(dp, "upf_session_usage_dump")  # (never let go)
+
+    async def run() -> None:
+        task = asyncio.ensure_future(client(dp).spawned.pop())
+        await until(lambda: dp.refresh_failures > 0 or task.done())
+        task.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="pfcpd.datapath.vpp"):
+        asyncio.run(run())
+    assert dp.refresh_failures == 1 and not dp.usage_cached()
+    assert any(
+        "usage dump of 10 session(s) within 0.051 s" in r.getMessage() for r in caplog.records
+    )
     dp.close()

@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from test_vpp_live import program, settings
 from vpp_instance import VppInstance
 
 from pfcpd.datapath.interface import Urr
+from pfcpd.datapath.vpp import datapath
 from pfcpd.datapath.vpp.datapath import VppDatapath, _RefreshPlan
 
 PERIOD = 0.05  # usage_refresh, s
@@ -40,16 +42,21 @@ def open_quick(vpp: VppInstance) -> VppDatapath:
     return dp
 
 
-def test_a_round_vpp_does_not_answer_in_time_is_followed_by_the_next(vpp: VppInstance) -> None:
+def test_a_round_vpp_does_not_answer_in_time_is_followed_by_the_next(
+    vpp: VppInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dp = open_quick(vpp)
     try:
         dp.install(0x11, program(0x11))
         dp.settle()
         assert until(lambda: 0x11 in dp._usage and dp.usage_cached())
-        timeout = dp.client.call_timeout
-        dp.client.call_timeout = 1e-6  # (the refresh's calls time out)
+        settings, timeout = dp.settings, dp.client.call_timeout
+        # (the refresh's calls time out: the usage dump's time limit is call_timeout too)
+        monkeypatch.setattr(datapath, "DUMP_PER_SESSION", 0.0)
+        dp.settings = dataclasses.replace(settings, call_timeout=1e-6)
+        dp.client.call_timeout = 1e-6
         assert until(lambda: refresh_loops(dp) == 0 or dp.refresh_failures >= 2)
-        dp.client.call_timeout = timeout
+        dp.settings, dp.client.call_timeout = settings, timeout
         dp._usage.pop(0x11)  # (a round that works caches it again)
         assert until(lambda: 0x11 in dp._usage), "no round after the failed ones"
         assert refresh_loops(dp) == 1 and dp.refresh_failures >= 2

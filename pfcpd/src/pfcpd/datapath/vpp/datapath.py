@@ -15,10 +15,12 @@ the cache does not hold (a URR id that comes back, a URR added to a session VPP 
 pfcpd created it) wait for VPP. A read is not cached for a session whose counts a change
 sent after the read may have changed otherwise than by packets: its creation, its
 removal, a reset, a modification that adds or ends URRs (the client's thread numbers the
-reads and those changes as it sends them; VPP answers in that order). A refresh that
-fails (VPP's error, no answer within ``call_timeout``) is logged and counted
-(`refresh_failures`), and the next one is made a period later; each connection has one
-refresh loop (a generation ends the loop of the connection before).
+reads and those changes as it sends them; VPP answers in that order). The usage dump is
+given ``call_timeout`` and DUMP_PER_SESSION per session to answer (decoding the details
+of many sessions takes longer than one call). A refresh that fails (VPP's error, no answer
+in time) is logged and counted (`refresh_failures`), and the next one is made a period
+later; each connection has one refresh loop (a generation ends the loop of the connection
+before).
 
 Events: ``want_upf_events`` at connect; ``upf_event`` messages are turned into
 DatapathEvents in the client's thread and handed over by `poll_events` (never blocks).
@@ -69,12 +71,23 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
-from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionPacker, Unsupported
+from pfcpd.datapath.vpp.wire import (
+    DETAILS,
+    REPLY,
+    ReplyDecoder,
+    SessionPacker,
+    Unsupported,
+    UsageDetailsDecoder,
+)
 
 log = logging.getLogger("pfcpd.datapath.vpp")
 
 RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
 REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
+# s a usage dump may take per session beyond call_timeout. Reading and decoding a session's
+# details takes the client's thread 5-15 us (wire.UsageDetailsDecoder; vpp_papi's decoder,
+# if it does not compile: 20-45 us) on a 2-core VM: 50,000 sessions 0.3-0.7 s (1.0-2.2 s)
+DUMP_PER_SESSION = 100e-6
 LOST_EVENTS_COUNTER = (3, 1)  # (kind, index) of "events lost" in upf_counters_get
 _OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
 
@@ -126,8 +139,8 @@ def _mark_of(ch: _Change) -> tuple[int, bool] | None:
 
 def _cause(exc: BaseException, timeout: float) -> str:
     """What made a call fail, for the log (asyncio's timeout says nothing)."""
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return f"VPP did not answer within {timeout:g} s"
+    if isinstance(exc, TimeoutError):
+        return str(exc) or f"VPP did not answer within {timeout:g} s"
     if isinstance(exc, DatapathError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -843,7 +856,7 @@ class VppDatapath(Datapath):
         if plan.dump:
             seq = self._capture()
             try:
-                _, details = await self.client.acall("upf_session_usage_dump", seid=tr.ALL_SESSIONS)
+                details = await self._dump_usage()
             except (VppCallError, VppUnavailable):
                 raise
             except DatapathError as exc:  # (a plugin without it)
@@ -863,6 +876,21 @@ class VppDatapath(Datapath):
         if lost:
             self._lost_pending = False
             self._tell_lost()
+
+    async def _dump_usage(self) -> list[Any]:
+        """upf_session_usage_dump of every session, given call_timeout and DUMP_PER_SESSION
+        per session pfcpd holds to answer (VPP streams the details; their decoding takes
+        the time)."""
+        n = len(self._programs)
+        timeout = self.settings.call_timeout + n * DUMP_PER_SESSION
+        call: Call = ("upf_session_usage_dump", {"seid": tr.ALL_SESSIONS})
+        try:
+            _, details = await asyncio.wait_for(self.client.asend(call), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"VPP did not answer the usage dump of {n} session(s) within {timeout:.3g} s"
+            ) from None
+        return list(details)
 
     def _tell_lost(self) -> None:
         """Tell the engine events were lost, at its next `events_lost` (the client's thread;
@@ -940,16 +968,16 @@ class VppDatapath(Datapath):
         api = self.client.message_definitions("upf")
         if api is None:
             return None
+        for name, decoder in ((REPLY, ReplyDecoder), (DETAILS, UsageDetailsDecoder)):
+            try:
+                self.client.set_fast_reply(name, decoder(api))
+            except Unsupported as exc:
+                log.warning("%s not compiled (%s): vpp_papi decodes it", name, exc)
         try:
-            packer = SessionPacker(api)
+            return SessionPacker(api)
         except Unsupported as exc:
             log.warning("upf.api not compiled (%s): vpp_papi's serializer packs sessions", exc)
             return None
-        try:
-            self.client.set_fast_reply(REPLY, ReplyDecoder(api))
-        except Unsupported as exc:
-            log.warning("%s not compiled (%s): vpp_papi decodes it", REPLY, exc)
-        return packer
 
     # -- operators -------------------------------------------------------------------------
     def counters(self) -> SessionCounters:
