@@ -2,7 +2,9 @@
 (notes/upf-api.md): CREATE of an existing SEID fails with -116 (VPP's
 ENTRY_ALREADY_EXISTS), MODIFY/DELETE/usage of a
 missing one with -6, DELETE returns the final usage of every URR, MODIFY keeps the counters
-of URRs that stay, ``upf_usage_get`` with reset zeroes them after reading.
+of URRs that stay (and of those it ends, for a later program that brings their id back:
+VPP keeps a session's URR state until the session goes), ``upf_usage_get`` with reset
+zeroes them after reading.
 
 It tests the driver's decisions (what it sends when, reconciliation, recovery), not the
 wire format: test_translate checks that against upf.api, and test_vpp_live against VPP.
@@ -44,6 +46,7 @@ def usage_record(urr_id: int, counts: dict[str, int]) -> SimpleNamespace:
 class FakeSession:
     cookie: int
     urrs: dict[int, dict[str, int]] = field(default_factory=dict)
+    ended: dict[int, dict[str, int]] = field(default_factory=dict)  # URRs a program dropped
 
 
 class FakeVpp:
@@ -132,7 +135,10 @@ class FakeVpp:
             return SimpleNamespace(retval=0, error="", usage=usage)
         urr_ids = [r["r"]["urr"]["urr_id"] for r in args["rules"] if r["kind"] == tr.RULE_URR]
         old = session.urrs if session is not None else {}
-        self.sessions[seid] = FakeSession(args["cookie"], {u: old.get(u, {}) for u in urr_ids})
+        states = {**session.ended, **old} if session is not None else {}
+        urrs = {u: states.get(u, {}) for u in urr_ids}
+        ended = {u: c for u, c in states.items() if u not in urrs}
+        self.sessions[seid] = FakeSession(args["cookie"], urrs, ended)
         dropped = [usage_record(u, c) for u, c in old.items() if u not in urr_ids]
         return SimpleNamespace(retval=0, error="", usage=dropped, now_ns=self.clock_ns)
 
@@ -187,12 +193,16 @@ class FakeClient:
         on_lost: Callable[[], None],
     ) -> None:
         self.vpp = vpp
+        self.call_timeout = call_timeout
         self.on_message = on_message
         self.on_lost = on_lost
         self.connected = False
         self.closed = False
         self.spawned: list[Coroutine[Any, Any, None]] = []
         self.posted: list[Any] = []
+        # message -> (read, release): a call of it from a coroutine (acall, asend) sets
+        # ``read`` once VPP has answered, and waits for ``release`` to take the reply
+        self.gates: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
 
     def lose(self) -> None:
         """VPP closed the socket."""
@@ -206,7 +216,17 @@ class FakeClient:
         return reply if isinstance(reply, tuple) else check_reply(name, reply)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
-        return asyncio.run(coro)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        # (called from a coroutine of the test: run to its end on the spot, as it never waits)
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise AssertionError("a coroutine run by the datapath waited")
 
     def connect(self) -> None:
         if not self.vpp.up:
@@ -220,7 +240,17 @@ class FakeClient:
         return self._do(name, kwargs)
 
     async def acall(self, name: str, **kwargs: Any) -> Any:
-        return self._do(name, kwargs)
+        reply = self._do(name, kwargs)
+        if name in self.gates:  # (ApiClient.acall's time limit)
+            await asyncio.wait_for(self._replied(name), self.call_timeout)
+        return reply
+
+    async def _replied(self, name: str) -> None:
+        gate = self.gates.get(name)
+        if gate is not None:
+            read, release = gate
+            read.set()
+            await release.wait()
 
     def call_many(
         self, calls: Sequence[tuple[str, dict[str, Any]]], timeout: float | None = None
@@ -236,8 +266,18 @@ class FakeClient:
     async def acall_many(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         return self.call_many(calls)
 
-    def post(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Sent in order on the spot; the replies wait for `collect`."""
+    async def asend(self, call: tuple[str, dict[str, Any]]) -> Any:
+        name, kwargs = call
+        reply = self._do(name, kwargs)
+        await self._replied(name)
+        return reply
+
+    def post(
+        self, calls: Sequence[tuple[str, dict[str, Any]]], before: Callable[[], None] | None = None
+    ) -> None:
+        """Sent in order on the spot (``before`` first); the replies wait for `collect`."""
+        if before is not None:
+            before()
         self.posted += self.call_many(calls)
 
     def collect(self, timeout: float) -> list[Any]:

@@ -214,15 +214,15 @@ def test_refresh_fills_the_cache_but_never_undoes_a_reset(usage_dump: bool) -> N
     vpp.count(0x40, 1, 100)
     vpp.count(0x41, 1, 200)
     refresh = client(dp).spawned.pop()
-    real_call, real_many = client(dp).acall, client(dp).acall_many
+    real_send, real_many = client(dp).asend, client(dp).acall_many
 
     async def then_reset() -> None:
         # a usage report resets 0x41 after the refresh read it, before it is applied
         await dp._read(0x41, 1, reset=True)
 
-    async def call(name: str, **kwargs: Any) -> Any:
-        reply = await real_call(name, **kwargs)
-        if name == "upf_session_usage_dump":
+    async def send(call: Any) -> Any:
+        reply = await real_send(call)
+        if call[0] == "upf_session_usage_dump":
             await then_reset()
         return reply
 
@@ -231,7 +231,7 @@ def test_refresh_fills_the_cache_but_never_undoes_a_reset(usage_dump: bool) -> N
         await then_reset()
         return replies
 
-    client(dp).acall = call  # type: ignore[method-assign]
+    client(dp).asend = send  # type: ignore[method-assign]
     client(dp).acall_many = call_many  # type: ignore[method-assign]
     dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.01)
 

@@ -17,7 +17,14 @@ from pfcpd.datapath.vpp import datapath as vdp
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.datapath import VppDatapath
-from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionReply, Unsupported
+from pfcpd.datapath.vpp.wire import (
+    DETAILS,
+    REPLY,
+    ReplyDecoder,
+    SessionReply,
+    Unsupported,
+    UsageDetailsDecoder,
+)
 
 ADD = "upf_session_add_del"
 
@@ -219,3 +226,43 @@ def test_reply_decoder_reads_vpp_papis_bytes(
     with pytest.raises(Unsupported):
         api = {"messages": [[REPLY, ["u16", "_vl_msg_id"], ["u32", "context"], {"crc": "0"}]]}
         ReplyDecoder(api)
+
+
+def test_usage_details_decoder_reads_vpp_papis_bytes(
+    upf_api: dict[str, Any], papi_messages: dict[str, Any]
+) -> None:
+    """The precompiled upf_session_usage_details decoder: every field of the message and of
+    its usage records as vpp_papi decodes them (the usage translated alike); a message of
+    another length left to vpp_papi (None)."""
+    decode = UsageDetailsDecoder(upf_api)
+    message = papi_messages[DETAILS]
+    record = next(t for t in upf_api["types"] if t[0] == "upf_usage")
+    fields = [f for f in record[1:] if isinstance(f, list)]
+    records = [  # (each field its own value; a u64 beyond 32 bits)
+        {
+            name: (2**40 * (i + 1) if ftype == "u64" else 0) + urr_id + i
+            for i, (ftype, name, *_) in enumerate(fields)
+        }
+        | {"urr_id": urr_id}
+        for urr_id in (1, 7, 0xFFFFFFF0)
+    ]
+    for usage in (records, []):
+        raw = message.pack(
+            {"_vl_msg_id": 77, "context": 0x1234, "seid": 2**64 - 2, "now_ns": 987654321}
+            | {"n_usage": len(usage), "usage": usage}
+        )
+        got = decode(raw)
+        want, _ = message.unpack(raw)
+        assert type(got).__name__ == DETAILS
+        assert (got.context, got.seid, got.now_ns, got.n_usage) == (
+            want.context,
+            want.seid,
+            want.now_ns,
+            want.n_usage,
+        )
+        assert [r._asdict() for r in got.usage] == [r._asdict() for r in want.usage]
+        assert tr.usages_of(got) == tr.usages_of(want)
+        assert decode(raw[:-1]) is None and decode(raw + b"\0") is None
+    with pytest.raises(Unsupported):
+        api = {"messages": [[DETAILS, ["u16", "_vl_msg_id"], ["u32", "context"], {"crc": "0"}]]}
+        UsageDetailsDecoder(api)

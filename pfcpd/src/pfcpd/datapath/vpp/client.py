@@ -132,11 +132,12 @@ class ApiClient:
         result: list[Any] = self.run(self._call_many(calls), budget)
         return result
 
-    def post(self, calls: Sequence[Call]) -> None:
+    def post(self, calls: Sequence[Call], before: Callable[[], None] | None = None) -> None:
         """Send ``calls`` from the client's loop without waiting for their replies: one
         hop to the client's thread for all of them; `collect` waits for the replies. Calls
-        made after it (``call``, another ``post``) reach VPP after these."""
-        self._loop.call_soon_threadsafe(self._post, calls)
+        made after it (``call``, another ``post``) reach VPP after these. ``before`` runs
+        in the client's thread just before they are sent (nothing else is sent between)."""
+        self._loop.call_soon_threadsafe(self._post, calls, before)
 
     def collect(self, timeout: float) -> list[Any]:
         """The replies of every call posted since the last collect, in the order posted:
@@ -167,8 +168,16 @@ class ApiClient:
         return await asyncio.wait_for(self._call(name, kwargs), self.call_timeout)
 
     async def acall_many(self, calls: Sequence[Call]) -> list[Any]:
-        """`call_many` for coroutines running in the client's loop."""
+        """`call_many` for coroutines running in the client's loop (sent before it first
+        waits)."""
         return await self._call_many(calls)
+
+    async def asend(self, call: Call) -> Any:
+        """One call for coroutines running in the client's loop, sent before the coroutine
+        first waits (`acall`'s wait_for may send it a loop iteration later, after calls
+        made meanwhile); its reply, with no timeout of its own (the caller's `run`)."""
+        name, args = call
+        return await self._call(name, args)
 
     async def aconnect(self) -> None:
         """`connect` for coroutines running in the client's loop."""
@@ -316,7 +325,9 @@ class ApiClient:
         self._send_all(calls, sent)
         return await _replies(sent)
 
-    def _post(self, calls: Sequence[Call]) -> None:
+    def _post(self, calls: Sequence[Call], before: Callable[[], None] | None) -> None:
+        if before is not None:
+            before()
         self._send_all(calls, self._posted)
 
     async def _collect(self) -> list[Any]:

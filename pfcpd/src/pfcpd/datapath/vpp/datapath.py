@@ -7,14 +7,20 @@ one round trip per PFCP transaction), made synchronously from pfcpd's event loop
 Usage: reads without reset (the engine's checkpoints, START/STOP watching, ``show
 sessions``) are answered from a cache that the client's thread refreshes every
 ``usage_refresh`` seconds with one ``upf_session_usage_dump`` (a plugin without it: one
-pipelined ``upf_usage_get`` per session); a session VPP created since is cached with the
-counts it started with, 0. Only reads with reset (usage reports) and the first read of a
-URR the cache does not hold (added to a session VPP held before the last refresh) wait for
-VPP. A refresh that may have been read before a reset is not applied (resets and
-refreshes are ordered in the client's thread). A refresh that fails (VPP's error, no
-answer within ``call_timeout``) is logged and counted (`refresh_failures`), and the next
-one is made a period later; each connection has one refresh loop (a generation ends the
-loop of the connection before).
+pipelined ``upf_usage_get`` per session); a URR VPP made since is cached with the counts it
+started with, 0: every URR of a session VPP created, and a URR id new to the session a
+modification brings (VPP keeps the counts of a URR a modification ends: that id brought
+back continues them). Only reads with reset (usage reports) and the first read of a URR
+the cache does not hold (a URR id that comes back, a URR added to a session VPP held before
+pfcpd created it) wait for VPP. A read is not cached for a session whose counts a change
+sent after the read may have changed otherwise than by packets: its creation, its
+removal, a reset, a modification that adds or ends URRs (the client's thread numbers the
+reads and those changes as it sends them; VPP answers in that order). The usage dump is
+given ``call_timeout`` and DUMP_PER_SESSION per session to answer (decoding the details
+of many sessions takes longer than one call). A refresh that fails (VPP's error, no answer
+in time) is logged and counted (`refresh_failures`), and the next one is made a period
+later; each connection has one refresh loop (a generation ends the loop of the connection
+before).
 
 Events: ``want_upf_events`` at connect; ``upf_event`` messages are turned into
 DatapathEvents in the client's thread and handed over by `poll_events` (never blocks).
@@ -45,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import logging
 import os
 import struct
@@ -64,12 +71,23 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
-from pfcpd.datapath.vpp.wire import REPLY, ReplyDecoder, SessionPacker, Unsupported
+from pfcpd.datapath.vpp.wire import (
+    DETAILS,
+    REPLY,
+    ReplyDecoder,
+    SessionPacker,
+    Unsupported,
+    UsageDetailsDecoder,
+)
 
 log = logging.getLogger("pfcpd.datapath.vpp")
 
 RECONNECT_INTERVAL = 0.5  # s between attempts to reach VPP again
 REFRESH_CHUNK = 1024  # upf_usage_get calls in flight at once while refreshing
+# s a usage dump may take per session beyond call_timeout. Reading and decoding a session's
+# details takes the client's thread 5-15 us (wire.UsageDetailsDecoder; vpp_papi's decoder,
+# if it does not compile: 20-45 us) on a 2-core VM: 50,000 sessions 0.3-0.7 s (1.0-2.2 s)
+DUMP_PER_SESSION = 100e-6
 LOST_EVENTS_COUNTER = (3, 1)  # (kind, index) of "events lost" in upf_counters_get
 _OP_NAMES = {tr.OP_CREATE: "create", tr.OP_MODIFY: "modify", tr.OP_DELETE: "delete"}
 
@@ -104,10 +122,25 @@ def _zero(urr_id: int) -> Usage:
     return Usage(urr_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
+def _urr_ids(program: SessionProgram | None) -> set[int]:
+    return {u.urr_id for u in program.urrs} if program is not None else set()
+
+
+def _mark_of(ch: _Change) -> tuple[int, bool] | None:
+    """How sending ``ch`` marks its session for the usage cache (`VppDatapath._mark`): a
+    create, as new (what the cache held of the SEID goes); a modify that adds or ends URRs;
+    None: another modify (VPP's counts go on)."""
+    if ch.op == tr.OP_CREATE:
+        return (ch.seid, True)
+    if ch.op == tr.OP_MODIFY and _urr_ids(ch.program) != _urr_ids(ch.before and ch.before[0]):
+        return (ch.seid, False)
+    return None
+
+
 def _cause(exc: BaseException, timeout: float) -> str:
     """What made a call fail, for the log (asyncio's timeout says nothing)."""
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return f"VPP did not answer within {timeout:g} s"
+    if isinstance(exc, TimeoutError):
+        return str(exc) or f"VPP did not answer within {timeout:g} s"
     if isinstance(exc, DatapathError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -141,8 +174,20 @@ class VppDatapath(Datapath):
         self._programs: dict[int, tuple[SessionProgram, int]] = {}  # SEID -> (program, cookie)
         self._usage: dict[int, dict[int, Usage]] = {}  # the cache; written in the client thread
         self._usage_filled = False  # a refresh filled the cache since the last (re)connect
-        self._reset_seq = 0
-        self._last_reset: dict[int, int] = {}  # SEID -> _reset_seq of its last reset
+        # A read of the counts (a usage dump, an upf_usage_get) is cached for a session only
+        # if no change of its counts other than its packets' was sent after the read (VPP
+        # answers the calls in the order sent): its creation, its removal, a reset, a
+        # modification that adds or ends URRs. Each such change is marked with the number
+        # (`_seq`) it was sent under; a read takes the number current when it is sent. The
+        # client's thread alone writes these, in the step that sends the call.
+        self._seq = 0
+        self._marks: dict[int, int] = {}  # SEID -> _seq its last change was sent under
+        self._open: collections.Counter[int] = collections.Counter()  # reads in flight: _seq
+        # SEID -> every URR id VPP's state of the session has held since VPP created it (known
+        # for the sessions pfcpd created there): VPP keeps the counts of a URR a program drops,
+        # and a later program with that id continues them; an id new to the session counts
+        # from 0 (under _lock: the client's thread rewrites it when it re-programs VPP).
+        self._urr_history: dict[int, set[int]] = {}
         self._events: collections.deque[DatapathEvent] = collections.deque()
         self._restoring = True
         self._held: dict[int, int] = {}  # SEID -> cookie VPP held at connect
@@ -233,13 +278,12 @@ class VppDatapath(Datapath):
             last[ch.seid] = i
         failed: dict[int, DatapathError] = {}
         took: dict[int, _Change] = {}  # SEID -> its last change VPP took
-        created: set[int] = set()  # SEIDs VPP created in this batch (their counts from 0)
+        fresh: dict[int, set[int]] = {}  # SEID -> URRs VPP made in this batch (counting from 0)
         retries: list[_Change] = []
         for i, (ch, result) in enumerate(zip(changes, results, strict=True)):
             if not isinstance(result, Exception):
                 took[ch.seid] = ch
-                if ch.op == tr.OP_CREATE:
-                    created.add(ch.seid)
+                self._note_urrs(ch, fresh)
                 continue
             if ch.seid in failed:
                 continue
@@ -254,16 +298,18 @@ class VppDatapath(Datapath):
                 retries.append(_Change(ch.seid, retry, ch.program, cookie, call, ch.before))
             # (else a later change of the session, which VPP took or not, decides)
         if retries:
-            again = self.client.call_many([r.call for r in retries])
+            again: list[Any] = self.client.run(
+                self._send_many([r.call for r in retries], [(r.seid, True) for r in retries]),
+                self._bulk_timeout(len(retries)),
+            )
             for ch, result in zip(retries, again, strict=True):
                 if isinstance(result, Exception):
                     failed[ch.seid] = _as_error(result)
                     continue
                 took[ch.seid] = ch
-                if ch.op == tr.OP_CREATE:  # (VPP had lost the session)
-                    created.add(ch.seid)
-                else:  # (VPP held a session pfcpd did not know of, its counts unknown)
-                    created.discard(ch.seid)
+                # a create: VPP had lost the session; a modify: VPP held a session pfcpd did
+                # not know of, its counts and their history unknown
+                self._note_urrs(ch, fresh)
         with self._lock:
             for seid, err in failed.items():
                 first = next(c for c in changes if c.seid == seid)
@@ -280,17 +326,39 @@ class VppDatapath(Datapath):
         for seid, ch in took.items():
             if seid not in failed:
                 self._prune_usage(seid, ch.program)
-                if seid in created:
-                    self._zero_usage(seid, ch.program)
+                made = fresh.get(seid)
+                if made:
+                    self._zero_usage(seid, [u.urr_id for u in ch.program.urrs if u.urr_id in made])
         return failed
 
-    def _zero_usage(self, seid: int, program: SessionProgram) -> None:
-        """Cache the counts of a session VPP created since the last usage refresh: they
-        started at 0 there (a read without reset then needs no call to VPP). A refresh that
-        cached the session already cached later counts: those stay."""
+    def _note_urrs(self, ch: _Change, fresh: dict[int, set[int]]) -> None:
+        """VPP took ``ch``: the URRs it made for it (a created session's, the ids a modify
+        brings that the session never had) count from 0 (into ``fresh``); a modify of a
+        session whose history is unknown (VPP held it before pfcpd created it) makes none
+        pfcpd knows of."""
+        ids = {u.urr_id for u in ch.program.urrs}
+        with self._lock:
+            if ch.op == tr.OP_CREATE:
+                self._urr_history[ch.seid] = set(ids)
+                fresh[ch.seid] = ids
+                return
+            history = self._urr_history.get(ch.seid)
+            if history is None:
+                fresh.pop(ch.seid, None)
+                return
+            new = ids - history
+            history |= new
+        if new:
+            fresh.setdefault(ch.seid, set()).update(new)
+
+    def _zero_usage(self, seid: int, urr_ids: Iterable[int]) -> None:
+        """Cache the counts of URRs VPP made since the last usage refresh (a session it
+        created, a URR id new to the session a modification brings): they started at 0
+        there (a read without reset then needs no call to VPP). A refresh that cached them
+        already cached later counts: those stay."""
         cache = self._usage.setdefault(seid, {})
-        for urr in program.urrs:
-            cache.setdefault(urr.urr_id, _zero(urr.urr_id))
+        for urr_id in urr_ids:
+            cache.setdefault(urr_id, _zero(urr_id))
 
     def _prune_usage(self, seid: int, program: SessionProgram) -> None:
         cache = self._usage.get(seid)
@@ -304,11 +372,14 @@ class VppDatapath(Datapath):
         if self._unsent:
             unsent, self._unsent = self._unsent, []
             self._sent += unsent
-            self.client.post([c.call for c in unsent])
+            marks = [m for m in map(_mark_of, unsent) if m is not None]
+            before = functools.partial(self._mark, marks) if marks else None
+            self.client.post([c.call for c in unsent], before)
 
     def remove(self, seid: int) -> dict[int, Usage]:
         with self._lock:
             entry = self._programs.pop(seid, None)
+            self._urr_history.pop(seid, None)
         self._usage.pop(seid, None)
         if entry is None:
             if seid in self._refused:  # (VPP refused its creation: nothing to remove)
@@ -317,7 +388,12 @@ class VppDatapath(Datapath):
             raise DatapathError(f"session 0x{seid:x} not installed")
         self._check_ready()
         self._post()
-        reply = self._do(self._session_call(seid, tr.OP_DELETE, None)[0])
+        call = self._session_call(seid, tr.OP_DELETE, None)[0]
+        (reply,) = self.client.run(
+            self._send_many([call], [(seid, True)]), self.settings.call_timeout
+        )
+        if isinstance(reply, Exception):
+            raise reply
         self._note_clock(reply)
         return tr.usages_of(reply)
 
@@ -389,6 +465,7 @@ class VppDatapath(Datapath):
         results = self.client.call_many([c for _, c in calls], self._bulk_timeout(len(calls)))
         failed = self._log_failures(calls, results, "reconcile")
         self._note_clocks(results)
+        self._note_created(calls, results, self._held)
         self.program_failures += failed
         kept = sum(1 for seid in self._programs if seid in self._held)
         log.info(
@@ -474,6 +551,27 @@ class VppDatapath(Datapath):
 
     def _bulk_timeout(self, n: int) -> float:
         return self.settings.call_timeout + n * 0.001
+
+    def _note_created(
+        self, calls: list[tuple[int, Call]], results: list[Any], held: dict[int, int]
+    ) -> None:
+        """After the restore's or a re-programming's calls: the URR history of a session
+        they created (one create: VPP did not hold it) is its program's; a session VPP
+        held and they left as it was keeps its own; any other's is unknown."""
+        sent = collections.Counter(seid for seid, _ in calls)
+        took = {
+            seid
+            for (seid, _), r in zip(calls, results, strict=True)
+            if not isinstance(r, Exception)
+        }
+        with self._lock:
+            for seid, (program, _) in self._programs.items():
+                if seid in held and seid not in sent:
+                    continue
+                if seid not in held and sent[seid] == 1 and seid in took:
+                    self._urr_history[seid] = _urr_ids(program)
+                else:
+                    self._urr_history.pop(seid, None)
 
     @staticmethod
     def _log_failures(calls: list[tuple[int, Call]], results: list[Any], what: str) -> int:
@@ -631,23 +729,64 @@ class VppDatapath(Datapath):
             except DatapathError as exc:
                 log.error("re-program: session 0x%x: %s", seid, exc)
         results = await self.client.acall_many([c for _, c in calls])
+        self._note_created(calls, results, held)
         failed = self._log_failures(calls, results, "re-program")
         self._note_clocks(results)
         self.program_failures += failed
         return len(calls), failed
 
     async def _read(self, seid: int, urr_id: int, reset: bool) -> Usage:
+        """One URR's counts from VPP (the caller's `run` times it); cached (a reset: as 0)
+        unless a change of the session was sent after the read."""
         if reset:
-            self._reset_seq += 1
-            self._last_reset[seid] = self._reset_seq
-        reply = await self.client.acall("upf_usage_get", seid=seid, urr_id=urr_id, reset=reset)
+            self._mark([(seid, False)])
+        seq = self._capture()
+        try:
+            args = {"seid": seid, "urr_id": urr_id, "reset": reset}
+            reply = await self.client.asend(("upf_usage_get", args))
+        finally:
+            self._release(seq)
         self._note_clock(reply)
         found = tr.usages_of(reply).get(urr_id)
         if found is None:
             raise DatapathError(f"session 0x{seid:x}: URR {urr_id} unknown to VPP")
-        cache = self._usage.setdefault(seid, {})
-        cache[urr_id] = _zero(urr_id) if reset else found
+        if self._marks.get(seid, 0) <= seq and seid in self._programs:
+            cache = self._usage.setdefault(seid, {})
+            cache[urr_id] = _zero(urr_id) if reset else found
         return found
+
+    async def _send_many(self, calls: list[Call], marks: list[tuple[int, bool]]) -> list[Any]:
+        """Send ``calls`` (per call its reply or its DatapathError), marking ``marks`` in
+        the same step (`_mark`)."""
+        self._mark(marks)
+        return await self.client.acall_many(calls)
+
+    def _mark(self, marks: Iterable[tuple[int, bool]]) -> None:
+        """The client's thread, in the step that sends the changes of these sessions: no
+        read sent before is cached for them. (SEID, True): a session created or removed,
+        what the cache held of it goes too."""
+        self._seq += 1
+        for seid, anew in marks:
+            self._marks[seid] = self._seq
+            if anew:
+                self._usage.pop(seid, None)
+
+    def _capture(self) -> int:
+        """A read is sent (the client's thread, in the step that sends it): its number,
+        in flight until `_release`."""
+        self._open[self._seq] += 1
+        return self._seq
+
+    def _release(self, seq: int) -> None:
+        self._open[seq] -= 1
+        if self._open[seq] <= 0:
+            del self._open[seq]
+
+    def _prune_marks(self) -> None:
+        """Forget the marks no read in flight nor to come can be older than."""
+        floor = min(self._open, default=self._seq)
+        if self._marks:
+            self._marks = {seid: m for seid, m in self._marks.items() if m > floor}
 
     def _start_refresh(self) -> None:
         """Start the usage refresh of the connection (the client's thread): a new
@@ -712,11 +851,12 @@ class VppDatapath(Datapath):
             except DatapathError as exc:  # (a plugin without upf_counters_get)
                 log.warning("usage refresh: events lost not read: %s; not read again", exc)
                 plan.count_lost = False
-        seq = self._reset_seq
+        self._prune_marks()
         lost = self._lost_pending  # (told once the counts read after it are cached)
         if plan.dump:
+            seq = self._capture()
             try:
-                _, details = await self.client.acall("upf_session_usage_dump", seid=tr.ALL_SESSIONS)
+                details = await self._dump_usage()
             except (VppCallError, VppUnavailable):
                 raise
             except DatapathError as exc:  # (a plugin without it)
@@ -726,6 +866,8 @@ class VppDatapath(Datapath):
                 if not self._refreshing(generation):
                     return
                 self._apply_usage(seq, ((int(d.seid), d) for d in details))
+            finally:
+                self._release(seq)
         if not plan.dump:
             await self._refresh_each(generation)
         if not self._refreshing(generation):
@@ -734,6 +876,21 @@ class VppDatapath(Datapath):
         if lost:
             self._lost_pending = False
             self._tell_lost()
+
+    async def _dump_usage(self) -> list[Any]:
+        """upf_session_usage_dump of every session, given call_timeout and DUMP_PER_SESSION
+        per session pfcpd holds to answer (VPP streams the details; their decoding takes
+        the time)."""
+        n = len(self._programs)
+        timeout = self.settings.call_timeout + n * DUMP_PER_SESSION
+        call: Call = ("upf_session_usage_dump", {"seid": tr.ALL_SESSIONS})
+        try:
+            _, details = await asyncio.wait_for(self.client.asend(call), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"VPP did not answer the usage dump of {n} session(s) within {timeout:.3g} s"
+            ) from None
+        return list(details)
 
     def _tell_lost(self) -> None:
         """Tell the engine events were lost, at its next `events_lost` (the client's thread;
@@ -764,24 +921,28 @@ class VppDatapath(Datapath):
             seids = [s for s, (p, _) in self._programs.items() if p.urrs]
         for i in range(0, len(seids), REFRESH_CHUNK):
             chunk = seids[i : i + REFRESH_CHUNK]
-            seq = self._reset_seq
             calls: list[Call] = [
                 ("upf_usage_get", {"seid": s, "urr_id": 0, "reset": False}) for s in chunk
             ]
-            results = await asyncio.wait_for(
-                self.client.acall_many(calls), self._bulk_timeout(len(calls))
-            )
+            seq = self._capture()
+            try:
+                results = await asyncio.wait_for(
+                    self.client.acall_many(calls), self._bulk_timeout(len(calls))
+                )
+            finally:
+                self._release(seq)
             if not self._refreshing(generation):
                 return
             read = zip(chunk, results, strict=True)
             self._apply_usage(seq, ((s, r) for s, r in read if not isinstance(r, Exception)))
 
     def _apply_usage(self, seq: int, replies: Iterable[tuple[int, Any]]) -> None:
-        """Cache the usage read when ``_reset_seq`` was ``seq``; not for a session reset since
-        (its counts may have been read before the reset: the next refresh has them)."""
+        """Cache the usage read when ``_seq`` was ``seq``; not for a session a change was
+        sent for since (created, removed, reset, URRs added or ended: VPP may have read
+        its counts before the change; the next refresh has them)."""
         for seid, reply in replies:
             self._note_clock(reply)
-            if self._last_reset.get(seid, 0) <= seq and seid in self._programs:
+            if self._marks.get(seid, 0) <= seq and seid in self._programs:
                 self._usage[seid] = tr.usages_of(reply)
 
     def _note_clock(self, reply: Any) -> None:
@@ -807,16 +968,16 @@ class VppDatapath(Datapath):
         api = self.client.message_definitions("upf")
         if api is None:
             return None
+        for name, decoder in ((REPLY, ReplyDecoder), (DETAILS, UsageDetailsDecoder)):
+            try:
+                self.client.set_fast_reply(name, decoder(api))
+            except Unsupported as exc:
+                log.warning("%s not compiled (%s): vpp_papi decodes it", name, exc)
         try:
-            packer = SessionPacker(api)
+            return SessionPacker(api)
         except Unsupported as exc:
             log.warning("upf.api not compiled (%s): vpp_papi's serializer packs sessions", exc)
             return None
-        try:
-            self.client.set_fast_reply(REPLY, ReplyDecoder(api))
-        except Unsupported as exc:
-            log.warning("%s not compiled (%s): vpp_papi decodes it", REPLY, exc)
-        return packer
 
     # -- operators -------------------------------------------------------------------------
     def counters(self) -> SessionCounters:

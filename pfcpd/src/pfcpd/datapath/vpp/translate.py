@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -309,25 +310,31 @@ def _field_or(record: object, name: str, default: int) -> Any:
     return getattr(record, name, default)
 
 
+# vl_api_upf_usage_t's fields, in the order of Usage's
+_USAGE_FIELDS = (
+    "urr_id",
+    "bytes_total",
+    "bytes_ul",
+    "bytes_dl",
+    "pkts_total",
+    "pkts_ul",
+    "pkts_dl",
+    "dropped_dl_pkts",
+    "dropped_dl_bytes",
+    "first_ns",
+    "last_ns",
+)
+_usage_fields = operator.attrgetter(*_USAGE_FIELDS)
+
+
 def usage_of(record: object) -> Usage:
     """A vl_api_upf_usage_t (as vpp_papi returns it: a namedtuple; or a dict)."""
-
-    def f(name: str) -> int:
-        return int(_field(record, name))
-
-    return Usage(
-        urr_id=f("urr_id"),
-        bytes_total=f("bytes_total"),
-        bytes_ul=f("bytes_ul"),
-        bytes_dl=f("bytes_dl"),
-        packets_total=f("pkts_total"),
-        packets_ul=f("pkts_ul"),
-        packets_dl=f("pkts_dl"),
-        dropped_dl_packets=f("dropped_dl_pkts"),
-        dropped_dl_bytes=f("dropped_dl_bytes"),
-        first_packet_ns=f("first_ns"),
-        last_packet_ns=f("last_ns"),
-    )
+    values: Iterable[Any]
+    if isinstance(record, Mapping):
+        values = [record[name] for name in _USAGE_FIELDS]
+    else:
+        values = _usage_fields(record)
+    return Usage(*map(int, values))
 
 
 def usages_of(reply: object) -> dict[int, Usage]:

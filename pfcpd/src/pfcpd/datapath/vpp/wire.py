@@ -14,6 +14,7 @@ else raises `Unsupported` at compile time and the datapath keeps vpp_papi's seri
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -262,3 +263,53 @@ class ReplyDecoder:
         if retval or n_usage:
             return None
         return SessionReply(context, 0, "", now_ns, 0, [])
+
+
+DETAILS = "upf_session_usage_details"
+
+
+class UsageDetailsDecoder:
+    """upf_session_usage_details decoded with precompiled structs: with vpp_papi's decoder a
+    usage dump takes the client's thread 20-45 us per session (50,000 sessions: 1.0-2.2 s,
+    every other call waiting meanwhile), with these 5-15 us. Compiled from upf.api's JSON like
+    `SessionPacker`: the message must be scalars, the last one counting the records of an
+    array of scalar records that ends it (Unsupported otherwise: vpp_papi decodes it).
+    The message and its records are namedtuples with the fields' names, as vpp_papi's."""
+
+    def __init__(self, api: Mapping[str, Any]) -> None:
+        d = _Definitions(api)
+        message = next((m for m in api.get("messages", []) if m[0] == DETAILS), None)
+        if message is None:
+            raise Unsupported(f"no message {DETAILS}")
+        fields = _fields(message)
+        *head, array = fields
+        names = [f[1] for f in head]
+        if (
+            names[:2] != ["_vl_msg_id", "context"]
+            or len(array) != 4
+            or array[2] != 0
+            or array[3] != names[-1]
+            or array[0] not in d.types
+        ):
+            raise Unsupported(f"{DETAILS} fields {[f[1] for f in fields]}")
+        head_fmt = [d.fmt(f[0], _length(f)) for f in head]
+        record = d.types[array[0]]
+        record_fmt = [d.fmt(f[0], _length(f)) for f in record]
+        if any(len(c) != 1 for c in head_fmt + record_fmt):
+            raise Unsupported(f"{DETAILS}: a field not an integer")
+        self.head = struct.Struct(">" + "".join(head_fmt))
+        self.record = struct.Struct(">" + "".join(record_fmt))
+        self.message: Any = collections.namedtuple(DETAILS, [*names[1:], array[1]])  # type: ignore[misc]
+        self.records: Any = collections.namedtuple(array[0], [f[1] for f in record])  # type: ignore[misc]
+
+    def __call__(self, msg: bytes) -> Any:
+        head, record = self.head, self.record
+        if len(msg) < head.size:
+            return None
+        values = head.unpack_from(msg)
+        end = head.size + values[-1] * record.size
+        if len(msg) != end:
+            return None
+        make = self.records._make
+        usage = [make(r) for r in record.iter_unpack(msg[head.size : end])]
+        return self.message(*values[1:], usage)
