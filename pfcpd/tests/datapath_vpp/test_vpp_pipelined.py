@@ -266,3 +266,16 @@ def test_usage_details_decoder_reads_vpp_papis_bytes(
     with pytest.raises(Unsupported):
         api = {"messages": [[DETAILS, ["u16", "_vl_msg_id"], ["u32", "context"], {"crc": "0"}]]}
         UsageDetailsDecoder(api)
+
+
+def test_a_session_removed_before_its_create_is_settled_leaves_no_usage_state() -> None:
+    """A pipelined create, then the session's removal before the batch is settled (an
+    Association Release in the batch of its Establishment): settling the create keeps
+    nothing of the session (no cached counts, no URR history)."""
+    vpp = FakeVpp()
+    dp = open_pipelined(vpp)
+    dp.install(9, program(0x109))
+    dp.remove(9)
+    assert dp.settle() == {}
+    assert 9 not in dp._usage and 9 not in dp._urr_history
+    dp.close()

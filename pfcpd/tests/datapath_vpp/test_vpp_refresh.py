@@ -467,3 +467,23 @@ def test_a_usage_dump_past_its_time_limit_says_so(caplog: Any) -> None:
         "usage dump of 10 session(s) within 0.051 s" in r.getMessage() for r in caplog.records
     )
     dp.close()
+
+
+def test_lost_events_wait_for_a_round_that_cached_every_session() -> None:
+    """Events were lost (the engine then checks every session's limits against the cache):
+    a round whose dump is not cached for a session (a URR added to it between VPP's read
+    and the reply) does not tell it; the next round, which caches every session, does."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(1, program(0x101))
+    dp.install(2, program(0x102))
+    vpp.count(1, 1, 500)
+    dp._lost_pending = True  # (as the round's read of VPP's count of lost events finds)
+    usage_dump_held_while(vpp, dp, lambda: dp.install(1, program(0x101, urrs=(1, 2))))
+    assert dp.events_lost() is False and dp.usage_cached()
+    dp._start_refresh()  # (the refresh loop, started anew: the harness ended the first)
+    run_rounds(dp, 1)
+    assert dp.events_lost() is True
+    assert dp.read_usage(1, 1).bytes_total == 500
+    dp.close()

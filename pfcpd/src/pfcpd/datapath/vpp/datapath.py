@@ -327,7 +327,7 @@ class VppDatapath(Datapath):
             if seid not in failed:
                 self._prune_usage(seid, ch.program)
                 made = fresh.get(seid)
-                if made:
+                if made and seid in self._programs:  # (not one removed since)
                     self._zero_usage(seid, [u.urr_id for u in ch.program.urrs if u.urr_id in made])
         return failed
 
@@ -338,6 +338,9 @@ class VppDatapath(Datapath):
         pfcpd knows of."""
         ids = {u.urr_id for u in ch.program.urrs}
         with self._lock:
+            if ch.seid not in self._programs:  # (removed since: nothing to keep of it)
+                fresh.pop(ch.seid, None)
+                return
             if ch.op == tr.OP_CREATE:
                 self._urr_history[ch.seid] = set(ids)
                 fresh[ch.seid] = ids
@@ -853,6 +856,7 @@ class VppDatapath(Datapath):
                 plan.count_lost = False
         self._prune_marks()
         lost = self._lost_pending  # (told once the counts read after it are cached)
+        skipped = False  # a session's counts not cached (a change sent after the read)
         if plan.dump:
             seq = self._capture()
             try:
@@ -865,15 +869,18 @@ class VppDatapath(Datapath):
             else:
                 if not self._refreshing(generation):
                     return
-                self._apply_usage(seq, ((int(d.seid), d) for d in details))
+                skipped |= self._apply_usage(seq, ((int(d.seid), d) for d in details))
             finally:
                 self._release(seq)
         if not plan.dump:
-            await self._refresh_each(generation)
+            skipped |= await self._refresh_each(generation)
         if not self._refreshing(generation):
             return
         self._usage_filled = True
-        if lost:
+        # The engine checks every session's limits against the cache once told: not while
+        # a session's counts are those of a round before (told after a round that cached
+        # them all).
+        if lost and not skipped:
             self._lost_pending = False
             self._tell_lost()
 
@@ -916,7 +923,10 @@ class VppDatapath(Datapath):
                 return True
         return False
 
-    async def _refresh_each(self, generation: int) -> None:
+    async def _refresh_each(self, generation: int) -> bool:
+        """Read every session's counts, REFRESH_CHUNK calls at a time; True when a
+        session's were not cached (`_apply_usage`)."""
+        skipped = False
         with self._lock:
             seids = [s for s, (p, _) in self._programs.items() if p.urrs]
         for i in range(0, len(seids), REFRESH_CHUNK):
@@ -932,18 +942,28 @@ class VppDatapath(Datapath):
             finally:
                 self._release(seq)
             if not self._refreshing(generation):
-                return
+                return skipped
             read = zip(chunk, results, strict=True)
-            self._apply_usage(seq, ((s, r) for s, r in read if not isinstance(r, Exception)))
+            skipped |= self._apply_usage(
+                seq, ((s, r) for s, r in read if not isinstance(r, Exception))
+            )
+        return skipped
 
-    def _apply_usage(self, seq: int, replies: Iterable[tuple[int, Any]]) -> None:
+    def _apply_usage(self, seq: int, replies: Iterable[tuple[int, Any]]) -> bool:
         """Cache the usage read when ``_seq`` was ``seq``; not for a session a change was
         sent for since (created, removed, reset, URRs added or ended: VPP may have read
-        its counts before the change; the next refresh has them)."""
+        its counts before the change; the next refresh has them). True when a session
+        pfcpd holds was left out that way."""
+        skipped = False
         for seid, reply in replies:
             self._note_clock(reply)
-            if self._marks.get(seid, 0) <= seq and seid in self._programs:
+            if seid not in self._programs:
+                continue
+            if self._marks.get(seid, 0) <= seq:
                 self._usage[seid] = tr.usages_of(reply)
+            else:
+                skipped = True
+        return skipped
 
     def _note_clock(self, reply: Any) -> None:
         now = getattr(reply, "now_ns", None)
