@@ -333,3 +333,27 @@ def test_other_changes_of_one_rule_in_one_request_are_refused(
     assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(*failed)
     assert h.journal.records[f"s:{seid:x}"] == record
     assert h.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.FORWARD
+
+
+def test_a_replaced_urr_s_time_quota_is_a_new_one(ht: Harness) -> None:
+    """A URR whose Time Quota (metered by the datapath) is used up and reported is removed
+    and created again with the same Time Quota: the new URR's quota is a new grant, its
+    traffic forwarded until that quota is used up and reported in turn (the datapath keeps
+    a URR's state by ID: the replacement's count of grants differs, so it re-arms)."""
+    h = ht
+    seid, teid = _session(
+        h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "TIMQU", tq=S.TimeQuota(2))
+    )
+    packet = gtpu(ul_packet(UE), teid)
+    assert h.dp.process_ul(packet).verdict == Verdict.FORWARD
+    sent = h.advance(2.5)
+    assert [r.get(T.USAGE_REPORT_TRIGGER).names() for r in _usar(sent)] == [["TIMQU"]]  # type: ignore[union-attr]
+    h.answer_all(sent)
+    assert h.dp.process_ul(packet).verdict == Verdict.DROP
+    resp = h.modify(seid, g(T.REMOVE_URR, S.URRID(1)), urr(1, "TIMQU", tq=S.TimeQuota(2)))
+    assert cause(resp) == 1
+    assert h.dp.process_ul(packet).verdict == Verdict.FORWARD
+    sent = h.advance(2.5)
+    assert [r.get(T.USAGE_REPORT_TRIGGER).names() for r in _usar(sent)] == [["TIMQU"]]  # type: ignore[union-attr]
+    h.answer_all(sent)
+    assert h.dp.process_ul(packet).verdict == Verdict.DROP

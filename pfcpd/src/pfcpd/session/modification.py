@@ -186,7 +186,7 @@ class Modification(Choosing, Reporting):
                 if urr_id not in copy:
                     copy[urr_id] = book = self._new_book(g, now_ntp, now)
                     if urr_id in replaced:
-                        _replaced_book(book, read_ns)
+                        _replaced_book(book, read_ns, before[urr_id])
                 elif urr_id in updated:
                     book = copy[urr_id]
                     fresh = self._new_book(g, book.period_start_ntp, now)
@@ -658,15 +658,18 @@ def _carry_checked(books: Books, onto: Books, replaced: frozenset[int] = frozens
             book.volqu_checked_ns = now.volqu_checked_ns
 
 
-def _replaced_book(book: UrrBook, read_ns: int) -> None:
+def _replaced_book(book: UrrBook, read_ns: int, old: UrrBook) -> None:
     """``book``, new, is that of a URR that replaces one of the same ID (Remove URR and
-    Create URR in one request), whose final report read its counts with reset at the
-    datapath's clock ``read_ns`` or later: an event of a volume threshold or quota (VOLTH,
-    VOLQU) the datapath raised before is the old URR's, its counts in that report (late,
-    `Reporting._late`), and a Time Quota event raised before is about no quota of the new
-    URR's (`Reporting._time_quota_ended`)."""
+    Create URR in one request), ``old``'s, whose final report read its counts with reset at
+    the datapath's clock ``read_ns`` or later: an event of a volume threshold or quota
+    (VOLTH, VOLQU) the datapath raised before is the old URR's, its counts in that report
+    (late, `Reporting._late`), and a Time Quota event raised before is about no quota of
+    the new URR's (`Reporting._time_quota_ended`). Its Time Quota is a new grant: its count
+    of grants differs from the old URR's, so that the datapath, which keeps a URR's state
+    by ID, re-arms a quota the old one used up (the same value included)."""
     book.volth_checked_ns = book.volqu_checked_ns = read_ns
     book.time_granted_ns = read_ns
+    book.time_grants = (old.time_grants + 1) & 0xFFFFFFFF
 
 
 def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:

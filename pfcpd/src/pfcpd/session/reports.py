@@ -353,8 +353,8 @@ class Reporting(EngineState):
             since = book.volqu_checked_ns
         else:
             return False
-        if not since:
-            return False
+        if not since or (not ev.time_ns and trigger == "VOLQU"):
+            return False  # (a VOLQU event without a time: `_quota_used_up` decides)
         if trigger == "VOLTH":  # (one late event at most, within LATE_WINDOW_NS)
             book.volth_checked_ns = 0
         else:
