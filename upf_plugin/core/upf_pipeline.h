@@ -239,8 +239,10 @@ struct upf_buffer
   uint32_t used_bytes;
   uint16_t n_pkts;
   uint8_t report_sent; /* DL data report already sent for the current FAR */
-  uint8_t _pad;
-  uint64_t first_ns; /* time of the first buffered packet */
+  /* the BAR's DL buffering duration changed since the last tick: the duration of what is
+   * buffered counts from that tick (upf_session_tick), not from the first packet */
+  uint8_t duration_restart;
+  uint64_t first_ns; /* when the buffering duration started: the first buffered packet's time */
   uint64_t dropped_pkts;
   upf_buffered_t pkts[UPF_BUFFER_MAX_PKTS];
 };

@@ -478,6 +478,13 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   for (i = 0; i < prog->n_far; i++)
     if (far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action))
       s->buffer->report_sent = 0;
+  /* A DL Buffering Duration that replaces another value, or none (the CP's Update BAR after
+   * a DL data report), counts from when it is given (TS 29.244 8.2.29: the time the UP
+   * function is requested to buffer), not from the first packet buffered before it: the
+   * next tick starts it for the packets held then (packets buffered later start it). */
+  if (old && s->buffer && s->buffer->n_pkts && prog->bar && prog->bar->duration_ns
+      && !(old->bar && old->bar->duration_ns == prog->bar->duration_ns))
+    s->buffer->duration_restart = 1;
   prog->installed = 1;
   prog->seid = s->seid;
   prog->session = s;
@@ -590,6 +597,7 @@ upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
       b->n_pkts = 0;
       b->used_bytes = 0;
       b->first_ns = 0;
+      b->duration_restart = 0;
       for (i = 0; i < n; i++)
         cb (arg, tmp + idx[i].offset, idx[i].len);
       upf_free (tmp);
@@ -609,6 +617,10 @@ upf_buffer_drop (upf_session_t *s)
   b->n_pkts = 0;
   b->used_bytes = 0;
   b->first_ns = 0;
+  b->duration_restart = 0;
+  /* what arrives after a discard (the CP's DROBU, the buffering duration's end) is new
+   * downlink data: its first packet is reported again under a FAR that notifies the CP */
+  b->report_sent = 0;
   return n;
 }
 
@@ -654,6 +666,12 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
           upf_urrs_set (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
           EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - start);
         }
+    }
+  if (p->buffer && p->buffer->duration_restart)
+    {
+      p->buffer->duration_restart = 0;
+      if (p->buffer->n_pkts)
+        p->buffer->first_ns = now_ns;
     }
   if (p->buffer && p->buffer->n_pkts && p->bar && p->bar->duration_ns && p->buffer->first_ns
       && now_ns - p->buffer->first_ns >= p->bar->duration_ns && n < max_ev)

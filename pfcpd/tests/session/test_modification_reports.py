@@ -260,6 +260,56 @@ def test_report_response_update_bar_and_drobu(h: Harness) -> None:
     assert verdicts == [Verdict.BUFFER, Verdict.BUFFER, Verdict.DROP]
 
 
+def _buffering_session(h: Harness) -> int:
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    return _session(h, *rules)[0]
+
+
+def _dldrs(sent: list[Message]) -> list[Message]:
+    return [
+        m
+        for m in sent
+        if m.msg_type == M.SESSION_REPORT_REQUEST and m.get(T.REPORT_TYPE).has("DLDR")  # type: ignore[union-attr]
+    ]
+
+
+def test_downlink_data_after_drobu_is_reported_again(h: Harness) -> None:
+    """Paging failed: the SMF answers DROBU and leaves the FAR buffering (TS 23.502
+    4.2.3.3). Downlink data arriving after the discard is new: its first packet is reported
+    again (the next paging), once."""
+    seid = _buffering_session(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    (report,) = _dldrs(h.advance(0.2))
+    h.answer(report, 1, F.PFCPSRRspFlags.of("DROBU"))
+    assert h.dp.buffered(seid) == 0
+    h.dp.process_dl(dl_packet(UE, 10, ident=1))
+    h.dp.process_dl(dl_packet(UE, 10, ident=2))
+    (again,) = _dldrs(h.advance(0.2))
+    h.answer(again)
+    assert h.dp.buffered(seid) == 2
+
+
+def test_buffering_duration_counts_from_the_answer(ht: Harness) -> None:
+    """The DL Buffering Duration of the report's answer (Update BAR) counts from the answer,
+    not from the first packet buffered before it (TS 29.244 8.2.29); when it ends, what was
+    buffered is discarded and the next downlink packet is reported again."""
+    h = ht
+    seid = _buffering_session(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    (report,) = _dldrs(h.advance(0.2))
+    h.advance(1.0)  # (the SMF pages before it answers)
+    update = g(T.UPDATE_BAR_SESSION_REPORT_RESPONSE, S.BARID(1), S.DLBufferingDuration(0, 1))
+    h.answer(report, 1, update)  # buffer 2 s from now
+    assert _dldrs(h.advance(1.5)) == []
+    assert h.dp.buffered(seid) == 1  # 2.7 s after the packet, 1.5 s after the answer
+    assert _dldrs(h.advance(1.0)) == []
+    assert h.dp.buffered(seid) == 0  # the duration ended: discarded
+    h.dp.process_dl(dl_packet(UE, 10, ident=7))
+    (again,) = _dldrs(h.advance(0.2))
+    h.answer(again)
+
+
 def test_sessions_view_and_metrics(h: Harness) -> None:
     seid, teid = _session(h)
     h.dp.process_ul(gtpu(ul_packet(UE, 100), teid))

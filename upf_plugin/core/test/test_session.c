@@ -673,6 +673,56 @@ test_bar_buffering (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Downlink data after a discard is new: DROBU (upf_buffer_drop) and the end of the buffering
+ * duration each re-arm the DL data report. A DL Buffering Duration given after packets were
+ * buffered (Update BAR in the report's answer) counts from the tick after its install. */
+static void
+test_bar_report_after_discard (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t in[2048], out[2048];
+  char err[128];
+  upf_event_t ev[4];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  p.bar = (upf_bar_t){ .bar_id = 1, .max_pkts = 8 };
+  p.d.bar = &p.bar;
+  upf_session_t *s = install (c, 9, &p);
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
+  upfcore_dl_packet (c, 0, in, il, 100, &v, out, sizeof (out));
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
+  upfcore_dl_packet (c, 0, in, il, 200, &v, out, sizeof (out));
+  assert_int_equal (v.n_events, 0);
+  /* the CP discards (DROBU) and keeps buffering: the next packet is reported */
+  assert_int_equal (upfcore_buffer_drop (s), 2);
+  upfcore_dl_packet (c, 0, in, il, 300, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
+  /* the CP's answer gives a buffering duration of 1000 ns at 500: it counts from the tick
+   * after, not from the packet buffered at 300 */
+  p.bar.duration_ns = 1000;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (upfcore_tick (c, s, 500, ev, 4), 0);
+  assert_int_equal (upfcore_tick (c, s, 1499, ev, 4), 0);
+  assert_int_equal (upfcore_buffer_count (s), 1);
+  /* the same duration again (another change of the session) does not restart it */
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (upfcore_tick (c, s, 1500, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_BUFFER_EXPIRED);
+  assert_int_equal (ev[0].value, 1);
+  /* after the duration's end, new downlink data is reported again */
+  upfcore_dl_packet (c, 0, in, il, 1600, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
+  upfcore_ctx_delete (c);
+}
+
 /* Which installs hold the packet threads for the DL data report's re-arm
  * (upf_session_rearms_report): a kept FAR whose apply action changes re-arms it, and a
  * packet of the program in force writes report_sent only under a FAR that notifies the CP. */
@@ -1118,6 +1168,7 @@ main (void)
     cmocka_unit_test (test_time_threshold),
     cmocka_unit_test (test_time_quota_granted_again),
     cmocka_unit_test (test_bar_buffering),
+    cmocka_unit_test (test_bar_report_after_discard),
     cmocka_unit_test (test_bar_report_rearm_holds_packets),
     cmocka_unit_test (test_bar_flush_decided_before_packets),
     cmocka_unit_test (test_epoch_reclaim),
