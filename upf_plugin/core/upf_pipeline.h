@@ -115,8 +115,10 @@ typedef struct
  * the usual shape (one QER, one URR) has one block. A block is three cache lines: one per
  * direction with everything a packet of that direction writes (the QER's token bucket of
  * the direction, the URR's counters of the direction, its byte budget and flags), so a
- * packet reads and writes one line of state; then the cold line (first packet time,
- * dropped DL packets, policer and gate drops, the writer's list link and ids).
+ * packet reads and writes one line of state; then the cold line (the starts of the
+ * measurement period and of the time quota, dropped DL packets, policer and gate drops,
+ * the writer's list link and ids; which halves are used is in the UL line's flags, set
+ * before any reader sees the block: the cold line has no room left).
  */
 enum
 {
@@ -140,7 +142,8 @@ typedef struct
    * computed. */
   const void *budget_of;
   int32_t budget;
-  /* UPF_URRS_*: the same in both lines (upf_urrs_set), except UPF_URRS_SEEN (per line) */
+  /* UPF_URRS_*: the same in both lines (upf_urrs_set), except UPF_URRS_SEEN (per line);
+   * the UL line's also hold the block's UPF_STATE_USED */
   uint32_t flags;
 } upf_state_dir_t;
 _Static_assert(sizeof (upf_state_dir_t) == 64, "a direction's state is one line");
@@ -148,17 +151,22 @@ _Static_assert(sizeof (upf_state_dir_t) == 64, "a direction's state is one line"
 struct upf_state
 {
   upf_state_dir_t d[2]; /* [UPF_DIR_UL], [UPF_DIR_DL] */
-  /* line 2: the URR's dropped DL packets, the QER's drops, the writer's */
-  uint64_t start_ns; /* start of the measurement period */
+  /* line 2: the URR's periods, its dropped DL packets, the QER's drops, the writer's */
+  uint64_t start_ns; /* start of the measurement period, 0 = none yet (the first packet's) */
+  /* writer: start of the URR's current Time Quota (upf_session_tick meters it from there),
+   * 0 = the URR's time metering has not started (the quota starts with it: the first
+   * packet, or a read with reset before any), UPF_TQ_ARMED = armed by an install while
+   * the metering runs, started by the next tick or read with reset (their clock) */
+  uint64_t tq_start_ns;
   uint64_t dropped_dl_pkts, dropped_dl_bytes;
   uint32_t policed_pkts[2], gated_pkts[2];
   struct upf_state *next; /* writer: the session's list */
-  uint32_t urr_id;        /* writer: the URR whose state this holds (used) */
-  uint32_t qer_id;        /* writer: the QER whose state this holds (used) */
-  uint32_t used;          /* writer: 1 << UPF_STATE_URR (QER): that half is used */
+  uint32_t urr_id;        /* writer: the URR whose state this holds (UPF_STATE_USED) */
+  uint32_t qer_id;        /* writer: the QER whose state this holds (UPF_STATE_USED) */
 };
 _Static_assert(sizeof (upf_state_t) == 192, "a state block is three lines");
 _Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one line");
+#define UPF_TQ_ARMED UINT64_MAX
 #define UPF_URRS_THRESHOLD_REPORTED 0x01
 #define UPF_URRS_QUOTA_EXHAUSTED 0x02
 #define UPF_URRS_TIME_THRESHOLD_REPORTED 0x04
@@ -167,6 +175,12 @@ _Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one li
  * urr_rearm marks a quota the counts reach used up without an event only then) */
 #define UPF_URRS_QUOTA_RAISED 0x40000000u
 #define UPF_URRS_SEEN 0x80000000u /* first_ns is set (internal: not reported) */
+/* In the UL line's flags only, set on a new block before any reader sees it, never cleared
+ * (internal: not reported): the block's URR (QER) half is used, urr_id (qer_id) valid. */
+#define UPF_STATE_USED(kind) (0x10000000u << (kind))
+#define UPF_URRS_INTERNAL                                                                          \
+  (UPF_URRS_SEEN | UPF_URRS_QUOTA_RAISED | UPF_STATE_USED (UPF_STATE_URR)                          \
+   | UPF_STATE_USED (UPF_STATE_QER))
 
 /*
  * Every change of a flags word is an atomic read-modify-write: the session's packet thread
@@ -222,8 +236,7 @@ upf_urrs_first (const upf_state_t *s)
 static inline uint32_t
 upf_urrs_flags (const upf_state_t *s)
 {
-  return (s->d[UPF_DIR_UL].flags | s->d[UPF_DIR_DL].flags)
-         & ~(UPF_URRS_SEEN | UPF_URRS_QUOTA_RAISED);
+  return (s->d[UPF_DIR_UL].flags | s->d[UPF_DIR_DL].flags) & ~UPF_URRS_INTERNAL;
 }
 
 typedef struct

@@ -100,7 +100,8 @@ static upf_state_t *
 state_find (upf_state_t *l, uint32_t kind, uint32_t id)
 {
   for (; l; l = l->next)
-    if ((l->used & (1u << kind)) && (kind == UPF_STATE_URR ? l->urr_id : l->qer_id) == id)
+    if ((l->d[UPF_DIR_UL].flags & UPF_STATE_USED (kind))
+        && (kind == UPF_STATE_URR ? l->urr_id : l->qer_id) == id)
       return l;
   return 0;
 }
@@ -118,16 +119,17 @@ state_find_or_new (upf_state_t *kept, upf_state_t **fresh, uint32_t kind, uint32
     return l;
   if (kind == UPF_STATE_QER)
     {
-      uint32_t q = 1u << UPF_STATE_QER;
-      if (pref && !(pref->used & q) && state_find (*fresh, UPF_STATE_URR, pref->urr_id) == pref)
+      uint32_t q = UPF_STATE_USED (UPF_STATE_QER);
+      if (pref && !(pref->d[UPF_DIR_UL].flags & q)
+          && state_find (*fresh, UPF_STATE_URR, pref->urr_id) == pref)
         l = pref;
       for (upf_state_t *f = *fresh; f && !l; f = f->next)
-        if (!(f->used & q))
+        if (!(f->d[UPF_DIR_UL].flags & q))
           l = f;
       if (l)
         {
           l->qer_id = id;
-          l->used |= q;
+          l->d[UPF_DIR_UL].flags |= q; /* a fresh block: no reader yet */
           return l;
         }
     }
@@ -137,7 +139,7 @@ state_find_or_new (upf_state_t *kept, upf_state_t **fresh, uint32_t kind, uint32
     l->urr_id = id;
   else
     l->qer_id = id;
-  l->used = 1u << kind;
+  l->d[UPF_DIR_UL].flags = UPF_STATE_USED (kind);
   l->next = *fresh;
   *fresh = l;
   return l;
@@ -219,16 +221,21 @@ urr_marks (const upf_urr_state_t *u)
 {
   return (__atomic_load_n (&u->d[UPF_DIR_UL].flags, __ATOMIC_ACQUIRE)
           | __atomic_load_n (&u->d[UPF_DIR_DL].flags, __ATOMIC_ACQUIRE))
-         & ~UPF_URRS_SEEN;
+         & ~(UPF_URRS_SEEN | UPF_STATE_USED (UPF_STATE_URR) | UPF_STATE_USED (UPF_STATE_QER));
 }
 
 /* Writes only the marks that change: an install that leaves a mark as it is does not touch
- * its bit, whatever the packet path does to it meanwhile (upf_session_rearms). */
+ * its bit, whatever the packet path does to it meanwhile (upf_session_rearms). A new time
+ * quota starts now when the URR's time metering runs (a packet seen, or a period started
+ * by a read with reset), else with the metering; the install has no clock: the next tick
+ * or read with reset starts it with theirs (tq_start_ns). */
 static void
 urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
 {
   uint32_t f = urr_marks (u), clr, set;
   urr_rearm_marks (u, f, a, b, &clr, &set);
+  if (clr & UPF_URRS_TIME_QUOTA_EXHAUSTED)
+    u->tq_start_ns = u->start_ns || upf_urrs_first (u) ? UPF_TQ_ARMED : 0;
   if (f & clr)
     upf_urrs_clear (u, f & clr);
   if (set & ~f)
@@ -645,26 +652,31 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
       n++;                                                                                         \
     }                                                                                              \
   while (0)
+  /* The time threshold counts from the start of the measurement period, the time quota
+   * from its own start (tq_start_ns: an install re-arming it while the time metering runs
+   * leaves the start to this clock; a quota armed before the metering starts with it). */
   for (i = 0; i < p->n_urr && n < max_ev; i++)
     {
       const upf_urr_t *r = &p->urr[i];
       upf_urr_state_t *u = p->urr_state[i];
-      uint64_t start = u->start_ns ? u->start_ns : upf_urrs_first (u);
+      uint64_t start = u->start_ns ? u->start_ns : upf_urrs_first (u), q_start;
       uint32_t flags = upf_urrs_flags (u);
-      if (!start || now_ns < start)
-        continue;
+      if (u->tq_start_ns == UPF_TQ_ARMED)
+        u->tq_start_ns = now_ns;
+      q_start = u->tq_start_ns ? u->tq_start_ns : start;
       if ((r->triggers & UPF_URR_T_TIMTH) && r->time_threshold_ns
-          && !(flags & UPF_URRS_TIME_THRESHOLD_REPORTED) && now_ns - start >= r->time_threshold_ns)
+          && !(flags & UPF_URRS_TIME_THRESHOLD_REPORTED) && start && now_ns >= start
+          && now_ns - start >= r->time_threshold_ns)
         {
           upf_urrs_set (u, UPF_URRS_TIME_THRESHOLD_REPORTED);
           EMIT (UPF_EV_TIME_THRESHOLD, r->urr_id, now_ns - start);
         }
       if ((r->triggers & UPF_URR_T_TIMQU) && r->time_quota_ns
-          && !(flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && now_ns - start >= r->time_quota_ns
-          && n < max_ev)
+          && !(flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && q_start && now_ns >= q_start
+          && now_ns - q_start >= r->time_quota_ns && n < max_ev)
         {
           upf_urrs_set (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
-          EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - start);
+          EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - q_start);
         }
     }
   if (p->buffer && p->buffer->duration_restart)
@@ -720,6 +732,14 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
           x->first_ns = x->last_ns = 0;
           upf_urrs_dir_clear (x, UPF_URRS_SEEN);
         }
+      /* The time quota keeps its start, which the period's no longer tells: the time
+       * metering's start when the quota started with it (the first packet; this read,
+       * which starts the metering when no packet did), this read's clock when an install
+       * armed it since the last tick. */
+      if (u->tq_start_ns == UPF_TQ_ARMED)
+        u->tq_start_ns = now_ns;
+      else if (!u->tq_start_ns)
+        u->tq_start_ns = u->start_ns ? u->start_ns : out->first_ns ? out->first_ns : now_ns;
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->start_ns = now_ns;
       upf_urrs_clear (u, UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED

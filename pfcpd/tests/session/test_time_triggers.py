@@ -109,6 +109,47 @@ def test_time_quota_reports_and_stops_traffic(ht: Harness) -> None:
     assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict == Verdict.DROP
 
 
+def test_time_quota_counts_from_its_grant_across_reports(ht: Harness) -> None:
+    """A Time Quota the datapath meters counts from its grant: the periodic reports and a
+    Query URR meanwhile read the counts with reset, each starting a measurement period, not
+    a quota (with 1 s periods, a 3 s quota metered per period would never run out). A new
+    grant starts a new quota, reported in turn (not taken for an event of the quota before)."""
+    rule = urr(1, "PERIO", "TIMQU", mp=S.MeasurementPeriod(1), tq=S.TimeQuota(3))
+    teid = _teid(ht, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
+    seid = next(iter(ht.engine.sessions))
+    reports: list[tuple[float, list[str]]] = []
+    verdicts: list[tuple[float, int]] = []
+
+    def traffic(until: float) -> None:
+        while ht.now < until - 1e-9:
+            verdicts.append((ht.now, ht.dp.process_ul(gtpu(ul_packet(UE), teid)).verdict))
+            sent = ht.advance(0.1)
+            reports.extend((ht.now, trig) for _, trig in _triggers(sent))
+            ht.answer_all(sent)
+
+    start = ht.now  # the first packet: the quota starts
+    traffic(start + 1.5)
+    resp = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    assert resp.get(T.USAGE_REPORT_MODIFICATION_RESPONSE) is not None
+    traffic(start + 5.0)
+    timqu = [t for t, trig in reports if "TIMQU" in trig]
+    assert len(timqu) == 1 and start + 3.0 <= timqu[0] <= start + 3.5, reports
+    assert len([t for t, trig in reports if trig == ["PERIO"] and t < timqu[0]]) >= 2
+    assert all(v == Verdict.FORWARD for t, v in verdicts if t < start + 2.9)
+    assert all(v == Verdict.DROP for t, v in verdicts if t > timqu[0])
+    # granted again: forwarded, used up 2 s after the grant, periodic reports meanwhile
+    reports.clear()
+    verdicts.clear()
+    granted = ht.now
+    assert cause(ht.modify(seid, g(T.UPDATE_URR, S.URRID(1), S.TimeQuota(2)))) == 1
+    traffic(granted + 4.0)
+    timqu = [t for t, trig in reports if "TIMQU" in trig]
+    assert len(timqu) == 1 and granted + 2.0 <= timqu[0] <= granted + 2.5, reports
+    assert any(trig == ["PERIO"] for t, trig in reports if t < timqu[0])
+    assert all(v == Verdict.FORWARD for t, v in verdicts if t < granted + 1.9)
+    assert all(v == Verdict.DROP for t, v in verdicts if t > timqu[0])
+
+
 def test_time_threshold_and_quota_count_the_time_metered(ht: Harness) -> None:
     """With an Inactivity Detection Time the time metered pauses without traffic; the
     Time Threshold and the Time Quota count that time, not the time since the first packet

@@ -359,8 +359,8 @@ def test_time_quota_granted_again_with_the_same_value(lab: Lab) -> None:
     seid, teid, ue = 0x17, 0x170, "10.45.0.9"
     assert lab.api.want_upf_events(enable=True, pid=1).retval == 0
     lab.events.clear()
-    # (the quota counts from the measurement period's start, which pfcpd's report starts
-    # with its read just before the CP grants again: 2 s leave this test's steps time)
+    # (a grant's quota starts at the plugin's next tick after its program, every 100 ms:
+    # 2 s leave this test's steps time)
     urr = {"triggers": 0x08, "drop_on_quota": True, "time_quota_ns": 2_000_000_000}
     program(lab, seid, CREATE, session_rules(teid, ue, 0x270, urr={**urr, "time_quota_grant": 1}))
     pkt = gtpu(lab, teid, IP(src=ue, dst=SERVER) / UDP(sport=1, dport=2) / Raw(b"q" * 40))
@@ -392,6 +392,40 @@ def test_time_quota_granted_again_with_the_same_value(lab: Lab) -> None:
         assert forwarded("tq4") == 1
         assert _events(lab, seid, time_quota, timeout=5.0) == 1
         assert forwarded("tq5") == 0
+    finally:
+        program(lab, seid, DELETE, [])
+        lab.api.want_upf_events(enable=False, pid=1)
+
+
+def test_time_quota_counts_from_its_grant_across_reads_with_reset(lab: Lab) -> None:
+    """A Time Quota counts from its grant (here the first packet, the quota granted before
+    it): reads with reset every 0.3 s (pfcpd's periodic or Query URR reports), each a new
+    measurement period, do not start it again: its event comes ~2 s after the packet, and
+    its traffic is dropped from then."""
+    time_quota = 4  # EventType.TIME_QUOTA
+    seid, teid, ue = 0x1B, 0x1B0, "10.45.0.27"
+    assert lab.api.want_upf_events(enable=True, pid=1).retval == 0
+    lab.events.clear()
+    urr = {"triggers": 0x08, "drop_on_quota": True, "time_quota_ns": 2_000_000_000}
+    program(lab, seid, CREATE, session_rules(teid, ue, 0x2B0, urr={**urr, "time_quota_grant": 1}))
+    pkt = gtpu(lab, teid, IP(src=ue, dst=SERVER) / UDP(sport=1, dport=2) / Raw(b"r" * 40))
+
+    def forwarded(tag: str) -> int:
+        cap = lab.vpp.capture(1, tag, 1)
+        lab.vpp.send(0, [pkt], tag)
+        return len(lab.vpp.captured(1, cap, 1, timeout=1.0))
+
+    try:
+        start = time.monotonic()
+        assert forwarded("tr1") == 1
+        found, at = 0, 0.0
+        while not found and time.monotonic() - start < 6.0:
+            r = lab.api.upf_usage_get(seid=seid, urr_id=1, reset=True)
+            assert r.retval == 0 and r.n_usage == 1
+            found = _events(lab, seid, time_quota, timeout=0.3)
+            at = time.monotonic() - start
+        assert found == 1 and at >= 1.9, at
+        assert forwarded("tr2") == 0
     finally:
         program(lab, seid, DELETE, [])
         lab.api.want_upf_events(enable=False, pid=1)

@@ -592,7 +592,8 @@ test_time_quota_granted_again (void **st)
   upfcore_ul_packet (c, pkt, n, 17000, &v, out, sizeof (out));
   assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
   assert_int_equal (upfcore_tick (c, s, 30000, ev, 4), 0);
-  /* the same value granted again: forwarded, used up 5000 ns after the period's start */
+  /* the same value granted again: forwarded, used up 5000 ns after the read with reset
+   * that follows the grant (no tick between them) */
   p.urr[0].time_quota_grant = 2;
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
   assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 30000), 0);
@@ -604,6 +605,94 @@ test_time_quota_granted_again (void **st)
   assert_int_equal (ev[0].type, UPF_EV_TIME_QUOTA);
   upfcore_ul_packet (c, pkt, n, 35001, &v, out, sizeof (out));
   assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  upfcore_ctx_delete (c);
+}
+
+/* The events of type t one tick at now raises (their value into *value). */
+static unsigned
+tick_events (upf_ctx_t *c, upf_session_t *s, uint64_t now, upf_event_type_t t, uint64_t *value)
+{
+  upf_event_t ev[8];
+  unsigned n = upfcore_tick (c, s, now, ev, 8), k = 0;
+  for (unsigned i = 0; i < n; i++)
+    if (ev[i].type == t)
+      {
+        assert_int_equal (ev[i].id, 1);
+        *value = ev[i].value;
+        k++;
+      }
+  return k;
+}
+
+/* A Time Quota counts from its grant (TS 29.244 5.2.2.2.1): from the first packet for a
+ * quota granted before the time metering starts, from the next tick for one granted while
+ * it runs; the reads with reset of the reports meanwhile (periodic, thresholds) start new
+ * measurement periods, which the time threshold counts from, not new quotas. */
+static void
+test_time_quota_counts_from_grant (void **st)
+{
+  upf_ctx_t *c = ctx_new ();
+  prog_t p;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[2048], out[2048];
+  uint64_t val = 0;
+  char err[128];
+  (void)st;
+  std_prog (&p, 0x100, UE);
+  p.urr[0].triggers = UPF_URR_T_TIMQU | UPF_URR_T_TIMTH;
+  p.urr[0].flags = UPF_URR_F_DROP_ON_QUOTA;
+  p.urr[0].time_quota_ns = 10000;
+  p.urr[0].time_threshold_ns = 2500;
+  p.urr[0].time_quota_grant = 1;
+  upf_session_t *s = install (c, 7, &p);
+  uint32_t n = ul_pkt (pkt, 0x100, UE, DN, UPF_PROTO_UDP, 1, 2, 0);
+  assert_int_equal (tick_events (c, s, 500, UPF_EV_TIME_QUOTA, &val), 0); /* no traffic */
+  assert_int_equal (tick_events (c, s, 500, UPF_EV_TIME_THRESHOLD, &val), 0);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)); /* the quota starts */
+  /* periodic reports every 3000 ns, each a new period with its own time threshold */
+  for (uint64_t t = 1000; t < 10000; t += 3000)
+    {
+      assert_int_equal (tick_events (c, s, t + 2499, UPF_EV_TIME_THRESHOLD, &val), 0);
+      assert_int_equal (tick_events (c, s, t + 2500, UPF_EV_TIME_THRESHOLD, &val), 1);
+      assert_int_equal (val, 2500);
+      assert_int_equal (upfcore_read_urr (s, 1, &u, 1, t + 3000), 0);
+      upfcore_ul_packet (c, pkt, n, t + 3100, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+    }
+  /* used up 10000 ns after the first packet, three periods later */
+  assert_int_equal (tick_events (c, s, 10999, UPF_EV_TIME_QUOTA, &val), 0);
+  assert_int_equal (tick_events (c, s, 11000, UPF_EV_TIME_QUOTA, &val), 1);
+  assert_int_equal (val, 10000);
+  upfcore_ul_packet (c, pkt, n, 11001, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 12000), 0);
+  assert_true (u.flags & UPF_URRS_TIME_QUOTA_EXHAUSTED);
+  assert_int_equal (tick_events (c, s, 30000, UPF_EV_TIME_QUOTA, &val), 0); /* once a grant */
+  /* granted again while the metering runs: the quota starts at the next tick */
+  p.urr[0].time_quota_grant = 2;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (tick_events (c, s, 31000, UPF_EV_TIME_QUOTA, &val), 0);
+  upfcore_ul_packet (c, pkt, n, 31500, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 34000), 0);
+  assert_false (u.flags & UPF_URRS_TIME_QUOTA_EXHAUSTED);
+  /* another install of the same grant (a volume change, a report's re-install): kept */
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 38000), 0);
+  assert_int_equal (tick_events (c, s, 40999, UPF_EV_TIME_QUOTA, &val), 0);
+  assert_int_equal (tick_events (c, s, 41000, UPF_EV_TIME_QUOTA, &val), 1);
+  assert_int_equal (val, 10000);
+  upfcore_ul_packet (c, pkt, n, 41001, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  /* another value, granted with no tick before the next read with reset: from that read */
+  p.urr[0].time_quota_ns = 4000;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 45000), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 1, 47000), 0);
+  assert_int_equal (tick_events (c, s, 48999, UPF_EV_TIME_QUOTA, &val), 0);
+  assert_int_equal (tick_events (c, s, 49000, UPF_EV_TIME_QUOTA, &val), 1);
+  assert_int_equal (val, 4000);
   upfcore_ctx_delete (c);
 }
 
@@ -1167,6 +1256,7 @@ main (void)
     cmocka_unit_test (test_urr_threshold_quota),
     cmocka_unit_test (test_time_threshold),
     cmocka_unit_test (test_time_quota_granted_again),
+    cmocka_unit_test (test_time_quota_counts_from_grant),
     cmocka_unit_test (test_bar_buffering),
     cmocka_unit_test (test_bar_report_after_discard),
     cmocka_unit_test (test_bar_report_rearm_holds_packets),
