@@ -209,7 +209,15 @@ upfcore_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t *ev
 {
   if (!s || !ev)
     return 0;
-  return upf_session_tick (ctx, s, now_ns, ev, max);
+  unsigned n = upf_session_tick (ctx, s, now_ns, ev, max), k;
+  /* the tick's events have no GTP-U Peer Address: peer_af NONE, peer zero */
+  for (k = 0; k < n; k++)
+    {
+      ev[k].peer_af = UPF_EV_PEER_NONE;
+      ev[k]._pad = 0;
+      ev[k].peer = (upf_ip_t){ 0 };
+    }
+  return n;
 }
 
 unsigned
@@ -522,9 +530,12 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_program_desc_t, n_sdf)                                                                    \
   _ (upf_program_desc_t, n_dupl)                                                                   \
   _ (upf_event_t, type)                                                                            \
+  _ (upf_event_t, peer_af)                                                                         \
+  _ (upf_event_t, _pad)                                                                            \
   _ (upf_event_t, id)                                                                              \
   _ (upf_event_t, seid)                                                                            \
   _ (upf_event_t, value)                                                                           \
+  _ (upf_event_t, peer)                                                                            \
   _ (upf_verdict_t, verdict)                                                                       \
   _ (upf_verdict_t, drop_reason)                                                                   \
   _ (upf_verdict_t, malformed)                                                                     \
@@ -640,7 +651,9 @@ upfcore_drop_reason_str (unsigned r)
   _ (UPF_EV_TIME_QUOTA)                                                                            \
   _ (UPF_EV_DL_DATA_REPORT)                                                                        \
   _ (UPF_EV_BUFFER_EXPIRED)                                                                        \
-  _ (UPF_EV_ERROR_INDICATION)
+  _ (UPF_EV_ERROR_INDICATION)                                                                      \
+  _ (UPF_EV_PEER_IP4)                                                                              \
+  _ (UPF_EV_PEER_IP6)
 
 size_t
 upfcore_sizeof (const char *name)

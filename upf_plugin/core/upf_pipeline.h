@@ -68,17 +68,32 @@ typedef enum
   UPF_EV_TIME_QUOTA = 4,       /* id = urr_id */
   UPF_EV_DL_DATA_REPORT = 5,   /* id = pdr_id, value = QFI */
   UPF_EV_BUFFER_EXPIRED = 6,   /* value = packets dropped */
-  UPF_EV_ERROR_INDICATION = 7, /* value = TEID Data I of a received error indication, id =
-                                * its IPv4 GTP-U Peer Address (host order; 0: IPv6 or none) */
+  UPF_EV_ERROR_INDICATION = 7, /* value = TEID Data I of a received error indication, id 0,
+                                * peer_af / peer = its GTP-U Peer Address */
 } upf_event_type_t;
 
+/* The GTP-U Peer Address of an event (upf_event_t peer_af). */
+enum
+{
+  UPF_EV_PEER_NONE = 0,
+  UPF_EV_PEER_IP4 = 4,
+  UPF_EV_PEER_IP6 = 6,
+};
+
+/* An event: 40 bytes. peer_af and peer belong to ERROR_INDICATION (the peer that sent it,
+ * TS 29.281 7.3.1); every other event has peer_af UPF_EV_PEER_NONE and peer zero. */
 typedef struct
 {
-  uint32_t type;
+  uint16_t type;   /* upf_event_type_t */
+  uint8_t peer_af; /* UPF_EV_PEER_*: the family of peer, NONE = no GTP-U Peer Address */
+  uint8_t _pad;
   uint32_t id;
   uint64_t seid;
   uint64_t value;
+  upf_ip_t peer; /* as every address of the core: an IPv4 one IPv4-mapped */
 } upf_event_t;
+
+_Static_assert(sizeof (upf_event_t) == 40, "an event is 40 bytes");
 
 typedef struct
 {
@@ -301,11 +316,14 @@ upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, ui
       st->events_deferred++;
       return 0;
     }
-  v->events[v->n_events].type = type;
-  v->events[v->n_events].id = id;
-  v->events[v->n_events].seid = v->seid;
-  v->events[v->n_events].value = value;
-  v->n_events++;
+  upf_event_t *e = &v->events[v->n_events++];
+  e->type = (uint16_t)type;
+  e->peer_af = UPF_EV_PEER_NONE;
+  e->_pad = 0;
+  e->id = id;
+  e->seid = v->seid;
+  e->value = value;
+  e->peer = (upf_ip_t){ 0 };
   return 1;
 }
 
@@ -751,16 +769,29 @@ upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *
   if (g->type == UPF_GTPU_ERROR_INDICATION)
     {
       /* TEID Data I (IE 16, fixed 4 octets) must come first; the GTP-U Peer Address (IE
-       * 133) after it names the peer that sent it (TS 29.281 7.3.1): an IPv4 one goes in
-       * the event's id, so that the sessions sending to that TEID at that address alone
-       * are told (gNBs number their TEIDs alike); 0 when IPv6 or absent. */
+       * 133, 4 or 16 octets) after it names the peer that sent it (TS 29.281 7.3.1): it
+       * goes in the event's peer, so that the sessions sending to that TEID at that address
+       * alone are told (gNBs number their TEIDs alike); none (peer_af NONE) when absent,
+       * cut short or of another length. */
       const uint8_t *ie = gp + g->header_len;
-      uint32_t peer4 = 0;
       if (g->payload_len < 5 || ie[0] != 16)
         return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_LENGTH);
-      if (g->payload_len >= 12 && ie[5] == 133 && upf_rd16 (ie + 6) == 4)
-        peer4 = upf_rd32 (ie + 8);
-      upf_add_event (v, st, UPF_EV_ERROR_INDICATION, peer4, upf_rd32 (ie + 1));
+      if (upf_add_event (v, st, UPF_EV_ERROR_INDICATION, 0, upf_rd32 (ie + 1))
+          && g->payload_len >= 8 && ie[5] == 133)
+        {
+          upf_event_t *e = &v->events[v->n_events - 1];
+          uint16_t n = upf_rd16 (ie + 6);
+          if (n == 4 && g->payload_len >= 8 + 4)
+            {
+              e->peer = upf_ip4_from_bytes (ie + 8);
+              e->peer_af = UPF_EV_PEER_IP4;
+            }
+          else if (n == 16 && g->payload_len >= 8 + 16)
+            {
+              memcpy (e->peer.b, ie + 8, 16);
+              e->peer_af = UPF_EV_PEER_IP6;
+            }
+        }
     }
   else if (g->type != UPF_GTPU_END_MARKER && g->type != UPF_GTPU_ECHO_RESPONSE
            && g->type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)

@@ -469,6 +469,8 @@ upf_tick (vlib_main_t *vm)
   upf_event_t ev[8];
   u64 now = upf_now_ns (vm);
   u32 n, k;
+  /* the tick writes type, id, seid and value: its events keep no GTP-U Peer Address */
+  clib_memset (ev, 0, sizeof (ev));
   vlib_worker_thread_barrier_sync (vm);
   pool_foreach (vs, um->sessions)
   {

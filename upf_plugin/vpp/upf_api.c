@@ -559,6 +559,24 @@ vl_api_want_upf_events_t_handler (vl_api_want_upf_events_t *mp)
 
 #define UPF_EVENTS_PER_MSG 256
 
+/* An event's GTP-U Peer Address into its record (zeroed: no peer leaves it so). */
+static void
+upf_api_event_peer (const upf_event_t *ev, vl_api_upf_event_record_t *r)
+{
+  if (ev->peer_af == UPF_EV_PEER_IP4)
+    {
+      r->has_peer = 1;
+      r->peer.af = ADDRESS_IP4;
+      clib_memcpy (r->peer.un.ip4, ev->peer.b + 12, 4);
+    }
+  else if (ev->peer_af == UPF_EV_PEER_IP6)
+    {
+      r->has_peer = 1;
+      r->peer.af = ADDRESS_IP6;
+      clib_memcpy (r->peer.un.ip6, ev->peer.b, 16);
+    }
+}
+
 /* Called by the process node (main thread) with the events of all threads. */
 void
 upf_api_send_events (upf_event_rec_t *recs)
@@ -594,6 +612,7 @@ upf_api_send_events (upf_event_rec_t *recs)
               r->seid = recs[k + j].ev.seid;
               r->value = recs[k + j].ev.value;
               r->time_ns = recs[k + j].time_ns;
+              upf_api_event_peer (&recs[k + j].ev, r);
             }
           vl_api_upf_event_t_endian (mp, 1 /* to network */);
           vl_api_send_msg (rp, (u8 *)mp);

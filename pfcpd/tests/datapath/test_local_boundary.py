@@ -73,11 +73,13 @@ def test_field_order_that_disagrees_with_c_is_refused(
 ) -> None:
     """Same size, two fields swapped: the size check alone would pass."""
     fields = list(corelib.EventT._fields_)
-    fields[0], fields[1] = fields[1], fields[0]
+    names = [f[0] for f in fields]
+    a, b = names.index("seid"), names.index("value")
+    fields[a], fields[b] = fields[b], fields[a]
     swapped = type("EventT", (corelib._Checked,), {"_fields_": fields})
     assert ctypes.sizeof(swapped) == ctypes.sizeof(corelib.EventT)
     monkeypatch.setitem(corelib._STRUCTS, "upf_event_t", swapped)
-    with pytest.raises(corelib.CoreLibMismatch, match=r"upf_event_t\.(type|id) is at offset"):
+    with pytest.raises(corelib.CoreLibMismatch, match=r"upf_event_t\.(seid|value) is at offset"):
         corelib.CoreLib(Path(datapath.core.path))
 
 

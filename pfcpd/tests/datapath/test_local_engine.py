@@ -140,6 +140,30 @@ def test_echo_request_and_error_indication(datapath: LocalDatapath) -> None:
     assert GTP_U_Header(res.output).seq == 5
 
 
+def test_a_received_error_indication_tells_its_peer_address(datapath: LocalDatapath) -> None:
+    """A gNB's Error Indication (TS 29.281 7.3.1): the event carries its TEID Data I and
+    its GTP-U Peer Address, IPv4 or IPv6 (all 16 octets); None without one."""
+    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication, IE_GSNAddress
+
+    gnb6 = ipaddress.IPv6Address("2001:db8:9:1:2:3:4:5")
+    senders = [
+        IE_GSNAddress(length=4, ipv4_address=str(N3_GNB)),
+        IE_GSNAddress(length=16, ipv6_address=str(gnb6)),
+        None,
+    ]
+    datapath.poll_events()
+    for teid, sender in enumerate(senders, 0x700):
+        ies = [IE_TEIDI(TEIDI=teid)] + ([sender] if sender is not None else [])
+        ei = GTP_U_Header(gtp_type=26) / GTPErrorIndication(IE_list=ies)
+        assert datapath.process_ul_gtpu(N3_UPF, raw(ei)).verdict == Verdict.DROP
+    got = [(e.type, e.seid, e.id, e.value, e.peer) for e in datapath.poll_events()]
+    assert got == [
+        (EventType.ERROR_INDICATION, 0, 0, 0x700, N3_GNB),
+        (EventType.ERROR_INDICATION, 0, 0, 0x701, gnb6),
+        (EventType.ERROR_INDICATION, 0, 0, 0x702, None),
+    ]
+
+
 def test_sdf_filters_pick_the_pdr(datapath: LocalDatapath) -> None:
     web = SdfFilter(
         protocol=6, remote=ipaddress.ip_network("10.201.0.0/16"), remote_ports=(443, 443)

@@ -366,25 +366,32 @@ def test_usage_of_a_reply(papi_messages: dict[str, Any]) -> None:
 
 
 def test_events_of_an_upf_event(papi_messages: dict[str, Any]) -> None:
+    """Every field of the records, an Error Indication's GTP-U Peer Address (IPv4 or IPv6,
+    ``has_peer``) among them."""
+    gnb4, gnb6 = ipaddress.ip_address("192.0.2.9"), ipaddress.ip_address("2001:db8:9::1:2")
     records = [
         {"type": 1, "id": 3, "seid": 0x11, "value": 2, "time_ns": 100},
         {"type": 5, "id": 7, "seid": 0x12, "value": 9, "time_ns": 101},
         {"type": 7, "id": 0, "seid": 0, "value": 0xABC, "time_ns": 102},
+        {"type": 7, "seid": 0, "value": 0xABD, "time_ns": 103, "has_peer": True, "peer": gnb4},
+        {"type": 7, "seid": 0, "value": 0xABE, "time_ns": 104, "has_peer": True, "peer": gnb6},
     ]
     msg = papi_messages["upf_event"]
     data = msg.pack(
-        {"_vl_msg_id": 1000, "client_index": 0, "pid": 1, "n_records": 3, "records": records}
+        {"_vl_msg_id": 1000, "client_index": 0, "pid": 1, "n_records": 5, "records": records}
     )
-    decoded, _ = msg.unpack(data, ntc=True)
+    decoded, _ = msg.unpack(data)  # (as the client's reader: addresses as ipaddress objects)
     assert type(decoded).__name__ == "upf_event"  # what the datapath dispatches on
     # (with or without a context field: the client gives vpp_papi_async's reader one,
     # test_client.py::test_dump_and_events)
     events, unknown = tr.events_of(decoded)
     assert unknown == 0
-    assert [(e.type, e.seid, e.id, e.value, e.time_ns) for e in events] == [
-        (EventType.USAGE_THRESHOLD, 0x11, 3, 2, 100),
-        (EventType.DL_DATA_REPORT, 0x12, 7, 9, 101),
-        (EventType.ERROR_INDICATION, 0, 0, 0xABC, 102),
+    assert [(e.type, e.seid, e.id, e.value, e.time_ns, e.peer) for e in events] == [
+        (EventType.USAGE_THRESHOLD, 0x11, 3, 2, 100, None),
+        (EventType.DL_DATA_REPORT, 0x12, 7, 9, 101, None),
+        (EventType.ERROR_INDICATION, 0, 0, 0xABC, 102, None),
+        (EventType.ERROR_INDICATION, 0, 0, 0xABD, 103, gnb4),
+        (EventType.ERROR_INDICATION, 0, 0, 0xABE, 104, gnb6),
     ]
 
 

@@ -8,6 +8,7 @@ precompiled packer; usage, events, a pfcpd restart and a VPP crash run as in pro
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,11 +66,18 @@ def test_a_session_through_the_stack(stack: tuple[FakeApiServer, FakeVpp]) -> No
         assert wait(lambda: dp.read_usage(0x10, 1).bytes_total == 700)  # the refresh
         assert dp.read_usage(0x10, 1, reset=True).bytes_total == 700
         assert dp.read_usage(0x10, 1).bytes_total == 0
-        record = {"type": int(EventType.USAGE_QUOTA), "id": 2, "seid": 0x10, "value": 0}
-        server.push("upf_event", client_index=7, pid=1, n_records=1, records=[record])
+        gnb6 = ipaddress.IPv6Address("2001:db8:9::1:2")
+        records = [
+            {"type": int(EventType.USAGE_QUOTA), "id": 2, "seid": 0x10, "value": 0},
+            {"type": int(EventType.ERROR_INDICATION), "value": 0x300, "has_peer": 1, "peer": gnb6},
+        ]
+        server.push("upf_event", client_index=7, pid=1, n_records=2, records=records)
         events: list[Any] = []
-        assert wait(lambda: bool(events.extend(dp.poll_events()) or events))
-        assert [(e.type, e.seid, e.id) for e in events] == [(EventType.USAGE_QUOTA, 0x10, 2)]
+        assert wait(lambda: bool(events.extend(dp.poll_events()) or len(events) == 2))
+        assert [(e.type, e.seid, e.id, e.value, e.peer) for e in events] == [
+            (EventType.USAGE_QUOTA, 0x10, 2, 0, None),
+            (EventType.ERROR_INDICATION, 0, 0, 0x300, gnb6),
+        ]
         assert dp.ready  # (the event did not end vpp_papi_async's reader)
         wide = dataclasses.replace(program(0x100), urrs=(Urr(2**32),))
         with pytest.raises(DatapathError, match=r"does not fit upf\.api"):

@@ -389,3 +389,59 @@ def test_many_sessions_sending_to_one_remote_teid(datapath: LocalDatapath) -> No
         assert set(seids_of(h.engine._by_peer_teid.get(0x100, ()))) == left
     assert 0x100 not in h.engine._by_peer_teid
     h.check_sent_with_tshark()
+
+
+def test_error_indication_from_an_ipv6_gnb_names_its_session_alone(
+    datapath: LocalDatapath,
+) -> None:
+    """Two sessions send to TEID 0x100, each at its own IPv6 gNB (gNBs number their TEIDs
+    alike). An Error Indication naming 0x100 with the IPv6 GTP-U Peer Address of one
+    (TS 29.281 7.3.1) reports on that gNB's session alone, its Remote F-TEID the IPv6 one;
+    without a peer address, the TEID alone names both."""
+    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication, IE_GSNAddress
+
+    from pfcpd.smfsim import rules as R
+
+    h = Harness(datapath, n3="2001:db8:3::1")
+    gnbs = ("2001:db8:9::9", "2001:db8:9::a")
+    seids = []
+    for n, gnb in enumerate(gnbs):
+        ul = ul_pdr(fteid=A.FTEID(choose=True, choose_v6=True))
+        ul.ies = [
+            TR.OuterHeaderRemoval(1) if ie.type == T.OUTER_HEADER_REMOVAL else ie for ie in ul.ies
+        ]
+        far = R.dl_far(2, 0x100, gnb)
+        resp = h.establish(ul, dl_pdr(), ul_far(), far, qer(), urr(), cp_seid=0xC000 + n)
+        assert cause(resp) == 1
+        seids.append(up_seid(resp))
+    # its sender: the second gNB
+    sender = IE_GSNAddress(length=16, ipv6_address=gnbs[1])
+    ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(
+        IE_list=[IE_TEIDI(TEIDI=0x100), sender]
+    )
+    h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    (report,) = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert report.seid == 0xC001
+    assert report.get(T.REPORT_TYPE).has("ERIR")  # type: ignore[union-attr]
+    eir = report.get(T.ERROR_INDICATION_REPORT)
+    assert isinstance(eir, Grouped)
+    assert eir.get(T.F_TEID) == A.FTEID(0x100, None, gnbs[1])
+    h.answer(report)
+    # the same TEID from a gNB no session sends to: nothing
+    other = IE_GSNAddress(length=16, ipv6_address="2001:db8:9::b")
+    ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(
+        IE_list=[IE_TEIDI(TEIDI=0x100), other]
+    )
+    h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    assert [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+    # no GTP-U Peer Address: the TEID alone, both sessions
+    ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(IE_list=[IE_TEIDI(TEIDI=0x100)])
+    h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    reports = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert sorted(m.seid for m in reports) == [0xC000, 0xC001]
+    for m in reports:
+        eir = m.get(T.ERROR_INDICATION_REPORT)
+        assert isinstance(eir, Grouped)
+        assert eir.get(T.F_TEID) == A.FTEID(0x100, None, gnbs[m.seid - 0xC000])
+    h.answer_all(reports)
+    h.check_sent_with_tshark()

@@ -579,17 +579,32 @@ def test_ipv6_outer_and_ipv6_ue(lab: Lab) -> None:
 
 def test_a_received_error_indication_names_its_teid_and_sender(lab: Lab) -> None:
     """A gNB's Error Indication (TS 29.281 7.3.1): the event carries its TEID Data I
-    (value) and its IPv4 GTP-U Peer Address (id), which pfcpd matches with the FARs' peers;
-    without the address, id 0 (the TEID alone)."""
+    (value) and its GTP-U Peer Address (has_peer, peer: IPv4, or IPv6 with all its 16
+    octets), which pfcpd matches with the FARs' peers; without the address, has_peer
+    false (the TEID alone). id is 0."""
     from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication, IE_GSNAddress
 
+    gnb6 = "2001:db8:9:1:2:3:4:5"
     assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
     lab.events.clear()
-    sender = IE_GSNAddress(length=4, ipv4_address=N3_GNB)
-    for ies in ([IE_TEIDI(TEIDI=0x1234), sender], [IE_TEIDI(TEIDI=0x1235)]):
+    senders = (
+        IE_GSNAddress(length=4, ipv4_address=N3_GNB),
+        IE_GSNAddress(length=16, ipv6_address=gnb6),
+        None,
+    )
+    for teid, sender in enumerate(senders, 0x1234):
+        ies = [IE_TEIDI(TEIDI=teid)] + ([sender] if sender is not None else [])
         ei = GTPErrorIndication(IE_list=ies)
         lab.vpp.send(0, [gtpu(lab, 0, ei, qfi=None, gtp_type=26)], "eir")
-    recs = wait_events(lab, lambda r: r.type == 7 and r.value == 0x1235)
-    got = {r.value: r.id for r in recs if r.type == 7}
-    assert got == {0x1234: int(ipaddress.IPv4Address(N3_GNB)), 0x1235: 0}, recs
+    recs = wait_events(lab, lambda r: r.type == 7 and r.value == 0x1236)
+    got = {
+        r.value: (r.seid, r.id, r.has_peer, r.peer if r.has_peer else None)
+        for r in recs
+        if r.type == 7
+    }
+    assert got == {
+        0x1234: (0, 0, True, ipaddress.IPv4Address(N3_GNB)),
+        0x1235: (0, 0, True, ipaddress.IPv6Address(gnb6)),
+        0x1236: (0, 0, False, None),
+    }, recs
     lab.api.want_upf_events(enable=False, pid=3)

@@ -213,20 +213,38 @@ test_ul_gtpu_entry (void **st)
   assert_int_equal (v.n_events, 1);
   assert_int_equal (v.events[0].type, UPF_EV_ERROR_INDICATION);
   assert_int_equal (v.events[0].value, 0x200);
-  assert_int_equal (v.events[0].id, N3_UPF); /* its GTP-U Peer Address (IPv4) */
-  /* an IPv6 GTP-U Peer Address, or none: the TEID alone (id 0) */
-  upf_ip_t six = { .b = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } };
+  assert_int_equal (v.events[0].id, 0);
+  /* its GTP-U Peer Address (IPv4: IPv4-mapped, as the core's addresses) */
+  assert_int_equal (v.events[0].peer_af, UPF_EV_PEER_IP4);
+  assert_memory_equal (v.events[0].peer.b, local.b, 16);
+  /* an IPv6 GTP-U Peer Address: its 16 octets */
+  upf_ip_t six = { .b = { 0x20, 0x01, 0x0d, 0xb8, [14] = 0xab, [15] = 1 } };
   eil = upf_build_error_indication (0x200, &six, ei);
+  assert_int_equal (eil, 8 + 4 + 5 + 3 + 16);
   upfcore_ul_gtpu_packet (c, &local, ei, eil, 1, &v, out, sizeof (out));
   assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_ERROR_INDICATION);
   assert_int_equal (v.events[0].value, 0x200);
   assert_int_equal (v.events[0].id, 0);
+  assert_int_equal (v.events[0].peer_af, UPF_EV_PEER_IP6);
+  assert_memory_equal (v.events[0].peer.b, six.b, 16);
+  /* cut short inside the IPv6 address: no peer (the TEID alone), the event zeroed */
+  upf_wr16 (ei + 2, 4 + 5 + 3 + 15);
+  upfcore_ul_gtpu_packet (c, &local, ei, eil - 1, 1, &v, out, sizeof (out));
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].value, 0x200);
+  assert_int_equal (v.events[0].peer_af, UPF_EV_PEER_NONE);
+  upf_ip_t zero = { 0 };
+  assert_memory_equal (v.events[0].peer.b, zero.b, 16);
+  /* none: the TEID alone */
   eil = upf_build_error_indication (0x200, &local, ei);
   upf_wr16 (ei + 2, 4 + 5); /* (TEID Data I alone after the sequence number's 4 octets) */
   upfcore_ul_gtpu_packet (c, &local, ei, 8 + 4 + 5, 1, &v, out, sizeof (out));
   assert_int_equal (v.n_events, 1);
   assert_int_equal (v.events[0].value, 0x200);
   assert_int_equal (v.events[0].id, 0);
+  assert_int_equal (v.events[0].peer_af, UPF_EV_PEER_NONE);
+  assert_memory_equal (v.events[0].peer.b, zero.b, 16);
   /* end marker: consumed */
   uint32_t eml = upf_build_end_marker (0x100, 0, 0, ei);
   upfcore_ul_gtpu_packet (c, &local, ei, eml, 1, &v, out, sizeof (out));

@@ -212,6 +212,9 @@ class DatapathEvent:
     # The datapath's clock (`Datapath.now_ns`) when it raised the event; 0: not told (the
     # local datapath, whose events reach the engine at its next poll).
     time_ns: int = 0
+    # ERROR_INDICATION: the GTP-U Peer Address it came with (TS 29.281 7.3.1: the peer that
+    # sent it), IPv4 or IPv6; None without one, and for the other event types.
+    peer: IPAddress | None = None
 
 
 class Datapath(abc.ABC):

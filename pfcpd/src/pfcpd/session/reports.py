@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from ipaddress import IPv4Address
 
 from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
@@ -572,10 +571,10 @@ class Reporting(EngineState):
     def _error_indication(self, ev: DatapathEvent, now: float) -> None:
         """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
         (found through an index by TEID: a flood of indications costs no scan), at the
-        peer's address when the datapath tells it (``ev.id``: its IPv4 GTP-U Peer Address,
-        TS 29.281 7.3.1; 0: an IPv6 one or none, the TEID alone)."""
+        peer's address when the indication tells it (``ev.peer``: its GTP-U Peer Address,
+        IPv4 or IPv6, TS 29.281 7.3.1; None: the TEID alone)."""
         teid = ev.value
-        sender = IPv4Address(ev.id) if ev.id else None
+        sender = ev.peer
         for seid in sorted(seids_of(self._by_peer_teid.get(teid, ()))):
             session = self.sessions[seid]
             for peer, far_teid in session.peers:

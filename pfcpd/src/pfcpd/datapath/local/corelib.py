@@ -325,10 +325,32 @@ class RemoveArgsT(_Checked):
 
 
 class EventT(_Checked):
-    _fields_ = [("type", c_u32), ("id", c_u32), ("seid", c_u64), ("value", c_u64)]
+    """upf_event_t; peer_af / peer: an Error Indication's GTP-U Peer Address (`event_peer`)."""
+
+    _fields_ = [
+        ("type", c_u16),
+        ("peer_af", c_u8),
+        ("_pad", c_u8),
+        ("id", c_u32),
+        ("seid", c_u64),
+        ("value", c_u64),
+        ("peer", IpT),
+    ]
 
 
 MAX_EVENTS = 4
+# upf_event_t peer_af: the family of its peer (UPF_EV_PEER_*; 0 = none)
+EV_PEER_IP4 = 4
+EV_PEER_IP6 = 6
+
+
+def event_peer(e: EventT) -> IPAddress | None:
+    """An event's GTP-U Peer Address (an Error Indication's), None without one."""
+    if e.peer_af == EV_PEER_IP4:
+        return ipaddress.IPv4Address(bytes(e.peer.b[12:]))
+    if e.peer_af == EV_PEER_IP6:
+        return ipaddress.IPv6Address(bytes(e.peer.b))
+    return None
 
 
 class VerdictT(_Checked):
@@ -710,6 +732,9 @@ class CoreLib:
             self.check_enum(enum_cls, prefix, renames)
         if self.constant("UPFCORE_MAX_SLOTS") != MAX_SLOTS:
             raise CoreLibMismatch(f"{path}: UPFCORE_MAX_SLOTS is not {MAX_SLOTS} as in the binding")
+        for name, mine in (("UPF_EV_PEER_IP4", EV_PEER_IP4), ("UPF_EV_PEER_IP6", EV_PEER_IP6)):
+            if self.constant(name) != mine:
+                raise CoreLibMismatch(f"{path}: {name} is not {mine} as in the binding")
         if self.k.MAX_EVENTS != MAX_EVENTS:
             raise CoreLibMismatch(
                 f"{path}: UPF_MAX_EVENTS is {self.k.MAX_EVENTS} in C, {MAX_EVENTS} in the binding"

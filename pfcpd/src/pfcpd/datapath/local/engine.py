@@ -863,7 +863,9 @@ def _usage_of(
 
 
 def _event(e: corelib.EventT) -> DatapathEvent:
-    return DatapathEvent(type=EventType(e.type), seid=e.seid, id=e.id, value=e.value)
+    return DatapathEvent(
+        type=EventType(e.type), seid=e.seid, id=e.id, value=e.value, peer=corelib.event_peer(e)
+    )
 
 
 # A FAR's GTP-U tunnel, with what its End Marker needs: (FAR ID, peer, TEID, source, PDU

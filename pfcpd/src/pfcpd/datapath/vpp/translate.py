@@ -21,6 +21,7 @@ from pfcpd.datapath.interface import (
     DuplicatingParameters,
     EventType,
     Far,
+    IPAddress,
     IPNetwork,
     Pdr,
     Qer,
@@ -364,9 +365,21 @@ def events_of(message: object) -> tuple[list[DatapathEvent], int]:
                 id=int(_field(record, "id")),
                 value=int(_field(record, "value")),
                 time_ns=int(_field_or(record, "time_ns", 0)),
+                peer=_event_peer(record),
             )
         )
     return out, unknown
+
+
+def _event_peer(record: object) -> IPAddress | None:
+    """An event record's GTP-U Peer Address (an Error Indication's: ``has_peer`` and
+    ``peer``, which vpp_papi gives as an ``ipaddress`` object), None without one."""
+    if not _field_or(record, "has_peer", False):
+        return None
+    peer = _field(record, "peer")
+    if isinstance(peer, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return peer
+    return ipaddress.ip_address(peer)
 
 
 def _records(message: object) -> Iterable[object]:
