@@ -4,8 +4,11 @@ through a generator we did not write, and vpp_papi's serializer packs and unpack
 
 Where the JSON comes from, first found:
 1. ``$UPF_API_JSON`` (a generated upf.api.json);
-2. the upf-plugin .deb's ``/usr/share/vpp/api/plugins/upf.api.json``;
-3. generated now from ``upf_plugin/vpp/upf.api`` (``$UPF_API`` overrides the path) with
+2. the one this tree's plugin build generated (``build/{core,core-release,vpp}/vpp/``, in
+   the order ``vpp_launch.find_plugin`` looks for the plugin the VPP tests load): the
+   tree's upf.api, not the installed plugin's, which may be older;
+3. the upf-plugin .deb's ``/usr/share/vpp/api/plugins/upf.api.json``;
+4. generated now from ``upf_plugin/vpp/upf.api`` (``$UPF_API`` overrides the path) with
    ``vppapigen``: the vpp-dev package's (with its .api includes in /usr/include), else the
    one in a VPP source checkout named by ``$VPP_SRC`` (a git repository: its v26.06
    ``src/tools/vppapigen`` and ``src/vnet`` .api files are read with ``git show``).
@@ -124,6 +127,10 @@ def find_upf_api_json() -> Path:
         if not Path(env).is_file():
             raise Missing(f"UPF_API_JSON={env}: no such file")
         return Path(env)
+    for build in ("core", "core-release", "vpp"):
+        built = REPO / "build" / build / "vpp" / "upf.api.json"
+        if built.is_file():
+            return built
     if INSTALLED.is_file():
         return INSTALLED
     source = upf_api_source()
