@@ -23,23 +23,14 @@ from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable, check_reply
 
 EEXIST, ENOENT = tr.ENTRY_ALREADY_EXISTS, tr.NO_SUCH_ENTRY
-COUNTER_FIELDS = (
-    "bytes_total",
-    "bytes_ul",
-    "bytes_dl",
-    "pkts_total",
-    "pkts_ul",
-    "pkts_dl",
-    "dropped_dl_pkts",
-    "dropped_dl_bytes",
-    "first_ns",
-    "last_ns",
-    "start_ns",
-)
 
 
 def usage_record(urr_id: int, counts: dict[str, int]) -> SimpleNamespace:
-    return SimpleNamespace(urr_id=urr_id, flags=0, **{k: counts.get(k, 0) for k in COUNTER_FIELDS})
+    """A vl_api_upf_usage_t as vpp_papi returns it: the counters the driver reads
+    (translate's USAGE_FIELDS), and flags and start_ns, which it does not."""
+    record = {name: counts.get(name, 0) for name in tr.USAGE_FIELDS}
+    record.update(urr_id=urr_id, flags=0, start_ns=counts.get("start_ns", 0))
+    return SimpleNamespace(**record)
 
 
 @dataclass

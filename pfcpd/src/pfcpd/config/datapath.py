@@ -14,17 +14,25 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeGuard
+from typing import Annotated, Any, Literal, Protocol, TypeGuard
 
 from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic.dataclasses import dataclass
 from pydantic_core import InitErrorDetails
 
+from ..datapath.interface import IPNetwork
 from .errors import problem, raise_collected, type_name
 from .types import SECTION, AbsolutePath, PositiveInt, PositiveSeconds, also_null, null_is_empty
 
 IFNAMSIZ = 16
 TUN_PREFIX = "upf-"
+
+
+class NetworkInstance(Protocol):
+    """What `checks_with` reads of a network instance (`models.NetworkInstanceConfig`)."""
+
+    @property
+    def ue_pools(self) -> tuple[IPNetwork, ...]: ...
 
 
 def is_ifname(name: object) -> TypeGuard[str]:
@@ -69,10 +77,28 @@ class LocalDatapathConfig:
 
     @staticmethod
     def checks_with(
-        value: Mapping[str, Any], network_instances: Collection[str]
+        value: Mapping[str, Any], network_instances: Mapping[str, NetworkInstance]
     ) -> Iterator[tuple[tuple[str, ...], str]]:
-        """(loc under ``datapath``, problem) of the TUN devices against ``network_instances``;
-        ``value`` is the section as written (it may have errors of its own)."""
+        """(loc under ``datapath``, problem) of the TUN devices against ``network_instances``,
+        and of UE pools of two network instances that overlap: the local datapath routes
+        each instance's pools to its TUN in the host's routing table, which sends an
+        address to one TUN only (the other instance's downlink to it would reach the wrong
+        TUN and be dropped). ``value`` is the section as written (it may have errors of its
+        own)."""
+        seen: list[tuple[str, IPNetwork]] = []
+        for name, instance in network_instances.items():
+            for net in instance.ue_pools:
+                for other_name, other in seen:
+                    if other_name == name or other.version != net.version:
+                        continue
+                    if net.overlaps(other):
+                        text = (
+                            f"kind local: UE pool {net} of network instance {name!r} overlaps"
+                            f" {other} of {other_name!r}; the local datapath routes both to"
+                            " their TUN devices in the host's one routing table"
+                        )
+                        yield (), text
+                seen.append((name, net))
         tuns = value.get("n6_tun", {})
         if not isinstance(tuns, dict):
             return

@@ -290,6 +290,29 @@ class Config:
     def admin_socket(self) -> Path:
         return self.admin.socket
 
+    @field_validator("network_instances")
+    @classmethod
+    def _network_instances(
+        cls, value: dict[str, NetworkInstanceConfig]
+    ) -> dict[str, NetworkInstanceConfig]:
+        """The pools of one network instance share no address: each would hand it out. (The
+        same addresses in pools of two instances are two data networks' own spaces: the
+        allocator and the datapath's downlink lookup key UE addresses by instance; the
+        local datapath refuses them, `LocalDatapathConfig.checks_with`.)"""
+        errors: list[InitErrorDetails] = []
+        for name, instance in value.items():
+            pools = instance.ue_pools
+            for j, net in enumerate(pools):
+                for i, other in enumerate(pools[:j]):
+                    if net.version == other.version and net.overlaps(other):
+                        text = (
+                            f"{net} {_relation(net, other)} {other} (ue_pools[{i}]) of network"
+                            f" instance {name!r}: its UE pools must not share addresses"
+                        )
+                        _collect(errors, (name, "ue_pools", j), text, str(net))
+        raise_collected(errors)
+        return value
+
     @field_validator("datapath", mode="wrap")
     @classmethod
     def _datapath(
@@ -337,6 +360,14 @@ class Config:
             _collect(errors, ("n3",), "is required", value)
         raise_collected(errors)
         return result
+
+
+def _relation(net: IPNetwork, other: IPNetwork) -> str:
+    """How two overlapping networks overlap (CIDRs that overlap: one holds the other, the
+    one with the longer prefix)."""
+    if net.prefixlen == other.prefixlen:
+        return "is the same network as"
+    return "is inside" if net.prefixlen > other.prefixlen else "contains"
 
 
 def _at(loc: tuple[str, ...], text: str, value: object) -> ValidationError:

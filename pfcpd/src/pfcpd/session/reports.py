@@ -13,8 +13,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+from collections.abc import Callable
 
-from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType
+from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType, Usage
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
 from ..pfcp.ies_address import FTEID
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
@@ -377,15 +378,12 @@ class Reporting(EngineState):
         """The URR's counts not yet reported (its baseline and the datapath's) reach the
         Volume Threshold of its rule (True when the datapath's cannot be read: as the
         datapath raised it)."""
-        rule = session.rules.urr.get(urr_id)
-        if rule is None:
-            return False
-        try:
-            usage = self.datapath.read_usage(session.up_seid, urr_id)
-        except DatapathError:
-            return True
-        offsets = (octets(book.baseline), octets(book.consumed))
-        return "VOLTH" in volume_limits_reached(urr_id, rule, offsets, octets(usage))
+
+        def reached(rule: Grouped, usage: Usage) -> bool:
+            offsets = (octets(book.baseline), octets(book.consumed))
+            return "VOLTH" in volume_limits_reached(urr_id, rule, offsets, octets(usage))
+
+        return self._reached_now(session, urr_id, reached)
 
     def _time_quota_ended(self, book: UrrBook, ev: DatapathEvent) -> bool:
         """The datapath's TIMQU event: the Time Quota it meters is used up (it drops the
@@ -523,16 +521,29 @@ class Reporting(EngineState):
         VOLQU event came before the CP granted a new quota (or paused the measurement,
         INAM), and is not about the quota in force: no report (TS 29.244 5.2.2.2.1: VOLQU
         is the quota's exhaustion); the counts go into the URR's next one."""
+
+        def reached(rule: Grouped, usage: Usage) -> bool:
+            used = (book.consumed + Counts.of(usage)).values
+            volumes = (used[0], used[1], used[2])
+            return bool(quotas_used_up([(urr_id, rule)], {urr_id: ((0, 0, 0), volumes)}))
+
+        return self._reached_now(session, urr_id, reached)
+
+    def _reached_now(
+        self, session: Session, urr_id: int, reached: Callable[[Grouped, Usage], bool]
+    ) -> bool:
+        """``reached`` of the URR's rule and the counts the datapath holds of it now (the
+        limit checks of `_threshold_reached` and `_quota_used_up`). False when the session
+        has no such rule; True when the datapath cannot read the counts (cannot tell:
+        reported as the datapath raised it)."""
         rule = session.rules.urr.get(urr_id)
         if rule is None:
             return False
         try:
             usage = self.datapath.read_usage(session.up_seid, urr_id)
         except DatapathError:
-            return True  # (cannot tell: reported as the datapath raised it)
-        used = (book.consumed + Counts.of(usage)).values
-        volumes = (used[0], used[1], used[2])
-        return bool(quotas_used_up([(urr_id, rule)], {urr_id: ((0, 0, 0), volumes)}))
+            return True
+        return reached(rule, usage)
 
     def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
         """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND)."""

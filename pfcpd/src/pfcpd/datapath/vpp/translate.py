@@ -312,7 +312,7 @@ def _field_or(record: object, name: str, default: int) -> Any:
 
 
 # vl_api_upf_usage_t's fields, in the order of Usage's
-_USAGE_FIELDS = (
+USAGE_FIELDS = (
     "urr_id",
     "bytes_total",
     "bytes_ul",
@@ -325,14 +325,14 @@ _USAGE_FIELDS = (
     "first_ns",
     "last_ns",
 )
-_usage_fields = operator.attrgetter(*_USAGE_FIELDS)
+_usage_fields = operator.attrgetter(*USAGE_FIELDS)
 
 
 def usage_of(record: object) -> Usage:
     """A vl_api_upf_usage_t (as vpp_papi returns it: a namedtuple; or a dict)."""
     values: Iterable[Any]
     if isinstance(record, Mapping):
-        values = [record[name] for name in _USAGE_FIELDS]
+        values = [record[name] for name in USAGE_FIELDS]
     else:
         values = _usage_fields(record)
     return Usage(*map(int, values))
