@@ -268,6 +268,7 @@ def _usage_report(ie_type: int) -> Grouped:
         S.DurationMeasurement(60),
         S.TimeOfFirstPacket(3_927_000_001),
         S.TimeOfLastPacket(3_927_000_059),
+        F.UsageInformation.of("AFT"),
         *([] if ie_type == T.USAGE_REPORT_DELETION_RESPONSE else [S.QueryURRReference(99)]),
     )
 

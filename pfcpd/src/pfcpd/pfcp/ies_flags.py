@@ -159,6 +159,15 @@ class UsageReportTrigger(FlagsIE):
 
 
 @register
+class UsageInformation(FlagsIE):
+    """Usage Information (8.2.90): the Usage Report is of the usage before (BEF) or after
+    (AFT) the URR's Monitoring Time, or after/before QoS enforcement (UAE, UBE)."""
+
+    TYPE = IEType.USAGE_INFORMATION
+    NAMES = ("BEF", "AFT", "UAE", "UBE")
+
+
+@register
 class CPFunctionFeatures(FlagsIE):
     TYPE = IEType.CP_FUNCTION_FEATURES
     NAMES = (

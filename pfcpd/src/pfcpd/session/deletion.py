@@ -13,7 +13,7 @@ from ..pfcp.ies_address import FQCSID, NodeID
 from .session import Session
 from .session_set import csid_keys
 from .state import ACCEPTED, EngineState
-from .usage import Counts, PacketTimes, usage_report
+from .usage import Counts, PacketTimes, usage_reports
 
 M = MessageType
 T = IEType
@@ -30,7 +30,7 @@ class Deletion(EngineState):
         for urr_id, (counts, times) in final.items():
             book = session.urrs[urr_id]
             container = T.USAGE_REPORT_DELETION_RESPONSE
-            ies.append(usage_report(container, urr_id, book, counts, ("TERMR",), now_ntp, times))
+            ies += usage_reports(container, urr_id, book, counts, ("TERMR",), now_ntp, times)
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _delete_staged(

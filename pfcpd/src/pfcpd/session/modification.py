@@ -64,6 +64,7 @@ from .usage import (
     Counts,
     OneBook,
     UrrBook,
+    is_before,
     kept_books,
     packet_times,
     report_counts,
@@ -176,8 +177,9 @@ class Modification(Choosing, Reporting):
             read_ns = self.datapath.now_ns() if replaced else 0  # (before the reads)
             container = T.USAGE_REPORT_MODIFICATION_RESPONSE
             reports = [
-                self._report(session, urr_id, (trigger,), now_ntp, container)
+                group
                 for urr_id, trigger in wanted.items()
+                for group in self._report(session, urr_id, (trigger,), now_ntp, container)
             ]
             for urr_id in wanted:
                 if urr_id not in rules.urr or urr_id in replaced:
@@ -557,8 +559,9 @@ class Modification(Choosing, Reporting):
         for group in reports:
             urr_id = ie_value(group, T.URR_ID) or 0
             book = snapshot.get(urr_id)
-            if book is None or group.get(T.VOLUME_MEASUREMENT) is None:
-                continue  # (a report without measurement read nothing with reset)
+            if book is None or group.get(T.VOLUME_MEASUREMENT) is None or is_before(group):
+                continue  # (a report without measurement read nothing with reset; the usage
+                # before a Monitoring Time is the snapshot's still)
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts

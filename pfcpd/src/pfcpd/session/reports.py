@@ -31,11 +31,11 @@ from .usage import (
     ZERO,
     Counts,
     UrrBook,
+    counts_back,
     measures,
     octets,
     packet_times,
-    report_counts,
-    usage_report,
+    usage_reports,
     volume_limited,
 )
 
@@ -194,10 +194,11 @@ class Reporting(EngineState):
         now_ntp: float,
         container: int,
         checked: frozenset[str] = frozenset(),
-    ) -> Grouped:
-        """The Usage Report of URR ``urr_id`` for ``triggers``; ``checked``: those of them
-        the engine's check of the counts found (`_lost_limits`), whose datapath events
-        raised before this report's read are late (`_late`)."""
+    ) -> list[Grouped]:
+        """The Usage Report of URR ``urr_id`` for ``triggers`` (two when it carries the usage
+        before a Monitoring Time apart, `usage_reports`); ``checked``: those of them the
+        engine's check of the counts found (`_lost_limits`), whose datapath events raised
+        before this report's read are late (`_late`)."""
         book = session.urrs[urr_id]
         counts, times = book.baseline, None
         measured = measures(triggers)  # else the counts go on into the next report
@@ -223,7 +224,7 @@ class Reporting(EngineState):
         if measured:
             book.baseline = ZERO
             book.last_packets = 0
-        return usage_report(container, urr_id, book, counts, triggers, now_ntp, times)
+        return usage_reports(container, urr_id, book, counts, triggers, now_ntp, times)
 
     def _send_report(
         self,
@@ -282,7 +283,10 @@ class Reporting(EngineState):
             if u in session.urrs and measures(tuple(trig))
         )
         groups = [
-            self._report(
+            group
+            for urr_id, trig in due.items()
+            if urr_id in session.urrs
+            for group in self._report(
                 session,
                 urr_id,
                 tuple(sorted(trig)),
@@ -290,8 +294,6 @@ class Reporting(EngineState):
                 T.USAGE_REPORT_REPORT_REQUEST,
                 frozenset(checked.get(urr_id, ())) if checked else frozenset(),
             )
-            for urr_id, trig in due.items()
-            if urr_id in session.urrs
         ]
         if not groups:
             return
@@ -632,13 +634,14 @@ class Reporting(EngineState):
 
 def _usage_back(session: Session, reports: list[Grouped]) -> bool:
     """The counts of ``reports`` (Usage Reports no CP took) go back into their URRs'
-    baselines: the session's next report carries them (journaled with the session at the
-    caller's commit). Whether the baseline of a URR with a Volume Threshold (VOLTH) grew."""
+    baselines (those of the usage before a Monitoring Time into what the URR keeps of it,
+    `counts_back`): the session's next report carries them (journaled with the session at
+    the caller's commit). Whether the baseline of a URR with a Volume Threshold (VOLTH)
+    grew."""
     grew = False
     for group in reports:
         book = session.urrs.get(ie_value(group, T.URR_ID) or 0)
         if book is not None:
-            counts = report_counts(group)
-            book.baseline = book.baseline + counts
+            counts = counts_back(book, group)
             grew = grew or bool(counts and book.reports("VOLTH"))
     return grew

@@ -677,9 +677,9 @@ def seids_of(entry: int | tuple[int, ...] | set[int]) -> Collection[int]:
 def _timed(session: Session) -> bool:
     """The session has URRs the engine watches over time (periodic, start/stop of
     traffic, quota holding time, dropped DL traffic, quota validity, time metering that
-    pauses without traffic)."""
+    pauses without traffic, a Monitoring Time not reached yet)."""
     return any(
-        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.watches_time
+        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.watches_time or b.monitoring_ntp
         for b in session.urrs.values()
     )
 

@@ -1,7 +1,7 @@
 """The engine's timer (`Timers.handle_timer`): Downlink Data Reports whose delay is over, the
 datapath's events, the URRs' time triggers (periodic, start/stop of traffic, quota holding
-and validity time, time metering, dropped DL traffic) and checkpoints of the datapath's
-counters, a slice of the sessions per poll.
+and validity time, time metering, dropped DL traffic, Monitoring Time) and checkpoints of
+the datapath's counters, a slice of the sessions per poll.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import logging
 from collections.abc import Iterable
 
 from ..datapath.interface import DatapathError
+from ..pfcp import IEType
 from .reports import Reporting
-from .usage import Counts, packet_times
+from .session import Session
+from .usage import ZERO, Counts, UrrBook, packet_times, subsequent_rule
 
 log = logging.getLogger("pfcpd.session")
 
@@ -76,13 +78,23 @@ class Timers(Reporting):
 
     def _time_triggers(self, now: float, activity: bool = True) -> None:
         """Periodic reports, start/stop of traffic, quota holding time, quota validity
-        time and dropped DL traffic threshold."""
+        time, dropped DL traffic threshold and Monitoring Time (at every poll: the usage
+        before it ends within a poll interval of it)."""
         now_ntp = self._ntp()
         for seid in list(self._timed_seids):
             session = self.sessions[seid]
             due: dict[int, set[str]] = {}
             expired = False
+            later: list[int] = []  # Monitoring Times reached after a report (MONIT)
             for urr_id, book in session.urrs.items():
+                if book.monitoring_ntp and book.monitoring_ntp <= now_ntp:
+                    if book.before_end:
+                        # The usage before an earlier Monitoring Time is not reported yet:
+                        # reported now (MONIT, with the usage since), then this one splits.
+                        due.setdefault(urr_id, set()).add("MONIT")
+                        later.append(urr_id)
+                    else:
+                        expired = self._monitoring_time(session, urr_id, book, now_ntp) or expired
                 if book.next_periodic is not None and book.next_periodic <= now:
                     while book.next_periodic <= now:
                         book.next_periodic += book.period or 1
@@ -128,9 +140,63 @@ class Timers(Reporting):
                     due.setdefault(urr_id, set()).add("QUHTI")
             if due:
                 self._usage_reports(session, due, now)
-            if expired:  # the quota's traffic stops (after the report read its counts)
+            for urr_id in later:
+                kept = session.urrs.get(urr_id)
+                if kept is not None:
+                    expired = self._monitoring_time(session, urr_id, kept, now_ntp) or expired
+            if expired:  # the quota's traffic stops (after the report read its counts), or
+                # the limits after a Monitoring Time apply
                 self._reinstall(session)
                 self._commit_quietly(session)
+
+    def _monitoring_time(
+        self, session: Session, urr_id: int, book: UrrBook, now_ntp: float
+    ) -> bool:
+        """The URR's Monitoring Time is reached (TS 29.244 5.2.2.3.1): its counts are read
+        with reset, as a report reads them, and the measurement so far is kept apart as the
+        usage before it (`UrrBook.split`: no report now; the URR's next one carries it,
+        `usage_reports`). From now on its rule is the one after the Monitoring Time
+        (`subsequent_rule`: the Subsequent thresholds and quotas in place of the others;
+        journaled with the session's rules), with its book's parameters taken from it. A
+        Subsequent Volume or Time Quota is a new grant: it counts from now (the quota left
+        at the Monitoring Time goes with it); without one, the quota in force goes on, what
+        was used of it before still used. Whether the session's program is to be installed
+        again (False: the datapath's counts were not read; tried again at the next poll)."""
+        try:
+            usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+            return False
+        times = None
+        if book.inactive:  # paused: the datapath's counts are not usage
+            book.taken(ZERO)
+        else:
+            times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+            taken = Counts.of(usage)
+            book.baseline = book.baseline + taken
+            book.taken(taken)
+        book.last_packets = 0
+        book.split(times, now_ntp)
+        rules = session.rules
+        rule = rules.urr.get(urr_id)
+        if rule is not None:
+            rule, replaced = subsequent_rule(rule)
+            rules.urr[urr_id] = rule
+            session.set_rules(rules)
+            book.configure(rule, now_ntp)
+            if IEType.VOLUME_QUOTA in replaced:
+                book.consumed = ZERO  # (the datapath counts from 0 since the read)
+            if IEType.TIME_QUOTA in replaced:
+                book.grant_time(now_ntp)
+                book.time_granted_ns = self.datapath.now_ns()
+            if replaced & {IEType.VOLUME_QUOTA, IEType.TIME_QUOTA}:
+                book.grant(now_ntp)
+        log.info(
+            "session 0x%x URR %d: Monitoring Time reached, the usage before it kept apart",
+            session.up_seid,
+            urr_id,
+        )
+        return True
 
     def checkpoint(self, now: float, seids: Iterable[int] | None = None) -> None:
         """Journal the datapath's counters (not reset) of the sessions ``seids`` (all by

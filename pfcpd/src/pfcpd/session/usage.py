@@ -19,11 +19,13 @@ from typing import Any, TypeVar, overload
 
 from ..datapath.interface import Usage
 from ..pfcp import IE, Grouped, IEType
+from ..pfcp.ie import DECODERS, RawIE
 from ..pfcp.ies_address import FSEID
 from ..pfcp.ies_flags import (
     MeasurementInformation,
     MeasurementMethod,
     ReportingTriggers,
+    UsageInformation,
     UsageReportTrigger,
 )
 from ..pfcp.ies_scalar import (
@@ -174,6 +176,18 @@ class UrrBook:
     # datapath counts meanwhile is discarded). ``inactive`` is journaled.
     inam: bool = False
     inactive: bool = False
+    # Monitoring Time (TS 29.244 5.2.2.3.1, e.g. a tariff time change): NTP seconds, from the
+    # rule (NO_TIME: none, or reached: `subsequent_rule` takes it from the rule then). When
+    # it is reached (`split`), the measurement so far is the usage before it ("BEF"), kept
+    # apart until the URR's next report carries it, as a Usage Report of its own before the
+    # one of the usage after it (`usage_reports`): ``before`` (counts), ``before_start`` and
+    # ``before_end`` (its period: ``before_end`` NO_TIME when none is kept),
+    # ``before_metered`` (seconds of time metering). Journaled ("bef").
+    monitoring_ntp: float = NO_TIME
+    before: Counts = ZERO
+    before_start: float = NO_TIME
+    before_end: float = NO_TIME
+    before_metered: float = 0.0
     # The datapath's clock (`Datapath.now_ns`) just before the reset read of the last
     # report of a volume threshold (VOLTH) and of a quota (VOLQU) that the engine's check
     # of the counts found (`Reporting._lost_limits`), or of the final report of the URR of
@@ -346,13 +360,43 @@ class UrrBook:
             self.seen_ntp,
             self.time_threshold_done,
             self.time_quota_used,
+            self.before_start,
+            self.before_end,
+            self.before_metered,
+            *self.before.values,
         )
 
     def restore_marks(self, marks: tuple[float, ...]) -> None:
         seqn, self.period_start_ntp, self.metering_ntp, *rest = marks
         self.seqn = int(seqn)
-        self.metered_s, self.last_packet_ntp, self.seen_ntp, done, self.time_quota_used = rest
+        self.metered_s, self.last_packet_ntp, self.seen_ntp, done, self.time_quota_used = rest[:5]
         self.time_threshold_done = bool(done)
+        self.before_start, self.before_end, self.before_metered = rest[5:8]
+        before = Counts(tuple(int(v) for v in rest[8:]))
+        self.before = before if before else ZERO
+
+    def split(self, times: PacketTimes | None, now_ntp: float) -> None:
+        """The Monitoring Time is reached (seen at ``now_ntp``, after the datapath's counts
+        were read with reset into ``baseline``, ``times`` the first and last packet they
+        counted): the measurement period ends at it. What it measured (``baseline``, the
+        seconds metered up to the Monitoring Time) is the usage before it, kept apart for
+        the next report (`usage_reports`); a new period starts at the Monitoring Time (a
+        Time Threshold applies again from it). A Monitoring Time at or before the start of
+        the period (already past when the rule came) leaves nothing before it: the period
+        goes on, all of it after the Monitoring Time."""
+        at = self.monitoring_ntp
+        self.monitoring_ntp = NO_TIME
+        self.saw(times, now_ntp)
+        if not at or at <= self.period_start_ntp:
+            return
+        metered = self.metered(at)
+        self.before, self.baseline = self.baseline, ZERO
+        self.before_start, self.before_end = self.period_start_ntp, at
+        self.before_metered = metered
+        if self.own_time:  # a new period: the quota keeps what the one before metered
+            self.time_quota_used += metered
+            self.time_threshold_done = False
+        self.period_start_ntp, self.metered_s = at, 0.0
 
     def grant(self, now_ntp: float) -> None:
         """A quota was granted (the URR created, or updated with a quota or a validity
@@ -427,6 +471,13 @@ class UrrBook:
             d["last"], d["seen"] = self.last_packet_ntp, self.seen_ntp
         if self.own_time or self.time_quota_over:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
+        if self.before_end:
+            d["bef"] = [
+                list(self.before.values),
+                self.before_start,
+                self.before_end,
+                self.before_metered,
+            ]
         return d
 
     def restored_at(self, established: float) -> None:
@@ -453,6 +504,7 @@ class UrrBook:
             and not self.own_time
             and not self.time_quota_over
             and not (self.duration and self.inactivity > 0)  # (not self.pauses)
+            and self.before_end is NO_TIME
         )
 
     def json_text(self, known: float | None = None, known_text: str = "") -> str:
@@ -506,6 +558,11 @@ class UrrBook:
         if self.own_time or self.time_quota_over:
             done, used, over = self.time_threshold_done, self.time_quota_used, self.time_quota_over
             text += f',"tq":[{json_value(done)},{json_value(used)},{json_value(over)}]'
+        if self.before_end:
+            text += (
+                f',"bef":[{json_ints(self.before.values)},{json_value(self.before_start)},'
+                f"{json_value(self.before_end)},{json_value(self.before_metered)}]"
+            )
         return text + "}"
 
     @classmethod
@@ -530,7 +587,16 @@ class UrrBook:
         tq = d.get("tq", [False, 0.0, False])
         assert isinstance(tq, list | tuple) and len(tq) == 3
         done, used, over = tq
+        bef = d.get("bef", [[0] * 6, 0.0, 0.0, 0.0])
+        assert isinstance(bef, list | tuple) and len(bef) == 4
+        before_values, before_start, before_end, before_metered = bef
+        assert isinstance(before_values, list) and len(before_values) == 6
+        before = Counts(tuple(int(v) for v in before_values))
         return cls(
+            before=before if before else ZERO,
+            before_start=float(before_start) or NO_TIME,
+            before_end=float(before_end) or NO_TIME,
+            before_metered=float(before_metered),
             time_threshold_done=bool(done),
             time_quota_used=float(used),
             time_quota_over=bool(over),
@@ -645,6 +711,7 @@ def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
         ("own_time", own_time),
         ("time_threshold", _value(urr, T.TIME_THRESHOLD) if threshold else 0),
         ("time_quota", _value(urr, T.TIME_QUOTA) if own_time else 0),
+        ("monitoring_ntp", float(_value(urr, T.MONITORING_TIME)) or NO_TIME),
     ]
     return tuple(out), flags.has("ISTM")
 
@@ -689,6 +756,100 @@ def usage_report(
         ies += [TimeOfFirstPacket(int(times[0])), TimeOfLastPacket(int(times[1]))]
     book.seqn = (book.seqn + 1) & 0xFFFFFFFF
     return Grouped(container, ies)
+
+
+def usage_reports(
+    container: int,
+    urr_id: int,
+    book: UrrBook,
+    counts: Counts,
+    triggers: tuple[str, ...],
+    now_ntp: float,
+    times: PacketTimes | None = None,
+) -> list[Grouped]:
+    """The Usage Reports of one report of the URR (`usage_report`): with the usage before
+    its Monitoring Time kept apart (`UrrBook.split`), when the report carries a
+    measurement, two (TS 29.244 5.2.2.3.1): first the one of the usage before it (Usage
+    Information BEF: its counts, its period ending at the Monitoring Time), then the one of
+    the usage after it (AFT: ``counts``, from the Monitoring Time on), each with its own
+    UR-SEQN; else the one."""
+    if not book.before_end or not measures(triggers):
+        return [usage_report(container, urr_id, book, counts, triggers, now_ntp, times)]
+    ies: list[IE] = [URRID(urr_id), URSEQN(book.seqn), UsageReportTrigger.of(*triggers)]
+    if not set(triggers) <= UNTIMED_TRIGGERS:
+        ies += [StartTime(int(book.before_start)), EndTime(int(book.before_end))]
+    v = book.before.values
+    if book.volume:
+        packets = (v[3], v[4], v[5]) if book.packets else (None, None, None)
+        ies.append(VolumeMeasurement(v[0], v[1], v[2], *packets))
+    if book.duration:
+        ies.append(DurationMeasurement(int(book.before_metered + _ROUNDING)))
+    ies.append(UsageInformation.of("BEF"))
+    book.seqn = (book.seqn + 1) & 0xFFFFFFFF
+    book.before, book.before_start, book.before_end = ZERO, NO_TIME, NO_TIME
+    book.before_metered = 0.0
+    after = usage_report(container, urr_id, book, counts, triggers, now_ntp, times)
+    after.ies.append(UsageInformation.of("AFT"))
+    return [Grouped(container, ies), after]
+
+
+def is_before(group: Grouped) -> bool:
+    """The Usage Report is of the usage before a Monitoring Time (Usage Information BEF)."""
+    info = group.get(T.USAGE_INFORMATION)
+    return isinstance(info, UsageInformation) and info.has("BEF")
+
+
+def counts_back(book: UrrBook, group: Grouped) -> Counts:
+    """The counts of a Usage Report no CP took go back into ``book``: those of the usage
+    before a Monitoring Time (BEF) into what it keeps of that usage (its period back from
+    the report, when it keeps none), for its next report to carry apart again; the others
+    into its ``baseline``. The counts."""
+    counts = report_counts(group)
+    if not is_before(group):
+        book.baseline = book.baseline + counts
+        return counts
+    book.before = book.before + counts
+    if not book.before_end:
+        start, end = group.get(T.START_TIME), group.get(T.END_TIME)
+        book.before_start = float(start.value) if isinstance(start, StartTime) else NO_TIME
+        book.before_end = float(end.value) if isinstance(end, EndTime) else book.period_start_ntp
+    duration = group.get(T.DURATION_MEASUREMENT)
+    if isinstance(duration, DurationMeasurement):
+        book.before_metered += duration.value
+    return ZERO
+
+
+# Subsequent IE -> the IE it replaces once the Monitoring Time is reached (`subsequent_rule`).
+_SUBSEQUENT: dict[int, int] = {
+    T.SUBSEQUENT_VOLUME_THRESHOLD: T.VOLUME_THRESHOLD,
+    T.SUBSEQUENT_VOLUME_QUOTA: T.VOLUME_QUOTA,
+    T.SUBSEQUENT_TIME_THRESHOLD: T.TIME_THRESHOLD,
+    T.SUBSEQUENT_TIME_QUOTA: T.TIME_QUOTA,
+    T.SUBSEQUENT_EVENT_THRESHOLD: T.EVENT_THRESHOLD,
+    T.SUBSEQUENT_EVENT_QUOTA: T.EVENT_QUOTA,
+}
+
+
+def subsequent_rule(rule: Grouped) -> tuple[Grouped, frozenset[int]]:
+    """The URR's rule once its Monitoring Time is reached (TS 29.244 7.5.2.4: the Subsequent
+    thresholds and quotas are those of the period after it): each Subsequent Volume/Time/
+    Event Threshold or Quota takes the place of the Threshold or Quota of its kind (the
+    same encoding), and the Monitoring Time and Subsequent IEs are gone; a limit without a
+    Subsequent one stays. With the types of the limits replaced."""
+    given = {ie.type: ie for ie in rule.ies if ie.type in _SUBSEQUENT}
+    replaced = {_SUBSEQUENT[t]: ie for t, ie in given.items()}
+    ies: list[IE] = []
+    for ie in rule.ies:
+        if ie.type == T.MONITORING_TIME or ie.type in _SUBSEQUENT:
+            continue
+        if ie.type in replaced:
+            continue
+        ies.append(ie)
+    for target, ie in replaced.items():
+        data = ie.encode()
+        decoder = DECODERS.get(target)
+        ies.append(decoder(data) if decoder is not None else RawIE(target, data))
+    return Grouped(rule.type, ies), frozenset(replaced)
 
 
 def report_counts(group: Grouped) -> Counts:
