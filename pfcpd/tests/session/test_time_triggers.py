@@ -4,6 +4,7 @@ of traffic, quota holding time. The datapath's clock follows the harness's node 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from session_harness import (
@@ -23,7 +24,7 @@ from session_harness import (
     usage_reports,
 )
 
-from pfcpd.datapath.interface import DatapathEvent, EventType, Usage
+from pfcpd.datapath.interface import DatapathEvent, EventType, SessionProgram, Usage
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_flags as F
@@ -148,6 +149,29 @@ def test_time_quota_counts_from_its_grant_across_reports(ht: Harness) -> None:
     assert any(trig == ["PERIO"] for t, trig in reports if t < timqu[0])
     assert all(v == Verdict.FORWARD for t, v in verdicts if t < granted + 1.9)
     assert all(v == Verdict.DROP for t, v in verdicts if t > timqu[0])
+
+
+def test_time_quota_grants_are_journaled(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restored engine installs each Time Quota with the grant the datapath holds (the vpp
+    datapath keeps its sessions across a pfcpd restart): the quota goes on from its start,
+    not re-armed by the restore. A session whose quota was granted again is journaled as
+    JSON (the binary record holds no grants) and reads back whole."""
+    installed: dict[int, SessionProgram] = {}
+    install = LocalDatapath.install
+
+    def spy(dp: LocalDatapath, seid: int, program: SessionProgram, **kwargs: Any) -> None:
+        installed[seid] = program
+        install(dp, seid, program, **kwargs)
+
+    monkeypatch.setattr(LocalDatapath, "install", spy)
+    _teid(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "TIMQU", tq=S.TimeQuota(60)))
+    seid = next(iter(h.engine.sessions))
+    for _ in range(2):
+        assert cause(h.modify(seid, g(T.UPDATE_URR, S.URRID(1), S.TimeQuota(60)))) == 1
+    assert [u.time_quota_grant for u in installed.pop(seid).urrs] == [2]
+    with restarted(h, 1) as engine:
+        assert engine.sessions[seid].urrs[1].time_grants == 2
+        assert [u.time_quota_grant for u in installed.pop(seid).urrs] == [2]
 
 
 def test_time_threshold_and_quota_count_the_time_metered(ht: Harness) -> None:

@@ -25,7 +25,7 @@ from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, read_record
 from .rules import RuleSet
 from .session import RECORD_VERSION, Session, program_peers, ue_network
-from .state import blocked_urrs, urr_offsets
+from .state import blocked_urrs, urr_grants, urr_offsets
 from .usage import ZERO, Counts, UrrBook, kept_books, octets, volume_limited
 
 log = logging.getLogger("pfcpd.session")
@@ -131,6 +131,7 @@ class Restoring(Choosing):
                 session.bar_duration_s,
                 urr_offsets(session.urrs),
                 blocked_urrs(session.urrs),
+                urr_grants=urr_grants(session.urrs),
             )
             session.peers = program_peers(program)
             if (

@@ -644,7 +644,7 @@ def urr_offsets(books: Books) -> dict[int, tuple[Volumes, Volumes]]:
 
 
 def urr_grants(books: Books) -> dict[int, int]:
-    """Per URR with a Time Quota the datapath meters, granted since the engine started: its
+    """Per URR with a Time Quota the datapath meters, granted again at least once: its
     grants (`UrrBook.time_grants`), for :func:`compile_program` (the engine applies the
     Time Quota of a URR whose time metering it does, ``own_time``)."""
     grants = {u: b.time_grants for u, b in books.items() if b.time_grants and not b.own_time}

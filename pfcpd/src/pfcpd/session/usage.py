@@ -201,9 +201,11 @@ class UrrBook:
     # is about the quota before (not journaled, as the checked times).
     time_granted_ns: int = dataclasses.field(default=0, compare=False)
     # The Time Quota's grants (`grant_time`), modulo 2**32: the datapath is given it with the
-    # quota (`Urr.time_quota_grant`) and re-arms a quota used up when it changes, the same
-    # value granted again too. Not journaled: a restored engine installs every session's
-    # program again, with none, before it grants any.
+    # quota (`Urr.time_quota_grant`) and re-arms a quota when it changes (meters it again
+    # from then; one used up forwards again), the same value granted again too. Journaled
+    # ("tg", when not 0): a restored engine installs its programs again with the grants the
+    # datapath holds, which then keeps each quota's start (the vpp datapath keeps its
+    # sessions across a pfcpd restart).
     time_grants: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
@@ -471,6 +473,8 @@ class UrrBook:
             d["last"], d["seen"] = self.last_packet_ntp, self.seen_ntp
         if self.own_time or self.time_quota_over:
             d["tq"] = [self.time_threshold_done, self.time_quota_used, self.time_quota_over]
+        if self.time_grants:
+            d["tg"] = self.time_grants
         if self.before_end:
             d["bef"] = [
                 list(self.before.values),
@@ -505,6 +509,7 @@ class UrrBook:
             and not self.time_quota_over
             and not (self.duration and self.inactivity > 0)  # (not self.pauses)
             and self.before_end is NO_TIME
+            and not self.time_grants
         )
 
     def json_text(self, known: float | None = None, known_text: str = "") -> str:
@@ -558,6 +563,8 @@ class UrrBook:
         if self.own_time or self.time_quota_over:
             done, used, over = self.time_threshold_done, self.time_quota_used, self.time_quota_over
             text += f',"tq":[{json_value(done)},{json_value(used)},{json_value(over)}]'
+        if self.time_grants:
+            text += f',"tg":{int.__repr__(self.time_grants)}'
         if self.before_end:
             text += (
                 f',"bef":[{json_ints(self.before.values)},{json_value(self.before_start)},'
@@ -592,7 +599,10 @@ class UrrBook:
         before_values, before_start, before_end, before_metered = bef
         assert isinstance(before_values, list) and len(before_values) == 6
         before = Counts(tuple(int(v) for v in before_values))
+        grants = d.get("tg", 0)
+        assert isinstance(grants, int)
         return cls(
+            time_grants=grants,
             before=before if before else ZERO,
             before_start=float(before_start) or NO_TIME,
             before_end=float(before_end) or NO_TIME,
