@@ -201,6 +201,8 @@ class Modification(Choosing, Reporting):
                         book.time_granted_ns = self.datapath.now_ns()
                     if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                         book.grant(now_ntp)
+                    if any(updated[urr_id].get(t) is not None for t in _HOLDS):
+                        book.hold_again(now)
         else:
             reports = []
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
@@ -637,6 +639,8 @@ class Modification(Choosing, Reporting):
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+# What starts a URR's Quota Holding Time again (TS 32.299 7.2.160: a new grant; a new QHT).
+_HOLDS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_HOLDING_TIME)
 
 
 def _carry_checked(books: Books, onto: Books, replaced: frozenset[int] = frozenset()) -> None:
