@@ -33,6 +33,7 @@ from ..pfcp import (
 )
 from ..pfcp.ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags
+from ..pfcp.ies_scalar import QueryURRReference
 from ..pfcp.ies_traffic import RULE_ID_URR
 from .choosing import Allocations, Choosing, created_pdrs
 from .compile import compile_program, compile_stored, stored_parts
@@ -179,6 +180,13 @@ class Modification(Choosing, Reporting):
                 self._report(session, urr_id, (trigger,), now_ntp, container)
                 for urr_id, trigger in wanted.items()
             ]
+            reference = req.get(T.QUERY_URR_REFERENCE)
+            if isinstance(reference, QueryURRReference):
+                # TS 29.244 Table 7.5.5.2-1: in each Usage Report the query produced (IMMER),
+                # not in the final ones of the URRs removed (TERMR)
+                for group, trigger in zip(reports, wanted.values(), strict=True):
+                    if trigger == "IMMER":
+                        group.ies.append(reference)
             for urr_id in wanted:
                 if urr_id not in rules.urr or urr_id in replaced:
                     del copy[urr_id]
