@@ -35,7 +35,7 @@ from ..pfcp.ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags
 from ..pfcp.ies_scalar import QueryURRReference
 from ..pfcp.ies_traffic import RULE_ID_URR
-from .choosing import Allocations, Choosing, created_pdrs
+from .choosing import Allocations, Choosing, created_pdrs, updated_pdrs
 from .compile import compile_program, compile_stored, stored_parts
 from .errors import RuleError
 from .frozen import new_program
@@ -296,9 +296,13 @@ class Modification(Choosing, Reporting):
 
         refusal = (cp_seid, None)  # (undone: the session is the old CP F-SEID's again)
         self._stage(req, refusal, undo, done)
+        # TS 29.244 Table 7.5.5.1-1: what was allocated for a PDR of a Create PDR goes in a
+        # Created PDR, for one of an Update PDR in an Updated PDR (Rel-16 on).
+        updated_ids = _updated_pdr_ids(by_type) if alloc.created else frozenset()
         ies: list[IE] = [ACCEPTED]
-        ies += created_pdrs(alloc)
+        ies += created_pdrs(alloc, updated_ids)
         ies += reports
+        ies += updated_pdrs(alloc, updated_ids)
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _refer_cp(self, session: Session, owner: str, fseid: FSEID) -> None:
@@ -682,6 +686,16 @@ def _replaced_book(book: UrrBook, read_ns: int, old: UrrBook) -> None:
     book.volth_checked_ns = book.volqu_checked_ns = read_ns
     book.time_granted_ns = read_ns
     book.time_grants = (old.time_grants + 1) & 0xFFFFFFFF
+
+
+def _updated_pdr_ids(by_type: dict[int, list[Grouped]]) -> frozenset[int]:
+    """The IDs of the PDRs of a request's Update PDRs (none created by it: a PDR removed
+    and created again is a created one)."""
+    updates = by_type.get(T.UPDATE_PDR)
+    if not updates:
+        return frozenset()
+    created = {rule_id(c, "pdr") for c in by_type.get(T.CREATE_PDR, ())}
+    return frozenset(p for p in (rule_id(u, "pdr") for u in updates) if p not in created)
 
 
 def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:
