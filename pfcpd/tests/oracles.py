@@ -11,8 +11,10 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from xml.etree import ElementTree
 
 import pytest
 
@@ -113,6 +115,46 @@ def tshark_fields(datagrams: list[bytes], fields: list[str]) -> list[dict[str, l
             {name: (col.split("|") if col else []) for name, col in zip(fields, cols, strict=False)}
         )
     return rows
+
+
+@dataclass
+class TsharkIE:
+    """An IE as tshark's PFCP dissector shows it: its type, its own fields (name -> every
+    value shown) and, a grouped IE, the IEs it holds."""
+
+    type: int
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    children: list[TsharkIE] = field(default_factory=list)
+
+    def all(self, ie_type: int) -> list[TsharkIE]:
+        """The IEs of ``ie_type`` this group holds (not deeper)."""
+        return [c for c in self.children if c.type == ie_type]
+
+
+def tshark_ies(datagrams: list[bytes]) -> list[list[TsharkIE]]:
+    """Per datagram, its message's IEs as tshark's PFCP dissector nests them (its PDML)."""
+    require_tshark()
+    with tempfile.TemporaryDirectory() as tmp:
+        pcap = _pcap_of(datagrams, tmp)
+        out = _tshark(pcap, "-T", "pdml", "-O", "pfcp")
+    messages = []
+    for packet in ElementTree.fromstring(out).iter("packet"):
+        proto = next(p for p in packet.iter("proto") if p.get("name") == "pfcp")
+        messages.append(_ies_of(proto).children)
+    return messages
+
+
+def _ies_of(node: ElementTree.Element, ie_type: int = 0) -> TsharkIE:
+    """The IE of PDML element ``node`` (a message: type 0): its fields and the IEs in it
+    (elements with an ``pfcp.ie_type`` field of their own)."""
+    ie = TsharkIE(ie_type)
+    for child in node.findall("field"):
+        own = child.find("field[@name='pfcp.ie_type']")
+        if own is not None:
+            ie.children.append(_ies_of(child, int(own.get("show", "0"))))
+        elif child.get("name"):
+            ie.fields.setdefault(child.get("name", ""), []).append(child.get("show", ""))
+    return ie
 
 
 # Message types pycrate 0.8 does not implement (session set modification).

@@ -271,6 +271,85 @@ def _web_pdr(ue: str) -> tuple[Grouped, Grouped]:
     return far3, g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3))
 
 
+def _allocated(resp: Message, ie_type: int) -> dict[int, dict[int, IE]]:
+    """The Created (or Updated) PDRs of ``resp``: PDR ID -> {IE type: IE}."""
+    out: dict[int, dict[int, IE]] = {}
+    for group in resp.get_all(ie_type):
+        assert isinstance(group, Grouped)
+        out[group.get(T.PDR_ID).value] = {ie.type: ie for ie in group.ies}  # type: ignore[union-attr]
+    return out
+
+
+def test_an_update_pdr_s_new_f_teid_is_answered_in_an_updated_pdr(h: Harness) -> None:
+    """TS 29.244 Table 7.5.5.1-1 (Rel-16 on): the local F-TEID allocated for a PDR of an
+    Update PDR (CH) is answered in an Updated PDR (IE 256: PDR ID, Local F-TEID), one for a
+    PDR of a Create PDR in a Created PDR, in one request; tshark reads both groups. The
+    uplink arrives on the new tunnel, the old one is freed."""
+    from oracles import tshark_ies
+
+    seid, old_teid, ue = _session(h, cp_seid=0x61)
+    new_pdi = g(
+        T.PDI,
+        S.SourceInterface(0),
+        A.FTEID(choose=True, choose_v4=True),
+        X.NetworkInstance("internet"),
+        A.UEIPAddress(ue, source=True),
+    )
+    fwd_pdi = g(T.PDI, S.SourceInterface(0), A.FTEID(choose=True, choose_v4=True))
+    resp = h.modify(
+        seid,
+        g(T.UPDATE_PDR, S.PDRID(1), new_pdi),
+        g(T.CREATE_PDR, S.PDRID(10), S.Precedence(100), fwd_pdi, S.FARID(1)),
+    )
+    assert cause(resp) == 1
+    created_pdrs, updated = _allocated(resp, T.CREATED_PDR), _allocated(resp, T.UPDATED_PDR)
+    assert set(created_pdrs) == {10} and set(updated) == {1}
+    assert set(updated[1]) == {T.PDR_ID, T.F_TEID}
+    new_fteid, fwd_fteid = updated[1][T.F_TEID], created_pdrs[10][T.F_TEID]
+    assert isinstance(new_fteid, A.FTEID) and isinstance(fwd_fteid, A.FTEID)
+    assert new_fteid.ipv4 == str(h.settings.n3_address)
+    assert len({old_teid, new_fteid.teid, fwd_fteid.teid}) == 3
+    assert h.dp.process_ul(gtpu(ul_packet(ue), new_fteid.teid or 0)).verdict == Verdict.FORWARD
+    assert h.dp.process_ul(gtpu(ul_packet(ue), old_teid)).verdict == Verdict.DROP
+    assert old_teid not in h.engine.sessions[seid].teids
+    (ies,) = tshark_ies([encode(resp)])
+    (shown,) = [ie for ie in ies if ie.type == T.UPDATED_PDR]
+    assert [c.type for c in shown.children] == [T.PDR_ID, T.F_TEID]
+    assert shown.children[0].fields["pfcp.pdr_id"] == ["1"]
+    assert shown.children[1].fields["pfcp.f_teid.teid"] == [f"0x{new_fteid.teid:08x}"]
+    (shown,) = [ie for ie in ies if ie.type == T.CREATED_PDR]
+    assert shown.children[0].fields["pfcp.pdr_id"] == ["10"]
+
+
+def test_an_update_pdr_s_new_ue_address_is_answered_in_an_updated_pdr(h: Harness) -> None:
+    """A UE IP Address with CHV4 in the PDIs of Update PDRs: the address allocated (one for
+    the session's PDRs of a network instance) is answered in each PDR's Updated PDR (PDR
+    ID, UE IP Address), no Created PDR; the old address goes back to the pool."""
+    seid, teid, ue = _session(h, cp_seid=0x62)
+    ul = g(
+        T.PDI,
+        S.SourceInterface(0),
+        A.FTEID(teid, str(h.settings.n3_address)),
+        X.NetworkInstance("internet"),
+        A.UEIPAddress(source=True, choose_v4=True),
+    )
+    dl = g(
+        T.PDI, S.SourceInterface(1), X.NetworkInstance("internet"), A.UEIPAddress(choose_v4=True)
+    )
+    resp = h.modify(seid, g(T.UPDATE_PDR, S.PDRID(1), ul), g(T.UPDATE_PDR, S.PDRID(2), dl))
+    assert cause(resp) == 1
+    assert resp.get(T.CREATED_PDR) is None
+    updated = _allocated(resp, T.UPDATED_PDR)
+    assert set(updated) == {1, 2} and all(
+        set(u) == {T.PDR_ID, T.UE_IP_ADDRESS} for u in updated.values()
+    )
+    new = updated[1][T.UE_IP_ADDRESS]
+    assert isinstance(new, A.UEIPAddress) and new.ipv4 not in (None, ue)
+    assert updated[2][T.UE_IP_ADDRESS].ipv4 == new.ipv4  # type: ignore[attr-defined]
+    assert h.dp.process_ul(gtpu(ul_packet(new.ipv4 or ""), teid)).verdict == Verdict.FORWARD
+    assert h.engine.sessions[seid].ue == (("internet", f"{new.ipv4}/32"),)
+
+
 def test_a_created_application_pdr_is_known_by_its_application(h: Harness) -> None:
     pfd = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
     app = g(T.APPLICATION_IDS_PFDS, X.ApplicationID("web"), g(T.PFD_CONTEXT, pfd))

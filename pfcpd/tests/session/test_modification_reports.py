@@ -27,7 +27,7 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
@@ -100,6 +100,51 @@ def test_qaurr_reports_every_urr(h: Harness) -> None:
         for r in resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
     }  # type: ignore[union-attr, arg-type]
     assert reports == {1: (128, 0), 2: (0, 38)}
+
+
+def _references(resp: Message) -> dict[int, list[str]]:
+    """URR ID -> the Query URR References tshark finds inside its Usage Report of the
+    Session Modification Response ``resp``; none may be outside a Usage Report."""
+    from oracles import tshark_ies
+
+    (ies,) = tshark_ies([encode(resp)])
+    assert not [ie for ie in ies if ie.type == T.QUERY_URR_REFERENCE]
+    out: dict[int, list[str]] = {}
+    for report in (ie for ie in ies if ie.type == T.USAGE_REPORT_MODIFICATION_RESPONSE):
+        (urr_id,) = report.all(T.URR_ID)
+        refs = report.all(T.QUERY_URR_REFERENCE)
+        out[int(urr_id.fields["pfcp.urr_id"][0])] = [
+            v for r in refs for v in r.fields["pfcp.query_urr_reference"]
+        ]
+    return out
+
+
+def test_query_urr_reference_is_in_the_reports_the_query_produced(h: Harness) -> None:
+    """TS 29.244 Table 7.5.5.2-1: a Usage Report of the Session Modification Response sent
+    as a result of the request's Query URR (or QAURR) carries the request's Query URR
+    Reference; the final report of a URR the request removes (TERMR) does not, nor any
+    report of a request without one."""
+    seid, teid = _session(h, ul_pdr(), dl_pdr(urr=2), ul_far(), dl_far(), qer(), urr(1), urr(2))
+    h.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    reference = S.QueryURRReference(0xABCD)
+    queried = h.modify(
+        seid,
+        g(T.QUERY_URR, S.URRID(1)),
+        g(T.UPDATE_PDR, S.PDRID(2), S.URRID(1)),
+        g(T.REMOVE_URR, S.URRID(2)),
+        reference,
+    )
+    assert cause(queried) == 1
+    reports = {
+        r.get(T.URR_ID).value: r  # type: ignore[union-attr]
+        for r in queried.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    }
+    assert reports[1].get(T.QUERY_URR_REFERENCE) == reference  # type: ignore[union-attr]
+    assert reports[2].get(T.QUERY_URR_REFERENCE) is None  # type: ignore[union-attr]
+    assert _references(queried) == {1: ["43981"], 2: []}
+    everything = h.modify(seid, F.PFCPSMReqFlags.of("QAURR"), S.QueryURRReference(7))
+    assert _references(everything) == {1: ["7"]}
+    assert _references(h.modify(seid, g(T.QUERY_URR, S.URRID(1)))) == {1: []}
 
 
 def test_volume_threshold_report_and_seqn(h: Harness) -> None:

@@ -90,6 +90,7 @@ def test_a_book_is_written_as_json_writes_its_dict() -> None:
         UrrBook(validity_ntp=-0.0),
         UrrBook(metering_ntp=other_zero, validity_ntp=other_zero),
         UrrBook(quota_expired=True),
+        UrrBook(quota_held=True),
         UrrBook(inactive=True),
         UrrBook(seqn=2**40),
     ]

@@ -255,6 +255,7 @@ _JOURNALED_FIELDS = (
     "metered_s",
     "validity_ntp",
     "quota_expired",
+    "quota_held",
     "inactive",
 )
 

@@ -4,6 +4,7 @@ of traffic, quota holding time. The datapath's clock follows the harness's node 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -26,9 +27,11 @@ from session_harness import (
 
 from pfcpd.datapath.interface import DatapathEvent, EventType, SessionProgram, Usage
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.session import MemoryJournal
 from pfcpd.session.usage import Counts
 
 T = IEType
@@ -74,6 +77,91 @@ def test_start_stop_and_holding_time(ht: Harness) -> None:
     sent = ht.advance(3.0)
     assert _triggers(sent) == [(1, ["QUHTI"])]
     ht.answer_all(sent)
+
+
+def _holding(h: Harness) -> tuple[int, bytes]:
+    """A session whose URR has a Volume Quota and a Quota Holding Time of 2 s (QUHTI); its
+    UP SEID and an uplink packet of it."""
+    rule = urr(1, "VOLQU", "QUHTI", vq=TR.VolumeQuota(total=10**6), qht=S.QuotaHoldingTime(2))
+    teid = _teid(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), rule)
+    return book_seid(h), gtpu(ul_packet(UE), teid)
+
+
+def _idle(h: Harness, seconds: float) -> list[tuple[int, list[str]]]:
+    """The reports of ``seconds`` more, each answered as it comes."""
+    out = []
+    for _ in range(round(seconds / 0.5)):
+        sent = h.advance(0.5)
+        out += _triggers(sent)
+        h.answer_all(sent)
+    return out
+
+
+def test_quota_holding_time_is_reported_once_until_traffic(ht: Harness) -> None:
+    """TS 29.244 5.2.2.2.1, TS 32.299 7.2.160: the quota is deemed expired once the Quota
+    Holding Time passes without traffic: one QUHTI report, none more however long the UE
+    stays idle; traffic starts the holding time again (one more report a holding time
+    after it)."""
+    _, packet = _holding(ht)
+    ht.dp.process_ul(packet)
+    assert _idle(ht, 10.0) == [(1, ["QUHTI"])]
+    ht.dp.process_ul(packet)
+    assert _idle(ht, 1.5) == []
+    assert _idle(ht, 8.5) == [(1, ["QUHTI"])]
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [TR.VolumeQuota(total=10**6), S.TimeQuota(60), S.QuotaHoldingTime(2)],
+    ids=["volume quota", "time quota", "holding time"],
+)
+def test_a_new_grant_starts_the_quota_holding_time_again(ht: Harness, grant: IE) -> None:
+    """After its QUHTI report the holding time counts again from an Update URR with a new
+    Volume or Time Quota or a new Quota Holding Time, not from one changing something else;
+    nor from a grant the journal refused (the change undone)."""
+    seid, packet = _holding(ht)
+    ht.dp.process_ul(packet)
+    assert _idle(ht, 5.0) == [(1, ["QUHTI"])]
+    other = g(T.UPDATE_URR, S.URRID(1), TR.VolumeThreshold(total=10**7))
+    assert cause(ht.modify(seid, other)) == 1
+    assert _idle(ht, 5.0) == []
+    ht.journal.fail_next = 1
+    (answer,) = ht.batch(
+        Message(M.SESSION_MODIFICATION_REQUEST, 0, [g(T.UPDATE_URR, S.URRID(1), grant)], seid)
+    )
+    assert cause(answer) == 77
+    assert _idle(ht, 5.0) == []
+    assert cause(ht.modify(seid, g(T.UPDATE_URR, S.URRID(1), grant))) == 1
+    assert _idle(ht, 1.5) == []
+    assert _idle(ht, 5.0) == [(1, ["QUHTI"])]
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["counters kept", "counters lost"])
+def test_a_reported_quota_holding_time_stays_reported_after_a_restart(
+    ht: Harness, kept: bool
+) -> None:
+    """The journal keeps that the holding time was reported: the restarted engine reports
+    no QUHTI while the UE stays idle, on a datapath that kept its counters (VPP) or lost
+    them (the local one); traffic after the restart starts the holding time again."""
+    _, packet = _holding(ht)
+    ht.dp.process_ul(packet)
+    assert _idle(ht, 3.0) == [(1, ["QUHTI"])]
+    (record,) = (v for k, v in ht.records.items() if k != "pfd")
+    assert json.loads(record)["urrs"]["1"]["held"] is True
+    dp = ht.dp if kept else LocalDatapath(expected_sessions=16)
+    dp.keeps_counts = lambda seid: kept  # type: ignore[method-assign]
+    journal = MemoryJournal()
+    journal.records = dict(ht.journal.records)
+    try:
+        again = Harness(dp, journal=journal)
+        assert again.engine.restore(journal.items(), again.now) == 1
+        assert _idle(again, 10.0) == []
+        dp.process_ul(packet)
+        assert _idle(again, 5.0) == [(1, ["QUHTI"])]
+        again.check_sent_with_tshark()
+    finally:
+        if not kept:
+            dp.close()
 
 
 def test_periodic_reports_every_period(ht: Harness) -> None:

@@ -1,7 +1,8 @@
 """What a request's PDRs are given: each F-TEID with CH and UE IP Address with CHV4/CHV6
-filled in (`Choosing._allocate`, by the `PdrPlan` of each Create PDR that asks for one), the
-TEIDs and UE addresses taken for them, and what one request took (`Allocations`: its
-Created PDRs; given back when the request fails).
+filled in (`Choosing._allocate`, by the `PdrPlan` of each Create PDR, or PDR an Update PDR
+changed, that asks for one), the TEIDs and UE addresses taken for them, and what one request
+took (`Allocations`: its Created PDRs, and a modification's Updated PDRs; given back when the
+request fails).
 """
 
 from __future__ import annotations
@@ -324,7 +325,21 @@ def _created(alloc: Allocations, pdr_id: int, ie: IE) -> None:
 
 
 _CREATED_PDR = T.CREATED_PDR
+_UPDATED_PDR = T.UPDATED_PDR
 
 
-def created_pdrs(alloc: Allocations) -> list[IE]:
-    return [Grouped(_CREATED_PDR, ies) for ies in alloc.created.values()]
+def created_pdrs(alloc: Allocations, updated: frozenset[int] = frozenset()) -> list[IE]:
+    """The Created PDRs of what ``alloc`` chose: for every PDR but those of an Update PDR
+    (``updated``: their IDs), which `updated_pdrs` answers."""
+    if not updated:
+        return [Grouped(_CREATED_PDR, ies) for ies in alloc.created.values()]
+    return [Grouped(_CREATED_PDR, ies) for p, ies in alloc.created.items() if p not in updated]
+
+
+def updated_pdrs(alloc: Allocations, updated: frozenset[int]) -> list[IE]:
+    """The Updated PDRs (TS 29.244 Table 7.5.5.5-1: PDR ID, the Local F-TEID and UE IP
+    Address allocated) of what ``alloc`` chose for the PDRs of an Update PDR (``updated``:
+    their IDs) of a Session Modification Request."""
+    if not updated:
+        return []
+    return [Grouped(_UPDATED_PDR, ies) for p, ies in alloc.created.items() if p in updated]

@@ -33,8 +33,9 @@ from ..pfcp import (
 )
 from ..pfcp.ies_address import FSEID, FTEID, OuterHeaderCreation, UEIPAddress
 from ..pfcp.ies_flags import PFCPSMReqFlags
+from ..pfcp.ies_scalar import QueryURRReference
 from ..pfcp.ies_traffic import RULE_ID_URR
-from .choosing import Allocations, Choosing, created_pdrs
+from .choosing import Allocations, Choosing, created_pdrs, updated_pdrs
 from .compile import compile_program, compile_stored, stored_parts
 from .errors import RuleError
 from .frozen import new_program
@@ -181,6 +182,13 @@ class Modification(Choosing, Reporting):
                 for urr_id, trigger in wanted.items()
                 for group in self._report(session, urr_id, (trigger,), now_ntp, container)
             ]
+            reference = req.get(T.QUERY_URR_REFERENCE)
+            if isinstance(reference, QueryURRReference):
+                # TS 29.244 Table 7.5.5.2-1: in each Usage Report the query produced (IMMER),
+                # not in the final ones of the URRs removed (TERMR)
+                for group, trigger in zip(reports, wanted.values(), strict=True):
+                    if trigger == "IMMER":
+                        group.ies.append(reference)
             for urr_id in wanted:
                 if urr_id not in rules.urr or urr_id in replaced:
                     del copy[urr_id]
@@ -203,6 +211,8 @@ class Modification(Choosing, Reporting):
                         book.time_granted_ns = self.datapath.now_ns()
                     if any(updated[urr_id].get(t) is not None for t in _GRANTS):
                         book.grant(now_ntp)
+                    if any(updated[urr_id].get(t) is not None for t in _HOLDS):
+                        book.hold_again(now)
         else:
             reports = []
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
@@ -288,9 +298,13 @@ class Modification(Choosing, Reporting):
 
         refusal = (cp_seid, None)  # (undone: the session is the old CP F-SEID's again)
         self._stage(req, refusal, undo, done)
+        # TS 29.244 Table 7.5.5.1-1: what was allocated for a PDR of a Create PDR goes in a
+        # Created PDR, for one of an Update PDR in an Updated PDR (Rel-16 on).
+        updated_ids = _updated_pdr_ids(by_type) if alloc.created else frozenset()
         ies: list[IE] = [ACCEPTED]
-        ies += created_pdrs(alloc)
+        ies += created_pdrs(alloc, updated_ids)
         ies += reports
+        ies += updated_pdrs(alloc, updated_ids)
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _refer_cp(self, session: Session, owner: str, fseid: FSEID) -> None:
@@ -640,6 +654,8 @@ class Modification(Choosing, Reporting):
 
 # What grants a URR a new quota (its Quota Validity Time counts again).
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
+# What starts a URR's Quota Holding Time again (TS 32.299 7.2.160: a new grant; a new QHT).
+_HOLDS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_HOLDING_TIME)
 
 
 def _carry_checked(books: Books, onto: Books, replaced: frozenset[int] = frozenset()) -> None:
@@ -673,6 +689,16 @@ def _replaced_book(book: UrrBook, read_ns: int, old: UrrBook) -> None:
     book.volth_checked_ns = book.volqu_checked_ns = read_ns
     book.time_granted_ns = read_ns
     book.time_grants = (old.time_grants + 1) & 0xFFFFFFFF
+
+
+def _updated_pdr_ids(by_type: dict[int, list[Grouped]]) -> frozenset[int]:
+    """The IDs of the PDRs of a request's Update PDRs (none created by it: a PDR removed
+    and created again is a created one)."""
+    updates = by_type.get(T.UPDATE_PDR)
+    if not updates:
+        return frozenset()
+    created = {rule_id(c, "pdr") for c in by_type.get(T.CREATE_PDR, ())}
+    return frozenset(p for p in (rule_id(u, "pdr") for u in updates) if p not in created)
 
 
 def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:

@@ -126,6 +126,7 @@ class Timers(Reporting):
                 if usage.packets_total != book.last_packets:
                     book.last_packets = usage.packets_total
                     book.idle_since = now
+                    book.quota_held = False  # (the holding time counts again)
                     if not book.active:
                         book.active = True
                         if watch_start:
@@ -135,8 +136,9 @@ class Timers(Reporting):
                 if book.active and watch_stop and idle >= (idt or 1):
                     book.active = False
                     due.setdefault(urr_id, set()).add("STOPT")
-                if qht and idle >= qht:
-                    book.idle_since = now  # once per holding time without traffic
+                if qht and not book.quota_held and idle >= qht:
+                    # Once: not again until traffic or a new grant (`UrrBook.hold_again`)
+                    book.quota_held = True
                     due.setdefault(urr_id, set()).add("QUHTI")
             if due:
                 self._usage_reports(session, due, now)

@@ -171,6 +171,10 @@ class UrrBook:
     validity: int = 0
     validity_ntp: float = NO_TIME
     quota_expired: bool = False
+    # Quota Holding Time (QUHTI, 5.2.2.2.1; TS 32.299 7.2.160): ``quota_held``: no traffic
+    # for the holding time, the quota is deemed expired and was reported, once; traffic or
+    # a new grant (`hold_again`) starts the holding time again. Journaled ("held").
+    quota_held: bool = False
     # Measurement Information INAM (5.2.2.3.1): the rule asks for the measurement to pause;
     # ``inactive``: it is paused (the counts until then are kept in ``baseline``; what the
     # datapath counts meanwhile is discarded). ``inactive`` is journaled.
@@ -406,6 +410,12 @@ class UrrBook:
         self.quota_expired = False
         self.validity_ntp = now_ntp + self.validity if self.validity else NO_TIME
 
+    def hold_again(self, now: float) -> None:
+        """The Quota Holding Time counts again from node clock ``now`` (an Update URR gave
+        a new Volume or Time Quota, or a new Quota Holding Time)."""
+        self.quota_held = False
+        self.idle_since = now
+
     def validity_over(self, now_ntp: float) -> bool:
         """The granted quota's validity time just ended (once per grant)."""
         if self.quota_expired or not self.validity_ntp or now_ntp < self.validity_ntp:
@@ -467,6 +477,8 @@ class UrrBook:
         }
         if self.dp_seen:
             d["dp_seen"] = list(self.dp_seen.values)
+        if self.quota_held:
+            d["held"] = True
         if self.metered_s:
             d["metered"] = self.metered_s
         if self.watches_time:  # (only then: most URRs never pause their time metering)
@@ -504,6 +516,7 @@ class UrrBook:
             and self.validity_ntp is NO_TIME
             and self.quota_expired is False
             and self.inactive is False
+            and not self.quota_held
             and not self.metered_s
             and not self.own_time
             and not self.time_quota_over
@@ -556,6 +569,8 @@ class UrrBook:
             )
         if seen is not ZERO and seen:
             text += f',"dp_seen":{json_ints(seen.values)}'
+        if self.quota_held:
+            text += ',"held":true'
         if self.metered_s:
             text += f',"metered":{json_value(self.metered_s)}'
         if self.watches_time:
@@ -621,6 +636,7 @@ class UrrBook:
             seen_ntp=seconds("seen"),
             validity_ntp=seconds("validity"),
             quota_expired=bool(d.get("expired", False)),
+            quota_held=bool(d.get("held", False)),
             inactive=bool(d.get("inactive", False)),
         )
 
