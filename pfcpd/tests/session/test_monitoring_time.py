@@ -127,12 +127,15 @@ def test_a_query_carries_the_split(ht: Harness) -> None:
     _uplink(ht, teid, 3)
     ht.advance(6.0)
     _uplink(ht, teid, 1)
-    resp = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    resp = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)), S.QueryURRReference(0x51))
     reports = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
     assert [_seen(r) for r in reports if isinstance(r, Grouped)] == [
         Seen("BEF", 0, int(NTP_NOW), int(MT), 3 * PACKET, ("IMMER",)),
         Seen("AFT", 1, int(MT), int(NTP_NOW) + 6, PACKET, ("IMMER",)),
     ]
+    # the query's reference is in both reports it produced (TS 29.244 Table 7.5.5.2-1)
+    refs = [r.get(T.QUERY_URR_REFERENCE) for r in reports if isinstance(r, Grouped)]
+    assert refs == [S.QueryURRReference(0x51)] * 2
     ht.advance(2.0)
     _uplink(ht, teid, 2)
     final = ht.delete(seid)

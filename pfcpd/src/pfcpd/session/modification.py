@@ -177,18 +177,17 @@ class Modification(Choosing, Reporting):
             session.urrs = copy  # (the reports read them there)
             read_ns = self.datapath.now_ns() if replaced else 0  # (before the reads)
             container = T.USAGE_REPORT_MODIFICATION_RESPONSE
-            reports = [
-                group
-                for urr_id, trigger in wanted.items()
-                for group in self._report(session, urr_id, (trigger,), now_ntp, container)
-            ]
             reference = req.get(T.QUERY_URR_REFERENCE)
-            if isinstance(reference, QueryURRReference):
-                # TS 29.244 Table 7.5.5.2-1: in each Usage Report the query produced (IMMER),
-                # not in the final ones of the URRs removed (TERMR)
-                for group, trigger in zip(reports, wanted.values(), strict=True):
-                    if trigger == "IMMER":
-                        group.ies.append(reference)
+            # TS 29.244 Table 7.5.5.2-1: in each Usage Report the query produced (IMMER; both
+            # of a URR whose usage a Monitoring Time split), not in the final ones of the URRs
+            # removed (TERMR)
+            echo = reference if isinstance(reference, QueryURRReference) else None
+            reports = []
+            for urr_id, trigger in wanted.items():
+                for group in self._report(session, urr_id, (trigger,), now_ntp, container):
+                    if echo is not None and trigger == "IMMER":
+                        group.ies.append(echo)
+                    reports.append(group)
             for urr_id in wanted:
                 if urr_id not in rules.urr or urr_id in replaced:
                     del copy[urr_id]
