@@ -4,6 +4,7 @@ of traffic, quota holding time. The datapath's clock follows the harness's node 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from typing import Any
 
@@ -108,6 +109,24 @@ def test_quota_holding_time_is_reported_once_until_traffic(ht: Harness) -> None:
     ht.dp.process_ul(packet)
     assert _idle(ht, 1.5) == []
     assert _idle(ht, 8.5) == [(1, ["QUHTI"])]
+
+
+def test_a_quota_holding_time_report_the_cp_refuses_is_sent_again(ht: Harness) -> None:
+    """A QUHTI report the CP does not take (refused here; never answered alike) did not
+    tell it the quota was deemed expired: it is reported again a holding time later, until
+    one is taken, then no more."""
+    _, packet = _holding(ht)
+    ht.dp.process_ul(packet)
+    refused: list[tuple[float, list[str]]] = []
+    for _ in range(16):  # 8 s, each report refused
+        sent = ht.advance(0.5)
+        refused += [(ht.now, trig) for _, trig in _triggers(sent)]
+        for m in sent:
+            ht.answer(m, 64)
+    times = [t for t, trig in refused if trig == ["QUHTI"]]
+    assert len(times) == 3 and all(b - a >= 2.0 for a, b in itertools.pairwise(times)), refused
+    assert _idle(ht, 2.5) == [(1, ["QUHTI"])]  # taken: no more
+    assert _idle(ht, 8.0) == []
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType, Usage
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
 from ..pfcp.ies_address import FTEID
-from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType
+from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType, UsageReportTrigger
 from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
 from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
@@ -644,4 +644,16 @@ def _usage_back(session: Session, reports: list[Grouped]) -> bool:
         if book is not None:
             counts = counts_back(book, group)
             grew = grew or bool(counts and book.reports("VOLTH"))
+            if book.quota_held and _triggered(group, "QUHTI"):
+                # the CP did not learn the quota was deemed expired: told again one holding
+                # time later unless traffic comes first (the holding time counts from the
+                # report's)
+                book.quota_held = False
+                book.idle_since += book.holding_time
     return grew
+
+
+def _triggered(group: Grouped, trigger: str) -> bool:
+    """The Usage Report's Usage Report Trigger names ``trigger``."""
+    triggers = group.get(T.USAGE_REPORT_TRIGGER)
+    return isinstance(triggers, UsageReportTrigger) and triggers.has(trigger)
