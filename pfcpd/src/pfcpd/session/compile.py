@@ -398,6 +398,16 @@ def pdr_common(
         raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
     precedence = _int(first, T.PRECEDENCE) or 0
     source = _INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)]
+    if source is not Interface.ACCESS and T.F_TEID in in_pdi:
+        # The datapath classifies the GTP-U it receives against the Access PDRs only: a
+        # tunnel into the session from the core (N9 downlink to an I-UPF) or from the CP
+        # (data it buffered, BUCP) would be accepted and then dropped.
+        raise _fail(
+            RULE_ID_PDR,
+            pdr_id,
+            f"PDR {pdr_id}: a local F-TEID with source interface {source.name}: GTP-U is"
+            " received for Access PDRs only",
+        )
     instance = _instance(ctx, pdi, RULE_ID_PDR, pdr_id)
     qfi = _int(in_pdi, T.QFI)
     same = T.APPLICATION_ID not in in_pdi
