@@ -18,6 +18,7 @@ from session_harness import (
     created,
     dl_far,
     dl_pdr,
+    establishment,
     g,
     gtpu,
     qer,
@@ -30,10 +31,11 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.pfcp.ie import IE, RawIE
 from pfcpd.session import MemoryJournal
 from pfcpd.session.usage import Counts, UrrBook
 
@@ -425,3 +427,250 @@ def test_a_second_monitoring_time_reports_the_first_split_at_once(ht: Harness) -
     assert [_seen(r) for r in reports if isinstance(r, Grouped)] == [
         Seen(None, 2, int(NTP_NOW) + 8, int(NTP_NOW) + 8, 3 * PACKET, ("TERMR",)),
     ]
+
+
+# Additional Monitoring Time (TS 29.244 5.2.2.3.1, 7.5.2.4-2): further tariff switches, each
+# with its own Subsequent limits, reached in time order after the Monitoring Time.
+
+
+def _amt(at: float, *limits: IE) -> Grouped:
+    return g(T.ADDITIONAL_MONITORING_TIME, S.MonitoringTime(int(at)), *limits)
+
+
+def _additional(rule: Grouped) -> list[int]:
+    """The times of the Additional Monitoring Times the URR's rule still holds."""
+    return [
+        int(amt.get(T.MONITORING_TIME).value)  # type: ignore[union-attr]
+        for amt in rule.get_all(T.ADDITIONAL_MONITORING_TIME)
+        if isinstance(amt, Grouped)
+    ]
+
+
+def test_two_tariff_switches_before_a_report(ht: Harness) -> None:
+    """The Monitoring Time at 5 s, an Additional one at 8 s, a periodic report at 10 s: at 8
+    s the usage before the first switch is not reported yet, so the URR reports at once
+    (MONIT) the usage before and after it; the periodic report carries the usage since the
+    second switch alone."""
+    rule = urr(
+        1,
+        "PERIO",
+        mp=S.MeasurementPeriod(10),
+        mt=S.MonitoringTime(int(MT)),
+        amt=_amt(NTP_NOW + 8),
+    )
+    seid, teid = _start(ht, rule)
+    _uplink(ht, teid, 1)
+    assert ht.advance(6.0) == []  # the first switch: the usage before it kept apart
+    assert ht.engine.sessions[seid].urrs[1].monitoring_ntp == NTP_NOW + 8
+    _uplink(ht, teid, 2)
+    sent = ht.advance(2.5)
+    assert [_seen(r) for r in usage_reports(sent)] == [
+        Seen("BEF", 0, int(NTP_NOW), int(MT), PACKET, ("MONIT",)),
+        Seen("AFT", 1, int(MT), int(NTP_NOW) + 8, 2 * PACKET, ("MONIT",)),
+    ]
+    ht.answer_all(sent)
+    _uplink(ht, teid, 3)
+    sent = ht.advance(2.0)
+    assert [_seen(r) for r in usage_reports(sent)] == [
+        Seen(None, 2, int(NTP_NOW) + 8, int(NTP_NOW) + 10, 3 * PACKET, ("PERIO",))
+    ]
+    ht.answer_all(sent)
+    kept = ht.engine.sessions[seid]
+    assert (kept.urrs[1].monitoring_ntp, _additional(kept.rules.urr[1])) == (0, [])
+
+
+def test_the_additional_subsequent_volume_threshold_applies_after_its_time(
+    ht: Harness,
+) -> None:
+    """A Volume Threshold of 1,000,000 octets, kept at the Monitoring Time (5 s: no
+    Subsequent one), replaced at the Additional Monitoring Time (8 s) by its Subsequent
+    Volume Threshold of 3 packets, counted from it: the usage before the first switch is
+    reported by a query at 6 s; 3 packets between the switches report nothing (they are the
+    usage before the second, kept apart), 3 after it do (VOLTH, BEF and AFT of 8 s)."""
+    rule = urr(
+        1,
+        "VOLTH",
+        vt=TR.VolumeThreshold(total=10**6),
+        mt=S.MonitoringTime(int(MT)),
+        amt=_amt(NTP_NOW + 8, TR.SubsequentVolumeThreshold(total=3 * PACKET)),
+    )
+    seid, teid = _start(ht, rule)
+    _uplink(ht, teid, 1)
+    assert ht.advance(6.0) == []
+    resp = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    reports = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert [_seen(r) for r in reports if isinstance(r, Grouped)] == [
+        Seen("BEF", 0, int(NTP_NOW), int(MT), PACKET, ("IMMER",)),
+        Seen("AFT", 1, int(MT), int(NTP_NOW) + 6, 0, ("IMMER",)),
+    ]
+    _uplink(ht, teid, 3)
+    assert ht.advance(2.5) == []  # (8.5 s: the second switch passed, no report of it)
+    _uplink(ht, teid, 2)
+    assert ht.advance(0.5) == []
+    _uplink(ht, teid, 1)
+    sent = ht.advance(0.5)
+    assert [_seen(r) for r in usage_reports(sent)] == [
+        Seen("BEF", 2, int(NTP_NOW) + 6, int(NTP_NOW) + 8, 3 * PACKET, ("VOLTH",)),
+        Seen("AFT", 3, int(NTP_NOW) + 8, int(NTP_NOW) + 9, 3 * PACKET, ("VOLTH",)),
+    ]
+    ht.answer_all(sent)
+    threshold = ht.engine.sessions[seid].rules.urr[1].get(T.VOLUME_THRESHOLD)
+    assert isinstance(threshold, TR.VolumeThreshold) and threshold.total == 3 * PACKET
+
+
+def test_an_update_urr_replaces_the_additional_monitoring_times(ht: Harness) -> None:
+    """Additional Monitoring Times at 8 and 9 s (Subsequent Volume Threshold 2 packets);
+    an Update URR at 6 s with one at 12 s (3 packets) replaces both (one the journal
+    refuses leaves them): nothing happens at 8 or 9 s (2 packets at 9.5 s report nothing),
+    the split and the new threshold come at 12 s."""
+    two = TR.SubsequentVolumeThreshold(total=2 * PACKET)
+    rule = urr(
+        1,
+        "VOLTH",
+        vt=TR.VolumeThreshold(total=10**6),
+        mt=S.MonitoringTime(int(MT)),
+        a8=_amt(NTP_NOW + 8, two),
+        a9=_amt(NTP_NOW + 9, two),
+    )
+    seid, teid = _start(ht, rule)
+    _uplink(ht, teid, 1)
+    assert ht.advance(6.0) == []
+    assert (
+        len(
+            ht.modify(seid, g(T.QUERY_URR, S.URRID(1))).get_all(
+                T.USAGE_REPORT_MODIFICATION_RESPONSE
+            )
+        )
+        == 2
+    )  # (BEF and AFT of the Monitoring Time)
+    assert _additional(ht.engine.sessions[seid].rules.urr[1]) == [
+        int(NTP_NOW) + 8,
+        int(NTP_NOW) + 9,
+    ]
+    three = TR.SubsequentVolumeThreshold(total=3 * PACKET)
+    update = g(T.UPDATE_URR, S.URRID(1), _amt(NTP_NOW + 12, three))
+    ht.journal.fail_next = 1  # (refused: the Additional Monitoring Times stay as they were)
+    assert cause(ht.modify(seid, update)) != 1
+    assert _additional(ht.engine.sessions[seid].rules.urr[1]) == [
+        int(NTP_NOW) + 8,
+        int(NTP_NOW) + 9,
+    ]
+    assert ht.engine.sessions[seid].urrs[1].monitoring_ntp == NTP_NOW + 8
+    assert cause(ht.modify(seid, update)) == 1
+    assert _additional(ht.engine.sessions[seid].rules.urr[1]) == [int(NTP_NOW) + 12]
+    assert ht.engine.sessions[seid].urrs[1].monitoring_ntp == NTP_NOW + 12
+    assert ht.advance(3.5) == []
+    _uplink(ht, teid, 2)
+    assert ht.advance(2.75) == []  # (12.25 s: split at 12, the 2 packets before it)
+    _uplink(ht, teid, 3)
+    sent = ht.advance(0.5)
+    assert [_seen(r) for r in usage_reports(sent)] == [
+        Seen("BEF", 2, int(NTP_NOW) + 6, int(NTP_NOW) + 12, 2 * PACKET, ("VOLTH",)),
+        Seen("AFT", 3, int(NTP_NOW) + 12, int(NTP_NOW) + 12, 3 * PACKET, ("VOLTH",)),
+    ]
+    ht.answer_all(sent)
+
+
+def test_a_restart_between_two_switches_keeps_the_rest_pending(ht: Harness) -> None:
+    """pfcpd restarts after the Monitoring Time (5 s), before the Additional one (8 s): the
+    restored URR keeps the usage before the first apart and the second pending (in its
+    journaled rule); at 8 s it reports the first split (MONIT), then the Additional
+    Monitoring Time's Subsequent Volume Threshold (2 packets) applies."""
+    rule = urr(
+        1,
+        "VOLTH",
+        vt=TR.VolumeThreshold(total=10**6),
+        mt=S.MonitoringTime(int(MT)),
+        amt=_amt(NTP_NOW + 8, TR.SubsequentVolumeThreshold(total=2 * PACKET)),
+    )
+    seid, teid = _start(ht, rule)
+    _uplink(ht, teid, 1)
+    ht.advance(6.0)
+    ht.engine.commit()
+    journal = MemoryJournal()
+    journal.records = dict(ht.journal.records)
+    clock: dict[str, Harness] = {}
+    dp = LocalDatapath(
+        expected_sessions=16,
+        clock=lambda: int(h.now * 1e9) + 1 if (h := clock.get("h")) else 1,
+    )
+    try:
+        again = clock["h"] = Harness(dp, journal=journal)
+        again.engine._ntp = lambda: NTP_NOW + 6 + again.now  # type: ignore[method-assign]
+        assert again.engine.restore(journal.items(), again.now) == 1
+        book = again.engine.sessions[seid].urrs[1]
+        assert (book.before.values[0], book.before_end, book.monitoring_ntp) == (
+            PACKET,
+            MT,
+            NTP_NOW + 8,
+        )
+        restored = again.engine.sessions[seid].rules.urr[1]
+        assert restored.get(T.MONITORING_TIME) is None
+        assert _additional(restored) == [int(NTP_NOW) + 8]
+        _uplink(again, teid, 2)
+        sent = again.advance(2.5)
+        assert [_seen(r) for r in usage_reports(sent)] == [
+            Seen("BEF", 0, int(NTP_NOW), int(MT), PACKET, ("MONIT",)),
+            Seen("AFT", 1, int(MT), int(NTP_NOW) + 8, 2 * PACKET, ("MONIT",)),
+        ]
+        again.answer_all(sent)
+        _uplink(again, teid, 2)
+        assert _brief(again.advance(0.5)) == [
+            (None, 2, int(NTP_NOW) + 8, int(NTP_NOW) + 8, 2 * PACKET)
+        ]
+        again.check_sent_with_tshark()
+    finally:
+        dp.close()
+
+
+def test_additional_monitoring_times_round_trip_and_tshark_reads_them() -> None:
+    """A Create URR with two Additional Monitoring Times, one with each kind of Subsequent
+    limit (its event limits by the Subsequent Event IE types, the other's by the Event
+    ones, as table 7.5.2.4-2 names them): decoded as sent, and tshark reads them."""
+    from oracles import tshark_fields, tshark_problems
+
+    first = _amt(
+        NTP_NOW + 8,
+        TR.SubsequentVolumeThreshold(total=3 * PACKET),
+        S.SubsequentTimeThreshold(60),
+        TR.SubsequentVolumeQuota(total=10 * PACKET),
+        S.SubsequentTimeQuota(600),
+        RawIE(T.SUBSEQUENT_EVENT_THRESHOLD, (7).to_bytes(4, "big")),
+        RawIE(T.SUBSEQUENT_EVENT_QUOTA, (9).to_bytes(4, "big")),
+    )
+    second = _amt(NTP_NOW + 9, S.EventThreshold(5), S.EventQuota(6))
+    rule = urr(
+        1,
+        "VOLTH",
+        vt=TR.VolumeThreshold(total=10**6),
+        mt=S.MonitoringTime(int(MT)),
+        a1=first,
+        a2=second,
+    )
+    request = establishment(ul_pdr(), dl_pdr(urr=None), ul_far(), dl_far(), qer(), rule)
+    data = encode(request)
+    back = decode(data).get(T.CREATE_URR)
+    assert isinstance(back, Grouped)
+    got = back.get_all(T.ADDITIONAL_MONITORING_TIME)
+    assert [[(c.type, c.encode()) for c in a.ies] for a in got if isinstance(a, Grouped)] == [
+        [(c.type, c.encode()) for c in a.ies] for a in (first, second)
+    ]
+    assert tshark_problems([data]) == []
+    fields = [
+        "pfcp.ie_type",
+        "pfcp.subseq_volume_threshold.tovol",
+        "pfcp.subsequent_time_quota",
+        "pfcp.subsequent_event_threshold",
+        "pfcp.subsequent_event_quota",
+        "pfcp.event_threshold",
+        "pfcp.event_quota",
+    ]
+    (row,) = tshark_fields([data], fields)
+    assert row["pfcp.ie_type"].count(str(int(T.ADDITIONAL_MONITORING_TIME))) == 2
+    assert row["pfcp.subseq_volume_threshold.tovol"] == [str(3 * PACKET)]
+    assert row["pfcp.subsequent_time_quota"] == ["600"]
+    assert (row["pfcp.subsequent_event_threshold"], row["pfcp.subsequent_event_quota"]) == (
+        ["7"],
+        ["9"],
+    )
+    assert (row["pfcp.event_threshold"], row["pfcp.event_quota"]) == (["5"], ["6"])

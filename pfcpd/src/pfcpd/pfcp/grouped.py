@@ -445,12 +445,16 @@ ALLOWED_CHILDREN: dict[int, frozenset[int]] = {
         T.SDF_FILTER,
     ),
     T.ETHERNET_TRAFFIC_INFORMATION: _m(T.MAC_ADDRESSES_DETECTED, T.MAC_ADDRESSES_REMOVED),
+    # Table 7.5.2.4-2 names its Subsequent Event Threshold and Quota by the Event Threshold
+    # and Event Quota IE types; encoders send either those or the Subsequent ones.
     T.ADDITIONAL_MONITORING_TIME: _m(
         T.MONITORING_TIME,
         T.SUBSEQUENT_VOLUME_THRESHOLD,
         T.SUBSEQUENT_TIME_THRESHOLD,
         T.SUBSEQUENT_VOLUME_QUOTA,
         T.SUBSEQUENT_TIME_QUOTA,
+        T.SUBSEQUENT_EVENT_THRESHOLD,
+        T.SUBSEQUENT_EVENT_QUOTA,
         T.EVENT_THRESHOLD,
         T.EVENT_QUOTA,
     ),

@@ -158,8 +158,10 @@ class Timers(Reporting):
         with reset, as a report reads them, and the measurement so far is kept apart as the
         usage before it (`UrrBook.split`: no report now; the URR's next one carries it,
         `usage_reports`). From now on its rule is the one after the Monitoring Time
-        (`subsequent_rule`: the Subsequent thresholds and quotas in place of the others;
-        journaled with the session's rules), with its book's parameters taken from it. A
+        (`subsequent_rule`: the Subsequent thresholds and quotas in place of the others,
+        those of the Additional Monitoring Time reached when it is one; journaled with the
+        session's rules, the Additional Monitoring Times not reached yet in it), with its
+        book's parameters taken from it, the next monitoring time among them. A
         Subsequent Volume or Time Quota is a new grant: it counts from now (the quota left
         at the Monitoring Time goes with it); without one, the quota in force goes on, what
         was used of it before still used. Whether the session's program is to be installed
@@ -183,9 +185,16 @@ class Timers(Reporting):
         rule = rules.urr.get(urr_id)
         if rule is not None:
             rule, replaced = subsequent_rule(rule)
+            book.configure(rule, now_ntp)
+            # Further monitoring times at or before this one (Additional Monitoring Times
+            # of the same time, or all past when the rule came) leave no usage between
+            # them: their limits apply now too, the last one's in force.
+            while book.monitoring_ntp and book.monitoring_ntp <= book.period_start_ntp:
+                rule, more = subsequent_rule(rule)
+                replaced |= more
+                book.configure(rule, now_ntp)
             rules.urr[urr_id] = rule
             session.set_rules(rules)
-            book.configure(rule, now_ntp)
             if IEType.VOLUME_QUOTA in replaced:
                 book.consumed = ZERO  # (the datapath counts from 0 since the read)
             if IEType.TIME_QUOTA in replaced:

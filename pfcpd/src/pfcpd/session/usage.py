@@ -181,7 +181,9 @@ class UrrBook:
     inam: bool = False
     inactive: bool = False
     # Monitoring Time (TS 29.244 5.2.2.3.1, e.g. a tariff time change): NTP seconds, from the
-    # rule (NO_TIME: none, or reached: `subsequent_rule` takes it from the rule then). When
+    # rule: the earliest of its Monitoring Time and Additional Monitoring Times
+    # (`next_monitoring_time`; NO_TIME: none, or all reached: `subsequent_rule` takes each
+    # from the rule when it is reached, the later ones staying in the rule). When
     # it is reached (`split`), the measurement so far is the usage before it ("BEF"), kept
     # apart until the URR's next report carries it, as a Usage Report of its own before the
     # one of the usage after it (`usage_reports`): ``before`` (counts), ``before_start`` and
@@ -737,7 +739,7 @@ def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
         ("own_time", own_time),
         ("time_threshold", _value(urr, T.TIME_THRESHOLD) if threshold else 0),
         ("time_quota", _value(urr, T.TIME_QUOTA) if own_time else 0),
-        ("monitoring_ntp", float(_value(urr, T.MONITORING_TIME)) or NO_TIME),
+        ("monitoring_ntp", next_monitoring_time(urr)),
     ]
     return tuple(out), flags.has("ISTM")
 
@@ -854,21 +856,69 @@ _SUBSEQUENT: dict[int, int] = {
     T.SUBSEQUENT_EVENT_THRESHOLD: T.EVENT_THRESHOLD,
     T.SUBSEQUENT_EVENT_QUOTA: T.EVENT_QUOTA,
 }
+# The same in an Additional Monitoring Time, whose table (7.5.2.4-2) also names the event
+# limits after it by the Event Threshold and Event Quota IE types.
+_ADDITIONAL_SUBSEQUENT: dict[int, int] = {
+    **_SUBSEQUENT,
+    T.EVENT_THRESHOLD: T.EVENT_THRESHOLD,
+    T.EVENT_QUOTA: T.EVENT_QUOTA,
+}
+
+
+def _monitoring_times(rule: Grouped) -> list[tuple[float, int]]:
+    """The URR's monitoring times not reached yet, earliest first: (NTP seconds, where) of
+    its Monitoring Time (where -1) and of each Additional Monitoring Time (where: its index
+    among the rule's IEs); one of time 0 (none) is left out."""
+    out: list[tuple[float, int]] = []
+    for i, ie in enumerate(rule.ies):
+        if ie.type == T.MONITORING_TIME:
+            at = float(ie.value)  # type: ignore[attr-defined]
+            where = -1
+        elif ie.type == T.ADDITIONAL_MONITORING_TIME and isinstance(ie, Grouped):
+            at = float(_value(ie, T.MONITORING_TIME))
+            where = i
+        else:
+            continue
+        if at:
+            out.append((at, where))
+    out.sort()
+    return out
+
+
+def next_monitoring_time(rule: Grouped) -> float:
+    """The URR's next monitoring time (TS 29.244 5.2.2.3.1): the earliest of its Monitoring
+    Time and its Additional Monitoring Times (NTP seconds; NO_TIME: none)."""
+    times = _monitoring_times(rule)
+    return times[0][0] if times else NO_TIME
 
 
 def subsequent_rule(rule: Grouped) -> tuple[Grouped, frozenset[int]]:
-    """The URR's rule once its Monitoring Time is reached (TS 29.244 7.5.2.4: the Subsequent
-    thresholds and quotas are those of the period after it): each Subsequent Volume/Time/
-    Event Threshold or Quota takes the place of the Threshold or Quota of its kind (the
-    same encoding), and the Monitoring Time and Subsequent IEs are gone; a limit without a
-    Subsequent one stays. With the types of the limits replaced."""
-    given = {ie.type: ie for ie in rule.ies if ie.type in _SUBSEQUENT}
-    replaced = {_SUBSEQUENT[t]: ie for t, ie in given.items()}
+    """The URR's rule once its next monitoring time is reached (TS 29.244 7.5.2.4: the
+    Subsequent thresholds and quotas are those of the period after it), the earliest of
+    its Monitoring Time and its Additional Monitoring Times (`next_monitoring_time`): each
+    Subsequent Volume/Time/Event Threshold or Quota of that one takes the place of the
+    Threshold or Quota of its kind (the same encoding), and that monitoring time is gone
+    from the rule (the Monitoring Time with the rule's Subsequent IEs, or the Additional
+    Monitoring Time group); a limit without a Subsequent one stays. The monitoring times
+    after it stay in the rule as they came (an Update URR's Additional Monitoring Times
+    replace them: `rules.merge_update`), the next of them reached in turn. With the types
+    of the limits replaced."""
+    times = _monitoring_times(rule)
+    where = times[0][1] if times else -1
+    if where < 0:  # the Monitoring Time (or none: the rule's Subsequent IEs still apply)
+        given = [ie for ie in rule.ies if ie.type in _SUBSEQUENT]
+        mapping = _SUBSEQUENT
+    else:
+        amt = rule.ies[where]
+        assert isinstance(amt, Grouped)
+        given = [ie for ie in amt.ies if ie.type in _ADDITIONAL_SUBSEQUENT]
+        mapping = _ADDITIONAL_SUBSEQUENT
+    replaced = {mapping[ie.type]: ie for ie in given}
     ies: list[IE] = []
-    for ie in rule.ies:
-        if ie.type == T.MONITORING_TIME or ie.type in _SUBSEQUENT:
+    for i, ie in enumerate(rule.ies):
+        if where < 0 and (ie.type == T.MONITORING_TIME or ie.type in _SUBSEQUENT):
             continue
-        if ie.type in replaced:
+        if i == where or ie.type in replaced:
             continue
         ies.append(ie)
     for target, ie in replaced.items():
