@@ -236,11 +236,17 @@ def test_refresh_fills_the_cache_but_never_undoes_a_reset(usage_dump: bool) -> N
     dp.settings = dataclasses.replace(dp.settings, usage_refresh=0.01)
 
     async def one_round() -> None:
+        # until the round is applied (the cache filled), however slow the machine: the
+        # next round is due 10 ms later
         task = asyncio.ensure_future(refresh)
-        await asyncio.sleep(0.005)
+        for _ in range(5000):
+            await asyncio.sleep(0.001)
+            if dp.usage_cached():
+                break
         task.cancel()
 
     asyncio.run(one_round())
+    assert dp.usage_cached()
     reads = [name for name, _ in vpp.calls if name.startswith("upf_session_usage_dump")]
     assert len(reads) == (1 if usage_dump else 0)
     assert vpp.calls[-1][0] == "upf_usage_get"  # (the reset)
