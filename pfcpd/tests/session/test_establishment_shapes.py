@@ -111,7 +111,8 @@ def _given_ue_pdr() -> Grouped:
 
 
 def _given_fteid_pdr() -> Grouped:
-    """An uplink PDR with the F-TEID the CP gave and a UE address the UPF chooses."""
+    """An uplink PDR with an F-TEID the CP gave and a UE address the UPF chooses: refused
+    every time (71, TS 29.244 5.5.1: the UP function allocates F-TEIDs), no shape learnt."""
     pdr = R.ul_pdr()
     pdi = pdr.get(T.PDI)
     assert isinstance(pdi, Grouped)
@@ -304,7 +305,7 @@ def test_a_shaped_request_refused_for_want_of_teids_takes_nothing(
     assert run.engine._allocations_in_use() == before
 
 
-# (given_fteid: its requests name one F-TEID, which the datapath takes once)
+# (given_fteid: its requests name an F-TEID the CP gave, refused every time)
 @pytest.mark.parametrize("name", sorted(set(SHAPES) - {"application", "given_fteid"}))
 def test_the_usual_shapes_have_a_fill_plan(name: str) -> None:
     """A shape whose F-TEIDs and UE addresses are all of the usual kinds is filled in from
@@ -521,8 +522,8 @@ def test_programs_named_by_their_shape_install_what_they_do_unnamed(
     """The datapath keys the shapes it keeps by the programs' tokens: every descriptor it
     hands the library, what it keeps of each session and how the sessions behave are what
     it makes of the same programs without their tokens (keyed by `_shape_key`); through
-    the engine's shape memos dropped, the datapath's shapes emptied, the datapath refusing
-    sessions of a shape (given_fteid: one F-TEID) and UE prefixes of two lengths."""
+    the engine's shape memos dropped, the datapath's shapes emptied, requests of a shape
+    refused every time (given_fteid: the CP's F-TEID) and UE prefixes of two lengths."""
     require_core()
     unnamed, unnamed_state = _token_run(monkeypatch, "none")
     named, named_state = _token_run(monkeypatch, "token")
@@ -531,7 +532,7 @@ def test_programs_named_by_their_shape_install_what_they_do_unnamed(
     assert named.shaped > 30  # (from the sessions' own values: `install_shaped`)
     assert named.answers == unnamed.answers
     causes = [ie_value(decode(a), T.CAUSE) for a in named.answers]
-    assert causes.count(73) >= 5  # (given_fteid refused by the datapath)
+    assert causes.count(71) >= 5  # (given_fteid: the CP gave its F-TEID)
     assert named.descriptors == unnamed.descriptors
     assert len(named_state) >= 15 and named_state == unnamed_state
     lengths = {p.ue_ip.prefixlen for _, prog in named.installed for p in prog.pdrs if p.ue_ip}

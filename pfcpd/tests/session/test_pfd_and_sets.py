@@ -124,6 +124,39 @@ def test_an_application_pdr_detects_nothing_while_its_pfds_are_removed(h: Harnes
     assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80, 8443)] == [2, 2, 3]
 
 
+def test_a_request_naming_no_application_removes_every_application_s_pfds(h: Harness) -> None:
+    """TS 29.244 Table 7.4.3.1-1: a PFD Management Request without Application ID's PFDs
+    deletes the PFDs of every Application ID: the applications stay known with none (a
+    session naming one keeps its PDR, which detects nothing; a new one naming another is
+    accepted), journaled; PFDs provisioned again, the session's PDR detects their flows."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    video = TR.PFDContents(fd=b"permit out 17 from any 554 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    assert cause(h.request(pfd_request("video", video))) == 1
+    seid = up_seid(_app_session(h, "web"))
+    assert h.dp.process_dl(dl(443)).pdr_id == 3
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, []))) == 1
+    assert h.engine.pfds.apps == {"web": (), "video": ()}
+    assert json.loads(h.journal.records["pfd"]) == {"web": [], "video": []}
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [2, 2]
+    assert 3 in h.engine.sessions[seid].rules.pdr
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), app_dl_pdr("video"), ul_far(), dl_far(), far3, qer(), urr(1)]
+    assert cause(h.establish(*rules, cp_seid=2)) == 1  # type: ignore[arg-type]
+    assert cause(h.request(pfd_request("web", web))) == 1
+    assert [h.dp.process_dl(dl(port)).pdr_id for port in (443, 80)] == [3, 2]
+
+
+def test_a_request_naming_no_application_with_none_known_changes_nothing(h: Harness) -> None:
+    """No application provisioned: accepted, none becomes known (a PDR naming one is still
+    refused with 81)."""
+    assert cause(h.request(Message(M.PFD_MANAGEMENT_REQUEST, 0, []))) == 1
+    assert h.engine.pfds.apps == {}
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3).ies[1:])
+    rules = [ul_pdr(), dl_pdr(), app_dl_pdr("web"), ul_far(), dl_far(), far3, qer(), urr(1)]
+    assert cause(h.establish(*rules)) == 81  # type: ignore[arg-type]
+
+
 def test_a_new_pdr_naming_an_application_without_pfds_detects_nothing(h: Harness) -> None:
     """An application whose PFDs were removed is known: a session naming it is established,
     its PDR detecting nothing until PFDs come; an Application ID never provisioned (its

@@ -15,6 +15,7 @@ from session_harness import replaced
 from test_establishment_shapes import _Run, _script
 from test_record_text import _books, _dumps, _record_dict
 
+from pfcpd.pfcp import Message, MessageType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
@@ -77,15 +78,24 @@ def test_the_sessions_the_engine_makes_are_written_as_the_general_text(
     times = itertools.cycle(
         [3950000000.123456, 3.9e9, 4005305414.0432825, 3950000000.5, 2.0**32 - 2.0**-20, 1e300]
     )
-    run.engine._ntp = lambda: next(times)
+    # (the clock of each request: the next of ``times`` for an establishment, a time after
+    # those of the sessions deleted, 1 to 4, for the others)
+    clock = [0.0]
+    run.engine._ntp = lambda: clock[0]
+
+    def handle(req: Message) -> Message:
+        establishment = req.msg_type == MessageType.SESSION_ESTABLISHMENT_REQUEST
+        clock[0] = next(times) if establishment else 4.1e9
+        return run.handle(req)
+
     try:
         run.pfds()
         for n in range(8):  # (first: the script runs the IPv4 pool out, deletes 1 to 4)
             rules = _two_urrs(n)
             req = R.establishment_request("smf", "127.0.0.1", 900 + n, rules, seq=900 + n)  # type: ignore[arg-type]
-            assert run.handle(req).get(R.T.CAUSE).value == 1  # type: ignore[union-attr]
+            assert handle(req).get(R.T.CAUSE).value == 1  # type: ignore[union-attr]
         for req in _script():
-            run.handle(req)
+            handle(req)
     finally:
         run.close()
     sessions = list(run.engine.sessions.values())

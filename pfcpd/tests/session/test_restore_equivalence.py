@@ -20,7 +20,7 @@ counters as the engine's timer makes (`World.traffic`); time passing, the node's
 running (`World.advance`: periodic, threshold, quota and validity reports, checkpoints),
 each Session Report Request answered 1, 64 or 65, left unanswered (retransmitted, then
 given up), or answered 1 or 64 in a later batch. The requests: establishments of varied
-shapes (CH F-TEIDs shared by CHOOSE ID or each its own, F-TEIDs the CP gave, CHV4, CHV6,
+shapes (CH F-TEIDs shared by CHOOSE ID or each its own, CHV4, CHV6,
 dual stack, a second network instance, SDF filters, an application's PDR, FARs forwarding,
 buffering with or without NOCP and a BAR, dropping, QERs, 1-3 URRs with volume thresholds,
 quotas, validity times, periods, INAM, linked URRs, FQ-CSIDs and Group Ids, from either
@@ -118,7 +118,7 @@ FQ_CSID_NODE = "192.0.2.77"
 GROUPS = ("g1", "g2")
 APP = "web"
 ACCESS, CORE = 0, 1
-FIXED_TEIDS = 0x7000_0000  # F-TEIDs the CP gives: far above those the UP function takes
+FIXED_TEIDS = 0x7000_0000  # F-TEIDs the CP gives (refused, 71): far above the UP function's
 
 
 # -- rules --------------------------------------------------------------------------------
@@ -604,7 +604,7 @@ def _ue_addresses(s: Session) -> list[str]:
 
 
 def _local_teids(s: Session) -> list[int]:
-    """The local TEIDs of the session's uplink PDRs (chosen or given)."""
+    """The local TEIDs of the session's uplink PDRs."""
     out = []
     for pdr in s.rules.pdr.values():
         fteid = _pdi(pdr).get(T.F_TEID)
@@ -885,15 +885,13 @@ class World:
         qer_ids = rng.sample(range(1, 5), rng.randint(0, 2))
         rules: list[IE] = []
         bar = rng.random() < 0.3
-        # uplink PDRs: CH F-TEIDs shared by CHOOSE ID, each its own, or given
-        mode = rng.choice(["chid", "chid", "own", "given"])
+        # uplink PDRs: CH F-TEIDs shared by CHOOSE ID, or each its own (an F-TEID the CP
+        # gives is refused: the "cp_fteid" flaw)
+        mode = rng.choice(["chid", "chid", "own", "own"])
         uplinks = rng.randint(1, 2)
         for n in range(uplinks):
             fteid: A.FTEID
-            if mode == "given":
-                self.fixed_teid += 1
-                fteid = A.FTEID(teid=self.fixed_teid, ipv4=str(N3))
-            elif mode == "own":
+            if mode == "own":
                 fteid = A.FTEID(choose=True, choose_v4=True)
             else:
                 fteid = A.FTEID(choose=True, choose_v4=True, choose_id=1)
@@ -968,7 +966,9 @@ class World:
     ) -> tuple[frozenset[int], list[IE], int]:
         rng = self.rng
         engine = self.h.engine
-        flaw = rng.choice(["far", "bar", "duplicate", "cp_seid", "sdf", "app", "v6_fteid"])
+        flaw = rng.choice(
+            ["far", "bar", "duplicate", "cp_seid", "sdf", "app", "v6_fteid", "cp_fteid"]
+        )
         if flaw == "cp_seid" and engine._by_cp.get(owner):
             return frozenset({64}), rules, rng.choice(sorted(engine._by_cp[owner]))
         if flaw == "far":  # a PDR naming a FAR the request does not create
@@ -996,6 +996,12 @@ class World:
                 A.FTEID(choose=True, choose_v6=True) if ie.type == T.F_TEID else ie
                 for ie in pdi.ies
             ]
+            return frozenset({71}), rules, cp_seid
+        if flaw == "cp_fteid":  # an F-TEID the CP allocated (TS 29.244 5.5.1: 71)
+            self.fixed_teid += 1
+            pdi = _pdi(rules[0])  # type: ignore[arg-type]
+            given = A.FTEID(teid=self.fixed_teid, ipv4=str(N3))
+            pdi.ies = [given if ie.type == T.F_TEID else ie for ie in pdi.ies]
             return frozenset({71}), rules, cp_seid
         # two PDRs of one ID
         first = rules[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import struct
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -34,7 +35,7 @@ from ..pfcp import (
 )
 from ..pfcp.header import NODE_HEADER_LEN, Header
 from ..pfcp.header import _walk_header as walk_header
-from ..pfcp.ies_address import NodeID
+from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_flags import (
     CPFunctionFeatures,
     PFCPAssociationReleaseRequestFlags,
@@ -184,6 +185,34 @@ _HEARTBEAT_LABELS = (type_label(M.HEARTBEAT_RESPONSE), "none")  # (a response wi
 # Units of the PFCP timer coding (as in the Graceful Release Period IE): unit -> seconds.
 _TIMER_UNITS = ((0, 2), (1, 60), (2, 600), (3, 3600), (4, 36000))
 _TIMER_INFINITE = 7
+
+
+def establishment_cp_seid(data: bytes, err: CodecError) -> int:
+    """The SEID of the CP F-SEID of a Session Establishment Request that failed to decode
+    (``err``: the message of ``data`` after those it decoded before), read from the
+    message's top-level IEs; 0 when none decodes (TS 29.244 7.2.2.4.2: the response's
+    SEID is 0 only when the peer's SEID is not available)."""
+    header = err.header
+    assert header is not None
+    offset = 0
+    for _ in err.decoded_before:
+        if offset + 4 > len(data):
+            return 0
+        offset += 4 + int.from_bytes(data[offset + 2 : offset + 4], "big")
+    at = offset + header.header_len
+    end = min(offset + 4 + header.length, len(data))
+    while at + 4 <= end:
+        ie_type = int.from_bytes(data[at : at + 2], "big")
+        stop = at + 4 + int.from_bytes(data[at + 2 : at + 4], "big")
+        if stop > end:
+            break
+        if ie_type == IEType.F_SEID:
+            try:
+                return FSEID.decode(data[at + 4 : stop]).seid
+            except (ValueError, IndexError, struct.error):
+                return 0
+        at = stop
+    return 0
 
 
 def graceful_release_period_ie(seconds: float) -> GracefulReleasePeriod | None:
@@ -1232,6 +1261,8 @@ class PfcpNode:
         seid = 0
         if is_session_message(header.msg_type) and header.seid:
             seid = self.handler.peer_seid(header.seid) or 0
+        elif header.msg_type == M.SESSION_ESTABLISHMENT_REQUEST:
+            seid = establishment_cp_seid(data, err)  # (the CP's, when its F-SEID decodes)
         response = self._cause_response(header.msg_type, header.seq, err.cause, seid)
         # Only where the response may carry one (TS 29.244 clause 7.2.3.2): the association
         # responses, for one, have no Offending IE.

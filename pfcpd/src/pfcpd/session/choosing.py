@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import itertools
 import socket
+from collections.abc import Collection, Iterable
 
 from ..datapath.interface import IPNetwork
 from ..pfcp import IE, Cause, Grouped, IEType, encode_groups
@@ -95,6 +97,39 @@ class Choosing(EngineState):
                     shapes[id(new)] = Chosen(raw, fteid, ue)
             rules.pdr[pdr_id] = new
         return shapes
+
+    def _check_given_fteids(self, pdrs: Iterable[Grouped], own: Collection[int] = ()) -> None:
+        """TS 29.244 5.5.1: the UP function allocates F-TEIDs (it advertises FTUP), and
+        refuses a request that gives a PDR an F-TEID the CP allocated (without CH) with cause
+        71 "Invalid F-TEID allocation option", the F-TEID as Offending IE. ``pdrs``: the
+        request's Create PDR and Update PDR groups (an Update PDR without PDI leaves the
+        PDR's F-TEID as it is); ``own``: the TEIDs the session holds, which it may give a
+        PDR again at our N3 address (the UP function allocated them: a modification's).
+        The rules the engine keeps carry the F-TEIDs it filled in: they are never checked
+        here (a modification's other PDRs, a session restored from its record)."""
+        for pdr in pdrs:
+            pdi = pdr.get(T.PDI)
+            if not isinstance(pdi, Grouped):
+                continue
+            for child in pdi.ies:
+                if not isinstance(child, FTEID) or child.choose or self._owned(child, own):
+                    continue
+                pdr_id = pdr.get(T.PDR_ID)
+                name = f"PDR {int(pdr_id.value)}" if isinstance(pdr_id, PDRID) else "PDR"
+                raise RuleError(
+                    Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                    f"{name}: F-TEID 0x{child.teid or 0:x} allocated by the CP (no CH);"
+                    " the UP function allocates F-TEIDs (FTUP)",
+                    offending_ie=T.F_TEID,
+                )
+
+    def _owned(self, fteid: FTEID, own: Collection[int]) -> bool:
+        """``fteid`` is one of ``own`` TEIDs at our N3 address."""
+        if fteid.teid not in own:
+            return False
+        n3 = self.settings.n3_address
+        text = fteid.ipv4 if n3.version == 4 else fteid.ipv6
+        return text is not None and ipaddress.ip_address(text) == n3
 
     def _pdr_plan(self, pdr_id: int, pdr: Grouped) -> PdrPlan | None:
         """The `PdrPlan` of a Create PDR, None when its PDI asks for nothing to be filled

@@ -66,6 +66,7 @@ class Establishment(ShapeLearning):
                     check_supported(req)  # (raises naming the first)
                 rules = RuleSet.created_by(req)
                 self._check_references(rules)
+                self._check_given_fteids(rules.pdr.values())
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)

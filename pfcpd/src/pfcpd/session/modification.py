@@ -136,6 +136,11 @@ class Modification(Choosing, Reporting):
                 only.update(id(g) for t in _CREATE_IE_TYPES for g in by_type.get(t, ()))
             check_references(rules, only)
             _check_queries(req, session)
+            if pdrs_changed:
+                self._check_given_fteids(
+                    (*by_type.get(T.CREATE_PDR, ()), *by_type.get(T.UPDATE_PDR, ())),
+                    session.teids,
+                )
             shapes = self._allocate(rules, alloc) if pdrs_changed else {}
         except RuleError as err:
             self._free(alloc)

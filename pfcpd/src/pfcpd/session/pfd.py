@@ -1,7 +1,8 @@
 """PFDs per Application ID (PFD Management, TS 29.244 5.11 and 7.4.3).
 
 A PFD Management Request carries, per Application ID, the complete set of its PFDs: they
-replace what was known for it; an Application ID with no PFD Context removes its PFDs.
+replace what was known for it; an Application ID with no PFD Context removes its PFDs, and
+a request with no Application ID's PFDs removes those of every application.
 An application whose PFDs were removed stays known, with none: a PDR naming it detects no
 traffic until PFDs are provisioned again (`compile._sdf_filters`); an Application ID never
 provisioned is not known (a PDR naming it is refused, 81).
@@ -61,9 +62,15 @@ class PfdStore:
 
     def parse(self, request: Message) -> dict[str, tuple[str, ...]]:
         """The Application IDs a request names and their new flow descriptions (empty:
-        removed). Raises RuleError when it carries what this UP function cannot match."""
+        removed); a request naming none removes the PFDs of every application known (TS
+        29.244 Table 7.4.3.1-1: without Application ID's PFDs, the UP function deletes all
+        the PFDs it received). Raises RuleError when it carries what this UP function
+        cannot match."""
+        groups = request.get_all(T.APPLICATION_IDS_PFDS)
+        if not groups:
+            return {app: () for app in self.apps}
         out: dict[str, tuple[str, ...]] = {}
-        for group in request.get_all(T.APPLICATION_IDS_PFDS):
+        for group in groups:
             assert isinstance(group, Grouped)
             app = group.get(T.APPLICATION_ID)
             assert isinstance(app, ApplicationID)
