@@ -25,11 +25,20 @@ CP_TS = 3_900_000_000
 class RecordingHandler(NoSessionEngine):
     def __init__(self) -> None:
         self.gone: list[tuple[str, PeerGone, bool]] = []
+        self.kept_at: list[frozenset[str] | None] = []
         self.responses: list[tuple[int, Message | None]] = []
         self.requests: list[int] = []
 
-    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+    def peer_gone(
+        self,
+        peer: Peer,
+        reason: PeerGone,
+        keep_sessions: bool,
+        now: float,
+        kept_at: frozenset[str] | None = None,
+    ) -> None:
         self.gone.append((peer.node_id, reason, keep_sessions))
+        self.kept_at.append(kept_at)
 
     def response_received(self, request: Message, response: Message | None, now: float) -> None:
         self.responses.append((request.msg_type, response))
@@ -223,9 +232,10 @@ def test_peer_restart_purges_per_config():
     restarted = [e for e in events(node) if isinstance(e, ev.PeerRestarted)]
     assert restarted and not restarted[0].sessions_kept
     assert handler.gone == [("smf", PeerGone.RESTARTED, False)]
-    # A new setup with the same Node ID and time stamp only replaces the association.
+    # A new setup with the same Node ID and time stamp replaces the association, and
+    # without PFCP Session Retention Information its sessions go (TS 29.244 6.2.6.2.2).
     exchange(node, setup(seq=6, ts=CP_TS + 1), 2.0)
-    assert handler.gone == [("smf", PeerGone.RESTARTED, False)]
+    assert handler.gone == [("smf", PeerGone.RESTARTED, False), ("smf", PeerGone.RELEASED, False)]
     assert events(node)[0] == ev.AssociationEstablished("smf", CP, "cp", True)
 
 

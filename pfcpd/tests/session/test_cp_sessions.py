@@ -94,11 +94,9 @@ def lose(h: Harness, addr: tuple[str, int], how: PeerGone) -> None:
     if how is PeerGone.RELEASED:
         release = Message(M.ASSOCIATION_RELEASE_REQUEST, 0, [A.NodeID.from_text(node)])
         assert cause(from_cp(h, addr, release)) == 1
-    elif how is PeerGone.RESTARTED:  # (a new Recovery Time Stamp)
-        setup = Message(
-            M.ASSOCIATION_SETUP_REQUEST, 0, [A.NodeID.from_text(node), S.RecoveryTimeStamp(7)]
-        )
-        assert cause(from_cp(h, addr, setup)) == 1
+    elif how is PeerGone.RESTARTED:  # (a new Recovery Time Stamp in a heartbeat)
+        heartbeat = Message(M.HEARTBEAT_REQUEST, 0, [S.RecoveryTimeStamp(7)])
+        assert from_cp(h, addr, heartbeat).msg_type == M.HEARTBEAT_RESPONSE
     else:
         h.engine.peer_gone(Peer(node, addr), PeerGone.LOST, False, h.now)
         assert h._collect() == []  # (the node commits)

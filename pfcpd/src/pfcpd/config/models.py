@@ -148,7 +148,10 @@ class PfcpConfig:
     on_peer_restart: Annotated[
         PeerRestartAction,
         one_of(PeerRestartAction),
-        Field(description="sessions of a CP whose Recovery Time Stamp changed"),
+        Field(
+            description="sessions of a CP whose heartbeat shows a new Recovery Time Stamp"
+            " (a new Association Setup Request of the CP's: TS 29.244 6.2.6.2.2 instead)"
+        ),
     ] = "purge"
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     drain_timeout: Annotated[

@@ -23,6 +23,7 @@ from ..pfcp import (
     IE,
     Cause,
     CodecError,
+    Grouped,
     IEType,
     Message,
     MessageType,
@@ -35,9 +36,10 @@ from ..pfcp import (
 )
 from ..pfcp.header import NODE_HEADER_LEN, Header
 from ..pfcp.header import _walk_header as walk_header
-from ..pfcp.ies_address import FSEID, NodeID
+from ..pfcp.ies_address import FSEID, CPPFCPEntityIPAddress, NodeID
 from ..pfcp.ies_flags import (
     CPFunctionFeatures,
+    PFCPASRspFlags,
     PFCPAssociationReleaseRequestFlags,
     UPFunctionFeatures,
 )
@@ -213,6 +215,26 @@ def establishment_cp_seid(data: bytes, err: CodecError) -> int:
                 return 0
         at = stop
     return 0
+
+
+_CP_PFCP_ENTITY_IP_ADDRESS = int(IEType.CP_PFCP_ENTITY_IP_ADDRESS)
+
+
+def session_retention(msg: Message) -> frozenset[str] | None:
+    """The PFCP Session Retention Information of an Association Setup Request (TS 29.244
+    7.4.4.1): None when absent; else the addresses of its CP PFCP Entity IP Address IEs
+    (8.2.135), each as the codec names it (as a CP F-SEID's); empty: none given, all the
+    sessions are to be retained."""
+    info = msg.get(IEType.PFCP_SESSION_RETENTION_INFORMATION)
+    if not isinstance(info, Grouped):
+        return None
+    return frozenset(
+        address
+        for ie in info.get_all(_CP_PFCP_ENTITY_IP_ADDRESS)
+        if isinstance(ie, CPPFCPEntityIPAddress)
+        for address in (ie.ipv4, ie.ipv6)
+        if address is not None
+    )
 
 
 def graceful_release_period_ie(seconds: float) -> GracefulReleasePeriod | None:
@@ -1109,6 +1131,10 @@ class PfcpNode:
                 )
             )
             return self._cause_response(msg.msg_type, msg.seq, Cause.NO_RESOURCES_AVAILABLE, 0)
+        retention = session_retention(msg)
+        # (TS 29.244 6.2.6.2.2: PSREI says an association with the Node ID existed and the
+        # sessions the CP asked for are retained, 8.2.134)
+        retained = retention is not None and node_id.value in self._associations
         self._establish(
             node_id.value,
             addr,
@@ -1117,12 +1143,15 @@ class PfcpNode:
             "cp",
             features.flags if isinstance(features, CPFunctionFeatures) else 0,
             now,
+            retention,
         ).set_smf_set(msg)
         ies: list[IE] = [self.node_id, CauseIE(Cause.REQUEST_ACCEPTED)]
         ies.append(RecoveryTimeStamp(self.recovery_time_stamp))
         up_features = self._features_ie()
         if up_features is not None:
             ies.append(up_features)
+        if retained:
+            ies.append(PFCPASRspFlags.of("PSREI"))
         return Message(M.ASSOCIATION_SETUP_RESPONSE, msg.seq, ies)
 
     def _establish(
@@ -1134,7 +1163,12 @@ class PfcpNode:
         initiator: str,
         cp_features: int,
         now: float,
+        retention: frozenset[str] | None = None,
     ) -> Association:
+        """Set up the association with CP ``node_id`` (an Association Setup Request of the
+        CP's, ``initiator`` "cp", with its PFCP Session Retention Information's CP PFCP
+        Entity IP Addresses as ``retention``, `session_retention`; or the CP's answer to
+        this node's, "up")."""
         # One association per CP (TS 29.244 5.8.1): a setup from the address of an association
         # with another Node ID means that CP now calls itself otherwise; the old association
         # and its sessions go.
@@ -1142,7 +1176,9 @@ class PfcpNode:
             if other.addr == addr and other.node_id != node_id:
                 self._end_association(other, "replaced", PeerGone.RELEASED, now)
         existing = self._associations.get(node_id)
-        if existing is not None and existing.cp_recovery_time_stamp != cp_ts:
+        if existing is not None and initiator == "cp":
+            self._overwrite(existing, cp_ts, retention, now)
+        elif existing is not None and existing.cp_recovery_time_stamp != cp_ts:
             self._peer_restarted(existing, cp_ts, now)
         if existing is None or existing.addr != addr:
             # A new association (or the CP at a new address): the answers cached for the
@@ -1365,26 +1401,56 @@ class PfcpNode:
             self._peer_restarted(assoc, ts.value, now)
 
     def _peer_restarted(self, assoc: Association, new_ts: int, now: float) -> None:
+        """A restart of the CP this node detects (its Recovery Time Stamp changed in a
+        heartbeat, or in the answer to this node's Association Setup Request): its
+        sessions are purged or kept per ``pfcp.on_peer_restart``."""
         keep = self.config.on_peer_restart == "keep"
+        self._restart_noticed(assoc, new_ts, keep)
+        self._peer_gone(assoc, PeerGone.RESTARTED, keep, now)
+
+    def _restart_noticed(self, assoc: Association, new_ts: int, kept: bool) -> None:
+        """The CP's Recovery Time Stamp changed: counted and told (``kept``: whether its
+        sessions are kept, all or those it asked for)."""
         old = assoc.cp_recovery_time_stamp
         assoc.cp_recovery_time_stamp = new_ts
         self.state_dirty = True
         self._cache.discard_peer(assoc.addr)  # answers to the CP's previous run
         self.metrics.peer_restarts.inc()
-        self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, keep))
-        self._peer_gone(assoc, PeerGone.RESTARTED, keep, now)
+        self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, kept))
 
-    def _peer_gone(self, assoc: Association, gone: PeerGone, keep: bool, now: float) -> None:
-        """The handler takes the CP's sessions away (unless ``keep``), after a group commit of
+    def _overwrite(
+        self, assoc: Association, cp_ts: int, retention: frozenset[str] | None, now: float
+    ) -> None:
+        """The CP sets up an association with the Node ID of ``assoc`` again (TS 29.244
+        6.2.6.2.2): the new one overwrites it, whatever the Recovery Time Stamp, and the
+        CP's sessions are deleted unless the request has PFCP Session Retention Information
+        (``retention`` not None): then they are kept, all of them, or with CP PFCP Entity
+        IP Addresses (``retention`` not empty) those whose CP F-SEID has one of them.
+        ``pfcp.on_peer_restart`` has no say: the CP tells what becomes of its sessions."""
+        if assoc.cp_recovery_time_stamp != cp_ts:
+            self._restart_noticed(assoc, cp_ts, retention is not None)
+        kept_at = retention or None  # (empty: all kept)
+        self._peer_gone(assoc, PeerGone.RELEASED, retention is not None, now, kept_at)
+
+    def _peer_gone(
+        self,
+        assoc: Association,
+        gone: PeerGone,
+        keep: bool,
+        now: float,
+        kept_at: frozenset[str] | None = None,
+    ) -> None:
+        """The handler takes the CP's sessions away (unless ``keep``; with ``kept_at``, those
+        whose CP F-SEID has none of its addresses), after a group commit of
         the session changes answered so far in this batch: a change not yet durable may
         have moved a session to or from this CP (a Session Modification's CP F-SEID at
         another CP of its SMF Set, a Session Set Modification), and whose the session is
         is known once that change is durable or undone (cause 77). Removed by its owner
         in memory before, an undone move left a session the journal keeps and the engine
         lost, or a session of a CP with no association."""
-        if not keep:
+        if not keep or kept_at is not None:
             self.commit_sessions()
-        self.handler.peer_gone(assoc.peer, gone, keep, now)
+        self.handler.peer_gone(assoc.peer, gone, keep, now, kept_at)
 
     def _end_association(self, assoc: Association, reason: str, gone: PeerGone, now: float) -> None:
         if self._associations.get(assoc.node_id) is assoc:

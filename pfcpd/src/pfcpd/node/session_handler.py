@@ -35,7 +35,8 @@ from ..pfcp.ies_scalar import Cause as CauseIE
 class PeerGone(enum.Enum):
     """Why a CP peer's sessions are in question."""
 
-    RELEASED = "released"  # the CP released the association (sessions are deleted)
+    # the association ended: the CP released it, or set up another in its place
+    RELEASED = "released"
     LOST = "lost"  # heartbeats unanswered N1 times, graceful release period over
     RESTARTED = "restarted"  # the CP's Recovery Time Stamp changed
 
@@ -113,9 +114,20 @@ class SessionHandler(Protocol):
         error response to a request that failed to decode), or None when unknown."""
         ...
 
-    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+    def peer_gone(
+        self,
+        peer: Peer,
+        reason: PeerGone,
+        keep_sessions: bool,
+        now: float,
+        kept_at: frozenset[str] | None = None,
+    ) -> None:
         """The peer's sessions are to be deleted, or kept for restoration when
-        ``keep_sessions`` (per ``pfcp.on_peer_lost`` / ``pfcp.on_peer_restart``)."""
+        ``keep_sessions`` (per ``pfcp.on_peer_lost`` / ``pfcp.on_peer_restart``, or the PFCP
+        Session Retention Information of the CP's new Association Setup Request, TS 29.244
+        6.2.6.2.2). ``kept_at``, with ``keep_sessions``: only the sessions whose CP F-SEID
+        has one of these addresses are kept, the others deleted (its CP PFCP Entity IP
+        Addresses); None: all are kept."""
         ...
 
     def response_received(self, request: Message, response: Message | None, now: float) -> None:
@@ -184,7 +196,14 @@ class NoSessionEngine:
     def peer_seid(self, up_seid: int) -> int | None:
         return None
 
-    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+    def peer_gone(
+        self,
+        peer: Peer,
+        reason: PeerGone,
+        keep_sessions: bool,
+        now: float,
+        kept_at: frozenset[str] | None = None,
+    ) -> None:
         return None
 
     def response_received(self, request: Message, response: Message | None, now: float) -> None:

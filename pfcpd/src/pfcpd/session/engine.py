@@ -146,18 +146,34 @@ class SessionEngine(
         s = self.sessions.get(up_seid)
         return None if s is None else s.cp_seid
 
-    def peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool, now: float) -> None:
+    def peer_gone(
+        self,
+        peer: Peer,
+        reason: PeerGone,
+        keep_sessions: bool,
+        now: float,
+        kept_at: frozenset[str] | None = None,
+    ) -> None:
         try:
-            self._peer_gone(peer, reason, keep_sessions)
+            self._peer_gone(peer, reason, keep_sessions, kept_at)
         except Exception:  # a bug: logged and counted, the node's association work goes on
             log.exception("session engine: peer %s %s", peer.node_id, reason.value)
             self.metrics.errors.inc("peer_gone")
 
-    def _peer_gone(self, peer: Peer, reason: PeerGone, keep_sessions: bool) -> None:
-        if keep_sessions:
+    def _peer_gone(
+        self, peer: Peer, reason: PeerGone, keep_sessions: bool, kept_at: frozenset[str] | None
+    ) -> None:
+        if keep_sessions and kept_at is None:
             log.info("CP %s %s: its sessions are kept", peer.node_id, reason.value)
             return
         seids = self._cp_seids(peer.node_id)  # (from the CP index, not every session)
+        if keep_sessions and kept_at is not None:  # (those whose CP F-SEID has none of them)
+            sessions = self.sessions
+            seids = [
+                seid
+                for seid in seids
+                if sessions[seid].cp_ipv4 not in kept_at and sessions[seid].cp_ipv6 not in kept_at
+            ]
         label = f"peer_{reason.value}"
         for seid in seids:
             self._remove_local(seid, label)
