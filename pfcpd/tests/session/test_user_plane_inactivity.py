@@ -7,6 +7,7 @@ the harness's node clock (``ht``)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,9 +46,10 @@ def _establish(h: Harness, timer: int | None) -> tuple[int, int]:
 
 
 def _upirs(h: Harness, sent: list[Message]) -> list[Message]:
-    """The Session Report Requests of ``sent`` (answered), each checked to be a UPIR alone:
-    Report Type UPIR and no other IE (TS 29.244 Table 7.5.8.1-1), to the CP's SEID."""
-    reports = [m for m in sent if m.msg_type == M.SESSION_REPORT_REQUEST]
+    """The Session Report Requests of ``sent`` (answered; retransmissions left out), each
+    checked to be a UPIR alone: Report Type UPIR and no other IE (TS 29.244 Table
+    7.5.8.1-1), to the CP's SEID."""
+    reports = list({m.seq: m for m in sent if m.msg_type == M.SESSION_REPORT_REQUEST}.values())
     for m in reports:
         assert m.get(T.REPORT_TYPE).names() == ["UPIR"]  # type: ignore[union-attr]
         assert [ie.type for ie in m.ies] == [T.REPORT_TYPE]
@@ -76,6 +78,29 @@ def test_no_report_while_traffic_flows_then_one_after_it_stops(ht: Harness) -> N
         assert _upirs(ht, ht.advance(1.0)) == []
     assert _upirs(ht, ht.advance(0.8)) == []  # 1.8 s since the last packet
     assert len(_upirs(ht, ht.advance(1.0))) == 1
+
+
+def test_counts_are_read_at_the_end_of_the_timer_only(ht: Harness) -> None:
+    """Not at every activity check (0.5 s): at the timer's end, and a timer after a report
+    (a VOLTH URR: no other time-driven read)."""
+    _, teid = _establish(ht, 10)
+    reads: list[float] = []
+    read = ht.dp.read_usage
+
+    def counted(seid: int, urr_id: int, reset: bool = False):  # type: ignore[no-untyped-def]
+        if sys._getframe(1).f_code.co_name == "_idle_check":  # (the others' reads apart)
+            reads.append(ht.now)
+        return read(seid, urr_id, reset)
+
+    ht.dp.read_usage = counted  # type: ignore[method-assign]
+    for _ in range(30):  # a packet every second
+        _packet(ht, teid)
+        ht.advance(1.0)
+    assert 2 <= len(reads) <= 4, reads  # (~ at 10 s, 20 s, 30 s)
+    reads.clear()
+    assert len(_upirs(ht, ht.advance(10.5))) == 1
+    assert _upirs(ht, ht.advance(30.0)) == []
+    assert len(reads) <= 5, reads
 
 
 def test_reported_again_after_traffic_then_inactivity(ht: Harness) -> None:

@@ -20,16 +20,26 @@ def idle_key(seid: int) -> str:
     return "u:%x" % seid  # noqa: UP031  (as `Session.key`)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class IdleWatch:
     """``timer``: seconds without a packet after which the session is reported (UPIR);
     ``since_ns``: the start of the inactivity period on the datapath's clock (the timer's
     start, the last packet seen since); ``reported``: its report went (once per period: a
-    packet starts the next one)."""
+    packet starts the next one); ``check_ns``: when the engine reads the session's counts
+    next (`Timers._idle_check`): the end of the timer, not before (a packet before it
+    moves it on; a read with reset in between shows its packet, `_read_reset`); a timer
+    after a report (a packet since starts the next period)."""
 
     timer: int
     since_ns: int
-    reported: bool = False
+    reported: bool
+    check_ns: int
+
+    def __init__(self, timer: int, since_ns: int, reported: bool = False) -> None:
+        self.timer = timer
+        self.since_ns = since_ns
+        self.reported = reported
+        self.check_ns = since_ns + timer * 1_000_000_000
 
     def record(self) -> bytes:
         """The journal's record: the timer and whether the period is reported (its start
@@ -49,9 +59,20 @@ class IdleWatch:
         if last_packet_ns <= self.since_ns:
             return False
         self.since_ns = last_packet_ns
+        self.check_ns = last_packet_ns + self.timer * 1_000_000_000
         reported, self.reported = self.reported, False
         return reported
 
     def due(self, now_ns: int) -> bool:
-        """The period without a packet lasts longer than the timer, not reported yet."""
-        return not self.reported and now_ns - self.since_ns > self.timer * 1_000_000_000
+        """The period without a packet lasts longer than the timer, not reported yet (else
+        the counts are read again a timer later)."""
+        if self.reported or now_ns - self.since_ns <= self.timer * 1_000_000_000:
+            if self.check_ns <= now_ns:
+                self.check_ns = now_ns + (self.timer * 1_000_000_000 if self.reported else 1)
+            return False
+        return True
+
+    def report(self, now_ns: int) -> None:
+        """Its report went: the next read a timer later."""
+        self.reported = True
+        self.check_ns = now_ns + self.timer * 1_000_000_000

@@ -158,11 +158,15 @@ class Timers(Reporting):
         """User plane inactivity (TS 29.244 5.11.2), at each activity check: a session with
         a User Plane Inactivity Timer whose URRs counted no packet for longer than it is
         reported (Session Report Request, Report Type UPIR), once per inactivity period: a
-        packet its URRs count starts the next one (`IdleWatch`). The watch's reported flag
-        is journaled, so a restart does not report the same period again."""
+        packet its URRs count starts the next one (`IdleWatch`). Its counts are read only
+        at the end of the timer (a session with traffic: once per timer), and a timer after
+        a report. The watch's reported flag is journaled, so a restart does not report the
+        same period again."""
         dp_now = self.datapath.now_ns()
         sessions = self.sessions
         for seid, watch in list(self._idle.items()):
+            if dp_now < watch.check_ns:  # (no read before the end of the timer)
+                continue
             session = sessions.get(seid)
             if session is None:  # (deleted: its watch goes at the commit)
                 continue
@@ -177,7 +181,7 @@ class Timers(Reporting):
             if watch.saw(last):
                 self._idle_dirty.add(seid)
             if watch.due(dp_now) and self._send_report(session, "UPIR", [], now):
-                watch.reported = True
+                watch.report(dp_now)
                 self._idle_dirty.add(seid)
                 log.info(
                     "session 0x%x: no user plane packet for over %d s: reported (UPIR)",
