@@ -16,12 +16,18 @@ from session_harness import (
     Harness,
     cause,
     created,
+    dl_far,
+    dl_pdr,
     establishment,
     g,
     gtpu,
+    qer,
     standard_rules,
+    ul_far,
     ul_packet,
+    ul_pdr,
     up_seid,
+    urr,
 )
 
 from pfcpd.datapath.local.engine import LocalDatapath
@@ -78,6 +84,21 @@ def test_no_report_while_traffic_flows_then_one_after_it_stops(ht: Harness) -> N
         assert _upirs(ht, ht.advance(1.0)) == []
     assert _upirs(ht, ht.advance(0.8)) == []  # 1.8 s since the last packet
     assert len(_upirs(ht, ht.advance(1.0))) == 1
+
+
+def test_a_session_without_a_urr_is_not_reported(ht: Harness) -> None:
+    """No URR counts its packets: no report rather than one while traffic may flow."""
+    req = establishment(
+        ul_pdr(urr=None), dl_pdr(urr=None), ul_far(), dl_far(), qer(), cp_seid=0xC0FFEE
+    )
+    req.ies.append(S.UserPlaneInactivityTimer(2))
+    resp = ht.request(req)
+    assert cause(resp) == 1
+    assert _upirs(ht, ht.advance(10.0)) == []
+    assert up_seid(resp) in ht.engine._idle  # (kept: a URR created later is watched)
+    seid = up_seid(resp)
+    assert cause(ht.modify(seid, urr(1, "VOLTH"))) == 1
+    assert len(_upirs(ht, ht.advance(3.0))) == 1
 
 
 def test_counts_are_read_at_the_end_of_the_timer_only(ht: Harness) -> None:

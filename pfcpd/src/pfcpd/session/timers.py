@@ -170,6 +170,8 @@ class Timers(Reporting):
             session = sessions.get(seid)
             if session is None:  # (deleted: its watch goes at the commit)
                 continue
+            if not session.urrs:  # no count tells its packets: never reported (not falsely)
+                continue
             last = 0
             for urr_id in session.urrs:
                 try:
