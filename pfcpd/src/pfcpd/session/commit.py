@@ -11,6 +11,7 @@ import logging
 from ..datapath.interface import DatapathError
 from ..node.session_handler import cause_response
 from ..pfcp import Cause, Message
+from .inactivity import idle_key
 from .journal import JournalError
 from .marks import MARKS_KEY
 from .session import Session
@@ -39,7 +40,13 @@ class GroupCommit(EngineState):
         unprogrammed = self.datapath.settle()
         if self._touched:  # (datapath work after the last staged change: of no change)
             self._touched = []
-        if not self._staged and not self._dirty and not self._pfd_dirty and not self._marks_dirty:
+        if (
+            not self._staged
+            and not self._dirty
+            and not self._pfd_dirty
+            and not self._marks_dirty
+            and not self._idle_dirty
+        ):
             return []
         dirty, self._dirty = self._dirty, {}
         staged, self._staged = self._staged, []
@@ -48,12 +55,17 @@ class GroupCommit(EngineState):
         refused: list[tuple[Message, Message]] = []
         if unprogrammed:
             staged, refused = self._unprogrammed(staged, dirty, unprogrammed)
+        idle = self._idle_dirty  # (after the undos of the changes the datapath refused)
+        if idle:
+            self._idle_dirty = set()
         puts = {key: s.record() for key, s in dirty.items() if s is not None}
         if pfd:
             puts["pfd"] = self.pfds.record()
         if marks:  # (as they are now: at or past every value handed out)
             puts[MARKS_KEY] = self._marks().record()
         deletes = [key for key, s in dirty.items() if s is None]
+        if idle:  # (the inactivity watches as they are now: after the refused changes' undos)
+            self._idle_records(idle, puts, deletes)
         try:
             if puts or deletes:
                 self.journal.commit(puts, deletes)
@@ -64,7 +76,13 @@ class GroupCommit(EngineState):
             failed = self._undo(staged)
             self._settle_undone()
             self._journal_again(dirty, pfd, marks)
+            self._idle_dirty |= idle
             return refused + failed
+        if idle:  # (the watches of the sessions gone for good: their records deleted)
+            sessions, watches = self.sessions, self._idle
+            for seid in idle:
+                if seid not in sessions:
+                    watches.pop(seid, None)
         accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
         for change in staged:
             label = change.label
@@ -78,6 +96,17 @@ class GroupCommit(EngineState):
         if self._dirty or self._pfd_dirty or self._marks_dirty:
             self._commit()  # (what the done steps changed: no answer waits for it)
         return refused
+
+    def _idle_records(self, seids: set[int], puts: dict[str, bytes], deletes: list[str]) -> None:
+        """The journal's records of the inactivity watches of ``seids`` (inactivity.py): as
+        they are now, deleted for a session without one or gone."""
+        sessions, watches = self.sessions, self._idle
+        for seid in seids:
+            watch = watches.get(seid)
+            if watch is not None and seid in sessions:
+                puts[idle_key(seid)] = watch.record()
+            else:
+                deletes.append(idle_key(seid))
 
     def _journal_again(self, dirty: dict[str, Session | None], pfd: bool, marks: bool) -> None:
         """The records a refused commit did not write are written at the next one, as the

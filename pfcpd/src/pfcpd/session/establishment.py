@@ -133,6 +133,9 @@ class Establishment(ShapeLearning):
         if self._vacated:  # (a session of this batch had this CP SEID: `_cp_follow`)
             self._cp_follow(peer.node_id, cp_seid)
         self._stage(req, refusal, undo, self.metrics.established.inc)
+        idle = req.get(T.USER_PLANE_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
+        if idle is not None:
+            self._idle_timer(session, int(idle.value))  # type: ignore[attr-defined]
         if type(created) is tuple:  # (the allocations' octets: `AnswerTemplate`)
             assert shape is not None and shape.answer is not None
             return shape.answer.answer(req.seq, cp_seid, list(created), seid)

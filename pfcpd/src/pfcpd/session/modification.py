@@ -522,7 +522,7 @@ class Modification(Choosing, Reporting):
             if book.inam == book.inactive:
                 continue
             try:
-                usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+                usage = self._read_reset(session.up_seid, urr_id)
             except DatapathError as err:
                 log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
                 continue
@@ -620,7 +620,7 @@ class Modification(Choosing, Reporting):
         with what is counted from the resumption (a quota the paused counts reach would
         drop at once); a rollback leaves the URR paused, whose counts are not usage."""
         try:
-            self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+            self._read_reset(session.up_seid, urr_id)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
 
@@ -647,13 +647,17 @@ class Modification(Choosing, Reporting):
 
     def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
         """What a modification changes in ``session`` besides its rules and books: the
-        peers of its new ``program``, the FQ-CSIDs and Group Id ``req`` gives."""
+        peers of its new ``program``, the FQ-CSIDs, Group Id and User Plane Inactivity
+        Timer ``req`` gives."""
         peers = kept_peers(program_peers(program))
         if peers != session.peers_kept:
             self._keep_peers(session, peers)
         if req.get(T.FQ_CSID) is not None:
             session.fq_csids = fq_csids(req, session.fq_csids)
         session.group_id = group_id(req, session.group_id)
+        idle = req.get(T.USER_PLANE_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
+        if idle is not None:
+            self._idle_timer(session, int(idle.value))  # type: ignore[attr-defined]
 
 
 # What grants a URR a new quota (its Quota Validity Time counts again).

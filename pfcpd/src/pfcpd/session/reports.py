@@ -209,7 +209,7 @@ class Reporting(EngineState):
             if "VOLQU" in checked:
                 book.volqu_checked_ns = before
         try:
-            usage = self.datapath.read_usage(session.up_seid, urr_id, reset=measured)
+            usage = self._read_reset(session.up_seid, urr_id, measured)
             if book.inactive:  # paused: the datapath's counts are not usage
                 if measured:
                     book.taken(ZERO)
@@ -234,13 +234,15 @@ class Reporting(EngineState):
         now: float,
         reports: list[Grouped] | None = None,
         label: str | None = None,
-    ) -> None:
+    ) -> bool:
+        """Send a Session Report Request of ``report_type`` with ``ies`` (``reports``: the
+        Usage Reports among them); whether it went (else its usage goes back for later)."""
         request = Message(
             M.SESSION_REPORT_REQUEST, 0, [ReportType.of(report_type), *ies], session.cp_seid
         )
         if self._sender is None:
             log.error("session engine not attached: report dropped")
-            return
+            return False
         # To the CP F-SEID's address (TS 29.244 5.6.2, 7.5.2, 7.5.4.1: the F-SEID the CP gave
         # last is where it takes the session's messages), on its CP's association.
         try:
@@ -254,11 +256,12 @@ class Reporting(EngineState):
         if seq is None:
             # No association (lost, kept sessions), or not sent: the usage goes back for later.
             self._counts_back(session, reports or [])
-            return
+            return False
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
             session.up_seid, list(reports or []), session.cp_moves
         )
+        return True
 
     def _usage_reports(
         self,

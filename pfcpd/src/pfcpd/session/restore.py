@@ -20,6 +20,8 @@ from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
 from .compile import compile_program, volume_limits_reached
+from .inactivity import KEY_PREFIX as IDLE_PREFIX
+from .inactivity import IdleWatch
 from .marks import MARKS_KEY, Marks, seid_after
 from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, read_record
@@ -37,6 +39,7 @@ class Restoring(Choosing):
         """Bring back journaled sessions (and PFDs): allocations reserved, programs
         reinstalled. Returns the number of sessions restored."""
         restored = 0
+        idle: list[tuple[str, bytes]] = []  # (the sessions' inactivity watches: after them)
         # PFDs first: sessions with application PDRs compile against them; the allocators'
         # marks before the sessions, whose values never reach them.
         for key, value in sorted(records, key=lambda kv: kv[0] not in _FIRST):
@@ -48,11 +51,32 @@ class Restoring(Choosing):
                 elif key.startswith("s:"):
                     self._restore_session(value, now)
                     restored += 1
+                elif key.startswith(IDLE_PREFIX):
+                    idle.append((key, value))
             except Exception as err:  # a bad record costs that record, logged
                 log.error("journal record %s not restored: %r", key, err)
                 self.metrics.restore_failures.inc()
+        if idle:
+            self._restore_idle(idle)
         self._touched = []
         return restored
+
+    def _restore_idle(self, records: list[tuple[str, bytes]]) -> None:
+        """The restored sessions' User Plane Inactivity Timers (inactivity.py): each
+        session's inactivity period counts from now (the datapath's clock may be a new
+        one); a period reported before the restart is not reported again. The record of a
+        session not restored is deleted at the next commit."""
+        now_ns = self.datapath.now_ns()
+        for key, value in records:
+            try:
+                seid = int(key[len(IDLE_PREFIX) :], 16)
+                if seid in self.sessions:
+                    self._idle[seid] = IdleWatch.read(value, now_ns)
+                else:
+                    self._idle_dirty.add(seid)
+            except Exception as err:  # a bad record costs that record, logged
+                log.error("journal record %s not restored: %r", key, err)
+                self.metrics.restore_failures.inc()
 
     def _resume(self, marks: Marks) -> None:
         """The allocators hand out never-used values from the journaled marks on (those the

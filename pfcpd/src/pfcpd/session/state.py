@@ -41,6 +41,7 @@ from .addresses import drop_shared
 from .allocation import TeidAllocator, UeAddressPools
 from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
 from .errors import RuleError
+from .inactivity import IdleWatch
 from .journal import Journal
 from .marks import SEID_CHUNK, SEID_MAX, Marks, seid_after
 from .metrics import SessionMetrics
@@ -140,6 +141,12 @@ class EngineState:
         self._limits_found: dict[int, dict[int, set[str]]] = {}
         self._next_activity = 0.0
         self._timed_seids: set[int] = set()  # sessions with URRs watched over time
+        # Sessions with a User Plane Inactivity Timer (TS 29.244 5.11.2): UP SEID -> its
+        # watch (inactivity.py); and the SEIDs whose watch record to write or delete at the
+        # next commit (written as it is then: deleted, its entry dropped, when it or its
+        # session is gone).
+        self._idle: dict[int, IdleWatch] = {}
+        self._idle_dirty: set[int] = set()
         # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)
         self._by_peer_teid: dict[int, int | tuple[int, ...] | set[int]] = {}
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
@@ -226,6 +233,17 @@ class EngineState:
         self._touched.append(seid)
         return self.datapath.remove(seid)
 
+    def _read_reset(self, seid: int, urr_id: int, reset: bool = True) -> Usage:
+        """The datapath's counts of URR ``urr_id`` of session ``seid``, read with ``reset``:
+        the time of last packet such a read clears is a packet the session's inactivity
+        watch sees (`IdleWatch.saw`: its activity check may not have read it yet)."""
+        usage = self.datapath.read_usage(seid, urr_id, reset=reset)
+        if reset and self._idle:
+            watch = self._idle.get(seid)
+            if watch is not None and watch.saw(usage.last_packet_ns):
+                self._idle_dirty.add(seid)
+        return usage
+
     def _run_step(self, step: Callable[[], None] | None, where: str) -> None:
         if step is None:
             return
@@ -241,6 +259,31 @@ class EngineState:
 
     def _erase(self, key: str) -> None:
         self._dirty[key] = None
+
+    def _idle_timer(self, session: Session, timer: int) -> None:
+        """``session``'s User Plane Inactivity Timer is ``timer`` seconds (TS 29.244 8.2.83:
+        0 stops the detection), from an establishment or a modification: each one given
+        starts a new inactivity period, now. Journaled at the next commit; should the
+        session's changes of the batch be undone, the watch before it is put back."""
+        seid = session.up_seid
+        idle = self._idle
+        old = idle.get(seid)
+        if timer:
+            idle[seid] = IdleWatch(timer, self.datapath.now_ns())
+        elif old is None:
+            return
+        else:
+            del idle[seid]
+        self._idle_dirty.add(seid)
+
+        def undo() -> None:
+            if old is None:
+                idle.pop(seid, None)
+            else:
+                idle[seid] = old
+            self._idle_dirty.add(seid)
+
+        self._staged.append(Staged(None, None, undo, None, "", [seid]))
 
     def _commit_quietly(self, session: Session) -> None:
         """Journal the session at the next commit (no answer waits for it)."""
@@ -349,6 +392,8 @@ class EngineState:
                 final[urr_id] = final_counts(book, usage.get(urr_id), dp_now, now_ntp)
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
+        if session.up_seid in self._idle:  # (its record goes at the next commit)
+            self._idle_dirty.add(session.up_seid)
         self._index(session, False)
         self._cp_drop(session.cp_node_id, session.cp_seid, session.up_seid)
         return final

@@ -1,7 +1,8 @@
 """The engine's timer (`Timers.handle_timer`): Downlink Data Reports whose delay is over, the
 datapath's events, the URRs' time triggers (periodic, start/stop of traffic, quota holding
-and validity time, time metering, dropped DL traffic, Monitoring Time) and checkpoints of
-the datapath's counters, a slice of the sessions per poll.
+and validity time, time metering, dropped DL traffic, Monitoring Time), the sessions' user
+plane inactivity (`Timers._idle_check`) and checkpoints of the datapath's counters, a slice
+of the sessions per poll.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Timers(Reporting):
                 if activity:
                     self._next_activity = now + self.settings.activity_interval
                 self._time_triggers(now, activity)
+                if activity and self._idle:
+                    self._idle_check(now)
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
             elif self._next_checkpoint <= now and not self.datapath.usage_cached():
@@ -151,6 +154,43 @@ class Timers(Reporting):
                 self._reinstall(session)
                 self._commit_quietly(session)
 
+    def _idle_check(self, now: float) -> None:
+        """User plane inactivity (TS 29.244 5.11.2), at each activity check: a session with
+        a User Plane Inactivity Timer whose URRs counted no packet for longer than it is
+        reported (Session Report Request, Report Type UPIR), once per inactivity period: a
+        packet its URRs count starts the next one (`IdleWatch`). Its counts are read only
+        at the end of the timer (a session with traffic: once per timer), and a timer after
+        a report. The watch's reported flag is journaled, so a restart does not report the
+        same period again."""
+        dp_now = self.datapath.now_ns()
+        sessions = self.sessions
+        for seid, watch in list(self._idle.items()):
+            if dp_now < watch.check_ns:  # (no read before the end of the timer)
+                continue
+            session = sessions.get(seid)
+            if session is None:  # (deleted: its watch goes at the commit)
+                continue
+            if not session.urrs:  # no count tells its packets: never reported (not falsely)
+                continue
+            last = 0
+            for urr_id in session.urrs:
+                try:
+                    usage = self.datapath.read_usage(seid, urr_id)
+                except DatapathError:
+                    continue
+                if usage.last_packet_ns > last:
+                    last = usage.last_packet_ns
+            if watch.saw(last):
+                self._idle_dirty.add(seid)
+            if watch.due(dp_now) and self._send_report(session, "UPIR", [], now):
+                watch.report(dp_now)
+                self._idle_dirty.add(seid)
+                log.info(
+                    "session 0x%x: no user plane packet for over %d s: reported (UPIR)",
+                    seid,
+                    watch.timer,
+                )
+
     def _monitoring_time(
         self, session: Session, urr_id: int, book: UrrBook, now_ntp: float
     ) -> bool:
@@ -167,7 +207,7 @@ class Timers(Reporting):
         was used of it before still used. Whether the session's program is to be installed
         again (False: the datapath's counts were not read; tried again at the next poll)."""
         try:
-            usage = self.datapath.read_usage(session.up_seid, urr_id, reset=True)
+            usage = self._read_reset(session.up_seid, urr_id)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
             return False
