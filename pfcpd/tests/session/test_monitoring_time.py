@@ -237,6 +237,32 @@ def test_the_subsequent_volume_quota_replaces_what_is_left_of_the_quota(ht: Harn
     ht.answer_all(sent)
 
 
+def test_the_subsequent_quota_starts_the_quota_holding_time_again(ht: Harness) -> None:
+    """A Subsequent Volume Quota is a new grant: a Quota Holding Time reported before the
+    Monitoring Time (the quota deemed expired, once) counts again from it, as after an
+    Update URR's new quota."""
+    rule = urr(
+        1,
+        "VOLQU",
+        "QUHTI",
+        vq=TR.VolumeQuota(total=8 * PACKET),
+        qht=S.QuotaHoldingTime(2),
+        mt=S.MonitoringTime(int(MT)),
+        svq=TR.SubsequentVolumeQuota(total=4 * PACKET),
+    )
+    _, teid = _start(ht, rule)
+    _uplink(ht, teid, 1)
+    held: list[float] = []
+    for _ in range(20):  # 10 s idle
+        sent = ht.advance(0.5)
+        held += [ht.now for r in usage_reports(sent) if _seen(r).triggers == ("QUHTI",)]
+        ht.answer_all(sent)
+    # once before the Monitoring Time (5 s); once more a holding time after it (two Usage
+    # Reports then: the usage before and after it)
+    assert len(held) == 3 and held[0] < MT - NTP_NOW <= held[1] - 2.0, held
+    assert held[1] == held[2]
+
+
 def test_without_a_subsequent_quota_the_quota_goes_on(ht: Harness) -> None:
     """No Subsequent Volume Quota: the Volume Quota in force goes on across the Monitoring
     Time, what was used of it before still used (5 of 8 packets: 3 more after it)."""

@@ -97,7 +97,8 @@ class Timers(Reporting):
                         due.setdefault(urr_id, set()).add("MONIT")
                         later.append(urr_id)
                     else:
-                        expired = self._monitoring_time(session, urr_id, book, now_ntp) or expired
+                        split = self._monitoring_time(session, urr_id, book, now_ntp, now)
+                        expired = split or expired
                 if book.next_periodic is not None and book.next_periodic <= now:
                     while book.next_periodic <= now:
                         book.next_periodic += book.period or 1
@@ -148,7 +149,7 @@ class Timers(Reporting):
             for urr_id in later:
                 kept = session.urrs.get(urr_id)
                 if kept is not None:
-                    expired = self._monitoring_time(session, urr_id, kept, now_ntp) or expired
+                    expired = self._monitoring_time(session, urr_id, kept, now_ntp, now) or expired
             if expired:  # the quota's traffic stops (after the report read its counts), or
                 # the limits after a Monitoring Time apply
                 self._reinstall(session)
@@ -192,7 +193,7 @@ class Timers(Reporting):
                 )
 
     def _monitoring_time(
-        self, session: Session, urr_id: int, book: UrrBook, now_ntp: float
+        self, session: Session, urr_id: int, book: UrrBook, now_ntp: float, now: float
     ) -> bool:
         """The URR's Monitoring Time is reached (TS 29.244 5.2.2.3.1): its counts are read
         with reset, as a report reads them, and the measurement so far is kept apart as the
@@ -242,6 +243,7 @@ class Timers(Reporting):
                 book.time_granted_ns = self.datapath.now_ns()
             if replaced & {IEType.VOLUME_QUOTA, IEType.TIME_QUOTA}:
                 book.grant(now_ntp)
+                book.hold_again(now)  # (a new quota: its holding time counts from now)
         log.info(
             "session 0x%x URR %d: Monitoring Time reached, the usage before it kept apart",
             session.up_seid,
