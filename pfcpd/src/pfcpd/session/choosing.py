@@ -123,6 +123,56 @@ class Choosing(EngineState):
                     offending_ie=T.F_TEID,
                 )
 
+    def _take_restored(self, rules: RuleSet, alloc: Allocations) -> None:
+        """A restoration (PFCPSEReq-Flags RESTI; TS 29.244 5.5.1, TS 23.527 4.3.2): the CP
+        re-establishes a session this UP function no longer has, with the F-TEIDs (and UE
+        addresses) the UP function allocated to it before. Every F-TEID without CH must be
+        at our N3 address (else 71, as `_check_given_fteids` refuses) and its TEID in use
+        by no other session (else 71, the F-TEID as Offending IE): it is taken again. A UE
+        address without CHV4/CHV6 inside a UE pool of its PDR's network instance is taken
+        again too (another session holding it: 64); one outside the pools is the CP's."""
+        teids: set[int] = set()
+        ues: set[tuple[str, IPNetwork]] = set()
+        n3 = self.settings.n3_address
+        for pdr_id, pdr in rules.pdr.items():
+            pdi = pdr.get(T.PDI)
+            if not isinstance(pdi, Grouped):
+                continue
+            for child in pdi.ies:
+                if isinstance(child, FTEID) and not child.choose:
+                    teid = child.teid or 0
+                    if teid in teids:
+                        continue
+                    if not self._owned(child, (teid,)):
+                        raise RuleError(
+                            Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                            f"PDR {pdr_id}: restored F-TEID 0x{teid:x} is not on our N3"
+                            f" address {n3}",
+                            offending_ie=T.F_TEID,
+                        )
+                    if not self.teids.reserve(teid):
+                        raise RuleError(
+                            Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                            f"PDR {pdr_id}: restored F-TEID 0x{teid:x} is another session's",
+                            offending_ie=T.F_TEID,
+                        )
+                    teids.add(teid)
+                    alloc.teids.append(teid)
+                elif isinstance(child, UEIPAddress) and not (child.choose_v4 or child.choose_v6):
+                    instance = self._ue_pool_instance(pdr_id, pdr, pdi)
+                    for net in ue_networks(child):
+                        if (instance, net) in ues:
+                            continue
+                        if self.ue_pools.reserve(instance, net):
+                            ues.add((instance, net))
+                            alloc.ue.append((instance, net))
+                        elif self.ue_pools.owned(instance, net):
+                            raise RuleError(
+                                Cause.REQUEST_REJECTED,
+                                f"PDR {pdr_id}: restored UE address {net} ({instance}) is"
+                                " another session's",
+                            )
+
     def _owned(self, fteid: FTEID, own: Collection[int]) -> bool:
         """``fteid`` is one of ``own`` TEIDs at our N3 address."""
         if fteid.teid not in own:

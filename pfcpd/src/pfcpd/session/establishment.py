@@ -11,6 +11,7 @@ from ..datapath.interface import DatapathError, SessionProgram
 from ..node.session_handler import Peer, cause_response, establishment_peer_seid
 from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
+from ..pfcp.ies_flags import PFCPSEReqFlags
 from .choosing import Allocations, created_pdrs
 from .compile import compile_program
 from .errors import RuleError
@@ -48,7 +49,9 @@ class Establishment(ShapeLearning):
             return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
-        key = establishment_key(req)
+        # (a restoration's F-TEIDs are the CP's to give: never a shape, `_take_restored`)
+        restoring = _restoring(req)
+        key = None if restoring else establishment_key(req)
         shape = self.memos.establishments.get(key) if key is not None else None
         alloc = Allocations()
         rules: RuleSet | None = None
@@ -66,7 +69,10 @@ class Establishment(ShapeLearning):
                     check_supported(req)  # (raises naming the first)
                 rules = RuleSet.created_by(req)
                 self._check_references(rules)
-                self._check_given_fteids(rules.pdr.values())
+                if restoring:
+                    self._take_restored(rules, alloc)
+                else:
+                    self._check_given_fteids(rules.pdr.values())
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -156,6 +162,12 @@ class Establishment(ShapeLearning):
         check_references(rules)
         if key is not None:
             remember(checked, key, None, SHAPE_ENTRIES)
+
+
+def _restoring(req: Message) -> bool:
+    """The request restores a session (PFCPSEReq-Flags RESTI, TS 29.244 8.2.136)."""
+    flags = req.get(T.PFCPSEREQ_FLAGS)
+    return isinstance(flags, PFCPSEReqFlags) and flags.has("RESTI")
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:
