@@ -169,6 +169,11 @@ class Bar:
     max_packets: int = 0  # suggested buffering packets count, 0 = 32
     max_bytes: int = 0  # 0 = 64 KiB
     duration_ns: int = 0  # DL buffering duration, 0 = until the FAR changes
+    # The DL Buffering Duration's grant: changed each time the CP gives the duration (an
+    # Update BAR of a Session Report Response), whatever its value; a program of another
+    # grant than the installed one's counts the duration of what is buffered from then
+    # (TS 29.244 8.2.29: the duration the UP function is requested to buffer from then).
+    duration_grant: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -614,7 +614,9 @@ class Reporting(EngineState):
             return
         duration = update.get(T.DL_BUFFERING_DURATION)
         if duration is not None:
+            # another grant, whatever its value: it counts from now (`compile.compile_bar`)
             session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
+            session.bar_grant += 1
         count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
         bar = rules.bar[bar_id]
         delay = update.get(T.DOWNLINK_DATA_NOTIFICATION_DELAY)
