@@ -41,6 +41,14 @@ UE = "10.45.0.1"
 VOICE_PORT = 3000  # the source port of PDR 3's packets (its SDF filter)
 
 
+def _service(report: Message) -> TR.DownlinkDataServiceInformation:
+    dldr = report.get(T.DOWNLINK_DATA_REPORT)
+    assert isinstance(dldr, Grouped)
+    info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+    assert isinstance(info, TR.DownlinkDataServiceInformation)
+    return info
+
+
 def _two_flows(h: Harness) -> int:
     """A session buffering for the UE: PDR 2 (any DL packet, QER 1: QFI 9) to FAR 2, PDR 3
     (UDP from port VOICE_PORT, precedence before PDR 2's, QER 2: QFI 5) to FAR 3; both FARs
@@ -127,6 +135,21 @@ def test_a_far_buffering_anew_reports_its_pdrs_alone(h: Harness) -> None:
     (report,) = _dldrs(h.advance(0.2))
     assert _reported(report) == (3, 5)
     h.answer(report)
+
+
+def test_the_report_carries_the_packet_s_dscp(h: Harness) -> None:
+    """The Downlink Data Service Information carries the DSCP of the packet that raised
+    the report as its Paging Policy Indication (TS 29.244 7.5.8.2, for Paging Policy
+    Differentiation: the SMF chooses the paging policy from it) with the QFI."""
+    _two_flows(h)
+    voice = IP(_voice())
+    voice.tos = 46 << 2  # DSCP EF
+    del voice.chksum
+    h.dp.process_dl(raw(voice))
+    h.dp.process_dl(dl_packet(UE, 10))  # DSCP 0
+    sent = sorted(_dldrs(h.advance(0.2)), key=_reported)
+    assert [(_service(m).ppi, _service(m).qfi) for m in sent] == [(0, 9), (46, 5)]
+    h.answer_all(sent)
 
 
 def _buffering_session(h: Harness) -> int:

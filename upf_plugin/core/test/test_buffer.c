@@ -175,6 +175,39 @@ test_report_many_pdrs (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* The report carries the DSCP of the packet that raised it (the Paging Policy Indication,
+ * TS 29.244 7.5.8.2: the CP chooses the paging policy from it) with its QFI; a packet of
+ * another DSCP in the same PDR and QoS flow is not reported again. */
+static void
+test_report_dscp (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  uint8_t in[256], out[512];
+  upf_verdict_t v;
+  uint32_t il;
+  (void)st;
+  buf_prog (&p);
+  upf_session_t *s = upfcore_session_create (c, 9);
+  put (c, s, &p);
+  il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
+  in[1] = 46 << 2 | 1; /* DSCP EF, ECN ECT(1) */
+  upf_wr16 (in + 10, 0);
+  upf_wr16 (in + 10, upf_csum_fold (upf_csum_add (0, in, 20)));
+  upfcore_dl_packet (c, 0, in, il, 100, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
+  assert_int_equal (v.events[0].value, 9 | UPF_EV_DLDR_DSCP | 46 << 8);
+  in[1] = 10 << 2;
+  upf_wr16 (in + 10, 0);
+  upf_wr16 (in + 10, upf_csum_fold (upf_csum_add (0, in, 20)));
+  upfcore_dl_packet (c, 0, in, il, 110, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 0);
+  upfcore_ctx_delete (c);
+}
+
 /* A DL Buffering Duration given again with the same value (the next paging's answer, Update
  * BAR) is another grant (duration_grant): it counts from the tick after its install, as a
  * changed value does; an install of the same grant (another change of the session) does not
@@ -221,9 +254,8 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_report_per_pdr_and_qfi),
-    cmocka_unit_test (test_report_rearm_per_far),
-    cmocka_unit_test (test_report_many_pdrs),
+    cmocka_unit_test (test_report_per_pdr_and_qfi), cmocka_unit_test (test_report_rearm_per_far),
+    cmocka_unit_test (test_report_many_pdrs),       cmocka_unit_test (test_report_dscp),
     cmocka_unit_test (test_duration_granted_again),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

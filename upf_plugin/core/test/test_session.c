@@ -753,7 +753,7 @@ test_bar_buffering (void **st)
           {
             reports++;
             assert_int_equal (v.events[e].id, 2);
-            assert_int_equal (v.events[e].value, 9);
+            assert_int_equal (v.events[e].value, 9 | UPF_EV_DLDR_DSCP);
             assert_int_equal (i, 0);
           }
     }

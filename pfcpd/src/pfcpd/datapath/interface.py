@@ -58,6 +58,12 @@ class EventType(enum.IntEnum):
     ERROR_INDICATION = 7
 
 
+# A DL_DATA_REPORT's value: the packet's QFI (bits 0-7, 0 = none) and, with this bit set,
+# the DSCP of its ToS / Traffic Class (bits 8-13): the Paging Policy Indication
+# (TS 29.244 8.2.27; the core's UPF_EV_DLDR_DSCP)
+DLDR_DSCP = 1 << 14
+
+
 @dataclass(frozen=True, slots=True)
 class SdfFilter:
     """One SDF filter. None = any. Port ranges are inclusive (lo, hi)."""
