@@ -514,7 +514,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_bar_t, max_pkts)                                                                          \
   _ (upf_bar_t, _pad)                                                                              \
   _ (upf_bar_t, max_bytes)                                                                         \
-  _ (upf_bar_t, _pad2)                                                                             \
+  _ (upf_bar_t, duration_grant)                                                                    \
   _ (upf_bar_t, duration_ns)                                                                       \
   _ (upf_program_desc_t, pdr)                                                                      \
   _ (upf_program_desc_t, far)                                                                      \

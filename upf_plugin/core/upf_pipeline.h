@@ -28,6 +28,11 @@
 
 #define UPF_MAX_EVENTS 4
 #define UPF_BUFFER_MAX_PKTS 256
+/* DL data reports a buffer keeps (PDR and QFI pairs): the PDRs past them are not reported */
+#define UPF_BUFFER_MAX_REPORTS 32
+/* In a DL data report's value: the DSCP of the packet that raised it is in bits 8-13 (the
+ * Paging Policy Indication of TS 29.244 8.2.27, for Paging Policy Differentiation) */
+#define UPF_EV_DLDR_DSCP (1u << 14)
 
 typedef enum
 {
@@ -66,7 +71,7 @@ typedef enum
   UPF_EV_USAGE_QUOTA = 2,      /* id = urr_id */
   UPF_EV_TIME_THRESHOLD = 3,   /* id = urr_id */
   UPF_EV_TIME_QUOTA = 4,       /* id = urr_id */
-  UPF_EV_DL_DATA_REPORT = 5,   /* id = pdr_id, value = QFI */
+  UPF_EV_DL_DATA_REPORT = 5,   /* id = pdr_id, value = QFI | UPF_EV_DLDR_DSCP | DSCP << 8 */
   UPF_EV_BUFFER_EXPIRED = 6,   /* value = packets dropped */
   UPF_EV_ERROR_INDICATION = 7, /* value = TEID Data I of a received error indication, id 0,
                                 * peer_af / peer = its GTP-U Peer Address */
@@ -260,19 +265,29 @@ typedef struct
   uint8_t pdr_index;
 } upf_buffered_t;
 
+/* A DL data report raised: its PDR and QFI (0 = none). */
+typedef struct
+{
+  uint32_t pdr_id;
+  uint8_t qfi;
+} upf_reported_t;
+
 struct upf_buffer
 {
   uint8_t *data;
   uint32_t cap_bytes;
   uint32_t used_bytes;
   uint16_t n_pkts;
-  uint8_t report_sent; /* DL data report already sent for the current FAR */
+  /* DL data reports raised (reported[0 .. n_reported - 1]): one per PDR and QFI under a FAR
+   * that notifies the CP, until re-armed (upf_buffer_report) */
+  uint8_t n_reported;
   /* the BAR's DL buffering duration changed since the last tick: the duration of what is
    * buffered counts from that tick (upf_session_tick), not from the first packet */
   uint8_t duration_restart;
   uint64_t first_ns; /* when the buffering duration started: the first buffered packet's time */
   uint64_t dropped_pkts;
   upf_buffered_t pkts[UPF_BUFFER_MAX_PKTS];
+  upf_reported_t reported[UPF_BUFFER_MAX_REPORTS];
 };
 
 struct upf_session
@@ -325,6 +340,32 @@ upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, ui
   e->value = value;
   e->peer = (upf_ip_t){ 0 };
   return 1;
+}
+
+/*
+ * The DL data report of a packet under a FAR that notifies the CP (TS 29.244 5.2.3.1): the
+ * first packet of each PDR and QFI raises it (the CP tells their priorities apart: a packet
+ * of another QoS flow may need paging again), the next ones of the same pair do not, until
+ * re-armed: a discard (upf_buffer_drop) or an install changing the PDR's FAR. A report that
+ * does not fit the verdict is raised by a later packet; past UPF_BUFFER_MAX_REPORTS pairs,
+ * none is. Only the packet thread owning the session writes reported[] (under such a FAR).
+ * The report carries the packet's QFI and DSCP (tos: its ToS / Traffic Class octet): the CP
+ * chooses the paging policy from the DSCP (TS 29.244 7.5.8.2, TS 23.501 5.4.3).
+ */
+static inline void
+upf_buffer_report (upf_buffer_t *b, upf_stats_t *st, upf_verdict_t *v, uint8_t tos)
+{
+  unsigned i, n = b->n_reported;
+  for (i = 0; i < n; i++)
+    if (b->reported[i].pdr_id == v->pdr_id && b->reported[i].qfi == v->qfi)
+      return;
+  if (n < UPF_BUFFER_MAX_REPORTS
+      && upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id,
+                        v->qfi | UPF_EV_DLDR_DSCP | (uint32_t)(tos >> 2) << 8))
+    {
+      b->reported[n] = (upf_reported_t){ .pdr_id = v->pdr_id, .qfi = v->qfi };
+      b->n_reported = (uint8_t)(n + 1);
+    }
 }
 
 static inline void
@@ -684,11 +725,8 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
           cap_bytes = b->cap_bytes;
           if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
             cap_bytes = prog->bar->max_bytes;
-          if ((far->apply_action & UPF_AA_NOCP) && !b->report_sent)
-            {
-              b->report_sent
-                = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
-            }
+          if (far->apply_action & UPF_AA_NOCP)
+            upf_buffer_report (b, st, v, m->in->tos);
           if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
             {
               b->dropped_pkts++;
@@ -701,11 +739,8 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
       if (far->apply_action & UPF_AA_NOCP)
         {
           upf_buffer_t *b = prog->buffer;
-          if (b && !b->report_sent)
-            {
-              b->report_sent
-                = (uint8_t)upf_add_event (v, st, UPF_EV_DL_DATA_REPORT, v->pdr_id, v->qfi);
-            }
+          if (b)
+            upf_buffer_report (b, st, v, m->in->tos);
         }
       if (!(far->apply_action & UPF_AA_FORW))
         return upf_drop (st, v, UPF_DROP_NO_ACTION);

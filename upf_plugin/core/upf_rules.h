@@ -310,9 +310,15 @@ typedef struct
   uint16_t max_pkts; /* suggested buffering packets count; 0 = default 32 */
   uint16_t _pad;
   uint32_t max_bytes; /* 0 = default 64 KiB */
-  uint32_t _pad2;
+  /* the DL Buffering Duration's grant: the control plane changes it each time it gives the
+   * duration (Update BAR of a Session Report Response), whatever its value; an install of
+   * another grant than the replaced program's counts the duration of what is buffered from
+   * then, as one of another value does (TS 29.244 8.2.29: the time the UP function is
+   * requested to buffer) */
+  uint32_t duration_grant;
   uint64_t duration_ns; /* DL buffering duration; 0 = until the FAR changes */
 } upf_bar_t;
+_Static_assert(sizeof (upf_bar_t) == 24, "a BAR is 24 bytes");
 
 /* Everything pfcpd hands over for one session program. */
 typedef struct

@@ -311,13 +311,14 @@ far_rearms_report (const upf_session_t *s, const upf_program_t *old, uint32_t fa
 }
 
 /*
- * The install re-arms the report by clearing report_sent (far_rearms_report), a plain byte
- * the packet path reads and sets under a FAR that notifies the CP (UPF_AA_NOCP). Without
- * the packet threads held, a packet still running the program in force could read it clear
- * (after the install's clear, or before it while the old FAR's report was not yet sent),
- * raise the old FAR's report and store the byte set after the clear: a spurious report
- * for the old FAR, and the new FAR's lost. Only such a FAR writes the byte, so the install
- * holds the packet threads when it re-arms the report and the program in force has one.
+ * The install re-arms reports by taking them out of the buffer's reported[]
+ * (buffer_rearm_reports), which the packet path reads and appends to under a FAR that
+ * notifies the CP (UPF_AA_NOCP). Without the packet threads held, a packet still running
+ * the program in force could read a pair as not reported (after the install's re-arm, or
+ * before it while the old FAR's report was not yet sent), raise the old FAR's report and
+ * append it, or append while the install compacts the array: a spurious report for the old
+ * FAR, and the new FAR's lost. Only such a FAR writes the array, so the install holds the
+ * packet threads when it re-arms reports and the program in force has one.
  */
 int
 upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far)
@@ -330,6 +331,41 @@ upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_fa
     if (old->far[j].apply_action & UPF_AA_NOCP)
       return 1;
   return 0;
+}
+
+/*
+ * The DL data reports an install of prog re-arms (upf_buffer_report): those of a PDR prog
+ * does not have, or whose FAR in prog does not notify the CP or changed its apply action
+ * (far_rearms_report; TS 29.244 5.2.3.1: the FAR buffers and notifies anew, the next
+ * episode's first packet is reported). A PDR whose FAR stays as it was is not reported
+ * again. The array is changed only when no packet thread writes it (upf_session_rearms_report:
+ * the caller holds them when a FAR re-arms and the program in force has one that notifies).
+ */
+static void
+buffer_rearm_reports (upf_session_t *s, const upf_program_t *old, const upf_program_t *prog)
+{
+  upf_buffer_t *b = s->buffer;
+  unsigned i, j, n = 0;
+  int rearms = 0, writers = 0;
+  if (!b || !b->n_reported)
+    return;
+  for (i = 0; i < prog->n_far && !rearms; i++)
+    rearms = far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action);
+  for (i = 0; old && i < old->n_far && !writers; i++)
+    writers = (old->far[i].apply_action & UPF_AA_NOCP) != 0;
+  if (writers && !rearms)
+    return;
+  for (i = 0; i < b->n_reported; i++)
+    {
+      const upf_far_rt_t *f = 0;
+      for (j = 0; j < prog->n_pdr && !f; j++)
+        if (prog->rule[j].pdr_id == b->reported[i].pdr_id)
+          f = &prog->far[prog->rule[j].far];
+      if (f && (f->apply_action & UPF_AA_NOCP)
+          && !far_rearms_report (s, old, f->far_id, f->apply_action))
+        b->reported[n++] = b->reported[i];
+    }
+  b->n_reported = (uint8_t)n;
 }
 
 /*
@@ -480,17 +516,17 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
   state_list_join (&s->states, fresh);
   if (fresh_buffer)
     s->buffer = fresh_buffer;
-  /* A changed FAR re-arms the one-shot DL data report (upf_session_rearms_report says
-   * when the caller holds the packet threads for it). */
-  for (i = 0; i < prog->n_far; i++)
-    if (far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action))
-      s->buffer->report_sent = 0;
-  /* A DL Buffering Duration that replaces another value, or none (the CP's Update BAR after
-   * a DL data report), counts from when it is given (TS 29.244 8.2.29: the time the UP
-   * function is requested to buffer), not from the first packet buffered before it: the
-   * next tick starts it for the packets held then (packets buffered later start it). */
+  /* A changed FAR re-arms the one-shot DL data reports of its PDRs
+   * (upf_session_rearms_report says when the caller holds the packet threads for it). */
+  buffer_rearm_reports (s, old, prog);
+  /* A DL Buffering Duration that replaces another value, or none, or the same value given
+   * again (another grant: the CP's Update BAR after each DL data report), counts from when
+   * it is given (TS 29.244 8.2.29: the time the UP function is requested to buffer), not
+   * from the first packet buffered before it: the next tick starts it for the packets held
+   * then (packets buffered later start it). */
   if (old && s->buffer && s->buffer->n_pkts && prog->bar && prog->bar->duration_ns
-      && !(old->bar && old->bar->duration_ns == prog->bar->duration_ns))
+      && !(old->bar && old->bar->duration_ns == prog->bar->duration_ns
+           && old->bar->duration_grant == prog->bar->duration_grant))
     s->buffer->duration_restart = 1;
   prog->installed = 1;
   prog->seid = s->seid;
@@ -583,6 +619,17 @@ upf_buffer_store (upf_session_t *s, const uint8_t *pkt, uint32_t len, uint64_t n
   return 0;
 }
 
+/* Empties b: its packets (counted, copied or dropped, by the caller) and the duration of
+ * what it held. */
+static void
+buffer_empty (upf_buffer_t *b)
+{
+  b->n_pkts = 0;
+  b->used_bytes = 0;
+  b->first_ns = 0;
+  b->duration_restart = 0;
+}
+
 unsigned
 upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
 {
@@ -601,10 +648,7 @@ upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
         return 0;
       memcpy (tmp, b->data, b->used_bytes);
       memcpy (idx, b->pkts, n * sizeof (idx[0]));
-      b->n_pkts = 0;
-      b->used_bytes = 0;
-      b->first_ns = 0;
-      b->duration_restart = 0;
+      buffer_empty (b);
       for (i = 0; i < n; i++)
         cb (arg, tmp + idx[i].offset, idx[i].len);
       upf_free (tmp);
@@ -621,13 +665,11 @@ upf_buffer_drop (upf_session_t *s)
     return 0;
   n = b->n_pkts;
   b->dropped_pkts += n;
-  b->n_pkts = 0;
-  b->used_bytes = 0;
-  b->first_ns = 0;
-  b->duration_restart = 0;
+  buffer_empty (b);
   /* what arrives after a discard (the CP's DROBU, the buffering duration's end) is new
-   * downlink data: its first packet is reported again under a FAR that notifies the CP */
-  b->report_sent = 0;
+   * downlink data: the first packet of each PDR is reported again under a FAR that notifies
+   * the CP */
+  b->n_reported = 0;
   return n;
 }
 

@@ -281,6 +281,7 @@ upf_api_decode (const vl_api_upf_session_add_del_t *mp, upf_api_program_t *p,
           p->bar.max_pkts = r->r.bar.max_pkts;
           p->bar.max_bytes = r->r.bar.max_bytes;
           p->bar.duration_ns = r->r.bar.duration_ns;
+          p->bar.duration_grant = r->r.bar.duration_grant;
           break;
         default:
           snprintf (err, errlen, "rule %u: unknown kind %u", i, r->kind);

@@ -20,6 +20,7 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.packet import Raw, raw
 
 from pfcpd.datapath.interface import (
+    DLDR_DSCP,
     ApplyAction,
     Bar,
     DatapathError,
@@ -268,7 +269,7 @@ def test_buffering_and_flush_on_far_change(datapath: LocalDatapath) -> None:
     results = [datapath.process_dl(p) for p in pkts]
     assert [r.verdict for r in results] == [Verdict.BUFFER, Verdict.BUFFER, Verdict.DROP]
     reports = [e for e in datapath.poll_events() if e.type == EventType.DL_DATA_REPORT]
-    assert [(e.seid, e.id, e.value) for e in reports] == [(3, 2, QFI)]
+    assert [(e.seid, e.id, e.value) for e in reports] == [(3, 2, QFI | DLDR_DSCP)]  # (DSCP 0)
     assert datapath.buffered(3) == 2
     datapath.install(3, basic_program())  # FAR 2 now forwards: the buffer is flushed
     sent = datapath.take_pending()

@@ -685,6 +685,6 @@ def test_a_packing_that_assumes_another_field_order_is_refused() -> None:
     """The install path states the field order it packs in (`Layout.expect`): a layout
     that differs (a binding out of step with its packers) is refused at import."""
     layout = corelib.Layout(corelib.BarT)
-    layout.expect("bar_id max_pkts max_bytes duration_ns")
+    layout.expect("bar_id max_pkts max_bytes duration_grant duration_ns")
     with pytest.raises(corelib.CoreLibMismatch, match="max_pkts bar_id"):
-        layout.expect("max_pkts bar_id max_bytes duration_ns")
+        layout.expect("max_pkts bar_id max_bytes duration_grant duration_ns")

@@ -120,7 +120,7 @@ def full_program() -> SessionProgram:
             Urr(3),
             Urr(4),
         ),
-        bar=Bar(7, max_packets=10, max_bytes=20000, duration_ns=3 * 10**9),
+        bar=Bar(7, max_packets=10, max_bytes=20000, duration_ns=3 * 10**9, duration_grant=4),
     )
 
 
@@ -323,7 +323,8 @@ def test_the_serializer_carries_the_program(papi_messages: dict[str, Any]) -> No
     assert (u2.time_threshold_ns, u2.time_quota_ns) == (5 * 10**9, 60 * 10**9)
     assert int(u3.triggers) == 0
     (bar,) = by_kind[tr.RULE_BAR]
-    assert (bar.bar_id, bar.max_pkts, bar.max_bytes, bar.duration_ns) == (7, 10, 20000, 3 * 10**9)
+    assert (bar.bar_id, bar.max_pkts, bar.max_bytes) == (7, 10, 20000)
+    assert (bar.duration_ns, bar.duration_grant) == (3 * 10**9, 4)
 
 
 def test_delete_carries_no_rules(papi_messages: dict[str, Any]) -> None:

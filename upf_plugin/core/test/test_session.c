@@ -753,7 +753,7 @@ test_bar_buffering (void **st)
           {
             reports++;
             assert_int_equal (v.events[e].id, 2);
-            assert_int_equal (v.events[e].value, 9);
+            assert_int_equal (v.events[e].value, 9 | UPF_EV_DLDR_DSCP);
             assert_int_equal (i, 0);
           }
     }
@@ -832,7 +832,8 @@ test_bar_report_after_discard (void **st)
 
 /* Which installs hold the packet threads for the DL data report's re-arm
  * (upf_session_rearms_report): a kept FAR whose apply action changes re-arms it, and a
- * packet of the program in force writes report_sent only under a FAR that notifies the CP. */
+ * packet of the program in force writes the reports raised (reported[]) only under a FAR that
+ * notifies the CP. */
 static void
 test_bar_report_rearm_holds_packets (void **st)
 {
@@ -864,7 +865,7 @@ test_bar_report_rearm_holds_packets (void **st)
   p.far[1].apply_action = UPF_AA_BUFF;
   assert_int_equal (REARMS_REPORT (), 1);
   assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
-  assert_int_equal (s->buffer->report_sent, 0);
+  assert_int_equal (s->buffer->n_reported, 0);
   upfcore_dl_packet (c, 0, in, il, 200, &v, out, sizeof (out));
   assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
   assert_int_equal (v.n_events, 0);

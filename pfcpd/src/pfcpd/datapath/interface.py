@@ -58,6 +58,12 @@ class EventType(enum.IntEnum):
     ERROR_INDICATION = 7
 
 
+# A DL_DATA_REPORT's value: the packet's QFI (bits 0-7, 0 = none) and, with this bit set,
+# the DSCP of its ToS / Traffic Class (bits 8-13): the Paging Policy Indication
+# (TS 29.244 8.2.27; the core's UPF_EV_DLDR_DSCP)
+DLDR_DSCP = 1 << 14
+
+
 @dataclass(frozen=True, slots=True)
 class SdfFilter:
     """One SDF filter. None = any. Port ranges are inclusive (lo, hi)."""
@@ -169,6 +175,11 @@ class Bar:
     max_packets: int = 0  # suggested buffering packets count, 0 = 32
     max_bytes: int = 0  # 0 = 64 KiB
     duration_ns: int = 0  # DL buffering duration, 0 = until the FAR changes
+    # The DL Buffering Duration's grant: changed each time the CP gives the duration (an
+    # Update BAR of a Session Report Response), whatever its value; a program of another
+    # grant than the installed one's counts the duration of what is buffered from then
+    # (TS 29.244 8.2.29: the duration the UP function is requested to buffer from then).
+    duration_grant: int = 0
 
 
 @dataclass(frozen=True, slots=True)

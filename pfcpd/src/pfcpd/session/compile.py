@@ -639,9 +639,20 @@ def _blocked(
     return pdrs, [*fars, Far(far_id=drop_id, apply_action=ApplyAction.DROP)]
 
 
-def compile_bar(bar_id: int, g: Grouped, duration_s: int | None) -> Bar:
+def compile_bar(bar_id: int, g: Grouped, duration_s: int | None, grant: int = 0) -> Bar:
+    """The BAR ``g`` with the DL Buffering Duration the CP gave it (``duration_s``, from
+    a Session Report Response's Update BAR) and that duration's grant (``grant``: how many
+    times the CP gave it, `Session.bar_grant`): the datapath counts the duration from the
+    install of a program of another grant, so that the same value given again (the next
+    paging's answer) counts from that answer (TS 29.244 8.2.29)."""
     count = ie_value(g, T.SUGGESTED_BUFFERING_PACKETS_COUNT) or 0
-    return Bar(bar_id=bar_id, max_packets=count, duration_ns=(duration_s or 0) * NS)
+    duration_ns = (duration_s or 0) * NS
+    return Bar(
+        bar_id=bar_id,
+        max_packets=count,
+        duration_ns=duration_ns,
+        duration_grant=grant if duration_ns else 0,
+    )
 
 
 def dl_buffering_duration(timer: object) -> int | None:
@@ -806,13 +817,14 @@ def compile_program(
     encoded: Mapping[int, bytes] | None = None,
     shapes: Mapping[int, bytes | Chosen] | None = None,
     urr_grants: Mapping[int, int] | None = None,
+    bar_grant: int = 0,
 ) -> SessionProgram:
     """``blocked_urrs``: URRs whose quota is no longer valid (Quota Validity Time over):
     the traffic of their PDRs is dropped, as is what the PDRs of a URR whose volume quota
     the offsets use up forward (`quotas_used_up`). ``encoded``: id(group) -> the group's
     TLV octets (`RuleSet.encoded`): FARs, QERs and URRs compiled before from the same
     octets are taken from ``ctx.compiled``; ``shapes``: see `compile_pdrs`;
-    ``urr_grants``: see `with_grants`."""
+    ``urr_grants``: see `with_grants`; ``bar_grant``: see `compile_bar`."""
     offsets = urr_offsets or {}
     pdrs = compile_pdrs(ctx, rules, shapes)
     fars = [_far(ctx, encoded, g, fid) for fid, g in rules.far.items()]
@@ -834,7 +846,7 @@ def compile_program(
     bar = None
     if rules.bar:
         bar_id, g = next(iter(rules.bar.items()))
-        bar = compile_bar(bar_id, g, bar_duration_s)
+        bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
     _check_measured_before_qos(rules, pdrs, qers)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
@@ -984,6 +996,7 @@ def compile_stored(
     urr_offsets: dict[int, tuple[Volumes, Volumes]] | None = None,
     blocked_urrs: frozenset[int] = frozenset(),
     urr_grants: Mapping[int, int] | None = None,
+    bar_grant: int = 0,
 ) -> SessionProgram:
     """`compile_program` of the rules stored in octets of ``layout`` (``parts``: what
     `stored_parts` found of them) with the FARs ``updated`` (FAR ID -> the group and its
@@ -1024,7 +1037,7 @@ def compile_stored(
     bar = None
     if layout.bar is not None:
         bar_id, g = layout.bar
-        bar = compile_bar(bar_id, g, bar_duration_s)
+        bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
     if layout.before_qos:
         _check_before_qos(layout.before_qos, pdrs, qers)

@@ -223,8 +223,9 @@ class Modification(Choosing, Reporting):
         # The DL Buffering Duration the CP gave the BAR (Update BAR of a Session Report
         # Response) is that BAR's: it goes with it, and a BAR created in its place (the same
         # ID too) has none until the CP gives it one.
-        old_bar_duration = session.bar_duration_s
+        old_bar_duration, old_bar_grant = session.bar_duration_s, session.bar_grant
         bar_duration = None if T.REMOVE_BAR in by_type else old_bar_duration
+        bar_grant = 0 if T.REMOVE_BAR in by_type else old_bar_grant
         old_allocations = session.teids_kept, session.ue_kept
         old_sets = session.fq_csids, session.group_id
         old_fseid = session.cp_fseid if new_fseid is not None else None
@@ -239,6 +240,7 @@ class Modification(Choosing, Reporting):
                 encoded,
                 shapes,
                 urr_grants(books),
+                bar_grant,
             )
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
@@ -258,7 +260,7 @@ class Modification(Choosing, Reporting):
             session.teids = (*(t for t in session.teids if t not in freed_teids), *alloc.teids)
             session.ue = (*(u for u in session.ue if u not in freed_ue), *ue_texts(alloc.ue))
         session.rules_blob = pack_rules(b"".join([encoded[id(g)] for g in rules.groups()]))
-        session.bar_duration_s = bar_duration
+        session.bar_duration_s, session.bar_grant = bar_duration, bar_grant
         if pdrs_changed or not by_type.keys().isdisjoint(_BAR_IE_TYPES):
             session.derive(rules)  # (what it derives comes from the PDRs and the BAR)
         self._modified(session, req, program)
@@ -281,7 +283,7 @@ class Modification(Choosing, Reporting):
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
-            session.bar_duration_s = old_bar_duration
+            session.bar_duration_s, session.bar_grant = old_bar_duration, old_bar_grant
             session.teids_kept, session.ue_kept = old_allocations
             session.fq_csids, session.group_id = old_sets
             if old_fseid is not None:
@@ -446,6 +448,7 @@ class Modification(Choosing, Reporting):
                 offsets,
                 blocked,
                 grants,
+                session.bar_grant,
             )
             if quick is not None and not offsets and not blocked and not grants:
                 program = self._modified_shape(program, layout, quick_at, quick[0])

@@ -15,7 +15,14 @@ import itertools
 import logging
 from collections.abc import Callable
 
-from ..datapath.interface import ApplyAction, DatapathError, DatapathEvent, EventType, Usage
+from ..datapath.interface import (
+    DLDR_DSCP,
+    ApplyAction,
+    DatapathError,
+    DatapathEvent,
+    EventType,
+    Usage,
+)
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
 from ..pfcp.ies_address import FTEID
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType, UsageReportTrigger
@@ -578,8 +585,12 @@ class Reporting(EngineState):
             return
         pdr_id = pfcp_pdr_id(ev.id)
         children: list[IE] = [PDRID(pdr_id)]
-        if ev.value:
-            children.append(DownlinkDataServiceInformation(qfi=ev.value))
+        # the QFI, and the DSCP of the packet (the Paging Policy Indication, TS 29.244
+        # 7.5.8.2: the CP chooses the paging policy from it) when the datapath gives it
+        qfi = ev.value & 0x3F or None
+        ppi = (ev.value >> 8) & 0x3F if ev.value & DLDR_DSCP else None
+        if qfi is not None or ppi is not None:
+            children.append(DownlinkDataServiceInformation(ppi=ppi, qfi=qfi))
         self._send_report(
             session, "DLDR", [Grouped(T.DOWNLINK_DATA_REPORT, children)], now, label="DLDR"
         )
@@ -614,7 +625,9 @@ class Reporting(EngineState):
             return
         duration = update.get(T.DL_BUFFERING_DURATION)
         if duration is not None:
+            # another grant, whatever its value: it counts from now (`compile.compile_bar`)
             session.bar_duration_s = duration.seconds  # type: ignore[attr-defined]
+            session.bar_grant += 1
         count = update.get(T.DL_BUFFERING_SUGGESTED_PACKET_COUNT)
         bar = rules.bar[bar_id]
         delay = update.get(T.DOWNLINK_DATA_NOTIFICATION_DELAY)

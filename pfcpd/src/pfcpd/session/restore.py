@@ -119,6 +119,7 @@ class Restoring(Choosing):
             teids=tuple(int(t) for t in d["teids"]),
             ue=tuple((sys.intern(str(n)), str(ue_network(a))) for n, a in d["ue"]),
             bar_duration_s=d.get("bar_duration"),
+            bar_grant=int(d.get("bar_grant", 0)),
             established_ntp=float(d.get("established", 0.0)),
             group_id=d.get("group_id"),
         )
@@ -156,6 +157,7 @@ class Restoring(Choosing):
                 urr_offsets(session.urrs),
                 blocked_urrs(session.urrs),
                 urr_grants=urr_grants(session.urrs),
+                bar_grant=session.bar_grant,
             )
             session.peers = program_peers(program)
             if (

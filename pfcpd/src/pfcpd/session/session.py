@@ -77,6 +77,9 @@ class Session:
     ue_kept: UeText | tuple[UeText, ...]
     urrs: Books  # (one: a `OneBook`)
     bar_duration_s: int | None
+    # How many times the CP gave the BAR its DL Buffering Duration (`compile.compile_bar`;
+    # 0 with none: a session of the usual shape, journaled without it)
+    bar_grant: int
     established_ntp: float
     fq_csids: FqCsids  # the FQ-CSIDs the CP gave it, one per node type
     group_id: str | None  # the Group Id the CP gave it
@@ -104,6 +107,7 @@ class Session:
         group_id: str | None = None,
         apps: frozenset[str] = frozenset(),
         ddn_delay: float = 0.0,
+        bar_grant: int = 0,
     ) -> None:
         """``cp_fseid``: the CP's F-SEID, whose SEID is ``cp_seid`` (its addresses are
         kept)."""
@@ -128,6 +132,7 @@ class Session:
         self.group_id = group_id
         self.apps = apps
         self.ddn_delay = ddn_delay
+        self.bar_grant = bar_grant
         self.cp_moves = 0
 
     @property
@@ -311,12 +316,13 @@ class Session:
         ues, urrs, teid_text = self._record_lists(established, est)
         node = encode_basestring_ascii(self.cp_node_id)
         bar, group = self.bar_duration_s, self.group_id
+        grant = f',"bar_grant":{int.__repr__(self.bar_grant)}' if self.bar_grant else ""
         return (
             f'{{"v":{RECORD_VERSION},"up_seid":{int.__repr__(self.up_seid)},'
             f'"cp_seid":{int.__repr__(self.cp_seid)},"cp_node_id":{node},'
             f'"cp_fseid":"{fseid_hex(self.cp_fseid)}","rz":"{rz}","teids":{teid_text},'
             f'"ue":[{ues}],"urrs":{{{urrs}}},'
-            f'"bar_duration":{"null" if bar is None else json_value(bar)},'
+            f'"bar_duration":{"null" if bar is None else json_value(bar)}{grant},'
             f'"established":{est},"fq_csids":"{csids}",'
             f'"group_id":{"null" if group is None else json_value(group)}}}'
         )

@@ -617,6 +617,7 @@ class EngineState:
             urr_offsets(session.urrs),
             blocked_urrs(session.urrs),
             urr_grants=urr_grants(session.urrs),
+            bar_grant=session.bar_grant,
         )
 
     def _refresh_timed(self, session: Session) -> None:

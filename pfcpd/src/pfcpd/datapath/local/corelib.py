@@ -247,7 +247,7 @@ class BarT(_Checked):
         ("max_pkts", c_u16),
         ("_pad", c_u16),
         ("max_bytes", c_u32),
-        ("_pad2", c_u32),
+        ("duration_grant", c_u32),
         ("duration_ns", c_u64),
     ]
 

@@ -133,7 +133,7 @@ _URR.expect(
     "urr_id triggers flags measurement_method vol_threshold vol_quota "
     "time_threshold_ns time_quota_ns time_quota_grant"
 )
-_BAR.expect("bar_id max_pkts max_bytes duration_ns")
+_BAR.expect("bar_id max_pkts max_bytes duration_grant duration_ns")
 _PROGRAM.expect("pdr far qer urr sdf bar dupl n_pdr n_far n_qer n_urr n_sdf n_dupl")
 _NO_IP = corelib.NO_IP
 _N_QER_IDS, _N_URR_IDS = _PDR.where["qer_id"][1], _PDR.where["urr_id"][1]  # (C array lengths)
@@ -298,7 +298,7 @@ def _urr_values(k: corelib.Constants, u: Urr) -> _Values:
 
 
 def _bar_values(b: Bar) -> _Values:
-    return (b.bar_id, b.max_packets, b.max_bytes, b.duration_ns)
+    return (b.bar_id, b.max_packets, b.max_bytes, b.duration_grant, b.duration_ns)
 
 
 # Packed C records of rules, by id(rule): the session engine hands out one object for the

@@ -265,6 +265,7 @@ def program_rules(program: SessionProgram) -> list[dict[str, Any]]:
                     "max_pkts": _check("BAR packets", b.max_packets, MAX_U16),
                     "max_bytes": b.max_bytes,
                     "duration_ns": b.duration_ns,
+                    "duration_grant": b.duration_grant,
                 },
             )
         )

@@ -1,0 +1,225 @@
+"""DL buffering (TS 29.244 5.2.3.1): a Downlink Data Report for the first packet of each
+PDR (and QoS flow) whose FAR buffers and notifies the CP, and the DL Buffering Duration of
+each Session Report Response's Update BAR counting from that answer; sans-IO node, engine
+on the real local datapath."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.packet import Raw, raw
+from session_harness import (
+    DN,
+    Harness,
+    _with_pdi,
+    cause,
+    created,
+    dl_far,
+    dl_packet,
+    dl_pdr,
+    g,
+    qer,
+    restarted,
+    ul_far,
+    ul_pdr,
+    up_seid,
+    urr,
+)
+
+from pfcpd.datapath.interface import SessionProgram
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
+
+T = IEType
+M = MessageType
+UE = "10.45.0.1"
+VOICE_PORT = 3000  # the source port of PDR 3's packets (its SDF filter)
+
+
+def _service(report: Message) -> TR.DownlinkDataServiceInformation:
+    dldr = report.get(T.DOWNLINK_DATA_REPORT)
+    assert isinstance(dldr, Grouped)
+    info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+    assert isinstance(info, TR.DownlinkDataServiceInformation)
+    return info
+
+
+def _two_flows(h: Harness) -> int:
+    """A session buffering for the UE: PDR 2 (any DL packet, QER 1: QFI 9) to FAR 2, PDR 3
+    (UDP from port VOICE_PORT, precedence before PDR 2's, QER 2: QFI 5) to FAR 3; both FARs
+    buffer and notify the CP (BAR 1)."""
+    voice = _with_pdi(
+        dl_pdr(3, 3, qer=2),
+        TR.SDFFilter(flow_description=f"permit out 17 from any {VOICE_PORT} to assigned"),
+    )
+    voice.ies = [S.Precedence(100) if ie.type == T.PRECEDENCE else ie for ie in voice.ies]
+    qer2 = qer(2)
+    qer2.ies = [S.QFI(5) if ie.type == T.QFI else ie for ie in qer2.ies]
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(20))
+    resp = h.establish(
+        ul_pdr(),
+        dl_pdr(),
+        voice,
+        ul_far(),
+        dl_far(action="BUFF+NOCP", bar=1),
+        dl_far(3, action="BUFF+NOCP", bar=1),
+        qer(),
+        qer2,
+        urr(1),
+        bar,
+    )
+    assert cause(resp) == 1 and created(resp)
+    return up_seid(resp)
+
+
+def _voice(ident: int = 0) -> bytes:
+    return raw(IP(src=DN, dst=UE, id=ident) / UDP(sport=VOICE_PORT, dport=1000) / Raw(b"v" * 40))
+
+
+def _dldrs(sent: list[Message]) -> list[Message]:
+    return [
+        m
+        for m in sent
+        if m.msg_type == M.SESSION_REPORT_REQUEST and m.get(T.REPORT_TYPE).has("DLDR")  # type: ignore[union-attr]
+    ]
+
+
+def _reported(report: Message) -> tuple[int, int | None]:
+    """The PDR ID and QFI of the report's Downlink Data Report."""
+    dldr = report.get(T.DOWNLINK_DATA_REPORT)
+    assert isinstance(dldr, Grouped)
+    info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+    return dldr.get(T.PDR_ID).value, info.qfi if info is not None else None  # type: ignore[union-attr]
+
+
+def test_each_pdr_s_first_buffered_packet_is_reported(h: Harness) -> None:
+    """Downlink data of another PDR (another QoS flow) while the first report's paging runs
+    is reported too: the CP pages again for a flow of a higher priority (TS 23.502 4.2.3.3).
+    The later packets of a PDR reported are not."""
+    seid = _two_flows(h)
+    for i in range(3):
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    (first,) = _dldrs(h.advance(0.2))
+    assert _reported(first) == (2, 9)
+    h.answer(first)
+    assert h.dp.process_dl(_voice()).verdict == Verdict.BUFFER
+    assert h.dp.process_dl(_voice(1)).verdict == Verdict.BUFFER
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=3)).verdict == Verdict.BUFFER
+    (second,) = _dldrs(h.advance(0.2))
+    assert _reported(second) == (3, 5)
+    h.answer(second)
+    assert h.dp.buffered(seid) == 6
+    assert _dldrs(h.advance(1.0)) == []
+
+
+def test_a_far_buffering_anew_reports_its_pdrs_alone(h: Harness) -> None:
+    """The CP changes one FAR (forwards, buffers again): its PDR's next packet is reported;
+    the other PDR, buffering under a FAR left as it was, is not reported again."""
+    seid = _two_flows(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    h.dp.process_dl(_voice())
+    sent = _dldrs(h.advance(0.2))
+    assert sorted(_reported(m) for m in sent) == [(2, 9), (3, 5)]
+    h.answer_all(sent)
+    drop = g(T.UPDATE_FAR, S.FARID(3), F.ApplyAction.of("DROP"))
+    assert cause(h.modify(seid, drop)) == 1
+    again = g(T.UPDATE_FAR, S.FARID(3), F.ApplyAction.of("BUFF", "NOCP"))
+    assert cause(h.modify(seid, again)) == 1
+    h.dp.process_dl(dl_packet(UE, 10, ident=1))
+    h.dp.process_dl(_voice(1))
+    (report,) = _dldrs(h.advance(0.2))
+    assert _reported(report) == (3, 5)
+    h.answer(report)
+
+
+def test_the_report_carries_the_packet_s_dscp(h: Harness) -> None:
+    """The Downlink Data Service Information carries the DSCP of the packet that raised
+    the report as its Paging Policy Indication (TS 29.244 7.5.8.2, for Paging Policy
+    Differentiation: the SMF chooses the paging policy from it) with the QFI."""
+    _two_flows(h)
+    voice = IP(_voice())
+    voice.tos = 46 << 2  # DSCP EF
+    del voice.chksum
+    h.dp.process_dl(raw(voice))
+    h.dp.process_dl(dl_packet(UE, 10))  # DSCP 0
+    sent = sorted(_dldrs(h.advance(0.2)), key=_reported)
+    assert [(_service(m).ppi, _service(m).qfi) for m in sent] == [(0, 9), (46, 5)]
+    h.answer_all(sent)
+
+
+def _buffering_session(h: Harness) -> int:
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    resp = h.establish(*rules)
+    assert cause(resp) == 1
+    return up_seid(resp)
+
+
+def _duration(seconds_by_2: int) -> Grouped:
+    return g(
+        T.UPDATE_BAR_SESSION_REPORT_RESPONSE, S.BARID(1), S.DLBufferingDuration(0, seconds_by_2)
+    )
+
+
+def test_the_same_buffering_duration_again_counts_from_its_answer(ht: Harness) -> None:
+    """The next paging's answer gives the same DL Buffering Duration: it counts from that
+    answer too, not from the episode's first packet (TS 29.244 8.2.29: the duration during
+    which the UP function is requested to buffer)."""
+    h = ht
+    seid = _buffering_session(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    (report,) = _dldrs(h.advance(0.2))
+    h.answer(report, 1, _duration(1))  # buffer 2 s
+    assert _dldrs(h.advance(2.2)) == []
+    assert h.dp.buffered(seid) == 0  # the duration ended: discarded
+    h.dp.process_dl(dl_packet(UE, 10, ident=1))
+    (again,) = _dldrs(h.advance(0.2))
+    h.advance(1.0)  # (the SMF pages before it answers)
+    h.answer(again, 1, _duration(1))  # the same 2 s, from now
+    h.advance(1.5)
+    assert h.dp.buffered(seid) == 1  # 2.7 s after the packet, 1.5 s after the answer
+    h.advance(1.0)
+    assert h.dp.buffered(seid) == 0
+
+
+def test_the_buffering_duration_grant_is_journaled(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Update BAR giving a DL Buffering Duration is another grant; the grants are
+    journaled with the duration and a restored engine installs them (the vpp datapath keeps
+    its sessions and their buffers across a pfcpd restart: the duration goes on from its
+    start, not restarted by the restore). A removed BAR takes its grants with it."""
+    installed: dict[int, SessionProgram] = {}
+    install = LocalDatapath.install
+
+    def spy(dp: LocalDatapath, seid: int, program: SessionProgram, **kwargs: Any) -> None:
+        installed[seid] = program
+        install(dp, seid, program, **kwargs)
+
+    monkeypatch.setattr(LocalDatapath, "install", spy)
+    seid = _buffering_session(h)
+    for i in range(2):
+        h.dp.process_dl(dl_packet(UE, 10, ident=i))
+        (report,) = _dldrs(h.advance(0.2))
+        h.answer(report, 1, _duration(1), F.PFCPSRRspFlags.of("DROBU"))
+    bar = installed.pop(seid).bar
+    assert bar is not None and (bar.duration_ns, bar.duration_grant) == (2 * 10**9, 2)
+    assert h.engine.sessions[seid].bar_grant == 2
+    # another change of the session keeps the grant
+    assert cause(h.modify(seid, g(T.UPDATE_QER, S.QERID(1), S.QFI(8)))) == 1
+    bar = installed.pop(seid).bar
+    assert bar is not None and bar.duration_grant == 2
+    with restarted(h, 1) as engine:
+        assert engine.sessions[seid].bar_grant == 2
+        bar = installed.pop(seid).bar
+        assert bar is not None and (bar.duration_ns, bar.duration_grant) == (2 * 10**9, 2)
+    new_bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(3))
+    assert cause(h.modify(seid, g(T.REMOVE_BAR, S.BARID(1)), new_bar)) == 1
+    assert h.engine.sessions[seid].bar_grant == 0
+    bar = installed.pop(seid).bar
+    assert bar is not None and (bar.duration_ns, bar.duration_grant) == (0, 0)
