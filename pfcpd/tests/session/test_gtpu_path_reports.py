@@ -151,3 +151,25 @@ def test_only_the_failed_peer_reported(hp: Harness) -> None:
     (remote,) = ies["IE_UserPlanePathFailureReport"].IE_list
     assert remote.ipv4 == GNB
     answer(h, report)
+
+
+class NoEcho(LocalDatapath):
+    """A datapath that sends no Echo Request (as the vpp one, so far)."""
+
+    def send_echo(self, peer: ipaddress.IPv4Address | ipaddress.IPv6Address, seq: int) -> bool:
+        return False
+
+
+def test_a_datapath_without_echo_turns_path_management_off() -> None:
+    """Nothing is reported failed for want of Echo Requests the datapath never sent."""
+    require_core()
+    dp = NoEcho(expected_sessions=16)
+    try:
+        h = Harness(dp, gtpu_path=PATHS)
+        h.establish()
+        sent = h.advance(40.0)
+        assert node_reports(sent) == [] and dp.take_echoes() == []
+        assert h.engine.metrics.errors.get("timer") == 0
+        h.check_sent_with_tshark()
+    finally:
+        dp.close()
