@@ -7,9 +7,9 @@ Node Report Type UPFR and one User Plane Path Failure Report holding a Remote GT
 per failed peer (UPRR and a User Plane Path Recovery Report for those that answer again).
 
 A datapath that sends no Echo Request (`Datapath.send_echo` False: vpp, so far) turns
-path management off at the first one, with an error logged. The peers in use are counted as the sessions' FARs are indexed (`EngineState._index`);
-the CPs of a failed peer are found by a pass over the sessions, made only when a path fails
-or recovers.
+path management off at the first one, with an error logged. The peers in use are counted
+as the sessions' FARs are indexed (`EngineState._index`); the CPs of a failed peer are
+found by a pass over the sessions, made only when a path fails or recovers.
 """
 
 from __future__ import annotations
