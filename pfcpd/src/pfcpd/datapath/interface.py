@@ -290,8 +290,8 @@ class Datapath(abc.ABC):
         """Send a GTP-U Echo Request (TS 29.281 7.2.1) with sequence number ``seq`` to
         ``peer`` port 2152 from the N3 address; its Echo Response comes back as an
         `EventType.ECHO_RESPONSE` event. Whether it was handed to the datapath; False: this
-        datapath sends none (the default; GTP-U path management then finds every path
-        failed, and the session engine says so in its log)."""
+        datapath sends none (the default: the session engine then turns path management
+        off, with an error logged)."""
         return False
 
     def close(self) -> None:  # noqa: B027 - optional hook

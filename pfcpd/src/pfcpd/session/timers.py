@@ -1,8 +1,9 @@
 """The engine's timer (`Timers.handle_timer`): Downlink Data Reports whose delay is over, the
 datapath's events, the URRs' time triggers (periodic, start/stop of traffic, quota holding
 and validity time, time metering, dropped DL traffic, Monitoring Time), the sessions' user
-plane inactivity (`Timers._idle_check`) and checkpoints of the datapath's counters, a slice
-of the sessions per poll.
+plane inactivity (`Timers._idle_check`), GTP-U path management's Echo Requests and path
+failures (`paths.PathReporting`) and checkpoints of the datapath's counters, a slice of the
+sessions per poll.
 """
 
 from __future__ import annotations
