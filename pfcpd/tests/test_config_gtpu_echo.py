@@ -46,8 +46,5 @@ def test_bad_values_named(echo: dict[str, Any], where: str) -> None:
     assert where in str(err.value)
 
 
-def test_vpp_datapath_refuses_path_management() -> None:
-    with pytest.raises(ConfigError) as err:
-        parse_config({**doc("vpp", interval=60)})
-    assert "pfcp.gtpu_echo.interval: must be 0 with datapath.kind vpp" in str(err.value)
-    assert parse_config(doc("vpp")).pfcp.gtpu_echo.interval == 0
+def test_vpp_datapath_takes_path_management() -> None:
+    assert parse_config(doc("vpp", interval=60)).pfcp.gtpu_echo.interval == 60

@@ -14,6 +14,7 @@ from datapath.conftest import require_core
 from scapy.contrib.pfcp import PFCP
 from session_harness import CP, GNB, Harness, standard_rules
 
+from pfcpd.datapath.interface import IPAddress
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
@@ -156,7 +157,7 @@ def test_only_the_failed_peer_reported(hp: Harness) -> None:
 class NoEcho(LocalDatapath):
     """A datapath that sends no Echo Request (as the vpp one, so far)."""
 
-    def send_echo(self, peer: ipaddress.IPv4Address | ipaddress.IPv6Address, seq: int) -> bool:
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
         return False
 
 

@@ -376,20 +376,6 @@ class Config:
         raise_collected(errors)
         return result
 
-    @field_validator("pfcp")
-    @classmethod
-    def _gtpu_echo(cls, value: PfcpConfig, info: ValidationInfo) -> PfcpConfig:
-        """GTP-U path management needs a datapath that sends Echo Requests: the local one
-        (the vpp one does not yet: every path would be found failed)."""
-        datapath = info.data.get("datapath")
-        if value.gtpu_echo.interval > 0 and getattr(datapath, "kind", None) == "vpp":
-            raise _at(
-                ("gtpu_echo", "interval"),
-                "must be 0 with datapath.kind vpp (it sends no GTP-U Echo Requests yet)",
-                value.gtpu_echo.interval,
-            )
-        return value
-
     @field_validator("interfaces", mode="wrap")
     @classmethod
     def _interfaces(

@@ -286,12 +286,13 @@ class Datapath(abc.ABC):
         engine then reads every session's counters at its checkpoints)."""
         return None
 
-    def send_echo(self, peer: IPAddress, seq: int) -> bool:
-        """Send a GTP-U Echo Request (TS 29.281 7.2.1) with sequence number ``seq`` to
-        ``peer`` port 2152 from the N3 address; its Echo Response comes back as an
-        `EventType.ECHO_RESPONSE` event. Whether it was handed to the datapath; False: this
-        datapath sends none (the default: the session engine then turns path management
-        off, with an error logged)."""
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+        """Send a GTP-U Echo Request (TS 29.281 7.2.1) with sequence number ``seq`` from
+        ``source`` (the N3 address) port 2152 to ``peer`` port 2152; its Echo Response comes
+        back as an `EventType.ECHO_RESPONSE` event. False: this datapath sends none (the
+        default; the session engine then turns path management off, with an error logged).
+        True also when this one could not leave (logged): it goes unanswered, as one lost
+        on the way."""
         return False
 
     def close(self) -> None:  # noqa: B027 - optional hook

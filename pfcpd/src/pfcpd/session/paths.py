@@ -6,10 +6,11 @@ send to that peer: one PFCP Node Report Request per CP (TS 29.244 6.2.9, 7.4.5.1
 Node Report Type UPFR and one User Plane Path Failure Report holding a Remote GTP-U Peer IE
 per failed peer (UPRR and a User Plane Path Recovery Report for those that answer again).
 
-A datapath that sends no Echo Request (`Datapath.send_echo` False: vpp, so far) turns
-path management off at the first one, with an error logged. The peers in use are counted
-as the sessions' FARs are indexed (`EngineState._index`); the CPs of a failed peer are
-found by a pass over the sessions, made only when a path fails or recovers.
+A datapath that sends no Echo Request (`Datapath.send_echo` False: a vpp plugin without
+the message) turns path management off at the first one, with an error logged. The peers
+in use are counted as the sessions' FARs are indexed (`EngineState._index`); the CPs of a
+failed peer are found by a pass over the sessions, made only when a path fails or
+recovers.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ class PathReporting(EngineState):
 
     def _path_actions(self, actions: PathActions, now: float) -> None:
         for peer, seq in actions.echoes:
-            if not self.datapath.send_echo(peer, seq):
+            if not self.datapath.send_echo(self.settings.n3_address, peer, seq):
                 # A datapath that sends no Echo Request would have every path found failed:
-                # path management stops (check-config refuses it with such a datapath).
+                # path management stops.
                 log.error("the datapath sends no GTP-U Echo Request: path management is off")
                 self._paths = None
                 return

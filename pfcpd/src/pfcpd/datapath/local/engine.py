@@ -1176,8 +1176,9 @@ class LocalDatapath(Datapath, ShapedInstall):
     def now_ns(self) -> int:
         return self._clock()
 
-    def send_echo(self, peer: IPAddress, seq: int) -> bool:
-        """Queued for the packet loop (`take_echoes`), which sends it from the N3 socket."""
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+        """Queued for the packet loop (`take_echoes`), which sends it from the N3 socket
+        (bound to ``source``)."""
         message = _ECHO_REQUEST.pack(0x32, GTPU_ECHO_REQUEST, 4, 0, seq & 0xFFFF, 0, 0)
         with self._lock:
             self._echo_tx.append((peer, message))
