@@ -87,10 +87,27 @@ def test_peers_counted_and_forgotten() -> None:
     m.use(GNB, -1)
     m.use(GNB2, -1)
     assert m.peers() == {}
+    assert not m.run(100.0)  # no failure of a peer no longer in use: forgotten
     assert m.next_time() is None
-    assert not m.run(100.0)  # no failure of a peer no longer in use
     m.use(GNB, -1)  # (unknown: nothing)
     assert m.peers() == {}
+
+
+def test_a_peer_taken_out_and_put_back_keeps_its_path() -> None:
+    """A session's rules changing (its peers out, then back in) neither sends an Echo
+    Request out of turn nor forgets a failure (which would be reported again)."""
+    m = PathMonitor(S, first_seq=0)
+    m.use(GNB, 1)
+    m.run(0.0)
+    m.run(2.0)
+    m.run(4.0)
+    assert m.run(6.0).failed == [GNB]
+    m.use(GNB, -1)
+    m.use(GNB, 1)
+    assert m.next_time() == 60.0  # no new round before the interval
+    for t in (60.0, 62.0, 64.0, 66.0):
+        assert m.run(t).failed == []  # the failure is not reported again
+    assert m.peers() == {GNB: True}
 
 
 @pytest.mark.parametrize(

@@ -174,3 +174,23 @@ def test_a_datapath_without_echo_turns_path_management_off() -> None:
         h.check_sent_with_tshark()
     finally:
         dp.close()
+
+
+def test_a_modification_keeping_the_peer_neither_probes_nor_reports_again(hp: Harness) -> None:
+    """The session's FAR gets another TEID at the same failed gNB: its path keeps its round
+    and its failure (no Echo Request out of turn, no second UPFR)."""
+    h, dp = hp, hp.dp
+    assert isinstance(dp, LocalDatapath)
+    resp = h.establish()
+    seid = resp.get(A.FSEID.TYPE).seid  # type: ignore[union-attr]
+    h.advance(0.1)
+    assert len(echoes(dp)) == 1
+    (report,) = node_reports(h.advance(2.5))  # 2 attempts, T3 each: failed
+    answer(h, report)
+    echoes(dp)
+    modified = h.modify(seid, smf_rules.update_dl_far(2, 0x300, GNB))
+    assert modified.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    sent = h.advance(5.0)
+    assert echoes(dp) == [] and node_reports(sent) == []
+    sent = h.advance(10.0)  # the next rounds, unanswered: still the one failure
+    assert echoes(dp) and node_reports(sent) == []

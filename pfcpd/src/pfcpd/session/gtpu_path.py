@@ -86,7 +86,10 @@ class PathMonitor:
     # -- inputs --------------------------------------------------------------------------------
 
     def use(self, peer: IPAddress, delta: int) -> None:
-        """``delta`` more (or fewer) FARs of sessions send to ``peer``."""
+        """``delta`` more (or fewer) FARs of sessions send to ``peer``. A path left with
+        none is forgotten when it is next due, not at once: a session whose rules change
+        takes its peers out and puts them back, and the path keeps its round and its
+        failure across that."""
         path = self._paths.get(peer)
         if path is None:
             if delta <= 0:
@@ -94,8 +97,6 @@ class PathMonitor:
             path = self._paths[peer] = _Path()
             self._schedule(peer, path, 0.0)
         path.users += delta
-        if path.users <= 0:
-            del self._paths[peer]
 
     def echo_response(self, peer: IPAddress, seq: int, now: float) -> PathActions:
         """An Echo Response from ``peer``: the answer to its outstanding Echo Request when
@@ -103,7 +104,7 @@ class PathMonitor:
         ours). The path's next Echo Request stays ``interval`` after this round's first."""
         actions = PathActions()
         path = self._paths.get(peer)
-        if path is None or path.seq is None or seq != path.seq:
+        if path is None or path.users <= 0 or path.seq is None or seq != path.seq:
             return actions
         path.seq = None
         path.attempts = 0
@@ -126,6 +127,9 @@ class PathMonitor:
             path = self._paths.get(peer)
             if path is None or path.next_at != due:
                 continue  # gone, or rescheduled since
+            if path.users <= 0:  # no longer in use: forgotten
+                del self._paths[peer]
+                continue
             self._step(peer, path, now, actions)
         return actions
 
@@ -144,7 +148,7 @@ class PathMonitor:
 
     def peers(self) -> dict[IPAddress, bool]:
         """The peers in use, each with whether its path is failed."""
-        return {peer: path.failed for peer, path in self._paths.items()}
+        return {peer: path.failed for peer, path in self._paths.items() if path.users > 0}
 
     # -- inside --------------------------------------------------------------------------------
 
