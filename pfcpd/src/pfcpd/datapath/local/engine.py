@@ -59,6 +59,9 @@ MAX_PACKET = 65535 + 128
 GTPU_ECHO_REQUEST = 1
 GTPU_ECHO_RESPONSE = 2
 _ECHO_REQUEST = Struct("!BBHIHBB")
+# Echo Responses queued as events between two polls, at most (the others are dropped: one
+# per peer and round is all path management asks for)
+MAX_ECHO_EVENTS = 1024
 # The C core's constants (flags, limits, sentinels) come from the library: self.core.k.
 
 
@@ -1019,6 +1022,7 @@ class LocalDatapath(Datapath, ShapedInstall):
         self._events: list[DatapathEvent] = []
         self._pending_tx: list[PacketResult] = []
         self._echo_tx: list[tuple[IPAddress, bytes]] = []  # Echo Requests to send (`send_echo`)
+        self._echo_events = 0  # ECHO_RESPONSE events among `_events` (`echo_response`)
         self._out = (ctypes.c_uint8 * MAX_PACKET)()
         self._verdict = corelib.VerdictT()
         self._usage_buf = corelib.UsageT()
@@ -1161,6 +1165,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 n = self._lib.upfcore_tick(self._ctx, programs[seid].sess, now, evs, 16)
                 self._events.extend(_event(evs[i]) for i in range(n))
             out, self._events = self._events, []
+            self._echo_events = 0
             return out
 
     def sessions_with_traffic(self) -> set[int]:
@@ -1193,8 +1198,9 @@ class LocalDatapath(Datapath, ShapedInstall):
     def echo_response(self, peer: IPAddress, message: bytes) -> bool:
         """A GTP-U message of type Echo Response (2) received from ``peer`` (the core
         drops those): queued as an `EventType.ECHO_RESPONSE` event with its sequence
-        number. False, nothing queued: not a GTPv1-U Echo Response with a sequence number
-        (TS 29.281 5.1: the S flag is set in Echo messages)."""
+        number (unless `MAX_ECHO_EVENTS` are queued since the last poll). False, nothing
+        queued: not a GTPv1-U Echo Response with a sequence number (TS 29.281 5.1: the S
+        flag is set in Echo messages)."""
         if (
             len(message) < 12
             or message[0] & 0xF2 != 0x32  # version 1, PT 1, S
@@ -1203,7 +1209,9 @@ class LocalDatapath(Datapath, ShapedInstall):
             return False
         seq = int.from_bytes(message[8:10], "big")
         with self._lock:
-            self._events.append(DatapathEvent(EventType.ECHO_RESPONSE, 0, 0, seq, peer=peer))
+            if self._echo_events < MAX_ECHO_EVENTS:  # (a flood of them holds no memory)
+                self._echo_events += 1
+                self._events.append(DatapathEvent(EventType.ECHO_RESPONSE, 0, 0, seq, peer=peer))
         return True
 
     def close(self) -> None:
