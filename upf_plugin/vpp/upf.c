@@ -81,6 +81,23 @@ upf_send_ip (vlib_main_t *vm, const u8 *bytes, u32 len, u32 fib_index)
   return 0;
 }
 
+int
+upf_gtpu_echo_send (vlib_main_t *vm, const upf_ip_t *src, const upf_ip_t *dst, u16 seq)
+{
+  /* TS 29.281 5.1, 7.2.1: version 1, PT 1, S 1; type 1; length 4; TEID 0; sequence number,
+   * N-PDU number 0, next extension header type 0 */
+  u8 msg[12] = { 0x32, UPF_GTPU_ECHO_REQUEST, 0, 4, 0, 0, 0, 0, seq >> 8, seq & 0xff, 0, 0 };
+  u8 pkt[64];
+  u32 hl;
+  if (upf_ip_is4 (src) != upf_ip_is4 (dst))
+    return VNET_API_ERROR_INVALID_ADDRESS_FAMILY;
+  hl = upf_build_ip_udp (pkt, src, dst, UPF_GTPU_PORT, UPF_GTPU_PORT, msg, sizeof (msg));
+  if (!hl)
+    return VNET_API_ERROR_INVALID_VALUE;
+  clib_memcpy_fast (pkt + hl, msg, sizeof (msg));
+  return upf_send_ip (vm, pkt, hl + sizeof (msg), 0) ? VNET_API_ERROR_UNSPECIFIED : 0;
+}
+
 /* End Markers (TS 29.281 7.3.2) to the old peer of every GTP-U FAR whose path changes. */
 static void
 upf_send_end_markers (vlib_main_t *vm, upf_far_path_t *old, upf_far_path_t *new)

@@ -192,6 +192,12 @@ int upf_session_read_usage (u64 seid, u32 urr_id, int reset, upf_usage_t **usage
 void upf_session_peek_usage (upf_vpp_session_t *vs, upf_usage_t **usage);
 int upf_session_drop_buffered (u64 seid, u32 *n_dropped);
 int upf_nwi_add_del (u16 nwi, u32 ip4_table_id, u32 ip6_table_id, int is_add);
+/* GTP-U path management: an Echo Request from src to dst (same family), sequence number seq,
+ * routed in FIB table 0; its Echo Response comes back as a UPF_PLUGIN_EV_ECHO_RESPONSE event
+ * (upf_gtpu_input.c). 0, or a VNET_API_ERROR_*. */
+int upf_gtpu_echo_send (vlib_main_t *vm, const upf_ip_t *src, const upf_ip_t *dst, u16 seq);
+/* An event type of the plugin's own, after the core's (upf.api UPF_API_EV_ECHO_RESPONSE). */
+#define UPF_PLUGIN_EV_ECHO_RESPONSE 8
 int upf_interface_add_del (u32 sw_if_index, upf_role_t role, u16 nwi, int is_add);
 void upf_counters_sum (upf_stats_t *out, u64 *events_lost);
 void upf_event_post (upf_per_thread_t *ptd, const upf_event_t *ev, u64 now_ns);

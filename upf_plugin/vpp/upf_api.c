@@ -463,6 +463,17 @@ vl_api_upf_session_drop_buffered_t_handler (vl_api_upf_session_drop_buffered_t *
 }
 
 static void
+vl_api_upf_gtpu_echo_send_t_handler (vl_api_upf_gtpu_echo_send_t *mp)
+{
+  vl_api_upf_gtpu_echo_send_reply_t *rmp;
+  upf_ip_t src, dst;
+  upf_api_addr (&mp->src, &src);
+  upf_api_addr (&mp->dst, &dst);
+  int rv = upf_gtpu_echo_send (vlib_get_main (), &src, &dst, mp->seq);
+  REPLY_MACRO_END (VL_API_UPF_GTPU_ECHO_SEND_REPLY);
+}
+
+static void
 vl_api_upf_nwi_add_del_t_handler (vl_api_upf_nwi_add_del_t *mp)
 {
   vl_api_upf_nwi_add_del_reply_t *rmp;

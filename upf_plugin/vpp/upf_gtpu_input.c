@@ -33,6 +33,32 @@ upf_reply (vlib_buffer_t *b, u8 *outer, u32 len, const u8 *msg, u32 msg_len, int
   return is_ip6 ? UPF_NEXT_IP6_LOOKUP : UPF_NEXT_IP4_LOOKUP;
 }
 
+/* GTP-U path management: an Echo Response (TS 29.281 7.2.2) goes to the API clients as an
+ * event of the plugin's (value = its sequence number, peer = its sender); then dropped with
+ * the core's reason. */
+static never_inline u16
+upf_echo_response_event (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v,
+                         u8 *outer, u32 len, int is_ip6)
+{
+  vlib_main_t *vm = vlib_get_main ();
+  upf_outer_t o;
+  upf_gtpu_t g;
+  upf_event_t ev;
+  if (upf_parse_outer (outer, len, &o) == UPF_MALFORMED_NONE
+      && upf_parse_gtpu (outer + o.payload_offset, o.payload_len, &g) == UPF_MALFORMED_NONE
+      && g.has_seq)
+    {
+      clib_memset (&ev, 0, sizeof (ev));
+      ev.type = UPF_PLUGIN_EV_ECHO_RESPONSE;
+      ev.value = g.seq;
+      ev.peer = o.src;
+      ev.peer_af = is_ip6 ? UPF_EV_PEER_IP6 : UPF_EV_PEER_IP4;
+      upf_event_post (vec_elt_at_index (upf_main.per_thread, vm->thread_index), &ev,
+                      upf_now_ns (vm));
+    }
+  return upf_drop_next (node, b, v);
+}
+
 /* Verdicts that are not a forwarded G-PDU: GTP-U signalling answered, drops counted. */
 static never_inline u16
 upf_ul_other (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, u8 *outer,
@@ -53,6 +79,8 @@ upf_ul_other (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *
       b->error = node->errors[UPF_ERROR_ECHO_RESPONSE];
       return next;
     }
+  if (v->gtpu_type == UPF_GTPU_ECHO_RESPONSE)
+    return upf_echo_response_event (node, b, v, outer, len, is_ip6);
   if (v->drop_reason == UPF_DROP_NO_SESSION && v->gtpu_type == UPF_GTPU_G_PDU)
     {
       /* TS 29.281 7.3.1: a G-PDU for no context gets an Error Indication */

@@ -20,7 +20,7 @@ from typing import Any
 
 from pfcpd.datapath.interface import DatapathError
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable, check_reply
+from pfcpd.datapath.vpp.client import VppCallError, VppNoMessage, VppUnavailable, check_reply
 
 EEXIST, ENOENT = tr.ENTRY_ALREADY_EXISTS, tr.NO_SUCH_ENTRY
 
@@ -55,6 +55,7 @@ class FakeVpp:
         self.events_lost = 0  # the plugin's count of events its queues had no room for
         self.before: dict[str, Callable[[], None]] = {}  # message -> run as it comes in
         self.clock_ns = 0  # the plugin's clock its session replies carry (0: none)
+        self.echoes: list[tuple[Any, Any, int]] = []  # GTP-U Echo Requests sent (src, dst, seq)
 
     def restart(self) -> None:
         """VPP restarted: everything it held is gone."""
@@ -72,7 +73,7 @@ class FakeVpp:
 
     def handle(self, name: str, args: dict[str, Any]) -> Any:
         if name in self.missing:  # (as ApiClient says of a message VPP does not have)
-            raise DatapathError(f"VPP has no API message {name}")
+            raise VppNoMessage(f"VPP has no API message {name}")
         self.calls.append((name, args))
         if name in self.before:
             self.before[name]()
@@ -164,6 +165,14 @@ class FakeVpp:
             SimpleNamespace(kind=3, index=1, name="events lost", value=self.events_lost),
         ]
         return SimpleNamespace(retval=0, counters=counters)
+
+    def _upf_gtpu_echo_send(self, args: dict[str, Any]) -> Any:
+        """As the plugin: refused (-97, INVALID_ADDRESS_FAMILY) when the addresses are of
+        two families; else sent (the test answers it with an event of its own)."""
+        if args["src"].version != args["dst"].version:
+            return SimpleNamespace(retval=-97)
+        self.echoes.append((args["src"], args["dst"], args["seq"]))
+        return SimpleNamespace(retval=0)
 
     def _upf_session_drop_buffered(self, args: dict[str, Any]) -> Any:
         if args["seid"] not in self.sessions:

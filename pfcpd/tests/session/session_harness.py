@@ -24,6 +24,7 @@ from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ie import IE
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine
+from pfcpd.session.gtpu_path import PathSettings
 from pfcpd.session.marks import MARKS_KEY
 from pfcpd.session.session import Session
 from pfcpd.smfsim import rules
@@ -157,6 +158,7 @@ class Harness:
         journal: MemoryJournal | None = None,
         pools: dict[str, Any] | None = None,
         n3: str | None = None,
+        gtpu_path: PathSettings | None = None,
     ) -> None:
         self.dp = datapath
         self.journal = journal or MemoryJournal()
@@ -164,6 +166,7 @@ class Harness:
             n3_address=ipaddress.ip_address(n3) if n3 else N3,
             pfcp_address=ipaddress.ip_address("127.0.0.1"),
             ue_pools=pools or {"internet": (ipaddress.ip_network(POOL),)},
+            gtpu_path=gtpu_path,
         )
         self.ntp = NTP_NOW
         metrics = NodeMetrics()

@@ -100,6 +100,33 @@ class RateLimitConfig:
     burst: Annotated[PositiveInt, Field(description="tokens at most")] = 2000
 
 
+@dataclass(frozen=True, slots=True, config=SECTION)
+class GtpuEchoConfig:
+    """GTP-U path management (TS 29.281 7.2.1): Echo Requests to the remote GTP-U peers of
+    the sessions' FARs; a peer that leaves them unanswered is reported to the CPs whose
+    sessions use it (PFCP Node Report Request, UPFR)."""
+
+    interval: Annotated[
+        NonNegativeSeconds,
+        Field(
+            description="seconds between Echo Requests to each GTP-U peer in use (TS 29.281:"
+            " at least 60); 0 turns path management off"
+        ),
+    ] = 0.0
+    t3_response: Annotated[
+        PositiveSeconds,
+        Field(description="seconds an Echo Request waits for its response (T3-RESPONSE)"),
+    ] = 3.0
+    n3_requests: Annotated[
+        PositiveInt,
+        Field(description="attempts of an Echo Request before the path fails (N3-REQUESTS)"),
+    ] = 3
+    report_recovery: Annotated[
+        bool,
+        Field(description="report a failed path that answers again (Node Report Type UPRR)"),
+    ] = True
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, config=SECTION)
 class PfcpConfig:
     """N4: where pfcpd listens, who may talk to it, its timers and limits."""
@@ -159,6 +186,7 @@ class PfcpConfig:
         Field(description="seconds SIGTERM waits for pfcpd's requests in flight"),
     ] = 5.0
     max_associations: Annotated[PositiveInt, Field(description="CP associations at most")] = 64
+    gtpu_echo: GtpuEchoConfig = field(default_factory=GtpuEchoConfig)
 
     @field_validator("listen")
     @classmethod

@@ -4,7 +4,8 @@ The session engine compiles PFCP IEs into one `SessionProgram` per session (rule
 3GPP names of TS 29.244, already resolved to plain values) and calls `Datapath.install`,
 which builds the whole program and swaps it in atomically (create or replace). Counters are
 read with `read_usage`; events (usage threshold/quota, DL data report, buffer expiry, GTP-U
-error indication) are drained with `poll_events`.
+error indication, GTP-U echo response) are drained with `poll_events`; `send_echo` sends a
+GTP-U Echo Request (path management).
 
 Conventions shared with the C core (``upf_plugin/core/upf_rules.h``):
 - IP addresses are `ipaddress` objects; prefixes are `ipaddress` networks.
@@ -56,6 +57,7 @@ class EventType(enum.IntEnum):
     DL_DATA_REPORT = 5
     BUFFER_EXPIRED = 6
     ERROR_INDICATION = 7
+    ECHO_RESPONSE = 8  # a GTP-U Echo Response: value = its sequence number, peer = sender
 
 
 # A DL_DATA_REPORT's value: the packet's QFI (bits 0-7, 0 = none) and, with this bit set,
@@ -224,7 +226,8 @@ class DatapathEvent:
     # local datapath, whose events reach the engine at its next poll).
     time_ns: int = 0
     # ERROR_INDICATION: the GTP-U Peer Address it came with (TS 29.281 7.3.1: the peer that
-    # sent it), IPv4 or IPv6; None without one, and for the other event types.
+    # sent it), IPv4 or IPv6; None without one. ECHO_RESPONSE: the address it came from.
+    # None for the other event types.
     peer: IPAddress | None = None
 
 
@@ -293,6 +296,15 @@ class Datapath(abc.ABC):
         for them), and start collecting anew; None when the datapath cannot tell (the
         engine then reads every session's counters at its checkpoints)."""
         return None
+
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+        """Send a GTP-U Echo Request (TS 29.281 7.2.1) with sequence number ``seq`` from
+        ``source`` (the N3 address) port 2152 to ``peer`` port 2152; its Echo Response comes
+        back as an `EventType.ECHO_RESPONSE` event. False: this datapath sends none (the
+        default; the session engine then turns path management off, with an error logged).
+        True also when this one could not leave (logged): it goes unanswered, as one lost
+        on the way."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop packet I/O and free resources."""

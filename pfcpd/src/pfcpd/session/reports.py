@@ -30,10 +30,11 @@ from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
 from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
 from .errors import RuleError
+from .paths import PathReporting
 from .rules import ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
-from .state import EngineState, PendingReport, Staged, seids_of
+from .state import PendingReport, Staged, seids_of
 from .usage import (
     ZERO,
     Counts,
@@ -65,7 +66,7 @@ _EVENT_TRIGGER = {
 }
 
 
-class Reporting(EngineState):
+class Reporting(PathReporting):
     def response_received(self, request: Message, response: Message | None, now: float) -> None:
         try:
             self._response_received(request, response, now)
@@ -335,6 +336,8 @@ class Reporting(EngineState):
                 self._dl_data_report(ev, now)
             elif ev.type == EventType.ERROR_INDICATION:
                 self._error_indication(ev, now)
+            elif ev.type == EventType.ECHO_RESPONSE:
+                self._echo_response(ev, now)
         if self.datapath.events_lost():
             self._check_every_limit()
         checked: dict[int, dict[int, set[str]]] = {}

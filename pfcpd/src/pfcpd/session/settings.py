@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..config import Config
 from ..datapath.interface import IPAddress, IPNetwork
+from .gtpu_path import PathSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,10 @@ class EngineSettings:
     checkpoint_batch: int = 2000  # sessions checkpointed per timer run
     activity_interval: float = 0.5  # seconds between traffic activity checks (START/STOPT)
     max_sessions: int = 1_000_000
+    # GTP-U path management (pfcp.gtpu_echo; None: off) and the Node ID its Node Reports
+    # carry (node_id; None: the PFCP address)
+    gtpu_path: PathSettings | None = None
+    node_id: str | None = None
 
     @property
     def network_instance_index(self) -> dict[str, int]:
@@ -31,7 +36,19 @@ class EngineSettings:
         n3 = ipaddress.ip_address(cfg.interfaces["n3"].address)
         pfcp = _pfcp_address(cfg, n3)
         pools = {name: ni.ue_pools for name, ni in cfg.network_instances.items()}
-        return cls(n3_address=n3, pfcp_address=pfcp, ue_pools=pools)
+        echo = cfg.pfcp.gtpu_echo
+        path = (
+            PathSettings(echo.interval, echo.t3_response, echo.n3_requests, echo.report_recovery)
+            if echo.interval > 0
+            else None
+        )
+        return cls(
+            n3_address=n3,
+            pfcp_address=pfcp,
+            ue_pools=pools,
+            gtpu_path=path,
+            node_id=cfg.node_id,
+        )
 
 
 def _pfcp_address(cfg: Config, fallback: IPAddress) -> IPAddress:

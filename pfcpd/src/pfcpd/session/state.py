@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from .addresses import drop_shared
 from .allocation import TeidAllocator, UeAddressPools
 from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
 from .errors import RuleError
+from .gtpu_path import SEQ_MODULO, PathMonitor
 from .inactivity import IdleWatch
 from .journal import Journal
 from .marks import SEID_CHUNK, SEID_MAX, Marks, seid_after
@@ -149,6 +151,13 @@ class EngineState:
         self._idle_dirty: set[int] = set()
         # remote TEID -> UP SEID, or a tuple of them when several (rare: no tuple each)
         self._by_peer_teid: dict[int, int | tuple[int, ...] | set[int]] = {}
+        # GTP-U path management (`paths.PathReporting`), when configured: told the FARs'
+        # peers by `_index`
+        self._paths = (
+            PathMonitor(settings.gtpu_path, random.randrange(SEQ_MODULO))
+            if settings.gtpu_path is not None
+            else None
+        )
         # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
@@ -566,9 +575,13 @@ class EngineState:
         copied at each session's change)."""
         seid, peers = session.up_seid, session.peers_kept
         index = self._by_peer_teid
+        paths = self._paths
         # (`peers_of` inline: the type checker does not follow it)
+        peer: IPAddress
         teid: int
-        for _, teid in (peers,) if peers and type(peers[0]) is not tuple else peers:  # type: ignore[assignment]
+        for peer, teid in (peers,) if peers and type(peers[0]) is not tuple else peers:  # type: ignore[assignment]
+            if paths is not None:  # (GTP-U path management: the peers in use)
+                paths.use(peer, 1 if add else -1)
             entry = index.get(teid)
             if type(entry) is set:
                 if add:

@@ -1,8 +1,9 @@
 """The engine's timer (`Timers.handle_timer`): Downlink Data Reports whose delay is over, the
 datapath's events, the URRs' time triggers (periodic, start/stop of traffic, quota holding
 and validity time, time metering, dropped DL traffic, Monitoring Time), the sessions' user
-plane inactivity (`Timers._idle_check`) and checkpoints of the datapath's counters, a slice
-of the sessions per poll.
+plane inactivity (`Timers._idle_check`), GTP-U path management's Echo Requests and path
+failures (`paths.PathReporting`) and checkpoints of the datapath's counters, a slice of the
+sessions per poll.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Timers(Reporting):
         times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
         if self._delayed_dldr:
             times.append(self._delayed_dldr[0][0])
+        paths = self._paths_timer()
+        if paths is not None:
+            times.append(paths)
         return min(times) if times else 0.0
 
     def handle_timer(self, now: float) -> None:
@@ -47,6 +51,8 @@ class Timers(Reporting):
                 self._time_triggers(now, activity)
                 if activity and self._idle:
                     self._idle_check(now)
+            # (after the poll: the Echo Responses it brought count before T3 is judged)
+            self._paths_run(now)
             if self._next_checkpoint is None:
                 self._next_checkpoint = now + self.settings.checkpoint_interval
             elif self._next_checkpoint <= now and not self.datapath.usage_cached():

@@ -619,10 +619,12 @@ class Constants:
 
 
 # Python enums whose values the C core defines: (enum, C prefix, C names that differ).
+# (enum, C prefix, C names of members named otherwise: "" for a member the core has none of)
 _ENUMS: list[tuple[type[enum.Enum], str, dict[str, str]]] = [
     (Interface, "UPF_IF_", {"VN_INTERNAL": "5G_VN_INTERNAL"}),
     (ApplyAction, "UPF_AA_", {}),
-    (EventType, "UPF_EV_", {}),
+    # (Echo Responses are pfcpd's: the packet loop takes them before the core, io.py)
+    (EventType, "UPF_EV_", {"ECHO_RESPONSE": ""}),
     (DuplicateEncap, "UPF_OHC_", {}),
 ]
 
@@ -755,8 +757,11 @@ class CoreLib:
         return int(value.value)
 
     def check_enum(self, enum_cls: type[enum.Enum], prefix: str, renames: dict[str, str]) -> None:
-        """Every member of enum_cls has the value of the C constant prefix + its name."""
+        """Every member of enum_cls has the value of the C constant prefix + its name (but
+        those renamed to "": not the core's)."""
         for member in enum_cls:
+            if renames.get(member.name) == "":
+                continue
             cname = prefix + renames.get(member.name, member.name)
             if self.constant(cname) != member.value:
                 raise CoreLibMismatch(

@@ -54,6 +54,14 @@ from pfcpd.datapath.interface import (
 from pfcpd.datapath.local import corelib
 
 MAX_PACKET = 65535 + 128
+# GTP-U path management (TS 29.281 7.2.1, 7.2.2): message types and the Echo Request sent
+# (flags, type, length, TEID 0, sequence number, N-PDU number, next extension header type)
+GTPU_ECHO_REQUEST = 1
+GTPU_ECHO_RESPONSE = 2
+_ECHO_REQUEST = Struct("!BBHIHBB")
+# Echo Responses queued as events between two polls, at most (the others are dropped: one
+# per peer and round is all path management asks for)
+MAX_ECHO_EVENTS = 1024
 # The C core's constants (flags, limits, sentinels) come from the library: self.core.k.
 
 
@@ -1013,6 +1021,8 @@ class LocalDatapath(Datapath, ShapedInstall):
         self._ticking: set[int] = set()  # sessions poll_events ticks (see _ticking)
         self._events: list[DatapathEvent] = []
         self._pending_tx: list[PacketResult] = []
+        self._echo_tx: list[tuple[IPAddress, bytes]] = []  # Echo Requests to send (`send_echo`)
+        self._echo_events = 0  # ECHO_RESPONSE events among `_events` (`echo_response`)
         self._out = (ctypes.c_uint8 * MAX_PACKET)()
         self._verdict = corelib.VerdictT()
         self._usage_buf = corelib.UsageT()
@@ -1155,6 +1165,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 n = self._lib.upfcore_tick(self._ctx, programs[seid].sess, now, evs, 16)
                 self._events.extend(_event(evs[i]) for i in range(n))
             out, self._events = self._events, []
+            self._echo_events = 0
             return out
 
     def sessions_with_traffic(self) -> set[int]:
@@ -1169,6 +1180,39 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     def now_ns(self) -> int:
         return self._clock()
+
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+        """Queued for the packet loop (`take_echoes`), which sends it from the N3 socket
+        (bound to ``source``)."""
+        message = _ECHO_REQUEST.pack(0x32, GTPU_ECHO_REQUEST, 4, 0, seq & 0xFFFF, 0, 0)
+        with self._lock:
+            self._echo_tx.append((peer, message))
+        return True
+
+    def take_echoes(self) -> list[tuple[IPAddress, bytes]]:
+        """The Echo Requests `send_echo` queued since the last call: (peer, GTP-U message)."""
+        with self._lock:
+            out, self._echo_tx = self._echo_tx, []
+            return out
+
+    def echo_response(self, peer: IPAddress, message: bytes) -> bool:
+        """A GTP-U message of type Echo Response (2) received from ``peer`` (the core
+        drops those): queued as an `EventType.ECHO_RESPONSE` event with its sequence
+        number (unless `MAX_ECHO_EVENTS` are queued since the last poll). False, nothing
+        queued: not a GTPv1-U Echo Response with a sequence number (TS 29.281 5.1: the S
+        flag is set in Echo messages)."""
+        if (
+            len(message) < 12
+            or message[0] & 0xF2 != 0x32  # version 1, PT 1, S
+            or message[1] != GTPU_ECHO_RESPONSE
+        ):
+            return False
+        seq = int.from_bytes(message[8:10], "big")
+        with self._lock:
+            if self._echo_events < MAX_ECHO_EVENTS:  # (a flood of them holds no memory)
+                self._echo_events += 1
+                self._events.append(DatapathEvent(EventType.ECHO_RESPONSE, 0, 0, seq, peer=peer))
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,9 @@
 - N3/N9: a UDP socket bound to the configured N3 address, port 2152. The kernel does ARP,
   routing and reassembly of outer fragments; the engine sees GTP-U messages
   (`LocalDatapath.process_ul_gtpu`). Echo responses and error indications go back to the
-  sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS).
+  sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS). Echo
+  Responses are handed to `LocalDatapath.echo_response` (events), not to the core; the
+  Echo Requests of `LocalDatapath.send_echo` leave from this socket.
 - FAR DUPL copies: GTP-U and UDP ones through the N3 socket to their peer and port; IP-in-IP
   and plain ones written to the first TUN, for the kernel to route.
 - N6: one TUN device (no packet information header) per network instance; TUN i serves
@@ -27,7 +29,13 @@ import threading
 from collections.abc import Sequence
 
 from pfcpd.datapath.interface import DuplicateEncap, IPAddress
-from pfcpd.datapath.local.engine import Duplicate, LocalDatapath, PacketResult, Verdict
+from pfcpd.datapath.local.engine import (
+    GTPU_ECHO_RESPONSE,
+    Duplicate,
+    LocalDatapath,
+    PacketResult,
+    Verdict,
+)
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -121,6 +129,8 @@ class PacketLoop:
         processed after that change, so an End Marker precedes the new path's traffic."""
         for res in self.datapath.take_pending():
             self._send(res)
+        for peer, message in self.datapath.take_echoes():  # (path management's)
+            self._sendto_n3(message, str(peer), GTPU_PORT, 0)
 
     def _drain_n3(self) -> None:
         for _ in range(64):
@@ -131,6 +141,12 @@ class PacketLoop:
             except OSError:  # e.g. a queued ICMP error: count it, keep serving
                 self.errors += 1
                 return
+            if (
+                len(data) > 1
+                and data[1] == GTPU_ECHO_RESPONSE
+                and self.datapath.echo_response(ipaddress.ip_address(peer[0]), data)
+            ):
+                continue  # (path management's: an event for the session engine)
             res = self.datapath.process_ul_gtpu(self.n3_address, data)
             self._send_pending()
             if res.verdict == Verdict.FORWARD:

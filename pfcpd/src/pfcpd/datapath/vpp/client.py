@@ -40,6 +40,10 @@ class VppUnavailable(DatapathError):
     """VPP is not connected (not started yet, stopped, or restarting)."""
 
 
+class VppNoMessage(DatapathError):
+    """VPP has no such API message (the upf plugin absent, or older than this pfcpd)."""
+
+
 class VppCallError(DatapathError):
     """VPP answered a call with a non-zero retval."""
 
@@ -266,7 +270,7 @@ class ApiClient:
         try:
             fn = getattr(client.api, name)
         except AttributeError:
-            raise DatapathError(
+            raise VppNoMessage(
                 f"VPP has no API message {name} (is the upf plugin loaded?)"
             ) from None
         try:
@@ -285,7 +289,7 @@ class ApiClient:
             msgdef = client.messages.get(name)
             msg_id = client.get_msg_index(f"{name}_{msgdef.crc[2:]}") if msgdef else 0
             if not msg_id:
-                raise DatapathError(f"VPP has no API message {name} (is the upf plugin loaded?)")
+                raise VppNoMessage(f"VPP has no API message {name} (is the upf plugin loaded?)")
             self._msg_ids[name] = msg_id
         context = client.get_context()
         data = build(msg_id, client.socket_index, context)

@@ -64,12 +64,13 @@ from pfcpd.datapath.interface import (
     Datapath,
     DatapathError,
     DatapathEvent,
+    IPAddress,
     SessionCounters,
     SessionProgram,
     Usage,
 )
 from pfcpd.datapath.vpp import translate as tr
-from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppUnavailable
+from pfcpd.datapath.vpp.client import ApiClient, Call, VppCallError, VppNoMessage, VppUnavailable
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 from pfcpd.datapath.vpp.wire import (
     DETAILS,
@@ -448,6 +449,20 @@ class VppDatapath(Datapath):
             log.warning("session 0x%x: buffered packets not dropped: %s", seid, exc)
             return 0
         return int(reply.n_dropped)
+
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+        """The plugin sends it (``upf_gtpu_echo_send``, routed in FIB table 0) and reports
+        its Echo Response as an event record. False: the plugin has no such message (older
+        than this pfcpd). VPP away or refusing it: logged, True (it goes unanswered)."""
+        try:
+            self._check_ready()
+            self._post()
+            self.client.call("upf_gtpu_echo_send", src=source, dst=peer, seq=seq)
+        except VppNoMessage:
+            return False
+        except DatapathError as exc:
+            log.warning("GTP-U Echo Request to %s not sent: %s", peer, exc)
+        return True
 
     def close(self) -> None:
         """Disconnect; VPP keeps every session (a pfcpd restart reconciles with them)."""
