@@ -37,6 +37,7 @@ GNB = "192.0.2.9"
 DN = "198.51.100.1"
 POOL = "10.45.0.0/29"  # 6 host addresses
 NTP_NOW = 3_950_000_000.0
+_NEVER_REACHED = TR.VolumeThreshold(total=10**15)
 
 
 g = rules.group
@@ -133,7 +134,8 @@ def establishment(*rules_: IE, seq: int = 1, cp_seid: int = 0xC0FFEE) -> Message
 
 
 def standard_rules() -> list[IE]:
-    return [ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "VOLTH")]
+    # (a threshold no test reaches: VOLTH needs its Volume Threshold, TS 29.244 7.5.2.4)
+    return [ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1, "VOLTH", v=_NEVER_REACHED)]
 
 
 def dual_stack(datapath: LocalDatapath) -> tuple[Harness, list[IE]]:

@@ -110,7 +110,7 @@ def test_far_shape_leaves_out_the_outer_header_creation_only() -> None:
 
 def test_a_refused_rule_is_refused_each_time_and_not_kept() -> None:
     ctx = _ctx()
-    dupl = R.group(IEType.CREATE_FAR, FARID(9), ApplyActionIE.of("DUPL"))
+    dupl = R.group(IEType.CREATE_FAR, FARID(9), ApplyActionIE.of("FORW", "DUPL"))
     for _ in range(2):
         rs = _rules(1, (dupl,))
         with pytest.raises(RuleError, match="duplicating"):

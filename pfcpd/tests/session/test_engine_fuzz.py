@@ -33,7 +33,7 @@ def test_mangled_establishments_and_modifications(h: Harness) -> None:
     rng = random.Random(1234)
     accepted = 0
     for i in range(150):
-        before = (len(h.engine.sessions), h.engine.teids.in_use, dict(h.journal.records))
+        before = (len(h.engine.sessions), h.engine.teids.in_use, h.records)
         req = establishment(*_mangle(rng, standard_rules()), cp_seid=1000 + i)
         resp = h.request(req)
         c = cause(resp)
@@ -50,7 +50,7 @@ def test_mangled_establishments_and_modifications(h: Harness) -> None:
             assert cause(h.request(mod)) in (1, 66, 67, 69, 73)
             assert cause(h.delete(seid)) == 1
         else:
-            after = (len(h.engine.sessions), h.engine.teids.in_use, dict(h.journal.records))
+            after = (len(h.engine.sessions), h.engine.teids.in_use, h.records)
             assert after == before
     assert accepted > 10
     assert h.engine.metrics.errors.get("request") == 0

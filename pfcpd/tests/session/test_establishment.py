@@ -27,6 +27,7 @@ from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ies_traffic import FailedRuleID
 from pfcpd.session import MemoryJournal, SessionEngine
 
@@ -73,7 +74,7 @@ def test_choose_id_shares_one_fteid_and_sessions_get_distinct_ones(h: Harness) -
         ul_far(),
         dl_far(),
         qer(),
-        urr(1, "VOLTH"),
+        urr(1, "VOLTH", v=TR.VolumeThreshold(total=10**9)),
     ]
     c = created(h.establish(*rules))
     assert c[1][T.F_TEID] == c[3][T.F_TEID]

@@ -32,6 +32,7 @@ from test_record_text import _books
 
 from pfcpd.pfcp import decode_ies
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ies_address import FQCSID, FSEID
 from pfcpd.session import record as binary
 from pfcpd.session.record import BINARY_RECORD_VERSION, read_record
@@ -159,7 +160,13 @@ def test_sessions_of_odd_values_are_binary_only_when_they_read_back_alike() -> N
 
 
 def _establish(h: Harness, cp_seid: int = 0xC0FFEE) -> int:
-    book = urr(1, "VOLTH", "PERIO", period=S.MeasurementPeriod(60))
+    book = urr(
+        1,
+        "VOLTH",
+        "PERIO",
+        period=S.MeasurementPeriod(60),
+        v=TR.VolumeThreshold(total=10**9),
+    )
     return up_seid(
         h.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), book, cp_seid=cp_seid)
     )

@@ -10,6 +10,7 @@ import json
 
 from session_harness import Harness, dl_far, dl_pdr, qer, restarted, ul_far, ul_pdr, up_seid, urr
 
+from pfcpd.pfcp import IE, Grouped, encode_groups
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session.packing import pack_rules, unpack_rules
@@ -25,16 +26,27 @@ OLD_RECORD = (
 )
 
 
+def _book(threshold: bool = True) -> Grouped:
+    """The URR of the old record; with ``threshold`` the Volume Threshold its VOLTH needs
+    (a request without it is refused with 67 since: `test_rule_values.py`)."""
+    values: dict[str, IE] = {"period": S.MeasurementPeriod(60)}
+    if threshold:
+        values["v"] = TR.VolumeThreshold(total=10**9)
+    values["validity"] = S.QuotaValidityTime(300)
+    values["quota"] = TR.VolumeQuota(total=10**9)
+    return urr(1, "VOLTH", "PERIO", **values)
+
+
+def _old_rules_now(old_rules: bytes) -> bytes:
+    """The old record's rules as an establishment gives them now: its URR with the
+    threshold."""
+    before, now = encode_groups([_book(False)]), encode_groups([_book()])
+    assert old_rules.count(before) == 1
+    return old_rules.replace(before, now)
+
+
 def _establish(h: Harness) -> int:
-    book = urr(
-        1,
-        "VOLTH",
-        "PERIO",
-        period=S.MeasurementPeriod(60),
-        validity=S.QuotaValidityTime(300),
-        quota=TR.VolumeQuota(total=10**9),
-    )
-    return up_seid(h.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), book))
+    return up_seid(h.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), _book()))
 
 
 def test_an_establishment_writes_the_old_record_but_for_the_rules_bytes(h: Harness) -> None:
@@ -44,8 +56,8 @@ def test_an_establishment_writes_the_old_record_but_for_the_rules_bytes(h: Harne
     old = json.loads(OLD_RECORD)
     old_rz, new_rz = base64.b64decode(old.pop("rz")), base64.b64decode(record.pop("rz"))
     assert record == old
-    assert unpack_rules(new_rz) == unpack_rules(old_rz)
-    assert new_rz == session.rules_blob == pack_rules(unpack_rules(old_rz))
+    assert unpack_rules(new_rz) == _old_rules_now(unpack_rules(old_rz))
+    assert new_rz == session.rules_blob == pack_rules(_old_rules_now(unpack_rules(old_rz)))
     assert new_rz != old_rz  # (another level: else this test checks nothing)
 
 
@@ -58,6 +70,6 @@ def test_an_old_record_restores_and_is_written_again_byte_for_byte(h: Harness) -
         again = engine.sessions[seid]
         assert again.rules_blob == base64.b64decode(json.loads(OLD_RECORD)["rz"])
         assert again.record() == OLD_RECORD
-        assert unpack_rules(again.rules_blob) == unpack_rules(fresh.rules_blob)
+        assert _old_rules_now(unpack_rules(again.rules_blob)) == unpack_rules(fresh.rules_blob)
         assert again.urrs[1].to_json() == fresh.urrs[1].to_json()
         assert again.teids == fresh.teids and again.ue == fresh.ue

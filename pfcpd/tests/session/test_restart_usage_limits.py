@@ -388,7 +388,12 @@ def test_a_limit_found_at_restore_is_not_reported_once_a_change_made_it_stale(
     if change == "quota":
         update = g(T.UPDATE_URR, S.URRID(1), TR.VolumeQuota(total=10 * LIMIT))
     else:
-        update = g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLTH"))
+        update = g(
+            T.UPDATE_URR,
+            S.URRID(1),
+            F.ReportingTriggers.of("VOLTH"),
+            TR.VolumeThreshold(total=10**12),
+        )
     with _restarted(h, kept=False) as again:
         assert again.engine._limits_found  # (found at restore)
         assert cause(again.modify(seid, update)) == 1

@@ -34,6 +34,7 @@ from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import IEType as T
 from pfcpd.pfcp import Message, MessageType
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import MemoryJournal
 
 M = MessageType
@@ -97,7 +98,7 @@ def test_a_session_without_a_urr_is_not_reported(ht: Harness) -> None:
     assert _upirs(ht, ht.advance(10.0)) == []
     assert up_seid(resp) in ht.engine._idle  # (kept: a URR created later is watched)
     seid = up_seid(resp)
-    assert cause(ht.modify(seid, urr(1, "VOLTH"))) == 1
+    assert cause(ht.modify(seid, urr(1, "VOLTH", v=TR.VolumeThreshold(total=10**9)))) == 1
     assert len(_upirs(ht, ht.advance(3.0))) == 1
 
 

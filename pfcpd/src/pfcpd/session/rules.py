@@ -15,6 +15,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from ..pfcp import IE, Cause, Grouped, IEType, Message, encode_groups
+from ..pfcp.ies_flags import ReportingTriggers
 from ..pfcp.ies_traffic import (
     RULE_ID_BAR,
     RULE_ID_FAR,
@@ -283,6 +284,7 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
     for urr_id, urr in rules.urr.items():
         if only is not None and id(urr) not in only:
             continue
+        check_trigger_values(urr_id, urr)
         for ie in urr.get_all(T.LINKED_URR_ID):
             linked = int(ie.value)  # type: ignore[attr-defined]
             if linked not in rules.urr:
@@ -361,3 +363,34 @@ def check_ignored(req: Message) -> None:
 
 
 _RULE_GROUP_NAMES = frozenset(_names(t) for t in RULE_GROUPS)
+
+
+# A reporting trigger and the IE it needs (TS 29.244 Table 7.5.2.4-1: the IE "shall be
+# present if" that reporting is required).
+_TRIGGER_VALUES = (
+    ("PERIO", T.MEASUREMENT_PERIOD),
+    ("VOLTH", T.VOLUME_THRESHOLD),
+    ("TIMTH", T.TIME_THRESHOLD),
+    ("QUHTI", T.QUOTA_HOLDING_TIME),
+    ("DROTH", T.DROPPED_DL_TRAFFIC_THRESHOLD),
+    ("VOLQU", T.VOLUME_QUOTA),
+    ("TIMQU", T.TIME_QUOTA),
+    ("QUVTI", T.QUOTA_VALIDITY_TIME),
+)
+
+
+def check_trigger_values(urr_id: int, g: Grouped) -> None:
+    """A Create or Update URR (as merged) whose Reporting Triggers ask for a report that
+    needs a value (the Measurement Period of PERIO, the threshold of VOLTH, ...) has that
+    IE, else 67 "Conditional IE missing" naming it. Checked on requests only: a session
+    restored from its record is compiled as it was accepted."""
+    trig = g.get(T.REPORTING_TRIGGERS)
+    if not isinstance(trig, ReportingTriggers) or not trig.flags:
+        return
+    for name, ie_type in _TRIGGER_VALUES:
+        if trig.has(name) and g.get(ie_type) is None:
+            raise RuleError(
+                Cause.CONDITIONAL_IE_MISSING,
+                f"URR {urr_id}: reporting trigger {name} without {_names(ie_type)}",
+                offending_ie=ie_type,
+            )
