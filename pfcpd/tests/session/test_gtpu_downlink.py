@@ -195,3 +195,22 @@ def test_an_f_teid_of_both_directions_is_refused(h: Harness) -> None:
     resp = h.request(establishment(*rules))
     assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(TR.RULE_ID_PDR, 3)
     assert h.engine.sessions == {} and h.engine.teids.in_use == 0
+
+
+def test_sessions_of_one_shape_each_take_their_own_tunnel(h: Harness) -> None:
+    """The second session of the shape is filled from the first's compile (the
+    allocations only): each N9 F-TEID reaches its own session."""
+    out = []
+    for i in range(2):
+        resp = h.establish(*i_upf_rules(), cp_seid=0x50 + i)
+        assert cause(resp) == 1
+        pdrs = created(resp)
+        ue = pdrs[1][T.UE_IP_ADDRESS].ipv4  # type: ignore[attr-defined]
+        out.append((up_seid(resp), str(ue), pdrs[3][T.F_TEID].teid))  # type: ignore[attr-defined]
+    assert out[0][1] != out[1][1] and out[0][2] != out[1][2]
+    for seid, ue, teid in out:
+        res = h.dp.process_ul(g_pdu(dl_packet(ue), teid, PSA))
+        assert res.verdict == Verdict.FORWARD and res.seid == seid
+        assert IP(res.output)[GTP_U_Header].teid == 0x100
+        assert IP(bytes(IP(res.output)[GTPPDUSessionContainer].payload)).dst == ue
+        assert h.dp.read_usage(seid, 1).packets_dl == 1
