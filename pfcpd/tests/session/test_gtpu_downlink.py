@@ -214,3 +214,15 @@ def test_sessions_of_one_shape_each_take_their_own_tunnel(h: Harness) -> None:
         assert IP(res.output)[GTP_U_Header].teid == 0x100
         assert IP(bytes(IP(res.output)[GTPPDUSessionContainer].payload)).dst == ue
         assert h.dp.read_usage(seid, 1).packets_dl == 1
+
+
+@pytest.mark.parametrize("source", [2, 4], ids=["sgi-lan", "vn-internal"])
+def test_a_local_f_teid_of_another_source_interface_is_refused(h: Harness, source: int) -> None:
+    """GTP-U is received into a session from the access, the core and the CP function: a
+    local F-TEID of an SGi-LAN/N6-LAN or 5G VN internal PDR is refused, naming the PDR,
+    nothing allocated."""
+    rules = i_upf_rules()
+    rules[1] = tunnel_pdr(3, 2, source)
+    resp = h.request(establishment(*rules))
+    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(TR.RULE_ID_PDR, 3)
+    assert h.engine.sessions == {} and h.engine.teids.in_use == 0

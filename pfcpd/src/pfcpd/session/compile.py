@@ -77,6 +77,9 @@ _APPLY_ACTION_MASK = 0x1F  # DROP FORW BUFF NOCP DUPL: what the datapath impleme
 # `&` with a flag member runs Python code): interfaces 0..VN_INTERNAL, apply actions by
 # their 5 flag bits.
 _INTERFACES = tuple(Interface)
+# Source interfaces a PDR's local F-TEID is refused with (GTP-U is received into a session
+# from the access, the core and the CP function only).
+_NO_TUNNEL = (Interface.SGI_LAN, Interface.VN_INTERNAL)
 assert all(i == value for i, value in enumerate(_INTERFACES))
 _APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK + 1))
 _DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
@@ -398,6 +401,15 @@ def pdr_common(
         raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
     precedence = _int(first, T.PRECEDENCE) or 0
     source = _INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)]
+    if source in _NO_TUNNEL and T.F_TEID in in_pdi:
+        # GTP-U is received into a session from the access (uplink), the core (N9 downlink)
+        # and the CP function (the data it buffered): `_check_gtpu_downlink`
+        raise _fail(
+            RULE_ID_PDR,
+            pdr_id,
+            f"PDR {pdr_id}: a local F-TEID with source interface {source.name}: GTP-U is"
+            " received for Access, Core and CP-function PDRs only",
+        )
     instance = _instance(ctx, pdi, RULE_ID_PDR, pdr_id)
     qfi = _int(in_pdi, T.QFI)
     same = T.APPLICATION_ID not in in_pdi
