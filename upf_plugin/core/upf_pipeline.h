@@ -4,6 +4,9 @@
  *   upf_ul_process (): outer IP/UDP/GTP-U in (N3/N9) -> (local addr, TEID) lookup ->
  *                      classify -> QER gate/MBR -> URR count -> FAR: decap and forward,
  *                      drop, buffer or notify; echo requests and error indications reported.
+ *                      A G-PDU on the F-TEID of a Core or CP-function PDI (N9 downlink,
+ *                      data the CP function returns) is downlink: DL classifier, QER, URR,
+ *                      FAR (re-encapsulated to Access), as upf_gtpu_dl_finish says.
  *   upf_dl_process (): inner IP in (N6) -> (network instance, UE IP) lookup -> classify ->
  *                      QER -> URR -> FAR: encap rewrite (template), buffer (BAR), drop.
  *
@@ -717,7 +720,10 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
         {
           upf_buffer_t *b = prog->buffer;
           uint32_t cap_pkts, cap_bytes;
-          if (!b)
+          /* the buffer holds N6 packets, flushed through the N6 path: a G-PDU received
+           * on a downlink F-TEID (e->key.gtpu_dl) cannot be buffered (pfcpd refuses such a
+           * PDR with a buffering FAR) */
+          if (!b || e->key.gtpu_dl)
             return upf_drop (st, v, UPF_DROP_NO_BUFFER);
           cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
           if (cap_pkts > UPF_BUFFER_MAX_PKTS)
@@ -865,6 +871,38 @@ upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, u
   return upf_session_apply_pdr (st, s, UPF_DIR_UL, m, m->in->total_len, now_ns, pdr, v);
 }
 
+/*
+ * A G-PDU received on a downlink F-TEID (s->key.gtpu_dl: its PDI's source interface is Core,
+ * an I-UPF's or branching point's N9 downlink from a remote PSA, or CP-function, the data the
+ * CP function buffered sent back over N4-u), after the lookup and the inner parse (r; m
+ * built by upf_ul_match): the inner packet is downlink. Its key is built again in the DL
+ * orientation (UE = inner destination), it is classified against the DL PDRs with a local
+ * F-TEID (upf_classify_gtpu_dl: the F-TEID matches the received TEID, a QFI PDI the PDU
+ * Session Container's QFI; a PDR without F-TEID, for N6, does not take it, as no N6 packet,
+ * without TEID, matches a PDR with one), and the DL rules apply: DL gate and MBR, DL counts, the
+ * FAR (to Access: the caller writes v->encap in front of the inner packet, as for N9
+ * forwarding). A buffering FAR drops it (NO_BUFFER: the DL buffer is flushed through the N6
+ * path). Redirection applies to uplink: not reported.
+ */
+static __attribute__ ((noinline, unused)) int
+upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_malformed_t r,
+                    upf_match_t *m, uint64_t now_ns, upf_verdict_t *v)
+{
+  int pdr, fwd;
+  if (r != UPF_MALFORMED_NONE)
+    return upf_drop_malformed (st, v, r);
+  upf_match_key (m, m->in, UPF_DIR_DL);
+  v->inner_offset = g->header_len;
+  v->inner_len = m->in->total_len;
+  upf_prog_prefetch_hot (s->prog, UPF_DIR_DL);
+  upf_prog_prefetch_states (s, UPF_DIR_DL);
+  pdr = upf_classify_gtpu_dl (s, m);
+  fwd = upf_session_apply_pdr (st, s, UPF_DIR_DL, m, m->in->total_len, now_ns, pdr, v);
+  v->redirect_type = 0;
+  v->redirect_addr = 0;
+  return fwd;
+}
+
 /* UL, after the lookup (s = the F-TEID's entry or NULL): inner packet, rules. */
 static inline int
 upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, const upf_gtpu_t *g,
@@ -873,7 +911,10 @@ upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, co
   upf_inner_t in;
   upf_match_t m;
   upf_malformed_t r = upf_ul_match (gp, g, &in, &m);
-  int pdr = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s, UPF_DIR_UL, &m) : -1;
+  int pdr;
+  if (__builtin_expect (s && s->key.gtpu_dl, 0))
+    return upf_gtpu_dl_finish (st, s, g, r, &m, now_ns, v);
+  pdr = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s, UPF_DIR_UL, &m) : -1;
   return upf_ul_finish_pdr (st, s, g, r, &m, pdr, now_ns, v);
 }
 
@@ -1154,7 +1195,15 @@ upf_vec_rules (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
       {
         upf_verdict_t *vj = &v[G->base + j];
         const upf_entry_t *e = G->e[j];
-        int pdr = e && upf_vec_classify (G, j, dir) ? upf_classify (e, dir, &G->mt[j]) : -1;
+        int pdr;
+        if (dir == UPF_DIR_UL && __builtin_expect (e && e->key.gtpu_dl, 0))
+          {
+            /* a downlink F-TEID: the inner packet is DL (upf_gtpu_dl_finish) */
+            upf_gtpu_dl_finish (st, e, &G->g[j], (upf_malformed_t)G->r[j], &G->mt[j], now_ns, vj);
+            vj->inner_offset = (uint16_t)(vj->inner_offset + G->off[j]);
+            continue;
+          }
+        pdr = e && upf_vec_classify (G, j, dir) ? upf_classify (e, dir, &G->mt[j]) : -1;
         if (dir == UPF_DIR_UL)
           {
             upf_ul_finish_pdr (st, e, &G->g[j], (upf_malformed_t)G->r[j], &G->mt[j], pdr, now_ns,

@@ -241,7 +241,10 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
     }
 
   /* Table keys: UL (F-TEID) for every PDI with a local F-TEID, DL (network instance, UE IP
-   * prefix) for every non-access PDI with a UE IP address; distinct. */
+   * prefix) for every non-access PDI with a UE IP address and no F-TEID; distinct. An
+   * F-TEID key of a non-access PDI (Core: N9 downlink from a remote PSA; CP-function: the
+   * CP's buffered data sent back) is marked gtpu_dl: the G-PDUs received on it are
+   * downlink, so it cannot also be an Access PDI's F-TEID (one key, one direction). */
   for (i = 0; i < n_pdi; i++)
     {
       upf_key_t k;
@@ -251,6 +254,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
           k.addr = pdi[i].fteid_addr;
           k.id = pdi[i].teid;
           k.plen = 128;
+          k.gtpu_dl = pdi[i].source_interface != UPF_IF_ACCESS;
         }
       else if ((pdi[i].pdi_flags & UPF_PDI_UE_IP) && pdi[i].source_interface != UPF_IF_ACCESS)
         {
@@ -265,19 +269,28 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       for (j = 0; j < n_key; j++)
         if (keys[j].dl == k.dl && upf_key_eq (&keys[j], &k))
           break;
+      if (j < n_key && keys[j].gtpu_dl != k.gtpu_dl)
+        return fail (err, errlen,
+                     "F-TEID 0x%x: local F-TEID of both an Access PDI and another source "
+                     "interface's (a tunnel carries one direction)",
+                     k.id);
       if (j == n_key)
         {
           key_pdi[n_key] = (uint8_t)i;
           keys[n_key++] = k;
         }
     }
-  /* entry[UPF_DIR_UL] = the first UL key, entry[UPF_DIR_DL] = the first DL key, the
-   * others in entry_x, in PDI order */
+  /* entry[UPF_DIR_UL] = the first UL key (an Access F-TEID's if there is one: the UL
+   * fast path prefetches from it, upf_prog_prefetch_from_entry), entry[UPF_DIR_DL] = the
+   * first DL key, the others in entry_x, in PDI order */
   {
     int first[2] = { -1, -1 };
     for (i = 0; i < n_key; i++)
-      if (first[keys[i].dl] < 0)
+      if (first[keys[i].dl] < 0 && !keys[i].gtpu_dl)
         first[keys[i].dl] = (int)i;
+    for (i = 0; i < n_key && first[0] < 0; i++)
+      if (!keys[i].dl)
+        first[0] = (int)i;
     n_x = n_key - (first[0] >= 0) - (first[1] >= 0);
     for (i = 0; i < 2; i++)
       primary[i] = first[i];
@@ -529,6 +542,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
       upf_entry_t *e = key_entry[i];
       const upf_pdi_rt_t *x = &p->pdi[key_pdi[i]];
       unsigned dir = e->key.dl ? UPF_DIR_DL : UPF_DIR_UL;
+      /* (a gtpu_dl key's PDI is no UL rule's: never implied; upf_classify_gtpu_dl checks) */
       e->key.pdi_implied = cls[dir].pdi == key_pdi[i]
                            && x->pdi_flags == (dir == UPF_DIR_DL ? UPF_PDI_UE_IP : UPF_PDI_FTEID);
     }

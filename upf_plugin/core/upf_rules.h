@@ -12,7 +12,8 @@
  * the session and keyed by URR/QER id, so swapping a program never loses counts.
  *
  * Classification cost (upf_classify):
- *   The PDRs of each direction (UL: source interface ACCESS; DL: everything else) are
+ *   The PDRs of each direction (UL: source interface ACCESS; DL: everything else, including
+ *   those with a local F-TEID, whose GTP-U is downlink: upf_key_t.gtpu_dl) are
  *   expanded into at most UPF_MAX_RULES rules (one per SDF filter, or one match-all rule for a
  *   PDR without filters), sorted by precedence (lower value first, then PDR id). Each rule is
  *   a bit in 64-bit masks indexed by
@@ -411,13 +412,18 @@ typedef struct
   upf_ip_t addr; /* UL: local F-TEID address; DL: UE address masked to plen */
   uint32_t id;   /* UL: TEID; DL: network instance */
   uint8_t plen;  /* DL: prefix length (128-bit space); UL: 128 */
-  /* dl and pdi_implied: in a program's entries, neither hashed nor compared. dl: its table
-   * (0 = UL, 1 = DL). pdi_implied: the key asks exactly what the direction's one PDI asks
-   * (DL: a UE IP address only; UL: an F-TEID only), so a packet found through it passes
-   * that PDI and upf_classify does not read it. */
+  /* dl, pdi_implied and gtpu_dl: in a program's entries, neither hashed nor compared. dl:
+   * its table (0 = UL, 1 = DL). pdi_implied: the key asks exactly what the direction's one
+   * PDI asks (DL: a UE IP address only; UL: an F-TEID only), so a packet found
+   * through it passes that PDI and upf_classify does not read it. gtpu_dl (UL table only):
+   * the F-TEID's PDI has another source interface than Access (Core: an I-UPF's or
+   * branching point's N9 downlink from a remote PSA; CP-function: the downlink data the CP
+   * function buffered, sent back over N4-u), so a G-PDU received on it is downlink: its
+   * inner packet is classified, policed, counted and forwarded as DL (upf_gtpu_dl_finish,
+   * upf_pipeline.h). */
   uint8_t dl;
   uint8_t pdi_implied;
-  uint8_t _pad;
+  uint8_t gtpu_dl;
 } upf_key_t;
 
 struct upf_program;
@@ -759,6 +765,38 @@ upf_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
       const upf_pdi_rt_t *p = &pdi[rs->rule[c->rule_pdr[r]].pdi];
       cand &= cand - 1;
       if (!upf_pdi_match (p, m, dir))
+        continue;
+      if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_rt_match (&rs->sdf_rt[c->rule_sdf[r]], m))
+        continue;
+      return c->rule_pdr[r];
+    }
+  return -1;
+}
+
+/*
+ * upf_classify for a G-PDU received on a downlink F-TEID (upf_key_t.gtpu_dl), its key m in
+ * the DL orientation: among the DL rules, only those whose PDI has a local F-TEID, the
+ * received TEID (and QFI, UE address, filters as upf_pdi_match and the SDF filter say). A
+ * PDR without a local F-TEID is for the packets that arrive untunnelled (N6), as a PDR with
+ * one is for its tunnel's only (an N6 packet has no TEID: upf_pdi_match refuses it). Not on
+ * the fast path: no single-PDI shortcut.
+ */
+static inline int
+upf_classify_gtpu_dl (const upf_entry_t *e, const upf_match_t *m)
+{
+  const upf_ruleset_t *rs = e->rs;
+  const upf_pdi_rt_t *pdi = upf_e_pdi (e);
+  const upf_classifier_t *c = &rs->cls[UPF_DIR_DL];
+  unsigned rb = (m->rport & 15) | ((m->rport >> 12) & 16);
+  unsigned ub = (m->uport & 15) | ((m->uport >> 12) & 16);
+  uint64_t cand = c->pf_bm[m->in->ip_version == 6][upf_proto_class_tab[m->proto_tos & 0xff]]
+                  & c->rport_bm[rb] & c->uport_bm[ub];
+  while (cand)
+    {
+      unsigned r = (unsigned)__builtin_ctzll (cand);
+      const upf_pdi_rt_t *p = &pdi[rs->rule[c->rule_pdr[r]].pdi];
+      cand &= cand - 1;
+      if (!(p->pdi_flags & UPF_PDI_FTEID) || !upf_pdi_match (p, m, UPF_DIR_DL))
         continue;
       if (c->rule_sdf[r] != UPF_NONE8 && !upf_sdf_rt_match (&rs->sdf_rt[c->rule_sdf[r]], m))
         continue;

@@ -2,7 +2,8 @@
  * upf_table.h: session lookup tables and the single-writer / many-reader publish scheme.
  *
  * Tables
- *   UL: (local F-TEID address, TEID) -> session.
+ *   UL: (local F-TEID address, TEID) -> session (every local F-TEID: those of Access PDIs,
+ *       and those of Core / CP-function PDIs, whose G-PDUs are downlink: upf_key_t.gtpu_dl).
  *   DL: (network instance, UE IP address / prefix) -> session, longest prefix first.
  *   Both are open-addressing hash tables (linear probing, power-of-two size, load <= 1/2)
  *   whose slots hold pointers to immutable entries. Lookup: 1 hash + expected ~1.5 probes.
@@ -173,7 +174,7 @@ upf_ul_key (upf_key_t *k, const upf_ip_t *local_addr, uint32_t teid)
   k->id = teid;
   k->plen = 128;
   k->dl = 0;
-  k->pdi_implied = k->_pad = 0;
+  k->pdi_implied = k->gtpu_dl = 0;
 }
 
 static inline const upf_entry_t *
@@ -207,7 +208,7 @@ upf_dl_first_key (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_
             return 0;
           k->id = network_instance;
           k->dl = 1;
-          k->pdi_implied = k->_pad = 0;
+          k->pdi_implied = k->gtpu_dl = 0;
           upf_key_set_addr (k, ue_addr, (unsigned)plen);
           k->plen = (uint8_t)plen;
           return 1;
@@ -223,7 +224,7 @@ upf_dl_find (upf_table_t *t, uint16_t network_instance, const upf_ip_t *ue_addr)
   int w, lowest = upf_ip_is4 (ue_addr) ? 96 : 0;
   k.id = network_instance;
   k.dl = 1;
-  k.pdi_implied = k._pad = 0;
+  k.pdi_implied = k.gtpu_dl = 0;
   for (w = 2; w >= 0; w--)
     {
       uint64_t bits = atomic_load_explicit (&t->plen_set[w], memory_order_acquire);

@@ -6,7 +6,10 @@
  * the whole frame (upf_ul_process_vec); the node then decapsulates (or re-encapsulates for
  * N9) and hands the packet to ip4/ip6-lookup in the FAR's network instance, answers echo
  * requests, sends error indications for unknown TEIDs, buffers, or drops with the core's
- * reason as the error counter.
+ * reason as the error counter. A G-PDU on the F-TEID of a Core or CP-function PDR (an I-UPF's
+ * N9 downlink, the data the SMF buffered sent back) is downlink for the core: its verdict is
+ * a FORWARD with the Access FAR's template, and upf_forward re-encapsulates it to the gNB as
+ * it does N9 uplink forwarding (the core reports no redirect and no BUFFER for it).
  */
 #include "upf_node.h"
 

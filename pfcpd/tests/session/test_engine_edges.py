@@ -136,7 +136,7 @@ def test_up_features_advertised(h: Harness) -> None:
     feats = resp.get(T.UP_FUNCTION_FEATURES)
     assert isinstance(feats, F.UPFunctionFeatures)
     assert set(feats.names()) == {
-        *("DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM", "MNOP", "RESPS", "VTIME")
+        *("BUCP", "DDND", "DLBD", "FTUP", "EMPU", "UEIP", "PFDM", "MNOP", "RESPS", "VTIME")
     }
 
 
@@ -201,21 +201,6 @@ def test_unsupported_rules_are_refused_not_half_applied(h: Harness) -> None:
     pdi.ies.append(S.TrafficEndpointID(1))
     resp = h.request(establishment(pdr, dl_pdr(), ul_far(), dl_far(), qer(), urr(1)))
     assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 1)
-    assert h.engine.sessions == {} and h.engine.teids.in_use == 0
-
-
-@pytest.mark.parametrize("source", [1, 3], ids=["core", "cp-function"])
-def test_a_local_f_teid_outside_access_is_refused(h: Harness, source: int) -> None:
-    """The datapath classifies the GTP-U it receives against Access PDRs only: a PDR with a
-    local F-TEID from the core (an I-UPF's N9 downlink) or the CP function (the return of
-    data the CP buffered) would take its tunnel's packets and drop them. Refused, 73 with
-    its Failed Rule ID, nothing allocated; BUCP is not advertised."""
-    extra = ul_pdr(pdr_id=3, far_id=2, fteid=A.FTEID(choose=True, choose_v4=True))
-    pdi = extra.get(T.PDI)
-    assert isinstance(pdi, Grouped)
-    pdi.ies = [S.SourceInterface(source) if ie.type == T.SOURCE_INTERFACE else ie for ie in pdi.ies]
-    resp = h.request(establishment(*standard_rules(), extra))
-    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(0, 3)
     assert h.engine.sessions == {} and h.engine.teids.in_use == 0
 
 

@@ -77,6 +77,9 @@ _APPLY_ACTION_MASK = 0x1F  # DROP FORW BUFF NOCP DUPL: what the datapath impleme
 # `&` with a flag member runs Python code): interfaces 0..VN_INTERNAL, apply actions by
 # their 5 flag bits.
 _INTERFACES = tuple(Interface)
+# Source interfaces a PDR's local F-TEID is refused with (GTP-U is received into a session
+# from the access, the core and the CP function only).
+_NO_TUNNEL = (Interface.SGI_LAN, Interface.VN_INTERNAL)
 assert all(i == value for i, value in enumerate(_INTERFACES))
 _APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK + 1))
 _DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
@@ -430,15 +433,14 @@ def pdr_common(
         raise _fail(RULE_ID_PDR, pdr_id, f"PDR {pdr_id}: at most 2 QERs and 4 URRs")
     precedence = _int(first, T.PRECEDENCE) or 0
     source = _INTERFACES[_interface(_int(in_pdi, T.SOURCE_INTERFACE), pdr_id)]
-    if source is not Interface.ACCESS and T.F_TEID in in_pdi:
-        # The datapath classifies the GTP-U it receives against the Access PDRs only: a
-        # tunnel into the session from the core (N9 downlink to an I-UPF) or from the CP
-        # (data it buffered, BUCP) would be accepted and then dropped.
+    if source in _NO_TUNNEL and T.F_TEID in in_pdi:
+        # GTP-U is received into a session from the access (uplink), the core (N9 downlink)
+        # and the CP function (the data it buffered): `_check_gtpu_downlink`
         raise _fail(
             RULE_ID_PDR,
             pdr_id,
             f"PDR {pdr_id}: a local F-TEID with source interface {source.name}: GTP-U is"
-            " received for Access PDRs only",
+            " received for Access, Core and CP-function PDRs only",
         )
     instance = _instance(ctx, pdi, RULE_ID_PDR, pdr_id)
     qfi = _int(in_pdi, T.QFI)
@@ -908,6 +910,7 @@ def compile_program(
         bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
     _check_measured_before_qos(rules, pdrs, qers)
+    _check_gtpu_downlink(pdrs, fars)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
 
 
@@ -970,6 +973,42 @@ def _check_before_qos(before_qos: Sequence[int], pdrs: list[Pdr], qers: list[Qer
                     f"URR {urr_id}: measurement before QoS enforcement (MBQE) on PDR"
                     f" {pfcp_pdr_id(pdr.pdr_id)}, whose QER {enforcing[0]} can drop packets:"
                     " the datapath measures after QoS enforcement",
+                )
+
+
+_BUFF_NOCP = int(ApplyAction.BUFF) | int(ApplyAction.NOCP)
+
+
+def _check_gtpu_downlink(pdrs: list[Pdr], fars: list[Far]) -> None:
+    """A PDR with a local F-TEID and another source interface than Access (Core: the N9
+    downlink a remote PSA sends an I-UPF or branching point; CP-function: the downlink
+    data the CP function buffered, sent back over N4-u) takes the G-PDUs of its F-TEID as
+    downlink: classified against the downlink PDRs, policed and counted as downlink,
+    forwarded by its FAR (to Access: encapsulated to the gNB). Two things the datapath
+    cannot do with it are refused with 73: the F-TEID also being an Access PDR's (one
+    tunnel, one direction: naming the PDR), and a FAR that buffers (BUFF) or notifies
+    (NOCP) for it (the DL buffer is replayed through N6: naming the FAR)."""
+    for pdr in pdrs:
+        if pdr.local_fteid is None or pdr.source_interface is Interface.ACCESS:
+            continue
+        pid = pfcp_pdr_id(pdr.pdr_id)
+        for other in pdrs:
+            if other.source_interface is Interface.ACCESS and other.local_fteid == pdr.local_fteid:
+                raise _fail(
+                    RULE_ID_PDR,
+                    pid,
+                    f"PDR {pid}: its local F-TEID (source interface"
+                    f" {pdr.source_interface.name}: downlink) is also Access PDR"
+                    f" {pfcp_pdr_id(other.pdr_id)}'s: a tunnel carries one direction",
+                )
+        for far in fars:
+            if far.far_id == pdr.far_id and int(far.apply_action) & _BUFF_NOCP:
+                raise _fail(
+                    RULE_ID_FAR,
+                    far.far_id,
+                    f"FAR {far.far_id}: buffering (BUFF/NOCP) for PDR {pid}, whose local"
+                    f" F-TEID receives downlink GTP-U (source interface"
+                    f" {pdr.source_interface.name}): the datapath buffers N6 downlink only",
                 )
 
 
@@ -1100,4 +1139,5 @@ def compile_stored(
     _check_qers_urrs(qers, urrs)
     if layout.before_qos:
         _check_before_qos(layout.before_qos, pdrs, qers)
+    _check_gtpu_downlink(pdrs, fars)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)

@@ -48,7 +48,9 @@ log = logging.getLogger("pfcpd.session")
 M = MessageType
 T = IEType
 # UP Function Features (TS 29.244 8.2.25) the engine implements, each with its tests.
-UP_FEATURES = frozenset({"FTUP", "UEIP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS", "VTIME"})
+UP_FEATURES = frozenset(
+    {"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS", "VTIME"}
+)
 
 
 class SessionEngine(

@@ -3,9 +3,12 @@
 - N3/N9: a UDP socket bound to the configured N3 address, port 2152. The kernel does ARP,
   routing and reassembly of outer fragments; the engine sees GTP-U messages
   (`LocalDatapath.process_ul_gtpu`). Echo responses and error indications go back to the
-  sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS). Echo
-  Responses are handed to `LocalDatapath.echo_response` (events), not to the core; the
-  Echo Requests of `LocalDatapath.send_echo` leave from this socket.
+  sender; downlink encapsulations are sent to the FAR's peer (outer DSCP via IP_TOS), as
+  are the G-PDUs the core re-encapsulates: N9 uplink forwarding, and the downlink that
+  arrives on the F-TEID of a Core or CP-function PDR (N9 from a remote PSA, the data the
+  SMF buffered sent back), which goes to the gNB. Echo Responses are handed to
+  `LocalDatapath.echo_response` (events), not to the core; the Echo Requests of
+  `LocalDatapath.send_echo` leave from this socket.
 - FAR DUPL copies: GTP-U and UDP ones through the N3 socket to their peer and port; IP-in-IP
   and plain ones written to the first TUN, for the kernel to route.
 - N6: one TUN device (no packet information header) per network instance; TUN i serves

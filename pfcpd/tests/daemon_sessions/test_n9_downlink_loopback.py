@@ -1,0 +1,82 @@
+"""A real `pfcpd run` with the local datapath as an I-UPF, over loopback: the SMF simulator
+establishes a session whose downlink arrives over N9 (a PDR with source interface Core and
+a local F-TEID); a G-PDU a remote PSA sends to that F-TEID leaves pfcpd's GTP-U socket
+re-encapsulated towards the gNB's F-TEID, and the uplink still leaves decapsulated."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from node_harness import free_n3_address
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+from scapy.layers.inet import IP, UDP
+from scapy.packet import Raw, raw
+from sessions_harness import needs_root, session_overrides
+
+from pfcpd.pfcp import Grouped, IEType
+from pfcpd.pfcp import ies_address as A
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.smfsim import rules
+
+pytestmark = needs_root
+T = IEType
+DN = "198.51.100.1"
+
+
+def n9_pdr(pdr_id: int, far_id: int) -> Grouped:
+    """Downlink from the core over N9: source interface Core, a local F-TEID the UP
+    function chooses, GTP-U removed."""
+    pdr = rules.dl_pdr(pdr_id, far_id)
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(A.FTEID(choose=True, choose_v4=True, choose_id=2))
+    pdr.ies.append(TR.OuterHeaderRemoval(0))
+    return pdr
+
+
+def test_n9_downlink_leaves_encapsulated_to_the_gnb(start_pfcpd: Any, smf: Any) -> None:
+    daemon = start_pfcpd(session_overrides(pool="198.18.21.0/30"))
+    n3 = daemon.config["interfaces"]["n3"]["address"]
+    gnb_addr = free_n3_address()  # (another 127.x.y.z whose port 2152 is free)
+    cp = smf(daemon)
+    cp.associate()
+    session = [
+        rules.ul_pdr(),
+        n9_pdr(3, 2),
+        rules.ul_far(),
+        rules.dl_far(2, 0x4242, gnb_addr),
+        rules.qer(),
+        rules.urr(),
+    ]
+    est = cp.establish(session)
+    ue = est.ue_addresses[0]
+    n9_addr, n9_teid = est.teids[3]
+    assert n9_addr == n3 and n9_teid != est.teids[1][1]
+    inner = raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"n9" * 50))
+    gpdu = raw(
+        GTP_U_Header(teid=n9_teid, gtp_type=255)
+        / GTPPDUSessionContainer(type=0, QFI=9)
+        / Raw(inner)
+    )
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gnb,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as psa,
+    ):
+        gnb.bind((gnb_addr, 2152))
+        gnb.settimeout(3)
+        psa.bind(("127.0.0.1", 0))
+        psa.sendto(gpdu, (n3, 2152))
+        message, source = gnb.recvfrom(65535)
+    assert source == (n3, 2152)
+    gtp = GTP_U_Header(message)
+    assert gtp.gtp_type == 255 and gtp.teid == 0x4242
+    assert message.endswith(inner)
+    assert IP(message[len(message) - len(inner) :]).dst == ue
+    # the session counted it as downlink
+    answer = cp.modify(est.up_seid, [rules.group(T.QUERY_URR, S.URRID(1))])
+    (usage,) = answer.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert isinstance(usage, Grouped)
+    volume = usage.get(T.VOLUME_MEASUREMENT)
+    assert volume is not None and (volume.dl, volume.ul) == (len(inner), 0)  # type: ignore[attr-defined]

@@ -1,0 +1,107 @@
+"""The UPF plugin as an I-UPF: the downlink arrives over N9 on a local F-TEID of a PDR with
+source interface Core (a remote PSA's G-PDUs), and leaves re-encapsulated towards the gNB's
+F-TEID, counted as downlink; the uplink of the same session still leaves decapsulated. The
+packets go in and out through pg interfaces of a real VPP, built and decoded with scapy."""
+
+from __future__ import annotations
+
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from test_vpp_plugin import (
+    ACCESS,
+    CORE,
+    CREATE,
+    DELETE,
+    N3_GNB,
+    N3_UPF,
+    SERVER,
+    far,
+    gtpu,
+    pdr,
+    program,
+    ul_inner,
+)
+from vpp_lab import GNB_MAC, ROUTER_MAC, Lab
+
+UE = "10.45.0.2"
+PSA = "10.0.3.7"  # the remote PSA, on the N3/N9 side
+
+
+def test_n9_downlink_reencapsulated_to_the_gnb(lab: Lab) -> None:
+    urr_ids = [1, 0, 0, 0]
+    rules = [
+        pdr(
+            1,
+            source_interface=ACCESS,
+            has_fteid=True,
+            fteid_addr=N3_UPF,
+            teid=0x900,
+            outer_header_removal=0,
+            network_instance=1,
+            urr_ids=urr_ids,
+        ),
+        pdr(
+            3,
+            source_interface=CORE,
+            has_fteid=True,
+            fteid_addr=N3_UPF,
+            teid=0x903,
+            has_ue_ip=True,
+            ue_ip=f"{UE}/32",
+            outer_header_removal=0,
+            network_instance=1,
+            far_id=2,
+            urr_ids=urr_ids,
+        ),
+        far(1, destination_interface=CORE, network_instance=2),
+        far(
+            2,
+            destination_interface=ACCESS,
+            network_instance=1,
+            ohc=1,
+            ohc_peer=N3_GNB,
+            ohc_teid=0x902,
+            ohc_src=N3_UPF,
+            pdu_session_container=True,
+        ),
+        {
+            "kind": 3,
+            "r": {"urr": {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0]}},
+        },
+    ]
+    program(lab, 0x90, CREATE, rules)
+    sent = [
+        IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"n" * (30 + i))
+        for i in range(3)
+    ]
+    packets = [
+        Ether(src=GNB_MAC, dst=lab.n3_mac)
+        / IP(src=PSA, dst=N3_UPF)
+        / UDP(sport=2152, dport=2152)
+        / GTP_U_Header(teid=0x903, gtp_type=255)
+        / GTPPDUSessionContainer(type=0, QFI=9)
+        / p
+        for p in sent
+    ]
+    cap = lab.vpp.capture(0, "n9dl", 3)
+    lab.vpp.send(0, packets, "n9dl")
+    got = lab.vpp.captured(0, cap, 3)
+    assert len(got) == 3
+    for s, g in zip(sent, got, strict=True):
+        assert g[Ether].dst == GNB_MAC
+        assert g[IP].src == N3_UPF and g[IP].dst == N3_GNB
+        assert g[UDP].dport == 2152 and g[GTP_U_Header].teid == 0x902
+        inner = IP(bytes(g[GTPPDUSessionContainer].payload))
+        assert inner.dst == UE and bytes(inner[UDP].payload) == bytes(s[UDP].payload)
+    r = lab.api.upf_usage_get(seid=0x90, urr_id=1, reset=False)
+    assert r.retval == 0 and r.n_usage == 1
+    u = r.usage[0]
+    assert u.pkts_dl == 3 and u.bytes_dl == sum(len(p) for p in sent) and u.pkts_ul == 0
+    # the uplink of the session: decapsulated to N6
+    cap = lab.vpp.capture(1, "n9ul", 1)
+    lab.vpp.send(0, [gtpu(lab, 0x900, ul_inner())], "n9ul")
+    (g,) = lab.vpp.captured(1, cap, 1)
+    assert g[Ether].dst == ROUTER_MAC and g[IP].src == UE
+    program(lab, 0x90, DELETE, [])

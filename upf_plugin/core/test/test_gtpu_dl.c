@@ -1,0 +1,366 @@
+/*
+ * GTP-U received into a session as downlink (TS 23.501 I-UPF, UL classifier, branching point:
+ * a remote PSA sends downlink over N9 to this UPF's F-TEID; BUCP: the CP function sends the
+ * data it buffered back over N4-u): a PDR with source interface Core (or CP-function) and a
+ * local F-TEID takes the G-PDUs of that F-TEID as downlink. The session here is an I-UPF's:
+ *   PDR 1  Access, F-TEID 0x100 on the N3 address, UE IP          -> FAR 1 to Core (decap)
+ *   PDR 2  Core, F-TEID 0x300 on the N9 address, UE IP (prec 10)  -> FAR 2 to Access, GTP-U
+ *                                                                     to the gNB, TEID 0x200
+ *   PDR 3  Core, UE IP only (N6, prec 20)                         -> FAR 3 to Access, GTP-U
+ *                                                                     to the gNB, TEID 0x201
+ * QER 1 (DL MBR only) and URR 1 on every PDR.
+ */
+#include "test_util.h"
+
+#define N3_UPF IP4 (10, 200, 0, 2)
+#define N3_GNB IP4 (10, 200, 0, 1)
+#define UE IP4 (10, 45, 0, 7)
+#define DN IP4 (10, 201, 0, 9)
+#define N9_UPF IP4 (10, 202, 0, 2)
+#define N9_PSA IP4 (10, 202, 0, 1)
+#define N9_TEID 0x300
+
+typedef struct
+{
+  upf_pdr_t pdr[3];
+  upf_far_t far[3];
+  upf_qer_t qer[1];
+  upf_urr_t urr[1];
+  upf_bar_t bar;
+  upf_program_desc_t d;
+} iupf_t;
+
+static void
+mk_iupf (iupf_t *p, uint64_t mbr_dl_bps)
+{
+  unsigned i;
+  memset (p, 0, sizeof (*p));
+  for (i = 0; i < 3; i++)
+    {
+      upf_pdr_t *r = &p->pdr[i];
+      r->pdr_id = i + 1;
+      r->precedence = i == 2 ? 20 : 10;
+      r->source_interface = i ? UPF_IF_CORE : UPF_IF_ACCESS;
+      r->pdi_flags = (i < 2 ? UPF_PDI_FTEID : 0) | UPF_PDI_UE_IP;
+      r->teid = i == 0 ? 0x100 : i == 1 ? N9_TEID : 0;
+      r->fteid_addr = i == 0 ? upf_ip4 (N3_UPF) : i == 1 ? upf_ip4 (N9_UPF) : (upf_ip_t){ 0 };
+      r->ue_ip = upf_ip4 (UE);
+      r->ue_ip_plen = 128;
+      r->outer_header_removal = i < 2 ? UPF_OHR_GTPU_UDP_IPV4 : UPF_OHR_NONE;
+      r->far_id = i + 1;
+      r->qer_id[0] = 1;
+      r->urr_id[0] = 1;
+    }
+  p->far[0] = (upf_far_t){
+    .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE, .dscp = UPF_DSCP_NONE
+  };
+  for (i = 1; i < 3; i++)
+    p->far[i] = (upf_far_t){ .far_id = i + 1,
+                             .apply_action = UPF_AA_FORW,
+                             .dest_interface = UPF_IF_ACCESS,
+                             .ohc = UPF_OHC_GTPU,
+                             .ohc_flags = UPF_OHC_F_PSC,
+                             .ohc_teid = 0x200 + i - 1,
+                             .ohc_peer = upf_ip4 (N3_GNB),
+                             .ohc_src = upf_ip4 (N3_UPF),
+                             .dscp = UPF_DSCP_NONE };
+  p->qer[0] = (upf_qer_t){ .qer_id = 1, .mbr_dl_bps = mbr_dl_bps, .burst_bytes = 1500 };
+  p->urr[0] = (upf_urr_t){ .urr_id = 1 };
+  p->bar = (upf_bar_t){ .bar_id = 1, .max_pkts = 8 };
+  p->d = (upf_program_desc_t){ .pdr = p->pdr,
+                               .far = p->far,
+                               .qer = p->qer,
+                               .urr = p->urr,
+                               .n_pdr = 3,
+                               .n_far = 3,
+                               .n_qer = 1,
+                               .n_urr = 1 };
+}
+
+static upf_session_t *
+install_iupf (upf_ctx_t *c, iupf_t *p)
+{
+  char err[128];
+  upf_session_t *s = upfcore_session_create (c, 1);
+  assert_non_null (s);
+  if (upfcore_session_install (c, s, &p->d, err, sizeof (err)))
+    fail_msg ("install: %s", err);
+  return s;
+}
+
+/* An N9 downlink G-PDU: PSA -> our N9 address, TEID teid, DN -> UE, inner_len bytes; qfi >= 0
+ * adds a DL PDU Session Container with that QFI. */
+static uint32_t
+mk_n9 (uint8_t *pkt, uint32_t teid, int qfi, uint32_t inner_len)
+{
+  uint8_t inner[1500];
+  uint32_t n = mk_inner4 (inner, DN, UE, UPF_PROTO_UDP, 53, 4000, inner_len - 28);
+  n = mk_gtpu4 (pkt, N9_PSA, N9_UPF, teid, qfi, inner, n);
+  if (qfi >= 0)
+    pkt[28 + 13] = 0x00; /* PDU type 0: DL PDU SESSION INFORMATION */
+  return n;
+}
+
+/* An N3 uplink G-PDU: gNB -> our N3 address, TEID 0x100, UE -> DN. */
+static uint32_t
+mk_n3 (uint8_t *pkt, uint32_t inner_len)
+{
+  uint8_t inner[1500];
+  uint32_t n = mk_inner4 (inner, UE, DN, UPF_PROTO_UDP, 4000, 53, inner_len - 28);
+  return mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, -1, inner, n);
+}
+
+static void
+test_n9_downlink_reencapsulated_to_access (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[2048], out[2048];
+  uint32_t n, len;
+  (void)st;
+  mk_iupf (&p, 0);
+  s = install_iupf (c, &p);
+  n = mk_n9 (pkt, N9_TEID, -1, 100);
+  len = upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.pdr_id, 2);
+  assert_int_equal (v.far_id, 2);
+  assert_int_equal (v.dest_interface, UPF_IF_ACCESS);
+  assert_non_null (v.encap);
+  assert_int_equal (v.inner_len, 100);
+  /* out: IPv4/UDP/GTP-U (with a PDU Session Container) to the gNB, TEID 0x200, then the
+   * inner packet as received */
+  assert_int_equal (len, v.encap->len + 100);
+  assert_int_equal (upf_rd32 (out + 12), N3_UPF);
+  assert_int_equal (upf_rd32 (out + 16), N3_GNB);
+  assert_int_equal (upf_rd16 (out + 22), 2152);
+  assert_int_equal (out[29], 255);
+  assert_int_equal (upf_rd32 (out + 32), 0x200);
+  assert_memory_equal (out + v.encap->len, pkt + v.inner_offset, 100);
+  assert_int_equal (upf_rd32 (out + v.encap->len + 16), UE);
+  /* counted as downlink */
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.bytes[UPF_VOL_DL], 100);
+  assert_int_equal (u.pkts[UPF_VOL_DL], 1);
+  assert_int_equal (u.bytes[UPF_VOL_UL], 0);
+  assert_int_equal (u.pkts[UPF_VOL_UL], 0);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_n6_packet_does_not_match_the_n9_pdr (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_verdict_t v;
+  uint8_t pkt[256];
+  uint32_t n;
+  (void)st;
+  mk_iupf (&p, 0);
+  install_iupf (c, &p);
+  /* PDR 2 (precedence 10, UE IP too) would win by precedence: its F-TEID keeps N6 out */
+  n = mk_inner4 (pkt, DN, UE, UPF_PROTO_UDP, 53, 4000, 40);
+  upf_dl_process (c, &c->stats, 0, pkt, n, 1000, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.pdr_id, 3);
+  assert_int_equal (v.far_id, 3);
+  /* without PDR 3 the session has no N6 key: no session for the UE address */
+  p.d.n_pdr = 2;
+  upfcore_ctx_delete (c);
+  c = upfcore_ctx_new (16);
+  install_iupf (c, &p);
+  upf_dl_process (c, &c->stats, 0, pkt, n, 1000, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_uplink_unaffected (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[256];
+  uint32_t n;
+  (void)st;
+  mk_iupf (&p, 8 * 1000); /* a DL MBR of 1000 B/s: UL has none */
+  s = install_iupf (c, &p);
+  n = mk_n3 (pkt, 200);
+  for (int i = 0; i < 20; i++)
+    {
+      upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.pdr_id, 1);
+      assert_null (v.encap);
+      assert_int_equal (v.inner_offset, 36);
+    }
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.bytes[UPF_VOL_UL], 20 * 200);
+  assert_int_equal (u.bytes[UPF_VOL_DL], 0);
+  /* the N9 F-TEID's TEID on the N3 address is no session's */
+  n = mk_n9 (pkt, N9_TEID, -1, 100);
+  upf_wr32 (pkt + 16, N3_UPF);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_n9_downlink_dl_mbr (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[2048];
+  uint32_t n;
+  (void)st;
+  mk_iupf (&p, 8 * 1000); /* DL MBR 1000 B/s, bucket 1500 bytes */
+  s = install_iupf (c, &p);
+  n = mk_n9 (pkt, N9_TEID, -1, 1000);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v); /* 500 bytes left in the bucket */
+  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
+  assert_int_equal (v.drop_reason, UPF_DROP_MBR);
+  /* one second later 1000 more bytes */
+  upf_ul_process (c, &c->stats, pkt, n, 1000 + 1000000000ULL, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.bytes[UPF_VOL_DL], 2000);
+  assert_int_equal (u.dropped_dl_pkts, 1);
+  upfcore_ctx_delete (c);
+}
+
+static void
+test_n9_downlink_qfi_and_teid (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_verdict_t v;
+  uint8_t pkt[256];
+  uint32_t n;
+  (void)st;
+  mk_iupf (&p, 0);
+  p.pdr[1].pdi_flags |= UPF_PDI_QFI;
+  p.pdr[1].qfi = 5;
+  install_iupf (c, &p);
+  n = mk_n9 (pkt, N9_TEID, 5, 100);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.pdr_id, 2);
+  assert_int_equal (v.qfi, 5);
+  /* another QFI: not PDR 2; nor PDR 3 (source Core, the UE address, no F-TEID: for N6) */
+  n = mk_n9 (pkt, N9_TEID, 6, 100);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_PDR);
+  n = mk_n9 (pkt, N9_TEID + 1, 5, 100);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_SESSION);
+  upfcore_ctx_delete (c);
+}
+
+/* The vector entry point gives each packet of a mixed vector the scalar path's verdict. */
+static void
+test_vector_path (void **st)
+{
+  enum
+  {
+    N = 40
+  };
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v[N], w;
+  upf_usage_t u;
+  static uint8_t bufs[N][256];
+  const uint8_t *pkts[N];
+  uint32_t lens[N];
+  (void)st;
+  mk_iupf (&p, 0);
+  s = install_iupf (c, &p);
+  for (int i = 0; i < N; i++)
+    {
+      lens[i] = i % 3 ? mk_n9 (bufs[i], N9_TEID, -1, 100) : mk_n3 (bufs[i], 60);
+      pkts[i] = bufs[i];
+    }
+  upf_ul_process_vec (c, &c->stats, pkts, lens, N, 1000, v);
+  for (int i = 0; i < N; i++)
+    {
+      upf_ul_process (c, &c->stats, pkts[i], lens[i], 1000, &w);
+      assert_int_equal (v[i].verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v[i].verdict, w.verdict);
+      assert_int_equal (v[i].pdr_id, i % 3 ? 2 : 1);
+      assert_int_equal (v[i].pdr_id, w.pdr_id);
+      assert_ptr_equal (v[i].encap, w.encap);
+      assert_int_equal (v[i].inner_offset, w.inner_offset);
+      assert_int_equal (v[i].inner_len, w.inner_len);
+    }
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_DL], 2 * 26);
+  assert_int_equal (u.bytes[UPF_VOL_DL], 2 * 26 * 100);
+  assert_int_equal (u.pkts[UPF_VOL_UL], 2 * 14);
+  upfcore_ctx_delete (c);
+}
+
+/* The DL buffer is flushed through the N6 path: a buffering FAR drops the N9 packet. */
+static void
+test_n9_downlink_buffering_far_drops (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  uint8_t pkt[256];
+  uint32_t n;
+  (void)st;
+  mk_iupf (&p, 0);
+  p.far[1].apply_action = UPF_AA_BUFF;
+  p.d.bar = &p.bar;
+  s = install_iupf (c, &p);
+  n = mk_n9 (pkt, N9_TEID, -1, 100);
+  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
+  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
+  assert_int_equal (v.drop_reason, UPF_DROP_NO_BUFFER);
+  assert_int_equal (upfcore_buffer_count (s), 0);
+  upfcore_ctx_delete (c);
+}
+
+/* One F-TEID carries one direction: an Access and a Core PDI sharing it are refused. */
+static void
+test_fteid_of_both_directions_refused (void **st)
+{
+  iupf_t p;
+  upf_program_t *prog;
+  char err[160];
+  (void)st;
+  mk_iupf (&p, 0);
+  p.pdr[1].teid = 0x100;
+  p.pdr[1].fteid_addr = upf_ip4 (N3_UPF);
+  assert_int_equal (upf_program_build (&p.d, &prog, err, sizeof (err)), -1);
+  assert_non_null (strstr (err, "F-TEID"));
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_n9_downlink_reencapsulated_to_access),
+    cmocka_unit_test (test_n6_packet_does_not_match_the_n9_pdr),
+    cmocka_unit_test (test_uplink_unaffected),
+    cmocka_unit_test (test_n9_downlink_dl_mbr),
+    cmocka_unit_test (test_n9_downlink_qfi_and_teid),
+    cmocka_unit_test (test_vector_path),
+    cmocka_unit_test (test_n9_downlink_buffering_far_drops),
+    cmocka_unit_test (test_fteid_of_both_directions_refused),
+  };
+  return cmocka_run_group_tests (tests, 0, 0);
+}
