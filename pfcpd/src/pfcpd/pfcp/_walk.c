@@ -117,7 +117,7 @@ typedef struct
   PyObject *codec_error;       /* CodecError */
   PyObject *error;             /* error(kind, ie_type, detail, exc, mandatory) -> CodecError */
   PyObject *in_group;          /* in_group(codec_error, ie_type): prepend the group to its path */
-  PyObject *ignore;            /* ignore(ignored, path, ie_type, octets, exc_or_None) */
+  PyObject *ignore;            /* ignore(ignored, path, ie_type, octets, exc_or_None, within) */
   typeset_t known;             /* IE types of this release (others are kept raw anywhere) */
   typeset_t cacheable;         /* leaf IE types whose decoded values may be shared */
   spec_t *groups[TABLE_TYPES]; /* NULL: not a grouped IE type */
@@ -141,6 +141,7 @@ typedef struct
 {
   const uint8_t *data;
   PyObject *ignored;
+  PyObject *within; /* borrowed: the list the IEs being walked go into (a group's ies) */
   int depth;
   PyObject *path[MAX_GROUP_DEPTH]; /* borrowed type numbers of the enclosing groups */
 } walk_t;
@@ -221,8 +222,9 @@ report_ignored (const walk_t *w, const tlv_t *ie, PyObject *exc)
     return -1;
   for (int i = 0; i < w->depth; i++)
     PyTuple_SET_ITEM (path, i, Py_NewRef (w->path[i]));
-  r = PyObject_CallFunction (cfg.ignore, "OOOy#O", w->ignored, path, ie->type_obj, value_of (w, ie),
-                             value_len (ie), exc ? exc : Py_None);
+  r = PyObject_CallFunction (cfg.ignore, "OOOy#OO", w->ignored, path, ie->type_obj,
+                             value_of (w, ie), value_len (ie), exc ? exc : Py_None,
+                             w->within ? w->within : Py_None);
   Py_DECREF (path);
   Py_XDECREF (r);
   return r ? 0 : -1;
@@ -656,8 +658,11 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
     }
   if (!(children = ie_list (w->data, ie->start + 4, ie->end)))
     goto done;
+  PyObject *outer = w->within;
   w->path[w->depth++] = ie->type_obj;
+  w->within = children;
   int same = walk (w, ie->start + 4, ie->end, group_spec, children);
+  w->within = outer;
   w->depth--;
   if (same < 0)
     {
@@ -1140,7 +1145,7 @@ walk_parsed (PyObject *args)
     }
   w.data = (const uint8_t *)buf.buf;
   const spec_t *spec = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
-  ies = ie_list (w.data, start, end);
+  ies = w.within = ie_list (w.data, start, end);
   if (ies && walk (&w, start, end, spec, ies) < 0)
     Py_CLEAR (ies);
   PyBuffer_Release (&buf);
@@ -1179,7 +1184,7 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
             = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
           PyObject *data = Py_NewRef (args[0]); /* (held: decoders run Python code) */
           PyObject *ignored = Py_NewRef (args[4]);
-          PyObject *ies = ie_list (w.data, start, end);
+          PyObject *ies = w.within = ie_list (w.data, start, end);
           if (ies && walk (&w, start, end, spec, ies) < 0)
             Py_CLEAR (ies);
           Py_DECREF (data);
@@ -2172,7 +2177,7 @@ py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t narg
   /* (the header's values held before the walk, which calls Python decoders) */
   PyObject *f[M_COUNT] = { Py_NewRef (type_obj), Py_NewRef (seq), NULL,
                            Py_NewRef (seid),     Py_NewRef (priority), NULL };
-  PyObject *ies = ie_list (w.data, start, end);
+  PyObject *ies = w.within = ie_list (w.data, start, end);
   w.ignored = PyList_New (0);
   if (!ies || !w.ignored || walk (&w, start, end, spec, ies) < 0)
     {

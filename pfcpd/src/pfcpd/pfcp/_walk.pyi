@@ -34,7 +34,9 @@ def setup(
     codec_error: type[CodecError],
     error: Callable[[int, int, int, Exception | None, bool], CodecError],
     in_group: Callable[[CodecError, int], None],
-    ignore: Callable[[list[IgnoredIE], tuple[int, ...], int, bytes, Exception | None], None],
+    ignore: Callable[
+        [list[IgnoredIE], tuple[int, ...], int, bytes, Exception | None, list[IE]], None
+    ],
 ) -> None: ...
 def setup_shortcuts(classes: dict[int, tuple[type, tuple[str, ...]]]) -> list[int]: ...
 def encode_ies(ies: list[IE]) -> bytes: ...

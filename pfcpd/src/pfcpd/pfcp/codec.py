@@ -77,10 +77,11 @@ def _ignore(
     ie_type: int,
     data: bytes,
     exc: Exception | None,
+    within: list[IE],
 ) -> None:
     reason = "not expected here" if exc is None else f"incorrect, treated as absent: {exc!r}"
     where = tuple(map(ie_type_name, path))
-    ignored.append(IgnoredIE(where, RawIE(ie_type, data), exc is None, reason))
+    ignored.append(IgnoredIE(where, RawIE(ie_type, data), exc is None, reason, within))
 
 
 def _encode_error(kind: int, ie_type: int, length: int) -> CodecError:

@@ -15,12 +15,16 @@ from .message_types import message_type_name
 class IgnoredIE:
     """An IE the decoder set aside, not part of the message's IEs (TS 29.244 clause 7.6): one
     of a known type that is not expected where it was (7.6.9), or an optional IE with an
-    incorrect value (7.6.8: treated as not present). The receiver logs it."""
+    incorrect value (7.6.8: treated as not present). The receiver logs it. ``within``: the
+    list it was set aside from (its enclosing group's ``ies``, or the message's), which
+    tells which of several groups of one type held it (a zero-length IE in an Update
+    rule group removes that IE from the rule: `session.rules.null_removals`)."""
 
     path: tuple[str, ...]  # the enclosing grouped IEs, outermost first
     ie: IE  # the IE as it arrived (a RawIE)
     unexpected: bool  # False: an optional IE with an incorrect value
     reason: str
+    within: list[IE] | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return "/".join((*self.path, self.ie.name)) + f": {self.reason}"

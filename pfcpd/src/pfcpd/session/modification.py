@@ -45,12 +45,12 @@ from .rules import (
     KINDS,
     RuleSet,
     check_far_references,
-    check_ignored,
     check_references,
     check_supported,
     ie_value,
     merge_update,
     no_such_rule,
+    null_removals,
     rule_id,
     rule_ies,
 )
@@ -122,11 +122,11 @@ class Modification(Choosing, Reporting):
         # to allocate (`_allocate`), and its F-TEIDs and UE addresses are the session's.
         pdrs_changed = not by_type.keys().isdisjoint(_PDR_IE_TYPES)
         try:
-            check_ignored(req)
+            removals = null_removals(req)
             check_supported(req)
             rules = session.rules
             rules.remove(by_type)
-            changed = rules.update(by_type)
+            changed = rules.update(by_type, removals)
             rules.create(by_type)
             # The references of the rules the request leaves alone still hold, unless it
             # removes a rule.
@@ -217,6 +217,9 @@ class Modification(Choosing, Reporting):
                         book.grant(now_ntp)
                     if any(updated[urr_id].get(t) is not None for t in _HOLDS):
                         book.hold_again(now)
+                    gone = removals.get(id(updated[urr_id].ies)) if removals else None
+                    if gone:
+                        _lift_removed(book, gone, now_ntp)
         else:
             reports = []
         old = session.rules_blob, session.apps, session.ddn_delay, session.peers_kept
@@ -384,7 +387,8 @@ class Modification(Choosing, Reporting):
             return None
         cp_seid = session.cp_seid
         try:
-            check_ignored(req)
+            if null_removals(req) is not None:
+                return None  # (zero-length IEs remove IEs: the long way takes them out)
             check_supported(req)
             # `RuleSet.update`, on the FARs named only (each decoded once, in place), or
             # what an update of that shape made of the FAR's shape (`StoredLayouts.far_update`)
@@ -667,6 +671,19 @@ class Modification(Choosing, Reporting):
 _GRANTS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_VALIDITY_TIME)
 # What starts a URR's Quota Holding Time again (TS 32.299 7.2.160: a new grant; a new QHT).
 _HOLDS = (T.VOLUME_QUOTA, T.TIME_QUOTA, T.QUOTA_HOLDING_TIME)
+
+
+def _lift_removed(book: UrrBook, gone: frozenset[int], now_ntp: float) -> None:
+    """An Update URR's zero-length IEs removed ``gone`` from the URR's rule (the book is
+    configured with what is left): a quota removed no longer limits its traffic. A Volume
+    Quota, Time Quota or Quota Validity Time removed ends the validity time's drop (the
+    validity counts again from now, if the rule still has one); a Time Quota removed, its
+    use up (the engine's, or the datapath's event of it) and what was used of it."""
+    if not gone.isdisjoint(_GRANTS):
+        book.grant(now_ntp)
+    if T.TIME_QUOTA in gone:
+        book.time_quota_over = False
+        book.time_quota_used = 0.0
 
 
 def _carry_checked(books: Books, onto: Books, replaced: frozenset[int] = frozenset()) -> None:

@@ -6,7 +6,11 @@ modification's Update groups (each child type present in the update replaces tha
 children) and dropped by its Remove groups. :func:`check_references` checks that every rule
 a PDR or FAR names exists (cause 73 with the Failed Rule ID); :func:`check_supported` and
 :func:`check_ignored` refuse a request carrying a rule this engine does not implement (76)
-or a rule whose IE the codec set aside as incorrect (69).
+or a rule whose IE the codec set aside as incorrect (69). A zero-length IE directly inside
+an Update group (or its Update Forwarding or Duplicating Parameters) removes that IE from
+the rule (TS 29.244 5.6.3, "updating the Rule including the IEs to be removed with a null
+length"): :func:`null_removals` finds them in a Session Modification Request and
+`merge_update` takes them out.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
-from ..pfcp import IE, Cause, Grouped, IEType, Message, encode_groups
+from ..pfcp import IE, Cause, Grouped, IEType, IgnoredIE, Message, RawIE, encode_groups
 from ..pfcp.ies_flags import ReportingTriggers
 from ..pfcp.ies_traffic import (
     RULE_ID_BAR,
@@ -168,9 +172,10 @@ class RuleSet:
                         failed_rule=(rule_type, rid),
                     )
 
-    def update(self, request: Message | RuleIEs) -> list[Grouped]:
-        """Apply the request's Update groups to the rules they name (`merge_update`);
-        returns those rules' groups."""
+    def update(self, request: Message | RuleIEs, removals: Removals | None = None) -> list[Grouped]:
+        """Apply the request's Update groups to the rules they name (`merge_update`, with
+        the IEs its zero-length ones remove: `null_removals`); returns those rules'
+        groups."""
         by_type = rule_ies(request) if isinstance(request, Message) else request
         changed: list[Grouped] = []
         if not by_type:
@@ -185,7 +190,7 @@ class RuleSet:
                 old = rules.get(rid)
                 if old is None:
                     raise no_such_rule(kind, rid)
-                merge_update(old, g)
+                merge_update(old, g, removals)
                 changed.append(old)
         return changed
 
@@ -201,6 +206,10 @@ def no_such_rule(kind: str, rid: int) -> RuleError:
 
 
 RuleIEs = dict[int, list[Grouped]]
+# The IE types zero-length IEs remove (`null_removals`), by the id() of the list of IEs of
+# the Update group (or Update Forwarding Parameters) that held them: `IgnoredIE.within`,
+# which the request's IgnoredIE records keep alive.
+Removals = dict[int, frozenset[int]]
 # IE type of each kind's Create group -> the kind, the type of its ID IE
 _KIND_OF_CREATE = {kinds[0]: kind for kind, kinds in KINDS.items()}
 _ID_OF_CREATE = {kinds[0]: kinds[3] for kinds in KINDS.values()}
@@ -228,10 +237,17 @@ def _copy(g: Grouped) -> Grouped:
     return Grouped(g.type, [_copy(c) if isinstance(c, Grouped) else c for c in g.ies], g.raw)
 
 
-def merge_update(rule: Grouped, update: Grouped) -> None:
+def merge_update(rule: Grouped, update: Grouped, removals: Removals | None = None) -> None:
     """Apply an Update group to a rule's Create group in place (its octets, `Grouped.raw`,
-    are dropped: they no longer say what it holds)."""
+    are dropped: they no longer say what it holds). ``removals``: the IE types zero-length
+    IEs of the request remove (`null_removals`): those of ``update`` go from the rule
+    (every one of the type: a zero-length QER ID or URR ID unlinks all of them from a PDR,
+    TS 29.244 5.6.3), before any the update gives."""
     replaced: set[int] = set()
+    if removals:
+        gone = removals.get(id(update.ies))
+        if gone:
+            replaced.update(gone)
     new: list[IE] = []
     for child in update.ies:
         if child.type in NOT_STORED:
@@ -240,7 +256,7 @@ def merge_update(rule: Grouped, update: Grouped) -> None:
         if nested is not None and isinstance(child, Grouped):
             target = rule.get(nested)
             if isinstance(target, Grouped):
-                merge_update(target, child)
+                merge_update(target, child, removals)
             else:
                 new.append(Grouped(nested, [c for c in child.ies if c.type not in NOT_STORED]))
                 replaced.add(nested)
@@ -355,14 +371,67 @@ def check_ignored(req: Message) -> None:
         if ignored.unexpected or not ignored.path:
             continue
         if any(name in _RULE_GROUP_NAMES for name in ignored.path):
+            raise _needed(ignored)
+
+
+def null_removals(req: Message) -> Removals | None:
+    """`check_ignored` of a Session Modification Request, whose zero-length IEs directly
+    inside an Update PDR, FAR, QER, URR or BAR, or an Update FAR's Update Forwarding or
+    Duplicating Parameters, remove the IE of their type from the rule (TS 29.244 5.6.3;
+    the codec sets them aside as too short): the IE types each of those groups removes
+    (`Removals`), None when it removes none. A zero-length IE the rule cannot do without
+    (its ID, a PDR's Precedence, PDI or FAR ID, a FAR's Apply Action, a QER's Gate Status,
+    a URR's Measurement Method or Reporting Triggers, a Destination Interface, an IE that
+    steers the change), or one anywhere else in a rule group, fails the request as
+    `check_ignored`'s (69, naming it)."""
+    if not req.ignored:
+        return None
+    out: dict[int, set[int]] = {}
+    for ignored in req.ignored:
+        if ignored.unexpected or not ignored.path:
+            continue
+        if not any(name in _RULE_GROUP_NAMES for name in ignored.path):
+            continue
+        kept = _NULL_REMOVES.get(ignored.path)
+        ie = ignored.ie
+        if kept is None or not isinstance(ie, RawIE) or ie.data or ignored.within is None:
+            raise _needed(ignored)
+        if ie.type in kept:
             raise RuleError(
                 Cause.MANDATORY_IE_INCORRECT,
-                f"{ignored}: a rule needs it",
-                offending_ie=ignored.ie.type,
+                f"{'/'.join(ignored.path)}: {ie.name} of zero length: the rule keeps it",
+                offending_ie=ie.type,
             )
+        out.setdefault(id(ignored.within), set()).add(ie.type)
+    return {at: frozenset(types) for at, types in out.items()} if out else None
+
+
+def _needed(ignored: IgnoredIE) -> RuleError:
+    return RuleError(
+        Cause.MANDATORY_IE_INCORRECT,
+        f"{ignored}: a rule needs it",
+        offending_ie=ignored.ie.type,
+    )
 
 
 _RULE_GROUP_NAMES = frozenset(_names(t) for t in RULE_GROUPS)
+# Where a zero-length IE removes the IE of its type (the path of the group holding it, as
+# `IgnoredIE.path` names it) -> the IE types the rule keeps there: those mandatory in the
+# Create group (and a PDR's FAR ID, which every PDR here names), and those that steer the
+# change rather than being part of the rule.
+_NULL_REMOVES: dict[tuple[str, ...], frozenset[int]] = {
+    (_names(T.UPDATE_PDR),): frozenset({T.PDR_ID, T.PRECEDENCE, T.PDI, T.FAR_ID}),
+    (_names(T.UPDATE_FAR),): frozenset({T.FAR_ID, T.APPLY_ACTION}),
+    (_names(T.UPDATE_QER),): frozenset({T.QER_ID, T.GATE_STATUS}),
+    (_names(T.UPDATE_URR),): frozenset({T.URR_ID, T.MEASUREMENT_METHOD, T.REPORTING_TRIGGERS}),
+    (_names(T.UPDATE_BAR),): frozenset({T.BAR_ID}),
+    (_names(T.UPDATE_FAR), _names(T.UPDATE_FORWARDING_PARAMETERS)): frozenset(
+        {T.DESTINATION_INTERFACE, T.PFCPSMREQ_FLAGS}
+    ),
+    (_names(T.UPDATE_FAR), _names(T.UPDATE_DUPLICATING_PARAMETERS)): frozenset(
+        {T.DESTINATION_INTERFACE}
+    ),
+}
 
 
 # A reporting trigger and the IE it needs (TS 29.244 Table 7.5.2.4-1: the IE "shall be
