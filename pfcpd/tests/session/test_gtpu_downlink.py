@@ -155,7 +155,7 @@ def test_bucp_advertised(h: Harness) -> None:
     assert isinstance(feats, F.UPFunctionFeatures) and "BUCP" in feats.names()
 
 
-@pytest.mark.parametrize("action", [("BUFF",), ("BUFF", "NOCP"), ("NOCP",)])
+@pytest.mark.parametrize("action", [("BUFF",), ("BUFF", "NOCP")])
 def test_a_buffering_far_for_a_tunnel_into_the_session_is_refused(
     h: Harness, action: tuple[str, ...]
 ) -> None:

@@ -124,6 +124,8 @@ class RuleSet:
                         break
                 if rid is not None and rid not in of_kind:
                     of_kind[rid] = ie
+                    if of_kind is rules.urr:
+                        check_trigger_values(rid, ie)
                     continue
             rules = cls()
             rules.create(request)  # (raises what it refuses)
@@ -152,6 +154,8 @@ class RuleSet:
                         f"{kind.upper()} {rid} already exists",
                         failed_rule=(rule_type, rid),
                     )
+                if create == T.CREATE_URR:
+                    check_trigger_values(rid, g)
                 rules[rid] = g
 
     def remove(self, request: Message | RuleIEs) -> None:
@@ -191,6 +195,8 @@ class RuleSet:
                 if old is None:
                     raise no_such_rule(kind, rid)
                 merge_update(old, g, removals)
+                if update == T.UPDATE_URR and g.get(T.REPORTING_TRIGGERS) is not None:
+                    check_trigger_values(rid, old)  # (triggers given: their values kept)
                 changed.append(old)
         return changed
 
@@ -300,7 +306,6 @@ def check_references(rules: RuleSet, only: Container[int] | None = None) -> None
     for urr_id, urr in rules.urr.items():
         if only is not None and id(urr) not in only:
             continue
-        check_trigger_values(urr_id, urr)
         for ie in urr.get_all(T.LINKED_URR_ID):
             linked = int(ie.value)  # type: ignore[attr-defined]
             if linked not in rules.urr:
@@ -451,8 +456,10 @@ _TRIGGER_VALUES = (
 def check_trigger_values(urr_id: int, g: Grouped) -> None:
     """A Create or Update URR (as merged) whose Reporting Triggers ask for a report that
     needs a value (the Measurement Period of PERIO, the threshold of VOLTH, ...) has that
-    IE, else 67 "Conditional IE missing" naming it. Checked on requests only: a session
-    restored from its record is compiled as it was accepted."""
+    IE, else 67 "Conditional IE missing" naming it. Checked where a request gives the
+    triggers (a Create URR; an Update URR with Reporting Triggers, on the URR it makes):
+    an Update URR that removes a value with a zero-length IE (5.6.3) leaves its trigger
+    nothing to report, and a session restored from its record is compiled as accepted."""
     trig = g.get(T.REPORTING_TRIGGERS)
     if not isinstance(trig, ReportingTriggers) or not trig.flags:
         return
