@@ -20,6 +20,25 @@ enum
   UPF_ENCAP_IP = 2,   /* IP only (IP-in-IP: protocol 4 or 41 from the inner version) */
 };
 
+/* The PDU Session Container (TS 38.415 5.5.2) a GTP-U template carries. */
+enum
+{
+  UPF_PSC_NONE = 0,
+  UPF_PSC_DL = 1, /* DL PDU SESSION INFORMATION (PDU type 0): PPP | RQI | QFI */
+  UPF_PSC_UL = 2, /* UL PDU SESSION INFORMATION (PDU type 1): QFI (no RQI) */
+};
+
+/* The container of a FAR's GTP-U outer header creation (psc: the FAR asks for one): UL
+ * towards the core (an I-UPF's or UL CL's uplink to the PSA over N9), DL otherwise (N3 or N9
+ * towards the access side). */
+static inline int
+upf_encap_psc (int psc, unsigned dest_interface)
+{
+  if (!psc)
+    return UPF_PSC_NONE;
+  return dest_interface == UPF_IF_CORE ? UPF_PSC_UL : UPF_PSC_DL;
+}
+
 /* Outer header creation template. */
 /* What a packet reads of it, the fields and the first len bytes of hdr, is contiguous from
  * its start: 52 bytes for GTP-U over IPv4 with a PDU Session Container. hdr is 8-byte
@@ -33,7 +52,7 @@ typedef struct
   uint8_t udp_offset;  /* UDP header offset (IP header length) */
   uint8_t gtpu_offset; /* GTP-U header offset */
   uint8_t kind;        /* UPF_ENCAP_* */
-  uint8_t _pad;
+  uint8_t rqi_bit;     /* RQI in the QFI octet: 0x40 in a DL container, 0 in a UL one */
   uint8_t hdr[UPF_ENCAP_MAX_LEN];
 } upf_encap_t;
 _Static_assert(offsetof (upf_encap_t, hdr) == 8, "the header template is 8-byte aligned");
@@ -59,8 +78,9 @@ upf_csum_fold (uint32_t sum)
 
 /*
  * Prepare a template of the given kind: outer IPv4 (both addresses IPv4-mapped) or IPv6,
- * then for GTPU: UDP 2152 -> 2152, GTP-U G-PDU with the peer's TEID; with_psc adds a DL PDU
- * Session Container (TS 38.415) whose QFI is set per packet. For UDP: UDP 2152 -> port.
+ * then for GTPU: UDP 2152 -> 2152, GTP-U G-PDU with the peer's TEID; with_psc (UPF_PSC_*;
+ * any other non-zero value is DL) adds a PDU Session Container (TS 38.415) whose QFI is set
+ * per packet, and in a DL one the RQI. For UDP: UDP 2152 -> port.
  * For IP: nothing more. dscp < 64 sets the outer DSCP (transport level marking).
  * Returns 0, or -1 when the addresses are of different families.
  */
@@ -117,9 +137,15 @@ upf_encap_init_kind (upf_encap_t *t, unsigned kind, const upf_ip_t *src, const u
     {
       g[0] |= UPF_GTPU_E;
       g[11] = UPF_GTPU_EXT_PDU_SESSION_CONTAINER;
-      g[12] = 1;                    /* length: 4 octets */
-      g[13] = UPF_PDU_TYPE_DL << 4; /* DL PDU SESSION INFORMATION */
-      g[14] = 0;                    /* PPP | RQI | QFI */
+      g[12] = 1; /* length: 4 octets */
+      if (with_psc == UPF_PSC_UL)
+        g[13] = UPF_PDU_TYPE_UL << 4; /* UL PDU SESSION INFORMATION, QMP.. SNP 0 */
+      else
+        {
+          g[13] = UPF_PDU_TYPE_DL << 4; /* DL PDU SESSION INFORMATION */
+          t->rqi_bit = 0x40;
+        }
+      g[14] = 0; /* DL: PPP | RQI | QFI; UL: N3/N9 Delay Ind | spare | QFI */
       g[15] = UPF_GTPU_EXT_NONE;
       t->has_psc = 1;
       t->qfi_offset = t->gtpu_offset + 14;
@@ -138,9 +164,9 @@ upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32
 
 /*
  * Write the outer headers for an inner packet of inner_len bytes into dst (t->len bytes;
- * typically dst = inner - t->len in the buffer's headroom). qfi/rqi go into the PDU Session
- * Container when the template has one. inner is read for the IPv6 UDP checksum and, with
- * UPF_ENCAP_IP, for its version. Returns the number of bytes written.
+ * typically dst = inner - t->len in the buffer's headroom). qfi (and rqi, in a DL one) go
+ * into the PDU Session Container when the template has one. inner is read for the IPv6 UDP
+ * checksum and, with UPF_ENCAP_IP, for its version. Returns the number of bytes written.
  */
 /* The template's len bytes to dst as 16-byte copies, the last one ending at len (headers are
  * 20 to 64 bytes): a variable-length memcpy becomes rep movs, tens of clocks per packet. */
@@ -189,7 +215,7 @@ upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint3
     upf_wr16 (dst + t->gtpu_offset + 2, (uint16_t)gtp_payload);
   upf_wr16 (u + 4, (uint16_t)udp_len);
   if (t->has_psc)
-    dst[t->qfi_offset] = (uint8_t)((qfi & 0x3f) | (rqi ? 0x40 : 0));
+    dst[t->qfi_offset] = (uint8_t)((qfi & 0x3f) | (rqi ? t->rqi_bit : 0));
   if (!t->is_ip6)
     {
       upf_wr16 (dst + 2, (uint16_t)(t->len + inner_len));

@@ -386,10 +386,11 @@ upf_drop (upf_stats_t *st, upf_verdict_t *v, upf_drop_reason_t r)
   return 0;
 }
 
-/* Token bucket policer (caller's ns clock); returns 1 if the packet conforms. */
-static inline int
+/* Token bucket policer (caller's ns clock); returns 1 if the packet conforms. With take 0 the
+ * bucket is refilled to now_ns and checked but not debited (upf_police_take debits it). */
+static UPF_ALWAYS_INLINE int
 upf_police (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t len,
-            uint64_t now_ns)
+            uint64_t now_ns, int take)
 {
   upf_state_dir_t *s = &qs->d[dir];
   uint64_t need = (uint64_t)len * 1000000000ULL, Bps = rt->Bps[dir], last, tokens;
@@ -408,13 +409,24 @@ upf_police (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t 
     }
   if (now_ns > last)
     s->q_last_ns = now_ns;
-  if (tokens < need)
+  if (tokens < need || !take)
     {
       s->tokens_nb = tokens;
-      return 0;
+      return tokens >= need;
     }
   s->tokens_nb = tokens - need;
   return 1;
+}
+
+/* Debit a bucket upf_police (take 0) found to hold len bytes' tokens. A QER listed twice
+ * on a PDR is debited twice: the bucket then stops at empty. */
+static inline void
+upf_police_take (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t len)
+{
+  upf_state_dir_t *s = &qs->d[dir];
+  uint64_t need = (uint64_t)len * 1000000000ULL;
+  if (rt->Bps[dir])
+    s->tokens_nb = s->tokens_nb > need ? s->tokens_nb - need : 0;
 }
 
 static inline void
@@ -654,6 +666,32 @@ upf_session_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
   return upf_classify (e, dir, m);
 }
 
+/* A QER on a packet of the PDR pdr: its gate, then its MBR policer (take 0: the bucket is
+ * checked, not debited), then its marking. Returns 1 when the packet passes, else drops it. */
+static UPF_ALWAYS_INLINE int
+upf_qer_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, int pdr, uint32_t len,
+               uint64_t now_ns, const upf_qer_rt_t *qer, int take, upf_verdict_t *v)
+{
+  upf_qer_state_t *qs = qer->state;
+  if (qer->gate[dir] == UPF_GATE_CLOSED)
+    {
+      qs->gated_pkts[dir]++;
+      upf_urr_count_drop_dl (e, pdr, dir, len);
+      return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
+    }
+  if (!upf_police (qs, qer, dir, len, now_ns, take))
+    {
+      qs->policed_pkts[dir]++;
+      upf_urr_count_drop_dl (e, pdr, dir, len);
+      return upf_drop (st, v, UPF_DROP_MBR);
+    }
+  if (qer->qfi)
+    v->qfi = qer->qfi;
+  if (qer->rqi)
+    v->rqi = 1;
+  return 1;
+}
+
 /*
  * Rule pipeline for one classified packet of a session: pdr = upf_classify's result (-1 =
  * none). len = inner packet length (what URRs count and MBRs police). Fills the verdict;
@@ -666,7 +704,6 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   const upf_program_t *prog = e->prog;
   const upf_pdr_rule_t *rule;
   const upf_far_rt_t *far;
-  unsigned i;
 
   if (!prog)
     return upf_drop (st, v, UPF_DROP_NO_PDR);
@@ -680,32 +717,26 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   v->far_id = far->far_id;
   v->qfi = m->has_qfi ? m->qfi : 0;
 
-  /* QER: gates, then MBR policers. */
-  for (i = 0; i < UPF_MAX_QER_PER_PDR; i++)
+  /* QER: gates, then MBR policers. With two QERs (a flow MBR and the session AMBR, say) a
+   * packet takes tokens from both buckets or from neither: the first is checked, and debited
+   * once the second has passed too. */
+  _Static_assert(UPF_MAX_QER_PER_PDR == 2, "a PDR has no, one or two QERs");
+  if (rule->qer[0] != UPF_NONE8)
     {
-      uint8_t q = rule->qer[i];
-      const upf_qer_rt_t *qer;
-      upf_qer_state_t *qs;
-      if (q == UPF_NONE8)
-        break;
-      qer = &upf_e_qer (e)[q];
-      qs = qer->state;
-      if (qer->gate[dir] == UPF_GATE_CLOSED)
+      const upf_qer_rt_t *q0 = &upf_e_qer (e)[rule->qer[0]];
+      if (__builtin_expect (rule->qer[1] == UPF_NONE8, 1))
         {
-          qs->gated_pkts[dir]++;
-          upf_urr_count_drop_dl (e, pdr, dir, len);
-          return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
+          if (!upf_qer_apply (st, e, dir, pdr, len, now_ns, q0, 1, v))
+            return 0;
         }
-      if (!upf_police (qs, qer, dir, len, now_ns))
+      else
         {
-          qs->policed_pkts[dir]++;
-          upf_urr_count_drop_dl (e, pdr, dir, len);
-          return upf_drop (st, v, UPF_DROP_MBR);
+          const upf_qer_rt_t *q1 = &upf_e_qer (e)[rule->qer[1]];
+          if (!upf_qer_apply (st, e, dir, pdr, len, now_ns, q0, 0, v)
+              || !upf_qer_apply (st, e, dir, pdr, len, now_ns, q1, 1, v))
+            return 0;
+          upf_police_take (q0->state, q0, dir, len);
         }
-      if (qer->qfi)
-        v->qfi = qer->qfi;
-      if (qer->rqi)
-        v->rqi = 1;
     }
 
   /* FAR apply action (forward only, the usual one, skips the checks). */

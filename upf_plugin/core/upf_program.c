@@ -434,7 +434,7 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         {
           c->encap = (uint8_t)p->n_encap++;
           upf_encap_init (&p->encap[c->encap], &f->ohc_src, &f->ohc_peer, f->ohc_teid,
-                          !!(f->ohc_flags & UPF_OHC_F_PSC), f->dscp);
+                          upf_encap_psc (f->ohc_flags & UPF_OHC_F_PSC, f->dest_interface), f->dscp);
         }
       if (f->redirect_type)
         {
