@@ -139,9 +139,10 @@ typedef struct
  * direction with everything a packet of that direction writes (the QER's token bucket of
  * the direction, the URR's counters of the direction, its byte budget and flags), so a
  * packet reads and writes one line of state; then the cold line (the starts of the
- * measurement period and of the time quota, dropped DL packets, policer and gate drops,
- * the writer's list link and ids; which halves are used is in the UL line's flags, set
- * before any reader sees the block: the cold line has no room left).
+ * measurement period and of the time quota, dropped DL packets, the time quota before the
+ * last grant and the grants, the writer's list link and ids; which halves are used is in
+ * the UL line's flags, set before any reader sees the block: the cold line has no room
+ * left).
  */
 enum
 {
@@ -179,10 +180,15 @@ struct upf_state
   /* writer: start of the URR's current Time Quota (upf_session_tick meters it from there),
    * 0 = the URR's time metering has not started (the quota starts with it: the first
    * packet, or a read with reset before any), UPF_TQ_ARMED = armed by an install while
-   * the metering runs, started by the next tick or read with reset (their clock) */
+   * the metering runs, started by the next tick or read with reset (their clock); with
+   * UPF_TQ_HELD: the quota paused by a program arming none (upf_session.c says how) */
   uint64_t tq_start_ns;
   uint64_t dropped_dl_pkts, dropped_dl_bytes;
-  uint32_t policed_pkts[2], gated_pkts[2];
+  /* writer: the quota before the last grant (its tq_start_ns, UPF_TQ_NONE: none kept,
+   * UPF_TQ_SPENT: used up), which a program putting back its grant (tq_prev_grant: the
+   * grant undone) continues; the grant (time_quota_grant) of the quota tq_start_ns meters */
+  uint64_t tq_prev_ns;
+  uint32_t tq_prev_grant, tq_grant;
   struct upf_state *next; /* writer: the session's list */
   uint32_t urr_id;        /* writer: the URR whose state this holds (UPF_STATE_USED) */
   uint32_t qer_id;        /* writer: the QER whose state this holds (UPF_STATE_USED) */
@@ -190,6 +196,10 @@ struct upf_state
 _Static_assert(sizeof (upf_state_t) == 192, "a state block is three lines");
 _Static_assert(offsetof (upf_state_t, start_ns) == 128, "a packet updates one line");
 #define UPF_TQ_ARMED UINT64_MAX
+#define UPF_TQ_HELD (1ull << 63)      /* | the ns of the quota used: paused */
+#define UPF_TQ_SINCE (1ull << 62)     /* with UPF_TQ_HELD, | its start: paused, not yet timed */
+#define UPF_TQ_NONE (UINT64_MAX - 1)  /* tq_prev_ns: no quota kept */
+#define UPF_TQ_SPENT (UINT64_MAX - 2) /* tq_prev_ns: the quota kept was used up */
 #define UPF_URRS_THRESHOLD_REPORTED 0x01
 #define UPF_URRS_QUOTA_EXHAUSTED 0x02
 #define UPF_URRS_TIME_THRESHOLD_REPORTED 0x04
@@ -514,13 +524,13 @@ upf_urr_vol_quota_armed (const upf_urr_t *r)
 }
 
 /* 1 if the URR r drops its PDRs' packets, the flags of its state saying a quota is used up.
- * A volume quota used up stays marked through a program that arms none (urr_rearm): that
- * program's URR does not drop for it. */
+ * A volume or time quota used up stays marked through a program that arms none (urr_rearm,
+ * a pause: INAM): that program's URR does not drop for it. */
 static inline int
 upf_urr_quota_drops (const upf_urr_t *r, uint32_t flags)
 {
   return (r->flags & UPF_URR_F_DROP_ON_QUOTA)
-         && ((flags & UPF_URRS_TIME_QUOTA_EXHAUSTED)
+         && (((flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && r->time_quota_ns)
              || ((flags & UPF_URRS_QUOTA_EXHAUSTED) && upf_urr_vol_quota_armed (r)));
 }
 
@@ -675,13 +685,11 @@ upf_qer_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, int pdr, uin
   upf_qer_state_t *qs = qer->state;
   if (qer->gate[dir] == UPF_GATE_CLOSED)
     {
-      qs->gated_pkts[dir]++;
       upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
     }
   if (!upf_police (qs, qer, dir, len, now_ns, take))
     {
-      qs->policed_pkts[dir]++;
       upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_MBR);
     }

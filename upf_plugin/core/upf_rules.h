@@ -299,7 +299,8 @@ typedef struct
   uint64_t time_threshold_ns, time_quota_ns;
   /* the Time Quota's grant: the control plane changes it at each grant, whatever the quota's
    * value (TS 29.244 5.2.2.2.1: a Time Quota in an Update URR is a new quota), and an
-   * install of another grant than the replaced program's re-arms the quota */
+   * install of another grant than the quota's re-arms it, but for the grant before it (the
+   * grant undone), whose quota continues as it was (urr_tq_rearm, upf_session.c) */
   uint32_t time_quota_grant;
   uint32_t _pad;
 } upf_urr_t;

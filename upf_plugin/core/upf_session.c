@@ -181,19 +181,17 @@ urr_vol_quota_reached (const upf_urr_state_t *u, const upf_urr_t *r)
 
 /*
  * New threshold values (b, the URR's in the program installed; a, in the one it replaces)
- * re-arm their one-shot events; a new time quota re-arms its own: another value, or another
- * grant of it (time_quota_grant: the same value granted again after its event is a new
- * quota, forwarded until it is used up in turn). A program arming a volume
- * quota the URR's counts do not reach clears its mark (a new quota: forwarded, its own event
- * when reached; pfcpd gives the datapath a quota less what was read of it, so a genuine
- * grant is never reached at install). One the counts reach is marked used up without an event
- * when the quota's event was raised since the counts' last reset (UPF_URRS_QUOTA_RAISED: the
- * same value again, another value they reach, the quota put back by a rolled-back change:
- * the exhaustion that event reports; TS 29.244 5.2.2.2.1, reported once, not forwarded until
- * a new quota), else cleared, so that the next packet raises the event (the counts passed
- * the quota under a program that armed another, or its event was deferred). A program arming
- * none (the measurement paused: INAM) keeps the mark, without effect there
- * (upf_urr_quota_drops).
+ * re-arm their one-shot events (a new time quota re-arms its own: urr_tq_rearm). A program
+ * arming a volume quota the URR's counts do not reach clears its mark (a new quota:
+ * forwarded, its own event when reached; pfcpd gives the datapath a quota less what was
+ * read of it, so a genuine grant is never reached at install). One the counts reach is
+ * marked used up without an event when the quota's event was raised since the counts' last
+ * reset (UPF_URRS_QUOTA_RAISED: the same value again, another value they reach, the quota
+ * put back by a rolled-back change: the exhaustion that event reports; TS 29.244 5.2.2.2.1,
+ * reported once, not forwarded until a new quota), else cleared, so that the next packet raises the
+ * event (the counts passed the quota under a program that armed another, or its event was
+ * deferred). A program arming none (the measurement paused: INAM) keeps the mark, without effect
+ * there (upf_urr_quota_drops).
  */
 static void
 urr_rearm_marks (const upf_urr_state_t *u, uint32_t f, const upf_urr_t *a, const upf_urr_t *b,
@@ -203,8 +201,6 @@ urr_rearm_marks (const upf_urr_state_t *u, uint32_t f, const upf_urr_t *a, const
   if (memcmp (a->vol_threshold, b->vol_threshold, sizeof (a->vol_threshold))
       || a->time_threshold_ns != b->time_threshold_ns)
     *clr |= UPF_URRS_THRESHOLD_REPORTED | UPF_URRS_TIME_THRESHOLD_REPORTED;
-  if (a->time_quota_ns != b->time_quota_ns || a->time_quota_grant != b->time_quota_grant)
-    *clr |= UPF_URRS_TIME_QUOTA_EXHAUSTED;
   if (upf_urr_vol_quota_armed (b))
     {
       if (urr_vol_quota_reached (u, b) && (f & UPF_URRS_QUOTA_RAISED))
@@ -224,18 +220,115 @@ urr_marks (const upf_urr_state_t *u)
          & ~(UPF_URRS_SEEN | UPF_STATE_USED (UPF_STATE_URR) | UPF_STATE_USED (UPF_STATE_QER));
 }
 
-/* Writes only the marks that change: an install that leaves a mark as it is does not touch
- * its bit, whatever the packet path does to it meanwhile (upf_session_rearms). A new time
- * quota starts now when the URR's time metering runs (a packet seen, or a period started
- * by a read with reset), else with the metering; the install has no clock: the next tick
- * or read with reset starts it with theirs (tq_start_ns). */
+/*
+ * The Time Quota of a URR's state u when a program arming b replaces one arming a (NULL: the
+ * URR is new, or comes back after a program without it: a new quota). The grant of the
+ * quota metered (tq_grant) tells a new quota (TS 29.244 5.2.2.2.1): another grant, or
+ * another value under the same grant. A new quota starts now when the URR's time metering
+ * runs (a packet seen, or a period started by a read with reset), else with the metering;
+ * the install has no clock: the next tick or read with reset starts it with theirs
+ * (tq_start_ns). Its mark is cleared (forwarded until it is used up in turn), and the quota
+ * it replaces is kept (tq_prev_ns: its start, or UPF_TQ_SPENT when used up; tq_prev_grant)
+ * for a program that puts that grant back (the grant undone: a change refused after its
+ * install), which continues it as it was: from its own start, used up if it was.
+ * A program arming no time quota (b->time_quota_ns 0: the measurement paused, INAM) holds
+ * the quota (UPF_TQ_HELD | UPF_TQ_SINCE | its start, until a tick or read with reset, which
+ * know the time, make it UPF_TQ_HELD | the time used; UPF_TQ_HELD alone: none used, the
+ * quota armed, or not started with the metering yet), its mark kept without effect there
+ * (upf_urr_quota_drops); one arming it again under the same grant (the measurement resumed,
+ * TS 29.244 5.2.2.3.1) continues it with the time left: from the next tick or read with
+ * reset, their clock less the time used (urr_tq_clock).
+ */
 static void
-urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b)
+urr_tq_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b, uint32_t f)
+{
+  uint64_t t = u->tq_start_ns;
+  int held = t != UPF_TQ_ARMED && (t & UPF_TQ_HELD);
+  if (!t) /* the quota starts with the metering: with it, if it has started (its start as it
+           * is now: a read with reset moves the metering's) */
+    t = u->start_ns ? u->start_ns : upf_urrs_first (u);
+  if (!b->time_quota_ns)
+    {
+      if (a && a->time_quota_ns && !held)
+        u->tq_start_ns = t && t != UPF_TQ_ARMED ? UPF_TQ_HELD | UPF_TQ_SINCE | t : UPF_TQ_HELD;
+      return;
+    }
+  if (a && b->time_quota_grant == u->tq_grant
+      && (held || (a->time_quota_ns && a->time_quota_ns == b->time_quota_ns)))
+    {
+      /* the same quota, resumed (held for no tick: its pause not timed) or going on */
+      if (held && (t & UPF_TQ_SINCE))
+        u->tq_start_ns = t & ~(UPF_TQ_HELD | UPF_TQ_SINCE);
+      return;
+    }
+  if (a && b->time_quota_grant != u->tq_grant && b->time_quota_grant == u->tq_prev_grant
+      && u->tq_prev_ns != UPF_TQ_NONE)
+    {
+      /* the grant undone: the quota before it continues */
+      int spent = u->tq_prev_ns == UPF_TQ_SPENT;
+      u->tq_start_ns = spent ? 0 : u->tq_prev_ns;
+      u->tq_grant = b->time_quota_grant;
+      u->tq_prev_ns = UPF_TQ_NONE;
+      if (spent && !(f & UPF_URRS_TIME_QUOTA_EXHAUSTED))
+        upf_urrs_set (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
+      else if (!spent && (f & UPF_URRS_TIME_QUOTA_EXHAUSTED))
+        upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
+      return;
+    }
+  /* a new quota */
+  if (a && b->time_quota_grant != u->tq_grant)
+    {
+      u->tq_prev_ns = f & UPF_URRS_TIME_QUOTA_EXHAUSTED ? UPF_TQ_SPENT : t;
+      u->tq_prev_grant = u->tq_grant;
+    }
+  else
+    u->tq_prev_ns = UPF_TQ_NONE;
+  u->tq_grant = b->time_quota_grant;
+  u->tq_start_ns = u->start_ns || upf_urrs_first (u) ? UPF_TQ_ARMED : 0;
+  if (f & UPF_URRS_TIME_QUOTA_EXHAUSTED)
+    upf_urrs_clear (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
+}
+
+/* The Time Quota's start where the clock of a tick or read with reset (now_ns) starts or
+ * resumes it (r: the URR in force, NULL = none): an armed quota starts, one held resumes
+ * (the time used before its pause counted: it starts that long before now), one held
+ * under a program arming none is timed (the time it was used, its pause seen now). */
+static void
+urr_tq_clock (upf_urr_state_t *u, const upf_urr_t *r, uint64_t now_ns)
+{
+  uint64_t t = u->tq_start_ns, used;
+  if (t == UPF_TQ_ARMED)
+    {
+      u->tq_start_ns = now_ns;
+      return;
+    }
+  if (!(t & UPF_TQ_HELD))
+    return;
+  if (t & UPF_TQ_SINCE)
+    {
+      t &= ~(UPF_TQ_HELD | UPF_TQ_SINCE);
+      if (r && r->time_quota_ns)
+        u->tq_start_ns = t;
+      else
+        u->tq_start_ns = UPF_TQ_HELD | (now_ns > t ? now_ns - t : 0);
+      return;
+    }
+  if (r && r->time_quota_ns)
+    {
+      used = t & ~UPF_TQ_HELD;
+      u->tq_start_ns = now_ns > used ? now_ns - used : 1;
+    }
+}
+
+/* Writes only the marks that change: an install that leaves a mark as it is does not touch
+ * its bit, whatever the packet path does to it meanwhile (upf_session_rearms). The time
+ * quota's: urr_tq_rearm. */
+static void
+urr_rearm (upf_urr_state_t *u, const upf_urr_t *a, const upf_urr_t *b, int kept)
 {
   uint32_t f = urr_marks (u), clr, set;
   urr_rearm_marks (u, f, a, b, &clr, &set);
-  if (clr & UPF_URRS_TIME_QUOTA_EXHAUSTED)
-    u->tq_start_ns = u->start_ns || upf_urrs_first (u) ? UPF_TQ_ARMED : 0;
+  urr_tq_rearm (u, kept ? a : 0, b, f);
   if (f & clr)
     upf_urrs_clear (u, f & clr);
   if (set & ~f)
@@ -490,7 +583,7 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
             }
         if (was != &no_limits
             || state_find (fresh, UPF_STATE_URR, prog->urr[i].urr_id) != prog->urr_state[i])
-          urr_rearm (prog->urr_state[i], was, &prog->urr[i]);
+          urr_rearm (prog->urr_state[i], was, &prog->urr[i], was != &no_limits);
       }
   /* the budgets were computed for the old program's limits (and its compiled URRs' addresses
    * may come back in a later program): the next packet of each URR computes it anew. A new
@@ -505,6 +598,8 @@ upf_session_install (upf_ctx_t *ctx, upf_session_t *s, upf_program_t *prog, char
         {
           upf_stats_t st0;
           upf_verdict_t full;
+          u->tq_grant = prog->urr[i].time_quota_grant; /* (its quota: not started) */
+          u->tq_prev_ns = UPF_TQ_NONE;
           memset (&st0, 0, sizeof (st0));
           upf_verdict_init (&full);
           full.n_events = UPF_MAX_EVENTS;
@@ -703,8 +798,7 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
       upf_urr_state_t *u = p->urr_state[i];
       uint64_t start = u->start_ns ? u->start_ns : upf_urrs_first (u), q_start;
       uint32_t flags = upf_urrs_flags (u);
-      if (u->tq_start_ns == UPF_TQ_ARMED)
-        u->tq_start_ns = now_ns;
+      urr_tq_clock (u, r, now_ns);
       q_start = u->tq_start_ns ? u->tq_start_ns : start;
       if ((r->triggers & UPF_URR_T_TIMTH) && r->time_threshold_ns
           && !(flags & UPF_URRS_TIME_THRESHOLD_REPORTED) && start && now_ns >= start
@@ -714,8 +808,8 @@ upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t
           EMIT (UPF_EV_TIME_THRESHOLD, r->urr_id, now_ns - start);
         }
       if ((r->triggers & UPF_URR_T_TIMQU) && r->time_quota_ns
-          && !(flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && q_start && now_ns >= q_start
-          && now_ns - q_start >= r->time_quota_ns && n < max_ev)
+          && !(flags & UPF_URRS_TIME_QUOTA_EXHAUSTED) && q_start && !(q_start & UPF_TQ_HELD)
+          && now_ns >= q_start && now_ns - q_start >= r->time_quota_ns && n < max_ev)
         {
           upf_urrs_set (u, UPF_URRS_TIME_QUOTA_EXHAUSTED);
           EMIT (UPF_EV_TIME_QUOTA, r->urr_id, now_ns - q_start);
@@ -777,10 +871,11 @@ upf_session_read_urr (upf_session_t *s, uint32_t urr_id, upf_usage_t *out, int r
       /* The time quota keeps its start, which the period's no longer tells: the time
        * metering's start when the quota started with it (the first packet; this read,
        * which starts the metering when no packet did), this read's clock when an install
-       * armed it since the last tick. */
-      if (u->tq_start_ns == UPF_TQ_ARMED)
-        u->tq_start_ns = now_ns;
-      else if (!u->tq_start_ns)
+       * armed or resumed it since the last tick (urr_tq_clock). A quota held (paused) by
+       * the program in force does not start. */
+      const upf_urr_t *r = urr_of (atomic_load (&s->prog), urr_id);
+      urr_tq_clock (u, r, now_ns);
+      if (!u->tq_start_ns && r && r->time_quota_ns)
         u->tq_start_ns = u->start_ns ? u->start_ns : out->first_ns ? out->first_ns : now_ns;
       u->dropped_dl_pkts = u->dropped_dl_bytes = 0;
       u->start_ns = now_ns;

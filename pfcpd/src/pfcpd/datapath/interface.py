@@ -166,7 +166,10 @@ class Urr:
     time_quota_ns: int = 0
     # The Time Quota's grant: changed at each grant, whatever the quota's value (a Time Quota
     # in an Update URR is a new quota, TS 29.244 5.2.2.2.1); a program of another grant than
-    # the installed one's re-arms a quota used up.
+    # the quota's re-arms it (a quota used up too), but for the grant before it (the grant
+    # undone: the program before a refused change), whose quota goes on as it was. A program
+    # without the Time Quota (a pause, INAM) holds it, one of the same grant resumes it with
+    # the time left.
     time_quota_grant: int = 0
     drop_on_quota: bool = True
 

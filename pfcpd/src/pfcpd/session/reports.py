@@ -404,10 +404,11 @@ class Reporting(PathReporting):
         """The datapath's TIMQU event: the Time Quota it meters is used up (it drops the
         URR's traffic), reported once per grant (TS 29.244 5.2.2.2.1). The book notes it
         (``time_quota_over``, journaled): a program installed after it drops that traffic
-        too (`blocked_urrs`) until the CP grants a new Time Quota. The datapath itself
-        cannot tell: an install re-arms a time quota whose value changes (a pause's program
-        has none; its rollback or its end puts the quota back) with no clock to see it
-        used up, and would forward the traffic and raise the event again. Not reported:
+        too (`blocked_urrs`) until the CP grants a new Time Quota. The datapath keeps a
+        quota used up through a pause and its end and through a grant undone, but one that
+        lost the session's state (restarted: the program installed afresh) meters the
+        quota again from its install, and would forward the traffic and raise the event
+        again. Not reported:
         an event of a quota reported already (no grant since), or one raised before the
         grant of the quota in force, within LATE_WINDOW_NS of it (about the quota before;
         the counts go into the URR's next report)."""

@@ -208,10 +208,11 @@ class UrrBook:
     time_granted_ns: int = dataclasses.field(default=0, compare=False)
     # The Time Quota's grants (`grant_time`), modulo 2**32: the datapath is given it with the
     # quota (`Urr.time_quota_grant`) and re-arms a quota when it changes (meters it again
-    # from then; one used up forwards again), the same value granted again too. Journaled
-    # ("tg", when not 0): a restored engine installs its programs again with the grants the
-    # datapath holds, which then keeps each quota's start (the vpp datapath keeps its
-    # sessions across a pfcpd restart).
+    # from then; one used up forwards again), the same value granted again too; a grant
+    # undone (the count of the grant before, put back by a refused change's undo) continues
+    # the quota before it as it was. Journaled ("tg", when not 0): a restored engine
+    # installs its programs again with the grants the datapath holds, which then keeps each
+    # quota's start (the vpp datapath keeps its sessions across a pfcpd restart).
     time_grants: int = dataclasses.field(default=0, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
