@@ -194,3 +194,18 @@ def test_a_modification_keeping_the_peer_neither_probes_nor_reports_again(hp: Ha
     assert echoes(dp) == [] and node_reports(sent) == []
     sent = h.advance(10.0)  # the next rounds, unanswered: still the one failure
     assert echoes(dp) and node_reports(sent) == []
+
+
+def test_a_peer_the_last_session_left_is_forgotten(hp: Harness) -> None:
+    """With no session left the engine's timer still runs the path monitor, which forgets
+    the peer when it is next due: a later session to it starts afresh (an Echo Request at
+    once, no report of the earlier path's state)."""
+    resp = hp.establish(*standard_rules())
+    seid = resp.get(T.F_SEID).seid  # type: ignore[union-attr]
+    hp.advance(0.1)
+    assert [peer for peer, _ in echoes(hp.dp)] == [GNB]  # (the first one goes at once)
+    hp.delete(seid)
+    assert hp.engine.get_timer() is not None  # (the monitor still has the peer)
+    sent = hp.advance(60.0)
+    assert hp.engine.get_timer() is None  # (forgotten: nothing left to time)
+    assert echoes(hp.dp) == [] and node_reports(sent) == []

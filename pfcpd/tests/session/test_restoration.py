@@ -9,6 +9,8 @@ is read by tshark's PFCP dissector (the ``h`` fixture)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from session_harness import (
     N3,
     Harness,
@@ -27,7 +29,7 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, Message
+from pfcpd.pfcp import IE, Grouped, IEType, Message
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.session import MemoryJournal
@@ -131,3 +133,42 @@ def test_a_ue_address_outside_the_pools_is_the_cps(h: Harness) -> None:
     assert cause(resp) == 1
     assert _in_use(h) == (1, 0)
     assert h.dp.process_ul(gtpu(ul_packet("192.0.2.10"), 0x11)).verdict == Verdict.FORWARD
+
+
+def _v6_rules(up: A.UEIPAddress, down: A.UEIPAddress, fteid: A.FTEID | None = None) -> list[IE]:
+    dl = dl_pdr()
+    pdi = dl.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies = [down if c.type == T.UE_IP_ADDRESS else c for c in pdi.ies]
+    return [ul_pdr(ue=up, fteid=fteid), dl, ul_far(), dl_far(), qer(), urr(1)]
+
+
+def test_a_ue_address_overlapping_a_pool_holds_its_values() -> None:
+    """An IPv6 address given without its prefix length is a /64 (8.2.62): in a pool of
+    single addresses (/128 values of a /120) it is none of the pool's values but covers
+    them all: they are held while the restored session has it (as a restart holds them),
+    so no CHV6 session gets one of them (79), and they are free again once it goes."""
+    dp = LocalDatapath(expected_sessions=16)
+    try:
+        pools = {
+            "internet": (
+                ipaddress.ip_network("10.45.0.0/29"),
+                ipaddress.ip_network("2001:db8:45::/120"),
+            )
+        }
+        h = Harness(dp, pools=pools)
+        chv6 = (A.UEIPAddress(source=True, choose_v6=True), A.UEIPAddress(choose_v6=True))
+        given = (
+            A.UEIPAddress(ipv6="2001:db8:45::7", source=True),
+            A.UEIPAddress(ipv6="2001:db8:45::7"),
+        )
+        req = establishment(*_v6_rules(*given, fteid=A.FTEID(0x99, str(N3))), cp_seid=2)
+        req.ies.append(F.PFCPSEReqFlags.of("RESTI"))
+        restored = h.request(req)
+        assert cause(restored) == 1
+        assert cause(h.establish(*_v6_rules(*chv6), cp_seid=3)) == 79
+        assert cause(h.delete(up_seid(restored))) == 1
+        assert cause(h.establish(*_v6_rules(*chv6), cp_seid=4)) == 1
+        h.check_sent_with_tshark()
+    finally:
+        dp.close()

@@ -34,13 +34,14 @@ from session_harness import (
     urr,
 )
 
-from pfcpd.datapath.local.engine import Verdict
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.session import MemoryJournal
 
 T = IEType
 
@@ -199,3 +200,68 @@ def test_ipv6_prefix_delegation_bits_widen_the_prefix(
     assert dl_to("2001:db8:77:100::1") == Verdict.FORWARD
     assert dl_to(inside) == Verdict.FORWARD
     assert dl_to(outside) != Verdict.FORWARD
+
+
+def _as_an_earlier_release_kept_it(h: Harness, seid: int) -> None:
+    """The session's FAR 2 as an earlier pfcpd accepted and journaled it: Apply Action
+    FORW+NOCP (compiled as FORW then: NOCP without BUFF is nothing to do), an SDF filter
+    with only an ID, a URL redirect."""
+    s = h.engine.sessions[seid]
+    rules = s.rules
+    far = rules.far[2]
+    far.ies = [
+        F.ApplyAction.of("FORW", "NOCP") if ie.type == T.APPLY_ACTION else ie for ie in far.ies
+    ]
+    far.raw = None
+    fp = far.get(T.FORWARDING_PARAMETERS)
+    assert isinstance(fp, Grouped)
+    fp.ies.append(TR.RedirectInformation(2, "http://portal.example/"))
+    pdi = rules.pdr[1].get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies.append(TR.SDFFilter(filter_id=5))
+    rules.pdr[1].raw = None
+    s.set_rules(rules)
+    h.engine._write(s)
+    h.engine.commit()
+
+
+def test_a_rule_an_earlier_release_kept_is_restored_and_modified(h: Harness) -> None:
+    """The checks are the requests': a session journaled with such values before is
+    restored as it was, and a modification that leaves those rules alone is accepted
+    (with the datapath that kept the session, e.g. VPP, as after a restart)."""
+    seid = up_seid(h.establish())
+    _as_an_earlier_release_kept_it(h, seid)
+    assert cause(h.modify(seid, g(T.UPDATE_QER, S.QERID(1), TR.MBR(2000, 2000)))) == 1
+    journal = MemoryJournal()
+    journal.records = dict(h.journal.records)
+    dp = LocalDatapath(expected_sessions=16)
+    try:
+        again = Harness(dp, journal=journal)
+        assert again.engine.restore(journal.items(), again.now) == 1
+        assert cause(again.modify(seid, g(T.UPDATE_QER, S.QERID(1), TR.MBR(3000, 3000)))) == 1
+        # (an Update FAR giving an Apply Action is checked)
+        update = g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("DROP", "FORW"))
+        resp = again.modify(seid, update)
+        assert cause(resp) == 69 and _offending(resp) == [T.APPLY_ACTION]
+    finally:
+        dp.close()
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("FORW", "NOCP")),
+        g(
+            T.UPDATE_FAR,
+            S.FARID(1),
+            g(T.UPDATE_FORWARDING_PARAMETERS, TR.RedirectInformation(3, "sip:portal@example")),
+        ),
+        g(T.UPDATE_PDR, S.PDRID(1), TR.OuterHeaderRemoval(4)),
+    ],
+    ids=["apply-action", "redirect", "ohr"],
+)
+def test_an_update_giving_such_a_value_is_refused(h: Harness, update: Grouped) -> None:
+    seid = up_seid(h.establish())
+    kept = h.engine.sessions[seid].rules_blob
+    assert cause(h.modify(seid, update)) in (69, 73)
+    assert h.engine.sessions[seid].rules_blob == kept

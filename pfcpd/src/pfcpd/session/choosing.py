@@ -130,7 +130,9 @@ class Choosing(EngineState):
         at our N3 address (else 71, as `_check_given_fteids` refuses) and its TEID in use
         by no other session (else 71, the F-TEID as Offending IE): it is taken again. A UE
         address without CHV4/CHV6 inside a UE pool of its PDR's network instance is taken
-        again too (another session holding it: 64); one outside the pools is the CP's."""
+        again too (another session holding it: 64), and one that overlaps a pool's values
+        otherwise (an address without the pool's prefix length) holds them while the
+        session has it; one outside the pools is the CP's."""
         teids: set[int] = set()
         ues: set[tuple[str, IPNetwork]] = set()
         n3 = self.settings.n3_address
@@ -172,6 +174,11 @@ class Choosing(EngineState):
                                 f"PDR {pdr_id}: restored UE address {net} ({instance}) is"
                                 " another session's",
                             )
+                        elif self.ue_pools.hold(instance, net):
+                            # (overlapping pools' values, not a value of one: held in use
+                            # while the session has it, as a restart does, `restore`)
+                            ues.add((instance, net))
+                            alloc.ue.append((instance, net))
 
     def _owned(self, fteid: FTEID, own: Collection[int]) -> bool:
         """``fteid`` is one of ``own`` TEIDs at our N3 address."""

@@ -83,13 +83,6 @@ _NO_TUNNEL = (Interface.SGI_LAN, Interface.VN_INTERNAL)
 assert all(i == value for i, value in enumerate(_INTERFACES))
 _APPLY_ACTIONS = tuple(ApplyAction(flags) for flags in range(_APPLY_ACTION_MASK + 1))
 _DUPL, _FORW = int(ApplyAction.DUPL), int(ApplyAction.FORW)
-# TS 29.244 8.2.26: one and only one of these is set; NOCP and BDPN only with BUFF.
-_APPLY_ONE_OF = ApplyActionIE.of("DROP", "FORW", "BUFF", "IPMA", "IPMD").flags
-_APPLY_WITH_BUFF = ApplyActionIE.of("NOCP", "BDPN").flags
-_APPLY_BUFF = ApplyActionIE.of("BUFF").flags
-# Outer Header Removal descriptions the datapath does (TS 29.244 8.2.64): the GTP-U header
-# and its UDP/IP (IPv4 0, IPv6 1, either 6), what a PDR's local F-TEID receives.
-_GTPU_REMOVALS = frozenset({0, 1, 6})
 
 
 # What a PFCP PDR compiles to but its local F-TEID and UE address (`pdr_common`): the
@@ -197,20 +190,6 @@ def _own_filters(pdi: Grouped, pdr_id: int) -> list[SdfFilter]:
     for ie in pdi.get_all(T.SDF_FILTER):
         assert isinstance(ie, SDFFilter)
         base = SdfFilter()
-        if (
-            ie.flow_description is None
-            and ie.tos_traffic_class is None
-            and ie.spi is None
-            and ie.flow_label is None
-        ):
-            # (it would match every packet: an SDF Filter ID alone names a filter given
-            # elsewhere, which the datapath's filters do not refer to)
-            raise _fail(
-                RULE_ID_PDR,
-                pdr_id,
-                f"PDR {pdr_id}: an SDF filter without a flow description, ToS, SPI or flow"
-                " label (a reference by SDF Filter ID alone is not supported)",
-            )
         if ie.flow_description is not None:
             parsed = filters_or_refusal(
                 ie.flow_description,
@@ -420,13 +399,6 @@ def pdr_common(
             Cause.CONDITIONAL_IE_MISSING, f"PDR {pdr_id} without FAR ID", offending_ie=T.FAR_ID
         )
     ohr = first.get(T.OUTER_HEADER_REMOVAL)
-    if ohr is not None and ohr.description not in _GTPU_REMOVALS:  # type: ignore[attr-defined]
-        raise _fail(
-            RULE_ID_PDR,
-            pdr_id,
-            f"PDR {pdr_id}: outer header removal {ohr.description} unsupported"  # type: ignore[attr-defined]
-            " (GTP-U/UDP/IPv4, GTP-U/UDP/IPv6, GTP-U/UDP/IP only)",
-        )
     qers = tuple(int(q.value) for q in g.get_all(T.QER_ID))  # type: ignore[attr-defined]
     urrs = tuple(int(u.value) for u in g.get_all(T.URR_ID))  # type: ignore[attr-defined]
     if len(qers) > 2 or len(urrs) > 4:
@@ -472,7 +444,9 @@ def _interface(value: int | None, pdr_id: int) -> int:
 
 def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
     action = g.get(T.APPLY_ACTION)
-    flags = _apply_action(far_id, action.flags if isinstance(action, ApplyActionIE) else 0)
+    # (its values checked on requests: `rules.check_far_values`; a rule a session kept
+    # from before compiles as it was accepted)
+    flags = action.flags & _APPLY_ACTION_MASK if isinstance(action, ApplyActionIE) else 0
     if flags & _DUPL:
         raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: duplicating is not supported")
     fp = g.get(T.FORWARDING_PARAMETERS)
@@ -502,19 +476,14 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
             kwargs["dscp"] = (tlm.tos_traffic_class >> 8) >> 2
         redirect = fp.get(T.REDIRECT_INFORMATION)
         if isinstance(redirect, RedirectInformation):
-            # IPv4/IPv6 server addresses only: the datapath rewrites the destination; a URL
-            # or SIP URI (2, 3) needs an HTTP/SIP proxy in the path, which there is not
-            if redirect.address_type not in (0, 1):
-                raise _fail(
-                    RULE_ID_FAR,
-                    far_id,
-                    f"FAR {far_id}: redirect address type {redirect.address_type} unsupported"
-                    " (IPv4 or IPv6 server addresses only)",
-                )
-            try:
-                server = ipaddress.ip_address(redirect.server_address)
-            except ValueError as e:
-                raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: redirect {e}") from e
+            # (a URL or SIP URI is refused on requests, `rules.check_far_values`: a session
+            # kept from before has it reported only)
+            server: IPAddress | str = redirect.server_address
+            if redirect.address_type in (0, 1):
+                try:
+                    server = ipaddress.ip_address(redirect.server_address)
+                except ValueError as e:
+                    raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: redirect {e}") from e
             kwargs["redirect"] = (redirect.address_type, server)
     elif flags & _FORW:
         raise RuleError(
@@ -523,26 +492,6 @@ def compile_far(ctx: CompileContext, far_id: int, g: Grouped) -> Far:
             offending_ie=T.FORWARDING_PARAMETERS,
         )
     return Far(far_id=far_id, apply_action=_APPLY_ACTIONS[flags], **kwargs)  # type: ignore[arg-type]
-
-
-def _apply_action(far_id: int, flags: int) -> int:
-    """The Apply Action's flags the datapath implements (`_APPLY_ACTION_MASK`), checked:
-    one and only one of DROP, FORW, BUFF, IPMA and IPMD, NOCP and BDPN only with BUFF (TS
-    29.244 8.2.26; else 69, the Apply Action as Offending IE); a flag the datapath does
-    not implement (IPMA, IPMD, DFRT, EDRT, BDPN, DDPN, ...) is refused with 73."""
-    one = flags & _APPLY_ONE_OF
-    if not one or one & (one - 1) or (flags & _APPLY_WITH_BUFF and not flags & _APPLY_BUFF):
-        names = "+".join(ApplyActionIE(flags).names()) or "no flag"
-        raise RuleError(
-            Cause.MANDATORY_IE_INCORRECT,
-            f"FAR {far_id}: Apply Action {names}: one of DROP, FORW, BUFF, IPMA and IPMD,"
-            " NOCP and BDPN only with BUFF",
-            offending_ie=T.APPLY_ACTION,
-        )
-    if flags & ~_APPLY_ACTION_MASK:
-        names = "+".join(ApplyActionIE(flags & ~_APPLY_ACTION_MASK).names())
-        raise _fail(RULE_ID_FAR, far_id, f"FAR {far_id}: Apply Action {names} unsupported")
-    return flags
 
 
 def _ohc(ctx: CompileContext, far_id: int, ohc: OuterHeaderCreation) -> tuple[IPAddress, int]:

@@ -45,6 +45,7 @@ from .rules import (
     KINDS,
     RuleSet,
     check_far_references,
+    check_far_values,
     check_references,
     check_supported,
     ie_value,
@@ -397,6 +398,7 @@ class Modification(Choosing, Reporting):
             quick, quick_at = None, -1  # (and the FAR's index)
             for update in updates:
                 far_id = rule_id(update, "far")
+                check_far_values(far_id, update)
                 far = merged.get(far_id)
                 if far is None:
                     at = far_at.get(far_id)

@@ -19,13 +19,16 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from ..pfcp import IE, Cause, Grouped, IEType, IgnoredIE, Message, RawIE, encode_groups
-from ..pfcp.ies_flags import ReportingTriggers
+from ..pfcp.ies_flags import ApplyAction, ReportingTriggers
 from ..pfcp.ies_traffic import (
     RULE_ID_BAR,
     RULE_ID_FAR,
     RULE_ID_PDR,
     RULE_ID_QER,
     RULE_ID_URR,
+    OuterHeaderRemoval,
+    RedirectInformation,
+    SDFFilter,
 )
 from .errors import RuleError
 
@@ -124,8 +127,7 @@ class RuleSet:
                         break
                 if rid is not None and rid not in of_kind:
                     of_kind[rid] = ie
-                    if of_kind is rules.urr:
-                        check_trigger_values(rid, ie)
+                    check_values(ie.type, rid, ie)
                     continue
             rules = cls()
             rules.create(request)  # (raises what it refuses)
@@ -154,8 +156,7 @@ class RuleSet:
                         f"{kind.upper()} {rid} already exists",
                         failed_rule=(rule_type, rid),
                     )
-                if create == T.CREATE_URR:
-                    check_trigger_values(rid, g)
+                check_values(create, rid, g)
                 rules[rid] = g
 
     def remove(self, request: Message | RuleIEs) -> None:
@@ -194,6 +195,8 @@ class RuleSet:
                 old = rules.get(rid)
                 if old is None:
                     raise no_such_rule(kind, rid)
+                if update != T.UPDATE_URR:
+                    check_values(update, rid, g)  # (the values the update gives)
                 merge_update(old, g, removals)
                 if update == T.UPDATE_URR and g.get(T.REPORTING_TRIGGERS) is not None:
                     check_trigger_values(rid, old)  # (triggers given: their values kept)
@@ -470,3 +473,97 @@ def check_trigger_values(urr_id: int, g: Grouped) -> None:
                 f"URR {urr_id}: reporting trigger {name} without {_names(ie_type)}",
                 offending_ie=ie_type,
             )
+
+
+# TS 29.244 8.2.26: one and only one of these is set; NOCP and BDPN only with BUFF; the
+# datapath implements DROP, FORW, BUFF, NOCP (DUPL: refused when compiled).
+_ONE_OF = ApplyAction.of("DROP", "FORW", "BUFF", "IPMA", "IPMD").flags
+_WITH_BUFF = ApplyAction.of("NOCP", "BDPN").flags
+_BUFF = ApplyAction.of("BUFF").flags
+_IMPLEMENTED = ApplyAction.of("DROP", "FORW", "BUFF", "NOCP", "DUPL").flags
+# Outer Header Removal descriptions the datapath does (TS 29.244 8.2.64): the GTP-U header
+# and its UDP/IP (IPv4 0, IPv6 1, either 6), what a PDR's local F-TEID receives.
+_GTPU_REMOVALS = frozenset({0, 1, 6})
+
+
+def check_values(group_type: int, rid: int, g: Grouped) -> None:
+    """The values a request's Create or Update group gives its rule, checked as TS 29.244
+    states them where the datapath could only get them wrong (the IEs of ``g`` itself: an
+    Update group's other values are the rule's, accepted before). Checked on requests only:
+    a rule a session kept from an earlier release compiles as it was accepted."""
+    if group_type in (T.CREATE_FAR, T.UPDATE_FAR):
+        check_far_values(rid, g, group_type == T.CREATE_FAR)
+    elif group_type in (T.CREATE_PDR, T.UPDATE_PDR):
+        check_pdr_values(rid, g)
+    elif group_type == T.CREATE_URR:
+        check_trigger_values(rid, g)
+
+
+def check_far_values(far_id: int, g: Grouped, create: bool = False) -> None:
+    """A Create FAR's (``create``) or Update FAR's Apply Action: one and only one of DROP,
+    FORW, BUFF, IPMA and IPMD, NOCP and BDPN only with BUFF (8.2.26; else 69 with the Apply
+    Action as Offending IE), no flag the datapath lacks (IPMA, IPMD, DFRT, EDRT, BDPN, DDPN,
+    ...: 73); its (Update) Forwarding Parameters' Redirect Information an IPv4 or IPv6
+    server address (a URL or SIP URI needs an HTTP/SIP proxy in the path: 73)."""
+    action = g.get(T.APPLY_ACTION)
+    if isinstance(action, ApplyAction) or create:
+        flags = action.flags if isinstance(action, ApplyAction) else 0
+        one = flags & _ONE_OF
+        if not one or one & (one - 1) or (flags & _WITH_BUFF and not flags & _BUFF):
+            names = "+".join(ApplyAction(flags).names()) or "no flag"
+            raise RuleError(
+                Cause.MANDATORY_IE_INCORRECT,
+                f"FAR {far_id}: Apply Action {names}: one of DROP, FORW, BUFF, IPMA and"
+                " IPMD, NOCP and BDPN only with BUFF",
+                offending_ie=T.APPLY_ACTION,
+            )
+        if flags & ~_IMPLEMENTED:
+            names = "+".join(ApplyAction(flags & ~_IMPLEMENTED).names())
+            raise _rule_failure(
+                RULE_ID_FAR, far_id, f"FAR {far_id}: Apply Action {names} unsupported"
+            )
+    for fp_type in (T.FORWARDING_PARAMETERS, T.UPDATE_FORWARDING_PARAMETERS):
+        fp = g.get(fp_type)
+        redirect = fp.get(T.REDIRECT_INFORMATION) if isinstance(fp, Grouped) else None
+        if isinstance(redirect, RedirectInformation) and redirect.address_type not in (0, 1):
+            raise _rule_failure(
+                RULE_ID_FAR,
+                far_id,
+                f"FAR {far_id}: redirect address type {redirect.address_type} unsupported"
+                " (IPv4 or IPv6 server addresses only)",
+            )
+
+
+def check_pdr_values(pdr_id: int, g: Grouped) -> None:
+    """A Create or Update PDR's Outer Header Removal one the datapath does (GTP-U/UDP/IPv4,
+    IPv6 or IP), its PDI's SDF Filters each with something to match (a filter with only an
+    SDF Filter ID refers to one given elsewhere, which the datapath's filters cannot: it
+    would match every packet): else 73 naming the PDR."""
+    ohr = g.get(T.OUTER_HEADER_REMOVAL)
+    if isinstance(ohr, OuterHeaderRemoval) and ohr.description not in _GTPU_REMOVALS:
+        raise _rule_failure(
+            RULE_ID_PDR,
+            pdr_id,
+            f"PDR {pdr_id}: outer header removal {ohr.description} unsupported"
+            " (GTP-U/UDP/IPv4, GTP-U/UDP/IPv6, GTP-U/UDP/IP only)",
+        )
+    pdi = g.get(T.PDI)
+    if not isinstance(pdi, Grouped):
+        return
+    for f in pdi.get_all(T.SDF_FILTER):
+        if isinstance(f, SDFFilter) and (
+            f.flow_description is None
+            and f.tos_traffic_class is None
+            and f.spi is None
+            and f.flow_label is None
+        ):
+            raise _rule_failure(
+                RULE_ID_PDR,
+                pdr_id,
+                f"PDR {pdr_id}: an SDF filter without a flow description, ToS, SPI or flow"
+                " label (a reference by SDF Filter ID alone is not supported)",
+            )
+
+
+def _rule_failure(rule_type: int, rid: int, text: str) -> RuleError:
+    return RuleError(Cause.RULE_CREATION_MODIFICATION_FAILURE, text, failed_rule=(rule_type, rid))

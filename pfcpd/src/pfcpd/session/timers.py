@@ -24,7 +24,8 @@ log = logging.getLogger("pfcpd.session")
 class Timers(Reporting):
     def get_timer(self) -> float | None:
         if not self.sessions:
-            return None
+            # (GTP-U path management forgets the peers the last sessions left when due)
+            return self._paths_timer()
         times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
         if self._delayed_dldr:
             times.append(self._delayed_dldr[0][0])
