@@ -396,11 +396,12 @@ upf_drop (upf_stats_t *st, upf_verdict_t *v, upf_drop_reason_t r)
   return 0;
 }
 
-/* Token bucket policer (caller's ns clock); returns 1 if the packet conforms. With take 0 the
- * bucket is refilled to now_ns and checked but not debited (upf_police_take debits it). */
+/* Token bucket policer (caller's ns clock): the bucket is refilled to now_ns and checked, not
+ * debited (upf_police_take debits it once the packet is sent); returns 1 if the packet
+ * conforms. */
 static UPF_ALWAYS_INLINE int
 upf_police (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t len,
-            uint64_t now_ns, int take)
+            uint64_t now_ns)
 {
   upf_state_dir_t *s = &qs->d[dir];
   uint64_t need = (uint64_t)len * 1000000000ULL, Bps = rt->Bps[dir], last, tokens;
@@ -419,17 +420,12 @@ upf_police (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t 
     }
   if (now_ns > last)
     s->q_last_ns = now_ns;
-  if (tokens < need || !take)
-    {
-      s->tokens_nb = tokens;
-      return tokens >= need;
-    }
-  s->tokens_nb = tokens - need;
-  return 1;
+  s->tokens_nb = tokens;
+  return tokens >= need;
 }
 
-/* Debit a bucket upf_police (take 0) found to hold len bytes' tokens. A QER listed twice
- * on a PDR is debited twice: the bucket then stops at empty. */
+/* Debit a bucket upf_police found to hold len bytes' tokens. A QER listed twice on a PDR is
+ * debited twice: the bucket then stops at empty. */
 static inline void
 upf_police_take (upf_qer_state_t *qs, const upf_qer_rt_t *rt, unsigned dir, uint32_t len)
 {
@@ -676,11 +672,11 @@ upf_session_classify (const upf_entry_t *e, unsigned dir, const upf_match_t *m)
   return upf_classify (e, dir, m);
 }
 
-/* A QER on a packet of the PDR pdr: its gate, then its MBR policer (take 0: the bucket is
- * checked, not debited), then its marking. Returns 1 when the packet passes, else drops it. */
+/* A QER on a packet of the PDR pdr: its gate, then its MBR policer (the bucket checked, not
+ * debited), then its marking. Returns 1 when the packet passes, else drops it. */
 static UPF_ALWAYS_INLINE int
 upf_qer_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, int pdr, uint32_t len,
-               uint64_t now_ns, const upf_qer_rt_t *qer, int take, upf_verdict_t *v)
+               uint64_t now_ns, const upf_qer_rt_t *qer, upf_verdict_t *v)
 {
   upf_qer_state_t *qs = qer->state;
   if (qer->gate[dir] == UPF_GATE_CLOSED)
@@ -688,7 +684,7 @@ upf_qer_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, int pdr, uin
       upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
     }
-  if (!upf_police (qs, qer, dir, len, now_ns, take))
+  if (!upf_police (qs, qer, dir, len, now_ns))
     {
       upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_MBR);
@@ -725,26 +721,19 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
   v->far_id = far->far_id;
   v->qfi = m->has_qfi ? m->qfi : 0;
 
-  /* QER: gates, then MBR policers. With two QERs (a flow MBR and the session AMBR, say) a
-   * packet takes tokens from both buckets or from neither: the first is checked, and debited
-   * once the second has passed too. */
+  /* QER: gates, then MBR policers, checked here and debited once the packet is sent (below):
+   * a packet dropped on the way (a second QER, the FAR's DROP, a full buffer, an exhausted
+   * quota) or buffered (it is policed when the buffer is flushed) takes no tokens. With two
+   * QERs (a flow MBR and the session AMBR, say) a packet takes tokens from both buckets or
+   * from neither. */
   _Static_assert(UPF_MAX_QER_PER_PDR == 2, "a PDR has no, one or two QERs");
   if (rule->qer[0] != UPF_NONE8)
     {
-      const upf_qer_rt_t *q0 = &upf_e_qer (e)[rule->qer[0]];
-      if (__builtin_expect (rule->qer[1] == UPF_NONE8, 1))
-        {
-          if (!upf_qer_apply (st, e, dir, pdr, len, now_ns, q0, 1, v))
-            return 0;
-        }
-      else
-        {
-          const upf_qer_rt_t *q1 = &upf_e_qer (e)[rule->qer[1]];
-          if (!upf_qer_apply (st, e, dir, pdr, len, now_ns, q0, 0, v)
-              || !upf_qer_apply (st, e, dir, pdr, len, now_ns, q1, 1, v))
-            return 0;
-          upf_police_take (q0->state, q0, dir, len);
-        }
+      if (!upf_qer_apply (st, e, dir, pdr, len, now_ns, &upf_e_qer (e)[rule->qer[0]], v))
+        return 0;
+      if (__builtin_expect (rule->qer[1] != UPF_NONE8, 0)
+          && !upf_qer_apply (st, e, dir, pdr, len, now_ns, &upf_e_qer (e)[rule->qer[1]], v))
+        return 0;
     }
 
   /* FAR apply action (forward only, the usual one, skips the checks). */
@@ -794,6 +783,16 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
     {
       upf_urr_count_drop_dl (e, pdr, dir, len);
       return upf_drop (st, v, UPF_DROP_QUOTA);
+    }
+  if (rule->qer[0] != UPF_NONE8)
+    {
+      const upf_qer_rt_t *q = &upf_e_qer (e)[rule->qer[0]];
+      upf_police_take (q->state, q, dir, len);
+      if (__builtin_expect (rule->qer[1] != UPF_NONE8, 0))
+        {
+          q = &upf_e_qer (e)[rule->qer[1]];
+          upf_police_take (q->state, q, dir, len);
+        }
     }
   v->verdict = UPF_VERDICT_FORWARD;
   v->dest_interface = far->dest_interface;

@@ -1,5 +1,6 @@
 /* Two QERs on one PDR (a flow MBR and the session AMBR: a packet one of them drops takes no
- * tokens from the other), and the PDU Session Container type of an N9 uplink G-PDU. */
+ * tokens from the other); a packet dropped after the QERs (FAR DROP, exhausted quota) or
+ * buffered takes no tokens; the PDU Session Container type of an N9 uplink G-PDU. */
 #include "test_util.h"
 
 #define N3_UPF IP4 (10, 200, 0, 2)
@@ -16,6 +17,7 @@ typedef struct
   upf_qer_t qer[2];
   upf_urr_t urr[1];
   upf_sdf_t sdf[1];
+  upf_bar_t bar;
   upf_program_desc_t d;
 } prog_t;
 
@@ -184,6 +186,96 @@ test_second_qer_drops_take_no_first_qer_tokens (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* QER 1 alone on the DL PDR 2: DL 8 Mbit/s, a 10,000-byte bucket (ten 1000-byte packets). */
+static void
+mbr_prog (prog_t *p)
+{
+  base_prog (p);
+  p->qer[0].mbr_dl_bps = 8000000, p->qer[0].burst_bytes = 10000;
+}
+
+static void
+put (upf_ctx_t *c, upf_session_t *s, prog_t *p)
+{
+  char err[128];
+  if (upfcore_session_install (c, s, &p->d, err, sizeof (err)))
+    fail_msg ("install: %s", err);
+}
+
+/* Packets the FAR drops take no tokens: once it forwards, at the same instant, the bucket is
+ * full. */
+static void
+test_far_drop_takes_no_tokens (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_verdict_t v;
+  upf_session_t *s;
+  uint64_t t = 1000000000ULL;
+  (void)st;
+  mbr_prog (&p);
+  p.far[1].apply_action = UPF_AA_DROP;
+  s = install (c, 1, &p);
+  assert_int_equal (send_dl (c, DN_A, 20, t, &v), 0);
+  assert_int_equal (v.drop_reason, UPF_DROP_FAR_DROP);
+  p.far[1].apply_action = UPF_AA_FORW;
+  put (c, s, &p);
+  assert_int_equal (send_dl (c, DN_A, 20, t, &v), 10);
+  assert_int_equal (v.drop_reason, UPF_DROP_MBR);
+  upfcore_ctx_delete (c);
+}
+
+/* Packets an exhausted quota drops take no tokens: they are dropped for the quota, not for
+ * the MBR, and once the quota is lifted the bucket holds what the packets sent left. */
+static void
+test_quota_drop_takes_no_tokens (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_verdict_t v;
+  upf_session_t *s;
+  uint64_t t = 1000000000ULL;
+  (void)st;
+  mbr_prog (&p);
+  p.urr[0].triggers = UPF_URR_T_VOLQU;
+  p.urr[0].flags = UPF_URR_F_DROP_ON_QUOTA;
+  p.urr[0].vol_quota[UPF_VOL_TOTAL] = 4000; /* four packets */
+  s = install (c, 1, &p);
+  assert_int_equal (send_dl (c, DN_A, 20, t, &v), 4);
+  assert_int_equal (v.drop_reason, UPF_DROP_QUOTA);
+  p.urr[0] = (upf_urr_t){ .urr_id = 1 };
+  put (c, s, &p);
+  assert_int_equal (send_dl (c, DN_A, 20, t, &v), 6);
+  assert_int_equal (v.drop_reason, UPF_DROP_MBR);
+  upfcore_ctx_delete (c);
+}
+
+/* Buffered packets take no tokens (a flush runs them through the rules then), nor do those
+ * a full buffer drops. */
+static void
+test_buffered_packets_take_no_tokens (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_verdict_t v;
+  upf_session_t *s;
+  uint64_t t = 1000000000ULL;
+  (void)st;
+  mbr_prog (&p);
+  p.far[1].apply_action = UPF_AA_BUFF;
+  p.bar = (upf_bar_t){ .bar_id = 1, .max_pkts = 4 };
+  p.d.bar = &p.bar;
+  s = install (c, 1, &p);
+  assert_int_equal (send_dl (c, DN_A, 20, t, &v), 0);
+  assert_int_equal (upfcore_buffer_count (s), 4);
+  assert_int_equal (v.drop_reason, UPF_DROP_BUFFER_FULL);
+  assert_int_equal (upfcore_buffer_drop (s), 4);
+  p.far[1].apply_action = UPF_AA_FORW;
+  put (c, s, &p);
+  assert_int_equal (send_dl (c, DN_A, 20, t, &v), 10);
+  upfcore_ctx_delete (c);
+}
+
 /* The octets of the PDU Session Container of a G-PDU: the 4 after the GTP-U header's 12. */
 static const uint8_t *
 psc_of (const uint8_t *out, uint32_t n)
@@ -278,6 +370,9 @@ main (void)
     cmocka_unit_test (test_flow_mbr_drops_take_no_ambr_tokens),
     cmocka_unit_test (test_closed_second_gate_takes_no_first_qer_tokens),
     cmocka_unit_test (test_second_qer_drops_take_no_first_qer_tokens),
+    cmocka_unit_test (test_far_drop_takes_no_tokens),
+    cmocka_unit_test (test_quota_drop_takes_no_tokens),
+    cmocka_unit_test (test_buffered_packets_take_no_tokens),
     cmocka_unit_test (test_n9_uplink_psc_is_ul_pdu_session_information),
     cmocka_unit_test (test_encap_ul_psc_template),
   };
