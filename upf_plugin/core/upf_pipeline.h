@@ -920,7 +920,9 @@ upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, u
  * without TEID, matches a PDR with one), and the DL rules apply: DL gate and MBR, DL counts, the
  * FAR (to Access: the caller writes v->encap in front of the inner packet, as for N9
  * forwarding). A buffering FAR drops it (NO_BUFFER: the DL buffer is flushed through the N6
- * path). Redirection applies to uplink: not reported.
+ * path). Redirection applies to uplink: not reported. The RQI of a received DL PDU Session
+ * Container goes on to the access side with the packet (the PSA's reflective QoS reaches the
+ * UE through an I-UPF; TS 38.415 5.5.3.3), as a QER's RQI does.
  */
 static __attribute__ ((noinline, unused)) int
 upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_malformed_t r,
@@ -935,6 +937,7 @@ upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, 
   upf_prog_prefetch_hot (s->prog, UPF_DIR_DL);
   upf_prog_prefetch_states (s, UPF_DIR_DL);
   pdr = upf_classify_gtpu_dl (s, m);
+  v->rqi = g->rqi;
   fwd = upf_session_apply_pdr (st, s, UPF_DIR_DL, m, m->in->total_len, now_ns, pdr, v);
   v->redirect_type = 0;
   v->redirect_addr = 0;

@@ -268,6 +268,36 @@ test_n9_downlink_qfi_and_teid (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* The RQI of the PSA's DL PDU Session Container reaches the gNB in the one the I-UPF writes
+ * (TS 38.415 5.5.3.3), with the QFI; a container without RQI gives one without it. */
+static void
+test_n9_downlink_rqi_relayed (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_verdict_t v;
+  uint8_t pkt[256], out[512];
+  uint32_t n, len;
+  (void)st;
+  mk_iupf (&p, 0);
+  install_iupf (c, &p);
+  for (int rqi = 0; rqi < 2; rqi++)
+    {
+      n = mk_n9 (pkt, N9_TEID, 5, 100);
+      pkt[28 + 14] |= (uint8_t)(rqi << 6);
+      len = upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.pdr_id, 2);
+      assert_int_equal (v.rqi, rqi);
+      assert_int_equal (len, 20 + 8 + 16 + 100);
+      /* the outer GTP-U header's container: length, PDU type 0, RQI | QFI, no next */
+      assert_int_equal (out[28 + 11], UPF_GTPU_EXT_PDU_SESSION_CONTAINER);
+      assert_int_equal (out[28 + 13], UPF_PDU_TYPE_DL << 4);
+      assert_int_equal (out[28 + 14], (rqi << 6) | 5);
+    }
+  upfcore_ctx_delete (c);
+}
+
 /* The vector entry point gives each packet of a mixed vector the scalar path's verdict. */
 static void
 test_vector_path (void **st)
@@ -358,6 +388,7 @@ main (void)
     cmocka_unit_test (test_uplink_unaffected),
     cmocka_unit_test (test_n9_downlink_dl_mbr),
     cmocka_unit_test (test_n9_downlink_qfi_and_teid),
+    cmocka_unit_test (test_n9_downlink_rqi_relayed),
     cmocka_unit_test (test_vector_path),
     cmocka_unit_test (test_n9_downlink_buffering_far_drops),
     cmocka_unit_test (test_fteid_of_both_directions_refused),
