@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check_config, parser=check)
 
     show = sub.add_parser("show", help="show the running daemon's state (admin socket)")
-    show.add_argument("what", choices=["associations", "sessions"])
+    show.add_argument("what", choices=["associations", "sessions", "paths"])
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.add_argument(
         "--seid",

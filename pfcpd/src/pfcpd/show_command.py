@@ -1,4 +1,5 @@
-"""``pfcpd show associations|sessions``: ask the running daemon over its admin socket."""
+"""``pfcpd show associations|sessions|paths``: ask the running daemon over its admin
+socket."""
 
 from __future__ import annotations
 
@@ -78,6 +79,22 @@ def format_sessions(reply: dict[str, Any]) -> str:
     return _table(rows)
 
 
+PATH_COLUMNS = ("PEER", "STATE", "FARS", "UNANSWERED")
+
+
+def format_paths(reply: dict[str, Any]) -> str:
+    if not reply.get("enabled"):
+        return "GTP-U path management is off (pfcp.gtpu_echo.interval 0)\n"
+    rows = [PATH_COLUMNS]
+    for p in reply.get("paths", []):
+        rows.append((str(p["peer"]), str(p["state"]), str(p["fars"]), str(p["unanswered"])))
+    head = (
+        f"GTP-U path management: Echo Requests every {reply.get('interval')} s,"
+        f" T3 {reply.get('t3_response')} s, N3 {reply.get('n3_requests')}\n"
+    )
+    return head + _table(rows)
+
+
 def format_table(reply: dict[str, Any]) -> str:
     rows = [COLUMNS]
     for a in reply.get("associations", []):
@@ -130,6 +147,8 @@ def run_show(
         out.write("\n")
     elif what == "sessions":
         out.write(format_sessions(reply))
+    elif what == "paths":
+        out.write(format_paths(reply))
     else:
         out.write(format_table(reply))
     return 0

@@ -5,6 +5,7 @@ Every datagram pfcpd sends the SMF simulator is checked by tshark (the ``smf`` f
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import threading
@@ -83,6 +84,19 @@ def test_silent_gnb_reported_answering_gnb_not(start_pfcpd: Any, smf: Any) -> No
         assert 3 <= len(gnb.requests) <= 8
         for _, data in gnb.requests:
             assert data[:8] == bytes([0x32, 1, 0, 4, 0, 0, 0, 0])
+        # `pfcpd show paths`: the answering gNB's path up, the silent one's failed
+        proc = daemon.cli("show", "paths", "--json", "--config", str(daemon.config_path))
+        view = json.loads(proc.stdout)
+        assert view["enabled"] is True and view["interval"] == 1
+        states = {p["peer"]: (p["state"], p["fars"]) for p in view["paths"]}
+        assert states == {good: ("up", 1), silent: ("failed", 1)}
+        table = daemon.cli("show", "paths", "--config", str(daemon.config_path)).stdout
+        lines = table.splitlines()
+        assert lines[1].split() == ["PEER", "STATE", "FARS", "UNANSWERED"]
+        assert {tuple(line.split()[:3]) for line in lines[2:]} == {
+            (good, "up", "1"),
+            (silent, "failed", "1"),
+        }
     finally:
         gnb.close()
     # one report (answered: no retransmission), of the silent gNB only

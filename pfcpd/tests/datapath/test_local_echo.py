@@ -16,7 +16,7 @@ import pytest
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPEchoResponse, IE_Recovery
 from scapy.packet import raw
 
-from pfcpd.datapath.interface import EventType
+from pfcpd.datapath.interface import EchoSent, EventType
 from pfcpd.datapath.local.engine import MAX_ECHO_EVENTS, LocalDatapath
 from pfcpd.datapath.local.io import PacketLoop
 
@@ -29,7 +29,7 @@ def response(seq: int) -> bytes:
 
 
 def test_echo_request_bytes(datapath: LocalDatapath) -> None:
-    assert datapath.send_echo(N3, GNB, 0xBEEF)
+    assert datapath.send_echo(N3, GNB, 0xBEEF) is EchoSent.SENT
     ((peer, msg),) = datapath.take_echoes()
     assert peer == GNB
     g = GTP_U_Header(msg)
@@ -78,7 +78,7 @@ def test_packet_loop_sends_and_receives_over_loopback(datapath: LocalDatapath) -
     thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
     try:
-        assert datapath.send_echo(n3, gnb, 0x0102)
+        assert datapath.send_echo(n3, gnb, 0x0102) is EchoSent.SENT
         data, src = peer.recvfrom(2048)
         assert src == (str(n3), 2152)
         assert GTP_U_Header(data).seq == 0x0102

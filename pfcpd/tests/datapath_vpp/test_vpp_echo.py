@@ -12,7 +12,7 @@ from typing import Any
 from fake_plugin import FakeVpp
 from test_vpp_datapath import client, open_datapath
 
-from pfcpd.datapath.interface import EventType
+from pfcpd.datapath.interface import EchoSent, EventType
 from pfcpd.datapath.vpp import translate as tr
 
 N3 = ipaddress.ip_address("192.0.2.1")
@@ -24,7 +24,7 @@ def test_send_echo_asks_the_plugin() -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)
     dp.start()
-    assert dp.send_echo(N3, GNB, 0x1234)
+    assert dp.send_echo(N3, GNB, 0x1234) is EchoSent.SENT
     assert vpp.echoes == [(N3, GNB, 0x1234)]
     name, args = vpp.calls[-1]
     assert name == "upf_gtpu_echo_send" and args == {"src": N3, "dst": GNB, "seq": 0x1234}
@@ -32,31 +32,31 @@ def test_send_echo_asks_the_plugin() -> None:
 
 
 def test_an_older_plugin_sends_none(caplog: Any) -> None:
-    """No such message: False (the engine turns path management off)."""
+    """No such message: UNSUPPORTED (the engine turns path management off)."""
     vpp = FakeVpp()
     vpp.missing.add("upf_gtpu_echo_send")
     dp = open_datapath(vpp)
     dp.start()
-    assert not dp.send_echo(N3, GNB, 1)
+    assert dp.send_echo(N3, GNB, 1) is EchoSent.UNSUPPORTED
     assert vpp.echoes == []
     dp.close()
 
 
-def test_a_refused_or_unsent_echo_is_logged_and_counts_as_sent(caplog: Any) -> None:
-    """VPP refuses it (another family than N3's) or is away: logged; True (it goes
-    unanswered, as a lost one: path management goes on)."""
+def test_a_refused_or_unsent_echo_is_logged_and_not_sent(caplog: Any) -> None:
+    """VPP refuses it (another family than N3's) or is away: logged; NOT_SENT (the attempt
+    does not count against the path: a VPP outage fails no path)."""
     vpp = FakeVpp()
     dp = open_datapath(vpp)
     dp.start()
     with caplog.at_level(logging.WARNING, "pfcpd.datapath"):
-        assert dp.send_echo(N3, GNB6, 2)
+        assert dp.send_echo(N3, GNB6, 2) is EchoSent.NOT_SENT
     assert vpp.echoes == [] and "not sent" in caplog.text
     client(dp).spawned.pop().close()  # (the usage refresh)
     vpp.up = False
     client(dp).lose()
     caplog.clear()
     with caplog.at_level(logging.WARNING, "pfcpd.datapath"):
-        assert dp.send_echo(N3, GNB, 3)
+        assert dp.send_echo(N3, GNB, 3) is EchoSent.NOT_SENT
     assert vpp.echoes == [] and "not sent" in caplog.text
     dp.close()
 

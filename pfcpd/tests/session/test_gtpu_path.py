@@ -48,6 +48,57 @@ def test_n3_attempts_same_sequence_then_one_failure() -> None:
     assert m.failures == 1
 
 
+def test_an_unsent_echo_is_no_attempt() -> None:
+    """Echo Requests the datapath could not send (away) do not count: however long that
+    lasts, the path fails only after N3 attempts that went out."""
+    m = PathMonitor(S, first_seq=5)
+    m.use(GNB, 1)
+    t = 0.0
+    for k in range(10):  # the datapath away for 10 x T3: each round dropped unsent
+        a = m.run(t)
+        assert a.echoes == [(GNB, 5 + k)] and not a.failed
+        m.unsent(GNB, 5 + k)
+        assert m.next_time() == t + 2.0
+        t += 2.0
+    assert m.peers() == {GNB: False}
+    assert m.echoes_sent == 0 and m.unsent_echoes == 10
+    start = t
+    for _ in range(3):  # back: three attempts of one request
+        assert m.run(t).echoes == [(GNB, 15)]
+        t += 2.0
+    assert m.run(t).failed == [GNB]
+    assert m.echoes_sent == 3 and m.failures == 1
+    assert m.next_time() == start + S.interval  # the round is timed from its first send
+    m.unsent(GNB, 15)  # (nothing outstanding: no effect)
+    assert m.unsent_echoes == 10
+    # a retransmission not sent is tried again T3 later, the round kept
+    m2 = PathMonitor(S, first_seq=1)
+    m2.use(GNB, 1)
+    assert m2.run(0.0).echoes == [(GNB, 1)]
+    assert m2.run(2.0).echoes == [(GNB, 1)]
+    m2.unsent(GNB, 1)
+    assert m2.run(4.0).echoes == [(GNB, 1)]
+    assert m2.run(6.0).echoes == [(GNB, 1)]
+    assert m2.run(8.0).failed == [GNB]
+
+
+def test_view_lists_the_paths_in_use() -> None:
+    m = PathMonitor(S, first_seq=1)
+    m.use(GNB, 2)
+    m.use(GNB2, 1)
+    m.run(0.0)
+    m.echo_response(GNB2, 2, 0.5)
+    assert m.view() == [
+        {"peer": str(GNB), "state": "up", "fars": 2, "unanswered": 1},
+        {"peer": str(GNB2), "state": "up", "fars": 1, "unanswered": 0},
+    ]
+    for t in (2.0, 4.0, 6.0):
+        m.run(t)
+    assert m.view()[0]["state"] == "failed"
+    m.use(GNB2, -1)
+    assert [v["peer"] for v in m.view()] == [str(GNB)]
+
+
 def test_an_answer_to_a_retransmission_clears_and_a_late_answer_is_ignored() -> None:
     m = PathMonitor(S, first_seq=1)
     m.use(GNB, 1)

@@ -7,6 +7,7 @@ teardown)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from datapath.conftest import require_core
 from scapy.contrib.pfcp import PFCP
 from session_harness import CP, GNB, Harness, standard_rules
 
-from pfcpd.datapath.interface import IPAddress
+from pfcpd.datapath.interface import EchoSent, IPAddress
 from pfcpd.datapath.local.engine import LocalDatapath
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
@@ -157,8 +158,54 @@ def test_only_the_failed_peer_reported(hp: Harness) -> None:
 class NoEcho(LocalDatapath):
     """A datapath that sends no Echo Request (as the vpp one, so far)."""
 
-    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
-        return False
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
+        return EchoSent.UNSUPPORTED
+
+
+class AwayThenBack(LocalDatapath):
+    """A datapath that cannot send Echo Requests while ``away`` (VPP restarting, say)."""
+
+    away = True
+
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
+        if self.away:
+            return EchoSent.NOT_SENT
+        return super().send_echo(source, peer, seq)
+
+
+def test_a_datapath_away_fails_no_path() -> None:
+    """Echo Requests a datapath could not send are no attempts: no UPFR however long it is
+    away; back, the path fails after N3 unanswered attempts as usual. The metrics and
+    ``pfcpd show paths`` say so."""
+    require_core()
+    dp = AwayThenBack(expected_sessions=16)
+    try:
+        h = Harness(dp, gtpu_path=PATHS)
+        h.establish()
+        sent = h.advance(30.0)
+        assert node_reports(sent) == [] and dp.take_echoes() == []
+        text = h.node.metrics.registry.render()
+        assert "pfcpd_gtpu_echo_requests_sent_total 0.0" in text
+        (unsent,) = re.findall(r"^pfcpd_gtpu_echo_requests_unsent_total (\S+)$", text, re.M)
+        assert float(unsent) >= 25  # one every T3 (1 s)
+        assert 'pfcpd_gtpu_paths{state="up"} 1.0' in text
+        view = h.engine.paths_view()
+        assert view["enabled"] is True and view["interval"] == PATHS.interval
+        assert view["paths"] == [{"peer": GNB, "state": "up", "fars": 1, "unanswered": 0}]
+        dp.away = False
+        # the next try within T3, then 2 attempts sent, T3 each: failed
+        (report,) = node_reports(h.advance(3.5))
+        assert [p for p, _ in echoes(dp)] == [GNB, GNB]
+        answer(h, report)
+        text = h.node.metrics.registry.render()
+        assert "pfcpd_gtpu_echo_requests_sent_total 2.0" in text
+        assert "pfcpd_gtpu_path_failures_total 1.0" in text
+        assert 'pfcpd_gtpu_paths{state="failed"} 1.0' in text
+        assert h.engine.paths_view()["paths"][0]["state"] == "failed"  # type: ignore[index]
+        h.check_sent_with_tshark()
+        assert h.engine.metrics.errors.get("timer") == 0
+    finally:
+        dp.close()
 
 
 def test_a_datapath_without_echo_turns_path_management_off() -> None:
@@ -171,6 +218,14 @@ def test_a_datapath_without_echo_turns_path_management_off() -> None:
         sent = h.advance(40.0)
         assert node_reports(sent) == [] and dp.take_echoes() == []
         assert h.engine.metrics.errors.get("timer") == 0
+        assert h.engine.paths_view() == {
+            "enabled": False,
+            "interval": PATHS.interval,
+            "t3_response": PATHS.t3_response,
+            "n3_requests": PATHS.n3_requests,
+            "paths": [],
+        }
+        assert 'pfcpd_gtpu_paths{state="up"} 0.0' in h.node.metrics.registry.render()
         h.check_sent_with_tshark()
     finally:
         dp.close()

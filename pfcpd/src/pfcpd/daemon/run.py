@@ -227,6 +227,9 @@ class Daemon:
                 return {"error": "seid must be an integer"}
             assert self.engine is not None
             return {"sessions": self.engine.sessions_view(seid)}
+        if command == "show paths":
+            assert self.engine is not None
+            return self.engine.paths_view()
         if command == "release association":
             node_id = request.get("node_id")
             if not isinstance(node_id, str):

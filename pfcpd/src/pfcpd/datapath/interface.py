@@ -66,6 +66,14 @@ class EventType(enum.IntEnum):
 DLDR_DSCP = 1 << 14
 
 
+class EchoSent(enum.Enum):
+    """What became of a GTP-U Echo Request `Datapath.send_echo` was asked for."""
+
+    SENT = "sent"  # on its way (it may still be lost)
+    NOT_SENT = "not sent"  # the datapath could not send it now (away, refused): logged
+    UNSUPPORTED = "unsupported"  # this datapath sends none
+
+
 @dataclass(frozen=True, slots=True)
 class SdfFilter:
     """One SDF filter. None = any. Port ranges are inclusive (lo, hi)."""
@@ -300,14 +308,14 @@ class Datapath(abc.ABC):
         engine then reads every session's counters at its checkpoints)."""
         return None
 
-    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
         """Send a GTP-U Echo Request (TS 29.281 7.2.1) with sequence number ``seq`` from
         ``source`` (the N3 address) port 2152 to ``peer`` port 2152; its Echo Response comes
-        back as an `EventType.ECHO_RESPONSE` event. False: this datapath sends none (the
-        default; the session engine then turns path management off, with an error logged).
-        True also when this one could not leave (logged): it goes unanswered, as one lost
-        on the way."""
-        return False
+        back as an `EventType.ECHO_RESPONSE` event. UNSUPPORTED: this datapath sends none
+        (the default; the session engine then turns path management off, with an error
+        logged). NOT_SENT: this one could not leave now (the datapath away, or refusing it;
+        logged): the attempt does not count against the path."""
+        return EchoSent.UNSUPPORTED
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop packet I/O and free resources."""

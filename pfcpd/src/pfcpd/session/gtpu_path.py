@@ -17,7 +17,8 @@ unanswered for ``t3_response`` seconds is sent again with the same sequence numb
 N3-REQUESTS attempts were made); the last one unanswered for ``t3_response``: the path has
 failed, reported once. The probing goes on at ``interval``; the first answer after a failure
 is its recovery. A peer no longer in use is forgotten (a failure of it is not reported again,
-nor its recovery).
+nor its recovery). An Echo Request the datapath could not send (`PathMonitor.unsent`) is not
+an attempt.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class PathMonitor:
         self._heap: list[tuple[float, int, IPAddress]] = []
         self._order = 0
         self.echoes_sent = 0
+        self.unsent_echoes = 0  # asked for, but the datapath could not send them (`unsent`)
         self.failures = 0
         self.recoveries = 0
 
@@ -117,6 +119,20 @@ class PathMonitor:
                 actions.recovered.append(peer)
         return actions
 
+    def unsent(self, peer: IPAddress, seq: int) -> None:
+        """The Echo Request ``seq`` that `run` just asked for ``peer`` could not be sent
+        (the datapath away, or refusing it): the attempt does not count. The path is tried
+        again ``t3_response`` later (as a retransmission would be), so a datapath that is
+        away for longer fails no path; a round none of whose attempts went out is dropped
+        (the next one starts, and is timed, when it is tried again)."""
+        path = self._paths.get(peer)
+        if path is not None and path.seq == seq and path.attempts > 0:
+            path.attempts -= 1
+            self.echoes_sent -= 1
+            self.unsent_echoes += 1
+            if path.attempts == 0:
+                path.seq = path.round_at = None
+
     def run(self, now: float) -> PathActions:
         """The Echo Requests due by ``now`` (new ones and retransmissions) and the paths
         whose last attempt went unanswered."""
@@ -149,6 +165,24 @@ class PathMonitor:
     def peers(self) -> dict[IPAddress, bool]:
         """The peers in use, each with whether its path is failed."""
         return {peer: path.failed for peer, path in self._paths.items() if path.users > 0}
+
+    def view(self) -> list[dict[str, object]]:
+        """The paths in use, JSON-ready (``pfcpd show paths``): the peer, its state (up or
+        failed), the sessions' FARs sending to it and the attempts of the Echo Request
+        awaiting its answer (0: none awaited)."""
+        in_use = sorted(
+            ((peer, path) for peer, path in self._paths.items() if path.users > 0),
+            key=lambda item: (item[0].version, item[0].packed),
+        )
+        return [
+            {
+                "peer": str(peer),
+                "state": "failed" if path.failed else "up",
+                "fars": path.users,
+                "unanswered": path.attempts if path.seq is not None else 0,
+            }
+            for peer, path in in_use
+        ]
 
     # -- inside --------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""What ``pfcpd show sessions`` shows (`Inspection.sessions_view`)."""
+"""What ``pfcpd show sessions`` and ``pfcpd show paths`` show (`Inspection.sessions_view`,
+`Inspection.paths_view`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,19 @@ from .state import EngineState
 
 
 class Inspection(EngineState):
+    def paths_view(self) -> dict[str, object]:
+        """What ``pfcpd show paths`` shows: whether GTP-U path management runs, with its
+        settings, and the paths in use (`PathMonitor.view`)."""
+        paths = self._paths
+        settings = self.settings.gtpu_path
+        return {
+            "enabled": paths is not None,
+            "interval": settings.interval if settings is not None else 0,
+            "t3_response": settings.t3_response if settings is not None else None,
+            "n3_requests": settings.n3_requests if settings is not None else None,
+            "paths": paths.view() if paths is not None else [],
+        }
+
     def sessions_view(self, seid: int | None = None) -> list[dict[str, object]]:
         """What ``pfcpd show sessions`` shows: JSON-ready dicts, one per session."""
         chosen = (

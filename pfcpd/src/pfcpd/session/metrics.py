@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..metrics import Counter, Gauge, Registry
+from ..metrics import Counter, Gauge, LabelledGauge, ReadCounter, Registry
+from .gtpu_path import PathMonitor
 
 
 class SessionMetrics:
@@ -66,3 +67,51 @@ class SessionMetrics:
                 ("where",),
             )
         )
+
+
+def register_path_metrics(
+    registry: Registry, monitor: PathMonitor, running: Callable[[], bool]
+) -> None:
+    """GTP-U path management's metrics, read from ``monitor`` (its paths while ``running``:
+    none once the engine turned path management off)."""
+
+    def paths() -> dict[str, float]:
+        states = {"up": 0.0, "failed": 0.0}
+        if running():
+            for failed in monitor.peers().values():
+                states["failed" if failed else "up"] += 1
+        return states
+
+    add = registry.add
+    add(
+        LabelledGauge(
+            "pfcpd_gtpu_paths",
+            "GTP-U paths in use (peers the sessions' FARs send to), by state: up, failed",
+            "state",
+            paths,
+        )
+    )
+    for name, help_text, read in (
+        (
+            "pfcpd_gtpu_echo_requests_sent_total",
+            "GTP-U Echo Requests sent (path management), retransmissions included",
+            lambda: monitor.echoes_sent,
+        ),
+        (
+            "pfcpd_gtpu_echo_requests_unsent_total",
+            "GTP-U Echo Requests the datapath could not send (away, or refusing them): not"
+            " counted against their paths",
+            lambda: monitor.unsent_echoes,
+        ),
+        (
+            "pfcpd_gtpu_path_failures_total",
+            "GTP-U paths found failed (Echo Requests unanswered), each reported (UPFR)",
+            lambda: monitor.failures,
+        ),
+        (
+            "pfcpd_gtpu_path_recoveries_total",
+            "Failed GTP-U paths that answered again",
+            lambda: monitor.recoveries,
+        ),
+    ):
+        add(ReadCounter(name, help_text, read))

@@ -6,8 +6,11 @@ send to that peer: one PFCP Node Report Request per CP (TS 29.244 6.2.9, 7.4.5.1
 Node Report Type UPFR and one User Plane Path Failure Report holding a Remote GTP-U Peer IE
 per failed peer (UPRR and a User Plane Path Recovery Report for those that answer again).
 
-A datapath that sends no Echo Request (`Datapath.send_echo` False: a vpp plugin without
-the message) turns path management off at the first one, with an error logged. The peers
+A datapath that sends no Echo Request (`Datapath.send_echo` UNSUPPORTED: a vpp plugin
+without the message) turns path management off at the first one, with an error logged; an
+Echo Request the datapath could not send now (NOT_SENT: VPP away, or refusing it) does not
+count against its path (`PathMonitor.unsent`): an outage of the datapath is not a failure of
+every path. The peers
 in use are counted as the sessions' FARs are indexed (`EngineState._index`); the CPs of a
 failed peer are found by a pass over the sessions, made only when a path fails or
 recovers.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from ..datapath.interface import DatapathEvent, IPAddress
+from ..datapath.interface import DatapathEvent, EchoSent, IPAddress
 from ..pfcp import IE, Grouped, IEType, Message, MessageType
 from ..pfcp.ies_address import NodeID, RemoteGTPUPeer
 from ..pfcp.ies_flags import NodeReportType
@@ -43,13 +46,18 @@ class PathReporting(EngineState):
             self._path_actions(self._paths.echo_response(ev.peer, ev.value, now), now)
 
     def _path_actions(self, actions: PathActions, now: float) -> None:
+        monitor = self._paths
+        assert monitor is not None  # (its actions)
         for peer, seq in actions.echoes:
-            if not self.datapath.send_echo(self.settings.n3_address, peer, seq):
+            sent = self.datapath.send_echo(self.settings.n3_address, peer, seq)
+            if sent is EchoSent.UNSUPPORTED:
                 # A datapath that sends no Echo Request would have every path found failed:
                 # path management stops.
                 log.error("the datapath sends no GTP-U Echo Request: path management is off")
                 self._paths = None
                 return
+            if sent is EchoSent.NOT_SENT:
+                monitor.unsent(peer, seq)
         for peer in actions.failed:
             log.warning("GTP-U path to %s failed (Echo Requests unanswered)", peer)
         for peer in actions.recovered:

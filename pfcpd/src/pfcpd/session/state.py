@@ -46,7 +46,7 @@ from .gtpu_path import SEQ_MODULO, PathMonitor
 from .inactivity import IdleWatch
 from .journal import Journal
 from .marks import SEID_CHUNK, SEID_MAX, Marks, seid_after
-from .metrics import SessionMetrics
+from .metrics import SessionMetrics, register_path_metrics
 from .pfd import PfdStore
 from .session import KeptPeers, Session, kept_peers, program_peers, ue_network
 from .settings import EngineSettings
@@ -163,6 +163,9 @@ class EngineState:
         self._dldr_seq = itertools.count()
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
+        if self._paths is not None:
+            monitor = self._paths
+            register_path_metrics(registry, monitor, lambda: self._paths is monitor)
         registry.add(
             LabelledGauge(
                 "pfcpd_allocations_in_use",

@@ -37,6 +37,7 @@ from pfcpd.datapath.interface import (
     DatapathEvent,
     DuplicateEncap,
     DuplicatingParameters,
+    EchoSent,
     EventType,
     Far,
     Interface,
@@ -1181,13 +1182,13 @@ class LocalDatapath(Datapath, ShapedInstall):
     def now_ns(self) -> int:
         return self._clock()
 
-    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
         """Queued for the packet loop (`take_echoes`), which sends it from the N3 socket
         (bound to ``source``)."""
         message = _ECHO_REQUEST.pack(0x32, GTPU_ECHO_REQUEST, 4, 0, seq & 0xFFFF, 0, 0)
         with self._lock:
             self._echo_tx.append((peer, message))
-        return True
+        return EchoSent.SENT
 
     def take_echoes(self) -> list[tuple[IPAddress, bytes]]:
         """The Echo Requests `send_echo` queued since the last call: (peer, GTP-U message)."""

@@ -64,6 +64,7 @@ from pfcpd.datapath.interface import (
     Datapath,
     DatapathError,
     DatapathEvent,
+    EchoSent,
     IPAddress,
     SessionCounters,
     SessionProgram,
@@ -450,19 +451,21 @@ class VppDatapath(Datapath):
             return 0
         return int(reply.n_dropped)
 
-    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> bool:
+    def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
         """The plugin sends it (``upf_gtpu_echo_send``, routed in FIB table 0) and reports
-        its Echo Response as an event record. False: the plugin has no such message (older
-        than this pfcpd). VPP away or refusing it: logged, True (it goes unanswered)."""
+        its Echo Response as an event record. UNSUPPORTED: the plugin has no such message
+        (older than this pfcpd). VPP away or refusing it: logged, NOT_SENT (a VPP outage is
+        not a failure of the paths)."""
         try:
             self._check_ready()
             self._post()
             self.client.call("upf_gtpu_echo_send", src=source, dst=peer, seq=seq)
         except VppNoMessage:
-            return False
+            return EchoSent.UNSUPPORTED
         except DatapathError as exc:
             log.warning("GTP-U Echo Request to %s not sent: %s", peer, exc)
-        return True
+            return EchoSent.NOT_SENT
+        return EchoSent.SENT
 
     def close(self) -> None:
         """Disconnect; VPP keeps every session (a pfcpd restart reconciles with them)."""
