@@ -1,9 +1,10 @@
 """`SmfClient`: one SMF (CP) endpoint talking PFCP to a UPF, one request at a time.
 
 Requests are retransmitted after ``t1`` up to ``n1`` times. While it waits for an answer,
-the client answers the UPF's own requests: Heartbeat (with its Recovery Time Stamp) and
-Session Report (cause 1 "Request accepted", or ``report_cause``); the reports are kept in
-``reports``. Every datagram from the UPF is kept in ``received`` (for external decoders).
+the client answers the UPF's own requests: Heartbeat (with its Recovery Time Stamp),
+Session Report (cause 1 "Request accepted", or ``report_cause``) and Node Report (cause 1:
+GTP-U path failures and recoveries); the reports are kept in ``reports`` and
+``node_reports``. Every datagram from the UPF is kept in ``received`` (for external decoders).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class SmfClient:
         self.cp_seid = 0
         self.received: list[bytes] = []
         self.reports: list[Message] = []
+        self.node_reports: list[Message] = []
         self.sessions: dict[int, int] = {}  # CP SEID -> UP SEID
         self.report_cause = int(Cause.REQUEST_ACCEPTED)
 
@@ -160,6 +162,10 @@ class SmfClient:
             # The response's header carries the UPF's SEID of the session (0 if unknown).
             up_seid = self.sessions.get(msg.seid or 0, 0)
             self._answer(msg, [S.Cause(self.report_cause)], seid=up_seid)
+        elif msg.msg_type == M.NODE_REPORT_REQUEST:
+            if all(msg.seq != r.seq for r in self.node_reports):  # (not a retransmission)
+                self.node_reports.append(msg)
+            self._answer(msg, [A.NodeID.from_text(self.node_id), S.Cause(Cause.REQUEST_ACCEPTED)])
 
     def _answer(self, request: Message, ies: list[IE], seid: int | None = None) -> None:
         response = Message(RESPONSE_TO[request.msg_type], request.seq, ies, seid)
