@@ -204,8 +204,17 @@ class Modification(Choosing, Reporting):
                         _replaced_book(book, read_ns, before[urr_id])
                 elif urr_id in updated:
                     book = copy[urr_id]
+                    # The periodic reports keep their schedule (TS 29.244 5.2.2.2.1) unless
+                    # the update gives a Measurement Period, or turns PERIO on or off: an
+                    # SMF re-granting a quota or threshold more often than the period
+                    # would otherwise never get one.
                     fresh = self._new_book(g, book.period_start_ntp, now)
-                    book.next_periodic = fresh.next_periodic
+                    if (
+                        updated[urr_id].get(T.MEASUREMENT_PERIOD) is not None
+                        or book.next_periodic is None
+                        or fresh.next_periodic is None
+                    ):
+                        book.next_periodic = fresh.next_periodic
                     book.configure(g, now_ntp)
                     if book.inactive and not book.inam:
                         self._discard_paused(session, urr_id)

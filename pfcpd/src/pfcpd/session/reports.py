@@ -206,18 +206,23 @@ class Reporting(PathReporting):
         """The Usage Report of URR ``urr_id`` for ``triggers`` (two when it carries the usage
         before a Monitoring Time apart, `usage_reports`); ``checked``: those of them the
         engine's check of the counts found (`_lost_limits`), whose datapath events raised
-        before this report's read are late (`_late`)."""
+        before this report's read are late (`_late`). Any report that measures a URR with
+        a Volume Threshold takes the counts that may have crossed it: a VOLTH event raised
+        before its read is late too (a Query URR or periodic report read them first: the
+        crossing is in that report, TS 29.244 5.2.2.2.1, and a VOLTH report after it would
+        say a threshold was reached by nothing)."""
         book = session.urrs[urr_id]
-        counts, times = book.baseline, None
+        counts, times, packets = book.baseline, None, 0
         measured = measures(triggers)  # else the counts go on into the next report
-        if measured and checked:
+        if measured and (checked or book.reports("VOLTH")):
             before = self.datapath.now_ns()
-            if "VOLTH" in checked:
+            if "VOLTH" in checked or book.reports("VOLTH"):
                 book.volth_checked_ns = before
             if "VOLQU" in checked:
                 book.volqu_checked_ns = before
         try:
             usage = self._read_reset(session.up_seid, urr_id, measured)
+            packets = usage.packets_total
             if book.inactive:  # paused: the datapath's counts are not usage
                 if measured:
                     book.taken(ZERO)
@@ -231,7 +236,7 @@ class Reporting(PathReporting):
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
         if measured:
             book.baseline = ZERO
-            book.last_packets = 0
+            book.read_with_reset(packets)
         return usage_reports(container, urr_id, book, counts, triggers, now_ntp, times)
 
     def _send_report(
@@ -281,10 +286,16 @@ class Reporting(PathReporting):
         """Report the URRs ``due`` (URR ID -> triggers) of ``session``; ``checked``: the
         triggers of them the check of the counts found (`_report`)."""
         # Linked usage reporting (TS 29.244 5.2.2.4): a URR with LIUSA reports whenever a
-        # URR it links reports.
-        for urr_id, book in session.urrs.items():
-            if book.linked and book.reports("LIUSA") and any(u in due for u in book.linked):
+        # URR it links reports, a LIUSA report included (a chain reports whole, whatever
+        # the order of the URRs).
+        linking = [(u, b) for u, b in session.urrs.items() if b.linked and b.reports("LIUSA")]
+        while linking:
+            more = [u for u, b in linking if any(x in due for x in b.linked)]
+            for urr_id in more:
                 due.setdefault(urr_id, set()).add("LIUSA")
+            linking = [(u, b) for u, b in linking if u not in more]
+            if not more:
+                break
         now_ntp = self._ntp()
         # A threshold the datapath was given less a baseline (`compile_urr`) counts whole
         # again from the report, which takes the baseline: the program is installed again.
@@ -396,7 +407,13 @@ class Reporting(PathReporting):
 
         def reached(rule: Grouped, usage: Usage) -> bool:
             offsets = (octets(book.baseline), octets(book.consumed))
-            return "VOLTH" in volume_limits_reached(urr_id, rule, offsets, octets(usage))
+            if "VOLTH" in volume_limits_reached(urr_id, rule, offsets, octets(usage)):
+                return True
+            # (a baseline past the threshold alone, counts an undone report put back: the
+            # datapath's threshold, less the baseline, says nothing of them)
+            (b0, b1, b2), (c0, c1, c2) = offsets[0], octets(usage)
+            counted = (b0 + c0, b1 + c1, b2 + c2)
+            return "VOLTH" in volume_limits_reached(urr_id, rule, ((0, 0, 0), offsets[1]), counted)
 
         return self._reached_now(session, urr_id, reached)
 

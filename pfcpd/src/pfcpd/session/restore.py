@@ -138,11 +138,20 @@ class Restoring(Choosing):
                 book.kept_by_datapath()
             else:
                 book.dp_seen = ZERO
+        now_ntp = None
         for urr_id, g in rules.urr.items():
             fresh = self._new_book(g, 0.0, now)
             book = books.setdefault(urr_id, fresh)
-            book.next_periodic, book.idle_since = fresh.next_periodic, now
+            book.idle_since = now
             book.configure(g)
+            book.next_periodic = fresh.next_periodic
+            if fresh.next_periodic is not None and book.period_start_ntp:
+                # The periodic reports go on from the period the journal holds (TS 29.244
+                # 5.2.2.2.1): due a Measurement Period after its start, at once when that
+                # passed while pfcpd was down; not a whole period after the restart.
+                now_ntp = self._ntp() if now_ntp is None else now_ntp
+                left = book.period_start_ntp + book.period - now_ntp
+                book.next_periodic = now + min(max(left, 0.0), book.period)
         session.urrs = kept_books(books)
         session.derive(rules)
         # (known, with no PFDs if the PFD record has none for them; forgotten again if the

@@ -227,7 +227,7 @@ class Timers(Reporting):
             taken = Counts.of(usage)
             book.baseline = book.baseline + taken
             book.taken(taken)
-        book.last_packets = 0
+        book.read_with_reset(usage.packets_total)
         book.split(times, now_ntp)
         rules = session.rules
         rule = rules.urr.get(urr_id)

@@ -124,7 +124,7 @@ class UrrBook:
     period_start_ntp: float = 0.0  # start of the current measurement period
     next_periodic: float | None = None  # node clock
     active: bool = False  # traffic seen since the last activity check (START/STOPT/QUHTI)
-    last_packets: int = 0  # packets counted at the last activity check
+    last_packets: int = 0  # packets counted at the last activity check (-1: `read_with_reset`)
     idle_since: float = 0.0  # node clock of the last activity seen
     # From the URR's rule (not journaled: derived again on restore).
     triggers: int = 0  # Reporting Triggers flags
@@ -450,6 +450,13 @@ class UrrBook:
         self.consumed = self.consumed + counts
         self.dp_seen = ZERO
         self.dropped_base = (0, 0)  # the datapath's dropped counts were reset too
+
+    def read_with_reset(self, packets: int) -> None:
+        """A read with reset took the datapath's counts, ``packets`` packets among them:
+        the activity check (START, STOPT, QUHTI) counts from 0 again, and takes as traffic
+        at its next pass the packets it had not seen (else traffic a report read first
+        starts and stops nothing, and the idle time runs on: TS 29.244 5.2.2.2.1)."""
+        self.last_packets = -1 if packets > self.last_packets else 0
 
     def kept_by_datapath(self) -> None:
         """Restored for a session whose datapath counters went on (VPP kept it while pfcpd
