@@ -1,7 +1,8 @@
 """Quota Validity Time (VTIME) and the Dropped DL Traffic Threshold (DROTH), TS 29.244
 5.2.2.2.1 and 5.2.2.3.1: a QUVTI report when the granted quota's validity ends, its traffic
 dropped until a new quota is granted; a DROTH report, without measurement, each time the
-dropped DL traffic reaches the threshold. The clocks follow the node clock (``ht``)."""
+DL traffic dropped since the last one (buffered downlink discarded too) reaches the
+threshold. The clocks follow the node clock (``ht``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from session_harness import (
 
 from pfcpd.datapath.local.engine import Verdict
 from pfcpd.pfcp import Grouped, IEType, MessageType
+from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 
@@ -94,3 +96,26 @@ def test_dropped_dl_traffic_threshold_reports_without_measurement(ht: Harness) -
     # The forwarded uplink packet was not reset by the DROTH reports.
     [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
     assert final.get(T.VOLUME_MEASUREMENT).ul == 128  # type: ignore[union-attr]
+
+
+def test_buffered_downlink_packets_discarded_count_as_dropped_dl_traffic(ht: Harness) -> None:
+    """TS 29.244 5.2.2.2.1 / 8.2.19 (DROTH) and 8.2.49: the UP function reports when the DL
+    traffic it drops reaches the threshold (a UE that cannot be reached, its downlink buffered
+    then discarded). Downlink packets it buffered and then discarded, here at the CP's DROBU
+    (PFCPSMReq-Flags), are dropped DL traffic of the URRs of their PDR: 4 discarded >= 3, a
+    DROTH report."""
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rule = urr(1, "DROTH", dt=TR.DroppedDLTrafficThreshold(packets=3))
+    resp = ht.establish(
+        ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF", bar=1), qer(), rule, bar
+    )
+    seid = up_seid(resp)
+    for i in range(4):
+        assert ht.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    assert usage_reports(ht.advance(1.0)) == []  # (buffered: not dropped)
+    answer = ht.modify(seid, F.PFCPSMReqFlags.of("DROBU"))
+    assert answer.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    assert ht.dp.buffered(seid) == 0
+    sent = ht.advance(2.0)
+    assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+    ht.answer_all(sent)
