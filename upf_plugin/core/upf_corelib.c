@@ -359,7 +359,7 @@ upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt, out, cap, 0);
   if (v->verdict == UPF_VERDICT_BUFFER
-      && upf_buffer_store (v->session, pkt, v->inner_len, now_ns) < 0)
+      && upf_buffer_store (v->session, v->pdr_id, pkt, v->inner_len, now_ns) < 0)
     {
       v->verdict = UPF_VERDICT_DROP;
       v->drop_reason = UPF_DROP_BUFFER_FULL;

@@ -272,10 +272,12 @@ upf_urrs_flags (const upf_state_t *s)
   return (s->d[UPF_DIR_UL].flags | s->d[UPF_DIR_DL].flags) & ~UPF_URRS_INTERNAL;
 }
 
+/* A buffered packet: where its octets are in the buffer's data, and the ID of the PDR whose
+ * FAR buffered it (an ID, not an index: the program may change while the packet waits). */
 typedef struct
 {
   uint32_t offset, len;
-  uint8_t pdr_index;
+  uint32_t pdr_id;
 } upf_buffered_t;
 
 /* A DL data report raised: its PDR and QFI (0 = none). */
@@ -1394,12 +1396,19 @@ int upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned 
 int upf_session_flushes (upf_session_t *s, const upf_far_t *far, unsigned n_far);
 
 /* Datapath-thread side: DL buffer management. */
-/* Copy a packet that got UPF_VERDICT_BUFFER into the session's buffer; -ENOSPC when full. */
-int upf_buffer_store (upf_session_t *s, const uint8_t *pkt, uint32_t len, uint64_t now_ns);
+/* Copy a packet that got UPF_VERDICT_BUFFER (under PDR pdr_id: the verdict's) into the
+ * session's buffer; -ENOSPC when full: the packet is dropped, dropped DL traffic of that PDR's
+ * URRs in the program in force (the caller counts the drop reason). */
+int upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
+                      uint64_t now_ns);
 typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len);
 /* Hands every buffered packet to cb in arrival order (the caller re-runs upf_dl_process on
  * them: the FAR now in force decides), then empties the buffer. Returns the packet count. */
 unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
+/* Discards every buffered packet (the CP's DROBU, the end of the DL Buffering Duration):
+ * each is dropped DL traffic of the URRs of its PDR in the program in force (TS 29.244
+ * 5.2.2.2.1, 8.2.49: the Dropped DL Traffic Threshold). Returns the packet count. The caller
+ * holds the packet threads (they write those URRs' states). */
 unsigned upf_buffer_drop (upf_session_t *s);
 /* Time-driven work: buffering duration expiry, time thresholds/quotas. */
 unsigned upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t *ev,

@@ -694,14 +694,43 @@ upf_session_delete (upf_ctx_t *ctx, upf_session_t *s)
   upf_epoch_retire (&ctx->epoch, &s->retire, session_retired);
 }
 
+/*
+ * A buffered DL packet of PDR pdr_id (len: what URRs count) is dropped: dropped DL traffic of
+ * the URRs of that PDR (TS 29.244 5.2.2.2.1, 8.2.49: what the Dropped DL Traffic Threshold
+ * counts), as a packet the full buffer drops is (upf_urr_count_drop_dl). The URRs are those
+ * of the program in force: the packet was counted for no URR while it waited, and its fate
+ * is decided now, as a flush re-runs it through the program in force; a PDR that program
+ * no longer has counts it for none. Its URR states are the session's (kept until it is
+ * deleted), whichever program links them.
+ */
+static void
+buffer_count_drop (const upf_program_t *p, uint32_t pdr_id, uint32_t len)
+{
+  unsigned i, k;
+  for (i = 0; p && i < p->n_pdr; i++)
+    if (p->rule[i].pdr_id == pdr_id)
+      {
+        const upf_pdr_rule_t *r = &p->rule[i];
+        for (k = 0; k < UPF_MAX_URR_PER_PDR && r->urr[k] != UPF_NONE8; k++)
+          {
+            upf_urr_state_t *u = p->urr_state[r->urr[k]];
+            u->dropped_dl_pkts++;
+            u->dropped_dl_bytes += len;
+          }
+        return;
+      }
+}
+
 int
-upf_buffer_store (upf_session_t *s, const uint8_t *pkt, uint32_t len, uint64_t now_ns)
+upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
+                  uint64_t now_ns)
 {
   upf_buffer_t *b = s->buffer;
   if (!b || b->n_pkts >= UPF_BUFFER_MAX_PKTS || b->used_bytes + len > b->cap_bytes)
     {
       if (b)
         b->dropped_pkts++;
+      buffer_count_drop (atomic_load (&s->prog), pdr_id, len);
       return -ENOSPC;
     }
   if (!b->n_pkts)
@@ -709,6 +738,7 @@ upf_buffer_store (upf_session_t *s, const uint8_t *pkt, uint32_t len, uint64_t n
   memcpy (b->data + b->used_bytes, pkt, len);
   b->pkts[b->n_pkts].offset = b->used_bytes;
   b->pkts[b->n_pkts].len = len;
+  b->pkts[b->n_pkts].pdr_id = pdr_id;
   b->n_pkts++;
   b->used_bytes += len;
   return 0;
@@ -755,11 +785,14 @@ unsigned
 upf_buffer_drop (upf_session_t *s)
 {
   upf_buffer_t *b = s->buffer;
-  unsigned n;
+  const upf_program_t *p = atomic_load (&s->prog);
+  unsigned n, i;
   if (!b)
     return 0;
   n = b->n_pkts;
   b->dropped_pkts += n;
+  for (i = 0; i < n; i++)
+    buffer_count_drop (p, b->pkts[i].pdr_id, b->pkts[i].len);
   buffer_empty (b);
   /* what arrives after a discard (the CP's DROBU, the buffering duration's end) is new
    * downlink data: the first packet of each PDR is reported again under a FAR that notifies

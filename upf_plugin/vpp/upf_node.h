@@ -174,7 +174,7 @@ static_always_inline u16
 upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, const u8 *pkt,
                  upf_stats_t *st, u64 now)
 {
-  if (upf_buffer_store (v->session, pkt, v->inner_len, now) < 0)
+  if (upf_buffer_store (v->session, v->pdr_id, pkt, v->inner_len, now) < 0)
     {
       st->drops[UPF_DROP_BUFFER_FULL]++;
       b->error = node->errors[UPF_ERROR_DROP_BUFFER_FULL];

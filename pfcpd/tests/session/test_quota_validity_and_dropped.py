@@ -1,10 +1,14 @@
 """Quota Validity Time (VTIME) and the Dropped DL Traffic Threshold (DROTH), TS 29.244
 5.2.2.2.1 and 5.2.2.3.1: a QUVTI report when the granted quota's validity ends, its traffic
 dropped until a new quota is granted; a DROTH report, without measurement, each time the
-dropped DL traffic reaches the threshold. The clocks follow the node clock (``ht``)."""
+DL traffic dropped since the last one (buffered downlink discarded too; other reports reset
+nothing of it) reaches the threshold. The clocks follow the node clock (``ht``)."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from session_harness import (
     Harness,
     created,
@@ -22,10 +26,12 @@ from session_harness import (
     usage_reports,
 )
 
-from pfcpd.datapath.local.engine import Verdict
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, MessageType
+from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.session import MemoryJournal
 
 T = IEType
 M = MessageType
@@ -94,3 +100,105 @@ def test_dropped_dl_traffic_threshold_reports_without_measurement(ht: Harness) -
     # The forwarded uplink packet was not reset by the DROTH reports.
     [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
     assert final.get(T.VOLUME_MEASUREMENT).ul == 128  # type: ignore[union-attr]
+
+
+def test_dropped_dl_traffic_counts_on_across_another_report(ht: Harness) -> None:
+    """TS 29.244 5.2.2.2.1 / 8.2.19 (DROTH) and 8.2.49: a report when the DL traffic dropped
+    since the last DROTH report reaches the Dropped DL Traffic Threshold. Dropped traffic is
+    in no Volume Measurement: a report of another trigger (here an IMMER, a Query URR's, which
+    reads the counts with reset) neither tells the CP of it nor resets it. 2 packets dropped,
+    a Query URR, 2 more dropped: 4 >= 3, a DROTH report."""
+    rule = urr(1, "DROTH", dt=TR.DroppedDLTrafficThreshold(packets=3))
+    resp = ht.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(action="DROP"), qer(), rule)
+    seid = up_seid(resp)
+    for _ in range(2):
+        assert ht.dp.process_dl(dl_packet(UE)).verdict == Verdict.DROP
+    assert usage_reports(ht.advance(1.0)) == []
+    answer = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    assert answer.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    for _ in range(2):
+        assert ht.dp.process_dl(dl_packet(UE)).verdict == Verdict.DROP
+    sent = ht.advance(2.0)
+    assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+    ht.answer_all(sent)
+    # Re-armed from that report: 2 more dropped is below the threshold.
+    for _ in range(2):
+        ht.dp.process_dl(dl_packet(UE))
+    assert usage_reports(ht.advance(1.0)) == []
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["counters kept", "counters lost"])
+def test_dropped_dl_traffic_counts_on_across_a_restart(ht: Harness, kept: bool) -> None:
+    """TS 29.244 5.2.2.2.1 / 8.2.49 (DROTH: the DL traffic dropped since the last such
+    report). What a read with reset took of it is journaled ("db") and counts on after a
+    restart. 1 packet dropped, a Query URR, 1 dropped, pfcpd restarted: on a datapath that
+    kept its counters (VPP) 1 more reaches the threshold of 3; on one that lost them (the
+    local datapath: the drop after the query goes with them) 2 more do. After a DROTH report,
+    a datapath that lost its counters counts the threshold whole again from 0."""
+    rule = urr(1, "DROTH", dt=TR.DroppedDLTrafficThreshold(packets=3))
+    resp = ht.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(action="DROP"), qer(), rule)
+    seid = up_seid(resp)
+    ht.dp.process_dl(dl_packet(UE))
+    answer = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    assert answer.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    ht.dp.process_dl(dl_packet(UE))
+    assert usage_reports(ht.advance(1.0)) == []
+    ht.engine.commit()
+    (record,) = (v for k, v in ht.records.items() if k != "pfd")
+    assert json.loads(record)["urrs"]["1"]["db"] == [-1, -len(dl_packet(UE))]
+    dp = ht.dp if kept else LocalDatapath(expected_sessions=16)
+    dp.keeps_counts = lambda seid: kept  # type: ignore[method-assign]
+    journal = MemoryJournal()
+    journal.records = dict(ht.journal.records)
+    try:
+        again = Harness(dp, journal=journal)
+        assert again.engine.restore(journal.items(), again.now) == 1
+        if not kept:
+            dp.process_dl(dl_packet(UE))
+            assert usage_reports(again.advance(1.0)) == []
+        dp.process_dl(dl_packet(UE))
+        sent = again.advance(1.0)
+        assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+        again.answer_all(sent)
+        # Reached: the threshold counts from that report (counts lost after it: from 0).
+        again.engine.commit()
+        if not kept:
+            again.check_sent_with_tshark()
+            again.dp.close()
+            dp = LocalDatapath(expected_sessions=16)
+            journal.records = dict(again.journal.records)
+            again = Harness(dp, journal=journal)
+            assert again.engine.restore(journal.items(), again.now) == 1
+        for _ in range(2):
+            dp.process_dl(dl_packet(UE))
+        assert usage_reports(again.advance(1.0)) == []
+        dp.process_dl(dl_packet(UE))
+        sent = again.advance(1.0)
+        assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+        again.check_sent_with_tshark()
+    finally:
+        if not kept:
+            dp.close()
+
+
+def test_buffered_downlink_packets_discarded_count_as_dropped_dl_traffic(ht: Harness) -> None:
+    """TS 29.244 5.2.2.2.1 / 8.2.19 (DROTH) and 8.2.49: the UP function reports when the DL
+    traffic it drops reaches the threshold (a UE that cannot be reached, its downlink buffered
+    then discarded). Downlink packets it buffered and then discarded, here at the CP's DROBU
+    (PFCPSMReq-Flags), are dropped DL traffic of the URRs of their PDR: 4 discarded >= 3, a
+    DROTH report."""
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rule = urr(1, "DROTH", dt=TR.DroppedDLTrafficThreshold(packets=3))
+    resp = ht.establish(
+        ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF", bar=1), qer(), rule, bar
+    )
+    seid = up_seid(resp)
+    for i in range(4):
+        assert ht.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    assert usage_reports(ht.advance(1.0)) == []  # (buffered: not dropped)
+    answer = ht.modify(seid, F.PFCPSMReqFlags.of("DROBU"))
+    assert answer.get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    assert ht.dp.buffered(seid) == 0
+    sent = ht.advance(2.0)
+    assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+    ht.answer_all(sent)

@@ -1,5 +1,5 @@
-/* DL buffering (TS 29.244 5.2.3.1): the DL data report of each PDR and QFI, its re-arm, and
- * the DL Buffering Duration given again. */
+/* DL buffering (TS 29.244 5.2.3.1): the DL data report of each PDR and QFI, its re-arm, the
+ * DL Buffering Duration given again, and what is discarded counted as dropped DL traffic. */
 #include "test_util.h"
 
 #define UE IP4 (10, 45, 0, 7)
@@ -250,13 +250,80 @@ test_duration_granted_again (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* The dropped DL counts of URR urr_id: packets, octets. */
+static void
+dropped_is (upf_session_t *s, uint32_t urr_id, uint64_t pkts, uint64_t bytes)
+{
+  upf_usage_t u;
+  assert_int_equal (upfcore_read_urr (s, urr_id, &u, 0, 0), 0);
+  assert_int_equal (u.dropped_dl_pkts, pkts);
+  assert_int_equal (u.dropped_dl_bytes, bytes);
+}
+
+/* Buffered downlink the UP function discards (the CP's DROBU, the end of the DL Buffering
+ * Duration, a packet the buffer has no room for) is dropped DL traffic (TS 29.244 5.2.2.2.1,
+ * 8.2.49: what the Dropped DL Traffic Threshold counts) of the URRs of the PDR that buffered
+ * it, as a packet the full buffer drops is: those of the program in force when it is dropped
+ * (it was counted for no URR while it waited), none when that program lost the PDR. */
+static void
+test_discard_is_dropped_dl (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_urr_t urr[3] = { { .urr_id = 1 }, { .urr_id = 2 }, { .urr_id = 3 } };
+  upf_event_t ev[4];
+  uint8_t in[256];
+  uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
+  (void)st;
+  buf_prog (&p);
+  p.pdr[0].urr_id[0] = 1; /* PDR 2: URR 1 */
+  p.pdr[1].urr_id[0] = 1; /* PDR 3: URRs 1 and 2 */
+  p.pdr[1].urr_id[1] = 2;
+  p.d.urr = urr;
+  p.d.n_urr = 3;
+  upf_session_t *s = upfcore_session_create (c, 9);
+  put (c, s, &p);
+  dl (c, UE, 100);
+  dl (c, UE, 110);
+  dl (c, UE2, 120);
+  dropped_is (s, 1, 0, 0); /* buffered: not dropped */
+  /* PDR 2 now goes to URR 3; the CP discards the buffer (DROBU) */
+  p.pdr[0].urr_id[0] = 3;
+  put (c, s, &p);
+  assert_int_equal (upfcore_buffer_drop (s), 3);
+  dropped_is (s, 1, 1, il);
+  dropped_is (s, 2, 1, il);
+  dropped_is (s, 3, 2, 2 * il);
+  /* the DL Buffering Duration ends, PDR 3 removed meanwhile: its packet counts for no URR */
+  p.bar.duration_ns = 1000;
+  p.bar.duration_grant = 1;
+  put (c, s, &p);
+  dl (c, UE, 200);
+  dl (c, UE2, 210);
+  p.d.n_pdr = 1;
+  put (c, s, &p);
+  assert_int_equal (upfcore_tick (c, s, 1199, ev, 4), 0);
+  assert_int_equal (upfcore_tick (c, s, 1200, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_BUFFER_EXPIRED);
+  assert_int_equal (ev[0].value, 2);
+  dropped_is (s, 1, 1, il);
+  dropped_is (s, 2, 1, il);
+  dropped_is (s, 3, 3, 3 * il);
+  /* a packet the buffer has no room for */
+  while (upf_buffer_store (s, 2, in, il, 300) == 0)
+    ;
+  dropped_is (s, 3, 4, 4 * il);
+  dropped_is (s, 1, 1, il);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_report_per_pdr_and_qfi), cmocka_unit_test (test_report_rearm_per_far),
     cmocka_unit_test (test_report_many_pdrs),       cmocka_unit_test (test_report_dscp),
-    cmocka_unit_test (test_duration_granted_again),
+    cmocka_unit_test (test_duration_granted_again), cmocka_unit_test (test_discard_is_dropped_dl),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -920,7 +920,7 @@ test_bar_flush_decided_before_packets (void **st)
   assert_int_equal (FLUSHES (), 0);
   /* packets left in the buffer under a program that cannot buffer (a flush that found no
    * memory): the next install that does not buffer flushes them, one that buffers keeps them */
-  assert_int_equal (upf_buffer_store (s, in, il, 300), 0);
+  assert_int_equal (upf_buffer_store (s, 2, in, il, 300), 0);
   p.far[1].apply_action = UPF_AA_FORW;
   assert_int_equal (FLUSHES (), 1);
   p.far[1].apply_action = UPF_AA_BUFF;

@@ -133,7 +133,7 @@ class Restoring(Choosing):
         kept = self.datapath.keeps_counts(session.up_seid)
         lost = {} if kept else {u: b.dp_seen for u, b in books.items() if b.dp_seen}
         for book in books.values():
-            book.restored_at(session.established_ntp)
+            book.restored_at(session.established_ntp, kept)
             if kept:
                 book.kept_by_datapath()
             else:

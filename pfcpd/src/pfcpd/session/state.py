@@ -248,9 +248,17 @@ class EngineState:
     def _read_reset(self, seid: int, urr_id: int, reset: bool = True) -> Usage:
         """The datapath's counts of URR ``urr_id`` of session ``seid``, read with ``reset``:
         the time of last packet such a read clears is a packet the session's inactivity
-        watch sees (`IdleWatch.saw`: its activity check may not have read it yet)."""
+        watch sees (`IdleWatch.saw`: its activity check may not have read it yet); the
+        dropped DL traffic it clears counts on towards the URR's Dropped DL Traffic
+        Threshold (`UrrBook.dropped_taken`)."""
         usage = self.datapath.read_usage(seid, urr_id, reset=reset)
-        if reset and self._idle:
+        if not reset:
+            return usage
+        session = self.sessions.get(seid)
+        book = session.urrs.get(urr_id) if session is not None else None
+        if book is not None:
+            book.dropped_taken(usage)
+        if self._idle:
             watch = self._idle.get(seid)
             if watch is not None and watch.saw(usage.last_packet_ns):
                 self._idle_dirty.add(seid)

@@ -57,6 +57,8 @@ _ROUNDING = 1e-6
 # "No time" (metering not running, no validity time): one float object, which
 # `UrrBook.json_text` knows the text of by identity (an equal -0.0 is another object).
 NO_TIME = 0.0
+# No dropped DL traffic taken into account (`UrrBook.dropped_base`).
+NO_DROPS = (0, 0)
 
 
 def measures(triggers: tuple[str, ...]) -> bool:
@@ -161,10 +163,14 @@ class UrrBook:
     time_threshold_done: bool = False
     time_quota_used: float = 0.0
     time_quota_over: bool = False
-    # Dropped DL Traffic Threshold (DROTH): (packets, octets), None = not set; and the
-    # datapath's dropped DL counts when it was last reached (they reset with the counts).
+    # Dropped DL Traffic Threshold (DROTH): (packets, octets), None = not set; and
+    # ``dropped_base``, what the datapath's dropped DL counts less it is: the DL traffic
+    # dropped since the threshold was last reached (`dropped_threshold_reached`). A read
+    # with reset, which starts those counts from 0 again, takes what it read off it
+    # (`dropped_taken`: below 0 then), so that a report of another trigger resets none of
+    # it. Journaled ("db").
     dropped_threshold: tuple[int | None, int | None] = (None, None)
-    dropped_base: tuple[int, int] = (0, 0)
+    dropped_base: tuple[int, int] = NO_DROPS
     # Quota Validity Time (VTIME, 5.2.2.2.1): seconds, from the rule; when the granted quota
     # stops being valid (NTP, 0 = never) and whether it did (then the URR's traffic is
     # dropped until the CP grants a new quota). Both journaled.
@@ -427,19 +433,35 @@ class UrrBook:
         return True
 
     def dropped_threshold_reached(self, usage: Usage) -> bool:
-        """The DL traffic dropped since the threshold was last reached (or the counts were
-        last reset) reaches the Dropped DL Traffic Threshold; re-armed when it does."""
+        """The DL traffic dropped since the threshold was last reached (or the URR was
+        created) reaches the Dropped DL Traffic Threshold (TS 29.244 5.2.2.2.1, 8.2.49);
+        re-armed when it does. ``usage``: the datapath's counts, read without reset."""
         packets, octets = self.dropped_threshold
         dropped = (usage.dropped_dl_packets, usage.dropped_dl_bytes)
-        if dropped < self.dropped_base:  # the datapath's counts were reset meanwhile
-            self.dropped_base = (0, 0)
         base_packets, base_octets = self.dropped_base
+        if dropped[0] < base_packets or dropped[1] < base_octets:
+            # The datapath lost its counts after the threshold was reached (VPP restarted
+            # and given the session again, a deletion undone; a pfcpd restart tells it at
+            # once: `restored_at`): what it dropped since is not known, what reads with
+            # reset took before (below 0) still counts.
+            base_packets, base_octets = min(base_packets, 0), min(base_octets, 0)
+            self.dropped_base = (base_packets, base_octets)
         if (packets and dropped[0] - base_packets >= packets) or (
             octets and dropped[1] - base_octets >= octets
         ):
             self.dropped_base = dropped
             return True
         return False
+
+    def dropped_taken(self, usage: Usage) -> None:
+        """``usage`` was read from the datapath with reset: its dropped DL counts start from 0
+        again. What it had dropped since the Dropped DL Traffic Threshold was last reached
+        still counts towards it: a report of another trigger carries none of it (TS 29.244
+        5.2.2.2.1: DROTH reports the DL traffic dropped since the last such report)."""
+        packets, octets = usage.dropped_dl_packets, usage.dropped_dl_bytes
+        if (packets or octets) and self.reports("DROTH"):
+            base_packets, base_octets = self.dropped_base
+            self.dropped_base = (base_packets - packets, base_octets - octets)
 
     def copy(self) -> UrrBook:
         """An independent copy (its counts are copied too)."""
@@ -449,7 +471,6 @@ class UrrBook:
         """``counts`` were read from the datapath with reset."""
         self.consumed = self.consumed + counts
         self.dp_seen = ZERO
-        self.dropped_base = (0, 0)  # the datapath's dropped counts were reset too
 
     def read_with_reset(self, packets: int) -> None:
         """A read with reset took the datapath's counts, ``packets`` packets among them:
@@ -504,14 +525,22 @@ class UrrBook:
                 self.before_end,
                 self.before_metered,
             ]
+        if self.dropped_base != NO_DROPS:
+            d["db"] = list(self.dropped_base)
         return d
 
-    def restored_at(self, established: float) -> None:
+    def restored_at(self, established: float, kept: bool = True) -> None:
         """Restored for a session established at ``established``: a period start equal to
-        it (the same double) is that float object again, as when the book was made."""
+        it (the same double) is that float object again, as when the book was made. The
+        datapath kept the session's counters (``kept``: VPP), or lost them: then the dropped
+        DL counts `dropped_base` was taken at a DROTH report are gone (the datapath counts
+        from 0; what reads with reset took before still counts)."""
         start = self.period_start_ntp
         if start == established and math.copysign(1.0, start) == math.copysign(1.0, established):
             self.period_start_ntp = established
+        if not kept and self.dropped_base != NO_DROPS:
+            packets, octets = self.dropped_base
+            self.dropped_base = (min(packets, 0), min(octets, 0))
 
     def as_established(self, start: float | None) -> bool:
         """The book holds what one established at NTP time ``start`` (the float object)
@@ -533,6 +562,7 @@ class UrrBook:
             and not (self.duration and self.inactivity > 0)  # (not self.pauses)
             and self.before_end is NO_TIME
             and not self.time_grants
+            and self.dropped_base == NO_DROPS
         )
 
     def json_text(self, known: float | None = None, known_text: str = "") -> str:
@@ -595,6 +625,8 @@ class UrrBook:
                 f',"bef":[{json_ints(self.before.values)},{json_value(self.before_start)},'
                 f"{json_value(self.before_end)},{json_value(self.before_metered)}]"
             )
+        if self.dropped_base != NO_DROPS:
+            text += f',"db":{json_ints(self.dropped_base)}'
         return text + "}"
 
     @classmethod
@@ -626,7 +658,14 @@ class UrrBook:
         before = Counts(tuple(int(v) for v in before_values))
         grants = d.get("tg", 0)
         assert isinstance(grants, int)
+        db = d.get("db")
+        if db is None:
+            dropped_base = NO_DROPS
+        else:
+            assert isinstance(db, list | tuple) and len(db) == 2
+            dropped_base = (int(db[0]), int(db[1]))
         return cls(
+            dropped_base=dropped_base,
             time_grants=grants,
             before=before if before else ZERO,
             before_start=float(before_start) or NO_TIME,
