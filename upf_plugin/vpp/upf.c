@@ -98,7 +98,9 @@ upf_gtpu_echo_send (vlib_main_t *vm, const upf_ip_t *src, const upf_ip_t *dst, u
   return upf_send_ip (vm, pkt, hl + sizeof (msg), 0) ? VNET_API_ERROR_UNSPECIFIED : 0;
 }
 
-/* End Markers (TS 29.281 7.3.2) to the old peer of every GTP-U FAR whose path changes. */
+/* End Markers (TS 29.281 7.3.2) to the old peer of every GTP-U FAR whose path changes to
+ * another GTP-U path (SNDEM is an Update Forwarding Parameters flag: a FAR removed, or no
+ * longer creating a GTP-U header, gets none). */
 static void
 upf_send_end_markers (vlib_main_t *vm, upf_far_path_t *old, upf_far_path_t *new)
 {
@@ -106,7 +108,7 @@ upf_send_end_markers (vlib_main_t *vm, upf_far_path_t *old, upf_far_path_t *new)
   u8 pkt[128];
   vec_foreach (o, old)
   {
-    int changed = 1;
+    int changed = 0;
     u32 len, fib;
     vec_foreach (n, new) if (n->far_id == o->far_id)
     {

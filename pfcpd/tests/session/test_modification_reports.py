@@ -272,6 +272,33 @@ def test_error_indication_report_names_the_remote_fteid(h: Harness) -> None:
     h.answer(report)
 
 
+def test_a_burst_of_error_indications_for_one_tunnel_gives_one_report_at_a_time(
+    h: Harness,
+) -> None:
+    """TS 29.281 7.3.1: a gNB that lost a UE's context answers every G-PDU on that TEID with
+    an Error Indication. One ERIR per session and Remote F-TEID while one is outstanding
+    (TS 29.244 5.9, 7.5.8): 20 indications in one poll give one Session Report Request;
+    once it is answered, the next indication gives the next one."""
+    from scapy.contrib.gtp import IE_TEIDI, GTPErrorIndication, IE_GSNAddress
+
+    _session(h)
+    ei = GTP_U_Header(teid=0, gtp_type=26) / GTPErrorIndication(
+        IE_list=[IE_TEIDI(TEIDI=0x100), IE_GSNAddress(ipv4_address="192.0.2.9")]
+    )
+    for _ in range(20):
+        h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    sent = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert len({m.seq for m in sent}) == 1
+    for _ in range(5):  # (still outstanding: none more)
+        h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    assert [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+    h.answer(sent[0])
+    h.dp.process_ul_gtpu(h.settings.n3_address, raw(ei))
+    (again,) = [m for m in h.advance(0.2) if m.msg_type == M.SESSION_REPORT_REQUEST]
+    assert again.get(T.REPORT_TYPE).has("ERIR") and again.seq != sent[0].seq  # type: ignore[union-attr]
+    h.answer(again)
+
+
 def test_peer_lost_policies(h: Harness) -> None:
     from pfcpd.node.session_handler import Peer, PeerGone
 

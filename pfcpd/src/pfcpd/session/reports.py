@@ -21,6 +21,7 @@ from ..datapath.interface import (
     DatapathError,
     DatapathEvent,
     EventType,
+    IPAddress,
     Usage,
 )
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
@@ -78,6 +79,8 @@ class Reporting(PathReporting):
         pending = self._pending.pop(id(request), None)
         if pending is None:
             return
+        if pending.erir is not None:
+            self._erir_out.discard(pending.erir)
         session = self.sessions.get(pending.up_seid)
         if response is None:
             # Never answered: the counts it carried go into the next report (of a session
@@ -247,9 +250,12 @@ class Reporting(PathReporting):
         now: float,
         reports: list[Grouped] | None = None,
         label: str | None = None,
+        erir: tuple[int, int, IPAddress | None] | None = None,
     ) -> bool:
         """Send a Session Report Request of ``report_type`` with ``ies`` (``reports``: the
-        Usage Reports among them); whether it went (else its usage goes back for later)."""
+        Usage Reports among them; ``erir``: the Error Indication it reports, outstanding
+        until answered or given up, `_error_indication`); whether it went (else its usage
+        goes back for later)."""
         request = Message(
             M.SESSION_REPORT_REQUEST, 0, [ReportType.of(report_type), *ies], session.cp_seid
         )
@@ -272,8 +278,10 @@ class Reporting(PathReporting):
             return False
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
-            session.up_seid, list(reports or []), session.cp_moves
+            session.up_seid, list(reports or []), session.cp_moves, erir
         )
+        if erir is not None:
+            self._erir_out.add(erir)
         return True
 
     def _usage_reports(
@@ -620,7 +628,10 @@ class Reporting(PathReporting):
         """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it
         (found through an index by TEID: a flood of indications costs no scan), at the
         peer's address when the indication tells it (``ev.peer``: its GTP-U Peer Address,
-        IPv4 or IPv6, TS 29.281 7.3.1; None: the TEID alone)."""
+        IPv4 or IPv6, TS 29.281 7.3.1; None: the TEID alone). One ERIR per session and
+        remote F-TEID while one is outstanding (unanswered, N1 retransmissions left): a
+        peer answers every G-PDU to a lost TEID with an indication, and the CP needs to
+        hear of the tunnel once, not once per downlink packet."""
         teid = ev.value
         sender = ev.peer
         for seid in sorted(seids_of(self._by_peer_teid.get(teid, ()))):
@@ -628,13 +639,16 @@ class Reporting(PathReporting):
             for peer, far_teid in session.peers:
                 if far_teid != teid or (sender is not None and peer != sender):
                     continue
+                key = (seid, teid, peer)
+                if key in self._erir_out:
+                    break
                 fteid = FTEID(
                     teid,
                     str(peer) if peer.version == 4 else None,
                     str(peer) if peer.version == 6 else None,
                 )
                 report = Grouped(T.ERROR_INDICATION_REPORT, [fteid])
-                self._send_report(session, "ERIR", [report], now, label="ERIR")
+                self._send_report(session, "ERIR", [report], now, label="ERIR", erir=key)
                 break
 
     def _update_bar_from_report(self, session: Session, update: Grouped) -> None:

@@ -82,6 +82,8 @@ class PendingReport:
     up_seid: int
     reports: list[Grouped]
     cp_moves: int
+    # an ERIR's (UP SEID, remote TEID, peer): no other for it while this one is out
+    erir: tuple[int, int, IPAddress | None] | None = None
 
 
 @dataclass(slots=True)
@@ -129,6 +131,7 @@ class EngineState:
         self.pfds = PfdStore()
         self._sender: RequestSender | None = None
         self._pending: dict[int, PendingReport] = {}  # id(request) -> what it reported
+        self._erir_out: set[tuple[int, int, IPAddress | None]] = set()  # `PendingReport.erir`
         self._next_poll: float | None = None
         self._next_checkpoint: float | None = None
         self._checkpoint_queue: list[int] = []
@@ -429,6 +432,8 @@ class EngineState:
         for key, pending in list(self._pending.items()):
             if pending.up_seid == session.up_seid:
                 del self._pending[key]
+                if pending.erir is not None:
+                    self._erir_out.discard(pending.erir)
         self.metrics.deleted.inc(reason)
 
     def _remove_local(self, seid: int, reason: str) -> None:
