@@ -220,6 +220,34 @@ def test_a_paused_measurement_meters_no_time(ht: Harness) -> None:
     assert isinstance(vm, VolumeMeasurement) and vm.ul_packets == 2
 
 
+def test_an_update_urr_without_measurement_information_resumes_a_paused_urr(
+    ht: Harness,
+) -> None:
+    """TS 29.244 Table 7.5.4.4-1 (Update URR, Measurement Information): "The measurement
+    shall be performed (active) if the bit is set to 0 or if the Measurement Information
+    IE is not present in the Update URR IE". A URR created paused (INAM), then updated
+    with a Volume Threshold alone, measures again (the packets after the update are in
+    its report), and keeps its other flags (MNOP: the packets are counted)."""
+    paused = urr(1, mi=F.MeasurementInformation.of("INAM", "MNOP"))
+    seid, teid = _start(ht, paused)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))  # not measured
+    update = g(
+        T.UPDATE_URR,
+        S.URRID(1),
+        F.ReportingTriggers.of("VOLTH"),
+        TR.VolumeThreshold(total=10**9),
+    )
+    assert ht.modify(seid, update).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    for _ in range(2):
+        ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    resp = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    [report] = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert isinstance(report, Grouped)
+    vm = report.get(T.VOLUME_MEASUREMENT)
+    assert isinstance(vm, VolumeMeasurement)
+    assert (vm.total, vm.ul_packets) == (256, 2)
+
+
 def test_time_metering_state_is_journaled() -> None:
     """What time metering keeps (the time metered so far in the period, the running
     stretch, the last packet and look) comes back from the journal record."""
