@@ -126,6 +126,7 @@ class Modification(Choosing, Reporting):
             removals = null_removals(req)
             check_supported(req)
             rules = session.rules
+            unlinked = _urrs_of_removed_pdrs(rules, by_type)  # (before they go)
             rules.remove(by_type)
             changed = rules.update(by_type, removals)
             rules.create(by_type)
@@ -154,17 +155,30 @@ class Modification(Choosing, Reporting):
         sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
         sndem = _sends_end_marker(by_type.get(T.UPDATE_FAR, ()))
         now_ntp = self._ntp()
-        # Usage reports: of removed URRs (their counters go with them), of URRs named in
-        # Query URR, and of every URR with QAURR; read before the new program replaces them.
-        # A URR removed and created again (Remove URR and Create URR of one ID) is replaced:
-        # the old one's measurement ends with its final report (TERMR, TS 29.244 5.2.2.3.1),
-        # the new one's starts afresh with its own rule (a new book: `_replaced_book`).
+        # Usage reports: of removed URRs (their counters go with them), of URRs whose last
+        # PDR is removed, of URRs named in Query URR, and of every URR with QAURR; read
+        # before the new program replaces them. A URR removed and created again (Remove URR
+        # and Create URR of one ID) is replaced: the old one's measurement ends with its
+        # final report (TERMR, TS 29.244 5.2.2.3.1), the new one's starts afresh with its own
+        # rule (a new book: `_replaced_book`).
         before = session.urrs
         written = self._written(session)  # (before this change writes it)
         replaced = frozenset(
             u for u in (rule_id(r, "urr") for r in by_type.get(T.REMOVE_URR, ())) if u in rules.urr
         )
         wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr or u in replaced}
+        if unlinked:
+            # TS 29.244 Table 7.5.5.1-1: a Usage Report also when "the last PDR associated
+            # to a URR has been removed" and non-null usage is available for it (TERMR,
+            # 8.2.41); the URR stays, its measurement starts again from 0.
+            unlinked.difference_update(u for p in rules.pdr.values() for u in _urr_ids(p))
+            for urr_id in sorted(unlinked):
+                if (
+                    urr_id in before
+                    and urr_id not in wanted
+                    and self._has_usage(session, urr_id, now_ntp)
+                ):
+                    wanted[urr_id] = "TERMR"
         for q in req.get_all(T.QUERY_URR):
             qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
             if qid is not None:
@@ -366,6 +380,21 @@ class Modification(Choosing, Reporting):
             if node is not None:
                 return node if sender.same_smf_set(owner, node) else owner
         return owner
+
+    def _has_usage(self, session: Session, urr_id: int, now_ntp: float) -> bool:
+        """URR ``urr_id`` of ``session`` has non-null usage to report: counts or time kept
+        in its book, or counted by the datapath since its last read with reset (not while
+        its measurement is paused: those are no usage). Read without reset."""
+        book = session.urrs[urr_id]
+        if book.baseline or book.before or (book.duration and book.metered(now_ntp) > 0):
+            return True
+        if book.inactive:
+            return False
+        try:
+            return bool(Counts.of(self.datapath.read_usage(session.up_seid, urr_id)))
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+            return False
 
     def _modify_fars(
         self, req: Message, session: Session, updates: list[Grouped]
@@ -736,6 +765,22 @@ def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:
     if type(books) is OneBook:
         return len(urr_ids) == 1 and books.urr_id in urr_ids
     return books.keys() == urr_ids
+
+
+def _urr_ids(pdr: Grouped) -> Iterable[int]:
+    """The IDs of the URRs PDR ``pdr`` names."""
+    return (int(ie.value) for ie in pdr.get_all(T.URR_ID))  # type: ignore[attr-defined]
+
+
+def _urrs_of_removed_pdrs(rules: RuleSet, by_type: dict[int, list[Grouped]]) -> set[int]:
+    """The IDs of the URRs that the PDRs a request's Remove PDRs name (those of ``rules``)
+    are associated with."""
+    out: set[int] = set()
+    for g in by_type.get(T.REMOVE_PDR, ()):
+        pdr = rules.pdr.get(rule_id(g, "pdr"))
+        if pdr is not None:
+            out.update(_urr_ids(pdr))
+    return out
 
 
 def _check_queries(req: Message, session: Session) -> None:
