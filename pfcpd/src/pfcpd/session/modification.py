@@ -260,6 +260,8 @@ class Modification(Choosing, Reporting):
                 urr_grants(books),
                 bar_grant,
             )
+            if sm_flags.has("DROBU"):
+                self._drop_buffered(session)
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             kept = self._kept_by_undo(session, written) if reports else None
@@ -318,7 +320,7 @@ class Modification(Choosing, Reporting):
                 self.teids.free(teid)
             for name, net in freed_ue:
                 self.ue_pools.free(name, ue_network(net))
-            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
+            self._modification_done(session, now_ntp)
 
         refusal = (cp_seid, None)  # (undone: the session is the old CP F-SEID's again)
         self._stage(req, refusal, undo, done)
@@ -487,6 +489,8 @@ class Modification(Choosing, Reporting):
             )
             if quick is not None and not offsets and not blocked and not grants:
                 program = self._modified_shape(program, layout, quick_at, quick[0])
+            if sm_flags.has("DROBU"):
+                self._drop_buffered(session)
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             session.urrs = before  # (`_undo_reports`: nothing was read)
@@ -519,7 +523,7 @@ class Modification(Choosing, Reporting):
                 self._refresh_timed(session)
 
         def done() -> None:
-            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
+            self._modification_done(session, now_ntp)
 
         self._stage(req, (cp_seid, None), undo, done)
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, [ACCEPTED], cp_seid)
@@ -673,15 +677,23 @@ class Modification(Choosing, Reporting):
         del self._touched[touched:]
         self._commit_quietly(session)
 
-    def _modification_done(self, session: Session, now_ntp: float, drobu: bool) -> None:
+    def _modification_done(self, session: Session, now_ntp: float) -> None:
         """After a modification of ``session`` is committed: its URRs' measurement paused or
-        resumed as its rules now ask, its buffered downlink data dropped (``drobu``)."""
+        resumed as its rules now ask."""
         if session.up_seid not in self.sessions:
             return  # (deleted since, in the same commit)
         if self._pause_or_resume(session, now_ntp):
             self._write(session)
-        if drobu:
-            self.datapath.drop_buffered(session.up_seid)
+
+    def _drop_buffered(self, session: Session) -> None:
+        """PFCPSMReq-Flags DROBU (TS 29.244 8.2.58): the UP function drops the packets
+        buffered for the session "prior to further applying the action specified in the
+        Apply Action value of the FARs": before the modification's program is installed
+        (one whose FARs no longer buffer would send them on), so before any later request
+        of the session is applied too. Not undone: a modification refused after it (by the
+        datapath, or by the journal with its batch) has dropped them all the same, as the
+        CP asked."""
+        self.datapath.drop_buffered(session.up_seid)
 
     def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
         """What a modification changes in ``session`` besides its rules and books: the
