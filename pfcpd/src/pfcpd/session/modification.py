@@ -70,6 +70,7 @@ from .usage import (
     kept_books,
     packet_times,
     report_counts,
+    report_times,
 )
 
 log = logging.getLogger("pfcpd.session")
@@ -572,7 +573,9 @@ class Modification(Choosing, Reporting):
             if book.inam:
                 book.baseline = book.baseline + counts
                 book.taken(counts)
-                book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+                book.saw(times, now_ntp)
+                book.hold_times(times)  # (reported with those counts)
                 book.stop_metering(now_ntp)
             else:
                 book.taken(ZERO)
@@ -609,7 +612,8 @@ class Modification(Choosing, Reporting):
         replaced: frozenset[int] = frozenset(),
     ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
-        took from the datapath kept as baseline (and as consumed); ``kept``: of the undo of
+        took from the datapath kept as baseline (and as consumed), and their packet times
+        held for the next report (`UrrBook.held_times`); ``kept``: of the undo of
         a staged change, where it notes them (`_kept_by_undo`). The times of the checked
         reads (`Reporting._report`) that the books it replaces hold go over to the books
         put back of the same URRs (`_carry_checked`), but for the URRs ``replaced`` (removed
@@ -625,6 +629,7 @@ class Modification(Choosing, Reporting):
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
+            book.hold_times(report_times(group))  # (the read reset the datapath's too)
             book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
             if kept is not None:
                 kept[urr_id] = book, taken
