@@ -87,6 +87,21 @@ def test_changes_of_a_session_keep_their_order() -> None:
     assert dp.settle() == {}
 
 
+def test_a_drop_of_buffered_packets_comes_between_the_changes_around_it() -> None:
+    """DROBU (TS 29.244 8.2.58: the buffered packets dropped "prior to further applying the
+    action specified in the Apply Action value of the FARs"): the session engine drops
+    before it installs its request's change; VPP gets the changes sent before the drop
+    first, then the drop, then the change after it."""
+    vpp = FakeVpp()
+    dp = open_pipelined(vpp)
+    dp.install(7, program(0x100))
+    assert dp.drop_buffered(7) == 3
+    dp.install(7, program(0x101))
+    assert dp.settle() == {}
+    calls = [(name, args["seid"]) for name, args in vpp.calls]
+    assert calls == [(ADD, 7), ("upf_session_drop_buffered", 7), (ADD, 7)]
+
+
 def test_a_refused_change_is_reported_for_its_session_only() -> None:
     vpp = FakeVpp()
     dp = open_pipelined(vpp)

@@ -20,6 +20,7 @@ from session_harness import (
     dl_packet,
     dl_pdr,
     g,
+    ohc,
     qer,
     restarted,
     ul_far,
@@ -223,3 +224,88 @@ def test_the_buffering_duration_grant_is_journaled(
     assert h.engine.sessions[seid].bar_grant == 0
     bar = installed.pop(seid).bar
     assert bar is not None and (bar.duration_ns, bar.duration_grant) == (0, 0)
+
+
+def _three_buffered(h: Harness) -> int:
+    """`_buffering_session` with three DL packets buffered, its DLDR answered; an Update
+    FAR of its UL FAR before (its stored rules' layout learned: the next Update-FAR-only
+    request is made from it, `Modification._modify_fars`)."""
+    seid = _buffering_session(h)
+    assert cause(h.modify(seid, g(T.UPDATE_FAR, S.FARID(1), F.ApplyAction.of("FORW")))) == 1
+    for i in range(3):
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    h.answer_all(h.advance(0.2))
+    assert h.dp.buffered(seid) == 3
+    h.dp.take_pending()
+    return seid
+
+
+def _to_forw() -> Grouped:
+    fp = g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100))
+    return g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("FORW"), fp)
+
+
+@pytest.mark.parametrize("long_way", [False, True], ids=["update_far_only", "with_update_qer"])
+def test_drobu_drops_the_buffer_before_the_far_forwards(
+    h: Harness, long_way: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 8.2.58 (PFCPSMReq-Flags DROBU): the UP function drops the packets buffered
+    for the session "prior to further applying the action specified in the Apply Action
+    value of the FARs": a request with DROBU and an Update FAR from BUFF to FORW sends none
+    of them on (the Update-FAR-only request, `Modification._modify_fars`, and the long way
+    alike); what arrives after it is forwarded."""
+    from pfcpd.session.modification import Modification
+
+    seid = _three_buffered(h)
+    fast: list[bool] = []
+    modify_fars = Modification._modify_fars
+
+    def spy(engine: Modification, *args: Any) -> Message | None:
+        answer = modify_fars(engine, *args)
+        fast.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(Modification, "_modify_fars", spy)
+    ies: list[Grouped | F.PFCPSMReqFlags] = [_to_forw(), F.PFCPSMReqFlags.of("DROBU")]
+    if long_way:
+        ies.append(g(T.UPDATE_QER, S.QERID(1), S.QFI(9)))
+    assert cause(h.modify(seid, *ies)) == 1
+    assert fast == ([] if long_way else [True])
+    assert h.dp.buffered(seid) == 0
+    assert [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD] == []
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=9)).verdict == Verdict.FORWARD
+
+
+def test_drobu_drops_the_buffer_before_a_later_request_of_its_batch(h: Harness) -> None:
+    """The same (8.2.58) when DROBU comes alone and the Update FAR to FORW in the next
+    request of the same batch (one read of the socket, one group commit): the packets are
+    dropped before the second request is applied, none sent on."""
+    seid = _three_buffered(h)
+    first = Message(M.SESSION_MODIFICATION_REQUEST, 0, [F.PFCPSMReqFlags.of("DROBU")], seid)
+    second = Message(M.SESSION_MODIFICATION_REQUEST, 0, [_to_forw()], seid)
+    assert [cause(a) for a in h.batch(first, second)] == [1, 1]
+    assert [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD] == []
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one_request", "next_request"])
+def test_drobu_drops_the_buffer_before_a_pipelined_install(hp: Harness, together: bool) -> None:
+    """The same (8.2.58) on a datapath that pipelines as the vpp datapath does (installs
+    applied in order at the barrier, or before a call such as the drop): the drop comes
+    after the changes before it and before the change of its own request, whether the FAR
+    turns to FORW in that request or in the next one of the batch."""
+    dp = hp.dp.inner  # type: ignore[attr-defined]
+    seid = _buffering_session(hp)
+    for i in range(3):
+        assert dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    hp.answer_all(hp.advance(0.2))
+    dp.take_pending()
+    drobu = F.PFCPSMReqFlags.of("DROBU")
+    if together:
+        answers = [hp.modify(seid, _to_forw(), drobu)]
+    else:
+        first = Message(M.SESSION_MODIFICATION_REQUEST, 0, [drobu], seid)
+        second = Message(M.SESSION_MODIFICATION_REQUEST, 0, [_to_forw()], seid)
+        answers = hp.batch(first, second)
+    assert [cause(a) for a in answers] == [1] * len(answers)
+    assert [r for r in dp.take_pending() if r.verdict == Verdict.FORWARD] == []
+    assert dp.process_dl(dl_packet(UE, 10, ident=9)).verdict == Verdict.FORWARD

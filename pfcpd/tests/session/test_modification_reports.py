@@ -147,6 +147,35 @@ def test_query_urr_reference_is_in_the_reports_the_query_produced(h: Harness) ->
     assert _references(h.modify(seid, g(T.QUERY_URR, S.URRID(1)))) == {1: []}
 
 
+def test_removing_the_last_pdr_of_a_urr_reports_its_usage(h: Harness) -> None:
+    """TS 29.244 Table 7.5.5.1-1: the Session Modification Response carries a Usage Report
+    also when "the last PDR associated to a URR has been removed" and non-null usage is
+    available for that URR (trigger TERMR, 8.2.41). The URR stays: its counts start again
+    from 0. A removal that leaves the URR another PDR, or leaves it without usage,
+    reports nothing."""
+    rules = [ul_pdr(1, 1, urr=2), dl_pdr(urr=2), ul_far(), dl_far(), qer(), urr(1), urr(2)]
+    seid, teid = _session(h, *rules)
+    for _ in range(3):
+        assert h.dp.process_ul(gtpu(ul_packet(UE, 100), teid)).verdict == Verdict.FORWARD
+    resp = h.modify(seid, g(T.UPDATE_PDR, S.PDRID(2), S.URRID(1)))  # PDR 1 still has URR 2
+    assert cause(resp) == 1 and resp.get(T.USAGE_REPORT_MODIFICATION_RESPONSE) is None
+    resp = h.modify(seid, g(T.REMOVE_PDR, S.PDRID(1)))
+    assert cause(resp) == 1
+    (rep,) = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert isinstance(rep, Grouped) and rep.get(T.URR_ID) == S.URRID(2)
+    assert rep.get(T.USAGE_REPORT_TRIGGER) == F.UsageReportTrigger.of("TERMR")
+    assert _volume(rep) == (384, 0)
+    assert [m for m in h.advance(1.0) if m.msg_type == M.SESSION_REPORT_REQUEST] == []
+    # URR 2 stays, from 0: given a PDR again and removed without traffic, no report.
+    resp = h.modify(seid, ul_pdr(3, 1, urr=2))
+    assert cause(resp) == 1
+    resp = h.modify(seid, g(T.REMOVE_PDR, S.PDRID(3)), g(T.QUERY_URR, S.URRID(2)))
+    assert cause(resp) == 1
+    (rep,) = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert rep.get(T.USAGE_REPORT_TRIGGER) == F.UsageReportTrigger.of("IMMER")  # type: ignore[union-attr]
+    assert _volume(rep) == (0, 0)  # type: ignore[arg-type]
+
+
 def test_volume_threshold_report_and_seqn(h: Harness) -> None:
     threshold = TR.VolumeThreshold(total=1000)
     seid, teid = _session(

@@ -220,6 +220,121 @@ def test_a_paused_measurement_meters_no_time(ht: Harness) -> None:
     assert isinstance(vm, VolumeMeasurement) and vm.ul_packets == 2
 
 
+def test_an_update_urr_without_measurement_information_resumes_a_paused_urr(
+    ht: Harness,
+) -> None:
+    """TS 29.244 Table 7.5.4.4-1 (Update URR, Measurement Information): "The measurement
+    shall be performed (active) if the bit is set to 0 or if the Measurement Information
+    IE is not present in the Update URR IE". A URR created paused (INAM), then updated
+    with a Volume Threshold alone, measures again (the packets after the update are in
+    its report), and keeps its other flags (MNOP: the packets are counted)."""
+    paused = urr(1, mi=F.MeasurementInformation.of("INAM", "MNOP"))
+    seid, teid = _start(ht, paused)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))  # not measured
+    update = g(
+        T.UPDATE_URR,
+        S.URRID(1),
+        F.ReportingTriggers.of("VOLTH"),
+        TR.VolumeThreshold(total=10**9),
+    )
+    assert ht.modify(seid, update).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    for _ in range(2):
+        ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    resp = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)))
+    [report] = resp.get_all(T.USAGE_REPORT_MODIFICATION_RESPONSE)
+    assert isinstance(report, Grouped)
+    vm = report.get(T.VOLUME_MEASUREMENT)
+    assert isinstance(vm, VolumeMeasurement)
+    assert (vm.total, vm.ul_packets) == (256, 2)
+
+
+def _packet_times(report: Grouped) -> tuple[int | None, int | None]:
+    return _value(report, T.TIME_OF_FIRST_PACKET), _value(report, T.TIME_OF_LAST_PACKET)
+
+
+def test_a_refused_modification_keeps_the_packet_times_it_read(ht: Harness) -> None:
+    """Tables 7.5.5.2-1, 7.5.8.3-1 (Usage Report): Time of First Packet and Time of Last
+    Packet "shall be present if available for this URR". A modification that reads the
+    URR's usage (Query URR) and is then refused (73: an Update FAR naming an unknown
+    network instance) keeps the counts it read for the next report, and their packet
+    times too (the read reset the datapath's): the retried Query URR reports the first
+    packet of the usage and the last."""
+    from pfcpd.pfcp import ies_text as X
+
+    seid, teid = _start(ht, urr(1))
+    ht.advance(1.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(2.0)
+    bad = g(T.UPDATE_FAR, S.FARID(1), g(T.UPDATE_FORWARDING_PARAMETERS, X.NetworkInstance("no")))
+    refused = ht.modify(seid, g(T.QUERY_URR, S.URRID(1)), bad)
+    assert refused.get(T.CAUSE).value == 73  # type: ignore[union-attr]
+    ht.advance(2.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(1.0)
+    [report] = ht.modify(seid, g(T.QUERY_URR, S.URRID(1))).get_all(
+        T.USAGE_REPORT_MODIFICATION_RESPONSE
+    )
+    assert isinstance(report, Grouped)
+    assert report.get(T.VOLUME_MEASUREMENT).total == 256  # type: ignore[union-attr]
+    assert _packet_times(report) == (NTP_NOW + 1, NTP_NOW + 5)
+    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(final, Grouped) and _packet_times(final) == (None, None)  # (reported)
+
+
+def test_a_deletion_the_journal_refuses_keeps_the_packet_times(ht: Harness) -> None:
+    """The same for a Session Deletion undone by the group commit (the journal fails: 77):
+    the session comes back with the final counts as usage not reported, and their packet
+    times; the retried deletion's final Usage Report (TERMR) carries them."""
+    seid, teid = _start(ht, urr(1))
+    ht.advance(1.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(1.0)
+    ht.journal.fail_next = 1
+    assert ht.delete(seid).get(T.CAUSE).value == 77  # type: ignore[union-attr]
+    ht.advance(1.0)
+    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    assert isinstance(final, Grouped)
+    assert final.get(T.VOLUME_MEASUREMENT).total == 128  # type: ignore[union-attr]
+    assert _packet_times(final) == (NTP_NOW + 1, NTP_NOW + 1)
+
+
+def test_a_paused_measurement_reports_the_packet_times_before_the_pause(ht: Harness) -> None:
+    """INAM (5.2.2.3.1): the counts before the pause are kept and reported (Table 7.5.5.2-1,
+    "if available"), with the times of their first and last packet."""
+    seid, teid = _start(ht, urr(1))
+    ht.advance(1.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(1.0)
+    paused = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("INAM", "MNOP"))
+    assert ht.modify(seid, paused).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    ht.advance(1.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))  # not measured
+    ht.advance(1.0)
+    [report] = ht.modify(seid, g(T.QUERY_URR, S.URRID(1))).get_all(
+        T.USAGE_REPORT_MODIFICATION_RESPONSE
+    )
+    assert isinstance(report, Grouped)
+    assert report.get(T.VOLUME_MEASUREMENT).total == 128  # type: ignore[union-attr]
+    assert _packet_times(report) == (NTP_NOW + 1, NTP_NOW + 1)
+
+
+def test_a_report_no_cp_took_leaves_its_packet_times_to_the_next(ht: Harness) -> None:
+    """The same for a Session Report Request never answered (T1 x N1 pass): its counts go
+    into the next report, with the times of their first and last packet."""
+    _, teid = _start(ht, urr(1, "PERIO", mp=S.MeasurementPeriod(10)))
+    ht.advance(3.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    [lost] = usage_reports(ht.advance(7.5))  # (not answered)
+    assert _packet_times(lost) == (NTP_NOW + 3, NTP_NOW + 3)
+    ht.advance(5.0)  # (given up)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    sent = ht.advance(5.0)
+    [report] = [r for r in usage_reports(sent) if _value(r, T.UR_SEQN) == 1]
+    assert report.get(T.VOLUME_MEASUREMENT).total == 256  # type: ignore[union-attr]
+    assert _packet_times(report) == (NTP_NOW + 3, NTP_NOW + 15)
+    ht.answer_all(sent)
+
+
 def test_time_metering_state_is_journaled() -> None:
     """What time metering keeps (the time metered so far in the period, the running
     stretch, the last packet and look) comes back from the journal record."""

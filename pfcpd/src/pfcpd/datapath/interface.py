@@ -268,7 +268,10 @@ class Datapath(abc.ABC):
 
     @abc.abstractmethod
     def drop_buffered(self, seid: int) -> int:
-        """Discard the session's buffered DL packets (PFCPSMReq-Flags DROBU)."""
+        """Discard the session's buffered DL packets (PFCPSMReq-Flags DROBU), after the
+        installs made before it and before those made after it (a datapath that pipelines
+        applies those queued first): the engine drops before it installs the program of
+        the request that asked for it (TS 29.244 8.2.58)."""
 
     @abc.abstractmethod
     def now_ns(self) -> int:

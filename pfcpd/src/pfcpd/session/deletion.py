@@ -60,15 +60,17 @@ class Deletion(EngineState):
     ) -> Callable[[], None]:
         """How to undo the deletion of ``session``: back in the engine and the datapath,
         its URRs as before its final reports (``marks``, `_report_marks`), with the counts
-        the datapath had (``final``) as their baseline, so that no count is lost, also
+        the datapath had (``final``) as their baseline and its times of their first and
+        last packets held for their next report, so that no count is lost, also
         when the undo of an earlier change of the batch (``written``: `_written`) puts
         back older books (`_kept_by_undo`)."""
         kept = self._kept_by_undo(session, written)
 
         def undo() -> None:
-            for urr_id, (counts, _) in final.items():
+            for urr_id, (counts, times) in final.items():
                 book = session.urrs[urr_id]
                 book.restore_marks(marks[urr_id])
+                book.hold_times(times)  # (the datapath's were reset with its counts)
                 used = counts.minus(book.baseline)
                 book.taken(used)  # (a fresh datapath counts from 0)
                 book.baseline = counts

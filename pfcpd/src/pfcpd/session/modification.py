@@ -70,6 +70,7 @@ from .usage import (
     kept_books,
     packet_times,
     report_counts,
+    report_times,
 )
 
 log = logging.getLogger("pfcpd.session")
@@ -126,6 +127,7 @@ class Modification(Choosing, Reporting):
             removals = null_removals(req)
             check_supported(req)
             rules = session.rules
+            unlinked = _urrs_of_removed_pdrs(rules, by_type)  # (before they go)
             rules.remove(by_type)
             changed = rules.update(by_type, removals)
             rules.create(by_type)
@@ -154,17 +156,30 @@ class Modification(Choosing, Reporting):
         sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
         sndem = _sends_end_marker(by_type.get(T.UPDATE_FAR, ()))
         now_ntp = self._ntp()
-        # Usage reports: of removed URRs (their counters go with them), of URRs named in
-        # Query URR, and of every URR with QAURR; read before the new program replaces them.
-        # A URR removed and created again (Remove URR and Create URR of one ID) is replaced:
-        # the old one's measurement ends with its final report (TERMR, TS 29.244 5.2.2.3.1),
-        # the new one's starts afresh with its own rule (a new book: `_replaced_book`).
+        # Usage reports: of removed URRs (their counters go with them), of URRs whose last
+        # PDR is removed, of URRs named in Query URR, and of every URR with QAURR; read
+        # before the new program replaces them. A URR removed and created again (Remove URR
+        # and Create URR of one ID) is replaced: the old one's measurement ends with its
+        # final report (TERMR, TS 29.244 5.2.2.3.1), the new one's starts afresh with its own
+        # rule (a new book: `_replaced_book`).
         before = session.urrs
         written = self._written(session)  # (before this change writes it)
         replaced = frozenset(
             u for u in (rule_id(r, "urr") for r in by_type.get(T.REMOVE_URR, ())) if u in rules.urr
         )
         wanted: dict[int, str] = {u: "TERMR" for u in before if u not in rules.urr or u in replaced}
+        if unlinked:
+            # TS 29.244 Table 7.5.5.1-1: a Usage Report also when "the last PDR associated
+            # to a URR has been removed" and non-null usage is available for it (TERMR,
+            # 8.2.41); the URR stays, its measurement starts again from 0.
+            unlinked.difference_update(u for p in rules.pdr.values() for u in _urr_ids(p))
+            for urr_id in sorted(unlinked):
+                if (
+                    urr_id in before
+                    and urr_id not in wanted
+                    and self._has_usage(session, urr_id, now_ntp)
+                ):
+                    wanted[urr_id] = "TERMR"
         for q in req.get_all(T.QUERY_URR):
             qid = ie_value(q, T.URR_ID) if isinstance(q, Grouped) else None
             if qid is not None:
@@ -255,6 +270,8 @@ class Modification(Choosing, Reporting):
                 urr_grants(books),
                 bar_grant,
             )
+            if sm_flags.has("DROBU"):
+                self._drop_buffered(session)
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             kept = self._kept_by_undo(session, written) if reports else None
@@ -313,7 +330,7 @@ class Modification(Choosing, Reporting):
                 self.teids.free(teid)
             for name, net in freed_ue:
                 self.ue_pools.free(name, ue_network(net))
-            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
+            self._modification_done(session, now_ntp)
 
         refusal = (cp_seid, None)  # (undone: the session is the old CP F-SEID's again)
         self._stage(req, refusal, undo, done)
@@ -375,6 +392,21 @@ class Modification(Choosing, Reporting):
             if node is not None:
                 return node if sender.same_smf_set(owner, node) else owner
         return owner
+
+    def _has_usage(self, session: Session, urr_id: int, now_ntp: float) -> bool:
+        """URR ``urr_id`` of ``session`` has non-null usage to report: counts or time kept
+        in its book, or counted by the datapath since its last read with reset (not while
+        its measurement is paused: those are no usage). Read without reset."""
+        book = session.urrs[urr_id]
+        if book.baseline or book.before or (book.duration and book.metered(now_ntp) > 0):
+            return True
+        if book.inactive:
+            return False
+        try:
+            return bool(Counts.of(self.datapath.read_usage(session.up_seid, urr_id)))
+        except DatapathError as err:
+            log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
+            return False
 
     def _modify_fars(
         self, req: Message, session: Session, updates: list[Grouped]
@@ -467,6 +499,8 @@ class Modification(Choosing, Reporting):
             )
             if quick is not None and not offsets and not blocked and not grants:
                 program = self._modified_shape(program, layout, quick_at, quick[0])
+            if sm_flags.has("DROBU"):
+                self._drop_buffered(session)
             self._dp_install(session.up_seid, program, send_end_marker=sndem)
         except (RuleError, DatapathError) as err:
             session.urrs = before  # (`_undo_reports`: nothing was read)
@@ -499,7 +533,7 @@ class Modification(Choosing, Reporting):
                 self._refresh_timed(session)
 
         def done() -> None:
-            self._modification_done(session, now_ntp, sm_flags.has("DROBU"))
+            self._modification_done(session, now_ntp)
 
         self._stage(req, (cp_seid, None), undo, done)
         return Message(M.SESSION_MODIFICATION_RESPONSE, req.seq, [ACCEPTED], cp_seid)
@@ -548,7 +582,9 @@ class Modification(Choosing, Reporting):
             if book.inam:
                 book.baseline = book.baseline + counts
                 book.taken(counts)
-                book.saw(packet_times(usage, self.datapath.now_ns(), now_ntp), now_ntp)
+                times = packet_times(usage, self.datapath.now_ns(), now_ntp)
+                book.saw(times, now_ntp)
+                book.hold_times(times)  # (reported with those counts)
                 book.stop_metering(now_ntp)
             else:
                 book.taken(ZERO)
@@ -585,7 +621,8 @@ class Modification(Choosing, Reporting):
         replaced: frozenset[int] = frozenset(),
     ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
-        took from the datapath kept as baseline (and as consumed); ``kept``: of the undo of
+        took from the datapath kept as baseline (and as consumed), and their packet times
+        held for the next report (`UrrBook.held_times`); ``kept``: of the undo of
         a staged change, where it notes them (`_kept_by_undo`). The times of the checked
         reads (`Reporting._report`) that the books it replaces hold go over to the books
         put back of the same URRs (`_carry_checked`), but for the URRs ``replaced`` (removed
@@ -601,6 +638,7 @@ class Modification(Choosing, Reporting):
             counts = report_counts(group)
             taken = counts.minus(book.baseline)
             book.baseline = counts
+            book.hold_times(report_times(group))  # (the read reset the datapath's too)
             book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
             if kept is not None:
                 kept[urr_id] = book, taken
@@ -653,15 +691,23 @@ class Modification(Choosing, Reporting):
         del self._touched[touched:]
         self._commit_quietly(session)
 
-    def _modification_done(self, session: Session, now_ntp: float, drobu: bool) -> None:
+    def _modification_done(self, session: Session, now_ntp: float) -> None:
         """After a modification of ``session`` is committed: its URRs' measurement paused or
-        resumed as its rules now ask, its buffered downlink data dropped (``drobu``)."""
+        resumed as its rules now ask."""
         if session.up_seid not in self.sessions:
             return  # (deleted since, in the same commit)
         if self._pause_or_resume(session, now_ntp):
             self._write(session)
-        if drobu:
-            self.datapath.drop_buffered(session.up_seid)
+
+    def _drop_buffered(self, session: Session) -> None:
+        """PFCPSMReq-Flags DROBU (TS 29.244 8.2.58): the UP function drops the packets
+        buffered for the session "prior to further applying the action specified in the
+        Apply Action value of the FARs": before the modification's program is installed
+        (one whose FARs no longer buffer would send them on), so before any later request
+        of the session is applied too. Not undone: a modification refused after it (by the
+        datapath, or by the journal with its batch) has dropped them all the same, as the
+        CP asked."""
+        self.datapath.drop_buffered(session.up_seid)
 
     def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
         """What a modification changes in ``session`` besides its rules and books: the
@@ -745,6 +791,22 @@ def _same_ids(books: Books, urr_ids: frozenset[int]) -> bool:
     if type(books) is OneBook:
         return len(urr_ids) == 1 and books.urr_id in urr_ids
     return books.keys() == urr_ids
+
+
+def _urr_ids(pdr: Grouped) -> Iterable[int]:
+    """The IDs of the URRs PDR ``pdr`` names."""
+    return (int(ie.value) for ie in pdr.get_all(T.URR_ID))  # type: ignore[attr-defined]
+
+
+def _urrs_of_removed_pdrs(rules: RuleSet, by_type: dict[int, list[Grouped]]) -> set[int]:
+    """The IDs of the URRs that the PDRs a request's Remove PDRs name (those of ``rules``)
+    are associated with."""
+    out: set[int] = set()
+    for g in by_type.get(T.REMOVE_PDR, ()):
+        pdr = rules.pdr.get(rule_id(g, "pdr"))
+        if pdr is not None:
+            out.update(_urr_ids(pdr))
+    return out
 
 
 def _check_queries(req: Message, session: Session) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from ..pfcp import IE, Cause, Grouped, IEType, IgnoredIE, Message, RawIE, encode_groups
-from ..pfcp.ies_flags import ApplyAction, ReportingTriggers
+from ..pfcp.ies_flags import ApplyAction, MeasurementInformation, ReportingTriggers
 from ..pfcp.ies_traffic import (
     RULE_ID_BAR,
     RULE_ID_FAR,
@@ -251,7 +251,8 @@ def merge_update(rule: Grouped, update: Grouped, removals: Removals | None = Non
     are dropped: they no longer say what it holds). ``removals``: the IE types zero-length
     IEs of the request remove (`null_removals`): those of ``update`` go from the rule
     (every one of the type: a zero-length QER ID or URR ID unlinks all of them from a PDR,
-    TS 29.244 5.6.3), before any the update gives."""
+    TS 29.244 5.6.3), before any the update gives. An Update URR without Measurement
+    Information resumes the URR's measurement (`_measuring`)."""
     replaced: set[int] = set()
     if removals:
         gone = removals.get(id(update.ies))
@@ -273,7 +274,30 @@ def merge_update(rule: Grouped, update: Grouped, removals: Removals | None = Non
         replaced.add(child.type)
         new.append(_copy(child) if isinstance(child, Grouped) else child)
     rule.ies = [c for c in rule.ies if c.type not in replaced] + new
+    if update.type == T.UPDATE_URR and T.MEASUREMENT_INFORMATION not in replaced:
+        _measuring(rule)
     rule.raw = None
+
+
+_INAM = MeasurementInformation.of("INAM").flags
+
+
+def _measuring(urr: Grouped) -> None:
+    """The URR's rule (a Create URR group) without the Inactive Measurement Flag: TS
+    29.244 Table 7.5.4.4-1 (Update URR, Measurement Information) has the measurement
+    performed "if the bit is set to 0 or if the Measurement Information IE is not present
+    in the Update URR IE". The other flags stay as they were: the table has the IE sent
+    when a flag is 1 or to clear flags ("if the change of flag(s) from 1 to 0 results in
+    the IE becoming set to all zeros"), and says of no other flag that its absence clears
+    it. A Measurement Information left with no flag goes (as a Create URR without one)."""
+    for i, ie in enumerate(urr.ies):
+        if isinstance(ie, MeasurementInformation) and ie.flags & _INAM:
+            rest = ie.flags & ~_INAM
+            if rest:
+                urr.ies[i] = MeasurementInformation(rest, ie.size)
+            else:
+                del urr.ies[i]
+            return
 
 
 def check_references(rules: RuleSet, only: Container[int] | None = None) -> None:

@@ -220,6 +220,13 @@ class UrrBook:
     # installs its programs again with the grants the datapath holds, which then keeps each
     # quota's start (the vpp datapath keeps its sessions across a pfcpd restart).
     time_grants: int = dataclasses.field(default=0, compare=False)
+    # The first and last packet (`PacketTimes`) of counts in ``baseline`` whose read from the
+    # datapath (with reset: it clears the datapath's times) is in no report sent: a report
+    # refused with its change or its batch (`Modification._undo_reports`, `Deletion._undelete`),
+    # one no CP took (`counts_back`), the counts before a pause (INAM); None = none. The
+    # URR's next report that carries a measurement carries them, with its own (`usage_report`).
+    # Not journaled: a restart loses them (not the counts).
+    held_times: PacketTimes | None = dataclasses.field(default=None, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -379,6 +386,7 @@ class UrrBook:
             self.before_end,
             self.before_metered,
             *self.before.values,
+            *(self.held_times or (NO_TIME, NO_TIME)),
         )
 
     def restore_marks(self, marks: tuple[float, ...]) -> None:
@@ -387,8 +395,19 @@ class UrrBook:
         self.metered_s, self.last_packet_ntp, self.seen_ntp, done, self.time_quota_used = rest[:5]
         self.time_threshold_done = bool(done)
         self.before_start, self.before_end, self.before_metered = rest[5:8]
-        before = Counts(tuple(int(v) for v in rest[8:]))
+        before = Counts(tuple(int(v) for v in rest[8:14]))
         self.before = before if before else ZERO
+        first, last = rest[14:16]
+        self.held_times = (first, last) if last else None
+
+    def hold_times(self, times: PacketTimes | None) -> None:
+        """``times``, of counts put into ``baseline`` that no report sent carries, go into
+        ``held_times`` (the earliest first packet, the latest last one)."""
+        held = self.held_times
+        if times is None or held is None:
+            self.held_times = held or times
+        else:
+            self.held_times = (min(held[0], times[0]), max(held[1], times[1]))
 
     def split(self, times: PacketTimes | None, now_ntp: float) -> None:
         """The Monitoring Time is reached (seen at ``now_ntp``, after the datapath's counts
@@ -406,6 +425,7 @@ class UrrBook:
             return
         metered = self.metered(at)
         self.before, self.baseline = self.baseline, ZERO
+        self.held_times = None  # (the usage before it is reported without packet times)
         self.before_start, self.before_end = self.period_start_ntp, at
         self.before_metered = metered
         if self.own_time:  # a new period: the quota keeps what the one before metered
@@ -827,6 +847,9 @@ def usage_report(
             book.time_quota_used += book.metered(now_ntp)
             book.time_threshold_done = False
         book.period_start_ntp, book.metered_s = now_ntp, 0.0
+        if book.held_times is not None:  # (of counts in ``counts``: reported now)
+            book.hold_times(times)
+            times, book.held_times = book.held_times, None
     if times is not None:
         ies += [TimeOfFirstPacket(int(times[0])), TimeOfLastPacket(int(times[1]))]
     book.seqn = (book.seqn + 1) & 0xFFFFFFFF
@@ -868,6 +891,14 @@ def usage_reports(
     return [Grouped(container, ies), after]
 
 
+def report_times(group: Grouped) -> PacketTimes | None:
+    """The Time of First Packet and Time of Last Packet of a Usage Report, or None."""
+    first, last = group.get(T.TIME_OF_FIRST_PACKET), group.get(T.TIME_OF_LAST_PACKET)
+    if isinstance(first, TimeOfFirstPacket) and isinstance(last, TimeOfLastPacket):
+        return float(first.value), float(last.value)
+    return None
+
+
 def is_before(group: Grouped) -> bool:
     """The Usage Report is of the usage before a Monitoring Time (Usage Information BEF)."""
     info = group.get(T.USAGE_INFORMATION)
@@ -882,6 +913,7 @@ def counts_back(book: UrrBook, group: Grouped) -> Counts:
     counts = report_counts(group)
     if not is_before(group):
         book.baseline = book.baseline + counts
+        book.hold_times(report_times(group))
         return counts
     book.before = book.before + counts
     if not book.before_end:
