@@ -70,3 +70,15 @@ def test_an_f_seid_that_does_not_decode_leaves_seid_0(h: Harness) -> None:
     assert resp.msg_type == M.SESSION_ESTABLISHMENT_RESPONSE and resp.seq == 777
     assert cause(resp) == 69 and _offending(resp) == [T.F_SEID] and resp.seid == 0
     assert h.engine.sessions == {}
+
+
+def test_a_grouped_ie_with_trailing_octets_is_68_naming_it(h: Harness) -> None:
+    """Octets inside a grouped IE that are no IE: 68 "Invalid length" with the Offending IE
+    naming the group (TS 29.244 Table 7.5.3.1-1: present when a mandatory or conditional
+    IE is faulty); octets after a message's last IE name none."""
+    from pfcpd.pfcp.ie import RawIE
+
+    resp = h.establish(RawIE(T.CREATE_PDR, b"\x00"), dl_pdr(), ul_far(), dl_far(), qer(), urr(1))
+    assert cause(resp) == 68
+    offending = resp.get(T.OFFENDING_IE)
+    assert offending is not None and offending.value == T.CREATE_PDR  # type: ignore[attr-defined]

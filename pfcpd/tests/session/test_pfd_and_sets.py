@@ -422,6 +422,17 @@ def _set_modification(*infos: Grouped) -> Message:
     return Message(M.SESSION_SET_MODIFICATION_REQUEST, 0, [A.NodeID.from_text("smf"), *infos])
 
 
+def test_session_change_info_without_its_alternative_smf_address_is_66(h: Harness) -> None:
+    """TS 29.244 Table 7.4.7.1-2: the Alternative SMF/PGW-C IP Address of a PFCP Session
+    Change Info is mandatory: absent, 66 "Mandatory IE missing" naming it (69 is for one
+    present but wrong); nothing moves."""
+    one = _establish_with(h, 1, fq_csid(7))
+    resp = h.request(_set_modification(g(T.PFCP_SESSION_CHANGE_INFO, fq_csid(7))))
+    assert cause(resp) == 66
+    assert resp.get(T.OFFENDING_IE).value == T.ALTERNATIVE_SMF_IP_ADDRESS  # type: ignore[union-attr]
+    assert one in h.engine.sessions
+
+
 def test_session_set_deletion_by_fq_csid_deletes_those_sessions(h: Harness) -> None:
     one = _establish_with(h, 1, fq_csid(7))
     two = _establish_with(h, 2, fq_csid(8))

@@ -115,6 +115,26 @@ def test_a_trigger_without_its_value_is_67(h: Harness, trigger: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("method", "trigger", "needed"),
+    [
+        ("VOLUM", "LIUSA", T.LINKED_URR_ID),
+        ("EVENT", "EVETH", T.EVENT_THRESHOLD),
+        ("EVENT", "EVEQU", T.EVENT_QUOTA),
+    ],
+)
+def test_linked_and_event_triggers_without_their_ie_are_67(
+    h: Harness, method: str, trigger: str, needed: int
+) -> None:
+    """TS 29.244 Table 7.5.2.4-1: Linked URR ID is present if linked usage reporting is
+    required (LIUSA), Event Threshold / Event Quota if event-based reporting asks for them
+    (EVETH / EVEQU): without it the trigger could never fire, 67 naming it."""
+    u = g(T.CREATE_URR, S.URRID(1), F.MeasurementMethod.of(method), F.ReportingTriggers.of(trigger))
+    resp = h.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), u)
+    assert cause(resp) == 67 and _offending(resp) == [needed]
+    assert _nothing_kept(h)
+
+
 def test_an_update_urr_adding_a_trigger_without_its_value_is_67(h: Harness) -> None:
     seid = up_seid(h.establish())
     kept = h.engine.sessions[seid].rules_blob

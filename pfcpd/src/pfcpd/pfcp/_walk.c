@@ -632,7 +632,8 @@ ie_list (const uint8_t *data, Py_ssize_t start, Py_ssize_t end)
   return list;
 }
 
-static int walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies);
+static int walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies,
+                 unsigned container);
 
 static PyObject *
 decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_every_time)
@@ -661,7 +662,7 @@ decode_group (walk_t *w, const tlv_t *ie, const spec_t *group_spec, int *same_ev
   PyObject *outer = w->within;
   w->path[w->depth++] = ie->type_obj;
   w->within = children;
-  int same = walk (w, ie->start + 4, ie->end, group_spec, children);
+  int same = walk (w, ie->start + 4, ie->end, group_spec, children, ie->type);
   w->within = outer;
   w->depth--;
   if (same < 0)
@@ -1068,11 +1069,12 @@ decode_ie (walk_t *w, const tlv_t *ie, const spec_t *spec, int *same_every_time)
                                 value_len (ie) - 2);
 }
 
-/* Append the IEs of data[start:end] to ies and check the mandatory ones. Returns 1 when all
- * of them (recursively) are the same in every session, so that their group may be cached,
- * 0 when not, -1 with an exception set. */
+/* Append the IEs of data[start:end] (the value of grouped IE container, 0: a message's) to
+ * ies and check the mandatory ones. Returns 1 when all of them (recursively) are the same in
+ * every session, so that their group may be cached, 0 when not, -1 with an exception set. */
 static int
-walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies)
+walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject *ies,
+      unsigned container)
 {
   int same_every_time = 1;
   Py_ssize_t off = start;
@@ -1082,7 +1084,7 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
   while (off < end)
     {
       if (off + 4 > end)
-        return raise_error (ERR_TRAILING, 0, end - off, NULL, 0);
+        return raise_error (ERR_TRAILING, container, end - off, NULL, 0);
       tlv_t ie = { .start = off };
       ie.type = (unsigned)w->data[off] << 8 | w->data[off + 1];
       unsigned length = (unsigned)w->data[off + 2] << 8 | w->data[off + 3];
@@ -1146,7 +1148,7 @@ walk_parsed (PyObject *args)
   w.data = (const uint8_t *)buf.buf;
   const spec_t *spec = msg_type >= 0 && msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
   ies = w.within = ie_list (w.data, start, end);
-  if (ies && walk (&w, start, end, spec, ies) < 0)
+  if (ies && walk (&w, start, end, spec, ies, 0) < 0)
     Py_CLEAR (ies);
   PyBuffer_Release (&buf);
   return ies;
@@ -1185,7 +1187,7 @@ py_walk (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
           PyObject *data = Py_NewRef (args[0]); /* (held: decoders run Python code) */
           PyObject *ignored = Py_NewRef (args[4]);
           PyObject *ies = w.within = ie_list (w.data, start, end);
-          if (ies && walk (&w, start, end, spec, ies) < 0)
+          if (ies && walk (&w, start, end, spec, ies, 0) < 0)
             Py_CLEAR (ies);
           Py_DECREF (data);
           Py_DECREF (ignored);
@@ -2179,7 +2181,7 @@ py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t narg
                            Py_NewRef (seid),     Py_NewRef (priority), NULL };
   PyObject *ies = w.within = ie_list (w.data, start, end);
   w.ignored = PyList_New (0);
-  if (!ies || !w.ignored || walk (&w, start, end, spec, ies) < 0)
+  if (!ies || !w.ignored || walk (&w, start, end, spec, ies, 0) < 0)
     {
       Py_XDECREF (ies);
       Py_XDECREF (w.ignored);

@@ -46,8 +46,10 @@ def _error(
 ) -> CodecError:
     """The CodecError for a failure the walk found."""
     name = ie_type_name(ie_type)
-    if kind == _TRAILING:
-        return CodecError(f"{detail} trailing octets are not an IE", cause=Cause.INVALID_LENGTH)
+    if kind == _TRAILING:  # (ie_type: the grouped IE holding them, 0: the message)
+        where = f" in IE {name}" if ie_type else ""
+        reason = f"{detail} trailing octets{where} are not an IE"
+        return CodecError(reason, cause=Cause.INVALID_LENGTH, offending_ie=ie_type or None)
     if kind == _OVERFLOW:
         reason = f"IE {name} length {detail} exceeds its container"
         return CodecError(reason, cause=Cause.INVALID_LENGTH, offending_ie=ie_type)

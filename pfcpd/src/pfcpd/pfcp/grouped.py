@@ -124,7 +124,9 @@ MANDATORY_CHILDREN: dict[int, frozenset[int]] = {
     T.L2TP_TUNNEL_INFORMATION: _m(),
     T.L2TP_SESSION_INFORMATION: _m(),
     T.L2TP_SESSION_INFORMATION_ESTABLISHMENT_RESPONSE: _m(),
-    T.PFCP_SESSION_CHANGE_INFO: _m(),
+    # (Table 7.4.7.1-2: the Alternative SMF/PGW-C IP Address is M; FQ-CSID, Group Id and CP
+    # IP Address select the sessions, at least one of them: the session set's check, 69)
+    T.PFCP_SESSION_CHANGE_INFO: _m(T.ALTERNATIVE_SMF_IP_ADDRESS),
     T.DIRECT_REPORTING_INFORMATION: _m(),
     T.MBS_SESSION_N4MB_CONTROL_INFORMATION: _m(),
     T.MBS_MULTICAST_PARAMETERS: _m(),
