@@ -75,16 +75,21 @@ upfcore_session_delete (upf_ctx_t *ctx, upf_session_t *s)
     upf_session_delete (ctx, s);
 }
 
-upf_session_t *
-upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid, const upf_program_desc_t *d,
-                     char *err, size_t errlen, unsigned *buffered)
+/* upfcore_session_put; *flush (flush NULL: not asked) = the packets the caller flushes after
+ * it: the session's buffered packets when the install flushes the buffer (upf_session_flushes,
+ * decided before it, as the VPP plugin decides), else 0. */
+static upf_session_t *
+session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid, const upf_program_desc_t *d,
+             char *err, size_t errlen, unsigned *buffered, unsigned *flush)
 {
   upf_session_t *created = 0;
+  int flushes;
   if (!ctx || !buffered)
     {
       snprintf (err, errlen, "no context or result (NULL)");
       return 0;
     }
+  flushes = flush && s && d && upf_session_flushes (s, d);
   if (!s && !(s = created = upf_session_create (ctx, seid)))
     {
       snprintf (err, errlen, "out of memory creating the session");
@@ -101,20 +106,32 @@ upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid, const upf_
     }
   upf_epoch_reclaim (&ctx->epoch);
   *buffered = upfcore_buffer_count (s);
+  if (flush)
+    *flush = flushes ? *buffered : 0;
   return s;
+}
+
+upf_session_t *
+upfcore_session_put (upf_ctx_t *ctx, upf_session_t *s, uint64_t seid, const upf_program_desc_t *d,
+                     char *err, size_t errlen, unsigned *buffered)
+{
+  return session_put (ctx, s, seid, d, err, errlen, buffered, 0);
 }
 
 upf_session_t *
 upfcore_session_put_args (upfcore_put_args_t *a)
 {
-  unsigned buffered;
+  unsigned buffered, flush;
   upf_session_t *s;
   if (!a)
     return 0;
-  s = upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, (size_t)a->errlen,
-                           &buffered);
+  s = session_put (a->ctx, a->session, a->seid, a->desc, a->err, (size_t)a->errlen, &buffered,
+                   &flush);
   if (s)
-    a->buffered = buffered;
+    {
+      a->buffered = buffered;
+      a->flush = flush;
+    }
   return s;
 }
 
@@ -125,7 +142,7 @@ upfcore_session_put_slots (upfcore_put_slots_t *a)
   upf_pdr_t *pdr;
   upf_far_t *far;
   const upfcore_slot_t *sl;
-  unsigned buffered, i, n;
+  unsigned buffered, flush, i, n;
   upf_session_t *s;
   if (!a || !(d = a->desc))
     return 0;
@@ -162,9 +179,12 @@ upfcore_session_put_slots (upfcore_put_slots_t *a)
             sl++;
           }
     }
-  s = upfcore_session_put (a->ctx, a->session, a->seid, d, a->err, (size_t)a->errlen, &buffered);
+  s = session_put (a->ctx, a->session, a->seid, d, a->err, (size_t)a->errlen, &buffered, &flush);
   if (s)
-    a->buffered = buffered;
+    {
+      a->buffered = buffered;
+      a->flush = flush;
+    }
   return s;
 }
 
@@ -568,7 +588,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (upfcore_put_args_t, err)                                                                      \
   _ (upfcore_put_args_t, errlen)                                                                   \
   _ (upfcore_put_args_t, buffered)                                                                 \
-  _ (upfcore_put_args_t, _pad)                                                                     \
+  _ (upfcore_put_args_t, flush)                                                                    \
   _ (upfcore_remove_args_t, ctx)                                                                   \
   _ (upfcore_remove_args_t, out)                                                                   \
   _ (upfcore_remove_args_t, max)                                                                   \
@@ -579,6 +599,8 @@ upfcore_drop_reason_str (unsigned r)
   _ (upfcore_put_slots_t, ctx)                                                                     \
   _ (upfcore_put_slots_t, err)                                                                     \
   _ (upfcore_put_slots_t, errlen)                                                                  \
+  _ (upfcore_put_slots_t, flush)                                                                   \
+  _ (upfcore_put_slots_t, _pad)                                                                    \
   _ (upfcore_put_slots_t, buffered)                                                                \
   _ (upfcore_put_slots_t, n_slot)                                                                  \
   _ (upfcore_put_slots_t, session)                                                                 \

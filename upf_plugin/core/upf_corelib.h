@@ -38,11 +38,14 @@ typedef struct
   char *err;
   uint64_t errlen;
   uint32_t buffered; /* out: *buffered */
-  uint32_t _pad;
+  uint32_t flush;    /* out: the packets the caller flushes now (upfcore_buffer_flush) */
 } upfcore_put_args_t;
 
 /* upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, a->errlen, &a->buffered);
- * NULL a: NULL. */
+ * a->flush: whether the install flushes the buffer (upf_session_flushes, decided before it:
+ * a PDR that buffers under the program in force does not under the new one), as the buffered
+ * packets the caller flushes then (upfcore_buffer_flush), 0 when it flushes none. NULL a:
+ * NULL. */
 UPF_API_VISIBLE upf_session_t *upfcore_session_put_args (upfcore_put_args_t *a);
 /* What differs between the sessions of one shape (pfcpd keeps a descriptor per shape of the
  * programs it installs): a PDR's TEID, F-TEID address (addr[0]) and UE address (addr[1]), or a
@@ -63,6 +66,8 @@ typedef struct
   upf_ctx_t *ctx;
   char *err;
   uint64_t errlen;
+  uint32_t flush; /* out: the packets the caller flushes now (upfcore_put_args_t's) */
+  uint32_t _pad;
   uint32_t buffered;      /* out: the session's buffered DL packets */
   uint32_t n_slot;        /* 0, or desc's PDRs + its FARs with GTP-U outer header creation */
   upf_session_t *session; /* NULL creates session seid */
@@ -72,13 +77,12 @@ typedef struct
 } upfcore_put_slots_t;
 
 /* upfcore_session_put (a->ctx, a->session, a->seid, a->desc, a->err, a->errlen, &a->buffered),
- * the slots written into a->desc first (n_slot 0: none): one per PDR in order, then one per FAR
- * with GTP-U outer header creation in order; a desc of more PDRs or FARs than the library
- * takes, or an n_slot that is not that count, refuses the install (NULL + err, desc
- * unchanged, nothing read past its counts' limits). The slots are written through desc's
- * const table pointers: the caller's tables, which it lets this write. NULL a or desc:
- * NULL. (NULL ctx: the slots written,
- * then refused as upfcore_session_put refuses it.) */
+ * a->flush as upfcore_session_put_args writes it, the slots written into a->desc first (n_slot 0:
+ * none): one per PDR in order, then one per FAR with GTP-U outer header creation in order; a desc
+ * of more PDRs or FARs than the library takes, or an n_slot that is not that count, refuses the
+ * install (NULL + err, desc unchanged, nothing read past its counts' limits). The slots are written
+ * through desc's const table pointers: the caller's tables, which it lets this write. NULL a or
+ * desc: NULL. (NULL ctx: the slots written, then refused as upfcore_session_put refuses it.) */
 UPF_API_VISIBLE upf_session_t *upfcore_session_put_slots (upfcore_put_slots_t *a);
 /* A removal in one call (pfcpd's): the usage of each URR of s's program (upfcore_read_urr, no
  * reset), in the order its descriptor gave them, into out; then s is deleted and reclaimed

@@ -1384,16 +1384,18 @@ void upf_session_delete (upf_ctx_t *ctx, upf_session_t *s);
  * no packet of the old program marks the state after the re-arm. 0 = the install writes no
  * such mark and none of them depends on what those packets do meanwhile. */
 int upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr);
-/* 1 if installing a program with these FARs in s re-arms the one-shot DL data report (a
- * FAR kept with another apply action, s having a DL buffer) while packets of the program in
- * force may set it (one of its FARs has UPF_AA_NOCP): the caller holds the packet threads
- * from the install to its return. */
-int upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far);
-/* 1 if installing a program with these FARs in s flushes the DL buffer: none of them
- * buffers (UPF_AA_BUFF) while a FAR of the program in force does, whatever the buffer holds
- * now (a packet of that program may still be stored), or the buffer holds packets: the
- * caller holds the packet threads from the install through upf_buffer_flush. */
-int upf_session_flushes (upf_session_t *s, const upf_far_t *far, unsigned n_far);
+/* 1 if installing the program of d in s re-arms a one-shot DL data report (s having a DL
+ * buffer: a FAR kept with another apply action, or a PDR whose FAR in force notifies the CP
+ * and whose FAR in d is another FAR, does not notify, or is absent with the PDR) while
+ * packets of the program in force may set it (one of its FARs has UPF_AA_NOCP): the caller
+ * holds the packet threads from the install to its return. */
+int upf_session_rearms_report (upf_session_t *s, const upf_program_desc_t *d);
+/* 1 if installing the program of d in s flushes the DL buffer: a PDR whose FAR in force
+ * buffers (UPF_AA_BUFF) has no FAR that buffers in d (another FAR, the same one without
+ * UPF_AA_BUFF, or the PDR removed), whatever the buffer holds now (a packet of the program in
+ * force may still be stored); or no PDR buffers in either program and the buffer holds
+ * packets: the caller holds the packet threads from the install through upf_buffer_flush. */
+int upf_session_flushes (upf_session_t *s, const upf_program_desc_t *d);
 
 /* Datapath-thread side: DL buffer management. */
 /* Copy a packet that got UPF_VERDICT_BUFFER (under PDR pdr_id: the verdict's) into the
@@ -1402,8 +1404,10 @@ int upf_session_flushes (upf_session_t *s, const upf_far_t *far, unsigned n_far)
 int upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
                       uint64_t now_ns);
 typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len);
-/* Hands every buffered packet to cb in arrival order (the caller re-runs upf_dl_process on
- * them: the FAR now in force decides), then empties the buffer. Returns the packet count. */
+/* Empties the buffer, then hands every packet it held to cb in arrival order (the caller
+ * re-runs upf_dl_process on them: the FAR now in force decides; a packet whose PDR still
+ * buffers is stored again, its DL Buffering Duration counting from when it started). Returns
+ * the packet count. */
 unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
 /* Discards every buffered packet (the CP's DROBU, the end of the DL Buffering Duration):
  * each is dropped DL traffic of the URRs of its PDR in the program in force (TS 29.244

@@ -390,6 +390,44 @@ upf_session_rearms (upf_session_t *s, const upf_urr_t *urr, unsigned n_urr)
   return 0;
 }
 
+/* The FAR PDR pdr_id maps to in a program: its id and apply action (found 0: no such PDR). */
+typedef struct
+{
+  uint32_t far_id;
+  uint8_t apply_action;
+  uint8_t found;
+} pdr_far_t;
+
+/* The FAR of p's PDR rule i. */
+static pdr_far_t
+rule_far (const upf_program_t *p, unsigned i)
+{
+  const upf_far_rt_t *f = &p->far[p->rule[i].far];
+  return (pdr_far_t){ .far_id = f->far_id, .apply_action = f->apply_action, .found = 1 };
+}
+
+/* The FAR of PDR pdr_id in p (a program), or else in d (a descriptor, whose PDR names a FAR
+ * its FARs do not have only when its build refuses it: as no PDR). */
+static pdr_far_t
+pdr_far (const upf_program_t *p, const upf_program_desc_t *d, uint32_t pdr_id)
+{
+  unsigned i, j;
+  for (i = 0; p && i < p->n_pdr; i++)
+    if (p->rule[i].pdr_id == pdr_id)
+      return rule_far (p, i);
+  for (i = 0; !p && d && i < d->n_pdr; i++)
+    if (d->pdr[i].pdr_id == pdr_id)
+      {
+        for (j = 0; j < d->n_far; j++)
+          if (d->far[j].far_id == d->pdr[i].far_id)
+            return (pdr_far_t){ .far_id = d->far[j].far_id,
+                                .apply_action = d->far[j].apply_action,
+                                .found = 1 };
+        break;
+      }
+  return (pdr_far_t){ 0 };
+}
+
 /* 1 if installing a FAR of this id and apply action in s re-arms the one-shot DL data
  * report: s has a DL buffer and old, the program in force, has a FAR of the id with another
  * apply action. */
@@ -403,6 +441,55 @@ far_rearms_report (const upf_session_t *s, const upf_program_t *old, uint32_t fa
   return 0;
 }
 
+/* 1 if the DL data report of a PDR raised under the program in force, where the PDR's FAR is
+ * was, is re-armed by an install where it is now (TS 29.244 5.2.3.1: the PDR buffers and
+ * notifies anew, its next episode's first packet is reported): the new program does not have
+ * the PDR (its report's slot is freed), or maps it to another FAR (Update PDR, FAR ID), or to
+ * one that does not notify the CP, or whose apply action changed. */
+static int
+report_rearmed (pdr_far_t was, pdr_far_t now)
+{
+  return !now.found || !(now.apply_action & UPF_AA_NOCP) || !was.found || was.far_id != now.far_id
+         || was.apply_action != now.apply_action;
+}
+
+/* 1 if installing the new program (prog, else the descriptor d) in s re-arms a DL data report
+ * (buffer_rearm_reports): a FAR kept with another apply action, or a PDR whose FAR in old (the
+ * program in force) notifies the CP and whose report the install re-arms (report_rearmed).
+ * Only such PDRs have reports raised: each install keeps no other, and a packet raises one only
+ * under such a FAR. Decided on the programs alone, not on the reports raised, which a packet
+ * of old may add meanwhile. */
+static int
+install_rearms_report (const upf_session_t *s, const upf_program_t *old, const upf_program_t *prog,
+                       const upf_program_desc_t *d)
+{
+  unsigned i, n_far = prog ? prog->n_far : d->n_far;
+  if (!s->buffer || !old)
+    return 0;
+  for (i = 0; i < n_far; i++)
+    if (prog ? far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action)
+             : far_rearms_report (s, old, d->far[i].far_id, d->far[i].apply_action))
+      return 1;
+  for (i = 0; i < old->n_pdr; i++)
+    {
+      pdr_far_t was = rule_far (old, i);
+      if ((was.apply_action & UPF_AA_NOCP)
+          && report_rearmed (was, pdr_far (prog, d, old->rule[i].pdr_id)))
+        return 1;
+    }
+  return 0;
+}
+
+/* 1 if a FAR of p notifies the CP: packets of p may raise DL data reports (reported[]). */
+static int
+program_notifies (const upf_program_t *p)
+{
+  for (unsigned i = 0; p && i < p->n_far; i++)
+    if (p->far[i].apply_action & UPF_AA_NOCP)
+      return 1;
+  return 0;
+}
+
 /*
  * The install re-arms reports by taking them out of the buffer's reported[]
  * (buffer_rearm_reports), which the packet path reads and appends to under a FAR that
@@ -411,82 +498,82 @@ far_rearms_report (const upf_session_t *s, const upf_program_t *old, uint32_t fa
  * before it while the old FAR's report was not yet sent), raise the old FAR's report and
  * append it, or append while the install compacts the array: a spurious report for the old
  * FAR, and the new FAR's lost. Only such a FAR writes the array, so the install holds the
- * packet threads when it re-arms reports and the program in force has one.
+ * packet threads when it re-arms reports (install_rearms_report) and the program in force
+ * has one.
  */
 int
-upf_session_rearms_report (upf_session_t *s, const upf_far_t *far, unsigned n_far)
+upf_session_rearms_report (upf_session_t *s, const upf_program_desc_t *d)
 {
   const upf_program_t *old = atomic_load (&s->prog);
-  int rearms = 0;
-  for (unsigned i = 0; i < n_far && !rearms; i++)
-    rearms = far_rearms_report (s, old, far[i].far_id, far[i].apply_action);
-  for (unsigned j = 0; rearms && j < old->n_far; j++)
-    if (old->far[j].apply_action & UPF_AA_NOCP)
-      return 1;
-  return 0;
+  return program_notifies (old) && install_rearms_report (s, old, 0, d);
 }
 
 /*
  * The DL data reports an install of prog re-arms (upf_buffer_report): those of a PDR prog
- * does not have, or whose FAR in prog does not notify the CP or changed its apply action
- * (far_rearms_report; TS 29.244 5.2.3.1: the FAR buffers and notifies anew, the next
- * episode's first packet is reported). A PDR whose FAR stays as it was is not reported
- * again. The array is changed only when no packet thread writes it (upf_session_rearms_report:
- * the caller holds them when a FAR re-arms and the program in force has one that notifies).
+ * does not have, or maps to another FAR, to one that does not notify the CP, or to one that
+ * changed its apply action (report_rearmed). A PDR whose FAR stays as it was is not reported
+ * again. The array is changed only when no packet thread writes it: the program in force has
+ * no FAR that notifies, or the install re-arms (install_rearms_report) and the caller holds
+ * them (upf_session_rearms_report).
  */
 static void
 buffer_rearm_reports (upf_session_t *s, const upf_program_t *old, const upf_program_t *prog)
 {
   upf_buffer_t *b = s->buffer;
-  unsigned i, j, n = 0;
-  int rearms = 0, writers = 0;
+  unsigned i, n = 0;
   if (!b || !b->n_reported)
     return;
-  for (i = 0; i < prog->n_far && !rearms; i++)
-    rearms = far_rearms_report (s, old, prog->far[i].far_id, prog->far[i].apply_action);
-  for (i = 0; old && i < old->n_far && !writers; i++)
-    writers = (old->far[i].apply_action & UPF_AA_NOCP) != 0;
-  if (writers && !rearms)
+  if (program_notifies (old) && !install_rearms_report (s, old, prog, 0))
     return;
   for (i = 0; i < b->n_reported; i++)
     {
-      const upf_far_rt_t *f = 0;
-      for (j = 0; j < prog->n_pdr && !f; j++)
-        if (prog->rule[j].pdr_id == b->reported[i].pdr_id)
-          f = &prog->far[prog->rule[j].far];
-      if (f && (f->apply_action & UPF_AA_NOCP)
-          && !far_rearms_report (s, old, f->far_id, f->apply_action))
+      uint32_t pdr_id = b->reported[i].pdr_id;
+      if (!report_rearmed (pdr_far (old, 0, pdr_id), pdr_far (prog, 0, pdr_id)))
         b->reported[n++] = b->reported[i];
     }
   b->n_reported = (uint8_t)n;
 }
 
 /*
- * Whether an install flushes the DL buffer is decided before it, without the packet threads
- * held, so it cannot rest on the buffer's count while a packet thread may still buffer: a
- * packet of the program in force stored after the count was read as zero would stay behind
- * the new program, delivered by nothing. The owner stores a packet only under a FAR with
- * UPF_AA_BUFF of the program it runs; so the install flushes whenever the program in force
- * has one and the new program has none, whatever the buffer holds when this is called, and
- * the caller holds the packet threads from the install through the flush (the flush re-runs
- * the packets through the new program, counting into state the owner writes). The count is
- * read only when the program in force buffers under no FAR: the install that published it
- * replaced any program that did while holding the packet threads (this rule), so no packet
- * thread writes the buffer (packets left in it, a flush that found no memory, go now).
+ * Buffering is per FAR (TS 29.244 5.2.3.1): the install flushes the DL buffer whenever a PDR
+ * that buffers under the program in force no longer buffers under the new one (its FAR's
+ * UPF_AA_BUFF cleared, the PDR moved to another FAR that does not buffer, or removed), even
+ * when other PDRs still buffer. The flush re-runs every packet, in order, through the new
+ * program: those of the PDRs that still buffer are stored again (their reports kept:
+ * buffer_rearm_reports), the others go as the new program says.
+ * Whether an install flushes is decided before it, without the packet threads held, so it
+ * cannot rest on the buffer's count while a packet thread may still buffer: a packet of the
+ * program in force stored after the count was read as zero would stay behind the new
+ * program, delivered by nothing. The owner stores a packet only for a PDR whose FAR has
+ * UPF_AA_BUFF in the program it runs; so the install flushes whenever such a PDR of the
+ * program in force does not buffer in the new program, whatever the buffer holds when this
+ * is called, and the caller holds the packet threads from the install through the flush (the
+ * flush re-runs the packets through the new program, counting into state the owner writes).
+ * The count is read only when no PDR of the program in force buffers: the install that
+ * published it replaced any program with such a PDR while holding the packet threads (this
+ * rule), so no packet thread writes the buffer (packets left in it, a flush that found no
+ * memory, go now unless a PDR of the new program buffers).
  */
 int
-upf_session_flushes (upf_session_t *s, const upf_far_t *far, unsigned n_far)
+upf_session_flushes (upf_session_t *s, const upf_program_desc_t *d)
 {
   const upf_program_t *old = atomic_load (&s->prog);
   unsigned i;
+  int writers = 0;
   if (!s->buffer)
     return 0;
-  for (i = 0; i < n_far; i++)
-    if (far[i].apply_action & UPF_AA_BUFF)
+  for (i = 0; old && i < old->n_pdr; i++)
+    if (rule_far (old, i).apply_action & UPF_AA_BUFF)
+      {
+        writers = 1;
+        if (!(pdr_far (0, d, old->rule[i].pdr_id).apply_action & UPF_AA_BUFF))
+          return 1;
+      }
+  if (writers)
+    return 0;
+  for (i = 0; i < d->n_pdr; i++)
+    if (pdr_far (0, d, d->pdr[i].pdr_id).apply_action & UPF_AA_BUFF)
       return 0;
-  for (i = 0; old && i < old->n_far; i++)
-    if (old->far[i].apply_action & UPF_AA_BUFF)
-      return 1;
   return s->buffer->n_pkts != 0;
 }
 
@@ -771,12 +858,21 @@ upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
       upf_buffered_t idx[UPF_BUFFER_MAX_PKTS];
       if (!tmp)
         return 0;
+      uint64_t first_ns = b->first_ns;
+      uint8_t restart = b->duration_restart;
       memcpy (tmp, b->data, b->used_bytes);
       memcpy (idx, b->pkts, n * sizeof (idx[0]));
       buffer_empty (b);
       for (i = 0; i < n; i++)
         cb (arg, tmp + idx[i].offset, idx[i].len);
       upf_free (tmp);
+      /* Packets stored again (their PDR still buffers) were buffered all along: the DL
+       * Buffering Duration still counts from when it started, not from the flush. */
+      if (b->n_pkts && first_ns)
+        {
+          b->first_ns = first_ns;
+          b->duration_restart = restart;
+        }
     }
   return n;
 }

@@ -243,16 +243,17 @@ upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *err, s
             drops_urr |= k == n_keep;
           }
       /* A modification that ends URRs (their final counts), flushes the DL buffer
-       * (upf_session_flushes: a program that buffers replaced by one that does not, however
-       * many packets the buffer holds before the barrier: the worker may store one more),
+       * (upf_session_flushes: a PDR that buffers in force no longer buffers, however many
+       * packets the buffer holds before the barrier: the worker may store one more),
        * re-arms a mark the session's worker also sets or whose re-arm its packets could
        * change (upf_session_rearms: new thresholds, a new volume quota, the same quota in
        * a state the next packet changes), or re-arms the DL data report while a FAR in
-       * force notifies the CP (upf_session_rearms_report) holds the workers; every other
-       * one is published without stopping them. */
-      flushes = upf_session_flushes (vs->core, req->desc.far, req->desc.n_far);
+       * force notifies the CP (upf_session_rearms_report: a FAR's apply action changed, or
+       * a notified PDR moved or removed) holds the workers; every other one is published
+       * without stopping them. */
+      flushes = upf_session_flushes (vs->core, &req->desc);
       sync = drops_urr || flushes || upf_session_rearms (vs->core, req->desc.urr, req->desc.n_urr)
-             || upf_session_rearms_report (vs->core, req->desc.far, req->desc.n_far);
+             || upf_session_rearms_report (vs->core, &req->desc);
       if (sync)
         vlib_worker_thread_barrier_sync (vm);
       if (drops_urr)

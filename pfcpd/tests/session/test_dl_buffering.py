@@ -1,13 +1,15 @@
 """DL buffering (TS 29.244 5.2.3.1): a Downlink Data Report for the first packet of each
-PDR (and QoS flow) whose FAR buffers and notifies the CP, and the DL Buffering Duration of
-each Session Report Response's Update BAR counting from that answer; sans-IO node, engine
-on the real local datapath."""
+PDR (and QoS flow) whose FAR buffers and notifies the CP, in each buffering episode; what a
+PDR buffered sent once it no longer buffers (per FAR, or moved to another FAR); and the DL
+Buffering Duration of each Session Report Response's Update BAR counting from that answer;
+sans-IO node, engine on the real local datapath."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Raw, raw
 from session_harness import (
@@ -136,6 +138,97 @@ def test_a_far_buffering_anew_reports_its_pdrs_alone(h: Harness) -> None:
     (report,) = _dldrs(h.advance(0.2))
     assert _reported(report) == (3, 5)
     h.answer(report)
+
+
+def _forwarded_ids(h: Harness) -> list[int]:
+    """The IP IDs of the packets the datapath sent since the last call (flushed ones)."""
+    sent = [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
+    return [int(IP(r.output)[GTP_U_Header].payload.id) for r in sent]
+
+
+def test_a_far_forwarding_again_gets_its_buffered_packets_while_another_far_buffers(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: buffering is per FAR (Apply Action BUFF, with its BAR); when the
+    CP changes a FAR from BUFF to FORW the UP function forwards what it buffered for that
+    FAR. Two QoS flows buffer (FAR 2, FAR 3); the SMF activates FAR 2 only (FAR 3 stays
+    BUFF, e.g. its QoS flow's resources are not set up by the RAN yet): FAR 2's packets go
+    in their order with that install, FAR 3's stays buffered and is not reported again."""
+    seid = _two_flows(h)
+    for i in range(3):
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    assert h.dp.process_dl(_voice(9)).verdict == Verdict.BUFFER
+    h.answer_all(h.advance(0.2))
+    forw = g(
+        T.UPDATE_FAR,
+        S.FARID(2),
+        F.ApplyAction.of("FORW"),
+        g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100)),
+    )
+    assert cause(h.modify(seid, forw)) == 1
+    assert _forwarded_ids(h) == [0, 1, 2]
+    assert h.dp.buffered(seid) == 1  # the voice packet: FAR 3 still buffers
+    assert _dldrs(h.advance(0.2)) == []
+
+
+def _parking_far_session(h: Harness) -> int:
+    """FAR 2 forwards to the gNB; FAR 4 buffers and notifies (BAR 1). The SMF idles and
+    resumes the UE's downlink by pointing PDR 2 at FAR 4 or FAR 2 (Update PDR, FAR ID)."""
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    resp = h.establish(
+        ul_pdr(),
+        dl_pdr(),
+        ul_far(),
+        dl_far(),
+        dl_far(4, action="BUFF+NOCP", bar=1),
+        qer(),
+        urr(1),
+        bar,
+    )
+    assert cause(resp) == 1
+    return up_seid(resp)
+
+
+def _pdr_to(far_id: int) -> Grouped:
+    return g(T.UPDATE_PDR, S.PDRID(2), S.FARID(far_id))
+
+
+def test_a_pdr_moved_back_to_a_buffering_far_reports_its_next_episode(h: Harness) -> None:
+    """TS 29.244 5.2.3.1: a PDR whose FAR buffers with NOCP has its first downlink packet
+    reported (DLDR) so that the SMF pages the UE; each idle period is a new episode. The SMF
+    idles PDR 2 by moving it onto a buffering FAR (Update PDR, 7.5.4.2: FAR ID 4, BUFF+NOCP)
+    and resumes it by moving it back onto the forwarding FAR 2, no FAR changing its Apply
+    Action: the second idle period is reported too."""
+    seid = _parking_far_session(h)
+    assert cause(h.modify(seid, _pdr_to(4))) == 1
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    first = _dldrs(h.advance(0.2))
+    assert len(first) == 1
+    h.answer_all(first)
+    assert cause(h.modify(seid, _pdr_to(2))) == 1  # UE back
+    h.dp.take_pending()
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.FORWARD
+    assert cause(h.modify(seid, _pdr_to(4))) == 1  # idle again
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER
+    second = _dldrs(h.advance(0.2))
+    h.answer_all(second)
+    assert len(second) == 1, "second idle period: no Downlink Data Report, UE never paged"
+    assert _reported(second[0])[0] == 2
+
+
+def test_a_pdr_moved_to_a_forwarding_far_gets_its_buffered_packets(h: Harness) -> None:
+    """TS 29.244 5.2.3.1: when a PDR's packets are forwarded again, the UP function sends
+    what it buffered for them. The SMF resumes PDR 2 by pointing it back at the forwarding
+    FAR 2 (Update PDR): its 2 buffered packets go with that install, in their order, though
+    FAR 4 (now used by no PDR) still has BUFF."""
+    seid = _parking_far_session(h)
+    assert cause(h.modify(seid, _pdr_to(4))) == 1
+    for i in range(2):
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+    h.answer_all(h.advance(0.2))
+    assert cause(h.modify(seid, _pdr_to(2))) == 1
+    assert _forwarded_ids(h) == [0, 1]
+    assert h.dp.buffered(seid) == 0
 
 
 def test_the_report_carries_the_packet_s_dscp(h: Harness) -> None:

@@ -9,7 +9,7 @@
 typedef struct
 {
   upf_pdr_t pdr[2];
-  upf_far_t far[2];
+  upf_far_t far[3]; /* (the third for a test's own) */
   upf_qer_t qer[2];
   upf_bar_t bar;
   upf_program_desc_t d;
@@ -114,7 +114,7 @@ test_report_rearm_per_far (void **st)
   assert_int_equal (dl (c, UE2, 110), 3 << 8 | 5);
   /* FAR 3 buffers without notifying, then notifies again: PDR 3 reported anew */
   p.far[1].apply_action = UPF_AA_BUFF;
-  assert_int_equal (upf_session_rearms_report (s, p.far, 2), 1);
+  assert_int_equal (upf_session_rearms_report (s, &p.d), 1);
   put (c, s, &p);
   assert_int_equal (dl (c, UE2, 120), 0);
   p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
@@ -250,6 +250,161 @@ test_duration_granted_again (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* One DL packet to ue from port sport at now; its verdict must be FORWARD. */
+static void
+dl_forwarded (upf_ctx_t *c, uint32_t ue, uint16_t sport, uint64_t now)
+{
+  uint8_t in[256], out[512];
+  upf_verdict_t v;
+  uint32_t il = mk_inner4 (in, DN, ue, UPF_PROTO_UDP, sport, 2, 10);
+  upfcore_dl_packet (c, 0, in, il, now, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+}
+
+/* What a flush (flush_all) did with the packets it re-ran: the source ports of those
+ * forwarded, in order, and the DL data reports raised. */
+static struct
+{
+  upf_ctx_t *c;
+  uint64_t now;
+  unsigned n_sent, n_reports;
+  uint16_t sent[16];
+} fl;
+
+static void
+flush_one (void *arg, const uint8_t *pkt, uint32_t len)
+{
+  upf_verdict_t v;
+  uint8_t out[512];
+  (void)arg;
+  upfcore_dl_packet (fl.c, 0, pkt, len, fl.now, &v, out, sizeof (out));
+  for (int e = 0; e < v.n_events; e++)
+    fl.n_reports += v.events[e].type == UPF_EV_DL_DATA_REPORT;
+  if (v.verdict == UPF_VERDICT_FORWARD && fl.n_sent < 16)
+    fl.sent[fl.n_sent++] = upf_rd16 (pkt + 20);
+}
+
+/* The caller's flush after an install (as the VPP plugin's and pfcpd's): every buffered
+ * packet re-run through the program in force at now. Returns how many were handed over. */
+static unsigned
+flush_all (upf_ctx_t *c, upf_session_t *s, uint64_t now)
+{
+  memset (&fl, 0, sizeof (fl));
+  fl.c = c;
+  fl.now = now;
+  return upfcore_buffer_flush (s, flush_one, 0);
+}
+
+/* A PDR the CP idles and resumes by moving it between FARs (Update PDR's FAR ID, TS 29.244
+ * 7.5.4.2), no FAR changing its apply action. Moved to the FAR that forwards, its report is
+ * re-armed, with the packet threads held for it (upf_session_rearms_report), so its next
+ * idle period is reported again (5.2.3.1: each is a new buffering episode); the report of the
+ * other PDR, under a FAR kept as it was, is not re-armed. A PDR moved to another FAR that
+ * notifies is reported anew; a PDR removed frees its report's slot. */
+static void
+test_report_rearm_pdr_moved (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  (void)st;
+  buf_prog (&p);
+  /* FAR 2 forwards; FAR 4 buffers and notifies: PDR 2 idles on it */
+  p.far[0].apply_action = UPF_AA_FORW;
+  p.far[2] = p.far[1];
+  p.far[2].far_id = 4;
+  p.d.n_far = 3;
+  p.pdr[0].far_id = 4;
+  upf_session_t *s = upfcore_session_create (c, 9);
+  put (c, s, &p);
+  assert_int_equal (dl (c, UE, 100), 2 << 8 | 9);
+  assert_int_equal (dl (c, UE2, 110), 3 << 8 | 5);
+  /* the UE is back: PDR 2 to FAR 2; its packet goes, PDR 3's stays, not reported again */
+  p.pdr[0].far_id = 2;
+  assert_int_equal (upf_session_rearms_report (s, &p.d), 1);
+  assert_int_equal (upf_session_flushes (s, &p.d), 1);
+  put (c, s, &p);
+  assert_int_equal (s->buffer->n_reported, 1);
+  assert_int_equal (flush_all (c, s, 200), 2);
+  assert_int_equal (fl.n_sent, 1);
+  assert_int_equal (fl.n_reports, 0);
+  assert_int_equal (upfcore_buffer_count (s), 1);
+  dl_forwarded (c, UE, 1, 300);
+  /* idle again: nothing notified is re-armed (no hold), PDR 3 still buffers (no flush); PDR
+   * 2's next packet is reported, PDR 3's is not */
+  p.pdr[0].far_id = 4;
+  assert_int_equal (upf_session_rearms_report (s, &p.d), 0);
+  assert_int_equal (upf_session_flushes (s, &p.d), 0);
+  put (c, s, &p);
+  assert_int_equal (dl (c, UE, 400), 2 << 8 | 9);
+  assert_int_equal (dl (c, UE2, 410), 0);
+  assert_int_equal (dl (c, UE, 420), 0);
+  /* PDR 2 to FAR 3, which buffers and notifies too: reported anew, nothing flushed */
+  p.pdr[0].far_id = 3;
+  assert_int_equal (upf_session_rearms_report (s, &p.d), 1);
+  assert_int_equal (upf_session_flushes (s, &p.d), 0);
+  put (c, s, &p);
+  assert_int_equal (dl (c, UE, 500), 2 << 8 | 9);
+  assert_int_equal (dl (c, UE2, 510), 0);
+  /* PDR 3 removed: its report's slot is freed (held), its packets flushed */
+  p.d.n_pdr = 1;
+  assert_int_equal (upf_session_rearms_report (s, &p.d), 1);
+  assert_int_equal (upf_session_flushes (s, &p.d), 1);
+  put (c, s, &p);
+  assert_int_equal (s->buffer->n_reported, 1);
+  assert_int_equal (s->buffer->reported[0].pdr_id, 2);
+  upfcore_ctx_delete (c);
+}
+
+/* Buffering is per FAR (TS 29.244 5.2.3.1): the CP makes FAR 2 forward while FAR 3 still
+ * buffers. The install flushes (upf_session_flushes, decided before it): FAR 2's packets go,
+ * in their order; FAR 3's are stored again, not reported again, their DL Buffering Duration
+ * still counting from its start. A FAR that keeps buffering under another apply action, or a
+ * PDR that still buffers, flushes nothing. */
+static void
+test_flush_per_far (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_event_t ev[4];
+  uint8_t in[256];
+  (void)st;
+  buf_prog (&p);
+  p.bar.duration_ns = 1000;
+  p.bar.duration_grant = 1;
+  upf_session_t *s = upfcore_session_create (c, 9);
+  put (c, s, &p);
+  for (uint16_t i = 1; i <= 4; i++)
+    {
+      uint32_t il = mk_inner4 (in, DN, i == 2 ? UE2 : UE, UPF_PROTO_UDP, i, 2, 10);
+      upf_verdict_t v;
+      uint8_t out[512];
+      upfcore_dl_packet (c, 0, in, il, 100 + i, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+    }
+  /* FAR 3 buffers without notifying: it still buffers, nothing flushed */
+  p.far[1].apply_action = UPF_AA_BUFF;
+  assert_int_equal (upf_session_flushes (s, &p.d), 0);
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  /* FAR 2 forwards */
+  p.far[0].apply_action = UPF_AA_FORW;
+  assert_int_equal (upf_session_flushes (s, &p.d), 1);
+  put (c, s, &p);
+  assert_int_equal (flush_all (c, s, 600), 4);
+  assert_int_equal (fl.n_sent, 3);
+  assert_int_equal (fl.sent[0], 1);
+  assert_int_equal (fl.sent[1], 3);
+  assert_int_equal (fl.sent[2], 4);
+  assert_int_equal (fl.n_reports, 0);
+  assert_int_equal (upfcore_buffer_count (s), 1);
+  assert_int_equal (dl (c, UE2, 700), 0);
+  /* the duration from the first packet (101), not from the flush */
+  assert_int_equal (upfcore_tick (c, s, 1100, ev, 4), 0);
+  assert_int_equal (upfcore_tick (c, s, 1101, ev, 4), 1);
+  assert_int_equal (ev[0].type, UPF_EV_BUFFER_EXPIRED);
+  assert_int_equal (ev[0].value, 2);
+  upfcore_ctx_delete (c);
+}
+
 /* The dropped DL counts of URR urr_id: packets, octets. */
 static void
 dropped_is (upf_session_t *s, uint32_t urr_id, uint64_t pkts, uint64_t bytes)
@@ -324,6 +479,7 @@ main (void)
     cmocka_unit_test (test_report_per_pdr_and_qfi), cmocka_unit_test (test_report_rearm_per_far),
     cmocka_unit_test (test_report_many_pdrs),       cmocka_unit_test (test_report_dscp),
     cmocka_unit_test (test_duration_granted_again), cmocka_unit_test (test_discard_is_dropped_dl),
+    cmocka_unit_test (test_report_rearm_pdr_moved), cmocka_unit_test (test_flush_per_far),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -842,15 +842,23 @@ test_bar_report_rearm_holds_packets (void **st)
   upf_verdict_t v;
   uint8_t in[2048], out[2048];
   char err[128];
-  const upf_far_t other = { .far_id = 99, .apply_action = UPF_AA_FORW };
+  upf_far_t more[3];
+  upf_program_desc_t with_other;
   (void)st;
   std_prog (&p, 0x100, UE);
   p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
   upf_session_t *s = install (c, 9, &p);
   uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
-#define REARMS_REPORT() upf_session_rearms_report (s, p.far, p.d.n_far)
-  assert_int_equal (REARMS_REPORT (), 0);                         /* the same actions */
-  assert_int_equal (upf_session_rearms_report (s, &other, 1), 0); /* a FAR not kept */
+  /* p's rules and a FAR the program in force does not have */
+  more[0] = p.far[0];
+  more[1] = p.far[1];
+  more[2] = (upf_far_t){ .far_id = 99, .apply_action = UPF_AA_FORW };
+  with_other = p.d;
+  with_other.far = more;
+  with_other.n_far = 3;
+#define REARMS_REPORT() upf_session_rearms_report (s, &p.d)
+  assert_int_equal (REARMS_REPORT (), 0);                           /* the same actions */
+  assert_int_equal (upf_session_rearms_report (s, &with_other), 0); /* a FAR not kept */
   p.far[1].apply_action = UPF_AA_FORW;
   assert_int_equal (REARMS_REPORT (), 1); /* the NOCP FAR's action changes */
   p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
@@ -897,7 +905,7 @@ test_bar_flush_decided_before_packets (void **st)
   p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
   upf_session_t *s = install (c, 9, &p);
   uint32_t il = mk_inner4 (in, DN, UE, UPF_PROTO_UDP, 1, 2, 10);
-#define FLUSHES() upf_session_flushes (s, p.far, p.d.n_far)
+#define FLUSHES() upf_session_flushes (s, &p.d)
   assert_int_equal (FLUSHES (), 0); /* the new program buffers too: the packets wait */
   /* the buffer empty when deciding; a packet of the program in force stored after */
   p.far[1].apply_action = UPF_AA_FORW;
@@ -930,7 +938,7 @@ test_bar_flush_decided_before_packets (void **st)
   std_prog (&q, 0x101, UE + 1);
   upf_session_t *s2 = install (c, 10, &q);
   assert_null (s2->buffer);
-  assert_int_equal (upf_session_flushes (s2, q.far, q.d.n_far), 0);
+  assert_int_equal (upf_session_flushes (s2, &q.d), 0);
   upfcore_ctx_delete (c);
 }
 

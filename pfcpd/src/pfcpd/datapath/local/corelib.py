@@ -281,7 +281,7 @@ class PutArgsT(_Checked):
         ("err", ctypes.c_void_p),
         ("errlen", c_u64),
         ("buffered", c_u32),
-        ("_pad", c_u32),
+        ("flush", c_u32),
     ]
 
 
@@ -303,6 +303,8 @@ class PutSlotsT(_Checked):
         ("ctx", ctypes.c_void_p),
         ("err", ctypes.c_void_p),
         ("errlen", c_u64),
+        ("flush", c_u32),
+        ("_pad", c_u32),
         ("buffered", c_u32),
         ("n_slot", c_u32),
         ("session", ctypes.c_void_p),

@@ -1030,15 +1030,16 @@ class LocalDatapath(Datapath, ShapedInstall):
         self._traffic: set[int] = set()  # sessions packets matched since the last call
         self._usage_ref = ctypes.byref(self._usage_buf)
         self._err = ctypes.create_string_buffer(_ERR_SIZE)  # install's error text (under the lock)
-        # install's arguments (upfcore_session_put_slots), the session's buffered packets
-        # written back: the slots, session, SEID and descriptor packed in for each (`_packed`)
+        # install's arguments (upfcore_session_put_slots), the buffered packets it leaves to
+        # flush written back (the core's rule, upf_session_flushes: a PDR that buffered no
+        # longer buffers): the slots, session, SEID and descriptor packed in for each (`_packed`)
         self._put = corelib.PutSlotsT()
         self._put.ctx = self._ctx
         self._put.err = ctypes.addressof(self._err)
         self._put.errlen = _ERR_SIZE
         self._put_ref = ctypes.byref(self._put)
-        at = corelib.PutSlotsT.buffered.offset  # (read through a view: a ctypes field costs more)
-        self._buffered = memoryview(self._put).cast("B")[at : at + 4].cast("I")
+        at = corelib.PutSlotsT.flush.offset  # (read through a view: a ctypes field costs more)
+        self._to_flush = memoryview(self._put).cast("B")[at : at + 4].cast("I")
         self._session_put = self._lib.upfcore_session_put_slots
         self._final = (corelib.UsageT * 4)()  # the final usage of a removed session's URRs
         # remove's arguments (upfcore_session_remove_args): the count and session packed in
@@ -1063,12 +1064,13 @@ class LocalDatapath(Datapath, ShapedInstall):
             if self._ctx is None:
                 raise DatapathError(f"session 0x{seid:x}: the datapath is closed")
             old = self._programs.get(seid, _NOT_KEPT)
-            _, kept, ticking, buffering = self._packed(program, old.sess, seid)
+            # (_desc: what the install reads, held until it returns)
+            _desc, kept, ticking, _ = self._packed(program, old.sess, seid)
             sess = self._put_packed(seid, kept, ticking)
             if send_end_marker and old is not _NOT_KEPT:
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
                 self._end_markers(seid, old, new)
-            if not buffering and self._buffered[0]:
+            if self._to_flush[0]:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
 
@@ -1106,7 +1108,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
             self._used = token
             try:
-                kept, ticking, buffering = shape.patch_slots(
+                kept, ticking, _ = shape.patch_slots(
                     self.core.k,
                     self._put,
                     self._programs.get(seid, _NOT_KEPT).sess,
@@ -1121,7 +1123,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
             sess = self._put_packed(seid, kept, ticking)
-            if not buffering and self._buffered[0]:
+            if self._to_flush[0]:
                 self._flush(sess, shape.network_instance)
         return True
 
