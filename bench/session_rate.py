@@ -191,7 +191,10 @@ class _NoDatapath(Datapath):
     """Accepts every program and keeps nothing: what remains is the engine's own state."""
 
     def install(
-        self, seid: int, program: SessionProgram, send_end_marker: bool = False
+        self,
+        seid: int,
+        program: SessionProgram,
+        end_markers: frozenset[int] = frozenset(),
     ) -> None:
         return None
 

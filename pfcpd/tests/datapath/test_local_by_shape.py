@@ -49,6 +49,8 @@ from pfcpd.datapath.local import corelib
 from pfcpd.datapath.local.engine import LocalDatapath, PacketResult, _shape_key
 from pfcpd.session.shapes import ShapeToken
 
+EVERY_FAR = frozenset(range(256))  # (end markers asked for every FAR of these programs)
+
 
 @pytest.fixture
 def fresh() -> Iterator[Callable[[], LocalDatapath]]:
@@ -238,7 +240,7 @@ def test_sessions_by_shape_installed_as_alone(
         shared.install(seid, programs[seid])
     # a session replaced by another of its shape (its old tunnels' End Markers)
     again = _session(bases[0], 0, 30)
-    shared.install(0x1000 + 1, again, send_end_marker=True)
+    shared.install(0x1000 + 1, again, end_markers=EVERY_FAR)
     programs[0x1000 + 1] = again
     markers = shared.take_pending()
     kept = dict(zip([0x1000 + (n << 8) + i for n, i in order] + [0x1001], spy.kept, strict=True))
@@ -250,7 +252,7 @@ def test_sessions_by_shape_installed_as_alone(
         alone_spy = DescriptorRecorder(alone)
         if seid == 0x1001:
             alone.install(seid, _session(bases[0], 0, 1))
-            alone.install(seid, program, send_end_marker=True)
+            alone.install(seid, program, end_markers=EVERY_FAR)
             alone_markers = alone.take_pending()
         else:
             alone.install(seid, program)

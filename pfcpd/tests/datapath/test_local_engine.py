@@ -37,6 +37,8 @@ from pfcpd.datapath.interface import (
 )
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 
+EVERY_FAR = frozenset(range(256))  # (end markers asked for every FAR of these programs)
+
 
 def gtpu_ul(inner: IP | IPv6, teid: int = UL_TEID, qfi: int | None = QFI) -> bytes:
     gtp = GTP_U_Header(teid=teid, gtp_type=255)
@@ -323,7 +325,7 @@ def test_end_marker_to_the_old_tunnel(datapath: LocalDatapath) -> None:
     )
     datapath.install(5, moved)  # without SNDEM: nothing sent
     assert datapath.take_pending() == []
-    datapath.install(5, basic_program(), send_end_marker=True)
+    datapath.install(5, basic_program(), end_markers=EVERY_FAR)
     (marker,) = datapath.take_pending()
     outer = IP(marker.output)
     assert outer.src == str(N3_UPF) and outer.dst == "10.200.0.9"
@@ -576,7 +578,7 @@ def test_sessions_of_one_shape_keep_their_own_tunnels(datapath: LocalDatapath) -
     gnbs = [f"10.200.9.{i}" for i in range(3)]
     for i in range(3):
         datapath.install(10 + i, _session(base, 0x500 + i, ues[i], gnbs[i], 0x900 + i))
-    datapath.install(11, _session(base, 0x511, ues[1], gnbs[2], 0x911), send_end_marker=True)
+    datapath.install(11, _session(base, 0x511, ues[1], gnbs[2], 0x911), end_markers=EVERY_FAR)
     assert len(datapath._shapes) == 1  # (one descriptor, packed over for each)
     (marker,) = datapath.take_pending()  # to session 11's old tunnel
     assert IP(marker.output).dst == gnbs[1] and IP(marker.output)[GTP_U_Header].teid == 0x901
@@ -663,13 +665,13 @@ def test_a_refused_replacement_keeps_the_session_whole(datapath: LocalDatapath) 
         urrs=(Urr(7),),
     )
     with pytest.raises(DatapathError, match="F-TEID"):  # (the library's refusal)
-        datapath.install(1, taken, send_end_marker=True)
+        datapath.install(1, taken, end_markers=EVERY_FAR)
     with pytest.raises(DatapathError, match="teid"):  # (packed over the shape's descriptor)
-        datapath.install(1, _session(base, 1 << 32, str(UE), moved_gnb, 0x999), True)
+        datapath.install(1, _session(base, 1 << 32, str(UE), moved_gnb, 0x999), EVERY_FAR)
     assert not datapath._shapes  # (refused through it: no longer kept)
     assert datapath.take_pending() == []
     assert datapath.read_usage(1, 1).packets_ul == 1
-    datapath.install(1, _session(base, UL_TEID, str(UE), moved_gnb, 0x999), True)
+    datapath.install(1, _session(base, UL_TEID, str(UE), moved_gnb, 0x999), EVERY_FAR)
     (marker,) = datapath.take_pending()  # (to the tunnel installed, not to a refused one)
     assert (IP(marker.output).dst, IP(marker.output)[GTP_U_Header].teid) == (gnb, DL_TEID)
     final = datapath.remove(1)

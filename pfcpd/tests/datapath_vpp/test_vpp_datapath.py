@@ -31,6 +31,8 @@ from pfcpd.datapath.vpp.client import VppCallError, VppUnavailable
 from pfcpd.datapath.vpp.datapath import VppDatapath, VppStartError
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 
+EVERY_FAR = frozenset(range(256))  # (end markers asked for every FAR of these programs)
+
 N3 = ipaddress.IPv4Address("10.200.0.2")
 
 
@@ -157,7 +159,7 @@ def test_calls_after_start() -> None:
     dp = open_datapath(vpp)
     dp.start()
     dp.install(0x20, program(0x100, urrs=(1, 2)))
-    dp.install(0x20, program(0x100, urrs=(1,)), send_end_marker=True)
+    dp.install(0x20, program(0x100, urrs=(1,)), end_markers=EVERY_FAR)
     _, args = vpp.calls[-1]
     assert (args["op"], args["send_end_marker"]) == (tr.OP_MODIFY, True)
     vpp.count(0x20, 1, 1000)

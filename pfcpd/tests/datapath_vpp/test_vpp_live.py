@@ -25,6 +25,8 @@ from pfcpd.datapath.vpp import translate as tr
 from pfcpd.datapath.vpp.datapath import VppDatapath
 from pfcpd.datapath.vpp.settings import VppDatapathSettings
 
+EVERY_FAR = frozenset(range(256))  # (end markers asked for every FAR of these programs)
+
 N3 = ipaddress.IPv4Address("10.200.0.2")
 GNB = ipaddress.IPv4Address("10.200.0.1")
 
@@ -105,7 +107,7 @@ def test_session_life_in_vpp(vpp: VppInstance) -> None:
         assert "101" in vpp.cli("show upf session").lower()
         usage = dp.read_usage(0x101, 1)
         assert (usage.urr_id, usage.bytes_total, usage.packets_total) == (1, 0, 0)
-        dp.install(0x101, program(0x101, teid=0x555), send_end_marker=True)
+        dp.install(0x101, program(0x101, teid=0x555), end_markers=EVERY_FAR)
         assert held(dp)[0x101] != cookie
         assert dp.drop_buffered(0x101) == 0
         final = dp.remove(0x101)

@@ -29,8 +29,10 @@ class Pipelined(Datapath):
         self.applied: list[tuple[int, SessionProgram]] = []  # in the order applied
         self.settles = 0
 
-    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
-        self.queue.append((seid, program, send_end_marker))
+    def install(
+        self, seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
+        self.queue.append((seid, program, end_markers))
 
     def _apply(self) -> None:
         queue, self.queue = self.queue, []
@@ -38,7 +40,7 @@ class Pipelined(Datapath):
             if seid in self.failed or self.refuse(seid, program):
                 self.failed.setdefault(seid, DatapathError(f"0x{seid:x} refused"))
                 continue
-            self.inner.install(seid, program, send_end_marker=sndem)
+            self.inner.install(seid, program, end_markers=sndem)
             self.applied.append((seid, program))
 
     def settle(self) -> dict[int, DatapathError]:

@@ -82,12 +82,14 @@ class _Run:
     def _record(self, dp: LocalDatapath) -> None:
         install, drop = dp.install, dp.drop_buffered
 
-        def installed(seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+        def installed(
+            seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+        ) -> None:
             if self.refuse_next_install:
                 self.refuse_next_install = False
                 raise DatapathError("refused (test)")
-            self.log.append(("install", seid, program, send_end_marker))
-            install(seid, program, send_end_marker=send_end_marker)
+            self.log.append(("install", seid, program, end_markers))
+            install(seid, program, end_markers)
 
         def dropped(seid: int) -> int:
             n = drop(seid)
@@ -318,9 +320,11 @@ def _restarted(run: _Run) -> list[object]:
         installed: list[object] = []
         install = dp.install
 
-        def recorded(seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
-            installed.append((seid, program, send_end_marker))
-            install(seid, program, send_end_marker=send_end_marker)
+        def recorded(
+            seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+        ) -> None:
+            installed.append((seid, program, end_markers))
+            install(seid, program, end_markers)
 
         dp.install = recorded  # type: ignore[method-assign]
         peer, node = Peer("smf", ("127.0.0.2", 8805)), A.NodeID.from_text("127.0.0.1")

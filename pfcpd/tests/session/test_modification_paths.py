@@ -71,9 +71,11 @@ def _installs(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, Se
     installed: list[tuple[int, SessionProgram]] = []
     real = h.dp.install
 
-    def install(seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+    def install(
+        seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
         installed.append((seid, program))
-        real(seid, program, send_end_marker=send_end_marker)
+        real(seid, program, end_markers)
 
     monkeypatch.setattr(h.dp, "install", install)
     return installed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP
 from scapy.packet import raw
@@ -62,6 +63,24 @@ def test_update_far_path_switch_sends_end_marker(h: Harness) -> None:
     res = h.dp.process_dl(dl_packet(UE))
     out = IP(res.output)
     assert out.dst == "192.0.2.10" and out[GTP_U_Header].teid == 0x200
+
+
+@pytest.mark.parametrize("other", ["switched", "removed"])
+def test_end_marker_only_on_the_far_whose_update_asks_for_it(h: Harness, other: str) -> None:
+    """SNDEM is an Update Forwarding Parameters flag (TS 29.244 7.5.4.3, 8.2.58): only the
+    FAR whose update carries it sends an End Marker on its old tunnel; FAR 3, switched in
+    the same request without SNDEM, or removed, gets none."""
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(), dl_pdr(3, 3, urr=None, qer=None)]
+    rules += [dl_far(3, teid=0x300), qer(), urr(1)]
+    seid, _ = _session(h, *rules)
+    if other == "switched":
+        change = [g(T.UPDATE_FAR, S.FARID(3), g(T.UPDATE_FORWARDING_PARAMETERS, ohc(0x301)))]
+    else:
+        change = [g(T.REMOVE_PDR, S.PDRID(3)), g(T.REMOVE_FAR, S.FARID(3))]
+    ufp = g(T.UPDATE_FORWARDING_PARAMETERS, ohc(0x200, "192.0.2.10"), F.PFCPSMReqFlags.of("SNDEM"))
+    assert cause(h.modify(seid, g(T.UPDATE_FAR, S.FARID(2), ufp), *change)) == 1
+    markers = [IP(p.output)[GTP_U_Header] for p in h.dp.take_pending()]
+    assert [(m.gtp_type, m.teid) for m in markers] == [(254, 0x100)]
 
 
 def test_create_remove_rules_and_query_urr(h: Harness) -> None:

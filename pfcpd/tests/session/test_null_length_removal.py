@@ -133,9 +133,11 @@ def test_null_mbr_in_update_qer(h: Harness, monkeypatch: pytest.MonkeyPatch) -> 
     installed: list[SessionProgram] = []
     install = h.dp.install
 
-    def recorded(seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+    def recorded(
+        seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
         installed.append(program)
-        install(seid, program, send_end_marker=send_end_marker)
+        install(seid, program, end_markers)
 
     monkeypatch.setattr(h.dp, "install", recorded)
     seid = up_seid(

@@ -792,8 +792,10 @@ class World:
             self.dp.remove,
         )
 
-        def recorded(seid: int, program: SessionProgram, **kwargs: bool) -> None:
-            install(seid, program, **kwargs)
+        def recorded(
+            seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+        ) -> None:
+            install(seid, program, end_markers)
             self.installed[seid] = program
 
         def recorded_shaped(seid: int, token: object, *values: Any) -> bool:

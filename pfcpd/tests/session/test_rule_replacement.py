@@ -211,13 +211,15 @@ def test_a_urr_replacement_refused_by_the_datapath_leaves_the_old_urr(
     install = h.dp.install
     refused: list[int] = []
 
-    def refuse(seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+    def refuse(
+        seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
         """Refuses the first program with the new URR (its threshold: 500 octets)."""
         thresholds = [u.volume_threshold for u in program.urrs]
         if not refused and thresholds == [(500, 0, 0)]:
             refused.append(seid)
             raise DatapathError("refused")
-        install(seid, program, send_end_marker=send_end_marker)
+        install(seid, program, end_markers)
 
     monkeypatch.setattr(h.dp, "install", refuse)
     resp = h.modify(seid, *SWAP)

@@ -247,11 +247,14 @@ class Datapath(abc.ABC):
     writer); implementations own their packet threads."""
 
     @abc.abstractmethod
-    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+    def install(
+        self, seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
         """Create or replace the session's program, atomically (a datapath that pipelines:
         once `settle` confirms it). Counters of URRs whose id stays are kept.
-        send_end_marker (Update Forwarding Parameters SNDEM): for each FAR whose outer
-        header creation changes, send a GTP-U End Marker to the old peer and TEID.
+        end_markers: the FARs whose Update Forwarding Parameters ask for End Markers
+        (PFCPSMReq-Flags SNDEM, TS 29.244 8.2.58): each of them whose outer header creation
+        switches to another GTP-U tunnel sends a GTP-U End Marker to its old peer and TEID.
         Raises DatapathError (and changes nothing) when refused."""
 
     @abc.abstractmethod

@@ -154,7 +154,7 @@ class Modification(Choosing, Reporting):
                 shapes[id(g)] = pdr_shape(g.raw)
         flags = req.get(T.PFCPSMREQ_FLAGS)
         sm_flags = flags if isinstance(flags, PFCPSMReqFlags) else PFCPSMReqFlags()
-        sndem = _sends_end_marker(by_type.get(T.UPDATE_FAR, ()))
+        sndem = _end_marker_fars(by_type.get(T.UPDATE_FAR, ()))
         now_ntp = self._ntp()
         # Usage reports: of removed URRs (their counters go with them), of URRs whose last
         # PDR is removed, of URRs named in Query URR, and of every URR with QAURR; read
@@ -272,7 +272,7 @@ class Modification(Choosing, Reporting):
             )
             if sm_flags.has("DROBU"):
                 self._drop_buffered(session)
-            self._dp_install(session.up_seid, program, send_end_marker=sndem)
+            self._dp_install(session.up_seid, program, sndem)
         except (RuleError, DatapathError) as err:
             kept = self._kept_by_undo(session, written) if reports else None
             self._undo_reports(session, reports, before, kept, replaced)
@@ -481,7 +481,7 @@ class Modification(Choosing, Reporting):
         parts = stored_parts(self._ctx, layout, raw, changed, offsets)
         if parts is None:
             return None
-        sndem = _sends_end_marker(updates)
+        sndem = _end_marker_fars(updates)
         now_ntp = self._ntp()
         blocked = blocked_urrs(before)
         grants = urr_grants(before)
@@ -501,7 +501,7 @@ class Modification(Choosing, Reporting):
                 program = self._modified_shape(program, layout, quick_at, quick[0])
             if sm_flags.has("DROBU"):
                 self._drop_buffered(session)
-            self._dp_install(session.up_seid, program, send_end_marker=sndem)
+            self._dp_install(session.up_seid, program, sndem)
         except (RuleError, DatapathError) as err:
             session.urrs = before  # (`_undo_reports`: nothing was read)
             if isinstance(err, RuleError):
@@ -831,14 +831,16 @@ def _stored_group(raw: bytes, span: tuple[int, int]) -> Grouped | None:
     return g if isinstance(g, Grouped) and g.raw is not None else None
 
 
-def _sends_end_marker(update_fars: Iterable[IE]) -> bool:
-    """Whether one of ``update_fars``' Update Forwarding Parameters has PFCPSMReq-Flags
-    with SNDEM (TS 29.244 8.2.58: end markers on the old path before the switch)."""
-    return any(
-        isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
+def _end_marker_fars(update_fars: Iterable[IE]) -> frozenset[int]:
+    """The FAR IDs of ``update_fars`` whose Update Forwarding Parameters have
+    PFCPSMReq-Flags with SNDEM (TS 29.244 7.5.4.3, 8.2.58: End Markers on that FAR's old
+    tunnel before the switch; a per-FAR instruction)."""
+    return frozenset(
+        far_id
         for g in update_fars
-        if isinstance(g, Grouped)
+        if isinstance(g, Grouped) and (far_id := ie_value(g, T.FAR_ID)) is not None
         for ufp in g.get_all(T.UPDATE_FORWARDING_PARAMETERS)
         if isinstance(ufp, Grouped)
         for f in ufp.ies
+        if isinstance(f, PFCPSMReqFlags) and f.has("SNDEM")
     )

@@ -240,8 +240,13 @@ class EngineState:
             self._touched = []
         self._staged.append(Staged(request, refusal, undo, done, "", touched or None))
 
-    def _dp_install(self, seid: int, program: SessionProgram, **kwargs: bool) -> None:
-        self.datapath.install(seid, program, **kwargs)
+    def _dp_install(
+        self, seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
+        if end_markers:
+            self.datapath.install(seid, program, end_markers=end_markers)
+        else:
+            self.datapath.install(seid, program)
         self._touched.append(seid)
 
     def _dp_remove(self, seid: int) -> dict[int, Usage]:

@@ -1057,7 +1057,9 @@ class LocalDatapath(Datapath, ShapedInstall):
         self._used: _ShapeKey | object | None = None  # the key of the shape `_packed` used
 
     # -- Datapath interface -------------------------------------------------------------
-    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+    def install(
+        self, seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
         with self._lock:
@@ -1067,9 +1069,9 @@ class LocalDatapath(Datapath, ShapedInstall):
             # (_desc: what the install reads, held until it returns)
             _desc, kept, ticking, _ = self._packed(program, old.sess, seid)
             sess = self._put_packed(seid, kept, ticking)
-            if send_end_marker and old is not _NOT_KEPT:
+            if end_markers and old is not _NOT_KEPT:
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
-                self._end_markers(seid, old, new)
+                self._end_markers(seid, old, new, end_markers)
             if self._to_flush[0]:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
@@ -1426,12 +1428,20 @@ class LocalDatapath(Datapath, ShapedInstall):
         )
 
     def _end_markers(
-        self, seid: int, old: _Kept, new_ohc: dict[int, tuple[IPAddress, int] | None]
+        self,
+        seid: int,
+        old: _Kept,
+        new_ohc: dict[int, tuple[IPAddress, int] | None],
+        fars: frozenset[int],
     ) -> None:
-        """End Marker (TS 29.281 7.3.2) to the old peer of every FAR whose tunnel changed
-        (``new_ohc``: the new program's outer header creation by FAR ID)."""
+        """End Marker (TS 29.281 7.3.2) to the old peer of every FAR of ``fars`` whose
+        tunnel switched to another (``new_ohc``: the new program's outer header creation by
+        FAR ID; a FAR removed, or creating no GTP-U header now, gets none)."""
         for far_id, peer, teid, source, psc, qfi, dest in old.tunnels:
-            if new_ohc.get(far_id) == (peer, teid):
+            if far_id not in fars:
+                continue
+            now = new_ohc.get(far_id)
+            if now is None or now == (peer, teid):
                 continue
             src, dst = corelib.ip_t(source), corelib.ip_t(peer)
             n = self._lib.upfcore_build_end_marker(

@@ -237,10 +237,15 @@ class VppDatapath(Datapath):
         )
 
     # -- Datapath interface -------------------------------------------------------------
-    def install(self, seid: int, program: SessionProgram, send_end_marker: bool = False) -> None:
+    def install(
+        self, seid: int, program: SessionProgram, end_markers: frozenset[int] = frozenset()
+    ) -> None:
         """Pipelined (the daemon): the change is packed and sent (every POST_EVERY changes,
         and before any call that waits for VPP), its reply checked by `settle`. Otherwise
-        it is sent and its reply awaited at once (DatapathError when VPP refuses it)."""
+        it is sent and its reply awaited at once (DatapathError when VPP refuses it).
+        ``end_markers``: upf.api's ``send_end_marker`` is one flag per message, so the
+        plugin sends End Markers for every FAR switched to another GTP-U tunnel when one of
+        them asks (not for a FAR removed)."""
         if self._restoring:
             self._defer(seid, program)
             return
@@ -248,7 +253,7 @@ class VppDatapath(Datapath):
         with self._lock:
             before = self._programs.get(seid)
         op = tr.OP_MODIFY if before is not None else tr.OP_CREATE
-        call, cookie = self._session_call(seid, op, program, send_end_marker)
+        call, cookie = self._session_call(seid, op, program, bool(end_markers))
         with self._lock:
             self._programs[seid] = (program, cookie)  # (what VPP holds once it acknowledges)
         self._unsent.append(_Change(seid, op, program, cookie, call, before))
