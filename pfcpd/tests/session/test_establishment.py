@@ -12,6 +12,7 @@ from session_harness import (
     dl_packet,
     dl_pdr,
     establishment,
+    g,
     gtpu,
     qer,
     replaced,
@@ -24,10 +25,11 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType
+from pfcpd.pfcp import Grouped, IEType, Message
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.pfcp.ie import IE
 from pfcpd.pfcp.ies_traffic import FailedRuleID
 from pfcpd.session import MemoryJournal, SessionEngine
 
@@ -106,6 +108,60 @@ def test_duplicate_rule_ids_are_refused(h: Harness) -> None:
     assert c == 73 and extra == [FailedRuleID(0, 1)]
     c, extra = _refused(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1), urr(1))
     assert c == 73 and extra == [FailedRuleID(3, 1)]
+
+
+def _given(pdr: Grouped, address: str, source: bool = False) -> Grouped:
+    """``pdr`` with a UE IP Address the CP gives (no CHV4)."""
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    ue = A.UEIPAddress(address, source=source)
+    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS] + [ue]
+    return pdr
+
+
+def _failed(resp: Message) -> list[IE]:
+    return [ie for ie in resp.ies if ie.type in (T.OFFENDING_IE, T.FAILED_RULE_ID)]
+
+
+def test_a_given_ue_address_another_session_holds_is_73_naming_the_pdr(h: Harness) -> None:
+    """TS 29.244 Table 7.5.3.1-1 (and 7.5.5.1-1), Failed Rule ID: "This IE shall be
+    included if the Cause IE indicates a rejection due to a rule creation or modification
+    failure". A PDR given (without CHV4) the UE address a pool allocated to another
+    session cannot be created (its downlink would be the other session's): 73, naming that
+    PDR, in an establishment and in a modification, and nothing is left of the request. A
+    session giving a PDR its own address again is accepted."""
+    first = h.establish(cp_seid=1)
+    assert cause(first) == 1
+    ue = created(first)[2][T.UE_IP_ADDRESS]
+    assert isinstance(ue, A.UEIPAddress) and ue.ipv4 == "10.45.0.1"
+    rules = (ul_far(), dl_far(teid=0x999), qer(), urr(1))
+    resp = h.establish(_given(ul_pdr(), "10.45.0.1", True), _given(dl_pdr(), "10.45.0.1"), *rules)
+    assert cause(resp) == 73 and _failed(resp) == [FailedRuleID(0, 1)], resp
+    assert len(h.engine.sessions) == 1 and h.engine.teids.in_use == 1
+    second = up_seid(h.establish(cp_seid=2))  # (10.45.0.2)
+    resp = h.modify(second, _given(dl_pdr(3), "10.45.0.1"))
+    assert cause(resp) == 73 and _failed(resp) == [FailedRuleID(0, 3)], resp
+    own = _given(dl_pdr(), "10.45.0.2")
+    assert cause(h.modify(second, g(T.UPDATE_PDR, *own.ies))) == 1
+
+
+def test_a_datapath_refusal_naming_no_rule_is_77(h: Harness) -> None:
+    """TS 29.244 Table 7.5.3.1-1: 73 "Rule creation/modification Failure" carries the
+    Failed Rule ID of the rule. The datapath refuses a session whose UE address (the CP's,
+    outside the UE pools) another session has; its refusal names no rule, so it is 77
+    "System failure" (as a refusal at the datapath's barrier is), without a Failed Rule
+    ID, and nothing is left of the request."""
+    given = ("10.200.0.1", True), ("10.200.0.1", False)
+    assert cause(h.establish(*_given_rules(given), cp_seid=1)) == 1
+    resp = h.establish(*_given_rules(given), cp_seid=2)
+    assert cause(resp) == 77 and _failed(resp) == [], resp
+    assert len(h.engine.sessions) == 1 and h.engine.teids.in_use == 1
+
+
+def _given_rules(given: tuple[tuple[str, bool], ...]) -> list[IE]:
+    (ul, ul_source), (dl, _) = given
+    pdrs = [_given(ul_pdr(), ul, ul_source), _given(dl_pdr(), dl)]
+    return [*pdrs, ul_far(), dl_far(), qer(), urr(1)]
 
 
 def test_a_cp_seid_in_use_is_refused_until_its_session_is_deleted(h: Harness) -> None:

@@ -29,6 +29,7 @@ from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp.ie import RawIE
+from pfcpd.pfcp.ies_traffic import FailedRuleID
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine, establishment
 from pfcpd.session.allocation import Exhausted
 from pfcpd.session.rules import ie_value
@@ -327,8 +328,9 @@ def test_the_usual_shapes_have_a_fill_plan(name: str) -> None:
 def test_a_shaped_request_the_datapath_refuses_takes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The datapath refuses a session filled in from a `FillPlan`: the answer is 73 and its
-    TEID and UE address are given back (the next request gets them)."""
+    """The datapath refuses a session filled in from a `FillPlan`, naming a rule: the answer
+    is 73 with its Failed Rule ID (TS 29.244 Table 7.5.3.1-1) and its TEID and UE address
+    are given back (the next request gets them)."""
     require_core()
     run = _Run()
     try:
@@ -339,7 +341,7 @@ def test_a_shaped_request_the_datapath_refuses_takes_nothing(
         teids_before = run.engine.teids.in_use
 
         def refuse(seid: int, program: SessionProgram, **kwargs: bool) -> None:
-            raise DatapathError("no room")
+            raise DatapathError("PDR 1: no room", (0, 1))
 
         with monkeypatch.context() as m:
             m.setattr(run.dp, "install", refuse)
@@ -347,6 +349,7 @@ def test_a_shaped_request_the_datapath_refuses_takes_nothing(
             answer = run.handle(req)
         assert run.filled == 2
         assert ie_value(answer, T.CAUSE) == 73
+        assert answer.get(T.FAILED_RULE_ID) == FailedRuleID(0, 1)
         assert run.engine._allocations_in_use() == before
         assert run.engine.teids.in_use == teids_before
     finally:

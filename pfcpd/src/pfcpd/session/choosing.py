@@ -123,6 +123,41 @@ class Choosing(EngineState):
                     offending_ie=T.F_TEID,
                 )
 
+    def _check_given_ue(
+        self, pdrs: Iterable[Grouped], own: Collection[tuple[str, IPNetwork]] = ()
+    ) -> None:
+        """A PDR whose UE IP Address gives (without CHV4/CHV6) an address or prefix that
+        the UE pools of its network instance (`_ue_pool_instance`) handed out to another
+        session, or hold for one, cannot be created: the datapath would refuse the
+        session's program (its downlink key is the other session's) naming no rule. It is
+        refused here, 73 with the PDR's Failed Rule ID (TS 29.244 Table 7.5.3.1-1).
+        ``pdrs``: the request's Create PDR and Update PDR groups; ``own``: the session's
+        (network instance, network) allocations, which it may give a PDR again."""
+        pools = self.ue_pools
+        for pdr in pdrs:
+            pdi = pdr.get(T.PDI)
+            if not isinstance(pdi, Grouped):
+                continue
+            for child in pdi.ies:
+                if not isinstance(child, UEIPAddress):
+                    continue
+                for net in ue_networks(child):
+                    if child.choose_v4 if net.version == 4 else child.choose_v6:
+                        continue  # (one is allocated, whatever it gives: `_choose_ue`)
+                    pdr_id_ie = pdr.get(T.PDR_ID)
+                    pdr_id = int(pdr_id_ie.value) if isinstance(pdr_id_ie, PDRID) else 0
+                    try:
+                        instance = self._ue_pool_instance(pdr_id, pdr, pdi)
+                    except RuleError:
+                        continue  # (no pools of its own: the CP's address)
+                    if (instance, net) in own or not pools.taken(instance, net):
+                        continue
+                    raise RuleError(
+                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                        f"PDR {pdr_id}: UE address {net} ({instance}) is another session's",
+                        failed_rule=(0, pdr_id),
+                    )
+
     def _take_restored(self, rules: RuleSet, alloc: Allocations) -> None:
         """A restoration (PFCPSEReq-Flags RESTI; TS 29.244 5.5.1, TS 23.527 4.3.2): the CP
         re-establishes a session this UP function no longer has, with the F-TEIDs (and UE
