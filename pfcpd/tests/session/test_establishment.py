@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_network
+
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP
 from session_harness import (
@@ -12,6 +14,7 @@ from session_harness import (
     dl_packet,
     dl_pdr,
     establishment,
+    g,
     gtpu,
     qer,
     replaced,
@@ -24,10 +27,12 @@ from session_harness import (
 )
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType
+from pfcpd.pfcp import Grouped, IEType, Message
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
+from pfcpd.pfcp.ie import IE
 from pfcpd.pfcp.ies_traffic import FailedRuleID
 from pfcpd.session import MemoryJournal, SessionEngine
 
@@ -106,6 +111,100 @@ def test_duplicate_rule_ids_are_refused(h: Harness) -> None:
     assert c == 73 and extra == [FailedRuleID(0, 1)]
     c, extra = _refused(h, ul_pdr(), dl_pdr(), ul_far(), dl_far(), qer(), urr(1), urr(1))
     assert c == 73 and extra == [FailedRuleID(3, 1)]
+
+
+def _given(pdr: Grouped, address: str, source: bool = False) -> Grouped:
+    """``pdr`` with a UE IP Address the CP gives (no CHV4)."""
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    ue = A.UEIPAddress(address, source=source)
+    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS] + [ue]
+    return pdr
+
+
+def _failed(resp: Message) -> list[IE]:
+    return [ie for ie in resp.ies if ie.type in (T.OFFENDING_IE, T.FAILED_RULE_ID)]
+
+
+def test_a_given_ue_address_another_session_holds_is_73_naming_the_pdr(h: Harness) -> None:
+    """TS 29.244 Table 7.5.3.1-1 (and 7.5.5.1-1), Failed Rule ID: "This IE shall be
+    included if the Cause IE indicates a rejection due to a rule creation or modification
+    failure". A PDR given (without CHV4) the UE address a pool allocated to another
+    session cannot be created (its downlink would be the other session's): 73, naming that
+    PDR, in an establishment and in a modification, and nothing is left of the request. A
+    session giving a PDR its own address again is accepted."""
+    first = h.establish(cp_seid=1)
+    assert cause(first) == 1
+    ue = created(first)[2][T.UE_IP_ADDRESS]
+    assert isinstance(ue, A.UEIPAddress) and ue.ipv4 == "10.45.0.1"
+    rules = (ul_far(), dl_far(teid=0x999), qer(), urr(1))
+    resp = h.establish(_given(ul_pdr(), "10.45.0.1", True), _given(dl_pdr(), "10.45.0.1"), *rules)
+    assert cause(resp) == 73 and _failed(resp) == [FailedRuleID(0, 1)], resp
+    assert len(h.engine.sessions) == 1 and h.engine.teids.in_use == 1
+    second = up_seid(h.establish(cp_seid=2))  # (10.45.0.2)
+    resp = h.modify(second, _given(dl_pdr(3), "10.45.0.1"))
+    assert cause(resp) == 73 and _failed(resp) == [FailedRuleID(0, 3)], resp
+    own = _given(dl_pdr(), "10.45.0.2")
+    assert cause(h.modify(second, g(T.UPDATE_PDR, *own.ies))) == 1
+
+
+def test_a_datapath_refusal_naming_no_rule_is_77(h: Harness) -> None:
+    """TS 29.244 Table 7.5.3.1-1: 73 "Rule creation/modification Failure" carries the
+    Failed Rule ID of the rule. The datapath refuses a session whose UE address (the CP's,
+    outside the UE pools) another session has; its refusal names no rule, so it is 77
+    "System failure" (as a refusal at the datapath's barrier is), without a Failed Rule
+    ID, and nothing is left of the request."""
+    given = ("10.200.0.1", True), ("10.200.0.1", False)
+    assert cause(h.establish(*_given_rules(given), cp_seid=1)) == 1
+    resp = h.establish(*_given_rules(given), cp_seid=2)
+    assert cause(resp) == 77 and _failed(resp) == [], resp
+    assert len(h.engine.sessions) == 1 and h.engine.teids.in_use == 1
+
+
+def _given_rules(given: tuple[tuple[str, bool], ...]) -> list[IE]:
+    (ul, ul_source), (dl, _) = given
+    pdrs = [_given(ul_pdr(), ul, ul_source), _given(dl_pdr(), dl)]
+    return [*pdrs, ul_far(), dl_far(), qer(), urr(1)]
+
+
+def _with_pools(pdr: Grouped, ue: A.UEIPAddress, *identities: str) -> Grouped:
+    """``pdr`` with UE IP Address ``ue`` and the UE IP address Pool Identities given."""
+    pdi = pdr.get(T.PDI)
+    assert isinstance(pdi, Grouped)
+    pdi.ies = [ie for ie in pdi.ies if ie.type != T.UE_IP_ADDRESS] + [ue]
+    pdr.ies += [X.UEIPAddressPoolIdentity(i) for i in identities]
+    return pdr
+
+
+def test_separate_ipv4_and_ipv6_pool_identities_are_both_used(datapath: LocalDatapath) -> None:
+    """TS 29.244 Table 7.5.2.2-1 (Create PDR), UE IP address Pool Identity: "Two IEs with
+    the same IE type shall be present to represent UE IPv4 Address Pool Identity and UE
+    IPv6 Address Pool Identity if different pool identities are used for UE IPv4 address
+    and UE IPv6 address and both an UE IPv4 and an UE IPv6 address are requested to be
+    assigned for the PFCP session. In this case, the UE IPv4 Address Pool Identity shall be
+    encoded before the UE IPv6 Address Pool Identity." A dual-stack establishment (CHV4 and
+    CHV6) naming "v4pool" (IPv4 pools only) then "v6pool" (IPv6 only) gets its address
+    from the first and its prefix from the second."""
+    pools = {
+        "internet": (ip_network("10.99.0.0/29"),),
+        "v4pool": (ip_network("10.45.0.0/29"),),
+        "v6pool": (ip_network("2001:db8:45::/48"),),
+    }
+    h = Harness(datapath, pools=pools)
+    both = A.UEIPAddress(source=True, choose_v4=True, choose_v6=True)
+    ul = _with_pools(ul_pdr(), both, "v4pool", "v6pool")
+    dl = _with_pools(dl_pdr(), A.UEIPAddress(choose_v4=True, choose_v6=True), "v4pool", "v6pool")
+    try:
+        resp = h.establish(ul, dl, ul_far(), dl_far(), qer(), urr(1))
+        assert cause(resp) == 1, resp
+        for pdr_id in (1, 2):
+            ue = created(resp)[pdr_id][T.UE_IP_ADDRESS]
+            assert isinstance(ue, A.UEIPAddress) and ue.ipv4 is not None and ue.ipv6 is not None
+            assert ip_address(ue.ipv4) in pools["v4pool"][0]
+            assert ip_address(ue.ipv6) in pools["v6pool"][0]
+        assert cause(h.establish(cp_seid=2)) == 1  # (no IPv6 asked: the PDI's instance)
+    finally:
+        h.check_sent_with_tshark()
 
 
 def test_a_cp_seid_in_use_is_refused_until_its_session_is_deleted(h: Harness) -> None:

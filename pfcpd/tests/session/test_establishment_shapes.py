@@ -29,6 +29,7 @@ from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp.ie import RawIE
+from pfcpd.pfcp.ies_traffic import FailedRuleID
 from pfcpd.session import EngineSettings, MemoryJournal, SessionEngine, establishment
 from pfcpd.session.allocation import Exhausted
 from pfcpd.session.rules import ie_value
@@ -141,6 +142,16 @@ def _buffering() -> list[IE]:
     return [*rules, R.group(T.CREATE_BAR, S.BARID(1), S.DownlinkDataNotificationDelay(3))]
 
 
+def _two_pools(n: int) -> list[IE]:
+    """Dual stack (CHV4 and CHV6) with two UE IP address Pool Identities, IPv4 first:
+    "ims" (IPv4 pools only) for the address, "internet" for the IPv6 prefix."""
+    rules = R.session_rules(dual_stack=True, gnb_teid=0x100 + n)
+    for pdr in rules[:2]:
+        assert isinstance(pdr, Grouped)
+        pdr.ies += [X.UEIPAddressPoolIdentity("ims"), X.UEIPAddressPoolIdentity("internet")]
+    return rules
+
+
 def _ims() -> list[IE]:
     return [
         R.ul_pdr(network_instance="ims"),
@@ -175,6 +186,7 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
     "usual": lambda n: R.session_rules(gnb_teid=0x100 + n),
     "v6": lambda n: R.session_rules(v6=True, gnb_teid=0x100 + n),
     "dual_stack": lambda n: R.session_rules(dual_stack=True, gnb_teid=0x100 + n),
+    "two_pools": _two_pools,
     "ims": lambda n: _ims(),
     "own_fteids": lambda n: _own_fteids(),
     "given_ue": lambda n: [_given_ue_pdr(), *R.session_rules()[1:]],
@@ -241,6 +253,38 @@ def test_shaped_establishments_answer_journal_and_install_what_the_long_way_does
     assert causes.count(1) > 30 and 79 in causes  # (accepted; the IPv4 pool ran out)
     # What is held is the same: TEIDs and UE addresses in use.
     assert shaped.engine._allocations_in_use() == long_way.engine._allocations_in_use()
+
+
+def test_a_shape_with_ipv4_and_ipv6_pool_identities_takes_each_from_its_pool() -> None:
+    """TS 29.244 Table 7.5.2.2-1 (Create PDR), UE IP address Pool Identity: two of them
+    when the UE IPv4 address and IPv6 prefix come from different pools, "the UE IPv4
+    Address Pool Identity shall be encoded before the UE IPv6 Address Pool Identity".
+    Requests of that shape, filled in from the shape from the third on: each session's
+    address comes from the first identity's pools and its prefix from the second's, both
+    PDRs' Created PDRs carrying them, and no two sessions share either."""
+    require_core()
+    run = _Run()
+    try:
+        got = []
+        for seq in range(1, 6):
+            req = R.establishment_request("smf", "127.0.0.1", seq, _two_pools(seq), seq=seq)
+            answer = run.handle(req)
+            assert ie_value(answer, T.CAUSE) == 1, answer
+            ues = []
+            for created in answer.get_all(T.CREATED_PDR):
+                assert isinstance(created, Grouped)
+                ue = created.get(T.UE_IP_ADDRESS)
+                assert isinstance(ue, A.UEIPAddress) and ue.ipv4 and ue.ipv6
+                ues.append((ue.ipv4, ue.ipv6))
+            assert len(ues) == 2 and ues[0] == ues[1]
+            v4, v6 = ues[0]
+            assert ipaddress.ip_address(v4) in ipaddress.ip_network("10.46.0.0/24")
+            assert ipaddress.ip_address(v6) in ipaddress.ip_network("2001:db8:45::/60")
+            got.append(ues[0])
+        assert run.filled == 3
+        assert len({v4 for v4, _ in got}) == len({v6 for _, v6 in got}) == 5
+    finally:
+        run.close()
 
 
 def test_an_application_id_shape_is_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -327,8 +371,9 @@ def test_the_usual_shapes_have_a_fill_plan(name: str) -> None:
 def test_a_shaped_request_the_datapath_refuses_takes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The datapath refuses a session filled in from a `FillPlan`: the answer is 73 and its
-    TEID and UE address are given back (the next request gets them)."""
+    """The datapath refuses a session filled in from a `FillPlan`, naming a rule: the answer
+    is 73 with its Failed Rule ID (TS 29.244 Table 7.5.3.1-1) and its TEID and UE address
+    are given back (the next request gets them)."""
     require_core()
     run = _Run()
     try:
@@ -339,7 +384,7 @@ def test_a_shaped_request_the_datapath_refuses_takes_nothing(
         teids_before = run.engine.teids.in_use
 
         def refuse(seid: int, program: SessionProgram, **kwargs: bool) -> None:
-            raise DatapathError("no room")
+            raise DatapathError("PDR 1: no room", (0, 1))
 
         with monkeypatch.context() as m:
             m.setattr(run.dp, "install", refuse)
@@ -347,6 +392,7 @@ def test_a_shaped_request_the_datapath_refuses_takes_nothing(
             answer = run.handle(req)
         assert run.filled == 2
         assert ie_value(answer, T.CAUSE) == 73
+        assert answer.get(T.FAILED_RULE_ID) == FailedRuleID(0, 1)
         assert run.engine._allocations_in_use() == before
         assert run.engine.teids.in_use == teids_before
     finally:

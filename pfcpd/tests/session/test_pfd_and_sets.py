@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from ipaddress import ip_network
 
+import pytest
 from oracles import tshark_fields, tshark_problems
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Raw, raw
@@ -36,7 +37,7 @@ from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.codec import encode_ies
-from pfcpd.pfcp.ie import IE
+from pfcpd.pfcp.ie import IE, RawIE
 from pfcpd.session.engine import SessionEngine
 
 T = IEType
@@ -440,6 +441,31 @@ def test_session_set_deletion_by_fq_csid_deletes_those_sessions(h: Harness) -> N
     assert tshark_problems([encode(req)]) == []
     assert cause(h.request(req)) == 1
     assert one not in h.engine.sessions and two in h.engine.sessions
+
+
+@pytest.mark.parametrize("kind", ["reserved_node_id_type", "no_csid", "null_length"])
+def test_session_set_deletion_naming_an_unusable_fq_csid_deletes_nothing(
+    h: Harness, kind: str
+) -> None:
+    """TS 29.244 7.4.6 (Table 7.4.6.1-1): the UP function deletes the sessions of the
+    FQ-CSIDs the request carries (TS 23.007 partial failure), and only those. An FQ-CSID
+    that names no CSID of a node (a reserved Node-ID type 3, which the codec sets aside as
+    incorrect; a node address without CSID; the null-length IE) must not make the request
+    one that names none, which deletes all the CP's sessions: it is refused, 69 with
+    Offending IE FQ-CSID (Table 7.4.6.2-1), and every session stays."""
+    seids = [_establish_with(h, i, fq_csid(i)) for i in (1, 2)]
+    fq: IE
+    if kind == "reserved_node_id_type":
+        fq = RawIE(T.FQ_CSID, bytes([0x31, 192, 0, 2, 77, 0, 1]))  # type 3, CSID 1
+    elif kind == "no_csid":
+        fq = fq_csid()
+    else:
+        fq = A.FQCSID()
+    req = Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf"), fq])
+    resp = h.request(req)
+    assert cause(resp) == 69, resp
+    assert resp.get(T.OFFENDING_IE) == S.OffendingIE(T.FQ_CSID)
+    assert all(s in h.engine.sessions for s in seids)
 
 
 def test_session_set_modification_moves_the_named_sessions(h: Harness) -> None:

@@ -204,8 +204,9 @@ def test_a_rolled_back_urr_replacement_reports_the_old_urrs_crossed_threshold_on
 def test_a_urr_replacement_refused_by_the_datapath_leaves_the_old_urr(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The datapath refuses the new program: the old URR keeps its rule, its UR-SEQN and
-    its counts (read for the final report, kept as its baseline), reported once."""
+    """The datapath refuses the new program, naming the URR: 73 with its Failed Rule ID
+    (TS 29.244 Table 7.5.5.1-1); the old URR keeps its rule, its UR-SEQN and its counts
+    (read for the final report, kept as its baseline), reported once."""
     seid, teid = _urr_session(h)
     old = h.engine.sessions[seid].urrs[1]
     install = h.dp.install
@@ -218,13 +219,14 @@ def test_a_urr_replacement_refused_by_the_datapath_leaves_the_old_urr(
         thresholds = [u.volume_threshold for u in program.urrs]
         if not refused and thresholds == [(500, 0, 0)]:
             refused.append(seid)
-            raise DatapathError("refused")
+            raise DatapathError("URR 1 refused", (3, 1))
         install(seid, program, end_markers)
 
     monkeypatch.setattr(h.dp, "install", refuse)
     resp = h.modify(seid, *SWAP)
     assert refused == [seid]
     assert cause(resp) == 73 and _reports(resp) == []
+    assert resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(3, 1)
     book = h.engine.sessions[seid].urrs[1]
     assert book is old and book.seqn == 1 and book.reports("VOLTH")
     assert book.baseline.values[:3] == (7 * PACKET, 7 * PACKET, 0)

@@ -28,7 +28,13 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class DatapathError(Exception):
-    """A program the datapath cannot accept (unknown reference, conflict, limits)."""
+    """A program the datapath cannot accept (unknown reference, conflict, limits).
+    ``failed_rule``: (rule type as in Failed Rule ID, TS 29.244 8.2.80: 0 PDR, 1 FAR, 2 QER,
+    3 URR, 4 BAR; rule ID) of the rule refused, when it is one rule's."""
+
+    def __init__(self, message: str, failed_rule: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.failed_rule = failed_rule
 
 
 class Interface(enum.IntEnum):

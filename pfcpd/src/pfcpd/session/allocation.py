@@ -286,6 +286,10 @@ class _Space:
     def contains(self, value: int) -> bool:
         return self.lo <= value <= self.hi
 
+    def used(self, value: int) -> bool:
+        """``value`` is handed out (taken or reserved, not freed since)."""
+        return self.lo <= value <= self.hi and (value - self.lo) in self._used
+
 
 def _unwatched() -> None:
     """What a mark's move calls when no journal watches the allocator."""
@@ -394,6 +398,13 @@ class UePool:
             and net.prefixlen == self.prefixlen
             and (self._space.contains(int(net.network_address) >> self._shift))
         )
+
+    def taken(self, net: IPNetwork) -> bool:
+        """``net`` is a value of this pool that is allocated or held (`hold`)."""
+        if not self.owns(net):
+            return False
+        value = int(net.network_address) >> self._shift
+        return bool(self._covered) or self._space.used(value) or value in self._held
 
     def reserve(self, net: IPNetwork) -> bool:
         """Take ``net`` (restoring): False when it is not this pool's or allocated already
@@ -613,6 +624,10 @@ class UeAddressPools:
 
     def reserve(self, instance: str, net: IPNetwork) -> bool:
         return any(p.reserve(net) for p in self.pools.get((instance, net.version), []))
+
+    def taken(self, instance: str, net: IPNetwork) -> bool:
+        """``net`` is a value of one of the instance's pools that is allocated or held."""
+        return any(p.taken(net) for p in self.pools.get((instance, net.version), []))
 
     def owned(self, instance: str, net: IPNetwork) -> bool:
         """``net`` belongs to one of the instance's pools (taken or not)."""

@@ -81,11 +81,13 @@ class Choosing(EngineState):
                     fteid = fteid or got
                 else:
                     assert isinstance(child, UEIPAddress)
-                    pool = plan.pool
+                    pool, pool6 = plan.pool, plan.pool6
                     if pool is None:  # (raises what made the plan without one)
                         pool = self._ue_pool_instance(pdr_id, pdr, pdi)
+                        if child.choose_v6:
+                            pool6 = self._ue_pool_instance(pdr_id, pdr, pdi, 6)
                     chosen = children[at] = self._choose_ue(
-                        pdr_id, child, pool, ue_by_family, alloc
+                        pdr_id, child, pool, ue_by_family, alloc, pool6
                     )
                     ue = ue or chosen
             # (new groups: the request's stay as they came, `RuleSet.create`)
@@ -122,6 +124,41 @@ class Choosing(EngineState):
                     " the UP function allocates F-TEIDs (FTUP)",
                     offending_ie=T.F_TEID,
                 )
+
+    def _check_given_ue(
+        self, pdrs: Iterable[Grouped], own: Collection[tuple[str, IPNetwork]] = ()
+    ) -> None:
+        """A PDR whose UE IP Address gives (without CHV4/CHV6) an address or prefix that
+        the UE pools of its network instance (`_ue_pool_instance`) handed out to another
+        session, or hold for one, cannot be created: the datapath would refuse the
+        session's program (its downlink key is the other session's) naming no rule. It is
+        refused here, 73 with the PDR's Failed Rule ID (TS 29.244 Table 7.5.3.1-1).
+        ``pdrs``: the request's Create PDR and Update PDR groups; ``own``: the session's
+        (network instance, network) allocations, which it may give a PDR again."""
+        pools = self.ue_pools
+        for pdr in pdrs:
+            pdi = pdr.get(T.PDI)
+            if not isinstance(pdi, Grouped):
+                continue
+            for child in pdi.ies:
+                if not isinstance(child, UEIPAddress):
+                    continue
+                for net in ue_networks(child):
+                    if child.choose_v4 if net.version == 4 else child.choose_v6:
+                        continue  # (one is allocated, whatever it gives: `_choose_ue`)
+                    pdr_id_ie = pdr.get(T.PDR_ID)
+                    pdr_id = int(pdr_id_ie.value) if isinstance(pdr_id_ie, PDRID) else 0
+                    try:
+                        instance = self._ue_pool_instance(pdr_id, pdr, pdi, net.version)
+                    except RuleError:
+                        continue  # (no pools of its own: the CP's address)
+                    if (instance, net) in own or not pools.taken(instance, net):
+                        continue
+                    raise RuleError(
+                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                        f"PDR {pdr_id}: UE address {net} ({instance}) is another session's",
+                        failed_rule=(0, pdr_id),
+                    )
 
     def _take_restored(self, rules: RuleSet, alloc: Allocations) -> None:
         """A restoration (PFCPSEReq-Flags RESTI; TS 29.244 5.5.1, TS 23.527 4.3.2): the CP
@@ -161,8 +198,8 @@ class Choosing(EngineState):
                     teids.add(teid)
                     alloc.teids.append(teid)
                 elif isinstance(child, UEIPAddress) and not (child.choose_v4 or child.choose_v6):
-                    instance = self._ue_pool_instance(pdr_id, pdr, pdi)
                     for net in ue_networks(child):
+                        instance = self._ue_pool_instance(pdr_id, pdr, pdi, net.version)
                         if (instance, net) in ues:
                             continue
                         if self.ue_pools.reserve(instance, net):
@@ -205,7 +242,7 @@ class Choosing(EngineState):
             found = None  # (not reached: a group keeps octets that are its children's)
         filled: list[int] = []
         given = False  # an F-TEID or UE address the CP gave (in the octets)
-        asks_ue = False
+        asks_ue = asks_v6 = False
         for at in positions:
             child = pdi.ies[at]
             if isinstance(child, FTEID):
@@ -218,14 +255,19 @@ class Choosing(EngineState):
                     given = given or child.ipv4 is not None or child.ipv6 is not None
                     filled.append(at)
                     asks_ue = True
+                    asks_v6 = asks_v6 or child.choose_v6
                 else:
                     given = True
         if not filled:
             return None
-        pool = None
+        pool = pool6 = None
         if asks_ue:
-            with contextlib.suppress(RuleError):  # (raised again when its UE address is chosen)
+            # (raised again when its UE address is chosen: the plan then has no ``pool``)
+            with contextlib.suppress(RuleError):
+                if asks_v6:
+                    pool6 = self._ue_pool_instance(pdr_id, pdr, pdi, 6)
                 pool = self._ue_pool_instance(pdr_id, pdr, pdi)
+            pool6 = None if pool6 == pool else pool6
         head = tail = b""
         pieces: tuple[bytes, ...] | None = None
         if found is not None and raw is not None:
@@ -240,7 +282,7 @@ class Choosing(EngineState):
             before, after = encode_groups(pdr.ies[:pdi_at]), encode_groups(pdr.ies[pdi_at + 1 :])
             if (head, tail, pieces) != (before, after, encoded):
                 head, tail, pieces = before, after, encoded
-        return PdrPlan(pdi_at, tuple(filled), pool, given, head, tail, pieces)
+        return PdrPlan(pdi_at, tuple(filled), pool, given, head, tail, pieces, pool6)
 
     def _choose_fteid(
         self,
@@ -286,7 +328,11 @@ class Choosing(EngineState):
         instance: str,
         taken: dict[tuple[str, int], IPNetwork],
         alloc: Allocations,
+        instance6: str | None = None,
     ) -> UEIPAddress:
+        """The UE IP Address chosen for ``want`` (CHV4/CHV6): IPv4 from the UE pools of
+        ``instance``, IPv6 from those of ``instance6`` (None: ``instance``'s), the address
+        given for a family not chosen kept."""
         if want.choose_v4 and not want.choose_v6 and want.ipv6 is None:  # (the usual one)
             text = self._take_ue(pdr_id, instance, 4, taken, alloc)
             got = UEIPAddress(text, None, want.source)
@@ -306,8 +352,9 @@ class Choosing(EngineState):
                 if given is not None:
                     nets[version] = ue_networks(UEIPAddress(**{f"ipv{version}": given}))[0]  # type: ignore[arg-type]
                 continue
-            texts[version] = self._take_ue(pdr_id, instance, version, taken, alloc)
-            nets[version] = taken[(instance, version)]
+            pool = (instance6 or instance) if version == 6 else instance
+            texts[version] = self._take_ue(pdr_id, pool, version, taken, alloc)
+            nets[version] = taken[(pool, version)]
         v4, v6 = nets.get(4), nets.get(6)
         got = UEIPAddress(
             ipv4=(texts.get(4) or _address_text(v4)) if v4 is not None else None,
@@ -367,11 +414,14 @@ class Choosing(EngineState):
             failed_rule=(0, pdr_id),
         )
 
-    def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped) -> str:
-        """Whose UE pools a PDR's CHV4/CHV6 draw from: the network instance its UE IP Address
-        Pool Identity names (pool identities are network instance names here), else the
-        PDI's network instance, else the first configured."""
-        pool = pdr.get(T.UE_IP_ADDRESS_POOL_IDENTITY)
+    def _ue_pool_instance(self, pdr_id: int, pdr: Grouped, pdi: Grouped, version: int = 4) -> str:
+        """Whose UE pools a PDR's CHV4 (``version`` 4) or CHV6 (6) draws from: the network
+        instance its UE IP Address Pool Identity names (pool identities are network
+        instance names here; with two, the first is the IPv4 one and the second the IPv6
+        one, TS 29.244 Table 7.5.2.2-1), else the PDI's network instance, else the first
+        configured."""
+        identities = pdr.get_all(T.UE_IP_ADDRESS_POOL_IDENTITY)
+        pool = identities[1 if version == 6 and len(identities) > 1 else 0] if identities else None
         if isinstance(pool, UEIPAddressPoolIdentity):
             if pool.identity not in self.settings.ue_pools:
                 raise RuleError(

@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 from ..node.session_handler import Peer, cause_response
 from ..pfcp import IE, Cause, IEType, Message, MessageType
-from ..pfcp.ies_address import FQCSID, NodeID
+from ..pfcp.ies_address import NodeID
+from .errors import RuleError
 from .session import Session
-from .session_set import csid_keys
+from .session_set import csid_keys, deletion_csids
 from .state import ACCEPTED, EngineState
 from .usage import Counts, PacketTimes, usage_reports
 
@@ -82,14 +83,18 @@ class Deletion(EngineState):
 
     def _set_delete(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
         """Session Set Deletion (TS 29.244 7.4.6): the requesting CP's sessions of the
-        FQ-CSIDs named (a partial failure), or all of them when it names none."""
-        named = csid_keys(c for c in req.get_all(T.FQ_CSID) if isinstance(c, FQCSID))
+        FQ-CSIDs named (a partial failure), or all of them when it carries no FQ-CSID; 69
+        (Offending IE FQ-CSID) when one names no CSID of a node (`deletion_csids`)."""
+        try:
+            named = deletion_csids(req)
+        except RuleError as err:
+            return self._refuse(req, err, 0, node_id)
         sessions = self.sessions
         undos: list[Callable[[], None]] = []
         deleted: list[Session] = []
         for seid in self._cp_seids(peer.node_id):  # (the CP's own, from the CP index)
             session = sessions[seid]
-            if named and not named & csid_keys(session.fq_csids):
+            if named is not None and not named & csid_keys(session.fq_csids):
                 continue
             marks = _report_marks(session)
             written = self._written(session)

@@ -73,6 +73,7 @@ class Establishment(ShapeLearning):
                     self._take_restored(rules, alloc)
                 else:
                     self._check_given_fteids(rules.pdr.values())
+                    self._check_given_ue(rules.pdr.values())
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -126,8 +127,7 @@ class Establishment(ShapeLearning):
                 self._dp_install_filled(seid, shape, filled, peers)
         except DatapathError as err:
             self._free(alloc)
-            log.warning("establishment refused by the datapath: %s", err)
-            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, node_id)
+            return self._refused_by_datapath(req, err, cp_seid, node_id)
         self._add(session)
         self._write(session)
 

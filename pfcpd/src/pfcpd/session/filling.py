@@ -252,7 +252,8 @@ class Filling(Choosing):
                     children[at] = self._choose_fteid(pdr_id, child, by_choose_id, alloc, False)
                 else:
                     assert isinstance(child, UEIPAddress)
-                    children[at] = self._choose_ue(pdr_id, child, step.pool, ue_by_family, alloc)
+                    pool, pool6 = step.pool, step.pool6
+                    children[at] = self._choose_ue(pdr_id, child, pool, ue_by_family, alloc, pool6)
             pdr_octets = plan.octets(step.pdr_type, step.pdi_type, children)
             assert pdr_octets is not None  # (a shape's fit when it was learnt: `_learn`)
             octets.append(pdr_octets)

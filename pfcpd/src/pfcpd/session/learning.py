@@ -109,11 +109,9 @@ class ShapeLearning(Filling):
                 pool = plan.pool
                 if pool is None and any(isinstance(c, UEIPAddress) for c in pdi.ies):
                     pool = self._ue_pool_instance(pdr_id, g, pdi)
-                steps.append(
-                    PdrStep(
-                        pdr_id, common, b"", (), plan, g.type, pdi.type, tuple(pdi.ies), pool or ""
-                    )
-                )
+                children = tuple(pdi.ies)
+                step = (pdr_id, common, b"", (), plan, g.type, pdi.type, children)
+                steps.append(PdrStep(*step, pool or "", plan.pool6))
                 made = rules.pdr[pdr_id].ies[plan.pdi_at]  # (the PDI as filled in)
                 assert isinstance(made, Grouped)
                 pdr_octets = plan.octets(g.type, pdi.type, made.ies)

@@ -140,10 +140,9 @@ class Modification(Choosing, Reporting):
             check_references(rules, only)
             _check_queries(req, session)
             if pdrs_changed:
-                self._check_given_fteids(
-                    (*by_type.get(T.CREATE_PDR, ()), *by_type.get(T.UPDATE_PDR, ())),
-                    session.teids,
-                )
+                given = (*by_type.get(T.CREATE_PDR, ()), *by_type.get(T.UPDATE_PDR, ()))
+                self._check_given_fteids(given, session.teids)
+                self._check_given_ue(given, {(n, ue_network(t)) for n, t in session.ue})
             shapes = self._allocate(rules, alloc) if pdrs_changed else {}
         except RuleError as err:
             self._free(alloc)
@@ -281,8 +280,7 @@ class Modification(Choosing, Reporting):
             self._free(alloc)
             if isinstance(err, RuleError):
                 return self._refuse(req, err, cp_seid, None)
-            log.warning("modification refused by the datapath: %s", err)
-            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+            return self._refused_by_datapath(req, err, cp_seid, None)
         freed_teids: set[int] = set()
         freed_ue: list[tuple[str, str]] = []
         if pdrs_changed:
@@ -506,8 +504,7 @@ class Modification(Choosing, Reporting):
             session.urrs = before  # (`_undo_reports`: nothing was read)
             if isinstance(err, RuleError):
                 return self._refuse(req, err, cp_seid, None)
-            log.warning("modification refused by the datapath: %s", err)
-            return cause_response(req, Cause.RULE_CREATION_MODIFICATION_FAILURE, cp_seid, None)
+            return self._refused_by_datapath(req, err, cp_seid, None)
         old = session.rules_blob, session.peers_kept
         old_sets = session.fq_csids, session.group_id
         # The stored octets with the FARs' own in place (`RuleSet.groups` order)

@@ -60,6 +60,24 @@ def csid_keys(csids: Iterable[FQCSID]) -> set[tuple[str, int]]:
     return {(c.node_address, n) for c in csids if c.node_address is not None for n in c.csids}
 
 
+def deletion_csids(request: Message) -> set[tuple[str, int]] | None:
+    """The (node address, CSID) pairs a Session Set Deletion Request names (7.4.6), None
+    when it carries no FQ-CSID at all. One that cannot name sessions fails the request (69,
+    Offending IE FQ-CSID) rather than being left out, which could leave none named and so
+    widen the deletion to all the CP's sessions: one the codec set aside as incorrect (a
+    reserved Node-ID type, CSIDs truncated), the null-length one, or one without CSID."""
+    unusable = [i.ie for i in request.ignored if not i.path and i.ie.type == T.FQ_CSID]
+    given = request.get_all(T.FQ_CSID)
+    unusable += [c for c in given if not isinstance(c, FQCSID) or not csid_keys((c,))]
+    if unusable:
+        raise RuleError(
+            Cause.MANDATORY_IE_INCORRECT,
+            "Session Set Deletion with an FQ-CSID naming no CSID of a node",
+            offending_ie=T.FQ_CSID,
+        )
+    return csid_keys(c for c in given if isinstance(c, FQCSID)) if given else None
+
+
 @dataclass(frozen=True, slots=True)
 class SetSelector:
     """The sessions one PFCP Session Change Info names."""

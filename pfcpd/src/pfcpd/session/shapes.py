@@ -110,7 +110,7 @@ class PdrPlan(NamedTuple):
 
     pdi_at: int  # the PDI's position among the PDR's children
     filled: tuple[int, ...]  # the positions of the PDI's children to fill in (CHOOSE)
-    pool: str | None  # the network instance whose UE pools a CHV4/CHV6 draws from
+    pool: str | None  # the network instance whose UE pools a CHV4 (and CHV6) draws from
     given: bool  # the PDI has an F-TEID or UE address the CP gave (in the octets)
     # The PDR's octets around the IEs filled in: before the PDI, after it, and the PDI's
     # other children before/between/after them (None: made by encoding the group instead,
@@ -118,6 +118,9 @@ class PdrPlan(NamedTuple):
     head: bytes
     tail: bytes
     pieces: tuple[bytes, ...] | None
+    # The network instance whose UE pools a CHV6 draws from, when not ``pool``'s (a second
+    # UE IP address Pool Identity: `Choosing._ue_pool_instance`)
+    pool6: str | None = None
 
     def octets(self, pdr_type: int, pdi_type: int, children: list[IE]) -> bytes | None:
         """The TLV octets of the PDR with its PDI's children ``children`` (those at
@@ -205,6 +208,7 @@ class PdrStep:
     pdi_type: int = 0
     children: tuple[IE, ...] = ()
     pool: str = ""
+    pool6: str | None = None  # (`PdrPlan.pool6`)
 
 
 class PdrFill(NamedTuple):

@@ -711,6 +711,22 @@ class EngineState:
             response.ies.append(FailedRuleID(*err.failed_rule))
         return response
 
+    def _refused_by_datapath(
+        self, req: Message, err: DatapathError, seid: int, node_id: NodeID | None
+    ) -> Message:
+        """The answer to ``req`` whose program the datapath refused when installed. 73
+        "Rule creation/modification Failure" names the rule that failed (TS 29.244 Table
+        7.5.3.1-1, 7.5.5.1-1: Failed Rule ID), so it answers a refusal naming one rule
+        (`DatapathError.failed_rule`); any other (a key another session holds, a table
+        full) is 77 "System failure", as a refusal at the datapath's barrier is
+        (`GroupCommit`)."""
+        log.warning("%s seq %d refused by the datapath: %s", req.name, req.seq, err)
+        if err.failed_rule is not None:
+            cause = Cause.RULE_CREATION_MODIFICATION_FAILURE
+            failed = RuleError(cause, str(err), failed_rule=err.failed_rule)
+            return self._refuse(req, failed, seid, node_id)
+        return cause_response(req, Cause.SYSTEM_FAILURE, seid, node_id)
+
 
 def urr_offsets(books: Books) -> dict[int, tuple[Volumes, Volumes]]:
     """Per URR: bytes counted towards its threshold outside the datapath (the baseline)

@@ -206,7 +206,9 @@ def _dupl_values(k: corelib.Constants, far_id: int, d: DuplicatingParameters) ->
     teid = port = flags = 0
     if d.encap != DuplicateEncap.NONE:
         if d.peer is None or d.source is None:
-            raise DatapathError(f"FAR {far_id}: duplicating parameters need peer and source")
+            raise DatapathError(
+                f"FAR {far_id}: duplicating parameters need peer and source", (1, far_id)
+            )
         peer, source, teid, port = ip16(d.peer), ip16(d.source), d.teid, d.port
         flags = k.OHC_F_PSC if d.pdu_session_container else 0
     dscp = k.DSCP_NONE if d.dscp is None else d.dscp
@@ -234,13 +236,16 @@ def _far_values(k: corelib.Constants, f: Far, dupl_first: int = 0) -> _Values:
             want = 4 if kind == k.REDIRECT_IPV4 else 6
             if isinstance(server, str) or server.version != want:
                 raise DatapathError(
-                    f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
+                    f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address",
+                    (1, f.far_id),
                 )
             redirect_addr = ip16(server)
     if f.outer_header_creation is not None:
         peer_address, ohc_teid = f.outer_header_creation
         if f.ohc_source is None:
-            raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
+            raise DatapathError(
+                f"FAR {f.far_id}: outer header creation needs ohc_source", (1, f.far_id)
+            )
         ohc, peer, source = k.OHC_GTPU, _ip16_shared(peer_address), _ip16_shared(f.ohc_source)
         ohc_flags = k.OHC_F_PSC if f.pdu_session_container else 0
     dscp = k.DSCP_NONE if f.dscp is None else f.dscp
@@ -406,7 +411,8 @@ def _pack_pdrs(
         qer_ids, urr_ids = p.qer_ids, p.urr_ids
         if len(qer_ids) > k.MAX_QER_PER_PDR or len(urr_ids) > k.MAX_URR_PER_PDR:
             raise DatapathError(
-                f"PDR {p.pdr_id}: at most {k.MAX_QER_PER_PDR} QERs and {k.MAX_URR_PER_PDR} URRs"
+                f"PDR {p.pdr_id}: at most {k.MAX_QER_PER_PDR} QERs and {k.MAX_URR_PER_PDR} URRs",
+                (0, p.pdr_id),
             )
         ohr = p.outer_header_removal
         sdfs = p.sdf_filters

@@ -157,7 +157,9 @@ def dupl_rule(far_id: int, d: DuplicatingParameters) -> dict[str, Any]:
     }
     if d.encap != DuplicateEncap.NONE:
         if d.peer is None or d.source is None:
-            raise DatapathError(f"FAR {far_id}: duplicating parameters need peer and source")
+            raise DatapathError(
+                f"FAR {far_id}: duplicating parameters need peer and source", (1, far_id)
+            )
         body["peer"], body["src"] = d.peer, d.source
     return _rule(RULE_DUPL, body)
 
@@ -177,7 +179,9 @@ def far_rule(f: Far, dupl_first: int) -> dict[str, Any]:
     }
     if f.outer_header_creation is not None:
         if f.ohc_source is None:
-            raise DatapathError(f"FAR {f.far_id}: outer header creation needs ohc_source")
+            raise DatapathError(
+                f"FAR {f.far_id}: outer header creation needs ohc_source", (1, f.far_id)
+            )
         peer, teid = f.outer_header_creation
         body["ohc"], body["ohc_teid"] = OHC_GTPU, teid
         body["ohc_peer"], body["ohc_src"] = peer, f.ohc_source
@@ -188,7 +192,8 @@ def far_rule(f: Far, dupl_first: int) -> dict[str, Any]:
             want = 4 if kind == 0 else 6
             if isinstance(server, str) or server.version != want:
                 raise DatapathError(
-                    f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address"
+                    f"FAR {f.far_id}: redirect type {kind} needs an IPv{want} address",
+                    (1, f.far_id),
                 )
             body["redirect_addr"] = server
     return _rule(RULE_FAR, body)
