@@ -1404,10 +1404,11 @@ int upf_session_flushes (upf_session_t *s, const upf_program_desc_t *d);
 int upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
                       uint64_t now_ns);
 typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len);
-/* Empties the buffer, then hands every packet it held to cb in arrival order (the caller
- * re-runs upf_dl_process on them: the FAR now in force decides; a packet whose PDR still
- * buffers is stored again, its DL Buffering Duration counting from when it started). Returns
- * the packet count. */
+/* Empties the buffer, then hands every packet it held to cb in arrival order (cb re-runs
+ * upf_dl_process on it: the FAR now in force decides; a packet whose PDR still buffers is
+ * stored again by cb, and what cb stored again keeps the DL Buffering Duration counting from
+ * when it started; a packet stored after this returns starts it anew). Returns the packet
+ * count. */
 unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
 /* Discards every buffered packet (the CP's DROBU, the end of the DL Buffering Duration):
  * each is dropped DL traffic of the URRs of its PDR in the program in force (TS 29.244

@@ -281,6 +281,38 @@ def test_the_same_buffering_duration_again_counts_from_its_answer(ht: Harness) -
     assert h.dp.buffered(seid) == 0
 
 
+@pytest.mark.parametrize("flush", [False, True])
+def test_a_far_forwarding_again_leaves_the_other_far_s_buffering_duration_running(
+    ht: Harness, flush: bool
+) -> None:
+    """TS 29.244 8.2.29: the DL Buffering Duration is how long the UP function buffers; a
+    flush for another FAR (buffering is per FAR, 5.2.3.1) does not restart it for the packets
+    of a PDR that still buffers (stored again by the flush). Both FARs buffer, the answer
+    gives 2 s; 1.5 s later FAR 2 turns to FORW: FAR 3's packet still goes at 2 s, as it does
+    with no flush."""
+    h = ht
+    seid = _two_flows(h)
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+    assert h.dp.process_dl(_voice(9)).verdict == Verdict.BUFFER
+    first, second = _dldrs(h.advance(0.2))
+    h.answer(first, 1, _duration(1))  # buffer 2 s from now
+    h.answer(second)
+    h.advance(1.5)
+    assert h.dp.buffered(seid) == 2
+    if flush:
+        forw = g(
+            T.UPDATE_FAR,
+            S.FARID(2),
+            F.ApplyAction.of("FORW"),
+            g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100)),
+        )
+        assert cause(h.modify(seid, forw)) == 1
+        assert _forwarded_ids(h) == [1]
+        assert h.dp.buffered(seid) == 1  # the voice packet: FAR 3 still buffers
+    h.advance(0.8)  # 2.3 s after the answer
+    assert h.dp.buffered(seid) == 0
+
+
 def test_the_buffering_duration_grant_is_journaled(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,10 +7,12 @@ nothing of it) reaches the threshold. The clocks follow the node clock (``ht``).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from session_harness import (
     Harness,
+    cause,
     created,
     dl_far,
     dl_packet,
@@ -26,8 +28,10 @@ from session_harness import (
     usage_reports,
 )
 
+from pfcpd.datapath.interface import DatapathError
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, MessageType
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
@@ -202,3 +206,120 @@ def test_buffered_downlink_packets_discarded_count_as_dropped_dl_traffic(ht: Har
     sent = ht.advance(2.0)
     assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
     ht.answer_all(sent)
+
+
+def _dropping(ht: Harness, paused: bool = False) -> int:
+    """A session whose DL FAR drops, its URR 1 with a Dropped DL Traffic Threshold of 3
+    packets (``paused``: its measurement paused, INAM), 2 DL packets dropped (no report
+    yet); its UP SEID."""
+    info = F.MeasurementInformation.of("MNOP", *(("INAM",) if paused else ()))
+    rule = urr(1, "DROTH", dt=TR.DroppedDLTrafficThreshold(packets=3), mi=info)
+    resp = ht.establish(ul_pdr(), dl_pdr(), ul_far(), dl_far(action="DROP"), qer(), rule)
+    for _ in range(2):
+        assert ht.dp.process_dl(dl_packet(UE)).verdict == Verdict.DROP
+    assert usage_reports(ht.advance(1.0)) == []
+    return up_seid(resp)
+
+
+def _refused(ht: Harness, refusal: str, *requests: Message) -> list[Message]:
+    """The answers to ``requests``, in one batch: ``refusal`` "datapath": the datapath
+    refuses the first install; "journal": the batch's commit fails; "none": accepted."""
+    if refusal == "journal":
+        ht.journal.fail_next = 1
+    if refusal != "datapath":
+        return ht.batch(*requests)
+    real = ht.dp.install
+    calls: list[int] = []
+
+    def refuse_once(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise DatapathError("refused (test)")
+        real(*args, **kwargs)
+
+    ht.dp.install = refuse_once  # type: ignore[method-assign]
+    try:
+        return ht.batch(*requests)
+    finally:
+        ht.dp.install = real  # type: ignore[method-assign]
+
+
+def _droth_after_two_more(ht: Harness) -> None:
+    """2 more DL packets dropped: 4 since the URR began, a DROTH report."""
+    for _ in range(2):
+        assert ht.dp.process_dl(dl_packet(UE)).verdict == Verdict.DROP
+    sent = ht.advance(2.0)
+    assert [_trigger(r) for r in usage_reports(sent)] == [["DROTH"]]
+    ht.answer_all(sent)
+
+
+def _modification(seid: int, *ies: IE) -> Message:
+    return Message(M.SESSION_MODIFICATION_REQUEST, 0, list(ies), seid)
+
+
+@pytest.mark.parametrize("refusal", ["datapath", "journal"])
+def test_a_refused_modification_keeps_the_dropped_dl_traffic_its_query_took(
+    ht: Harness, refusal: str
+) -> None:
+    """TS 29.244 5.2.2.2.1 / 8.2.49 (DROTH: the DL traffic dropped since the last such
+    report). A Query URR reads the counts with reset; the modification refused (by the
+    datapath, or its batch's commit by the journal), the book put back still counts what
+    that read took: 2 dropped, the refused query, 2 more dropped: 4 >= 3, a DROTH report."""
+    seid = _dropping(ht)
+    query = _modification(seid, g(T.QUERY_URR, S.URRID(1)), g(T.UPDATE_QER, S.QERID(1), S.QFI(9)))
+    (answer,) = _refused(ht, refusal, query)
+    assert cause(answer) != 1
+    _droth_after_two_more(ht)
+
+
+@pytest.mark.parametrize("refusal", ["none", "datapath", "journal"])
+def test_a_refused_resumption_keeps_the_dropped_dl_traffic_its_discard_took(
+    ht: Harness, refusal: str
+) -> None:
+    """TS 29.244 5.2.2.3.1 (INAM) and 8.2.49: an Update URR that resumes a paused measurement
+    discards what the datapath counted meanwhile (a read with reset), its dropped DL traffic
+    counting on towards the Dropped DL Traffic Threshold; refused, the paused book put back
+    counts it too. 2 dropped while paused, the resumption, 2 more dropped: a DROTH report."""
+    seid = _dropping(ht, paused=True)
+    assert ht.engine.sessions[seid].urrs[1].inactive
+    resume = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
+    (answer,) = _refused(ht, refusal, _modification(seid, resume))
+    assert (cause(answer) == 1) == (refusal == "none")
+    assert ht.engine.sessions[seid].urrs[1].inactive == (refusal != "none")
+    _droth_after_two_more(ht)
+
+
+@pytest.mark.parametrize("request_", ["deletion", "set deletion"])
+def test_an_undone_deletion_keeps_the_dropped_dl_traffic(ht: Harness, request_: str) -> None:
+    """TS 29.244 7.5.6, 7.4.6 and 8.2.49: a deletion whose batch the journal fails to make
+    durable is undone, the session installed again (its datapath counts from 0): the DL
+    traffic dropped before it still counts towards the Dropped DL Traffic Threshold."""
+    seid = _dropping(ht)
+    if request_ == "deletion":
+        request = Message(M.SESSION_DELETION_REQUEST, 0, [], seid)
+    else:
+        request = Message(M.SESSION_SET_DELETION_REQUEST, 0, [A.NodeID.from_text("smf")])
+    (answer,) = _refused(ht, "journal", request)
+    assert cause(answer) == 77 and seid in ht.engine.sessions
+    _droth_after_two_more(ht)
+
+
+@pytest.mark.parametrize("then", ["query", "deletion"])
+def test_an_earlier_undo_keeps_the_dropped_dl_traffic_a_later_read_took(
+    ht: Harness, then: str
+) -> None:
+    """TS 29.244 8.2.49: a batch's commit fails; its first change (an Update URR: the book a
+    copy) is undone after the next one (a Query URR, or a deletion, whose reads took the
+    dropped DL counts), putting back the book before both: it still counts them."""
+    seid = _dropping(ht)
+    update = _modification(
+        seid, g(T.UPDATE_URR, S.URRID(1), TR.DroppedDLTrafficThreshold(packets=3))
+    )
+    if then == "query":
+        later = _modification(seid, g(T.QUERY_URR, S.URRID(1)))
+    else:
+        later = Message(M.SESSION_DELETION_REQUEST, 0, [], seid)
+    book = ht.engine.sessions[seid].urrs[1]
+    assert [cause(a) for a in _refused(ht, "journal", update, later)] == [77, 77]
+    assert ht.engine.sessions[seid].urrs[1] is book
+    _droth_after_two_more(ht)

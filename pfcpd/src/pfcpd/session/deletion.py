@@ -14,7 +14,7 @@ from .errors import RuleError
 from .session import Session
 from .session_set import csid_keys, deletion_csids
 from .state import ACCEPTED, EngineState
-from .usage import Counts, PacketTimes, usage_reports
+from .usage import NO_DROPS, Counts, Dropped, PacketTimes, usage_reports
 
 M = MessageType
 T = IEType
@@ -41,13 +41,14 @@ class Deletion(EngineState):
         freed once the deletion is durable. Its final counts per URR (see `_detach`)."""
         marks = _report_marks(session)
         written = self._written(session)
-        final = self._detach(session, now_ntp)
+        dropped: dict[int, Dropped] = {}
+        final = self._detach(session, now_ntp, dropped)
         self._erase(session.key)
         refusal = (session.cp_seid, None)
         self._stage(
             req,
             refusal,
-            self._undelete(session, marks, final, written),
+            self._undelete(session, marks, final, written, dropped),
             lambda: self._release(session, reason),
         )
         return final
@@ -58,13 +59,16 @@ class Deletion(EngineState):
         marks: dict[int, tuple[float, ...]],
         final: dict[int, tuple[Counts, PacketTimes | None]],
         written: bool,
+        dropped: dict[int, Dropped],
     ) -> Callable[[], None]:
         """How to undo the deletion of ``session``: back in the engine and the datapath,
         its URRs as before its final reports (``marks``, `_report_marks`), with the counts
         the datapath had (``final``) as their baseline and its times of their first and
-        last packets held for their next report, so that no count is lost, also
-        when the undo of an earlier change of the batch (``written``: `_written`) puts
-        back older books (`_kept_by_undo`)."""
+        last packets held for their next report, and the DL traffic it had dropped
+        (``dropped``) counting on towards their Dropped DL Traffic Threshold
+        (`UrrBook.dropped_taken`), so that no count is lost, also when the undo of an
+        earlier change of the batch (``written``: `_written`) puts back older books
+        (`_kept_by_undo`)."""
         kept = self._kept_by_undo(session, written)
 
         def undo() -> None:
@@ -75,7 +79,9 @@ class Deletion(EngineState):
                 used = counts.minus(book.baseline)
                 book.taken(used)  # (a fresh datapath counts from 0)
                 book.baseline = counts
-                kept[urr_id] = book, used
+                drops = dropped.get(urr_id, NO_DROPS)
+                book.dropped_taken(drops)  # (and its drops from 0 too)
+                kept[urr_id] = book, used, drops
             self._add(session)
             self._reinstall(session)
 
@@ -98,9 +104,10 @@ class Deletion(EngineState):
                 continue
             marks = _report_marks(session)
             written = self._written(session)
-            final = self._detach(session)
+            dropped: dict[int, Dropped] = {}
+            final = self._detach(session, dropped=dropped)
             self._erase(session.key)
-            undos.append(self._undelete(session, marks, final, written))
+            undos.append(self._undelete(session, marks, final, written, dropped))
             deleted.append(session)
 
         def undo() -> None:

@@ -58,12 +58,14 @@ from .rules import (
 from .session import Session, kept_peers, program_peers, ue_network, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, ShapeToken, pdr_shape, remember
-from .state import ACCEPTED, blocked_urrs, urr_grants, urr_offsets
+from .state import ACCEPTED, KeptByUndo, blocked_urrs, urr_grants, urr_offsets
 from .stored import FarUpdate, StoredLayout
 from .usage import (
+    NO_DROPS,
     ZERO,
     Books,
     Counts,
+    Dropped,
     OneBook,
     UrrBook,
     is_before,
@@ -190,6 +192,7 @@ class Modification(Choosing, Reporting):
         # Copy on write: a book this request changes (a report, an update) is a copy; the
         # books before it (``before``, left as they are) are what its undo puts back.
         books: Books = before
+        drops: dict[int, Dropped] = {}  # (the dropped DL counts the reads take: its undo's)
         if wanted or updated or len(rules.urr) != len(before):
             books = copy = dict(before)  # (every URR removed is reported: TERMR)
             for urr_id in wanted.keys() | updated.keys():
@@ -204,7 +207,9 @@ class Modification(Choosing, Reporting):
             echo = reference if isinstance(reference, QueryURRReference) else None
             reports = []
             for urr_id, trigger in wanted.items():
-                for group in self._report(session, urr_id, (trigger,), now_ntp, container):
+                for group in self._report(
+                    session, urr_id, (trigger,), now_ntp, container, drops=drops
+                ):
                     if echo is not None and trigger == "IMMER":
                         group.ies.append(echo)
                     reports.append(group)
@@ -231,7 +236,7 @@ class Modification(Choosing, Reporting):
                         book.next_periodic = fresh.next_periodic
                     book.configure(g, now_ntp)
                     if book.inactive and not book.inam:
-                        self._discard_paused(session, urr_id)
+                        self._discard_paused(session, urr_id, drops)
                     if updated[urr_id].get(T.VOLUME_QUOTA) is not None:
                         self._grant_volume(session, urr_id, book)
                     if updated[urr_id].get(T.TIME_QUOTA) is not None:
@@ -273,9 +278,10 @@ class Modification(Choosing, Reporting):
                 self._drop_buffered(session)
             self._dp_install(session.up_seid, program, sndem)
         except (RuleError, DatapathError) as err:
-            kept = self._kept_by_undo(session, written) if reports else None
-            self._undo_reports(session, reports, before, kept, replaced)
-            if reports:  # (the counts read are its books' now: its program and record too)
+            read = bool(reports or drops)
+            kept = self._kept_by_undo(session, written) if read else None
+            self._undo_reports(session, reports, before, kept, replaced, drops)
+            if read:  # (the counts read are its books' now: its program and record too)
                 self._reports_refused(session)
             self._free(alloc)
             if isinstance(err, RuleError):
@@ -307,7 +313,7 @@ class Modification(Choosing, Reporting):
             session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
         self._write(session)
-        kept = self._kept_by_undo(session, written) if reports else None
+        kept = self._kept_by_undo(session, written) if reports or drops else None
 
         def undo() -> None:
             session.rules_blob, session.apps, session.ddn_delay, old_peers = old
@@ -317,7 +323,7 @@ class Modification(Choosing, Reporting):
             if old_fseid is not None:
                 self._refer_cp(session, old_owner, old_fseid)
             self._keep_peers(session, old_peers)
-            self._undo_reports(session, reports, before, kept, replaced)
+            self._undo_reports(session, reports, before, kept, replaced, drops)
             self._free(alloc)
             if self.sessions.get(session.up_seid) is session:  # (else removed since)
                 self._reinstall(session)
@@ -614,13 +620,17 @@ class Modification(Choosing, Reporting):
         session: Session,
         reports: list[Grouped],
         snapshot: Books,
-        kept: dict[int, tuple[UrrBook, Counts]] | None = None,
+        kept: KeptByUndo | None = None,
         replaced: frozenset[int] = frozenset(),
+        drops: dict[int, Dropped] | None = None,
     ) -> None:
         """Reports read but not sent: the URRs' books as before, with the counts the reads
         took from the datapath kept as baseline (and as consumed), and their packet times
-        held for the next report (`UrrBook.held_times`); ``kept``: of the undo of
-        a staged change, where it notes them (`_kept_by_undo`). The times of the checked
+        held for the next report (`UrrBook.held_times`); the dropped DL counts the change's
+        reads with reset took (``drops``, by URR ID: those of its reports and of
+        `_discard_paused`) count on towards the Dropped DL Traffic Threshold of the books
+        put back (`UrrBook.dropped_taken`); ``kept``: of the undo of a staged change, where
+        it notes them (`_kept_by_undo`). The times of the checked
         reads (`Reporting._report`) that the books it replaces hold go over to the books
         put back of the same URRs (`_carry_checked`), but for the URRs ``replaced`` (removed
         and created again): their books are the new URRs', not the old ones' continued."""
@@ -638,7 +648,15 @@ class Modification(Choosing, Reporting):
             book.hold_times(report_times(group))  # (the read reset the datapath's too)
             book.taken(taken)  # (the read reset the datapath's counts: no `dp_seen` left)
             if kept is not None:
-                kept[urr_id] = book, taken
+                kept[urr_id] = book, taken, NO_DROPS
+        for urr_id, dropped in (drops or {}).items():
+            book = snapshot.get(urr_id)
+            if book is None:
+                continue  # (a URR the change created)
+            book.dropped_taken(dropped)
+            if kept is not None:
+                read = kept[urr_id][1] if urr_id in kept else None
+                kept[urr_id] = book, read, dropped
 
     def _grant_volume(self, session: Session, urr_id: int, book: UrrBook) -> None:
         """The CP grants the URR a Volume Quota now: it has consumed nothing (a new quota
@@ -666,14 +684,16 @@ class Modification(Choosing, Reporting):
             book.consumed = ZERO.minus(counted)
             book.dp_seen = counted
 
-    def _discard_paused(self, session: Session, urr_id: int) -> None:
+    def _discard_paused(self, session: Session, urr_id: int, drops: dict[int, Dropped]) -> None:
         """The URR's measurement resumes: what the datapath counted while it was paused is
         not usage (`_pause_or_resume` discards it once the change is durable). It is
         discarded now too, so that the program this change installs has its quota compared
         with what is counted from the resumption (a quota the paused counts reach would
-        drop at once); a rollback leaves the URR paused, whose counts are not usage."""
+        drop at once); a rollback leaves the URR paused, whose counts are not usage, and
+        the dropped DL counts the read took (noted in ``drops``) counting on towards the
+        Dropped DL Traffic Threshold of the book put back (`_undo_reports`)."""
         try:
-            self._read_reset(session.up_seid, urr_id)
+            self._read_reset(session.up_seid, urr_id, taken=drops)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
 

@@ -39,6 +39,7 @@ from .state import PendingReport, Staged, seids_of
 from .usage import (
     ZERO,
     Counts,
+    Dropped,
     UrrBook,
     counts_back,
     measures,
@@ -205,11 +206,13 @@ class Reporting(PathReporting):
         now_ntp: float,
         container: int,
         checked: frozenset[str] = frozenset(),
+        drops: dict[int, Dropped] | None = None,
     ) -> list[Grouped]:
         """The Usage Report of URR ``urr_id`` for ``triggers`` (two when it carries the usage
         before a Monitoring Time apart, `usage_reports`); ``checked``: those of them the
         engine's check of the counts found (`_lost_limits`), whose datapath events raised
-        before this report's read are late (`_late`). Any report that measures a URR with
+        before this report's read are late (`_late`); ``drops``: where its read notes the
+        dropped DL counts it took (`_read_reset`). Any report that measures a URR with
         a Volume Threshold takes the counts that may have crossed it: a VOLTH event raised
         before its read is late too (a Query URR or periodic report read them first: the
         crossing is in that report, TS 29.244 5.2.2.2.1, and a VOLTH report after it would
@@ -224,7 +227,7 @@ class Reporting(PathReporting):
             if "VOLQU" in checked:
                 book.volqu_checked_ns = before
         try:
-            usage = self._read_reset(session.up_seid, urr_id, measured)
+            usage = self._read_reset(session.up_seid, urr_id, measured, drops)
             packets = usage.packets_total
             if book.inactive:  # paused: the datapath's counts are not usage
                 if measured:

@@ -53,12 +53,15 @@ from .settings import EngineSettings
 from .shapes import ShapeMemos
 from .stored import StoredLayouts
 from .usage import (
+    NO_DROPS,
     Books,
     Counts,
+    Dropped,
     OneBook,
     PacketTimes,
     UrrBook,
     drop_rule_fields,
+    dropped_of,
     final_counts,
 )
 
@@ -70,6 +73,10 @@ SHARED_AS_SET = 8
 # Leaf IEs answers carry again and again: one instance each, whose octets the codec then
 # finds by identity (`codec.encode_ies`).
 ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
+# What the undo of a staged change put back into a session's URR books (`_kept_by_undo`):
+# by URR ID, the book, the counts read with reset (None: no report's) and the dropped DL
+# counts those reads took.
+KeptByUndo = dict[int, tuple[UrrBook, Counts | None, Dropped]]
 
 
 @dataclass(slots=True)
@@ -253,19 +260,26 @@ class EngineState:
         self._touched.append(seid)
         return self.datapath.remove(seid)
 
-    def _read_reset(self, seid: int, urr_id: int, reset: bool = True) -> Usage:
+    def _read_reset(
+        self, seid: int, urr_id: int, reset: bool = True, taken: dict[int, Dropped] | None = None
+    ) -> Usage:
         """The datapath's counts of URR ``urr_id`` of session ``seid``, read with ``reset``:
         the time of last packet such a read clears is a packet the session's inactivity
         watch sees (`IdleWatch.saw`: its activity check may not have read it yet); the
         dropped DL traffic it clears counts on towards the URR's Dropped DL Traffic
-        Threshold (`UrrBook.dropped_taken`)."""
+        Threshold (`UrrBook.dropped_taken`), and is added into ``taken`` (by URR ID: a
+        change's reads, for the books its undo puts back)."""
         usage = self.datapath.read_usage(seid, urr_id, reset=reset)
         if not reset:
             return usage
+        dropped = dropped_of(usage)
+        if taken is not None and dropped != NO_DROPS:
+            packets, octets = taken.get(urr_id, NO_DROPS)
+            taken[urr_id] = packets + dropped[0], octets + dropped[1]
         session = self.sessions.get(seid)
         book = session.urrs.get(urr_id) if session is not None else None
         if book is not None:
-            book.dropped_taken(usage)
+            book.dropped_taken(dropped)
         if self._idle:
             watch = self._idle.get(seid)
             if watch is not None and watch.saw(usage.last_packet_ns):
@@ -328,15 +342,17 @@ class EngineState:
         are (the datapath refused one of them, `_unprogrammed`), after their undos."""
         self._staged.insert(0, Staged(None, None, step, None, "", [session.up_seid]))
 
-    def _kept_by_undo(self, session: Session, written: bool) -> dict[int, tuple[UrrBook, Counts]]:
+    def _kept_by_undo(self, session: Session, written: bool) -> KeptByUndo:
         """Where the undo of the change being staged notes the counts it puts back into
         ``session``'s URR books (URR ID -> the book, the counts: read from the datapath,
-        whose counters the read reset). The undo of an earlier change of the batch
-        (``written``: one wrote the session, `_written`), run after it, may put back the
-        books that change replaced, without them: a step run after the undos
-        (`_after_undos`) puts them into the books left, installs the session's program
-        again with them (what is left of a quota, to a threshold) and journals them."""
-        kept: dict[int, tuple[UrrBook, Counts]] = {}
+        whose counters the read reset, and the dropped DL counts the reads took: they count
+        on towards a Dropped DL Traffic Threshold, `UrrBook.dropped_taken`). The undo of an
+        earlier change of the batch (``written``: one wrote the session, `_written`), run
+        after it, may put back the books that change replaced, without them: a step run
+        after the undos (`_after_undos`) puts them into the books left, installs the
+        session's program again with them (what is left of a quota, to a threshold) and
+        journals them."""
+        kept: KeptByUndo = {}
         if not written:
             return kept  # (no undo of the batch puts back older books)
 
@@ -344,11 +360,13 @@ class EngineState:
             if self.sessions.get(session.up_seid) is not session:
                 return
             replaced = False
-            for urr_id, (book, counts) in kept.items():
+            for urr_id, (book, counts, dropped) in kept.items():
                 now = session.urrs.get(urr_id)
                 if now is not None and now is not book:  # (put back by an earlier undo)
-                    now.baseline = now.baseline + counts
-                    now.taken(counts)
+                    if counts is not None:
+                        now.baseline = now.baseline + counts
+                        now.taken(counts)
+                    now.dropped_taken(dropped)
                     replaced = True
             if replaced:
                 self._reinstall(session)
@@ -397,10 +415,12 @@ class EngineState:
         return final
 
     def _detach(
-        self, session: Session, now_ntp: float = 0.0
+        self, session: Session, now_ntp: float = 0.0, dropped: dict[int, Dropped] | None = None
     ) -> dict[int, tuple[Counts, PacketTimes | None]]:
         """Take ``session`` out of the datapath and the engine's indexes (its allocations
-        stay taken: `_release`); its final counts as `_remove` returns them."""
+        stay taken: `_release`); its final counts as `_remove` returns them, and into
+        ``dropped`` the dropped DL counts of its URRs the datapath had (by URR ID, those not
+        0: `Deletion._undelete`)."""
         dp_now = self.datapath.now_ns()
         try:
             usage = self._dp_remove(session.up_seid)
@@ -418,6 +438,10 @@ class EngineState:
             final = {}
             for urr_id, book in books.items():
                 final[urr_id] = final_counts(book, usage.get(urr_id), dp_now, now_ntp)
+        if dropped is not None:
+            for urr_id, u in usage.items():
+                if u.dropped_dl_packets or u.dropped_dl_bytes:
+                    dropped[urr_id] = dropped_of(u)
         self.sessions.pop(session.up_seid, None)
         self._timed_seids.discard(session.up_seid)
         if session.up_seid in self._idle:  # (its record goes at the next commit)

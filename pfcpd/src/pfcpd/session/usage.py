@@ -57,13 +57,20 @@ _ROUNDING = 1e-6
 # "No time" (metering not running, no validity time): one float object, which
 # `UrrBook.json_text` knows the text of by identity (an equal -0.0 is another object).
 NO_TIME = 0.0
+# Dropped DL traffic counts: (packets, octets).
+Dropped = tuple[int, int]
 # No dropped DL traffic taken into account (`UrrBook.dropped_base`).
-NO_DROPS = (0, 0)
+NO_DROPS: Dropped = (0, 0)
 
 
 def measures(triggers: tuple[str, ...]) -> bool:
     """A report for ``triggers`` carries (and resets) the URR's measurement."""
     return not set(triggers) <= UNMEASURED_TRIGGERS
+
+
+def dropped_of(usage: Usage) -> Dropped:
+    """The dropped DL counts of ``usage`` (read from the datapath)."""
+    return usage.dropped_dl_packets, usage.dropped_dl_bytes
 
 
 def packet_times(usage: Usage, dp_now_ns: int, now_ntp: float) -> PacketTimes | None:
@@ -473,12 +480,14 @@ class UrrBook:
             return True
         return False
 
-    def dropped_taken(self, usage: Usage) -> None:
-        """``usage`` was read from the datapath with reset: its dropped DL counts start from 0
-        again. What it had dropped since the Dropped DL Traffic Threshold was last reached
-        still counts towards it: a report of another trigger carries none of it (TS 29.244
-        5.2.2.2.1: DROTH reports the DL traffic dropped since the last such report)."""
-        packets, octets = usage.dropped_dl_packets, usage.dropped_dl_bytes
+    def dropped_taken(self, dropped: Dropped) -> None:
+        """A read with reset took ``dropped`` (`dropped_of`) from the datapath: its dropped DL
+        counts start from 0 again. What it had dropped since the Dropped DL Traffic Threshold
+        was last reached still counts towards it: a report of another trigger carries none of
+        it (TS 29.244 5.2.2.2.1: DROTH reports the DL traffic dropped since the last such
+        report). Also the book a refused change puts back takes what that change's reads
+        took (`Modification._undo_reports`, `Deletion._undelete`)."""
+        packets, octets = dropped
         if (packets or octets) and self.reports("DROTH"):
             base_packets, base_octets = self.dropped_base
             self.dropped_base = (base_packets - packets, base_octets - octets)

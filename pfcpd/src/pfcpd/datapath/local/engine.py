@@ -1477,16 +1477,27 @@ class LocalDatapath(Datapath, ShapedInstall):
                 )
 
     def _flush(self, sess: int, network_instance: int) -> None:
-        packets: list[bytes] = []
+        """Sends what the session's DL buffer holds through the rules now in force, in
+        order (forwarded ones to `take_pending`). Each packet is re-run inside
+        upfcore_buffer_flush's callback, as VPP's is: one whose PDR still buffers is stored
+        again while the flush runs, and the flush keeps the DL Buffering Duration going on
+        from its start. Under the lock."""
+        failed: list[BaseException] = []
 
-        def collect(_arg: int | None, data: ctypes._Pointer[ctypes.c_uint8], length: int) -> None:
-            packets.append(ctypes.string_at(data, length))
-
-        self._lib.upfcore_buffer_flush(sess, corelib.BUFFER_CB(collect), None)
-        for p in packets:
-            res = self.process_dl(p, network_instance)
+        def rerun(_arg: int | None, data: ctypes._Pointer[ctypes.c_uint8], length: int) -> None:
+            if failed:
+                return
+            try:
+                res = self.process_dl(ctypes.string_at(data, length), network_instance)
+            except BaseException as e:  # (raised after the flush: ctypes would print it)
+                failed.append(e)
+                return
             if res.verdict == Verdict.FORWARD:
                 self._pending_tx.append(res)
+
+        self._lib.upfcore_buffer_flush(sess, corelib.BUFFER_CB(rerun), None)
+        if failed:
+            raise failed[0]
 
 
 __all__ = ["Duplicate", "Interface", "LocalDatapath", "PacketResult", "Verdict"]
