@@ -1282,8 +1282,9 @@ class LocalDatapath(Datapath, ShapedInstall):
             return self._result(n, buf)
 
     def take_pending(self) -> list[PacketResult]:
-        """Packets to transmit that no received packet caused: DL buffers flushed after a
-        FAR change (before) and End Markers (after)."""
+        """Packets to transmit that no received packet caused, in the order an install
+        queued them: the End Markers of the old paths first, then the DL buffers flushed
+        after the FAR change (to the new paths)."""
         with self._lock:
             out, self._pending_tx = self._pending_tx, []
             return out
