@@ -256,6 +256,14 @@ upfcore_buffer_drop (upf_session_t *s)
   return upf_buffer_drop (s);
 }
 
+int
+upfcore_buffer_rearm_report (upf_session_t *s, uint32_t pdr_id, uint8_t qfi)
+{
+  if (!s)
+    return 0;
+  return upf_buffer_rearm_report (s, pdr_id, qfi);
+}
+
 unsigned
 upfcore_buffer_count (const upf_session_t *s)
 {

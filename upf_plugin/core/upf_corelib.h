@@ -109,6 +109,7 @@ UPF_API_VISIBLE unsigned upfcore_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_
                                        upf_event_t *ev, unsigned max);
 UPF_API_VISIBLE unsigned upfcore_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
 UPF_API_VISIBLE unsigned upfcore_buffer_drop (upf_session_t *s);
+UPF_API_VISIBLE int upfcore_buffer_rearm_report (upf_session_t *s, uint32_t pdr_id, uint8_t qfi);
 UPF_API_VISIBLE unsigned upfcore_buffer_count (const upf_session_t *s);
 UPF_API_VISIBLE int upfcore_ul_process (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len,
                                         uint64_t now_ns, upf_verdict_t *v);

@@ -361,7 +361,8 @@ upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, ui
  * The DL data report of a packet under a FAR that notifies the CP (TS 29.244 5.2.3.1): the
  * first packet of each PDR and QFI raises it (the CP tells their priorities apart: a packet
  * of another QoS flow may need paging again), the next ones of the same pair do not, until
- * re-armed: a discard (upf_buffer_drop) or an install changing the PDR's FAR. A report that
+ * re-armed: a discard (upf_buffer_drop), an install changing the PDR's FAR, or the writer for
+ * a report the CP never got (upf_buffer_rearm_report, packet threads held). A report that
  * does not fit the verdict is raised by a later packet; past UPF_BUFFER_MAX_REPORTS pairs,
  * none is. Only the packet thread owning the session writes reported[] (under such a FAR).
  * The report carries the packet's QFI and DSCP (tos: its ToS / Traffic Class octet): the CP
@@ -1415,6 +1416,12 @@ unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
  * 5.2.2.2.1, 8.2.49: the Dropped DL Traffic Threshold). Returns the packet count. The caller
  * holds the packet threads (they write those URRs' states). */
 unsigned upf_buffer_drop (upf_session_t *s);
+/* Re-arms the DL data report of the PDR and QFI (qfi 0: none), as a discard does for every
+ * pair: its next packet buffered under a FAR that notifies the CP raises it again. For a
+ * report the CP never got (TS 29.244 5.2.3.1, 6.4: its Session Report Request unanswered, or
+ * not sent). 1 if the pair was reported, else 0. The caller holds the packet threads (the
+ * owner writes reported[]). */
+int upf_buffer_rearm_report (upf_session_t *s, uint32_t pdr_id, uint8_t qfi);
 /* Time-driven work: buffering duration expiry, time thresholds/quotas. */
 unsigned upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t *ev,
                            unsigned max_ev);

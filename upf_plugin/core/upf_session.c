@@ -897,6 +897,22 @@ upf_buffer_drop (upf_session_t *s)
   return n;
 }
 
+int
+upf_buffer_rearm_report (upf_session_t *s, uint32_t pdr_id, uint8_t qfi)
+{
+  upf_buffer_t *b = s->buffer;
+  unsigned i, n = 0;
+  int found;
+  if (!b)
+    return 0;
+  for (i = 0; i < b->n_reported; i++)
+    if (b->reported[i].pdr_id != pdr_id || b->reported[i].qfi != qfi)
+      b->reported[n++] = b->reported[i];
+  found = n != b->n_reported;
+  b->n_reported = (uint8_t)n;
+  return found;
+}
+
 unsigned
 upf_session_tick (upf_ctx_t *ctx, upf_session_t *s, uint64_t now_ns, upf_event_t *ev,
                   unsigned max_ev)

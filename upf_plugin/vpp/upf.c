@@ -335,6 +335,20 @@ upf_session_drop_buffered (u64 seid, u32 *n_dropped)
 }
 
 int
+upf_session_rearm_dl_report (u64 seid, u32 pdr_id, u8 qfi, int *rearmed)
+{
+  vlib_main_t *vm = vlib_get_main ();
+  upf_vpp_session_t *vs = upf_session_get (seid);
+  if (!vs)
+    return VNET_API_ERROR_NO_SUCH_ENTRY;
+  /* the worker owning the session writes the reports raised (upf_buffer_report) */
+  vlib_worker_thread_barrier_sync (vm);
+  *rearmed = upf_buffer_rearm_report (vs->core, pdr_id, qfi);
+  vlib_worker_thread_barrier_release (vm);
+  return 0;
+}
+
+int
 upf_nwi_add_del (u16 nwi, u32 ip4_table_id, u32 ip6_table_id, int is_add)
 {
   upf_main_t *um = &upf_main;

@@ -191,6 +191,7 @@ int upf_vpp_session_apply (upf_session_req_t *req, upf_usage_t **usage, char *er
 int upf_session_read_usage (u64 seid, u32 urr_id, int reset, upf_usage_t **usage);
 void upf_session_peek_usage (upf_vpp_session_t *vs, upf_usage_t **usage);
 int upf_session_drop_buffered (u64 seid, u32 *n_dropped);
+int upf_session_rearm_dl_report (u64 seid, u32 pdr_id, u8 qfi, int *rearmed);
 int upf_nwi_add_del (u16 nwi, u32 ip4_table_id, u32 ip6_table_id, int is_add);
 /* GTP-U path management: an Echo Request from src to dst (same family), sequence number seq,
  * routed in FIB table 0; its Echo Response comes back as a UPF_PLUGIN_EV_ECHO_RESPONSE event

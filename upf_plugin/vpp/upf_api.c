@@ -463,6 +463,15 @@ vl_api_upf_session_drop_buffered_t_handler (vl_api_upf_session_drop_buffered_t *
 }
 
 static void
+vl_api_upf_session_rearm_dl_report_t_handler (vl_api_upf_session_rearm_dl_report_t *mp)
+{
+  vl_api_upf_session_rearm_dl_report_reply_t *rmp;
+  int rearmed = 0;
+  int rv = upf_session_rearm_dl_report (mp->seid, mp->pdr_id, mp->qfi, &rearmed);
+  REPLY_MACRO2_END (VL_API_UPF_SESSION_REARM_DL_REPORT_REPLY, ({ rmp->rearmed = rearmed; }));
+}
+
+static void
 vl_api_upf_gtpu_echo_send_t_handler (vl_api_upf_gtpu_echo_send_t *mp)
 {
   vl_api_upf_gtpu_echo_send_reply_t *rmp;

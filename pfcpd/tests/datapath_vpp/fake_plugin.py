@@ -179,6 +179,11 @@ class FakeVpp:
             return SimpleNamespace(retval=ENOENT, n_dropped=0)
         return SimpleNamespace(retval=0, n_dropped=3)
 
+    def _upf_session_rearm_dl_report(self, args: dict[str, Any]) -> Any:
+        if args["seid"] not in self.sessions:
+            return SimpleNamespace(retval=ENOENT, rearmed=False)
+        return SimpleNamespace(retval=0, rearmed=True)
+
 
 class FakeClient:
     """`ApiClient`'s interface over a FakeVpp. Coroutines run to completion on the spot;

@@ -181,6 +181,24 @@ def test_calls_after_start() -> None:
     dp.close()
 
 
+def test_a_dl_data_report_is_rearmed_by_the_plugin() -> None:
+    """`rearm_dl_data_report` (TS 29.244 5.2.3.1: a report the CP never got) asks the
+    plugin, after the installs before it; a session it does not hold, or a plugin without
+    the message (older than pfcpd): logged, False."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(0x21, program(0x101))
+    assert dp.rearm_dl_data_report(0x21, 2, 9) is True
+    assert vpp.calls[-2][0] == "upf_session_add_del"
+    assert vpp.calls[-1] == ("upf_session_rearm_dl_report", {"seid": 0x21, "pdr_id": 2, "qfi": 9})
+    assert dp.rearm_dl_data_report(0x22, 2, 9) is False
+    vpp.missing.add("upf_session_rearm_dl_report")
+    assert dp.rearm_dl_data_report(0x21, 2, 9) is False
+    while client(dp).spawned:
+        client(dp).spawned.pop().close()  # (the usage refresh)
+
+
 def test_sessions_vpp_lost_or_kept_behind_pfcpds_back_are_made_right(caplog: Any) -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)

@@ -64,5 +64,9 @@ class Pipelined(Datapath):
         self._apply()
         return self.inner.drop_buffered(seid)
 
+    def rearm_dl_data_report(self, seid: int, pdr_id: int, qfi: int) -> bool:
+        self._apply()
+        return self.inner.rearm_dl_data_report(seid, pdr_id, qfi)
+
     def now_ns(self) -> int:
         return self.inner.now_ns()

@@ -1,5 +1,6 @@
 """DL buffering (TS 29.244 5.2.3.1): a Downlink Data Report for the first packet of each
-PDR (and QoS flow) whose FAR buffers and notifies the CP, in each buffering episode; what a
+PDR (and QoS flow) whose FAR buffers and notifies the CP, in each buffering episode (after
+the DDND, not once its episode ended; raised again when the CP never got it); what a
 PDR buffered sent once it no longer buffers (per FAR, or moved to another FAR); and the DL
 Buffering Duration of each Session Report Response's Update BAR counting from that answer;
 sans-IO node, engine on the real local datapath."""
@@ -434,3 +435,113 @@ def test_drobu_drops_the_buffer_before_a_pipelined_install(hp: Harness, together
     assert [cause(a) for a in answers] == [1] * len(answers)
     assert [r for r in dp.take_pending() if r.verdict == Verdict.FORWARD] == []
     assert dp.process_dl(dl_packet(UE, 10, ident=9)).verdict == Verdict.FORWARD
+
+
+def _ddnd_session(h: Harness) -> int:
+    """`_buffering_session` whose BAR delays each Downlink Data Report by a Downlink Data
+    Notification Delay of 10 s (200 x 50 ms)."""
+    bar = g(T.CREATE_BAR, S.BARID(1), S.DownlinkDataNotificationDelay(200))
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    resp = h.establish(*rules)
+    assert cause(resp) == 1
+    return up_seid(resp)
+
+
+def _idle() -> Grouped:
+    return g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("BUFF", "NOCP"))
+
+
+def test_a_delayed_report_of_an_episode_that_ended_is_not_sent(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 / 8.2.28 (DDND): the Downlink Data Report of the first buffered
+    packet waits for the BAR's Downlink Data Notification Delay; if the UE becomes reachable
+    meanwhile (its FAR forwards: the packet is delivered) it is not sent (TS 23.401
+    5.3.4.3), even when the UE is idle again by the time the delay ends: packet at 0 s, the
+    UE back at 2 s, idle again at 7 s, no downlink data since: no report at 10 s."""
+    seid = _ddnd_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(2.0)) == []
+    assert cause(h.modify(seid, _to_forw())) == 1
+    assert len([r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]) == 1
+    assert _dldrs(h.advance(5.0)) == []
+    assert cause(h.modify(seid, _idle())) == 1
+    assert h.dp.buffered(seid) == 0
+    assert _dldrs(h.advance(4.0)) == []  # (t = 11 s: no downlink data since 0 s)
+
+
+def test_a_delayed_report_is_of_its_own_episode_alone(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 / 8.2.28: one Downlink Data Report per PDR per buffering episode, each
+    delayed by the DDND from its own first packet. The UE comes back and goes idle again
+    while the first episode's report waits; the second episode's first packet (at 8 s) is
+    reported once, at 18 s, and the first episode's report is not sent at 10 s. A change
+    of another PDR's FAR leaves the waiting report as it is."""
+    seid = _ddnd_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    h.advance(2.0)
+    assert cause(h.modify(seid, _to_forw())) == 1
+    h.advance(5.0)
+    assert cause(h.modify(seid, _idle())) == 1
+    h.advance(1.0)
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(5.0)) == []  # (t = 13 s)
+    uplink = g(T.UPDATE_FAR, S.FARID(1), F.ApplyAction.of("FORW"))
+    assert cause(h.modify(seid, uplink)) == 1
+    assert _dldrs(h.advance(4.9)) == []
+    sent = _dldrs(h.advance(0.3))
+    assert [_reported(m) for m in sent] == [(2, 9)]
+    h.answer_all(sent)
+    assert _dldrs(h.advance(20.0)) == []
+
+
+def test_a_delayed_report_of_a_discarded_buffer_is_not_sent(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 / 8.2.28, 8.2.58: the CP discards what is buffered (PFCPSMReq-Flags
+    DROBU) while the report of its first packet waits for the DDND: that report is not
+    sent; the next packet is new downlink data, reported after its own delay."""
+    seid = _ddnd_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    h.advance(3.0)
+    assert cause(h.modify(seid, F.PFCPSMReqFlags.of("DROBU"))) == 1
+    assert h.dp.buffered(seid) == 0
+    h.advance(1.0)
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(9.9)) == []  # (t = 13.9 s)
+    sent = _dldrs(h.advance(0.3))
+    assert [_reported(m) for m in sent] == [(2, 9)]
+    h.answer_all(sent)
+
+
+def test_a_downlink_data_report_the_cp_never_got_is_raised_again(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 with 6.4: the Downlink Data Report tells the CP of the first packet
+    buffered for the PDR (and QFI) so that it pages the UE; the next packets of the episode
+    are not reported. A report the CP never got (every retransmission unanswered) does
+    not count: the PDR's next buffered packet raises it again, once, and an answered one
+    is not raised again."""
+    seid = _buffering_session(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    sent = h.advance(5.0)  # T1 = 1 s, N1 = 2: three tries, no answer
+    assert len(_dldrs(sent)) == 3 and len({m.seq for m in sent}) == 1
+    for i in range(3):
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=i + 1)).verdict == Verdict.BUFFER
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=4)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(5.0)) == []
+    assert h.dp.buffered(seid) == 5
+
+
+def test_a_downlink_data_report_not_sent_is_raised_again(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1: a Downlink Data Report that could not be sent (no association with
+    the session's CP: its sessions kept) is raised again by the PDR's next buffered packet,
+    once the CP can be told."""
+    seid = _buffering_session(h)
+    with monkeypatch.context() as m:
+        m.delitem(h.node._associations, "smf")
+        h.dp.process_dl(dl_packet(UE, 10))
+        assert h.advance(2.0) == []
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+    sent = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in sent] == [(2, 9)]
+    h.answer_all(sent)
+    assert h.dp.buffered(seid) == 2

@@ -525,6 +525,40 @@ def test_drop_buffered(lab: Lab) -> None:
     program(lab, 0x19, DELETE, [])
 
 
+def test_a_dl_data_report_rearmed_is_raised_again(lab: Lab) -> None:
+    """upf_session_rearm_dl_report (TS 29.244 5.2.3.1: a report the CP never got): the
+    pair's next buffered packet raises its DL data report again; a pair not reported, or
+    a session VPP does not hold, changes nothing."""
+    r = lab.api.want_upf_events(enable=True, pid=2)
+    assert r.retval == 0
+    lab.events.clear()
+    ue = "10.45.0.11"
+    bar = {"kind": 6, "r": {"bar": {"bar_id": 1}}}
+    rules = session_rules(0x1A0, ue, 0x2A0, extra=[bar])
+    rules[3]["r"]["far"]["apply_action"] = 0x04 | 0x08  # BUFF | NOCP
+
+    def reports() -> list[Any]:
+        return [r for e in lab.events for r in e.records if r.type == 5 and r.seid == 0x1A]
+
+    program(lab, 0x1A, CREATE, rules)
+    lab.vpp.send(1, dl_frames(lab, ue, 2), "rearm1")
+    wait_events(lab, lambda r: r.type == 5 and r.seid == 0x1A)
+    assert [r.id for r in reports()] == [2]
+    r = lab.api.upf_session_rearm_dl_report(seid=0x1A, pdr_id=2, qfi=5)
+    assert r.retval == 0 and not r.rearmed
+    r = lab.api.upf_session_rearm_dl_report(seid=0x1A, pdr_id=2, qfi=0)
+    assert r.retval == 0 and r.rearmed
+    lab.vpp.send(1, dl_frames(lab, ue, 2), "rearm2")
+    wait_events(lab, lambda r: len(reports()) > 1)
+    assert [r.id for r in reports()] == [2, 2]
+    (d,) = list(lab.api.upf_session_dump(seid=0x1A))
+    assert d.buffered_pkts == 4
+    r = lab.api.upf_session_rearm_dl_report(seid=0x1B, pdr_id=2, qfi=0)
+    assert r.retval != 0
+    program(lab, 0x1A, DELETE, [])
+    lab.api.want_upf_events(enable=False, pid=2)
+
+
 def test_ipv6_outer_and_ipv6_ue(lab: Lab) -> None:
     from scapy.layers.inet6 import IPv6
 

@@ -128,6 +128,31 @@ test_report_rearm_per_far (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* A report the CP never got (its Session Report Request unanswered, or not sent) is re-armed
+ * for its PDR and QFI alone: the pair's next packet raises it again, the other pairs stay
+ * reported; a pair not reported is not changed. */
+static void
+test_report_rearmed_for_one_pair (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  (void)st;
+  buf_prog (&p);
+  upf_session_t *s = upfcore_session_create (c, 9);
+  put (c, s, &p);
+  assert_int_equal (upfcore_buffer_rearm_report (s, 2, 9), 0);
+  assert_int_equal (dl (c, UE, 100), 2 << 8 | 9);
+  assert_int_equal (dl (c, UE2, 110), 3 << 8 | 5);
+  assert_int_equal (upfcore_buffer_rearm_report (s, 2, 5), 0);
+  assert_int_equal (upfcore_buffer_rearm_report (s, 2, 9), 1);
+  assert_int_equal (dl (c, UE2, 120), 0);
+  assert_int_equal (dl (c, UE, 130), 2 << 8 | 9);
+  assert_int_equal (dl (c, UE, 140), 0);
+  assert_int_equal (upfcore_buffer_count (s), 5);
+  assert_int_equal (upfcore_buffer_rearm_report (0, 2, 9), 0);
+  upfcore_ctx_delete (c);
+}
+
 /* More PDRs reported than the buffer keeps reports of: the first UPF_BUFFER_MAX_REPORTS are
  * reported, the rest are not (no report twice for a PDR). */
 static void
@@ -476,10 +501,15 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_report_per_pdr_and_qfi), cmocka_unit_test (test_report_rearm_per_far),
-    cmocka_unit_test (test_report_many_pdrs),       cmocka_unit_test (test_report_dscp),
-    cmocka_unit_test (test_duration_granted_again), cmocka_unit_test (test_discard_is_dropped_dl),
-    cmocka_unit_test (test_report_rearm_pdr_moved), cmocka_unit_test (test_flush_per_far),
+    cmocka_unit_test (test_report_per_pdr_and_qfi),
+    cmocka_unit_test (test_report_rearm_per_far),
+    cmocka_unit_test (test_report_many_pdrs),
+    cmocka_unit_test (test_report_dscp),
+    cmocka_unit_test (test_duration_granted_again),
+    cmocka_unit_test (test_discard_is_dropped_dl),
+    cmocka_unit_test (test_report_rearm_pdr_moved),
+    cmocka_unit_test (test_flush_per_far),
+    cmocka_unit_test (test_report_rearmed_for_one_pair),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -282,6 +282,15 @@ class Datapath(abc.ABC):
         applies those queued first): the engine drops before it installs the program of
         the request that asked for it (TS 29.244 8.2.58)."""
 
+    def rearm_dl_data_report(self, seid: int, pdr_id: int, qfi: int) -> bool:
+        """Re-arm the DL data report (`EventType.DL_DATA_REPORT`) of PDR ``pdr_id`` (the
+        event's id) and QFI ``qfi`` (0: none) of session ``seid``: a report the CP never got
+        (its Session Report Request unanswered, or not sent) is raised again by the pair's
+        next packet buffered under a FAR that notifies the CP (TS 29.244 5.2.3.1). Whether
+        the pair was reported (else nothing changed). False: a datapath that raises its
+        reports once per buffering episode without this (the default)."""
+        return False
+
     @abc.abstractmethod
     def now_ns(self) -> int:
         """The datapath's clock (nanoseconds), the one of ``Usage.first_packet_ns`` and

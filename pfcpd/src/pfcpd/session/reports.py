@@ -30,6 +30,7 @@ from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType, UsageReportTrigger
 from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
 from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
+from .dldr import Episode, pdr_far
 from .errors import RuleError
 from .paths import PathReporting
 from .rules import ie_value
@@ -82,6 +83,8 @@ class Reporting(PathReporting):
             return
         if pending.erir is not None:
             self._erir_out.discard(pending.erir)
+        if pending.dldr is not None:
+            self._dldr_done(pending.up_seid, pending.dldr, response is not None)
         session = self.sessions.get(pending.up_seid)
         if response is None:
             # Never answered: the counts it carried go into the next report (of a session
@@ -129,6 +132,7 @@ class Reporting(PathReporting):
         flags = response.get(T.PFCPSRRSP_FLAGS)
         if isinstance(flags, PFCPSRRspFlags) and flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
+            self._dldr_open.pop(session.up_seid, None)  # (every report re-armed)
         update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
         if isinstance(update_bar, Grouped):
             self._update_bar_from_report(session, update_bar)
@@ -254,11 +258,13 @@ class Reporting(PathReporting):
         reports: list[Grouped] | None = None,
         label: str | None = None,
         erir: tuple[int, int, IPAddress | None] | None = None,
+        dldr: int | None = None,
     ) -> bool:
         """Send a Session Report Request of ``report_type`` with ``ies`` (``reports``: the
         Usage Reports among them; ``erir``: the Error Indication it reports, outstanding
-        until answered or given up, `_error_indication`); whether it went (else its usage
-        goes back for later)."""
+        until answered or given up, `_error_indication`; ``dldr``: the episode token of the
+        DLDR it carries, `_send_dldr`); whether it went (else its usage goes back for
+        later)."""
         request = Message(
             M.SESSION_REPORT_REQUEST, 0, [ReportType.of(report_type), *ies], session.cp_seid
         )
@@ -281,7 +287,7 @@ class Reporting(PathReporting):
             return False
         self.metrics.reports.inc(label or report_type)
         self._pending[id(request)] = PendingReport(
-            session.up_seid, list(reports or []), session.cp_moves, erir
+            session.up_seid, list(reports or []), session.cp_moves, erir, dldr
         )
         if erir is not None:
             self._erir_out.add(erir)
@@ -356,6 +362,8 @@ class Reporting(PathReporting):
                     due.setdefault(ev.seid, {}).setdefault(ev.id, set()).add(trigger)
             elif ev.type == EventType.DL_DATA_REPORT:
                 self._dl_data_report(ev, now)
+            elif ev.type == EventType.BUFFER_EXPIRED:
+                self._dldr_open.pop(ev.seid, None)  # (discarded: every report re-armed)
             elif ev.type == EventType.ERROR_INDICATION:
                 self._error_indication(ev, now)
             elif ev.type == EventType.ECHO_RESPONSE:
@@ -590,30 +598,36 @@ class Reporting(PathReporting):
         return reached(rule, usage)
 
     def _dl_data_report(self, ev: DatapathEvent, now: float) -> None:
-        """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND)."""
+        """DLDR now, or after the BAR's Downlink Data Notification Delay (DDND); its
+        buffering episode (dldr.py) open from now. Nothing when the PDR's FAR no longer
+        buffers with NOCP (the session changed since the datapath raised it: its report is
+        re-armed)."""
         session = self.sessions.get(ev.seid)
         if session is None:
             return
-        if session.ddn_delay > 0:
-            due = now + session.ddn_delay
-            heapq.heappush(self._delayed_dldr, (due, next(self._dldr_seq), ev.seid, ev))
-            return
-        self._send_dldr(ev.seid, ev, now)
-
-    def _send_dldr(self, seid: int, ev: DatapathEvent, now: float) -> None:
-        """The DLDR of ``ev``, unless the PDR's FAR no longer buffers with NOCP (the
-        session changed during the notification delay)."""
-        session = self.sessions.get(seid)
-        if session is None:
-            return
         try:
-            program = self._program(session)
+            far = pdr_far(self._program(session), ev.id)
         except RuleError:
             return
-        fars = {f.far_id: f for f in program.fars}
-        pdr = next((p for p in program.pdrs if p.pdr_id == ev.id), None)
-        far = fars.get(pdr.far_id) if pdr is not None else None
-        if far is None or not far.apply_action & ApplyAction.NOCP:
+        if far is None or not far[1] & ApplyAction.NOCP:
+            return
+        token = next(self._dldr_seq)
+        self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
+        if session.ddn_delay > 0:
+            due = now + session.ddn_delay
+            heapq.heappush(self._delayed_dldr, (due, token, ev.seid, ev))
+            return
+        self._send_dldr(ev.seid, token, ev, now)
+
+    def _send_dldr(self, seid: int, token: int, ev: DatapathEvent, now: float) -> None:
+        """The DLDR of ``ev``, unless its episode ``token`` ended (the session changed, or
+        its buffer was discarded, during the notification delay: TS 23.401 5.3.4.3, no
+        report once the UE is reachable; a later packet of the PDR is reported anew)."""
+        session = self.sessions.get(seid)
+        episodes = self._dldr_open.get(seid)
+        if session is None or episodes is None or token not in episodes:
+            if session is None or episodes == {}:
+                self._dldr_open.pop(seid, None)
             return
         pdr_id = pfcp_pdr_id(ev.id)
         children: list[IE] = [PDRID(pdr_id)]
@@ -623,9 +637,30 @@ class Reporting(PathReporting):
         ppi = (ev.value >> 8) & 0x3F if ev.value & DLDR_DSCP else None
         if qfi is not None or ppi is not None:
             children.append(DownlinkDataServiceInformation(ppi=ppi, qfi=qfi))
-        self._send_report(
-            session, "DLDR", [Grouped(T.DOWNLINK_DATA_REPORT, children)], now, label="DLDR"
+        report = Grouped(T.DOWNLINK_DATA_REPORT, children)
+        if not self._send_report(session, "DLDR", [report], now, label="DLDR", dldr=token):
+            self._dldr_done(seid, token, False)
+
+    def _dldr_done(self, seid: int, token: int, answered: bool) -> None:
+        """The DLDR of episode ``token`` of session ``seid`` is answered, or not
+        (``answered`` False: unanswered after every retransmission, TS 29.244 6.4, or not
+        sent, no association): its episode is closed. One the CP never got, still open
+        (its PDR buffering with NOCP all along, nothing discarded), has its report re-armed
+        in the datapath: the PDR's next buffered packet raises it again, so that the CP
+        learns of the data and pages the UE (TS 29.244 5.2.3.1)."""
+        episodes = self._dldr_open.get(seid)
+        episode = episodes.pop(token, None) if episodes is not None else None
+        if episodes is not None and not episodes:
+            del self._dldr_open[seid]
+        if episode is None or answered or seid not in self.sessions:
+            return
+        qfi = episode.event.value & 0x3F
+        log.info(
+            "session 0x%x PDR %d: DLDR not delivered to the CP: re-armed for the next packet",
+            seid,
+            pfcp_pdr_id(episode.event.id),
         )
+        self.datapath.rearm_dl_data_report(seid, episode.event.id, qfi)
 
     def _error_indication(self, ev: DatapathEvent, now: float) -> None:
         """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it

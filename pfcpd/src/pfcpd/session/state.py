@@ -41,6 +41,7 @@ from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared
 from .allocation import TeidAllocator, UeAddressPools
 from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
+from .dldr import Episode, episodes_ended
 from .errors import RuleError
 from .gtpu_path import SEQ_MODULO, PathMonitor
 from .inactivity import IdleWatch
@@ -91,6 +92,8 @@ class PendingReport:
     cp_moves: int
     # an ERIR's (UP SEID, remote TEID, peer): no other for it while this one is out
     erir: tuple[int, int, IPAddress | None] | None = None
+    # a DLDR's episode token (`EngineState._dldr_open`)
+    dldr: int | None = None
 
 
 @dataclass(slots=True)
@@ -168,9 +171,11 @@ class EngineState:
             if settings.gtpu_path is not None
             else None
         )
-        # DLDRs waiting for their notification delay: a heap of (due, order, SEID, event)
+        # DLDRs waiting for their notification delay: a heap of (due, episode token, SEID,
+        # event); the open episodes of DLDRs (dldr.py): UP SEID -> token -> episode
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
+        self._dldr_open: dict[int, dict[int, Episode]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         if self._paths is not None:
@@ -255,6 +260,8 @@ class EngineState:
         else:
             self.datapath.install(seid, program)
         self._touched.append(seid)
+        if seid in self._dldr_open:
+            episodes_ended(self._dldr_open[seid], program)
 
     def _dp_remove(self, seid: int) -> dict[int, Usage]:
         self._touched.append(seid)

@@ -37,8 +37,8 @@ class Timers(Reporting):
     def handle_timer(self, now: float) -> None:
         try:
             while self._delayed_dldr and self._delayed_dldr[0][0] <= now:
-                _, _, seid, ev = heapq.heappop(self._delayed_dldr)
-                self._send_dldr(seid, ev, now)
+                _, token, seid, ev = heapq.heappop(self._delayed_dldr)
+                self._send_dldr(seid, token, ev, now)
             if self._next_poll is None or self._next_poll <= now:
                 self._next_poll = now + self.settings.poll_interval
                 self.poll_datapath(now)

@@ -687,6 +687,7 @@ FUNCTIONS: dict[str, tuple[object, list[object] | None]] = {
     "upfcore_buffer_flush": (ctypes.c_uint, [_vp, BUFFER_CB, _vp]),
     "upfcore_buffer_drop": (ctypes.c_uint, [_vp]),
     "upfcore_buffer_count": (ctypes.c_uint, [_vp]),
+    "upfcore_buffer_rearm_report": (ctypes.c_int, [_vp, c_u32, c_u8]),
     "upfcore_ul_packet": (
         c_u32,
         [_vp, _u8p, c_u32, c_u64, ctypes.POINTER(VerdictT), _u8p, c_u32],

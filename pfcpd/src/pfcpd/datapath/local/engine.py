@@ -1189,6 +1189,11 @@ class LocalDatapath(Datapath, ShapedInstall):
             sess = self._programs.get(seid, _NOT_KEPT).sess
             return int(self._lib.upfcore_buffer_drop(sess)) if sess else 0
 
+    def rearm_dl_data_report(self, seid: int, pdr_id: int, qfi: int) -> bool:
+        with self._lock:
+            sess = self._programs.get(seid, _NOT_KEPT).sess
+            return bool(sess and self._lib.upfcore_buffer_rearm_report(sess, pdr_id, qfi))
+
     def now_ns(self) -> int:
         return self._clock()
 

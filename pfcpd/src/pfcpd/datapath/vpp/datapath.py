@@ -456,6 +456,23 @@ class VppDatapath(Datapath):
             return 0
         return int(reply.n_dropped)
 
+    def rearm_dl_data_report(self, seid: int, pdr_id: int, qfi: int) -> bool:
+        """The plugin re-arms it (``upf_session_rearm_dl_report``). A plugin without the
+        message (older than this pfcpd), VPP away or refusing it: logged, False."""
+        try:
+            self._check_ready()
+            self._post()
+            reply = self.client.call(
+                "upf_session_rearm_dl_report", seid=seid, pdr_id=pdr_id, qfi=qfi
+            )
+        except VppNoMessage:
+            log.warning("session 0x%x: the plugin cannot re-arm a DL data report", seid)
+            return False
+        except DatapathError as exc:
+            log.warning("session 0x%x: DL data report not re-armed: %s", seid, exc)
+            return False
+        return bool(reply.rearmed)
+
     def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
         """The plugin sends it (``upf_gtpu_echo_send``, routed in FIB table 0) and reports
         its Echo Response as an event record. UNSUPPORTED: the plugin has no such message

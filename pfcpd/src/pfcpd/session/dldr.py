@@ -1,0 +1,44 @@
+"""The buffering episodes of Downlink Data Reports (DLDR, TS 29.244 5.2.3.1): the datapath
+raises a report for the first downlink packet of a PDR (and QFI) that its FAR buffers with
+NOCP, then marks the pair reported until it re-arms it (a discard, DROBU or the DL Buffering
+Duration's end, or an install that moves the PDR to another FAR or changes its FAR's Apply
+Action). Between the two is one buffering episode: the engine keeps each report's episode
+open, from the datapath's event until the CP answers it, while the datapath has not
+re-armed the pair (`episodes_ended`, at each install and discard). A report delayed by the
+BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
+the UE became reachable meanwhile, its data went or was discarded); a report the CP never
+got (unanswered, or not sent) whose episode goes on has the pair re-armed in the datapath
+(`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..datapath.interface import ApplyAction, DatapathEvent, SessionProgram
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """The buffering episode of a DLDR: the datapath's event and the PDR's FAR (ID, Apply
+    Action) when it was raised."""
+
+    event: DatapathEvent
+    far: tuple[int, ApplyAction]
+
+
+def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | None:
+    """The FAR (ID, Apply Action) of PDR ``pdr_id`` (the datapath's ID) in ``program``; None
+    when the program has no such PDR or FAR."""
+    far_id = next((p.far_id for p in program.pdrs if p.pdr_id == pdr_id), None)
+    far = next((f for f in program.fars if f.far_id == far_id), None)
+    return None if far is None else (far.far_id, far.apply_action)
+
+
+def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> None:
+    """``program`` is installed: the episodes whose PDR it maps to another FAR, or to a FAR
+    with another Apply Action, or no longer has, are over (the datapath re-arms their
+    reports), and taken out of ``episodes``."""
+    for token, episode in list(episodes.items()):
+        if pdr_far(program, episode.event.id) != episode.far:
+            del episodes[token]
