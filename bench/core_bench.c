@@ -470,7 +470,7 @@ dl_baseline_vec (upf_ctx_t *c, pool_t *p, const upf_encap_t *t, uint64_t *acc)
               const upf_entry_t *e = G->ok[j] ? upf_slots_find (slots, &G->k[j], G->h[j]) : 0;
               uint8_t *b = p->buf[(i - 2) * UPF_VEC_GROUP + j];
               if (e)
-                *acc += upf_encap_write (t, b - t->len, b, G->in[j].total_len, 9, 0)
+                *acc += upf_encap_write (t, b - t->len, b, G->in[j].total_len, 9, 0, 0)
                         + b[11 - (int)t->len] + (uintptr_t)e->prog;
             }
         }
@@ -547,8 +547,9 @@ run_vec (upf_ctx_t *c, int cs, pool_t *p, const upf_encap_t *t, uint64_t now, ui
             continue;
           f++;
           if (!hlen[j])
-            hlen[j] = (uint8_t)upf_encap_write (v[j].encap, b - v[j].encap->len, b, v[j].inner_len,
-                                                v[j].qfi, v[j].rqi);
+            hlen[j]
+              = (uint8_t)upf_encap_write (v[j].encap, b - upf_encap_len (v[j].encap, v[j].ppi), b,
+                                          v[j].inner_len, v[j].qfi, v[j].rqi, v[j].ppi);
           acc += hlen[j] + b[11 - (int)hlen[j]];
         }
       upf_reader_exit (&c->epoch, 0);

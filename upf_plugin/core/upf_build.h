@@ -10,7 +10,12 @@
 
 #include "upf_parse.h"
 
-#define UPF_ENCAP_MAX_LEN 72 /* IPv6 40 + UDP 8 + GTP-U 12 + PDU session container 4 (+pad) */
+/* IPv6 40 + UDP 8 + GTP-U 12 + PDU Session Container 4, or 8 with a PPI (+pad) */
+#define UPF_ENCAP_MAX_LEN 72
+
+/* A packet's Paging Policy Indicator (TS 38.415 5.5.2.1, set from its QER's, TS 29.244
+ * 8.2.116): UPF_PPI_SET | PPI (0..7); 0 = none (PPP 0). */
+#define UPF_PPI_SET 0x80
 
 /* What an encapsulation template writes in front of the packet. */
 enum
@@ -24,7 +29,7 @@ enum
 enum
 {
   UPF_PSC_NONE = 0,
-  UPF_PSC_DL = 1, /* DL PDU SESSION INFORMATION (PDU type 0): PPP | RQI | QFI */
+  UPF_PSC_DL = 1, /* DL PDU SESSION INFORMATION (PDU type 0): PPP | RQI | QFI [, PPI] */
   UPF_PSC_UL = 2, /* UL PDU SESSION INFORMATION (PDU type 1): QFI (no RQI) */
 };
 
@@ -163,10 +168,24 @@ upf_encap_init (upf_encap_t *t, const upf_ip_t *src, const upf_ip_t *dst, uint32
 }
 
 /*
- * Write the outer headers for an inner packet of inner_len bytes into dst (t->len bytes;
- * typically dst = inner - t->len in the buffer's headroom). qfi (and rqi, in a DL one) go
- * into the PDU Session Container when the template has one. inner is read for the IPv6 UDP
- * checksum and, with UPF_ENCAP_IP, for its version. Returns the number of bytes written.
+ * The bytes upf_encap_write writes in front of a packet with the Paging Policy Indicator ppi
+ * (UPF_PPI_SET | PPI, 0 = none): the template's, and 4 more for a DL PDU Session Container
+ * carrying the PPI (TS 38.415 5.5.2.1: its octet 3, and 3 octets of padding to the 4-octet
+ * unit of the extension header).
+ */
+static inline uint32_t
+upf_encap_len (const upf_encap_t *t, uint8_t ppi)
+{
+  return t->len + (ppi && t->rqi_bit ? 4u : 0u);
+}
+
+/*
+ * Write the outer headers for an inner packet of inner_len bytes into dst
+ * (upf_encap_len (t, ppi) bytes; typically dst = inner - that in the buffer's headroom). qfi
+ * (and rqi and ppi, in a DL one) go into the PDU Session Container when the template has one:
+ * a ppi (UPF_PPI_SET | PPI) sets PPP and adds the PPI octet, the extension header then being
+ * 8 octets long. inner is read for the IPv6 UDP checksum and, with UPF_ENCAP_IP, for its
+ * version. Returns the number of bytes written.
  */
 /* The template's len bytes to dst as 16-byte copies, the last one ending at len (headers are
  * 20 to 64 bytes): a variable-length memcpy becomes rep movs, tens of clocks per packet. */
@@ -186,10 +205,11 @@ upf_encap_copy (uint8_t *dst, const upf_encap_t *t)
 
 static inline uint32_t
 upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint32_t inner_len,
-                 uint8_t qfi, uint8_t rqi)
+                 uint8_t qfi, uint8_t rqi, uint8_t ppi)
 {
-  uint32_t gtp_payload = t->len - t->gtpu_offset - 8u + inner_len;
-  uint32_t udp_len = t->len - t->udp_offset + inner_len;
+  uint32_t len = upf_encap_len (t, ppi);
+  uint32_t gtp_payload = len - t->gtpu_offset - 8u + inner_len;
+  uint32_t udp_len = len - t->udp_offset + inner_len;
   uint8_t *u = dst + t->udp_offset;
   upf_encap_copy (dst, t);
   if (__builtin_expect (t->kind != UPF_ENCAP_GTPU, 0))
@@ -216,9 +236,18 @@ upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint3
   upf_wr16 (u + 4, (uint16_t)udp_len);
   if (t->has_psc)
     dst[t->qfi_offset] = (uint8_t)((qfi & 0x3f) | (rqi ? t->rqi_bit : 0));
+  if (__builtin_expect (len != t->len, 0))
+    {
+      /* the container is the template's last 4 octets: length 1 becomes 2, PPP is set and
+       * the PPI octet, the padding and the Next Extension Header Type (none) follow */
+      dst[t->qfi_offset - 2] = 2;
+      dst[t->qfi_offset] |= 0x80;
+      dst[t->qfi_offset + 1] = (uint8_t)((ppi & 7) << 5);
+      memset (dst + t->len, 0, 4);
+    }
   if (!t->is_ip6)
     {
-      upf_wr16 (dst + 2, (uint16_t)(t->len + inner_len));
+      upf_wr16 (dst + 2, (uint16_t)(len + inner_len));
       upf_wr16 (dst + 10, upf_csum_fold (upf_csum_add (0, dst, 20)));
     }
   else
@@ -228,14 +257,14 @@ upf_encap_write (const upf_encap_t *t, uint8_t *dst, const uint8_t *inner, uint3
       upf_wr16 (dst + 4, (uint16_t)udp_len);
       sum = upf_csum_add (0, dst + 8, 32); /* pseudo header: addresses */
       sum += udp_len + UPF_PROTO_UDP;
-      sum = upf_csum_add (sum, u, t->len - t->udp_offset);
-      if ((t->len - t->udp_offset) & 1)
+      sum = upf_csum_add (sum, u, len - t->udp_offset);
+      if ((len - t->udp_offset) & 1)
         return 0; /* cannot happen: headers are even-sized */
       sum = upf_csum_add (sum, inner, inner_len);
       c = upf_csum_fold (sum);
       upf_wr16 (u + 6, c ? c : 0xffff);
     }
-  return t->len;
+  return len;
 }
 
 /*

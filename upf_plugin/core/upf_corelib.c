@@ -288,7 +288,7 @@ upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t le
 static uint32_t
 emit_forward (upf_verdict_t *v, const uint8_t *inner, uint8_t *out, uint32_t cap, int ul)
 {
-  uint32_t hl = v->encap ? v->encap->len : 0;
+  uint32_t hl = v->encap ? upf_encap_len (v->encap, v->ppi) : 0;
   if (hl + v->inner_len > cap || hl + v->inner_len > 65535)
     return 0;
   memcpy (out + hl, inner, v->inner_len);
@@ -296,7 +296,7 @@ emit_forward (upf_verdict_t *v, const uint8_t *inner, uint8_t *out, uint32_t cap
       && (v->redirect_type == UPF_REDIRECT_IPV4 + 1 || v->redirect_type == UPF_REDIRECT_IPV6 + 1))
     v->redirected = (uint8_t)upf_rewrite_dst (out + hl, v->inner_len, v->redirect_addr);
   if (v->encap)
-    upf_encap_write (v->encap, out, out + hl, v->inner_len, v->qfi, v->rqi);
+    upf_encap_write (v->encap, out, out + hl, v->inner_len, v->qfi, v->rqi, v->ppi);
   return hl + v->inner_len;
 }
 
@@ -408,7 +408,7 @@ upfcore_dupl_packet (const upf_verdict_t *v, unsigned i, const uint8_t *inner, u
     return 0;
   memcpy (out + t->len, inner, v->inner_len);
   if (t->len)
-    upf_encap_write (t, out, out + t->len, v->inner_len, v->qfi, v->rqi);
+    upf_encap_write (t, out, out + t->len, v->inner_len, v->qfi, v->rqi, 0);
   return t->len + v->inner_len;
 }
 
@@ -523,6 +523,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_qer_t, qfi)                                                                               \
   _ (upf_qer_t, rqi)                                                                               \
   _ (upf_qer_t, burst_bytes)                                                                       \
+  _ (upf_qer_t, ppi)                                                                               \
   _ (upf_qer_t, _pad)                                                                              \
   _ (upf_qer_t, mbr_ul_bps)                                                                        \
   _ (upf_qer_t, mbr_dl_bps)                                                                        \
@@ -581,6 +582,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (upf_verdict_t, far_id)                                                                        \
   _ (upf_verdict_t, teid)                                                                          \
   _ (upf_verdict_t, redirected)                                                                    \
+  _ (upf_verdict_t, ppi)                                                                           \
   _ (upf_verdict_t, _pad)                                                                          \
   _ (upf_verdict_t, seid)                                                                          \
   _ (upf_verdict_t, encap)                                                                         \
@@ -661,6 +663,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (UPF_URR_F_DROP_ON_QUOTA)                                                                      \
   _ (UPF_GATE_OPEN)                                                                                \
   _ (UPF_GATE_CLOSED)                                                                              \
+  _ (UPF_PPI_SET)                                                                                  \
   _ (UPF_AA_DROP)                                                                                  \
   _ (UPF_AA_FORW)                                                                                  \
   _ (UPF_AA_BUFF)                                                                                  \

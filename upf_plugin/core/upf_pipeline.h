@@ -121,7 +121,8 @@ typedef struct
   uint32_t pdr_id, far_id;
   uint32_t teid;      /* UL: received TEID */
   uint8_t redirected; /* set by the caller that rewrote the destination (upfcore_ul_*packet) */
-  uint8_t _pad[3];
+  uint8_t ppi;        /* Paging Policy Indicator to put in a DL container: UPF_PPI_SET | PPI */
+  uint8_t _pad[2];
   uint64_t seid;
   const upf_encap_t *encap;      /* outer header creation template, NULL = none (decap only) */
   const upf_dupl_t *dupl;        /* FAR DUPL: the duplicating parameters (destination, policy) */
@@ -696,6 +697,8 @@ upf_qer_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, int pdr, uin
     v->qfi = qer->qfi;
   if (qer->rqi)
     v->rqi = 1;
+  if (qer->ppp)
+    v->ppi = (uint8_t)(UPF_PPI_SET | qer->ppi);
   return 1;
 }
 
@@ -1056,8 +1059,9 @@ upf_dl_head (upf_stats_t *st, const uint8_t *pkt, uint32_t len, upf_inner_t *in,
 
 /*
  * Downlink: pkt = inner IP packet received on N6 in network_instance.
- * FORWARD with v->encap: the caller writes upf_encap_write (v->encap, pkt - v->encap->len,
- * pkt, v->inner_len, v->qfi, v->rqi) into its headroom.
+ * FORWARD with v->encap: the caller writes upf_encap_write (v->encap, pkt -
+ * upf_encap_len (v->encap, v->ppi), pkt, v->inner_len, v->qfi, v->rqi, v->ppi) into its
+ * headroom.
  */
 static inline int
 upf_dl_process (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance, const uint8_t *pkt,
@@ -1264,8 +1268,9 @@ upf_vec_rules (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
             if (bufs && fwd && vj->encap)
               {
                 uint8_t *pkt = bufs[G->base + j];
-                encap_len[G->base + j] = (uint8_t)upf_encap_write (
-                  vj->encap, pkt - vj->encap->len, pkt, vj->inner_len, vj->qfi, vj->rqi);
+                encap_len[G->base + j]
+                  = (uint8_t)upf_encap_write (vj->encap, pkt - upf_encap_len (vj->encap, vj->ppi),
+                                              pkt, vj->inner_len, vj->qfi, vj->rqi, vj->ppi);
               }
           }
       }
@@ -1345,7 +1350,7 @@ upf_dl_process_vec (upf_ctx_t *ctx, upf_stats_t *st, uint16_t network_instance,
 
 /*
  * As upf_dl_process_vec, and a FORWARD verdict with an encapsulation template has its outer
- * header written in front of the packet (at bufs[i] - v[i].encap->len, so each packet needs
+ * header written in front of the packet (at bufs[i] - encap_len[i], so each packet needs
  * UPF_ENCAP_MAX_LEN bytes of headroom) in the same pass, while the template is in cache:
  * encap_len[i] = the header's length, 0 = none written (the caller writes it, if any, as
  * after upf_dl_process_vec). Writing after the vector instead reads every template again,

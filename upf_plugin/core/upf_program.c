@@ -390,7 +390,9 @@ upf_program_build (const upf_program_desc_t *d, upf_program_t **out, char *err, 
         rt->gate[UPF_DIR_UL] = d->qer[i].gate_ul;
         rt->gate[UPF_DIR_DL] = d->qer[i].gate_dl;
         rt->qfi = d->qer[i].qfi;
-        rt->rqi = d->qer[i].rqi;
+        rt->rqi = !!d->qer[i].rqi;
+        rt->ppp = !!(d->qer[i].ppi & UPF_PPI_SET);
+        rt->ppi = d->qer[i].ppi & 7;
         if (!burst)
           burst = Bps / 10 > 16384 ? Bps / 10 : 16384;
         if (burst > 0xffffffffULL)

@@ -276,7 +276,10 @@ typedef struct
   uint8_t qfi;              /* QFI to set on encapsulation, 0 = keep */
   uint8_t rqi;
   uint32_t burst_bytes; /* token bucket depth; 0 = max(MBR x 100 ms, 16 KiB) */
-  uint32_t _pad;
+  /* Paging Policy Indicator (TS 29.244 8.2.116) for the DL PDU Session Container:
+   * UPF_PPI_SET | PPI, 0 = none */
+  uint8_t ppi;
+  uint8_t _pad[3];
   uint64_t mbr_ul_bps, mbr_dl_bps; /* 0 = no policing */
   uint64_t gbr_ul_bps, gbr_dl_bps; /* recorded for marking/reporting */
 } upf_qer_t;
@@ -382,7 +385,9 @@ typedef struct
   uint32_t qer_id;
   uint8_t gate[2]; /* [UPF_DIR_UL], [UPF_DIR_DL]: UPF_GATE_* */
   uint8_t qfi;     /* QFI to set on encapsulation, 0 = keep */
-  uint8_t rqi;
+  uint8_t rqi : 1;
+  uint8_t ppp : 1; /* a Paging Policy Indicator to set: ppi (0..7) */
+  uint8_t ppi : 3;
   upf_qer_state_t *state; /* linked at install: the session's state of this QER id */
 } upf_qer_rt_t;
 _Static_assert(sizeof (upf_qer_rt_t) == 64, "a compiled QER is one cache line");

@@ -122,6 +122,7 @@ upf_api_qer (const vl_api_upf_qer_t *a, upf_qer_t *r)
   r->mbr_dl_bps = a->mbr_dl;
   r->gbr_ul_bps = a->gbr_ul;
   r->gbr_dl_bps = a->gbr_dl;
+  r->ppi = a->ppi < 8 ? UPF_PPI_SET | a->ppi : 0;
 }
 
 static void

@@ -139,8 +139,8 @@ upf_forward (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v
   u8 *start = inner;
   if (v->encap)
     {
-      start = inner - v->encap->len;
-      upf_encap_write (v->encap, start, inner, v->inner_len, v->qfi, v->rqi);
+      start = inner - upf_encap_len (v->encap, v->ppi);
+      upf_encap_write (v->encap, start, inner, v->inner_len, v->qfi, v->rqi, v->ppi);
       is_ip6 = v->encap->is_ip6;
     }
   else

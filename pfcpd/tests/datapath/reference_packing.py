@@ -108,6 +108,14 @@ def _far_fields(k: corelib.Constants, f: Far, dupl_first: int = 0) -> dict[str, 
     return cf
 
 
+def _ppi(k: corelib.Constants, q: Qer) -> int:
+    if q.ppi is None:
+        return 0
+    if not 0 <= q.ppi <= 7:
+        raise DatapathError(f"QER {q.qer_id}: PPI {q.ppi} out of range (0-7)")
+    return k.PPI_SET | q.ppi
+
+
 def _qer_fields(k: corelib.Constants, q: Qer) -> dict[str, object]:
     return {
         "qer_id": q.qer_id,
@@ -120,6 +128,7 @@ def _qer_fields(k: corelib.Constants, q: Qer) -> dict[str, object]:
         "gbr_ul_bps": q.gbr_ul,
         "gbr_dl_bps": q.gbr_dl,
         "burst_bytes": q.burst_bytes,
+        "ppi": _ppi(k, q),
     }
 
 

@@ -114,6 +114,8 @@ def _rules_program() -> SessionProgram:
         ),
         qers=(
             Qer(1, gate_ul_open=False, qfi=63, rqi=True, mbr_ul=1 << 40, mbr_dl=5, gbr_ul=3),
+            Qer(3, qfi=5, ppi=0),
+            Qer(4, ppi=7),
             Qer(2, gate_dl_open=False, gbr_dl=1 << 63, burst_bytes=1 << 31),
         ),
         urrs=(
@@ -521,6 +523,7 @@ _TOO_LARGE: dict[str, Callable[[SessionProgram], SessionProgram]] = {
         ),
     ),
     "qer qfi": lambda p: dataclasses.replace(p, qers=(Qer(1, qfi=256),)),
+    "qer ppi": lambda p: dataclasses.replace(p, qers=(Qer(1, ppi=8),)),
     "urr four volumes": lambda p: dataclasses.replace(
         p,
         urrs=(Urr(1, volume_quota=(1, 2, 3, 4)),),  # type: ignore[arg-type]
@@ -621,6 +624,7 @@ _qers = st.builds(
     gate_dl_open=st.booleans(),
     qfi=st.none() | st.integers(0, 63),
     rqi=st.booleans(),
+    ppi=st.none() | st.integers(0, 7),
     mbr_ul=_u64,
     mbr_dl=_u64,
     gbr_ul=_u64,

@@ -111,7 +111,7 @@ def full_program() -> SessionProgram:
         pdrs=pdrs,
         fars=fars,
         qers=(
-            Qer(1, gate_ul_open=False, qfi=9, rqi=True, mbr_ul=10_000_000, mbr_dl=2**40),
+            Qer(1, gate_ul_open=False, qfi=9, rqi=True, mbr_ul=10_000_000, mbr_dl=2**40, ppi=0),
             Qer(2, gbr_ul=1000, gbr_dl=2000, burst_bytes=65536),
         ),
         urrs=(
@@ -316,6 +316,7 @@ def test_the_serializer_carries_the_program(papi_messages: dict[str, Any]) -> No
     assert q1.gate_ul_closed and not q1.gate_dl_closed and q1.qfi == 9 and q1.rqi
     assert (q1.mbr_ul, q1.mbr_dl) == (10_000_000, 2**40)
     assert (q2.gbr_ul, q2.gbr_dl, q2.burst_bytes) == (1000, 2000, 65536)
+    assert (q1.ppi, q2.ppi) == (0, 255)  # PPI 0 is a value; 255: none
     u1, u2, u3, _ = by_kind[tr.RULE_URR]
     assert int(u1.triggers) == tr.URR_VOLTH | tr.URR_VOLQU and u1.drop_on_quota
     assert list(u1.vol_threshold) == [1000, 0, 0] and list(u1.vol_quota) == [0, 500, 600]

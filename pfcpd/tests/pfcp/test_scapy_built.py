@@ -6,7 +6,7 @@ import pytest
 
 scapy_pfcp = pytest.importorskip("scapy.contrib.pfcp", reason="scapy not installed (test extra)")
 
-from pfcpd.pfcp import Grouped, IEType, MessageType, decode, encode  # noqa: E402
+from pfcpd.pfcp import Grouped, IEType, MessageType, decode, encode, encode_groups  # noqa: E402
 from pfcpd.pfcp import ies_address as A  # noqa: E402
 from pfcpd.pfcp import ies_flags as F  # noqa: E402
 from pfcpd.pfcp import ies_scalar as S  # noqa: E402
@@ -55,6 +55,7 @@ def _establishment_bytes() -> bytes:
             P.IE_QER_Id(id=5),
             P.IE_GateStatus(ul=0, dl=1),
             P.IE_MBR(ul=64000, dl=128000),
+            P.IE_PagingPolicyIndicator(ppi=5),
         ]
     )
     urr = P.IE_CreateURR(
@@ -110,6 +111,8 @@ def test_scapy_session_establishment_decodes_to_scapys_values() -> None:
     assert isinstance(qer, Grouped)
     assert qer.get(IEType.GATE_STATUS) == TR.GateStatus(0, 1)
     assert qer.get(IEType.MBR) == TR.MBR(64000, 128000)
+    # TS 29.244 8.2.116: spare (bits 8-4), PPI value (bits 3-1)
+    assert qer.get(IEType.PAGING_POLICY_INDICATOR) == S.PagingPolicyIndicator(5)
     urr = msg.get(IEType.CREATE_URR)
     assert isinstance(urr, Grouped)
     triggers = urr.get(IEType.REPORTING_TRIGGERS)
@@ -121,6 +124,14 @@ def test_scapy_session_establishment_decodes_to_scapys_values() -> None:
 def test_scapy_bytes_reencode_byte_for_byte() -> None:
     data = _establishment_bytes()
     assert encode(decode(data)) == data
+
+
+def test_paging_policy_indicator_encoded_as_scapy_reads_it() -> None:
+    """TS 29.244 8.2.116: one octet, spare bits 8-4 zero, the PPI value in bits 3-1; scapy
+    reads pfcpd's encoding back, spare bits set by a peer are ignored."""
+    ie = P.IE_PagingPolicyIndicator(encode_groups([S.PagingPolicyIndicator(7)]))
+    assert (ie.ietype, ie.length, ie.spare, ie.ppi) == (158, 1, 0, 7)
+    assert S.PagingPolicyIndicator.decode(b"\xfd") == S.PagingPolicyIndicator(5)
 
 
 def test_scapy_association_setup_and_heartbeat() -> None:

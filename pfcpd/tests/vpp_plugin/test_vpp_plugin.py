@@ -167,6 +167,40 @@ def test_ul_decap_and_dl_encap(lab: Lab) -> None:
     program(lab, 0x10, DELETE, [])
 
 
+def _dl_containers(lab: Lab, name: str, n: int) -> list[Any]:
+    dl = [
+        Ether(src=ROUTER_MAC, dst=lab.n6_mac)
+        / IP(src=SERVER, dst=UE, ttl=64)
+        / UDP(sport=5000, dport=40000)
+        / Raw(b"p" * (20 + i))
+        for i in range(n)
+    ]
+    cap = lab.vpp.capture(0, name, n)
+    lab.vpp.send(1, dl, name)
+    got = lab.vpp.captured(0, cap, n)
+    assert len(got) == n
+    for s, g in zip(dl, got, strict=True):
+        assert g[IP].src == N3_UPF and g[IP].dst == N3_GNB and g[GTP_U_Header].teid == 0x2B0
+        assert g[IP].len == len(g[IP]) and g[UDP].len == len(g[UDP])
+        assert g[IP].chksum == IP(bytes(IP(bytes(g[IP]), chksum=None))).chksum
+        inner = IP(bytes(g[GTPPDUSessionContainer].payload))
+        assert inner.dst == UE and bytes(inner[UDP].payload) == bytes(s[UDP].payload)
+    return [g[GTPPDUSessionContainer] for g in got]
+
+
+def test_qer_paging_policy_indicator_in_dl_container(lab: Lab) -> None:
+    """TS 29.244 Table 7.5.2.5-1 (Create QER), Paging Policy Indicator, set in the outgoing
+    packets: the DL PDU SESSION INFORMATION has PPP = 1 and the PPI (TS 38.415 5.5.2.1), the
+    container 8 octets long; a QER without it (upf_qer.ppi 255, the default) has PPP = 0."""
+    program(lab, 0x2B, CREATE, session_rules(0x1B0, UE, 0x2B0, qer={"qfi": 5, "ppi": 3}))
+    for psc in _dl_containers(lab, "ppi", 2):
+        assert (psc.ExtHdrLen, psc.type, psc.PPP, psc.QFI, psc.PPI) == (2, 0, 1, 5, 3)
+    program(lab, 0x2B, MODIFY, session_rules(0x1B0, UE, 0x2B0, qer={"qfi": 5}))
+    for psc in _dl_containers(lab, "noppi", 1):
+        assert (psc.ExtHdrLen, psc.type, psc.PPP, psc.QFI) == (1, 0, 0, 5)
+    program(lab, 0x2B, DELETE, [])
+
+
 def test_usage_counted_and_reported_at_delete(lab: Lab) -> None:
     program(lab, 0x11, CREATE, session_rules(0x110, "10.45.0.3", 0x210, urr={}))
     sent = [IP(src="10.45.0.3", dst=SERVER) / UDP(sport=1, dport=2) / Raw(b"x" * 50)] * 4

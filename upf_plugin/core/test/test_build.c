@@ -21,7 +21,7 @@ test_encap_ipv4_psc_dscp (void **st)
   assert_int_equal (upf_encap_init (&t, &s, &d, 0xabcdef01, 1, 46), 0);
   assert_int_equal (t.len, 20 + 8 + 16);
   memcpy (buf + t.len, in, il);
-  assert_int_equal (upf_encap_write (&t, buf, buf + t.len, il, 9, 1), t.len);
+  assert_int_equal (upf_encap_write (&t, buf, buf + t.len, il, 9, 1, 0), t.len);
   assert_true (csum_ok (buf, 20));
   assert_int_equal (buf[1], 46 << 2);
   assert_int_equal (upf_parse_outer (buf, t.len + il, &o), 0);
@@ -49,7 +49,7 @@ test_encap_ipv6_checksum (void **st)
   assert_int_equal (upf_encap_init (&t, &s, &d, 77, 0, UPF_DSCP_NONE), 0);
   assert_int_equal (t.len, 40 + 8 + 8);
   memcpy (buf + t.len, in, il);
-  upf_encap_write (&t, buf, buf + t.len, il, 0, 0);
+  upf_encap_write (&t, buf, buf + t.len, il, 0, 0, 0);
   /* independent check: pseudo header + UDP datagram sums to 0xffff */
   uint32_t ulen = 8 + 8 + il, n = 0;
   memcpy (pseudo, buf + 8, 32);

@@ -89,7 +89,7 @@ reader (void *arg)
           if (v.verdict != UPF_VERDICT_FORWARD || !v.encap)
             atomic_fetch_add (&bad, 1);
           else
-            upf_encap_write (v.encap, out, in, v.inner_len, 0, 0);
+            upf_encap_write (v.encap, out, in, v.inner_len, 0, 0, 0);
           /* churned sessions: any verdict, but no crash */
           upf_ul_process (ctx, &st, pkt, n, 1, &v);
         }

@@ -1,6 +1,7 @@
 /* Two QERs on one PDR (a flow MBR and the session AMBR: a packet one of them drops takes no
  * tokens from the other); a packet dropped after the QERs (FAR DROP, exhausted quota) or
- * buffered takes no tokens; the PDU Session Container type of an N9 uplink G-PDU. */
+ * buffered takes no tokens; the PDU Session Container type of an N9 uplink G-PDU; a QER's
+ * Paging Policy Indicator in the DL container. */
 #include "test_util.h"
 
 #define N3_UPF IP4 (10, 200, 0, 2)
@@ -354,13 +355,148 @@ test_encap_ul_psc_template (void **st)
   assert_int_equal (upf_encap_psc (1, UPF_IF_SGI_LAN), UPF_PSC_DL);
   assert_int_equal (upf_encap_init (&t, &a, &b, 0x777, UPF_PSC_UL, 0xff), 0);
   assert_int_equal (t.len, 20 + 8 + 16);
-  assert_int_equal (upf_encap_write (&t, buf, inner, sizeof (inner), 63, 1), t.len);
+  assert_int_equal (upf_encap_write (&t, buf, inner, sizeof (inner), 63, 1, 0), t.len);
   assert_int_equal (buf[28 + 13], UPF_PDU_TYPE_UL << 4);
   assert_int_equal (buf[28 + 14], 63);
   assert_int_equal (upf_encap_init (&t, &a, &b, 0x777, UPF_PSC_DL, 0xff), 0);
-  upf_encap_write (&t, buf, inner, sizeof (inner), 63, 1);
+  upf_encap_write (&t, buf, inner, sizeof (inner), 63, 1, 0);
   assert_int_equal (buf[28 + 13], UPF_PDU_TYPE_DL << 4);
   assert_int_equal (buf[28 + 14], 0x40 | 63);
+}
+
+/* TS 29.244 Table 7.5.2.5-1 (Create QER), Paging Policy Indicator: the UPF sets it in the
+ * outgoing packets. TS 38.415 5.5.2.1: the DL PDU SESSION INFORMATION carries PPP = 1 and
+ * the PPI in its octet 3; the extension header grows from 4 to 8 octets (octet 3 and 3
+ * octets of padding). The uplink and a QER without one are as before. */
+static void
+test_qer_ppi_in_dl_container (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_verdict_t v;
+  uint8_t in[256], pkt[512], out[512];
+  const uint8_t *psc;
+  upf_gtpu_t g;
+  upf_outer_t ou;
+  upf_session_t *s;
+  char err[128];
+  uint32_t il, n, o;
+  (void)st;
+  base_prog (&p);
+  p.qer[0].ppi = UPF_PPI_SET | 5;
+  s = install (c, 1, &p);
+
+  il = mk_inner4 (in, DN_A, UE, UPF_PROTO_UDP, 2000, 1000, 100);
+  o = upfcore_dl_packet (c, 0, in, il, 1, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.ppi, UPF_PPI_SET | 5);
+  assert_int_equal (o, 20 + 8 + 20 + il);
+  assert_int_equal (upf_encap_len (v.encap, v.ppi), 20 + 8 + 20);
+  psc = psc_of (out, o);
+  assert_int_equal (psc[0], 2);                   /* length: 8 octets */
+  assert_int_equal (psc[1], 0x00);                /* PDU type 0, no QMP/SNP/MSNP */
+  assert_int_equal (psc[2], 0x80 | 9);            /* PPP | QFI */
+  assert_int_equal (psc[3], 5 << 5);              /* PPI | spare */
+  assert_int_equal (psc[4] | psc[5] | psc[6], 0); /* padding */
+  assert_int_equal (psc[7], UPF_GTPU_EXT_NONE);
+  assert_int_equal (upf_csum_fold (upf_csum_add (0, out, 20)), 0);
+  assert_int_equal (upf_rd16 (out + 2), o);
+  assert_int_equal (upf_parse_outer (out, o, &ou), 0);
+  assert_int_equal (upf_rd16 (out + 24), o - 20); /* UDP length */
+  assert_int_equal (upf_parse_gtpu (out + ou.payload_offset, ou.payload_len, &g), 0);
+  assert_int_equal (g.teid, 0x200);
+  assert_int_equal (g.pdu_type, UPF_PDU_TYPE_DL);
+  assert_int_equal (g.qfi, 9);
+  assert_true (g.has_ppi);
+  assert_int_equal (g.ppi, 5);
+  assert_int_equal (g.payload_len, il);
+  assert_memory_equal (out + o - il, in, il);
+
+  /* the vector path writes the same header in front of the packet, in its headroom */
+  {
+    uint8_t vbuf[512], hl = 0, *vp = vbuf + 128;
+    uint32_t vlen = il;
+    upf_verdict_t vv;
+    memcpy (vp, in, il);
+    upf_dl_process_vec_encap (c, &c->stats, 0, &vp, &vlen, 1, 1, &vv, &hl);
+    assert_int_equal (vv.verdict, UPF_VERDICT_FORWARD);
+    assert_int_equal (vv.ppi, UPF_PPI_SET | 5);
+    assert_int_equal (hl, 20 + 8 + 20);
+    assert_memory_equal (vp - hl, out, hl);
+  }
+
+  /* PPI 0 is a value: PPP set, octet 3 zero */
+  p.qer[0].ppi = UPF_PPI_SET | 0;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  o = upfcore_dl_packet (c, 0, in, il, 2, &v, out, sizeof (out));
+  psc = psc_of (out, o);
+  assert_int_equal (o, 20 + 8 + 20 + il);
+  assert_int_equal (psc[2], 0x80 | 9);
+  assert_int_equal (psc[3], 0);
+
+  /* the uplink over N9 (a UL container) carries no PPI */
+  base_prog (&p);
+  p.far[0].ohc = UPF_OHC_GTPU;
+  p.far[0].ohc_flags = UPF_OHC_F_PSC;
+  p.far[0].ohc_teid = 0x777;
+  p.far[0].ohc_peer = upf_ip4 (N9_PSA);
+  p.far[0].ohc_src = upf_ip4 (N3_UPF);
+  p.qer[0].ppi = UPF_PPI_SET | 5;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  il = mk_inner4 (in, UE, DN_A, UPF_PROTO_UDP, 1000, 2000, 100);
+  n = mk_gtpu4 (pkt, N3_GNB, N3_UPF, 0x100, 9, in, il);
+  o = upfcore_ul_packet (c, pkt, n, 3, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (o, 20 + 8 + 16 + il);
+  psc = psc_of (out, o);
+  assert_int_equal (psc[0], 1);
+  assert_int_equal (psc[2], 9);
+
+  /* the QER without it (an Update QER removing it): PPP 0, a 4-octet container again */
+  base_prog (&p);
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  il = mk_inner4 (in, DN_A, UE, UPF_PROTO_UDP, 2000, 1000, 100);
+  o = upfcore_dl_packet (c, 0, in, il, 4, &v, out, sizeof (out));
+  assert_int_equal (v.ppi, 0);
+  assert_int_equal (o, 20 + 8 + 16 + il);
+  psc = psc_of (out, o);
+  assert_int_equal (psc[0], 1);
+  assert_int_equal (psc[2], 9);
+  assert_int_equal (psc[3], UPF_GTPU_EXT_NONE);
+  upfcore_ctx_delete (c);
+}
+
+/* An IPv6 outer header with a PPI: the UDP checksum covers the 4 octets more. */
+static void
+test_encap_ppi_ipv6_checksum (void **st)
+{
+  upf_encap_t t;
+  upf_ip_t a = { { 0xfd, 0, [15] = 2 } }, b = { { 0xfd, 0, [15] = 1 } };
+  uint8_t buf[256], inner[20] = { 0x45 }, pseudo[512];
+  uint32_t n, ulen, k = 0;
+  (void)st;
+  assert_int_equal (upf_encap_init (&t, &a, &b, 0x777, UPF_PSC_DL, 0xff), 0);
+  assert_int_equal (upf_encap_len (&t, UPF_PPI_SET | 7), t.len + 4);
+  n = upf_encap_write (&t, buf, inner, sizeof (inner), 9, 0, UPF_PPI_SET | 7);
+  assert_int_equal (n, 40 + 8 + 20);
+  memcpy (buf + n, inner, sizeof (inner));
+  assert_int_equal (buf[48 + 12], 2);
+  assert_int_equal (buf[48 + 14], 0x80 | 9);
+  assert_int_equal (buf[48 + 15], 7 << 5);
+  ulen = n - 40 + sizeof (inner);
+  assert_int_equal (upf_rd16 (buf + 4), ulen);
+  assert_int_equal (upf_rd16 (buf + 44), ulen);
+  assert_int_equal (upf_rd16 (buf + 48 + 2), ulen - 8 - 8);
+  memcpy (pseudo, buf + 8, 32), k = 32;
+  upf_wr32 (pseudo + k, ulen), k += 4;
+  memset (pseudo + k, 0, 3), pseudo[k + 3] = UPF_PROTO_UDP, k += 4;
+  memcpy (pseudo + k, buf + 40, ulen), k += ulen;
+  assert_int_equal (upf_csum_fold (upf_csum_add (0, pseudo, k)), 0);
+  /* a UL container has no PPI */
+  assert_int_equal (upf_encap_init (&t, &a, &b, 0x777, UPF_PSC_UL, 0xff), 0);
+  assert_int_equal (upf_encap_len (&t, UPF_PPI_SET | 7), t.len);
+  assert_int_equal (upf_encap_write (&t, buf, inner, sizeof (inner), 9, 0, UPF_PPI_SET | 7), t.len);
+  assert_int_equal (buf[48 + 14], 9);
 }
 
 int
@@ -375,6 +511,8 @@ main (void)
     cmocka_unit_test (test_buffered_packets_take_no_tokens),
     cmocka_unit_test (test_n9_uplink_psc_is_ul_pdu_session_information),
     cmocka_unit_test (test_encap_ul_psc_template),
+    cmocka_unit_test (test_qer_ppi_in_dl_container),
+    cmocka_unit_test (test_encap_ppi_ipv6_checksum),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }

@@ -73,6 +73,7 @@ assert_same_verdict (const upf_verdict_t *a, const upf_verdict_t *b)
   assert_int_equal (a->dest_interface, b->dest_interface);
   assert_int_equal (a->qfi, b->qfi);
   assert_int_equal (a->rqi, b->rqi);
+  assert_int_equal (a->ppi, b->ppi);
   assert_int_equal (a->n_dupl, b->n_dupl);
   assert_int_equal (a->inner_offset, b->inner_offset);
   assert_int_equal (a->inner_len, b->inner_len);
@@ -144,8 +145,8 @@ run (int ul, int encap)
       if (encap && vb[i].verdict == UPF_VERDICT_FORWARD && vb[i].encap)
         {
           uint8_t want[UPF_ENCAP_MAX_LEN];
-          uint32_t n
-            = upf_encap_write (vb[i].encap, want, pkts[i], vb[i].inner_len, vb[i].qfi, vb[i].rqi);
+          uint32_t n = upf_encap_write (vb[i].encap, want, pkts[i], vb[i].inner_len, vb[i].qfi,
+                                        vb[i].rqi, vb[i].ppi);
           assert_int_equal (encap_len[i], n);
           assert_memory_equal (pkts[i] - n, want, n);
           written++;

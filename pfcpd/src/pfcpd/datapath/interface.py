@@ -164,6 +164,9 @@ class Qer:
     gate_dl_open: bool = True
     qfi: int | None = None
     rqi: bool = False
+    # Paging Policy Indicator (TS 29.244 8.2.116, 0..7) the DL PDU Session Container of the
+    # PDRs' packets carries (PPP = 1, TS 38.415 5.5.2.1); None = none (PPP = 0)
+    ppi: int | None = None
     mbr_ul: int = 0  # bit/s, 0 = not policed
     mbr_dl: int = 0
     gbr_ul: int = 0

@@ -39,7 +39,7 @@ from ..pfcp.ies_address import (
 )
 from ..pfcp.ies_flags import ApplyAction as ApplyActionIE
 from ..pfcp.ies_flags import MeasurementInformation, ReportingTriggers
-from ..pfcp.ies_scalar import TimerIE
+from ..pfcp.ies_scalar import PagingPolicyIndicator, TimerIE
 from ..pfcp.ies_text import ApplicationID, NetworkInstance
 from ..pfcp.ies_traffic import (
     GATE_OPEN,
@@ -514,6 +514,7 @@ def compile_qer(qer_id: int, g: Grouped) -> Qer:
     mbr = g.get(T.MBR)
     gbr = g.get(T.GBR)
     rqi = g.get(T.RQI)
+    ppi = g.get(T.PAGING_POLICY_INDICATOR)
     kwargs: dict[str, object] = {}
     if isinstance(gate, GateStatus):
         kwargs["gate_ul_open"] = gate.ul == GATE_OPEN
@@ -524,6 +525,8 @@ def compile_qer(qer_id: int, g: Grouped) -> Qer:
         kwargs["gbr_ul"], kwargs["gbr_dl"] = gbr.ul * 1000, gbr.dl * 1000
     if rqi is not None:
         kwargs["rqi"] = bool(rqi.flags & 1)  # type: ignore[attr-defined]
+    if isinstance(ppi, PagingPolicyIndicator):
+        kwargs["ppi"] = ppi.value
     return Qer(qer_id=qer_id, qfi=ie_value(g, T.QFI), **kwargs)  # type: ignore[arg-type]
 
 

@@ -218,7 +218,8 @@ class QerT(_Checked):
         ("qfi", c_u8),
         ("rqi", c_u8),
         ("burst_bytes", c_u32),
-        ("_pad", c_u32),
+        ("ppi", c_u8),
+        ("_pad", c_u8 * 3),
         ("mbr_ul_bps", c_u64),
         ("mbr_dl_bps", c_u64),
         ("gbr_ul_bps", c_u64),
@@ -374,7 +375,8 @@ class VerdictT(_Checked):
         ("far_id", c_u32),
         ("teid", c_u32),
         ("redirected", c_u8),
-        ("_pad", c_u8 * 3),
+        ("ppi", c_u8),
+        ("_pad", c_u8 * 2),
         ("seid", c_u64),
         ("encap", ctypes.c_void_p),
         ("dupl", ctypes.POINTER(DuplT)),
@@ -618,6 +620,7 @@ class Constants:
     URR_F_DROP_ON_QUOTA: int
     GATE_OPEN: int
     GATE_CLOSED: int
+    PPI_SET: int
 
 
 # Python enums whose values the C core defines: (enum, C prefix, C names that differ).

@@ -136,7 +136,7 @@ _FAR.expect(
     "network_instance ohc_teid dupl_first dupl_count ohc_peer ohc_src redirect_addr"
 )
 _QER.expect(
-    "qer_id gate_ul gate_dl qfi rqi burst_bytes mbr_ul_bps mbr_dl_bps gbr_ul_bps gbr_dl_bps"
+    "qer_id gate_ul gate_dl qfi rqi burst_bytes ppi mbr_ul_bps mbr_dl_bps gbr_ul_bps gbr_dl_bps"
 )
 _URR.expect(
     "urr_id triggers flags measurement_method vol_threshold vol_quota "
@@ -273,6 +273,15 @@ def _ip16_shared(addr: IPAddress) -> bytes:
     return e[1] if e is not None and e[0] is addr else _ip16_kept(addr)
 
 
+def _ppi(k: corelib.Constants, q: Qer) -> int:
+    """upf_qer_t.ppi: UPF_PPI_SET | the Paging Policy Indicator, 0 = none."""
+    if q.ppi is None:
+        return 0
+    if not 0 <= q.ppi <= 7:
+        raise DatapathError(f"QER {q.qer_id}: PPI {q.ppi} out of range (0-7)")
+    return k.PPI_SET | q.ppi
+
+
 def _qer_values(k: corelib.Constants, q: Qer) -> _Values:
     return (
         q.qer_id,
@@ -281,6 +290,7 @@ def _qer_values(k: corelib.Constants, q: Qer) -> _Values:
         q.qfi or 0,
         int(q.rqi),
         q.burst_bytes,
+        _ppi(k, q),
         q.mbr_ul,
         q.mbr_dl,
         q.gbr_ul,

@@ -213,6 +213,7 @@ def qer_rule(q: Qer) -> dict[str, Any]:
             "mbr_dl": q.mbr_dl,
             "gbr_ul": q.gbr_ul,
             "gbr_dl": q.gbr_dl,
+            "ppi": 255 if q.ppi is None else _check("PPI", q.ppi, 7),
         },
     )
 
