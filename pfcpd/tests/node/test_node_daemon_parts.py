@@ -97,6 +97,29 @@ def test_state_file_round_trip_and_loss(tmp_path: Path):
     assert isinstance(broken, NodeState)
 
 
+def test_the_state_file_keeps_the_cps_lost_with_their_sessions_kept(tmp_path: Path) -> None:
+    """The CPs whose association ended with their sessions kept (`on_peer_lost: keep`) and
+    their Recovery Time Stamps then (`PfcpNode.lost_peers`: at their next association a
+    different one says they restarted, TS 29.244 6.2.6.2.2) are in the node state file; a
+    file written before pfcpd kept them, without the field, loads as none (the rest of it
+    restored), and so does a field of another shape."""
+    state, _ = load_state(tmp_path, "upf1")
+    state.lost_peers = {"smf": 3_900_000_000}
+    save_state(tmp_path, state)
+    back, _ = load_state(tmp_path, "upf1")
+    assert back.restored and back.lost_peers == {"smf": 3_900_000_000}
+    path = tmp_path / "node_state.json"
+    body = json.loads(path.read_text())
+    del body["lost_peers"]  # (as an older pfcpd wrote it)
+    path.write_text(json.dumps(body))
+    old, why = load_state(tmp_path, "upf1")
+    assert old.restored and old.lost_peers == {} and "restored" in why
+    assert old.recovery_time_stamp == state.recovery_time_stamp
+    body["lost_peers"] = ["smf"]
+    path.write_text(json.dumps(body))
+    assert load_state(tmp_path, "upf1")[0].lost_peers == {}
+
+
 def test_a_lost_state_takes_a_recovery_time_stamp_never_issued_before(tmp_path: Path):
     """node_state.json lost and pfcpd restarted within the same second: the new Recovery
     Time Stamp still differs (the start waits for the next second), and a clock gone back

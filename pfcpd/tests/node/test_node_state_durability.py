@@ -153,6 +153,72 @@ def test_a_change_refused_twice_stays_rolled_back(tmp_path: Path, monkeypatch) -
     assert asyncio.run(main()) == [accepted, failed, failed]
 
 
+def test_a_lost_cp_s_time_stamp_is_written_before_its_setup_is_confirmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 6.2.6.2.2: a CP lost with its sessions kept (`PfcpNode.lost_peers`, read
+    back from the node state file) sets up again, restarted: its sessions go and the
+    setup is accepted once the state file no longer names it. When that write fails the
+    setup is answered 77 and the CP is named again (rolled back with the associations), so
+    that its setup, retransmitted, is seen as a restart again; written, the state file
+    names it no more."""
+    from node_harness import LoopbackCP, server_config
+
+    from pfcpd.daemon.server import PfcpServer
+    from pfcpd.node import NoSessionEngine
+    from pfcpd.node.node_metrics import NodeMetrics
+    from pfcpd.node.session_handler import Peer, PeerGone
+
+    disk_full = failing_disk(monkeypatch)
+
+    class Handler(NoSessionEngine):
+        def __init__(self) -> None:
+            self.gone: list[tuple[str, PeerGone, bool]] = []
+
+        def has_sessions(self, node_id: str) -> bool:
+            return node_id == "smf"
+
+        def peer_gone(
+            self,
+            peer: Peer,
+            reason: PeerGone,
+            keep_sessions: bool,
+            now: float,
+            kept_at: frozenset[str] | None = None,
+        ) -> None:
+            self.gone.append((peer.node_id, reason, keep_sessions))
+
+    handler = Handler()
+    restarted = setup_request(1)
+    restarted.ies[1] = RecoveryTimeStamp(3_900_000_777)
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        config = server_config(tmp_path / "state", heartbeat_interval=60)
+        state = NodeState("127.0.0.1", 3_950_000_000, lost_peers={"smf": 3_900_000_000})
+        server = PfcpServer(config, state, NodeMetrics(), handler)
+        await server.start()
+        [endpoint] = server.endpoints.values()
+        target = endpoint.sockname[:2]
+        transport, cp = await loop.create_datagram_endpoint(LoopbackCP, local_addr=("127.0.0.1", 0))
+        cp.transport = transport
+        assert server.node.lost_peers() == {"smf": 3_900_000_000}
+        disk_full.set()
+        causes = [cause_of(await cp.ask(target, restarted))]
+        assert server.node.lost_peers() == {"smf": 3_900_000_000}  # rolled back
+        disk_full.clear()
+        causes.append(cause_of(await cp.ask(target, restarted)))
+        assert server.node.lost_peers() == {}
+        assert server.close()
+        transport.close()
+        return causes
+
+    assert asyncio.run(main()) == [Cause.SYSTEM_FAILURE, Cause.REQUEST_ACCEPTED]
+    assert handler.gone == [("smf", PeerGone.RELEASED, False)] * 2
+    state, _ = load_state(tmp_path / "state", "127.0.0.1")
+    assert state.lost_peers == {} and [a["node_id"] for a in state.associations] == ["smf"]
+
+
 def test_a_failed_write_sends_no_session_answer_before_its_journal_flush(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -176,8 +176,9 @@ class PfcpConfig:
         PeerRestartAction,
         one_of(PeerRestartAction),
         Field(
-            description="sessions of a CP whose heartbeat shows a new Recovery Time Stamp"
-            " (a new Association Setup Request of the CP's: TS 29.244 6.2.6.2.2 instead)"
+            description="sessions of a CP whose heartbeat, or answer to pfcpd's Association"
+            " Setup Request, shows a new Recovery Time Stamp (a new Association Setup Request"
+            " of the CP's: TS 29.244 6.2.6.2.2 instead)"
         ),
     ] = "purge"
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)

@@ -94,6 +94,7 @@ class PfcpServer:
             recovery_time_stamp=state.recovery_time_stamp,
             metrics=metrics,
             associations=restored,
+            lost_peers=state.lost_peers,
             # A fresh start each run: CPs may still cache answers to the last run's requests.
             first_seq=random.randint(1, MAX_SEQ),
             session_handler=session_handler,
@@ -114,6 +115,8 @@ class PfcpServer:
         self.metrics = metrics
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "pfcpd-state")
         self._durable = [dataclasses.replace(a) for a in restored]  # as in the state file
+        self._durable_lost = dict(state.lost_peers)  # (`PfcpNode.lost_peers`) likewise
+        self._writing_lost = self._durable_lost  # ... as the write under way has them
         self._retry_at = 0.0  # after a failed write, the next one waits until then
         self._writing: concurrent.futures.Future[None] | None = None
         self._write_wanted = False  # state changed since the write under way began
@@ -197,9 +200,10 @@ class PfcpServer:
             held = []
         except Exception as exc:  # (an OSError; anything else is a bug, logged as one)
             self._write_failed(exc)
-            held = self.node.roll_back(durable, held)
+            held = self.node.roll_back(durable, held, self._durable_lost)
         else:
             self._durable = copies
+            self._durable_lost = self._writing_lost
         for tx in held:
             self._send(tx)
         self._drain_events()
@@ -272,8 +276,12 @@ class PfcpServer:
         """The state to write now (a copy: the write runs in another thread)."""
         offset = self.unix_offset()
         self.state.associations = [a.to_record(offset) for a in self.node.associations()]
+        self.state.lost_peers = self.node.lost_peers()
         return NodeState(
-            self.state.node_id, self.state.recovery_time_stamp, list(self.state.associations)
+            self.state.node_id,
+            self.state.recovery_time_stamp,
+            list(self.state.associations),
+            dict(self.state.lost_peers),
         )
 
     def _submit_write(
@@ -283,10 +291,13 @@ class PfcpServer:
         (when ``state``), after ``delay`` seconds; with the associations that will be
         durable once it succeeds."""
         if not state:
+            self._writing_lost = self._durable_lost
             return self._writer.submit(self._write, None, delay), self._durable_copies()
         copies = [dataclasses.replace(a) for a in self.node.associations()]
         self.node.state_dirty = False
-        return self._writer.submit(self._write, self._snapshot(), delay), copies
+        snapshot = self._snapshot()
+        self._writing_lost = dict(snapshot.lost_peers)
+        return self._writer.submit(self._write, snapshot, delay), copies
 
     def _write(self, state: NodeState | None, delay: float) -> None:
         if delay > 0:
@@ -375,11 +386,12 @@ class PfcpServer:
                 # Answers held for the next write confirm session changes committed after
                 # this write's flush: flushed now, before any of them leaves.
                 self._sync_inline(self.journal)
-            for tx in self.node.roll_back(self._durable_copies(), held):
+            for tx in self.node.roll_back(self._durable_copies(), held, self._durable_lost):
                 self._send(tx)
             self._service()
             return
         self._durable = copies
+        self._durable_lost = self._writing_lost
         if self._retry_at:
             self._retry_at = 0.0
             log.warning("state saved again in %s", self.config.state_dir / STATE_FILE)

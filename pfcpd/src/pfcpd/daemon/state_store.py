@@ -1,4 +1,6 @@
-"""The node's state in ``state_dir``: the Recovery Time Stamp and the associations.
+"""The node's state in ``state_dir``: the Recovery Time Stamp, the associations, and the CPs
+whose association ended with their sessions kept (``lost_peers``: Node ID -> the CP's Recovery
+Time Stamp then; a file written before pfcpd kept them has none, and loads as no such CP).
 
 The Recovery Time Stamp says when the UPF's state began: it is kept across restarts as long as
 this file is intact, and a fresh one is taken when the state is lost (no file, unreadable file,
@@ -32,6 +34,9 @@ class NodeState:
     node_id: str
     recovery_time_stamp: int  # NTP-era seconds
     associations: list[dict[str, object]] = field(default_factory=list)
+    # Node ID -> Recovery Time Stamp of each CP whose association ended with its sessions
+    # kept (`PfcpNode.lost_peers`)
+    lost_peers: dict[str, int] = field(default_factory=dict)
     restored: bool = False  # True when read back from state_dir
 
 
@@ -103,7 +108,14 @@ def load_state(
         return fresh(f"{path} is incomplete: new state")
     if last_recovery_time_stamp(state_dir) < ts:  # a state from before the stamp file
         _write_durably(state_dir / LAST_STAMP_FILE, f"{ts}\n")
-    return NodeState(node_id, ts, assocs, restored=True), f"state restored from {path}"
+    lost = data.get("lost_peers")  # (none in a file of a pfcpd before them)
+    if not isinstance(lost, dict):
+        lost = {}
+    lost_peers = {
+        str(k): v for k, v in lost.items() if isinstance(v, int) and not isinstance(v, bool)
+    }
+    state = NodeState(node_id, ts, assocs, lost_peers, restored=True)
+    return state, f"state restored from {path}"
 
 
 def save_state(state_dir: Path, state: NodeState) -> None:
@@ -112,5 +124,6 @@ def save_state(state_dir: Path, state: NodeState) -> None:
         "node_id": state.node_id,
         "recovery_time_stamp": state.recovery_time_stamp,
         "associations": state.associations,
+        "lost_peers": state.lost_peers,
     }
     _write_durably(state_dir / STATE_FILE, json.dumps(body, indent=1))

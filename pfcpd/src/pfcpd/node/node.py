@@ -14,7 +14,7 @@ import math
 import struct
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..address import Address, Facts, facts, is_loopback
@@ -284,6 +284,7 @@ class PfcpNode:
         session_handler: SessionHandler | None = None,
         metrics: NodeMetrics | None = None,
         associations: Iterable[Association] = (),
+        lost_peers: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         first_seq: int = 1,
         request_port: int = PFCP_PORT,
@@ -301,6 +302,11 @@ class PfcpNode:
         )
         self._clock = clock
         self._associations: dict[str, Association] = {a.node_id: a for a in associations}
+        # Node ID -> Recovery Time Stamp of each CP whose association ended with its
+        # sessions kept (`on_peer_lost: keep`), until its next association: a different
+        # time stamp then says it restarted (`_came_back`). Kept in the node state file with
+        # the associations (`lost_peers()`).
+        self._lost_peers: dict[str, int] = dict(lost_peers or {})
         # [addr]: the association of the peer at addr, or None (made anew whenever
         # _associations changes: `_associations_changed`)
         self._association_at = AssociationsAt(self._associations)
@@ -485,6 +491,11 @@ class PfcpNode:
     def associations(self) -> list[Association]:
         return list(self._associations.values())
 
+    def lost_peers(self) -> dict[str, int]:
+        """Node ID -> Recovery Time Stamp of the CPs whose association ended with their
+        sessions kept, not associated since (a copy, for the node state file)."""
+        return dict(self._lost_peers)
+
     def get_timer(self) -> float | None:
         # (Asked after every input: comparisons in place, no list of candidates.)
         inf = math.inf
@@ -631,15 +642,21 @@ class PfcpNode:
                     self._system_failure(msg, addr, local, now)
 
     def roll_back(
-        self, durable: Iterable[Association], unconfirmed: list[Transmit]
+        self,
+        durable: Iterable[Association],
+        unconfirmed: list[Transmit],
+        lost_peers: Mapping[str, int] | None = None,
     ) -> list[Transmit]:
         """The driver could not make the associations durable: they go back to ``durable``
-        (the last state written), and the answers in ``unconfirmed`` that confirmed an
-        association change since (Association Setup/Update/Release Responses) become cause
-        77 System failure, forgotten by the response cache so that a retransmission is
-        handled afresh. Returns what to send instead of ``unconfirmed``."""
+        (the last state written), the CPs lost with their sessions kept to ``lost_peers``
+        (when given: `lost_peers()` as last written), and the answers in ``unconfirmed``
+        that confirmed an association change since (Association Setup/Update/Release
+        Responses) become cause 77 System failure, forgotten by the response cache so that
+        a retransmission is handled afresh. Returns what to send instead of ``unconfirmed``."""
         self._associations = {a.node_id: a for a in durable}
         self._associations_changed()
+        if lost_peers is not None:
+            self._lost_peers = dict(lost_peers)
         self.state_dirty = False
         out = []
         for tx in unconfirmed:
@@ -1132,9 +1149,11 @@ class PfcpNode:
             )
             return self._cause_response(msg.msg_type, msg.seq, Cause.NO_RESOURCES_AVAILABLE, 0)
         retention = session_retention(msg)
-        # (TS 29.244 6.2.6.2.2: PSREI says an association with the Node ID existed and the
-        # sessions the CP asked for are retained, 8.2.134)
-        retained = retention is not None and node_id.value in self._associations
+        # (TS 29.244 6.2.6.2.2: PSREI says the sessions the CP asked for are retained,
+        # 8.2.134: those of an association with the Node ID, or kept after it ended)
+        retained = retention is not None and (
+            node_id.value in self._associations or self.handler.has_sessions(node_id.value)
+        )
         self._establish(
             node_id.value,
             addr,
@@ -1176,6 +1195,9 @@ class PfcpNode:
             if other.addr == addr and other.node_id != node_id:
                 self._end_association(other, "replaced", PeerGone.RELEASED, now)
         existing = self._associations.get(node_id)
+        lost_ts = self._lost_peers.pop(node_id, None)  # (the CP's next association: here)
+        if lost_ts is not None and existing is None:
+            self._came_back(node_id, addr, local, lost_ts, cp_ts, initiator, retention, now)
         if existing is not None and initiator == "cp":
             self._overwrite(existing, cp_ts, retention, now)
         elif existing is not None and existing.cp_recovery_time_stamp != cp_ts:
@@ -1418,6 +1440,43 @@ class PfcpNode:
         self.metrics.peer_restarts.inc()
         self._events.append(PeerRestarted(assoc.node_id, assoc.addr, old, new_ts, kept))
 
+    def _came_back(
+        self,
+        node_id: str,
+        addr: Address,
+        local: str | None,
+        old_ts: int,
+        cp_ts: int,
+        initiator: str,
+        retention: frozenset[str] | None,
+        now: float,
+    ) -> None:
+        """CP ``node_id``, whose association ended with its sessions kept (`_lost_peers`:
+        its Recovery Time Stamp then, ``old_ts``), associates again with Recovery Time Stamp
+        ``cp_ts``. Another time stamp than its association had says it restarted meanwhile
+        and lost its sessions (as one in a heartbeat does, TS 23.527 restoration). Its own
+        Association Setup Request decides as one that overwrites an association does
+        (`_overwrite`, TS 29.244 6.2.6.2.2: with PFCP Session Retention Information they are
+        kept, all or those at its CP PFCP Entity IP Addresses, else deleted); its answer to
+        this node's, as a restart seen in a heartbeat (`_peer_restarted`:
+        ``pfcp.on_peer_restart``). The same time stamp and no retention: the sessions stay,
+        its own again (the lost association's, resumed)."""
+        # (its association as it was, at its new address: the handler finds the sessions by
+        # Node ID)
+        gone = Association(
+            node_id=node_id,
+            addr=addr,
+            local=local,
+            cp_recovery_time_stamp=old_ts,
+            initiator=initiator,
+            established_at=now,
+        )
+        if initiator == "cp":
+            if old_ts != cp_ts or retention is not None:
+                self._overwrite(gone, cp_ts, retention, now)
+        elif old_ts != cp_ts:
+            self._peer_restarted(gone, cp_ts, now)
+
     def _overwrite(
         self, assoc: Association, cp_ts: int, retention: frozenset[str] | None, now: float
     ) -> None:
@@ -1466,6 +1525,9 @@ class PfcpNode:
         self._events.append(AssociationReleased(assoc.node_id, assoc.addr, reason))
         keep = gone is PeerGone.LOST and self.config.on_peer_lost == "keep"
         self._peer_gone(assoc, gone, keep, now)
+        if keep and self.handler.has_sessions(assoc.node_id):
+            # (its next association tells whether it restarted meanwhile: `_came_back`)
+            self._lost_peers[assoc.node_id] = assoc.cp_recovery_time_stamp
         for target in self._targets:
             if target.addr == assoc.addr or target.node_id == assoc.node_id:
                 target.next_attempt_at = now + self.config.associate_retry_interval

@@ -114,6 +114,11 @@ class SessionHandler(Protocol):
         error response to a request that failed to decode), or None when unknown."""
         ...
 
+    def has_sessions(self, node_id: str) -> bool:
+        """CP ``node_id`` has sessions here (kept after its association ended, restored, or
+        of its association)."""
+        ...
+
     def peer_gone(
         self,
         peer: Peer,
@@ -195,6 +200,9 @@ class NoSessionEngine:
 
     def peer_seid(self, up_seid: int) -> int | None:
         return None
+
+    def has_sessions(self, node_id: str) -> bool:
+        return False
 
     def peer_gone(
         self,

@@ -225,6 +225,16 @@ class PFCPASRspFlags(FlagsIE):
 
 
 @register
+class PFCPSDRspFlags(FlagsIE):
+    """PFCPSDRsp-Flags (TS 29.244 Rel-17, Table 7.5.7.1-1): PURU, Pending Usage Reports
+    Unacknowledged, the UP function has Session Report Requests of the session the CP has
+    not answered yet."""
+
+    TYPE = IEType.PFCPSDRSP_FLAGS
+    NAMES = ("PURU",)
+
+
+@register
 class PFCPSEReqFlags(FlagsIE):
     TYPE = IEType.PFCPSEREQ_FLAGS
     NAMES = ("RESTI", "SUMPC")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from ..node.session_handler import Peer, cause_response
 from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import NodeID
+from ..pfcp.ies_flags import PFCPSDRspFlags
 from .errors import RuleError
 from .session import Session
 from .session_set import csid_keys, deletion_csids
@@ -18,6 +19,7 @@ from .usage import NO_DROPS, Counts, Dropped, PacketTimes, usage_reports
 
 M = MessageType
 T = IEType
+_PURU = PFCPSDRspFlags.of("PURU")
 
 
 class Deletion(EngineState):
@@ -32,6 +34,11 @@ class Deletion(EngineState):
             book = session.urrs[urr_id]
             container = T.USAGE_REPORT_DELETION_RESPONSE
             ies += usage_reports(container, urr_id, book, counts, ("TERMR",), now_ntp, times)
+        # (TS 29.244 Table 7.5.7.1-1: PURU when a Session Report Request of the session is
+        # still unanswered, in T1/N1 retransmission; its entry goes at the commit, `_release`)
+        up_seid = session.up_seid
+        if any(pending.up_seid == up_seid for pending in self._pending.values()):
+            ies.append(_PURU)
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 
     def _delete_staged(

@@ -494,6 +494,11 @@ class EngineState:
         self._refresh_timed(session)
         self._index(session, True)
 
+    def has_sessions(self, node_id: str) -> bool:
+        """CP ``node_id`` has sessions here (`SessionHandler.has_sessions`): an entry in the
+        CP index, which keeps none for a CP without sessions."""
+        return bool(self._by_cp.get(node_id))
+
     def _cp_session(self, node_id: str, cp_seid: int) -> int | None:
         """The UP SEID of CP ``node_id``'s session ``cp_seid``, if there is one here."""
         by_seid = self._by_cp.get(node_id)
