@@ -448,4 +448,36 @@ upf_build_supported_ext_hdr_notification (uint16_t seq, uint8_t *out)
   return 14 + sizeof (types);
 }
 
+/* The GTP-U template's tunnel (peer address and TEID) is b's. */
+static inline int
+upf_encap_same_tunnel (const upf_encap_t *a, const upf_encap_t *b)
+{
+  uint32_t at = a->is_ip6 ? 24 : 16, alen = a->is_ip6 ? 16 : 4;
+  return a->is_ip6 == b->is_ip6 && a->gtpu_offset == b->gtpu_offset
+         && !memcmp (a->hdr + at, b->hdr + at, alen)
+         && !memcmp (a->hdr + a->gtpu_offset + 4, b->hdr + b->gtpu_offset + 4, 4);
+}
+
+/* A GTP-U End Marker (TS 29.281 7.3.2) on a FAR's GTP-U template t: its outer IP/UDP and
+ * GTP-U header with no T-PDU, message type 254, with the template's PDU Session Container
+ * (if any) carrying qfi. Writes t->len bytes into dst; returns that length (0: t is not a
+ * GTP-U template). */
+static inline uint32_t
+upf_encap_write_end_marker (const upf_encap_t *t, uint8_t *dst, uint8_t qfi)
+{
+  uint8_t *g = dst + t->gtpu_offset, old[2];
+  if (t->kind != UPF_ENCAP_GTPU)
+    return 0;
+  upf_encap_write (t, dst, dst + t->len, 0, qfi, 0);
+  memcpy (old, g, 2);
+  g[1] = UPF_GTPU_END_MARKER;
+  if (t->is_ip6)
+    {
+      uint8_t *c = dst + t->udp_offset + 6;
+      uint16_t n = upf_csum_update (upf_rd16 (c), old, g, 2);
+      upf_wr16 (c, n ? n : 0xffff);
+    }
+  return t->len;
+}
+
 #endif /* included_upf_build_h */

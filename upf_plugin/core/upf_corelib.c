@@ -413,6 +413,26 @@ upfcore_dupl_packet (const upf_verdict_t *v, unsigned i, const uint8_t *inner, u
 }
 
 uint32_t
+upfcore_end_marker_packet (const upf_verdict_t *v, unsigned i, uint8_t *out, uint32_t cap,
+                           uint32_t *info)
+{
+  upf_em_tunnel_t t;
+  const upf_program_t *p;
+  if (v->verdict != UPF_VERDICT_END_MARKER || !v->session)
+    return 0;
+  p = atomic_load_explicit (&v->session->prog, memory_order_acquire);
+  if (!p || !upf_end_marker_tunnel (p, v->teid, i, v->qfi, &t) || cap < t.encap->len)
+    return 0;
+  info[0] = t.pdr_id;
+  info[1] = t.far_id;
+  info[2] = t.dest_interface;
+  info[3] = t.network_instance;
+  info[4] = t.qfi;
+  info[5] = upf_rd32 (t.encap->hdr + t.encap->gtpu_offset + 4);
+  return upf_encap_write_end_marker (t.encap, out, t.qfi);
+}
+
+uint32_t
 upfcore_build_end_marker (const upf_ip_t *src, const upf_ip_t *dst, uint32_t teid, int with_psc,
                           uint8_t qfi, uint8_t *out, uint32_t cap)
 {
@@ -678,6 +698,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (UPF_VERDICT_FORWARD)                                                                          \
   _ (UPF_VERDICT_BUFFER)                                                                           \
   _ (UPF_VERDICT_ECHO_REQUEST)                                                                     \
+  _ (UPF_VERDICT_END_MARKER)                                                                       \
   _ (UPF_EV_USAGE_THRESHOLD)                                                                       \
   _ (UPF_EV_USAGE_QUOTA)                                                                           \
   _ (UPF_EV_TIME_THRESHOLD)                                                                        \

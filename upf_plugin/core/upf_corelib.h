@@ -121,7 +121,8 @@ UPF_API_VISIBLE int upfcore_dl_process (upf_ctx_t *ctx, uint16_t ni, const uint8
  * (v->redirected = 1; URL/SIP URI redirects are only reported in v->redirect_type);
  * ECHO_REQUEST -> echo response to the sender; DROP/NO_SESSION of a G-PDU -> error indication
  * to the sender; an unknown comprehension-required extension header -> Supported Extension
- * Headers Notification to the sender. DL: FORWARD -> encapsulated packet; BUFFER -> stored in
+ * Headers Notification to the sender; END_MARKER -> nothing (upfcore_end_marker_packet builds
+ * the End Markers it is relayed as). DL: FORWARD -> encapsulated packet; BUFFER -> stored in
  * the session. */
 UPF_API_VISIBLE uint32_t upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len,
                                             uint64_t now_ns, upf_verdict_t *v, uint8_t *out,
@@ -129,7 +130,8 @@ UPF_API_VISIBLE uint32_t upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, 
 /* UL at the GTP-U layer (kernel UDP socket on local_addr:2152): FORWARD -> inner packet (or
  * full outer packet for N9); ECHO_REQUEST -> the GTP-U echo response message; NO_SESSION of a
  * G-PDU -> the GTP-U error indication message; an unknown comprehension-required extension
- * header -> a Supported Extension Headers Notification (send these back to the sender). */
+ * header -> a Supported Extension Headers Notification (send these back to the sender);
+ * END_MARKER -> nothing (upfcore_end_marker_packet). */
 UPF_API_VISIBLE uint32_t upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr,
                                                  const uint8_t *gp, uint32_t len, uint64_t now_ns,
                                                  upf_verdict_t *v, uint8_t *out, uint32_t cap);
@@ -142,6 +144,13 @@ UPF_API_VISIBLE uint32_t upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const u
  * room). Send it towards v->dupl[i].dest_interface. */
 UPF_API_VISIBLE uint32_t upfcore_dupl_packet (const upf_verdict_t *v, unsigned i,
                                               const uint8_t *inner, uint8_t *out, uint32_t cap);
+/* End Marker i (0, 1, ...) of an END_MARKER verdict: the received End Marker relayed on the
+ * i-th tunnel of its F-TEID (upf_end_marker_tunnel, on the session's program in force), as
+ * an outer IP/UDP/GTP-U packet into out; returns its length, 0 = none (past the last, no
+ * room). info (6 values): that tunnel's PDR ID, FAR ID, destination interface, network
+ * instance, the QFI its PDU Session Container carries, and its TEID. */
+UPF_API_VISIBLE uint32_t upfcore_end_marker_packet (const upf_verdict_t *v, unsigned i,
+                                                    uint8_t *out, uint32_t cap, uint32_t *info);
 UPF_API_VISIBLE uint32_t upfcore_build_end_marker (const upf_ip_t *src, const upf_ip_t *dst,
                                                    uint32_t teid, int with_psc, uint8_t qfi,
                                                    uint8_t *out, uint32_t cap);

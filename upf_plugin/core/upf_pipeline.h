@@ -7,6 +7,8 @@
  *                      A G-PDU on the F-TEID of a Core or CP-function PDI (N9 downlink,
  *                      data the CP function returns) is downlink: DL classifier, QER, URR,
  *                      FAR (re-encapsulated to Access), as upf_gtpu_dl_finish says.
+ *                      An End Marker on a local F-TEID whose FARs forward on GTP-U tunnels
+ *                      is relayed on them (verdict END_MARKER, upf_end_marker_finish).
  *   upf_dl_process (): inner IP in (N6) -> (network instance, UE IP) lookup -> classify ->
  *                      QER -> URR -> FAR: encap rewrite (template), buffer (BAR), drop.
  *
@@ -43,6 +45,7 @@ typedef enum
   UPF_VERDICT_FORWARD = 1,      /* send inner (UL decap) or encap (DL / N9) to dest_interface */
   UPF_VERDICT_BUFFER = 2,       /* stored in the session's DL buffer (copy made by the caller) */
   UPF_VERDICT_ECHO_REQUEST = 3, /* answer with upf_build_echo_response () */
+  UPF_VERDICT_END_MARKER = 4,   /* relay the received End Marker (upf_end_marker_finish) */
 } upf_verdict_kind_t;
 
 #define foreach_upf_drop_reason                                                                    \
@@ -835,7 +838,8 @@ upf_drop_malformed (upf_stats_t *st, upf_verdict_t *v, upf_malformed_t r)
   return upf_drop (st, v, UPF_DROP_MALFORMED);
 }
 
-/* UL, GTP-U header stage: 1 = a G-PDU to look up (g filled), 0 = done (verdict set). */
+/* UL, GTP-U header stage: 1 = a G-PDU or an End Marker to look up (g filled), 0 = done
+ * (verdict set). */
 static inline int
 upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *g, upf_verdict_t *v)
 {
@@ -878,8 +882,9 @@ upf_ul_gtpu_head (upf_stats_t *st, const uint8_t *gp, uint32_t len, upf_gtpu_t *
             }
         }
     }
-  else if (g->type != UPF_GTPU_END_MARKER && g->type != UPF_GTPU_ECHO_RESPONSE
-           && g->type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
+  else if (g->type == UPF_GTPU_END_MARKER)
+    return 1; /* looked up as a G-PDU: relayed (upf_end_marker_finish) */
+  else if (g->type != UPF_GTPU_ECHO_RESPONSE && g->type != UPF_GTPU_SUPPORTED_EXT_HDR_NOTIFICATION)
     return upf_drop_malformed (st, v, UPF_MALFORMED_GTPU_UNEXPECTED_TYPE);
   upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
   return 0;
@@ -950,6 +955,100 @@ upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, 
   return fwd;
 }
 
+/* A tunnel an End Marker is relayed on (upf_end_marker_tunnel). */
+typedef struct
+{
+  const upf_encap_t *encap; /* the FAR's GTP-U template (in the program) */
+  uint32_t pdr_id, far_id;  /* the first PDR (by precedence) forwarding on it, its FAR */
+  uint16_t network_instance;
+  uint8_t dest_interface;
+  uint8_t qfi; /* the QFI its PDU Session Container carries (if the template has one) */
+} upf_em_tunnel_t;
+
+/*
+ * End Marker relay (TS 29.281 7.3.2; TS 23.502 4.9.1.2.3, 4.9.1.3.3: an I-UPF, UL CL or
+ * branching point forwards the End Marker the PSA sends on the old N9 path to the NG-RAN;
+ * TS 38.300 9.2.3: in handover with indirect data forwarding the source NG-RAN's End
+ * Marker goes on to the target on the forwarding tunnel). The i-th (0, 1, ...) tunnel an End
+ * Marker received on the local F-TEID teid of program p goes on: the PDRs whose PDI has that
+ * F-TEID (whatever their source interface, QFI, UE address or filters: an End Marker has no
+ * inner packet to match), in precedence order, whose FAR forwards (FORW, neither DROP nor
+ * BUFF) with GTP-U outer header creation; each peer and TEID once (the first PDR's FAR's
+ * template). The QFI: the PDR's QER's, as for a G-PDU, else rx_qfi (the received End
+ * Marker's PDU Session Container's, 0 = none). 0 past the last.
+ */
+static inline int
+upf_end_marker_tunnel (const upf_program_t *p, uint32_t teid, unsigned i, uint8_t rx_qfi,
+                       upf_em_tunnel_t *out)
+{
+  unsigned k, j, n = 0;
+  for (k = 0; k < p->n_pdr; k++)
+    {
+      const upf_pdr_rule_t *r = &p->rule[k];
+      const upf_pdi_rt_t *pdi = &p->pdi[r->pdi];
+      const upf_far_rt_t *far = &p->far[r->far];
+      const upf_encap_t *t;
+      int seen = 0;
+      if (!(pdi->pdi_flags & UPF_PDI_FTEID) || pdi->teid != teid
+          || (far->apply_action & (UPF_AA_FORW | UPF_AA_DROP | UPF_AA_BUFF)) != UPF_AA_FORW
+          || far->encap == UPF_NONE8 || p->encap[far->encap].kind != UPF_ENCAP_GTPU)
+        continue;
+      t = &p->encap[far->encap];
+      for (j = 0; j < k && !seen; j++)
+        {
+          const upf_pdr_rule_t *q = &p->rule[j];
+          const upf_pdi_rt_t *qp = &p->pdi[q->pdi];
+          const upf_far_rt_t *qf = &p->far[q->far];
+          seen = (qp->pdi_flags & UPF_PDI_FTEID) && qp->teid == teid
+                 && (qf->apply_action & (UPF_AA_FORW | UPF_AA_DROP | UPF_AA_BUFF)) == UPF_AA_FORW
+                 && qf->encap != UPF_NONE8 && p->encap[qf->encap].kind == UPF_ENCAP_GTPU
+                 && upf_encap_same_tunnel (&p->encap[qf->encap], t);
+        }
+      if (seen || n++ != i)
+        continue;
+      out->encap = t;
+      out->pdr_id = r->pdr_id;
+      out->far_id = far->far_id;
+      out->network_instance = far->network_instance;
+      out->dest_interface = far->dest_interface;
+      out->qfi = rx_qfi;
+      for (j = 0; j < UPF_MAX_QER_PER_PDR && r->qer[j] != UPF_NONE8; j++)
+        if (p->qer_rt[r->qer[j]].qfi)
+          out->qfi = p->qer_rt[r->qer[j]].qfi;
+      return 1;
+    }
+  return 0;
+}
+
+/*
+ * An End Marker received on a local F-TEID (s = its entry, NULL = none): relayed when the
+ * F-TEID's PDRs forward on a GTP-U tunnel (upf_end_marker_tunnel): verdict END_MARKER, with
+ * the session, the received TEID (teid), its PDU Session Container's QFI (qfi, 0 = none) and
+ * the first tunnel (encap, pdr_id, far_id, dest_interface, network_instance); the caller sends
+ * one End Marker per tunnel (upf_end_marker_tunnel on the session's program, from i = 0,
+ * each written by upf_encap_write_end_marker). No QER gate or MBR, no URR counts it (it
+ * carries no user data). Else dropped as GTP-U signalling, as an End Marker for no session
+ * is (no Error Indication: TS 29.281 7.3.1 has one for G-PDUs only).
+ */
+static __attribute__ ((noinline, unused)) int
+upf_end_marker_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_verdict_t *v)
+{
+  upf_em_tunnel_t t;
+  uint8_t rx_qfi = g->has_pdu_session_container ? g->qfi : 0;
+  if (!s || !upf_end_marker_tunnel (s->prog, g->teid, 0, rx_qfi, &t))
+    return upf_drop (st, v, UPF_DROP_GTPU_SIGNALLING);
+  v->verdict = UPF_VERDICT_END_MARKER;
+  v->session = s->session;
+  v->seid = s->seid;
+  v->qfi = rx_qfi;
+  v->encap = t.encap;
+  v->pdr_id = t.pdr_id;
+  v->far_id = t.far_id;
+  v->dest_interface = t.dest_interface;
+  v->network_instance = t.network_instance;
+  return 0;
+}
+
 /* UL, after the lookup (s = the F-TEID's entry or NULL): inner packet, rules. */
 static inline int
 upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, const upf_gtpu_t *g,
@@ -957,8 +1056,11 @@ upf_ul_gtpu_finish (upf_stats_t *st, const upf_entry_t *s, const uint8_t *gp, co
 {
   upf_inner_t in;
   upf_match_t m;
-  upf_malformed_t r = upf_ul_match (gp, g, &in, &m);
+  upf_malformed_t r;
   int pdr;
+  if (__builtin_expect (g->type == UPF_GTPU_END_MARKER, 0))
+    return upf_end_marker_finish (st, s, g, v);
+  r = upf_ul_match (gp, g, &in, &m);
   if (__builtin_expect (s && s->key.gtpu_dl, 0))
     return upf_gtpu_dl_finish (st, s, g, r, &m, now_ns, v);
   pdr = s && r == UPF_MALFORMED_NONE && s->prog ? upf_session_classify (s, UPF_DIR_UL, &m) : -1;
@@ -1244,6 +1346,12 @@ upf_vec_rules (const upf_vec_t *V, upf_vec_group_t *G, unsigned dir)
         upf_verdict_t *vj = &v[G->base + j];
         const upf_entry_t *e = G->e[j];
         int pdr;
+        if (dir == UPF_DIR_UL && __builtin_expect (G->g[j].type == UPF_GTPU_END_MARKER, 0))
+          {
+            upf_end_marker_finish (st, e, &G->g[j], vj);
+            vj->inner_offset = G->off[j];
+            continue;
+          }
         if (dir == UPF_DIR_UL && __builtin_expect (e && e->key.gtpu_dl, 0))
           {
             /* a downlink F-TEID: the inner packet is DL (upf_gtpu_dl_finish) */

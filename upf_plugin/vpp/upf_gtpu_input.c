@@ -9,7 +9,10 @@
  * reason as the error counter. A G-PDU on the F-TEID of a Core or CP-function PDR (an I-UPF's
  * N9 downlink, the data the SMF buffered sent back) is downlink for the core: its verdict is
  * a FORWARD with the Access FAR's template, and upf_forward re-encapsulates it to the gNB as
- * it does N9 uplink forwarding (the core reports no redirect and no BUFFER for it).
+ * it does N9 uplink forwarding (the core reports no redirect and no BUFFER for it). An End
+ * Marker on such an F-TEID, or on any whose FARs forward on a GTP-U tunnel (indirect data
+ * forwarding), is relayed (verdict END_MARKER): one End Marker per tunnel, sent as core-built
+ * packets in the FARs' network instances (upf_send_end_markers).
  */
 #include "upf_node.h"
 
@@ -84,6 +87,14 @@ upf_ul_other (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *
     }
   if (v->gtpu_type == UPF_GTPU_ECHO_RESPONSE)
     return upf_echo_response_event (node, b, v, outer, len, is_ip6);
+  if (v->verdict == UPF_VERDICT_END_MARKER)
+    {
+      /* TS 29.281 7.3.2: relayed on the tunnels of its F-TEID's FARs (core-built packets,
+       * as FAR DUPL copies are); the received one is consumed */
+      upf_send_end_markers (vlib_get_main (), node, v);
+      b->error = node->errors[UPF_ERROR_END_MARKER_RELAYED];
+      return UPF_NEXT_DROP;
+    }
   if (v->drop_reason == UPF_DROP_NO_SESSION && v->gtpu_type == UPF_GTPU_G_PDU)
     {
       /* TS 29.281 7.3.1: a G-PDU for no context gets an Error Indication */

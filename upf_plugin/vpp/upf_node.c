@@ -19,7 +19,8 @@ vlib_error_desc_t upf_error_counters[] = {
 #undef _
 };
 
-static const char *upf_verdict_str[] = { "drop", "forward", "buffer", "echo-request" };
+static const char *upf_verdict_str[]
+  = { "drop", "forward", "buffer", "echo-request", "end-marker" };
 static const char *upf_if_str[] = { "access", "core", "sgi-lan", "cp-function", "5g-vn" };
 
 u8 *
@@ -68,6 +69,21 @@ upf_send_dupl (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *
         vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_DUPL_FAILED, 1);
       else
         vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_DUPL_SENT, 1);
+    }
+}
+
+void
+upf_send_end_markers (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *v)
+{
+  u8 out[UPF_ENCAP_MAX_LEN];
+  u32 info[6], i, n, fib;
+  for (i = 0; (n = upfcore_end_marker_packet (v, i, out, sizeof (out), info)); i++)
+    {
+      fib = upf_nwi_fib_index (info[3], (out[0] >> 4) == 6);
+      if (fib == ~0 || upf_send_ip (vm, out, n, fib) < 0)
+        vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_END_MARKER_FAILED, 1);
+      else
+        vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_END_MARKER_SENT, 1);
     }
 }
 

@@ -37,6 +37,9 @@ typedef enum
   _ (CHAINED, ERROR, "chained buffers (not supported)")                                            \
   _ (DUPL_SENT, INFO, "duplicated copies sent (FAR DUPL)")                                         \
   _ (DUPL_FAILED, ERROR, "duplicated copies not sent (no buffer)")                                 \
+  _ (END_MARKER_RELAYED, INFO, "GTP-U end markers received and relayed")                           \
+  _ (END_MARKER_SENT, INFO, "GTP-U end markers sent relaying a received one")                      \
+  _ (END_MARKER_FAILED, ERROR, "GTP-U end markers not relayed (no buffer, no FIB)")                \
   _ (HANDOFF, INFO, "packets handed to the session's owner thread")                                \
   _ (CONGESTION, ERROR, "handoff queue full, dropped")
 
@@ -126,6 +129,10 @@ upf_prefetch_forward (const upf_verdict_t *v, const u8 *inner)
 /* Send the FAR DUPL copies of a forwarded packet (inner = the user packet as received). */
 void upf_send_dupl (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *v,
                     const u8 *inner);
+
+/* Relay a received End Marker (verdict END_MARKER): one End Marker per tunnel of its
+ * F-TEID's forwarding FARs (upfcore_end_marker_packet), each in its FAR's network instance. */
+void upf_send_end_markers (vlib_main_t *vm, vlib_node_runtime_t *node, const upf_verdict_t *v);
 
 /* A forwarded packet: inner is the user packet inside b's data; writes the outer header
  * (FAR outer header creation) in front of it and picks the lookup node and FIB. Returns

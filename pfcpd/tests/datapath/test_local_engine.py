@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import random
+from typing import Any
 
 import pytest
 from dp_programs import DL_TEID, DN, N3_GNB, N3_UPF, QFI, UE, UL_TEID, basic_program
@@ -29,6 +30,7 @@ from pfcpd.datapath.interface import (
     EventType,
     Far,
     Interface,
+    IPAddress,
     Pdr,
     Qer,
     SdfFilter,
@@ -335,6 +337,134 @@ def test_end_marker_to_the_old_tunnel(datapath: LocalDatapath) -> None:
     # downlink now goes to the new tunnel
     res = datapath.process_dl(raw(IP(src=str(DN), dst=str(UE)) / UDP()))
     assert IP(res.output)[GTP_U_Header].teid == DL_TEID
+
+
+N9_UPF = ipaddress.IPv4Address("10.202.0.2")
+N9_PSA = ipaddress.IPv4Address("10.202.0.1")
+N9_TEID = 0x300
+
+
+def _end_marker(src: IPAddress, dst: IPAddress, teid: int, qfi: int | None = None) -> bytes:
+    """A GTP-U End Marker (TS 29.281 7.3.2), with a DL PDU Session Container if ``qfi``."""
+    gtp = GTP_U_Header(teid=teid, gtp_type=254)
+    if qfi is not None:
+        gtp = gtp / GTPPDUSessionContainer(type=0, QFI=qfi)
+    ip = IP if src.version == 4 else IPv6
+    return raw(ip(src=str(src), dst=str(dst)) / UDP(sport=2152, dport=2152) / gtp)
+
+
+def _iupf_program(**kw: Any) -> SessionProgram:
+    """basic_program as an I-UPF's: PDR 3 takes the PSA's N9 downlink on F-TEID (N9_UPF,
+    N9_TEID), source interface Core, to FAR 2 (the gNB's tunnel)."""
+    n9 = Pdr(
+        pdr_id=3,
+        precedence=10,
+        source_interface=Interface.CORE,
+        far_id=2,
+        local_fteid=(N9_UPF, N9_TEID),
+        outer_header_removal=0,
+        qer_ids=(1,),
+        urr_ids=(1,),
+    )
+    return basic_program(extra_pdrs=(n9,), **kw)
+
+
+def test_end_marker_relayed_from_n9_to_the_gnb(datapath: LocalDatapath) -> None:
+    """TS 29.281 7.3.2, TS 23.502 4.9.1.2.3: an I-UPF forwards the End Marker the PSA sends
+    on its N9 F-TEID to the NG-RAN on the FAR's tunnel (its TEID, the QER's QFI in the PDU
+    Session Container, no T-PDU); nothing is counted."""
+    datapath.install(5, _iupf_program())
+    res = datapath.process_ul(_end_marker(N9_PSA, N9_UPF, N9_TEID, qfi=3))
+    assert res.verdict == Verdict.END_MARKER and res.output == b""
+    assert (res.seid, res.teid) == (5, N9_TEID)
+    (relayed,) = datapath.take_pending()
+    assert relayed.encapsulated and (relayed.far_id, relayed.teid) == (2, DL_TEID)
+    outer = IP(relayed.output)
+    assert outer.src == str(N3_UPF) and outer.dst == str(N3_GNB)
+    assert outer[UDP].sport == 2152 and outer[UDP].dport == 2152
+    gtp = outer[GTP_U_Header]
+    assert gtp.gtp_type == 254 and gtp.teid == DL_TEID
+    psc = outer[GTPPDUSessionContainer]
+    assert psc.type == 0 and psc.QFI == QFI
+    assert raw(psc.payload) == b""
+    assert gtp.length == len(raw(gtp)) - 8
+    # scapy's checksum agrees with ours (the DSCP of the FAR is kept, as for G-PDUs)
+    check = IP(relayed.output)
+    del check.chksum
+    assert IP(raw(check)).chksum == outer.chksum and outer.tos == 46 << 2
+    usage = datapath.read_usage(5, 1)
+    assert usage.packets_total == 0
+    assert "GTP-U signalling message consumed" not in datapath.counters().drops
+    # the GTP-U-layer entry point (the N3/N9 socket) relays it the same way
+    res = datapath.process_ul_gtpu(
+        N9_UPF, raw(IP(_end_marker(N9_PSA, N9_UPF, N9_TEID))[UDP].payload)
+    )
+    assert res.verdict == Verdict.END_MARKER
+    (relayed,) = datapath.take_pending()
+    assert IP(relayed.output)[GTP_U_Header].teid == DL_TEID
+
+
+def test_end_marker_relayed_in_indirect_forwarding(datapath: LocalDatapath) -> None:
+    """TS 38.300 9.2.3, TS 23.502 4.9.1.3.3: in handover with indirect data forwarding, the
+    source NG-RAN's End Marker received on the forwarding F-TEID (source interface Access)
+    goes on to the target NG-RAN's forwarding tunnel; over IPv6 transport too (its UDP
+    checksum as scapy computes it)."""
+    for n3_upf, src_gnb, target in (
+        (N3_UPF, N3_GNB, ipaddress.IPv4Address("10.200.0.9")),
+        (
+            ipaddress.IPv6Address("fd00:200::2"),
+            ipaddress.IPv6Address("fd00:200::1"),
+            ipaddress.IPv6Address("fd00:200::9"),
+        ),
+    ):
+        fwd = Pdr(
+            pdr_id=4,
+            precedence=5,
+            source_interface=Interface.ACCESS,
+            far_id=4,
+            local_fteid=(n3_upf, 0x400),
+            outer_header_removal=0 if n3_upf.version == 4 else 1,
+        )
+        fwd_far = Far(
+            far_id=4,
+            apply_action=ApplyAction.FORW,
+            destination_interface=Interface.ACCESS,
+            outer_header_creation=(target, 0x500),
+            ohc_source=n3_upf,
+            pdu_session_container=False,
+        )
+        prog = basic_program(
+            n3_upf=n3_upf, n3_gnb=src_gnb, extra_pdrs=(fwd,), extra_fars=(fwd_far,)
+        )
+        datapath.install(6, prog)
+        res = datapath.process_ul(_end_marker(src_gnb, n3_upf, 0x400))
+        assert res.verdict == Verdict.END_MARKER
+        (relayed,) = datapath.take_pending()
+        ip = IP if n3_upf.version == 4 else IPv6
+        outer = ip(relayed.output)
+        assert outer.dst == str(target) and outer.src == str(n3_upf)
+        gtp = outer[GTP_U_Header]
+        assert (gtp.gtp_type, gtp.teid, gtp.E, gtp.length) == (254, 0x500, 0, 0)
+        assert not outer.haslayer(GTPPDUSessionContainer)
+        sent = outer[UDP].chksum
+        check = ip(relayed.output)
+        del check[UDP].chksum
+        # (IPv4: none, 0, as on every GTP-U packet we build; IPv6: the one scapy computes)
+        assert sent == (ip(raw(check))[UDP].chksum if n3_upf.version == 6 else 0)
+        datapath.remove(6)
+
+
+def test_end_marker_not_relayed(datapath: LocalDatapath) -> None:
+    """An End Marker whose F-TEID's FARs create no GTP-U header (N3 uplink: decapsulated to
+    N6), or drop, or whose TEID is no session's, is consumed as before: dropped as GTP-U
+    signalling, nothing sent (no Error Indication: TS 29.281 7.3.1 answers G-PDUs only)."""
+    datapath.install(5, _iupf_program(dl_action=ApplyAction.DROP))
+    for teid in (UL_TEID, N9_TEID, 0xDEAD):
+        res = datapath.process_ul(_end_marker(N3_GNB, N3_UPF, teid))
+        assert res.verdict == Verdict.DROP
+        assert res.drop_reason == "GTP-U signalling message consumed"
+        assert res.output == b"" and datapath.take_pending() == []
+    assert datapath.counters().drops["GTP-U signalling message consumed"] == 3
 
 
 def test_time_driven_events_use_the_clock(datapath: LocalDatapath) -> None:

@@ -105,3 +105,78 @@ def test_n9_downlink_reencapsulated_to_the_gnb(lab: Lab) -> None:
     (g,) = lab.vpp.captured(1, cap, 1)
     assert g[Ether].dst == ROUTER_MAC and g[IP].src == UE
     program(lab, 0x90, DELETE, [])
+
+
+def test_end_marker_relayed_from_n9_to_the_gnb(lab: Lab) -> None:
+    """TS 29.281 7.3.2, TS 23.502 4.9.1.2.3: the End Marker the PSA sends on the N9 F-TEID
+    goes on to the gNB on the FAR's tunnel (its TEID, a PDU Session Container with the
+    received QFI, no T-PDU), counted by no URR; one on the N3 uplink F-TEID (its FAR
+    decapsulates) is consumed."""
+    urr_ids = [1, 0, 0, 0]
+    rules = [
+        pdr(
+            1,
+            source_interface=ACCESS,
+            has_fteid=True,
+            fteid_addr=N3_UPF,
+            teid=0x910,
+            outer_header_removal=0,
+            network_instance=1,
+            urr_ids=urr_ids,
+        ),
+        pdr(
+            3,
+            source_interface=CORE,
+            has_fteid=True,
+            fteid_addr=N3_UPF,
+            teid=0x913,
+            outer_header_removal=0,
+            network_instance=1,
+            far_id=2,
+            urr_ids=urr_ids,
+        ),
+        far(1, destination_interface=CORE, network_instance=2),
+        far(
+            2,
+            destination_interface=ACCESS,
+            network_instance=1,
+            ohc=1,
+            ohc_peer=N3_GNB,
+            ohc_teid=0x912,
+            ohc_src=N3_UPF,
+            pdu_session_container=True,
+        ),
+        {
+            "kind": 3,
+            "r": {"urr": {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0]}},
+        },
+    ]
+    program(lab, 0x91, CREATE, rules)
+
+    def end_marker(teid: int) -> Ether:
+        return (
+            Ether(src=GNB_MAC, dst=lab.n3_mac)
+            / IP(src=PSA, dst=N3_UPF)
+            / UDP(sport=2152, dport=2152)
+            / GTP_U_Header(teid=teid, gtp_type=254)
+            / GTPPDUSessionContainer(type=0, QFI=7)
+        )
+
+    cap = lab.vpp.capture(0, "emrelay", 1)
+    lab.vpp.send(0, [end_marker(0x913)], "emrelay")
+    (g,) = lab.vpp.captured(0, cap, 1)
+    assert g[Ether].dst == GNB_MAC
+    assert g[IP].src == N3_UPF and g[IP].dst == N3_GNB
+    assert g[UDP].sport == 2152 and g[UDP].dport == 2152
+    gtp = g[GTP_U_Header]
+    assert gtp.gtp_type == 254 and gtp.teid == 0x912
+    psc = g[GTPPDUSessionContainer]
+    assert psc.type == 0 and psc.QFI == 7 and bytes(psc.payload) == b""
+    r = lab.api.upf_usage_get(seid=0x91, urr_id=1, reset=False)
+    assert r.retval == 0 and r.n_usage == 1
+    assert r.usage[0].pkts_dl == 0 and r.usage[0].pkts_ul == 0
+    # on the uplink F-TEID: consumed, nothing sent
+    cap = lab.vpp.capture(0, "emdrop", 1)
+    lab.vpp.send(0, [end_marker(0x910)], "emdrop")
+    assert lab.vpp.captured(0, cap, 1, timeout=1.0) == []
+    program(lab, 0x91, DELETE, [])

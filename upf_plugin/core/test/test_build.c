@@ -96,6 +96,37 @@ test_echo_error_end_marker (void **st)
   assert_int_equal (n, 8);
 }
 
+/* An End Marker written on a FAR's GTP-U template (the relay of a received one) is the one
+ * upf_build_end_marker builds for the template's tunnel: IPv4 and IPv6 (its UDP checksum),
+ * with and without PDU Session Container. */
+static void
+test_end_marker_on_template (void **st)
+{
+  static const uint8_t v6s[16] = { 0x20, 0x01, 0xd, 0xb8, [15] = 1 };
+  static const uint8_t v6d[16] = { 0x20, 0x01, 0xd, 0xb8, [15] = 2 };
+  upf_ip_t srcs[2] = { upf_ip4 (IP4 (10, 0, 0, 1)) }, dsts[2] = { upf_ip4 (IP4 (10, 0, 0, 2)) };
+  (void)st;
+  memcpy (srcs[1].b, v6s, 16);
+  memcpy (dsts[1].b, v6d, 16);
+  for (int f = 0; f < 2; f++)
+    for (int psc = 0; psc < 2; psc++)
+      {
+        upf_encap_t t;
+        uint8_t got[128], want[128], msg[16];
+        uint32_t n, m, hl;
+        assert_int_equal (
+          upf_encap_init (&t, &srcs[f], &dsts[f], 0x1234, psc ? UPF_PSC_DL : 0, UPF_DSCP_NONE), 0);
+        n = upf_encap_write_end_marker (&t, got, 7);
+        m = upf_build_end_marker (0x1234, psc, psc ? 7 : 0, msg);
+        hl = f ? 48 : 28;
+        memcpy (want + hl, msg, m);
+        assert_int_equal (upf_build_ip_udp (want, &srcs[f], &dsts[f], 2152, 2152, want + hl, m),
+                          hl);
+        assert_int_equal (n, hl + m);
+        assert_memory_equal (got, want, n);
+      }
+}
+
 static void
 test_ip_udp_wrapper (void **st)
 {
@@ -170,6 +201,7 @@ main (void)
     cmocka_unit_test (test_encap_ipv4_psc_dscp),
     cmocka_unit_test (test_encap_ipv6_checksum),
     cmocka_unit_test (test_echo_error_end_marker),
+    cmocka_unit_test (test_end_marker_on_template),
     cmocka_unit_test (test_ip_udp_wrapper),
     cmocka_unit_test (test_supported_ext_hdr_notification),
     cmocka_unit_test (test_outer_ipv6_gpdu),

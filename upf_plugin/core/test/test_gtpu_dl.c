@@ -379,6 +379,175 @@ test_fteid_of_both_directions_refused (void **st)
   assert_non_null (strstr (err, "F-TEID"));
 }
 
+/* An End Marker from the PSA on the N9 F-TEID (with_psc: a PDU Session Container with qfi):
+ * PSA -> our N9 address, TEID teid. */
+/* Install p's program again in the session s (a modification). */
+static void
+reinstall_iupf (upf_ctx_t *c, upf_session_t *s, iupf_t *p)
+{
+  char err[128];
+  if (upfcore_session_install (c, s, &p->d, err, sizeof (err)))
+    fail_msg ("install: %s", err);
+}
+
+static uint32_t
+mk_em (uint8_t *pkt, uint32_t teid, int with_psc, uint8_t qfi)
+{
+  upf_ip_t src = upf_ip4 (N9_PSA), dst = upf_ip4 (N9_UPF);
+  return upfcore_build_end_marker (&src, &dst, teid, with_psc, qfi, pkt, 128);
+}
+
+/* The End Marker relayed on tunnel i of verdict v: checks it is IPv4/UDP/GTP-U from our N3
+ * address to the gNB, message type 254, TEID teid, a PDU Session Container with qfi when
+ * psc; returns its FAR ID. */
+static uint32_t
+check_relayed (const upf_verdict_t *v, unsigned i, uint32_t teid, int psc, uint8_t qfi)
+{
+  uint8_t out[256];
+  uint32_t info[6], n = upfcore_end_marker_packet (v, i, out, sizeof (out), info);
+  upf_outer_t o;
+  upf_gtpu_t g;
+  assert_int_equal (n, psc ? 28 + 16 : 28 + 8);
+  assert_int_equal (upf_parse_outer (out, n, &o), UPF_MALFORMED_NONE);
+  assert_memory_equal (o.src.b, upf_ip4 (N3_UPF).b, 16);
+  assert_memory_equal (o.dst.b, upf_ip4 (N3_GNB).b, 16);
+  assert_int_equal (o.dport, 2152);
+  assert_int_equal (upf_parse_gtpu (out + o.payload_offset, o.payload_len, &g), UPF_MALFORMED_NONE);
+  assert_int_equal (g.type, UPF_GTPU_END_MARKER);
+  assert_int_equal (g.teid, teid);
+  assert_int_equal (g.payload_len, 0);
+  assert_int_equal (g.has_pdu_session_container, psc);
+  if (psc)
+    assert_int_equal (g.qfi, qfi);
+  assert_int_equal (info[2], UPF_IF_ACCESS);
+  assert_int_equal (info[4], qfi);
+  assert_int_equal (info[5], teid);
+  return info[1];
+}
+
+/* TS 29.281 7.3.2, TS 23.502 4.9.1.3.3: the End Marker the PSA sends on the N9 path goes on
+ * to the NG-RAN on the tunnel of the F-TEID's FAR, with its PDU Session Container's QFI;
+ * nothing is counted, nothing policed. */
+static void
+test_end_marker_relayed_to_access (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[256], out[256];
+  uint32_t n, info[6];
+  (void)st;
+  mk_iupf (&p, 8000); /* a DL MBR of 1 kB/s: a G-PDU of 1500 bytes would empty it */
+  s = install_iupf (c, &p);
+  n = mk_em (pkt, N9_TEID, 1, 5);
+  assert_int_equal (upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)), 0);
+  assert_int_equal (v.verdict, UPF_VERDICT_END_MARKER);
+  assert_int_equal (v.gtpu_type, UPF_GTPU_END_MARKER);
+  assert_int_equal (v.seid, 1);
+  assert_int_equal (v.teid, N9_TEID);
+  assert_int_equal (v.pdr_id, 2);
+  assert_int_equal (v.far_id, 2);
+  assert_int_equal (v.qfi, 5);
+  assert_int_equal (check_relayed (&v, 0, 0x200, 1, 5), 2);
+  assert_int_equal (upfcore_end_marker_packet (&v, 1, out, sizeof (out), info), 0);
+  /* without a container: the FAR's template still adds one, QFI 0 */
+  n = mk_em (pkt, N9_TEID, 0, 0);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_END_MARKER);
+  check_relayed (&v, 0, 0x200, 1, 0);
+  /* a QER's QFI is the one sent, as for a G-PDU */
+  p.qer[0].qfi = 9;
+  reinstall_iupf (c, s, &p);
+  n = mk_em (pkt, N9_TEID, 1, 5);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  check_relayed (&v, 0, 0x200, 1, 9);
+  /* without PDU Session Container in the FAR: none */
+  p.far[1].ohc_flags = 0;
+  reinstall_iupf (c, s, &p);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  check_relayed (&v, 0, 0x200, 0, 9);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_DL] + u.pkts[UPF_VOL_UL], 0);
+  assert_int_equal (c->stats.drops[UPF_DROP_GTPU_SIGNALLING], 0);
+  upfcore_ctx_delete (c);
+}
+
+/* Not relayed (dropped as GTP-U signalling, no Error Indication): an End Marker for no
+ * F-TEID, one whose F-TEID's FAR decapsulates (N3 -> N6), drops or buffers. */
+static void
+test_end_marker_not_relayed (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  uint8_t pkt[256], out[256];
+  uint32_t n;
+  upf_ip_t gnb = upf_ip4 (N3_GNB), n3 = upf_ip4 (N3_UPF);
+  (void)st;
+  mk_iupf (&p, 0);
+  s = install_iupf (c, &p);
+  n = mk_em (pkt, 0x999, 0, 0);
+  assert_int_equal (upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)), 0);
+  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
+  assert_int_equal (v.drop_reason, UPF_DROP_GTPU_SIGNALLING);
+  n = upfcore_build_end_marker (&gnb, &n3, 0x100, 0, 0, pkt, sizeof (pkt));
+  assert_int_equal (upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)), 0);
+  assert_int_equal (v.drop_reason, UPF_DROP_GTPU_SIGNALLING);
+  assert_int_equal (upfcore_end_marker_packet (&v, 0, out, sizeof (out), (uint32_t[6]){ 0 }), 0);
+  p.far[1].apply_action = UPF_AA_DROP;
+  reinstall_iupf (c, s, &p);
+  n = mk_em (pkt, N9_TEID, 0, 0);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  assert_int_equal (v.drop_reason, UPF_DROP_GTPU_SIGNALLING);
+  assert_int_equal (c->stats.drops[UPF_DROP_GTPU_SIGNALLING], 3);
+  upfcore_ctx_delete (c);
+}
+
+/* One End Marker per distinct tunnel of the F-TEID's PDRs: two PDRs on the N9 F-TEID whose
+ * FARs go to two gNB TEIDs get one each; to the same TEID, one. The vector path agrees. */
+static void
+test_end_marker_once_per_tunnel (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v, w[3];
+  uint8_t pkt[256], out[256];
+  const uint8_t *pkts[3] = { pkt, pkt, pkt };
+  uint32_t n, lens[3], info[6];
+  (void)st;
+  mk_iupf (&p, 0);
+  p.pdr[2].pdi_flags |= UPF_PDI_FTEID;
+  p.pdr[2].teid = N9_TEID;
+  p.pdr[2].fteid_addr = upf_ip4 (N9_UPF);
+  p.pdr[2].outer_header_removal = UPF_OHR_GTPU_UDP_IPV4;
+  s = install_iupf (c, &p);
+  n = mk_em (pkt, N9_TEID, 0, 0);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_END_MARKER);
+  assert_int_equal (check_relayed (&v, 0, 0x200, 1, 0), 2);
+  assert_int_equal (check_relayed (&v, 1, 0x201, 1, 0), 3);
+  assert_int_equal (upfcore_end_marker_packet (&v, 2, out, sizeof (out), info), 0);
+  lens[0] = lens[1] = lens[2] = n;
+  upf_ul_process_vec (c, &c->stats, pkts, lens, 3, 1000, w);
+  for (int i = 0; i < 3; i++)
+    {
+      assert_int_equal (w[i].verdict, UPF_VERDICT_END_MARKER);
+      assert_ptr_equal (w[i].encap, v.encap);
+      assert_int_equal (w[i].inner_offset, v.inner_offset);
+      assert_int_equal (w[i].teid, N9_TEID);
+    }
+  p.far[2].ohc_teid = 0x200;
+  reinstall_iupf (c, s, &p);
+  upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+  assert_int_equal (check_relayed (&v, 0, 0x200, 1, 0), 2);
+  assert_int_equal (upfcore_end_marker_packet (&v, 1, out, sizeof (out), info), 0);
+  upfcore_ctx_delete (c);
+}
+
 int
 main (void)
 {
@@ -392,6 +561,9 @@ main (void)
     cmocka_unit_test (test_vector_path),
     cmocka_unit_test (test_n9_downlink_buffering_far_drops),
     cmocka_unit_test (test_fteid_of_both_directions_refused),
+    cmocka_unit_test (test_end_marker_relayed_to_access),
+    cmocka_unit_test (test_end_marker_not_relayed),
+    cmocka_unit_test (test_end_marker_once_per_tunnel),
   };
   return cmocka_run_group_tests (tests, 0, 0);
 }

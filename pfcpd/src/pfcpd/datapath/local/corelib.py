@@ -707,6 +707,10 @@ FUNCTIONS: dict[str, tuple[object, list[object] | None]] = {
         c_u32,
         [ctypes.POINTER(VerdictT), ctypes.c_uint, _u8p, _u8p, c_u32],
     ),
+    "upfcore_end_marker_packet": (
+        c_u32,
+        [ctypes.POINTER(VerdictT), ctypes.c_uint, _u8p, c_u32, ctypes.POINTER(c_u32)],
+    ),
     "upfcore_build_end_marker": (
         c_u32,
         [ctypes.POINTER(IpT), ctypes.POINTER(IpT), c_u32, ctypes.c_int, c_u8, _u8p, c_u32],

@@ -71,6 +71,7 @@ class Verdict(enum.IntEnum):
     FORWARD = 1
     BUFFER = 2
     ECHO_REQUEST = 3
+    END_MARKER = 4  # a received End Marker relayed: the End Markers sent are in take_pending
 
 
 @dataclass(frozen=True)
@@ -1297,9 +1298,10 @@ class LocalDatapath(Datapath, ShapedInstall):
             return self._result(n, buf)
 
     def take_pending(self) -> list[PacketResult]:
-        """Packets to transmit that no received packet caused, in the order an install
-        queued them: the End Markers of the old paths first, then the DL buffers flushed
-        after the FAR change (to the new paths)."""
+        """Packets to transmit besides a processed packet's own output: those an install
+        queued, in its order (the End Markers of the old paths first, then the DL buffers
+        flushed after the FAR change, to the new paths), and the End Markers a received End
+        Marker is relayed as (its result's verdict END_MARKER)."""
         with self._lock:
             out, self._pending_tx = self._pending_tx, []
             return out
@@ -1417,6 +1419,8 @@ class LocalDatapath(Datapath, ShapedInstall):
         duplicates: tuple[Duplicate, ...] = ()
         if v.verdict == Verdict.FORWARD and v.n_dupl:
             duplicates = tuple(self._duplicate(v, i, received) for i in range(v.n_dupl))
+        elif v.verdict == Verdict.END_MARKER:
+            self._relay_end_marker(v)
         return PacketResult(
             verdict=Verdict(v.verdict),
             drop_reason=self.core.drop_names[v.drop_reason],
@@ -1448,6 +1452,33 @@ class LocalDatapath(Datapath, ShapedInstall):
             forwarding_policy=d.forwarding_policy,
             output=ctypes.string_at(self._out, n),
         )
+
+    def _relay_end_marker(self, v: corelib.VerdictT) -> None:
+        """A received End Marker's relay (TS 29.281 7.3.2; the core's END_MARKER verdict):
+        one End Marker per distinct GTP-U tunnel of its F-TEID's forwarding FARs, queued
+        for `take_pending`. Under the lock."""
+        info = (ctypes.c_uint32 * 6)()
+        i = 0
+        while n := self._lib.upfcore_end_marker_packet(
+            ctypes.byref(v), i, self._out, MAX_PACKET, info
+        ):
+            self._pending_tx.append(
+                PacketResult(
+                    verdict=Verdict.FORWARD,
+                    drop_reason=self.core.drop_names[0],
+                    malformed=None,
+                    seid=v.seid,
+                    pdr_id=info[0],
+                    far_id=info[1],
+                    qfi=info[4],
+                    teid=info[5],
+                    destination_interface=info[2],
+                    output=ctypes.string_at(self._out, n),
+                    encapsulated=True,
+                    network_instance=info[3],
+                )
+            )
+            i += 1
 
     def _end_markers(
         self,
