@@ -468,7 +468,7 @@ upf_encap_write_end_marker (const upf_encap_t *t, uint8_t *dst, uint8_t qfi)
   uint8_t *g = dst + t->gtpu_offset, old[2];
   if (t->kind != UPF_ENCAP_GTPU)
     return 0;
-  upf_encap_write (t, dst, dst + t->len, 0, qfi, 0);
+  upf_encap_write (t, dst, dst + t->len, 0, qfi, 0, 0);
   memcpy (old, g, 2);
   g[1] = UPF_GTPU_END_MARKER;
   if (t->is_ip6)
