@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from oracles import tshark_ies
 from session_harness import (
     Harness,
     cause,
@@ -25,12 +26,15 @@ from session_harness import (
     urr,
     usage_reports,
 )
+from test_pfd_and_sets import dl, pfd_request
 
 from pfcpd.datapath.interface import DatapathEvent, EventType, SessionProgram, Usage
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
+from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.session import MemoryJournal
 from pfcpd.session.usage import Counts
@@ -447,3 +451,87 @@ def test_a_time_quota_event_from_before_a_grant_is_not_reported(ht: Harness) -> 
     assert not held
     assert cause(h.modify(seid, g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("TIMQU")))) == 1
     assert h.dp.process_ul(packet).verdict == Verdict.FORWARD
+
+
+def _application_session(h: Harness, *app_pdi_ue: IE) -> int:
+    """The PFDs of "web" (UDP from port 443) provisioned; PDRs 1 and 2 (no application) link
+    URR 1, and PDR 3, downlink, whose PDI names "web" (with the UE IP Address given, none
+    if none is), links URR 2: both report START and STOPT (an Inactivity Detection Time of
+    2 s), as an SMF sets up for the PCF's APP_STA/APP_STO. The uplink TEID."""
+    web = TR.PFDContents(fd=b"permit out 17 from any 443 to assigned")
+    assert cause(h.request(pfd_request("web", web))) == 1
+    far3 = g(T.CREATE_FAR, S.FARID(3), *dl_far(3, teid=0x333).ies[1:])
+    pdi = g(T.PDI, S.SourceInterface(1), X.NetworkInstance("internet"), *app_pdi_ue)
+    pdi.ies.append(X.ApplicationID("web"))
+    pdr3 = g(T.CREATE_PDR, S.PDRID(3), S.Precedence(10), pdi, S.FARID(3), S.URRID(2))
+    idt = S.InactivityDetectionTime(2)
+    rules = (urr(1, "START", "STOPT", idt=idt), urr(2, "START", "STOPT", idt=idt))
+    return _teid(h, ul_pdr(), dl_pdr(), pdr3, ul_far(), dl_far(), far3, qer(), *rules)
+
+
+_ADI_FIELDS = ("pfcp.application_id_str", "pfcp.application_instance_id", "pfcp.pdr_id")
+Fields = dict[str, list[str]]  # tshark's fields of an IE: name -> every value shown
+
+
+def _application_reports(
+    sent: list[Message],
+) -> dict[int, tuple[list[str], Fields | None, Fields | None]]:
+    """URR ID -> (its Usage Report's triggers, its Application Detection Information (as
+    tshark's PFCP dissector reads it: field -> values, of it and its IEs) or None, its UE IP
+    Address (tshark's fields) or None); tshark reads each Usage Report as pfcpd built it."""
+    out: dict[int, tuple[list[str], Fields | None, Fields | None]] = {}
+    reports = [m for m in sent if m.msg_type == M.SESSION_REPORT_REQUEST]
+    for message in tshark_ies([encode(m) for m in reports]):
+        for report in (ie for ie in message if ie.type == T.USAGE_REPORT_REPORT_REQUEST):
+            (urr_id,) = report.all(T.URR_ID)
+            (trigger,) = report.all(T.USAGE_REPORT_TRIGGER)
+            on = [name for name, values in trigger.fields.items() if values == ["1"]]
+            names = sorted(name.split(".")[-1].upper() for name in on)
+            adis = report.all(T.APPLICATION_DETECTION_INFORMATION)
+            adi: Fields | None = None
+            if adis:
+                (one,) = adis
+                adi = {k: v for c in one.children for k, v in c.fields.items() if k in _ADI_FIELDS}
+            ues = report.all(T.UE_IP_ADDRESS)
+            ue = ues[0].fields if ues else None
+            out[int(urr_id.fields["pfcp.urr_id"][0])] = (names, adi, ue)
+    return out
+
+
+def test_start_and_stop_of_application_traffic_report_the_application(ht: Harness) -> None:
+    """TS 29.244 8.2.19 (START, STOPT: the start or stop of an SDF's or an application's
+    traffic), Table 7.5.8.3-1 (Usage Report in the Session Report Request: the Application
+    Detection Information "shall be present if application detection information needs to
+    be reported"), Table 7.5.8.3-2 (its Application ID identifies the application whose
+    traffic started or stopped; the PDR ID, optional, the PDR that detected it).
+
+    A packet of "web" matches PDR 3, whose PDI names the application: the START and then
+    the STOPT Usage Reports of its URR 2 carry an Application Detection Information with
+    Application ID "web" and PDR ID 3 (read by tshark's PFCP dissector), and no UE IP
+    Address (PDR 3's PDI gives one). URR 1, of PDRs naming no application, reports START
+    and STOPT of its traffic without one."""
+    teid = _application_session(ht, A.UEIPAddress(choose_v4=True))
+    assert ht.dp.process_dl(dl(443)).pdr_id == 3  # the application's traffic
+    assert ht.dp.process_ul(gtpu(ul_packet(UE), teid)).pdr_id == 1
+    web = {"pfcp.application_id_str": ["web"], "pfcp.pdr_id": ["3"]}
+    for step, trigger in ((1.0, "START"), (2.5, "STOPT")):
+        sent = ht.advance(step)
+        reports = _application_reports(sent)
+        assert reports == {1: ([trigger], None, None), 2: ([trigger], web, None)}
+        ht.answer_all(sent)
+
+
+def test_application_traffic_of_a_pdi_without_ue_address_reports_the_ue_address(
+    ht: Harness,
+) -> None:
+    """TS 29.244 Table 7.5.8.3-1: the Usage Report carries the UE IP Address when the start
+    or stop of an application is detected and no UE IP address was provided in the PDI.
+    PDR 3's PDI names "web" and gives no UE IP Address: its URR's START report carries the
+    session's (the one chosen for PDR 1, 10.45.0.1; S/D 0, outside a PDI)."""
+    _application_session(ht)
+    assert ht.dp.process_dl(dl(443)).pdr_id == 3
+    reports = _application_reports(ht.advance(1.0))
+    [(triggers, adi, ue)] = reports.values()
+    assert list(reports) == [2] and triggers == ["START"] and adi is not None
+    assert ue is not None and ue["pfcp.ue_ip_addr_ipv4"] == [UE]
+    assert ue["pfcp.ue_ip_address_flag.sd"] == ["0"]

@@ -25,15 +25,16 @@ from ..datapath.interface import (
     Usage,
 )
 from ..pfcp import IE, Cause, Grouped, IEType, Message, MessageType
-from ..pfcp.ies_address import FTEID
+from ..pfcp.ies_address import FTEID, UEIPAddress
 from ..pfcp.ies_flags import PFCPSRRspFlags, ReportType, UsageReportTrigger
 from ..pfcp.ies_scalar import PDRID
+from ..pfcp.ies_text import ApplicationID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
 from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
 from .dldr import Episode, pdr_far
 from .errors import RuleError
 from .paths import PathReporting
-from .rules import ie_value
+from .rules import RuleSet, ie_value
 from .session import Session
 from .session_set import fq_csids, group_id
 from .state import PendingReport, Staged, seids_of
@@ -67,6 +68,8 @@ _EVENT_TRIGGER = {
     EventType.TIME_THRESHOLD: "TIMTH",
     EventType.TIME_QUOTA: "TIMQU",
 }
+# The triggers whose Usage Report tells the application detected (`application_detected`)
+_APPLICATION_TRIGGERS = frozenset({"START", "STOPT"})
 
 
 class Reporting(PathReporting):
@@ -321,11 +324,12 @@ class Reporting(PathReporting):
             for u, trig in due.items()
             if u in session.urrs and measures(tuple(trig))
         )
-        groups = [
-            group
-            for urr_id, trig in due.items()
-            if urr_id in session.urrs
-            for group in self._report(
+        groups: list[Grouped] = []
+        rules: RuleSet | None = None
+        for urr_id, trig in due.items():
+            if urr_id not in session.urrs:
+                continue
+            made = self._report(
                 session,
                 urr_id,
                 tuple(sorted(trig)),
@@ -333,7 +337,11 @@ class Reporting(PathReporting):
                 T.USAGE_REPORT_REPORT_REQUEST,
                 frozenset(checked.get(urr_id, ())) if checked else frozenset(),
             )
-        ]
+            if session.apps and not trig.isdisjoint(_APPLICATION_TRIGGERS):
+                if rules is None:  # (decoded once, for the reports that need it)
+                    rules = session.rules
+                made[-1].ies += application_detected(rules, urr_id)
+            groups += made
         if not groups:
             return
         label = ",".join(sorted({t for trig in due.values() for t in trig}))
@@ -746,3 +754,52 @@ def _triggered(group: Grouped, trigger: str) -> bool:
     """The Usage Report's Usage Report Trigger names ``trigger``."""
     triggers = group.get(T.USAGE_REPORT_TRIGGER)
     return isinstance(triggers, UsageReportTrigger) and triggers.has(trigger)
+
+
+def application_detected(rules: RuleSet, urr_id: int) -> list[IE]:
+    """What a Usage Report of START or STOPT of URR ``urr_id`` says of the application
+    whose traffic started or stopped (TS 29.244 8.2.19, Table 7.5.8.3-1): when
+    the PDRs that link the URR and whose PDI names an Application ID name one application,
+    an Application Detection Information with that Application ID (Table 7.5.8.3-2), and
+    the PDR ID when one PDR names it (which PDR's packets the URR counted is not known
+    apart); a UE IP Address (S/D 0: outside a PDI) when a PDI of theirs gives none, the
+    session's first of its PDRs'. No Application Instance ID or Flow Information: START and
+    STOPT come from the URR's counts, which tell no flow (not deducible). A URR of PDRs of
+    several applications (the counts do not tell which started) or of none: nothing."""
+    apps: dict[str, list[int]] = {}
+    without_ue = False
+    for pdr_id, pdr in rules.pdr.items():
+        pdi = pdr.get(T.PDI)
+        if not isinstance(pdi, Grouped):
+            continue
+        app = pdi.get(T.APPLICATION_ID)
+        if not isinstance(app, ApplicationID) or not any(
+            u.value == urr_id  # type: ignore[attr-defined]
+            for u in pdr.get_all(T.URR_ID)
+        ):
+            continue
+        apps.setdefault(app.text, []).append(pdr_id)
+        without_ue = without_ue or pdi.get(T.UE_IP_ADDRESS) is None
+    if len(apps) != 1:
+        return []
+    [(app_id, pdr_ids)] = apps.items()
+    adi: list[IE] = [ApplicationID(app_id)]
+    if len(pdr_ids) == 1:
+        adi.append(PDRID(pdr_ids[0]))
+    out: list[IE] = [Grouped(T.APPLICATION_DETECTION_INFORMATION, adi)]
+    if without_ue:
+        ue = _session_ue(rules)
+        if ue is not None:
+            out.append(ue)
+    return out
+
+
+def _session_ue(rules: RuleSet) -> UEIPAddress | None:
+    """The UE IP Address of the first of the session's PDRs whose PDI gives one (its chosen
+    address filled in), as a Usage Report carries it (S/D 0), or None."""
+    for pdr in rules.pdr.values():
+        pdi = pdr.get(T.PDI)
+        ue = pdi.get(T.UE_IP_ADDRESS) if isinstance(pdi, Grouped) else None
+        if isinstance(ue, UEIPAddress) and (ue.ipv4 is not None or ue.ipv6 is not None):
+            return UEIPAddress(ue.ipv4, ue.ipv6)
+    return None
