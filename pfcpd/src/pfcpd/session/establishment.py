@@ -41,11 +41,10 @@ class Establishment(ShapeLearning):
         cp_seid = establishment_peer_seid(req)
         fseid = req.get(T.F_SEID)
         assert isinstance(fseid, FSEID)
-        by_seid = self._by_cp.get(peer.node_id)
-        existing = None if by_seid is None else by_seid.get(cp_seid)
-        if existing is not None:
-            # The CP's F-SEID names a session it already has here: refused, as upg-vpp
-            # does ("Duplicate F-SEID"); the CP deletes it first or uses another SEID.
+        if self._cp_session(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6) is not None:
+            # The CP's F-SEID names a session it already has here (its SEID at one of its
+            # addresses, TS 29.244 5.6.2): refused, as upg-vpp does ("Duplicate F-SEID");
+            # the CP deletes it first or uses another SEID.
             return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
@@ -136,8 +135,8 @@ class Establishment(ShapeLearning):
             self._free(alloc)
 
         refusal = (cp_seid, node_id)
-        if self._vacated:  # (a session of this batch had this CP SEID: `_cp_follow`)
-            self._cp_follow(peer.node_id, cp_seid)
+        if self._vacated:  # (a session of this batch had this CP F-SEID: `_cp_follow`)
+            self._cp_follow(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6)
         self._stage(req, refusal, undo, self.metrics.established.inc)
         idle = req.get(T.USER_PLANE_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
         if idle is not None:
