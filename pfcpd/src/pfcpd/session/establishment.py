@@ -54,6 +54,7 @@ class Establishment(ShapeLearning):
         shape = self.memos.establishments.get(key) if key is not None else None
         alloc = Allocations()
         rules: RuleSet | None = None
+        given_ue = False  # (a UE address the CP gave taken from a pool: no shape of it)
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
                 # (answered from its octets when the shape's template names this Node ID)
@@ -72,7 +73,7 @@ class Establishment(ShapeLearning):
                     self._take_restored(rules, alloc)
                 else:
                     self._check_given_fteids(rules.pdr.values())
-                    self._check_given_ue(rules.pdr.values())
+                    given_ue = self._take_given_ue(rules.pdr.values(), alloc)
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -146,7 +147,9 @@ class Establishment(ShapeLearning):
             return shape.answer.answer(req.seq, cp_seid, list(created), seid)
         assert isinstance(created, list)
         ies: list[IE] = [node_id, ACCEPTED, self._up_fseid(seid), *created]
-        if rules is not None and key is not None:
+        if rules is not None and key is not None and not given_ue:
+            # (a request giving a UE address of a pool is never taken by shape: each one
+            # checks and takes it, `_take_given_ue`; its shape repeats that address)
             self._learn(key, req, rules, encoded, program, session, created, node_id)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
