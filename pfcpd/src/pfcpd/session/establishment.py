@@ -41,7 +41,13 @@ class Establishment(ShapeLearning):
         cp_seid = establishment_peer_seid(req)
         fseid = req.get(T.F_SEID)
         assert isinstance(fseid, FSEID)
-        if self._cp_session(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6) is not None:
+        by_key = self._by_cp.get(peer.node_id)
+        if (
+            by_key is not None
+            # (the usual new SEID of a CP with one address: no call)
+            and (cp_seid in by_key or peer.node_id in self._cp_other)
+            and self._cp_session(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6) is not None
+        ):
             # The CP's F-SEID names a session it already has here (its SEID at one of its
             # addresses, TS 29.244 5.6.2): refused, as upg-vpp does ("Duplicate F-SEID");
             # the CP deletes it first or uses another SEID.

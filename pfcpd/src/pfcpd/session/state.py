@@ -501,7 +501,12 @@ class EngineState:
 
     def _add(self, session: Session) -> None:
         self.sessions[session.up_seid] = session
-        self._cp_put(session.cp_node_id, session.cp_seid, session.up_seid, _addresses(session))
+        self._cp_put(
+            session.cp_node_id,
+            session.cp_seid,
+            session.up_seid,
+            (session.cp_ipv4, session.cp_ipv6),
+        )
         self._refresh_timed(session)
         self._index(session, True)
 
