@@ -244,7 +244,7 @@ def _respun(program: SessionProgram, i: int, reshaped: bool = False) -> SessionP
 def _by_shape(dp: object, program: SessionProgram) -> tuple[bytes, tuple[object, ...]]:
     """The descriptor the datapath ``dp`` installs ``program`` with (its pointers made
     offsets; a kept one with the program's slots written in by the library, which installs
-    nothing without a context), and what it keeps of it, `_ticking` and `_buffering`."""
+    nothing without a context), and what it keeps of it and `_ticking`."""
     from pfcpd.datapath.local.engine import LocalDatapath
 
     assert isinstance(dp, LocalDatapath)
@@ -261,9 +261,9 @@ def _by_shape(dp: object, program: SessionProgram) -> tuple[bytes, tuple[object,
 
 
 def _alone(program: SessionProgram) -> tuple[object, ...]:
-    from pfcpd.datapath.local.engine import _buffering, _kept, _ticking
+    from pfcpd.datapath.local.engine import _kept, _ticking
 
-    return _kept(program), _ticking(program), _buffering(program)
+    return _kept(program), _ticking(program)
 
 
 @pytest.mark.parametrize("name", PROGRAMS)

@@ -69,7 +69,7 @@ def test_a_modification_moves_the_session_to_the_new_cp_fseid(h: Harness) -> Non
     check_index(h.engine)
     assert h.engine._by_cp == {"smf": {0xB: b, 0xC: a}}
     # The old SEID is free: a new session takes it; the new one is A's.
-    assert cause(h.request(establishment(*standard_rules(), cp_seid=0xC))) == 64
+    assert cause(h.request(rules.establishment_request("smf", NEW_CP, 0xC, standard_rules()))) == 64
     c = up_seid(h.request(establishment(*standard_rules(), cp_seid=0xA)))
     assert h.engine._by_cp == {"smf": {0xB: b, 0xC: a, 0xA: c}}
     # Requests about A after it carry the new SEID (deletion: its answer's header).
@@ -141,19 +141,20 @@ def test_reports_after_the_move_carry_the_new_seid(h: Harness) -> None:
 
 
 def test_a_cp_seid_another_session_has_is_refused(h: Harness) -> None:
-    """Refused 64 (as an establishment with that CP F-SEID is), no Offending IE, the
-    header the old SEID's; nothing changes, the rest of the request with it."""
+    """Refused 64 (as an establishment with that CP F-SEID is: TS 29.244 5.6.2, that SEID
+    at that address names the other session), no Offending IE, the header the old SEID's;
+    nothing changes, the rest of the request with it."""
     a = up_seid(h.establish(cp_seid=0xA))
     b = up_seid(h.establish(cp_seid=0xB))
     records = dict(h.journal.records)
     program = h.dp._programs[a]
-    answer = move(h, a, 0xB, rules.update_dl_far(2, 0x999, "192.0.2.77"))
+    answer = move(h, a, 0xB, rules.update_dl_far(2, 0x999, "192.0.2.77"), ipv4=CP[0])
     assert cause(answer) == 64 and answer.seid == 0xA
     assert [ie.type for ie in answer.ies] == [T.CAUSE]
     assert h.engine._by_cp == {"smf": {0xA: a, 0xB: b}}
     assert h.engine.sessions[a].cp_fseid == A.FSEID(0xA, CP[0])
     assert h.journal.records == records and h.dp._programs[a] is program
-    # The same SEID at another address is still b's: a establishment with it too is 64.
+    # The CP F-SEID is still b's: an establishment with it too is 64.
     assert cause(h.request(establishment(*standard_rules(), cp_seid=0xB))) == 64
 
 
@@ -232,12 +233,64 @@ def test_a_move_onto_the_cp_seid_an_undone_deletion_left_is_undone_too(hp: Harne
     answers = h.batch(
         _refuse(h, c),
         Message(M.SESSION_DELETION_REQUEST, 0, [], c),
-        Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xC, NEW_CP)], a),
+        Message(M.SESSION_MODIFICATION_REQUEST, 0, [A.FSEID(0xC, CP[0])], a),
     )
     assert [(m.seq, cause(m)) for m in answers] == [(300, 77), (301, 77), (302, 77)]
     assert h.engine.sessions[a].cp_fseid == A.FSEID(0xA, CP[0])
     assert h.engine._by_cp == {"smf": {0xA: a, 0xC: c}}
     assert h.journal.records == records
+    check_read(h.engine)
+
+
+def test_a_seid_another_session_has_at_other_addresses_is_taken(h: Harness) -> None:
+    """TS 29.244 5.6.2 (a SEID names a session at an IP address of the CP) and 7.5.4.1: A's
+    new CP F-SEID (0xB, 127.0.0.9) has B's SEID (0xB, 127.0.0.2) at another address: another
+    CP F-SEID, accepted (the index keys it by SEID and addresses). A then takes another
+    address with that SEID (its entry follows); a move the journal refuses is undone; each
+    F-SEID stays its session's, the CP's sessions read in the engine's order, after a
+    restart too."""
+    a = up_seid(h.establish(cp_seid=0xA))
+    b = up_seid(h.establish(cp_seid=0xB))
+    answer = move(h, a, 0xB)
+    assert cause(answer) == 1 and answer.seid == 0xB
+    assert h.engine._by_cp == {"smf": {0xB: b, (0xB, NEW_CP, None): a}}
+    check_read(h.engine)
+    assert cause(h.request(establishment(*standard_rules(), cp_seid=0xB))) == 64
+    assert cause(h.request(rules.establishment_request("smf", NEW_CP, 0xB, standard_rules()))) == 64
+    answer = move(h, a, 0xB, ipv4="127.0.0.10")
+    assert cause(answer) == 1 and answer.seid == 0xB
+    assert h.engine._by_cp == {"smf": {0xB: b, (0xB, "127.0.0.10", None): a}}
+    check_read(h.engine)
+    h.journal.fail_next = 1
+    assert cause(move(h, a, 0xB)) == 77
+    assert h.engine.sessions[a].cp_fseid == A.FSEID(0xB, "127.0.0.10")
+    check_read(h.engine)
+    c = up_seid(h.request(rules.establishment_request("smf", NEW_CP, 0xB, standard_rules())))
+    check_read(h.engine)
+    assert h.engine._cp_seids("smf") == [a, b, c]
+    with restarted(h, 3) as engine:
+        check_read(engine)
+        assert engine._cp_seids("smf") == [a, b, c]
+
+
+def test_an_establishment_on_the_address_an_undone_change_left_is_undone_too(
+    hp: Harness,
+) -> None:
+    """One batch: a modification giving A (0xA, 127.0.0.2) the CP F-SEID (0xA, 127.0.0.9)
+    that the datapath refuses, then an establishment with (0xA, 127.0.0.2), which A left
+    (TS 29.244 5.6.2: a free CP F-SEID). A's change is undone, A back on its old F-SEID:
+    the establishment, which took it, is undone and refused 77 with it, so that no two
+    sessions share a CP F-SEID."""
+    h = hp
+    assert isinstance(h.dp, Pipelined)
+    a = up_seid(h.establish(cp_seid=0xA))
+    _refuse_once(h, a)
+    change = _refuse(h, a)
+    change.ies.append(A.FSEID(0xA, NEW_CP))
+    answers = h.batch(change, establishment(*standard_rules(), cp_seid=0xA))
+    assert [(m.seq, cause(m)) for m in answers] == [(300, 77), (301, 77)]
+    assert h.engine.sessions[a].cp_fseid == A.FSEID(0xA, CP[0])
+    assert list(h.engine.sessions) == [a]
     check_read(h.engine)
 
 

@@ -1,12 +1,23 @@
 """The engine's index of sessions by CP F-SEID (`EngineState._by_cp`, {CP node: {CP SEID: UP
-SEID}}): it follows Session Set Modifications, their undo and peer purges, stays equal to the
-index rebuilt from the sessions, and an undo never takes another session's entry."""
+SEID}}, a SEID another session has at other addresses under (SEID, IPv4, IPv6)): a CP F-SEID
+is a SEID at the CP's addresses (TS 29.244 5.6.2), the same SEID at another address another
+session's; the index follows Session Set Modifications, their undo and peer purges, stays
+equal to the index rebuilt from the sessions, and an undo never takes another session's
+entry."""
 
 from __future__ import annotations
 
 import pytest
 from pipelined_datapath import Pipelined
-from session_harness import CP, Harness, cause, establishment, standard_rules, up_seid
+from session_harness import (
+    CP,
+    Harness,
+    cause,
+    establishment,
+    restarted,
+    standard_rules,
+    up_seid,
+)
 from test_pfd_and_sets import (
     SMF2,
     _associate,
@@ -26,7 +37,7 @@ M = MessageType
 
 
 def rebuilt(engine: SessionEngine) -> dict[str, dict[int, int]]:
-    """The index as the sessions give it."""
+    """The index as the sessions give it (when no CP has one SEID twice)."""
     want: dict[str, dict[int, int]] = {}
     for seid, s in engine.sessions.items():
         want.setdefault(s.cp_node_id, {})[s.cp_seid] = seid
@@ -34,15 +45,31 @@ def rebuilt(engine: SessionEngine) -> dict[str, dict[int, int]]:
 
 
 def check_index(engine: SessionEngine) -> None:
-    assert engine._by_cp == rebuilt(engine)
+    """Each session has one entry, under its CP and CP F-SEID: its SEID (the addresses
+    its own) or (SEID, IPv4, IPv6) (another session had the SEID alone when it was put)."""
+    entries: dict[tuple[str, int, str | None, str | None], int] = {}
+    for node, by_key in engine._by_cp.items():
+        for key, seid in by_key.items():
+            s = engine.sessions[seid]
+            entries[(node, key, s.cp_ipv4, s.cp_ipv6) if isinstance(key, int) else (node, *key)] = (
+                seid
+            )
+    fseids = {
+        (s.cp_node_id, s.cp_seid, s.cp_ipv4, s.cp_ipv6): x for x, s in engine.sessions.items()
+    }
+    assert entries == fseids
+    assert sum(map(len, engine._by_cp.values())) == len(engine.sessions)
+    if all(isinstance(key, int) for by_key in engine._by_cp.values() for key in by_key):
+        assert engine._by_cp == rebuilt(engine)  # (every entry under its SEID alone)
     assert all(engine._by_cp.values())  # (no dict left for a CP without sessions)
 
 
 def establish_from(h: Harness, addr: tuple[str, int], cp_seid: int) -> Message:
-    """An establishment by the CP at ``addr``; its answer."""
+    """An establishment by the CP at ``addr``, its CP F-SEID at that address; its answer."""
     h.seq += 1
     req = establishment(*standard_rules(), cp_seid=cp_seid, seq=h.seq)
     req.ies[0] = A.NodeID.from_text("smf2" if addr == SMF2 else "smf")
+    req.ies[1] = A.FSEID(cp_seid, addr[0])
     h.node.datagram_received(encode(req), addr, h.now)
     (resp,) = [decode(t.data) for t in h.node.datagrams_to_send()]
     return resp
@@ -224,3 +251,83 @@ def test_the_index_keeps_a_live_sessions_entry(
     h.engine._cp_put("smf", 1, a)
     h.engine._cp_put("smf", 2, b)
     check_index(h.engine)
+
+
+OTHER = "127.0.0.7"  # another address of the CP "smf" (FQDN Node ID, TS 29.244 5.8.1)
+V6 = "2001:db8::2"
+
+
+def establish_at(h: Harness, cp_seid: int, ipv4: str | None, ipv6: str | None = None) -> Message:
+    """An establishment by "smf" with CP F-SEID (``cp_seid``, ``ipv4``, ``ipv6``); its
+    answer."""
+    req = establishment(*standard_rules(), cp_seid=cp_seid)
+    req.ies[1] = A.FSEID(cp_seid, ipv4, ipv6)
+    return h.request(req)
+
+
+def test_same_cp_seid_at_another_cp_address_is_another_session(h: Harness) -> None:
+    """TS 29.244 5.6.2: "The SEID uniquely identifies a PFCP session at an IP address of a
+    PFCP entity. The F-SEID is the Fully Qualified SEID and it contains the SEID and IP
+    address." 5.8.1: a CP function whose Node ID is an FQDN may expose several IP
+    addresses, and "The PFCP entities shall accept any new IP address allocated as part of
+    F-SEID other than the one(s) communicated in the Node ID".
+
+    The CP "smf" establishes a session with CP F-SEID (SEID 5, 127.0.0.2), then another
+    with (SEID 5, 127.0.0.7): two CP F-SEIDs, two sessions (e.g. two PFCP entities of one
+    SMF, each numbering its SEIDs). Each F-SEID again is a duplicate (64, as before);
+    once the first session is deleted its F-SEID is free."""
+    first = establish_at(h, 5, CP[0])
+    assert cause(first) == 1
+    second = establish_at(h, 5, OTHER)
+    assert cause(second) == 1, second
+    assert second.seid == 5 and up_seid(second) != up_seid(first)
+    check_index(h.engine)
+    assert h.engine._by_cp == {"smf": {5: up_seid(first), (5, OTHER, None): up_seid(second)}}
+    assert cause(establish_at(h, 5, OTHER)) == 64
+    assert cause(establish_at(h, 5, CP[0])) == 64
+    assert cause(h.delete(up_seid(first))) == 1
+    check_index(h.engine)
+    assert cause(establish_at(h, 5, OTHER)) == 64
+    third = establish_at(h, 5, CP[0])
+    assert cause(third) == 1
+    check_index(h.engine)
+    assert h.engine._cp_seids("smf") == [up_seid(second), up_seid(third)]
+
+
+def test_a_cp_fseid_sharing_an_address_with_a_session_of_its_seid_is_a_duplicate(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.6.2 (the SEID names one session at each IP address of the CP) and 8.2.37
+    (an F-SEID with an IPv4 and an IPv6 address): a dual-stack CP F-SEID (5, 127.0.0.2,
+    2001:db8::2) holds SEID 5 at both addresses. An establishment with SEID 5 at either
+    of them, alone or with another address, is refused 64; SEID 5 at addresses of its own
+    is another session. A Session Modification's CP F-SEID (7.5.4.1) likewise: onto an
+    address another session of SEID 5 has, 64; the session's own SEID at a new address
+    besides its own, accepted."""
+    dual = establish_at(h, 5, CP[0], V6)
+    assert cause(dual) == 1
+    for ipv4, ipv6 in ((CP[0], None), (None, V6), (OTHER, V6), (CP[0], "2001:db8::7")):
+        assert cause(establish_at(h, 5, ipv4, ipv6)) == 64, (ipv4, ipv6)
+    assert cause(establish_at(h, 5, CP[0], V6)) == 64  # (the very F-SEID again)
+    v4 = establish_at(h, 5, OTHER)
+    v6 = establish_at(h, 5, None, "2001:db8::7")
+    assert cause(v4) == cause(v6) == 1
+    check_index(h.engine)
+    answer = h.modify(up_seid(v4), A.FSEID(5, CP[0]))
+    assert cause(answer) == 64 and answer.seid == 5
+    answer = h.modify(up_seid(v4), A.FSEID(5, None, V6))
+    assert cause(answer) == 64
+    answer = h.modify(up_seid(v4), A.FSEID(5, OTHER, "2001:db8::9"))
+    assert cause(answer) == 1
+    assert h.engine.sessions[up_seid(v4)].cp_fseid == A.FSEID(5, OTHER, "2001:db8::9")
+    check_index(h.engine)
+    assert cause(establish_at(h, 5, None, "2001:db8::9")) == 64
+    seids = [up_seid(dual), up_seid(v4), up_seid(v6)]
+    assert h.engine._cp_seids("smf") == seids
+    check_index(h.engine)
+    with restarted(h, 3) as engine:  # (the index rebuilt from the journal)
+        check_index(engine)
+        assert engine._cp_seids("smf") == seids
+        assert engine._cp_session("smf", 5, None, "2001:db8::9") == up_seid(v4)
+        assert engine._cp_session("smf", 5, "127.0.0.99", V6) == up_seid(dual)
+        assert engine._cp_session("smf", 5, "127.0.0.99", None) is None

@@ -27,11 +27,15 @@ SMF3 = ("127.0.0.4", 8805)
 NODES = {CP: "smf", SMF2: "smf2", SMF3: "smf3"}
 
 
-def establish(h: Harness, addr: tuple[str, int], cp_seid: int, *ies: IE) -> int:
-    """A session of the CP at ``addr`` with CP SEID ``cp_seid`` and ``ies``: its UP SEID."""
+def establish(
+    h: Harness, addr: tuple[str, int], cp_seid: int, *ies: IE, at: str | None = None
+) -> int:
+    """A session of the CP at ``addr`` with CP F-SEID ``cp_seid`` at that address (or at
+    ``at``) and ``ies``: its UP SEID."""
     h.seq += 1
     req = establishment(*standard_rules(), cp_seid=cp_seid, seq=h.seq)
     req.ies[0] = A.NodeID.from_text(NODES[addr])
+    req.ies[1] = A.FSEID(cp_seid, at or addr[0])
     req.ies += list(ies)
     h.node.datagram_received(encode(req), addr, h.now)
     (resp,) = h._collect()
@@ -113,6 +117,39 @@ def test_a_cp_gone_takes_exactly_its_sessions(h: Harness, how: PeerGone) -> None
     lose(h, CP, how)
     check_left(h, [])
     assert h.engine._by_cp == {}
+
+
+@pytest.mark.parametrize("how", [*PeerGone, "set_deletion"])
+def test_a_cps_sessions_of_one_seid_at_several_addresses_all_go(
+    h: Harness, how: PeerGone | str
+) -> None:
+    """TS 29.244 5.6.2 (a SEID names a session at an IP address of the CP): smf's sessions
+    of CP F-SEIDs (5, 127.0.0.2), (5, 127.0.0.7), (6, 127.0.0.2), (5, 127.0.0.7) again
+    deleted and its F-SEID taken by a fourth; smf2's (5, 127.0.0.3). The loss, restart or
+    release of smf's association (5.4.13, 6.2.6.3) or its Session Set Deletion naming no
+    FQ-CSID (7.4.6) takes exactly smf's three, in the engine's order, after a restart
+    too; smf2's stays."""
+    _associate(h, SMF2, "smf2")
+    first = establish(h, CP, 5)
+    gone = establish(h, CP, 5, at="127.0.0.7")
+    theirs = establish(h, SMF2, 5)
+    third = establish(h, CP, 6)
+    assert cause(h.delete(gone)) == 1
+    again = establish(h, CP, 5, at="127.0.0.7")
+    smf = [first, third, again]
+    assert h.engine._cp_seids("smf") == smf
+    check_left(h, [*smf, theirs])
+    with restarted(h, 4) as engine:
+        assert engine._cp_seids("smf") == smf and engine._cp_seids("smf2") == [theirs]
+        check_order(engine)
+    if how == "set_deletion":
+        assert cause(h.request(set_deletion("smf"))) == 1
+        assert h.engine.metrics.deleted.get("session_set") == 3
+    else:
+        assert isinstance(how, PeerGone)
+        lose(h, CP, how)
+        assert h.engine.metrics.deleted.get(f"peer_{how.value}") == 3
+    check_left(h, [theirs])
 
 
 @pytest.mark.parametrize("named", [(), (7,), (8, 9)])

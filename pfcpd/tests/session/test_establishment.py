@@ -30,6 +30,7 @@ from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_text as X
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ie import IE
@@ -146,6 +147,74 @@ def test_a_given_ue_address_another_session_holds_is_73_naming_the_pdr(h: Harnes
     assert cause(resp) == 73 and _failed(resp) == [FailedRuleID(0, 3)], resp
     own = _given(dl_pdr(), "10.45.0.2")
     assert cause(h.modify(second, g(T.UPDATE_PDR, *own.ies))) == 1
+
+
+def _given_ue(address: str) -> list[IE]:
+    """Rules whose PDRs are given (no CHV4) UE address ``address``."""
+    pdrs = [_given(ul_pdr(), address, True), _given(dl_pdr(), address)]
+    return [*pdrs, ul_far(), dl_far(), qer(), urr(1)]
+
+
+def _ue_of(resp: Message) -> str:
+    """The UE address chosen for an establishment (CHV4), from its Created PDR."""
+    ue = created(resp)[2][T.UE_IP_ADDRESS]
+    assert isinstance(ue, A.UEIPAddress) and ue.ipv4 is not None
+    return ue.ipv4
+
+
+def test_a_given_ue_address_inside_a_pool_is_taken_from_it(h: Harness) -> None:
+    """TS 29.244 5.21.1: the CP gives the UE address (a UE IP Address without CHV4) or asks
+    the UP function to allocate one (CHV4). An address the CP gives inside a UE pool of the
+    PDR's network instance is the session's while it lives: the pool never hands it to a
+    session asking for one (its downlink would be the first's), after a restart too, and
+    takes it back when the session is deleted. Likewise an address a Session Modification
+    gives (Create PDR), freed with the PDR that had it (Remove PDR) or with the refused
+    modification that gave it."""
+    given = h.establish(*_given_ue("10.45.0.1"), cp_seid=1)
+    assert cause(given) == 1
+    pools = h.engine.ue_pools
+    one, five = ip_network("10.45.0.1/32"), ip_network("10.45.0.5/32")
+    assert pools.taken("internet", one) and pools.usage() == {"internet:10.45.0.0/29": 1}
+    chosen = h.establish(cp_seid=2)
+    assert cause(chosen) == 1 and _ue_of(chosen) != "10.45.0.1", chosen
+    second = up_seid(chosen)
+    # A modification's Create PDR gives 10.45.0.5: taken; refused (journal), given back.
+    h.journal.fail_next = 1
+    assert cause(h.modify(second, _given(dl_pdr(3), "10.45.0.5"))) == 77
+    assert not pools.taken("internet", five)
+    assert cause(h.modify(second, _given(dl_pdr(3), "10.45.0.5"))) == 1
+    assert pools.taken("internet", five)
+    with restarted(h, 2) as engine:
+        assert engine.ue_pools.taken("internet", one) and engine.ue_pools.taken("internet", five)
+        assert engine.ue_pools.usage() == {"internet:10.45.0.0/29": 3}
+    assert cause(h.modify(second, g(T.REMOVE_PDR, S.PDRID(3)))) == 1
+    assert not pools.taken("internet", five)
+    assert cause(h.delete(up_seid(given))) == 1
+    assert not pools.taken("internet", one) and pools.usage() == {"internet:10.45.0.0/29": 1}
+    # Free again: given to another session, or chosen for one.
+    assert cause(h.establish(*_given_ue("10.45.0.1"), cp_seid=3)) == 1
+
+
+def test_a_given_ue_address_is_checked_and_taken_for_every_request_of_its_shape(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.21.1 and Table 7.5.3.1-1: requests of one shape (the same octets: the
+    same given UE address) are established from what the engine learnt of the shape
+    (`EstablishmentShape`). The address the CP gives is still checked and taken for each:
+    the third request of the shape, its first two deleted, takes 10.45.0.1 from the pool
+    (a CHV4 session then gets another), and the fourth, while the third lives, is refused
+    73 naming its PDR as the first of them would be."""
+    for cp_seid in (1, 2):
+        resp = h.establish(*_given_ue("10.45.0.1"), cp_seid=cp_seid)
+        assert cause(resp) == 1
+        assert cause(h.delete(up_seid(resp))) == 1
+    assert cause(h.establish(*_given_ue("10.45.0.1"), cp_seid=3)) == 1
+    assert h.engine.ue_pools.taken("internet", ip_network("10.45.0.1/32"))
+    chosen = h.establish(cp_seid=4)
+    assert cause(chosen) == 1 and _ue_of(chosen) != "10.45.0.1", chosen
+    resp = h.establish(*_given_ue("10.45.0.1"), cp_seid=5)
+    assert cause(resp) == 73 and _failed(resp) == [FailedRuleID(0, 1)], resp
+    assert len(h.engine.sessions) == 2
 
 
 def test_a_datapath_refusal_naming_no_rule_is_77(h: Harness) -> None:

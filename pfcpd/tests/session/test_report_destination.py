@@ -127,7 +127,11 @@ class Wire(Harness):
         """The CP at ``ip`` answers ``report`` from there; pfcpd's socket reads the answer
         and the node takes it from the address it came from."""
         req = decode(report)
-        seid = next(s.up_seid for s in self.engine.sessions.values() if s.cp_seid == req.seid)
+        seid = next(
+            s.up_seid
+            for s in self.engine.sessions.values()
+            if s.cp_seid == req.seid and ip in (s.cp_ipv4, s.cp_ipv6)
+        )
         answer = Message(M.SESSION_REPORT_RESPONSE, req.seq, [S.Cause(cause_value)], seid)
         self.cps[ip].sendto(encode(answer), self.up.getsockname())
         data, src = self.up.recvfrom(65535)
@@ -209,6 +213,22 @@ def test_reports_go_to_the_cp_fseid_address_and_are_retransmitted_there(w: Wire)
     w.advance(10.0)  # no more retransmissions: answered
     w.nothing_but_answers_at(FSEID_AT, ASSOCIATION)
     assert w.engine.sessions[seid].cp_node_id == "smf"
+
+
+def test_one_cp_seid_at_two_addresses_reports_to_each_session_s(w: Wire) -> None:
+    """TS 29.244 5.6.2: a SEID names a session at an IP address of the CP, so (0xA7 at
+    FSEID_AT) and (0xA7 at MOVED_TO) are two sessions of "smf" (5.8.1: a CP of an FQDN Node
+    ID may use several addresses). Each one's Session Report Requests carry SEID 0xA7 to
+    its own F-SEID's address, and the answer from there is its own."""
+    first, _, _ = establish(w, 0xA7)
+    second, teid, ue = establish(w, 0xA7, MOVED_TO)
+    assert first != second
+    usage_report(w, teid, ue)
+    (report,) = w.reports_at(MOVED_TO)
+    assert seid_and_type(report) == (["56"], ["0x00000000000000a7"])
+    w.nothing_but_answers_at(FSEID_AT, ASSOCIATION)
+    w.reply(MOVED_TO, report, 65)  # (the second's answer: it goes, the first stays)
+    assert second not in w.engine.sessions and first in w.engine.sessions
 
 
 def test_an_answer_65_from_the_fseid_address_removes_the_session(w: Wire) -> None:

@@ -557,6 +557,15 @@ def check_allocations(engine: SessionEngine) -> None:
     assert _by_peer_teid(engine) == {t: tuple(sorted(v)) for t, v in peers.items()}
 
 
+def _cp_seids_at(engine: SessionEngine, node: str, address: str, but: int = 0) -> list[int]:
+    """The CP SEIDs CP ``node``'s sessions (but session ``but``) have at ``address``."""
+    return sorted(
+        s.cp_seid
+        for s in engine.sessions.values()
+        if s.cp_node_id == node and s.up_seid != but and address in (s.cp_ipv4, s.cp_ipv6)
+    )
+
+
 def check_marks(live: SessionEngine, restored: SessionEngine) -> None:
     """The restored allocators hand out never-used values from the live ones' marks (the
     journal holds them as the live engine does once its last commit wrote them: not when
@@ -971,8 +980,11 @@ class World:
         flaw = rng.choice(
             ["far", "bar", "duplicate", "cp_seid", "sdf", "app", "v6_fteid", "cp_fteid"]
         )
-        if flaw == "cp_seid" and engine._by_cp.get(owner):
-            return frozenset({64}), rules, rng.choice(sorted(engine._by_cp[owner]))
+        # (a SEID a session of the owner has at the address the request gives: TS 29.244
+        # 5.6.2, the same SEID at another address is another session's)
+        held = _cp_seids_at(engine, owner, OWNERS[owner][0])
+        if flaw == "cp_seid" and held:
+            return frozenset({64}), rules, rng.choice(held)
         if flaw == "far":  # a PDR naming a FAR the request does not create
             pdr = rules[0]
             assert isinstance(pdr, Grouped)
@@ -1456,11 +1468,8 @@ class Modifying:
                 )
                 return [g(remove.get(kind, T.REMOVE_BAR), id_ie)], frozenset({73})
         if flaw == "cp_seid":
-            mine = [
-                cp
-                for cp, seid in engine._by_cp.get(self.s.cp_node_id, {}).items()
-                if seid != self.s.up_seid
-            ]
+            at = OWNERS[self.s.cp_node_id][0]
+            mine = _cp_seids_at(engine, self.s.cp_node_id, at, but=self.s.up_seid)
             if mine:
                 fseid = A.FSEID(rng.choice(mine), OWNERS[self.s.cp_node_id][0])
                 return [fseid], frozenset({64})

@@ -125,17 +125,27 @@ class Choosing(EngineState):
                     offending_ie=T.F_TEID,
                 )
 
-    def _check_given_ue(
-        self, pdrs: Iterable[Grouped], own: Collection[tuple[str, IPNetwork]] = ()
-    ) -> None:
-        """A PDR whose UE IP Address gives (without CHV4/CHV6) an address or prefix that
-        the UE pools of its network instance (`_ue_pool_instance`) handed out to another
-        session, or hold for one, cannot be created: the datapath would refuse the
-        session's program (its downlink key is the other session's) naming no rule. It is
-        refused here, 73 with the PDR's Failed Rule ID (TS 29.244 Table 7.5.3.1-1).
-        ``pdrs``: the request's Create PDR and Update PDR groups; ``own``: the session's
-        (network instance, network) allocations, which it may give a PDR again."""
+    def _take_given_ue(
+        self,
+        pdrs: Iterable[Grouped],
+        alloc: Allocations,
+        own: Collection[tuple[str, IPNetwork]] = (),
+    ) -> bool:
+        """The UE addresses and prefixes the CP gives PDRs (a UE IP Address without
+        CHV4/CHV6, TS 29.244 5.21.1) inside the UE pools of their network instance
+        (`_ue_pool_instance`): taken from the pools for the session (``alloc``: given back
+        with its other allocations), so that no pool hands them to another session; one
+        that overlaps the pools' values without being one (another prefix length) holds
+        those values while the session has it (as a restoration's does, `_take_restored`).
+        One that a pool handed out to another session, or holds for one, cannot be
+        created: the datapath would refuse the session's program (its downlink key is the
+        other session's) naming no rule. It is refused here, 73 with the PDR's Failed Rule
+        ID (TS 29.244 Table 7.5.3.1-1). ``pdrs``: the request's Create PDR and Update PDR
+        groups; ``own``: the session's (network instance, network) allocations, which it
+        may give a PDR again. An address outside the pools is the CP's: nothing taken.
+        True when one was taken (or held)."""
         pools = self.ue_pools
+        given: set[tuple[str, IPNetwork]] = set()  # (taken here: the PDRs share them)
         for pdr in pdrs:
             pdi = pdr.get(T.PDI)
             if not isinstance(pdi, Grouped):
@@ -152,13 +162,24 @@ class Choosing(EngineState):
                         instance = self._ue_pool_instance(pdr_id, pdr, pdi, net.version)
                     except RuleError:
                         continue  # (no pools of its own: the CP's address)
-                    if (instance, net) in own or not pools.taken(instance, net):
+                    key = (instance, net)
+                    if key in own or key in given:
+                        continue
+                    if pools.reserve(instance, net):  # (a free value of a pool)
+                        given.add(key)
+                        alloc.ue.append(key)
+                        continue
+                    if not pools.taken(instance, net):
+                        if not pools.owned(instance, net) and pools.hold(instance, net):
+                            given.add(key)  # (overlapping values held: `_take_restored`)
+                            alloc.ue.append(key)
                         continue
                     raise RuleError(
                         Cause.RULE_CREATION_MODIFICATION_FAILURE,
                         f"PDR {pdr_id}: UE address {net} ({instance}) is another session's",
                         failed_rule=(0, pdr_id),
                     )
+        return bool(given)
 
     def _take_restored(self, rules: RuleSet, alloc: Allocations) -> None:
         """A restoration (PFCPSEReq-Flags RESTI; TS 29.244 5.5.1, TS 23.527 4.3.2): the CP

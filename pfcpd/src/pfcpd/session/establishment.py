@@ -41,11 +41,16 @@ class Establishment(ShapeLearning):
         cp_seid = establishment_peer_seid(req)
         fseid = req.get(T.F_SEID)
         assert isinstance(fseid, FSEID)
-        by_seid = self._by_cp.get(peer.node_id)
-        existing = None if by_seid is None else by_seid.get(cp_seid)
-        if existing is not None:
-            # The CP's F-SEID names a session it already has here: refused, as upg-vpp
-            # does ("Duplicate F-SEID"); the CP deletes it first or uses another SEID.
+        by_key = self._by_cp.get(peer.node_id)
+        if (
+            by_key is not None
+            # (the usual new SEID of a CP with one address: no call)
+            and (cp_seid in by_key or peer.node_id in self._cp_other)
+            and self._cp_session(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6) is not None
+        ):
+            # The CP's F-SEID names a session it already has here (its SEID at one of its
+            # addresses, TS 29.244 5.6.2): refused, as upg-vpp does ("Duplicate F-SEID");
+            # the CP deletes it first or uses another SEID.
             return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
@@ -55,6 +60,7 @@ class Establishment(ShapeLearning):
         shape = self.memos.establishments.get(key) if key is not None else None
         alloc = Allocations()
         rules: RuleSet | None = None
+        given_ue = False  # (a UE address the CP gave taken from a pool: no shape of it)
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
                 # (answered from its octets when the shape's template names this Node ID)
@@ -73,7 +79,7 @@ class Establishment(ShapeLearning):
                     self._take_restored(rules, alloc)
                 else:
                     self._check_given_fteids(rules.pdr.values())
-                    self._check_given_ue(rules.pdr.values())
+                    given_ue = self._take_given_ue(rules.pdr.values(), alloc)
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -136,8 +142,8 @@ class Establishment(ShapeLearning):
             self._free(alloc)
 
         refusal = (cp_seid, node_id)
-        if self._vacated:  # (a session of this batch had this CP SEID: `_cp_follow`)
-            self._cp_follow(peer.node_id, cp_seid)
+        if self._vacated:  # (a session of this batch had this CP F-SEID: `_cp_follow`)
+            self._cp_follow(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6)
         self._stage(req, refusal, undo, self.metrics.established.inc)
         idle = req.get(T.USER_PLANE_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
         if idle is not None:
@@ -147,7 +153,9 @@ class Establishment(ShapeLearning):
             return shape.answer.answer(req.seq, cp_seid, list(created), seid)
         assert isinstance(created, list)
         ies: list[IE] = [node_id, ACCEPTED, self._up_fseid(seid), *created]
-        if rules is not None and key is not None:
+        if rules is not None and key is not None and not given_ue:
+            # (a request giving a UE address of a pool is never taken by shape: each one
+            # checks and takes it, `_take_given_ue`; its shape repeats that address)
             self._learn(key, req, rules, encoded, program, session, created, node_id)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 

@@ -98,7 +98,8 @@ class Modification(Choosing, Reporting):
             taken = True
         cp_seid = session.cp_seid
         # TS 29.244 7.5.4.1: the CP changes its F-SEID for the session (a SEID another of
-        # its sessions has here is refused as an establishment's duplicate F-SEID is)
+        # its sessions has at one of the F-SEID's addresses is refused as an
+        # establishment's duplicate F-SEID is)
         fseid = req.get(_F_SEID)
         new_fseid: FSEID | None = None
         owner = old_owner = session.cp_node_id
@@ -108,7 +109,7 @@ class Modification(Choosing, Reporting):
         ):
             # (taken over: the requesting CP's, its reports to the F-SEID's address)
             owner = peer.node_id if taken else self._fseid_owner(old_owner, fseid)
-            held = self._cp_session(owner, fseid.seid)
+            held = self._cp_session(owner, fseid.seid, fseid.ipv4, fseid.ipv6)
             if held is not None and held != session.up_seid:
                 err = RuleError(
                     Cause.REQUEST_REJECTED,
@@ -144,7 +145,7 @@ class Modification(Choosing, Reporting):
             if pdrs_changed:
                 given = (*by_type.get(T.CREATE_PDR, ()), *by_type.get(T.UPDATE_PDR, ()))
                 self._check_given_fteids(given, session.teids)
-                self._check_given_ue(given, {(n, ue_network(t)) for n, t in session.ue})
+                self._take_given_ue(given, alloc, {(n, ue_network(t)) for n, t in session.ue})
             shapes = self._allocate(rules, alloc) if pdrs_changed else {}
         except RuleError as err:
             self._free(alloc)
@@ -308,7 +309,7 @@ class Modification(Choosing, Reporting):
                 )
             self._refer_cp(session, owner, new_fseid)
             # (a session of the batch that left the entry: this change's too)
-            self._cp_follow(session.cp_node_id, new_fseid.seid)
+            self._cp_follow(session.cp_node_id, new_fseid.seid, new_fseid.ipv4, new_fseid.ipv6)
         if books is not before:
             session.urrs = kept_books(books)  # (one: a `OneBook`)
             self._refresh_timed(session)
@@ -349,12 +350,11 @@ class Modification(Choosing, Reporting):
 
     def _refer_cp(self, session: Session, owner: str, fseid: FSEID) -> None:
         """``session`` is CP ``owner``'s session ``fseid`` (a Session Modification's CP
-        F-SEID, its undo): the same CP under the same SEID takes its addresses; else the CP
-        index moves it there (`_cp_move`; the CP's entries are put in order when next
-        read)."""
+        F-SEID, its undo): the same CP under the same SEID takes its addresses
+        (`_cp_readdress`); else the CP index moves it there (`_cp_move`; the CP's entries
+        are put in order when next read)."""
         if owner == session.cp_node_id and fseid.seid == session.cp_seid:
-            session.cp_fseid = fseid
-            self._cp_rewritten.add(session.up_seid)
+            self._cp_readdress(session, fseid)
         else:
             self._cp_move(((session, owner, fseid),))
 

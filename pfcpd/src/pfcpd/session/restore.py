@@ -171,7 +171,10 @@ class Restoring(Choosing):
             session.peers = program_peers(program)
             if (
                 session.up_seid in self.sessions
-                or self._cp_session(session.cp_node_id, session.cp_seid) is not None
+                or self._cp_session(
+                    session.cp_node_id, session.cp_seid, session.cp_ipv4, session.cp_ipv6, True
+                )
+                is not None
             ):
                 raise ValueError(f"session 0x{session.up_seid:x} restored twice")
             for teid in session.teids:

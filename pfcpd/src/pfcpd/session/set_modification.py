@@ -40,14 +40,16 @@ class SetModification(EngineState):
                             offending_ie=T.ALTERNATIVE_SMF_IP_ADDRESS,
                         )
                     moves[s.up_seid] = (target, moved_fseid(s.cp_fseid, selector.alternative))
-            taken: set[tuple[str, int]] = set()
-            for seid, (target, _) in moves.items():
-                key = (target, self.sessions[seid].cp_seid)
+            # (a CP F-SEID another session keeps, or two moved sessions take: TS 29.244
+            # 5.6.2, a SEID names one session at an address of the CP)
+            taken: set[tuple[str, int, str | None, str | None]] = set()
+            for target, fseid in moves.values():
+                key = (target, fseid.seid, fseid.ipv4, fseid.ipv6)
                 other = self._cp_session(*key)
                 if key in taken or (other is not None and other not in moves):
                     raise RuleError(
                         Cause.REQUEST_REJECTED,
-                        f"CP {target} already has a session with CP SEID 0x{key[1]:x}",
+                        f"CP {target} already has a session with CP SEID 0x{fseid.seid:x}",
                         offending_ie=T.PFCP_SESSION_CHANGE_INFO,
                     )
                 taken.add(key)
@@ -73,8 +75,9 @@ class SetModification(EngineState):
         for s in moved.values():  # (a target entry another session left in this batch)
             # (not one the session left itself: a session already at the target left its
             # entry in this move, or in an earlier change of the batch, `after_moves`)
-            if self._vacated.get((s.cp_node_id, s.cp_seid)) != s.up_seid:
-                followed |= self._cp_follow(s.cp_node_id, s.cp_seid)
+            key = s.cp_node_id, s.cp_seid, s.cp_ipv4, s.cp_ipv6
+            if self._vacated.get(key) != s.up_seid:
+                followed |= self._cp_follow(*key)
         if followed or after_moves:
             # The move depends on other changes of the batch: undone with them, it puts
             # its sessions back on the entries they left, which a later change of the

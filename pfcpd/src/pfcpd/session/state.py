@@ -78,6 +78,10 @@ ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
 # by URR ID, the book, the counts read with reset (None: no report's) and the dropped DL
 # counts those reads took.
 KeptByUndo = dict[int, tuple[UrrBook, Counts | None, Dropped]]
+# A CP F-SEID's (IPv4, IPv6) addresses (texts), and its key in the CP index (`_by_cp`): its
+# SEID, or (SEID, IPv4, IPv6) when another session has the SEID at other addresses
+CpAddresses = tuple[str | None, str | None]
+CpKey = int | tuple[int, str | None, str | None]
 
 
 @dataclass(slots=True)
@@ -125,9 +129,16 @@ class EngineState:
         self.journal = journal
         self._ntp = ntp_clock
         self.sessions: dict[int, Session] = {}
-        # CP node id -> {CP SEID: UP SEID}: per node, not keyed by a (node, SEID) tuple,
-        # which cost 56 bytes per session (of ~1,480 at 1,000,000 sessions)
-        self._by_cp: dict[str, dict[int, int]] = {}
+        # CP node id -> {CP F-SEID: UP SEID}, per node, not keyed by a (node, SEID) tuple,
+        # which cost 56 bytes per session (of ~1,480 at 1,000,000 sessions). A CP F-SEID
+        # is its SEID and its addresses (TS 29.244 5.6.2: a SEID names a session at an IP
+        # address of the CP): keyed by the SEID alone, the addresses those of the session
+        # it names; a session with that SEID at other addresses is keyed by (SEID, IPv4,
+        # IPv6), its addresses noted in `_cp_other` (`_cp_put`).
+        self._by_cp: dict[str, dict[CpKey, int]] = {}
+        # CP node id -> the (IPv4, IPv6) addresses of its entries keyed by (SEID, IPv4, IPv6)
+        # (while it has entries): where a CP F-SEID sharing an address may be (`_cp_session`)
+        self._cp_other: dict[str, set[CpAddresses]] = {}
         self._next_seid = 1
         # (no UP SEID from it on was handed out: marks.py; and ``_next_seid`` at the last
         # `_top_up`; whether the journal's marks gave it, `Restoring._resume`)
@@ -214,10 +225,10 @@ class EngineState:
         # The sessions whose changes the datapath refused at its barrier, while their undo
         # steps run (`_unprogrammed`): an establishment's undo finds it not installed.
         self._refused_installs: frozenset[int] = frozenset()
-        # (CP node id, CP SEID) -> the UP SEID of the session that left that index entry
-        # since the last commit (`_cp_drop`): a change of the batch giving the entry to
-        # another session depends on that session's changes (`_cp_follow`).
-        self._vacated: dict[tuple[str, int], int] = {}
+        # (CP node id, CP SEID, IPv4, IPv6) -> the UP SEID of the session that left that CP
+        # F-SEID's index entry since the last commit (`_cp_drop`): a change of the batch
+        # giving it to another session depends on that session's changes (`_cp_follow`).
+        self._vacated: dict[tuple[str, int, str | None, str | None], int] = {}
         # UP SEIDs of the sessions whose CP reference (CP, CP F-SEID) a change rewrote since
         # the last commit (`_cp_move`, `_refer_cp`): a Session Set Modification moving one
         # of them is undone with that change (`SetModification`).
@@ -454,7 +465,7 @@ class EngineState:
         if session.up_seid in self._idle:  # (its record goes at the next commit)
             self._idle_dirty.add(session.up_seid)
         self._index(session, False)
-        self._cp_drop(session.cp_node_id, session.cp_seid, session.up_seid)
+        self._cp_drop(session.cp_node_id, session.cp_seid, session.up_seid, _addresses(session))
         return final
 
     def _release(self, session: Session, reason: str) -> None:
@@ -484,13 +495,18 @@ class EngineState:
         self._remove(session, reason)
         del self._touched[touched:]
         # (never undone: a purge keeps no `_vacated` entry per session it removed)
-        key = session.cp_node_id, session.cp_seid
+        key = session.cp_node_id, session.cp_seid, session.cp_ipv4, session.cp_ipv6
         if self._vacated.get(key) == seid:
             del self._vacated[key]
 
     def _add(self, session: Session) -> None:
         self.sessions[session.up_seid] = session
-        self._cp_put(session.cp_node_id, session.cp_seid, session.up_seid)
+        self._cp_put(
+            session.cp_node_id,
+            session.cp_seid,
+            session.up_seid,
+            (session.cp_ipv4, session.cp_ipv6),
+        )
         self._refresh_timed(session)
         self._index(session, True)
 
@@ -499,52 +515,116 @@ class EngineState:
         CP index, which keeps none for a CP without sessions."""
         return bool(self._by_cp.get(node_id))
 
-    def _cp_session(self, node_id: str, cp_seid: int) -> int | None:
-        """The UP SEID of CP ``node_id``'s session ``cp_seid``, if there is one here."""
-        by_seid = self._by_cp.get(node_id)
-        return None if by_seid is None else by_seid.get(cp_seid)
+    def _cp_session(
+        self,
+        node_id: str,
+        cp_seid: int,
+        ipv4: str | None,
+        ipv6: str | None,
+        exact: bool = False,
+    ) -> int | None:
+        """The UP SEID of CP ``node_id``'s session whose CP F-SEID has SEID ``cp_seid`` at
+        ``ipv4`` or ``ipv6`` (TS 29.244 5.6.2: the SEID names one session at each address
+        of the CP), if there is one here; with ``exact``, the session of that very F-SEID
+        (SEID and both addresses)."""
+        by_key = self._by_cp.get(node_id)
+        if by_key is None:
+            return None
+        held = by_key.get(cp_seid)
+        if held is not None:
+            s = self.sessions.get(held)
+            if s is None or (
+                (s.cp_ipv4 == ipv4 and s.cp_ipv6 == ipv6)
+                if exact
+                else _shares(s.cp_ipv4, s.cp_ipv6, ipv4, ipv6)
+            ):
+                return held
+        others = self._cp_other.get(node_id)
+        if not others:  # (the usual CP: one SEID, one session)
+            return None
+        if exact:
+            return by_key.get((cp_seid, ipv4, ipv6))
+        for v4, v6 in others:
+            if _shares(v4, v6, ipv4, ipv6):
+                held = by_key.get((cp_seid, v4, v6))
+                if held is not None:
+                    return held
+        return None
 
-    def _cp_put(self, node_id: str, cp_seid: int, up_seid: int) -> None:
-        """Index session ``up_seid`` as CP ``node_id``'s session ``cp_seid``. The entry of
-        another session still here is kept, and this logged: a CP F-SEID names one session
-        (an establishment with one in use is refused as a duplicate), the one the CP was
-        told about last. (No change meets this: an undo putting a session back on an entry
-        undoes the changes that gave the entry to another, `_cp_follow`; it is a guard.)"""
-        by_seid = self._by_cp.get(node_id)
-        if by_seid is None:
-            by_seid = self._by_cp[node_id] = {}
-        held = by_seid.get(cp_seid)
-        if held is not None and held != up_seid and held in self.sessions:
-            log.warning(
-                "session 0x%x: CP %s SEID 0x%x is session 0x%x's, index left to it",
-                up_seid,
-                node_id,
-                cp_seid,
-                held,
-            )
+    def _cp_put(
+        self,
+        node_id: str,
+        cp_seid: int,
+        up_seid: int,
+        addresses: CpAddresses | None = None,
+    ) -> None:
+        """Index session ``up_seid`` as CP ``node_id``'s session of CP F-SEID ``cp_seid`` at
+        ``addresses`` (IPv4, IPv6; the session's when not given): under the SEID, or when
+        another session has that entry at other addresses under (SEID, IPv4, IPv6). The
+        entry of another session still here with that CP F-SEID is kept, and this logged:
+        a CP F-SEID names one session (an establishment with one in use is refused as a
+        duplicate), the one the CP was told about last. (No change meets this: an undo
+        putting a session back on an entry undoes the changes that gave the entry to
+        another, `_cp_follow`; it is a guard.)"""
+        if addresses is None:
+            addresses = _addresses(self.sessions[up_seid])
+        by_key = self._by_cp.get(node_id)
+        if by_key is None:
+            by_key = self._by_cp[node_id] = {}
+        key: CpKey = cp_seid
+        held = by_key.get(cp_seid)
+        if held is not None and held != up_seid and (s := self.sessions.get(held)) is not None:
+            if _addresses(s) != addresses:  # (the SEID at other addresses: another's)
+                key = (cp_seid, *addresses)
+                held = by_key.get(key)
+                self._cp_other.setdefault(node_id, set()).add(addresses)
+            if held is not None and held != up_seid and held in self.sessions:
+                log.warning(
+                    "session 0x%x: CP %s SEID 0x%x is session 0x%x's, index left to it",
+                    up_seid,
+                    node_id,
+                    cp_seid,
+                    held,
+                )
+                return
+        by_key[key] = up_seid
+
+    def _cp_drop(
+        self,
+        node_id: str,
+        cp_seid: int,
+        up_seid: int,
+        addresses: CpAddresses | None = None,
+    ) -> None:
+        """Forget that CP ``node_id``'s session of CP F-SEID ``cp_seid`` at ``addresses``
+        (the session's when not given) is session ``up_seid``: only when the index gives it
+        that session (another may hold the entry, see `_cp_put`). No dict is left for a CP
+        without sessions; the CP F-SEID is noted as vacated by it until the commit
+        (`_cp_follow`)."""
+        if addresses is None:
+            addresses = _addresses(self.sessions[up_seid])
+        by_key = self._by_cp.get(node_id)
+        if by_key is None:
             return
-        by_seid[cp_seid] = up_seid
+        key: CpKey = cp_seid
+        if by_key.get(key) != up_seid:
+            key = (cp_seid, *addresses)
+            if by_key.get(key) != up_seid:
+                return
+        del by_key[key]
+        if not by_key:
+            del self._by_cp[node_id]
+            self._cp_other.pop(node_id, None)
+        self._vacated[(node_id, cp_seid, *addresses)] = up_seid
 
-    def _cp_drop(self, node_id: str, cp_seid: int, up_seid: int) -> None:
-        """Forget that CP ``node_id``'s session ``cp_seid`` is session ``up_seid``: only when
-        the index gives it that session (another may hold the entry, see `_cp_put`). No
-        dict is left for a CP without sessions; the entry is noted as vacated by it until
-        the commit (`_cp_follow`)."""
-        by_seid = self._by_cp.get(node_id)
-        if by_seid is not None and by_seid.get(cp_seid) == up_seid:
-            del by_seid[cp_seid]
-            if not by_seid:
-                del self._by_cp[node_id]
-            self._vacated[node_id, cp_seid] = up_seid
-
-    def _cp_follow(self, node_id: str, cp_seid: int) -> bool:
-        """The change being staged gives CP ``node_id``'s SEID ``cp_seid`` to a session. When
-        a change of this batch took that entry from another session, the other session is
-        one of this change's (`_touched`): should the datapath refuse a change of it, that
-        change's undo puts it back on the entry, and this change is undone and refused
-        with it (`_unprogrammed`) instead of leaving two sessions with one CP F-SEID.
-        True when it did."""
-        gone = self._vacated.get((node_id, cp_seid))
+    def _cp_follow(self, node_id: str, cp_seid: int, ipv4: str | None, ipv6: str | None) -> bool:
+        """The change being staged gives CP ``node_id``'s CP F-SEID (``cp_seid``, ``ipv4``,
+        ``ipv6``) to a session. When a change of this batch took it from another session,
+        the other session is one of this change's (`_touched`): should the datapath refuse
+        a change of it, that change's undo puts it back on the entry, and this change is
+        undone and refused with it (`_unprogrammed`) instead of leaving two sessions with
+        one CP F-SEID. True when it did."""
+        gone = self._vacated.get((node_id, cp_seid, ipv4, ipv6))
         if gone is None:
             return False
         self._touched.append(gone)
@@ -560,7 +640,7 @@ class EngineState:
         entries) they are out of the order of `sessions`. Returns the CPs given entries."""
         moves = list(moves)
         for s, _, _ in moves:
-            self._cp_drop(s.cp_node_id, s.cp_seid, s.up_seid)
+            self._cp_drop(s.cp_node_id, s.cp_seid, s.up_seid, _addresses(s))
         nodes: set[str] = set()
         rewritten = self._cp_rewritten
         for s, node, fseid in moves:
@@ -568,10 +648,33 @@ class EngineState:
             rewritten.add(s.up_seid)
             s.cp_moves += 1  # (a report's answer from before is stale: `PendingReport`)
             if self.sessions.get(s.up_seid) is s:
-                self._cp_put(node, s.cp_seid, s.up_seid)
+                self._cp_put(node, s.cp_seid, s.up_seid, _addresses(s))
                 nodes.add(node)
         self._cp_unordered |= nodes
         return nodes
+
+    def _cp_readdress(self, session: Session, fseid: FSEID) -> None:
+        """``session``'s CP F-SEID takes the addresses of ``fseid`` (its SEID, same CP; not
+        a move: `Session.cp_moves` stays). Its entry under the SEID stays where it is (the
+        entry's addresses are the session's); one under (SEID, IPv4, IPv6) is put under
+        the new ones, last (`_cp_unordered`). The old CP F-SEID is vacated (`_cp_follow`)."""
+        node, seid, old = session.cp_node_id, session.up_seid, _addresses(session)
+        new = fseid.ipv4, fseid.ipv6
+        self._cp_rewritten.add(seid)
+        if new == old:
+            session.cp_fseid = fseid
+            return
+        by_key = self._by_cp.get(node)
+        if by_key is not None and by_key.get(session.cp_seid) == seid:
+            session.cp_fseid = fseid
+            self._vacated[(node, session.cp_seid, *old)] = seid
+        elif self.sessions.get(seid) is session:
+            self._cp_drop(node, session.cp_seid, seid, old)
+            session.cp_fseid = fseid
+            self._cp_put(node, session.cp_seid, seid, new)
+            self._cp_unordered.add(node)
+        else:  # (taken out of the engine since: no entry)
+            session.cp_fseid = fseid
 
     def _cp_seids(self, node_id: str) -> list[int]:
         """The UP SEIDs of CP ``node_id``'s sessions, in the order of `sessions` (a list of
@@ -613,16 +716,19 @@ class EngineState:
         if not nodes:
             return
         theirs = [s for s in self.sessions.values() if s.cp_node_id in nodes]  # (one pass)
-        ordered: dict[str, dict[int, int]] = {node: {} for node in nodes}
+        ordered: dict[str, dict[CpKey, int]] = {node: {} for node in nodes}
         for s in theirs:
             node, cp_seid, seid = s.cp_node_id, s.cp_seid, s.up_seid
             if by_cp[node].get(cp_seid) == seid:
                 ordered[node][cp_seid] = seid
-        for node, by_seid in ordered.items():
-            if by_seid:
-                by_cp[node] = by_seid
+            elif by_cp[node].get(key := (cp_seid, s.cp_ipv4, s.cp_ipv6)) == seid:
+                ordered[node][key] = seid
+        for node, by_key in ordered.items():
+            if by_key:
+                by_cp[node] = by_key
             else:
                 del by_cp[node]
+                self._cp_other.pop(node, None)
 
     def _index(self, session: Session, add: bool) -> None:
         """The remote TEIDs the session's FARs send to (for Error Indications). A TEID's
@@ -817,3 +923,13 @@ def _timed(session: Session) -> bool:
 
 
 _TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROTH").flags
+
+
+def _addresses(session: Session) -> CpAddresses:
+    """The (IPv4, IPv6) addresses of ``session``'s CP F-SEID."""
+    return session.cp_ipv4, session.cp_ipv6
+
+
+def _shares(ipv4: str | None, ipv6: str | None, other4: str | None, other6: str | None) -> bool:
+    """Two CP F-SEIDs' addresses have one in common."""
+    return (ipv4 is not None and ipv4 == other4) or (ipv6 is not None and ipv6 == other6)

@@ -30,7 +30,6 @@ from struct import error as StructError
 from typing import TypeVar
 
 from pfcpd.datapath.interface import (
-    ApplyAction,
     Bar,
     Datapath,
     DatapathError,
@@ -624,12 +623,11 @@ class _Shape:
     """The descriptor of the programs of one `_shape_key`, kept: a program of that shape
     has its sessions' own values (the slots of upfcore_session_put_slots) written over the
     last one's by the library (`patch` packs them into install's arguments), the rest is the
-    same. Also what `_kept`, `_ticking` and `_buffering` find in that rest. Used under the
+    same. Also what `_kept` and `_ticking` find in that rest. Used under the
     datapath's lock (the library copies the descriptor during the install)."""
 
     __slots__ = (
         "at_bar",
-        "buffering",
         "desc",
         "local",
         "n_pdr",
@@ -673,7 +671,6 @@ class _Shape:
         # the last F-TEID address packed and its bytes (sessions repeat the object)
         self.local: tuple[object, bytes] = (_UNSEEN, _NO_IP)
         self.urr_ids = urr_ids
-        self.buffering = _buffering(program)
         self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
         self.n_pdr = len(program.pdrs)
         # (the network instance its buffered packets are flushed in: `LocalDatapath.install`)
@@ -688,10 +685,10 @@ class _Shape:
         put: corelib.PutSlotsT,
         sess: int,
         seid: int,
-    ) -> tuple[_Kept, bool, bool]:
+    ) -> tuple[_Kept, bool]:
         """``program`` (its shape this one's) installed as ``seid`` (``sess``: its session,
         0 none): its slots, with the other arguments that change, packed into ``put``
-        (install's arguments); what to keep of it (`_kept`), `_ticking` and `_buffering`.
+        (install's arguments); what to keep of it (`_kept`) and `_ticking`.
         A value its slot cannot hold: refused as `_Desc` refuses it."""
         pdrs, fars = program.pdrs, program.fars
         ohc = [fars[o[0]] for o in self.ohc]  # (the FARs creating an outer header, in order)
@@ -718,7 +715,7 @@ class _Shape:
         peers: Sequence[tuple[IPAddress, int]],
         sources: Sequence[IPAddress | None],
         bar: Bar | None,
-    ) -> tuple[_Kept, bool, bool]:
+    ) -> tuple[_Kept, bool]:
         """`patch` of the program of this shape whose own values are these (as
         `ShapedInstall.install_shaped` names them, with this shape's ``sources``; their
         numbers this shape's), with no program at hand (`patch` reads them out of its
@@ -769,14 +766,14 @@ class _Shape:
             raise
         return self._finish(tunnels, bar)
 
-    def _finish(self, tunnels: tuple[_Tunnel, ...], bar: Bar | None) -> tuple[_Kept, bool, bool]:
+    def _finish(self, tunnels: tuple[_Tunnel, ...], bar: Bar | None) -> tuple[_Kept, bool]:
         """What `patch` returns, its program's BAR (if any) packed into the descriptor."""
         kept = _Kept()
         kept.tunnels, kept.urr_ids, kept.bar = tunnels, self.urr_ids, bar
         if bar is None:
-            return kept, self.ticking, self.buffering
+            return kept, self.ticking
         _put(_BAR, self.desc.buf, self.at_bar, _bar_values(bar))
-        return kept, self.ticking or bool(bar.duration_ns), self.buffering
+        return kept, self.ticking or bool(bar.duration_ns)
 
 
 def with_slots(
@@ -996,14 +993,6 @@ if corelib.RemoveArgsT.session.offset != _REMOVE_AT + 8:
     raise corelib.CoreLibMismatch("upfcore_remove_args_t: max and session not as packed")
 _pack_remove = Struct("=I4xQ").pack_into
 _ERR_SIZE = 256  # (the buffer of an install's error text)
-_BUFF = int(ApplyAction.BUFF)  # (`&` with the flag member itself runs Python code)
-
-
-def _buffering(program: SessionProgram) -> bool:
-    for f in program.fars:  # noqa: SIM110 (a loop: no generator to make)
-        if int(f.apply_action) & _BUFF:
-            return True
-    return False
 
 
 def _ticking(program: SessionProgram) -> bool:
@@ -1084,7 +1073,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 raise DatapathError(f"session 0x{seid:x}: the datapath is closed")
             old = self._programs.get(seid, _NOT_KEPT)
             # (_desc: what the install reads, held until it returns)
-            _desc, kept, ticking, _ = self._packed(program, old.sess, seid)
+            _desc, kept, ticking = self._packed(program, old.sess, seid)
             sess = self._put_packed(seid, kept, ticking)
             if end_markers and old is not _NOT_KEPT:
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
@@ -1127,7 +1116,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
             self._used = token
             try:
-                kept, ticking, _ = shape.patch_slots(
+                kept, ticking = shape.patch_slots(
                     self.core.k,
                     self._put,
                     self._programs.get(seid, _NOT_KEPT).sess,
@@ -1346,13 +1335,11 @@ class LocalDatapath(Datapath, ShapedInstall):
             self._ticking.discard(seid)
         return sess
 
-    def _packed(
-        self, program: SessionProgram, sess: int, seid: int
-    ) -> tuple[_Desc, _Kept, bool, bool]:
+    def _packed(self, program: SessionProgram, sess: int, seid: int) -> tuple[_Desc, _Kept, bool]:
         """``program``'s descriptor (valid until the next call: a kept one of its shape gets
         the program's slots from the library), install's arguments for it as ``seid``
-        (``sess``: its session, 0 none) packed, what to keep of it (`_kept`), `_ticking` and
-        `_buffering`; the key of the kept shape it is in `_used` (None: not kept). Its
+        (``sess``: its session, 0 none) packed, what to keep of it (`_kept`) and `_ticking`;
+        the key of the kept shape it is in `_used` (None: not kept). Its
         shape: its token when it has one (the engine hands one object with every program
         of a shape, which are the same but for what `_Shape.patch` packs), else
         `_shape_key`. Under the lock."""
@@ -1368,11 +1355,11 @@ class LocalDatapath(Datapath, ShapedInstall):
         if shape is not None:
             self._used = key
             try:
-                kept, ticking, buffering = shape.patch(self.core.k, program, self._put, sess, seid)
+                kept, ticking = shape.patch(self.core.k, program, self._put, sess, seid)
             except BaseException:
                 self._forget(key)  # (a value refused: the BAR's record is zeroed)
                 raise
-            return shape.desc, kept, ticking, buffering
+            return shape.desc, kept, ticking
         self._used = None
         desc = _Desc(self.core.k, program)
         kept = _kept(program)
@@ -1393,7 +1380,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                     self._seen.clear()
                 self._seen.add(key)
         _pack_put(self._put, _PUT_AT, 0, sess, seid, desc.addr)
-        return desc, kept, _ticking(program), _buffering(program)
+        return desc, kept, _ticking(program)
 
     def _forget(self, key: _ShapeKey | object) -> None:
         """The shape kept by ``key`` dropped (its descriptor refused), if it is still kept."""
