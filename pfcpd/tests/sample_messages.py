@@ -440,7 +440,11 @@ def all_samples() -> list[Message]:
         Message(
             M.SESSION_DELETION_RESPONSE,
             11,
-            [S.Cause(1), _usage_report(T.USAGE_REPORT_DELETION_RESPONSE)],
+            [
+                S.Cause(1),
+                _usage_report(T.USAGE_REPORT_DELETION_RESPONSE),
+                F.PFCPSDRspFlags.of("PURU"),
+            ],
             seid=0x1122334455667788,
         ),
         Message(
