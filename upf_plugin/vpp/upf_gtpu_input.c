@@ -12,7 +12,7 @@
  * it does N9 uplink forwarding (the core reports no redirect and no BUFFER for it). An End
  * Marker on such an F-TEID, or on any whose FARs forward on a GTP-U tunnel (indirect data
  * forwarding), is relayed (verdict END_MARKER): one End Marker per tunnel, sent as core-built
- * packets in the FARs' network instances (upf_send_end_markers).
+ * packets in the FARs' network instances (upf_send_end_markers), after the frame's packets.
  */
 #include "upf_node.h"
 
@@ -90,8 +90,8 @@ upf_ul_other (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *
   if (v->verdict == UPF_VERDICT_END_MARKER)
     {
       /* TS 29.281 7.3.2: relayed on the tunnels of its F-TEID's FARs (core-built packets,
-       * as FAR DUPL copies are); the received one is consumed */
-      upf_send_end_markers (vlib_get_main (), node, v);
+       * as FAR DUPL copies are, sent by the caller once the frame is handed on); the
+       * received one is consumed */
       b->error = node->errors[UPF_ERROR_END_MARKER_RELAYED];
       return UPF_NEXT_DROP;
     }
@@ -124,11 +124,11 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
   upf_main_t *um = &upf_main;
   clib_thread_index_t ti = vm->thread_index;
   upf_per_thread_t *ptd = vec_elt_at_index (um->per_thread, ti);
-  u32 *from = vlib_frame_vector_args (frame), n = frame->n_vectors, i, n_fwd = 0;
+  u32 *from = vlib_frame_vector_args (frame), n = frame->n_vectors, i, n_fwd = 0, n_em = 0;
   vlib_buffer_t *bufs[VLIB_FRAME_SIZE];
   const u8 *pkts[VLIB_FRAME_SIZE];
   u32 lens[VLIB_FRAME_SIZE];
-  u16 nexts[VLIB_FRAME_SIZE];
+  u16 nexts[VLIB_FRAME_SIZE], em[VLIB_FRAME_SIZE];
   upf_verdict_t *v = ptd->verdicts;
   u64 now = upf_now_ns (vm);
 
@@ -184,12 +184,22 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
           nexts[i] = UPF_NEXT_DROP;
         }
       else
-        nexts[i] = upf_ul_other (node, b, &v[i], outer, lens[i], is_ip6);
+        {
+          nexts[i] = upf_ul_other (node, b, &v[i], outer, lens[i], is_ip6);
+          if (v[i].verdict == UPF_VERDICT_END_MARKER)
+            em[n_em++] = i;
+        }
       upf_verdict_done (vm, node, ptd, b, &v[i], nexts[i], now);
     }
-  upf_reader_exit (&um->ctx.epoch, ti);
 
   vlib_buffer_enqueue_to_next (vm, node, from, nexts, n);
+  /* TS 29.281 7.3.2: an End Marker is the last packet on the old path. The relayed ones go
+   * in frames of their own (upf_send_ip), dispatched in the order they are put: after this
+   * frame's packets, so after the G-PDUs received before the End Marker. Still in the reader
+   * epoch: the verdict's session and program are read. */
+  for (i = 0; i < n_em; i++)
+    upf_send_end_markers (vm, node, &v[em[i]]);
+  upf_reader_exit (&um->ctx.epoch, ti);
   vlib_node_increment_counter (vm, node->node_index, UPF_ERROR_FORWARDED, n_fwd);
   return n;
 }

@@ -180,3 +180,58 @@ def test_end_marker_relayed_from_n9_to_the_gnb(lab: Lab) -> None:
     lab.vpp.send(0, [end_marker(0x910)], "emdrop")
     assert lab.vpp.captured(0, cap, 1, timeout=1.0) == []
     program(lab, 0x91, DELETE, [])
+
+
+def test_end_marker_relayed_after_the_g_pdus_received_before_it(lab: Lab) -> None:
+    """TS 29.281 7.3.2, TS 23.502 4.9.1.2.2: the End Marker is the last packet on the old
+    path. The PSA's last G-PDUs on the N9 F-TEID and its End Marker arrive in one frame; the
+    gNB gets every G-PDU, in order, and then the relayed End Marker."""
+    rules = [
+        pdr(
+            3,
+            source_interface=CORE,
+            has_fteid=True,
+            fteid_addr=N3_UPF,
+            teid=0x923,
+            outer_header_removal=0,
+            network_instance=1,
+            far_id=2,
+        ),
+        far(
+            2,
+            destination_interface=ACCESS,
+            network_instance=1,
+            ohc=1,
+            ohc_peer=N3_GNB,
+            ohc_teid=0x922,
+            ohc_src=N3_UPF,
+            pdu_session_container=True,
+        ),
+    ]
+    program(lab, 0x92, CREATE, rules)
+
+    def n9(gtp_type: int, payload: bytes) -> Ether:
+        return (
+            Ether(src=GNB_MAC, dst=lab.n3_mac)
+            / IP(src=PSA, dst=N3_UPF)
+            / UDP(sport=2152, dport=2152)
+            / GTP_U_Header(teid=0x923, gtp_type=gtp_type)
+            / GTPPDUSessionContainer(type=0, QFI=9)
+            / payload
+        )
+
+    sent = [
+        IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"%02d" % i)
+        for i in range(8)
+    ]
+    # one pg stream: the G-PDUs and then the End Marker reach upf-gtpu4-input in one frame
+    cap = lab.vpp.capture(0, "emorder", len(sent) + 1)
+    lab.vpp.send(0, [n9(255, bytes(p)) for p in sent] + [n9(254, b"")], "emorder")
+    got = lab.vpp.captured(0, cap, len(sent) + 1)
+    assert all(g[GTP_U_Header].teid == 0x922 for g in got)
+    types = [g[GTP_U_Header].gtp_type for g in got]
+    assert types == [255] * len(sent) + [254], f"gNB got GTP-U types {types}"
+    for s, g in zip(sent, got, strict=False):
+        inner = IP(bytes(g[GTPPDUSessionContainer].payload))
+        assert bytes(inner[UDP].payload) == bytes(s[UDP].payload)
+    program(lab, 0x92, DELETE, [])
