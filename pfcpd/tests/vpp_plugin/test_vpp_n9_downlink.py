@@ -29,48 +29,62 @@ UE = "10.45.0.2"
 PSA = "10.0.3.7"  # the remote PSA, on the N3/N9 side
 
 
-def test_n9_downlink_reencapsulated_to_the_gnb(lab: Lab) -> None:
-    urr_ids = [1, 0, 0, 0]
-    rules = [
-        pdr(
-            1,
-            source_interface=ACCESS,
-            has_fteid=True,
-            fteid_addr=N3_UPF,
-            teid=0x900,
-            outer_header_removal=0,
-            network_instance=1,
-            urr_ids=urr_ids,
-        ),
+def iupf_rules(
+    dl_teid: int, gnb_teid: int, ul_teid: int | None = None, ue_ip: str | None = None
+) -> list[dict[str, object]]:
+    """An I-UPF session: the N9 downlink on F-TEID ``dl_teid`` (PDR 3, source interface
+    Core) re-encapsulated to the gNB's ``gnb_teid`` with a PDU Session Container (FAR 2);
+    with ``ul_teid``, the uplink F-TEID (PDR 1) decapsulated to N6 (FAR 1), both PDRs
+    counted by URR 1."""
+    urr_ids = [1, 0, 0, 0] if ul_teid is not None else [0, 0, 0, 0]
+    ue = {"has_ue_ip": True, "ue_ip": f"{ue_ip}/32"} if ue_ip is not None else {}
+    rules: list[dict[str, object]] = [
         pdr(
             3,
             source_interface=CORE,
             has_fteid=True,
             fteid_addr=N3_UPF,
-            teid=0x903,
-            has_ue_ip=True,
-            ue_ip=f"{UE}/32",
+            teid=dl_teid,
             outer_header_removal=0,
             network_instance=1,
             far_id=2,
             urr_ids=urr_ids,
+            **ue,
         ),
-        far(1, destination_interface=CORE, network_instance=2),
         far(
             2,
             destination_interface=ACCESS,
             network_instance=1,
             ohc=1,
             ohc_peer=N3_GNB,
-            ohc_teid=0x902,
+            ohc_teid=gnb_teid,
             ohc_src=N3_UPF,
             pdu_session_container=True,
         ),
-        {
-            "kind": 3,
-            "r": {"urr": {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0]}},
-        },
     ]
+    if ul_teid is not None:
+        rules += [
+            pdr(
+                1,
+                source_interface=ACCESS,
+                has_fteid=True,
+                fteid_addr=N3_UPF,
+                teid=ul_teid,
+                outer_header_removal=0,
+                network_instance=1,
+                urr_ids=urr_ids,
+            ),
+            far(1, destination_interface=CORE, network_instance=2),
+            {
+                "kind": 3,
+                "r": {"urr": {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0]}},
+            },
+        ]
+    return rules
+
+
+def test_n9_downlink_reencapsulated_to_the_gnb(lab: Lab) -> None:
+    rules = iupf_rules(0x903, 0x902, ul_teid=0x900, ue_ip=UE)
     program(lab, 0x90, CREATE, rules)
     sent = [
         IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"n" * (30 + i))
@@ -112,45 +126,7 @@ def test_end_marker_relayed_from_n9_to_the_gnb(lab: Lab) -> None:
     goes on to the gNB on the FAR's tunnel (its TEID, a PDU Session Container with the
     received QFI, no T-PDU), counted by no URR; one on the N3 uplink F-TEID (its FAR
     decapsulates) is consumed."""
-    urr_ids = [1, 0, 0, 0]
-    rules = [
-        pdr(
-            1,
-            source_interface=ACCESS,
-            has_fteid=True,
-            fteid_addr=N3_UPF,
-            teid=0x910,
-            outer_header_removal=0,
-            network_instance=1,
-            urr_ids=urr_ids,
-        ),
-        pdr(
-            3,
-            source_interface=CORE,
-            has_fteid=True,
-            fteid_addr=N3_UPF,
-            teid=0x913,
-            outer_header_removal=0,
-            network_instance=1,
-            far_id=2,
-            urr_ids=urr_ids,
-        ),
-        far(1, destination_interface=CORE, network_instance=2),
-        far(
-            2,
-            destination_interface=ACCESS,
-            network_instance=1,
-            ohc=1,
-            ohc_peer=N3_GNB,
-            ohc_teid=0x912,
-            ohc_src=N3_UPF,
-            pdu_session_container=True,
-        ),
-        {
-            "kind": 3,
-            "r": {"urr": {"urr_id": 1, "vol_threshold": [0, 0, 0], "vol_quota": [0, 0, 0]}},
-        },
-    ]
+    rules = iupf_rules(0x913, 0x912, ul_teid=0x910)
     program(lab, 0x91, CREATE, rules)
 
     def end_marker(teid: int) -> Ether:
@@ -186,28 +162,7 @@ def test_end_marker_relayed_after_the_g_pdus_received_before_it(lab: Lab) -> Non
     """TS 29.281 7.3.2, TS 23.502 4.9.1.2.2: the End Marker is the last packet on the old
     path. The PSA's last G-PDUs on the N9 F-TEID and its End Marker arrive in one frame; the
     gNB gets every G-PDU, in order, and then the relayed End Marker."""
-    rules = [
-        pdr(
-            3,
-            source_interface=CORE,
-            has_fteid=True,
-            fteid_addr=N3_UPF,
-            teid=0x923,
-            outer_header_removal=0,
-            network_instance=1,
-            far_id=2,
-        ),
-        far(
-            2,
-            destination_interface=ACCESS,
-            network_instance=1,
-            ohc=1,
-            ohc_peer=N3_GNB,
-            ohc_teid=0x922,
-            ohc_src=N3_UPF,
-            pdu_session_container=True,
-        ),
-    ]
+    rules = iupf_rules(0x923, 0x922)
     program(lab, 0x92, CREATE, rules)
 
     def n9(gtp_type: int, payload: bytes) -> Ether:
