@@ -545,3 +545,16 @@ def test_a_downlink_data_report_not_sent_is_raised_again(
     assert [_reported(m) for m in sent] == [(2, 9)]
     h.answer_all(sent)
     assert h.dp.buffered(seid) == 2
+
+
+def test_a_session_deleted_with_its_report_unanswered_leaves_no_episode(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 with 7.5.6 (Session Deletion): a session deleted while its
+    Downlink Data Report waits for the CP's answer takes its buffering episode with it
+    (none is left for a later session of that UP SEID to inherit, nor kept for ever)."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert len(_dldrs(h.advance(0.2))) == 1  # (out, not answered)
+    assert seid in h.engine._dldr_open
+    assert cause(h.delete(seid)) == 1
+    h.advance(0.1)
+    assert seid not in h.engine._dldr_open

@@ -481,6 +481,8 @@ class EngineState:
                 del self._pending[key]
                 if pending.erir is not None:
                     self._erir_out.discard(pending.erir)
+        if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
+            self._dldr_open.pop(session.up_seid, None)
         self.metrics.deleted.inc(reason)
 
     def _remove_local(self, seid: int, reason: str) -> None:
