@@ -331,3 +331,24 @@ def test_a_cp_fseid_sharing_an_address_with_a_session_of_its_seid_is_a_duplicate
         assert engine._cp_session("smf", 5, None, "2001:db8::9") == up_seid(v4)
         assert engine._cp_session("smf", 5, "127.0.0.99", V6) == up_seid(dual)
         assert engine._cp_session("smf", 5, "127.0.0.99", None) is None
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+def test_a_modification_adding_an_address_another_session_has_for_its_seid_is_refused(
+    h: Harness, a_first: bool
+) -> None:
+    """TS 29.244 5.6.2 ("The SEID uniquely identifies a PFCP session at an IP address of a
+    PFCP entity") with 7.5.4.1 (the CP changes its F-SEID in a Session Modification
+    Request): session A has CP F-SEID (5, 127.0.0.2), session B (5, 2001:db8::2). A asking
+    for (5, 127.0.0.2, 2001:db8::2) would make SEID 5 at 2001:db8::2 name both: refused 64,
+    whichever of them the index has under the SEID alone (the first established), and A
+    keeps its CP F-SEID."""
+    first, second = ((CP[0], None), (None, V6)) if a_first else ((None, V6), (CP[0], None))
+    one, two = establish_at(h, 5, *first), establish_at(h, 5, *second)
+    assert cause(one) == cause(two) == 1
+    a = up_seid(one) if a_first else up_seid(two)
+    answer = h.modify(a, A.FSEID(5, CP[0], V6))
+    holders = [x for x, s in h.engine.sessions.items() if s.cp_seid == 5 and s.cp_ipv6 == V6]
+    assert cause(answer) == 64, f"accepted: SEID 5 at {V6} now names sessions {holders}"
+    assert h.engine.sessions[a].cp_fseid == A.FSEID(5, CP[0])
+    check_index(h.engine)

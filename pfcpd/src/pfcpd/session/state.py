@@ -17,7 +17,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..datapath.interface import (
@@ -524,16 +524,19 @@ class EngineState:
         ipv4: str | None,
         ipv6: str | None,
         exact: bool = False,
+        excluding: Container[int] = (),
     ) -> int | None:
         """The UP SEID of CP ``node_id``'s session whose CP F-SEID has SEID ``cp_seid`` at
         ``ipv4`` or ``ipv6`` (TS 29.244 5.6.2: the SEID names one session at each address
-        of the CP), if there is one here; with ``exact``, the session of that very F-SEID
-        (SEID and both addresses)."""
+        of the CP), if there is one here, other than those of ``excluding`` (a session
+        taking that CP F-SEID: every other holder is looked at, the entry under the SEID
+        and those under (SEID, IPv4, IPv6)); with ``exact``, the session of that very
+        F-SEID (SEID and both addresses)."""
         by_key = self._by_cp.get(node_id)
         if by_key is None:
             return None
         held = by_key.get(cp_seid)
-        if held is not None:
+        if held is not None and held not in excluding:
             s = self.sessions.get(held)
             if s is None or (
                 (s.cp_ipv4 == ipv4 and s.cp_ipv6 == ipv6)
@@ -545,11 +548,12 @@ class EngineState:
         if not others:  # (the usual CP: one SEID, one session)
             return None
         if exact:
-            return by_key.get((cp_seid, ipv4, ipv6))
+            held = by_key.get((cp_seid, ipv4, ipv6))
+            return None if held in excluding else held
         for v4, v6 in others:
             if _shares(v4, v6, ipv4, ipv6):
                 held = by_key.get((cp_seid, v4, v6))
-                if held is not None:
+                if held is not None and held not in excluding:
                     return held
         return None
 
