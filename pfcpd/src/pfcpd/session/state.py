@@ -187,6 +187,8 @@ class EngineState:
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
         self._dldr_open: dict[int, dict[int, Episode]] = {}
+        # the sessions with owed DLDR episodes (`Episode.owed`), by the CP they are owed to
+        self._dldr_owed: dict[str, set[int]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         if self._paths is not None:
@@ -483,6 +485,11 @@ class EngineState:
                     self._erir_out.discard(pending.erir)
         if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
             self._dldr_open.pop(session.up_seid, None)
+            owed = self._dldr_owed.get(session.cp_node_id)
+            if owed is not None:
+                owed.discard(session.up_seid)
+                if not owed:
+                    del self._dldr_owed[session.cp_node_id]
         self.metrics.deleted.inc(reason)
 
     def _remove_local(self, seid: int, reason: str) -> None:
