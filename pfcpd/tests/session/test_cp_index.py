@@ -14,6 +14,7 @@ from session_harness import (
     Harness,
     cause,
     establishment,
+    g,
     restarted,
     standard_rules,
     up_seid,
@@ -27,7 +28,7 @@ from test_pfd_and_sets import (
     fq_csid,
 )
 
-from pfcpd.pfcp import Message, MessageType, decode, encode
+from pfcpd.pfcp import IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.session.engine import SessionEngine
@@ -331,3 +332,64 @@ def test_a_cp_fseid_sharing_an_address_with_a_session_of_its_seid_is_a_duplicate
         assert engine._cp_session("smf", 5, None, "2001:db8::9") == up_seid(v4)
         assert engine._cp_session("smf", 5, "127.0.0.99", V6) == up_seid(dual)
         assert engine._cp_session("smf", 5, "127.0.0.99", None) is None
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+def test_a_modification_adding_an_address_another_session_has_for_its_seid_is_refused(
+    h: Harness, a_first: bool
+) -> None:
+    """TS 29.244 5.6.2 ("The SEID uniquely identifies a PFCP session at an IP address of a
+    PFCP entity") with 7.5.4.1 (the CP changes its F-SEID in a Session Modification
+    Request): session A has CP F-SEID (5, 127.0.0.2), session B (5, 2001:db8::2). A asking
+    for (5, 127.0.0.2, 2001:db8::2) would make SEID 5 at 2001:db8::2 name both: refused 64,
+    whichever of them the index has under the SEID alone (the first established), and A
+    keeps its CP F-SEID."""
+    first, second = ((CP[0], None), (None, V6)) if a_first else ((None, V6), (CP[0], None))
+    one, two = establish_at(h, 5, *first), establish_at(h, 5, *second)
+    assert cause(one) == cause(two) == 1
+    a = up_seid(one) if a_first else up_seid(two)
+    answer = h.modify(a, A.FSEID(5, CP[0], V6))
+    holders = [x for x, s in h.engine.sessions.items() if s.cp_seid == 5 and s.cp_ipv6 == V6]
+    assert cause(answer) == 64, f"accepted: SEID 5 at {V6} now names sessions {holders}"
+    assert h.engine.sessions[a].cp_fseid == A.FSEID(5, CP[0])
+    check_index(h.engine)
+
+
+def test_a_set_modification_onto_an_address_another_session_has_for_its_seid_is_refused(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.6.2 with 7.4.7 (Session Set Modification: the sessions of the set take the
+    Alternative SMF IP Address, their SEIDs kept): CP "smf2" has session M, CP F-SEID
+    (5, 127.0.0.3) (indexed under SEID 5), in FQ-CSID set 7, and session N, (5,
+    2001:db8::3). Moving set 7 to the alternative (127.0.0.3, 2001:db8::3) would make SEID
+    5 at 2001:db8::3 name both: refused 64 (the first holder found being M itself, one of
+    the moved), nothing moves."""
+    v6 = "2001:db8::3"
+    _associate(h, SMF2, "smf2")
+
+    def from_smf2(msg: Message) -> Message:
+        h.seq += 1
+        msg.seq = h.seq
+        h.node.datagram_received(encode(msg), SMF2, h.now)
+        [out] = h.node.datagrams_to_send()
+        return decode(out.data)
+
+    def establish(ipv4: str | None, ipv6: str | None, *ies: A.FQCSID) -> int:
+        req = rules.establishment_request("smf2", SMF2[0], 5, standard_rules(), 1)
+        req.ies[1] = A.FSEID(5, ipv4, ipv6)
+        req.ies += list(ies)
+        answer = from_smf2(req)
+        assert cause(answer) == 1, answer
+        return up_seid(answer)
+
+    m = establish(SMF2[0], None, fq_csid(7))
+    n = establish(None, v6)
+    alternative = A.AlternativeSMFIPAddress(ipv4=SMF2[0], ipv6=v6)
+    change = g(IEType.PFCP_SESSION_CHANGE_INFO, fq_csid(7), alternative)
+    moving = Message(M.SESSION_SET_MODIFICATION_REQUEST, 0, [A.NodeID.from_text("smf2"), change])
+    answer = from_smf2(moving)
+    holders = [x for x, s in h.engine.sessions.items() if s.cp_seid == 5 and s.cp_ipv6 == v6]
+    assert cause(answer) == 64, f"accepted: SEID 5 at {v6} now names sessions {holders}"
+    assert h.engine.sessions[m].cp_fseid == A.FSEID(5, SMF2[0])
+    assert h.engine.sessions[n].cp_fseid == A.FSEID(5, None, v6)
+    check_index(h.engine)

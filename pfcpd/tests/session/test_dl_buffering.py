@@ -529,19 +529,91 @@ def test_a_downlink_data_report_the_cp_never_got_is_raised_again(h: Harness) -> 
     assert h.dp.buffered(seid) == 5
 
 
-def test_a_downlink_data_report_not_sent_is_raised_again(
+def _rearms(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """The datapath's DLDR re-arms from now on (SEID, PDR ID, QFI), as they are made."""
+    calls: list[tuple[int, int, int]] = []
+    real = h.dp.rearm_dl_data_report
+
+    def counting(seid: int, pdr_id: int, qfi: int) -> bool:
+        calls.append((seid, pdr_id, qfi))
+        return real(seid, pdr_id, qfi)
+
+    monkeypatch.setattr(h.dp, "rearm_dl_data_report", counting)
+    return calls
+
+
+def test_a_downlink_data_report_not_sent_is_sent_once_the_cp_can_be_told(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """TS 29.244 5.2.3.1: a Downlink Data Report that could not be sent (no association with
-    the session's CP: its sessions kept) is raised again by the PDR's next buffered packet,
-    once the CP can be told."""
+    """TS 29.244 5.2.3.1: a Downlink Data Report that could not be sent (no association
+    with the session's CP: its sessions kept) is sent once the CP can be told, while its
+    data is still buffered (without waiting for another packet); the next packets of the
+    episode are not reported again, and none of them is re-armed meanwhile."""
     seid = _buffering_session(h)
+    rearms = _rearms(h, monkeypatch)
     with monkeypatch.context() as m:
         m.delitem(h.node._associations, "smf")
         h.dp.process_dl(dl_packet(UE, 10))
         assert h.advance(2.0) == []
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        assert h.advance(2.0) == []
+    sent = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in sent] == [(2, 9)]
+    h.answer_all(sent)
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(5.0)) == []
+    assert h.dp.buffered(seid) == 3
+    assert rearms == []
+
+
+def test_no_association_raises_no_report_per_buffered_packet(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1 (one Downlink Data Report per buffering episode): while the CP has
+    no association (its sessions kept), the report that could not be sent is not re-armed
+    for each buffered packet (each would raise a datapath event, a failed send, a log line
+    and a re-arm: on VPP an API call that stops the workers)."""
+    _buffering_session(h)
+    rearms = _rearms(h, monkeypatch)
+    monkeypatch.delitem(h.node._associations, "smf")
+    for i in range(8):  # (the BAR buffers 10 packets)
+        assert h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
+        h.advance(0.2)
+    assert rearms == [], f"{len(rearms)} re-arms with no CP"
+    assert h.dp.poll_events() == []
+
+
+def test_a_report_owed_to_the_cp_is_not_sent_once_its_episode_ended(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1 with TS 23.401 5.3.4.3: a Downlink Data Report that could not be
+    sent (no association with the CP) is not sent once the episode it reports ended
+    meanwhile (its FAR forwarded: the data went); the PDR's next buffered packet is a new
+    episode, reported."""
+    seid = _buffering_session(h)
+    with monkeypatch.context() as m:
+        m.delitem(h.node._associations, "smf")
+        h.dp.process_dl(dl_packet(UE, 10))
+        assert h.advance(1.0) == []
+        assert cause(h.modify(seid, _to_forw())) == 1
+        assert len([r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]) == 1
+        assert cause(h.modify(seid, _idle())) == 1
+        assert h.advance(1.0) == []
+    assert _dldrs(h.advance(2.0)) == []
     assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
     sent = _dldrs(h.advance(0.5))
     assert [_reported(m) for m in sent] == [(2, 9)]
     h.answer_all(sent)
-    assert h.dp.buffered(seid) == 2
+
+
+def test_a_session_deleted_with_its_report_unanswered_leaves_no_episode(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 with 7.5.6 (Session Deletion): a session deleted while its
+    Downlink Data Report waits for the CP's answer takes its buffering episode with it
+    (none is left for a later session of that UP SEID to inherit, nor kept for ever)."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert len(_dldrs(h.advance(0.2))) == 1  # (out, not answered)
+    assert seid in h.engine._dldr_open
+    assert cause(h.delete(seid)) == 1
+    h.advance(0.1)
+    assert seid not in h.engine._dldr_open

@@ -6,9 +6,13 @@ Action). Between the two is one buffering episode: the engine keeps each report'
 open, from the datapath's event until the CP answers it, while the datapath has not
 re-armed the pair (`episodes_ended`, at each install and discard). A report delayed by the
 BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
-the UE became reachable meanwhile, its data went or was discarded); a report the CP never
-got (unanswered, or not sent) whose episode goes on has the pair re-armed in the datapath
-(`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it again.
+the UE became reachable meanwhile, its data went or was discarded); a report sent and never
+answered whose episode goes on has the pair re-armed in the datapath
+(`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it again. A
+report not sent (no association with the session's CP: its sessions kept) is owed: the pair
+stays reported (no report, re-arm or log line per buffered packet while the CP is away) and
+the report is sent as soon as the CP can be told, while its episode goes on (its data still
+buffered).
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from ..datapath.interface import ApplyAction, DatapathEvent, SessionProgram
 @dataclass(frozen=True, slots=True)
 class Episode:
     """The buffering episode of a DLDR: the datapath's event and the PDR's FAR (ID, Apply
-    Action) when it was raised."""
+    Action) when it was raised; ``owed``: its report could not be sent (no association
+    with the CP), to send when it can be (`Reporting._send_owed_dldrs`)."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]
+    owed: bool = False
 
 
 def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | None:

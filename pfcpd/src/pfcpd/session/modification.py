@@ -109,8 +109,10 @@ class Modification(Choosing, Reporting):
         ):
             # (taken over: the requesting CP's, its reports to the F-SEID's address)
             owner = peer.node_id if taken else self._fseid_owner(old_owner, fseid)
-            held = self._cp_session(owner, fseid.seid, fseid.ipv4, fseid.ipv6)
-            if held is not None and held != session.up_seid:
+            held = self._cp_session(
+                owner, fseid.seid, fseid.ipv4, fseid.ipv6, excluding=(session.up_seid,)
+            )
+            if held is not None:
                 err = RuleError(
                     Cause.REQUEST_REJECTED,
                     f"CP F-SEID 0x{fseid.seid:x} is session 0x{held:x}'s",

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..datapath.interface import (
     DLDR_DSCP,
@@ -354,7 +355,10 @@ class Reporting(PathReporting):
         self._commit_quietly(session)
 
     def poll_datapath(self, now: float) -> None:
-        """Handle the datapath's events (reports they trigger are sent now)."""
+        """Handle the datapath's events (reports they trigger are sent now), after the DLDRs
+        owed to CPs that can be told now (`_send_owed_dldrs`)."""
+        if self._dldr_owed:
+            self._send_owed_dldrs(now)
         events = self.datapath.poll_events()
         due: dict[int, dict[int, set[str]]] = {}
         for ev in events:
@@ -627,16 +631,17 @@ class Reporting(PathReporting):
             return
         self._send_dldr(ev.seid, token, ev, now)
 
-    def _send_dldr(self, seid: int, token: int, ev: DatapathEvent, now: float) -> None:
+    def _send_dldr(self, seid: int, token: int, ev: DatapathEvent, now: float) -> bool:
         """The DLDR of ``ev``, unless its episode ``token`` ended (the session changed, or
         its buffer was discarded, during the notification delay: TS 23.401 5.3.4.3, no
-        report once the UE is reachable; a later packet of the PDR is reported anew)."""
+        report once the UE is reachable; a later packet of the PDR is reported anew).
+        False when it could not be sent (its episode is then owed)."""
         session = self.sessions.get(seid)
         episodes = self._dldr_open.get(seid)
         if session is None or episodes is None or token not in episodes:
             if session is None or episodes == {}:
                 self._dldr_open.pop(seid, None)
-            return
+            return True
         pdr_id = pfcp_pdr_id(ev.id)
         children: list[IE] = [PDRID(pdr_id)]
         # the QFI, and the DSCP of the packet (the Paging Policy Indication, TS 29.244
@@ -646,16 +651,58 @@ class Reporting(PathReporting):
         if qfi is not None or ppi is not None:
             children.append(DownlinkDataServiceInformation(ppi=ppi, qfi=qfi))
         report = Grouped(T.DOWNLINK_DATA_REPORT, children)
-        if not self._send_report(session, "DLDR", [report], now, label="DLDR", dldr=token):
-            self._dldr_done(seid, token, False)
+        episode = episodes[token]
+        if self._send_report(session, "DLDR", [report], now, label="DLDR", dldr=token):
+            if episode.owed:
+                episodes[token] = replace(episode, owed=False)
+            return True
+        # Not sent (no association with the CP: its sessions kept): owed, sent once the CP
+        # can be told (`_send_owed_dldrs`). The pair is not re-armed: its next buffered
+        # packets raise nothing (one report per episode, TS 29.244 5.2.3.1; no event, send
+        # attempt, log line and re-arm per packet while the CP is away).
+        if not episode.owed:
+            log.info(
+                "session 0x%x PDR %d: DLDR not sent (no association with CP %s): sent once"
+                " there is one",
+                seid,
+                pdr_id,
+                session.cp_node_id,
+            )
+            episodes[token] = replace(episode, owed=True)
+        self._dldr_owed.setdefault(session.cp_node_id, set()).add(seid)
+        return False
+
+    def _send_owed_dldrs(self, now: float) -> None:
+        """Send the DLDRs owed to CPs that can be told now (at each poll): per CP, its
+        sessions' owed episodes still open (their data still buffered: the CP learns of
+        it once it can, TS 29.244 5.2.3.1, without waiting for another packet), until one
+        cannot be sent (the CP still has no association: the rest wait for the next poll).
+        One of a session that moved to another CP since goes to that CP (owed to it when
+        not sent)."""
+        if self._sender is None:
+            return
+        for node in list(self._dldr_owed):
+            seids = self._dldr_owed.pop(node)
+            while seids:  # (taken from the set itself: no copy of it per poll)
+                seid = seids.pop()
+                session = self.sessions.get(seid)
+                episodes = self._dldr_open.get(seid)
+                if session is None or episodes is None:
+                    continue  # (gone, or its episodes ended: nothing owed)
+                owed = [(token, e.event) for token, e in episodes.items() if e.owed]
+                sent = all(self._send_dldr(seid, token, event, now) for token, event in owed)
+                if not sent and session.cp_node_id == node:  # (no association: the rest wait)
+                    seids.update(self._dldr_owed.get(node, ()))
+                    self._dldr_owed[node] = seids
+                    break
 
     def _dldr_done(self, seid: int, token: int, answered: bool) -> None:
         """The DLDR of episode ``token`` of session ``seid`` is answered, or not
-        (``answered`` False: unanswered after every retransmission, TS 29.244 6.4, or not
-        sent, no association): its episode is closed. One the CP never got, still open
-        (its PDR buffering with NOCP all along, nothing discarded), has its report re-armed
-        in the datapath: the PDR's next buffered packet raises it again, so that the CP
-        learns of the data and pages the UE (TS 29.244 5.2.3.1)."""
+        (``answered`` False: unanswered after every retransmission, TS 29.244 6.4): its
+        episode is closed. One the CP never got, still open (its PDR buffering with NOCP
+        all along, nothing discarded), has its report re-armed in the datapath: the PDR's
+        next buffered packet raises it again, so that the CP learns of the data and pages
+        the UE (TS 29.244 5.2.3.1). (One not sent is owed instead, `_send_dldr`.)"""
         episodes = self._dldr_open.get(seid)
         episode = episodes.pop(token, None) if episodes is not None else None
         if episodes is not None and not episodes:

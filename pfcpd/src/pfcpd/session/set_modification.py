@@ -45,8 +45,8 @@ class SetModification(EngineState):
             taken: set[tuple[str, int, str | None, str | None]] = set()
             for target, fseid in moves.values():
                 key = (target, fseid.seid, fseid.ipv4, fseid.ipv6)
-                other = self._cp_session(*key)
-                if key in taken or (other is not None and other not in moves):
+                other = self._cp_session(*key, excluding=moves)
+                if key in taken or other is not None:
                     raise RuleError(
                         Cause.REQUEST_REJECTED,
                         f"CP {target} already has a session with CP SEID 0x{fseid.seid:x}",

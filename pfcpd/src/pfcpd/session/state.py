@@ -17,7 +17,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..datapath.interface import (
@@ -187,6 +187,8 @@ class EngineState:
         self._delayed_dldr: list[tuple[float, int, int, DatapathEvent]] = []
         self._dldr_seq = itertools.count()
         self._dldr_open: dict[int, dict[int, Episode]] = {}
+        # the sessions with owed DLDR episodes (`Episode.owed`), by the CP they are owed to
+        self._dldr_owed: dict[str, set[int]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         if self._paths is not None:
@@ -481,6 +483,13 @@ class EngineState:
                 del self._pending[key]
                 if pending.erir is not None:
                     self._erir_out.discard(pending.erir)
+        if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
+            self._dldr_open.pop(session.up_seid, None)
+            owed = self._dldr_owed.get(session.cp_node_id)
+            if owed is not None:
+                owed.discard(session.up_seid)
+                if not owed:
+                    del self._dldr_owed[session.cp_node_id]
         self.metrics.deleted.inc(reason)
 
     def _remove_local(self, seid: int, reason: str) -> None:
@@ -522,16 +531,19 @@ class EngineState:
         ipv4: str | None,
         ipv6: str | None,
         exact: bool = False,
+        excluding: Container[int] = (),
     ) -> int | None:
         """The UP SEID of CP ``node_id``'s session whose CP F-SEID has SEID ``cp_seid`` at
         ``ipv4`` or ``ipv6`` (TS 29.244 5.6.2: the SEID names one session at each address
-        of the CP), if there is one here; with ``exact``, the session of that very F-SEID
-        (SEID and both addresses)."""
+        of the CP), if there is one here, other than those of ``excluding`` (a session
+        taking that CP F-SEID: every other holder is looked at, the entry under the SEID
+        and those under (SEID, IPv4, IPv6)); with ``exact``, the session of that very
+        F-SEID (SEID and both addresses)."""
         by_key = self._by_cp.get(node_id)
         if by_key is None:
             return None
         held = by_key.get(cp_seid)
-        if held is not None:
+        if held is not None and held not in excluding:
             s = self.sessions.get(held)
             if s is None or (
                 (s.cp_ipv4 == ipv4 and s.cp_ipv6 == ipv6)
@@ -543,11 +555,12 @@ class EngineState:
         if not others:  # (the usual CP: one SEID, one session)
             return None
         if exact:
-            return by_key.get((cp_seid, ipv4, ipv6))
+            held = by_key.get((cp_seid, ipv4, ipv6))
+            return None if held in excluding else held
         for v4, v6 in others:
             if _shares(v4, v6, ipv4, ipv6):
                 held = by_key.get((cp_seid, v4, v6))
-                if held is not None:
+                if held is not None and held not in excluding:
                     return held
         return None
 
