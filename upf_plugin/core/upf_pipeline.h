@@ -965,6 +965,20 @@ typedef struct
   uint8_t qfi; /* the QFI its PDU Session Container carries (if the template has one) */
 } upf_em_tunnel_t;
 
+/* The GTP-U template an End Marker received on the local F-TEID teid goes on along PDR r's
+ * FAR (it has that F-TEID, its FAR forwards, neither drops nor buffers, with GTP-U outer
+ * header creation), else NULL. */
+static inline const upf_encap_t *
+upf_end_marker_encap (const upf_program_t *p, const upf_pdr_rule_t *r, uint32_t teid)
+{
+  const upf_far_rt_t *far = &p->far[r->far];
+  if (!(p->pdi[r->pdi].pdi_flags & UPF_PDI_FTEID) || p->pdi[r->pdi].teid != teid
+      || (far->apply_action & (UPF_AA_FORW | UPF_AA_DROP | UPF_AA_BUFF)) != UPF_AA_FORW
+      || far->encap == UPF_NONE8 || p->encap[far->encap].kind != UPF_ENCAP_GTPU)
+    return 0;
+  return &p->encap[far->encap];
+}
+
 /*
  * End Marker relay (TS 29.281 7.3.2; TS 23.502 4.9.1.2.3, 4.9.1.3.3: an I-UPF, UL CL or
  * branching point forwards the End Marker the PSA sends on the old N9 path to the NG-RAN;
@@ -985,25 +999,13 @@ upf_end_marker_tunnel (const upf_program_t *p, uint32_t teid, unsigned i, uint8_
   for (k = 0; k < p->n_pdr; k++)
     {
       const upf_pdr_rule_t *r = &p->rule[k];
-      const upf_pdi_rt_t *pdi = &p->pdi[r->pdi];
       const upf_far_rt_t *far = &p->far[r->far];
-      const upf_encap_t *t;
+      const upf_encap_t *t = upf_end_marker_encap (p, r, teid), *q;
       int seen = 0;
-      if (!(pdi->pdi_flags & UPF_PDI_FTEID) || pdi->teid != teid
-          || (far->apply_action & (UPF_AA_FORW | UPF_AA_DROP | UPF_AA_BUFF)) != UPF_AA_FORW
-          || far->encap == UPF_NONE8 || p->encap[far->encap].kind != UPF_ENCAP_GTPU)
+      if (!t)
         continue;
-      t = &p->encap[far->encap];
       for (j = 0; j < k && !seen; j++)
-        {
-          const upf_pdr_rule_t *q = &p->rule[j];
-          const upf_pdi_rt_t *qp = &p->pdi[q->pdi];
-          const upf_far_rt_t *qf = &p->far[q->far];
-          seen = (qp->pdi_flags & UPF_PDI_FTEID) && qp->teid == teid
-                 && (qf->apply_action & (UPF_AA_FORW | UPF_AA_DROP | UPF_AA_BUFF)) == UPF_AA_FORW
-                 && qf->encap != UPF_NONE8 && p->encap[qf->encap].kind == UPF_ENCAP_GTPU
-                 && upf_encap_same_tunnel (&p->encap[qf->encap], t);
-        }
+        seen = (q = upf_end_marker_encap (p, &p->rule[j], teid)) && upf_encap_same_tunnel (q, t);
       if (seen || n++ != i)
         continue;
       out->encap = t;
