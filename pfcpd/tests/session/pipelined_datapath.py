@@ -68,5 +68,9 @@ class Pipelined(Datapath):
         self._apply()
         return self.inner.rearm_dl_data_report(seid, pdr_id, qfi)
 
+    def buffered(self, seid: int) -> int:
+        self._apply()
+        return self.inner.buffered(seid)
+
     def now_ns(self) -> int:
         return self.inner.now_ns()

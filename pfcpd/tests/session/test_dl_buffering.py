@@ -513,20 +513,60 @@ def test_a_downlink_data_report_the_cp_never_got_is_raised_again(h: Harness) -> 
     """TS 29.244 5.2.3.1 with 6.4: the Downlink Data Report tells the CP of the first packet
     buffered for the PDR (and QFI) so that it pages the UE; the next packets of the episode
     are not reported. A report the CP never got (every retransmission unanswered) does
-    not count: the PDR's next buffered packet raises it again, once, and an answered one
-    is not raised again."""
+    not count: its data still buffered, it is sent again at once (a new request), and an
+    answered one is not raised again."""
     seid = _buffering_session(h)
     h.dp.process_dl(dl_packet(UE, 10))
-    sent = h.advance(5.0)  # T1 = 1 s, N1 = 2: three tries, no answer
+    sent = h.advance(2.9)  # T1 = 1 s, N1 = 2: three tries, no answer
     assert len(_dldrs(sent)) == 3 and len({m.seq for m in sent}) == 1
     for i in range(3):
         assert h.dp.process_dl(dl_packet(UE, 10, ident=i + 1)).verdict == Verdict.BUFFER
-    again = _dldrs(h.advance(0.5))
+    again = _dldrs(h.advance(0.5))  # (the first one fails at 3 s)
     assert [_reported(m) for m in again] == [(2, 9)]
+    assert again[0].seq != sent[0].seq
     h.answer_all(again)
     assert h.dp.process_dl(dl_packet(UE, 10, ident=4)).verdict == Verdict.BUFFER
     assert _dldrs(h.advance(5.0)) == []
     assert h.dp.buffered(seid) == 5
+
+
+def test_a_packet_buffered_while_the_report_was_out_is_reported_after_its_failure(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1 (BUFF+NOCP: the UP function notifies the CP function of the
+    buffered downlink data, so that the CP pages the UE) and 6.4 (a request unanswered after
+    N1 retransmissions has failed). The report of the first buffered packet is never
+    answered (the SMF overloaded or restarting for a few seconds); a packet buffered while
+    it is still out raises nothing (one report per episode). When the report fails, the
+    data still buffered, a report follows without waiting for a further packet (audit E of
+    session 29, bug 1)."""
+    _buffering_session(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    first = {m.seq for m in _dldrs(h.advance(2.5))}  # sent at 0, retransmitted at 1 and 2
+    assert len(first) == 1
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER
+    later = {m.seq for m in _dldrs(h.advance(5.0))}  # (the first one fails at 3 s)
+    assert later - first, "no Downlink Data Report after the failed one"
+
+
+def test_a_failed_report_with_nothing_buffered_any_more_is_re_armed(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1: a Downlink Data Report the CP never got whose datapath holds no
+    buffered packet any more (it lost them: nothing to page the UE for now) is not sent
+    again; its PDR's report is re-armed, so that the next buffered packet raises it."""
+    seid = _buffering_session(h)
+    rearms = _rearms(h, monkeypatch)
+    h.dp.process_dl(dl_packet(UE, 10))
+    assert len({m.seq for m in _dldrs(h.advance(2.9))}) == 1
+    with monkeypatch.context() as m:
+        m.setattr(h.dp, "buffered", lambda seid: 0)
+        assert _dldrs(h.advance(2.0)) == []
+    assert rearms == [(seid, 2, 9)]
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
 
 
 def _rearms(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:

@@ -294,6 +294,11 @@ class Datapath(abc.ABC):
         reports once per buffering episode without this (the default)."""
         return False
 
+    def buffered(self, seid: int) -> int | None:
+        """The DL packets session ``seid`` has buffered now (0: none, or no such session);
+        None: this datapath cannot tell (the default)."""
+        return None
+
     @abc.abstractmethod
     def now_ns(self) -> int:
         """The datapath's clock (nanoseconds), the one of ``Usage.first_packet_ns`` and

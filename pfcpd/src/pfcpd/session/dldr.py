@@ -7,7 +7,8 @@ open, from the datapath's event until the CP answers it, while the datapath has 
 re-armed the pair (`episodes_ended`, at each install and discard). A report delayed by the
 BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
 the UE became reachable meanwhile, its data went or was discarded); a report sent and never
-answered whose episode goes on has the pair re-armed in the datapath
+answered whose episode goes on is sent again while the datapath holds buffered packets of
+the session (`Datapath.buffered`), else has the pair re-armed in the datapath
 (`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it again. A
 report not sent (no association with the session's CP: its sessions kept) is owed: the pair
 stays reported (no report, re-arm or log line per buffered packet while the CP is away) and

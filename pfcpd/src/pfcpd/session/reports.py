@@ -88,7 +88,7 @@ class Reporting(PathReporting):
         if pending.erir is not None:
             self._erir_out.discard(pending.erir)
         if pending.dldr is not None:
-            self._dldr_done(pending.up_seid, pending.dldr, response is not None)
+            self._dldr_done(pending.up_seid, pending.dldr, response is not None, now)
         session = self.sessions.get(pending.up_seid)
         if response is None:
             # Never answered: the counts it carried go into the next report (of a session
@@ -696,26 +696,45 @@ class Reporting(PathReporting):
                     self._dldr_owed[node] = seids
                     break
 
-    def _dldr_done(self, seid: int, token: int, answered: bool) -> None:
+    def _dldr_done(self, seid: int, token: int, answered: bool, now: float) -> None:
         """The DLDR of episode ``token`` of session ``seid`` is answered, or not
-        (``answered`` False: unanswered after every retransmission, TS 29.244 6.4): its
-        episode is closed. One the CP never got, still open (its PDR buffering with NOCP
-        all along, nothing discarded), has its report re-armed in the datapath: the PDR's
-        next buffered packet raises it again, so that the CP learns of the data and pages
-        the UE (TS 29.244 5.2.3.1). (One not sent is owed instead, `_send_dldr`.)"""
+        (``answered`` False: unanswered after every retransmission, TS 29.244 6.4). An
+        answered one closes its episode. One the CP never got whose episode goes on (its
+        PDR buffering with NOCP all along, nothing discarded) is sent again while the
+        datapath holds buffered DL packets of the session (or cannot tell): the CP learns
+        of the data and pages the UE (TS 29.244 5.2.3.1), that of the packets buffered
+        while the report was out included, without waiting for another packet; a new
+        request, T1 and N1 apply (not sent: owed, `_send_dldr`). Nothing buffered any
+        more: the episode is closed and its report re-armed in the datapath, so that the
+        PDR's next buffered packet raises it again."""
         episodes = self._dldr_open.get(seid)
-        episode = episodes.pop(token, None) if episodes is not None else None
-        if episodes is not None and not episodes:
-            del self._dldr_open[seid]
+        episode = episodes.get(token) if episodes is not None else None
+        if (
+            episode is not None
+            and not answered
+            and seid in self.sessions
+            and self.datapath.buffered(seid) != 0
+        ):
+            log.info(
+                "session 0x%x PDR %d: DLDR not delivered to the CP, data still buffered: sent"
+                " again",
+                seid,
+                pfcp_pdr_id(episode.event.id),
+            )
+            self._send_dldr(seid, token, episode.event, now)
+            return
+        if episodes is not None:
+            episodes.pop(token, None)
+            if not episodes:
+                del self._dldr_open[seid]
         if episode is None or answered or seid not in self.sessions:
             return
-        qfi = episode.event.value & 0x3F
         log.info(
             "session 0x%x PDR %d: DLDR not delivered to the CP: re-armed for the next packet",
             seid,
             pfcp_pdr_id(episode.event.id),
         )
-        self.datapath.rearm_dl_data_report(seid, episode.event.id, qfi)
+        self.datapath.rearm_dl_data_report(seid, episode.event.id, episode.event.value & 0x3F)
 
     def _error_indication(self, ev: DatapathEvent, now: float) -> None:
         """A GTP-U Error Indication names a TEID of a peer: the sessions forwarding to it

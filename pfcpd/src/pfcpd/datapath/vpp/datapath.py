@@ -473,6 +473,18 @@ class VppDatapath(Datapath):
             return False
         return bool(reply.rearmed)
 
+    def buffered(self, seid: int) -> int | None:
+        """The plugin's count (``upf_session_dump``'s ``buffered_pkts``); 0 when VPP has no
+        such session; None when VPP is away or refuses the call (logged)."""
+        try:
+            self._check_ready()
+            self._post()
+            _, details = self.client.call("upf_session_dump", seid=seid)
+        except DatapathError as exc:
+            log.warning("session 0x%x: buffered packets not counted: %s", seid, exc)
+            return None
+        return sum(int(d.buffered_pkts) for d in details if int(d.seid) == seid)
+
     def send_echo(self, source: IPAddress, peer: IPAddress, seq: int) -> EchoSent:
         """The plugin sends it (``upf_gtpu_echo_send``, routed in FIB table 0) and reports
         its Echo Response as an event record. UNSUPPORTED: the plugin has no such message
