@@ -34,7 +34,8 @@ from session_harness import (
 
 from pfcpd.datapath.interface import SessionProgram
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
@@ -657,3 +658,78 @@ def test_a_session_deleted_with_its_report_unanswered_leaves_no_episode(h: Harne
     assert cause(h.delete(seid)) == 1
     h.advance(0.1)
     assert seid not in h.engine._dldr_open
+
+
+def _owed_sessions(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Three buffering sessions of "smf" (CP SEIDs 0xA1 to 0xA3; smf in an SMF Set with
+    "smf2"), each with a Downlink Data Report owed to smf (no association with it when the
+    reports were due: its sessions kept); smf associated again since, no poll yet. Their
+    UP SEIDs."""
+    from test_smf_set_takeover import join_set
+
+    join_set(h)
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    seids = []
+    for cp_seid in (0xA1, 0xA2, 0xA3):
+        resp = h.establish(*rules, cp_seid=cp_seid)
+        assert cause(resp) == 1
+        seids.append(up_seid(resp))
+    with monkeypatch.context() as m:
+        m.delitem(h.node._associations, "smf")
+        for seid in seids:
+            ((_, ue),) = h.engine.sessions[seid].ue
+            packet = dl_packet(ue.partition("/")[0], 10)
+            assert h.dp.process_dl(packet).verdict == Verdict.BUFFER
+        assert h.advance(1.0) == []
+    assert h.engine._dldr_owed == {"smf": set(seids)}
+    return seids
+
+
+@pytest.mark.parametrize("moved", [0, 1, 2])
+def test_a_report_owed_to_a_cp_is_sent_to_the_smf_that_takes_its_session_over(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, moved: int
+) -> None:
+    """TS 29.244 5.2.3.1 with 5.22.3 (an SMF of the owner's SMF Set takes a session over with
+    its own CP F-SEID): a Downlink Data Report owed to a CP (no association with it when it
+    was due) whose session another SMF of the set takes over (the owner associated again,
+    before the report could go) is owed to the new owner and sent to it at the next poll,
+    even when the first CP has no association again by then and other sessions' reports
+    still wait for it; its answer closes the episode."""
+    from test_smf_set_takeover import SMF2, from_, modification
+
+    seids = _owed_sessions(h, monkeypatch)
+    seid = seids[moved]
+    others = set(seids) - {seid}
+    answer = from_(h, SMF2, modification(seid, A.FSEID(0xB1, SMF2[0])), 400)
+    assert cause(answer) == 1
+    assert h.engine._dldr_owed == {"smf": others, "smf2": {seid}}
+    monkeypatch.delitem(h.node._associations, "smf")  # (smf lost again)
+    sent = _dldrs(h.advance(0.01))  # (one poll)
+    assert [(m.seid, _reported(m)) for m in sent] == [(0xB1, (2, 9))]
+    assert h.engine._dldr_owed == {"smf": others}
+    for m in sent:
+        reply = Message(M.SESSION_REPORT_RESPONSE, m.seq, [S.Cause(1)], 0xB1)
+        h.node.datagram_received(encode(reply), SMF2, h.now)
+    assert seid not in h.engine._dldr_open and others <= h.engine._dldr_open.keys()
+    assert _dldrs(h.advance(5.0)) == []
+
+
+def test_an_undone_takeover_gives_the_owed_report_back_to_its_cp(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1, 5.22.3: a takeover whose batch is undone (the journal refused its
+    commit) leaves the session its first CP's, and the report owed with it owed to that CP
+    (sent to it once it can be told), not to the SMF whose takeover was undone."""
+    from test_smf_set_takeover import SMF2, modification
+
+    seids = _owed_sessions(h, monkeypatch)
+    seid = seids[0]
+    h.journal.fail_next = 1
+    (answer,) = h.batch((modification(seid, A.FSEID(0xB1, SMF2[0])), SMF2), seq=400)
+    assert cause(answer) != 1
+    assert h.engine.sessions[seid].cp_node_id == "smf"
+    assert h.engine._dldr_owed == {"smf": set(seids)}
+    sent = _dldrs(h.advance(0.5))
+    assert sorted(m.seid for m in sent) == [0xA1, 0xA2, 0xA3]
+    h.answer_all(sent)

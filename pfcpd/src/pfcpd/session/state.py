@@ -656,7 +656,10 @@ class EngineState:
             self._cp_drop(s.cp_node_id, s.cp_seid, s.up_seid, _addresses(s))
         nodes: set[str] = set()
         rewritten = self._cp_rewritten
+        owed = self._dldr_owed
         for s, node, fseid in moves:
+            if owed and s.cp_node_id != node:
+                self._dldr_owed_moved(s.up_seid, s.cp_node_id, node)
             s.cp_node_id, s.cp_fseid = node, fseid
             rewritten.add(s.up_seid)
             s.cp_moves += 1  # (a report's answer from before is stale: `PendingReport`)
@@ -665,6 +668,17 @@ class EngineState:
                 nodes.add(node)
         self._cp_unordered |= nodes
         return nodes
+
+    def _dldr_owed_moved(self, seid: int, old: str, new: str) -> None:
+        """Session ``seid`` moves from CP ``old`` to CP ``new``: the DLDRs it owes (dldr.py)
+        are owed to ``new``, sent once that CP can be told (not held behind ``old``'s)."""
+        owed = self._dldr_owed.get(old)
+        if owed is None or seid not in owed:
+            return
+        owed.discard(seid)
+        if not owed:
+            del self._dldr_owed[old]
+        self._dldr_owed.setdefault(new, set()).add(seid)
 
     def _cp_readdress(self, session: Session, fseid: FSEID) -> None:
         """``session``'s CP F-SEID takes the addresses of ``fseid`` (its SEID, same CP; not
