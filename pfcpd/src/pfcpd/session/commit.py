@@ -11,6 +11,7 @@ import logging
 from ..datapath.interface import DatapathError
 from ..node.session_handler import cause_response
 from ..pfcp import Cause, Message
+from .dldr import dldr_key, episodes_record
 from .inactivity import idle_key
 from .journal import JournalError
 from .marks import MARKS_KEY
@@ -46,6 +47,7 @@ class GroupCommit(EngineState):
             and not self._pfd_dirty
             and not self._marks_dirty
             and not self._idle_dirty
+            and not self._dldr_dirty
         ):
             return []
         dirty, self._dirty = self._dirty, {}
@@ -58,6 +60,9 @@ class GroupCommit(EngineState):
         idle = self._idle_dirty  # (after the undos of the changes the datapath refused)
         if idle:
             self._idle_dirty = set()
+        dldr = self._dldr_dirty
+        if dldr:
+            self._dldr_dirty = set()
         puts = {key: s.record() for key, s in dirty.items() if s is not None}
         if pfd:
             puts["pfd"] = self.pfds.record()
@@ -66,6 +71,8 @@ class GroupCommit(EngineState):
         deletes = [key for key, s in dirty.items() if s is None]
         if idle:  # (the inactivity watches as they are now: after the refused changes' undos)
             self._idle_records(idle, puts, deletes)
+        if dldr:  # (the open DLDR episodes as they are now)
+            self._dldr_records(dldr, puts, deletes)
         try:
             if puts or deletes:
                 self.journal.commit(puts, deletes)
@@ -77,6 +84,7 @@ class GroupCommit(EngineState):
             self._settle_undone()
             self._journal_again(dirty, pfd, marks)
             self._idle_dirty |= idle
+            self._dldr_dirty |= dldr
             return refused + failed
         if idle:  # (the watches of the sessions gone for good: their records deleted)
             sessions, watches = self.sessions, self._idle
@@ -107,6 +115,17 @@ class GroupCommit(EngineState):
                 puts[idle_key(seid)] = watch.record()
             else:
                 deletes.append(idle_key(seid))
+
+    def _dldr_records(self, seids: set[int], puts: dict[str, bytes], deletes: list[str]) -> None:
+        """The journal's records of the open DLDR episodes of ``seids`` (dldr.py): as they
+        are now, deleted for a session without one or gone."""
+        sessions, episodes = self.sessions, self._dldr_open
+        for seid in seids:
+            open_ = episodes.get(seid)
+            if open_ and seid in sessions:
+                puts[dldr_key(seid)] = episodes_record(open_.values())
+            else:
+                deletes.append(dldr_key(seid))
 
     def _journal_again(self, dirty: dict[str, Session | None], pfd: bool, marks: bool) -> None:
         """The records a refused commit did not write are written at the next one, as the

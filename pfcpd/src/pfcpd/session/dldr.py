@@ -14,13 +14,30 @@ report not sent (no association with the session's CP: its sessions kept) is owe
 stays reported (no report, re-arm or log line per buffered packet while the CP is away) and
 the report is sent as soon as the CP can be told, while its episode goes on (its data still
 buffered).
+
+The open episodes of a session (their reports unanswered: delayed, out, or owed) are
+journaled apart from its record under `KEY_PREFIX` (`dldr_key`, `episodes_record`), written
+at the commit after they change, deleted once none is open. At a restore
+(`Restoring._restore_dldr`), those of a session the datapath held across pfcpd's restart
+(VPP: its buffer and its reported marks kept) that still buffers are owed to the CP, sent
+once it can be told: the CP hears of the data it was never told about, and no report is
+raised again for an episode it answered (none journaled, the datapath's mark kept). A
+datapath that did not keep the session (the local one: its buffers died with the process)
+has nothing buffered: no report is owed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..datapath.interface import ApplyAction, DatapathEvent, SessionProgram
+
+KEY_PREFIX = "d:"  # the journal's key of a session's open episodes: "d:<UP SEID hex>"
+
+
+def dldr_key(seid: int) -> str:
+    return "d:%x" % seid  # noqa: UP031  (as `Session.key`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +59,28 @@ def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | N
     return None if far is None else (far.far_id, far.apply_action)
 
 
-def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> None:
+def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> bool:
     """``program`` is installed: the episodes whose PDR it maps to another FAR, or to a FAR
     with another Apply Action, or no longer has, are over (the datapath re-arms their
-    reports), and taken out of ``episodes``."""
+    reports), and taken out of ``episodes``. Whether any was."""
+    ended = False
     for token, episode in list(episodes.items()):
         if pdr_far(program, episode.event.id) != episode.far:
             del episodes[token]
+            ended = True
+    return ended
+
+
+def episodes_record(episodes: Iterable[Episode]) -> bytes:
+    """The journal's record of a session's open episodes: each one's PDR (the datapath's
+    ID) and event value (QFI, DSCP), as ``id:value`` separated by spaces."""
+    return b" ".join(b"%d:%d" % (e.event.id, e.event.value) for e in episodes)
+
+
+def read_episodes(value: bytes) -> list[tuple[int, int]]:
+    """The (PDR, event value) pairs of an `episodes_record`."""
+    out = []
+    for item in value.split():
+        pdr, _, event_value = item.partition(b":")
+        out.append((int(pdr), int(event_value)))
+    return out

@@ -727,7 +727,7 @@ class Modification(Choosing, Reporting):
         datapath, or by the journal with its batch) has dropped them all the same, as the
         CP asked."""
         self.datapath.drop_buffered(session.up_seid)
-        self._dldr_open.pop(session.up_seid, None)  # (every DL data report re-armed)
+        self._dldr_ended(session.up_seid)  # (every DL data report re-armed)
 
     def _modified(self, session: Session, req: Message, program: SessionProgram) -> None:
         """What a modification changes in ``session`` besides its rules and books: the

@@ -136,7 +136,7 @@ class Reporting(PathReporting):
         flags = response.get(T.PFCPSRRSP_FLAGS)
         if isinstance(flags, PFCPSRRspFlags) and flags.has("DROBU"):
             self.datapath.drop_buffered(session.up_seid)
-            self._dldr_open.pop(session.up_seid, None)  # (every report re-armed)
+            self._dldr_ended(session.up_seid)  # (every report re-armed)
         update_bar = response.get(T.UPDATE_BAR_SESSION_REPORT_RESPONSE)
         if isinstance(update_bar, Grouped):
             self._update_bar_from_report(session, update_bar)
@@ -375,7 +375,7 @@ class Reporting(PathReporting):
             elif ev.type == EventType.DL_DATA_REPORT:
                 self._dl_data_report(ev, now)
             elif ev.type == EventType.BUFFER_EXPIRED:
-                self._dldr_open.pop(ev.seid, None)  # (discarded: every report re-armed)
+                self._dldr_ended(ev.seid)  # (discarded: every report re-armed)
             elif ev.type == EventType.ERROR_INDICATION:
                 self._error_indication(ev, now)
             elif ev.type == EventType.ECHO_RESPONSE:
@@ -625,6 +625,7 @@ class Reporting(PathReporting):
             return
         token = next(self._dldr_seq)
         self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
+        self._dldr_dirty.add(ev.seid)
         if session.ddn_delay > 0:
             due = now + session.ddn_delay
             heapq.heappush(self._delayed_dldr, (due, token, ev.seid, ev))
@@ -723,8 +724,8 @@ class Reporting(PathReporting):
             )
             self._send_dldr(seid, token, episode.event, now)
             return
-        if episodes is not None:
-            episodes.pop(token, None)
+        if episodes is not None and episodes.pop(token, None) is not None:
+            self._dldr_dirty.add(seid)
             if not episodes:
                 del self._dldr_open[seid]
         if episode is None or answered or seid not in self.sessions:

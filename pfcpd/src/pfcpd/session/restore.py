@@ -16,10 +16,13 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from ..datapath.interface import ApplyAction, DatapathEvent, EventType
 from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
 from .compile import compile_program, volume_limits_reached
+from .dldr import KEY_PREFIX as DLDR_PREFIX
+from .dldr import Episode, pdr_far, read_episodes
 from .inactivity import KEY_PREFIX as IDLE_PREFIX
 from .inactivity import IdleWatch
 from .marks import MARKS_KEY, Marks, seid_after
@@ -40,6 +43,7 @@ class Restoring(Choosing):
         reinstalled. Returns the number of sessions restored."""
         restored = 0
         idle: list[tuple[str, bytes]] = []  # (the sessions' inactivity watches: after them)
+        dldr: list[tuple[str, bytes]] = []  # (their open DLDR episodes: after them too)
         # PFDs first: sessions with application PDRs compile against them; the allocators'
         # marks before the sessions, whose values never reach them.
         for key, value in sorted(records, key=lambda kv: kv[0] not in _FIRST):
@@ -53,11 +57,15 @@ class Restoring(Choosing):
                     restored += 1
                 elif key.startswith(IDLE_PREFIX):
                     idle.append((key, value))
+                elif key.startswith(DLDR_PREFIX):
+                    dldr.append((key, value))
             except Exception as err:  # a bad record costs that record, logged
                 log.error("journal record %s not restored: %r", key, err)
                 self.metrics.restore_failures.inc()
         if idle:
             self._restore_idle(idle)
+        if dldr:
+            self._restore_dldr(dldr)
         self._touched = []
         return restored
 
@@ -74,6 +82,52 @@ class Restoring(Choosing):
                     self._idle[seid] = IdleWatch.read(value, now_ns)
                 else:
                     self._idle_dirty.add(seid)
+            except Exception as err:  # a bad record costs that record, logged
+                log.error("journal record %s not restored: %r", key, err)
+                self.metrics.restore_failures.inc()
+
+    def _restore_dldr(self, records: list[tuple[str, bytes]]) -> None:
+        """The open DLDR episodes of the restored sessions (dldr.py): their reports were
+        never answered (delayed, out or owed when pfcpd stopped). A session the datapath
+        held across the restart (`Datapath.keeps_counts`: VPP, its buffer and its reported
+        marks kept) that still holds buffered packets (or cannot tell) has each episode
+        whose PDR still buffers with NOCP under the same FAR owed to its CP, sent at the
+        first poll it can be told (TS 29.244 5.2.3.1: the CP learns of the data it was never
+        told about; the datapath's mark keeps the episode's next packets unreported). Else
+        (its buffer gone with pfcpd, the local datapath's, or emptied meanwhile) nothing is
+        owed: the episode's reports are re-armed, so that the next buffered packet raises
+        one. The records of sessions without an episode any more are deleted at the next
+        commit."""
+        for key, value in records:
+            try:
+                seid = int(key[len(DLDR_PREFIX) :], 16)
+                session = self.sessions.get(seid)
+                self._dldr_dirty.add(seid)  # (written again as restored, or deleted)
+                if session is None:
+                    continue
+                pairs = read_episodes(value)
+                held = self.datapath.keeps_counts(seid)
+                if not held or self.datapath.buffered(seid) == 0:
+                    if held:
+                        for pdr_id, event_value in pairs:
+                            self.datapath.rearm_dl_data_report(seid, pdr_id, event_value & 0x3F)
+                    continue
+                program = self._program(session)
+                for pdr_id, event_value in pairs:
+                    far = pdr_far(program, pdr_id)
+                    if far is None or not far[1] & ApplyAction.NOCP:
+                        continue  # (its episode ended: the install re-armed it)
+                    ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr_id, event_value)
+                    token = next(self._dldr_seq)
+                    self._dldr_open.setdefault(seid, {})[token] = Episode(ev, far, owed=True)
+                    self._dldr_owed.setdefault(session.cp_node_id, set()).add(seid)
+                if seid in self._dldr_open:
+                    log.info(
+                        "session 0x%x: %d DLDR(s) never answered before the restart, its data"
+                        " still buffered: sent once its CP can be told",
+                        seid,
+                        len(self._dldr_open[seid]),
+                    )
             except Exception as err:  # a bad record costs that record, logged
                 log.error("journal record %s not restored: %r", key, err)
                 self.metrics.restore_failures.inc()

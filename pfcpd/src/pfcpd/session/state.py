@@ -189,6 +189,9 @@ class EngineState:
         self._dldr_open: dict[int, dict[int, Episode]] = {}
         # the sessions with owed DLDR episodes (`Episode.owed`), by the CP they are owed to
         self._dldr_owed: dict[str, set[int]] = {}
+        # the SEIDs whose open episodes' record to write or delete at the next commit
+        # (`dldr.episodes_record`: written as they are then, deleted when none is open)
+        self._dldr_dirty: set[int] = set()
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         if self._paths is not None:
@@ -273,8 +276,8 @@ class EngineState:
         else:
             self.datapath.install(seid, program)
         self._touched.append(seid)
-        if seid in self._dldr_open:
-            episodes_ended(self._dldr_open[seid], program)
+        if seid in self._dldr_open and episodes_ended(self._dldr_open[seid], program):
+            self._dldr_dirty.add(seid)
 
     def _dp_remove(self, seid: int) -> dict[int, Usage]:
         self._touched.append(seid)
@@ -485,6 +488,7 @@ class EngineState:
                     self._erir_out.discard(pending.erir)
         if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
             self._dldr_open.pop(session.up_seid, None)
+            self._dldr_dirty.add(session.up_seid)
             owed = self._dldr_owed.get(session.cp_node_id)
             if owed is not None:
                 owed.discard(session.up_seid)
@@ -668,6 +672,12 @@ class EngineState:
                 nodes.add(node)
         self._cp_unordered |= nodes
         return nodes
+
+    def _dldr_ended(self, seid: int) -> None:
+        """Every open DLDR episode of session ``seid`` ended (its buffer discarded: the
+        datapath re-armed every report)."""
+        if self._dldr_open.pop(seid, None) is not None:
+            self._dldr_dirty.add(seid)
 
     def _dldr_owed_moved(self, seid: int, old: str, new: str) -> None:
         """Session ``seid`` moves from CP ``old`` to CP ``new``: the DLDRs it owes (dldr.py)

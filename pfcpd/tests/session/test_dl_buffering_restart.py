@@ -1,0 +1,182 @@
+"""Downlink Data Reports across a pfcpd restart (TS 29.244 5.2.3.1): the open buffering
+episodes (reports never answered: out, owed or delayed) are journaled apart from the
+session's record. On a datapath that held the session across the restart (as VPP does:
+its buffer and its reported marks kept; here the same local datapath, the events it
+raised meanwhile thrown away) the restarted engine sends each such report again while its
+data is buffered, and none for an episode the CP answered. On one that lost the session
+(the local datapath: its buffers die with the process) no report is owed: the next
+buffered packet is reported. Sans-IO node, engine on the real local datapath."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from session_harness import (
+    Harness,
+    cause,
+    dl_far,
+    dl_packet,
+    dl_pdr,
+    g,
+    qer,
+    ul_far,
+    ul_pdr,
+    up_seid,
+    urr,
+)
+
+from pfcpd.datapath.local.engine import LocalDatapath, Verdict
+from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_scalar as S
+from pfcpd.session.journal import MemoryJournal
+
+T = IEType
+M = MessageType
+UE = "10.45.0.1"
+
+
+def _buffering_session(h: Harness) -> int:
+    """A session whose downlink FAR buffers and notifies the CP (BUFF+NOCP, BAR 1)."""
+    bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
+    rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    resp = h.establish(*rules)
+    assert cause(resp) == 1
+    return up_seid(resp)
+
+
+def _dldrs(sent: list[Message]) -> list[tuple[int, int]]:
+    """The sequence number and PDR ID of each Downlink Data Report in ``sent``."""
+    out = []
+    for m in sent:
+        report = m.get(T.DOWNLINK_DATA_REPORT)
+        if m.msg_type == M.SESSION_REPORT_REQUEST and isinstance(report, Grouped):
+            out.append((m.seq, report.get(T.PDR_ID).value))  # type: ignore[union-attr]
+    return out
+
+
+def _episodes(h: Harness, seid: int) -> bytes | None:
+    return h.journal.records.get("d:%x" % seid)  # noqa: UP031
+
+
+@contextmanager
+def _restarted(h: Harness, kept: bool) -> Iterator[Harness]:
+    """pfcpd killed and started again: a new engine and node, the CP associated again,
+    ``h``'s journal restored; the datapath ``h``'s, its sessions, buffers and reported
+    marks kept (VPP: the events it raised meanwhile are lost), or a new one (the local
+    datapath: its buffers are lost with the process)."""
+    h.dp.poll_events()  # (raised while pfcpd was away: no one took them)
+    dp = h.dp if kept else LocalDatapath(expected_sessions=16)
+    if kept:
+        dp.keeps_counts = lambda seid: True  # type: ignore[method-assign]
+    journal = MemoryJournal()
+    journal.records = dict(h.journal.records)
+    try:
+        again = Harness(dp, journal=journal)
+        assert again.engine.restore(journal.items(), again.now) == 1
+        yield again
+        again.check_sent_with_tshark()
+    finally:
+        if not kept:
+            dp.close()
+
+
+def test_a_report_out_at_a_restart_is_sent_again_by_a_datapath_that_kept_the_buffer(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: pfcpd stops while the Downlink Data Report of a buffering episode
+    is out (unanswered); the datapath keeps the session, its buffered packets and the PDR
+    marked reported (VPP across a pfcpd restart), so no packet raises the report again.
+    The restarted engine sends it at its first poll (the CP may never have got it: the UE
+    must be paged for the data), once: the next packets of the episode raise nothing."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert [pdr for _, pdr in _dldrs(h.advance(0.2))] == [2]  # (out, not answered)
+    assert _episodes(h, seid) is not None
+    with _restarted(h, kept=True) as again:
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        again.answer_all(sent)
+        assert again.engine._dldr_open == {} and _episodes(again, seid) is None
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER
+        assert _dldrs(again.advance(5.0)) == []
+        assert again.dp.buffered(seid) == 3
+
+
+def test_a_report_owed_at_a_restart_is_sent_once_the_cp_can_be_told(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1: a Downlink Data Report owed when pfcpd stops (no association with
+    the CP when it was due) is sent by the restarted engine once the CP is associated,
+    its data still buffered by the datapath that kept the session."""
+    seid = _buffering_session(h)
+    with monkeypatch.context() as m:
+        m.delitem(h.node._associations, "smf")
+        assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+        assert h.advance(0.5) == []
+    assert _episodes(h, seid) is not None
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        again.answer_all(sent)
+        assert _dldrs(again.advance(5.0)) == []
+
+
+def test_a_report_answered_before_a_restart_is_not_sent_again(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 (one report per buffering episode): the CP answered the report of
+    the episode before pfcpd stopped (it pages the UE); the datapath kept the session and
+    its buffer. The restarted engine sends no report for that episode, at its start or
+    for the episode's next packets."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = h.advance(0.2)
+    assert len(_dldrs(sent)) == 1
+    h.answer_all(sent)
+    h.advance(0.1)
+    assert _episodes(h, seid) is None
+    with _restarted(h, kept=True) as again:
+        assert _dldrs(again.advance(1.0)) == []
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        assert _dldrs(again.advance(5.0)) == []
+        assert again.dp.buffered(seid) == 2
+
+
+def test_a_report_out_at_a_restart_on_a_datapath_that_lost_the_buffer_is_not_owed(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: pfcpd stops while a Downlink Data Report is out, and the datapath
+    loses the session with it (the local datapath: its buffers die with the process). No
+    data is buffered: no report is owed at the restart (its record goes at the first
+    commit); the session's next buffered packet is a new episode, reported."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert len(_dldrs(h.advance(0.2))) == 1
+    with _restarted(h, kept=False) as again:
+        assert _dldrs(again.advance(1.0)) == []
+        assert _episodes(again, seid) is None
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        again.answer_all(sent)
+
+
+def test_a_report_out_at_a_restart_with_the_buffer_emptied_meanwhile_is_re_armed(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1: pfcpd stops while a Downlink Data Report is out; the datapath
+    keeps the session but holds no buffered packet of it any more: nothing to page the UE
+    for, no report at the restart; the PDR's report is re-armed, so that the next buffered
+    packet raises one."""
+    _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert len(_dldrs(h.advance(0.2))) == 1
+    monkeypatch.setattr(h.dp, "buffered", lambda seid: 0)
+    with _restarted(h, kept=True) as again:
+        assert _dldrs(again.advance(1.0)) == []
+        monkeypatch.undo()
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        again.answer_all(sent)
