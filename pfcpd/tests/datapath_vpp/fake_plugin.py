@@ -38,6 +38,7 @@ class FakeSession:
     cookie: int
     urrs: dict[int, dict[str, int]] = field(default_factory=dict)
     ended: dict[int, dict[str, int]] = field(default_factory=dict)  # URRs a program dropped
+    buffered: int = 0  # its buffered DL packets (upf_session_details.buffered_pkts)
 
 
 class FakeVpp:
@@ -110,7 +111,12 @@ class FakeVpp:
         return SimpleNamespace(retval=0)
 
     def _upf_session_dump(self, args: dict[str, Any]) -> Any:
-        details = [SimpleNamespace(seid=s, cookie=x.cookie) for s, x in self.sessions.items()]
+        wanted = args.get("seid", tr.ALL_SESSIONS)
+        details = [
+            SimpleNamespace(seid=s, cookie=x.cookie, buffered_pkts=x.buffered)
+            for s, x in self.sessions.items()
+            if wanted in (tr.ALL_SESSIONS, s)
+        ]
         return SimpleNamespace(retval=0), details
 
     def _upf_session_add_del(self, args: dict[str, Any]) -> Any:

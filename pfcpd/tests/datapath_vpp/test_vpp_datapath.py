@@ -199,6 +199,24 @@ def test_a_dl_data_report_is_rearmed_by_the_plugin() -> None:
         client(dp).spawned.pop().close()  # (the usage refresh)
 
 
+def test_the_buffered_packets_are_counted_by_the_plugin() -> None:
+    """`buffered` (TS 29.244 5.2.3.1: whether a DLDR the CP never got has data to page the
+    UE for) is the plugin's ``buffered_pkts`` of the session (`upf_session_dump`); 0 for a
+    session VPP does not hold; None when VPP cannot be asked."""
+    vpp = FakeVpp()
+    dp = open_datapath(vpp)
+    dp.start()
+    dp.install(0x23, program(0x103))
+    vpp.sessions[0x23].buffered = 4
+    assert dp.buffered(0x23) == 4
+    assert vpp.calls[-1] == ("upf_session_dump", {"seid": 0x23})
+    assert dp.buffered(0x24) == 0
+    vpp.missing.add("upf_session_dump")
+    assert dp.buffered(0x23) is None
+    while client(dp).spawned:
+        client(dp).spawned.pop().close()  # (the usage refresh)
+
+
 def test_sessions_vpp_lost_or_kept_behind_pfcpds_back_are_made_right(caplog: Any) -> None:
     vpp = FakeVpp()
     dp = open_datapath(vpp)

@@ -711,7 +711,8 @@ def test_a_report_owed_to_a_cp_is_sent_to_the_smf_that_takes_its_session_over(
     for m in sent:
         reply = Message(M.SESSION_REPORT_RESPONSE, m.seq, [S.Cause(1)], 0xB1)
         h.node.datagram_received(encode(reply), SMF2, h.now)
-    assert seid not in h.engine._dldr_open and others <= h.engine._dldr_open.keys()
+    assert [e.answered for e in h.engine._dldr_open[seid].values()] == [True]
+    assert all(e.owed for s in others for e in h.engine._dldr_open[s].values())
     assert _dldrs(h.advance(5.0)) == []
 
 

@@ -1,11 +1,12 @@
 """Downlink Data Reports across a pfcpd restart (TS 29.244 5.2.3.1): the open buffering
-episodes (reports never answered: out, owed or delayed) are journaled apart from the
-session's record. On a datapath that held the session across the restart (as VPP does:
-its buffer and its reported marks kept; here the same local datapath, the events it
-raised meanwhile thrown away) the restarted engine sends each such report again while its
-data is buffered, and none for an episode the CP answered. On one that lost the session
-(the local datapath: its buffers die with the process) no report is owed: the next
-buffered packet is reported. Sans-IO node, engine on the real local datapath."""
+episodes (their reports out, owed, delayed or answered) are journaled apart from the
+session's record. On a datapath that held the session across the restart with buffered
+packets (as VPP does: its buffer and its reported marks kept; here the same local
+datapath, the events it raised meanwhile thrown away) the restarted engine sends each
+report the CP was not told of (unanswered, or raised while pfcpd was away), and none for an
+episode the CP answered. On one that lost the session (the local datapath: its buffers die
+with the process) no report is owed: the next buffered packet is reported. Sans-IO node,
+engine on the real local datapath."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from session_harness import (
     dl_packet,
     dl_pdr,
     g,
+    ohc,
     qer,
     ul_far,
     ul_pdr,
@@ -29,6 +31,7 @@ from session_harness import (
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
+from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.session.journal import MemoryJournal
 
@@ -61,15 +64,18 @@ def _episodes(h: Harness, seid: int) -> bytes | None:
 
 
 @contextmanager
-def _restarted(h: Harness, kept: bool) -> Iterator[Harness]:
+def _restarted(h: Harness, kept: bool, buffers: bool = True) -> Iterator[Harness]:
     """pfcpd killed and started again: a new engine and node, the CP associated again,
     ``h``'s journal restored; the datapath ``h``'s, its sessions, buffers and reported
-    marks kept (VPP: the events it raised meanwhile are lost), or a new one (the local
-    datapath: its buffers are lost with the process)."""
+    marks kept (VPP: the events it raised meanwhile are lost; its sessions' buffered
+    packets found at start, `held_buffers`, unless not ``buffers``), or a new one (the
+    local datapath: its buffers are lost with the process)."""
     h.dp.poll_events()  # (raised while pfcpd was away: no one took them)
     dp = h.dp if kept else LocalDatapath(expected_sessions=16)
     if kept:
+        held = {s: n for s in h.engine.sessions if (n := dp.buffered(s)) and buffers}
         dp.keeps_counts = lambda seid: True  # type: ignore[method-assign]
+        dp.held_buffers = lambda: held  # type: ignore[method-assign]
     journal = MemoryJournal()
     journal.records = dict(h.journal.records)
     try:
@@ -99,7 +105,8 @@ def test_a_report_out_at_a_restart_is_sent_again_by_a_datapath_that_kept_the_buf
         sent = again.advance(0.2)
         assert [pdr for _, pdr in _dldrs(sent)] == [2]
         again.answer_all(sent)
-        assert again.engine._dldr_open == {} and _episodes(again, seid) is None
+        again.advance(0.1)
+        assert _episodes(again, seid) == b"2:16393:a"  # (answered, open until it ends)
         assert again.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER
         assert _dldrs(again.advance(5.0)) == []
         assert again.dp.buffered(seid) == 3
@@ -135,9 +142,38 @@ def test_a_report_answered_before_a_restart_is_not_sent_again(h: Harness) -> Non
     assert len(_dldrs(sent)) == 1
     h.answer_all(sent)
     h.advance(0.1)
-    assert _episodes(h, seid) is None
+    assert _episodes(h, seid) == b"2:16393:a"
     with _restarted(h, kept=True) as again:
         assert _dldrs(again.advance(1.0)) == []
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        assert _dldrs(again.advance(5.0)) == []
+        assert again.dp.buffered(seid) == 2
+        with _restarted(again, kept=True) as twice:  # (and after a second restart)
+            assert _dldrs(twice.advance(1.0)) == []
+    fp = g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100))
+    assert cause(h.modify(seid, g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("FORW"), fp))) == 1
+    h.advance(0.1)
+    assert _episodes(h, seid) is None  # (the episode ended)
+
+
+def test_a_packet_buffered_while_pfcpd_was_away_is_reported_after_the_restart(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: the first DL packet of a buffering episode comes while pfcpd is
+    away; the datapath that keeps the session (VPP) buffers it, marks the PDR reported and
+    drops the event (no client subscribed). The restarted engine reports the PDR (its QFI
+    and DSCP unknown: the PDR ID alone) at its first poll, once."""
+    seid = _buffering_session(h)
+    assert _dldrs(h.advance(0.5)) == []
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        (report,) = sent
+        dldr = report.get(T.DOWNLINK_DATA_REPORT)
+        assert isinstance(dldr, Grouped)
+        assert dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION) is None
+        again.answer_all(sent)
         assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
         assert _dldrs(again.advance(5.0)) == []
         assert again.dp.buffered(seid) == 2
@@ -172,10 +208,8 @@ def test_a_report_out_at_a_restart_with_the_buffer_emptied_meanwhile_is_re_armed
     _buffering_session(h)
     assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
     assert len(_dldrs(h.advance(0.2))) == 1
-    monkeypatch.setattr(h.dp, "buffered", lambda seid: 0)
-    with _restarted(h, kept=True) as again:
+    with _restarted(h, kept=True, buffers=False) as again:
         assert _dldrs(again.advance(1.0)) == []
-        monkeypatch.undo()
         assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
         sent = again.advance(0.2)
         assert [pdr for _, pdr in _dldrs(sent)] == [2]

@@ -294,6 +294,14 @@ class Datapath(abc.ABC):
         reports once per buffering episode without this (the default)."""
         return False
 
+    def held_buffers(self) -> dict[int, int]:
+        """At restore: the sessions this datapath held across pfcpd's restart that hold
+        buffered DL packets, as it found them at start (SEID -> packets): their reported
+        DL data marks were kept with them (`Reporting` tells the CP of the data it was
+        never told about). None held (the default): a datapath whose sessions, buffers and
+        marks go with pfcpd."""
+        return {}
+
     def buffered(self, seid: int) -> int | None:
         """The DL packets session ``seid`` has buffered now (0: none, or no such session);
         None: this datapath cannot tell (the default)."""

@@ -3,7 +3,7 @@ raises a report for the first downlink packet of a PDR (and QFI) that its FAR bu
 NOCP, then marks the pair reported until it re-arms it (a discard, DROBU or the DL Buffering
 Duration's end, or an install that moves the PDR to another FAR or changes its FAR's Apply
 Action). Between the two is one buffering episode: the engine keeps each report's episode
-open, from the datapath's event until the CP answers it, while the datapath has not
+open, from the datapath's event, while the datapath has not
 re-armed the pair (`episodes_ended`, at each install and discard). A report delayed by the
 BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
 the UE became reachable meanwhile, its data went or was discarded); a report sent and never
@@ -15,15 +15,18 @@ stays reported (no report, re-arm or log line per buffered packet while the CP i
 the report is sent as soon as the CP can be told, while its episode goes on (its data still
 buffered).
 
-The open episodes of a session (their reports unanswered: delayed, out, or owed) are
-journaled apart from its record under `KEY_PREFIX` (`dldr_key`, `episodes_record`), written
-at the commit after they change, deleted once none is open. At a restore
-(`Restoring._restore_dldr`), those of a session the datapath held across pfcpd's restart
-(VPP: its buffer and its reported marks kept) that still buffers are owed to the CP, sent
-once it can be told: the CP hears of the data it was never told about, and no report is
-raised again for an episode it answered (none journaled, the datapath's mark kept). A
-datapath that did not keep the session (the local one: its buffers died with the process)
-has nothing buffered: no report is owed.
+An episode whose report the CP answered stays open, marked answered, until it ends. A
+session's open episodes are journaled apart from its record under `KEY_PREFIX` (`dldr_key`,
+`episodes_record`), written at the commit after they change, deleted once none is open. At
+a restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart
+with buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
+reported marks, so no packet raises those reports again) has each PDR whose FAR buffers
+with NOCP: its journaled episodes open again, those not answered owed to the CP; a PDR
+without any journaled (its report raised while pfcpd was away, the event lost) owes a
+report of the PDR alone (no QFI or DSCP known). So the CP hears of the data it was never
+told about, and an episode it answered is not reported again. A datapath that did not keep
+the session (the local one: its buffers die with the process) has nothing buffered: no
+report is owed, the next buffered packet raises one.
 """
 
 from __future__ import annotations
@@ -44,11 +47,14 @@ def dldr_key(seid: int) -> str:
 class Episode:
     """The buffering episode of a DLDR: the datapath's event and the PDR's FAR (ID, Apply
     Action) when it was raised; ``owed``: its report could not be sent (no association
-    with the CP), to send when it can be (`Reporting._send_owed_dldrs`)."""
+    with the CP), to send when it can be (`Reporting._send_owed_dldrs`); ``answered``: the
+    CP answered its report (kept until the episode ends, journaled: not reported again
+    after a restart)."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]
     owed: bool = False
+    answered: bool = False
 
 
 def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | None:
@@ -73,14 +79,17 @@ def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> boo
 
 def episodes_record(episodes: Iterable[Episode]) -> bytes:
     """The journal's record of a session's open episodes: each one's PDR (the datapath's
-    ID) and event value (QFI, DSCP), as ``id:value`` separated by spaces."""
-    return b" ".join(b"%d:%d" % (e.event.id, e.event.value) for e in episodes)
+    ID) and event value (QFI, DSCP), as ``id:value``, ``id:value:a`` when answered,
+    separated by spaces."""
+    return b" ".join(
+        b"%d:%d%s" % (e.event.id, e.event.value, b":a" if e.answered else b"") for e in episodes
+    )
 
 
-def read_episodes(value: bytes) -> list[tuple[int, int]]:
-    """The (PDR, event value) pairs of an `episodes_record`."""
+def read_episodes(value: bytes) -> list[tuple[int, int, bool]]:
+    """The (PDR, event value, answered) of each episode of an `episodes_record`."""
     out = []
     for item in value.split():
-        pdr, _, event_value = item.partition(b":")
-        out.append((int(pdr), int(event_value)))
+        pdr, event_value, *answered = item.split(b":")
+        out.append((int(pdr), int(event_value), answered == [b"a"]))
     return out

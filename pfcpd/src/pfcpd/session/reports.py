@@ -700,9 +700,10 @@ class Reporting(PathReporting):
     def _dldr_done(self, seid: int, token: int, answered: bool, now: float) -> None:
         """The DLDR of episode ``token`` of session ``seid`` is answered, or not
         (``answered`` False: unanswered after every retransmission, TS 29.244 6.4). An
-        answered one closes its episode. One the CP never got whose episode goes on (its
-        PDR buffering with NOCP all along, nothing discarded) is sent again while the
-        datapath holds buffered DL packets of the session (or cannot tell): the CP learns
+        answered one marks its episode answered (open until it ends). One the CP never got
+        whose episode goes on (its PDR buffering with NOCP all along, nothing discarded) is
+        sent again while the datapath holds buffered DL packets of the session (or cannot
+        tell): the CP learns
         of the data and pages the UE (TS 29.244 5.2.3.1), that of the packets buffered
         while the report was out included, without waiting for another packet; a new
         request, T1 and N1 apply (not sent: owed, `_send_dldr`). Nothing buffered any
@@ -710,12 +711,13 @@ class Reporting(PathReporting):
         PDR's next buffered packet raises it again."""
         episodes = self._dldr_open.get(seid)
         episode = episodes.get(token) if episodes is not None else None
-        if (
-            episode is not None
-            and not answered
-            and seid in self.sessions
-            and self.datapath.buffered(seid) != 0
-        ):
+        if episode is None or episodes is None:
+            return
+        if answered:  # (open until it ends, `dldr.episodes_ended`; journaled answered)
+            episodes[token] = replace(episode, answered=True)
+            self._dldr_dirty.add(seid)
+            return
+        if seid in self.sessions and self.datapath.buffered(seid) != 0:
             log.info(
                 "session 0x%x PDR %d: DLDR not delivered to the CP, data still buffered: sent"
                 " again",
@@ -724,11 +726,11 @@ class Reporting(PathReporting):
             )
             self._send_dldr(seid, token, episode.event, now)
             return
-        if episodes is not None and episodes.pop(token, None) is not None:
-            self._dldr_dirty.add(seid)
-            if not episodes:
-                del self._dldr_open[seid]
-        if episode is None or answered or seid not in self.sessions:
+        del episodes[token]
+        self._dldr_dirty.add(seid)
+        if not episodes:
+            del self._dldr_open[seid]
+        if seid not in self.sessions:
             return
         log.info(
             "session 0x%x PDR %d: DLDR not delivered to the CP: re-armed for the next packet",

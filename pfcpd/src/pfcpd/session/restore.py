@@ -64,8 +64,7 @@ class Restoring(Choosing):
                 self.metrics.restore_failures.inc()
         if idle:
             self._restore_idle(idle)
-        if dldr:
-            self._restore_dldr(dldr)
+        self._restore_dldr(dldr)
         self._touched = []
         return restored
 
@@ -87,50 +86,75 @@ class Restoring(Choosing):
                 self.metrics.restore_failures.inc()
 
     def _restore_dldr(self, records: list[tuple[str, bytes]]) -> None:
-        """The open DLDR episodes of the restored sessions (dldr.py): their reports were
-        never answered (delayed, out or owed when pfcpd stopped). A session the datapath
-        held across the restart (`Datapath.keeps_counts`: VPP, its buffer and its reported
-        marks kept) that still holds buffered packets (or cannot tell) has each episode
-        whose PDR still buffers with NOCP under the same FAR owed to its CP, sent at the
-        first poll it can be told (TS 29.244 5.2.3.1: the CP learns of the data it was never
-        told about; the datapath's mark keeps the episode's next packets unreported). Else
-        (its buffer gone with pfcpd, the local datapath's, or emptied meanwhile) nothing is
-        owed: the episode's reports are re-armed, so that the next buffered packet raises
-        one. The records of sessions without an episode any more are deleted at the next
-        commit."""
+        """The DLDR episodes of the restored sessions (dldr.py): their journaled records
+        (``records``), and the sessions the datapath held across the restart with buffered
+        DL packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
+        reported marks, so no packet raises those reports again). Each such session has
+        each PDR whose FAR buffers with NOCP: its journaled episodes open again, those the
+        CP did not answer owed to it (sent at the first poll it can be told, TS 29.244
+        5.2.3.1: the CP hears of the data it was never told about); a PDR without any
+        journaled (raised while pfcpd was away: the event lost) owes a report of the PDR
+        alone. An answered one is not reported again. A held session with nothing buffered
+        has its journaled reports re-armed (nothing to page the UE for; the next buffered
+        packet raises one); a datapath that did not hold it (the local one: its buffers die
+        with pfcpd) owes nothing. Each record is written again as restored, or deleted, at
+        the next commit."""
+        journaled: dict[int, list[tuple[int, int, bool]]] = {}
         for key, value in records:
             try:
                 seid = int(key[len(DLDR_PREFIX) :], 16)
-                session = self.sessions.get(seid)
-                self._dldr_dirty.add(seid)  # (written again as restored, or deleted)
-                if session is None:
-                    continue
-                pairs = read_episodes(value)
-                held = self.datapath.keeps_counts(seid)
-                if not held or self.datapath.buffered(seid) == 0:
-                    if held:
-                        for pdr_id, event_value in pairs:
-                            self.datapath.rearm_dl_data_report(seid, pdr_id, event_value & 0x3F)
-                    continue
-                program = self._program(session)
-                for pdr_id, event_value in pairs:
-                    far = pdr_far(program, pdr_id)
-                    if far is None or not far[1] & ApplyAction.NOCP:
-                        continue  # (its episode ended: the install re-armed it)
-                    ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr_id, event_value)
-                    token = next(self._dldr_seq)
-                    self._dldr_open.setdefault(seid, {})[token] = Episode(ev, far, owed=True)
-                    self._dldr_owed.setdefault(session.cp_node_id, set()).add(seid)
-                if seid in self._dldr_open:
-                    log.info(
-                        "session 0x%x: %d DLDR(s) never answered before the restart, its data"
-                        " still buffered: sent once its CP can be told",
-                        seid,
-                        len(self._dldr_open[seid]),
-                    )
+                self._dldr_dirty.add(seid)
+                if seid in self.sessions:
+                    journaled[seid] = read_episodes(value)
             except Exception as err:  # a bad record costs that record, logged
                 log.error("journal record %s not restored: %r", key, err)
                 self.metrics.restore_failures.inc()
+        buffers = self.datapath.held_buffers()
+        for seid, episodes in journaled.items():
+            if seid not in buffers and self.datapath.keeps_counts(seid):
+                for pdr_id, event_value, _ in episodes:
+                    self.datapath.rearm_dl_data_report(seid, pdr_id, event_value & 0x3F)
+        for seid in buffers:
+            session = self.sessions.get(seid)
+            if session is None:
+                continue
+            try:
+                self._held_episodes(session, journaled.get(seid, []))
+            except Exception as err:  # a bug: logged and counted; the others go on
+                log.error("session 0x%x: DLDR episodes not restored: %r", seid, err)
+                self.metrics.restore_failures.inc()
+
+    def _held_episodes(self, session: Session, journaled: list[tuple[int, int, bool]]) -> None:
+        """The DLDR episodes of ``session``, which the datapath held with buffered packets
+        (`_restore_dldr`): ``journaled`` (PDR, event value, answered) open again for each PDR
+        whose FAR buffers with NOCP, one owed of the PDR alone (event value 0: no QFI or
+        DSCP) for such a PDR without any."""
+        seid = session.up_seid
+        program = self._program(session)
+        by_pdr: dict[int, list[tuple[int, bool]]] = {}
+        for pdr_id, value, answered in journaled:
+            by_pdr.setdefault(pdr_id, []).append((value, answered))
+        open_: dict[int, Episode] = {}
+        for pdr in program.pdrs:
+            far = pdr_far(program, pdr.pdr_id)
+            if far is None or not far[1] & ApplyAction.NOCP:
+                continue
+            for value, answered in by_pdr.get(pdr.pdr_id) or [(0, False)]:
+                ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr.pdr_id, value)
+                open_[next(self._dldr_seq)] = Episode(ev, far, not answered, answered)
+        if not open_:
+            return
+        self._dldr_open[seid] = open_
+        self._dldr_dirty.add(seid)
+        owed = sum(1 for e in open_.values() if e.owed)
+        if owed:
+            self._dldr_owed.setdefault(session.cp_node_id, set()).add(seid)
+            log.info(
+                "session 0x%x: %d DLDR(s) the CP was not told of, its data buffered across"
+                " the restart: sent once it can be told",
+                seid,
+                owed,
+            )
 
     def _resume(self, marks: Marks) -> None:
         """The allocators hand out never-used values from the journaled marks on (those the

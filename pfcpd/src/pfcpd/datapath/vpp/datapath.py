@@ -193,6 +193,8 @@ class VppDatapath(Datapath):
         self._events: collections.deque[DatapathEvent] = collections.deque()
         self._restoring = True
         self._held: dict[int, int] = {}  # SEID -> cookie VPP held at connect
+        # SEID -> its buffered DL packets, of the sessions VPP held at connect with some
+        self._held_buffers: dict[int, int] = {}
         # The plugin's clock (VPP's vlib time, ns) minus time.monotonic_ns(), from the
         # now_ns of the last usage reply: Usage.first/last_packet_ns are in the plugin's clock.
         self._clock_offset = 0
@@ -407,6 +409,11 @@ class VppDatapath(Datapath):
         self._note_clock(reply)
         return tr.usages_of(reply)
 
+    def held_buffers(self) -> dict[int, int]:
+        """The sessions VPP held at connect with buffered DL packets (``upf_session_dump``'s
+        ``buffered_pkts``, read then), until `start`."""
+        return dict(self._held_buffers)
+
     def keeps_counts(self, seid: int) -> bool:
         """VPP held the session when pfcpd connected: its counters went on meanwhile (a
         modification of its program at reconcile keeps them too)."""
@@ -533,6 +540,7 @@ class VppDatapath(Datapath):
             failed,
         )
         self._held = {}
+        self._held_buffers = {}
         self.client.call_soon(self._start_refresh)
 
     @property
@@ -650,6 +658,9 @@ class VppDatapath(Datapath):
             log.warning("VPP's count of lost events not read: %s", exc)
         self._packer = self._compile_packer()
         _, details = await self.client.acall("upf_session_dump", seid=tr.ALL_SESSIONS)
+        self._held_buffers = {
+            int(d.seid): int(d.buffered_pkts) for d in details if int(d.buffered_pkts)
+        }
         return {int(d.seid): int(d.cookie) for d in details}
 
     async def _bind(self) -> None:
