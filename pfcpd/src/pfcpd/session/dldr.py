@@ -3,8 +3,8 @@ raises a report for the first downlink packet of a PDR (and QFI) that its FAR bu
 NOCP, then marks the pair reported until it re-arms it (a discard, DROBU or the DL Buffering
 Duration's end, or an install that moves the PDR to another FAR or changes its FAR's Apply
 Action). Between the two is one buffering episode: the engine keeps each report's episode
-open, from the datapath's event, while the datapath has not
-re-armed the pair (`episodes_ended`, at each install and discard). A report delayed by the
+open from the datapath's event while the datapath has not re-armed the pair
+(`episodes_ended`, at each install and discard). A report delayed by the
 BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
 the UE became reachable meanwhile, its data went or was discarded); a report sent and never
 answered whose episode goes on is sent again while the datapath holds buffered packets of
