@@ -487,8 +487,8 @@ class EngineState:
                 if pending.erir is not None:
                     self._erir_out.discard(pending.erir)
         if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
-            self._dldr_open.pop(session.up_seid, None)
-            self._dldr_dirty.add(session.up_seid)
+            if self._dldr_open.pop(session.up_seid, None) is not None:
+                self._dldr_dirty.add(session.up_seid)  # (its record goes: none without one)
             owed = self._dldr_owed.get(session.cp_node_id)
             if owed is not None:
                 owed.discard(session.up_seid)
