@@ -1106,7 +1106,11 @@ class PfcpNode:
         ``cache_for`` (None: not cached); counted in ``tally`` (the metrics' of ``addr``'s
         address; None: looked up)."""
         data = encode(response)
-        labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
+        cause = response.get(_CAUSE_IE)  # (cause_label, inline: once per answer)
+        labels = (
+            _TYPE_LABELS[response.msg_type],
+            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
+        )
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
         if tally is None:
