@@ -2,7 +2,8 @@
 
 The node counts in plain numbers (a dict addition per event: an increment of a
 prometheus_client Counter child takes a lock and several calls, about 1 us more per increment
-here, which the per-message path pays 3 to 4 times); each metric is a prometheus_client
+here, which the per-message path pays 3 to 4 times; the node's per-request counts are
+tallies folded in when a counter is read: `Counter.settle`); each metric is a prometheus_client
 collector that hands those numbers to the library as metric families when it collects. The
 registry, the text exposition (0.0.4, or OpenMetrics when the scrape asks), escaping, the
 process and GC collectors are the library's; the daemon serves :meth:`Registry.exposition`
@@ -47,6 +48,9 @@ class Counter:
         self.help = help_text
         self.labelnames = tuple(labelnames)
         self.counts: dict[tuple[str, ...], float] = {}
+        # Called before the counts are read: folds in counts kept elsewhere (e.g. the node's
+        # `PeerTally`s), so that every read sees them.
+        self.settle: Callable[[], None] | None = None
         self._collector = _Read(self._family(), self._collect)
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
@@ -62,15 +66,21 @@ class Counter:
     @property
     def values(self) -> dict[tuple[str, ...], float]:
         """label values -> count, for the label combinations counted so far."""
+        if self.settle is not None:
+            self.settle()
         return dict(self.counts)
 
     def get(self, *labels: str) -> float:
+        if self.settle is not None:
+            self.settle()
         return self.counts.get(labels, 0.0)
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.help, labels=self.labelnames)
 
     def _collect(self) -> list[Metric]:
+        if self.settle is not None:
+            self.settle()
         family = self._family()
         if not self.labelnames:
             family.add_metric([], self.counts.get((), 0.0))
@@ -111,6 +121,16 @@ class Histogram:
             series = self.series[key] = [0.0] * (len(self.bounds) + 2)
         series[bisect_left(self.bounds, value)] += 1
         series[-1] += value
+
+    def series_of(self, key: tuple[str, ...]) -> list[float]:
+        """The series of ``key`` (made when missing: it is then exported, as after an
+        observation), for a caller that observes into it itself, as `observe_key` does: its
+        count per bucket (the index ``bisect_left(bounds, value)``), +Inf included, then the
+        sum of the values."""
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = [0.0] * (len(self.bounds) + 2)
+        return series
 
     def count(self, *labels: str) -> int:
         series = self.series.get(labels)

@@ -13,6 +13,7 @@ import ipaddress
 import math
 import struct
 import time
+from bisect import bisect_left
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ from .events import (
     Transmit,
 )
 from .features import NODE_UP_FEATURES, up_function_features_ie
-from .node_metrics import NodeMetrics
+from .node_metrics import HANDLED, NodeMetrics, PeerTally
 from .rate_limit import RateLimiter
 from .session_handler import (
     NoSessionEngine,
@@ -180,8 +181,7 @@ def received_cause_label(msg: Message) -> str:
     return "none" if msg.msg_type in _WITHOUT_CAUSE else cause_label(msg)
 
 
-_HEARTBEAT_REQUEST = type_label(M.HEARTBEAT_REQUEST)
-_HEARTBEAT_KEY = (_HEARTBEAT_REQUEST,)  # (its key in the counters labelled by type alone)
+_HEARTBEAT_HANDLED = HANDLED + _HEARTBEAT_REQUEST_TYPE  # (its PeerTally.counts index)
 _HEARTBEAT_LABELS = (type_label(M.HEARTBEAT_RESPONSE), "none")  # (a response without Cause)
 
 # Units of the PFCP timer coding (as in the Graceful Release Period IE): unit -> seconds.
@@ -296,6 +296,7 @@ class PfcpNode:
         self.config = config
         self.handler: SessionHandler = session_handler or NoSessionEngine()
         self.metrics = metrics or NodeMetrics()
+        self._handling_bounds = self.metrics.handling_time.bounds
         self.allow_list = AllowList(config.allowed_peers)
         self.rate_limiter = RateLimiter(
             config.rate_limit.requests_per_second, config.rate_limit.burst
@@ -370,7 +371,8 @@ class PfcpNode:
         # its answer's datagram, request type), for the handler's group commit.
         self._session_answers: dict[int, tuple[Message, Transmit, int]] = {}
         self._events: deque[Event] = deque()
-        self._heartbeat_response = (-1, b"")  # (recovery time stamp, the response's octets)
+        # (recovery time stamp, the response's octets before and after its sequence number)
+        self._heartbeat_response = (-1, b"", b"")
         self._stopping = False
         self.state_dirty = False  # associations changed: the driver persists them
         self.handler.attach(self)
@@ -615,13 +617,13 @@ class PfcpNode:
             self._system_failure(header, addr, local, now)
             return
         metrics = self.metrics
+        tally = metrics.tallies.get(ip) or metrics.tally(ip)
         for msg in messages:
             t = msg.msg_type
-            # (received_cause_label, inline; a method called where it is looked up: no bound
-            # method object)
-            metrics.count_received(
-                ip, _TYPE_LABELS[t], "none" if t in _WITHOUT_CAUSE else cause_label(msg)
-            )
+            if t in _WITHOUT_CAUSE:  # (received_cause_label "none": counted by type)
+                tally.counts[t] += 1
+            else:
+                metrics.count_received(ip, _TYPE_LABELS[t], cause_label(msg))
             if msg.ignored:
                 self._ignored_ies(msg, addr)
             request = t in REQUEST_TYPES
@@ -630,9 +632,9 @@ class PfcpNode:
                     if digest is None:  # a request following a response in the datagram
                         digest = request_digest(data)
                     if t == _HEARTBEAT_REQUEST_TYPE:  # (_request's first case, called here)
-                        self._heartbeat_request(msg, addr, local, now, digest)
+                        self._heartbeat_request(msg, addr, local, now, digest, tally)
                     else:
-                        self._request(msg, addr, local, now, digest)
+                        self._request(msg, addr, local, now, digest, tally)
                 else:
                     self._response(msg, addr, now)
             except Exception as exc:  # a bug must cost one message, not the daemon
@@ -1029,12 +1031,19 @@ class PfcpNode:
     # -- requests this node answers ---------------------------------------------------------------
 
     def _request(
-        self, msg: Message, addr: Address, local: str | None, now: float, digest: int
+        self,
+        msg: Message,
+        addr: Address,
+        local: str | None,
+        now: float,
+        digest: int,
+        tally: PeerTally,
     ) -> None:
-        """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache."""
+        """Answer ``msg``; ``digest`` (of its datagram) keys its answer in the response cache;
+        counted in ``tally`` (the metrics' of its source address)."""
         t = msg.msg_type
         if t == _HEARTBEAT_REQUEST_TYPE:
-            self._heartbeat_request(msg, addr, local, now, digest)
+            self._heartbeat_request(msg, addr, local, now, digest, tally)
             return
         started = self._clock()
         # Only answers that may follow an effect are cached: those to associated peers and to
@@ -1073,13 +1082,15 @@ class PfcpNode:
                 session = False
                 response = self._cause_response(t, msg.seq, Cause.REQUEST_REJECTED, 0)
         response.seq = msg.seq
-        key = (_TYPE_LABELS[t],)  # (its key in the counters labelled by type alone)
-        metrics = self.metrics
-        metrics.requests_handled.inc_key(key)
-        tx = self._answer(response, t, addr, local, now, digest if cache else None)
+        tally.counts[HANDLED + t] += 1
+        tx = self._answer(response, t, addr, local, now, digest if cache else None, tally)
         if session:
             self._session_answers[id(msg)] = (msg, tx, t)
-        metrics.handling_time.observe_key(self._clock() - started, key)
+        # (Histogram.observe_key, inline, into the series of the type's label)
+        seconds = self._clock() - started
+        series = self.metrics.handling_series[t]
+        series[bisect_left(self._handling_bounds, seconds)] += 1
+        series[-1] += seconds
 
     def _answer(
         self,
@@ -1089,20 +1100,36 @@ class PfcpNode:
         local: str | None,
         now: float,
         cache_for: int | None,
+        tally: PeerTally | None = None,
     ) -> Transmit:
         """Send ``response``; cached for retransmissions of the request whose digest is
-        ``cache_for`` (None: not cached)."""
+        ``cache_for`` (None: not cached); counted in ``tally`` (the metrics' of ``addr``'s
+        address; None: looked up)."""
         data = encode(response)
-        labels = (_TYPE_LABELS[response.msg_type], cause_label(response))
+        cause = response.get(_CAUSE_IE)  # (cause_label, inline: once per answer)
+        labels = (
+            _TYPE_LABELS[response.msg_type],
+            "none" if cause is None else _CAUSE_NAMES[cause.value],  # type: ignore[attr-defined]
+        )
         if cache_for is not None:
             self._cache.put(addr, response.seq, request_type, cache_for, data, labels, now)
-        self.metrics.count_sent_labelled(addr[0], labels)
+        if tally is None:
+            metrics = self.metrics
+            tally = metrics.tallies.get(addr[0]) or metrics.tally(addr[0])
+        sent = tally.sent
+        sent[labels] = sent.get(labels, 0) + 1
         tx = _new_tuple(Transmit, (data, addr, local))
         self._transmits.append(tx)
         return tx
 
     def _heartbeat_request(
-        self, msg: Message, addr: Address, local: str | None, now: float, digest: int
+        self,
+        msg: Message,
+        addr: Address,
+        local: str | None,
+        now: float,
+        digest: int,
+        tally: PeerTally,
     ) -> None:
         """Answer a Heartbeat Request: the response is always the same but for its
         sequence number, so it is encoded once and copied with the request's (the
@@ -1110,22 +1137,30 @@ class PfcpNode:
         its ~15)."""
         started = self._clock()
         assoc = self._association_at[addr]
-        if assoc is not None:
-            self._check_recovery(assoc, msg, now)
-        metrics = self.metrics
-        metrics.requests_handled.inc_key(_HEARTBEAT_KEY)
-        ts, template = self._heartbeat_response
+        if assoc is not None:  # (_check_recovery, inline)
+            stamp = msg.get(_RECOVERY_TIME_STAMP_IE)
+            if isinstance(stamp, RecoveryTimeStamp) and (
+                stamp.value != assoc.cp_recovery_time_stamp
+            ):
+                self._peer_restarted(assoc, stamp.value, now)
+        tally.counts[_HEARTBEAT_HANDLED] += 1
+        ts, head, tail = self._heartbeat_response
         if ts != self.recovery_time_stamp:
             ts = self.recovery_time_stamp
             template = encode(Message(M.HEARTBEAT_RESPONSE, 0, [RecoveryTimeStamp(ts)]))
-            self._heartbeat_response = ts, template
-        data = template[:4] + msg.seq.to_bytes(3, "big") + template[7:]
+            head, tail = template[:4], template[7:]  # (around the sequence number)
+            self._heartbeat_response = ts, head, tail
+        data = head + msg.seq.to_bytes(3, "big") + tail
         if assoc is not None:  # (cached only for associated peers, as every answer)
             labels = _HEARTBEAT_LABELS
             self._cache.put(addr, msg.seq, _HEARTBEAT_REQUEST_TYPE, digest, data, labels, now)
-        metrics.count_sent_labelled(addr[0], _HEARTBEAT_LABELS)
+        sent = tally.sent
+        sent[_HEARTBEAT_LABELS] = sent.get(_HEARTBEAT_LABELS, 0) + 1
         self._transmits.append(_new_tuple(Transmit, (data, addr, local)))
-        metrics.handling_time.observe_key(self._clock() - started, _HEARTBEAT_KEY)
+        seconds = self._clock() - started
+        series = self.metrics.handling_series[_HEARTBEAT_REQUEST_TYPE]
+        series[bisect_left(self._handling_bounds, seconds)] += 1
+        series[-1] += seconds
 
     def _association_setup_request(
         self, msg: Message, addr: Address, local: str | None, now: float

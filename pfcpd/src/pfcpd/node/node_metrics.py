@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..metrics import Counter, Gauge, Histogram, LabelledCounters, Registry
+from ..pfcp.message_types import message_type_name
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A flush of the session journal to the disk: ~0.1-0.3 ms measured on the development VM's
@@ -18,6 +19,19 @@ PEER_LABELS = 64
 OTHER_PEER = "other"
 
 
+class _HandlingSeries(dict[int, list[float]]):
+    """Request type -> the `Histogram.series_of` its label has in ``histogram``, looked up
+    once per type (at most 256)."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        super().__init__()
+        self._histogram = histogram
+
+    def __missing__(self, msg_type: int) -> list[float]:
+        series = self[msg_type] = self._histogram.series_of((message_type_name(msg_type),))
+        return series
+
+
 def _totals(per_peer: Counter) -> Callable[[], dict[tuple[str, ...], float]]:
     """(type, cause) -> count summed over the peers of a (peer, type, cause) counter."""
 
@@ -28,6 +42,26 @@ def _totals(per_peer: Counter) -> Callable[[], dict[tuple[str, ...], float]]:
         return totals
 
     return read
+
+
+HANDLED = 256  # (the offset of the handled requests in PeerTally.counts: one per type)
+
+
+class PeerTally:
+    """What the request path counts for one peer label, in plain lists and a dict, folded
+    into the node's counters (`NodeMetrics.fold`) whenever they are read: a Counter keyed by
+    a (peer, type, cause) tuple took a call, a key tuple and two hashed lookups per count,
+    four counts per request (measured: 2.0 us of them per heartbeat, 0.3 us as tallies, on
+    the 2-core VM). The labels are made at the fold, from the message type numbers."""
+
+    __slots__ = ("counts", "peer", "sent")
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer  # its peer label
+        # [t]: messages of type t received with no Cause IE; [HANDLED + t]: requests of type
+        # t handled (pfcpd_requests_handled_total, which has no peer label)
+        self.counts = [0] * (2 * HANDLED)
+        self.sent: dict[tuple[str, str], int] = {}  # (type, cause) labels -> answers sent
 
 
 class NodeMetrics:
@@ -69,6 +103,11 @@ class NodeMetrics:
             )
         )
         self._peers: dict[str, str] = {}  # address -> its peer label
+        # address -> its peer label's tally (the addresses past PEER_LABELS: not kept, their
+        # tally is `_other`'s); each tally once in `_tally_list`
+        self.tallies: dict[str, PeerTally] = {}
+        self._tally_list: list[PeerTally] = []
+        self._other: PeerTally | None = None
         self.requests_handled = add(
             Counter(
                 "pfcpd_requests_handled_total",
@@ -203,6 +242,45 @@ class NodeMetrics:
                 ("type",),
             )
         )
+
+        self.peer_received.settle = self.peer_sent.settle = self.fold
+        self.requests_handled.settle = self.fold
+        # request type -> the handling_time series of its label (`series_of`), for the node
+        self.handling_series = _HandlingSeries(self.handling_time)
+
+    def tally(self, address: str) -> PeerTally:
+        """The tally of ``address``'s peer label, for one not in `tallies`."""
+        peer = self._peers.get(address) or self._peer(address)
+        if peer == OTHER_PEER:
+            if self._other is None:
+                self._other = PeerTally(OTHER_PEER)
+                self._tally_list.append(self._other)
+            return self._other
+        tally = self.tallies[address] = PeerTally(peer)
+        self._tally_list.append(tally)
+        return tally
+
+    def fold(self) -> None:
+        """Move what the tallies counted into the counters (before they are read)."""
+        received = self.peer_received.counts
+        handled = self.requests_handled.counts
+        sent = self.peer_sent.counts
+        for tally in self._tally_list:
+            peer, counts = tally.peer, tally.counts
+            for t, n in enumerate(counts):
+                if not n:
+                    continue
+                counts[t] = 0
+                if t < HANDLED:
+                    key: tuple[str, ...] = (peer, message_type_name(t), "none")
+                    received[key] = received.get(key, 0.0) + n
+                else:
+                    key = (message_type_name(t - HANDLED),)
+                    handled[key] = handled.get(key, 0.0) + n
+            for (msg_type, cause), n in tally.sent.items():
+                key = (peer, msg_type, cause)
+                sent[key] = sent.get(key, 0.0) + n
+            tally.sent.clear()
 
     def _peer(self, address: str) -> str:
         """A new peer's label: its address while there are labels left, else "other" (not
