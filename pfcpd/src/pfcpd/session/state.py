@@ -516,7 +516,10 @@ class EngineState:
             session.up_seid,
             (session.cp_ipv4, session.cp_ipv6),
         )
-        self._refresh_timed(session)
+        if _timed(session):  # (`_refresh_timed`, inline)
+            self._timed_seids.add(session.up_seid)
+        else:
+            self._timed_seids.discard(session.up_seid)
         self._index(session, True)
 
     def has_sessions(self, node_id: str) -> bool:
