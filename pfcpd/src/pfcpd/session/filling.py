@@ -159,15 +159,9 @@ class Filling(Choosing):
         n3 = fill.n3
         local_fteids: list[tuple[IPAddress, int] | None] = []
         ue_ips: list[IPNetwork | None] = []
-        for p in fill.pdrs:
-            if isinstance(p, PdrFill):
-                fteid_at, ue_at, _ = p
-                local_fteids.append((n3, made[fteid_at]) if fteid_at >= 0 else None)
-                ue_ips.append(made[ue_at][0] if ue_at >= 0 else None)
-            else:
-                for pdr in p:
-                    local_fteids.append(pdr.local_fteid)
-                    ue_ips.append(pdr.ue_ip)
+        for fteid_at, ue_at, fteid, ue_ip in fill.slots:
+            local_fteids.append((n3, made[fteid_at]) if fteid_at >= 0 else fteid)
+            ue_ips.append(made[ue_at][0] if ue_at >= 0 else ue_ip)
         ctx = self._ctx
         peers: list[tuple[IPAddress, int]] = []
         for f in fill.fars:
