@@ -14,7 +14,7 @@ from typing import Any
 from ..datapath.interface import Far, IPAddress, IPNetwork, Pdr, SessionProgram
 from ..pfcp import IE, Grouped, IEType, Message
 from ..pfcp.ies_address import FTEID, UEIPAddress, remember_v4_octets
-from .addresses import remember_network
+from .addresses import NETWORK_ENTRIES, SHARED_NETWORKS
 from .allocation import Exhausted
 from .choosing import Allocations, Choosing, created_pdrs
 from .compile import add_pdrs, far_like, far_with, ohc_like
@@ -97,6 +97,7 @@ class Filling(Choosing):
             return self._fill_each(shape, ies, alloc)
         values: list[bytes] = []  # per allocation: its octets
         made: list[Any] = []  # per allocation: its TEID, or what the pool gave (`UeTaken`)
+        networks = SHARED_NETWORKS
         for instance, pdr_id in fill.takes:
             if instance is None:
                 try:
@@ -115,10 +116,15 @@ class Filling(Choosing):
                 raise self._ue_refusal(pdr_id, instance, 4, False)
             net, text = ue[0], ue[1]
             alloc.ue.append((instance, net))
-            # (the PDRs naming the address find the object allocated (`shared_network`), the
-            # encoders its octets)
-            remember_network(text, net, 32)
-            remember_v4_octets(text, ue[4])
+            # (the PDRs naming the address find the object allocated (`shared_network`:
+            # a modification's, whose program then patches as it is; `remember_network`,
+            # inline), the encoders of the Created PDRs its octets: none when the
+            # `AnswerTemplate` answers, which nothing else then encodes)
+            networks[(text, 32)] = net
+            if len(networks) > NETWORK_ENTRIES:
+                networks.popitem(last=False)
+            if not answer:
+                remember_v4_octets(text, ue[4])
             values.append(ue[4])
             made.append(ue)
         if self._shaped is not None:
