@@ -28,6 +28,7 @@ def shared_address(text: str) -> IPAddress:
 # phase, 2026-12-05); one entry dropped per entry added spreads that over the requests.
 _NETWORKS: OrderedDict[tuple[str, int], IPNetwork] = OrderedDict()
 NETWORK_ENTRIES = 4096
+SHARED_NETWORKS = _NETWORKS  # (`filling.Filling._fill` puts its UE networks here inline)
 
 
 def shared_network(text: str, prefixlen: int) -> IPNetwork:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from ..pfcp import IE, IEType, encode_ies
@@ -42,15 +42,19 @@ class AnswerTemplate(NamedTuple):
     order: Callable[[list[bytes]], tuple[bytes, ...]]
     constants: tuple[bytes, ...]
 
-    def body(self, values: list[bytes], up_seid: int) -> bytes:
+    def body(self, values: Sequence[bytes], up_seid: int) -> bytes:
         """The answer's IEs' octets for a session of allocations' octets ``values``."""
         parts = [*values, _pack_u64(up_seid), *self.constants]
         return b"".join(self.order(parts))
 
-    def answer(self, seq: int, cp_seid: int, values: list[bytes], up_seid: int) -> EncodedMessage:
+    def answer(
+        self, seq: int, cp_seid: int, values: Sequence[bytes], up_seid: int
+    ) -> EncodedMessage:
         """The Session Establishment Response (sequence number ``seq``, to the CP's SEID
         ``cp_seid``) of a session of allocations' octets ``values`` and SEID ``up_seid``."""
-        return EncodedMessage(_RESPONSE, seq, cp_seid, self.body(values, up_seid), self.head)
+        parts = [*values, _pack_u64(up_seid), *self.constants]  # (`body`, inline)
+        body = b"".join(self.order(parts))
+        return EncodedMessage(_RESPONSE, seq, cp_seid, body, self.head)
 
 
 def answer_template(

@@ -32,6 +32,7 @@ from ..datapath.interface import DatapathError
 from ..node.session_handler import Peer, PeerGone, RequestSender, cause_response
 from ..pfcp import Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import NodeID
+from ..pfcp.message_types import message_type_name
 from .commit import GroupCommit
 from .deletion import Deletion
 from .errors import RuleError
@@ -94,7 +95,8 @@ class SessionEngine(
             raise
         staged = self._staged[-1] if self._staged else None
         if staged is not None and staged.request is request:
-            staged.label = response.name  # counted by commit, with its final cause
+            # (counted by commit, with its final cause; `Message.name` without the property)
+            staged.label = message_type_name(response.msg_type)
         else:
             self.metrics.requests.inc(response.name, _cause_label(response))
         return response

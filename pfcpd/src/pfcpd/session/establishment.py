@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from ..datapath.interface import DatapathError, SessionProgram
-from ..node.session_handler import Peer, cause_response, establishment_peer_seid
+from ..node.session_handler import Peer, cause_response
 from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_flags import PFCPSEReqFlags
@@ -29,17 +29,22 @@ from .session import Session, program_peers, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, establishment_key, remember
 from .state import ACCEPTED
-from .usage import Books, OneBook
+from .usage import Books, OneBook, UrrBook
 
 log = logging.getLogger("pfcpd.session")
+new_book = UrrBook.created  # (`EngineState._new_book`, without its call)
 M = MessageType
 T = IEType
+# (module names: an IEType member looked up on its class costs three times as much)
+_F_SEID = T.F_SEID
+_INACTIVITY_TIMER = T.USER_PLANE_INACTIVITY_TIMER
+_PFCPSEREQ_FLAGS = T.PFCPSEREQ_FLAGS
 
 
 class Establishment(ShapeLearning):
     def _establish(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
-        cp_seid = establishment_peer_seid(req)
-        fseid = req.get(T.F_SEID)
+        fseid = req.get(_F_SEID)  # (`establishment_peer_seid`, its IE looked up once)
+        cp_seid = fseid.seid if isinstance(fseid, FSEID) else 0
         assert isinstance(fseid, FSEID)
         by_key = self._by_cp.get(peer.node_id)
         if (
@@ -54,8 +59,10 @@ class Establishment(ShapeLearning):
             return cause_response(req, Cause.REQUEST_REJECTED, cp_seid, node_id)
         if len(self.sessions) >= self.settings.max_sessions:
             return cause_response(req, Cause.NO_RESOURCES_AVAILABLE, cp_seid, node_id)
-        # (a restoration's F-TEIDs are the CP's to give: never a shape, `_take_restored`)
-        restoring = _restoring(req)
+        # The request restores a session (PFCPSEReq-Flags RESTI, TS 29.244 8.2.136): its
+        # F-TEIDs are the CP's to give, never a shape (`_take_restored`).
+        flags = req.get(_PFCPSEREQ_FLAGS)
+        restoring = isinstance(flags, PFCPSEReqFlags) and flags.has("RESTI")
         key = None if restoring else establishment_key(req)
         shape = self.memos.establishments.get(key) if key is not None else None
         alloc = Allocations()
@@ -97,27 +104,29 @@ class Establishment(ShapeLearning):
         books: Books
         if len(urr_groups) == 1:  # (the usual session: one book, no dict)
             ((urr_id, g),) = urr_groups.items()
-            books = OneBook(urr_id, self._new_book(g, established, now))
+            books = OneBook(urr_id, new_book(g, established, now))
         else:
-            books = {u: self._new_book(g, established, now) for u, g in urr_groups.items()}
+            books = {u: new_book(g, established, now) for u, g in urr_groups.items()}
+        if shape is not None:  # (what it keeps of the shape given to the constructor)
+            blob, csids, gid, ddn = pack_rules(raw), shape.fq_csids, shape.group_id, shape.ddn_delay
+        else:
+            blob, csids, gid, ddn = b"", (), None, 0.0
         session = Session(
             up_seid=seid,
             cp_seid=cp_seid,
             cp_node_id=peer.node_id,
             cp_fseid=fseid,
-            rules_blob=b"",
+            rules_blob=blob,
             peers=peers,
             teids=tuple(alloc.teids),
             ue=ue,
             urrs=books,
             established_ntp=established,
+            fq_csids=csids,
+            group_id=gid,
+            ddn_delay=ddn,
         )
-        if shape is not None:
-            session.rules_blob = pack_rules(raw)
-            session.fq_csids = shape.fq_csids
-            session.group_id = shape.group_id
-            session.ddn_delay = shape.ddn_delay
-        else:
+        if shape is None:
             assert rules is not None
             session.peers = program_peers(program)
             if T.FQ_CSID in types:
@@ -135,7 +144,7 @@ class Establishment(ShapeLearning):
             self._free(alloc)
             return self._refused_by_datapath(req, err, cp_seid, node_id)
         self._add(session)
-        self._write(session)
+        self._dirty[session.key] = session  # (`_write`, inline)
 
         def undo() -> None:
             self._detach(session)
@@ -145,12 +154,12 @@ class Establishment(ShapeLearning):
         if self._vacated:  # (a session of this batch had this CP F-SEID: `_cp_follow`)
             self._cp_follow(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6)
         self._stage(req, refusal, undo, self.metrics.established.inc)
-        idle = req.get(T.USER_PLANE_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
+        idle = req.get(_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
         if idle is not None:
             self._idle_timer(session, int(idle.value))  # type: ignore[attr-defined]
         if type(created) is tuple:  # (the allocations' octets: `AnswerTemplate`)
             assert shape is not None and shape.answer is not None
-            return shape.answer.answer(req.seq, cp_seid, list(created), seid)
+            return shape.answer.answer(req.seq, cp_seid, created, seid)
         assert isinstance(created, list)
         ies: list[IE] = [node_id, ACCEPTED, self._up_fseid(seid), *created]
         if rules is not None and key is not None and not given_ue:
@@ -170,12 +179,6 @@ class Establishment(ShapeLearning):
         check_references(rules)
         if key is not None:
             remember(checked, key, None, SHAPE_ENTRIES)
-
-
-def _restoring(req: Message) -> bool:
-    """The request restores a session (PFCPSEReq-Flags RESTI, TS 29.244 8.2.136)."""
-    flags = req.get(T.PFCPSEREQ_FLAGS)
-    return isinstance(flags, PFCPSEReqFlags) and flags.has("RESTI")
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:

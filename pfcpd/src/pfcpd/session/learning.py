@@ -298,6 +298,7 @@ class ShapeLearning(Filling):
             tuple(fars),
             tuple(created),
             tuple(ues),
+            fill_slots(pdrs),
         )
 
     def _session_takes(
@@ -327,3 +328,14 @@ class ShapeLearning(Filling):
             values.append(octets)
             made.append((shared_network(text, 32), text, net_text, 32, octets))
         return (values, made) if not teids and not ue else None
+
+
+def fill_slots(pdrs: list[PdrFill | tuple[Pdr, ...]]) -> tuple[tuple[int, int, Any, Any], ...]:
+    """`FillPlan.slots` of its ``pdrs``."""
+    slots: list[tuple[int, int, Any, Any]] = []
+    for p in pdrs:
+        if isinstance(p, PdrFill):
+            slots.append((p.fteid, p.ue, None, None))
+        else:
+            slots += [(-1, -1, pdr.local_fteid, pdr.ue_ip) for pdr in p]
+    return tuple(slots)

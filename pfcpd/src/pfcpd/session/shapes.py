@@ -258,6 +258,9 @@ class FillPlan(NamedTuple):
     # for a UE IP Address its S/D flag (None: an F-TEID).
     created: tuple[tuple[IE, tuple[tuple[int, bool | None], ...]], ...]
     ues: tuple[tuple[int, str], ...]  # the UE addresses' allocations, network instances
+    # Per datapath PDR of ``pdrs``: the allocations of its local F-TEID's TEID and of its
+    # UE address (-1: none), else its local F-TEID and UE IP as they are (`_fill_values`).
+    slots: tuple[tuple[int, int, Any, Any], ...]
 
 
 class ShapeToken:

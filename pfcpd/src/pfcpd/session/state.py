@@ -520,7 +520,10 @@ class EngineState:
             session.up_seid,
             (session.cp_ipv4, session.cp_ipv6),
         )
-        self._refresh_timed(session)
+        if _timed(session):  # (`_refresh_timed`, inline)
+            self._timed_seids.add(session.up_seid)
+        else:
+            self._timed_seids.discard(session.up_seid)
         self._index(session, True)
 
     def has_sessions(self, node_id: str) -> bool:
@@ -783,6 +786,9 @@ class EngineState:
             if paths is not None:  # (GTP-U path management: the peers in use)
                 paths.use(peer, 1 if add else -1)
             entry = index.get(teid)
+            if entry is None and add:  # (the usual TEID: the session's alone)
+                index[teid] = seid
+                continue
             if type(entry) is set:
                 if add:
                     entry.add(seid)
@@ -953,10 +959,17 @@ def _timed(session: Session) -> bool:
     """The session has URRs the engine watches over time (periodic, start/stop of
     traffic, quota holding time, dropped DL traffic, quota validity, time metering that
     pauses without traffic, a Monitoring Time not reached yet)."""
-    return any(
-        b.triggers & _TIMED_TRIGGERS or b.validity_ntp or b.watches_time or b.monitoring_ntp
-        for b in session.urrs.values()
-    )
+    # (a loop, `watches_time` inline: no generator and properties per session added)
+    for b in session.urrs.values():
+        if (
+            b.triggers & _TIMED_TRIGGERS
+            or b.validity_ntp
+            or (b.duration and b.inactivity > 0)  # (`UrrBook.pauses`)
+            or (b.own_time and (b.time_threshold or b.time_quota))
+            or b.monitoring_ntp
+        ):
+            return True
+    return False
 
 
 _TIMED_TRIGGERS = ReportingTriggers.of("PERIO", "START", "STOPT", "QUHTI", "DROTH").flags
