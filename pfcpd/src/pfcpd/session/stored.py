@@ -75,8 +75,8 @@ class StoredLayout:
     def fits(self, raw: bytes) -> bool:
         """``raw`` (of this layout's length) is of this layout. (Its pieces read in one
         struct call and compared at once: ~2,900 instructions the call for the usual
-        session's five pieces; ~7,700 with a ``raw.startswith(piece, at)`` each, whose
-        arguments are parsed by format.)"""
+        session's five pieces; ~7,700 with a loop step and a ``raw.startswith(piece, at)``
+        call, arguments parsed, each.)"""
         return self.read_pieces(raw) == self.piece_octets
 
 
