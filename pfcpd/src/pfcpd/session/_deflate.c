@@ -624,14 +624,15 @@ book_as_established (writer_t *w, PyObject *books, PyObject *start, unsigned lon
          && b[B_DROPPED_BASE] == w->no_drops;
 }
 
-/* The fixed octets of (node, ipv4, ipv6, name) in ``fixed`` (borrowed), NULL if not there
- * (no exception left). */
+/* The fixed octets of (node, ipv4, ipv6, name) in ``fixed`` (a new reference), NULL if not
+ * there (no exception left). The key's items are held while it is looked up (comparing
+ * keys could run Python code). */
 static PyObject *
 fixed_octets (writer_t *w, PyObject *key[4])
 {
   if (w->memo_octets && key[0] == w->memo_key[0] && key[1] == w->memo_key[1]
       && key[2] == w->memo_key[2] && key[3] == w->memo_key[3])
-    return w->memo_octets;
+    return Py_NewRef (w->memo_octets);
   PyObject *tuple = PyTuple_Pack (4, key[0], key[1], key[2], key[3]);
   if (!tuple)
     {
@@ -639,15 +640,17 @@ fixed_octets (writer_t *w, PyObject *key[4])
       return NULL;
     }
   PyObject *octets = PyDict_GetItemWithError (w->fixed, tuple);
-  Py_DECREF (tuple);
   if (!octets || !PyBytes_CheckExact (octets) || PyBytes_GET_SIZE (octets) == 0)
     {
+      Py_DECREF (tuple);
       PyErr_Clear ();
       return NULL;
     }
+  Py_INCREF (octets);
   for (int i = 0; i < 4; i++)
-    Py_XSETREF (w->memo_key[i], Py_NewRef (key[i]));
+    Py_XSETREF (w->memo_key[i], Py_NewRef (PyTuple_GET_ITEM (tuple, i)));
   Py_XSETREF (w->memo_octets, Py_NewRef (octets));
+  Py_DECREF (tuple);
   return octets;
 }
 
@@ -683,27 +686,33 @@ writer_write (PyObject *self, PyObject *session)
       || PyBytes_GET_SIZE (rz) > 0xFFFF
       || !book_as_established (w, s[S_URRS], established, &urr_id, &seqn))
     Py_RETURN_NONE;
+  char start[8];
+  if (PyFloat_Pack8 (PyFloat_AS_DOUBLE (established), start, 0) < 0)
+    {
+      PyErr_Clear ();
+      Py_RETURN_NONE;
+    }
+  /* (the octets written below held: the lookup's key comparisons could run Python code) */
   PyObject *key[4] = { node, ipv4, ipv6, name };
-  PyObject *fixed = fixed_octets (w, key);
+  Py_INCREF (rz);
+  Py_INCREF (address);
+  PyObject *fixed = fixed_octets (w, key), *out = NULL;
   if (!fixed)
-    Py_RETURN_NONE;
+    {
+      out = Py_NewRef (Py_None);
+      goto done;
+    }
   Py_ssize_t rz_len = PyBytes_GET_SIZE (rz), text_len = PyUnicode_GET_LENGTH (address);
   Py_ssize_t fixed_len = PyBytes_GET_SIZE (fixed);
-  PyObject *out
-    = PyBytes_FromStringAndSize (NULL, HEAD_SIZE + rz_len + text_len + fixed_len + BOOKS_SIZE);
+  out = PyBytes_FromStringAndSize (NULL, HEAD_SIZE + rz_len + text_len + fixed_len + BOOKS_SIZE);
   if (!out)
-    return NULL;
+    goto done;
   uint8_t *p = (uint8_t *)PyBytes_AS_STRING (out);
   *p++ = RECORD_VERSION;
   p = put_be (p, up_seid, 8);
   p = put_be (p, cp_seid, 8);
   p = put_be (p, cp_seid, 8); /* (the SEID of the CP's F-SEID: cp_seid) */
-  if (PyFloat_Pack8 (PyFloat_AS_DOUBLE (established), (char *)p, 0) < 0)
-    {
-      Py_DECREF (out);
-      PyErr_Clear ();
-      Py_RETURN_NONE;
-    }
+  memcpy (p, start, 8);
   p += 8;
   p = put_be (p, teid, 4);
   p = put_be (p, (unsigned long long)rz_len, 2);
@@ -717,6 +726,10 @@ writer_write (PyObject *self, PyObject *session)
   p = put_be (p, 1, 2);
   p = put_be (p, urr_id, 4);
   put_be (p, seqn, 8);
+done:
+  Py_XDECREF (fixed);
+  Py_DECREF (rz);
+  Py_DECREF (address);
   return out;
 }
 
