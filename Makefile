@@ -54,9 +54,9 @@ test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
 
 # pfcpd's C extensions under ASan+UBSan: a copy of the package whose _walk (the codec's IE walk)
-# and _deflate (the rules' deflate encoder) are sanitized builds, and the codec tests (captures,
-# random corpus, mutations, hypothesis; the shape keys it makes) and the encoder's tests run
-# against it.
+# and _deflate (the rules' deflate encoder, the usual session's record) are sanitized builds,
+# and the codec tests (captures, random corpus, mutations, hypothesis; the shape keys it makes),
+# the encoder's and the record writer's tests run against it.
 PFCPD_ASAN := build/pfcpd-asan
 PY_INCLUDE = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 PY_EXT_SUFFIX = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
@@ -76,7 +76,8 @@ test-pfcpd-asan: venv
 	  pfcpd/src/pfcpd/session/_deflate.c -o $(PFCPD_ASAN)/pfcpd/session/_deflate$(PY_EXT_SUFFIX)
 	$(ASAN_RUN) $(VPY) -c 'import pfcpd.session._deflate as d; assert "pfcpd-asan" in d.__file__, d.__file__'
 	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp \
-	  pfcpd/tests/session/test_establishment_key.py pfcpd/tests/session/test_deflate.py
+	  pfcpd/tests/session/test_establishment_key.py pfcpd/tests/session/test_deflate.py \
+	  pfcpd/tests/session/test_record_writer.py
 
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -66,14 +67,17 @@ class StoredLayout:
     bar: tuple[int, Grouped] | None
     bars: dict[int, Grouped]
     before_qos: tuple[int, ...]
+    # ``pieces``' octets, and what reads them out of octets of this length (one struct
+    # unpack: `fits`); made of ``pieces``, so not compared
+    piece_octets: tuple[bytes, ...] = dataclasses.field(compare=False)
+    read_pieces: Callable[[bytes], tuple[bytes, ...]] = dataclasses.field(compare=False)
 
     def fits(self, raw: bytes) -> bool:
-        """``raw`` (of this layout's length) is of this layout."""
-        startswith = raw.startswith
-        for at, piece in self.pieces:  # noqa: SIM110  (a loop: all() costs twice as much)
-            if not startswith(piece, at):
-                return False
-        return True
+        """``raw`` (of this layout's length) is of this layout. (Its pieces read in one
+        struct call and compared at once: ~2,900 instructions the call for the usual
+        session's five pieces; ~7,700 with a loop step and a ``raw.startswith(piece, at)``
+        call, arguments parsed, each.)"""
+        return self.read_pieces(raw) == self.piece_octets
 
 
 def leaf(raw: bytes, span: Span) -> IE | None:
@@ -151,9 +155,10 @@ def stored_layout(raw: bytes, far_shape_key: bytes) -> StoredLayout | None:
         pieces.append((at, raw[at : first + 4]))
         at = after
     pieces.append((at, raw[at:]))
+    kept = tuple(p for p in pieces if p[1])
     return StoredLayout(
         length=len(raw),
-        pieces=tuple(p for p in pieces if p[1]),
+        pieces=kept,
         pdrs=tuple(pdrs),
         fars=tuple(fars),
         far_at={far[0]: i for i, far in enumerate(fars)},
@@ -168,7 +173,19 @@ def stored_layout(raw: bytes, far_shape_key: bytes) -> StoredLayout | None:
             if isinstance(info := g.get(T.MEASUREMENT_INFORMATION), MeasurementInformation)
             and info.has("MBQE")
         ),
+        piece_octets=tuple(octets for _, octets in kept),
+        read_pieces=_pieces_reader(kept),
     )
+
+
+def _pieces_reader(pieces: tuple[tuple[int, bytes], ...]) -> Callable[[bytes], tuple[bytes, ...]]:
+    """What reads the octets at ``pieces``' places (each of its piece's length) out of
+    octets at least as long as the last piece's end."""
+    fmt, end = ["<"], 0
+    for at, octets in pieces:
+        fmt.append(f"{at - end}x{len(octets)}s")
+        end = at + len(octets)
+    return struct.Struct("".join(fmt)).unpack_from
 
 
 def _pdi_leaves(g: Grouped, octets: bytes, start: int) -> tuple[Span | None, Span | None] | None:

@@ -1,0 +1,132 @@
+"""The C writer of the usual session's binary record (`_deflate.RecordWriter`, which
+`Session.record` tries first) writes what `Session.python_record` writes, byte for byte,
+and declines (None) every session whose record differs: each field of the session and of
+its URR book changed, one at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from pfcpd.pfcp.ies_address import FQCSID, FSEID
+from pfcpd.session import session as session_module
+from pfcpd.session.record import BINARY_RECORD_VERSION
+from pfcpd.session.session import Session
+from pfcpd.session.usage import NO_DROPS, ZERO, Counts, OneBook, UrrBook
+
+write = session_module._write_usual
+
+
+def _usual() -> Session:
+    s = Session(
+        up_seid=0x1234,
+        cp_seid=0xC0FFEE,
+        cp_node_id="smf.example",
+        cp_fseid=FSEID(0xC0FFEE, "127.0.0.2", None),
+        rules_blob=bytes(range(200)),
+        peers=(),
+        teids=(77,),
+        ue=(("internet", "10.45.0.9/32"),),
+        established_ntp=3950000000.123456,
+    )
+    s.urrs = OneBook(3, UrrBook(period_start_ntp=s.established_ntp, seqn=5))
+    return s
+
+
+def _changes(value: object) -> list[object]:
+    """Other values for a field holding ``value``: of its type, and of others."""
+    out: list[object] = [None, "x", (1,), 2**64, -1]
+    if type(value) is bool:
+        out += [not value, int(value)]
+    elif type(value) is int:
+        out += [value + 1, bool(value), float(value)]
+    elif type(value) is float:
+        out += [value + 1.5, value * 1.0 + 0.0, -0.0, int(value)]  # (an equal float, not it)
+    elif type(value) is tuple:
+        out += [(*value, 0), (*value,)[:1], list(value)]
+    elif value is ZERO:
+        out += [Counts((0,) * 6), Counts((1,) + (0,) * 5)]
+    return out
+
+
+def _same(s: Session) -> None:
+    """``s``'s record: the C writer's, when it writes one, is `python_record`'s (a record
+    Python fails to write: the C writer declines it)."""
+    try:
+        python = s.python_record()
+    except Exception:
+        assert write(s) is None
+        return
+    written = write(s)
+    assert written is None or written == python
+    assert s.record() == python
+
+
+def test_the_usual_session_is_written_in_c_as_in_python() -> None:
+    s = _usual()
+    s.python_record()  # (its CP's fixed octets made)
+    written = write(s)
+    assert written is not None and written[0] == BINARY_RECORD_VERSION
+    assert written == s.python_record() == s.record()
+
+
+def test_every_book_field_changed_is_written_as_python_writes_it() -> None:
+    for field in dataclasses.fields(UrrBook):
+        s = _usual()
+        book = s.urrs.book  # type: ignore[union-attr]
+        for value in _changes(getattr(book, field.name)):
+            s = _usual()
+            object.__setattr__(s.urrs.book, field.name, value)  # type: ignore[union-attr]
+            _same(s)
+
+
+def test_every_session_field_changed_is_written_as_python_writes_it() -> None:
+    names = [n for n in Session.__slots__ if not n.startswith("__")]
+    for name in names:
+        for value in _changes(getattr(_usual(), name)):
+            s = _usual()
+            setattr(s, name, value)
+            _same(s)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ue_kept": ("internet", "10.45.0.9/32", "x")},
+        {"ue_kept": ("ïnternet", "10.45.0.9/32")},
+        {"ue_kept": ("internet", "1" * 65536)},
+        {"ue_kept": ("internet", "ü")},
+        {"cp_node_id": "smf ünï"},
+        {"cp_ipv6": "2001:db8::2"},
+        {"rules_blob": bytes(65536)},
+        {"rules_blob": bytearray(3)},
+        {"fq_csids": (FQCSID(node_address="127.0.0.2", csids=(1,)),)},
+        {"urrs": {3: UrrBook()}},
+        {"urrs": OneBook(2**32, UrrBook())},
+    ],
+)
+def test_odd_values(change: dict[str, Any]) -> None:
+    s = _usual()
+    for name, value in change.items():
+        setattr(s, name, value)
+    if name == "urrs":  # (its book's period from the establishment)
+        for book in s.urrs.values():
+            book.period_start_ntp = s.established_ntp
+    _same(s)
+
+
+def test_a_book_dropped_base_equal_to_no_drops_is_left_to_python() -> None:
+    s = _usual()
+    s.urrs.book.dropped_base = (0, 0 * 1)  # type: ignore[union-attr]
+    assert s.urrs.book.dropped_base is NO_DROPS or write(s) is None  # type: ignore[union-attr]
+    _same(s)
+
+
+def test_the_fixed_octets_come_from_the_python_memo_first() -> None:
+    s = _usual()
+    s.cp_node_id = "".join(["smf-", "fresh"])  # (not in FIXED_OCTETS yet: C declines)
+    assert write(s) is None
+    assert s.record() == s.python_record()
+    assert write(s) == s.python_record()  # (now in the memo)
