@@ -30,7 +30,7 @@ venv: $(VENV)/.installed
 # pfcpd's compiled parts (the codec's IE walk, the rules' deflate encoder, libupfcore.so of the
 # local datapath) are rebuilt when their sources change.
 $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c \
-  pfcpd/src/pfcpd/session/_deflate.c \
+  pfcpd/src/pfcpd/session/_deflate.c pfcpd/src/pfcpd/session/_record.c \
   $(wildcard upf_plugin/core/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
@@ -54,7 +54,7 @@ test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
 
 # pfcpd's C extensions under ASan+UBSan: a copy of the package whose _walk (the codec's IE walk)
-# and _deflate (the rules' deflate encoder, the usual session's record) are sanitized builds,
+# _deflate (the rules' deflate encoder) and _record (the usual session's record) are sanitized builds,
 # and the codec tests (captures, random corpus, mutations, hypothesis; the shape keys it makes),
 # the encoder's and the record writer's tests run against it.
 PFCPD_ASAN := build/pfcpd-asan
@@ -74,7 +74,11 @@ test-pfcpd-asan: venv
 	gcc -shared -fPIC -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
 	  pfcpd/src/pfcpd/session/_deflate.c -o $(PFCPD_ASAN)/pfcpd/session/_deflate$(PY_EXT_SUFFIX)
-	$(ASAN_RUN) $(VPY) -c 'import pfcpd.session._deflate as d; assert "pfcpd-asan" in d.__file__, d.__file__'
+	gcc -shared -fPIC -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
+	  pfcpd/src/pfcpd/session/_record.c -o $(PFCPD_ASAN)/pfcpd/session/_record$(PY_EXT_SUFFIX)
+	$(ASAN_RUN) $(VPY) -c 'import pfcpd.session._deflate as d, pfcpd.session._record as r; \
+	  assert all("pfcpd-asan" in m.__file__ for m in (d, r)), (d.__file__, r.__file__)'
 	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp \
 	  pfcpd/tests/session/test_establishment_key.py pfcpd/tests/session/test_deflate.py \
 	  pfcpd/tests/session/test_record_writer.py

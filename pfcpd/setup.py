@@ -3,6 +3,8 @@
 - ``pfcpd.pfcp._walk``: the PFCP codec's IE walk (src/pfcpd/pfcp/_walk.c, see codec.py).
 - ``pfcpd.session._deflate``: the deflate encoder of a session's rules
   (src/pfcpd/session/_deflate.c, see session/packing.py).
+- ``pfcpd.session._record``: the binary journal record of a session of the usual shape
+  (src/pfcpd/session/_record.c, see session/record.py and Session.record).
 - ``pfcpd/datapath/local/libupfcore.so``: the C rule engine of the ``local`` datapath, built from
   every ``*.c`` of upf_plugin/core (loaded with ctypes, see datapath/local/corelib.py), so an
   installed pfcpd carries its datapath and nobody points ``UPF_CORE_LIB`` at a build.
@@ -107,6 +109,11 @@ setup(
         Extension(
             "pfcpd.session._deflate",
             sources=["src/pfcpd/session/_deflate.c"],
+            extra_compile_args=["-Wall", "-Wextra"],
+        ),
+        Extension(
+            "pfcpd.session._record",
+            sources=["src/pfcpd/session/_record.c"],
             extra_compile_args=["-Wall", "-Wextra"],
         ),
     ],

@@ -1,4 +1,4 @@
-"""The C writer of the usual session's binary record (`_deflate.RecordWriter`, which
+"""The C writer of the usual session's binary record (`_record.RecordWriter`, which
 `Session.record` tries first) writes what `Session.python_record` writes, byte for byte,
 and declines (None) every session whose record differs: each field of the session and of
 its URR book changed, one at a time."""

@@ -1,21 +1,6 @@
 """Types of the C extension ``_deflate`` (``_deflate.c``): raw deflate against a preset
-dictionary, and the binary records of usual sessions."""
-
-from typing import Any
+dictionary."""
 
 class Deflater:
     def __init__(self, dictionary: bytes, window_bits: int) -> None: ...
     def compress(self, data: bytes, /) -> bytes: ...
-
-class RecordWriter:
-    def __init__(
-        self,
-        session_type: type,
-        one_book_type: type,
-        book_type: type,
-        fixed: dict[Any, bytes],
-        zero: object,
-        no_time: float,
-        no_drops: tuple[int, int],
-    ) -> None: ...
-    def write(self, session: object, /) -> bytes | None: ...

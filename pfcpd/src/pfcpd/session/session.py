@@ -18,7 +18,7 @@ from ..datapath.interface import IPAddress, IPNetwork, SessionProgram
 from ..pfcp import IE, Grouped, IEType, decode_ies, encode_groups, encode_ies
 from ..pfcp.ies_address import FSEID
 from ..pfcp.ies_text import ApplicationID
-from ._deflate import RecordWriter
+from ._record import RecordWriter
 from .packing import pack_rules, unpack_rules
 from .record import BINARY_RECORD_VERSION, FIXED_OCTETS, books_octets, fixed_octets
 from .record import HEAD as record_head
@@ -212,7 +212,7 @@ class Session:
         it (`record.read_record`). A session of the usual shape in binary (see the record
         module: one struct, and octets made once per CP and network instance), any other
         as JSON text (`json_record`). The usual session's binary record is written in C
-        (`_deflate.RecordWriter`: ~1,900 instructions against ~12,900 here); the code below
+        (`_record.RecordWriter`: ~1,900 instructions against ~12,900 here); the code below
         writes it for every session the C one declines."""
         out = _write_usual(self)
         return out if out is not None else self.python_record()

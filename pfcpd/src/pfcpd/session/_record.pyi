@@ -1,0 +1,17 @@
+"""Types of the C extension ``_record`` (``_record.c``): the binary records of usual
+sessions."""
+
+from typing import Any
+
+class RecordWriter:
+    def __init__(
+        self,
+        session_type: type,
+        one_book_type: type,
+        book_type: type,
+        fixed: dict[Any, bytes],
+        zero: object,
+        no_time: float,
+        no_drops: tuple[int, int],
+    ) -> None: ...
+    def write(self, session: object, /) -> bytes | None: ...
