@@ -88,6 +88,22 @@ def stream_running(vpp: VppInstance, name: str) -> bool:
     return re.search(rf"{name}\s+Yes", vpp.cli("show packet-generator")) is not None
 
 
+def pg_send(vpp: VppInstance, packets: list[Any], source: str, name: str, where: Path) -> None:
+    """``packets`` into the pg interface ``source`` as stream ``name`` (its pcap in
+    ``where``), all of them sent before it returns."""
+    from scapy.utils import wrpcap
+
+    pcap = where / f"{name}.pcap"
+    wrpcap(str(pcap), packets)
+    vpp.cli(f"packet-generator new pcap {pcap} source {source} name {name} rate 1000")
+    vpp.cli(f"packet-generator enable-stream {name}")
+    deadline = time.monotonic() + 10
+    while stream_running(vpp, name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stream_running(vpp, name), vpp.cli("show packet-generator")
+    vpp.cli(f"packet-generator delete {name}")
+
+
 def churn_once(cp: SmfClient, teid: int) -> None:
     s = cp.establish(rules.session_rules(gnb=GNB, gnb_teid=teid))
     moved = rules.update_dl_far(2, teid + 0x8000, GNB)

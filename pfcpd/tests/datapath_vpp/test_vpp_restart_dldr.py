@@ -8,11 +8,10 @@ Skipped, naming what is missing, without VPP and the plugin."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
-from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, mac_of, overrides, stream_running
+from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, mac_of, overrides, pg_send
 from vpp_instance import VppInstance
 
 from pfcpd.pfcp import Grouped, IEType
@@ -40,17 +39,7 @@ def downlink(s: Established, n6_mac: str, first: int, n: int) -> list[Any]:
 
 def send(vpp: VppInstance, packets: list[Any], name: str, where: Path) -> None:
     """``packets`` into pg0 (N6), all of them, before it returns."""
-    from scapy.utils import wrpcap
-
-    pcap = where / f"{name}.pcap"
-    wrpcap(str(pcap), packets)
-    vpp.cli(f"packet-generator new pcap {pcap} source pg0 name {name} rate 1000")
-    vpp.cli(f"packet-generator enable-stream {name}")
-    deadline = time.monotonic() + 10
-    while stream_running(vpp, name) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not stream_running(vpp, name), vpp.cli("show packet-generator")
-    vpp.cli(f"packet-generator delete {name}")
+    pg_send(vpp, packets, "pg0", name, where)
 
 
 def _buffered(vpp: VppInstance, seid: int) -> int:

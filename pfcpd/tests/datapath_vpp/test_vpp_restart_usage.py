@@ -7,11 +7,10 @@ the traffic stays dropped. Skipped, naming what is missing, without VPP and the 
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
-from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, N3, mac_of, overrides, stream_running
+from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, N3, mac_of, overrides, pg_send
 from vpp_instance import VppInstance
 
 from pfcpd.pfcp import Grouped, IEType
@@ -59,17 +58,7 @@ def uplink(s: Established, n3_mac: str, first: int, n: int) -> list[Any]:
 
 def send(vpp: VppInstance, packets: list[Any], name: str, where: Path) -> None:
     """``packets`` into pg1 (N3), all of them, before it returns."""
-    from scapy.utils import wrpcap
-
-    pcap = where / f"{name}.pcap"
-    wrpcap(str(pcap), packets)
-    vpp.cli(f"packet-generator new pcap {pcap} source pg1 name {name} rate 1000")
-    vpp.cli(f"packet-generator enable-stream {name}")
-    deadline = time.monotonic() + 10
-    while stream_running(vpp, name) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not stream_running(vpp, name), vpp.cli("show packet-generator")
-    vpp.cli(f"packet-generator delete {name}")
+    pg_send(vpp, packets, "pg1", name, where)
 
 
 def test_a_quota_used_up_while_pfcpd_is_down_is_reported_after_its_restart(
