@@ -214,3 +214,18 @@ def test_a_report_out_at_a_restart_with_the_buffer_emptied_meanwhile_is_re_armed
         sent = again.advance(0.2)
         assert [pdr for _, pdr in _dldrs(sent)] == [2]
         again.answer_all(sent)
+
+
+def test_a_deleted_session_s_episodes_record_goes_with_its_deletion(h: Harness) -> None:
+    """TS 29.244 7.5.6 (Session Deletion): the record of a deleted session's open buffering
+    episodes is deleted in the deletion's own journal transaction, with the session's
+    record (no record of a session that no longer exists)."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = h.advance(0.2)
+    h.answer_all(sent)
+    h.advance(0.1)
+    assert _episodes(h, seid) == b"2:16393:a"
+    assert cause(h.delete(seid)) == 1
+    assert "s:%x" % seid not in h.journal.records  # noqa: UP031
+    assert _episodes(h, seid) is None

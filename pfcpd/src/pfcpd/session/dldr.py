@@ -17,7 +17,8 @@ buffered).
 
 An episode whose report the CP answered stays open, marked answered, until it ends. A
 session's open episodes are journaled apart from its record under `KEY_PREFIX` (`dldr_key`,
-`episodes_record`), written at the commit after they change, deleted once none is open. At
+`episodes_record`), written at the commit after they change, deleted once none is open (a
+deleted session's with its record, in the deletion's commit: `EngineState._detach`). At
 a restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart
 with buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
 reported marks, so no packet raises those reports again) has each PDR whose FAR buffers

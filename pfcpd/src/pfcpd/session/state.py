@@ -469,6 +469,8 @@ class EngineState:
         self._timed_seids.discard(session.up_seid)
         if session.up_seid in self._idle:  # (its record goes at the next commit)
             self._idle_dirty.add(session.up_seid)
+        if self._dldr_open.get(session.up_seid):  # (its open DLDR episodes' too)
+            self._dldr_dirty.add(session.up_seid)
         self._index(session, False)
         self._cp_drop(session.cp_node_id, session.cp_seid, session.up_seid, _addresses(session))
         return final
@@ -487,8 +489,7 @@ class EngineState:
                 if pending.erir is not None:
                     self._erir_out.discard(pending.erir)
         if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
-            if self._dldr_open.pop(session.up_seid, None) is not None:
-                self._dldr_dirty.add(session.up_seid)  # (its record goes: none without one)
+            self._dldr_open.pop(session.up_seid, None)  # (their record gone: `_detach`)
             owed = self._dldr_owed.get(session.cp_node_id)
             if owed is not None:
                 owed.discard(session.up_seid)
