@@ -4,16 +4,17 @@ NOCP, then marks the pair reported until it re-arms it (a discard, DROBU or the 
 Duration's end, or an install that moves the PDR to another FAR or changes its FAR's Apply
 Action). Between the two is one buffering episode: the engine keeps each report's episode
 open from the datapath's event while the datapath has not re-armed the pair
-(`episodes_ended`, at each install and discard). A report delayed by the
-BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
-the UE became reachable meanwhile, its data went or was discarded); a report sent and never
-answered whose episode goes on is sent again while the datapath holds buffered packets of
-the session (`Datapath.buffered`), else has the pair re-armed in the datapath
-(`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it again. A
-report not sent (no association with the session's CP: its sessions kept) is owed: the pair
-stays reported (no report, re-arm or log line per buffered packet while the CP is away) and
-the report is sent as soon as the CP can be told, while its episode goes on (its data still
-buffered).
+(`episodes_ended`, at each install and discard; an install the datapath refuses ends none:
+its change rolled back, the episodes it ended open again, `GroupCommit._dldr_refused`). A
+report delayed by the BAR's Downlink Data Notification Delay whose episode ended is not sent
+(TS 23.401 5.3.4.3: the UE became reachable meanwhile, its data went or was discarded); a
+report sent and never answered whose episode goes on is sent again while the datapath holds
+buffered packets of the session (`Datapath.buffered`), else has the pair re-armed in the
+datapath (`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it
+again. A report not sent (no association with the session's CP: its sessions kept) is owed:
+the pair stays reported (no report, re-arm or log line per buffered packet while the CP is
+away) and the report is sent as soon as the CP can be told, while its episode goes on (its
+data still buffered).
 
 An episode whose report the CP answered stays open, marked answered, until it ends. A
 session's open episodes are journaled apart from its record under `KEY_PREFIX` (`dldr_key`,
@@ -66,15 +67,14 @@ def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | N
     return None if far is None else (far.far_id, far.apply_action)
 
 
-def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> bool:
+def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> dict[int, Episode]:
     """``program`` is installed: the episodes whose PDR it maps to another FAR, or to a FAR
     with another Apply Action, or no longer has, are over (the datapath re-arms their
-    reports), and taken out of ``episodes``. Whether any was."""
-    ended = False
+    reports), and taken out of ``episodes``. Those taken out (token -> episode)."""
+    ended: dict[int, Episode] = {}
     for token, episode in list(episodes.items()):
         if pdr_far(program, episode.event.id) != episode.far:
-            del episodes[token]
-            ended = True
+            ended[token] = episodes.pop(token)
     return ended
 
 

@@ -192,6 +192,10 @@ class EngineState:
         # the SEIDs whose open episodes' record to write or delete at the next commit
         # (`dldr.episodes_record`: written as they are then, deleted when none is open)
         self._dldr_dirty: set[int] = set()
+        # the episodes the installs since the datapath's last barrier ended (SEID -> token
+        # -> episode): put back for a session whose change the datapath refused
+        # (`GroupCommit._unprogrammed`: its buffer and reported marks stay as they were)
+        self._dldr_unsettled: dict[int, dict[int, Episode]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         if self._paths is not None:
@@ -276,8 +280,11 @@ class EngineState:
         else:
             self.datapath.install(seid, program)
         self._touched.append(seid)
-        if seid in self._dldr_open and episodes_ended(self._dldr_open[seid], program):
-            self._dldr_dirty.add(seid)
+        if seid in self._dldr_open:
+            ended = episodes_ended(self._dldr_open[seid], program)
+            if ended:
+                self._dldr_dirty.add(seid)
+                self._dldr_unsettled.setdefault(seid, {}).update(ended)
 
     def _dp_remove(self, seid: int) -> dict[int, Usage]:
         self._touched.append(seid)
