@@ -23,12 +23,16 @@ deleted session's with its record, in the deletion's commit: `EngineState._detac
 a restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart
 with buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
 reported marks, so no packet raises those reports again) has each PDR whose FAR buffers
-with NOCP: its journaled episodes open again, those not answered owed to the CP; a PDR
-without any journaled (its report raised while pfcpd was away, the event lost) owes a
-report of the PDR alone (no QFI or DSCP known). So the CP hears of the data it was never
-told about, and an episode it answered is not reported again. A datapath that did not keep
-the session (the local one: its buffers die with the process) has nothing buffered: no
-report is owed, the next buffered packet raises one.
+with NOCP: its journaled episodes open again, those not answered owed to the CP. A PDR
+without any journaled (its report raised while pfcpd was away, the event lost, or no
+packet of it buffered at all: the datapath's count is the session's, not the PDR's) owes a
+report of the PDR alone (no QFI or DSCP known) only when the session has no journaled
+episode at all; else its reports are re-armed (`pdr_qfis`), so that its next buffered
+packet raises one: the CP, told of the session's buffered data, is not told again of a
+PDR that may never have buffered (one report per buffering episode). So the CP hears of
+each session's data it was never told about, and an episode it answered is not reported
+again. A datapath that did not keep the session (the local one: its buffers die with the
+process) has nothing buffered: no report is owed, the next buffered packet raises one.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..datapath.interface import ApplyAction, DatapathEvent, SessionProgram
+from ..datapath.interface import ApplyAction, DatapathEvent, Pdr, SessionProgram
 
 KEY_PREFIX = "d:"  # the journal's key of a session's open episodes: "d:<UP SEID hex>"
 
@@ -65,6 +69,13 @@ def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | N
     far_id = next((p.far_id for p in program.pdrs if p.pdr_id == pdr_id), None)
     far = next((f for f in program.fars if f.far_id == far_id), None)
     return None if far is None else (far.far_id, far.apply_action)
+
+
+def pdr_qfis(program: SessionProgram, pdr: Pdr) -> set[int]:
+    """The QFIs (0: none) the datapath's DL data reports of ``pdr`` can carry: none (a
+    buffered packet comes from the N6 side, without one) or one its QERs set."""
+    qers = {q.qer_id: q.qfi for q in program.qers}
+    return {0} | {qfi for qer_id in pdr.qer_ids if (qfi := qers.get(qer_id))}
 
 
 def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> dict[int, Episode]:
