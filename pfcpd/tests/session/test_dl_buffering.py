@@ -438,6 +438,30 @@ def test_drobu_drops_the_buffer_before_a_pipelined_install(hp: Harness, together
     assert dp.process_dl(dl_packet(UE, 10, ident=9)).verdict == Verdict.FORWARD
 
 
+def test_a_modification_the_datapath_refuses_keeps_the_open_episode(hp: Harness) -> None:
+    """TS 29.244 5.2.3.1 with 6.4: a Session Modification moving the buffering FAR to FORW
+    while its Downlink Data Report is out (unanswered), which the datapath refuses (as VPP
+    refusing the message: answered 77 System failure, rolled back): the datapath keeps its
+    buffer and its reported mark, so the buffering episode goes on. Its journal record
+    stays, and the report, never answered, is sent again while the data stays buffered."""
+    dp = hp.dp.inner  # type: ignore[attr-defined]
+    seid = _buffering_session(hp)
+    assert dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = _dldrs(hp.advance(0.2))  # (out, not answered)
+    assert [_reported(m) for m in sent] == [(2, 9)]
+    key = "d:%x" % seid  # noqa: UP031
+    record = hp.journal.records[key]
+    hp.dp.refuse = lambda s, program: s == seid  # type: ignore[attr-defined]
+    assert cause(hp.modify(seid, _to_forw())) == 77
+    hp.dp.refuse = lambda s, program: False  # type: ignore[attr-defined]
+    assert dp.buffered(seid) == 1
+    assert hp.journal.records.get(key) == record
+    later = [m for m in _dldrs(hp.advance(3.5)) if m.seq != sent[0].seq]  # (fails at 3 s)
+    assert [_reported(m) for m in later] == [(2, 9)]
+    hp.answer_all(later)
+    assert _dldrs(hp.advance(5.0)) == []
+
+
 def _ddnd_session(h: Harness) -> int:
     """`_buffering_session` whose BAR delays each Downlink Data Report by a Downlink Data
     Notification Delay of 10 s (200 x 50 ms)."""

@@ -214,3 +214,69 @@ def test_a_report_out_at_a_restart_with_the_buffer_emptied_meanwhile_is_re_armed
         sent = again.advance(0.2)
         assert [pdr for _, pdr in _dldrs(sent)] == [2]
         again.answer_all(sent)
+
+
+def test_a_held_session_with_an_answered_report_owes_none_for_its_other_pdr(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1 (one report per buffering episode): a session with two DL PDRs
+    whose FARs buffer with NOCP (PDR 2, QFI 9; PDR 3, voice, QFI 5); one packet buffered
+    on PDR 2, its report answered. After a restart on a datapath that kept the buffer (its
+    count is per session, not per PDR) the CP, which answered the one report of that data,
+    gets no report, neither for PDR 2 nor for PDR 3; PDR 3's report is re-armed, so its
+    first packet raises one."""
+    from test_dl_buffering import _two_flows, _voice
+
+    seid = _two_flows(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = h.advance(0.2)
+    assert [pdr for _, pdr in _dldrs(sent)] == [2]
+    h.answer_all(sent)
+    h.advance(0.1)
+    assert _episodes(h, seid) == b"2:16393:a"
+    with _restarted(h, kept=True) as again:
+        assert _dldrs(again.advance(1.0)) == []
+        assert again.dp.process_dl(_voice()).verdict == Verdict.BUFFER
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [3]
+        again.answer_all(sent)
+
+
+def test_a_pdr_buffering_while_pfcpd_was_away_beside_a_journaled_episode_is_re_armed(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: as above, but PDR 3's first packet comes while pfcpd is away (the
+    datapath marks it reported, the event lost). The session has a journaled episode, so
+    the restarted engine owes no report of PDR 3 alone (the datapath cannot tell which PDR
+    buffered); it re-arms PDR 3's report (its QFI, 5, from its QER): its next packet raises
+    one."""
+    from test_dl_buffering import _two_flows, _voice
+
+    seid = _two_flows(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = h.advance(0.2)
+    h.answer_all(sent)
+    h.advance(0.1)
+    assert h.dp.process_dl(_voice()).verdict == Verdict.BUFFER  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        assert _dldrs(again.advance(1.0)) == []
+        assert again.dp.process_dl(_voice(1)).verdict == Verdict.BUFFER
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [3]
+        again.answer_all(sent)
+        assert again.dp.buffered(seid) == 3
+
+
+def test_a_deleted_session_s_episodes_record_goes_with_its_deletion(h: Harness) -> None:
+    """TS 29.244 7.5.6 (Session Deletion): the record of a deleted session's open buffering
+    episodes is deleted in the deletion's own journal transaction, with the session's
+    record (no record of a session that no longer exists)."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = h.advance(0.2)
+    h.answer_all(sent)
+    h.advance(0.1)
+    assert _episodes(h, seid) == b"2:16393:a"
+    assert cause(h.delete(seid)) == 1
+    assert "s:%x" % seid not in h.journal.records  # noqa: UP031
+    assert _episodes(h, seid) is None

@@ -11,7 +11,7 @@ import logging
 from ..datapath.interface import DatapathError
 from ..node.session_handler import cause_response
 from ..pfcp import Cause, Message
-from .dldr import dldr_key, episodes_record
+from .dldr import Episode, dldr_key, episodes_record
 from .inactivity import idle_key
 from .journal import JournalError
 from .marks import MARKS_KEY
@@ -41,6 +41,9 @@ class GroupCommit(EngineState):
         unprogrammed = self.datapath.settle()
         if self._touched:  # (datapath work after the last staged change: of no change)
             self._touched = []
+        ended = self._dldr_unsettled  # (the DLDR episodes the settled installs ended)
+        if ended:
+            self._dldr_unsettled = {}
         if (
             not self._staged
             and not self._dirty
@@ -56,7 +59,7 @@ class GroupCommit(EngineState):
         marks, self._marks_dirty = self._marks_dirty, False
         refused: list[tuple[Message, Message]] = []
         if unprogrammed:
-            staged, refused = self._unprogrammed(staged, dirty, unprogrammed)
+            staged, refused = self._unprogrammed(staged, dirty, unprogrammed, ended)
         idle = self._idle_dirty  # (after the undos of the changes the datapath refused)
         if idle:
             self._idle_dirty = set()
@@ -147,11 +150,14 @@ class GroupCommit(EngineState):
         staged: list[Staged],
         dirty: dict[str, Session | None],
         failed: dict[int, DatapathError],
+        ended: dict[int, dict[int, Episode]],
     ) -> tuple[list[Staged], list[tuple[Message, Message]]]:
         """The datapath refused the changes of the sessions ``failed``: every change of the
         batch that touched one of them (and, in turn, every change touching a session of
         those) is undone, newest first, its request refused with cause 77, and its records
-        left as the sessions are now. Returns the changes that go on, and the refusals."""
+        left as the sessions are now. The DLDR episodes the batch's installs of a session
+        of ``failed`` ended (``ended``) are open again (`_dldr_refused`). Returns the
+        changes that go on, and the refusals."""
         bad = set(failed)
         doomed = [False] * len(staged)
         grew = True
@@ -166,6 +172,8 @@ class GroupCommit(EngineState):
             refused = self._undo([c for i, c in enumerate(staged) if doomed[i]])
         finally:
             self._refused_installs = frozenset()
+        if ended:
+            self._dldr_refused(failed, ended)
         for seid in bad:
             key = f"s:{seid:x}"
             if key in dirty:
@@ -178,6 +186,29 @@ class GroupCommit(EngineState):
         )
         self._settle_undone()
         return [c for i, c in enumerate(staged) if not doomed[i]], refused
+
+    def _dldr_refused(
+        self, failed: dict[int, DatapathError], ended: dict[int, dict[int, Episode]]
+    ) -> None:
+        """The DLDR episodes (dldr.py) the batch's installs of the sessions ``failed`` ended
+        (``ended``: SEID -> token -> episode) are open again, as they were: a refused
+        install changes nothing in the datapath, nor do that session's later ones of the
+        batch, so it holds their buffered packets and reported marks still and no packet
+        raises their reports again (TS 29.244 5.2.3.1). Their records are written as they
+        are then; those owed are owed again. (The datapath names the session, not the
+        install it refused: an install of the batch before that one, which it took, counts
+        as refused too.)"""
+        for seid in failed:
+            episodes = ended.get(seid)
+            session = self.sessions.get(seid)
+            if not episodes or session is None:
+                continue
+            open_ = self._dldr_open.setdefault(seid, {})
+            for token, episode in episodes.items():
+                open_.setdefault(token, episode)
+            self._dldr_dirty.add(seid)
+            if any(e.owed for e in episodes.values()):
+                self._dldr_owed.setdefault(session.cp_node_id, set()).add(seid)
 
     def _undo(self, changes: list[Staged]) -> list[tuple[Message, Message]]:
         """Undo ``changes``, newest first; (request, its cause 77 refusal) of each that
@@ -197,6 +228,7 @@ class GroupCommit(EngineState):
     def _settle_undone(self) -> None:
         """Wait for the datapath to take what the undo steps reinstalled (logged if not)."""
         self._touched = []
+        self._dldr_unsettled = {}  # (the undos' installs: of no change)
         for seid, err in self.datapath.settle().items():
             log.error("session 0x%x: datapath undo: %s", seid, err)
 

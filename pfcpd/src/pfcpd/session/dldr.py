@@ -4,29 +4,35 @@ NOCP, then marks the pair reported until it re-arms it (a discard, DROBU or the 
 Duration's end, or an install that moves the PDR to another FAR or changes its FAR's Apply
 Action). Between the two is one buffering episode: the engine keeps each report's episode
 open from the datapath's event while the datapath has not re-armed the pair
-(`episodes_ended`, at each install and discard). A report delayed by the
-BAR's Downlink Data Notification Delay whose episode ended is not sent (TS 23.401 5.3.4.3:
-the UE became reachable meanwhile, its data went or was discarded); a report sent and never
-answered whose episode goes on is sent again while the datapath holds buffered packets of
-the session (`Datapath.buffered`), else has the pair re-armed in the datapath
-(`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it again. A
-report not sent (no association with the session's CP: its sessions kept) is owed: the pair
-stays reported (no report, re-arm or log line per buffered packet while the CP is away) and
-the report is sent as soon as the CP can be told, while its episode goes on (its data still
-buffered).
+(`episodes_ended`, at each install and discard; an install the datapath refuses ends none:
+its change rolled back, the episodes it ended open again, `GroupCommit._dldr_refused`). A
+report delayed by the BAR's Downlink Data Notification Delay whose episode ended is not sent
+(TS 23.401 5.3.4.3: the UE became reachable meanwhile, its data went or was discarded); a
+report sent and never answered whose episode goes on is sent again while the datapath holds
+buffered packets of the session (`Datapath.buffered`), else has the pair re-armed in the
+datapath (`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it
+again. A report not sent (no association with the session's CP: its sessions kept) is owed:
+the pair stays reported (no report, re-arm or log line per buffered packet while the CP is
+away) and the report is sent as soon as the CP can be told, while its episode goes on (its
+data still buffered).
 
 An episode whose report the CP answered stays open, marked answered, until it ends. A
 session's open episodes are journaled apart from its record under `KEY_PREFIX` (`dldr_key`,
-`episodes_record`), written at the commit after they change, deleted once none is open. At
+`episodes_record`), written at the commit after they change, deleted once none is open (a
+deleted session's with its record, in the deletion's commit: `EngineState._detach`). At
 a restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart
 with buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
 reported marks, so no packet raises those reports again) has each PDR whose FAR buffers
-with NOCP: its journaled episodes open again, those not answered owed to the CP; a PDR
-without any journaled (its report raised while pfcpd was away, the event lost) owes a
-report of the PDR alone (no QFI or DSCP known). So the CP hears of the data it was never
-told about, and an episode it answered is not reported again. A datapath that did not keep
-the session (the local one: its buffers die with the process) has nothing buffered: no
-report is owed, the next buffered packet raises one.
+with NOCP: its journaled episodes open again, those not answered owed to the CP. A PDR
+without any journaled (its report raised while pfcpd was away, the event lost, or no
+packet of it buffered at all: the datapath's count is the session's, not the PDR's) owes a
+report of the PDR alone (no QFI or DSCP known) only when the session has no journaled
+episode at all; else its reports are re-armed (`pdr_qfis`), so that its next buffered
+packet raises one: the CP, told of the session's buffered data, is not told again of a
+PDR that may never have buffered (one report per buffering episode). So the CP hears of
+each session's data it was never told about, and an episode it answered is not reported
+again. A datapath that did not keep the session (the local one: its buffers die with the
+process) has nothing buffered: no report is owed, the next buffered packet raises one.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..datapath.interface import ApplyAction, DatapathEvent, SessionProgram
+from ..datapath.interface import ApplyAction, DatapathEvent, Pdr, SessionProgram
 
 KEY_PREFIX = "d:"  # the journal's key of a session's open episodes: "d:<UP SEID hex>"
 
@@ -65,15 +71,21 @@ def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | N
     return None if far is None else (far.far_id, far.apply_action)
 
 
-def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> bool:
+def pdr_qfis(program: SessionProgram, pdr: Pdr) -> set[int]:
+    """The QFIs (0: none) the datapath's DL data reports of ``pdr`` can carry: none (a
+    buffered packet comes from the N6 side, without one) or one its QERs set."""
+    qers = {q.qer_id: q.qfi for q in program.qers}
+    return {0} | {qfi for qer_id in pdr.qer_ids if (qfi := qers.get(qer_id))}
+
+
+def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> dict[int, Episode]:
     """``program`` is installed: the episodes whose PDR it maps to another FAR, or to a FAR
     with another Apply Action, or no longer has, are over (the datapath re-arms their
-    reports), and taken out of ``episodes``. Whether any was."""
-    ended = False
+    reports), and taken out of ``episodes``. Those taken out (token -> episode)."""
+    ended: dict[int, Episode] = {}
     for token, episode in list(episodes.items()):
         if pdr_far(program, episode.event.id) != episode.far:
-            del episodes[token]
-            ended = True
+            ended[token] = episodes.pop(token)
     return ended
 
 

@@ -16,13 +16,13 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ..datapath.interface import ApplyAction, DatapathEvent, EventType
+from ..datapath.interface import ApplyAction, DatapathEvent, EventType, Pdr
 from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
 from .compile import compile_program, volume_limits_reached
 from .dldr import KEY_PREFIX as DLDR_PREFIX
-from .dldr import Episode, pdr_far, read_episodes
+from .dldr import Episode, pdr_far, pdr_qfis, read_episodes
 from .inactivity import KEY_PREFIX as IDLE_PREFIX
 from .inactivity import IdleWatch
 from .marks import MARKS_KEY, Marks, seid_after
@@ -94,11 +94,12 @@ class Restoring(Choosing):
         CP did not answer owed to it (sent at the first poll it can be told, TS 29.244
         5.2.3.1: the CP hears of the data it was never told about); a PDR without any
         journaled (raised while pfcpd was away: the event lost) owes a report of the PDR
-        alone. An answered one is not reported again. A held session with nothing buffered
-        has its journaled reports re-armed (nothing to page the UE for; the next buffered
-        packet raises one); a datapath that did not hold it (the local one: its buffers die
-        with pfcpd) owes nothing. Each record is written again as restored, or deleted, at
-        the next commit."""
+        alone when the session has none journaled, else has its reports re-armed
+        (`_held_episodes`). An answered one is not reported again. A held session with
+        nothing buffered has its journaled reports re-armed (nothing to page the UE for; the
+        next buffered packet raises one); a datapath that did not hold it (the local one:
+        its buffers die with pfcpd) owes nothing. Each record is written again as restored,
+        or deleted, at the next commit."""
         journaled: dict[int, list[tuple[int, int, bool]]] = {}
         for key, value in records:
             try:
@@ -127,19 +128,31 @@ class Restoring(Choosing):
     def _held_episodes(self, session: Session, journaled: list[tuple[int, int, bool]]) -> None:
         """The DLDR episodes of ``session``, which the datapath held with buffered packets
         (`_restore_dldr`): ``journaled`` (PDR, event value, answered) open again for each PDR
-        whose FAR buffers with NOCP, one owed of the PDR alone (event value 0: no QFI or
-        DSCP) for such a PDR without any."""
+        whose FAR buffers with NOCP. Such a PDR without any: when no such PDR of the session
+        has one journaled, one owed of the PDR alone (event value 0: no QFI or DSCP); else its
+        reports re-armed (the datapath's count of buffered packets is the session's, not
+        the PDR's: the CP was told of the session's buffered data, and a PDR that never
+        buffered is not reported; one whose report was raised while pfcpd was away
+        raises it again with its next packet)."""
         seid = session.up_seid
         program = self._program(session)
         by_pdr: dict[int, list[tuple[int, bool]]] = {}
         for pdr_id, value, answered in journaled:
             by_pdr.setdefault(pdr_id, []).append((value, answered))
-        open_: dict[int, Episode] = {}
+        nocp: list[tuple[Pdr, tuple[int, ApplyAction]]] = []
         for pdr in program.pdrs:
             far = pdr_far(program, pdr.pdr_id)
-            if far is None or not far[1] & ApplyAction.NOCP:
-                continue
-            for value, answered in by_pdr.get(pdr.pdr_id) or [(0, False)]:
+            if far is not None and far[1] & ApplyAction.NOCP:
+                nocp.append((pdr, far))
+        # (the owed report of a PDR alone: only when no episode of the session opens again)
+        alone = [] if any(pdr.pdr_id in by_pdr for pdr, _ in nocp) else [(0, False)]
+        open_: dict[int, Episode] = {}
+        for pdr, far in nocp:
+            episodes = by_pdr.get(pdr.pdr_id) or alone
+            if not episodes:
+                for qfi in pdr_qfis(program, pdr):
+                    self.datapath.rearm_dl_data_report(seid, pdr.pdr_id, qfi)
+            for value, answered in episodes:
                 ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr.pdr_id, value)
                 open_[next(self._dldr_seq)] = Episode(ev, far, not answered, answered)
         if not open_:

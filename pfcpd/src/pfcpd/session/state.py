@@ -192,6 +192,10 @@ class EngineState:
         # the SEIDs whose open episodes' record to write or delete at the next commit
         # (`dldr.episodes_record`: written as they are then, deleted when none is open)
         self._dldr_dirty: set[int] = set()
+        # the episodes the installs since the datapath's last barrier ended (SEID -> token
+        # -> episode): put back for a session whose change the datapath refused
+        # (`GroupCommit._unprogrammed`: its buffer and reported marks stay as they were)
+        self._dldr_unsettled: dict[int, dict[int, Episode]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
         if self._paths is not None:
@@ -276,8 +280,11 @@ class EngineState:
         else:
             self.datapath.install(seid, program)
         self._touched.append(seid)
-        if seid in self._dldr_open and episodes_ended(self._dldr_open[seid], program):
-            self._dldr_dirty.add(seid)
+        if seid in self._dldr_open:
+            ended = episodes_ended(self._dldr_open[seid], program)
+            if ended:
+                self._dldr_dirty.add(seid)
+                self._dldr_unsettled.setdefault(seid, {}).update(ended)
 
     def _dp_remove(self, seid: int) -> dict[int, Usage]:
         self._touched.append(seid)
@@ -469,6 +476,8 @@ class EngineState:
         self._timed_seids.discard(session.up_seid)
         if session.up_seid in self._idle:  # (its record goes at the next commit)
             self._idle_dirty.add(session.up_seid)
+        if self._dldr_open.get(session.up_seid):  # (its open DLDR episodes' too)
+            self._dldr_dirty.add(session.up_seid)
         self._index(session, False)
         self._cp_drop(session.cp_node_id, session.cp_seid, session.up_seid, _addresses(session))
         return final
@@ -487,8 +496,7 @@ class EngineState:
                 if pending.erir is not None:
                     self._erir_out.discard(pending.erir)
         if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
-            if self._dldr_open.pop(session.up_seid, None) is not None:
-                self._dldr_dirty.add(session.up_seid)  # (its record goes: none without one)
+            self._dldr_open.pop(session.up_seid, None)  # (their record gone: `_detach`)
             owed = self._dldr_owed.get(session.cp_node_id)
             if owed is not None:
                 owed.discard(session.up_seid)
