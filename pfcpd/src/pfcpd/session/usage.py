@@ -308,7 +308,8 @@ class UrrBook:
     @property
     def watches_time(self) -> bool:
         """The activity checks follow this URR's time metering (it pauses, or the engine
-        applies its Time Threshold or Quota)."""
+        applies its Time Threshold or Quota). (`state._timed` has it inline: the same
+        test.)"""
         return self.pauses or bool(self.own_time and (self.time_threshold or self.time_quota))
 
     def time_limits(self, now_ntp: float) -> list[str]:
