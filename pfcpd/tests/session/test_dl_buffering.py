@@ -758,3 +758,33 @@ def test_an_undone_takeover_gives_the_owed_report_back_to_its_cp(
     sent = _dldrs(h.advance(0.5))
     assert sorted(m.seid for m in sent) == [0xA1, 0xA2, 0xA3]
     h.answer_all(sent)
+
+
+def test_a_report_answered_by_the_cp_its_session_moved_away_from_is_sent_to_the_new_owner(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1 with 5.22.3: a Downlink Data Report sent to "smf" whose session
+    "smf2" of its SMF Set takes over (its own CP F-SEID) before smf answers: smf's answer
+    is about a session it no longer holds (not applied, as any stale answer), so the
+    episode is not answered: its data still buffered, the report goes to smf2 at once, and
+    smf2's answer closes it."""
+    from session_harness import CP
+    from test_smf_set_takeover import SMF2, from_, join_set, modification
+
+    join_set(h)
+    seid = _buffering_session(h)
+    h.dp.process_dl(dl_packet(UE, 10))
+    first = _dldrs(h.advance(0.1))
+    assert [_reported(m) for m in first] == [(2, 9)]
+    answer = from_(h, SMF2, modification(seid, A.FSEID(0xB1, SMF2[0])), 400)
+    assert cause(answer) == 1
+    # smf answers, the session moved away from it
+    stale = Message(M.SESSION_REPORT_RESPONSE, first[0].seq, [S.Cause(1)], 0xC0FFEE)
+    h.node.datagram_received(encode(stale), CP, h.now)
+    again = _dldrs(h._collect())
+    assert [(m.seid, _reported(m)) for m in again] == [(0xB1, (2, 9))]
+    assert [e.answered for e in h.engine._dldr_open[seid].values()] == [False]
+    reply = Message(M.SESSION_REPORT_RESPONSE, again[0].seq, [S.Cause(1)], 0xB1)
+    h.node.datagram_received(encode(reply), SMF2, h.now)
+    assert [e.answered for e in h.engine._dldr_open[seid].values()] == [True]
+    assert _dldrs(h.advance(5.0)) == []

@@ -87,9 +87,11 @@ class Reporting(PathReporting):
             return
         if pending.erir is not None:
             self._erir_out.discard(pending.erir)
-        if pending.dldr is not None:
-            self._dldr_done(pending.up_seid, pending.dldr, response is not None, now)
         session = self.sessions.get(pending.up_seid)
+        if pending.dldr is not None:
+            # (an answer from before the session moved is not its owner's: not answered)
+            moved = session is not None and session.cp_moves != pending.cp_moves
+            self._dldr_done(pending.up_seid, pending.dldr, response is not None and not moved, now)
         if response is None:
             # Never answered: the counts it carried go into the next report (of a session
             # deleted in this batch: should the deletion be undone, `_usage_if_back`).
