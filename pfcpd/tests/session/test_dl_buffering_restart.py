@@ -280,3 +280,49 @@ def test_a_deleted_session_s_episodes_record_goes_with_its_deletion(h: Harness) 
     assert cause(h.delete(seid)) == 1
     assert "s:%x" % seid not in h.journal.records  # noqa: UP031
     assert _episodes(h, seid) is None
+
+
+def test_a_re_arm_failing_at_a_restart_costs_that_session_alone(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart re-arms the journaled reports of sessions the datapath kept with nothing
+    buffered (as above): should the datapath fail one (an exception: a bug, or a record
+    it cannot take), that session's failure is logged and counted, every session is
+    restored and the others' reports are re-armed still."""
+    first = _buffering_session(h)
+    resp = h.establish(
+        ul_pdr(),
+        dl_pdr(),
+        ul_far(),
+        dl_far(action="BUFF+NOCP", bar=1),
+        qer(),
+        urr(1),
+        g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10)),
+        cp_seid=0xC0FFEF,
+    )
+    second = up_seid(resp)
+    ((_, text),) = h.engine.sessions[second].ue
+    ue2 = text.partition("/")[0]
+    for ue in (UE, ue2):
+        assert h.dp.process_dl(dl_packet(ue, 10)).verdict == Verdict.BUFFER
+    assert len(_dldrs(h.advance(0.2))) == 2
+    rearm = h.dp.rearm_dl_data_report
+    rearmed: list[int] = []
+
+    def failing(seid: int, pdr_id: int, qfi: int) -> bool:
+        if seid == first:
+            raise ValueError("bad record")
+        rearmed.append(seid)
+        return rearm(seid, pdr_id, qfi)
+
+    monkeypatch.setattr(h.dp, "rearm_dl_data_report", failing)
+    h.dp.drop_buffered(first)
+    h.dp.drop_buffered(second)
+    h.dp.poll_events()
+    journal = MemoryJournal()
+    journal.records = dict(h.journal.records)
+    monkeypatch.setattr(h.dp, "keeps_counts", lambda seid: True)
+    again = Harness(h.dp, journal=journal)
+    assert again.engine.restore(journal.items(), again.now) == 2
+    assert rearmed == [second]
+    assert again.engine.metrics.restore_failures.get() == 1

@@ -113,8 +113,12 @@ class Restoring(Choosing):
         buffers = self.datapath.held_buffers()
         for seid, episodes in journaled.items():
             if seid not in buffers and self.datapath.keeps_counts(seid):
-                for pdr_id, event_value, _ in episodes:
-                    self.datapath.rearm_dl_data_report(seid, pdr_id, event_value & 0x3F)
+                try:
+                    for pdr_id, event_value, _ in episodes:
+                        self.datapath.rearm_dl_data_report(seid, pdr_id, event_value & 0x3F)
+                except Exception as err:  # (a bad record: logged and counted; the others go on)
+                    log.error("session 0x%x: DLDR reports not re-armed: %r", seid, err)
+                    self.metrics.restore_failures.inc()
         for seid in buffers:
             session = self.sessions.get(seid)
             if session is None:
