@@ -36,7 +36,7 @@ from test_smf_set_takeover import (
     report_to,
 )
 
-from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, decode, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
@@ -173,7 +173,8 @@ def test_the_old_owner_s_drobu_and_update_bar_after_a_takeover_are_not_taken(
     h: Harness,
 ) -> None:
     """A Downlink Data Report to smf; smf2 takes the session over; smf's answer with DROBU
-    and an Update BAR: the buffered packet stays, the BAR is the session's still."""
+    and an Update BAR: the buffered packet stays, the BAR is the session's still, and the
+    report, not answered by the session's owner, goes to smf2 (TS 29.244 5.2.3.1)."""
     join_set(h)
     bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
     rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
@@ -191,7 +192,15 @@ def test_the_old_owner_s_drobu_and_update_bar_after_a_takeover_are_not_taken(
         S.DLBufferingDuration(0, 2),
         S.DLBufferingSuggestedPacketCount(2),
     )
-    answer(h, CP, dldr, 1, update, F.PFCPSRRspFlags.of("DROBU"))
+    flags = F.PFCPSRRspFlags.of("DROBU")
+    response = Message(M.SESSION_REPORT_RESPONSE, dldr.seq, [S.Cause(1), update, flags], dldr.seid)
+    h.sent.append(encode(response))
+    h.node.datagram_received(encode(response), CP, h.now)
+    ((data, addr, _),) = h.node.datagrams_to_send()
+    h.sent.append(data)
+    again = decode(data)
+    assert addr == SMF2 and again.seid == 0xB6
+    assert again.get(T.DOWNLINK_DATA_REPORT) is not None
     assert h.dp.buffered(seid) == 1  # (no DROBU)
     assert h.dp._programs[seid] is program and program.bar is not None
     assert (program.bar.max_packets, program.bar.duration_ns) == (10, 0)
