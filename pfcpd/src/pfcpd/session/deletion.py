@@ -37,7 +37,7 @@ class Deletion(EngineState):
         # (TS 29.244 Table 7.5.7.1-1: PURU when a Session Report Request of the session is
         # still unanswered, in T1/N1 retransmission; its entry goes at the commit, `_release`)
         up_seid = session.up_seid
-        if any(pending.up_seid == up_seid for pending in self._pending.values()):
+        if up_seid in self._pending_of:
             ies.append(_PURU)
         return Message(M.SESSION_DELETION_RESPONSE, req.seq, ies, session.cp_seid)
 

@@ -85,6 +85,10 @@ class Reporting(PathReporting):
         pending = self._pending.pop(id(request), None)
         if pending is None:
             return
+        keys = self._pending_of[pending.up_seid]
+        keys.discard(id(request))
+        if not keys:
+            del self._pending_of[pending.up_seid]
         if pending.erir is not None:
             self._erir_out.discard(pending.erir)
         session = self.sessions.get(pending.up_seid)
@@ -295,6 +299,7 @@ class Reporting(PathReporting):
         self._pending[id(request)] = PendingReport(
             session.up_seid, list(reports or []), session.cp_moves, erir, dldr
         )
+        self._pending_of.setdefault(session.up_seid, set()).add(id(request))
         if erir is not None:
             self._erir_out.add(erir)
         return True

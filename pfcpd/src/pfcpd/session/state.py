@@ -152,6 +152,9 @@ class EngineState:
         self.pfds = PfdStore()
         self._sender: RequestSender | None = None
         self._pending: dict[int, PendingReport] = {}  # id(request) -> what it reported
+        # UP SEID -> the `_pending` keys of its reports (a deletion or release looks up its
+        # session's, not every report out: thousands while a CP is slow to answer)
+        self._pending_of: dict[int, set[int]] = {}
         self._erir_out: set[tuple[int, int, IPAddress | None]] = set()  # `PendingReport.erir`
         self._next_poll: float | None = None
         self._next_checkpoint: float | None = None
@@ -490,11 +493,10 @@ class EngineState:
             self.teids.free(teid)
         for name, net in (ue,) if ue and type(ue[0]) is str else ue:  # type: ignore[str-unpack]
             self.ue_pools.free(name, ue_network(net))
-        for key, pending in list(self._pending.items()):
-            if pending.up_seid == session.up_seid:
-                del self._pending[key]
-                if pending.erir is not None:
-                    self._erir_out.discard(pending.erir)
+        for key in self._pending_of.pop(session.up_seid, ()):
+            pending = self._pending.pop(key)
+            if pending.erir is not None:
+                self._erir_out.discard(pending.erir)
         if session.up_seid not in self.sessions:  # (its DLDRs' episodes end with it)
             self._dldr_open.pop(session.up_seid, None)  # (their record gone: `_detach`)
             owed = self._dldr_owed.get(session.cp_node_id)
