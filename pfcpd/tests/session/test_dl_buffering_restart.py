@@ -64,12 +64,15 @@ def _episodes(h: Harness, seid: int) -> bytes | None:
 
 
 @contextmanager
-def _restarted(h: Harness, kept: bool, buffers: bool = True) -> Iterator[Harness]:
+def _restarted(
+    h: Harness, kept: bool, buffers: bool = True, away: float = 0.0
+) -> Iterator[Harness]:
     """pfcpd killed and started again: a new engine and node, the CP associated again,
     ``h``'s journal restored; the datapath ``h``'s, its sessions, buffers and reported
     marks kept (VPP: the events it raised meanwhile are lost; its sessions' buffered
     packets found at start, `held_buffers`, unless not ``buffers``), or a new one (the
-    local datapath: its buffers are lost with the process)."""
+    local datapath: its buffers are lost with the process). ``away``: the seconds pfcpd
+    was down (the restarted engine's NTP clock that much past ``h``'s)."""
     h.dp.poll_events()  # (raised while pfcpd was away: no one took them)
     dp = h.dp if kept else LocalDatapath(expected_sessions=16)
     if kept:
@@ -80,6 +83,7 @@ def _restarted(h: Harness, kept: bool, buffers: bool = True) -> Iterator[Harness
     journal.records = dict(h.journal.records)
     try:
         again = Harness(dp, journal=journal)
+        again.ntp = h.ntp + away
         assert again.engine.restore(journal.items(), again.now) == 1
         yield again
         again.check_sent_with_tshark()
@@ -326,3 +330,56 @@ def test_a_re_arm_failing_at_a_restart_costs_that_session_alone(
     assert again.engine.restore(journal.items(), again.now) == 2
     assert rearmed == [second]
     assert again.engine.metrics.restore_failures.get() == 1
+
+
+def test_a_delayed_report_waits_out_the_rest_of_its_delay_after_a_restart(h: Harness) -> None:
+    """TS 29.244 8.2.28 (DDND): the report of the first buffered packet waits for the BAR's
+    Downlink Data Notification Delay (10 s). pfcpd stops 2 s into it and is away 5 s; the
+    datapath kept the session, its buffer and the PDR's reported mark. The restarted engine
+    sends the report when the delay ends, 3 s after its start (not at its first poll, and
+    not a whole delay later), once."""
+    from test_dl_buffering import _ddnd_session
+
+    seid = _ddnd_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(2.0)) == []
+    assert _episodes(h, seid) is not None
+    with _restarted(h, kept=True, away=7.0) as again:
+        assert _dldrs(again.advance(2.9)) == []
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        again.answer_all(sent)
+        assert _dldrs(again.advance(20.0)) == []
+
+
+def test_a_delayed_report_whose_delay_ran_out_while_pfcpd_was_away_is_sent_at_once(
+    h: Harness,
+) -> None:
+    """TS 29.244 8.2.28: as above, but the delay runs out while pfcpd is away (it is away
+    20 s): the report is owed, sent at the restarted engine's first poll."""
+    from test_dl_buffering import _ddnd_session
+
+    _ddnd_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(2.0)) == []
+    with _restarted(h, kept=True, away=20.0) as again:
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [2]
+        again.answer_all(sent)
+        assert _dldrs(again.advance(20.0)) == []
+
+
+def test_a_delayed_report_s_episode_ending_after_a_restart_sends_nothing(h: Harness) -> None:
+    """TS 23.401 5.3.4.3: a report still inside its notification delay at the restart is
+    not sent when its episode ends before the delay does (the UE reachable again: its FAR
+    forwards)."""
+    from test_dl_buffering import _ddnd_session, _to_forw
+
+    seid = _ddnd_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(2.0)) == []
+    with _restarted(h, kept=True, away=1.0) as again:
+        assert _dldrs(again.advance(1.0)) == []
+        assert cause(again.modify(seid, _to_forw())) == 1
+        assert _dldrs(again.advance(20.0)) == []
+        assert _episodes(again, seid) is None

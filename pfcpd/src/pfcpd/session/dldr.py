@@ -23,7 +23,9 @@ deleted session's with its record, in the deletion's commit: `EngineState._detac
 a restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart
 with buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
 reported marks, so no packet raises those reports again) has each PDR whose FAR buffers
-with NOCP: its journaled episodes open again, those not answered owed to the CP. A PDR
+with NOCP: its journaled episodes open again, those not answered owed to the CP (one
+whose notification delay had not run out at the restart when it runs out: its due time is
+journaled). A PDR
 without any journaled (its report raised while pfcpd was away, the event lost, or no
 packet of it buffered at all: the datapath's count is the session's, not the PDR's) owes a
 report of the PDR alone (no QFI or DSCP known) only when the session has no journaled
@@ -55,12 +57,15 @@ class Episode:
     Action) when it was raised; ``owed``: its report could not be sent (no association
     with the CP), to send when it can be (`Reporting._send_owed_dldrs`); ``answered``: the
     CP answered its report (kept until the episode ends, journaled: not reported again
-    after a restart)."""
+    after a restart); ``due_ntp``: when its report is due (NTP seconds), for one the BAR's
+    Downlink Data Notification Delay holds back (else 0.0): journaled, so that a restart
+    waits out what is left of the delay (`Restoring._held_episodes`)."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]
     owed: bool = False
     answered: bool = False
+    due_ntp: float = 0.0
 
 
 def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | None:
@@ -92,16 +97,25 @@ def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> dic
 def episodes_record(episodes: Iterable[Episode]) -> bytes:
     """The journal's record of a session's open episodes: each one's PDR (the datapath's
     ID) and event value (QFI, DSCP), as ``id:value``, ``id:value:a`` when answered,
-    separated by spaces."""
-    return b" ".join(
-        b"%d:%d%s" % (e.event.id, e.event.value, b":a" if e.answered else b"") for e in episodes
-    )
+    ``id:value:d<NTP seconds>`` when not answered and held back by a notification delay
+    (when its report is due), separated by spaces."""
+    return b" ".join(_item(e) for e in episodes)
 
 
-def read_episodes(value: bytes) -> list[tuple[int, int, bool]]:
-    """The (PDR, event value, answered) of each episode of an `episodes_record`."""
+def _item(e: Episode) -> bytes:
+    if e.answered:
+        return b"%d:%d:a" % (e.event.id, e.event.value)
+    if e.due_ntp:
+        return b"%d:%d:d%.3f" % (e.event.id, e.event.value, e.due_ntp)
+    return b"%d:%d" % (e.event.id, e.event.value)
+
+
+def read_episodes(value: bytes) -> list[tuple[int, int, bool, float]]:
+    """The (PDR, event value, answered, when its report is due: NTP seconds, 0.0 when not
+    delayed) of each episode of an `episodes_record`."""
     out = []
     for item in value.split():
-        pdr, event_value, *answered = item.split(b":")
-        out.append((int(pdr), int(event_value), answered == [b"a"]))
+        pdr, event_value, *rest = item.split(b":")
+        due = next((float(f[1:]) for f in rest if f.startswith(b"d")), 0.0)
+        out.append((int(pdr), int(event_value), b"a" in rest, due))
     return out

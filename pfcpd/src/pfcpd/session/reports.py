@@ -631,12 +631,15 @@ class Reporting(PathReporting):
         if far is None or not far[1] & ApplyAction.NOCP:
             return
         token = next(self._dldr_seq)
-        self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
         self._dldr_dirty.add(ev.seid)
         if session.ddn_delay > 0:
+            # (when it is due journaled: a restart waits out the rest of the delay)
+            episode = Episode(ev, far, due_ntp=self._ntp() + session.ddn_delay)
+            self._dldr_open.setdefault(ev.seid, {})[token] = episode
             due = now + session.ddn_delay
             heapq.heappush(self._delayed_dldr, (due, token, ev.seid, ev))
             return
+        self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
         self._send_dldr(ev.seid, token, ev, now)
 
     def _send_dldr(self, seid: int, token: int, ev: DatapathEvent, now: float) -> bool:

@@ -11,6 +11,7 @@ SEIDs go on after the highest restored (from `SEID_MAX` on: 1).
 from __future__ import annotations
 
 import base64
+import heapq
 import logging
 import sys
 from collections.abc import Iterable
@@ -35,6 +36,8 @@ from .usage import ZERO, Counts, UrrBook, kept_books, octets, volume_limited
 
 log = logging.getLogger("pfcpd.session")
 _FIRST = frozenset(("pfd", MARKS_KEY))  # (records restored before the sessions)
+# The longest Downlink Data Notification Delay a BAR gives (TS 29.244 8.2.28: 255 x 50 ms)
+MAX_DDN_DELAY = 255 * 0.05
 
 
 class Restoring(Choosing):
@@ -64,7 +67,7 @@ class Restoring(Choosing):
                 self.metrics.restore_failures.inc()
         if idle:
             self._restore_idle(idle)
-        self._restore_dldr(dldr)
+        self._restore_dldr(dldr, now)
         self._touched = []
         return restored
 
@@ -85,14 +88,15 @@ class Restoring(Choosing):
                 log.error("journal record %s not restored: %r", key, err)
                 self.metrics.restore_failures.inc()
 
-    def _restore_dldr(self, records: list[tuple[str, bytes]]) -> None:
+    def _restore_dldr(self, records: list[tuple[str, bytes]], now: float) -> None:
         """The DLDR episodes of the restored sessions (dldr.py): their journaled records
         (``records``), and the sessions the datapath held across the restart with buffered
         DL packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
         reported marks, so no packet raises those reports again). Each such session has
         each PDR whose FAR buffers with NOCP: its journaled episodes open again, those the
         CP did not answer owed to it (sent at the first poll it can be told, TS 29.244
-        5.2.3.1: the CP hears of the data it was never told about); a PDR without any
+        5.2.3.1: the CP hears of the data it was never told about; one still inside its
+        notification delay at the restart when that delay ends); a PDR without any
         journaled (raised while pfcpd was away: the event lost) owes a report of the PDR
         alone when the session has none journaled, else has its reports re-armed
         (`_held_episodes`). An answered one is not reported again. A held session with
@@ -100,7 +104,7 @@ class Restoring(Choosing):
         next buffered packet raises one); a datapath that did not hold it (the local one:
         its buffers die with pfcpd) owes nothing. Each record is written again as restored,
         or deleted, at the next commit."""
-        journaled: dict[int, list[tuple[int, int, bool]]] = {}
+        journaled: dict[int, list[tuple[int, int, bool, float]]] = {}
         for key, value in records:
             try:
                 seid = int(key[len(DLDR_PREFIX) :], 16)
@@ -114,51 +118,69 @@ class Restoring(Choosing):
         for seid, episodes in journaled.items():
             if seid not in buffers and self.datapath.keeps_counts(seid):
                 try:
-                    for pdr_id, event_value, _ in episodes:
+                    for pdr_id, event_value, *_ in episodes:
                         self.datapath.rearm_dl_data_report(seid, pdr_id, event_value & 0x3F)
                 except Exception as err:  # (a bad record: logged and counted; the others go on)
                     log.error("session 0x%x: DLDR reports not re-armed: %r", seid, err)
                     self.metrics.restore_failures.inc()
+        now_ntp = self._ntp() if buffers else 0.0
         for seid in buffers:
             session = self.sessions.get(seid)
             if session is None:
                 continue
             try:
-                self._held_episodes(session, journaled.get(seid, []))
+                self._held_episodes(session, journaled.get(seid, []), now, now_ntp)
             except Exception as err:  # a bug: logged and counted; the others go on
                 log.error("session 0x%x: DLDR episodes not restored: %r", seid, err)
                 self.metrics.restore_failures.inc()
 
-    def _held_episodes(self, session: Session, journaled: list[tuple[int, int, bool]]) -> None:
+    def _held_episodes(
+        self,
+        session: Session,
+        journaled: list[tuple[int, int, bool, float]],
+        now: float,
+        now_ntp: float,
+    ) -> None:
         """The DLDR episodes of ``session``, which the datapath held with buffered packets
-        (`_restore_dldr`): ``journaled`` (PDR, event value, answered) open again for each PDR
-        whose FAR buffers with NOCP. Such a PDR without any: when no such PDR of the session
-        has one journaled, one owed of the PDR alone (event value 0: no QFI or DSCP); else its
-        reports re-armed (the datapath's count of buffered packets is the session's, not
-        the PDR's: the CP was told of the session's buffered data, and a PDR that never
-        buffered is not reported; one whose report was raised while pfcpd was away
-        raises it again with its next packet)."""
+        (`_restore_dldr`): ``journaled`` (PDR, event value, answered, when its report is due) open
+        again for each PDR whose FAR buffers with NOCP. One not answered whose Downlink Data
+        Notification Delay had not run out at the restart waits out the rest of it (due when it was
+        due: its due time is journaled in NTP time, `Episode.due_ntp`; at most `MAX_DDN_DELAY` from
+        now, should the wall clock have gone back), as it would have without the restart (TS 29.244
+        8.2.28; the episode ending meanwhile, no report: TS 23.401 5.3.4.3); the others not answered
+        are owed at once. Such a PDR without any: when no such PDR of the session has one journaled,
+        one owed of the PDR alone (event value 0: no QFI or DSCP); else its reports re-armed (the
+        datapath's count of buffered packets is the session's, not the PDR's: the CP was told of the
+        session's buffered data, and a PDR that never buffered is not reported; one whose report was
+        raised while pfcpd was away raises it again with its next packet)."""
         seid = session.up_seid
         program = self._program(session)
-        by_pdr: dict[int, list[tuple[int, bool]]] = {}
-        for pdr_id, value, answered in journaled:
-            by_pdr.setdefault(pdr_id, []).append((value, answered))
+        by_pdr: dict[int, list[tuple[int, bool, float]]] = {}
+        for pdr_id, value, answered, due_ntp in journaled:
+            by_pdr.setdefault(pdr_id, []).append((value, answered, due_ntp))
         nocp: list[tuple[Pdr, tuple[int, ApplyAction]]] = []
         for pdr in program.pdrs:
             far = pdr_far(program, pdr.pdr_id)
             if far is not None and far[1] & ApplyAction.NOCP:
                 nocp.append((pdr, far))
         # (the owed report of a PDR alone: only when no episode of the session opens again)
-        alone = [] if any(pdr.pdr_id in by_pdr for pdr, _ in nocp) else [(0, False)]
+        alone = [] if any(pdr.pdr_id in by_pdr for pdr, _ in nocp) else [(0, False, 0.0)]
         open_: dict[int, Episode] = {}
         for pdr, far in nocp:
             episodes = by_pdr.get(pdr.pdr_id) or alone
             if not episodes:
                 for qfi in pdr_qfis(program, pdr):
                     self.datapath.rearm_dl_data_report(seid, pdr.pdr_id, qfi)
-            for value, answered in episodes:
+            for value, answered, due_ntp in episodes:
                 ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr.pdr_id, value)
-                open_[next(self._dldr_seq)] = Episode(ev, far, not answered, answered)
+                token = next(self._dldr_seq)
+                left = due_ntp - now_ntp
+                if not answered and left > 0:  # (its notification delay not over yet)
+                    due = now + min(left, MAX_DDN_DELAY)
+                    heapq.heappush(self._delayed_dldr, (due, token, seid, ev))
+                    open_[token] = Episode(ev, far, due_ntp=due_ntp)
+                    continue
+                open_[token] = Episode(ev, far, not answered, answered)
         if not open_:
             return
         self._dldr_open[seid] = open_
