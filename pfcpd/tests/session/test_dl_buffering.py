@@ -788,3 +788,33 @@ def test_a_report_answered_by_the_cp_its_session_moved_away_from_is_sent_to_the_
     h.node.datagram_received(encode(reply), SMF2, h.now)
     assert [e.answered for e in h.engine._dldr_open[seid].values()] == [True]
     assert _dldrs(h.advance(5.0)) == []
+
+
+def test_a_cp_that_never_answers_gets_a_bounded_number_of_reports_per_episode(
+    h: Harness,
+) -> None:
+    """TS 29.244 6.4 (the UP function ceases a request unanswered after N1 retransmissions;
+    how often it tries is its own to set) with 5.2.3.1 (one report per buffering episode):
+    a CP that stays associated but never answers a Downlink Data Report gets the episode's
+    report and `DLDR_RESENDS` new ones (each with its T1 and N1), no more, however long
+    the data waits; the data stays buffered. A new episode (the FAR forwarding, then
+    buffering again) is reported anew."""
+    from pfcpd.session.dldr import DLDR_RESENDS
+
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = _dldrs(h.advance(120.0))  # T1 = 1 s, N1 = 2: a request fails 3 s after it goes
+    assert len({m.seq for m in sent}) == 1 + DLDR_RESENDS
+    assert len(sent) == 3 * (1 + DLDR_RESENDS)
+    assert {_reported(m) for m in sent} == {(2, 9)}
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+    assert _dldrs(h.advance(60.0)) == []
+    assert h.dp.buffered(seid) == 2
+    assert cause(h.modify(seid, _to_forw())) == 1
+    assert len([r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]) == 2
+    assert cause(h.modify(seid, _idle())) == 1
+    assert h.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
+    assert _dldrs(h.advance(10.0)) == []

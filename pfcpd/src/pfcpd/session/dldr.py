@@ -9,12 +9,13 @@ its change rolled back, the episodes it ended open again, `GroupCommit._dldr_ref
 report delayed by the BAR's Downlink Data Notification Delay whose episode ended is not sent
 (TS 23.401 5.3.4.3: the UE became reachable meanwhile, its data went or was discarded); a
 report sent and never answered whose episode goes on is sent again while the datapath holds
-buffered packets of the session (`Datapath.buffered`), else has the pair re-armed in the
-datapath (`Datapath.rearm_dl_data_report`), so that its next buffered packet raises it
-again. A report not sent (no association with the session's CP: its sessions kept) is owed:
-the pair stays reported (no report, re-arm or log line per buffered packet while the CP is
-away) and the report is sent as soon as the CP can be told, while its episode goes on (its
-data still buffered).
+buffered packets of the session (`Datapath.buffered`), up to `DLDR_RESENDS` times (past them
+the episode goes on unreported, its data buffered, until it ends), else has the pair
+re-armed in the datapath (`Datapath.rearm_dl_data_report`), so that its next buffered packet
+raises it again. A report not sent (no association with the session's CP: its sessions kept)
+is owed: the pair stays reported (no report, re-arm or log line per buffered packet while
+the CP is away) and the report is sent as soon as the CP can be told, while its episode goes
+on (its data still buffered).
 
 An episode whose report the CP answered stays open, marked answered, until it ends. A
 session's open episodes are journaled apart from its record under `KEY_PREFIX` (`dldr_key`,
@@ -45,6 +46,10 @@ from dataclasses import dataclass
 from ..datapath.interface import ApplyAction, DatapathEvent, Pdr, SessionProgram
 
 KEY_PREFIX = "d:"  # the journal's key of a session's open episodes: "d:<UP SEID hex>"
+# How many times an episode's report goes again, at most, after the CP left it unanswered
+# (every retransmission, TS 29.244 6.4) while its data stays buffered: past them the
+# episode goes on without a report until it ends (TS 29.244 5.2.3.1: one per episode).
+DLDR_RESENDS = 3
 
 
 def dldr_key(seid: int) -> str:
@@ -59,13 +64,16 @@ class Episode:
     CP answered its report (kept until the episode ends, journaled: not reported again
     after a restart); ``due_ntp``: when its report is due (NTP seconds), for one the BAR's
     Downlink Data Notification Delay holds back (else 0.0): journaled, so that a restart
-    waits out what is left of the delay (`Restoring._held_episodes`)."""
+    waits out what is left of the delay (`Restoring._held_episodes`); ``resends``: how many
+    times its report went again after one the CP left unanswered (at most `DLDR_RESENDS`,
+    `Reporting._dldr_done`)."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]
     owed: bool = False
     answered: bool = False
     due_ntp: float = 0.0
+    resends: int = 0
 
 
 def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | None:

@@ -32,7 +32,7 @@ from ..pfcp.ies_scalar import PDRID
 from ..pfcp.ies_text import ApplicationID
 from ..pfcp.ies_traffic import DownlinkDataServiceInformation
 from .compile import pfcp_pdr_id, quotas_used_up, volume_limits_reached
-from .dldr import Episode, pdr_far
+from .dldr import DLDR_RESENDS, Episode, pdr_far
 from .errors import RuleError
 from .paths import PathReporting
 from .rules import RuleSet, ie_value
@@ -716,9 +716,15 @@ class Reporting(PathReporting):
         tell): the CP learns
         of the data and pages the UE (TS 29.244 5.2.3.1), that of the packets buffered
         while the report was out included, without waiting for another packet; a new
-        request, T1 and N1 apply (not sent: owed, `_send_dldr`). Nothing buffered any
-        more: the episode is closed and its report re-armed in the datapath, so that the
-        PDR's next buffered packet raises it again."""
+        request, T1 and N1 apply (not sent: owed, `_send_dldr`), up to `DLDR_RESENDS`
+        times per episode: a CP that answers none of them (it answers heartbeats, so its
+        association stays) is not sent one every T1 x (N1 + 1) for as long as the data
+        waits. Past them the UP function ceases (TS 29.244 6.4: the tries are the
+        implementation's to set): the episode goes on without a report (one per episode,
+        TS 29.244 5.2.3.1), its data buffered as the BAR says, until it ends (the CP
+        changes the FAR, DROBU, the DL Buffering Duration's end: then a new episode is
+        reported). Nothing buffered any more: the episode is closed and its report re-armed
+        in the datapath, so that the PDR's next buffered packet raises it again."""
         episodes = self._dldr_open.get(seid)
         episode = episodes.get(token) if episodes is not None else None
         if episode is None or episodes is None:
@@ -728,12 +734,22 @@ class Reporting(PathReporting):
             self._dldr_dirty.add(seid)
             return
         if seid in self.sessions and self.datapath.buffered(seid) != 0:
+            if episode.resends >= DLDR_RESENDS:
+                log.warning(
+                    "session 0x%x PDR %d: DLDR not delivered to the CP after %d tries: not sent"
+                    " again in this buffering episode (its data stays buffered)",
+                    seid,
+                    pfcp_pdr_id(episode.event.id),
+                    episode.resends + 1,
+                )
+                return
             log.info(
                 "session 0x%x PDR %d: DLDR not delivered to the CP, data still buffered: sent"
                 " again",
                 seid,
                 pfcp_pdr_id(episode.event.id),
             )
+            episodes[token] = replace(episode, resends=episode.resends + 1)
             self._send_dldr(seid, token, episode.event, now)
             return
         del episodes[token]
