@@ -165,8 +165,9 @@ def test_a_packet_buffered_while_pfcpd_was_away_is_reported_after_the_restart(
 ) -> None:
     """TS 29.244 5.2.3.1: the first DL packet of a buffering episode comes while pfcpd is
     away; the datapath that keeps the session (VPP) buffers it, marks the PDR reported and
-    drops the event (no client subscribed). The restarted engine reports the PDR (its QFI
-    and DSCP unknown: the PDR ID alone) at its first poll, once."""
+    drops the event (no client subscribed). The restarted engine reports the PDR and the QFI
+    the datapath marked reported (9, its QER's; the DSCP unknown: no Paging Policy
+    Indication) at its first poll, once: the next packet of the pair raises nothing."""
     seid = _buffering_session(h)
     assert _dldrs(h.advance(0.5)) == []
     assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER  # (pfcpd away)
@@ -176,7 +177,8 @@ def test_a_packet_buffered_while_pfcpd_was_away_is_reported_after_the_restart(
         (report,) = sent
         dldr = report.get(T.DOWNLINK_DATA_REPORT)
         assert isinstance(dldr, Grouped)
-        assert dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION) is None
+        info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+        assert info is not None and (info.qfi, info.ppi) == (9, None)  # type: ignore[attr-defined]
         again.answer_all(sent)
         assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
         assert _dldrs(again.advance(5.0)) == []
@@ -246,14 +248,22 @@ def test_a_held_session_with_an_answered_report_owes_none_for_its_other_pdr(
         again.answer_all(sent)
 
 
-def test_a_pdr_buffering_while_pfcpd_was_away_beside_a_journaled_episode_is_re_armed(
+def _reported_pairs(sent: list[Message]) -> list[tuple[int, int | None]]:
+    """The PDR ID and QFI of each Downlink Data Report in ``sent``, in order."""
+    from test_dl_buffering import _dldrs as reports
+    from test_dl_buffering import _reported
+
+    return [_reported(m) for m in reports(sent)]
+
+
+def test_a_pdr_buffering_while_pfcpd_was_away_beside_a_journaled_episode_is_reported(
     h: Harness,
 ) -> None:
     """TS 29.244 5.2.3.1: as above, but PDR 3's first packet comes while pfcpd is away (the
-    datapath marks it reported, the event lost). The session has a journaled episode, so
-    the restarted engine owes no report of PDR 3 alone (the datapath cannot tell which PDR
-    buffered); it re-arms PDR 3's report (its QFI, 5, from its QER): its next packet raises
-    one."""
+    datapath marks PDR 3 and QFI 5 reported, the event lost). The datapath counts buffered
+    packets per session, but its reported mark is per PDR and QFI: the restarted engine
+    finds PDR 3's marked and reports it (QFI 5) at its first poll, and not PDR 2's answered
+    episode again; PDR 3's next packet raises nothing more."""
     from test_dl_buffering import _two_flows, _voice
 
     seid = _two_flows(h)
@@ -263,12 +273,55 @@ def test_a_pdr_buffering_while_pfcpd_was_away_beside_a_journaled_episode_is_re_a
     h.advance(0.1)
     assert h.dp.process_dl(_voice()).verdict == Verdict.BUFFER  # (pfcpd away)
     with _restarted(h, kept=True) as again:
-        assert _dldrs(again.advance(1.0)) == []
-        assert again.dp.process_dl(_voice(1)).verdict == Verdict.BUFFER
-        sent = again.advance(0.2)
-        assert [pdr for _, pdr in _dldrs(sent)] == [3]
+        sent = again.advance(0.5)
+        assert _reported_pairs(sent) == [(3, 5)]
         again.answer_all(sent)
+        assert again.dp.process_dl(_voice(1)).verdict == Verdict.BUFFER
+        assert _dldrs(again.advance(5.0)) == []
         assert again.dp.buffered(seid) == 3
+
+
+def test_of_several_pdrs_without_a_journaled_episode_only_one_that_buffered_is_reported(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: a session with two DL PDRs buffering with NOCP (PDR 2, QFI 9; PDR
+    3, voice, QFI 5) and no journaled episode; PDR 2's first packet comes while pfcpd is
+    away. The restarted engine reports PDR 2 (QFI 9) alone: PDR 3 never buffered, and its
+    first packet after the restart is reported then (once)."""
+    from test_dl_buffering import _two_flows, _voice
+
+    _two_flows(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.5)
+        assert _reported_pairs(sent) == [(2, 9)]
+        again.answer_all(sent)
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        assert _dldrs(again.advance(1.0)) == []
+        assert again.dp.process_dl(_voice()).verdict == Verdict.BUFFER
+        sent = again.advance(0.5)
+        assert _reported_pairs(sent) == [(3, 5)]
+        again.answer_all(sent)
+        assert _dldrs(again.advance(5.0)) == []
+
+
+def test_several_pdrs_that_buffered_while_pfcpd_was_away_are_each_reported(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1: as above, both PDRs' first packets coming while pfcpd is away:
+    each is reported at the restart, with its QFI, once."""
+    from test_dl_buffering import _two_flows, _voice
+
+    _two_flows(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER  # (pfcpd away)
+    assert h.dp.process_dl(_voice()).verdict == Verdict.BUFFER
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.5)
+        assert sorted(_reported_pairs(sent)) == [(2, 9), (3, 5)]
+        again.answer_all(sent)
+        assert again.dp.process_dl(_voice(1)).verdict == Verdict.BUFFER
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        assert _dldrs(again.advance(5.0)) == []
 
 
 def test_a_deleted_session_s_episodes_record_goes_with_its_deletion(h: Harness) -> None:

@@ -20,22 +20,21 @@ on (its data still buffered).
 An episode whose report the CP answered stays open, marked answered, until it ends. A
 session's open episodes are journaled apart from its record under `KEY_PREFIX` (`dldr_key`,
 `episodes_record`), written at the commit after they change, deleted once none is open (a
-deleted session's with its record, in the deletion's commit: `EngineState._detach`). At
-a restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart
-with buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
+deleted session's with its record, in the deletion's commit: `EngineState._detach`). At a
+restore (`Restoring._restore_dldr`), a session the datapath held across pfcpd's restart with
+buffered packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
 reported marks, so no packet raises those reports again) has each PDR whose FAR buffers
-with NOCP: its journaled episodes open again, those not answered owed to the CP (one
-whose notification delay had not run out at the restart when it runs out: its due time is
-journaled). A PDR
-without any journaled (its report raised while pfcpd was away, the event lost, or no
-packet of it buffered at all: the datapath's count is the session's, not the PDR's) owes a
-report of the PDR alone (no QFI or DSCP known) only when the session has no journaled
-episode at all; else its reports are re-armed (`pdr_qfis`), so that its next buffered
-packet raises one: the CP, told of the session's buffered data, is not told again of a
-PDR that may never have buffered (one report per buffering episode). So the CP hears of
-each session's data it was never told about, and an episode it answered is not reported
-again. A datapath that did not keep the session (the local one: its buffers die with the
-process) has nothing buffered: no report is owed, the next buffered packet raises one.
+with NOCP: its journaled episodes open again, those not answered owed to the CP (one whose
+notification delay had not run out at the restart when it runs out: its due time is
+journaled). A pair of such a PDR and a QFI without any journaled episode is asked of the
+datapath (`Datapath.rearm_dl_data_report`: whether it was marked reported, the mark taken
+off; the datapath's count of buffered packets is the session's, its marks are the pairs'):
+one marked (its report raised while pfcpd was away, the event lost) owes its report, its
+episode `Episode.rearmed` (the pair's next packet raises the report again in the datapath:
+the same episode's); one not marked never buffered and is not reported. So the CP hears of
+each pair's data it was never told about, and an episode it answered is not reported again.
+A datapath that did not keep the session (the local one: its buffers die with the process)
+has nothing buffered: no report is owed, the next buffered packet raises one.
 """
 
 from __future__ import annotations
@@ -66,7 +65,9 @@ class Episode:
     Downlink Data Notification Delay holds back (else 0.0): journaled, so that a restart
     waits out what is left of the delay (`Restoring._held_episodes`); ``resends``: how many
     times its report went again after one the CP left unanswered (at most `DLDR_RESENDS`,
-    `Reporting._dldr_done`)."""
+    `Reporting._dldr_done`); ``rearmed``: opened at a restore for a pair the datapath had
+    marked reported, the mark taken off to learn it (`Restoring._held_episodes`): the
+    pair's next buffered packet raises its report again, which is this episode's."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]
@@ -74,6 +75,7 @@ class Episode:
     answered: bool = False
     due_ntp: float = 0.0
     resends: int = 0
+    rearmed: bool = False
 
 
 def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | None:

@@ -630,6 +630,9 @@ class Reporting(PathReporting):
             return
         if far is None or not far[1] & ApplyAction.NOCP:
             return
+        episodes = self._dldr_open.get(ev.seid)
+        if episodes and self._restored_pair(episodes, ev):
+            return
         token = next(self._dldr_seq)
         self._dldr_dirty.add(ev.seid)
         if session.ddn_delay > 0:
@@ -641,6 +644,20 @@ class Reporting(PathReporting):
             return
         self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
         self._send_dldr(ev.seid, token, ev, now)
+
+    @staticmethod
+    def _restored_pair(episodes: dict[int, Episode], ev: DatapathEvent) -> bool:
+        """``ev`` is the report of a pair (PDR, QFI) a restore opened an episode of after
+        taking the datapath's reported mark off to learn it was reported (`Episode.rearmed`):
+        that episode's (one report per episode, TS 29.244 5.2.3.1), no new one. The
+        episode takes the event's DSCP when its report is still owed (not sent yet)."""
+        qfi = ev.value & 0x3F
+        for token, episode in episodes.items():
+            if episode.rearmed and episode.event.id == ev.id and episode.event.value == qfi:
+                event = ev if episode.owed else episode.event
+                episodes[token] = replace(episode, event=event, rearmed=False)
+                return True
+        return False
 
     def _send_dldr(self, seid: int, token: int, ev: DatapathEvent, now: float) -> bool:
         """The DLDR of ``ev``, unless its episode ``token`` ended (the session changed, or

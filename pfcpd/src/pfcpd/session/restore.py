@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ..datapath.interface import ApplyAction, DatapathEvent, EventType, Pdr
+from ..datapath.interface import ApplyAction, DatapathEvent, EventType
 from ..pfcp import decode_ies
 from ..pfcp.ies_address import FQCSID, FSEID
 from .choosing import Allocations, Choosing
@@ -90,20 +90,19 @@ class Restoring(Choosing):
 
     def _restore_dldr(self, records: list[tuple[str, bytes]], now: float) -> None:
         """The DLDR episodes of the restored sessions (dldr.py): their journaled records
-        (``records``), and the sessions the datapath held across the restart with buffered
-        DL packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its
-        reported marks, so no packet raises those reports again). Each such session has
-        each PDR whose FAR buffers with NOCP: its journaled episodes open again, those the
-        CP did not answer owed to it (sent at the first poll it can be told, TS 29.244
-        5.2.3.1: the CP hears of the data it was never told about; one still inside its
-        notification delay at the restart when that delay ends); a PDR without any
-        journaled (raised while pfcpd was away: the event lost) owes a report of the PDR
-        alone when the session has none journaled, else has its reports re-armed
-        (`_held_episodes`). An answered one is not reported again. A held session with
-        nothing buffered has its journaled reports re-armed (nothing to page the UE for; the
-        next buffered packet raises one); a datapath that did not hold it (the local one:
-        its buffers die with pfcpd) owes nothing. Each record is written again as restored,
-        or deleted, at the next commit."""
+        (``records``), and the sessions the datapath held across the restart with buffered DL
+        packets (`Datapath.held_buffers`: VPP keeps the session, its buffer and its reported
+        marks, so no packet raises those reports again). Each such session has each PDR whose
+        FAR buffers with NOCP: its journaled episodes open again, those the CP did not answer
+        owed to it (sent at the first poll it can be told, TS 29.244 5.2.3.1: the CP hears of
+        the data it was never told about; one still inside its notification delay at the restart
+        when that delay ends); a PDR and QFI without any journaled that the datapath marked
+        reported (raised while pfcpd was away: the event lost) owes its report
+        (`_held_episodes`). An answered one is not reported again. A held session with nothing
+        buffered has its journaled reports re-armed (nothing to page the UE for; the next
+        buffered packet raises one); a datapath that did not hold it (the local one: its buffers
+        die with pfcpd) owes nothing. Each record is written again as restored, or deleted, at
+        the next commit."""
         journaled: dict[int, list[tuple[int, int, bool, float]]] = {}
         for key, value in records:
             try:
@@ -142,35 +141,34 @@ class Restoring(Choosing):
         now_ntp: float,
     ) -> None:
         """The DLDR episodes of ``session``, which the datapath held with buffered packets
-        (`_restore_dldr`): ``journaled`` (PDR, event value, answered, when its report is due) open
-        again for each PDR whose FAR buffers with NOCP. One not answered whose Downlink Data
-        Notification Delay had not run out at the restart waits out the rest of it (due when it was
-        due: its due time is journaled in NTP time, `Episode.due_ntp`; at most `MAX_DDN_DELAY` from
-        now, should the wall clock have gone back), as it would have without the restart (TS 29.244
-        8.2.28; the episode ending meanwhile, no report: TS 23.401 5.3.4.3); the others not answered
-        are owed at once. Such a PDR without any: when no such PDR of the session has one journaled,
-        one owed of the PDR alone (event value 0: no QFI or DSCP); else its reports re-armed (the
-        datapath's count of buffered packets is the session's, not the PDR's: the CP was told of the
-        session's buffered data, and a PDR that never buffered is not reported; one whose report was
-        raised while pfcpd was away raises it again with its next packet)."""
+        (`_restore_dldr`): ``journaled`` (PDR, event value, answered, when its report is due)
+        open again for each PDR whose FAR buffers with NOCP. One not answered whose Downlink
+        Data Notification Delay had not run out at the restart waits out the rest of it (due
+        when it was due: its due time is journaled in NTP time, `Episode.due_ntp`; at most
+        `MAX_DDN_DELAY` from now, should the wall clock have gone back), as it would have
+        without the restart (TS 29.244 8.2.28; the episode ending meanwhile, no report: TS
+        23.401 5.3.4.3); the others not answered are owed at once. Each pair of such a PDR
+        and a QFI its reports can carry (`pdr_qfis`) without a journaled episode is asked of
+        the datapath (`Datapath.rearm_dl_data_report`: whether the pair was marked reported,
+        the mark taken off; the datapath counts buffered packets per session, not per PDR,
+        but marks each pair it reported): one marked raised its report while pfcpd was away
+        (the event lost, or pfcpd stopped before the commit after it) and owes it (its PDR
+        and QFI; the DSCP not known), its episode open with `Episode.rearmed` (the pair's
+        next packet raises the report again: that event is this episode's, not a new one,
+        `Reporting._dl_data_report`); one not marked never buffered (nothing reported, the
+        pair armed as it was: its next packet raises one). So the CP hears of each buffered
+        pair it was never told of, and of no other."""
         seid = session.up_seid
         program = self._program(session)
         by_pdr: dict[int, list[tuple[int, bool, float]]] = {}
         for pdr_id, value, answered, due_ntp in journaled:
             by_pdr.setdefault(pdr_id, []).append((value, answered, due_ntp))
-        nocp: list[tuple[Pdr, tuple[int, ApplyAction]]] = []
+        open_: dict[int, Episode] = {}
         for pdr in program.pdrs:
             far = pdr_far(program, pdr.pdr_id)
-            if far is not None and far[1] & ApplyAction.NOCP:
-                nocp.append((pdr, far))
-        # (the owed report of a PDR alone: only when no episode of the session opens again)
-        alone = [] if any(pdr.pdr_id in by_pdr for pdr, _ in nocp) else [(0, False, 0.0)]
-        open_: dict[int, Episode] = {}
-        for pdr, far in nocp:
-            episodes = by_pdr.get(pdr.pdr_id) or alone
-            if not episodes:
-                for qfi in pdr_qfis(program, pdr):
-                    self.datapath.rearm_dl_data_report(seid, pdr.pdr_id, qfi)
+            if far is None or not far[1] & ApplyAction.NOCP:
+                continue
+            episodes = by_pdr.get(pdr.pdr_id, [])
             for value, answered, due_ntp in episodes:
                 ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr.pdr_id, value)
                 token = next(self._dldr_seq)
@@ -181,6 +179,11 @@ class Restoring(Choosing):
                     open_[token] = Episode(ev, far, due_ntp=due_ntp)
                     continue
                 open_[token] = Episode(ev, far, not answered, answered)
+            journaled_qfis = {value & 0x3F for value, _, _ in episodes}
+            for qfi in sorted(pdr_qfis(program, pdr) - journaled_qfis):
+                if self.datapath.rearm_dl_data_report(seid, pdr.pdr_id, qfi):
+                    ev = DatapathEvent(EventType.DL_DATA_REPORT, seid, pdr.pdr_id, qfi)
+                    open_[next(self._dldr_seq)] = Episode(ev, far, owed=True, rearmed=True)
         if not open_:
             return
         self._dldr_open[seid] = open_
