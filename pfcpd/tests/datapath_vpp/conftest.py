@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from upf_api_json import Missing, find_upf_api_json, load
 from vpp_cpus import NoCpuView
 from vpp_instance import Missing as VppMissing
 from vpp_instance import VppInstance
+from vpp_pfcpd import PfcpdOnVpp
 
 DAEMON_TESTS = Path(__file__).resolve().parents[1] / "daemon_sessions"
 
@@ -73,6 +74,22 @@ def vpp2w(tmp_path: Path) -> Iterator[VppInstance]:
         "set interface state pg1 up\n"
         "set interface ip address pg1 10.0.3.1/24\n",
     )
+
+
+@pytest.fixture
+def pfcpd_vpp2w(
+    vpp2w: VppInstance, start_pfcpd: Callable[..., Any], smf: Callable[..., Any]
+) -> PfcpdOnVpp:
+    """pfcpd (datapath vpp) on `vpp2w`, the gNB's and the DN's neighbours static, the SMF
+    simulator associated (`vpp_pfcpd.PfcpdOnVpp`)."""
+    from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, overrides
+
+    vpp2w.cli(f"set ip neighbor pg1 {GNB} {GNB_MAC} static")
+    vpp2w.cli(f"set ip neighbor pg0 {DN} {DN_MAC} static")
+    daemon = start_pfcpd(overrides(vpp2w))
+    cp = smf(daemon)
+    cp.associate()
+    return PfcpdOnVpp(vpp2w, daemon, cp)
 
 
 @pytest.fixture(scope="session")

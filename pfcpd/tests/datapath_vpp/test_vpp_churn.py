@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import random
 import re
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
 from vpp_instance import VppInstance
+from vpp_pfcpd import PfcpdOnVpp
 
 from pfcpd.pfcp import Cause, IEType
 from pfcpd.smfsim import rules
@@ -111,18 +111,11 @@ def churn_once(cp: SmfClient, teid: int) -> None:
     assert cause_of(cp.delete(s.up_seid)) == Cause.REQUEST_ACCEPTED
 
 
-def test_traffic_through_churn_and_a_pfcpd_kill(
-    vpp2w: VppInstance, start_pfcpd: Any, smf: Any, tmp_path: Path
-) -> None:
+def test_traffic_through_churn_and_a_pfcpd_kill(pfcpd_vpp2w: PfcpdOnVpp, tmp_path: Path) -> None:
     from scapy.utils import rdpcap, wrpcap
 
-    vpp = vpp2w
+    vpp, daemon, cp = pfcpd_vpp2w.vpp, pfcpd_vpp2w.daemon, pfcpd_vpp2w.cp
     assert "vpp_wk_1" in vpp.cli("show threads"), vpp.cli("show threads")
-    vpp.cli(f"set ip neighbor pg1 {GNB} {GNB_MAC} static")
-    vpp.cli(f"set ip neighbor pg0 {DN} {DN_MAC} static")
-    daemon = start_pfcpd(overrides(vpp))
-    cp = smf(daemon)
-    cp.associate()
     steady = [cp.establish(rules.session_rules(gnb=GNB, gnb_teid=0x100 + i)) for i in range(STEADY)]
     packets = [p for s in steady for p in uplink(s, mac_of(vpp, "pg1"))]
     random.Random(12).shuffle(packets)
@@ -140,9 +133,7 @@ def test_traffic_through_churn_and_a_pfcpd_kill(
         churn_once(cp, 0x2000 + churned)
         churned += 1
         if not killed and time.monotonic() - started > 1.0:
-            daemon.signal(signal.SIGKILL)
-            assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
-            daemon.proc = None
+            pfcpd_vpp2w.kill()
             daemon.start()  # reconciles with what VPP holds; the traffic goes on meanwhile
             killed = 1
     assert killed and churned >= 3, (killed, churned, vpp.cli("show packet-generator"))

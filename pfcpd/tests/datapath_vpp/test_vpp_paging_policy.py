@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, mac_of, overrides, stream_running
+from test_vpp_churn import DN, DN_MAC, GNB, mac_of, stream_running
 from vpp_instance import VppInstance
+from vpp_pfcpd import PfcpdOnVpp
 
 from pfcpd.pfcp import Cause, Grouped, IEType, RawIE
 from pfcpd.pfcp import ies_scalar as S
@@ -52,17 +53,12 @@ def downlink(vpp: VppInstance, ue: str, name: str, where: Path, n: int = 2) -> l
 
 
 def test_qer_paging_policy_indicator_through_pfcpd_and_vpp(
-    vpp2w: VppInstance, start_pfcpd: Any, smf: Any, tmp_path: Path
+    pfcpd_vpp2w: PfcpdOnVpp, tmp_path: Path
 ) -> None:
     from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
     from scapy.layers.inet import IP
 
-    vpp = vpp2w
-    vpp.cli(f"set ip neighbor pg1 {GNB} {GNB_MAC} static")
-    vpp.cli(f"set ip neighbor pg0 {DN} {DN_MAC} static")
-    daemon = start_pfcpd(overrides(vpp))
-    cp = smf(daemon)
-    cp.associate()
+    vpp, cp = pfcpd_vpp2w.vpp, pfcpd_vpp2w.cp
     session_rules = rules.session_rules(gnb=GNB, gnb_teid=0x100)
     qer = session_rules[4]
     assert isinstance(qer, Grouped) and qer.type == T.CREATE_QER

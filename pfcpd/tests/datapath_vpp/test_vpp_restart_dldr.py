@@ -7,12 +7,12 @@ Skipped, naming what is missing, without VPP and the plugin."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
-from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, mac_of, overrides, pg_send
+from test_vpp_churn import DN, DN_MAC, GNB, mac_of, pg_send
 from vpp_instance import VppInstance
+from vpp_pfcpd import PfcpdOnVpp
 
 from pfcpd.pfcp import Grouped, IEType
 from pfcpd.pfcp import ies_flags as F
@@ -64,14 +64,9 @@ def _dldr_pdrs(reports: list[Any]) -> list[int]:
 
 
 def test_a_dl_packet_buffered_while_pfcpd_is_down_is_reported_after_its_restart(
-    vpp2w: VppInstance, start_pfcpd: Any, smf: Any, tmp_path: Path
+    pfcpd_vpp2w: PfcpdOnVpp, tmp_path: Path
 ) -> None:
-    vpp = vpp2w
-    vpp.cli(f"set ip neighbor pg1 {GNB} {GNB_MAC} static")
-    vpp.cli(f"set ip neighbor pg0 {DN} {DN_MAC} static")
-    daemon = start_pfcpd(overrides(vpp))
-    cp = smf(daemon)
-    cp.associate()
+    vpp, daemon, cp = pfcpd_vpp2w.vpp, pfcpd_vpp2w.daemon, pfcpd_vpp2w.cp
     idle_far = rules.group(T.CREATE_FAR, S.FARID(2), F.ApplyAction.of("BUFF", "NOCP"), S.BARID(1))
     bar = rules.group(T.CREATE_BAR, S.BARID(1))
     session_rules = rules.session_rules(gnb=GNB)
@@ -81,9 +76,7 @@ def test_a_dl_packet_buffered_while_pfcpd_is_down_is_reported_after_its_restart(
     cp.poll(0.5)
     assert cp.reports == []
 
-    daemon.signal(signal.SIGKILL)
-    assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
-    daemon.proc = None
+    pfcpd_vpp2w.kill()
     send(vpp, downlink(s, n6_mac, 0, 2), "away", tmp_path)  # (buffered, its event lost)
     assert _buffered(vpp, s.up_seid) == 2, vpp.cli("show errors")
     daemon.start()

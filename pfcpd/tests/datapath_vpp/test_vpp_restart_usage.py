@@ -6,12 +6,12 @@ the traffic stays dropped. Skipped, naming what is missing, without VPP and the 
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
-from test_vpp_churn import DN, DN_MAC, GNB, GNB_MAC, N3, mac_of, overrides, pg_send
+from test_vpp_churn import DN, GNB, GNB_MAC, N3, mac_of, pg_send
 from vpp_instance import VppInstance
+from vpp_pfcpd import PfcpdOnVpp
 
 from pfcpd.pfcp import Grouped, IEType
 from pfcpd.pfcp import ies_flags as F
@@ -62,16 +62,11 @@ def send(vpp: VppInstance, packets: list[Any], name: str, where: Path) -> None:
 
 
 def test_a_quota_used_up_while_pfcpd_is_down_is_reported_after_its_restart(
-    vpp2w: VppInstance, start_pfcpd: Any, smf: Any, tmp_path: Path
+    pfcpd_vpp2w: PfcpdOnVpp, tmp_path: Path
 ) -> None:
     from scapy.utils import rdpcap
 
-    vpp = vpp2w
-    vpp.cli(f"set ip neighbor pg1 {GNB} {GNB_MAC} static")
-    vpp.cli(f"set ip neighbor pg0 {DN} {DN_MAC} static")
-    daemon = start_pfcpd(overrides(vpp))
-    cp = smf(daemon)
-    cp.associate()
+    vpp, daemon, cp = pfcpd_vpp2w.vpp, pfcpd_vpp2w.daemon, pfcpd_vpp2w.cp
     session_rules = rules.session_rules(gnb=GNB, gnb_teid=0x100)[:-1]
     s = cp.establish([*session_rules, quota_urr()])
     n3_mac = mac_of(vpp, "pg1")
@@ -81,9 +76,7 @@ def test_a_quota_used_up_while_pfcpd_is_down_is_reported_after_its_restart(
     send(vpp, uplink(s, n3_mac, 0, 4), "before", tmp_path)  # (under the quota)
     cp.poll(0.5)
     assert cp.reports == []
-    daemon.signal(signal.SIGKILL)
-    assert daemon.proc is not None and daemon.proc.wait(10) == -signal.SIGKILL
-    daemon.proc = None
+    pfcpd_vpp2w.kill()
     # pfcpd away: the 10th packet uses the quota up (its event lost), the rest is dropped
     send(vpp, uplink(s, n3_mac, 4, 10), "away", tmp_path)
     daemon.start()
