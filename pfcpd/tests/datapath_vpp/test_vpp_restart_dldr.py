@@ -2,7 +2,8 @@
 session buffers downlink data for an idle UE (BUFF+NOCP): the first packet comes while
 pfcpd is away. VPP buffers it, marks the PDR reported and drops the DL data report event
 (no client subscribed), so no later packet raises it. The restarted pfcpd reads VPP's
-buffered count at connect and sends the Downlink Data Report (TS 29.244 5.2.3.1), once.
+buffered count at connect, asks VPP which PDR and QFI it marked reported and sends their
+Downlink Data Report (TS 29.244 5.2.3.1), once.
 Skipped, naming what is missing, without VPP and the plugin."""
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def test_a_dl_packet_buffered_while_pfcpd_is_down_is_reported_after_its_restart(
 
     (report,) = cp.wait_report(10.0)
     assert _dldr_pdrs([report]) == [2], report
+    # (the pair VPP marked reported: PDR 2 and its QER's QFI, 9; the DSCP not known)
+    info = report.get(T.DOWNLINK_DATA_REPORT).get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+    assert info is not None and (info.qfi, info.ppi) == (9, None), report
     send(vpp, downlink(s, n6_mac, 2, 2), "after", tmp_path)  # (the same episode)
     cp.poll(2.0)
     assert len(cp.reports) == 1, cp.reports  # (reported once)
