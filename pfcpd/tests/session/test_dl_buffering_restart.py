@@ -436,3 +436,24 @@ def test_a_delayed_report_s_episode_ending_after_a_restart_sends_nothing(h: Harn
         assert cause(again.modify(seid, _to_forw())) == 1
         assert _dldrs(again.advance(20.0)) == []
         assert _episodes(again, seid) is None
+
+
+def test_a_pair_reported_after_a_restart_is_not_reported_again_after_a_second_one(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1 (one report per buffering episode): a packet buffered while pfcpd
+    is away is reported after its restart (the datapath's reported mark taken off to learn
+    it) and answered; pfcpd restarts again before any other packet. The episode's next
+    packet raises the report in the datapath again: it is the answered episode's, not
+    reported to the CP."""
+    _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.5)
+        assert _reported_pairs(sent) == [(2, 9)]
+        again.answer_all(sent)
+        again.advance(0.1)
+        with _restarted(again, kept=True) as twice:
+            assert _dldrs(twice.advance(1.0)) == []
+            assert twice.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+            assert _dldrs(twice.advance(5.0)) == []

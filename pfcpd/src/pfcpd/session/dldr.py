@@ -65,9 +65,10 @@ class Episode:
     Downlink Data Notification Delay holds back (else 0.0): journaled, so that a restart
     waits out what is left of the delay (`Restoring._held_episodes`); ``resends``: how many
     times its report went again after one the CP left unanswered (at most `DLDR_RESENDS`,
-    `Reporting._dldr_done`); ``rearmed``: opened at a restore for a pair the datapath had
-    marked reported, the mark taken off to learn it (`Restoring._held_episodes`): the
-    pair's next buffered packet raises its report again, which is this episode's."""
+    `Reporting._dldr_done`); ``rearmed``: opened again at a restore of a session the
+    datapath held, whose pair's reported mark a restore may have taken off to learn it was
+    marked (`Restoring._held_episodes`): the report the pair's next buffered packet raises
+    then is this episode's."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]

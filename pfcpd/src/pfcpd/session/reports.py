@@ -653,7 +653,7 @@ class Reporting(PathReporting):
         episode takes the event's DSCP when its report is still owed (not sent yet)."""
         qfi = ev.value & 0x3F
         for token, episode in episodes.items():
-            if episode.rearmed and episode.event.id == ev.id and episode.event.value == qfi:
+            if episode.rearmed and episode.event.id == ev.id and episode.event.value & 0x3F == qfi:
                 event = ev if episode.owed else episode.event
                 episodes[token] = replace(episode, event=event, rearmed=False)
                 return True

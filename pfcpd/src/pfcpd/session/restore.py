@@ -157,7 +157,8 @@ class Restoring(Choosing):
         next packet raises the report again: that event is this episode's, not a new one,
         `Reporting._dl_data_report`); one not marked never buffered (nothing reported, the
         pair armed as it was: its next packet raises one). So the CP hears of each buffered
-        pair it was never told of, and of no other."""
+        pair it was never told of, and of no other. A journaled episode is `Episode.rearmed`
+        too: an earlier restore may have taken its pair's mark off (no packet since)."""
         seid = session.up_seid
         program = self._program(session)
         by_pdr: dict[int, list[tuple[int, bool, float]]] = {}
@@ -176,9 +177,9 @@ class Restoring(Choosing):
                 if not answered and left > 0:  # (its notification delay not over yet)
                     due = now + min(left, MAX_DDN_DELAY)
                     heapq.heappush(self._delayed_dldr, (due, token, seid, ev))
-                    open_[token] = Episode(ev, far, due_ntp=due_ntp)
+                    open_[token] = Episode(ev, far, due_ntp=due_ntp, rearmed=True)
                     continue
-                open_[token] = Episode(ev, far, not answered, answered)
+                open_[token] = Episode(ev, far, not answered, answered, rearmed=True)
             journaled_qfis = {value & 0x3F for value, _, _ in episodes}
             for qfi in sorted(pdr_qfis(program, pdr) - journaled_qfis):
                 if self.datapath.rearm_dl_data_report(seid, pdr.pdr_id, qfi):
