@@ -25,10 +25,10 @@ from .rules import (
     check_supported,
     ie_value,
 )
-from .session import Session, program_peers, ue_texts
+from .session import NO_APPS, Session, program_peers, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, establishment_key, remember
-from .state import ACCEPTED
+from .state import ACCEPTED, Staged
 from .usage import Books, OneBook, UrrBook
 
 log = logging.getLogger("pfcpd.session")
@@ -111,21 +111,11 @@ class Establishment(ShapeLearning):
             blob, csids, gid, ddn = pack_rules(raw), shape.fq_csids, shape.group_id, shape.ddn_delay
         else:
             blob, csids, gid, ddn = b"", (), None, 0.0
+        # (positional: keywords cost a third more)
         session = Session(
-            up_seid=seid,
-            cp_seid=cp_seid,
-            cp_node_id=peer.node_id,
-            cp_fseid=fseid,
-            rules_blob=blob,
-            peers=peers,
-            teids=tuple(alloc.teids),
-            ue=ue,
-            urrs=books,
-            established_ntp=established,
-            fq_csids=csids,
-            group_id=gid,
-            ddn_delay=ddn,
-        )
+            seid, cp_seid, peer.node_id, fseid, blob, peers, tuple(alloc.teids), ue, books,
+            None, established, csids, gid, NO_APPS, ddn,
+        )  # fmt: skip
         if shape is None:
             assert rules is not None
             session.peers = program_peers(program)
@@ -144,16 +134,24 @@ class Establishment(ShapeLearning):
             self._free(alloc)
             return self._refused_by_datapath(req, err, cp_seid, node_id)
         self._add(session)
-        self._dirty[session.key] = session  # (`_write`, inline)
-
-        def undo() -> None:
-            self._detach(session)
-            self._free(alloc)
-
-        refusal = (cp_seid, node_id)
+        self._dirty["s:%x" % seid] = session  # (`_write`, `Session.key` inline)  # noqa: UP031
         if self._vacated:  # (a session of this batch had this CP F-SEID: `_cp_follow`)
             self._cp_follow(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6)
-        self._stage(req, refusal, undo, self.metrics.established.inc)
+        # (`_stage`, inline; the undo as data, `_unestablish` and its arguments: a closure
+        # cost a function and a cell per variable it names)
+        touched = self._touched
+        if touched:
+            self._touched = []
+        self._staged.append(
+            Staged(
+                req,
+                (cp_seid, node_id),
+                (_UNESTABLISH, self, session, alloc),
+                self._established_inc,
+                "",
+                touched or None,
+            )
+        )
         idle = req.get(_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
         if idle is not None:
             self._idle_timer(session, int(idle.value))  # type: ignore[attr-defined]
@@ -168,6 +166,12 @@ class Establishment(ShapeLearning):
             self._learn(key, req, rules, encoded, program, session, created, node_id)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 
+    def _unestablish(self, session: Session, alloc: Allocations) -> None:
+        """The undo of an establishment: the session taken out again, its allocations
+        freed."""
+        self._detach(session)
+        self._free(alloc)
+
     def _check_references(self, rules: RuleSet) -> None:
         """`check_references` of a new session's rules, once per shape: what it checks
         depends on the octets of the PDRs and URRs, the IDs of the FARs, QERs and BARs and
@@ -179,6 +183,9 @@ class Establishment(ShapeLearning):
         check_references(rules)
         if key is not None:
             remember(checked, key, None, SHAPE_ENTRIES)
+
+
+_UNESTABLISH = Establishment._unestablish  # (`Staged.undo` of an establishment)
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:

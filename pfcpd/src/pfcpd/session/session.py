@@ -50,6 +50,7 @@ RECORD_VERSION = 2
 FarPeer = tuple[IPAddress, int]  # (address, TEID) of an outer header a FAR creates
 UeText = tuple[str, str]  # (network instance, UE address or prefix as text)
 KeptPeers = FarPeer | tuple[FarPeer, ...]  # (`Session.peers_kept`)
+NO_APPS: frozenset[str] = frozenset()  # (a session's ``apps`` when its PDRs name none)
 
 
 @dataclass(slots=True, init=False)
@@ -110,7 +111,7 @@ class Session:
         established_ntp: float = 0.0,
         fq_csids: FqCsids = (),
         group_id: str | None = None,
-        apps: frozenset[str] = frozenset(),
+        apps: frozenset[str] = NO_APPS,
         ddn_delay: float = 0.0,
         bar_grant: int = 0,
     ) -> None:
@@ -398,10 +399,7 @@ def _applications(rules: RuleSet) -> frozenset[str]:
                                 apps.add(app.text)
                             break
                 break
-    return frozenset(apps) if apps else _NO_APPS
-
-
-_NO_APPS: frozenset[str] = frozenset()
+    return frozenset(apps) if apps else NO_APPS
 
 
 def ue_texts(

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..datapath.interface import (
     Datapath,
@@ -100,6 +101,12 @@ class PendingReport:
     dldr: int | None = None
 
 
+# A step of a staged change (`Staged.undo`): a function called without arguments, or a
+# function and its arguments (an establishment's undo: one tuple, where a closure cost a
+# function object, a cell per variable it names and their loads through the cells).
+Step = Callable[[], None] | tuple[Callable[..., None], *tuple[Any, ...]]
+
+
 @dataclass(slots=True)
 class Staged:
     """A change answered but not yet durable (see `SessionEngine.commit`)."""
@@ -107,7 +114,7 @@ class Staged:
     request: Message | None  # None: no answer depends on it (checkpoints, reports)
     # The header SEID and Node ID of its answer when it cannot be made durable (cause 77)
     refusal: tuple[int, NodeID | None] | None
-    undo: Callable[[], None] | None  # puts the state back as before the change
+    undo: Step | None  # puts the state back as before the change
     done: Callable[[], None] | None  # once durable (frees what it gave back, ...)
     label: str = ""  # the accepted answer's message name, counted once durable
     seids: list[int] | None = None  # the sessions it handed the datapath (`_touched`)
@@ -201,6 +208,8 @@ class EngineState:
         self._dldr_unsettled: dict[int, dict[int, Episode]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
+        # (an establishment's done step: no bound method made per establishment)
+        self._established_inc = self.metrics.established.inc
         if self._paths is not None:
             monitor = self._paths
             register_path_metrics(registry, monitor, lambda: self._paths is monitor)
@@ -319,11 +328,14 @@ class EngineState:
                 self._idle_dirty.add(seid)
         return usage
 
-    def _run_step(self, step: Callable[[], None] | None, where: str) -> None:
+    def _run_step(self, step: Step | None, where: str) -> None:
         if step is None:
             return
         try:
-            step()
+            if type(step) is tuple:  # (a function and its arguments)
+                step[0](*step[1:])
+            else:
+                step()  # type: ignore[operator]
         except Exception:  # a bug: logged and counted; the other changes' steps still run
             log.exception("session engine: %s step", where)
             self.metrics.errors.inc(where)
