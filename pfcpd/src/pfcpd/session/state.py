@@ -535,17 +535,25 @@ class EngineState:
             del self._vacated[key]
 
     def _add(self, session: Session) -> None:
-        self.sessions[session.up_seid] = session
-        self._cp_put(
-            session.cp_node_id,
-            session.cp_seid,
-            session.up_seid,
-            (session.cp_ipv4, session.cp_ipv6),
-        )
-        if _timed(session):  # (`_refresh_timed`, inline)
-            self._timed_seids.add(session.up_seid)
+        seid = session.up_seid
+        self.sessions[seid] = session
+        node, cp_seid = session.cp_node_id, session.cp_seid
+        by_key = self._by_cp.get(node)
+        if by_key is not None and cp_seid not in by_key:  # (`_cp_put`'s usual case, inline)
+            by_key[cp_seid] = seid
         else:
-            self._timed_seids.discard(session.up_seid)
+            self._cp_put(node, cp_seid, seid, (session.cp_ipv4, session.cp_ipv6))
+        if _timed(session):  # (`_refresh_timed`, inline)
+            self._timed_seids.add(seid)
+        else:
+            self._timed_seids.discard(seid)
+        peers, index = session.peers_kept, self._by_peer_teid
+        # (`_index`'s usual case, inline: one peer, its TEID new to the index)
+        if self._paths is None and peers and type(peers[0]) is not tuple:
+            teid: int = peers[1]  # type: ignore[assignment]
+            if teid not in index:
+                index[teid] = seid
+                return
         self._index(session, True)
 
     def has_sessions(self, node_id: str) -> bool:
@@ -982,7 +990,8 @@ def _timed(session: Session) -> bool:
     traffic, quota holding time, dropped DL traffic, quota validity, time metering that
     pauses without traffic, a Monitoring Time not reached yet)."""
     # (a loop, `watches_time` inline: no generator and properties per session added)
-    for b in session.urrs.values():
+    books = session.urrs
+    for b in (books.book,) if type(books) is OneBook else books.values():  # (no call: one book)
         if (
             b.triggers & _TIMED_TRIGGERS
             or b.validity_ntp
