@@ -12,6 +12,7 @@ from ..node.session_handler import Peer, cause_response
 from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_flags import PFCPSEReqFlags
+from ..pfcp.message_types import message_type_name
 from .choosing import Allocations, created_pdrs
 from .compile import compile_program
 from .errors import RuleError
@@ -39,6 +40,8 @@ T = IEType
 _F_SEID = T.F_SEID
 _INACTIVITY_TIMER = T.USER_PLANE_INACTIVITY_TIMER
 _PFCPSEREQ_FLAGS = T.PFCPSEREQ_FLAGS
+# (`Staged.label` of an establishment: its answer's name, which `handle_request` set)
+_ESTABLISHED = message_type_name(M.SESSION_ESTABLISHMENT_RESPONSE)
 
 
 class Establishment(ShapeLearning):
@@ -148,7 +151,7 @@ class Establishment(ShapeLearning):
                 (cp_seid, node_id),
                 (_UNESTABLISH, self, session, alloc),
                 self._established_inc,
-                "",
+                _ESTABLISHED,
                 touched or None,
             )
         )
