@@ -13,6 +13,7 @@ from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_flags import PFCPSEReqFlags
 from ..pfcp.message_types import message_type_name
+from ._record import copy_slots
 from .choosing import Allocations, created_pdrs
 from .compile import compile_program
 from .errors import RuleError
@@ -26,7 +27,7 @@ from .rules import (
     check_supported,
     ie_value,
 )
-from .session import NO_APPS, Session, program_peers, ue_texts
+from .session import BLANK_SESSION, Session, program_peers, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, establishment_key, remember
 from .state import ACCEPTED, Staged
@@ -107,18 +108,38 @@ class Establishment(ShapeLearning):
         books: Books
         if len(urr_groups) == 1:  # (the usual session: one book, no dict)
             ((urr_id, g),) = urr_groups.items()
-            books = OneBook(urr_id, new_book(g, established, now))
+            # (`OneBook(urr_id, book)` on a copy: no __init__ call, ~900 instructions fewer)
+            books = copy_slots(_ONE_BOOK)
+            books.urr_id = urr_id
+            books.book = new_book(g, established, now)
         else:
             books = {u: new_book(g, established, now) for u, g in urr_groups.items()}
-        if shape is not None:  # (what it keeps of the shape given to the constructor)
-            blob, csids, gid, ddn = pack_rules(raw), shape.fq_csids, shape.group_id, shape.ddn_delay
+        if shape is not None:
+            # (`Session.__init__` inline, on a copy of `BLANK_SESSION` holding what a shape's
+            # session starts with but these: no constructor call, ~2,400 instructions fewer)
+            session = copy_slots(BLANK_SESSION)
+            session.up_seid = seid
+            session.cp_seid = cp_seid
+            session.cp_node_id = peer.node_id
+            session.cp_ipv4 = fseid.ipv4
+            session.cp_ipv6 = fseid.ipv6
+            session.rules_blob = pack_rules(raw)
+            session.peers_kept = peers[0] if len(peers) == 1 else peers
+            teids = alloc.teids
+            session.teids_kept = (
+                teids[0] if len(teids) == 1 and type(teids[0]) is int else tuple(teids)
+            )
+            session.ue_kept = ue[0] if len(ue) == 1 and type(ue[0][0]) is str else ue
+            session.urrs = books
+            session.established_ntp = established
+            session.fq_csids = shape.fq_csids
+            session.group_id = shape.group_id
+            session.ddn_delay = shape.ddn_delay
         else:
-            blob, csids, gid, ddn = b"", (), None, 0.0
-        # (positional: keywords cost a third more)
-        session = Session(
-            seid, cp_seid, peer.node_id, fseid, blob, peers, tuple(alloc.teids), ue, books,
-            None, established, csids, gid, NO_APPS, ddn,
-        )  # fmt: skip
+            session = Session(
+                seid, cp_seid, peer.node_id, fseid, b"", peers, tuple(alloc.teids), ue, books,
+                None, established,
+            )  # fmt: skip
         if shape is None:
             assert rules is not None
             session.peers = program_peers(program)
@@ -189,6 +210,7 @@ class Establishment(ShapeLearning):
 
 
 _UNESTABLISH = Establishment._unestablish  # (`Staged.undo` of an establishment)
+_ONE_BOOK = OneBook(0, UrrBook())  # (copied: `_establish`)
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:

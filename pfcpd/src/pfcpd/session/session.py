@@ -383,6 +383,10 @@ def kept_peers(peers: tuple[FarPeer, ...]) -> KeptPeers:
 
 
 _HEAD = record_head.pack
+# A session as the constructor leaves the fields an establishment of a known shape does not
+# set: `Establishment._establish` copies it (`_record.copy_slots`) and sets the others. Never
+# changed.
+BLANK_SESSION = Session(0, 0, "", FSEID(0, None, None), b"", ())
 # (the usual session's record, `Session.record`'s binary one, written in C: None for others)
 _write_usual = RecordWriter(Session, OneBook, UrrBook, FIXED_OCTETS, ZERO, NO_TIME, NO_DROPS).write
 
