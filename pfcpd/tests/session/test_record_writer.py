@@ -12,6 +12,7 @@ import pytest
 
 from pfcpd.pfcp.ies_address import FQCSID, FSEID
 from pfcpd.session import session as session_module
+from pfcpd.session._record import copy_slots
 from pfcpd.session.record import BINARY_RECORD_VERSION
 from pfcpd.session.session import Session
 from pfcpd.session.usage import NO_DROPS, ZERO, Counts, OneBook, UrrBook
@@ -130,3 +131,30 @@ def test_the_fixed_octets_come_from_the_python_memo_first() -> None:
     assert write(s) is None
     assert s.record() == s.python_record()
     assert write(s) == s.python_record()  # (now in the memo)
+
+
+def test_copy_slots_copies_an_object_of_slots_and_refuses_others() -> None:
+    """`_record.copy_slots` (`UrrBook.created`'s copy of its memo's book): a new object of
+    the type holding the same values, an unset slot left unset; TypeError for an object of
+    another kind of type."""
+    book = UrrBook(period_start_ntp=3950000000.5, seqn=7, baseline=Counts((1, 2, 3, 4, 5, 6)))
+    copy = copy_slots(book)
+    assert type(copy) is UrrBook and copy is not book and copy == book
+    for f in dataclasses.fields(UrrBook):
+        assert getattr(copy, f.name) is getattr(book, f.name), f.name
+    copy.seqn = 8
+    assert book.seqn == 7
+    half = OneBook.__new__(OneBook)
+    half.urr_id = 3
+    other = copy_slots(half)
+    assert other.urr_id == 3 and not hasattr(other, "book")
+
+    class WithDict:
+        pass
+
+    class Sub(UrrBook):
+        __slots__ = ()
+
+    for obj in (1, "text", (1, 2), object(), WithDict(), Sub(), FSEID(1, "127.0.0.1", None)):
+        with pytest.raises(TypeError):
+            copy_slots(obj)

@@ -95,8 +95,7 @@ static const char *book_fields[B_N] = {
 
 typedef struct
 {
-  PyObject_HEAD
-  PyTypeObject *session_type, *one_book_type, *book_type;
+  PyObject_HEAD PyTypeObject *session_type, *one_book_type, *book_type;
   PyObject *fixed, *zero, *no_time, *no_drops;
   Py_ssize_t s_off[S_N], o_off[O_N], b_off[B_N];
   PyObject *memo_key[4], *memo_octets; /* the last fixed octets found, and their key */
@@ -369,11 +368,54 @@ static PyTypeObject writer_type = {
   .tp_methods = writer_methods,
 };
 
+/* copy_slots(obj) -> a new object of obj's type whose slots hold obj's values (the same
+ * objects, referenced again), made without calling the type: usage.UrrBook.created copies
+ * its rule's book this way, ~5,000 instructions fewer than the constructor's call with its
+ * 46 arguments (callgrind). The type: a class of slots alone (every member an object slot of
+ * the class itself, on ``object``, no __dict__ or __weakref__ slot); else TypeError. */
+static PyObject *
+copy_slots (PyObject *module, PyObject *obj)
+{
+  (void)module;
+  PyTypeObject *type = Py_TYPE (obj);
+  if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || type->tp_base != &PyBaseObject_Type
+      || type->tp_dictoffset != 0 || type->tp_weaklistoffset != 0 || type->tp_itemsize != 0
+      || !type->tp_members)
+    {
+      PyErr_Format (PyExc_TypeError, "copy_slots: %.100s is not a class of slots alone",
+                    type->tp_name);
+      return NULL;
+    }
+  for (PyMemberDef *m = type->tp_members; m->name; m++)
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY) || m->offset < (Py_ssize_t)sizeof (PyObject)
+        || m->offset + (Py_ssize_t)sizeof (PyObject *) > type->tp_basicsize)
+      {
+        PyErr_Format (PyExc_TypeError, "copy_slots: %.100s.%s is not an object slot", type->tp_name,
+                      m->name);
+        return NULL;
+      }
+  PyObject *copy = type->tp_alloc (type, 0); /* (zeroed, tracked, a reference to its type) */
+  if (!copy)
+    return NULL;
+  for (PyMemberDef *m = type->tp_members; m->name; m++)
+    SLOT (copy, m->offset) = Py_XNewRef (SLOT (obj, m->offset));
+  return copy;
+}
+
+static PyMethodDef record_functions[] = {
+  { "copy_slots", copy_slots, METH_O,
+    "copy_slots(obj) -> a new object of obj's type (a class of slots alone) holding its "
+    "slots' values" },
+  { NULL, NULL, 0, NULL },
+};
+
 static struct PyModuleDef record_module = {
   PyModuleDef_HEAD_INIT,
   .m_name = "_record",
-  .m_doc = "The binary journal records of usual sessions (see session/record.py).",
+  .m_doc = "The binary journal records of usual sessions (see session/record.py), and "
+           "copies of objects of slots (copy_slots).",
   .m_size = -1,
+  .m_methods = record_functions,
 };
 
 PyMODINIT_FUNC

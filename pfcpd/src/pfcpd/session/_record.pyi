@@ -1,7 +1,9 @@
 """Types of the C extension ``_record`` (``_record.c``): the binary records of usual
-sessions."""
+sessions, and copies of objects of slots."""
 
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 class RecordWriter:
     def __init__(
@@ -15,3 +17,5 @@ class RecordWriter:
         no_drops: tuple[int, int],
     ) -> None: ...
     def write(self, session: object, /) -> bytes | None: ...
+
+def copy_slots(obj: _T, /) -> _T: ...

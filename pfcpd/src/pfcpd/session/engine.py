@@ -52,6 +52,10 @@ T = IEType
 UP_FEATURES = frozenset(
     {"FTUP", "UEIP", "BUCP", "DDND", "DLBD", "EMPU", "PFDM", "MNOP", "RESPS", "VTIME"}
 )
+# (module names: a MessageType member looked up on its class costs three times as much)
+_ESTABLISHMENT = M.SESSION_ESTABLISHMENT_REQUEST
+_MODIFICATION = M.SESSION_MODIFICATION_REQUEST
+_DELETION = M.SESSION_DELETION_REQUEST
 
 
 class SessionEngine(
@@ -77,11 +81,11 @@ class SessionEngine(
     ) -> Message:
         t = request.msg_type
         try:
-            if t == M.SESSION_ESTABLISHMENT_REQUEST:
+            if t == _ESTABLISHMENT:
                 response = self._establish(request, peer, local_node_id, now)
-            elif t == M.SESSION_MODIFICATION_REQUEST:
+            elif t == _MODIFICATION:
                 response = self._modify(request, peer, now)
-            elif t == M.SESSION_DELETION_REQUEST:
+            elif t == _DELETION:
                 response = self._delete(request, peer, now)
             elif t == M.SESSION_SET_DELETION_REQUEST:
                 response = self._set_delete(request, peer, local_node_id, now)
@@ -95,8 +99,10 @@ class SessionEngine(
             raise
         staged = self._staged[-1] if self._staged else None
         if staged is not None and staged.request is request:
-            # (counted by commit, with its final cause; `Message.name` without the property)
-            staged.label = message_type_name(response.msg_type)
+            # (counted by commit, with its final cause; `Message.name` without the property;
+            # an establishment's staged with it)
+            if not staged.label:
+                staged.label = message_type_name(response.msg_type)
         else:
             self.metrics.requests.inc(response.name, _cause_label(response))
         return response

@@ -50,6 +50,7 @@ RECORD_VERSION = 2
 FarPeer = tuple[IPAddress, int]  # (address, TEID) of an outer header a FAR creates
 UeText = tuple[str, str]  # (network instance, UE address or prefix as text)
 KeptPeers = FarPeer | tuple[FarPeer, ...]  # (`Session.peers_kept`)
+NO_APPS: frozenset[str] = frozenset()  # (a session's ``apps`` when its PDRs name none)
 
 
 @dataclass(slots=True, init=False)
@@ -110,7 +111,7 @@ class Session:
         established_ntp: float = 0.0,
         fq_csids: FqCsids = (),
         group_id: str | None = None,
-        apps: frozenset[str] = frozenset(),
+        apps: frozenset[str] = NO_APPS,
         ddn_delay: float = 0.0,
         bar_grant: int = 0,
     ) -> None:
@@ -382,6 +383,10 @@ def kept_peers(peers: tuple[FarPeer, ...]) -> KeptPeers:
 
 
 _HEAD = record_head.pack
+# A session as the constructor leaves the fields an establishment of a known shape does not
+# set: `Establishment._establish` copies it (`_record.copy_slots`) and sets the others. Never
+# changed.
+BLANK_SESSION = Session(0, 0, "", FSEID(0, None, None), b"", ())
 # (the usual session's record, `Session.record`'s binary one, written in C: None for others)
 _write_usual = RecordWriter(Session, OneBook, UrrBook, FIXED_OCTETS, ZERO, NO_TIME, NO_DROPS).write
 
@@ -398,10 +403,7 @@ def _applications(rules: RuleSet) -> frozenset[str]:
                                 apps.add(app.text)
                             break
                 break
-    return frozenset(apps) if apps else _NO_APPS
-
-
-_NO_APPS: frozenset[str] = frozenset()
+    return frozenset(apps) if apps else NO_APPS
 
 
 def ue_texts(

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..datapath.interface import (
     Datapath,
@@ -100,6 +101,12 @@ class PendingReport:
     dldr: int | None = None
 
 
+# A step of a staged change (`Staged.undo`): a function called without arguments, or a
+# function and its arguments (an establishment's undo: one tuple, where a closure cost a
+# function object, a cell per variable it names and their loads through the cells).
+Step = Callable[[], None] | tuple[Callable[..., None], *tuple[Any, ...]]
+
+
 @dataclass(slots=True)
 class Staged:
     """A change answered but not yet durable (see `SessionEngine.commit`)."""
@@ -107,7 +114,7 @@ class Staged:
     request: Message | None  # None: no answer depends on it (checkpoints, reports)
     # The header SEID and Node ID of its answer when it cannot be made durable (cause 77)
     refusal: tuple[int, NodeID | None] | None
-    undo: Callable[[], None] | None  # puts the state back as before the change
+    undo: Step | None  # puts the state back as before the change
     done: Callable[[], None] | None  # once durable (frees what it gave back, ...)
     label: str = ""  # the accepted answer's message name, counted once durable
     seids: list[int] | None = None  # the sessions it handed the datapath (`_touched`)
@@ -201,6 +208,8 @@ class EngineState:
         self._dldr_unsettled: dict[int, dict[int, Episode]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
+        # (an establishment's done step: no bound method made per establishment)
+        self._established_inc = self.metrics.established.inc
         if self._paths is not None:
             monitor = self._paths
             register_path_metrics(registry, monitor, lambda: self._paths is monitor)
@@ -319,11 +328,14 @@ class EngineState:
                 self._idle_dirty.add(seid)
         return usage
 
-    def _run_step(self, step: Callable[[], None] | None, where: str) -> None:
+    def _run_step(self, step: Step | None, where: str) -> None:
         if step is None:
             return
         try:
-            step()
+            if type(step) is tuple:  # (a function and its arguments)
+                step[0](*step[1:])
+            else:
+                step()  # type: ignore[operator]
         except Exception:  # a bug: logged and counted; the other changes' steps still run
             log.exception("session engine: %s step", where)
             self.metrics.errors.inc(where)
@@ -523,17 +535,25 @@ class EngineState:
             del self._vacated[key]
 
     def _add(self, session: Session) -> None:
-        self.sessions[session.up_seid] = session
-        self._cp_put(
-            session.cp_node_id,
-            session.cp_seid,
-            session.up_seid,
-            (session.cp_ipv4, session.cp_ipv6),
-        )
-        if _timed(session):  # (`_refresh_timed`, inline)
-            self._timed_seids.add(session.up_seid)
+        seid = session.up_seid
+        self.sessions[seid] = session
+        node, cp_seid = session.cp_node_id, session.cp_seid
+        by_key = self._by_cp.get(node)
+        if by_key is not None and cp_seid not in by_key:  # (`_cp_put`'s usual case, inline)
+            by_key[cp_seid] = seid
         else:
-            self._timed_seids.discard(session.up_seid)
+            self._cp_put(node, cp_seid, seid, (session.cp_ipv4, session.cp_ipv6))
+        if _timed(session):  # (`_refresh_timed`, inline)
+            self._timed_seids.add(seid)
+        else:
+            self._timed_seids.discard(seid)
+        peers, index = session.peers_kept, self._by_peer_teid
+        # (`_index`'s usual case, inline: one peer, its TEID new to the index)
+        if self._paths is None and peers and type(peers[0]) is not tuple:
+            teid: int = peers[1]  # type: ignore[assignment]
+            if teid not in index:
+                index[teid] = seid
+                return
         self._index(session, True)
 
     def has_sessions(self, node_id: str) -> bool:
@@ -970,7 +990,8 @@ def _timed(session: Session) -> bool:
     traffic, quota holding time, dropped DL traffic, quota validity, time metering that
     pauses without traffic, a Monitoring Time not reached yet)."""
     # (a loop, `watches_time` inline: no generator and properties per session added)
-    for b in session.urrs.values():
+    books = session.urrs
+    for b in (books.book,) if type(books) is OneBook else books.values():  # (no call: one book)
         if (
             b.triggers & _TIMED_TRIGGERS
             or b.validity_ntp

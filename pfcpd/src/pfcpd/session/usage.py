@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, TypeVar, overload
+from typing import TypeVar, overload
 
 from ..datapath.interface import Usage
 from ..pfcp import IE, Grouped, IEType
@@ -38,6 +38,7 @@ from ..pfcp.ies_scalar import (
     TimeOfLastPacket,
 )
 from ..pfcp.ies_traffic import DroppedDLTrafficThreshold, VolumeMeasurement
+from ._record import copy_slots
 
 T = IEType
 _T = TypeVar("_T")
@@ -258,10 +259,10 @@ class UrrBook:
         """The book of a URR created by its rule (a Create URR group) at ``start_ntp`` (NTP;
         0: restored, not received) and node clock ``now``: configured, created paused with
         INAM (nothing was counted yet), its quota granted, its first periodic report due.
-        A rule's octets (`Grouped.raw`) give every field but those five times: the rest
-        is taken from its memo (`_created_kit`) in one call of the constructor; a rule
-        without octets is configured field by field (`_created`), which the memo's kits
-        are made with."""
+        A rule's octets (`Grouped.raw`) give every field but those five times: the book is
+        a copy of its memo's (`_created_kit`: `copy_slots`, no constructor call with its 46
+        arguments) with those set; a rule without octets is configured field by field
+        (`_created`), which the memo's books are made with."""
         raw = urr.raw
         kit = _NEW_BOOKS.get(raw) if raw is not None else None
         if kit is None:
@@ -271,18 +272,18 @@ class UrrBook:
             if len(_NEW_BOOKS) >= RULE_FIELDS_ENTRIES:
                 _NEW_BOOKS.clear()
             _NEW_BOOKS[raw] = kit
-        args, istm, validity, period = kit
-        fields: list[Any] = list(args)  # (every field's type: the memo made them)
-        fields[_START] = start_ntp
-        fields[_IDLE] = now
+        model, istm, validity, period = kit
+        book = copy_slots(model)  # (its fields' values immutable: shared with the copy)
+        book.period_start_ntp = start_ntp
+        book.idle_since = now
         if start_ntp:
             if istm:
-                fields[_METERING] = start_ntp
+                book.metering_ntp = start_ntp
             if validity:
-                fields[_VALIDITY] = start_ntp + validity
+                book.validity_ntp = start_ntp + validity
         if period:
-            fields[_PERIODIC] = now + period
-        return cls(*fields)
+            book.next_periodic = now + period
+        return book
 
     @classmethod
     def _created(cls, urr: Grouped, start_ntp: float, now: float) -> UrrBook:
@@ -759,25 +760,19 @@ def drop_rule_fields() -> None:
 
 
 # What `UrrBook.created` makes of a URR's rule, by the rule's octets (emptied when full):
-# the constructor's arguments (every field, in order) of the book created at NTP time 0 and
-# node clock 0, and what the times change: whether ISTM starts metering at once, the Quota
-# Validity Time, and the Measurement Period when it asks for periodic reports (else 0).
-_NEW_BOOKS: dict[bytes, tuple[tuple[object, ...], bool, int, int]] = {}
-_FIELDS = tuple(f.name for f in dataclasses.fields(UrrBook))
-_START, _IDLE, _PERIODIC, _METERING, _VALIDITY = map(
-    _FIELDS.index,
-    ("period_start_ntp", "idle_since", "next_periodic", "metering_ntp", "validity_ntp"),
-)
+# the book created at NTP time 0 and node clock 0 (never changed: `created` copies it), and
+# what the times change: whether ISTM starts metering at once, the Quota Validity Time, and
+# the Measurement Period when it asks for periodic reports (else 0).
+_NEW_BOOKS: dict[bytes, tuple[UrrBook, bool, int, int]] = {}
 
 
-def _created_kit(urr: Grouped) -> tuple[tuple[object, ...], bool, int, int]:
+def _created_kit(urr: Grouped) -> tuple[UrrBook, bool, int, int]:
     """`_NEW_BOOKS`' entry for ``urr``: made with `UrrBook._created`, so that the books made
     from it are the ones that makes (`test_urr_book_memo` compares them)."""
     book = UrrBook._created(urr, 0.0, 0.0)
     _, istm = _rule_fields(urr)
-    args = tuple(getattr(book, name) for name in _FIELDS)
     period = book.period if book.period and book.reports("PERIO") else 0
-    return args, istm, book.validity, period
+    return book, istm, book.validity, period
 
 
 def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
