@@ -447,12 +447,12 @@ class PfcpServer:
                 self._write_wanted = True
                 self._state_wanted |= state_dirty
         # (committed above: nothing was answered since)
-        for tx in node.committed_datagrams():
-            if self._write_wanted:
-                self._held_next.append(tx)
-            elif self._writing is not None:
-                self._held.append(tx)
-            else:
+        if self._write_wanted:
+            self._held_next += node.committed_datagrams()
+        elif self._writing is not None:
+            self._held += node.committed_datagrams()
+        else:
+            for tx in node.committed_datagrams():
                 self._send(tx)
         for host, port in node.resolutions_wanted():
             task = self.loop.create_task(self._resolve(host, port))
