@@ -1,9 +1,9 @@
 """The walk's one-call paths (_walk.c): header() under decode_header, message() under
-decode_datagram and decode, encode_message() under encode, and the encode shortcuts of the
-usual F-SEID/F-TEID/UE IP Address forms. Each is compared with the general code it stands
-for (the same functions with the fast paths switched off): the same headers, messages,
-octets, and the same errors, over every sample message, mutations of their datagrams and
-odd field values."""
+decode_datagram and decode, encode_message() under encode (of a Message, and of an
+EncodedMessage), and the encode shortcuts of the usual F-SEID/F-TEID/UE IP Address forms.
+Each is compared with the general code it stands for (the same functions with the fast
+paths switched off): the same headers, messages, octets, and the same errors, over every
+sample message, mutations of their datagrams and odd field values."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import pytest
 from sample_messages import all_samples
 
 from pfcpd.pfcp import CodecError, Message, _walk, codec, decode, decode_datagram, encode
+from pfcpd.pfcp.codec import encode_ies
+from pfcpd.pfcp.encoded import EncodedMessage
 from pfcpd.pfcp.header import Header, decode_header
 from pfcpd.pfcp.ies_address import FSEID, FTEID, UEIPAddress
 from pfcpd.pfcp.ies_scalar import Cause as CauseIE
@@ -223,6 +225,65 @@ def test_encode_as_the_general_code(general: Callable[[], None]) -> None:
     assert sum(o[0] == "ok" for o in fast) > 100
     general()
     assert fast == runs()
+
+
+def _encoded_messages() -> list[tuple[EncodedMessage, bool]]:
+    """EncodedMessages (answers made as their octets) with usual and odd header fields and
+    bodies, each with follow_on False and True; one whose IEs were read since."""
+    cause = CauseIE(1)
+    tlv = encode_ies([cause])
+    out: list[EncodedMessage] = []
+    for msg_type in (51, 1, 2, 50, 57, 99, 255, 256, -1):
+        for seid in (None, 0, 0x1122334455667788, 2**64 - 1, 2**64, -1):
+            for seq in (0, 1, 0xFFFFFF, 0x1000000, -1):
+                out.append(EncodedMessage(msg_type, seq, seid, tlv, (cause,)))
+    for body in (b"", tlv * 3, b"\x00" * (0xFFFF - 12), b"\x00" * (0xFFFF - 11), b"\x00" * 0xFFFF):
+        for seid in (None, 7):
+            out.append(EncodedMessage(51 if seid else 1, 9, seid, body, ()))
+    odd: list[Any] = [True, 2.0, "3", None]
+    for value in odd:
+        out.append(EncodedMessage(value, 5, 7, tlv, ()))
+        out.append(EncodedMessage(51, value, 7, tlv, ()))
+        out.append(EncodedMessage(51, 5, value if value is not None else "7", tlv, ()))
+    for priority in (0, 15, 16, -1):
+        msg = EncodedMessage(51, 5, 7, tlv, ())
+        msg.priority = priority
+        out.append(msg)
+    read = EncodedMessage(51, 5, 7, tlv, (cause,))
+    assert read.ies == [cause]  # (its body is None from now on: its IEs are encoded)
+    out.append(read)
+    body = EncodedMessage(51, 5, 7, tlv, ())
+    body.body = bytearray(tlv)  # type: ignore[assignment]  (not bytes: the general code)
+    out.append(body)
+    return [(msg, follow_on) for msg in out for follow_on in (False, True)]
+
+
+def test_encode_of_encoded_messages_as_the_general_code(general: Callable[[], None]) -> None:
+    """An EncodedMessage's datagram (setup_encoded): its header and body octets, in one call,
+    as the general code makes them (header_octets and the body), with the same errors."""
+    messages = _encoded_messages()
+    taken = sum(_walk.encode_message(msg, f) is not None for msg, f in messages)
+    fast = [_outcome(encode, msg, follow_on) for msg, follow_on in messages]
+    assert sum(o[0] == "ok" for o in fast) > 100
+    assert taken > 100
+    general()
+    assert all(_walk.encode_message(msg, f) is None for msg, f in messages)
+    assert fast == [_outcome(encode, msg, follow_on) for msg, follow_on in messages]
+
+
+def test_setup_encoded_needs_a_message_class_with_a_body_slot() -> None:
+    class NoBody(Message):
+        __slots__ = ("other",)
+
+    try:
+        assert _walk.setup_encoded(NoBody) is False
+        assert _walk.setup_encoded(int) is False
+        msg = EncodedMessage(51, 5, 7, b"", ())
+        assert _walk.encode_message(msg, False) is None
+        assert _walk.setup_encoded(EncodedMessage) is True
+        assert _walk.encode_message(msg, False) == encode(msg)
+    finally:
+        codec.reload_tables()
 
 
 _V4 = [

@@ -107,7 +107,7 @@ class ResponseCache:
     the young collections it lives through.
 
     The entries are spread over SHARDS dicts by the low bits of their sequence number, their
-    order kept apart (`_order`, `_serials`, `_times`: a deque grows by blocks, never
+    order kept apart (`_order`, `_times`: a deque grows by blocks, never
     copies): a dict
     doubles by copying every entry, in one call, and one dict of every answer held 43,690 at
     the resize that took 5 ms inside one establishment (bench/session_rate.py's paced phase
@@ -121,12 +121,13 @@ class ResponseCache:
         # key -> entry, in shard seq & _SHARD_BITS
         self._shards: list[dict[int, bytes]] = [{} for _ in range(SHARDS)]
         self._size = 0  # entries in the shards
-        # The key of each put, its serial number and its expiry, oldest first. A key put
-        # again or discarded leaves its record behind: a record whose key's entry has another
-        # serial number (or none) is stale, and skipped. (Not the expiry: a key put twice at
-        # the same time would have two live records.)
+        # The key of each put and its expiry, oldest first. A key put again or discarded
+        # leaves its record behind: a record whose key's entry has another serial number
+        # (or none) is stale, and skipped. (Not the expiry: a key put twice at the same time
+        # would have two live records.) A record's serial number is its put's: each put
+        # numbers one record and records leave from the front only, so the first one's is
+        # `_serial` - len(`_order`) + 1 (not kept beside it: a deque append per answer).
         self._order: deque[int] = deque()
-        self._serials: deque[int] = deque()
         self._times: deque[float] = deque()
         self._serial = 0  # the last put's
         # address -> the peer part of its keys. When it reaches `_peers_bound`, the addresses
@@ -151,7 +152,8 @@ class ResponseCache:
         addresses = {part: addr for addr, part in self._peer_keys.items()}
         shards = self._shards
         listed = []
-        for key, serial, expires_at in zip(self._order, self._serials, self._times, strict=True):
+        serials = range(self._serial - len(self._order) + 1, self._serial + 1)
+        for key, serial, expires_at in zip(self._order, serials, self._times, strict=True):
             entry = shards[key & _SHARD_BITS].get(key)
             if entry is not None and _ENTRY_SERIAL.unpack_from(entry, _SERIAL_AT)[0] == serial:
                 listed.append((addresses[key & _PEER_BITS], key & MAX_SEQ, expires_at))
@@ -197,7 +199,6 @@ class ResponseCache:
         serial = self._serial = self._serial + 1
         shard[key] = _ENTRY.pack(expires_at, digest, serial, index, request_type) + data
         self._order.append(key)
-        self._serials.append(serial)
         self._times.append(expires_at)
         if expires_at < self.nothing_expires_before:
             self.nothing_expires_before = expires_at
@@ -213,8 +214,9 @@ class ResponseCache:
     def _pop_record(self) -> int:
         """Take the oldest record off; 1 when its entry was live (and is now forgotten),
         0 when the record was stale."""
-        key = self._order.popleft()
-        serial = self._serials.popleft()
+        order = self._order
+        serial = self._serial - len(order) + 1  # (the first record's)
+        key = order.popleft()
         self._times.popleft()
         shard = self._shards[key & _SHARD_BITS]
         entry = shard.get(key)

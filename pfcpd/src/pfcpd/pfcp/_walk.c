@@ -1981,7 +1981,8 @@ enum
  *   of one message (no FO), the general code (Python, setup_datagram()) for the others;
  * encode_message(msg, follow_on) -> the datagram encode(msg, follow_on) makes, or None when
  *   the header fields are not the usual ones (no priority, a sequence number and a SEID
- *   in range, the datagram's length within 16 bits: encode then does it, or raises).
+ *   in range, the datagram's length within 16 bits: encode then does it, or raises); of
+ *   a Message, or of an EncodedMessage (setup_encoded()) whose body octets are unread;
  * setup_messages(Header, Message, known message types) hands over the classes: both slots
  * dataclasses, made here by setting their slots as their __init__ does. */
 
@@ -2019,6 +2020,10 @@ typedef struct
 } class_slots_t;
 
 static class_slots_t header_class, message_class;
+/* A Message subclass whose IEs are their octets (encoded.EncodedMessage: setup_encoded) and
+ * the offset of that octets slot (``body``: bytes, or None once its IEs were read). */
+static PyObject *encoded_class;
+static Py_ssize_t encoded_body_off;
 static uint8_t known_messages[MESSAGE_TYPES];
 
 /* cs = the slots of cls named names: 1, or 0 when one is not a plain object slot or when
@@ -2256,6 +2261,56 @@ py_setup_datagram (PyObject *Py_UNUSED (module), PyObject *general)
   Py_RETURN_NONE;
 }
 
+/* The datagram of a message whose IEs are body (bytes): its header (header_len octets, the
+ * fields as encode_message checked them), then body; Py_None (new reference) when its length
+ * does not fit in 16 bits (encode then raises). */
+static PyObject *
+encoded_datagram (PyObject *body, Py_ssize_t header_len, unsigned long long msg_type,
+                  unsigned long long seq_number, int has_seid, unsigned long long seid_value,
+                  int follow_on)
+{
+  Py_ssize_t n = PyBytes_GET_SIZE (body);
+  Py_ssize_t length = header_len - 4 + n;
+  if (length > 0xFFFF)
+    Py_RETURN_NONE;
+  PyObject *out = PyBytes_FromStringAndSize (NULL, header_len + n);
+  if (!out)
+    return NULL;
+  uint8_t *h = (uint8_t *)PyBytes_AS_STRING (out);
+  h[0] = (uint8_t)(0x20 | (follow_on ? 0x04 : 0) | has_seid);
+  h[1] = (uint8_t)msg_type;
+  put_be (h + 2, (unsigned long long)length, 2);
+  if (has_seid)
+    put_be (h + 4, seid_value, 8);
+  put_be (h + header_len - 4, seq_number << 8, 4);
+  memcpy (h + header_len, PyBytes_AS_STRING (body), (size_t)n);
+  return out;
+}
+
+/* setup_encoded(cls): cls is encoded.EncodedMessage (a subclass of the Message class
+ * setup_messages was given, with a plain object slot ``body``): encode_message writes its
+ * ``body`` octets, when bytes, after the header. False (and nothing set up) for a class
+ * without that slot. */
+static PyObject *
+py_setup_encoded (PyObject *Py_UNUSED (module), PyObject *cls)
+{
+  Py_CLEAR (encoded_class);
+  encoded_body_off = 0;
+  if (!PyType_Check (cls) || !message_class.cls
+      || !PyType_IsSubtype ((PyTypeObject *)cls, (PyTypeObject *)message_class.cls))
+    Py_RETURN_FALSE;
+  PyObject *name = PyUnicode_InternFromString ("body");
+  if (!name)
+    return NULL;
+  Py_ssize_t off = object_slot_offset (cls, name);
+  Py_DECREF (name);
+  if (!off)
+    Py_RETURN_FALSE;
+  encoded_body_off = off;
+  encoded_class = Py_NewRef (cls);
+  Py_RETURN_TRUE;
+}
+
 static PyObject *
 py_encode_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2270,22 +2325,34 @@ py_encode_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize
       return NULL;
     }
   PyObject *msg = args[0], *follow_on = args[1];
-  if (!message_class.cls || Py_TYPE (msg) != (PyTypeObject *)message_class.cls
-      || (follow_on != Py_True && follow_on != Py_False))
+  if (!message_class.cls || (follow_on != Py_True && follow_on != Py_False))
     Py_RETURN_NONE;
+  /* body: an EncodedMessage's IE octets, written as they are; else NULL, and ies encoded */
+  PyObject *body = NULL;
+  if (Py_TYPE (msg) != (PyTypeObject *)message_class.cls)
+    {
+      if (!encoded_class || Py_TYPE (msg) != (PyTypeObject *)encoded_class)
+        Py_RETURN_NONE;
+      body = *slot_at (msg, encoded_body_off);
+      if (!body || !PyBytes_CheckExact (body))
+        Py_RETURN_NONE; /* (its IEs were read: encode them) */
+    }
   PyObject *type_obj = *slot_at (msg, message_class.off[M_MSG_TYPE]);
   PyObject *seq = *slot_at (msg, message_class.off[M_SEQ]);
   PyObject *ies = *slot_at (msg, message_class.off[M_IES]);
   PyObject *seid = *slot_at (msg, message_class.off[M_SEID]);
   PyObject *priority = *slot_at (msg, message_class.off[M_PRIORITY]);
   unsigned long long msg_type, seq_number, seid_value = 0;
-  if (!ies || !seid || priority != Py_None || !uint_in (type_obj, 0xFF, &msg_type)
+  if ((!body && !ies) || !seid || priority != Py_None || !uint_in (type_obj, 0xFF, &msg_type)
       || !uint_in (seq, 0xFFFFFF, &seq_number))
     Py_RETURN_NONE;
   int has_seid = seid != Py_None;
   if (has_seid ? !uint_in (seid, UINT64_MAX, &seid_value) : (msg_type >= 50 && msg_type <= 57))
     Py_RETURN_NONE; /* (a session message needs a SEID: encode says so) */
   Py_ssize_t header_len = has_seid ? 16 : 8;
+  if (body)
+    return encoded_datagram (body, header_len, msg_type, seq_number, has_seid, seid_value,
+                             follow_on == Py_True);
   buf_t b = { 0 };
   PyObject *out = NULL;
   Py_INCREF (ies);
@@ -2694,6 +2761,8 @@ static PyMethodDef walk_methods[] = {
     "setup_datagram(general): the general code of decode_datagram" },
   { "encode_message", (PyCFunction)(void (*) (void))py_encode_message, METH_FASTCALL,
     "encode_message(msg, follow_on) -> encode(msg, follow_on), or None (see codec.encode)" },
+  { "setup_encoded", py_setup_encoded, METH_O,
+    "setup_encoded(cls): encode_message writes an instance's body octets (EncodedMessage)" },
   { "far_shape", py_far_shape, METH_O,
     "far_shape(raw) -> the octets of a Create FAR without its outer header (see shapes.py)" },
   { "establishment_key", (PyCFunction)(void (*) (void))py_establishment_key, METH_FASTCALL,

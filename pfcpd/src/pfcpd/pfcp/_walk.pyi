@@ -55,6 +55,7 @@ ielist_get: Callable[..., IE | None]  # (instance methods of IEList)
 ielist_get_all: Callable[..., list[IE]]
 
 def setup_encode_shortcuts(classes: dict[int, tuple[type, tuple[str, ...]]]) -> list[int]: ...
+def setup_encoded(cls: type) -> bool: ...
 def setup_messages(
     header: type,
     message: type,
