@@ -122,7 +122,7 @@ class Filling(Choosing):
             # `AnswerTemplate` answers, which nothing else then encodes)
             networks[(text, 32)] = net
             if len(networks) > NETWORK_ENTRIES:
-                networks.popitem(last=False)
+                networks.popitem(False)
             if not answer:
                 remember_v4_octets(text, ue[4])
             values.append(ue[4])
@@ -161,7 +161,8 @@ class Filling(Choosing):
         for at in fill.far_octets:
             values.append(ies[at].raw)  # type: ignore[attr-defined]
         values += fill.constants
-        raw = b"".join(fill.order(values))
+        order = fill.order  # (a call of ``fill.order(...)`` is no method: not specialized)
+        raw = b"".join(order(values))
         n3 = fill.n3
         local_fteids: list[tuple[IPAddress, int] | None] = []
         ue_ips: list[IPNetwork | None] = []
@@ -170,13 +171,13 @@ class Filling(Choosing):
             ue_ips.append(made[ue_at][0] if ue_at >= 0 else ue_ip)
         ctx = self._ctx
         peers: list[tuple[IPAddress, int]] = []
-        for f in fill.fars:
+        for f in fill.peered:
             if type(f) is FarFill:
                 g = ies[f.at]
                 assert isinstance(g, Grouped)
                 peers.append(ohc_like(ctx, g, f.far_id, f.ohc_at))
-            elif f.outer_header_creation is not None:  # type: ignore[union-attr]
-                peers.append(f.outer_header_creation)  # type: ignore[union-attr]
+            else:
+                peers.append(f)  # type: ignore[arg-type]
         if not answer:
             ipv4, ipv6 = self._n3_text
             for pdr_ie, chosen in fill.created:
