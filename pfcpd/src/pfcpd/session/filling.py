@@ -71,15 +71,15 @@ class Filling(Choosing):
         """Install a session of ``shape``'s `FillPlan` (its own values ``slots`` and its FARs'
         ``peers``: `_fill_values`): from those alone when the datapath keeps the shape by
         its token (`ShapedInstall.install_shaped`), else its program (`_fill_program`)."""
-        fill = shape.fill
-        assert fill is not None and self._shaped is not None
+        shaped = self._shaped
+        assert shaped is not None
         local_fteids, ue_ips = slots
-        if not self._shaped.install_shaped(
-            seid, shape.token, local_fteids, ue_ips, peers, shape.bar
-        ):
-            self._dp_install(seid, self._fill_program(shape, fill, slots, peers))
+        if shaped.install_shaped(seid, shape.token, local_fteids, ue_ips, peers, shape.bar):
+            self._touched.append(seid)
             return
-        self._touched.append(seid)
+        fill = shape.fill
+        assert fill is not None
+        self._dp_install(seid, self._fill_program(shape, fill, slots, peers))
 
     def _fill(
         self, shape: EstablishmentShape, req: Message, alloc: Allocations, answer: bool = False
@@ -114,7 +114,7 @@ class Filling(Choosing):
                 raise self._ue_refusal(pdr_id, instance, 4, True) from None
             if ue is None:
                 raise self._ue_refusal(pdr_id, instance, 4, False)
-            net, text = ue[0], ue[1]
+            net, text, _, _, octets = ue
             alloc.ue.append((instance, net))
             # (the PDRs naming the address find the object allocated (`shared_network`: a
             # modification's compile, 19 k instructions more without it; `remember_network`
@@ -124,8 +124,8 @@ class Filling(Choosing):
             if len(networks) > NETWORK_ENTRIES:
                 networks.popitem(False)
             if not answer:
-                remember_v4_octets(text, ue[4])
-            values.append(ue[4])
+                remember_v4_octets(text, octets)
+            values.append(octets)
             made.append(ue)
         if self._shaped is not None:
             return self._fill_values(fill, ies, values, made, answer)
