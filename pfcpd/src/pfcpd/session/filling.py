@@ -71,15 +71,15 @@ class Filling(Choosing):
         """Install a session of ``shape``'s `FillPlan` (its own values ``slots`` and its FARs'
         ``peers``: `_fill_values`): from those alone when the datapath keeps the shape by
         its token (`ShapedInstall.install_shaped`), else its program (`_fill_program`)."""
-        fill = shape.fill
-        assert fill is not None and self._shaped is not None
+        shaped = self._shaped
+        assert shaped is not None
         local_fteids, ue_ips = slots
-        if not self._shaped.install_shaped(
-            seid, shape.token, local_fteids, ue_ips, peers, shape.bar
-        ):
-            self._dp_install(seid, self._fill_program(shape, fill, slots, peers))
+        if shaped.install_shaped(seid, shape.token, local_fteids, ue_ips, peers, shape.bar):
+            self._touched.append(seid)
             return
-        self._touched.append(seid)
+        fill = shape.fill
+        assert fill is not None
+        self._dp_install(seid, self._fill_program(shape, fill, slots, peers))
 
     def _fill(
         self, shape: EstablishmentShape, req: Message, alloc: Allocations, answer: bool = False
@@ -114,7 +114,7 @@ class Filling(Choosing):
                 raise self._ue_refusal(pdr_id, instance, 4, True) from None
             if ue is None:
                 raise self._ue_refusal(pdr_id, instance, 4, False)
-            net, text = ue[0], ue[1]
+            net, text, _, _, octets = ue
             alloc.ue.append((instance, net))
             # (the PDRs naming the address find the object allocated (`shared_network`: a
             # modification's compile, 19 k instructions more without it; `remember_network`
@@ -122,10 +122,10 @@ class Filling(Choosing):
             # `AnswerTemplate` answers, which nothing else then encodes)
             networks[(text, 32)] = net
             if len(networks) > NETWORK_ENTRIES:
-                networks.popitem(last=False)
+                networks.popitem(False)
             if not answer:
-                remember_v4_octets(text, ue[4])
-            values.append(ue[4])
+                remember_v4_octets(text, octets)
+            values.append(octets)
             made.append(ue)
         if self._shaped is not None:
             return self._fill_values(fill, ies, values, made, answer)
@@ -161,7 +161,8 @@ class Filling(Choosing):
         for at in fill.far_octets:
             values.append(ies[at].raw)  # type: ignore[attr-defined]
         values += fill.constants
-        raw = b"".join(fill.order(values))
+        order = fill.order  # (a call of ``fill.order(...)`` is no method: not specialized)
+        raw = b"".join(order(values))
         n3 = fill.n3
         local_fteids: list[tuple[IPAddress, int] | None] = []
         ue_ips: list[IPNetwork | None] = []
@@ -170,13 +171,13 @@ class Filling(Choosing):
             ue_ips.append(made[ue_at][0] if ue_at >= 0 else ue_ip)
         ctx = self._ctx
         peers: list[tuple[IPAddress, int]] = []
-        for f in fill.fars:
+        for f in fill.peered:
             if type(f) is FarFill:
                 g = ies[f.at]
                 assert isinstance(g, Grouped)
                 peers.append(ohc_like(ctx, g, f.far_id, f.ohc_at))
-            elif f.outer_header_creation is not None:  # type: ignore[union-attr]
-                peers.append(f.outer_header_creation)  # type: ignore[union-attr]
+            else:
+                peers.append(f)  # type: ignore[arg-type]
         if not answer:
             ipv4, ipv6 = self._n3_text
             for pdr_ie, chosen in fill.created:

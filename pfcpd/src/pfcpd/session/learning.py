@@ -299,6 +299,7 @@ class ShapeLearning(Filling):
             tuple(created),
             tuple(ues),
             fill_slots(pdrs),
+            fill_peered(fars),
         )
 
     def _session_takes(
@@ -339,3 +340,14 @@ def fill_slots(pdrs: list[PdrFill | tuple[Pdr, ...]]) -> tuple[tuple[int, int, A
         else:
             slots += [(-1, -1, pdr.local_fteid, pdr.ue_ip) for pdr in p]
     return tuple(slots)
+
+
+def fill_peered(fars: list[Far | FarFill]) -> tuple[FarFill | tuple[Any, int], ...]:
+    """`FillPlan.peered` of its ``fars``."""
+    peered: list[FarFill | tuple[Any, int]] = []
+    for f in fars:
+        if isinstance(f, FarFill):
+            peered.append(f)
+        elif f.outer_header_creation is not None:
+            peered.append(f.outer_header_creation)
+    return tuple(peered)
