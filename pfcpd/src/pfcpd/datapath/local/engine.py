@@ -1138,7 +1138,6 @@ class LocalDatapath(Datapath, ShapedInstall):
             if (len(local_fteids), len(ue_ips), len(peers), bar is None) != shape.numbers:
                 # (a caller's bug, not a refusal of the session: raised as one)
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
-            self._used = token
             try:
                 kept, ticking = shape.patch_slots(
                     self.core.k,
@@ -1154,7 +1153,17 @@ class LocalDatapath(Datapath, ShapedInstall):
             except BaseException:
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
-            sess = self._put_packed(seid, kept, ticking)
+            # (`_put_packed`, inline: ~0.5 k instructions less)
+            sess: int = self._session_put(self._put_ref)
+            if not sess:
+                self._forget(token)  # (no descriptor the library refused is kept)
+                raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
+            kept.sess = sess
+            self._programs[seid] = kept
+            if ticking:
+                self._ticking.add(seid)
+            else:
+                self._ticking.discard(seid)
             if self._to_flush[0]:
                 self._flush(sess, shape.network_instance)
         finally:
@@ -1349,8 +1358,9 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     # -- internals -----------------------------------------------------------------------
     def _put_packed(self, seid: int, kept: _Kept, ticking: bool) -> int:
-        """The install whose arguments are packed (`_packed`, `_Shape.patch_slots`) made:
-        the session; what is kept of it (``kept``, whether it ticks). Under the lock."""
+        """The install whose arguments are packed (`_packed`) made: the session; what is
+        kept of it (``kept``, whether it ticks). Under the lock. (`install_shaped` does
+        the same inline.)"""
         # (writes the slots, creates the session if need be, installs, reclaims: one call)
         sess: int = self._session_put(self._put_ref)
         if not sess:
