@@ -448,6 +448,11 @@ except (AttributeError, TypeError, OverflowError):
     _IP16_SAME = False
 if not _IP16_SAME:
     ip16 = _ip16_packed
+# ip16 of an IPv4 address written inline (engine: an install's UE address):
+# ``(addr._ip | V4_MAPPED_INT).to_bytes(16, "big")`` when ``type(addr) is V4_INT``
+# (None where ipaddress does not keep that integer: never true, `ip16` then)
+V4_INT: type[ipaddress.IPv4Address] | None = _V4 if _IP16_SAME else None
+V4_MAPPED_INT = _V4_MAPPED_INT
 
 
 class Layout:

@@ -116,6 +116,7 @@ _URR = corelib.Layout(corelib.UrrT)
 _BAR = corelib.Layout(corelib.BarT)
 _PROGRAM = corelib.Layout(corelib.ProgramDescT)
 ip16 = corelib.ip16
+_V4_INT, _V4_MAPPED_INT = corelib.V4_INT, corelib.V4_MAPPED_INT  # (`ip16` inline)
 
 
 # The values each record's struct takes (`corelib.Layout.pack`), in the order the code
@@ -630,8 +631,9 @@ class _Shape:
         "at_bar",
         "desc",
         "local",
-        "n_pdr",
+        "local16",
         "network_instance",
+        "numbers",
         "ohc",
         "pack",
         "program",
@@ -665,14 +667,29 @@ class _Shape:
         # packs, the programs of a token sharing them)
         self.sources = tuple([program.fars[o[0]].ohc_source for o in self.ohc])
         n_slot = len(program.pdrs) + len(self.ohc)
-        self.pack = Struct(_PUT_HEAD + _SLOT * n_slot).pack_into
-        # what `patch` packs: n_slot, the session, SEID, descriptor, then the slots' values
-        self.values: list[object] = [n_slot, 0, 0, desc.addr, *(0, _NO_IP, _NO_IP) * n_slot]
+        self.pack: Callable[..., None] = Struct(_PUT_HEAD + _SLOT * n_slot).pack_into
+        # what `patch` packs: where (install's arguments, the offset), then n_slot, the
+        # session, SEID, descriptor, then the slots' values (all `pack`'s arguments in one
+        # list: ``pack(put, at, *values)`` made a list and a tuple of them, ~0.3 k
+        # instructions more)
+        self.values: list[object] = [
+            None,
+            _PUT_AT,
+            n_slot,
+            0,
+            0,
+            desc.addr,
+            *(0, _NO_IP, _NO_IP) * n_slot,
+        ]
         # the last F-TEID address packed and its bytes (sessions repeat the object)
-        self.local: tuple[object, bytes] = (_UNSEEN, _NO_IP)
+        self.local: object = _UNSEEN
+        self.local16 = _NO_IP
         self.urr_ids = urr_ids
         self.ticking = any(u.time_threshold_ns or u.time_quota_ns for u in program.urrs)
-        self.n_pdr = len(program.pdrs)
+        # (what `LocalDatapath.install_shaped` checks its values against, in one compare:
+        # the numbers of F-TEIDs, UE IPs and tunnels, and whether there is no BAR)
+        n_pdr = len(program.pdrs)
+        self.numbers = (n_pdr, n_pdr, len(self.ohc), program.bar is None)
         # (the network instance its buffered packets are flushed in: `LocalDatapath.install`)
         self.network_instance = next(
             (p.network_instance for p in program.pdrs if p.source_interface != 0), 0
@@ -720,58 +737,62 @@ class _Shape:
         `ShapedInstall.install_shaped` names them, with this shape's ``sources``; their
         numbers this shape's), with no program at hand (`patch` reads them out of its
         program: one packing for both)."""
-        values = self.values  # (n_slot and the descriptor's address in place)
-        values[1], values[2] = sess, seid
-        j = 4
-        last, local16 = self.local
+        values = self.values  # (the offset, n_slot and the descriptor's address in place)
+        values[0] = put
+        values[3] = sess
+        values[4] = seid
+        j = 6
         ue_net: object = None
         ue16 = _NO_IP
         for i, fteid in enumerate(local_fteids):
             if fteid is None:
-                values[j], values[j + 1] = 0, _NO_IP
+                values[j] = 0
+                values[j + 1] = _NO_IP
             else:
                 local, values[j] = fteid
-                if local is not last:  # (a program's PDRs, and sessions, share theirs)
-                    last, local16 = local, _ip16_shared(local)
-                values[j + 1] = local16
+                if local is not self.local:  # (a program's PDRs, and sessions, share theirs)
+                    self.local, self.local16 = local, _ip16_shared(local)
+                values[j + 1] = self.local16
             ue = ue_ips[i]
             if ue is None:
                 values[j + 2] = _NO_IP
             else:
                 if ue is not ue_net:  # (a program's PDRs share their UE IP)
-                    ue_net, ue16 = ue, ip16(ue.network_address)
+                    ue_net, addr = ue, ue.network_address
+                    # (`ip16` inline for an IPv4 address: ~0.4 k instructions less)
+                    if type(addr) is _V4_INT:
+                        ue16 = (addr._ip | _V4_MAPPED_INT).to_bytes(16, "big")  # type: ignore[attr-defined]
+                    else:
+                        ue16 = ip16(addr)
                 values[j + 2] = ue16
             j += 3
-        self.local = (last, local16)
+        # (a tuple grown by concatenation: one FAR creating an outer header, the usual
+        # program, makes one 1-tuple, no list)
         tunnels: tuple[_Tunnel, ...] = ()
-        if self.ohc:
-            made: list[_Tunnel] = []
-            for n, (_, far_id, psc, qfi, dest, seen) in enumerate(self.ohc):
-                peer, teid = peers[n]
-                source = sources[n]
-                if peer is not seen[0]:
-                    seen[0], seen[1] = peer, _ip16_shared(peer)
-                if source is not seen[2]:
-                    # (None: refused below, as `_far_values` refuses it)
-                    seen[2], seen[3] = source, None if source is None else _ip16_shared(source)
-                values[j], values[j + 1], values[j + 2] = teid, seen[1], seen[3]
-                j += 3
-                made.append((far_id, peer, teid, source, psc, qfi, dest))  # type: ignore[arg-type]
-            tunnels = tuple(made)
+        for n, (_, far_id, psc, qfi, dest, seen) in enumerate(self.ohc):
+            peer, teid = peers[n]
+            source = sources[n]
+            if peer is not seen[0]:
+                seen[0], seen[1] = peer, _ip16_shared(peer)
+            if source is not seen[2]:
+                # (None: refused below, as `_far_values` refuses it)
+                seen[2], seen[3] = source, None if source is None else _ip16_shared(source)
+            values[j] = teid
+            values[j + 1] = seen[1]
+            values[j + 2] = seen[3]
+            j += 3
+            tunnels += ((far_id, peer, teid, source, psc, qfi, dest),)  # type: ignore[operator]
         try:
-            self.pack(put, _PUT_AT, *values)
+            self.pack(*values)
         except StructError:
             # (refuses it, naming the field, as `patch` does)
             _Desc(k, with_slots(self.program, local_fteids, ue_ips, peers, bar, sources))
             raise
-        return self._finish(tunnels, bar)
-
-    def _finish(self, tunnels: tuple[_Tunnel, ...], bar: Bar | None) -> tuple[_Kept, bool]:
-        """What `patch` returns, its program's BAR (if any) packed into the descriptor."""
         kept = _Kept()
         kept.tunnels, kept.urr_ids, kept.bar = tunnels, self.urr_ids, bar
         if bar is None:
             return kept, self.ticking
+        # (its BAR packed into the descriptor)
         _put(_BAR, self.desc.buf, self.at_bar, _bar_values(bar))
         return kept, self.ticking or bool(bar.duration_ns)
 
@@ -1068,7 +1089,9 @@ class LocalDatapath(Datapath, ShapedInstall):
     ) -> None:
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
-        with self._lock:
+        lock = self._lock  # (without ``with``, as in `install_shaped`)
+        lock.acquire()
+        try:
             if self._ctx is None:
                 raise DatapathError(f"session 0x{seid:x}: the datapath is closed")
             old = self._programs.get(seid, _NOT_KEPT)
@@ -1081,6 +1104,8 @@ class LocalDatapath(Datapath, ShapedInstall):
             if self._to_flush[0]:
                 ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
                 self._flush(sess, ni)
+        finally:
+            lock.release()
 
     def shaped(self) -> ShapedInstall:
         return self
@@ -1096,7 +1121,11 @@ class LocalDatapath(Datapath, ShapedInstall):
     ) -> bool:
         if type(seid) is not int or not 0 <= seid < _SEID_END:  # (the check, made cheap)
             corelib.check_range("SEID", seid, 64)
-        with self._lock:
+        # (the lock taken without ``with``: its __enter__ and __exit__ looked up, bound
+        # and called cost ~1 k instructions more)
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._ctx is None:
                 raise DatapathError(f"session 0x{seid:x}: the datapath is closed")
             last_key, shape = self._last
@@ -1106,15 +1135,9 @@ class LocalDatapath(Datapath, ShapedInstall):
                     self._last = (token, shape)
             if shape is None:
                 return False
-            n_pdr = shape.n_pdr
-            if (len(local_fteids), len(ue_ips), len(peers)) != (
-                n_pdr,
-                n_pdr,
-                len(shape.ohc),
-            ) or (bar is None) != (shape.program.bar is None):
+            if (len(local_fteids), len(ue_ips), len(peers), bar is None) != shape.numbers:
                 # (a caller's bug, not a refusal of the session: raised as one)
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
-            self._used = token
             try:
                 kept, ticking = shape.patch_slots(
                     self.core.k,
@@ -1130,13 +1153,27 @@ class LocalDatapath(Datapath, ShapedInstall):
             except BaseException:
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
-            sess = self._put_packed(seid, kept, ticking)
+            # (`_put_packed`, inline: ~0.5 k instructions less)
+            sess: int = self._session_put(self._put_ref)
+            if not sess:
+                self._forget(token)  # (no descriptor the library refused is kept)
+                raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
+            kept.sess = sess
+            self._programs[seid] = kept
+            if ticking:
+                self._ticking.add(seid)
+            else:
+                self._ticking.discard(seid)
             if self._to_flush[0]:
                 self._flush(sess, shape.network_instance)
+        finally:
+            lock.release()
         return True
 
     def remove(self, seid: int) -> dict[int, Usage]:
-        with self._lock:
+        lock = self._lock  # (without ``with``, as in `install_shaped`)
+        lock.acquire()
+        try:
             kept = self._programs.pop(seid, None)
             if kept is None:
                 raise DatapathError(f"session 0x{seid:x} not installed")
@@ -1158,6 +1195,8 @@ class LocalDatapath(Datapath, ShapedInstall):
                 uid, _, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last, _ = unpack(final, i * size)
                 out[uid] = _usage_of(uid, bt, bu, bd, pt, pu, pd, ddp, ddb, first, last)
             return out
+        finally:
+            lock.release()
 
     def read_usage(self, seid: int, urr_id: int, reset: bool = False) -> Usage:
         with self._lock:
@@ -1319,8 +1358,9 @@ class LocalDatapath(Datapath, ShapedInstall):
 
     # -- internals -----------------------------------------------------------------------
     def _put_packed(self, seid: int, kept: _Kept, ticking: bool) -> int:
-        """The install whose arguments are packed (`_packed`, `_Shape.patch_slots`) made:
-        the session; what is kept of it (``kept``, whether it ticks). Under the lock."""
+        """The install whose arguments are packed (`_packed`) made: the session; what is
+        kept of it (``kept``, whether it ticks). Under the lock. (`install_shaped` does
+        the same inline.)"""
         # (writes the slots, creates the session if need be, installs, reclaims: one call)
         sess: int = self._session_put(self._put_ref)
         if not sess:
