@@ -645,17 +645,20 @@ class Reporting(PathReporting):
         self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
         self._send_dldr(ev.seid, token, ev, now)
 
-    @staticmethod
-    def _restored_pair(episodes: dict[int, Episode], ev: DatapathEvent) -> bool:
+    def _restored_pair(self, episodes: dict[int, Episode], ev: DatapathEvent) -> bool:
         """``ev`` is the report of a pair (PDR, QFI) a restore opened an episode of after
         taking the datapath's reported mark off to learn it was reported (`Episode.rearmed`):
         that episode's (one report per episode, TS 29.244 5.2.3.1), no new one. The
-        episode takes the event's DSCP when its report is still owed (not sent yet)."""
+        episode takes the event's DSCP when its report is still owed (not sent yet): its
+        session's episodes are then journaled again (`_dldr_dirty`), so that a restart
+        before the report goes sends it with the Paging Policy Indication too."""
         qfi = ev.value & 0x3F
         for token, episode in episodes.items():
             if episode.rearmed and episode.event.id == ev.id and episode.event.value & 0x3F == qfi:
                 event = ev if episode.owed else episode.event
                 episodes[token] = replace(episode, event=event, rearmed=False)
+                if event.value != episode.event.value:  # (the journal has the event value)
+                    self._dldr_dirty.add(ev.seid)
                 return True
         return False
 
