@@ -286,6 +286,25 @@ def test_setup_encoded_needs_a_message_class_with_a_body_slot() -> None:
         codec.reload_tables()
 
 
+def test_setup_messages_forgets_the_encoded_class() -> None:
+    """encode_message reads an EncodedMessage through the Message class's slot offsets:
+    a setup_messages (whatever its class) drops the EncodedMessage set up before, until
+    setup_encoded is called again, so no instance is read through another layout's."""
+    import dataclasses
+
+    header = tuple(f.name for f in dataclasses.fields(Header))
+    message = tuple(f.name for f in dataclasses.fields(Message))
+    msg = EncodedMessage(51, 5, 7, b"", ())
+    try:
+        assert _walk.encode_message(msg, False) == encode(msg)
+        assert _walk.setup_messages(Header, Message, [1], header, message) is True
+        assert _walk.encode_message(msg, False) is None
+        assert _walk.setup_encoded(EncodedMessage) is True
+        assert _walk.encode_message(msg, False) == encode(msg)
+    finally:
+        codec.reload_tables()
+
+
 _V4 = [
     "192.0.2.1",
     "0.0.0.0",

@@ -7,6 +7,7 @@ sans-IO node, engine on the real local datapath."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -818,3 +819,83 @@ def test_a_cp_that_never_answers_gets_a_bounded_number_of_reports_per_episode(
     assert [_reported(m) for m in again] == [(2, 9)]
     h.answer_all(again)
     assert _dldrs(h.advance(10.0)) == []
+
+
+def _capped(h: Harness, **config: object) -> int:
+    """A buffering session of smf (`pfcp.on_peer_lost: keep`, ``config``) whose episode's
+    report smf, associated, left unanswered `DLDR_RESENDS` + 1 times: no more are sent.
+    Its UP SEID."""
+    from pfcpd.session.dldr import DLDR_RESENDS
+
+    h.node.config = dataclasses.replace(h.node.config, on_peer_lost="keep", **config)
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = _dldrs(h.advance(60.0))
+    assert len({m.seq for m in sent}) == 1 + DLDR_RESENDS
+    assert _dldrs(h.advance(60.0)) == []
+    return seid
+
+
+def test_a_capped_episode_is_reported_once_its_cp_is_associated_again(h: Harness) -> None:
+    """TS 29.244 5.2.3.1 with 6.4: the CP, its association not yet found lost, answered
+    none of an episode's reports (the cap, `DLDR_RESENDS`, reached); its heartbeats then
+    fail and its association ends, its sessions kept. The episode's report is owed (its
+    re-sends counted anew): sent once the CP is associated again, the data still buffered
+    (the CP never learnt of it), and not again once answered."""
+    from test_reassociation import CP_TS, setup
+
+    seid = _capped(h, graceful_release_period=0.0)
+    during = h.advance(1003.5 - h.now)  # heartbeat at 1000, N1 retransmissions: lost at 1003
+    assert "smf" not in h.node._associations and seid in h.engine.sessions
+    assert _dldrs(during + h.advance(30.0)) == []
+    assert h.dp.buffered(seid) == 1
+    assert cause(h.request(setup(CP_TS))) == 1  # (the same Recovery Time Stamp: its own)
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
+    assert _dldrs(h.advance(60.0)) == []
+    assert h.dp.buffered(seid) == 1
+
+
+def test_a_capped_episode_is_reported_once_its_cp_sets_its_association_up_again(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1 with 6.2.6.2.2: a CP that left an episode's reports unanswered
+    (the cap reached) sets its association up again, its sessions retained (PFCP Session
+    Retention Information): the episode's report is sent to it (it never got one)."""
+    from test_reassociation import CP_TS, retention, setup
+
+    seid = _capped(h)
+    assert cause(h.request(setup(CP_TS, retention()))) == 1
+    assert seid in h.engine.sessions
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
+    assert _dldrs(h.advance(60.0)) == []
+
+
+def test_a_report_capped_after_its_cp_s_association_ended_is_owed(h: Harness) -> None:
+    """TS 29.244 5.2.3.1: the episode's last report (the cap's) still out when the CP's
+    association ends (its sessions kept), then unanswered: the report is owed, sent once
+    the CP is associated again; the one out is not sent twice meanwhile."""
+    from test_reassociation import CP_TS, setup
+
+    from pfcpd.session.dldr import DLDR_RESENDS
+
+    h.node.config = dataclasses.replace(
+        h.node.config, on_peer_lost="keep", graceful_release_period=0.0
+    )
+    seid = _buffering_session(h)
+    h.now = 992.0  # (the last re-send goes at 1001: out when smf's heartbeats fail at 1003)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
+    sent = _dldrs(h.advance(1003.5 - h.now))
+    assert len({m.seq for m in sent}) == 1 + DLDR_RESENDS
+    assert "smf" not in h.node._associations
+    assert h.engine._dldr_owed == {}  # (the last report still out)
+    assert _dldrs(h.advance(30.0)) == [] and h.dp.buffered(seid) == 1
+    assert h.engine._dldr_owed == {"smf": {seid}}
+    assert cause(h.request(setup(CP_TS))) == 1
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
+    assert _dldrs(h.advance(60.0)) == []

@@ -457,3 +457,31 @@ def test_a_pair_reported_after_a_restart_is_not_reported_again_after_a_second_on
             assert _dldrs(twice.advance(1.0)) == []
             assert twice.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
             assert _dldrs(twice.advance(5.0)) == []
+
+
+def test_an_owed_restored_pair_taking_a_packet_s_dscp_is_journaled(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TS 29.244 5.2.3.1 with 7.5.8.2: a packet buffered while pfcpd is away; after the
+    restart the CP is not associated yet, so the pair's report is owed, journaled with the
+    QFI alone (the DSCP unknown). The pair's next packet raises the report again with its
+    DSCP, which the owed episode takes: the journal takes it too, so after a second restart
+    (the CP still away) the report goes with the Paging Policy Indication."""
+    seid = _buffering_session(h)
+    assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER  # (pfcpd away)
+    with _restarted(h, kept=True) as again, monkeypatch.context() as m:
+        m.delitem(again.node._associations, "smf")  # (the CP not back yet)
+        assert again.advance(0.2) == []
+        assert _episodes(again, seid) == b"2:9"
+        assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
+        assert again.advance(0.2) == []
+        assert _episodes(again, seid) == b"2:16393"  # (the DSCP flag, DSCP 0, QFI 9)
+        with _restarted(again, kept=True) as twice:
+            sent = twice.advance(0.2)
+            assert _reported_pairs(sent) == [(2, 9)]
+            dldr = sent[0].get(T.DOWNLINK_DATA_REPORT)
+            assert isinstance(dldr, Grouped)
+            info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+            assert info is not None and (info.qfi, info.ppi) == (9, 0)  # type: ignore[attr-defined]
+            twice.answer_all(sent)
+            assert _dldrs(twice.advance(5.0)) == []

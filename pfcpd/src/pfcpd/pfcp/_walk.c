@@ -2021,7 +2021,8 @@ typedef struct
 
 static class_slots_t header_class, message_class;
 /* A Message subclass whose IEs are their octets (encoded.EncodedMessage: setup_encoded) and
- * the offset of that octets slot (``body``: bytes, or None once its IEs were read). */
+ * the offset of that octets slot (``body``: bytes, or None once its IEs were read); cleared
+ * by setup_messages. */
 static PyObject *encoded_class;
 static Py_ssize_t encoded_body_off;
 static uint8_t known_messages[MESSAGE_TYPES];
@@ -2085,6 +2086,10 @@ py_setup_messages (PyObject *Py_UNUSED (module), PyObject *args)
                          &message, &known, &PyTuple_Type, &header_names, &PyTuple_Type,
                          &message_names))
     return NULL;
+  /* encode_message reads an encoded_class instance through message_class's slot offsets:
+   * another Message class would leave them another layout's (setup_encoded again after). */
+  Py_CLEAR (encoded_class);
+  encoded_body_off = 0;
   typeset_t set;
   memset (&set, 0, sizeof (set));
   if (fill_typeset (&set, known) < 0)

@@ -175,6 +175,7 @@ class SessionEngine(
     ) -> None:
         if keep_sessions and kept_at is None:
             log.info("CP %s %s: its sessions are kept", peer.node_id, reason.value)
+            self.dldrs_owed_again(peer.node_id)
             return
         seids = self._cp_seids(peer.node_id)  # (from the CP index, not every session)
         if keep_sessions and kept_at is not None:  # (those whose CP F-SEID has none of them)
@@ -189,6 +190,8 @@ class SessionEngine(
             self._remove_local(seid, label)
         if seids:
             log.info("CP %s %s: %d sessions deleted", peer.node_id, reason.value, len(seids))
+        if keep_sessions:  # (the sessions at its CP PFCP Entity IP Addresses kept)
+            self.dldrs_owed_again(peer.node_id)
 
 
 def _cause_label(msg: Message) -> str:

@@ -645,17 +645,20 @@ class Reporting(PathReporting):
         self._dldr_open.setdefault(ev.seid, {})[token] = Episode(ev, far)
         self._send_dldr(ev.seid, token, ev, now)
 
-    @staticmethod
-    def _restored_pair(episodes: dict[int, Episode], ev: DatapathEvent) -> bool:
+    def _restored_pair(self, episodes: dict[int, Episode], ev: DatapathEvent) -> bool:
         """``ev`` is the report of a pair (PDR, QFI) a restore opened an episode of after
         taking the datapath's reported mark off to learn it was reported (`Episode.rearmed`):
         that episode's (one report per episode, TS 29.244 5.2.3.1), no new one. The
-        episode takes the event's DSCP when its report is still owed (not sent yet)."""
+        episode takes the event's DSCP when its report is still owed (not sent yet): its
+        session's episodes are then journaled again (`_dldr_dirty`), so that a restart
+        before the report goes sends it with the Paging Policy Indication too."""
         qfi = ev.value & 0x3F
         for token, episode in episodes.items():
             if episode.rearmed and episode.event.id == ev.id and episode.event.value & 0x3F == qfi:
                 event = ev if episode.owed else episode.event
                 episodes[token] = replace(episode, event=event, rearmed=False)
+                if event.value != episode.event.value:  # (the journal has the event value)
+                    self._dldr_dirty.add(ev.seid)
                 return True
         return False
 
@@ -724,6 +727,30 @@ class Reporting(PathReporting):
                     self._dldr_owed[node] = seids
                     break
 
+    def dldrs_owed_again(self, node_id: str) -> None:
+        """The association with CP ``node_id`` ended, or the CP set it up again, its
+        sessions kept: each of their episodes whose report went unanswered `DLDR_RESENDS`
+        times (`_dldr_done`: not sent again while the CP stayed associated) is owed, its
+        re-sends counted anew, so that the CP learns of its data once it can be told (TS
+        29.244 5.2.3.1: it never got the episode's report). One whose last report is still
+        out has its re-sends counted anew alone: unanswered, that report goes again
+        (`_dldr_done`), owed when the CP has no association then (no second request of the
+        episode while one is out)."""
+        sessions = self.sessions
+        for seid, episodes in self._dldr_open.items():
+            session = sessions.get(seid)
+            if session is None or session.cp_node_id != node_id:
+                continue
+            out = {self._pending[key].dldr for key in self._pending_of.get(seid, ())}
+            for token, episode in episodes.items():  # (values replaced: no key added)
+                if episode.resends < DLDR_RESENDS or episode.owed or episode.answered:
+                    continue
+                if token in out:
+                    episodes[token] = replace(episode, resends=0)
+                    continue
+                episodes[token] = replace(episode, owed=True, resends=0)
+                self._dldr_owed.setdefault(node_id, set()).add(seid)
+
     def _dldr_done(self, seid: int, token: int, answered: bool, now: float) -> None:
         """The DLDR of episode ``token`` of session ``seid`` is answered, or not
         (``answered`` False: unanswered after every retransmission, TS 29.244 6.4). An
@@ -740,8 +767,10 @@ class Reporting(PathReporting):
         implementation's to set): the episode goes on without a report (one per episode,
         TS 29.244 5.2.3.1), its data buffered as the BAR says, until it ends (the CP
         changes the FAR, DROBU, the DL Buffering Duration's end: then a new episode is
-        reported). Nothing buffered any more: the episode is closed and its report re-armed
-        in the datapath, so that the PDR's next buffered packet raises it again."""
+        reported) or the CP's association ends or is set up again, its sessions kept (then
+        owed, its re-sends counted anew, `dldrs_owed_again`). Nothing buffered any more:
+        the episode is closed and its report re-armed in the datapath, so that the PDR's
+        next buffered packet raises it again."""
         episodes = self._dldr_open.get(seid)
         episode = episodes.get(token) if episodes is not None else None
         if episode is None or episodes is None:
