@@ -28,6 +28,10 @@ class RecordingHandler(NoSessionEngine):
         self.kept_at: list[frozenset[str] | None] = []
         self.responses: list[tuple[int, Message | None]] = []
         self.requests: list[int] = []
+        self.recovered: list[str] = []
+
+    def peer_recovered(self, peer: Peer, now: float) -> None:
+        self.recovered.append(peer.node_id)
 
     def peer_gone(
         self,
@@ -215,6 +219,7 @@ def test_heartbeat_retransmission_then_peer_lost_with_graceful_release():
     assert [(m.msg_type, m.seq) for m in sent] == [(M.HEARTBEAT_REQUEST, 2)]
     exchange(node, Message(M.HEARTBEAT_RESPONSE, sent[0].seq, [RecoveryTimeStamp(CP_TS)]), 10.5)
     assert [type(e) for e in events(node)] == [ev.PeerRecovered]
+    assert handler.recovered == ["smf"]  # (the session handler is told too)
     # Lost again, and this time the graceful release period runs out.
     run_timers(node, 60.0)
     kinds = [type(e) for e in events(node)]

@@ -25,7 +25,7 @@ def h(datapath: LocalDatapath) -> Iterator[Harness]:  # noqa: F811
     yield harness
     harness.check_sent_with_tshark()
     errors = harness.engine.metrics.errors
-    wheres = ("request", "timer", "peer_gone", "response", "undo", "commit")
+    wheres = ("request", "timer", "peer_gone", "peer_recovered", "response", "undo", "commit")
     assert [errors.get(w) for w in wheres] == [0] * len(wheres)
 
 

@@ -35,7 +35,7 @@ from session_harness import (
 
 from pfcpd.datapath.interface import SessionProgram
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
@@ -249,9 +249,10 @@ def test_the_report_carries_the_packet_s_dscp(h: Harness) -> None:
     h.answer_all(sent)
 
 
-def _buffering_session(h: Harness) -> int:
+def _buffering_session(h: Harness, *extra: IE) -> int:
     bar = g(T.CREATE_BAR, S.BARID(1), S.SuggestedBufferingPacketsCount(10))
     rules = [ul_pdr(), dl_pdr(), ul_far(), dl_far(action="BUFF+NOCP", bar=1), qer(), urr(1), bar]
+    rules += extra
     resp = h.establish(*rules)
     assert cause(resp) == 1
     return up_seid(resp)
@@ -821,14 +822,14 @@ def test_a_cp_that_never_answers_gets_a_bounded_number_of_reports_per_episode(
     assert _dldrs(h.advance(10.0)) == []
 
 
-def _capped(h: Harness, **config: object) -> int:
-    """A buffering session of smf (`pfcp.on_peer_lost: keep`, ``config``) whose episode's
-    report smf, associated, left unanswered `DLDR_RESENDS` + 1 times: no more are sent.
-    Its UP SEID."""
+def _capped(h: Harness, *extra: IE, **config: object) -> int:
+    """A buffering session of smf (with ``extra`` IEs; `pfcp.on_peer_lost: keep`,
+    ``config``) whose episode's report smf, associated, left unanswered `DLDR_RESENDS` + 1
+    times: no more are sent. Its UP SEID."""
     from pfcpd.session.dldr import DLDR_RESENDS
 
     h.node.config = dataclasses.replace(h.node.config, on_peer_lost="keep", **config)
-    seid = _buffering_session(h)
+    seid = _buffering_session(h, *extra)
     assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
     sent = _dldrs(h.advance(60.0))
     assert len({m.seq for m in sent}) == 1 + DLDR_RESENDS
@@ -871,6 +872,60 @@ def test_a_capped_episode_is_reported_once_its_cp_sets_its_association_up_again(
     again = _dldrs(h.advance(0.5))
     assert [_reported(m) for m in again] == [(2, 9)]
     h.answer_all(again)
+    assert _dldrs(h.advance(60.0)) == []
+
+
+def test_a_capped_episode_is_reported_once_its_lost_cp_answers_heartbeats_again(
+    h: Harness,
+) -> None:
+    """TS 29.244 5.2.3.1 with 6.4: a CP left an episode's reports unanswered (the cap
+    reached), then its heartbeats too: its association is LOST, kept for the graceful
+    release period. Once it answers a heartbeat again (recovered within that period) the
+    episode's report is sent to it (it never got one), and not again once answered."""
+    from session_harness import CP
+    from test_reassociation import CP_TS
+
+    seid = _capped(h, graceful_release_period=1500.0)
+    during = h.advance(1003.5 - h.now)  # heartbeat at 1000, N1 retransmissions: lost at 1003
+    assert h.node._associations["smf"].state.value == "lost"
+    assert _dldrs(during) == []
+    probe = [m for m in h.advance(2000.5 - h.now) if m.msg_type == M.HEARTBEAT_REQUEST]
+    assert _dldrs(probe) == [] and h.dp.buffered(seid) == 1
+    reply = Message(M.HEARTBEAT_RESPONSE, probe[0].seq, [S.RecoveryTimeStamp(CP_TS)])
+    h.node.datagram_received(encode(reply), CP, h.now)
+    assert h.node._associations["smf"].state.value == "established"
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
+    h.answer_all(again)
+    assert _dldrs(h.advance(60.0)) == []
+    assert h.dp.buffered(seid) == 1
+
+
+@pytest.mark.parametrize("how", ["takeover", "set_modification"])
+def test_a_capped_episode_is_reported_to_the_cp_its_session_moves_to(h: Harness, how: str) -> None:
+    """TS 29.244 5.2.3.1 with 5.22.3 and 5.22.4: "smf" left an episode's reports unanswered
+    (the cap reached); the session moves to "smf2" of its SMF Set (smf2 takes it over with
+    its own CP F-SEID, or smf moves its sessions there by a Session Set Modification). smf2
+    never got the episode's report: it is sent to it at the next poll."""
+    from test_pfd_and_sets import _change_info, _set_modification, fq_csid
+    from test_smf_set_takeover import SMF2, from_, join_set, modification
+
+    join_set(h)
+    seid = _capped(h, fq_csid(7))
+    if how == "takeover":
+        answer = from_(h, SMF2, modification(seid, A.FSEID(0xB1, SMF2[0])), 400)
+    else:
+        answer = h.request(_set_modification(_change_info(SMF2[0], fq_csid(7))))
+    assert cause(answer) == 1
+    assert h.engine.sessions[seid].cp_node_id == "smf2"
+    again = _dldrs(h.advance(0.5))
+    assert [(h.engine.sessions[seid].cp_seid, _reported(m)) for m in again] == [
+        (m.seid, (2, 9)) for m in again
+    ]
+    assert len(again) == 1
+    reply = Message(M.SESSION_REPORT_RESPONSE, again[0].seq, [S.Cause(1)], again[0].seid)
+    h.node.datagram_received(encode(reply), SMF2, h.now)
+    assert [e.answered for e in h.engine._dldr_open[seid].values()] == [True]
     assert _dldrs(h.advance(60.0)) == []
 
 

@@ -1330,7 +1330,7 @@ class World:
         # (the pipeline applied every install at the barrier; no step of the engine failed)
         assert self.pipeline is None or self.pipeline.queue == []
         errors = live.metrics.errors
-        wheres = ("request", "timer", "peer_gone", "response", "undo", "commit")
+        wheres = ("request", "timer", "peer_gone", "peer_recovered", "response", "undo", "commit")
         assert [errors.get(w) for w in wheres] == [0] * len(wheres)
         check_allocations(live)
         check_checkpoints(live, self.dp)

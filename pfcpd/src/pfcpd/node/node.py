@@ -970,6 +970,7 @@ class PfcpNode:
             assoc.lost_at = assoc.release_at = None
             self.state_dirty = True
             self._events.append(PeerRecovered(assoc.node_id, assoc.addr))
+            self.handler.peer_recovered(assoc.peer, now)
 
     def _peer_lost(self, assoc: Association, now: float) -> None:
         grace = self.config.graceful_release_period

@@ -135,6 +135,12 @@ class SessionHandler(Protocol):
         Addresses); None: all are kept."""
         ...
 
+    def peer_recovered(self, peer: Peer, now: float) -> None:
+        """The peer answers heartbeats again after N1 went unanswered (its association LOST,
+        recovered within the graceful release period): its sessions stayed, but what was
+        sent to it meanwhile went unanswered."""
+        ...
+
     def response_received(self, request: Message, response: Message | None, now: float) -> None:
         """The outcome of a request sent with ``PfcpNode.send_request`` (Session Report,
         Node Report): the peer's response, or None when N1 retransmissions went unanswered."""
@@ -212,6 +218,9 @@ class NoSessionEngine:
         now: float,
         kept_at: frozenset[str] | None = None,
     ) -> None:
+        return None
+
+    def peer_recovered(self, peer: Peer, now: float) -> None:
         return None
 
     def response_received(self, request: Message, response: Message | None, now: float) -> None:

@@ -11,8 +11,9 @@ report delayed by the BAR's Downlink Data Notification Delay whose episode ended
 report sent and never answered whose episode goes on is sent again while the datapath holds
 buffered packets of the session (`Datapath.buffered`), up to `DLDR_RESENDS` times (past them
 the episode goes on unreported, its data buffered, until it ends or the association with
-the CP ends or is set up again, its sessions kept: then its report is owed, its re-sends
-counted anew, `Reporting.dldrs_owed_again`), else has the pair
+the CP ends, is set up again or recovers (LOST, then heartbeats answered), its sessions
+kept, or the session moves to another CP: then its report is owed, its re-sends counted
+anew, `EngineState._dldr_owe_capped`), else has the pair
 re-armed in the datapath (`Datapath.rearm_dl_data_report`), so that its next buffered packet
 raises it again. A report not sent (no association with the session's CP: its sessions kept)
 is owed: the pair stays reported (no report, re-arm or log line per buffered packet while
@@ -50,7 +51,8 @@ KEY_PREFIX = "d:"  # the journal's key of a session's open episodes: "d:<UP SEID
 # How many times an episode's report goes again, at most, after the CP left it unanswered
 # (every retransmission, TS 29.244 6.4) while its data stays buffered: past them the
 # episode goes on without a report until it ends (TS 29.244 5.2.3.1: one per episode), or
-# until the CP's association ends or is set up again (its sessions kept): then it is owed.
+# until the CP's association ends, is set up again or recovers (its sessions kept), or the
+# session moves to another CP: then it is owed.
 DLDR_RESENDS = 3
 
 
@@ -68,11 +70,11 @@ class Episode:
     Downlink Data Notification Delay holds back (else 0.0): journaled, so that a restart
     waits out what is left of the delay (`Restoring._held_episodes`); ``resends``: how many
     times its report went again after one the CP left unanswered (at most `DLDR_RESENDS`,
-    `Reporting._dldr_done`; none again once owed at an association change,
-    `Reporting.dldrs_owed_again`); ``rearmed``: opened again at a restore of a session the
-    datapath held, whose pair's reported mark a restore may have taken off to learn it was
-    marked (`Restoring._held_episodes`): the report the pair's next buffered packet raises
-    then is this episode's."""
+    `Reporting._dldr_done`; none again once owed at an association change or a move to
+    another CP, `EngineState._dldr_owe_capped`); ``rearmed``: opened again at a restore
+    of a session the datapath held, whose pair's reported mark a restore may have taken
+    off to learn it was marked (`Restoring._held_episodes`): the report the pair's next
+    buffered packet raises then is this episode's."""
 
     event: DatapathEvent
     far: tuple[int, ApplyAction]

@@ -170,6 +170,16 @@ class SessionEngine(
             log.exception("session engine: peer %s %s", peer.node_id, reason.value)
             self.metrics.errors.inc("peer_gone")
 
+    def peer_recovered(self, peer: Peer, now: float) -> None:
+        """CP ``peer`` answers heartbeats again: the DLDRs it left unanswered meanwhile, up
+        to `DLDR_RESENDS` per episode, are owed again (`dldrs_owed_again`), sent at the next
+        poll."""
+        try:
+            self.dldrs_owed_again(peer.node_id)
+        except Exception:  # a bug: logged and counted, the node's association work goes on
+            log.exception("session engine: peer %s recovered", peer.node_id)
+            self.metrics.errors.inc("peer_recovered")
+
     def _peer_gone(
         self, peer: Peer, reason: PeerGone, keep_sessions: bool, kept_at: frozenset[str] | None
     ) -> None:

@@ -338,6 +338,8 @@ class Modification(Choosing, Reporting):
             for name, net in freed_ue:
                 self.ue_pools.free(name, ue_network(net))
             self._modification_done(session, now_ntp)
+            if owner != old_owner and self.sessions.get(session.up_seid) is session:
+                self._dldr_owe_capped(session.up_seid, session.cp_node_id)  # (never got them)
 
         refusal = (cp_seid, None)  # (undone: the session is the old CP F-SEID's again)
         self._stage(req, refusal, undo, done)

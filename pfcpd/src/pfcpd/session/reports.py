@@ -729,27 +729,15 @@ class Reporting(PathReporting):
 
     def dldrs_owed_again(self, node_id: str) -> None:
         """The association with CP ``node_id`` ended, or the CP set it up again, its
-        sessions kept: each of their episodes whose report went unanswered `DLDR_RESENDS`
-        times (`_dldr_done`: not sent again while the CP stayed associated) is owed, its
-        re-sends counted anew, so that the CP learns of its data once it can be told (TS
-        29.244 5.2.3.1: it never got the episode's report). One whose last report is still
-        out has its re-sends counted anew alone: unanswered, that report goes again
-        (`_dldr_done`), owed when the CP has no association then (no second request of the
-        episode while one is out)."""
+        sessions kept, or it answered heartbeats again after they went unanswered (LOST,
+        recovered within its graceful release period: what was sent to it meanwhile went
+        unanswered): each episode of its sessions whose report went unanswered
+        `DLDR_RESENDS` times is owed again (`_dldr_owe_capped`)."""
         sessions = self.sessions
-        for seid, episodes in self._dldr_open.items():
+        for seid in self._dldr_open:
             session = sessions.get(seid)
-            if session is None or session.cp_node_id != node_id:
-                continue
-            out = {self._pending[key].dldr for key in self._pending_of.get(seid, ())}
-            for token, episode in episodes.items():  # (values replaced: no key added)
-                if episode.resends < DLDR_RESENDS or episode.owed or episode.answered:
-                    continue
-                if token in out:
-                    episodes[token] = replace(episode, resends=0)
-                    continue
-                episodes[token] = replace(episode, owed=True, resends=0)
-                self._dldr_owed.setdefault(node_id, set()).add(seid)
+            if session is not None and session.cp_node_id == node_id:
+                self._dldr_owe_capped(seid, node_id)
 
     def _dldr_done(self, seid: int, token: int, answered: bool, now: float) -> None:
         """The DLDR of episode ``token`` of session ``seid`` is answered, or not
@@ -767,8 +755,9 @@ class Reporting(PathReporting):
         implementation's to set): the episode goes on without a report (one per episode,
         TS 29.244 5.2.3.1), its data buffered as the BAR says, until it ends (the CP
         changes the FAR, DROBU, the DL Buffering Duration's end: then a new episode is
-        reported) or the CP's association ends or is set up again, its sessions kept (then
-        owed, its re-sends counted anew, `dldrs_owed_again`). Nothing buffered any more:
+        reported) or the CP's association ends, is set up again or recovers, its sessions
+        kept, or the session moves to another CP (then owed, its re-sends counted anew,
+        `_dldr_owe_capped`). Nothing buffered any more:
         the episode is closed and its report re-armed in the datapath, so that the PDR's
         next buffered packet raises it again."""
         episodes = self._dldr_open.get(seid)

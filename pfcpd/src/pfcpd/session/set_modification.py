@@ -85,8 +85,15 @@ class SetModification(EngineState):
             # sessions are the move's too, so that such a change is undone with it
             # (`_unprogrammed`), and so that it is undone with an earlier move it followed.
             self._touched.extend(moved)
+
+        def done() -> None:  # (committed: the moved sessions' new CPs never got these)
+            sessions = self.sessions
+            for seid, s in moved.items():
+                if sessions.get(seid) is s and before[seid][0] != s.cp_node_id:
+                    self._dldr_owe_capped(seid, s.cp_node_id)
+
         refusal = (0, node_id)
-        self._stage(req, refusal, lambda: move(before))
+        self._stage(req, refusal, lambda: move(before), done)
         if moved:
             log.info(
                 "CP %s: %d sessions moved (session set modification)", peer.node_id, len(moved)

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Collection, Container, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..datapath.interface import (
@@ -42,7 +42,7 @@ from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared
 from .allocation import TeidAllocator, UeAddressPools
 from .compile import FAR_SHAPE, CompileContext, Volumes, compile_program
-from .dldr import Episode, episodes_ended
+from .dldr import DLDR_RESENDS, Episode, episodes_ended
 from .errors import RuleError
 from .gtpu_path import SEQ_MODULO, PathMonitor
 from .inactivity import IdleWatch
@@ -722,6 +722,33 @@ class EngineState:
         if not owed:
             del self._dldr_owed[old]
         self._dldr_owed.setdefault(new, set()).add(seid)
+
+    def _dldr_owe_capped(self, seid: int, node_id: str) -> None:
+        """Each episode of session ``seid`` whose report went unanswered `DLDR_RESENDS`
+        times (`Reporting._dldr_done`: not sent again while its CP stays associated and
+        reachable) is owed to CP ``node_id``, its re-sends counted anew: the CP learns of
+        its data once it can be told (TS 29.244 5.2.3.1: it never got the episode's
+        report). Called when that can have changed: the CP's association ended, was set up
+        again or recovered, its sessions kept (`Reporting.dldrs_owed_again`), or the session
+        moved to another CP (a Session Set Modification, a Session Modification by another
+        CP of its SMF Set). One whose last report is still out has its re-sends counted anew
+        alone: unanswered, that report goes again (`_dldr_done`), owed when the CP cannot be
+        told then (no second request of the episode while one is out)."""
+        episodes = self._dldr_open.get(seid)
+        if not episodes:
+            return
+        out: set[int | None] | None = None  # (the episodes of its reports out)
+        for token, episode in episodes.items():  # (values replaced: no key added)
+            if episode.resends < DLDR_RESENDS or episode.owed or episode.answered:
+                continue
+            if out is None:
+                pending = self._pending
+                out = {pending[key].dldr for key in self._pending_of.get(seid, ())}
+            if token in out:
+                episodes[token] = replace(episode, resends=0)
+                continue
+            episodes[token] = replace(episode, owed=True, resends=0)
+            self._dldr_owed.setdefault(node_id, set()).add(seid)
 
     def _cp_readdress(self, session: Session, fseid: FSEID) -> None:
         """``session``'s CP F-SEID takes the addresses of ``fseid`` (its SEID, same CP; not
