@@ -210,7 +210,10 @@ class _Space:
 
     def take(self) -> int:
         value = self._next
-        if value <= self.hi:  # (the next never-used one, not reserved: `_Bits.add` inline)
+        # The next never-used one below the mark (so not past ``hi``: `_chunk_at`), not
+        # reserved: `_Bits.add` inline. At or past the mark, `_take` moves it (one test in
+        # place of two: 5 opcodes less).
+        if value < self._mark:
             at = value - self.lo
             used = self._used
             chunk = used.chunks.get(at >> _CHUNK_BITS)
@@ -221,8 +224,6 @@ class _Space:
                     chunk[i] = byte | bit
                     used.count += 1
                     self._next = value + 1
-                    if value >= self._mark:
-                        self._ahead(value)
                     return value
         return self._take()
 
