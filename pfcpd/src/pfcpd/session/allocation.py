@@ -210,7 +210,10 @@ class _Space:
 
     def take(self) -> int:
         value = self._next
-        if value <= self.hi:  # (the next never-used one, not reserved: `_Bits.add` inline)
+        # The next never-used one below the mark (so not past ``hi``: `_chunk_at`), not
+        # reserved: `_Bits.add` inline. At or past the mark, `_take` moves it (one test in
+        # place of two: 5 opcodes less).
+        if value < self._mark:
             at = value - self.lo
             used = self._used
             chunk = used.chunks.get(at >> _CHUNK_BITS)
@@ -221,8 +224,6 @@ class _Space:
                     chunk[i] = byte | bit
                     used.count += 1
                     self._next = value + 1
-                    if value >= self._mark:
-                        self._ahead(value)
                     return value
         return self._take()
 
@@ -398,7 +399,17 @@ class UePool:
             raise Exhausted
         value = self._space.take()
         if self._v4:
-            net: IPNetwork = v4_host_network(value, self._netmask)  # type: ignore[arg-type]
+            net: IPNetwork
+            if _V4_INLINE:  # (`v4_host_network`, inline: a call less)
+                address = _new(IPv4Address)
+                address._ip = value  # type: ignore[attr-defined]
+                net = v4 = _new(IPv4Network)
+                v4.network_address = address
+                v4.netmask = self._netmask  # type: ignore[assignment]
+                v4._prefixlen = 32  # type: ignore[attr-defined]
+                v4.hosts = [address].copy  # type: ignore[method-assign,assignment]
+            else:
+                net = v4_host_network(value, self._netmask)  # type: ignore[arg-type]
             key, head = self._head
             if value >> 8 != key:  # (formatting 3 octets once per 256 addresses)
                 key = value >> 8
@@ -590,8 +601,10 @@ def _constructed_v6(value: int, netmask: IPv6Address, prefixlen: int) -> IPv6Net
 # Checked once: a Python whose ipaddress builds its networks otherwise (another attribute, a
 # hosts() of another type: CPython changes these) gets networks from its constructors.
 _MASK32 = IPv4Network((0, 32)).netmask
+_V4_INLINE = True  # (`UePool.take_text` makes its networks as `v4_host_network` does)
 if not _like_constructed(v4_host_network(0x0A000001, _MASK32), IPv4Network((0x0A000001, 32))):
     v4_host_network = _constructed_v4
+    _V4_INLINE = False
 if not all(
     _like_constructed(
         v6_network(1 << 120 | 5 << (128 - plen), IPv6Network((0, plen)).netmask, plen),
@@ -626,6 +639,8 @@ class UeAddressPools:
         for name, nets in pools.items():
             for net in nets:
                 self.pools.setdefault((name, net.version), []).append(UePool(net))
+        # (the IPv4 ones by instance: `take_text` builds and hashes no key tuple)
+        self._v4 = {name: of_instance for (name, v), of_instance in self.pools.items() if v == 4}
         self._holds: dict[tuple[str, int, int, int], _Hold] = {}  # (`hold`, by `_key`)
 
     def take_text(
@@ -633,7 +648,7 @@ class UeAddressPools:
     ) -> tuple[IPNetwork, str, str, int, bytes] | None:
         """`UePool.take_text` of the instance's first pool of ``version`` with one left
         (Exhausted: none has); None when the instance has no pool of ``version``."""
-        pools = self.pools.get((instance, version))
+        pools = self._v4.get(instance) if version == 4 else self.pools.get((instance, version))
         if pools is None:
             return None
         for pool in pools:

@@ -172,10 +172,8 @@ class Filling(Choosing):
         ctx = self._ctx
         peers: list[tuple[IPAddress, int]] = []
         for f in fill.peered:
-            if type(f) is FarFill:
-                g = ies[f.at]
-                assert isinstance(g, Grouped)
-                peers.append(ohc_like(ctx, g, f.far_id, f.ohc_at))
+            if type(f) is FarFill:  # (its group at ``at``: `_aligned`)
+                peers.append(ohc_like(ctx, ies[f.at], f.far_id, f.ohc_at))  # type: ignore[arg-type]
             else:
                 peers.append(f)  # type: ignore[arg-type]
         if not answer:
@@ -192,8 +190,11 @@ class Filling(Choosing):
         if len(ues) == 1:  # (the usual session)
             ((at, instance),) = ues
             ue: tuple[tuple[str, str], ...] = ((instance, made[at][2]),)
-        else:
-            ue = tuple([(instance, made[at][2]) for at, instance in ues])
+        else:  # (a loop, not a comprehension: ``made`` no closure's cell, read as a local)
+            texts = []
+            for at, instance in ues:
+                texts.append((instance, made[at][2]))
+            ue = tuple(texts)
         return raw, (local_fteids, ue_ips), ue, created, tuple(peers)
 
     def _fill_program(
@@ -289,8 +290,8 @@ def _aligned(layout: tuple[int, tuple[int, ...]], ies: list[IE]) -> list[IE]:
     part of its shape, such as a User ID, may come anywhere)."""
     count, leaves = layout
     if len(ies) == count:
-        for at in leaves:
-            if isinstance(ies[at], Grouped):
+        for at in leaves:  # (a group: a Grouped, of no subclass; `type` tests no MRO)
+            if type(ies[at]) is Grouped:
                 break
         else:
             return ies
