@@ -312,15 +312,17 @@ class PfcpServer:
         if self.journal is not None:
             # The session journal first: session answers held for this write may leave even
             # when the state file below fails (only association changes roll back then).
-            self._sync_journal(self.journal)
+            seconds = self._sync_journal(self.journal)
+            self._timed.append((self.metrics.journal_flush_time, seconds))
             if self.journal.checkpoint_due:
                 self._checkpoint_journal(self.journal)
         if state is not None:
             save_state(self.config.state_dir, state)
 
-    def _sync_journal(self, journal: SyncedJournal) -> None:
+    def _sync_journal(self, journal: SyncedJournal) -> float:
         """(On the event loop, or in the writer thread during a write: never both at once.)
-        Its time goes to the metrics through `_timed`."""
+        Returns the seconds it took, for the metrics (observed on the event loop: at once
+        there, through `_timed` from the writer thread)."""
         start = time.perf_counter()
         try:
             journal.sync()
@@ -330,7 +332,7 @@ class PfcpServer:
             log.critical("cannot flush the session journal to disk: %s; pfcpd stops", exc)
             logging.shutdown()
             os._exit(1)
-        self._timed.append((self.metrics.journal_flush_time, time.perf_counter() - start))
+        return time.perf_counter() - start
 
     def _checkpoint_journal(self, journal: SyncedJournal) -> None:
         """(In the writer thread.) A failed checkpoint loses nothing: the WAL keeps every
@@ -355,7 +357,7 @@ class PfcpServer:
         """Flush the journal on the event loop (no state write under way): the answers
         waiting for it leave at once. A checkpoint now due goes to the writer thread."""
         journal.unsynced = False
-        self._sync_journal(journal)
+        self.metrics.journal_flush_time.observe_key(self._sync_journal(journal), ())
         if journal.checkpoint_due and (self._checkpoint is None or self._checkpoint.done()):
             self._checkpoint = self._writer.submit(self._checkpoint_journal, journal)
 
