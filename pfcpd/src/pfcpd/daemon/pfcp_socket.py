@@ -136,7 +136,7 @@ class PfcpSocket:
         self._local = local
         self._clock = clock or loop.time
         self._drops_seen = 0  # the kernel's count of drops, as last read
-        self._closed = False
+        self.closed = False  # (by `close`: nothing is read or sent any more)
         # Whether a datagram waits, asked after the first of a batch: a paced peer's batch is
         # one datagram, and the read that finds nothing more raises BlockingIOError, which
         # cost four times this poll (an epoll of this socket alone, level-triggered).
@@ -145,8 +145,9 @@ class PfcpSocket:
         loop.add_reader(sock.fileno(), self._read)
 
     def sendto(self, data: bytes, addr: tuple[Any, ...]) -> bool:
-        """Send without blocking; False when the datagram could not be sent (logged)."""
-        if self._closed:
+        """Send without blocking; False when the datagram could not be sent (logged). (The
+        server's `_send` has it inline: tests/node/test_server_send.py.)"""
+        if self.closed:
             return False
         try:
             self.sock.sendto(data, addr)
@@ -156,15 +157,15 @@ class PfcpSocket:
         return True
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if not self.closed:
+            self.closed = True
             self.loop.remove_reader(self.sock.fileno())
             self._waiting.close()
             self.sock.close()
 
     def new_kernel_drops(self) -> int:
         """Datagrams the kernel dropped for this socket since the last call."""
-        if self._closed:
+        if self.closed:
             return 0
         info = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * (_SK_MEMINFO_DROPS + 1))
         drops = int.from_bytes(info[4 * _SK_MEMINFO_DROPS : 4 * _SK_MEMINFO_DROPS + 4], "little")
@@ -191,7 +192,7 @@ class PfcpSocket:
                     break
                 read += 1
                 on_datagram(data, addr if len(addr) == 2 else normalize(addr), clock(), local)
-                if read == 1 and not self._closed and not self._waiting.poll(0, 1):
+                if read == 1 and not self.closed and not self._waiting.poll(0, 1):
                     break  # (nothing more: the batch of one of a paced peer)
             self._on_batch(read)
         finally:
