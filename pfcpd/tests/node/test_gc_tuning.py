@@ -12,6 +12,7 @@ from pfcpd.daemon.gc_tuning import (
     YOUNG_EVERY,
     BatchPause,
     PeriodicFreeze,
+    end_pause,
 )
 
 
@@ -133,6 +134,41 @@ def test_no_collection_before_young_every_requests() -> None:
         with pause:
             pause.handled(YOUNG_EVERY)
         assert collections[-1] == 1 and len([g for g in collections if g == 1]) == 1
+    finally:
+        gc.callbacks.remove(seen)
+        BatchPause._requests = 0
+        (gc.enable if was_enabled else gc.disable)()
+
+
+def test_end_pause_is_a_batch_pause_exit() -> None:
+    """`end_pause` (the pause the sockets make without a BatchPause's calls) ends it as a
+    BatchPause's exit does, the requests handled told at once."""
+    was_enabled = gc.isenabled()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        BatchPause._requests = 0
+        gc.disable()
+        end_pause(False, YOUNG_EVERY)  # (off before: left off, the requests counted)
+        assert not gc.isenabled()
+        assert BatchPause._requests == YOUNG_EVERY and 1 not in collections
+        end_pause(True, 0)  # enabled again, and the requests counted before collect
+        assert gc.isenabled()
+        assert collections[-1] == 1 and BatchPause._requests == 0
+        gc.disable()
+        end_pause(True, YOUNG_EVERY - 1)
+        assert gc.isenabled()
+        assert BatchPause._requests == YOUNG_EVERY - 1
+        assert len([g for g in collections if g == 1]) == 1
+        gc.disable()
+        end_pause(True, 1)
+        assert collections[-1] == 1 and BatchPause._requests == 0
+        assert len([g for g in collections if g == 1]) == 2
     finally:
         gc.callbacks.remove(seen)
         BatchPause._requests = 0

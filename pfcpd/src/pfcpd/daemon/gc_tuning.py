@@ -108,11 +108,24 @@ class BatchPause:
         BatchPause._requests += requests
 
     def __exit__(self, *exc: object) -> None:
-        if self._resume:
-            gc.enable()
-            if BatchPause._requests >= YOUNG_EVERY:
-                BatchPause._requests = 0
-                gc.collect(1)
+        end_pause(self._resume, 0)
+
+
+def end_pause(resume: bool, requests: int) -> None:
+    """A `BatchPause`'s exit, for a caller that pauses without one (``gc.isenabled()``,
+    then ``gc.disable()``: no calls of its methods): its body handled ``requests`` more
+    requests; ``resume``: the collector was enabled before, and is again now (then
+    collecting generations 0 and 1 once YOUNG_EVERY were handled since the last time)."""
+    requests += BatchPause._requests
+    if not resume:
+        BatchPause._requests = requests
+        return
+    gc.enable()
+    if requests >= YOUNG_EVERY:
+        BatchPause._requests = 0
+        gc.collect(1)
+    else:
+        BatchPause._requests = requests
 
 
 def freeze_now() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import select
 import socket
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..address import Address
 from ..address import normalize as normalize  # (the source's name; server.py's too)
-from .gc_tuning import BatchPause
+from .gc_tuning import end_pause
 
 log = logging.getLogger("pfcpd.node")
 
@@ -109,11 +110,11 @@ class PfcpSocket:
     """One listen socket. ``on_datagram(data, addr, now, local)`` is called for each
     datagram read (``now``: ``clock()`` when it was read; ``local``: this socket's listen
     address, as given), ``on_batch(read)`` once after each batch, with how many were read;
-    the whole batch, ``on_batch`` included, runs with the garbage collector paused
-    (`gc_tuning.BatchPause`, told how many were read). What the kernel
-    dropped is read when asked (`new_kernel_drops`: the server counts it before the metrics
-    are rendered), not after every batch: a syscall per batch, which at a paced rate is one
-    per request."""
+    the whole batch, ``on_batch`` included, runs with the garbage collector paused (as a
+    `gc_tuning.BatchPause` pauses it; `gc_tuning.end_pause` is told how many were read).
+    What the kernel dropped is read when asked (`new_kernel_drops`: the server counts it
+    before the metrics are rendered), not after every batch: a syscall per batch, which at a
+    paced rate is one per request."""
 
     def __init__(
         self,
@@ -134,9 +135,8 @@ class PfcpSocket:
         self._on_batch = on_batch
         self._local = local
         self._clock = clock or loop.time
-        self._gc_pause = BatchPause()
         self._drops_seen = 0  # the kernel's count of drops, as last read
-        self._closed = False
+        self.closed = False  # (by `close`: nothing is read or sent any more)
         # Whether a datagram waits, asked after the first of a batch: a paced peer's batch is
         # one datagram, and the read that finds nothing more raises BlockingIOError, which
         # cost four times this poll (an epoll of this socket alone, level-triggered).
@@ -145,8 +145,9 @@ class PfcpSocket:
         loop.add_reader(sock.fileno(), self._read)
 
     def sendto(self, data: bytes, addr: tuple[Any, ...]) -> bool:
-        """Send without blocking; False when the datagram could not be sent (logged)."""
-        if self._closed:
+        """Send without blocking; False when the datagram could not be sent (logged). (The
+        server's `_send` has it inline: tests/node/test_server_send.py.)"""
+        if self.closed:
             return False
         try:
             self.sock.sendto(data, addr)
@@ -156,15 +157,15 @@ class PfcpSocket:
         return True
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if not self.closed:
+            self.closed = True
             self.loop.remove_reader(self.sock.fileno())
             self._waiting.close()
             self.sock.close()
 
     def new_kernel_drops(self) -> int:
         """Datagrams the kernel dropped for this socket since the last call."""
-        if self._closed:
+        if self.closed:
             return 0
         info = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * (_SK_MEMINFO_DROPS + 1))
         drops = int.from_bytes(info[4 * _SK_MEMINFO_DROPS : 4 * _SK_MEMINFO_DROPS + 4], "little")
@@ -176,8 +177,11 @@ class PfcpSocket:
         recvfrom = self.sock.recvfrom
         on_datagram, clock, local = self._on_datagram, self._clock, self._local
         read = 0
-        pause = self._gc_pause
-        with pause:
+        # (a gc_tuning.BatchPause without its three method calls: they come once a wake, which
+        # at a paced rate is every few requests)
+        resume = gc.isenabled()
+        gc.disable()
+        try:
             for _ in range(RECV_BATCH):
                 try:
                     data, addr = recvfrom(MAX_DATAGRAM)
@@ -188,7 +192,8 @@ class PfcpSocket:
                     break
                 read += 1
                 on_datagram(data, addr if len(addr) == 2 else normalize(addr), clock(), local)
-                if read == 1 and not self._closed and not self._waiting.poll(0, 1):
+                if read == 1 and not self.closed and not self._waiting.poll(0, 1):
                     break  # (nothing more: the batch of one of a paced peer)
             self._on_batch(read)
-            pause.handled(read)
+        finally:
+            end_pause(resume, read)

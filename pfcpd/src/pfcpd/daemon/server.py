@@ -130,6 +130,7 @@ class PfcpServer:
         # Durations of the journal's flushes and checkpoints, timed in either thread and
         # observed in the metrics on the event loop (the thread that collects them).
         self._timed: collections.deque[tuple[Histogram, float]] = collections.deque()
+        self._datagrams_read = metrics.datagrams_read.counts  # (`_batch_done`'s)
 
     def unix_offset(self) -> float:
         return time.time() - self.loop.time()
@@ -165,7 +166,8 @@ class PfcpServer:
         )
 
     def _batch_done(self, read: int) -> None:
-        self.node.metrics.datagrams_read.inc(amount=read)
+        counts = self._datagrams_read  # (Counter.inc, inline: no call with a keyword a wake)
+        counts[()] = counts.get((), 0.0) + read
         self._service()
 
     def count_kernel_drops(self) -> None:
@@ -310,15 +312,17 @@ class PfcpServer:
         if self.journal is not None:
             # The session journal first: session answers held for this write may leave even
             # when the state file below fails (only association changes roll back then).
-            self._sync_journal(self.journal)
+            seconds = self._sync_journal(self.journal)
+            self._timed.append((self.metrics.journal_flush_time, seconds))
             if self.journal.checkpoint_due:
                 self._checkpoint_journal(self.journal)
         if state is not None:
             save_state(self.config.state_dir, state)
 
-    def _sync_journal(self, journal: SyncedJournal) -> None:
+    def _sync_journal(self, journal: SyncedJournal) -> float:
         """(On the event loop, or in the writer thread during a write: never both at once.)
-        Its time goes to the metrics through `_timed`."""
+        Returns the seconds it took, for the metrics (observed on the event loop: at once
+        there, through `_timed` from the writer thread)."""
         start = time.perf_counter()
         try:
             journal.sync()
@@ -328,7 +332,7 @@ class PfcpServer:
             log.critical("cannot flush the session journal to disk: %s; pfcpd stops", exc)
             logging.shutdown()
             os._exit(1)
-        self._timed.append((self.metrics.journal_flush_time, time.perf_counter() - start))
+        return time.perf_counter() - start
 
     def _checkpoint_journal(self, journal: SyncedJournal) -> None:
         """(In the writer thread.) A failed checkpoint loses nothing: the WAL keeps every
@@ -353,7 +357,7 @@ class PfcpServer:
         """Flush the journal on the event loop (no state write under way): the answers
         waiting for it leave at once. A checkpoint now due goes to the writer thread."""
         journal.unsynced = False
-        self._sync_journal(journal)
+        self.metrics.journal_flush_time.observe_key(self._sync_journal(journal), ())
         if journal.checkpoint_due and (self._checkpoint is None or self._checkpoint.done()):
             self._checkpoint = self._writer.submit(self._checkpoint_journal, journal)
 
@@ -454,11 +458,15 @@ class PfcpServer:
         else:
             for tx in node.committed_datagrams():
                 self._send(tx)
-        for host, port in node.resolutions_wanted():
-            task = self.loop.create_task(self._resolve(host, port))
-            self._resolving.add(task)
-            task.add_done_callback(self._resolving.discard)
-        self._drain_events()
+        # (the calls only for something there: this runs once a wake, which at a paced rate
+        # is every few requests)
+        if node.pending_resolutions:
+            for host, port in node.resolutions_wanted():
+                task = self.loop.create_task(self._resolve(host, port))
+                self._resolving.add(task)
+                task.add_done_callback(self._resolving.discard)
+        if node.pending_events:
+            self._drain_events()
         when = node.get_timer()
         if when != self._timer_at:
             if self._timer is not None:
@@ -487,8 +495,15 @@ class PfcpServer:
             routes[local] = endpoint
         if endpoint.ipv6 and not ipv6:
             addr = (f"::ffff:{addr[0]}", addr[1])
-        if not endpoint.sendto(tx.data, addr):
-            self.node.metrics.dropped.inc("send_failed")
+        # (PfcpSocket.sendto, inline: a Python call less per datagram sent)
+        if not endpoint.closed:
+            try:
+                endpoint.sock.sendto(tx.data, addr)
+            except OSError as exc:  # a full send buffer (EAGAIN) included: UDP may lose it
+                log.debug("cannot send to %s: %s", addr[0], exc)
+            else:
+                return
+        self.node.metrics.dropped.inc("send_failed")
 
     def _route(self, local: str | None, ipv6: bool) -> PfcpSocket | None:
         """The socket a datagram to an address of the family ``ipv6`` says leaves from: that

@@ -15,7 +15,7 @@ import struct
 import time
 from bisect import bisect_left
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 
 from ..address import Address, Facts, facts, is_loopback
@@ -313,6 +313,8 @@ class PfcpNode:
         self._association_at = AssociationsAt(self._associations)
         self._targets: list[SetupTarget] = []
         self._resolutions: list[tuple[str, int]] = []  # names the driver is asked to resolve
+        # (the same list: a driver skips `resolutions_wanted` while it is empty)
+        self.pending_resolutions: Sequence[tuple[str, int]] = self._resolutions
         self._outgoing: OrderedDict[tuple[Address, int], Outgoing] = OrderedDict()
         self._seq = SequenceNumbers(first_seq)
         # Where session-related requests go (`_request_address`): the port of a CP F-SEID
@@ -371,6 +373,8 @@ class PfcpNode:
         # its answer's datagram, request type), for the handler's group commit.
         self._session_answers: dict[int, tuple[Message, Transmit, int]] = {}
         self._events: deque[Event] = deque()
+        # (the same deque: a driver skips `next_event` while it is empty)
+        self.pending_events: Sized = self._events
         # (recovery time stamp, the response's octets before and after its sequence number)
         self._heartbeat_response = (-1, b"", b"")
         self._stopping = False
@@ -462,7 +466,8 @@ class PfcpNode:
     def resolutions_wanted(self) -> list[tuple[str, int]]:
         """``(name, port)`` of ``pfcp.associate_to`` entries to resolve now; the driver
         answers each with :meth:`resolved` (it must not block: a resolver runs elsewhere)."""
-        out, self._resolutions = self._resolutions, []
+        out = self._resolutions.copy()
+        self._resolutions.clear()  # (the list `pending_resolutions` is)
         return out
 
     def resolved(
