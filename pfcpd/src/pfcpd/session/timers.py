@@ -26,13 +26,19 @@ class Timers(Reporting):
         if not self.sessions:
             # (GTP-U path management forgets the peers the last sessions left when due)
             return self._paths_timer()
-        times = [t for t in (self._next_poll, self._next_checkpoint) if t is not None]
+        # (Asked at every wake of the node: comparisons in place, no list of candidates.)
+        at = self._next_poll
+        checkpoint = self._next_checkpoint
+        if checkpoint is not None and (at is None or checkpoint < at):
+            at = checkpoint
         if self._delayed_dldr:
-            times.append(self._delayed_dldr[0][0])
+            delayed = self._delayed_dldr[0][0]
+            if at is None or delayed < at:
+                at = delayed
         paths = self._paths_timer()
-        if paths is not None:
-            times.append(paths)
-        return min(times) if times else 0.0
+        if paths is not None and (at is None or paths < at):
+            at = paths
+        return 0.0 if at is None else at
 
     def handle_timer(self, now: float) -> None:
         try:
