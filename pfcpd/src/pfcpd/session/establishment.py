@@ -12,7 +12,6 @@ from ..node.session_handler import Peer, cause_response
 from ..pfcp import IE, Cause, IEType, Message, MessageType
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_flags import PFCPSEReqFlags
-from ..pfcp.message_types import message_type_name
 from ._record import copy_slots
 from .choosing import Allocations, created_pdrs
 from .compile import compile_program
@@ -30,7 +29,7 @@ from .rules import (
 from .session import BLANK_SESSION, Session, program_peers, ue_texts
 from .session_set import fq_csids, group_id
 from .shapes import SHAPE_ENTRIES, establishment_key, remember
-from .state import ACCEPTED, Staged
+from .state import ACCEPTED, ESTABLISHED, Staged
 from .usage import Books, OneBook, UrrBook
 
 log = logging.getLogger("pfcpd.session")
@@ -41,8 +40,6 @@ T = IEType
 _F_SEID = T.F_SEID
 _INACTIVITY_TIMER = T.USER_PLANE_INACTIVITY_TIMER
 _PFCPSEREQ_FLAGS = T.PFCPSEREQ_FLAGS
-# (`Staged.label` of an establishment: its answer's name, which `handle_request` set)
-_ESTABLISHED = message_type_name(M.SESSION_ESTABLISHMENT_RESPONSE)
 
 
 class Establishment(ShapeLearning):
@@ -171,8 +168,8 @@ class Establishment(ShapeLearning):
                 req,
                 (cp_seid, node_id),
                 (_UNESTABLISH, self, session, alloc),
-                self._established_inc,
-                _ESTABLISHED,
+                None,  # (counted once durable by its label: `GroupCommit._commit`)
+                ESTABLISHED,
                 touched or None,
             )
         )
