@@ -7,6 +7,8 @@ undone, newest first, and its request refused with cause 77 (the node swaps the 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from operator import attrgetter
 
 from ..datapath.interface import DatapathError
 from ..node.session_handler import cause_response
@@ -19,6 +21,7 @@ from .session import Session
 from .state import ESTABLISHED, EngineState, Staged
 
 log = logging.getLogger("pfcpd.session")
+_LABEL, _DONE = attrgetter("label"), attrgetter("done")  # (of a `Staged`)
 
 
 class GroupCommit(EngineState):
@@ -94,16 +97,16 @@ class GroupCommit(EngineState):
             for seid in idle:
                 if seid not in sessions:
                     watches.pop(seid, None)
-        accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
-        for change in staged:
-            label = change.label
-            if label:
-                accepted[label] = accepted.get(label, 0) + 1
-            if change.done is not None:
-                self._run_step(change.done, "commit")
+        # Answer's name -> how many (counted once each, "" of no answer's), and the done
+        # steps: both by C iterators, no opcode per change without a done step (~15 each
+        # in a loop)
+        accepted: Counter[str] = Counter(map(_LABEL, staged))
+        for done in filter(None, map(_DONE, staged)):
+            self._run_step(done, "commit")
         metrics = self.metrics
         for label, count in accepted.items():
-            metrics.requests.inc(label, "request_accepted", amount=count)
+            if label:
+                metrics.requests.inc(label, "request_accepted", amount=count)
         # (the sessions established, from their label: no done step per establishment,
         # ~35 opcodes and two calls each)
         established = accepted.get(ESTABLISHED)
