@@ -17,7 +17,7 @@ from .dldr import Episode, dldr_key, episodes_record
 from .inactivity import idle_key
 from .journal import JournalError
 from .marks import MARKS_KEY
-from .session import Session
+from .session import Session, write_usual
 from .state import ESTABLISHED, EngineState, Staged
 
 log = logging.getLogger("pfcpd.session")
@@ -69,12 +69,18 @@ class GroupCommit(EngineState):
         dldr = self._dldr_dirty
         if dldr:
             self._dldr_dirty = set()
-        puts = {key: s.record() for key, s in dirty.items() if s is not None}
+        # (one loop, `Session.record` inline: no call per session, ~20 opcodes fewer each)
+        puts: dict[str, bytes] = {}
+        deletes: list[str] = []
+        for key, s in dirty.items():
+            if s is None:
+                deletes.append(key)
+            else:
+                puts[key] = write_usual(s) or s.python_record()
         if pfd:
             puts["pfd"] = self.pfds.record()
         if marks:  # (as they are now: at or past every value handed out)
             puts[MARKS_KEY] = self._marks().record()
-        deletes = [key for key, s in dirty.items() if s is None]
         if idle:  # (the inactivity watches as they are now: after the refused changes' undos)
             self._idle_records(idle, puts, deletes)
         if dldr:  # (the open DLDR episodes as they are now)
