@@ -158,21 +158,18 @@ class Establishment(ShapeLearning):
         self._dirty["s:%x" % seid] = session  # (`_write`, `Session.key` inline)  # noqa: UP031
         if self._vacated:  # (a session of this batch had this CP F-SEID: `_cp_follow`)
             self._cp_follow(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6)
-        # (`_stage`, inline; the undo as data, `_unestablish` and its arguments: a closure
-        # cost a function and a cell per variable it names)
+        # (`_stage`, inline, on a copy of `_STAGED`: no constructor call, ~30 opcodes fewer;
+        # the undo as data, `_unestablish` and its arguments: a closure cost a function
+        # and a cell per variable it names)
+        staged = copy_slots(_STAGED)
+        staged.request = req
+        staged.refusal = cp_seid, node_id
+        staged.undo = _UNESTABLISH, self, session, alloc
         touched = self._touched
         if touched:
             self._touched = []
-        self._staged.append(
-            Staged(
-                req,
-                (cp_seid, node_id),
-                (_UNESTABLISH, self, session, alloc),
-                None,  # (counted once durable by its label: `GroupCommit._commit`)
-                ESTABLISHED,
-                touched or None,
-            )
-        )
+            staged.seids = touched
+        self._staged.append(staged)
         idle = req.get(_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
         if idle is not None:
             self._idle_timer(session, int(idle.value))  # type: ignore[attr-defined]
@@ -208,6 +205,9 @@ class Establishment(ShapeLearning):
 
 _UNESTABLISH = Establishment._unestablish  # (`Staged.undo` of an establishment)
 _ONE_BOOK = OneBook(0, UrrBook())  # (copied: `_establish`)
+# (an establishment's `Staged`, copied: `_establish`; counted once durable by its label,
+# no done step: `GroupCommit._commit`)
+_STAGED = Staged(None, None, None, None, ESTABLISHED, None)
 
 
 def _references_key(rules: RuleSet) -> tuple[object, ...] | None:
