@@ -45,14 +45,14 @@ _PFCPSEREQ_FLAGS = T.PFCPSEREQ_FLAGS
 class Establishment(ShapeLearning):
     def _establish(self, req: Message, peer: Peer, node_id: NodeID, now: float) -> Message:
         fseid = req.get(_F_SEID)  # (`establishment_peer_seid`, its IE looked up once)
-        cp_seid = fseid.seid if isinstance(fseid, FSEID) else 0
         assert isinstance(fseid, FSEID)
-        by_key = self._by_cp.get(peer.node_id)
+        cp_seid, cp_node = fseid.seid, peer.node_id
+        by_key = self._by_cp.get(cp_node)
         if (
             by_key is not None
             # (the usual new SEID of a CP with one address: no call)
-            and (cp_seid in by_key or peer.node_id in self._cp_other)
-            and self._cp_session(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6) is not None
+            and (cp_seid in by_key or cp_node in self._cp_other)
+            and self._cp_session(cp_node, cp_seid, fseid.ipv4, fseid.ipv6) is not None
         ):
             # The CP's F-SEID names a session it already has here (its SEID at one of its
             # addresses, TS 29.244 5.6.2): refused, as upg-vpp does ("Duplicate F-SEID");
@@ -117,7 +117,7 @@ class Establishment(ShapeLearning):
             session = copy_slots(BLANK_SESSION)
             session.up_seid = seid
             session.cp_seid = cp_seid
-            session.cp_node_id = peer.node_id
+            session.cp_node_id = cp_node
             session.cp_ipv4 = fseid.ipv4
             session.cp_ipv6 = fseid.ipv6
             session.rules_blob = pack_rules(raw)
@@ -134,7 +134,7 @@ class Establishment(ShapeLearning):
             session.ddn_delay = shape.ddn_delay
         else:
             session = Session(
-                seid, cp_seid, peer.node_id, fseid, b"", peers, tuple(alloc.teids), ue, books,
+                seid, cp_seid, cp_node, fseid, b"", peers, tuple(alloc.teids), ue, books,
                 None, established,
             )  # fmt: skip
         if shape is None:
@@ -157,7 +157,7 @@ class Establishment(ShapeLearning):
         self._add(session)
         self._dirty["s:%x" % seid] = session  # (`_write`, `Session.key` inline)  # noqa: UP031
         if self._vacated:  # (a session of this batch had this CP F-SEID: `_cp_follow`)
-            self._cp_follow(peer.node_id, cp_seid, fseid.ipv4, fseid.ipv6)
+            self._cp_follow(cp_node, cp_seid, fseid.ipv4, fseid.ipv6)
         # (`_stage`, inline, on a copy of `_STAGED`: no constructor call, ~30 opcodes fewer;
         # the undo as data, `_unestablish` and its arguments: a closure cost a function
         # and a cell per variable it names)
