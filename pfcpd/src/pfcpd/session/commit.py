@@ -7,6 +7,8 @@ undone, newest first, and its request refused with cause 77 (the node swaps the 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from operator import attrgetter
 
 from ..datapath.interface import DatapathError
 from ..node.session_handler import cause_response
@@ -15,10 +17,11 @@ from .dldr import Episode, dldr_key, episodes_record
 from .inactivity import idle_key
 from .journal import JournalError
 from .marks import MARKS_KEY
-from .session import Session
-from .state import EngineState, Staged
+from .session import Session, write_usual
+from .state import ESTABLISHED, EngineState, Staged
 
 log = logging.getLogger("pfcpd.session")
+_LABEL, _DONE = attrgetter("label"), attrgetter("done")  # (of a `Staged`)
 
 
 class GroupCommit(EngineState):
@@ -66,12 +69,18 @@ class GroupCommit(EngineState):
         dldr = self._dldr_dirty
         if dldr:
             self._dldr_dirty = set()
-        puts = {key: s.record() for key, s in dirty.items() if s is not None}
+        # (one loop, `Session.record` inline: no call per session, ~20 opcodes fewer each)
+        puts: dict[str, bytes] = {}
+        deletes: list[str] = []
+        for key, s in dirty.items():
+            if s is None:
+                deletes.append(key)
+            else:
+                puts[key] = write_usual(s) or s.python_record()
         if pfd:
             puts["pfd"] = self.pfds.record()
         if marks:  # (as they are now: at or past every value handed out)
             puts[MARKS_KEY] = self._marks().record()
-        deletes = [key for key, s in dirty.items() if s is None]
         if idle:  # (the inactivity watches as they are now: after the refused changes' undos)
             self._idle_records(idle, puts, deletes)
         if dldr:  # (the open DLDR episodes as they are now)
@@ -94,16 +103,21 @@ class GroupCommit(EngineState):
             for seid in idle:
                 if seid not in sessions:
                     watches.pop(seid, None)
-        accepted: dict[str, int] = {}  # answer's name -> how many (counted once each)
-        for change in staged:
-            label = change.label
-            if label:
-                accepted[label] = accepted.get(label, 0) + 1
-            if change.done is not None:
-                self._run_step(change.done, "commit")
-        requests = self.metrics.requests
+        # Answer's name -> how many (counted once each, "" of no answer's), and the done
+        # steps: both by C iterators, no opcode per change without a done step (~15 each
+        # in a loop)
+        accepted: Counter[str] = Counter(map(_LABEL, staged))
+        for done in filter(None, map(_DONE, staged)):
+            self._run_step(done, "commit")
+        metrics = self.metrics
         for label, count in accepted.items():
-            requests.inc(label, "request_accepted", amount=count)
+            if label:
+                metrics.requests.inc(label, "request_accepted", amount=count)
+        # (the sessions established, from their label: no done step per establishment,
+        # ~35 opcodes and two calls each)
+        established = accepted.get(ESTABLISHED)
+        if established:
+            metrics.established.inc(amount=established)
         if self._dirty or self._pfd_dirty or self._marks_dirty:
             self._commit()  # (what the done steps changed: no answer waits for it)
         return refused

@@ -97,14 +97,16 @@ class SessionEngine(
             log.exception("session engine: %s seq %d", request.name, request.seq)
             self.metrics.errors.inc("request")
             raise
-        staged = self._staged[-1] if self._staged else None
-        if staged is not None and staged.request is request:
-            # (counted by commit, with its final cause; `Message.name` without the property;
-            # an establishment's staged with it)
-            if not staged.label:
-                staged.label = message_type_name(response.msg_type)
-        else:
-            self.metrics.requests.inc(response.name, _cause_label(response))
+        staged = self._staged
+        if staged:
+            last = staged[-1]
+            if last.request is request:
+                # (counted by commit, with its final cause; `Message.name` without the
+                # property; an establishment's staged with it)
+                if not last.label:
+                    last.label = message_type_name(response.msg_type)
+                return response
+        self.metrics.requests.inc(response.name, _cause_label(response))
         return response
 
     def handle_pfd_management(self, request: Message, now: float) -> Message:

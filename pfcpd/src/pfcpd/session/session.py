@@ -389,6 +389,9 @@ _HEAD = record_head.pack
 BLANK_SESSION = Session(0, 0, "", FSEID(0, None, None), b"", ())
 # (the usual session's record, `Session.record`'s binary one, written in C: None for others)
 _write_usual = RecordWriter(Session, OneBook, UrrBook, FIXED_OCTETS, ZERO, NO_TIME, NO_DROPS).write
+# (`Session.record` inline where many are written, `GroupCommit._commit`: this, then
+# `Session.python_record` when it declines; a record is never empty)
+write_usual = _write_usual
 
 
 def _applications(rules: RuleSet) -> frozenset[str]:

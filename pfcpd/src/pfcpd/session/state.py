@@ -31,13 +31,14 @@ from ..datapath.interface import (
 )
 from ..metrics import LabelledGauge, Registry
 from ..node.session_handler import Peer, RequestSender, cause_response
-from ..pfcp import Cause, Grouped, IEType, Message
+from ..pfcp import Cause, Grouped, IEType, Message, MessageType
 from ..pfcp.codec import drop_encode_cache
 from ..pfcp.ies_address import FSEID, NodeID
 from ..pfcp.ies_flags import ReportingTriggers
 from ..pfcp.ies_scalar import Cause as CauseIE
 from ..pfcp.ies_scalar import OffendingIE
 from ..pfcp.ies_traffic import FailedRuleID
+from ..pfcp.message_types import message_type_name
 from ..pfcp.messages import ALLOWED_IES
 from .addresses import drop_shared
 from .allocation import TeidAllocator, UeAddressPools
@@ -75,6 +76,9 @@ SHARED_AS_SET = 8
 # Leaf IEs answers carry again and again: one instance each, whose octets the codec then
 # finds by identity (`codec.encode_ies`).
 ACCEPTED = CauseIE(Cause.REQUEST_ACCEPTED)
+# (`Staged.label` of an establishment, its answer's name, which `handle_request` sets: the
+# commit counts the sessions established by it)
+ESTABLISHED = message_type_name(MessageType.SESSION_ESTABLISHMENT_RESPONSE)
 # What the undo of a staged change put back into a session's URR books (`_kept_by_undo`):
 # by URR ID, the book, the counts read with reset (None: no report's) and the dropped DL
 # counts those reads took.
@@ -208,8 +212,6 @@ class EngineState:
         self._dldr_unsettled: dict[int, dict[int, Episode]] = {}
         registry = registry or Registry()
         self.metrics = SessionMetrics(registry, lambda: len(self.sessions))
-        # (an establishment's done step: no bound method made per establishment)
-        self._established_inc = self.metrics.established.inc
         if self._paths is not None:
             monitor = self._paths
             register_path_metrics(registry, monitor, lambda: self._paths is monitor)
