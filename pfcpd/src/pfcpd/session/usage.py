@@ -38,7 +38,7 @@ from ..pfcp.ies_scalar import (
     TimeOfLastPacket,
 )
 from ..pfcp.ies_traffic import DroppedDLTrafficThreshold, VolumeMeasurement
-from ._record import copy_slots
+from ._record import copy_untracked
 
 T = IEType
 _T = TypeVar("_T")
@@ -260,7 +260,7 @@ class UrrBook:
         0: restored, not received) and node clock ``now``: configured, created paused with
         INAM (nothing was counted yet), its quota granted, its first periodic report due.
         A rule's octets (`Grouped.raw`) give every field but those five times: the book is
-        a copy of its memo's (`_created_kit`: `copy_slots`, no constructor call with its 46
+        a copy of its memo's (`_created_kit`: `copy_untracked`, no constructor call with its 46
         arguments) with those set; a rule without octets is configured field by field
         (`_created`), which the memo's books are made with."""
         raw = urr.raw
@@ -273,7 +273,9 @@ class UrrBook:
                 _NEW_BOOKS.clear()
             _NEW_BOOKS[raw] = kit
         model, istm, validity, period = kit
-        book = copy_slots(model)  # (its fields' values immutable: shared with the copy)
+        # (its fields' values immutable: shared with the copy; and acyclic: the book is no
+        # object the cyclic GC need traverse, `copy_untracked`)
+        book = copy_untracked(model)
         book.period_start_ntp = start_ntp
         book.idle_since = now
         if start_ntp:
