@@ -192,3 +192,30 @@ def test_copy_untracked_is_copy_slots_untracked() -> None:
     for obj in (1, "text", (1, 2), object(), Sub()):
         with pytest.raises(TypeError):
             copy_untracked(obj)
+
+
+def test_copy_slots_copies_a_kept_type_as_the_first_time() -> None:
+    """`_record.copy_slots` keeps a type it found to be of slots alone (checked no more): the
+    copies after the first hold the same values, an unset slot unset, each its own object;
+    types it refused it refuses again."""
+
+    class Three:
+        __slots__ = ("a", "b", "c")
+
+    one = Three()
+    one.a, one.c = [1], "x"
+    copies = [copy_slots(one) for _ in range(3)]
+    for copy in copies:
+        assert type(copy) is Three and copy is not one
+        assert copy.a is one.a and copy.c is one.c and not hasattr(copy, "b")
+    copies[0].b = 2
+    assert not hasattr(one, "b") and not hasattr(copies[1], "b")
+    del one.a
+    assert not hasattr(copy_slots(one), "a")
+
+    class WithDict:
+        pass
+
+    for _ in range(2):
+        with pytest.raises(TypeError):
+            copy_slots(WithDict())

@@ -372,11 +372,49 @@ static PyTypeObject writer_type = {
  * objects, referenced again), made without calling the type: usage.UrrBook.created copies
  * its rule's book this way, ~5,000 instructions fewer than the constructor's call with its
  * 46 arguments (callgrind). The type: a class of slots alone (every member an object slot of
- * the class itself, on ``object``, no __dict__ or __weakref__ slot); else TypeError. */
+ * the class itself, on ``object``, no __dict__ or __weakref__ slot); else TypeError.
+ *
+ * A type found so (its members filling the object after its header, one each) is kept, a
+ * reference held: the next copies of its objects check nothing and copy the slots in one
+ * run, ~1,000 instructions fewer per establishment (its Session, OneBook and UrrBook:
+ * callgrind). At most CHECKED_TYPES are kept; the others are checked member by member at
+ * each copy. */
+#define CHECKED_TYPES 8
+static PyTypeObject *checked_types[CHECKED_TYPES];
+
+/* The type's members fill the object after its header, each slot one member's */
+static int
+slots_fill_object (PyTypeObject *type)
+{
+  Py_ssize_t n = 0, first = (Py_ssize_t)sizeof (PyObject);
+  for (PyMemberDef *m = type->tp_members; m->name; m++, n++)
+    {
+      if ((m->offset - first) % (Py_ssize_t)sizeof (PyObject *) != 0)
+        return 0;
+      for (PyMemberDef *o = type->tp_members; o != m; o++)
+        if (o->offset == m->offset)
+          return 0;
+    }
+  return first + n * (Py_ssize_t)sizeof (PyObject *) == type->tp_basicsize;
+}
+
 static PyObject *
 copy_of (PyObject *obj)
 {
   PyTypeObject *type = Py_TYPE (obj);
+  for (int i = 0; i < CHECKED_TYPES && checked_types[i]; i++)
+    if (checked_types[i] == type)
+      {
+        PyObject *copy = type->tp_alloc (type, 0);
+        if (!copy)
+          return NULL;
+        PyObject **from = (PyObject **)((char *)obj + sizeof (PyObject));
+        PyObject **to = (PyObject **)((char *)copy + sizeof (PyObject));
+        Py_ssize_t n = (type->tp_basicsize - (Py_ssize_t)sizeof (PyObject)) / sizeof (PyObject *);
+        for (Py_ssize_t j = 0; j < n; j++)
+          to[j] = Py_XNewRef (from[j]);
+        return copy;
+      }
   if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || type->tp_base != &PyBaseObject_Type
       || type->tp_dictoffset != 0 || type->tp_weaklistoffset != 0 || type->tp_itemsize != 0
       || !type->tp_members)
@@ -393,6 +431,13 @@ copy_of (PyObject *obj)
                       m->name);
         return NULL;
       }
+  if (slots_fill_object (type))
+    for (int i = 0; i < CHECKED_TYPES; i++)
+      if (!checked_types[i])
+        {
+          checked_types[i] = (PyTypeObject *)Py_NewRef (type);
+          break;
+        }
   PyObject *copy = type->tp_alloc (type, 0); /* (zeroed, tracked, a reference to its type) */
   if (!copy)
     return NULL;
