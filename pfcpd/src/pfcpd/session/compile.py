@@ -357,9 +357,21 @@ def add_pdrs(
     """The datapath PDRs of PFCP PDR ``pdr_id``: ``common`` (`pdr_common`) with its local
     F-TEID and UE address (two PDRs for a dual-stack address)."""
     local = local_fteid(ctx, fteid) if isinstance(fteid, FTEID) else None
-    nets = ue_networks(ue) if isinstance(ue, UEIPAddress) else []
     prec, source, far_id, instance, qfi, sdf, ohr, qers, urrs = common
     # (positional: `_PDR_FIELDS`; keywords and a dict cost a third more)
+    if isinstance(ue, UEIPAddress):
+        v4 = ue.ipv4
+        if v4 is not None and ue.ipv6 is None:  # (the usual: `ue_networks` inline, no loop)
+            net = shared_network(v4, 32)
+            out.append(
+                new_pdr(
+                    pdr_id, prec, source, far_id, local, net, instance, qfi, sdf, ohr, qers, urrs
+                )
+            )
+            return
+        nets = ue_networks(ue)
+    else:
+        nets = []
     if not nets:
         out.append(
             new_pdr(pdr_id, prec, source, far_id, local, None, instance, qfi, sdf, ohr, qers, urrs)
@@ -1078,7 +1090,7 @@ def compile_stored(
     for pdr_id, common, fteid, ue in parts.pdrs:
         add_pdrs(ctx, pdrs, pdr_id, common, fteid, ue)
     fars: list[Far] = []
-    for (far_id, *_), part in zip(layout.fars, parts.fars, strict=True):
+    for (far_id, _, _, _), part in zip(layout.fars, parts.fars, strict=True):
         if part is None:
             g, octets = updated[far_id]
             if isinstance(g, Far):  # (its shape's FAR, the Outer Header Creation: `_far`)
