@@ -158,3 +158,64 @@ def test_copy_slots_copies_an_object_of_slots_and_refuses_others() -> None:
     for obj in (1, "text", (1, 2), object(), WithDict(), Sub(), FSEID(1, "127.0.0.1", None)):
         with pytest.raises(TypeError):
             copy_slots(obj)
+
+
+def test_copy_untracked_is_copy_slots_untracked() -> None:
+    """`_record.copy_untracked` (`UrrBook.created`'s copy of its memo's book): a copy as
+    `copy_slots` makes it (the same values, an unset slot left unset) that the cyclic GC does
+    not track, its slots set and freed as any; TypeError for what `copy_slots` refuses."""
+    import gc
+
+    from pfcpd.session._record import copy_untracked
+
+    book = UrrBook(period_start_ntp=3950000000.5, seqn=7, baseline=Counts((1, 2, 3, 4, 5, 6)))
+    copy = copy_untracked(book)
+    assert type(copy) is UrrBook and copy is not book and copy == book
+    assert gc.is_tracked(book) and not gc.is_tracked(copy)
+    for f in dataclasses.fields(UrrBook):
+        assert getattr(copy, f.name) is getattr(book, f.name), f.name
+    copy.seqn = 8
+    copy.held_times = (1.0, 2.0)
+    gc.collect()
+    assert book.seqn == 7 and copy.seqn == 8 and copy.held_times == (1.0, 2.0)
+    assert not gc.is_tracked(copy)
+    half = OneBook.__new__(OneBook)
+    half.urr_id = 3
+    other = copy_untracked(half)
+    assert other.urr_id == 3 and not hasattr(other, "book")
+    del copy, other  # (untracked objects freed)
+    assert gc.is_tracked(copy_slots(book))
+
+    class Sub(UrrBook):
+        __slots__ = ()
+
+    for obj in (1, "text", (1, 2), object(), Sub()):
+        with pytest.raises(TypeError):
+            copy_untracked(obj)
+
+
+def test_copy_slots_copies_a_kept_type_as_the_first_time() -> None:
+    """`_record.copy_slots` keeps a type it found to be of slots alone (checked no more): the
+    copies after the first hold the same values, an unset slot unset, each its own object;
+    types it refused it refuses again."""
+
+    class Three:
+        __slots__ = ("a", "b", "c")
+
+    one = Three()
+    one.a, one.c = [1], "x"
+    copies = [copy_slots(one) for _ in range(3)]
+    for copy in copies:
+        assert type(copy) is Three and copy is not one
+        assert copy.a is one.a and copy.c is one.c and not hasattr(copy, "b")
+    copies[0].b = 2
+    assert not hasattr(one, "b") and not hasattr(copies[1], "b")
+    del one.a
+    assert not hasattr(copy_slots(one), "a")
+
+    class WithDict:
+        pass
+
+    for _ in range(2):
+        with pytest.raises(TypeError):
+            copy_slots(WithDict())

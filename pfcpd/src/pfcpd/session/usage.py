@@ -38,7 +38,7 @@ from ..pfcp.ies_scalar import (
     TimeOfLastPacket,
 )
 from ..pfcp.ies_traffic import DroppedDLTrafficThreshold, VolumeMeasurement
-from ._record import copy_slots
+from ._record import copy_untracked
 
 T = IEType
 _T = TypeVar("_T")
@@ -260,11 +260,11 @@ class UrrBook:
         0: restored, not received) and node clock ``now``: configured, created paused with
         INAM (nothing was counted yet), its quota granted, its first periodic report due.
         A rule's octets (`Grouped.raw`) give every field but those five times: the book is
-        a copy of its memo's (`_created_kit`: `copy_slots`, no constructor call with its 46
+        a copy of its memo's (`_created_kit`: `copy_untracked`, no constructor call with its 46
         arguments) with those set; a rule without octets is configured field by field
         (`_created`), which the memo's books are made with."""
         raw = urr.raw
-        kit = _NEW_BOOKS.get(raw) if raw is not None else None
+        kit = _NEW_BOOKS.get(raw)  # (None for a rule without octets: never a key)
         if kit is None:
             if raw is None:
                 return cls._created(urr, start_ntp, now)
@@ -272,11 +272,13 @@ class UrrBook:
             if len(_NEW_BOOKS) >= RULE_FIELDS_ENTRIES:
                 _NEW_BOOKS.clear()
             _NEW_BOOKS[raw] = kit
-        model, istm, validity, period = kit
-        book = copy_slots(model)  # (its fields' values immutable: shared with the copy)
+        model, timed, istm, validity, period = kit
+        # (its fields' values immutable: shared with the copy; and acyclic: the book is no
+        # object the cyclic GC need traverse, `copy_untracked`)
+        book = copy_untracked(model)
         book.period_start_ntp = start_ntp
         book.idle_since = now
-        if start_ntp:
+        if timed and start_ntp:  # (``timed``: ISTM or a validity time, seldom)
             if istm:
                 book.metering_ntp = start_ntp
             if validity:
@@ -761,18 +763,19 @@ def drop_rule_fields() -> None:
 
 # What `UrrBook.created` makes of a URR's rule, by the rule's octets (emptied when full):
 # the book created at NTP time 0 and node clock 0 (never changed: `created` copies it), and
-# what the times change: whether ISTM starts metering at once, the Quota Validity Time, and
-# the Measurement Period when it asks for periodic reports (else 0).
-_NEW_BOOKS: dict[bytes, tuple[UrrBook, bool, int, int]] = {}
+# what the times change: whether either of the next two is set, whether ISTM starts
+# metering at once, the Quota Validity Time, and the Measurement Period when it asks for
+# periodic reports (else 0).
+_NEW_BOOKS: dict[bytes | None, tuple[UrrBook, bool, bool, int, int]] = {}
 
 
-def _created_kit(urr: Grouped) -> tuple[UrrBook, bool, int, int]:
+def _created_kit(urr: Grouped) -> tuple[UrrBook, bool, bool, int, int]:
     """`_NEW_BOOKS`' entry for ``urr``: made with `UrrBook._created`, so that the books made
     from it are the ones that makes (`test_urr_book_memo` compares them)."""
     book = UrrBook._created(urr, 0.0, 0.0)
     _, istm = _rule_fields(urr)
     period = book.period if book.period and book.reports("PERIO") else 0
-    return book, istm, book.validity, period
+    return book, bool(istm or book.validity), istm, book.validity, period
 
 
 def _rule_fields(urr: Grouped) -> tuple[tuple[tuple[str, object], ...], bool]:
