@@ -921,7 +921,7 @@ _Tunnel = tuple[int, IPAddress, int, IPAddress, bool, int, int]
 
 class _Kept:
     """What the datapath keeps in Python of an installed session, one per SEID: the C
-    core's session (``sess``, its handle: set by the install that keeps it, `_put_packed`)
+    core's session (``sess``, its handle: set by the install that keeps it)
     and of its program (its C tables hold the rest; the whole program cost ~1.5 KB a
     session) the FARs' tunnels (End Markers when one changes), the URR IDs (final usage at
     removal) and the BAR (what was installed). One object in one dict by SEID: a dict of
@@ -1097,7 +1097,20 @@ class LocalDatapath(Datapath, ShapedInstall):
             old = self._programs.get(seid, _NOT_KEPT)
             # (_desc: what the install reads, held until it returns)
             _desc, kept, ticking = self._packed(program, old.sess, seid)
-            sess = self._put_packed(seid, kept, ticking)
+            # (writes the slots, creates the session if need be, installs, reclaims: one
+            # call, made here, as in `install_shaped`: a method of its own cost ~0.5 k
+            # instructions more)
+            sess: int = self._session_put(self._put_ref)
+            if not sess:
+                if self._used is not None:  # (no descriptor the library refused is kept)
+                    self._forget(self._used)
+                raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
+            kept.sess = sess
+            self._programs[seid] = kept
+            if ticking:
+                self._ticking.add(seid)
+            else:
+                self._ticking.discard(seid)
             if end_markers and old is not _NOT_KEPT:
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
                 self._end_markers(seid, old, new, end_markers)
@@ -1153,7 +1166,7 @@ class LocalDatapath(Datapath, ShapedInstall):
             except BaseException:
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
-            # (`_put_packed`, inline: ~0.5 k instructions less)
+            # (the library call made here, as in `install`: ~0.5 k instructions less)
             sess: int = self._session_put(self._put_ref)
             if not sess:
                 self._forget(token)  # (no descriptor the library refused is kept)
@@ -1357,24 +1370,6 @@ class LocalDatapath(Datapath, ShapedInstall):
             return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
 
     # -- internals -----------------------------------------------------------------------
-    def _put_packed(self, seid: int, kept: _Kept, ticking: bool) -> int:
-        """The install whose arguments are packed (`_packed`) made: the session; what is
-        kept of it (``kept``, whether it ticks). Under the lock. (`install_shaped` does
-        the same inline.)"""
-        # (writes the slots, creates the session if need be, installs, reclaims: one call)
-        sess: int = self._session_put(self._put_ref)
-        if not sess:
-            if self._used is not None:  # (no descriptor the library refused is kept)
-                self._forget(self._used)
-            raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
-        kept.sess = sess
-        self._programs[seid] = kept
-        if ticking:
-            self._ticking.add(seid)
-        else:
-            self._ticking.discard(seid)
-        return sess
-
     def _packed(self, program: SessionProgram, sess: int, seid: int) -> tuple[_Desc, _Kept, bool]:
         """``program``'s descriptor (valid until the next call: a kept one of its shape gets
         the program's slots from the library), install's arguments for it as ``seid``
