@@ -630,6 +630,7 @@ class _Shape:
     __slots__ = (
         "at_bar",
         "desc",
+        "k",
         "local",
         "local16",
         "network_instance",
@@ -643,7 +644,15 @@ class _Shape:
         "values",
     )
 
-    def __init__(self, desc: _Desc, program: SessionProgram, urr_ids: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        k: corelib.Constants,
+        put: corelib.PutSlotsT,
+        desc: _Desc,
+        program: SessionProgram,
+        urr_ids: tuple[int, ...],
+    ) -> None:
+        self.k = k  # (the library's constants: kept, not passed at each install)
         self.desc = desc
         self.program = program  # (holds the rules whose identity the key has)
         self.at_bar = desc.at_bar
@@ -668,12 +677,12 @@ class _Shape:
         self.sources = tuple([program.fars[o[0]].ohc_source for o in self.ohc])
         n_slot = len(program.pdrs) + len(self.ohc)
         self.pack: Callable[..., None] = Struct(_PUT_HEAD + _SLOT * n_slot).pack_into
-        # what `patch` packs: where (install's arguments, the offset), then n_slot, the
-        # session, SEID, descriptor, then the slots' values (all `pack`'s arguments in one
-        # list: ``pack(put, at, *values)`` made a list and a tuple of them, ~0.3 k
-        # instructions more)
+        # what `patch` packs: where (the datapath's arguments of install, ``put``, the
+        # offset), then n_slot, the session, SEID, descriptor, then the slots' values (all
+        # `pack`'s arguments in one list: ``pack(put, at, *values)`` made a list and a
+        # tuple of them, ~0.3 k instructions more)
         self.values: list[object] = [
-            None,
+            put,
             _PUT_AT,
             n_slot,
             0,
@@ -695,23 +704,14 @@ class _Shape:
             (p.network_instance for p in program.pdrs if p.source_interface != 0), 0
         )
 
-    def patch(
-        self,
-        k: corelib.Constants,
-        program: SessionProgram,
-        put: corelib.PutSlotsT,
-        sess: int,
-        seid: int,
-    ) -> tuple[_Kept, bool]:
+    def patch(self, program: SessionProgram, sess: int, seid: int) -> tuple[_Kept, bool]:
         """``program`` (its shape this one's) installed as ``seid`` (``sess``: its session,
         0 none): its slots, with the other arguments that change, packed into ``put``
-        (install's arguments); what to keep of it (`_kept`) and `_ticking`.
+        (the datapath's arguments of install); what to keep of it (`_kept`) and `_ticking`.
         A value its slot cannot hold: refused as `_Desc` refuses it."""
         pdrs, fars = program.pdrs, program.fars
         ohc = [fars[o[0]] for o in self.ohc]  # (the FARs creating an outer header, in order)
         return self.patch_slots(
-            k,
-            put,
             sess,
             seid,
             [p.local_fteid for p in pdrs],
@@ -723,8 +723,6 @@ class _Shape:
 
     def patch_slots(
         self,
-        k: corelib.Constants,
-        put: corelib.PutSlotsT,
         sess: int,
         seid: int,
         local_fteids: Sequence[tuple[IPAddress, int] | None],
@@ -737,8 +735,8 @@ class _Shape:
         `ShapedInstall.install_shaped` names them, with this shape's ``sources``; their
         numbers this shape's), with no program at hand (`patch` reads them out of its
         program: one packing for both)."""
-        values = self.values  # (the offset, n_slot and the descriptor's address in place)
-        values[0] = put
+        values = self.values  # (install's arguments, the offset, n_slot, the descriptor's
+        # address in place)
         values[3] = sess
         values[4] = seid
         j = 6
@@ -786,7 +784,7 @@ class _Shape:
             self.pack(*values)
         except StructError:
             # (refuses it, naming the field, as `patch` does)
-            _Desc(k, with_slots(self.program, local_fteids, ue_ips, peers, bar, sources))
+            _Desc(self.k, with_slots(self.program, local_fteids, ue_ips, peers, bar, sources))
             raise
         kept = _Kept()
         kept.tunnels, kept.urr_ids, kept.bar = tunnels, self.urr_ids, bar
@@ -1153,8 +1151,6 @@ class LocalDatapath(Datapath, ShapedInstall):
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
             try:
                 kept, ticking = shape.patch_slots(
-                    self.core.k,
-                    self._put,
                     self._programs.get(seid, _NOT_KEPT).sess,
                     seid,
                     local_fteids,
@@ -1390,7 +1386,7 @@ class LocalDatapath(Datapath, ShapedInstall):
         if shape is not None:
             self._used = key
             try:
-                kept, ticking = shape.patch(self.core.k, program, self._put, sess, seid)
+                kept, ticking = shape.patch(program, sess, seid)
             except BaseException:
                 self._forget(key)  # (a value refused: the BAR's record is zeroed)
                 raise
@@ -1408,7 +1404,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                     if len(self._shapes) >= SHAPE_ENTRIES:
                         self._shapes.clear()
                         self._last = _NO_LAST
-                    self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+                    self._shapes[key] = _Shape(self.core.k, self._put, desc, program, kept.urr_ids)
                     self._used = key
             else:
                 if len(self._seen) >= SEEN_ENTRIES:
