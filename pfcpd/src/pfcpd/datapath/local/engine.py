@@ -630,6 +630,7 @@ class _Shape:
     __slots__ = (
         "at_bar",
         "desc",
+        "k",
         "local",
         "local16",
         "network_instance",
@@ -643,7 +644,15 @@ class _Shape:
         "values",
     )
 
-    def __init__(self, desc: _Desc, program: SessionProgram, urr_ids: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        k: corelib.Constants,
+        put: corelib.PutSlotsT,
+        desc: _Desc,
+        program: SessionProgram,
+        urr_ids: tuple[int, ...],
+    ) -> None:
+        self.k = k  # (the library's constants: kept, not passed at each install)
         self.desc = desc
         self.program = program  # (holds the rules whose identity the key has)
         self.at_bar = desc.at_bar
@@ -668,12 +677,12 @@ class _Shape:
         self.sources = tuple([program.fars[o[0]].ohc_source for o in self.ohc])
         n_slot = len(program.pdrs) + len(self.ohc)
         self.pack: Callable[..., None] = Struct(_PUT_HEAD + _SLOT * n_slot).pack_into
-        # what `patch` packs: where (install's arguments, the offset), then n_slot, the
-        # session, SEID, descriptor, then the slots' values (all `pack`'s arguments in one
-        # list: ``pack(put, at, *values)`` made a list and a tuple of them, ~0.3 k
-        # instructions more)
+        # what `patch` packs: where (the datapath's arguments of install, ``put``, the
+        # offset), then n_slot, the session, SEID, descriptor, then the slots' values (all
+        # `pack`'s arguments in one list: ``pack(put, at, *values)`` made a list and a
+        # tuple of them, ~0.3 k instructions more)
         self.values: list[object] = [
-            None,
+            put,
             _PUT_AT,
             n_slot,
             0,
@@ -695,23 +704,14 @@ class _Shape:
             (p.network_instance for p in program.pdrs if p.source_interface != 0), 0
         )
 
-    def patch(
-        self,
-        k: corelib.Constants,
-        program: SessionProgram,
-        put: corelib.PutSlotsT,
-        sess: int,
-        seid: int,
-    ) -> tuple[_Kept, bool]:
+    def patch(self, program: SessionProgram, sess: int, seid: int) -> tuple[_Kept, bool]:
         """``program`` (its shape this one's) installed as ``seid`` (``sess``: its session,
         0 none): its slots, with the other arguments that change, packed into ``put``
-        (install's arguments); what to keep of it (`_kept`) and `_ticking`.
+        (the datapath's arguments of install); what to keep of it (`_kept`) and `_ticking`.
         A value its slot cannot hold: refused as `_Desc` refuses it."""
         pdrs, fars = program.pdrs, program.fars
         ohc = [fars[o[0]] for o in self.ohc]  # (the FARs creating an outer header, in order)
         return self.patch_slots(
-            k,
-            put,
             sess,
             seid,
             [p.local_fteid for p in pdrs],
@@ -723,8 +723,6 @@ class _Shape:
 
     def patch_slots(
         self,
-        k: corelib.Constants,
-        put: corelib.PutSlotsT,
         sess: int,
         seid: int,
         local_fteids: Sequence[tuple[IPAddress, int] | None],
@@ -737,8 +735,8 @@ class _Shape:
         `ShapedInstall.install_shaped` names them, with this shape's ``sources``; their
         numbers this shape's), with no program at hand (`patch` reads them out of its
         program: one packing for both)."""
-        values = self.values  # (the offset, n_slot and the descriptor's address in place)
-        values[0] = put
+        values = self.values  # (install's arguments, the offset, n_slot, the descriptor's
+        # address in place)
         values[3] = sess
         values[4] = seid
         j = 6
@@ -786,7 +784,7 @@ class _Shape:
             self.pack(*values)
         except StructError:
             # (refuses it, naming the field, as `patch` does)
-            _Desc(k, with_slots(self.program, local_fteids, ue_ips, peers, bar, sources))
+            _Desc(self.k, with_slots(self.program, local_fteids, ue_ips, peers, bar, sources))
             raise
         kept = _Kept()
         kept.tunnels, kept.urr_ids, kept.bar = tunnels, self.urr_ids, bar
@@ -921,7 +919,7 @@ _Tunnel = tuple[int, IPAddress, int, IPAddress, bool, int, int]
 
 class _Kept:
     """What the datapath keeps in Python of an installed session, one per SEID: the C
-    core's session (``sess``, its handle: set by the install that keeps it, `_put_packed`)
+    core's session (``sess``, its handle: set by the install that keeps it)
     and of its program (its C tables hold the rest; the whole program cost ~1.5 KB a
     session) the FARs' tunnels (End Markers when one changes), the URR IDs (final usage at
     removal) and the BAR (what was installed). One object in one dict by SEID: a dict of
@@ -1097,7 +1095,20 @@ class LocalDatapath(Datapath, ShapedInstall):
             old = self._programs.get(seid, _NOT_KEPT)
             # (_desc: what the install reads, held until it returns)
             _desc, kept, ticking = self._packed(program, old.sess, seid)
-            sess = self._put_packed(seid, kept, ticking)
+            # (writes the slots, creates the session if need be, installs, reclaims: one
+            # call, made here, as in `install_shaped`: a method of its own cost ~0.5 k
+            # instructions more)
+            sess: int = self._session_put(self._put_ref)
+            if not sess:
+                if self._used is not None:  # (no descriptor the library refused is kept)
+                    self._forget(self._used)
+                raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
+            kept.sess = sess
+            self._programs[seid] = kept
+            if ticking:
+                self._ticking.add(seid)
+            else:
+                self._ticking.discard(seid)
             if end_markers and old is not _NOT_KEPT:
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
                 self._end_markers(seid, old, new, end_markers)
@@ -1140,8 +1151,6 @@ class LocalDatapath(Datapath, ShapedInstall):
                 raise ValueError(f"session 0x{seid:x}: values not of the shape's program")
             try:
                 kept, ticking = shape.patch_slots(
-                    self.core.k,
-                    self._put,
                     self._programs.get(seid, _NOT_KEPT).sess,
                     seid,
                     local_fteids,
@@ -1153,7 +1162,7 @@ class LocalDatapath(Datapath, ShapedInstall):
             except BaseException:
                 self._forget(token)  # (a value refused: the BAR's record is zeroed)
                 raise
-            # (`_put_packed`, inline: ~0.5 k instructions less)
+            # (the library call made here, as in `install`: ~0.5 k instructions less)
             sess: int = self._session_put(self._put_ref)
             if not sess:
                 self._forget(token)  # (no descriptor the library refused is kept)
@@ -1357,24 +1366,6 @@ class LocalDatapath(Datapath, ShapedInstall):
             return int(self._lib.upfcore_buffer_count(sess)) if sess else 0
 
     # -- internals -----------------------------------------------------------------------
-    def _put_packed(self, seid: int, kept: _Kept, ticking: bool) -> int:
-        """The install whose arguments are packed (`_packed`) made: the session; what is
-        kept of it (``kept``, whether it ticks). Under the lock. (`install_shaped` does
-        the same inline.)"""
-        # (writes the slots, creates the session if need be, installs, reclaims: one call)
-        sess: int = self._session_put(self._put_ref)
-        if not sess:
-            if self._used is not None:  # (no descriptor the library refused is kept)
-                self._forget(self._used)
-            raise DatapathError(f"session 0x{seid:x}: {self._err.value.decode()}")
-        kept.sess = sess
-        self._programs[seid] = kept
-        if ticking:
-            self._ticking.add(seid)
-        else:
-            self._ticking.discard(seid)
-        return sess
-
     def _packed(self, program: SessionProgram, sess: int, seid: int) -> tuple[_Desc, _Kept, bool]:
         """``program``'s descriptor (valid until the next call: a kept one of its shape gets
         the program's slots from the library), install's arguments for it as ``seid``
@@ -1395,7 +1386,7 @@ class LocalDatapath(Datapath, ShapedInstall):
         if shape is not None:
             self._used = key
             try:
-                kept, ticking = shape.patch(self.core.k, program, self._put, sess, seid)
+                kept, ticking = shape.patch(program, sess, seid)
             except BaseException:
                 self._forget(key)  # (a value refused: the BAR's record is zeroed)
                 raise
@@ -1413,7 +1404,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                     if len(self._shapes) >= SHAPE_ENTRIES:
                         self._shapes.clear()
                         self._last = _NO_LAST
-                    self._shapes[key] = _Shape(desc, program, kept.urr_ids)
+                    self._shapes[key] = _Shape(self.core.k, self._put, desc, program, kept.urr_ids)
                     self._used = key
             else:
                 if len(self._seen) >= SEEN_ENTRIES:
