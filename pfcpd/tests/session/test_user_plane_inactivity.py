@@ -258,3 +258,19 @@ def test_a_record_without_its_session_is_deleted(ht: Harness) -> None:
         again.engine.commit()
         assert f"u:{seid + 1:x}" not in again.records
         assert again.records[f"u:{seid:x}"] == b"2 0"
+
+
+def test_an_establishment_with_an_inactivity_timer_is_counted_accepted_once(h: Harness) -> None:
+    """An establishment whose request carries a User Plane Inactivity Timer is counted
+    once, accepted, and once established (the timer's undo is staged before the
+    establishment's own change, which `handle_request` finds last and leaves to the commit
+    to count by its label; staged after it, the answer was counted at once and again by the
+    commit)."""
+    accepted = ("session_establishment_response", "request_accepted")
+    before = h.engine.metrics.requests.get(*accepted)
+    established = h.engine.metrics.established.get()
+    req = establishment(*standard_rules(), cp_seid=0x77)
+    req.ies.append(S.UserPlaneInactivityTimer(30))
+    assert cause(h.request(req)) == 1
+    assert h.engine.metrics.established.get() - established == 1
+    assert h.engine.metrics.requests.get(*accepted) - before == 1

@@ -169,10 +169,10 @@ class Establishment(ShapeLearning):
         if touched:
             self._touched = []
             staged.seids = touched
-        self._staged.append(staged)
         idle = req.get(_INACTIVITY_TIMER)  # (TS 29.244 5.11.2)
-        if idle is not None:
+        if idle is not None:  # (its undo staged first: `handle_request` finds this one last)
             self._idle_timer(session, int(idle.value))  # type: ignore[attr-defined]
+        self._staged.append(staged)
         if type(created) is tuple:  # (the allocations' octets: `AnswerTemplate`)
             assert shape is not None and shape.answer is not None
             return shape.answer.answer(req.seq, cp_seid, created, seid)
