@@ -954,3 +954,27 @@ def test_a_report_capped_after_its_cp_s_association_ended_is_owed(h: Harness) ->
     assert [_reported(m) for m in again] == [(2, 9)]
     h.answer_all(again)
     assert _dldrs(h.advance(60.0)) == []
+
+
+def test_a_move_refused_with_its_batch_owes_no_capped_episode(h: Harness) -> None:
+    """A Session Set Modification moving a session whose episode's reports reached
+    the cap, refused with its batch (the journal failed: 77): the session stays smf's, its
+    episode stays capped (owed to nobody, no report sent); the move made again, committed,
+    owes it to smf2."""
+    from test_pfd_and_sets import _change_info, _set_modification, fq_csid
+    from test_smf_set_takeover import SMF2, join_set
+
+    from pfcpd.pfcp import MessageType
+
+    join_set(h)
+    seid = _capped(h, fq_csid(7))
+    h.journal.fail_next = 1
+    (answer,) = h.batch(_set_modification(_change_info(SMF2[0], fq_csid(7))))
+    assert answer.msg_type == MessageType.SESSION_SET_MODIFICATION_RESPONSE and cause(answer) == 77
+    assert h.engine.sessions[seid].cp_node_id == "smf"
+    assert not h.engine._dldr_owed and not any(e.owed for e in h.engine._dldr_open[seid].values())
+    assert _dldrs(h.advance(0.5)) == []
+    answer = h.request(_set_modification(_change_info(SMF2[0], fq_csid(7))))
+    assert cause(answer) == 1 and h.engine.sessions[seid].cp_node_id == "smf2"
+    again = _dldrs(h.advance(0.5))
+    assert [_reported(m) for m in again] == [(2, 9)]
