@@ -163,7 +163,8 @@ def test_copy_slots_copies_an_object_of_slots_and_refuses_others() -> None:
 def test_copy_untracked_is_copy_slots_untracked() -> None:
     """`_record.copy_untracked` (`UrrBook.created`'s copy of its memo's book): a copy as
     `copy_slots` makes it (the same values, an unset slot left unset) that the cyclic GC does
-    not track, its slots set and freed as any; TypeError for what `copy_slots` refuses."""
+    not track, its slots set and freed as any; TypeError for what `copy_slots` refuses and
+    for an object of a type the GC has no header for (an int, a str, a bare object)."""
     import gc
 
     from pfcpd.session._record import copy_untracked
@@ -192,6 +193,8 @@ def test_copy_untracked_is_copy_slots_untracked() -> None:
     for obj in (1, "text", (1, 2), object(), Sub()):
         with pytest.raises(TypeError):
             copy_untracked(obj)
+    with pytest.raises(TypeError, match="not a GC type"):
+        copy_untracked(7)
 
 
 def test_copy_slots_copies_a_kept_type_as_the_first_time() -> None:

@@ -462,6 +462,14 @@ static PyObject *
 copy_untracked (PyObject *module, PyObject *obj)
 {
   (void)module;
+  if (!PyType_IS_GC (Py_TYPE (obj)))
+    {
+      /* (a class of object slots is a GC type: checked, so that untracking never meets
+       * an object the collector has no header for) */
+      PyErr_Format (PyExc_TypeError, "copy_untracked: %.100s is not a GC type",
+                    Py_TYPE (obj)->tp_name);
+      return NULL;
+    }
   PyObject *copy = copy_of (obj);
   if (copy)
     PyObject_GC_UnTrack (copy);
