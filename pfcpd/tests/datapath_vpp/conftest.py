@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,35 +42,40 @@ start_pfcpd = _daemon.start_pfcpd
 smf = _daemon.smf
 
 
-def _vpp(tmp_path: Path, workers: int = 0, setup: str = "") -> Iterator[VppInstance]:
+def _vpp(workers: int = 0, setup: str = "") -> Iterator[VppInstance]:
     if os.geteuid() != 0:
         pytest.skip("VPP needs root")
+    # A new directory each time, removed after (a short path: the API socket's name must fit
+    # sun_path). One named by id(tmp_path) was used again by a later test (an object's id is
+    # its address, reused once it is freed): VPP refused to start a capture whose file an
+    # earlier test left there, and the test read that test's packets.
+    where = Path(tempfile.mkdtemp(prefix=f"pfcpd-vpp-{os.getpid()}-", dir="/tmp"))
     try:
-        # (a short path: the API socket's name must fit sun_path)
-        where = Path(f"/tmp/pfcpd-vpp-{os.getpid()}-{id(tmp_path) & 0xFFFF}")
-        instance = VppInstance(where, workers=workers, setup=setup)
-        instance.start()
-    except (VppMissing, NoCpuView) as exc:
-        pytest.skip(str(exc))
-    try:
-        yield instance
+        try:
+            instance = VppInstance(where, workers=workers, setup=setup)
+            instance.start()
+        except (VppMissing, NoCpuView) as exc:
+            pytest.skip(str(exc))
+        try:
+            yield instance
+        finally:
+            instance.stop()
+            print(instance.tail())
     finally:
-        instance.stop()
-        print(instance.tail())
+        shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture
-def vpp(tmp_path: Path) -> Iterator[VppInstance]:
+def vpp() -> Iterator[VppInstance]:
     """A private VPP with the upf plugin (skips naming what is missing)."""
-    yield from _vpp(tmp_path)
+    yield from _vpp()
 
 
 @pytest.fixture
-def vpp2w(tmp_path: Path) -> Iterator[VppInstance]:
+def vpp2w() -> Iterator[VppInstance]:
     """The same VPP with 2 worker threads and a second pg interface, pg1 (N3 on pg1 at
     10.0.3.1/24 towards a gNB 10.0.3.2; pg0 is N6)."""
     yield from _vpp(
-        tmp_path,
         workers=2,
         setup="create packet-generator interface pg1\n"
         "set interface state pg1 up\n"
