@@ -196,6 +196,31 @@ def test_a_paced_phase_waits_fractions_of_a_millisecond(
     assert result.late_p99_ms == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_paced_phase_counts_the_waits_it_overslept(
+    monkeypatch: pytest.MonkeyPatch, upf: socket.socket
+) -> None:
+    """At 10,000/s the first wait for the next send asks 100 us and lasts 2.5 ms (the
+    generator's CPU taken by another task): one stall, 2.4 ms past its timeout; the seven
+    requests due meanwhile leave at once, and the waits for their answers are not stalls.
+    Waits that last what they ask count none, nor does a burst phase."""
+    timeouts: list[float] = []
+    late = heartbeats(
+        monkeypatch, upf, lasting(upf, timeouts, seconds=0.0025), window=64, t1=100.0, rate=1e4
+    )
+    assert late.requests == 8
+    assert timeouts[0] == pytest.approx(0.0001)
+    assert (late.stalls, late.longest_stall_ms) == (1, pytest.approx(2.4))
+    assert "overslept by over 1 ms: 1, at most 2.40 ms" in late.line()
+    monkeypatch.setattr(FakeClock, "now", 0.0)
+    exact = heartbeats(monkeypatch, upf, lasting(upf, []), window=64, t1=100.0, rate=1e4)
+    assert (exact.stalls, exact.longest_stall_ms) == (0, 0.0)
+    monkeypatch.setattr(FakeClock, "now", 0.0)
+    burst = heartbeats(
+        monkeypatch, upf, lasting(upf, [], seconds=0.0025), window=64, t1=100.0, rate=None
+    )
+    assert burst.stalls == 0
+
+
 def test_a_retransmitted_request_is_timed_from_its_first_send(
     monkeypatch: pytest.MonkeyPatch, upf: socket.socket
 ) -> None:

@@ -16,7 +16,11 @@ with select ~80 us, the kernel's timer slack and the wake-up).
 What it could not keep of the schedule is printed with the phase: how late the sends left
 (p99), and the latency from each request's scheduled send (p99), which counts the time a
 request waited in the generator behind a full window (a UPF that stalls holds the window
-full, and the latency from the actual send leaves that wait out).
+full, and the latency from the actual send leaves that wait out), and how often the generator
+itself slept over 1 ms (OVERSLEEP) longer than its wait asked: on a machine whose CPUs are also
+taken by others (on the development VM, the kernel's DAMON thread kdamond runs ~1 ms every
+~0.5 s, sometimes 3.5-4 ms, without giving the CPU up) the generator then sends the requests it
+owes in a burst, and the UPF answers that burst as a batch.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from .client import SmfClient, SmfError, cause_of
 T = IEType
 M = MessageType
 RETRANSMIT_CHECK = 0.01  # seconds between checks of the requests in flight for T1, at most
+OVERSLEEP = 0.001  # seconds a wait may last past its timeout before it counts as a stall
 FD_SETSIZE = 1024  # glibc's: select(2) takes descriptors below it (Python does not name it)
 
 
@@ -63,6 +68,11 @@ class PhaseResult:
     # This process's CPU time (all its threads) from the phase's first send to its last
     # answer: the generator's own load on the machine, apart from the UPF's.
     cpu_seconds: float = 0.0
+    # The generator's waits that lasted over OVERSLEEP past their timeout (a paced phase's
+    # sends wait 100 us at 10,000/s; one of those lasting 4 ms sends 40 requests at once), and
+    # the longest such overrun (milliseconds). Counted in a paced phase only.
+    stalls: int = 0
+    longest_stall_ms: float = 0.0
 
     def line(self) -> str:
         bad = sum(self.rejected.values())
@@ -74,7 +84,9 @@ class PhaseResult:
         if self.late_p99_ms is not None and self.scheduled_p99_ms is not None:
             text += (
                 f"  (paced: sends late p99 {self.late_p99_ms:.2f} ms, "
-                f"p99 from the scheduled send {self.scheduled_p99_ms:.2f} ms)"
+                f"p99 from the scheduled send {self.scheduled_p99_ms:.2f} ms; "
+                f"waits the generator overslept by over 1 ms: {self.stalls}, at most "
+                f"{self.longest_stall_ms:.2f} ms)"
             )
         return text
 
@@ -146,6 +158,7 @@ class LoadGenerator:
         scheduled: list[float] = []  # paced: latencies from the scheduled send
         rejected: dict[str, int] = {}
         retransmissions = 0
+        stalls, longest_stall = 0, 0.0  # paced: waits that lasted past their timeout
         in_flight: dict[int, float] = {}  # index -> last send time
         next_index = 0
         done = 0
@@ -175,8 +188,15 @@ class LoadGenerator:
                 if rate is not None and next_index < len(requests) and len(in_flight) < self.window:
                     # (A full window waits for an answer: behind schedule, a wait of 0
                     # would spin and take a core from the UPF under test.)
-                    wait = max(0.0, min(wait, due(next_index) - time.perf_counter()))
-                wait_readable(sock, wait)
+                    now = time.perf_counter()
+                    wait = max(0.0, min(wait, due(next_index) - now))
+                    wait_readable(sock, wait)
+                    overrun = time.perf_counter() - now - wait
+                    if overrun > OVERSLEEP:
+                        stalls += 1
+                        longest_stall = max(longest_stall, overrun)
+                else:
+                    wait_readable(sock, wait)
                 # Every answer waiting is read and timed before any is decoded: an answer's
                 # latency does not include this process's work on those that came with it.
                 received: list[tuple[float, bytes]] = []
@@ -237,6 +257,8 @@ class LoadGenerator:
             late_p99_ms=percentile(late, 0.99) * 1000 if rate is not None else None,
             scheduled_p99_ms=percentile(scheduled, 0.99) * 1000 if rate is not None else None,
             cpu_seconds=cpu_seconds,
+            stalls=stalls,
+            longest_stall_ms=longest_stall * 1000,
         )
 
     def _serve(self, msg: Message) -> None:
