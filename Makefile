@@ -87,7 +87,8 @@ test-pfcpd-asan: venv
 	$(ASAN_RUN) $(VPY) -c 'import pfcpd.daemon._udp as u; assert "pfcpd-asan" in u.__file__, u.__file__'
 	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp \
 	  pfcpd/tests/session/test_establishment_key.py pfcpd/tests/session/test_deflate.py \
-	  pfcpd/tests/session/test_record_writer.py pfcpd/tests/node/test_udp_batches.py
+	  pfcpd/tests/session/test_record_writer.py pfcpd/tests/node/test_udp_batches.py \
+	  pfcpd/tests/node/test_pfcp_socket.py pfcpd/tests/node/test_server_send.py
 
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py

@@ -1,10 +1,11 @@
 """`_udp`: PFCP datagrams read (recvmmsg) and sent (sendmmsg) in batches. A source is named as
 `address.normalize` names what recvfrom gives (IPv4-mapped as IPv4, IPv6 compressed, no
 scope), however many sources there are (past the cache of the last few); a send keeps the
-order and fails only the datagrams that cannot be sent."""
+order and fails only the datagrams that cannot be sent, which the server counts."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import random
@@ -12,11 +13,17 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from node_harness import server_config
 
 from pfcpd.address import normalize
 from pfcpd.daemon import _udp
+from pfcpd.daemon.server import PfcpServer
+from pfcpd.daemon.state_store import NodeState
+from pfcpd.node.events import Transmit
+from pfcpd.node.node_metrics import NodeMetrics
 
 
 @contextmanager
@@ -177,3 +184,27 @@ def test_an_ipv6_socket_sends_to_ipv4_addresses_mapped() -> None:
         assert _udp.send(server.fileno(), batch, True) == []
         assert [d for d, _ in _received(four, 2)] == [b"a", b"c"]
         assert [d for d, _ in _received(six, 1)] == [b"b"]
+
+
+def test_the_server_sends_a_batch_in_order_and_counts_each_failure(tmp_path: Path) -> None:
+    metrics = NodeMetrics()
+
+    async def main() -> list[bytes]:
+        server = PfcpServer(
+            server_config(tmp_path / "state", heartbeat_interval=60),
+            NodeState("127.0.0.1", 3_950_000_000),
+            metrics,
+        )
+        await server.start()
+        try:
+            with udp(socket.AF_INET, "127.0.0.1") as peer:
+                dest = peer.getsockname()
+                sent = [b"1", b"x" * 70_000, b"2", b"3"]
+                server._send_all([Transmit(d, dest, None) for d in sent])
+                server._send_all([Transmit(b"4", ("127.0.0.1", 0), None)])
+                return [d for d, _ in _received(peer, 3)]
+        finally:
+            server.close()
+
+    assert asyncio.run(main()) == [b"1", b"2", b"3"]
+    assert metrics.dropped.get("send_failed") == 2.0
