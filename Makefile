@@ -31,7 +31,7 @@ venv: $(VENV)/.installed
 # local datapath) are rebuilt when their sources change.
 $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_walk.c \
   pfcpd/src/pfcpd/session/_deflate.c pfcpd/src/pfcpd/session/_record.c \
-  $(wildcard upf_plugin/core/*.[ch])
+  pfcpd/src/pfcpd/daemon/_udp.c $(wildcard upf_plugin/core/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e 'pfcpd[test]'
@@ -54,9 +54,10 @@ test-pfcpd: venv
 	$(VPY) -m pytest -q pfcpd/tests
 
 # pfcpd's C extensions under ASan+UBSan: a copy of the package whose _walk (the codec's IE walk)
-# _deflate (the rules' deflate encoder) and _record (the usual session's record) are sanitized builds,
-# and the codec tests (captures, random corpus, mutations, hypothesis; the shape keys it makes),
-# the encoder's and the record writer's tests run against it.
+# _deflate (the rules' deflate encoder), _record (the usual session's record) and _udp (the PFCP
+# sockets' batches) are sanitized builds, and the codec tests (captures, random corpus, mutations,
+# hypothesis; the shape keys it makes), the encoder's, the record writer's and the batches' tests
+# run against it.
 PFCPD_ASAN := build/pfcpd-asan
 PY_INCLUDE = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 PY_EXT_SUFFIX = $$($(VPY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
@@ -79,9 +80,15 @@ test-pfcpd-asan: venv
 	  pfcpd/src/pfcpd/session/_record.c -o $(PFCPD_ASAN)/pfcpd/session/_record$(PY_EXT_SUFFIX)
 	$(ASAN_RUN) $(VPY) -c 'import pfcpd.session._deflate as d, pfcpd.session._record as r; \
 	  assert all("pfcpd-asan" in m.__file__ for m in (d, r)), (d.__file__, r.__file__)'
+	rm -f $(PFCPD_ASAN)/pfcpd/daemon/*.so
+	gcc -shared -fPIC -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -Wall -Wextra -Werror -I"$(PY_INCLUDE)" \
+	  pfcpd/src/pfcpd/daemon/_udp.c -o $(PFCPD_ASAN)/pfcpd/daemon/_udp$(PY_EXT_SUFFIX)
+	$(ASAN_RUN) $(VPY) -c 'import pfcpd.daemon._udp as u; assert "pfcpd-asan" in u.__file__, u.__file__'
 	$(ASAN_RUN) $(VPY) -m pytest -q -p no:cacheprovider pfcpd/tests/pfcp \
 	  pfcpd/tests/session/test_establishment_key.py pfcpd/tests/session/test_deflate.py \
-	  pfcpd/tests/session/test_record_writer.py
+	  pfcpd/tests/session/test_record_writer.py pfcpd/tests/node/test_udp_batches.py \
+	  pfcpd/tests/node/test_pfcp_socket.py pfcpd/tests/node/test_server_send.py
 
 bench: deps venv bench-core
 	$(VPY) bench/pfcp_codec.py

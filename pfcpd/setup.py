@@ -5,6 +5,8 @@
   (src/pfcpd/session/_deflate.c, see session/packing.py).
 - ``pfcpd.session._record``: the binary journal record of a session of the usual shape
   (src/pfcpd/session/_record.c, see session/record.py and Session.record).
+- ``pfcpd.daemon._udp``: PFCP datagrams read (recvmmsg) and sent (sendmmsg) in batches
+  (src/pfcpd/daemon/_udp.c, see daemon/pfcp_socket.py).
 - ``pfcpd/datapath/local/libupfcore.so``: the C rule engine of the ``local`` datapath, built from
   every ``*.c`` of upf_plugin/core (loaded with ctypes, see datapath/local/corelib.py), so an
   installed pfcpd carries its datapath and nobody points ``UPF_CORE_LIB`` at a build.
@@ -114,6 +116,11 @@ setup(
         Extension(
             "pfcpd.session._record",
             sources=["src/pfcpd/session/_record.c"],
+            extra_compile_args=["-Wall", "-Wextra"],
+        ),
+        Extension(
+            "pfcpd.daemon._udp",
+            sources=["src/pfcpd/daemon/_udp.c"],
             extra_compile_args=["-Wall", "-Wextra"],
         ),
     ],

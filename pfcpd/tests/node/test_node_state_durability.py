@@ -272,13 +272,13 @@ def test_a_failed_write_sends_no_session_answer_before_its_journal_flush(
                 journal.unsynced = True
             return []
 
-    real_send = PfcpServer._send
+    real_send = PfcpServer._send_all
 
-    def send(server: PfcpServer, tx: Transmit) -> None:  # (when it leaves, not arrives)
-        events.append(("answer", decode(tx.data).msg_type))
-        real_send(server, tx)
+    def send(server: PfcpServer, txs: list[Transmit]) -> None:  # (when they leave, not arrive)
+        events.extend(("answer", decode(tx.data).msg_type) for tx in txs)
+        real_send(server, txs)
 
-    monkeypatch.setattr(PfcpServer, "_send", send)
+    monkeypatch.setattr(PfcpServer, "_send_all", send)
     CP = LoopbackCP
 
     async def main() -> list[Message]:

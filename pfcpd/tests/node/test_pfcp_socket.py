@@ -1,6 +1,7 @@
 """PfcpSocket reads what waits, in batches: every datagram queued when it is woken (up to
 RECV_BATCH) in one batch, in order, each with the time it was read and the listen address;
-a batch of one (a paced peer) ends without a read that finds nothing."""
+a batch ends with the read that finds nothing (an empty list, no exception) or at
+RECV_BATCH."""
 
 from __future__ import annotations
 
@@ -10,35 +11,39 @@ import socket
 import time
 from typing import Any
 
+import pytest
+
+from pfcpd.daemon import pfcp_socket
 from pfcpd.daemon.pfcp_socket import RECV_BATCH, PfcpSocket, open_sockets
 
 
 class _Counted:
-    """The socket, its recvfrom calls counted (what raised included)."""
+    """`_udp.receive`, its calls counted."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self) -> None:
         self.reads = 0
+        self.receive = pfcp_socket.receive
 
-    def recvfrom(self, size: int) -> Any:
+    def __call__(self, fd: int, count: int) -> Any:
         self.reads += 1
-        return self.sock.recvfrom(size)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sock, name)
+        return self.receive(fd, count)
 
 
-def test_batches_read_what_waits_and_a_batch_of_one_stops_at_once() -> None:
+def test_batches_read_what_waits_until_a_read_finds_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted = _Counted()
+    monkeypatch.setattr(pfcp_socket, "receive", counted)
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         (sock,) = open_sockets("127.0.0.1", 0, socket.AF_INET, count=1)
-        counted = _Counted(sock)
         got: list[tuple[bytes, Any, float, str | None]] = []
         batches: list[int] = []
         ticks = iter(range(1000))
         ps = PfcpSocket(
             loop,
-            counted,  # type: ignore[arg-type]
+            sock,
             lambda *args: got.append(args),
             batches.append,
             "127.0.0.1:0",
@@ -56,15 +61,16 @@ def test_batches_read_what_waits_and_a_batch_of_one_stops_at_once() -> None:
                 time.sleep(0.05)
 
             send(b"a")
-            ps._read()  # one datagram: read, and nothing more is tried
-            assert (batches, counted.reads) == ([1], 1)
+            ps._read()  # one datagram: read, then a read that finds nothing
+            assert (batches, counted.reads) == ([1], 2)
             send(b"b", b"c", b"d")
-            ps._read()  # three: one batch, until the socket has nothing
-            assert (batches, counted.reads) == ([1, 3], 1 + 4)
+            ps._read()  # three: one read, then one that finds nothing
+            assert (batches, counted.reads) == ([1, 3], 2 + 2)
             ps._read()  # woken for nothing: one read that finds nothing
-            assert (batches, counted.reads) == ([1, 3, 0], 1 + 4 + 1)
+            assert (batches, counted.reads) == ([1, 3, 0], 2 + 2 + 1)
             send(*(bytes([i]) for i in range(RECV_BATCH + 2)))
-            ps._read()
+            ps._read()  # (RECV_BATCH in one read: the batch ends there)
+            assert (batches[3:], counted.reads) == ([RECV_BATCH], 2 + 2 + 1 + 1)
             ps._read()
             assert batches[3:] == [RECV_BATCH, 2]
         assert [g[0] for g in got[:4]] == [b"a", b"b", b"c", b"d"]

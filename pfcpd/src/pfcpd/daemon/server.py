@@ -36,6 +36,7 @@ from ..node.node_metrics import NodeMetrics
 from ..node.session_handler import SessionHandler
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
+from ._udp import send
 from .host_addresses import HostAddresses
 from .logs import RateLimitedLog
 from .pfcp_socket import PfcpSocket, normalize, open_sockets
@@ -211,8 +212,7 @@ class PfcpServer:
         else:
             self._durable = copies
             self._durable_lost = self._writing_lost
-        for tx in held:
-            self._send(tx)
+        self._send_all(held)
         self._drain_events()
         self._writer.shutdown(wait=durable_now, cancel_futures=True)
         self._observe_timed()
@@ -395,8 +395,7 @@ class PfcpServer:
                 # Answers held for the next write confirm session changes committed after
                 # this write's flush: flushed now, before any of them leaves.
                 self._sync_inline(self.journal)
-            for tx in self.node.roll_back(self._durable_copies(), held, self._durable_lost):
-                self._send(tx)
+            self._send_all(self.node.roll_back(self._durable_copies(), held, self._durable_lost))
             self._service()
             return
         self._durable = copies
@@ -405,14 +404,12 @@ class PfcpServer:
             self._retry_at = 0.0
             log.warning("state saved again in %s", self.config.state_dir / STATE_FILE)
             notify("STATUS=state saved")
-        for tx in self._held:
-            self._send(tx)
+        self._send_all(self._held)
         self._held, self._held_next = self._held_next, []
         if self._write_wanted:
             self._start_write(self._state_wanted)
         else:
-            for tx in self._held:
-                self._send(tx)
+            self._send_all(self._held)
             self._held = []
 
     def _durable_copies(self) -> list[Association]:
@@ -456,8 +453,7 @@ class PfcpServer:
         elif self._writing is not None:
             self._held += node.committed_datagrams()
         else:
-            for tx in node.committed_datagrams():
-                self._send(tx)
+            self._send_all(node.committed_datagrams())
         # (the calls only for something there: this runs once a wake, which at a paced rate
         # is every few requests)
         if node.pending_resolutions:
@@ -481,29 +477,51 @@ class PfcpServer:
             self._log_event(event)
 
     def _send(self, tx: ev.Transmit) -> None:
-        addr, local = tx.addr, tx.local  # (not unpacked: a tuple subclass's takes an iterator)
-        ipv6 = ":" in addr[0]
+        """One datagram, as `_send_all` sends it."""
+        self._send_all([tx])
+
+    def _send_all(self, txs: list[ev.Transmit]) -> None:
+        """Send the datagrams, in order, one `_udp.send` (sendmmsg) per socket; each that
+        cannot be sent (a closed endpoint, a send the kernel refuses) is counted as dropped,
+        send_failed, and logged at debug."""
+        if not txs:
+            return
         # (the socket for the listen address and family, looked up once: the choice below
         # cost ~30 bytecodes per datagram sent)
-        routes = self._routes[ipv6]
-        endpoint = routes.get(local)
-        if endpoint is None:
-            endpoint = self._route(local, ipv6)
-            if endpoint is None:
-                log.warning("no PFCP endpoint to send to %s", addr[0])
-                return
-            routes[local] = endpoint
-        if endpoint.ipv6 and not ipv6:
-            addr = (f"::ffff:{addr[0]}", addr[1])
-        # (PfcpSocket.sendto, inline: a Python call less per datagram sent)
-        if not endpoint.closed:
-            try:
-                endpoint.sock.sendto(tx.data, addr)
-            except OSError as exc:  # a full send buffer (EAGAIN) included: UDP may lose it
-                log.debug("cannot send to %s: %s", addr[0], exc)
-            else:
-                return
-        self.node.metrics.dropped.inc("send_failed")
+        routes = self._routes
+        batches: dict[PfcpSocket, list[tuple[bytes, Address]]] = {}
+        endpoint: PfcpSocket | None = None
+        last: tuple[bool, str | None] | None = None
+        batch: list[tuple[bytes, Address]] = []
+        for tx in txs:
+            addr, local = tx.addr, tx.local  # (not unpacked: a tuple subclass's takes an iterator)
+            key = (":" in addr[0], local)
+            if key != last:
+                ipv6 = key[0]
+                endpoint = routes[ipv6].get(local)
+                if endpoint is None:
+                    endpoint = self._route(local, ipv6)
+                    if endpoint is None:
+                        log.warning("no PFCP endpoint to send to %s", addr[0])
+                        last = None
+                        continue
+                    routes[ipv6][local] = endpoint
+                last = key
+                batch = batches.setdefault(endpoint, [])
+            # (an IPv4 address to an IPv6 socket: sent to IPv4-mapped by `_udp.send`)
+            batch.append((tx.data, addr))
+        failed = 0
+        for endpoint, batch in batches.items():
+            if endpoint.closed:
+                failed += len(batch)
+                continue
+            for i, error in send(endpoint.fd, batch, endpoint.ipv6):
+                log.debug(
+                    "cannot send to %s: %s", batch[i][1][0], OSError(error, os.strerror(error))
+                )
+                failed += 1
+        if failed:
+            self.node.metrics.dropped.inc("send_failed", amount=failed)
 
     def _route(self, local: str | None, ipv6: bool) -> PfcpSocket | None:
         """The socket a datagram to an address of the family ``ipv6`` says leaves from: that
