@@ -24,6 +24,16 @@
  * bytes per session (malloc and the core's cache-line objects in use, tables included).
  * Usage: core_bench [n_sessions ...]; env UPF_BENCH_ROUNDS (default 9), UPF_BENCH_PKTS =
  * packets per case per round (default 131072).
+ *
+ * core_bench install [n [rate]] (default 20,000, back to back): the writer side's stalls
+ * instead. A new context sized as pfcpd's session_rate benchmark sizes it (262,144 expected
+ * sessions), then n sessions of that benchmark's shape (an UL PDR on the F-TEID, a DL PDR on
+ * the UE IP, 2 FARs, a QER, a URR) installed one by one, each timed, the i-th not before
+ * i / rate seconds if a rate is given (busy waiting, as pfcpd's event loop is busy: its
+ * establishment burst runs at ~22,000 a second): the context's creation time, the mean and
+ * max install time, how many installs took over 1 ms (and how many of those spent over 1 ms
+ * on the CPU, page faults included: the others waited, for a lock or a CPU), and the
+ * transparent huge pages faulted in meanwhile (/proc/vmstat thp_fault_alloc, machine-wide).
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -198,6 +208,116 @@ install_session (upf_ctx_t *c, uint32_t i, int worst)
       fprintf (stderr, "session %u: %s\n", i, err);
       return -1;
     }
+  return 0;
+}
+
+/* A session of bench/session_rate.py's shape: 2 PDRs, 2 FARs, 1 QER, 1 URR. */
+static int
+install_small (upf_ctx_t *c, uint32_t i)
+{
+  upf_pdr_t pdr[2];
+  upf_far_t far[2];
+  upf_qer_t qer = { .qer_id = 1, .qfi = 9, .mbr_ul_bps = 1000000000, .mbr_dl_bps = 1000000000 };
+  upf_urr_t urr = { .urr_id = 1, .triggers = UPF_URR_T_VOLTH, .vol_threshold = { 1ULL << 40 } };
+  char err[128];
+  memset (pdr, 0, sizeof (pdr));
+  far[0] = (upf_far_t){
+    .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE, .dscp = UPF_DSCP_NONE
+  };
+  far[1] = (upf_far_t){ .far_id = 2,
+                        .apply_action = UPF_AA_FORW,
+                        .dest_interface = UPF_IF_ACCESS,
+                        .ohc = UPF_OHC_GTPU,
+                        .ohc_teid = 0x80000000u | i,
+                        .ohc_peer = upf_ip4 (N3_GNB),
+                        .ohc_src = upf_ip4 (N3_UPF),
+                        .dscp = UPF_DSCP_NONE };
+  pdr[0] = (upf_pdr_t){ .pdr_id = 1,
+                        .precedence = 100,
+                        .source_interface = UPF_IF_ACCESS,
+                        .pdi_flags = UPF_PDI_FTEID | UPF_PDI_UE_IP,
+                        .teid = i + 1,
+                        .fteid_addr = upf_ip4 (N3_UPF),
+                        .ue_ip = upf_ip4 (ue_addr (i)),
+                        .ue_ip_plen = 128,
+                        .outer_header_removal = 1,
+                        .far_id = 1,
+                        .qer_id = { 1 },
+                        .urr_id = { 1 } };
+  pdr[1] = pdr[0];
+  pdr[1].pdr_id = 2;
+  pdr[1].source_interface = UPF_IF_CORE;
+  pdr[1].pdi_flags = UPF_PDI_UE_IP;
+  pdr[1].outer_header_removal = 0;
+  pdr[1].far_id = 2;
+  upf_program_desc_t d = {
+    .pdr = pdr, .far = far, .qer = &qer, .urr = &urr, .n_pdr = 2, .n_far = 2, .n_qer = 1, .n_urr = 1
+  };
+  upf_session_t *s = upfcore_session_create (c, i);
+  if (!s || upfcore_session_install (c, s, &d, err, sizeof (err)) < 0)
+    {
+      fprintf (stderr, "session %u: %s\n", i, err);
+      return -1;
+    }
+  return 0;
+}
+
+static long
+thp_fault_alloc (void)
+{
+  FILE *f = fopen ("/proc/vmstat", "r");
+  char name[64];
+  long v, r = -1;
+  if (!f)
+    return -1;
+  while (fscanf (f, "%63s %ld", name, &v) == 2)
+    if (!strcmp (name, "thp_fault_alloc"))
+      r = v;
+  fclose (f);
+  return r;
+}
+
+static double
+thread_cpu_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int
+bench_install (uint32_t n, double rate)
+{
+  long thp0 = thp_fault_alloc ();
+  double t0 = now_s (), t1, sum = 0, max = 0;
+  size_t mem0 = upf_mem_in_use ();
+  uint32_t slow = 0, slow_cpu = 0;
+  upf_ctx_t *c = upfcore_ctx_new (262144);
+  if (!c)
+    return -1;
+  t1 = now_s ();
+  for (uint32_t i = 0; i < n; i++)
+    {
+      double a, dt, cpu;
+      while (rate > 0 && now_s () - t1 < i / rate)
+        ;
+      a = now_s ();
+      cpu = thread_cpu_s ();
+      if (install_small (c, i) < 0)
+        return -1;
+      cpu = thread_cpu_s () - cpu;
+      dt = now_s () - a;
+      sum += dt;
+      max = dt > max ? dt : max;
+      slow += dt > 1e-3;
+      slow_cpu += dt > 1e-3 && cpu > 1e-3;
+    }
+  printf ("core_bench install: context for 262144 sessions created in %.2f ms; %u sessions%s "
+          "(2 PDRs, 2 FARs, QER, URR; %.0f bytes each, tables included): install mean %.1f us, "
+          "max %.2f ms, %u over 1 ms (%u on the CPU); thp_fault_alloc +%ld\n",
+          (t1 - t0) * 1e3, n, rate > 0 ? " (paced)" : "", (double)(upf_mem_in_use () - mem0) / n,
+          sum / n * 1e6, max * 1e3, slow, slow_cpu, thp_fault_alloc () - thp0);
+  upfcore_ctx_delete (c);
   return 0;
 }
 
@@ -650,6 +770,10 @@ main (int argc, char **argv)
   unsigned n_sizes = 3, rounds;
   uint64_t pkts;
   double t0 = now_s (), ghz;
+  if (argc > 1 && !strcmp (argv[1], "install"))
+    return bench_install (argc > 2 ? (uint32_t)strtoul (argv[2], 0, 0) : 20000,
+                          argc > 3 ? strtod (argv[3], 0) : 0)
+           < 0;
   if (argc > 1)
     for (n_sizes = 0; n_sizes < 16 && (int)n_sizes + 1 < argc; n_sizes++)
       sizes[n_sizes] = (uint32_t)strtoul (argv[n_sizes + 1], 0, 0);
