@@ -89,6 +89,25 @@ mk_filter (upf_sdf_t *f, unsigned j)
   f->remote_port_hi = (uint16_t)(j % 5 == 4 ? 8000 + j + 100 : 8000 + j);
 }
 
+/* Session i's two FARs: UL forwarded to the core, DL in GTP-U to the gNB (TEID 0x80000000 | i),
+   with ``ohc_flags`` and ``dscp``. */
+static void
+set_fars (upf_far_t far[2], uint32_t i, uint8_t ohc_flags, uint8_t dscp)
+{
+  far[0] = (upf_far_t){
+    .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE, .dscp = UPF_DSCP_NONE
+  };
+  far[1] = (upf_far_t){ .far_id = 2,
+                        .apply_action = UPF_AA_FORW,
+                        .dest_interface = UPF_IF_ACCESS,
+                        .ohc = UPF_OHC_GTPU,
+                        .ohc_flags = ohc_flags,
+                        .ohc_teid = 0x80000000u | i,
+                        .ohc_peer = upf_ip4 (N3_GNB),
+                        .ohc_src = upf_ip4 (N3_UPF),
+                        .dscp = dscp };
+}
+
 static int
 install_session (upf_ctx_t *c, uint32_t i, int worst)
 {
@@ -100,19 +119,7 @@ install_session (upf_ctx_t *c, uint32_t i, int worst)
   char err[128];
   unsigned n_pdr = 0, n_sdf, j;
   memset (pdr, 0, sizeof (pdr));
-  memset (far, 0, sizeof (far));
-  far[0] = (upf_far_t){
-    .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE, .dscp = UPF_DSCP_NONE
-  };
-  far[1] = (upf_far_t){ .far_id = 2,
-                        .apply_action = UPF_AA_FORW,
-                        .dest_interface = UPF_IF_ACCESS,
-                        .ohc = UPF_OHC_GTPU,
-                        .ohc_flags = UPF_OHC_F_PSC,
-                        .ohc_teid = 0x80000000u | i,
-                        .ohc_peer = upf_ip4 (N3_GNB),
-                        .ohc_src = upf_ip4 (N3_UPF),
-                        .dscp = 46 };
+  set_fars (far, i, UPF_OHC_F_PSC, 46);
   qer = (upf_qer_t){
     .qer_id = 1, .qfi = 9, .mbr_ul_bps = 100000000000ULL, .mbr_dl_bps = 100000000000ULL
   };
@@ -221,17 +228,7 @@ install_small (upf_ctx_t *c, uint32_t i)
   upf_urr_t urr = { .urr_id = 1, .triggers = UPF_URR_T_VOLTH, .vol_threshold = { 1ULL << 40 } };
   char err[128];
   memset (pdr, 0, sizeof (pdr));
-  far[0] = (upf_far_t){
-    .far_id = 1, .apply_action = UPF_AA_FORW, .dest_interface = UPF_IF_CORE, .dscp = UPF_DSCP_NONE
-  };
-  far[1] = (upf_far_t){ .far_id = 2,
-                        .apply_action = UPF_AA_FORW,
-                        .dest_interface = UPF_IF_ACCESS,
-                        .ohc = UPF_OHC_GTPU,
-                        .ohc_teid = 0x80000000u | i,
-                        .ohc_peer = upf_ip4 (N3_GNB),
-                        .ohc_src = upf_ip4 (N3_UPF),
-                        .dscp = UPF_DSCP_NONE };
+  set_fars (far, i, 0, UPF_DSCP_NONE);
   pdr[0] = (upf_pdr_t){ .pdr_id = 1,
                         .precedence = 100,
                         .source_interface = UPF_IF_ACCESS,
