@@ -108,6 +108,20 @@ set_fars (upf_far_t far[2], uint32_t i, uint8_t ohc_flags, uint8_t dscp)
                         .dscp = dscp };
 }
 
+/* Session i created and its program d installed; -1 (the reason printed) if refused. */
+static int
+create_and_install (upf_ctx_t *c, uint32_t i, const upf_program_desc_t *d)
+{
+  char err[128];
+  upf_session_t *s = upfcore_session_create (c, i);
+  if (!s || upfcore_session_install (c, s, d, err, sizeof (err)) < 0)
+    {
+      fprintf (stderr, "session %u: %s\n", i, s ? err : "cannot create");
+      return -1;
+    }
+  return 0;
+}
+
 static int
 install_session (upf_ctx_t *c, uint32_t i, int worst)
 {
@@ -116,7 +130,6 @@ install_session (upf_ctx_t *c, uint32_t i, int worst)
   upf_far_t far[2];
   upf_qer_t qer;
   upf_urr_t urr;
-  char err[128];
   unsigned n_pdr = 0, n_sdf, j;
   memset (pdr, 0, sizeof (pdr));
   set_fars (far, i, UPF_OHC_F_PSC, 46);
@@ -209,13 +222,7 @@ install_session (upf_ctx_t *c, uint32_t i, int worst)
                            .n_qer = 1,
                            .n_urr = 1,
                            .n_sdf = n_sdf };
-  upf_session_t *s = upfcore_session_create (c, i);
-  if (!s || upfcore_session_install (c, s, &d, err, sizeof (err)) < 0)
-    {
-      fprintf (stderr, "session %u: %s\n", i, err);
-      return -1;
-    }
-  return 0;
+  return create_and_install (c, i, &d);
 }
 
 /* A session of bench/session_rate.py's shape: 2 PDRs, 2 FARs, 1 QER, 1 URR. */
@@ -226,7 +233,6 @@ install_small (upf_ctx_t *c, uint32_t i)
   upf_far_t far[2];
   upf_qer_t qer = { .qer_id = 1, .qfi = 9, .mbr_ul_bps = 1000000000, .mbr_dl_bps = 1000000000 };
   upf_urr_t urr = { .urr_id = 1, .triggers = UPF_URR_T_VOLTH, .vol_threshold = { 1ULL << 40 } };
-  char err[128];
   memset (pdr, 0, sizeof (pdr));
   set_fars (far, i, 0, UPF_DSCP_NONE);
   pdr[0] = (upf_pdr_t){ .pdr_id = 1,
@@ -250,13 +256,7 @@ install_small (upf_ctx_t *c, uint32_t i)
   upf_program_desc_t d = {
     .pdr = pdr, .far = far, .qer = &qer, .urr = &urr, .n_pdr = 2, .n_far = 2, .n_qer = 1, .n_urr = 1
   };
-  upf_session_t *s = upfcore_session_create (c, i);
-  if (!s || upfcore_session_install (c, s, &d, err, sizeof (err)) < 0)
-    {
-      fprintf (stderr, "session %u: %s\n", i, err);
-      return -1;
-    }
-  return 0;
+  return create_and_install (c, i, &d);
 }
 
 static long

@@ -1,4 +1,4 @@
-"""The server sends a datagram as `PfcpSocket.sendto` does (inline in `PfcpServer._send`):
+"""The server sends a datagram through its endpoint's `PfcpSocket.send` (`PfcpServer._send_all`):
 from the endpoint's socket; a datagram that cannot be sent (a closed endpoint, a send the
 kernel refuses) is counted as dropped, send_failed, as when `sendto` says False."""
 
@@ -33,17 +33,17 @@ def test_send_as_the_socket_sends_and_counts_what_it_cannot(tmp_path: Path) -> N
             dest = peer.getsockname()
             [endpoint] = server.endpoints.values()
             failed = []
-            server._send(Transmit(b"sent", dest, None))
+            server._send_all([Transmit(b"sent", dest, None)])
             data, source = peer.recvfrom(100)
             assert source[:2] == endpoint.sockname[:2]  # (from the endpoint's socket)
             failed.append(metrics.dropped.get("send_failed"))
             # The kernel refuses it (a UDP datagram over 65,507 octets: EMSGSIZE).
             assert endpoint.sendto(b"x" * 70_000, dest) is False
-            server._send(Transmit(b"x" * 70_000, dest, None))
+            server._send_all([Transmit(b"x" * 70_000, dest, None)])
             failed.append(metrics.dropped.get("send_failed"))
             endpoint.close()
             assert endpoint.sendto(b"late", dest) is False
-            server._send(Transmit(b"late", dest, None))
+            server._send_all([Transmit(b"late", dest, None)])
             failed.append(metrics.dropped.get("send_failed"))
             return data, failed
         finally:

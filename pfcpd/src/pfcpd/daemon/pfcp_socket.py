@@ -26,6 +26,7 @@ import asyncio
 import ctypes
 import gc
 import logging
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from typing import Any
 from ..address import Address
 from ..address import normalize as normalize  # (the source's name; server.py's too)
 from ._udp import receive
+from ._udp import send as _udp_send
 from .gc_tuning import end_pause
 
 log = logging.getLogger("pfcpd.node")
@@ -147,17 +149,22 @@ class PfcpSocket:
         self.fd = sock.fileno()  # (read and written by `_udp`, in batches)
         loop.add_reader(self.fd, self._read)
 
-    def sendto(self, data: bytes, addr: tuple[Any, ...]) -> bool:
-        """Send without blocking; False when the datagram could not be sent (logged). (The
-        server sends in batches, with `_udp.send`: tests/node/test_server_send.py.)"""
+    def send(self, datagrams: list[tuple[bytes, Address]]) -> int:
+        """Send ``datagrams`` (data, (host, port)) in order, without blocking, in one
+        `_udp.send` (sendmmsg); returns how many could not be sent (each logged at debug; all
+        of them on a closed socket). An IPv4 host to an IPv6 socket goes IPv4-mapped."""
         if self.closed:
-            return False
-        try:
-            self.sock.sendto(data, addr)
-        except OSError as exc:  # a full send buffer (EAGAIN) included: UDP may lose it
-            log.debug("cannot send to %s: %s", addr[0], exc)
-            return False
-        return True
+            return len(datagrams)
+        failures = _udp_send(self.fd, datagrams, self.ipv6)
+        for i, error in failures:  # (a full send buffer, EAGAIN, included: UDP may lose it)
+            log.debug(
+                "cannot send to %s: %s", datagrams[i][1][0], OSError(error, os.strerror(error))
+            )
+        return len(failures)
+
+    def sendto(self, data: bytes, addr: Address) -> bool:
+        """`send` of one datagram; False when it could not be sent."""
+        return self.send([(data, addr)]) == 0
 
     def close(self) -> None:
         if not self.closed:

@@ -36,7 +36,6 @@ from ..node.node_metrics import NodeMetrics
 from ..node.session_handler import SessionHandler
 from ..node.transactions import MAX_SEQ
 from ..pfcp import Message, message_type_name
-from ._udp import send
 from .host_addresses import HostAddresses
 from .logs import RateLimitedLog
 from .pfcp_socket import PfcpSocket, normalize, open_sockets
@@ -476,14 +475,10 @@ class PfcpServer:
         while (event := self.node.next_event()) is not None:
             self._log_event(event)
 
-    def _send(self, tx: ev.Transmit) -> None:
-        """One datagram, as `_send_all` sends it."""
-        self._send_all([tx])
-
     def _send_all(self, txs: list[ev.Transmit]) -> None:
-        """Send the datagrams, in order, one `_udp.send` (sendmmsg) per socket; each that
-        cannot be sent (a closed endpoint, a send the kernel refuses) is counted as dropped,
-        send_failed, and logged at debug."""
+        """Send the datagrams, in order, one `PfcpSocket.send` (sendmmsg) per socket; each
+        that cannot be sent (a closed endpoint, a send the kernel refuses) is counted as
+        dropped, send_failed (and logged at debug by the socket)."""
         if not txs:
             return
         # (the socket for the listen address and family, looked up once: the choice below
@@ -508,18 +503,11 @@ class PfcpServer:
                     routes[ipv6][local] = endpoint
                 last = key
                 batch = batches.setdefault(endpoint, [])
-            # (an IPv4 address to an IPv6 socket: sent to IPv4-mapped by `_udp.send`)
+            # (an IPv4 address to an IPv6 socket: sent to IPv4-mapped by `PfcpSocket.send`)
             batch.append((tx.data, addr))
         failed = 0
         for endpoint, batch in batches.items():
-            if endpoint.closed:
-                failed += len(batch)
-                continue
-            for i, error in send(endpoint.fd, batch, endpoint.ipv6):
-                log.debug(
-                    "cannot send to %s: %s", batch[i][1][0], OSError(error, os.strerror(error))
-                )
-                failed += 1
+            failed += endpoint.send(batch)
         if failed:
             self.node.metrics.dropped.inc("send_failed", amount=failed)
 
