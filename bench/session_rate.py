@@ -9,7 +9,11 @@ requests/s, p50/p99/max latency; for the paced phase also how late the load gene
 sends left (p99) and the p99 latency from each request's scheduled send (which counts a wait
 behind a full window: `pfcpd.smfsim.loadgen`). The baseline, measured in the same run
 through the same pfcpd and client: Heartbeat round trips with the same window (the node's
-path without a session), so the establishment rate is also printed as a ratio to it. Memory
+path without a session), so the establishment rate is also printed as a ratio to it; and
+before each paced phase, Heartbeats paced at the same rate: the paced p99 of a request that
+costs pfcpd little, which the machine's stalls alone make (a vCPU held by another task for a
+few milliseconds delays every request of those milliseconds, whatever it is), printed with
+the establishments' p99 as a ratio to it. Memory
 per 100k sessions, three figures: pfcpd's resident set growth while the sessions were
 established (the whole process: its Python state, the journal's SQLite cache, the local
 datapath's C tables and its Python copy of each program); the session engine's own state
@@ -336,6 +340,8 @@ def main() -> int:
         # its event loop's seconds running and waiting for a CPU
         loops: list[tuple[float, float] | None] = []
         journal: list[JournalFigures] = []  # per phase
+        # each paced round's (heartbeats, establishments)
+        floors: list[tuple[PhaseResult, PhaseResult]] = []
 
         def phase(run: Callable[[], PhaseResult]) -> PhaseResult:
             journal_before = journal_figures(metrics_port)
@@ -362,15 +368,19 @@ def main() -> int:
             phase(gen.modify)
             phase(gen.delete)
             rate = args.paced_rate or results[1].per_second / 2
+            suffix = "half" if args.paced_rate is None else f"{rate:g}"
             for k in range(1, args.paced_rounds + 1):
+                floor = phase(lambda: gen.heartbeats(args.sessions, rate=rate))
                 paced = phase(
                     lambda k=k: gen.establish(
                         args.sessions, first_cp_seid=k * args.sessions + 1, rate=rate
                     )
                 )
-                paced.phase = "est@half" if args.paced_rate is None else f"est@{rate:g}"
+                floor.phase, paced.phase = f"hb@{suffix}", f"est@{suffix}"
                 if args.paced_rounds > 1:
+                    floor.phase += f"#{k}"
                     paced.phase += f"#{k}"
+                floors.append((floor, paced))
                 phase(gen.delete)
         finally:
             gen.close()
@@ -415,6 +425,12 @@ def main() -> int:
             print(f"    rejected by cause: {result.rejected}")
     base, est = results[0], results[1]
     print(f"  establishments/s vs heartbeats/s: {est.per_second / base.per_second:.3f}")
+    for floor, paced in floors:
+        ratio = f"{paced.p99_ms / floor.p99_ms:.1f}" if floor.p99_ms else "-"
+        print(
+            f"  paced p99, establishments vs heartbeats at the same rate ({paced.phase}): "
+            f"{paced.p99_ms:.2f} / {floor.p99_ms:.2f} ms = {ratio}"
+        )
     per_100k = (rss_after - rss_before) / args.sessions * 100_000
     print(
         f"  pfcpd RSS growth per 100k sessions: {per_100k / 2**20:.0f} MiB (whole process)"

@@ -81,10 +81,7 @@ def heartbeats(
     monkeypatch.setattr(loadgen, "wait_readable", waits)
     gen = LoadGenerator(upf.getsockname(), window=window, t1=t1)
     try:
-        requests = [
-            Message(MessageType.HEARTBEAT_REQUEST, 0, [RecoveryTimeStamp(1)]) for _ in range(8)
-        ]
-        return gen.run_phase("paced" if rate else "burst", requests, rate=rate)
+        return gen.heartbeats(8, rate=rate)
     finally:
         gen.close()
 

@@ -269,11 +269,12 @@ class LoadGenerator:
         finally:
             self.client.sock.setblocking(False)
 
-    def heartbeats(self, count: int) -> PhaseResult:
-        """The baseline: ``count`` Heartbeat Requests with the same window."""
+    def heartbeats(self, count: int, rate: float | None = None) -> PhaseResult:
+        """The baseline: ``count`` Heartbeat Requests with the same window (and at most
+        ``rate`` a second when given: a paced phase's floor)."""
         stamp = S.RecoveryTimeStamp(self.client.recovery_time_stamp)
         requests = [Message(M.HEARTBEAT_REQUEST, 0, [stamp]) for _ in range(count)]
-        return self.run_phase("heartbeat", requests)
+        return self.run_phase("heartbeat", requests, rate=rate)
 
     def establish(
         self, count: int, first_cp_seid: int = 1, rate: float | None = None
