@@ -9,12 +9,12 @@ VPY := $(VENV)/bin/python
 # dpkg-dev: dpkg-scanpackages, for the local apt repository of containers without network
 # (molecule/shared/apt_repo.sh: vpp_real, the lab with the VPP datapath).
 # valgrind: bench/engine_instructions.py counts instructions with callgrind (make bench).
-APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply dpkg-dev valgrind
+APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply dpkg-dev valgrind clang-format-14
 
-.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd typecheck-pfcpd test-core config-schema \
+.PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd lint-c typecheck-pfcpd test-core config-schema \
 	bench-core test-ansible test-collection lab lab-down test-lab test-lab-vpp
 
-test: deps venv lint-pfcpd typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible test-lab test-lab-vpp
+test: deps venv lint-pfcpd lint-c typecheck-pfcpd test-core test-pfcpd test-pfcpd-asan test-ansible test-lab test-lab-vpp
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -40,6 +40,10 @@ $(VENV)/.installed: pfcpd/pyproject.toml pfcpd/setup.py pfcpd/src/pfcpd/pfcp/_wa
 lint-pfcpd: venv
 	$(VENV)/bin/ruff check pfcpd bench lab
 	$(VENV)/bin/ruff format --check pfcpd bench lab
+
+# Every C source and header in git in VPP's style (.clang-format at the top).
+lint-c: deps
+	git ls-files -z '*.c' '*.h' | xargs -0 clang-format-14 --style=file --dry-run -Werror
 
 # mypy, strict, on pfcpd's sources (settings in pfcpd/pyproject.toml).
 typecheck-pfcpd: venv

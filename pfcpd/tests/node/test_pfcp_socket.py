@@ -77,7 +77,7 @@ def test_batches_read_what_waits_until_a_read_finds_nothing(
         assert all(g[1] == me and g[3] == "127.0.0.1:0" for g in got)
         assert [g[2] for g in got] == [float(i) for i in range(len(got))]  # (clock per read)
         ps.close()
-        assert ps.sendto(b"x", me) is False
+        assert ps.send([(b"x", me)]) == 1
 
     asyncio.run(main())
 

@@ -38,11 +38,11 @@ def test_send_as_the_socket_sends_and_counts_what_it_cannot(tmp_path: Path) -> N
             assert source[:2] == endpoint.sockname[:2]  # (from the endpoint's socket)
             failed.append(metrics.dropped.get("send_failed"))
             # The kernel refuses it (a UDP datagram over 65,507 octets: EMSGSIZE).
-            assert endpoint.sendto(b"x" * 70_000, dest) is False
+            assert endpoint.send([(b"x" * 70_000, dest)]) == 1
             server._send_all([Transmit(b"x" * 70_000, dest, None)])
             failed.append(metrics.dropped.get("send_failed"))
             endpoint.close()
-            assert endpoint.sendto(b"late", dest) is False
+            assert endpoint.send([(b"late", dest)]) == 1
             server._send_all([Transmit(b"late", dest, None)])
             failed.append(metrics.dropped.get("send_failed"))
             return data, failed

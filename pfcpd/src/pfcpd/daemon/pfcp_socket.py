@@ -162,10 +162,6 @@ class PfcpSocket:
             )
         return len(failures)
 
-    def sendto(self, data: bytes, addr: Address) -> bool:
-        """`send` of one datagram; False when it could not be sent."""
-        return self.send([(data, addr)]) == 0
-
     def close(self) -> None:
         if not self.closed:
             self.closed = True

@@ -106,9 +106,9 @@ mandatory_bit (const spec_t *spec, unsigned ie_type)
 
 typedef struct
 {
-  PyObject *decoders; /* dict: IE type -> decode(value octets) */
-  Py_ssize_t cache_max_bytes; /* bound of cache_bytes: the cache is emptied beyond it */
-  Py_ssize_t cache_bytes;     /* what the entries cost, as cache_cost() counts it */
+  PyObject *decoders;          /* dict: IE type -> decode(value octets) */
+  Py_ssize_t cache_max_bytes;  /* bound of cache_bytes: the cache is emptied beyond it */
+  Py_ssize_t cache_bytes;      /* what the entries cost, as cache_cost() counts it */
   PyObject *grouped;           /* Grouped(type, ies) */
   PyObject *raw;               /* RawIE(type, data) */
   PyObject *vendor;            /* VendorIE(type, enterprise_id, data) */
@@ -306,9 +306,9 @@ groups_cost (PyObject *group, int nested)
  * that finds none of them free doubles the table (by chance, a cluster), unless doubled it
  * would have more than CACHE_MAX_SPREAD slots per entry: then it replaces the entry at the
  * home slot. Octets that collide, by chance or made to, cost a bounded amount of work and
- * at worst stay uncached or push out the entry at their home slot. Entries are never removed one by one but by replacement, so
- * a lookup stops at the first free slot. The table also doubles when half full; the byte
- * bound (cache_bytes) bounds it. */
+ * at worst stay uncached or push out the entry at their home slot. Entries are never removed one by
+ * one but by replacement, so a lookup stops at the first free slot. The table also doubles when
+ * half full; the byte bound (cache_bytes) bounds it. */
 #define CACHE_PROBES 16
 #define CACHE_MIN_SLOTS 256
 #define CACHE_MAX_SPREAD 4
@@ -1121,8 +1121,8 @@ walk (walk_t *w, Py_ssize_t start, Py_ssize_t end, const spec_t *spec, PyObject 
         seen |= mandatory_bit (spec, ie.type);
     }
   if (check && seen != spec->all_mand) /* the lowest type missing */
-    return raise_error (ERR_MISSING, spec->mand[__builtin_ctzll (~seen & spec->all_mand)], 0,
-                        NULL, 1);
+    return raise_error (ERR_MISSING, spec->mand[__builtin_ctzll (~seen & spec->all_mand)], 0, NULL,
+                        1);
   return same_every_time;
 }
 
@@ -1317,8 +1317,8 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
 {
   walk_config_t c = { 0 };
   PyObject *known, *cacheable, *groups, *allowed_children, *messages, *allowed_ies;
-  if (!PyArg_ParseTuple (args, "O!OOO!O!O!O!nOOOO!O!OOOO:setup", &PyDict_Type, &c.decoders,
-                         &known, &cacheable, &PyDict_Type, &groups, &PyDict_Type, &allowed_children,
+  if (!PyArg_ParseTuple (args, "O!OOO!O!O!O!nOOOO!O!OOOO:setup", &PyDict_Type, &c.decoders, &known,
+                         &cacheable, &PyDict_Type, &groups, &PyDict_Type, &allowed_children,
                          &PyDict_Type, &messages, &PyDict_Type, &allowed_ies, &c.cache_max_bytes,
                          &c.grouped, &c.raw, &c.vendor, &PyTuple_Type, &c.short_errors,
                          &PyTuple_Type, &c.value_errors, &c.codec_error, &c.error, &c.in_group,
@@ -1364,13 +1364,11 @@ py_setup (PyObject *Py_UNUSED (module), PyObject *args)
       Py_CLEAR (cfg.error); /* walk() refuses to run on half-built tables */
       return NULL;
     }
-  PyObject **fields[]
-    = { &c.decoders,     &c.grouped,     &c.raw,   &c.vendor,   &c.short_errors,
-        &c.value_errors, &c.codec_error, &c.error, &c.in_group, &c.ignore };
-  PyObject **old[] = { &cfg.decoders,    &cfg.grouped,      &cfg.raw,
-                       &cfg.vendor,      &cfg.short_errors, &cfg.value_errors,
-                       &cfg.codec_error, &cfg.error,        &cfg.in_group,
-                       &cfg.ignore };
+  PyObject **fields[] = { &c.decoders,     &c.grouped,     &c.raw,   &c.vendor,   &c.short_errors,
+                          &c.value_errors, &c.codec_error, &c.error, &c.in_group, &c.ignore };
+  PyObject **old[]
+    = { &cfg.decoders,     &cfg.grouped,     &cfg.raw,   &cfg.vendor,   &cfg.short_errors,
+        &cfg.value_errors, &cfg.codec_error, &cfg.error, &cfg.in_group, &cfg.ignore };
   for (size_t i = 0; i < sizeof (fields) / sizeof (fields[0]); i++)
     {
       Py_INCREF (*fields[i]);
@@ -1430,7 +1428,8 @@ fill_shortcuts (shortcut_t *table, unsigned *tlv, PyObject *classes, const char 
       for (int k = 0; ok && k < n; k++)
         {
           PyObject *name = PyTuple_GET_ITEM (names, k);
-          ok = PyUnicode_Check (name) && PyUnicode_CompareWithASCIIString (name, sc_fields[i][k]) == 0
+          ok = PyUnicode_Check (name)
+               && PyUnicode_CompareWithASCIIString (name, sc_fields[i][k]) == 0
                && (sc->offsets[k] = object_slot_offset (cls, name)) != 0;
         }
       if (ok && tlv)
@@ -1521,12 +1520,12 @@ py_cache_hash_bits (PyObject *Py_UNUSED (module), PyObject *arg)
 
 typedef struct
 {
-  PyObject *grouped;   /* Grouped: its children are encoded in place of a value */
-  PyObject *vendor;    /* VendorIE: its type must have the enterprise bit */
-  PyObject *encoded;   /* dict: id(leaf IE) -> (the IE, its TLV octets) */
+  PyObject *grouped;      /* Grouped: its children are encoded in place of a value */
+  PyObject *vendor;       /* VendorIE: its type must have the enterprise bit */
+  PyObject *encoded;      /* dict: id(leaf IE) -> (the IE, its TLV octets) */
   Py_ssize_t max_entries; /* the cache is emptied when full */
   Py_ssize_t max_value;   /* longest value octets kept */
-  PyObject *error;     /* error(kind, ie_type, length) -> CodecError, or raises */
+  PyObject *error;        /* error(kind, ie_type, length) -> CodecError, or raises */
   PyObject *str_type, *str_ies, *str_encode, *str_cacheable, *enterprise_bit;
 } encode_config_t;
 
@@ -1685,8 +1684,7 @@ put_be (uint8_t *at, unsigned long long v, int n)
 static PyObject *
 py_setup_encode_shortcuts (PyObject *Py_UNUSED (module), PyObject *classes)
 {
-  return fill_shortcuts (encode_shortcuts, encode_shortcut_tlv, classes,
-                         "setup_encode_shortcuts");
+  return fill_shortcuts (encode_shortcuts, encode_shortcut_tlv, classes, "setup_encode_shortcuts");
 }
 
 /* Append ie's TLV when it is of a shortcut's class and in its usual form: 1 done, 0 not
@@ -1754,8 +1752,8 @@ encode_one (buf_t *b, PyObject *ie)
       /* (the slots read in place when the walk knows them: see walk_config_t) */
       int in_place = cls == (PyTypeObject *)cfg.grouped && cfg.off_type
                      && *slot_at (ie, cfg.off_ies) && *slot_at (ie, cfg.off_type);
-      PyObject *children = in_place ? Py_NewRef (*slot_at (ie, cfg.off_ies))
-                                    : PyObject_GetAttr (ie, ecfg.str_ies);
+      PyObject *children
+        = in_place ? Py_NewRef (*slot_at (ie, cfg.off_ies)) : PyObject_GetAttr (ie, ecfg.str_ies);
       if (!children)
         return -1;
       Py_ssize_t at = b->len;
@@ -2144,9 +2142,9 @@ py_header (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t nargs
   PyObject *f[H_COUNT];
   f[H_MSG_TYPE] = PyLong_FromLong (msg_type);
   f[H_SEQ] = PyLong_FromUnsignedLong (seq_word >> 8);
-  f[H_SEID] = has_seid ? PyLong_FromUnsignedLongLong ((unsigned long long)be32 (p + 4) << 32
-                                                      | be32 (p + 8))
-                       : NONE;
+  f[H_SEID]
+    = has_seid ? PyLong_FromUnsignedLongLong ((unsigned long long)be32 (p + 4) << 32 | be32 (p + 8))
+               : NONE;
   f[H_PRIORITY] = flags & 0x02 ? PyLong_FromLong ((seq_word & 0xFF) >> 4) : NONE;
   f[H_FOLLOW_ON] = BOOL_OF (flags & 0x04);
   f[H_VERSION] = PyLong_FromLong (1);
@@ -2187,8 +2185,8 @@ py_message (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize_t narg
   w.data = (const uint8_t *)PyBytes_AS_STRING (data);
   const spec_t *spec = msg_type < MESSAGE_TYPES ? cfg.messages[msg_type] : NULL;
   /* (the header's values held before the walk, which calls Python decoders) */
-  PyObject *f[M_COUNT] = { Py_NewRef (type_obj), Py_NewRef (seq), NULL,
-                           Py_NewRef (seid),     Py_NewRef (priority), NULL };
+  PyObject *f[M_COUNT]
+    = { Py_NewRef (type_obj), Py_NewRef (seq), NULL, Py_NewRef (seid), Py_NewRef (priority), NULL };
   PyObject *ies = w.within = ie_list (w.data, start, end);
   w.ignored = PyList_New (0);
   if (!ies || !w.ignored || walk (&w, start, end, spec, ies, 0) < 0)
@@ -2705,11 +2703,11 @@ py_ielist_get_all (PyObject *Py_UNUSED (module), PyObject *const *args, Py_ssize
 }
 
 static PyMethodDef ielist_get_def
-    = { "get", (PyCFunction)(void (*) (void))py_ielist_get, METH_FASTCALL,
-        "get(ie_type) -> the first IE of that type, or None" };
+  = { "get", (PyCFunction)(void (*) (void))py_ielist_get, METH_FASTCALL,
+      "get(ie_type) -> the first IE of that type, or None" };
 static PyMethodDef ielist_get_all_def
-    = { "get_all", (PyCFunction)(void (*) (void))py_ielist_get_all, METH_FASTCALL,
-        "get_all(ie_type) -> every IE of that type, in order" };
+  = { "get_all", (PyCFunction)(void (*) (void))py_ielist_get_all, METH_FASTCALL,
+      "get_all(ie_type) -> every IE of that type, in order" };
 
 /* module.name = an instance method (bound to the instance, as a function in a class body)
  * calling def. */

@@ -38,8 +38,8 @@
  * sessions (283-384 bytes) these make the streams zlib's level 3 makes, byte for byte, but
  * for a few a byte longer (all 108 packs of nine shapes and their modifications in
  * pfcpd/tests/session/test_deflate.py, 499 of 500 usual sessions in bench/rules_packing.py);
- * chaining every position would make them ~3% shorter for ~55% more work. On ~3 KiB of rules (16 PDRs) the
- * streams are ~3% longer than zlib's, whose Huffman codes are made for the input (~8%
+ * chaining every position would make them ~3% shorter for ~55% more work. On ~3 KiB of rules (16
+ * PDRs) the streams are ~3% longer than zlib's, whose Huffman codes are made for the input (~8%
  * without chaining every position). */
 #define MAX_CHAIN 8
 #define NICE_MATCH 64
@@ -130,15 +130,15 @@ init_tables (void)
 
 typedef struct
 {
-  PyObject_HEAD
+  PyObject ob_base; /* (PyObject_HEAD) */
   uint32_t dict_len;
-  uint32_t window;      /* 2 ** window_bits: the farthest a match reaches back */
-  uint32_t chained;     /* positions below this are chained in dict_prev, others in prev */
-  int32_t *dict_head;   /* [HASH_SIZE] the newest dictionary position of a hash, or -1 */
-  int32_t *dict_prev;   /* [chained] the next older position of the same hash, or -1 */
-  int32_t *head;        /* [HASH_SIZE] a call's heads */
-  int32_t *prev;        /* [window] a call's chains, by position modulo the window */
-  uint8_t *buf;         /* the dictionary, then a call's input and SLACK zeros */
+  uint32_t window;    /* 2 ** window_bits: the farthest a match reaches back */
+  uint32_t chained;   /* positions below this are chained in dict_prev, others in prev */
+  int32_t *dict_head; /* [HASH_SIZE] the newest dictionary position of a hash, or -1 */
+  int32_t *dict_prev; /* [chained] the next older position of the same hash, or -1 */
+  int32_t *head;      /* [HASH_SIZE] a call's heads */
+  int32_t *prev;      /* [window] a call's chains, by position modulo the window */
+  uint8_t *buf;       /* the dictionary, then a call's input and SLACK zeros */
   size_t buf_size;
   uint8_t *out;
   size_t out_size;
@@ -259,8 +259,7 @@ deflate_fixed (deflater_t *z, uint32_t n)
           uint32_t max = end - cur < MAX_MATCH ? end - cur : MAX_MATCH;
           uint32_t limit = cur > window ? cur - window : 0;
           int32_t cand = head[h];
-          for (unsigned chain = MAX_CHAIN; cand >= 0 && (uint32_t)cand >= limit && chain;
-               chain--)
+          for (unsigned chain = MAX_CHAIN; cand >= 0 && (uint32_t)cand >= limit && chain; chain--)
             {
               uint32_t c = (uint32_t)cand;
               if (buf[c + best] == buf[cur + best] && buf[c] == buf[cur]
@@ -342,8 +341,7 @@ deflater_compress (PyObject *self, PyObject *arg)
   /* 3 bits of header, at most 9 per octet, 7 of end of block, and the 4 octets that
    * writing 32 bits at a time may run over */
   size_t bound = (3 + 9 * (size_t)n + 7 + 7) / 8 + 8;
-  if (grow (&z->buf, &z->buf_size, total + SLACK) < 0
-      || grow (&z->out, &z->out_size, bound) < 0)
+  if (grow (&z->buf, &z->buf_size, total + SLACK) < 0 || grow (&z->out, &z->out_size, bound) < 0)
     return NULL;
   memcpy (z->buf + z->dict_len, PyBytes_AS_STRING (arg), (size_t)n);
   memset (z->buf + total, 0, SLACK);
@@ -358,8 +356,7 @@ deflater_init (PyObject *self, PyObject *args, PyObject *kwargs)
   static char *kwlist[] = { "dictionary", "window_bits", NULL };
   Py_buffer dict;
   int window_bits;
-  if (!PyArg_ParseTupleAndKeywords (args, kwargs, "y*i:Deflater", kwlist, &dict,
-                                    &window_bits))
+  if (!PyArg_ParseTupleAndKeywords (args, kwargs, "y*i:Deflater", kwlist, &dict, &window_bits))
     return -1;
   if (z->buf)
     {
@@ -422,8 +419,7 @@ static PyMethodDef deflater_methods[] = {
 };
 
 static PyTypeObject deflater_type = {
-  PyVarObject_HEAD_INIT (NULL, 0)
-  .tp_name = "pfcpd.session._deflate.Deflater",
+  PyVarObject_HEAD_INIT (NULL, 0).tp_name = "pfcpd.session._deflate.Deflater",
   .tp_basicsize = sizeof (deflater_t),
   .tp_flags = Py_TPFLAGS_DEFAULT,
   .tp_doc = "Deflater(dictionary, window_bits): raw deflate against a preset dictionary",
