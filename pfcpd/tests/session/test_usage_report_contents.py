@@ -16,6 +16,7 @@ from session_harness import (
     g,
     gtpu,
     qer,
+    restarted,
     ul_far,
     ul_packet,
     ul_pdr,
@@ -29,6 +30,7 @@ from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp import ies_traffic as TR
 from pfcpd.pfcp.ies_traffic import VolumeMeasurement
+from pfcpd.session.usage import UrrBook
 
 T = IEType
 M = MessageType
@@ -307,6 +309,11 @@ def test_a_paused_measurement_reports_the_packet_times_before_the_pause(ht: Harn
     ht.advance(1.0)
     paused = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("INAM", "MNOP"))
     assert ht.modify(seid, paused).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    # Journaled with the change, with those counts: a restart keeps them for the report.
+    with restarted(ht, 1) as engine:
+        book = engine.sessions[seid].urrs.book  # type: ignore[union-attr]
+        assert book.held_times == (NTP_NOW + 1, NTP_NOW + 1)
+        assert (book.baseline.values[0], book.inactive) == (128, True)
     ht.advance(1.0)
     ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))  # not measured
     ht.advance(1.0)
@@ -335,11 +342,68 @@ def test_a_report_no_cp_took_leaves_its_packet_times_to_the_next(ht: Harness) ->
     ht.answer_all(sent)
 
 
+def test_a_checkpoints_packet_times_come_back_with_its_counts(ht: Harness) -> None:
+    """A checkpoint journals the datapath's counts (not read with reset) with the times of
+    their first and last packet: a restart whose datapath lost its counters (the local
+    one) holds those times with the counts for the next report; one whose datapath kept
+    them (VPP) leaves them there."""
+    seid, teid = _start(ht, urr(1))
+    ht.advance(1.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(2.0)
+    ht.dp.process_ul(gtpu(ul_packet(UE, 100), teid))
+    ht.advance(1.0)
+    ht.engine.checkpoint(ht.now)
+    ht.engine.commit()
+    book = ht.engine.sessions[seid].urrs.book  # type: ignore[union-attr]
+    assert book.seen_times == (NTP_NOW + 1, NTP_NOW + 3) and book.held_times is None
+    with restarted(ht, 1) as engine:
+        again = engine.sessions[seid].urrs.book  # type: ignore[union-attr]
+        assert again.baseline.values[0] == 256 and again.dp_seen.values[0] == 0
+        assert (again.held_times, again.seen_times) == ((NTP_NOW + 1, NTP_NOW + 3), None)
+    kept = UrrBook.from_json(book.to_json())  # (restored onto a datapath that kept them)
+    kept.kept_by_datapath()
+    assert kept.baseline.values[0] == 0 and kept.dp_seen.values[0] == 256
+    assert (kept.held_times, kept.seen_times) == (None, None)
+    # A report reads the counts with reset: nothing seen is left, nor its times.
+    [report] = ht.modify(seid, g(T.QUERY_URR, S.URRID(1))).get_all(
+        T.USAGE_REPORT_MODIFICATION_RESPONSE
+    )
+    assert isinstance(report, Grouped) and _packet_times(report) == (NTP_NOW + 1, NTP_NOW + 3)
+    book = ht.engine.sessions[seid].urrs.book  # type: ignore[union-attr]
+    assert book.seen_times is None and "st" not in book.to_json()
+
+
+def test_held_packet_times_are_journaled() -> None:
+    """The packet times of counts no report carried yet (`UrrBook.held_times`) are in the
+    book's record ("pt"), its JSON text its dict's, and read back; a book holding them is
+    not as established (so the binary record, which has no room for them, is not used)."""
+    import json
+
+    from pfcpd.session.usage import Counts
+
+    book = UrrBook(
+        seqn=2, period_start_ntp=100.0, baseline=Counts((128, 128, 0, 1, 1, 0)), held_times=None
+    )
+    assert "pt" not in book.to_json()
+    book.held_times, book.seen_times = (101.25, 103.5), (104.0, 104.75)
+    text = book.json_text()
+    assert json.loads(text) == book.to_json()
+    assert (book.to_json()["pt"], book.to_json()["st"]) == ([101.25, 103.5], [104.0, 104.75])
+    assert json.dumps(book.to_json(), separators=(",", ":")) == text
+    back = UrrBook.from_json(json.loads(text))
+    assert (back.held_times, back.seen_times) == ((101.25, 103.5), (104.0, 104.75))
+    bare = UrrBook(period_start_ntp=100.0)
+    assert bare.as_established(bare.period_start_ntp)
+    bare.held_times = (101.0, 101.0)
+    assert not bare.as_established(bare.period_start_ntp)
+    bare.held_times, bare.seen_times = None, (101.0, 101.0)
+    assert not bare.as_established(bare.period_start_ntp)
+
+
 def test_time_metering_state_is_journaled() -> None:
     """What time metering keeps (the time metered so far in the period, the running
     stretch, the last packet and look) comes back from the journal record."""
-    from pfcpd.session.usage import UrrBook
-
     book = UrrBook()
     rule = urr(1, "TIMTH", idt=S.InactivityDetectionTime(5), t=S.TimeThreshold(9))
     book.configure(rule)

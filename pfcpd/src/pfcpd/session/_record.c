@@ -79,13 +79,15 @@ enum
   B_BEFORE_END,
   B_GRANTS,
   B_DROPPED_BASE,
+  B_HELD_TIMES,
+  B_SEEN_TIMES,
   B_N
 };
 static const char *book_fields[B_N] = {
-  "seqn",         "dp_seen",      "baseline",        "consumed", "period_start_ntp",
-  "metering_ntp", "validity_ntp", "quota_expired",   "inactive", "quota_held",
-  "metered_s",    "own_time",     "time_quota_over", "duration", "inactivity",
-  "before_end",   "time_grants",  "dropped_base",
+  "seqn",         "dp_seen",      "baseline",        "consumed",   "period_start_ntp",
+  "metering_ntp", "validity_ntp", "quota_expired",   "inactive",   "quota_held",
+  "metered_s",    "own_time",     "time_quota_over", "duration",   "inactivity",
+  "before_end",   "time_grants",  "dropped_base",    "held_times", "seen_times",
 };
 
 #define RECORD_VERSION 3
@@ -189,8 +191,8 @@ book_as_established (writer_t *w, PyObject *books, PyObject *start, unsigned lon
          && falsy (b[B_OWN_TIME]) && falsy (b[B_QUOTA_OVER])
          && (falsy (b[B_DURATION])
              || (PyLong_CheckExact (inactivity) && PyObject_IsTrue (inactivity) == 0))
-         && b[B_BEFORE_END] == w->no_time && falsy (b[B_GRANTS])
-         && b[B_DROPPED_BASE] == w->no_drops;
+         && b[B_BEFORE_END] == w->no_time && falsy (b[B_GRANTS]) && b[B_DROPPED_BASE] == w->no_drops
+         && b[B_HELD_TIMES] == Py_None && b[B_SEEN_TIMES] == Py_None;
 }
 
 /* The fixed octets of (node, ipv4, ipv6, name) in ``fixed`` (a new reference), NULL if not

@@ -680,13 +680,16 @@ class Modification(Choosing, Reporting):
         if book.inactive:
             return
         try:
-            counted = Counts.of(self.datapath.read_usage(session.up_seid, urr_id))
+            usage = self.datapath.read_usage(session.up_seid, urr_id)
         except DatapathError as err:
             log.error("session 0x%x URR %d: %s", session.up_seid, urr_id, err)
-            counted = book.dp_seen
+            counted, times = book.dp_seen, book.seen_times
+        else:
+            counted = Counts.of(usage)
+            times = packet_times(usage, self.datapath.now_ns(), self._ntp())
         if counted:
             book.consumed = ZERO.minus(counted)
-            book.dp_seen = counted
+            book.seen(counted, times)
 
     def _discard_paused(self, session: Session, urr_id: int, drops: dict[int, Dropped]) -> None:
         """The URR's measurement resumes: what the datapath counted while it was paused is

@@ -32,7 +32,7 @@ from .record import BINARY_RECORD_VERSION, read_record
 from .rules import RuleSet
 from .session import RECORD_VERSION, Session, program_peers, ue_network
 from .state import blocked_urrs, urr_grants, urr_offsets
-from .usage import ZERO, Counts, UrrBook, kept_books, octets, volume_limited
+from .usage import Counts, UrrBook, kept_books, octets, volume_limited
 
 log = logging.getLogger("pfcpd.session")
 _FIRST = frozenset(("pfd", MARKS_KEY))  # (records restored before the sessions)
@@ -258,7 +258,7 @@ class Restoring(Choosing):
             if kept:
                 book.kept_by_datapath()
             else:
-                book.dp_seen = ZERO
+                book.lost_by_datapath()
         now_ntp = None
         for urr_id, g in rules.urr.items():
             fresh = self._new_book(g, 0.0, now)

@@ -268,6 +268,8 @@ class Timers(Reporting):
         """Journal the datapath's counters (not reset) of the sessions ``seids`` (all by
         default) as part of their unreported usage, so a restart with a datapath that loses
         its counters loses at most the traffic since the checkpoint."""
+        now_ntp: float | None = None  # (and the datapath's clock: read once, when needed)
+        dp_now = 0
         for seid in self.sessions if seids is None else seids:
             session = self.sessions.get(seid)
             if session is None:
@@ -277,11 +279,14 @@ class Timers(Reporting):
                 if book.inactive:  # paused: its datapath counts are not usage
                     continue
                 try:
-                    counts = Counts.of(self.datapath.read_usage(seid, urr_id))
+                    usage = self.datapath.read_usage(seid, urr_id)
                 except DatapathError:
                     continue
+                counts = Counts.of(usage)
                 if counts.values != book.dp_seen.values:
-                    book.dp_seen = counts
+                    if now_ntp is None:
+                        now_ntp, dp_now = self._ntp(), self.datapath.now_ns()
+                    book.seen(counts, packet_times(usage, dp_now, now_ntp))
                     moved = True
             if moved:
                 self._write(session)

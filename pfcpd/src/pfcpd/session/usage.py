@@ -233,8 +233,12 @@ class UrrBook:
     # refused with its change or its batch (`Modification._undo_reports`, `Deletion._undelete`),
     # one no CP took (`counts_back`), the counts before a pause (INAM); None = none. The
     # URR's next report that carries a measurement carries them, with its own (`usage_report`).
-    # Not journaled: a restart loses them (not the counts).
+    # Journaled ("pt"), with the counts.
     held_times: PacketTimes | None = dataclasses.field(default=None, compare=False)
+    # The first and last packet of the counts in ``dp_seen`` (the datapath's, not read with
+    # reset, at the last checkpoint); None = none. Journaled ("st"): a restart whose
+    # datapath lost its counters holds them with those counts (`restored_counts`).
+    seen_times: PacketTimes | None = dataclasses.field(default=None, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
         """Take the reporting parameters of the URR's rule (a Create URR group) received at
@@ -504,6 +508,13 @@ class UrrBook:
         """``counts`` were read from the datapath with reset."""
         self.consumed = self.consumed + counts
         self.dp_seen = ZERO
+        self.seen_times = None
+
+    def seen(self, counts: Counts, times: PacketTimes | None) -> None:
+        """The datapath counts ``counts`` (not read with reset), their first and last
+        packet at ``times``: what the journal holds as usage not reported yet."""
+        self.dp_seen = counts
+        self.seen_times = times if counts else None
 
     def read_with_reset(self, packets: int) -> None:
         """A read with reset took the datapath's counts, ``packets`` packets among them:
@@ -514,10 +525,20 @@ class UrrBook:
 
     def kept_by_datapath(self) -> None:
         """Restored for a session whose datapath counters went on (VPP kept it while pfcpd
-        was away): what they held at the checkpoint is in them still, not baseline."""
+        was away): what they held at the checkpoint is in them still, not baseline (their
+        packet times too)."""
         if self.dp_seen:  # (else the shared ZERO stays: `as_established`)
             self.baseline = self.baseline.minus(self.dp_seen)
             self.consumed = self.consumed.minus(self.dp_seen)
+        self.seen_times = None
+
+    def lost_by_datapath(self) -> None:
+        """Restored for a session whose datapath lost its counters (the local one): the
+        counts of the last checkpoint stay in the baseline the journal holds, and the times
+        of their first and last packet are held for the report that carries them."""
+        self.hold_times(self.seen_times)
+        self.seen_times = None
+        self.dp_seen = ZERO
 
     def _stored_volumes(self) -> tuple[Counts, Counts]:
         """Baseline and consumed as the journal stores them: with the datapath's counts at
@@ -560,6 +581,10 @@ class UrrBook:
             ]
         if self.dropped_base != NO_DROPS:
             d["db"] = list(self.dropped_base)
+        if self.held_times is not None:
+            d["pt"] = list(self.held_times)
+        if self.seen_times is not None:
+            d["st"] = list(self.seen_times)
         return d
 
     def restored_at(self, established: float, kept: bool = True) -> None:
@@ -596,6 +621,8 @@ class UrrBook:
             and self.before_end is NO_TIME
             and not self.time_grants
             and self.dropped_base == NO_DROPS
+            and self.held_times is None
+            and self.seen_times is None
         )
 
     def json_text(self, known: float | None = None, known_text: str = "") -> str:
@@ -660,6 +687,12 @@ class UrrBook:
             )
         if self.dropped_base != NO_DROPS:
             text += f',"db":{json_ints(self.dropped_base)}'
+        if self.held_times is not None:
+            first, last = self.held_times
+            text += f',"pt":[{json_value(first)},{json_value(last)}]'
+        if self.seen_times is not None:
+            first, last = self.seen_times
+            text += f',"st":[{json_value(first)},{json_value(last)}]'
         return text + "}"
 
     @classmethod
@@ -697,7 +730,17 @@ class UrrBook:
         else:
             assert isinstance(db, list | tuple) and len(db) == 2
             dropped_base = (int(db[0]), int(db[1]))
+
+        def times(name: str) -> PacketTimes | None:
+            value = d.get(name)
+            if value is None:
+                return None
+            assert isinstance(value, list | tuple) and len(value) == 2
+            return float(value[0]), float(value[1])
+
         return cls(
+            held_times=times("pt"),
+            seen_times=times("st"),
             dropped_base=dropped_base,
             time_grants=grants,
             before=before if before else ZERO,
