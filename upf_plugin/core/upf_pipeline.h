@@ -933,7 +933,9 @@ upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, u
  * forwarding). A buffering FAR drops it (NO_BUFFER: the DL buffer is flushed through the N6
  * path). Redirection applies to uplink: not reported. The RQI of a received DL PDU Session
  * Container goes on to the access side with the packet (the PSA's reflective QoS reaches the
- * UE through an I-UPF; TS 38.415 5.5.3.3), as a QER's RQI does.
+ * UE through an I-UPF; TS 38.415 5.5.3.3), as a QER's RQI does; so does its Paging Policy
+ * Indicator (PPP and the PPI, TS 38.415 5.5.2.1: the PSA's paging policy reaches the NG-RAN
+ * through an I-UPF), unless a QER of the PDR sets its own.
  */
 static __attribute__ ((noinline, unused)) int
 upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_malformed_t r,
@@ -949,6 +951,7 @@ upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, 
   upf_prog_prefetch_states (s, UPF_DIR_DL);
   pdr = upf_classify_gtpu_dl (s, m);
   v->rqi = g->rqi;
+  v->ppi = g->has_ppi ? (uint8_t)(UPF_PPI_SET | g->ppi) : 0;
   fwd = upf_session_apply_pdr (st, s, UPF_DIR_DL, m, m->in->total_len, now_ns, pdr, v);
   v->redirect_type = 0;
   v->redirect_addr = 0;

@@ -81,6 +81,36 @@ def i_upf_rules(source: int = CORE) -> list[Grouped]:
     ]
 
 
+@pytest.mark.parametrize("qer_ppi", [None, 6], ids=["relayed", "qer-wins"])
+def test_the_psas_paging_policy_indicator_reaches_the_gnb(h: Harness, qer_ppi: int | None) -> None:
+    """TS 38.415 5.5.2.1: the PSA's DL PDU Session Container carries PPP = 1 and the PPI; the
+    I-UPF's container towards the gNB carries them on (with the QFI), unless its QER sets a
+    PPI of its own. Read by scapy's decoder."""
+    rules = i_upf_rules()
+    if qer_ppi is not None:
+        rules[4].ies.append(S.PagingPolicyIndicator(qer_ppi))
+    resp = h.establish(*rules)
+    assert cause(resp) == 1
+    dl_teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
+    inner = dl_packet(UE, 200)
+    gtp = GTP_U_Header(teid=dl_teid, gtp_type=255) / GTPPDUSessionContainer(
+        type=0, QFI=9, PPP=1, PPI=4
+    )
+    psa = raw(IP(src=PSA, dst=str(N3)) / UDP(sport=2152, dport=2152) / gtp / Raw(inner))
+    res = h.dp.process_ul(psa)
+    assert res.verdict == Verdict.FORWARD and res.encapsulated
+    out = IP(res.output)
+    psc = out[GTPPDUSessionContainer]
+    want = 4 if qer_ppi is None else qer_ppi
+    assert (psc.type, psc.QFI, psc.PPP, psc.PPI) == (0, 9, 1, want)
+    assert raw(out[GTP_U_Header].payload).endswith(inner)
+    # without PPP from the PSA (and no QER PPI): none towards the gNB
+    if qer_ppi is None:
+        plain = raw(IP(g_pdu(inner, dl_teid, PSA)))
+        psc = IP(h.dp.process_ul(plain).output)[GTPPDUSessionContainer]
+        assert (psc.PPP, psc.ExtHdrLen) == (0, 1)
+
+
 @pytest.mark.parametrize("source", [CORE, CP_FUNCTION], ids=["core", "cp-function"])
 def test_a_tunnel_into_the_session_is_downlink_to_the_gnb(h: Harness, source: int) -> None:
     resp = h.establish(*i_upf_rules(source))

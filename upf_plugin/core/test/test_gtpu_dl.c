@@ -298,6 +298,75 @@ test_n9_downlink_rqi_relayed (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* An N9 downlink G-PDU of 100 inner bytes with an 8-octet DL PDU Session Container: PPP
+ * (ppp), QFI 5 and the PPI in its octet 3 (TS 38.415 5.5.2.1), then padding. */
+static uint32_t
+mk_n9_ppi (uint8_t *pkt, int ppp, uint8_t ppi)
+{
+  uint32_t n = mk_n9 (pkt, N9_TEID, 5, 100);
+  uint8_t *g = pkt + 28;
+  memmove (g + 20, g + 16, n - 28 - 16);
+  g[12] = 2; /* length: 8 octets */
+  g[14] = (uint8_t)((ppp ? 0x80 : 0) | 5);
+  g[15] = (uint8_t)(ppi << 5);
+  memset (g + 16, 0, 4); /* padding, then no next extension header */
+  upf_wr16 (g + 2, (uint16_t)(upf_rd16 (g + 2) + 4));
+  upf_wr16 (pkt + 24, (uint16_t)(upf_rd16 (pkt + 24) + 4));
+  upf_wr16 (pkt + 2, (uint16_t)(n + 4));
+  return n + 4;
+}
+
+/* The Paging Policy Indicator of the PSA's DL PDU Session Container reaches the gNB in the
+ * container the I-UPF writes (8 octets: PPP | QFI, the PPI), on the scalar and the vector
+ * path; a QER of the I-UPF's PDR that sets a PPI of its own wins; a container without PPP
+ * gives one without it. */
+static void
+test_n9_downlink_ppi_relayed (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_verdict_t v, w;
+  upf_gtpu_t g;
+  upf_outer_t ou;
+  uint8_t pkt[256], out[512];
+  const uint8_t *pkts[1] = { pkt };
+  uint32_t n, len;
+  char err[128];
+  (void)st;
+  mk_iupf (&p, 0);
+  upf_session_t *s = install_iupf (c, &p);
+  for (int round = 0; round < 3; round++)
+    {
+      int ppp = round != 1, want = round == 2 ? 6 : 3;
+      if (round == 2) /* the I-UPF's QER sets PPI 6 */
+        {
+          p.qer[0].ppi = UPF_PPI_SET | 6;
+          assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+        }
+      n = mk_n9_ppi (pkt, ppp, 3);
+      assert_int_equal (upf_parse_gtpu (pkt + 28, n - 28, &g), 0);
+      assert_int_equal (g.has_ppi, ppp);
+      len = upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out));
+      assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (v.pdr_id, 2);
+      assert_int_equal (v.ppi, ppp ? UPF_PPI_SET | want : 0);
+      assert_int_equal (len, 20 + 8 + (ppp ? 20 : 16) + 100);
+      assert_int_equal (upf_parse_outer (out, len, &ou), 0);
+      assert_int_equal (upf_parse_gtpu (out + ou.payload_offset, ou.payload_len, &g), 0);
+      assert_int_equal (g.teid, 0x200);
+      assert_int_equal (g.pdu_type, UPF_PDU_TYPE_DL);
+      assert_int_equal (g.qfi, 5);
+      assert_int_equal (g.has_ppi, ppp);
+      if (ppp)
+        assert_int_equal (g.ppi, want);
+      assert_memory_equal (out + len - 100, pkt + n - 100, 100);
+      upf_ul_process_vec (c, &c->stats, pkts, &n, 1, 1000, &w);
+      assert_int_equal (w.verdict, UPF_VERDICT_FORWARD);
+      assert_int_equal (w.ppi, v.ppi);
+    }
+  upfcore_ctx_delete (c);
+}
+
 /* The vector entry point gives each packet of a mixed vector the scalar path's verdict. */
 static void
 test_vector_path (void **st)
@@ -558,6 +627,7 @@ main (void)
     cmocka_unit_test (test_n9_downlink_dl_mbr),
     cmocka_unit_test (test_n9_downlink_qfi_and_teid),
     cmocka_unit_test (test_n9_downlink_rqi_relayed),
+    cmocka_unit_test (test_n9_downlink_ppi_relayed),
     cmocka_unit_test (test_vector_path),
     cmocka_unit_test (test_n9_downlink_buffering_far_drops),
     cmocka_unit_test (test_fteid_of_both_directions_refused),
