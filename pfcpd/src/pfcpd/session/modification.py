@@ -689,7 +689,7 @@ class Modification(Choosing, Reporting):
             times = packet_times(usage, self.datapath.now_ns(), self._ntp())
         if counted:
             book.consumed = ZERO.minus(counted)
-            book.seen(counted, times)
+            book.set_dp_seen(counted, times)
 
     def _discard_paused(self, session: Session, urr_id: int, drops: dict[int, Dropped]) -> None:
         """The URR's measurement resumes: what the datapath counted while it was paused is

@@ -286,7 +286,7 @@ class Timers(Reporting):
                 if counts.values != book.dp_seen.values:
                     if now_ntp is None:
                         now_ntp, dp_now = self._ntp(), self.datapath.now_ns()
-                    book.seen(counts, packet_times(usage, dp_now, now_ntp))
+                    book.set_dp_seen(counts, packet_times(usage, dp_now, now_ntp))
                     moved = True
             if moved:
                 self._write(session)

@@ -237,7 +237,7 @@ class UrrBook:
     held_times: PacketTimes | None = dataclasses.field(default=None, compare=False)
     # The first and last packet of the counts in ``dp_seen`` (the datapath's, not read with
     # reset, at the last checkpoint); None = none. Journaled ("st"): a restart whose
-    # datapath lost its counters holds them with those counts (`restored_counts`).
+    # datapath lost its counters holds them with those counts (`lost_by_datapath`).
     seen_times: PacketTimes | None = dataclasses.field(default=None, compare=False)
 
     def configure(self, urr: Grouped, now_ntp: float = 0.0) -> None:
@@ -510,7 +510,7 @@ class UrrBook:
         self.dp_seen = ZERO
         self.seen_times = None
 
-    def seen(self, counts: Counts, times: PacketTimes | None) -> None:
+    def set_dp_seen(self, counts: Counts, times: PacketTimes | None) -> None:
         """The datapath counts ``counts`` (not read with reset), their first and last
         packet at ``times``: what the journal holds as usage not reported yet."""
         self.dp_seen = counts
