@@ -121,6 +121,31 @@ def test_n9_downlink_reencapsulated_to_the_gnb(lab: Lab) -> None:
     program(lab, 0x90, DELETE, [])
 
 
+def test_n9_downlink_paging_policy_indicator_relayed_to_the_gnb(lab: Lab) -> None:
+    """TS 38.415 5.5.2.1: the PSA's DL PDU Session Container carries PPP = 1 and the PPI;
+    the container the plugin writes towards the gNB carries them on, with the QFI."""
+    rules = iupf_rules(0x933, 0x932)
+    program(lab, 0x93, CREATE, rules)
+    sent = IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"ppi")
+    packet = (
+        Ether(src=GNB_MAC, dst=lab.n3_mac)
+        / IP(src=PSA, dst=N3_UPF)
+        / UDP(sport=2152, dport=2152)
+        / GTP_U_Header(teid=0x933, gtp_type=255)
+        / GTPPDUSessionContainer(type=0, QFI=9, PPP=1, PPI=5)
+        / sent
+    )
+    cap = lab.vpp.capture(0, "n9ppi", 1)
+    lab.vpp.send(0, [packet], "n9ppi")
+    (g,) = lab.vpp.captured(0, cap, 1)
+    assert g[GTP_U_Header].teid == 0x932
+    psc = g[GTPPDUSessionContainer]
+    assert (psc.type, psc.QFI, psc.PPP, psc.PPI) == (0, 9, 1, 5)
+    inner = IP(bytes(psc.payload))
+    assert inner.dst == UE and bytes(inner[UDP].payload) == b"ppi"
+    program(lab, 0x93, DELETE, [])
+
+
 def test_end_marker_relayed_from_n9_to_the_gnb(lab: Lab) -> None:
     """TS 29.281 7.3.2, TS 23.502 4.9.1.2.3: the End Marker the PSA sends on the N9 F-TEID
     goes on to the gNB on the FAR's tunnel (its TEID, a PDU Session Container with the
