@@ -321,6 +321,17 @@ upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t no
   upf_ul_process (ctx, &ctx->stats, pkt, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt + v->inner_offset, out, cap, 1);
+  if (v->verdict == UPF_VERDICT_BUFFER)
+    {
+      /* the inner packet, as the VPP plugin's GTP-U input stores it */
+      if (upf_buffer_store (v->session, v->pdr_id, pkt + v->inner_offset, v->inner_len, now_ns) < 0)
+        {
+          v->verdict = UPF_VERDICT_DROP;
+          v->drop_reason = UPF_DROP_BUFFER_FULL;
+          ctx->stats.drops[UPF_DROP_BUFFER_FULL]++;
+        }
+      return 0;
+    }
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST)
     {
       upf_outer_t o;

@@ -757,10 +757,11 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
         {
           upf_buffer_t *b = prog->buffer;
           uint32_t cap_pkts, cap_bytes;
-          /* the buffer holds N6 packets, flushed through the N6 path: a G-PDU received
-           * on a downlink F-TEID (e->key.gtpu_dl) cannot be buffered (pfcpd refuses such a
-           * PDR with a buffering FAR) */
-          if (!b || e->key.gtpu_dl)
+          /* the buffer holds downlink IP packets, flushed through the N6 path: a G-PDU
+           * received on a downlink F-TEID (e->key.gtpu_dl) is stored without its outer
+           * header and then classified as N6 downlink to the UE (pfcpd accepts such a PDR
+           * with a buffering FAR only when an N6 PDR has that FAR too) */
+          if (!b)
             return upf_drop (st, v, UPF_DROP_NO_BUFFER);
           cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
           if (cap_pkts > UPF_BUFFER_MAX_PKTS)
@@ -930,12 +931,13 @@ upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, u
  * Session Container's QFI; a PDR without F-TEID, for N6, does not take it, as no N6 packet,
  * without TEID, matches a PDR with one), and the DL rules apply: DL gate and MBR, DL counts, the
  * FAR (to Access: the caller writes v->encap in front of the inner packet, as for N9
- * forwarding). A buffering FAR drops it (NO_BUFFER: the DL buffer is flushed through the N6
- * path). Redirection applies to uplink: not reported. The RQI of a received DL PDU Session
- * Container goes on to the access side with the packet (the PSA's reflective QoS reaches the
- * UE through an I-UPF; TS 38.415 5.5.3.3), as a QER's RQI does; so does its Paging Policy
- * Indicator (PPP and the PPI, TS 38.415 5.5.2.1: the PSA's paging policy reaches the NG-RAN
- * through an I-UPF), unless a QER of the PDR sets its own.
+ * forwarding). A buffering FAR buffers the inner packet (the caller stores it), which the
+ * flush classifies as N6 downlink (the DL buffer is flushed through the N6 path). Redirection
+ * applies to uplink: not reported. The RQI of a received DL PDU Session Container goes on to the
+ * access side with the packet (the PSA's reflective QoS reaches the UE through an I-UPF;
+ * TS 38.415 5.5.3.3), as a QER's RQI does; so does its Paging Policy Indicator (PPP and the PPI,
+ * TS 38.415 5.5.2.1: the PSA's paging policy reaches the NG-RAN through an I-UPF), unless a QER of
+ * the PDR sets its own.
  */
 static __attribute__ ((noinline, unused)) int
 upf_gtpu_dl_finish (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, upf_malformed_t r,

@@ -156,12 +156,15 @@ upf_flush_one (void *arg, const uint8_t *pkt, uint32_t len)
     }
 }
 
+/* The network instance the session's DL buffer is flushed in (its packets classified as N6
+ * downlink): the first N6 PDR's (not Access, a UE IP, no local F-TEID); 0 without one. */
 static u16
 upf_desc_dl_nwi (const upf_program_desc_t *d)
 {
   u32 i;
   for (i = 0; i < d->n_pdr; i++)
-    if (d->pdr[i].source_interface != UPF_IF_ACCESS && (d->pdr[i].pdi_flags & UPF_PDI_UE_IP))
+    if (d->pdr[i].source_interface != UPF_IF_ACCESS && (d->pdr[i].pdi_flags & UPF_PDI_UE_IP)
+        && !(d->pdr[i].pdi_flags & UPF_PDI_FTEID))
       return d->pdr[i].network_instance;
   return 0;
 }

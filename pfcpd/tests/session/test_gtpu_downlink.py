@@ -2,9 +2,10 @@
 branching point: a remote PSA sends downlink over N9 to this UPF's F-TEID; TS 29.244 BUCP:
 the SMF sends the data it buffered back over N4-u). A PDR with a local F-TEID and source
 interface Core or CP-function takes its F-TEID's G-PDUs as downlink: forwarded by its FAR
-(to the gNB, encapsulated), counted as downlink. What the datapath cannot do with them is
-refused with 73: a buffering FAR, an F-TEID an Access PDR also has. The sans-IO node with
-the engine on the real local datapath."""
+(to the gNB, encapsulated), counted as downlink. A FAR that buffers them buffers the inner
+packet, flushed as N6 downlink: accepted when an N6 PDR has that FAR too (as Open5GS's SMF
+makes every session), refused with 73 otherwise; so is an F-TEID an Access PDR also has.
+The sans-IO node with the engine on the real local datapath."""
 
 from __future__ import annotations
 
@@ -190,7 +191,8 @@ def test_a_buffering_far_for_a_tunnel_into_the_session_is_refused(
     h: Harness, action: tuple[str, ...]
 ) -> None:
     """The DL buffer is replayed through N6, where the tunnel's PDR matches nothing: a FAR
-    that buffers or notifies for it is refused, naming the FAR, nothing allocated."""
+    that buffers or notifies for it, and for no N6 PDR, is refused, naming the FAR, nothing
+    allocated."""
     rules = i_upf_rules()
     rules[3] = g(T.CREATE_FAR, S.FARID(2), F.ApplyAction.of(*action))
     resp = h.request(establishment(*rules))
@@ -215,6 +217,60 @@ def test_an_update_far_to_buffer_for_a_tunnel_is_refused(h: Harness) -> None:
     # the session still forwards the tunnel's packets, to the gNB's new TEID
     res = h.dp.process_ul(g_pdu(dl_packet(UE), dl_teid, PSA))
     assert res.verdict == Verdict.FORWARD and IP(res.output)[GTP_U_Header].teid == 0x101
+
+
+def _dldr_pdr(sent: list[Message]) -> list[int]:
+    """The PDR IDs of the Downlink Data Reports in ``sent``."""
+    out = []
+    for m in sent:
+        report = m.get(T.DOWNLINK_DATA_REPORT)
+        if m.msg_type == M.SESSION_REPORT_REQUEST and isinstance(report, Grouped):
+            out.append(report.get(T.PDR_ID).value)  # type: ignore[union-attr]
+    return out
+
+
+def test_a_tunnel_sharing_a_buffering_far_with_an_n6_pdr_is_buffered_and_flushed_as_n6(
+    h: Harness,
+) -> None:
+    """A PSA's session as Open5GS's SMF establishes every one (public capture
+    pfcp-upf-smf-sessions.pcap): the N6 PDR of the UE's address (2) and a PDR from the CP
+    function on an F-TEID of its own (3, N4-u) share the downlink FAR (2), which buffers
+    and notifies the CP (BAR 1) until the gNB's tunnel is known. A G-PDU the SMF sends on
+    PDR 3's F-TEID meanwhile is buffered (its inner packet), reported naming PDR 3, and sent
+    to the gNB when FAR 2 forwards, classified as N6 downlink (PDR 2, URR 1)."""
+    bar = g(T.CREATE_BAR, S.BARID(1))
+    resp = h.establish(
+        ul_pdr(),
+        dl_pdr(),
+        tunnel_pdr(3, 2, CP_FUNCTION),
+        ul_far(),
+        dl_far(action="BUFF+NOCP", bar=1),
+        qer(),
+        urr(1),
+        bar,
+    )
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
+    inner = dl_packet(UE, 150, ident=7)
+    assert h.dp.process_ul(g_pdu(inner, teid, SMF)).verdict == Verdict.BUFFER
+    assert h.dp.buffered(seid) == 1
+    sent = h.advance(0.2)
+    assert _dldr_pdr(sent) == [3]
+    h.answer_all(sent)
+    forw = g(
+        T.UPDATE_FAR,
+        S.FARID(2),
+        F.ApplyAction.of("FORW"),
+        g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100)),
+    )
+    assert cause(h.modify(seid, forw)) == 1
+    (out,) = [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
+    packet = IP(out.output)
+    assert packet.dst == GNB and packet[GTP_U_Header].teid == 0x100
+    assert raw(packet[GTP_U_Header].payload).endswith(inner)
+    assert h.dp.buffered(seid) == 0
+    assert h.dp.read_usage(seid, 1).packets_dl == 1
 
 
 def test_an_f_teid_of_both_directions_is_refused(h: Harness) -> None:

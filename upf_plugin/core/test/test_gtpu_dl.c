@@ -410,25 +410,59 @@ test_vector_path (void **st)
   upfcore_ctx_delete (c);
 }
 
-/* The DL buffer is flushed through the N6 path: a buffering FAR drops the N9 packet. */
+/* A G-PDU received on a downlink F-TEID whose FAR buffers (NOCP: the DL data report names
+ * its PDR) is stored without its outer header (upfcore_ul_packet, as the VPP plugin's GTP-U
+ * input); the flush, once the FAR forwards, classifies it as N6 downlink: the N6 PDR of the
+ * UE's address (here sharing the FAR) sends it to the gNB. */
+static void reinstall_iupf (upf_ctx_t *c, upf_session_t *s, iupf_t *p);
+static int flushed_pdr, flushed_teid, flushed_len;
+static upf_ctx_t *flush_ctx;
+
 static void
-test_n9_downlink_buffering_far_drops (void **st)
+flush_n6 (void *arg, const uint8_t *pkt, uint32_t len)
+{
+  upf_verdict_t v;
+  uint8_t out[512];
+  uint32_t n;
+  (void)arg;
+  n = upfcore_dl_packet (flush_ctx, 0, pkt, len, 3000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  flushed_pdr = (int)v.pdr_id;
+  flushed_teid = (int)upf_rd32 (out + 28 + 4);
+  flushed_len = (int)(n - v.encap->len);
+}
+
+static void
+test_n9_downlink_buffered_and_flushed_as_n6 (void **st)
 {
   upf_ctx_t *c = upfcore_ctx_new (16);
   iupf_t p;
   upf_session_t *s;
   upf_verdict_t v;
-  uint8_t pkt[256];
+  uint8_t pkt[256], out[512];
   uint32_t n;
   (void)st;
   mk_iupf (&p, 0);
-  p.far[1].apply_action = UPF_AA_BUFF;
+  p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  p.pdr[2].far_id = 2;
   p.d.bar = &p.bar;
   s = install_iupf (c, &p);
   n = mk_n9 (pkt, N9_TEID, -1, 100);
-  upf_ul_process (c, &c->stats, pkt, n, 1000, &v);
-  assert_int_equal (v.verdict, UPF_VERDICT_DROP);
-  assert_int_equal (v.drop_reason, UPF_DROP_NO_BUFFER);
+  assert_int_equal (upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)), 0);
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.pdr_id, 2);
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
+  assert_int_equal (v.events[0].id, 2);
+  assert_int_equal (upfcore_buffer_count (s), 1);
+  p.far[1].apply_action = UPF_AA_FORW;
+  reinstall_iupf (c, s, &p);
+  flush_ctx = c;
+  flushed_pdr = 0;
+  assert_int_equal (upfcore_buffer_flush (s, flush_n6, 0), 1);
+  assert_int_equal (flushed_pdr, 3);
+  assert_int_equal (flushed_teid, 0x200);
+  assert_int_equal (flushed_len, 100);
   assert_int_equal (upfcore_buffer_count (s), 0);
   upfcore_ctx_delete (c);
 }
@@ -629,7 +663,7 @@ main (void)
     cmocka_unit_test (test_n9_downlink_rqi_relayed),
     cmocka_unit_test (test_n9_downlink_ppi_relayed),
     cmocka_unit_test (test_vector_path),
-    cmocka_unit_test (test_n9_downlink_buffering_far_drops),
+    cmocka_unit_test (test_n9_downlink_buffered_and_flushed_as_n6),
     cmocka_unit_test (test_fteid_of_both_directions_refused),
     cmocka_unit_test (test_end_marker_relayed_to_access),
     cmocka_unit_test (test_end_marker_not_relayed),

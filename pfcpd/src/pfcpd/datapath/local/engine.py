@@ -103,6 +103,20 @@ class Duplicate:
     output: bytes
 
 
+def flush_network_instance(program: SessionProgram) -> int:
+    """The network instance the session's buffered downlink is flushed in (classified as N6
+    downlink, `_flush`): the first N6 PDR's (a source interface other than Access, no local
+    F-TEID), as the VPP plugin's ``upf_desc_dl_nwi``; 0 without one."""
+    return next(
+        (
+            p.network_instance
+            for p in program.pdrs
+            if p.source_interface != 0 and p.local_fteid is None
+        ),
+        0,
+    )
+
+
 def _plen(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
     return net.prefixlen + 96 if isinstance(net, ipaddress.IPv4Network) else net.prefixlen
 
@@ -700,9 +714,7 @@ class _Shape:
         n_pdr = len(program.pdrs)
         self.numbers = (n_pdr, n_pdr, len(self.ohc), program.bar is None)
         # (the network instance its buffered packets are flushed in: `LocalDatapath.install`)
-        self.network_instance = next(
-            (p.network_instance for p in program.pdrs if p.source_interface != 0), 0
-        )
+        self.network_instance = flush_network_instance(program)
 
     def patch(self, program: SessionProgram, sess: int, seid: int) -> tuple[_Kept, bool]:
         """``program`` (its shape this one's) installed as ``seid`` (``sess``: its session,
@@ -1113,7 +1125,7 @@ class LocalDatapath(Datapath, ShapedInstall):
                 new = {f.far_id: f.outer_header_creation for f in program.fars}
                 self._end_markers(seid, old, new, end_markers)
             if self._to_flush[0]:
-                ni = next((p.network_instance for p in program.pdrs if p.source_interface != 0), 0)
+                ni = flush_network_instance(program)
                 self._flush(sess, ni)
         finally:
             lock.release()
