@@ -7,6 +7,7 @@ from ipaddress import ip_address, ip_network
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet import IP
 from session_harness import (
+    N3,
     Harness,
     cause,
     created,
@@ -309,6 +310,21 @@ def test_fteid_option_and_exhaustion(h: Harness) -> None:
     resp = h.establish(cp_seid=200)
     assert cause(resp) == 79
     assert h.engine.teids.in_use == teids and len(h.engine.sessions) == 6
+
+
+def test_fteid_ch_without_an_ip_version_gets_our_n3_address(h: Harness) -> None:
+    """TS 29.244 8.2.3: with CH the UP function assigns an F-TEID with an IPv4 or an IPv6
+    address as V4 or V6 asks; an SMF that sets neither (public capture
+    pfcp-5gsa-pdu-establishment.pcap) leaves the version to the UP function: our N3
+    address's, as a UP function answered it there. Read back from the Created PDR."""
+    resp = h.establish(
+        ul_pdr(fteid=A.FTEID(choose=True)), dl_pdr(), ul_far(), dl_far(), qer(), urr(1)
+    )
+    assert cause(resp) == 1
+    fteid = created(resp)[1][T.F_TEID]
+    assert isinstance(fteid, A.FTEID) and fteid.ipv4 == str(N3) and fteid.ipv6 is None
+    ue = created(resp)[1][T.UE_IP_ADDRESS].ipv4  # type: ignore[attr-defined]
+    assert h.dp.process_ul(gtpu(ul_packet(ue), fteid.teid or 0)).verdict == Verdict.FORWARD
 
 
 def test_journal_failure_is_77_and_leaves_nothing(h: Harness) -> None:

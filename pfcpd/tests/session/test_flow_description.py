@@ -25,6 +25,18 @@ def test_typical_rules() -> None:
     assert g.ue == ipaddress.ip_network("2001:db8:1::/64") and g.ue_ports == (1024, 65535)
 
 
+def test_an_uplink_rule_reads_as_the_downlink_rule_it_mirrors() -> None:
+    """``permit in`` (an uplink flow, TS 29.214 5.3.8, as an SMF sends an uplink PDR's filter
+    in the public capture pfcp-5gsa-pdu-establishment.pcap): from the UE to the remote end."""
+    assert parse_flow_description("permit in ip from any to any") == (SdfFilter(),)
+    uplink = parse_flow_description("permit in 17 from assigned 5060 to 198.51.100.7 5060-5061")
+    downlink = parse_flow_description("permit out 17 from 198.51.100.7 5060-5061 to assigned 5060")
+    assert uplink == downlink
+    (f,) = uplink
+    assert f.remote == ipaddress.ip_network("198.51.100.7/32") and f.ue is None
+    assert f.remote_ports == (5060, 5061) and f.ue_ports == (5060, 5060)
+
+
 def test_port_lists_expand() -> None:
     filters = parse_flow_description("permit out 6 from any 80,443 to assigned 1000,2000-2001")
     assert [(f.remote_ports, f.ue_ports) for f in filters] == [
@@ -39,7 +51,7 @@ def test_port_lists_expand() -> None:
     "text",
     [
         "deny out ip from any to any",
-        "permit in ip from any to any",
+        "permit inout ip from any to any",
         "permit out tcp from any to any",
         "permit out 6 from any 70000 to any",
         "permit out 6 from any 90-80 to any",

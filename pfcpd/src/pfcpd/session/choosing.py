@@ -315,12 +315,15 @@ class Choosing(EngineState):
     ) -> FTEID:
         """The F-TEID chosen for ``want`` (CH): the one chosen before for its CHOOSE ID, else
         a new TEID on our N3 address. It goes in the PDR's Created PDR; ``copy``: the PDR
-        gets a copy of it (False: the F-TEID itself, for a caller that keeps neither)."""
+        gets a copy of it (False: the F-TEID itself, for a caller that keeps neither). CH
+        with V4 or V6 asks for an address of that version (TS 29.244 8.2.3): one our N3
+        address is not is refused with 71; CH with neither leaves the version to us."""
         choose_id = want.choose_id
         got = by_choose_id.get(choose_id) if choose_id is not None else None
         if got is None:
             ipv4, ipv6 = self._n3_text  # (ipv4 set: our N3 address is IPv4)
-            if not (want.choose_v4 if ipv4 is not None else want.choose_v6):
+            v4, v6 = want.choose_v4, want.choose_v6
+            if (v4 or v6) and not (v4 if ipv4 is not None else v6):
                 n3 = self.settings.n3_address
                 raise RuleError(
                     Cause.INVALID_F_TEID_ALLOCATION_OPTION,

@@ -3,7 +3,9 @@ filters: ``permit out <proto> from <remote> [ports] to <ue> [ports]``.
 
 The rule describes downlink packets (from the remote end to the UE); the datapath applies
 it swapped to uplink packets. ``assigned`` (the UE's own address) and ``any`` become
-"no address condition".
+"no address condition". Some SMFs send an uplink PDR's filter as an uplink flow, ``permit
+in <proto> from <ue> [ports] to <remote> [ports]`` (the direction "in" of TS 29.214 5.3.8:
+the packet's own source and destination): read as the ``permit out`` rule it mirrors.
 
 Port lists: each side's comma list is kept as ranges, sorted, with overlapping and adjacent
 entries merged (``80,81,82-90`` is the one range 80-90). A datapath SDF filter holds one
@@ -77,8 +79,9 @@ def parse_flow_description(text: str, max_filters: int = MAX_FILTERS) -> tuple[S
     if len(text) > MAX_TEXT:
         raise FlowDescriptionTooCostly(f"flow description longer than {MAX_TEXT} characters")
     tokens = text.split()
-    if tokens[:2] != ["permit", "out"]:
-        raise FlowDescriptionError("a flow description starts with 'permit out'")
+    if tokens[:1] != ["permit"] or tokens[1:2] not in (["out"], ["in"]):
+        raise FlowDescriptionError("a flow description starts with 'permit out' or 'permit in'")
+    uplink = tokens[1] == "in"  # (from the UE to the remote end)
     try:
         proto_tok, from_tok = tokens[2], tokens[3]
     except IndexError as e:
@@ -94,18 +97,23 @@ def parse_flow_description(text: str, max_filters: int = MAX_FILTERS) -> tuple[S
     rest = tokens[4:]
     if not rest:
         raise FlowDescriptionError("missing source address")
-    remote = _address(rest.pop(0))
-    remote_ports: tuple[tuple[int, int] | None, ...] = (None,)
+    source = _address(rest.pop(0))
+    source_ports: tuple[tuple[int, int] | None, ...] = (None,)
     if rest and _is_ports(rest[0]):
-        remote_ports = port_ranges(rest.pop(0))
+        source_ports = port_ranges(rest.pop(0))
     if not rest or rest.pop(0) != "to":
         raise FlowDescriptionError("expected 'to'")
     if not rest:
         raise FlowDescriptionError("missing destination address")
-    ue = _address(rest.pop(0))
-    ue_ports: tuple[tuple[int, int] | None, ...] = (None,)
+    destination = _address(rest.pop(0))
+    destination_ports: tuple[tuple[int, int] | None, ...] = (None,)
     if rest and _is_ports(rest[0]):
-        ue_ports = port_ranges(rest.pop(0))
+        destination_ports = port_ranges(rest.pop(0))
+    remote, remote_ports, ue, ue_ports = (
+        (destination, destination_ports, source, source_ports)
+        if uplink
+        else (source, source_ports, destination, destination_ports)
+    )
     if rest:
         raise FlowDescriptionError(f"unsupported options {' '.join(rest)!r}")
     cost = len(remote_ports) * len(ue_ports)

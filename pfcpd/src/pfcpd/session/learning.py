@@ -212,7 +212,7 @@ class ShapeLearning(Filling):
                     take = by_choose_id.get(cid) if cid is not None else None
                     if take is None:
                         if not (child.choose_v4 if ipv4 is not None else child.choose_v6):
-                            return None  # (refused: `_choose_fteid`)
+                            return None  # (refused, or neither V4 nor V6: `_choose_fteid`)
                         take = len(takes)
                         takes.append((None, step.pdr_id))
                         if cid is not None:
