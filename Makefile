@@ -9,6 +9,7 @@ VPY := $(VENV)/bin/python
 # dpkg-dev: dpkg-scanpackages, for the local apt repository of containers without network
 # (molecule/shared/apt_repo.sh: vpp_real, the lab with the VPP datapath).
 # valgrind: bench/engine_instructions.py counts instructions with callgrind (make bench).
+# clang-format-14: make lint-c checks every C source against .clang-format (VPP's style).
 APT_PACKAGES := tshark cmake gcc python3-dev make libcmocka-dev pkg-config iproute2 debootstrap systemd-container python3-ply dpkg-dev valgrind clang-format-14
 
 .PHONY: test bench deps venv test-pfcpd test-pfcpd-asan lint-pfcpd lint-c typecheck-pfcpd test-core config-schema \

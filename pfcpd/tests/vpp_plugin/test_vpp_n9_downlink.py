@@ -8,7 +8,7 @@ from __future__ import annotations
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
-from scapy.packet import Raw
+from scapy.packet import Packet, Raw
 from test_vpp_plugin import (
     ACCESS,
     CORE,
@@ -27,6 +27,22 @@ from vpp_lab import GNB_MAC, ROUTER_MAC, Lab
 
 UE = "10.45.0.2"
 PSA = "10.0.3.7"  # the remote PSA, on the N3/N9 side
+
+
+def from_psa(
+    lab: Lab, teid: int, payload: Packet | bytes = b"", gtp_type: int = 255, **container: int
+) -> Ether:
+    """A frame from the PSA to the N9 F-TEID ``teid``: GTP-U of ``gtp_type`` (255 G-PDU,
+    254 End Marker) with a DL PDU Session Container (``container``: QFI, PPP, PPI) and
+    ``payload`` after it."""
+    frame = (
+        Ether(src=GNB_MAC, dst=lab.n3_mac)
+        / IP(src=PSA, dst=N3_UPF)
+        / UDP(sport=2152, dport=2152)
+        / GTP_U_Header(teid=teid, gtp_type=gtp_type)
+        / GTPPDUSessionContainer(type=0, **container)
+    )
+    return frame / payload if payload else frame
 
 
 def iupf_rules(
@@ -90,15 +106,7 @@ def test_n9_downlink_reencapsulated_to_the_gnb(lab: Lab) -> None:
         IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"n" * (30 + i))
         for i in range(3)
     ]
-    packets = [
-        Ether(src=GNB_MAC, dst=lab.n3_mac)
-        / IP(src=PSA, dst=N3_UPF)
-        / UDP(sport=2152, dport=2152)
-        / GTP_U_Header(teid=0x903, gtp_type=255)
-        / GTPPDUSessionContainer(type=0, QFI=9)
-        / p
-        for p in sent
-    ]
+    packets = [from_psa(lab, 0x903, p, QFI=9) for p in sent]
     cap = lab.vpp.capture(0, "n9dl", 3)
     lab.vpp.send(0, packets, "n9dl")
     got = lab.vpp.captured(0, cap, 3)
@@ -127,14 +135,7 @@ def test_n9_downlink_paging_policy_indicator_relayed_to_the_gnb(lab: Lab) -> Non
     rules = iupf_rules(0x933, 0x932)
     program(lab, 0x93, CREATE, rules)
     sent = IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"ppi")
-    packet = (
-        Ether(src=GNB_MAC, dst=lab.n3_mac)
-        / IP(src=PSA, dst=N3_UPF)
-        / UDP(sport=2152, dport=2152)
-        / GTP_U_Header(teid=0x933, gtp_type=255)
-        / GTPPDUSessionContainer(type=0, QFI=9, PPP=1, PPI=5)
-        / sent
-    )
+    packet = from_psa(lab, 0x933, sent, QFI=9, PPP=1, PPI=5)
     cap = lab.vpp.capture(0, "n9ppi", 1)
     lab.vpp.send(0, [packet], "n9ppi")
     (g,) = lab.vpp.captured(0, cap, 1)
@@ -154,17 +155,8 @@ def test_end_marker_relayed_from_n9_to_the_gnb(lab: Lab) -> None:
     rules = iupf_rules(0x913, 0x912, ul_teid=0x910)
     program(lab, 0x91, CREATE, rules)
 
-    def end_marker(teid: int) -> Ether:
-        return (
-            Ether(src=GNB_MAC, dst=lab.n3_mac)
-            / IP(src=PSA, dst=N3_UPF)
-            / UDP(sport=2152, dport=2152)
-            / GTP_U_Header(teid=teid, gtp_type=254)
-            / GTPPDUSessionContainer(type=0, QFI=7)
-        )
-
     cap = lab.vpp.capture(0, "emrelay", 1)
-    lab.vpp.send(0, [end_marker(0x913)], "emrelay")
+    lab.vpp.send(0, [from_psa(lab, 0x913, gtp_type=254, QFI=7)], "emrelay")
     (g,) = lab.vpp.captured(0, cap, 1)
     assert g[Ether].dst == GNB_MAC
     assert g[IP].src == N3_UPF and g[IP].dst == N3_GNB
@@ -178,7 +170,7 @@ def test_end_marker_relayed_from_n9_to_the_gnb(lab: Lab) -> None:
     assert r.usage[0].pkts_dl == 0 and r.usage[0].pkts_ul == 0
     # on the uplink F-TEID: consumed, nothing sent
     cap = lab.vpp.capture(0, "emdrop", 1)
-    lab.vpp.send(0, [end_marker(0x910)], "emdrop")
+    lab.vpp.send(0, [from_psa(lab, 0x910, gtp_type=254, QFI=7)], "emdrop")
     assert lab.vpp.captured(0, cap, 1, timeout=1.0) == []
     program(lab, 0x91, DELETE, [])
 
@@ -190,23 +182,14 @@ def test_end_marker_relayed_after_the_g_pdus_received_before_it(lab: Lab) -> Non
     rules = iupf_rules(0x923, 0x922)
     program(lab, 0x92, CREATE, rules)
 
-    def n9(gtp_type: int, payload: bytes) -> Ether:
-        return (
-            Ether(src=GNB_MAC, dst=lab.n3_mac)
-            / IP(src=PSA, dst=N3_UPF)
-            / UDP(sport=2152, dport=2152)
-            / GTP_U_Header(teid=0x923, gtp_type=gtp_type)
-            / GTPPDUSessionContainer(type=0, QFI=9)
-            / payload
-        )
-
     sent = [
         IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"%02d" % i)
         for i in range(8)
     ]
     # one pg stream: the G-PDUs and then the End Marker reach upf-gtpu4-input in one frame
     cap = lab.vpp.capture(0, "emorder", len(sent) + 1)
-    lab.vpp.send(0, [n9(255, bytes(p)) for p in sent] + [n9(254, b"")], "emorder")
+    frames = [from_psa(lab, 0x923, p, QFI=9) for p in sent]
+    lab.vpp.send(0, [*frames, from_psa(lab, 0x923, gtp_type=254, QFI=9)], "emorder")
     got = lab.vpp.captured(0, cap, len(sent) + 1)
     assert all(g[GTP_U_Header].teid == 0x922 for g in got)
     types = [g[GTP_U_Header].gtp_type for g in got]

@@ -686,6 +686,8 @@ class Modification(Choosing, Reporting):
             counted, times = book.dp_seen, book.seen_times
         else:
             counted = Counts.of(usage)
+            if not counted:
+                return
             times = packet_times(usage, self.datapath.now_ns(), self._ntp())
         if counted:
             book.consumed = ZERO.minus(counted)
