@@ -14,6 +14,7 @@ from test_vpp_plugin import (
     CORE,
     CREATE,
     DELETE,
+    MODIFY,
     N3_GNB,
     N3_UPF,
     SERVER,
@@ -21,12 +22,16 @@ from test_vpp_plugin import (
     gtpu,
     pdr,
     program,
+    session_rules,
     ul_inner,
+    wait_events,
 )
 from vpp_lab import GNB_MAC, ROUTER_MAC, Lab
 
 UE = "10.45.0.2"
 PSA = "10.0.3.7"  # the remote PSA, on the N3/N9 side
+CP_FUNCTION = 3
+BUFF_NOCP = 0x04 | 0x08
 
 
 def from_psa(
@@ -198,3 +203,43 @@ def test_end_marker_relayed_after_the_g_pdus_received_before_it(lab: Lab) -> Non
         inner = IP(bytes(g[GTPPDUSessionContainer].payload))
         assert bytes(inner[UDP].payload) == bytes(s[UDP].payload)
     program(lab, 0x92, DELETE, [])
+
+
+def test_n4u_downlink_buffered_and_flushed_through_the_n6_pdr(lab: Lab) -> None:
+    """A session as Open5GS's SMF makes it: the N6 PDR of the UE's address (2) and a PDR from
+    the CP function on an F-TEID of its own (3, N4-u) share the downlink FAR (2), which
+    buffers and notifies. A G-PDU the SMF sends on PDR 3's F-TEID is buffered (its inner
+    packet), reported naming PDR 3, and reaches the gNB when FAR 2 forwards, classified as
+    N6 downlink."""
+    assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
+    lab.events.clear()
+    bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}
+    n4u = pdr(
+        3,
+        source_interface=CP_FUNCTION,
+        has_fteid=True,
+        fteid_addr=N3_UPF,
+        teid=0x943,
+        outer_header_removal=0,
+        network_instance=1,
+        far_id=2,
+    )
+    rules = session_rules(0x940, UE, 0x942, extra=[bar, n4u])
+    rules[3]["r"]["far"]["apply_action"] = BUFF_NOCP
+    program(lab, 0x94, CREATE, rules)
+    sent = IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"n4u")
+    lab.vpp.send(0, [from_psa(lab, 0x943, sent, QFI=9)], "n4ubuf")
+    recs = wait_events(lab, lambda r: r.type == 5 and r.seid == 0x94)
+    assert [r.id for r in recs if r.type == 5 and r.seid == 0x94] == [3], recs
+    (d,) = list(lab.api.upf_session_dump(seid=0x94))
+    assert d.buffered_pkts == 1
+    cap = lab.vpp.capture(0, "n4uflush", 1)
+    program(lab, 0x94, MODIFY, session_rules(0x940, UE, 0x942, extra=[bar, n4u]))
+    (g,) = lab.vpp.captured(0, cap, 1)
+    assert g[IP].dst == N3_GNB and g[GTP_U_Header].teid == 0x942
+    inner = IP(bytes(g[GTPPDUSessionContainer].payload))
+    assert inner.dst == UE and bytes(inner[UDP].payload) == b"n4u"
+    (d,) = list(lab.api.upf_session_dump(seid=0x94))
+    assert d.buffered_pkts == 0
+    program(lab, 0x94, DELETE, [])
+    lab.api.want_upf_events(enable=False, pid=3)
