@@ -94,6 +94,12 @@ def dl_far(
     return far
 
 
+def to_forw(far_id: int = 2, teid: int = 0x100) -> Grouped:
+    """Update FAR ``far_id``: forward to the gNB's ``teid`` (a buffering FAR's data resumes)."""
+    fp = g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(teid))
+    return g(T.UPDATE_FAR, S.FARID(far_id), F.ApplyAction.of("FORW"), fp)
+
+
 def urr(urr_id: int = 1, *triggers: str, **values: IE) -> Grouped:
     """Volume (octets and packets: MNOP) and duration measured, the reporting ``triggers``
     and IEs ``values`` (a Measurement Information among them replaces the default one)."""

@@ -24,9 +24,9 @@ from session_harness import (
     dl_packet,
     dl_pdr,
     g,
-    ohc,
     qer,
     restarted,
+    to_forw,
     ul_far,
     ul_pdr,
     up_seid,
@@ -162,13 +162,7 @@ def test_a_far_forwarding_again_gets_its_buffered_packets_while_another_far_buff
         assert h.dp.process_dl(dl_packet(UE, 10, ident=i)).verdict == Verdict.BUFFER
     assert h.dp.process_dl(_voice(9)).verdict == Verdict.BUFFER
     h.answer_all(h.advance(0.2))
-    forw = g(
-        T.UPDATE_FAR,
-        S.FARID(2),
-        F.ApplyAction.of("FORW"),
-        g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100)),
-    )
-    assert cause(h.modify(seid, forw)) == 1
+    assert cause(h.modify(seid, to_forw())) == 1
     assert _forwarded_ids(h) == [0, 1, 2]
     assert h.dp.buffered(seid) == 1  # the voice packet: FAR 3 still buffers
     assert _dldrs(h.advance(0.2)) == []
@@ -304,12 +298,7 @@ def test_a_far_forwarding_again_leaves_the_other_far_s_buffering_duration_runnin
     h.advance(1.5)
     assert h.dp.buffered(seid) == 2
     if flush:
-        forw = g(
-            T.UPDATE_FAR,
-            S.FARID(2),
-            F.ApplyAction.of("FORW"),
-            g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100)),
-        )
+        forw = to_forw()
         assert cause(h.modify(seid, forw)) == 1
         assert _forwarded_ids(h) == [1]
         assert h.dp.buffered(seid) == 1  # the voice packet: FAR 3 still buffers
@@ -369,11 +358,6 @@ def _three_buffered(h: Harness) -> int:
     return seid
 
 
-def _to_forw() -> Grouped:
-    fp = g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100))
-    return g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("FORW"), fp)
-
-
 @pytest.mark.parametrize("long_way", [False, True], ids=["update_far_only", "with_update_qer"])
 def test_drobu_drops_the_buffer_before_the_far_forwards(
     h: Harness, long_way: bool, monkeypatch: pytest.MonkeyPatch
@@ -395,7 +379,7 @@ def test_drobu_drops_the_buffer_before_the_far_forwards(
         return answer
 
     monkeypatch.setattr(Modification, "_modify_fars", spy)
-    ies: list[Grouped | F.PFCPSMReqFlags] = [_to_forw(), F.PFCPSMReqFlags.of("DROBU")]
+    ies: list[Grouped | F.PFCPSMReqFlags] = [to_forw(), F.PFCPSMReqFlags.of("DROBU")]
     if long_way:
         ies.append(g(T.UPDATE_QER, S.QERID(1), S.QFI(9)))
     assert cause(h.modify(seid, *ies)) == 1
@@ -411,7 +395,7 @@ def test_drobu_drops_the_buffer_before_a_later_request_of_its_batch(h: Harness) 
     dropped before the second request is applied, none sent on."""
     seid = _three_buffered(h)
     first = Message(M.SESSION_MODIFICATION_REQUEST, 0, [F.PFCPSMReqFlags.of("DROBU")], seid)
-    second = Message(M.SESSION_MODIFICATION_REQUEST, 0, [_to_forw()], seid)
+    second = Message(M.SESSION_MODIFICATION_REQUEST, 0, [to_forw()], seid)
     assert [cause(a) for a in h.batch(first, second)] == [1, 1]
     assert [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD] == []
 
@@ -430,10 +414,10 @@ def test_drobu_drops_the_buffer_before_a_pipelined_install(hp: Harness, together
     dp.take_pending()
     drobu = F.PFCPSMReqFlags.of("DROBU")
     if together:
-        answers = [hp.modify(seid, _to_forw(), drobu)]
+        answers = [hp.modify(seid, to_forw(), drobu)]
     else:
         first = Message(M.SESSION_MODIFICATION_REQUEST, 0, [drobu], seid)
-        second = Message(M.SESSION_MODIFICATION_REQUEST, 0, [_to_forw()], seid)
+        second = Message(M.SESSION_MODIFICATION_REQUEST, 0, [to_forw()], seid)
         answers = hp.batch(first, second)
     assert [cause(a) for a in answers] == [1] * len(answers)
     assert [r for r in dp.take_pending() if r.verdict == Verdict.FORWARD] == []
@@ -454,7 +438,7 @@ def test_a_modification_the_datapath_refuses_keeps_the_open_episode(hp: Harness)
     key = "d:%x" % seid  # noqa: UP031
     record = hp.journal.records[key]
     hp.dp.refuse = lambda s, program: s == seid  # type: ignore[attr-defined]
-    assert cause(hp.modify(seid, _to_forw())) == 77
+    assert cause(hp.modify(seid, to_forw())) == 77
     hp.dp.refuse = lambda s, program: False  # type: ignore[attr-defined]
     assert dp.buffered(seid) == 1
     assert hp.journal.records.get(key) == record
@@ -487,7 +471,7 @@ def test_a_delayed_report_of_an_episode_that_ended_is_not_sent(h: Harness) -> No
     seid = _ddnd_session(h)
     assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
     assert _dldrs(h.advance(2.0)) == []
-    assert cause(h.modify(seid, _to_forw())) == 1
+    assert cause(h.modify(seid, to_forw())) == 1
     assert len([r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]) == 1
     assert _dldrs(h.advance(5.0)) == []
     assert cause(h.modify(seid, _idle())) == 1
@@ -504,7 +488,7 @@ def test_a_delayed_report_is_of_its_own_episode_alone(h: Harness) -> None:
     seid = _ddnd_session(h)
     assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
     h.advance(2.0)
-    assert cause(h.modify(seid, _to_forw())) == 1
+    assert cause(h.modify(seid, to_forw())) == 1
     h.advance(5.0)
     assert cause(h.modify(seid, _idle())) == 1
     h.advance(1.0)
@@ -662,7 +646,7 @@ def test_a_report_owed_to_the_cp_is_not_sent_once_its_episode_ended(
         m.delitem(h.node._associations, "smf")
         h.dp.process_dl(dl_packet(UE, 10))
         assert h.advance(1.0) == []
-        assert cause(h.modify(seid, _to_forw())) == 1
+        assert cause(h.modify(seid, to_forw())) == 1
         assert len([r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]) == 1
         assert cause(h.modify(seid, _idle())) == 1
         assert h.advance(1.0) == []
@@ -812,7 +796,7 @@ def test_a_cp_that_never_answers_gets_a_bounded_number_of_reports_per_episode(
     assert h.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
     assert _dldrs(h.advance(60.0)) == []
     assert h.dp.buffered(seid) == 2
-    assert cause(h.modify(seid, _to_forw())) == 1
+    assert cause(h.modify(seid, to_forw())) == 1
     assert len([r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]) == 2
     assert cause(h.modify(seid, _idle())) == 1
     assert h.dp.process_dl(dl_packet(UE, 10, ident=2)).verdict == Verdict.BUFFER

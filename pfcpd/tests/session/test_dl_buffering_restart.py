@@ -21,8 +21,8 @@ from session_harness import (
     dl_packet,
     dl_pdr,
     g,
-    ohc,
     qer,
+    to_forw,
     ul_far,
     ul_pdr,
     up_seid,
@@ -31,7 +31,6 @@ from session_harness import (
 
 from pfcpd.datapath.local.engine import LocalDatapath, Verdict
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType
-from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.session.journal import MemoryJournal
 
@@ -154,8 +153,7 @@ def test_a_report_answered_before_a_restart_is_not_sent_again(h: Harness) -> Non
         assert again.dp.buffered(seid) == 2
         with _restarted(again, kept=True) as twice:  # (and after a second restart)
             assert _dldrs(twice.advance(1.0)) == []
-    fp = g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100))
-    assert cause(h.modify(seid, g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("FORW"), fp))) == 1
+    assert cause(h.modify(seid, to_forw())) == 1
     h.advance(0.1)
     assert _episodes(h, seid) is None  # (the episode ended)
 
@@ -426,14 +424,14 @@ def test_a_delayed_report_s_episode_ending_after_a_restart_sends_nothing(h: Harn
     """TS 23.401 5.3.4.3: a report still inside its notification delay at the restart is
     not sent when its episode ends before the delay does (the UE reachable again: its FAR
     forwards)."""
-    from test_dl_buffering import _ddnd_session, _to_forw
+    from test_dl_buffering import _ddnd_session
 
     seid = _ddnd_session(h)
     assert h.dp.process_dl(dl_packet(UE, 10)).verdict == Verdict.BUFFER
     assert _dldrs(h.advance(2.0)) == []
     with _restarted(h, kept=True, away=1.0) as again:
         assert _dldrs(again.advance(1.0)) == []
-        assert cause(again.modify(seid, _to_forw())) == 1
+        assert cause(again.modify(seid, to_forw())) == 1
         assert _dldrs(again.advance(20.0)) == []
         assert _episodes(again, seid) is None
 

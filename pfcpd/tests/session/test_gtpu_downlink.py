@@ -27,6 +27,7 @@ from session_harness import (
     gtpu,
     ohc,
     qer,
+    to_forw,
     ul_far,
     ul_packet,
     ul_pdr,
@@ -258,13 +259,7 @@ def test_a_tunnel_sharing_a_buffering_far_with_an_n6_pdr_is_buffered_and_flushed
     sent = h.advance(0.2)
     assert _dldr_pdr(sent) == [3]
     h.answer_all(sent)
-    forw = g(
-        T.UPDATE_FAR,
-        S.FARID(2),
-        F.ApplyAction.of("FORW"),
-        g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x100)),
-    )
-    assert cause(h.modify(seid, forw)) == 1
+    assert cause(h.modify(seid, to_forw())) == 1
     (out,) = [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
     packet = IP(out.output)
     assert packet.dst == GNB and packet[GTP_U_Header].teid == 0x100

@@ -50,6 +50,22 @@ def from_psa(
     return frame / payload if payload else frame
 
 
+def tunnel_pdr(pdr_id: int, source: int, teid: int, **kw: object) -> dict[str, object]:
+    """A PDR taking the G-PDUs of our F-TEID ``teid`` from ``source`` (Core: N9, CP function:
+    N4-u) as downlink, GTP-U removed, to FAR 2."""
+    return pdr(
+        pdr_id,
+        source_interface=source,
+        has_fteid=True,
+        fteid_addr=N3_UPF,
+        teid=teid,
+        outer_header_removal=0,
+        network_instance=1,
+        far_id=2,
+        **kw,
+    )
+
+
 def iupf_rules(
     dl_teid: int, gnb_teid: int, ul_teid: int | None = None, ue_ip: str | None = None
 ) -> list[dict[str, object]]:
@@ -60,18 +76,7 @@ def iupf_rules(
     urr_ids = [1, 0, 0, 0] if ul_teid is not None else [0, 0, 0, 0]
     ue = {"has_ue_ip": True, "ue_ip": f"{ue_ip}/32"} if ue_ip is not None else {}
     rules: list[dict[str, object]] = [
-        pdr(
-            3,
-            source_interface=CORE,
-            has_fteid=True,
-            fteid_addr=N3_UPF,
-            teid=dl_teid,
-            outer_header_removal=0,
-            network_instance=1,
-            far_id=2,
-            urr_ids=urr_ids,
-            **ue,
-        ),
+        tunnel_pdr(3, CORE, dl_teid, urr_ids=urr_ids, **ue),
         far(
             2,
             destination_interface=ACCESS,
@@ -214,16 +219,7 @@ def test_n4u_downlink_buffered_and_flushed_through_the_n6_pdr(lab: Lab) -> None:
     assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
     lab.events.clear()
     bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}
-    n4u = pdr(
-        3,
-        source_interface=CP_FUNCTION,
-        has_fteid=True,
-        fteid_addr=N3_UPF,
-        teid=0x943,
-        outer_header_removal=0,
-        network_instance=1,
-        far_id=2,
-    )
+    n4u = tunnel_pdr(3, CP_FUNCTION, 0x943)
     rules = session_rules(0x940, UE, 0x942, extra=[bar, n4u])
     rules[3]["r"]["far"]["apply_action"] = BUFF_NOCP
     program(lab, 0x94, CREATE, rules)
