@@ -314,6 +314,22 @@ emit_reply (const uint8_t *pkt, uint32_t len, const uint8_t *msg, uint32_t msg_l
          + msg_len;
 }
 
+/* A BUFFER verdict's packet stored in its session's DL buffer: inner, the packet the
+ * verdict's PDR took (an N6 packet as received; a G-PDU of a downlink F-TEID without its outer
+ * header, as the VPP plugin stores them). A full buffer turns the verdict into a drop. 0: no
+ * packet to send. */
+static uint32_t
+store_buffered (upf_ctx_t *ctx, upf_verdict_t *v, const uint8_t *inner, uint64_t now_ns)
+{
+  if (upf_buffer_store (v->session, v->pdr_id, inner, v->inner_len, now_ns) < 0)
+    {
+      v->verdict = UPF_VERDICT_DROP;
+      v->drop_reason = UPF_DROP_BUFFER_FULL;
+      ctx->stats.drops[UPF_DROP_BUFFER_FULL]++;
+    }
+  return 0;
+}
+
 uint32_t
 upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t now_ns,
                    upf_verdict_t *v, uint8_t *out, uint32_t cap)
@@ -322,16 +338,7 @@ upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t no
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt + v->inner_offset, out, cap, 1);
   if (v->verdict == UPF_VERDICT_BUFFER)
-    {
-      /* the inner packet, as the VPP plugin's GTP-U input stores it */
-      if (upf_buffer_store (v->session, v->pdr_id, pkt + v->inner_offset, v->inner_len, now_ns) < 0)
-        {
-          v->verdict = UPF_VERDICT_DROP;
-          v->drop_reason = UPF_DROP_BUFFER_FULL;
-          ctx->stats.drops[UPF_DROP_BUFFER_FULL]++;
-        }
-      return 0;
-    }
+    return store_buffered (ctx, v, pkt + v->inner_offset, now_ns);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST)
     {
       upf_outer_t o;
@@ -375,6 +382,8 @@ upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_
   upf_ul_process_gtpu (ctx, &ctx->stats, local_addr, gp, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, gp + v->inner_offset, out, cap, 1);
+  if (v->verdict == UPF_VERDICT_BUFFER)
+    return store_buffered (ctx, v, gp + v->inner_offset, now_ns);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST && cap >= 16)
     {
       upf_gtpu_t g;
@@ -397,13 +406,8 @@ upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len
   upf_dl_process (ctx, &ctx->stats, ni, pkt, len, now_ns, v);
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt, out, cap, 0);
-  if (v->verdict == UPF_VERDICT_BUFFER
-      && upf_buffer_store (v->session, v->pdr_id, pkt, v->inner_len, now_ns) < 0)
-    {
-      v->verdict = UPF_VERDICT_DROP;
-      v->drop_reason = UPF_DROP_BUFFER_FULL;
-      ctx->stats.drops[UPF_DROP_BUFFER_FULL]++;
-    }
+  if (v->verdict == UPF_VERDICT_BUFFER)
+    return store_buffered (ctx, v, pkt, now_ns);
   return 0;
 }
 

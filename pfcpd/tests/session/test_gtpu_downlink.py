@@ -255,17 +255,22 @@ def test_a_tunnel_sharing_a_buffering_far_with_an_n6_pdr_is_buffered_and_flushed
     teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
     inner = dl_packet(UE, 150, ident=7)
     assert h.dp.process_ul(g_pdu(inner, teid, SMF)).verdict == Verdict.BUFFER
-    assert h.dp.buffered(seid) == 1
+    # (and as the daemon's N3 socket reads one: the UDP payload)
+    second = dl_packet(UE, 90, ident=8)
+    gtp = raw(UDP(g_pdu(second, teid, SMF)[20:]).payload)
+    assert h.dp.process_ul_gtpu(N3, gtp).verdict == Verdict.BUFFER
+    assert h.dp.buffered(seid) == 2
     sent = h.advance(0.2)
     assert _dldr_pdr(sent) == [3]
     h.answer_all(sent)
     assert cause(h.modify(seid, to_forw())) == 1
-    (out,) = [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
-    packet = IP(out.output)
-    assert packet.dst == GNB and packet[GTP_U_Header].teid == 0x100
-    assert raw(packet[GTP_U_Header].payload).endswith(inner)
+    out = [IP(r.output) for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
+    assert [p.dst for p in out] == [GNB, GNB]
+    assert [p[GTP_U_Header].teid for p in out] == [0x100, 0x100]
+    assert raw(out[0][GTP_U_Header].payload).endswith(inner)
+    assert raw(out[1][GTP_U_Header].payload).endswith(second)
     assert h.dp.buffered(seid) == 0
-    assert h.dp.read_usage(seid, 1).packets_dl == 1
+    assert h.dp.read_usage(seid, 1).packets_dl == 2
 
 
 def test_an_f_teid_of_both_directions_is_refused(h: Harness) -> None:
