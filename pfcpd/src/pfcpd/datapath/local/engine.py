@@ -105,13 +105,13 @@ class Duplicate:
 
 def flush_network_instance(program: SessionProgram) -> int:
     """The network instance the session's buffered downlink is flushed in (classified as N6
-    downlink, `_flush`): the first N6 PDR's (a source interface other than Access, no local
-    F-TEID), as the VPP plugin's ``upf_desc_dl_nwi``; 0 without one."""
+    downlink, `_flush`): the first N6 PDR's (a source interface other than Access, a UE IP
+    address, no local F-TEID), as the VPP plugin's ``upf_desc_dl_nwi``; 0 without one."""
     return next(
         (
             p.network_instance
             for p in program.pdrs
-            if p.source_interface != 0 and p.local_fteid is None
+            if p.source_interface != 0 and p.ue_ip is not None and p.local_fteid is None
         ),
         0,
     )
