@@ -17,6 +17,7 @@ import pytest
 from session_harness import (
     Harness,
     cause,
+    created,
     dl_far,
     dl_packet,
     dl_pdr,
@@ -181,6 +182,37 @@ def test_a_packet_buffered_while_pfcpd_was_away_is_reported_after_the_restart(
         assert again.dp.process_dl(dl_packet(UE, 10, ident=1)).verdict == Verdict.BUFFER
         assert _dldrs(again.advance(5.0)) == []
         assert again.dp.buffered(seid) == 2
+
+
+def test_a_tunnel_s_packet_buffered_while_pfcpd_was_away_is_reported_with_its_qfi(
+    h: Harness,
+) -> None:
+    """As above, for a PDR of a tunnel into the session (N4-u, sharing the buffering FAR
+    with the N6 PDR) with neither a QER QFI nor a PDI QFI: its report carries the received
+    PDU Session Container's QFI (9), which the restarted engine asks the datapath about
+    too, and reports."""
+    from test_gtpu_downlink import CP_FUNCTION, SMF, g_pdu, tunnel_pdr
+
+    bar = g(T.CREATE_BAR, S.BARID(1))
+    n4u = tunnel_pdr(3, 2, CP_FUNCTION)
+    n4u.ies = [ie for ie in n4u.ies if ie.type != T.QER_ID]
+    rules = [ul_pdr(), dl_pdr(qer=None), n4u, ul_far(), dl_far(action="BUFF+NOCP", bar=1)]
+    resp = h.establish(*rules, qer(), urr(1), bar)
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
+    assert _dldrs(h.advance(0.5)) == []
+    packet = g_pdu(dl_packet(UE, 10), teid, SMF)
+    assert h.dp.process_ul(packet).verdict == Verdict.BUFFER  # (pfcpd away)
+    with _restarted(h, kept=True) as again:
+        sent = again.advance(0.2)
+        assert [pdr for _, pdr in _dldrs(sent)] == [3]
+        dldr = sent[0].get(T.DOWNLINK_DATA_REPORT)
+        assert isinstance(dldr, Grouped)
+        info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+        assert info is not None and info.qfi == 9  # type: ignore[attr-defined]
+        again.answer_all(sent)
+        assert again.dp.buffered(seid) == 1
 
 
 def test_a_report_out_at_a_restart_on_a_datapath_that_lost_the_buffer_is_not_owed(

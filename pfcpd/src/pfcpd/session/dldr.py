@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..datapath.interface import ApplyAction, DatapathEvent, Pdr, SessionProgram
+from ..datapath.interface import ApplyAction, DatapathEvent, Interface, Pdr, SessionProgram
 
 KEY_PREFIX = "d:"  # the journal's key of a session's open episodes: "d:<UP SEID hex>"
 # How many times an episode's report goes again, at most, after the CP left it unanswered
@@ -95,9 +95,14 @@ def pdr_far(program: SessionProgram, pdr_id: int) -> tuple[int, ApplyAction] | N
 
 def pdr_qfis(program: SessionProgram, pdr: Pdr) -> set[int]:
     """The QFIs (0: none) the datapath's DL data reports of ``pdr`` can carry: none (a
-    buffered packet comes from the N6 side, without one) or one its QERs set."""
+    buffered packet comes from the N6 side, without one) or one its QERs set; a PDR of a
+    tunnel into the session (a local F-TEID, another source interface than Access) whose
+    QERs set none carries the received PDU Session Container's: its PDI's QFI, or any."""
     qers = {q.qer_id: q.qfi for q in program.qers}
-    return {0} | {qfi for qer_id in pdr.qer_ids if (qfi := qers.get(qer_id))}
+    set_by_qers = {qfi for qer_id in pdr.qer_ids if (qfi := qers.get(qer_id))}
+    if set_by_qers or pdr.local_fteid is None or pdr.source_interface is Interface.ACCESS:
+        return {0} | set_by_qers
+    return {0, pdr.qfi} if pdr.qfi else set(range(64))
 
 
 def episodes_ended(episodes: dict[int, Episode], program: SessionProgram) -> dict[int, Episode]:
