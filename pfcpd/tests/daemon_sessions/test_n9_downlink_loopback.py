@@ -1,7 +1,9 @@
 """A real `pfcpd run` with the local datapath as an I-UPF, over loopback: the SMF simulator
 establishes a session whose downlink arrives over N9 (a PDR with source interface Core and
 a local F-TEID); a G-PDU a remote PSA sends to that F-TEID leaves pfcpd's GTP-U socket
-re-encapsulated towards the gNB's F-TEID, and the uplink still leaves decapsulated."""
+re-encapsulated towards the gNB's F-TEID, and the uplink still leaves decapsulated. And a
+PSA's session as Open5GS's SMF makes it: a G-PDU the SMF sends over N4-u while the
+downlink FAR buffers is reported, and reaches the gNB when the FAR forwards."""
 
 from __future__ import annotations
 
@@ -25,15 +27,25 @@ T = IEType
 DN = "198.51.100.1"
 
 
-def n9_pdr(pdr_id: int, far_id: int) -> Grouped:
-    """Downlink from the core over N9: source interface Core, a local F-TEID the UP
-    function chooses, GTP-U removed."""
+CP_FUNCTION = 3
+
+
+def n9_pdr(pdr_id: int, far_id: int, source: int = rules.CORE) -> Grouped:
+    """Downlink from the core over N9 (or from ``source``): a local F-TEID the UP function
+    chooses, GTP-U removed."""
     pdr = rules.dl_pdr(pdr_id, far_id)
     pdi = pdr.get(T.PDI)
     assert isinstance(pdi, Grouped)
+    pdi.ies = [S.SourceInterface(source) if ie.type == T.SOURCE_INTERFACE else ie for ie in pdi.ies]
     pdi.ies.append(A.FTEID(choose=True, choose_v4=True, choose_id=2))
     pdr.ies.append(TR.OuterHeaderRemoval(0))
     return pdr
+
+
+def g_pdu(teid: int, inner: bytes) -> bytes:
+    return raw(
+        GTP_U_Header(teid=teid, gtp_type=255) / GTPPDUSessionContainer(type=0, QFI=9) / Raw(inner)
+    )
 
 
 def test_n9_downlink_leaves_encapsulated_to_the_gnb(start_pfcpd: Any, smf: Any) -> None:
@@ -55,11 +67,7 @@ def test_n9_downlink_leaves_encapsulated_to_the_gnb(start_pfcpd: Any, smf: Any) 
     n9_addr, n9_teid = est.teids[3]
     assert n9_addr == n3 and n9_teid != est.teids[1][1]
     inner = raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"n9" * 50))
-    gpdu = raw(
-        GTP_U_Header(teid=n9_teid, gtp_type=255)
-        / GTPPDUSessionContainer(type=0, QFI=9)
-        / Raw(inner)
-    )
+    gpdu = g_pdu(n9_teid, inner)
     with (
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gnb,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as psa,
@@ -80,3 +88,47 @@ def test_n9_downlink_leaves_encapsulated_to_the_gnb(start_pfcpd: Any, smf: Any) 
     assert isinstance(usage, Grouped)
     volume = usage.get(T.VOLUME_MEASUREMENT)
     assert volume is not None and (volume.dl, volume.ul) == (len(inner), 0)  # type: ignore[attr-defined]
+
+
+def test_n4u_downlink_buffered_reported_then_flushed_to_the_gnb(start_pfcpd: Any, smf: Any) -> None:
+    """The N4-u PDR (source interface CP-function, 3) and the N6 PDR (2) share the downlink
+    FAR (2), BUFF+NOCP until the gNB's tunnel is known: the G-PDU the SMF sends to PDR 3's
+    F-TEID meanwhile makes a DL data report naming PDR 3, and leaves towards the gNB when the
+    FAR forwards (pfcpd's N3 socket path: upfcore_ul_gtpu_packet)."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.22.0/30"))
+    n3 = daemon.config["interfaces"]["n3"]["address"]
+    gnb_addr = free_n3_address()
+    cp = smf(daemon)
+    cp.associate()
+    session = [
+        rules.ul_pdr(),
+        rules.dl_pdr(),
+        n9_pdr(3, 2, CP_FUNCTION),
+        rules.ul_far(),
+        rules.dl_far(2, gnb=None),
+        rules.qer(),
+        rules.urr(),
+    ]
+    est = cp.establish(session)
+    ue = est.ue_addresses[0]
+    _, n4u_teid = est.teids[3]
+    inner = raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"n4u" * 20))
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gnb,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as smf_u,
+    ):
+        gnb.bind((gnb_addr, 2152))
+        gnb.settimeout(3)
+        smf_u.bind(("127.0.0.1", 0))
+        smf_u.sendto(g_pdu(n4u_teid, inner), (n3, 2152))
+        (report,) = cp.wait_report(timeout=5.0)
+        dldr = report.get(T.DOWNLINK_DATA_REPORT)
+        assert isinstance(dldr, Grouped)
+        assert dldr.get(T.PDR_ID) == S.PDRID(3)
+        answer = cp.modify(est.up_seid, [rules.update_dl_far(2, 0x4343, gnb_addr)])
+        assert answer.get(T.CAUSE) == S.Cause(1)
+        message, source = gnb.recvfrom(65535)
+    assert source == (n3, 2152)
+    gtp = GTP_U_Header(message)
+    assert gtp.gtp_type == 255 and gtp.teid == 0x4343
+    assert message.endswith(inner)
