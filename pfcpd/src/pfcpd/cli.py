@@ -19,6 +19,17 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--port", type=int, default=8805, help="UDP port of PFCP (default 8805)")
     decode.set_defaults(func=_cmd_decode)
 
+    replay = sub.add_parser(
+        "replay",
+        help="replay a capture's session requests into the session engine, answers compared",
+    )
+    replay.add_argument("file", help="pcap, pcapng (UDP port 8805) or text file of hex lines")
+    replay.add_argument(
+        "--config", required=True, metavar="FILE", help="N3 address and UE pools from here"
+    )
+    replay.add_argument("--port", type=int, default=8805, help="UDP port of PFCP (default 8805)")
+    replay.set_defaults(func=_cmd_replay)
+
     run = sub.add_parser("run", help="run the PFCP daemon in the foreground (systemd Type=notify)")
     run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration file")
     run.set_defaults(func=_cmd_run)
@@ -101,6 +112,12 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     from .decode_command import run_decode
 
     return run_decode(args.file, port=args.port, out=sys.stdout, err=sys.stderr)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .replay_command import run_replay
+
+    return run_replay(args.file, args.config, port=args.port, out=sys.stdout, err=sys.stderr)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

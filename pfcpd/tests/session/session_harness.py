@@ -213,11 +213,7 @@ class Harness:
         return {k: v for k, v in self.journal.records.items() if k != MARKS_KEY}
 
     def exchange(self, msg: Message) -> list[Message]:
-        return self.exchange_octets(encode(msg))
-
-    def exchange_octets(self, data: bytes) -> list[Message]:
-        """``data`` (a datagram from CP, as it came) handled; what the node sent."""
-        self.node.datagram_received(data, CP, self.now)
+        self.node.datagram_received(encode(msg), CP, self.now)
         return self._collect()
 
     def request(self, msg: Message) -> Message:
