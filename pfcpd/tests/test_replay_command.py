@@ -79,6 +79,19 @@ def test_a_refused_request_differs_with_its_reason(tmp_path: Path) -> None:
     assert summary == "1 request(s) replayed: 0 agree, 1 differ"
 
 
+def test_a_request_the_capture_does_not_answer_is_listed_not_compared(tmp_path: Path) -> None:
+    request = rules.establishment_request("smf.example", "127.0.0.2", 7, rules.session_rules())
+    capture = tmp_path / "requests.hex"
+    capture.write_text(encode(request).hex() + "\n")
+    proc = run(tmp_path, capture)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "frame 1 session_establishment_request seq 0: cause 1,"
+        " the capture has no answer to compare with",
+        "1 request(s) replayed: 0 agree, 0 differ, 1 without an answer in the capture",
+    ]
+
+
 def test_nothing_to_replay_or_no_capture_is_2(tmp_path: Path) -> None:
     heartbeat = Message(M.HEARTBEAT_REQUEST, 3, [S.RecoveryTimeStamp(3_900_000_000)])
     capture = tmp_path / "heartbeat.hex"

@@ -14,8 +14,9 @@ capture began (its UP SEID is nobody's here) is left out. An answer agrees with 
 capture's when their causes are equal and, for an establishment, their Created PDRs
 allocated the same (an F-TEID, a UE address: TS 29.244 7.5.3.2 has a Created PDR only for
 those, some UP functions list every PDR), for a deletion their Usage Reports are of the
-same URRs. Exit 0 when every answer agrees, 1 when one differs, 2 when the capture or the
-configuration cannot be read, or the capture has no session request.
+same URRs; one the capture has no answer to is listed, not compared. Exit 0 when no
+answer differs, 1 when one does, 2 when the capture or the configuration cannot be read, or
+the capture has no session request.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ class Replayed:
     theirs: Message | None
 
     def differences(self) -> list[str]:
-        """What of pfcpd's answer differs from the capture's (empty: it agrees)."""
+        """What of pfcpd's answer differs from the capture's (empty: it agrees, or the
+        capture has no answer to compare with)."""
         if self.theirs is None:
-            return ["the capture has no answer to it"]
+            return []
         ours, theirs = _cause(self.ours), _cause(self.theirs)
         if ours != theirs:
             return [f"cause {ours} where the capture has {theirs}"]
@@ -103,10 +105,14 @@ def usage_urrs(msg: Message) -> list[int]:
     return sorted(out)
 
 
-def replay(datagrams: Iterable[Datagram], node: PfcpNode, now: float = 0.0) -> Iterator[Replayed]:
+def replay(
+    datagrams: Iterable[Datagram], node: PfcpNode, now: float = 0.0, step: float = 0.001
+) -> Iterator[Replayed]:
     """The session requests of ``datagrams`` handed to ``node`` (which has the session
-    engine), as the module says; what ``node`` sends besides their answers (Session Report
-    Requests, ...) is dropped. Datagrams the codec cannot read are skipped."""
+    engine), as the module says, ``step`` seconds apart from ``now`` on (the node's rate
+    limit, 1,000 a second by default, refills as fast as they come); what ``node`` sends
+    besides their answers (Session Report Requests, ...) is dropped, its timers are not run.
+    Datagrams the codec cannot read are skipped."""
     messages: list[tuple[Datagram, Message]] = []
     for dgram in datagrams:
         try:
@@ -121,6 +127,7 @@ def replay(datagrams: Iterable[Datagram], node: PfcpNode, now: float = 0.0) -> I
         if msg.msg_type not in ANSWER or (msg.msg_type, msg.seq) in seen:
             continue
         seen.add((msg.msg_type, msg.seq))
+        now += step
         source = (dgram.src or "127.0.0.2", dgram.sport or 8805)
         data = bytearray(dgram.payload)
         if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST:
@@ -192,26 +199,32 @@ def run_replay(path: str, config_path: str, *, port: int, out: TextIO, err: Text
             metrics=metrics,
         )
         node.start(0.0)
-        agreed = differed = 0
+        agreed = differed = unanswered = 0
         for r in replay(datagrams, node):
             name = MessageType(r.request.msg_type).name.lower()
             diffs = r.differences()
-            verdict = "agrees" if not diffs else "differs: " + "; ".join(diffs)
+            if r.theirs is None:
+                verdict = "the capture has no answer to compare with"
+            else:
+                verdict = "agrees" if not diffs else "differs: " + "; ".join(diffs)
             out.write(
                 f"frame {r.frame} {name} seq {r.request.seq}: cause {_cause(r.ours)}, {verdict}\n"
             )
             out.writelines(f"  {line}\n" for line in reasons.lines)
             reasons.lines.clear()
-            agreed += not diffs
+            unanswered += r.theirs is None
+            agreed += r.theirs is not None and not diffs
             differed += bool(diffs)
     finally:
         session_log.removeHandler(reasons)
         session_log.setLevel(level)
         datapath.close()
-    if not agreed + differed:
+    total = agreed + differed + unanswered
+    if not total:
         err.write(f"pfcpd replay: {path}: no session request to replay\n")
         return 2
-    out.write(f"{agreed + differed} request(s) replayed: {agreed} agree, {differed} differ\n")
+    out.write(f"{total} request(s) replayed: {agreed} agree, {differed} differ")
+    out.write(f", {unanswered} without an answer in the capture\n" if unanswered else "\n")
     return 1 if differed else 0
 
 
