@@ -8,17 +8,16 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from docs_config import DOCS
 
 from pfcpd.check_config_command import schema_text
 from pfcpd.config import ConfigError, config_schema, parse_config
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMA_FILE = DOCS / "pfcpd-config.schema.json"
 REQUIRED = object()
 NO_DEFAULT = object()

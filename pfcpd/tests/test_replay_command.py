@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from docs_config import minimal_config_text
 from oracles import require_pcaps
 
 from pfcpd.pfcp import Grouped, IEType, Message, MessageType, encode
@@ -18,24 +19,11 @@ from pfcpd.smfsim import rules
 
 T = IEType
 M = MessageType
-CONFIG = """\
-node_id: 127.0.0.1
-pfcp:
-  listen: ["127.0.0.1:8805"]
-  allowed_peers: ["127.0.0.0/8"]
-datapath:
-  kind: local
-interfaces:
-  n3: {address: 127.0.0.1}
-network_instances:
-  internet: {ue_pools: ["10.45.0.0/16"]}
-state_dir: /var/lib/pfcpd
-"""
 
 
 def run(tmp_path: Path, capture: Path) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "pfcpd.yaml"
-    config.write_text(CONFIG)
+    config.write_text(minimal_config_text())
     return subprocess.run(
         [sys.executable, "-m", "pfcpd.cli", "replay", str(capture), "--config", str(config)],
         capture_output=True,

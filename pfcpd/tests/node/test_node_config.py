@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from docs_config import minimal_config_text
 
 from pfcpd.config import ConfigError, parse_config, parse_endpoint
 
@@ -161,6 +162,16 @@ def test_check_config_command(tmp_path: Path):
     assert syntax.returncode == 1 and "YAML syntax error at line" in syntax.stderr
     missing = subprocess.run([*run, str(tmp_path / "nope.yaml")], capture_output=True, text=True)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_the_documented_minimal_file_is_a_complete_configuration():
+    """docs/pfcpd.md's minimal file: every other key takes its default, the local datapath
+    with its N3 address from interfaces.n3 and the network instance's UE pool."""
+    cfg = parse_config(yaml.safe_load(minimal_config_text()))
+    assert cfg.datapath_kind == "local"
+    assert str(cfg.interfaces["n3"].address) == "127.0.0.1"
+    assert [str(p) for p in cfg.network_instances["internet"].ue_pools] == ["10.45.0.0/16"]
+    assert cfg.pfcp.heartbeat_interval > 0 and cfg.pfcp.t1 > 0 and cfg.pfcp.n1 > 0
 
 
 def test_associate_to_accepts_dns_names():
