@@ -134,6 +134,18 @@ def _own_fteids() -> list[IE]:
     return [rules[0], second, *rules[1:]]
 
 
+def _ch_any_version() -> list[IE]:
+    """The uplink F-TEID with CH and neither V4 nor V6 (the UP function picks the version:
+    TS 29.244 8.2.3), shared by CHOOSE ID with a second uplink PDR."""
+    rules = R.session_rules()
+    second = R.ul_pdr(pdr_id=3)
+    for pdr in (rules[0], second):
+        pdi = pdr.get(T.PDI)
+        assert isinstance(pdi, Grouped)
+        pdi.ies = [A.FTEID(choose=True, choose_id=5) if c.type == T.F_TEID else c for c in pdi.ies]
+    return [rules[0], second, *rules[1:]]
+
+
 def _buffering() -> list[IE]:
     rules = R.session_rules(gnb=None)
     far = rules[3]
@@ -189,6 +201,7 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
     "two_pools": _two_pools,
     "ims": lambda n: _ims(),
     "own_fteids": lambda n: _own_fteids(),
+    "ch_any_version": lambda n: _ch_any_version(),
     "given_ue": lambda n: [_given_ue_pdr(), *R.session_rules()[1:]],
     "given_fteid": lambda n: [_given_fteid_pdr(), *R.session_rules()[1:]],
     "buffering": lambda n: _buffering(),
@@ -197,8 +210,9 @@ SHAPES: dict[str, Callable[[int], list[IE]]] = {
     "application": lambda n: _application(),
 }
 # The shapes `SessionEngine._fill` fills in from a `FillPlan` (no IE encoded): every F-TEID
-# and UE IP Address to fill in of the usual kinds (CH; CHV4 alone), none the CP gave.
-PLANNED = {"usual", "ims", "own_fteids", "buffering", "sets", "leaf_moved"}
+# and UE IP Address to fill in of the usual kinds (CH with V4 or neither; CHV4 alone), none
+# the CP gave.
+PLANNED = {"usual", "ims", "own_fteids", "ch_any_version", "buffering", "sets", "leaf_moved"}
 
 
 def _script() -> Iterator[Message]:

@@ -211,8 +211,9 @@ class ShapeLearning(Filling):
                     cid = child.choose_id
                     take = by_choose_id.get(cid) if cid is not None else None
                     if take is None:
-                        if not (child.choose_v4 if ipv4 is not None else child.choose_v6):
-                            return None  # (refused, or neither V4 nor V6: `_choose_fteid`)
+                        v4, v6 = child.choose_v4, child.choose_v6
+                        if (v4 or v6) and not (v4 if ipv4 is not None else v6):
+                            return None  # (refused: `_choose_fteid`; neither: our N3's)
                         take = len(takes)
                         takes.append((None, step.pdr_id))
                         if cid is not None:
