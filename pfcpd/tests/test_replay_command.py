@@ -12,7 +12,7 @@ from pathlib import Path
 from docs_config import minimal_config_text
 from oracles import require_pcaps
 
-from pfcpd.pfcp import Grouped, IEType, Message, MessageType, encode
+from pfcpd.pfcp import IE, Grouped, IEType, Message, MessageType, encode
 from pfcpd.pfcp import ies_address as A
 from pfcpd.pfcp import ies_scalar as S
 from pfcpd.smfsim import rules
@@ -88,3 +88,81 @@ def test_nothing_to_replay_or_no_capture_is_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no session request to replay" in proc.stderr
     proc = run(tmp_path, tmp_path / "absent.pcap")
     assert proc.returncode == 2 and "absent.pcap" in proc.stderr
+
+
+def _write_pcap(path: Path, datagrams: list[tuple[str, str, Message]]) -> None:
+    """``datagrams`` (source, destination, message) as a pcap of UDP 8805 <-> 8805."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    frames = [
+        Ether() / IP(src=src, dst=dst) / UDP(sport=8805, dport=8805) / encode(msg)
+        for src, dst, msg in datagrams
+    ]
+    wrpcap(str(path), frames)
+
+
+def _accepted(seq: int, cp_seid: int, up: str, up_seid: int, m: int) -> Message:
+    ies: list[IE] = [S.Cause(1)]
+    if m == M.SESSION_ESTABLISHMENT_RESPONSE:
+        ies = [A.NodeID.from_text(up), S.Cause(1), A.FSEID(up_seid, up)]
+    return Message(m, seq, ies, seid=cp_seid)
+
+
+def test_two_cps_with_the_same_sequence_numbers_and_seids(tmp_path: Path) -> None:
+    """An SGW-C (127.0.0.3, to its SGW-U 127.0.0.6) and a PGW-C (127.0.0.4, to its UPF
+    127.0.0.7) in one capture, numbering alike (sequence 3, 4, 5; both UP functions gave
+    SEID 1): each request is replayed once, against its own CP's answer, and each
+    modification and deletion reaches the session its CP established."""
+    datagrams: list[tuple[str, str, Message]] = []
+    for cp, up in (("127.0.0.3", "127.0.0.6"), ("127.0.0.4", "127.0.0.7")):
+        est = rules.establishment_request(cp, cp, 1, rules.session_rules(), seq=3)
+        datagrams += [
+            (cp, up, est),
+            (up, cp, _accepted(3, 1, up, 1, M.SESSION_ESTABLISHMENT_RESPONSE)),
+        ]
+    for cp, up in (("127.0.0.4", "127.0.0.7"), ("127.0.0.3", "127.0.0.6")):
+        far = rules.update_dl_far(2, 0x9000, "192.0.2.10")
+        datagrams += [
+            (cp, up, rules.modification_request(1, [far], seq=4)),
+            (up, cp, _accepted(4, 1, up, 1, M.SESSION_MODIFICATION_RESPONSE)),
+            (cp, up, rules.deletion_request(1, seq=5)),
+            (up, cp, _accepted(5, 1, up, 1, M.SESSION_DELETION_RESPONSE)),
+        ]
+    capture = tmp_path / "two-cps.pcap"
+    _write_pcap(capture, datagrams)
+    proc = run(tmp_path, capture)
+    # (the deletion answers of the capture carry no Usage Report: pfcpd's do, so they differ)
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith(" ")]
+    assert [line.split(":")[0] for line in lines[:-1]] == [
+        "frame 1 session_establishment_request seq 3",
+        "frame 3 session_establishment_request seq 3",
+        "frame 5 session_modification_request seq 4",
+        "frame 7 session_deletion_request seq 5",
+        "frame 9 session_modification_request seq 4",
+        "frame 11 session_deletion_request seq 5",
+    ]
+    assert all(": cause 1," in line for line in lines[:-1]), proc.stdout
+
+
+def test_an_undecodable_request_is_answered_with_the_codecs_cause(tmp_path: Path) -> None:
+    """A Create PDR without its Precedence (mandatory: TS 29.244 Table 7.5.2.2-1): the node
+    answers 66 with the Offending IE, and the replay says why."""
+    session = rules.session_rules()
+    pdr = session[0]
+    assert isinstance(pdr, Grouped)
+    pdr.ies = [ie for ie in pdr.ies if ie.type != T.PRECEDENCE]
+    est = rules.establishment_request("127.0.0.3", "127.0.0.3", 1, session, seq=3)
+    accepted = _accepted(3, 1, "127.0.0.6", 1, M.SESSION_ESTABLISHMENT_RESPONSE)
+    capture = tmp_path / "no-precedence.pcap"
+    _write_pcap(capture, [("127.0.0.3", "127.0.0.6", est), ("127.0.0.6", "127.0.0.3", accepted)])
+    proc = run(tmp_path, capture)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    first, reason, summary = proc.stdout.splitlines()
+    assert first == (
+        "frame 1 session_establishment_request seq 3: cause 66,"
+        " differs: cause 66 where the capture has 1"
+    )
+    assert reason.startswith("  not decoded: mandatory IE precedence missing, at create_pdr")
+    assert summary == "1 request(s) replayed: 0 agree, 1 differ"

@@ -10,13 +10,16 @@ opened, nothing stored), with the configuration's N3 address and UE pools. Each 
 CP is associated first (an Association Setup Request with the Node ID of its first
 establishment). A Modification or Deletion Request goes with its header's SEID replaced by
 the UP SEID pfcpd allocated for that session; one for a session established before the
-capture began (its UP SEID is nobody's here) is left out. An answer agrees with the
+capture began, or refused here (its UP SEID is nobody's), is left out. A capture may hold
+several CPs and UP functions (an SGW-C and a PGW-C, each with its user plane): a request is
+known by its CP's address and port, its UP function's address, its type and sequence
+number, and a session by its UP function's address and SEID. An answer agrees with the
 capture's when their causes are equal and, for an establishment, their Created PDRs
 allocated the same (an F-TEID, a UE address: TS 29.244 7.5.3.2 has a Created PDR only for
 those, some UP functions list every PDR), for a deletion their Usage Reports are of the
-same URRs; one the capture has no answer to is listed, not compared. Exit 0 when no
-answer differs, 1 when one does, 2 when the capture or the configuration cannot be read, or
-the capture has no session request.
+same URRs; one the capture has no answer to is listed, not compared. Exit 0 when no answer
+differs, 1 when one does, 2 when the capture or the configuration cannot be read, or the
+capture has no session request.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class Replayed:
     ours: Message
     ours_octets: bytes
     theirs: Message | None
+    # Why the codec could not read the request (then ``request`` holds its header's message
+    # type, sequence number and SEID alone, and pfcpd's answer is the node's to that error).
+    undecodable: str = ""
 
     def differences(self) -> list[str]:
         """What of pfcpd's answer differs from the capture's (empty: it agrees, or the
@@ -112,21 +118,34 @@ def replay(
     engine), as the module says, ``step`` seconds apart from ``now`` on (the node's rate
     limit, 1,000 a second by default, refills as fast as they come); what ``node`` sends
     besides their answers (Session Report Requests, ...) is dropped, its timers are not run.
-    Datagrams the codec cannot read are skipped."""
+    A session request the codec cannot read (a mandatory IE missing, ...) goes to ``node``
+    all the same, which answers it with the error's cause; other datagrams the codec cannot
+    read are skipped."""
     messages: list[tuple[Datagram, Message]] = []
+    undecodable: dict[int, str] = {}  # id() of a stand-in request -> the codec's error
     for dgram in datagrams:
         try:
             messages.append((dgram, decode(dgram.payload)))
-        except CodecError:
-            continue
-    answers = {(m.msg_type, m.seq): m for _, m in messages if m.msg_type in ANSWER.values()}
-    seids: dict[int, int] = {}  # the capture's UP SEID -> pfcpd's
+        except CodecError as exc:
+            head = exc.header
+            if head is not None and head.msg_type in ANSWER:
+                stand_in = Message(head.msg_type, head.seq, [], seid=head.seid)
+                undecodable[id(stand_in)] = str(exc)
+                messages.append((dgram, stand_in))
+    # (the CP's address and port, the UP function's address, the message type, its sequence)
+    answers = {
+        (d.dst, d.dport, d.src, m.msg_type, m.seq): m
+        for d, m in messages
+        if m.msg_type in ANSWER.values()
+    }
+    seids: dict[tuple[str, int], int] = {}  # the UP function's address and SEID -> pfcpd's
     associated: set[str] = set()
-    seen: set[tuple[int, int]] = set()  # (a capture of two interfaces has each twice)
+    seen: set[tuple[str, int, str, int, int]] = set()  # (a capture of two interfaces...)
     for dgram, msg in messages:
-        if msg.msg_type not in ANSWER or (msg.msg_type, msg.seq) in seen:
+        key = (dgram.src, dgram.sport, dgram.dst, msg.msg_type, msg.seq)
+        if msg.msg_type not in ANSWER or key in seen:
             continue
-        seen.add((msg.msg_type, msg.seq))
+        seen.add(key)
         now += step
         source = (dgram.src or "127.0.0.2", dgram.sport or 8805)
         data = bytearray(dgram.payload)
@@ -142,9 +161,10 @@ def replay(
                 node.datagram_received(encode(setup), source, now)
                 node.datagrams_to_send()
         else:
-            if msg.seid not in seids:
-                continue  # (a session established before the capture began)
-            data[4:12] = struct.pack("!Q", seids[msg.seid])
+            ours_seid = None if msg.seid is None else seids.get((dgram.dst, msg.seid))
+            if ours_seid is None:
+                continue  # (a session established before the capture began, or refused)
+            data[4:12] = struct.pack("!Q", ours_seid)
         node.datagram_received(bytes(data), source, now)
         want = (ANSWER[msg.msg_type], msg.seq)
         ours = [
@@ -155,12 +175,12 @@ def replay(
         if not ours:
             continue  # (a request the node drops: nothing to set beside the capture's)
         octets, answer = ours[0]
-        theirs = answers.get(want)
+        theirs = answers.get((dgram.src, dgram.sport, dgram.dst, *want))
         if msg.msg_type == M.SESSION_ESTABLISHMENT_REQUEST and theirs is not None:
             up, their_up = answer.get(T.F_SEID), theirs.get(T.F_SEID)
             if isinstance(up, A.FSEID) and isinstance(their_up, A.FSEID):
-                seids[their_up.seid] = up.seid
-        yield Replayed(dgram.frame, msg, answer, octets, theirs)
+                seids[(dgram.dst, their_up.seid)] = up.seid
+        yield Replayed(dgram.frame, msg, answer, octets, theirs, undecodable.get(id(msg), ""))
 
 
 def run_replay(path: str, config_path: str, *, port: int, out: TextIO, err: TextIO) -> int:
@@ -210,6 +230,8 @@ def run_replay(path: str, config_path: str, *, port: int, out: TextIO, err: Text
             out.write(
                 f"frame {r.frame} {name} seq {r.request.seq}: cause {_cause(r.ours)}, {verdict}\n"
             )
+            if r.undecodable:
+                out.write(f"  not decoded: {r.undecodable}\n")
             out.writelines(f"  {line}\n" for line in reasons.lines)
             reasons.lines.clear()
             unanswered += r.theirs is None
