@@ -167,6 +167,7 @@ class Harness:
         pools: dict[str, Any] | None = None,
         n3: str | None = None,
         gtpu_path: PathSettings | None = None,
+        accept_cp_fteids: bool = False,
     ) -> None:
         self.dp = datapath
         self.journal = journal or MemoryJournal()
@@ -175,6 +176,7 @@ class Harness:
             pfcp_address=ipaddress.ip_address("127.0.0.1"),
             ue_pools=pools or {"internet": (ipaddress.ip_network(POOL),)},
             gtpu_path=gtpu_path,
+            accept_cp_fteids=accept_cp_fteids,
         )
         self.ntp = NTP_NOW
         metrics = NodeMetrics()

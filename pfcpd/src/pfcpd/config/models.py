@@ -52,6 +52,7 @@ DEFAULT_ADMIN_SOCKET = "/run/pfcpd/admin.sock"
 
 PeerLostAction = Literal["release", "keep"]
 PeerRestartAction = Literal["purge", "keep"]
+CpFteidAction = Literal["refuse", "accept"]
 LogFormat = Literal["human", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -181,6 +182,15 @@ class PfcpConfig:
             " of the CP's: TS 29.244 6.2.6.2.2 instead)"
         ),
     ] = "purge"
+    cp_allocated_fteids: Annotated[
+        CpFteidAction,
+        one_of(CpFteidAction),
+        Field(
+            description="a PDR's F-TEID the CP allocated (no CH): refused with cause 71 (TS"
+            " 29.244 5.5.1), or accepted when it is on the N3 address and its TEID is free"
+            " (SMFs that allocate F-TEIDs themselves)"
+        ),
+    ] = "refuse"
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     drain_timeout: Annotated[
         NonNegativeSeconds,

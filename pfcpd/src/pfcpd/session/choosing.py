@@ -100,15 +100,23 @@ class Choosing(EngineState):
             rules.pdr[pdr_id] = new
         return shapes
 
-    def _check_given_fteids(self, pdrs: Iterable[Grouped], own: Collection[int] = ()) -> None:
+    def _check_given_fteids(
+        self, pdrs: Iterable[Grouped], alloc: Allocations, own: Collection[int] = ()
+    ) -> bool:
         """TS 29.244 5.5.1: the UP function allocates F-TEIDs (it advertises FTUP), and
         refuses a request that gives a PDR an F-TEID the CP allocated (without CH) with cause
-        71 "Invalid F-TEID allocation option", the F-TEID as Offending IE. ``pdrs``: the
-        request's Create PDR and Update PDR groups (an Update PDR without PDI leaves the
-        PDR's F-TEID as it is); ``own``: the TEIDs the session holds, which it may give a
-        PDR again at our N3 address (the UP function allocated them: a modification's).
-        The rules the engine keeps carry the F-TEIDs it filled in: they are never checked
-        here (a modification's other PDRs, a session restored from its record)."""
+        71 "Invalid F-TEID allocation option", the F-TEID as Offending IE; unless
+        `pfcp.cp_allocated_fteids` is ``accept`` (SMFs that allocate F-TEIDs themselves, as
+        UP functions of Release 15 let them): then each is taken for the session
+        (``alloc``), as a restoration's are (`_take_given_fteid`), PDRs of the request giving
+        the same one sharing it. ``pdrs``: the request's Create PDR and Update PDR groups (an
+        Update PDR without PDI leaves the PDR's F-TEID as it is); ``own``: the TEIDs the
+        session holds, which it may give a PDR again at our N3 address (a modification's).
+        The rules the engine keeps carry the F-TEIDs it filled in or took: they are never
+        checked here (a modification's other PDRs, a session restored from its record).
+        True when one was taken."""
+        accept = self.settings.accept_cp_fteids
+        taken: set[int] = set()  # (TEIDs this request took: its PDRs share them)
         for pdr in pdrs:
             pdi = pdr.get(T.PDI)
             if not isinstance(pdi, Grouped):
@@ -117,13 +125,36 @@ class Choosing(EngineState):
                 if not isinstance(child, FTEID) or child.choose or self._owned(child, own):
                     continue
                 pdr_id = pdr.get(T.PDR_ID)
-                name = f"PDR {int(pdr_id.value)}" if isinstance(pdr_id, PDRID) else "PDR"
-                raise RuleError(
-                    Cause.INVALID_F_TEID_ALLOCATION_OPTION,
-                    f"{name}: F-TEID 0x{child.teid or 0:x} allocated by the CP (no CH);"
-                    " the UP function allocates F-TEIDs (FTUP)",
-                    offending_ie=T.F_TEID,
-                )
+                number = int(pdr_id.value) if isinstance(pdr_id, PDRID) else 0
+                if not accept:
+                    raise RuleError(
+                        Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+                        f"PDR {number}: F-TEID 0x{child.teid or 0:x} allocated by the CP (no"
+                        " CH); the UP function allocates F-TEIDs (FTUP)",
+                        offending_ie=T.F_TEID,
+                    )
+                if not self._owned(child, taken):
+                    taken.add(self._take_given_fteid(number, child, alloc, "CP-allocated"))
+        return bool(taken)
+
+    def _take_given_fteid(self, pdr_id: int, fteid: FTEID, alloc: Allocations, what: str) -> int:
+        """Take the TEID of ``fteid``, an F-TEID the CP gives a PDR (``what``: why it may),
+        for the session (``alloc``): it must be at our N3 address and its TEID free, else
+        71 "Invalid F-TEID allocation option" with the F-TEID as Offending IE. The TEID."""
+        teid = fteid.teid or 0
+        if not self._owned(fteid, (teid,)):
+            n3 = self.settings.n3_address
+            problem = f"is not on our N3 address {n3}"
+        elif not self.teids.reserve(teid):
+            problem = "is another session's" if teid else "has TEID 0"
+        else:
+            alloc.teids.append(teid)
+            return teid
+        raise RuleError(
+            Cause.INVALID_F_TEID_ALLOCATION_OPTION,
+            f"PDR {pdr_id}: {what} F-TEID 0x{teid:x} {problem}",
+            offending_ie=T.F_TEID,
+        )
 
     def _take_given_ue(
         self,
@@ -193,31 +224,14 @@ class Choosing(EngineState):
         session has it; one outside the pools is the CP's."""
         teids: set[int] = set()
         ues: set[tuple[str, IPNetwork]] = set()
-        n3 = self.settings.n3_address
         for pdr_id, pdr in rules.pdr.items():
             pdi = pdr.get(T.PDI)
             if not isinstance(pdi, Grouped):
                 continue
             for child in pdi.ies:
                 if isinstance(child, FTEID) and not child.choose:
-                    teid = child.teid or 0
-                    if teid in teids:
-                        continue
-                    if not self._owned(child, (teid,)):
-                        raise RuleError(
-                            Cause.INVALID_F_TEID_ALLOCATION_OPTION,
-                            f"PDR {pdr_id}: restored F-TEID 0x{teid:x} is not on our N3"
-                            f" address {n3}",
-                            offending_ie=T.F_TEID,
-                        )
-                    if not self.teids.reserve(teid):
-                        raise RuleError(
-                            Cause.INVALID_F_TEID_ALLOCATION_OPTION,
-                            f"PDR {pdr_id}: restored F-TEID 0x{teid:x} is another session's",
-                            offending_ie=T.F_TEID,
-                        )
-                    teids.add(teid)
-                    alloc.teids.append(teid)
+                    if not self._owned(child, teids):
+                        teids.add(self._take_given_fteid(pdr_id, child, alloc, "restored"))
                 elif isinstance(child, UEIPAddress) and not (child.choose_v4 or child.choose_v6):
                     for net in ue_networks(child):
                         instance = self._ue_pool_instance(pdr_id, pdr, pdi, net.version)

@@ -68,7 +68,7 @@ class Establishment(ShapeLearning):
         shape = self.memos.establishments.get(key) if key is not None else None
         alloc = Allocations()
         rules: RuleSet | None = None
-        given_ue = False  # (a UE address the CP gave taken from a pool: no shape of it)
+        given = False  # (a UE address or F-TEID the CP gave, taken: no shape of it)
         try:
             if shape is not None:  # (checked and compiled before: only the allocations)
                 # (answered from its octets when the shape's template names this Node ID)
@@ -86,8 +86,8 @@ class Establishment(ShapeLearning):
                 if restoring:
                     self._take_restored(rules, alloc)
                 else:
-                    self._check_given_fteids(rules.pdr.values())
-                    given_ue = self._take_given_ue(rules.pdr.values(), alloc)
+                    given = self._check_given_fteids(rules.pdr.values(), alloc)
+                    given = self._take_given_ue(rules.pdr.values(), alloc) or given
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
                 filled = program = compile_program(self._ctx, rules, encoded=encoded, shapes=shapes)
@@ -178,9 +178,10 @@ class Establishment(ShapeLearning):
             return shape.answer.answer(req.seq, cp_seid, created, seid)
         assert isinstance(created, list)
         ies: list[IE] = [node_id, ACCEPTED, self._up_fseid(seid), *created]
-        if rules is not None and key is not None and not given_ue:
-            # (a request giving a UE address of a pool is never taken by shape: each one
-            # checks and takes it, `_take_given_ue`; its shape repeats that address)
+        if rules is not None and key is not None and not given:
+            # (a request giving a UE address of a pool, or an F-TEID, is never taken by
+            # shape: each one checks and takes it, `_take_given_ue`, `_check_given_fteids`;
+            # its shape repeats that address or TEID)
             self._learn(key, req, rules, encoded, program, session, created, node_id)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)
 

@@ -26,6 +26,9 @@ class EngineSettings:
     # carry (node_id; None: the PFCP address)
     gtpu_path: PathSettings | None = None
     node_id: str | None = None
+    # pfcp.cp_allocated_fteids: a PDR's F-TEID the CP allocated (no CH) is taken when free
+    # on our N3 address (True), or refused with 71 (False: TS 29.244 5.5.1)
+    accept_cp_fteids: bool = False
 
     @property
     def network_instance_index(self) -> dict[str, int]:
@@ -48,6 +51,7 @@ class EngineSettings:
             ue_pools=pools,
             gtpu_path=path,
             node_id=cfg.node_id,
+            accept_cp_fteids=cfg.pfcp.cp_allocated_fteids == "accept",
         )
 
 
