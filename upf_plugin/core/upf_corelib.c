@@ -696,6 +696,7 @@ upfcore_drop_reason_str (unsigned r)
   _ (UPF_URR_T_TIMTH)                                                                              \
   _ (UPF_URR_T_TIMQU)                                                                              \
   _ (UPF_URR_F_DROP_ON_QUOTA)                                                                      \
+  _ (UPF_URR_F_BEFORE_QOS)                                                                         \
   _ (UPF_GATE_OPEN)                                                                                \
   _ (UPF_GATE_CLOSED)                                                                              \
   _ (UPF_PPI_SET)                                                                                  \

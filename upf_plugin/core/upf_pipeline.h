@@ -537,6 +537,29 @@ upf_urr_quota_drops (const upf_urr_t *r, uint32_t flags)
              || ((flags & UPF_URRS_QUOTA_EXHAUSTED) && upf_urr_vol_quota_armed (r)));
 }
 
+/* The packet of len bytes counted by the URR u (state us, its direction's line s; id: the
+ * URR's identity in the program, upf_urr_check's), its limits checked when its budget runs
+ * out. */
+static UPF_ALWAYS_INLINE void
+upf_urr_count (upf_stats_t *st, const upf_entry_t *e, uint8_t u, upf_urr_state_t *us,
+               upf_state_dir_t *s, const void *id, uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  int64_t b;
+  s->bytes += len;
+  s->pkts++;
+  if (__builtin_expect (!(s->flags & UPF_URRS_SEEN), 0))
+    {
+      s->first_ns = now_ns; /* 0 = not yet, as before the first packet */
+      if (now_ns)
+        upf_urrs_dir_set (s, UPF_URRS_SEEN);
+    }
+  s->last_ns = now_ns;
+  b = (int64_t)s->budget - len; /* <= 0: computed anew, so always > -2^32 */
+  s->budget = (int32_t)b;
+  if (__builtin_expect (s->budget_of != id || b <= 0, 0))
+    upf_urr_check (st, &e->prog->urr[u], us, id, v);
+}
+
 /*
  * URR accounting for a packet about to be forwarded. Returns 0 if a quota says drop: one
  * URR of the PDR whose quota is used up drops the packet before any of them counts it (no
@@ -577,7 +600,6 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
       const void *id;
       upf_urr_state_t *us;
       upf_state_dir_t *s;
-      int64_t b;
       if (u == UPF_NONE8)
         break;
       id = (const uint8_t *)e->prog + u; /* the URR: the program is read only when needed */
@@ -589,21 +611,36 @@ upf_urr_account (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir, u
                             0)
           && i == 0 && upf_urr_quota_drops (&e->prog->urr[u], s->flags))
         return 0;
-      s->bytes += len;
-      s->pkts++;
-      if (__builtin_expect (!(s->flags & UPF_URRS_SEEN), 0))
-        {
-          s->first_ns = now_ns; /* 0 = not yet, as before the first packet */
-          if (now_ns)
-            upf_urrs_dir_set (s, UPF_URRS_SEEN);
-        }
-      s->last_ns = now_ns;
-      b = (int64_t)s->budget - len; /* <= 0: computed anew, so always > -2^32 */
-      s->budget = (int32_t)b;
-      if (__builtin_expect (s->budget_of != id || b <= 0, 0))
-        upf_urr_check (st, &e->prog->urr[u], us, id, v);
+      upf_urr_count (st, e, u, us, s, id, len, now_ns, v);
     }
   return 1;
+}
+
+/*
+ * A packet of the PDR pdr that one of its QERs drops (its gate closed, its MBR exceeded):
+ * counted by the PDR's URRs that measure before QoS enforcement (UPF_URR_F_BEFORE_QOS:
+ * Measurement Information MBQE, TS 29.244 8.2.68), as a forwarded packet is by every URR
+ * (upf_urr_account); the others count only what is forwarded. Reads the compiled URRs: a
+ * drop, not the forwarding path.
+ */
+static inline void
+upf_urr_count_before_qos (upf_stats_t *st, const upf_entry_t *e, int pdr, unsigned dir,
+                          uint32_t len, uint64_t now_ns, upf_verdict_t *v)
+{
+  const upf_pdr_rule_t *rule = &e->rs->rule[pdr];
+  upf_urr_state_t *const *states = upf_e_urr_state (e);
+  unsigned i;
+  for (i = 0; i < UPF_MAX_URR_PER_PDR; i++)
+    {
+      uint8_t u = rule->urr[i];
+      upf_urr_state_t *us;
+      if (u == UPF_NONE8)
+        break;
+      if (!(e->prog->urr[u].flags & UPF_URR_F_BEFORE_QOS))
+        continue;
+      us = states[u];
+      upf_urr_count (st, e, u, us, &us->d[dir], (const uint8_t *)e->prog + u, len, now_ns, v);
+    }
 }
 
 /*
@@ -689,11 +726,13 @@ upf_qer_apply (upf_stats_t *st, const upf_entry_t *e, unsigned dir, int pdr, uin
   if (qer->gate[dir] == UPF_GATE_CLOSED)
     {
       upf_urr_count_drop_dl (e, pdr, dir, len);
+      upf_urr_count_before_qos (st, e, pdr, dir, len, now_ns, v);
       return upf_drop (st, v, UPF_DROP_GATE_CLOSED);
     }
   if (!upf_police (qs, qer, dir, len, now_ns))
     {
       upf_urr_count_drop_dl (e, pdr, dir, len);
+      upf_urr_count_before_qos (st, e, pdr, dir, len, now_ns, v);
       return upf_drop (st, v, UPF_DROP_MBR);
     }
   if (qer->qfi)

@@ -88,6 +88,7 @@
 #define UPF_URR_T_TIMTH 0x04         /* time threshold */
 #define UPF_URR_T_TIMQU 0x08         /* time quota */
 #define UPF_URR_F_DROP_ON_QUOTA 0x01 /* drop once a quota is exhausted */
+#define UPF_URR_F_BEFORE_QOS 0x02    /* counts packets its PDR's QERs drop too (MBQE) */
 
 /* SDF filter flags. */
 #define UPF_SDF_PROTO 0x01

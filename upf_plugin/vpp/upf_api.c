@@ -132,7 +132,8 @@ upf_api_urr (const vl_api_upf_urr_t *a, upf_urr_t *r)
   clib_memset (r, 0, sizeof (*r));
   r->urr_id = a->urr_id;
   r->triggers = a->triggers;
-  r->flags = a->drop_on_quota ? UPF_URR_F_DROP_ON_QUOTA : 0;
+  r->flags
+    = (a->drop_on_quota ? UPF_URR_F_DROP_ON_QUOTA : 0) | (a->before_qos ? UPF_URR_F_BEFORE_QOS : 0);
   r->measurement_method = a->measurement_method;
   for (k = 0; k < 3; k++)
     {

@@ -203,15 +203,14 @@ def test_what_a_refused_commit_held_beside_its_changes_is_journaled_at_the_next(
 
 def test_a_modification_refused_after_its_reports_keeps_their_counts(h: Harness) -> None:
     """A Session Modification whose Query URR read the counts, refused when its rules are
-    compiled (MBQE asked for on a PDR whose QER gate it closes: 73): the counts are the
+    compiled (VOLTH with a Volume Threshold of no volume: 73): the counts are the
     URR's baseline and quota consumption again, journaled with the batch (no checkpoint
     sees them: the datapath counts from 0 again), and the datapath is given what is left
     of the quota."""
     seid, teid = _session(h, _quota(4 * PACKET))
     assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]  # (no checkpoint yet)
-    mbqe = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "MBQE"))
-    query, closed = g(T.QUERY_URR, S.URRID(1)), R.update_qer_gates(1, False)
-    assert cause(h.modify(seid, query, closed, mbqe)) == 73
+    query = g(T.QUERY_URR, S.URRID(1))
+    assert cause(h.modify(seid, query, _no_volume_threshold())) == 73
     assert _counted(h.engine, seid) == 2 * PACKET
     assert _uplink(h.dp, teid, 3) == [FORWARD, FORWARD, DROP]  # (the other half)
     h.advance(3.0)  # (the engine's checkpoints)
@@ -379,16 +378,22 @@ def test_a_modification_refused_after_its_reports_in_a_rolled_back_batch_keeps_t
     seid, teid = _session(h, urr(1))
     assert _uplink(h.dp, teid, 2) == [FORWARD, FORWARD]
     update = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP"))
-    mbqe = g(T.UPDATE_URR, S.URRID(1), F.MeasurementInformation.of("MNOP", "MBQE"))
-    query, closed = g(T.QUERY_URR, S.URRID(1)), R.update_qer_gates(1, False)
+    query = g(T.QUERY_URR, S.URRID(1))
     h.journal.fail_next = 1
-    refused = h.batch(_modification(seid, update), _modification(seid, query, closed, mbqe))
+    refusing = _modification(seid, query, _no_volume_threshold())
+    refused = h.batch(_modification(seid, update), refusing)
     assert [cause(a) for a in refused] == [77, 73]
     book = h.engine.sessions[seid].urrs[1]
     assert book.baseline.values[0] + h.dp.read_usage(seid, 1).bytes_total == 2 * PACKET
     assert h._collect() == []  # (the node's next commit)
     with restarted(h, 1) as engine:
         assert _counted(engine, seid) == 2 * PACKET
+
+
+def _no_volume_threshold() -> Grouped:
+    """An Update URR of URR 1 that its rules' checks take and the compile refuses (73): VOLTH
+    with a Volume Threshold naming no volume."""
+    return g(T.UPDATE_URR, S.URRID(1), F.ReportingTriggers.of("VOLTH"), TR.VolumeThreshold())
 
 
 def _grant(total: int, *extra: IE) -> Grouped:

@@ -1437,22 +1437,16 @@ class Modifying:
         rng = self.rng
         engine = self.world.h.engine
         flaw = rng.choice(
-            ["update_far", "query", "remove_named", "create_dup", "cp_seid", "qer", "mbqe"]
+            ["update_far", "query", "remove_named", "create_dup", "cp_seid", "qer", "volth0"]
         )
-        if flaw == "mbqe":  # (refused once compiled: after the query read the counts)
-            measured = [
-                (u, q)
-                for pdr in self.rules.pdr.values()
-                for u in _ids(pdr, T.URR_ID)
-                for q in _ids(pdr, T.QER_ID)
-            ]
+        if flaw == "volth0":  # (refused once compiled: after the query read the counts)
+            measured = [u for pdr in self.rules.pdr.values() for u in _ids(pdr, T.URR_ID)]
             if measured:
-                urr_id, qer_id = rng.choice(measured)
-                mbqe = F.MeasurementInformation.of("MNOP", "MBQE")
+                urr_id = rng.choice(measured)
+                volth = F.ReportingTriggers.of("VOLTH")
                 return [
                     g(T.QUERY_URR, S.URRID(urr_id)),
-                    g(T.UPDATE_QER, S.QERID(qer_id), TR.GateStatus(1, 1)),
-                    g(T.UPDATE_URR, S.URRID(urr_id), mbqe),
+                    g(T.UPDATE_URR, S.URRID(urr_id), volth, TR.VolumeThreshold()),
                 ], frozenset({73})
         if flaw == "update_far":
             return [g(T.UPDATE_FAR, S.FARID(77), F.ApplyAction.of("DROP"))], frozenset({73})

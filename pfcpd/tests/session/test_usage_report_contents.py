@@ -25,6 +25,7 @@ from session_harness import (
     usage_reports,
 )
 
+from pfcpd.datapath.local.engine import Verdict
 from pfcpd.pfcp import Grouped, IEType, MessageType
 from pfcpd.pfcp import ies_flags as F
 from pfcpd.pfcp import ies_scalar as S
@@ -419,34 +420,33 @@ def test_time_metering_state_is_journaled() -> None:
     assert not plain.pauses and "last" not in plain.to_json()
 
 
-def test_measurement_before_qos_enforcement_only_where_no_qer_can_drop(ht: Harness) -> None:
-    """MBQE (8.2.68): the datapath measures after the QERs; where a QER of the URR's PDRs
-    can drop packets of the PDR's direction (closed gate, MBR) it cannot measure before
-    them, and the rule is refused (73, Failed Rule ID: the URR), on establishment and on
-    a modification that makes a QER enforce. Where none can, the measurement is the same."""
-    from pfcpd.pfcp.ies_traffic import FailedRuleID
+def test_measurement_before_qos_enforcement_counts_what_the_qers_drop(ht: Harness) -> None:
+    """MBQE (8.2.68): URR 1 measures before QoS enforcement, URR 2 after it, both on the
+    session's PDRs, whose QER has an MBR (accepted). A packet forwarded counts in both; one
+    the uplink gate drops once a modification closed it counts in URR 1 alone."""
     from pfcpd.smfsim.rules import GATE_CLOSED, GATE_OPEN
 
+    ul, dl = ul_pdr(), dl_pdr()
+    for pdr in (ul, dl):
+        pdr.ies.append(S.URRID(2))
     before_qos = urr(1, mi=F.MeasurementInformation.of("MBQE", "MNOP"))
-    rules = (ul_pdr(), dl_pdr(), ul_far(), dl_far(), before_qos)
+    rules = (ul, dl, ul_far(), dl_far(), before_qos, urr(2))
     resp = ht.establish(*rules, qer(mbr_kbps=(1000, 1000)))
-    assert resp.get(T.CAUSE).value == 73  # type: ignore[union-attr]
-    assert resp.get(T.FAILED_RULE_ID) == FailedRuleID(3, 1)
-    assert ht.engine.sessions == {} and ht.engine.teids.in_use == 0
-    resp = ht.establish(*rules, qer())
     assert resp.get(T.CAUSE).value == 1  # type: ignore[union-attr]
     seid, teid = up_seid(resp), created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
     ue = created(resp)[1][T.UE_IP_ADDRESS].ipv4  # type: ignore[attr-defined]
-    ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid))
-    # The uplink gate closing would drop packets the URR measures: refused, unchanged.
+    assert ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid)).verdict == Verdict.FORWARD
     closing = g(T.UPDATE_QER, S.QERID(1), TR.GateStatus(GATE_CLOSED, GATE_OPEN))
-    resp = ht.modify(seid, closing)
-    assert resp.get(T.CAUSE).value == 73  # type: ignore[union-attr]
-    assert resp.get(T.FAILED_RULE_ID) == FailedRuleID(3, 1)
-    ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid))
-    [final] = ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
-    vm = final.get(T.VOLUME_MEASUREMENT)  # type: ignore[union-attr]
-    assert isinstance(vm, VolumeMeasurement) and (vm.ul, vm.ul_packets) == (256, 2)
+    assert ht.modify(seid, closing).get(T.CAUSE).value == 1  # type: ignore[union-attr]
+    assert ht.dp.process_ul(gtpu(ul_packet(ue, 100), teid)).verdict == Verdict.DROP
+    final = {
+        r.get(T.URR_ID).value: r.get(T.VOLUME_MEASUREMENT)  # type: ignore[union-attr]
+        for r in ht.delete(seid).get_all(T.USAGE_REPORT_DELETION_RESPONSE)
+    }
+    one, two = final[1], final[2]
+    assert isinstance(one, VolumeMeasurement) and isinstance(two, VolumeMeasurement)
+    assert (one.ul_packets, two.ul_packets) == (2, 1)
+    assert one.ul == 2 * two.ul and two.ul
 
 
 def test_each_measurement_only_with_its_measurement_method(ht: Harness) -> None:

@@ -279,6 +279,26 @@ def test_gate_closed_drops_uplink(lab: Lab) -> None:
     program(lab, 0x13, DELETE, [])
 
 
+def test_a_urr_measuring_before_qos_counts_what_the_gate_drops(lab: Lab) -> None:
+    """before_qos (MBQE): the packets the closed uplink gate drops are counted by the URR
+    (not by one without it, test_gate_closed_drops_uplink's session has none)."""
+    urr = {"before_qos": True}
+    program(lab, 0x1A, CREATE, session_rules(0x1A0, "10.45.0.26", 0x2A0, qer={}, urr=urr))
+    closed = {"gate_ul_closed": True}
+    rules = session_rules(0x1A0, "10.45.0.26", 0x2A0, qer=closed, urr=urr)
+    program(lab, 0x1A, MODIFY, rules)
+    before = counters(lab)
+    pkt = IP(src="10.45.0.26", dst=SERVER) / UDP(sport=1, dport=2) / Raw(b"q" * 50)
+    cap = lab.vpp.capture(1, "mbqe", 1)
+    lab.vpp.send(0, [gtpu(lab, 0x1A0, pkt)] * 3, "mbqe")
+    assert lab.vpp.captured(1, cap, 1, timeout=1.0) == []
+    assert counters(lab)["2:QER gate closed"] - before["2:QER gate closed"] == 3
+    r = lab.api.upf_usage_get(seid=0x1A, urr_id=1, reset=False)
+    assert r.retval == 0 and r.n_usage == 1
+    assert r.usage[0].pkts_ul == 3 and r.usage[0].bytes_ul == 3 * len(pkt)
+    program(lab, 0x1A, DELETE, [])
+
+
 def test_mbr_polices_uplink(lab: Lab) -> None:
     # 8 kbit/s = 1000 B/s, bucket 2000 bytes: of 10 x 500-byte packets sent at once, the
     # bucket lets through about 4

@@ -208,6 +208,55 @@ test_urr_quota_drop_counted_by_none (void **st)
   upfcore_ctx_delete (c);
 }
 
+/* Measurement before QoS enforcement (UPF_URR_F_BEFORE_QOS, MBQE): a packet its PDR's QER
+ * drops (the gate closed, then the MBR exceeded) is counted by the URR that measures before
+ * QoS enforcement, whose threshold it reaches, and by no other; a forwarded one by both. */
+static void
+test_urr_before_qos_counts_what_the_qer_drops (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  prog_t p;
+  upf_verdict_t v;
+  upf_usage_t u;
+  upf_session_t *s;
+  char err[128];
+  (void)st;
+  mk_prog (&p, 0x100, UE, 1, 2, 0, 250); /* URR 1 (before QoS) and URR 2: threshold 250 */
+  p.urr[0].flags = UPF_URR_F_BEFORE_QOS;
+  s = install_ok (c, 7, &p);
+  send_ul (c, 72, &v); /* 100 octets forwarded: both count */
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  p.qer[0].gate_ul = UPF_GATE_CLOSED;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  for (unsigned i = 0; i < 2; i++)
+    {
+      send_ul (c, 72, &v);
+      assert_int_equal (v.drop_reason, UPF_DROP_GATE_CLOSED);
+    }
+  /* the second drop took URR 1 to 300 octets: its threshold's event, with the drop */
+  assert_int_equal (v.n_events, 1);
+  assert_int_equal (v.events[0].type, UPF_EV_USAGE_THRESHOLD);
+  assert_int_equal (v.events[0].id, 1);
+  p.qer[0].gate_ul = UPF_GATE_OPEN;
+  p.qer[0].mbr_ul_bps = 8000; /* a bucket of 150 octets, the clock still: one passes */
+  p.qer[0].burst_bytes = 150;
+  assert_int_equal (upfcore_session_install (c, s, &p.d, err, sizeof (err)), 0);
+  for (unsigned i = 0; i < 4; i++)
+    {
+      send_ul (c, 72, &v);
+      assert_int_equal (v.verdict, i ? UPF_VERDICT_DROP : UPF_VERDICT_FORWARD);
+      if (i)
+        assert_int_equal (v.drop_reason, UPF_DROP_MBR);
+    }
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_UL], 7);
+  assert_int_equal (u.bytes[UPF_VOL_UL], 700);
+  assert_int_equal (upfcore_read_urr (s, 2, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_UL], 2);
+  assert_int_equal (u.bytes[UPF_VOL_UL], 200);
+  upfcore_ctx_delete (c);
+}
+
 /* A UL packet of 100 octets forwarded, with n_events events (a quota's, if one). */
 static void
 ul_forwarded (upf_ctx_t *c, unsigned n_events)
@@ -432,6 +481,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_urr_budget_matches_reference),
     cmocka_unit_test (test_urr_quota_drop_counted_by_none),
+    cmocka_unit_test (test_urr_before_qos_counts_what_the_qer_drops),
     cmocka_unit_test (test_urr_used_up_quota_stays_used_up),
     cmocka_unit_test (test_urr_recreated_has_a_new_quota),
     cmocka_unit_test (test_urr_rearms_holding_packets),

@@ -189,6 +189,9 @@ class Urr:
     # the time left.
     time_quota_grant: int = 0
     drop_on_quota: bool = True
+    # Measurement before QoS enforcement (Measurement Information MBQE, TS 29.244 8.2.68):
+    # the URR also counts the packets its PDRs' QERs drop (gate closed, MBR exceeded).
+    before_qos: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, TypeVar
 
@@ -569,6 +569,8 @@ def compile_urr(urr_id: int, g: Grouped, offsets: tuple[Volumes, Volumes] = NO_O
     trig = g.get(T.REPORTING_TRIGGERS)
     assert isinstance(trig, ReportingTriggers)
     kwargs: dict[str, object] = {}
+    if isinstance(info, MeasurementInformation) and info.has("MBQE"):
+        kwargs["before_qos"] = True
     if trig.has("VOLTH"):
         kwargs["volume_threshold"] = _volume(g.get(T.VOLUME_THRESHOLD), offsets[0])
     if trig.has("VOLQU") or g.get(T.VOLUME_QUOTA) is not None:
@@ -893,7 +895,6 @@ def compile_program(
         bar_id, g = next(iter(rules.bar.items()))
         bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
-    _check_measured_before_qos(rules, pdrs, qers)
     _check_gtpu_downlink(pdrs, fars)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
 
@@ -921,43 +922,6 @@ def _check_qers_urrs(qers: Iterable[Qer], urrs: Iterable[Urr]) -> None:
     for u in urrs:
         if u.volume_threshold == (0, 0, 0):
             raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
-
-
-def _check_measured_before_qos(rules: RuleSet, pdrs: list[Pdr], qers: list[Qer]) -> None:
-    """Measurement Before QoS Enforcement (Measurement Information MBQE, TS 29.244
-    8.2.68). The datapath counts a URR's traffic after its PDR's QERs (gates, then MBR
-    policing): the same count as before them where they cannot drop a packet of the PDR's
-    direction (gate open, no MBR). A URR asking for MBQE on a PDR whose QER can drop its
-    packets asks for a measurement the datapath cannot make: 73 naming the URR."""
-    before_qos = [
-        urr_id
-        for urr_id, g in rules.urr.items()
-        if isinstance(info := g.get(T.MEASUREMENT_INFORMATION), MeasurementInformation)
-        and info.has("MBQE")
-    ]
-    if before_qos:
-        _check_before_qos(before_qos, pdrs, qers)
-
-
-def _check_before_qos(before_qos: Sequence[int], pdrs: list[Pdr], qers: list[Qer]) -> None:
-    """`_check_measured_before_qos` of the URRs ``before_qos`` (those with MBQE)."""
-    by_id = {q.qer_id: q for q in qers}
-    for pdr in pdrs:
-        ul = pdr.source_interface == Interface.ACCESS
-        enforcing = [
-            q.qer_id
-            for q in (by_id[i] for i in pdr.qer_ids if i in by_id)
-            if ((not q.gate_ul_open or q.mbr_ul) if ul else (not q.gate_dl_open or q.mbr_dl))
-        ]
-        for urr_id in before_qos:
-            if enforcing and urr_id in pdr.urr_ids:
-                raise _fail(
-                    RULE_ID_URR,
-                    urr_id,
-                    f"URR {urr_id}: measurement before QoS enforcement (MBQE) on PDR"
-                    f" {pfcp_pdr_id(pdr.pdr_id)}, whose QER {enforcing[0]} can drop packets:"
-                    " the datapath measures after QoS enforcement",
-                )
 
 
 _BUFF_NOCP = int(ApplyAction.BUFF) | int(ApplyAction.NOCP)
@@ -1135,7 +1099,5 @@ def compile_stored(
         bar_id, g = layout.bar
         bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
-    if layout.before_qos:
-        _check_before_qos(layout.before_qos, pdrs, qers)
     _check_gtpu_downlink(pdrs, fars)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)

@@ -27,7 +27,6 @@ from typing import NamedTuple
 
 from ..pfcp import IE, Grouped, IEType, IgnoredIE, decode_ies, encode_groups
 from ..pfcp.ies_address import FTEID, OuterHeaderCreation, UEIPAddress
-from ..pfcp.ies_flags import MeasurementInformation
 from .errors import RuleError
 from .rules import KINDS, merge_update, rule_id
 from .shapes import far_shape, pdi_slots, pdr_shape, remember
@@ -54,7 +53,7 @@ class StoredLayout:
     module's FAR_SHAPE and its `far_shape`) and the span of that Outer Header Creation;
     ``qers``: each QER's ID and octets; ``urrs``: each URR's ID, octets and group (decoded
     once, read only); ``bar``: the first BAR's ID and group; ``bars``: every BAR's group
-    by ID; ``before_qos``: the URRs measuring before QoS enforcement (MBQE)."""
+    by ID."""
 
     length: int
     pieces: tuple[tuple[int, bytes], ...]  # (where, octets) around the leaves' values
@@ -66,7 +65,6 @@ class StoredLayout:
     urr_ids: frozenset[int]
     bar: tuple[int, Grouped] | None
     bars: dict[int, Grouped]
-    before_qos: tuple[int, ...]
     # ``pieces``' octets, and what reads them out of octets of this length (one struct
     # unpack: `fits`); made of ``pieces``, so not compared
     piece_octets: tuple[bytes, ...] = dataclasses.field(compare=False)
@@ -167,12 +165,6 @@ def stored_layout(raw: bytes, far_shape_key: bytes) -> StoredLayout | None:
         urr_ids=frozenset(u[0] for u in urrs),
         bar=next(iter(bars.items()), None),
         bars=bars,
-        before_qos=tuple(
-            urr_id
-            for urr_id, _, g in urrs
-            if isinstance(info := g.get(T.MEASUREMENT_INFORMATION), MeasurementInformation)
-            and info.has("MBQE")
-        ),
         piece_octets=tuple(octets for _, octets in kept),
         read_pieces=_pieces_reader(kept),
     )

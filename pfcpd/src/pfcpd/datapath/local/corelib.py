@@ -623,6 +623,7 @@ class Constants:
     URR_T_TIMTH: int
     URR_T_TIMQU: int
     URR_F_DROP_ON_QUOTA: int
+    URR_F_BEFORE_QOS: int
     GATE_OPEN: int
     GATE_CLOSED: int
     PPI_SET: int

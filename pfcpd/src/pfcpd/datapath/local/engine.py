@@ -326,7 +326,8 @@ def _urr_values(k: corelib.Constants, u: Urr) -> _Values:
     return (
         u.urr_id,
         trig,
-        k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0,
+        (k.URR_F_DROP_ON_QUOTA if u.drop_on_quota else 0)
+        | (k.URR_F_BEFORE_QOS if u.before_qos else 0),
         0,  # (measurement_method)
         *_array(_URR, "vol_threshold", u.volume_threshold or (), 3),
         *_array(_URR, "vol_quota", u.volume_quota or (), 3),

@@ -234,6 +234,7 @@ def urr_rule(u: Urr) -> dict[str, Any]:
             "urr_id": u.urr_id,
             "triggers": triggers,
             "drop_on_quota": u.drop_on_quota,
+            "before_qos": u.before_qos,
             "measurement_method": 0,
             "vol_threshold": list(u.volume_threshold or (0, 0, 0)),
             "vol_quota": list(u.volume_quota or (0, 0, 0)),
