@@ -166,3 +166,29 @@ def test_an_undecodable_request_is_answered_with_the_codecs_cause(tmp_path: Path
     )
     assert reason.startswith("  not decoded: mandatory IE precedence missing, at create_pdr")
     assert summary == "1 request(s) replayed: 0 agree, 1 differ"
+
+
+def test_what_the_cp_gave_and_the_capture_gives_back_is_no_allocation(tmp_path: Path) -> None:
+    """The capture's UP function lists, in its Created PDRs, the UE address the CP gave (no
+    CHV4) besides the F-TEID it chose: only the F-TEID, asked for with CH, is compared."""
+    session = rules.session_rules()
+    for pdr in session[:2]:
+        assert isinstance(pdr, Grouped)
+        pdi = pdr.get(T.PDI)
+        assert isinstance(pdi, Grouped)
+        pdi.ies = [
+            A.UEIPAddress("10.45.9.9", source=pdr is session[0])
+            if ie.type == T.UE_IP_ADDRESS
+            else ie
+            for ie in pdi.ies
+        ]
+    est = rules.establishment_request("127.0.0.3", "127.0.0.3", 1, session, seq=3)
+    accepted = _accepted(3, 1, "127.0.0.6", 1, M.SESSION_ESTABLISHMENT_RESPONSE)
+    for pdr_id, ies in ((1, [A.FTEID(0x77, "127.0.0.6")]), (2, [])):
+        given = A.UEIPAddress("10.45.9.9", source=pdr_id == 1)
+        accepted.ies.append(Grouped(T.CREATED_PDR, [S.PDRID(pdr_id), *ies, given]))
+    capture = tmp_path / "echo.pcap"
+    _write_pcap(capture, [("127.0.0.3", "127.0.0.6", est), ("127.0.0.6", "127.0.0.3", accepted)])
+    proc = run(tmp_path, capture)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[0].endswith("cause 1, agrees")

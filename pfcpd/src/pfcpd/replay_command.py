@@ -15,11 +15,12 @@ several CPs and UP functions (an SGW-C and a PGW-C, each with its user plane): a
 known by its CP's address and port, its UP function's address, its type and sequence
 number, and a session by its UP function's address and SEID. An answer agrees with the
 capture's when their causes are equal and, for an establishment, their Created PDRs
-allocated the same (an F-TEID, a UE address: TS 29.244 7.5.3.2 has a Created PDR only for
-those, some UP functions list every PDR), for a deletion their Usage Reports are of the
-same URRs; one the capture has no answer to is listed, not compared. Exit 0 when no answer
-differs, 1 when one does, 2 when the capture or the configuration cannot be read, or the
-capture has no session request.
+allocated the same (an F-TEID, a UE address the request asked for with CH, CHV4 or CHV6: TS
+29.244 7.5.3.2 has a Created PDR only for those; some UP functions list every PDR, or give
+back what the CP gave), for a deletion their Usage Reports are of the same URRs; one the
+capture has no answer to is listed, not compared. Exit 0 when no answer differs, 1 when one
+does, 2 when the capture or the configuration cannot be read, or the capture has no session
+request.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class Replayed:
             return [f"cause {ours} where the capture has {theirs}"]
         out = []
         if self.request.msg_type == M.SESSION_ESTABLISHMENT_REQUEST:
-            mine, its = allocated(self.ours), allocated(self.theirs)
+            wanted = asked(self.request)
+            mine, its = allocated(self.ours, wanted), allocated(self.theirs, wanted)
             if mine != its:
                 out.append(f"Created PDR allocations {mine} where the capture has {its}")
         if self.request.msg_type == M.SESSION_DELETION_REQUEST:
@@ -87,16 +89,37 @@ def _cause(msg: Message) -> int | None:
     return cause.value if isinstance(cause, S.Cause) else None
 
 
-def allocated(msg: Message) -> dict[int, list[int]]:
+def asked(request: Message) -> dict[int, set[int]]:
+    """What an establishment asks the UP function to allocate: PDR ID -> the IE types (an
+    F-TEID with CH, a UE IP Address with CHV4 or CHV6)."""
+    out: dict[int, set[int]] = {}
+    for pdr in request.get_all(T.CREATE_PDR):
+        pdr_id = pdr.get(T.PDR_ID) if isinstance(pdr, Grouped) else None
+        pdi = pdr.get(T.PDI) if isinstance(pdr, Grouped) else None
+        if not isinstance(pdr_id, S.PDRID) or not isinstance(pdi, Grouped):
+            continue
+        for ie in pdi.ies:
+            if (isinstance(ie, A.FTEID) and ie.choose) or (
+                isinstance(ie, A.UEIPAddress) and (ie.choose_v4 or ie.choose_v6)
+            ):
+                out.setdefault(pdr_id.value, set()).add(ie.type)
+    return out
+
+
+def allocated(msg: Message, wanted: dict[int, set[int]]) -> dict[int, list[int]]:
     """The Created PDRs of ``msg`` carrying what the UP function allocated: PDR ID -> the IE
-    types allocated (F-TEID, UE IP Address)."""
+    types allocated (F-TEID, UE IP Address) among those ``wanted`` (`asked`: some UP
+    functions also give back what the CP gave)."""
     out: dict[int, list[int]] = {}
     for created in msg.get_all(T.CREATED_PDR):
         if not isinstance(created, Grouped):
             continue
         pdr_id = created.get(T.PDR_ID)
-        kinds = sorted(ie.type for ie in created.ies if ie.type in (T.F_TEID, T.UE_IP_ADDRESS))
-        if isinstance(pdr_id, S.PDRID) and kinds:
+        if not isinstance(pdr_id, S.PDRID):
+            continue
+        want = wanted.get(pdr_id.value, set())
+        kinds = sorted(ie.type for ie in created.ies if ie.type in want)
+        if kinds:
             out[pdr_id.value] = kinds
     return out
 
