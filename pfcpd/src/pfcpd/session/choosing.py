@@ -100,7 +100,7 @@ class Choosing(EngineState):
             rules.pdr[pdr_id] = new
         return shapes
 
-    def _check_given_fteids(
+    def _take_given_fteids(
         self, pdrs: Iterable[Grouped], alloc: Allocations, own: Collection[int] = ()
     ) -> bool:
         """TS 29.244 5.5.1: the UP function allocates F-TEIDs (it advertises FTUP), and
@@ -216,7 +216,7 @@ class Choosing(EngineState):
         """A restoration (PFCPSEReq-Flags RESTI; TS 29.244 5.5.1, TS 23.527 4.3.2): the CP
         re-establishes a session this UP function no longer has, with the F-TEIDs (and UE
         addresses) the UP function allocated to it before. Every F-TEID without CH must be
-        at our N3 address (else 71, as `_check_given_fteids` refuses) and its TEID in use
+        at our N3 address (else 71, as `_take_given_fteid` refuses) and its TEID in use
         by no other session (else 71, the F-TEID as Offending IE): it is taken again. A UE
         address without CHV4/CHV6 inside a UE pool of its PDR's network instance is taken
         again too (another session holding it: 64), and one that overlaps a pool's values

@@ -86,7 +86,7 @@ class Establishment(ShapeLearning):
                 if restoring:
                     self._take_restored(rules, alloc)
                 else:
-                    given = self._check_given_fteids(rules.pdr.values(), alloc)
+                    given = self._take_given_fteids(rules.pdr.values(), alloc)
                     given = self._take_given_ue(rules.pdr.values(), alloc) or given
                 shapes = self._allocate(rules, alloc)
                 encoded = rules.encoded()
@@ -180,7 +180,7 @@ class Establishment(ShapeLearning):
         ies: list[IE] = [node_id, ACCEPTED, self._up_fseid(seid), *created]
         if rules is not None and key is not None and not given:
             # (a request giving a UE address of a pool, or an F-TEID, is never taken by
-            # shape: each one checks and takes it, `_take_given_ue`, `_check_given_fteids`;
+            # shape: each one checks and takes it, `_take_given_ue`, `_take_given_fteids`;
             # its shape repeats that address or TEID)
             self._learn(key, req, rules, encoded, program, session, created, node_id)
         return Message(M.SESSION_ESTABLISHMENT_RESPONSE, req.seq, ies, cp_seid)

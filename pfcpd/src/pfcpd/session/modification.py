@@ -146,7 +146,7 @@ class Modification(Choosing, Reporting):
             _check_queries(req, session)
             if pdrs_changed:
                 given = (*by_type.get(T.CREATE_PDR, ()), *by_type.get(T.UPDATE_PDR, ()))
-                self._check_given_fteids(given, alloc, session.teids)
+                self._take_given_fteids(given, alloc, session.teids)
                 self._take_given_ue(given, alloc, {(n, ue_network(t)) for n, t in session.ue})
             shapes = self._allocate(rules, alloc) if pdrs_changed else {}
         except RuleError as err:
