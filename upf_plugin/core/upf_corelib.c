@@ -314,14 +314,18 @@ emit_reply (const uint8_t *pkt, uint32_t len, const uint8_t *msg, uint32_t msg_l
          + msg_len;
 }
 
-/* A BUFFER verdict's packet stored in its session's DL buffer: inner, the packet the
- * verdict's PDR took (an N6 packet as received; a G-PDU of a downlink F-TEID without its outer
- * header, as the VPP plugin stores them). A full buffer turns the verdict into a drop. 0: no
- * packet to send. */
+/* A BUFFER verdict's packet stored in its session's DL buffer: an N6 packet as received
+ * (local NULL), or a G-PDU's GTP-U message gp received on local (the user packet at
+ * inner_offset into it), as the VPP plugin stores them. A full buffer turns the verdict into
+ * a drop. 0: no packet to send. */
 static uint32_t
-store_buffered (upf_ctx_t *ctx, upf_verdict_t *v, const uint8_t *inner, uint64_t now_ns)
+store_buffered (upf_ctx_t *ctx, upf_verdict_t *v, const upf_ip_t *local, const uint8_t *gp,
+                uint32_t inner_offset, uint64_t now_ns)
 {
-  if (upf_buffer_store (v->session, v->pdr_id, inner, v->inner_len, now_ns) < 0)
+  int rv = local ? upf_buffer_store_gpdu (v->session, v->pdr_id, local, gp, inner_offset,
+                                          v->inner_len, now_ns)
+                 : upf_buffer_store (v->session, v->pdr_id, gp, v->inner_len, now_ns);
+  if (rv < 0)
     {
       v->verdict = UPF_VERDICT_DROP;
       v->drop_reason = UPF_DROP_BUFFER_FULL;
@@ -338,7 +342,13 @@ upfcore_ul_packet (upf_ctx_t *ctx, const uint8_t *pkt, uint32_t len, uint64_t no
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt + v->inner_offset, out, cap, 1);
   if (v->verdict == UPF_VERDICT_BUFFER)
-    return store_buffered (ctx, v, pkt + v->inner_offset, now_ns);
+    {
+      /* (upf_ul_process parsed the outer header: this parse succeeds) */
+      upf_outer_t o;
+      upf_parse_outer (pkt, len, &o);
+      return store_buffered (ctx, v, &o.dst, pkt + o.payload_offset,
+                             v->inner_offset - o.payload_offset, now_ns);
+    }
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST)
     {
       upf_outer_t o;
@@ -383,7 +393,7 @@ upfcore_ul_gtpu_packet (upf_ctx_t *ctx, const upf_ip_t *local_addr, const uint8_
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, gp + v->inner_offset, out, cap, 1);
   if (v->verdict == UPF_VERDICT_BUFFER)
-    return store_buffered (ctx, v, gp + v->inner_offset, now_ns);
+    return store_buffered (ctx, v, local_addr, gp, v->inner_offset, now_ns);
   if (v->verdict == UPF_VERDICT_ECHO_REQUEST && cap >= 16)
     {
       upf_gtpu_t g;
@@ -407,7 +417,7 @@ upfcore_dl_packet (upf_ctx_t *ctx, uint16_t ni, const uint8_t *pkt, uint32_t len
   if (v->verdict == UPF_VERDICT_FORWARD)
     return emit_forward (v, pkt, out, cap, 0);
   if (v->verdict == UPF_VERDICT_BUFFER)
-    return store_buffered (ctx, v, pkt, now_ns);
+    return store_buffered (ctx, v, 0, pkt, 0, now_ns);
   return 0;
 }
 

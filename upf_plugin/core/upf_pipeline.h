@@ -277,11 +277,16 @@ upf_urrs_flags (const upf_state_t *s)
 }
 
 /* A buffered packet: where its octets are in the buffer's data, and the ID of the PDR whose
- * FAR buffered it (an ID, not an index: the program may change while the packet waits). */
+ * FAR buffered it (an ID, not an index: the program may change while the packet waits).
+ * inner_offset 0: an N6 packet, stored as received. Else a G-PDU received on an F-TEID (the
+ * N9 downlink of an I-UPF or V-UPF): stored as the local address it came to (upf_ip_t) and
+ * its GTP-U message, whose user packet starts inner_offset octets into the message; the flush
+ * re-runs it through the GTP-U input, so it is classified by its F-TEID again. */
 typedef struct
 {
   uint32_t offset, len;
   uint32_t pdr_id;
+  uint32_t inner_offset;
 } upf_buffered_t;
 
 /* A DL data report raised: its PDR and QFI (0 = none). */
@@ -362,8 +367,10 @@ upf_add_event (upf_verdict_t *v, upf_stats_t *st, uint32_t type, uint32_t id, ui
 }
 
 /*
- * The DL data report of a packet under a FAR that notifies the CP (TS 29.244 5.2.3.1): the
- * first packet of each PDR and QFI raises it (the CP tells their priorities apart: a packet
+ * The DL data report of a downlink packet under a FAR that notifies the CP (TS 29.244
+ * 5.2.3.1; NOCP is about downlink data: an uplink packet under such a FAR, as a V-UPF's
+ * uplink FAR has until the home network's N9 tunnel is known, raises none): the first
+ * packet of each PDR and QFI raises it (the CP tells their priorities apart: a packet
  * of another QoS flow may need paging again), the next ones of the same pair do not, until
  * re-armed: a discard (upf_buffer_drop), an install changing the PDR's FAR, or the writer for
  * a report the CP never got (upf_buffer_rearm_report, packet threads held). A report that
@@ -796,10 +803,9 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
         {
           upf_buffer_t *b = prog->buffer;
           uint32_t cap_pkts, cap_bytes;
-          /* the buffer holds downlink IP packets, flushed through the N6 path: a G-PDU
-           * received on a downlink F-TEID (e->key.gtpu_dl) is stored without its outer
-           * header and then classified as N6 downlink to the UE (pfcpd accepts such a PDR
-           * with a buffering FAR only when an N6 PDR has that FAR too) */
+          /* the caller stores the packet (upf_buffer_store, upf_buffer_store_gpdu): an N6
+           * packet is flushed through the N6 path, a G-PDU (e->key.gtpu_dl: an I-UPF's N9
+           * downlink) through the GTP-U input, classified by its F-TEID again */
           if (!b)
             return upf_drop (st, v, UPF_DROP_NO_BUFFER);
           cap_pkts = prog->bar && prog->bar->max_pkts ? prog->bar->max_pkts : 32;
@@ -808,7 +814,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
           cap_bytes = b->cap_bytes;
           if (prog->bar && prog->bar->max_bytes && prog->bar->max_bytes < cap_bytes)
             cap_bytes = prog->bar->max_bytes;
-          if (far->apply_action & UPF_AA_NOCP)
+          if ((far->apply_action & UPF_AA_NOCP) && dir == UPF_DIR_DL)
             upf_buffer_report (b, st, v, m->in->tos);
           if (b->n_pkts >= cap_pkts || b->used_bytes + len > cap_bytes)
             {
@@ -822,7 +828,7 @@ upf_session_apply_pdr (upf_stats_t *st, const upf_entry_t *e, unsigned dir, cons
       if (far->apply_action & UPF_AA_NOCP)
         {
           upf_buffer_t *b = prog->buffer;
-          if (b)
+          if (b && dir == UPF_DIR_DL)
             upf_buffer_report (b, st, v, m->in->tos);
         }
       if (!(far->apply_action & UPF_AA_FORW))
@@ -970,8 +976,8 @@ upf_ul_finish_pdr (upf_stats_t *st, const upf_entry_t *s, const upf_gtpu_t *g, u
  * Session Container's QFI; a PDR without F-TEID, for N6, does not take it, as no N6 packet,
  * without TEID, matches a PDR with one), and the DL rules apply: DL gate and MBR, DL counts, the
  * FAR (to Access: the caller writes v->encap in front of the inner packet, as for N9
- * forwarding). A buffering FAR buffers the inner packet (the caller stores it), which the
- * flush classifies as N6 downlink (the DL buffer is flushed through the N6 path). Redirection
+ * forwarding). A buffering FAR buffers the G-PDU (the caller stores it with
+ * upf_buffer_store_gpdu), which the flush runs through the GTP-U input again. Redirection
  * applies to uplink: not reported. The RQI of a received DL PDU Session Container goes on to the
  * access side with the packet (the PSA's reflective QoS reaches the UE through an I-UPF;
  * TS 38.415 5.5.3.3), as a QER's RQI does; so does its Paging Policy Indicator (PPP and the PPI,
@@ -1558,17 +1564,24 @@ int upf_session_rearms_report (upf_session_t *s, const upf_program_desc_t *d);
 int upf_session_flushes (upf_session_t *s, const upf_program_desc_t *d);
 
 /* Datapath-thread side: DL buffer management. */
-/* Copy a packet that got UPF_VERDICT_BUFFER (under PDR pdr_id: the verdict's) into the
+/* Copy an N6 packet that got UPF_VERDICT_BUFFER (under PDR pdr_id: the verdict's) into the
  * session's buffer; -ENOSPC when full: the packet is dropped, dropped DL traffic of that PDR's
  * URRs in the program in force (the caller counts the drop reason). */
 int upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
                       uint64_t now_ns);
-typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len);
+/* The same for a G-PDU that got UPF_VERDICT_BUFFER: its GTP-U message gp (the user packet at
+ * gp + inner_offset, inner_len octets: what URRs count) received on the local address. */
+int upf_buffer_store_gpdu (upf_session_t *s, uint32_t pdr_id, const upf_ip_t *local,
+                           const uint8_t *gp, uint32_t inner_offset, uint32_t inner_len,
+                           uint64_t now_ns);
+/* A buffered packet handed back: local NULL, an N6 packet (re-run with upf_dl_process);
+ * else a GTP-U message received on local (re-run with upf_ul_process_gtpu). */
+typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len,
+                                 const upf_ip_t *local);
 /* Empties the buffer, then hands every packet it held to cb in arrival order (cb re-runs
- * upf_dl_process on it: the FAR now in force decides; a packet whose PDR still buffers is
- * stored again by cb, and what cb stored again keeps the DL Buffering Duration counting from
- * when it started; a packet stored after this returns starts it anew). Returns the packet
- * count. */
+ * it: the FAR now in force decides; a packet whose PDR still buffers is stored again by cb,
+ * and what cb stored again keeps the DL Buffering Duration counting from when it started; a
+ * packet stored after this returns starts it anew). Returns the packet count. */
 unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
 /* Discards every buffered packet (the CP's DROBU, the end of the DL Buffering Duration):
  * each is dropped DL traffic of the URRs of its PDR in the program in force (TS 29.244

@@ -808,27 +808,57 @@ buffer_count_drop (const upf_program_t *p, uint32_t pdr_id, uint32_t len)
       }
 }
 
-int
-upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
-                  uint64_t now_ns)
+/* The user packet's length of a buffered packet (what its URRs count). */
+static uint32_t
+buffered_inner_len (const upf_buffered_t *p)
+{
+  return p->inner_offset ? p->len - (uint32_t)sizeof (upf_ip_t) - p->inner_offset : p->len;
+}
+
+/* Stores head (head_len octets: none, or a G-PDU's local address) then pkt (len octets) as one
+ * buffered packet; inner_len: what its URRs count when it is dropped. */
+static int
+buffer_put (upf_session_t *s, uint32_t pdr_id, const void *head, uint32_t head_len,
+            const uint8_t *pkt, uint32_t len, uint32_t inner_offset, uint32_t inner_len,
+            uint64_t now_ns)
 {
   upf_buffer_t *b = s->buffer;
-  if (!b || b->n_pkts >= UPF_BUFFER_MAX_PKTS || b->used_bytes + len > b->cap_bytes)
+  upf_buffered_t *p;
+  if (!b || b->n_pkts >= UPF_BUFFER_MAX_PKTS || b->used_bytes + head_len + len > b->cap_bytes)
     {
       if (b)
         b->dropped_pkts++;
-      buffer_count_drop (atomic_load (&s->prog), pdr_id, len);
+      buffer_count_drop (atomic_load (&s->prog), pdr_id, inner_len);
       return -ENOSPC;
     }
   if (!b->n_pkts)
     b->first_ns = now_ns;
-  memcpy (b->data + b->used_bytes, pkt, len);
-  b->pkts[b->n_pkts].offset = b->used_bytes;
-  b->pkts[b->n_pkts].len = len;
-  b->pkts[b->n_pkts].pdr_id = pdr_id;
+  p = &b->pkts[b->n_pkts];
+  p->offset = b->used_bytes;
+  p->len = head_len + len;
+  p->pdr_id = pdr_id;
+  p->inner_offset = inner_offset;
+  if (head_len)
+    memcpy (b->data + b->used_bytes, head, head_len);
+  memcpy (b->data + b->used_bytes + head_len, pkt, len);
   b->n_pkts++;
-  b->used_bytes += len;
+  b->used_bytes += head_len + len;
   return 0;
+}
+
+int
+upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
+                  uint64_t now_ns)
+{
+  return buffer_put (s, pdr_id, 0, 0, pkt, len, 0, len, now_ns);
+}
+
+int
+upf_buffer_store_gpdu (upf_session_t *s, uint32_t pdr_id, const upf_ip_t *local, const uint8_t *gp,
+                       uint32_t inner_offset, uint32_t inner_len, uint64_t now_ns)
+{
+  return buffer_put (s, pdr_id, local, sizeof (*local), gp, inner_offset + inner_len, inner_offset,
+                     inner_len, now_ns);
 }
 
 /* Empties b: its packets (counted, copied or dropped, by the caller) and the duration of
@@ -864,7 +894,17 @@ upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg)
       memcpy (idx, b->pkts, n * sizeof (idx[0]));
       buffer_empty (b);
       for (i = 0; i < n; i++)
-        cb (arg, tmp + idx[i].offset, idx[i].len);
+        {
+          const uint8_t *at = tmp + idx[i].offset;
+          upf_ip_t local;
+          if (!idx[i].inner_offset)
+            {
+              cb (arg, at, idx[i].len, 0);
+              continue;
+            }
+          memcpy (&local, at, sizeof (local));
+          cb (arg, at + sizeof (local), idx[i].len - (uint32_t)sizeof (local), &local);
+        }
       upf_free (tmp);
       /* Packets stored again (their PDR still buffers) were buffered all along: the DL
        * Buffering Duration still counts from when it started, not from the flush. */
@@ -888,7 +928,7 @@ upf_buffer_drop (upf_session_t *s)
   n = b->n_pkts;
   b->dropped_pkts += n;
   for (i = 0; i < n; i++)
-    buffer_count_drop (p, b->pkts[i].pdr_id, b->pkts[i].len);
+    buffer_count_drop (p, b->pkts[i].pdr_id, buffered_inner_len (&b->pkts[i]));
   buffer_empty (b);
   /* what arrives after a discard (the CP's DROBU, the buffering duration's end) is new
    * downlink data: the first packet of each PDR is reported again under a FAR that notifies

@@ -132,16 +132,19 @@ typedef struct
 } upf_flush_ctx_t;
 
 /* A buffered DL packet re-run through the program now in force (main thread, workers held
- * at the barrier: it is the only thread touching the session's state). */
+ * at the barrier: it is the only thread touching the session's state): an N6 packet (local
+ * NULL) through the N6 path, a G-PDU's GTP-U message through the GTP-U input on the address it
+ * came to (an I-UPF's N9 downlink: classified by its F-TEID again). */
 static void
-upf_flush_one (void *arg, const uint8_t *pkt, uint32_t len)
+upf_flush_one (void *arg, const uint8_t *pkt, uint32_t len, const upf_ip_t *local)
 {
   upf_flush_ctx_t *fc = arg;
   upf_main_t *um = &upf_main;
   upf_verdict_t v;
   u8 out[2048];
-  u32 n
-    = upfcore_dl_packet (&um->ctx, fc->nwi, pkt, len, upf_now_ns (fc->vm), &v, out, sizeof (out));
+  u64 now = upf_now_ns (fc->vm);
+  u32 n = local ? upfcore_ul_gtpu_packet (&um->ctx, local, pkt, len, now, &v, out, sizeof (out))
+                : upfcore_dl_packet (&um->ctx, fc->nwi, pkt, len, now, &v, out, sizeof (out));
   u32 k;
   for (k = 0; k < v.n_events; k++)
     upf_event_post (&um->per_thread[0], &v.events[k], upf_now_ns (fc->vm));

@@ -177,7 +177,7 @@ upf_gtpu_input_inline (vlib_main_t *vm, vlib_node_runtime_t *node, vlib_frame_t 
           n_fwd += nexts[i] != UPF_NEXT_DROP;
         }
       else if (v[i].verdict == UPF_VERDICT_BUFFER)
-        nexts[i] = upf_buffer_next (node, b, &v[i], outer + v[i].inner_offset, &ptd->stats, now);
+        nexts[i] = upf_buffer_gpdu_next (node, b, &v[i], outer, lens[i], &ptd->stats, now);
       else if (PREDICT_FALSE (b->flags & VLIB_BUFFER_NEXT_PRESENT))
         {
           b->error = node->errors[UPF_ERROR_CHAINED];

@@ -176,12 +176,11 @@ upf_drop_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t 
   return UPF_NEXT_DROP;
 }
 
-/* Store a BUFFER verdict's packet in the session's DL buffer (the vlib buffer is freed). */
+/* A BUFFER verdict's packet stored (rv 0) or not (the buffer full): the vlib buffer is freed. */
 static_always_inline u16
-upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, const u8 *pkt,
-                 upf_stats_t *st, u64 now)
+upf_buffer_stored (vlib_node_runtime_t *node, vlib_buffer_t *b, int rv, upf_stats_t *st)
 {
-  if (upf_buffer_store (v->session, v->pdr_id, pkt, v->inner_len, now) < 0)
+  if (rv < 0)
     {
       st->drops[UPF_DROP_BUFFER_FULL]++;
       b->error = node->errors[UPF_ERROR_DROP_BUFFER_FULL];
@@ -189,6 +188,31 @@ upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_
   else
     b->error = node->errors[UPF_ERROR_BUFFERED];
   return UPF_NEXT_DROP;
+}
+
+/* Store a BUFFER verdict's N6 packet in the session's DL buffer, as received. */
+static_always_inline u16
+upf_buffer_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v, const u8 *pkt,
+                 upf_stats_t *st, u64 now)
+{
+  return upf_buffer_stored (node, b,
+                            upf_buffer_store (v->session, v->pdr_id, pkt, v->inner_len, now), st);
+}
+
+/* Store a BUFFER verdict's G-PDU (outer: its outer IP header, len octets) in the session's DL
+ * buffer as its GTP-U message and the local address it came to (upf_buffer_store_gpdu: the
+ * flush runs it through the GTP-U input again). */
+static_always_inline u16
+upf_buffer_gpdu_next (vlib_node_runtime_t *node, vlib_buffer_t *b, const upf_verdict_t *v,
+                      const u8 *outer, u32 len, upf_stats_t *st, u64 now)
+{
+  upf_outer_t o;
+  int rv = -1;
+  /* (upf_ul_process parsed it: this parse succeeds) */
+  if (upf_parse_outer (outer, len, &o) == UPF_MALFORMED_NONE)
+    rv = upf_buffer_store_gpdu (v->session, v->pdr_id, &o.dst, outer + o.payload_offset,
+                                v->inner_offset - o.payload_offset, v->inner_len, now);
+  return upf_buffer_stored (node, b, rv, st);
 }
 
 static_always_inline void

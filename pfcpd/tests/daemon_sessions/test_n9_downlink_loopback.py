@@ -1,9 +1,11 @@
 """A real `pfcpd run` with the local datapath as an I-UPF, over loopback: the SMF simulator
 establishes a session whose downlink arrives over N9 (a PDR with source interface Core and
 a local F-TEID); a G-PDU a remote PSA sends to that F-TEID leaves pfcpd's GTP-U socket
-re-encapsulated towards the gNB's F-TEID, and the uplink still leaves decapsulated. And a
-PSA's session as Open5GS's SMF makes it: a G-PDU the SMF sends over N4-u while the
-downlink FAR buffers is reported, and reaches the gNB when the FAR forwards."""
+re-encapsulated towards the gNB's F-TEID, and the uplink still leaves decapsulated. While
+the UE is idle (the N9 PDR's FAR buffers, no N6 PDR) the PSA's G-PDUs are buffered, reported
+and then sent in order when the FAR forwards. And a PSA's session as Open5GS's SMF makes
+it: a G-PDU the SMF sends over N4-u while the downlink FAR buffers is reported, and reaches
+the gNB when the FAR forwards."""
 
 from __future__ import annotations
 
@@ -88,6 +90,58 @@ def test_n9_downlink_leaves_encapsulated_to_the_gnb(start_pfcpd: Any, smf: Any) 
     assert isinstance(usage, Grouped)
     volume = usage.get(T.VOLUME_MEASUREMENT)
     assert volume is not None and (volume.dl, volume.ul) == (len(inner), 0)  # type: ignore[attr-defined]
+
+
+def test_n9_downlink_of_an_idle_ue_buffered_reported_then_sent_in_order(
+    start_pfcpd: Any, smf: Any
+) -> None:
+    """An I-UPF's session whose UE is idle: the N9 PDR (3) is its only downlink PDR and its
+    FAR (2) buffers and notifies. Two G-PDUs from the PSA make one DL data report naming
+    PDR 3 and the QFI of their PDU Session Container, and leave towards the gNB, in order,
+    when the Update FAR gives the gNB's tunnel."""
+    daemon = start_pfcpd(session_overrides(pool="198.18.23.0/30"))
+    n3 = daemon.config["interfaces"]["n3"]["address"]
+    gnb_addr = free_n3_address()
+    cp = smf(daemon)
+    cp.associate()
+    session = [
+        rules.ul_pdr(),
+        n9_pdr(3, 2),
+        rules.ul_far(),
+        rules.dl_far(2, gnb=None),
+        rules.qer(),
+        rules.urr(),
+    ]
+    est = cp.establish(session)
+    ue = est.ue_addresses[0]
+    _, n9_teid = est.teids[3]
+    inners = [
+        raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"idle%d" % i * 10))
+        for i in range(2)
+    ]
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gnb,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as psa,
+    ):
+        gnb.bind((gnb_addr, 2152))
+        gnb.settimeout(3)
+        psa.bind(("127.0.0.1", 0))
+        for inner in inners:
+            psa.sendto(g_pdu(n9_teid, inner), (n3, 2152))
+        (report,) = cp.wait_report(timeout=5.0)
+        dldr = report.get(T.DOWNLINK_DATA_REPORT)
+        assert isinstance(dldr, Grouped)
+        assert dldr.get(T.PDR_ID) == S.PDRID(3)
+        info = dldr.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+        assert isinstance(info, TR.DownlinkDataServiceInformation) and info.qfi == 9
+        answer = cp.modify(est.up_seid, [rules.update_dl_far(2, 0x4444, gnb_addr)])
+        assert answer.get(T.CAUSE) == S.Cause(1)
+        got = [gnb.recvfrom(65535) for _ in inners]
+    for (message, source), inner in zip(got, inners, strict=True):
+        assert source == (n3, 2152)
+        gtp = GTP_U_Header(message)
+        assert gtp.gtp_type == 255 and gtp.teid == 0x4444
+        assert message.endswith(inner)
 
 
 def test_n4u_downlink_buffered_reported_then_flushed_to_the_gnb(start_pfcpd: Any, smf: Any) -> None:

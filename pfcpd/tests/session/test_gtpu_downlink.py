@@ -2,10 +2,10 @@
 branching point: a remote PSA sends downlink over N9 to this UPF's F-TEID; TS 29.244 BUCP:
 the SMF sends the data it buffered back over N4-u). A PDR with a local F-TEID and source
 interface Core or CP-function takes its F-TEID's G-PDUs as downlink: forwarded by its FAR
-(to the gNB, encapsulated), counted as downlink. A FAR that buffers them buffers the inner
-packet, flushed as N6 downlink: accepted when an N6 PDR has that FAR too (as Open5GS's SMF
-makes every session), refused with 73 otherwise; so is an F-TEID an Access PDR also has.
-The sans-IO node with the engine on the real local datapath."""
+(to the gNB, encapsulated), counted as downlink. A FAR that buffers them buffers the G-PDU,
+which the flush classifies by its F-TEID again (an I-UPF's or V-UPF's DL buffering while the
+UE is idle; a PSA's N4-u data as Open5GS's SMF sends it). An F-TEID an Access PDR also has is
+refused with 73. The sans-IO node with the engine on the real local datapath."""
 
 from __future__ import annotations
 
@@ -187,58 +187,150 @@ def test_bucp_advertised(h: Harness) -> None:
     assert isinstance(feats, F.UPFunctionFeatures) and "BUCP" in feats.names()
 
 
-@pytest.mark.parametrize("action", [("BUFF",), ("BUFF", "NOCP")])
-def test_a_buffering_far_for_a_tunnel_into_the_session_is_refused(
-    h: Harness, action: tuple[str, ...]
-) -> None:
-    """The DL buffer is replayed through N6, where the tunnel's PDR matches nothing: a FAR
-    that buffers or notifies for it, and for no N6 PDR, is refused, naming the FAR, nothing
-    allocated."""
-    rules = i_upf_rules()
-    rules[3] = g(T.CREATE_FAR, S.FARID(2), F.ApplyAction.of(*action))
-    resp = h.request(establishment(*rules))
-    assert cause(resp) == 73 and resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(TR.RULE_ID_FAR, 2)
-    assert h.engine.sessions == {} and h.engine.teids.in_use == 0
-
-
-def test_an_update_far_to_buffer_for_a_tunnel_is_refused(h: Harness) -> None:
-    resp = h.establish(*i_upf_rules())
-    seid = up_seid(resp)
-    dl_teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
-    ok = g(
-        T.UPDATE_FAR,
-        S.FARID(2),
-        g(T.UPDATE_FORWARDING_PARAMETERS, ohc(0x101)),
-    )
-    assert cause(h.modify(seid, ok)) == 1
-    for action in (("BUFF",), ("BUFF", "NOCP")):
-        resp = h.modify(seid, g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of(*action)))
-        assert cause(resp) == 73
-        assert resp.get(T.FAILED_RULE_ID) == TR.FailedRuleID(TR.RULE_ID_FAR, 2)
-    # the session still forwards the tunnel's packets, to the gNB's new TEID
-    res = h.dp.process_ul(g_pdu(dl_packet(UE), dl_teid, PSA))
-    assert res.verdict == Verdict.FORWARD and IP(res.output)[GTP_U_Header].teid == 0x101
-
-
-def _dldr_pdr(sent: list[Message]) -> list[int]:
-    """The PDR IDs of the Downlink Data Reports in ``sent``."""
+def _dl_data_report(sent: list[Message]) -> list[tuple[int, int | None]]:
+    """The (PDR ID, QFI or None) of the Downlink Data Reports in ``sent``."""
     out = []
     for m in sent:
         report = m.get(T.DOWNLINK_DATA_REPORT)
         if m.msg_type == M.SESSION_REPORT_REQUEST and isinstance(report, Grouped):
-            out.append(report.get(T.PDR_ID).value)  # type: ignore[union-attr]
+            info = report.get(T.DOWNLINK_DATA_SERVICE_INFORMATION)
+            qfi = getattr(info, "qfi", None)
+            out.append((report.get(T.PDR_ID).value, qfi))  # type: ignore[union-attr]
     return out
 
 
-def test_a_tunnel_sharing_a_buffering_far_with_an_n6_pdr_is_buffered_and_flushed_as_n6(
+def test_an_i_upfs_tunnel_buffers_while_the_ue_is_idle_and_flushes_through_its_f_teid(
+    h: Harness,
+) -> None:
+    """An I-UPF (or a home-routed roaming V-UPF) with the UE idle: its only downlink PDR
+    (3) takes the PSA's N9 tunnel, and its FAR (2) buffers and notifies the CP (BAR 1);
+    there is no N6 PDR. G-PDUs from the PSA are buffered (with their outer header, or at
+    the GTP-U layer as the daemon's N3 socket reads them), reported once naming PDR 3 and
+    the PDU Session Container's QFI, counted for no URR while they wait; the Update FAR
+    to the gNB's new tunnel sends them, in order, through PDR 3 (classified by the F-TEID
+    they came to), counted then."""
+    rules = i_upf_rules()
+    rules[3] = dl_far(action="BUFF+NOCP", bar=1)
+    resp = h.establish(*rules, g(T.CREATE_BAR, S.BARID(1)))
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
+    first, second = dl_packet(UE, 150, ident=7), dl_packet(UE, 90, ident=8)
+    assert h.dp.process_ul(g_pdu(first, teid, PSA)).verdict == Verdict.BUFFER
+    gtp = raw(UDP(g_pdu(second, teid, PSA)[20:]).payload)
+    assert h.dp.process_ul_gtpu(N3, gtp).verdict == Verdict.BUFFER
+    assert h.dp.buffered(seid) == 2
+    assert h.dp.read_usage(seid, 1).packets_dl == 0
+    sent = h.advance(0.2)
+    assert _dl_data_report(sent) == [(3, 9)]
+    h.answer_all(sent)
+    assert cause(h.modify(seid, to_forw(2, 0x102))) == 1
+    out = [IP(r.output) for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
+    assert [p.dst for p in out] == [GNB, GNB]
+    assert [p[GTP_U_Header].teid for p in out] == [0x102, 0x102]
+    assert raw(out[0][GTP_U_Header].payload).endswith(first)
+    assert raw(out[1][GTP_U_Header].payload).endswith(second)
+    assert h.dp.buffered(seid) == 0
+    usage = h.dp.read_usage(seid, 1)
+    assert usage.packets_dl == 2 and usage.bytes_dl == len(first) + len(second)
+    # forwarding now: the next G-PDU goes straight to the gNB
+    res = h.dp.process_ul(g_pdu(dl_packet(UE), teid, PSA))
+    assert res.verdict == Verdict.FORWARD and IP(res.output)[GTP_U_Header].teid == 0x102
+
+
+def test_an_update_far_to_buffer_for_a_tunnel_buffers_and_drobu_discards(h: Harness) -> None:
+    """The UE of an I-UPF's session goes idle: Update FAR 2 to BUFF+NOCP (a BAR created
+    with it) is accepted and the PSA's G-PDUs are buffered; a modification with DROBU and
+    the Update FAR to FORW sends none of them (TS 29.244 8.2.58), counted as dropped."""
+    resp = h.establish(*i_upf_rules())
+    seid = up_seid(resp)
+    teid = created(resp)[3][T.F_TEID].teid  # type: ignore[attr-defined]
+    idle = g(T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("BUFF", "NOCP"), S.BARID(1))
+    assert cause(h.modify(seid, g(T.CREATE_BAR, S.BARID(1)), idle)) == 1
+    idle_packet = dl_packet(UE, 120)
+    assert h.dp.process_ul(g_pdu(idle_packet, teid, PSA)).verdict == Verdict.BUFFER
+    assert h.dp.buffered(seid) == 1
+    h.answer_all(h.advance(0.2))
+    assert cause(h.modify(seid, to_forw(), F.PFCPSMReqFlags.of("DROBU"))) == 1
+    assert [r for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD] == []
+    assert h.dp.buffered(seid) == 0
+    usage = h.dp.read_usage(seid, 1)
+    assert usage.packets_dl == 0
+    assert usage.dropped_dl_packets == 1 and usage.dropped_dl_bytes == len(idle_packet)
+
+
+def _tunnel_only_pdr(pdr_id: int, far_id: int, source: int, choose_id: int) -> Grouped:
+    """A PDR whose PDI is an F-TEID the UP function chooses and nothing else (no UE IP
+    Address), Precedence 65535, GTP-U not removed: as Open5GS's V-SMF sends them."""
+    pdi = g(
+        T.PDI,
+        S.SourceInterface(source),
+        A.FTEID(choose=True, choose_v4=True, choose_id=choose_id),
+    )
+    return g(T.CREATE_PDR, S.PDRID(pdr_id), S.Precedence(65535), pdi, S.FARID(far_id))
+
+
+def test_a_v_upfs_session_buffers_both_ways_until_both_tunnels_are_known(h: Harness) -> None:
+    """Home-routed roaming as Open5GS's V-SMF sets up the V-UPF (a public capture's
+    establishment, 5g-roaming-hr): PDR 1 takes the H-UPF's N9 downlink on an F-TEID, PDR 2
+    the gNB's uplink on another; neither PDI has a UE address; FARs 1 and 2 both buffer
+    and notify (BAR 1) until the modifications give the gNB's and the H-UPF's tunnels.
+    The downlink G-PDU is buffered and reported naming PDR 1; the uplink one is buffered
+    with no report (NOCP is about downlink data). The modification that gives both tunnels
+    sends each on its way: the downlink one to the gNB, the uplink one to the H-UPF, each
+    re-encapsulated (a V-UPF relays G-PDUs between N3 and N9)."""
+    h_upf = "192.0.2.66"
+    far1 = g(T.CREATE_FAR, S.FARID(1), F.ApplyAction.of("BUFF", "NOCP"), S.BARID(1))
+    far2 = g(T.CREATE_FAR, S.FARID(2), F.ApplyAction.of("BUFF", "NOCP"), S.BARID(1))
+    resp = h.establish(
+        _tunnel_only_pdr(1, 1, CORE, 1),
+        _tunnel_only_pdr(2, 2, 0, 2),
+        far1,
+        far2,
+        g(T.CREATE_BAR, S.BARID(1)),
+    )
+    assert cause(resp) == 1
+    seid = up_seid(resp)
+    n9_teid = created(resp)[1][T.F_TEID].teid  # type: ignore[attr-defined]
+    n3_teid = created(resp)[2][T.F_TEID].teid  # type: ignore[attr-defined]
+    down, up = dl_packet(UE, 60, ident=1), ul_packet(UE, 70)
+    assert h.dp.process_ul(g_pdu(down, n9_teid, h_upf)).verdict == Verdict.BUFFER
+    uplink = GTP_U_Header(teid=n3_teid, gtp_type=255) / Raw(up)
+    res = h.dp.process_ul(raw(IP(src=GNB, dst=str(N3)) / UDP(sport=2152, dport=2152) / uplink))
+    assert res.verdict == Verdict.BUFFER and not res.events
+    assert h.dp.buffered(seid) == 2
+    sent = h.advance(0.2)
+    assert _dl_data_report(sent) == [(1, 9)]
+    h.answer_all(sent)
+    to_gnb = g(
+        T.UPDATE_FAR,
+        S.FARID(1),
+        F.ApplyAction.of("FORW"),
+        g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(0), ohc(0x501)),
+    )
+    to_h_upf = g(
+        T.UPDATE_FAR,
+        S.FARID(2),
+        F.ApplyAction.of("FORW"),
+        g(T.UPDATE_FORWARDING_PARAMETERS, S.DestinationInterface(CORE), ohc(0x601, h_upf)),
+    )
+    assert cause(h.modify(seid, to_gnb, to_h_upf)) == 1
+    out = [IP(r.output) for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]
+    assert [(p.dst, p[GTP_U_Header].teid) for p in out] == [(GNB, 0x501), (h_upf, 0x601)]
+    assert raw(out[0][GTP_U_Header].payload).endswith(down)
+    assert raw(out[1][GTP_U_Header].payload).endswith(up)
+    assert h.dp.buffered(seid) == 0
+
+
+def test_a_tunnel_sharing_a_buffering_far_with_an_n6_pdr_is_buffered_and_flushed(
     h: Harness,
 ) -> None:
     """A PSA's session as Open5GS's SMF establishes every one (public capture
     pfcp-upf-smf-sessions.pcap): the N6 PDR of the UE's address (2) and a PDR from the CP
     function on an F-TEID of its own (3, N4-u) share the downlink FAR (2), which buffers
     and notifies the CP (BAR 1) until the gNB's tunnel is known. A G-PDU the SMF sends on
-    PDR 3's F-TEID meanwhile is buffered (its inner packet), reported naming PDR 3, and sent
-    to the gNB when FAR 2 forwards, classified as N6 downlink (PDR 2, URR 1)."""
+    PDR 3's F-TEID meanwhile is buffered, reported naming PDR 3, and sent to the gNB when
+    FAR 2 forwards, classified by its F-TEID again (PDR 3, URR 1)."""
     bar = g(T.CREATE_BAR, S.BARID(1))
     resp = h.establish(
         ul_pdr(),
@@ -261,7 +353,7 @@ def test_a_tunnel_sharing_a_buffering_far_with_an_n6_pdr_is_buffered_and_flushed
     assert h.dp.process_ul_gtpu(N3, gtp).verdict == Verdict.BUFFER
     assert h.dp.buffered(seid) == 2
     sent = h.advance(0.2)
-    assert _dldr_pdr(sent) == [3]
+    assert _dl_data_report(sent) == [(3, 9)]
     h.answer_all(sent)
     assert cause(h.modify(seid, to_forw())) == 1
     out = [IP(r.output) for r in h.dp.take_pending() if r.verdict == Verdict.FORWARD]

@@ -210,12 +210,52 @@ def test_end_marker_relayed_after_the_g_pdus_received_before_it(lab: Lab) -> Non
     program(lab, 0x92, DELETE, [])
 
 
-def test_n4u_downlink_buffered_and_flushed_through_the_n6_pdr(lab: Lab) -> None:
+def test_n9_downlink_buffered_while_idle_and_flushed_in_order_to_the_gnb(lab: Lab) -> None:
+    """An I-UPF (or home-routed V-UPF) whose UE is idle: the N9 downlink PDR (3) is the
+    session's only downlink PDR and its FAR (2) buffers and notifies (BAR 1). The PSA's
+    G-PDUs are buffered (as G-PDUs), reported once naming PDR 3 with the PDU Session
+    Container's QFI, counted for no URR while they wait; when FAR 2 forwards to the gNB's
+    new tunnel they leave in order, classified by their F-TEID again, and are counted."""
+    assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
+    lab.events.clear()
+    bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}
+    rules = iupf_rules(0x953, 0x952, ul_teid=0x950, ue_ip=UE) + [bar]
+    rules[1]["r"]["far"]["apply_action"] = BUFF_NOCP  # type: ignore[index]
+    program(lab, 0x95, CREATE, rules)
+    sent = [
+        IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"idle%d" % i)
+        for i in range(3)
+    ]
+    lab.vpp.send(0, [from_psa(lab, 0x953, p, QFI=9) for p in sent], "n9buf")
+    recs = wait_events(lab, lambda r: r.type == 5 and r.seid == 0x95)
+    dldr = [r for r in recs if r.type == 5 and r.seid == 0x95]
+    assert [(r.id, r.value & 0x3F) for r in dldr] == [(3, 9)], recs
+    (d,) = list(lab.api.upf_session_dump(seid=0x95))
+    assert d.buffered_pkts == 3
+    u = lab.api.upf_usage_get(seid=0x95, urr_id=1, reset=False).usage[0]
+    assert u.pkts_dl == 0
+    cap = lab.vpp.capture(0, "n9flush", 3)
+    program(lab, 0x95, MODIFY, iupf_rules(0x953, 0x954, ul_teid=0x950, ue_ip=UE) + [bar])
+    got = lab.vpp.captured(0, cap, 3)
+    assert len(got) == 3
+    for s, g in zip(sent, got, strict=True):
+        assert g[IP].dst == N3_GNB and g[GTP_U_Header].teid == 0x954
+        inner = IP(bytes(g[GTPPDUSessionContainer].payload))
+        assert inner.dst == UE and bytes(inner[UDP].payload) == bytes(s[UDP].payload)
+    (d,) = list(lab.api.upf_session_dump(seid=0x95))
+    assert d.buffered_pkts == 0
+    u = lab.api.upf_usage_get(seid=0x95, urr_id=1, reset=False).usage[0]
+    assert u.pkts_dl == 3 and u.bytes_dl == sum(len(p) for p in sent)
+    program(lab, 0x95, DELETE, [])
+    lab.api.want_upf_events(enable=False, pid=3)
+
+
+def test_n4u_downlink_buffered_and_flushed_through_its_f_teid(lab: Lab) -> None:
     """A session as Open5GS's SMF makes it: the N6 PDR of the UE's address (2) and a PDR from
     the CP function on an F-TEID of its own (3, N4-u) share the downlink FAR (2), which
-    buffers and notifies. A G-PDU the SMF sends on PDR 3's F-TEID is buffered (its inner
-    packet), reported naming PDR 3, and reaches the gNB when FAR 2 forwards, classified as
-    N6 downlink."""
+    buffers and notifies. A G-PDU the SMF sends on PDR 3's F-TEID is buffered, reported
+    naming PDR 3, and reaches the gNB when FAR 2 forwards, classified by its F-TEID
+    again."""
     assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
     lab.events.clear()
     bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}

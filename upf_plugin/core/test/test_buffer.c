@@ -297,11 +297,12 @@ static struct
 } fl;
 
 static void
-flush_one (void *arg, const uint8_t *pkt, uint32_t len)
+flush_one (void *arg, const uint8_t *pkt, uint32_t len, const upf_ip_t *local)
 {
   upf_verdict_t v;
   uint8_t out[512];
   (void)arg;
+  assert_null (local); /* an N6 packet */
   upfcore_dl_packet (fl.c, 0, pkt, len, fl.now, &v, out, sizeof (out));
   for (int e = 0; e < v.n_events; e++)
     fl.n_reports += v.events[e].type == UPF_EV_DL_DATA_REPORT;

@@ -411,59 +411,157 @@ test_vector_path (void **st)
 }
 
 /* A G-PDU received on a downlink F-TEID whose FAR buffers (NOCP: the DL data report names
- * its PDR) is stored without its outer header (upfcore_ul_packet, as the VPP plugin's GTP-U
- * input); the flush, once the FAR forwards, classifies it as N6 downlink: the N6 PDR of the
- * UE's address (here sharing the FAR) sends it to the gNB. */
+ * its PDR and the QFI of its PDU Session Container) is stored as its GTP-U message with the
+ * local address it came to, whether it arrived with its outer header (upfcore_ul_packet, as
+ * the VPP plugin's GTP-U input) or at the GTP-U layer (upfcore_ul_gtpu_packet, the local
+ * datapath's). Once the FAR forwards, the flush hands each back with that address and the
+ * GTP-U input classifies it by its F-TEID again: PDR 2 sends them, in order, to the gNB. No
+ * N6 PDR takes part (PDR 3 keeps its own FAR): an I-UPF's or V-UPF's buffering. Counted when
+ * they leave; a discard counts the user packets' octets as dropped DL traffic. */
 static void reinstall_iupf (upf_ctx_t *c, upf_session_t *s, iupf_t *p);
-static int flushed_pdr, flushed_teid, flushed_len;
+static int flushed_n, flushed_pdr[4], flushed_teid[4], flushed_len[4];
 static upf_ctx_t *flush_ctx;
 
 static void
-flush_n6 (void *arg, const uint8_t *pkt, uint32_t len)
+flush_gtpu (void *arg, const uint8_t *pkt, uint32_t len, const upf_ip_t *local)
 {
   upf_verdict_t v;
   uint8_t out[512];
   uint32_t n;
+  upf_ip_t n9 = upf_ip4 (N9_UPF);
   (void)arg;
-  n = upfcore_dl_packet (flush_ctx, 0, pkt, len, 3000, &v, out, sizeof (out));
+  assert_non_null (local);
+  assert_memory_equal (local, &n9, sizeof (n9));
+  n = upfcore_ul_gtpu_packet (flush_ctx, local, pkt, len, 3000, &v, out, sizeof (out));
   assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
-  flushed_pdr = (int)v.pdr_id;
-  flushed_teid = (int)upf_rd32 (out + 28 + 4);
-  flushed_len = (int)(n - v.encap->len);
+  assert_true (flushed_n < 4);
+  flushed_pdr[flushed_n] = (int)v.pdr_id;
+  flushed_teid[flushed_n] = (int)upf_rd32 (out + 28 + 4);
+  flushed_len[flushed_n] = (int)(n - v.encap->len);
+  flushed_n++;
 }
 
 static void
-test_n9_downlink_buffered_and_flushed_as_n6 (void **st)
+test_n9_downlink_buffered_and_flushed_by_its_fteid (void **st)
 {
   upf_ctx_t *c = upfcore_ctx_new (16);
   iupf_t p;
   upf_session_t *s;
   upf_verdict_t v;
+  upf_usage_t u;
+  upf_ip_t n9 = upf_ip4 (N9_UPF);
   uint8_t pkt[256], out[512];
   uint32_t n;
   (void)st;
   mk_iupf (&p, 0);
   p.far[1].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
-  p.pdr[2].far_id = 2;
   p.d.bar = &p.bar;
   s = install_iupf (c, &p);
-  n = mk_n9 (pkt, N9_TEID, -1, 100);
+  n = mk_n9 (pkt, N9_TEID, 5, 100);
   assert_int_equal (upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)), 0);
   assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
   assert_int_equal (v.pdr_id, 2);
   assert_int_equal (v.n_events, 1);
   assert_int_equal (v.events[0].type, UPF_EV_DL_DATA_REPORT);
   assert_int_equal (v.events[0].id, 2);
-  assert_int_equal (upfcore_buffer_count (s), 1);
+  assert_int_equal (v.events[0].value & 0xff, 5); /* the QFI */
+  n = mk_n9 (pkt, N9_TEID, 5, 120);
+  assert_int_equal (upfcore_ul_packet (c, pkt, n, 1100, &v, out, sizeof (out)), 0);
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.n_events, 0);
+  n = mk_n9 (pkt, N9_TEID, 5, 80);
+  assert_int_equal (upfcore_ul_gtpu_packet (c, &n9, pkt + 28, n - 28, 1200, &v, out, sizeof (out)),
+                    0);
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (upfcore_buffer_count (s), 3);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.bytes[UPF_VOL_DL], 0);
   p.far[1].apply_action = UPF_AA_FORW;
   reinstall_iupf (c, s, &p);
   flush_ctx = c;
-  flushed_pdr = 0;
-  assert_int_equal (upfcore_buffer_flush (s, flush_n6, 0), 1);
-  assert_int_equal (flushed_pdr, 3);
-  assert_int_equal (flushed_teid, 0x200);
-  assert_int_equal (flushed_len, 100);
+  flushed_n = 0;
+  assert_int_equal (upfcore_buffer_flush (s, flush_gtpu, 0), 3);
+  assert_int_equal (flushed_n, 3);
+  assert_int_equal (flushed_pdr[0], 2);
+  assert_int_equal (flushed_pdr[2], 2);
+  assert_int_equal (flushed_teid[0], 0x200);
+  assert_int_equal (flushed_teid[2], 0x200);
+  assert_int_equal (flushed_len[0], 100);
+  assert_int_equal (flushed_len[1], 120);
+  assert_int_equal (flushed_len[2], 80);
   assert_int_equal (upfcore_buffer_count (s), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.bytes[UPF_VOL_DL], 300);
+  assert_int_equal (u.pkts[UPF_VOL_DL], 3);
+  /* buffering again, then discarded (DROBU): the user packet's octets are dropped DL */
+  p.far[1].apply_action = UPF_AA_BUFF;
+  reinstall_iupf (c, s, &p);
+  n = mk_n9 (pkt, N9_TEID, 5, 90);
+  upfcore_ul_packet (c, pkt, n, 4000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (upfcore_buffer_drop (s), 1);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.dropped_dl_pkts, 1);
+  assert_int_equal (u.dropped_dl_bytes, 90);
+  upfcore_ctx_delete (c);
+}
+
+/* A V-UPF's session before the home network's N9 tunnel is known (Open5GS's V-SMF in
+ * home-routed roaming): the uplink FAR buffers and notifies too. An uplink G-PDU is stored as
+ * its GTP-U message with the N3 address it came to, raises no DL data report (NOCP is about
+ * downlink data), and once the FAR forwards the flush runs it through the GTP-U input again:
+ * it leaves by FAR 1, decapsulated, counted as uplink then. */
+static int flushed_ul_n, flushed_ul_len;
+
+static void
+flush_ul (void *arg, const uint8_t *pkt, uint32_t len, const upf_ip_t *local)
+{
+  upf_verdict_t v;
+  uint8_t out[512];
+  upf_ip_t n3 = upf_ip4 (N3_UPF);
+  (void)arg;
+  assert_non_null (local);
+  assert_memory_equal (local, &n3, sizeof (n3));
+  flushed_ul_len
+    = (int)upfcore_ul_gtpu_packet (flush_ctx, local, pkt, len, 3000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_FORWARD);
+  assert_int_equal (v.far_id, 1);
+  assert_int_equal (upf_rd32 (out + 12), UE);
+  flushed_ul_n++;
+}
+
+static void
+test_uplink_buffered_without_a_report_and_flushed_by_its_fteid (void **st)
+{
+  upf_ctx_t *c = upfcore_ctx_new (16);
+  iupf_t p;
+  upf_session_t *s;
+  upf_verdict_t v;
+  upf_usage_t u;
+  uint8_t pkt[256], out[512];
+  uint32_t n;
+  (void)st;
+  mk_iupf (&p, 0);
+  p.far[0].apply_action = UPF_AA_BUFF | UPF_AA_NOCP;
+  p.d.bar = &p.bar;
+  s = install_iupf (c, &p);
+  n = mk_n3 (pkt, 110);
+  assert_int_equal (upfcore_ul_packet (c, pkt, n, 1000, &v, out, sizeof (out)), 0);
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (v.pdr_id, 1);
+  assert_int_equal (v.n_events, 0);
+  assert_int_equal (upfcore_buffer_count (s), 1);
+  p.far[0].apply_action = UPF_AA_FORW;
+  reinstall_iupf (c, s, &p);
+  flush_ctx = c;
+  flushed_ul_n = 0;
+  assert_int_equal (upfcore_buffer_flush (s, flush_ul, 0), 1);
+  assert_int_equal (flushed_ul_n, 1);
+  assert_int_equal (flushed_ul_len, 110);
+  assert_int_equal (upfcore_buffer_count (s), 0);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.pkts[UPF_VOL_UL], 1);
+  assert_int_equal (u.bytes[UPF_VOL_UL], 110);
   upfcore_ctx_delete (c);
 }
 
@@ -663,7 +761,8 @@ main (void)
     cmocka_unit_test (test_n9_downlink_rqi_relayed),
     cmocka_unit_test (test_n9_downlink_ppi_relayed),
     cmocka_unit_test (test_vector_path),
-    cmocka_unit_test (test_n9_downlink_buffered_and_flushed_as_n6),
+    cmocka_unit_test (test_n9_downlink_buffered_and_flushed_by_its_fteid),
+    cmocka_unit_test (test_uplink_buffered_without_a_report_and_flushed_by_its_fteid),
     cmocka_unit_test (test_fteid_of_both_directions_refused),
     cmocka_unit_test (test_end_marker_relayed_to_access),
     cmocka_unit_test (test_end_marker_not_relayed),

@@ -717,11 +717,12 @@ test_time_quota_counts_from_grant (void **st)
 static unsigned flushed;
 static upf_ctx_t *flush_ctx;
 static void
-flush_cb (void *arg, const uint8_t *pkt, uint32_t len)
+flush_cb (void *arg, const uint8_t *pkt, uint32_t len, const upf_ip_t *local)
 {
   upf_verdict_t v;
   uint8_t out[2048];
   (void)arg;
+  assert_null (local); /* an N6 packet */
   upfcore_dl_packet (flush_ctx, 0, pkt, len, 5, &v, out, sizeof (out));
   if (v.verdict == UPF_VERDICT_FORWARD)
     flushed++;

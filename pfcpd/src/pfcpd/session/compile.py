@@ -895,7 +895,7 @@ def compile_program(
         bar_id, g = next(iter(rules.bar.items()))
         bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
-    _check_gtpu_downlink(pdrs, fars)
+    _check_gtpu_downlink(pdrs)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)
 
 
@@ -924,22 +924,16 @@ def _check_qers_urrs(qers: Iterable[Qer], urrs: Iterable[Urr]) -> None:
             raise _fail(RULE_ID_URR, u.urr_id, f"URR {u.urr_id}: VOLTH without a threshold")
 
 
-_BUFF_NOCP = int(ApplyAction.BUFF) | int(ApplyAction.NOCP)
-
-
-def _check_gtpu_downlink(pdrs: list[Pdr], fars: list[Far]) -> None:
+def _check_gtpu_downlink(pdrs: list[Pdr]) -> None:
     """A PDR with a local F-TEID and another source interface than Access (Core: the N9
     downlink a remote PSA sends an I-UPF or branching point; CP-function: the downlink
     data the CP function buffered, or sends itself, over N4-u) takes the G-PDUs of its
     F-TEID as downlink: classified against the downlink PDRs, policed and counted as
-    downlink, forwarded by its FAR (to Access: encapsulated to the gNB). Two things the
-    datapath cannot do with it are refused with 73: the F-TEID also being an Access PDR's
-    (one tunnel, one direction: naming the PDR), and a FAR that buffers (BUFF) or notifies
-    (NOCP) for it when no N6 PDR of the session (source interface other than Access, no
-    local F-TEID) has that FAR too (naming the FAR): the datapath buffers the inner packet
-    and its flush classifies it as N6 downlink to the UE, which only the N6 PDRs take (a
-    PSA's session as Open5GS's SMF makes it: the N4-u PDR and the N6 PDR of the UE's
-    address share the downlink FAR, BUFF and NOCP until the gNB's tunnel is known)."""
+    downlink, forwarded by its FAR (to Access: encapsulated to the gNB), buffered by a
+    FAR that buffers (the G-PDU is kept and, flushed, classified by its F-TEID again: an
+    I-UPF's or V-UPF's DL buffering while the UE is idle). The datapath cannot take the
+    F-TEID also being an Access PDR's (one tunnel, one direction): refused with 73 naming
+    the PDR."""
     for pdr in pdrs:
         if pdr.local_fteid is None or pdr.source_interface is Interface.ACCESS:
             continue
@@ -952,25 +946,6 @@ def _check_gtpu_downlink(pdrs: list[Pdr], fars: list[Far]) -> None:
                     f"PDR {pid}: its local F-TEID (source interface"
                     f" {pdr.source_interface.name}: downlink) is also Access PDR"
                     f" {pfcp_pdr_id(other.pdr_id)}'s: a tunnel carries one direction",
-                )
-        for far in fars:
-            if (
-                far.far_id == pdr.far_id
-                and int(far.apply_action) & _BUFF_NOCP
-                and not any(
-                    n6.far_id == far.far_id
-                    and n6.local_fteid is None
-                    and n6.source_interface is not Interface.ACCESS
-                    for n6 in pdrs
-                )
-            ):
-                raise _fail(
-                    RULE_ID_FAR,
-                    far.far_id,
-                    f"FAR {far.far_id}: buffering (BUFF/NOCP) for PDR {pid}, whose local"
-                    f" F-TEID receives downlink GTP-U (source interface"
-                    f" {pdr.source_interface.name}), and for no N6 PDR: the datapath"
-                    " flushes buffered downlink through N6",
                 )
 
 
@@ -1099,5 +1074,5 @@ def compile_stored(
         bar_id, g = layout.bar
         bar = compile_bar(bar_id, g, bar_duration_s, bar_grant)
     _check_qers_urrs(qers, urrs)
-    _check_gtpu_downlink(pdrs, fars)
+    _check_gtpu_downlink(pdrs)
     return SessionProgram(tuple(pdrs), tuple(fars), tuple(qers), tuple(urrs), bar)

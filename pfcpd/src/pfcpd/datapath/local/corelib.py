@@ -639,7 +639,11 @@ _ENUMS: list[tuple[type[enum.Enum], str, dict[str, str]]] = [
     (DuplicateEncap, "UPF_OHC_", {}),
 ]
 
-BUFFER_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(c_u8), c_u32)
+# upf_buffer_cb_t: (arg, packet, length, local): local NULL for an N6 packet, else the address
+# a G-PDU's GTP-U message (the packet) came to
+BUFFER_CB = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.POINTER(c_u8), c_u32, ctypes.POINTER(IpT)
+)
 
 _STRUCTS: dict[str, type[ctypes.Structure]] = {
     "upf_ip_t": IpT,

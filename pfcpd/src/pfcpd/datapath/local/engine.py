@@ -1557,16 +1557,27 @@ class LocalDatapath(Datapath, ShapedInstall):
     def _flush(self, sess: int, network_instance: int) -> None:
         """Sends what the session's DL buffer holds through the rules now in force, in
         order (forwarded ones to `take_pending`). Each packet is re-run inside
-        upfcore_buffer_flush's callback, as VPP's is: one whose PDR still buffers is stored
-        again while the flush runs, and the flush keeps the DL Buffering Duration going on
-        from its start. Under the lock."""
+        upfcore_buffer_flush's callback, as VPP's is: an N6 packet through the N6 path in
+        network_instance, a G-PDU (an I-UPF's N9 downlink) through the GTP-U input on the
+        address it came to; one whose PDR still buffers is stored again while the flush runs,
+        and the flush keeps the DL Buffering Duration going on from its start. Under the
+        lock."""
         failed: list[BaseException] = []
 
-        def rerun(_arg: int | None, data: ctypes._Pointer[ctypes.c_uint8], length: int) -> None:
+        def rerun(
+            _arg: int | None,
+            data: ctypes._Pointer[ctypes.c_uint8],
+            length: int,
+            local: ctypes._Pointer[corelib.IpT],
+        ) -> None:
             if failed:
                 return
             try:
-                res = self.process_dl(ctypes.string_at(data, length), network_instance)
+                packet = ctypes.string_at(data, length)
+                if local:
+                    res = self.process_ul_gtpu(corelib.ip_from_t(local.contents), packet)
+                else:
+                    res = self.process_dl(packet, network_instance)
             except BaseException as e:  # (raised after the flush: ctypes would print it)
                 failed.append(e)
                 return
