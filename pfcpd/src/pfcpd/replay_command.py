@@ -144,27 +144,27 @@ def replay(
     A session request the codec cannot read (a mandatory IE missing, ...) goes to ``node``
     all the same, which answers it with the error's cause; other datagrams the codec cannot
     read are skipped."""
-    messages: list[tuple[Datagram, Message]] = []
-    undecodable: dict[int, str] = {}  # id() of a stand-in request -> the codec's error
+    # each datagram, its message and the codec's error ("" when it decoded: an undecodable
+    # session request stands in as a message of its header alone)
+    messages: list[tuple[Datagram, Message, str]] = []
     for dgram in datagrams:
         try:
-            messages.append((dgram, decode(dgram.payload)))
+            messages.append((dgram, decode(dgram.payload), ""))
         except CodecError as exc:
             head = exc.header
             if head is not None and head.msg_type in ANSWER:
                 stand_in = Message(head.msg_type, head.seq, [], seid=head.seid)
-                undecodable[id(stand_in)] = str(exc)
-                messages.append((dgram, stand_in))
+                messages.append((dgram, stand_in, str(exc)))
     # (the CP's address and port, the UP function's address, the message type, its sequence)
     answers = {
         (d.dst, d.dport, d.src, m.msg_type, m.seq): m
-        for d, m in messages
+        for d, m, _ in messages
         if m.msg_type in ANSWER.values()
     }
     seids: dict[tuple[str, int], int] = {}  # the UP function's address and SEID -> pfcpd's
     associated: set[str] = set()
     seen: set[tuple[str, int, str, int, int]] = set()  # (a capture of two interfaces...)
-    for dgram, msg in messages:
+    for dgram, msg, undecodable in messages:
         key = (dgram.src, dgram.sport, dgram.dst, msg.msg_type, msg.seq)
         if msg.msg_type not in ANSWER or key in seen:
             continue
@@ -203,7 +203,7 @@ def replay(
             up, their_up = answer.get(T.F_SEID), theirs.get(T.F_SEID)
             if isinstance(up, A.FSEID) and isinstance(their_up, A.FSEID):
                 seids[(dgram.dst, their_up.seid)] = up.seid
-        yield Replayed(dgram.frame, msg, answer, octets, theirs, undecodable.get(id(msg), ""))
+        yield Replayed(dgram.frame, msg, answer, octets, theirs, undecodable)
 
 
 def run_replay(path: str, config_path: str, *, port: int, out: TextIO, err: TextIO) -> int:
