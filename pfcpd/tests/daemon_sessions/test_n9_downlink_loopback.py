@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import pytest
 from node_harness import free_n3_address
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import IP, UDP
@@ -92,21 +93,30 @@ def test_n9_downlink_leaves_encapsulated_to_the_gnb(start_pfcpd: Any, smf: Any) 
     assert volume is not None and (volume.dl, volume.ul) == (len(inner), 0)  # type: ignore[attr-defined]
 
 
-def test_n9_downlink_of_an_idle_ue_buffered_reported_then_sent_in_order(
-    start_pfcpd: Any, smf: Any
+@pytest.mark.parametrize(
+    ("source", "with_n6"),
+    [(rules.CORE, False), (CP_FUNCTION, True)],
+    ids=["n9-idle-ue", "n4u-open5gs"],
+)
+def test_tunnel_downlink_buffered_reported_then_sent_in_order(
+    start_pfcpd: Any, smf: Any, source: int, with_n6: bool
 ) -> None:
-    """An I-UPF's session whose UE is idle: the N9 PDR (3) is its only downlink PDR and its
-    FAR (2) buffers and notifies. Two G-PDUs from the PSA make one DL data report naming
-    PDR 3 and the QFI of their PDU Session Container, and leave towards the gNB, in order,
-    when the Update FAR gives the gNB's tunnel."""
-    daemon = start_pfcpd(session_overrides(pool="198.18.23.0/30"))
+    """The tunnel PDR (3) and its FAR (2), BUFF+NOCP: an I-UPF's session whose UE is idle
+    (source interface Core, the session's only downlink PDR), or a PSA's session as
+    Open5GS's SMF makes it (source interface CP-function: N4-u, with the N6 PDR 2 sharing
+    the FAR until the gNB's tunnel is known). Two G-PDUs sent to PDR 3's F-TEID make one
+    DL data report naming PDR 3 and the QFI of their PDU Session Container, and leave
+    towards the gNB, in order, when the Update FAR gives its tunnel (pfcpd's N3 socket
+    path: upfcore_ul_gtpu_packet, then the flush through it again)."""
+    daemon = start_pfcpd(session_overrides(pool=f"198.18.{22 + with_n6}.0/30"))
     n3 = daemon.config["interfaces"]["n3"]["address"]
     gnb_addr = free_n3_address()
     cp = smf(daemon)
     cp.associate()
     session = [
         rules.ul_pdr(),
-        n9_pdr(3, 2),
+        *([rules.dl_pdr()] if with_n6 else []),
+        n9_pdr(3, 2, source),
         rules.ul_far(),
         rules.dl_far(2, gnb=None),
         rules.qer(),
@@ -114,20 +124,20 @@ def test_n9_downlink_of_an_idle_ue_buffered_reported_then_sent_in_order(
     ]
     est = cp.establish(session)
     ue = est.ue_addresses[0]
-    _, n9_teid = est.teids[3]
+    _, teid = est.teids[3]
     inners = [
-        raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"idle%d" % i * 10))
+        raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"buf%d" % i * 10))
         for i in range(2)
     ]
     with (
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gnb,
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as psa,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
     ):
         gnb.bind((gnb_addr, 2152))
         gnb.settimeout(3)
-        psa.bind(("127.0.0.1", 0))
+        sender.bind(("127.0.0.1", 0))
         for inner in inners:
-            psa.sendto(g_pdu(n9_teid, inner), (n3, 2152))
+            sender.sendto(g_pdu(teid, inner), (n3, 2152))
         (report,) = cp.wait_report(timeout=5.0)
         dldr = report.get(T.DOWNLINK_DATA_REPORT)
         assert isinstance(dldr, Grouped)
@@ -137,52 +147,8 @@ def test_n9_downlink_of_an_idle_ue_buffered_reported_then_sent_in_order(
         answer = cp.modify(est.up_seid, [rules.update_dl_far(2, 0x4444, gnb_addr)])
         assert answer.get(T.CAUSE) == S.Cause(1)
         got = [gnb.recvfrom(65535) for _ in inners]
-    for (message, source), inner in zip(got, inners, strict=True):
-        assert source == (n3, 2152)
+    for (message, sent_from), inner in zip(got, inners, strict=True):
+        assert sent_from == (n3, 2152)
         gtp = GTP_U_Header(message)
         assert gtp.gtp_type == 255 and gtp.teid == 0x4444
         assert message.endswith(inner)
-
-
-def test_n4u_downlink_buffered_reported_then_flushed_to_the_gnb(start_pfcpd: Any, smf: Any) -> None:
-    """The N4-u PDR (source interface CP-function, 3) and the N6 PDR (2) share the downlink
-    FAR (2), BUFF+NOCP until the gNB's tunnel is known: the G-PDU the SMF sends to PDR 3's
-    F-TEID meanwhile makes a DL data report naming PDR 3, and leaves towards the gNB when the
-    FAR forwards (pfcpd's N3 socket path: upfcore_ul_gtpu_packet)."""
-    daemon = start_pfcpd(session_overrides(pool="198.18.22.0/30"))
-    n3 = daemon.config["interfaces"]["n3"]["address"]
-    gnb_addr = free_n3_address()
-    cp = smf(daemon)
-    cp.associate()
-    session = [
-        rules.ul_pdr(),
-        rules.dl_pdr(),
-        n9_pdr(3, 2, CP_FUNCTION),
-        rules.ul_far(),
-        rules.dl_far(2, gnb=None),
-        rules.qer(),
-        rules.urr(),
-    ]
-    est = cp.establish(session)
-    ue = est.ue_addresses[0]
-    _, n4u_teid = est.teids[3]
-    inner = raw(IP(src=DN, dst=ue) / UDP(sport=53, dport=4000) / Raw(b"n4u" * 20))
-    with (
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gnb,
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as smf_u,
-    ):
-        gnb.bind((gnb_addr, 2152))
-        gnb.settimeout(3)
-        smf_u.bind(("127.0.0.1", 0))
-        smf_u.sendto(g_pdu(n4u_teid, inner), (n3, 2152))
-        (report,) = cp.wait_report(timeout=5.0)
-        dldr = report.get(T.DOWNLINK_DATA_REPORT)
-        assert isinstance(dldr, Grouped)
-        assert dldr.get(T.PDR_ID) == S.PDRID(3)
-        answer = cp.modify(est.up_seid, [rules.update_dl_far(2, 0x4343, gnb_addr)])
-        assert answer.get(T.CAUSE) == S.Cause(1)
-        message, source = gnb.recvfrom(65535)
-    assert source == (n3, 2152)
-    gtp = GTP_U_Header(message)
-    assert gtp.gtp_type == 255 and gtp.teid == 0x4343
-    assert message.endswith(inner)
