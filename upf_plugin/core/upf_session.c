@@ -782,9 +782,10 @@ upf_session_delete (upf_ctx_t *ctx, upf_session_t *s)
 }
 
 /*
- * A buffered DL packet of PDR pdr_id (len: what URRs count) is dropped: dropped DL traffic of
- * the URRs of that PDR (TS 29.244 5.2.2.2.1, 8.2.49: what the Dropped DL Traffic Threshold
- * counts), as a packet the full buffer drops is (upf_urr_count_drop_dl). The URRs are those
+ * A buffered packet of PDR pdr_id (len: what URRs count) is dropped: when the PDR is downlink
+ * (its source interface is not Access), dropped DL traffic of the URRs of that PDR (TS 29.244
+ * 5.2.2.2.1, 8.2.49: what the Dropped DL Traffic Threshold counts), as a packet the full
+ * buffer drops is (upf_urr_count_drop_dl). The URRs are those
  * of the program in force: the packet was counted for no URR while it waited, and its fate
  * is decided now, as a flush re-runs it through the program in force; a PDR that program
  * no longer has counts it for none. Its URR states are the session's (kept until it is
@@ -798,6 +799,8 @@ buffer_count_drop (const upf_program_t *p, uint32_t pdr_id, uint32_t len)
     if (p->rule[i].pdr_id == pdr_id)
       {
         const upf_pdr_rule_t *r = &p->rule[i];
+        if (p->pdi[r->pdi].source_interface == UPF_IF_ACCESS)
+          return; /* uplink (a V-UPF's, buffered until its N9 tunnel is known) */
         for (k = 0; k < UPF_MAX_URR_PER_PDR && r->urr[k] != UPF_NONE8; k++)
           {
             upf_urr_state_t *u = p->urr_state[r->urr[k]];

@@ -510,7 +510,8 @@ test_n9_downlink_buffered_and_flushed_by_its_fteid (void **st)
  * home-routed roaming): the uplink FAR buffers and notifies too. An uplink G-PDU is stored as
  * its GTP-U message with the N3 address it came to, raises no DL data report (NOCP is about
  * downlink data), and once the FAR forwards the flush runs it through the GTP-U input again:
- * it leaves by FAR 1, decapsulated, counted as uplink then. */
+ * it leaves by FAR 1, decapsulated, counted as uplink then; discarded, it is no dropped DL
+ * traffic. */
 static int flushed_ul_n, flushed_ul_len;
 
 static void
@@ -562,6 +563,15 @@ test_uplink_buffered_without_a_report_and_flushed_by_its_fteid (void **st)
   assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
   assert_int_equal (u.pkts[UPF_VOL_UL], 1);
   assert_int_equal (u.bytes[UPF_VOL_UL], 110);
+  /* buffered again and discarded: no dropped DL traffic (it is uplink) */
+  p.far[0].apply_action = UPF_AA_BUFF;
+  reinstall_iupf (c, s, &p);
+  upfcore_ul_packet (c, pkt, n, 4000, &v, out, sizeof (out));
+  assert_int_equal (v.verdict, UPF_VERDICT_BUFFER);
+  assert_int_equal (upfcore_buffer_drop (s), 1);
+  assert_int_equal (upfcore_read_urr (s, 1, &u, 0, 0), 0);
+  assert_int_equal (u.dropped_dl_pkts, 0);
+  assert_int_equal (u.dropped_dl_bytes, 0);
   upfcore_ctx_delete (c);
 }
 
