@@ -10,8 +10,12 @@ associate, establish (CH F-TEID, CHV4, QER with an MBR, URR with a volume thresh
 (a GTP-U Echo Request answered by the UPF; ICMP echo from the UE to the DN and from the DN
 to the UE, answered by the gNB simulator's UE), udp (a stream under the
 MBR, echoed), threshold report (USAR/VOLTH after the threshold), mbr (twice the MBR offered:
-what passes is 80% to 110% of the MBR), delete (the final usage report: uplink octets = what
-the DN received, downlink octets = what the gNB received, summed over every report); then a
+what passes is 80% to 110% of the MBR), paging (the UE goes idle: the downlink FAR buffers
+and notifies; the DN pings the UE, the UPF buffers the echo requests and sends one Downlink
+Data Report naming the downlink PDR; the SMF gives the gNB's tunnel again and the buffered
+requests reach the UE, whose replies reach the DN), delete (the final usage report: uplink
+octets = what the DN received, downlink octets = what the gNB received, summed over every
+report); then a
 second session with an IPv6 UE (CHV6): ipv6 establish (a /64 of the IPv6 pool), ipv6 ping
 (ICMPv6 echo through GTP-U from the UE to the DN and from the DN to the UE), ipv6 udp (UDP over IPv6, echoed), ipv6 delete (its
 final usage report = the octets delivered each way); release, tools (the command-line
@@ -28,6 +32,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -48,6 +53,7 @@ from pfcpd.gnbsim.sim import (
 )
 from pfcpd.pfcp import Cause, IEType, Message
 from pfcpd.pfcp import ies_flags as F
+from pfcpd.pfcp import ies_scalar as S
 from pfcpd.pfcp.ie import Grouped
 from pfcpd.smfsim import rules
 from pfcpd.smfsim.client import SmfClient, cause_of
@@ -62,6 +68,7 @@ MBR_KBPS = 2000
 THRESHOLD = 150_000  # octets, uplink + downlink: crossed by the ping and UDP steps
 PINGS = 5
 DN_PINGS = 3  # the other way: from the DN to the UE
+PAGED_PINGS = 3  # from the DN to the UE while it is idle (buffered, then delivered)
 UDP_PACKETS, UDP_SIZE = 200, 500
 MBR_SIZE, MBR_SECONDS = 1000, 2.0
 UDP6_PACKETS = (
@@ -209,6 +216,8 @@ class Smoke:
                     "mbr",
                     f"{passed:.0f} bit/s passed, MBR {mbr} bit/s (80% to 110% expected)",
                 )
+            with self.step("paging"):
+                dn_pings += self.paging(smf, est.up_seid, ue, stats)
             with self.step("delete"):
                 answer = smf.delete(est.up_seid)
                 check(cause_of(answer) == Cause.REQUEST_ACCEPTED, "delete", f"{answer}")
@@ -349,6 +358,75 @@ class Smoke:
                 "ipv6 delete",
                 f"downlink usage {dl} octets, the gNB received {stats.dl.octets}",
             )
+
+    def paging(self, smf: SmfClient, up_seid: int, ue: str, stats: SessionStats) -> int:
+        """Idle mode and paging (TS 23.502 4.2.6, 4.2.3.3): the SMF makes the downlink FAR
+        (2) buffer and notify, with a BAR; the DN pings the UE meanwhile; the UPF buffers the
+        echo requests (the gNB gets none) and sends one Session Report Request, a Downlink
+        Data Report naming the downlink PDR (2); the SMF answers it and gives the gNB's
+        tunnel again (the service request), and the buffered requests reach the UE in
+        order, whose replies reach the DN. Returns the replies the DN received."""
+        from lab import DN
+
+        step = "paging"
+        idle = rules.group(
+            T.UPDATE_FAR, S.FARID(2), F.ApplyAction.of("BUFF", "NOCP"), S.BARID(1)
+        )
+        bar = rules.group(T.CREATE_BAR, S.BARID(1))
+        answer = smf.modify(up_seid, [bar, idle])
+        check(cause_of(answer) == Cause.REQUEST_ACCEPTED, step, f"idle: {answer}")
+        before, reports_before = stats.pings_from_dn, len(smf.reports)
+        result: list[dnping.PingResult] = []
+        pinger = threading.Thread(
+            target=lambda: result.append(
+                in_netns(DN, dnping.ping, ue, PAGED_PINGS, 56, 0.05, 8.0)
+            ),
+            name="lab-paging-ping",
+        )
+        pinger.start()
+        try:
+            deadline = time.monotonic() + 5.0
+            dldr: list[Message] = []
+            while not dldr and (left := deadline - time.monotonic()) > 0:
+                smf.receive(left)
+                dldr = [
+                    m
+                    for m in smf.reports[reports_before:]
+                    if isinstance(t := m.get(T.REPORT_TYPE), F.ReportType)
+                    and t.has("DLDR")
+                ]
+            check(len(dldr) == 1, step, f"{len(dldr)} Downlink Data Reports within 5 s")
+            report = dldr[0].get(T.DOWNLINK_DATA_REPORT)
+            check(
+                isinstance(report, Grouped) and report.get(T.PDR_ID) == S.PDRID(2),
+                step,
+                f"the Downlink Data Report names no PDR 2: {report}",
+            )
+            time.sleep(0.2)  # (the rest of the echo requests: buffered, not sent)
+            check(
+                stats.pings_from_dn == before,
+                step,
+                f"the UE got {stats.pings_from_dn - before} echo requests while idle",
+            )
+            resume = rules.update_dl_far(2, GNB_TEID, self.plan.n3.peer_addr)
+            answer = smf.modify(up_seid, [resume])
+            check(cause_of(answer) == Cause.REQUEST_ACCEPTED, step, f"resume: {answer}")
+        finally:
+            pinger.join()
+        (ping,) = result
+        check(
+            ping.received == PAGED_PINGS
+            and stats.pings_from_dn - before == PAGED_PINGS,
+            step,
+            f"the DN pinged the idle UE {ue} {PAGED_PINGS} times: the UE answered "
+            f"{stats.pings_from_dn - before}, the DN got {ping.received} replies",
+        )
+        self.lines.append(
+            f"paging    UE idle (FAR 2 BUFF+NOCP): Downlink Data Report for PDR 2, "
+            f"{PAGED_PINGS} echo requests from the DN buffered, delivered after the "
+            f"service request (the longest round trip {max(ping.rtts_ms):.0f} ms)"
+        )
+        return ping.received
 
     def ping_ue(self, step: str, ue: str, stats: SessionStats) -> int:
         """The DN pings the UE (ICMP, or ICMPv6 to an IPv6 UE): down through GTP-U to the
