@@ -219,7 +219,7 @@ def test_n9_downlink_buffered_while_idle_and_flushed_in_order_to_the_gnb(lab: La
     assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
     lab.events.clear()
     bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}
-    rules = iupf_rules(0x953, 0x952, ul_teid=0x950, ue_ip=UE) + [bar]
+    rules = [*iupf_rules(0x953, 0x952, ul_teid=0x950, ue_ip=UE), bar]
     rules[1]["r"]["far"]["apply_action"] = BUFF_NOCP  # type: ignore[index]
     program(lab, 0x95, CREATE, rules)
     sent = [
@@ -235,7 +235,7 @@ def test_n9_downlink_buffered_while_idle_and_flushed_in_order_to_the_gnb(lab: La
     u = lab.api.upf_usage_get(seid=0x95, urr_id=1, reset=False).usage[0]
     assert u.pkts_dl == 0
     cap = lab.vpp.capture(0, "n9flush", 3)
-    program(lab, 0x95, MODIFY, iupf_rules(0x953, 0x954, ul_teid=0x950, ue_ip=UE) + [bar])
+    program(lab, 0x95, MODIFY, [*iupf_rules(0x953, 0x954, ul_teid=0x950, ue_ip=UE), bar])
     got = lab.vpp.captured(0, cap, 3)
     assert len(got) == 3
     for s, g in zip(sent, got, strict=True):
@@ -247,6 +247,55 @@ def test_n9_downlink_buffered_while_idle_and_flushed_in_order_to_the_gnb(lab: La
     u = lab.api.upf_usage_get(seid=0x95, urr_id=1, reset=False).usage[0]
     assert u.pkts_dl == 3 and u.bytes_dl == sum(len(p) for p in sent)
     program(lab, 0x95, DELETE, [])
+    lab.api.want_upf_events(enable=False, pid=3)
+
+
+def test_v_upf_buffers_both_ways_until_both_tunnels_are_known(lab: Lab) -> None:
+    """Home-routed roaming as Open5GS's V-SMF sets the V-UPF up: PDR 1 takes the H-UPF's
+    N9 downlink on F-TEID 0x963, PDR 2 the gNB's uplink on 0x960, neither with a UE
+    address; both FARs buffer and notify (BAR 1). An uplink and a downlink G-PDU are
+    buffered; only the downlink one is reported (NOCP is about downlink data). Once both
+    FARs forward, the uplink one leaves to the H-UPF's TEID and the downlink one to the
+    gNB's, each re-encapsulated, in the order they came."""
+    lab.vpp.cli(f"set ip neighbor pg0 {PSA} {GNB_MAC} static")
+    assert lab.api.want_upf_events(enable=True, pid=3).retval == 0
+    lab.events.clear()
+    bar = {"kind": 6, "r": {"bar": {"bar_id": 1, "max_pkts": 16}}}
+    tunnels = [
+        pdr(1, source_interface=CORE, has_fteid=True, fteid_addr=N3_UPF, teid=0x963,
+            outer_header_removal=0, network_instance=1),
+        pdr(2, source_interface=ACCESS, has_fteid=True, fteid_addr=N3_UPF, teid=0x960,
+            outer_header_removal=0, network_instance=1),
+        bar,
+    ]  # fmt: skip
+    to_gnb = {"ohc": 1, "ohc_peer": N3_GNB, "ohc_teid": 0x961, "ohc_src": N3_UPF}
+    to_h_upf = {"ohc": 1, "ohc_peer": PSA, "ohc_teid": 0x970, "ohc_src": N3_UPF}
+    idle = [
+        far(1, apply_action=BUFF_NOCP, destination_interface=ACCESS, network_instance=1),
+        far(2, apply_action=BUFF_NOCP, destination_interface=CORE, network_instance=1),
+    ]
+    program(lab, 0x96, CREATE, [*tunnels, *idle])
+    up = ul_inner(n=41)
+    down = IP(src=SERVER, dst=UE, ttl=64) / UDP(sport=5000, dport=40000) / Raw(b"v" * 43)
+    lab.vpp.send(0, [gtpu(lab, 0x960, up), from_psa(lab, 0x963, down, QFI=9)], "vupf")
+    recs = wait_events(lab, lambda r: r.type == 5 and r.seid == 0x96)
+    dldr = [(r.id, r.value & 0x3F) for r in recs if r.type == 5 and r.seid == 0x96]
+    assert dldr == [(1, 9)], recs
+    (d,) = list(lab.api.upf_session_dump(seid=0x96))
+    assert d.buffered_pkts == 2
+    cap = lab.vpp.capture(0, "vupfflush", 2)
+    forwarding = [
+        far(1, destination_interface=ACCESS, network_instance=1, **to_gnb),
+        far(2, destination_interface=CORE, network_instance=1, **to_h_upf),
+    ]
+    program(lab, 0x96, MODIFY, [*tunnels, *forwarding])
+    got = lab.vpp.captured(0, cap, 2)
+    assert [(g[IP].dst, g[GTP_U_Header].teid) for g in got] == [(PSA, 0x970), (N3_GNB, 0x961)]
+    assert bytes(got[0][GTP_U_Header].payload).endswith(bytes(up[UDP].payload))
+    assert bytes(got[1][GTP_U_Header].payload).endswith(bytes(down[UDP].payload))
+    (d,) = list(lab.api.upf_session_dump(seid=0x96))
+    assert d.buffered_pkts == 0
+    program(lab, 0x96, DELETE, [])
     lab.api.want_upf_events(enable=False, pid=3)
 
 
