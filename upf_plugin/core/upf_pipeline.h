@@ -1566,7 +1566,8 @@ int upf_session_flushes (upf_session_t *s, const upf_program_desc_t *d);
 /* Datapath-thread side: DL buffer management. */
 /* Copy an N6 packet that got UPF_VERDICT_BUFFER (under PDR pdr_id: the verdict's) into the
  * session's buffer; -ENOSPC when full: the packet is dropped, dropped DL traffic of that PDR's
- * URRs in the program in force (the caller counts the drop reason). */
+ * URRs in the program in force when the PDR is downlink (the caller counts the drop
+ * reason). */
 int upf_buffer_store (upf_session_t *s, uint32_t pdr_id, const uint8_t *pkt, uint32_t len,
                       uint64_t now_ns);
 /* The same for a G-PDU that got UPF_VERDICT_BUFFER: its GTP-U message gp (the user packet at
@@ -1584,9 +1585,9 @@ typedef void (*upf_buffer_cb_t) (void *arg, const uint8_t *pkt, uint32_t len,
  * packet stored after this returns starts it anew). Returns the packet count. */
 unsigned upf_buffer_flush (upf_session_t *s, upf_buffer_cb_t cb, void *arg);
 /* Discards every buffered packet (the CP's DROBU, the end of the DL Buffering Duration):
- * each is dropped DL traffic of the URRs of its PDR in the program in force (TS 29.244
- * 5.2.2.2.1, 8.2.49: the Dropped DL Traffic Threshold). Returns the packet count. The caller
- * holds the packet threads (they write those URRs' states). */
+ * each of a downlink PDR is dropped DL traffic of the URRs of its PDR in the program in force
+ * (TS 29.244 5.2.2.2.1, 8.2.49: the Dropped DL Traffic Threshold). Returns the packet count.
+ * The caller holds the packet threads (they write those URRs' states). */
 unsigned upf_buffer_drop (upf_session_t *s);
 /* Re-arms the DL data report of the PDR and QFI (qfi 0: none), as a discard does for every
  * pair: its next packet buffered under a FAR that notifies the CP raises it again. For a
